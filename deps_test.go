@@ -1,0 +1,164 @@
+package aisgo_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/aisgo/aisgo"
+
+// allowed maps a project package (relative to the module) to the project
+// packages it may import. Packages absent from the map may import nothing of
+// the project unless they match a wildcard rule below. The layering is policy
+// (see STYLE.md): never relax a rule to fix a build.
+var allowed = map[string][]string{
+	"formats":             {},
+	"cluster":             {},
+	"store":               {},
+	"shards":              {},
+	"sort":                {"shards"},
+	"extract":             {"shards", "formats", "store"},
+	"creation":            {"shards", "formats", "store"},
+	"pipeline":            {"extract", "sort", "creation", "shards", "formats", "store", "cluster"},
+	"pipeline/reference":  {"pipeline", "extract", "sort", "creation", "shards", "formats", "store", "cluster"},
+	"api":                 {"shards", "cluster", "store"},
+	"gateway":             {"pipeline", "shards", "formats", "store", "cluster", "api"},
+	"gateway/gatewaytest": {"gateway", "pipeline", "shards", "formats", "store", "store/fs", "cluster", "api"},
+	"datasets":            {"formats", "shards"},
+	"store/fs":            {"store"},
+	"store/storetest":     {"store"},
+	"store/faulty":        {"store"},
+	"store/memory":        {"store"},
+	"internal/pool":       {},
+}
+
+// wildcard packages may import any project package.
+var wildcard = []string{"cmd/", "benchmarks", "e2e"}
+
+var forbiddenNames = []string{"util", "utils", "common", "cmn", "cos", "misc", "helpers"}
+
+type listedPackage struct {
+	ImportPath   string
+	Name         string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+}
+
+func listPackages(t *testing.T) []listedPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p listedPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func relative(importPath string) (string, bool) {
+	if importPath == module {
+		return "", true
+	}
+	rel, ok := strings.CutPrefix(importPath, module+"/")
+	return rel, ok
+}
+
+func isWildcard(rel string) bool {
+	for _, w := range wildcard {
+		if rel == strings.TrimSuffix(w, "/") || strings.HasPrefix(rel, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// isInternal reports whether rel is an internal helper package, which any
+// package may import as long as the helper itself imports no project code.
+func isInternal(rel string) bool { return strings.HasPrefix(rel, "internal/") }
+
+func TestDependencyRules(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel, ok := relative(p.ImportPath)
+		if !ok || rel == "" || isWildcard(rel) {
+			continue
+		}
+		rules, known := allowed[rel]
+		if !known {
+			t.Errorf("package %s has no entry in deps_test.go: add its allowed imports", rel)
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, ok := relative(imp)
+			if !ok {
+				continue
+			}
+			if isInternal(dep) && !isInternal(rel) {
+				continue
+			}
+			if !slices.Contains(rules, dep) {
+				t.Errorf("%s imports %s, which the layering forbids", rel, dep)
+			}
+		}
+	}
+}
+
+func TestNoGrabBagPackages(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if slices.Contains(forbiddenNames, p.Name) || slices.Contains(forbiddenNames, path.Base(p.ImportPath)) {
+			t.Errorf("package %s has a grab-bag name; put helpers next to their caller", p.ImportPath)
+		}
+	}
+}
+
+// TestNegativeRules states the named prohibitions of STYLE.md.
+func TestNegativeRules(t *testing.T) {
+	pkgs := listPackages(t)
+	httpServerUsers := []string{"gateway", "api", "store/download", "benchmarks", "e2e"}
+	for _, p := range pkgs {
+		rel, ok := relative(p.ImportPath)
+		if !ok || rel == "" {
+			continue
+		}
+		top := strings.Split(rel, "/")[0]
+		for _, imp := range p.Imports {
+			if imp == "net/http" || strings.HasPrefix(imp, "net/http/") {
+				if top != "cmd" && !slices.Contains(httpServerUsers, rel) && !strings.HasPrefix(rel, "gateway/") {
+					t.Errorf("%s imports %s: only gateway, api, cmd and benchmarks speak HTTP", rel, imp)
+				}
+			}
+			dep, ok := relative(imp)
+			if !ok {
+				continue
+			}
+			if rel == "sort" && imp != module+"/shards" {
+				t.Errorf("sort imports %s: sort is pure and sees only shards", imp)
+			}
+			nonTestOnly := dep == "datasets" || dep == "benchmarks" || dep == "pipeline/reference" || strings.HasSuffix(dep, "test")
+			if nonTestOnly && top != "cmd" && top != "benchmarks" && top != "e2e" && !strings.HasSuffix(rel, "test") {
+				t.Errorf("%s imports %s, which only tests, benchmarks and cmd may use", rel, dep)
+			}
+			if strings.HasPrefix(dep, "store/") && top != "cmd" && top != "benchmarks" && top != "e2e" && !strings.HasSuffix(rel, "test") && !strings.HasPrefix(rel, "store/") {
+				t.Errorf("%s imports the store implementation %s; depend on store.Store", rel, dep)
+			}
+		}
+		if rel == "sort" {
+			for _, imp := range p.Imports {
+				if imp == "os" || strings.HasPrefix(imp, "net") {
+					t.Errorf("sort imports %s: sort does no I/O", imp)
+				}
+			}
+		}
+	}
+}
