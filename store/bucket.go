@@ -1,0 +1,163 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ProviderAIS is the provider of buckets stored by AIS-Go itself.
+const ProviderAIS = "ais"
+
+// Bucket names a bucket. The zero Provider means "ais".
+type Bucket struct {
+	Name     string `json:"name"`
+	Provider string `json:"provider,omitempty"`
+}
+
+// NewBucket returns the ais bucket with the given name.
+func NewBucket(name string) Bucket { return Bucket{Name: name, Provider: ProviderAIS} }
+
+// Normalize fills in the default provider.
+func (b Bucket) Normalize() Bucket {
+	if b.Provider == "" {
+		b.Provider = ProviderAIS
+	}
+	return b
+}
+
+// String returns the bucket as a URI, e.g. "ais://images".
+func (b Bucket) String() string { return b.Normalize().Provider + "://" + b.Name }
+
+// Validate checks the bucket name: 1-64 characters of [A-Za-z0-9._-], and
+// not "." or "..".
+func (b Bucket) Validate() error {
+	if b.Provider != "" && b.Provider != ProviderAIS {
+		return fmt.Errorf("%w: provider %q is not supported (want %q)", ErrInvalidName, b.Provider, ProviderAIS)
+	}
+	if len(b.Name) == 0 || len(b.Name) > 64 {
+		return fmt.Errorf("%w: bucket name %q must have 1 to 64 characters", ErrInvalidName, b.Name)
+	}
+	if b.Name == "." || b.Name == ".." {
+		return fmt.Errorf("%w: bucket name %q is reserved", ErrInvalidName, b.Name)
+	}
+	for _, c := range []byte(b.Name) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fmt.Errorf("%w: bucket name %q may contain only letters, digits, '.', '_' and '-'", ErrInvalidName, b.Name)
+		}
+	}
+	return nil
+}
+
+// Props are a bucket's properties, in AIStore's JSON shape. Sections not
+// yet acted on (mirror, ec, lru) are kept and returned as set.
+type Props struct {
+	Provider   string          `json:"provider"`
+	Checksum   ChecksumProps   `json:"checksum"`
+	Versioning VersioningProps `json:"versioning"`
+	Mirror     MirrorProps     `json:"mirror"`
+	EC         ECProps         `json:"ec"`
+	LRU        LRUProps        `json:"lru"`
+	// Created is the creation time in Unix nanoseconds.
+	Created int64 `json:"created,omitempty"`
+}
+
+// ChecksumProps choose the checksum computed on PUT and when it is verified.
+type ChecksumProps struct {
+	Type            string `json:"type"`
+	ValidateColdGet bool   `json:"validate_cold_get"`
+	ValidateWarmGet bool   `json:"validate_warm_get"`
+	EnableReadRange bool   `json:"enable_read_range"`
+}
+
+// VersioningProps: with Enabled, every PUT of a name increments its version.
+type VersioningProps struct {
+	Enabled         bool `json:"enabled"`
+	ValidateWarmGet bool `json:"validate_warm_get"`
+}
+
+// MirrorProps keep Copies copies of each object across mountpaths.
+type MirrorProps struct {
+	Enabled bool `json:"enabled"`
+	Copies  int  `json:"copies"`
+}
+
+// ECProps configure Reed-Solomon erasure coding.
+type ECProps struct {
+	Enabled      bool  `json:"enabled"`
+	DataSlices   int   `json:"data_slices"`
+	ParitySlices int   `json:"parity_slices"`
+	ObjSizeLimit int64 `json:"objsize_limit"`
+}
+
+// LRUProps configure eviction.
+type LRUProps struct {
+	Enabled       bool     `json:"enabled"`
+	DontEvictTime Duration `json:"dont_evict_time"`
+}
+
+// Duration is a time.Duration that reads and writes JSON as "2h0m0s" and
+// also reads nanoseconds.
+type Duration time.Duration
+
+// MarshalJSON encodes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// UnmarshalJSON decodes "2h" or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if v, err := time.ParseDuration(s); err == nil {
+		*d = Duration(v)
+		return nil
+	}
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		return fmt.Errorf("duration %s: want a string like \"2h\" or nanoseconds", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// DefaultProps are the properties of a new ais bucket, as in AIStore.
+func DefaultProps() Props {
+	return Props{
+		Provider:   ProviderAIS,
+		Checksum:   ChecksumProps{Type: ChecksumXXHash, ValidateColdGet: true},
+		Versioning: VersioningProps{Enabled: true},
+		Mirror:     MirrorProps{Copies: 2},
+		LRU:        LRUProps{DontEvictTime: Duration(2 * time.Hour)},
+	}
+}
+
+// Validate checks that the properties are usable.
+func (p Props) Validate() error {
+	if _, err := NewHash(p.Checksum.Type); err != nil {
+		return fmt.Errorf("%w: checksum.type: %w", ErrInvalidProps, err)
+	}
+	if p.Mirror.Enabled && (p.Mirror.Copies < 1 || p.Mirror.Copies > 32) {
+		return fmt.Errorf("%w: mirror.copies must be 1..32, not %d", ErrInvalidProps, p.Mirror.Copies)
+	}
+	if p.EC.Enabled && (p.EC.DataSlices < 1 || p.EC.ParitySlices < 1 || p.EC.DataSlices+p.EC.ParitySlices > 256) {
+		return fmt.Errorf("%w: ec needs data_slices >= 1 and parity_slices >= 1 (total at most 256)", ErrInvalidProps)
+	}
+	return nil
+}
+
+// BucketMetadata (BMD) is the versioned set of buckets and their props.
+// Every change increments Version; a node adopts a BMD only if it is newer.
+type BucketMetadata struct {
+	Version int64            `json:"version"`
+	Buckets map[string]Props `json:"buckets"` // by bucket name (ais provider)
+}
+
+// Clone returns a deep copy.
+func (m BucketMetadata) Clone() BucketMetadata {
+	c := BucketMetadata{Version: m.Version, Buckets: make(map[string]Props, len(m.Buckets))}
+	for k, v := range m.Buckets {
+		c.Buckets[k] = v
+	}
+	return c
+}

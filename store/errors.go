@@ -1,0 +1,21 @@
+package store
+
+import "errors"
+
+// Sentinel errors. Implementations wrap them with the operation and name;
+// callers test with errors.Is.
+var (
+	ErrNotFound        = errors.New("store: object not found")
+	ErrBucketNotFound  = errors.New("store: bucket does not exist")
+	ErrBucketExists    = errors.New("store: bucket already exists")
+	ErrInvalidName     = errors.New("store: invalid name")
+	ErrInvalidProps    = errors.New("store: invalid bucket properties")
+	ErrConflict        = errors.New("store: name conflicts with an existing object")
+	ErrBadChecksum     = errors.New("store: checksum does not match the data sent")
+	ErrCorrupt         = errors.New("store: stored data does not match its checksum")
+	ErrNoSpace         = errors.New("store: no space left on device")
+	ErrIO              = errors.New("store: input/output error")
+	ErrNoXattr         = errors.New("store: filesystem does not support extended attributes")
+	ErrSizeMismatch    = errors.New("store: object size does not match the size announced")
+	ErrUnknownChecksum = errors.New("store: unknown checksum type")
+)

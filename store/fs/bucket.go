@@ -1,0 +1,152 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// CreateBucket creates a bucket with the given props on every mountpath.
+func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	// Zero props mean the defaults; callers that take partial props
+	// decode them over store.DefaultProps.
+	if props == (store.Props{}) {
+		props = store.DefaultProps()
+	}
+	props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
+	if err := props.Validate(); err != nil {
+		return fmt.Errorf("create bucket %s: %w", b, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.mu.md.Buckets[b.Name]; ok {
+		return fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
+	}
+	if props.Created == 0 {
+		props.Created = time.Now().UnixNano()
+	}
+	props.Provider = store.ProviderAIS
+	if err := s.createDirs(b); err != nil {
+		return err
+	}
+	s.mu.md.Buckets[b.Name] = props
+	s.mu.md.Version++
+	return s.saveBucketsLocked()
+}
+
+func (s *Store) createDirs(b store.Bucket) error {
+	for _, m := range s.mountpaths {
+		if err := os.MkdirAll(m.bucketDir(b), 0o755); err != nil {
+			return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
+		}
+	}
+	return nil
+}
+
+// removeDirs moves the bucket's directories to the trash, then deletes
+// them: the bucket disappears at once even if deletion takes a while.
+func (s *Store) removeDirs(b store.Bucket) error {
+	for _, m := range s.mountpaths {
+		trash := filepath.Join(m.trashDir(), b.Name+"-"+randomName())
+		if err := os.Rename(m.bucketDir(b), trash); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+		}
+		if err := os.RemoveAll(trash); err != nil {
+			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+		}
+	}
+	return nil
+}
+
+// DestroyBucket removes a bucket and all its objects.
+func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.mu.md.Buckets[b.Name]; !ok {
+		return fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
+	}
+	delete(s.mu.md.Buckets, b.Name)
+	s.mu.md.Version++
+	if err := s.saveBucketsLocked(); err != nil {
+		return err
+	}
+	return s.removeDirs(b)
+}
+
+// SetBucketProps replaces a bucket's props.
+func (s *Store) SetBucketProps(ctx context.Context, b store.Bucket, props store.Props) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	if err := props.Validate(); err != nil {
+		return fmt.Errorf("set props of %s: %w", b, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.mu.md.Buckets[b.Name]
+	if !ok {
+		return fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
+	}
+	props.Provider = store.ProviderAIS
+	props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
+	props.Created = old.Created
+	s.mu.md.Buckets[b.Name] = props
+	s.mu.md.Version++
+	return s.saveBucketsLocked()
+}
+
+// Buckets returns a copy of the bucket metadata.
+func (s *Store) Buckets(ctx context.Context) (store.BucketMetadata, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.md.Clone(), nil
+}
+
+// SyncBuckets adopts md when it is newer than the store's own.
+func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if md.Version <= s.mu.md.Version {
+		return nil
+	}
+	for name := range md.Buckets {
+		if _, ok := s.mu.md.Buckets[name]; !ok {
+			if err := s.createDirs(store.NewBucket(name)); err != nil {
+				return err
+			}
+		}
+	}
+	for name := range s.mu.md.Buckets {
+		if _, ok := md.Buckets[name]; !ok {
+			if err := s.removeDirs(store.NewBucket(name)); err != nil {
+				return err
+			}
+		}
+	}
+	s.mu.md = md.Clone()
+	return s.saveBucketsLocked()
+}
+
+// bucketProps returns a bucket's props or ErrBucketNotFound.
+func (s *Store) bucketProps(b store.Bucket) (store.Props, error) {
+	if err := b.Validate(); err != nil {
+		return store.Props{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.mu.md.Buckets[b.Name]
+	if !ok {
+		return store.Props{}, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
+	}
+	return p, nil
+}

@@ -1,0 +1,14 @@
+// Package fs is the filesystem implementation of store.Store: objects are
+// plain files at <mountpath>/<provider>/<bucket>/<object name>, readable
+// without AIS-Go, with their metadata (size, checksum, version, atime,
+// custom keys) in one extended attribute encoded with msgp.
+//
+// The mountpath of an object is chosen by HRW hashing of its name, so adding
+// a mountpath moves only its share. A Put writes a work file under
+// <mountpath>/.ais/work, fsyncs it and renames it into place, so a crash
+// leaves the old object or nothing; Open removes leftover work files.
+// Bucket metadata is kept, versioned, in <mountpath>/.ais/bmd.json on every
+// mountpath.
+//
+//	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{"/data/mp1", "/data/mp2"}})
+package fs

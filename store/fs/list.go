@@ -1,0 +1,146 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// List returns up to opts.Limit objects after opts.StartAfter whose names
+// start with opts.Prefix, in byte order. Each mountpath is walked in name
+// order (see walk) and the walks are merged, so a page costs about its own
+// size plus the directories on the way, not a scan of the bucket.
+func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions) ([]store.ObjectMeta, error) {
+	if _, err := s.bucketProps(b); err != nil {
+		return nil, err
+	}
+	type cursor struct {
+		next func() (listed, bool)
+		stop func()
+		head listed
+		ok   bool
+	}
+	cursors := make([]*cursor, 0, len(s.mountpaths))
+	for _, m := range s.mountpaths {
+		next, stop := iter.Pull(walk(m.bucketDir(b), opts.Prefix, opts.StartAfter))
+		c := &cursor{next: next, stop: stop}
+		c.head, c.ok = next()
+		cursors = append(cursors, c)
+	}
+	defer func() {
+		for _, c := range cursors {
+			c.stop()
+		}
+	}()
+	var out []store.ObjectMeta
+	last := ""
+	for opts.Limit <= 0 || len(out) < opts.Limit {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var min *cursor
+		for _, c := range cursors {
+			if c.ok && (min == nil || c.head.name < min.head.name) {
+				min = c
+			}
+		}
+		if min == nil {
+			break
+		}
+		item := min.head
+		min.head, min.ok = min.next()
+		if item.err != nil {
+			return nil, fmt.Errorf("list %s: %w", b, classify(item.err))
+		}
+		if len(out) > 0 && item.name == last {
+			continue // a stale copy on a second mountpath
+		}
+		last = item.name
+		meta := store.ObjectMeta{Name: item.name, Size: item.size}
+		if opts.WithMeta {
+			if err := readMeta(item.path, &meta); err != nil {
+				continue // removed or replaced since it was walked
+			}
+			meta.Name = item.name
+		}
+		out = append(out, meta)
+	}
+	return out, nil
+}
+
+type listed struct {
+	name string // object name, '/'-separated
+	path string
+	size int64
+	err  error
+}
+
+// walk yields the regular files under root whose names (relative to root)
+// start with prefix and sort after startAfter, in byte order of the names.
+//
+// A directory "d" holds exactly the names that start with "d/", so sorting
+// a directory's entries by name, with "/" appended to subdirectories, gives
+// the byte order of the full names. Subtrees that cannot hold a wanted name
+// are skipped without being read.
+func walk(root, prefix, startAfter string) iter.Seq[listed] {
+	return func(yield func(listed) bool) {
+		walkDir(root, "", prefix, startAfter, yield)
+	}
+}
+
+func walkDir(dir, rel, prefix, startAfter string, yield func(listed) bool) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return true
+		}
+		return yield(listed{err: err})
+	}
+	type keyed struct {
+		key   string
+		entry fs.DirEntry
+	}
+	list := make([]keyed, 0, len(entries))
+	for _, e := range entries {
+		key := rel + e.Name()
+		if e.IsDir() {
+			key += "/"
+		}
+		list = append(list, keyed{key, e})
+	}
+	slices.SortFunc(list, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for _, k := range list {
+		if k.entry.IsDir() {
+			// Names below start with k.key: skip the subtree if none can
+			// match the prefix or sort after startAfter.
+			if !strings.HasPrefix(k.key, prefix) && !strings.HasPrefix(prefix, k.key) {
+				continue
+			}
+			if startAfter > k.key && !strings.HasPrefix(startAfter, k.key) {
+				continue
+			}
+			if !walkDir(filepath.Join(dir, k.entry.Name()), k.key, prefix, startAfter, yield) {
+				return false
+			}
+			continue
+		}
+		if !k.entry.Type().IsRegular() || k.key <= startAfter || !strings.HasPrefix(k.key, prefix) {
+			continue
+		}
+		info, err := k.entry.Info()
+		if err != nil {
+			continue // removed since the directory was read
+		}
+		if !yield(listed{name: k.key, path: filepath.Join(dir, k.entry.Name()), size: info.Size()}) {
+			return false
+		}
+	}
+	return true
+}

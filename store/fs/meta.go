@@ -1,0 +1,139 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/tinylib/msgp/msgp"
+)
+
+// xattrName holds an object's metadata.
+const xattrName = "user.ais.meta"
+
+// maxMetaSize keeps the encoded metadata within one ext4 xattr block.
+const maxMetaSize = 3 << 10
+
+// metaFormat is the version of the encoding below.
+const metaFormat = 1
+
+// encodeMeta writes metadata as a msgp map with short keys.
+func encodeMeta(m *store.ObjectMeta) []byte {
+	b := make([]byte, 0, 128)
+	b = msgp.AppendMapHeader(b, 7)
+	b = msgp.AppendString(b, "f")
+	b = msgp.AppendInt(b, metaFormat)
+	b = msgp.AppendString(b, "s")
+	b = msgp.AppendInt64(b, m.Size)
+	b = msgp.AppendString(b, "ct")
+	b = msgp.AppendString(b, m.Checksum.Type)
+	b = msgp.AppendString(b, "cv")
+	b = msgp.AppendString(b, m.Checksum.Value)
+	b = msgp.AppendString(b, "v")
+	b = msgp.AppendString(b, m.Version)
+	b = msgp.AppendString(b, "a")
+	b = msgp.AppendInt64(b, m.Atime.UnixNano())
+	b = msgp.AppendString(b, "c")
+	b = msgp.AppendMapStrStr(b, m.Custom)
+	return b
+}
+
+// decodeMeta reads what encodeMeta wrote; unknown keys are skipped so a
+// newer writer does not break an older reader.
+func decodeMeta(b []byte, m *store.ObjectMeta) error {
+	n, b, err := msgp.ReadMapHeaderBytes(b)
+	if err != nil {
+		return err
+	}
+	for range n {
+		var key string
+		if key, b, err = msgp.ReadStringBytes(b); err != nil {
+			return err
+		}
+		switch key {
+		case "f":
+			_, b, err = msgp.ReadIntBytes(b)
+		case "s":
+			m.Size, b, err = msgp.ReadInt64Bytes(b)
+		case "ct":
+			m.Checksum.Type, b, err = msgp.ReadStringBytes(b)
+		case "cv":
+			m.Checksum.Value, b, err = msgp.ReadStringBytes(b)
+		case "v":
+			m.Version, b, err = msgp.ReadStringBytes(b)
+		case "a":
+			var ns int64
+			ns, b, err = msgp.ReadInt64Bytes(b)
+			m.Atime = time.Unix(0, ns)
+		case "c":
+			var sz uint32
+			if sz, b, err = msgp.ReadMapHeaderBytes(b); err != nil {
+				return err
+			}
+			if sz > 0 {
+				m.Custom = make(map[string]string, sz)
+			}
+			for range sz {
+				var k, v string
+				if k, b, err = msgp.ReadStringBytes(b); err != nil {
+					return err
+				}
+				if v, b, err = msgp.ReadStringBytes(b); err != nil {
+					return err
+				}
+				m.Custom[k] = v
+			}
+		default:
+			b, err = msgp.Skip(b)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeMeta(path string, m *store.ObjectMeta) error {
+	data := encodeMeta(m)
+	if len(data) > maxMetaSize {
+		return fmt.Errorf("%w: metadata of %d bytes is over %d (too much custom metadata)", store.ErrInvalidProps, len(data), maxMetaSize)
+	}
+	if err := syscall.Setxattr(path, xattrName, data, 0); err != nil {
+		return classify(fmt.Errorf("set metadata of %s: %w", path, err))
+	}
+	return nil
+}
+
+func readMeta(path string, m *store.ObjectMeta) error {
+	buf := make([]byte, maxMetaSize+512)
+	n, err := syscall.Getxattr(path, xattrName, buf)
+	if err != nil {
+		if errors.Is(err, syscall.ENODATA) {
+			return fmt.Errorf("%w: %s has no AIS metadata", store.ErrNotFound, path)
+		}
+		return classify(fmt.Errorf("read metadata of %s: %w", path, err))
+	}
+	if err := decodeMeta(buf[:n], m); err != nil {
+		return fmt.Errorf("%w: metadata of %s: %w", store.ErrCorrupt, path, err)
+	}
+	return nil
+}
+
+// classify marks system errors with the store's sentinels, keeping the chain.
+func classify(err error) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	switch errno {
+	case syscall.ENOSPC, syscall.EDQUOT:
+		return errors.Join(store.ErrNoSpace, err)
+	case syscall.EIO:
+		return errors.Join(store.ErrIO, err)
+	case syscall.ENOTSUP:
+		return errors.Join(store.ErrNoXattr, err)
+	}
+	return err
+}

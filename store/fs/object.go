@@ -1,0 +1,342 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+	"golang.org/x/sys/unix"
+)
+
+// atimeResolution bounds how often a read rewrites the access time.
+const atimeResolution = time.Hour
+
+func (m mountpath) objectPath(b store.Bucket, name string) string {
+	return filepath.Join(m.bucketDir(b), filepath.FromSlash(name))
+}
+
+// Put stores an object atomically: work file, checksum, fsync, metadata,
+// rename.
+func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if err := store.ValidateName(name); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	props, err := s.bucketProps(b)
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	m := s.mountpathOf(b, name)
+	meta, work, err := s.writeWork(ctx, m, props, r, opts)
+	if err != nil {
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+	}
+	meta.Name = name
+	meta.Custom = opts.Custom
+	if err := s.commit(b, name, props, m, work, &meta); err != nil {
+		os.Remove(work)
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+	}
+	return meta, nil
+}
+
+// writeWork copies r into a new work file, hashing on the way.
+func (s *Store) writeWork(ctx context.Context, m mountpath, props store.Props, r io.Reader, opts store.PutOptions) (meta store.ObjectMeta, work string, err error) {
+	typ := store.NormalizeChecksumType(props.Checksum.Type)
+	h, err := store.NewHash(typ)
+	if err != nil {
+		return meta, "", err
+	}
+	// The sender's checksum may be of another type than the bucket's.
+	var senderHash hash.Hash
+	if !opts.Checksum.IsEmpty() && opts.Checksum.Type != typ {
+		if senderHash, err = store.NewHash(opts.Checksum.Type); err != nil {
+			return meta, "", err
+		}
+	}
+	work = filepath.Join(m.workDir(), randomName())
+	f, err := os.OpenFile(work, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		return meta, "", classify(err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(work)
+		}
+	}()
+	writers := []io.Writer{f}
+	if h != nil {
+		writers = append(writers, h)
+	}
+	if senderHash != nil {
+		writers = append(writers, senderHash)
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	n, err := io.CopyBuffer(io.MultiWriter(writers...), contextReader{ctx, r}, buf)
+	if err != nil {
+		return meta, "", classify(err)
+	}
+	if opts.Size >= 0 && n != opts.Size {
+		return meta, "", fmt.Errorf("%w: received %d bytes, announced %d", store.ErrSizeMismatch, n, opts.Size)
+	}
+	meta.Size = n
+	meta.Checksum = store.ChecksumOf(typ, h)
+	if !opts.Checksum.IsEmpty() {
+		got := meta.Checksum
+		if senderHash != nil {
+			got = store.ChecksumOf(opts.Checksum.Type, senderHash)
+		}
+		if got.Value != opts.Checksum.Value {
+			return meta, "", fmt.Errorf("%w: sent %s, computed %s", store.ErrBadChecksum, opts.Checksum, got)
+		}
+	}
+	if !s.config.NoSync {
+		if err = f.Sync(); err != nil {
+			return meta, "", classify(err)
+		}
+	}
+	if err = f.Close(); err != nil {
+		return meta, "", classify(err)
+	}
+	return meta, work, nil
+}
+
+// commit versions the work file and renames it into place.
+func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpath, work string, meta *store.ObjectMeta) error {
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	// The bucket may have been destroyed while the data streamed in.
+	if _, err := s.bucketProps(b); err != nil {
+		return err
+	}
+	if props.Versioning.Enabled {
+		meta.Version = "1"
+		var old store.ObjectMeta
+		if path, err := s.findObject(b, name); err == nil && readMeta(path, &old) == nil {
+			if v, err := strconv.ParseInt(old.Version, 10, 64); err == nil {
+				meta.Version = strconv.FormatInt(v+1, 10)
+			}
+		}
+	}
+	meta.Atime = time.Now()
+	if err := writeMeta(work, meta); err != nil {
+		return err
+	}
+	dest := m.objectPath(b, name)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
+		}
+		return classify(err)
+	}
+	if err := os.Rename(work, dest); err != nil {
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
+		}
+		return classify(err)
+	}
+	// A copy left on another mountpath (placed before mountpaths changed)
+	// would be stale now.
+	for _, other := range s.mountpaths {
+		if other.path != m.path {
+			os.Remove(other.objectPath(b, name))
+		}
+	}
+	return nil
+}
+
+// findObject returns the path of an object, looking at its HRW mountpath
+// first and then at the others, where it may sit since mountpaths changed.
+func (s *Store) findObject(b store.Bucket, name string) (string, error) {
+	first := s.mountpathOf(b, name)
+	if path, ok := isObjectFile(first.objectPath(b, name)); ok {
+		return path, nil
+	}
+	for _, m := range s.mountpaths {
+		if m.path == first.path {
+			continue
+		}
+		if path, ok := isObjectFile(m.objectPath(b, name)); ok {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+}
+
+func isObjectFile(path string) (string, bool) {
+	fi, err := os.Stat(path)
+	return path, err == nil && fi.Mode().IsRegular()
+}
+
+// Head returns an object's metadata.
+func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	if err := store.ValidateName(name); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	if _, err := s.bucketProps(b); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	path, err := s.findObject(b, name)
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	meta := store.ObjectMeta{Name: name}
+	if err := readMeta(path, &meta); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	return meta, nil
+}
+
+// Open opens an object for reading. With opts.Validate, or the bucket's
+// validate_warm_get, the whole object is checksummed first, so a mismatch
+// is reported before any byte is returned.
+func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	if err := store.ValidateName(name); err != nil {
+		return nil, err
+	}
+	props, err := s.bucketProps(b)
+	if err != nil {
+		return nil, err
+	}
+	path, err := s.findObject(b, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+		}
+		return nil, classify(err)
+	}
+	obj := &object{file: f, meta: store.ObjectMeta{Name: name}}
+	if err := obj.readMeta(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open %s/%s: %w", b, name, err)
+	}
+	if opts.Validate || props.Checksum.ValidateWarmGet {
+		if err := obj.validate(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open %s/%s: %w", b, name, err)
+		}
+	}
+	if time.Since(obj.meta.Atime) > atimeResolution {
+		obj.meta.Atime = time.Now()
+		unix.Fsetxattr(int(f.Fd()), xattrName, encodeMeta(&obj.meta), 0) // best effort: atime only
+	}
+	return obj, nil
+}
+
+// Delete removes an object and the directories it leaves empty.
+func (s *Store) Delete(ctx context.Context, b store.Bucket, name string) error {
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	if _, err := s.bucketProps(b); err != nil {
+		return err
+	}
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	found := false
+	for _, m := range s.mountpaths {
+		path := m.objectPath(b, name)
+		if _, ok := isObjectFile(path); !ok {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", b, name, classify(err))
+		}
+		found = true
+		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
+	}
+	if !found {
+		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound)
+	}
+	return nil
+}
+
+// removeEmptyParents removes dir and its parents up to (not including)
+// root while they are empty.
+func removeEmptyParents(dir, root string) {
+	for dir != root && len(dir) > len(root) {
+		if os.Remove(dir) != nil {
+			return
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// object is an open object file.
+type object struct {
+	file *os.File
+	meta store.ObjectMeta
+}
+
+var _ store.Object = (*object)(nil)
+
+func (o *object) readMeta() error {
+	buf := make([]byte, maxMetaSize+512)
+	n, err := unix.Fgetxattr(int(o.file.Fd()), xattrName, buf)
+	if err != nil {
+		if errors.Is(err, unix.ENODATA) {
+			return fmt.Errorf("%w: %s has no AIS metadata", store.ErrNotFound, o.file.Name())
+		}
+		return classify(err)
+	}
+	name := o.meta.Name
+	if err := decodeMeta(buf[:n], &o.meta); err != nil {
+		return fmt.Errorf("%w: metadata of %s: %w", store.ErrCorrupt, o.file.Name(), err)
+	}
+	o.meta.Name = name
+	return nil
+}
+
+func (o *object) validate() error {
+	h, err := store.NewHash(o.meta.Checksum.Type)
+	if err != nil || h == nil {
+		return err
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	n, err := io.CopyBuffer(h, io.NewSectionReader(o.file, 0, 1<<62), buf)
+	if err != nil {
+		return classify(err)
+	}
+	got := store.ChecksumOf(o.meta.Checksum.Type, h)
+	if n != o.meta.Size || got.Value != o.meta.Checksum.Value {
+		return fmt.Errorf("%w: have %d bytes with %s, metadata says %d bytes with %s", store.ErrCorrupt, n, got, o.meta.Size, o.meta.Checksum)
+	}
+	return nil
+}
+
+func (o *object) Meta() store.ObjectMeta                    { return o.meta }
+func (o *object) Read(p []byte) (int, error)                { return o.file.Read(p) }
+func (o *object) ReadAt(p []byte, off int64) (int, error)   { return o.file.ReadAt(p, off) }
+func (o *object) Seek(off int64, whence int) (int64, error) { return o.file.Seek(off, whence) }
+func (o *object) Close() error                              { return o.file.Close() }
+func (o *object) WriteTo(w io.Writer) (int64, error)        { return io.Copy(w, o.file) }
+
+// contextReader stops a copy once the context is done.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,252 @@
+package fs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/aisgo/aisgo/internal/hrw"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Config configures a filesystem store.
+type Config struct {
+	// Mountpaths are the directories objects are spread over; at least one.
+	Mountpaths []string
+	// NoSync skips the fsync before a work file is renamed into place:
+	// faster, but a power loss may leave an empty object. Zero means fsync.
+	NoSync bool
+	// Logger receives notices; nil discards them.
+	Logger *slog.Logger
+}
+
+// Store keeps objects as plain files on mountpaths.
+type Store struct {
+	config     Config
+	mountpaths []mountpath
+	logger     *slog.Logger
+	// nameLocks serialize writers of the same name (by hash), so that
+	// versions increment without gaps or repeats.
+	nameLocks [256]sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		md store.BucketMetadata
+	}
+}
+
+var _ store.Store = (*Store)(nil)
+
+type mountpath struct {
+	path   string
+	digest uint64
+}
+
+func (m mountpath) workDir() string  { return filepath.Join(m.path, ".ais", "work") }
+func (m mountpath) trashDir() string { return filepath.Join(m.path, ".ais", "trash") }
+func (m mountpath) bmdPath() string  { return filepath.Join(m.path, ".ais", "bmd.json") }
+func (m mountpath) bucketDir(b store.Bucket) string {
+	b = b.Normalize()
+	return filepath.Join(m.path, b.Provider, b.Name)
+}
+
+// Open prepares the mountpaths (creating them if needed), removes leftover
+// work files and loads the bucket metadata. It fails if a mountpath's
+// filesystem has no extended attributes.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if len(cfg.Mountpaths) == 0 {
+		return nil, errors.New("fs store: no mountpaths configured")
+	}
+	s := &Store{config: cfg, logger: cfg.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	seen := map[string]bool{}
+	for _, p := range cfg.Mountpaths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("mountpath %s: %w", p, err)
+		}
+		if seen[abs] {
+			return nil, fmt.Errorf("mountpath %s is listed twice", abs)
+		}
+		seen[abs] = true
+		m := mountpath{path: abs, digest: hrw.Digest(abs)}
+		if err := prepareMountpath(m); err != nil {
+			return nil, err
+		}
+		s.mountpaths = append(s.mountpaths, m)
+	}
+	if err := s.loadBuckets(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func prepareMountpath(m mountpath) error {
+	for _, dir := range []string{m.path, m.workDir(), m.trashDir()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
+		}
+	}
+	// A crash may leave work files and trash behind; neither is visible
+	// as an object, so both go.
+	for _, dir := range []string{m.workDir(), m.trashDir()} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("mountpath %s: %w", m.path, err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("mountpath %s: remove leftover %s: %w", m.path, e.Name(), err)
+			}
+		}
+	}
+	probe := filepath.Join(m.workDir(), "xattr-probe")
+	if err := os.WriteFile(probe, nil, 0o644); err != nil {
+		return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
+	}
+	defer os.Remove(probe)
+	if err := syscall.Setxattr(probe, xattrName, []byte{1}, 0); err != nil {
+		return fmt.Errorf("mountpath %s: %w: setting %s failed: %w", m.path, store.ErrNoXattr, xattrName, err)
+	}
+	return nil
+}
+
+// Mountpaths returns the absolute mountpath directories.
+func (s *Store) Mountpaths() []string {
+	out := make([]string, len(s.mountpaths))
+	for i, m := range s.mountpaths {
+		out[i] = m.path
+	}
+	return out
+}
+
+// uname is the placement name of an object.
+func uname(b store.Bucket, name string) string {
+	b = b.Normalize()
+	return b.Provider + "/" + b.Name + "/" + name
+}
+
+// mountpathOf returns the HRW mountpath of an object.
+func (s *Store) mountpathOf(b store.Bucket, name string) mountpath {
+	if len(s.mountpaths) == 1 {
+		return s.mountpaths[0]
+	}
+	item := hrw.Digest(uname(b, name))
+	best, index := uint64(0), 0
+	for i, m := range s.mountpaths {
+		if score := hrw.Score(m.digest, item); i == 0 || score > best {
+			best, index = score, i
+		}
+	}
+	return s.mountpaths[index]
+}
+
+func (s *Store) lockName(b store.Bucket, name string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(uname(b, name)))
+	return &s.nameLocks[h.Sum32()%uint32(len(s.nameLocks))]
+}
+
+func randomName() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// writeFileAtomic writes data to path through a temporary file and rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp-" + randomName()
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		return classify(err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return classify(err)
+	}
+	return nil
+}
+
+func (s *Store) loadBuckets() error {
+	var best store.BucketMetadata
+	for _, m := range s.mountpaths {
+		data, err := os.ReadFile(m.bmdPath())
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("bucket metadata on %s: %w", m.path, classify(err))
+		}
+		var md store.BucketMetadata
+		if err := json.Unmarshal(data, &md); err != nil {
+			s.logger.Warn("ignoring unreadable bucket metadata", "path", m.bmdPath(), "err", err)
+			continue
+		}
+		if md.Version > best.Version {
+			best = md
+		}
+	}
+	if best.Buckets == nil {
+		best.Buckets = map[string]store.Props{}
+	}
+	s.mu.md = best
+	// Every mountpath gets every bucket directory and the newest metadata.
+	for name := range best.Buckets {
+		for _, m := range s.mountpaths {
+			if err := os.MkdirAll(m.bucketDir(store.NewBucket(name)), 0o755); err != nil {
+				return fmt.Errorf("bucket %s on %s: %w", name, m.path, classify(err))
+			}
+		}
+	}
+	return s.saveBucketsLocked()
+}
+
+// saveBucketsLocked persists s.mu.md on every mountpath.
+func (s *Store) saveBucketsLocked() error {
+	data, err := json.MarshalIndent(s.mu.md, "", " ")
+	if err != nil {
+		return err
+	}
+	for _, m := range s.mountpaths {
+		if err := writeFileAtomic(m.bmdPath(), data); err != nil {
+			return fmt.Errorf("save bucket metadata on %s: %w", m.path, err)
+		}
+	}
+	return nil
+}
+
+// Capacity reports used and total bytes of each mountpath's filesystem.
+func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
+	out := make([]store.MountpathCapacity, 0, len(s.mountpaths))
+	for _, m := range s.mountpaths {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(m.path, &st); err != nil {
+			return nil, fmt.Errorf("capacity of %s: %w", m.path, classify(err))
+		}
+		total := int64(st.Blocks) * st.Bsize
+		free := int64(st.Bavail) * st.Bsize
+		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total})
+	}
+	return out, nil
+}

@@ -1,0 +1,197 @@
+package fs_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/storetest"
+)
+
+func open(t *testing.T, mountpaths ...string) *fs.Store {
+	t.Helper()
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: mountpaths})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// corrupt flips a byte of the object's file wherever it lies.
+func corrupt(t *testing.T, st store.Store, b store.Bucket, name string) {
+	t.Helper()
+	for _, mp := range st.(*fs.Store).Mountpaths() {
+		path := filepath.Join(mp, "ais", b.Name, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		data[len(data)/2] ^= 0xff
+		// Write in place so the metadata in the xattr stays.
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(data)
+		f.Close()
+		return
+	}
+	t.Fatalf("object %s not found on any mountpath", name)
+}
+
+func TestConformanceOneMountpath(t *testing.T) {
+	storetest.Run(t, storetest.Options{
+		New:     func(t *testing.T) store.Store { return open(t, t.TempDir()) },
+		Corrupt: corrupt,
+	})
+}
+
+func TestConformanceThreeMountpaths(t *testing.T) {
+	storetest.Run(t, storetest.Options{
+		New: func(t *testing.T) store.Store {
+			root := t.TempDir()
+			return open(t, filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3"))
+		},
+		Corrupt: corrupt,
+	})
+}
+
+func TestOpenRemovesLeftoverWorkFiles(t *testing.T) {
+	mp := t.TempDir()
+	open(t, mp)
+	leftover := filepath.Join(mp, ".ais", "work", "interrupted-put")
+	if err := os.WriteFile(leftover, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open(t, mp)
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("leftover work file survived a restart: %v", err)
+	}
+}
+
+func TestObjectsAreOpenFormatFiles(t *testing.T) {
+	mp := t.TempDir()
+	st := open(t, mp)
+	b := store.NewBucket("open")
+	if err := st.CreateBucket(t.Context(), b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "dir/file.txt", []byte("plain bytes"))
+	data, err := os.ReadFile(filepath.Join(mp, "ais", "open", "dir", "file.txt"))
+	if err != nil || string(data) != "plain bytes" {
+		t.Fatalf("object is not a plain file: %q %v", data, err)
+	}
+}
+
+func TestBucketsPersistAcrossRestart(t *testing.T) {
+	mp := t.TempDir()
+	st := open(t, mp)
+	b := store.NewBucket("kept")
+	props := store.DefaultProps()
+	props.Checksum.Type = store.ChecksumMD5
+	if err := st.CreateBucket(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("x"))
+	md, _ := st.Buckets(t.Context())
+	again := open(t, mp)
+	md2, _ := again.Buckets(t.Context())
+	if md2.Version != md.Version || md2.Buckets["kept"].Checksum.Type != store.ChecksumMD5 {
+		t.Fatalf("metadata after restart %+v, before %+v", md2, md)
+	}
+	if got := storetest.Get(t, again, b, "o"); string(got) != "x" {
+		t.Fatalf("object after restart: %q", got)
+	}
+}
+
+// Adding a mountpath moves only its share by HRW, and objects left on
+// their old mountpath stay readable.
+func TestAddingMountpathMovesOnlyItsShare(t *testing.T) {
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c")}
+	st := open(t, mps...)
+	b := store.NewBucket("spread")
+	if err := st.CreateBucket(t.Context(), b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 900
+	for i := range n {
+		storetest.Put(t, st, b, fmt.Sprintf("o%04d", i), []byte{byte(i)})
+	}
+	counts := map[string]int{}
+	for _, mp := range mps {
+		entries, _ := os.ReadDir(filepath.Join(mp, "ais", "spread"))
+		counts[mp] = len(entries)
+		if len(entries) < n/3*70/100 || len(entries) > n/3*130/100 {
+			t.Errorf("mountpath %s holds %d of %d objects: not an even spread", mp, len(entries), n)
+		}
+	}
+	grown := open(t, append(mps, filepath.Join(root, "d"))...)
+	for i := range n {
+		name := fmt.Sprintf("o%04d", i)
+		if got := storetest.Get(t, grown, b, name); len(got) != 1 || got[0] != byte(i) {
+			t.Fatalf("%s unreadable after adding a mountpath", name)
+		}
+	}
+	list, err := grown.List(t.Context(), b, store.ListOptions{})
+	if err != nil || len(list) != n {
+		t.Fatalf("listing after adding a mountpath: %d objects, %v", len(list), err)
+	}
+	// New writes of the same names land by HRW; the stale copy goes.
+	moved := 0
+	for i := range n {
+		name := fmt.Sprintf("o%04d", i)
+		storetest.Put(t, grown, b, name, []byte{byte(i)})
+		if _, err := os.Stat(filepath.Join(root, "d", "ais", "spread", name)); err == nil {
+			moved++
+		}
+	}
+	if moved < n/4*60/100 || moved > n/4*140/100 {
+		t.Errorf("%d of %d objects belong to the new mountpath, want about a quarter", moved, n)
+	}
+	list, _ = grown.List(t.Context(), b, store.ListOptions{})
+	if len(list) != n {
+		t.Fatalf("after rewrite: %d objects listed, want %d (a stale copy stayed)", len(list), n)
+	}
+}
+
+func TestNoMountpaths(t *testing.T) {
+	if _, err := fs.Open(t.Context(), fs.Config{}); err == nil {
+		t.Fatal("a store without mountpaths opened")
+	}
+}
+
+func TestNameConflictWithFileAsMountpath(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	_, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{file}})
+	if err == nil || errors.Is(err, store.ErrNoXattr) {
+		t.Fatalf("a regular file as mountpath: %v", err)
+	}
+}
+
+// On one mountpath "a" and "a/b" cannot coexist: the second is refused.
+func TestNameConflictOnOneMountpath(t *testing.T) {
+	st := open(t, t.TempDir())
+	b := store.NewBucket("conflicts")
+	if err := st.CreateBucket(t.Context(), b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "a", []byte("file"))
+	if _, err := st.Put(t.Context(), b, "a/b", strings.NewReader("x"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("put a/b over object a: %v, want ErrConflict", err)
+	}
+	storetest.Put(t, st, b, "d/e", []byte("x"))
+	if _, err := st.Put(t.Context(), b, "d", strings.NewReader("x"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("put d over prefix d/: %v, want ErrConflict", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(st.Mountpaths()[0], ".ais", "work"))
+	if len(entries) != 0 {
+		t.Fatalf("refused puts left %d work files", len(entries))
+	}
+}

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxNameLength is the longest object name accepted, in bytes.
+const MaxNameLength = 1024
+
+// maxSegmentLength is the longest path segment a filesystem takes (NAME_MAX).
+const maxSegmentLength = 255
+
+// ObjectMeta is the metadata kept beside an object's data.
+type ObjectMeta struct {
+	Name     string            `json:"name"`
+	Size     int64             `json:"size"`
+	Checksum Checksum          `json:"checksum"`
+	Version  string            `json:"version,omitempty"`
+	Atime    time.Time         `json:"atime"`
+	Custom   map[string]string `json:"custom-md,omitempty"`
+}
+
+// ValidateName checks an object name: non-empty UTF-8 of at most 1024
+// bytes, '/'-separated segments that are neither empty, ".", nor "..", no
+// leading '/', and no NUL. The error says what is wrong.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: object name is empty", ErrInvalidName)
+	case len(name) > MaxNameLength:
+		return fmt.Errorf("%w: object name is %d bytes long (at most %d)", ErrInvalidName, len(name), MaxNameLength)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: object name %q is not valid UTF-8", ErrInvalidName, name)
+	case strings.IndexByte(name, 0) >= 0:
+		return fmt.Errorf("%w: object name %q contains a NUL byte", ErrInvalidName, name)
+	case name[0] == '/':
+		return fmt.Errorf("%w: object name %q is an absolute path", ErrInvalidName, name)
+	}
+	for segment := range strings.SplitSeq(name, "/") {
+		switch {
+		case segment == "":
+			return fmt.Errorf("%w: object name %q has an empty path segment", ErrInvalidName, name)
+		case segment == "." || segment == "..":
+			return fmt.Errorf("%w: object name %q has a %q segment", ErrInvalidName, name, segment)
+		case len(segment) > maxSegmentLength:
+			return fmt.Errorf("%w: object name %q has a segment longer than %d bytes", ErrInvalidName, name, maxSegmentLength)
+		}
+	}
+	return nil
+}
+
+// Object is an open object: its data and its metadata.
+type Object interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+	// WriterTo lets a copy to a network connection use sendfile.
+	io.WriterTo
+	Meta() ObjectMeta
+}
+
+// PutOptions describe an incoming object.
+type PutOptions struct {
+	// Size is the announced size, or -1 when unknown. A known size that
+	// differs from the bytes read fails the Put with ErrSizeMismatch.
+	Size int64
+	// Checksum, when set, is what the sender computed; a mismatch fails
+	// the Put with ErrBadChecksum and stores nothing.
+	Checksum Checksum
+	// Custom metadata to keep with the object.
+	Custom map[string]string
+}
+
+// OpenOptions describe a read.
+type OpenOptions struct {
+	// Validate recomputes the checksum before any byte is returned.
+	Validate bool
+}
+
+// ListOptions select a page of a bucket's objects in name order.
+type ListOptions struct {
+	Prefix     string
+	StartAfter string // exclusive
+	// Limit is the most entries returned; 0 means no limit.
+	Limit int
+	// WithMeta fills in checksum, version and atime (size is always set).
+	WithMeta bool
+}
+
+// Store is the contract of a local object store.
+type Store interface {
+	CreateBucket(ctx context.Context, b Bucket, props Props) error
+	DestroyBucket(ctx context.Context, b Bucket) error
+	SetBucketProps(ctx context.Context, b Bucket, props Props) error
+	// Buckets returns the current, versioned bucket metadata.
+	Buckets(ctx context.Context) (BucketMetadata, error)
+	// SyncBuckets adopts md if it is newer than what the store has:
+	// creating, destroying and updating buckets to match it.
+	SyncBuckets(ctx context.Context, md BucketMetadata) error
+
+	Put(ctx context.Context, b Bucket, name string, r io.Reader, opts PutOptions) (ObjectMeta, error)
+	Open(ctx context.Context, b Bucket, name string, opts OpenOptions) (Object, error)
+	Head(ctx context.Context, b Bucket, name string) (ObjectMeta, error)
+	Delete(ctx context.Context, b Bucket, name string) error
+	// List returns up to opts.Limit objects after opts.StartAfter, in
+	// byte order of their names.
+	List(ctx context.Context, b Bucket, opts ListOptions) ([]ObjectMeta, error)
+	// Capacity reports used and total bytes per mountpath.
+	Capacity(ctx context.Context) ([]MountpathCapacity, error)
+}
+
+// MountpathCapacity is the space of one mountpath.
+type MountpathCapacity struct {
+	Path  string `json:"path"`
+	Used  int64  `json:"used"`
+	Total int64  `json:"total"`
+}

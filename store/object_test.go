@@ -1,0 +1,80 @@
+package store_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+func TestValidateName(t *testing.T) {
+	tests := []struct {
+		name    string
+		wantErr string // substring of the message; empty = valid
+	}{
+		{"a", ""},
+		{"dir/sub/file.tar", ""},
+		{"ünï/名前.jpg", ""},
+		{".hidden/x..y", ""},
+		{"", "empty"},
+		{"/etc/passwd", "absolute"},
+		{"a/../b", `".." segment`},
+		{"..", `".." segment`},
+		{"a/./b", `"." segment`},
+		{"a//b", "empty path segment"},
+		{"trailing/", "empty path segment"},
+		{"nul\x00", "NUL"},
+		{"\xff", "UTF-8"},
+		{strings.Repeat("x", 1025), "1025 bytes"},
+		{strings.Repeat("y", 256), "longer than 255"},
+	}
+	for _, tc := range tests {
+		err := store.ValidateName(tc.name)
+		if tc.wantErr == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tc.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, store.ErrInvalidName) || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q: %v, want ErrInvalidName saying %q", tc.name, err, tc.wantErr)
+		}
+	}
+}
+
+// FuzzValidateName checks that every accepted name stays inside the bucket
+// directory and maps to a file path that gives the name back.
+func FuzzValidateName(f *testing.F) {
+	for _, s := range []string{"a", "a/b", "../x", "a/./b", "/x", "a//b", "x\x00", "ü/ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if store.ValidateName(name) != nil {
+			return
+		}
+		root := "/bucket"
+		path := filepath.Join(root, filepath.FromSlash(name))
+		rel, err := filepath.Rel(root, path)
+		if err != nil || strings.HasPrefix(rel, "..") || filepath.ToSlash(rel) != name {
+			t.Fatalf("accepted name %q maps to %q outside or aliased", name, path)
+		}
+	})
+}
+
+func TestBucketValidate(t *testing.T) {
+	for _, good := range []string{"a", "A.b-c_d", strings.Repeat("z", 64)} {
+		if err := store.NewBucket(good).Validate(); err != nil {
+			t.Errorf("%q: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "a/b", strings.Repeat("z", 65), "sp ace"} {
+		if err := store.NewBucket(bad).Validate(); !errors.Is(err, store.ErrInvalidName) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if err := (store.Bucket{Name: "x", Provider: "gcp"}).Validate(); err == nil {
+		t.Error("unsupported provider accepted")
+	}
+}
