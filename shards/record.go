@@ -1,0 +1,183 @@
+package shards
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+)
+
+// ErrDuplicate marks a second file with the same record name and extension
+// in one shard; a *DuplicateError carries the details.
+var ErrDuplicate = errors.New("shards: duplicate file in record")
+
+// SplitName splits an in-archive file name into its record name and its
+// extension. The extension starts at the first '.' of the last path
+// component: "a/b.cls.json" gives "a/b" and ".cls.json"; "a.b/c" gives
+// "a.b/c" and ""; ".hidden" gives "" and ".hidden".
+func SplitName(name string) (record, ext string) {
+	base := strings.LastIndexByte(name, '/') + 1
+	dot := strings.IndexByte(name[base:], '.')
+	if dot < 0 {
+		return name, ""
+	}
+	return name[:base+dot], name[base+dot:]
+}
+
+// DuplicateError reports a file whose record already has a file with the
+// same extension in the same shard. The Grouper keeps the later file.
+type DuplicateError struct {
+	Record   string // record name
+	Ext      string // the shared extension
+	Previous int    // index of the earlier file, now dropped
+	Index    int    // index of the later file, kept
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("record %q has two %q files (files %d and %d); keeping the later", e.Record, e.Ext, e.Previous, e.Index)
+}
+
+// Unwrap returns ErrDuplicate.
+func (e *DuplicateError) Unwrap() error { return ErrDuplicate }
+
+// Member is one file of a shard as a Grouper placed it.
+type Member struct {
+	Index  int    // position of the file among those added, from 0
+	Record int    // index of its record, in order of first appearance, from 0
+	Ext    string // its extension
+}
+
+// Grouper assigns the files of one shard to records, in shard order. Files of
+// a record are usually contiguous in a shard; the Grouper then costs one
+// string comparison per file and one map insert per record, and stores a
+// fixed-size slot per file and per record. A record whose files are not
+// contiguous is still grouped correctly. The zero value is ready to use;
+// Reset reuses the memory for the next shard. A Grouper is not safe for
+// concurrent use.
+type Grouper struct {
+	members []memberSlot
+	records []recordSlot
+	index   map[string]int // record name → record index
+	dropped int            // members dropped as duplicates
+}
+
+type memberSlot struct {
+	ext    string
+	record int
+	next   int // next member of the same record, or -1
+	live   bool
+}
+
+type recordSlot struct {
+	name        string
+	first, last int // first and last live member, or -1
+	size        int // live members
+}
+
+// Reset forgets every file and record, keeping the allocated memory.
+func (g *Grouper) Reset() {
+	g.members = g.members[:0]
+	g.records = g.records[:0]
+	clear(g.index)
+	g.dropped = 0
+}
+
+// Add places the next file of the shard, given its in-archive name, and
+// returns where it went. If its record already has a file with the same
+// extension, the earlier file is dropped, the new one is appended to the
+// record, and the error is a *DuplicateError: the caller ignores it, logs
+// it or aborts. Add keeps a reference to name, never a copy.
+func (g *Grouper) Add(name string) (Member, error) {
+	record, ext := SplitName(name)
+	index := len(g.members)
+	r := -1
+	if n := len(g.records); n > 0 && g.records[n-1].name == record {
+		r = n - 1 // contiguous: the common case
+	} else if found, ok := g.index[record]; ok {
+		r = found
+	}
+	if r < 0 {
+		r = len(g.records)
+		g.records = append(g.records, recordSlot{name: record, first: -1, last: -1})
+		if g.index == nil {
+			g.index = make(map[string]int)
+		}
+		g.index[record] = r
+	}
+	var err error
+	if previous := g.find(r, ext); previous >= 0 {
+		g.unlink(r, previous)
+		err = &DuplicateError{Record: record, Ext: ext, Previous: previous, Index: index}
+	}
+	g.members = append(g.members, memberSlot{ext: ext, record: r, next: -1, live: true})
+	rec := &g.records[r]
+	if rec.last >= 0 {
+		g.members[rec.last].next = index
+	} else {
+		rec.first = index
+	}
+	rec.last = index
+	rec.size++
+	return Member{Index: index, Record: r, Ext: ext}, err
+}
+
+// find returns the live member of record r with extension ext, or -1.
+func (g *Grouper) find(r int, ext string) int {
+	for m := g.records[r].first; m >= 0; m = g.members[m].next {
+		if g.members[m].ext == ext {
+			return m
+		}
+	}
+	return -1
+}
+
+// unlink drops member m from record r.
+func (g *Grouper) unlink(r, m int) {
+	rec := &g.records[r]
+	prev := -1
+	for at := rec.first; at != m; at = g.members[at].next {
+		prev = at
+	}
+	next := g.members[m].next
+	if prev < 0 {
+		rec.first = next
+	} else {
+		g.members[prev].next = next
+	}
+	if rec.last == m {
+		rec.last = prev
+	}
+	g.members[m].live, g.members[m].next = false, -1
+	rec.size--
+	g.dropped++
+}
+
+// Files returns the number of files added, duplicates included.
+func (g *Grouper) Files() int { return len(g.members) }
+
+// Dropped returns the number of files dropped as duplicates.
+func (g *Grouper) Dropped() int { return g.dropped }
+
+// Records returns the number of records, in order of first appearance.
+func (g *Grouper) Records() int { return len(g.records) }
+
+// RecordName returns the name of record r.
+func (g *Grouper) RecordName(r int) string { return g.records[r].name }
+
+// RecordSize returns the number of files of record r.
+func (g *Grouper) RecordSize(r int) int { return g.records[r].size }
+
+// Members yields the files of record r in shard order, a duplicate in the
+// place of its later copy.
+func (g *Grouper) Members(r int) iter.Seq[Member] {
+	return func(yield func(Member) bool) {
+		for m := g.records[r].first; m >= 0; m = g.members[m].next {
+			if !yield(Member{Index: m, Record: r, Ext: g.members[m].ext}) {
+				return
+			}
+		}
+	}
+}
+
+// IsDropped reports whether file i was dropped as a duplicate.
+func (g *Grouper) IsDropped(i int) bool { return !g.members[i].live }

@@ -1,0 +1,178 @@
+package shards_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/shards"
+)
+
+func TestSplitName(t *testing.T) {
+	tests := []struct{ name, record, ext string }{
+		{"a/b.cls.json", "a/b", ".cls.json"}, // reference §2.2
+		{"a.b/c", "a.b/c", ""},
+		{"a.b/c.jpg", "a.b/c", ".jpg"},
+		{"sample-0.jpg", "sample-0", ".jpg"},
+		{"noext", "noext", ""},
+		{".hidden", "", ".hidden"},
+		{"dir/.hidden", "dir/", ".hidden"},
+		{"a/b.", "a/b", "."},
+		{"", "", ""},
+	}
+	for _, tc := range tests {
+		record, ext := shards.SplitName(tc.name)
+		if record != tc.record || ext != tc.ext {
+			t.Errorf("SplitName(%q) = %q, %q; want %q, %q", tc.name, record, ext, tc.record, tc.ext)
+		}
+	}
+}
+
+// groups renders a Grouper as "record: .ext@index ..." lines.
+func groups(g *shards.Grouper) string {
+	var b strings.Builder
+	for r := range g.Records() {
+		fmt.Fprintf(&b, "%s:", g.RecordName(r))
+		for m := range g.Members(r) {
+			fmt.Fprintf(&b, " %s@%d", m.Ext, m.Index)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func TestGrouper(t *testing.T) {
+	tests := []struct {
+		name       string
+		files      []string
+		want       string
+		duplicates []shards.DuplicateError
+	}{
+		{
+			name:  "contiguous",
+			files: []string{"a.jpg", "a.cls", "b.jpg", "b.cls"},
+			want:  "a: .jpg@0 .cls@1\nb: .jpg@2 .cls@3\n",
+		},
+		{
+			name:  "interleaved keeps shard order",
+			files: []string{"a.jpg", "b.jpg", "a.cls", "c.txt", "b.cls"},
+			want:  "a: .jpg@0 .cls@2\nb: .jpg@1 .cls@4\nc: .txt@3\n",
+		},
+		{
+			name:  "directories and multi-dot extensions",
+			files: []string{"x/1.cls.json", "x/1.jpg", "y/1.jpg"},
+			want:  "x/1: .cls.json@0 .jpg@1\ny/1: .jpg@2\n",
+		},
+		{
+			name:       "duplicate keeps the later copy",
+			files:      []string{"a.jpg", "a.cls", "a.jpg"},
+			want:       "a: .cls@1 .jpg@2\n",
+			duplicates: []shards.DuplicateError{{Record: "a", Ext: ".jpg", Previous: 0, Index: 2}},
+		},
+		{
+			name:       "duplicate of the last file",
+			files:      []string{"a.jpg", "a.cls", "a.cls", "b.cls"},
+			want:       "a: .jpg@0 .cls@2\nb: .cls@3\n",
+			duplicates: []shards.DuplicateError{{Record: "a", Ext: ".cls", Previous: 1, Index: 2}},
+		},
+		{
+			name:       "non-contiguous duplicate",
+			files:      []string{"a.jpg", "b.jpg", "a.jpg", "a.jpg"},
+			want:       "a: .jpg@3\nb: .jpg@1\n",
+			duplicates: []shards.DuplicateError{{Record: "a", Ext: ".jpg", Previous: 0, Index: 2}, {Record: "a", Ext: ".jpg", Previous: 2, Index: 3}},
+		},
+		{
+			name:  "no extension",
+			files: []string{"README", "a.b/c"},
+			want:  "README: @0\na.b/c: @1\n",
+		},
+	}
+	var g shards.Grouper // reused across cases to test Reset
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g.Reset()
+			var duplicates []shards.DuplicateError
+			for i, name := range tc.files {
+				m, err := g.Add(name)
+				if m.Index != i {
+					t.Errorf("Add(%q).Index = %d, want %d", name, m.Index, i)
+				}
+				if g.RecordName(m.Record) != strings.TrimSuffix(name, m.Ext) {
+					t.Errorf("Add(%q) went to record %q", name, g.RecordName(m.Record))
+				}
+				if err != nil {
+					d, ok := errors.AsType[*shards.DuplicateError](err)
+					if !ok || !errors.Is(err, shards.ErrDuplicate) {
+						t.Fatalf("Add(%q): unexpected error %v", name, err)
+					}
+					duplicates = append(duplicates, *d)
+				}
+			}
+			if got := groups(&g); got != tc.want {
+				t.Errorf("groups:\n%s\nwant:\n%s", got, tc.want)
+			}
+			if !slices.Equal(duplicates, tc.duplicates) {
+				t.Errorf("duplicates = %+v, want %+v", duplicates, tc.duplicates)
+			}
+			if g.Files() != len(tc.files) || g.Dropped() != len(tc.duplicates) {
+				t.Errorf("Files() = %d, Dropped() = %d", g.Files(), g.Dropped())
+			}
+			live := 0
+			for r := range g.Records() {
+				live += g.RecordSize(r)
+			}
+			if live != len(tc.files)-len(tc.duplicates) {
+				t.Errorf("live files = %d", live)
+			}
+			for _, d := range tc.duplicates {
+				if !g.IsDropped(d.Previous) || g.IsDropped(d.Index) && d.Index == len(tc.files)-1 {
+					t.Errorf("IsDropped wrong for %+v", d)
+				}
+			}
+		})
+	}
+}
+
+func TestGrouperAllocations(t *testing.T) {
+	names := make([]string, 3000)
+	for i := range names {
+		names[i] = fmt.Sprintf("sample-%04d%s", i/3, []string{".jpg", ".cls", ".json"}[i%3])
+	}
+	var g shards.Grouper
+	for _, n := range names {
+		g.Add(n)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		g.Reset()
+		for _, n := range names {
+			if _, err := g.Add(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("a reused Grouper allocates %.0f times per shard", allocs)
+	}
+}
+
+// FuzzSplitName checks the record/extension split on arbitrary names.
+func FuzzSplitName(f *testing.F) {
+	for _, s := range []string{"a/b.cls.json", "a.b/c", ".x", "", "a/", "//..."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		record, ext := shards.SplitName(name)
+		if record+ext != name {
+			t.Fatalf("SplitName(%q) = %q + %q", name, record, ext)
+		}
+		if ext != "" && (ext[0] != '.' || strings.Contains(ext, "/")) {
+			t.Fatalf("SplitName(%q): extension %q", name, ext)
+		}
+		base := record[strings.LastIndexByte(record, '/')+1:]
+		if strings.Contains(base, ".") {
+			t.Fatalf("SplitName(%q): record %q keeps a dot in its base name", name, record)
+		}
+	})
+}
