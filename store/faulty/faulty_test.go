@@ -64,7 +64,7 @@ func TestFullDiskDuringPutLeavesOldVersion(t *testing.T) {
 			t.Fatalf("after a failed put the object is %d bytes, want the old version", len(got))
 		}
 		if entries, _ := os.ReadDir(filepath.Join(mp, ".ais", "work")); len(entries) != 0 {
-			t.Fatalf("failed put left %d work files", len(entries))
+			t.Fatalf("failed put left %d work files: %v", len(entries), entries)
 		}
 	}
 }

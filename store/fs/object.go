@@ -62,15 +62,15 @@ func (s *Store) writeWork(ctx context.Context, m mountpath, props store.Props, r
 			return meta, "", err
 		}
 	}
-	work = filepath.Join(m.workDir(), randomName())
-	f, err := os.OpenFile(work, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	path := filepath.Join(m.workDir(), randomName())
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
 	if err != nil {
 		return meta, "", classify(err)
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(work)
+			os.Remove(path)
 		}
 	}()
 	writers := []io.Writer{f}
@@ -108,7 +108,7 @@ func (s *Store) writeWork(ctx context.Context, m mountpath, props store.Props, r
 	if err = f.Close(); err != nil {
 		return meta, "", classify(err)
 	}
-	return meta, work, nil
+	return meta, path, nil
 }
 
 // commit versions the work file and renames it into place.
