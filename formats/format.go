@@ -1,0 +1,124 @@
+package formats
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Entry describes one regular file in a shard.
+type Entry struct {
+	Name string // path inside the archive, relative, cleaned, '/'-separated
+	Size int64
+	// HeaderOffset and DataOffset locate the entry in an uncompressed tar
+	// shard: HeaderOffset is where its first header block starts (PAX / GNU
+	// long-name blocks included), DataOffset where its data starts. Both are
+	// -1 for every other format.
+	HeaderOffset, DataOffset int64
+}
+
+// RawSize is the entry's whole encoded length in a tar shard: headers, data
+// and padding to 512. It is -1 when the offsets are unknown.
+func (e *Entry) RawSize() int64 {
+	if e.HeaderOffset < 0 || e.DataOffset < 0 {
+		return -1
+	}
+	return e.DataOffset - e.HeaderOffset + blockPadded(e.Size)
+}
+
+// Reader reads the regular files of a shard in order.
+type Reader interface {
+	// Next advances to the next regular file and returns its entry, or
+	// io.EOF at the end. Directories and other non-regular files are
+	// skipped.
+	Next() (*Entry, error)
+	// Read reads the current entry's data.
+	io.Reader
+}
+
+// Writer writes a shard entry by entry.
+type Writer interface {
+	// WriteHeader starts a new entry; Name and Size are used, everything
+	// else is fixed for determinism. The previous entry must have been
+	// written in full.
+	WriteHeader(e *Entry) error
+	// Write writes the current entry's data, at most Size bytes in all.
+	io.Writer
+	// Close finishes the archive; it does not close the underlying writer.
+	Close() error
+}
+
+// RawWriter is implemented by the tar writer: it copies an entry that is
+// already tar-encoded (header blocks + data + padding, n bytes) verbatim.
+type RawWriter interface {
+	WriteRaw(r io.Reader, n int64) error
+}
+
+// Format is one shard format.
+type Format interface {
+	// Name is "tar", "tgz", "zip", "tar.lz4" or "tar.zst".
+	Name() string
+	// Extensions lists the name suffixes of the format, the canonical first:
+	// ".tar"; ".tgz", ".tar.gz"; ".zip"; ".tar.lz4"; ".tar.zst".
+	Extensions() []string
+	// Offsets reports whether entries carry HeaderOffset and DataOffset:
+	// true only for tar.
+	Offsets() bool
+	// Match reports whether a shard's first bytes (512 or more) carry the
+	// format's magic bytes.
+	Match(head []byte) bool
+	// NewReader reads a shard of the given size; shard names it in errors.
+	NewReader(r io.ReaderAt, size int64, shard string) (Reader, error)
+	// NewWriter writes a shard to w.
+	NewWriter(w io.Writer) (Writer, error)
+}
+
+var (
+	// ErrCorrupt marks every corruption of a shard (see HeaderError).
+	ErrCorrupt = errors.New("formats: corrupt shard")
+	// ErrUnsupported marks a valid shard that uses a feature this package
+	// does not read, such as a GNU sparse file or a zip compression method
+	// other than store and deflate. A *HeaderError wrapping it is not
+	// ErrCorrupt.
+	ErrUnsupported = errors.New("formats: unsupported shard feature")
+	// ErrInvalidName marks an entry name a writer refuses: empty, absolute,
+	// escaping with "..", not clean (as path.Clean), or holding a NUL.
+	ErrInvalidName = errors.New("formats: invalid entry name")
+	// ErrEntrySize marks data written beyond an entry's Size, or an entry
+	// closed before Size bytes were written.
+	ErrEntrySize = errors.New("formats: entry data does not match its size")
+	// ErrClosed is returned by a Writer used after Close.
+	ErrClosed = errors.New("formats: writer closed")
+)
+
+// HeaderError reports a shard that cannot be read at a byte offset: the
+// offset of the header being read, in the shard for tar and zip and in the
+// decompressed tar stream for compressed tar formats. It always satisfies
+// errors.Is(err, ErrCorrupt), unless Err is ErrUnsupported.
+type HeaderError struct {
+	Shard  string
+	Offset int64
+	Err    error
+}
+
+func (e *HeaderError) Error() string {
+	kind := "corrupt shard"
+	if errors.Is(e.Err, ErrUnsupported) {
+		kind = "unsupported shard"
+	}
+	return fmt.Sprintf("formats: %s %q at offset %d: %v", kind, e.Shard, e.Offset, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *HeaderError) Unwrap() error { return e.Err }
+
+// Is makes every HeaderError match ErrCorrupt, except unsupported features.
+func (e *HeaderError) Is(target error) bool {
+	return target == ErrCorrupt && !errors.Is(e.Err, ErrUnsupported)
+}
+
+// blockSize is the tar block size.
+const blockSize = 512
+
+// blockPadded rounds n up to a multiple of the tar block size.
+func blockPadded(n int64) int64 { return (n + blockSize - 1) &^ (blockSize - 1) }

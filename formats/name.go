@@ -1,0 +1,40 @@
+package formats
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// errUnsafeName is the cause of a HeaderError for a member name that is
+// absolute or escapes the archive.
+var errUnsafeName = errors.New("member name is absolute or escapes the archive")
+
+// memberName cleans a name read from a shard. It fails for names that are
+// empty, hold a NUL, are absolute or climb out with "..".
+func memberName(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("empty member name")
+	}
+	if strings.IndexByte(raw, 0) >= 0 {
+		return "", fmt.Errorf("member name %q holds a NUL", raw)
+	}
+	if strings.HasPrefix(raw, "/") {
+		return "", fmt.Errorf("%w: %q", errUnsafeName, raw)
+	}
+	name := path.Clean(raw)
+	if name == "." || name == ".." || strings.HasPrefix(name, "../") {
+		return "", fmt.Errorf("%w: %q", errUnsafeName, raw)
+	}
+	return name, nil
+}
+
+// checkName validates a name given to a Writer: it must be what memberName
+// would return for it.
+func checkName(name string) error {
+	if clean, err := memberName(name); err != nil || clean != name {
+		return fmt.Errorf("entry %q: %w", name, ErrInvalidName)
+	}
+	return nil
+}

@@ -1,0 +1,351 @@
+package formats
+
+import (
+	"archive/tar"
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// modTime is the modification time of every entry written: 1980-01-01 UTC,
+// the earliest time a zip header can hold, used by every format alike.
+var modTime = time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// entryMode is the permission of every entry written.
+const entryMode = 0o644
+
+// Tar is the uncompressed tar format (".tar"): USTAR, PAX and GNU on read,
+// USTAR with PAX only where needed on write. Its entries carry offsets, and
+// its Writer is a RawWriter.
+type Tar struct{}
+
+var _ Format = Tar{}
+
+func (Tar) Name() string         { return "tar" }
+func (Tar) Extensions() []string { return []string{".tar"} }
+func (Tar) Offsets() bool        { return true }
+
+// Match looks for "ustar" at byte 257, which USTAR, PAX and GNU tar share.
+func (Tar) Match(head []byte) bool {
+	return len(head) >= 262 && string(head[257:262]) == "ustar"
+}
+
+func (Tar) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("formats: shard %q: negative size %d", shard, size)
+	}
+	src := newShardReader(r, size)
+	return &tarReader{
+		shard:   shard,
+		tr:      tar.NewReader(src),
+		src:     src,
+		size:    size,
+		offsets: true,
+		failure: src.failure,
+		release: src.release,
+	}, nil
+}
+
+func (Tar) NewWriter(w io.Writer) (Writer, error) {
+	buffered := bufioWriters.Get().(*bufio.Writer)
+	buffered.Reset(w)
+	return newTarWriter(buffered, func() error {
+		err := buffered.Flush()
+		buffered.Reset(nil)
+		bufioWriters.Put(buffered)
+		return err
+	}), nil
+}
+
+// tarReader reads a tar stream: a shard read through a shardReader, or a
+// decompressed stream.
+type tarReader struct {
+	shard string
+	tr    *tar.Reader
+	src   interface{ position() int64 } // position in the tar stream
+	size  int64                         // size of the tar stream, -1 if unknown
+	// offsets tells whether entries report their offsets (plain tar).
+	offsets bool
+	// next is the offset of the next header: 0, then the end of the
+	// previous entry's data rounded up to a block.
+	next int64
+	// current is the header offset of the entry being read.
+	current int64
+	// failure returns the first error of the underlying storage, if any.
+	failure func() error
+	// finish, if set, runs at the end of the archive: it drains and checks
+	// the rest of a compressed stream.
+	finish func() error
+	// release returns pooled resources; it runs once, at the end or at the
+	// first error.
+	release func()
+	err     error // sticky
+}
+
+var (
+	errSparse  = fmt.Errorf("GNU sparse files: %w", ErrUnsupported)
+	errPastEnd = errors.New("entry data runs past the end of the shard")
+)
+
+// isHeaderOnly mirrors archive/tar: these types have no data whatever their
+// size field says.
+func isHeaderOnly(flag byte) bool {
+	switch flag {
+	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
+		return true
+	}
+	return false
+}
+
+// isSparse reports a GNU sparse file, old style or PAX style.
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for key := range h.PAXRecords {
+		if strings.HasPrefix(key, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *tarReader) Next() (*Entry, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	for {
+		header := r.next
+		h, err := r.tr.Next()
+		if err == io.EOF {
+			return nil, r.end()
+		}
+		if err != nil {
+			return nil, r.fail(header, err)
+		}
+		if isSparse(h) {
+			return nil, r.fail(header, errSparse)
+		}
+		data := r.src.position()
+		physical := h.Size
+		if isHeaderOnly(h.Typeflag) {
+			physical = 0
+		}
+		if r.size >= 0 && physical > r.size-data {
+			return nil, r.fail(header, fmt.Errorf("%w: %d bytes at offset %d, shard size %d", errPastEnd, physical, data, r.size))
+		}
+		r.next = blockPadded(data + physical)
+		switch h.Typeflag {
+		case tar.TypeReg, '\x00', tar.TypeCont:
+		default:
+			continue // directories, links, devices, global headers, ...
+		}
+		if data-header < blockSize || (data-header)%blockSize != 0 {
+			return nil, r.fail(header, fmt.Errorf("entry data at offset %d is not block-aligned", data))
+		}
+		name, err := memberName(h.Name)
+		if err != nil {
+			return nil, r.fail(header, err)
+		}
+		r.current = header
+		e := &Entry{Name: name, Size: h.Size, HeaderOffset: -1, DataOffset: -1}
+		if r.offsets {
+			e.HeaderOffset, e.DataOffset = header, data
+		}
+		return e, nil
+	}
+}
+
+func (r *tarReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.tr.Read(p)
+	if err != nil && err != io.EOF {
+		return n, r.fail(r.current, err)
+	}
+	return n, err
+}
+
+// WriteTo copies the rest of the current entry's data to w through a pooled
+// buffer.
+func (r *tarReader) WriteTo(w io.Writer) (int64, error) {
+	return copyPooled(w, readerOnly{r})
+}
+
+// end finishes the archive at its end marker.
+func (r *tarReader) end() error {
+	if r.finish != nil {
+		if err := r.finish(); err != nil {
+			return r.fail(r.next, err)
+		}
+	}
+	r.err = io.EOF
+	r.releaseOnce()
+	return io.EOF
+}
+
+// fail turns an error into the sticky error: an I/O failure of the
+// underlying storage passes through, anything else is corruption at offset.
+func (r *tarReader) fail(offset int64, err error) error {
+	if failure := r.failure(); failure != nil {
+		r.err = fmt.Errorf("formats: read shard %q: %w", r.shard, failure)
+	} else {
+		r.err = &HeaderError{Shard: r.shard, Offset: offset, Err: err}
+	}
+	r.releaseOnce()
+	return r.err
+}
+
+func (r *tarReader) releaseOnce() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
+}
+
+// tarWriter writes a tar stream to w; done, if set, finishes what lies
+// under the tar stream (flushes a buffer, closes a compressor).
+type tarWriter struct {
+	w         io.Writer
+	tw        *tar.Writer
+	done      func() error
+	header    tar.Header // reused
+	remaining int64      // data bytes the current entry still needs
+	err       error      // sticky
+}
+
+var _ RawWriter = (*tarWriter)(nil)
+
+func newTarWriter(w io.Writer, done func() error) *tarWriter {
+	return &tarWriter{w: w, tw: tar.NewWriter(w), done: done}
+}
+
+func (t *tarWriter) WriteHeader(e *Entry) error {
+	if t.err != nil {
+		return t.err
+	}
+	if err := checkName(e.Name); err != nil {
+		return err
+	}
+	if e.Size < 0 {
+		return fmt.Errorf("entry %q: negative size %d: %w", e.Name, e.Size, ErrEntrySize)
+	}
+	if t.remaining != 0 {
+		return t.fail(fmt.Errorf("%d bytes missing before entry %q: %w", t.remaining, e.Name, ErrEntrySize))
+	}
+	t.header = tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     e.Name,
+		Size:     e.Size,
+		Mode:     entryMode,
+		ModTime:  modTime,
+	}
+	if err := t.tw.WriteHeader(&t.header); err != nil {
+		return t.fail(err)
+	}
+	t.remaining = e.Size
+	return nil
+}
+
+func (t *tarWriter) Write(p []byte) (int, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	if int64(len(p)) > t.remaining {
+		return 0, t.fail(fmt.Errorf("%d bytes written past the entry's size: %w", int64(len(p))-t.remaining, ErrEntrySize))
+	}
+	n, err := t.tw.Write(p)
+	t.remaining -= int64(n)
+	if err != nil {
+		return n, t.fail(err)
+	}
+	return n, nil
+}
+
+// ReadFrom copies r into the current entry through a pooled buffer.
+func (t *tarWriter) ReadFrom(r io.Reader) (int64, error) {
+	return copyPooled(writerOnly{t}, r)
+}
+
+// WriteRaw copies one entry that is already tar-encoded: its header blocks,
+// data and padding, n bytes, a multiple of 512. Its first block must be a
+// tar header with a valid checksum.
+func (t *tarWriter) WriteRaw(r io.Reader, n int64) error {
+	if t.err != nil {
+		return t.err
+	}
+	if t.remaining != 0 {
+		return t.fail(fmt.Errorf("%d bytes missing before a raw entry: %w", t.remaining, ErrEntrySize))
+	}
+	if n < blockSize || n%blockSize != 0 {
+		return fmt.Errorf("formats: raw tar entry of %d bytes is not a whole number of 512-byte blocks", n)
+	}
+	if err := t.tw.Flush(); err != nil {
+		return t.fail(err)
+	}
+	var block [blockSize]byte
+	if _, err := io.ReadFull(r, block[:]); err != nil {
+		return t.fail(fmt.Errorf("formats: read raw tar entry: %w", err))
+	}
+	if !validChecksum(&block) {
+		return t.fail(fmt.Errorf("formats: raw tar entry does not start with a valid header: %w", ErrCorrupt))
+	}
+	if _, err := t.w.Write(block[:]); err != nil {
+		return t.fail(err)
+	}
+	if _, err := copyPooledN(t.w, r, n-blockSize); err != nil {
+		return t.fail(fmt.Errorf("formats: copy raw tar entry: %w", err))
+	}
+	return nil
+}
+
+// validChecksum checks a tar header block's checksum field, which holds the
+// sum of the block's bytes with the field itself counted as spaces.
+func validChecksum(block *[blockSize]byte) bool {
+	field := strings.TrimRight(strings.TrimLeft(string(block[148:156]), " \x00"), " \x00")
+	want, err := strconv.ParseUint(field, 8, 32)
+	if err != nil {
+		return false
+	}
+	var sum uint64
+	for i, b := range block {
+		if i >= 148 && i < 156 {
+			b = ' '
+		}
+		sum += uint64(b)
+	}
+	return sum == want
+}
+
+func (t *tarWriter) Close() error {
+	if t.err == ErrClosed {
+		return nil
+	}
+	err := t.err
+	if err == nil && t.remaining != 0 {
+		err = fmt.Errorf("%d bytes missing at close: %w", t.remaining, ErrEntrySize)
+	}
+	if err == nil {
+		err = t.tw.Close()
+	}
+	if t.done != nil {
+		if doneErr := t.done(); err == nil {
+			err = doneErr
+		}
+		t.done = nil
+	}
+	t.err = ErrClosed
+	return err
+}
+
+func (t *tarWriter) fail(err error) error {
+	if t.err == nil {
+		t.err = err
+	}
+	return t.err
+}

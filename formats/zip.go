@@ -1,0 +1,290 @@
+package formats
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/zip"
+)
+
+// Zip is the zip format (".zip"). Readers take members in central-directory
+// order and read stored and deflated members; writers deflate every member
+// at level 1 (deflate falls back to stored blocks for incompressible data)
+// with a data descriptor, and switch to zip64 only for what needs it.
+type Zip struct{}
+
+var _ Format = Zip{}
+
+func (Zip) Name() string         { return "zip" }
+func (Zip) Extensions() []string { return []string{".zip"} }
+func (Zip) Offsets() bool        { return false }
+
+// Match looks for a local file header, an empty archive's end record or a
+// spanning marker: "PK" followed by 3 4, 5 6 or 7 8.
+func (Zip) Match(head []byte) bool {
+	return bytes.HasPrefix(head, []byte("PK\x03\x04")) ||
+		bytes.HasPrefix(head, []byte("PK\x05\x06")) ||
+		bytes.HasPrefix(head, []byte("PK\x07\x08"))
+}
+
+// NewReader reads the central directory; a shard whose directory cannot be
+// read is corrupt at offset -1 (unknown).
+func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("formats: shard %q: negative size %d", shard, size)
+	}
+	storage := &failureReaderAt{r: r}
+	zr, err := zip.NewReader(storage, size)
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are checked one by one below
+		if storage.err != nil {
+			return nil, fmt.Errorf("formats: read shard %q: %w", shard, storage.err)
+		}
+		return nil, &HeaderError{Shard: shard, Offset: -1, Err: err}
+	}
+	return &zipReader{shard: shard, size: size, storage: storage, files: zr.File}, nil
+}
+
+// failureReaderAt records the first error of a ReaderAt other than io.EOF.
+type failureReaderAt struct {
+	r   io.ReaderAt
+	mu  sync.Mutex
+	err error
+}
+
+func (f *failureReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.r.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		f.mu.Lock()
+		if f.err == nil {
+			f.err = err
+		}
+		f.mu.Unlock()
+	}
+	return n, err
+}
+
+func (f *failureReaderAt) failure() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+type zipReader struct {
+	shard   string
+	size    int64
+	storage *failureReaderAt
+	files   []*zip.File
+	next    int           // index of the next file
+	data    io.ReadCloser // the current member's data
+	offset  int64         // the current member's data offset
+	err     error         // sticky
+}
+
+var errEncrypted = fmt.Errorf("encrypted zip members: %w", ErrUnsupported)
+
+func (z *zipReader) Next() (*Entry, error) {
+	if z.err != nil {
+		return nil, z.err
+	}
+	z.closeData()
+	for z.next < len(z.files) {
+		f := z.files[z.next]
+		z.next++
+		if !f.Mode().IsRegular() {
+			continue // directories and symbolic links
+		}
+		offset, err := f.DataOffset()
+		if err != nil {
+			return nil, z.fail(-1, fmt.Errorf("member %q: local header: %w", f.Name, err))
+		}
+		name, err := memberName(f.Name)
+		if err != nil {
+			return nil, z.fail(offset, err)
+		}
+		switch {
+		case f.Flags&0x1 != 0:
+			return nil, z.fail(offset, errEncrypted)
+		case f.Method != zip.Store && f.Method != zip.Deflate:
+			return nil, z.fail(offset, fmt.Errorf("zip compression method %d: %w", f.Method, ErrUnsupported))
+		case f.CompressedSize64 > uint64(z.size-offset):
+			return nil, z.fail(offset, fmt.Errorf("%w: member %q of %d bytes at offset %d, shard size %d",
+				errPastEnd, name, f.CompressedSize64, offset, z.size))
+		case f.UncompressedSize64 > math.MaxInt64:
+			return nil, z.fail(offset, fmt.Errorf("member %q: size %d out of range", name, f.UncompressedSize64))
+		case f.Method == zip.Store && f.UncompressedSize64 != f.CompressedSize64:
+			return nil, z.fail(offset, fmt.Errorf("stored member %q: size %d differs from its stored size %d",
+				name, f.UncompressedSize64, f.CompressedSize64))
+		}
+		data, err := f.Open()
+		if err != nil {
+			return nil, z.fail(offset, fmt.Errorf("member %q: %w", name, err))
+		}
+		z.data, z.offset = data, offset
+		return &Entry{Name: name, Size: int64(f.UncompressedSize64), HeaderOffset: -1, DataOffset: -1}, nil
+	}
+	z.err = io.EOF
+	return nil, io.EOF
+}
+
+// Read reads the current member; a member whose data is longer or shorter
+// than declared, or whose checksum differs, is corrupt.
+func (z *zipReader) Read(p []byte) (int, error) {
+	if z.err != nil {
+		return 0, z.err
+	}
+	if z.data == nil {
+		return 0, io.EOF
+	}
+	n, err := z.data.Read(p)
+	if err != nil && err != io.EOF {
+		return n, z.fail(z.offset, err)
+	}
+	return n, err
+}
+
+// WriteTo copies the rest of the current member to w through a pooled
+// buffer.
+func (z *zipReader) WriteTo(w io.Writer) (int64, error) {
+	return copyPooled(w, readerOnly{z})
+}
+
+func (z *zipReader) closeData() {
+	if z.data != nil {
+		z.data.Close() // gives the decompressor back to its pool
+		z.data = nil
+	}
+}
+
+func (z *zipReader) fail(offset int64, err error) error {
+	if failure := z.storage.failure(); failure != nil {
+		z.err = fmt.Errorf("formats: read shard %q: %w", z.shard, failure)
+	} else {
+		z.err = &HeaderError{Shard: z.shard, Offset: offset, Err: err}
+	}
+	z.closeData()
+	return z.err
+}
+
+// flateWriters pools level-1 deflate writers: each costs hundreds of KiB,
+// and a zip shard needs one per member.
+var flateWriters sync.Pool // *flate.Writer
+
+func newFlateWriter(w io.Writer) (io.WriteCloser, error) {
+	fw, _ := flateWriters.Get().(*flate.Writer)
+	if fw == nil {
+		var err error
+		if fw, err = flate.NewWriter(w, flate.BestSpeed); err != nil {
+			return nil, err
+		}
+	} else {
+		fw.Reset(w)
+	}
+	return &pooledFlateWriter{fw: fw}, nil
+}
+
+type pooledFlateWriter struct{ fw *flate.Writer }
+
+func (p *pooledFlateWriter) Write(b []byte) (int, error) {
+	if p.fw == nil {
+		return 0, ErrClosed
+	}
+	return p.fw.Write(b)
+}
+
+func (p *pooledFlateWriter) Close() error {
+	if p.fw == nil {
+		return nil
+	}
+	err := p.fw.Close()
+	p.fw.Reset(io.Discard)
+	flateWriters.Put(p.fw)
+	p.fw = nil
+	return err
+}
+
+func (Zip) NewWriter(w io.Writer) (Writer, error) {
+	zw := zip.NewWriter(w)
+	zw.RegisterCompressor(zip.Deflate, newFlateWriter)
+	return &zipWriter{zw: zw}, nil
+}
+
+type zipWriter struct {
+	zw        *zip.Writer
+	member    io.Writer // the current member's writer
+	remaining int64
+	err       error // sticky
+}
+
+func (z *zipWriter) WriteHeader(e *Entry) error {
+	if z.err != nil {
+		return z.err
+	}
+	if err := checkName(e.Name); err != nil {
+		return err
+	}
+	if e.Size < 0 {
+		return fmt.Errorf("entry %q: negative size %d: %w", e.Name, e.Size, ErrEntrySize)
+	}
+	if z.remaining != 0 {
+		return z.fail(fmt.Errorf("%d bytes missing before entry %q: %w", z.remaining, e.Name, ErrEntrySize))
+	}
+	header := &zip.FileHeader{
+		Name:     e.Name,
+		Method:   zip.Deflate,
+		Modified: modTime,
+	}
+	header.SetMode(entryMode)
+	member, err := z.zw.CreateHeader(header)
+	if err != nil {
+		return z.fail(err)
+	}
+	z.member, z.remaining = member, e.Size
+	return nil
+}
+
+func (z *zipWriter) Write(p []byte) (int, error) {
+	if z.err != nil {
+		return 0, z.err
+	}
+	if int64(len(p)) > z.remaining {
+		return 0, z.fail(fmt.Errorf("%d bytes written past the entry's size: %w", int64(len(p))-z.remaining, ErrEntrySize))
+	}
+	n, err := z.member.Write(p)
+	z.remaining -= int64(n)
+	if err != nil {
+		return n, z.fail(err)
+	}
+	return n, nil
+}
+
+// ReadFrom copies r into the current member through a pooled buffer.
+func (z *zipWriter) ReadFrom(r io.Reader) (int64, error) {
+	return copyPooled(writerOnly{z}, r)
+}
+
+func (z *zipWriter) Close() error {
+	if z.err == ErrClosed {
+		return nil
+	}
+	err := z.err
+	if err == nil && z.remaining != 0 {
+		err = fmt.Errorf("%d bytes missing at close: %w", z.remaining, ErrEntrySize)
+	}
+	if err == nil {
+		err = z.zw.Close()
+	}
+	z.err = ErrClosed
+	return err
+}
+
+func (z *zipWriter) fail(err error) error {
+	if z.err == nil {
+		z.err = err
+	}
+	return z.err
+}
