@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -52,6 +53,8 @@ func (TarZstd) Offsets() bool        { return false }
 func (TarZstd) Match(head []byte) bool {
 	return bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd})
 }
+
+var errEmptyStream = errors.New("empty compressed stream")
 
 // maxZstdWindow bounds the memory a zstd stream may ask for; 128 MiB is the
 // zstd command's own default limit (zstd --long=27 needs exactly that).
@@ -122,6 +125,9 @@ func (TarZstd) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error
 func newCompressedReader(r io.ReaderAt, size int64, shard string, open decompressor) (Reader, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("formats: shard %q: negative size %d", shard, size)
+	}
+	if size == 0 {
+		return nil, &HeaderError{Shard: shard, Offset: 0, Err: errEmptyStream}
 	}
 	storage := &failureReader{r: io.NewSectionReader(r, 0, size)}
 	br := bufioReaders.Get().(*bufio.Reader)
