@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+func bucketPath(bucket string) string { return "/v1/buckets/" + url.PathEscape(bucket) }
+
+// CreateBucket creates an ais bucket. props may be nil (the defaults) or
+// a partial set of properties, as JSON-able value.
+func (c *Client) CreateBucket(ctx context.Context, bucket string, props any) error {
+	msg := ActionMessage{Action: ActionCreateBucket}
+	if props != nil {
+		data, err := json.Marshal(props)
+		if err != nil {
+			return err
+		}
+		msg.Value = data
+	}
+	return c.doJSON(ctx, request{method: http.MethodPost, path: bucketPath(bucket), bodyJSON: msg}, nil)
+}
+
+// DestroyBucket removes a bucket and every object in it.
+func (c *Client) DestroyBucket(ctx context.Context, bucket string) error {
+	msg := ActionMessage{Action: ActionDestroyBucket}
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: bucketPath(bucket), bodyJSON: msg}, nil)
+}
+
+// ListBuckets returns every bucket.
+func (c *Client) ListBuckets(ctx context.Context) ([]BucketEntry, error) {
+	var out []BucketEntry
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/buckets"}, &out)
+	return out, err
+}
+
+// BucketProps returns a bucket's properties (HEAD /v1/buckets/B).
+func (c *Client) BucketProps(ctx context.Context, bucket string) (store.Props, error) {
+	var props store.Props
+	resp, err := c.do(ctx, request{method: http.MethodHead, path: bucketPath(bucket)})
+	if err != nil {
+		return props, err
+	}
+	defer drain(resp)
+	if err := json.Unmarshal([]byte(resp.Header.Get(HeaderBucketProps)), &props); err != nil {
+		return props, fmt.Errorf("bucket %s: decode %s: %w", bucket, HeaderBucketProps, err)
+	}
+	return props, nil
+}
+
+// SetBucketProps changes some of a bucket's properties: props is a partial
+// value, e.g. map[string]any{"checksum": map[string]any{"type": "md5"}}.
+func (c *Client) SetBucketProps(ctx context.Context, bucket string, props any) error {
+	data, err := json.Marshal(props)
+	if err != nil {
+		return err
+	}
+	msg := ActionMessage{Action: ActionSetProps, Value: data}
+	return c.doJSON(ctx, request{method: http.MethodPatch, path: bucketPath(bucket), bodyJSON: msg}, nil)
+}
+
+// ListObjects returns one page of a bucket's objects in name order. Pass
+// the page's ContinuationToken back in msg to get the next page; an empty
+// token means the listing is complete.
+func (c *Client) ListObjects(ctx context.Context, bucket string, msg ListObjectsMessage) (*ListPage, error) {
+	value, err := json.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	var page ListPage
+	body := ActionMessage{Action: ActionList, Value: value}
+	err = c.doJSON(ctx, request{method: http.MethodGet, path: bucketPath(bucket), bodyJSON: body}, &page)
+	return &page, err
+}
+
+// ListAll walks every page of a listing and yields each entry.
+func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMessage) iter.Seq2[ListEntry, error] {
+	return func(yield func(ListEntry, error) bool) {
+		for {
+			page, err := c.ListObjects(ctx, bucket, msg)
+			if err != nil {
+				yield(ListEntry{}, err)
+				return
+			}
+			for _, e := range page.Entries {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if page.ContinuationToken == "" {
+				return
+			}
+			msg.ContinuationToken = page.ContinuationToken
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/aisgo/aisgo/cluster"
+)
+
+// Health returns the gateway's health; an error means it is not ready.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/health"}, &h)
+	return h, err
+}
+
+// NodeHealth asks one node, by URL, for its health.
+func (c *Client) NodeHealth(ctx context.Context, nodeURL string) (Health, error) {
+	var h Health
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/health", base: nodeURL}, &h)
+	return h, err
+}
+
+// Map returns the cluster map.
+func (c *Client) Map(ctx context.Context) (*cluster.Map, error) {
+	m := new(cluster.Map)
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"smap"}}}, m)
+	return m, err
+}
+
+// ClusterStatus returns every node's status: roles, states, capacity, jobs.
+func (c *Client) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
+	s := new(ClusterStatus)
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"status"}}}, s)
+	return s, err
+}
+
+// clusterAction sends PUT /v1/cluster with an action on a node.
+func (c *Client) clusterAction(ctx context.Context, action, nodeID string) error {
+	value, _ := json.Marshal(map[string]string{"id": nodeID})
+	return c.doJSON(ctx, request{method: http.MethodPut, path: "/v1/cluster", bodyJSON: ActionMessage{Action: action, Value: value}}, nil)
+}
+
+// RemoveNode takes a node out of the cluster. A target's objects move to
+// the remaining targets by rebalance.
+func (c *Client) RemoveNode(ctx context.Context, nodeID string) error {
+	return c.clusterAction(ctx, "leave", nodeID)
+}
+
+// StartMaintenance takes a target out of placement while it stays in the
+// map; its objects move away.
+func (c *Client) StartMaintenance(ctx context.Context, nodeID string) error {
+	return c.clusterAction(ctx, "start-maintenance", nodeID)
+}
+
+// StopMaintenance puts a target back into placement.
+func (c *Client) StopMaintenance(ctx context.Context, nodeID string) error {
+	return c.clusterAction(ctx, "stop-maintenance", nodeID)
+}

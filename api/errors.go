@@ -1,0 +1,142 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Sentinels for callers of the client; they are the store's and cluster's
+// own, so errors.Is works whether an error came over HTTP or not.
+var (
+	ErrNotFound       = store.ErrNotFound
+	ErrBucketNotFound = store.ErrBucketNotFound
+	ErrBucketExists   = store.ErrBucketExists
+	ErrInvalidName    = store.ErrInvalidName
+	ErrConflict       = store.ErrConflict
+	ErrBadChecksum    = store.ErrBadChecksum
+	ErrCorrupt        = store.ErrCorrupt
+	ErrNoSpace        = store.ErrNoSpace
+)
+
+// Errors without a store or cluster counterpart.
+var (
+	ErrBadRequest       = errors.New("api: bad request")
+	ErrRange            = errors.New("api: range not satisfiable")
+	ErrJobNotFound      = errors.New("api: job not found")
+	ErrJobFinished      = errors.New("api: job already finished")
+	ErrUnavailable      = errors.New("api: service unavailable")
+	ErrNotImplemented   = errors.New("api: not implemented")
+	ErrTooManyRedirects = errors.New("api: too many redirects")
+)
+
+// Kinds name error conditions on the wire. They are stable: clients decode
+// them back to the sentinels above.
+const (
+	KindNotFound        = "not-found"
+	KindBucketNotFound  = "bucket-not-found"
+	KindBucketExists    = "bucket-exists"
+	KindInvalidName     = "invalid-name"
+	KindInvalidProps    = "invalid-props"
+	KindConflict        = "conflict"
+	KindBadChecksum     = "bad-checksum"
+	KindSizeMismatch    = "size-mismatch"
+	KindCorrupt         = "corrupt"
+	KindNoSpace         = "no-space"
+	KindIO              = "io"
+	KindBadRequest      = "bad-request"
+	KindRange           = "range"
+	KindNoTargets       = "no-targets"
+	KindNodeNotFound    = "node-not-found"
+	KindDuplicateNode   = "duplicate-node"
+	KindStaleMap        = "stale-map"
+	KindJobNotFound     = "job-not-found"
+	KindJobFinished     = "job-finished"
+	KindUnavailable     = "unavailable"
+	KindNotImplemented  = "not-implemented"
+	KindUnknownChecksum = "unknown-checksum"
+	KindInternal        = "internal"
+)
+
+// Kinds maps each kind to its sentinel; the gateway encodes with it and
+// the client decodes with it.
+var Kinds = []struct {
+	Kind string
+	Err  error
+}{
+	{KindNotFound, store.ErrNotFound},
+	{KindBucketNotFound, store.ErrBucketNotFound},
+	{KindBucketExists, store.ErrBucketExists},
+	{KindInvalidName, store.ErrInvalidName},
+	{KindInvalidProps, store.ErrInvalidProps},
+	{KindConflict, store.ErrConflict},
+	{KindBadChecksum, store.ErrBadChecksum},
+	{KindSizeMismatch, store.ErrSizeMismatch},
+	{KindCorrupt, store.ErrCorrupt},
+	{KindNoSpace, store.ErrNoSpace},
+	{KindIO, store.ErrIO},
+	{KindUnknownChecksum, store.ErrUnknownChecksum},
+	{KindBadRequest, ErrBadRequest},
+	{KindRange, ErrRange},
+	{KindNoTargets, cluster.ErrNoTargets},
+	{KindNodeNotFound, cluster.ErrNodeNotFound},
+	{KindDuplicateNode, cluster.ErrDuplicateNode},
+	{KindStaleMap, cluster.ErrStaleMap},
+	{KindJobNotFound, ErrJobNotFound},
+	{KindJobFinished, ErrJobFinished},
+	{KindUnavailable, ErrUnavailable},
+	{KindNotImplemented, ErrNotImplemented},
+}
+
+// KindOf classifies an error; unknown errors are KindInternal.
+func KindOf(err error) string {
+	for _, k := range Kinds {
+		if errors.Is(err, k.Err) {
+			return k.Kind
+		}
+	}
+	return KindInternal
+}
+
+// Error is an error returned by a node.
+type Error struct {
+	Status  int    `json:"status"`
+	Kind    string `json:"kind,omitempty"`
+	Message string `json:"message"`
+	Method  string `json:"method,omitempty"`
+	Path    string `json:"url_path,omitempty"`
+	Node    string `json:"node,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Node != "" {
+		return fmt.Sprintf("%s (node %s, status %d)", e.Message, e.Node, e.Status)
+	}
+	return fmt.Sprintf("%s (status %d)", e.Message, e.Status)
+}
+
+// Unwrap returns the sentinel of the error's kind, or one derived from the
+// status when the kind is unknown.
+func (e *Error) Unwrap() error {
+	for _, k := range Kinds {
+		if k.Kind == e.Kind {
+			return k.Err
+		}
+	}
+	switch e.Status {
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusRequestedRangeNotSatisfiable:
+		return ErrRange
+	case http.StatusInsufficientStorage:
+		return ErrNoSpace
+	case http.StatusServiceUnavailable:
+		return ErrUnavailable
+	case http.StatusBadRequest:
+		return ErrBadRequest
+	}
+	return nil
+}

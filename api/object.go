@@ -1,0 +1,146 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+func objectPath(bucket, name string) string {
+	return "/v1/objects/" + url.PathEscape(bucket) + "/" + escapePath(name)
+}
+
+// PutOptions describe an object being put.
+type PutOptions struct {
+	// Size of the data, or -1 when unknown (sent chunked).
+	Size int64
+	// Checksum, when set, is verified by the target before the object
+	// becomes visible.
+	Checksum store.Checksum
+	// Custom metadata kept with the object.
+	Custom map[string]string
+}
+
+// Put stores an object. A body that implements io.Seeker can be rewound
+// if a redirect comes after it was sent; any body works with redirects
+// from gateways, which answer before reading it.
+func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, opts PutOptions) (store.ObjectMeta, error) {
+	h := http.Header{}
+	if !opts.Checksum.IsEmpty() {
+		h.Set(HeaderChecksumType, opts.Checksum.Type)
+		h.Set(HeaderChecksumValue, opts.Checksum.Value)
+	}
+	if len(opts.Custom) > 0 {
+		parts := make([]string, 0, len(opts.Custom))
+		for k, v := range opts.Custom {
+			parts = append(parts, url.QueryEscape(k)+"="+url.QueryEscape(v))
+		}
+		h.Set(HeaderCustom, strings.Join(parts, ","))
+	}
+	if body == nil {
+		body = strings.NewReader("")
+		opts.Size = 0
+	}
+	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), header: h, body: body, size: opts.Size})
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	defer drain(resp)
+	meta := metaFromHeaders(name, resp.Header)
+	if opts.Size >= 0 {
+		meta.Size = opts.Size
+	}
+	return meta, nil
+}
+
+// GetOptions select what a GET returns.
+type GetOptions struct {
+	// Offset and Length select a byte range; Length 0 means to the end.
+	Offset, Length int64
+	// ArchPath reads one file of a tar, tgz or zip object.
+	ArchPath string
+	// Validate makes the target verify the checksum before sending.
+	Validate bool
+}
+
+// Get opens an object for reading. The caller closes the reader. The
+// returned meta has the object's size, checksum and version.
+func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) (io.ReadCloser, store.ObjectMeta, error) {
+	q := url.Values{}
+	if opts.ArchPath != "" {
+		q.Set(QueryArchPath, opts.ArchPath)
+	}
+	if opts.Validate {
+		q.Set(QueryValidate, "true")
+	}
+	h := http.Header{}
+	if opts.Offset > 0 || opts.Length > 0 {
+		if opts.Length > 0 {
+			h.Set("Range", fmt.Sprintf("bytes=%d-%d", opts.Offset, opts.Offset+opts.Length-1))
+		} else {
+			h.Set("Range", fmt.Sprintf("bytes=%d-", opts.Offset))
+		}
+	}
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: q, header: h})
+	if err != nil {
+		return nil, store.ObjectMeta{}, err
+	}
+	meta := metaFromHeaders(name, resp.Header)
+	meta.Size = resp.ContentLength
+	return resp.Body, meta, nil
+}
+
+// GetBytes reads a whole object into memory.
+func (c *Client) GetBytes(ctx context.Context, bucket, name string, opts GetOptions) ([]byte, error) {
+	r, _, err := c.Get(ctx, bucket, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// Head returns an object's metadata.
+func (c *Client) Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
+	resp, err := c.do(ctx, request{method: http.MethodHead, path: objectPath(bucket, name)})
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	defer drain(resp)
+	meta := metaFromHeaders(name, resp.Header)
+	meta.Size = resp.ContentLength
+	return meta, nil
+}
+
+// Delete removes an object.
+func (c *Client) Delete(ctx context.Context, bucket, name string) error {
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: objectPath(bucket, name)}, nil)
+}
+
+func metaFromHeaders(name string, h http.Header) store.ObjectMeta {
+	meta := store.ObjectMeta{
+		Name:     name,
+		Checksum: store.Checksum{Type: h.Get(HeaderChecksumType), Value: h.Get(HeaderChecksumValue)},
+		Version:  h.Get(HeaderVersion),
+	}
+	if ns, err := strconv.ParseInt(h.Get(HeaderAtime), 10, 64); err == nil {
+		meta.Atime = time.Unix(0, ns)
+	}
+	if s := h.Get(HeaderCustom); s != "" {
+		meta.Custom = map[string]string{}
+		for part := range strings.SplitSeq(s, ",") {
+			k, v, _ := strings.Cut(part, "=")
+			k, _ = url.QueryUnescape(k)
+			v, _ = url.QueryUnescape(v)
+			meta.Custom[k] = v
+		}
+	}
+	return meta
+}

@@ -1,0 +1,133 @@
+package api
+
+import (
+	"encoding/json"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// Headers of the native API.
+const (
+	HeaderChecksumType  = "Ais-Checksum-Type"
+	HeaderChecksumValue = "Ais-Checksum-Value"
+	HeaderVersion       = "Ais-Version"
+	HeaderAtime         = "Ais-Atime" // Unix nanoseconds
+	HeaderCustom        = "Ais-Custom-Md"
+	HeaderBucketProps   = "Ais-Bucket-Props"
+	HeaderNodeID        = "Ais-Node-Id" // the node that served a request
+	HeaderError         = "Hdr-Error"   // a HEAD error, as the JSON error body
+)
+
+// Query parameters of the native API.
+const (
+	QueryProvider     = "provider"
+	QueryProxyID      = "pid" // set on redirects from a gateway
+	QueryRedirectTime = "utm" // Unix nanoseconds of the redirect
+	QueryArchPath     = "archpath"
+	QueryValidate     = "validate-checksum"
+	QueryProps        = "props"
+	QueryPrefix       = "prefix"
+	QueryPageSize     = "pagesize"
+	QueryToken        = "continuation_token"
+	QueryStartAfter   = "start_after"
+	QueryWhat         = "what"
+	QueryUUID         = "uuid"
+	QueryRegex        = "regex"
+	QueryOnlyActive   = "only_active"
+)
+
+// Actions of JSON action messages.
+const (
+	ActionCreateBucket  = "create-bck"
+	ActionDestroyBucket = "destroy-bck"
+	ActionList          = "list"
+	ActionSetProps      = "set-bprops"
+)
+
+// ActionMessage is the body of control requests.
+type ActionMessage struct {
+	Action string          `json:"action"`
+	Name   string          `json:"name,omitempty"`
+	Value  json.RawMessage `json:"value,omitempty"`
+}
+
+// ListObjectsMessage (AIStore's LsoMsg) selects a page of objects.
+type ListObjectsMessage struct {
+	UUID              string `json:"uuid,omitempty"`
+	Props             string `json:"props,omitempty"` // "name,size,checksum,atime,version"
+	Prefix            string `json:"prefix,omitempty"`
+	StartAfter        string `json:"start_after,omitempty"`
+	ContinuationToken string `json:"continuation_token,omitempty"`
+	PageSize          int    `json:"pagesize,omitempty"`
+}
+
+// MaxPageSize is the largest page a gateway returns, and the page size of
+// a request that asks for 0.
+const MaxPageSize = 10000
+
+// ListEntry is one object of a listing.
+type ListEntry struct {
+	Name     string `json:"name"`
+	Size     int64  `json:"size,string"`
+	Checksum string `json:"checksum,omitempty"`
+	Atime    string `json:"atime,omitempty"`
+	Version  string `json:"version,omitempty"`
+}
+
+// ListPage (AIStore's LsoRes) is one page of a listing. An empty
+// ContinuationToken means the listing is complete.
+type ListPage struct {
+	UUID              string      `json:"uuid"`
+	ContinuationToken string      `json:"continuation_token"`
+	Entries           []ListEntry `json:"entries"`
+}
+
+// BucketEntry is one bucket of a bucket listing.
+type BucketEntry struct {
+	Name     string `json:"name"`
+	Provider string `json:"provider"`
+}
+
+// BucketProps is store.Props on the wire.
+type BucketProps = store.Props
+
+// Health is the body of GET /v1/health.
+type Health struct {
+	Status     string `json:"status"` // "ok"
+	NodeID     string `json:"node_id"`
+	Role       string `json:"role"`
+	MapVersion int64  `json:"map_version"`
+}
+
+// NodeStatus is one node of GET /v1/cluster?what=status.
+type NodeStatus struct {
+	ID       string                    `json:"id"`
+	Role     string                    `json:"role"`
+	URL      string                    `json:"url"`
+	State    string                    `json:"state"`
+	Capacity []store.MountpathCapacity `json:"capacity,omitempty"`
+	// Error is set when the node did not answer.
+	Error string `json:"error,omitempty"`
+	// Jobs are the node's running and recent jobs (rebalance, dSort...).
+	Jobs []JobStatus `json:"jobs,omitempty"`
+}
+
+// JobStatus is the progress of a background job on one node.
+type JobStatus struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"` // "rebalance", "dsort", ...
+	Running  bool   `json:"running"`
+	Objects  int64  `json:"objects"`
+	Bytes    int64  `json:"bytes"`
+	Error    string `json:"error,omitempty"`
+	Started  int64  `json:"started,omitempty"`  // Unix nanoseconds
+	Finished int64  `json:"finished,omitempty"` // Unix nanoseconds
+}
+
+// ClusterStatus is the answer of GET /v1/cluster?what=status.
+type ClusterStatus struct {
+	UUID       string       `json:"uuid"`
+	MapVersion int64        `json:"map_version"`
+	Primary    string       `json:"primary"`
+	Nodes      []NodeStatus `json:"nodes"`
+}

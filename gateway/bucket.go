@@ -1,0 +1,215 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
+)
+
+func (n *Node) handleListBuckets(w http.ResponseWriter, r *http.Request) {
+	md := n.bmd.Load()
+	out := make([]api.BucketEntry, 0, len(md.Buckets))
+	for name, props := range md.Buckets {
+		out = append(out, api.BucketEntry{Name: name, Provider: props.Provider})
+	}
+	slices.SortFunc(out, func(a, b api.BucketEntry) int { return strings.Compare(a.Name, b.Name) })
+	writeJSON(w, out)
+}
+
+// requireGateway refuses control requests sent to a target.
+func (n *Node) requireGateway() error {
+	if !n.config.Role.IsGateway() {
+		return badRequest("node %s is a target: send bucket requests to a gateway", n.config.ID)
+	}
+	if !n.ready.Load() {
+		return fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID)
+	}
+	return nil
+}
+
+func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	if err == nil {
+		err = n.requireGateway()
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if !n.isPrimary() {
+		n.forwardToPrimary(w, r, body)
+		return
+	}
+	var msg api.ActionMessage
+	if err := json.Unmarshal(body, &msg); err != nil {
+		n.writeError(w, r, badRequest("bucket action: malformed JSON: %v", err))
+		return
+	}
+	switch msg.Action {
+	case api.ActionCreateBucket:
+		props := store.DefaultProps()
+		if len(msg.Value) > 0 && string(msg.Value) != "null" {
+			if err := json.Unmarshal(msg.Value, &props); err != nil {
+				n.writeError(w, r, badRequest("create-bck: bucket props: %v", err))
+				return
+			}
+		}
+		err = n.createBucket(r.Context(), b, props)
+	default:
+		err = badRequest("bucket action %q is not supported here (want %q)", msg.Action, api.ActionCreateBucket)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// createBucket adds a bucket to the BMD on the primary.
+func (n *Node) createBucket(ctx context.Context, b store.Bucket, props store.Props) error {
+	props.Provider = store.ProviderAIS
+	props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
+	if err := props.Validate(); err != nil {
+		return err
+	}
+	return n.changeBuckets(ctx, func(md *store.BucketMetadata) error {
+		if _, ok := md.Buckets[b.Name]; ok {
+			return fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
+		}
+		if props.Created == 0 {
+			props.Created = timeNow()
+		}
+		md.Buckets[b.Name] = props
+		return nil
+	})
+}
+
+func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	if err == nil {
+		err = n.requireGateway()
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if len(body) > 0 {
+		var msg api.ActionMessage
+		if err := json.Unmarshal(body, &msg); err != nil {
+			n.writeError(w, r, badRequest("bucket action: malformed JSON: %v", err))
+			return
+		}
+		if msg.Action != api.ActionDestroyBucket {
+			n.writeError(w, r, badRequest("bucket action %q is not supported here (want %q)", msg.Action, api.ActionDestroyBucket))
+			return
+		}
+	}
+	if !n.isPrimary() {
+		n.forwardToPrimary(w, r, body)
+		return
+	}
+	err = n.changeBuckets(r.Context(), func(md *store.BucketMetadata) error {
+		if _, ok := md.Buckets[b.Name]; !ok {
+			return fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
+		}
+		delete(md.Buckets, b.Name)
+		return nil
+	})
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// bucketProps returns a bucket's props from the node's BMD.
+func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
+	p, ok := n.bmd.Load().Buckets[b.Name]
+	if !ok {
+		return p, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
+	}
+	return p, nil
+}
+
+func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	var props store.Props
+	if err == nil {
+		props, err = n.bucketProps(b)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	data, _ := json.Marshal(props)
+	w.Header().Set(api.HeaderBucketProps, string(data))
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	if err == nil {
+		err = n.requireGateway()
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if !n.isPrimary() {
+		n.forwardToPrimary(w, r, body)
+		return
+	}
+	var msg api.ActionMessage
+	if err := json.Unmarshal(body, &msg); err != nil {
+		n.writeError(w, r, badRequest("bucket action: malformed JSON: %v", err))
+		return
+	}
+	if msg.Action != api.ActionSetProps {
+		n.writeError(w, r, badRequest("bucket action %q is not supported here (want %q)", msg.Action, api.ActionSetProps))
+		return
+	}
+	err = n.changeBuckets(r.Context(), func(md *store.BucketMetadata) error {
+		props, ok := md.Buckets[b.Name]
+		if !ok {
+			return fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
+		}
+		created := props.Created
+		// The value is partial: it is decoded over the current props.
+		if err := json.Unmarshal(msg.Value, &props); err != nil {
+			return badRequest("set-bprops: %v", err)
+		}
+		props.Provider, props.Created = store.ProviderAIS, created
+		props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
+		if err := props.Validate(); err != nil {
+			return err
+		}
+		md.Buckets[b.Name] = props
+		return nil
+	})
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// statuses maps error conditions to HTTP statuses; the first match wins.
+var statuses = []struct {
+	err    error
+	status int
+}{
+	{store.ErrNotFound, http.StatusNotFound},
+	{store.ErrBucketNotFound, http.StatusNotFound},
+	{store.ErrBucketExists, http.StatusConflict},
+	{store.ErrConflict, http.StatusConflict},
+	{store.ErrInvalidName, http.StatusBadRequest},
+	{store.ErrInvalidProps, http.StatusBadRequest},
+	{store.ErrBadChecksum, http.StatusBadRequest},
+	{store.ErrSizeMismatch, http.StatusBadRequest},
+	{store.ErrUnknownChecksum, http.StatusBadRequest},
+	{store.ErrNoSpace, http.StatusInsufficientStorage},
+	{store.ErrCorrupt, http.StatusInternalServerError},
+	{store.ErrIO, http.StatusInternalServerError},
+	{api.ErrBadRequest, http.StatusBadRequest},
+	{api.ErrRange, http.StatusRequestedRangeNotSatisfiable},
+	{api.ErrJobNotFound, http.StatusNotFound},
+	{api.ErrJobFinished, http.StatusGone},
+	{api.ErrUnavailable, http.StatusServiceUnavailable},
+	{api.ErrNotImplemented, http.StatusNotImplemented},
+	{cluster.ErrNoTargets, http.StatusServiceUnavailable},
+	{cluster.ErrNodeNotFound, http.StatusNotFound},
+	{cluster.ErrDuplicateNode, http.StatusConflict},
+	{cluster.ErrStaleMap, http.StatusConflict},
+	{context.Canceled, http.StatusServiceUnavailable},
+	{context.DeadlineExceeded, http.StatusGatewayTimeout},
+}
+
+// statusOf returns the HTTP status of an error.
+func statusOf(err error) int {
+	var remote *api.Error
+	if errors.As(err, &remote) && remote.Status != 0 {
+		return remote.Status
+	}
+	for _, s := range statuses {
+		if errors.Is(err, s.err) {
+			return s.status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// badRequest marks an error as the client's fault.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", api.ErrBadRequest, fmt.Sprintf(format, args...))
+}
+
+// writeError sends err as AIStore's JSON error body; for HEAD, where a body
+// is not allowed, the JSON goes into the Hdr-Error header.
+func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	body := api.Error{
+		Status:  status,
+		Kind:    api.KindOf(err),
+		Message: err.Error(),
+		Method:  r.Method,
+		Path:    r.URL.Path,
+		Node:    n.config.ID,
+	}
+	var remote *api.Error
+	if errors.As(err, &remote) {
+		// Pass a peer's error through unchanged, naming the node it came from.
+		body.Kind, body.Message, body.Node = remote.Kind, remote.Message, remote.Node
+	}
+	if status >= 500 {
+		n.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	data, _ := json.Marshal(body)
+	if r.Method == http.MethodHead {
+		w.Header().Set(api.HeaderError, string(data))
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(data)
+	w.Write([]byte("\n"))
+}
+
+// writeJSON sends v with status 200.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,254 @@
+package gatewaytest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/store/fs"
+)
+
+// Options shape a test cluster.
+type Options struct {
+	// Gateways and Targets count the nodes; with Embedded, one node of
+	// role "all" is started instead.
+	Gateways, Targets int
+	Embedded          bool
+	// Mountpaths per target; zero means 1.
+	Mountpaths int
+	// KeepaliveInterval and KeepaliveTimeout of the primary; zero means
+	// 200ms and 2s, fast enough for membership tests.
+	KeepaliveInterval, KeepaliveTimeout time.Duration
+	// Configure, when set, adjusts every node's config before it starts.
+	Configure func(*gateway.Config)
+	// Verbose logs the nodes' messages through t.Log.
+	Verbose bool
+	// NoSync skips fsync in the targets' stores, for tests that write
+	// many objects.
+	NoSync bool
+}
+
+// Member is one running node.
+type Member struct {
+	Node   *gateway.Node
+	Server *httptest.Server
+	Store  *fs.Store // nil for gateways
+	Dir    string
+}
+
+// URL is the member's public URL.
+func (m *Member) URL() string { return m.Server.URL }
+
+// Cluster is a running test cluster.
+type Cluster struct {
+	t       testing.TB
+	options Options
+	mu      sync.Mutex
+	members []*Member
+	serial  int
+}
+
+// NewCluster starts a cluster and waits until every node is in the map.
+func NewCluster(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.KeepaliveInterval == 0 {
+		opts.KeepaliveInterval = 200 * time.Millisecond
+	}
+	if opts.KeepaliveTimeout == 0 {
+		opts.KeepaliveTimeout = 2 * time.Second
+	}
+	c := &Cluster{t: t, options: opts}
+	t.Cleanup(c.Close)
+	if opts.Embedded {
+		c.start(cluster.RoleAll, "")
+		return c
+	}
+	if opts.Gateways < 1 {
+		opts.Gateways = 1
+	}
+	primary := c.start(cluster.RoleGateway, "")
+	for range opts.Gateways - 1 {
+		c.start(cluster.RoleGateway, primary.URL())
+	}
+	for range opts.Targets {
+		c.start(cluster.RoleTarget, primary.URL())
+	}
+	c.WaitForMap(len(c.members))
+	return c
+}
+
+// start creates, serves and starts one node.
+func (c *Cluster) start(role cluster.Role, join string) *Member {
+	c.t.Helper()
+	c.mu.Lock()
+	c.serial++
+	id := fmt.Sprintf("%s%d", map[cluster.Role]string{cluster.RoleGateway: "g", cluster.RoleTarget: "t", cluster.RoleAll: "n"}[role], c.serial)
+	c.mu.Unlock()
+	dir := c.t.TempDir()
+	return c.startAt(id, role, join, dir)
+}
+
+// startAt starts a node with an id and a directory, e.g. to restart one.
+func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Member {
+	c.t.Helper()
+	meta, err := gateway.NewFileMetaStore(filepath.Join(dir, "meta"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	server := httptest.NewUnstartedServer(nil)
+	cfg := gateway.Config{
+		ID:                id,
+		Role:              role,
+		URL:               "http://" + server.Listener.Addr().String(),
+		Meta:              meta,
+		Join:              join,
+		KeepaliveInterval: c.options.KeepaliveInterval,
+		KeepaliveTimeout:  c.options.KeepaliveTimeout,
+		RequestTimeout:    5 * time.Second,
+	}
+	if c.options.Verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	m := &Member{Server: server, Dir: dir}
+	if role.IsTarget() {
+		mps := max(c.options.Mountpaths, 1)
+		paths := make([]string, mps)
+		for i := range paths {
+			paths[i] = filepath.Join(dir, fmt.Sprintf("mp%d", i+1))
+		}
+		st, err := fs.Open(c.t.Context(), fs.Config{Mountpaths: paths, NoSync: c.options.NoSync})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		cfg.Store, m.Store = st, st
+	}
+	if c.options.Configure != nil {
+		c.options.Configure(&cfg)
+	}
+	node, err := gateway.New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	m.Node = node
+	server.Config.Handler = node.Handler()
+	server.Start()
+	ctx, cancel := context.WithTimeout(c.t.Context(), 20*time.Second)
+	defer cancel()
+	if err := node.Start(ctx); err != nil {
+		server.Close()
+		c.t.Fatalf("start %s: %v", id, err)
+	}
+	c.mu.Lock()
+	c.members = append(c.members, m)
+	c.mu.Unlock()
+	return m
+}
+
+// Members returns the running nodes; the first is the primary.
+func (c *Cluster) Members() []*Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Member(nil), c.members...)
+}
+
+// Primary returns the primary gateway.
+func (c *Cluster) Primary() *Member { return c.Members()[0] }
+
+// Targets returns the running target members.
+func (c *Cluster) Targets() []*Member {
+	var out []*Member
+	for _, m := range c.Members() {
+		if m.Store != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Client returns an API client of the primary gateway.
+func (c *Cluster) Client() *api.Client { return api.NewClient(c.Primary().URL()) }
+
+// AddTarget starts one more target, joined through the primary.
+func (c *Cluster) AddTarget() *Member {
+	c.t.Helper()
+	return c.start(cluster.RoleTarget, c.Primary().URL())
+}
+
+// Kill stops a member abruptly: its server closes and it leaves the map
+// only when the primary notices the missed keepalives.
+func (c *Cluster) Kill(m *Member) {
+	c.mu.Lock()
+	for i, x := range c.members {
+		if x == m {
+			c.members = append(c.members[:i], c.members[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	m.Server.CloseClientConnections()
+	m.Server.Close()
+	m.Node.Close()
+}
+
+// Restart starts a killed member again with its id and data.
+func (c *Cluster) Restart(m *Member) *Member {
+	c.t.Helper()
+	role := cluster.RoleTarget
+	if m.Store == nil {
+		role = cluster.RoleGateway
+	}
+	return c.startAt(m.Node.ID(), role, c.Primary().URL(), m.Dir)
+}
+
+// WaitForMap waits until the primary's map has n nodes, all of whose
+// copies agree on its version.
+func (c *Cluster) WaitForMap(n int) *cluster.Map {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := c.Primary().Node.Map()
+		if m != nil && len(m.Nodes) == n && c.agree(m.Version) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("cluster map did not reach %d nodes in agreement: %+v", n, m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) agree(version int64) bool {
+	for _, m := range c.Members() {
+		if mm := m.Node.Map(); mm == nil || mm.Version != version {
+			return false
+		}
+	}
+	return true
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	for _, m := range c.Members() {
+		m.Server.CloseClientConnections()
+		m.Server.Close()
+		m.Node.Close()
+	}
+	c.mu.Lock()
+	c.members = nil
+	c.mu.Unlock()
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// MetaStore persists what a node must remember across restarts: the cluster
+// map and the bucket metadata it last saw. It is an interface so the
+// control plane can move onto a replicated log (Raft) later.
+type MetaStore interface {
+	// LoadMap returns the saved map, or nil when there is none.
+	LoadMap() (*cluster.Map, error)
+	SaveMap(m *cluster.Map) error
+	// LoadBuckets returns the saved bucket metadata; ok is false when
+	// there is none.
+	LoadBuckets() (md store.BucketMetadata, ok bool, err error)
+	SaveBuckets(md store.BucketMetadata) error
+}
+
+// FileMetaStore keeps the map and BMD as JSON files in a directory.
+type FileMetaStore struct {
+	dir string
+	mu  sync.Mutex
+}
+
+var _ MetaStore = (*FileMetaStore)(nil)
+
+// NewFileMetaStore returns a store in dir, creating the directory.
+func NewFileMetaStore(dir string) (*FileMetaStore, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("metadata directory: %w", err)
+	}
+	return &FileMetaStore{dir: dir}, nil
+}
+
+func (f *FileMetaStore) load(name string, v any) (bool, error) {
+	data, err := os.ReadFile(filepath.Join(f.dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("%s: %w", filepath.Join(f.dir, name), err)
+	}
+	return true, nil
+}
+
+func (f *FileMetaStore) save(name string, v any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(f.dir, name)
+	var suffix [6]byte
+	rand.Read(suffix[:])
+	tmp := fmt.Sprintf("%s.tmp-%x", path, suffix)
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// LoadMap reads smap.json.
+func (f *FileMetaStore) LoadMap() (*cluster.Map, error) {
+	m := new(cluster.Map)
+	ok, err := f.load("smap.json", m)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// SaveMap writes smap.json.
+func (f *FileMetaStore) SaveMap(m *cluster.Map) error { return f.save("smap.json", m) }
+
+// LoadBuckets reads bmd.json.
+func (f *FileMetaStore) LoadBuckets() (store.BucketMetadata, bool, error) {
+	var md store.BucketMetadata
+	ok, err := f.load("bmd.json", &md)
+	return md, ok, err
+}
+
+// SaveBuckets writes bmd.json.
+func (f *FileMetaStore) SaveBuckets(md store.BucketMetadata) error { return f.save("bmd.json", md) }
+
+// MemoryMetaStore keeps the metadata in memory, for tests.
+type MemoryMetaStore struct {
+	mu      sync.Mutex
+	smap    *cluster.Map
+	buckets *store.BucketMetadata
+}
+
+var _ MetaStore = (*MemoryMetaStore)(nil)
+
+// LoadMap returns the saved map.
+func (m *MemoryMetaStore) LoadMap() (*cluster.Map, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.smap == nil {
+		return nil, nil
+	}
+	return m.smap.Clone(), nil
+}
+
+// SaveMap keeps a copy of the map.
+func (m *MemoryMetaStore) SaveMap(s *cluster.Map) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.smap = s.Clone()
+	return nil
+}
+
+// LoadBuckets returns the saved bucket metadata.
+func (m *MemoryMetaStore) LoadBuckets() (store.BucketMetadata, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.buckets == nil {
+		return store.BucketMetadata{}, false, nil
+	}
+	return m.buckets.Clone(), true, nil
+}
+
+// SaveBuckets keeps a copy of the bucket metadata.
+func (m *MemoryMetaStore) SaveBuckets(md store.BucketMetadata) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := md.Clone()
+	m.buckets = &c
+	return nil
+}

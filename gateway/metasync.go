@@ -1,0 +1,352 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// metaMessage carries the cluster map and bucket metadata from the primary
+// to every node (PUT /v1/metasync), and back to a node that joins.
+type metaMessage struct {
+	Map     *cluster.Map          `json:"map,omitempty"`
+	Buckets *store.BucketMetadata `json:"bmd,omitempty"`
+}
+
+// call sends an intra-cluster request and decodes a JSON answer.
+func (n *Node) call(ctx context.Context, method, url string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, n.config.RequestTimeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s %s: %w", api.ErrUnavailable, method, url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return api.DecodeError(resp)
+	}
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, url, err)
+	}
+	return nil
+}
+
+// applyMeta adopts pushed metadata that is newer than the node's own. A
+// map older than the current one is refused with cluster.ErrStaleMap.
+func (n *Node) applyMeta(ctx context.Context, msg metaMessage) error {
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	if msg.Map != nil {
+		cur := n.smap.Load()
+		switch {
+		case cur != nil && msg.Map.Version < cur.Version:
+			return fmt.Errorf("%w: got version %d, have %d", cluster.ErrStaleMap, msg.Map.Version, cur.Version)
+		case cur == nil || msg.Map.Version > cur.Version:
+			if err := n.config.Meta.SaveMap(msg.Map); err != nil {
+				return fmt.Errorf("save cluster map: %w", err)
+			}
+			n.smap.Store(msg.Map)
+			n.logger.Debug("cluster map updated", "version", msg.Map.Version, "nodes", len(msg.Map.Nodes))
+		}
+	}
+	if msg.Buckets != nil && msg.Buckets.Version > n.bmd.Load().Version {
+		md := msg.Buckets.Clone()
+		if md.Buckets == nil {
+			md.Buckets = map[string]store.Props{}
+		}
+		if n.config.Store != nil {
+			if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
+				return err
+			}
+		}
+		if err := n.config.Meta.SaveBuckets(md); err != nil {
+			return fmt.Errorf("save bucket metadata: %w", err)
+		}
+		n.bmd.Store(&md)
+	}
+	return nil
+}
+
+func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
+	var msg metaMessage
+	if err := decodeBody(r, &msg); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if err := n.applyMeta(r.Context(), msg); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// distribute pushes the primary's map and BMD to every other node, in
+// parallel, and returns the nodes that could not be reached. A node that
+// misses a push gets the next one with the keepalive.
+func (n *Node) distribute(ctx context.Context) map[string]error {
+	msg := metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load()}
+	var mu sync.Mutex
+	failed := map[string]error{}
+	var wg sync.WaitGroup
+	for _, node := range msg.Map.Nodes {
+		if node.ID == n.config.ID {
+			continue
+		}
+		wg.Go(func() {
+			if err := n.call(ctx, http.MethodPut, node.URL+"/v1/metasync", msg, nil); err != nil {
+				mu.Lock()
+				failed[node.ID] = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return failed
+}
+
+// join asks a gateway to add this node, retrying while the cluster is not
+// reachable, and adopts the map and BMD it answers with.
+func (n *Node) join(ctx context.Context) error {
+	msg := api.ActionMessage{Action: actionJoin}
+	msg.Value, _ = json.Marshal(n.self)
+	delay := 100 * time.Millisecond
+	for {
+		var answer metaMessage
+		err := n.call(ctx, http.MethodPut, n.config.Join+"/v1/cluster", msg, &answer)
+		if err == nil {
+			if answer.Map == nil {
+				return fmt.Errorf("join %s: the answer has no cluster map", n.config.Join)
+			}
+			return n.applyMeta(ctx, answer)
+		}
+		if !errors.Is(err, api.ErrUnavailable) {
+			return fmt.Errorf("join %s: %w", n.config.Join, err)
+		}
+		n.logger.Info("waiting for the cluster", "join", n.config.Join, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("join %s: %w", n.config.Join, context.Cause(ctx))
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// Cluster actions (PUT /v1/cluster).
+const (
+	actionJoin        = "join"
+	actionLeave       = "leave"
+	actionMaintenance = "start-maintenance"
+	actionActivate    = "stop-maintenance"
+)
+
+// nodeChange is the value of leave and maintenance actions.
+type nodeChange struct {
+	ID string `json:"id"`
+}
+
+func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if !n.config.Role.IsGateway() {
+		n.writeError(w, r, badRequest("node %s is a target: send cluster actions to a gateway", n.config.ID))
+		return
+	}
+	if !n.isPrimary() {
+		n.forwardToPrimary(w, r, body)
+		return
+	}
+	var msg api.ActionMessage
+	if err := json.Unmarshal(body, &msg); err != nil {
+		n.writeError(w, r, badRequest("cluster action: %v", err))
+		return
+	}
+	switch msg.Action {
+	case actionJoin:
+		var node cluster.Node
+		if err := json.Unmarshal(msg.Value, &node); err != nil || node.ID == "" || node.URL == "" {
+			n.writeError(w, r, badRequest("join: value must be a node with id, role and url"))
+			return
+		}
+		if _, err := cluster.ParseRole(string(node.Role)); err != nil {
+			n.writeError(w, r, badRequest("join: %v", err))
+			return
+		}
+		node.State = cluster.StateActive
+		if err := n.changeMap(r.Context(), func(m *cluster.Map) (*cluster.Map, error) { return m.WithNode(node) }); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load()})
+	case actionLeave, actionMaintenance, actionActivate:
+		var change nodeChange
+		if err := json.Unmarshal(msg.Value, &change); err != nil || change.ID == "" {
+			n.writeError(w, r, badRequest("%s: value must be {\"id\": NODE}", msg.Action))
+			return
+		}
+		if change.ID == n.config.ID {
+			n.writeError(w, r, badRequest("%s: the primary gateway cannot %s itself", msg.Action, msg.Action))
+			return
+		}
+		err := n.changeMap(r.Context(), func(m *cluster.Map) (*cluster.Map, error) {
+			switch msg.Action {
+			case actionMaintenance:
+				return m.WithState(change.ID, cluster.StateMaintenance)
+			case actionActivate:
+				return m.WithState(change.ID, cluster.StateActive)
+			}
+			return m.WithoutNode(change.ID)
+		})
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, metaMessage{Map: n.smap.Load()})
+	default:
+		n.writeError(w, r, badRequest("cluster action %q is not supported (want join, leave, start-maintenance, stop-maintenance)", msg.Action))
+	}
+}
+
+// changeMap applies a change to the map on the primary, saves it and
+// pushes it to every node.
+func (n *Node) changeMap(ctx context.Context, change func(*cluster.Map) (*cluster.Map, error)) error {
+	n.primaryMu.Lock()
+	defer n.primaryMu.Unlock()
+	next, err := change(n.smap.Load())
+	if err != nil {
+		return err
+	}
+	if err := n.config.Meta.SaveMap(next); err != nil {
+		return fmt.Errorf("save cluster map: %w", err)
+	}
+	n.smap.Store(next)
+	n.logger.Info("cluster map changed", "version", next.Version, "nodes", len(next.Nodes))
+	for id, err := range n.distribute(ctx) {
+		n.logger.Warn("metasync failed", "to", id, "err", err)
+	}
+	return nil
+}
+
+// changeBuckets applies a change to the BMD on the primary, saves it and
+// pushes it to every node, its own store first.
+func (n *Node) changeBuckets(ctx context.Context, change func(*store.BucketMetadata) error) error {
+	n.primaryMu.Lock()
+	defer n.primaryMu.Unlock()
+	md := n.bmd.Load().Clone()
+	if err := change(&md); err != nil {
+		return err
+	}
+	md.Version++
+	if n.config.Store != nil {
+		if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
+			return err
+		}
+	}
+	if err := n.config.Meta.SaveBuckets(md); err != nil {
+		return fmt.Errorf("save bucket metadata: %w", err)
+	}
+	n.bmd.Store(&md)
+	for id, err := range n.distribute(ctx) {
+		n.logger.Warn("metasync failed", "to", id, "err", err)
+	}
+	return nil
+}
+
+// forwardToPrimary relays a control request to the primary gateway.
+func (n *Node) forwardToPrimary(w http.ResponseWriter, r *http.Request, body []byte) {
+	primary, ok := n.smap.Load().PrimaryNode()
+	if !ok {
+		n.writeError(w, r, fmt.Errorf("%w: no primary gateway in the map", api.ErrUnavailable))
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, primary.URL+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	req.Header = r.Header.Clone()
+	resp, err := n.client.Do(req)
+	if err != nil {
+		n.writeError(w, r, fmt.Errorf("%w: primary %s: %w", api.ErrUnavailable, primary.ID, err))
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// keepaliveLoop runs on the primary: it pushes the current metadata to
+// every node at each interval, and takes out of the map a node that has
+// not answered for the keepalive timeout.
+func (n *Node) keepaliveLoop(ctx context.Context) {
+	lastSeen := map[string]time.Time{}
+	ticker := time.NewTicker(n.config.KeepaliveInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !n.isPrimary() {
+			continue
+		}
+		now := time.Now()
+		failed := n.distribute(ctx)
+		for _, node := range n.smap.Load().Nodes {
+			if _, bad := failed[node.ID]; !bad {
+				lastSeen[node.ID] = now
+				continue
+			}
+			first, ok := lastSeen[node.ID]
+			if !ok {
+				lastSeen[node.ID] = now
+				continue
+			}
+			if now.Sub(first) < n.config.KeepaliveTimeout {
+				continue
+			}
+			n.logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", now.Sub(first).Round(time.Second), "err", failed[node.ID])
+			err := n.changeMap(ctx, func(m *cluster.Map) (*cluster.Map, error) { return m.WithoutNode(node.ID) })
+			if err != nil {
+				n.logger.Warn("remove node", "id", node.ID, "err", err)
+			}
+			delete(lastSeen, node.ID)
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Config configures a node.
+type Config struct {
+	// ID identifies the node in the cluster map; required and stable
+	// across restarts.
+	ID string
+	// Role is gateway, target or all.
+	Role cluster.Role
+	// URL is where other nodes and clients reach this node, e.g.
+	// "http://127.0.0.1:8080"; required.
+	URL string
+	// Store holds the objects; required for target roles.
+	Store store.Store
+	// Meta persists the cluster map and bucket metadata; required.
+	Meta MetaStore
+	// Join is the URL of a gateway of the cluster to join. Empty means
+	// this node is the primary gateway of a new (or restarted) cluster.
+	Join string
+	// KeepaliveInterval is how often the primary checks every node and
+	// pushes the current map; zero means 2s.
+	KeepaliveInterval time.Duration
+	// KeepaliveTimeout is how long a node may miss keepalives before the
+	// primary takes it out of the map; zero means 10s.
+	KeepaliveTimeout time.Duration
+	// RequestTimeout bounds intra-cluster control requests; zero means 30s.
+	RequestTimeout time.Duration
+	// Transport carries intra-cluster requests; nil means api.NewTransport().
+	Transport http.RoundTripper
+	// Logger receives the node's log; nil discards it.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() {
+	if c.KeepaliveInterval == 0 {
+		c.KeepaliveInterval = 2 * time.Second
+	}
+	if c.KeepaliveTimeout == 0 {
+		c.KeepaliveTimeout = 10 * time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.Transport == nil {
+		c.Transport = api.NewTransport()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.ID == "":
+		return errors.New("node: an id is required")
+	case c.URL == "":
+		return errors.New("node: a public URL is required")
+	case c.Meta == nil:
+		return errors.New("node: a metadata store is required")
+	case c.Role.IsTarget() && c.Store == nil:
+		return fmt.Errorf("node: role %s needs a store", c.Role)
+	case c.Join == "" && !c.Role.IsGateway():
+		return fmt.Errorf("node: a %s must join a cluster (give the URL of a gateway)", c.Role)
+	}
+	_, err := cluster.ParseRole(string(c.Role))
+	return err
+}
+
+// Node is one AIS-Go node: its HTTP routes and its view of the cluster.
+type Node struct {
+	config Config
+	self   cluster.Node
+	logger *slog.Logger
+	client *http.Client
+	mux    *http.ServeMux
+	// objectRoute serves /v1/objects/ outside the mux (see routes).
+	objectRoute http.HandlerFunc
+	formats     *formats.Registry
+
+	smap  atomic.Pointer[cluster.Map]
+	bmd   atomic.Pointer[store.BucketMetadata]
+	ready atomic.Bool
+
+	// primaryMu serializes changes of the map and BMD on the primary.
+	primaryMu sync.Mutex
+	// applyMu serializes adopting pushed metadata.
+	applyMu sync.Mutex
+
+	// background loops end when stop is called.
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// New returns a node; Start brings it into a cluster.
+func New(cfg Config) (*Node, error) {
+	cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		config:  cfg,
+		self:    cluster.Node{ID: cfg.ID, Role: cfg.Role, URL: cfg.URL, State: cluster.StateActive},
+		logger:  cfg.Logger.With("node", cfg.ID),
+		formats: formats.Default(),
+		client: &http.Client{
+			Transport:     cfg.Transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	n.bmd.Store(&store.BucketMetadata{Buckets: map[string]store.Props{}})
+	n.routes()
+	return n, nil
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.config.ID }
+
+// Map returns the node's current cluster map (nil before Start).
+func (n *Node) Map() *cluster.Map { return n.smap.Load() }
+
+// Buckets returns the node's current bucket metadata.
+func (n *Node) Buckets() store.BucketMetadata { return n.bmd.Load().Clone() }
+
+// isPrimary reports whether this node is the primary gateway.
+func (n *Node) isPrimary() bool {
+	m := n.smap.Load()
+	return m != nil && m.Primary == n.config.ID
+}
+
+// Start brings the node into the cluster: a primary creates or restores
+// the map; any other node joins through config.Join, retrying until the
+// gateway answers or ctx ends. Background loops run until Close.
+func (n *Node) Start(ctx context.Context) error {
+	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
+	n.stop = stop
+	if n.config.Join == "" {
+		if err := n.startPrimary(ctx); err != nil {
+			return err
+		}
+		n.wg.Go(func() { n.keepaliveLoop(loops) })
+	} else if err := n.join(ctx); err != nil {
+		return err
+	}
+	n.ready.Store(true)
+	n.logger.Info("node started", "role", n.config.Role, "url", n.config.URL, "map_version", n.smap.Load().Version, "primary", n.smap.Load().Primary)
+	return nil
+}
+
+// Close stops the node's background loops.
+func (n *Node) Close() error {
+	if n.stop != nil {
+		n.stop()
+	}
+	n.wg.Wait()
+	return nil
+}
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// startPrimary restores or creates the map with this node as primary.
+func (n *Node) startPrimary(ctx context.Context) error {
+	m, err := n.config.Meta.LoadMap()
+	if err != nil {
+		return fmt.Errorf("load cluster map: %w", err)
+	}
+	if m == nil {
+		m = &cluster.Map{UUID: randomID()}
+	}
+	m = m.Clone()
+	m.Primary = n.config.ID
+	if m, err = m.WithNode(n.self); err != nil {
+		return err
+	}
+	md, ok, err := n.config.Meta.LoadBuckets()
+	if err != nil {
+		return fmt.Errorf("load bucket metadata: %w", err)
+	}
+	if n.config.Store != nil {
+		// An embedded node's store may know buckets the gateway's copy
+		// does not (e.g. data moved in by hand): the newer one wins.
+		local, err := n.config.Store.Buckets(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok || local.Version > md.Version {
+			md = local
+		}
+	}
+	if md.Buckets == nil {
+		md.Buckets = map[string]store.Props{}
+	}
+	if err := n.config.Meta.SaveMap(m); err != nil {
+		return fmt.Errorf("save cluster map: %w", err)
+	}
+	if err := n.config.Meta.SaveBuckets(md); err != nil {
+		return fmt.Errorf("save bucket metadata: %w", err)
+	}
+	n.smap.Store(m)
+	n.bmd.Store(&md)
+	if n.config.Store != nil {
+		if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
+			return err
+		}
+	}
+	// Nodes from the saved map learn about the new primary at once.
+	n.distribute(ctx)
+	return nil
+}

@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// parseRange reads a single-range "Range: bytes=..." header against an
+// object of size bytes and returns the first byte and the length. Forms:
+// "bytes=A-B", "bytes=A-" and "bytes=-N" (the last N bytes). Several
+// ranges, a malformed header or a range past the end give api.ErrRange.
+func parseRange(spec string, size int64) (start, length int64, err error) {
+	fail := func(why string) (int64, int64, error) {
+		return 0, 0, fmt.Errorf("%w: Range %q: %s (object size %d)", api.ErrRange, spec, why, size)
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(spec), "bytes=")
+	if !ok {
+		return fail("the unit must be bytes")
+	}
+	if strings.Contains(rest, ",") {
+		return fail("only a single range is supported")
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(rest), "-")
+	if !ok {
+		return fail("want A-B, A- or -N")
+	}
+	parse := func(s string) (int64, bool) {
+		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+			return 0, false
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		return v, err == nil
+	}
+	if first == "" {
+		suffix, ok := parse(last)
+		if !ok {
+			return fail("bad suffix length")
+		}
+		if suffix == 0 || size == 0 {
+			return fail("empty range")
+		}
+		suffix = min(suffix, size)
+		return size - suffix, suffix, nil
+	}
+	a, ok := parse(first)
+	if !ok {
+		return fail("bad first byte")
+	}
+	if a >= size {
+		return fail("first byte past the end")
+	}
+	if last == "" {
+		return a, size - a, nil
+	}
+	b, ok := parse(last)
+	if !ok {
+		return fail("bad last byte")
+	}
+	if b < a {
+		return fail("last byte before the first")
+	}
+	b = min(b, size-1)
+	return a, b - a + 1, nil
+}

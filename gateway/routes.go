@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
+)
+
+// maxControlBody bounds the body of control requests.
+const maxControlBody = 8 << 20
+
+// objectPrefix starts the path of every object request.
+const objectPrefix = "/v1/objects/"
+
+// methods dispatches a route by method and answers others with a JSON 405.
+type methods map[string]http.HandlerFunc
+
+func (n *Node) routes() {
+	mux := http.NewServeMux()
+	dispatch := func(m methods, w http.ResponseWriter, r *http.Request) {
+		h, ok := m[r.Method]
+		if !ok {
+			allowed := make([]string, 0, len(m))
+			for k := range m {
+				allowed = append(allowed, k)
+			}
+			slices.Sort(allowed)
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			n.writeErrorStatus(w, r, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: method not allowed (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", ")))
+			return
+		}
+		h(w, r)
+	}
+	handle := func(pattern string, m methods) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { dispatch(m, w, r) })
+	}
+	handle("/v1/health", methods{http.MethodGet: n.handleHealth})
+	handle("/v1/buckets", methods{http.MethodGet: n.handleListBuckets})
+	handle("/v1/buckets/{bucket}", methods{
+		http.MethodGet:    n.handleListObjects,
+		http.MethodPost:   n.handleBucketAction,
+		http.MethodDelete: n.handleDestroyBucket,
+		http.MethodHead:   n.handleBucketProps,
+		http.MethodPatch:  n.handleSetProps,
+	})
+	object := methods{
+		http.MethodGet:    n.handleObject,
+		http.MethodHead:   n.handleObject,
+		http.MethodPut:    n.handleObject,
+		http.MethodDelete: n.handleObject,
+	}
+	// Object names are taken from the raw path: the mux would clean
+	// "a/../b" into another name and redirect there.
+	n.objectRoute = func(w http.ResponseWriter, r *http.Request) {
+		rest := strings.TrimPrefix(r.URL.Path, objectPrefix)
+		bucket, name, _ := strings.Cut(rest, "/")
+		r.SetPathValue("bucket", bucket)
+		r.SetPathValue("object", name)
+		dispatch(object, w, r)
+	}
+	handle("/v1/cluster", methods{http.MethodGet: n.handleClusterGet, http.MethodPut: n.handleClusterAction})
+	handle("/v1/metasync", methods{http.MethodPut: n.handleMetasync})
+	handle("/v1/internal/list/{bucket}", methods{http.MethodGet: n.handleLocalList})
+	handle("/v1/internal/status", methods{http.MethodGet: n.handleLocalStatus})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
+	})
+	n.mux = mux
+}
+
+// Handler returns the node's HTTP handler.
+func (n *Node) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(api.HeaderNodeID, n.config.ID)
+		if strings.HasPrefix(r.URL.Path, objectPrefix) {
+			n.objectRoute(w, r)
+			return
+		}
+		n.mux.ServeHTTP(w, r)
+	})
+}
+
+// writeErrorStatus sends an error with an explicit status.
+func (n *Node) writeErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
+	n.writeError(w, r, &api.Error{Status: status, Kind: api.KindBadRequest, Message: err.Error(), Node: n.config.ID})
+}
+
+// readBody reads a bounded control body.
+func readBody(r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxControlBody))
+	if err != nil {
+		return nil, badRequest("read request body: %v", err)
+	}
+	return data, nil
+}
+
+// decodeBody decodes a JSON body; an empty body leaves v unchanged.
+func decodeBody(r *http.Request, v any) error {
+	data, err := readBody(r)
+	if err != nil || len(data) == 0 {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return badRequest("malformed JSON body: %v", err)
+	}
+	return nil
+}
+
+// bucketOf reads and checks the bucket of a request.
+func bucketOf(r *http.Request) (store.Bucket, error) {
+	b := store.Bucket{Name: r.PathValue("bucket"), Provider: r.URL.Query().Get(api.QueryProvider)}.Normalize()
+	if err := b.Validate(); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if !n.ready.Load() {
+		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
+		return
+	}
+	writeJSON(w, api.Health{Status: "ok", NodeID: n.config.ID, Role: string(n.config.Role), MapVersion: n.smap.Load().Version})
+}
+
+// Values of ?what= on GET /v1/cluster.
+const (
+	whatMap     = "smap"
+	whatBuckets = "bmd"
+	whatStatus  = "status"
+)
+
+func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
+	if !n.ready.Load() {
+		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
+		return
+	}
+	switch what := r.URL.Query().Get(api.QueryWhat); what {
+	case whatMap, "":
+		writeJSON(w, n.smap.Load())
+	case whatBuckets:
+		writeJSON(w, n.bmd.Load())
+	case whatStatus:
+		writeJSON(w, n.status(r.Context()))
+	default:
+		n.writeError(w, r, badRequest("what=%q is not known (want smap, bmd or status)", what))
+	}
+}

@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// decodeJSON decodes data into v; empty data leaves v unchanged.
+func decodeJSON(data json.RawMessage, v any) error {
+	if len(data) == 0 || string(data) == "null" {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
+
+// localStatus is this node's own part of the cluster status.
+func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
+	s := api.NodeStatus{ID: n.self.ID, Role: string(n.self.Role), URL: n.self.URL, State: string(n.self.State)}
+	if m := n.smap.Load(); m != nil {
+		if node, ok := m.Node(n.self.ID); ok {
+			s.State = string(node.State)
+		}
+	}
+	if n.config.Store != nil {
+		capacity, err := n.config.Store.Capacity(ctx)
+		if err != nil {
+			s.Error = err.Error()
+		}
+		s.Capacity = capacity
+	}
+	s.Jobs = n.jobStatuses()
+	return s
+}
+
+// status gathers every node's status.
+func (n *Node) status(ctx context.Context) api.ClusterStatus {
+	m := n.smap.Load()
+	out := api.ClusterStatus{UUID: m.UUID, MapVersion: m.Version, Primary: m.Primary, Nodes: make([]api.NodeStatus, len(m.Nodes))}
+	var wg sync.WaitGroup
+	for i, node := range m.Nodes {
+		if node.ID == n.self.ID {
+			out.Nodes[i] = n.localStatus(ctx)
+			continue
+		}
+		wg.Go(func() {
+			var s api.NodeStatus
+			if err := n.call(ctx, http.MethodGet, node.URL+"/v1/internal/status", nil, &s); err != nil {
+				s = api.NodeStatus{ID: node.ID, Role: string(node.Role), URL: node.URL, Error: err.Error()}
+			}
+			s.State = string(node.State)
+			out.Nodes[i] = s
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func (n *Node) handleLocalStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, n.localStatus(r.Context()))
+}
+
+// jobStatuses lists the node's background jobs.
+func (n *Node) jobStatuses() []api.JobStatus { return nil }
