@@ -38,7 +38,9 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("formats: shard %q: negative size %d", shard, size)
 	}
-	storage := &failureReaderAt{r: r}
+	// The section bounds every read to the shard: a corrupt offset reads
+	// io.EOF, never bytes past the end or an error of the storage.
+	storage := &failureReaderAt{r: io.NewSectionReader(r, 0, size)}
 	zr, err := zip.NewReader(storage, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are checked one by one below
 		if storage.err != nil {
