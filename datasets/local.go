@@ -1,0 +1,60 @@
+package datasets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// WriteLocal generates the Spec's shards as files under dir, creating
+// directories the shard names hold. Each shard is written to a temporary
+// file in its final directory, synced and renamed into place, so a shard is
+// either whole or absent; a failed run leaves no temporary file.
+func WriteLocal(ctx context.Context, spec Spec, dir string) (Stats, error) {
+	if err := spec.Validate(); err != nil {
+		return Stats{}, err
+	}
+	return Generate(ctx, spec, func(name string) (io.WriteCloser, error) {
+		if !filepath.IsLocal(filepath.FromSlash(name)) {
+			return nil, fmt.Errorf("%w: shard name %q leaves the directory", ErrInvalidSpec, name)
+		}
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, err
+		}
+		f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+		if err != nil {
+			return nil, err
+		}
+		return &atomicFile{File: f, path: path}, nil
+	})
+}
+
+// atomicFile is a temporary file renamed to path on Close.
+type atomicFile struct {
+	*os.File
+	path string
+}
+
+// Close syncs the file and renames it into place.
+func (a *atomicFile) Close() error {
+	err := a.Sync()
+	if closeErr := a.File.Close(); err == nil {
+		err = closeErr
+	}
+	if err == nil {
+		err = os.Rename(a.Name(), a.path)
+	}
+	if err != nil {
+		os.Remove(a.Name())
+	}
+	return err
+}
+
+// Abort discards the file.
+func (a *atomicFile) Abort() error {
+	return errors.Join(a.File.Close(), os.Remove(a.Name()))
+}
