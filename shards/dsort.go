@@ -1,0 +1,128 @@
+package shards
+
+import (
+	"cmp"
+	"fmt"
+	"strconv"
+)
+
+// KeyKind says how a record's key compares.
+type KeyKind uint8
+
+// Key kinds. Names sort as strings; content keys as the type the spec
+// names.
+const (
+	KeyString KeyKind = iota
+	KeyInt
+	KeyFloat
+)
+
+// Key is a record's sort key.
+type Key struct {
+	Kind   KeyKind
+	String string
+	Int    int64
+	Float  float64
+}
+
+// Compare orders keys of the same kind.
+func (k Key) Compare(o Key) int {
+	switch k.Kind {
+	case KeyInt:
+		return cmp.Compare(k.Int, o.Int)
+	case KeyFloat:
+		return cmp.Compare(k.Float, o.Float)
+	}
+	return cmp.Compare(k.String, o.String)
+}
+
+// Text returns the key as text, as external key maps match it.
+func (k Key) Text() string {
+	switch k.Kind {
+	case KeyInt:
+		return strconv.FormatInt(k.Int, 10)
+	case KeyFloat:
+		return strconv.FormatFloat(k.Float, 'g', -1, 64)
+	}
+	return k.String
+}
+
+// ParseKey reads a content key of a kind from a file's bytes; surrounding
+// whitespace is ignored.
+func ParseKey(kind KeyKind, content []byte) (Key, error) {
+	s := string(trimSpace(content))
+	switch kind {
+	case KeyInt:
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return Key{}, fmt.Errorf("content key %q is not an integer", truncate(s))
+		}
+		return Key{Kind: KeyInt, Int: v}, nil
+	case KeyFloat:
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return Key{}, fmt.Errorf("content key %q is not a number", truncate(s))
+		}
+		return Key{Kind: KeyFloat, Float: v}, nil
+	}
+	return Key{Kind: KeyString, String: s}, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// RecordID names a record across a job: the index of its input shard in
+// the job's input list and its position among that shard's records. It is
+// also the canonical order of records: input order.
+type RecordID struct {
+	Shard  int32
+	Record int32
+}
+
+// Compare orders ids by input shard, then position.
+func (id RecordID) Compare(o RecordID) int {
+	if c := cmp.Compare(id.Shard, o.Shard); c != 0 {
+		return c
+	}
+	return cmp.Compare(id.Record, o.Record)
+}
+
+// RecordMeta is what sorting needs of a record: no names of files, no
+// bytes. Holder is the index of the target that holds its bytes.
+type RecordMeta struct {
+	ID     RecordID
+	Key    Key
+	Size   int64
+	Holder int32
+}
+
+// EncodedSize is what a file adds to an output shard for size accounting:
+// one 512-byte header and the data padded to 512, as tar encodes it.
+// Compressed formats come out smaller; the accounting stays the same so
+// that shard boundaries never depend on the output format.
+func EncodedSize(dataSize int64) int64 {
+	return 512 + (dataSize+511)/512*512
+}
+
+// OutputShard is one planned output shard: its name, the target that
+// creates it, and its records in order.
+type OutputShard struct {
+	Name    string
+	Owner   int32
+	Records []RecordMeta
+	Size    int64 // sum of the records' sizes
+}

@@ -1,0 +1,182 @@
+package sort
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aisgo/aisgo/shards"
+)
+
+// KeyMap is an external key map (EKM): regular expressions over record
+// keys, each leading to a shard-name template. A record's key must match
+// exactly one expression.
+type KeyMap struct {
+	entries []keyMapEntry
+	// templates holds each distinct template once, in first-seen order.
+	templates []shards.Template
+}
+
+type keyMapEntry struct {
+	pattern  *regexp.Regexp
+	template int // index into templates
+}
+
+// KeyMapFormat is how an EKM file is written.
+type KeyMapFormat int
+
+// Formats of an EKM: JSON {"template": ["regex", ...]} or text lines
+// "regex<sep>template".
+const (
+	KeyMapJSON KeyMapFormat = iota
+	KeyMapText
+)
+
+// ParseKeyMap reads an external key map. onMalformed is called for a text
+// line that cannot be read; returning an error stops parsing with it,
+// returning nil skips the line.
+func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(line int, err error) error) (*KeyMap, error) {
+	km := &KeyMap{}
+	add := func(pattern, template string) error {
+		re, err := regexp.Compile("^(?:" + pattern + ")$")
+		if err != nil {
+			return fmt.Errorf("key %q is not a regular expression: %w", pattern, err)
+		}
+		t, err := shards.ParseTemplate(template)
+		if err != nil {
+			return fmt.Errorf("template %q: %w", template, err)
+		}
+		if !t.IsRange() {
+			return fmt.Errorf("template %q names no shards: it needs a range like {0..99}, @99 or %%04d", template)
+		}
+		index := slices.IndexFunc(km.templates, func(x shards.Template) bool { return x.String() == t.String() })
+		if index < 0 {
+			index = len(km.templates)
+			km.templates = append(km.templates, t)
+		}
+		km.entries = append(km.entries, keyMapEntry{pattern: re, template: index})
+		return nil
+	}
+	switch format {
+	case KeyMapJSON:
+		var m map[string][]string
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, fmt.Errorf("%w: JSON: %w", ErrKeyMap, err)
+		}
+		names := make([]string, 0, len(m))
+		for name := range m {
+			names = append(names, name)
+		}
+		slices.Sort(names) // map order is random; keep the parse deterministic
+		for _, name := range names {
+			for _, pattern := range m[name] {
+				if err := add(pattern, name); err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrKeyMap, err)
+				}
+			}
+		}
+	case KeyMapText:
+		if sep == "" {
+			sep = "\t"
+		}
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for line := 1; sc.Scan(); line++ {
+			text := strings.TrimSpace(sc.Text())
+			if text == "" {
+				continue
+			}
+			pattern, template, ok := strings.Cut(text, sep)
+			var err error
+			if !ok || pattern == "" || strings.TrimSpace(template) == "" {
+				err = fmt.Errorf("line %d %q: want KEY%sTEMPLATE", line, text, strings.ReplaceAll(sep, "\t", `\t`))
+			} else {
+				err = add(strings.TrimSpace(pattern), strings.TrimSpace(template))
+				if err != nil {
+					err = fmt.Errorf("line %d: %w", line, err)
+				}
+			}
+			if err != nil {
+				if err := onMalformed(line, err); err != nil {
+					return nil, fmt.Errorf("%w: %w", ErrKeyMap, err)
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrKeyMap, err)
+		}
+	}
+	if len(km.entries) == 0 {
+		return nil, fmt.Errorf("%w: no entries", ErrKeyMap)
+	}
+	return km, nil
+}
+
+// lookup returns the template index for a key, or an error when the key
+// matches no entry or entries of different templates.
+func (km *KeyMap) lookup(key string) (int, error) {
+	found := -1
+	for _, e := range km.entries {
+		if !e.pattern.MatchString(key) {
+			continue
+		}
+		if found >= 0 && found != e.template {
+			return -1, fmt.Errorf("%w: key %q matches templates %q and %q", ErrKeyMap, key, km.templates[found].String(), km.templates[e.template].String())
+		}
+		found = e.template
+	}
+	if found < 0 {
+		return -1, fmt.Errorf("%w: key %q matches no entry", ErrKeyMap, key)
+	}
+	return found, nil
+}
+
+// PartitionByKeyMap cuts ordered records into shards by the key map: each
+// template fills its own shards, in the records' order, a new one starting
+// once the current one reaches size. Names are used as the templates give
+// them. onMissing decides about a record whose key matches no entry (or
+// several): an error stops; nil leaves the record out.
+func PartitionByKeyMap(records []shards.RecordMeta, size int64, km *KeyMap, onMissing func(error) error) ([]shards.OutputShard, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("%w: output_shard_size is required with an external key map", ErrKeyMap)
+	}
+	var out []shards.OutputShard
+	open := make([]int, len(km.templates)) // index in out of each template's open shard, or -1
+	used := make([]int64, len(km.templates))
+	for i := range open {
+		open[i] = -1
+	}
+	for _, r := range records {
+		t, err := km.lookup(r.Key.Text())
+		if err != nil {
+			if err := onMissing(err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if open[t] < 0 {
+			tmpl := km.templates[t]
+			if tmpl.Bounded() && used[t] >= tmpl.Count() {
+				return nil, fmt.Errorf("%w: template %q names %d shards, and more are needed", ErrTooFewNames, tmpl.String(), tmpl.Count())
+			}
+			name, err := tmpl.At(used[t])
+			if err != nil {
+				return nil, err
+			}
+			used[t]++
+			open[t] = len(out)
+			out = append(out, shards.OutputShard{Name: name})
+		}
+		s := &out[open[t]]
+		s.Records = append(s.Records, r)
+		s.Size += r.Size
+		if s.Size >= size {
+			open[t] = -1
+		}
+	}
+	return out, nil
+}
