@@ -320,7 +320,7 @@ func codecs() []codec {
 			name: "lz4", ext: ".lz4",
 			compress: func(w io.Writer) (io.WriteCloser, error) {
 				z := lz4.NewWriter(w)
-				return z, z.Apply(lz4.BlockSizeOption(lz4.Block4Mb), lz4.CompressionLevelOption(lz4.Fast))
+				return z, z.Apply(lz4.BlockSizeOption(lz4.Block4Mb), lz4.ChecksumOption(true), lz4.CompressionLevelOption(lz4.Fast))
 			},
 			decompress: func(r io.Reader) (io.Reader, error) { return lz4.NewReader(r), nil },
 		},
