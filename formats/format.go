@@ -50,6 +50,8 @@ type Writer interface {
 
 // RawWriter is implemented by the tar writer: it copies an entry that is
 // already tar-encoded (header blocks + data + padding, n bytes) verbatim.
+// The writers of tgz, tar.lz4 and tar.zst implement it too, copying the raw
+// entry into their compressed tar stream.
 type RawWriter interface {
 	WriteRaw(r io.Reader, n int64) error
 }
@@ -92,9 +94,11 @@ var (
 )
 
 // HeaderError reports a shard that cannot be read at a byte offset: the
-// offset of the header being read, in the shard for tar and zip and in the
-// decompressed tar stream for compressed tar formats. It always satisfies
-// errors.Is(err, ErrCorrupt), unless Err is ErrUnsupported.
+// offset of the header being read in a tar shard, in the decompressed tar
+// stream for compressed tar formats, and the offset of the member's data in
+// a zip shard; -1 when it is unknown (a zip whose central directory or local
+// header cannot be read). It always satisfies errors.Is(err, ErrCorrupt),
+// unless Err is ErrUnsupported.
 type HeaderError struct {
 	Shard  string
 	Offset int64

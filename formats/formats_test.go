@@ -42,8 +42,8 @@ func sampleFiles() []file {
 		{"block.bin", randomBytes(2, 512)},
 		{"text/lorem.txt", bytes.Repeat([]byte("lorem ipsum dolor sit amet "), 1000)},
 		{strings.Repeat("d", 90) + "/" + strings.Repeat("n", 90) + ".jpg", randomBytes(3, 1000)}, // USTAR prefix
-		{strings.Repeat("very-long-segment/", 20) + "x.cls", []byte("3\n")},                       // PAX path
-		{"données/été.txt", []byte("unicode")},                                                    // PAX, non-ASCII
+		{strings.Repeat("very-long-segment/", 20) + "x.cls", []byte("3\n")},                      // PAX path
+		{"données/été.txt", []byte("unicode")},                                                   // PAX, non-ASCII
 		{"a/b/c/d/e.bin", randomBytes(4, 70001)},
 	}
 }
