@@ -1,0 +1,44 @@
+# AIS-Go. `make demo` runs the main job on a local cluster; `make test` is
+# what CI runs.
+GO      ?= go
+BIN     := bin
+RESULTS := benchmarks/results
+
+.PHONY: all build test vet unit e2e lint demo bench bench-dsort clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# vet, the unit tests with the race detector, then the end-to-end tests
+# with real processes on loopback.
+test: vet unit e2e
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+e2e:
+	$(GO) test -count=1 -tags e2e -timeout 20m ./e2e/
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) test -count=1 -run 'TestDependencyRules|TestNoGrabBagPackages|TestNegativeRules' .
+
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	mkdir -p $(RESULTS)
+	$(BIN)/aisbench -out $(RESULTS)
+
+bench-dsort: build
+	mkdir -p $(RESULTS)
+	$(BIN)/aisbench -suites dsort -out $(RESULTS)
+
+clean:
+	rm -rf $(BIN) $(RESULTS) .demo

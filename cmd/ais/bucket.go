@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func newBucketCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "bucket", Short: "Create, list, remove buckets and show or set their properties"}
+	var props string
+	create := &cobra.Command{
+		Use:   "create ais://BUCKET...",
+		Short: "Create buckets",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var value any
+			if props != "" {
+				if err := json.Unmarshal([]byte(props), &value); err != nil {
+					return fmt.Errorf("--props is not JSON: %w", err)
+				}
+			}
+			for _, a := range args {
+				b, obj, err := parseURI(a)
+				if err != nil {
+					return err
+				}
+				if obj != "" {
+					return fmt.Errorf("%q: a bucket name has no '/'", a)
+				}
+				if err := client().CreateBucket(cmd.Context(), b, value); err != nil {
+					return err
+				}
+				fmt.Printf("created ais://%s\n", b)
+			}
+			return nil
+		},
+	}
+	create.Flags().StringVar(&props, "props", "", `bucket properties as JSON, e.g. '{"checksum":{"type":"md5"}}'`)
+
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "ls",
+		Short: "List buckets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			buckets, err := client().ListBuckets(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(buckets)
+			}
+			for _, b := range buckets {
+				fmt.Printf("%s://%s\n", b.Provider, b.Name)
+			}
+			return nil
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	remove := &cobra.Command{
+		Use:   "rm ais://BUCKET...",
+		Short: "Destroy buckets and every object in them",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args {
+				b, _, err := parseURI(a)
+				if err != nil {
+					return err
+				}
+				if err := client().DestroyBucket(cmd.Context(), b); err != nil {
+					return err
+				}
+				fmt.Printf("removed ais://%s\n", b)
+			}
+			return nil
+		},
+	}
+
+	var set string
+	var propsJSON bool
+	showProps := &cobra.Command{
+		Use:   "props ais://BUCKET",
+		Short: "Show a bucket's properties, or change some with --set",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, _, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			c := client()
+			if set != "" {
+				var value any
+				if err := json.Unmarshal([]byte(set), &value); err != nil {
+					return fmt.Errorf("--set is not JSON: %w", err)
+				}
+				if err := c.SetBucketProps(cmd.Context(), b, value); err != nil {
+					return err
+				}
+			}
+			p, err := c.BucketProps(cmd.Context(), b)
+			if err != nil {
+				return err
+			}
+			if propsJSON {
+				return printJSON(p)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "PROPERTY\tVALUE\n")
+			fmt.Fprintf(w, "checksum.type\t%s\n", p.Checksum.Type)
+			fmt.Fprintf(w, "checksum.validate_warm_get\t%v\n", p.Checksum.ValidateWarmGet)
+			fmt.Fprintf(w, "versioning.enabled\t%v\n", p.Versioning.Enabled)
+			fmt.Fprintf(w, "mirror\tenabled=%v copies=%d\n", p.Mirror.Enabled, p.Mirror.Copies)
+			fmt.Fprintf(w, "ec\tenabled=%v data=%d parity=%d\n", p.EC.Enabled, p.EC.DataSlices, p.EC.ParitySlices)
+			fmt.Fprintf(w, "lru.enabled\t%v\n", p.LRU.Enabled)
+			return w.Flush()
+		},
+	}
+	showProps.Flags().StringVar(&set, "set", "", `properties to change, as partial JSON, e.g. '{"versioning":{"enabled":false}}'`)
+	showProps.Flags().BoolVar(&propsJSON, "json", false, "print JSON")
+
+	cmd.AddCommand(create, list, remove, showProps)
+	return cmd
+}

@@ -1,0 +1,414 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/spf13/cobra"
+)
+
+// localNode is one aisnode process of a local cluster.
+type localNode struct {
+	Name string `json:"name"` // g1, t1, ...; also the node id
+	Role string `json:"role"`
+	Port int    `json:"port"`
+	Dir  string `json:"dir"`
+	PID  int    `json:"pid"`
+}
+
+// localCluster is the state file of `ais cluster start`, DIR/cluster.json.
+type localCluster struct {
+	Endpoint string      `json:"endpoint"`
+	Aisnode  string      `json:"aisnode"`
+	Args     []string    `json:"args,omitempty"` // extra aisnode flags
+	Nodes    []localNode `json:"nodes"`
+}
+
+func statePath(dir string) string { return filepath.Join(dir, "cluster.json") }
+
+func loadCluster(dir string) (*localCluster, error) {
+	data, err := os.ReadFile(statePath(dir))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no local cluster in %s (start one with 'ais cluster start --dir %s')", dir, dir)
+		}
+		return nil, err
+	}
+	var c localCluster
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", statePath(dir), err)
+	}
+	return &c, nil
+}
+
+func (c *localCluster) save(dir string) error {
+	data, _ := json.MarshalIndent(c, "", "  ")
+	tmp := statePath(dir) + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, statePath(dir))
+}
+
+// alive reports whether a process runs; a zombie (exited, not yet reaped
+// by its new parent) does not.
+func alive(pid int) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesized command name.
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
+
+// findAisnode locates the aisnode binary: the flag, next to ais, or PATH.
+func findAisnode(flagValue string) (string, error) {
+	if flagValue != "" {
+		return filepath.Abs(flagValue)
+	}
+	if self, err := os.Executable(); err == nil {
+		candidate := filepath.Join(filepath.Dir(self), "aisnode")
+		if _, err := os.Stat(candidate); err == nil {
+			return candidate, nil
+		}
+	}
+	path, err := exec.LookPath("aisnode")
+	if err != nil {
+		return "", errors.New("aisnode not found next to ais or in PATH (build it with 'make build' or pass --aisnode)")
+	}
+	return path, nil
+}
+
+// launch starts one node detached from the terminal, logging to its dir.
+func (c *localCluster) launch(n *localNode) error {
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(n.Dir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	args := []string{"-role", n.Role, "-id", n.Name, "-host", "127.0.0.1", "-port", strconv.Itoa(n.Port), "-data", n.Dir}
+	if n.Name != c.Nodes[0].Name {
+		args = append(args, "-join", c.Endpoint)
+	}
+	args = append(args, c.Args...)
+	cmd := exec.Command(c.Aisnode, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", n.Name, err)
+	}
+	n.PID = cmd.Process.Pid
+	// Reap the child if it exits while ais still runs.
+	go cmd.Wait()
+	return nil
+}
+
+// waitForNodes waits until the cluster map holds want nodes.
+func waitForNodes(ctx context.Context, c *api.Client, want int, timeout time.Duration) (*api.ClusterStatus, error) {
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		m, err := c.Map(ctx)
+		if err == nil && len(m.Nodes) == want {
+			return c.ClusterStatus(ctx)
+		}
+		if err == nil {
+			lastErr = fmt.Errorf("the map has %d of %d nodes", len(m.Nodes), want)
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("cluster not ready after %s: %w", timeout, lastErr)
+}
+
+func newClusterCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "cluster", Short: "Run a local cluster of aisnode processes, change and show membership"}
+	var (
+		gateways, targets, port int
+		dir, aisnode            string
+		noSync                  bool
+		asJSON                  bool
+	)
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Start a local cluster on loopback (or restart a stopped one in the same --dir)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			binary, err := findAisnode(aisnode)
+			if err != nil {
+				return err
+			}
+			c, err := loadCluster(dir)
+			if err != nil {
+				if gateways < 1 || targets < 1 {
+					return errors.New("a cluster needs at least one gateway and one target")
+				}
+				c = &localCluster{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}
+				if noSync {
+					c.Args = append(c.Args, "-no-sync")
+				}
+				for i := range gateways + targets {
+					role, name := "gateway", fmt.Sprintf("g%d", i+1)
+					if i >= gateways {
+						role, name = "target", fmt.Sprintf("t%d", i-gateways+1)
+					}
+					c.Nodes = append(c.Nodes, localNode{Name: name, Role: role, Port: port + i, Dir: filepath.Join(dir, name)})
+				}
+			}
+			c.Aisnode = binary
+			for i := range c.Nodes {
+				if alive(c.Nodes[i].PID) {
+					return fmt.Errorf("a cluster already runs in %s (stop it with 'ais cluster stop --dir %s')", dir, dir)
+				}
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			for i := range c.Nodes {
+				if err := c.launch(&c.Nodes[i]); err != nil {
+					return err
+				}
+				if i == 0 {
+					// Others join through the primary: let it listen first.
+					if _, err := waitForNodes(cmd.Context(), api.NewClient(c.Endpoint), 1, 15*time.Second); err != nil {
+						return fmt.Errorf("primary gateway did not start (see %s): %w", filepath.Join(c.Nodes[0].Dir, "node.log"), err)
+					}
+				}
+			}
+			if err := c.save(dir); err != nil {
+				return err
+			}
+			status, err := waitForNodes(cmd.Context(), api.NewClient(c.Endpoint), len(c.Nodes), 30*time.Second)
+			if err != nil {
+				return fmt.Errorf("%w (logs in %s/*/node.log)", err, dir)
+			}
+			g, t := 0, 0
+			for _, n := range c.Nodes {
+				if n.Role == "gateway" {
+					g++
+				} else {
+					t++
+				}
+			}
+			fmt.Printf("local cluster running: %d gateway(s), %d target(s), map version %d\nendpoint: %s\n  export AIS_ENDPOINT=%s\n",
+				g, t, status.MapVersion, c.Endpoint, c.Endpoint)
+			return nil
+		},
+	}
+	start.Flags().IntVar(&gateways, "gateways", 1, "gateways to start")
+	start.Flags().IntVar(&targets, "targets", 3, "targets to start")
+	start.Flags().IntVar(&port, "port", 8080, "port of the first node; the others use the next ports")
+	start.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory for the nodes' data and logs")
+	start.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary (default: next to ais, or in PATH)")
+	start.Flags().BoolVar(&noSync, "no-sync", false, "run the targets without fsync (faster, for throwaway data)")
+
+	stop := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the local cluster in --dir (its data stays)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			c, err := loadCluster(dir)
+			if err != nil {
+				return err
+			}
+			stopped := 0
+			for i := len(c.Nodes) - 1; i >= 0; i-- {
+				if stopProcess(c.Nodes[i].PID) {
+					stopped++
+				}
+				c.Nodes[i].PID = 0
+			}
+			if err := c.save(dir); err != nil {
+				return err
+			}
+			fmt.Printf("stopped %d node(s) of the cluster in %s\n", stopped, dir)
+			return nil
+		},
+	}
+	stop.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory of the local cluster")
+
+	addTarget := &cobra.Command{
+		Use:   "add-target",
+		Short: "Start one more target in the local cluster in --dir; objects rebalance onto it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := filepath.Abs(dir)
+			if err != nil {
+				return err
+			}
+			c, err := loadCluster(dir)
+			if err != nil {
+				return err
+			}
+			if c.Aisnode, err = findAisnode(aisnode); err != nil {
+				return err
+			}
+			next, targetsNow := 0, 0
+			for _, n := range c.Nodes {
+				next = max(next, n.Port+1)
+				if n.Role == "target" {
+					targetsNow++
+				}
+			}
+			name := fmt.Sprintf("t%d", targetsNow+1)
+			for taken := true; taken; {
+				taken = false
+				for _, n := range c.Nodes {
+					if n.Name == name {
+						targetsNow++
+						name, taken = fmt.Sprintf("t%d", targetsNow+1), true
+					}
+				}
+			}
+			client := api.NewClient(c.Endpoint)
+			m, err := client.Map(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n := localNode{Name: name, Role: "target", Port: next, Dir: filepath.Join(dir, name)}
+			if err := c.launch(&n); err != nil {
+				return err
+			}
+			c.Nodes = append(c.Nodes, n)
+			if err := c.save(dir); err != nil {
+				return err
+			}
+			if _, err := waitForNodes(cmd.Context(), client, len(m.Nodes)+1, 30*time.Second); err != nil {
+				return err
+			}
+			fmt.Printf("added target %s at http://127.0.0.1:%d\n", name, next)
+			return nil
+		},
+	}
+	addTarget.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory of the local cluster")
+	addTarget.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary")
+
+	var rmDir string
+	rmTarget := &cobra.Command{
+		Use:   "rm-target ID",
+		Short: "Take a target out of the cluster; its objects move to the others (with --dir, its process stops too)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := client()
+			if err := c.RemoveNode(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if rmDir != "" {
+				dir, err := filepath.Abs(rmDir)
+				if err != nil {
+					return err
+				}
+				lc, err := loadCluster(dir)
+				if err != nil {
+					return err
+				}
+				for i, n := range lc.Nodes {
+					if n.Name == args[0] {
+						stopProcess(n.PID)
+						lc.Nodes = append(lc.Nodes[:i], lc.Nodes[i+1:]...)
+						break
+					}
+				}
+				if err := lc.save(dir); err != nil {
+					return err
+				}
+			}
+			fmt.Printf("removed %s from the cluster\n", args[0])
+			return nil
+		},
+	}
+	rmTarget.Flags().StringVar(&rmDir, "dir", "", "directory of a local cluster whose process to stop")
+
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show the nodes, roles, states, capacity used and the map version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := client().ClusterStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(s)
+			}
+			fmt.Printf("cluster %s, map version %d, primary %s\n", s.UUID, s.MapVersion, s.Primary)
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NODE\tROLE\tSTATE\tURL\tUSED\tCAPACITY\tNOTE")
+			for _, n := range s.Nodes {
+				var used, total int64
+				for _, c := range n.Capacity {
+					used += c.Used
+					total += c.Total
+				}
+				usedText, totalText := "-", "-"
+				if total > 0 {
+					usedText = fmt.Sprintf("%s (%.0f%%)", shards.FormatSize(used), 100*float64(used)/float64(total))
+					totalText = shards.FormatSize(total)
+				}
+				note := n.Error
+				for _, j := range n.Jobs {
+					if j.Running {
+						note += fmt.Sprintf("%s running: %d objects, %s moved", j.Kind, j.Objects, shards.FormatSize(j.Bytes))
+					}
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Role, n.State, n.URL, usedText, totalText, note)
+			}
+			return w.Flush()
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	cmd.AddCommand(start, stop, addTarget, rmTarget, show)
+	return cmd
+}
+
+// stopProcess sends SIGTERM, waits up to 10s, then SIGKILL. It reports
+// whether the process was running.
+func stopProcess(pid int) bool {
+	if !alive(pid) {
+		return false
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	for range 100 {
+		if !alive(pid) {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	return true
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/spf13/cobra"
+)
+
+// defaultEndpoint is used when AIS_ENDPOINT is not set.
+const defaultEndpoint = "http://localhost:8080"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ais:", oneLine(err))
+		os.Exit(1)
+	}
+}
+
+// oneLine keeps an error message on one line.
+func oneLine(err error) string {
+	var e *api.Error
+	if errors.As(err, &e) {
+		return strings.ReplaceAll(e.Error(), "\n", " ")
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
+func endpoint() string {
+	if e := os.Getenv("AIS_ENDPOINT"); e != "" {
+		return strings.TrimRight(e, "/")
+	}
+	return defaultEndpoint
+}
+
+func client() *api.Client { return api.NewClient(endpoint()) }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ais",
+		Short: "Command-line client of AIS-Go, the object store for AI datasets",
+		Long: "ais manages buckets and objects, generates sharded datasets, runs local clusters and dSort jobs.\n" +
+			"The cluster endpoint is read from AIS_ENDPOINT (default " + defaultEndpoint + ").",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newBucketCommand(),
+		newPutCommand(),
+		newGetCommand(),
+		newListCommand(),
+		newRemoveCommand(),
+		newObjectCommand(),
+		newArchiveCommand(),
+		newClusterCommand(),
+	)
+	return root
+}
+
+// printJSON writes v indented to stdout.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// parseURI splits "ais://bucket/object" into bucket and object. The
+// "ais://" scheme may be left out.
+func parseURI(s string) (bucket, object string, err error) {
+	rest, ok := strings.CutPrefix(s, "ais://")
+	if !ok && strings.Contains(s, "://") {
+		scheme, _, _ := strings.Cut(s, "://")
+		return "", "", fmt.Errorf("%q: provider %q is not supported (want ais://BUCKET[/OBJECT])", s, scheme)
+	}
+	bucket, object, _ = strings.Cut(rest, "/")
+	if bucket == "" {
+		return "", "", fmt.Errorf("%q names no bucket (want ais://BUCKET[/OBJECT])", s)
+	}
+	return bucket, object, nil
+}

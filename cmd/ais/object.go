@@ -1,0 +1,326 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+)
+
+type localFile struct {
+	path, name string
+	size       int64
+}
+
+func newPutCommand() *cobra.Command {
+	var workers int
+	var progress bool
+	cmd := &cobra.Command{
+		Use:   "put FILE|DIR|- ais://BUCKET[/NAME]",
+		Short: "Put a file, a directory (recursively, in parallel) or stdin into a bucket",
+		Long: "Put a file as ais://BUCKET/NAME (NAME defaults to the file's base name; a NAME ending in '/' is a prefix).\n" +
+			"A directory is put recursively, in parallel, each file named PREFIX + its path inside the directory.\n" +
+			"'-' reads stdin and needs a NAME.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, name, err := parseURI(args[1])
+			if err != nil {
+				return err
+			}
+			c := client()
+			ctx := cmd.Context()
+			if args[0] == "-" {
+				if name == "" || strings.HasSuffix(name, "/") {
+					return errors.New("putting stdin needs an object name: ais://BUCKET/NAME")
+				}
+				meta, err := c.Put(ctx, bucket, name, os.Stdin, api.PutOptions{Size: -1})
+				if err != nil {
+					return err
+				}
+				fmt.Printf("put ais://%s/%s (%d bytes)\n", bucket, name, meta.Size)
+				return nil
+			}
+			files, err := collect(args[0], name)
+			if err != nil {
+				return err
+			}
+			if len(files) == 0 {
+				return fmt.Errorf("%s has no files to put", args[0])
+			}
+			var total int64
+			for _, f := range files {
+				total += f.size
+			}
+			start := time.Now()
+			bars := newBars(ctx, progress)
+			bar := bytesBar(bars, "put", total)
+			var count atomic.Int64
+			g, gctx := errgroup.WithContext(ctx)
+			g.SetLimit(max(workers, 1))
+			for _, f := range files {
+				g.Go(func() error {
+					file, err := os.Open(f.path)
+					if err != nil {
+						return err
+					}
+					defer file.Close()
+					if _, err := c.Put(gctx, bucket, f.name, file, api.PutOptions{Size: f.size}); err != nil {
+						return fmt.Errorf("put %s as ais://%s/%s: %w", f.path, bucket, f.name, err)
+					}
+					bar.IncrInt64(f.size)
+					count.Add(1)
+					return nil
+				})
+			}
+			err = g.Wait()
+			if err != nil {
+				bar.Abort(false)
+			}
+			bars.Wait()
+			if err != nil {
+				return err
+			}
+			elapsed := time.Since(start)
+			fmt.Printf("put %d objects (%s) into ais://%s in %s (%.1f MiB/s)\n", count.Load(), shards.FormatSize(total), bucket,
+				elapsed.Round(time.Millisecond), float64(total)/(1<<20)/elapsed.Seconds())
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&workers, "workers", 16, "parallel uploads")
+	cmd.Flags().BoolVar(&progress, "progress", false, "draw the progress bar even when stderr is not a terminal")
+	return cmd
+}
+
+// collect lists what to put: one file, or every regular file under a
+// directory, with their object names.
+func collect(src, name string) ([]localFile, error) {
+	info, err := os.Stat(src)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		if name == "" || strings.HasSuffix(name, "/") {
+			name += filepath.Base(src)
+		}
+		return []localFile{{path: src, name: name, size: info.Size()}}, nil
+	}
+	prefix := name
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	var files []localFile
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files = append(files, localFile{path: p, name: prefix + filepath.ToSlash(rel), size: fi.Size()})
+		return nil
+	})
+	return files, err
+}
+
+func newGetCommand() *cobra.Command {
+	var opts api.GetOptions
+	cmd := &cobra.Command{
+		Use:   "get ais://BUCKET/OBJECT [FILE|-]",
+		Short: "Get an object into a file (default: its base name) or stdout ('-')",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, name, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return fmt.Errorf("%q names no object", args[0])
+			}
+			dest := path.Base(name)
+			if opts.ArchPath != "" {
+				dest = path.Base(opts.ArchPath)
+			}
+			if len(args) == 2 {
+				dest = args[1]
+			}
+			r, _, err := client().Get(cmd.Context(), bucket, name, opts)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if dest == "-" {
+				_, err = io.Copy(os.Stdout, r)
+				return err
+			}
+			// Write next to the destination and rename, so a failed
+			// download leaves no partial file.
+			tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".part-*")
+			if err != nil {
+				return err
+			}
+			n, err := io.Copy(tmp, r)
+			if cerr := tmp.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = os.Rename(tmp.Name(), dest)
+			}
+			if err != nil {
+				os.Remove(tmp.Name())
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "got ais://%s/%s -> %s (%d bytes)\n", bucket, name, dest, n)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&opts.ArchPath, "archpath", "", "read one file of a tar, tgz or zip object")
+	cmd.Flags().BoolVar(&opts.Validate, "validate", false, "have the target verify the checksum before sending")
+	cmd.Flags().Int64Var(&opts.Offset, "offset", 0, "first byte to read")
+	cmd.Flags().Int64Var(&opts.Length, "length", 0, "bytes to read (0: to the end)")
+	return cmd
+}
+
+func newListCommand() *cobra.Command {
+	var prefix, props string
+	var asJSON bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "ls [ais://BUCKET]",
+		Short: "List the objects of a bucket (or, with no argument, the buckets)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := client()
+			if len(args) == 0 {
+				buckets, err := c.ListBuckets(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(buckets)
+				}
+				for _, b := range buckets {
+					fmt.Printf("%s://%s\n", b.Provider, b.Name)
+				}
+				return nil
+			}
+			bucket, objPrefix, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			if prefix == "" {
+				prefix = objPrefix
+			}
+			msg := api.ListObjectsMessage{Prefix: prefix, Props: props}
+			var entries []api.ListEntry
+			for e, err := range c.ListAll(cmd.Context(), bucket, msg) {
+				if err != nil {
+					return err
+				}
+				entries = append(entries, e)
+				if limit > 0 && len(entries) >= limit {
+					break
+				}
+			}
+			if asJSON {
+				if entries == nil {
+					entries = []api.ListEntry{}
+				}
+				return printJSON(entries)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			withMeta := strings.Contains(props, "checksum") || strings.Contains(props, "version") || strings.Contains(props, "atime")
+			if withMeta {
+				fmt.Fprintln(w, "NAME\tSIZE\tCHECKSUM\tVERSION\tATIME")
+			} else {
+				fmt.Fprintln(w, "NAME\tSIZE")
+			}
+			for _, e := range entries {
+				if withMeta {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Name, shards.FormatSize(e.Size), e.Checksum, e.Version, e.Atime)
+				} else {
+					fmt.Fprintf(w, "%s\t%s\n", e.Name, shards.FormatSize(e.Size))
+				}
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&prefix, "prefix", "", "list only names with this prefix")
+	cmd.Flags().StringVar(&props, "props", "name,size", "properties to show: name,size,checksum,version,atime")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many objects (0: all)")
+	return cmd
+}
+
+func newRemoveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm ais://BUCKET/OBJECT...",
+		Short: "Remove objects",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := client()
+			for _, a := range args {
+				bucket, name, err := parseURI(a)
+				if err != nil {
+					return err
+				}
+				if name == "" {
+					return fmt.Errorf("%q names no object (use 'ais bucket rm' to remove a bucket)", a)
+				}
+				if err := c.Delete(cmd.Context(), bucket, name); err != nil {
+					return err
+				}
+				fmt.Printf("removed ais://%s/%s\n", bucket, name)
+			}
+			return nil
+		},
+	}
+}
+
+func newObjectCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "object", Short: "Object metadata"}
+	var asJSON bool
+	head := &cobra.Command{
+		Use:   "head ais://BUCKET/OBJECT",
+		Short: "Show an object's size, checksum, version and access time",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, name, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			meta, err := client().Head(cmd.Context(), bucket, name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(meta)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "name\t%s\nsize\t%d\nchecksum\t%s\nversion\t%s\natime\t%s\n", meta.Name, meta.Size, meta.Checksum, meta.Version, meta.Atime.Format(time.RFC3339))
+			for k, v := range meta.Custom {
+				fmt.Fprintf(w, "custom.%s\t%s\n", k, v)
+			}
+			return w.Flush()
+		},
+	}
+	head.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(head)
+	return cmd
+}

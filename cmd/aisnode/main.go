@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/store/fs"
+	"gopkg.in/yaml.v3"
+)
+
+// config is the node's configuration: defaults, then the -config file,
+// then flags given on the command line.
+type config struct {
+	Role              string        `yaml:"role"`
+	Host              string        `yaml:"host"`
+	Port              int           `yaml:"port"`
+	URL               string        `yaml:"url"`
+	ID                string        `yaml:"id"`
+	Data              string        `yaml:"data"`
+	Mountpaths        []string      `yaml:"mountpaths"`
+	Join              string        `yaml:"join"`
+	KeepaliveInterval time.Duration `yaml:"keepalive_interval"`
+	KeepaliveTimeout  time.Duration `yaml:"keepalive_timeout"`
+	NoSync            bool          `yaml:"no_sync"`
+	LogLevel          string        `yaml:"log_level"`
+}
+
+func defaults() config {
+	return config{Role: "all", Port: 8080, Data: "ais-data", LogLevel: "info"}
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "aisnode:", err)
+		os.Exit(1)
+	}
+}
+
+func parse(args []string) (config, error) {
+	cfg := defaults()
+	flags := flag.NewFlagSet("aisnode", flag.ContinueOnError)
+	flags.Usage = func() {
+		fmt.Fprintf(flags.Output(), "Usage: aisnode [flags]\n\nRuns one AIS-Go node; with no flags, an embedded gateway+target on :8080 with data in ./ais-data.\n\nFlags:\n")
+		flags.PrintDefaults()
+	}
+	configFile := flags.String("config", "", "YAML or JSON config `file`; flags override it")
+	role := flags.String("role", cfg.Role, "node role: gateway, target or all")
+	host := flags.String("host", "", "address to listen on (default all interfaces)")
+	port := flags.Int("port", cfg.Port, "port to listen on")
+	publicURL := flags.String("url", "", "URL other nodes and clients reach this node at (default http://HOST:PORT, HOST 127.0.0.1 when empty)")
+	id := flags.String("id", "", "node id (default: generated once and kept in DATA/meta/node-id)")
+	data := flags.String("data", cfg.Data, "data `directory`: metadata, and the mountpath when -mountpaths is not given")
+	mountpaths := flags.String("mountpaths", "", "comma-separated mountpath `directories` (default DATA/mp1)")
+	join := flags.String("join", "", "`URL` of a gateway of the cluster to join (default: start as primary)")
+	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
+	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence after which the primary removes a node (default 10s)")
+	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
+	logLevel := flags.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	if err := flags.Parse(args); err != nil {
+		return cfg, err
+	}
+	if flags.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q (see -help)", flags.Args())
+	}
+	if *configFile != "" {
+		data, err := os.ReadFile(*configFile)
+		if err != nil {
+			return cfg, err
+		}
+		if err := yaml.Unmarshal(data, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", *configFile, err)
+		}
+	}
+	flags.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "role":
+			cfg.Role = *role
+		case "host":
+			cfg.Host = *host
+		case "port":
+			cfg.Port = *port
+		case "url":
+			cfg.URL = *publicURL
+		case "id":
+			cfg.ID = *id
+		case "data":
+			cfg.Data = *data
+		case "mountpaths":
+			cfg.Mountpaths = strings.Split(*mountpaths, ",")
+		case "join":
+			cfg.Join = *join
+		case "keepalive":
+			cfg.KeepaliveInterval = *keepalive
+		case "keepalive-timeout":
+			cfg.KeepaliveTimeout = *keepaliveTimeout
+		case "no-sync":
+			cfg.NoSync = *noSync
+		case "log-level":
+			cfg.LogLevel = *logLevel
+		}
+	})
+	if _, err := cluster.ParseRole(cfg.Role); err != nil {
+		return cfg, err
+	}
+	if cfg.Port <= 0 || cfg.Port > 65535 {
+		return cfg, fmt.Errorf("port %d is out of range", cfg.Port)
+	}
+	if len(cfg.Mountpaths) == 0 {
+		cfg.Mountpaths = []string{filepath.Join(cfg.Data, "mp1")}
+	}
+	if cfg.URL == "" {
+		h := cfg.Host
+		if h == "" || h == "0.0.0.0" || h == "::" {
+			h = "127.0.0.1"
+		}
+		cfg.URL = "http://" + net.JoinHostPort(h, strconv.Itoa(cfg.Port))
+	}
+	return cfg, nil
+}
+
+// nodeID returns the configured id, or the one kept in the data directory,
+// generating it on first start so that restarts keep it.
+func nodeID(cfg config, metaDir string) (string, error) {
+	if cfg.ID != "" {
+		return cfg.ID, nil
+	}
+	path := filepath.Join(metaDir, "node-id")
+	if data, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	prefix := map[string]string{"gateway": "p", "target": "t", "all": "n"}[cfg.Role]
+	id := prefix + hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func run(args []string) error {
+	cfg, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	metaDir := filepath.Join(cfg.Data, "meta")
+	meta, err := gateway.NewFileMetaStore(metaDir)
+	if err != nil {
+		return err
+	}
+	id, err := nodeID(cfg, metaDir)
+	if err != nil {
+		return err
+	}
+	role := cluster.Role(cfg.Role)
+	nodeConfig := gateway.Config{
+		ID:                id,
+		Role:              role,
+		URL:               cfg.URL,
+		Meta:              meta,
+		Join:              cfg.Join,
+		KeepaliveInterval: cfg.KeepaliveInterval,
+		KeepaliveTimeout:  cfg.KeepaliveTimeout,
+		Logger:            logger,
+	}
+	if role.IsTarget() {
+		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger})
+		if err != nil {
+			return err
+		}
+		nodeConfig.Store = st
+	}
+	node, err := gateway.New(nodeConfig)
+	if err != nil {
+		return err
+	}
+	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	server := &http.Server{
+		Handler:           node.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(listener) }()
+	logger.Info("listening", "id", id, "role", role, "addr", listener.Addr().String(), "url", cfg.URL, "mountpaths", cfg.Mountpaths)
+	if err := node.Start(ctx); err != nil {
+		server.Close()
+		return err
+	}
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = server.Shutdown(shutdown)
+	node.Close()
+	return err
+}
