@@ -121,6 +121,8 @@ def gen_tar(out):
         reg("a/b.cls", b"17\n"),
         reg("empty.txt", b""),
         ("link", b"", tarfile.SYMTYPE, "a/b.jpg"),
+        ("dev/null", b"", tarfile.CHRTYPE, ""),
+        ("dev/fifo", b"", tarfile.FIFOTYPE, ""),
         reg("./dot/x.json", b'{"label": 3, "source": "golden"}\n'),
         reg("blocks.bin", blob(1024)),
     ], tarfile.USTAR_FORMAT)
