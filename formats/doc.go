@@ -23,8 +23,10 @@
 // compressed in parallel blocks by pgzip), zstd's default level (about zstd
 // -3), lz4's fast level, and zip deflate level 1 for every member (deflate
 // stores incompressible blocks, so random data such as JPEG costs little).
-// A Writer's error is sticky, as in archive/tar, and Close must be called
-// even after an error: it releases the compressor's goroutines and buffers.
+// A Writer's error is sticky, as in archive/tar (a header it refuses, for
+// an invalid name or a negative size, is not: the writer stays usable), and
+// Close must be called even after an error: it releases the compressor's
+// goroutines and buffers.
 //
 // Corrupt input (a truncated shard, a bad header checksum, a name that is
 // absolute or escapes with "..", a size past the end of the shard, a zip

@@ -19,7 +19,7 @@ type Entry struct {
 
 // RawSize is the entry's whole encoded length in a tar shard: headers, data
 // and padding to 512. It is -1 when the offsets are unknown.
-func (e *Entry) RawSize() int64 {
+func (e Entry) RawSize() int64 {
 	if e.HeaderOffset < 0 || e.DataOffset < 0 {
 		return -1
 	}
