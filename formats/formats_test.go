@@ -52,7 +52,7 @@ func sampleFiles() []file {
 func allFormats() []formats.Format { return formats.Default().Formats() }
 
 // writeShard encodes files with f, writing data in chunks of chunk bytes
-// (0: one Write per file).
+// (0: one Write per file; -1: io.Copy, which uses the writer's ReadFrom).
 func writeShard(t testing.TB, f formats.Format, files []file, chunk int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -63,6 +63,12 @@ func writeShard(t testing.TB, f formats.Format, files []file, chunk int) []byte 
 	for _, fl := range files {
 		if err := w.WriteHeader(&formats.Entry{Name: fl.Name, Size: int64(len(fl.Data))}); err != nil {
 			t.Fatalf("%s: WriteHeader(%s): %v", f.Name(), fl, err)
+		}
+		if chunk < 0 { // through io.Copy from a reader without WriteTo: ReadFrom
+			if n, err := io.Copy(w, struct{ io.Reader }{bytes.NewReader(fl.Data)}); err != nil || n != int64(len(fl.Data)) {
+				t.Fatalf("%s: io.Copy(%s) = %d, %v", f.Name(), fl, n, err)
+			}
+			continue
 		}
 		data := fl.Data
 		for len(data) > 0 {
@@ -170,7 +176,7 @@ func TestDeterministic(t *testing.T) {
 	for _, f := range allFormats() {
 		t.Run(f.Name(), func(t *testing.T) {
 			first := writeShard(t, f, files, 0)
-			for _, chunk := range []int{1, 511, 4096, 1 << 20} {
+			for _, chunk := range []int{-1, 1, 511, 4096, 1 << 20} {
 				if again := writeShard(t, f, files, chunk); !bytes.Equal(first, again) {
 					t.Fatalf("writing in %d-byte chunks gave different bytes", chunk)
 				}
@@ -608,5 +614,42 @@ func TestCopyAllocations(t *testing.T) {
 	t.Logf("%d bytes allocated per entry copied", perEntry)
 	if perEntry > 4<<10 {
 		t.Errorf("copying a tar entry allocates %d bytes", perEntry)
+	}
+}
+
+// TestZipUnsupported patches the central directory of a zip we wrote: an
+// unknown compression method or an encrypted member is unsupported, not
+// corrupt; a stored member whose sizes differ is corrupt.
+func TestZipUnsupported(t *testing.T) {
+	data := writeShard(t, formats.Zip{}, []file{{"a.txt", bytes.Repeat([]byte("abc"), 100)}}, 0)
+	central := bytes.Index(data, []byte("PK\x01\x02"))
+	if central < 0 {
+		t.Fatal("no central directory record")
+	}
+	for _, tc := range []struct {
+		name        string
+		at          int // offset in the central record
+		value       byte
+		unsupported bool
+	}{
+		{"bzip2 method", 10, 12, true},
+		{"encrypted", 8, 0x09, true}, // flags: encrypted, data descriptor
+		{"stored with a compressed size", 10, 0, false},
+	} {
+		bad := bytes.Clone(data)
+		bad[central+tc.at] = tc.value
+		_, _, err := readShard(formats.Zip{}, bad)
+		he, ok := errors.AsType[*formats.HeaderError](err)
+		if !ok {
+			t.Errorf("%s: error %v is not a HeaderError", tc.name, err)
+			continue
+		}
+		if errors.Is(err, formats.ErrUnsupported) != tc.unsupported || errors.Is(err, formats.ErrCorrupt) == tc.unsupported {
+			t.Errorf("%s: error %v: unsupported %v, corrupt %v", tc.name, err,
+				errors.Is(err, formats.ErrUnsupported), errors.Is(err, formats.ErrCorrupt))
+		}
+		if he.Offset <= 0 || !strings.Contains(err.Error(), "test-shard") {
+			t.Errorf("%s: error %v does not locate the member", tc.name, err)
+		}
 	}
 }

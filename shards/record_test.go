@@ -176,3 +176,59 @@ func FuzzSplitName(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGrouper checks the Grouper against a plain model with maps: the same
+// records in order of first appearance, the same files, the same
+// duplicates.
+func FuzzGrouper(f *testing.F) {
+	f.Add("a.jpg\na.cls\nb.jpg\nb.cls")
+	f.Add("a.jpg\nb.jpg\na.jpg\na.cls\nc\na.jpg")
+	f.Add("x/1.cls.json\nx/1.jpg\n.hidden\n\n\n")
+	f.Fuzz(func(t *testing.T, list string) {
+		names := strings.Split(list, "\n")
+		if len(names) > 1000 {
+			return
+		}
+		type slot struct {
+			ext   string
+			index int
+		}
+		var order []string
+		model := map[string][]slot{}
+		var g shards.Grouper
+		for i, name := range names {
+			record, ext := shards.SplitName(name)
+			files, seen := model[record]
+			if !seen {
+				order = append(order, record)
+			}
+			duplicate := slices.IndexFunc(files, func(s slot) bool { return s.ext == ext })
+			if duplicate >= 0 {
+				files = slices.Delete(files, duplicate, duplicate+1)
+			}
+			model[record] = append(files, slot{ext, i})
+			m, err := g.Add(name)
+			if (err != nil) != (duplicate >= 0) {
+				t.Fatalf("Add(%q): error %v, model duplicate %v", name, err, duplicate >= 0)
+			}
+			if m.Index != i || g.RecordName(m.Record) != record || m.Ext != ext {
+				t.Fatalf("Add(%q) = %+v", name, m)
+			}
+		}
+		if g.Records() != len(order) {
+			t.Fatalf("%d records, model %d", g.Records(), len(order))
+		}
+		for r, record := range order {
+			if g.RecordName(r) != record {
+				t.Fatalf("record %d is %q, model %q", r, g.RecordName(r), record)
+			}
+			var got []slot
+			for m := range g.Members(r) {
+				got = append(got, slot{m.Ext, m.Index})
+			}
+			if !slices.Equal(got, model[record]) || g.RecordSize(r) != len(got) {
+				t.Fatalf("record %q: %v, model %v", record, got, model[record])
+			}
+		}
+	})
+}
