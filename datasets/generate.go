@@ -265,6 +265,10 @@ func shardSeed(seed, i int64) [32]byte {
 	return s
 }
 
+// chunkSize is the buffer through which large files are generated and
+// written, so memory stays bounded whatever RecordSize is.
+const chunkSize = 256 << 10
+
 // encodeShard writes the records of shard i to w.
 func (p *plan) encodeShard(ctx context.Context, i int64, w io.Writer) (Stats, error) {
 	source := rand.NewChaCha8(shardSeed(p.spec.Seed, i))
@@ -274,7 +278,7 @@ func (p *plan) encodeShard(ctx context.Context, i int64, w io.Writer) (Stats, er
 		return Stats{}, err
 	}
 	var st Stats
-	content := make([]byte, 0, p.maxSize())
+	buf := make([]byte, chunkSize, chunkSize+16) // room for a word past the chunk
 	for r := range p.spec.Records {
 		if err := ctx.Err(); err != nil {
 			fw.Close()
@@ -283,17 +287,14 @@ func (p *plan) encodeShard(ctx context.Context, i int64, w io.Writer) (Stats, er
 		record := fmt.Sprintf("sample-%0*d-%0*d", p.shardWidth, i, p.indexWidth, r)
 		label := rng.IntN(1000)
 		for k, ext := range p.extensions {
-			content = p.fileContent(content[:0], rng, source, ext, k == 0, record, i, r, label)
-			if err := fw.WriteHeader(&formats.Entry{Name: record + ext, Size: int64(len(content))}); err != nil {
-				fw.Close()
-				return Stats{}, err
-			}
-			if _, err := fw.Write(content); err != nil {
+			f := file{name: record + ext, ext: ext, main: k == 0, record: record, shard: i, index: r, label: label}
+			n, err := p.writeFile(fw, rng, source, buf, f)
+			if err != nil {
 				fw.Close()
 				return Stats{}, err
 			}
 			st.Files++
-			st.Bytes += int64(len(content))
+			st.Bytes += n
 		}
 		st.Records++
 	}
@@ -301,11 +302,6 @@ func (p *plan) encodeShard(ctx context.Context, i int64, w io.Writer) (Stats, er
 		return Stats{}, err
 	}
 	return st, nil
-}
-
-// maxSize is the largest drawn size.
-func (p *plan) maxSize() int64 {
-	return int64(float64(p.spec.RecordSize)*(1+p.spec.SizeSpread)) + 1
 }
 
 // drawSize draws a file size around RecordSize.
@@ -324,28 +320,62 @@ var words = []string{
 	"tree", "house", "on", "in", "with", "near", "river", "street", "field", "night", "day",
 }
 
-// fileContent appends the content of one file to b.
-func (p *plan) fileContent(b []byte, rng *rand.Rand, source *rand.ChaCha8, ext string, main bool,
-	record string, shard int64, index, label int) []byte {
-	switch ext {
-	case ".cls":
-		return strconv.AppendInt(b, int64(label), 10)
-	case ".json":
-		return fmt.Appendf(b, `{"key":%q,"label":%d,"shard":%d,"index":%d,"width":%d,"height":%d}`,
-			record, label, shard, index, 64+rng.IntN(960), 64+rng.IntN(960))
-	case ".txt":
-		size := int64(40 + rng.IntN(80))
-		if main {
-			size = p.drawSize(rng)
+// file is one file of a record.
+type file struct {
+	name, ext string
+	main      bool // the record's first extension
+	record    string
+	shard     int64
+	index     int
+	label     int
+}
+
+// writeFile writes one file and returns its size. Small files are built
+// whole; large ones (binary files, a main ".txt") are generated and written
+// through buf, chunk by chunk.
+func (p *plan) writeFile(fw formats.Writer, rng *rand.Rand, source *rand.ChaCha8, buf []byte, f file) (int64, error) {
+	var small []byte
+	switch {
+	case f.ext == ".cls":
+		small = strconv.AppendInt(buf[:0], int64(f.label), 10)
+	case f.ext == ".json":
+		small = fmt.Appendf(buf[:0], `{"key":%q,"label":%d,"shard":%d,"index":%d,"width":%d,"height":%d}`,
+			f.record, f.label, f.shard, f.index, 64+rng.IntN(960), 64+rng.IntN(960))
+	case f.ext == ".txt" && !f.main:
+		small = appendText(buf[:0], rng, 40+rng.IntN(80))
+	}
+	if small != nil {
+		if err := fw.WriteHeader(&formats.Entry{Name: f.name, Size: int64(len(small))}); err != nil {
+			return 0, err
 		}
-		for int64(len(b)) < size {
-			b = append(b, words[rng.IntN(len(words))]...)
-			b = append(b, ' ')
-		}
-		return b[:size]
+		_, err := fw.Write(small)
+		return int64(len(small)), err
 	}
 	size := p.drawSize(rng)
-	b = b[:size]
-	source.Read(b) // ChaCha8.Read never fails
-	return b
+	if err := fw.WriteHeader(&formats.Entry{Name: f.name, Size: size}); err != nil {
+		return 0, err
+	}
+	for left := size; left > 0; {
+		chunk := buf[:min(left, int64(len(buf)))]
+		if f.ext == ".txt" {
+			chunk = appendText(chunk[:0], rng, len(chunk))
+		} else {
+			source.Read(chunk) // ChaCha8.Read never fails
+		}
+		if _, err := fw.Write(chunk); err != nil {
+			return 0, err
+		}
+		left -= int64(len(chunk))
+	}
+	return size, nil
+}
+
+// appendText appends n bytes of words separated by spaces to b.
+func appendText(b []byte, rng *rand.Rand, n int) []byte {
+	start := len(b)
+	for len(b)-start < n {
+		b = append(b, words[rng.IntN(len(words))]...)
+		b = append(b, ' ')
+	}
+	return b[:start+n]
 }

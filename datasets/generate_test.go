@@ -160,6 +160,12 @@ func TestGenerateContents(t *testing.T) {
 			shardNames: []string{"e-0.tar.gz", "e-1.tar.gz"},
 		},
 		{
+			name: "files larger than the generation buffer",
+			spec: datasets.Spec{Template: "g-{0..1}.tar", Records: 3, RecordSize: 600 << 10, SizeSpread: 0.3, Seed: 7,
+				Extensions: []string{".txt", ".bin"}},
+			shardNames: []string{"g-0.tar", "g-1.tar"},
+		},
+		{
 			name: "zstd",
 			spec: datasets.Spec{Template: "f-{0..1}.tar.zst", Records: 5, RecordSize: 2000, Seed: 6,
 				Extensions: []string{".jpg", ".json"}},
