@@ -99,8 +99,9 @@ func MustParseSize(s string) int64 {
 // FormatSize prints a size for humans in the largest IEC unit not above it,
 // with at most two decimals: 10240 is "10KiB", 1610612736 is "1.5GiB", 1000
 // is "1000B". It is exact when the size is a whole number of its unit;
-// otherwise ParseSize(FormatSize(n)) is within 0.5% of n. Negative sizes
-// print as negative.
+// otherwise ParseSize(FormatSize(n)) is within 0.5% of n, plus the byte
+// that ParseSize drops with the fraction (1% from 1 EiB up, where it rounds
+// down so as not to pass MaxInt64). Negative sizes print as negative.
 func FormatSize(n int64) string {
 	if n < 0 {
 		if n == math.MinInt64 {
