@@ -19,8 +19,10 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/
 
+# Allocation tests run without -race, which makes sync.Pool drop buffers.
 unit:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run Allocations ./...
 
 e2e:
 	$(GO) test -count=1 -tags e2e -timeout 20m ./e2e/

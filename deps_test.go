@@ -95,6 +95,9 @@ func TestDependencyRules(t *testing.T) {
 			continue
 		}
 		rules, known := allowed[rel]
+		if isInternal(rel) && !known {
+			known = true // an internal helper imports no project package
+		}
 		if !known {
 			t.Errorf("package %s has no entry in deps_test.go: add its allowed imports", rel)
 			continue

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aisgo/aisgo/datasets"
@@ -354,7 +355,7 @@ func TestWriteLocalCancelLeavesNoPartialShard(t *testing.T) {
 // failingShard fails its writes after a few bytes.
 type failingShard struct {
 	written int
-	aborted *int
+	aborted *atomic.Int64
 }
 
 var errFull = errors.New("device full")
@@ -368,10 +369,10 @@ func (f *failingShard) Write(p []byte) (int, error) {
 }
 
 func (f *failingShard) Close() error { return nil }
-func (f *failingShard) Abort() error { *f.aborted++; return nil }
+func (f *failingShard) Abort() error { f.aborted.Add(1); return nil }
 
 func TestGenerateStopsAtFirstError(t *testing.T) {
-	aborted := 0
+	var aborted atomic.Int64
 	spec := datasets.Spec{Template: "s-{0..9}.tar", Records: 100, RecordSize: 1 << 10, Workers: 2}
 	st, err := datasets.Generate(t.Context(), spec, func(string) (io.WriteCloser, error) {
 		return &failingShard{aborted: &aborted}, nil
@@ -379,7 +380,7 @@ func TestGenerateStopsAtFirstError(t *testing.T) {
 	if !errors.Is(err, errFull) || !strings.Contains(err.Error(), "generate shard s-") {
 		t.Fatalf("error %v, want the writer's, naming the shard", err)
 	}
-	if st.Shards != 0 || aborted == 0 || aborted > 3 {
-		t.Errorf("Stats %+v, %d shards aborted", st, aborted)
+	if st.Shards != 0 || aborted.Load() == 0 || aborted.Load() > 3 {
+		t.Errorf("Stats %+v, %d shards aborted", st, aborted.Load())
 	}
 }

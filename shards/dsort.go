@@ -126,3 +126,46 @@ type OutputShard struct {
 	Records []RecordMeta
 	Size    int64 // sum of the records' sizes
 }
+
+// Storage says where an extracted file's bytes are kept on its holder.
+type Storage uint8
+
+// Storages of an extracted file.
+const (
+	// StorageOffset: in the input shard (an uncompressed tar), no copy:
+	// data at Offset, the whole tar entry at RawOffset, RawSize long.
+	StorageOffset Storage = iota
+	// StorageMemory: in Data.
+	StorageMemory
+	// StorageSpill: in spill file Spill at Offset.
+	StorageSpill
+)
+
+// File is one extracted file of a record.
+type File struct {
+	Name    string // in-archive name
+	Size    int64
+	Storage Storage
+	// Offset of the data in the input shard or the spill file.
+	Offset int64
+	// RawOffset and RawSize locate the whole tar entry (headers, data,
+	// padding) for StorageOffset; RawSize is 0 otherwise.
+	RawOffset, RawSize int64
+	Spill              int32
+	Data               []byte
+}
+
+// Record is an extracted record on its holder: its files in shard order
+// and where their bytes are.
+type Record struct {
+	ID    RecordID
+	Name  string // record name: in-archive path without extension
+	Key   Key
+	Size  int64 // EncodedSize of its files
+	Files []File
+}
+
+// Meta returns what sorting needs of the record.
+func (r *Record) Meta(holder int32) RecordMeta {
+	return RecordMeta{ID: r.ID, Key: r.Key, Size: r.Size, Holder: holder}
+}

@@ -2,8 +2,8 @@ package pool
 
 import "sync"
 
-// Size classes: 32 KiB, 128 KiB, 512 KiB, 1 MiB, 4 MiB.
-var classes = [...]int{32 << 10, 128 << 10, 512 << 10, 1 << 20, 4 << 20}
+// Size classes, from small files to copy buffers.
+var classes = [...]int{1 << 10, 4 << 10, 16 << 10, 64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20}
 
 var pools [len(classes)]sync.Pool
 
@@ -41,3 +41,11 @@ func Put(b []byte) {
 
 // CopyBufferSize is the buffer size for streaming copies.
 const CopyBufferSize = 128 << 10
+
+// Capacity returns the capacity of the buffer Get(n) returns.
+func Capacity(n int) int {
+	if i := class(n); i >= 0 {
+		return classes[i]
+	}
+	return n
+}

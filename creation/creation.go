@@ -1,0 +1,193 @@
+package creation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/shards"
+	"golang.org/x/sync/errgroup"
+)
+
+// File is one file of a record in a stream.
+type File struct {
+	Name string
+	Size int64
+	// Raw files are whole tar entries, RawSize bytes, to copy verbatim.
+	Raw     bool
+	RawSize int64
+	// Last marks the last file of its record.
+	Last bool
+}
+
+// Stream yields the files of records in the order they were asked for.
+type Stream interface {
+	// Next returns the next file, or io.EOF after the last.
+	Next() (File, error)
+	// Read reads the current file: RawSize bytes if Raw, else Size.
+	io.Reader
+	Close() error
+}
+
+// Source opens streams of records held by a target.
+type Source interface {
+	// Open streams the records, all held by holder, in the given order.
+	Open(ctx context.Context, holder int32, records []shards.RecordMeta) (Stream, error)
+}
+
+// Sink stores a finished shard; it must read r to the end and store
+// nothing if r fails.
+type Sink interface {
+	Put(ctx context.Context, name string, r io.Reader) error
+}
+
+// Config configures creation.
+type Config struct {
+	// Format writes the output shards.
+	Format formats.Format
+	// Concurrency is the number of shards built at once; zero means 4.
+	Concurrency int
+}
+
+// Counters report progress while Run works.
+type Counters struct {
+	Shards  atomic.Int64
+	Records atomic.Int64
+	Bytes   atomic.Int64 // bytes of the shards written
+}
+
+// Run builds every planned shard.
+func Run(ctx context.Context, cfg Config, planned []shards.OutputShard, src Source, sink Sink, counters *Counters) error {
+	if counters == nil {
+		counters = new(Counters)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Concurrency, 1))
+	if cfg.Concurrency <= 0 {
+		g.SetLimit(4)
+	}
+	for i := range planned {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			return buildAndStore(gctx, cfg.Format, &planned[i], src, sink, counters)
+		})
+	}
+	return g.Wait()
+}
+
+// buildAndStore pipes a shard's bytes from Build into the sink.
+func buildAndStore(ctx context.Context, format formats.Format, shard *shards.OutputShard, src Source, sink Sink, counters *Counters) error {
+	pr, pw := io.Pipe()
+	built := make(chan error, 1)
+	go func() {
+		w := &countingWriter{w: pw, counter: &counters.Bytes}
+		err := Build(ctx, format, shard, src, w)
+		pw.CloseWithError(err)
+		built <- err
+	}()
+	err := sink.Put(ctx, shard.Name, pr)
+	pr.CloseWithError(errors.New("sink stopped reading"))
+	if berr := <-built; berr != nil {
+		return fmt.Errorf("create shard %s: %w", shard.Name, berr)
+	}
+	if err != nil {
+		return fmt.Errorf("store shard %s: %w", shard.Name, err)
+	}
+	counters.Shards.Add(1)
+	counters.Records.Add(int64(len(shard.Records)))
+	return nil
+}
+
+// Build writes one shard to w: its records in order, each from the stream
+// of its holder.
+func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard, src Source, w io.Writer) (err error) {
+	// One stream per holder, asked for that holder's records in order.
+	byHolder := map[int32][]shards.RecordMeta{}
+	var holders []int32
+	for _, r := range shard.Records {
+		if _, ok := byHolder[r.Holder]; !ok {
+			holders = append(holders, r.Holder)
+		}
+		byHolder[r.Holder] = append(byHolder[r.Holder], r)
+	}
+	streams := make(map[int32]Stream, len(holders))
+	defer func() {
+		for _, s := range streams {
+			s.Close()
+		}
+	}()
+	for _, h := range holders {
+		s, err := src.Open(ctx, h, byHolder[h])
+		if err != nil {
+			return err
+		}
+		streams[h] = s
+	}
+	fw, err := format.NewWriter(w)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := fw.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	raw, _ := fw.(formats.RawWriter)
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	for _, r := range shard.Records {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		s := streams[r.Holder]
+		for {
+			f, err := s.Next()
+			if err == io.EOF {
+				return fmt.Errorf("the stream of holder %d ended before record %d/%d", r.Holder, r.ID.Shard, r.ID.Record)
+			}
+			if err != nil {
+				return err
+			}
+			switch {
+			case f.Raw && raw != nil:
+				if err := raw.WriteRaw(s, f.RawSize); err != nil {
+					return err
+				}
+			case f.Raw:
+				return fmt.Errorf("file %s comes as a raw tar entry, which %s shards cannot take", f.Name, format.Name())
+			default:
+				if err := fw.WriteHeader(&formats.Entry{Name: f.Name, Size: f.Size}); err != nil {
+					return err
+				}
+				n, err := io.CopyBuffer(fw, io.LimitReader(s, f.Size), buf)
+				if err != nil {
+					return err
+				}
+				if n != f.Size {
+					return fmt.Errorf("file %s: got %d of %d bytes", f.Name, n, f.Size)
+				}
+			}
+			if f.Last {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w       io.Writer
+	counter *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.counter.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,13 @@
+// Package extract is phase 1 of dSort: it reads the input shards a target
+// owns, groups their files into records and notes, per file, where its
+// bytes are. An uncompressed tar is never copied: a file is an offset into
+// its shard, and extraction reads only the headers. Other formats are
+// decoded and their files kept in memory while the memory Budget allows,
+// and appended to spill files past it, never to an out-of-memory.
+//
+// Records come out in input order (by shards.RecordID), whatever the
+// concurrency, so every later phase is deterministic.
+//
+//	res, err := extract.Run(ctx, extract.Config{Format: tar, Concurrency: 8, Budget: budget, SpillDir: dir}, inputs, opener, &counters)
+//	defer res.Close()
+package extract

@@ -1,0 +1,365 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/shards"
+	"golang.org/x/sync/errgroup"
+)
+
+// maxKeyFile bounds the file a content key is read from.
+const maxKeyFile = 1 << 20
+
+// Shard is an open input shard.
+type Shard interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// Opener opens input shards by name; errors wrapping ErrMissing mean the
+// shard does not exist.
+type Opener interface {
+	Open(ctx context.Context, name string) (Shard, int64, error)
+}
+
+// ErrMissing marks an input shard that does not exist.
+var ErrMissing = errors.New("extract: input shard does not exist")
+
+// Input is one shard to extract: its name and its index in the job's
+// input list, which becomes the Shard of its records' ids.
+type Input struct {
+	Name  string
+	Index int32
+}
+
+// KeyConfig says how a record's key is made.
+type KeyConfig struct {
+	// Extension, when set, names the file whose content is the key
+	// (algorithm kind "content"); otherwise the key is the name of the
+	// record's first file.
+	Extension string
+	Kind      shards.KeyKind
+}
+
+// Config configures an extraction.
+type Config struct {
+	// Format reads the input shards.
+	Format formats.Format
+	// Concurrency is the number of shards read at once; zero means 4.
+	Concurrency int
+	// Budget caps contents kept in memory; nil means no cap.
+	Budget *Budget
+	// SpillDir receives the spill files; it is created and, by
+	// Result.Close, removed. Required unless the format has offsets.
+	SpillDir string
+	Key      KeyConfig
+	// OnDuplicate decides about a second file with the same record and
+	// extension in a shard (the later is kept): an error aborts.
+	OnDuplicate func(shard string, dup *shards.DuplicateError) error
+	// OnMissing decides about an input shard that does not exist: an error
+	// aborts, nil skips it.
+	OnMissing func(shard string, err error) error
+}
+
+// Counters report progress while Run works; read them at any time.
+type Counters struct {
+	Shards       atomic.Int64 // shards extracted
+	Records      atomic.Int64
+	Bytes        atomic.Int64 // file bytes extracted
+	SpilledFiles atomic.Int64
+	SpilledBytes atomic.Int64
+	Missing      atomic.Int64 // input shards skipped as missing
+}
+
+// Result is what an extraction holds: the records, in input order, and
+// the spill files their bytes may be in.
+type Result struct {
+	Records []shards.Record
+	Spills  *Spills
+}
+
+// Close removes the spill files. Memory of records is the caller's to
+// release (see ReleaseMemory).
+func (r *Result) Close() error { return r.Spills.Close() }
+
+// Run extracts the inputs.
+func Run(ctx context.Context, cfg Config, inputs []Input, opener Opener, counters *Counters) (*Result, error) {
+	if counters == nil {
+		counters = new(Counters)
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.Budget == nil {
+		cfg.Budget = NewBudget(0)
+	}
+	res := &Result{Spills: &Spills{}}
+	workers := make(chan *spillFile, cfg.Concurrency)
+	if !cfg.Format.Offsets() {
+		if cfg.SpillDir == "" {
+			return nil, errors.New("extract: a spill directory is required for " + cfg.Format.Name())
+		}
+		if err := os.MkdirAll(cfg.SpillDir, 0o755); err != nil {
+			return nil, fmt.Errorf("extract: %w", err)
+		}
+		res.Spills.dir = cfg.SpillDir
+		for i := range cfg.Concurrency {
+			s, err := createSpill(cfg.SpillDir, int32(i))
+			if err != nil {
+				res.Close()
+				return nil, err
+			}
+			res.Spills.files = append(res.Spills.files, s)
+			workers <- s
+		}
+	} else {
+		for range cfg.Concurrency {
+			workers <- nil
+		}
+	}
+	perShard := make([][]shards.Record, len(inputs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, in := range inputs {
+		spill := <-workers
+		if gctx.Err() != nil {
+			workers <- spill
+			break
+		}
+		g.Go(func() error {
+			defer func() { workers <- spill }()
+			records, err := extractShard(gctx, cfg, in, opener, spill, counters)
+			if err != nil {
+				return err
+			}
+			perShard[i] = records
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err == nil {
+		err = res.Spills.flush()
+	}
+	total := 0
+	for _, rs := range perShard {
+		total += len(rs)
+	}
+	res.Records = make([]shards.Record, 0, total)
+	for _, rs := range perShard {
+		res.Records = append(res.Records, rs...)
+	}
+	if err != nil {
+		ReleaseMemory(cfg.Budget, res.Records)
+		res.Close()
+		return nil, err
+	}
+	return res, nil
+}
+
+// ReleaseMemory returns the buffers of in-memory files to the budget and
+// the pool.
+func ReleaseMemory(b *Budget, records []shards.Record) {
+	for i := range records {
+		for j := range records[i].Files {
+			ReleaseFile(b, &records[i].Files[j])
+		}
+	}
+}
+
+// ReleaseFile returns one in-memory file's buffer; it is safe to call twice.
+func ReleaseFile(b *Budget, f *shards.File) {
+	if f.Storage != shards.StorageMemory || f.Data == nil {
+		return
+	}
+	if b != nil {
+		b.Release(int64(cap(f.Data)))
+	}
+	pool.Put(f.Data)
+	f.Data = nil
+}
+
+// extractShard reads one shard into records.
+func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spill *spillFile, counters *Counters) ([]shards.Record, error) {
+	obj, size, err := opener.Open(ctx, in.Name)
+	if err != nil {
+		if errors.Is(err, ErrMissing) && cfg.OnMissing != nil {
+			if err := cfg.OnMissing(in.Name, err); err != nil {
+				return nil, err
+			}
+			counters.Missing.Add(1)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("open input shard %s: %w", in.Name, err)
+	}
+	defer obj.Close()
+	rd, err := cfg.Format.NewReader(obj, size, in.Name)
+	if err != nil {
+		return nil, err
+	}
+	var group shards.Grouper
+	var files []shards.File
+	var keys []shards.Key // content key by file index, when read
+	var keyFound []bool
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	release := func() {
+		for i := range files {
+			ReleaseFile(cfg.Budget, &files[i])
+		}
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			release()
+			return nil, context.Cause(ctx)
+		}
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			release()
+			return nil, err
+		}
+		member, err := group.Add(e.Name)
+		if err != nil {
+			var dup *shards.DuplicateError
+			if !errors.As(err, &dup) {
+				release()
+				return nil, fmt.Errorf("shard %s: %w", in.Name, err)
+			}
+			if cfg.OnDuplicate != nil {
+				if err := cfg.OnDuplicate(in.Name, dup); err != nil {
+					release()
+					return nil, err
+				}
+			}
+			ReleaseFile(cfg.Budget, &files[dup.Previous])
+		}
+		f := shards.File{Name: e.Name, Size: e.Size}
+		isKey := cfg.Key.Extension != "" && member.Ext == cfg.Key.Extension
+		var key shards.Key
+		if cfg.Format.Offsets() {
+			f.Storage, f.Offset, f.RawOffset, f.RawSize = shards.StorageOffset, e.DataOffset, e.HeaderOffset, e.RawSize()
+			if isKey {
+				if key, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
+					release()
+					return nil, err
+				}
+			}
+		} else {
+			if err := keepContent(cfg, rd, e, &f, spill, buf, counters, in.Name); err != nil {
+				release()
+				return nil, err
+			}
+			if isKey {
+				if key, err = keyOf(&f, spill, cfg.Key.Kind, in.Name); err != nil {
+					release()
+					return nil, err
+				}
+			}
+		}
+		files = append(files, f)
+		keys = append(keys, key)
+		keyFound = append(keyFound, isKey)
+		counters.Bytes.Add(e.Size)
+	}
+	records := make([]shards.Record, 0, group.Records())
+	for r := range group.Records() {
+		rec := shards.Record{ID: shards.RecordID{Shard: in.Index, Record: int32(r)}, Name: group.RecordName(r)}
+		haveKey := false
+		for m := range group.Members(r) {
+			if group.IsDropped(m.Index) {
+				continue
+			}
+			f := files[m.Index]
+			rec.Files = append(rec.Files, f)
+			rec.Size += shards.EncodedSize(f.Size)
+			if keyFound[m.Index] {
+				rec.Key, haveKey = keys[m.Index], true
+			}
+		}
+		if len(rec.Files) == 0 {
+			continue
+		}
+		if cfg.Key.Extension == "" {
+			rec.Key = shards.Key{Kind: shards.KeyString, String: rec.Files[0].Name}
+		} else if !haveKey {
+			release()
+			return nil, fmt.Errorf("%w: record %q of shard %s has no %s file to take its key from", ErrKeyMissing, rec.Name, in.Name, cfg.Key.Extension)
+		}
+		records = append(records, rec)
+	}
+	counters.Records.Add(int64(len(records)))
+	counters.Shards.Add(1)
+	return records, nil
+}
+
+// ErrKeyMissing: a record lacks the file its content key comes from.
+var ErrKeyMissing = errors.New("extract: key is missing")
+
+// keepContent copies a file's data into memory if the budget allows, or
+// to the spill file.
+func keepContent(cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spill *spillFile, buf []byte, counters *Counters, shard string) error {
+	if e.Size <= 4<<20 && cfg.Budget.Reserve(int64(pool.Capacity(int(e.Size)))) {
+		data := pool.Get(int(e.Size))
+		if _, err := io.ReadFull(rd, data); err != nil {
+			cfg.Budget.Release(int64(cap(data)))
+			pool.Put(data)
+			return fmt.Errorf("read %s of shard %s: %w", e.Name, shard, err)
+		}
+		f.Storage, f.Data = shards.StorageMemory, data
+		return nil
+	}
+	off, err := spill.append(rd, e.Size, buf)
+	if err != nil {
+		return fmt.Errorf("spill %s of shard %s: %w", e.Name, shard, err)
+	}
+	f.Storage, f.Offset, f.Spill = shards.StorageSpill, off, spill.index
+	counters.SpilledFiles.Add(1)
+	counters.SpilledBytes.Add(e.Size)
+	return nil
+}
+
+// readKey reads the current entry's content as a key.
+func readKey(rd io.Reader, e *formats.Entry, kind shards.KeyKind, shard string) (shards.Key, error) {
+	if e.Size > maxKeyFile {
+		return shards.Key{}, fmt.Errorf("key file %s of shard %s is %d bytes, more than %d", e.Name, shard, e.Size, maxKeyFile)
+	}
+	data := make([]byte, e.Size)
+	if _, err := io.ReadFull(rd, data); err != nil {
+		return shards.Key{}, fmt.Errorf("read key file %s of shard %s: %w", e.Name, shard, err)
+	}
+	key, err := shards.ParseKey(kind, data)
+	if err != nil {
+		return key, fmt.Errorf("key file %s of shard %s: %w", e.Name, shard, err)
+	}
+	return key, nil
+}
+
+// keyOf parses a kept file's content as a key.
+func keyOf(f *shards.File, spill *spillFile, kind shards.KeyKind, shard string) (shards.Key, error) {
+	if f.Size > maxKeyFile {
+		return shards.Key{}, fmt.Errorf("key file %s of shard %s is %d bytes, more than %d", f.Name, shard, f.Size, maxKeyFile)
+	}
+	data := f.Data
+	if f.Storage == shards.StorageSpill {
+		if err := spill.writer.Flush(); err != nil {
+			return shards.Key{}, err
+		}
+		data = make([]byte, f.Size)
+		if _, err := spill.file.ReadAt(data, f.Offset); err != nil {
+			return shards.Key{}, fmt.Errorf("read key file %s back: %w", f.Name, err)
+		}
+	}
+	key, err := shards.ParseKey(kind, data)
+	if err != nil {
+		return key, fmt.Errorf("key file %s of shard %s: %w", f.Name, shard, err)
+	}
+	return key, nil
+}

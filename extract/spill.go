@@ -1,0 +1,78 @@
+package extract
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// spillFile is one append-only file of contents past the budget. One
+// worker writes it at a time; readers use ReadAt after Flush.
+type spillFile struct {
+	index  int32
+	file   *os.File
+	writer *bufio.Writer
+	size   int64
+}
+
+func createSpill(dir string, index int32) (*spillFile, error) {
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("spill-%03d.bin", index)))
+	if err != nil {
+		return nil, fmt.Errorf("create spill file: %w", err)
+	}
+	return &spillFile{index: index, file: f, writer: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// append copies n bytes from r and returns their offset.
+func (s *spillFile) append(r io.Reader, n int64, buf []byte) (int64, error) {
+	off := s.size
+	written, err := io.CopyBuffer(s.writer, io.LimitReader(r, n), buf)
+	s.size += written
+	if err == nil && written != n {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return 0, err
+	}
+	return off, nil
+}
+
+// Spills are the spill files of one extraction.
+type Spills struct {
+	files []*spillFile
+	dir   string
+}
+
+// ReaderAt returns spill file i for reading.
+func (s *Spills) ReaderAt(i int32) io.ReaderAt { return s.files[i].file }
+
+// Bytes returns the bytes spilled.
+func (s *Spills) Bytes() int64 {
+	var n int64
+	for _, f := range s.files {
+		n += f.size
+	}
+	return n
+}
+
+// Close closes and removes the spill files.
+func (s *Spills) Close() error {
+	for _, f := range s.files {
+		f.file.Close()
+	}
+	if s.dir == "" {
+		return nil
+	}
+	return os.RemoveAll(s.dir)
+}
+
+func (s *Spills) flush() error {
+	for _, f := range s.files {
+		if err := f.writer.Flush(); err != nil {
+			return fmt.Errorf("spill file: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,478 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/sort"
+	"github.com/aisgo/aisgo/store"
+	"gopkg.in/yaml.v3"
+)
+
+// ErrInvalidSpec marks every problem of a dSort spec; the message names the
+// field and what is wrong with it.
+var ErrInvalidSpec = errors.New("invalid dSort spec")
+
+func specError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, args...))
+}
+
+// Spec is a dSort job request with AIStore's field names.
+type Spec struct {
+	InputBucket                BucketRef   `json:"input_bck"`
+	OutputBucket               BucketRef   `json:"output_bck,omitzero"`
+	InputFormat                InputFormat `json:"input_format"`
+	InputExtension             string      `json:"input_extension,omitempty"`
+	OutputFormat               string      `json:"output_format,omitempty"`
+	OutputExtension            string      `json:"output_extension,omitempty"`
+	OutputShardSize            SizeString  `json:"output_shard_size,omitempty"`
+	Algorithm                  Algorithm   `json:"algorithm,omitzero"`
+	EKMFile                    string      `json:"ekm_file,omitempty"`
+	EKMFileSep                 string      `json:"ekm_file_sep,omitempty"`
+	MaxMemUsage                SizeString  `json:"max_mem_usage,omitempty"`
+	ExtractConcurrencyMaxLimit int         `json:"extract_concurrency_max_limit,omitempty"`
+	CreateConcurrencyMaxLimit  int         `json:"create_concurrency_max_limit,omitempty"`
+	DryRun                     bool        `json:"dry_run,omitempty"`
+	Description                string      `json:"description,omitempty"`
+	Reactions
+	// Config holds per-job overrides, AIStore's placement of the reactions.
+	Config *Reactions `json:"Config,omitempty"`
+}
+
+// Reactions say what to do about a condition: ignore, warn or abort.
+type Reactions struct {
+	DuplicatedRecords string `json:"duplicated_records,omitempty"`
+	MissingShards     string `json:"missing_shards,omitempty"`
+	EKMMalformedLine  string `json:"ekm_malformed_line,omitempty"`
+	EKMMissingKey     string `json:"ekm_missing_key,omitempty"`
+}
+
+// Reaction values.
+const (
+	ReactIgnore = "ignore"
+	ReactWarn   = "warn"
+	ReactAbort  = "abort"
+)
+
+// BucketRef is a bucket in a spec: {"name","provider"} or, as in 2019, a
+// plain name.
+type BucketRef store.Bucket
+
+// UnmarshalJSON accepts an object or a string.
+func (b *BucketRef) UnmarshalJSON(data []byte) error {
+	var name string
+	if json.Unmarshal(data, &name) == nil {
+		*b = BucketRef{Name: name}
+		return nil
+	}
+	var v store.Bucket
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("a bucket is {\"name\": ..., \"provider\": ...} or a name")
+	}
+	*b = BucketRef(v)
+	return nil
+}
+
+// InputFormat selects the input shards: a template or a list of names; a
+// plain string (2019) is a template.
+type InputFormat struct {
+	Template    string   `json:"template,omitempty"`
+	ObjectNames []string `json:"objnames,omitempty"`
+}
+
+// UnmarshalJSON accepts an object or a template string.
+func (f *InputFormat) UnmarshalJSON(data []byte) error {
+	var s string
+	if json.Unmarshal(data, &s) == nil {
+		*f = InputFormat{Template: s}
+		return nil
+	}
+	type plain InputFormat
+	var v plain
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("input_format is {\"template\": ...}, {\"objnames\": [...]} or a template string")
+	}
+	*f = InputFormat(v)
+	return nil
+}
+
+// SizeString is a size in a spec: an IEC string ("10KB", "1GiB"), a
+// percentage where allowed ("60%"), or a number of bytes.
+type SizeString string
+
+// UnmarshalJSON accepts a string or a number.
+func (s *SizeString) UnmarshalJSON(data []byte) error {
+	var str string
+	if json.Unmarshal(data, &str) == nil {
+		*s = SizeString(str)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(data, &n); err != nil {
+		return fmt.Errorf("want a size like \"10MiB\" or a number of bytes")
+	}
+	*s = SizeString(n.String())
+	return nil
+}
+
+// Algorithm is the spec's sorting algorithm.
+type Algorithm struct {
+	Kind           string     `json:"kind,omitempty"`
+	Decreasing     bool       `json:"decreasing,omitempty"`
+	Seed           SizeString `json:"seed,omitempty"` // a decimal integer, as a string or number
+	Extension      string     `json:"extension,omitempty"`
+	ContentKeyType string     `json:"content_key_type,omitempty"`
+}
+
+// legacyNames maps AIStore's 2019 spec keys to the current ones.
+var legacyNames = map[string]string{
+	"bucket":                    "input_bck",
+	"output_bucket":             "output_bck",
+	"extension":                 "input_extension",
+	"shard_size":                "output_shard_size",
+	"order_file":                "ekm_file",
+	"order_file_sep":            "ekm_file_sep",
+	"extract_concurrency_limit": "extract_concurrency_max_limit",
+	"create_concurrency_limit":  "create_concurrency_max_limit",
+	"ignore_missing_files":      "missing_shards",
+}
+
+// ignoredKeys are AIStore keys that this implementation accepts and has no
+// use for.
+var ignoredKeys = map[string]bool{"dsorter_type": true, "stream_multiplier": true, "bundle_multiplier": true, "dsorter_mem_threshold": true}
+
+// ParseSpec decodes a spec from JSON or YAML, accepting the 2019 names.
+// Unknown fields are errors, so a misspelled field is not silently lost.
+func ParseSpec(data []byte) (Spec, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return Spec{}, specError("the spec is empty")
+	}
+	var fields map[string]json.RawMessage
+	if trimmed[0] == '{' {
+		if err := json.Unmarshal(trimmed, &fields); err != nil {
+			return Spec{}, specError("not valid JSON: %v", err)
+		}
+	} else {
+		var v map[string]any
+		if err := yaml.Unmarshal(trimmed, &v); err != nil {
+			return Spec{}, specError("neither JSON nor YAML: %v", err)
+		}
+		asJSON, err := json.Marshal(v)
+		if err != nil {
+			return Spec{}, specError("YAML: %v", err)
+		}
+		if err := json.Unmarshal(asJSON, &fields); err != nil {
+			return Spec{}, specError("YAML: %v", err)
+		}
+	}
+	for old, current := range legacyNames {
+		v, ok := fields[old]
+		if !ok {
+			continue
+		}
+		delete(fields, old)
+		if _, ok := fields[current]; ok {
+			continue // the current name wins
+		}
+		if old == "ignore_missing_files" {
+			// A boolean in 2019: true meant ignore.
+			var yes bool
+			if json.Unmarshal(v, &yes) == nil {
+				v = json.RawMessage(`"abort"`)
+				if yes {
+					v = json.RawMessage(`"ignore"`)
+				}
+			}
+		}
+		fields[current] = v
+	}
+	for k := range fields {
+		if ignoredKeys[strings.ToLower(k)] {
+			delete(fields, k)
+		}
+	}
+	normalized, _ := json.Marshal(fields)
+	var spec Spec
+	dec := json.NewDecoder(bytes.NewReader(normalized))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		return Spec{}, specError("%v", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return spec, nil
+}
+
+// Plan is a validated spec, with everything parsed.
+type Plan struct {
+	Spec   Spec
+	Input  store.Bucket
+	Output store.Bucket
+	// InputTemplate or InputNames select the inputs.
+	InputTemplate shards.Template
+	InputNames    []string
+	InputFormat   formats.Format
+	OutputFormat  formats.Format
+	// OutputTemplate names the output shards unless an EKM does.
+	OutputTemplate shards.Template
+	// OutputSuffix is appended to output names that have no known
+	// extension.
+	OutputSuffix string
+	ShardSize    int64
+	Algorithm    sort.Algorithm
+	KeyExtension string
+	KeyKind      shards.KeyKind
+	// MemoryPercent, when > 0, is the memory budget as a share of the
+	// target's memory; otherwise MemoryBytes is.
+	MemoryPercent      float64
+	MemoryBytes        int64
+	ExtractConcurrency int
+	CreateConcurrency  int
+	Reactions          Reactions
+}
+
+// defaultMaxMemUsage is AIStore's default_max_mem_usage.
+const defaultMaxMemUsage = "80%"
+
+// Validate checks the spec and returns its plan. Checks that need the
+// cluster (does the input bucket exist) are the coordinator's.
+func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
+	p := &Plan{Spec: s}
+	p.Input = store.Bucket(s.InputBucket).Normalize()
+	if s.InputBucket.Name == "" {
+		return nil, specError("input_bck is required")
+	}
+	if err := p.Input.Validate(); err != nil {
+		return nil, specError("input_bck: %v", err)
+	}
+	p.Output = store.Bucket(s.OutputBucket).Normalize()
+	if s.OutputBucket.Name == "" {
+		p.Output = p.Input
+	} else if err := p.Output.Validate(); err != nil {
+		return nil, specError("output_bck: %v", err)
+	}
+
+	// Input shards and their format.
+	if s.InputExtension != "" {
+		f, ok := registry.ByExtension(normalizeExtension(s.InputExtension))
+		if !ok {
+			return nil, specError("input_extension: %q is not a known shard format (want one of %v)", s.InputExtension, registry.Extensions())
+		}
+		p.InputFormat = f
+	}
+	switch {
+	case s.InputFormat.Template != "" && len(s.InputFormat.ObjectNames) > 0:
+		return nil, specError("input_format: give a template or objnames, not both")
+	case s.InputFormat.Template != "":
+		t, err := shards.ParseTemplate(s.InputFormat.Template)
+		if err != nil {
+			return nil, specError("input_format.template: %v", err)
+		}
+		if !t.IsRange() {
+			return nil, specError("input_format.template %q has no range: name the shards like shard-{0000..0099}.tar", s.InputFormat.Template)
+		}
+		if !t.Bounded() {
+			return nil, specError("input_format.template %q is unbounded: input shards need a bounded range", s.InputFormat.Template)
+		}
+		p.InputTemplate = t
+		if f, ok := registry.ByName(s.InputFormat.Template); ok {
+			if p.InputFormat != nil && p.InputFormat.Name() != f.Name() {
+				return nil, specError("input_extension %q conflicts with the template's extension (%s)", s.InputExtension, f.Name())
+			}
+			p.InputFormat = f
+		}
+	case len(s.InputFormat.ObjectNames) > 0:
+		for i, name := range s.InputFormat.ObjectNames {
+			if err := store.ValidateName(name); err != nil {
+				return nil, specError("input_format.objnames[%d]: %v", i, err)
+			}
+		}
+		p.InputNames = s.InputFormat.ObjectNames
+		if p.InputFormat == nil {
+			if f, ok := registry.ByName(p.InputNames[0]); ok {
+				p.InputFormat = f
+			}
+		}
+	default:
+		return nil, specError("input_format is required: {\"template\": \"shard-{0000..0099}.tar\"} or {\"objnames\": [...]}")
+	}
+	if p.InputFormat == nil {
+		p.InputFormat, _ = registry.ByExtension(".tar")
+	}
+
+	// Output format and names.
+	if s.OutputExtension != "" {
+		f, ok := registry.ByExtension(normalizeExtension(s.OutputExtension))
+		if !ok {
+			return nil, specError("output_extension: %q is not a known shard format (want one of %v)", s.OutputExtension, registry.Extensions())
+		}
+		p.OutputFormat = f
+	}
+	if s.EKMFile == "" {
+		if s.OutputFormat == "" {
+			return nil, specError("output_format is required (a template like out-{0000..0999}.tar) unless ekm_file is given")
+		}
+		t, err := shards.ParseTemplate(s.OutputFormat)
+		if err != nil {
+			return nil, specError("output_format: %v", err)
+		}
+		if !t.IsRange() {
+			return nil, specError("output_format %q has no range: name the shards like out-{0000..0999}.tar", s.OutputFormat)
+		}
+		p.OutputTemplate = t
+		if f, ok := registry.ByName(s.OutputFormat); ok {
+			if p.OutputFormat != nil && p.OutputFormat.Name() != f.Name() {
+				return nil, specError("output_extension %q conflicts with output_format's extension (%s)", s.OutputExtension, f.Name())
+			}
+			p.OutputFormat = f
+		}
+	}
+	if p.OutputFormat == nil {
+		p.OutputFormat = p.InputFormat
+	}
+	if p.OutputTemplate.IsRange() {
+		if _, ok := registry.ByName(s.OutputFormat); !ok {
+			p.OutputSuffix = p.OutputFormat.Extensions()[0]
+		}
+	}
+
+	// Shard size.
+	if s.OutputShardSize != "" {
+		size, err := shards.ParseSize(string(s.OutputShardSize))
+		if err != nil || size < 0 {
+			return nil, specError("output_shard_size: %q is not a size", string(s.OutputShardSize))
+		}
+		p.ShardSize = size
+	}
+	if p.ShardSize == 0 && (s.EKMFile != "" || (p.OutputTemplate.IsRange() && !p.OutputTemplate.Bounded())) {
+		return nil, specError("output_shard_size is required with ekm_file or an unbounded output template")
+	}
+
+	// Algorithm.
+	a := s.Algorithm
+	switch a.Kind {
+	case "", sort.Alphanumeric:
+		a.Kind = sort.Alphanumeric
+	case sort.Shuffle, sort.Content, sort.None:
+	default:
+		return nil, specError("algorithm.kind %q is not known (want alphanumeric, shuffle, content or none)", a.Kind)
+	}
+	p.Algorithm = sort.Algorithm{Kind: a.Kind, Decreasing: a.Decreasing}
+	if a.Seed != "" {
+		seed, err := strconv.ParseInt(string(a.Seed), 10, 64)
+		if err != nil || seed < 0 {
+			return nil, specError("algorithm.seed: %q is not a decimal integer >= 0", string(a.Seed))
+		}
+		p.Algorithm.Seed = seed
+	}
+	if a.Kind == sort.Content {
+		if a.Extension == "" {
+			return nil, specError("algorithm.extension is required for kind %q", sort.Content)
+		}
+		if !strings.HasPrefix(a.Extension, ".") {
+			return nil, specError("algorithm.extension %q must start with '.'", a.Extension)
+		}
+		p.KeyExtension = a.Extension
+		switch a.ContentKeyType {
+		case "int":
+			p.KeyKind = shards.KeyInt
+		case "float":
+			p.KeyKind = shards.KeyFloat
+		case "string":
+			p.KeyKind = shards.KeyString
+		case "":
+			return nil, specError("algorithm.content_key_type is required for kind %q (int, float or string)", sort.Content)
+		default:
+			return nil, specError("algorithm.content_key_type %q is not int, float or string", a.ContentKeyType)
+		}
+	} else if a.Extension != "" {
+		return nil, specError("algorithm.extension is only for kind %q", sort.Content)
+	}
+
+	// Memory and concurrency.
+	mem := string(s.MaxMemUsage)
+	if mem == "" {
+		mem = defaultMaxMemUsage
+	}
+	if pct, ok := strings.CutSuffix(mem, "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+		if err != nil || v <= 0 || v > 100 || math.IsNaN(v) {
+			return nil, specError("max_mem_usage: %q is not a percentage in (0, 100]", mem)
+		}
+		p.MemoryPercent = v
+	} else {
+		v, err := shards.ParseSize(mem)
+		if err != nil || v <= 0 {
+			return nil, specError("max_mem_usage: %q is neither a percentage like \"60%%\" nor a size", mem)
+		}
+		p.MemoryBytes = v
+	}
+	if s.ExtractConcurrencyMaxLimit < 0 || s.ExtractConcurrencyMaxLimit > 1024 {
+		return nil, specError("extract_concurrency_max_limit %d is out of range 0..1024", s.ExtractConcurrencyMaxLimit)
+	}
+	if s.CreateConcurrencyMaxLimit < 0 || s.CreateConcurrencyMaxLimit > 1024 {
+		return nil, specError("create_concurrency_max_limit %d is out of range 0..1024", s.CreateConcurrencyMaxLimit)
+	}
+	p.ExtractConcurrency, p.CreateConcurrency = s.ExtractConcurrencyMaxLimit, s.CreateConcurrencyMaxLimit
+
+	// Reactions: top level, overridden by Config.
+	p.Reactions = Reactions{DuplicatedRecords: ReactIgnore, MissingShards: ReactIgnore, EKMMalformedLine: ReactAbort, EKMMissingKey: ReactAbort}
+	for _, r := range []*Reactions{&s.Reactions, s.Config} {
+		if r == nil {
+			continue
+		}
+		for _, f := range []struct {
+			name     string
+			from, to *string
+		}{
+			{"duplicated_records", &r.DuplicatedRecords, &p.Reactions.DuplicatedRecords},
+			{"missing_shards", &r.MissingShards, &p.Reactions.MissingShards},
+			{"ekm_malformed_line", &r.EKMMalformedLine, &p.Reactions.EKMMalformedLine},
+			{"ekm_missing_key", &r.EKMMissingKey, &p.Reactions.EKMMissingKey},
+		} {
+			switch *f.from {
+			case "":
+			case ReactIgnore, ReactWarn, ReactAbort:
+				*f.to = *f.from
+			default:
+				return nil, specError("%s: %q is not ignore, warn or abort", f.name, *f.from)
+			}
+		}
+	}
+	if s.EKMFileSep != "" && s.EKMFile == "" {
+		return nil, specError("ekm_file_sep is set but ekm_file is not")
+	}
+	return p, nil
+}
+
+// normalizeExtension maps "tar", "tar.gz", ".TGZ" to a known extension form.
+func normalizeExtension(ext string) string {
+	ext = strings.ToLower(strings.TrimSpace(ext))
+	if !strings.HasPrefix(ext, ".") {
+		ext = "." + ext
+	}
+	return ext
+}
+
+// InputShards lists the input shard names in order; names without a known
+// extension get the input format's.
+func (p *Plan) InputShards(registry *formats.Registry) []string {
+	if p.InputNames != nil {
+		return p.InputNames
+	}
+	suffix := ""
+	if _, ok := registry.ByName(p.InputTemplate.String()); !ok && p.Spec.InputExtension != "" {
+		suffix = p.InputFormat.Extensions()[0]
+	}
+	names := make([]string, 0, p.InputTemplate.Count())
+	for name := range p.InputTemplate.Names() {
+		names = append(names, name+suffix)
+	}
+	return names
+}

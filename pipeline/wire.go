@@ -1,0 +1,269 @@
+package pipeline
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aisgo/aisgo/creation"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/tinylib/msgp/msgp"
+)
+
+// Record metadata and output shard plans travel between nodes as msgpack:
+// compact arrays, no field names per record.
+
+func appendKey(b []byte, k shards.Key) []byte {
+	b = msgp.AppendUint8(b, uint8(k.Kind))
+	switch k.Kind {
+	case shards.KeyInt:
+		return msgp.AppendInt64(b, k.Int)
+	case shards.KeyFloat:
+		return msgp.AppendFloat64(b, k.Float)
+	}
+	return msgp.AppendString(b, k.String)
+}
+
+func readKey(b []byte) (shards.Key, []byte, error) {
+	kind, b, err := msgp.ReadUint8Bytes(b)
+	if err != nil {
+		return shards.Key{}, b, err
+	}
+	k := shards.Key{Kind: shards.KeyKind(kind)}
+	switch k.Kind {
+	case shards.KeyInt:
+		k.Int, b, err = msgp.ReadInt64Bytes(b)
+	case shards.KeyFloat:
+		k.Float, b, err = msgp.ReadFloat64Bytes(b)
+	case shards.KeyString:
+		k.String, b, err = msgp.ReadStringBytes(b)
+	default:
+		err = fmt.Errorf("unknown key kind %d", kind)
+	}
+	return k, b, err
+}
+
+// AppendRecords encodes record metadata.
+func AppendRecords(b []byte, records []shards.RecordMeta) []byte {
+	b = msgp.AppendArrayHeader(b, uint32(len(records)))
+	for _, r := range records {
+		b = msgp.AppendArrayHeader(b, 5)
+		b = msgp.AppendInt32(b, r.ID.Shard)
+		b = msgp.AppendInt32(b, r.ID.Record)
+		b = appendKey(b, r.Key)
+		b = msgp.AppendInt64(b, r.Size)
+		b = msgp.AppendInt32(b, r.Holder)
+	}
+	return b
+}
+
+// ReadRecords decodes what AppendRecords wrote.
+func ReadRecords(b []byte) ([]shards.RecordMeta, []byte, error) {
+	n, b, err := msgp.ReadArrayHeaderBytes(b)
+	if err != nil {
+		return nil, b, err
+	}
+	if int(n) > len(b) {
+		return nil, b, fmt.Errorf("record count %d exceeds the message", n)
+	}
+	out := make([]shards.RecordMeta, n)
+	for i := range out {
+		var fields uint32
+		if fields, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
+			return nil, b, err
+		}
+		if fields != 5 {
+			return nil, b, fmt.Errorf("record has %d fields, want 5", fields)
+		}
+		r := &out[i]
+		if r.ID.Shard, b, err = msgp.ReadInt32Bytes(b); err != nil {
+			return nil, b, err
+		}
+		if r.ID.Record, b, err = msgp.ReadInt32Bytes(b); err != nil {
+			return nil, b, err
+		}
+		if r.Key, b, err = readKey(b); err != nil {
+			return nil, b, err
+		}
+		if r.Size, b, err = msgp.ReadInt64Bytes(b); err != nil {
+			return nil, b, err
+		}
+		if r.Holder, b, err = msgp.ReadInt32Bytes(b); err != nil {
+			return nil, b, err
+		}
+	}
+	return out, b, nil
+}
+
+// AppendShards encodes output shard plans.
+func AppendShards(b []byte, planned []shards.OutputShard) []byte {
+	b = msgp.AppendArrayHeader(b, uint32(len(planned)))
+	for _, s := range planned {
+		b = msgp.AppendArrayHeader(b, 4)
+		b = msgp.AppendString(b, s.Name)
+		b = msgp.AppendInt32(b, s.Owner)
+		b = msgp.AppendInt64(b, s.Size)
+		b = AppendRecords(b, s.Records)
+	}
+	return b
+}
+
+// ReadShards decodes what AppendShards wrote.
+func ReadShards(b []byte) ([]shards.OutputShard, error) {
+	n, b, err := msgp.ReadArrayHeaderBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	if int(n) > len(b) {
+		return nil, fmt.Errorf("shard count %d exceeds the message", n)
+	}
+	out := make([]shards.OutputShard, n)
+	for i := range out {
+		var fields uint32
+		if fields, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
+			return nil, err
+		}
+		if fields != 4 {
+			return nil, fmt.Errorf("shard has %d fields, want 4", fields)
+		}
+		s := &out[i]
+		if s.Name, b, err = msgp.ReadStringBytes(b); err != nil {
+			return nil, err
+		}
+		if s.Owner, b, err = msgp.ReadInt32Bytes(b); err != nil {
+			return nil, err
+		}
+		if s.Size, b, err = msgp.ReadInt64Bytes(b); err != nil {
+			return nil, err
+		}
+		if s.Records, b, err = ReadRecords(b); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// A record stream on the wire is a sequence of frames, one per file: a
+// msgpack map {n: name, s: size, r: raw, l: raw size, e: last of record}
+// followed by the file's bytes (raw size of them for raw files).
+
+func appendFrame(b []byte, f creation.File) []byte {
+	b = msgp.AppendMapHeader(b, 5)
+	b = msgp.AppendString(b, "n")
+	b = msgp.AppendString(b, f.Name)
+	b = msgp.AppendString(b, "s")
+	b = msgp.AppendInt64(b, f.Size)
+	b = msgp.AppendString(b, "r")
+	b = msgp.AppendBool(b, f.Raw)
+	b = msgp.AppendString(b, "l")
+	b = msgp.AppendInt64(b, f.RawSize)
+	b = msgp.AppendString(b, "e")
+	b = msgp.AppendBool(b, f.Last)
+	return b
+}
+
+// writeStream copies a stream to w as frames.
+func writeStream(w io.Writer, s creation.Stream, buf []byte) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	header := make([]byte, 0, 256)
+	for {
+		f, err := s.Next()
+		if err == io.EOF {
+			return bw.Flush()
+		}
+		if err != nil {
+			return err
+		}
+		header = appendFrame(header[:0], f)
+		if _, err := bw.Write(header); err != nil {
+			return err
+		}
+		n := f.Size
+		if f.Raw {
+			n = f.RawSize
+		}
+		copied, err := io.CopyBuffer(bw, io.LimitReader(s, n), buf)
+		if err != nil {
+			return err
+		}
+		if copied != n {
+			return fmt.Errorf("file %s: %d of %d bytes", f.Name, copied, n)
+		}
+	}
+}
+
+// frameReader reads a stream of frames as a creation.Stream.
+type frameReader struct {
+	body io.ReadCloser
+	r    *msgp.Reader
+	left int64 // bytes of the current file not yet read
+}
+
+var _ creation.Stream = (*frameReader)(nil)
+
+func newFrameReader(body io.ReadCloser) *frameReader {
+	return &frameReader{body: body, r: msgp.NewReaderSize(body, 256<<10)}
+}
+
+func (f *frameReader) Next() (creation.File, error) {
+	if f.left > 0 {
+		if _, err := io.CopyN(io.Discard, f.r, f.left); err != nil {
+			return creation.File{}, err
+		}
+		f.left = 0
+	}
+	n, err := f.r.ReadMapHeader()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return creation.File{}, io.EOF
+		}
+		return creation.File{}, fmt.Errorf("record stream: %w", err)
+	}
+	var file creation.File
+	for range n {
+		key, err := f.r.ReadString()
+		if err != nil {
+			return file, fmt.Errorf("record stream: %w", err)
+		}
+		switch key {
+		case "n":
+			file.Name, err = f.r.ReadString()
+		case "s":
+			file.Size, err = f.r.ReadInt64()
+		case "r":
+			file.Raw, err = f.r.ReadBool()
+		case "l":
+			file.RawSize, err = f.r.ReadInt64()
+		case "e":
+			file.Last, err = f.r.ReadBool()
+		default:
+			err = f.r.Skip()
+		}
+		if err != nil {
+			return file, fmt.Errorf("record stream: %w", err)
+		}
+	}
+	f.left = file.Size
+	if file.Raw {
+		f.left = file.RawSize
+	}
+	return file, nil
+}
+
+func (f *frameReader) Read(p []byte) (int, error) {
+	if f.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > f.left {
+		p = p[:f.left]
+	}
+	n, err := f.r.Read(p)
+	f.left -= int64(n)
+	if err == io.EOF && f.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (f *frameReader) Close() error { return f.body.Close() }
