@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"store/fs":            {"store"},
 	"store/storetest":     {"store"},
 	"store/faulty":        {"store"},
+	"store/dryrun":        {"store"},
 	"store/memory":        {"store"},
 	"internal/pool":       {},
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/store/dryrun"
 	"github.com/aisgo/aisgo/store/fs"
 	"gopkg.in/yaml.v3"
 )
@@ -38,6 +39,7 @@ type config struct {
 	KeepaliveInterval time.Duration `yaml:"keepalive_interval"`
 	KeepaliveTimeout  time.Duration `yaml:"keepalive_timeout"`
 	NoSync            bool          `yaml:"no_sync"`
+	DryRun            bool          `yaml:"dry_run"`
 	LogLevel          string        `yaml:"log_level"`
 }
 
@@ -71,6 +73,7 @@ func parse(args []string) (config, error) {
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence after which the primary removes a node (default 10s)")
 	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
+	dryRun := flags.Bool("dry-run", false, "benchmarks only: discard PUT data and serve GETs from memory, to measure the network without the disk")
 	logLevel := flags.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	if err := flags.Parse(args); err != nil {
 		return cfg, err
@@ -111,6 +114,8 @@ func parse(args []string) (config, error) {
 			cfg.KeepaliveTimeout = *keepaliveTimeout
 		case "no-sync":
 			cfg.NoSync = *noSync
+		case "dry-run":
+			cfg.DryRun = *dryRun
 		case "log-level":
 			cfg.LogLevel = *logLevel
 		}
@@ -196,6 +201,10 @@ func run(args []string) error {
 			return err
 		}
 		nodeConfig.Store = st
+		if cfg.DryRun {
+			nodeConfig.Store = dryrun.Wrap(st)
+			logger.Warn("dry run: PUT data is discarded and GETs are served from memory")
+		}
 	}
 	node, err := gateway.New(nodeConfig)
 	if err != nil {

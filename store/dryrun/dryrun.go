@@ -1,0 +1,301 @@
+package dryrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+// patternPeriod is the period of the bytes Open serves: byte(i % 251) at
+// offset i, so that a misplaced range shows.
+const patternPeriod = 251
+
+// patternSize is the length of the in-memory pattern objects are served
+// from: a multiple of the period, about 1 MiB, so that WriteTo hands the
+// network large slices.
+const patternSize = patternPeriod * 4096
+
+// Store keeps buckets in the wrapped store and object metadata in memory.
+type Store struct {
+	store.Store
+	pattern []byte
+
+	mu struct {
+		sync.Mutex
+		// objects maps a bucket name to its objects' metadata by name.
+		objects map[string]map[string]store.ObjectMeta
+	}
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Wrap returns a dry-run store whose buckets live in inner. Objects
+// already in inner are not visible through it.
+func Wrap(inner store.Store) *Store {
+	s := &Store{Store: inner, pattern: make([]byte, patternSize)}
+	for i := range s.pattern {
+		s.pattern[i] = byte(i % patternPeriod)
+	}
+	s.mu.objects = map[string]map[string]store.ObjectMeta{}
+	return s
+}
+
+// bucketProps returns the props of an existing bucket.
+func (s *Store) bucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
+	if err := b.Validate(); err != nil {
+		return store.Props{}, err
+	}
+	md, err := s.Store.Buckets(ctx)
+	if err != nil {
+		return store.Props{}, err
+	}
+	props, ok := md.Buckets[b.Name]
+	if !ok {
+		return store.Props{}, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
+	}
+	return props, nil
+}
+
+// Put reads the whole object and keeps only its metadata.
+func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if err := store.ValidateName(name); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	props, err := s.bucketProps(ctx, b)
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	n, err := discard(ctx, r)
+	if err != nil {
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+	}
+	if opts.Size >= 0 && n != opts.Size {
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: received %d bytes, announced %d", b, name, store.ErrSizeMismatch, n, opts.Size)
+	}
+	meta := store.ObjectMeta{Name: name, Size: n, Atime: time.Now(), Custom: opts.Custom}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	objects := s.mu.objects[b.Name]
+	if objects == nil {
+		objects = map[string]store.ObjectMeta{}
+		s.mu.objects[b.Name] = objects
+	}
+	if props.Versioning.Enabled {
+		meta.Version = "1"
+		if old, ok := objects[name]; ok {
+			if v, err := strconv.ParseInt(old.Version, 10, 64); err == nil {
+				meta.Version = strconv.FormatInt(v+1, 10)
+			}
+		}
+	}
+	objects[name] = meta
+	return meta, nil
+}
+
+// discard reads r to the end into a pooled buffer and returns how many
+// bytes it read.
+func discard(ctx context.Context, r io.Reader) (int64, error) {
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		k, err := r.Read(buf)
+		n += int64(k)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+func (s *Store) lookup(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	if err := store.ValidateName(name); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	if _, err := s.bucketProps(ctx, b); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	s.mu.Lock()
+	meta, ok := s.mu.objects[b.Name][name]
+	s.mu.Unlock()
+	if !ok {
+		return store.ObjectMeta{}, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+	}
+	return meta, nil
+}
+
+// Head returns the metadata kept by Put.
+func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	return s.lookup(ctx, b, name)
+}
+
+// Open returns an object of the size Put read, served from memory.
+func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	meta, err := s.lookup(ctx, b, name)
+	if err != nil {
+		return nil, err
+	}
+	return &object{meta: meta, pattern: s.pattern}, nil
+}
+
+// Delete forgets an object.
+func (s *Store) Delete(ctx context.Context, b store.Bucket, name string) error {
+	if _, err := s.lookup(ctx, b, name); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.mu.objects[b.Name], name)
+	return nil
+}
+
+// List returns the objects Put kept, in byte order of their names.
+func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions) ([]store.ObjectMeta, error) {
+	if _, err := s.bucketProps(ctx, b); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	var out []store.ObjectMeta
+	for name, meta := range s.mu.objects[b.Name] {
+		if strings.HasPrefix(name, opts.Prefix) && name > opts.StartAfter {
+			out = append(out, meta)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(x, y store.ObjectMeta) int { return strings.Compare(x.Name, y.Name) })
+	if opts.Limit > 0 && len(out) > opts.Limit {
+		out = out[:opts.Limit]
+	}
+	if !opts.WithMeta {
+		for i := range out {
+			out[i] = store.ObjectMeta{Name: out[i].Name, Size: out[i].Size}
+		}
+	}
+	return out, nil
+}
+
+// DestroyBucket destroys the bucket in the wrapped store and forgets its
+// objects.
+func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
+	if err := s.Store.DestroyBucket(ctx, b); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.mu.objects, b.Name)
+	return nil
+}
+
+// SyncBuckets adopts md in the wrapped store and forgets the objects of
+// buckets it no longer has.
+func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error {
+	if err := s.Store.SyncBuckets(ctx, md); err != nil {
+		return err
+	}
+	current, err := s.Store.Buckets(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name := range s.mu.objects {
+		if _, ok := current.Buckets[name]; !ok {
+			delete(s.mu.objects, name)
+		}
+	}
+	return nil
+}
+
+// object serves meta.Size bytes of the pattern.
+type object struct {
+	meta    store.ObjectMeta
+	pattern []byte
+	offset  int64
+}
+
+var _ store.Object = (*object)(nil)
+
+func (o *object) Meta() store.ObjectMeta { return o.meta }
+func (o *object) Close() error           { return nil }
+
+// chunk returns the pattern bytes from offset off, at most up to the end
+// of the object.
+func (o *object) chunk(off int64) []byte {
+	start := off % int64(len(o.pattern))
+	end := min(int64(len(o.pattern)), start+o.meta.Size-off)
+	return o.pattern[start:end]
+}
+
+func (o *object) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read at %d: negative offset", off)
+	}
+	n := 0
+	for n < len(p) && off < o.meta.Size {
+		k := copy(p[n:], o.chunk(off))
+		n += k
+		off += int64(k)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (o *object) Read(p []byte) (int, error) {
+	if o.offset >= o.meta.Size {
+		return 0, io.EOF
+	}
+	n, err := o.ReadAt(p, o.offset)
+	o.offset += int64(n)
+	if errors.Is(err, io.EOF) && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (o *object) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += o.offset
+	case io.SeekEnd:
+		offset += o.meta.Size
+	case io.SeekStart:
+	default:
+		return o.offset, fmt.Errorf("seek: invalid whence %d", whence)
+	}
+	if offset < 0 {
+		return o.offset, fmt.Errorf("seek to %d: negative position", offset)
+	}
+	o.offset = offset
+	return offset, nil
+}
+
+// WriteTo writes the rest of the object in slices of the pattern, with no
+// copy.
+func (o *object) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for o.offset < o.meta.Size {
+		k, err := w.Write(o.chunk(o.offset))
+		n += int64(k)
+		o.offset += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,186 @@
+package dryrun_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/dryrun"
+	"github.com/aisgo/aisgo/store/fs"
+)
+
+// newStore returns a dry-run store over a filesystem store with one
+// bucket, and the filesystem's mountpath.
+func newStore(t *testing.T) (*dryrun.Store, *fs.Store, store.Bucket) {
+	t.Helper()
+	inner, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := dryrun.Wrap(inner)
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	return st, inner, b
+}
+
+// want returns the bytes a dry-run object of size n serves.
+func want(off, n int64) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = byte((off + int64(i)) % 251)
+	}
+	return out
+}
+
+// onlyReader hides a reader's WriterTo and Seeker.
+type onlyReader struct{ io.Reader }
+
+func TestPutDiscardsAndGetServesSize(t *testing.T) {
+	st, inner, b := newStore(t)
+	ctx := t.Context()
+	const size = 3<<20 + 17 // beyond the pattern, not a multiple of it
+	body := bytes.Repeat([]byte{0xAB}, size)
+	meta, err := st.Put(ctx, b, "dir/a.bin", onlyReader{bytes.NewReader(body)}, store.PutOptions{Size: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Size != size || meta.Version != "1" {
+		t.Errorf("put meta %+v", meta)
+	}
+
+	// Nothing reached the wrapped store or the disk.
+	if _, err := inner.Head(ctx, b, "dir/a.bin"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("inner head: %v, want ErrNotFound", err)
+	}
+	filepath.WalkDir(inner.Mountpaths()[0], func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && !strings.Contains(path, ".ais") {
+			t.Errorf("file %s on the mountpath", path)
+		}
+		return nil
+	})
+
+	head, err := st.Head(ctx, b, "dir/a.bin")
+	if err != nil || head.Size != size {
+		t.Fatalf("head %+v, %v", head, err)
+	}
+
+	obj, err := st.Open(ctx, b, "dir/a.bin", store.OpenOptions{Validate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	if obj.Meta().Size != size {
+		t.Errorf("open meta %+v", obj.Meta())
+	}
+	got, err := io.ReadAll(onlyReader{obj})
+	if err != nil || !bytes.Equal(got, want(0, size)) {
+		t.Fatalf("read %d bytes (%v), want the %d-byte pattern", len(got), err, size)
+	}
+
+	// Ranges: ReadAt, Seek then WriteTo.
+	part := make([]byte, 1000)
+	if n, err := obj.ReadAt(part, size-500); n != 500 || err != io.EOF || !bytes.Equal(part[:n], want(size-500, 500)) {
+		t.Errorf("ReadAt at the end: %d, %v", n, err)
+	}
+	if _, err := obj.Seek(1<<20+5, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	var rest bytes.Buffer
+	if n, err := obj.WriteTo(&rest); err != nil || n != size-(1<<20+5) || !bytes.Equal(rest.Bytes(), want(1<<20+5, n)) {
+		t.Errorf("WriteTo after Seek: %d, %v", n, err)
+	}
+
+	// A second Put of the name is a new version.
+	meta, err = st.Put(ctx, b, "dir/a.bin", strings.NewReader("xyz"), store.PutOptions{Size: -1})
+	if err != nil || meta.Size != 3 || meta.Version != "2" {
+		t.Errorf("second put %+v, %v", meta, err)
+	}
+	if data, err := readAll(t, st, b, "dir/a.bin"); err != nil || !bytes.Equal(data, want(0, 3)) {
+		t.Errorf("after second put: %q, %v", data, err)
+	}
+}
+
+func readAll(t *testing.T, st store.Store, b store.Bucket, name string) ([]byte, error) {
+	obj, err := st.Open(t.Context(), b, name, store.OpenOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	return io.ReadAll(obj)
+}
+
+func TestErrors(t *testing.T) {
+	st, _, b := newStore(t)
+	ctx := t.Context()
+	if _, err := st.Put(ctx, b, "short", strings.NewReader("abc"), store.PutOptions{Size: 4}); !errors.Is(err, store.ErrSizeMismatch) {
+		t.Errorf("short body: %v, want ErrSizeMismatch", err)
+	}
+	if _, err := st.Head(ctx, b, "short"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a failed put is visible: %v", err)
+	}
+	missing := store.NewBucket("missing")
+	if _, err := st.Put(ctx, missing, "x", strings.NewReader("abc"), store.PutOptions{Size: 3}); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Errorf("put to a missing bucket: %v", err)
+	}
+	if _, err := st.Open(ctx, b, "nothing", store.OpenOptions{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("open of a missing object: %v", err)
+	}
+	if _, err := st.Put(ctx, b, "../x", strings.NewReader(""), store.PutOptions{Size: 0}); !errors.Is(err, store.ErrInvalidName) {
+		t.Errorf("bad name: %v", err)
+	}
+	if err := st.Delete(ctx, b, "nothing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete of a missing object: %v", err)
+	}
+}
+
+func TestListDeleteDestroy(t *testing.T) {
+	st, _, b := newStore(t)
+	ctx := t.Context()
+	for _, name := range []string{"c", "a/2", "a/1", "b"} {
+		if _, err := st.Put(ctx, b, name, strings.NewReader(name), store.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(opts store.ListOptions) string {
+		list, err := st.List(ctx, b, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range list {
+			out = append(out, m.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := names(store.ListOptions{}); got != "a/1,a/2,b,c" {
+		t.Errorf("list %s", got)
+	}
+	if got := names(store.ListOptions{Prefix: "a/", StartAfter: "a/1"}); got != "a/2" {
+		t.Errorf("list with prefix and start %s", got)
+	}
+	if got := names(store.ListOptions{Limit: 2}); got != "a/1,a/2" {
+		t.Errorf("list with limit %s", got)
+	}
+	if err := st.Delete(ctx, b, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(store.ListOptions{}); got != "a/1,a/2,c" {
+		t.Errorf("list after delete %s", got)
+	}
+	if err := st.DestroyBucket(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(store.ListOptions{}); got != "" {
+		t.Errorf("a recreated bucket lists %s", got)
+	}
+}
