@@ -1,0 +1,465 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/sort"
+	"github.com/aisgo/aisgo/store"
+	"golang.org/x/sync/errgroup"
+)
+
+// CoordinatorConfig configures the gateway side of dSort.
+type CoordinatorConfig struct {
+	Peers Peers
+	// Formats reads and writes shards; nil means formats.Default().
+	Formats *formats.Registry
+	// Logger receives job events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Coordinator starts dSort jobs and drives their phases across targets.
+type Coordinator struct {
+	config CoordinatorConfig
+	mu     struct {
+		sync.Mutex
+		jobs map[string]*coordinatedJob
+	}
+	wg sync.WaitGroup
+}
+
+// NewCoordinator returns a coordinator.
+func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
+	if cfg.Formats == nil {
+		cfg.Formats = formats.Default()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Coordinator{config: cfg}
+	c.mu.jobs = map[string]*coordinatedJob{}
+	return c
+}
+
+// Status is a job as its coordinator sees it.
+type Status struct {
+	ID          string       `json:"id"`
+	Description string       `json:"description,omitempty"`
+	Input       store.Bucket `json:"input_bck"`
+	Output      store.Bucket `json:"output_bck"`
+	Phase       string       `json:"phase"`
+	Targets     []string     `json:"targets"`
+	Started     time.Time    `json:"started_time"`
+	Finished    time.Time    `json:"finish_time,omitzero"`
+	Shards      int          `json:"output_shards"`  // planned, once sorted
+	Records     int          `json:"output_records"` // planned, once sorted
+	Warnings    []string     `json:"warnings,omitempty"`
+	Error       string       `json:"error,omitempty"`
+	Aborted     bool         `json:"aborted"`
+	Archived    bool         `json:"archived"`
+}
+
+type coordinatedJob struct {
+	id      string
+	plan    *Plan
+	init    JobInit
+	targets []cluster.Node
+	keyMap  *sort.KeyMap
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	mu      struct {
+		sync.Mutex
+		status Status
+	}
+}
+
+func (j *coordinatedJob) setPhase(phase string) {
+	j.mu.Lock()
+	j.mu.status.Phase = phase
+	j.mu.Unlock()
+}
+
+func (j *coordinatedJob) warn(msg string) {
+	j.mu.Lock()
+	if len(j.mu.status.Warnings) < 1000 {
+		j.mu.status.Warnings = append(j.mu.status.Warnings, msg)
+	}
+	j.mu.Unlock()
+}
+
+// Status returns the coordinator's view of a job.
+func (c *Coordinator) Status(id string) (Status, error) {
+	c.mu.Lock()
+	j, ok := c.mu.jobs[id]
+	c.mu.Unlock()
+	if !ok {
+		return Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s := j.mu.status
+	s.Warnings = slices.Clone(s.Warnings)
+	return s, nil
+}
+
+// Jobs returns every job this coordinator started, oldest first.
+func (c *Coordinator) Jobs() []Status {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.mu.jobs))
+	for id := range c.mu.jobs {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	out := make([]Status, 0, len(ids))
+	for _, id := range ids {
+		if s, err := c.Status(id); err == nil {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b Status) int { return a.Started.Compare(b.Started) })
+	return out
+}
+
+// Wait blocks until a job ends and returns its status.
+func (c *Coordinator) Wait(ctx context.Context, id string) (Status, error) {
+	c.mu.Lock()
+	j, ok := c.mu.jobs[id]
+	c.mu.Unlock()
+	if !ok {
+		return Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	}
+	return c.Status(id)
+}
+
+func newJobID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "srt-" + hex.EncodeToString(b[:])
+}
+
+// Start validates a spec against the cluster, initializes the job on every
+// target and runs it in the background. It returns the job id; errors of
+// the spec name the field.
+func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
+	plan, err := spec.Validate(c.config.Formats)
+	if err != nil {
+		return "", err
+	}
+	peers := c.config.Peers
+	inputProps, err := peers.BucketProps(ctx, plan.Input)
+	if errors.Is(err, store.ErrBucketNotFound) {
+		return "", specError("input_bck %q does not exist", plan.Input.Name)
+	}
+	if err != nil {
+		return "", err
+	}
+	if plan.Output != plan.Input && !spec.DryRun {
+		_, err := peers.BucketProps(ctx, plan.Output)
+		if errors.Is(err, store.ErrBucketNotFound) {
+			props := inputProps
+			props.Created = 0
+			err = peers.CreateBucket(ctx, plan.Output, props)
+			if errors.Is(err, store.ErrBucketExists) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return "", fmt.Errorf("output_bck %q: %w", plan.Output.Name, err)
+		}
+	}
+	job := &coordinatedJob{id: newJobID(), plan: plan, done: make(chan struct{})}
+	if spec.EKMFile != "" {
+		if job.keyMap, err = c.loadKeyMap(ctx, job, plan); err != nil {
+			return "", err
+		}
+	}
+	seed := plan.Algorithm.Seed
+	if spec.Algorithm.Seed == "" {
+		seed = time.Now().UnixNano() & math.MaxInt64 // AIStore's default: a fresh shuffle each time
+	}
+	smap := peers.Map()
+	job.targets = smap.ActiveTargets()
+	if len(job.targets) == 0 {
+		return "", cluster.ErrNoTargets
+	}
+	job.init = JobInit{ID: job.id, Spec: spec, Seed: seed, Map: smap}
+	job.mu.status = Status{
+		ID: job.id, Description: spec.Description, Input: plan.Input, Output: plan.Output,
+		Phase: PhaseInit, Targets: nodeIDs(job.targets), Started: time.Now(),
+	}
+	if err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return peers.Init(ctx, t, job.init) }); err != nil {
+		c.abortTargets(ctx, job, err.Error())
+		return "", err
+	}
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	job.cancel = cancel
+	c.mu.Lock()
+	c.mu.jobs[job.id] = job
+	c.mu.Unlock()
+	c.config.Logger.Info("dsort job started", "job", job.id, "targets", len(job.targets), "input", plan.Input, "output", plan.Output)
+	c.wg.Go(func() { c.run(runCtx, job) })
+	return job.id, nil
+}
+
+func nodeIDs(nodes []cluster.Node) []string {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	return ids
+}
+
+// loadKeyMap fetches and parses the external key map.
+func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan *Plan) (*sort.KeyMap, error) {
+	data, err := c.config.Peers.FetchKeyMap(ctx, plan.Spec.EKMFile)
+	if err != nil {
+		return nil, specError("ekm_file %q: %v", plan.Spec.EKMFile, err)
+	}
+	format := sort.KeyMapText
+	if strings.HasSuffix(path.Ext(strings.SplitN(plan.Spec.EKMFile, "?", 2)[0]), ".json") || strings.HasPrefix(strings.TrimSpace(string(data)), "{") {
+		format = sort.KeyMapJSON
+	}
+	onMalformed := func(line int, err error) error {
+		switch plan.Reactions.EKMMalformedLine {
+		case ReactAbort:
+			return err
+		case ReactWarn:
+			job.warn(err.Error())
+		}
+		return nil
+	}
+	km, err := sort.ParseKeyMap(data, format, plan.Spec.EKMFileSep, onMalformed)
+	if err != nil {
+		return nil, specError("ekm_file %q: %v", plan.Spec.EKMFile, err)
+	}
+	return km, nil
+}
+
+// broadcast calls fn on every target of a job in parallel; the first error
+// names the target.
+func (c *Coordinator) broadcast(ctx context.Context, job *coordinatedJob, fn func(context.Context, cluster.Node) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, t := range job.targets {
+		g.Go(func() error {
+			if err := fn(gctx, t); err != nil {
+				if errors.Is(err, context.Canceled) && context.Cause(gctx) != nil && !errors.Is(context.Cause(gctx), context.Canceled) {
+					return context.Cause(gctx)
+				}
+				return fmt.Errorf("target %s: %w", t.ID, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// run drives the phases; any error aborts the job on every target.
+func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
+	defer close(job.done)
+	err := c.runPhases(ctx, job)
+	if cause := context.Cause(ctx); cause != nil {
+		err = cause
+	}
+	now := time.Now()
+	if err != nil {
+		c.config.Logger.Warn("dsort job failed", "job", job.id, "err", err)
+		c.abortTargets(context.WithoutCancel(ctx), job, err.Error())
+		job.mu.Lock()
+		job.mu.status.Error, job.mu.status.Aborted, job.mu.status.Finished = err.Error(), true, now
+		job.mu.Unlock()
+		return
+	}
+	job.mu.Lock()
+	job.mu.status.Phase, job.mu.status.Archived, job.mu.status.Finished = PhaseFinished, true, now
+	job.mu.Unlock()
+	c.config.Logger.Info("dsort job finished", "job", job.id, "elapsed", now.Sub(job.mu.status.Started).Round(time.Millisecond))
+}
+
+func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error {
+	peers := c.config.Peers
+	job.setPhase(PhaseExtract)
+	runs := make([][]shards.RecordMeta, len(job.targets))
+	err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error {
+		i := slices.IndexFunc(job.targets, func(n cluster.Node) bool { return n.ID == t.ID })
+		metas, err := peers.Extract(ctx, t, job.id)
+		runs[i] = metas
+		if err != nil {
+			return fmt.Errorf("extract phase: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	job.setPhase(PhaseSort)
+	planned, err := c.plan(job, runs)
+	if err != nil {
+		return fmt.Errorf("sort phase: %w", err)
+	}
+	records := 0
+	perTarget := make([][]shards.OutputShard, len(job.targets))
+	for _, s := range planned {
+		perTarget[s.Owner] = append(perTarget[s.Owner], s)
+		records += len(s.Records)
+	}
+	job.mu.Lock()
+	job.mu.status.Shards, job.mu.status.Records = len(planned), records
+	job.mu.Unlock()
+
+	job.setPhase(PhaseCreate)
+	err = c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error {
+		i := slices.IndexFunc(job.targets, func(n cluster.Node) bool { return n.ID == t.ID })
+		if err := peers.Create(ctx, t, job.id, perTarget[i]); err != nil {
+			return fmt.Errorf("create phase: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return peers.Finish(ctx, t, job.id) })
+}
+
+// plan merges the targets' runs, orders and partitions the records, names
+// the output shards and assigns each to the target that owns its name.
+func (c *Coordinator) plan(job *coordinatedJob, runs [][]shards.RecordMeta) ([]shards.OutputShard, error) {
+	plan := job.plan
+	alg := plan.Algorithm
+	alg.Seed = job.init.Seed
+	merged := sort.Merge(runs, alg)
+	var planned []shards.OutputShard
+	var err error
+	if job.keyMap != nil {
+		planned, err = sort.PartitionByKeyMap(merged, plan.ShardSize, job.keyMap, func(err error) error {
+			switch plan.Reactions.EKMMissingKey {
+			case ReactAbort:
+				return err
+			case ReactWarn:
+				job.warn(err.Error())
+			}
+			return nil
+		})
+	} else {
+		planned, err = sort.Partition(merged, plan.ShardSize, plan.OutputTemplate)
+	}
+	if err != nil {
+		return nil, err
+	}
+	placement := &cluster.Map{Nodes: job.targets}
+	for i := range planned {
+		planned[i].Name += plan.OutputSuffix
+		owner, err := placement.Owner(cluster.Uname(plan.Output.Provider, plan.Output.Name, planned[i].Name))
+		if err != nil {
+			return nil, err
+		}
+		planned[i].Owner = int32(slices.IndexFunc(job.targets, func(n cluster.Node) bool { return n.ID == owner.ID }))
+	}
+	return planned, nil
+}
+
+// abortTargets tells every target to stop the job and clean up.
+func (c *Coordinator) abortTargets(ctx context.Context, job *coordinatedJob, cause string) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, t := range job.targets {
+		wg.Go(func() {
+			if err := c.config.Peers.Abort(ctx, t, job.id, cause); err != nil && !errors.Is(err, ErrJobNotFound) {
+				c.config.Logger.Warn("abort on target", "job", job.id, "target", t.ID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Abort stops a running job: every target stops, removes the shards it
+// wrote and releases its resources.
+func (c *Coordinator) Abort(id string, cause error) error {
+	c.mu.Lock()
+	j, ok := c.mu.jobs[id]
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	select {
+	case <-j.done:
+		s, _ := c.Status(id)
+		if s.Archived {
+			return fmt.Errorf("%w: %s", ErrJobFinished, id)
+		}
+		return nil
+	default:
+	}
+	j.cancel(cause)
+	<-j.done
+	return nil
+}
+
+// MapChanged aborts the running jobs whose targets changed: a target that
+// joins or leaves while a job runs would see placement move under it.
+func (c *Coordinator) MapChanged(m *cluster.Map) {
+	c.mu.Lock()
+	jobs := make([]*coordinatedJob, 0, len(c.mu.jobs))
+	for _, j := range c.mu.jobs {
+		jobs = append(jobs, j)
+	}
+	c.mu.Unlock()
+	now := m.ActiveTargets()
+	for _, j := range jobs {
+		select {
+		case <-j.done:
+			continue
+		default:
+		}
+		if slices.EqualFunc(now, j.targets, func(a, b cluster.Node) bool { return a.ID == b.ID }) {
+			continue
+		}
+		j.cancel(fmt.Errorf("%w: the cluster's targets changed during the job (were %s, now %s)", ErrAborted, describe(j.targets), describe(now)))
+	}
+}
+
+// Remove forgets a finished job.
+func (c *Coordinator) Remove(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j, ok := c.mu.jobs[id]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	select {
+	case <-j.done:
+	default:
+		return fmt.Errorf("%w: %s", ErrJobRunning, id)
+	}
+	delete(c.mu.jobs, id)
+	return nil
+}
+
+// Close waits for running jobs' goroutines after aborting them.
+func (c *Coordinator) Close() {
+	for _, s := range c.Jobs() {
+		if !s.Aborted && !s.Archived {
+			c.Abort(s.ID, fmt.Errorf("%w: the gateway is shutting down", ErrAborted))
+		}
+	}
+	c.wg.Wait()
+}

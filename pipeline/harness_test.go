@@ -1,0 +1,256 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/storetest"
+)
+
+// memCluster runs dSort on targets in one process: real stores on temp
+// directories, peers and fetches as direct calls.
+type memCluster struct {
+	t           testing.TB
+	mu          sync.Mutex
+	smap        *cluster.Map
+	workers     map[string]*pipeline.Worker
+	stores      map[string]store.Store
+	keyMaps     map[string][]byte
+	coordinator *pipeline.Coordinator
+	// wrapStore, when set, decorates each target's store.
+	wrapStore func(id string, st store.Store) store.Store
+	memory    int64 // MemoryTotal of the workers
+}
+
+func newMemCluster(t testing.TB, targets int, wrap func(string, store.Store) store.Store) *memCluster {
+	t.Helper()
+	c := &memCluster{t: t, workers: map[string]*pipeline.Worker{}, stores: map[string]store.Store{}, keyMaps: map[string][]byte{}, wrapStore: wrap, memory: 1 << 30}
+	c.smap = &cluster.Map{Version: 1, Primary: "g"}
+	for i := range targets {
+		c.addTarget(fmt.Sprintf("t%d", i+1))
+	}
+	c.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: memPeers{c}})
+	t.Cleanup(c.coordinator.Close)
+	return c
+}
+
+func (c *memCluster) addTarget(id string) {
+	c.t.Helper()
+	dir := c.t.TempDir()
+	var st store.Store
+	st, err := fs.Open(c.t.Context(), fs.Config{Mountpaths: []string{dir + "/mp"}, NoSync: true})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, other := range c.stores {
+		// A joining target learns the buckets, as metasync would do.
+		md, _ := other.Buckets(c.t.Context())
+		if err := st.SyncBuckets(c.t.Context(), md); err != nil {
+			c.t.Fatal(err)
+		}
+		break
+	}
+	if c.wrapStore != nil {
+		st = c.wrapStore(id, st)
+	}
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: memFetcher{c}, WorkDir: dir + "/work", MemoryTotal: c.memory})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next, err := c.smap.WithNode(cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "mem://" + id, State: cluster.StateActive})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.smap = next
+	c.workers[id] = w
+	c.stores[id] = st
+	if c.coordinator != nil {
+		c.coordinator.MapChanged(next)
+	}
+}
+
+func (c *memCluster) worker(id string) *pipeline.Worker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.workers[id]
+}
+
+// createBucket creates a bucket on every target.
+func (c *memCluster) createBucket(name string) {
+	c.t.Helper()
+	if err := (memPeers{c}).CreateBucket(c.t.Context(), store.NewBucket(name), store.DefaultProps()); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// putInputs stores shards on the targets that own them.
+func (c *memCluster) putInputs(bucket string, inputs map[string][]byte) {
+	c.t.Helper()
+	b := store.NewBucket(bucket)
+	for name, data := range inputs {
+		owner, err := c.smap.Owner(cluster.Uname("ais", bucket, name))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		storetest.Put(c.t, c.stores[owner.ID], b, name, data)
+	}
+}
+
+// outputs reads every object of a bucket from every target, checking that
+// each is stored once and on its owner.
+func (c *memCluster) outputs(bucket string) map[string][]byte {
+	c.t.Helper()
+	b := store.NewBucket(bucket)
+	out := map[string][]byte{}
+	for _, id := range slices.Sorted(maps.Keys(c.stores)) {
+		st := c.stores[id]
+		list, err := st.List(c.t.Context(), b, store.ListOptions{})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, o := range list {
+			if _, dup := out[o.Name]; dup {
+				c.t.Fatalf("output shard %s stored twice", o.Name)
+			}
+			owner, _ := c.smap.Owner(cluster.Uname("ais", bucket, o.Name))
+			if owner.ID != id {
+				c.t.Fatalf("output shard %s stored on %s, owner is %s", o.Name, id, owner.ID)
+			}
+			out[o.Name] = storetest.Get(c.t, st, b, o.Name)
+		}
+	}
+	return out
+}
+
+// run starts a job and waits for it.
+func (c *memCluster) run(spec pipeline.Spec) (pipeline.Status, error) {
+	c.t.Helper()
+	id, err := c.coordinator.Start(c.t.Context(), spec)
+	if err != nil {
+		return pipeline.Status{}, err
+	}
+	ctx, cancel := context.WithTimeout(c.t.Context(), time.Minute)
+	defer cancel()
+	return c.coordinator.Wait(ctx, id)
+}
+
+type memPeers struct{ c *memCluster }
+
+func (p memPeers) Map() *cluster.Map {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return p.c.smap
+}
+
+func (p memPeers) BucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
+	for _, st := range p.c.stores {
+		md, err := st.Buckets(ctx)
+		if err != nil {
+			return store.Props{}, err
+		}
+		props, ok := md.Buckets[b.Name]
+		if !ok {
+			return store.Props{}, store.ErrBucketNotFound
+		}
+		return props, nil
+	}
+	return store.Props{}, store.ErrBucketNotFound
+}
+
+func (p memPeers) CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error {
+	for _, st := range p.c.stores {
+		if err := st.CreateBucket(ctx, b, props); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p memPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {
+	data, ok := p.c.keyMaps[location]
+	if !ok {
+		return nil, errors.New("no such key map")
+	}
+	return data, nil
+}
+
+func (p memPeers) Init(ctx context.Context, t cluster.Node, init pipeline.JobInit) error {
+	return p.c.worker(t.ID).Init(ctx, init)
+}
+
+func (p memPeers) Extract(ctx context.Context, t cluster.Node, id string) ([]shards.RecordMeta, error) {
+	w := p.c.worker(t.ID)
+	if w == nil {
+		return nil, fmt.Errorf("target %s is gone", t.ID)
+	}
+	metas, err := w.Extract(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	// Through the wire encoding, as over HTTP.
+	back, _, err := pipeline.ReadRecords(pipeline.AppendRecords(nil, metas))
+	return back, err
+}
+
+func (p memPeers) Create(ctx context.Context, t cluster.Node, id string, planned []shards.OutputShard) error {
+	back, err := pipeline.ReadShards(pipeline.AppendShards(nil, planned))
+	if err != nil {
+		return err
+	}
+	return p.c.worker(t.ID).Create(ctx, id, back)
+}
+
+func (p memPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
+	return p.c.worker(t.ID).Finish(ctx, id)
+}
+
+func (p memPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
+	if w := p.c.worker(t.ID); w != nil {
+		return w.Abort(id, cause)
+	}
+	return nil
+}
+
+func (p memPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipeline.JobStats, error) {
+	return p.c.worker(t.ID).Stats(id)
+}
+
+type memFetcher struct{ c *memCluster }
+
+func (f memFetcher) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
+	w := f.c.worker(holder.ID)
+	if w == nil {
+		return nil, fmt.Errorf("holder %s is gone", holder.ID)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(w.ServeRecords(ctx, id, records, pw)) }()
+	return pr, nil
+}
+
+// equalOutputs compares two sets of shards byte for byte.
+func equalOutputs(t testing.TB, got, want map[string][]byte) {
+	t.Helper()
+	if !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
+		t.Fatalf("output shards %v, reference %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	for name, data := range want {
+		if !bytes.Equal(got[name], data) {
+			t.Fatalf("shard %s: %d bytes differ from the reference's %d", name, len(got[name]), len(data))
+		}
+	}
+}

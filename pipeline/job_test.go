@@ -1,0 +1,466 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/datasets"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/pipeline/reference"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
+)
+
+// memSink collects generated shards in memory.
+type memSink struct {
+	mu     sync.Mutex
+	shards map[string][]byte
+}
+
+type memShard struct {
+	bytes.Buffer
+	name string
+	sink *memSink
+}
+
+func (s *memShard) Close() error {
+	s.sink.mu.Lock()
+	s.sink.shards[s.name] = s.Bytes()
+	s.sink.mu.Unlock()
+	return nil
+}
+
+// generate makes a dataset in memory.
+func generate(t testing.TB, spec datasets.Spec) map[string][]byte {
+	t.Helper()
+	sink := &memSink{shards: map[string][]byte{}}
+	_, err := datasets.Generate(t.Context(), spec, func(name string) (io.WriteCloser, error) {
+		return &memShard{name: name, sink: sink}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sink.shards
+}
+
+func baseSpec(inputTemplate, output string) pipeline.Spec {
+	return pipeline.Spec{
+		InputBucket:     pipeline.BucketRef{Name: "src"},
+		OutputBucket:    pipeline.BucketRef{Name: "dst"},
+		InputFormat:     pipeline.InputFormat{Template: inputTemplate},
+		OutputFormat:    output,
+		OutputShardSize: "20KiB",
+	}
+}
+
+// runAndCompare runs a spec on n targets and checks the output against the
+// reference oracle, byte for byte.
+func runAndCompare(t *testing.T, targets int, inputs map[string][]byte, spec pipeline.Spec, seed int64) map[string][]byte {
+	t.Helper()
+	c := newMemCluster(t, targets, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec.Algorithm.Seed = pipeline.SizeString(fmt.Sprint(seed))
+	status, err := c.run(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Archived || status.Error != "" {
+		t.Fatalf("job did not finish: %+v", status)
+	}
+	got := c.outputs("dst")
+	want, err := reference.Run(spec, seed, inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalOutputs(t, got, want)
+	return got
+}
+
+// Byte-identical output against the oracle across 1, 3 and 5 targets and
+// every input/output format pair.
+func TestMatchesReferenceAcrossTargetsAndFormats(t *testing.T) {
+	for _, pair := range [][2]string{
+		{".tar", ".tar"}, {".tar", ".tgz"}, {".tgz", ".tar"}, {".zip", ".tar"},
+		{".tar", ".zip"}, {".tar.lz4", ".tar.zst"}, {".tar.zst", ".tgz"}, {".zip", ".zip"},
+	} {
+		inputs := generate(t, datasets.Spec{Template: "in-{00..05}" + pair[0], Records: 12, RecordSize: 1500, SizeSpread: 0.5, Extensions: []string{".jpg", ".cls", ".json"}, Seed: 7})
+		for _, targets := range []int{1, 3, 5} {
+			t.Run(fmt.Sprintf("%s-to-%s/%d-targets", pair[0], pair[1], targets), func(t *testing.T) {
+				spec := baseSpec("in-{00..05}"+pair[0], "out-{000..999}"+pair[1])
+				spec.Algorithm.Kind = "shuffle"
+				runAndCompare(t, targets, inputs, spec, 42)
+			})
+		}
+	}
+}
+
+func TestMatchesReferenceForEveryAlgorithm(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..7}.tar", Records: 15, RecordSize: 800, SizeSpread: 0.9, Extensions: []string{".jpg", ".cls"}, Seed: 3})
+	algorithms := []pipeline.Algorithm{
+		{Kind: "alphanumeric"},
+		{Kind: "alphanumeric", Decreasing: true},
+		{Kind: "none"},
+		{Kind: "shuffle"},
+		{Kind: "content", Extension: ".cls", ContentKeyType: "int"},
+		{Kind: "content", Extension: ".cls", ContentKeyType: "float", Decreasing: true},
+		{Kind: "content", Extension: ".cls", ContentKeyType: "string"},
+	}
+	for _, alg := range algorithms {
+		for _, seed := range []int64{1, 99} {
+			name := fmt.Sprintf("%s-decreasing=%v-%s-seed%d", alg.Kind, alg.Decreasing, alg.ContentKeyType, seed)
+			t.Run(name, func(t *testing.T) {
+				spec := baseSpec("in-{0..7}.tar", "out-{000..999}.tar")
+				spec.Algorithm = alg
+				runAndCompare(t, 3, inputs, spec, seed)
+			})
+		}
+	}
+}
+
+// readRecords reads output shards back as records: their names and files.
+func readRecords(t *testing.T, format formats.Format, outputs map[string][]byte, names []string) (records []string, files map[string][]string, bodies map[string][]byte) {
+	t.Helper()
+	files, bodies = map[string][]string{}, map[string][]byte{}
+	for _, shard := range names {
+		data := outputs[shard]
+		rd, err := format.NewReader(bytes.NewReader(data), int64(len(data)), shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := ""
+		for {
+			e, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(rd)
+			rec, _ := shards.SplitName(e.Name)
+			if rec != last {
+				if _, seen := files[rec]; seen {
+					t.Fatalf("record %s is split or duplicated (again in %s)", rec, shard)
+				}
+				records = append(records, rec)
+				last = rec
+			}
+			files[rec] = append(files[rec], e.Name)
+			bodies[e.Name] = body
+		}
+	}
+	return records, files, bodies
+}
+
+// The invariants users rely on: no record lost, duplicated or split;
+// files of a record together and in order; bytes unchanged; shard sizes.
+func TestInvariants(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..9}.tar", Records: 20, RecordSize: 1000, SizeSpread: 0.5, Extensions: []string{".jpg", ".cls", ".json"}, Seed: 11})
+	inputBodies := map[string][]byte{}
+	inputFiles := map[string][]string{}
+	var inputOrder []string
+	tar, _ := formats.Default().ByExtension(".tar")
+	for i := range 10 {
+		name := fmt.Sprintf("in-%d.tar", i)
+		recs, files, bodies := readRecords(t, tar, inputs, []string{name})
+		inputOrder = append(inputOrder, recs...)
+		for k, v := range files {
+			inputFiles[k] = v
+		}
+		for k, v := range bodies {
+			inputBodies[k] = v
+		}
+	}
+	spec := baseSpec("in-{0..9}.tar", "out-{000..999}.tar")
+	spec.Algorithm.Kind = "shuffle"
+	outputs := runAndCompare(t, 3, inputs, spec, 5)
+	var names []string
+	for i := range len(outputs) {
+		names = append(names, fmt.Sprintf("out-%03d.tar", i))
+	}
+	records, files, bodies := readRecords(t, tar, outputs, names)
+	if len(records) != len(inputOrder) {
+		t.Fatalf("%d records out, %d in", len(records), len(inputOrder))
+	}
+	for rec, want := range inputFiles {
+		if strings.Join(files[rec], ",") != strings.Join(want, ",") {
+			t.Fatalf("record %s has files %v, want %v in this order", rec, files[rec], want)
+		}
+		for _, f := range want {
+			if !bytes.Equal(bodies[f], inputBodies[f]) {
+				t.Fatalf("file %s changed", f)
+			}
+		}
+	}
+	if strings.Join(records, ",") == strings.Join(inputOrder, ",") {
+		t.Fatal("the shuffle kept the input order")
+	}
+	for i, name := range names {
+		if size := int64(len(outputs[name])); i < len(names)-1 && size < 20<<10 {
+			t.Fatalf("shard %s is %d bytes, under output_shard_size", name, size)
+		}
+	}
+}
+
+// A memory budget far below the dataset forces spilling; the output stays
+// identical and the budget is never exceeded.
+func TestSpillUnderMemoryBudget(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..7}.tgz", Records: 25, RecordSize: 4000, Extensions: []string{".jpg", ".cls"}, Seed: 5})
+	var total int
+	for _, d := range inputs {
+		total += len(d)
+	}
+	for _, targets := range []int{1, 3} {
+		c := newMemCluster(t, targets, nil)
+		c.createBucket("src")
+		c.putInputs("src", inputs)
+		spec := baseSpec("in-{0..7}.tgz", "out-{000..999}.tar")
+		spec.Algorithm = pipeline.Algorithm{Kind: "shuffle", Seed: "3"}
+		spec.MaxMemUsage = "64KiB"
+		id, err := c.coordinator.Start(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, _ := c.coordinator.Wait(t.Context(), id)
+		if !status.Archived {
+			t.Fatalf("job failed: %+v", status)
+		}
+		var spilled int64
+		for tid, w := range c.workers {
+			st, _ := w.Stats(id)
+			spilled += st.Extract.SpilledBytes
+			if st.MemoryPeak > st.MemoryLimit || st.MemoryLimit != 64<<10 {
+				t.Fatalf("target %s held %d bytes in memory, budget %d", tid, st.MemoryPeak, st.MemoryLimit)
+			}
+		}
+		if spilled < int64(total)/2 {
+			t.Fatalf("spilled %d bytes of about %d: the budget did not force spilling", spilled, total)
+		}
+		want, _ := reference.Run(spec, 3, inputs, nil)
+		equalOutputs(t, c.outputs("dst"), want)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 1})
+	c := newMemCluster(t, 3, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..3}.tar", "out-{00..99}.tar")
+	spec.OutputBucket = pipeline.BucketRef{Name: "src"}
+	spec.DryRun = true
+	status, err := c.run(spec)
+	if err != nil || !status.Archived || status.Shards == 0 {
+		t.Fatalf("dry run: %+v %v", status, err)
+	}
+	if out := c.outputs("src"); len(out) != len(inputs) {
+		t.Fatalf("a dry run wrote %d objects", len(out)-len(inputs))
+	}
+}
+
+func TestMissingShardReactions(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 5, RecordSize: 500, Seed: 2})
+	delete(inputs, "in-3.tar")
+	for _, reaction := range []string{"ignore", "warn", "abort"} {
+		t.Run(reaction, func(t *testing.T) {
+			c := newMemCluster(t, 3, nil)
+			c.createBucket("src")
+			c.putInputs("src", inputs)
+			spec := baseSpec("in-{0..5}.tar", "out-{00..99}.tar")
+			spec.MissingShards = reaction
+			status, err := c.run(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch reaction {
+			case "abort":
+				if !status.Aborted || !strings.Contains(status.Error, "in-3.tar") || !strings.Contains(status.Error, "extract phase") {
+					t.Fatalf("status %+v: want aborted naming the shard and phase", status)
+				}
+				if out := c.outputs("dst"); len(out) != 0 {
+					t.Fatalf("an aborted job left %d shards", len(out))
+				}
+			default:
+				if !status.Archived {
+					t.Fatalf("status %+v", status)
+				}
+				warned := false
+				for _, w := range c.workers {
+					st, _ := w.Stats(status.ID)
+					for _, msg := range st.Warnings {
+						warned = warned || strings.Contains(msg, "in-3.tar")
+					}
+				}
+				if warned != (reaction == "warn") {
+					t.Fatalf("reaction %s: warned=%v", reaction, warned)
+				}
+				want, _ := reference.Run(spec, 0, inputs, nil)
+				equalOutputs(t, c.outputs("dst"), want)
+			}
+		})
+	}
+}
+
+func TestMalformedShardAbortsNamingShardAndOffset(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 5, RecordSize: 3000, Seed: 2})
+	bad := inputs["in-2.tar"]
+	inputs["in-2.tar"] = bad[:len(bad)/2] // truncated mid-entry
+	c := newMemCluster(t, 3, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	status, err := c.run(baseSpec("in-{0..3}.tar", "out-{00..99}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Aborted || !strings.Contains(status.Error, "in-2.tar") || !strings.Contains(status.Error, "offset") {
+		t.Fatalf("status %+v: want aborted naming the shard and offset", status)
+	}
+	if out := c.outputs("dst"); len(out) != 0 {
+		t.Fatalf("an aborted job left %d shards", len(out))
+	}
+}
+
+func TestExternalKeyMap(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 700, Seed: 4})
+	c := newMemCluster(t, 3, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	keyMap := []byte(`{"even-{000..099}.tar": ["sample-.*[02468]\\.jpg"], "odd-{000..099}.tar": ["sample-.*[13579]\\.jpg"]}`)
+	c.keyMaps["http://keys.example/map.json"] = keyMap
+	spec := baseSpec("in-{0..3}.tar", "")
+	spec.EKMFile = "http://keys.example/map.json"
+	status, err := c.run(spec)
+	if err != nil || !status.Archived {
+		t.Fatalf("EKM job: %+v %v", status, err)
+	}
+	got := c.outputs("dst")
+	want, err := reference.Run(spec, 0, inputs, keyMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalOutputs(t, got, want)
+	if _, ok := got["even-000.tar"]; !ok {
+		t.Fatalf("key map shards: %v", len(got))
+	}
+}
+
+// blockingStore holds the puts of one output shard until the job ends.
+type blockingStore struct {
+	store.Store
+	block   string
+	reached chan struct{}
+	once    sync.Once
+}
+
+func (s *blockingStore) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if b.Name == "dst" && name == s.block {
+		s.once.Do(func() { close(s.reached) })
+		<-ctx.Done()
+		return store.ObjectMeta{}, context.Cause(ctx)
+	}
+	return s.Store.Put(ctx, b, name, r, opts)
+}
+
+// An abort during creation stops every target and removes the shards
+// already written; the input is untouched and the same job then succeeds.
+func TestAbortRemovesWrittenShards(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 20, RecordSize: 1000, Seed: 8})
+	reached := make(chan struct{})
+	var blockers []*blockingStore
+	c := newMemCluster(t, 3, func(id string, st store.Store) store.Store {
+		b := &blockingStore{Store: st, block: "out-005.tar", reached: reached}
+		blockers = append(blockers, b)
+		return b
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	spec.CreateConcurrencyMaxLimit = 1
+	id, err := c.coordinator.Start(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	deadline := time.Now().Add(30 * time.Second)
+	for len(c.outputs("dst")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no output shard was stored before the blocked one")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)); err != nil {
+		t.Fatal(err)
+	}
+	status, _ := c.coordinator.Status(id)
+	if !status.Aborted || !strings.Contains(status.Error, "by the test") {
+		t.Fatalf("status after abort: %+v", status)
+	}
+	if out := c.outputs("dst"); len(out) != 0 {
+		t.Fatalf("abort left %d output shards", len(out))
+	}
+	if in := c.outputs("src"); len(in) != len(inputs) {
+		t.Fatalf("abort touched the input: %d of %d shards", len(in), len(inputs))
+	}
+	for _, w := range c.workers {
+		st, _ := w.Stats(id)
+		if !st.Aborted {
+			t.Fatalf("a target did not abort: %+v", st)
+		}
+	}
+	for _, b := range blockers {
+		b.block = ""
+	}
+	status, err = c.run(spec)
+	if err != nil || !status.Archived {
+		t.Fatalf("the same job after an abort: %+v %v", status, err)
+	}
+	want, _ := reference.Run(spec, 0, inputs, nil)
+	equalOutputs(t, c.outputs("dst"), want)
+}
+
+// A target joining while a job runs aborts the job everywhere.
+func TestTargetJoiningAbortsJob(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 20, RecordSize: 1000, Seed: 8})
+	reached := make(chan struct{})
+	c := newMemCluster(t, 3, func(id string, st store.Store) store.Store {
+		return &blockingStore{Store: st, block: "out-003.tar", reached: reached}
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	id, err := c.coordinator.Start(t.Context(), baseSpec("in-{0..5}.tar", "out-{000..999}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	c.addTarget("t9")
+	status, _ := c.coordinator.Wait(context.WithoutCancel(t.Context()), id)
+	if !status.Aborted || !strings.Contains(status.Error, "targets changed") || !strings.Contains(status.Error, "t9") {
+		t.Fatalf("status %+v: want aborted because t9 joined", status)
+	}
+	if out := c.outputs("dst"); len(out) != 0 {
+		t.Fatalf("aborted job left %d shards", len(out))
+	}
+}
+
+func TestStartValidatesAgainstCluster(t *testing.T) {
+	c := newMemCluster(t, 1, nil)
+	_, err := c.coordinator.Start(t.Context(), baseSpec("in-{0..5}.tar", "out-{000..999}.tar"))
+	if !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), `input_bck "src" does not exist`) {
+		t.Fatalf("missing input bucket: %v", err)
+	}
+	c.createBucket("src")
+	spec := baseSpec("in-{0..5}.tar", "")
+	spec.EKMFile = "http://nowhere/map.json"
+	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "ekm_file") {
+		t.Fatalf("unreachable key map: %v", err)
+	}
+}

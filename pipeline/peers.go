@@ -1,0 +1,53 @@
+package pipeline
+
+import (
+	"context"
+	"io"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
+)
+
+// JobInit is what every target of a job receives before it starts.
+type JobInit struct {
+	ID   string `json:"id"`
+	Spec Spec   `json:"spec"`
+	// Seed is the shuffle seed the coordinator fixed, so that every target
+	// agrees even when the spec left it out.
+	Seed int64 `json:"seed"`
+	// Map is the cluster map the job runs on: its active targets extract,
+	// hold and create; placement uses it throughout.
+	Map *cluster.Map `json:"map"`
+}
+
+// Peers is how a coordinator reaches the cluster.
+type Peers interface {
+	// Map returns the current cluster map.
+	Map() *cluster.Map
+	// BucketProps returns a bucket's props, or store.ErrBucketNotFound.
+	BucketProps(ctx context.Context, b store.Bucket) (store.Props, error)
+	// CreateBucket creates a bucket (the output of a job).
+	CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error
+	// FetchKeyMap reads an external key map from a URL or an ais:// object.
+	FetchKeyMap(ctx context.Context, location string) ([]byte, error)
+
+	Init(ctx context.Context, target cluster.Node, init JobInit) error
+	// Extract runs extraction on a target and returns its records'
+	// metadata, sorted as its run.
+	Extract(ctx context.Context, target cluster.Node, id string) ([]shards.RecordMeta, error)
+	// Create builds a target's output shards.
+	Create(ctx context.Context, target cluster.Node, id string, planned []shards.OutputShard) error
+	// Finish releases a finished job's resources on a target.
+	Finish(ctx context.Context, target cluster.Node, id string) error
+	// Abort stops a job on a target and removes what it wrote.
+	Abort(ctx context.Context, target cluster.Node, id string, cause string) error
+	// Stats returns a job's state on a target.
+	Stats(ctx context.Context, target cluster.Node, id string) (JobStats, error)
+}
+
+// Fetcher is how a target gets record bytes from the target holding them:
+// one request for many records, answered with a stream of frames.
+type Fetcher interface {
+	Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error)
+}

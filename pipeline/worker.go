@@ -1,0 +1,715 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/creation"
+	"github.com/aisgo/aisgo/extract"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/sort"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Errors of job lifecycle.
+var (
+	ErrJobNotFound = errors.New("dsort job not found")
+	ErrJobExists   = errors.New("dsort job already exists")
+	ErrJobFinished = errors.New("dsort job already finished")
+	ErrJobRunning  = errors.New("dsort job is still running")
+	// ErrAborted is the cause of a job stopped by a user.
+	ErrAborted = errors.New("dsort job aborted")
+	// errCoordinatorGone is the cause when a coordinator's call is cut.
+	errCoordinatorGone = errors.New("the coordinating gateway disconnected")
+)
+
+// WorkerConfig configures a target's side of dSort.
+type WorkerConfig struct {
+	// NodeID is this target's id in the cluster map.
+	NodeID string
+	// Store holds input and output shards.
+	Store store.Store
+	// Fetcher streams record bytes from other targets.
+	Fetcher Fetcher
+	// Formats reads and writes shards; nil means formats.Default().
+	Formats *formats.Registry
+	// WorkDir holds spill files, one directory per job; required.
+	WorkDir string
+	// MemoryTotal is the memory a percentage budget refers to; zero means
+	// the machine's (/proc/meminfo).
+	MemoryTotal int64
+	// Mountpaths scales the per-mountpath concurrency limits; zero means 1.
+	Mountpaths int
+	// Logger receives job events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Worker runs the target side of dSort jobs: extraction, serving record
+// bytes, creation.
+type Worker struct {
+	config WorkerConfig
+	mu     struct {
+		sync.Mutex
+		jobs map[string]*targetJob
+	}
+}
+
+// NewWorker returns a worker.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	if cfg.Store == nil || cfg.Fetcher == nil || cfg.WorkDir == "" || cfg.NodeID == "" {
+		return nil, errors.New("dsort worker: node id, store, fetcher and work directory are required")
+	}
+	if cfg.Formats == nil {
+		cfg.Formats = formats.Default()
+	}
+	if cfg.MemoryTotal <= 0 {
+		cfg.MemoryTotal = systemMemory()
+	}
+	cfg.Mountpaths = max(cfg.Mountpaths, 1)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Worker{config: cfg}
+	w.mu.jobs = map[string]*targetJob{}
+	return w, nil
+}
+
+// targetJob is one job on this target.
+type targetJob struct {
+	w       *Worker
+	id      string
+	plan    *Plan
+	targets []cluster.Node
+	// placement is a map of the job's targets, for HRW ownership.
+	placement *cluster.Map
+	self      int32
+	inputs    []string
+	rawCopy   bool
+	budget    *extract.Budget
+	logger    *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	// active counts calls in flight; cleanup waits for them.
+	active sync.WaitGroup
+
+	extracted extract.Counters
+	created   creation.Counters
+
+	mu struct {
+		sync.Mutex
+		stats    JobStats
+		result   *extract.Result
+		byID     map[shards.RecordID]*shards.Record
+		objects  map[int32]store.Object
+		written  []string
+		closed   bool // resources released
+		stopping bool // no new calls admitted
+	}
+}
+
+func (w *Worker) job(id string) (*targetJob, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j, ok := w.mu.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s on target %s", ErrJobNotFound, id, w.config.NodeID)
+	}
+	return j, nil
+}
+
+// admit registers a call on a running job.
+func (j *targetJob) admit() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.stopping {
+		if j.mu.stats.Aborted {
+			return fmt.Errorf("%w: %s", ErrAborted, j.id)
+		}
+		return fmt.Errorf("%w: %s", ErrJobFinished, j.id)
+	}
+	j.active.Add(1)
+	return nil
+}
+
+// Init prepares a job on this target.
+func (w *Worker) Init(ctx context.Context, init JobInit) error {
+	plan, err := init.Spec.Validate(w.config.Formats)
+	if err != nil {
+		return err
+	}
+	plan.Algorithm.Seed = init.Seed
+	if init.Map == nil {
+		return errors.New("dsort init: no cluster map")
+	}
+	targets := init.Map.ActiveTargets()
+	self := slices.IndexFunc(targets, func(n cluster.Node) bool { return n.ID == w.config.NodeID })
+	if self < 0 {
+		return fmt.Errorf("dsort init: node %s is not an active target of job %s", w.config.NodeID, init.ID)
+	}
+	limit := plan.MemoryBytes
+	if plan.MemoryPercent > 0 {
+		limit = int64(float64(w.config.MemoryTotal) * plan.MemoryPercent / 100)
+	}
+	jobCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	j := &targetJob{
+		w:         w,
+		id:        init.ID,
+		plan:      plan,
+		targets:   targets,
+		placement: &cluster.Map{Nodes: targets},
+		self:      int32(self),
+		inputs:    plan.InputShards(w.config.Formats),
+		rawCopy:   plan.InputFormat.Offsets() && takesRaw(plan.OutputFormat),
+		budget:    extract.NewBudget(limit),
+		logger:    w.config.Logger.With("job", init.ID),
+		ctx:       jobCtx,
+		cancel:    cancel,
+	}
+	j.mu.stats = JobStats{
+		ID: init.ID, Node: w.config.NodeID, Description: init.Spec.Description,
+		Input: plan.Input, Output: plan.Output, Started: time.Now(), Phase: PhaseInit,
+		MemoryLimit: limit,
+	}
+	j.mu.objects = map[int32]store.Object{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.mu.jobs[init.ID]; ok {
+		cancel(nil)
+		return fmt.Errorf("%w: %s", ErrJobExists, init.ID)
+	}
+	w.mu.jobs[init.ID] = j
+	j.logger.Info("dsort job initialized", "targets", len(targets), "inputs", len(j.inputs), "memory_limit", limit, "raw_copy", j.rawCopy)
+	return nil
+}
+
+// takesRaw reports whether a format's writer copies raw tar entries.
+func takesRaw(f formats.Format) bool {
+	w, err := f.NewWriter(io.Discard)
+	if err != nil {
+		return false
+	}
+	defer w.Close()
+	_, ok := w.(formats.RawWriter)
+	return ok
+}
+
+// phaseContext is the job's context, also canceled when the coordinator's
+// request goes away.
+func (j *targetJob) phaseContext(request context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(j.ctx)
+	stop := context.AfterFunc(request, func() { cancel(errCoordinatorGone) })
+	return ctx, func() { stop(); cancel(nil) }
+}
+
+// react applies a reaction to a condition: nil to go on, an error to abort.
+func (j *targetJob) react(reaction string, err error) error {
+	switch reaction {
+	case ReactAbort:
+		return err
+	case ReactWarn:
+		j.mu.Lock()
+		if len(j.mu.stats.Warnings) < 1000 {
+			j.mu.stats.Warnings = append(j.mu.stats.Warnings, err.Error())
+		}
+		j.mu.Unlock()
+	}
+	return nil
+}
+
+// storeOpener opens input shards from the store.
+type storeOpener struct {
+	store  store.Store
+	bucket store.Bucket
+}
+
+func (o storeOpener) Open(ctx context.Context, name string) (extract.Shard, int64, error) {
+	obj, err := o.store.Open(ctx, o.bucket, name, store.OpenOptions{})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, 0, fmt.Errorf("%w: %s/%s", extract.ErrMissing, o.bucket, name)
+		}
+		return nil, 0, err
+	}
+	return obj, obj.Meta().Size, nil
+}
+
+// Extract runs extraction of the input shards this target owns and
+// returns their records' metadata as this target's sorted run.
+func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, error) {
+	j, err := w.job(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.admit(); err != nil {
+		return nil, err
+	}
+	defer j.active.Done()
+	ctx, done := j.phaseContext(ctx)
+	defer done()
+
+	var owned []extract.Input
+	for i, name := range j.inputs {
+		owner, err := j.ownerOf(j.plan.Input, name)
+		if err != nil {
+			return nil, err
+		}
+		if owner == j.self {
+			owned = append(owned, extract.Input{Name: name, Index: int32(i)})
+		}
+	}
+	j.mu.Lock()
+	j.mu.stats.Phase = PhaseExtract
+	j.mu.stats.Extract.start(time.Now())
+	j.mu.stats.Extract.Total = int64(len(owned))
+	j.mu.Unlock()
+
+	cfg := extract.Config{
+		Format:      j.plan.InputFormat,
+		Concurrency: concurrency(j.plan.ExtractConcurrency, w.config.Mountpaths),
+		Budget:      j.budget,
+		SpillDir:    filepath.Join(w.config.WorkDir, "dsort-"+id),
+		Key:         extract.KeyConfig{Extension: j.plan.KeyExtension, Kind: j.plan.KeyKind},
+		OnDuplicate: func(shard string, dup *shards.DuplicateError) error {
+			return j.react(j.plan.Reactions.DuplicatedRecords, fmt.Errorf("shard %s: %w", shard, dup))
+		},
+		OnMissing: func(shard string, err error) error {
+			return j.react(j.plan.Reactions.MissingShards, fmt.Errorf("input shard %s does not exist", shard))
+		},
+	}
+	result, err := extract.Run(ctx, cfg, owned, storeOpener{w.config.Store, j.plan.Input}, &j.extracted)
+	if err != nil {
+		err = fmt.Errorf("target %s, extract phase: %w", w.config.NodeID, err)
+		j.failed(ctx, err)
+		return nil, err
+	}
+	metas := make([]shards.RecordMeta, len(result.Records))
+	byID := make(map[shards.RecordID]*shards.Record, len(result.Records))
+	for i := range result.Records {
+		r := &result.Records[i]
+		metas[i] = r.Meta(j.self)
+		byID[r.ID] = r
+	}
+	sort.Local(metas, j.plan.Algorithm)
+	j.mu.Lock()
+	j.mu.result, j.mu.byID = result, byID
+	j.mu.stats.Extract.end(time.Now())
+	j.mu.stats.Phase = PhaseSort
+	j.mu.stats.Sort.start(time.Now())
+	j.mu.Unlock()
+	j.logger.Info("extracted", "shards", len(owned), "records", len(metas), "spilled_bytes", j.extracted.SpilledBytes.Load())
+	return metas, nil
+}
+
+// failed records a phase error; when the coordinator went away the target
+// aborts the job by itself.
+func (j *targetJob) failed(ctx context.Context, err error) {
+	j.mu.Lock()
+	j.mu.stats.Errors = append(j.mu.stats.Errors, err.Error())
+	j.mu.Unlock()
+	if errors.Is(context.Cause(ctx), errCoordinatorGone) {
+		go j.w.Abort(j.id, errCoordinatorGone.Error())
+	}
+}
+
+// concurrency scales a per-mountpath limit; zero means 4 per mountpath.
+func concurrency(perMountpath, mountpaths int) int {
+	if perMountpath <= 0 {
+		perMountpath = 4
+	}
+	return min(perMountpath*mountpaths, 64)
+}
+
+func (j *targetJob) ownerOf(b store.Bucket, name string) (int32, error) {
+	owner, err := j.ownerNode(b, name)
+	if err != nil {
+		return -1, err
+	}
+	i := slices.IndexFunc(j.targets, func(n cluster.Node) bool { return n.ID == owner.ID })
+	return int32(i), nil
+}
+
+func (j *targetJob) ownerNode(b store.Bucket, name string) (cluster.Node, error) {
+	return j.placement.Owner(cluster.Uname(b.Provider, b.Name, name))
+}
+
+// Create builds the output shards this target owns.
+func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputShard) error {
+	j, err := w.job(id)
+	if err != nil {
+		return err
+	}
+	if err := j.admit(); err != nil {
+		return err
+	}
+	defer j.active.Done()
+	ctx, done := j.phaseContext(ctx)
+	defer done()
+	for _, s := range planned {
+		if s.Owner != j.self {
+			return fmt.Errorf("dsort create: shard %s belongs to target %d, not %s", s.Name, s.Owner, w.config.NodeID)
+		}
+	}
+	j.mu.Lock()
+	j.mu.stats.Sort.end(time.Now())
+	j.mu.stats.Phase = PhaseCreate
+	j.mu.stats.Create.start(time.Now())
+	j.mu.stats.Create.Total = int64(len(planned))
+	j.mu.Unlock()
+	cfg := creation.Config{Format: j.plan.OutputFormat, Concurrency: concurrency(j.plan.CreateConcurrency, w.config.Mountpaths)}
+	if err := creation.Run(ctx, cfg, planned, recordSource{j}, outputSink{j}, &j.created); err != nil {
+		err = fmt.Errorf("target %s, create phase: %w", w.config.NodeID, err)
+		j.failed(ctx, err)
+		return err
+	}
+	j.mu.Lock()
+	j.mu.stats.Create.end(time.Now())
+	j.mu.Unlock()
+	j.logger.Info("created", "shards", len(planned))
+	return nil
+}
+
+// outputSink stores output shards, or discards them in a dry run.
+type outputSink struct{ j *targetJob }
+
+func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
+	if s.j.plan.Spec.DryRun {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}
+	if _, err := s.j.w.config.Store.Put(ctx, s.j.plan.Output, name, r, store.PutOptions{Size: -1}); err != nil {
+		return err
+	}
+	s.j.mu.Lock()
+	s.j.mu.written = append(s.j.mu.written, name)
+	s.j.mu.Unlock()
+	return nil
+}
+
+// recordSource streams records from this target or fetches them.
+type recordSource struct{ j *targetJob }
+
+func (s recordSource) Open(ctx context.Context, holder int32, records []shards.RecordMeta) (creation.Stream, error) {
+	if holder == s.j.self {
+		return s.j.localStream(ctx, records)
+	}
+	if holder < 0 || int(holder) >= len(s.j.targets) {
+		return nil, fmt.Errorf("record holder %d is not a target of the job", holder)
+	}
+	body, err := s.j.w.config.Fetcher.Fetch(ctx, s.j.targets[holder], s.j.id, records)
+	if err != nil {
+		return nil, fmt.Errorf("fetch records from %s: %w", s.j.targets[holder].ID, err)
+	}
+	return newFrameReader(body), nil
+}
+
+// ServeRecords writes the bytes of records this target holds, as frames,
+// for a target creating a shard.
+func (w *Worker) ServeRecords(ctx context.Context, id string, records []shards.RecordMeta, out io.Writer) error {
+	j, err := w.job(id)
+	if err != nil {
+		return err
+	}
+	if err := j.admit(); err != nil {
+		return err
+	}
+	defer j.active.Done()
+	// The job's end or the creator's going away stop the stream.
+	served, cancel := context.WithCancelCause(j.ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	defer stop()
+	s, err := j.localStream(served, records)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	return writeStream(out, s, buf)
+}
+
+// inputObject returns an open input shard for offset reads.
+func (j *targetJob) inputObject(ctx context.Context, shard int32) (store.Object, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if obj, ok := j.mu.objects[shard]; ok {
+		return obj, nil
+	}
+	if j.mu.closed {
+		return nil, fmt.Errorf("%w: %s", ErrJobFinished, j.id)
+	}
+	obj, err := j.w.config.Store.Open(ctx, j.plan.Input, j.inputs[shard], store.OpenOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reopen input shard %s: %w", j.inputs[shard], err)
+	}
+	j.mu.objects[shard] = obj
+	return obj, nil
+}
+
+// localStream streams records held here.
+func (j *targetJob) localStream(ctx context.Context, metas []shards.RecordMeta) (*localStream, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.byID == nil {
+		return nil, fmt.Errorf("job %s has not extracted on target %s", j.id, j.w.config.NodeID)
+	}
+	records := make([]*shards.Record, len(metas))
+	for i, m := range metas {
+		r, ok := j.mu.byID[m.ID]
+		if !ok {
+			return nil, fmt.Errorf("record %d/%d is not held by target %s", m.ID.Shard, m.ID.Record, j.w.config.NodeID)
+		}
+		records[i] = r
+	}
+	return &localStream{ctx: ctx, job: j, records: records, file: -1}, nil
+}
+
+// localStream reads records' files from memory, spill files or input
+// shards.
+type localStream struct {
+	ctx     context.Context
+	job     *targetJob
+	records []*shards.Record
+	record  int
+	file    int // index of the current file in the current record, -1 before the first
+	current io.Reader
+}
+
+var _ creation.Stream = (*localStream)(nil)
+
+func (s *localStream) releaseCurrent() {
+	if s.file < 0 || s.record >= len(s.records) {
+		return
+	}
+	// Each record goes into one output shard: once read, its memory goes.
+	extract.ReleaseFile(s.job.budget, &s.records[s.record].Files[s.file])
+}
+
+func (s *localStream) Next() (creation.File, error) {
+	if err := s.ctx.Err(); err != nil {
+		return creation.File{}, context.Cause(s.ctx)
+	}
+	s.releaseCurrent()
+	s.file++
+	if s.record < len(s.records) && s.file >= len(s.records[s.record].Files) {
+		s.record++
+		s.file = 0
+	}
+	if s.record >= len(s.records) {
+		s.current = nil
+		return creation.File{}, io.EOF
+	}
+	r := s.records[s.record]
+	f := &r.Files[s.file]
+	out := creation.File{Name: f.Name, Size: f.Size, Last: s.file == len(r.Files)-1}
+	switch f.Storage {
+	case shards.StorageMemory:
+		if f.Data == nil {
+			return out, fmt.Errorf("record %s: file %s was already sent", r.Name, f.Name)
+		}
+		s.current = bytes.NewReader(f.Data[:f.Size])
+	case shards.StorageSpill:
+		s.job.mu.Lock()
+		result := s.job.mu.result
+		s.job.mu.Unlock()
+		s.current = io.NewSectionReader(result.Spills.ReaderAt(f.Spill), f.Offset, f.Size)
+	case shards.StorageOffset:
+		obj, err := s.job.inputObject(s.ctx, r.ID.Shard)
+		if err != nil {
+			return out, err
+		}
+		if s.job.rawCopy {
+			out.Raw, out.RawSize = true, f.RawSize
+			s.current = io.NewSectionReader(obj, f.RawOffset, f.RawSize)
+		} else {
+			s.current = io.NewSectionReader(obj, f.Offset, f.Size)
+		}
+	}
+	return out, nil
+}
+
+func (s *localStream) Read(p []byte) (int, error) {
+	if s.current == nil {
+		return 0, io.EOF
+	}
+	return s.current.Read(p)
+}
+
+func (s *localStream) Close() error {
+	s.releaseCurrent()
+	return nil
+}
+
+// Finish releases a finished job's resources; its stats stay.
+func (w *Worker) Finish(ctx context.Context, id string) error {
+	j, err := w.job(id)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	if j.mu.stats.Aborted {
+		j.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrAborted, id)
+	}
+	j.mu.stopping = true
+	j.mu.Unlock()
+	j.active.Wait()
+	j.release()
+	j.mu.Lock()
+	j.mu.stats.Archived = true
+	j.mu.stats.Phase = PhaseFinished
+	j.mu.stats.Finished = time.Now()
+	j.mu.Unlock()
+	j.cancel(nil)
+	j.logger.Info("dsort job finished", "created", j.created.Shards.Load(), "memory_peak", j.budget.Peak())
+	return nil
+}
+
+// release frees memory, spill files and open shards.
+func (j *targetJob) release() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.closed {
+		return
+	}
+	j.mu.closed = true
+	if j.mu.result != nil {
+		extract.ReleaseMemory(j.budget, j.mu.result.Records)
+		j.mu.result.Close()
+	}
+	os.RemoveAll(filepath.Join(j.w.config.WorkDir, "dsort-"+j.id))
+	for _, obj := range j.mu.objects {
+		obj.Close()
+	}
+	j.mu.objects = nil
+	j.mu.byID = nil
+}
+
+// Abort stops a job on this target: its calls end, the output shards it
+// wrote are removed, and its memory and spill files are released. The
+// input is untouched.
+func (w *Worker) Abort(id string, cause string) error {
+	j, err := w.job(id)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	if j.mu.stats.Archived {
+		j.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrJobFinished, id)
+	}
+	if j.mu.stats.Aborted {
+		j.mu.Unlock()
+		return nil
+	}
+	j.mu.stats.Aborted, j.mu.stopping = true, true
+	if cause != "" && !slices.Contains(j.mu.stats.Errors, cause) {
+		j.mu.stats.Errors = append(j.mu.stats.Errors, cause)
+	}
+	j.mu.Unlock()
+	j.cancel(fmt.Errorf("%w: %s", ErrAborted, cause))
+	j.active.Wait()
+	j.mu.Lock()
+	written := j.mu.written
+	j.mu.written = nil
+	j.mu.Unlock()
+	for _, name := range written {
+		if err := w.config.Store.Delete(context.WithoutCancel(j.ctx), j.plan.Output, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			j.logger.Warn("abort: remove output shard", "shard", name, "err", err)
+		}
+	}
+	j.release()
+	j.mu.Lock()
+	j.mu.stats.Finished = time.Now()
+	j.mu.stats.Extract.end(time.Now())
+	j.mu.stats.Sort.end(time.Now())
+	j.mu.stats.Create.end(time.Now())
+	j.mu.Unlock()
+	j.logger.Warn("dsort job aborted", "cause", cause, "removed_shards", len(written))
+	return nil
+}
+
+// Remove forgets a finished job.
+func (w *Worker) Remove(id string) error {
+	j, err := w.job(id)
+	if err != nil {
+		return err
+	}
+	if !j.stats().Done() {
+		return fmt.Errorf("%w: %s", ErrJobRunning, id)
+	}
+	w.mu.Lock()
+	delete(w.mu.jobs, id)
+	w.mu.Unlock()
+	return nil
+}
+
+// Stats returns a job's state on this target.
+func (w *Worker) Stats(id string) (JobStats, error) {
+	j, err := w.job(id)
+	if err != nil {
+		return JobStats{}, err
+	}
+	return j.stats(), nil
+}
+
+// Jobs returns the state of every job this target knows.
+func (w *Worker) Jobs() []JobStats {
+	w.mu.Lock()
+	jobs := make([]*targetJob, 0, len(w.mu.jobs))
+	for _, j := range w.mu.jobs {
+		jobs = append(jobs, j)
+	}
+	w.mu.Unlock()
+	out := make([]JobStats, len(jobs))
+	for i, j := range jobs {
+		out[i] = j.stats()
+	}
+	slices.SortFunc(out, func(a, b JobStats) int { return a.Started.Compare(b.Started) })
+	return out
+}
+
+func (j *targetJob) stats() JobStats {
+	now := time.Now()
+	j.mu.Lock()
+	s := j.mu.stats
+	s.Warnings = slices.Clone(s.Warnings)
+	s.Errors = slices.Clone(s.Errors)
+	j.mu.Unlock()
+	s.Extract = s.Extract.snapshot(now)
+	s.Sort = s.Sort.snapshot(now)
+	s.Create = s.Create.snapshot(now)
+	s.Extract.Done = j.extracted.Shards.Load()
+	s.Extract.Records = j.extracted.Records.Load()
+	s.Extract.Bytes = j.extracted.Bytes.Load()
+	s.Extract.SpilledFiles = j.extracted.SpilledFiles.Load()
+	s.Extract.SpilledBytes = j.extracted.SpilledBytes.Load()
+	s.Create.Done = j.created.Shards.Load()
+	s.Create.Records = j.created.Records.Load()
+	s.Create.Bytes = j.created.Bytes.Load()
+	s.MemoryPeak = j.budget.Peak()
+	return s
+}
+
+// describe names a target list for messages.
+func describe(nodes []cluster.Node) string {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	return strings.Join(ids, ",")
+}
