@@ -78,7 +78,10 @@ func Run(ctx context.Context, cfg Config, planned []shards.OutputShard, src Sour
 			return buildAndStore(gctx, cfg.Format, &planned[i], src, sink, counters)
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return context.Cause(ctx)
 }
 
 // buildAndStore pipes a shard's bytes from Build into the sink.

@@ -143,6 +143,9 @@ func Run(ctx context.Context, cfg Config, inputs []Input, opener Opener, counter
 		})
 	}
 	err := g.Wait()
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
 	if err == nil {
 		err = res.Spills.flush()
 	}

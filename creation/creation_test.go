@@ -1,0 +1,205 @@
+package creation_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aisgo/aisgo/creation"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/shards"
+)
+
+// record is one record's files in a fake holder.
+type record struct {
+	files []creation.File
+	data  [][]byte
+}
+
+// memSource serves records from memory, keyed by holder and id.
+type memSource struct {
+	records map[int32]map[shards.RecordID]record
+	opened  map[int32]int
+	mu      sync.Mutex
+	// cut ends holder 1's stream early, to test a broken stream.
+	cut bool
+}
+
+func (s *memSource) Open(ctx context.Context, holder int32, metas []shards.RecordMeta) (creation.Stream, error) {
+	s.mu.Lock()
+	s.opened[holder]++
+	s.mu.Unlock()
+	st := &memStream{}
+	for i, m := range metas {
+		if s.cut && holder == 1 && i == len(metas)-1 {
+			break
+		}
+		r := s.records[holder][m.ID]
+		st.files = append(st.files, r.files...)
+		st.data = append(st.data, r.data...)
+	}
+	return st, nil
+}
+
+type memStream struct {
+	files []creation.File
+	data  [][]byte
+	next  int
+	cur   io.Reader
+}
+
+func (s *memStream) Next() (creation.File, error) {
+	if s.next >= len(s.files) {
+		return creation.File{}, io.EOF
+	}
+	f := s.files[s.next]
+	s.cur = bytes.NewReader(s.data[s.next])
+	s.next++
+	return f, nil
+}
+
+func (s *memStream) Read(p []byte) (int, error) { return s.cur.Read(p) }
+func (s *memStream) Close() error               { return nil }
+
+type memSink struct {
+	mu     sync.Mutex
+	shards map[string][]byte
+	fail   string
+}
+
+func (s *memSink) Put(ctx context.Context, name string, r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if name == s.fail {
+		return errors.New("disk full")
+	}
+	s.mu.Lock()
+	s.shards[name] = data
+	s.mu.Unlock()
+	return nil
+}
+
+func fixture(holders int) (*memSource, []shards.OutputShard) {
+	src := &memSource{records: map[int32]map[shards.RecordID]record{}, opened: map[int32]int{}}
+	var planned []shards.OutputShard
+	for s := range 3 {
+		out := shards.OutputShard{Name: fmt.Sprintf("out-%d.tar", s)}
+		for r := range 6 {
+			id := shards.RecordID{Shard: int32(s), Record: int32(r)}
+			holder := int32((s + r) % holders)
+			name := fmt.Sprintf("rec-%d-%d", s, r)
+			rec := record{
+				files: []creation.File{{Name: name + ".jpg", Size: 5}, {Name: name + ".cls", Size: 1, Last: true}},
+				data:  [][]byte{[]byte(fmt.Sprintf("img%02d", r)), []byte(fmt.Sprint(r % 10))},
+			}
+			if src.records[holder] == nil {
+				src.records[holder] = map[shards.RecordID]record{}
+			}
+			src.records[holder][id] = rec
+			out.Records = append(out.Records, shards.RecordMeta{ID: id, Holder: holder})
+		}
+		planned = append(planned, out)
+	}
+	return src, planned
+}
+
+func readNames(t *testing.T, f formats.Format, data []byte) []string {
+	t.Helper()
+	rd, err := f.NewReader(bytes.NewReader(data), int64(len(data)), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, e.Name)
+	}
+}
+
+// Records come out in the planned order, each holder asked once per shard.
+func TestRunWritesPlannedOrderWithOneStreamPerHolder(t *testing.T) {
+	for _, ext := range []string{".tar", ".tgz", ".zip"} {
+		src, planned := fixture(3)
+		sink := &memSink{shards: map[string][]byte{}}
+		f, _ := formats.Default().ByExtension(ext)
+		var counters creation.Counters
+		if err := creation.Run(t.Context(), creation.Config{Format: f, Concurrency: 2}, planned, src, sink, &counters); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range planned {
+			var want []string
+			for _, r := range s.Records {
+				want = append(want, fmt.Sprintf("rec-%d-%d.jpg", r.ID.Shard, r.ID.Record), fmt.Sprintf("rec-%d-%d.cls", r.ID.Shard, r.ID.Record))
+			}
+			if got := readNames(t, f, sink.shards[s.Name]); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("%s %s: entries %v, want %v", ext, s.Name, got, want)
+			}
+		}
+		for h, n := range src.opened {
+			if n != 3 {
+				t.Fatalf("holder %d opened %d times for 3 shards, want one stream per shard", h, n)
+			}
+		}
+		if counters.Shards.Load() != 3 || counters.Records.Load() != 18 || counters.Bytes.Load() == 0 {
+			t.Fatalf("counters: %d shards, %d records, %d bytes", counters.Shards.Load(), counters.Records.Load(), counters.Bytes.Load())
+		}
+	}
+}
+
+func TestRawEntriesAreCopiedVerbatim(t *testing.T) {
+	tar, _ := formats.Default().ByExtension(".tar")
+	var in bytes.Buffer
+	w, _ := tar.NewWriter(&in)
+	w.WriteHeader(&formats.Entry{Name: "x.jpg", Size: 3})
+	w.Write([]byte("abc"))
+	w.Close()
+	raw := in.Bytes()[:1024] // header block and one padded data block
+	src := &memSource{records: map[int32]map[shards.RecordID]record{0: {{}: {
+		files: []creation.File{{Name: "x.jpg", Size: 3, Raw: true, RawSize: 1024, Last: true}},
+		data:  [][]byte{raw},
+	}}}, opened: map[int32]int{}}
+	shard := &shards.OutputShard{Name: "o.tar", Records: []shards.RecordMeta{{}}}
+	var out bytes.Buffer
+	if err := creation.Build(t.Context(), tar, shard, src, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes()[:1024], raw) {
+		t.Fatal("the raw entry was re-encoded")
+	}
+	zip, _ := formats.Default().ByExtension(".zip")
+	if err := creation.Build(t.Context(), zip, shard, src, io.Discard); err == nil || !strings.Contains(err.Error(), "raw") {
+		t.Fatalf("a raw entry into zip: %v", err)
+	}
+}
+
+func TestFailuresStoreNothing(t *testing.T) {
+	tar, _ := formats.Default().ByExtension(".tar")
+	src, planned := fixture(2)
+	src.cut = true
+	sink := &memSink{shards: map[string][]byte{}}
+	err := creation.Run(t.Context(), creation.Config{Format: tar}, planned, src, sink, nil)
+	if err == nil || !strings.Contains(err.Error(), "ended before record") {
+		t.Fatalf("a short stream: %v", err)
+	}
+	if len(sink.shards) != 0 {
+		t.Fatalf("%d shards stored from broken streams", len(sink.shards))
+	}
+	src, planned = fixture(2)
+	sink = &memSink{shards: map[string][]byte{}, fail: "out-1.tar"}
+	if err := creation.Run(t.Context(), creation.Config{Format: tar, Concurrency: 1}, planned, src, sink, nil); err == nil || !strings.Contains(err.Error(), "store shard out-1.tar") {
+		t.Fatalf("a failing sink: %v", err)
+	}
+}

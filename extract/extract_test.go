@@ -1,0 +1,211 @@
+package extract_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/aisgo/aisgo/extract"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/shards"
+)
+
+type memShard struct{ *bytes.Reader }
+
+func (memShard) Close() error { return nil }
+
+// memOpener serves shards from memory.
+type memOpener map[string][]byte
+
+func (m memOpener) Open(ctx context.Context, name string) (extract.Shard, int64, error) {
+	data, ok := m[name]
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: %s", extract.ErrMissing, name)
+	}
+	return memShard{bytes.NewReader(data)}, int64(len(data)), nil
+}
+
+type entry struct {
+	name string
+	body string
+}
+
+func shard(t *testing.T, ext string, entries ...entry) []byte {
+	t.Helper()
+	f, _ := formats.Default().ByExtension(ext)
+	var buf bytes.Buffer
+	w, err := f.NewWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		w.WriteHeader(&formats.Entry{Name: e.name, Size: int64(len(e.body))})
+		w.Write([]byte(e.body))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func format(ext string) formats.Format {
+	f, _ := formats.Default().ByExtension(ext)
+	return f
+}
+
+func TestTarIsKeptAsOffsets(t *testing.T) {
+	data := shard(t, ".tar", entry{"a/x.jpg", "JPEG"}, entry{"a/x.cls", "3"}, entry{"b.jpg", "jpeg2"})
+	res, err := extract.Run(t.Context(), extract.Config{Format: format(".tar")}, []extract.Input{{Name: "s.tar", Index: 4}}, memOpener{"s.tar": data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if len(res.Records) != 2 || res.Records[0].Name != "a/x" || len(res.Records[0].Files) != 2 || res.Records[1].Name != "b" {
+		t.Fatalf("records %+v", res.Records)
+	}
+	r := res.Records[0]
+	if r.ID != (shards.RecordID{Shard: 4, Record: 0}) || r.Key.String != "a/x.jpg" || r.Size != 2*1024 {
+		t.Fatalf("record %+v", r)
+	}
+	for _, f := range r.Files {
+		if f.Storage != shards.StorageOffset || f.Data != nil {
+			t.Fatalf("tar file copied: %+v", f)
+		}
+		if got := string(data[f.Offset : f.Offset+f.Size]); !bytes.HasPrefix([]byte("JPEG3"), []byte(got)) && got != "3" {
+			t.Fatalf("offset of %s points at %q", f.Name, got)
+		}
+		if f.RawSize != 1024 || f.RawOffset+f.RawSize > int64(len(data)) {
+			t.Fatalf("raw extent of %s: %+v", f.Name, f)
+		}
+	}
+}
+
+func TestBudgetSpillsPastLimit(t *testing.T) {
+	var entries []entry
+	for i := range 20 {
+		entries = append(entries, entry{fmt.Sprintf("r%02d.bin", i), string(bytes.Repeat([]byte{byte(i)}, 3000))})
+	}
+	data := shard(t, ".tgz", entries...)
+	budget := extract.NewBudget(16 << 10)
+	var counters extract.Counters
+	res, err := extract.Run(t.Context(), extract.Config{Format: format(".tgz"), Budget: budget, SpillDir: t.TempDir() + "/spill"},
+		[]extract.Input{{Name: "s.tgz"}}, memOpener{"s.tgz": data}, &counters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	memory, spilled := 0, 0
+	for _, r := range res.Records {
+		f := r.Files[0]
+		var got []byte
+		switch f.Storage {
+		case shards.StorageMemory:
+			memory++
+			got = f.Data[:f.Size]
+		case shards.StorageSpill:
+			spilled++
+			got = make([]byte, f.Size)
+			res.Spills.ReaderAt(f.Spill).ReadAt(got, f.Offset)
+		}
+		if want := bytes.Repeat([]byte{byte(r.ID.Record)}, 3000); !bytes.Equal(got, want) {
+			t.Fatalf("record %s: content differs", r.Name)
+		}
+	}
+	if memory == 0 || spilled == 0 || budget.Peak() > 16<<10 || counters.SpilledFiles.Load() != int64(spilled) {
+		t.Fatalf("%d in memory, %d spilled, peak %d of %d", memory, spilled, budget.Peak(), 16<<10)
+	}
+	extract.ReleaseMemory(budget, res.Records)
+	if budget.Used() != 0 {
+		t.Fatalf("%d bytes still reserved after release", budget.Used())
+	}
+}
+
+func TestInputOrderWhateverTheConcurrency(t *testing.T) {
+	opener := memOpener{}
+	var inputs []extract.Input
+	for i := range 12 {
+		name := fmt.Sprintf("s%02d.tar", i)
+		opener[name] = shard(t, ".tar", entry{fmt.Sprintf("r%d-a.jpg", i), "x"}, entry{fmt.Sprintf("r%d-b.jpg", i), "y"})
+		inputs = append(inputs, extract.Input{Name: name, Index: int32(i)})
+	}
+	var want []shards.RecordID
+	for _, concurrency := range []int{1, 3, 12} {
+		res, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), Concurrency: concurrency}, inputs, opener, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []shards.RecordID
+		for _, r := range res.Records {
+			got = append(got, r.ID)
+		}
+		if want == nil {
+			want = got
+		}
+		if !slices.Equal(got, want) || !slices.IsSortedFunc(got, shards.RecordID.Compare) || len(got) != 24 {
+			t.Fatalf("concurrency %d: ids %v", concurrency, got)
+		}
+	}
+}
+
+func TestDuplicatesMissingShardsAndKeys(t *testing.T) {
+	data := shard(t, ".tar", entry{"a.jpg", "first"}, entry{"a.cls", "1"}, entry{"a.jpg", "second"})
+	var dups []string
+	res, err := extract.Run(t.Context(), extract.Config{
+		Format:      format(".tar"),
+		OnDuplicate: func(s string, d *shards.DuplicateError) error { dups = append(dups, s+":"+d.Record+d.Ext); return nil },
+		OnMissing:   func(string, error) error { return nil },
+	}, []extract.Input{{Name: "s.tar"}, {Name: "gone.tar", Index: 1}}, memOpener{"s.tar": data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dups) != 1 || dups[0] != "s.tar:a.jpg" || len(res.Records) != 1 || len(res.Records[0].Files) != 2 {
+		t.Fatalf("duplicates %v, records %+v", dups, res.Records)
+	}
+	if f := res.Records[0].Files[1]; f.Name != "a.jpg" || string(data[f.Offset:f.Offset+f.Size]) != "second" {
+		t.Fatalf("the later duplicate is not the one kept: %+v", res.Records[0].Files)
+	}
+	abort := errors.New("abort on duplicate")
+	_, err = extract.Run(t.Context(), extract.Config{Format: format(".tar"), OnDuplicate: func(string, *shards.DuplicateError) error { return abort }},
+		[]extract.Input{{Name: "s.tar"}}, memOpener{"s.tar": data}, nil)
+	if !errors.Is(err, abort) {
+		t.Fatalf("abort reaction: %v", err)
+	}
+	_, err = extract.Run(t.Context(), extract.Config{Format: format(".tar")}, []extract.Input{{Name: "gone.tar"}}, memOpener{}, nil)
+	if !errors.Is(err, extract.ErrMissing) {
+		t.Fatalf("missing shard without a reaction: %v", err)
+	}
+	noKey := shard(t, ".tar", entry{"a.jpg", "x"}, entry{"a.cls", "7"}, entry{"b.jpg", "y"})
+	_, err = extract.Run(t.Context(), extract.Config{Format: format(".tar"), Key: extract.KeyConfig{Extension: ".cls", Kind: shards.KeyInt}},
+		[]extract.Input{{Name: "k.tar"}}, memOpener{"k.tar": noKey}, nil)
+	if !errors.Is(err, extract.ErrKeyMissing) {
+		t.Fatalf("record without its key file: %v", err)
+	}
+	bad := shard(t, ".tar", entry{"a.cls", "seven"})
+	_, err = extract.Run(t.Context(), extract.Config{Format: format(".tar"), Key: extract.KeyConfig{Extension: ".cls", Kind: shards.KeyInt}},
+		[]extract.Input{{Name: "k.tar"}}, memOpener{"k.tar": bad}, nil)
+	if err == nil {
+		t.Fatal("a non-integer content key was accepted")
+	}
+}
+
+func TestCorruptShardNamesShardAndOffset(t *testing.T) {
+	data := shard(t, ".tar", entry{"a.jpg", string(make([]byte, 5000))}, entry{"b.jpg", "x"})
+	_, err := extract.Run(t.Context(), extract.Config{Format: format(".tar")}, []extract.Input{{Name: "cut.tar"}}, memOpener{"cut.tar": data[:3000]}, nil)
+	var he *formats.HeaderError
+	if !errors.As(err, &he) || he.Shard != "cut.tar" || !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("truncated shard: %v", err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	data := shard(t, ".tgz", entry{"a.jpg", "x"})
+	_, err := extract.Run(ctx, extract.Config{Format: format(".tgz"), SpillDir: t.TempDir()}, []extract.Input{{Name: "s.tgz"}}, memOpener{"s.tgz": data}, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled extraction: %v", err)
+	}
+}

@@ -1,0 +1,117 @@
+package pipeline_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/shards"
+)
+
+func TestParseSpecAcceptsCurrentLegacyAndYAML(t *testing.T) {
+	current := `{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"shard-{0..9}"},
+		"input_extension":".tar","output_format":"new-shard-{0000..1000}.tar.gz","output_shard_size":"10KB",
+		"algorithm":{"kind":"shuffle","seed":"42"},"Config":{"missing_shards":"warn"}}`
+	legacy := `{"bucket":"src","output_bucket":"dst","input_format":"shard-{0..9}","extension":".tar",
+		"output_format":"new-shard-{0000..1000}.tar.gz","shard_size":10240,"algorithm":{"kind":"shuffle","seed":42},
+		"missing_shards":"warn","dsorter_type":"dsort_general"}`
+	yamlSpec := "input_bck: {name: src}\noutput_bck: {name: dst}\ninput_format: {template: 'shard-{0..9}'}\ninput_extension: .tar\n" +
+		"output_format: 'new-shard-{0000..1000}.tar.gz'\noutput_shard_size: 10KB\nalgorithm: {kind: shuffle, seed: '42'}\nconfig: {missing_shards: warn}\n"
+	for name, text := range map[string]string{"current": current, "legacy": legacy, "yaml": yamlSpec} {
+		spec, err := pipeline.ParseSpec([]byte(text))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		plan, err := spec.Validate(formats.Default())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if plan.Input.Name != "src" || plan.Output.Name != "dst" || plan.ShardSize != 10240 || plan.Algorithm.Seed != 42 ||
+			plan.InputFormat.Name() != "tar" || plan.OutputFormat.Name() != "tgz" || plan.Reactions.MissingShards != "warn" {
+			t.Fatalf("%s: plan %+v", name, plan)
+		}
+		names := plan.InputShards(formats.Default())
+		if len(names) != 10 || names[3] != "shard-3.tar" {
+			t.Fatalf("%s: input names %v", name, names)
+		}
+	}
+}
+
+// Every bad spec is refused before anything runs, with a message naming
+// the field and the problem.
+func TestBadSpecs(t *testing.T) {
+	good := `"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-{00..99}.tar"`
+	tests := []struct {
+		name, spec, says string
+	}{
+		{"empty", ``, "empty"},
+		{"not json", `{"input_bck":`, "not valid JSON"},
+		{"unknown field", `{` + good + `,"output_shard_sise":"1MiB"}`, `unknown field "output_shard_sise"`},
+		{"no input bucket", `{"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, "input_bck is required"},
+		{"bad bucket", `{"input_bck":{"name":"a b"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, "input_bck:"},
+		{"bad size", `{` + good + `,"output_shard_size":"10XB"}`, `output_shard_size: "10XB" is not a size`},
+		{"content needs extension", `{` + good + `,"algorithm":{"kind":"content","content_key_type":"int"}}`, `algorithm.extension is required for kind "content"`},
+		{"content needs key type", `{` + good + `,"algorithm":{"kind":"content","extension":".cls"}}`, "algorithm.content_key_type is required"},
+		{"bad key type", `{` + good + `,"algorithm":{"kind":"content","extension":".cls","content_key_type":"date"}}`, `content_key_type "date"`},
+		{"extension without dot", `{` + good + `,"algorithm":{"kind":"content","extension":"cls","content_key_type":"int"}}`, "must start with '.'"},
+		{"unknown algorithm", `{` + good + `,"algorithm":{"kind":"random"}}`, `algorithm.kind "random"`},
+		{"bad seed", `{` + good + `,"algorithm":{"kind":"shuffle","seed":"abc"}}`, "algorithm.seed"},
+		{"no input format", `{"input_bck":{"name":"src"},"output_format":"o-{0..9}.tar"}`, "input_format is required"},
+		{"input without range", `{"input_bck":{"name":"src"},"input_format":{"template":"shards/"},"output_format":"o-{0..9}.tar"}`, "has no range"},
+		{"reversed range", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{5..1}.tar"},"output_format":"o-{0..9}.tar"}`, "input_format.template"},
+		{"output without range", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out.tar"}`, "output_format \"out.tar\" has no range"},
+		{"no output format", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"}}`, "output_format is required"},
+		{"unbounded output needs size", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-%06d.tar"}`, "output_shard_size is required"},
+		{"ekm needs size", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://x/k.json"}`, "output_shard_size is required"},
+		{"unknown input extension", `{` + good + `,"input_extension":".rar"}`, `input_extension: ".rar"`},
+		{"conflicting extension", `{` + good + `,"input_extension":".zip"}`, "conflicts"},
+		{"bad memory", `{` + good + `,"max_mem_usage":"150%"}`, "max_mem_usage"},
+		{"bad reaction", `{` + good + `,"missing_shards":"explode"}`, `missing_shards: "explode"`},
+		{"bad config reaction", `{` + good + `,"Config":{"duplicated_records":"maybe"}}`, `duplicated_records: "maybe"`},
+		{"negative concurrency", `{` + good + `,"extract_concurrency_max_limit":-1}`, "extract_concurrency_max_limit"},
+		{"both inputs", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar","objnames":["a.tar"]},"output_format":"o-{0..9}.tar"}`, "not both"},
+		{"bad objname", `{"input_bck":{"name":"src"},"input_format":{"objnames":["../a.tar"]},"output_format":"o-{0..9}.tar"}`, "objnames[0]"},
+	}
+	for _, tc := range tests {
+		spec, err := pipeline.ParseSpec([]byte(tc.spec))
+		if err == nil {
+			_, err = spec.Validate(formats.Default())
+		}
+		if !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: %v, want ErrInvalidSpec saying %q", tc.name, err, tc.says)
+		}
+	}
+}
+
+// FuzzParseSpec: decoding never panics, and a spec that validates has a
+// usable plan.
+func FuzzParseSpec(f *testing.F) {
+	f.Add([]byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-{00..99}.tgz","output_shard_size":"1MiB","algorithm":{"kind":"content","extension":".cls","content_key_type":"int"}}`))
+	f.Add([]byte(`{"bucket":"b","input_format":"in-@99","extension":"zip","output_format":"o-%04d","shard_size":"5GB"}`))
+	f.Add([]byte("input_bck: src\ninput_format: {objnames: [a.tar, b.tar]}\noutput_format: 'x-{0..9}'\n"))
+	f.Add([]byte(`{"input_bck":{"name":"s"},"input_format":{"template":"a{0..1}"},"ekm_file":"http://x","output_shard_size":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		spec, err := pipeline.ParseSpec(data)
+		if err != nil {
+			if !errors.Is(err, pipeline.ErrInvalidSpec) {
+				t.Fatalf("parse error %v is not ErrInvalidSpec", err)
+			}
+			return
+		}
+		plan, err := spec.Validate(formats.Default())
+		if err != nil {
+			if !errors.Is(err, pipeline.ErrInvalidSpec) {
+				t.Fatalf("validation error %v is not ErrInvalidSpec", err)
+			}
+			return
+		}
+		if plan.InputFormat == nil || plan.OutputFormat == nil || plan.Input.Name == "" || plan.ShardSize < 0 {
+			t.Fatalf("valid spec with an unusable plan: %+v", plan)
+		}
+		if plan.InputTemplate.IsRange() && plan.InputTemplate.Count() > shards.MaxTemplateNames {
+			t.Fatalf("input template of %d names accepted", plan.InputTemplate.Count())
+		}
+	})
+}
