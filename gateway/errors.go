@@ -65,6 +65,9 @@ func badRequest(format string, args ...any) error {
 // writeError sends err as AIStore's JSON error body; for HEAD, where a body
 // is not allowed, the JSON goes into the Hdr-Error header.
 func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if rec, ok := w.(errorRecorder); ok {
+		rec.recordError(err)
+	}
 	status := statusOf(err)
 	body := api.Error{
 		Status:  status,

@@ -76,6 +76,7 @@ func (n *Node) applyMeta(ctx context.Context, msg metaMessage) error {
 			}
 			n.smap.Store(msg.Map)
 			n.logger.Debug("cluster map updated", "version", msg.Map.Version, "nodes", len(msg.Map.Nodes))
+			n.mapChanged(msg.Map)
 		}
 	}
 	if msg.Buckets != nil && msg.Buckets.Version > n.bmd.Load().Version {
@@ -253,6 +254,7 @@ func (n *Node) changeMap(ctx context.Context, change func(*cluster.Map) (*cluste
 	}
 	n.smap.Store(next)
 	n.logger.Info("cluster map changed", "version", next.Version, "nodes", len(next.Nodes))
+	n.mapChanged(next)
 	for id, err := range n.distribute(ctx) {
 		n.logger.Warn("metasync failed", "to", id, "err", err)
 	}
@@ -348,5 +350,12 @@ func (n *Node) keepaliveLoop(ctx context.Context) {
 			}
 			delete(lastSeen, node.ID)
 		}
+	}
+}
+
+// mapChanged tells the dSort jobs coordinated here about a new map.
+func (n *Node) mapChanged(m *cluster.Map) {
+	if n.coordinator != nil {
+		n.coordinator.MapChanged(m)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -47,6 +48,11 @@ type Config struct {
 	Transport http.RoundTripper
 	// Logger receives the node's log; nil discards it.
 	Logger *slog.Logger
+	// WorkDir holds dSort spill files; required for target roles.
+	WorkDir string
+	// JobProgress lists the node's jobs for /metrics, read on each
+	// scrape; nil means the jobs of the node's own status.
+	JobProgress func() []api.JobStatus
 }
 
 func (c *Config) withDefaults() {
@@ -77,6 +83,8 @@ func (c *Config) validate() error {
 		return errors.New("node: a metadata store is required")
 	case c.Role.IsTarget() && c.Store == nil:
 		return fmt.Errorf("node: role %s needs a store", c.Role)
+	case c.Role.IsTarget() && c.WorkDir == "":
+		return fmt.Errorf("node: role %s needs a work directory", c.Role)
 	case c.Join == "" && !c.Role.IsGateway():
 		return fmt.Errorf("node: a %s must join a cluster (give the URL of a gateway)", c.Role)
 	}
@@ -94,6 +102,10 @@ type Node struct {
 	// objectRoute serves /v1/objects/ outside the mux (see routes).
 	objectRoute http.HandlerFunc
 	formats     *formats.Registry
+	// worker runs dSort on targets, coordinator on gateways; nil otherwise.
+	worker      *pipeline.Worker
+	coordinator *pipeline.Coordinator
+	metrics     *metrics
 
 	smap  atomic.Pointer[cluster.Map]
 	bmd   atomic.Pointer[store.BucketMetadata]
@@ -126,6 +138,20 @@ func New(cfg Config) (*Node, error) {
 		},
 	}
 	n.bmd.Store(&store.BucketMetadata{Buckets: map[string]store.Props{}})
+	if cfg.Role.IsTarget() {
+		worker, err := pipeline.NewWorker(pipeline.WorkerConfig{
+			NodeID: cfg.ID, Store: cfg.Store, Fetcher: dsortPeers{n}, Formats: n.formats,
+			WorkDir: cfg.WorkDir, Logger: n.logger,
+		})
+		if err != nil {
+			return nil, err
+		}
+		n.worker = worker
+	}
+	if cfg.Role.IsGateway() {
+		n.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: dsortPeers{n}, Formats: n.formats, Logger: n.logger})
+	}
+	n.metrics = newMetrics()
 	n.routes()
 	return n, nil
 }
@@ -164,8 +190,12 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the node's background loops.
+// Close stops the node's background loops and aborts the dSort jobs it
+// coordinates.
 func (n *Node) Close() error {
+	if n.coordinator != nil {
+		n.coordinator.Close()
+	}
 	if n.stop != nil {
 		n.stop()
 	}

@@ -43,7 +43,7 @@ func (n *Node) routes() {
 	handle("/v1/health", methods{http.MethodGet: n.handleHealth})
 	handle("/v1/buckets", methods{http.MethodGet: n.handleListBuckets})
 	handle("/v1/buckets/{bucket}", methods{
-		http.MethodGet:    n.handleListObjects,
+		http.MethodGet:    n.metrics.observe(opList, n.handleListObjects),
 		http.MethodPost:   n.handleBucketAction,
 		http.MethodDelete: n.handleDestroyBucket,
 		http.MethodHead:   n.handleBucketProps,
@@ -64,10 +64,23 @@ func (n *Node) routes() {
 		r.SetPathValue("object", name)
 		dispatch(object, w, r)
 	}
+	n.objectRoute = n.metrics.observeObject(n.objectRoute)
 	handle("/v1/cluster", methods{http.MethodGet: n.handleClusterGet, http.MethodPut: n.handleClusterAction})
 	handle("/v1/metasync", methods{http.MethodPut: n.handleMetasync})
 	handle("/v1/internal/list/{bucket}", methods{http.MethodGet: n.handleLocalList})
 	handle("/v1/internal/status", methods{http.MethodGet: n.handleLocalStatus})
+	handle("/v1/sort", methods{http.MethodPost: n.handleDsortStart, http.MethodGet: n.handleDsortGet, http.MethodDelete: n.handleDsortRemove})
+	handle("/v1/sort/abort", methods{http.MethodDelete: n.handleDsortAbort})
+	handle("/v1/sort/init", methods{http.MethodPost: n.handleDsortInit})
+	handle("/v1/sort/extract/{id}", methods{http.MethodPost: n.handleDsortExtract})
+	handle("/v1/sort/create/{id}", methods{http.MethodPost: n.handleDsortCreate})
+	handle("/v1/sort/finish/{id}", methods{http.MethodPost: n.handleDsortFinish})
+	handle("/v1/sort/abort/{id}", methods{http.MethodDelete: n.handleDsortTargetAbort})
+	handle("/v1/sort/remove/{id}", methods{http.MethodDelete: n.handleDsortTargetRemove})
+	handle("/v1/sort/stats", methods{http.MethodGet: n.handleDsortStats})
+	handle("/v1/sort/stats/{id}", methods{http.MethodGet: n.handleDsortStats})
+	handle("/v1/sort/records/{id}", methods{http.MethodPost: n.handleDsortRecords})
+	handle("/metrics", methods{http.MethodGet: n.handleMetrics})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
 	})

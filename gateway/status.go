@@ -64,4 +64,4 @@ func (n *Node) handleLocalStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // jobStatuses lists the node's background jobs.
-func (n *Node) jobStatuses() []api.JobStatus { return nil }
+func (n *Node) jobStatuses() []api.JobStatus { return n.dsortStatuses() }

@@ -51,7 +51,8 @@ type WorkerConfig struct {
 	// MemoryTotal is the memory a percentage budget refers to; zero means
 	// the machine's (/proc/meminfo).
 	MemoryTotal int64
-	// Mountpaths scales the per-mountpath concurrency limits; zero means 1.
+	// Mountpaths scales the per-mountpath concurrency limits; zero means
+	// the number of mountpaths the store reports.
 	Mountpaths int
 	// Logger receives job events; nil discards them.
 	Logger *slog.Logger
@@ -78,9 +79,16 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.MemoryTotal <= 0 {
 		cfg.MemoryTotal = systemMemory()
 	}
-	cfg.Mountpaths = max(cfg.Mountpaths, 1)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	// Spill files of jobs cut short by a crash are of no use now.
+	if entries, err := os.ReadDir(cfg.WorkDir); err == nil {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "dsort-") {
+				os.RemoveAll(filepath.Join(cfg.WorkDir, e.Name()))
+			}
+		}
 	}
 	w := &Worker{config: cfg}
 	w.mu.jobs = map[string]*targetJob{}
@@ -98,8 +106,10 @@ type targetJob struct {
 	self      int32
 	inputs    []string
 	rawCopy   bool
-	budget    *extract.Budget
-	logger    *slog.Logger
+	// mountpaths scales the per-mountpath concurrency limits.
+	mountpaths int
+	budget     *extract.Budget
+	logger     *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -160,24 +170,32 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 	if self < 0 {
 		return fmt.Errorf("dsort init: node %s is not an active target of job %s", w.config.NodeID, init.ID)
 	}
+	mountpaths := w.config.Mountpaths
+	if mountpaths <= 0 {
+		mountpaths = 1
+		if capacity, err := w.config.Store.Capacity(ctx); err == nil {
+			mountpaths = max(len(capacity), 1)
+		}
+	}
 	limit := plan.MemoryBytes
 	if plan.MemoryPercent > 0 {
 		limit = int64(float64(w.config.MemoryTotal) * plan.MemoryPercent / 100)
 	}
 	jobCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	j := &targetJob{
-		w:         w,
-		id:        init.ID,
-		plan:      plan,
-		targets:   targets,
-		placement: &cluster.Map{Nodes: targets},
-		self:      int32(self),
-		inputs:    plan.InputShards(w.config.Formats),
-		rawCopy:   plan.InputFormat.Offsets() && takesRaw(plan.OutputFormat),
-		budget:    extract.NewBudget(limit),
-		logger:    w.config.Logger.With("job", init.ID),
-		ctx:       jobCtx,
-		cancel:    cancel,
+		w:          w,
+		id:         init.ID,
+		plan:       plan,
+		targets:    targets,
+		placement:  &cluster.Map{Nodes: targets},
+		self:       int32(self),
+		inputs:     plan.InputShards(w.config.Formats),
+		rawCopy:    plan.InputFormat.Offsets() && takesRaw(plan.OutputFormat),
+		mountpaths: mountpaths,
+		budget:     extract.NewBudget(limit),
+		logger:     w.config.Logger.With("job", init.ID),
+		ctx:        jobCtx,
+		cancel:     cancel,
 	}
 	j.mu.stats = JobStats{
 		ID: init.ID, Node: w.config.NodeID, Description: init.Spec.Description,
@@ -279,7 +297,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 
 	cfg := extract.Config{
 		Format:      j.plan.InputFormat,
-		Concurrency: concurrency(j.plan.ExtractConcurrency, w.config.Mountpaths),
+		Concurrency: concurrency(j.plan.ExtractConcurrency, j.mountpaths),
 		Budget:      j.budget,
 		SpillDir:    filepath.Join(w.config.WorkDir, "dsort-"+id),
 		Key:         extract.KeyConfig{Extension: j.plan.KeyExtension, Kind: j.plan.KeyKind},
@@ -369,7 +387,7 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 	j.mu.stats.Create.start(time.Now())
 	j.mu.stats.Create.Total = int64(len(planned))
 	j.mu.Unlock()
-	cfg := creation.Config{Format: j.plan.OutputFormat, Concurrency: concurrency(j.plan.CreateConcurrency, w.config.Mountpaths)}
+	cfg := creation.Config{Format: j.plan.OutputFormat, Concurrency: concurrency(j.plan.CreateConcurrency, j.mountpaths)}
 	if err := creation.Run(ctx, cfg, planned, recordSource{j}, outputSink{j}, &j.created); err != nil {
 		err = fmt.Errorf("target %s, create phase: %w", w.config.NodeID, err)
 		j.failed(ctx, err)

@@ -201,6 +201,8 @@ func run(args []string) error {
 			return err
 		}
 		nodeConfig.Store = st
+		// dSort spills next to the data, on the first mountpath.
+		nodeConfig.WorkDir = filepath.Join(st.Mountpaths()[0], ".ais", "dsort")
 		if cfg.DryRun {
 			nodeConfig.Store = dryrun.Wrap(st)
 			logger.Warn("dry run: PUT data is discarded and GETs are served from memory")

@@ -129,6 +129,7 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 			c.t.Fatal(err)
 		}
 		cfg.Store, m.Store = st, st
+		cfg.WorkDir = filepath.Join(dir, "work")
 	}
 	if c.options.Configure != nil {
 		c.options.Configure(&cfg)

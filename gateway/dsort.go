@@ -1,0 +1,574 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
+)
+
+// maxSpecSize bounds a dSort spec; maxPlanSize the metadata of a job's
+// records sent between nodes.
+const (
+	maxSpecSize = 1 << 20
+	maxPlanSize = 4 << 30
+)
+
+// dsortError maps pipeline errors onto the API's kinds.
+func dsortError(err error) error {
+	switch {
+	case errors.Is(err, pipeline.ErrInvalidSpec):
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, pipeline.ErrJobNotFound):
+		return fmt.Errorf("%w: %w", api.ErrJobNotFound, err)
+	case errors.Is(err, pipeline.ErrJobFinished):
+		return fmt.Errorf("%w: %w", api.ErrJobFinished, err)
+	case errors.Is(err, pipeline.ErrJobRunning):
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	}
+	return err
+}
+
+// handleDsortStart: POST /v1/sort with the spec; answers the job id.
+func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxSpecSize))
+	if err != nil {
+		n.writeError(w, r, badRequest("read dSort spec: %v", err))
+		return
+	}
+	spec, err := pipeline.ParseSpec(data)
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	id, err := n.coordinator.Start(r.Context(), spec)
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, id)
+}
+
+// handleDsortGet: GET /v1/sort?uuid=ID gives per-target metrics; without
+// uuid, the list of jobs (?regex=, ?only_active=true).
+func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	if id := q.Get(api.QueryUUID); id != "" {
+		metrics, err := n.dsortMetrics(r.Context(), id)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, metrics)
+		return
+	}
+	var filter *regexp.Regexp
+	if expr := q.Get(api.QueryRegex); expr != "" {
+		var err error
+		if filter, err = regexp.Compile(expr); err != nil {
+			n.writeError(w, r, badRequest("regex %q: %v", expr, err))
+			return
+		}
+	}
+	onlyActive := q.Get(api.QueryOnlyActive) == "true"
+	jobs, err := n.dsortList(r.Context())
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	out := []api.DsortJobInfo{}
+	for _, j := range jobs {
+		if onlyActive && (j.Aborted || j.Archived) {
+			continue
+		}
+		if filter != nil && !filter.MatchString(j.Metrics.Description) && !filter.MatchString(j.ID) {
+			continue
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, out)
+}
+
+// dsortMetrics asks every target for a job's stats.
+func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.DsortJobInfo, error) {
+	out := map[string]api.DsortJobInfo{}
+	var lastErr error
+	for _, t := range n.smap.Load().Targets() {
+		var stats pipeline.JobStats
+		err := n.call(ctx, http.MethodGet, t.URL+"/v1/sort/stats/"+url.PathEscape(id), nil, &stats)
+		if errors.Is(err, api.ErrJobNotFound) {
+			continue
+		}
+		if err != nil {
+			lastErr = fmt.Errorf("target %s: %w", t.ID, err)
+			continue
+		}
+		out[t.ID] = jobInfo(stats)
+	}
+	if len(out) == 0 {
+		if lastErr != nil {
+			return nil, lastErr
+		}
+		if status, err := n.coordinator.Status(id); err == nil {
+			// Known here, but no target has it (it failed at init).
+			return map[string]api.DsortJobInfo{n.config.ID: coordinatorInfo(status)}, nil
+		}
+		return nil, fmt.Errorf("%w: dsort job %s", api.ErrJobNotFound, id)
+	}
+	if status, err := n.coordinator.Status(id); err == nil {
+		for k, v := range out {
+			v.Phase = status.Phase
+			if status.Error != "" && !slices.Contains(v.Metrics.Errors, status.Error) {
+				v.Metrics.Errors = append(v.Metrics.Errors, status.Error)
+			}
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// dsortList merges every target's jobs by id.
+func (n *Node) dsortList(ctx context.Context) ([]api.DsortJobInfo, error) {
+	perJob := map[string]map[string]api.DsortJobInfo{}
+	for _, t := range n.smap.Load().Targets() {
+		var jobs []pipeline.JobStats
+		if err := n.call(ctx, http.MethodGet, t.URL+"/v1/sort/stats", nil, &jobs); err != nil {
+			n.logger.Warn("dsort list", "target", t.ID, "err", err)
+			continue
+		}
+		for _, s := range jobs {
+			if perJob[s.ID] == nil {
+				perJob[s.ID] = map[string]api.DsortJobInfo{}
+			}
+			perJob[s.ID][t.ID] = jobInfo(s)
+		}
+	}
+	var out []api.DsortJobInfo
+	for _, per := range perJob {
+		out = append(out, api.DsortSummary(per))
+	}
+	slices.SortFunc(out, func(a, b api.DsortJobInfo) int { return a.StartedTime.Compare(b.StartedTime) })
+	return out, nil
+}
+
+func phaseOf(p pipeline.PhaseStats) api.DsortPhase {
+	return api.DsortPhase{Started: p.Started, Ended: p.Ended, Elapsed: int64(p.Elapsed), Running: p.Running, Finished: p.Finished}
+}
+
+// jobInfo turns a target's stats into AIStore's shape.
+func jobInfo(s pipeline.JobStats) api.DsortJobInfo {
+	return api.DsortJobInfo{
+		ID: s.ID, SourceBck: s.Input.String(), DestBck: s.Output.String(),
+		StartedTime: s.Started, FinishTime: s.Finished, Phase: s.Phase,
+		Aborted: s.Aborted, Archived: s.Archived,
+		Metrics: api.DsortMetrics{
+			Extraction: api.DsortExtraction{
+				DsortPhase: phaseOf(s.Extract), TotalCount: s.Extract.Total, ExtractedCount: s.Extract.Done,
+				ExtractedSize: s.Extract.Bytes, ExtractedRecordCount: s.Extract.Records,
+				ExtractedToDiskCount: s.Extract.SpilledFiles, ExtractedToDiskSize: s.Extract.SpilledBytes,
+			},
+			Sorting: phaseOf(s.Sort),
+			Creation: api.DsortCreation{
+				DsortPhase: phaseOf(s.Create), ToCreate: s.Create.Total, CreatedCount: s.Create.Done,
+				CreatedSize: s.Create.Bytes, CreatedRecordCount: s.Create.Records,
+			},
+			Description: s.Description, Warnings: s.Warnings, Errors: s.Errors,
+			Aborted: s.Aborted, Archived: s.Archived, MemoryPeak: s.MemoryPeak, MemoryLimit: s.MemoryLimit,
+		},
+	}
+}
+
+func coordinatorInfo(s pipeline.Status) api.DsortJobInfo {
+	info := api.DsortJobInfo{ID: s.ID, SourceBck: s.Input.String(), DestBck: s.Output.String(), StartedTime: s.Started,
+		FinishTime: s.Finished, Phase: s.Phase, Aborted: s.Aborted, Archived: s.Archived}
+	info.Metrics.Description, info.Metrics.Aborted, info.Metrics.Archived = s.Description, s.Aborted, s.Archived
+	if s.Error != "" {
+		info.Metrics.Errors = []string{s.Error}
+	}
+	return info
+}
+
+// handleDsortAbort: DELETE /v1/sort/abort?uuid=ID.
+func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get(api.QueryUUID)
+	if id == "" {
+		n.writeError(w, r, badRequest("uuid is required"))
+		return
+	}
+	err := n.coordinator.Abort(id, fmt.Errorf("%w by a user request to gateway %s", pipeline.ErrAborted, n.config.ID))
+	if errors.Is(err, pipeline.ErrJobNotFound) {
+		// Coordinated elsewhere: stop it on every target, which makes its
+		// coordinator abort too.
+		err = n.abortOnTargets(r.Context(), id, "aborted by a user request to gateway "+n.config.ID)
+	}
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
+	found := false
+	var finished error
+	for _, t := range n.smap.Load().Targets() {
+		err := n.call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
+		switch {
+		case err == nil:
+			found = true
+		case errors.Is(err, api.ErrJobFinished):
+			found, finished = true, err
+		case !errors.Is(err, api.ErrJobNotFound):
+			return fmt.Errorf("abort on target %s: %w", t.ID, err)
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: dsort job %s", api.ErrJobNotFound, id)
+	}
+	return finished
+}
+
+// handleDsortRemove: DELETE /v1/sort?uuid=ID forgets a finished job.
+func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get(api.QueryUUID)
+	if id == "" {
+		n.writeError(w, r, badRequest("uuid is required"))
+		return
+	}
+	found := false
+	if err := n.coordinator.Remove(id); err == nil {
+		found = true
+	} else if !errors.Is(err, pipeline.ErrJobNotFound) {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	for _, t := range n.smap.Load().Targets() {
+		err := n.call(r.Context(), http.MethodDelete, t.URL+"/v1/sort/remove/"+url.PathEscape(id), nil, nil)
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, api.ErrJobNotFound):
+			n.writeError(w, r, fmt.Errorf("remove on target %s: %w", t.ID, err))
+			return
+		}
+	}
+	if !found {
+		n.writeError(w, r, fmt.Errorf("%w: dsort job %s", api.ErrJobNotFound, id))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// Target routes, called by coordinators and other targets.
+
+func (n *Node) requireWorker() error {
+	if n.worker == nil {
+		return badRequest("node %s is not a target", n.config.ID)
+	}
+	return nil
+}
+
+func (n *Node) handleDsortInit(w http.ResponseWriter, r *http.Request) {
+	var init pipeline.JobInit
+	err := n.requireWorker()
+	if err == nil {
+		err = decodeBody(r, &init)
+	}
+	if err == nil {
+		err = n.worker.Init(r.Context(), init)
+	}
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) handleDsortExtract(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireWorker(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	metas, err := n.worker.Extract(r.Context(), r.PathValue("id"))
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/msgpack")
+	w.Write(pipeline.AppendRecords(nil, metas))
+}
+
+func (n *Node) handleDsortCreate(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireWorker(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxPlanSize))
+	if err != nil {
+		n.writeError(w, r, badRequest("read shard plan: %v", err))
+		return
+	}
+	planned, err := pipeline.ReadShards(data)
+	if err != nil {
+		n.writeError(w, r, badRequest("decode shard plan: %v", err))
+		return
+	}
+	if err := n.worker.Create(r.Context(), r.PathValue("id"), planned); err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) handleDsortFinish(w http.ResponseWriter, r *http.Request) {
+	err := n.requireWorker()
+	if err == nil {
+		err = n.worker.Finish(r.Context(), r.PathValue("id"))
+	}
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) handleDsortTargetAbort(w http.ResponseWriter, r *http.Request) {
+	err := n.requireWorker()
+	if err == nil {
+		err = n.worker.Abort(r.PathValue("id"), r.URL.Query().Get("cause"))
+	}
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) handleDsortTargetRemove(w http.ResponseWriter, r *http.Request) {
+	err := n.requireWorker()
+	if err == nil {
+		err = n.worker.Remove(r.PathValue("id"))
+	}
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) handleDsortStats(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireWorker(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if id == "" {
+		writeJSON(w, n.worker.Jobs())
+		return
+	}
+	stats, err := n.worker.Stats(id)
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	writeJSON(w, stats)
+}
+
+// handleDsortRecords streams the bytes of the records asked for.
+func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireWorker(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxPlanSize))
+	if err != nil {
+		n.writeError(w, r, badRequest("read record list: %v", err))
+		return
+	}
+	records, _, err := pipeline.ReadRecords(data)
+	if err != nil {
+		n.writeError(w, r, badRequest("decode record list: %v", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if err := n.worker.ServeRecords(r.Context(), r.PathValue("id"), records, w); err != nil {
+		// The status is sent; a cut stream tells the receiver.
+		n.logger.Warn("serve records", "job", r.PathValue("id"), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// dsortPeers reaches targets over HTTP for the coordinator.
+type dsortPeers struct{ n *Node }
+
+var (
+	_ pipeline.Peers   = dsortPeers{}
+	_ pipeline.Fetcher = dsortPeers{}
+)
+
+func (p dsortPeers) Map() *cluster.Map { return p.n.smap.Load() }
+
+func (p dsortPeers) BucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
+	return p.n.bucketProps(b)
+}
+
+func (p dsortPeers) CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error {
+	if p.n.isPrimary() {
+		return p.n.createBucket(ctx, b, props)
+	}
+	primary, _ := p.n.smap.Load().PrimaryNode()
+	value, _ := json.Marshal(props)
+	return p.n.call(ctx, http.MethodPost, primary.URL+"/v1/buckets/"+url.PathEscape(b.Name), api.ActionMessage{Action: api.ActionCreateBucket, Value: value}, nil)
+}
+
+// FetchKeyMap reads an external key map from ais://bucket/object or an
+// http(s) URL.
+func (p dsortPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {
+	const limit = 64 << 20
+	if rest, ok := strings.CutPrefix(location, "ais://"); ok {
+		bucket, object, _ := strings.Cut(rest, "/")
+		client := api.NewClientWith(p.n.config.URL, p.n.client)
+		r, _, err := client.Get(ctx, bucket, object, api.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	u, err := url.Parse(location)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("want an http(s):// URL or ais://bucket/object")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: p.n.config.Transport}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", location, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
+}
+
+// post sends a long-running intra-cluster request (no timeout: a phase
+// takes as long as it takes; cancellation ends it).
+func (p dsortPeers) post(ctx context.Context, method, target string, body []byte, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := p.n.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, api.DecodeError(resp)
+	}
+	return resp, nil
+}
+
+func (p dsortPeers) Init(ctx context.Context, t cluster.Node, init pipeline.JobInit) error {
+	return p.n.call(ctx, http.MethodPost, t.URL+"/v1/sort/init", init, nil)
+}
+
+func (p dsortPeers) Extract(ctx context.Context, t cluster.Node, id string) ([]shards.RecordMeta, error) {
+	resp, err := p.post(ctx, http.MethodPost, t.URL+"/v1/sort/extract/"+url.PathEscape(id), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	metas, _, err := pipeline.ReadRecords(data)
+	return metas, err
+}
+
+func (p dsortPeers) Create(ctx context.Context, t cluster.Node, id string, planned []shards.OutputShard) error {
+	resp, err := p.post(ctx, http.MethodPost, t.URL+"/v1/sort/create/"+url.PathEscape(id), pipeline.AppendShards(nil, planned), "application/msgpack")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func (p dsortPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
+	return p.n.call(ctx, http.MethodPost, t.URL+"/v1/sort/finish/"+url.PathEscape(id), nil, nil)
+}
+
+func (p dsortPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
+	err := p.n.call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
+	if errors.Is(err, api.ErrJobNotFound) {
+		return fmt.Errorf("%w: %w", pipeline.ErrJobNotFound, err)
+	}
+	return err
+}
+
+func (p dsortPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipeline.JobStats, error) {
+	var s pipeline.JobStats
+	err := p.n.call(ctx, http.MethodGet, t.URL+"/v1/sort/stats/"+url.PathEscape(id), nil, &s)
+	return s, err
+}
+
+// Fetch asks a holder for records' bytes in one request.
+func (p dsortPeers) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
+	resp, err := p.post(ctx, http.MethodPost, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendRecords(nil, records), "application/msgpack")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// jobStatuses lists the node's dSort jobs for the cluster status.
+func (n *Node) dsortStatuses() []api.JobStatus {
+	if n.worker == nil {
+		return nil
+	}
+	var out []api.JobStatus
+	for _, s := range n.worker.Jobs() {
+		js := api.JobStatus{ID: s.ID, Kind: "dsort", Running: !s.Done(), Objects: s.Create.Done, Bytes: s.Create.Bytes, Started: s.Started.UnixNano()}
+		if !s.Finished.IsZero() {
+			js.Finished = s.Finished.UnixNano()
+		}
+		if len(s.Errors) > 0 {
+			js.Error = s.Errors[0]
+		}
+		out = append(out, js)
+	}
+	return out
+}

@@ -1,0 +1,174 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/datasets"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/pipeline/reference"
+)
+
+type bufferShard struct {
+	bytes.Buffer
+	name string
+	mu   *sync.Mutex
+	out  map[string][]byte
+}
+
+func (b *bufferShard) Close() error {
+	b.mu.Lock()
+	b.out[b.name] = b.Bytes()
+	b.mu.Unlock()
+	return nil
+}
+
+// putDataset generates shards and puts them through the API.
+func putDataset(t *testing.T, client *api.Client, bucket string, spec datasets.Spec) map[string][]byte {
+	t.Helper()
+	var mu sync.Mutex
+	out := map[string][]byte{}
+	if _, err := datasets.Generate(t.Context(), spec, func(name string) (io.WriteCloser, error) {
+		return &bufferShard{name: name, mu: &mu, out: out}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range out {
+		if _, err := client.Put(t.Context(), bucket, name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// waitDsort polls the job's metrics until it ends.
+func waitDsort(t *testing.T, client *api.Client, id string) api.DsortJobInfo {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		metrics, err := client.DsortMetrics(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := api.DsortSummary(metrics)
+		if sum.Aborted || sum.Archived {
+			return sum
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s did not end: %+v", id, sum)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A dSort job over HTTP on 1 gateway and 3 targets writes exactly what the
+// reference writes, and reports AIStore-shaped metrics.
+func TestDsortOverHTTP(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	inputs := putDataset(t, client, "src", datasets.Spec{Template: "in-{00..09}.tar", Records: 20, RecordSize: 2000, SizeSpread: 0.5, Extensions: []string{".jpg", ".cls"}, Seed: 9})
+	specText := `{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..09}.tar"},
+		"output_format":"out-{000..999}.tgz","output_shard_size":"50KiB","algorithm":{"kind":"shuffle","seed":"77"},
+		"description":"http test"}`
+	id, err := client.DsortStart(ctx, []byte(specText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(id, "srt-") {
+		t.Fatalf("job id %q", id)
+	}
+	sum := waitDsort(t, client, id)
+	if !sum.Archived || sum.Aborted {
+		t.Fatalf("job ended %+v", sum)
+	}
+	metrics, _ := client.DsortMetrics(ctx, id)
+	if len(metrics) != 3 {
+		t.Fatalf("metrics of %d targets", len(metrics))
+	}
+	if sum.Metrics.Extraction.ExtractedCount != 10 || sum.Metrics.Extraction.ExtractedRecordCount != 200 || sum.Metrics.Creation.CreatedRecordCount != 200 {
+		t.Fatalf("summed metrics %+v", sum.Metrics)
+	}
+	spec, _ := pipeline.ParseSpec([]byte(specText))
+	want, err := reference.Run(spec, 77, inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]byte{}
+	for e, err := range client.ListAll(ctx, "dst", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := client.GetBytes(ctx, "dst", e.Name, api.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[e.Name] = data
+	}
+	if !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
+		t.Fatalf("output %v, reference %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	for name := range want {
+		if !bytes.Equal(got[name], want[name]) {
+			t.Fatalf("%s differs from the reference", name)
+		}
+	}
+	// Listing, filters, removal.
+	jobs, err := client.DsortList(ctx, "http t", false)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != id || !jobs[0].Archived {
+		t.Fatalf("list: %+v %v", jobs, err)
+	}
+	if active, _ := client.DsortList(ctx, "", true); len(active) != 0 {
+		t.Fatalf("only_active lists a finished job: %+v", active)
+	}
+	if err := client.DsortAbort(ctx, id); !errors.Is(err, api.ErrJobFinished) {
+		t.Fatalf("abort of a finished job: %v, want 410", err)
+	}
+	if err := client.DsortRemove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DsortMetrics(ctx, id); !errors.Is(err, api.ErrJobNotFound) {
+		t.Fatalf("metrics of a removed job: %v", err)
+	}
+}
+
+func TestDsortBadRequests(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	for spec, says := range map[string]string{
+		`{"input_bck":{"name":"nope"},"input_format":{"template":"a-{0..9}.tar"},"output_format":"b-{0..9}.tar"}`:                            `input_bck "nope" does not exist`,
+		`{"input_bck":{"name":"src"},"input_format":{"template":"a-{0..9}.tar"},"output_format":"b-{0..9}.tar","output_shard_size":"10XB"}`: `"10XB" is not a size`,
+		`not a spec: [`: "neither JSON nor YAML",
+	} {
+		_, err := client.DsortStart(ctx, []byte(spec))
+		var e *api.Error
+		if !errors.As(err, &e) || e.Status != http.StatusBadRequest || !strings.Contains(e.Message, says) {
+			t.Errorf("spec %s: %v, want 400 saying %q", spec, err, says)
+		}
+	}
+	if err := client.DsortAbort(ctx, "srt-missing"); !errors.Is(err, api.ErrJobNotFound) {
+		t.Errorf("abort of an unknown job: %v", err)
+	}
+	if _, err := client.DsortMetrics(ctx, "srt-missing"); !errors.Is(err, api.ErrJobNotFound) {
+		t.Errorf("metrics of an unknown job: %v", err)
+	}
+	ctx2, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if jobs, err := client.DsortList(ctx2, "", false); err != nil || len(jobs) != 0 {
+		t.Errorf("empty list: %v %v", jobs, err)
+	}
+}

@@ -1,0 +1,328 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// operation names a request kind in metric names and labels.
+type operation string
+
+const (
+	opGet    operation = "get"
+	opPut    operation = "put"
+	opHead   operation = "head"
+	opDelete operation = "delete"
+	opList   operation = "list"
+)
+
+var operations = []operation{opGet, opPut, opHead, opDelete, opList}
+
+// objectOperations maps the methods of /v1/objects/ to operations.
+var objectOperations = map[string]operation{
+	http.MethodGet:    opGet,
+	http.MethodPut:    opPut,
+	http.MethodHead:   opHead,
+	http.MethodDelete: opDelete,
+}
+
+// metrics holds the node's request counters, registered on its own
+// registry: several nodes can share a process (test clusters).
+type metrics struct {
+	registry  *prometheus.Registry
+	count     map[operation]prometheus.Counter
+	bytes     map[operation]prometheus.Counter // GET and PUT only
+	duration  *prometheus.HistogramVec
+	errors    *prometheus.CounterVec
+	redirects *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		count:    map[operation]prometheus.Counter{},
+		bytes:    map[operation]prometheus.Counter{},
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ais_request_duration_seconds",
+			Help:    "Time to serve a request on the node that serves its data (redirects excluded), by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18), // 100µs to 13s
+		}, []string{"op"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ais_errors_total",
+			Help: "Failed requests by operation and error kind.",
+		}, []string{"op", "kind"}),
+		redirects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ais_redirects_total",
+			Help: "Requests redirected to the target that owns the object, by operation.",
+		}, []string{"op"}),
+	}
+	for _, op := range operations {
+		m.count[op] = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ais_" + string(op) + "_total",
+			Help: "Successful " + string(op) + " requests served by this node.",
+		})
+		m.registry.MustRegister(m.count[op])
+		m.duration.WithLabelValues(string(op))
+	}
+	for _, op := range []operation{opGet, opPut} {
+		m.bytes[op] = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ais_" + string(op) + "_bytes_total",
+			Help: "Object bytes of successful " + string(op) + " requests served by this node.",
+		})
+		m.registry.MustRegister(m.bytes[op])
+	}
+	for op := range objectOperations {
+		m.redirects.WithLabelValues(string(objectOperations[op]))
+	}
+	m.registry.MustRegister(m.duration, m.errors, m.redirects,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe wraps a handler of op: it counts what the handler served, its
+// bytes, time and errors, or the redirect it answered with.
+func (m *metrics) observe(op operation, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ow := &observedWriter{ResponseWriter: w}
+		var body *countingBody
+		if op == opPut && r.Body != nil {
+			body = &countingBody{ReadCloser: r.Body}
+			r = r.WithContext(r.Context())
+			r.Body = body
+		}
+		start := time.Now()
+		next(ow, r)
+		elapsed := time.Since(start)
+		switch {
+		case isRedirect(ow.status):
+			m.redirects.WithLabelValues(string(op)).Inc()
+			return
+		case ow.err != nil || ow.status >= http.StatusBadRequest:
+			kind := api.KindInternal
+			if ow.err != nil {
+				kind = api.KindOf(ow.err)
+			}
+			m.errors.WithLabelValues(string(op), kind).Inc()
+		default:
+			m.count[op].Inc()
+			switch op {
+			case opGet:
+				m.bytes[op].Add(float64(ow.bytes))
+			case opPut:
+				if body != nil {
+					m.bytes[op].Add(float64(body.n))
+				}
+			}
+		}
+		m.duration.WithLabelValues(string(op)).Observe(elapsed.Seconds())
+	}
+}
+
+// observeObject wraps the object route, whose operation is its method.
+func (m *metrics) observeObject(next http.HandlerFunc) http.HandlerFunc {
+	wrapped := map[string]http.HandlerFunc{}
+	for method, op := range objectOperations {
+		wrapped[method] = m.observe(op, next)
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := wrapped[r.Method]; ok {
+			h(w, r)
+			return
+		}
+		next(w, r)
+	}
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// errorRecorder is implemented by writers that want the error a handler
+// answered with (writeError calls it), to label it by kind.
+type errorRecorder interface{ recordError(error) }
+
+// observedWriter records the status, body bytes and error of a response.
+// It keeps io.ReaderFrom so that object bodies still go out by sendfile.
+type observedWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	err    error
+}
+
+func (o *observedWriter) recordError(err error) { o.err = err }
+
+func (o *observedWriter) WriteHeader(status int) {
+	if o.status == 0 {
+		o.status = status
+	}
+	o.ResponseWriter.WriteHeader(status)
+}
+
+func (o *observedWriter) Write(p []byte) (int, error) {
+	if o.status == 0 {
+		o.status = http.StatusOK
+	}
+	n, err := o.ResponseWriter.Write(p)
+	o.bytes += int64(n)
+	return n, err
+}
+
+func (o *observedWriter) ReadFrom(r io.Reader) (int64, error) {
+	if o.status == 0 {
+		o.status = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := o.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{o.ResponseWriter}, r)
+	}
+	o.bytes += n
+	return n, err
+}
+
+func (o *observedWriter) Flush() {
+	if f, ok := o.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (o *observedWriter) Unwrap() http.ResponseWriter { return o.ResponseWriter }
+
+// writerOnly hides ReadFrom, so io.Copy does not call back into it.
+type writerOnly struct{ io.Writer }
+
+// countingBody counts the bytes of a request body a handler reads.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Registry returns the registry /metrics serves: the binary may register
+// its own collectors on it.
+func (n *Node) Registry() *prometheus.Registry { return n.metrics.registry }
+
+// Gatherer returns everything /metrics serves: the request counters, Go
+// and process collectors, and the node's state (cluster map, mountpath
+// capacity, jobs) read now under ctx.
+func (n *Node) Gatherer(ctx context.Context) prometheus.Gatherer {
+	state := prometheus.NewRegistry()
+	state.MustRegister(&stateCollector{ctx: ctx, node: n})
+	return prometheus.Gatherers{n.metrics.registry, state}
+}
+
+func (n *Node) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(n.Gatherer(r.Context()), promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+	}).ServeHTTP(w, r)
+}
+
+// Descriptions of the node's state, read on scrape.
+var (
+	nodeInfoDesc = prometheus.NewDesc("ais_node_info",
+		"Always 1; labels name the node and its role.", []string{"id", "role"}, nil)
+	mapVersionDesc = prometheus.NewDesc("ais_cluster_map_version",
+		"Version of the cluster map this node holds.", nil, nil)
+	mapNodesDesc = prometheus.NewDesc("ais_cluster_map_nodes",
+		"Nodes in this node's cluster map, by role.", []string{"role"}, nil)
+	bucketsVersionDesc = prometheus.NewDesc("ais_bucket_metadata_version",
+		"Version of the bucket metadata this node holds.", nil, nil)
+	capacityDesc = prometheus.NewDesc("ais_mountpath_capacity_bytes",
+		"Total bytes of a mountpath's filesystem.", []string{"mountpath"}, nil)
+	usedDesc = prometheus.NewDesc("ais_mountpath_used_bytes",
+		"Used bytes of a mountpath's filesystem.", []string{"mountpath"}, nil)
+	utilizationDesc = prometheus.NewDesc("ais_mountpath_utilization_ratio",
+		"Used over total bytes of a mountpath's filesystem, 0 to 1.", []string{"mountpath"}, nil)
+	capacityErrorsDesc = prometheus.NewDesc("ais_mountpath_capacity_errors",
+		"1 when the last capacity reading failed, else 0.", nil, nil)
+	jobRunningDesc = prometheus.NewDesc("ais_job_running",
+		"1 while a job (rebalance, dsort, ...) runs on this node, else 0.", []string{"kind", "id"}, nil)
+	jobObjectsDesc = prometheus.NewDesc("ais_job_objects_total",
+		"Objects a job has processed on this node.", []string{"kind", "id"}, nil)
+	jobBytesDesc = prometheus.NewDesc("ais_job_bytes_total",
+		"Bytes a job has processed on this node.", []string{"kind", "id"}, nil)
+)
+
+// stateCollector turns the node's state into metrics on each scrape.
+type stateCollector struct {
+	ctx  context.Context
+	node *Node
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{nodeInfoDesc, mapVersionDesc, mapNodesDesc, bucketsVersionDesc,
+		capacityDesc, usedDesc, utilizationDesc, capacityErrorsDesc, jobRunningDesc, jobObjectsDesc, jobBytesDesc} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.node
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(nodeInfoDesc, 1, n.config.ID, string(n.config.Role))
+	if m := n.smap.Load(); m != nil {
+		gauge(mapVersionDesc, float64(m.Version))
+		roles := map[string]int{}
+		for _, node := range m.Nodes {
+			roles[string(node.Role)]++
+		}
+		for role, count := range roles {
+			gauge(mapNodesDesc, float64(count), role)
+		}
+	}
+	gauge(bucketsVersionDesc, float64(n.bmd.Load().Version))
+	if n.config.Store != nil {
+		capacity, err := n.config.Store.Capacity(c.ctx)
+		failed := 0.0
+		if err != nil {
+			failed = 1
+			n.logger.Debug("metrics: capacity", "err", err)
+		}
+		gauge(capacityErrorsDesc, failed)
+		for _, mp := range capacity {
+			gauge(capacityDesc, float64(mp.Total), mp.Path)
+			gauge(usedDesc, float64(mp.Used), mp.Path)
+			ratio := 0.0
+			if mp.Total > 0 {
+				ratio = float64(mp.Used) / float64(mp.Total)
+			}
+			gauge(utilizationDesc, ratio, mp.Path)
+		}
+	}
+	jobs := n.config.JobProgress
+	if jobs == nil {
+		jobs = n.jobStatuses
+	}
+	for _, j := range jobs() {
+		running := 0.0
+		if j.Running {
+			running = 1
+		}
+		gauge(jobRunningDesc, running, j.Kind, j.ID)
+		ch <- prometheus.MustNewConstMetric(jobObjectsDesc, prometheus.CounterValue, float64(j.Objects), j.Kind, j.ID)
+		ch <- prometheus.MustNewConstMetric(jobBytesDesc, prometheus.CounterValue, float64(j.Bytes), j.Kind, j.ID)
+	}
+}

@@ -1,0 +1,154 @@
+package gateway_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+// N PUTs of S bytes give exactly N and N×S on the targets that stored
+// them, whatever the topology; gateways count only their redirects.
+func TestMetricsCountKnownTraffic(t *testing.T) {
+	const (
+		puts = 24
+		size = 1000
+		gets = 10
+	)
+	job := api.JobStatus{ID: "srt-1", Kind: "dsort", Running: true, Objects: 7, Bytes: 7000}
+	for _, tc := range []struct {
+		name string
+		opts gatewaytest.Options
+		// redirects of each PUT: one from the gateway to the owner.
+		redirectsPerPut float64
+	}{
+		{"1 gateway 3 targets", gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true}, 1},
+		{"embedded", gatewaytest.Options{Embedded: true, NoSync: true}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Configure = func(cfg *gateway.Config) {
+				cfg.JobProgress = func() []api.JobStatus { return []api.JobStatus{job} }
+			}
+			c := gatewaytest.NewCluster(t, tc.opts)
+			client := c.Client()
+			ctx := t.Context()
+			if err := client.CreateBucket(ctx, "m", nil); err != nil {
+				t.Fatal(err)
+			}
+			data := bytes.Repeat([]byte("x"), size)
+			for i := range puts {
+				if _, err := client.Put(ctx, "m", fmt.Sprintf("o-%03d", i), bytes.NewReader(data), api.PutOptions{Size: size}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range gets {
+				got, err := client.GetBytes(ctx, "m", fmt.Sprintf("o-%03d", i), api.GetOptions{})
+				if err != nil || len(got) != size {
+					t.Fatalf("get: %d bytes, %v", len(got), err)
+				}
+			}
+			// A range of 100 bytes counts 100.
+			if got, err := client.GetBytes(ctx, "m", "o-000", api.GetOptions{Offset: 10, Length: 100}); err != nil || len(got) != 100 {
+				t.Fatalf("range get: %d bytes, %v", len(got), err)
+			}
+			for i := range 3 {
+				if _, err := client.Head(ctx, "m", fmt.Sprintf("o-%03d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 2 {
+				if err := client.Delete(ctx, "m", fmt.Sprintf("o-%03d", puts-1-i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := client.ListObjects(ctx, "m", api.ListObjectsMessage{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := client.Head(ctx, "m", "missing"); !errors.Is(err, api.ErrNotFound) {
+				t.Fatalf("head of a missing object: %v", err)
+			}
+			if _, err := client.GetBytes(ctx, "m", "missing", api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+				t.Fatalf("get of a missing object: %v", err)
+			}
+
+			want := []struct {
+				name   string
+				labels []string
+				value  float64
+			}{
+				{"ais_put_total", nil, puts},
+				{"ais_put_bytes_total", nil, puts * size},
+				{"ais_get_total", nil, gets + 1},
+				{"ais_get_bytes_total", nil, gets*size + 100},
+				{"ais_head_total", nil, 3},
+				{"ais_delete_total", nil, 2},
+				{"ais_list_total", nil, 1},
+				{"ais_errors_total", []string{"op", "head", "kind", api.KindNotFound}, 1},
+				{"ais_errors_total", []string{"op", "get", "kind", api.KindNotFound}, 1},
+				{"ais_errors_total", []string{"op", "put"}, 0},
+				{"ais_request_duration_seconds", []string{"op", "put"}, puts},
+				{"ais_redirects_total", []string{"op", "put"}, puts * tc.redirectsPerPut},
+				{"ais_job_objects_total", []string{"kind", "dsort", "id", "srt-1"}, 7 * float64(len(c.Members()))},
+			}
+			for _, w := range want {
+				if got := c.Metric(w.name, w.labels...); got != w.value {
+					t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+				}
+			}
+
+			// Gateways serve no object data, so they count none.
+			version := c.Primary().Node.Map().Version
+			for _, m := range c.Members() {
+				metrics := gatewaytest.Scrape(t, m.URL())
+				if m.Store == nil && metrics.Value("ais_put_total") != 0 {
+					t.Errorf("gateway %s counted %v PUTs", m.Node.ID(), metrics.Value("ais_put_total"))
+				}
+				if got := metrics.Value("ais_cluster_map_version"); got != float64(version) {
+					t.Errorf("%s: map version %v, want %d", m.Node.ID(), got, version)
+				}
+				if m.Store != nil && metrics.Value("ais_mountpath_capacity_bytes") <= 0 {
+					t.Errorf("%s: no mountpath capacity", m.Node.ID())
+				}
+				for _, name := range []string{"go_goroutines", "process_start_time_seconds", "ais_node_info"} {
+					if _, ok := metrics[name]; !ok {
+						t.Errorf("%s: /metrics has no %s", m.Node.ID(), name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// /metrics speaks the Prometheus text format to a plain HTTP client.
+func TestMetricsTextFormat(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	resp, err := http.Get(c.Primary().URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("status %s, content type %q", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	for _, line := range []string{"# TYPE ais_put_total counter", "# TYPE ais_request_duration_seconds histogram", "ais_put_bytes_total 0"} {
+		if !strings.Contains(string(body), line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	post, err := http.Post(c.Primary().URL()+"/metrics", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Body.Close()
+	if post.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /metrics: %s", post.Status)
+	}
+}
