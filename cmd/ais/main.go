@@ -63,6 +63,7 @@ func newRoot() *cobra.Command {
 		newObjectCommand(),
 		newArchiveCommand(),
 		newClusterCommand(),
+		newDsortCommand(),
 	)
 	return root
 }

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+)
+
+func newDsortCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dsort",
+		Short: "Run dSort jobs: distributed resharding of tar, tgz and zip datasets",
+		Long: "A dSort job reads the input shards of a bucket on every target, groups their files into records,\n" +
+			"orders the records (alphanumeric, shuffle, content key, or an external key map) and writes new shards\n" +
+			"of a given size and format. The spec uses AIStore's field names, in JSON or YAML.",
+	}
+	var wait, progress bool
+	start := &cobra.Command{
+		Use:   "start SPEC.json|SPEC.yaml|-",
+		Short: "Start a job from a spec file (or stdin) and print its id; --wait shows progress until it ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var data []byte
+			var err error
+			if args[0] == "-" {
+				data, err = io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
+			} else {
+				data, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return err
+			}
+			c := client()
+			id, err := c.DsortStart(cmd.Context(), data)
+			if err != nil {
+				return err
+			}
+			fmt.Println(id)
+			if !wait {
+				return nil
+			}
+			return waitAndReport(cmd.Context(), c, id, progress)
+		},
+	}
+	start.Flags().BoolVar(&wait, "wait", false, "show live progress until the job ends, then a summary")
+	start.Flags().BoolVar(&progress, "progress", false, "draw progress bars even when stderr is not a terminal")
+
+	var waitProgress bool
+	waitCmd := &cobra.Command{
+		Use:   "wait ID",
+		Short: "Show a job's live progress until it ends, then a summary",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return waitAndReport(cmd.Context(), client(), args[0], waitProgress)
+		},
+	}
+	waitCmd.Flags().BoolVar(&waitProgress, "progress", false, "draw progress bars even when stderr is not a terminal")
+
+	var asJSON bool
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a job's metrics: per phase, per target",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			metrics, err := client().DsortMetrics(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(metrics)
+			}
+			printSummary(api.DsortSummary(metrics))
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "\nTARGET\tEXTRACTED\tRECORDS\tSPILLED\tCREATED\tBYTES OUT\tMEMORY PEAK\tSTATE")
+			ids := make([]string, 0, len(metrics))
+			for id := range metrics {
+				ids = append(ids, id)
+			}
+			sort.Strings(ids)
+			for _, id := range ids {
+				m := metrics[id].Metrics
+				fmt.Fprintf(w, "%s\t%d/%d\t%d\t%s\t%d/%d\t%s\t%s\t%s\n", id,
+					m.Extraction.ExtractedCount, m.Extraction.TotalCount, m.Extraction.ExtractedRecordCount,
+					shards.FormatSize(m.Extraction.ExtractedToDiskSize), m.Creation.CreatedCount, m.Creation.ToCreate,
+					shards.FormatSize(m.Creation.CreatedSize), shards.FormatSize(m.MemoryPeak), state(metrics[id]))
+			}
+			return w.Flush()
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print the per-target metrics as JSON")
+
+	var listJSON, active bool
+	var regex string
+	list := &cobra.Command{
+		Use:   "ls",
+		Short: "List dSort jobs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			jobs, err := client().DsortList(cmd.Context(), regex, active)
+			if err != nil {
+				return err
+			}
+			if listJSON {
+				return printJSON(jobs)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "JOB\tSTATE\tPHASE\tINPUT\tOUTPUT\tSTARTED\tDESCRIPTION")
+			for _, j := range jobs {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, state(j), j.Phase, j.SourceBck, j.DestBck,
+					j.StartedTime.Local().Format("2006-01-02 15:04:05"), j.Metrics.Description)
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
+	list.Flags().BoolVar(&active, "active", false, "only running jobs")
+	list.Flags().StringVar(&regex, "regex", "", "only jobs whose id or description matches")
+
+	stop := &cobra.Command{
+		Use:   "stop ID",
+		Short: "Abort a running job; the shards it wrote are removed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := client().DsortAbort(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Printf("aborted %s\n", args[0])
+			return nil
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "rm ID",
+		Short: "Forget a finished job and its metrics",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := client().DsortRemove(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Printf("removed %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(start, waitCmd, show, list, stop, remove)
+	return cmd
+}
+
+func state(j api.DsortJobInfo) string {
+	switch {
+	case j.Aborted:
+		return "aborted"
+	case j.Archived:
+		return "finished"
+	}
+	return "running"
+}
+
+// waitAndReport follows a job to its end with progress, then prints the
+// summary; an aborted job is an error.
+func waitAndReport(ctx context.Context, c *api.Client, id string, force bool) error {
+	var sum api.DsortJobInfo
+	var err error
+	if force || isTerminal(os.Stderr) {
+		sum, err = followWithBars(ctx, c, id)
+	} else {
+		sum, err = followWithLines(ctx, c, id)
+	}
+	if err != nil {
+		return err
+	}
+	printSummary(sum)
+	return api.DsortError(sum)
+}
+
+// poll returns the job's summed metrics.
+func poll(ctx context.Context, c *api.Client, id string) (api.DsortJobInfo, error) {
+	metrics, err := c.DsortMetrics(ctx, id)
+	if err != nil {
+		return api.DsortJobInfo{}, err
+	}
+	return api.DsortSummary(metrics), nil
+}
+
+const pollInterval = 250 * time.Millisecond
+
+func followWithBars(ctx context.Context, c *api.Client, id string) (api.DsortJobInfo, error) {
+	bars := newBars(ctx, true)
+	extract := countBar(bars, "extract shards", 0)
+	create := countBar(bars, "create shards", 0)
+	written := bytesBar(bars, "bytes written", 0)
+	defer bars.Wait()
+	for {
+		sum, err := poll(ctx, c, id)
+		if err != nil {
+			abortBars(extract, create, written)
+			return sum, err
+		}
+		m := sum.Metrics
+		update(extract, m.Extraction.ExtractedCount, m.Extraction.TotalCount)
+		update(create, m.Creation.CreatedCount, m.Creation.ToCreate)
+		estimate := m.Extraction.ExtractedSize
+		update(written, m.Creation.CreatedSize, max(estimate, m.Creation.CreatedSize))
+		if sum.Aborted || sum.Archived {
+			if sum.Archived {
+				for _, b := range []*mpb.Bar{extract, create, written} {
+					b.SetTotal(-1, true)
+				}
+			} else {
+				abortBars(extract, create, written)
+			}
+			return sum, nil
+		}
+		select {
+		case <-ctx.Done():
+			abortBars(extract, create, written)
+			return sum, ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+func update(b *mpb.Bar, done, total int64) {
+	if total > 0 {
+		b.SetTotal(total, false)
+	}
+	b.SetCurrent(done)
+}
+
+func abortBars(bars ...*mpb.Bar) {
+	for _, b := range bars {
+		b.Abort(false)
+	}
+}
+
+// followWithLines prints a progress line whenever something moved, at most
+// every two seconds, for logs and pipes.
+func followWithLines(ctx context.Context, c *api.Client, id string) (api.DsortJobInfo, error) {
+	last, lastLine := time.Time{}, ""
+	begin := time.Now()
+	for {
+		sum, err := poll(ctx, c, id)
+		if err != nil {
+			return sum, err
+		}
+		m := sum.Metrics
+		elapsed := time.Since(begin).Seconds()
+		line := fmt.Sprintf("[%5.1fs] %-8s extract %d/%d shards, %d records | create %d/%d shards, %s written (%.1f MiB/s)",
+			elapsed, sum.Phase, m.Extraction.ExtractedCount, m.Extraction.TotalCount, m.Extraction.ExtractedRecordCount,
+			m.Creation.CreatedCount, m.Creation.ToCreate, shards.FormatSize(m.Creation.CreatedSize),
+			float64(m.Creation.CreatedSize)/(1<<20)/max(elapsed, 0.001))
+		done := sum.Aborted || sum.Archived
+		if done || time.Since(last) >= 2*time.Second {
+			if body := line[strings.Index(line, "]")+1:]; body != lastLine || done {
+				fmt.Fprintln(os.Stderr, line)
+				lastLine = body
+			}
+			last = time.Now()
+		}
+		if done {
+			return sum, nil
+		}
+		select {
+		case <-ctx.Done():
+			return sum, ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+func rate(bytes, elapsedNanos int64) string {
+	if elapsedNanos <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f MiB/s", float64(bytes)/(1<<20)/(float64(elapsedNanos)/1e9))
+}
+
+// printSummary prints a job's phases as a table.
+func printSummary(sum api.DsortJobInfo) {
+	m := sum.Metrics
+	total := sum.FinishTime.Sub(sum.StartedTime)
+	if sum.FinishTime.IsZero() {
+		total = time.Since(sum.StartedTime)
+	}
+	fmt.Printf("\ndSort job %s %s in %s: %s -> %s\n", sum.ID, state(sum), total.Round(time.Millisecond), sum.SourceBck, sum.DestBck)
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PHASE\tTIME\tSHARDS\tRECORDS\tBYTES\tRATE")
+	fmt.Fprintf(w, "extract\t%s\t%d/%d\t%d\t%s\t%s\n", time.Duration(m.Extraction.Elapsed).Round(time.Millisecond),
+		m.Extraction.ExtractedCount, m.Extraction.TotalCount, m.Extraction.ExtractedRecordCount,
+		shards.FormatSize(m.Extraction.ExtractedSize), rate(m.Extraction.ExtractedSize, m.Extraction.Elapsed))
+	fmt.Fprintf(w, "sort\t%s\t\t\t\t\n", time.Duration(m.Sorting.Elapsed).Round(time.Millisecond))
+	fmt.Fprintf(w, "create\t%s\t%d/%d\t%d\t%s\t%s\n", time.Duration(m.Creation.Elapsed).Round(time.Millisecond),
+		m.Creation.CreatedCount, m.Creation.ToCreate, m.Creation.CreatedRecordCount,
+		shards.FormatSize(m.Creation.CreatedSize), rate(m.Creation.CreatedSize, m.Creation.Elapsed))
+	w.Flush()
+	fmt.Printf("memory peak %s per target; spilled %s in %d files\n", shards.FormatSize(m.MemoryPeak),
+		shards.FormatSize(m.Extraction.ExtractedToDiskSize), m.Extraction.ExtractedToDiskCount)
+	if len(m.Warnings) > 0 {
+		fmt.Printf("%d warning(s), first: %s\n", len(m.Warnings), m.Warnings[0])
+	}
+	for _, e := range m.Errors {
+		fmt.Printf("error: %s\n", e)
+	}
+}
