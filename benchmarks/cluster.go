@@ -1,0 +1,420 @@
+package benchmarks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/pool"
+)
+
+// clusterTargets is the size of the local cluster of the HTTP suite.
+const clusterTargets = 3
+
+// rebalanceObjectSize is the size of the objects the rebalance figure
+// moves: small, since a rebalance's cost is mostly per object.
+const rebalanceObjectSize = 16 << 10
+
+// errNoRebalance marks a cluster that starts no rebalance job.
+var errNoRebalance = errors.New("no rebalance job")
+
+// localCluster is a cluster of aisnode processes on loopback, started as
+// `ais cluster start` starts them: one gateway, then targets that join it.
+type localCluster struct {
+	dir      string
+	aisnode  string
+	args     []string // extra aisnode flags for every node
+	endpoint string
+	nodes    []*clusterNode
+}
+
+// clusterNode is one aisnode process.
+type clusterNode struct {
+	name, role string
+	dir        string
+	cmd        *exec.Cmd
+	exited     chan struct{}
+}
+
+// startLocalCluster starts one gateway and the given number of targets,
+// and waits until all are in the cluster map.
+func startLocalCluster(ctx context.Context, dir, aisnode string, targets int, args ...string) (*localCluster, error) {
+	c := &localCluster{dir: dir, aisnode: aisnode, args: args}
+	if _, err := c.launch("g1", "gateway"); err != nil {
+		return nil, err
+	}
+	if err := c.waitForNodes(ctx, 1); err != nil {
+		c.stop()
+		return nil, err
+	}
+	for i := range targets {
+		if _, err := c.launch(fmt.Sprintf("t%d", i+1), "target"); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
+	if err := c.waitForNodes(ctx, 1+targets); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// launch starts one node, logging to node.log in its directory. The
+// first node is the primary gateway; the others join it.
+func (c *localCluster) launch(name, role string) (*clusterNode, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	n := &clusterNode{name: name, role: role, dir: filepath.Join(c.dir, name), exited: make(chan struct{})}
+	if err := os.MkdirAll(n.dir, 0o755); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(n.dir, "node.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	args := []string{"-role", role, "-id", name, "-host", "127.0.0.1", "-port", strconv.Itoa(port), "-data", n.dir, "-log-level", "warn"}
+	if len(c.nodes) == 0 {
+		c.endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+	} else {
+		args = append(args, "-join", c.endpoint)
+	}
+	n.cmd = exec.Command(c.aisnode, append(args, c.args...)...)
+	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
+	// The nodes die with the benchmark, however it ends.
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() {
+		n.cmd.Wait()
+		close(n.exited)
+	}()
+	c.nodes = append(c.nodes, n)
+	return n, nil
+}
+
+// waitForNodes waits until the cluster map holds want nodes.
+func (c *localCluster) waitForNodes(ctx context.Context, want int) error {
+	client := api.NewClient(c.endpoint)
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		for _, n := range c.nodes {
+			select {
+			case <-n.exited:
+				return fmt.Errorf("aisnode %s exited: %s", n.name, n.logTail())
+			default:
+			}
+		}
+		m, err := client.Map(ctx)
+		if err == nil && len(m.Nodes) == want {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("the map has %d of %d nodes", len(m.Nodes), want)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("local cluster not ready after 30s: %w", last)
+}
+
+// logTail returns the end of a node's log, for errors.
+func (n *clusterNode) logTail() string {
+	data, _ := os.ReadFile(filepath.Join(n.dir, "node.log"))
+	if len(data) > 2000 {
+		data = data[len(data)-2000:]
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// addTarget starts one more target and waits until it is in the map.
+func (c *localCluster) addTarget(ctx context.Context) (*clusterNode, error) {
+	targets := 0
+	for _, n := range c.nodes {
+		if n.role == "target" {
+			targets++
+		}
+	}
+	n, err := c.launch(fmt.Sprintf("t%d", targets+1), "target")
+	if err != nil {
+		return nil, err
+	}
+	return n, c.waitForNodes(ctx, len(c.nodes))
+}
+
+// stop stops every node: SIGTERM, then SIGKILL after 10 seconds.
+func (c *localCluster) stop() {
+	for i := len(c.nodes) - 1; i >= 0; i-- {
+		n := c.nodes[i]
+		n.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-n.exited:
+		case <-time.After(10 * time.Second):
+			n.cmd.Process.Kill()
+			<-n.exited
+		}
+	}
+	c.nodes = nil
+}
+
+// reset resets the peak RSS of every node.
+func (c *localCluster) reset() {
+	for _, n := range c.nodes {
+		resetPeakRSS(n.cmd.Process.Pid)
+	}
+}
+
+// peak returns the largest peak RSS of the nodes and a note with each.
+func (c *localCluster) peak() (int64, string) {
+	var largest int64
+	var parts []string
+	for _, n := range c.nodes {
+		rss := peakRSS(n.cmd.Process.Pid)
+		largest = max(largest, rss)
+		parts = append(parts, fmt.Sprintf("%s %.0f", n.name, float64(rss)/(1<<20)))
+	}
+	return largest, "node peak RSS (MiB): " + strings.Join(parts, ", ")
+}
+
+// clusterFigures measures PUT and GET through a 3-target cluster of
+// aisnode processes, on disk and in dry-run, and the time to rebalance
+// objects onto a fourth target.
+func clusterFigures(ctx context.Context, rec *recorder, cfg Config, src []byte) error {
+	if cfg.Aisnode == "" {
+		why := "no aisnode binary (build it with 'make build', or pass -aisnode)"
+		for _, dryRun := range []string{"cluster", "cluster dry-run"} {
+			for _, size := range objectSizes {
+				rec.skip(apiName(dryRun, "PUT", size, false, httpWorkers), loopbackName("PUT", size, httpWorkers), why)
+				rec.skip(apiName(dryRun, "GET", size, false, httpWorkers), loopbackName("GET", size, httpWorkers), why)
+			}
+		}
+		rec.skip(rebalanceName(cfg.RebalanceObjects), "", why)
+		return nil
+	}
+	for _, dryRun := range []bool{false, true} {
+		if err := clusterRun(ctx, rec, cfg, src, dryRun); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func clusterRun(ctx context.Context, rec *recorder, cfg Config, src []byte, dryRun bool) error {
+	where, dir, args := "cluster", filepath.Join(cfg.Dir, "cluster"), []string(nil)
+	if dryRun {
+		where, dir, args = "cluster dry-run", filepath.Join(cfg.Dir, "cluster-dry-run"), []string{"-dry-run"}
+	}
+	c, err := startLocalCluster(ctx, dir, cfg.Aisnode, clusterTargets, args...)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	client := api.NewClient(c.endpoint)
+	if err := client.CreateBucket(ctx, benchBucket, nil); err != nil {
+		return err
+	}
+	note := fmt.Sprintf("1 gateway and %d targets, each an aisnode process", clusterTargets)
+	for _, size := range objectSizes {
+		n := count(cfg.Size, size)
+		bytesMoved := n * int64(size)
+		prefix := fmt.Sprintf("%d/", size)
+		put := figure{name: apiName(where, "PUT", size, false, httpWorkers), baseline: loopbackName("PUT", size, httpWorkers), bytes: bytesMoved, ops: n, note: note}
+		get := figure{name: apiName(where, "GET", size, false, httpWorkers), baseline: loopbackName("GET", size, httpWorkers), bytes: bytesMoved, ops: n, note: note, repeat: true}
+		put.repeat = dryRun // a PUT to the disk writes new versions
+		if !dryRun {
+			put.bounds = []string{diskWriteName(size, true)}
+			get.bounds = []string{diskReadName(size, false)}
+		}
+		if err := rec.measureWith(ctx, put, func() error { return apiPut(ctx, client, prefix, src, n, size, httpWorkers) }, c); err != nil {
+			return err
+		}
+		if err := rec.measureWith(ctx, get, func() error { return apiGet(ctx, client, prefix, n, size, httpWorkers) }, c); err != nil {
+			return err
+		}
+	}
+	if dryRun {
+		return nil
+	}
+	return rebalanceFigures(ctx, rec, cfg, c, src)
+}
+
+func rebalanceName(objects int) string {
+	return fmt.Sprintf("rebalance %d objects of %s, %d to %d targets", rebalanceObjects(objects), sizeName(rebalanceObjectSize), clusterTargets, clusterTargets+1)
+}
+
+func rebalanceObjects(configured int) int {
+	if configured <= 0 {
+		return 10_000
+	}
+	return configured
+}
+
+// rebalanceFigures puts the rebalance objects into a fresh bucket (a
+// figure itself, the baseline: loading the same data), then times a new
+// target joining until every rebalance job the nodes report is done.
+func rebalanceFigures(ctx context.Context, rec *recorder, cfg Config, c *localCluster, src []byte) error {
+	objects := rebalanceObjects(cfg.RebalanceObjects)
+	client := api.NewClient(c.endpoint)
+	if err := client.DestroyBucket(ctx, benchBucket); err != nil {
+		return err
+	}
+	if err := client.CreateBucket(ctx, benchBucket, nil); err != nil {
+		return err
+	}
+	n := int64(objects)
+	loadName := apiName("cluster", "PUT", rebalanceObjectSize, false, httpWorkers) + fmt.Sprintf(" (%d objects)", objects)
+	load := figure{name: loadName, bytes: n * rebalanceObjectSize, ops: n, note: "the data the rebalance moves, put through the API"}
+	if err := rec.measureWith(ctx, load, func() error { return apiPut(ctx, client, "r/", src, n, rebalanceObjectSize, httpWorkers) }, c); err != nil {
+		return err
+	}
+	name := rebalanceName(objects)
+	c.reset()
+	start := time.Now()
+	if _, err := c.addTarget(ctx); err != nil {
+		return err
+	}
+	joined := time.Since(start)
+	wait := cfg.RebalanceWait
+	if wait <= 0 {
+		wait = 10 * time.Second
+	}
+	moved, finished, err := waitForRebalance(ctx, client, start, wait)
+	if errors.Is(err, errNoRebalance) {
+		rec.skip(name, loadName, fmt.Sprintf("the new target joined in %s, but no node reported a rebalance job within %s: rebalance is not implemented yet", joined.Round(time.Millisecond), wait))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	elapsed := finished.Sub(start)
+	rss, rssNote := c.peak()
+	unreadable, err := sampleReadable(ctx, client, "r/", n)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("from starting the new target to the last job's end (joined after %s); moved %d objects, %s; %d of 100 sampled objects unreadable after; %s",
+		joined.Round(time.Millisecond), moved.Objects, formatBytes(moved.Bytes), unreadable, rssNote)
+	rec.add(Result{Name: name, Bytes: n * rebalanceObjectSize, Ops: n, Elapsed: elapsed, Baseline: loadName, PeakRSS: rss, Note: note})
+	return nil
+}
+
+// waitForRebalance polls the cluster status until the rebalance jobs
+// started after start are done, and returns what they moved and when the
+// last one ended. Only each node's latest job counts for "done" and for
+// errors: a change of the map replaces a running rebalance with a new one.
+// Until wait has passed, every target must have reported a job, so that a
+// target that finishes at once does not end the wait for the others. It
+// returns errNoRebalance when no node reports a rebalance job within wait.
+func waitForRebalance(ctx context.Context, client *api.Client, start time.Time, wait time.Duration) (api.JobStatus, time.Time, error) {
+	appearBy := time.Now().Add(wait)
+	giveUp := time.Now().Add(30 * time.Minute)
+	for {
+		status, err := client.ClusterStatus(ctx)
+		if err != nil {
+			return api.JobStatus{}, time.Time{}, err
+		}
+		var moved api.JobStatus
+		var last time.Time
+		seen, running, silent := false, false, 0
+		for _, node := range status.Nodes {
+			if node.Role == "target" {
+				silent++ // until it reports a job
+			}
+			var latest *api.JobStatus
+			for _, j := range node.Jobs {
+				if j.Kind != "rebalance" || j.Started < start.UnixNano() {
+					continue
+				}
+				moved.Objects += j.Objects
+				moved.Bytes += j.Bytes
+				if latest == nil || j.Started > latest.Started {
+					latest = &j
+				}
+			}
+			if latest == nil {
+				continue
+			}
+			if latest.Error != "" {
+				return moved, last, fmt.Errorf("rebalance %s on %s: %s", latest.ID, node.ID, latest.Error)
+			}
+			seen = true
+			if node.Role == "target" {
+				silent--
+			}
+			running = running || latest.Running
+			if end := time.Unix(0, latest.Finished); latest.Finished != 0 && end.After(last) {
+				last = end
+			}
+		}
+		waited := time.Now().After(appearBy)
+		switch {
+		case seen && !running && (silent == 0 || waited):
+			if last.IsZero() {
+				last = time.Now()
+			}
+			return moved, last, nil
+		case !seen && waited:
+			return moved, last, errNoRebalance
+		case time.Now().After(giveUp):
+			return moved, last, fmt.Errorf("rebalance still running after 30 minutes: moved %d objects so far", moved.Objects)
+		}
+		select {
+		case <-ctx.Done():
+			return moved, last, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// sampleReadable reads 100 of the n objects under prefix through the
+// gateway and returns how many failed.
+func sampleReadable(ctx context.Context, client *api.Client, prefix string, n int64) (int, error) {
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	failed := 0
+	step := max(1, n/100)
+	for i := int64(0); i < n && i/step < 100; i += step {
+		if err := ctx.Err(); err != nil {
+			return failed, err
+		}
+		r, _, err := client.Get(ctx, benchBucket, prefix+objectName(i), api.GetOptions{})
+		if err != nil {
+			failed++
+			continue
+		}
+		got, err := drainInto(r, buf)
+		r.Close()
+		if err != nil || got != rebalanceObjectSize {
+			failed++
+		}
+	}
+	return failed, nil
+}
