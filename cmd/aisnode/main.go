@@ -41,6 +41,7 @@ type config struct {
 	NoSync            bool          `yaml:"no_sync"`
 	DryRun            bool          `yaml:"dry_run"`
 	LogLevel          string        `yaml:"log_level"`
+	StatsD            string        `yaml:"statsd"`
 }
 
 func defaults() config {
@@ -75,6 +76,7 @@ func parse(args []string) (config, error) {
 	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
 	dryRun := flags.Bool("dry-run", false, "benchmarks only: discard PUT data and serve GETs from memory, to measure the network without the disk")
 	logLevel := flags.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	statsd := flags.String("statsd", "", "also push metrics to a StatsD server at UDP `host:port` every 5s")
 	if err := flags.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -118,6 +120,8 @@ func parse(args []string) (config, error) {
 			cfg.DryRun = *dryRun
 		case "log-level":
 			cfg.LogLevel = *logLevel
+		case "statsd":
+			cfg.StatsD = *statsd
 		}
 	})
 	if _, err := cluster.ParseRole(cfg.Role); err != nil {
@@ -211,6 +215,13 @@ func run(args []string) error {
 	node, err := gateway.New(nodeConfig)
 	if err != nil {
 		return err
+	}
+	if cfg.StatsD != "" {
+		pusher, err := gateway.NewStatsD(gateway.StatsDConfig{Address: cfg.StatsD, Prefix: "ais." + id, Gatherer: node.Gatherer, Logger: logger})
+		if err != nil {
+			return err
+		}
+		go pusher.Run(ctx)
 	}
 	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {

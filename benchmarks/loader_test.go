@@ -1,0 +1,219 @@
+package benchmarks_test
+
+import (
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/benchmarks"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store/faulty"
+)
+
+func newBucket(t *testing.T, c *gatewaytest.Cluster, name string) {
+	t.Helper()
+	if err := c.Client().CreateBucket(t.Context(), name, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The report's counts are the ones the targets served: PUT, then GET of
+// the listed objects, then a mixed run whose cleanup empties its bucket.
+func TestLoadCountsMatchNodeMetrics(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	newBucket(t, c, "load")
+	client := c.Client()
+
+	put, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{
+		Client: client, Bucket: "load", PutPercent: 100, MinSize: 1 << 10, MaxSize: 8 << 10,
+		Workers: 4, MaxOps: 60, Seed: 1, Names: benchmarks.NamesSequential,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if put.Put.Ops != 60 || put.Errors() != 0 || put.Get.Ops != 0 || put.StopReason != "operations" {
+		t.Fatalf("PUT run: %d PUTs, %d GETs, %d errors, stopped by %q", put.Put.Ops, put.Get.Ops, put.Errors(), put.StopReason)
+	}
+	if put.Put.Bytes < 60<<10 || put.Put.Bytes > 60*8<<10 {
+		t.Fatalf("PUT bytes %d out of the size range", put.Put.Bytes)
+	}
+	checkMetric(t, c, "ais_put_total", float64(put.Put.Ops))
+	checkMetric(t, c, "ais_put_bytes_total", float64(put.Put.Bytes))
+
+	get, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{
+		Client: client, Bucket: "load", PutPercent: 0, Workers: 3, MaxOps: 45, Seed: 2,
+		ReadOrder: benchmarks.ReadSequential, VerifyChecksum: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if get.Get.Ops != 45 || get.Put.Ops != 0 || get.Errors() != 0 {
+		t.Fatalf("GET run: %d GETs, %d PUTs, %d errors", get.Get.Ops, get.Put.Ops, get.Errors())
+	}
+	checkMetric(t, c, "ais_get_total", 45)
+	checkMetric(t, c, "ais_get_bytes_total", float64(get.Get.Bytes))
+	if get.Get.Latency.P50 <= 0 || get.Get.Latency.P99 < get.Get.Latency.P50 || get.Get.Latency.Max < get.Get.Latency.P99 {
+		t.Fatalf("GET latency %+v", get.Get.Latency)
+	}
+
+	newBucket(t, c, "mixed")
+	mixed, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{
+		Client: client, Bucket: "mixed", PutPercent: 50, MinSize: 100, Workers: 2, MaxOps: 40, Seed: 3, Cleanup: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mixed.Put.Ops+mixed.Get.Ops != 40 || mixed.Put.Ops == 0 || mixed.Get.Ops == 0 || mixed.Put.Bytes != 100*mixed.Put.Ops {
+		t.Fatalf("mixed run: %d PUTs (%d bytes), %d GETs", mixed.Put.Ops, mixed.Put.Bytes, mixed.Get.Ops)
+	}
+	if mixed.Delete.Ops != mixed.Put.Ops || mixed.Delete.Errors != 0 {
+		t.Fatalf("cleanup deleted %d of %d objects, %d errors", mixed.Delete.Ops, mixed.Put.Ops, mixed.Delete.Errors)
+	}
+	checkMetric(t, c, "ais_delete_total", float64(mixed.Delete.Ops))
+	page, err := client.ListObjects(t.Context(), "mixed", api.ListObjectsMessage{})
+	if err != nil || len(page.Entries) != 0 {
+		t.Fatalf("after cleanup the bucket lists %d objects, %v", len(page.Entries), err)
+	}
+	// The first bucket is untouched by the other runs.
+	page, err = client.ListObjects(t.Context(), "load", api.ListObjectsMessage{})
+	if err != nil || len(page.Entries) != 60 || page.Entries[0].Name != "00000001" {
+		t.Fatalf("bucket load lists %d objects, %v", len(page.Entries), err)
+	}
+}
+
+func checkMetric(t *testing.T, c *gatewaytest.Cluster, name string, want float64) {
+	t.Helper()
+	if got := c.Metric(name); got != want {
+		t.Errorf("%s = %v on the nodes, the report says %v", name, got, want)
+	}
+}
+
+// Each bound stops the run by itself.
+func TestLoadBounds(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	newBucket(t, c, "b")
+	base := benchmarks.LoadConfig{Client: c.Client(), Bucket: "b", PutPercent: 100, MinSize: 1000, Workers: 3}
+	for _, tc := range []struct {
+		name   string
+		adjust func(*benchmarks.LoadConfig)
+		reason string
+		puts   int64 // exact, or -1 when the bound is time
+	}{
+		{"max puts", func(c *benchmarks.LoadConfig) { c.MaxPuts = 7 }, "puts", 7},
+		{"total put size", func(c *benchmarks.LoadConfig) { c.TotalPutSize = 10_000 }, "total put size", 10},
+		{"total put size not a multiple", func(c *benchmarks.LoadConfig) { c.TotalPutSize = 9_500 }, "total put size", 10},
+		{"operations", func(c *benchmarks.LoadConfig) { c.MaxOps = 5 }, "operations", 5},
+		{"duration", func(c *benchmarks.LoadConfig) { c.Duration = 100 * time.Millisecond }, "duration", -1},
+		{"first bound wins", func(c *benchmarks.LoadConfig) { c.MaxOps = 4; c.Duration = time.Hour }, "operations", 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := base
+			tc.adjust(&cfg)
+			r, err := benchmarks.Load(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.StopReason != tc.reason || tc.puts >= 0 && r.Put.Ops != tc.puts {
+				t.Fatalf("stopped by %q after %d PUTs, want %q after %d", r.StopReason, r.Put.Ops, tc.reason, tc.puts)
+			}
+		})
+	}
+}
+
+// A run stops once its errors pass MaxErrors and says which kind.
+func TestLoadStopsOnErrors(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			f := faulty.Wrap(cfg.Store)
+			f.Inject(faulty.Fault{Op: faulty.OpPut, Prefix: "bad/", Err: syscall.EIO})
+			cfg.Store = f
+		}
+	}})
+	newBucket(t, c, "b")
+	r, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{
+		Client: c.Client(), Bucket: "b", PutPercent: 100, MinSize: 10, Workers: 1, MaxOps: 100, MaxErrors: 3, Prefix: "bad/",
+	})
+	if !errors.Is(err, benchmarks.ErrTooManyErrors) || r == nil {
+		t.Fatalf("err %v, report %v", err, r)
+	}
+	if r.Put.Errors != 4 || r.Put.ErrorKinds[api.KindIO] != 4 || r.Put.Ops != 0 || r.StopReason != "errors" {
+		t.Fatalf("%d errors %v, %d PUTs, stopped by %q", r.Put.Errors, r.Put.ErrorKinds, r.Put.Ops, r.StopReason)
+	}
+	if got := c.Metric("ais_errors_total", "op", "put", "kind", api.KindIO); got != 4 {
+		t.Fatalf("nodes counted %v io errors of PUT", got)
+	}
+	// A negative MaxErrors lets the run go on.
+	r, err = benchmarks.Load(t.Context(), benchmarks.LoadConfig{
+		Client: c.Client(), Bucket: "b", PutPercent: 100, MinSize: 10, Workers: 1, MaxOps: 6, MaxErrors: -1, Prefix: "bad/",
+	})
+	if err != nil || r.Put.Errors != 6 || r.StopReason != "operations" {
+		t.Fatalf("err %v, %d errors, stopped by %q", err, r.Put.Errors, r.StopReason)
+	}
+}
+
+func TestLoadRefusesBadConfigs(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	newBucket(t, c, "empty")
+	client := c.Client()
+	for _, tc := range []struct {
+		name string
+		cfg  benchmarks.LoadConfig
+		want string
+		err  error
+	}{
+		{"no client", benchmarks.LoadConfig{Bucket: "b", MaxOps: 1}, "client is required", nil},
+		{"no bucket", benchmarks.LoadConfig{Client: client, MaxOps: 1}, "bucket is required", nil},
+		{"negative size", benchmarks.LoadConfig{Client: client, Bucket: "b", MinSize: -1, MaxOps: 1}, "cannot be negative", nil},
+		{"min above max", benchmarks.LoadConfig{Client: client, Bucket: "b", MinSize: 2048, MaxSize: 1024, MaxOps: 1}, "min size 2KiB is larger than max size 1KiB", nil},
+		{"percent", benchmarks.LoadConfig{Client: client, Bucket: "b", PutPercent: 101, MaxOps: 1}, "not within 0-100", nil},
+		{"no stop condition", benchmarks.LoadConfig{Client: client, Bucket: "b", PutPercent: 50}, "no stop condition", nil},
+		{"GET-only with a PUT bound", benchmarks.LoadConfig{Client: client, Bucket: "b", MaxPuts: 5}, "GET-only run never reaches a PUT bound", nil},
+		{"unknown bucket", benchmarks.LoadConfig{Client: client, Bucket: "nosuch", MaxOps: 1}, "bucket ais://nosuch: store: bucket does not exist (create it with", api.ErrBucketNotFound},
+		{"nothing to read", benchmarks.LoadConfig{Client: client, Bucket: "empty", MaxOps: 1}, "no objects to read", benchmarks.ErrNoObjects},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := benchmarks.Load(t.Context(), tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || tc.err != nil && !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Progress sees every interval; the intervals add up to the totals.
+func TestLoadProgress(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	newBucket(t, c, "b")
+	var calls int
+	var last benchmarks.LoadStats
+	r, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{
+		Client: c.Client(), Bucket: "b", PutPercent: 100, MinSize: 100, Workers: 2,
+		Duration: 300 * time.Millisecond, StatsInterval: 50 * time.Millisecond,
+		Progress: func(interval, total benchmarks.LoadStats) { calls++; last = total },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls == 0 || calls != len(r.Intervals) {
+		t.Fatalf("%d progress calls, %d intervals", calls, len(r.Intervals))
+	}
+	var sum int64
+	for _, i := range r.Intervals {
+		sum += i.Put.Ops
+	}
+	if sum > r.Put.Ops || last.Put.Ops > r.Put.Ops {
+		t.Fatalf("intervals add up to %d PUTs, the last total was %d, the run did %d", sum, last.Put.Ops, r.Put.Ops)
+	}
+	var text strings.Builder
+	r.WriteSummary(&text)
+	if !strings.Contains(text.String(), "stopped by duration") || !strings.Contains(text.String(), "PUT") {
+		t.Fatalf("summary:\n%s", text.String())
+	}
+	if results := r.Results("load"); len(results) != 1 || results[0].Ops != r.Put.Ops {
+		t.Fatalf("results %+v", results)
+	}
+}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/benchmarks"
+	"github.com/aisgo/aisgo/shards"
+)
+
+// defaultEndpoint is used without -endpoint, -ip, -port or AIS_ENDPOINT.
+const defaultEndpoint = "http://localhost:8080"
+
+// Exit statuses.
+const (
+	exitFailed   = 1 // the run failed, or had more errors than allowed
+	exitBadFlags = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv("AIS_ENDPOINT"), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the parsed command line.
+type options struct {
+	endpoint string
+	load     benchmarks.LoadConfig
+	jsonPath string
+}
+
+// seconds is a duration flag that also takes a plain number of seconds,
+// as AIStore's aisloader does.
+type seconds struct{ d *time.Duration }
+
+func (s seconds) String() string {
+	if s.d == nil {
+		return "0s"
+	}
+	return s.d.String()
+}
+
+func (s seconds) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		*s.d = time.Duration(n * float64(time.Second))
+	} else if *s.d, err = time.ParseDuration(v); err != nil {
+		return fmt.Errorf("%q is not a duration such as 30s, 5m or 10", v)
+	}
+	if *s.d < 0 {
+		return fmt.Errorf("%q is negative", v)
+	}
+	return nil
+}
+
+// size is a size flag in IEC units (64KiB, 4MiB, 1GiB).
+type size struct {
+	n   *int64
+	set bool
+}
+
+func (s *size) String() string {
+	if s.n == nil {
+		return "0"
+	}
+	return shards.FormatSize(*s.n)
+}
+
+func (s *size) Set(v string) error {
+	if strings.HasPrefix(strings.TrimSpace(v), "-") {
+		return fmt.Errorf("%q: a size cannot be negative", v)
+	}
+	n, err := shards.ParseSize(v)
+	if err != nil {
+		return err
+	}
+	*s.n, s.set = n, true
+	return nil
+}
+
+// parse reads the command line; env is AIS_ENDPOINT.
+func parse(args []string, env string, usage io.Writer) (options, error) {
+	var o options
+	cfg := &o.load
+	flags := flag.NewFlagSet("aisloader", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	flags.Usage = func() {
+		flags.SetOutput(usage)
+		fmt.Fprintf(usage, "Usage: aisloader -bucket ais://BUCKET [flags]\n\n"+
+			"Generates PUT and GET load on an AIS-Go cluster and reports ops/s, MiB/s and latency percentiles.\n"+
+			"A stop condition is required: -duration, -numops, -maxputs or -totalputsize.\n\nFlags:\n")
+		flags.PrintDefaults()
+	}
+	endpoint := flags.String("endpoint", "", "cluster `URL` (default AIS_ENDPOINT, else "+defaultEndpoint+")")
+	ip := flags.String("ip", "", "gateway IP address or host name (with -port; instead of -endpoint)")
+	port := flags.Int("port", 0, "gateway port (with -ip; default 8080)")
+	bucket := flags.String("bucket", "", "ais bucket to load, ais://NAME or NAME; it must exist")
+	flags.IntVar(&cfg.PutPercent, "pctput", 0, "percentage of PUTs, 0-100; the rest are GETs of listed and written objects")
+	minSize := &size{n: &cfg.MinSize}
+	maxSize := &size{n: &cfg.MaxSize}
+	flags.Var(minSize, "minsize", "minimum object `size` of PUTs, e.g. 64KiB (default 1MiB, or -maxsize)")
+	flags.Var(maxSize, "maxsize", "maximum object `size` of PUTs, e.g. 4MiB (default -minsize)")
+	flags.IntVar(&cfg.Workers, "numworkers", 10, "workers running operations in parallel")
+	flags.Var(seconds{&cfg.Duration}, "duration", "stop after this `duration` (30s, 5m, or seconds)")
+	flags.Int64Var(&cfg.MaxOps, "numops", 0, "stop after this many operations, PUTs and GETs")
+	flags.Int64Var(&cfg.MaxPuts, "maxputs", 0, "stop after this many PUTs")
+	flags.Var(&size{n: &cfg.TotalPutSize}, "totalputsize", "stop once PUTs reach this `size`, e.g. 10GiB")
+	seed := flags.Uint64("seed", 0, "random seed of sizes, names and choices (0: from the clock; the report shows it)")
+	randomName := flags.Bool("randomname", true, "PUT objects under 32 random hex characters; false: sequential numbers")
+	readSequential := flags.Bool("readseq", false, "GET objects in name order, round and round, instead of at random")
+	flags.StringVar(&cfg.Prefix, "subdir", "", "virtual directory: prefix of PUT names and of the objects listed for GETs")
+	flags.BoolVar(&cfg.VerifyChecksum, "verifyhash", false, "make targets verify checksums on GET")
+	flags.Var(seconds{&cfg.StatsInterval}, "statsinterval", "print stats every `interval` (10s, or seconds); 0 disables")
+	flags.StringVar(&o.jsonPath, "json", "", "write the whole report as JSON to `file`")
+	flags.Int64Var(&cfg.MaxErrors, "maxerrors", 0, "errors allowed before the run stops and exits 1; negative: never stop")
+	flags.BoolVar(&cfg.Cleanup, "cleanup", false, "delete every object the run put, at the end")
+	cfg.StatsInterval = 10 * time.Second
+	if err := flags.Parse(args); err != nil {
+		return o, err
+	}
+	if flags.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", flags.Args())
+	}
+	var err error
+	if o.endpoint, err = resolveEndpoint(*endpoint, *ip, *port, env); err != nil {
+		return o, err
+	}
+	if cfg.Bucket, err = parseBucket(*bucket); err != nil {
+		return o, err
+	}
+	switch {
+	case !minSize.set && !maxSize.set:
+		cfg.MinSize, cfg.MaxSize = shards.MiB, shards.MiB
+	case !minSize.set:
+		cfg.MinSize = cfg.MaxSize
+	case !maxSize.set:
+		cfg.MaxSize = cfg.MinSize
+	}
+	if cfg.Workers <= 0 {
+		return o, fmt.Errorf("-numworkers %d: at least one worker is needed", cfg.Workers)
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	cfg.Seed = *seed
+	if !*randomName {
+		cfg.Names = benchmarks.NamesSequential
+	}
+	if *readSequential {
+		cfg.ReadOrder = benchmarks.ReadSequential
+	}
+	cfg.Client = api.NewClient(o.endpoint)
+	if err := cfg.Validate(); err != nil {
+		return o, flagError(err)
+	}
+	return o, nil
+}
+
+// flagError names the flags of a config error.
+func flagError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "load: ")
+	for _, r := range []struct{ field, flag string }{
+		{"PUT percent", "-pctput"}, {"min size", "-minsize"}, {"max size", "-maxsize"},
+		{"no stop condition; give a duration, a number of operations, of PUTs, or a total PUT size", "no stop condition: give -duration, -numops, -maxputs or -totalputsize"},
+		{"give a duration or a number of operations", "give -duration or -numops"},
+	} {
+		msg = strings.Replace(msg, r.field, r.flag, 1)
+	}
+	return errors.New(msg)
+}
+
+func resolveEndpoint(endpoint, ip string, port int, env string) (string, error) {
+	switch {
+	case endpoint != "" && (ip != "" || port != 0):
+		return "", errors.New("-endpoint and -ip/-port are exclusive: give one")
+	case endpoint != "":
+	case ip != "" || port != 0:
+		if port == 0 {
+			port = 8080
+		}
+		if port < 0 || port > 65535 {
+			return "", fmt.Errorf("-port %d is out of range", port)
+		}
+		if ip == "" {
+			ip = "localhost"
+		}
+		endpoint = "http://" + net.JoinHostPort(ip, strconv.Itoa(port))
+	case env != "":
+		endpoint = env
+	default:
+		endpoint = defaultEndpoint
+	}
+	if !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
+		return "", fmt.Errorf("endpoint %q: want http://HOST:PORT", endpoint)
+	}
+	return strings.TrimRight(endpoint, "/"), nil
+}
+
+// parseBucket reads "ais://NAME" or "NAME".
+func parseBucket(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("-bucket is required, e.g. -bucket ais://b")
+	}
+	name, ok := strings.CutPrefix(s, "ais://")
+	if !ok && strings.Contains(s, "://") {
+		scheme, _, _ := strings.Cut(s, "://")
+		return "", fmt.Errorf("-bucket %s: provider %q is not supported (want ais://NAME)", s, scheme)
+	}
+	name = strings.TrimSuffix(name, "/")
+	if name == "" || strings.Contains(name, "/") {
+		return "", fmt.Errorf("-bucket %s: want ais://NAME", s)
+	}
+	return name, nil
+}
+
+// run is the program; it returns the exit status.
+func run(ctx context.Context, args []string, env string, stdout, stderr io.Writer) int {
+	o, err := parse(args, env, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "aisloader: %s (see -help)\n", oneLine(err))
+		return exitBadFlags
+	}
+	cfg := o.load
+	kinds := []string{"PUT", "GET"}
+	switch cfg.PutPercent {
+	case 100:
+		kinds = kinds[:1]
+	case 0:
+		kinds = kinds[1:]
+	}
+	fmt.Fprintf(stdout, "aisloader: %s ais://%s, %d%% PUT, %d workers, sizes %s-%s, seed %d\n",
+		o.endpoint, cfg.Bucket, cfg.PutPercent, cfg.Workers, shards.FormatSize(cfg.MinSize), shards.FormatSize(cfg.MaxSize), cfg.Seed)
+	if cfg.StatsInterval > 0 {
+		header := true
+		cfg.Progress = func(interval, _ benchmarks.LoadStats) {
+			if header {
+				benchmarks.WriteStatsHeader(stdout)
+				header = false
+			}
+			benchmarks.WriteStats(stdout, interval, kinds...)
+		}
+	}
+	report, err := benchmarks.Load(ctx, cfg)
+	if report == nil {
+		fmt.Fprintf(stderr, "aisloader: %s\n", oneLine(err))
+		return exitFailed
+	}
+	report.WriteSummary(stdout)
+	if o.jsonPath != "" {
+		if werr := report.WriteJSON(o.jsonPath); werr != nil {
+			fmt.Fprintf(stderr, "aisloader: %s\n", oneLine(werr))
+			return exitFailed
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "aisloader: %s\n", oneLine(err))
+		return exitFailed
+	}
+	if report.Delete.Errors > 0 && cfg.MaxErrors >= 0 && report.Errors() > cfg.MaxErrors {
+		fmt.Fprintf(stderr, "aisloader: cleanup: %d deletions failed\n", report.Delete.Errors)
+		return exitFailed
+	}
+	return 0
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }

@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// StatsDConfig configures a StatsD pusher.
+type StatsDConfig struct {
+	// Address is the StatsD server's UDP host:port; required.
+	Address string
+	// Prefix starts every metric name, e.g. "ais.t1"; empty means "ais".
+	Prefix string
+	// Interval between flushes; zero means 5s.
+	Interval time.Duration
+	// Gatherer returns the metrics to push, read under ctx; required
+	// (Node.Gatherer).
+	Gatherer func(ctx context.Context) prometheus.Gatherer
+	// Logger receives send failures at debug level; nil discards them.
+	Logger *slog.Logger
+}
+
+// StatsD pushes the ais_ metrics of a node to a StatsD server in its line
+// format: counters as the increase since the last flush (|c), gauges
+// (|g), and for each operation the mean request time of the interval as a
+// timer (|ms) whose sample rate makes the server count every request.
+type StatsD struct {
+	config StatsDConfig
+	conn   net.Conn
+	// last holds the counters and histogram totals of the previous flush.
+	last map[string]float64
+}
+
+// statsdPacket bounds a datagram below common MTUs.
+const statsdPacket = 1400
+
+// NewStatsD returns a pusher; Run sends until its context ends.
+func NewStatsD(cfg StatsDConfig) (*StatsD, error) {
+	if cfg.Address == "" || cfg.Gatherer == nil {
+		return nil, errors.New("statsd: an address and a gatherer are required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "ais"
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	conn, err := net.Dial("udp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("statsd %s: %w", cfg.Address, err)
+	}
+	return &StatsD{config: cfg, conn: conn, last: map[string]float64{}}, nil
+}
+
+// Run flushes every interval until ctx ends, then closes the socket.
+func (s *StatsD) Run(ctx context.Context) {
+	defer s.conn.Close()
+	ticker := time.NewTicker(s.config.Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := s.Flush(ctx); err != nil {
+				s.config.Logger.Debug("statsd: flush", "address", s.config.Address, "err", err)
+			}
+		}
+	}
+}
+
+// Flush gathers the metrics and sends what changed since the last flush.
+func (s *StatsD) Flush(ctx context.Context) error {
+	families, err := s.config.Gatherer(ctx).Gather()
+	if err != nil && len(families) == 0 {
+		return fmt.Errorf("statsd: gather: %w", err)
+	}
+	var packet []byte
+	var sendErr error
+	add := func(line string) {
+		if len(packet) > 0 && len(packet)+1+len(line) > statsdPacket {
+			if _, err := s.conn.Write(packet); err != nil {
+				sendErr = err
+			}
+			packet = packet[:0]
+		}
+		if len(packet) > 0 {
+			packet = append(packet, '\n')
+		}
+		packet = append(packet, line...)
+	}
+	for _, family := range families {
+		base, ok := strings.CutPrefix(family.GetName(), "ais_")
+		if !ok || strings.HasSuffix(base, "_info") {
+			continue
+		}
+		for _, m := range family.GetMetric() {
+			name := s.config.Prefix + "." + base + labelPath(m)
+			switch family.GetType() {
+			case dto.MetricType_COUNTER:
+				if delta := s.delta(name, m.GetCounter().GetValue()); delta > 0 {
+					add(name + ":" + formatNumber(delta) + "|c")
+				}
+			case dto.MetricType_GAUGE:
+				add(name + ":" + formatNumber(m.GetGauge().GetValue()) + "|g")
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				timer := s.config.Prefix + "." + strings.TrimSuffix(base, "_seconds") + labelPath(m)
+				count := s.delta(timer+"#count", float64(h.GetSampleCount()))
+				sum := s.delta(timer+"#sum", h.GetSampleSum())
+				if count > 0 {
+					add(fmt.Sprintf("%s:%s|ms|@%s", timer, formatNumber(sum/count*1000), formatNumber(1/count)))
+				}
+			}
+		}
+	}
+	if len(packet) > 0 {
+		if _, err := s.conn.Write(packet); err != nil {
+			sendErr = err
+		}
+	}
+	if sendErr != nil {
+		return fmt.Errorf("statsd %s: %w", s.config.Address, sendErr)
+	}
+	return nil
+}
+
+// delta returns the increase of a cumulative value since the last flush.
+func (s *StatsD) delta(key string, value float64) float64 {
+	prev := s.last[key]
+	s.last[key] = value
+	if value < prev { // the source restarted
+		return value
+	}
+	return value - prev
+}
+
+// labelPath appends the label values, made safe for StatsD names.
+func labelPath(m *dto.Metric) string {
+	var b strings.Builder
+	for _, l := range m.GetLabel() {
+		b.WriteByte('.')
+		for _, r := range l.GetValue() {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+				b.WriteRune(r)
+			} else {
+				b.WriteByte('_')
+			}
+		}
+	}
+	return b.String()
+}
+
+func formatNumber(v float64) string {
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}

@@ -1,0 +1,164 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+// udpListener collects StatsD lines sent to 127.0.0.1.
+type udpListener struct {
+	conn net.PacketConn
+}
+
+func listenUDP(t *testing.T) *udpListener {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &udpListener{conn: conn}
+}
+
+// lines reads the packets that arrive until none comes for a while.
+func (l *udpListener) lines(t *testing.T, quiet time.Duration) []string {
+	t.Helper()
+	var out []string
+	buf := make([]byte, 64<<10)
+	for {
+		l.conn.SetReadDeadline(time.Now().Add(quiet))
+		n, _, err := l.conn.ReadFrom(buf)
+		if err != nil {
+			return out
+		}
+		if n > 1400 {
+			t.Errorf("a %d-byte datagram", n)
+		}
+		out = append(out, strings.Split(string(buf[:n]), "\n")...)
+	}
+}
+
+func put(t *testing.T, c *api.Client, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if _, err := c.Put(t.Context(), "s", name, strings.NewReader("0123456789"), api.PutOptions{Size: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Each flush sends the increase of counters since the previous one, and
+// the mean request time with a sample rate that counts every request.
+func TestStatsDFlush(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "s", nil); err != nil {
+		t.Fatal(err)
+	}
+	listener := listenUDP(t)
+	node := c.Primary().Node
+	sd, err := gateway.NewStatsD(gateway.StatsDConfig{
+		Address:  listener.conn.LocalAddr().String(),
+		Prefix:   "ais.n1",
+		Gatherer: node.Gatherer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, client, "a", "b", "c", "d")
+	if err := sd.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first := listener.lines(t, 500*time.Millisecond)
+	for _, want := range []string{"ais.n1.put_total:4|c", "ais.n1.put_bytes_total:40|c", "ais.n1.redirects_total.put:4|c"} {
+		if !slices.Contains(first, want) {
+			t.Errorf("first flush lacks %q: %q", want, first)
+		}
+	}
+	if !hasPrefixLine(first, "ais.n1.request_duration.put:", "|ms|@0.25") {
+		t.Errorf("first flush has no PUT timer at rate 1/4: %q", first)
+	}
+	if !hasPrefixLine(first, "ais.n1.cluster_map_version:", "|g") {
+		t.Errorf("first flush has no map version gauge: %q", first)
+	}
+
+	put(t, client, "e")
+	if err := sd.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second := listener.lines(t, 500*time.Millisecond)
+	if !slices.Contains(second, "ais.n1.put_total:1|c") || !hasPrefixLine(second, "ais.n1.request_duration.put:", "|ms|@1") {
+		t.Errorf("second flush: %q", second)
+	}
+	// Counters that did not move are not sent.
+	if hasPrefixLine(second, "ais.n1.get_total:", "") {
+		t.Errorf("second flush sends an unchanged counter: %q", second)
+	}
+}
+
+// Run flushes by itself until its context ends.
+func TestStatsDRun(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	if err := c.Client().CreateBucket(t.Context(), "s", nil); err != nil {
+		t.Fatal(err)
+	}
+	put(t, c.Client(), "x")
+	listener := listenUDP(t)
+	sd, err := gateway.NewStatsD(gateway.StatsDConfig{
+		Address:  listener.conn.LocalAddr().String(),
+		Interval: 20 * time.Millisecond,
+		Gatherer: c.Primary().Node.Gatherer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { sd.Run(ctx); close(done) }()
+	var got []string
+	buf := make([]byte, 64<<10)
+	for range 200 {
+		listener.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _, err := listener.conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		got = append(got, strings.Split(string(buf[:n]), "\n")...)
+		// Wait for a flush after the one that carried the PUT.
+		if slices.Contains(got, "ais.put_total:1|c") && strings.Count(fmt.Sprint(got), "ais.cluster_map_version:") >= 2 {
+			break
+		}
+	}
+	cancel()
+	<-done
+	if !slices.Contains(got, "ais.put_total:1|c") {
+		t.Fatalf("no PUT counter arrived: %q", got)
+	}
+	if n := strings.Count(fmt.Sprint(got), "ais.put_total:"); n != 1 {
+		t.Fatalf("the PUT counter was sent %d times for one PUT", n)
+	}
+}
+
+func TestStatsDNeedsAddress(t *testing.T) {
+	if _, err := gateway.NewStatsD(gateway.StatsDConfig{}); err == nil {
+		t.Fatal("no error without an address")
+	}
+}
+
+func hasPrefixLine(lines []string, prefix, suffix string) bool {
+	for _, l := range lines {
+		if strings.HasPrefix(l, prefix) && strings.HasSuffix(l, suffix) {
+			return true
+		}
+	}
+	return false
+}
