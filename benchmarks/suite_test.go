@@ -110,7 +110,7 @@ func TestSuites(t *testing.T) {
 			t.Errorf("%s/%s: baseline %q, want %q", want.suite, want.name, got, want.baseline)
 		}
 	}
-	for _, prefix := range []string{"rebalance 40 objects"} {
+	for _, prefix := range []string{"rebalance 40 objects", "API: aisloader PUT", "API dry-run: aisloader GET"} {
 		if i := slices.IndexFunc(report.Results, func(r benchmarks.Result) bool { return strings.HasPrefix(r.Name, prefix) }); i < 0 {
 			t.Errorf("no figure %q..., measured or skipped", prefix)
 		}
@@ -137,7 +137,7 @@ func TestSelectSuites(t *testing.T) {
 	if _, err := benchmarks.SelectSuites([]string{"nope"}); err == nil {
 		t.Error("an unknown suite was accepted")
 	}
-	for _, name := range []string{"baseline", "store", "http", "formats"} {
+	for _, name := range []string{"baseline", "store", "http", "loader", "formats"} {
 		if !slices.Contains(benchmarks.SuiteNames(), name) {
 			t.Errorf("no suite %s", name)
 		}

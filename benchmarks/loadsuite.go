@@ -1,0 +1,88 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// loaderWorkers are the workers of the loader suite's runs.
+const loaderWorkers = 4
+
+// loaderObjectSize is the size of the objects the loader suite moves.
+const loaderObjectSize = 1 << 20
+
+func loaderSuite() Suite {
+	return Suite{
+		Name:        "loader",
+		Doc:         "the aisloader load generator (benchmarks.Load) putting and getting 1 MiB objects on an embedded node, on disk and in dry-run, beside a bare net/http server",
+		DefaultSize: 512 << 20,
+		Run:         runLoader,
+	}
+}
+
+// runLoader measures the bare net/http bound, then a PUT-only and a
+// GET-only load of the same bytes on an embedded node, on its disk and in
+// dry-run.
+func runLoader(ctx context.Context, cfg Config) ([]Result, error) {
+	rec := newRecorder("loader", cfg.Logger)
+	src := randomBytes(srcSize)
+	lb, err := startLoopback(src)
+	if err != nil {
+		return nil, err
+	}
+	defer lb.close()
+	if err := lb.figures(ctx, rec, cfg.Size, loaderObjectSize, loaderWorkers, ""); err != nil {
+		return rec.results, err
+	}
+	for _, dryRun := range []bool{false, true} {
+		if err := loaderFigures(ctx, rec, cfg, dryRun); err != nil {
+			return rec.results, err
+		}
+	}
+	return rec.results, nil
+}
+
+func loaderFigures(ctx context.Context, rec *recorder, cfg Config, dryRun bool) error {
+	where, dir := "API", filepath.Join(cfg.Dir, "node")
+	if dryRun {
+		where, dir = "API dry-run", filepath.Join(cfg.Dir, "node-dry-run")
+	}
+	node, err := startEmbedded(ctx, dir, dryRun)
+	if err != nil {
+		return fmt.Errorf("embedded node: %w", err)
+	}
+	defer node.close()
+	client := api.NewClient(node.url)
+	if err := client.CreateBucket(ctx, benchBucket, nil); err != nil {
+		return err
+	}
+	n := count(cfg.Size, loaderObjectSize)
+	runs := []struct {
+		method string
+		load   LoadConfig
+	}{
+		{"PUT", LoadConfig{PutPercent: 100, MaxPuts: n}},
+		{"GET", LoadConfig{PutPercent: 0, MaxOps: n, ReadOrder: ReadSequential}},
+	}
+	for _, run := range runs {
+		load := run.load
+		load.Client, load.Bucket, load.Workers = client, benchBucket, loaderWorkers
+		load.MinSize, load.Seed, load.Names = loaderObjectSize, 1, NamesSequential
+		selfPeak{}.reset()
+		report, err := Load(ctx, load)
+		if err != nil {
+			return fmt.Errorf("%s aisloader %s: %w", where, run.method, err)
+		}
+		rss := peakRSS(0)
+		for _, r := range report.Results(rec.suite) {
+			r.Name = where + ": " + r.Name
+			r.Baseline = loopbackName(run.method, loaderObjectSize, loaderWorkers)
+			r.PeakRSS = rss
+			rec.add(r)
+		}
+	}
+	return nil
+}
