@@ -138,7 +138,10 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return nil, err
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %s %s: node at %s is unreachable: %w", ErrUnavailable, rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
 		}
 		switch resp.StatusCode {
 		case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:

@@ -37,6 +37,7 @@ var (
 // them back to the sentinels above.
 const (
 	KindNotFound        = "not-found"
+	KindExists          = "exists"
 	KindBucketNotFound  = "bucket-not-found"
 	KindBucketExists    = "bucket-exists"
 	KindInvalidName     = "invalid-name"
@@ -68,6 +69,7 @@ var Kinds = []struct {
 	Err  error
 }{
 	{KindNotFound, store.ErrNotFound},
+	{KindExists, store.ErrExists},
 	{KindBucketNotFound, store.ErrBucketNotFound},
 	{KindBucketExists, store.ErrBucketExists},
 	{KindInvalidName, store.ErrInvalidName},

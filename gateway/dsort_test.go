@@ -150,7 +150,7 @@ func TestDsortBadRequests(t *testing.T) {
 	ctx := t.Context()
 	client.CreateBucket(ctx, "src", nil)
 	for spec, says := range map[string]string{
-		`{"input_bck":{"name":"nope"},"input_format":{"template":"a-{0..9}.tar"},"output_format":"b-{0..9}.tar"}`:                            `input_bck "nope" does not exist`,
+		`{"input_bck":{"name":"nope"},"input_format":{"template":"a-{0..9}.tar"},"output_format":"b-{0..9}.tar"}`:                           `input_bck "nope" does not exist`,
 		`{"input_bck":{"name":"src"},"input_format":{"template":"a-{0..9}.tar"},"output_format":"b-{0..9}.tar","output_shard_size":"10XB"}`: `"10XB" is not a size`,
 		`not a spec: [`: "neither JSON nor YAML",
 	} {

@@ -20,6 +20,7 @@ var statuses = []struct {
 	{store.ErrNotFound, http.StatusNotFound},
 	{store.ErrBucketNotFound, http.StatusNotFound},
 	{store.ErrBucketExists, http.StatusConflict},
+	{store.ErrExists, http.StatusConflict},
 	{store.ErrConflict, http.StatusConflict},
 	{store.ErrInvalidName, http.StatusBadRequest},
 	{store.ErrInvalidProps, http.StatusBadRequest},

@@ -76,7 +76,7 @@ func (n *Node) applyMeta(ctx context.Context, msg metaMessage) error {
 			}
 			n.smap.Store(msg.Map)
 			n.logger.Debug("cluster map updated", "version", msg.Map.Version, "nodes", len(msg.Map.Nodes))
-			n.mapChanged(msg.Map)
+			n.mapChanged(cur, msg.Map)
 		}
 	}
 	if msg.Buckets != nil && msg.Buckets.Version > n.bmd.Load().Version {
@@ -168,6 +168,8 @@ const (
 	actionLeave       = "leave"
 	actionMaintenance = "start-maintenance"
 	actionActivate    = "stop-maintenance"
+	// actionLeft: a leaving target has moved its objects away.
+	actionLeft = "left"
 )
 
 // nodeChange is the value of leave and maintenance actions.
@@ -211,7 +213,7 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load()})
-	case actionLeave, actionMaintenance, actionActivate:
+	case actionLeave, actionMaintenance, actionActivate, actionLeft:
 		var change nodeChange
 		if err := json.Unmarshal(msg.Value, &change); err != nil || change.ID == "" {
 			n.writeError(w, r, badRequest("%s: value must be {\"id\": NODE}", msg.Action))
@@ -222,11 +224,24 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		err := n.changeMap(r.Context(), func(m *cluster.Map) (*cluster.Map, error) {
+			node, ok := m.Node(change.ID)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s", cluster.ErrNodeNotFound, change.ID)
+			}
 			switch msg.Action {
 			case actionMaintenance:
 				return m.WithState(change.ID, cluster.StateMaintenance)
 			case actionActivate:
 				return m.WithState(change.ID, cluster.StateActive)
+			case actionLeave:
+				if node.Role.IsTarget() && node.State != cluster.StateLeaving {
+					// A target leaves once its objects moved (see actionLeft).
+					return m.WithState(change.ID, cluster.StateLeaving)
+				}
+			case actionLeft:
+				if node.State != cluster.StateLeaving {
+					return nil, badRequest("%s is not leaving", change.ID)
+				}
 			}
 			return m.WithoutNode(change.ID)
 		})
@@ -252,9 +267,10 @@ func (n *Node) changeMap(ctx context.Context, change func(*cluster.Map) (*cluste
 	if err := n.config.Meta.SaveMap(next); err != nil {
 		return fmt.Errorf("save cluster map: %w", err)
 	}
+	previous := n.smap.Load()
 	n.smap.Store(next)
 	n.logger.Info("cluster map changed", "version", next.Version, "nodes", len(next.Nodes))
-	n.mapChanged(next)
+	n.mapChanged(previous, next)
 	for id, err := range n.distribute(ctx) {
 		n.logger.Warn("metasync failed", "to", id, "err", err)
 	}
@@ -353,9 +369,34 @@ func (n *Node) keepaliveLoop(ctx context.Context) {
 	}
 }
 
-// mapChanged tells the dSort jobs coordinated here about a new map.
-func (n *Node) mapChanged(m *cluster.Map) {
+// mapChanged reacts to a new map: dSort jobs coordinated here check their
+// targets, a change of targets starts a rebalance, and a node left out of
+// the map while alive joins again.
+func (n *Node) mapChanged(previous, next *cluster.Map) {
 	if n.coordinator != nil {
-		n.coordinator.MapChanged(m)
+		n.coordinator.MapChanged(next)
 	}
+	if n.loops == nil {
+		return
+	}
+	if previous == nil || !cluster.SameTargets(previous, next) {
+		n.startRebalance(next)
+	}
+	if _, ok := next.Node(n.config.ID); !ok && next.Primary != n.config.ID && n.config.Join != "" {
+		n.rejoin()
+	}
+}
+
+// rejoin joins the cluster again in the background.
+func (n *Node) rejoin() {
+	if !n.rejoining.CompareAndSwap(false, true) {
+		return
+	}
+	n.wg.Go(func() {
+		defer n.rejoining.Store(false)
+		n.logger.Warn("this node is not in the cluster map: joining again")
+		if err := n.join(n.loops); err != nil {
+			n.logger.Warn("join again", "err", err)
+		}
+	})
 }

@@ -117,8 +117,12 @@ type Node struct {
 	applyMu sync.Mutex
 
 	// background loops end when stop is called.
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stop  context.CancelFunc
+	loops context.Context
+	wg    sync.WaitGroup
+
+	rebalance rebalancer
+	rejoining atomic.Bool
 }
 
 // New returns a node; Start brings it into a cluster.
@@ -176,7 +180,7 @@ func (n *Node) isPrimary() bool {
 // gateway answers or ctx ends. Background loops run until Close.
 func (n *Node) Start(ctx context.Context) error {
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
-	n.stop = stop
+	n.stop, n.loops = stop, loops
 	if n.config.Join == "" {
 		if err := n.startPrimary(ctx); err != nil {
 			return err

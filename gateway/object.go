@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,9 +58,9 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet:
-		n.getObject(w, r, b, name)
+		n.getObject(w, r, b, name, true)
 	case http.MethodHead:
-		n.headObject(w, r, b, name)
+		n.headObject(w, r, b, name, true)
 	case http.MethodPut:
 		n.putObject(w, r, b, name)
 	case http.MethodDelete:
@@ -154,8 +155,13 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	w.WriteHeader(http.StatusOK)
 }
 
-func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
+// headObject answers HEAD; with fallback, an object this target owns but
+// does not have is looked for on the other targets (see rebalance).
+func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
 	meta, err := n.config.Store.Head(r.Context(), b, name)
+	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && n.serveFromNeighbors(w, r, b, name) {
+		return
+	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return
@@ -165,10 +171,14 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	w.WriteHeader(http.StatusOK)
 }
 
-func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
+// getObject answers GET; with fallback as in headObject.
+func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
 	q := r.URL.Query()
 	validate, _ := strconv.ParseBool(q.Get(api.QueryValidate))
 	obj, err := n.config.Store.Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
+	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && n.serveFromNeighbors(w, r, b, name) {
+		return
+	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return

@@ -6,6 +6,7 @@ import "errors"
 // callers test with errors.Is.
 var (
 	ErrNotFound        = errors.New("store: object not found")
+	ErrExists          = errors.New("store: object already exists")
 	ErrBucketNotFound  = errors.New("store: bucket does not exist")
 	ErrBucketExists    = errors.New("store: bucket already exists")
 	ErrInvalidName     = errors.New("store: invalid name")

@@ -73,6 +73,12 @@ type PutOptions struct {
 	Checksum Checksum
 	// Custom metadata to keep with the object.
 	Custom map[string]string
+	// Version, when set, is kept as the object's version instead of the
+	// next one: a copy moved between nodes keeps its version.
+	Version string
+	// IfAbsent stores the object only if the name is free; otherwise the
+	// Put fails with ErrExists and changes nothing.
+	IfAbsent bool
 }
 
 // OpenOptions describe a read.

@@ -253,3 +253,45 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// WaitRebalance waits until every target of the primary's map has
+// finished a rebalance for map version at least version.
+func (c *Cluster) WaitRebalance(version int64) {
+	c.t.Helper()
+	client := c.Client()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		status, err := client.ClusterStatus(c.t.Context())
+		if err == nil && rebalanced(status, version) {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("rebalance to map version %d did not finish: %+v %v", version, status, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func rebalanced(status *api.ClusterStatus, version int64) bool {
+	for _, n := range status.Nodes {
+		if n.Role == string(cluster.RoleGateway) {
+			continue
+		}
+		done := false
+		for _, j := range n.Jobs {
+			var v int64
+			if _, err := fmt.Sscanf(j.ID, "reb-%d", &v); err == nil && j.Kind == "rebalance" && v >= version {
+				if j.Running {
+					return false
+				}
+				if j.Error == "" {
+					done = true
+				}
+			}
+		}
+		if !done {
+			return false
+		}
+	}
+	return true
+}

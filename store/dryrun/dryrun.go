@@ -89,12 +89,17 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		objects = map[string]store.ObjectMeta{}
 		s.mu.objects[b.Name] = objects
 	}
-	if props.Versioning.Enabled {
+	old, exists := objects[name]
+	if exists && opts.IfAbsent {
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, store.ErrExists)
+	}
+	switch {
+	case opts.Version != "":
+		meta.Version = opts.Version
+	case props.Versioning.Enabled:
 		meta.Version = "1"
-		if old, ok := objects[name]; ok {
-			if v, err := strconv.ParseInt(old.Version, 10, 64); err == nil {
-				meta.Version = strconv.FormatInt(v+1, 10)
-			}
+		if v, err := strconv.ParseInt(old.Version, 10, 64); exists && err == nil {
+			meta.Version = strconv.FormatInt(v+1, 10)
 		}
 	}
 	objects[name] = meta

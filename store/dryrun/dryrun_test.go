@@ -140,6 +140,30 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestIfAbsentAndKeptVersion: a put-if-absent over an object is refused
+// and changes nothing; a given version is kept (as rebalance moves
+// objects).
+func TestIfAbsentAndKeptVersion(t *testing.T) {
+	st, _, b := newStore(t)
+	ctx := t.Context()
+	if _, err := st.Put(ctx, b, "o", strings.NewReader("first"), store.PutOptions{Size: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, b, "o", strings.NewReader("second"), store.PutOptions{Size: -1, IfAbsent: true}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("put-if-absent over an object: %v, want ErrExists", err)
+	}
+	if head, err := st.Head(ctx, b, "o"); err != nil || head.Size != 5 || head.Version != "1" {
+		t.Errorf("after a refused put-if-absent: %+v, %v", head, err)
+	}
+	meta, err := st.Put(ctx, b, "moved", strings.NewReader("x"), store.PutOptions{Size: 1, IfAbsent: true, Version: "7"})
+	if err != nil || meta.Version != "7" {
+		t.Errorf("put keeping version 7: %+v, %v", meta, err)
+	}
+	if head, _ := st.Head(ctx, b, "moved"); head.Version != "7" {
+		t.Errorf("kept version %q", head.Version)
+	}
+}
+
 func TestListDeleteDestroy(t *testing.T) {
 	st, _, b := newStore(t)
 	ctx := t.Context()

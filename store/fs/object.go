@@ -41,7 +41,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	}
 	meta.Name = name
 	meta.Custom = opts.Custom
-	if err := s.commit(b, name, props, m, work, &meta); err != nil {
+	if err := s.commit(b, name, props, m, work, &meta, opts); err != nil {
 		os.Remove(work)
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
@@ -112,7 +112,7 @@ func (s *Store) writeWork(ctx context.Context, m mountpath, props store.Props, r
 }
 
 // commit versions the work file and renames it into place.
-func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpath, work string, meta *store.ObjectMeta) error {
+func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpath, work string, meta *store.ObjectMeta, opts store.PutOptions) error {
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -120,7 +120,15 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 	if _, err := s.bucketProps(b); err != nil {
 		return err
 	}
-	if props.Versioning.Enabled {
+	if opts.IfAbsent {
+		if _, err := s.findObject(b, name); err == nil {
+			return fmt.Errorf("%w: %s", store.ErrExists, name)
+		}
+	}
+	switch {
+	case opts.Version != "":
+		meta.Version = opts.Version
+	case props.Versioning.Enabled:
 		meta.Version = "1"
 		var old store.ObjectMeta
 		if path, err := s.findObject(b, name); err == nil && readMeta(path, &old) == nil {

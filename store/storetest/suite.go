@@ -47,6 +47,7 @@ func Run(t *testing.T, opts Options) {
 		{"SyncBuckets", testSyncBuckets},
 		{"MissingBucketAndObject", testMissing},
 		{"Corruption", testCorruption},
+		{"IfAbsentAndKeptVersion", testIfAbsentAndKeptVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -494,4 +495,23 @@ func randomBytes(n int, seed uint64) []byte {
 		b[i] = byte(r.Uint32())
 	}
 	return b
+}
+
+func testIfAbsentAndKeptVersion(t *testing.T, st store.Store, _ Options) {
+	mustCreate(t, st, bucket, store.Props{})
+	Put(t, st, bucket, "o", []byte("first"))
+	_, err := st.Put(t.Context(), bucket, "o", strings.NewReader("second"), store.PutOptions{Size: -1, IfAbsent: true})
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("put-if-absent over an object: %v, want ErrExists", err)
+	}
+	if got := Get(t, st, bucket, "o"); string(got) != "first" {
+		t.Fatalf("a refused put-if-absent changed the object to %q", got)
+	}
+	meta, err := st.Put(t.Context(), bucket, "moved", strings.NewReader("x"), store.PutOptions{Size: 1, IfAbsent: true, Version: "7"})
+	if err != nil || meta.Version != "7" {
+		t.Fatalf("put keeping version 7: %+v %v", meta, err)
+	}
+	if head, _ := st.Head(t.Context(), bucket, "moved"); head.Version != "7" {
+		t.Fatalf("kept version: %q", head.Version)
+	}
 }

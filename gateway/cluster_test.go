@@ -1,0 +1,246 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/storetest"
+)
+
+// checkPlacement checks that every object is stored exactly once, on its
+// owner under the primary's map, with its bytes.
+func checkPlacement(t *testing.T, c *gatewaytest.Cluster, bucket string, want map[string][]byte) {
+	t.Helper()
+	smap := c.Primary().Node.Map()
+	seen := map[string]string{}
+	for _, m := range c.Targets() {
+		list, err := m.Store.List(t.Context(), store.NewBucket(bucket), store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list {
+			if other, dup := seen[o.Name]; dup {
+				t.Fatalf("%s stored on %s and %s", o.Name, other, m.Node.ID())
+			}
+			seen[o.Name] = m.Node.ID()
+			owner, _ := smap.Owner(cluster.Uname("ais", bucket, o.Name))
+			if owner.ID != m.Node.ID() {
+				t.Fatalf("%s is on %s, its owner is %s", o.Name, m.Node.ID(), owner.ID)
+			}
+			if got := storetest.Get(t, m.Store, store.NewBucket(bucket), o.Name); !bytes.Equal(got, want[o.Name]) {
+				t.Fatalf("%s has other bytes", o.Name)
+			}
+		}
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("%d objects stored, want %d", len(seen), len(want))
+	}
+}
+
+func putMany(t *testing.T, client *api.Client, bucket string, n int) map[string][]byte {
+	t.Helper()
+	want := map[string][]byte{}
+	for i := range n {
+		name := fmt.Sprintf("obj-%04d", i)
+		data := bytes.Repeat([]byte{byte(i)}, 100+i%500)
+		if _, err := client.Put(t.Context(), bucket, name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		want[name] = data
+	}
+	return want
+}
+
+// Objects move when a target joins, when one leaves gracefully, and every
+// GET succeeds through it all.
+func TestRebalanceOnJoinAndLeave(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	want := putMany(t, client, "b", 400)
+	checkPlacement(t, c, "b", want)
+
+	added := c.AddTarget()
+	m := c.WaitForMap(5)
+	for name, data := range want { // served during or after the move
+		got, err := client.GetBytes(t.Context(), "b", name, api.GetOptions{})
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("GET %s while a target joined: %v", name, err)
+		}
+	}
+	c.WaitRebalance(m.Version)
+	checkPlacement(t, c, "b", want)
+	if list, _ := added.Store.List(t.Context(), store.NewBucket("b"), store.ListOptions{}); len(list) < 40 {
+		t.Fatalf("the new target received %d objects, want about a quarter of 400", len(list))
+	}
+
+	leaving := c.Targets()[0]
+	if err := client.RemoveNode(t.Context(), leaving.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, err := client.Map(t.Context())
+		if err == nil {
+			if _, still := m.Node(leaving.Node.ID()); !still {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leaving target is still in the map: %+v", m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if list, _ := leaving.Store.List(t.Context(), store.NewBucket("b"), store.ListOptions{}); len(list) != 0 {
+		t.Fatalf("the target that left still holds %d objects", len(list))
+	}
+	c.Kill(leaving)
+	checkPlacement(t, c, "b", want)
+	var listed int
+	for _, err := range client.ListAll(t.Context(), "b", api.ListObjectsMessage{PageSize: 64}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed++
+	}
+	if listed != len(want) {
+		t.Fatalf("listed %d objects, want %d", listed, len(want))
+	}
+}
+
+// A GET for an object the owner does not have yet is served from the
+// target that still holds it.
+func TestGetFallsBackToTheHolder(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	smap := c.Primary().Node.Map()
+	owner, _ := smap.Owner(cluster.Uname("ais", "b", "stray"))
+	for _, m := range c.Targets() {
+		if m.Node.ID() != owner.ID {
+			storetest.Put(t, m.Store, store.NewBucket("b"), "stray", []byte("not moved yet"))
+			break
+		}
+	}
+	got, err := client.GetBytes(t.Context(), "b", "stray", api.GetOptions{})
+	if err != nil || string(got) != "not moved yet" {
+		t.Fatalf("GET of an object not on its owner: %q %v", got, err)
+	}
+	if meta, err := client.Head(t.Context(), "b", "stray"); err != nil || meta.Size != 13 {
+		t.Fatalf("HEAD of an object not on its owner: %+v %v", meta, err)
+	}
+	if _, err := client.Head(t.Context(), "b", "nowhere"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("HEAD of a missing object: %v", err)
+	}
+}
+
+// A killed target leaves the map after missed keepalives; restarted, it
+// rejoins with its data.
+func TestKeepaliveRemovesDeadTargetAndRestartRejoins(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	want := putMany(t, client, "b", 200)
+	victim := c.Targets()[1]
+	c.Kill(victim)
+	c.WaitForMap(3)
+	if _, ok := c.Primary().Node.Map().Node(victim.Node.ID()); ok {
+		t.Fatal("the killed target is still in the map")
+	}
+	// The cluster keeps serving what the live targets own.
+	if _, err := client.Put(t.Context(), "b", "during-outage", strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatalf("PUT while a target is down: %v", err)
+	}
+	want["during-outage"] = []byte("x")
+	back := c.Restart(victim)
+	m := c.WaitForMap(4)
+	if _, ok := m.Node(back.Node.ID()); !ok {
+		t.Fatal("the restarted target did not rejoin")
+	}
+	c.WaitRebalance(m.Version)
+	checkPlacement(t, c, "b", want)
+}
+
+func TestMembershipErrors(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	primary := c.Primary().URL()
+	current := c.Primary().Node.Map()
+
+	// A stale map pushed to a node is refused; the node keeps its map.
+	stale := current.Clone()
+	stale.Version = 1
+	body, _ := json.Marshal(map[string]any{"map": stale})
+	req, _ := http.NewRequest(http.MethodPut, c.Targets()[0].URL()+"/v1/metasync", bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e api.Error
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || e.Kind != api.KindStaleMap {
+		t.Fatalf("stale metasync: %d %+v", resp.StatusCode, e)
+	}
+	if got := c.Targets()[0].Node.Map().Version; got != current.Version {
+		t.Fatalf("a stale map was adopted: version %d", got)
+	}
+
+	// A second node under a used id is refused.
+	value, _ := json.Marshal(cluster.Node{ID: c.Targets()[0].Node.ID(), Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"})
+	body, _ = json.Marshal(api.ActionMessage{Action: "join", Value: value})
+	req, _ = http.NewRequest(http.MethodPut, primary+"/v1/cluster", bytes.NewReader(body))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || e.Kind != api.KindDuplicateNode || !strings.Contains(e.Message, "already in use") {
+		t.Fatalf("duplicate node id: %d %+v", resp.StatusCode, e)
+	}
+
+	// Removing an unknown node, and a bucket that does not exist.
+	client := c.Client()
+	if err := client.RemoveNode(t.Context(), "nobody"); !errors.Is(err, cluster.ErrNodeNotFound) {
+		t.Fatalf("remove an unknown node: %v", err)
+	}
+	if _, err := client.Head(t.Context(), "no-bucket", "o"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("object in a missing bucket: %v", err)
+	}
+	// The cluster keeps serving.
+	client.CreateBucket(t.Context(), "ok", nil)
+	if _, err := client.Put(t.Context(), "ok", "o", strings.NewReader("fine"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A target that is down when a request reaches it gives a clear error.
+func TestUnreachableTargetGivesClearError(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, KeepaliveTimeout: time.Hour})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	victim := c.Targets()[0]
+	name := ""
+	for i := 0; name == ""; i++ {
+		candidate := fmt.Sprintf("o%d", i)
+		if owner, _ := c.Primary().Node.Map().Owner(cluster.Uname("ais", "b", candidate)); owner.ID == victim.Node.ID() {
+			name = candidate
+		}
+	}
+	c.Kill(victim)
+	_, err := client.GetBytes(t.Context(), "b", name, api.GetOptions{})
+	if err == nil || !strings.Contains(err.Error(), "unreachable") || !strings.Contains(err.Error(), victim.URL()) {
+		t.Fatalf("GET from a dead target: %v, want an error naming the unreachable target", err)
+	}
+}
