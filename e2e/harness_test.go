@@ -19,7 +19,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 )
 
-// binDir holds aisnode and ais, built once by TestMain.
+// binDir holds aisnode, ais and aisloader, built once by TestMain.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/aisnode", "../cmd/ais")
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/aisnode", "../cmd/ais", "../cmd/aisloader")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build binaries:", err)

@@ -64,6 +64,7 @@ func newRoot() *cobra.Command {
 		newArchiveCommand(),
 		newClusterCommand(),
 		newDsortCommand(),
+		newDashboardCommand(),
 	)
 	return root
 }
