@@ -181,6 +181,11 @@ func (n *Node) isPrimary() bool {
 func (n *Node) Start(ctx context.Context) error {
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop, n.loops = stop, loops
+	if n.worker != nil {
+		if err := n.worker.Recover(ctx); err != nil {
+			return fmt.Errorf("recover dsort jobs: %w", err)
+		}
+	}
 	if n.config.Join == "" {
 		if err := n.startPrimary(ctx); err != nil {
 			return err

@@ -33,11 +33,12 @@ type memCluster struct {
 	// wrapStore, when set, decorates each target's store.
 	wrapStore func(id string, st store.Store) store.Store
 	memory    int64 // MemoryTotal of the workers
+	workDirs  map[string]string
 }
 
 func newMemCluster(t testing.TB, targets int, wrap func(string, store.Store) store.Store) *memCluster {
 	t.Helper()
-	c := &memCluster{t: t, workers: map[string]*pipeline.Worker{}, stores: map[string]store.Store{}, keyMaps: map[string][]byte{}, wrapStore: wrap, memory: 1 << 30}
+	c := &memCluster{t: t, workers: map[string]*pipeline.Worker{}, stores: map[string]store.Store{}, keyMaps: map[string][]byte{}, wrapStore: wrap, memory: 1 << 30, workDirs: map[string]string{}}
 	c.smap = &cluster.Map{Version: 1, Primary: "g"}
 	for i := range targets {
 		c.addTarget(fmt.Sprintf("t%d", i+1))
@@ -66,6 +67,7 @@ func (c *memCluster) addTarget(id string) {
 	if c.wrapStore != nil {
 		st = c.wrapStore(id, st)
 	}
+	c.workDirs[id] = dir + "/work"
 	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: memFetcher{c}, WorkDir: dir + "/work", MemoryTotal: c.memory})
 	if err != nil {
 		c.t.Fatal(err)

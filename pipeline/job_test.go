@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -462,5 +463,79 @@ func TestStartValidatesAgainstCluster(t *testing.T) {
 	spec.EKMFile = "http://nowhere/map.json"
 	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "ekm_file") {
 		t.Fatalf("unreachable key map: %v", err)
+	}
+}
+
+// A target restarted after a crash removes the output shards its
+// interrupted job had written, from the job's journal.
+func TestRecoverRemovesOutputOfInterruptedJob(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 8})
+	reached := make(chan struct{})
+	c := newMemCluster(t, 1, func(id string, st store.Store) store.Store {
+		return &blockingStore{Store: st, block: "out-002.tar", reached: reached}
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..3}.tar", "out-{000..999}.tar")
+	spec.CreateConcurrencyMaxLimit = 1
+	if _, err := c.coordinator.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	if n := len(c.outputs("dst")); n != 2 {
+		t.Fatalf("%d shards written before the block, want 2", n)
+	}
+	// A new worker on the same store and work directory, as after a crash.
+	st := c.stores["t1"].(*blockingStore).Store
+	workDir := c.workDirs["t1"]
+	restarted, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{c}, WorkDir: workDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restarted.Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := st.List(t.Context(), store.NewBucket("dst"), store.ListOptions{}); len(list) != 0 {
+		t.Fatalf("%d output shards of the interrupted job remain", len(list))
+	}
+	if list, _ := st.List(t.Context(), store.NewBucket("src"), store.ListOptions{}); len(list) != len(inputs) {
+		t.Fatalf("recovery touched the input: %d of %d", len(list), len(inputs))
+	}
+}
+
+// A target whose coordinator falls silent between phases aborts by itself.
+func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tgz", Records: 5, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	dir := t.TempDir()
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: dir, IdleTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := baseSpec("in-{0..1}.tgz", "out-{000..999}.tar")
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-silent", Spec: spec, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Extract(t.Context(), "srt-silent"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _ := w.Stats("srt-silent")
+		if st.Aborted {
+			if len(st.Errors) == 0 || !strings.Contains(st.Errors[0], "no word from the coordinator") {
+				t.Fatalf("abort cause: %v", st.Errors)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job was not aborted after its coordinator fell silent")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("spill files left after the abort: %v", entries)
 	}
 }

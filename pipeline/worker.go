@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,9 @@ type WorkerConfig struct {
 	Mountpaths int
 	// Logger receives job events; nil discards them.
 	Logger *slog.Logger
+	// IdleTimeout aborts a job whose coordinator has not called for this
+	// long between phases (it may have died); zero means 10 minutes.
+	IdleTimeout time.Duration
 }
 
 // Worker runs the target side of dSort jobs: extraction, serving record
@@ -82,10 +86,14 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	// Spill files of jobs cut short by a crash are of no use now.
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	// Spill files of jobs cut short by a crash are of no use now; their
+	// journals are read by Recover.
 	if entries, err := os.ReadDir(cfg.WorkDir); err == nil {
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "dsort-") {
+			if e.IsDir() && strings.HasPrefix(e.Name(), "dsort-") {
 				os.RemoveAll(filepath.Join(cfg.WorkDir, e.Name()))
 			}
 		}
@@ -121,6 +129,9 @@ type targetJob struct {
 
 	mu struct {
 		sync.Mutex
+		// watchdog aborts the job when the coordinator falls silent.
+		watchdog *time.Timer
+		journal  *os.File
 		stats    JobStats
 		result   *extract.Result
 		byID     map[shards.RecordID]*shards.Record
@@ -329,6 +340,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 	j.mu.stats.Sort.start(time.Now())
 	j.mu.Unlock()
 	j.logger.Info("extracted", "shards", len(owned), "records", len(metas), "spilled_bytes", j.extracted.SpilledBytes.Load())
+	j.armWatchdog()
 	return metas, nil
 }
 
@@ -374,6 +386,7 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 		return err
 	}
 	defer j.active.Done()
+	j.disarmWatchdog()
 	ctx, done := j.phaseContext(ctx)
 	defer done()
 	for _, s := range planned {
@@ -397,6 +410,7 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 	j.mu.stats.Create.end(time.Now())
 	j.mu.Unlock()
 	j.logger.Info("created", "shards", len(planned))
+	j.armWatchdog()
 	return nil
 }
 
@@ -408,6 +422,9 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 		_, err := io.Copy(io.Discard, r)
 		return err
 	}
+	if err := s.j.journalShard(name); err != nil {
+		return err
+	}
 	if _, err := s.j.w.config.Store.Put(ctx, s.j.plan.Output, name, r, store.PutOptions{Size: -1}); err != nil {
 		return err
 	}
@@ -415,6 +432,117 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 	s.j.mu.written = append(s.j.mu.written, name)
 	s.j.mu.Unlock()
 	return nil
+}
+
+// journalName is the file listing a job's output shards on this target,
+// before each is stored, so that a restart after a crash removes them.
+func (w *Worker) journalName(id string) string {
+	return filepath.Join(w.config.WorkDir, "dsort-"+id+".journal")
+}
+
+// journalShard notes an output shard about to be stored.
+func (j *targetJob) journalShard(name string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.journal == nil {
+		if err := os.MkdirAll(j.w.config.WorkDir, 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(j.w.journalName(j.id), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("dsort journal: %w", err)
+		}
+		bucket, _ := json.Marshal(j.plan.Output.Name)
+		if _, err := f.Write(append(bucket, '\n')); err != nil {
+			f.Close()
+			return fmt.Errorf("dsort journal: %w", err)
+		}
+		j.mu.journal = f
+	}
+	line, _ := json.Marshal(name)
+	if _, err := j.mu.journal.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("dsort journal: %w", err)
+	}
+	return nil
+}
+
+// dropJournal closes and removes the job's journal.
+func (j *targetJob) dropJournal() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.journal != nil {
+		j.mu.journal.Close()
+		j.mu.journal = nil
+	}
+	os.Remove(j.w.journalName(j.id))
+}
+
+// Recover removes the output shards of jobs that a crash cut short: their
+// journals survive in the work directory.
+func (w *Worker) Recover(ctx context.Context) error {
+	entries, err := os.ReadDir(w.config.WorkDir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasPrefix(e.Name(), "dsort-") || !strings.HasSuffix(e.Name(), ".journal") {
+			continue
+		}
+		path := filepath.Join(w.config.WorkDir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+		var bucket string
+		if len(lines) == 0 || json.Unmarshal(lines[0], &bucket) != nil {
+			os.Remove(path)
+			continue
+		}
+		removed := 0
+		for _, line := range lines[1:] {
+			var name string
+			if json.Unmarshal(line, &name) != nil {
+				continue // a line cut by the crash
+			}
+			err := w.config.Store.Delete(ctx, store.NewBucket(bucket), name)
+			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
+				return fmt.Errorf("remove output shard %s of an interrupted job: %w", name, err)
+			}
+			removed++
+		}
+		w.config.Logger.Warn("removed the output of a dsort job interrupted by a restart", "journal", e.Name(), "shards", removed)
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// armWatchdog aborts the job unless the coordinator calls again within the
+// idle timeout; disarmWatchdog stops it while a call runs.
+func (j *targetJob) armWatchdog() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.watchdog != nil {
+		j.mu.watchdog.Stop()
+	}
+	timeout := j.w.config.IdleTimeout
+	j.mu.watchdog = time.AfterFunc(timeout, func() {
+		j.w.Abort(j.id, fmt.Sprintf("no word from the coordinator for %s", timeout))
+	})
+}
+
+func (j *targetJob) disarmWatchdog() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.watchdog != nil {
+		j.mu.watchdog.Stop()
+		j.mu.watchdog = nil
+	}
 }
 
 // recordSource streams records from this target or fetches them.
@@ -587,6 +715,7 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 	j.mu.Unlock()
 	j.active.Wait()
 	j.release()
+	j.dropJournal()
 	j.mu.Lock()
 	j.mu.stats.Archived = true
 	j.mu.stats.Phase = PhaseFinished
@@ -605,6 +734,9 @@ func (j *targetJob) release() {
 		return
 	}
 	j.mu.closed = true
+	if j.mu.watchdog != nil {
+		j.mu.watchdog.Stop()
+	}
 	if j.mu.result != nil {
 		extract.ReleaseMemory(j.budget, j.mu.result.Records)
 		j.mu.result.Close()
@@ -651,6 +783,7 @@ func (w *Worker) Abort(id string, cause string) error {
 		}
 	}
 	j.release()
+	j.dropJournal()
 	j.mu.Lock()
 	j.mu.stats.Finished = time.Now()
 	j.mu.stats.Extract.end(time.Now())
