@@ -312,7 +312,12 @@ func rebalanceFigures(ctx context.Context, rec *recorder, cfg Config, c *localCl
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		if ctx.Err() != nil {
+			return err
+		}
+		// A failing rebalance is a finding of the run, not the end of it.
+		rec.skip(name, loadName, fmt.Sprintf("rebalance failed: %v", err))
+		return nil
 	}
 	elapsed := finished.Sub(start)
 	rss, rssNote := c.peak()
