@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,7 +22,7 @@ type Client struct {
 
 // maxRedirects bounds how many times a request is redirected (a gateway
 // to a target, and a target to another while the map changes).
-const maxRedirects = 5
+const maxRedirects = 8
 
 // NewTransport returns an HTTP transport tuned for many parallel requests
 // to few hosts: kept-alive connections per host and Expect: 100-continue
@@ -70,9 +71,9 @@ type request struct {
 	base     string
 }
 
-// do sends a request and follows redirects; the caller closes the
+// doOnce sends a request and follows redirects; the caller closes the
 // response body. Non-2xx responses are returned as *Error.
-func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
+func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error) {
 	target := rq.base
 	if target == "" {
 		target = c.endpoint
@@ -151,6 +152,15 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 				return nil, fmt.Errorf("%s %s: redirect without a location: %w", rq.method, rq.path, err)
 			}
 			target = loc.String()
+			if hop >= 2 {
+				// Nodes disagree on the owner while a new map spreads:
+				// give it a moment.
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(time.Duration(hop) * 20 * time.Millisecond):
+				}
+			}
 			continue
 		}
 		if resp.StatusCode >= 300 {
@@ -158,6 +168,40 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 			return nil, DecodeError(resp)
 		}
 		return resp, nil
+	}
+}
+
+// retryDelays space the attempts of a request a node answered with 503
+// (a target starting, or placement moving during a PUT).
+var retryDelays = [...]time.Duration{100 * time.Millisecond, 300 * time.Millisecond, time.Second}
+
+// do sends a request, following redirects, and tries again when a node
+// is unavailable for a moment and the body can be sent again.
+func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
+	_, rewindable := rq.body.(io.Seeker)
+	var start int64
+	if rewindable {
+		start, _ = rq.body.(io.Seeker).Seek(0, io.SeekCurrent)
+	}
+	for attempt := 0; ; attempt++ {
+		resp, err := c.doOnce(ctx, rq)
+		var e *Error
+		if err == nil || attempt == len(retryDelays) || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+			return resp, err
+		}
+		if rq.body != nil && rq.bodyJSON == nil {
+			if !rewindable {
+				return resp, err
+			}
+			if _, serr := rq.body.(io.Seeker).Seek(start, io.SeekStart); serr != nil {
+				return resp, err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(retryDelays[attempt]):
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -74,7 +75,9 @@ func (n *Node) applyMeta(ctx context.Context, msg metaMessage) error {
 			if err := n.config.Meta.SaveMap(msg.Map); err != nil {
 				return fmt.Errorf("save cluster map: %w", err)
 			}
+			n.placement.Lock()
 			n.smap.Store(msg.Map)
+			n.placement.Unlock()
 			n.logger.Debug("cluster map updated", "version", msg.Map.Version, "nodes", len(msg.Map.Nodes))
 			n.mapChanged(cur, msg.Map)
 		}
@@ -115,11 +118,17 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 // misses a push gets the next one with the keepalive.
 func (n *Node) distribute(ctx context.Context) map[string]error {
 	msg := metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load()}
+	return n.push(ctx, msg, func(cluster.Node) bool { return true })
+}
+
+// push sends metadata to the map's other nodes that match, in parallel,
+// and returns the nodes that could not be reached.
+func (n *Node) push(ctx context.Context, msg metaMessage, match func(cluster.Node) bool) map[string]error {
 	var mu sync.Mutex
 	failed := map[string]error{}
 	var wg sync.WaitGroup
 	for _, node := range msg.Map.Nodes {
-		if node.ID == n.config.ID {
+		if node.ID == n.config.ID || !match(node) {
 			continue
 		}
 		wg.Go(func() {
@@ -256,22 +265,32 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 }
 
 // changeMap applies a change to the map on the primary, saves it and
-// pushes it to every node.
+// pushes it to every node. Nodes that join get it first, before this
+// gateway redirects any request to them.
 func (n *Node) changeMap(ctx context.Context, change func(*cluster.Map) (*cluster.Map, error)) error {
 	n.primaryMu.Lock()
 	defer n.primaryMu.Unlock()
-	next, err := change(n.smap.Load())
+	previous := n.smap.Load()
+	next, err := change(previous)
 	if err != nil {
 		return err
 	}
 	if err := n.config.Meta.SaveMap(next); err != nil {
 		return fmt.Errorf("save cluster map: %w", err)
 	}
-	previous := n.smap.Load()
+	msg := metaMessage{Map: next, Buckets: n.bmd.Load()}
+	joined := func(node cluster.Node) bool {
+		_, known := previous.Node(node.ID)
+		return !known
+	}
+	failed := n.push(ctx, msg, joined)
+	n.placement.Lock()
 	n.smap.Store(next)
+	n.placement.Unlock()
 	n.logger.Info("cluster map changed", "version", next.Version, "nodes", len(next.Nodes))
 	n.mapChanged(previous, next)
-	for id, err := range n.distribute(ctx) {
+	maps.Copy(failed, n.push(ctx, msg, func(node cluster.Node) bool { return !joined(node) }))
+	for id, err := range failed {
 		n.logger.Warn("metasync failed", "to", id, "err", err)
 	}
 	return nil

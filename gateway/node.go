@@ -123,6 +123,10 @@ type Node struct {
 
 	rebalance rebalancer
 	rejoining atomic.Bool
+	// placement orders PUT commits against map changes: a commit checks
+	// ownership and becomes visible under the read lock, a map change
+	// swaps the map under the write lock (see putObject).
+	placement sync.RWMutex
 }
 
 // New returns a node; Start brings it into a cluster.

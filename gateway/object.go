@@ -22,7 +22,9 @@ func timeNow() int64 { return time.Now().UnixNano() }
 // gateway redirects to the owner target; a target serves what it owns and
 // redirects the rest.
 func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
-	if !n.ready.Load() {
+	// Data is served as soon as the node has a map: a joining target owns
+	// objects from the moment the map with it is pushed.
+	if n.smap.Load() == nil {
 		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
 		return
 	}
@@ -52,7 +54,23 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		n.redirect(w, r, owner)
 		return
 	}
-	if !n.config.Role.IsTarget() || owner.ID != n.config.ID {
+	if !n.config.Role.IsTarget() {
+		n.redirect(w, r, owner)
+		return
+	}
+	if owner.ID != n.config.ID {
+		// While a new map spreads, nodes may disagree on the owner; a read
+		// of an object that is here is served here rather than bounced.
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if _, err := n.config.Store.Head(r.Context(), b, name); err == nil {
+				if r.Method == http.MethodGet {
+					n.getObject(w, r, b, name, false)
+				} else {
+					n.headObject(w, r, b, name, false)
+				}
+				return
+			}
+		}
 		n.redirect(w, r, owner)
 		return
 	}
@@ -145,6 +163,20 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		Size:     r.ContentLength,
 		Checksum: store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
 		Custom:   custom,
+		// The object becomes visible only while this target still owns
+		// it: a rebalance that starts after a map change then sees it.
+		Precommit: func() (func(), error) {
+			n.placement.RLock()
+			owner, err := n.smap.Load().Owner(cluster.Uname(b.Provider, b.Name, name))
+			if err == nil && owner.ID != n.config.ID {
+				err = fmt.Errorf("%w: %s/%s moved to target %s during the PUT: send it again", api.ErrUnavailable, b, name, owner.ID)
+			}
+			if err != nil {
+				n.placement.RUnlock()
+				return nil, err
+			}
+			return n.placement.RUnlock, nil
+		},
 	}
 	meta, err := n.config.Store.Put(r.Context(), b, name, r.Body, opts)
 	if err != nil {
@@ -159,8 +191,11 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 // does not have is looked for on the other targets (see rebalance).
 func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
 	meta, err := n.config.Store.Head(r.Context(), b, name)
-	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && n.serveFromNeighbors(w, r, b, name) {
-		return
+	if err != nil && fallback && errors.Is(err, store.ErrNotFound) {
+		if n.serveFromNeighbors(w, r, b, name) {
+			return
+		}
+		meta, err = n.config.Store.Head(r.Context(), b, name)
 	}
 	if err != nil {
 		n.writeError(w, r, err)
@@ -176,8 +211,12 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	q := r.URL.Query()
 	validate, _ := strconv.ParseBool(q.Get(api.QueryValidate))
 	obj, err := n.config.Store.Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
-	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && n.serveFromNeighbors(w, r, b, name) {
-		return
+	if err != nil && fallback && errors.Is(err, store.ErrNotFound) {
+		if n.serveFromNeighbors(w, r, b, name) {
+			return
+		}
+		// It may have arrived here while the neighbors were asked.
+		obj, err = n.config.Store.Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
 	}
 	if err != nil {
 		n.writeError(w, r, err)

@@ -101,7 +101,17 @@ func (n *Node) startRebalance(m *cluster.Map) {
 			previous.cancel()
 			<-previous.done
 		}
+		// A failed run (a target not ready yet, a transient error) is
+		// tried again until it succeeds or a newer map replaces it.
 		err := n.rebalanceTo(ctx, m, run)
+		for delay := time.Second; err != nil && ctx.Err() == nil; delay = min(2*delay, 30*time.Second) {
+			n.logger.Info("rebalance will try again", "id", run.id, "in", delay, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+				err = n.rebalanceTo(ctx, m, run)
+			}
+		}
 		run.mu.Lock()
 		run.finished, run.err = time.Now(), err
 		run.mu.Unlock()
@@ -398,6 +408,11 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		body := io.LimitReader(rd, meta.Size)
+		if _, known := n.bmd.Load().Buckets[bucket]; !known {
+			// The sender may have the new bucket metadata before this
+			// node: ask the primary for it.
+			n.pullMeta(r.Context())
+		}
 		_, err = n.config.Store.Put(r.Context(), store.NewBucket(bucket), meta.Name, body, store.PutOptions{
 			Size: meta.Size, Checksum: store.Checksum{Type: ct, Value: cv}, Custom: meta.Custom, Version: meta.Version, IfAbsent: true,
 		})
@@ -533,4 +548,24 @@ func readStringMap(rd *msgp.Reader) (map[string]string, error) {
 		m[k] = v
 	}
 	return m, nil
+}
+
+// pullMeta fetches the current map and bucket metadata from the primary.
+func (n *Node) pullMeta(ctx context.Context) {
+	primary, ok := n.smap.Load().PrimaryNode()
+	if !ok || primary.ID == n.config.ID {
+		return
+	}
+	var msg metaMessage
+	msg.Map = new(cluster.Map)
+	msg.Buckets = new(store.BucketMetadata)
+	if err := n.call(ctx, http.MethodGet, primary.URL+"/v1/cluster?what=smap", nil, msg.Map); err != nil {
+		return
+	}
+	if err := n.call(ctx, http.MethodGet, primary.URL+"/v1/cluster?what=bmd", nil, msg.Buckets); err != nil {
+		return
+	}
+	if err := n.applyMeta(ctx, msg); err != nil {
+		n.logger.Debug("pull metadata", "err", err)
+	}
 }

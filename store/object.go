@@ -79,6 +79,10 @@ type PutOptions struct {
 	// IfAbsent stores the object only if the name is free; otherwise the
 	// Put fails with ErrExists and changes nothing.
 	IfAbsent bool
+	// Precommit, when set, is called once the data is durable, just before
+	// the object becomes visible. An error stores nothing; release is
+	// called once the object is visible (or the Put failed).
+	Precommit func() (release func(), err error)
 }
 
 // OpenOptions describe a read.

@@ -124,6 +124,26 @@ func (c *localCluster) launch(n *localNode) error {
 	return nil
 }
 
+// waitHealthy waits until a node answers its health check.
+func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
+	c := api.NewClient(url)
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := c.Health(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // waitForNodes waits until the cluster map holds want nodes.
 func waitForNodes(ctx context.Context, c *api.Client, want int, timeout time.Duration) (*api.ClusterStatus, error) {
 	deadline := time.Now().Add(timeout)
@@ -153,11 +173,12 @@ func newClusterCommand() *cobra.Command {
 		gateways, targets, port int
 		dir, aisnode            string
 		noSync                  bool
+		nodeFlags               []string
 		asJSON                  bool
 	)
 	start := &cobra.Command{
 		Use:   "start",
-		Short: "Start a local cluster on loopback (or restart a stopped one in the same --dir)",
+		Short: "Start a local cluster on loopback (or restart a stopped one, or its dead nodes, in the same --dir)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := filepath.Abs(dir)
@@ -177,6 +198,7 @@ func newClusterCommand() *cobra.Command {
 				if noSync {
 					c.Args = append(c.Args, "-no-sync")
 				}
+				c.Args = append(c.Args, nodeFlags...)
 				for i := range gateways + targets {
 					role, name := "gateway", fmt.Sprintf("g%d", i+1)
 					if i >= gateways {
@@ -186,21 +208,30 @@ func newClusterCommand() *cobra.Command {
 				}
 			}
 			c.Aisnode = binary
+			running := 0
 			for i := range c.Nodes {
 				if alive(c.Nodes[i].PID) {
-					return fmt.Errorf("a cluster already runs in %s (stop it with 'ais cluster stop --dir %s')", dir, dir)
+					running++
 				}
+			}
+			if running == len(c.Nodes) {
+				return fmt.Errorf("a cluster already runs in %s (stop it with 'ais cluster stop --dir %s')", dir, dir)
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
+			// Start what is not running: all of a new or stopped cluster,
+			// or the nodes of a running one that died.
 			for i := range c.Nodes {
+				if alive(c.Nodes[i].PID) {
+					continue
+				}
 				if err := c.launch(&c.Nodes[i]); err != nil {
 					return err
 				}
 				if i == 0 {
 					// Others join through the primary: let it listen first.
-					if _, err := waitForNodes(cmd.Context(), api.NewClient(c.Endpoint), 1, 15*time.Second); err != nil {
+					if err := waitHealthy(cmd.Context(), c.Endpoint, 15*time.Second); err != nil {
 						return fmt.Errorf("primary gateway did not start (see %s): %w", filepath.Join(c.Nodes[0].Dir, "node.log"), err)
 					}
 				}
@@ -231,6 +262,7 @@ func newClusterCommand() *cobra.Command {
 	start.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory for the nodes' data and logs")
 	start.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary (default: next to ais, or in PATH)")
 	start.Flags().BoolVar(&noSync, "no-sync", false, "run the targets without fsync (faster, for throwaway data)")
+	start.Flags().StringArrayVar(&nodeFlags, "node-flag", nil, "an extra aisnode flag for every node, e.g. --node-flag=-keepalive-timeout=5s (repeatable)")
 
 	stop := &cobra.Command{
 		Use:   "stop",
@@ -318,6 +350,7 @@ func newClusterCommand() *cobra.Command {
 	addTarget.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary")
 
 	var rmDir string
+	var rmTimeout time.Duration
 	rmTarget := &cobra.Command{
 		Use:   "rm-target ID",
 		Short: "Take a target out of the cluster; its objects move to the others (with --dir, its process stops too)",
@@ -326,6 +359,25 @@ func newClusterCommand() *cobra.Command {
 			c := client()
 			if err := c.RemoveNode(cmd.Context(), args[0]); err != nil {
 				return err
+			}
+			// A target leaves once its objects have moved to the others.
+			deadline := time.Now().Add(rmTimeout)
+			for {
+				m, err := c.Map(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if _, still := m.Node(args[0]); !still {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s is still leaving after %s: its objects are still moving (see 'ais cluster show')", args[0], rmTimeout)
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(200 * time.Millisecond):
+				}
 			}
 			if rmDir != "" {
 				dir, err := filepath.Abs(rmDir)
@@ -352,6 +404,7 @@ func newClusterCommand() *cobra.Command {
 		},
 	}
 	rmTarget.Flags().StringVar(&rmDir, "dir", "", "directory of a local cluster whose process to stop")
+	rmTarget.Flags().DurationVar(&rmTimeout, "timeout", 10*time.Minute, "how long to wait for the target's objects to move away")
 
 	show := &cobra.Command{
 		Use:   "show",

@@ -262,7 +262,7 @@ func (c *Cluster) WaitRebalance(version int64) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		status, err := client.ClusterStatus(c.t.Context())
-		if err == nil && rebalanced(status, version) {
+		if err == nil && Rebalanced(status, version) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -272,7 +272,9 @@ func (c *Cluster) WaitRebalance(version int64) {
 	}
 }
 
-func rebalanced(status *api.ClusterStatus, version int64) bool {
+// Rebalanced reports whether every target in status has finished a
+// rebalance for map version at least version, without error.
+func Rebalanced(status *api.ClusterStatus, version int64) bool {
 	for _, n := range status.Nodes {
 		if n.Role == string(cluster.RoleGateway) {
 			continue

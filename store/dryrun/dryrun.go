@@ -82,6 +82,13 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: received %d bytes, announced %d", b, name, store.ErrSizeMismatch, n, opts.Size)
 	}
 	meta := store.ObjectMeta{Name: name, Size: n, Atime: time.Now(), Custom: opts.Custom}
+	if opts.Precommit != nil {
+		release, err := opts.Precommit()
+		if err != nil {
+			return store.ObjectMeta{}, err
+		}
+		defer release()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	objects := s.mu.objects[b.Name]

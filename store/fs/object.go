@@ -141,6 +141,13 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 	if err := writeMeta(work, meta); err != nil {
 		return err
 	}
+	if opts.Precommit != nil {
+		release, err := opts.Precommit()
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	dest := m.objectPath(b, name)
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {

@@ -48,6 +48,7 @@ func Run(t *testing.T, opts Options) {
 		{"MissingBucketAndObject", testMissing},
 		{"Corruption", testCorruption},
 		{"IfAbsentAndKeptVersion", testIfAbsentAndKeptVersion},
+		{"Precommit", testPrecommit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -513,5 +514,24 @@ func testIfAbsentAndKeptVersion(t *testing.T, st store.Store, _ Options) {
 	}
 	if head, _ := st.Head(t.Context(), bucket, "moved"); head.Version != "7" {
 		t.Fatalf("kept version: %q", head.Version)
+	}
+}
+
+func testPrecommit(t *testing.T, st store.Store, _ Options) {
+	mustCreate(t, st, bucket, store.Props{})
+	refused := errors.New("placement moved")
+	released := 0
+	_, err := st.Put(t.Context(), bucket, "o", strings.NewReader("x"), store.PutOptions{Size: 1,
+		Precommit: func() (func(), error) { return nil, refused }})
+	if !errors.Is(err, refused) {
+		t.Fatalf("put refused at precommit: %v", err)
+	}
+	if _, err := st.Head(t.Context(), bucket, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a put refused at precommit is visible: %v", err)
+	}
+	_, err = st.Put(t.Context(), bucket, "o", strings.NewReader("x"), store.PutOptions{Size: 1,
+		Precommit: func() (func(), error) { return func() { released++ }, nil }})
+	if err != nil || released != 1 {
+		t.Fatalf("put with precommit: %v, released %d times", err, released)
 	}
 }
