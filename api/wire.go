@@ -101,11 +101,13 @@ type Health struct {
 
 // NodeStatus is one node of GET /v1/cluster?what=status.
 type NodeStatus struct {
-	ID       string                    `json:"id"`
-	Role     string                    `json:"role"`
-	URL      string                    `json:"url"`
-	State    string                    `json:"state"`
-	Capacity []store.MountpathCapacity `json:"capacity,omitempty"`
+	ID    string `json:"id"`
+	Role  string `json:"role"`
+	URL   string `json:"url"`
+	State string `json:"state"`
+	// MapVersion is the version of the cluster map the node has applied.
+	MapVersion int64                     `json:"map_version"`
+	Capacity   []store.MountpathCapacity `json:"capacity,omitempty"`
 	// Error is set when the node did not answer.
 	Error string `json:"error,omitempty"`
 	// Jobs are the node's running and recent jobs (rebalance, dSort...).

@@ -545,6 +545,62 @@ func (p dsortPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipel
 	return s, err
 }
 
+// RemoveObjects waits for rebalances to settle, then has every target
+// remove the objects if it has them.
+func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		status := p.n.status(ctx)
+		settled := true
+		for _, node := range status.Nodes {
+			for _, j := range node.Jobs {
+				settled = settled && !(j.Kind == "rebalance" && j.Running)
+			}
+		}
+		if settled {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var firstErr error
+	for _, t := range p.n.smap.Load().Targets() {
+		err := p.n.call(ctx, http.MethodPost, t.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), names, nil)
+		if err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("target %s: %w", t.ID, err)
+		}
+	}
+	return firstErr
+}
+
+// handleRemoveObjects removes the listed objects from this target's store,
+// wherever placement would put them.
+func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	var names []string
+	if err == nil && n.config.Store == nil {
+		err = badRequest("node %s stores no objects", n.config.ID)
+	}
+	if err == nil {
+		err = decodeBody(r, &names)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	for _, name := range names {
+		err := n.config.Store.Delete(r.Context(), b, name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
+			n.writeError(w, r, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
 // Fetch asks a holder for records' bytes in one request.
 func (p dsortPeers) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
 	resp, err := p.post(ctx, http.MethodPost, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendRecords(nil, records), "application/msgpack")

@@ -156,7 +156,11 @@ func (n *Node) join(ctx context.Context) error {
 			if answer.Map == nil {
 				return fmt.Errorf("join %s: the answer has no cluster map", n.config.Join)
 			}
-			return n.applyMeta(ctx, answer)
+			// A newer map may have been pushed while the answer travelled.
+			if err := n.applyMeta(ctx, answer); err != nil && !errors.Is(err, cluster.ErrStaleMap) {
+				return err
+			}
+			return nil
 		}
 		if !errors.Is(err, api.ErrUnavailable) {
 			return fmt.Errorf("join %s: %w", n.config.Join, err)

@@ -70,6 +70,7 @@ func (n *Node) routes() {
 	handle("/v1/internal/list/{bucket}", methods{http.MethodGet: n.handleLocalList})
 	handle("/v1/internal/status", methods{http.MethodGet: n.handleLocalStatus})
 	handle("/v1/internal/receive", methods{http.MethodPost: n.handleReceive})
+	handle("/v1/internal/remove/{bucket}", methods{http.MethodPost: n.handleRemoveObjects})
 	handle("/v1/internal/objects/{bucket}/{object...}", methods{http.MethodGet: n.handleLocalObject, http.MethodHead: n.handleLocalObject})
 	handle("/v1/sort", methods{http.MethodPost: n.handleDsortStart, http.MethodGet: n.handleDsortGet, http.MethodDelete: n.handleDsortRemove})
 	handle("/v1/sort/abort", methods{http.MethodDelete: n.handleDsortAbort})

@@ -21,6 +21,7 @@ func decodeJSON(data json.RawMessage, v any) error {
 func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 	s := api.NodeStatus{ID: n.self.ID, Role: string(n.self.Role), URL: n.self.URL, State: string(n.self.State)}
 	if m := n.smap.Load(); m != nil {
+		s.MapVersion = m.Version
 		if node, ok := m.Node(n.self.ID); ok {
 			s.State = string(node.State)
 		}

@@ -78,6 +78,8 @@ type coordinatedJob struct {
 	init    JobInit
 	targets []cluster.Node
 	keyMap  *sort.KeyMap
+	// outputs are the planned output shard names, once sorted.
+	outputs []string
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
 	mu      struct {
@@ -282,6 +284,11 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	if err != nil {
 		c.config.Logger.Warn("dsort job failed", "job", job.id, "err", err)
 		c.abortTargets(context.WithoutCancel(ctx), job, err.Error())
+		if len(job.outputs) > 0 && !job.plan.Spec.DryRun {
+			if err := c.config.Peers.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs); err != nil {
+				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", err)
+			}
+		}
 		job.mu.Lock()
 		job.mu.status.Error, job.mu.status.Aborted, job.mu.status.Finished = err.Error(), true, now
 		job.mu.Unlock()
@@ -318,6 +325,7 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 	records := 0
 	perTarget := make([][]shards.OutputShard, len(job.targets))
 	for _, s := range planned {
+		job.outputs = append(job.outputs, s.Name)
 		perTarget[s.Owner] = append(perTarget[s.Owner], s)
 		records += len(s.Records)
 	}

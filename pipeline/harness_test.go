@@ -232,6 +232,19 @@ func (p memPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipelin
 	return p.c.worker(t.ID).Stats(id)
 }
 
+func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string) error {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	for _, st := range p.c.stores {
+		for _, name := range names {
+			if err := st.Delete(ctx, b, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 type memFetcher struct{ c *memCluster }
 
 func (f memFetcher) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {

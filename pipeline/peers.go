@@ -44,6 +44,10 @@ type Peers interface {
 	Abort(ctx context.Context, target cluster.Node, id string, cause string) error
 	// Stats returns a job's state on a target.
 	Stats(ctx context.Context, target cluster.Node, id string) (JobStats, error)
+	// RemoveObjects removes objects wherever in the cluster they are,
+	// once no rebalance is moving them: the output of an aborted job may
+	// have moved while the targets changed.
+	RemoveObjects(ctx context.Context, b store.Bucket, names []string) error
 }
 
 // Fetcher is how a target gets record bytes from the target holding them:

@@ -272,26 +272,24 @@ func (c *Cluster) WaitRebalance(version int64) {
 	}
 }
 
-// Rebalanced reports whether every target in status has finished a
-// rebalance for map version at least version, without error.
+// Rebalanced reports whether every target in status has applied map
+// version at least version and has no rebalance running or failed: a
+// rebalance starts when a node applies a map that changes the targets.
 func Rebalanced(status *api.ClusterStatus, version int64) bool {
 	for _, n := range status.Nodes {
 		if n.Role == string(cluster.RoleGateway) {
 			continue
 		}
-		done := false
-		for _, j := range n.Jobs {
-			var v int64
-			if _, err := fmt.Sscanf(j.ID, "reb-%d", &v); err == nil && j.Kind == "rebalance" && v >= version {
-				if j.Running {
-					return false
-				}
-				if j.Error == "" {
-					done = true
-				}
+		if n.Error != "" || n.MapVersion < version {
+			return false
+		}
+		var last *api.JobStatus
+		for i, j := range n.Jobs {
+			if j.Kind == "rebalance" {
+				last = &n.Jobs[i]
 			}
 		}
-		if !done {
+		if last != nil && (last.Running || last.Error != "") {
 			return false
 		}
 	}

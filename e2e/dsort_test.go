@@ -1,0 +1,248 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// dsortSpec is the job the fault tests run: tgz in, tgz out, one shard at
+// a time per target so that each phase lasts long enough to be hit.
+func dsortSpec(t *testing.T, input, template, output string, extra string) string {
+	t.Helper()
+	spec := fmt.Sprintf(`{"input_bck":{"name":%q},"output_bck":{"name":%q},"input_format":{"template":%q},
+		"output_format":"out-{0000..9999}.tgz","output_shard_size":"2MiB","algorithm":{"kind":"shuffle","seed":"5"},
+		"extract_concurrency_max_limit":1,"create_concurrency_max_limit":1%s}`, input, output, template, extra)
+	path := filepath.Join(t.TempDir(), "spec.json")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// outputs lists a bucket's objects with their checksums.
+func (c *cliCluster) outputs(bucket string) map[string]string {
+	c.t.Helper()
+	out := map[string]string{}
+	for e, err := range c.client().ListAll(c.t.Context(), bucket, api.ListObjectsMessage{Props: "name,size,checksum"}) {
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		out[e.Name] = e.Checksum
+	}
+	return out
+}
+
+// startJob starts a job through the CLI and returns its id.
+func (c *cliCluster) startJob(spec string) string {
+	c.t.Helper()
+	return strings.TrimSpace(ais(c.t, c.endpoint, "dsort", "start", spec))
+}
+
+// waitPhase polls until the job reaches a phase with some progress, and
+// fails the test if the job ends first.
+func (c *cliCluster) waitPhase(id, phase string) {
+	c.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		metrics, err := c.client().DsortMetrics(c.t.Context(), id)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		sum := api.DsortSummary(metrics)
+		if sum.Aborted || sum.Archived {
+			c.t.Fatalf("job %s ended before reaching %s with progress: %+v", id, phase, sum.Metrics)
+		}
+		m := sum.Metrics
+		switch {
+		case phase == "extract" && sum.Phase == "extract" && m.Extraction.ExtractedCount > 0 && m.Extraction.ExtractedCount < m.Extraction.TotalCount:
+			return
+		case phase == "create" && sum.Phase == "create" && m.Creation.CreatedCount > 0 && m.Creation.CreatedCount < m.Creation.ToCreate:
+			return
+		}
+		time.Sleep(3 * time.Millisecond)
+	}
+	c.t.Fatalf("job %s never reached %s", id, phase)
+}
+
+// waitAborted waits for the job to end aborted and returns its errors.
+func (c *cliCluster) waitAborted(id string) string {
+	c.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		metrics, err := c.client().DsortMetrics(c.t.Context(), id)
+		if err == nil {
+			sum := api.DsortSummary(metrics)
+			if sum.Archived {
+				c.t.Fatalf("job %s finished; it should have been aborted", id)
+			}
+			if sum.Aborted {
+				return strings.Join(sum.Metrics.Errors, "; ")
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatalf("job %s did not end", id)
+	return ""
+}
+
+// waitEmpty waits until a bucket holds nothing: an aborted job's shards
+// are removed.
+func (c *cliCluster) waitEmpty(bucket string) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := c.outputs(bucket)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("an aborted job left %d shards in %s: %v", len(left), bucket, slices.Sorted(maps.Keys(left)))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// rerun runs the job again to completion and checks that it writes the
+// same shards as the first, successful run.
+func (c *cliCluster) rerun(spec, output string, baseline map[string]string) {
+	c.t.Helper()
+	ais(c.t, c.endpoint, "dsort", "start", spec, "--wait")
+	if got := c.outputs(output); !maps.Equal(got, baseline) {
+		c.t.Fatalf("the job after the fault wrote %d shards that differ from the first run's %d", len(got), len(baseline))
+	}
+	ais(c.t, c.endpoint, "bucket", "rm", "ais://"+output)
+}
+
+// restart brings a killed target back and waits for the cluster to settle.
+func (c *cliCluster) restart(targets int) {
+	c.t.Helper()
+	ais(c.t, c.endpoint, "cluster", "start", "--dir", c.dir, "--aisnode", filepath.Join(binDir, "aisnode"))
+	m := c.waitMap(targets + 1)
+	c.waitRebalance(m.Version)
+}
+
+// Faults during a dSort job with real processes: kill -9 of a target in
+// extraction and in creation, a target joining, an abort from the CLI.
+// Each ends the job aborted everywhere, leaves no output, and the same job
+// then writes exactly what it wrote before the faults.
+func TestDsortFaults(t *testing.T) {
+	c := startCLICluster(t, 1, 3, "-keepalive=200ms", "-keepalive-timeout=2s")
+	ais(t, c.endpoint, "bucket", "create", "ais://src")
+	ais(t, c.endpoint, "archive", "gen-shards", "ais://src/in-{000..095}.tgz", "--records", "40", "--record-size", "40KiB", "--exts", ".jpg,.cls", "--seed", "3")
+	spec := dsortSpec(t, "src", "in-{000..095}.tgz", "dst", "")
+	out := ais(t, c.endpoint, "dsort", "start", spec, "--wait")
+	if !strings.Contains(out, "finished") || !strings.Contains(out, "3840") {
+		t.Fatalf("first job:\n%s", out)
+	}
+	baseline := c.outputs("dst")
+	if len(baseline) < 20 {
+		t.Fatalf("first job wrote %d shards", len(baseline))
+	}
+	ais(t, c.endpoint, "bucket", "rm", "ais://dst")
+
+	t.Run("kill9-during-extract", func(t *testing.T) {
+		id := c.startJob(spec)
+		c.waitPhase(id, "extract")
+		c.kill9("t2")
+		errs := c.waitAborted(id)
+		if !strings.Contains(errs, "t2") || !strings.Contains(errs, "extract") {
+			t.Fatalf("errors %q: want the node (t2) and the phase (extract)", errs)
+		}
+		c.restart(3)
+		c.waitEmpty("dst")
+		c.rerun(spec, "dst", baseline)
+	})
+	t.Run("kill9-during-create", func(t *testing.T) {
+		id := c.startJob(spec)
+		c.waitPhase(id, "create")
+		c.kill9("t3")
+		errs := c.waitAborted(id)
+		if !strings.Contains(errs, "t3") || !strings.Contains(errs, "create") {
+			t.Fatalf("errors %q: want the node (t3) and the phase (create)", errs)
+		}
+		c.restart(3)
+		c.waitEmpty("dst")
+		c.rerun(spec, "dst", baseline)
+	})
+	t.Run("abort-from-cli", func(t *testing.T) {
+		id := c.startJob(spec)
+		c.waitPhase(id, "create")
+		if out := ais(t, c.endpoint, "dsort", "stop", id); !strings.Contains(out, "aborted") {
+			t.Fatalf("ais dsort stop: %q", out)
+		}
+		if errs := c.waitAborted(id); !strings.Contains(errs, "user request") {
+			t.Fatalf("errors %q", errs)
+		}
+		c.waitEmpty("dst")
+		_, stderr, err := aisResult(c.endpoint, "dsort", "wait", id)
+		if err == nil || !strings.Contains(stderr, "aborted") {
+			t.Fatalf("ais dsort wait of an aborted job: %v %q", err, stderr)
+		}
+		c.rerun(spec, "dst", baseline)
+	})
+	t.Run("target-joins-mid-job", func(t *testing.T) {
+		id := c.startJob(spec)
+		c.waitPhase(id, "create")
+		ais(t, c.endpoint, "cluster", "add-target", "--dir", c.dir, "--aisnode", filepath.Join(binDir, "aisnode"))
+		if errs := c.waitAborted(id); !strings.Contains(errs, "targets changed") {
+			t.Fatalf("errors %q: want the change of targets", errs)
+		}
+		m := c.waitMap(5)
+		c.waitRebalance(m.Version)
+		c.waitEmpty("dst")
+		// Four targets write exactly what three wrote.
+		c.rerun(spec, "dst", baseline)
+	})
+}
+
+// Bad input: a malformed shard aborts naming the shard and the offset; a
+// missing shard is ignored, warned about or aborts, per missing_shards.
+func TestDsortBadInput(t *testing.T) {
+	c := startCLICluster(t, 1, 3)
+	ais(t, c.endpoint, "bucket", "create", "ais://in")
+	ais(t, c.endpoint, "archive", "gen-shards", "ais://in/s-{0..9}.tar", "--records", "10", "--record-size", "4KiB", "--seed", "1")
+
+	ais(t, c.endpoint, "bucket", "create", "ais://bad")
+	ais(t, c.endpoint, "archive", "gen-shards", "ais://bad/s-{0..9}.tar", "--records", "10", "--record-size", "4KiB", "--seed", "1")
+	shard := filepath.Join(t.TempDir(), "s-5.tar")
+	ais(t, c.endpoint, "get", "ais://bad/s-5.tar", shard)
+	data, _ := os.ReadFile(shard)
+	os.WriteFile(shard, data[:len(data)/3], 0o644)
+	ais(t, c.endpoint, "put", shard, "ais://bad/s-5.tar")
+	id := c.startJob(dsortSpec(t, "bad", "s-{0..9}.tar", "bad-out", ""))
+	if errs := c.waitAborted(id); !strings.Contains(errs, "s-5.tar") || !strings.Contains(errs, "offset") {
+		t.Fatalf("malformed shard: errors %q, want the shard and the offset", errs)
+	}
+	c.waitEmpty("bad-out")
+
+	ais(t, c.endpoint, "rm", "ais://in/s-3.tar")
+	for _, reaction := range []string{"ignore", "warn", "abort"} {
+		spec := dsortSpec(t, "in", "s-{0..9}.tar", "out-"+reaction, fmt.Sprintf(`,"missing_shards":%q`, reaction))
+		stdout, stderr, err := aisResult(c.endpoint, "dsort", "start", spec, "--wait")
+		switch reaction {
+		case "abort":
+			if err == nil || !strings.Contains(stderr, "s-3.tar") {
+				t.Fatalf("missing shard, abort: %v %q", err, stderr)
+			}
+			c.waitEmpty("out-abort")
+		default:
+			if err != nil {
+				t.Fatalf("missing shard, %s: %v %s", reaction, err, stderr)
+			}
+			warned := strings.Contains(stdout, "warning")
+			if warned != (reaction == "warn") || !strings.Contains(stdout, "90") {
+				t.Fatalf("missing shard, %s:\n%s", reaction, stdout)
+			}
+		}
+	}
+}
