@@ -73,7 +73,11 @@ func (s *Store) writeWork(ctx context.Context, m mountpath, props store.Props, r
 			os.Remove(path)
 		}
 	}()
-	writers := []io.Writer{f}
+	var file io.Writer = f
+	if !s.config.NoSync {
+		file = &writeBehind{file: f}
+	}
+	writers := []io.Writer{file}
 	if h != nil {
 		writers = append(writers, h)
 	}
@@ -354,4 +358,27 @@ func (c contextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// writeBehindChunk is how much is written before its writeback starts.
+const writeBehindChunk = 8 << 20
+
+// writeBehind starts the writeback of each chunk of a file as soon as it
+// is written (sync_file_range, asynchronous), so that the disk works while
+// the rest streams in and the final fsync has little left to do.
+type writeBehind struct {
+	file    *os.File
+	written int64
+	flushed int64
+}
+
+func (w *writeBehind) Write(p []byte) (int, error) {
+	n, err := w.file.Write(p)
+	w.written += int64(n)
+	if w.written-w.flushed >= writeBehindChunk {
+		// Best effort: fsync before the rename is what makes it durable.
+		unix.SyncFileRange(int(w.file.Fd()), w.flushed, w.written-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
+		w.flushed = w.written
+	}
+	return n, err
 }

@@ -1,0 +1,370 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/datasets"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/shards"
+	"golang.org/x/sync/errgroup"
+)
+
+// The dSort suite reshards a generated dataset of 100 KiB records in tar
+// shards with a shuffle, on 1 and on 3 local targets, beside the bound a
+// reshard cannot beat: the same cluster reading every input byte once and
+// writing as many bytes, durably (cold cache, fsync per output file). A
+// plain single-process Go reshard of the same data is the second bound.
+
+const (
+	dsortRecordSize  = 100 << 10
+	dsortRecords     = 100     // per input shard, about 10 MiB
+	dsortOutputShard = "32MiB" // output_shard_size
+	dsortSeed        = "20261129"
+)
+
+func dsortSuite() Suite {
+	return Suite{
+		Name:        "dsort",
+		Doc:         "dSort shuffle of 100 KiB records on 1 and 3 targets, beside a read+write copy of the same bytes and a single-process reshard",
+		DefaultSize: 1 << 30,
+		Run:         runDsort,
+	}
+}
+
+func copyBoundName(targets int) string { return fmt.Sprintf("copy bound, %d target(s)", targets) }
+func dsortName(targets int) string {
+	return fmt.Sprintf("dsort tar shuffle, %d target(s)", targets)
+}
+
+const singleProcessName = "single-process Go reshard"
+
+func runDsort(ctx context.Context, cfg Config) ([]Result, error) {
+	rec := newRecorder("dsort", cfg.Logger)
+	if cfg.Aisnode == "" {
+		why := "no aisnode binary (build it with 'make build', or pass -aisnode)"
+		for _, t := range []int{1, 3} {
+			rec.skip(dsortName(t), copyBoundName(t), why)
+		}
+		return rec.results, nil
+	}
+	shards := max(1, cfg.Size/(dsortRecords*dsortRecordSize))
+	template := fmt.Sprintf("in-{%04d..%04d}.tar", 0, shards-1)
+	spec := datasets.Spec{Template: template, Records: dsortRecords, RecordSize: dsortRecordSize, Extensions: []string{".jpg", ".cls"}, Seed: 1}
+	var single bool
+	for _, targets := range []int{1, 3} {
+		if err := dsortOn(ctx, rec, cfg, spec, targets, !single); err != nil {
+			return rec.results, err
+		}
+		single = true
+	}
+	return rec.results, nil
+}
+
+// dsortOn measures one cluster size: generate, copy bound, dSort.
+func dsortOn(ctx context.Context, rec *recorder, cfg Config, spec datasets.Spec, targets int, withSingleProcess bool) error {
+	dir := filepath.Join(cfg.Dir, fmt.Sprintf("dsort-%d", targets))
+	c, err := startLocalCluster(ctx, dir, cfg.Aisnode, targets)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	client := api.NewClient(c.endpoint)
+	if err := client.CreateBucket(ctx, "src", nil); err != nil {
+		return err
+	}
+	total, err := generateInto(ctx, client, "src", spec)
+	if err != nil {
+		return fmt.Errorf("generate the dataset: %w", err)
+	}
+	var inputs []string // the input bucket's directory on each target
+	for _, n := range c.nodes {
+		if n.role == "target" {
+			inputs = append(inputs, filepath.Join(n.dir, "mp1", "ais", "src"))
+		}
+	}
+	note := fmt.Sprintf("%s of %d KiB records in %d tar shards; 1 gateway and %d target(s), each an aisnode process; cold page cache, fsync on",
+		sizeName64(total), dsortRecordSize>>10, spec.Records, targets)
+
+	// The bound: each target's input read once and written once.
+	for _, in := range inputs {
+		if err := dropCache(in); err != nil {
+			return err
+		}
+	}
+	bound := figure{name: copyBoundName(targets), bytes: total, note: "every input byte read and written once, in parallel per target, fsync per file"}
+	if err := rec.measure(ctx, bound, func() error { return copyBound(ctx, inputs) }); err != nil {
+		return err
+	}
+	for _, in := range inputs {
+		os.RemoveAll(filepath.Join(filepath.Dir(in), "copy-bound"))
+	}
+
+	for _, in := range inputs {
+		if err := dropCache(in); err != nil {
+			return err
+		}
+	}
+	jobSpec := fmt.Sprintf(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":%q},
+		"output_format":"out-{00000..99999}.tar","output_shard_size":%q,"algorithm":{"kind":"shuffle","seed":%q}}`,
+		spec.Template, dsortOutputShard, dsortSeed)
+	var phases []Phase
+	job := figure{name: dsortName(targets), baseline: copyBoundName(targets), bytes: total, note: note}
+	if targets == 1 {
+		job.bounds = []string{singleProcessName}
+	}
+	err = rec.measureWith(ctx, job, func() error {
+		var err error
+		phases, err = runJob(ctx, client, jobSpec)
+		return err
+	}, c)
+	if err != nil {
+		return err
+	}
+	if err := client.DestroyBucket(ctx, "dst"); err != nil {
+		return err
+	}
+	rec.results[len(rec.results)-1].Phases = phases
+	if withSingleProcess {
+		return singleProcessFigure(ctx, rec, cfg, inputs, total)
+	}
+	return nil
+}
+
+// generateInto generates a dataset and puts it into a bucket.
+func generateInto(ctx context.Context, client *api.Client, bucket string, spec datasets.Spec) (int64, error) {
+	var mu sync.Mutex
+	var total int64
+	_, err := datasets.Generate(ctx, spec, func(name string) (io.WriteCloser, error) {
+		return &putOnClose{ctx: ctx, client: client, bucket: bucket, name: name, done: func(n int64) {
+			mu.Lock()
+			total += n
+			mu.Unlock()
+		}}, nil
+	})
+	return total, err
+}
+
+// putOnClose collects a generated shard and puts it when closed.
+type putOnClose struct {
+	bytes.Buffer
+	ctx          context.Context
+	client       *api.Client
+	bucket, name string
+	done         func(int64)
+}
+
+func (p *putOnClose) Close() error {
+	n := int64(p.Len())
+	if _, err := p.client.Put(p.ctx, p.bucket, p.name, bytes.NewReader(p.Bytes()), api.PutOptions{Size: n}); err != nil {
+		return err
+	}
+	p.done(n)
+	return nil
+}
+
+// copyBound reads every file under each input directory and writes it to
+// a sibling directory with fsync, one worker per directory (target).
+func copyBound(ctx context.Context, inputs []string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, in := range inputs {
+		g.Go(func() error {
+			out := filepath.Join(filepath.Dir(in), "copy-bound")
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			buf := pool.Get(pool.CopyBufferSize)
+			defer pool.Put(buf)
+			i := 0
+			return filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || !d.Type().IsRegular() {
+					return err
+				}
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				src, err := os.Open(path)
+				if err != nil {
+					return err
+				}
+				defer src.Close()
+				i++
+				dst, err := os.Create(filepath.Join(out, fmt.Sprintf("c%06d", i)))
+				if err != nil {
+					return err
+				}
+				_, err = io.CopyBuffer(dst, src, buf)
+				if err == nil {
+					err = dst.Sync()
+				}
+				if cerr := dst.Close(); err == nil {
+					err = cerr
+				}
+				return err
+			})
+		})
+	}
+	return g.Wait()
+}
+
+// singleProcessFigure reshards the same shards in one process, the plain
+// way: read every shard's tar headers, shuffle the records, and write new
+// tar shards by copying each record's raw tar entries, with fsync.
+func singleProcessFigure(ctx context.Context, rec *recorder, cfg Config, inputs []string, total int64) error {
+	for _, in := range inputs {
+		if err := dropCache(in); err != nil {
+			return err
+		}
+	}
+	out := filepath.Join(cfg.Dir, "single-process")
+	defer os.RemoveAll(out)
+	f := figure{name: singleProcessName, bytes: total, note: "one Go process, one thread: read tar headers, shuffle records, copy raw entries into new shards, fsync each"}
+	return rec.measure(ctx, f, func() error { return plainReshard(ctx, inputs, out) })
+}
+
+// rawRecord is a record's tar entries: one contiguous range of a shard.
+type rawRecord struct {
+	file        *os.File
+	offset, len int64
+}
+
+func plainReshard(ctx context.Context, inputs []string, out string) error {
+	tar, _ := formats.Default().ByExtension(".tar")
+	var records []rawRecord
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, in := range inputs {
+		err := filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			files = append(files, f)
+			info, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			rd, err := tar.NewReader(f, info.Size(), path)
+			if err != nil {
+				return err
+			}
+			last := ""
+			for {
+				e, err := rd.Next()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				name, _ := shards.SplitName(e.Name)
+				if name == last && len(records) > 0 {
+					records[len(records)-1].len = e.HeaderOffset + e.RawSize() - records[len(records)-1].offset
+					continue
+				}
+				last = name
+				records = append(records, rawRecord{file: f, offset: e.HeaderOffset, len: e.RawSize()})
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	rng := rand.New(rand.NewPCG(20261129, 1))
+	rng.Shuffle(len(records), func(i, j int) { records[i], records[j] = records[j], records[i] })
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	limit, _ := shards.ParseSize(dsortOutputShard)
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	var dst *os.File
+	var written int64
+	finish := func() error {
+		if dst == nil {
+			return nil
+		}
+		_, err := dst.Write(make([]byte, 1024)) // the tar end marker
+		if err == nil {
+			err = dst.Sync()
+		}
+		if cerr := dst.Close(); err == nil {
+			err = cerr
+		}
+		dst = nil
+		return err
+	}
+	for i, r := range records {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if dst == nil {
+			var err error
+			if dst, err = os.Create(filepath.Join(out, fmt.Sprintf("out-%05d.tar", i))); err != nil {
+				return err
+			}
+			written = 0
+		}
+		n, err := io.CopyBuffer(dst, io.NewSectionReader(r.file, r.offset, r.len), buf)
+		if err != nil {
+			return err
+		}
+		written += n
+		if written >= limit {
+			if err := finish(); err != nil {
+				return err
+			}
+		}
+	}
+	return finish()
+}
+
+// runJob starts a dSort job and waits for it, returning its phases.
+func runJob(ctx context.Context, client *api.Client, spec string) ([]Phase, error) {
+	id, err := client.DsortStart(ctx, []byte(spec))
+	if err != nil {
+		return nil, err
+	}
+	for {
+		metrics, err := client.DsortMetrics(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		sum := api.DsortSummary(metrics)
+		if sum.Aborted {
+			return nil, api.DsortError(sum)
+		}
+		if sum.Archived {
+			m := sum.Metrics
+			return []Phase{
+				{Name: "extract", Elapsed: time.Duration(m.Extraction.Elapsed), Bytes: m.Extraction.ExtractedSize},
+				{Name: "sort", Elapsed: time.Duration(m.Sorting.Elapsed)},
+				{Name: "create", Elapsed: time.Duration(m.Creation.Elapsed), Bytes: m.Creation.CreatedSize},
+			}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func sizeName64(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
