@@ -246,3 +246,54 @@ func TestDsortBadInput(t *testing.T) {
 		}
 	}
 }
+
+// vmHWM reads a process's peak resident memory in bytes.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+// A dataset four times the memory budget completes, spilling to disk,
+// and the target's peak memory stays near the budget, far below the data.
+func TestDsortMemoryBudget(t *testing.T) {
+	node := startNode(t, "-data", t.TempDir(), "-no-sync")
+	ais(t, node.url, "bucket", "create", "ais://big")
+	ais(t, node.url, "archive", "gen-shards", "ais://big/in-{00..63}.tgz", "--records", "16", "--record-size", "128KiB", "--exts", ".bin", "--seed", "2")
+	const budget = 32 << 20 // the dataset is 128 MiB
+	spec := fmt.Sprintf(`{"input_bck":{"name":"big"},"output_bck":{"name":"out"},"input_format":{"template":"in-{00..63}.tgz"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"8MiB","algorithm":{"kind":"shuffle","seed":"1"},"max_mem_usage":"%d"}`, budget)
+	path := filepath.Join(t.TempDir(), "spec.json")
+	os.WriteFile(path, []byte(spec), 0o644)
+	before := vmHWM(t, node.cmd.Process.Pid)
+	out := ais(t, node.url, "dsort", "start", path, "--wait")
+	peak := vmHWM(t, node.cmd.Process.Pid)
+	if !strings.Contains(out, "finished") {
+		t.Fatalf("job:\n%s", out)
+	}
+	metrics, err := node.client().DsortMetrics(t.Context(), strings.Fields(out)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := api.DsortSummary(metrics).Metrics
+	if m.Extraction.ExtractedToDiskSize < 64<<20 || m.MemoryPeak > budget {
+		t.Fatalf("spilled %d bytes, held %d in memory with a budget of %d", m.Extraction.ExtractedToDiskSize, m.MemoryPeak, budget)
+	}
+	// The node's own memory (runtime, buffers, decompressors) comes on top
+	// of the budget; the data itself does not.
+	if peak > before+budget+64<<20 || peak >= 128<<20+before {
+		t.Fatalf("peak RSS %d MiB (was %d MiB before the job) for a %d MiB budget and 128 MiB of data", peak>>20, before>>20, budget>>20)
+	}
+	t.Logf("peak RSS %d MiB (%d MiB before), budget %d MiB, spilled %d MiB", peak>>20, before>>20, budget>>20, m.Extraction.ExtractedToDiskSize>>20)
+}
