@@ -1,11 +1,15 @@
 package api
 
 import (
+	"sync"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +22,66 @@ import (
 type Client struct {
 	endpoint string
 	http     *http.Client
+	// direct sends object requests straight to the owner target by the
+	// cluster map (fetched from the gateway and refreshed when a target
+	// redirects), saving the gateway's redirect; the gateway is used when
+	// no map can be had.
+	direct bool
+	mu     struct {
+		sync.Mutex
+		smap      *cluster.Map
+		stale     bool
+		nextFetch time.Time
+	}
+}
+
+// DirectValue is the redirect marker of a request a client routed itself
+// by its cluster map.
+const DirectValue = "client"
+
+// UseRedirects makes the client send every request to the gateway and
+// follow its redirects, as plain HTTP clients do; the default routes
+// object requests to their owner target directly.
+func (c *Client) UseRedirects() *Client {
+	c.direct = false
+	return c
+}
+
+// ownerURL returns the URL of the target that owns an object by the
+// client's map, or "" when there is no map to route by.
+func (c *Client) ownerURL(ctx context.Context, bucket, name string) string {
+	c.mu.Lock()
+	smap, stale, next := c.mu.smap, c.mu.stale, c.mu.nextFetch
+	c.mu.Unlock()
+	if (smap == nil || stale) && time.Now().After(next) {
+		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fresh := new(cluster.Map)
+		err := c.doJSON(fetchCtx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"smap"}}}, fresh)
+		cancel()
+		c.mu.Lock()
+		if err == nil {
+			c.mu.smap, c.mu.stale = fresh, false
+			smap = fresh
+		}
+		// At most one fetch a second, whatever happens.
+		c.mu.nextFetch = time.Now().Add(time.Second)
+		c.mu.Unlock()
+	}
+	if smap == nil {
+		return ""
+	}
+	owner, err := smap.Owner(cluster.Uname(store.ProviderAIS, bucket, name))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(owner.URL, "/")
+}
+
+// mapIsStale notes that a target redirected a request the client routed.
+func (c *Client) mapIsStale() {
+	c.mu.Lock()
+	c.mu.stale = true
+	c.mu.Unlock()
 }
 
 // maxRedirects bounds how many times a request is redirected (a gateway
@@ -51,7 +115,7 @@ func NewClient(endpoint string) *Client {
 func NewClientWith(endpoint string, hc *http.Client) *Client {
 	c := *hc
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{endpoint: strings.TrimRight(endpoint, "/"), http: &c}
+	return &Client{endpoint: strings.TrimRight(endpoint, "/"), http: &c, direct: true}
 }
 
 // Endpoint returns the gateway URL the client talks to.
@@ -69,12 +133,27 @@ type request struct {
 	bodyJSON any
 	size     int64 // of body, or -1
 	base     string
+	// bucket and object name an object request, which a client may route
+	// to the owner target itself.
+	bucket, object string
 }
 
 // doOnce sends a request and follows redirects; the caller closes the
 // response body. Non-2xx responses are returned as *Error.
 func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error) {
 	target := rq.base
+	routed := false
+	if target == "" && rq.object != "" && c.direct {
+		if owner := c.ownerURL(ctx, rq.bucket, rq.object); owner != "" {
+			target, routed = owner, true
+			q := url.Values{}
+			for k, v := range rq.query {
+				q[k] = v
+			}
+			q.Set(QueryProxyID, DirectValue)
+			rq.query = q
+		}
+	}
 	if target == "" {
 		target = c.endpoint
 	}
@@ -133,11 +212,32 @@ func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error)
 			if rq.size == 0 {
 				req.Body = http.NoBody
 			}
-			// Wait for the server's answer before sending a body: a
-			// gateway answers with a redirect and reads nothing.
-			req.Header.Set("Expect", "100-continue")
+			// A body that cannot be sent again waits for the server's
+			// go-ahead: a node that redirects reads nothing of it.
+			if !seekable {
+				req.Header.Set("Expect", "100-continue")
+			}
 		}
 		resp, err := c.http.Do(req)
+		if err != nil && routed && hop == 0 && ctx.Err() == nil && (body.n == 0 || seekable) {
+			// The map the client routed by is out of date (a target is
+			// gone): ask the gateway, which knows.
+			c.mapIsStale()
+			target = c.endpoint + rq.path
+			if len(rq.query) > 0 {
+				q := url.Values{}
+				for k, v := range rq.query {
+					if k != QueryProxyID {
+						q[k] = v
+					}
+				}
+				if len(q) > 0 {
+					target += "?" + q.Encode()
+				}
+			}
+			routed = false
+			continue
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, err
@@ -152,6 +252,9 @@ func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error)
 				return nil, fmt.Errorf("%s %s: redirect without a location: %w", rq.method, rq.path, err)
 			}
 			target = loc.String()
+			if routed && hop == 0 {
+				c.mapIsStale() // the target knows a newer map
+			}
 			if hop >= 2 {
 				// Nodes disagree on the owner while a new map spreads:
 				// give it a moment.

@@ -48,7 +48,7 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 		body = strings.NewReader("")
 		opts.Size = 0
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), header: h, body: body, size: opts.Size})
+	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), header: h, body: body, size: opts.Size, bucket: bucket, object: name})
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
@@ -88,7 +88,7 @@ func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) 
 			h.Set("Range", fmt.Sprintf("bytes=%d-", opts.Offset))
 		}
 	}
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: q, header: h})
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: q, header: h, bucket: bucket, object: name})
 	if err != nil {
 		return nil, store.ObjectMeta{}, err
 	}
@@ -109,7 +109,7 @@ func (c *Client) GetBytes(ctx context.Context, bucket, name string, opts GetOpti
 
 // Head returns an object's metadata.
 func (c *Client) Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
-	resp, err := c.do(ctx, request{method: http.MethodHead, path: objectPath(bucket, name)})
+	resp, err := c.do(ctx, request{method: http.MethodHead, path: objectPath(bucket, name), bucket: bucket, object: name})
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
@@ -121,7 +121,7 @@ func (c *Client) Head(ctx context.Context, bucket, name string) (store.ObjectMet
 
 // Delete removes an object.
 func (c *Client) Delete(ctx context.Context, bucket, name string) error {
-	return c.doJSON(ctx, request{method: http.MethodDelete, path: objectPath(bucket, name)}, nil)
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: objectPath(bucket, name), bucket: bucket, object: name}, nil)
 }
 
 func metaFromHeaders(name string, h http.Header) store.ObjectMeta {

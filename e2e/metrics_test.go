@@ -139,10 +139,12 @@ func TestAisloaderCountsMatchNodeMetrics(t *testing.T) {
 			t.Errorf("%s: the nodes say %v, the reports %d", w.name, got, w.want)
 		}
 	}
-	// Targets serve the data; the gateway only redirects.
+	// Targets serve the data: the client routes by the cluster map, and
+	// the gateway serves none of it (at most a redirect while the client
+	// fetches the map).
 	gw := gatewaytest.Scrape(t, c.gateway.url)
-	if gw.Value("ais_put_total") != 0 || gw.Value("ais_redirects_total", "op", "put") != float64(put.Put.Ops+mixed.Put.Ops) {
-		t.Errorf("gateway: %v PUTs, %v PUT redirects", gw.Value("ais_put_total"), gw.Value("ais_redirects_total", "op", "put"))
+	if gw.Value("ais_put_total") != 0 || gw.Value("ais_get_total") != 0 || gw.Value("ais_redirects_total", "op", "put") > float64(put.Put.Ops+mixed.Put.Ops) {
+		t.Errorf("gateway: %v PUTs, %v GETs, %v PUT redirects", gw.Value("ais_put_total"), gw.Value("ais_get_total"), gw.Value("ais_redirects_total", "op", "put"))
 	}
 	page, err := client.ListObjects(t.Context(), "scratch", api.ListObjectsMessage{})
 	if err != nil || len(page.Entries) != 0 {
@@ -282,7 +284,6 @@ func TestPrometheusScrapesEveryNode(t *testing.T) {
 		{`sum(ais_put_bytes_total)`, float64(put.Put.Bytes)},
 		{`sum(ais_get_total)`, float64(get.Get.Ops)},
 		{`sum(ais_get_bytes_total)`, float64(get.Get.Bytes)},
-		{`sum(ais_redirects_total{op="put"})`, float64(put.Put.Ops)},
 		{`sum(ais_request_duration_seconds_count{op="get"})`, float64(get.Get.Ops)},
 		{`count(ais_node_info)`, 4},
 		{`count(ais_mountpath_capacity_bytes > 0)`, 3},

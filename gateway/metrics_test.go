@@ -37,7 +37,7 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 				cfg.JobProgress = func() []api.JobStatus { return []api.JobStatus{job} }
 			}
 			c := gatewaytest.NewCluster(t, tc.opts)
-			client := c.Client()
+			client := c.Client().UseRedirects() // redirects are part of what is counted
 			ctx := t.Context()
 			if err := client.CreateBucket(ctx, "m", nil); err != nil {
 				t.Fatal(err)

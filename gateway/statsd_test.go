@@ -60,7 +60,7 @@ func put(t *testing.T, c *api.Client, names ...string) {
 // the mean request time with a sample rate that counts every request.
 func TestStatsDFlush(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
-	client := c.Client()
+	client := c.Client().UseRedirects() // redirects are part of what is counted
 	if err := client.CreateBucket(t.Context(), "s", nil); err != nil {
 		t.Fatal(err)
 	}
