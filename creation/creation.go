@@ -84,6 +84,9 @@ func Run(ctx context.Context, cfg Config, planned []shards.OutputShard, src Sour
 	return context.Cause(ctx)
 }
 
+// errSinkStopped ends a shard's build when its sink stopped reading.
+var errSinkStopped = errors.New("the shard's sink stopped reading")
+
 // buildAndStore pipes a shard's bytes from Build into the sink.
 func buildAndStore(ctx context.Context, format formats.Format, shard *shards.OutputShard, src Source, sink Sink, counters *Counters) error {
 	pr, pw := io.Pipe()
@@ -95,8 +98,13 @@ func buildAndStore(ctx context.Context, format formats.Format, shard *shards.Out
 		built <- err
 	}()
 	err := sink.Put(ctx, shard.Name, pr)
-	pr.CloseWithError(errors.New("sink stopped reading"))
-	if berr := <-built; berr != nil {
+	pr.CloseWithError(errSinkStopped)
+	berr := <-built
+	// The sink's failure is the cause when it stopped reading first.
+	if err != nil && (berr == nil || errors.Is(berr, errSinkStopped)) {
+		return fmt.Errorf("store shard %s: %w", shard.Name, err)
+	}
+	if berr != nil {
 		return fmt.Errorf("create shard %s: %w", shard.Name, berr)
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -147,6 +148,22 @@ func TestDsortFaults(t *testing.T) {
 	baseline := c.outputs("dst")
 	if len(baseline) < 20 {
 		t.Fatalf("first job wrote %d shards", len(baseline))
+	}
+	// Tools no one here wrote read the output: GNU tar and Python.
+	shard := filepath.Join(t.TempDir(), "out-0000.tgz")
+	ais(t, c.endpoint, "get", "ais://dst/out-0000.tgz", shard)
+	listing, err := exec.Command("tar", "-tzf", shard).Output()
+	if err != nil || strings.Count(string(listing), "\n") < 10 || !strings.Contains(string(listing), ".cls") {
+		t.Fatalf("tar -tzf of an output shard: %v\n%s", err, listing)
+	}
+	py := `import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    members = t.getmembers()
+    assert all(m.isfile() for m in members)
+    print(len(members), sum(len(t.extractfile(m).read()) for m in members))`
+	pyOut, err := exec.Command("python3", "-c", py, shard).CombinedOutput()
+	if err != nil || len(strings.Fields(string(pyOut))) != 2 {
+		t.Fatalf("python tarfile: %v %s", err, pyOut)
 	}
 	ais(t, c.endpoint, "bucket", "rm", "ais://dst")
 

@@ -33,43 +33,50 @@ func (n *Node) requireGateway() error {
 	return nil
 }
 
-func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
+// bucketAction reads a bucket control request and its JSON action, which
+// must be want (an empty body is the action itself when emptyAllowed).
+// It answers errors and forwards to the primary by itself; ok means this
+// node is the primary and acts on the request.
+func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want string, emptyAllowed bool) (b store.Bucket, msg api.ActionMessage, ok bool) {
 	b, err := bucketOf(r)
 	if err == nil {
 		err = n.requireGateway()
 	}
-	if err != nil {
-		n.writeError(w, r, err)
-		return
+	var body []byte
+	if err == nil {
+		body, err = readBody(r)
 	}
-	body, err := readBody(r)
+	if err == nil && (len(body) > 0 || !emptyAllowed) {
+		if jerr := json.Unmarshal(body, &msg); jerr != nil {
+			err = badRequest("bucket action: malformed JSON: %v", jerr)
+		} else if msg.Action != want {
+			err = badRequest("bucket action %q is not supported here (want %q)", msg.Action, want)
+		}
+	}
 	if err != nil {
 		n.writeError(w, r, err)
-		return
+		return b, msg, false
 	}
 	if !n.isPrimary() {
 		n.forwardToPrimary(w, r, body)
+		return b, msg, false
+	}
+	return b, msg, true
+}
+
+func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
+	b, msg, ok := n.bucketAction(w, r, api.ActionCreateBucket, false)
+	if !ok {
 		return
 	}
-	var msg api.ActionMessage
-	if err := json.Unmarshal(body, &msg); err != nil {
-		n.writeError(w, r, badRequest("bucket action: malformed JSON: %v", err))
-		return
-	}
-	switch msg.Action {
-	case api.ActionCreateBucket:
-		props := store.DefaultProps()
-		if len(msg.Value) > 0 && string(msg.Value) != "null" {
-			if err := json.Unmarshal(msg.Value, &props); err != nil {
-				n.writeError(w, r, badRequest("create-bck: bucket props: %v", err))
-				return
-			}
+	props := store.DefaultProps()
+	if len(msg.Value) > 0 && string(msg.Value) != "null" {
+		if err := json.Unmarshal(msg.Value, &props); err != nil {
+			n.writeError(w, r, badRequest("create-bck: bucket props: %v", err))
+			return
 		}
-		err = n.createBucket(r.Context(), b, props)
-	default:
-		err = badRequest("bucket action %q is not supported here (want %q)", msg.Action, api.ActionCreateBucket)
 	}
-	if err != nil {
+	if err := n.createBucket(r.Context(), b, props); err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -96,35 +103,11 @@ func (n *Node) createBucket(ctx context.Context, b store.Bucket, props store.Pro
 }
 
 func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
-	b, err := bucketOf(r)
-	if err == nil {
-		err = n.requireGateway()
-	}
-	if err != nil {
-		n.writeError(w, r, err)
+	b, _, ok := n.bucketAction(w, r, api.ActionDestroyBucket, true)
+	if !ok {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	if len(body) > 0 {
-		var msg api.ActionMessage
-		if err := json.Unmarshal(body, &msg); err != nil {
-			n.writeError(w, r, badRequest("bucket action: malformed JSON: %v", err))
-			return
-		}
-		if msg.Action != api.ActionDestroyBucket {
-			n.writeError(w, r, badRequest("bucket action %q is not supported here (want %q)", msg.Action, api.ActionDestroyBucket))
-			return
-		}
-	}
-	if !n.isPrimary() {
-		n.forwardToPrimary(w, r, body)
-		return
-	}
-	err = n.changeBuckets(r.Context(), func(md *store.BucketMetadata) error {
+	err := n.changeBuckets(r.Context(), func(md *store.BucketMetadata) error {
 		if _, ok := md.Buckets[b.Name]; !ok {
 			return fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
 		}
@@ -163,33 +146,11 @@ func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
-	b, err := bucketOf(r)
-	if err == nil {
-		err = n.requireGateway()
-	}
-	if err != nil {
-		n.writeError(w, r, err)
+	b, msg, ok := n.bucketAction(w, r, api.ActionSetProps, false)
+	if !ok {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	if !n.isPrimary() {
-		n.forwardToPrimary(w, r, body)
-		return
-	}
-	var msg api.ActionMessage
-	if err := json.Unmarshal(body, &msg); err != nil {
-		n.writeError(w, r, badRequest("bucket action: malformed JSON: %v", err))
-		return
-	}
-	if msg.Action != api.ActionSetProps {
-		n.writeError(w, r, badRequest("bucket action %q is not supported here (want %q)", msg.Action, api.ActionSetProps))
-		return
-	}
-	err = n.changeBuckets(r.Context(), func(md *store.BucketMetadata) error {
+	err := n.changeBuckets(r.Context(), func(md *store.BucketMetadata) error {
 		props, ok := md.Buckets[b.Name]
 		if !ok {
 			return fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)

@@ -244,3 +244,63 @@ func TestUnreachableTargetGivesClearError(t *testing.T) {
 		t.Fatalf("GET from a dead target: %v, want an error naming the unreachable target", err)
 	}
 }
+
+// Walking the pages of a listing while a rebalance moves objects gives
+// each object exactly once.
+func TestListingDuringRebalance(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	want := putMany(t, client, "b", 1500)
+	c.AddTarget()
+	for round := 0; round < 5; round++ {
+		seen := map[string]bool{}
+		for e, err := range client.ListAll(t.Context(), "b", api.ListObjectsMessage{PageSize: 100}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[e.Name] {
+				t.Fatalf("round %d: %s listed twice", round, e.Name)
+			}
+			seen[e.Name] = true
+		}
+		if len(seen) != len(want) {
+			t.Fatalf("round %d: listed %d objects, want %d", round, len(seen), len(want))
+		}
+	}
+	m := c.WaitForMap(5)
+	c.WaitRebalance(m.Version)
+	checkPlacement(t, c, "b", want)
+}
+
+// A target killed in the middle of a rebalance does not poison the next:
+// once it is out of the map, the rebalance back completes, and after its
+// restart everything is in place.
+func TestInterruptedRebalance(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	want := putMany(t, client, "b", 600)
+	added := c.AddTarget()
+	c.Kill(added) // most likely mid-way through the move onto it
+	m := c.WaitForMap(4)
+	c.WaitRebalance(m.Version)
+	back := c.Restart(added)
+	m = c.WaitForMap(5)
+	c.WaitRebalance(m.Version)
+	if _, ok := m.Node(back.Node.ID()); !ok {
+		t.Fatal("the restarted target is not in the map")
+	}
+	checkPlacement(t, c, "b", want)
+	listed := 0
+	for _, err := range client.ListAll(t.Context(), "b", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed++
+	}
+	if listed != len(want) {
+		t.Fatalf("listed %d, want %d", listed, len(want))
+	}
+}

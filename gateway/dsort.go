@@ -444,6 +444,25 @@ func (p dsortPeers) CreateBucket(ctx context.Context, b store.Bucket, props stor
 	return p.n.call(ctx, http.MethodPost, primary.URL+"/v1/buckets/"+url.PathEscape(b.Name), api.ActionMessage{Action: api.ActionCreateBucket, Value: value}, nil)
 }
 
+// ObjectSizes walks the bucket's listing under prefix.
+func (p dsortPeers) ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error) {
+	out := map[string]int64{}
+	after := ""
+	for {
+		page, err := p.n.listPage(ctx, b, api.ListObjectsMessage{Prefix: prefix, PageSize: api.MaxPageSize}, after)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.Entries {
+			out[e.Name] = e.Size
+		}
+		if page.ContinuationToken == "" || len(page.Entries) == 0 {
+			return out, nil
+		}
+		after = page.Entries[len(page.Entries)-1].Name
+	}
+}
+
 // FetchKeyMap reads an external key map from ais://bucket/object or an
 // http(s) URL.
 func (p dsortPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {

@@ -34,6 +34,17 @@ type memCluster struct {
 	wrapStore func(id string, st store.Store) store.Store
 	memory    int64 // MemoryTotal of the workers
 	workDirs  map[string]string
+	// beforeCreate, when set, runs once before the first Create call: a
+	// test can take a target away between the phases.
+	beforeCreate func()
+	createOnce   sync.Once
+}
+
+// kill takes a target away as a crash would: calls to it fail.
+func (c *memCluster) kill(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.workers[id] = nil
 }
 
 func newMemCluster(t testing.TB, targets int, wrap func(string, store.Store) store.Store) *memCluster {
@@ -183,6 +194,20 @@ func (p memPeers) CreateBucket(ctx context.Context, b store.Bucket, props store.
 	return nil
 }
 
+func (p memPeers) ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, st := range p.c.stores {
+		list, err := st.List(ctx, b, store.ListOptions{Prefix: prefix})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range list {
+			out[o.Name] = o.Size
+		}
+	}
+	return out, nil
+}
+
 func (p memPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {
 	data, ok := p.c.keyMaps[location]
 	if !ok {
@@ -210,15 +235,26 @@ func (p memPeers) Extract(ctx context.Context, t cluster.Node, id string) ([]sha
 }
 
 func (p memPeers) Create(ctx context.Context, t cluster.Node, id string, planned []shards.OutputShard) error {
+	if p.c.beforeCreate != nil {
+		p.c.createOnce.Do(p.c.beforeCreate)
+	}
 	back, err := pipeline.ReadShards(pipeline.AppendShards(nil, planned))
 	if err != nil {
 		return err
 	}
-	return p.c.worker(t.ID).Create(ctx, id, back)
+	w := p.c.worker(t.ID)
+	if w == nil {
+		return fmt.Errorf("target %s is gone", t.ID)
+	}
+	return w.Create(ctx, id, back)
 }
 
 func (p memPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
-	return p.c.worker(t.ID).Finish(ctx, id)
+	w := p.c.worker(t.ID)
+	if w == nil {
+		return fmt.Errorf("target %s is gone", t.ID)
+	}
+	return w.Finish(ctx, id)
 }
 
 func (p memPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
@@ -229,7 +265,11 @@ func (p memPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) e
 }
 
 func (p memPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipeline.JobStats, error) {
-	return p.c.worker(t.ID).Stats(id)
+	w := p.c.worker(t.ID)
+	if w == nil {
+		return pipeline.JobStats{}, fmt.Errorf("target %s is gone", t.ID)
+	}
+	return w.Stats(id)
 }
 
 func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/aisgo/aisgo/pipeline/reference"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/faulty"
 )
 
 // memSink collects generated shards in memory.
@@ -537,5 +539,121 @@ func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("spill files left after the abort: %v", entries)
+	}
+}
+
+// Several jobs run at once on the same targets, each writing what the
+// reference writes.
+func TestConcurrentJobs(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 12, RecordSize: 1500, Seed: 21})
+	c := newMemCluster(t, 3, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	specs := []pipeline.Spec{baseSpec("in-{0..5}.tar", "a-{000..999}.tar"), baseSpec("in-{0..5}.tar", "b-{000..999}.tgz"), baseSpec("in-{0..5}.tar", "c-{000..999}.zip")}
+	specs[0].OutputBucket = pipeline.BucketRef{Name: "out-a"}
+	specs[1].OutputBucket = pipeline.BucketRef{Name: "out-b"}
+	specs[2].OutputBucket = pipeline.BucketRef{Name: "out-c"}
+	specs[1].Algorithm = pipeline.Algorithm{Kind: "shuffle", Seed: "4"}
+	specs[2].Algorithm = pipeline.Algorithm{Kind: "content", Extension: ".cls", ContentKeyType: "int", Decreasing: true}
+	var ids []string
+	for _, spec := range specs {
+		id, err := c.coordinator.Start(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for i, id := range ids {
+		status, err := c.coordinator.Wait(t.Context(), id)
+		if err != nil || !status.Archived {
+			t.Fatalf("job %d: %+v %v", i, status, err)
+		}
+		seed := int64(0)
+		if i == 1 {
+			seed = 4
+		}
+		want, err := reference.Run(specs[i], seed, inputs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		equalOutputs(t, c.outputs(specs[i].OutputBucket.Name), want)
+	}
+}
+
+// A mountpath that fails during creation (EIO on writing output shards)
+// aborts the job everywhere with the node and phase, removing its output.
+func TestFailingMountpathAbortsJob(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 20, RecordSize: 1000, Seed: 8})
+	var failing *faulty.Store
+	c := newMemCluster(t, 3, func(id string, st store.Store) store.Store {
+		f := faulty.Wrap(st)
+		if id == "t2" {
+			failing = f
+		}
+		return f
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	failing.Inject(faulty.Fault{Op: faulty.OpPut, Prefix: "out-", After: 1000, Err: syscall.EIO})
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	status, err := c.run(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Aborted || !strings.Contains(status.Error, "t2") || !strings.Contains(status.Error, "create phase") || !strings.Contains(status.Error, "input/output error") {
+		t.Fatalf("status %+v: want aborted naming t2, the create phase and the I/O error", status)
+	}
+	if out := c.outputs("dst"); len(out) != 0 {
+		t.Fatalf("the failed job left %d shards", len(out))
+	}
+	failing.Clear()
+	if status, err := c.run(spec); err != nil || !status.Archived {
+		t.Fatalf("the same job once the mountpath works: %+v %v", status, err)
+	}
+}
+
+// An output template too short for the input is refused before anything
+// runs, naming the template and the shards needed.
+func TestTooFewOutputNamesRefusedAtStart(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 10, RecordSize: 10000, Seed: 3})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..5}.tar", "out-{0..2}.tar") // about 600 KiB into 3 shards of 20 KiB
+	_, err := c.coordinator.Start(t.Context(), spec)
+	if !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), `names 3 shards`) || !strings.Contains(err.Error(), "needs at least") {
+		t.Fatalf("too few output names: %v", err)
+	}
+	if out := c.outputs("src"); len(out) != len(inputs) {
+		t.Fatal("a refused job touched the input")
+	}
+}
+
+// A target that dies between extraction and creation (while the
+// coordinator sorts) aborts the job everywhere, naming the target and the
+// phase; nothing is written.
+func TestTargetDyingDuringSortAbortsJob(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 3, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.beforeCreate = func() { c.kill("t2") }
+	status, err := c.run(baseSpec("in-{0..5}.tar", "out-{000..999}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Aborted || !strings.Contains(status.Error, "t2") || !strings.Contains(status.Error, "create phase") {
+		t.Fatalf("status %+v: want aborted naming t2", status)
+	}
+	for _, id := range []string{"t1", "t3"} {
+		st, _ := c.worker(id).Stats(status.ID)
+		if !st.Aborted {
+			t.Fatalf("target %s did not abort: %+v", id, st)
+		}
+	}
+	for _, id := range []string{"t1", "t3"} {
+		if list, _ := c.stores[id].List(t.Context(), store.NewBucket("dst"), store.ListOptions{}); len(list) != 0 {
+			t.Fatalf("target %s kept %d output shards", id, len(list))
+		}
 	}
 }

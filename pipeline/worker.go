@@ -321,7 +321,6 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 	}
 	result, err := extract.Run(ctx, cfg, owned, storeOpener{w.config.Store, j.plan.Input}, &j.extracted)
 	if err != nil {
-		err = fmt.Errorf("target %s, extract phase: %w", w.config.NodeID, err)
 		j.failed(ctx, err)
 		return nil, err
 	}
@@ -402,7 +401,6 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 	j.mu.Unlock()
 	cfg := creation.Config{Format: j.plan.OutputFormat, Concurrency: concurrency(j.plan.CreateConcurrency, j.mountpaths)}
 	if err := creation.Run(ctx, cfg, planned, recordSource{j}, outputSink{j}, &j.created); err != nil {
-		err = fmt.Errorf("target %s, create phase: %w", w.config.NodeID, err)
 		j.failed(ctx, err)
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/sibling"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/spf13/cobra"
 )
@@ -81,18 +82,9 @@ func alive(pid int) bool {
 
 // findAisnode locates the aisnode binary: the flag, next to ais, or PATH.
 func findAisnode(flagValue string) (string, error) {
-	if flagValue != "" {
-		return filepath.Abs(flagValue)
-	}
-	if self, err := os.Executable(); err == nil {
-		candidate := filepath.Join(filepath.Dir(self), "aisnode")
-		if _, err := os.Stat(candidate); err == nil {
-			return candidate, nil
-		}
-	}
-	path, err := exec.LookPath("aisnode")
+	path, err := sibling.Find("aisnode", flagValue)
 	if err != nil {
-		return "", errors.New("aisnode not found next to ais or in PATH (build it with 'make build' or pass --aisnode)")
+		return "", fmt.Errorf("%w (build it with 'make build' or pass --aisnode)", err)
 	}
 	return path, nil
 }

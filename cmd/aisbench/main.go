@@ -5,9 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/aisgo/aisgo/internal/sibling"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -99,17 +99,9 @@ func run(args []string) error {
 // findAisnode returns the aisnode binary: the flag, next to aisbench, or
 // in PATH; "" when there is none.
 func findAisnode(flagValue string) (string, error) {
-	if flagValue != "" {
-		return filepath.Abs(flagValue)
+	path, err := sibling.Find("aisnode", flagValue)
+	if err != nil && flagValue == "" {
+		return "", nil // the cluster figures are skipped
 	}
-	if self, err := os.Executable(); err == nil {
-		candidate := filepath.Join(filepath.Dir(self), "aisnode")
-		if _, err := os.Stat(candidate); err == nil {
-			return candidate, nil
-		}
-	}
-	if path, err := exec.LookPath("aisnode"); err == nil {
-		return path, nil
-	}
-	return "", nil
+	return path, err
 }

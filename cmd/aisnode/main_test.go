@@ -1,0 +1,47 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsAreTheEmbeddedNode(t *testing.T) {
+	cfg, err := parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Role != "all" || cfg.Port != 8080 || cfg.Data != "ais-data" || len(cfg.Mountpaths) != 1 || cfg.Mountpaths[0] != filepath.Join("ais-data", "mp1") || cfg.URL != "http://127.0.0.1:8080" {
+		t.Fatalf("defaults %+v", cfg)
+	}
+}
+
+// A config file sets everything; flags given on the command line win.
+func TestConfigFileAndFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.yaml")
+	os.WriteFile(path, []byte("role: target\nport: 9001\ndata: /var/ais/t1\nmountpaths: [/d1, /d2]\njoin: http://10.0.0.1:8080\nkeepalive_timeout: 30s\nid: t1\n"), 0o644)
+	cfg, err := parse([]string{"-config", path, "-port", "9002", "-host", "10.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Role != "target" || cfg.Port != 9002 || cfg.Data != "/var/ais/t1" || strings.Join(cfg.Mountpaths, ",") != "/d1,/d2" ||
+		cfg.Join != "http://10.0.0.1:8080" || cfg.KeepaliveTimeout != 30*time.Second || cfg.ID != "t1" || cfg.URL != "http://10.0.0.2:9002" {
+		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-role", "proxy"},
+		{"-port", "70000"},
+		{"-config", "/nonexistent.yaml"},
+		{"extra"},
+		{"-log-level", "loud"},
+	} {
+		if err := run(args); err == nil {
+			t.Errorf("aisnode %v started", args)
+		}
+	}
+}
