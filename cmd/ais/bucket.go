@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -125,4 +126,19 @@ func newBucketCommand() *cobra.Command {
 
 	cmd.AddCommand(create, list, remove, showProps)
 	return cmd
+}
+
+// listBuckets prints the buckets, one URI a line or as JSON.
+func listBuckets(ctx context.Context, asJSON bool) error {
+	buckets, err := client().ListBuckets(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(buckets)
+	}
+	for _, b := range buckets {
+		fmt.Printf("%s://%s\n", b.Provider, b.Name)
+	}
+	return nil
 }

@@ -63,6 +63,16 @@ func (c *localCluster) save(dir string) error {
 	return os.Rename(tmp, statePath(dir))
 }
 
+// openCluster loads the local cluster in dir, returning its absolute path.
+func openCluster(dir string) (string, *localCluster, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := loadCluster(abs)
+	return abs, c, err
+}
+
 // alive reports whether a process runs; a zombie (exited, not yet reaped
 // by its new parent) does not.
 func alive(pid int) bool {
@@ -261,11 +271,7 @@ func newClusterCommand() *cobra.Command {
 		Short: "Stop the local cluster in --dir (its data stays)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := filepath.Abs(dir)
-			if err != nil {
-				return err
-			}
-			c, err := loadCluster(dir)
+			dir, c, err := openCluster(dir)
 			if err != nil {
 				return err
 			}
@@ -290,11 +296,7 @@ func newClusterCommand() *cobra.Command {
 		Short: "Start one more target in the local cluster in --dir; objects rebalance onto it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := filepath.Abs(dir)
-			if err != nil {
-				return err
-			}
-			c, err := loadCluster(dir)
+			dir, c, err := openCluster(dir)
 			if err != nil {
 				return err
 			}
@@ -372,11 +374,7 @@ func newClusterCommand() *cobra.Command {
 				}
 			}
 			if rmDir != "" {
-				dir, err := filepath.Abs(rmDir)
-				if err != nil {
-					return err
-				}
-				lc, err := loadCluster(dir)
+				dir, lc, err := openCluster(rmDir)
 				if err != nil {
 					return err
 				}

@@ -208,17 +208,7 @@ func newListCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := client()
 			if len(args) == 0 {
-				buckets, err := c.ListBuckets(cmd.Context())
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return printJSON(buckets)
-				}
-				for _, b := range buckets {
-					fmt.Printf("%s://%s\n", b.Provider, b.Name)
-				}
-				return nil
+				return listBuckets(cmd.Context(), asJSON)
 			}
 			bucket, objPrefix, err := parseURI(args[0])
 			if err != nil {
