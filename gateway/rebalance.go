@@ -308,8 +308,9 @@ func (n *Node) sendBatch(ctx context.Context, to cluster.Node, batch []movingObj
 	}
 	req.Header.Set("Content-Type", "application/msgpack")
 	resp, err := n.client.Do(req)
+	// Whatever the answer, the writer must not wait on an unread pipe.
+	defer pr.CloseWithError(errors.New("the receiving target stopped reading"))
 	if err != nil {
-		pr.CloseWithError(err)
 		return nil, err
 	}
 	defer resp.Body.Close()
