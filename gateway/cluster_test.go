@@ -304,3 +304,51 @@ func TestInterruptedRebalance(t *testing.T) {
 		t.Fatalf("listed %d, want %d", listed, len(want))
 	}
 }
+
+// A DELETE while objects may still move removes the copies on every
+// target, and a copy a rebalance sends afterwards does not bring the
+// object back.
+func TestDeleteDuringRebalanceStaysDeleted(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	c.AddTarget()
+	m := c.WaitForMap(5)
+	c.WaitRebalance(m.Version)
+	if _, err := client.Put(t.Context(), "b", "x", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := m.Owner(cluster.Uname("ais", "b", "x"))
+	var stray, other *gatewaytest.Member
+	for _, tm := range c.Targets() {
+		switch {
+		case tm.Node.ID() == owner.ID:
+		case stray == nil:
+			stray = tm
+		case other == nil:
+			other = tm
+		}
+	}
+	storetest.Put(t, stray.Store, store.NewBucket("b"), "x", []byte("old copy"))
+	if err := client.Delete(t.Context(), "b", "x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tm := range c.Targets() {
+		if _, err := tm.Store.Head(t.Context(), store.NewBucket("b"), "x"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("target %s still has x after the DELETE: %v", tm.Node.ID(), err)
+		}
+	}
+	// A late copy, as from a rebalance listing taken before the DELETE.
+	storetest.Put(t, stray.Store, store.NewBucket("b"), "x", []byte("late copy"))
+	if err := client.StartMaintenance(t.Context(), other.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	m = c.WaitForMap(5)
+	c.WaitRebalance(m.Version)
+	if _, err := client.Head(t.Context(), "b", "x"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a deleted object came back with a rebalance: %v", err)
+	}
+	if err := client.Delete(t.Context(), "b", "x"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("second DELETE: %v", err)
+	}
+}

@@ -610,14 +610,18 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	removed := 0
 	for _, name := range names {
 		err := n.config.Store.Delete(r.Context(), b, name)
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
 			n.writeError(w, r, err)
 			return
 		}
+		if err == nil {
+			removed++
+		}
 	}
-	w.WriteHeader(http.StatusOK)
+	writeJSON(w, map[string]int{"removed": removed})
 }
 
 // Fetch asks a holder for records' bytes in one request.

@@ -121,8 +121,9 @@ type Node struct {
 	loops context.Context
 	wg    sync.WaitGroup
 
-	rebalance rebalancer
-	rejoining atomic.Bool
+	rebalance  rebalancer
+	tombstones tombstones
+	rejoining  atomic.Bool
 	// placement orders PUT commits against map changes: a commit checks
 	// ownership and becomes visible under the read lock, a map change
 	// swaps the map under the write lock (see putObject).

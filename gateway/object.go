@@ -82,12 +82,39 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPut:
 		n.putObject(w, r, b, name)
 	case http.MethodDelete:
-		if err := n.config.Store.Delete(r.Context(), b, name); err != nil {
-			n.writeError(w, r, err)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
+		n.deleteObject(w, r, b, name)
 	}
+}
+
+// deleteObject removes an object from its owner and, while objects may
+// still be moving, from any other target that has a copy; a tombstone
+// keeps a rebalance from bringing the copy back.
+func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
+	err := n.config.Store.Delete(r.Context(), b, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		n.writeError(w, r, err)
+		return
+	}
+	deleted := err == nil
+	if n.rebalance.recent() {
+		n.tombstones.add(cluster.Uname(b.Provider, b.Name, name))
+		for _, t := range n.smap.Load().Targets() {
+			if t.ID == n.config.ID {
+				continue
+			}
+			var answer struct {
+				Removed int `json:"removed"`
+			}
+			if err := n.call(r.Context(), http.MethodPost, t.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), []string{name}, &answer); err == nil && answer.Removed > 0 {
+				deleted = true
+			}
+		}
+	}
+	if !deleted {
+		n.writeError(w, r, fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // redirect sends the client to a node: 301 for GET, as AIStore does, 307
@@ -183,6 +210,7 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		n.writeError(w, r, err)
 		return
 	}
+	n.tombstones.remove(cluster.Uname(b.Provider, b.Name, name))
 	setMetaHeaders(w.Header(), meta)
 	w.WriteHeader(http.StatusOK)
 }

@@ -67,6 +67,52 @@ type rebalancer struct {
 	history []*rebalanceRun
 }
 
+// recentWindow is how long after a rebalance started objects may still be
+// on their old targets, or on their way.
+const recentWindow = 10 * time.Minute
+
+// recent reports whether a rebalance ran lately here.
+func (rb *rebalancer) recent() bool {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	return rb.current != nil && time.Since(rb.current.started) < recentWindow
+}
+
+// tombstones remember objects deleted while a rebalance may still bring
+// old copies: a copy that arrives afterwards is dropped.
+type tombstones struct {
+	mu    sync.Mutex
+	names map[string]time.Time
+}
+
+func (t *tombstones) add(uname string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.names == nil {
+		t.names = map[string]time.Time{}
+	}
+	now := time.Now()
+	t.names[uname] = now
+	for name, at := range t.names {
+		if now.Sub(at) > recentWindow {
+			delete(t.names, name)
+		}
+	}
+}
+
+func (t *tombstones) remove(uname string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.names, uname)
+}
+
+func (t *tombstones) has(uname string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.names[uname]
+	return ok && time.Since(at) <= recentWindow
+}
+
 // statuses lists the current and recent runs.
 func (rb *rebalancer) statuses() []api.JobStatus {
 	rb.mu.Lock()
@@ -409,6 +455,15 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		body := io.LimitReader(rd, meta.Size)
+		if n.tombstones.has(cluster.Uname(store.ProviderAIS, bucket, meta.Name)) {
+			// Deleted while it was on its way: acknowledge and drop it.
+			if _, err := io.Copy(io.Discard, body); err != nil {
+				n.writeError(w, r, badRequest("object stream: %v", err))
+				return
+			}
+			results = append(results, receiveResult{Name: bucket + "/" + meta.Name})
+			continue
+		}
 		if _, known := n.bmd.Load().Buckets[bucket]; !known {
 			// The sender may have the new bucket metadata before this
 			// node: ask the primary for it.
