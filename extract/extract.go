@@ -249,7 +249,18 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		var key shards.Key
 		if cfg.Format.Offsets() {
 			f.Storage, f.Offset, f.RawOffset, f.RawSize = shards.StorageOffset, e.DataOffset, e.HeaderOffset, e.RawSize()
-			if isKey {
+			kept, err := keepRaw(cfg, obj, e, &f, in.Name)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			switch {
+			case isKey && kept:
+				if key, err = keyOf(&f, nil, cfg.Key.Kind, in.Name); err != nil {
+					release()
+					return nil, err
+				}
+			case isKey:
 				if key, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
 					release()
 					return nil, err
@@ -329,6 +340,26 @@ func keepContent(cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spi
 	return nil
 }
 
+// keepRaw copies a tar entry, headers and all, into memory when the
+// budget allows: reading the shard in order now is much cheaper than
+// reading its records at random offsets during creation. Otherwise the
+// entry stays an offset into the shard. It reports whether it copied.
+func keepRaw(cfg Config, shard Shard, e *formats.Entry, f *shards.File, name string) (bool, error) {
+	raw := e.RawSize()
+	if raw > 4<<20 || !cfg.Budget.Reserve(int64(pool.Capacity(int(raw)))) {
+		return false, nil
+	}
+	data := pool.Get(int(raw))
+	if _, err := shard.ReadAt(data, e.HeaderOffset); err != nil {
+		cfg.Budget.Release(int64(cap(data)))
+		pool.Put(data)
+		return false, fmt.Errorf("read %s of shard %s: %w", e.Name, name, err)
+	}
+	// Data holds the whole entry; the file's bytes start at Offset in it.
+	f.Storage, f.Data, f.Offset, f.RawOffset = shards.StorageMemory, data, e.DataOffset-e.HeaderOffset, 0
+	return true, nil
+}
+
 // readKey reads the current entry's content as a key.
 func readKey(rd io.Reader, e *formats.Entry, kind shards.KeyKind, shard string) (shards.Key, error) {
 	if e.Size > maxKeyFile {
@@ -350,7 +381,10 @@ func keyOf(f *shards.File, spill *spillFile, kind shards.KeyKind, shard string) 
 	if f.Size > maxKeyFile {
 		return shards.Key{}, fmt.Errorf("key file %s of shard %s is %d bytes, more than %d", f.Name, shard, f.Size, maxKeyFile)
 	}
-	data := f.Data
+	var data []byte
+	if f.Storage == shards.StorageMemory {
+		data = f.Data[f.Offset : f.Offset+f.Size]
+	}
 	if f.Storage == shards.StorageSpill {
 		if err := spill.writer.Flush(); err != nil {
 			return shards.Key{}, err

@@ -58,7 +58,8 @@ func format(ext string) formats.Format {
 
 func TestTarIsKeptAsOffsets(t *testing.T) {
 	data := shard(t, ".tar", entry{"a/x.jpg", "JPEG"}, entry{"a/x.cls", "3"}, entry{"b.jpg", "jpeg2"})
-	res, err := extract.Run(t.Context(), extract.Config{Format: format(".tar")}, []extract.Input{{Name: "s.tar", Index: 4}}, memOpener{"s.tar": data}, nil)
+	// A budget too small for any entry keeps the shard on disk.
+	res, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), Budget: extract.NewBudget(1)}, []extract.Input{{Name: "s.tar", Index: 4}}, memOpener{"s.tar": data}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +81,44 @@ func TestTarIsKeptAsOffsets(t *testing.T) {
 		if f.RawSize != 1024 || f.RawOffset+f.RawSize > int64(len(data)) {
 			t.Fatalf("raw extent of %s: %+v", f.Name, f)
 		}
+	}
+}
+
+// With room in the budget a tar's entries are read in order and kept in
+// memory whole (headers and padding), so they can still be copied raw.
+func TestTarEntriesKeptInMemoryWithinBudget(t *testing.T) {
+	data := shard(t, ".tar", entry{"a.jpg", "JPEG"}, entry{"a.cls", "3"}, entry{"b.jpg", string(bytes.Repeat([]byte("x"), 3000))})
+	budget := extract.NewBudget(1 << 20)
+	res, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), Budget: budget, Key: extract.KeyConfig{Extension: ".cls", Kind: shards.KeyInt}},
+		[]extract.Input{{Name: "s.tar"}}, memOpener{"s.tar": data}, nil)
+	if err == nil {
+		t.Fatal("record b has no .cls: the content key should be missing")
+	}
+	res, err = extract.Run(t.Context(), extract.Config{Format: format(".tar"), Budget: budget}, []extract.Input{{Name: "s.tar"}}, memOpener{"s.tar": data}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset := int64(0)
+	for _, r := range res.Records {
+		for _, f := range r.Files {
+			if f.Storage != shards.StorageMemory || f.RawSize == 0 {
+				t.Fatalf("%s not kept in memory: %+v", f.Name, f)
+			}
+			if !bytes.Equal(f.Data[:f.RawSize], data[offset:offset+f.RawSize]) {
+				t.Fatalf("%s: the kept entry is not the shard's bytes", f.Name)
+			}
+			if got := string(f.Data[f.Offset : f.Offset+f.Size]); len(got) != int(f.Size) || (f.Name == "a.cls" && got != "3") {
+				t.Fatalf("%s: data %q", f.Name, got)
+			}
+			offset += f.RawSize
+		}
+	}
+	if budget.Used() == 0 {
+		t.Fatal("memory kept without a reservation")
+	}
+	extract.ReleaseMemory(budget, res.Records)
+	if budget.Used() != 0 {
+		t.Fatalf("%d bytes still reserved", budget.Used())
 	}
 }
 
@@ -155,6 +194,7 @@ func TestDuplicatesMissingShardsAndKeys(t *testing.T) {
 	var dups []string
 	res, err := extract.Run(t.Context(), extract.Config{
 		Format:      format(".tar"),
+		Budget:      extract.NewBudget(1), // keep offsets, to check them against the shard
 		OnDuplicate: func(s string, d *shards.DuplicateError) error { dups = append(dups, s+":"+d.Record+d.Ext); return nil },
 		OnMissing:   func(string, error) error { return nil },
 	}, []extract.Input{{Name: "s.tar"}, {Name: "gone.tar", Index: 1}}, memOpener{"s.tar": data}, nil)

@@ -164,6 +164,20 @@ func readRecords(t *testing.T, format formats.Format, outputs map[string][]byte,
 	return records, files, bodies
 }
 
+// A tar input held partly in memory, partly as offsets, by a small budget
+// writes the same bytes as with no budget at all.
+func TestTarInputUnderSmallBudget(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..7}.tar", Records: 20, RecordSize: 3000, SizeSpread: 0.5, Extensions: []string{".jpg", ".cls"}, Seed: 13})
+	for _, budget := range []pipeline.SizeString{"40KiB", "200KiB", "1GiB"} {
+		for _, output := range []string{".tar", ".tgz", ".zip"} {
+			spec := baseSpec("in-{0..7}.tar", "out-{000..999}"+output)
+			spec.Algorithm.Kind = "shuffle"
+			spec.MaxMemUsage = budget
+			runAndCompare(t, 3, inputs, spec, 77)
+		}
+	}
+}
+
 // The invariants users rely on: no record lost, duplicated or split;
 // files of a record together and in order; bytes unchanged; shard sizes.
 func TestInvariants(t *testing.T) {

@@ -665,7 +665,12 @@ func (s *localStream) Next() (creation.File, error) {
 		if f.Data == nil {
 			return out, fmt.Errorf("record %s: file %s was already sent", r.Name, f.Name)
 		}
-		s.current = bytes.NewReader(f.Data[:f.Size])
+		if f.RawSize > 0 && s.job.rawCopy {
+			out.Raw, out.RawSize = true, f.RawSize
+			s.current = bytes.NewReader(f.Data[:f.RawSize])
+		} else {
+			s.current = bytes.NewReader(f.Data[f.Offset : f.Offset+f.Size])
+		}
 	case shards.StorageSpill:
 		s.job.mu.Lock()
 		result := s.job.mu.result

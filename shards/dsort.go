@@ -135,7 +135,8 @@ const (
 	// StorageOffset: in the input shard (an uncompressed tar), no copy:
 	// data at Offset, the whole tar entry at RawOffset, RawSize long.
 	StorageOffset Storage = iota
-	// StorageMemory: in Data.
+	// StorageMemory: in Data, the file's bytes at Offset (non-zero when
+	// Data holds a whole tar entry of RawSize bytes, headers and all).
 	StorageMemory
 	// StorageSpill: in spill file Spill at Offset.
 	StorageSpill
