@@ -1,7 +1,9 @@
 // Package extract is phase 1 of dSort: it reads the input shards a target
 // owns, groups their files into records and notes, per file, where its
-// bytes are. An uncompressed tar is never copied: a file is an offset into
-// its shard, and extraction reads only the headers. Other formats are
+// bytes are. An uncompressed tar is read in order and its entries kept
+// whole in memory while the Budget allows, so that creation never reads at
+// random offsets; past the budget an entry is an offset into its shard (no
+// copy, and extraction reads only the headers). Other formats are
 // decoded and their files kept in memory while the memory Budget allows,
 // and appended to spill files past it, never to an out-of-memory.
 //
