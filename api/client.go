@@ -361,8 +361,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// escapePath escapes each segment of an object name.
-func escapePath(name string) string {
+// EscapeObjectName escapes each '/'-separated segment of an object name
+// for a URL path.
+func EscapeObjectName(name string) string {
 	parts := strings.Split(name, "/")
 	for i, p := range parts {
 		parts[i] = url.PathEscape(p)

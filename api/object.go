@@ -14,7 +14,7 @@ import (
 )
 
 func objectPath(bucket, name string) string {
-	return "/v1/objects/" + url.PathEscape(bucket) + "/" + escapePath(name)
+	return "/v1/objects/" + url.PathEscape(bucket) + "/" + EscapeObjectName(name)
 }
 
 // PutOptions describe an object being put.

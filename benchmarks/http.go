@@ -121,23 +121,34 @@ func (e *embeddedNode) close() {
 	e.node.Close()
 }
 
-// embeddedFigures measures PUT, GET and (on disk) cold GET through the
-// API of an embedded node, for each object size and worker count.
-func embeddedFigures(ctx context.Context, rec *recorder, cfg Config, src []byte, dryRun bool) error {
+// benchNode starts an embedded node (on disk or dry-run) with the
+// benchmark bucket, and names the figures measured on it.
+func benchNode(ctx context.Context, cfg Config, dryRun bool) (string, *embeddedNode, *api.Client, error) {
 	where, dir := "API", filepath.Join(cfg.Dir, "node")
 	if dryRun {
 		where, dir = "API dry-run", filepath.Join(cfg.Dir, "node-dry-run")
 	}
 	node, err := startEmbedded(ctx, dir, dryRun)
 	if err != nil {
-		return fmt.Errorf("embedded node: %w", err)
+		return "", nil, nil, fmt.Errorf("embedded node: %w", err)
 	}
-	defer node.close()
 	client := api.NewClient(node.url)
 	if err := client.CreateBucket(ctx, benchBucket, nil); err != nil {
+		node.close()
+		return "", nil, nil, err
+	}
+	return where, node, client, nil
+}
+
+// embeddedFigures measures PUT, GET and (on disk) cold GET through the
+// API of an embedded node, for each object size and worker count.
+func embeddedFigures(ctx context.Context, rec *recorder, cfg Config, src []byte, dryRun bool) error {
+	where, node, client, err := benchNode(ctx, cfg, dryRun)
+	if err != nil {
 		return err
 	}
-	note := "client and node in this process; every request redirected by the gateway"
+	defer node.close()
+	note := "client and node in this process; the client routes each request to the target by the cluster map"
 	for _, size := range objectSizes {
 		n := count(cfg.Size, size)
 		bytesMoved := n * int64(size)

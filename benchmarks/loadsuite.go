@@ -3,9 +3,6 @@ package benchmarks
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-
-	"github.com/aisgo/aisgo/api"
 )
 
 // loaderWorkers are the workers of the loader suite's runs.
@@ -46,19 +43,11 @@ func runLoader(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 func loaderFigures(ctx context.Context, rec *recorder, cfg Config, dryRun bool) error {
-	where, dir := "API", filepath.Join(cfg.Dir, "node")
-	if dryRun {
-		where, dir = "API dry-run", filepath.Join(cfg.Dir, "node-dry-run")
-	}
-	node, err := startEmbedded(ctx, dir, dryRun)
+	where, node, client, err := benchNode(ctx, cfg, dryRun)
 	if err != nil {
-		return fmt.Errorf("embedded node: %w", err)
-	}
-	defer node.close()
-	client := api.NewClient(node.url)
-	if err := client.CreateBucket(ctx, benchBucket, nil); err != nil {
 		return err
 	}
+	defer node.close()
 	n := count(cfg.Size, loaderObjectSize)
 	runs := []struct {
 		method string

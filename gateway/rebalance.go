@@ -170,16 +170,6 @@ func (n *Node) startRebalance(m *cluster.Map) {
 	})
 }
 
-// waitRebalance waits for the current rebalance to end (for tests).
-func (n *Node) waitRebalance() {
-	n.rebalance.mu.Lock()
-	run := n.rebalance.current
-	n.rebalance.mu.Unlock()
-	if run != nil {
-		<-run.done
-	}
-}
-
 // movingObject is one object to send.
 type movingObject struct {
 	bucket store.Bucket
@@ -515,7 +505,7 @@ func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b stor
 		if t.ID == n.config.ID {
 			continue
 		}
-		u := t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + escapeObjectName(name)
+		u := t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name)
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, u, nil)
 		if err != nil {
 			continue
@@ -568,21 +558,6 @@ func (n *Node) handleLocalObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.getObject(w, r, b, name, false)
-}
-
-func escapeObjectName(name string) string {
-	out := make([]byte, 0, len(name))
-	start := 0
-	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '/' {
-			out = append(out, url.PathEscape(name[start:i])...)
-			if i < len(name) {
-				out = append(out, '/')
-			}
-			start = i + 1
-		}
-	}
-	return string(out)
 }
 
 // readStringMap reads a msgpack map of strings.

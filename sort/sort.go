@@ -154,11 +154,3 @@ func Partition(records []shards.RecordMeta, size int64, names shards.Template) (
 	}
 	return out, nil
 }
-
-// NeededShards estimates how many shards of size bytes hold total bytes.
-func NeededShards(total, size int64) int64 {
-	if size <= 0 || total <= 0 {
-		return 0
-	}
-	return (total + size - 1) / size
-}
