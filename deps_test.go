@@ -2,8 +2,11 @@ package aisgo_test
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -43,6 +46,8 @@ var wildcard = []string{"cmd/", "benchmarks", "e2e"}
 var forbiddenNames = []string{"util", "utils", "common", "cmn", "cos", "misc", "helpers"}
 
 type listedPackage struct {
+	Dir          string
+	GoFiles      []string
 	ImportPath   string
 	Name         string
 	Imports      []string
@@ -161,6 +166,35 @@ func TestNegativeRules(t *testing.T) {
 			for _, imp := range p.Imports {
 				if imp == "os" || strings.HasPrefix(imp, "net") {
 					t.Errorf("sort imports %s: sort does no I/O", imp)
+				}
+			}
+		}
+	}
+}
+
+// fileOperationExempt lists the packages that may call os.RemoveAll,
+// os.Rename and os.MkdirAll directly: the confining helpers themselves,
+// and tools that write where their user points them.
+var fileOperationExempt = []string{"internal/pathsafe", "internal/atomicfile", "cmd/", "benchmarks", "e2e", "datasets"}
+
+// TestFileOperationsAreConfined: every removal, rename and mkdir of a
+// node's data goes through internal/pathsafe, which refuses a path
+// outside the root the caller names.
+func TestFileOperationsAreConfined(t *testing.T) {
+	unsafe := regexp.MustCompile(`\bos\.(RemoveAll|Rename|MkdirAll)\(`)
+	for _, p := range listPackages(t) {
+		rel, ok := relative(p.ImportPath)
+		if !ok || slices.ContainsFunc(fileOperationExempt, func(e string) bool { return rel == strings.TrimSuffix(e, "/") || strings.HasPrefix(rel, e) }) {
+			continue
+		}
+		for _, file := range p.GoFiles {
+			data, err := os.ReadFile(filepath.Join(p.Dir, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, line := range strings.Split(string(data), "\n") {
+				if unsafe.MatchString(line) {
+					t.Errorf("%s/%s:%d calls %s directly: use internal/pathsafe", rel, file, i+1, strings.TrimSpace(line))
 				}
 			}
 		}

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
 	"golang.org/x/sync/errgroup"
@@ -106,7 +107,7 @@ func Run(ctx context.Context, cfg Config, inputs []Input, opener Opener, counter
 		if cfg.SpillDir == "" {
 			return nil, errors.New("extract: a spill directory is required for " + cfg.Format.Name())
 		}
-		if err := os.MkdirAll(cfg.SpillDir, 0o755); err != nil {
+		if err := pathsafe.MkdirAll(filepath.Dir(cfg.SpillDir), cfg.SpillDir, 0o755); err != nil {
 			return nil, fmt.Errorf("extract: %w", err)
 		}
 		res.Spills.dir = cfg.SpillDir

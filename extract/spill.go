@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
 // spillFile is one append-only file of contents past the budget. One
@@ -65,7 +67,7 @@ func (s *Spills) Close() error {
 	if s.dir == "" {
 		return nil
 	}
-	return os.RemoveAll(s.dir)
+	return pathsafe.RemoveAll(filepath.Dir(s.dir), s.dir)
 }
 
 func (s *Spills) flush() error {

@@ -37,7 +37,7 @@ func dsortError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrJobNotFound, err)
 	case errors.Is(err, pipeline.ErrJobFinished):
 		return fmt.Errorf("%w: %w", api.ErrJobFinished, err)
-	case errors.Is(err, pipeline.ErrJobRunning):
+	case errors.Is(err, pipeline.ErrJobRunning), errors.Is(err, pipeline.ErrInvalidJobID), errors.Is(err, pipeline.ErrInvalidInit):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	}
 	return err

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -36,7 +37,7 @@ var _ MetaStore = (*FileMetaStore)(nil)
 
 // NewFileMetaStore returns a store in dir, creating the directory.
 func NewFileMetaStore(dir string) (*FileMetaStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := pathsafe.MkdirAll(dir, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("metadata directory: %w", err)
 	}
 	return &FileMetaStore{dir: dir}, nil
@@ -63,18 +64,7 @@ func (f *FileMetaStore) save(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(f.dir, name)
-	var suffix [6]byte
-	rand.Read(suffix[:])
-	tmp := fmt.Sprintf("%s.tmp-%x", path, suffix)
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Write(filepath.Join(f.dir, name), data, 0o644)
 }
 
 // LoadMap reads smap.json.
@@ -99,49 +89,3 @@ func (f *FileMetaStore) LoadBuckets() (store.BucketMetadata, bool, error) {
 
 // SaveBuckets writes bmd.json.
 func (f *FileMetaStore) SaveBuckets(md store.BucketMetadata) error { return f.save("bmd.json", md) }
-
-// MemoryMetaStore keeps the metadata in memory, for tests.
-type MemoryMetaStore struct {
-	mu      sync.Mutex
-	smap    *cluster.Map
-	buckets *store.BucketMetadata
-}
-
-var _ MetaStore = (*MemoryMetaStore)(nil)
-
-// LoadMap returns the saved map.
-func (m *MemoryMetaStore) LoadMap() (*cluster.Map, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.smap == nil {
-		return nil, nil
-	}
-	return m.smap.Clone(), nil
-}
-
-// SaveMap keeps a copy of the map.
-func (m *MemoryMetaStore) SaveMap(s *cluster.Map) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.smap = s.Clone()
-	return nil
-}
-
-// LoadBuckets returns the saved bucket metadata.
-func (m *MemoryMetaStore) LoadBuckets() (store.BucketMetadata, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.buckets == nil {
-		return store.BucketMetadata{}, false, nil
-	}
-	return m.buckets.Clone(), true, nil
-}
-
-// SaveBuckets keeps a copy of the bucket metadata.
-func (m *MemoryMetaStore) SaveBuckets(md store.BucketMetadata) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := md.Clone()
-	m.buckets = &c
-	return nil
-}

@@ -19,6 +19,7 @@ import (
 	"github.com/aisgo/aisgo/creation"
 	"github.com/aisgo/aisgo/extract"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/sort"
@@ -31,8 +32,12 @@ var (
 	ErrJobExists   = errors.New("dsort job already exists")
 	ErrJobFinished = errors.New("dsort job already finished")
 	ErrJobRunning  = errors.New("dsort job is still running")
+	// ErrInvalidJobID marks a job id that is not a plain path segment.
+	ErrInvalidJobID = errors.New("invalid dsort job id")
 	// ErrAborted is the cause of a job stopped by a user.
 	ErrAborted = errors.New("dsort job aborted")
+	// ErrInvalidInit marks an init request that lacks what a job needs.
+	ErrInvalidInit = errors.New("dsort init is invalid")
 	// errCoordinatorGone is the cause when a coordinator's call is cut.
 	errCoordinatorGone = errors.New("the coordinating gateway disconnected")
 )
@@ -94,13 +99,22 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if entries, err := os.ReadDir(cfg.WorkDir); err == nil {
 		for _, e := range entries {
 			if e.IsDir() && strings.HasPrefix(e.Name(), "dsort-") {
-				os.RemoveAll(filepath.Join(cfg.WorkDir, e.Name()))
+				pathsafe.RemoveAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, e.Name()))
 			}
 		}
 	}
 	w := &Worker{config: cfg}
 	w.mu.jobs = map[string]*targetJob{}
 	return w, nil
+}
+
+// ValidateJobID checks a job id before it names anything: it becomes part
+// of spill and journal paths.
+func ValidateJobID(id string) error {
+	if err := pathsafe.Segment("job id", id); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidJobID, err)
+	}
+	return nil
 }
 
 // targetJob is one job on this target.
@@ -143,6 +157,9 @@ type targetJob struct {
 }
 
 func (w *Worker) job(id string) (*targetJob, error) {
+	if err := ValidateJobID(id); err != nil {
+		return nil, err
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	j, ok := w.mu.jobs[id]
@@ -168,14 +185,17 @@ func (j *targetJob) admit() error {
 
 // Init prepares a job on this target.
 func (w *Worker) Init(ctx context.Context, init JobInit) error {
+	if err := ValidateJobID(init.ID); err != nil {
+		return err
+	}
+	if init.Map == nil {
+		return fmt.Errorf("%w: dsort init: the field map (the cluster map of the job) is missing", ErrInvalidInit)
+	}
 	plan, err := init.Spec.Validate(w.config.Formats)
 	if err != nil {
 		return err
 	}
 	plan.Algorithm.Seed = init.Seed
-	if init.Map == nil {
-		return errors.New("dsort init: no cluster map")
-	}
 	targets := init.Map.ActiveTargets()
 	self := slices.IndexFunc(targets, func(n cluster.Node) bool { return n.ID == w.config.NodeID })
 	if self < 0 {
@@ -443,7 +463,7 @@ func (j *targetJob) journalShard(name string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.mu.journal == nil {
-		if err := os.MkdirAll(j.w.config.WorkDir, 0o755); err != nil {
+		if err := pathsafe.MkdirAll(j.w.config.WorkDir, j.w.config.WorkDir, 0o755); err != nil {
 			return err
 		}
 		f, err := os.OpenFile(j.w.journalName(j.id), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -472,7 +492,7 @@ func (j *targetJob) dropJournal() {
 		j.mu.journal.Close()
 		j.mu.journal = nil
 	}
-	os.Remove(j.w.journalName(j.id))
+	pathsafe.Remove(j.w.config.WorkDir, j.w.journalName(j.id))
 }
 
 // Recover removes the output shards of jobs that a crash cut short: their
@@ -497,7 +517,7 @@ func (w *Worker) Recover(ctx context.Context) error {
 		lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
 		var bucket string
 		if len(lines) == 0 || json.Unmarshal(lines[0], &bucket) != nil {
-			os.Remove(path)
+			pathsafe.Remove(w.config.WorkDir, path)
 			continue
 		}
 		removed := 0
@@ -513,7 +533,7 @@ func (w *Worker) Recover(ctx context.Context) error {
 			removed++
 		}
 		w.config.Logger.Warn("removed the output of a dsort job interrupted by a restart", "journal", e.Name(), "shards", removed)
-		if err := os.Remove(path); err != nil {
+		if err := pathsafe.Remove(w.config.WorkDir, path); err != nil {
 			return err
 		}
 	}
@@ -744,7 +764,7 @@ func (j *targetJob) release() {
 		extract.ReleaseMemory(j.budget, j.mu.result.Records)
 		j.mu.result.Close()
 	}
-	os.RemoveAll(filepath.Join(j.w.config.WorkDir, "dsort-"+j.id))
+	pathsafe.RemoveAll(j.w.config.WorkDir, filepath.Join(j.w.config.WorkDir, "dsort-"+j.id))
 	for _, obj := range j.mu.objects {
 		obj.Close()
 	}

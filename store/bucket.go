@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
 // ProviderAIS is the provider of buckets stored by AIS-Go itself.
@@ -35,17 +37,8 @@ func (b Bucket) Validate() error {
 	if b.Provider != "" && b.Provider != ProviderAIS {
 		return fmt.Errorf("%w: provider %q is not supported (want %q)", ErrInvalidName, b.Provider, ProviderAIS)
 	}
-	if len(b.Name) == 0 || len(b.Name) > 64 {
-		return fmt.Errorf("%w: bucket name %q must have 1 to 64 characters", ErrInvalidName, b.Name)
-	}
-	if b.Name == "." || b.Name == ".." {
-		return fmt.Errorf("%w: bucket name %q is reserved", ErrInvalidName, b.Name)
-	}
-	for _, c := range []byte(b.Name) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-		if !ok {
-			return fmt.Errorf("%w: bucket name %q may contain only letters, digits, '.', '_' and '-'", ErrInvalidName, b.Name)
-		}
+	if err := pathsafe.Segment("bucket name", b.Name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
 	return nil
 }
@@ -160,4 +153,22 @@ func (m BucketMetadata) Clone() BucketMetadata {
 		c.Buckets[k] = v
 	}
 	return c
+}
+
+// Validate checks every bucket name and its props, so that metadata read
+// from disk or received from a peer touches no directory before it is
+// known to be sound.
+func (m BucketMetadata) Validate() error {
+	if m.Version < 0 {
+		return fmt.Errorf("%w: bucket metadata version %d is negative", ErrInvalidProps, m.Version)
+	}
+	for name, props := range m.Buckets {
+		if err := NewBucket(name).Validate(); err != nil {
+			return fmt.Errorf("bucket metadata: %w", err)
+		}
+		if err := props.Validate(); err != nil {
+			return fmt.Errorf("bucket metadata: bucket %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
 // MaxNameLength is the longest object name accepted, in bytes.
-const MaxNameLength = 1024
-
-// maxSegmentLength is the longest path segment a filesystem takes (NAME_MAX).
-const maxSegmentLength = 255
+const MaxNameLength = pathsafe.MaxNameLength
 
 // ObjectMeta is the metadata kept beside an object's data.
 type ObjectMeta struct {
@@ -29,27 +26,8 @@ type ObjectMeta struct {
 // bytes, '/'-separated segments that are neither empty, ".", nor "..", no
 // leading '/', and no NUL. The error says what is wrong.
 func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: object name is empty", ErrInvalidName)
-	case len(name) > MaxNameLength:
-		return fmt.Errorf("%w: object name is %d bytes long (at most %d)", ErrInvalidName, len(name), MaxNameLength)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: object name %q is not valid UTF-8", ErrInvalidName, name)
-	case strings.IndexByte(name, 0) >= 0:
-		return fmt.Errorf("%w: object name %q contains a NUL byte", ErrInvalidName, name)
-	case name[0] == '/':
-		return fmt.Errorf("%w: object name %q is an absolute path", ErrInvalidName, name)
-	}
-	for segment := range strings.SplitSeq(name, "/") {
-		switch {
-		case segment == "":
-			return fmt.Errorf("%w: object name %q has an empty path segment", ErrInvalidName, name)
-		case segment == "." || segment == "..":
-			return fmt.Errorf("%w: object name %q has a %q segment", ErrInvalidName, name, segment)
-		case len(segment) > maxSegmentLength:
-			return fmt.Errorf("%w: object name %q has a segment longer than %d bytes", ErrInvalidName, name, maxSegmentLength)
-		}
+	if err := pathsafe.Name(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -36,14 +37,15 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 	if err := s.createDirs(b); err != nil {
 		return err
 	}
-	s.mu.md.Buckets[b.Name] = props
-	s.mu.md.Version++
-	return s.saveBucketsLocked()
+	md := s.mu.md.Clone()
+	md.Buckets[b.Name] = props
+	md.Version++
+	return s.saveBucketsLocked(md)
 }
 
 func (s *Store) createDirs(b store.Bucket) error {
 	for _, m := range s.mountpaths {
-		if err := os.MkdirAll(m.bucketDir(b), 0o755); err != nil {
+		if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
 			return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
 		}
 	}
@@ -55,10 +57,10 @@ func (s *Store) createDirs(b store.Bucket) error {
 func (s *Store) removeDirs(b store.Bucket) error {
 	for _, m := range s.mountpaths {
 		trash := filepath.Join(m.trashDir(), b.Name+"-"+randomName())
-		if err := os.Rename(m.bucketDir(b), trash); err != nil && !os.IsNotExist(err) {
+		if err := pathsafe.Rename(m.path, m.bucketDir(b), trash); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
 		}
-		if err := os.RemoveAll(trash); err != nil {
+		if err := pathsafe.RemoveAll(m.path, trash); err != nil {
 			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
 		}
 	}
@@ -75,9 +77,10 @@ func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	if _, ok := s.mu.md.Buckets[b.Name]; !ok {
 		return fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
 	}
-	delete(s.mu.md.Buckets, b.Name)
-	s.mu.md.Version++
-	if err := s.saveBucketsLocked(); err != nil {
+	md := s.mu.md.Clone()
+	delete(md.Buckets, b.Name)
+	md.Version++
+	if err := s.saveBucketsLocked(md); err != nil {
 		return err
 	}
 	return s.removeDirs(b)
@@ -100,9 +103,10 @@ func (s *Store) SetBucketProps(ctx context.Context, b store.Bucket, props store.
 	props.Provider = store.ProviderAIS
 	props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
 	props.Created = old.Created
-	s.mu.md.Buckets[b.Name] = props
-	s.mu.md.Version++
-	return s.saveBucketsLocked()
+	md := s.mu.md.Clone()
+	md.Buckets[b.Name] = props
+	md.Version++
+	return s.saveBucketsLocked(md)
 }
 
 // Buckets returns a copy of the bucket metadata.
@@ -112,8 +116,12 @@ func (s *Store) Buckets(ctx context.Context) (store.BucketMetadata, error) {
 	return s.mu.md.Clone(), nil
 }
 
-// SyncBuckets adopts md when it is newer than the store's own.
+// SyncBuckets adopts md when it is newer than the store's own. Every
+// bucket name in md is validated before any directory is touched.
 func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error {
+	if err := md.Validate(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if md.Version <= s.mu.md.Version {
@@ -133,8 +141,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 			}
 		}
 	}
-	s.mu.md = md.Clone()
-	return s.saveBucketsLocked()
+	return s.saveBucketsLocked(md.Clone())
 }
 
 // bucketProps returns a bucket's props or ErrBucketNotFound.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 	"golang.org/x/sys/unix"
@@ -153,13 +154,13 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 		defer release()
 	}
 	dest := m.objectPath(b, name)
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	if err := pathsafe.MkdirAll(m.path, filepath.Dir(dest), 0o755); err != nil {
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
 		}
 		return classify(err)
 	}
-	if err := os.Rename(work, dest); err != nil {
+	if err := pathsafe.Rename(m.path, work, dest); err != nil {
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
 		}

@@ -14,7 +14,9 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/hrw"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -94,7 +96,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 func prepareMountpath(m mountpath) error {
 	for _, dir := range []string{m.path, m.workDir(), m.trashDir()} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := pathsafe.MkdirAll(m.path, dir, 0o755); err != nil {
 			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
 		}
 	}
@@ -106,7 +108,7 @@ func prepareMountpath(m mountpath) error {
 			return fmt.Errorf("mountpath %s: %w", m.path, err)
 		}
 		for _, e := range entries {
-			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			if err := pathsafe.RemoveAll(dir, filepath.Join(dir, e.Name())); err != nil {
 				return fmt.Errorf("mountpath %s: remove leftover %s: %w", m.path, e.Name(), err)
 			}
 		}
@@ -164,30 +166,6 @@ func randomName() string {
 	return hex.EncodeToString(b[:])
 }
 
-// writeFileAtomic writes data to path through a temporary file and rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp-" + randomName()
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
-	if err != nil {
-		return classify(err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return classify(err)
-	}
-	return nil
-}
-
 func (s *Store) loadBuckets() error {
 	var best store.BucketMetadata
 	for _, m := range s.mountpaths {
@@ -210,29 +188,31 @@ func (s *Store) loadBuckets() error {
 	if best.Buckets == nil {
 		best.Buckets = map[string]store.Props{}
 	}
-	s.mu.md = best
+	if err := best.Validate(); err != nil {
+		return fmt.Errorf("saved bucket metadata: %w", err)
+	}
 	// Every mountpath gets every bucket directory and the newest metadata.
 	for name := range best.Buckets {
-		for _, m := range s.mountpaths {
-			if err := os.MkdirAll(m.bucketDir(store.NewBucket(name)), 0o755); err != nil {
-				return fmt.Errorf("bucket %s on %s: %w", name, m.path, classify(err))
-			}
+		if err := s.createDirs(store.NewBucket(name)); err != nil {
+			return err
 		}
 	}
-	return s.saveBucketsLocked()
+	return s.saveBucketsLocked(best)
 }
 
-// saveBucketsLocked persists s.mu.md on every mountpath.
-func (s *Store) saveBucketsLocked() error {
-	data, err := json.MarshalIndent(s.mu.md, "", " ")
+// saveBucketsLocked persists md on every mountpath, then makes it the
+// store's own: a save that fails (a full disk) leaves memory as it was.
+func (s *Store) saveBucketsLocked(md store.BucketMetadata) error {
+	data, err := json.MarshalIndent(md, "", " ")
 	if err != nil {
 		return err
 	}
 	for _, m := range s.mountpaths {
-		if err := writeFileAtomic(m.bmdPath(), data); err != nil {
-			return fmt.Errorf("save bucket metadata on %s: %w", m.path, err)
+		if err := atomicfile.Write(m.bmdPath(), data, 0o644); err != nil {
+			return fmt.Errorf("save bucket metadata on %s: %w", m.path, classify(err))
 		}
 	}
+	s.mu.md = md
 	return nil
 }
 

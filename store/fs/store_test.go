@@ -195,3 +195,65 @@ func TestNameConflictOnOneMountpath(t *testing.T) {
 		t.Fatalf("refused puts left %d work files", len(entries))
 	}
 }
+
+// TestFailedMetadataSaveChangesNothing: a bucket-metadata save that fails
+// (here: a directory where the file goes, as a full disk would) leaves
+// the store as it was, so the same change works once the cause is gone.
+func TestFailedMetadataSaveChangesNothing(t *testing.T) {
+	mp := t.TempDir()
+	st := open(t, mp)
+	ctx := t.Context()
+	if err := st.CreateBucket(ctx, store.NewBucket("a"), store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.Buckets(ctx)
+	bmd := filepath.Join(mp, ".ais", "bmd.json")
+	saved, _ := os.ReadFile(bmd)
+	os.Remove(bmd)
+	if err := os.MkdirAll(filepath.Join(bmd, "blocker"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateBucket(ctx, store.NewBucket("b"), store.Props{}); err == nil {
+		t.Fatal("create succeeded although the metadata could not be saved")
+	}
+	if err := st.SyncBuckets(ctx, store.BucketMetadata{Version: before.Version + 5, Buckets: map[string]store.Props{"c": store.DefaultProps()}}); err == nil {
+		t.Fatal("sync succeeded although the metadata could not be saved")
+	}
+	after, _ := st.Buckets(ctx)
+	if after.Version != before.Version || len(after.Buckets) != len(before.Buckets) {
+		t.Fatalf("memory moved ahead of disk: %+v, was %+v", after, before)
+	}
+	os.RemoveAll(bmd)
+	os.WriteFile(bmd, saved, 0o644)
+	if err := st.CreateBucket(ctx, store.NewBucket("b"), store.Props{}); err != nil {
+		t.Fatalf("create after the cause is gone: %v", err)
+	}
+	reopened := open(t, mp)
+	if md, _ := reopened.Buckets(ctx); len(md.Buckets) != 2 {
+		t.Fatalf("after a restart: %v", md.Buckets)
+	}
+}
+
+// TestSyncRefusesNamesThatEscape: a pushed bucket name with "../" segments
+// is refused before any directory is made or removed.
+func TestSyncRefusesNamesThatEscape(t *testing.T) {
+	top := t.TempDir()
+	mp := filepath.Join(top, "mp")
+	victim := filepath.Join(top, "victim")
+	os.MkdirAll(victim, 0o755)
+	st := open(t, mp)
+	ctx := t.Context()
+	evil := strings.Repeat("../", 20) + strings.TrimPrefix(victim, "/")
+	for _, name := range []string{evil, "../../victim", "..", "a/b"} {
+		md := store.BucketMetadata{Version: 10, Buckets: map[string]store.Props{name: store.DefaultProps()}}
+		if err := st.SyncBuckets(ctx, md); !errors.Is(err, store.ErrInvalidName) {
+			t.Errorf("bucket %q: %v, want ErrInvalidName", name, err)
+		}
+	}
+	if err := st.SyncBuckets(ctx, store.BucketMetadata{Version: 11, Buckets: map[string]store.Props{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("the directory outside the data directory is gone: %v", err)
+	}
+}

@@ -1,0 +1,55 @@
+package atomicfile
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// tempMarker is part of every temporary file's name, so that leftovers of
+// a crash can be recognized and removed (see IsTemp).
+const tempMarker = ".tmp-"
+
+// Write replaces path with data durably.
+func Write(path string, data []byte, perm os.FileMode) error {
+	var suffix [6]byte
+	rand.Read(suffix[:])
+	tmp := path + tempMarker + hex.EncodeToString(suffix[:])
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// SyncDir fsyncs a directory, making renames and creations in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// IsTemp reports whether a file name is a temporary file of Write.
+func IsTemp(name string) bool { return strings.Contains(filepath.Base(name), tempMarker) }
