@@ -31,6 +31,7 @@ var (
 	ErrUnavailable      = errors.New("api: service unavailable")
 	ErrNotImplemented   = errors.New("api: not implemented")
 	ErrTooManyRedirects = errors.New("api: too many redirects")
+	ErrUnauthorized     = errors.New("api: unauthorized")
 )
 
 // Kinds name error conditions on the wire. They are stable: clients decode
@@ -59,6 +60,7 @@ const (
 	KindUnavailable     = "unavailable"
 	KindNotImplemented  = "not-implemented"
 	KindUnknownChecksum = "unknown-checksum"
+	KindUnauthorized    = "unauthorized"
 	KindInternal        = "internal"
 )
 
@@ -91,6 +93,7 @@ var Kinds = []struct {
 	{KindJobFinished, ErrJobFinished},
 	{KindUnavailable, ErrUnavailable},
 	{KindNotImplemented, ErrNotImplemented},
+	{KindUnauthorized, ErrUnauthorized},
 }
 
 // KindOf classifies an error; unknown errors are KindInternal.
@@ -139,6 +142,8 @@ func (e *Error) Unwrap() error {
 		return ErrUnavailable
 	case http.StatusBadRequest:
 		return ErrBadRequest
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pool"
 )
 
@@ -48,7 +49,14 @@ type clusterNode struct {
 // startLocalCluster starts one gateway and the given number of targets,
 // and waits until all are in the cluster map.
 func startLocalCluster(ctx context.Context, dir, aisnode string, targets int, args ...string) (*localCluster, error) {
-	c := &localCluster{dir: dir, aisnode: aisnode, args: args}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	secret := filepath.Join(dir, "cluster-secret")
+	if err := os.WriteFile(secret, []byte(peer.NewSecret().String()), 0o600); err != nil {
+		return nil, err
+	}
+	c := &localCluster{dir: dir, aisnode: aisnode, args: append([]string{"-secret-file", secret}, args...)}
 	if _, err := c.launch("g1", "gateway"); err != nil {
 		return nil, err
 	}

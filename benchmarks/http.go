@@ -12,6 +12,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/dryrun"
@@ -102,7 +103,7 @@ func startEmbedded(ctx context.Context, dir string, dryRun bool) (*embeddedNode,
 		return nil, err
 	}
 	e := &embeddedNode{url: "http://" + listener.Addr().String(), fs: fsStore}
-	e.node, err = gateway.New(gateway.Config{ID: "n1", Role: cluster.RoleAll, URL: e.url, Meta: meta, Store: st, WorkDir: filepath.Join(dir, "work")})
+	e.node, err = gateway.New(gateway.Config{ID: "n1", Role: cluster.RoleAll, URL: e.url, Meta: meta, Store: st, WorkDir: filepath.Join(dir, "work"), Secret: peer.NewSecret()})
 	if err != nil {
 		listener.Close()
 		return nil, err

@@ -3,11 +3,14 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/aisgo/aisgo/internal/hrw"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
 // Role is what a node does.
@@ -44,6 +47,10 @@ const (
 	StateActive      State = "active"
 	StateMaintenance State = "maintenance"
 	StateLeaving     State = "leaving"
+	// StateOffline: a target that stopped answering. It owns nothing,
+	// but may still hold objects, which are not to be reported missing
+	// until it is back or removed.
+	StateOffline State = "offline"
 )
 
 // Node is a member of the cluster.
@@ -181,4 +188,138 @@ func (m *Map) WithState(id string, s State) (*Map, error) {
 func SameTargets(a, b *Map) bool {
 	ta, tb := a.ActiveTargets(), b.ActiveTargets()
 	return slices.EqualFunc(ta, tb, func(x, y Node) bool { return x.ID == y.ID })
+}
+
+// ErrInvalidNode marks a node description that cannot be used.
+var ErrInvalidNode = errors.New("cluster: invalid node")
+
+// Validate checks a node's id, role, state and URL: the id names files
+// and the URL is dialed, so both come from peers only after this check.
+func (n Node) Validate() error {
+	if err := pathsafe.Segment("node id", n.ID); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidNode, err)
+	}
+	if _, err := ParseRole(string(n.Role)); err != nil {
+		return fmt.Errorf("%w: node %s: %w", ErrInvalidNode, n.ID, err)
+	}
+	switch n.State {
+	case "", StateActive, StateMaintenance, StateLeaving, StateOffline:
+	default:
+		return fmt.Errorf("%w: node %s: state %q is not known", ErrInvalidNode, n.ID, n.State)
+	}
+	if err := ValidateURL(n.URL); err != nil {
+		return fmt.Errorf("%w: node %s: %w", ErrInvalidNode, n.ID, err)
+	}
+	return nil
+}
+
+// ValidateURL checks a node URL: http or https, a host and a port, and
+// nothing else (no user, path, query or fragment).
+func ValidateURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("url %q: %w", s, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("url %q: the scheme must be http or https", s)
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		return fmt.Errorf("url %q: want only scheme, host and port", s)
+	case u.Hostname() == "":
+		return fmt.Errorf("url %q: the host is missing", s)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil || port < 1 || port > 65535 {
+		return fmt.Errorf("url %q: want a port in 1..65535", s)
+	}
+	return nil
+}
+
+// Validate checks a map received from a peer or read from disk: every
+// node valid, ids unique and sorted, and the primary one of its gateways.
+func (m *Map) Validate() error {
+	if m.Version < 0 {
+		return fmt.Errorf("%w: map version %d is negative", ErrInvalidNode, m.Version)
+	}
+	if m.UUID != "" {
+		if err := pathsafe.Segment("cluster uuid", m.UUID); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidNode, err)
+		}
+	}
+	for i, n := range m.Nodes {
+		if err := n.Validate(); err != nil {
+			return err
+		}
+		if i > 0 && m.Nodes[i-1].ID >= n.ID {
+			return fmt.Errorf("%w: node ids are not unique and sorted (%s, %s)", ErrInvalidNode, m.Nodes[i-1].ID, n.ID)
+		}
+	}
+	if len(m.Nodes) > 0 {
+		p, ok := m.PrimaryNode()
+		if !ok || !p.Role.IsGateway() {
+			return fmt.Errorf("%w: primary %q is not a gateway of the map", ErrInvalidNode, m.Primary)
+		}
+	}
+	return nil
+}
+
+// Errors of CheckUpdate.
+var (
+	ErrNotPrimary  = errors.New("cluster: metadata is accepted only from the primary gateway")
+	ErrForeignMap  = errors.New("cluster: map belongs to another cluster")
+	ErrVersionJump = errors.New("cluster: map version jumps too far ahead")
+	ErrWipe        = errors.New("cluster: map would remove every target")
+)
+
+// UpdateRules bound what a node accepts of a pushed map.
+type UpdateRules struct {
+	// MaxVersionJump is how far ahead of the current map a pushed one may
+	// be; zero means 10000.
+	MaxVersionJump int64
+	// Recovery lifts the jump bound, for a node that joins (again) and
+	// takes the map its gateway answers with.
+	Recovery bool
+	// AllowNoTargets accepts a map with no targets where the current one
+	// has some: the primary sets it when the last target leaves for real.
+	AllowNoTargets bool
+}
+
+// CheckUpdate decides whether a node holding cur (nil when it has none)
+// takes next, pushed by the node sender. It accepts the map only from the
+// current primary (or from a gateway of the current map that next names
+// as the new primary), of the same cluster, in sequence, and sound. A map
+// of the same or an older version is ErrStaleMap.
+func CheckUpdate(cur, next *Map, sender string, rules UpdateRules) error {
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	if cur == nil {
+		if sender != next.Primary {
+			return fmt.Errorf("%w: %s sent a map whose primary is %s", ErrNotPrimary, sender, next.Primary)
+		}
+		return nil
+	}
+	if cur.UUID != "" && next.UUID != cur.UUID {
+		return fmt.Errorf("%w: %q, this node is in %q", ErrForeignMap, next.UUID, cur.UUID)
+	}
+	if sender != cur.Primary {
+		g, known := cur.Node(sender)
+		if !known || !g.Role.IsGateway() || next.Primary != sender {
+			return fmt.Errorf("%w: %s sent it, the primary is %s", ErrNotPrimary, sender, cur.Primary)
+		}
+	}
+	if next.Version <= cur.Version {
+		return fmt.Errorf("%w: got version %d, have %d", ErrStaleMap, next.Version, cur.Version)
+	}
+	jump := rules.MaxVersionJump
+	if jump <= 0 {
+		jump = 10000
+	}
+	if !rules.Recovery && next.Version-cur.Version > jump {
+		return fmt.Errorf("%w: version %d after %d (at most %d ahead)", ErrVersionJump, next.Version, cur.Version, jump)
+	}
+	if !rules.AllowNoTargets && len(cur.Targets()) > 0 && len(next.Targets()) == 0 {
+		return fmt.Errorf("%w: version %d has no targets, version %d has %d", ErrWipe, next.Version, cur.Version, len(cur.Targets()))
+	}
+	return nil
 }

@@ -105,3 +105,76 @@ func TestMapChanges(t *testing.T) {
 		t.Fatal("a node of role all is not both gateway and target")
 	}
 }
+
+// TestCheckUpdate is the table of what a node accepts of a pushed map.
+func TestCheckUpdate(t *testing.T) {
+	cur := mapOf(t, 3)
+	cur.UUID = "c1"
+	withGateway := func(m *cluster.Map) *cluster.Map {
+		m, _ = m.WithNode(cluster.Node{ID: "g2", Role: cluster.RoleGateway, URL: "http://127.0.0.1:2", State: cluster.StateActive})
+		return m
+	}
+	next := func(change func(*cluster.Map)) *cluster.Map {
+		m := cur.Clone()
+		m.Version++
+		if change != nil {
+			change(m)
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		cur    *cluster.Map
+		next   *cluster.Map
+		sender string
+		rules  cluster.UpdateRules
+		err    error
+	}{
+		{"the next version from the primary", cur, next(nil), "g1", cluster.UpdateRules{}, nil},
+		{"from a target", cur, next(nil), "t1", cluster.UpdateRules{}, cluster.ErrNotPrimary},
+		{"from an unknown node", cur, next(nil), "x", cluster.UpdateRules{}, cluster.ErrNotPrimary},
+		{"a gateway that takes over", withGateway(cur), next(func(m *cluster.Map) {
+			m.Nodes, m.Version = withGateway(cur).Nodes, withGateway(cur).Version+1
+			m.Primary = "g2"
+		}), "g2", cluster.UpdateRules{}, nil},
+		{"a gateway that does not name itself primary", withGateway(cur), next(func(m *cluster.Map) {
+			m.Nodes, m.Version = withGateway(cur).Nodes, withGateway(cur).Version+1
+		}), "g2", cluster.UpdateRules{}, cluster.ErrNotPrimary},
+		{"the same version", cur, cur.Clone(), "g1", cluster.UpdateRules{}, cluster.ErrStaleMap},
+		{"an older version", cur, func() *cluster.Map { m := cur.Clone(); m.Version--; return m }(), "g1", cluster.UpdateRules{}, cluster.ErrStaleMap},
+		{"version MaxInt64", cur, next(func(m *cluster.Map) { m.Version = 1<<63 - 1 }), "g1", cluster.UpdateRules{}, cluster.ErrVersionJump},
+		{"a far jump when joining", cur, next(func(m *cluster.Map) { m.Version += 50000 }), "g1", cluster.UpdateRules{Recovery: true}, nil},
+		{"another cluster", cur, next(func(m *cluster.Map) { m.UUID = "other" }), "g1", cluster.UpdateRules{}, cluster.ErrForeignMap},
+		{"every target gone", cur, next(func(m *cluster.Map) { m.Nodes = m.Gateways() }), "g1", cluster.UpdateRules{}, cluster.ErrWipe},
+		{"every target gone, allowed", cur, next(func(m *cluster.Map) { m.Nodes = m.Gateways() }), "g1", cluster.UpdateRules{AllowNoTargets: true}, nil},
+		{"empty map", cur, next(func(m *cluster.Map) { m.Nodes = nil }), "g1", cluster.UpdateRules{}, cluster.ErrWipe},
+		{"a node id with a path", cur, next(func(m *cluster.Map) {
+			m.Nodes = append(m.Nodes, cluster.Node{ID: "../../x", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9", State: cluster.StateActive})
+		}), "g1", cluster.UpdateRules{}, cluster.ErrInvalidNode},
+		{"a node URL that is not one", cur, next(func(m *cluster.Map) { m.Nodes[1].URL = "::::" }), "g1", cluster.UpdateRules{}, cluster.ErrInvalidNode},
+		{"a primary that is not a gateway", cur, next(func(m *cluster.Map) { m.Primary = "t1" }), "t1", cluster.UpdateRules{}, cluster.ErrInvalidNode},
+		{"no map yet, from its primary", nil, next(nil), "g1", cluster.UpdateRules{}, nil},
+		{"no map yet, from another node", nil, next(nil), "t2", cluster.UpdateRules{}, cluster.ErrNotPrimary},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := cluster.CheckUpdate(tc.cur, tc.next, tc.sender, tc.rules)
+			if tc.err == nil && err != nil || tc.err != nil && !errors.Is(err, tc.err) {
+				t.Fatalf("got %v, want %v", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestValidateURL(t *testing.T) {
+	for _, good := range []string{"http://127.0.0.1:8080", "https://node-1.example:443", "http://[::1]:80/"} {
+		if err := cluster.ValidateURL(good); err != nil {
+			t.Errorf("%s: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"::::", "", "ftp://h:1", "http://h", "http://h:0", "http://h:70000", "http://u:p@h:1", "http://h:1/x", "http://h:1?q", "http://:1"} {
+		if err := cluster.ValidateURL(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

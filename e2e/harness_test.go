@@ -17,10 +17,14 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/peer"
 )
 
 // binDir holds aisnode, ais and aisloader, built once by TestMain.
 var binDir string
+
+// testSecret is the cluster secret of the nodes startNode runs.
+var testSecret = peer.NewSecret()
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "aisgo-e2e-bin-")
@@ -75,6 +79,7 @@ func (p *process) start() {
 	p.t.Helper()
 	p.log = new(bytes.Buffer)
 	p.cmd = exec.Command(filepath.Join(binDir, "aisnode"), p.args...)
+	p.cmd.Env = append(os.Environ(), "AIS_CLUSTER_SECRET="+testSecret.String())
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)

@@ -182,7 +182,7 @@ func TestMembershipErrors(t *testing.T) {
 	stale.Version = 1
 	body, _ := json.Marshal(map[string]any{"map": stale})
 	req, _ := http.NewRequest(http.MethodPut, c.Targets()[0].URL()+"/v1/metasync", bytes.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,8 +199,8 @@ func TestMembershipErrors(t *testing.T) {
 	// A second node under a used id is refused.
 	value, _ := json.Marshal(cluster.Node{ID: c.Targets()[0].Node.ID(), Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"})
 	body, _ = json.Marshal(api.ActionMessage{Action: "join", Value: value})
-	req, _ = http.NewRequest(http.MethodPut, primary+"/v1/cluster", bytes.NewReader(body))
-	resp, err = http.DefaultClient.Do(req)
+	req, _ = http.NewRequest(http.MethodPut, primary+"/v1/internal/cluster", bytes.NewReader(body))
+	resp, err = c.PeerClient("t9").Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

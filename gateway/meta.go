@@ -74,6 +74,9 @@ func (f *FileMetaStore) LoadMap() (*cluster.Map, error) {
 	if !ok || err != nil {
 		return nil, err
 	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(f.dir, "smap.json"), err)
+	}
 	return m, nil
 }
 
@@ -84,6 +87,11 @@ func (f *FileMetaStore) SaveMap(m *cluster.Map) error { return f.save("smap.json
 func (f *FileMetaStore) LoadBuckets() (store.BucketMetadata, bool, error) {
 	var md store.BucketMetadata
 	ok, err := f.load("bmd.json", &md)
+	if ok && err == nil {
+		if err := md.Validate(); err != nil {
+			return md, false, fmt.Errorf("%s: %w", filepath.Join(f.dir, "bmd.json"), err)
+		}
+	}
 	return md, ok, err
 }
 

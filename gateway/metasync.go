@@ -22,6 +22,18 @@ import (
 type metaMessage struct {
 	Map     *cluster.Map          `json:"map,omitempty"`
 	Buckets *store.BucketMetadata `json:"bmd,omitempty"`
+	// AllowEmpty: the primary's own change left no targets or no buckets,
+	// and receivers are to take that.
+	AllowEmpty bool `json:"allow_empty,omitempty"`
+}
+
+// origin says who sent metadata and how far to trust a jump ahead.
+type origin struct {
+	// sender is the node id that sent it (authenticated on a push).
+	sender string
+	// recovery: the answer to this node's own join, taken even if it is
+	// far ahead.
+	recovery bool
 }
 
 // call sends an intra-cluster request and decodes a JSON answer.
@@ -61,17 +73,21 @@ func (n *Node) call(ctx context.Context, method, url string, in, out any) error 
 	return nil
 }
 
-// applyMeta adopts pushed metadata that is newer than the node's own. A
-// map older than the current one is refused with cluster.ErrStaleMap.
-func (n *Node) applyMeta(ctx context.Context, msg metaMessage) error {
+// applyMeta adopts metadata that is newer than the node's own, if it
+// comes from the primary, in sequence, and sound (see cluster.CheckUpdate
+// and store.CheckBucketUpdate). A map older than the current one is
+// refused with cluster.ErrStaleMap; one of the same version is ignored.
+func (n *Node) applyMeta(ctx context.Context, msg metaMessage, from origin) error {
 	n.applyMu.Lock()
 	defer n.applyMu.Unlock()
 	if msg.Map != nil {
 		cur := n.smap.Load()
+		err := cluster.CheckUpdate(cur, msg.Map, from.sender, cluster.UpdateRules{Recovery: from.recovery, AllowNoTargets: msg.AllowEmpty})
 		switch {
-		case cur != nil && msg.Map.Version < cur.Version:
-			return fmt.Errorf("%w: got version %d, have %d", cluster.ErrStaleMap, msg.Map.Version, cur.Version)
-		case cur == nil || msg.Map.Version > cur.Version:
+		case errors.Is(err, cluster.ErrStaleMap) && msg.Map.Version == cur.Version:
+		case err != nil:
+			return err
+		default:
 			if err := n.config.Meta.SaveMap(msg.Map); err != nil {
 				return fmt.Errorf("save cluster map: %w", err)
 			}
@@ -83,9 +99,16 @@ func (n *Node) applyMeta(ctx context.Context, msg metaMessage) error {
 		}
 	}
 	if msg.Buckets != nil && msg.Buckets.Version > n.bmd.Load().Version {
+		if primary := n.smap.Load().Primary; from.sender != primary {
+			return fmt.Errorf("%w: %s sent bucket metadata, the primary is %s", cluster.ErrNotPrimary, from.sender, primary)
+		}
 		md := msg.Buckets.Clone()
 		if md.Buckets == nil {
 			md.Buckets = map[string]store.Props{}
+		}
+		rules := store.BucketUpdateRules{Recovery: from.recovery, AllowNoBuckets: msg.AllowEmpty}
+		if err := store.CheckBucketUpdate(*n.bmd.Load(), md, rules); err != nil {
+			return err
 		}
 		if n.config.Store != nil {
 			if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
@@ -106,7 +129,15 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	if err := n.applyMeta(r.Context(), msg); err != nil {
+	if err := n.applyMeta(r.Context(), msg, origin{sender: sender(r)}); err != nil {
+		if errors.Is(err, cluster.ErrVersionJump) || errors.Is(err, store.ErrBucketsJump) {
+			// Far behind (down for long): catch up by joining again
+			// through the configured gateway.
+			n.logger.Warn("pushed metadata is too far ahead: joining again to catch up", "from", sender(r), "err", err)
+			if n.config.Join != "" {
+				n.rejoin()
+			}
+		}
 		n.writeError(w, r, err)
 		return
 	}
@@ -117,7 +148,7 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 // parallel, and returns the nodes that could not be reached. A node that
 // misses a push gets the next one with the keepalive.
 func (n *Node) distribute(ctx context.Context) map[string]error {
-	msg := metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load()}
+	msg := metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load(), AllowEmpty: n.emptied.Load()}
 	return n.push(ctx, msg, func(cluster.Node) bool { return true })
 }
 
@@ -151,13 +182,13 @@ func (n *Node) join(ctx context.Context) error {
 	delay := 100 * time.Millisecond
 	for {
 		var answer metaMessage
-		err := n.call(ctx, http.MethodPut, n.config.Join+"/v1/cluster", msg, &answer)
+		err := n.call(ctx, http.MethodPut, n.config.Join+"/v1/internal/cluster", msg, &answer)
 		if err == nil {
 			if answer.Map == nil {
 				return fmt.Errorf("join %s: the answer has no cluster map", n.config.Join)
 			}
 			// A newer map may have been pushed while the answer travelled.
-			if err := n.applyMeta(ctx, answer); err != nil && !errors.Is(err, cluster.ErrStaleMap) {
+			if err := n.applyMeta(ctx, answer, origin{sender: answer.Map.Primary, recovery: true}); err != nil && !errors.Is(err, cluster.ErrStaleMap) {
 				return err
 			}
 			return nil
@@ -190,34 +221,22 @@ type nodeChange struct {
 	ID string `json:"id"`
 }
 
-func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	if !n.config.Role.IsGateway() {
-		n.writeError(w, r, badRequest("node %s is a target: send cluster actions to a gateway", n.config.ID))
-		return
-	}
-	if !n.isPrimary() {
-		n.forwardToPrimary(w, r, body)
-		return
-	}
-	var msg api.ActionMessage
-	if err := json.Unmarshal(body, &msg); err != nil {
-		n.writeError(w, r, badRequest("cluster action: %v", err))
+// handleMembership serves the actions nodes send about themselves (join,
+// left) on an intra route: only a holder of the cluster secret joins.
+func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
+	msg, ok := n.clusterAction(w, r)
+	if !ok {
 		return
 	}
 	switch msg.Action {
 	case actionJoin:
 		var node cluster.Node
-		if err := json.Unmarshal(msg.Value, &node); err != nil || node.ID == "" || node.URL == "" {
-			n.writeError(w, r, badRequest("join: value must be a node with id, role and url"))
+		if err := json.Unmarshal(msg.Value, &node); err != nil {
+			n.writeError(w, r, badRequest("join: value must be a node with id, role and url: %v", err))
 			return
 		}
-		if _, err := cluster.ParseRole(string(node.Role)); err != nil {
-			n.writeError(w, r, badRequest("join: %v", err))
+		if err := n.checkJoiner(r.Context(), node); err != nil {
+			n.writeError(w, r, err)
 			return
 		}
 		node.State = cluster.StateActive
@@ -226,46 +245,111 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load()})
-	case actionLeave, actionMaintenance, actionActivate, actionLeft:
-		var change nodeChange
-		if err := json.Unmarshal(msg.Value, &change); err != nil || change.ID == "" {
-			n.writeError(w, r, badRequest("%s: value must be {\"id\": NODE}", msg.Action))
-			return
-		}
-		if change.ID == n.config.ID {
-			n.writeError(w, r, badRequest("%s: the primary gateway cannot %s itself", msg.Action, msg.Action))
-			return
-		}
-		err := n.changeMap(r.Context(), func(m *cluster.Map) (*cluster.Map, error) {
-			node, ok := m.Node(change.ID)
-			if !ok {
-				return nil, fmt.Errorf("%w: %s", cluster.ErrNodeNotFound, change.ID)
-			}
-			switch msg.Action {
-			case actionMaintenance:
-				return m.WithState(change.ID, cluster.StateMaintenance)
-			case actionActivate:
-				return m.WithState(change.ID, cluster.StateActive)
-			case actionLeave:
-				if node.Role.IsTarget() && node.State != cluster.StateLeaving {
-					// A target leaves once its objects moved (see actionLeft).
-					return m.WithState(change.ID, cluster.StateLeaving)
-				}
-			case actionLeft:
-				if node.State != cluster.StateLeaving {
-					return nil, badRequest("%s is not leaving", change.ID)
-				}
-			}
-			return m.WithoutNode(change.ID)
-		})
-		if err != nil {
-			n.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, metaMessage{Map: n.smap.Load()})
+	case actionLeft:
+		n.changeNode(w, r, msg)
 	default:
-		n.writeError(w, r, badRequest("cluster action %q is not supported (want join, leave, start-maintenance, stop-maintenance)", msg.Action))
+		n.writeError(w, r, badRequest("membership action %q is not supported (want join or left)", msg.Action))
 	}
+}
+
+// checkJoiner validates a joining node and checks that it answers, as the
+// node it says it is, at the URL it gave.
+func (n *Node) checkJoiner(ctx context.Context, node cluster.Node) error {
+	if err := node.Validate(); err != nil {
+		return fmt.Errorf("%w: join: %w", api.ErrBadRequest, err)
+	}
+	// A used id is refused before the node is asked anything.
+	if _, err := n.smap.Load().WithNode(node); err != nil {
+		return err
+	}
+	var status api.NodeStatus
+	if err := n.call(ctx, http.MethodGet, node.URL+"/v1/internal/status", nil, &status); err != nil {
+		return fmt.Errorf("%w: join: node %s does not answer at %s: %w", api.ErrBadRequest, node.ID, node.URL, err)
+	}
+	if status.ID != node.ID {
+		return fmt.Errorf("%w: join: the node at %s is %q, not %q", api.ErrBadRequest, node.URL, status.ID, node.ID)
+	}
+	return nil
+}
+
+// clusterAction reads a cluster action on a gateway; ok means this node
+// is the primary and acts on it (otherwise it answered, or forwarded the
+// request to the primary).
+func (n *Node) clusterAction(w http.ResponseWriter, r *http.Request) (msg api.ActionMessage, ok bool) {
+	body, err := readBody(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return msg, false
+	}
+	if !n.config.Role.IsGateway() {
+		n.writeError(w, r, badRequest("node %s is a target: send cluster actions to a gateway", n.config.ID))
+		return msg, false
+	}
+	if !n.isPrimary() {
+		n.forwardToPrimary(w, r, body)
+		return msg, false
+	}
+	if err := json.Unmarshal(body, &msg); err != nil {
+		n.writeError(w, r, badRequest("cluster action: %v", err))
+		return msg, false
+	}
+	return msg, true
+}
+
+// handleClusterAction serves the administrator's actions on nodes.
+func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
+	msg, ok := n.clusterAction(w, r)
+	if !ok {
+		return
+	}
+	switch msg.Action {
+	case actionLeave, actionMaintenance, actionActivate:
+		n.changeNode(w, r, msg)
+	case actionJoin, actionLeft:
+		n.writeError(w, r, badRequest("cluster action %q is sent by nodes, on the intra-cluster route", msg.Action))
+	default:
+		n.writeError(w, r, badRequest("cluster action %q is not supported (want leave, start-maintenance, stop-maintenance)", msg.Action))
+	}
+}
+
+// changeNode applies a leave, maintenance or left action.
+func (n *Node) changeNode(w http.ResponseWriter, r *http.Request, msg api.ActionMessage) {
+	var change nodeChange
+	if err := json.Unmarshal(msg.Value, &change); err != nil || change.ID == "" {
+		n.writeError(w, r, badRequest("%s: value must be {\"id\": NODE}", msg.Action))
+		return
+	}
+	if change.ID == n.config.ID {
+		n.writeError(w, r, badRequest("%s: the primary gateway cannot %s itself", msg.Action, msg.Action))
+		return
+	}
+	err := n.changeMap(r.Context(), func(m *cluster.Map) (*cluster.Map, error) {
+		node, ok := m.Node(change.ID)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", cluster.ErrNodeNotFound, change.ID)
+		}
+		switch msg.Action {
+		case actionMaintenance:
+			return m.WithState(change.ID, cluster.StateMaintenance)
+		case actionActivate:
+			return m.WithState(change.ID, cluster.StateActive)
+		case actionLeave:
+			if node.Role.IsTarget() && node.State != cluster.StateLeaving {
+				// A target leaves once its objects moved (see actionLeft).
+				return m.WithState(change.ID, cluster.StateLeaving)
+			}
+		case actionLeft:
+			if node.State != cluster.StateLeaving {
+				return nil, badRequest("%s is not leaving", change.ID)
+			}
+		}
+		return m.WithoutNode(change.ID)
+	})
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, metaMessage{Map: n.smap.Load()})
 }
 
 // changeMap applies a change to the map on the primary, saves it and
@@ -282,7 +366,10 @@ func (n *Node) changeMap(ctx context.Context, change func(*cluster.Map) (*cluste
 	if err := n.config.Meta.SaveMap(next); err != nil {
 		return fmt.Errorf("save cluster map: %w", err)
 	}
-	msg := metaMessage{Map: next, Buckets: n.bmd.Load()}
+	if len(next.Targets()) == 0 && len(previous.Targets()) > 0 {
+		n.emptied.Store(true)
+	}
+	msg := metaMessage{Map: next, Buckets: n.bmd.Load(), AllowEmpty: n.emptied.Load()}
 	joined := func(node cluster.Node) bool {
 		_, known := previous.Node(node.ID)
 		return !known
@@ -310,6 +397,9 @@ func (n *Node) changeBuckets(ctx context.Context, change func(*store.BucketMetad
 		return err
 	}
 	md.Version++
+	if len(md.Buckets) == 0 && len(n.bmd.Load().Buckets) > 0 {
+		n.emptied.Store(true)
+	}
 	if n.config.Store != nil {
 		if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
@@ -33,6 +34,12 @@ type Config struct {
 	Store store.Store
 	// Meta persists the cluster map and bucket metadata; required.
 	Meta MetaStore
+	// Secret is the cluster secret that signs every intra-cluster
+	// request; required, and the same on every node.
+	Secret peer.Secret
+	// PeerWindow is how far an intra-cluster request's timestamp may be
+	// from this node's clock; zero means 30s.
+	PeerWindow time.Duration
 	// Join is the URL of a gateway of the cluster to join. Empty means
 	// this node is the primary gateway of a new (or restarted) cluster.
 	Join string
@@ -81,6 +88,8 @@ func (c *Config) validate() error {
 		return errors.New("node: a public URL is required")
 	case c.Meta == nil:
 		return errors.New("node: a metadata store is required")
+	case len(c.Secret) != peer.SecretSize:
+		return fmt.Errorf("node: a cluster secret of %d bytes is required", peer.SecretSize)
 	case c.Role.IsTarget() && c.Store == nil:
 		return fmt.Errorf("node: role %s needs a store", c.Role)
 	case c.Role.IsTarget() && c.WorkDir == "":
@@ -88,8 +97,7 @@ func (c *Config) validate() error {
 	case c.Join == "" && !c.Role.IsGateway():
 		return fmt.Errorf("node: a %s must join a cluster (give the URL of a gateway)", c.Role)
 	}
-	_, err := cluster.ParseRole(string(c.Role))
-	return err
+	return cluster.Node{ID: c.ID, Role: c.Role, URL: c.URL}.Validate()
 }
 
 // Node is one AIS-Go node: its HTTP routes and its view of the cluster.
@@ -97,7 +105,10 @@ type Node struct {
 	config Config
 	self   cluster.Node
 	logger *slog.Logger
+	// client signs every request with the cluster secret: use it for
+	// other nodes only.
 	client *http.Client
+	auth   *peer.Auth
 	mux    *http.ServeMux
 	// objectRoute serves /v1/objects/ outside the mux (see routes).
 	objectRoute http.HandlerFunc
@@ -121,6 +132,10 @@ type Node struct {
 	loops context.Context
 	wg    sync.WaitGroup
 
+	// emptied: the primary's own changes left no targets or no buckets,
+	// which its pushes then allow (see metaMessage.AllowEmpty).
+	emptied atomic.Bool
+
 	rebalance  rebalancer
 	tombstones tombstones
 	rejoining  atomic.Bool
@@ -136,13 +151,15 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	auth := peer.NewAuth(cfg.Secret, peer.Options{Window: cfg.PeerWindow})
 	n := &Node{
 		config:  cfg,
 		self:    cluster.Node{ID: cfg.ID, Role: cfg.Role, URL: cfg.URL, State: cluster.StateActive},
 		logger:  cfg.Logger.With("node", cfg.ID),
 		formats: formats.Default(),
+		auth:    auth,
 		client: &http.Client{
-			Transport:     cfg.Transport,
+			Transport:     auth.Transport(cfg.ID, cfg.Transport),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
@@ -263,6 +280,8 @@ func (n *Node) startPrimary(ctx context.Context) error {
 	}
 	n.smap.Store(m)
 	n.bmd.Store(&md)
+	// Saved metadata that is empty but not new was emptied on purpose.
+	n.emptied.Store(md.Version > 0 && len(md.Buckets) == 0 || m.Version > 1 && len(m.Targets()) == 0)
 	if n.config.Store != nil {
 		if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
 			return err

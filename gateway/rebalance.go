@@ -491,7 +491,7 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 	if primary.ID == n.config.ID {
 		return
 	}
-	if err := n.call(ctx, http.MethodPut, primary.URL+"/v1/cluster", msg, nil); err != nil {
+	if err := n.call(ctx, http.MethodPut, primary.URL+"/v1/internal/cluster", msg, nil); err != nil {
 		n.logger.Warn("tell the primary this target left", "err", err)
 	}
 }
@@ -596,7 +596,7 @@ func (n *Node) pullMeta(ctx context.Context) {
 	if err := n.call(ctx, http.MethodGet, primary.URL+"/v1/cluster?what=bmd", nil, msg.Buckets); err != nil {
 		return
 	}
-	if err := n.applyMeta(ctx, msg); err != nil {
+	if err := n.applyMeta(ctx, msg, origin{sender: primary.ID}); err != nil {
 		n.logger.Debug("pull metadata", "err", err)
 	}
 }

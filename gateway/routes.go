@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -20,6 +21,51 @@ const objectPrefix = "/v1/objects/"
 
 // methods dispatches a route by method and answers others with a JSON 405.
 type methods map[string]http.HandlerFunc
+
+// route is one entry of the node's route table. An intra route serves
+// other nodes only: a request without a valid cluster signature gets 401.
+type route struct {
+	pattern string
+	methods methods
+	intra   bool
+}
+
+// routeTable lists every route the node serves, but /v1/objects/ (see
+// routes).
+func (n *Node) routeTable() []route {
+	return []route{
+		{pattern: "/v1/health", methods: methods{http.MethodGet: n.handleHealth}},
+		{pattern: "/v1/buckets", methods: methods{http.MethodGet: n.handleListBuckets}},
+		{pattern: "/v1/buckets/{bucket}", methods: methods{
+			http.MethodGet:    n.metrics.observe(opList, n.handleListObjects),
+			http.MethodPost:   n.handleBucketAction,
+			http.MethodDelete: n.handleDestroyBucket,
+			http.MethodHead:   n.handleBucketProps,
+			http.MethodPatch:  n.handleSetProps,
+		}},
+		{pattern: "/v1/cluster", methods: methods{http.MethodGet: n.handleClusterGet, http.MethodPut: n.handleClusterAction}},
+		{pattern: "/v1/sort", methods: methods{http.MethodPost: n.handleDsortStart, http.MethodGet: n.handleDsortGet, http.MethodDelete: n.handleDsortRemove}},
+		{pattern: "/v1/sort/abort", methods: methods{http.MethodDelete: n.handleDsortAbort}},
+		{pattern: "/metrics", methods: methods{http.MethodGet: n.handleMetrics}},
+
+		{pattern: "/v1/metasync", intra: true, methods: methods{http.MethodPut: n.handleMetasync}},
+		{pattern: "/v1/internal/cluster", intra: true, methods: methods{http.MethodPut: n.handleMembership}},
+		{pattern: "/v1/internal/list/{bucket}", intra: true, methods: methods{http.MethodGet: n.handleLocalList}},
+		{pattern: "/v1/internal/status", intra: true, methods: methods{http.MethodGet: n.handleLocalStatus}},
+		{pattern: "/v1/internal/receive", intra: true, methods: methods{http.MethodPost: n.handleReceive}},
+		{pattern: "/v1/internal/remove/{bucket}", intra: true, methods: methods{http.MethodPost: n.handleRemoveObjects}},
+		{pattern: "/v1/internal/objects/{bucket}/{object...}", intra: true, methods: methods{http.MethodGet: n.handleLocalObject, http.MethodHead: n.handleLocalObject}},
+		{pattern: "/v1/sort/init", intra: true, methods: methods{http.MethodPost: n.handleDsortInit}},
+		{pattern: "/v1/sort/extract/{id}", intra: true, methods: methods{http.MethodPost: n.handleDsortExtract}},
+		{pattern: "/v1/sort/create/{id}", intra: true, methods: methods{http.MethodPost: n.handleDsortCreate}},
+		{pattern: "/v1/sort/finish/{id}", intra: true, methods: methods{http.MethodPost: n.handleDsortFinish}},
+		{pattern: "/v1/sort/abort/{id}", intra: true, methods: methods{http.MethodDelete: n.handleDsortTargetAbort}},
+		{pattern: "/v1/sort/remove/{id}", intra: true, methods: methods{http.MethodDelete: n.handleDsortTargetRemove}},
+		{pattern: "/v1/sort/stats", intra: true, methods: methods{http.MethodGet: n.handleDsortStats}},
+		{pattern: "/v1/sort/stats/{id}", intra: true, methods: methods{http.MethodGet: n.handleDsortStats}},
+		{pattern: "/v1/sort/records/{id}", intra: true, methods: methods{http.MethodPost: n.handleDsortRecords}},
+	}
+}
 
 func (n *Node) routes() {
 	mux := http.NewServeMux()
@@ -37,18 +83,19 @@ func (n *Node) routes() {
 		}
 		h(w, r)
 	}
-	handle := func(pattern string, m methods) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { dispatch(m, w, r) })
+	for _, rt := range n.routeTable() {
+		if rt.intra {
+			mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+				if _, err := n.auth.Verify(r); err != nil {
+					n.writeError(w, r, fmt.Errorf("%w: %s %s is an intra-cluster route: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err))
+					return
+				}
+				dispatch(rt.methods, w, r)
+			})
+			continue
+		}
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { dispatch(rt.methods, w, r) })
 	}
-	handle("/v1/health", methods{http.MethodGet: n.handleHealth})
-	handle("/v1/buckets", methods{http.MethodGet: n.handleListBuckets})
-	handle("/v1/buckets/{bucket}", methods{
-		http.MethodGet:    n.metrics.observe(opList, n.handleListObjects),
-		http.MethodPost:   n.handleBucketAction,
-		http.MethodDelete: n.handleDestroyBucket,
-		http.MethodHead:   n.handleBucketProps,
-		http.MethodPatch:  n.handleSetProps,
-	})
 	object := methods{
 		http.MethodGet:    n.handleObject,
 		http.MethodHead:   n.handleObject,
@@ -65,30 +112,15 @@ func (n *Node) routes() {
 		dispatch(object, w, r)
 	}
 	n.objectRoute = n.metrics.observeObject(n.objectRoute)
-	handle("/v1/cluster", methods{http.MethodGet: n.handleClusterGet, http.MethodPut: n.handleClusterAction})
-	handle("/v1/metasync", methods{http.MethodPut: n.handleMetasync})
-	handle("/v1/internal/list/{bucket}", methods{http.MethodGet: n.handleLocalList})
-	handle("/v1/internal/status", methods{http.MethodGet: n.handleLocalStatus})
-	handle("/v1/internal/receive", methods{http.MethodPost: n.handleReceive})
-	handle("/v1/internal/remove/{bucket}", methods{http.MethodPost: n.handleRemoveObjects})
-	handle("/v1/internal/objects/{bucket}/{object...}", methods{http.MethodGet: n.handleLocalObject, http.MethodHead: n.handleLocalObject})
-	handle("/v1/sort", methods{http.MethodPost: n.handleDsortStart, http.MethodGet: n.handleDsortGet, http.MethodDelete: n.handleDsortRemove})
-	handle("/v1/sort/abort", methods{http.MethodDelete: n.handleDsortAbort})
-	handle("/v1/sort/init", methods{http.MethodPost: n.handleDsortInit})
-	handle("/v1/sort/extract/{id}", methods{http.MethodPost: n.handleDsortExtract})
-	handle("/v1/sort/create/{id}", methods{http.MethodPost: n.handleDsortCreate})
-	handle("/v1/sort/finish/{id}", methods{http.MethodPost: n.handleDsortFinish})
-	handle("/v1/sort/abort/{id}", methods{http.MethodDelete: n.handleDsortTargetAbort})
-	handle("/v1/sort/remove/{id}", methods{http.MethodDelete: n.handleDsortTargetRemove})
-	handle("/v1/sort/stats", methods{http.MethodGet: n.handleDsortStats})
-	handle("/v1/sort/stats/{id}", methods{http.MethodGet: n.handleDsortStats})
-	handle("/v1/sort/records/{id}", methods{http.MethodPost: n.handleDsortRecords})
-	handle("/metrics", methods{http.MethodGet: n.handleMetrics})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
 	})
 	n.mux = mux
 }
+
+// sender returns the node that signed a request; it is authenticated only
+// inside an intra route.
+func sender(r *http.Request) string { return r.Header.Get(peer.HeaderNode) }
 
 // Handler returns the node's HTTP handler.
 func (n *Node) Handler() http.Handler {

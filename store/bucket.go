@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -169,6 +170,44 @@ func (m BucketMetadata) Validate() error {
 		if err := props.Validate(); err != nil {
 			return fmt.Errorf("bucket metadata: bucket %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// Errors of CheckBucketUpdate.
+var (
+	ErrBucketsJump = errors.New("store: bucket metadata version jumps too far ahead")
+	ErrBucketsWipe = errors.New("store: bucket metadata would remove every bucket")
+)
+
+// BucketUpdateRules bound what a node accepts of pushed bucket metadata.
+type BucketUpdateRules struct {
+	// MaxVersionJump is how far ahead a pushed version may be; zero means
+	// 10000.
+	MaxVersionJump int64
+	// Recovery lifts the jump bound (a node joining again).
+	Recovery bool
+	// AllowNoBuckets accepts metadata without buckets where the current
+	// has some: the primary sets it when the last bucket is destroyed.
+	AllowNoBuckets bool
+}
+
+// CheckBucketUpdate decides whether a node holding cur takes next, newer
+// by version: it must be sound, in sequence, and not remove every bucket
+// unless the rules allow it.
+func CheckBucketUpdate(cur, next BucketMetadata, rules BucketUpdateRules) error {
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	jump := rules.MaxVersionJump
+	if jump <= 0 {
+		jump = 10000
+	}
+	if !rules.Recovery && next.Version-cur.Version > jump {
+		return fmt.Errorf("%w: version %d after %d (at most %d ahead)", ErrBucketsJump, next.Version, cur.Version, jump)
+	}
+	if !rules.AllowNoBuckets && len(cur.Buckets) > 0 && len(next.Buckets) == 0 {
+		return fmt.Errorf("%w: version %d has none, version %d has %d", ErrBucketsWipe, next.Version, cur.Version, len(cur.Buckets))
 	}
 	return nil
 }

@@ -78,3 +78,34 @@ func TestBucketValidate(t *testing.T) {
 		t.Error("unsupported provider accepted")
 	}
 }
+
+func TestCheckBucketUpdate(t *testing.T) {
+	cur := store.BucketMetadata{Version: 7, Buckets: map[string]store.Props{"a": store.DefaultProps()}}
+	next := func(version int64, names ...string) store.BucketMetadata {
+		md := store.BucketMetadata{Version: version, Buckets: map[string]store.Props{}}
+		for _, n := range names {
+			md.Buckets[n] = store.DefaultProps()
+		}
+		return md
+	}
+	tests := []struct {
+		name  string
+		next  store.BucketMetadata
+		rules store.BucketUpdateRules
+		err   error
+	}{
+		{"the next version", next(8, "a", "b"), store.BucketUpdateRules{}, nil},
+		{"every bucket gone", next(8), store.BucketUpdateRules{}, store.ErrBucketsWipe},
+		{"every bucket gone, allowed", next(8), store.BucketUpdateRules{AllowNoBuckets: true}, nil},
+		{"version 5000 ahead", next(1<<62, "a"), store.BucketUpdateRules{}, store.ErrBucketsJump},
+		{"far ahead when joining", next(1<<62, "a"), store.BucketUpdateRules{Recovery: true}, nil},
+		{"a name that climbs out", next(8, "../../../srv"), store.BucketUpdateRules{}, store.ErrInvalidName},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := store.CheckBucketUpdate(cur, tc.next, tc.rules); tc.err == nil && err != nil || tc.err != nil && !errors.Is(err, tc.err) {
+				t.Fatalf("got %v, want %v", err, tc.err)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/sibling"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/spf13/cobra"
@@ -31,10 +32,12 @@ type localNode struct {
 
 // localCluster is the state file of `ais cluster start`, DIR/cluster.json.
 type localCluster struct {
-	Endpoint string      `json:"endpoint"`
-	Aisnode  string      `json:"aisnode"`
-	Args     []string    `json:"args,omitempty"` // extra aisnode flags
-	Nodes    []localNode `json:"nodes"`
+	Endpoint string   `json:"endpoint"`
+	Aisnode  string   `json:"aisnode"`
+	Args     []string `json:"args,omitempty"` // extra aisnode flags
+	// SecretFile holds the cluster secret every node is started with.
+	SecretFile string      `json:"secret_file,omitempty"`
+	Nodes      []localNode `json:"nodes"`
 }
 
 func statePath(dir string) string { return filepath.Join(dir, "cluster.json") }
@@ -109,7 +112,7 @@ func (c *localCluster) launch(n *localNode) error {
 		return err
 	}
 	defer logFile.Close()
-	args := []string{"-role", n.Role, "-id", n.Name, "-host", "127.0.0.1", "-port", strconv.Itoa(n.Port), "-data", n.Dir}
+	args := []string{"-role", n.Role, "-id", n.Name, "-host", "127.0.0.1", "-port", strconv.Itoa(n.Port), "-data", n.Dir, "-secret-file", c.SecretFile}
 	if n.Name != c.Nodes[0].Name {
 		args = append(args, "-join", c.Endpoint)
 	}
@@ -123,6 +126,21 @@ func (c *localCluster) launch(n *localNode) error {
 	n.PID = cmd.Process.Pid
 	// Reap the child if it exits while ais still runs.
 	go cmd.Wait()
+	return nil
+}
+
+// ensureSecret makes sure the cluster has a secret file, creating one
+// readable only by its owner for a new cluster.
+func (c *localCluster) ensureSecret(dir string) error {
+	if c.SecretFile == "" {
+		c.SecretFile = filepath.Join(dir, "cluster-secret")
+	}
+	if _, err := os.Stat(c.SecretFile); err == nil {
+		return nil
+	}
+	if err := os.WriteFile(c.SecretFile, []byte(peer.NewSecret().String()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("cluster secret: %w", err)
+	}
 	return nil
 }
 
@@ -220,6 +238,9 @@ func newClusterCommand() *cobra.Command {
 				return fmt.Errorf("a cluster already runs in %s (stop it with 'ais cluster stop --dir %s')", dir, dir)
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := c.ensureSecret(dir); err != nil {
 				return err
 			}
 			// Start what is not running: all of a new or stopped cluster,
@@ -326,6 +347,9 @@ func newClusterCommand() *cobra.Command {
 				return err
 			}
 			n := localNode{Name: name, Role: "target", Port: next, Dir: filepath.Join(dir, name)}
+			if err := c.ensureSecret(dir); err != nil {
+				return err
+			}
 			if err := c.launch(&n); err != nil {
 				return err
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store/dryrun"
 	"github.com/aisgo/aisgo/store/fs"
 	"gopkg.in/yaml.v3"
@@ -36,6 +37,7 @@ type config struct {
 	Data              string        `yaml:"data"`
 	Mountpaths        []string      `yaml:"mountpaths"`
 	Join              string        `yaml:"join"`
+	SecretFile        string        `yaml:"secret_file"`
 	KeepaliveInterval time.Duration `yaml:"keepalive_interval"`
 	KeepaliveTimeout  time.Duration `yaml:"keepalive_timeout"`
 	NoSync            bool          `yaml:"no_sync"`
@@ -45,7 +47,7 @@ type config struct {
 }
 
 func defaults() config {
-	return config{Role: "all", Port: 8080, Data: "ais-data", LogLevel: "info"}
+	return config{Role: "all", Host: "127.0.0.1", Port: 8080, Data: "ais-data", LogLevel: "info"}
 }
 
 func main() {
@@ -64,13 +66,14 @@ func parse(args []string) (config, error) {
 	}
 	configFile := flags.String("config", "", "YAML or JSON config `file`; flags override it")
 	role := flags.String("role", cfg.Role, "node role: gateway, target or all")
-	host := flags.String("host", "", "address to listen on (default all interfaces)")
+	host := flags.String("host", cfg.Host, "address to listen on; 0.0.0.0 for every interface")
 	port := flags.Int("port", cfg.Port, "port to listen on")
 	publicURL := flags.String("url", "", "URL other nodes and clients reach this node at (default http://HOST:PORT, HOST 127.0.0.1 when empty)")
 	id := flags.String("id", "", "node id (default: generated once and kept in DATA/meta/node-id)")
 	data := flags.String("data", cfg.Data, "data `directory`: metadata, and the mountpath when -mountpaths is not given")
 	mountpaths := flags.String("mountpaths", "", "comma-separated mountpath `directories` (default DATA/mp1)")
 	join := flags.String("join", "", "`URL` of a gateway of the cluster to join (default: start as primary)")
+	secretFile := flags.String("secret-file", "", "`file` with the cluster secret (default: $AIS_CLUSTER_SECRET, else DATA/meta/cluster-secret, created by a new cluster's first node)")
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence after which the primary removes a node (default 10s)")
 	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
@@ -110,6 +113,8 @@ func parse(args []string) (config, error) {
 			cfg.Mountpaths = strings.Split(*mountpaths, ",")
 		case "join":
 			cfg.Join = *join
+		case "secret-file":
+			cfg.SecretFile = *secretFile
 		case "keepalive":
 			cfg.KeepaliveInterval = *keepalive
 		case "keepalive-timeout":
@@ -163,6 +168,37 @@ func nodeID(cfg config, metaDir string) (string, error) {
 	return id, nil
 }
 
+// secretEnv holds the cluster secret in hex, as an alternative to a file.
+const secretEnv = "AIS_CLUSTER_SECRET"
+
+// clusterSecret finds the cluster secret: the environment, the file, or
+// the one kept in the data directory. The first node of a new cluster
+// creates it there; a node that joins must be given it.
+func clusterSecret(cfg config, metaDir string) (peer.Secret, error) {
+	if text := os.Getenv(secretEnv); text != "" {
+		s, err := peer.ParseSecret(text)
+		if err != nil {
+			return nil, fmt.Errorf("$%s: %w", secretEnv, err)
+		}
+		return s, nil
+	}
+	if cfg.SecretFile != "" {
+		return peer.LoadSecret(cfg.SecretFile)
+	}
+	kept := filepath.Join(metaDir, "cluster-secret")
+	if _, err := os.Stat(kept); err == nil {
+		return peer.LoadSecret(kept)
+	}
+	if cfg.Join != "" {
+		return nil, fmt.Errorf("joining %s needs the cluster secret: pass -secret-file FILE or set $%s (the cluster's first node keeps it in its DATA/meta/cluster-secret)", cfg.Join, secretEnv)
+	}
+	s := peer.NewSecret()
+	if err := os.WriteFile(kept, []byte(s.String()+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
+	return s, nil
+}
+
 func run(args []string) error {
 	cfg, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -188,8 +224,13 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	secret, err := clusterSecret(cfg, metaDir)
+	if err != nil {
+		return err
+	}
 	role := cluster.Role(cfg.Role)
 	nodeConfig := gateway.Config{
+		Secret:            secret,
 		ID:                id,
 		Role:              role,
 		URL:               cfg.URL,

@@ -45,3 +45,36 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// The first node of a new cluster creates the secret, readable only by
+// its owner; later starts reuse it; a node that joins must be given it.
+func TestClusterSecret(t *testing.T) {
+	t.Setenv(secretEnv, "")
+	meta := t.TempDir()
+	first, err := clusterSecret(config{}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(meta, "cluster-secret"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v %v", fi, err)
+	}
+	again, err := clusterSecret(config{}, meta)
+	if err != nil || again.String() != first.String() {
+		t.Fatalf("restart got another secret: %v", err)
+	}
+	_, err = clusterSecret(config{Join: "http://127.0.0.1:8080"}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "-secret-file") {
+		t.Fatalf("joining without a secret: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(file, []byte(first.String()), 0o600)
+	fromFile, err := clusterSecret(config{Join: "http://127.0.0.1:8080", SecretFile: file}, t.TempDir())
+	if err != nil || fromFile.String() != first.String() {
+		t.Fatalf("from a file: %v", err)
+	}
+	t.Setenv(secretEnv, "not hex")
+	if _, err := clusterSecret(config{}, meta); err == nil || !strings.Contains(err.Error(), secretEnv) {
+		t.Fatalf("a bad secret in the environment: %v", err)
+	}
+}

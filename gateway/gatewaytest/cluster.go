@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store/fs"
 )
 
@@ -34,6 +36,8 @@ type Options struct {
 	// NoSync skips fsync in the targets' stores, for tests that write
 	// many objects.
 	NoSync bool
+	// Secret is the cluster secret; nil means a new random one.
+	Secret peer.Secret
 }
 
 // Member is one running node.
@@ -65,7 +69,13 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 	if opts.KeepaliveTimeout == 0 {
 		opts.KeepaliveTimeout = 2 * time.Second
 	}
+	if opts.Secret == nil {
+		opts.Secret = peer.NewSecret()
+	}
 	c := &Cluster{t: t, options: opts}
+	// The first TempDir registers the removal of every temporary
+	// directory; registered before Close, it runs after it.
+	t.TempDir()
 	t.Cleanup(c.Close)
 	if opts.Embedded {
 		c.start(cluster.RoleAll, "")
@@ -110,6 +120,7 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 		URL:               "http://" + server.Listener.Addr().String(),
 		Meta:              meta,
 		Join:              join,
+		Secret:            c.options.Secret,
 		KeepaliveInterval: c.options.KeepaliveInterval,
 		KeepaliveTimeout:  c.options.KeepaliveTimeout,
 		RequestTimeout:    5 * time.Second,
@@ -151,6 +162,15 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 	c.members = append(c.members, m)
 	c.mu.Unlock()
 	return m
+}
+
+// Secret returns the cluster secret, for tests that act as a node.
+func (c *Cluster) Secret() peer.Secret { return c.options.Secret }
+
+// PeerClient returns an HTTP client that signs its requests as the node
+// id with the cluster secret, for tests that act as a node.
+func (c *Cluster) PeerClient(id string) *http.Client {
+	return &http.Client{Transport: peer.NewAuth(c.options.Secret, peer.Options{}).Transport(id, http.DefaultTransport)}
 }
 
 // Members returns the running nodes; the first is the primary.

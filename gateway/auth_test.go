@@ -1,0 +1,180 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
+)
+
+// concrete fills a route pattern's wildcards.
+func concrete(pattern string) string {
+	r := strings.NewReplacer("{bucket}", "b", "{id}", "srt-0", "{object...}", "o")
+	return r.Replace(pattern)
+}
+
+func send(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// TestIntraRoutesRefuseOutsiders walks the route table: every intra route
+// refuses a request that is unsigned, signed with another secret, replayed
+// or stale with 401; public routes answer without a signature.
+func TestIntraRoutesRefuseOutsiders(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	node := c.Primary()
+	good := peer.NewAuth(c.Secret(), peer.Options{})
+	wrong := peer.NewAuth(peer.NewSecret(), peer.Options{})
+	late := peer.NewAuth(c.Secret(), peer.Options{Now: func() time.Time { return time.Now().Add(-time.Minute) }})
+	intra := 0
+	for _, rt := range gateway.Routes(node.Node) {
+		for _, method := range rt.Methods {
+			url := node.URL() + concrete(rt.Pattern)
+			newRequest := func() *http.Request {
+				req, _ := http.NewRequest(method, url, bytes.NewReader([]byte("{}")))
+				return req
+			}
+			if !rt.Intra {
+				if resp := send(t, newRequest()); resp.StatusCode == http.StatusUnauthorized {
+					t.Errorf("public route %s %s asks for a signature", method, rt.Pattern)
+				}
+				continue
+			}
+			intra++
+			unsigned := send(t, newRequest())
+			other := newRequest()
+			wrong.Sign(other, "n1")
+			stale := newRequest()
+			late.Sign(stale, "n1")
+			first := newRequest()
+			good.Sign(first, "n1")
+			replay := newRequest()
+			replay.Header = first.Header.Clone()
+			genuine := send(t, first)
+			for name, resp := range map[string]*http.Response{
+				"unsigned": unsigned, "another secret": send(t, other), "stale": send(t, stale), "replay": send(t, replay),
+			} {
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("%s %s %s: %d, want 401", name, method, rt.Pattern, resp.StatusCode)
+				}
+			}
+			if genuine.StatusCode == http.StatusUnauthorized {
+				t.Errorf("signed %s %s: 401", method, rt.Pattern)
+			}
+		}
+	}
+	if intra < 10 {
+		t.Fatalf("only %d intra routes found", intra)
+	}
+}
+
+// TestForgedMetadataIsRefused replays the attacks on metasync: nothing but
+// the primary's own, sound, in-sequence pushes changes a node's metadata.
+func TestForgedMetadataIsRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "keep", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(t.Context(), "keep", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0]
+	primaryID := c.Primary().Node.ID()
+	current := c.Primary().Node.Map()
+	push := func(httpClient *http.Client, body any) (int, api.Error) {
+		data, _ := json.Marshal(body)
+		req, _ := http.NewRequest(http.MethodPut, target.URL()+"/v1/metasync", bytes.NewReader(data))
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e api.Error
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e
+	}
+	emptyMap := current.Clone()
+	emptyMap.Version, emptyMap.Nodes = 999, nil
+	jump := current.Clone()
+	jump.Version = 1<<63 - 1
+	escape := map[string]any{"version": 5000, "buckets": map[string]any{strings.Repeat("../", 20) + "srv": map[string]any{}}}
+	tests := []struct {
+		name   string
+		client *http.Client
+		body   any
+		status int
+	}{
+		{"an outsider wipes the buckets", http.DefaultClient, map[string]any{"bmd": map[string]any{"version": 5000, "buckets": map[string]any{}}}, http.StatusUnauthorized},
+		{"a target pushes bucket metadata", c.PeerClient(target.Node.ID()), map[string]any{"bmd": map[string]any{"version": 5000, "buckets": map[string]any{}}}, http.StatusForbidden},
+		{"the primary's id pushes no buckets", c.PeerClient(primaryID), map[string]any{"bmd": map[string]any{"version": 5000, "buckets": map[string]any{}}}, http.StatusConflict},
+		{"an empty map at version 999", c.PeerClient(primaryID), map[string]any{"map": emptyMap}, http.StatusConflict},
+		{"a map at version MaxInt64", c.PeerClient(primaryID), map[string]any{"map": jump}, http.StatusConflict},
+		{"a bucket name that climbs out", c.PeerClient(primaryID), map[string]any{"bmd": escape}, http.StatusBadRequest},
+	}
+	for _, tc := range tests {
+		status, e := push(tc.client, tc.body)
+		if status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, status, e.Message, tc.status)
+		}
+	}
+	if got := target.Node.Map().Version; got != current.Version {
+		t.Fatalf("the target's map moved to version %d", got)
+	}
+	if _, ok := target.Node.Buckets().Buckets["keep"]; !ok {
+		t.Fatal("the target lost its bucket")
+	}
+	if _, _, err := client.Get(t.Context(), "keep", "o", api.GetOptions{}); err != nil {
+		t.Fatalf("the data is gone: %v", err)
+	}
+}
+
+// TestJoinIsChecked: a join needs the cluster secret, a sound URL, and a
+// node that answers there as itself.
+func TestJoinIsChecked(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	join := func(httpClient *http.Client, id, url string) int {
+		value, _ := json.Marshal(map[string]string{"id": id, "role": "target", "url": url})
+		body, _ := json.Marshal(api.ActionMessage{Action: "join", Value: value})
+		req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/internal/cluster", bytes.NewReader(body))
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	other := c.Targets()[0]
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		id     string
+		url    string
+		status int
+	}{
+		{"an outsider", http.DefaultClient, "evil", "http://127.0.0.1:1", http.StatusUnauthorized},
+		{"a URL that is not one", c.PeerClient("x"), "x", "::::", http.StatusBadRequest},
+		{"nobody answers", c.PeerClient("x"), "x", "http://127.0.0.1:1", http.StatusBadRequest},
+		{"another node answers", c.PeerClient("x"), "x", other.URL(), http.StatusBadRequest},
+	} {
+		if got := join(tc.client, tc.id, tc.url); got != tc.status {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.status)
+		}
+	}
+	if n := len(c.Primary().Node.Map().Nodes); n != 2 {
+		t.Fatalf("the map has %d nodes", n)
+	}
+}

@@ -1,0 +1,320 @@
+package peer
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Headers of a signed request.
+const (
+	HeaderNode  = "Ais-Peer-Node"  // the sender's node id
+	HeaderTime  = "Ais-Peer-Time"  // Unix nanoseconds
+	HeaderNonce = "Ais-Peer-Nonce" // 16 random bytes, hex
+	HeaderBody  = "Ais-Peer-Body"  // hex SHA-256 of the body, or "stream"
+	HeaderMAC   = "Ais-Peer-Mac"   // base64 HMAC-SHA256
+	// TrailerMAC carries the body MAC of a streamed body.
+	TrailerMAC = "Ais-Peer-Body-Mac"
+)
+
+// streamed marks a body whose MAC comes in the trailer.
+const streamed = "stream"
+
+// maxHashedBody is the largest body hashed before it is sent; larger ones
+// and those of unknown length are streamed.
+const maxHashedBody = 16 << 20
+
+// SecretSize is the length of a cluster secret in bytes.
+const SecretSize = 32
+
+// Errors of verification. All of them are the caller's fault (401).
+var (
+	ErrUnsigned = errors.New("peer: request is not signed by a cluster node")
+	ErrBadMAC   = errors.New("peer: request signature does not match the cluster secret")
+	ErrStale    = errors.New("peer: request timestamp is outside the allowed window")
+	ErrReplay   = errors.New("peer: request was already received (replay)")
+	ErrBodyMAC  = errors.New("peer: request body does not match its signature")
+)
+
+// Secret is the cluster secret.
+type Secret []byte
+
+// NewSecret returns a random secret.
+func NewSecret() Secret {
+	s := make(Secret, SecretSize)
+	rand.Read(s)
+	return s
+}
+
+// ParseSecret reads a secret written by String.
+func ParseSecret(text string) (Secret, error) {
+	b, err := hex.DecodeString(strings.TrimSpace(text))
+	if err != nil || len(b) != SecretSize {
+		return nil, fmt.Errorf("a cluster secret is %d hex digits", 2*SecretSize)
+	}
+	return Secret(b), nil
+}
+
+// String returns the secret in hex.
+func (s Secret) String() string { return hex.EncodeToString(s) }
+
+// LoadSecret reads a secret from a file.
+func LoadSecret(path string) (Secret, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
+	s, err := ParseSecret(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Options tune an Auth.
+type Options struct {
+	// Window is how far a request's timestamp may be from the receiver's
+	// clock; zero means 30s.
+	Window time.Duration
+	// MaxNonces bounds the remembered nonces; zero means 1<<20. When it is
+	// full, requests are refused until old nonces expire.
+	MaxNonces int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Auth signs and verifies intra-cluster requests.
+type Auth struct {
+	secret  Secret
+	options Options
+	mu      struct {
+		sync.Mutex
+		nonces map[string]int64 // nonce to expiry, Unix nanoseconds
+		sweep  int64
+	}
+}
+
+// NewAuth returns an Auth for a cluster secret.
+func NewAuth(secret Secret, opts Options) *Auth {
+	if opts.Window <= 0 {
+		opts.Window = 30 * time.Second
+	}
+	if opts.MaxNonces <= 0 {
+		opts.MaxNonces = 1 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &Auth{secret: secret, options: opts}
+	a.mu.nonces = map[string]int64{}
+	return a
+}
+
+// canonical is what the header MAC covers.
+func canonical(method, host, uri, stamp, nonce, node, body string) []byte {
+	return []byte("AIS-PEER-1\n" + method + "\n" + host + "\n" + uri + "\n" + stamp + "\n" + nonce + "\n" + node + "\n" + body)
+}
+
+func (a *Auth) mac(data []byte) []byte {
+	m := hmac.New(sha256.New, a.secret)
+	m.Write(data)
+	return m.Sum(nil)
+}
+
+func (a *Auth) bodyMAC(nonce string, digest []byte) string {
+	return base64.StdEncoding.EncodeToString(a.mac([]byte("AIS-PEER-BODY-1\n" + nonce + "\n" + hex.EncodeToString(digest))))
+}
+
+// emptyDigest is the SHA-256 of no bytes.
+var emptyDigest = func() string { d := sha256.Sum256(nil); return hex.EncodeToString(d[:]) }()
+
+// Sign adds the signature headers to req, as node. A body of known,
+// moderate length that can be read again (req.GetBody) is hashed now;
+// any other body is streamed with a trailer MAC.
+func (a *Auth) Sign(req *http.Request, node string) error {
+	var nonceBytes [16]byte
+	rand.Read(nonceBytes[:])
+	nonce := hex.EncodeToString(nonceBytes[:])
+	stamp := strconv.FormatInt(a.options.Now().UnixNano(), 10)
+	body := emptyDigest
+	switch {
+	case req.Body == nil || req.Body == http.NoBody:
+	case req.GetBody != nil && req.ContentLength >= 0 && req.ContentLength <= maxHashedBody:
+		rc, err := req.GetBody()
+		if err != nil {
+			return fmt.Errorf("peer: sign: %w", err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("peer: sign: %w", err)
+		}
+		body = hex.EncodeToString(h.Sum(nil))
+	default:
+		body = streamed
+		if req.Trailer == nil {
+			req.Trailer = http.Header{}
+		}
+		req.Trailer[TrailerMAC] = nil
+		req.ContentLength = -1
+		req.Body = &signingBody{body: req.Body, hash: sha256.New(), done: func(digest []byte) {
+			req.Trailer.Set(TrailerMAC, a.bodyMAC(nonce, digest))
+		}}
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	h := req.Header
+	h.Set(HeaderNode, node)
+	h.Set(HeaderTime, stamp)
+	h.Set(HeaderNonce, nonce)
+	h.Set(HeaderBody, body)
+	h.Set(HeaderMAC, base64.StdEncoding.EncodeToString(a.mac(canonical(req.Method, host, req.URL.RequestURI(), stamp, nonce, node, body))))
+	return nil
+}
+
+// signingBody hashes a streamed body and sets its trailer MAC at the end.
+type signingBody struct {
+	body io.ReadCloser
+	hash hash.Hash
+	done func(digest []byte)
+	sent bool
+}
+
+func (s *signingBody) Read(p []byte) (int, error) {
+	n, err := s.body.Read(p)
+	s.hash.Write(p[:n])
+	if err == io.EOF && !s.sent {
+		s.sent = true
+		s.done(s.hash.Sum(nil))
+	}
+	return n, err
+}
+
+func (s *signingBody) Close() error { return s.body.Close() }
+
+// Verify checks a request's signature and returns the sender's node id.
+// For a body with a digest, r.Body is replaced by a reader that fails at
+// the end if the bytes do not match.
+func (a *Auth) Verify(r *http.Request) (string, error) {
+	h := r.Header
+	node, stamp, nonce, body, mac := h.Get(HeaderNode), h.Get(HeaderTime), h.Get(HeaderNonce), h.Get(HeaderBody), h.Get(HeaderMAC)
+	if node == "" || stamp == "" || nonce == "" || body == "" || mac == "" {
+		return "", ErrUnsigned
+	}
+	got, err := base64.StdEncoding.DecodeString(mac)
+	if err != nil || len(nonce) != 32 || len(node) > 256 {
+		return "", ErrBadMAC
+	}
+	want := a.mac(canonical(r.Method, r.Host, r.RequestURI, stamp, nonce, node, body))
+	if !hmac.Equal(got, want) {
+		return "", ErrBadMAC
+	}
+	at, err := strconv.ParseInt(stamp, 10, 64)
+	now := a.options.Now().UnixNano()
+	window := int64(a.options.Window)
+	if err != nil || at < now-window || at > now+window {
+		return "", ErrStale
+	}
+	if err := a.remember(nonce, at+2*window, now); err != nil {
+		return "", err
+	}
+	switch {
+	case body == streamed:
+		r.Body = &verifyingBody{body: r.Body, hash: sha256.New(), check: func(digest []byte) bool {
+			return hmac.Equal([]byte(r.Trailer.Get(TrailerMAC)), []byte(a.bodyMAC(nonce, digest)))
+		}}
+	case body == emptyDigest && r.ContentLength == 0:
+	default:
+		want, err := hex.DecodeString(body)
+		if err != nil {
+			return "", ErrBadMAC
+		}
+		r.Body = &verifyingBody{body: r.Body, hash: sha256.New(), check: func(digest []byte) bool { return bytes.Equal(digest, want) }}
+	}
+	return node, nil
+}
+
+// remember records a nonce until expiry, refusing one seen before.
+func (a *Auth) remember(nonce string, expiry, now int64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if now > a.mu.sweep {
+		for k, exp := range a.mu.nonces {
+			if exp < now {
+				delete(a.mu.nonces, k)
+			}
+		}
+		a.mu.sweep = now + int64(a.options.Window)/4
+	}
+	if _, seen := a.mu.nonces[nonce]; seen {
+		return ErrReplay
+	}
+	if len(a.mu.nonces) >= a.options.MaxNonces {
+		return fmt.Errorf("%w: too many requests in the window to remember", ErrReplay)
+	}
+	a.mu.nonces[nonce] = expiry
+	return nil
+}
+
+// verifyingBody hashes a request body and fails at its end on mismatch.
+type verifyingBody struct {
+	body  io.ReadCloser
+	hash  hash.Hash
+	check func(digest []byte) bool
+	err   error
+}
+
+func (v *verifyingBody) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.body.Read(p)
+	v.hash.Write(p[:n])
+	if err == io.EOF && !v.check(v.hash.Sum(nil)) {
+		v.err = ErrBodyMAC
+		return n, v.err
+	}
+	return n, err
+}
+
+func (v *verifyingBody) Close() error { return v.body.Close() }
+
+// Transport returns a RoundTripper that signs every request as node.
+func (a *Auth) Transport(node string, next http.RoundTripper) http.RoundTripper {
+	return &transport{auth: a, node: node, next: next}
+}
+
+type transport struct {
+	auth *Auth
+	node string
+	next http.RoundTripper
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// A RoundTripper must not change the caller's request.
+	signed := req.Clone(req.Context())
+	signed.Body, signed.GetBody = req.Body, req.GetBody
+	if err := t.auth.Sign(signed, t.node); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, err
+	}
+	return t.next.RoundTrip(signed)
+}
