@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/aisgo/aisgo/formats"
@@ -92,6 +95,13 @@ func (r *Result) Close() error { return r.Spills.Close() }
 
 // Run extracts the inputs.
 func Run(ctx context.Context, cfg Config, inputs []Input, opener Opener, counters *Counters) (*Result, error) {
+	return RunEach(ctx, cfg, slices.Values(inputs), opener, counters)
+}
+
+// RunEach extracts the inputs as they are yielded, so that a job over
+// millions of names never holds them all: memory follows the records
+// found, not the names asked for. Records come out in input order.
+func RunEach(ctx context.Context, cfg Config, inputs iter.Seq[Input], opener Opener, counters *Counters) (*Result, error) {
 	if counters == nil {
 		counters = new(Counters)
 	}
@@ -125,25 +135,39 @@ func Run(ctx context.Context, cfg Config, inputs []Input, opener Opener, counter
 			workers <- nil
 		}
 	}
-	perShard := make([][]shards.Record, len(inputs))
+	// Only shards that gave records are kept, with their input order.
+	type found struct {
+		order   int
+		records []shards.Record
+	}
+	var perShard []found
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	for i, in := range inputs {
+	order := 0
+	for in := range inputs {
 		spill := <-workers
 		if gctx.Err() != nil {
 			workers <- spill
 			break
 		}
+		position := order
+		order++
 		g.Go(func() error {
 			defer func() { workers <- spill }()
 			records, err := extractShard(gctx, cfg, in, opener, spill, counters)
 			if err != nil {
 				return err
 			}
-			perShard[i] = records
+			if len(records) > 0 {
+				mu.Lock()
+				perShard = append(perShard, found{position, records})
+				mu.Unlock()
+			}
 			return nil
 		})
 	}
 	err := g.Wait()
+	slices.SortFunc(perShard, func(a, b found) int { return a.order - b.order })
 	if err == nil && ctx.Err() != nil {
 		err = context.Cause(ctx)
 	}
@@ -151,12 +175,12 @@ func Run(ctx context.Context, cfg Config, inputs []Input, opener Opener, counter
 		err = res.Spills.flush()
 	}
 	total := 0
-	for _, rs := range perShard {
-		total += len(rs)
+	for _, f := range perShard {
+		total += len(f.records)
 	}
 	res.Records = make([]shards.Record, 0, total)
-	for _, rs := range perShard {
-		res.Records = append(res.Records, rs...)
+	for _, f := range perShard {
+		res.Records = append(res.Records, f.records...)
 	}
 	if err != nil {
 		ReleaseMemory(cfg.Budget, res.Records)

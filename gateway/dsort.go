@@ -21,23 +21,28 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
-// maxSpecSize bounds a dSort spec; maxPlanSize the metadata of a job's
-// records sent between nodes.
+// maxSpecSize bounds a dSort spec; maxPlanSize the records' metadata of
+// one target (an extraction answer, a shard plan: at most
+// pipeline.MaxPlanRecords), maxFetchSize one fetch of records' bytes
+// (at most pipeline.MaxFetchRecords).
 const (
-	maxSpecSize = 1 << 20
-	maxPlanSize = 4 << 30
+	maxSpecSize  = 1 << 20
+	maxPlanSize  = 2 << 30
+	maxFetchSize = 128 << 20
 )
 
 // dsortError maps pipeline errors onto the API's kinds.
 func dsortError(err error) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, pipeline.ErrInvalidSpec):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, pipeline.ErrJobNotFound):
 		return fmt.Errorf("%w: %w", api.ErrJobNotFound, err)
 	case errors.Is(err, pipeline.ErrJobFinished):
 		return fmt.Errorf("%w: %w", api.ErrJobFinished, err)
-	case errors.Is(err, pipeline.ErrJobRunning), errors.Is(err, pipeline.ErrInvalidJobID), errors.Is(err, pipeline.ErrInvalidInit):
+	case errors.Is(err, pipeline.ErrJobRunning), errors.Is(err, pipeline.ErrInvalidJobID), errors.Is(err, pipeline.ErrInvalidInit), errors.Is(err, pipeline.ErrWireLimit):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	}
 	return err
@@ -322,7 +327,12 @@ func (n *Node) handleDsortExtract(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleDsortCreate(w http.ResponseWriter, r *http.Request) {
-	if err := n.requireWorker(); err != nil {
+	err := n.requireWorker()
+	if err == nil {
+		// The job must exist before its body is read.
+		err = dsortError(n.worker.Check(r.PathValue("id")))
+	}
+	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -331,7 +341,7 @@ func (n *Node) handleDsortCreate(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("read shard plan: %v", err))
 		return
 	}
-	planned, err := pipeline.ReadShards(data)
+	planned, err := pipeline.ReadShards(data, pipeline.MaxPlanRecords)
 	if err != nil {
 		n.writeError(w, r, badRequest("decode shard plan: %v", err))
 		return
@@ -399,16 +409,21 @@ func (n *Node) handleDsortStats(w http.ResponseWriter, r *http.Request) {
 
 // handleDsortRecords streams the bytes of the records asked for.
 func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
-	if err := n.requireWorker(); err != nil {
+	err := n.requireWorker()
+	if err == nil {
+		// The job must exist before its body is read.
+		err = dsortError(n.worker.Check(r.PathValue("id")))
+	}
+	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxPlanSize))
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFetchSize))
 	if err != nil {
 		n.writeError(w, r, badRequest("read record list: %v", err))
 		return
 	}
-	records, _, err := pipeline.ReadRecords(data)
+	records, _, err := pipeline.ReadRecords(data, pipeline.MaxFetchRecords)
 	if err != nil {
 		n.writeError(w, r, badRequest("decode record list: %v", err))
 		return
@@ -529,11 +544,14 @@ func (p dsortPeers) Extract(ctx context.Context, t cluster.Node, id string) ([]s
 		return nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxPlanSize+1))
 	if err != nil {
 		return nil, err
 	}
-	metas, _, err := pipeline.ReadRecords(data)
+	if len(data) > maxPlanSize {
+		return nil, fmt.Errorf("%w: the extraction answer of %s is over %d bytes", pipeline.ErrWireLimit, t.ID, maxPlanSize)
+	}
+	metas, _, err := pipeline.ReadRecords(data, pipeline.MaxPlanRecords)
 	return metas, err
 }
 

@@ -67,11 +67,16 @@ func (n *Node) call(ctx context.Context, method, url string, in, out any) error 
 		io.Copy(io.Discard, resp.Body)
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	// A peer's answer is bounded like a request body (a listing page, a
+	// status, a map).
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPeerAnswer)).Decode(out); err != nil {
 		return fmt.Errorf("%s %s: decode answer: %w", method, url, err)
 	}
 	return nil
 }
+
+// maxPeerAnswer bounds the JSON answer of an intra-cluster call.
+const maxPeerAnswer = 64 << 20
 
 // applyMeta adopts metadata that is newer than the node's own, if it
 // comes from the primary, in sequence, and sound (see cluster.CheckUpdate

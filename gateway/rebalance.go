@@ -354,7 +354,7 @@ func (n *Node) sendBatch(ctx context.Context, to cluster.Node, batch []movingObj
 		return nil, api.DecodeError(resp)
 	}
 	var results []receiveResult
-	if err := json.NewDecoder(resp.Body).Decode(&results); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxControlBody)).Decode(&results); err != nil {
 		return nil, fmt.Errorf("decode receipt: %w", err)
 	}
 	byName := map[string]string{}
@@ -403,6 +403,7 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rd := msgp.NewReaderSize(r.Body, 256<<10)
+	rd.SetMaxStringLength(maxFrameString)
 	var results []receiveResult
 	for {
 		var bucket, ct, cv string
@@ -413,6 +414,10 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			n.writeError(w, r, badRequest("object stream: %v", err))
+			return
+		}
+		if fields > maxFrameFields {
+			n.writeError(w, r, badRequest("object stream: a frame of %d fields", fields))
 			return
 		}
 		for range fields {
@@ -443,6 +448,10 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 				n.writeError(w, r, badRequest("object stream: %v", err))
 				return
 			}
+		}
+		if meta.Size < 0 {
+			n.writeError(w, r, badRequest("object stream: %s has a negative size", meta.Name))
+			return
 		}
 		body := io.LimitReader(rd, meta.Size)
 		if n.tombstones.has(cluster.Uname(store.ProviderAIS, bucket, meta.Name)) {
@@ -560,11 +569,21 @@ func (n *Node) handleLocalObject(w http.ResponseWriter, r *http.Request) {
 	n.getObject(w, r, b, name, false)
 }
 
+// Limits of an object frame: its metadata fits an xattr (store/fs).
+const (
+	maxFrameFields = 16
+	maxFrameCustom = 256
+	maxFrameString = 4 << 10
+)
+
 // readStringMap reads a msgpack map of strings.
 func readStringMap(rd *msgp.Reader) (map[string]string, error) {
 	n, err := rd.ReadMapHeader()
 	if err != nil || n == 0 {
 		return nil, err
+	}
+	if n > maxFrameCustom {
+		return nil, fmt.Errorf("custom metadata of %d entries (at most %d)", n, maxFrameCustom)
 	}
 	m := make(map[string]string, n)
 	for range n {

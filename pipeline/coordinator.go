@@ -245,7 +245,7 @@ func (c *Coordinator) checkOutputNames(ctx context.Context, plan *Plan) error {
 		return err
 	}
 	var total int64
-	for _, name := range plan.InputShards(c.config.Formats) {
+	for _, name := range plan.InputShards(c.config.Formats).All() {
 		total += sizes[name]
 	}
 	if needed := total / plan.ShardSize; needed > t.Count() {

@@ -230,7 +230,7 @@ func (p memPeers) Extract(ctx context.Context, t cluster.Node, id string) ([]sha
 		return nil, err
 	}
 	// Through the wire encoding, as over HTTP.
-	back, _, err := pipeline.ReadRecords(pipeline.AppendRecords(nil, metas))
+	back, _, err := pipeline.ReadRecords(pipeline.AppendRecords(nil, metas), pipeline.MaxPlanRecords)
 	return back, err
 }
 
@@ -238,7 +238,7 @@ func (p memPeers) Create(ctx context.Context, t cluster.Node, id string, planned
 	if p.c.beforeCreate != nil {
 		p.c.createOnce.Do(p.c.beforeCreate)
 	}
-	back, err := pipeline.ReadShards(pipeline.AppendShards(nil, planned))
+	back, err := pipeline.ReadShards(pipeline.AppendShards(nil, planned), pipeline.MaxPlanRecords)
 	if err != nil {
 		return err
 	}

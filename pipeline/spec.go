@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"iter"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -460,19 +461,62 @@ func normalizeExtension(ext string) string {
 	return ext
 }
 
-// InputShards lists the input shard names in order; names without a known
-// extension get the input format's.
-func (p *Plan) InputShards(registry *formats.Registry) []string {
+// Inputs are a job's input shard names by index. Names from a template
+// are computed when asked for, never all held: a template of millions of
+// names costs nothing until a name is used.
+type Inputs struct {
+	names    []string
+	template shards.Template
+	suffix   string
+}
+
+// Len returns the number of input names.
+func (in Inputs) Len() int {
+	if in.names != nil {
+		return len(in.names)
+	}
+	return int(in.template.Count())
+}
+
+// At returns the i-th name.
+func (in Inputs) At(i int) string {
+	if in.names != nil {
+		return in.names[i]
+	}
+	name, _ := in.template.At(int64(i))
+	return name + in.suffix
+}
+
+// All yields every name with its index, in order.
+func (in Inputs) All() iter.Seq2[int, string] {
+	return func(yield func(int, string) bool) {
+		if in.names != nil {
+			for i, name := range in.names {
+				if !yield(i, name) {
+					return
+				}
+			}
+			return
+		}
+		i := 0
+		for name := range in.template.Names() {
+			if !yield(i, name+in.suffix) {
+				return
+			}
+			i++
+		}
+	}
+}
+
+// InputShards returns the input shard names in order; names without a
+// known extension get the input format's.
+func (p *Plan) InputShards(registry *formats.Registry) Inputs {
 	if p.InputNames != nil {
-		return p.InputNames
+		return Inputs{names: p.InputNames}
 	}
 	suffix := ""
 	if _, ok := registry.ByName(p.InputTemplate.String()); !ok && p.Spec.InputExtension != "" {
 		suffix = p.InputFormat.Extensions()[0]
 	}
-	names := make([]string, 0, p.InputTemplate.Count())
-	for name := range p.InputTemplate.Names() {
-		names = append(names, name+suffix)
-	}
-	return names
+	return Inputs{template: p.InputTemplate, suffix: suffix}
 }

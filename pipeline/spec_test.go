@@ -33,7 +33,7 @@ func TestParseSpecAcceptsCurrentLegacyAndYAML(t *testing.T) {
 			t.Fatalf("%s: plan %+v", name, plan)
 		}
 		names := plan.InputShards(formats.Default())
-		if len(names) != 10 || names[3] != "shard-3.tar" {
+		if names.Len() != 10 || names.At(3) != "shard-3.tar" {
 			t.Fatalf("%s: input names %v", name, names)
 		}
 	}

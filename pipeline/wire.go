@@ -44,6 +44,24 @@ func readKey(b []byte) (shards.Key, []byte, error) {
 	return k, b, err
 }
 
+// Wire limits: a decoder refuses more elements than the message could
+// hold (each record takes at least minRecordBytes) or than its ceiling,
+// before it allocates anything for them.
+const (
+	minRecordBytes = 7
+	minShardBytes  = 8
+	// MaxFetchRecords bounds the records one fetch asks a holder for.
+	MaxFetchRecords = 4 << 20
+	// MaxPlanRecords bounds the records of one target's extraction answer
+	// or shard plan.
+	MaxPlanRecords = 64 << 20
+	// maxWireString bounds a name in a record stream.
+	maxWireString = 4 << 10
+)
+
+// ErrWireLimit marks a message that declares more than a decoder takes.
+var ErrWireLimit = errors.New("dsort message is over its limits")
+
 // AppendRecords encodes record metadata.
 func AppendRecords(b []byte, records []shards.RecordMeta) []byte {
 	b = msgp.AppendArrayHeader(b, uint32(len(records)))
@@ -58,14 +76,15 @@ func AppendRecords(b []byte, records []shards.RecordMeta) []byte {
 	return b
 }
 
-// ReadRecords decodes what AppendRecords wrote.
-func ReadRecords(b []byte) ([]shards.RecordMeta, []byte, error) {
+// ReadRecords decodes what AppendRecords wrote, refusing more than
+// maxRecords records.
+func ReadRecords(b []byte, maxRecords int) ([]shards.RecordMeta, []byte, error) {
 	n, b, err := msgp.ReadArrayHeaderBytes(b)
 	if err != nil {
 		return nil, b, err
 	}
-	if int(n) > len(b) {
-		return nil, b, fmt.Errorf("record count %d exceeds the message", n)
+	if int64(n) > int64(len(b)/minRecordBytes) || int64(n) > int64(maxRecords) {
+		return nil, b, fmt.Errorf("%w: %d records declared in %d bytes (at most %d)", ErrWireLimit, n, len(b), min(len(b)/minRecordBytes, maxRecords))
 	}
 	out := make([]shards.RecordMeta, n)
 	for i := range out {
@@ -109,14 +128,15 @@ func AppendShards(b []byte, planned []shards.OutputShard) []byte {
 	return b
 }
 
-// ReadShards decodes what AppendShards wrote.
-func ReadShards(b []byte) ([]shards.OutputShard, error) {
+// ReadShards decodes what AppendShards wrote, refusing more than
+// maxRecords records in all.
+func ReadShards(b []byte, maxRecords int) ([]shards.OutputShard, error) {
 	n, b, err := msgp.ReadArrayHeaderBytes(b)
 	if err != nil {
 		return nil, err
 	}
-	if int(n) > len(b) {
-		return nil, fmt.Errorf("shard count %d exceeds the message", n)
+	if int64(n) > int64(len(b)/minShardBytes) {
+		return nil, fmt.Errorf("%w: %d shards declared in %d bytes", ErrWireLimit, n, len(b))
 	}
 	out := make([]shards.OutputShard, n)
 	for i := range out {
@@ -137,9 +157,10 @@ func ReadShards(b []byte) ([]shards.OutputShard, error) {
 		if s.Size, b, err = msgp.ReadInt64Bytes(b); err != nil {
 			return nil, err
 		}
-		if s.Records, b, err = ReadRecords(b); err != nil {
+		if s.Records, b, err = ReadRecords(b, maxRecords); err != nil {
 			return nil, err
 		}
+		maxRecords -= len(s.Records)
 	}
 	return out, nil
 }
@@ -203,7 +224,10 @@ type frameReader struct {
 var _ creation.Stream = (*frameReader)(nil)
 
 func newFrameReader(body io.ReadCloser) *frameReader {
-	return &frameReader{body: body, r: msgp.NewReaderSize(body, 256<<10)}
+	r := msgp.NewReaderSize(body, 256<<10)
+	r.SetMaxStringLength(maxWireString)
+	r.SetMaxElements(16)
+	return &frameReader{body: body, r: r}
 }
 
 func (f *frameReader) Next() (creation.File, error) {
@@ -219,6 +243,9 @@ func (f *frameReader) Next() (creation.File, error) {
 			return creation.File{}, io.EOF
 		}
 		return creation.File{}, fmt.Errorf("record stream: %w", err)
+	}
+	if n > 16 {
+		return creation.File{}, fmt.Errorf("record stream: %w: a frame of %d fields", ErrWireLimit, n)
 	}
 	var file creation.File
 	for range n {
@@ -243,6 +270,9 @@ func (f *frameReader) Next() (creation.File, error) {
 		if err != nil {
 			return file, fmt.Errorf("record stream: %w", err)
 		}
+	}
+	if file.Size < 0 || file.RawSize < 0 {
+		return file, fmt.Errorf("record stream: file %s has a negative size", file.Name)
 	}
 	f.left = file.Size
 	if file.Raw {

@@ -126,7 +126,7 @@ type targetJob struct {
 	// placement is a map of the job's targets, for HRW ownership.
 	placement *cluster.Map
 	self      int32
-	inputs    []string
+	inputs    Inputs
 	rawCopy   bool
 	// mountpaths scales the per-mountpath concurrency limits.
 	mountpaths int
@@ -167,6 +167,13 @@ func (w *Worker) job(id string) (*targetJob, error) {
 		return nil, fmt.Errorf("%w: %s on target %s", ErrJobNotFound, id, w.config.NodeID)
 	}
 	return j, nil
+}
+
+// Check reports whether a job is known here, before a caller reads a
+// request body for it.
+func (w *Worker) Check(id string) error {
+	_, err := w.job(id)
+	return err
 }
 
 // admit registers a call on a running job.
@@ -241,7 +248,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		return fmt.Errorf("%w: %s", ErrJobExists, init.ID)
 	}
 	w.mu.jobs[init.ID] = j
-	j.logger.Info("dsort job initialized", "targets", len(targets), "inputs", len(j.inputs), "memory_limit", limit, "raw_copy", j.rawCopy)
+	j.logger.Info("dsort job initialized", "targets", len(targets), "inputs", j.inputs.Len(), "memory_limit", limit, "raw_copy", j.rawCopy)
 	return nil
 }
 
@@ -310,20 +317,25 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 	ctx, done := j.phaseContext(ctx)
 	defer done()
 
-	var owned []extract.Input
-	for i, name := range j.inputs {
-		owner, err := j.ownerOf(j.plan.Input, name)
-		if err != nil {
-			return nil, err
+	// The owned inputs are counted, then yielded as extraction goes: a
+	// template of millions of names is never held.
+	owned := func(yield func(extract.Input) bool) {
+		for i, name := range j.inputs.All() {
+			if owner, err := j.ownerOf(j.plan.Input, name); err == nil && owner == j.self {
+				if !yield(extract.Input{Name: name, Index: int32(i)}) {
+					return
+				}
+			}
 		}
-		if owner == j.self {
-			owned = append(owned, extract.Input{Name: name, Index: int32(i)})
-		}
+	}
+	total := int64(0)
+	for range owned {
+		total++
 	}
 	j.mu.Lock()
 	j.mu.stats.Phase = PhaseExtract
 	j.mu.stats.Extract.start(time.Now())
-	j.mu.stats.Extract.Total = int64(len(owned))
+	j.mu.stats.Extract.Total = total
 	j.mu.Unlock()
 
 	cfg := extract.Config{
@@ -339,7 +351,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 			return j.react(j.plan.Reactions.MissingShards, fmt.Errorf("input shard %s does not exist", shard))
 		},
 	}
-	result, err := extract.Run(ctx, cfg, owned, storeOpener{w.config.Store, j.plan.Input}, &j.extracted)
+	result, err := extract.RunEach(ctx, cfg, owned, storeOpener{w.config.Store, j.plan.Input}, &j.extracted)
 	if err != nil {
 		j.failed(ctx, err)
 		return nil, err
@@ -358,7 +370,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 	j.mu.stats.Phase = PhaseSort
 	j.mu.stats.Sort.start(time.Now())
 	j.mu.Unlock()
-	j.logger.Info("extracted", "shards", len(owned), "records", len(metas), "spilled_bytes", j.extracted.SpilledBytes.Load())
+	j.logger.Info("extracted", "shards", total, "records", len(metas), "spilled_bytes", j.extracted.SpilledBytes.Load())
 	j.armWatchdog()
 	return metas, nil
 }
@@ -616,9 +628,9 @@ func (j *targetJob) inputObject(ctx context.Context, shard int32) (store.Object,
 	if j.mu.closed {
 		return nil, fmt.Errorf("%w: %s", ErrJobFinished, j.id)
 	}
-	obj, err := j.w.config.Store.Open(ctx, j.plan.Input, j.inputs[shard], store.OpenOptions{})
+	obj, err := j.w.config.Store.Open(ctx, j.plan.Input, j.inputs.At(int(shard)), store.OpenOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("reopen input shard %s: %w", j.inputs[shard], err)
+		return nil, fmt.Errorf("reopen input shard %s: %w", j.inputs.At(int(shard)), err)
 	}
 	j.mu.objects[shard] = obj
 	return obj, nil

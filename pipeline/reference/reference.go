@@ -44,7 +44,7 @@ func Run(spec pipeline.Spec, seed int64, inputs map[string][]byte, keyMap []byte
 		return nil, err
 	}
 	var records []record
-	for i, name := range plan.InputShards(registry) {
+	for i, name := range plan.InputShards(registry).All() {
 		data, ok := inputs[name]
 		if !ok {
 			if plan.Reactions.MissingShards == pipeline.ReactAbort {

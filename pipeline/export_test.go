@@ -1,0 +1,13 @@
+package pipeline
+
+import (
+	"bytes"
+	"io"
+
+	"github.com/aisgo/aisgo/creation"
+)
+
+// NewFrameReaderForTest reads a record stream from bytes.
+func NewFrameReaderForTest(data []byte) creation.Stream {
+	return newFrameReader(io.NopCloser(bytes.NewReader(data)))
+}
