@@ -492,25 +492,7 @@ func (p dsortPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, e
 		defer r.Close()
 		return io.ReadAll(io.LimitReader(r, limit))
 	}
-	u, err := url.Parse(location)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("want an http(s):// URL or ais://bucket/object")
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := (&http.Client{Transport: p.n.config.Transport}).Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", location, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, limit))
+	return p.n.fetchKeyMap(ctx, location)
 }
 
 // post sends a long-running intra-cluster request (no timeout: a phase

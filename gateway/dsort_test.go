@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/datasets"
+	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/pipeline/reference"
@@ -171,4 +173,57 @@ func TestDsortBadRequests(t *testing.T) {
 	if jobs, err := client.DsortList(ctx2, "", false); err != nil || len(jobs) != 0 {
 		t.Errorf("empty list: %v %v", jobs, err)
 	}
+}
+
+// TestKeyMapFetchIsConfined: an ekm_file URL cannot make the gateway read
+// cluster-internal pages, probe ports, or quote what it fetched.
+func TestKeyMapFetchIsConfined(t *testing.T) {
+	secretPage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			time.Sleep(2 * time.Second)
+		case "/away":
+			http.Redirect(w, r, "http://localhost:1/elsewhere", http.StatusFound)
+			return
+		}
+		io.WriteString(w, "TOPSECRET line one\nmore\n")
+	}))
+	defer secretPage.Close()
+	spec := func(url string) []byte {
+		return []byte(`{"input_bck":{"name":"src"},"input_format":{"template":"a-{0..9}.tar"},"output_format":"b-{0..9}.tar","output_shard_size":"1MiB","ekm_file":"` + url + `"}`)
+	}
+	start := func(t *testing.T, c *gatewaytest.Cluster, url string) string {
+		t.Helper()
+		_, err := c.Client().DsortStart(t.Context(), spec(url))
+		var e *api.Error
+		if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+			t.Fatalf("ekm_file %s: %v, want 400", url, err)
+		}
+		for _, leak := range []string{"TOPSECRET", "refused", "timeout", "deadline", "404", "# HELP"} {
+			if strings.Contains(e.Message, leak) {
+				t.Fatalf("ekm_file %s: the error says %q: %s", url, leak, e.Message)
+			}
+		}
+		return strings.Replace(e.Message, url, "URL", 1)
+	}
+
+	strict := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	strict.Client().CreateBucket(t.Context(), "src", nil)
+	refused := start(t, strict, "http://127.0.0.1:1/map.txt")
+	for _, url := range []string{strict.Targets()[0].URL() + "/metrics", secretPage.URL + "/map.txt", "file:///etc/passwd", "gopher://127.0.0.1:70/"} {
+		start(t, strict, url)
+	}
+
+	local := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.KeyMapAllowLocal, cfg.KeyMapTimeout = true, 500*time.Millisecond
+	}})
+	local.Client().CreateBucket(t.Context(), "src", nil)
+	slow := start(t, local, secretPage.URL+"/slow")
+	if slow != start(t, local, "http://127.0.0.1:1/map.txt") || refused != slow {
+		t.Errorf("a timeout and a refused port are told apart:\n%s\n%s", slow, refused)
+	}
+	start(t, local, secretPage.URL+"/away")
+	start(t, local, secretPage.URL+"/malformed")
+	start(t, local, local.Targets()[0].URL()+"/metrics")
+	start(t, local, local.Primary().URL()+"/v1/cluster?what=smap")
 }

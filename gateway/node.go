@@ -57,6 +57,14 @@ type Config struct {
 	Logger *slog.Logger
 	// WorkDir holds dSort spill files; required for target roles.
 	WorkDir string
+	// KeyMapTimeout bounds the fetch of a dSort spec's ekm_file from an
+	// http(s) URL; zero means 10s.
+	KeyMapTimeout time.Duration
+	// KeyMapMaxSize bounds a fetched key map; zero means 64 MiB.
+	KeyMapMaxSize int64
+	// KeyMapAllowLocal lets key maps come from loopback and link-local
+	// addresses (never from this cluster's nodes); zero refuses them.
+	KeyMapAllowLocal bool
 	// JobProgress lists the node's jobs for /metrics, read on each
 	// scrape; nil means the jobs of the node's own status.
 	JobProgress func() []api.JobStatus
@@ -78,6 +86,7 @@ func (c *Config) withDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.keyMapDefaults()
 }
 
 func (c *Config) validate() error {

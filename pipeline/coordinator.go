@@ -265,18 +265,34 @@ func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan 
 	if strings.HasSuffix(path.Ext(strings.SplitN(plan.Spec.EKMFile, "?", 2)[0]), ".json") || strings.HasPrefix(strings.TrimSpace(string(data)), "{") {
 		format = sort.KeyMapJSON
 	}
+	// A key map fetched from a URL is not the user's data: its contents
+	// are never quoted back (that would read pages for an attacker); the
+	// log has the detail.
+	fetched := !strings.HasPrefix(plan.Spec.EKMFile, "ais://")
+	describe := func(err error, line int) string {
+		if !fetched {
+			return err.Error()
+		}
+		c.config.Logger.Warn("ekm_file is malformed", "url", plan.Spec.EKMFile, "line", line, "err", err)
+		if line > 0 {
+			return fmt.Sprintf("line %d of the fetched key map is malformed", line)
+		}
+		return "the fetched key map is malformed"
+	}
+	abortedAt := 0
 	onMalformed := func(line int, err error) error {
 		switch plan.Reactions.EKMMalformedLine {
 		case ReactAbort:
+			abortedAt = line
 			return err
 		case ReactWarn:
-			job.warn(err.Error())
+			job.warn(describe(err, line))
 		}
 		return nil
 	}
 	km, err := sort.ParseKeyMap(data, format, plan.Spec.EKMFileSep, onMalformed)
 	if err != nil {
-		return nil, specError("ekm_file %q: %v", plan.Spec.EKMFile, err)
+		return nil, specError("ekm_file %q: %s", plan.Spec.EKMFile, describe(err, abortedAt))
 	}
 	return km, nil
 }

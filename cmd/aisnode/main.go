@@ -44,6 +44,9 @@ type config struct {
 	DryRun            bool          `yaml:"dry_run"`
 	LogLevel          string        `yaml:"log_level"`
 	StatsD            string        `yaml:"statsd"`
+	// EKMAllowLocal lets dSort key maps come from loopback and link-local
+	// URLs (a developer's machine); off by default.
+	EKMAllowLocal bool `yaml:"ekm_allow_local"`
 }
 
 func defaults() config {
@@ -238,6 +241,7 @@ func run(args []string) error {
 		Join:              cfg.Join,
 		KeepaliveInterval: cfg.KeepaliveInterval,
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
+		KeyMapAllowLocal:  cfg.EKMAllowLocal,
 		Logger:            logger,
 	}
 	if role.IsTarget() {

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// A dSort spec's ekm_file may name an http(s) URL that the gateway fetches.
+// That makes the gateway a client on the user's behalf, so the fetch is
+// confined: http(s) only, a size cap and a timeout, redirects only within
+// the same host, never to a node of this cluster, and not to loopback or
+// link-local addresses unless the config allows it. The caller learns only
+// that the fetch failed; the reason (refused, timed out, the status) goes
+// to the log, so the fetch cannot be used to probe ports or read pages.
+
+// errKeyMapFetch is all a caller learns of a failed fetch.
+var errKeyMapFetch = errors.New("could not fetch the key map (the gateway's log has the reason)")
+
+// keyMapClient returns the confined HTTP client of key map fetches.
+func (n *Node) keyMapClient() *http.Client {
+	dialer := &net.Dialer{
+		Timeout: n.config.KeyMapTimeout,
+		// The address is checked after name resolution, so a name that
+		// resolves to a forbidden address is refused too.
+		Control: func(network, address string, _ syscall.RawConn) error {
+			return n.checkFetchAddress(address)
+		},
+	}
+	transport := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSHandshakeTimeout:    n.config.KeyMapTimeout,
+		ResponseHeaderTimeout:  n.config.KeyMapTimeout,
+		MaxResponseHeaderBytes: 64 << 10,
+		DisableKeepAlives:      true,
+	}
+	return &http.Client{
+		Transport: transport,
+		Timeout:   n.config.KeyMapTimeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 3 {
+				return errors.New("too many redirects")
+			}
+			if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
+				return fmt.Errorf("redirect from %s to another host (%s)", via[0].URL.Host, req.URL.Host)
+			}
+			return nil
+		},
+	}
+}
+
+// checkFetchAddress refuses a resolved address the fetch must not reach.
+func (n *Node) checkFetchAddress(address string) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("address %s: %w", address, err)
+	}
+	ip := ap.Addr().Unmap()
+	if !n.config.KeyMapAllowLocal && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()) {
+		return fmt.Errorf("address %s is loopback or link-local", address)
+	}
+	for _, node := range n.smap.Load().Nodes {
+		u, err := url.Parse(node.URL)
+		if err != nil {
+			continue
+		}
+		host, err := netip.ParseAddr(u.Hostname())
+		if err == nil && host.Unmap() == ip && u.Port() == fmt.Sprint(ap.Port()) {
+			return fmt.Errorf("address %s is node %s of this cluster", address, node.ID)
+		}
+	}
+	return nil
+}
+
+// fetchKeyMap gets an external key map by http(s), confined as above.
+func (n *Node) fetchKeyMap(ctx context.Context, location string) ([]byte, error) {
+	data, err := n.fetchConfined(ctx, location)
+	if err != nil {
+		n.logger.Warn("ekm_file fetch failed", "url", location, "err", err)
+		return nil, errKeyMapFetch
+	}
+	return data, nil
+}
+
+func (n *Node) fetchConfined(ctx context.Context, location string) ([]byte, error) {
+	u, err := url.Parse(location)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: want an http(s):// URL or ais://bucket/object", api.ErrBadRequest)
+	}
+	for _, node := range n.smap.Load().Nodes {
+		if nu, err := url.Parse(node.URL); err == nil && strings.EqualFold(nu.Host, u.Host) {
+			return nil, fmt.Errorf("%s is node %s of this cluster", u.Host, node.ID)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.config.KeyMapTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.keyMapClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", location, resp.Status)
+	}
+	limit := n.config.KeyMapMaxSize
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("GET %s: the key map is over %d bytes", location, limit)
+	}
+	return data, nil
+}
+
+// keyMapDefaults are the zero-value meanings of the key map config.
+func (c *Config) keyMapDefaults() {
+	if c.KeyMapTimeout <= 0 {
+		c.KeyMapTimeout = 10 * time.Second
+	}
+	if c.KeyMapMaxSize <= 0 {
+		c.KeyMapMaxSize = 64 << 20
+	}
+}
