@@ -79,6 +79,9 @@ type Map struct {
 	once    sync.Once
 	targets []Node   // active targets
 	digests []uint64 // of targets' ids
+	// holders are the active and offline targets, when some are offline.
+	holders       []Node
+	holderDigests []uint64
 }
 
 // Clone returns a copy with the same version, safe to modify.
@@ -116,13 +119,45 @@ func (m *Map) ActiveTargets() []Node {
 
 func (m *Map) index() {
 	m.once.Do(func() {
+		offline := false
 		for _, n := range m.Nodes {
 			if n.Role.IsTarget() && n.State == StateActive {
 				m.targets = append(m.targets, n)
 				m.digests = append(m.digests, hrw.Digest(n.ID))
 			}
+			offline = offline || n.Role.IsTarget() && n.State == StateOffline
+		}
+		if !offline {
+			return
+		}
+		for _, n := range m.Nodes {
+			if n.Role.IsTarget() && (n.State == StateActive || n.State == StateOffline) {
+				m.holders = append(m.holders, n)
+				m.holderDigests = append(m.holderDigests, hrw.Digest(n.ID))
+			}
 		}
 	})
+}
+
+// MayHold returns the offline target that may hold a name: the one that
+// would own it were every offline target back. While it is away, "not
+// found" elsewhere does not mean the object does not exist.
+func (m *Map) MayHold(uname string) (Node, bool) {
+	m.index()
+	if len(m.holders) == 0 {
+		return Node{}, false
+	}
+	i := hrw.Pick(m.holderDigests, hrw.Digest(uname))
+	if i < 0 || m.holders[i].State != StateOffline {
+		return Node{}, false
+	}
+	return m.holders[i], true
+}
+
+// HasOffline reports whether a target of the map is offline.
+func (m *Map) HasOffline() bool {
+	m.index()
+	return len(m.holders) > 0
 }
 
 // Uname is the placement name of an object.

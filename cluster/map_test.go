@@ -178,3 +178,24 @@ func TestValidateURL(t *testing.T) {
 		}
 	}
 }
+
+// TestMayHold: with a target offline, exactly the names it owned before
+// it left are the ones it may hold.
+func TestMayHold(t *testing.T) {
+	all := mapOf(t, 3)
+	offline, _ := all.WithState("t2", cluster.StateOffline)
+	if _, ok := all.MayHold("ais/b/x"); ok || all.HasOffline() {
+		t.Fatal("a map without offline targets says one may hold a name")
+	}
+	if !offline.HasOffline() {
+		t.Fatal("HasOffline misses t2")
+	}
+	for i := range 300 {
+		name := fmt.Sprintf("ais/b/obj-%d", i)
+		before, _ := all.Owner(name)
+		holder, ok := offline.MayHold(name)
+		if ok != (before.ID == "t2") || ok && holder.ID != "t2" {
+			t.Fatalf("%s: owned by %s before, MayHold says %v %s", name, before.ID, ok, holder.ID)
+		}
+	}
+}

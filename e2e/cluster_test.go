@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -124,17 +125,35 @@ func (c *cliCluster) kill9(name string) {
 	c.t.Fatalf("no node %s", name)
 }
 
-// waitMap waits until the map has n nodes and returns it.
+// waitMap waits until the map has n nodes, all active, and returns it.
 func (c *cliCluster) waitMap(n int) *cluster.Map {
 	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		m, err := c.client().Map(c.t.Context())
-		if err == nil && len(m.Nodes) == n {
+		if err == nil && len(m.Nodes) == n && !slices.ContainsFunc(m.Nodes, func(x cluster.Node) bool { return x.State != cluster.StateActive }) {
 			return m
 		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("the map did not reach %d nodes: %+v %v", n, m, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitState waits until node name is in a state and returns the map.
+func (c *cliCluster) waitState(name string, state cluster.State) *cluster.Map {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m, err := c.client().Map(c.t.Context())
+		if err == nil {
+			if node, ok := m.Node(name); ok && node.State == state {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %s did not reach state %s: %+v %v", name, state, m, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -349,7 +368,7 @@ func TestClusterKillAndRestart(t *testing.T) {
 	}
 	acked := l.finish()
 	c.kill9("t2")
-	c.waitMap(3)
+	c.waitState("t2", cluster.StateOffline)
 	// The remaining targets take new objects.
 	for i := range 50 {
 		name := fmt.Sprintf("during-%02d", i)

@@ -119,6 +119,14 @@ func (c *cliCluster) rerun(spec, output string, baseline map[string]string) {
 	c.t.Helper()
 	ais(c.t, c.endpoint, "dsort", "start", spec, "--wait")
 	if got := c.outputs(output); !maps.Equal(got, baseline) {
+		var missing []string
+		for k := range baseline {
+			if _, ok := got[k]; !ok {
+				missing = append(missing, k)
+			}
+		}
+		slices.Sort(missing)
+		c.t.Logf("shards missing from the rerun: %v", missing)
 		c.t.Fatalf("the job after the fault wrote %d shards that differ from the first run's %d", len(got), len(baseline))
 	}
 	ais(c.t, c.endpoint, "bucket", "rm", "ais://"+output)

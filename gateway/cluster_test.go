@@ -144,30 +144,51 @@ func TestGetFallsBackToTheHolder(t *testing.T) {
 	}
 }
 
-// A killed target leaves the map after missed keepalives; restarted, it
-// rejoins with its data.
-func TestKeepaliveRemovesDeadTargetAndRestartRejoins(t *testing.T) {
+// A killed target goes offline after missed keepalives: it owns nothing,
+// and its objects answer 503 with a retry hint rather than 404 while it is
+// away. Restarted, it rejoins with its data.
+func TestKeepaliveTakesDeadTargetOfflineAndRestartRejoins(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
 		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second})
 	client := c.Client()
 	client.CreateBucket(t.Context(), "b", nil)
 	want := putMany(t, client, "b", 200)
 	victim := c.Targets()[1]
-	c.Kill(victim)
-	c.WaitForMap(3)
-	if _, ok := c.Primary().Node.Map().Node(victim.Node.ID()); ok {
-		t.Fatal("the killed target is still in the map")
+	held := map[string]bool{}
+	before := c.Primary().Node.Map()
+	for name := range want {
+		if owner, _ := before.Owner(cluster.Uname("ais", "b", name)); owner.ID == victim.Node.ID() {
+			held[name] = true
+		}
 	}
-	// The cluster keeps serving what the live targets own.
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	// The cluster keeps serving what the live targets own, and tells a
+	// missing object from one that is away.
 	if _, err := client.Put(t.Context(), "b", "during-outage", strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
 		t.Fatalf("PUT while a target is down: %v", err)
 	}
 	want["during-outage"] = []byte("x")
-	back := c.Restart(victim)
-	m := c.WaitForMap(4)
-	if _, ok := m.Node(back.Node.ID()); !ok {
-		t.Fatal("the restarted target did not rejoin")
+	unavailable := 0
+	for name := range held {
+		if unavailable == 5 {
+			break // each 503 costs the client's retries
+		}
+		_, _, err := client.Get(t.Context(), "b", name, api.GetOptions{})
+		var e *api.Error
+		if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Message, "offline") {
+			t.Fatalf("GET of %s held by the offline target: %v, want 503", name, err)
+		}
+		unavailable++
 	}
+	if _, _, err := client.Get(t.Context(), "b", "never-written", api.GetOptions{}); !errors.Is(err, api.ErrNotFound) && !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("GET of a missing object: %v", err)
+	}
+	if unavailable == 0 {
+		t.Fatal("the victim held none of the objects")
+	}
+	back := c.Restart(victim)
+	m := c.WaitForState(back.Node.ID(), cluster.StateActive)
 	c.WaitRebalance(m.Version)
 	checkPlacement(t, c, "b", want)
 }
@@ -284,10 +305,10 @@ func TestInterruptedRebalance(t *testing.T) {
 	want := putMany(t, client, "b", 600)
 	added := c.AddTarget()
 	c.Kill(added) // most likely mid-way through the move onto it
-	m := c.WaitForMap(4)
+	m := c.WaitForState(added.Node.ID(), cluster.StateOffline)
 	c.WaitRebalance(m.Version)
 	back := c.Restart(added)
-	m = c.WaitForMap(5)
+	m = c.WaitForState(added.Node.ID(), cluster.StateActive)
 	c.WaitRebalance(m.Version)
 	if _, ok := m.Node(back.Node.ID()); !ok {
 		t.Fatal("the restarted target is not in the map")

@@ -566,7 +566,7 @@ func (p dsortPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipel
 
 // RemoveObjects waits for rebalances to settle, then has every target
 // remove the objects if it has them.
-func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string) error {
+func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		status := p.n.status(ctx)
@@ -587,7 +587,10 @@ func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []s
 	}
 	var firstErr error
 	for _, t := range p.n.smap.Load().Targets() {
-		err := p.n.call(ctx, http.MethodPost, t.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), names, nil)
+		if t.State == cluster.StateOffline {
+			continue
+		}
+		err := p.n.call(ctx, http.MethodPost, t.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), removeRequest{Names: names, Stamp: asOf}, nil)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("target %s: %w", t.ID, err)
 		}
@@ -595,30 +598,43 @@ func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []s
 	return firstErr
 }
 
+// removeRequest asks a target to remove objects older than Stamp (zero:
+// as of now) wherever placement would put them.
+type removeRequest struct {
+	Names []string    `json:"names"`
+	Stamp store.Stamp `json:"stamp"`
+}
+
 // handleRemoveObjects removes the listed objects from this target's store,
-// wherever placement would put them.
+// wherever placement would put them; a copy newer than the request's stamp
+// stays.
 func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 	b, err := bucketOf(r)
-	var names []string
+	var req removeRequest
 	if err == nil && n.config.Store == nil {
 		err = badRequest("node %s stores no objects", n.config.ID)
 	}
 	if err == nil {
-		err = decodeBody(r, &names)
+		err = decodeBody(r, &req)
 	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
+	opts := store.DeleteOptions{Stamp: req.Stamp, Tombstone: n.moving() || n.smap.Load().HasOffline()}
+	if opts.Stamp.IsZero() {
+		opts.Stamp = n.stamp()
+	}
 	removed := 0
-	for _, name := range names {
-		err := n.config.Store.Delete(r.Context(), b, name)
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
+	for _, name := range req.Names {
+		err := n.config.Store.Delete(r.Context(), b, name, opts)
+		switch {
+		case err == nil:
+			removed++
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrBucketNotFound), errors.Is(err, store.ErrExists):
+		default:
 			n.writeError(w, r, err)
 			return
-		}
-		if err == nil {
-			removed++
 		}
 	}
 	writeJSON(w, map[string]int{"removed": removed})

@@ -339,7 +339,9 @@ func (n *Node) changeNode(w http.ResponseWriter, r *http.Request, msg api.Action
 		case actionActivate:
 			return m.WithState(change.ID, cluster.StateActive)
 		case actionLeave:
-			if node.Role.IsTarget() && node.State != cluster.StateLeaving {
+			// An offline target cannot move its objects: it is removed,
+			// and what only it held is given up.
+			if node.Role.IsTarget() && node.State != cluster.StateLeaving && node.State != cluster.StateOffline {
 				// A target leaves once its objects moved (see actionLeft).
 				return m.WithState(change.ID, cluster.StateLeaving)
 			}
@@ -447,8 +449,11 @@ func (n *Node) forwardToPrimary(w http.ResponseWriter, r *http.Request, body []b
 }
 
 // keepaliveLoop runs on the primary: it pushes the current metadata to
-// every node at each interval, and takes out of the map a node that has
-// not answered for the keepalive timeout.
+// every node at each interval. A target that has not answered for the
+// keepalive timeout goes offline: it owns nothing, but the cluster
+// remembers that it may hold objects (503, not 404, for those) until it
+// is back or removed. A gateway that falls silent is taken out of the
+// map. An offline target that answers again is active again.
 func (n *Node) keepaliveLoop(ctx context.Context) {
 	lastSeen := map[string]time.Time{}
 	ticker := time.NewTicker(n.config.KeepaliveInterval)
@@ -467,6 +472,10 @@ func (n *Node) keepaliveLoop(ctx context.Context) {
 		for _, node := range n.smap.Load().Nodes {
 			if _, bad := failed[node.ID]; !bad {
 				lastSeen[node.ID] = now
+				if node.State == cluster.StateOffline {
+					n.logger.Info("an offline target answers again", "id", node.ID)
+					n.changeMapLogged(ctx, func(m *cluster.Map) (*cluster.Map, error) { return m.WithState(node.ID, cluster.StateActive) })
+				}
 				continue
 			}
 			first, ok := lastSeen[node.ID]
@@ -474,16 +483,26 @@ func (n *Node) keepaliveLoop(ctx context.Context) {
 				lastSeen[node.ID] = now
 				continue
 			}
-			if now.Sub(first) < n.config.KeepaliveTimeout {
+			if now.Sub(first) < n.config.KeepaliveTimeout || node.State == cluster.StateOffline {
 				continue
 			}
-			n.logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", now.Sub(first).Round(time.Second), "err", failed[node.ID])
-			err := n.changeMap(ctx, func(m *cluster.Map) (*cluster.Map, error) { return m.WithoutNode(node.ID) })
-			if err != nil {
-				n.logger.Warn("remove node", "id", node.ID, "err", err)
+			silent := now.Sub(first).Round(time.Second)
+			if node.Role.IsTarget() {
+				n.logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
+				n.changeMapLogged(ctx, func(m *cluster.Map) (*cluster.Map, error) { return m.WithState(node.ID, cluster.StateOffline) })
+				continue
 			}
+			n.logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
+			n.changeMapLogged(ctx, func(m *cluster.Map) (*cluster.Map, error) { return m.WithoutNode(node.ID) })
 			delete(lastSeen, node.ID)
 		}
+	}
+}
+
+// changeMapLogged changes the map, logging a failure.
+func (n *Node) changeMapLogged(ctx context.Context, change func(*cluster.Map) (*cluster.Map, error)) {
+	if err := n.changeMap(ctx, change); err != nil {
+		n.logger.Warn("change the cluster map", "err", err)
 	}
 }
 
@@ -497,10 +516,19 @@ func (n *Node) mapChanged(previous, next *cluster.Map) {
 	if n.loops == nil {
 		return
 	}
+	self, ok := next.Node(n.config.ID)
+	if ok && self.State == cluster.StateOffline {
+		// The primary lost this target for a while: it is back, so it
+		// joins again rather than move its objects away.
+		if n.config.Join != "" {
+			n.rejoin()
+		}
+		return
+	}
 	if previous == nil || !cluster.SameTargets(previous, next) {
 		n.startRebalance(next)
 	}
-	if _, ok := next.Node(n.config.ID); !ok && next.Primary != n.config.ID && n.config.Join != "" {
+	if !ok && next.Primary != n.config.ID && n.config.Join != "" {
 		n.rejoin()
 	}
 }

@@ -14,8 +14,10 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/hlc"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
@@ -65,6 +67,13 @@ type Config struct {
 	// KeyMapAllowLocal lets key maps come from loopback and link-local
 	// addresses (never from this cluster's nodes); zero refuses them.
 	KeyMapAllowLocal bool
+	// RebalanceBatchObjects and RebalanceBatchBytes bound one request of a
+	// rebalance; zero means 256 objects and 64 MiB.
+	RebalanceBatchObjects int
+	RebalanceBatchBytes   int64
+	// TombstoneTTL is how long a delete's tombstone is kept at least;
+	// zero means an hour.
+	TombstoneTTL time.Duration
 	// JobProgress lists the node's jobs for /metrics, read on each
 	// scrape; nil means the jobs of the node's own status.
 	JobProgress func() []api.JobStatus
@@ -87,6 +96,9 @@ func (c *Config) withDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.keyMapDefaults()
+	if c.TombstoneTTL <= 0 {
+		c.TombstoneTTL = time.Hour
+	}
 }
 
 func (c *Config) validate() error {
@@ -145,9 +157,11 @@ type Node struct {
 	// which its pushes then allow (see metaMessage.AllowEmpty).
 	emptied atomic.Bool
 
-	rebalance  rebalancer
-	tombstones tombstones
-	rejoining  atomic.Bool
+	// rebalance moves objects on target changes; nil on gateways.
+	rebalance *rebalance.Manager
+	// clock stamps writes and deletes (see store.Stamp).
+	clock     *hlc.Clock
+	rejoining atomic.Bool
 	// placement orders PUT commits against map changes: a commit checks
 	// ownership and becomes visible under the read lock, a map change
 	// swaps the map under the write lock (see putObject).
@@ -167,6 +181,7 @@ func New(cfg Config) (*Node, error) {
 		logger:  cfg.Logger.With("node", cfg.ID),
 		formats: formats.Default(),
 		auth:    auth,
+		clock:   hlc.New(nil),
 		client: &http.Client{
 			Transport:     auth.Transport(cfg.ID, cfg.Transport),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -175,7 +190,7 @@ func New(cfg Config) (*Node, error) {
 	n.bmd.Store(&store.BucketMetadata{Buckets: map[string]store.Props{}})
 	if cfg.Role.IsTarget() {
 		worker, err := pipeline.NewWorker(pipeline.WorkerConfig{
-			NodeID: cfg.ID, Store: cfg.Store, Fetcher: dsortPeers{n}, Formats: n.formats,
+			NodeID: cfg.ID, Store: stampedStore{cfg.Store, n}, Fetcher: dsortPeers{n}, Formats: n.formats,
 			WorkDir: cfg.WorkDir, Logger: n.logger,
 		})
 		if err != nil {
@@ -212,6 +227,10 @@ func (n *Node) isPrimary() bool {
 func (n *Node) Start(ctx context.Context) error {
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop, n.loops = stop, loops
+	if n.config.Role.IsTarget() {
+		n.rebalance = n.newRebalance(loops)
+		n.wg.Go(func() { n.collectTombstones(loops) })
+	}
 	if n.worker != nil {
 		if err := n.worker.Recover(ctx); err != nil {
 			return fmt.Errorf("recover dsort jobs: %w", err)
@@ -240,6 +259,9 @@ func (n *Node) Close() error {
 		n.stop()
 	}
 	n.wg.Wait()
+	if n.rebalance != nil {
+		n.rebalance.Wait()
+	}
 	return nil
 }
 

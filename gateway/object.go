@@ -87,34 +87,53 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 }
 
 // deleteObject removes an object from its owner and, while objects may
-// still be moving, from any other target that has a copy; a tombstone
-// keeps a rebalance from bringing the copy back.
+// still be moving, from any other target that has a copy. The delete is
+// stamped like a write; a tombstone keeps an older copy (a rebalance, a
+// target that comes back) from bringing the object back.
 func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
-	err := n.config.Store.Delete(r.Context(), b, name)
+	smap := n.smap.Load()
+	uname := cluster.Uname(b.Provider, b.Name, name)
+	moving := n.moving()
+	opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: moving || smap.HasOffline()}
+	err := n.config.Store.Delete(r.Context(), b, name, opts)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		n.writeError(w, r, err)
 		return
 	}
 	deleted := err == nil
-	if n.rebalance.recent() {
-		n.tombstones.add(cluster.Uname(b.Provider, b.Name, name))
-		for _, t := range n.smap.Load().Targets() {
-			if t.ID == n.config.ID {
+	if moving {
+		for _, t := range smap.Targets() {
+			if t.ID == n.config.ID || t.State == cluster.StateOffline {
 				continue
 			}
 			var answer struct {
 				Removed int `json:"removed"`
 			}
-			if err := n.call(r.Context(), http.MethodPost, t.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), []string{name}, &answer); err == nil && answer.Removed > 0 {
+			if err := n.call(r.Context(), http.MethodPost, t.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), removeRequest{Names: []string{name}, Stamp: opts.Stamp}, &answer); err == nil && answer.Removed > 0 {
 				deleted = true
 			}
 		}
 	}
 	if !deleted {
+		if holder, ok := smap.MayHold(uname); ok {
+			n.writeError(w, r, offlineError(w, b, name, holder))
+			return
+		}
 		n.writeError(w, r, fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// retryAfter is the hint given with a 503 for an object on an offline
+// target, in seconds.
+const retryAfter = "5"
+
+// offlineError answers for an object this target does not have while the
+// target that may hold it is offline: unavailable for now, not missing.
+func offlineError(w http.ResponseWriter, b store.Bucket, name string, holder cluster.Node) error {
+	w.Header().Set("Retry-After", retryAfter)
+	return fmt.Errorf("%w: %s/%s may be on target %s, which is offline: retry later", api.ErrUnavailable, b, name, holder.ID)
 }
 
 // redirect sends the client to a node: 301 for GET, as AIStore does, 307
@@ -191,18 +210,20 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		Checksum: store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
 		Custom:   custom,
 		// The object becomes visible only while this target still owns
-		// it: a rebalance that starts after a map change then sees it.
-		Precommit: func() (func(), error) {
+		// it: a rebalance that starts after a map change then sees it. It
+		// is stamped with the map it was accepted under (store.Stamp).
+		Precommit: func() (func(), store.Stamp, error) {
 			n.placement.RLock()
-			owner, err := n.smap.Load().Owner(cluster.Uname(b.Provider, b.Name, name))
+			smap := n.smap.Load()
+			owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
 			if err == nil && owner.ID != n.config.ID {
 				err = fmt.Errorf("%w: %s/%s moved to target %s during the PUT: send it again", api.ErrUnavailable, b, name, owner.ID)
 			}
 			if err != nil {
 				n.placement.RUnlock()
-				return nil, err
+				return nil, store.Stamp{}, err
 			}
-			return n.placement.RUnlock, nil
+			return n.placement.RUnlock, n.stamp(), nil
 		},
 	}
 	meta, err := n.config.Store.Put(r.Context(), b, name, r.Body, opts)
@@ -210,9 +231,20 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		n.writeError(w, r, err)
 		return
 	}
-	n.tombstones.remove(cluster.Uname(b.Provider, b.Name, name))
 	setMetaHeaders(w.Header(), meta)
 	w.WriteHeader(http.StatusOK)
+}
+
+// unlessOffline turns "not found" into "unavailable" when the target
+// that may hold the object is offline.
+func (n *Node) unlessOffline(w http.ResponseWriter, err error, b store.Bucket, name string) error {
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if holder, ok := n.smap.Load().MayHold(cluster.Uname(b.Provider, b.Name, name)); ok {
+		return offlineError(w, b, name, holder)
+	}
+	return err
 }
 
 // headObject answers HEAD; with fallback, an object this target owns but
@@ -224,6 +256,7 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 			return
 		}
 		meta, err = n.config.Store.Head(r.Context(), b, name)
+		err = n.unlessOffline(w, err, b, name)
 	}
 	if err != nil {
 		n.writeError(w, r, err)
@@ -245,6 +278,7 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		}
 		// It may have arrived here while the neighbors were asked.
 		obj, err = n.config.Store.Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
+		err = n.unlessOffline(w, err, b, name)
 	}
 	if err != nil {
 		n.writeError(w, r, err)

@@ -66,5 +66,5 @@ func (n *Node) handleLocalStatus(w http.ResponseWriter, r *http.Request) {
 
 // jobStatuses lists the node's background jobs.
 func (n *Node) jobStatuses() []api.JobStatus {
-	return append(n.rebalance.statuses(), n.dsortStatuses()...)
+	return append(n.rebalanceStatuses(), n.dsortStatuses()...)
 }

@@ -325,9 +325,12 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	now := time.Now()
 	if err != nil {
 		c.config.Logger.Warn("dsort job failed", "job", job.id, "err", err)
+		// What the job wrote is older than this; what a later job writes
+		// under the same names is newer, and stays.
+		asOf := store.Stamp{Map: c.config.Peers.Map().Version, Clock: now.UnixNano()}
 		c.abortTargets(context.WithoutCancel(ctx), job, err.Error())
 		if len(job.outputs) > 0 && !job.plan.Spec.DryRun {
-			if err := c.config.Peers.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs); err != nil {
+			if err := c.config.Peers.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, asOf); err != nil {
 				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", err)
 			}
 		}

@@ -272,12 +272,12 @@ func (p memPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipelin
 	return w.Stats(id)
 }
 
-func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string) error {
+func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error {
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
 	for _, st := range p.c.stores {
 		for _, name := range names {
-			if err := st.Delete(ctx, b, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := st.Delete(ctx, b, name, store.DeleteOptions{Stamp: asOf}); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
 				return err
 			}
 		}

@@ -49,8 +49,9 @@ type Peers interface {
 	Stats(ctx context.Context, target cluster.Node, id string) (JobStats, error)
 	// RemoveObjects removes objects wherever in the cluster they are,
 	// once no rebalance is moving them: the output of an aborted job may
-	// have moved while the targets changed.
-	RemoveObjects(ctx context.Context, b store.Bucket, names []string) error
+	// have moved while the targets changed. Copies newer than asOf (the
+	// moment the job failed: a later job's output) stay.
+	RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error
 }
 
 // Fetcher is how a target gets record bytes from the target holding them:

@@ -150,7 +150,9 @@ type targetJob struct {
 		result   *extract.Result
 		byID     map[shards.RecordID]*shards.Record
 		objects  map[int32]store.Object
-		written  []string
+		// written are the output shards this job stored here, with the
+		// stamps of the copies it wrote.
+		written []writtenShard
 		closed   bool // resources released
 		stopping bool // no new calls admitted
 	}
@@ -444,6 +446,12 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 	return nil
 }
 
+// writtenShard is an output shard a job stored.
+type writtenShard struct {
+	name  string
+	stamp store.Stamp
+}
+
 // outputSink stores output shards, or discards them in a dry run.
 type outputSink struct{ j *targetJob }
 
@@ -455,11 +463,12 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 	if err := s.j.journalShard(name); err != nil {
 		return err
 	}
-	if _, err := s.j.w.config.Store.Put(ctx, s.j.plan.Output, name, r, store.PutOptions{Size: -1}); err != nil {
+	meta, err := s.j.w.config.Store.Put(ctx, s.j.plan.Output, name, r, store.PutOptions{Size: -1})
+	if err != nil {
 		return err
 	}
 	s.j.mu.Lock()
-	s.j.mu.written = append(s.j.mu.written, name)
+	s.j.mu.written = append(s.j.mu.written, writtenShard{name, meta.Stamp})
 	s.j.mu.Unlock()
 	return nil
 }
@@ -538,7 +547,7 @@ func (w *Worker) Recover(ctx context.Context) error {
 			if json.Unmarshal(line, &name) != nil {
 				continue // a line cut by the crash
 			}
-			err := w.config.Store.Delete(ctx, store.NewBucket(bucket), name)
+			err := w.config.Store.Delete(ctx, store.NewBucket(bucket), name, store.DeleteOptions{})
 			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
 				return fmt.Errorf("remove output shard %s of an interrupted job: %w", name, err)
 			}
@@ -812,9 +821,12 @@ func (w *Worker) Abort(id string, cause string) error {
 	written := j.mu.written
 	j.mu.written = nil
 	j.mu.Unlock()
-	for _, name := range written {
-		if err := w.config.Store.Delete(context.WithoutCancel(j.ctx), j.plan.Output, name); err != nil && !errors.Is(err, store.ErrNotFound) {
-			j.logger.Warn("abort: remove output shard", "shard", name, "err", err)
+	// Exactly the copies this job wrote go: a shard of the same name
+	// written since (another job) stays.
+	for _, shard := range written {
+		err := w.config.Store.Delete(context.WithoutCancel(j.ctx), j.plan.Output, shard.name, store.DeleteOptions{IfStamp: shard.stamp})
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
+			j.logger.Warn("abort: remove output shard", "shard", shard.name, "err", err)
 		}
 	}
 	j.release()

@@ -20,6 +20,8 @@ type ObjectMeta struct {
 	Version  string            `json:"version,omitempty"`
 	Atime    time.Time         `json:"atime"`
 	Custom   map[string]string `json:"custom-md,omitempty"`
+	// Stamp orders this write against others of the name (see Stamp).
+	Stamp Stamp `json:"stamp"`
 }
 
 // ValidateName checks an object name: non-empty UTF-8 of at most 1024
@@ -54,13 +56,19 @@ type PutOptions struct {
 	// Version, when set, is kept as the object's version instead of the
 	// next one: a copy moved between nodes keeps its version.
 	Version string
-	// IfAbsent stores the object only if the name is free; otherwise the
-	// Put fails with ErrExists and changes nothing.
-	IfAbsent bool
-	// Precommit, when set, is called once the data is durable, just before
-	// the object becomes visible. An error stores nothing; release is
-	// called once the object is visible (or the Put failed).
-	Precommit func() (release func(), err error)
+	// Stamp, when set, is kept as the object's stamp: a copy moved
+	// between nodes keeps its place in the name's history.
+	Stamp Stamp
+	// IfNewer stores the object only if Stamp is newer than the object
+	// and the tombstone the name has; otherwise the Put fails with
+	// ErrExists and changes nothing.
+	IfNewer bool
+	// Precommit, when set, is called under the name's lock once the data
+	// is durable, just before the object becomes visible. An error stores
+	// nothing; release is called once the object is visible (or the Put
+	// failed). A non-zero stamp it returns becomes the object's, unless
+	// Stamp is set.
+	Precommit func() (release func(), stamp Stamp, err error)
 }
 
 // OpenOptions describe a read.
@@ -93,7 +101,14 @@ type Store interface {
 	Put(ctx context.Context, b Bucket, name string, r io.Reader, opts PutOptions) (ObjectMeta, error)
 	Open(ctx context.Context, b Bucket, name string, opts OpenOptions) (Object, error)
 	Head(ctx context.Context, b Bucket, name string) (ObjectMeta, error)
-	Delete(ctx context.Context, b Bucket, name string) error
+	// Delete removes an object (see DeleteOptions). ErrNotFound when there
+	// was none, also when a tombstone was left.
+	Delete(ctx context.Context, b Bucket, name string, opts DeleteOptions) error
+	// Tombstones lists a bucket's tombstones, in no order.
+	Tombstones(ctx context.Context, b Bucket) ([]Tombstone, error)
+	// DropTombstone removes a name's tombstone if it is not newer than
+	// stamp.
+	DropTombstone(ctx context.Context, b Bucket, name string, stamp Stamp) error
 	// List returns up to opts.Limit objects after opts.StartAfter, in
 	// byte order of their names.
 	List(ctx context.Context, b Bucket, opts ListOptions) ([]ObjectMeta, error)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/sibling"
 	"github.com/aisgo/aisgo/shards"
@@ -164,17 +165,25 @@ func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
 	}
 }
 
-// waitForNodes waits until the cluster map holds want nodes.
+// waitForNodes waits until the cluster map holds want nodes, all active.
 func waitForNodes(ctx context.Context, c *api.Client, want int, timeout time.Duration) (*api.ClusterStatus, error) {
 	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		m, err := c.Map(ctx)
-		if err == nil && len(m.Nodes) == want {
+		active := 0
+		if err == nil {
+			for _, n := range m.Nodes {
+				if n.State == cluster.StateActive {
+					active++
+				}
+			}
+		}
+		if err == nil && len(m.Nodes) == want && active == want {
 			return c.ClusterStatus(ctx)
 		}
 		if err == nil {
-			lastErr = fmt.Errorf("the map has %d of %d nodes", len(m.Nodes), want)
+			lastErr = fmt.Errorf("the map has %d of %d nodes, %d active", len(m.Nodes), want, active)
 		} else {
 			lastErr = err
 		}

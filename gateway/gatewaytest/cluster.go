@@ -246,6 +246,23 @@ func (c *Cluster) WaitForMap(n int) *cluster.Map {
 	}
 }
 
+// WaitForState waits until the primary's map has node id in a state and
+// every running node has that map.
+func (c *Cluster) WaitForState(id string, state cluster.State) *cluster.Map {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m := c.Primary().Node.Map()
+		if node, ok := m.Node(id); ok && node.State == state && c.agree(m.Version) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %s did not reach state %s in agreement: %+v", id, state, m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (c *Cluster) agree(version int64) bool {
 	for _, m := range c.Members() {
 		if mm := m.Node.Map(); mm == nil || mm.Version != version {
@@ -292,12 +309,13 @@ func (c *Cluster) WaitRebalance(version int64) {
 	}
 }
 
-// Rebalanced reports whether every target in status has applied map
-// version at least version and has no rebalance running or failed: a
-// rebalance starts when a node applies a map that changes the targets.
+// Rebalanced reports whether every target in status (but offline ones)
+// has applied map version at least version and has no rebalance running
+// or failed: a rebalance starts when a node applies a map that changes
+// the targets.
 func Rebalanced(status *api.ClusterStatus, version int64) bool {
 	for _, n := range status.Nodes {
-		if n.Role == string(cluster.RoleGateway) {
+		if n.Role == string(cluster.RoleGateway) || n.State == string(cluster.StateOffline) {
 			continue
 		}
 		if n.Error != "" || n.MapVersion < version {

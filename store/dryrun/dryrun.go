@@ -33,6 +33,8 @@ type Store struct {
 		sync.Mutex
 		// objects maps a bucket name to its objects' metadata by name.
 		objects map[string]map[string]store.ObjectMeta
+		// tombstones maps a bucket name to its tombstones by name.
+		tombstones map[string]map[string]store.Tombstone
 	}
 }
 
@@ -46,6 +48,7 @@ func Wrap(inner store.Store) *Store {
 		s.pattern[i] = byte(i % patternPeriod)
 	}
 	s.mu.objects = map[string]map[string]store.ObjectMeta{}
+	s.mu.tombstones = map[string]map[string]store.Tombstone{}
 	return s
 }
 
@@ -81,14 +84,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if opts.Size >= 0 && n != opts.Size {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: received %d bytes, announced %d", b, name, store.ErrSizeMismatch, n, opts.Size)
 	}
-	meta := store.ObjectMeta{Name: name, Size: n, Atime: time.Now(), Custom: opts.Custom}
-	if opts.Precommit != nil {
-		release, err := opts.Precommit()
-		if err != nil {
-			return store.ObjectMeta{}, err
-		}
-		defer release()
-	}
+	meta := store.ObjectMeta{Name: name, Size: n, Atime: time.Now(), Custom: opts.Custom, Stamp: opts.Stamp}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	objects := s.mu.objects[b.Name]
@@ -97,8 +93,24 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		s.mu.objects[b.Name] = objects
 	}
 	old, exists := objects[name]
-	if exists && opts.IfAbsent {
-		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, store.ErrExists)
+	if opts.IfNewer {
+		tomb, deleted := s.mu.tombstones[b.Name][name]
+		if exists && old.Stamp.Compare(opts.Stamp) >= 0 || deleted && tomb.Stamp.Compare(opts.Stamp) >= 0 {
+			return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, store.ErrExists)
+		}
+	}
+	if opts.Precommit != nil {
+		release, stamp, err := opts.Precommit()
+		if err != nil {
+			return store.ObjectMeta{}, err
+		}
+		defer release()
+		if meta.Stamp.IsZero() {
+			meta.Stamp = stamp
+		}
+	}
+	if meta.Stamp.IsZero() {
+		meta.Stamp = store.Stamp{Clock: meta.Atime.UnixNano()}
 	}
 	switch {
 	case opts.Version != "":
@@ -164,14 +176,58 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	return &object{meta: meta, pattern: s.pattern}, nil
 }
 
-// Delete forgets an object.
-func (s *Store) Delete(ctx context.Context, b store.Bucket, name string) error {
-	if _, err := s.lookup(ctx, b, name); err != nil {
-		return fmt.Errorf("delete: %w", err)
+// Delete forgets an object, as store.DeleteOptions say.
+func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	if _, err := s.bucketProps(ctx, b); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	meta, ok := s.mu.objects[b.Name][name]
+	if ok && !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp || ok && !opts.Stamp.IsZero() && meta.Stamp.Compare(opts.Stamp) > 0 {
+		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrExists)
+	}
 	delete(s.mu.objects[b.Name], name)
+	if opts.Tombstone && !opts.Stamp.IsZero() {
+		tombs := s.mu.tombstones[b.Name]
+		if tombs == nil {
+			tombs = map[string]store.Tombstone{}
+			s.mu.tombstones[b.Name] = tombs
+		}
+		if old, had := tombs[name]; !had || old.Stamp.Compare(opts.Stamp) < 0 {
+			tombs[name] = store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()}
+		}
+	}
+	if !ok {
+		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Tombstones lists the tombstones Delete left.
+func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombstone, error) {
+	if _, err := s.bucketProps(ctx, b); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]store.Tombstone, 0, len(s.mu.tombstones[b.Name]))
+	for _, t := range s.mu.tombstones[b.Name] {
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// DropTombstone forgets a tombstone not newer than stamp.
+func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.mu.tombstones[b.Name][name]; ok && t.Stamp.Compare(stamp) <= 0 {
+		delete(s.mu.tombstones[b.Name], name)
+	}
 	return nil
 }
 
@@ -209,6 +265,7 @@ func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.mu.objects, b.Name)
+	delete(s.mu.tombstones, b.Name)
 	return nil
 }
 
@@ -227,6 +284,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	for name := range s.mu.objects {
 		if _, ok := current.Buckets[name]; !ok {
 			delete(s.mu.objects, name)
+			delete(s.mu.tombstones, name)
 		}
 	}
 	return nil

@@ -135,32 +135,36 @@ func TestErrors(t *testing.T) {
 	if _, err := st.Put(ctx, b, "../x", strings.NewReader(""), store.PutOptions{Size: 0}); !errors.Is(err, store.ErrInvalidName) {
 		t.Errorf("bad name: %v", err)
 	}
-	if err := st.Delete(ctx, b, "nothing"); !errors.Is(err, store.ErrNotFound) {
+	if err := st.Delete(ctx, b, "nothing", store.DeleteOptions{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete of a missing object: %v", err)
 	}
 }
 
-// TestIfAbsentAndKeptVersion: a put-if-absent over an object is refused
-// and changes nothing; a given version is kept (as rebalance moves
-// objects).
-func TestIfAbsentAndKeptVersion(t *testing.T) {
+// TestStamps: a copy older than the object or its tombstone is refused
+// and changes nothing; a newer one keeps its stamp and version (as
+// rebalance moves objects).
+func TestStamps(t *testing.T) {
 	st, _, b := newStore(t)
 	ctx := t.Context()
-	if _, err := st.Put(ctx, b, "o", strings.NewReader("first"), store.PutOptions{Size: 5}); err != nil {
+	if _, err := st.Put(ctx, b, "o", strings.NewReader("first"), store.PutOptions{Size: 5, Stamp: store.Stamp{Map: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Put(ctx, b, "o", strings.NewReader("second"), store.PutOptions{Size: -1, IfAbsent: true}); !errors.Is(err, store.ErrExists) {
-		t.Errorf("put-if-absent over an object: %v, want ErrExists", err)
+	if _, err := st.Put(ctx, b, "o", strings.NewReader("second"), store.PutOptions{Size: -1, IfNewer: true, Stamp: store.Stamp{Map: 1}}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("an older copy over an object: %v, want ErrExists", err)
 	}
 	if head, err := st.Head(ctx, b, "o"); err != nil || head.Size != 5 || head.Version != "1" {
-		t.Errorf("after a refused put-if-absent: %+v, %v", head, err)
+		t.Errorf("after a refused copy: %+v, %v", head, err)
 	}
-	meta, err := st.Put(ctx, b, "moved", strings.NewReader("x"), store.PutOptions{Size: 1, IfAbsent: true, Version: "7"})
-	if err != nil || meta.Version != "7" {
+	meta, err := st.Put(ctx, b, "moved", strings.NewReader("x"), store.PutOptions{Size: 1, IfNewer: true, Version: "7", Stamp: store.Stamp{Map: 3}})
+	if err != nil || meta.Version != "7" || meta.Stamp.Map != 3 {
 		t.Errorf("put keeping version 7: %+v, %v", meta, err)
 	}
-	if head, _ := st.Head(ctx, b, "moved"); head.Version != "7" {
-		t.Errorf("kept version %q", head.Version)
+	st.Delete(ctx, b, "moved", store.DeleteOptions{Stamp: store.Stamp{Map: 4}, Tombstone: true})
+	if _, err := st.Put(ctx, b, "moved", strings.NewReader("x"), store.PutOptions{Size: 1, IfNewer: true, Stamp: store.Stamp{Map: 3, Clock: 1}}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("a copy older than the tombstone: %v", err)
+	}
+	if tombs, _ := st.Tombstones(ctx, b); len(tombs) != 1 {
+		t.Errorf("tombstones %+v", tombs)
 	}
 }
 
@@ -192,7 +196,7 @@ func TestListDeleteDestroy(t *testing.T) {
 	if got := names(store.ListOptions{Limit: 2}); got != "a/1,a/2" {
 		t.Errorf("list with limit %s", got)
 	}
-	if err := st.Delete(ctx, b, "b"); err != nil {
+	if err := st.Delete(ctx, b, "b", store.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(store.ListOptions{}); got != "a/1,a/2,c" {

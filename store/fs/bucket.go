@@ -63,6 +63,9 @@ func (s *Store) removeDirs(b store.Bucket) error {
 		if err := pathsafe.RemoveAll(m.path, trash); err != nil {
 			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
 		}
+		if err := pathsafe.RemoveAll(m.path, m.tombstoneDir(b)); err != nil {
+			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+		}
 	}
 	return nil
 }

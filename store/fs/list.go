@@ -64,11 +64,15 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		}
 		last = item.name
 		meta := store.ObjectMeta{Name: item.name, Size: item.size}
+		// A file without AIS metadata is not an object (GET answers 404):
+		// listing agrees.
 		if opts.WithMeta {
 			if err := readMeta(item.path, &meta); err != nil {
 				continue // removed or replaced since it was walked
 			}
 			meta.Name = item.name
+		} else if !hasMeta(item.path) {
+			continue
 		}
 		out = append(out, meta)
 	}

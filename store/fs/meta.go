@@ -22,7 +22,7 @@ const metaFormat = 1
 // encodeMeta writes metadata as a msgp map with short keys.
 func encodeMeta(m *store.ObjectMeta) []byte {
 	b := make([]byte, 0, 128)
-	b = msgp.AppendMapHeader(b, 7)
+	b = msgp.AppendMapHeader(b, 8)
 	b = msgp.AppendString(b, "f")
 	b = msgp.AppendInt(b, metaFormat)
 	b = msgp.AppendString(b, "s")
@@ -37,6 +37,10 @@ func encodeMeta(m *store.ObjectMeta) []byte {
 	b = msgp.AppendInt64(b, m.Atime.UnixNano())
 	b = msgp.AppendString(b, "c")
 	b = msgp.AppendMapStrStr(b, m.Custom)
+	b = msgp.AppendString(b, "w")
+	b = msgp.AppendArrayHeader(b, 2)
+	b = msgp.AppendInt64(b, m.Stamp.Map)
+	b = msgp.AppendInt64(b, m.Stamp.Clock)
 	return b
 }
 
@@ -85,6 +89,18 @@ func decodeMeta(b []byte, m *store.ObjectMeta) error {
 				}
 				m.Custom[k] = v
 			}
+		case "w":
+			var n uint32
+			if n, b, err = msgp.ReadArrayHeaderBytes(b); err != nil {
+				return err
+			}
+			if n != 2 {
+				return fmt.Errorf("stamp has %d parts, want 2", n)
+			}
+			if m.Stamp.Map, b, err = msgp.ReadInt64Bytes(b); err != nil {
+				return err
+			}
+			m.Stamp.Clock, b, err = msgp.ReadInt64Bytes(b)
 		default:
 			b, err = msgp.Skip(b)
 		}
@@ -104,6 +120,12 @@ func writeMeta(path string, m *store.ObjectMeta) error {
 		return classify(fmt.Errorf("set metadata of %s: %w", path, err))
 	}
 	return nil
+}
+
+// hasMeta reports whether a file carries AIS metadata.
+func hasMeta(path string) bool {
+	n, err := syscall.Getxattr(path, xattrName, nil)
+	return err == nil && n > 0
 }
 
 func readMeta(path string, m *store.ObjectMeta) error {

@@ -116,7 +116,8 @@ func (s *Store) writeWork(ctx context.Context, m mountpath, props store.Props, r
 	return meta, path, nil
 }
 
-// commit versions the work file and renames it into place.
+// commit versions and stamps the work file and renames it into place,
+// under the name's lock.
 func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpath, work string, meta *store.ObjectMeta, opts store.PutOptions) error {
 	lock := s.lockName(b, name)
 	lock.Lock()
@@ -125,9 +126,17 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 	if _, err := s.bucketProps(b); err != nil {
 		return err
 	}
-	if opts.IfAbsent {
-		if _, err := s.findObject(b, name); err == nil {
-			return fmt.Errorf("%w: %s", store.ErrExists, name)
+	var old store.ObjectMeta
+	exists := false
+	if path, err := s.findObject(b, name); err == nil && readMeta(path, &old) == nil {
+		exists = true
+	}
+	if opts.IfNewer {
+		if exists && old.Stamp.Compare(opts.Stamp) >= 0 {
+			return fmt.Errorf("%w: %s has stamp %s, not older than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
+		}
+		if tomb, ok := s.readTombstone(b, name); ok && tomb.Stamp.Compare(opts.Stamp) >= 0 {
+			return fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
 		}
 	}
 	switch {
@@ -135,34 +144,51 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 		meta.Version = opts.Version
 	case props.Versioning.Enabled:
 		meta.Version = "1"
-		var old store.ObjectMeta
-		if path, err := s.findObject(b, name); err == nil && readMeta(path, &old) == nil {
-			if v, err := strconv.ParseInt(old.Version, 10, 64); err == nil {
-				meta.Version = strconv.FormatInt(v+1, 10)
-			}
+		if v, err := strconv.ParseInt(old.Version, 10, 64); exists && err == nil {
+			meta.Version = strconv.FormatInt(v+1, 10)
 		}
 	}
 	meta.Atime = time.Now()
-	if err := writeMeta(work, meta); err != nil {
-		return err
-	}
+	meta.Stamp = opts.Stamp
 	if opts.Precommit != nil {
-		release, err := opts.Precommit()
+		release, stamp, err := opts.Precommit()
 		if err != nil {
 			return err
 		}
 		defer release()
+		if meta.Stamp.IsZero() {
+			meta.Stamp = stamp
+		}
+	}
+	if meta.Stamp.IsZero() {
+		meta.Stamp = store.Stamp{Clock: meta.Atime.UnixNano()}
+	}
+	if err := writeMeta(work, meta); err != nil {
+		return err
 	}
 	dest := m.objectPath(b, name)
-	if err := pathsafe.MkdirAll(m.path, filepath.Dir(dest), 0o755); err != nil {
-		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
-			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
+	// A delete of a neighbor removes the parent directories it leaves
+	// empty, maybe between the mkdir and the rename here: try again.
+	for attempt := 0; ; attempt++ {
+		err := pathsafe.MkdirAll(m.path, filepath.Dir(dest), 0o755)
+		if err != nil {
+			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
+				return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
+			}
+			if errors.Is(err, syscall.ENOENT) && attempt < 8 {
+				continue
+			}
+			return classify(err)
 		}
-		return classify(err)
-	}
-	if err := pathsafe.Rename(m.path, work, dest); err != nil {
+		err = pathsafe.Rename(m.path, work, dest)
+		if err == nil {
+			break
+		}
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
+		}
+		if errors.Is(err, syscall.ENOENT) && attempt < 8 {
+			continue
 		}
 		return classify(err)
 	}
@@ -245,6 +271,15 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		f.Close()
 		return nil, fmt.Errorf("open %s/%s: %w", b, name, err)
 	}
+	// A file cut short (by hand, by a failing disk) is refused before a
+	// status promises its full length.
+	if fi, err := f.Stat(); err != nil || fi.Size() != obj.meta.Size {
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("open %s/%s: %w", b, name, classify(err))
+		}
+		return nil, fmt.Errorf("open %s/%s: %w: the stored file has %d bytes, its metadata says %d", b, name, store.ErrCorrupt, fi.Size(), obj.meta.Size)
+	}
 	if opts.Validate || props.Checksum.ValidateWarmGet {
 		if err := obj.validate(); err != nil {
 			f.Close()
@@ -258,8 +293,9 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	return obj, nil
 }
 
-// Delete removes an object and the directories it leaves empty.
-func (s *Store) Delete(ctx context.Context, b store.Bucket, name string) error {
+// Delete removes an object and the directories it leaves empty, and
+// leaves a tombstone when asked (see store.DeleteOptions).
+func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
 	if err := store.ValidateName(name); err != nil {
 		return err
 	}
@@ -275,11 +311,27 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string) error {
 		if _, ok := isObjectFile(path); !ok {
 			continue
 		}
+		if !opts.IfStamp.IsZero() || !opts.Stamp.IsZero() {
+			var meta store.ObjectMeta
+			if err := readMeta(path, &meta); err == nil {
+				if !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp {
+					return fmt.Errorf("delete %s/%s: %w: stamp %s, not %s", b, name, store.ErrExists, meta.Stamp, opts.IfStamp)
+				}
+				if !opts.Stamp.IsZero() && meta.Stamp.Compare(opts.Stamp) > 0 {
+					return fmt.Errorf("delete %s/%s: %w: stamp %s is newer than the delete's %s", b, name, store.ErrExists, meta.Stamp, opts.Stamp)
+				}
+			}
+		}
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("delete %s/%s: %w", b, name, classify(err))
 		}
 		found = true
 		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
+	}
+	if opts.Tombstone && !opts.Stamp.IsZero() {
+		if err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()}); err != nil {
+			return fmt.Errorf("delete %s/%s: %w", b, name, err)
+		}
 	}
 	if !found {
 		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound)

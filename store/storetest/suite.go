@@ -47,7 +47,7 @@ func Run(t *testing.T, opts Options) {
 		{"SyncBuckets", testSyncBuckets},
 		{"MissingBucketAndObject", testMissing},
 		{"Corruption", testCorruption},
-		{"IfAbsentAndKeptVersion", testIfAbsentAndKeptVersion},
+		{"StampsAndTombstones", testStampsAndTombstones},
 		{"Precommit", testPrecommit},
 	}
 	for _, tc := range tests {
@@ -194,13 +194,13 @@ func testPutGetHeadDelete(t *testing.T, st store.Store, _ Options) {
 	if head, _ := st.Head(ctx, bucket, "custom"); head.Custom["source"] != "unit" {
 		t.Fatalf("custom metadata lost: %+v", head)
 	}
-	if err := st.Delete(ctx, bucket, "dir/obj-0.bin"); err != nil {
+	if err := st.Delete(ctx, bucket, "dir/obj-0.bin", store.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Head(ctx, bucket, "dir/obj-0.bin"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("head after delete: %v", err)
 	}
-	if err := st.Delete(ctx, bucket, "dir/obj-0.bin"); !errors.Is(err, store.ErrNotFound) {
+	if err := st.Delete(ctx, bucket, "dir/obj-0.bin", store.DeleteOptions{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
@@ -498,22 +498,91 @@ func randomBytes(n int, seed uint64) []byte {
 	return b
 }
 
-func testIfAbsentAndKeptVersion(t *testing.T, st store.Store, _ Options) {
+// testStampsAndTombstones: the latest write of a name wins by stamp, in
+// puts and deletes, and a tombstone keeps an older copy from coming back.
+func testStampsAndTombstones(t *testing.T, st store.Store, _ Options) {
+	ctx := t.Context()
 	mustCreate(t, st, bucket, store.Props{})
-	Put(t, st, bucket, "o", []byte("first"))
-	_, err := st.Put(t.Context(), bucket, "o", strings.NewReader("second"), store.PutOptions{Size: -1, IfAbsent: true})
-	if !errors.Is(err, store.ErrExists) {
-		t.Fatalf("put-if-absent over an object: %v, want ErrExists", err)
+	put := func(name, data string, opts store.PutOptions) error {
+		opts.Size = int64(len(data))
+		_, err := st.Put(ctx, bucket, name, strings.NewReader(data), opts)
+		return err
+	}
+	stamp := func(m, c int64) store.Stamp { return store.Stamp{Map: m, Clock: c} }
+	at := func(s store.Stamp) func() (func(), store.Stamp, error) {
+		return func() (func(), store.Stamp, error) { return func() {}, s, nil }
+	}
+	if err := put("o", "first", store.PutOptions{Precommit: at(stamp(5, 100))}); err != nil {
+		t.Fatal(err)
+	}
+	if head, _ := st.Head(ctx, bucket, "o"); head.Stamp != stamp(5, 100) {
+		t.Fatalf("stamp from precommit: %v", head.Stamp)
+	}
+	if err := put("o", "older", store.PutOptions{Stamp: stamp(5, 50), IfNewer: true}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("an older copy: %v, want ErrExists", err)
 	}
 	if got := Get(t, st, bucket, "o"); string(got) != "first" {
-		t.Fatalf("a refused put-if-absent changed the object to %q", got)
+		t.Fatalf("an older copy replaced the object: %q", got)
 	}
-	meta, err := st.Put(t.Context(), bucket, "moved", strings.NewReader("x"), store.PutOptions{Size: 1, IfAbsent: true, Version: "7"})
-	if err != nil || meta.Version != "7" {
-		t.Fatalf("put keeping version 7: %+v %v", meta, err)
+	if err := put("o", "newer", store.PutOptions{Stamp: stamp(6, 1), IfNewer: true, Version: "7"}); err != nil {
+		t.Fatalf("a newer copy: %v", err)
 	}
-	if head, _ := st.Head(t.Context(), bucket, "moved"); head.Version != "7" {
-		t.Fatalf("kept version: %q", head.Version)
+	if head, _ := st.Head(ctx, bucket, "o"); head.Stamp != stamp(6, 1) || head.Version != "7" {
+		t.Fatalf("a newer copy keeps its stamp and version: %+v", head)
+	}
+	if err := st.Delete(ctx, bucket, "o", store.DeleteOptions{IfStamp: stamp(5, 100)}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("delete of a copy since replaced: %v, want ErrExists", err)
+	}
+	if err := st.Delete(ctx, bucket, "o", store.DeleteOptions{Stamp: stamp(5, 0), Tombstone: true}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("a delete older than the object: %v, want ErrExists", err)
+	}
+	if got := Get(t, st, bucket, "o"); string(got) != "newer" {
+		t.Fatalf("after refused deletes: %q", got)
+	}
+	if err := st.Delete(ctx, bucket, "o", store.DeleteOptions{Stamp: stamp(7, 0), Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("o", "resurrected", store.PutOptions{Stamp: stamp(6, 9), IfNewer: true}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("a copy older than the delete: %v, want ErrExists", err)
+	}
+	if _, err := st.Head(ctx, bucket, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a deleted object came back: %v", err)
+	}
+	if err := st.Delete(ctx, bucket, "gone", store.DeleteOptions{Stamp: stamp(3, 3), Tombstone: true}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete of nothing: %v, want ErrNotFound", err)
+	}
+	tombs, err := st.Tombstones(ctx, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(tombs, func(a, b store.Tombstone) int { return strings.Compare(a.Name, b.Name) })
+	if len(tombs) != 2 || tombs[0].Name != "gone" || tombs[1].Name != "o" || tombs[1].Stamp != stamp(7, 0) || tombs[1].Created == 0 {
+		t.Fatalf("tombstones: %+v", tombs)
+	}
+	if err := put("o", "after", store.PutOptions{Stamp: stamp(8, 0), IfNewer: true}); err != nil {
+		t.Fatalf("a write after the delete: %v", err)
+	}
+	// A tombstone of "x" does not stand in the way of "x/y".
+	st.Delete(ctx, bucket, "x", store.DeleteOptions{Stamp: stamp(1, 1), Tombstone: true})
+	if err := put("x/y", "child", store.PutOptions{}); err != nil {
+		t.Fatalf("put under a deleted name: %v", err)
+	}
+	if err := st.DropTombstone(ctx, bucket, "o", stamp(6, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if tombs, _ := st.Tombstones(ctx, bucket); len(tombs) != 3 {
+		t.Fatalf("a newer tombstone was dropped: %+v", tombs)
+	}
+	for _, name := range []string{"o", "gone", "x"} {
+		if err := st.DropTombstone(ctx, bucket, name, stamp(9, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tombs, _ := st.Tombstones(ctx, bucket); len(tombs) != 0 {
+		t.Fatalf("dropped tombstones remain: %+v", tombs)
+	}
+	if err := st.Delete(ctx, bucket, "o", store.DeleteOptions{IfStamp: stamp(8, 0)}); err != nil {
+		t.Fatalf("delete of the copy with that stamp: %v", err)
 	}
 }
 
@@ -522,7 +591,7 @@ func testPrecommit(t *testing.T, st store.Store, _ Options) {
 	refused := errors.New("placement moved")
 	released := 0
 	_, err := st.Put(t.Context(), bucket, "o", strings.NewReader("x"), store.PutOptions{Size: 1,
-		Precommit: func() (func(), error) { return nil, refused }})
+		Precommit: func() (func(), store.Stamp, error) { return nil, store.Stamp{}, refused }})
 	if !errors.Is(err, refused) {
 		t.Fatalf("put refused at precommit: %v", err)
 	}
@@ -530,7 +599,7 @@ func testPrecommit(t *testing.T, st store.Store, _ Options) {
 		t.Fatalf("a put refused at precommit is visible: %v", err)
 	}
 	_, err = st.Put(t.Context(), bucket, "o", strings.NewReader("x"), store.PutOptions{Size: 1,
-		Precommit: func() (func(), error) { return func() { released++ }, nil }})
+		Precommit: func() (func(), store.Stamp, error) { return func() { released++ }, store.Stamp{}, nil }})
 	if err != nil || released != 1 {
 		t.Fatalf("put with precommit: %v, released %d times", err, released)
 	}

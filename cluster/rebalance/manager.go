@@ -1,0 +1,221 @@
+package rebalance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// ManagerConfig configures a Manager.
+type ManagerConfig struct {
+	Run Config
+	// Recent is how long after a run started objects may still be on
+	// their old targets or on their way; zero means 10 minutes.
+	Recent time.Duration
+	// TombstoneTTL is how long a tombstone is kept at least; zero means an
+	// hour. It is kept longer while a target of the map is offline.
+	TombstoneTTL time.Duration
+	// History is how many runs the job list shows; zero means 8.
+	History int
+	// Finished, when set, is called after a run for map m succeeded.
+	Finished func(ctx context.Context, m *cluster.Map)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Status is one run, for the job list.
+type Status struct {
+	ID         string
+	Objects    int64
+	Bytes      int64
+	Tombstones int64
+	Skipped    int64
+	Started    time.Time
+	Finished   time.Time
+	Running    bool
+	Error      string
+}
+
+// Manager runs one rebalance at a time on a target: a new map replaces
+// the running one, and a failed run is tried again until it succeeds or
+// a newer map replaces it.
+type Manager struct {
+	config ManagerConfig
+	loops  context.Context
+	wg     sync.WaitGroup
+	mu     struct {
+		sync.Mutex
+		current *managedRun
+		history []*managedRun
+	}
+}
+
+type managedRun struct {
+	id       string
+	cancel   context.CancelFunc
+	done     chan struct{}
+	progress Progress
+	started  time.Time
+	mu       struct {
+		sync.Mutex
+		finished time.Time
+		err      error
+	}
+}
+
+// NewManager returns a manager whose runs end with ctx.
+func NewManager(ctx context.Context, cfg ManagerConfig) *Manager {
+	if cfg.Recent <= 0 {
+		cfg.Recent = 10 * time.Minute
+	}
+	if cfg.TombstoneTTL <= 0 {
+		cfg.TombstoneTTL = time.Hour
+	}
+	if cfg.History <= 0 {
+		cfg.History = 8
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Run.Logger = cfg.Logger
+	return &Manager{config: cfg, loops: ctx}
+}
+
+// Start replaces a running rebalance with one for map m.
+func (mg *Manager) Start(m *cluster.Map) {
+	ctx, cancel := context.WithCancel(mg.loops)
+	r := &managedRun{id: fmt.Sprintf("reb-%d", m.Version), cancel: cancel, done: make(chan struct{}), started: mg.config.Now()}
+	mg.mu.Lock()
+	previous := mg.mu.current
+	mg.mu.current = r
+	mg.mu.history = append(mg.mu.history, r)
+	if len(mg.mu.history) > mg.config.History {
+		mg.mu.history = mg.mu.history[1:]
+	}
+	mg.mu.Unlock()
+	mg.wg.Go(func() {
+		defer close(r.done)
+		defer cancel()
+		if previous != nil {
+			previous.cancel()
+			<-previous.done
+		}
+		err := Run(ctx, mg.config.Run, m, &r.progress)
+		for delay := time.Second; err != nil && ctx.Err() == nil; delay = min(2*delay, 30*time.Second) {
+			mg.config.Logger.Info("rebalance will try again", "id", r.id, "in", delay, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+				err = Run(ctx, mg.config.Run, m, &r.progress)
+			}
+		}
+		r.mu.Lock()
+		r.mu.finished, r.mu.err = mg.config.Now(), err
+		r.mu.Unlock()
+		if err != nil {
+			mg.config.Logger.Warn("rebalance stopped", "id", r.id, "moved", r.progress.Objects.Load(), "err", err)
+			return
+		}
+		mg.config.Logger.Info("rebalance finished", "id", r.id, "moved", r.progress.Objects.Load(), "bytes", r.progress.Bytes.Load(),
+			"tombstones", r.progress.Tombstones.Load(), "skipped", r.progress.Skipped.Load(), "elapsed", mg.config.Now().Sub(r.started).Round(time.Millisecond))
+		if mg.config.Finished != nil {
+			mg.config.Finished(ctx, m)
+		}
+	})
+}
+
+// Recent reports whether a run started lately here: objects may still be
+// on their old targets or on their way.
+func (mg *Manager) Recent() bool {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	return mg.mu.current != nil && mg.config.Now().Sub(mg.mu.current.started) < mg.config.Recent
+}
+
+// Running reports whether a run is in progress.
+func (mg *Manager) Running() bool {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	if mg.mu.current == nil {
+		return false
+	}
+	select {
+	case <-mg.mu.current.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Statuses lists the current and recent runs.
+func (mg *Manager) Statuses() []Status {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	out := make([]Status, 0, len(mg.mu.history))
+	for _, r := range mg.mu.history {
+		r.mu.Lock()
+		s := Status{ID: r.id, Objects: r.progress.Objects.Load(), Bytes: r.progress.Bytes.Load(), Tombstones: r.progress.Tombstones.Load(),
+			Skipped: r.progress.Skipped.Load(), Started: r.started, Finished: r.mu.finished, Running: r.mu.finished.IsZero()}
+		if r.mu.err != nil {
+			s.Error = r.mu.err.Error()
+		}
+		r.mu.Unlock()
+		out = append(out, s)
+	}
+	return out
+}
+
+// Wait waits for the runs to end (their context ends them).
+func (mg *Manager) Wait() { mg.wg.Wait() }
+
+// CollectTombstones drops tombstones older than the TTL once no target
+// of map m is offline and no rebalance is recent here: then no target
+// holds an older copy that could still arrive. It returns how many went.
+func (mg *Manager) CollectTombstones(ctx context.Context, m *cluster.Map) (int, error) {
+	for _, n := range m.Nodes {
+		if n.State == cluster.StateOffline {
+			return 0, nil
+		}
+	}
+	if mg.Recent() {
+		return 0, nil
+	}
+	st := mg.config.Run.Store
+	md, err := st.Buckets(ctx)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := mg.config.Now().Add(-mg.config.TombstoneTTL).UnixNano()
+	dropped := 0
+	for name, props := range md.Buckets {
+		b := store.Bucket{Name: name, Provider: props.Provider}.Normalize()
+		tombs, err := st.Tombstones(ctx, b)
+		if errors.Is(err, store.ErrBucketNotFound) {
+			continue
+		}
+		if err != nil {
+			return dropped, err
+		}
+		for _, t := range tombs {
+			if t.Created >= cutoff {
+				continue
+			}
+			if err := st.DropTombstone(ctx, b, t.Name, t.Stamp); err != nil {
+				return dropped, err
+			}
+			dropped++
+		}
+	}
+	return dropped, nil
+}

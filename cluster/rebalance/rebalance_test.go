@@ -1,0 +1,368 @@
+package rebalance_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/rebalance"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
+	"github.com/tinylib/msgp/msgp"
+)
+
+func node(id string, role cluster.Role, state cluster.State) cluster.Node {
+	return cluster.Node{ID: id, Role: role, URL: "http://127.0.0.1:1", State: state}
+}
+
+func mapWith(version int64, nodes ...cluster.Node) *cluster.Map {
+	m := &cluster.Map{Version: version, Primary: "g1", Nodes: []cluster.Node{node("g1", cluster.RoleGateway, cluster.StateActive)}}
+	m.Nodes = append(m.Nodes, nodes...)
+	return m
+}
+
+func targets(ids ...string) []cluster.Node {
+	var out []cluster.Node
+	for _, id := range ids {
+		out = append(out, node(id, cluster.RoleTarget, cluster.StateActive))
+	}
+	return out
+}
+
+var bucket = store.NewBucket("b")
+
+// placement returns, per target, the items it holds when every object is
+// on its owner under m.
+func placement(t *testing.T, m *cluster.Map, n int) map[string][]rebalance.Item {
+	t.Helper()
+	out := map[string][]rebalance.Item{}
+	for i := range n {
+		name := fmt.Sprintf("obj-%04d", i)
+		owner, err := m.Owner(cluster.Uname("ais", "b", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[owner.ID] = append(out[owner.ID], rebalance.Item{Bucket: bucket, Meta: store.ObjectMeta{Name: name}})
+	}
+	return out
+}
+
+// TestPlanTransitions is the table of map transitions and the moves each
+// one implies, for 1,000 objects placed by the old map.
+func TestPlanTransitions(t *testing.T) {
+	three := mapWith(1, targets("t1", "t2", "t3")...)
+	withState := func(m *cluster.Map, id string, s cluster.State) *cluster.Map {
+		next, _ := m.WithState(id, s)
+		return next
+	}
+	withNode := func(m *cluster.Map, n cluster.Node) *cluster.Map {
+		next, _ := m.WithNode(n)
+		return next
+	}
+	tests := []struct {
+		name string
+		next *cluster.Map
+		// from and to: the only targets moves may leave and reach; empty
+		// means any.
+		from, to []string
+		// share of the objects that move, within ±0.07; -1 skips.
+		share float64
+	}{
+		{"a new version, the same targets", withNode(three, node("g2", cluster.RoleGateway, cluster.StateActive)), nil, nil, 0},
+		{"a target joins", withNode(three, node("t4", cluster.RoleTarget, cluster.StateActive)), nil, []string{"t4"}, 0.25},
+		{"a target goes to maintenance", withState(three, "t2", cluster.StateMaintenance), []string{"t2"}, []string{"t1", "t3"}, 1.0 / 3},
+		{"a target goes offline", withState(three, "t3", cluster.StateOffline), []string{"t3"}, []string{"t1", "t2"}, 1.0 / 3},
+		{"a target leaves", func() *cluster.Map { m, _ := three.WithoutNode("t1"); return m }(), []string{"t1"}, []string{"t2", "t3"}, 1.0 / 3},
+	}
+	const n = 1000
+	held := placement(t, three, n)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			moved := 0
+			for holder, items := range held {
+				moves, err := rebalance.Plan(tc.next, holder, items)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range moves {
+					owner, _ := tc.next.Owner(cluster.Uname("ais", "b", m.Meta.Name))
+					if m.To.ID != owner.ID || m.To.ID == holder {
+						t.Fatalf("%s moves from %s to %s, its owner is %s", m.Meta.Name, holder, m.To.ID, owner.ID)
+					}
+					if len(tc.from) > 0 && !contains(tc.from, holder) || len(tc.to) > 0 && !contains(tc.to, m.To.ID) {
+						t.Fatalf("%s moves from %s to %s", m.Meta.Name, holder, m.To.ID)
+					}
+				}
+				moved += len(moves)
+			}
+			if got := float64(moved) / n; got < tc.share-0.07 || got > tc.share+0.07 {
+				t.Fatalf("%.2f of the objects move, want %.2f", got, tc.share)
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cluster of fs stores joined by an in-process sender.
+type stores map[string]*fs.Store
+
+func newStores(t *testing.T, ids ...string) stores {
+	t.Helper()
+	out := stores{}
+	for _, id := range ids {
+		st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateBucket(t.Context(), bucket, store.Props{}); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = st
+	}
+	return out
+}
+
+// sender delivers a batch to another store through Receive; fail, when
+// set, cuts the stream.
+type sender struct {
+	stores stores
+	fail   error
+}
+
+func (s sender) Send(ctx context.Context, to cluster.Node, body io.Reader) ([]rebalance.Receipt, error) {
+	if s.fail != nil {
+		io.CopyN(io.Discard, body, 10)
+		return nil, s.fail
+	}
+	return rebalance.Receive(ctx, rebalance.ReceiveConfig{Store: s.stores[to.ID]}, body)
+}
+
+func put(t *testing.T, st store.Store, name, data string, stamp store.Stamp) {
+	t.Helper()
+	if _, err := st.Put(t.Context(), bucket, name, strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: stamp}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, st store.Store, name string) (string, error) {
+	t.Helper()
+	obj, err := st.Open(t.Context(), bucket, name, store.OpenOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(obj)
+	return string(data), err
+}
+
+func runOn(t *testing.T, all stores, self string, m *cluster.Map, s rebalance.Sender) (*rebalance.Progress, error) {
+	t.Helper()
+	p := new(rebalance.Progress)
+	err := rebalance.Run(t.Context(), rebalance.Config{Self: self, Store: all[self], Sender: s, BatchObjects: 7}, m, p)
+	return p, err
+}
+
+// TestRunMovesEverythingOnce: after a target joins, every object is on
+// its owner, once, with its bytes.
+func TestRunMovesEverythingOnce(t *testing.T) {
+	all := newStores(t, "t1", "t2", "t3")
+	before := mapWith(1, targets("t1", "t2")...)
+	want := map[string]string{}
+	for i := range 200 {
+		name := fmt.Sprintf("dir/obj-%03d", i)
+		owner, _ := before.Owner(cluster.Uname("ais", "b", name))
+		want[name] = strings.Repeat(name, i%5+1)
+		put(t, all[owner.ID], name, want[name], store.Stamp{Map: 1, Clock: int64(i)})
+	}
+	after := mapWith(2, targets("t1", "t2", "t3")...)
+	for _, id := range []string{"t1", "t2"} {
+		if _, err := runOn(t, all, id, after, sender{stores: all}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, data := range want {
+		owner, _ := after.Owner(cluster.Uname("ais", "b", name))
+		for id, st := range all {
+			got, err := get(t, st, name)
+			if id == owner.ID && (err != nil || got != data) {
+				t.Fatalf("%s on its owner %s: %q %v", name, id, got, err)
+			}
+			if id != owner.ID && err == nil {
+				t.Fatalf("%s is still on %s, its owner is %s", name, id, owner.ID)
+			}
+		}
+	}
+}
+
+// TestReturningTargetLosesNothing is the drill of the hardening issue at
+// the level of stores: t1 was away while its objects were overwritten and
+// deleted on t2; when t1 owns them again, the newer writes and the deletes
+// win, and nothing newer is removed.
+func TestReturningTargetLosesNothing(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	old := store.Stamp{Map: 3, Clock: 1000}
+	put(t, all["t1"], "overwritten", "old", old)
+	put(t, all["t1"], "deleted", "old", old)
+	put(t, all["t1"], "untouched", "old", old)
+	// While t1 was offline (map 4), t2 took the writes.
+	put(t, all["t2"], "overwritten", "new", store.Stamp{Map: 4, Clock: 5})
+	put(t, all["t2"], "deleted", "new", store.Stamp{Map: 4, Clock: 6})
+	if err := all["t2"].Delete(t.Context(), bucket, "deleted", store.DeleteOptions{Stamp: store.Stamp{Map: 4, Clock: 7}, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Map 5: t1 is back and owns everything (t2 is in maintenance).
+	m := mapWith(5, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	p, err := runOn(t, all, "t2", m, sender{stores: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(t, all["t1"], "overwritten"); got != "new" {
+		t.Fatalf("overwritten: %q %v", got, err)
+	}
+	if _, err := get(t, all["t1"], "deleted"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted came back: %v", err)
+	}
+	if got, _ := get(t, all["t1"], "untouched"); got != "old" {
+		t.Fatalf("untouched: %q", got)
+	}
+	if p.Objects.Load() != 1 || p.Tombstones.Load() != 1 {
+		t.Fatalf("moved %d objects, %d tombstones", p.Objects.Load(), p.Tombstones.Load())
+	}
+	if tombs, _ := all["t2"].Tombstones(t.Context(), bucket); len(tombs) != 0 {
+		t.Fatalf("t2 kept a delivered tombstone: %+v", tombs)
+	}
+	if tombs, _ := all["t1"].Tombstones(t.Context(), bucket); len(tombs) != 1 {
+		t.Fatalf("t1 has no tombstone: %+v", tombs)
+	}
+	// An older copy on a third holder, sent later, does not bring the
+	// object back nor replace the newer one.
+	third := newStores(t, "t3")["t3"]
+	all["t3"] = third
+	put(t, third, "deleted", "stale", old)
+	put(t, third, "overwritten", "stale", old)
+	m2 := mapWith(6, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance), node("t3", cluster.RoleTarget, cluster.StateMaintenance))
+	if _, err := runOn(t, all, "t3", m2, sender{stores: all}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(t, all["t1"], "deleted"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a stale copy brought a deleted object back: %v", err)
+	}
+	if got, _ := get(t, all["t1"], "overwritten"); got != "new" {
+		t.Fatalf("a stale copy replaced a newer one: %q", got)
+	}
+	if _, err := get(t, third, "overwritten"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the stale copy stayed on its holder: %v", err)
+	}
+}
+
+// TestConflictFailsAlone: "x" on the owner and "x/y" sent to it cannot
+// both be files; that one move is skipped and reported, the rest go.
+func TestConflictFailsAlone(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t1"], "x", "file", store.Stamp{Map: 1})
+	put(t, all["t2"], "x/y", "child", store.Stamp{Map: 1})
+	put(t, all["t2"], "z", "fine", store.Stamp{Map: 1})
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	p, err := runOn(t, all, "t2", m, sender{stores: all})
+	if err != nil {
+		t.Fatalf("a conflict failed the run: %v", err)
+	}
+	if p.Skipped.Load() != 1 || p.Objects.Load() != 1 {
+		t.Fatalf("skipped %d, moved %d", p.Skipped.Load(), p.Objects.Load())
+	}
+	if got, _ := get(t, all["t2"], "x/y"); got != "child" {
+		t.Fatal("the object that could not move is gone from its holder")
+	}
+	if got, _ := get(t, all["t1"], "z"); got != "fine" {
+		t.Fatal("the other object did not move")
+	}
+}
+
+// TestFailedSendKeepsCopies: a batch that fails leaves the copies where
+// they are and the run reports an error to retry.
+func TestFailedSendKeepsCopies(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	if _, err := runOn(t, all, "t2", m, sender{stores: all, fail: errors.New("connection reset")}); err == nil {
+		t.Fatal("a failed send is not an error")
+	}
+	if got, _ := get(t, all["t2"], "a"); got != "data" {
+		t.Fatal("the copy went although the send failed")
+	}
+}
+
+// TestCollectTombstones: tombstones go after their TTL, not while a target
+// is offline.
+func TestCollectTombstones(t *testing.T) {
+	all := newStores(t, "t1")
+	all["t1"].Delete(t.Context(), bucket, "gone", store.DeleteOptions{Stamp: store.Stamp{Map: 1}, Tombstone: true})
+	now := time.Now()
+	mg := rebalance.NewManager(t.Context(), rebalance.ManagerConfig{Run: rebalance.Config{Self: "t1", Store: all["t1"]}, TombstoneTTL: time.Hour, Now: func() time.Time { return now }})
+	offline := mapWith(3, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateOffline))
+	online := mapWith(4, targets("t1")...)
+	if n, _ := mg.CollectTombstones(t.Context(), online); n != 0 {
+		t.Fatalf("a fresh tombstone went: %d", n)
+	}
+	now = now.Add(2 * time.Hour)
+	if n, _ := mg.CollectTombstones(t.Context(), offline); n != 0 {
+		t.Fatalf("a tombstone went while a target is offline: %d", n)
+	}
+	if n, err := mg.CollectTombstones(t.Context(), online); n != 1 || err != nil {
+		t.Fatalf("collected %d, %v", n, err)
+	}
+}
+
+// TestReceiveRefusesMalformedStreams: a stream that lies about counts or
+// sizes is refused before anything large is allocated.
+func TestReceiveRefusesMalformedStreams(t *testing.T) {
+	all := newStores(t, "t1")
+	cfg := rebalance.ReceiveConfig{Store: all["t1"]}
+	frame := func(fields ...any) []byte {
+		b := msgp.AppendMapHeader(nil, uint32(len(fields)/2))
+		for i := 0; i < len(fields); i += 2 {
+			b = msgp.AppendString(b, fields[i].(string))
+			b, _ = msgp.AppendIntf(b, fields[i+1])
+		}
+		return b
+	}
+	for name, body := range map[string][]byte{
+		"a huge custom map":    append(frame("b", "b", "n", "o"), append(msgp.AppendString(nil, "c"), msgp.AppendMapHeader(nil, 1<<31)...)...),
+		"a huge string":        append(msgp.AppendMapHeader(nil, 1), 0xdb, 0x7f, 0xff, 0xff, 0xff),
+		"a negative size":      frame("b", "b", "n", "o", "s", int64(-5)),
+		"a name that climbs":   frame("b", "b", "n", "../../etc/passwd", "s", int64(0)),
+		"a bucket that climbs": frame("b", "../..", "n", "o", "s", int64(0)),
+		"too many fields":      msgp.AppendMapHeader(nil, 1000),
+	} {
+		if _, err := rebalance.Receive(t.Context(), cfg, bytes.NewReader(body)); !errors.Is(err, rebalance.ErrFrame) {
+			t.Errorf("%s: %v, want ErrFrame", name, err)
+		}
+	}
+}
+
+func FuzzReceive(f *testing.F) {
+	f.Add([]byte{0x81, 0xa1, 'n', 0xa1, 'x'})
+	f.Add([]byte{})
+	st, err := fs.Open(context.Background(), fs.Config{Mountpaths: []string{f.TempDir()}, NoSync: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	st.CreateBucket(context.Background(), bucket, store.Props{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rebalance.Receive(t.Context(), rebalance.ReceiveConfig{Store: st}, bytes.NewReader(data))
+	})
+}

@@ -1,0 +1,95 @@
+package rebalance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// ReceiveStore is what Receive needs of the local store.
+type ReceiveStore interface {
+	Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error)
+	Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error
+}
+
+// ReceiveConfig configures Receive.
+type ReceiveConfig struct {
+	Store ReceiveStore
+	// BucketMissing, when set, is called once for a bucket the store does
+	// not know (the sender may have newer bucket metadata); the item is
+	// then tried again.
+	BucketMissing func(ctx context.Context, b store.Bucket)
+	// Observe, when set, sees every stamp received (a clock moves past
+	// them).
+	Observe func(store.Stamp)
+}
+
+// Receive stores the items of a frame stream: an object only if it is
+// newer than the object and tombstone the receiver has, a tombstone by
+// deleting what is older. It returns a receipt per item; a malformed
+// stream is an error that wraps ErrFrame.
+func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt, error) {
+	rd := newFrameReader(body)
+	var receipts []Receipt
+	asked := map[store.Bucket]bool{}
+	for {
+		it, err := readFrame(rd)
+		if errors.Is(err, io.EOF) {
+			return receipts, nil
+		}
+		if err != nil {
+			return receipts, err
+		}
+		if cfg.Observe != nil {
+			cfg.Observe(it.Meta.Stamp)
+		}
+		data := io.LimitReader(rd, it.Meta.Size)
+		err = receiveItem(ctx, cfg, it, data)
+		if errors.Is(err, store.ErrBucketNotFound) && cfg.BucketMissing != nil && !asked[it.Bucket] {
+			asked[it.Bucket] = true
+			cfg.BucketMissing(ctx, it.Bucket)
+			err = receiveItem(ctx, cfg, it, data)
+		}
+		// Whatever happened, the stream goes on after this item's bytes.
+		if _, cerr := io.Copy(io.Discard, data); cerr != nil {
+			return receipts, fmt.Errorf("%w: %s: %w", ErrFrame, it.Meta.Name, cerr)
+		}
+		r := Receipt{Provider: it.Bucket.Provider, Bucket: it.Bucket.Name, Name: it.Meta.Name}
+		if err != nil {
+			r.Error = err.Error()
+			r.Permanent = errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidName) || errors.Is(err, store.ErrInvalidProps)
+		}
+		receipts = append(receipts, r)
+	}
+}
+
+// receiveItem stores one item; a copy that is not newer is not an error.
+func receiveItem(ctx context.Context, cfg ReceiveConfig, it Item, data io.Reader) error {
+	if it.Tombstone {
+		err := cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, store.DeleteOptions{Stamp: it.Meta.Stamp, Tombstone: true})
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) {
+			return nil
+		}
+		return err
+	}
+	meta := it.Meta
+	_, err := cfg.Store.Put(ctx, it.Bucket, meta.Name, data, store.PutOptions{
+		Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom, Version: meta.Version,
+		Stamp: meta.Stamp, IfNewer: true,
+	})
+	if errors.Is(err, store.ErrExists) {
+		return nil
+	}
+	return err
+}
+
+func unixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}

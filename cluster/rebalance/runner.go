@@ -1,0 +1,320 @@
+package rebalance
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Store is what a rebalance needs of the local store.
+type Store interface {
+	Buckets(ctx context.Context) (store.BucketMetadata, error)
+	List(ctx context.Context, b store.Bucket, opts store.ListOptions) ([]store.ObjectMeta, error)
+	Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombstone, error)
+	Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error)
+	Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error
+	DropTombstone(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
+}
+
+// Sender carries one batch's frame stream to a target and returns the
+// target's receipts. It reads body to its end or fails.
+type Sender interface {
+	Send(ctx context.Context, to cluster.Node, body io.Reader) ([]Receipt, error)
+}
+
+// Config configures a rebalance run.
+type Config struct {
+	// Self is this target's id.
+	Self   string
+	Store  Store
+	Sender Sender
+	// BatchObjects and BatchBytes bound one request; zero means 256 and
+	// 64 MiB.
+	BatchObjects int
+	BatchBytes   int64
+	// PageSize is how many objects are listed at a time; zero means 1000.
+	PageSize int
+	// Logger receives per-item failures; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() {
+	if c.BatchObjects <= 0 {
+		c.BatchObjects = 256
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 64 << 20
+	}
+	if c.PageSize <= 0 {
+		c.PageSize = 1000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Progress counts what a run moved; safe for concurrent use.
+type Progress struct {
+	Objects    atomic.Int64
+	Bytes      atomic.Int64
+	Tombstones atomic.Int64
+	// Skipped counts items an owner refused (kept here, reported).
+	Skipped atomic.Int64
+}
+
+// ErrIncomplete marks a run that left items behind for a reason that may
+// pass (a full disk on the owner): the caller runs it again later.
+var ErrIncomplete = errors.New("rebalance: some objects could not move")
+
+// Run moves what this target holds to the owners under next. It returns
+// after every batch is sent and acknowledged copies are removed; an error
+// of one item is counted and skipped, a failed batch or a retriable item
+// failure makes the result an error to retry.
+func Run(ctx context.Context, cfg Config, next *cluster.Map, progress *Progress) error {
+	cfg.withDefaults()
+	if progress == nil {
+		progress = new(Progress)
+	}
+	md, err := cfg.Store.Buckets(ctx)
+	if err != nil {
+		return err
+	}
+	r := &run{cfg: cfg, progress: progress, queues: map[string]chan Item{}}
+	walkErr := r.walk(ctx, next, md)
+	for _, q := range r.queues {
+		close(q)
+	}
+	r.senders.Wait()
+	if walkErr != nil {
+		return walkErr
+	}
+	if err := r.firstErr(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+type run struct {
+	cfg      Config
+	progress *Progress
+	queues   map[string]chan Item
+	senders  sync.WaitGroup
+	mu       struct {
+		sync.Mutex
+		err error
+	}
+}
+
+func (r *run) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.err == nil {
+		r.mu.err = err
+	}
+}
+
+func (r *run) firstErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.err
+}
+
+// walk lists every bucket's objects and tombstones, plans, and queues the
+// moves to one sender per owner.
+func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetadata) error {
+	enqueue := func(moves []Move) error {
+		for _, m := range moves {
+			select {
+			case r.queueFor(ctx, m.To) <- m.Item:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	for name, props := range md.Buckets {
+		b := store.Bucket{Name: name, Provider: props.Provider}.Normalize()
+		tombs, err := r.cfg.Store.Tombstones(ctx, b)
+		if errors.Is(err, store.ErrBucketNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		items := make([]Item, len(tombs))
+		for i, t := range tombs {
+			items[i] = Item{Bucket: b, Meta: store.ObjectMeta{Name: t.Name, Stamp: t.Stamp}, Tombstone: true}
+		}
+		moves, err := Plan(next, r.cfg.Self, items)
+		if err != nil {
+			return err
+		}
+		if err := enqueue(moves); err != nil {
+			return err
+		}
+		after := ""
+		for {
+			page, err := r.cfg.Store.List(ctx, b, store.ListOptions{StartAfter: after, Limit: r.cfg.PageSize, WithMeta: true})
+			if errors.Is(err, store.ErrBucketNotFound) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if len(page) == 0 {
+				break
+			}
+			items = items[:0]
+			for _, o := range page {
+				items = append(items, Item{Bucket: b, Meta: o})
+			}
+			moves, err := Plan(next, r.cfg.Self, items)
+			if err != nil {
+				return err
+			}
+			if err := enqueue(moves); err != nil {
+				return err
+			}
+			after = page[len(page)-1].Name
+		}
+	}
+	return nil
+}
+
+func (r *run) queueFor(ctx context.Context, owner cluster.Node) chan Item {
+	q, ok := r.queues[owner.ID]
+	if ok {
+		return q
+	}
+	q = make(chan Item, r.cfg.BatchObjects)
+	r.queues[owner.ID] = q
+	r.senders.Go(func() { r.send(ctx, owner, q) })
+	return q
+}
+
+// send drains a queue to one owner in batches.
+func (r *run) send(ctx context.Context, to cluster.Node, q <-chan Item) {
+	var batch []Item
+	var size int64
+	flush := func() {
+		if len(batch) > 0 && ctx.Err() == nil {
+			if err := r.sendBatch(ctx, to, batch); err != nil {
+				r.fail(fmt.Errorf("send to %s: %w", to.ID, err))
+			}
+		}
+		batch, size = nil, 0
+	}
+	for it := range q {
+		batch = append(batch, it)
+		size += it.Meta.Size
+		if len(batch) >= r.cfg.BatchObjects || size >= r.cfg.BatchBytes {
+			flush()
+		}
+	}
+	flush()
+}
+
+// sendBatch streams a batch, then removes the local copies the owner
+// acknowledged: exactly the copies sent, not a newer one written since.
+func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) error {
+	pr, pw := io.Pipe()
+	sent := make([]bool, len(batch))
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		pw.CloseWithError(r.writeBatch(ctx, pw, batch, sent))
+	}()
+	receipts, err := r.cfg.Sender.Send(ctx, to, pr)
+	// Whatever the answer, the writer must not wait on an unread pipe.
+	pr.CloseWithError(errors.New("the receiving target stopped reading"))
+	<-written
+	if err != nil {
+		return err
+	}
+	byName := make(map[string]Receipt, len(receipts))
+	for _, rc := range receipts {
+		byName[rc.Bucket+"/"+rc.Name] = rc
+	}
+	for i, it := range batch {
+		if !sent[i] {
+			continue
+		}
+		rc, ok := byName[it.Bucket.Name+"/"+it.Meta.Name]
+		switch {
+		case !ok:
+			r.fail(fmt.Errorf("%w: %s had no receipt for %s/%s", ErrIncomplete, to.ID, it.Bucket, it.Meta.Name))
+		case rc.Error != "":
+			r.progress.Skipped.Add(1)
+			r.cfg.Logger.Warn("rebalance: an object could not move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "to", to.ID, "err", rc.Error)
+			if !rc.Permanent {
+				r.fail(fmt.Errorf("%w: %s/%s on %s: %s", ErrIncomplete, it.Bucket, it.Meta.Name, to.ID, rc.Error))
+			}
+		case it.Tombstone:
+			if err := r.cfg.Store.DropTombstone(ctx, it.Bucket, it.Meta.Name, it.Meta.Stamp); err != nil {
+				return err
+			}
+			r.progress.Tombstones.Add(1)
+		default:
+			err := r.cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, store.DeleteOptions{IfStamp: it.Meta.Stamp})
+			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
+				return fmt.Errorf("remove moved object %s/%s: %w", it.Bucket, it.Meta.Name, err)
+			}
+			r.progress.Objects.Add(1)
+			r.progress.Bytes.Add(it.Meta.Size)
+		}
+	}
+	return nil
+}
+
+// writeBatch writes the frames of a batch, marking what it sent; an object
+// gone since the listing is left out, one rewritten since is sent as it is
+// now.
+func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent []bool) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	header := make([]byte, 0, 512)
+	for i := range batch {
+		it := &batch[i]
+		if it.Tombstone {
+			header = appendFrame(header[:0], *it)
+			if _, err := bw.Write(header); err != nil {
+				return err
+			}
+			sent[i] = true
+			continue
+		}
+		obj, err := r.cfg.Store.Open(ctx, it.Bucket, it.Meta.Name, store.OpenOptions{})
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		it.Meta = obj.Meta()
+		header = appendFrame(header[:0], *it)
+		_, err = bw.Write(header)
+		if err == nil {
+			var copied int64
+			copied, err = io.CopyBuffer(bw, io.LimitReader(obj, it.Meta.Size), buf)
+			if err == nil && copied != it.Meta.Size {
+				err = fmt.Errorf("%s: read %d of %d bytes", it.Meta.Name, copied, it.Meta.Size)
+			}
+		}
+		obj.Close()
+		if err != nil {
+			return err
+		}
+		sent[i] = true
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,160 @@
+package rebalance
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/tinylib/msgp/msgp"
+)
+
+// Limits of a frame: an object's metadata fits an xattr (store/fs).
+const (
+	maxFrameFields = 16
+	maxFrameCustom = 256
+	maxFrameString = 4 << 10
+)
+
+// ErrFrame marks a malformed or oversized frame stream.
+var ErrFrame = errors.New("rebalance: malformed object stream")
+
+// Receipt is the receiver's answer for one item. An empty Error means the
+// receiver has the item or something newer: the sender's copy can go.
+type Receipt struct {
+	Provider string `json:"p,omitempty"`
+	Bucket   string `json:"b"`
+	Name     string `json:"n"`
+	Error    string `json:"error,omitempty"`
+	// Permanent: sending again will not help (a name conflict); the item
+	// is skipped, not retried.
+	Permanent bool `json:"permanent,omitempty"`
+}
+
+// appendFrame encodes an item's header.
+func appendFrame(b []byte, it Item) []byte {
+	meta := it.Meta
+	b = msgp.AppendMapHeader(b, 12)
+	b = msgp.AppendString(b, "p")
+	b = msgp.AppendString(b, it.Bucket.Normalize().Provider)
+	b = msgp.AppendString(b, "b")
+	b = msgp.AppendString(b, it.Bucket.Name)
+	b = msgp.AppendString(b, "n")
+	b = msgp.AppendString(b, meta.Name)
+	b = msgp.AppendString(b, "d")
+	b = msgp.AppendBool(b, it.Tombstone)
+	b = msgp.AppendString(b, "s")
+	b = msgp.AppendInt64(b, meta.Size)
+	b = msgp.AppendString(b, "ct")
+	b = msgp.AppendString(b, meta.Checksum.Type)
+	b = msgp.AppendString(b, "cv")
+	b = msgp.AppendString(b, meta.Checksum.Value)
+	b = msgp.AppendString(b, "v")
+	b = msgp.AppendString(b, meta.Version)
+	b = msgp.AppendString(b, "c")
+	b = msgp.AppendMapStrStr(b, meta.Custom)
+	b = msgp.AppendString(b, "wm")
+	b = msgp.AppendInt64(b, meta.Stamp.Map)
+	b = msgp.AppendString(b, "wc")
+	b = msgp.AppendInt64(b, meta.Stamp.Clock)
+	b = msgp.AppendString(b, "a")
+	return msgp.AppendInt64(b, meta.Atime.UnixNano())
+}
+
+// newFrameReader reads a frame stream with the limits set.
+func newFrameReader(r io.Reader) *msgp.Reader {
+	rd := msgp.NewReaderSize(r, 256<<10)
+	rd.SetMaxStringLength(maxFrameString)
+	rd.SetMaxElements(maxFrameCustom)
+	return rd
+}
+
+// readFrame reads one item's header; io.EOF at the end of the stream.
+func readFrame(rd *msgp.Reader) (Item, error) {
+	var it Item
+	fields, err := rd.ReadMapHeader()
+	if errors.Is(err, io.EOF) {
+		return it, io.EOF
+	}
+	if err != nil {
+		return it, fmt.Errorf("%w: %w", ErrFrame, err)
+	}
+	if fields > maxFrameFields {
+		return it, fmt.Errorf("%w: a frame of %d fields", ErrFrame, fields)
+	}
+	meta := &it.Meta
+	for range fields {
+		key, err := rd.ReadString()
+		if err != nil {
+			return it, fmt.Errorf("%w: %w", ErrFrame, err)
+		}
+		switch key {
+		case "p":
+			it.Bucket.Provider, err = rd.ReadString()
+		case "b":
+			it.Bucket.Name, err = rd.ReadString()
+		case "n":
+			meta.Name, err = rd.ReadString()
+		case "d":
+			it.Tombstone, err = rd.ReadBool()
+		case "s":
+			meta.Size, err = rd.ReadInt64()
+		case "ct":
+			meta.Checksum.Type, err = rd.ReadString()
+		case "cv":
+			meta.Checksum.Value, err = rd.ReadString()
+		case "v":
+			meta.Version, err = rd.ReadString()
+		case "c":
+			meta.Custom, err = readStringMap(rd)
+		case "wm":
+			meta.Stamp.Map, err = rd.ReadInt64()
+		case "wc":
+			meta.Stamp.Clock, err = rd.ReadInt64()
+		case "a":
+			var ns int64
+			ns, err = rd.ReadInt64()
+			meta.Atime = unixNano(ns)
+		default:
+			err = rd.Skip()
+		}
+		if err != nil {
+			return it, fmt.Errorf("%w: %s: %w", ErrFrame, key, err)
+		}
+	}
+	it.Bucket = it.Bucket.Normalize()
+	if meta.Size < 0 || it.Tombstone && meta.Size != 0 {
+		return it, fmt.Errorf("%w: %s has size %d", ErrFrame, meta.Name, meta.Size)
+	}
+	if err := it.Bucket.Validate(); err != nil {
+		return it, fmt.Errorf("%w: %w", ErrFrame, err)
+	}
+	if err := store.ValidateName(meta.Name); err != nil {
+		return it, fmt.Errorf("%w: %w", ErrFrame, err)
+	}
+	return it, nil
+}
+
+// readStringMap reads a msgpack map of strings, bounded.
+func readStringMap(rd *msgp.Reader) (map[string]string, error) {
+	n, err := rd.ReadMapHeader()
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	if n > maxFrameCustom {
+		return nil, fmt.Errorf("custom metadata of %d entries (at most %d)", n, maxFrameCustom)
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k, err := rd.ReadString()
+		if err != nil {
+			return nil, err
+		}
+		v, err := rd.ReadString()
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	return m, nil
+}

@@ -1,0 +1,48 @@
+package gateway
+
+import (
+	"context"
+	"io"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// stampedStore stamps every write and delete made through the node (dSort
+// output, removals of an aborted job's shards) with the map version and
+// the node's clock, as client PUTs are: an unstamped write would look
+// older than any tombstone made under a later map, and a rebalance that
+// delivers the tombstone would remove it.
+type stampedStore struct {
+	store.Store
+	n *Node
+}
+
+func (s stampedStore) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if opts.Stamp.IsZero() && opts.Precommit == nil {
+		// Under the placement lock, as client PUTs: a map change waits
+		// for the commit, so a rebalance listing sees the object.
+		opts.Precommit = func() (func(), store.Stamp, error) {
+			s.n.placement.RLock()
+			return s.n.placement.RUnlock, s.n.stamp(), nil
+		}
+	}
+	return s.Store.Put(ctx, b, name, r, opts)
+}
+
+func (s stampedStore) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	// Before the node has a map (a restart removing what an interrupted
+	// job wrote), the delete is not ordered: it removes what is there.
+	if opts.Stamp.IsZero() && s.n.smap.Load() != nil {
+		opts.Stamp = s.n.stamp()
+	}
+	return s.Store.Delete(ctx, b, name, opts)
+}
+
+// stamp returns a stamp for a write or delete made now.
+func (n *Node) stamp() store.Stamp {
+	var version int64
+	if m := n.smap.Load(); m != nil {
+		version = m.Version
+	}
+	return store.Stamp{Map: version, Clock: n.clock.Now()}
+}

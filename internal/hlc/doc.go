@@ -1,0 +1,11 @@
+// Package hlc is a hybrid logical clock: readings are wall-clock Unix
+// nanoseconds that never go back, never repeat, and move past any time the
+// clock has observed from another node. Writes stamped with it keep their
+// order even when the wall clock steps back.
+//
+// Usage:
+//
+//	clock := hlc.New(time.Now)
+//	stamp := clock.Now()
+//	clock.Observe(remoteStamp)
+package hlc

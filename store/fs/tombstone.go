@@ -1,0 +1,178 @@
+package fs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/store"
+	"github.com/tinylib/msgp/msgp"
+)
+
+// Tombstones live apart from objects, in <mountpath>/.ais/tombstones/
+// <provider>/<bucket>/<hash of the name>, one small file each: a tombstone
+// of "x" never stands in the way of an object "x/y".
+
+func (m mountpath) tombstoneDir(b store.Bucket) string {
+	b = b.Normalize()
+	return filepath.Join(m.path, ".ais", "tombstones", b.Provider, b.Name)
+}
+
+func (m mountpath) tombstonePath(b store.Bucket, name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return filepath.Join(m.tombstoneDir(b), hex.EncodeToString(sum[:16]))
+}
+
+func encodeTombstone(t store.Tombstone) []byte {
+	b := msgp.AppendMapHeader(nil, 4)
+	b = msgp.AppendString(b, "n")
+	b = msgp.AppendString(b, t.Name)
+	b = msgp.AppendString(b, "m")
+	b = msgp.AppendInt64(b, t.Stamp.Map)
+	b = msgp.AppendString(b, "c")
+	b = msgp.AppendInt64(b, t.Stamp.Clock)
+	b = msgp.AppendString(b, "t")
+	return msgp.AppendInt64(b, t.Created)
+}
+
+func decodeTombstone(data []byte) (store.Tombstone, error) {
+	var t store.Tombstone
+	if len(data) > store.MaxNameLength+128 {
+		return t, errors.New("tombstone file is too large")
+	}
+	n, b, err := msgp.ReadMapHeaderBytes(data)
+	for i := uint32(0); err == nil && i < n; i++ {
+		var key string
+		if key, b, err = msgp.ReadStringBytes(b); err != nil {
+			break
+		}
+		switch key {
+		case "n":
+			t.Name, b, err = msgp.ReadStringBytes(b)
+		case "m":
+			t.Stamp.Map, b, err = msgp.ReadInt64Bytes(b)
+		case "c":
+			t.Stamp.Clock, b, err = msgp.ReadInt64Bytes(b)
+		case "t":
+			t.Created, b, err = msgp.ReadInt64Bytes(b)
+		default:
+			b, err = msgp.Skip(b)
+		}
+	}
+	return t, err
+}
+
+// readTombstone returns a name's tombstone, the newest if mountpaths hold
+// several.
+func (s *Store) readTombstone(b store.Bucket, name string) (store.Tombstone, bool) {
+	var best store.Tombstone
+	found := false
+	for _, m := range s.mountpaths {
+		data, err := os.ReadFile(m.tombstonePath(b, name))
+		if err != nil {
+			continue
+		}
+		t, err := decodeTombstone(data)
+		if err != nil || t.Name != name {
+			continue
+		}
+		if !found || t.Stamp.Compare(best.Stamp) > 0 {
+			best, found = t, true
+		}
+	}
+	return best, found
+}
+
+// writeTombstone keeps t unless the name has a newer tombstone; the
+// caller holds the name's lock.
+func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) error {
+	if old, ok := s.readTombstone(b, t.Name); ok && old.Stamp.Compare(t.Stamp) >= 0 {
+		return nil
+	}
+	m := s.mountpathOf(b, t.Name)
+	if err := pathsafe.MkdirAll(m.path, m.tombstoneDir(b), 0o755); err != nil {
+		return classify(err)
+	}
+	if err := atomicfile.Write(m.tombstonePath(b, t.Name), encodeTombstone(t), 0o644); err != nil {
+		return classify(err)
+	}
+	for _, other := range s.mountpaths {
+		if other.path != m.path {
+			os.Remove(other.tombstonePath(b, t.Name))
+		}
+	}
+	return nil
+}
+
+// Tombstones lists a bucket's tombstones.
+func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombstone, error) {
+	if _, err := s.bucketProps(b); err != nil {
+		return nil, err
+	}
+	byName := map[string]store.Tombstone{}
+	for _, m := range s.mountpaths {
+		dir := m.tombstoneDir(b)
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tombstones of %s: %w", b, classify(err))
+		}
+		for _, e := range entries {
+			if atomicfile.IsTemp(e.Name()) {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				continue // dropped since the directory was read
+			}
+			t, err := decodeTombstone(data)
+			if err != nil || store.ValidateName(t.Name) != nil {
+				s.logger.Warn("ignoring an unreadable tombstone", "bucket", b.String(), "file", e.Name(), "err", err)
+				continue
+			}
+			if old, ok := byName[t.Name]; !ok || t.Stamp.Compare(old.Stamp) > 0 {
+				byName[t.Name] = t
+			}
+		}
+	}
+	out := make([]store.Tombstone, 0, len(byName))
+	for _, t := range byName {
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// DropTombstone removes a name's tombstone if it is not newer than stamp.
+func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	if _, err := s.bucketProps(b); err != nil {
+		return err
+	}
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	for _, m := range s.mountpaths {
+		path := m.tombstonePath(b, name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if t, err := decodeTombstone(data); err == nil && t.Stamp.Compare(stamp) > 0 {
+			continue
+		}
+		if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return classify(err)
+		}
+	}
+	return nil
+}

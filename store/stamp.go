@@ -1,0 +1,68 @@
+package store
+
+import "fmt"
+
+// Stamp orders the writes and deletes of one name cluster-wide, so that
+// the latest acknowledged one wins whichever targets held the name. Map is
+// the cluster map version the write was accepted under: a write made after
+// a target left the map is newer than anything that target holds, whatever
+// the clocks say. Clock (a hybrid logical clock of the writer, Unix
+// nanoseconds) orders writes under one map version, which one owner
+// accepts. The zero Stamp is older than every other: objects written before
+// stamps existed.
+type Stamp struct {
+	Map   int64 `json:"map"`
+	Clock int64 `json:"clock"`
+}
+
+// Compare returns -1, 0 or +1 as s is older than, the same as, or newer
+// than o.
+func (s Stamp) Compare(o Stamp) int {
+	switch {
+	case s.Map != o.Map:
+		return cmpInt(s.Map, o.Map)
+	default:
+		return cmpInt(s.Clock, o.Clock)
+	}
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// IsZero reports whether the stamp is unset.
+func (s Stamp) IsZero() bool { return s == Stamp{} }
+
+func (s Stamp) String() string { return fmt.Sprintf("%d.%d", s.Map, s.Clock) }
+
+// Tombstone remembers that a name was deleted at a stamp: a copy of an
+// older write that arrives later (a rebalance, a target that comes back)
+// is dropped instead of bringing the object back.
+type Tombstone struct {
+	Name  string `json:"name"`
+	Stamp Stamp  `json:"stamp"`
+	// Created is when the tombstone was written, Unix nanoseconds, for
+	// garbage collection.
+	Created int64 `json:"created"`
+}
+
+// DeleteOptions describe a delete.
+type DeleteOptions struct {
+	// Stamp, when set, is the delete's place in the name's history: an
+	// object newer than it is kept (ErrExists), and a tombstone with the
+	// stamp is left when Tombstone is set.
+	Stamp Stamp
+	// Tombstone leaves a tombstone with Stamp, even when no object was
+	// there: another copy may still be on its way.
+	Tombstone bool
+	// IfStamp, when set, deletes only an object with exactly this stamp
+	// (a rebalance removes the copy it sent, not a newer one written
+	// since); another stamp is ErrExists.
+	IfStamp Stamp
+}
