@@ -1,11 +1,11 @@
 package pipeline
 
 import (
-	"iter"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"strconv"
 	"strings"

@@ -152,7 +152,7 @@ type targetJob struct {
 		objects  map[int32]store.Object
 		// written are the output shards this job stored here, with the
 		// stamps of the copies it wrote.
-		written []writtenShard
+		written  []writtenShard
 		closed   bool // resources released
 		stopping bool // no new calls admitted
 	}
