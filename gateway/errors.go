@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -48,6 +49,7 @@ var statuses = []struct {
 	{cluster.ErrInvalidNode, http.StatusBadRequest},
 	{store.ErrBucketsJump, http.StatusConflict},
 	{store.ErrBucketsWipe, http.StatusConflict},
+	{errSlowBody, http.StatusRequestTimeout},
 	{context.Canceled, http.StatusServiceUnavailable},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout},
 }
@@ -81,7 +83,7 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body := api.Error{
 		Status:  status,
 		Kind:    api.KindOf(err),
-		Message: err.Error(),
+		Message: n.redact(err.Error()),
 		Method:  r.Method,
 		Path:    r.URL.Path,
 		Node:    n.config.ID,
@@ -89,7 +91,7 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var remote *api.Error
 	if errors.As(err, &remote) {
 		// Pass a peer's error through unchanged, naming the node it came from.
-		body.Kind, body.Message, body.Node = remote.Kind, remote.Message, remote.Node
+		body.Kind, body.Message, body.Node = remote.Kind, n.redact(remote.Message), remote.Node
 	}
 	if status >= 500 {
 		n.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
@@ -105,6 +107,17 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.WriteHeader(status)
 	w.Write(data)
 	w.Write([]byte("\n"))
+}
+
+// redact hides the node's data directories in a message for a client:
+// where files live is for the log.
+func (n *Node) redact(message string) string {
+	for _, dir := range n.config.DataDirs {
+		if dir != "" && dir != "/" {
+			message = strings.ReplaceAll(message, dir, "<data>")
+		}
+	}
+	return message
 }
 
 // writeJSON sends v with status 200.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,16 @@ type Config struct {
 	Logger *slog.Logger
 	// WorkDir holds dSort spill files; required for target roles.
 	WorkDir string
+	// BodyTimeout is the grace a request body has to start arriving; after
+	// it, the body must keep at least BodyMinRate bytes per second or the
+	// request fails with 408. Zero means 30s; negative disables.
+	BodyTimeout time.Duration
+	// BodyMinRate is the slowest a request body may arrive, in bytes per
+	// second; zero means 64 KiB/s.
+	BodyMinRate int64
+	// DataDirs are the node's data directories: error messages sent to
+	// clients show them as "<data>", the log in full.
+	DataDirs []string
 	// KeyMapTimeout bounds the fetch of a dSort spec's ekm_file from an
 	// http(s) URL; zero means 10s.
 	KeyMapTimeout time.Duration
@@ -99,6 +111,22 @@ func (c *Config) withDefaults() {
 	if c.TombstoneTTL <= 0 {
 		c.TombstoneTTL = time.Hour
 	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 30 * time.Second
+	}
+	if c.BodyMinRate <= 0 {
+		c.BodyMinRate = 64 << 10
+	}
+	dirs := make([]string, 0, len(c.DataDirs))
+	for _, d := range c.DataDirs {
+		if abs, err := filepath.Abs(d); err == nil {
+			dirs = append(dirs, abs)
+		}
+	}
+	// The longest first: a mountpath inside the data directory is hidden
+	// whole.
+	slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
+	c.DataDirs = dirs
 }
 
 func (c *Config) validate() error {

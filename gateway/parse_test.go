@@ -31,6 +31,9 @@ func TestParseRange(t *testing.T) {
 		{"bytes=0-", 0, 0, 0, false},
 		{"bits=0-1", 10, 0, 0, false},
 		{"bytes=99999999999999999999-", 10, 0, 0, false},
+		{"bytes=0-999999999999999999999", 10, 0, 10, true},
+		{"bytes=4-999999999999999999999", 10, 4, 6, true},
+		{"bytes=-999999999999999999999", 10, 0, 10, true},
 	}
 	for _, tc := range tests {
 		start, length, err := parseRange(tc.spec, tc.size)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -27,12 +28,17 @@ func parseRange(spec string, size int64) (start, length int64, err error) {
 	if !ok {
 		return fail("want A-B, A- or -N")
 	}
+	// Digits past int64 are a position beyond any object: RFC 9110 has a
+	// last byte past the end mean "to the end".
 	parse := func(s string) (int64, bool) {
 		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
 			return 0, false
 		}
 		v, err := strconv.ParseInt(s, 10, 64)
-		return v, err == nil
+		if err != nil {
+			return math.MaxInt64, true
+		}
+		return v, true
 	}
 	if first == "" {
 		suffix, ok := parse(last)

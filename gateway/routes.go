@@ -126,6 +126,9 @@ func sender(r *http.Request) string { return r.Header.Get(peer.HeaderNode) }
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
+		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
+			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
+		}
 		if strings.HasPrefix(r.URL.Path, objectPrefix) {
 			n.objectRoute(w, r)
 			return

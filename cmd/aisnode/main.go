@@ -234,6 +234,7 @@ func run(args []string) error {
 	role := cluster.Role(cfg.Role)
 	nodeConfig := gateway.Config{
 		Secret:            secret,
+		DataDirs:          append([]string{cfg.Data}, cfg.Mountpaths...),
 		ID:                id,
 		Role:              role,
 		URL:               cfg.URL,

@@ -121,6 +121,7 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 		Meta:              meta,
 		Join:              join,
 		Secret:            c.options.Secret,
+		DataDirs:          []string{dir},
 		KeepaliveInterval: c.options.KeepaliveInterval,
 		KeepaliveTimeout:  c.options.KeepaliveTimeout,
 		RequestTimeout:    5 * time.Second,

@@ -172,10 +172,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 	for attempt := 0; ; attempt++ {
 		err := pathsafe.MkdirAll(m.path, filepath.Dir(dest), 0o755)
 		if err != nil {
-			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
+			// EEXIST also comes from a directory made and removed by
+			// others while MkdirAll looked: only a file is a conflict.
+			if (errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST)) && parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
 				return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
 			}
-			if errors.Is(err, syscall.ENOENT) && attempt < 8 {
+			if (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTDIR)) && attempt < 8 {
 				continue
 			}
 			return classify(err)
@@ -200,6 +202,17 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 		}
 	}
 	return nil
+}
+
+// parentIsFile reports whether dir or one of its parents below root is
+// a file.
+func parentIsFile(root, dir string) bool {
+	for ; len(dir) > len(root); dir = filepath.Dir(dir) {
+		if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // findObject returns the path of an object, looking at its HRW mountpath

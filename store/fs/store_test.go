@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aisgo/aisgo/store"
@@ -255,5 +256,45 @@ func TestSyncRefusesNamesThatEscape(t *testing.T) {
 	}
 	if _, err := os.Stat(victim); err != nil {
 		t.Fatalf("the directory outside the data directory is gone: %v", err)
+	}
+}
+
+// TestPutRacesDeleteOfNeighbors: PUTs into a directory while DELETEs
+// empty it (and remove it) all succeed: the mkdir and rename are tried
+// again when the parent vanishes between them.
+func TestPutRacesDeleteOfNeighbors(t *testing.T) {
+	st := open(t, t.TempDir())
+	ctx := t.Context()
+	b := store.NewBucket("race")
+	if err := st.CreateBucket(ctx, b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4000)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				name := fmt.Sprintf("d%d/e/obj-%d-%d", i%3, w, i)
+				if _, err := st.Put(ctx, b, name, strings.NewReader("x"), store.PutOptions{Size: 1}); err != nil {
+					errs <- err
+					continue
+				}
+				if err := st.Delete(ctx, b, name, store.DeleteOptions{}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if failed == 0 {
+			t.Errorf("first failure: %v", err)
+		}
+		failed++
+	}
+	if failed > 0 {
+		t.Fatalf("%d of 4000 operations failed", failed)
 	}
 }

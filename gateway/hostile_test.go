@@ -1,0 +1,139 @@
+package gateway_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+// objectFile returns the on-disk file of an object of an embedded node.
+func objectFile(t *testing.T, c *gatewaytest.Cluster, bucket, name string) string {
+	t.Helper()
+	for _, mp := range c.Primary().Store.Mountpaths() {
+		path := filepath.Join(mp, "ais", bucket, name)
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	t.Fatalf("no file for %s/%s", bucket, name)
+	return ""
+}
+
+// TestDamagedFilesGiveClearErrors: a truncated object file is refused
+// with a clear 500 "corrupt", not a 200 with a cut body; a file without
+// metadata is not an object, to GET and to listing alike; and no error
+// shows where the node keeps its files.
+func TestDamagedFilesGiveClearErrors(t *testing.T) {
+	c, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	data := strings.Repeat("0123456789", 100)
+	for _, name := range []string{"cut", "bare", "fine"} {
+		if _, err := client.Put(ctx, "b", name, strings.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Truncate(objectFile(t, c, "b", "cut"), 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Removexattr(objectFile(t, c, "b", "bare"), "user.ais.meta"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := client.Get(ctx, "b", "cut", api.GetOptions{})
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusInternalServerError || !strings.Contains(e.Message, "10 bytes") || !errors.Is(err, api.ErrCorrupt) {
+		t.Fatalf("GET of a truncated file: %v, want 500 corrupt naming the sizes", err)
+	}
+	_, _, err = client.Get(ctx, "b", "bare", api.GetOptions{})
+	if !errors.As(err, &e) || e.Status != http.StatusNotFound {
+		t.Fatalf("GET of a file without metadata: %v, want 404", err)
+	}
+	dir := c.Primary().Dir
+	for _, msg := range []string{e.Message, err.Error()} {
+		if strings.Contains(msg, dir) || strings.Contains(msg, "/tmp/") {
+			t.Fatalf("an error shows the node's files: %s", msg)
+		}
+	}
+	var listed []string
+	for entry, err := range client.ListAll(ctx, "b", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, entry.Name)
+	}
+	if strings.Join(listed, ",") != "cut,fine" {
+		t.Fatalf("listing %v: a file GET does not serve is listed, or an object is missing", listed)
+	}
+}
+
+// TestTricklingBodyIsCut: a PUT whose body arrives a byte at a time is
+// cut once it falls below the minimum rate, and leaves no work file.
+func TestTricklingBodyIsCut(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
+		cfg.BodyTimeout, cfg.BodyMinRate = 500*time.Millisecond, 64<<10
+	}})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	// A fast PUT of 1 MiB is not affected.
+	big := strings.Repeat("x", 1<<20)
+	if _, err := client.Put(t.Context(), "b", "fast", strings.NewReader(big), api.PutOptions{Size: int64(len(big))}); err != nil {
+		t.Fatal(err)
+	}
+	u := strings.TrimPrefix(c.Primary().URL(), "http://")
+	conn, err := net.Dial("tcp", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/objects/b/slow?pid=client HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\n", u)
+	started := time.Now()
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			done <- "closed: " + err.Error()
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		done <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+	}()
+	ticker := time.NewTicker(200 * time.Millisecond)
+	defer ticker.Stop()
+	var answer string
+loop:
+	for range 50 { // at most 10 s
+		select {
+		case answer = <-done:
+			break loop
+		case <-ticker.C:
+			conn.Write([]byte("x"))
+		}
+	}
+	if answer == "" {
+		t.Fatal("a trickling PUT was still open after 10 s")
+	}
+	if !strings.HasPrefix(answer, "408") {
+		t.Fatalf("the trickling PUT ended with %q, want 408", answer)
+	}
+	t.Logf("cut after %s", time.Since(started).Round(time.Millisecond))
+	work, _ := os.ReadDir(filepath.Join(c.Primary().Store.Mountpaths()[0], ".ais", "work"))
+	if len(work) != 0 {
+		t.Fatalf("work files left: %v", work)
+	}
+	if _, err := client.Head(t.Context(), "b", "slow"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the cut PUT is visible: %v", err)
+	}
+}
