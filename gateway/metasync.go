@@ -134,15 +134,10 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	// A node far behind (down for long) catches up by joining again,
+	// which takes any version; a push never makes it jump.
 	if err := n.applyMeta(r.Context(), msg, origin{sender: sender(r)}); err != nil {
-		if errors.Is(err, cluster.ErrVersionJump) || errors.Is(err, store.ErrBucketsJump) {
-			// Far behind (down for long): catch up by joining again
-			// through the configured gateway.
-			n.logger.Warn("pushed metadata is too far ahead: joining again to catch up", "from", sender(r), "err", err)
-			if n.config.Join != "" {
-				n.rejoin()
-			}
-		}
+		n.logger.Warn("pushed metadata refused", "from", sender(r), "err", err)
 		n.writeError(w, r, err)
 		return
 	}

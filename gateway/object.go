@@ -93,6 +93,15 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
 	smap := n.smap.Load()
 	uname := cluster.Uname(b.Provider, b.Name, name)
+	// An object only an offline target may hold cannot be deleted now: the
+	// delete is refused before it leaves any trace (a tombstone would take
+	// effect when the target returns, though the client was told no).
+	if holder, ok := smap.MayHold(uname); ok {
+		if _, err := n.config.Store.Head(r.Context(), b, name); errors.Is(err, store.ErrNotFound) {
+			n.writeError(w, r, offlineError(w, b, name, holder))
+			return
+		}
+	}
 	moving := n.moving()
 	opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: moving || smap.HasOffline()}
 	err := n.config.Store.Delete(r.Context(), b, name, opts)
@@ -115,10 +124,6 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 		}
 	}
 	if !deleted {
-		if holder, ok := smap.MayHold(uname); ok {
-			n.writeError(w, r, offlineError(w, b, name, holder))
-			return
-		}
 		n.writeError(w, r, fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound))
 		return
 	}
