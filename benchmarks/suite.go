@@ -46,7 +46,7 @@ type Suite struct {
 // Suites returns every suite, in the order a full run measures them. A
 // new suite is one more entry here.
 func Suites() []Suite {
-	return []Suite{baselineSuite(), storeSuite(), httpSuite(), loaderSuite(), formatsSuite(), dsortSuite()}
+	return []Suite{baselineSuite(), storeSuite(), httpSuite(), loaderSuite(), formatsSuite(), dsortSuite(), peerAuthSuite()}
 }
 
 // SuiteNames returns the names of Suites().

@@ -41,6 +41,9 @@ type Config struct {
 	// Secret is the cluster secret that signs every intra-cluster
 	// request; required, and the same on every node.
 	Secret peer.Secret
+	// NoPeerAuth turns intra-cluster authentication off, for benchmarks
+	// that measure its cost only; never on a network others can reach.
+	NoPeerAuth bool
 	// PeerWindow is how far an intra-cluster request's timestamp may be
 	// from this node's clock; zero means 30s.
 	PeerWindow time.Duration
@@ -202,7 +205,10 @@ func New(cfg Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	auth := peer.NewAuth(cfg.Secret, peer.Options{Window: cfg.PeerWindow})
+	auth := peer.NewAuth(cfg.Secret, peer.Options{Window: cfg.PeerWindow, Disabled: cfg.NoPeerAuth})
+	if cfg.NoPeerAuth {
+		cfg.Logger.Warn("intra-cluster authentication is OFF (-insecure-no-peer-auth): any process that reaches this node can act as a node")
+	}
 	n := &Node{
 		config:  cfg,
 		self:    cluster.Node{ID: cfg.ID, Role: cfg.Role, URL: cfg.URL, State: cluster.StateActive},

@@ -42,8 +42,10 @@ type config struct {
 	KeepaliveTimeout  time.Duration `yaml:"keepalive_timeout"`
 	NoSync            bool          `yaml:"no_sync"`
 	DryRun            bool          `yaml:"dry_run"`
-	LogLevel          string        `yaml:"log_level"`
-	StatsD            string        `yaml:"statsd"`
+	// NoPeerAuth is for benchmarks of what authentication costs only.
+	NoPeerAuth bool   `yaml:"insecure_no_peer_auth"`
+	LogLevel   string `yaml:"log_level"`
+	StatsD     string `yaml:"statsd"`
 	// EKMAllowLocal lets dSort key maps come from loopback and link-local
 	// URLs (a developer's machine); off by default.
 	EKMAllowLocal bool `yaml:"ekm_allow_local"`
@@ -80,6 +82,7 @@ func parse(args []string) (config, error) {
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence after which the primary removes a node (default 10s)")
 	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
+	noPeerAuth := flags.Bool("insecure-no-peer-auth", false, "benchmarks only: turn intra-cluster authentication off, to measure what it costs; any process that reaches the node can then act as a node")
 	dryRun := flags.Bool("dry-run", false, "benchmarks only: discard PUT data and serve GETs from memory, to measure the network without the disk")
 	logLevel := flags.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	statsd := flags.String("statsd", "", "also push metrics to a StatsD server at UDP `host:port` every 5s")
@@ -126,6 +129,8 @@ func parse(args []string) (config, error) {
 			cfg.NoSync = *noSync
 		case "dry-run":
 			cfg.DryRun = *dryRun
+		case "insecure-no-peer-auth":
+			cfg.NoPeerAuth = *noPeerAuth
 		case "log-level":
 			cfg.LogLevel = *logLevel
 		case "statsd":
@@ -234,6 +239,7 @@ func run(args []string) error {
 	role := cluster.Role(cfg.Role)
 	nodeConfig := gateway.Config{
 		Secret:            secret,
+		NoPeerAuth:        cfg.NoPeerAuth,
 		DataDirs:          append([]string{cfg.Data}, cfg.Mountpaths...),
 		ID:                id,
 		Role:              role,
