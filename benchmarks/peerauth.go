@@ -19,7 +19,7 @@ func peerAuthSuite() Suite {
 	return Suite{
 		Name:        "peerauth",
 		Doc:         "rebalance and dSort with intra-cluster authentication, beside the same without it",
-		DefaultSize: 256 << 20,
+		DefaultSize: 1 << 30,
 		Run:         runPeerAuth,
 	}
 }
@@ -78,7 +78,7 @@ func peerAuthRun(ctx context.Context, rec *recorder, cfg Config, dir string, arg
 	jobSpec := fmt.Sprintf(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":%q},
 		"output_format":"out-{00000..99999}.tar","output_shard_size":%q,"algorithm":{"kind":"shuffle","seed":%q}}`,
 		spec.Template, dsortOutputShard, dsortSeed)
-	job := figure{name: peerAuthName(dsort, on), bytes: total, note: "1 gateway and 3 targets, each an aisnode process; warm page cache"}
+	job := figure{name: peerAuthName(dsort, on), bytes: total, repeat: true, note: "1 gateway and 3 targets, each an aisnode process; warm page cache"}
 	if on {
 		job.baseline = peerAuthName(dsort, false)
 	}
