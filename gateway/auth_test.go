@@ -178,3 +178,21 @@ func TestJoinIsChecked(t *testing.T) {
 		t.Fatalf("the map has %d nodes", n)
 	}
 }
+
+// TestDsortInitWithoutMap: a signed init that lacks the cluster map is a
+// 400 naming the field, not a 500.
+func TestDsortInitWithoutMap(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	body := []byte(`{"id":"srt-1","spec":{"input_bck":{"name":"b"},"input_format":{"template":"a-{0..9}.tar"},"output_format":"o-{0..9}.tar"}}`)
+	req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/v1/sort/init", bytes.NewReader(body))
+	resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e api.Error
+	json.NewDecoder(resp.Body).Decode(&e)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(e.Message, "map") {
+		t.Fatalf("%d %s", resp.StatusCode, e.Message)
+	}
+}
