@@ -11,6 +11,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pool"
@@ -86,7 +87,7 @@ type embeddedNode struct {
 }
 
 func startEmbedded(ctx context.Context, dir string, dryRun bool) (*embeddedNode, error) {
-	meta, err := gateway.NewFileMetaStore(filepath.Join(dir, "meta"))
+	meta, err := membership.NewFileStore(filepath.Join(dir, "meta"))
 	if err != nil {
 		return nil, err
 	}

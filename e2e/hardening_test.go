@@ -92,7 +92,7 @@ func TestAttacksOnRealNodes(t *testing.T) {
 		return js(map[string]any{"id": id, "spec": map[string]any{"input_bck": map[string]string{"name": "keep"},
 			"input_format": map[string]string{"template": "o-{00..29}"}, "input_extension": ".tar", "output_format": "x-{00..99}.tar"}})
 	}
-	join := js(api.ActionMessage{Action: "join", Value: js(cluster.Node{ID: "evil", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"})})
+	join := js(map[string]any{"kind": "join", "node": cluster.Node{ID: "evil", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}})
 
 	tests := []struct {
 		name   string

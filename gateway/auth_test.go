@@ -147,8 +147,7 @@ func TestForgedMetadataIsRefused(t *testing.T) {
 func TestJoinIsChecked(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
 	join := func(httpClient *http.Client, id, url string) int {
-		value, _ := json.Marshal(map[string]string{"id": id, "role": "target", "url": url})
-		body, _ := json.Marshal(api.ActionMessage{Action: "join", Value: value})
+		body, _ := json.Marshal(map[string]any{"kind": "join", "node": map[string]string{"id": id, "role": "target", "url": url}})
 		req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/internal/cluster", bytes.NewReader(body))
 		resp, err := httpClient.Do(req)
 		if err != nil {

@@ -9,11 +9,12 @@ import (
 	"strings"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/store"
 )
 
 func (n *Node) handleListBuckets(w http.ResponseWriter, r *http.Request) {
-	md := n.bmd.Load()
+	md := n.currentBuckets()
 	out := make([]api.BucketEntry, 0, len(md.Buckets))
 	for name, props := range md.Buckets {
 		out = append(out, api.BucketEntry{Name: name, Provider: props.Provider})
@@ -34,9 +35,8 @@ func (n *Node) requireGateway() error {
 }
 
 // bucketAction reads a bucket control request and its JSON action, which
-// must be want (an empty body is the action itself when emptyAllowed).
-// It answers errors and forwards to the primary by itself; ok means this
-// node is the primary and acts on the request.
+// must be want (an empty body is the action itself when emptyAllowed). It
+// answers errors by itself; ok means the caller proposes the change.
 func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want string, emptyAllowed bool) (b store.Bucket, msg api.ActionMessage, ok bool) {
 	b, err := bucketOf(r)
 	if err == nil {
@@ -55,10 +55,6 @@ func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want string,
 	}
 	if err != nil {
 		n.writeError(w, r, err)
-		return b, msg, false
-	}
-	if !n.isPrimary() {
-		n.forwardToPrimary(w, r, body)
 		return b, msg, false
 	}
 	return b, msg, true
@@ -83,23 +79,10 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// createBucket adds a bucket to the BMD on the primary.
+// createBucket adds a bucket to the cluster's bucket metadata.
 func (n *Node) createBucket(ctx context.Context, b store.Bucket, props store.Props) error {
-	props.Provider = store.ProviderAIS
-	props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
-	if err := props.Validate(); err != nil {
-		return err
-	}
-	return n.changeBuckets(ctx, func(md *store.BucketMetadata) error {
-		if _, ok := md.Buckets[b.Name]; ok {
-			return fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
-		}
-		if props.Created == 0 {
-			props.Created = timeNow()
-		}
-		md.Buckets[b.Name] = props
-		return nil
-	})
+	_, err := n.control.Propose(ctx, membership.Change{Kind: membership.CreateBucket, Bucket: b, Props: &props, Created: timeNow()})
+	return membershipError(err)
 }
 
 func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
@@ -107,15 +90,8 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := n.changeBuckets(r.Context(), func(md *store.BucketMetadata) error {
-		if _, ok := md.Buckets[b.Name]; !ok {
-			return fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
-		}
-		delete(md.Buckets, b.Name)
-		return nil
-	})
-	if err != nil {
-		n.writeError(w, r, err)
+	if _, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.DestroyBucket, Bucket: b}); err != nil {
+		n.writeError(w, r, membershipError(err))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -123,7 +99,7 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 
 // bucketProps returns a bucket's props from the node's BMD.
 func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
-	p, ok := n.bmd.Load().Buckets[b.Name]
+	p, ok := n.currentBuckets().Buckets[b.Name]
 	if !ok {
 		return p, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
 	}
@@ -150,26 +126,10 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := n.changeBuckets(r.Context(), func(md *store.BucketMetadata) error {
-		props, ok := md.Buckets[b.Name]
-		if !ok {
-			return fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
-		}
-		created := props.Created
-		// The value is partial: it is decoded over the current props.
-		if err := json.Unmarshal(msg.Value, &props); err != nil {
-			return badRequest("set-bprops: %v", err)
-		}
-		props.Provider, props.Created = store.ProviderAIS, created
-		props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
-		if err := props.Validate(); err != nil {
-			return err
-		}
-		md.Buckets[b.Name] = props
-		return nil
-	})
-	if err != nil {
-		n.writeError(w, r, err)
+	// The value is partial: it is decoded over the current props.
+	change := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: msg.Value}
+	if _, err := n.control.Propose(r.Context(), change); err != nil {
+		n.writeError(w, r, membershipError(err))
 		return
 	}
 	w.WriteHeader(http.StatusOK)

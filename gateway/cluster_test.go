@@ -218,8 +218,7 @@ func TestMembershipErrors(t *testing.T) {
 	}
 
 	// A second node under a used id is refused.
-	value, _ := json.Marshal(cluster.Node{ID: c.Targets()[0].Node.ID(), Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"})
-	body, _ = json.Marshal(api.ActionMessage{Action: "join", Value: value})
+	body, _ = json.Marshal(map[string]any{"kind": "join", "node": cluster.Node{ID: c.Targets()[0].Node.ID(), Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"}})
 	req, _ = http.NewRequest(http.MethodPut, primary+"/v1/internal/cluster", bytes.NewReader(body))
 	resp, err = c.PeerClient("t9").Do(req)
 	if err != nil {

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -121,7 +120,7 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.DsortJobInfo, error) {
 	out := map[string]api.DsortJobInfo{}
 	var lastErr error
-	for _, t := range n.smap.Load().Targets() {
+	for _, t := range n.currentMap().Targets() {
 		var stats pipeline.JobStats
 		err := n.call(ctx, http.MethodGet, t.URL+"/v1/sort/stats/"+url.PathEscape(id), nil, &stats)
 		if errors.Is(err, api.ErrJobNotFound) {
@@ -158,7 +157,7 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 // dsortList merges every target's jobs by id.
 func (n *Node) dsortList(ctx context.Context) ([]api.DsortJobInfo, error) {
 	perJob := map[string]map[string]api.DsortJobInfo{}
-	for _, t := range n.smap.Load().Targets() {
+	for _, t := range n.currentMap().Targets() {
 		var jobs []pipeline.JobStats
 		if err := n.call(ctx, http.MethodGet, t.URL+"/v1/sort/stats", nil, &jobs); err != nil {
 			n.logger.Warn("dsort list", "target", t.ID, "err", err)
@@ -239,7 +238,7 @@ func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
 func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
 	found := false
 	var finished error
-	for _, t := range n.smap.Load().Targets() {
+	for _, t := range n.currentMap().Targets() {
 		err := n.call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
 		switch {
 		case err == nil:
@@ -270,7 +269,7 @@ func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, dsortError(err))
 		return
 	}
-	for _, t := range n.smap.Load().Targets() {
+	for _, t := range n.currentMap().Targets() {
 		err := n.call(r.Context(), http.MethodDelete, t.URL+"/v1/sort/remove/"+url.PathEscape(id), nil, nil)
 		switch {
 		case err == nil:
@@ -444,19 +443,14 @@ var (
 	_ pipeline.Fetcher = dsortPeers{}
 )
 
-func (p dsortPeers) Map() *cluster.Map { return p.n.smap.Load() }
+func (p dsortPeers) Map() *cluster.Map { return p.n.currentMap() }
 
 func (p dsortPeers) BucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
 	return p.n.bucketProps(b)
 }
 
 func (p dsortPeers) CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error {
-	if p.n.isPrimary() {
-		return p.n.createBucket(ctx, b, props)
-	}
-	primary, _ := p.n.smap.Load().PrimaryNode()
-	value, _ := json.Marshal(props)
-	return p.n.call(ctx, http.MethodPost, primary.URL+"/v1/buckets/"+url.PathEscape(b.Name), api.ActionMessage{Action: api.ActionCreateBucket, Value: value}, nil)
+	return p.n.createBucket(ctx, b, props)
 }
 
 // ObjectSizes walks the bucket's listing under prefix.
@@ -586,7 +580,7 @@ func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []s
 		}
 	}
 	var firstErr error
-	for _, t := range p.n.smap.Load().Targets() {
+	for _, t := range p.n.currentMap().Targets() {
 		if t.State == cluster.StateOffline {
 			continue
 		}
@@ -621,7 +615,7 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	opts := store.DeleteOptions{Stamp: req.Stamp, Tombstone: n.moving() || n.smap.Load().HasOffline()}
+	opts := store.DeleteOptions{Stamp: req.Stamp, Tombstone: n.moving() || n.currentMap().HasOffline()}
 	if opts.Stamp.IsZero() {
 		opts.Stamp = n.stamp()
 	}

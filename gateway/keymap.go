@@ -70,7 +70,7 @@ func (n *Node) checkFetchAddress(address string) error {
 	if !n.config.KeyMapAllowLocal && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()) {
 		return fmt.Errorf("address %s is loopback or link-local", address)
 	}
-	for _, node := range n.smap.Load().Nodes {
+	for _, node := range n.currentMap().Nodes {
 		u, err := url.Parse(node.URL)
 		if err != nil {
 			continue
@@ -98,7 +98,7 @@ func (n *Node) fetchConfined(ctx context.Context, location string) ([]byte, erro
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("%w: want an http(s):// URL or ais://bucket/object", api.ErrBadRequest)
 	}
-	for _, node := range n.smap.Load().Nodes {
+	for _, node := range n.currentMap().Nodes {
 		if nu, err := url.Parse(node.URL); err == nil && strings.EqualFold(nu.Host, u.Host) {
 			return nil, fmt.Errorf("%s is node %s of this cluster", u.Host, node.ID)
 		}

@@ -122,7 +122,7 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 
 // listPage gathers one page from every target.
 func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjectsMessage, after string) (*api.ListPage, error) {
-	targets := n.smap.Load().Targets()
+	targets := n.currentMap().Targets()
 	if len(targets) == 0 {
 		return nil, cluster.ErrNoTargets
 	}

@@ -7,18 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/store"
 )
 
+// The control plane lives in cluster/membership; this file is its HTTP
+// side: the metadata a primary pushes (PUT /v1/metasync), the changes
+// nodes propose or forward to the primary (PUT /v1/internal/cluster), and
+// the transport that sends both.
+
 // metaMessage carries the cluster map and bucket metadata from the primary
-// to every node (PUT /v1/metasync), and back to a node that joins.
+// to every node, and back to a node that joins or proposes a change.
 type metaMessage struct {
 	Map     *cluster.Map          `json:"map,omitempty"`
 	Buckets *store.BucketMetadata `json:"bmd,omitempty"`
@@ -27,14 +30,15 @@ type metaMessage struct {
 	AllowEmpty bool `json:"allow_empty,omitempty"`
 }
 
-// origin says who sent metadata and how far to trust a jump ahead.
-type origin struct {
-	// sender is the node id that sent it (authenticated on a push).
-	sender string
-	// recovery: the answer to this node's own join, taken even if it is
-	// far ahead.
-	recovery bool
+func (m metaMessage) snapshot() membership.Snapshot {
+	return membership.Snapshot{Map: m.Map, Buckets: m.Buckets}
 }
+
+// currentMap returns the node's cluster map (nil before Start).
+func (n *Node) currentMap() *cluster.Map { return n.control.Current().Map }
+
+// currentBuckets returns the node's bucket metadata.
+func (n *Node) currentBuckets() *store.BucketMetadata { return n.control.Current().Buckets }
 
 // call sends an intra-cluster request and decodes a JSON answer.
 func (n *Node) call(ctx context.Context, method, url string, in, out any) error {
@@ -78,56 +82,6 @@ func (n *Node) call(ctx context.Context, method, url string, in, out any) error 
 // maxPeerAnswer bounds the JSON answer of an intra-cluster call.
 const maxPeerAnswer = 64 << 20
 
-// applyMeta adopts metadata that is newer than the node's own, if it
-// comes from the primary, in sequence, and sound (see cluster.CheckUpdate
-// and store.CheckBucketUpdate). A map older than the current one is
-// refused with cluster.ErrStaleMap; one of the same version is ignored.
-func (n *Node) applyMeta(ctx context.Context, msg metaMessage, from origin) error {
-	n.applyMu.Lock()
-	defer n.applyMu.Unlock()
-	if msg.Map != nil {
-		cur := n.smap.Load()
-		err := cluster.CheckUpdate(cur, msg.Map, from.sender, cluster.UpdateRules{Recovery: from.recovery, AllowNoTargets: msg.AllowEmpty})
-		switch {
-		case errors.Is(err, cluster.ErrStaleMap) && msg.Map.Version == cur.Version:
-		case err != nil:
-			return err
-		default:
-			if err := n.config.Meta.SaveMap(msg.Map); err != nil {
-				return fmt.Errorf("save cluster map: %w", err)
-			}
-			n.placement.Lock()
-			n.smap.Store(msg.Map)
-			n.placement.Unlock()
-			n.logger.Debug("cluster map updated", "version", msg.Map.Version, "nodes", len(msg.Map.Nodes))
-			n.mapChanged(cur, msg.Map)
-		}
-	}
-	if msg.Buckets != nil && msg.Buckets.Version > n.bmd.Load().Version {
-		if primary := n.smap.Load().Primary; from.sender != primary {
-			return fmt.Errorf("%w: %s sent bucket metadata, the primary is %s", cluster.ErrNotPrimary, from.sender, primary)
-		}
-		md := msg.Buckets.Clone()
-		if md.Buckets == nil {
-			md.Buckets = map[string]store.Props{}
-		}
-		rules := store.BucketUpdateRules{Recovery: from.recovery, AllowNoBuckets: msg.AllowEmpty}
-		if err := store.CheckBucketUpdate(*n.bmd.Load(), md, rules); err != nil {
-			return err
-		}
-		if n.config.Store != nil {
-			if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
-				return err
-			}
-		}
-		if err := n.config.Meta.SaveBuckets(md); err != nil {
-			return fmt.Errorf("save bucket metadata: %w", err)
-		}
-		n.bmd.Store(&md)
-	}
-	return nil
-}
-
 func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 	var msg metaMessage
 	if err := decodeBody(r, &msg); err != nil {
@@ -136,7 +90,8 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 	}
 	// A node far behind (down for long) catches up by joining again,
 	// which takes any version; a push never makes it jump.
-	if err := n.applyMeta(r.Context(), msg, origin{sender: sender(r)}); err != nil {
+	err := n.control.Accept(r.Context(), msg.snapshot(), membership.Origin{Sender: sender(r), AllowEmpty: msg.AllowEmpty})
+	if err != nil {
 		n.logger.Warn("pushed metadata refused", "from", sender(r), "err", err)
 		n.writeError(w, r, err)
 		return
@@ -144,400 +99,160 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// distribute pushes the primary's map and BMD to every other node, in
-// parallel, and returns the nodes that could not be reached. A node that
-// misses a push gets the next one with the keepalive.
-func (n *Node) distribute(ctx context.Context) map[string]error {
-	msg := metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load(), AllowEmpty: n.emptied.Load()}
-	return n.push(ctx, msg, func(cluster.Node) bool { return true })
-}
-
-// push sends metadata to the map's other nodes that match, in parallel,
-// and returns the nodes that could not be reached.
-func (n *Node) push(ctx context.Context, msg metaMessage, match func(cluster.Node) bool) map[string]error {
-	var mu sync.Mutex
-	failed := map[string]error{}
-	var wg sync.WaitGroup
-	for _, node := range msg.Map.Nodes {
-		if node.ID == n.config.ID || !match(node) {
-			continue
-		}
-		wg.Go(func() {
-			if err := n.call(ctx, http.MethodPut, node.URL+"/v1/metasync", msg, nil); err != nil {
-				mu.Lock()
-				failed[node.ID] = err
-				mu.Unlock()
-			}
-		})
+// handleMembership serves the changes nodes propose (a join, a leaving
+// target that is done, a change forwarded by another gateway) on an intra
+// route: only a holder of the cluster secret changes the cluster.
+func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
+	if !n.config.Role.IsGateway() {
+		n.writeError(w, r, badRequest("node %s is a target: send cluster changes to a gateway", n.config.ID))
+		return
 	}
-	wg.Wait()
-	return failed
-}
-
-// join asks a gateway to add this node, retrying while the cluster is not
-// reachable, and adopts the map and BMD it answers with.
-func (n *Node) join(ctx context.Context) error {
-	msg := api.ActionMessage{Action: actionJoin}
-	msg.Value, _ = json.Marshal(n.self)
-	delay := 100 * time.Millisecond
-	for {
-		var answer metaMessage
-		err := n.call(ctx, http.MethodPut, n.config.Join+"/v1/internal/cluster", msg, &answer)
-		if err == nil {
-			if answer.Map == nil {
-				return fmt.Errorf("join %s: the answer has no cluster map", n.config.Join)
-			}
-			// A newer map may have been pushed while the answer travelled.
-			if err := n.applyMeta(ctx, answer, origin{sender: answer.Map.Primary, recovery: true}); err != nil && !errors.Is(err, cluster.ErrStaleMap) {
-				return err
-			}
-			return nil
-		}
-		if !errors.Is(err, api.ErrUnavailable) {
-			return fmt.Errorf("join %s: %w", n.config.Join, err)
-		}
-		n.logger.Info("waiting for the cluster", "join", n.config.Join, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("join %s: %w", n.config.Join, context.Cause(ctx))
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 2*time.Second)
+	var change membership.Change
+	if err := decodeBody(r, &change); err != nil {
+		n.writeError(w, r, err)
+		return
 	}
+	n.propose(w, r, change)
 }
 
-// Cluster actions (PUT /v1/cluster).
-const (
-	actionJoin        = "join"
-	actionLeave       = "leave"
-	actionMaintenance = "start-maintenance"
-	actionActivate    = "stop-maintenance"
-	// actionLeft: a leaving target has moved its objects away.
-	actionLeft = "left"
-)
+// propose applies a change through the control plane and answers the
+// snapshot after it.
+func (n *Node) propose(w http.ResponseWriter, r *http.Request, change membership.Change) {
+	s, err := n.control.Propose(r.Context(), change)
+	if err != nil {
+		n.writeError(w, r, membershipError(err))
+		return
+	}
+	writeJSON(w, metaMessage{Map: s.Map, Buckets: s.Buckets})
+}
 
-// nodeChange is the value of leave and maintenance actions.
+// membershipError marks the control plane's refusals as the caller's.
+func membershipError(err error) error {
+	switch {
+	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, membership.ErrNoPrimary), errors.Is(err, membership.ErrUnreachable):
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	}
+	return err
+}
+
+// Cluster actions of the administrator (PUT /v1/cluster).
+var clusterActions = map[string]membership.Kind{
+	"leave":             membership.Leave,
+	"start-maintenance": membership.Maintenance,
+	"stop-maintenance":  membership.Activate,
+}
+
+// nodeChange is the value of the administrator's cluster actions.
 type nodeChange struct {
 	ID string `json:"id"`
 }
 
-// handleMembership serves the actions nodes send about themselves (join,
-// left) on an intra route: only a holder of the cluster secret joins.
-func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
-	msg, ok := n.clusterAction(w, r)
-	if !ok {
-		return
-	}
-	switch msg.Action {
-	case actionJoin:
-		var node cluster.Node
-		if err := json.Unmarshal(msg.Value, &node); err != nil {
-			n.writeError(w, r, badRequest("join: value must be a node with id, role and url: %v", err))
-			return
-		}
-		if err := n.checkJoiner(r.Context(), node); err != nil {
-			n.writeError(w, r, err)
-			return
-		}
-		node.State = cluster.StateActive
-		if err := n.changeMap(r.Context(), func(m *cluster.Map) (*cluster.Map, error) { return m.WithNode(node) }); err != nil {
-			n.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, metaMessage{Map: n.smap.Load(), Buckets: n.bmd.Load()})
-	case actionLeft:
-		n.changeNode(w, r, msg)
-	default:
-		n.writeError(w, r, badRequest("membership action %q is not supported (want join or left)", msg.Action))
-	}
-}
-
-// checkJoiner validates a joining node and checks that it answers, as the
-// node it says it is, at the URL it gave.
-func (n *Node) checkJoiner(ctx context.Context, node cluster.Node) error {
-	if err := node.Validate(); err != nil {
-		return fmt.Errorf("%w: join: %w", api.ErrBadRequest, err)
-	}
-	// A used id is refused before the node is asked anything.
-	if _, err := n.smap.Load().WithNode(node); err != nil {
-		return err
-	}
-	var status api.NodeStatus
-	if err := n.call(ctx, http.MethodGet, node.URL+"/v1/internal/status", nil, &status); err != nil {
-		return fmt.Errorf("%w: join: node %s does not answer at %s: %w", api.ErrBadRequest, node.ID, node.URL, err)
-	}
-	if status.ID != node.ID {
-		return fmt.Errorf("%w: join: the node at %s is %q, not %q", api.ErrBadRequest, node.URL, status.ID, node.ID)
-	}
-	return nil
-}
-
-// clusterAction reads a cluster action on a gateway; ok means this node
-// is the primary and acts on it (otherwise it answered, or forwarded the
-// request to the primary).
-func (n *Node) clusterAction(w http.ResponseWriter, r *http.Request) (msg api.ActionMessage, ok bool) {
-	body, err := readBody(r)
-	if err != nil {
-		n.writeError(w, r, err)
-		return msg, false
-	}
-	if !n.config.Role.IsGateway() {
-		n.writeError(w, r, badRequest("node %s is a target: send cluster actions to a gateway", n.config.ID))
-		return msg, false
-	}
-	if !n.isPrimary() {
-		n.forwardToPrimary(w, r, body)
-		return msg, false
-	}
-	if err := json.Unmarshal(body, &msg); err != nil {
-		n.writeError(w, r, badRequest("cluster action: %v", err))
-		return msg, false
-	}
-	return msg, true
-}
-
 // handleClusterAction serves the administrator's actions on nodes.
 func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
-	msg, ok := n.clusterAction(w, r)
-	if !ok {
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
 		return
 	}
-	switch msg.Action {
-	case actionLeave, actionMaintenance, actionActivate:
-		n.changeNode(w, r, msg)
-	case actionJoin, actionLeft:
-		n.writeError(w, r, badRequest("cluster action %q is sent by nodes, on the intra-cluster route", msg.Action))
-	default:
-		n.writeError(w, r, badRequest("cluster action %q is not supported (want leave, start-maintenance, stop-maintenance)", msg.Action))
+	var msg api.ActionMessage
+	if err := decodeBody(r, &msg); err != nil {
+		n.writeError(w, r, err)
+		return
 	}
-}
-
-// changeNode applies a leave, maintenance or left action.
-func (n *Node) changeNode(w http.ResponseWriter, r *http.Request, msg api.ActionMessage) {
+	kind, ok := clusterActions[msg.Action]
+	if !ok {
+		n.writeError(w, r, badRequest("cluster action %q is not supported (want leave, start-maintenance, stop-maintenance)", msg.Action))
+		return
+	}
 	var change nodeChange
 	if err := json.Unmarshal(msg.Value, &change); err != nil || change.ID == "" {
 		n.writeError(w, r, badRequest("%s: value must be {\"id\": NODE}", msg.Action))
 		return
 	}
-	if change.ID == n.config.ID {
-		n.writeError(w, r, badRequest("%s: the primary gateway cannot %s itself", msg.Action, msg.Action))
+	n.propose(w, r, membership.Change{Kind: kind, Node: cluster.Node{ID: change.ID}})
+}
+
+// mapChanged reacts to a new snapshot: dSort jobs coordinated here check
+// their targets, and a change of targets starts a rebalance.
+func (n *Node) mapChanged(previous, next membership.Snapshot) {
+	if next.Map == previous.Map {
 		return
 	}
-	err := n.changeMap(r.Context(), func(m *cluster.Map) (*cluster.Map, error) {
-		node, ok := m.Node(change.ID)
-		if !ok {
-			return nil, fmt.Errorf("%w: %s", cluster.ErrNodeNotFound, change.ID)
-		}
-		switch msg.Action {
-		case actionMaintenance:
-			return m.WithState(change.ID, cluster.StateMaintenance)
-		case actionActivate:
-			return m.WithState(change.ID, cluster.StateActive)
-		case actionLeave:
-			// An offline target cannot move its objects: it is removed,
-			// and what only it held is given up.
-			if node.Role.IsTarget() && node.State != cluster.StateLeaving && node.State != cluster.StateOffline {
-				// A target leaves once its objects moved (see actionLeft).
-				return m.WithState(change.ID, cluster.StateLeaving)
-			}
-		case actionLeft:
-			if node.State != cluster.StateLeaving {
-				return nil, badRequest("%s is not leaving", change.ID)
-			}
-		}
-		return m.WithoutNode(change.ID)
-	})
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, metaMessage{Map: n.smap.Load()})
-}
-
-// changeMap applies a change to the map on the primary, saves it and
-// pushes it to every node. Nodes that join get it first, before this
-// gateway redirects any request to them.
-func (n *Node) changeMap(ctx context.Context, change func(*cluster.Map) (*cluster.Map, error)) error {
-	n.primaryMu.Lock()
-	defer n.primaryMu.Unlock()
-	previous := n.smap.Load()
-	next, err := change(previous)
-	if err != nil {
-		return err
-	}
-	if err := n.config.Meta.SaveMap(next); err != nil {
-		return fmt.Errorf("save cluster map: %w", err)
-	}
-	if len(next.Targets()) == 0 && len(previous.Targets()) > 0 {
-		n.emptied.Store(true)
-	}
-	msg := metaMessage{Map: next, Buckets: n.bmd.Load(), AllowEmpty: n.emptied.Load()}
-	joined := func(node cluster.Node) bool {
-		_, known := previous.Node(node.ID)
-		return !known
-	}
-	failed := n.push(ctx, msg, joined)
-	n.placement.Lock()
-	n.smap.Store(next)
-	n.placement.Unlock()
-	n.logger.Info("cluster map changed", "version", next.Version, "nodes", len(next.Nodes))
-	n.mapChanged(previous, next)
-	maps.Copy(failed, n.push(ctx, msg, func(node cluster.Node) bool { return !joined(node) }))
-	for id, err := range failed {
-		n.logger.Warn("metasync failed", "to", id, "err", err)
-	}
-	return nil
-}
-
-// changeBuckets applies a change to the BMD on the primary, saves it and
-// pushes it to every node, its own store first.
-func (n *Node) changeBuckets(ctx context.Context, change func(*store.BucketMetadata) error) error {
-	n.primaryMu.Lock()
-	defer n.primaryMu.Unlock()
-	md := n.bmd.Load().Clone()
-	if err := change(&md); err != nil {
-		return err
-	}
-	md.Version++
-	if len(md.Buckets) == 0 && len(n.bmd.Load().Buckets) > 0 {
-		n.emptied.Store(true)
-	}
-	if n.config.Store != nil {
-		if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
-			return err
-		}
-	}
-	if err := n.config.Meta.SaveBuckets(md); err != nil {
-		return fmt.Errorf("save bucket metadata: %w", err)
-	}
-	n.bmd.Store(&md)
-	for id, err := range n.distribute(ctx) {
-		n.logger.Warn("metasync failed", "to", id, "err", err)
-	}
-	return nil
-}
-
-// forwardToPrimary relays a control request to the primary gateway.
-func (n *Node) forwardToPrimary(w http.ResponseWriter, r *http.Request, body []byte) {
-	primary, ok := n.smap.Load().PrimaryNode()
-	if !ok {
-		n.writeError(w, r, fmt.Errorf("%w: no primary gateway in the map", api.ErrUnavailable))
-		return
-	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, primary.URL+r.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	req.Header = r.Header.Clone()
-	resp, err := n.client.Do(req)
-	if err != nil {
-		n.writeError(w, r, fmt.Errorf("%w: primary %s: %w", api.ErrUnavailable, primary.ID, err))
-		return
-	}
-	defer resp.Body.Close()
-	for k, v := range resp.Header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
-}
-
-// keepaliveLoop runs on the primary: it pushes the current metadata to
-// every node at each interval. A target that has not answered for the
-// keepalive timeout goes offline: it owns nothing, but the cluster
-// remembers that it may hold objects (503, not 404, for those) until it
-// is back or removed. A gateway that falls silent is taken out of the
-// map. An offline target that answers again is active again.
-func (n *Node) keepaliveLoop(ctx context.Context) {
-	lastSeen := map[string]time.Time{}
-	ticker := time.NewTicker(n.config.KeepaliveInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if !n.isPrimary() {
-			continue
-		}
-		now := time.Now()
-		failed := n.distribute(ctx)
-		for _, node := range n.smap.Load().Nodes {
-			if _, bad := failed[node.ID]; !bad {
-				lastSeen[node.ID] = now
-				if node.State == cluster.StateOffline {
-					n.logger.Info("an offline target answers again", "id", node.ID)
-					n.changeMapLogged(ctx, func(m *cluster.Map) (*cluster.Map, error) { return m.WithState(node.ID, cluster.StateActive) })
-				}
-				continue
-			}
-			first, ok := lastSeen[node.ID]
-			if !ok {
-				lastSeen[node.ID] = now
-				continue
-			}
-			if now.Sub(first) < n.config.KeepaliveTimeout || node.State == cluster.StateOffline {
-				continue
-			}
-			silent := now.Sub(first).Round(time.Second)
-			if node.Role.IsTarget() {
-				n.logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
-				n.changeMapLogged(ctx, func(m *cluster.Map) (*cluster.Map, error) { return m.WithState(node.ID, cluster.StateOffline) })
-				continue
-			}
-			n.logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
-			n.changeMapLogged(ctx, func(m *cluster.Map) (*cluster.Map, error) { return m.WithoutNode(node.ID) })
-			delete(lastSeen, node.ID)
-		}
-	}
-}
-
-// changeMapLogged changes the map, logging a failure.
-func (n *Node) changeMapLogged(ctx context.Context, change func(*cluster.Map) (*cluster.Map, error)) {
-	if err := n.changeMap(ctx, change); err != nil {
-		n.logger.Warn("change the cluster map", "err", err)
-	}
-}
-
-// mapChanged reacts to a new map: dSort jobs coordinated here check their
-// targets, a change of targets starts a rebalance, and a node left out of
-// the map while alive joins again.
-func (n *Node) mapChanged(previous, next *cluster.Map) {
 	if n.coordinator != nil {
-		n.coordinator.MapChanged(next)
+		n.coordinator.MapChanged(next.Map)
 	}
-	if n.loops == nil {
-		return
+	if self, ok := next.Map.Node(n.config.ID); ok && self.State == cluster.StateOffline {
+		return // it joins again rather than move its objects away
 	}
-	self, ok := next.Node(n.config.ID)
-	if ok && self.State == cluster.StateOffline {
-		// The primary lost this target for a while: it is back, so it
-		// joins again rather than move its objects away.
-		if n.config.Join != "" {
-			n.rejoin()
-		}
-		return
-	}
-	if previous == nil || !cluster.SameTargets(previous, next) {
-		n.startRebalance(next)
-	}
-	if !ok && next.Primary != n.config.ID && n.config.Join != "" {
-		n.rejoin()
+	if previous.Map == nil || !cluster.SameTargets(previous.Map, next.Map) {
+		n.startRebalance(next.Map)
 	}
 }
 
-// rejoin joins the cluster again in the background.
-func (n *Node) rejoin() {
-	if !n.rejoining.CompareAndSwap(false, true) {
-		return
+// transport carries the control plane's messages over signed HTTP.
+type transport struct{ n *Node }
+
+var _ membership.Transport = transport{}
+
+// unreachable marks errors a join may wait out.
+func unreachable(err error) error {
+	if errors.Is(err, api.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", membership.ErrUnreachable, err)
 	}
-	n.wg.Go(func() {
-		defer n.rejoining.Store(false)
-		n.logger.Warn("this node is not in the cluster map: joining again")
-		if err := n.join(n.loops); err != nil {
-			n.logger.Warn("join again", "err", err)
-		}
-	})
+	return err
+}
+
+func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
+	return t.n.call(ctx, http.MethodPut, to.URL+"/v1/metasync", metaMessage{Map: s.Map, Buckets: s.Buckets, AllowEmpty: allowEmpty}, nil)
+}
+
+func (t transport) Join(ctx context.Context, url string, self cluster.Node) (membership.Snapshot, error) {
+	return t.change(ctx, url, membership.Change{Kind: membership.Join, Node: self})
+}
+
+func (t transport) Forward(ctx context.Context, primary cluster.Node, c membership.Change) (membership.Snapshot, error) {
+	return t.change(ctx, primary.URL, c)
+}
+
+func (t transport) change(ctx context.Context, url string, c membership.Change) (membership.Snapshot, error) {
+	var answer metaMessage
+	if err := t.n.call(ctx, http.MethodPut, url+"/v1/internal/cluster", c, &answer); err != nil {
+		return membership.Snapshot{}, unreachable(err)
+	}
+	if answer.Map == nil || answer.Buckets == nil {
+		return membership.Snapshot{}, fmt.Errorf("%s: the answer has no cluster map", url)
+	}
+	return answer.snapshot(), nil
+}
+
+func (t transport) Probe(ctx context.Context, node cluster.Node) error {
+	var status api.NodeStatus
+	if err := t.n.call(ctx, http.MethodGet, node.URL+"/v1/internal/status", nil, &status); err != nil {
+		return err
+	}
+	if status.ID != node.ID {
+		return fmt.Errorf("the node at %s is %q", node.URL, status.ID)
+	}
+	return nil
+}
+
+func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snapshot, error) {
+	var msg metaMessage
+	msg.Map, msg.Buckets = new(cluster.Map), new(store.BucketMetadata)
+	if err := t.n.call(ctx, http.MethodGet, from.URL+"/v1/cluster?what=smap", nil, msg.Map); err != nil {
+		return membership.Snapshot{}, err
+	}
+	if err := t.n.call(ctx, http.MethodGet, from.URL+"/v1/cluster?what=bmd", nil, msg.Buckets); err != nil {
+		return membership.Snapshot{}, err
+	}
+	return msg.snapshot(), nil
+}
+
+// refresh takes the primary's current snapshot (a node that meets a
+// bucket it does not know yet).
+func (n *Node) refresh(ctx context.Context) {
+	if err := n.control.Refresh(ctx); err != nil {
+		n.logger.Debug("refresh metadata", "err", err)
+	}
 }

@@ -283,7 +283,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	gauge(nodeInfoDesc, 1, n.config.ID, string(n.config.Role))
-	if m := n.smap.Load(); m != nil {
+	if m := n.currentMap(); m != nil {
 		gauge(mapVersionDesc, float64(m.Version))
 		roles := map[string]int{}
 		for _, node := range m.Nodes {
@@ -293,7 +293,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(mapNodesDesc, float64(count), role)
 		}
 	}
-	gauge(bucketsVersionDesc, float64(n.bmd.Load().Version))
+	gauge(bucketsVersionDesc, float64(n.currentBuckets().Version))
 	if n.config.Store != nil {
 		capacity, err := n.config.Store.Capacity(c.ctx)
 		failed := 0.0

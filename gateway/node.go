@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -37,7 +36,7 @@ type Config struct {
 	// Store holds the objects; required for target roles.
 	Store store.Store
 	// Meta persists the cluster map and bucket metadata; required.
-	Meta MetaStore
+	Meta membership.MetaStore
 	// Secret is the cluster secret that signs every intra-cluster
 	// request; required, and the same on every node.
 	Secret peer.Secret
@@ -170,29 +169,19 @@ type Node struct {
 	coordinator *pipeline.Coordinator
 	metrics     *metrics
 
-	smap  atomic.Pointer[cluster.Map]
-	bmd   atomic.Pointer[store.BucketMetadata]
-	ready atomic.Bool
-
-	// primaryMu serializes changes of the map and BMD on the primary.
-	primaryMu sync.Mutex
-	// applyMu serializes adopting pushed metadata.
-	applyMu sync.Mutex
+	// control is the control plane: the map, the buckets, membership.
+	control *membership.Push
+	ready   atomic.Bool
 
 	// background loops end when stop is called.
 	stop  context.CancelFunc
 	loops context.Context
 	wg    sync.WaitGroup
 
-	// emptied: the primary's own changes left no targets or no buckets,
-	// which its pushes then allow (see metaMessage.AllowEmpty).
-	emptied atomic.Bool
-
 	// rebalance moves objects on target changes; nil on gateways.
 	rebalance *rebalance.Manager
 	// clock stamps writes and deletes (see store.Stamp).
-	clock     *hlc.Clock
-	rejoining atomic.Bool
+	clock *hlc.Clock
 	// placement orders PUT commits against map changes: a commit checks
 	// ownership and becomes visible under the read lock, a map change
 	// swaps the map under the write lock (see putObject).
@@ -221,7 +210,19 @@ func New(cfg Config) (*Node, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	n.bmd.Store(&store.BucketMetadata{Buckets: map[string]store.Props{}})
+	controlConfig := membership.Config{
+		Self: n.self, Join: cfg.Join, Store: cfg.Meta, Transport: transport{n},
+		KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
+		Placement: &n.placement, Changed: n.mapChanged, Logger: n.logger,
+	}
+	if cfg.Store != nil {
+		controlConfig.LocalBuckets, controlConfig.SyncBuckets = cfg.Store.Buckets, cfg.Store.SyncBuckets
+	}
+	control, err := membership.NewPush(controlConfig)
+	if err != nil {
+		return nil, err
+	}
+	n.control = control
 	if cfg.Role.IsTarget() {
 		worker, err := pipeline.NewWorker(pipeline.WorkerConfig{
 			NodeID: cfg.ID, Store: stampedStore{cfg.Store, n}, Fetcher: dsortPeers{n}, Formats: n.formats,
@@ -244,16 +245,10 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) ID() string { return n.config.ID }
 
 // Map returns the node's current cluster map (nil before Start).
-func (n *Node) Map() *cluster.Map { return n.smap.Load() }
+func (n *Node) Map() *cluster.Map { return n.currentMap() }
 
 // Buckets returns the node's current bucket metadata.
-func (n *Node) Buckets() store.BucketMetadata { return n.bmd.Load().Clone() }
-
-// isPrimary reports whether this node is the primary gateway.
-func (n *Node) isPrimary() bool {
-	m := n.smap.Load()
-	return m != nil && m.Primary == n.config.ID
-}
+func (n *Node) Buckets() store.BucketMetadata { return n.currentBuckets().Clone() }
 
 // Start brings the node into the cluster: a primary creates or restores
 // the map; any other node joins through config.Join, retrying until the
@@ -270,16 +265,12 @@ func (n *Node) Start(ctx context.Context) error {
 			return fmt.Errorf("recover dsort jobs: %w", err)
 		}
 	}
-	if n.config.Join == "" {
-		if err := n.startPrimary(ctx); err != nil {
-			return err
-		}
-		n.wg.Go(func() { n.keepaliveLoop(loops) })
-	} else if err := n.join(ctx); err != nil {
+	if err := n.control.Start(ctx, loops); err != nil {
 		return err
 	}
+	n.wg.Go(func() { n.control.Run(loops) })
 	n.ready.Store(true)
-	n.logger.Info("node started", "role", n.config.Role, "url", n.config.URL, "map_version", n.smap.Load().Version, "primary", n.smap.Load().Primary)
+	n.logger.Info("node started", "role", n.config.Role, "url", n.config.URL, "map_version", n.currentMap().Version, "primary", n.currentMap().Primary)
 	return nil
 }
 
@@ -293,66 +284,9 @@ func (n *Node) Close() error {
 		n.stop()
 	}
 	n.wg.Wait()
+	n.control.Wait()
 	if n.rebalance != nil {
 		n.rebalance.Wait()
 	}
-	return nil
-}
-
-func randomID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// startPrimary restores or creates the map with this node as primary.
-func (n *Node) startPrimary(ctx context.Context) error {
-	m, err := n.config.Meta.LoadMap()
-	if err != nil {
-		return fmt.Errorf("load cluster map: %w", err)
-	}
-	if m == nil {
-		m = &cluster.Map{UUID: randomID()}
-	}
-	m = m.Clone()
-	m.Primary = n.config.ID
-	if m, err = m.WithNode(n.self); err != nil {
-		return err
-	}
-	md, ok, err := n.config.Meta.LoadBuckets()
-	if err != nil {
-		return fmt.Errorf("load bucket metadata: %w", err)
-	}
-	if n.config.Store != nil {
-		// An embedded node's store may know buckets the gateway's copy
-		// does not (e.g. data moved in by hand): the newer one wins.
-		local, err := n.config.Store.Buckets(ctx)
-		if err != nil {
-			return err
-		}
-		if !ok || local.Version > md.Version {
-			md = local
-		}
-	}
-	if md.Buckets == nil {
-		md.Buckets = map[string]store.Props{}
-	}
-	if err := n.config.Meta.SaveMap(m); err != nil {
-		return fmt.Errorf("save cluster map: %w", err)
-	}
-	if err := n.config.Meta.SaveBuckets(md); err != nil {
-		return fmt.Errorf("save bucket metadata: %w", err)
-	}
-	n.smap.Store(m)
-	n.bmd.Store(&md)
-	// Saved metadata that is empty but not new was emptied on purpose.
-	n.emptied.Store(md.Version > 0 && len(md.Buckets) == 0 || m.Version > 1 && len(m.Targets()) == 0)
-	if n.config.Store != nil {
-		if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
-			return err
-		}
-	}
-	// Nodes from the saved map learn about the new primary at once.
-	n.distribute(ctx)
 	return nil
 }

@@ -24,7 +24,7 @@ func timeNow() int64 { return time.Now().UnixNano() }
 func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 	// Data is served as soon as the node has a map: a joining target owns
 	// objects from the moment the map with it is pushed.
-	if n.smap.Load() == nil {
+	if n.currentMap() == nil {
 		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
 		return
 	}
@@ -38,7 +38,7 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	smap := n.smap.Load()
+	smap := n.currentMap()
 	owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
 	if err != nil {
 		n.writeError(w, r, err)
@@ -91,7 +91,7 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 // stamped like a write; a tombstone keeps an older copy (a rebalance, a
 // target that comes back) from bringing the object back.
 func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
-	smap := n.smap.Load()
+	smap := n.currentMap()
 	uname := cluster.Uname(b.Provider, b.Name, name)
 	// An object only an offline target may hold cannot be deleted now: the
 	// delete is refused before it leaves any trace (a tombstone would take
@@ -219,7 +219,7 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		// is stamped with the map it was accepted under (store.Stamp).
 		Precommit: func() (func(), store.Stamp, error) {
 			n.placement.RLock()
-			smap := n.smap.Load()
+			smap := n.currentMap()
 			owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
 			if err == nil && owner.ID != n.config.ID {
 				err = fmt.Errorf("%w: %s/%s moved to target %s during the PUT: send it again", api.ErrUnavailable, b, name, owner.ID)
@@ -246,7 +246,7 @@ func (n *Node) unlessOffline(w http.ResponseWriter, err error, b store.Bucket, n
 	if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if holder, ok := n.smap.Load().MayHold(cluster.Uname(b.Provider, b.Name, name)); ok {
+	if holder, ok := n.currentMap().MayHold(cluster.Uname(b.Provider, b.Name, name)); ok {
 		return offlineError(w, b, name, holder)
 	}
 	return err

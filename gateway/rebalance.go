@@ -12,6 +12,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
@@ -57,7 +58,7 @@ func (n *Node) collectTombstones(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		if dropped, err := n.rebalance.CollectTombstones(ctx, n.smap.Load()); err != nil {
+		if dropped, err := n.rebalance.CollectTombstones(ctx, n.currentMap()); err != nil {
 			n.logger.Warn("collect tombstones", "err", err)
 		} else if dropped > 0 {
 			n.logger.Info("tombstones collected", "dropped", dropped)
@@ -114,7 +115,7 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 	receipts, err := rebalance.Receive(r.Context(), rebalance.ReceiveConfig{
 		Store: n.config.Store,
 		// The sender may have the new bucket metadata before this node.
-		BucketMissing: func(ctx context.Context, _ store.Bucket) { n.pullMeta(ctx) },
+		BucketMissing: func(ctx context.Context, _ store.Bucket) { n.refresh(ctx) },
 		Observe:       func(s store.Stamp) { n.clock.Observe(s.Clock) },
 	}, r.Body)
 	if err != nil {
@@ -134,16 +135,7 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 	if !ok || self.State != cluster.StateLeaving {
 		return
 	}
-	primary, ok := m.PrimaryNode()
-	if !ok {
-		return
-	}
-	value, _ := json.Marshal(nodeChange{ID: n.config.ID})
-	msg := api.ActionMessage{Action: actionLeft, Value: value}
-	if primary.ID == n.config.ID {
-		return
-	}
-	if err := n.call(ctx, http.MethodPut, primary.URL+"/v1/internal/cluster", msg, nil); err != nil {
+	if _, err := n.control.Propose(ctx, membership.Change{Kind: membership.Left, Node: cluster.Node{ID: n.config.ID}}); err != nil {
 		n.logger.Warn("tell the primary this target left", "err", err)
 	}
 }
@@ -152,7 +144,7 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 // but does not have: while a rebalance runs it may still be on another
 // target. It reports whether it answered.
 func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) bool {
-	m := n.smap.Load()
+	m := n.currentMap()
 	for _, t := range m.Targets() {
 		if t.ID == n.config.ID || t.State == cluster.StateOffline {
 			continue
@@ -210,24 +202,4 @@ func (n *Node) handleLocalObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.getObject(w, r, b, name, false)
-}
-
-// pullMeta fetches the current map and bucket metadata from the primary.
-func (n *Node) pullMeta(ctx context.Context) {
-	primary, ok := n.smap.Load().PrimaryNode()
-	if !ok || primary.ID == n.config.ID {
-		return
-	}
-	var msg metaMessage
-	msg.Map = new(cluster.Map)
-	msg.Buckets = new(store.BucketMetadata)
-	if err := n.call(ctx, http.MethodGet, primary.URL+"/v1/cluster?what=smap", nil, msg.Map); err != nil {
-		return
-	}
-	if err := n.call(ctx, http.MethodGet, primary.URL+"/v1/cluster?what=bmd", nil, msg.Buckets); err != nil {
-		return
-	}
-	if err := n.applyMeta(ctx, msg, origin{sender: primary.ID}); err != nil {
-		n.logger.Debug("pull metadata", "err", err)
-	}
 }

@@ -177,7 +177,7 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
 		return
 	}
-	writeJSON(w, api.Health{Status: "ok", NodeID: n.config.ID, Role: string(n.config.Role), MapVersion: n.smap.Load().Version})
+	writeJSON(w, api.Health{Status: "ok", NodeID: n.config.ID, Role: string(n.config.Role), MapVersion: n.currentMap().Version})
 }
 
 // Values of ?what= on GET /v1/cluster.
@@ -194,9 +194,9 @@ func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 	}
 	switch what := r.URL.Query().Get(api.QueryWhat); what {
 	case whatMap, "":
-		writeJSON(w, n.smap.Load())
+		writeJSON(w, n.currentMap())
 	case whatBuckets:
-		writeJSON(w, n.bmd.Load())
+		writeJSON(w, n.currentBuckets())
 	case whatStatus:
 		writeJSON(w, n.status(r.Context()))
 	default:

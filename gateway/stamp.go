@@ -32,7 +32,7 @@ func (s stampedStore) Put(ctx context.Context, b store.Bucket, name string, r io
 func (s stampedStore) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
 	// Before the node has a map (a restart removing what an interrupted
 	// job wrote), the delete is not ordered: it removes what is there.
-	if opts.Stamp.IsZero() && s.n.smap.Load() != nil {
+	if opts.Stamp.IsZero() && s.n.currentMap() != nil {
 		opts.Stamp = s.n.stamp()
 	}
 	return s.Store.Delete(ctx, b, name, opts)
@@ -41,7 +41,7 @@ func (s stampedStore) Delete(ctx context.Context, b store.Bucket, name string, o
 // stamp returns a stamp for a write or delete made now.
 func (n *Node) stamp() store.Stamp {
 	var version int64
-	if m := n.smap.Load(); m != nil {
+	if m := n.currentMap(); m != nil {
 		version = m.Version
 	}
 	return store.Stamp{Map: version, Clock: n.clock.Now()}

@@ -20,7 +20,7 @@ func decodeJSON(data json.RawMessage, v any) error {
 // localStatus is this node's own part of the cluster status.
 func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 	s := api.NodeStatus{ID: n.self.ID, Role: string(n.self.Role), URL: n.self.URL, State: string(n.self.State)}
-	if m := n.smap.Load(); m != nil {
+	if m := n.currentMap(); m != nil {
 		s.MapVersion = m.Version
 		if node, ok := m.Node(n.self.ID); ok {
 			s.State = string(node.State)
@@ -39,7 +39,7 @@ func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 
 // status gathers every node's status.
 func (n *Node) status(ctx context.Context) api.ClusterStatus {
-	m := n.smap.Load()
+	m := n.currentMap()
 	out := api.ClusterStatus{UUID: m.UUID, MapVersion: m.Version, Primary: m.Primary, Nodes: make([]api.NodeStatus, len(m.Nodes))}
 	var wg sync.WaitGroup
 	for i, node := range m.Nodes {

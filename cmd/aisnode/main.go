@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store/dryrun"
@@ -224,7 +225,7 @@ func run(args []string) error {
 	defer stop()
 
 	metaDir := filepath.Join(cfg.Data, "meta")
-	meta, err := gateway.NewFileMetaStore(metaDir)
+	meta, err := membership.NewFileStore(metaDir)
 	if err != nil {
 		return err
 	}

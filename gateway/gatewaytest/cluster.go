@@ -13,6 +13,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store/fs"
@@ -109,7 +110,7 @@ func (c *Cluster) start(role cluster.Role, join string) *Member {
 // startAt starts a node with an id and a directory, e.g. to restart one.
 func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Member {
 	c.t.Helper()
-	meta, err := gateway.NewFileMetaStore(filepath.Join(dir, "meta"))
+	meta, err := membership.NewFileStore(filepath.Join(dir, "meta"))
 	if err != nil {
 		c.t.Fatal(err)
 	}

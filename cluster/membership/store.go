@@ -1,4 +1,4 @@
-package gateway
+package membership
 
 import (
 	"encoding/json"
@@ -14,9 +14,8 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
-// MetaStore persists what a node must remember across restarts: the cluster
-// map and the bucket metadata it last saw. It is an interface so the
-// control plane can move onto a replicated log (Raft) later.
+// MetaStore persists what a node must remember across restarts: the
+// cluster map and the bucket metadata it last took.
 type MetaStore interface {
 	// LoadMap returns the saved map, or nil when there is none.
 	LoadMap() (*cluster.Map, error)
@@ -27,23 +26,25 @@ type MetaStore interface {
 	SaveBuckets(md store.BucketMetadata) error
 }
 
-// FileMetaStore keeps the map and BMD as JSON files in a directory.
-type FileMetaStore struct {
+// FileStore keeps the map and bucket metadata as JSON files in a
+// directory, each replaced atomically and durably (internal/atomicfile):
+// a crash leaves the old file or the new, never an empty one.
+type FileStore struct {
 	dir string
 	mu  sync.Mutex
 }
 
-var _ MetaStore = (*FileMetaStore)(nil)
+var _ MetaStore = (*FileStore)(nil)
 
-// NewFileMetaStore returns a store in dir, creating the directory.
-func NewFileMetaStore(dir string) (*FileMetaStore, error) {
+// NewFileStore returns a store in dir, creating the directory.
+func NewFileStore(dir string) (*FileStore, error) {
 	if err := pathsafe.MkdirAll(dir, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("metadata directory: %w", err)
 	}
-	return &FileMetaStore{dir: dir}, nil
+	return &FileStore{dir: dir}, nil
 }
 
-func (f *FileMetaStore) load(name string, v any) (bool, error) {
+func (f *FileStore) load(name string, v any) (bool, error) {
 	data, err := os.ReadFile(filepath.Join(f.dir, name))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -57,7 +58,7 @@ func (f *FileMetaStore) load(name string, v any) (bool, error) {
 	return true, nil
 }
 
-func (f *FileMetaStore) save(name string, v any) error {
+func (f *FileStore) save(name string, v any) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	data, err := json.MarshalIndent(v, "", " ")
@@ -67,8 +68,8 @@ func (f *FileMetaStore) save(name string, v any) error {
 	return atomicfile.Write(filepath.Join(f.dir, name), data, 0o644)
 }
 
-// LoadMap reads smap.json.
-func (f *FileMetaStore) LoadMap() (*cluster.Map, error) {
+// LoadMap reads smap.json and validates it.
+func (f *FileStore) LoadMap() (*cluster.Map, error) {
 	m := new(cluster.Map)
 	ok, err := f.load("smap.json", m)
 	if !ok || err != nil {
@@ -81,10 +82,10 @@ func (f *FileMetaStore) LoadMap() (*cluster.Map, error) {
 }
 
 // SaveMap writes smap.json.
-func (f *FileMetaStore) SaveMap(m *cluster.Map) error { return f.save("smap.json", m) }
+func (f *FileStore) SaveMap(m *cluster.Map) error { return f.save("smap.json", m) }
 
-// LoadBuckets reads bmd.json.
-func (f *FileMetaStore) LoadBuckets() (store.BucketMetadata, bool, error) {
+// LoadBuckets reads bmd.json and validates it.
+func (f *FileStore) LoadBuckets() (store.BucketMetadata, bool, error) {
 	var md store.BucketMetadata
 	ok, err := f.load("bmd.json", &md)
 	if ok && err == nil {
@@ -96,4 +97,4 @@ func (f *FileMetaStore) LoadBuckets() (store.BucketMetadata, bool, error) {
 }
 
 // SaveBuckets writes bmd.json.
-func (f *FileMetaStore) SaveBuckets(md store.BucketMetadata) error { return f.save("bmd.json", md) }
+func (f *FileStore) SaveBuckets(md store.BucketMetadata) error { return f.save("bmd.json", md) }

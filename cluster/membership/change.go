@@ -1,0 +1,164 @@
+package membership
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Snapshot is the control plane's state at one moment. Treat it as
+// immutable.
+type Snapshot struct {
+	Map     *cluster.Map          `json:"map"`
+	Buckets *store.BucketMetadata `json:"bmd"`
+}
+
+// Kind names a change.
+type Kind string
+
+// Kinds of change. Node changes name the node by Change.Node.ID; Join
+// carries the whole node.
+const (
+	Join        Kind = "join"              // a node joins or rejoins, active
+	Leave       Kind = "leave"             // an administrator takes a node out
+	Left        Kind = "left"              // a leaving target moved its objects away
+	Maintenance Kind = "start-maintenance" // a target stops owning objects
+	Activate    Kind = "stop-maintenance"  // a target owns objects again
+	Offline     Kind = "offline"           // a target stopped answering
+	Remove      Kind = "remove"            // a gateway stopped answering
+
+	CreateBucket  Kind = "create-bck"
+	DestroyBucket Kind = "destroy-bck"
+	SetProps      Kind = "set-bprops"
+)
+
+// Change is one change of the snapshot. It carries everything Apply needs
+// (a bucket's creation time included), so that applying it is
+// deterministic.
+type Change struct {
+	Kind Kind         `json:"kind"`
+	Node cluster.Node `json:"node,omitzero"`
+	// Bucket and Props for bucket changes; Patch is the partial props of
+	// SetProps, decoded over the current ones.
+	Bucket  store.Bucket    `json:"bucket,omitzero"`
+	Props   *store.Props    `json:"props,omitempty"`
+	Patch   json.RawMessage `json:"patch,omitempty"`
+	Created int64           `json:"created,omitempty"`
+}
+
+// Errors of Apply.
+var (
+	ErrNotLeaving    = errors.New("membership: the node is not leaving")
+	ErrPrimaryLeaves = errors.New("membership: the primary gateway cannot leave or change itself")
+	ErrUnknownChange = errors.New("membership: unknown change")
+)
+
+// Apply returns the snapshot after a change. It is pure: it reads nothing
+// but its arguments and never changes s.
+func Apply(s Snapshot, c Change) (Snapshot, error) {
+	switch c.Kind {
+	case Join, Leave, Left, Maintenance, Activate, Offline, Remove:
+		m, err := applyNode(s.Map, c)
+		if err != nil {
+			return s, err
+		}
+		return Snapshot{Map: m, Buckets: s.Buckets}, nil
+	case CreateBucket, DestroyBucket, SetProps:
+		md, err := applyBucket(*s.Buckets, c)
+		if err != nil {
+			return s, err
+		}
+		return Snapshot{Map: s.Map, Buckets: &md}, nil
+	}
+	return s, fmt.Errorf("%w: %q", ErrUnknownChange, c.Kind)
+}
+
+func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
+	id := c.Node.ID
+	if c.Kind == Join {
+		n := c.Node
+		n.State = cluster.StateActive
+		if err := n.Validate(); err != nil {
+			return nil, err
+		}
+		return m.WithNode(n)
+	}
+	node, ok := m.Node(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", cluster.ErrNodeNotFound, id)
+	}
+	if id == m.Primary {
+		return nil, fmt.Errorf("%w: %s %s", ErrPrimaryLeaves, c.Kind, id)
+	}
+	switch c.Kind {
+	case Maintenance:
+		return m.WithState(id, cluster.StateMaintenance)
+	case Activate:
+		return m.WithState(id, cluster.StateActive)
+	case Offline:
+		if !node.Role.IsTarget() {
+			return m.WithoutNode(id)
+		}
+		return m.WithState(id, cluster.StateOffline)
+	case Leave:
+		// A target leaves once its objects moved (see Left); an offline
+		// one cannot move them and is removed, what only it held given up.
+		if node.Role.IsTarget() && node.State != cluster.StateLeaving && node.State != cluster.StateOffline {
+			return m.WithState(id, cluster.StateLeaving)
+		}
+	case Left:
+		if node.State != cluster.StateLeaving {
+			return nil, fmt.Errorf("%w: %s is %s", ErrNotLeaving, id, node.State)
+		}
+	}
+	return m.WithoutNode(id)
+}
+
+func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error) {
+	b := c.Bucket.Normalize()
+	if err := b.Validate(); err != nil {
+		return md, err
+	}
+	next := md.Clone()
+	current, exists := next.Buckets[b.Name]
+	switch c.Kind {
+	case CreateBucket:
+		if exists {
+			return md, fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
+		}
+		props := store.DefaultProps()
+		if c.Props != nil {
+			props = *c.Props
+		}
+		props.Provider, props.Created = b.Provider, c.Created
+		props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
+		if err := props.Validate(); err != nil {
+			return md, fmt.Errorf("create bucket %s: %w", b, err)
+		}
+		next.Buckets[b.Name] = props
+	case DestroyBucket:
+		if !exists {
+			return md, fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
+		}
+		delete(next.Buckets, b.Name)
+	case SetProps:
+		if !exists {
+			return md, fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
+		}
+		props := current
+		if err := json.Unmarshal(c.Patch, &props); err != nil {
+			return md, fmt.Errorf("%w: set props of %s: %w", store.ErrInvalidProps, b, err)
+		}
+		props.Provider, props.Created = current.Provider, current.Created
+		props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
+		if err := props.Validate(); err != nil {
+			return md, fmt.Errorf("set props of %s: %w", b, err)
+		}
+		next.Buckets[b.Name] = props
+	}
+	next.Version++
+	return next, nil
+}

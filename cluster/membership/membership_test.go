@@ -1,0 +1,350 @@
+package membership_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/store"
+)
+
+// memStore keeps the metadata in memory.
+type memStore struct {
+	mu sync.Mutex
+	m  *cluster.Map
+	md *store.BucketMetadata
+}
+
+func (s *memStore) LoadMap() (*cluster.Map, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		return nil, nil
+	}
+	return s.m.Clone(), nil
+}
+func (s *memStore) SaveMap(m *cluster.Map) error { s.mu.Lock(); s.m = m.Clone(); s.mu.Unlock(); return nil }
+func (s *memStore) LoadBuckets() (store.BucketMetadata, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.md == nil {
+		return store.BucketMetadata{}, false, nil
+	}
+	return s.md.Clone(), true, nil
+}
+func (s *memStore) SaveBuckets(md store.BucketMetadata) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := md.Clone()
+	s.md = &c
+	return nil
+}
+
+// network connects control planes in memory; a node that is down fails
+// every message to it.
+type network struct {
+	mu    sync.Mutex
+	nodes map[string]*membership.Push // by URL
+	ids   map[string]string           // URL to id
+	down  map[string]bool             // by id
+}
+
+func newNetwork() *network {
+	return &network{nodes: map[string]*membership.Push{}, ids: map[string]string{}, down: map[string]bool{}}
+}
+
+func (n *network) at(url string) (*membership.Push, string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p, ok := n.nodes[url]
+	if !ok || n.down[n.ids[url]] {
+		return nil, "", fmt.Errorf("%w: %s", membership.ErrUnreachable, url)
+	}
+	return p, n.ids[url], nil
+}
+
+func (n *network) setDown(id string, down bool) { n.mu.Lock(); n.down[id] = down; n.mu.Unlock() }
+
+// transport is one node's view of the network.
+type transport struct {
+	net  *network
+	self string
+}
+
+func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
+	p, _, err := t.net.at(to.URL)
+	if err != nil {
+		return err
+	}
+	return p.Accept(ctx, s, membership.Origin{Sender: t.self, AllowEmpty: allowEmpty})
+}
+
+func (t transport) Join(ctx context.Context, url string, self cluster.Node) (membership.Snapshot, error) {
+	p, _, err := t.net.at(url)
+	if err != nil {
+		return membership.Snapshot{}, err
+	}
+	return p.Propose(ctx, membership.Change{Kind: membership.Join, Node: self})
+}
+
+func (t transport) Forward(ctx context.Context, primary cluster.Node, c membership.Change) (membership.Snapshot, error) {
+	p, _, err := t.net.at(primary.URL)
+	if err != nil {
+		return membership.Snapshot{}, err
+	}
+	return p.Propose(ctx, c)
+}
+
+func (t transport) Probe(ctx context.Context, n cluster.Node) error {
+	_, id, err := t.net.at(n.URL)
+	if err == nil && id != n.ID {
+		err = fmt.Errorf("the node at %s is %s", n.URL, id)
+	}
+	return err
+}
+
+func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snapshot, error) {
+	p, _, err := t.net.at(from.URL)
+	if err != nil {
+		return membership.Snapshot{}, err
+	}
+	return p.Current(), nil
+}
+
+type fixture struct {
+	t   *testing.T
+	net *network
+	now time.Time
+	all map[string]*membership.Push
+	g1  *membership.Push
+}
+
+func (f *fixture) start(id string, role cluster.Role, join string) *membership.Push {
+	f.t.Helper()
+	self := cluster.Node{ID: id, Role: role, URL: "http://127.0.0.1:" + fmt.Sprint(1000+len(f.all)), State: cluster.StateActive}
+	p, err := membership.NewPush(membership.Config{
+		Self: self, Join: join, Store: &memStore{}, Transport: transport{f.net, id},
+		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second,
+		Now: func() time.Time { return f.now },
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.net.mu.Lock()
+	f.net.nodes[self.URL], f.net.ids[self.URL] = p, id
+	f.net.mu.Unlock()
+	if err := p.Start(f.t.Context(), f.t.Context()); err != nil {
+		f.t.Fatal(err)
+	}
+	f.all[id] = p
+	return p
+}
+
+func newFixture(t *testing.T, targets int) *fixture {
+	f := &fixture{t: t, net: newNetwork(), now: time.Unix(1_800_000_000, 0), all: map[string]*membership.Push{}}
+	f.g1 = f.start("g1", cluster.RoleGateway, "")
+	primaryURL := f.g1.Current().Map.Nodes[0].URL
+	f.start("g2", cluster.RoleGateway, primaryURL)
+	for i := range targets {
+		f.start(fmt.Sprintf("t%d", i+1), cluster.RoleTarget, primaryURL)
+	}
+	return f
+}
+
+// agree checks that every running node has the primary's snapshot.
+func (f *fixture) agree() membership.Snapshot {
+	f.t.Helper()
+	want := f.g1.Current()
+	for id, p := range f.all {
+		if f.net.down[id] {
+			continue
+		}
+		got := p.Current()
+		if got.Map.Version != want.Map.Version || got.Buckets.Version != want.Buckets.Version {
+			f.t.Fatalf("%s has map %d, buckets %d; the primary %d, %d", id, got.Map.Version, got.Buckets.Version, want.Map.Version, want.Buckets.Version)
+		}
+	}
+	return want
+}
+
+func TestJoinAndProposeEverywhere(t *testing.T) {
+	f := newFixture(t, 3)
+	s := f.agree()
+	if len(s.Map.Nodes) != 5 || len(s.Map.ActiveTargets()) != 3 {
+		t.Fatalf("map %+v", s.Map.Nodes)
+	}
+	// A change proposed on a target or the other gateway is forwarded.
+	if _, err := f.all["t2"].Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.all["g2"].Propose(t.Context(), membership.Change{Kind: membership.SetProps, Bucket: store.NewBucket("b"), Patch: []byte(`{"versioning":{"enabled":false}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	s = f.agree()
+	props := s.Buckets.Buckets["b"]
+	if props.Created != 7 || props.Versioning.Enabled || props.Checksum.Type != store.ChecksumXXHash {
+		t.Fatalf("props %+v", props)
+	}
+	// A used id at another URL is refused before anything changes.
+	_, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}})
+	if !errors.Is(err, cluster.ErrDuplicateNode) {
+		t.Fatalf("a duplicate id: %v", err)
+	}
+	// A node that does not answer at its URL cannot join.
+	_, err = f.g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}})
+	if err == nil {
+		t.Fatal("a node that does not answer joined")
+	}
+	if f.agree().Map.Version != s.Map.Version {
+		t.Fatal("a refused change moved the map")
+	}
+}
+
+// TestKeepalive drives the keepalive by hand with an injected clock: a
+// silent target goes offline after the timeout, comes back active when it
+// answers; a silent gateway leaves the map.
+func TestKeepalive(t *testing.T) {
+	f := newFixture(t, 3)
+	ctx := t.Context()
+	tick := func(after time.Duration) {
+		f.now = f.now.Add(after)
+		f.g1.Tick(ctx, f.now)
+	}
+	tick(time.Second)
+	f.net.setDown("t2", true)
+	tick(time.Second) // first missed
+	tick(3 * time.Second)
+	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateActive {
+		t.Fatalf("t2 is %s before the timeout", n.State)
+	}
+	tick(3 * time.Second)
+	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateOffline {
+		t.Fatalf("t2 is %s after the timeout", n.State)
+	}
+	f.agree()
+	tick(time.Minute)
+	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateOffline {
+		t.Fatalf("t2 left the offline state while silent: %s", n.State)
+	}
+	f.net.setDown("t2", false)
+	tick(time.Second)
+	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateActive {
+		t.Fatalf("t2 answers again but is %s", n.State)
+	}
+	f.net.setDown("g2", true)
+	tick(time.Second)
+	tick(6 * time.Second)
+	if _, ok := f.g1.Current().Map.Node("g2"); ok {
+		t.Fatal("a silent gateway is still in the map")
+	}
+	f.agree()
+}
+
+// TestApplyTable: each change and what it does, or why it is refused.
+func TestApplyTable(t *testing.T) {
+	base := membership.Snapshot{Map: &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive},
+		{ID: "t2", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3", State: cluster.StateLeaving},
+		{ID: "t3", Role: cluster.RoleTarget, URL: "http://127.0.0.1:4", State: cluster.StateOffline},
+	}}, Buckets: &store.BucketMetadata{Version: 2, Buckets: map[string]store.Props{"b": store.DefaultProps()}}}
+	node := func(id string) cluster.Node { return cluster.Node{ID: id} }
+	tests := []struct {
+		name   string
+		change membership.Change
+		state  map[string]cluster.State // expected states; "" means gone
+		err    error
+	}{
+		{"a target leaves", membership.Change{Kind: membership.Leave, Node: node("t1")}, map[string]cluster.State{"t1": cluster.StateLeaving}, nil},
+		{"a leaving target is gone", membership.Change{Kind: membership.Left, Node: node("t2")}, map[string]cluster.State{"t2": ""}, nil},
+		{"left of an active target", membership.Change{Kind: membership.Left, Node: node("t1")}, nil, membership.ErrNotLeaving},
+		{"an offline target is removed", membership.Change{Kind: membership.Leave, Node: node("t3")}, map[string]cluster.State{"t3": ""}, nil},
+		{"maintenance", membership.Change{Kind: membership.Maintenance, Node: node("t1")}, map[string]cluster.State{"t1": cluster.StateMaintenance}, nil},
+		{"offline", membership.Change{Kind: membership.Offline, Node: node("t1")}, map[string]cluster.State{"t1": cluster.StateOffline}, nil},
+		{"back from offline", membership.Change{Kind: membership.Activate, Node: node("t3")}, map[string]cluster.State{"t3": cluster.StateActive}, nil},
+		{"the primary leaves", membership.Change{Kind: membership.Leave, Node: node("g1")}, nil, membership.ErrPrimaryLeaves},
+		{"an unknown node", membership.Change{Kind: membership.Maintenance, Node: node("x")}, nil, cluster.ErrNodeNotFound},
+		{"a join with a path in its id", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "../x", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}}, nil, cluster.ErrInvalidNode},
+		{"a restarted offline target rejoins", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t3", Role: cluster.RoleTarget, URL: "http://127.0.0.1:8"}}, map[string]cluster.State{"t3": cluster.StateActive}, nil},
+		{"a bucket exists", membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b")}, nil, store.ErrBucketExists},
+		{"a bucket name that climbs", membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("../x")}, nil, store.ErrInvalidName},
+		{"bad props", membership.Change{Kind: membership.SetProps, Bucket: store.NewBucket("b"), Patch: []byte(`{"checksum":{"type":"rot13"}}`)}, nil, store.ErrInvalidProps},
+		{"destroy a missing bucket", membership.Change{Kind: membership.DestroyBucket, Bucket: store.NewBucket("x")}, nil, store.ErrBucketNotFound},
+		{"an unknown change", membership.Change{Kind: "reboot"}, nil, membership.ErrUnknownChange},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			next, err := membership.Apply(base, tc.change)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("got %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next.Map.Version != base.Map.Version+1 {
+				t.Fatalf("version %d", next.Map.Version)
+			}
+			for id, want := range tc.state {
+				n, ok := next.Map.Node(id)
+				if want == "" && ok || want != "" && (!ok || n.State != want) {
+					t.Fatalf("%s: %+v %v, want %q", id, n, ok, want)
+				}
+			}
+		})
+	}
+	if len(base.Map.Nodes) != 4 || base.Map.Version != 3 {
+		t.Fatal("Apply changed its input")
+	}
+}
+
+// TestApplyIsAFunctionOfTheChanges: the same sequence gives the same
+// snapshot, whoever applies it.
+func TestApplyIsAFunctionOfTheChanges(t *testing.T) {
+	start := membership.Snapshot{Map: &cluster.Map{UUID: "u", Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}},
+		Buckets: &store.BucketMetadata{Buckets: map[string]store.Props{}}}
+	changes := []membership.Change{
+		{Kind: membership.Join, Node: cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2"}},
+		{Kind: membership.CreateBucket, Bucket: store.NewBucket("a"), Created: 1},
+		{Kind: membership.Join, Node: cluster.Node{ID: "t2", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3"}},
+		{Kind: membership.SetProps, Bucket: store.NewBucket("a"), Patch: []byte(`{"mirror":{"copies":3}}`)},
+		{Kind: membership.Offline, Node: cluster.Node{ID: "t1"}},
+		{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: 2},
+		{Kind: membership.DestroyBucket, Bucket: store.NewBucket("a")},
+	}
+	run := func() membership.Snapshot {
+		s := start
+		for _, c := range changes {
+			var err error
+			if s, err = membership.Apply(s, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	a, b := run(), run()
+	if fmt.Sprint(a.Map.Nodes, a.Map.Version, a.Buckets) != fmt.Sprint(b.Map.Nodes, b.Map.Version, b.Buckets) {
+		t.Fatalf("two replays differ:\n%v\n%v", a, b)
+	}
+}
+
+func TestWatch(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := f.all["t1"].Watch(ctx)
+	f.g1.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("w")})
+	s := <-ch
+	if _, ok := s.Buckets.Buckets["w"]; !ok {
+		t.Fatalf("watch saw %+v", s.Buckets)
+	}
+	cancel()
+	for range ch {
+	}
+}

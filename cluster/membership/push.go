@@ -1,0 +1,554 @@
+package membership
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Transport carries the control plane's messages between nodes; the
+// gateway implements it over authenticated HTTP. An error that may pass
+// (a node not up yet) wraps ErrUnreachable.
+type Transport interface {
+	// Push sends a snapshot to a node. allowEmpty tells it to take a map
+	// without targets or metadata without buckets (see Accept).
+	Push(ctx context.Context, to cluster.Node, s Snapshot, allowEmpty bool) error
+	// Join asks the gateway at url to add self; it answers the snapshot
+	// that has self in it.
+	Join(ctx context.Context, url string, self cluster.Node) (Snapshot, error)
+	// Forward sends a change to the primary; it answers the snapshot
+	// after the change.
+	Forward(ctx context.Context, primary cluster.Node, c Change) (Snapshot, error)
+	// Probe checks that a node answers at its URL, as itself.
+	Probe(ctx context.Context, n cluster.Node) error
+	// Pull fetches a node's current snapshot.
+	Pull(ctx context.Context, from cluster.Node) (Snapshot, error)
+}
+
+// ErrUnreachable marks a transport error worth retrying.
+var ErrUnreachable = errors.New("membership: node unreachable")
+
+// ErrProbe marks a joining node that does not answer at the URL it gave,
+// as itself.
+var ErrProbe = errors.New("membership: the joining node does not answer at its URL as itself")
+
+// ErrNoPrimary marks a node that knows no primary to send a change to.
+var ErrNoPrimary = errors.New("membership: no primary gateway in the map")
+
+// Config configures a Push control plane.
+type Config struct {
+	// Self is this node, as it appears in the map.
+	Self cluster.Node
+	// Join is the URL of a gateway to join through; empty makes this
+	// node (a gateway) the primary of a new or restarted cluster.
+	Join      string
+	Store     MetaStore
+	Transport Transport
+	// KeepaliveInterval is how often the primary pushes the snapshot to
+	// every node; zero means 2s. KeepaliveTimeout is how long a node may
+	// miss them before a target goes offline and a gateway leaves the
+	// map; zero means 10s.
+	KeepaliveInterval time.Duration
+	KeepaliveTimeout  time.Duration
+	// Rules bound what a pushed map may be (see cluster.CheckUpdate).
+	MaxVersionJump int64
+	// Placement, when set, is held while the current snapshot changes:
+	// a target orders its commits against map changes with it.
+	Placement sync.Locker
+	// LocalBuckets, when set, gives the bucket metadata a primary's own
+	// store holds; the newer of it and the saved one is taken at start.
+	LocalBuckets func(ctx context.Context) (store.BucketMetadata, error)
+	// SyncBuckets, when set, brings a target's store in line with bucket
+	// metadata before the node takes it.
+	SyncBuckets func(ctx context.Context, md store.BucketMetadata) error
+	// Changed is called after each change of the current snapshot, in
+	// order, with the one it replaced (nil Map before the first).
+	Changed func(previous, next Snapshot)
+	// Now is the clock of the keepalive; nil means time.Now.
+	Now func() time.Time
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Push is the control plane of one primary gateway that pushes every
+// change to every node.
+type Push struct {
+	config  Config
+	current atomic.Pointer[Snapshot]
+	// changeMu serializes changes on the primary; acceptMu the taking of
+	// pushed snapshots.
+	changeMu sync.Mutex
+	acceptMu sync.Mutex
+	// emptied: the primary's own changes left no targets or no buckets,
+	// which its pushes then allow.
+	emptied atomic.Bool
+	// lastSeen is when each node last answered a keepalive (Tick only).
+	lastSeen  map[string]time.Time
+	rejoining atomic.Bool
+	loops     context.Context
+	wg        sync.WaitGroup
+	watchers  struct {
+		sync.Mutex
+		chans map[chan Snapshot]struct{}
+	}
+}
+
+// NewPush returns a control plane; Start brings it into the cluster.
+func NewPush(cfg Config) (*Push, error) {
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = 2 * time.Second
+	}
+	if cfg.KeepaliveTimeout <= 0 {
+		cfg.KeepaliveTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Store == nil || cfg.Transport == nil {
+		return nil, errors.New("membership: a metadata store and a transport are required")
+	}
+	if cfg.Join == "" && !cfg.Self.Role.IsGateway() {
+		return nil, fmt.Errorf("membership: a %s must join a cluster (give the URL of a gateway)", cfg.Self.Role)
+	}
+	p := &Push{config: cfg, lastSeen: map[string]time.Time{}}
+	p.watchers.chans = map[chan Snapshot]struct{}{}
+	empty := &store.BucketMetadata{Buckets: map[string]store.Props{}}
+	p.current.Store(&Snapshot{Buckets: empty})
+	return p, nil
+}
+
+// Current returns the current snapshot; its Map is nil before Start.
+func (p *Push) Current() Snapshot { return *p.current.Load() }
+
+// IsPrimary reports whether this node is the primary.
+func (p *Push) IsPrimary() bool {
+	m := p.current.Load().Map
+	return m != nil && m.Primary == p.config.Self.ID
+}
+
+// Start brings the node into the cluster: a primary restores or creates
+// the snapshot; another node joins through Config.Join, retrying while the
+// cluster cannot be reached or until ctx ends. Background work (rejoins)
+// runs until loops ends.
+func (p *Push) Start(ctx, loops context.Context) error {
+	p.loops = loops
+	if p.config.Join == "" {
+		return p.startPrimary(ctx)
+	}
+	return p.join(ctx)
+}
+
+// Run runs the keepalive until ctx ends: on the primary, a Tick every
+// interval.
+func (p *Push) Run(ctx context.Context) {
+	ticker := time.NewTicker(p.config.KeepaliveInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		p.Tick(ctx, p.config.Now())
+	}
+}
+
+// Wait waits for background rejoins to end.
+func (p *Push) Wait() { p.wg.Wait() }
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// startPrimary restores or creates the snapshot with this node as primary.
+func (p *Push) startPrimary(ctx context.Context) error {
+	m, err := p.config.Store.LoadMap()
+	if err != nil {
+		return fmt.Errorf("load cluster map: %w", err)
+	}
+	if m == nil {
+		m = &cluster.Map{UUID: randomID()}
+	}
+	m = m.Clone()
+	m.Primary = p.config.Self.ID
+	self := p.config.Self
+	self.State = cluster.StateActive
+	if m, err = m.WithNode(self); err != nil {
+		return err
+	}
+	md, ok, err := p.config.Store.LoadBuckets()
+	if err != nil {
+		return fmt.Errorf("load bucket metadata: %w", err)
+	}
+	if p.config.LocalBuckets != nil {
+		// An embedded node's store may know buckets the saved copy does
+		// not (data moved in by hand): the newer one wins.
+		local, err := p.config.LocalBuckets(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok || local.Version > md.Version {
+			md = local
+		}
+	}
+	if md.Buckets == nil {
+		md.Buckets = map[string]store.Props{}
+	}
+	if err := p.config.Store.SaveMap(m); err != nil {
+		return fmt.Errorf("save cluster map: %w", err)
+	}
+	if err := p.config.Store.SaveBuckets(md); err != nil {
+		return fmt.Errorf("save bucket metadata: %w", err)
+	}
+	if p.config.SyncBuckets != nil {
+		if err := p.config.SyncBuckets(ctx, md); err != nil {
+			return err
+		}
+	}
+	// Saved metadata that is empty but not new was emptied on purpose.
+	p.emptied.Store(md.Version > 0 && len(md.Buckets) == 0 || m.Version > 1 && len(m.Targets()) == 0)
+	p.install(Snapshot{Map: m, Buckets: &md})
+	// Nodes of the saved map learn about the primary at once.
+	p.distribute(ctx)
+	return nil
+}
+
+// install makes next the current snapshot, under the placement lock, and
+// tells the watchers.
+func (p *Push) install(next Snapshot) {
+	if l := p.config.Placement; l != nil {
+		l.Lock()
+	}
+	previous := *p.current.Swap(&next)
+	if l := p.config.Placement; l != nil {
+		l.Unlock()
+	}
+	if p.config.Changed != nil {
+		p.config.Changed(previous, next)
+	}
+	p.notify(next)
+	// A node left out of the map (or taken offline) while it is alive
+	// joins again rather than go on with a map it is not in.
+	if next.Map != nil && next.Map.Primary != p.config.Self.ID && p.config.Join != "" {
+		if self, ok := next.Map.Node(p.config.Self.ID); !ok || self.State == cluster.StateOffline {
+			p.Rejoin()
+		}
+	}
+}
+
+// Propose applies a change: on the primary directly, elsewhere by
+// forwarding it to the primary. It returns the snapshot after the change.
+func (p *Push) Propose(ctx context.Context, c Change) (Snapshot, error) {
+	if !p.IsPrimary() {
+		m := p.current.Load().Map
+		if m == nil {
+			return Snapshot{}, ErrNoPrimary
+		}
+		primary, ok := m.PrimaryNode()
+		if !ok {
+			return Snapshot{}, ErrNoPrimary
+		}
+		return p.config.Transport.Forward(ctx, primary, c)
+	}
+	if c.Kind == Join {
+		// Refuse a used id before the node is asked anything, then check
+		// that it answers at the URL it gave, as itself.
+		if _, err := Apply(p.Current(), c); err != nil {
+			return Snapshot{}, err
+		}
+		if err := p.config.Transport.Probe(ctx, c.Node); err != nil {
+			return Snapshot{}, fmt.Errorf("%w: node %s at %s: %w", ErrProbe, c.Node.ID, c.Node.URL, err)
+		}
+	}
+	return p.change(ctx, c)
+}
+
+// change applies a change on the primary: save, push to nodes that join
+// first (so that nothing is sent to them before they know the map),
+// install, push to the others.
+func (p *Push) change(ctx context.Context, c Change) (Snapshot, error) {
+	p.changeMu.Lock()
+	defer p.changeMu.Unlock()
+	previous := p.Current()
+	next, err := Apply(previous, c)
+	if err != nil {
+		return previous, err
+	}
+	if next.Map != previous.Map {
+		if len(next.Map.Targets()) == 0 && len(previous.Map.Targets()) > 0 {
+			p.emptied.Store(true)
+		}
+		if err := p.config.Store.SaveMap(next.Map); err != nil {
+			return previous, fmt.Errorf("save cluster map: %w", err)
+		}
+	}
+	if next.Buckets != previous.Buckets {
+		if len(next.Buckets.Buckets) == 0 && len(previous.Buckets.Buckets) > 0 {
+			p.emptied.Store(true)
+		}
+		// Saved first, then the local store: a save that fails changes
+		// nothing, and a store that fails gets the change again later.
+		if err := p.config.Store.SaveBuckets(*next.Buckets); err != nil {
+			return previous, fmt.Errorf("save bucket metadata: %w", err)
+		}
+		if p.config.SyncBuckets != nil {
+			if err := p.config.SyncBuckets(ctx, *next.Buckets); err != nil {
+				p.config.Store.SaveBuckets(*previous.Buckets)
+				return previous, err
+			}
+		}
+	}
+	joined := func(n cluster.Node) bool {
+		_, known := previous.Map.Node(n.ID)
+		return !known
+	}
+	failed := p.push(ctx, next, joined)
+	p.install(next)
+	if next.Map != previous.Map {
+		p.config.Logger.Info("cluster map changed", "version", next.Map.Version, "nodes", len(next.Map.Nodes), "change", c.Kind, "node_id", c.Node.ID)
+	}
+	maps.Copy(failed, p.push(ctx, next, func(n cluster.Node) bool { return !joined(n) }))
+	for id, err := range failed {
+		p.config.Logger.Warn("metasync failed", "to", id, "err", err)
+	}
+	return next, nil
+}
+
+// distribute pushes the current snapshot to every other node and returns
+// the nodes it could not reach.
+func (p *Push) distribute(ctx context.Context) map[string]error {
+	return p.push(ctx, p.Current(), func(cluster.Node) bool { return true })
+}
+
+// push sends a snapshot to the map's other nodes that match, in parallel.
+func (p *Push) push(ctx context.Context, s Snapshot, match func(cluster.Node) bool) map[string]error {
+	var mu sync.Mutex
+	failed := map[string]error{}
+	var wg sync.WaitGroup
+	allowEmpty := p.emptied.Load()
+	for _, node := range s.Map.Nodes {
+		if node.ID == p.config.Self.ID || !match(node) {
+			continue
+		}
+		wg.Go(func() {
+			if err := p.config.Transport.Push(ctx, node, s, allowEmpty); err != nil {
+				mu.Lock()
+				failed[node.ID] = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return failed
+}
+
+// Origin says who sent a snapshot and how far to trust a jump ahead.
+type Origin struct {
+	// Sender is the node that sent it (authenticated on a push).
+	Sender string
+	// Recovery: the answer to this node's own join, taken even far ahead.
+	Recovery bool
+	// AllowEmpty: the primary says its change left no targets or buckets.
+	AllowEmpty bool
+}
+
+// Accept takes a snapshot pushed by, or asked of, another node: the map
+// and the bucket metadata each only if newer than the node's own, from
+// the primary, in sequence, and sound (cluster.CheckUpdate,
+// store.CheckBucketUpdate). A map older than the current one is
+// cluster.ErrStaleMap; one of the same version is ignored.
+func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
+	p.acceptMu.Lock()
+	defer p.acceptMu.Unlock()
+	if s.Map != nil {
+		cur := p.Current()
+		err := cluster.CheckUpdate(cur.Map, s.Map, from.Sender, cluster.UpdateRules{MaxVersionJump: p.config.MaxVersionJump, Recovery: from.Recovery, AllowNoTargets: from.AllowEmpty})
+		switch {
+		case errors.Is(err, cluster.ErrStaleMap) && s.Map.Version == cur.Map.Version:
+		case err != nil:
+			return err
+		default:
+			if err := p.config.Store.SaveMap(s.Map); err != nil {
+				return fmt.Errorf("save cluster map: %w", err)
+			}
+			p.install(Snapshot{Map: s.Map, Buckets: cur.Buckets})
+		}
+	}
+	cur := p.Current()
+	if s.Buckets != nil && s.Buckets.Version > cur.Buckets.Version {
+		if cur.Map == nil || from.Sender != cur.Map.Primary {
+			return fmt.Errorf("%w: %s sent bucket metadata", cluster.ErrNotPrimary, from.Sender)
+		}
+		md := s.Buckets.Clone()
+		if md.Buckets == nil {
+			md.Buckets = map[string]store.Props{}
+		}
+		rules := store.BucketUpdateRules{MaxVersionJump: p.config.MaxVersionJump, Recovery: from.Recovery, AllowNoBuckets: from.AllowEmpty}
+		if err := store.CheckBucketUpdate(*cur.Buckets, md, rules); err != nil {
+			return err
+		}
+		if p.config.SyncBuckets != nil {
+			if err := p.config.SyncBuckets(ctx, md); err != nil {
+				return err
+			}
+		}
+		if err := p.config.Store.SaveBuckets(md); err != nil {
+			return fmt.Errorf("save bucket metadata: %w", err)
+		}
+		p.install(Snapshot{Map: cur.Map, Buckets: &md})
+	}
+	return nil
+}
+
+// Refresh pulls the snapshot from the primary and takes it (a node that
+// meets a bucket it does not know yet).
+func (p *Push) Refresh(ctx context.Context) error {
+	m := p.Current().Map
+	if m == nil {
+		return ErrNoPrimary
+	}
+	primary, ok := m.PrimaryNode()
+	if !ok || primary.ID == p.config.Self.ID {
+		return nil
+	}
+	s, err := p.config.Transport.Pull(ctx, primary)
+	if err != nil {
+		return err
+	}
+	return p.Accept(ctx, s, Origin{Sender: primary.ID})
+}
+
+// join asks the gateway to add this node, retrying while it cannot be
+// reached, and takes the snapshot it answers with.
+func (p *Push) join(ctx context.Context) error {
+	delay := 100 * time.Millisecond
+	for {
+		s, err := p.config.Transport.Join(ctx, p.config.Join, p.config.Self)
+		if err == nil {
+			if s.Map == nil {
+				return fmt.Errorf("join %s: the answer has no cluster map", p.config.Join)
+			}
+			// A newer map may have been pushed while the answer travelled.
+			err := p.Accept(ctx, s, Origin{Sender: s.Map.Primary, Recovery: true, AllowEmpty: true})
+			if err != nil && !errors.Is(err, cluster.ErrStaleMap) {
+				return err
+			}
+			return nil
+		}
+		if !errors.Is(err, ErrUnreachable) {
+			return fmt.Errorf("join %s: %w", p.config.Join, err)
+		}
+		p.config.Logger.Info("waiting for the cluster", "join", p.config.Join, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("join %s: %w", p.config.Join, context.Cause(ctx))
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// Rejoin joins the cluster again in the background.
+func (p *Push) Rejoin() {
+	if p.loops == nil || !p.rejoining.CompareAndSwap(false, true) {
+		return
+	}
+	p.wg.Go(func() {
+		defer p.rejoining.Store(false)
+		p.config.Logger.Warn("this node is not an active member of the cluster map: joining again")
+		if err := p.join(p.loops); err != nil {
+			p.config.Logger.Warn("join again", "err", err)
+		}
+	})
+}
+
+// Tick is one keepalive round on the primary at time now: push the
+// snapshot to every node; a target silent for the keepalive timeout goes
+// offline, a gateway leaves the map, an offline target that answers is
+// active again. Other nodes do nothing.
+func (p *Push) Tick(ctx context.Context, now time.Time) {
+	if !p.IsPrimary() {
+		return
+	}
+	failed := p.distribute(ctx)
+	for _, node := range p.Current().Map.Nodes {
+		if _, bad := failed[node.ID]; !bad {
+			p.lastSeen[node.ID] = now
+			if node.State == cluster.StateOffline {
+				p.config.Logger.Info("an offline target answers again", "id", node.ID)
+				p.proposeLogged(ctx, Change{Kind: Activate, Node: cluster.Node{ID: node.ID}})
+			}
+			continue
+		}
+		first, seen := p.lastSeen[node.ID]
+		if !seen {
+			p.lastSeen[node.ID] = now
+			continue
+		}
+		if now.Sub(first) < p.config.KeepaliveTimeout || node.State == cluster.StateOffline {
+			continue
+		}
+		silent := now.Sub(first).Round(time.Second)
+		if node.Role.IsTarget() {
+			p.config.Logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
+			p.proposeLogged(ctx, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}})
+			continue
+		}
+		p.config.Logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
+		p.proposeLogged(ctx, Change{Kind: Remove, Node: cluster.Node{ID: node.ID}})
+		delete(p.lastSeen, node.ID)
+	}
+}
+
+func (p *Push) proposeLogged(ctx context.Context, c Change) {
+	if _, err := p.change(ctx, c); err != nil {
+		p.config.Logger.Warn("change the cluster map", "change", c.Kind, "node_id", c.Node.ID, "err", err)
+	}
+}
+
+// Watch returns a channel that receives every new snapshot (the latest,
+// when the reader falls behind) until ctx ends.
+func (p *Push) Watch(ctx context.Context) <-chan Snapshot {
+	ch := make(chan Snapshot, 1)
+	p.watchers.Lock()
+	p.watchers.chans[ch] = struct{}{}
+	p.watchers.Unlock()
+	context.AfterFunc(ctx, func() {
+		p.watchers.Lock()
+		delete(p.watchers.chans, ch)
+		p.watchers.Unlock()
+		close(ch)
+	})
+	return ch
+}
+
+func (p *Push) notify(s Snapshot) {
+	p.watchers.Lock()
+	defer p.watchers.Unlock()
+	for ch := range p.watchers.chans {
+		select {
+		case <-ch: // drop the older one the reader has not taken
+		default:
+		}
+		ch <- s
+	}
+}
+
+// AllowEmpty reports whether the primary's own changes emptied the map
+// of targets or the metadata of buckets.
+func (p *Push) AllowEmpty() bool { return p.emptied.Load() }
