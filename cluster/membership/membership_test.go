@@ -28,7 +28,12 @@ func (s *memStore) LoadMap() (*cluster.Map, error) {
 	}
 	return s.m.Clone(), nil
 }
-func (s *memStore) SaveMap(m *cluster.Map) error { s.mu.Lock(); s.m = m.Clone(); s.mu.Unlock(); return nil }
+func (s *memStore) SaveMap(m *cluster.Map) error {
+	s.mu.Lock()
+	s.m = m.Clone()
+	s.mu.Unlock()
+	return nil
+}
 func (s *memStore) LoadBuckets() (store.BucketMetadata, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
