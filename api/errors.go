@@ -32,6 +32,9 @@ var (
 	ErrNotImplemented   = errors.New("api: not implemented")
 	ErrTooManyRedirects = errors.New("api: too many redirects")
 	ErrUnauthorized     = errors.New("api: unauthorized")
+	// ErrBadGateway: something the node had to fetch for the request
+	// (a dSort key map) could not be had.
+	ErrBadGateway = errors.New("api: bad gateway")
 )
 
 // Kinds name error conditions on the wire. They are stable: clients decode
@@ -61,6 +64,7 @@ const (
 	KindNotImplemented  = "not-implemented"
 	KindUnknownChecksum = "unknown-checksum"
 	KindUnauthorized    = "unauthorized"
+	KindBadGateway      = "bad-gateway"
 	KindInternal        = "internal"
 )
 
@@ -94,6 +98,7 @@ var Kinds = []struct {
 	{KindUnavailable, ErrUnavailable},
 	{KindNotImplemented, ErrNotImplemented},
 	{KindUnauthorized, ErrUnauthorized},
+	{KindBadGateway, ErrBadGateway},
 }
 
 // KindOf classifies an error; unknown errors are KindInternal.
@@ -144,6 +149,8 @@ func (e *Error) Unwrap() error {
 		return ErrBadRequest
 	case http.StatusUnauthorized:
 		return ErrUnauthorized
+	case http.StatusBadGateway:
+		return ErrBadGateway
 	}
 	return nil
 }

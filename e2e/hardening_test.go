@@ -122,7 +122,7 @@ func TestAttacksOnRealNodes(t *testing.T) {
 		{"signed: 420M records for no job", asPrimary, http.MethodPost, target.URL + "/v1/sort/records/srt-x", huge, 404},
 		{"signed: a join at a URL that does not answer", asPrimary, http.MethodPut, gw.URL + "/v1/internal/cluster", join, 400},
 		{"a target's metrics as a key map", outsider, http.MethodPost, gw.URL + "/v1/sort", js(map[string]any{"input_bck": map[string]string{"name": "keep"},
-			"input_format": map[string]string{"template": "o-{00..29}"}, "output_format": "x-{00..99}.tar", "output_shard_size": "1MiB", "ekm_file": target.URL + "/metrics"}), 400},
+			"input_format": map[string]string{"template": "o-{00..29}"}, "output_format": "x-{00..99}.tar", "output_shard_size": "1MiB", "ekm_file": target.URL + "/metrics"}), 502},
 	}
 	for _, tc := range tests {
 		if got := attack(t, tc.client, tc.method, tc.url, tc.body); got != tc.want {

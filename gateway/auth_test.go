@@ -41,7 +41,8 @@ func TestIntraRoutesRefuseOutsiders(t *testing.T) {
 	late := peer.NewAuth(c.Secret(), peer.Options{Now: func() time.Time { return time.Now().Add(-time.Minute) }})
 	intra := 0
 	for _, rt := range gateway.Routes(node.Node) {
-		for _, method := range rt.Methods {
+		{
+			method := rt.Method
 			url := node.URL() + concrete(rt.Pattern)
 			newRequest := func() *http.Request {
 				req, _ := http.NewRequest(method, url, bytes.NewReader([]byte("{}")))
@@ -193,5 +194,43 @@ func TestDsortInitWithoutMap(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&e)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(e.Message, "map") {
 		t.Fatalf("%d %s", resp.StatusCode, e.Message)
+	}
+}
+
+// TestRoutesByRole walks the route table on a gateway and on a target:
+// a node answers a route of the other role with a JSON 400 naming who
+// serves it (a target once reset the connection on a gateway route).
+func TestRoutesByRole(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	checked := 0
+	for _, m := range []*gatewaytest.Member{c.Primary(), c.Targets()[0]} {
+		for _, rt := range gateway.Routes(m.Node) {
+			if rt.Served {
+				continue
+			}
+			url := m.URL() + concrete(rt.Pattern) + "?uuid=x"
+			req, _ := http.NewRequest(rt.Method, url, bytes.NewReader([]byte("{}")))
+			resp, err := c.PeerClient("g1").Do(req)
+			if err != nil {
+				t.Fatalf("%s %s on %s: %v", rt.Method, rt.Pattern, m.Node.ID(), err)
+			}
+			var e api.Error
+			if rt.Method == http.MethodHead {
+				json.Unmarshal([]byte(resp.Header.Get(api.HeaderError)), &e)
+			} else {
+				json.NewDecoder(resp.Body).Decode(&e)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(e.Message, "served by") {
+				t.Errorf("%s %s on %s: %d %q, want 400 naming who serves it", rt.Method, rt.Pattern, m.Node.ID(), resp.StatusCode, e.Message)
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d routes of another role", checked)
+	}
+	if gw, target := gateway.ServedBy(c.Primary().Node, http.MethodDelete, "/v1/sort/abort"); !gw || target {
+		t.Fatal("the dSort abort route is not gateway-only")
 	}
 }

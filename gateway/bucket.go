@@ -48,7 +48,7 @@ func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want string,
 	}
 	if err == nil && (len(body) > 0 || !emptyAllowed) {
 		if jerr := json.Unmarshal(body, &msg); jerr != nil {
-			err = badRequest("bucket action: malformed JSON: %v", jerr)
+			err = badRequest("bucket action: malformed JSON: %w", jerr)
 		} else if msg.Action != want {
 			err = badRequest("bucket action %q is not supported here (want %q)", msg.Action, want)
 		}
@@ -68,7 +68,7 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 	props := store.DefaultProps()
 	if len(msg.Value) > 0 && string(msg.Value) != "null" {
 		if err := json.Unmarshal(msg.Value, &props); err != nil {
-			n.writeError(w, r, badRequest("create-bck: bucket props: %v", err))
+			n.writeError(w, r, badRequest("create-bck: bucket props: %w", err))
 			return
 		}
 	}

@@ -37,6 +37,8 @@ func dsortError(err error) error {
 		return nil
 	case errors.Is(err, pipeline.ErrInvalidSpec):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, pipeline.ErrKeyMapFetch):
+		return fmt.Errorf("%w: %w", api.ErrBadGateway, err)
 	case errors.Is(err, pipeline.ErrJobNotFound):
 		return fmt.Errorf("%w: %w", api.ErrJobNotFound, err)
 	case errors.Is(err, pipeline.ErrJobFinished):
@@ -55,7 +57,7 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxSpecSize))
 	if err != nil {
-		n.writeError(w, r, badRequest("read dSort spec: %v", err))
+		n.writeError(w, r, badRequest("read dSort spec: %w", err))
 		return
 	}
 	spec, err := pipeline.ParseSpec(data)
@@ -93,7 +95,7 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 	if expr := q.Get(api.QueryRegex); expr != "" {
 		var err error
 		if filter, err = regexp.Compile(expr); err != nil {
-			n.writeError(w, r, badRequest("regex %q: %v", expr, err))
+			n.writeError(w, r, badRequest("regex %q: %w", expr, err))
 			return
 		}
 	}
@@ -337,12 +339,12 @@ func (n *Node) handleDsortCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxPlanSize))
 	if err != nil {
-		n.writeError(w, r, badRequest("read shard plan: %v", err))
+		n.writeError(w, r, badRequest("read shard plan: %w", err))
 		return
 	}
 	planned, err := pipeline.ReadShards(data, pipeline.MaxPlanRecords)
 	if err != nil {
-		n.writeError(w, r, badRequest("decode shard plan: %v", err))
+		n.writeError(w, r, badRequest("decode shard plan: %w", err))
 		return
 	}
 	if err := n.worker.Create(r.Context(), r.PathValue("id"), planned); err != nil {
@@ -419,12 +421,12 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFetchSize))
 	if err != nil {
-		n.writeError(w, r, badRequest("read record list: %v", err))
+		n.writeError(w, r, badRequest("read record list: %w", err))
 		return
 	}
 	records, _, err := pipeline.ReadRecords(data, pipeline.MaxFetchRecords)
 	if err != nil {
-		n.writeError(w, r, badRequest("decode record list: %v", err))
+		n.writeError(w, r, badRequest("decode record list: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")

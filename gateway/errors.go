@@ -38,6 +38,7 @@ var statuses = []struct {
 	{api.ErrUnavailable, http.StatusServiceUnavailable},
 	{api.ErrNotImplemented, http.StatusNotImplemented},
 	{api.ErrUnauthorized, http.StatusUnauthorized},
+	{api.ErrBadGateway, http.StatusBadGateway},
 	{cluster.ErrNoTargets, http.StatusServiceUnavailable},
 	{cluster.ErrNodeNotFound, http.StatusNotFound},
 	{cluster.ErrDuplicateNode, http.StatusConflict},
@@ -68,9 +69,10 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// badRequest marks an error as the client's fault.
+// badRequest marks an error as the client's fault; a %w in format keeps
+// the cause's chain.
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", api.ErrBadRequest, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: "+format, append([]any{api.ErrBadRequest}, args...)...)
 }
 
 // writeError sends err as AIStore's JSON error body; for HEAD, where a body

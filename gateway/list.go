@@ -30,7 +30,7 @@ func listMessage(r *http.Request) (api.ListObjectsMessage, error) {
 			return msg, badRequest("bucket GET: action %q is not supported (want %q)", action.Action, api.ActionList)
 		}
 		if err := decodeJSON(action.Value, &msg); err != nil {
-			return msg, badRequest("list: %v", err)
+			return msg, badRequest("list: %w", err)
 		}
 	}
 	q := r.URL.Query()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
@@ -19,103 +20,138 @@ const maxControlBody = 8 << 20
 // objectPrefix starts the path of every object request.
 const objectPrefix = "/v1/objects/"
 
-// methods dispatches a route by method and answers others with a JSON 405.
-type methods map[string]http.HandlerFunc
+// roles says which nodes serve a route.
+type roles uint8
 
-// route is one entry of the node's route table. An intra route serves
-// other nodes only: a request without a valid cluster signature gets 401.
+const (
+	gateways roles = 1 << iota
+	targets
+	everyNode = gateways | targets
+)
+
+func (r roles) serves(role cluster.Role) bool {
+	return role.IsGateway() && r&gateways != 0 || role.IsTarget() && r&targets != 0
+}
+
+func (r roles) String() string {
+	switch r {
+	case gateways:
+		return "gateways"
+	case targets:
+		return "targets"
+	}
+	return "every node"
+}
+
+// route is one entry of the node's route table: a method and a path
+// pattern of http.ServeMux. An intra route serves other nodes only: a
+// request without a valid cluster signature gets 401.
 type route struct {
+	method  string
 	pattern string
-	methods methods
+	handler http.HandlerFunc
+	roles   roles
 	intra   bool
 }
 
-// routeTable lists every route the node serves, but /v1/objects/ (see
+// routeTable lists every route of every role but /v1/objects/ (see
 // routes).
 func (n *Node) routeTable() []route {
+	list := n.metrics.observe(opList, n.handleListObjects)
 	return []route{
-		{pattern: "/v1/health", methods: methods{http.MethodGet: n.handleHealth}},
-		{pattern: "/v1/buckets", methods: methods{http.MethodGet: n.handleListBuckets}},
-		{pattern: "/v1/buckets/{bucket}", methods: methods{
-			http.MethodGet:    n.metrics.observe(opList, n.handleListObjects),
-			http.MethodPost:   n.handleBucketAction,
-			http.MethodDelete: n.handleDestroyBucket,
-			http.MethodHead:   n.handleBucketProps,
-			http.MethodPatch:  n.handleSetProps,
-		}},
-		{pattern: "/v1/cluster", methods: methods{http.MethodGet: n.handleClusterGet, http.MethodPut: n.handleClusterAction}},
-		{pattern: "/v1/sort", methods: methods{http.MethodPost: n.handleDsortStart, http.MethodGet: n.handleDsortGet, http.MethodDelete: n.handleDsortRemove}},
-		{pattern: "/v1/sort/abort", methods: methods{http.MethodDelete: n.handleDsortAbort}},
-		{pattern: "/metrics", methods: methods{http.MethodGet: n.handleMetrics}},
+		{http.MethodGet, "/v1/health", n.handleHealth, everyNode, false},
+		{http.MethodGet, "/metrics", n.handleMetrics, everyNode, false},
+		{http.MethodGet, "/v1/cluster", n.handleClusterGet, everyNode, false},
+		{http.MethodPut, "/v1/cluster", n.handleClusterAction, gateways, false},
+		{http.MethodGet, "/v1/buckets", n.handleListBuckets, gateways, false},
+		{http.MethodGet, "/v1/buckets/{bucket}", list, gateways, false},
+		{http.MethodPost, "/v1/buckets/{bucket}", n.handleBucketAction, gateways, false},
+		{http.MethodDelete, "/v1/buckets/{bucket}", n.handleDestroyBucket, gateways, false},
+		{http.MethodHead, "/v1/buckets/{bucket}", n.handleBucketProps, gateways, false},
+		{http.MethodPatch, "/v1/buckets/{bucket}", n.handleSetProps, gateways, false},
+		{http.MethodPost, "/v1/sort", n.handleDsortStart, gateways, false},
+		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false},
+		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false},
+		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false},
 
-		{pattern: "/v1/metasync", intra: true, methods: methods{http.MethodPut: n.handleMetasync}},
-		{pattern: "/v1/internal/cluster", intra: true, methods: methods{http.MethodPut: n.handleMembership}},
-		{pattern: "/v1/internal/list/{bucket}", intra: true, methods: methods{http.MethodGet: n.handleLocalList}},
-		{pattern: "/v1/internal/status", intra: true, methods: methods{http.MethodGet: n.handleLocalStatus}},
-		{pattern: "/v1/internal/receive", intra: true, methods: methods{http.MethodPost: n.handleReceive}},
-		{pattern: "/v1/internal/remove/{bucket}", intra: true, methods: methods{http.MethodPost: n.handleRemoveObjects}},
-		{pattern: "/v1/internal/objects/{bucket}/{object...}", intra: true, methods: methods{http.MethodGet: n.handleLocalObject, http.MethodHead: n.handleLocalObject}},
-		{pattern: "/v1/sort/init", intra: true, methods: methods{http.MethodPost: n.handleDsortInit}},
-		{pattern: "/v1/sort/extract/{id}", intra: true, methods: methods{http.MethodPost: n.handleDsortExtract}},
-		{pattern: "/v1/sort/create/{id}", intra: true, methods: methods{http.MethodPost: n.handleDsortCreate}},
-		{pattern: "/v1/sort/finish/{id}", intra: true, methods: methods{http.MethodPost: n.handleDsortFinish}},
-		{pattern: "/v1/sort/abort/{id}", intra: true, methods: methods{http.MethodDelete: n.handleDsortTargetAbort}},
-		{pattern: "/v1/sort/remove/{id}", intra: true, methods: methods{http.MethodDelete: n.handleDsortTargetRemove}},
-		{pattern: "/v1/sort/stats", intra: true, methods: methods{http.MethodGet: n.handleDsortStats}},
-		{pattern: "/v1/sort/stats/{id}", intra: true, methods: methods{http.MethodGet: n.handleDsortStats}},
-		{pattern: "/v1/sort/records/{id}", intra: true, methods: methods{http.MethodPost: n.handleDsortRecords}},
+		{http.MethodPut, "/v1/metasync", n.handleMetasync, everyNode, true},
+		{http.MethodGet, "/v1/internal/status", n.handleLocalStatus, everyNode, true},
+		{http.MethodPut, "/v1/internal/cluster", n.handleMembership, gateways, true},
+		{http.MethodGet, "/v1/internal/list/{bucket}", n.handleLocalList, targets, true},
+		{http.MethodPost, "/v1/internal/receive", n.handleReceive, targets, true},
+		{http.MethodPost, "/v1/internal/remove/{bucket}", n.handleRemoveObjects, targets, true},
+		{http.MethodGet, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true},
+		{http.MethodHead, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true},
+		{http.MethodPost, "/v1/sort/init", n.handleDsortInit, targets, true},
+		{http.MethodPost, "/v1/sort/extract/{id}", n.handleDsortExtract, targets, true},
+		{http.MethodPost, "/v1/sort/create/{id}", n.handleDsortCreate, targets, true},
+		{http.MethodPost, "/v1/sort/finish/{id}", n.handleDsortFinish, targets, true},
+		{http.MethodDelete, "/v1/sort/abort/{id}", n.handleDsortTargetAbort, targets, true},
+		{http.MethodDelete, "/v1/sort/remove/{id}", n.handleDsortTargetRemove, targets, true},
+		{http.MethodGet, "/v1/sort/stats", n.handleDsortStats, targets, true},
+		{http.MethodGet, "/v1/sort/stats/{id}", n.handleDsortStats, targets, true},
+		{http.MethodPost, "/v1/sort/records/{id}", n.handleDsortRecords, targets, true},
 	}
 }
 
+// objectMethods are the methods of /v1/objects/, served by every node.
+var objectMethods = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete}
+
+// routes registers the routes of this node's role: the others answer a
+// JSON 400 naming the role that serves them, a method a path does not take
+// a JSON 405, and an unknown path a JSON 404.
 func (n *Node) routes() {
 	mux := http.NewServeMux()
-	dispatch := func(m methods, w http.ResponseWriter, r *http.Request) {
-		h, ok := m[r.Method]
-		if !ok {
-			allowed := make([]string, 0, len(m))
-			for k := range m {
-				allowed = append(allowed, k)
-			}
-			slices.Sort(allowed)
-			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			n.writeErrorStatus(w, r, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: method not allowed (allowed: %s)", r.Method, r.URL.Path, strings.Join(allowed, ", ")))
-			return
-		}
-		h(w, r)
-	}
+	allowed := map[string][]string{}
 	for _, rt := range n.routeTable() {
-		if rt.intra {
-			mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+		allowed[rt.pattern] = append(allowed[rt.pattern], rt.method)
+		h := rt.handler
+		switch {
+		case !rt.roles.serves(n.config.Role):
+			h = func(w http.ResponseWriter, r *http.Request) {
+				n.writeError(w, r, badRequest("%s %s is served by %s; node %s is a %s", r.Method, rt.pattern, rt.roles, n.config.ID, n.config.Role))
+			}
+		case rt.intra:
+			h = func(w http.ResponseWriter, r *http.Request) {
 				if _, err := n.auth.Verify(r); err != nil {
 					n.writeError(w, r, fmt.Errorf("%w: %s %s is an intra-cluster route: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err))
 					return
 				}
-				dispatch(rt.methods, w, r)
-			})
-			continue
+				rt.handler(w, r)
+			}
 		}
-		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { dispatch(rt.methods, w, r) })
+		mux.HandleFunc(rt.method+" "+rt.pattern, h)
 	}
-	object := methods{
-		http.MethodGet:    n.handleObject,
-		http.MethodHead:   n.handleObject,
-		http.MethodPut:    n.handleObject,
-		http.MethodDelete: n.handleObject,
+	for pattern, methods := range allowed {
+		mux.HandleFunc(pattern, n.methodNotAllowed(methods))
 	}
 	// Object names are taken from the raw path: the mux would clean
 	// "a/../b" into another name and redirect there.
-	n.objectRoute = func(w http.ResponseWriter, r *http.Request) {
+	notAllowed := n.methodNotAllowed(objectMethods)
+	n.objectRoute = n.metrics.observeObject(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(objectMethods, r.Method) {
+			notAllowed(w, r)
+			return
+		}
 		rest := strings.TrimPrefix(r.URL.Path, objectPrefix)
 		bucket, name, _ := strings.Cut(rest, "/")
 		r.SetPathValue("bucket", bucket)
 		r.SetPathValue("object", name)
-		dispatch(object, w, r)
-	}
-	n.objectRoute = n.metrics.observeObject(n.objectRoute)
+		n.handleObject(w, r)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
 	})
 	n.mux = mux
+}
+
+// methodNotAllowed answers a method a path does not take.
+func (n *Node) methodNotAllowed(methods []string) http.HandlerFunc {
+	list := strings.Join(slices.Sorted(slices.Values(methods)), ", ")
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", list)
+		n.writeErrorStatus(w, r, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: method not allowed (allowed: %s)", r.Method, r.URL.Path, list))
+	}
 }
 
 // sender returns the node that signed a request; it is authenticated only
@@ -146,7 +182,7 @@ func (n *Node) writeErrorStatus(w http.ResponseWriter, r *http.Request, status i
 func readBody(r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxControlBody))
 	if err != nil {
-		return nil, badRequest("read request body: %v", err)
+		return nil, badRequest("read request body: %w", err)
 	}
 	return data, nil
 }
@@ -158,7 +194,7 @@ func decodeBody(r *http.Request, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return badRequest("malformed JSON body: %v", err)
+		return badRequest("malformed JSON body: %w", err)
 	}
 	return nil
 }

@@ -259,7 +259,8 @@ func (c *Coordinator) checkOutputNames(ctx context.Context, plan *Plan) error {
 func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan *Plan) (*sort.KeyMap, error) {
 	data, err := c.config.Peers.FetchKeyMap(ctx, plan.Spec.EKMFile)
 	if err != nil {
-		return nil, specError("ekm_file %q: %v", plan.Spec.EKMFile, err)
+		// The spec may be right and the network wrong: the cause stays.
+		return nil, fmt.Errorf("%w: ekm_file %q: %w", ErrKeyMapFetch, plan.Spec.EKMFile, err)
 	}
 	format := sort.KeyMapText
 	if strings.HasSuffix(path.Ext(strings.SplitN(plan.Spec.EKMFile, "?", 2)[0]), ".json") || strings.HasPrefix(strings.TrimSpace(string(data)), "{") {

@@ -208,10 +208,13 @@ func (p memPeers) ObjectSizes(ctx context.Context, b store.Bucket, prefix string
 	return out, nil
 }
 
+// errKeyMapUnreachable is the fake network's failure to fetch a key map.
+var errKeyMapUnreachable = errors.New("no such key map")
+
 func (p memPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {
 	data, ok := p.c.keyMaps[location]
 	if !ok {
-		return nil, errors.New("no such key map")
+		return nil, errKeyMapUnreachable
 	}
 	return data, nil
 }

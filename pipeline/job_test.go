@@ -477,7 +477,9 @@ func TestStartValidatesAgainstCluster(t *testing.T) {
 	c.createBucket("src")
 	spec := baseSpec("in-{0..5}.tar", "")
 	spec.EKMFile = "http://nowhere/map.json"
-	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "ekm_file") {
+	// A key map that cannot be fetched is not a bad spec: the cause stays.
+	_, err = c.coordinator.Start(t.Context(), spec)
+	if !errors.Is(err, pipeline.ErrKeyMapFetch) || errors.Is(err, pipeline.ErrInvalidSpec) || !errors.Is(err, errKeyMapUnreachable) || !strings.Contains(err.Error(), "ekm_file") {
 		t.Fatalf("unreachable key map: %v", err)
 	}
 }

@@ -21,8 +21,12 @@ import (
 // field and what is wrong with it.
 var ErrInvalidSpec = errors.New("invalid dSort spec")
 
+// ErrKeyMapFetch marks a spec whose external key map could not be had; the
+// cause (the network, the source) is wrapped.
+var ErrKeyMapFetch = errors.New("dsort: could not get the external key map")
+
 func specError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidSpec}, args...)...)
 }
 
 // Spec is a dSort job request with AIStore's field names.
@@ -159,19 +163,19 @@ func ParseSpec(data []byte) (Spec, error) {
 	var fields map[string]json.RawMessage
 	if trimmed[0] == '{' {
 		if err := json.Unmarshal(trimmed, &fields); err != nil {
-			return Spec{}, specError("not valid JSON: %v", err)
+			return Spec{}, specError("not valid JSON: %w", err)
 		}
 	} else {
 		var v map[string]any
 		if err := yaml.Unmarshal(trimmed, &v); err != nil {
-			return Spec{}, specError("neither JSON nor YAML: %v", err)
+			return Spec{}, specError("neither JSON nor YAML: %w", err)
 		}
 		asJSON, err := json.Marshal(v)
 		if err != nil {
-			return Spec{}, specError("YAML: %v", err)
+			return Spec{}, specError("YAML: %w", err)
 		}
 		if err := json.Unmarshal(asJSON, &fields); err != nil {
-			return Spec{}, specError("YAML: %v", err)
+			return Spec{}, specError("YAML: %w", err)
 		}
 	}
 	for old, current := range legacyNames {
@@ -250,13 +254,13 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 		return nil, specError("input_bck is required")
 	}
 	if err := p.Input.Validate(); err != nil {
-		return nil, specError("input_bck: %v", err)
+		return nil, specError("input_bck: %w", err)
 	}
 	p.Output = store.Bucket(s.OutputBucket).Normalize()
 	if s.OutputBucket.Name == "" {
 		p.Output = p.Input
 	} else if err := p.Output.Validate(); err != nil {
-		return nil, specError("output_bck: %v", err)
+		return nil, specError("output_bck: %w", err)
 	}
 
 	// Input shards and their format.
@@ -273,7 +277,7 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 	case s.InputFormat.Template != "":
 		t, err := shards.ParseTemplate(s.InputFormat.Template)
 		if err != nil {
-			return nil, specError("input_format.template: %v", err)
+			return nil, specError("input_format.template: %w", err)
 		}
 		if !t.IsRange() {
 			return nil, specError("input_format.template %q has no range: name the shards like shard-{0000..0099}.tar", s.InputFormat.Template)
@@ -291,7 +295,7 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 	case len(s.InputFormat.ObjectNames) > 0:
 		for i, name := range s.InputFormat.ObjectNames {
 			if err := store.ValidateName(name); err != nil {
-				return nil, specError("input_format.objnames[%d]: %v", i, err)
+				return nil, specError("input_format.objnames[%d]: %w", i, err)
 			}
 		}
 		p.InputNames = s.InputFormat.ObjectNames
@@ -315,13 +319,16 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 		}
 		p.OutputFormat = f
 	}
+	if s.EKMFile != "" && !strings.HasPrefix(s.EKMFile, "ais://") && !strings.HasPrefix(s.EKMFile, "http://") && !strings.HasPrefix(s.EKMFile, "https://") {
+		return nil, specError("ekm_file %q: want an http(s):// URL or ais://bucket/object", s.EKMFile)
+	}
 	if s.EKMFile == "" {
 		if s.OutputFormat == "" {
 			return nil, specError("output_format is required (a template like out-{0000..0999}.tar) unless ekm_file is given")
 		}
 		t, err := shards.ParseTemplate(s.OutputFormat)
 		if err != nil {
-			return nil, specError("output_format: %v", err)
+			return nil, specError("output_format: %w", err)
 		}
 		if !t.IsRange() {
 			return nil, specError("output_format %q has no range: name the shards like out-{0000..0999}.tar", s.OutputFormat)
