@@ -175,6 +175,22 @@ func (m *Map) Owner(uname string) (Node, error) {
 	return m.targets[i], nil
 }
 
+// Owners returns the first n active targets for a name in HRW order,
+// highest score first: where n copies of an object go, the owner first.
+// It returns fewer when fewer targets are active, and nil when n <= 0.
+func (m *Map) Owners(uname string, n int) []Node {
+	m.index()
+	order := hrw.Rank(m.digests, hrw.Digest(uname), n)
+	if len(order) == 0 {
+		return nil
+	}
+	out := make([]Node, len(order))
+	for i, k := range order {
+		out[i] = m.targets[k]
+	}
+	return out
+}
+
 // WithNode returns a new map with the node added (or replaced when it has
 // the same id and URL, as a restarted node rejoining) and the version
 // incremented. A different node under a used id is ErrDuplicateNode.

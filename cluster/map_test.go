@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/aisgo/aisgo/cluster"
@@ -196,6 +197,88 @@ func TestMayHold(t *testing.T) {
 		holder, ok := offline.MayHold(name)
 		if ok != (before.ID == "t2") || ok && holder.ID != "t2" {
 			t.Fatalf("%s: owned by %s before, MayHold says %v %s", name, before.ID, ok, holder.ID)
+		}
+	}
+}
+
+// TestOwners is the table of how many targets Owners returns and which.
+func TestOwners(t *testing.T) {
+	three := mapOf(t, 3)
+	maintenance, _ := three.WithState("t2", cluster.StateMaintenance)
+	tests := []struct {
+		name string
+		m    *cluster.Map
+		n    int
+		want int
+	}{
+		{"negative", three, -1, 0},
+		{"zero", three, 0, 0},
+		{"one", three, 1, 1},
+		{"two", three, 2, 2},
+		{"all", three, 3, 3},
+		{"more than there are", three, 5, 3},
+		{"maintenance target left out", maintenance, 3, 2},
+		{"no targets", mapOf(t, 0), 2, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.m.Owners("ais/b/obj", tc.n)
+			if len(got) != tc.want {
+				t.Fatalf("Owners(n=%d) = %d targets %v, want %d", tc.n, len(got), got, tc.want)
+			}
+			if tc.want == 0 && got != nil {
+				t.Fatalf("Owners(n=%d) = %v, want nil", tc.n, got)
+			}
+			for _, o := range got {
+				if o.State != cluster.StateActive || !o.Role.IsTarget() {
+					t.Fatalf("Owners returned %+v, not an active target", o)
+				}
+			}
+		})
+	}
+}
+
+// TestOwnersIsHRWOrder checks Owners against a dumb alternative: the
+// (i+1)-th owner of a name is the Owner once the first i are gone. The
+// first is Owner, the n are distinct, and a shorter list is a prefix of a
+// longer one.
+func TestOwnersIsHRWOrder(t *testing.T) {
+	const targets, names = 5, 2000
+	full := mapOf(t, targets)
+	without := map[string]*cluster.Map{} // by the ids removed, in order
+	for i := range names {
+		name := cluster.Uname("ais", "b", fmt.Sprintf("obj-%05d", i))
+		all := full.Owners(name, targets)
+		if len(all) != targets {
+			t.Fatalf("%s: %d owners of %d targets", name, len(all), targets)
+		}
+		owner, err := full.Owner(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if one := full.Owners(name, 1); len(one) != 1 || one[0].ID != owner.ID || all[0].ID != owner.ID {
+			t.Fatalf("%s: Owners(1) %v, Owners(%d) %v, Owner %s", name, one, targets, all, owner.ID)
+		}
+		seen := map[string]bool{}
+		m, removed := full, ""
+		for k, o := range all {
+			if seen[o.ID] {
+				t.Fatalf("%s: %s twice in %v", name, o.ID, all)
+			}
+			seen[o.ID] = true
+			if want, _ := m.Owner(name); want.ID != o.ID {
+				t.Fatalf("%s: owner %d is %s, want %s (the owner without %s)", name, k, o.ID, want.ID, removed)
+			}
+			if prefix := full.Owners(name, k+1); !slices.EqualFunc(prefix, all[:k+1], func(a, b cluster.Node) bool { return a.ID == b.ID }) {
+				t.Fatalf("%s: Owners(%d) %v is not a prefix of %v", name, k+1, prefix, all)
+			}
+			removed += "/" + o.ID
+			if without[removed] == nil && k+1 < targets {
+				if without[removed], err = m.WithoutNode(o.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m = without[removed]
 		}
 	}
 }

@@ -1,6 +1,11 @@
 package hrw
 
-import "github.com/cespare/xxhash/v2"
+import (
+	"cmp"
+	"slices"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // Digest hashes a name or candidate id.
 func Digest(s string) uint64 { return xxhash.Sum64String(s) }
@@ -25,4 +30,26 @@ func Pick(candidates []uint64, item uint64) int {
 		}
 	}
 	return index
+}
+
+// Rank returns the indexes of the n candidates with the highest scores
+// for item, highest first (ties to the lower index, so the first is
+// Pick's answer); fewer when there are fewer candidates.
+func Rank(candidates []uint64, item uint64, n int) []int {
+	n = min(n, len(candidates))
+	if n <= 0 {
+		return nil
+	}
+	scores := make([]uint64, len(candidates))
+	order := make([]int, len(candidates))
+	for i, c := range candidates {
+		scores[i], order[i] = Score(c, item), i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if c := cmp.Compare(scores[b], scores[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	return order[:n]
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,7 +85,8 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if opts.Size >= 0 && n != opts.Size {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: received %d bytes, announced %d", b, name, store.ErrSizeMismatch, n, opts.Size)
 	}
-	meta := store.ObjectMeta{Name: name, Size: n, Atime: time.Now(), Custom: opts.Custom, Stamp: opts.Stamp}
+	// A copy of Custom: the caller may reuse its map.
+	meta := store.ObjectMeta{Name: name, Size: n, Atime: time.Now(), Custom: maps.Clone(opts.Custom), Stamp: opts.Stamp}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	objects := s.mu.objects[b.Name]
@@ -159,6 +161,8 @@ func (s *Store) lookup(ctx context.Context, b store.Bucket, name string) (store.
 	if !ok {
 		return store.ObjectMeta{}, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 	}
+	// A copy of Custom, so that a reader changing it changes no object.
+	meta.Custom = maps.Clone(meta.Custom)
 	return meta, nil
 }
 
@@ -223,6 +227,12 @@ func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombsto
 
 // DropTombstone forgets a tombstone not newer than stamp.
 func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	if _, err := s.bucketProps(ctx, b); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t, ok := s.mu.tombstones[b.Name][name]; ok && t.Stamp.Compare(stamp) <= 0 {
@@ -248,10 +258,11 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 	if opts.Limit > 0 && len(out) > opts.Limit {
 		out = out[:opts.Limit]
 	}
-	if !opts.WithMeta {
-		for i := range out {
+	for i := range out {
+		if !opts.WithMeta {
 			out[i] = store.ObjectMeta{Name: out[i].Name, Size: out[i].Size}
 		}
+		out[i].Custom = maps.Clone(out[i].Custom) // as in lookup
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/dryrun"
 	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/storetest"
 )
 
 // newStore returns a dry-run store over a filesystem store with one
@@ -211,4 +212,20 @@ func TestListDeleteDestroy(t *testing.T) {
 	if got := names(store.ListOptions{}); got != "" {
 		t.Errorf("a recreated bucket lists %s", got)
 	}
+}
+
+// TestConformance runs the suite over a filesystem store; reads serve the
+// pattern and nothing is checksummed, as the package documents.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Options{
+		New: func(t *testing.T) store.Store {
+			inner, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dryrun.Wrap(inner)
+		},
+		DiscardsData: true,
+		NoChecksums:  true,
+	})
 }

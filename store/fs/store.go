@@ -154,6 +154,26 @@ func (s *Store) mountpathOf(b store.Bucket, name string) mountpath {
 	return s.mountpaths[index]
 }
 
+// mountpathsOf returns the first n mountpaths for an object in HRW order,
+// highest score first: where n copies go on distinct mountpaths, the
+// first being mountpathOf's. Fewer when there are fewer mountpaths; nil
+// when n <= 0.
+func (s *Store) mountpathsOf(b store.Bucket, name string, n int) []mountpath {
+	digests := make([]uint64, len(s.mountpaths))
+	for i, m := range s.mountpaths {
+		digests[i] = m.digest
+	}
+	order := hrw.Rank(digests, hrw.Digest(uname(b, name)), n)
+	if len(order) == 0 {
+		return nil
+	}
+	out := make([]mountpath, len(order))
+	for i, k := range order {
+		out[i] = s.mountpaths[k]
+	}
+	return out
+}
+
 func (s *Store) lockName(b store.Bucket, name string) *sync.Mutex {
 	h := fnv.New32a()
 	h.Write([]byte(uname(b, name)))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +159,63 @@ func TestAddingMountpathMovesOnlyItsShare(t *testing.T) {
 	list, _ = grown.List(t.Context(), b, store.ListOptions{})
 	if len(list) != n {
 		t.Fatalf("after rewrite: %d objects listed, want %d (a stale copy stayed)", len(list), n)
+	}
+}
+
+// TestMountpathsOf: how many mountpaths mountpathsOf returns, and that
+// they are in HRW order, checked against a dumb alternative: the (k+1)-th
+// is where a store without the first k would put the object.
+func TestMountpathsOf(t *testing.T) {
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c"), filepath.Join(root, "d")}
+	st := open(t, mps...)
+	b := store.NewBucket("copies")
+	for _, tc := range []struct {
+		name    string
+		n, want int
+	}{
+		{"negative", -1, 0},
+		{"zero", 0, 0},
+		{"one", 1, 1},
+		{"three", 3, 3},
+		{"all", 4, 4},
+		{"more than there are", 6, 4},
+	} {
+		if got := st.MountpathsOf(b, "obj", tc.n); len(got) != tc.want {
+			t.Errorf("%s: n=%d gave %d mountpaths %q, want %d", tc.name, tc.n, len(got), got, tc.want)
+		}
+	}
+	if got := open(t, filepath.Join(root, "single")).MountpathsOf(b, "obj", 3); len(got) != 1 {
+		t.Errorf("one mountpath: %q", got)
+	}
+
+	// Stores over fewer mountpaths, by the ones left, opened on first use.
+	subsets := map[string]*fs.Store{}
+	storeWithout := func(gone []string) *fs.Store {
+		left := slices.DeleteFunc(slices.Clone(mps), func(mp string) bool { return slices.Contains(gone, mp) })
+		key := strings.Join(left, ",")
+		if subsets[key] == nil {
+			subsets[key] = open(t, left...)
+		}
+		return subsets[key]
+	}
+	for i := range 500 {
+		name := fmt.Sprintf("dir/o%04d", i)
+		all := st.MountpathsOf(b, name, len(mps))
+		if first := st.MountpathOf(b, name); all[0] != first {
+			t.Fatalf("%s: first of %q is not mountpathOf %s", name, all, first)
+		}
+		for k := range all {
+			if slices.Contains(all[:k], all[k]) {
+				t.Fatalf("%s: %s twice in %q", name, all[k], all)
+			}
+			if want := storeWithout(all[:k]).MountpathOf(b, name); all[k] != want {
+				t.Fatalf("%s: copy %d on %s, want %s (the first without %q)", name, k, all[k], want, all[:k])
+			}
+			if prefix := st.MountpathsOf(b, name, k+1); !slices.Equal(prefix, all[:k+1]) {
+				t.Fatalf("%s: %q is not a prefix of %q", name, prefix, all)
+			}
+		}
 	}
 }
 
