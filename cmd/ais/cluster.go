@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/sibling"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/spf13/cobra"
@@ -59,12 +63,23 @@ func loadCluster(dir string) (*localCluster, error) {
 }
 
 func (c *localCluster) save(dir string) error {
-	data, _ := json.MarshalIndent(c, "", "  ")
-	tmp := statePath(dir) + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, statePath(dir))
+	return atomicfile.Write(statePath(dir), data, 0o644)
+}
+
+// counts returns the number of gateways and targets of the cluster.
+func (c *localCluster) counts() (gateways, targets int) {
+	for _, n := range c.Nodes {
+		if n.Role == "gateway" {
+			gateways++
+		} else {
+			targets++
+		}
+	}
+	return gateways, targets
 }
 
 // openCluster loads the local cluster in dir, returning its absolute path.
@@ -103,16 +118,48 @@ func findAisnode(flagValue string) (string, error) {
 	return path, nil
 }
 
+// nodeExitError reports a node process that exited while ais waited for
+// it to join the cluster.
+type nodeExitError struct {
+	Node string
+	Err  error  // from Wait: the exit status; nil for status 0
+	Log  string // path of the node's log
+	Tail string // the last lines the node logged in this run
+}
+
+func (e *nodeExitError) Error() string {
+	status := "exit status 0"
+	if e.Err != nil {
+		status = e.Err.Error()
+	}
+	tail := e.Tail
+	if tail == "" {
+		tail = "it logged nothing"
+	}
+	return fmt.Sprintf("node %s exited during start (%s): %s (log: %s)", e.Node, status, tail, e.Log)
+}
+
+func (e *nodeExitError) Unwrap() error { return e.Err }
+
 // launch starts one node detached from the terminal, logging to its dir.
-func (c *localCluster) launch(n *localNode) error {
+// If the process exits while ais still runs, onExit gets a
+// *nodeExitError, so that a wait for the cluster can fail at once rather
+// than time out.
+func (c *localCluster) launch(n *localNode, onExit func(error)) error {
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(filepath.Join(n.Dir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logPath := filepath.Join(n.Dir, "node.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
+	// Restarts append to the log: only what this run writes explains its exit.
+	info, err := logFile.Stat()
+	if err != nil {
+		return err
+	}
 	args := []string{"-role", n.Role, "-id", n.Name, "-host", "127.0.0.1", "-port", strconv.Itoa(n.Port), "-data", n.Dir, "-secret-file", c.SecretFile}
 	if n.Name != c.Nodes[0].Name {
 		args = append(args, "-join", c.Endpoint)
@@ -125,9 +172,45 @@ func (c *localCluster) launch(n *localNode) error {
 		return fmt.Errorf("start %s: %w", n.Name, err)
 	}
 	n.PID = cmd.Process.Pid
-	// Reap the child if it exits while ais still runs.
-	go cmd.Wait()
+	// Reap the child, and tell the waiter if it exits while ais still
+	// runs. The goroutine ends with the process (or with ais).
+	name, from := n.Name, info.Size()
+	go func() {
+		err := cmd.Wait()
+		onExit(&nodeExitError{Node: name, Err: err, Log: logPath, Tail: logTail(logPath, from)})
+	}()
 	return nil
+}
+
+// logTail returns, on one line, the last few lines written to a log after
+// offset from: what a node said before it exited.
+func logTail(path string, from int64) string {
+	const window, maxLines = 4 << 10, 5
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	cut := info.Size()-window > from
+	if cut {
+		from = info.Size() - window
+	}
+	data, err := io.ReadAll(io.NewSectionReader(f, from, info.Size()-from))
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if cut && len(lines) > 1 {
+		lines = lines[1:] // the window starts mid-line
+	}
+	if len(lines) > maxLines {
+		lines = lines[len(lines)-maxLines:]
+	}
+	return strings.Join(lines, " | ")
 }
 
 // ensureSecret makes sure the cluster has a secret file, creating one
@@ -145,7 +228,8 @@ func (c *localCluster) ensureSecret(dir string) error {
 	return nil
 }
 
-// waitHealthy waits until a node answers its health check.
+// waitHealthy waits until a node answers its health check. When ctx is
+// canceled it returns the cause, such as a *nodeExitError.
 func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
 	c := api.NewClient(url)
 	deadline := time.Now().Add(timeout)
@@ -154,18 +238,22 @@ func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
 		if err == nil {
 			return nil
 		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 		if time.Now().After(deadline) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return context.Cause(ctx)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
 // waitForNodes waits until the cluster map holds want nodes, all active.
+// When ctx is canceled it returns the cause, such as a *nodeExitError.
 func waitForNodes(ctx context.Context, c *api.Client, want int, timeout time.Duration) (*api.ClusterStatus, error) {
 	deadline := time.Now().Add(timeout)
 	var lastErr error
@@ -189,7 +277,7 @@ func waitForNodes(ctx context.Context, c *api.Client, want int, timeout time.Dur
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -198,12 +286,22 @@ func waitForNodes(ctx context.Context, c *api.Client, want int, timeout time.Dur
 
 func newClusterCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Run a local cluster of aisnode processes, change and show membership"}
+	cmd.AddCommand(
+		newClusterStartCommand(),
+		newClusterStopCommand(),
+		newClusterAddTargetCommand(),
+		newClusterRmTargetCommand(),
+		newClusterShowCommand(),
+	)
+	return cmd
+}
+
+func newClusterStartCommand() *cobra.Command {
 	var (
 		gateways, targets, port int
 		dir, aisnode            string
 		noSync                  bool
 		nodeFlags               []string
-		asJSON                  bool
 	)
 	start := &cobra.Command{
 		Use:   "start",
@@ -219,15 +317,19 @@ func newClusterCommand() *cobra.Command {
 				return err
 			}
 			c, err := loadCluster(dir)
-			if err != nil {
+			restart := err == nil
+			if restart {
+				if err := checkRestartFlags(cmd, c, dir); err != nil {
+					return err
+				}
+				if (cmd.Flags().Changed("no-sync") || cmd.Flags().Changed("node-flag")) && !slices.Equal(nodeArgs(noSync, nodeFlags), c.Args) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "ais: ignoring --no-sync and --node-flag: the nodes keep the flags the cluster was created with %q\n", c.Args)
+				}
+			} else {
 				if gateways < 1 || targets < 1 {
 					return errors.New("a cluster needs at least one gateway and one target")
 				}
-				c = &localCluster{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}
-				if noSync {
-					c.Args = append(c.Args, "-no-sync")
-				}
-				c.Args = append(c.Args, nodeFlags...)
+				c = &localCluster{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Args: nodeArgs(noSync, nodeFlags)}
 				for i := range gateways + targets {
 					role, name := "gateway", fmt.Sprintf("g%d", i+1)
 					if i >= gateways {
@@ -246,24 +348,34 @@ func newClusterCommand() *cobra.Command {
 			if running == len(c.Nodes) {
 				return fmt.Errorf("a cluster already runs in %s (stop it with 'ais cluster stop --dir %s')", dir, dir)
 			}
+			if restart {
+				g, t := c.counts()
+				fmt.Fprintf(cmd.OutOrStdout(), "restarting the existing cluster in %s (%d gateway(s), %d target(s))\n", dir, g, t)
+			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
 			if err := c.ensureSecret(dir); err != nil {
 				return err
 			}
+			// A node that exits cancels the waits below with its error.
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
 			// Start what is not running: all of a new or stopped cluster,
 			// or the nodes of a running one that died.
 			for i := range c.Nodes {
 				if alive(c.Nodes[i].PID) {
 					continue
 				}
-				if err := c.launch(&c.Nodes[i]); err != nil {
+				if err := c.launch(&c.Nodes[i], cancel); err != nil {
 					return err
 				}
 				if i == 0 {
 					// Others join through the primary: let it listen first.
-					if err := waitHealthy(cmd.Context(), c.Endpoint, 15*time.Second); err != nil {
+					if err := waitHealthy(ctx, c.Endpoint, 15*time.Second); err != nil {
+						if exited, ok := errors.AsType[*nodeExitError](err); ok {
+							return exited
+						}
 						return fmt.Errorf("primary gateway did not start (see %s): %w", filepath.Join(c.Nodes[0].Dir, "node.log"), err)
 					}
 				}
@@ -271,18 +383,14 @@ func newClusterCommand() *cobra.Command {
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			status, err := waitForNodes(cmd.Context(), api.NewClient(c.Endpoint), len(c.Nodes), 30*time.Second)
+			status, err := waitForNodes(ctx, api.NewClient(c.Endpoint), len(c.Nodes), 30*time.Second)
 			if err != nil {
+				if exited, ok := errors.AsType[*nodeExitError](err); ok {
+					return exited
+				}
 				return fmt.Errorf("%w (logs in %s/*/node.log)", err, dir)
 			}
-			g, t := 0, 0
-			for _, n := range c.Nodes {
-				if n.Role == "gateway" {
-					g++
-				} else {
-					t++
-				}
-			}
+			g, t := c.counts()
 			fmt.Printf("local cluster running: %d gateway(s), %d target(s), map version %d\nendpoint: %s\n  export AIS_ENDPOINT=%s\n",
 				g, t, status.MapVersion, c.Endpoint, c.Endpoint)
 			return nil
@@ -295,7 +403,60 @@ func newClusterCommand() *cobra.Command {
 	start.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary (default: next to ais, or in PATH)")
 	start.Flags().BoolVar(&noSync, "no-sync", false, "run the targets without fsync (faster, for throwaway data)")
 	start.Flags().StringArrayVar(&nodeFlags, "node-flag", nil, "an extra aisnode flag for every node, e.g. --node-flag=-keepalive-timeout=5s (repeatable)")
+	return start
+}
 
+// nodeArgs are the extra aisnode flags a new cluster saves for its nodes.
+func nodeArgs(noSync bool, nodeFlags []string) []string {
+	var args []string
+	if noSync {
+		args = append(args, "-no-sync")
+	}
+	return append(args, nodeFlags...)
+}
+
+// checkRestartFlags refuses to restart the saved cluster c in dir when the
+// user set --gateways, --targets or --port to other values: a restart keeps
+// the existing nodes, so ignoring the flags would surprise.
+func checkRestartFlags(cmd *cobra.Command, c *localCluster, dir string) error {
+	gateways, targets := c.counts()
+	firstPort := 0
+	if len(c.Nodes) > 0 {
+		firstPort = c.Nodes[0].Port
+	}
+	saved := []struct {
+		flag  string
+		value int
+		what  string
+	}{
+		{"gateways", gateways, fmt.Sprintf("%d gateway(s)", gateways)},
+		{"targets", targets, fmt.Sprintf("%d target(s)", targets)},
+		{"port", firstPort, fmt.Sprintf("first port %d", firstPort)},
+	}
+	var mismatches, flags []string
+	for _, s := range saved {
+		if !cmd.Flags().Changed(s.flag) {
+			continue
+		}
+		v, err := cmd.Flags().GetInt(s.flag)
+		if err != nil {
+			return err
+		}
+		if v != s.value {
+			mismatches = append(mismatches, fmt.Sprintf("--%s=%d (it has %s)", s.flag, v, s.what))
+			flags = append(flags, "--"+s.flag)
+		}
+	}
+	if len(mismatches) == 0 {
+		return nil
+	}
+	return fmt.Errorf("cannot restart the cluster in %s with %s: a restart keeps its nodes; drop %s to restart it as it is, "+
+		"or stop it with 'ais cluster stop --dir %s' and remove %s (its data goes too) to start a new one",
+		dir, strings.Join(mismatches, ", "), strings.Join(flags, " and "), dir, dir)
+}
+
+func newClusterStopCommand() *cobra.Command {
+	var dir string
 	stop := &cobra.Command{
 		Use:   "stop",
 		Short: "Stop the local cluster in --dir (its data stays)",
@@ -320,7 +481,11 @@ func newClusterCommand() *cobra.Command {
 		},
 	}
 	stop.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory of the local cluster")
+	return stop
+}
 
+func newClusterAddTargetCommand() *cobra.Command {
+	var dir, aisnode string
 	addTarget := &cobra.Command{
 		Use:   "add-target",
 		Short: "Start one more target in the local cluster in --dir; objects rebalance onto it",
@@ -359,14 +524,17 @@ func newClusterCommand() *cobra.Command {
 			if err := c.ensureSecret(dir); err != nil {
 				return err
 			}
-			if err := c.launch(&n); err != nil {
+			// A new target that exits cancels the wait with its error.
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
+			if err := c.launch(&n, cancel); err != nil {
 				return err
 			}
 			c.Nodes = append(c.Nodes, n)
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			if _, err := waitForNodes(cmd.Context(), client, len(m.Nodes)+1, 30*time.Second); err != nil {
+			if _, err := waitForNodes(ctx, client, len(m.Nodes)+1, 30*time.Second); err != nil {
 				return err
 			}
 			fmt.Printf("added target %s at http://127.0.0.1:%d\n", name, next)
@@ -375,7 +543,10 @@ func newClusterCommand() *cobra.Command {
 	}
 	addTarget.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory of the local cluster")
 	addTarget.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary")
+	return addTarget
+}
 
+func newClusterRmTargetCommand() *cobra.Command {
 	var rmDir string
 	var rmTimeout time.Duration
 	rmTarget := &cobra.Command{
@@ -428,7 +599,11 @@ func newClusterCommand() *cobra.Command {
 	}
 	rmTarget.Flags().StringVar(&rmDir, "dir", "", "directory of a local cluster whose process to stop")
 	rmTarget.Flags().DurationVar(&rmTimeout, "timeout", 10*time.Minute, "how long to wait for the target's objects to move away")
+	return rmTarget
+}
 
+func newClusterShowCommand() *cobra.Command {
+	var asJSON bool
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show the nodes, roles, states, capacity used and the map version",
@@ -467,9 +642,7 @@ func newClusterCommand() *cobra.Command {
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-
-	cmd.AddCommand(start, stop, addTarget, rmTarget, show)
-	return cmd
+	return show
 }
 
 // stopProcess sends SIGTERM, waits up to 10s, then SIGKILL. It reports

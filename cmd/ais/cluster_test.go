@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fakeAisnode writes a script that fails the way aisnode does when its
+// port is taken: a line on stderr, exit status 1.
+func fakeAisnode(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "aisnode")
+	script := "#!/bin/sh\necho \"starting $*\"\necho \"aisnode: listen: bind: address already in use\" >&2\nexit 1\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// freePort returns a loopback port nothing listens on, so that health and
+// map requests fail and only the node's exit can end the wait early.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+func TestStartReportsNodeThatExits(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string, port int) // prepares dir
+		node  string                                   // the node expected to fail
+	}{
+		{
+			// The primary fails while start waits for its health check.
+			name:  "new cluster, primary",
+			setup: func(t *testing.T, dir string, port int) {},
+			node:  "g1",
+		},
+		{
+			// A restart launches only the dead target; the gateway "runs"
+			// as this test process. The target fails while start waits for
+			// the map. Its log holds an older run, which must not show.
+			name: "restart, target",
+			setup: func(t *testing.T, dir string, port int) {
+				c := &localCluster{
+					Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
+					Nodes: []localNode{
+						{Name: "g1", Role: "gateway", Port: port, Dir: filepath.Join(dir, "g1"), PID: os.Getpid()},
+						{Name: "t1", Role: "target", Port: port + 1, Dir: filepath.Join(dir, "t1")},
+					},
+				}
+				if err := os.MkdirAll(filepath.Join(dir, "t1"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "t1", "node.log"), []byte("line of an older run\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.save(dir); err != nil {
+					t.Fatal(err)
+				}
+			},
+			node: "t1",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, port := t.TempDir(), freePort(t)
+			tc.setup(t, dir, port)
+			cmd := newClusterStartCommand()
+			cmd.SilenceUsage, cmd.SilenceErrors = true, true
+			cmd.SetArgs([]string{"--dir", dir, "--aisnode", fakeAisnode(t), "--gateways=1", "--targets=1", "--port", strconv.Itoa(port)})
+			err := cmd.ExecuteContext(t.Context())
+			if err == nil {
+				t.Fatal("start succeeded with a node that exits")
+			}
+			exited, ok := errors.AsType[*nodeExitError](err)
+			if !ok {
+				t.Fatalf("error %q does not report the node's exit", err)
+			}
+			msg := err.Error()
+			t.Log(msg)
+			for _, want := range []string{
+				"node " + tc.node + " exited during start (exit status 1)",
+				"address already in use",
+				filepath.Join(dir, tc.node, "node.log"),
+			} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q lacks %q", msg, want)
+				}
+			}
+			if exited.Node != tc.node || strings.Contains(msg, "older run") {
+				t.Errorf("error %q names node %s or shows an older run's log", msg, exited.Node)
+			}
+		})
+	}
+}
+
+func TestRestartRefusesOtherShape(t *testing.T) {
+	saved := &localCluster{Nodes: []localNode{
+		{Name: "g1", Role: "gateway", Port: 8080},
+		{Name: "t1", Role: "target", Port: 8081},
+		{Name: "t2", Role: "target", Port: 8082},
+		{Name: "t3", Role: "target", Port: 8083},
+	}}
+	tests := []struct {
+		name string
+		args []string
+		want []string // in the error; none means no error
+	}{
+		{name: "no flags", args: nil},
+		{name: "other flags", args: []string{"--no-sync", "--dir=x"}},
+		{name: "same values", args: []string{"--gateways=1", "--targets=3", "--port=8080"}},
+		{name: "targets", args: []string{"--targets=5"}, want: []string{"--targets=5", "3 target(s)", "ais cluster stop --dir /d"}},
+		{name: "gateways", args: []string{"--gateways=2"}, want: []string{"--gateways=2", "1 gateway(s)"}},
+		{name: "port and targets", args: []string{"--port=9000", "--targets=3", "--targets=4"}, want: []string{"--port=9000", "first port 8080", "--targets=4"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := newClusterStartCommand()
+			if err := cmd.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := checkRestartFlags(cmd, saved, "/d")
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("restart with other flag values accepted")
+			}
+			t.Log(err)
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLogTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.log")
+	old := "old run\n"
+	var b strings.Builder
+	b.WriteString(old)
+	for i := range 8 {
+		b.WriteString("line " + strconv.Itoa(i) + "\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := logTail(path, int64(len(old))), "line 3 | line 4 | line 5 | line 6 | line 7"; got != want {
+		t.Errorf("tail %q, want %q", got, want)
+	}
+	if got := logTail(path, int64(b.Len())); got != "" {
+		t.Errorf("tail of nothing new: %q", got)
+	}
+	// A long log: the tail starts at a whole line within the window.
+	long := strings.Repeat(strings.Repeat("x", 100)+"\n", 100) + "last\n"
+	if err := os.WriteFile(path, []byte(long), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := logTail(path, 0)
+	if !strings.HasSuffix(got, " | last") || strings.Count(got, " | ") != 4 {
+		t.Errorf("tail of a long log: %q", got)
+	}
+}
