@@ -106,6 +106,12 @@ func (m *Map) Targets() []Node {
 	return slices.DeleteFunc(slices.Clone(m.Nodes), func(n Node) bool { return !n.Role.IsTarget() })
 }
 
+// Reachable returns the targets that are not offline (active, in
+// maintenance or leaving), in id order: those worth asking.
+func (m *Map) Reachable() []Node {
+	return slices.DeleteFunc(m.Targets(), func(n Node) bool { return n.State == StateOffline })
+}
+
 // Gateways returns every node with a gateway role, in id order.
 func (m *Map) Gateways() []Node {
 	return slices.DeleteFunc(slices.Clone(m.Nodes), func(n Node) bool { return !n.Role.IsGateway() })

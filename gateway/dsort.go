@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,18 +13,16 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
-	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
 )
 
-// maxSpecSize bounds a dSort spec; maxPlanSize the records' metadata of
-// one target (an extraction answer, a shard plan: at most
-// pipeline.MaxPlanRecords), maxFetchSize one fetch of records' bytes
-// (at most pipeline.MaxFetchRecords).
+// maxSpecSize bounds a dSort spec; maxFetchSize the record list of one
+// fetch (at most pipeline.MaxFetchRecords). A shard plan is bounded by
+// peer.MaxPlan.
 const (
 	maxSpecSize  = 1 << 20
-	maxPlanSize  = 2 << 30
 	maxFetchSize = 128 << 20
 )
 
@@ -122,9 +118,8 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.DsortJobInfo, error) {
 	out := map[string]api.DsortJobInfo{}
 	var lastErr error
-	for _, t := range n.currentMap().Targets() {
-		var stats pipeline.JobStats
-		err := n.call(ctx, http.MethodGet, t.URL+"/v1/sort/stats/"+url.PathEscape(id), nil, &stats)
+	for _, t := range n.currentMap().Reachable() {
+		stats, err := n.peer.Stats(ctx, t, id)
 		if errors.Is(err, api.ErrJobNotFound) {
 			continue
 		}
@@ -159,9 +154,9 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 // dsortList merges every target's jobs by id.
 func (n *Node) dsortList(ctx context.Context) ([]api.DsortJobInfo, error) {
 	perJob := map[string]map[string]api.DsortJobInfo{}
-	for _, t := range n.currentMap().Targets() {
-		var jobs []pipeline.JobStats
-		if err := n.call(ctx, http.MethodGet, t.URL+"/v1/sort/stats", nil, &jobs); err != nil {
+	for _, t := range n.currentMap().Reachable() {
+		jobs, err := n.peer.Jobs(ctx, t)
+		if err != nil {
 			n.logger.Warn("dsort list", "target", t.ID, "err", err)
 			continue
 		}
@@ -240,14 +235,14 @@ func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
 func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
 	found := false
 	var finished error
-	for _, t := range n.currentMap().Targets() {
-		err := n.call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
+	for _, t := range n.currentMap().Reachable() {
+		err := n.peer.Abort(ctx, t, id, cause)
 		switch {
 		case err == nil:
 			found = true
 		case errors.Is(err, api.ErrJobFinished):
 			found, finished = true, err
-		case !errors.Is(err, api.ErrJobNotFound):
+		case !errors.Is(err, pipeline.ErrJobNotFound):
 			return fmt.Errorf("abort on target %s: %w", t.ID, err)
 		}
 	}
@@ -271,8 +266,8 @@ func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, dsortError(err))
 		return
 	}
-	for _, t := range n.currentMap().Targets() {
-		err := n.call(r.Context(), http.MethodDelete, t.URL+"/v1/sort/remove/"+url.PathEscape(id), nil, nil)
+	for _, t := range n.currentMap().Reachable() {
+		err := n.peer.RemoveJob(r.Context(), t, id)
 		switch {
 		case err == nil:
 			found = true
@@ -337,7 +332,7 @@ func (n *Node) handleDsortCreate(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxPlanSize))
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, peer.MaxPlan))
 	if err != nil {
 		n.writeError(w, r, badRequest("read shard plan: %w", err))
 		return
@@ -437,13 +432,14 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// dsortPeers reaches targets over HTTP for the coordinator.
-type dsortPeers struct{ n *Node }
+// dsortPeers is the coordinator's view of the cluster: this node's
+// control plane and listing, and the targets through the peer client.
+type dsortPeers struct {
+	*peer.Client
+	n *Node
+}
 
-var (
-	_ pipeline.Peers   = dsortPeers{}
-	_ pipeline.Fetcher = dsortPeers{}
-)
+var _ pipeline.Peers = dsortPeers{}
 
 func (p dsortPeers) Map() *cluster.Map { return p.n.currentMap() }
 
@@ -480,7 +476,7 @@ func (p dsortPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, e
 	const limit = 64 << 20
 	if rest, ok := strings.CutPrefix(location, "ais://"); ok {
 		bucket, object, _ := strings.Cut(rest, "/")
-		client := api.NewClientWith(p.n.config.URL, p.n.client)
+		client := api.NewClientWith(p.n.config.URL, p.n.peer.HTTP())
 		r, _, err := client.Get(ctx, bucket, object, api.GetOptions{})
 		if err != nil {
 			return nil, err
@@ -489,75 +485,6 @@ func (p dsortPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, e
 		return io.ReadAll(io.LimitReader(r, limit))
 	}
 	return p.n.fetchKeyMap(ctx, location)
-}
-
-// post sends a long-running intra-cluster request (no timeout: a phase
-// takes as long as it takes; cancellation ends it).
-func (p dsortPeers) post(ctx context.Context, method, target string, body []byte, contentType string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := p.n.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", api.ErrUnavailable, err)
-	}
-	if resp.StatusCode >= 300 {
-		defer resp.Body.Close()
-		return nil, api.DecodeError(resp)
-	}
-	return resp, nil
-}
-
-func (p dsortPeers) Init(ctx context.Context, t cluster.Node, init pipeline.JobInit) error {
-	return p.n.call(ctx, http.MethodPost, t.URL+"/v1/sort/init", init, nil)
-}
-
-func (p dsortPeers) Extract(ctx context.Context, t cluster.Node, id string) ([]shards.RecordMeta, error) {
-	resp, err := p.post(ctx, http.MethodPost, t.URL+"/v1/sort/extract/"+url.PathEscape(id), nil, "")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxPlanSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxPlanSize {
-		return nil, fmt.Errorf("%w: the extraction answer of %s is over %d bytes", pipeline.ErrWireLimit, t.ID, maxPlanSize)
-	}
-	metas, _, err := pipeline.ReadRecords(data, pipeline.MaxPlanRecords)
-	return metas, err
-}
-
-func (p dsortPeers) Create(ctx context.Context, t cluster.Node, id string, planned []shards.OutputShard) error {
-	resp, err := p.post(ctx, http.MethodPost, t.URL+"/v1/sort/create/"+url.PathEscape(id), pipeline.AppendShards(nil, planned), "application/msgpack")
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
-}
-
-func (p dsortPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
-	return p.n.call(ctx, http.MethodPost, t.URL+"/v1/sort/finish/"+url.PathEscape(id), nil, nil)
-}
-
-func (p dsortPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
-	err := p.n.call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
-	if errors.Is(err, api.ErrJobNotFound) {
-		return fmt.Errorf("%w: %w", pipeline.ErrJobNotFound, err)
-	}
-	return err
-}
-
-func (p dsortPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipeline.JobStats, error) {
-	var s pipeline.JobStats
-	err := p.n.call(ctx, http.MethodGet, t.URL+"/v1/sort/stats/"+url.PathEscape(id), nil, &s)
-	return s, err
 }
 
 // RemoveObjects waits for rebalances to settle, then has every target
@@ -582,11 +509,8 @@ func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []s
 		}
 	}
 	var firstErr error
-	for _, t := range p.n.currentMap().Targets() {
-		if t.State == cluster.StateOffline {
-			continue
-		}
-		err := p.n.call(ctx, http.MethodPost, t.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), removeRequest{Names: names, Stamp: asOf}, nil)
+	for _, t := range p.n.currentMap().Reachable() {
+		_, err := p.n.peer.Remove(ctx, t, b, peer.RemoveRequest{Names: names, Stamp: asOf})
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("target %s: %w", t.ID, err)
 		}
@@ -594,19 +518,12 @@ func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []s
 	return firstErr
 }
 
-// removeRequest asks a target to remove objects older than Stamp (zero:
-// as of now) wherever placement would put them.
-type removeRequest struct {
-	Names []string    `json:"names"`
-	Stamp store.Stamp `json:"stamp"`
-}
-
 // handleRemoveObjects removes the listed objects from this target's store,
 // wherever placement would put them; a copy newer than the request's stamp
 // stays.
 func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 	b, err := bucketOf(r)
-	var req removeRequest
+	var req peer.RemoveRequest
 	if err == nil && n.config.Store == nil {
 		err = badRequest("node %s stores no objects", n.config.ID)
 	}
@@ -634,15 +551,6 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, map[string]int{"removed": removed})
-}
-
-// Fetch asks a holder for records' bytes in one request.
-func (p dsortPeers) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
-	resp, err := p.post(ctx, http.MethodPost, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendRecords(nil, records), "application/msgpack")
-	if err != nil {
-		return nil, err
-	}
-	return resp.Body, nil
 }
 
 // jobStatuses lists the node's dSort jobs for the cluster status.

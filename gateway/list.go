@@ -122,7 +122,9 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 
 // listPage gathers one page from every target.
 func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjectsMessage, after string) (*api.ListPage, error) {
-	targets := n.currentMap().Targets()
+	// An offline target cannot answer: its objects are missing from the
+	// listing until it is back.
+	targets := n.currentMap().Reachable()
 	if len(targets) == 0 {
 		return nil, cluster.ErrNoTargets
 	}
@@ -135,10 +137,7 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		wg.Go(func() {
-			u := t.URL + "/v1/internal/list/" + url.PathEscape(b.Name) + "?" + q.Encode()
-			errs[i] = n.call(ctx, http.MethodGet, u, nil, &pages[i])
-		})
+		wg.Go(func() { pages[i], errs[i] = n.peer.List(ctx, t, b, q) })
 	}
 	wg.Wait()
 	var merged []api.ListEntry

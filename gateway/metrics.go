@@ -6,10 +6,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/aisgo/aisgo/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/aisgo/aisgo/api"
 )
 
 // operation names a request kind in metric names and labels.

@@ -156,11 +156,11 @@ type Node struct {
 	config Config
 	self   cluster.Node
 	logger *slog.Logger
-	// client signs every request with the cluster secret: use it for
-	// other nodes only.
-	client *http.Client
-	auth   *peer.Auth
-	mux    *http.ServeMux
+	// peer is this node's side of intra-cluster exchanges; it signs every
+	// request with the cluster secret.
+	peer *peer.Client
+	auth *peer.Auth
+	mux  *http.ServeMux
 	// objectRoute serves /v1/objects/ outside the mux (see routes).
 	objectRoute http.HandlerFunc
 	formats     *formats.Registry
@@ -205,13 +205,10 @@ func New(cfg Config) (*Node, error) {
 		formats: formats.Default(),
 		auth:    auth,
 		clock:   hlc.New(nil),
-		client: &http.Client{
-			Transport:     auth.Transport(cfg.ID, cfg.Transport),
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
 	}
 	controlConfig := membership.Config{
-		Self: n.self, Join: cfg.Join, Store: cfg.Meta, Transport: transport{n},
+		Self: n.self, Join: cfg.Join, Store: cfg.Meta, Transport: n.peer,
 		KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
 		Placement: &n.placement, Changed: n.mapChanged, Logger: n.logger,
 	}
@@ -225,7 +222,7 @@ func New(cfg Config) (*Node, error) {
 	n.control = control
 	if cfg.Role.IsTarget() {
 		worker, err := pipeline.NewWorker(pipeline.WorkerConfig{
-			NodeID: cfg.ID, Store: stampedStore{cfg.Store, n}, Fetcher: dsortPeers{n}, Formats: n.formats,
+			NodeID: cfg.ID, Store: stampedStore{cfg.Store, n}, Fetcher: n.peer, Formats: n.formats,
 			WorkDir: cfg.WorkDir, Logger: n.logger,
 		})
 		if err != nil {
@@ -234,7 +231,7 @@ func New(cfg Config) (*Node, error) {
 		n.worker = worker
 	}
 	if cfg.Role.IsGateway() {
-		n.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: dsortPeers{n}, Formats: n.formats, Logger: n.logger})
+		n.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: dsortPeers{n.peer, n}, Formats: n.formats, Logger: n.logger})
 	}
 	n.metrics = newMetrics()
 	n.routes()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
@@ -111,14 +112,11 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	}
 	deleted := err == nil
 	if moving {
-		for _, t := range smap.Targets() {
-			if t.ID == n.config.ID || t.State == cluster.StateOffline {
+		for _, t := range smap.Reachable() {
+			if t.ID == n.config.ID {
 				continue
 			}
-			var answer struct {
-				Removed int `json:"removed"`
-			}
-			if err := n.call(r.Context(), http.MethodPost, t.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), removeRequest{Names: []string{name}, Stamp: opts.Stamp}, &answer); err == nil && answer.Removed > 0 {
+			if removed, err := n.peer.Remove(r.Context(), t, b, peer.RemoveRequest{Names: []string{name}, Stamp: opts.Stamp}); err == nil && removed > 0 {
 				deleted = true
 			}
 		}

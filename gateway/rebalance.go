@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +37,7 @@ func (n *Node) moving() bool { return n.rebalance != nil && n.rebalance.Recent()
 func (n *Node) newRebalance(ctx context.Context) *rebalance.Manager {
 	return rebalance.NewManager(ctx, rebalance.ManagerConfig{
 		Run: rebalance.Config{
-			Self: n.config.ID, Store: n.config.Store, Sender: rebalanceSender{n},
+			Self: n.config.ID, Store: n.config.Store, Sender: n.peer,
 			BatchObjects: n.config.RebalanceBatchObjects, BatchBytes: n.config.RebalanceBatchBytes,
 		},
 		TombstoneTTL: n.config.TombstoneTTL,
@@ -82,30 +81,6 @@ func (n *Node) rebalanceStatuses() []api.JobStatus {
 	return out
 }
 
-// rebalanceSender streams a batch to a target's /v1/internal/receive.
-type rebalanceSender struct{ n *Node }
-
-func (s rebalanceSender) Send(ctx context.Context, to cluster.Node, body io.Reader) ([]rebalance.Receipt, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to.URL+"/v1/internal/receive", body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/msgpack")
-	resp, err := s.n.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return nil, api.DecodeError(resp)
-	}
-	var receipts []rebalance.Receipt
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxControlBody)).Decode(&receipts); err != nil {
-		return nil, fmt.Errorf("decode receipts: %w", err)
-	}
-	return receipts, nil
-}
-
 // handleReceive stores a batch sent by another target's rebalance.
 func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 	if n.config.Store == nil {
@@ -145,8 +120,8 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 // target. It reports whether it answered.
 func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) bool {
 	m := n.currentMap()
-	for _, t := range m.Targets() {
-		if t.ID == n.config.ID || t.State == cluster.StateOffline {
+	for _, t := range m.Reachable() {
+		if t.ID == n.config.ID {
 			continue
 		}
 		u := t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name)
@@ -160,7 +135,7 @@ func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b stor
 		if q := r.URL.Query().Get(api.QueryValidate); q != "" {
 			req.URL.RawQuery = api.QueryValidate + "=" + url.QueryEscape(q)
 		}
-		resp, err := n.client.Do(req)
+		resp, err := n.peer.HTTP().Do(req)
 		if err != nil {
 			continue
 		}

@@ -48,8 +48,8 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 			continue
 		}
 		wg.Go(func() {
-			var s api.NodeStatus
-			if err := n.call(ctx, http.MethodGet, node.URL+"/v1/internal/status", nil, &s); err != nil {
+			s, err := n.peer.Status(ctx, node)
+			if err != nil {
 				s = api.NodeStatus{ID: node.ID, Role: string(node.Role), URL: node.URL, Error: err.Error()}
 			}
 			s.State = string(node.State)

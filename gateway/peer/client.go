@@ -1,0 +1,338 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/cluster/rebalance"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Limits of what a node reads of another's answer.
+const (
+	// MaxAnswer bounds the JSON answer of a control call (a listing page,
+	// a status, a snapshot).
+	MaxAnswer = 64 << 20
+	// MaxPlan bounds the records' metadata of one target: an extraction
+	// answer or a shard plan (pipeline.MaxPlanRecords of them).
+	MaxPlan = 2 << 30
+)
+
+// MetaMessage carries the cluster map and bucket metadata from the
+// primary to every node (PUT /v1/metasync), and back to a node that joins
+// or proposes a change (PUT /v1/internal/cluster).
+type MetaMessage struct {
+	Map     *cluster.Map          `json:"map,omitempty"`
+	Buckets *store.BucketMetadata `json:"bmd,omitempty"`
+	// AllowEmpty: the primary's own change left no targets or buckets.
+	AllowEmpty bool `json:"allow_empty,omitempty"`
+}
+
+// Snapshot returns the message's snapshot.
+func (m MetaMessage) Snapshot() membership.Snapshot {
+	return membership.Snapshot{Map: m.Map, Buckets: m.Buckets}
+}
+
+// RemoveRequest asks a target to remove objects older than Stamp (zero:
+// as of now), wherever placement would put them.
+type RemoveRequest struct {
+	Names []string    `json:"names"`
+	Stamp store.Stamp `json:"stamp"`
+}
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	Auth *Auth
+	// Node is the id requests are signed as.
+	Node string
+	// Transport carries the requests; nil means api.NewTransport().
+	Transport http.RoundTripper
+	// Timeout bounds a control call (not a phase or a stream); zero means
+	// 30s.
+	Timeout time.Duration
+}
+
+// Client is a node's side of every intra-cluster exchange: each request is
+// signed (see Auth), each answer bounded. It implements the transports the
+// control plane (membership.Transport), the rebalance (rebalance.Sender)
+// and dSort (pipeline.Targets, pipeline.Fetcher) declare.
+type Client struct {
+	http    *http.Client
+	timeout time.Duration
+}
+
+var (
+	_ membership.Transport = (*Client)(nil)
+	_ rebalance.Sender     = (*Client)(nil)
+	_ pipeline.Fetcher     = (*Client)(nil)
+)
+
+// NewClient returns a client.
+func NewClient(cfg ClientConfig) *Client {
+	if cfg.Transport == nil {
+		cfg.Transport = api.NewTransport()
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	return &Client{
+		http: &http.Client{
+			Transport:     cfg.Auth.Transport(cfg.Node, cfg.Transport),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		timeout: cfg.Timeout,
+	}
+}
+
+// HTTP returns the signing HTTP client, for requests the methods here do
+// not cover (relaying a stream). Use it for other nodes only.
+func (c *Client) HTTP() *http.Client { return c.http }
+
+// Call sends a control request with a JSON body (when in is not nil) and
+// decodes a JSON answer into out (when not nil). An unreachable node is
+// api.ErrUnavailable; a node's error answer is an *api.Error.
+func (c *Client) Call(ctx context.Context, method, url string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	resp, err := c.do(ctx, method, url, body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, MaxAnswer))
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxAnswer)).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, url, err)
+	}
+	return nil
+}
+
+// do sends a request and returns a 2xx answer; the caller closes it.
+func (c *Client) do(ctx context.Context, method, url string, body io.Reader, contentType string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil && contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %s: %w", api.ErrUnavailable, method, url, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, api.DecodeError(resp)
+	}
+	return resp, nil
+}
+
+// stream sends a long-running request (no timeout: a phase takes as long
+// as it takes; cancellation ends it).
+func (c *Client) stream(ctx context.Context, url string, body []byte) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	return c.do(ctx, http.MethodPost, url, r, "application/msgpack")
+}
+
+// The control plane (membership.Transport).
+
+// unreachable marks errors a join may wait out.
+func unreachable(err error) error {
+	if errors.Is(err, api.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", membership.ErrUnreachable, err)
+	}
+	return err
+}
+
+// Push sends a snapshot to a node's metasync route.
+func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
+	return c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, AllowEmpty: allowEmpty}, nil)
+}
+
+// Join asks the gateway at url to add self.
+func (c *Client) Join(ctx context.Context, url string, self cluster.Node) (membership.Snapshot, error) {
+	return c.change(ctx, url, membership.Change{Kind: membership.Join, Node: self})
+}
+
+// Forward sends a change to the primary.
+func (c *Client) Forward(ctx context.Context, primary cluster.Node, ch membership.Change) (membership.Snapshot, error) {
+	return c.change(ctx, primary.URL, ch)
+}
+
+func (c *Client) change(ctx context.Context, url string, ch membership.Change) (membership.Snapshot, error) {
+	var answer MetaMessage
+	if err := c.Call(ctx, http.MethodPut, url+"/v1/internal/cluster", ch, &answer); err != nil {
+		return membership.Snapshot{}, unreachable(err)
+	}
+	if answer.Map == nil || answer.Buckets == nil {
+		return membership.Snapshot{}, fmt.Errorf("%s: the answer has no cluster map", url)
+	}
+	return answer.Snapshot(), nil
+}
+
+// Probe checks that a node answers at its URL as itself.
+func (c *Client) Probe(ctx context.Context, node cluster.Node) error {
+	status, err := c.Status(ctx, node)
+	if err != nil {
+		return err
+	}
+	if status.ID != node.ID {
+		return fmt.Errorf("the node at %s is %q", node.URL, status.ID)
+	}
+	return nil
+}
+
+// Pull fetches a node's snapshot.
+func (c *Client) Pull(ctx context.Context, from cluster.Node) (membership.Snapshot, error) {
+	msg := MetaMessage{Map: new(cluster.Map), Buckets: new(store.BucketMetadata)}
+	if err := c.Call(ctx, http.MethodGet, from.URL+"/v1/cluster?what=smap", nil, msg.Map); err != nil {
+		return membership.Snapshot{}, err
+	}
+	if err := c.Call(ctx, http.MethodGet, from.URL+"/v1/cluster?what=bmd", nil, msg.Buckets); err != nil {
+		return membership.Snapshot{}, err
+	}
+	return msg.Snapshot(), nil
+}
+
+// Status asks a node for its own status.
+func (c *Client) Status(ctx context.Context, node cluster.Node) (api.NodeStatus, error) {
+	var s api.NodeStatus
+	err := c.Call(ctx, http.MethodGet, node.URL+"/v1/internal/status", nil, &s)
+	return s, err
+}
+
+// Objects on targets.
+
+// List asks a target for a page of its objects of a bucket.
+func (c *Client) List(ctx context.Context, target cluster.Node, b store.Bucket, query url.Values) ([]api.ListEntry, error) {
+	var page []api.ListEntry
+	err := c.Call(ctx, http.MethodGet, target.URL+"/v1/internal/list/"+url.PathEscape(b.Name)+"?"+query.Encode(), nil, &page)
+	return page, err
+}
+
+// Remove has a target remove objects older than the request's stamp and
+// returns how many it removed.
+func (c *Client) Remove(ctx context.Context, target cluster.Node, b store.Bucket, req RemoveRequest) (int, error) {
+	var answer struct {
+		Removed int `json:"removed"`
+	}
+	err := c.Call(ctx, http.MethodPost, target.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), req, &answer)
+	return answer.Removed, err
+}
+
+// Send streams a rebalance batch to a target (rebalance.Sender).
+func (c *Client) Send(ctx context.Context, to cluster.Node, body io.Reader) ([]rebalance.Receipt, error) {
+	resp, err := c.do(ctx, http.MethodPost, to.URL+"/v1/internal/receive", body, "application/msgpack")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var receipts []rebalance.Receipt
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxAnswer)).Decode(&receipts); err != nil {
+		return nil, fmt.Errorf("decode receipts: %w", err)
+	}
+	return receipts, nil
+}
+
+// dSort phases on targets (pipeline.Targets) and record fetches
+// (pipeline.Fetcher).
+
+// Init prepares a job on a target.
+func (c *Client) Init(ctx context.Context, t cluster.Node, init pipeline.JobInit) error {
+	return c.Call(ctx, http.MethodPost, t.URL+"/v1/sort/init", init, nil)
+}
+
+// Extract runs extraction on a target and returns its records' metadata.
+func (c *Client) Extract(ctx context.Context, t cluster.Node, id string) ([]shards.RecordMeta, error) {
+	resp, err := c.stream(ctx, t.URL+"/v1/sort/extract/"+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxPlan+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxPlan {
+		return nil, fmt.Errorf("%w: the extraction answer of %s is over %d bytes", pipeline.ErrWireLimit, t.ID, MaxPlan)
+	}
+	metas, _, err := pipeline.ReadRecords(data, pipeline.MaxPlanRecords)
+	return metas, err
+}
+
+// Create builds a target's output shards.
+func (c *Client) Create(ctx context.Context, t cluster.Node, id string, planned []shards.OutputShard) error {
+	resp, err := c.stream(ctx, t.URL+"/v1/sort/create/"+url.PathEscape(id), pipeline.AppendShards(nil, planned))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Finish releases a finished job on a target.
+func (c *Client) Finish(ctx context.Context, t cluster.Node, id string) error {
+	return c.Call(ctx, http.MethodPost, t.URL+"/v1/sort/finish/"+url.PathEscape(id), nil, nil)
+}
+
+// Abort stops a job on a target.
+func (c *Client) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
+	err := c.Call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
+	if errors.Is(err, api.ErrJobNotFound) {
+		return fmt.Errorf("%w: %w", pipeline.ErrJobNotFound, err)
+	}
+	return err
+}
+
+// RemoveJob forgets a finished job on a target.
+func (c *Client) RemoveJob(ctx context.Context, t cluster.Node, id string) error {
+	return c.Call(ctx, http.MethodDelete, t.URL+"/v1/sort/remove/"+url.PathEscape(id), nil, nil)
+}
+
+// Stats returns a job's state on a target.
+func (c *Client) Stats(ctx context.Context, t cluster.Node, id string) (pipeline.JobStats, error) {
+	var s pipeline.JobStats
+	err := c.Call(ctx, http.MethodGet, t.URL+"/v1/sort/stats/"+url.PathEscape(id), nil, &s)
+	return s, err
+}
+
+// Jobs lists the dSort jobs of a target.
+func (c *Client) Jobs(ctx context.Context, t cluster.Node) ([]pipeline.JobStats, error) {
+	var jobs []pipeline.JobStats
+	err := c.Call(ctx, http.MethodGet, t.URL+"/v1/sort/stats", nil, &jobs)
+	return jobs, err
+}
+
+// Fetch asks a holder for records' bytes in one request.
+func (c *Client) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
+	resp, err := c.stream(ctx, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendRecords(nil, records))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
