@@ -1,21 +1,21 @@
 package api
 
 import (
-	"sync"
-
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/aisgo/aisgo/cluster"
-	"github.com/aisgo/aisgo/store"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
 )
 
 // Client talks to an AIS-Go cluster through any of its gateways.
@@ -141,101 +141,25 @@ type request struct {
 // doOnce sends a request and follows redirects; the caller closes the
 // response body. Non-2xx responses are returned as *Error.
 func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error) {
-	target := rq.base
-	routed := false
-	if target == "" && rq.object != "" && c.direct {
-		if owner := c.ownerURL(ctx, rq.bucket, rq.object); owner != "" {
-			target, routed = owner, true
-			q := url.Values{}
-			for k, v := range rq.query {
-				q[k] = v
-			}
-			q.Set(QueryProxyID, DirectValue)
-			rq.query = q
-		}
-	}
-	if target == "" {
-		target = c.endpoint
-	}
-	target += rq.path
-	if len(rq.query) > 0 {
-		target += "?" + rq.query.Encode()
-	}
-	var payload []byte
-	if rq.bodyJSON != nil {
-		var err error
-		if payload, err = json.Marshal(rq.bodyJSON); err != nil {
-			return nil, err
-		}
-	}
-	body := &countingReader{r: rq.body}
-	var start int64
-	seeker, seekable := rq.body.(io.Seeker)
-	if seekable {
-		var err error
-		if start, err = seeker.Seek(0, io.SeekCurrent); err != nil {
-			seekable = false
-		}
+	target, routed := c.route(ctx, rq)
+	body, err := newHopBody(rq)
+	if err != nil {
+		return nil, err
 	}
 	for hop := 0; ; hop++ {
 		if hop > maxRedirects {
 			return nil, fmt.Errorf("%s %s: %w", rq.method, rq.path, ErrTooManyRedirects)
 		}
-		var reqBody io.Reader
-		switch {
-		case payload != nil:
-			reqBody = bytes.NewReader(payload)
-		case rq.body != nil:
-			if body.n > 0 {
-				if !seekable {
-					return nil, fmt.Errorf("%s %s: redirected after the body was sent, and the body cannot be rewound", rq.method, rq.path)
-				}
-				if _, err := seeker.Seek(start, io.SeekStart); err != nil {
-					return nil, err
-				}
-				body.n = 0
-			}
-			reqBody = body
-		}
-		req, err := http.NewRequestWithContext(ctx, rq.method, target, reqBody)
+		req, err := body.request(ctx, rq, target)
 		if err != nil {
 			return nil, err
 		}
-		for k, v := range rq.header {
-			req.Header[k] = v
-		}
-		if payload != nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.ContentLength = int64(len(payload))
-		} else if rq.body != nil {
-			req.ContentLength = rq.size
-			if rq.size == 0 {
-				req.Body = http.NoBody
-			}
-			// A body that cannot be sent again waits for the server's
-			// go-ahead: a node that redirects reads nothing of it.
-			if !seekable {
-				req.Header.Set("Expect", "100-continue")
-			}
-		}
 		resp, err := c.http.Do(req)
-		if err != nil && routed && hop == 0 && ctx.Err() == nil && (body.n == 0 || seekable) {
+		if err != nil && routed && hop == 0 && ctx.Err() == nil && body.resendable() {
 			// The map the client routed by is out of date (a target is
 			// gone): ask the gateway, which knows.
 			c.mapIsStale()
-			target = c.endpoint + rq.path
-			if len(rq.query) > 0 {
-				q := url.Values{}
-				for k, v := range rq.query {
-					if k != QueryProxyID {
-						q[k] = v
-					}
-				}
-				if len(q) > 0 {
-					target += "?" + q.Encode()
-				}
-			}
-			routed = false
+			target, routed = c.gatewayURL(rq), false
 			continue
 		}
 		if err != nil {
@@ -244,25 +168,9 @@ func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error)
 			}
 			return nil, fmt.Errorf("%w: %s %s: node at %s is unreachable: %w", ErrUnavailable, rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
 		}
-		switch resp.StatusCode {
-		case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-			loc, err := resp.Location()
-			drain(resp)
-			if err != nil {
-				return nil, fmt.Errorf("%s %s: redirect without a location: %w", rq.method, rq.path, err)
-			}
-			target = loc.String()
-			if routed && hop == 0 {
-				c.mapIsStale() // the target knows a newer map
-			}
-			if hop >= 2 {
-				// Nodes disagree on the owner while a new map spreads:
-				// give it a moment.
-				select {
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(time.Duration(hop) * 20 * time.Millisecond):
-				}
+		if isRedirect(resp.StatusCode) {
+			if target, err = c.redirect(ctx, rq, resp, hop, routed); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -272,6 +180,153 @@ func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error)
 		}
 		return resp, nil
 	}
+}
+
+// route returns the URL of a request's first hop: the owner target by the
+// client's map for an object request when the client routes itself
+// (routed is then true), else rq.base or the gateway.
+func (c *Client) route(ctx context.Context, rq request) (target string, routed bool) {
+	base, query := rq.base, rq.query
+	if base == "" && rq.object != "" && c.direct {
+		if owner := c.ownerURL(ctx, rq.bucket, rq.object); owner != "" {
+			base, routed = owner, true
+			// A copy: the caller's query serves retries and the
+			// fallback to the gateway.
+			query = url.Values{}
+			for k, v := range rq.query {
+				query[k] = v
+			}
+			query.Set(QueryProxyID, DirectValue)
+		}
+	}
+	if base == "" {
+		base = c.endpoint
+	}
+	return withQuery(base+rq.path, query), routed
+}
+
+// gatewayURL returns the URL of a request sent to the gateway, without the
+// marker of a request the client routed itself.
+func (c *Client) gatewayURL(rq request) string {
+	q := url.Values{}
+	for k, v := range rq.query {
+		if k != QueryProxyID {
+			q[k] = v
+		}
+	}
+	return withQuery(c.endpoint+rq.path, q)
+}
+
+func withQuery(u string, q url.Values) string {
+	if len(q) > 0 {
+		return u + "?" + q.Encode()
+	}
+	return u
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// redirect returns where a redirect response sends the request, after a
+// pause from the third hop on.
+func (c *Client) redirect(ctx context.Context, rq request, resp *http.Response, hop int, routed bool) (string, error) {
+	loc, err := resp.Location()
+	drain(resp)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: redirect without a location: %w", rq.method, rq.path, err)
+	}
+	if routed && hop == 0 {
+		c.mapIsStale() // the target knows a newer map
+	}
+	if hop >= 2 {
+		// Nodes disagree on the owner while a new map spreads: give it a
+		// moment.
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Duration(hop) * 20 * time.Millisecond):
+		}
+	}
+	return loc.String(), nil
+}
+
+// hopBody is a request's body as sent on each hop: an encoded JSON
+// payload, or the caller's reader, rewound when a hop read some of it.
+type hopBody struct {
+	payload  []byte // bodyJSON encoded, or nil
+	body     *countingReader
+	seeker   io.Seeker
+	start    int64 // the seeker's offset at the start
+	seekable bool
+}
+
+func newHopBody(rq request) (*hopBody, error) {
+	b := &hopBody{body: &countingReader{r: rq.body}}
+	if rq.bodyJSON != nil {
+		var err error
+		if b.payload, err = json.Marshal(rq.bodyJSON); err != nil {
+			return nil, err
+		}
+	}
+	b.seeker, b.seekable = rq.body.(io.Seeker)
+	if b.seekable {
+		var err error
+		if b.start, err = b.seeker.Seek(0, io.SeekCurrent); err != nil {
+			b.seekable = false
+		}
+	}
+	return b, nil
+}
+
+// resendable reports whether the body can be sent again: none of it went
+// out, or it can be rewound.
+func (b *hopBody) resendable() bool { return b.body.n == 0 || b.seekable }
+
+// request returns the HTTP request of one hop to target.
+func (b *hopBody) request(ctx context.Context, rq request, target string) (*http.Request, error) {
+	var reqBody io.Reader
+	switch {
+	case b.payload != nil:
+		reqBody = bytes.NewReader(b.payload)
+	case rq.body != nil:
+		if b.body.n > 0 {
+			if !b.seekable {
+				return nil, fmt.Errorf("%s %s: redirected after the body was sent, and the body cannot be rewound", rq.method, rq.path)
+			}
+			if _, err := b.seeker.Seek(b.start, io.SeekStart); err != nil {
+				return nil, err
+			}
+			b.body.n = 0
+		}
+		reqBody = b.body
+	}
+	req, err := http.NewRequestWithContext(ctx, rq.method, target, reqBody)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range rq.header {
+		req.Header[k] = v
+	}
+	if b.payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+		req.ContentLength = int64(len(b.payload))
+	} else if rq.body != nil {
+		req.ContentLength = rq.size
+		if rq.size == 0 {
+			req.Body = http.NoBody
+		}
+		// A body that cannot be sent again waits for the server's
+		// go-ahead: a node that redirects reads nothing of it.
+		if !b.seekable {
+			req.Header.Set("Expect", "100-continue")
+		}
+	}
+	return req, nil
 }
 
 // retryDelays space the attempts of a request a node answered with 503

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -555,6 +558,87 @@ func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("spill files left after the abort: %v", entries)
+	}
+}
+
+// stallingStore holds one open of an input shard until the caller gives
+// up, so that a job stays in the middle of its extraction.
+type stallingStore struct {
+	store.Store
+	opens   atomic.Int32
+	stallAt int32 // the open that stalls, counting from 1
+	reached chan struct{}
+}
+
+func (s *stallingStore) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	if b.Name == "src" && s.opens.Add(1) == s.stallAt {
+		close(s.reached)
+		<-ctx.Done()
+		return nil, context.Cause(ctx)
+	}
+	return s.Store.Open(ctx, b, name, opts)
+}
+
+// Closing a worker aborts the job extracting on it, removes its spill
+// files, and refuses new jobs.
+func TestCloseAbortsRunningJobs(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tgz", Records: 10, RecordSize: 4000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	st := &stallingStore{Store: c.stores["t1"], stallAt: 2, reached: make(chan struct{})}
+	dir := t.TempDir()
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{c}, WorkDir: dir, Mountpaths: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := baseSpec("in-{0..3}.tgz", "out-{000..999}.tar")
+	spec.MaxMemUsage = "8KiB" // the first shard spills
+	spec.ExtractConcurrencyMaxLimit = 1
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-close", Spec: spec, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	extracted := make(chan error, 1)
+	go func() {
+		_, err := w.Extract(t.Context(), "srt-close")
+		extracted <- err
+	}()
+	<-st.reached
+	spillDir := filepath.Join(dir, "dsort-srt-close")
+	if _, err := os.Stat(spillDir); err != nil {
+		t.Fatalf("no spill directory in the middle of extraction: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close waited for the call: its result is there already.
+	select {
+	case err := <-extracted:
+		if !errors.Is(err, pipeline.ErrAborted) {
+			t.Fatalf("extract after close: %v, want ErrAborted", err)
+		}
+	default:
+		t.Fatal("Close returned while Extract was still running")
+	}
+	stats, err := w.Stats("srt-close")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stats.Aborted || !slices.ContainsFunc(stats.Errors, func(e string) bool { return strings.Contains(e, "shutting down") }) {
+		t.Fatalf("stats after close: aborted %v, errors %v", stats.Aborted, stats.Errors)
+	}
+	if stats.Extract.SpilledBytes == 0 {
+		t.Fatal("nothing spilled before the close: the test checks no spill removal")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("left in the work directory after close: %v", entries)
+	}
+	err = w.Init(t.Context(), pipeline.JobInit{ID: "srt-after", Spec: spec, Map: c.smap})
+	if !errors.Is(err, pipeline.ErrWorkerClosed) {
+		t.Fatalf("init after close: %v, want ErrWorkerClosed", err)
+	}
+	if _, err := w.Stats("srt-after"); !errors.Is(err, pipeline.ErrJobNotFound) {
+		t.Fatalf("a job refused after close is known: %v", err)
 	}
 }
 

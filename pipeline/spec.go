@@ -249,53 +249,91 @@ const defaultMaxMemUsage = "80%"
 // cluster (does the input bucket exist) are the coordinator's.
 func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 	p := &Plan{Spec: s}
+	// The order is the order in which problems are reported; later steps
+	// read what earlier ones set (the output format defaults to the
+	// input's, the shard size depends on the output template).
+	if err := p.validateBuckets(); err != nil {
+		return nil, err
+	}
+	if err := p.validateInput(registry); err != nil {
+		return nil, err
+	}
+	if err := p.validateOutput(registry); err != nil {
+		return nil, err
+	}
+	if err := p.validateShardSize(); err != nil {
+		return nil, err
+	}
+	if err := p.validateAlgorithm(); err != nil {
+		return nil, err
+	}
+	if err := p.validateMemory(); err != nil {
+		return nil, err
+	}
+	if err := p.validateReactions(); err != nil {
+		return nil, err
+	}
+	if err := p.validateEKMSeparator(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// validateBuckets sets Input and Output; no output bucket means the input.
+func (p *Plan) validateBuckets() error {
+	s := &p.Spec
 	p.Input = store.Bucket(s.InputBucket).Normalize()
 	if s.InputBucket.Name == "" {
-		return nil, specError("input_bck is required")
+		return specError("input_bck is required")
 	}
 	if err := p.Input.Validate(); err != nil {
-		return nil, specError("input_bck: %w", err)
+		return specError("input_bck: %w", err)
 	}
 	p.Output = store.Bucket(s.OutputBucket).Normalize()
 	if s.OutputBucket.Name == "" {
 		p.Output = p.Input
 	} else if err := p.Output.Validate(); err != nil {
-		return nil, specError("output_bck: %w", err)
+		return specError("output_bck: %w", err)
 	}
+	return nil
+}
 
-	// Input shards and their format.
+// validateInput sets the input shards (InputTemplate or InputNames) and
+// their format.
+func (p *Plan) validateInput(registry *formats.Registry) error {
+	s := &p.Spec
 	if s.InputExtension != "" {
 		f, ok := registry.ByExtension(normalizeExtension(s.InputExtension))
 		if !ok {
-			return nil, specError("input_extension: %q is not a known shard format (want one of %v)", s.InputExtension, registry.Extensions())
+			return specError("input_extension: %q is not a known shard format (want one of %v)", s.InputExtension, registry.Extensions())
 		}
 		p.InputFormat = f
 	}
 	switch {
 	case s.InputFormat.Template != "" && len(s.InputFormat.ObjectNames) > 0:
-		return nil, specError("input_format: give a template or objnames, not both")
+		return specError("input_format: give a template or objnames, not both")
 	case s.InputFormat.Template != "":
 		t, err := shards.ParseTemplate(s.InputFormat.Template)
 		if err != nil {
-			return nil, specError("input_format.template: %w", err)
+			return specError("input_format.template: %w", err)
 		}
 		if !t.IsRange() {
-			return nil, specError("input_format.template %q has no range: name the shards like shard-{0000..0099}.tar", s.InputFormat.Template)
+			return specError("input_format.template %q has no range: name the shards like shard-{0000..0099}.tar", s.InputFormat.Template)
 		}
 		if !t.Bounded() {
-			return nil, specError("input_format.template %q is unbounded: input shards need a bounded range", s.InputFormat.Template)
+			return specError("input_format.template %q is unbounded: input shards need a bounded range", s.InputFormat.Template)
 		}
 		p.InputTemplate = t
 		if f, ok := registry.ByName(s.InputFormat.Template); ok {
 			if p.InputFormat != nil && p.InputFormat.Name() != f.Name() {
-				return nil, specError("input_extension %q conflicts with the template's extension (%s)", s.InputExtension, f.Name())
+				return specError("input_extension %q conflicts with the template's extension (%s)", s.InputExtension, f.Name())
 			}
 			p.InputFormat = f
 		}
 	case len(s.InputFormat.ObjectNames) > 0:
 		for i, name := range s.InputFormat.ObjectNames {
 			if err := store.ValidateName(name); err != nil {
-				return nil, specError("input_format.objnames[%d]: %w", i, err)
+				return specError("input_format.objnames[%d]: %w", i, err)
 			}
 		}
 		p.InputNames = s.InputFormat.ObjectNames
@@ -305,38 +343,43 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 			}
 		}
 	default:
-		return nil, specError("input_format is required: {\"template\": \"shard-{0000..0099}.tar\"} or {\"objnames\": [...]}")
+		return specError("input_format is required: {\"template\": \"shard-{0000..0099}.tar\"} or {\"objnames\": [...]}")
 	}
 	if p.InputFormat == nil {
 		p.InputFormat, _ = registry.ByExtension(".tar")
 	}
+	return nil
+}
 
-	// Output format and names.
+// validateOutput sets the output format and names: OutputTemplate, unless
+// an ekm_file names the shards, and OutputSuffix. It needs InputFormat.
+func (p *Plan) validateOutput(registry *formats.Registry) error {
+	s := &p.Spec
 	if s.OutputExtension != "" {
 		f, ok := registry.ByExtension(normalizeExtension(s.OutputExtension))
 		if !ok {
-			return nil, specError("output_extension: %q is not a known shard format (want one of %v)", s.OutputExtension, registry.Extensions())
+			return specError("output_extension: %q is not a known shard format (want one of %v)", s.OutputExtension, registry.Extensions())
 		}
 		p.OutputFormat = f
 	}
-	if s.EKMFile != "" && !strings.HasPrefix(s.EKMFile, "ais://") && !strings.HasPrefix(s.EKMFile, "http://") && !strings.HasPrefix(s.EKMFile, "https://") {
-		return nil, specError("ekm_file %q: want an http(s):// URL or ais://bucket/object", s.EKMFile)
+	if err := validateEKMFile(s.EKMFile); err != nil {
+		return err
 	}
 	if s.EKMFile == "" {
 		if s.OutputFormat == "" {
-			return nil, specError("output_format is required (a template like out-{0000..0999}.tar) unless ekm_file is given")
+			return specError("output_format is required (a template like out-{0000..0999}.tar) unless ekm_file is given")
 		}
 		t, err := shards.ParseTemplate(s.OutputFormat)
 		if err != nil {
-			return nil, specError("output_format: %w", err)
+			return specError("output_format: %w", err)
 		}
 		if !t.IsRange() {
-			return nil, specError("output_format %q has no range: name the shards like out-{0000..0999}.tar", s.OutputFormat)
+			return specError("output_format %q has no range: name the shards like out-{0000..0999}.tar", s.OutputFormat)
 		}
 		p.OutputTemplate = t
 		if f, ok := registry.ByName(s.OutputFormat); ok {
 			if p.OutputFormat != nil && p.OutputFormat.Name() != f.Name() {
-				return nil, specError("output_extension %q conflicts with output_format's extension (%s)", s.OutputExtension, f.Name())
+				return specError("output_extension %q conflicts with output_format's extension (%s)", s.OutputExtension, f.Name())
 			}
 			p.OutputFormat = f
 		}
@@ -349,61 +392,84 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 			p.OutputSuffix = p.OutputFormat.Extensions()[0]
 		}
 	}
+	return nil
+}
 
-	// Shard size.
+// validateEKMFile checks where an external key map comes from; "" is none.
+func validateEKMFile(location string) error {
+	if location != "" && !strings.HasPrefix(location, "ais://") && !strings.HasPrefix(location, "http://") && !strings.HasPrefix(location, "https://") {
+		return specError("ekm_file %q: want an http(s):// URL or ais://bucket/object", location)
+	}
+	return nil
+}
+
+// validateShardSize sets ShardSize; it needs OutputTemplate.
+func (p *Plan) validateShardSize() error {
+	s := &p.Spec
 	if s.OutputShardSize != "" {
 		size, err := shards.ParseSize(string(s.OutputShardSize))
 		if err != nil || size < 0 {
-			return nil, specError("output_shard_size: %q is not a size", string(s.OutputShardSize))
+			return specError("output_shard_size: %q is not a size", string(s.OutputShardSize))
 		}
 		p.ShardSize = size
 	}
 	if p.ShardSize == 0 && (s.EKMFile != "" || (p.OutputTemplate.IsRange() && !p.OutputTemplate.Bounded())) {
-		return nil, specError("output_shard_size is required with ekm_file or an unbounded output template")
+		return specError("output_shard_size is required with ekm_file or an unbounded output template")
 	}
+	return nil
+}
 
-	// Algorithm.
-	a := s.Algorithm
+// validateAlgorithm sets Algorithm and, for content sorting, KeyExtension
+// and KeyKind.
+func (p *Plan) validateAlgorithm() error {
+	a := p.Spec.Algorithm
 	switch a.Kind {
 	case "", sort.Alphanumeric:
 		a.Kind = sort.Alphanumeric
 	case sort.Shuffle, sort.Content, sort.None:
 	default:
-		return nil, specError("algorithm.kind %q is not known (want alphanumeric, shuffle, content or none)", a.Kind)
+		return specError("algorithm.kind %q is not known (want alphanumeric, shuffle, content or none)", a.Kind)
 	}
 	p.Algorithm = sort.Algorithm{Kind: a.Kind, Decreasing: a.Decreasing}
 	if a.Seed != "" {
 		seed, err := strconv.ParseInt(string(a.Seed), 10, 64)
 		if err != nil || seed < 0 {
-			return nil, specError("algorithm.seed: %q is not a decimal integer >= 0", string(a.Seed))
+			return specError("algorithm.seed: %q is not a decimal integer >= 0", string(a.Seed))
 		}
 		p.Algorithm.Seed = seed
 	}
-	if a.Kind == sort.Content {
-		if a.Extension == "" {
-			return nil, specError("algorithm.extension is required for kind %q", sort.Content)
+	if a.Kind != sort.Content {
+		if a.Extension != "" {
+			return specError("algorithm.extension is only for kind %q", sort.Content)
 		}
-		if !strings.HasPrefix(a.Extension, ".") {
-			return nil, specError("algorithm.extension %q must start with '.'", a.Extension)
-		}
-		p.KeyExtension = a.Extension
-		switch a.ContentKeyType {
-		case "int":
-			p.KeyKind = shards.KeyInt
-		case "float":
-			p.KeyKind = shards.KeyFloat
-		case "string":
-			p.KeyKind = shards.KeyString
-		case "":
-			return nil, specError("algorithm.content_key_type is required for kind %q (int, float or string)", sort.Content)
-		default:
-			return nil, specError("algorithm.content_key_type %q is not int, float or string", a.ContentKeyType)
-		}
-	} else if a.Extension != "" {
-		return nil, specError("algorithm.extension is only for kind %q", sort.Content)
+		return nil
 	}
+	if a.Extension == "" {
+		return specError("algorithm.extension is required for kind %q", sort.Content)
+	}
+	if !strings.HasPrefix(a.Extension, ".") {
+		return specError("algorithm.extension %q must start with '.'", a.Extension)
+	}
+	p.KeyExtension = a.Extension
+	switch a.ContentKeyType {
+	case "int":
+		p.KeyKind = shards.KeyInt
+	case "float":
+		p.KeyKind = shards.KeyFloat
+	case "string":
+		p.KeyKind = shards.KeyString
+	case "":
+		return specError("algorithm.content_key_type is required for kind %q (int, float or string)", sort.Content)
+	default:
+		return specError("algorithm.content_key_type %q is not int, float or string", a.ContentKeyType)
+	}
+	return nil
+}
 
-	// Memory and concurrency.
+// validateMemory sets the memory budget (MemoryPercent or MemoryBytes) and
+// the concurrency limits.
+func (p *Plan) validateMemory() error {
+	s := &p.Spec
 	mem := string(s.MaxMemUsage)
 	if mem == "" {
 		mem = defaultMaxMemUsage
@@ -411,25 +477,30 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 	if pct, ok := strings.CutSuffix(mem, "%"); ok {
 		v, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
 		if err != nil || v <= 0 || v > 100 || math.IsNaN(v) {
-			return nil, specError("max_mem_usage: %q is not a percentage in (0, 100]", mem)
+			return specError("max_mem_usage: %q is not a percentage in (0, 100]", mem)
 		}
 		p.MemoryPercent = v
 	} else {
 		v, err := shards.ParseSize(mem)
 		if err != nil || v <= 0 {
-			return nil, specError("max_mem_usage: %q is neither a percentage like \"60%%\" nor a size", mem)
+			return specError("max_mem_usage: %q is neither a percentage like \"60%%\" nor a size", mem)
 		}
 		p.MemoryBytes = v
 	}
 	if s.ExtractConcurrencyMaxLimit < 0 || s.ExtractConcurrencyMaxLimit > 1024 {
-		return nil, specError("extract_concurrency_max_limit %d is out of range 0..1024", s.ExtractConcurrencyMaxLimit)
+		return specError("extract_concurrency_max_limit %d is out of range 0..1024", s.ExtractConcurrencyMaxLimit)
 	}
 	if s.CreateConcurrencyMaxLimit < 0 || s.CreateConcurrencyMaxLimit > 1024 {
-		return nil, specError("create_concurrency_max_limit %d is out of range 0..1024", s.CreateConcurrencyMaxLimit)
+		return specError("create_concurrency_max_limit %d is out of range 0..1024", s.CreateConcurrencyMaxLimit)
 	}
 	p.ExtractConcurrency, p.CreateConcurrency = s.ExtractConcurrencyMaxLimit, s.CreateConcurrencyMaxLimit
+	return nil
+}
 
-	// Reactions: top level, overridden by Config.
+// validateReactions sets Reactions: the defaults, overridden by the top
+// level, overridden by Config.
+func (p *Plan) validateReactions() error {
+	s := &p.Spec
 	p.Reactions = Reactions{DuplicatedRecords: ReactIgnore, MissingShards: ReactIgnore, EKMMalformedLine: ReactAbort, EKMMissingKey: ReactAbort}
 	for _, r := range []*Reactions{&s.Reactions, s.Config} {
 		if r == nil {
@@ -449,14 +520,20 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 			case ReactIgnore, ReactWarn, ReactAbort:
 				*f.to = *f.from
 			default:
-				return nil, specError("%s: %q is not ignore, warn or abort", f.name, *f.from)
+				return specError("%s: %q is not ignore, warn or abort", f.name, *f.from)
 			}
 		}
 	}
-	if s.EKMFileSep != "" && s.EKMFile == "" {
-		return nil, specError("ekm_file_sep is set but ekm_file is not")
+	return nil
+}
+
+// validateEKMSeparator refuses a separator without a key map to apply it
+// to.
+func (p *Plan) validateEKMSeparator() error {
+	if p.Spec.EKMFileSep != "" && p.Spec.EKMFile == "" {
+		return specError("ekm_file_sep is set but ekm_file is not")
 	}
-	return p, nil
+	return nil
 }
 
 // normalizeExtension maps "tar", "tar.gz", ".TGZ" to a known extension form.

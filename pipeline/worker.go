@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +41,8 @@ var (
 	ErrInvalidInit = errors.New("dsort init is invalid")
 	// errCoordinatorGone is the cause when a coordinator's call is cut.
 	errCoordinatorGone = errors.New("the coordinating gateway disconnected")
+	// ErrWorkerClosed marks a job refused because its node is shutting down.
+	ErrWorkerClosed = errors.New("dsort worker is closed")
 )
 
 // WorkerConfig configures a target's side of dSort.
@@ -73,7 +76,8 @@ type Worker struct {
 	config WorkerConfig
 	mu     struct {
 		sync.Mutex
-		jobs map[string]*targetJob
+		jobs   map[string]*targetJob
+		closed bool // no new jobs admitted
 	}
 }
 
@@ -245,6 +249,12 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 	j.mu.objects = map[int32]store.Object{}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Checked under the lock that registers the job, so that no job slips
+	// in after Close took the list of jobs to abort.
+	if w.mu.closed {
+		cancel(nil)
+		return fmt.Errorf("%w: node %s is shutting down, job %s refused", ErrWorkerClosed, w.config.NodeID, init.ID)
+	}
 	if _, ok := w.mu.jobs[init.ID]; ok {
 		cancel(nil)
 		return fmt.Errorf("%w: %s", ErrJobExists, init.ID)
@@ -839,6 +849,33 @@ func (w *Worker) Abort(id string, cause string) error {
 	j.mu.Unlock()
 	j.logger.Warn("dsort job aborted", "cause", cause, "removed_shards", len(written))
 	return nil
+}
+
+// Close aborts the jobs still running on this target, as Abort does (their
+// output shards and spill files are removed), and waits for their calls to
+// end; Init fails from then on. A job cannot outlive its node's stores, and
+// an abort leaves nothing for Recover to clean up at the next start.
+func (w *Worker) Close() error {
+	w.mu.Lock()
+	w.mu.closed = true
+	jobs := slices.Collect(maps.Values(w.mu.jobs))
+	w.mu.Unlock()
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		if j.stats().Done() {
+			continue
+		}
+		wg.Go(func() {
+			err := w.Abort(j.id, "the node is shutting down")
+			// A job that finished or went meanwhile needs no abort.
+			if !errors.Is(err, ErrJobFinished) && !errors.Is(err, ErrJobNotFound) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Remove forgets a finished job.

@@ -86,16 +86,6 @@ func ParseSize(s string) (int64, error) {
 	return int64(bytes), nil
 }
 
-// MustParseSize is ParseSize for constants known to be valid; it panics on
-// an error.
-func MustParseSize(s string) int64 {
-	n, err := ParseSize(s)
-	if err != nil {
-		panic(err)
-	}
-	return n
-}
-
 // FormatSize prints a size for humans in the largest IEC unit not above it,
 // with at most two decimals: 10240 is "10KiB", 1610612736 is "1.5GiB", 1000
 // is "1000B". It is exact when the size is a whole number of its unit;
