@@ -32,14 +32,13 @@ var allowed = map[string][]string{
 	"cluster/rebalance":   {"cluster", "store"},
 	"cluster/membership":  {"cluster", "store"},
 	"gateway":             {"pipeline", "shards", "formats", "store", "cluster", "cluster/membership", "cluster/rebalance", "api", "gateway/peer"},
-	"gateway/peer":        {},
+	"gateway/peer":        {"api", "cluster", "cluster/membership", "cluster/rebalance", "pipeline", "shards", "store"},
 	"gateway/gatewaytest": {"gateway", "gateway/peer", "cluster/membership", "pipeline", "shards", "formats", "store", "store/fs", "cluster", "api"},
 	"datasets":            {"formats", "shards"},
 	"store/fs":            {"store"},
 	"store/storetest":     {"store"},
 	"store/faulty":        {"store"},
 	"store/dryrun":        {"store"},
-	"store/memory":        {"store"},
 	"internal/pool":       {},
 }
 

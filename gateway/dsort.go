@@ -33,6 +33,8 @@ func dsortError(err error) error {
 		return nil
 	case errors.Is(err, pipeline.ErrInvalidSpec):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, pipeline.ErrWorkerClosed):
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	case errors.Is(err, pipeline.ErrKeyMapFetch):
 		return fmt.Errorf("%w: %w", api.ErrBadGateway, err)
 	case errors.Is(err, pipeline.ErrJobNotFound):

@@ -88,6 +88,17 @@ type Config struct {
 	// TombstoneTTL is how long a delete's tombstone is kept at least;
 	// zero means an hour.
 	TombstoneTTL time.Duration
+	// Formats reads and writes shards (archpath reads); nil means
+	// formats.Default().
+	Formats *formats.Registry
+	// NewWorker builds a target's dSort worker over what only the node
+	// has: the store its writes go through (stamped with the map version,
+	// see store.Stamp) and the peer client that fetches records from other
+	// targets. nil builds one with the defaults.
+	NewWorker func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error)
+	// NewCoordinator builds a gateway's dSort coordinator over the node's
+	// view of the cluster. nil builds one with the defaults.
+	NewCoordinator func(peers pipeline.Peers) *pipeline.Coordinator
 	// JobProgress lists the node's jobs for /metrics, read on each
 	// scrape; nil means the jobs of the node's own status.
 	JobProgress func() []api.JobStatus
@@ -110,6 +121,19 @@ func (c *Config) withDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.keyMapDefaults()
+	if c.Formats == nil {
+		c.Formats = formats.Default()
+	}
+	if c.NewWorker == nil {
+		c.NewWorker = func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error) {
+			return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: c.ID, Store: st, Fetcher: fetcher, Formats: c.Formats, WorkDir: c.WorkDir, Logger: c.Logger.With("node", c.ID)})
+		}
+	}
+	if c.NewCoordinator == nil {
+		c.NewCoordinator = func(peers pipeline.Peers) *pipeline.Coordinator {
+			return pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: peers, Formats: c.Formats, Logger: c.Logger.With("node", c.ID)})
+		}
+	}
 	if c.TombstoneTTL <= 0 {
 		c.TombstoneTTL = time.Hour
 	}
@@ -202,7 +226,7 @@ func New(cfg Config) (*Node, error) {
 		config:  cfg,
 		self:    cluster.Node{ID: cfg.ID, Role: cfg.Role, URL: cfg.URL, State: cluster.StateActive},
 		logger:  cfg.Logger.With("node", cfg.ID),
-		formats: formats.Default(),
+		formats: cfg.Formats,
 		auth:    auth,
 		clock:   hlc.New(nil),
 		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
@@ -221,17 +245,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.control = control
 	if cfg.Role.IsTarget() {
-		worker, err := pipeline.NewWorker(pipeline.WorkerConfig{
-			NodeID: cfg.ID, Store: stampedStore{cfg.Store, n}, Fetcher: n.peer, Formats: n.formats,
-			WorkDir: cfg.WorkDir, Logger: n.logger,
-		})
-		if err != nil {
+		if n.worker, err = cfg.NewWorker(stampedStore{cfg.Store, n}, n.peer); err != nil {
 			return nil, err
 		}
-		n.worker = worker
 	}
 	if cfg.Role.IsGateway() {
-		n.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: dsortPeers{n.peer, n}, Formats: n.formats, Logger: n.logger})
+		n.coordinator = cfg.NewCoordinator(dsortPeers{n.peer, n})
 	}
 	n.metrics = newMetrics()
 	n.routes()
@@ -272,10 +291,15 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 // Close stops the node's background loops and aborts the dSort jobs it
-// coordinates.
+// coordinates or runs.
 func (n *Node) Close() error {
 	if n.coordinator != nil {
 		n.coordinator.Close()
+	}
+	if n.worker != nil {
+		if err := n.worker.Close(); err != nil {
+			n.logger.Warn("close dsort jobs", "err", err)
+		}
 	}
 	if n.stop != nil {
 		n.stop()

@@ -18,13 +18,14 @@ import (
 	"syscall"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store/dryrun"
 	"github.com/aisgo/aisgo/store/fs"
-	"gopkg.in/yaml.v3"
 )
 
 // config is the node's configuration: defaults, then the -config file,
@@ -270,7 +271,7 @@ func run(args []string) error {
 		return err
 	}
 	if cfg.StatsD != "" {
-		pusher, err := gateway.NewStatsD(gateway.StatsDConfig{Address: cfg.StatsD, Prefix: "ais." + id, Gatherer: node.Gatherer, Logger: logger})
+		pusher, err := NewStatsD(StatsDConfig{Address: cfg.StatsD, Prefix: "ais." + id, Gatherer: node.Gatherer, Logger: logger})
 		if err != nil {
 			return err
 		}

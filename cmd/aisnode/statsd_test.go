@@ -1,4 +1,4 @@
-package gateway_test
+package main
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
-	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 )
 
@@ -66,7 +65,7 @@ func TestStatsDFlush(t *testing.T) {
 	}
 	listener := listenUDP(t)
 	node := c.Primary().Node
-	sd, err := gateway.NewStatsD(gateway.StatsDConfig{
+	sd, err := NewStatsD(StatsDConfig{
 		Address:  listener.conn.LocalAddr().String(),
 		Prefix:   "ais.n1",
 		Gatherer: node.Gatherer,
@@ -113,7 +112,7 @@ func TestStatsDRun(t *testing.T) {
 	}
 	put(t, c.Client(), "x")
 	listener := listenUDP(t)
-	sd, err := gateway.NewStatsD(gateway.StatsDConfig{
+	sd, err := NewStatsD(StatsDConfig{
 		Address:  listener.conn.LocalAddr().String(),
 		Interval: 20 * time.Millisecond,
 		Gatherer: c.Primary().Node.Gatherer,
@@ -149,7 +148,7 @@ func TestStatsDRun(t *testing.T) {
 }
 
 func TestStatsDNeedsAddress(t *testing.T) {
-	if _, err := gateway.NewStatsD(gateway.StatsDConfig{}); err == nil {
+	if _, err := NewStatsD(StatsDConfig{}); err == nil {
 		t.Fatal("no error without an address")
 	}
 }
