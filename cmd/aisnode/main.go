@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,8 +24,11 @@ import (
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/dryrun"
 	"github.com/aisgo/aisgo/store/fs"
 )
@@ -50,7 +55,28 @@ type config struct {
 	StatsD     string `yaml:"statsd"`
 	// EKMAllowLocal lets dSort key maps come from loopback and link-local
 	// URLs (a developer's machine); off by default.
-	EKMAllowLocal bool `yaml:"ekm_allow_local"`
+	EKMAllowLocal bool   `yaml:"ekm_allow_local"`
+	Limits        limits `yaml:"limits"`
+}
+
+// limits are the node's tunables; zero means each one's default.
+type limits struct {
+	// RequestTimeout bounds an intra-cluster control call (30s).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// BodyTimeout and BodyMinRate: a request body must start within the
+	// timeout and keep the rate (30s, 64 KiB/s; a negative timeout lifts
+	// the rule).
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	BodyMinRate int64         `yaml:"body_min_rate"`
+	// RebalanceBatchObjects and RebalanceBatchBytes bound one request of
+	// a rebalance (256, 64 MiB).
+	RebalanceBatchObjects int   `yaml:"rebalance_batch_objects"`
+	RebalanceBatchBytes   int64 `yaml:"rebalance_batch_bytes"`
+	// TombstoneTTL is how long a delete's tombstone is kept at least (1h).
+	TombstoneTTL time.Duration `yaml:"tombstone_ttl"`
+	// DsortIdleTimeout aborts a dSort job whose coordinator has been
+	// silent that long (10m).
+	DsortIdleTimeout time.Duration `yaml:"dsort_idle_timeout"`
 }
 
 func defaults() config {
@@ -99,7 +125,10 @@ func parse(args []string) (config, error) {
 		if err != nil {
 			return cfg, err
 		}
-		if err := yaml.Unmarshal(data, &cfg); err != nil {
+		// A misspelled field is an error, not a silent default.
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 			return cfg, fmt.Errorf("config %s: %w", *configFile, err)
 		}
 	}
@@ -252,6 +281,22 @@ func run(args []string) error {
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
 		KeyMapAllowLocal:  cfg.EKMAllowLocal,
 		Logger:            logger,
+		RequestTimeout:    cfg.Limits.RequestTimeout,
+		BodyTimeout:       cfg.Limits.BodyTimeout,
+		BodyMinRate:       cfg.Limits.BodyMinRate,
+		TombstoneTTL:      cfg.Limits.TombstoneTTL,
+
+		RebalanceBatchObjects: cfg.Limits.RebalanceBatchObjects,
+		RebalanceBatchBytes:   cfg.Limits.RebalanceBatchBytes,
+	}
+	// This is where the node's parts are put together: the shard formats,
+	// the store and its decorators, dSort's worker and coordinator, the
+	// exporters.
+	registry := formats.Default()
+	nodeLogger := logger.With("node", id)
+	nodeConfig.Formats = registry
+	nodeConfig.NewCoordinator = func(peers pipeline.Peers) *pipeline.Coordinator {
+		return pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: peers, Formats: registry, Logger: nodeLogger})
 	}
 	if role.IsTarget() {
 		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger})
@@ -264,6 +309,10 @@ func run(args []string) error {
 		if cfg.DryRun {
 			nodeConfig.Store = dryrun.Wrap(st)
 			logger.Warn("dry run: PUT data is discarded and GETs are served from memory")
+		}
+		nodeConfig.NewWorker = func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error) {
+			return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: fetcher, Formats: registry,
+				WorkDir: nodeConfig.WorkDir, IdleTimeout: cfg.Limits.DsortIdleTimeout, Logger: nodeLogger})
 		}
 	}
 	node, err := gateway.New(nodeConfig)

@@ -21,14 +21,23 @@ func TestDefaultsAreTheEmbeddedNode(t *testing.T) {
 // A config file sets everything; flags given on the command line win.
 func TestConfigFileAndFlags(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "node.yaml")
-	os.WriteFile(path, []byte("role: target\nport: 9001\ndata: /var/ais/t1\nmountpaths: [/d1, /d2]\njoin: http://10.0.0.1:8080\nkeepalive_timeout: 30s\nid: t1\n"), 0o644)
+	os.WriteFile(path, []byte("role: target\nport: 9001\ndata: /var/ais/t1\nmountpaths: [/d1, /d2]\njoin: http://10.0.0.1:8080\nkeepalive_timeout: 30s\nid: t1\nlimits:\n  rebalance_batch_objects: 64\n  body_timeout: 1m\n"), 0o644)
 	cfg, err := parse([]string{"-config", path, "-port", "9002", "-host", "10.0.0.2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Role != "target" || cfg.Port != 9002 || cfg.Data != "/var/ais/t1" || strings.Join(cfg.Mountpaths, ",") != "/d1,/d2" ||
-		cfg.Join != "http://10.0.0.1:8080" || cfg.KeepaliveTimeout != 30*time.Second || cfg.ID != "t1" || cfg.URL != "http://10.0.0.2:9002" {
+		cfg.Join != "http://10.0.0.1:8080" || cfg.KeepaliveTimeout != 30*time.Second || cfg.ID != "t1" || cfg.URL != "http://10.0.0.2:9002" ||
+		cfg.Limits.RebalanceBatchObjects != 64 || cfg.Limits.BodyTimeout != time.Minute {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+func TestMisspelledConfigField(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.yaml")
+	os.WriteFile(path, []byte("role: target\nkeepalive_timout: 30s\n"), 0o644)
+	if _, err := parse([]string{"-config", path}); err == nil || !strings.Contains(err.Error(), "keepalive_timout") {
+		t.Fatalf("a misspelled field: %v", err)
 	}
 }
 
