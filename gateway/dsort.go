@@ -434,27 +434,27 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// dsortPeers is the coordinator's view of the cluster: this node's
-// control plane and listing, and the targets through the peer client.
-type dsortPeers struct {
-	*peer.Client
-	n *Node
-}
+// dsortCluster is the coordinator's view of the cluster: this node's
+// control plane, listing and key-map fetches.
+type dsortCluster struct{ n *Node }
 
-var _ pipeline.Peers = dsortPeers{}
+var (
+	_ pipeline.Cluster = dsortCluster{}
+	_ pipeline.Targets = (*peer.Client)(nil)
+)
 
-func (p dsortPeers) Map() *cluster.Map { return p.n.currentMap() }
+func (p dsortCluster) Map() *cluster.Map { return p.n.currentMap() }
 
-func (p dsortPeers) BucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
+func (p dsortCluster) BucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
 	return p.n.bucketProps(b)
 }
 
-func (p dsortPeers) CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error {
+func (p dsortCluster) CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error {
 	return p.n.createBucket(ctx, b, props)
 }
 
 // ObjectSizes walks the bucket's listing under prefix.
-func (p dsortPeers) ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error) {
+func (p dsortCluster) ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error) {
 	out := map[string]int64{}
 	after := ""
 	for {
@@ -474,7 +474,7 @@ func (p dsortPeers) ObjectSizes(ctx context.Context, b store.Bucket, prefix stri
 
 // FetchKeyMap reads an external key map from ais://bucket/object or an
 // http(s) URL.
-func (p dsortPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {
+func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {
 	const limit = 64 << 20
 	if rest, ok := strings.CutPrefix(location, "ais://"); ok {
 		bucket, object, _ := strings.Cut(rest, "/")
@@ -491,7 +491,7 @@ func (p dsortPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, e
 
 // RemoveObjects waits for rebalances to settle, then has every target
 // remove the objects if it has them.
-func (p dsortPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error {
+func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		status := p.n.status(ctx)

@@ -97,8 +97,9 @@ type Config struct {
 	// targets. nil builds one with the defaults.
 	NewWorker func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error)
 	// NewCoordinator builds a gateway's dSort coordinator over the node's
-	// view of the cluster. nil builds one with the defaults.
-	NewCoordinator func(peers pipeline.Peers) *pipeline.Coordinator
+	// view of the cluster and the peer client that reaches the targets.
+	// nil builds one with the defaults.
+	NewCoordinator func(cluster pipeline.Cluster, targets pipeline.Targets) *pipeline.Coordinator
 	// JobProgress lists the node's jobs for /metrics, read on each
 	// scrape; nil means the jobs of the node's own status.
 	JobProgress func() []api.JobStatus
@@ -130,8 +131,8 @@ func (c *Config) withDefaults() {
 		}
 	}
 	if c.NewCoordinator == nil {
-		c.NewCoordinator = func(peers pipeline.Peers) *pipeline.Coordinator {
-			return pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: peers, Formats: c.Formats, Logger: c.Logger.With("node", c.ID)})
+		c.NewCoordinator = func(cluster pipeline.Cluster, targets pipeline.Targets) *pipeline.Coordinator {
+			return pipeline.NewCoordinator(pipeline.CoordinatorConfig{Cluster: cluster, Targets: targets, Formats: c.Formats, Logger: c.Logger.With("node", c.ID)})
 		}
 	}
 	if c.TombstoneTTL <= 0 {
@@ -250,7 +251,7 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	if cfg.Role.IsGateway() {
-		n.coordinator = cfg.NewCoordinator(dsortPeers{n.peer, n})
+		n.coordinator = cfg.NewCoordinator(dsortCluster{n}, n.peer)
 	}
 	n.metrics = newMetrics()
 	n.routes()

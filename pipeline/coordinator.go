@@ -24,7 +24,9 @@ import (
 
 // CoordinatorConfig configures the gateway side of dSort.
 type CoordinatorConfig struct {
-	Peers Peers
+	// Cluster answers about the cluster; Targets runs the phases.
+	Cluster Cluster
+	Targets Targets
 	// Formats reads and writes shards; nil means formats.Default().
 	Formats *formats.Registry
 	// Logger receives job events; nil discards them.
@@ -165,7 +167,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	peers := c.config.Peers
+	peers := c.config.Cluster
 	inputProps, err := peers.BucketProps(ctx, plan.Input)
 	if errors.Is(err, store.ErrBucketNotFound) {
 		return "", specError("input_bck %q does not exist", plan.Input.Name)
@@ -210,7 +212,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		ID: job.id, Description: spec.Description, Input: plan.Input, Output: plan.Output,
 		Phase: PhaseInit, Targets: nodeIDs(job.targets), Started: time.Now(),
 	}
-	if err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return peers.Init(ctx, t, job.init) }); err != nil {
+	if err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return c.config.Targets.Init(ctx, t, job.init) }); err != nil {
 		c.abortTargets(ctx, job, err.Error())
 		return "", err
 	}
@@ -240,7 +242,7 @@ func (c *Coordinator) checkOutputNames(ctx context.Context, plan *Plan) error {
 	if !t.IsRange() || !t.Bounded() || plan.ShardSize <= 0 || !plan.InputTemplate.IsRange() {
 		return nil
 	}
-	sizes, err := c.config.Peers.ObjectSizes(ctx, plan.Input, plan.InputTemplate.Prefix())
+	sizes, err := c.config.Cluster.ObjectSizes(ctx, plan.Input, plan.InputTemplate.Prefix())
 	if err != nil {
 		return err
 	}
@@ -257,7 +259,7 @@ func (c *Coordinator) checkOutputNames(ctx context.Context, plan *Plan) error {
 
 // loadKeyMap fetches and parses the external key map.
 func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan *Plan) (*sort.KeyMap, error) {
-	data, err := c.config.Peers.FetchKeyMap(ctx, plan.Spec.EKMFile)
+	data, err := c.config.Cluster.FetchKeyMap(ctx, plan.Spec.EKMFile)
 	if err != nil {
 		// The spec may be right and the network wrong: the cause stays.
 		return nil, fmt.Errorf("%w: ekm_file %q: %w", ErrKeyMapFetch, plan.Spec.EKMFile, err)
@@ -328,10 +330,10 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		c.config.Logger.Warn("dsort job failed", "job", job.id, "err", err)
 		// What the job wrote is older than this; what a later job writes
 		// under the same names is newer, and stays.
-		asOf := store.Stamp{Map: c.config.Peers.Map().Version, Clock: now.UnixNano()}
+		asOf := store.Stamp{Map: c.config.Cluster.Map().Version, Clock: now.UnixNano()}
 		c.abortTargets(context.WithoutCancel(ctx), job, err.Error())
 		if len(job.outputs) > 0 && !job.plan.Spec.DryRun {
-			if err := c.config.Peers.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, asOf); err != nil {
+			if err := c.config.Cluster.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, asOf); err != nil {
 				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", err)
 			}
 		}
@@ -347,7 +349,7 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 }
 
 func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error {
-	peers := c.config.Peers
+	peers := c.config.Targets
 	job.setPhase(PhaseExtract)
 	runs := make([][]shards.RecordMeta, len(job.targets))
 	err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error {
@@ -437,7 +439,7 @@ func (c *Coordinator) abortTargets(ctx context.Context, job *coordinatedJob, cau
 	var wg sync.WaitGroup
 	for _, t := range job.targets {
 		wg.Go(func() {
-			if err := c.config.Peers.Abort(ctx, t, job.id, cause); err != nil && !errors.Is(err, ErrJobNotFound) {
+			if err := c.config.Targets.Abort(ctx, t, job.id, cause); err != nil && !errors.Is(err, ErrJobNotFound) {
 				c.config.Logger.Warn("abort on target", "job", job.id, "target", t.ID, "err", err)
 			}
 		})

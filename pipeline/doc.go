@@ -11,7 +11,7 @@
 //     package extract, serves record bytes to other targets in batched
 //     streams, and builds its output shards with package creation.
 //
-// The network reaches this package only through the Peers and Fetcher
+// The network reaches this package only through the Cluster, Targets and Fetcher
 // interfaces, implemented over HTTP by package gateway and in memory by
 // tests, so a whole multi-target job runs in one test without sockets.
 // Cancellation (context.WithCancelCause) is the only abort path.

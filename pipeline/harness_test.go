@@ -54,7 +54,7 @@ func newMemCluster(t testing.TB, targets int, wrap func(string, store.Store) sto
 	for i := range targets {
 		c.addTarget(fmt.Sprintf("t%d", i+1))
 	}
-	c.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: memPeers{c}})
+	c.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Cluster: memPeers{c}, Targets: memPeers{c}})
 	t.Cleanup(c.coordinator.Close)
 	return c
 }

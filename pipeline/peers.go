@@ -21,8 +21,9 @@ type JobInit struct {
 	Map *cluster.Map `json:"map"`
 }
 
-// Peers is how a coordinator reaches the cluster.
-type Peers interface {
+// Cluster is what a coordinator asks of the cluster around a job: the
+// map, buckets, listings, key maps, removal.
+type Cluster interface {
 	// Map returns the current cluster map.
 	Map() *cluster.Map
 	// BucketProps returns a bucket's props, or store.ErrBucketNotFound.
@@ -34,7 +35,15 @@ type Peers interface {
 	ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error)
 	// FetchKeyMap reads an external key map from a URL or an ais:// object.
 	FetchKeyMap(ctx context.Context, location string) ([]byte, error)
+	// RemoveObjects removes objects wherever in the cluster they are,
+	// once no rebalance is moving them: the output of an aborted job may
+	// have moved while the targets changed. Copies newer than asOf (the
+	// moment the job failed: a later job's output) stay.
+	RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error
+}
 
+// Targets runs a job's phases on its targets.
+type Targets interface {
 	Init(ctx context.Context, target cluster.Node, init JobInit) error
 	// Extract runs extraction on a target and returns its records'
 	// metadata, sorted as its run.
@@ -45,13 +54,6 @@ type Peers interface {
 	Finish(ctx context.Context, target cluster.Node, id string) error
 	// Abort stops a job on a target and removes what it wrote.
 	Abort(ctx context.Context, target cluster.Node, id string, cause string) error
-	// Stats returns a job's state on a target.
-	Stats(ctx context.Context, target cluster.Node, id string) (JobStats, error)
-	// RemoveObjects removes objects wherever in the cluster they are,
-	// once no rebalance is moving them: the output of an aborted job may
-	// have moved while the targets changed. Copies newer than asOf (the
-	// moment the job failed: a later job's output) stay.
-	RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error
 }
 
 // Fetcher is how a target gets record bytes from the target holding them:

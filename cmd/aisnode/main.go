@@ -295,8 +295,8 @@ func run(args []string) error {
 	registry := formats.Default()
 	nodeLogger := logger.With("node", id)
 	nodeConfig.Formats = registry
-	nodeConfig.NewCoordinator = func(peers pipeline.Peers) *pipeline.Coordinator {
-		return pipeline.NewCoordinator(pipeline.CoordinatorConfig{Peers: peers, Formats: registry, Logger: nodeLogger})
+	nodeConfig.NewCoordinator = func(cluster pipeline.Cluster, targets pipeline.Targets) *pipeline.Coordinator {
+		return pipeline.NewCoordinator(pipeline.CoordinatorConfig{Cluster: cluster, Targets: targets, Formats: registry, Logger: nodeLogger})
 	}
 	if role.IsTarget() {
 		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger})
