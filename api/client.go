@@ -49,7 +49,7 @@ func (c *Client) UseRedirects() *Client {
 
 // ownerURL returns the URL of the target that owns an object by the
 // client's map, or "" when there is no map to route by.
-func (c *Client) ownerURL(ctx context.Context, bucket, name string) string {
+func (c *Client) ownerURL(ctx context.Context, b store.Bucket, name string) string {
 	c.mu.Lock()
 	smap, stale, next := c.mu.smap, c.mu.stale, c.mu.nextFetch
 	c.mu.Unlock()
@@ -70,7 +70,8 @@ func (c *Client) ownerURL(ctx context.Context, bucket, name string) string {
 	if smap == nil {
 		return ""
 	}
-	owner, err := smap.Owner(cluster.Uname(store.ProviderAIS, bucket, name))
+	b = b.Normalize()
+	owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
 	if err != nil {
 		return ""
 	}
@@ -188,7 +189,9 @@ func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error)
 func (c *Client) route(ctx context.Context, rq request) (target string, routed bool) {
 	base, query := rq.base, rq.query
 	if base == "" && rq.object != "" && c.direct {
-		if owner := c.ownerURL(ctx, rq.bucket, rq.object); owner != "" {
+		// The provider is the request's, as the gateway would place it.
+		bucket := store.Bucket{Name: rq.bucket, Provider: rq.query.Get(QueryProvider)}
+		if owner := c.ownerURL(ctx, bucket, rq.object); owner != "" {
 			base, routed = owner, true
 			// A copy: the caller's query serves retries and the
 			// fallback to the gateway.

@@ -12,6 +12,7 @@ import (
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store"
 )
 
 // concrete fills a route pattern's wildcards.
@@ -135,7 +136,7 @@ func TestForgedMetadataIsRefused(t *testing.T) {
 	if got := target.Node.Map().Version; got != current.Version {
 		t.Fatalf("the target's map moved to version %d", got)
 	}
-	if _, ok := target.Node.Buckets().Buckets["keep"]; !ok {
+	if _, ok := target.Node.Buckets().Buckets[store.NewBucket("keep")]; !ok {
 		t.Fatal("the target lost its bucket")
 	}
 	if _, _, err := client.Get(t.Context(), "keep", "o", api.GetOptions{}); err != nil {

@@ -16,8 +16,8 @@ import (
 func (n *Node) handleListBuckets(w http.ResponseWriter, r *http.Request) {
 	md := n.currentBuckets()
 	out := make([]api.BucketEntry, 0, len(md.Buckets))
-	for name, props := range md.Buckets {
-		out = append(out, api.BucketEntry{Name: name, Provider: props.Provider})
+	for b := range md.Buckets {
+		out = append(out, api.BucketEntry{Name: b.Name, Provider: b.Provider})
 	}
 	slices.SortFunc(out, func(a, b api.BucketEntry) int { return strings.Compare(a.Name, b.Name) })
 	writeJSON(w, out)
@@ -99,7 +99,7 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 
 // bucketProps returns a bucket's props from the node's BMD.
 func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
-	p, ok := n.currentBuckets().Buckets[b.Name]
+	p, ok := n.currentBuckets().Props(b)
 	if !ok {
 		return p, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
 	}

@@ -176,7 +176,7 @@ func (p memPeers) BucketProps(ctx context.Context, b store.Bucket) (store.Props,
 		if err != nil {
 			return store.Props{}, err
 		}
-		props, ok := md.Buckets[b.Name]
+		props, ok := md.Buckets[b.Normalize()]
 		if !ok {
 			return store.Props{}, store.ErrBucketNotFound
 		}

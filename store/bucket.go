@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -142,18 +143,74 @@ func (p Props) Validate() error {
 
 // BucketMetadata (BMD) is the versioned set of buckets and their props.
 // Every change increments Version; a node adopts a BMD only if it is newer.
+// Buckets are keyed by provider and name, normalized (see Bucket.Normalize):
+// use Props and Set rather than the map with a bucket of unknown form.
 type BucketMetadata struct {
-	Version int64            `json:"version"`
-	Buckets map[string]Props `json:"buckets"` // by bucket name (ais provider)
+	Version int64
+	Buckets map[Bucket]Props
 }
+
+// NewBucketMetadata returns empty metadata.
+func NewBucketMetadata() BucketMetadata { return BucketMetadata{Buckets: map[Bucket]Props{}} }
+
+// Props returns a bucket's props.
+func (m BucketMetadata) Props(b Bucket) (Props, bool) {
+	p, ok := m.Buckets[b.Normalize()]
+	return p, ok
+}
+
+// Set puts a bucket's props.
+func (m *BucketMetadata) Set(b Bucket, p Props) {
+	if m.Buckets == nil {
+		m.Buckets = map[Bucket]Props{}
+	}
+	m.Buckets[b.Normalize()] = p
+}
+
+// Delete removes a bucket.
+func (m *BucketMetadata) Delete(b Bucket) { delete(m.Buckets, b.Normalize()) }
 
 // Clone returns a deep copy.
 func (m BucketMetadata) Clone() BucketMetadata {
-	c := BucketMetadata{Version: m.Version, Buckets: make(map[string]Props, len(m.Buckets))}
+	c := BucketMetadata{Version: m.Version, Buckets: make(map[Bucket]Props, len(m.Buckets))}
 	for k, v := range m.Buckets {
 		c.Buckets[k] = v
 	}
 	return c
+}
+
+// bucketMetadataJSON is the wire and disk form: buckets keyed
+// "provider://name". A bare name (metadata saved before providers were
+// kept) is an ais bucket.
+type bucketMetadataJSON struct {
+	Version int64            `json:"version"`
+	Buckets map[string]Props `json:"buckets"`
+}
+
+// MarshalJSON writes the metadata with "provider://name" keys.
+func (m BucketMetadata) MarshalJSON() ([]byte, error) {
+	wire := bucketMetadataJSON{Version: m.Version, Buckets: make(map[string]Props, len(m.Buckets))}
+	for b, p := range m.Buckets {
+		wire.Buckets[b.String()] = p
+	}
+	return json.Marshal(wire)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote (and bare names as ais).
+func (m *BucketMetadata) UnmarshalJSON(data []byte) error {
+	var wire bucketMetadataJSON
+	if err := json.Unmarshal(data, &wire); err != nil {
+		return err
+	}
+	m.Version, m.Buckets = wire.Version, make(map[Bucket]Props, len(wire.Buckets))
+	for key, p := range wire.Buckets {
+		b := NewBucket(key)
+		if provider, name, ok := strings.Cut(key, "://"); ok {
+			b = Bucket{Provider: provider, Name: name}
+		}
+		m.Buckets[b.Normalize()] = p
+	}
+	return nil
 }
 
 // Validate checks every bucket name and its props, so that metadata read
@@ -163,12 +220,15 @@ func (m BucketMetadata) Validate() error {
 	if m.Version < 0 {
 		return fmt.Errorf("%w: bucket metadata version %d is negative", ErrInvalidProps, m.Version)
 	}
-	for name, props := range m.Buckets {
-		if err := NewBucket(name).Validate(); err != nil {
+	for b, props := range m.Buckets {
+		if err := b.Validate(); err != nil {
 			return fmt.Errorf("bucket metadata: %w", err)
 		}
+		if b.Provider == "" {
+			return fmt.Errorf("%w: bucket metadata: bucket %q has no provider", ErrInvalidName, b.Name)
+		}
 		if err := props.Validate(); err != nil {
-			return fmt.Errorf("bucket metadata: bucket %s: %w", name, err)
+			return fmt.Errorf("bucket metadata: bucket %s: %w", b, err)
 		}
 	}
 	return nil

@@ -80,11 +80,11 @@ func TestBucketValidate(t *testing.T) {
 }
 
 func TestCheckBucketUpdate(t *testing.T) {
-	cur := store.BucketMetadata{Version: 7, Buckets: map[string]store.Props{"a": store.DefaultProps()}}
+	cur := store.BucketMetadata{Version: 7, Buckets: map[store.Bucket]store.Props{store.NewBucket("a"): store.DefaultProps()}}
 	next := func(version int64, names ...string) store.BucketMetadata {
-		md := store.BucketMetadata{Version: version, Buckets: map[string]store.Props{}}
+		md := store.BucketMetadata{Version: version, Buckets: map[store.Bucket]store.Props{}}
 		for _, n := range names {
-			md.Buckets[n] = store.DefaultProps()
+			md.Buckets[store.NewBucket(n)] = store.DefaultProps()
 		}
 		return md
 	}

@@ -123,7 +123,7 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 		return md, err
 	}
 	next := md.Clone()
-	current, exists := next.Buckets[b.Name]
+	current, exists := next.Props(b)
 	switch c.Kind {
 	case CreateBucket:
 		if exists {
@@ -138,12 +138,12 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 		if err := props.Validate(); err != nil {
 			return md, fmt.Errorf("create bucket %s: %w", b, err)
 		}
-		next.Buckets[b.Name] = props
+		next.Set(b, props)
 	case DestroyBucket:
 		if !exists {
 			return md, fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
 		}
-		delete(next.Buckets, b.Name)
+		next.Delete(b)
 	case SetProps:
 		if !exists {
 			return md, fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
@@ -157,7 +157,7 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 		if err := props.Validate(); err != nil {
 			return md, fmt.Errorf("set props of %s: %w", b, err)
 		}
-		next.Buckets[b.Name] = props
+		next.Set(b, props)
 	}
 	next.Version++
 	return next, nil

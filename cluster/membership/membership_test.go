@@ -191,7 +191,7 @@ func TestJoinAndProposeEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = f.agree()
-	props := s.Buckets.Buckets["b"]
+	props := s.Buckets.Buckets[store.NewBucket("b")]
 	if props.Created != 7 || props.Versioning.Enabled || props.Checksum.Type != store.ChecksumXXHash {
 		t.Fatalf("props %+v", props)
 	}
@@ -257,7 +257,7 @@ func TestApplyTable(t *testing.T) {
 		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive},
 		{ID: "t2", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3", State: cluster.StateLeaving},
 		{ID: "t3", Role: cluster.RoleTarget, URL: "http://127.0.0.1:4", State: cluster.StateOffline},
-	}}, Buckets: &store.BucketMetadata{Version: 2, Buckets: map[string]store.Props{"b": store.DefaultProps()}}}
+	}}, Buckets: &store.BucketMetadata{Version: 2, Buckets: map[store.Bucket]store.Props{store.NewBucket("b"): store.DefaultProps()}}}
 	node := func(id string) cluster.Node { return cluster.Node{ID: id} }
 	tests := []struct {
 		name   string
@@ -314,7 +314,7 @@ func TestApplyTable(t *testing.T) {
 // snapshot, whoever applies it.
 func TestApplyIsAFunctionOfTheChanges(t *testing.T) {
 	start := membership.Snapshot{Map: &cluster.Map{UUID: "u", Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}},
-		Buckets: &store.BucketMetadata{Buckets: map[string]store.Props{}}}
+		Buckets: &store.BucketMetadata{Buckets: map[store.Bucket]store.Props{}}}
 	changes := []membership.Change{
 		{Kind: membership.Join, Node: cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2"}},
 		{Kind: membership.CreateBucket, Bucket: store.NewBucket("a"), Created: 1},
@@ -346,7 +346,7 @@ func TestWatch(t *testing.T) {
 	ch := f.all["t1"].Watch(ctx)
 	f.g1.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("w")})
 	s := <-ch
-	if _, ok := s.Buckets.Buckets["w"]; !ok {
+	if _, ok := s.Buckets.Buckets[store.NewBucket("w")]; !ok {
 		t.Fatalf("watch saw %+v", s.Buckets)
 	}
 	cancel()

@@ -125,8 +125,8 @@ func NewPush(cfg Config) (*Push, error) {
 	}
 	p := &Push{config: cfg, lastSeen: map[string]time.Time{}}
 	p.watchers.chans = map[chan Snapshot]struct{}{}
-	empty := &store.BucketMetadata{Buckets: map[string]store.Props{}}
-	p.current.Store(&Snapshot{Buckets: empty})
+	empty := store.NewBucketMetadata()
+	p.current.Store(&Snapshot{Buckets: &empty})
 	return p, nil
 }
 
@@ -207,7 +207,7 @@ func (p *Push) startPrimary(ctx context.Context) error {
 		}
 	}
 	if md.Buckets == nil {
-		md.Buckets = map[string]store.Props{}
+		md.Buckets = map[store.Bucket]store.Props{}
 	}
 	if err := p.config.Store.SaveMap(m); err != nil {
 		return fmt.Errorf("save cluster map: %w", err)
@@ -396,7 +396,7 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 		}
 		md := s.Buckets.Clone()
 		if md.Buckets == nil {
-			md.Buckets = map[string]store.Props{}
+			md.Buckets = map[store.Bucket]store.Props{}
 		}
 		rules := store.BucketUpdateRules{MaxVersionJump: p.config.MaxVersionJump, Recovery: from.Recovery, AllowNoBuckets: from.AllowEmpty}
 		if err := store.CheckBucketUpdate(*cur.Buckets, md, rules); err != nil {

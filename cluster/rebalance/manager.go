@@ -198,8 +198,7 @@ func (mg *Manager) CollectTombstones(ctx context.Context, m *cluster.Map) (int, 
 	}
 	cutoff := mg.config.Now().Add(-mg.config.TombstoneTTL).UnixNano()
 	dropped := 0
-	for name, props := range md.Buckets {
-		b := store.Bucket{Name: name, Provider: props.Provider}.Normalize()
+	for b := range md.Buckets {
 		tombs, err := st.Tombstones(ctx, b)
 		if errors.Is(err, store.ErrBucketNotFound) {
 			continue

@@ -141,8 +141,7 @@ func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetada
 		}
 		return nil
 	}
-	for name, props := range md.Buckets {
-		b := store.Bucket{Name: name, Provider: props.Provider}.Normalize()
+	for b := range md.Buckets {
 		tombs, err := r.cfg.Store.Tombstones(ctx, b)
 		if errors.Is(err, store.ErrBucketNotFound) {
 			continue

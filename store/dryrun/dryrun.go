@@ -62,7 +62,7 @@ func (s *Store) bucketProps(ctx context.Context, b store.Bucket) (store.Props, e
 	if err != nil {
 		return store.Props{}, err
 	}
-	props, ok := md.Buckets[b.Name]
+	props, ok := md.Props(b)
 	if !ok {
 		return store.Props{}, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
 	}
@@ -293,7 +293,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name := range s.mu.objects {
-		if _, ok := current.Buckets[name]; !ok {
+		if _, ok := current.Props(store.NewBucket(name)); !ok {
 			delete(s.mu.objects, name)
 			delete(s.mu.tombstones, name)
 		}

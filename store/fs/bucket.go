@@ -27,7 +27,7 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.mu.md.Buckets[b.Name]; ok {
+	if _, ok := s.mu.md.Props(b); ok {
 		return fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
 	}
 	if props.Created == 0 {
@@ -38,7 +38,7 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 		return err
 	}
 	md := s.mu.md.Clone()
-	md.Buckets[b.Name] = props
+	md.Set(b, props)
 	md.Version++
 	return s.saveBucketsLocked(md)
 }
@@ -77,11 +77,11 @@ func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.mu.md.Buckets[b.Name]; !ok {
+	if _, ok := s.mu.md.Props(b); !ok {
 		return fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
 	}
 	md := s.mu.md.Clone()
-	delete(md.Buckets, b.Name)
+	md.Delete(b)
 	md.Version++
 	if err := s.saveBucketsLocked(md); err != nil {
 		return err
@@ -99,7 +99,7 @@ func (s *Store) SetBucketProps(ctx context.Context, b store.Bucket, props store.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.mu.md.Buckets[b.Name]
+	old, ok := s.mu.md.Props(b)
 	if !ok {
 		return fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
 	}
@@ -107,7 +107,7 @@ func (s *Store) SetBucketProps(ctx context.Context, b store.Bucket, props store.
 	props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
 	props.Created = old.Created
 	md := s.mu.md.Clone()
-	md.Buckets[b.Name] = props
+	md.Set(b, props)
 	md.Version++
 	return s.saveBucketsLocked(md)
 }
@@ -130,16 +130,16 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	if md.Version <= s.mu.md.Version {
 		return nil
 	}
-	for name := range md.Buckets {
-		if _, ok := s.mu.md.Buckets[name]; !ok {
-			if err := s.createDirs(store.NewBucket(name)); err != nil {
+	for b := range md.Buckets {
+		if _, ok := s.mu.md.Props(b); !ok {
+			if err := s.createDirs(b); err != nil {
 				return err
 			}
 		}
 	}
-	for name := range s.mu.md.Buckets {
-		if _, ok := md.Buckets[name]; !ok {
-			if err := s.removeDirs(store.NewBucket(name)); err != nil {
+	for b := range s.mu.md.Buckets {
+		if _, ok := md.Props(b); !ok {
+			if err := s.removeDirs(b); err != nil {
 				return err
 			}
 		}
@@ -154,7 +154,7 @@ func (s *Store) bucketProps(b store.Bucket) (store.Props, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.mu.md.Buckets[b.Name]
+	p, ok := s.mu.md.Props(b)
 	if !ok {
 		return store.Props{}, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
 	}

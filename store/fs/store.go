@@ -206,14 +206,14 @@ func (s *Store) loadBuckets() error {
 		}
 	}
 	if best.Buckets == nil {
-		best.Buckets = map[string]store.Props{}
+		best.Buckets = map[store.Bucket]store.Props{}
 	}
 	if err := best.Validate(); err != nil {
 		return fmt.Errorf("saved bucket metadata: %w", err)
 	}
 	// Every mountpath gets every bucket directory and the newest metadata.
-	for name := range best.Buckets {
-		if err := s.createDirs(store.NewBucket(name)); err != nil {
+	for b := range best.Buckets {
+		if err := s.createDirs(b); err != nil {
 			return err
 		}
 	}

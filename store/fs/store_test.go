@@ -103,7 +103,7 @@ func TestBucketsPersistAcrossRestart(t *testing.T) {
 	md, _ := st.Buckets(t.Context())
 	again := open(t, mp)
 	md2, _ := again.Buckets(t.Context())
-	if md2.Version != md.Version || md2.Buckets["kept"].Checksum.Type != store.ChecksumMD5 {
+	if md2.Version != md.Version || md2.Buckets[store.NewBucket("kept")].Checksum.Type != store.ChecksumMD5 {
 		t.Fatalf("metadata after restart %+v, before %+v", md2, md)
 	}
 	if got := storetest.Get(t, again, b, "o"); string(got) != "x" {
@@ -275,7 +275,7 @@ func TestFailedMetadataSaveChangesNothing(t *testing.T) {
 	if err := st.CreateBucket(ctx, store.NewBucket("b"), store.Props{}); err == nil {
 		t.Fatal("create succeeded although the metadata could not be saved")
 	}
-	if err := st.SyncBuckets(ctx, store.BucketMetadata{Version: before.Version + 5, Buckets: map[string]store.Props{"c": store.DefaultProps()}}); err == nil {
+	if err := st.SyncBuckets(ctx, store.BucketMetadata{Version: before.Version + 5, Buckets: map[store.Bucket]store.Props{store.NewBucket("c"): store.DefaultProps()}}); err == nil {
 		t.Fatal("sync succeeded although the metadata could not be saved")
 	}
 	after, _ := st.Buckets(ctx)
@@ -304,12 +304,12 @@ func TestSyncRefusesNamesThatEscape(t *testing.T) {
 	ctx := t.Context()
 	evil := strings.Repeat("../", 20) + strings.TrimPrefix(victim, "/")
 	for _, name := range []string{evil, "../../victim", "..", "a/b"} {
-		md := store.BucketMetadata{Version: 10, Buckets: map[string]store.Props{name: store.DefaultProps()}}
+		md := store.BucketMetadata{Version: 10, Buckets: map[store.Bucket]store.Props{store.NewBucket(name): store.DefaultProps()}}
 		if err := st.SyncBuckets(ctx, md); !errors.Is(err, store.ErrInvalidName) {
 			t.Errorf("bucket %q: %v, want ErrInvalidName", name, err)
 		}
 	}
-	if err := st.SyncBuckets(ctx, store.BucketMetadata{Version: 11, Buckets: map[string]store.Props{}}); err != nil {
+	if err := st.SyncBuckets(ctx, store.BucketMetadata{Version: 11, Buckets: map[store.Bucket]store.Props{}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(victim); err != nil {

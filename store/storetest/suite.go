@@ -119,7 +119,7 @@ func testBuckets(t *testing.T, st store.Store, _ Options) {
 		t.Fatalf("second create: %v, want ErrBucketExists", err)
 	}
 	md, _ := st.Buckets(ctx)
-	props, ok := md.Buckets[bucket.Name]
+	props, ok := md.Props(bucket)
 	if !ok {
 		t.Fatalf("bucket missing from metadata %+v", md)
 	}
@@ -134,7 +134,7 @@ func testBuckets(t *testing.T, st store.Store, _ Options) {
 		t.Fatal(err)
 	}
 	md2, _ := st.Buckets(ctx)
-	if md2.Buckets[bucket.Name].Checksum.Type != store.ChecksumSHA256 || md2.Version <= md.Version {
+	if props2, _ := md2.Props(bucket); props2.Checksum.Type != store.ChecksumSHA256 || md2.Version <= md.Version {
 		t.Fatalf("props not updated: %+v", md2)
 	}
 	bad := props
@@ -478,7 +478,7 @@ func testSyncBuckets(t *testing.T, st store.Store, _ Options) {
 	ctx := t.Context()
 	mustCreate(t, st, store.NewBucket("old"), store.Props{})
 	md, _ := st.Buckets(ctx)
-	newer := store.BucketMetadata{Version: md.Version + 5, Buckets: map[string]store.Props{"fresh": store.DefaultProps()}}
+	newer := store.BucketMetadata{Version: md.Version + 5, Buckets: map[store.Bucket]store.Props{store.NewBucket("fresh"): store.DefaultProps()}}
 	if err := st.SyncBuckets(ctx, newer); err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +487,7 @@ func testSyncBuckets(t *testing.T, st store.Store, _ Options) {
 		t.Fatalf("after sync: %+v", got)
 	}
 	Put(t, st, store.NewBucket("fresh"), "o", []byte("x"))
-	stale := store.BucketMetadata{Version: 1, Buckets: map[string]store.Props{}}
+	stale := store.BucketMetadata{Version: 1, Buckets: map[store.Bucket]store.Props{}}
 	if err := st.SyncBuckets(ctx, stale); err != nil {
 		t.Fatal(err)
 	}
