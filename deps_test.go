@@ -2,6 +2,9 @@ package aisgo_test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path"
@@ -199,6 +202,57 @@ func TestFileOperationsAreConfined(t *testing.T) {
 					t.Errorf("%s/%s:%d calls %s directly: use internal/pathsafe", rel, file, i+1, strings.TrimSpace(line))
 				}
 			}
+		}
+	}
+}
+
+// TestErrorsKeepCauses (STYLE H3, H8): an error passed to fmt.Errorf is
+// wrapped with %w, never flattened with %v or %s, so that errors.Is works
+// across layers; and no context.Background() below cmd/: a context comes
+// from the caller.
+func TestErrorsKeepCauses(t *testing.T) {
+	errName := regexp.MustCompile(`(?i)err$`)
+	for _, p := range listPackages(t) {
+		rel, ok := relative(p.ImportPath)
+		if !ok {
+			continue
+		}
+		for _, file := range p.GoFiles {
+			path := filepath.Join(p.Dir, file)
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(node ast.Node) bool {
+				call, ok := node.(*ast.CallExpr)
+				if !ok {
+					return true
+				}
+				fn, ok := call.Fun.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				pkg, ok := fn.X.(*ast.Ident)
+				if !ok {
+					return true
+				}
+				switch {
+				case pkg.Name == "context" && (fn.Sel.Name == "Background" || fn.Sel.Name == "TODO") && !strings.HasPrefix(rel, "cmd/"):
+					t.Errorf("%s: context.%s() below cmd/: take the caller's context", fset.Position(call.Pos()), fn.Sel.Name)
+				case pkg.Name == "fmt" && fn.Sel.Name == "Errorf" && len(call.Args) > 1:
+					format, ok := call.Args[0].(*ast.BasicLit)
+					if !ok || strings.Contains(format.Value, "%w") {
+						return true
+					}
+					for _, arg := range call.Args[1:] {
+						if id, ok := arg.(*ast.Ident); ok && errName.MatchString(id.Name) {
+							t.Errorf("%s: fmt.Errorf flattens %s: wrap it with %%w", fset.Position(call.Pos()), id.Name)
+						}
+					}
+				}
+				return true
+			})
 		}
 	}
 }
