@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/store"
@@ -69,24 +70,11 @@ const (
 )
 
 // Kinds maps each kind to its sentinel; the gateway encodes with it and
-// the client decodes with it.
-var Kinds = []struct {
+// the client decodes with it. The store's kinds come first (store.Kinds).
+var Kinds = append(slices.Clone(store.Kinds), []struct {
 	Kind string
 	Err  error
 }{
-	{KindNotFound, store.ErrNotFound},
-	{KindExists, store.ErrExists},
-	{KindBucketNotFound, store.ErrBucketNotFound},
-	{KindBucketExists, store.ErrBucketExists},
-	{KindInvalidName, store.ErrInvalidName},
-	{KindInvalidProps, store.ErrInvalidProps},
-	{KindConflict, store.ErrConflict},
-	{KindBadChecksum, store.ErrBadChecksum},
-	{KindSizeMismatch, store.ErrSizeMismatch},
-	{KindCorrupt, store.ErrCorrupt},
-	{KindNoSpace, store.ErrNoSpace},
-	{KindIO, store.ErrIO},
-	{KindUnknownChecksum, store.ErrUnknownChecksum},
 	{KindBadRequest, ErrBadRequest},
 	{KindRange, ErrRange},
 	{KindNoTargets, cluster.ErrNoTargets},
@@ -99,7 +87,7 @@ var Kinds = []struct {
 	{KindNotImplemented, ErrNotImplemented},
 	{KindUnauthorized, ErrUnauthorized},
 	{KindBadGateway, ErrBadGateway},
-}
+}...)
 
 // KindOf classifies an error; unknown errors are KindInternal.
 func KindOf(err error) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -82,9 +83,15 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		rec.recordError(err)
 	}
 	status := statusOf(err)
+	// A dSort condition keeps its own kind, so that a coordinator gets
+	// the sentinel back from a target (gateway/peer decodes it).
+	kind := pipeline.KindOf(err)
+	if kind == "" {
+		kind = api.KindOf(err)
+	}
 	body := api.Error{
 		Status:  status,
-		Kind:    api.KindOf(err),
+		Kind:    kind,
 		Message: n.redact(err.Error()),
 		Method:  r.Method,
 		Path:    r.URL.Path,

@@ -20,3 +20,45 @@ var (
 	ErrSizeMismatch    = errors.New("store: object size does not match the size announced")
 	ErrUnknownChecksum = errors.New("store: unknown checksum type")
 )
+
+// Kinds name the store's error conditions where errors cross nodes as
+// text (the API, a rebalance receipt); they are stable, and decode back
+// to the same sentinels.
+var Kinds = []struct {
+	Kind string
+	Err  error
+}{
+	{"not-found", ErrNotFound},
+	{"exists", ErrExists},
+	{"bucket-not-found", ErrBucketNotFound},
+	{"bucket-exists", ErrBucketExists},
+	{"invalid-name", ErrInvalidName},
+	{"invalid-props", ErrInvalidProps},
+	{"conflict", ErrConflict},
+	{"bad-checksum", ErrBadChecksum},
+	{"size-mismatch", ErrSizeMismatch},
+	{"corrupt", ErrCorrupt},
+	{"no-space", ErrNoSpace},
+	{"io", ErrIO},
+	{"unknown-checksum", ErrUnknownChecksum},
+}
+
+// KindOf returns the kind of a store error, or "" for another error.
+func KindOf(err error) string {
+	for _, k := range Kinds {
+		if errors.Is(err, k.Err) {
+			return k.Kind
+		}
+	}
+	return ""
+}
+
+// ErrOfKind returns the sentinel of a kind, or nil.
+func ErrOfKind(kind string) error {
+	for _, k := range Kinds {
+		if k.Kind == kind {
+			return k.Err
+		}
+	}
+	return nil
+}

@@ -60,8 +60,7 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 		}
 		r := Receipt{Provider: it.Bucket.Provider, Bucket: it.Bucket.Name, Name: it.Meta.Name}
 		if err != nil {
-			r.Error = err.Error()
-			r.Permanent = errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidName) || errors.Is(err, store.ErrInvalidProps)
+			r.Error, r.Kind = err.Error(), store.KindOf(err)
 		}
 		receipts = append(receipts, r)
 	}

@@ -251,11 +251,12 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 		switch {
 		case !ok:
 			r.fail(fmt.Errorf("%w: %s had no receipt for %s/%s", ErrIncomplete, to.ID, it.Bucket, it.Meta.Name))
-		case rc.Error != "":
+		case rc.Err() != nil:
+			err := rc.Err()
 			r.progress.Skipped.Add(1)
-			r.cfg.Logger.Warn("rebalance: an object could not move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "to", to.ID, "err", rc.Error)
-			if !rc.Permanent {
-				r.fail(fmt.Errorf("%w: %s/%s on %s: %s", ErrIncomplete, it.Bucket, it.Meta.Name, to.ID, rc.Error))
+			r.cfg.Logger.Warn("rebalance: an object could not move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "to", to.ID, "err", err)
+			if !permanent(err) {
+				r.fail(fmt.Errorf("%w: %s/%s on %s: %w", ErrIncomplete, it.Bucket, it.Meta.Name, to.ID, err))
 			}
 		case it.Tombstone:
 			if err := r.cfg.Store.DropTombstone(ctx, it.Bucket, it.Meta.Name, it.Meta.Stamp); err != nil {

@@ -26,9 +26,32 @@ type Receipt struct {
 	Bucket   string `json:"b"`
 	Name     string `json:"n"`
 	Error    string `json:"error,omitempty"`
-	// Permanent: sending again will not help (a name conflict); the item
-	// is skipped, not retried.
-	Permanent bool `json:"permanent,omitempty"`
+	// Kind is the store error's kind (store.Kinds), so that the sender
+	// gets the sentinel back, not only text.
+	Kind string `json:"kind,omitempty"`
+}
+
+// errRemote marks a receiver's error of no known kind.
+var errRemote = errors.New("rebalance: the receiving target failed")
+
+// Err returns the receipt's error, wrapping the sentinel of its kind;
+// nil when the item was received.
+func (r Receipt) Err() error {
+	if r.Error == "" {
+		return nil
+	}
+	sentinel := store.ErrOfKind(r.Kind)
+	if sentinel == nil {
+		sentinel = errRemote
+	}
+	return fmt.Errorf("%w: %s", sentinel, r.Error)
+}
+
+// permanent reports whether sending an item again will not help (a name
+// conflict, a name or props the receiver refuses): it is skipped, not
+// retried.
+func permanent(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidName) || errors.Is(err, store.ErrInvalidProps)
 }
 
 // appendFrame encodes an item's header.

@@ -144,9 +144,22 @@ func (c *Client) do(ctx context.Context, method, url string, body io.Reader, con
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		return nil, api.DecodeError(resp)
+		return nil, decodeError(resp)
 	}
 	return resp, nil
+}
+
+// decodeError reads a node's error answer; a dSort kind wraps its
+// sentinel, so errors.Is works as if the error had been returned here.
+func decodeError(resp *http.Response) error {
+	err := api.DecodeError(resp)
+	var remote *api.Error
+	if errors.As(err, &remote) {
+		if sentinel := pipeline.ErrOfKind(remote.Kind); sentinel != nil {
+			return fmt.Errorf("%w: %w", sentinel, err)
+		}
+	}
+	return err
 }
 
 // stream sends a long-running request (no timeout: a phase takes as long
@@ -302,11 +315,7 @@ func (c *Client) Finish(ctx context.Context, t cluster.Node, id string) error {
 
 // Abort stops a job on a target.
 func (c *Client) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
-	err := c.Call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
-	if errors.Is(err, api.ErrJobNotFound) {
-		return fmt.Errorf("%w: %w", pipeline.ErrJobNotFound, err)
-	}
-	return err
+	return c.Call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
 }
 
 // RemoveJob forgets a finished job on a target.

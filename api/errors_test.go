@@ -1,0 +1,38 @@
+package api_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
+)
+
+// TestKindsDecodeToSentinels: every kind on the wire decodes back to its
+// sentinel, the store's included, and the kinds are unique.
+func TestKindsDecodeToSentinels(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range api.Kinds {
+		if seen[k.Kind] {
+			t.Errorf("kind %q twice", k.Kind)
+		}
+		seen[k.Kind] = true
+		if got := api.KindOf(k.Err); got != k.Kind {
+			t.Errorf("KindOf(%v) = %q, want %q", k.Err, got, k.Kind)
+		}
+		e := &api.Error{Status: 500, Kind: k.Kind, Message: "m"}
+		if !errors.Is(e, k.Err) {
+			t.Errorf("an error of kind %q is not %v", k.Kind, k.Err)
+		}
+	}
+	for _, named := range []struct{ constant, store string }{
+		{api.KindNotFound, store.KindOf(store.ErrNotFound)},
+		{api.KindNoSpace, store.KindOf(store.ErrNoSpace)},
+		{api.KindConflict, store.KindOf(store.ErrConflict)},
+		{api.KindCorrupt, store.KindOf(store.ErrCorrupt)},
+	} {
+		if named.constant != named.store {
+			t.Errorf("api names %q, the store %q", named.constant, named.store)
+		}
+	}
+}

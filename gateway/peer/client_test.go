@@ -1,0 +1,47 @@
+package peer
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/store"
+)
+
+// TestErrorsCrossAsKinds: a target's error answer decodes back to the
+// sentinel of its kind, so a coordinator tells "aborted" from "gone" with
+// errors.Is, not by its text.
+func TestErrorsCrossAsKinds(t *testing.T) {
+	secret := NewSecret()
+	kinds := map[string]error{
+		"job-aborted":   pipeline.ErrAborted,
+		"job-not-found": pipeline.ErrJobNotFound,
+		"worker-closed": pipeline.ErrWorkerClosed,
+		"no-space":      store.ErrNoSpace,
+		"stale-map":     cluster.ErrStaleMap,
+	}
+	var kind string
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusConflict)
+		json.NewEncoder(w).Encode(api.Error{Status: http.StatusConflict, Kind: kind, Message: "as the target said it", Node: "t1"})
+	}))
+	defer server.Close()
+	c := NewClient(ClientConfig{Auth: NewAuth(secret, Options{}), Node: "g1"})
+	target := cluster.Node{ID: "t1", URL: server.URL}
+	for k, want := range kinds {
+		kind = k
+		err := c.Init(t.Context(), target, pipeline.JobInit{ID: "srt-1"})
+		if !errors.Is(err, want) {
+			t.Errorf("kind %s: %v does not decode to %v", k, err, want)
+		}
+		var remote *api.Error
+		if !errors.As(err, &remote) || remote.Node != "t1" {
+			t.Errorf("kind %s: the remote error is lost: %v", k, err)
+		}
+	}
+}
