@@ -220,10 +220,6 @@ func (c *countingBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Registry returns the registry /metrics serves: the binary may register
-// its own collectors on it.
-func (n *Node) Registry() *prometheus.Registry { return n.metrics.registry }
-
 // Gatherer returns everything /metrics serves: the request counters, Go
 // and process collectors, and the node's state (cluster map, mountpath
 // capacity, jobs) read now under ctx.
