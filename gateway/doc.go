@@ -1,7 +1,12 @@
 // Package gateway serves every HTTP route of an AIS-Go node: the native
 // REST API (/v1/buckets, /v1/objects, /v1/cluster, /v1/sort, /v1/health),
 // the intra-cluster routes (metasync, per-target listing, streams), and
-// /metrics. A Node has a role: a gateway answers control requests and
+// /metrics. Routes are registered by role (routes.go); a node answers a
+// route of another role with a 400 naming who serves it. Intra-cluster
+// routes take only requests signed with the cluster secret (gateway/peer,
+// which is also the node's client of other nodes); the control plane is
+// cluster/membership and the rebalance cluster/rebalance, whose HTTP side
+// this package is. A Node has a role: a gateway answers control requests and
 // redirects data requests to the target that owns the object (GET 301,
 // others 307, as AIStore does); a target stores objects; role "all" is both
 // in one process, and still redirects, so clients work unchanged when the
