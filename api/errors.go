@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/errkind"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -71,30 +72,25 @@ const (
 
 // Kinds maps each kind to its sentinel; the gateway encodes with it and
 // the client decodes with it. The store's kinds come first (store.Kinds).
-var Kinds = append(slices.Clone(store.Kinds), []struct {
-	Kind string
-	Err  error
-}{
-	{KindBadRequest, ErrBadRequest},
-	{KindRange, ErrRange},
-	{KindNoTargets, cluster.ErrNoTargets},
-	{KindNodeNotFound, cluster.ErrNodeNotFound},
-	{KindDuplicateNode, cluster.ErrDuplicateNode},
-	{KindStaleMap, cluster.ErrStaleMap},
-	{KindJobNotFound, ErrJobNotFound},
-	{KindJobFinished, ErrJobFinished},
-	{KindUnavailable, ErrUnavailable},
-	{KindNotImplemented, ErrNotImplemented},
-	{KindUnauthorized, ErrUnauthorized},
-	{KindBadGateway, ErrBadGateway},
+var Kinds = append(slices.Clone(store.Kinds), errkind.Table{
+	{Name: KindBadRequest, Err: ErrBadRequest},
+	{Name: KindRange, Err: ErrRange},
+	{Name: KindNoTargets, Err: cluster.ErrNoTargets},
+	{Name: KindNodeNotFound, Err: cluster.ErrNodeNotFound},
+	{Name: KindDuplicateNode, Err: cluster.ErrDuplicateNode},
+	{Name: KindStaleMap, Err: cluster.ErrStaleMap},
+	{Name: KindJobNotFound, Err: ErrJobNotFound},
+	{Name: KindJobFinished, Err: ErrJobFinished},
+	{Name: KindUnavailable, Err: ErrUnavailable},
+	{Name: KindNotImplemented, Err: ErrNotImplemented},
+	{Name: KindUnauthorized, Err: ErrUnauthorized},
+	{Name: KindBadGateway, Err: ErrBadGateway},
 }...)
 
 // KindOf classifies an error; unknown errors are KindInternal.
 func KindOf(err error) string {
-	for _, k := range Kinds {
-		if errors.Is(err, k.Err) {
-			return k.Kind
-		}
+	if kind := Kinds.Of(err); kind != "" {
+		return kind
 	}
 	return KindInternal
 }
@@ -119,10 +115,8 @@ func (e *Error) Error() string {
 // Unwrap returns the sentinel of the error's kind, or one derived from the
 // status when the kind is unknown.
 func (e *Error) Unwrap() error {
-	for _, k := range Kinds {
-		if k.Kind == e.Kind {
-			return k.Err
-		}
+	if sentinel := Kinds.Err(e.Kind); sentinel != nil {
+		return sentinel
 	}
 	switch e.Status {
 	case http.StatusNotFound:

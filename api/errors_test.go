@@ -13,23 +13,23 @@ import (
 func TestKindsDecodeToSentinels(t *testing.T) {
 	seen := map[string]bool{}
 	for _, k := range api.Kinds {
-		if seen[k.Kind] {
-			t.Errorf("kind %q twice", k.Kind)
+		if seen[k.Name] {
+			t.Errorf("kind %q twice", k.Name)
 		}
-		seen[k.Kind] = true
-		if got := api.KindOf(k.Err); got != k.Kind {
-			t.Errorf("KindOf(%v) = %q, want %q", k.Err, got, k.Kind)
+		seen[k.Name] = true
+		if got := api.KindOf(k.Err); got != k.Name {
+			t.Errorf("KindOf(%v) = %q, want %q", k.Err, got, k.Name)
 		}
-		e := &api.Error{Status: 500, Kind: k.Kind, Message: "m"}
+		e := &api.Error{Status: 500, Kind: k.Name, Message: "m"}
 		if !errors.Is(e, k.Err) {
-			t.Errorf("an error of kind %q is not %v", k.Kind, k.Err)
+			t.Errorf("an error of kind %q is not %v", k.Name, k.Err)
 		}
 	}
 	for _, named := range []struct{ constant, store string }{
-		{api.KindNotFound, store.KindOf(store.ErrNotFound)},
-		{api.KindNoSpace, store.KindOf(store.ErrNoSpace)},
-		{api.KindConflict, store.KindOf(store.ErrConflict)},
-		{api.KindCorrupt, store.KindOf(store.ErrCorrupt)},
+		{api.KindNotFound, store.Kinds.Of(store.ErrNotFound)},
+		{api.KindNoSpace, store.Kinds.Of(store.ErrNoSpace)},
+		{api.KindConflict, store.Kinds.Of(store.ErrConflict)},
+		{api.KindCorrupt, store.Kinds.Of(store.ErrCorrupt)},
 	} {
 		if named.constant != named.store {
 			t.Errorf("api names %q, the store %q", named.constant, named.store)

@@ -85,7 +85,7 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	// A dSort condition keeps its own kind, so that a coordinator gets
 	// the sentinel back from a target (gateway/peer decodes it).
-	kind := pipeline.KindOf(err)
+	kind := pipeline.Kinds.Of(err)
 	if kind == "" {
 		kind = api.KindOf(err)
 	}

@@ -1,43 +1,20 @@
 package pipeline
 
-import "errors"
+import "github.com/aisgo/aisgo/internal/errkind"
 
 // Kinds name dSort's error conditions where they cross nodes as text (a
 // target's answer to its coordinator); they are stable, and decode back to
 // the same sentinels (see gateway/peer).
-var Kinds = []struct {
-	Kind string
-	Err  error
-}{
-	{"job-not-found", ErrJobNotFound},
-	{"job-exists", ErrJobExists},
-	{"job-finished", ErrJobFinished},
-	{"job-running", ErrJobRunning},
-	{"job-aborted", ErrAborted},
-	{"invalid-job-id", ErrInvalidJobID},
-	{"invalid-init", ErrInvalidInit},
-	{"invalid-spec", ErrInvalidSpec},
-	{"key-map-fetch", ErrKeyMapFetch},
-	{"wire-limit", ErrWireLimit},
-	{"worker-closed", ErrWorkerClosed},
-}
-
-// KindOf returns the kind of a dSort error, or "" for another error.
-func KindOf(err error) string {
-	for _, k := range Kinds {
-		if errors.Is(err, k.Err) {
-			return k.Kind
-		}
-	}
-	return ""
-}
-
-// ErrOfKind returns the sentinel of a kind, or nil.
-func ErrOfKind(kind string) error {
-	for _, k := range Kinds {
-		if k.Kind == kind {
-			return k.Err
-		}
-	}
-	return nil
+var Kinds = errkind.Table{
+	{Name: "job-not-found", Err: ErrJobNotFound},
+	{Name: "job-exists", Err: ErrJobExists},
+	{Name: "job-finished", Err: ErrJobFinished},
+	{Name: "job-running", Err: ErrJobRunning},
+	{Name: "job-aborted", Err: ErrAborted},
+	{Name: "invalid-job-id", Err: ErrInvalidJobID},
+	{Name: "invalid-init", Err: ErrInvalidInit},
+	{Name: "invalid-spec", Err: ErrInvalidSpec},
+	{Name: "key-map-fetch", Err: ErrKeyMapFetch},
+	{Name: "wire-limit", Err: ErrWireLimit},
+	{Name: "worker-closed", Err: ErrWorkerClosed},
 }

@@ -1,6 +1,10 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/aisgo/aisgo/internal/errkind"
+)
 
 // Sentinel errors. Implementations wrap them with the operation and name;
 // callers test with errors.Is.
@@ -24,41 +28,18 @@ var (
 // Kinds name the store's error conditions where errors cross nodes as
 // text (the API, a rebalance receipt); they are stable, and decode back
 // to the same sentinels.
-var Kinds = []struct {
-	Kind string
-	Err  error
-}{
-	{"not-found", ErrNotFound},
-	{"exists", ErrExists},
-	{"bucket-not-found", ErrBucketNotFound},
-	{"bucket-exists", ErrBucketExists},
-	{"invalid-name", ErrInvalidName},
-	{"invalid-props", ErrInvalidProps},
-	{"conflict", ErrConflict},
-	{"bad-checksum", ErrBadChecksum},
-	{"size-mismatch", ErrSizeMismatch},
-	{"corrupt", ErrCorrupt},
-	{"no-space", ErrNoSpace},
-	{"io", ErrIO},
-	{"unknown-checksum", ErrUnknownChecksum},
-}
-
-// KindOf returns the kind of a store error, or "" for another error.
-func KindOf(err error) string {
-	for _, k := range Kinds {
-		if errors.Is(err, k.Err) {
-			return k.Kind
-		}
-	}
-	return ""
-}
-
-// ErrOfKind returns the sentinel of a kind, or nil.
-func ErrOfKind(kind string) error {
-	for _, k := range Kinds {
-		if k.Kind == kind {
-			return k.Err
-		}
-	}
-	return nil
+var Kinds = errkind.Table{
+	{Name: "not-found", Err: ErrNotFound},
+	{Name: "exists", Err: ErrExists},
+	{Name: "bucket-not-found", Err: ErrBucketNotFound},
+	{Name: "bucket-exists", Err: ErrBucketExists},
+	{Name: "invalid-name", Err: ErrInvalidName},
+	{Name: "invalid-props", Err: ErrInvalidProps},
+	{Name: "conflict", Err: ErrConflict},
+	{Name: "bad-checksum", Err: ErrBadChecksum},
+	{Name: "size-mismatch", Err: ErrSizeMismatch},
+	{Name: "corrupt", Err: ErrCorrupt},
+	{Name: "no-space", Err: ErrNoSpace},
+	{Name: "io", Err: ErrIO},
+	{Name: "unknown-checksum", Err: ErrUnknownChecksum},
 }

@@ -60,7 +60,7 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 		}
 		r := Receipt{Provider: it.Bucket.Provider, Bucket: it.Bucket.Name, Name: it.Meta.Name}
 		if err != nil {
-			r.Error, r.Kind = err.Error(), store.KindOf(err)
+			r.Error, r.Kind = err.Error(), store.Kinds.Of(err)
 		}
 		receipts = append(receipts, r)
 	}

@@ -40,7 +40,7 @@ func (r Receipt) Err() error {
 	if r.Error == "" {
 		return nil
 	}
-	sentinel := store.ErrOfKind(r.Kind)
+	sentinel := store.Kinds.Err(r.Kind)
 	if sentinel == nil {
 		sentinel = errRemote
 	}

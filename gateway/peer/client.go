@@ -155,7 +155,7 @@ func decodeError(resp *http.Response) error {
 	err := api.DecodeError(resp)
 	var remote *api.Error
 	if errors.As(err, &remote) {
-		if sentinel := pipeline.ErrOfKind(remote.Kind); sentinel != nil {
+		if sentinel := pipeline.Kinds.Err(remote.Kind); sentinel != nil {
 			return fmt.Errorf("%w: %w", sentinel, err)
 		}
 	}
