@@ -42,7 +42,13 @@ var allowed = map[string][]string{
 	"store/storetest":     {"store"},
 	"store/faulty":        {"store"},
 	"store/dryrun":        {"store"},
-	"internal/pool":       {},
+	// Decorators to come wrap store.Store; the EC one places slices by
+	// the cluster map.
+	"store/mirror":    {"store"},
+	"store/ec":        {"store", "cluster"},
+	"store/remote":    {"store"},
+	"store/remote/s3": {"store", "store/remote"},
+	"internal/pool":   {},
 }
 
 // wildcard packages may import any project package.
