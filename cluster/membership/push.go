@@ -83,24 +83,19 @@ type Config struct {
 // Push is the control plane of one primary gateway that pushes every
 // change to every node.
 type Push struct {
-	config  Config
-	current atomic.Pointer[Snapshot]
+	config Config
+	*Holder
 	// changeMu serializes changes on the primary; acceptMu the taking of
 	// pushed snapshots.
 	changeMu sync.Mutex
 	acceptMu sync.Mutex
 	// emptied: the primary's own changes left no targets or no buckets,
 	// which its pushes then allow.
-	emptied atomic.Bool
-	// lastSeen is when each node last answered a keepalive (Tick only).
-	lastSeen  map[string]time.Time
+	emptied   atomic.Bool
+	keepalive Keepalive
 	rejoining atomic.Bool
 	loops     context.Context
 	wg        sync.WaitGroup
-	watchers  struct {
-		sync.Mutex
-		chans map[chan Snapshot]struct{}
-	}
 }
 
 // NewPush returns a control plane; Start brings it into the cluster.
@@ -123,19 +118,14 @@ func NewPush(cfg Config) (*Push, error) {
 	if cfg.Join == "" && !cfg.Self.Role.IsGateway() {
 		return nil, fmt.Errorf("membership: a %s must join a cluster (give the URL of a gateway)", cfg.Self.Role)
 	}
-	p := &Push{config: cfg, lastSeen: map[string]time.Time{}}
-	p.watchers.chans = map[chan Snapshot]struct{}{}
-	empty := store.NewBucketMetadata()
-	p.current.Store(&Snapshot{Buckets: &empty})
+	p := &Push{config: cfg, keepalive: Keepalive{Timeout: cfg.KeepaliveTimeout, Logger: cfg.Logger}}
+	p.Holder = NewHolder(cfg.Placement, cfg.Changed)
 	return p, nil
 }
 
-// Current returns the current snapshot; its Map is nil before Start.
-func (p *Push) Current() Snapshot { return *p.current.Load() }
-
 // IsPrimary reports whether this node is the primary.
 func (p *Push) IsPrimary() bool {
-	m := p.current.Load().Map
+	m := p.Current().Map
 	return m != nil && m.Primary == p.config.Self.ID
 }
 
@@ -228,20 +218,9 @@ func (p *Push) startPrimary(ctx context.Context) error {
 	return nil
 }
 
-// install makes next the current snapshot, under the placement lock, and
-// tells the watchers.
+// install makes next the current snapshot.
 func (p *Push) install(next Snapshot) {
-	if l := p.config.Placement; l != nil {
-		l.Lock()
-	}
-	previous := *p.current.Swap(&next)
-	if l := p.config.Placement; l != nil {
-		l.Unlock()
-	}
-	if p.config.Changed != nil {
-		p.config.Changed(previous, next)
-	}
-	p.notify(next)
+	p.Install(next)
 	// A node left out of the map (or taken offline) while it is alive
 	// joins again rather than go on with a map it is not in.
 	if next.Map != nil && next.Map.Primary != p.config.Self.ID && p.config.Join != "" {
@@ -255,7 +234,7 @@ func (p *Push) install(next Snapshot) {
 // forwarding it to the primary. It returns the snapshot after the change.
 func (p *Push) Propose(ctx context.Context, c Change) (Snapshot, error) {
 	if !p.IsPrimary() {
-		m := p.current.Load().Map
+		m := p.Current().Map
 		if m == nil {
 			return Snapshot{}, ErrNoPrimary
 		}
@@ -332,29 +311,12 @@ func (p *Push) change(ctx context.Context, c Change) (Snapshot, error) {
 // distribute pushes the current snapshot to every other node and returns
 // the nodes it could not reach.
 func (p *Push) distribute(ctx context.Context) map[string]error {
-	return p.push(ctx, p.Current(), func(cluster.Node) bool { return true })
+	return p.push(ctx, p.Current(), nil)
 }
 
-// push sends a snapshot to the map's other nodes that match, in parallel.
+// push sends a snapshot to the map's other nodes that match.
 func (p *Push) push(ctx context.Context, s Snapshot, match func(cluster.Node) bool) map[string]error {
-	var mu sync.Mutex
-	failed := map[string]error{}
-	var wg sync.WaitGroup
-	allowEmpty := p.emptied.Load()
-	for _, node := range s.Map.Nodes {
-		if node.ID == p.config.Self.ID || !match(node) {
-			continue
-		}
-		wg.Go(func() {
-			if err := p.config.Transport.Push(ctx, node, s, allowEmpty); err != nil {
-				mu.Lock()
-				failed[node.ID] = err
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return failed
+	return PushAll(ctx, p.config.Transport, s, p.config.Self.ID, p.emptied.Load(), match)
 }
 
 // Origin says who sent a snapshot and how far to trust a jump ahead.
@@ -478,74 +440,17 @@ func (p *Push) Rejoin() {
 }
 
 // Tick is one keepalive round on the primary at time now: push the
-// snapshot to every node; a target silent for the keepalive timeout goes
-// offline, a gateway leaves the map, an offline target that answers is
-// active again. Other nodes do nothing.
+// snapshot to every node, then apply what Keepalive makes of who
+// answered. Other nodes do nothing.
 func (p *Push) Tick(ctx context.Context, now time.Time) {
 	if !p.IsPrimary() {
 		return
 	}
 	failed := p.distribute(ctx)
-	for _, node := range p.Current().Map.Nodes {
-		if _, bad := failed[node.ID]; !bad {
-			p.lastSeen[node.ID] = now
-			if node.State == cluster.StateOffline {
-				p.config.Logger.Info("an offline target answers again", "id", node.ID)
-				p.proposeLogged(ctx, Change{Kind: Activate, Node: cluster.Node{ID: node.ID}})
-			}
-			continue
+	for _, c := range p.keepalive.Round(now, p.Current().Map, failed) {
+		if _, err := p.change(ctx, c); err != nil {
+			p.config.Logger.Warn("change the cluster map", "change", c.Kind, "node_id", c.Node.ID, "err", err)
 		}
-		first, seen := p.lastSeen[node.ID]
-		if !seen {
-			p.lastSeen[node.ID] = now
-			continue
-		}
-		if now.Sub(first) < p.config.KeepaliveTimeout || node.State == cluster.StateOffline {
-			continue
-		}
-		silent := now.Sub(first).Round(time.Second)
-		if node.Role.IsTarget() {
-			p.config.Logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
-			p.proposeLogged(ctx, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}})
-			continue
-		}
-		p.config.Logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
-		p.proposeLogged(ctx, Change{Kind: Remove, Node: cluster.Node{ID: node.ID}})
-		delete(p.lastSeen, node.ID)
-	}
-}
-
-func (p *Push) proposeLogged(ctx context.Context, c Change) {
-	if _, err := p.change(ctx, c); err != nil {
-		p.config.Logger.Warn("change the cluster map", "change", c.Kind, "node_id", c.Node.ID, "err", err)
-	}
-}
-
-// Watch returns a channel that receives every new snapshot (the latest,
-// when the reader falls behind) until ctx ends.
-func (p *Push) Watch(ctx context.Context) <-chan Snapshot {
-	ch := make(chan Snapshot, 1)
-	p.watchers.Lock()
-	p.watchers.chans[ch] = struct{}{}
-	p.watchers.Unlock()
-	context.AfterFunc(ctx, func() {
-		p.watchers.Lock()
-		delete(p.watchers.chans, ch)
-		p.watchers.Unlock()
-		close(ch)
-	})
-	return ch
-}
-
-func (p *Push) notify(s Snapshot) {
-	p.watchers.Lock()
-	defer p.watchers.Unlock()
-	for ch := range p.watchers.chans {
-		select {
-		case <-ch: // drop the older one the reader has not taken
-		default:
-		}
-		ch <- s
 	}
 }
 

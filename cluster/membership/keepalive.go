@@ -1,0 +1,95 @@
+package membership
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+)
+
+// Keepalive decides, from the nodes a push round reached, which change
+// state: a target silent for the timeout goes offline, a gateway leaves
+// the map, an offline target that answers is active again. It keeps when
+// each node last answered; the caller gives the time, so it is pure of
+// clocks.
+type Keepalive struct {
+	// Timeout is how long a node may miss rounds; zero means 10s.
+	Timeout time.Duration
+	// Skip, when set, names nodes the rounds do not judge (gateways that
+	// follow a replicated log).
+	Skip     func(cluster.Node) bool
+	Logger   *slog.Logger
+	lastSeen map[string]time.Time
+}
+
+// Round returns the changes a round at time now implies, given the map
+// and the nodes that could not be reached (failed).
+func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error) []Change {
+	if k.lastSeen == nil {
+		k.lastSeen = map[string]time.Time{}
+	}
+	timeout := k.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	logger := k.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var changes []Change
+	for _, node := range m.Nodes {
+		if node.ID == m.Primary || k.Skip != nil && k.Skip(node) {
+			continue
+		}
+		if _, bad := failed[node.ID]; !bad {
+			k.lastSeen[node.ID] = now
+			if node.State == cluster.StateOffline {
+				logger.Info("an offline target answers again", "id", node.ID)
+				changes = append(changes, Change{Kind: Activate, Node: cluster.Node{ID: node.ID}})
+			}
+			continue
+		}
+		first, seen := k.lastSeen[node.ID]
+		if !seen {
+			k.lastSeen[node.ID] = now
+			continue
+		}
+		if now.Sub(first) < timeout || node.State == cluster.StateOffline {
+			continue
+		}
+		silent := now.Sub(first).Round(time.Second)
+		if node.Role.IsTarget() {
+			logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
+			changes = append(changes, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}})
+			continue
+		}
+		logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
+		changes = append(changes, Change{Kind: Remove, Node: cluster.Node{ID: node.ID}})
+		delete(k.lastSeen, node.ID)
+	}
+	return changes
+}
+
+// PushAll sends a snapshot to the map's nodes (but self) that match, in
+// parallel, and returns the nodes it could not reach.
+func PushAll(ctx context.Context, t Transport, s Snapshot, self string, allowEmpty bool, match func(cluster.Node) bool) map[string]error {
+	var mu sync.Mutex
+	failed := map[string]error{}
+	var wg sync.WaitGroup
+	for _, node := range s.Map.Nodes {
+		if node.ID == self || match != nil && !match(node) {
+			continue
+		}
+		wg.Go(func() {
+			if err := t.Push(ctx, node, s, allowEmpty); err != nil {
+				mu.Lock()
+				failed[node.ID] = err
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return failed
+}
