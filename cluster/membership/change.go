@@ -14,6 +14,17 @@ import (
 type Snapshot struct {
 	Map     *cluster.Map          `json:"map"`
 	Buckets *store.BucketMetadata `json:"bmd"`
+	// Jobs are the dSort jobs that run, by id: which gateway coordinates
+	// each, so that another can end it if that one goes.
+	Jobs map[string]Job `json:"jobs,omitempty"`
+}
+
+// Job is a dSort job in the registry.
+type Job struct {
+	ID          string       `json:"id"`
+	Coordinator string       `json:"coordinator"`
+	Output      store.Bucket `json:"output"`
+	Started     int64        `json:"started"`
 }
 
 // Kind names a change.
@@ -33,6 +44,16 @@ const (
 	CreateBucket  Kind = "create-bck"
 	DestroyBucket Kind = "destroy-bck"
 	SetProps      Kind = "set-bprops"
+
+	// Lead makes Node the primary (the Raft leader): of a new map with
+	// UUID when there is none yet, and adds it when it is not in the map.
+	Lead Kind = "lead"
+	// Seed sets the whole snapshot when there is none yet: a cluster that
+	// moves its saved metadata under a replicated log.
+	Seed Kind = "seed"
+
+	JobStarted Kind = "job-started"
+	JobEnded   Kind = "job-ended"
 )
 
 // Change is one change of the snapshot. It carries everything Apply needs
@@ -47,6 +68,12 @@ type Change struct {
 	Props   *store.Props    `json:"props,omitempty"`
 	Patch   json.RawMessage `json:"patch,omitempty"`
 	Created int64           `json:"created,omitempty"`
+	// UUID names a new cluster (Lead) or the joiner's (Join), when set.
+	UUID string `json:"uuid,omitempty"`
+	// Seed is the snapshot of Seed.
+	Seed *Snapshot `json:"seed,omitempty"`
+	// Job is the job of JobStarted and JobEnded.
+	Job Job `json:"job,omitzero"`
 }
 
 // Errors of Apply.
@@ -54,6 +81,8 @@ var (
 	ErrNotLeaving    = errors.New("membership: the node is not leaving")
 	ErrPrimaryLeaves = errors.New("membership: the primary gateway cannot leave or change itself")
 	ErrUnknownChange = errors.New("membership: unknown change")
+	ErrForeign       = errors.New("membership: the node belongs to another cluster")
+	ErrSeeded        = errors.New("membership: the snapshot is already set")
 )
 
 // Apply returns the snapshot after a change. It is pure: it reads nothing
@@ -65,19 +94,80 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 		if err != nil {
 			return s, err
 		}
-		return Snapshot{Map: m, Buckets: s.Buckets}, nil
+		return Snapshot{Map: m, Buckets: s.Buckets, Jobs: s.Jobs}, nil
 	case CreateBucket, DestroyBucket, SetProps:
 		md, err := applyBucket(*s.Buckets, c)
 		if err != nil {
 			return s, err
 		}
-		return Snapshot{Map: s.Map, Buckets: &md}, nil
+		return Snapshot{Map: s.Map, Buckets: &md, Jobs: s.Jobs}, nil
+	case Lead:
+		return applyLead(s, c)
+	case Seed:
+		if s.Map != nil && len(s.Map.Nodes) > 0 || c.Seed == nil || c.Seed.Map == nil || c.Seed.Buckets == nil {
+			return s, ErrSeeded
+		}
+		if err := c.Seed.Map.Validate(); err != nil {
+			return s, err
+		}
+		if err := c.Seed.Buckets.Validate(); err != nil {
+			return s, err
+		}
+		md := c.Seed.Buckets.Clone()
+		return Snapshot{Map: c.Seed.Map.Clone(), Buckets: &md, Jobs: s.Jobs}, nil
+	case JobStarted, JobEnded:
+		jobs := make(map[string]Job, len(s.Jobs)+1)
+		for id, j := range s.Jobs {
+			jobs[id] = j
+		}
+		if c.Kind == JobStarted {
+			jobs[c.Job.ID] = c.Job
+		} else {
+			delete(jobs, c.Job.ID)
+		}
+		return Snapshot{Map: s.Map, Buckets: s.Buckets, Jobs: jobs}, nil
 	}
 	return s, fmt.Errorf("%w: %q", ErrUnknownChange, c.Kind)
 }
 
+// applyLead makes a gateway the primary, creating the map of a new
+// cluster.
+func applyLead(s Snapshot, c Change) (Snapshot, error) {
+	n := c.Node
+	n.State = cluster.StateActive
+	if err := n.Validate(); err != nil {
+		return s, err
+	}
+	if !n.Role.IsGateway() {
+		return s, fmt.Errorf("%w: %s is a %s, not a gateway", cluster.ErrInvalidNode, n.ID, n.Role)
+	}
+	m := s.Map
+	if m == nil || len(m.Nodes) == 0 {
+		m = &cluster.Map{UUID: c.UUID}
+	}
+	if _, ok := m.Node(n.ID); !ok {
+		var err error
+		if m, err = m.WithNode(n); err != nil {
+			return s, err
+		}
+	} else {
+		m = m.Clone()
+		m.Version++
+	}
+	m.Primary = n.ID
+	buckets := s.Buckets
+	if buckets == nil {
+		md := store.NewBucketMetadata()
+		buckets = &md
+	}
+	return Snapshot{Map: m, Buckets: buckets, Jobs: s.Jobs}, nil
+}
+
 func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 	id := c.Node.ID
+	if c.Kind == Join && c.UUID != "" && m.UUID != "" && c.UUID != m.UUID {
+		return nil, fmt.Errorf("%w: %s is of cluster %s, this is %s", ErrForeign, id, c.UUID, m.UUID)
+	}
 	if c.Kind == Join {
 		n := c.Node
 		n.State = cluster.StateActive

@@ -1,0 +1,564 @@
+package raft
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	hraft "github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/store"
+)
+
+// ErrNoQuorum marks a change refused because no majority of the gateways
+// can agree on it now.
+var ErrNoQuorum = errors.New("raft: no quorum of gateways")
+
+// ErrLastVoter marks the removal of the last gateway of the log.
+var ErrLastVoter = errors.New("raft: the last gateway cannot be removed")
+
+// Config configures a Control.
+type Config struct {
+	// Self is this gateway, as it appears in the map; its URL is its Raft
+	// address too.
+	Self cluster.Node
+	// Join is the URL of a gateway of the cluster to join; empty starts a
+	// new cluster, or restarts this gateway's own.
+	Join string
+	// Dir holds the log (raft.db) and snapshots; unused with InMemory.
+	Dir string
+	// InMemory keeps the log in memory (tests).
+	InMemory bool
+	// Transport pushes snapshots to targets and forwards changes.
+	Transport membership.Transport
+	// Stream carries Raft's own connections; RaftTransport, when set,
+	// replaces it (an in-memory transport in tests).
+	Stream        hraft.StreamLayer
+	RaftTransport hraft.Transport
+	// Placement, Changed, LocalBuckets and SyncBuckets are as in
+	// membership.Config.
+	Placement    sync.Locker
+	Changed      func(previous, next membership.Snapshot)
+	LocalBuckets func(ctx context.Context) (store.BucketMetadata, error)
+	SyncBuckets  func(ctx context.Context, md store.BucketMetadata) error
+	// Legacy, when set, holds the metadata a gateway saved before it ran
+	// Raft: a new log starts from it.
+	Legacy membership.MetaStore
+	// KeepaliveInterval and KeepaliveTimeout are as in membership.Config.
+	KeepaliveInterval time.Duration
+	KeepaliveTimeout  time.Duration
+	// ElectionTimeout is how long a follower waits for the leader before
+	// it stands for election; zero means 1s.
+	ElectionTimeout time.Duration
+	// ApplyTimeout bounds one change; zero means 5s.
+	ApplyTimeout time.Duration
+	// Now is the keepalive's clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Control is the Raft control plane of one gateway.
+type Control struct {
+	config Config
+	*membership.Holder
+	fsm       *fsm
+	raft      *hraft.Raft
+	closers   []io.Closer
+	keepalive membership.Keepalive
+	tickMu    sync.Mutex
+	leading   atomic.Bool
+	wg        sync.WaitGroup
+	// closed ends the background work when Close is called before loops
+	// end.
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns a control plane; Start runs it.
+func New(cfg Config) (*Control, error) {
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = 2 * time.Second
+	}
+	if cfg.KeepaliveTimeout <= 0 {
+		cfg.KeepaliveTimeout = 10 * time.Second
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = time.Second
+	}
+	if cfg.ApplyTimeout <= 0 {
+		cfg.ApplyTimeout = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case !cfg.Self.Role.IsGateway():
+		return nil, fmt.Errorf("raft: %s is a %s: only gateways run the log", cfg.Self.ID, cfg.Self.Role)
+	case cfg.Transport == nil || cfg.Stream == nil && cfg.RaftTransport == nil:
+		return nil, errors.New("raft: a transport and a stream layer are required")
+	case cfg.Dir == "" && !cfg.InMemory:
+		return nil, errors.New("raft: a directory for the log is required")
+	}
+	c := &Control{config: cfg, closed: make(chan struct{}), keepalive: membership.Keepalive{Timeout: cfg.KeepaliveTimeout, Logger: cfg.Logger,
+		Skip: func(n cluster.Node) bool { return n.Role.IsGateway() }}}
+	c.Holder = membership.NewHolder(cfg.Placement, cfg.Changed)
+	c.fsm = &fsm{holder: c.Holder, syncBuckets: cfg.SyncBuckets, logger: cfg.Logger}
+	return c, nil
+}
+
+// Start opens the log and brings the gateway into the cluster: it
+// bootstraps a new cluster, restarts its own from the log, or joins the
+// gateway at Config.Join. It returns once the gateway holds a map with
+// itself in it, or ctx ends. Background work runs until loops ends.
+func (c *Control) Start(ctx, loops context.Context) error {
+	c.fsm.ctx = loops
+	logs, stable, snaps, err := c.openStores()
+	if err != nil {
+		return err
+	}
+	trans := c.config.RaftTransport
+	if trans == nil {
+		trans = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+			Stream: c.config.Stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: c.hclog("raft-net"),
+		})
+	}
+	conf := hraft.DefaultConfig()
+	conf.LocalID = hraft.ServerID(c.config.Self.ID)
+	conf.HeartbeatTimeout = c.config.ElectionTimeout
+	conf.ElectionTimeout = c.config.ElectionTimeout
+	conf.LeaderLeaseTimeout = c.config.ElectionTimeout / 2
+	conf.CommitTimeout = 20 * time.Millisecond
+	conf.SnapshotThreshold = 1024
+	conf.TrailingLogs = 1024
+	conf.Logger = c.hclog("raft")
+	notify := make(chan bool, 16)
+	conf.NotifyCh = notify
+	existing, err := hraft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("raft log in %s: %w", c.config.Dir, err)
+	}
+	r, err := hraft.NewRaft(conf, c.fsm, logs, stable, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("raft: %w", err)
+	}
+	c.raft = r
+	c.wg.Go(func() { c.lead(loops, notify) })
+	switch {
+	case !existing && c.config.Join == "":
+		cfg := hraft.Configuration{Servers: []hraft.Server{{Suffrage: hraft.Voter, ID: conf.LocalID, Address: trans.LocalAddr()}}}
+		if err := r.BootstrapCluster(cfg).Error(); err != nil {
+			return fmt.Errorf("raft: bootstrap: %w", err)
+		}
+	case !existing:
+		if err := c.join(ctx); err != nil {
+			return err
+		}
+	}
+	return c.waitForMap(ctx)
+}
+
+// openStores opens the log, the stable store and the snapshots; a corrupt
+// log is an error, never an empty start.
+func (c *Control) openStores() (hraft.LogStore, hraft.StableStore, hraft.SnapshotStore, error) {
+	if c.config.InMemory {
+		mem := hraft.NewInmemStore()
+		return mem, mem, hraft.NewInmemSnapshotStore(), nil
+	}
+	if err := pathsafe.MkdirAll(c.config.Dir, c.config.Dir, 0o755); err != nil {
+		return nil, nil, nil, fmt.Errorf("raft directory: %w", err)
+	}
+	path := filepath.Join(c.config.Dir, "raft.db")
+	bolt, err := openBolt(path)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("raft log %s cannot be read (refusing to start rather than serve stale metadata; move it away to rejoin the cluster as a new gateway): %w", path, err)
+	}
+	c.closers = append(c.closers, bolt)
+	snaps, err := hraft.NewFileSnapshotStoreWithLogger(c.config.Dir, 2, c.hclog("raft-snapshots"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("raft snapshots in %s: %w", c.config.Dir, err)
+	}
+	return bolt, bolt, snaps, nil
+}
+
+// openBolt opens the bolt log, checking that the file is one; bolt would
+// panic on some damage, which is made an error here.
+func openBolt(path string) (store *raftboltdb.BoltStore, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			store, err = nil, fmt.Errorf("the file is damaged: %v", p)
+		}
+	}()
+	if fi, statErr := os.Stat(path); statErr == nil && fi.Size() > 0 && fi.Size() < 4096 {
+		return nil, fmt.Errorf("the file is %d bytes, shorter than a bolt page", fi.Size())
+	}
+	store, err = raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: nil})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.LastIndex(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// join asks the gateway at Config.Join to add this gateway, retrying while
+// it cannot be reached.
+func (c *Control) join(ctx context.Context) error {
+	delay := 100 * time.Millisecond
+	self := c.config.Self
+	for {
+		_, err := c.config.Transport.Join(ctx, c.config.Join, self)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, membership.ErrUnreachable) && !errors.Is(err, ErrNoQuorum) {
+			return fmt.Errorf("join %s: %w", c.config.Join, err)
+		}
+		c.config.Logger.Info("waiting for the cluster", "join", c.config.Join, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("join %s: %w", c.config.Join, context.Cause(ctx))
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// waitForMap waits until the log gave this gateway a map with itself.
+func (c *Control) waitForMap(ctx context.Context) error {
+	for {
+		if m := c.Current().Map; m != nil && m.Primary != "" {
+			if _, ok := m.Node(c.config.Self.ID); ok {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("raft: waiting for the cluster map: %w", context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// lead takes office when this gateway becomes the leader: it records
+// itself as the primary (and starts the map of a new cluster), and the
+// keepalive starts afresh.
+func (c *Control) lead(ctx context.Context, notify <-chan bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.closed:
+			return
+		case leading := <-notify:
+			c.leading.Store(leading)
+			if !leading {
+				continue
+			}
+			if err := c.takeOffice(ctx); err != nil {
+				c.config.Logger.Warn("raft: take office as primary", "err", err)
+			}
+		}
+	}
+}
+
+func (c *Control) takeOffice(ctx context.Context) error {
+	// Everything the previous leader committed is applied first.
+	if err := c.raft.Barrier(c.config.ApplyTimeout).Error(); err != nil {
+		return err
+	}
+	c.tickMu.Lock()
+	c.keepalive = membership.Keepalive{Timeout: c.config.KeepaliveTimeout, Logger: c.config.Logger, Skip: c.keepalive.Skip}
+	c.tickMu.Unlock()
+	cur := c.Current()
+	if (cur.Map == nil || len(cur.Map.Nodes) == 0) && c.config.Legacy != nil {
+		if seed, ok := c.legacy(ctx); ok {
+			if _, err := c.apply(membership.Change{Kind: membership.Seed, Seed: &seed}); err != nil && !errors.Is(err, membership.ErrSeeded) {
+				return err
+			}
+		}
+	}
+	uuid := ""
+	if m := c.Current().Map; m == nil || m.UUID == "" {
+		uuid = randomID()
+	}
+	s, err := c.apply(membership.Change{Kind: membership.Lead, Node: c.config.Self, UUID: uuid})
+	if err != nil {
+		return err
+	}
+	c.config.Logger.Info("this gateway leads the cluster", "map_version", s.Map.Version)
+	c.push(ctx, s)
+	return nil
+}
+
+// legacy reads the metadata saved before the log existed.
+func (c *Control) legacy(ctx context.Context) (membership.Snapshot, bool) {
+	m, err := c.config.Legacy.LoadMap()
+	if err != nil || m == nil {
+		return membership.Snapshot{}, false
+	}
+	md, ok, err := c.config.Legacy.LoadBuckets()
+	if err != nil {
+		return membership.Snapshot{}, false
+	}
+	if c.config.LocalBuckets != nil {
+		if local, err := c.config.LocalBuckets(ctx); err == nil && (!ok || local.Version > md.Version) {
+			md = local
+		}
+	}
+	if md.Buckets == nil {
+		md = store.NewBucketMetadata()
+	}
+	return membership.Snapshot{Map: m, Buckets: &md}, true
+}
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// IsPrimary reports whether this gateway leads the cluster.
+func (c *Control) IsPrimary() bool {
+	return c.raft != nil && c.raft.State() == hraft.Leader
+}
+
+// Propose applies a change through the log: on the leader directly, on
+// another gateway by forwarding it to the leader. A gateway that joins or
+// leaves also joins or leaves the log's voters.
+func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership.Snapshot, error) {
+	if !c.IsPrimary() {
+		addr, id := c.raft.LeaderWithID()
+		if addr == "" {
+			return membership.Snapshot{}, c.noQuorum(ctx)
+		}
+		return c.config.Transport.Forward(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)}, ch)
+	}
+	switch ch.Kind {
+	case membership.Join:
+		if _, err := membership.Apply(c.Current(), ch); err != nil {
+			return membership.Snapshot{}, err
+		}
+		if err := c.config.Transport.Probe(ctx, ch.Node); err != nil {
+			return membership.Snapshot{}, fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, ch.Node.ID, ch.Node.URL, err)
+		}
+		if ch.Node.Role.IsGateway() {
+			f := c.raft.AddVoter(hraft.ServerID(ch.Node.ID), hraft.ServerAddress(ch.Node.URL), 0, c.config.ApplyTimeout)
+			if err := f.Error(); err != nil {
+				return membership.Snapshot{}, c.applyError(ctx, err)
+			}
+		}
+	case membership.Leave, membership.Remove:
+		if node, ok := c.Current().Map.Node(ch.Node.ID); ok && node.Role.IsGateway() {
+			if err := c.removeVoter(ctx, node.ID); err != nil {
+				return membership.Snapshot{}, err
+			}
+		}
+	}
+	s, err := c.apply(ch)
+	if err != nil {
+		return s, c.applyError(ctx, err)
+	}
+	c.push(ctx, s)
+	return s, nil
+}
+
+// removeVoter takes a gateway out of the log's voters, never the last.
+func (c *Control) removeVoter(ctx context.Context, id string) error {
+	f := c.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return c.applyError(ctx, err)
+	}
+	voters := 0
+	member := false
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == hraft.Voter {
+			voters++
+		}
+		member = member || string(s.ID) == id
+	}
+	if !member {
+		return nil
+	}
+	if voters <= 1 {
+		return fmt.Errorf("%w: %s", ErrLastVoter, id)
+	}
+	if err := c.raft.RemoveServer(hraft.ServerID(id), 0, c.config.ApplyTimeout).Error(); err != nil {
+		return c.applyError(ctx, err)
+	}
+	return nil
+}
+
+// apply commits a change and returns the snapshot after it.
+func (c *Control) apply(ch membership.Change) (membership.Snapshot, error) {
+	data, err := json.Marshal(ch)
+	if err != nil {
+		return membership.Snapshot{}, err
+	}
+	f := c.raft.Apply(data, c.config.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		return c.Current(), err
+	}
+	res := f.Response().(result)
+	return res.snapshot, res.err
+}
+
+// applyError turns Raft's refusals into ErrNoQuorum.
+func (c *Control) applyError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, hraft.ErrNotLeader), errors.Is(err, hraft.ErrLeadershipLost), errors.Is(err, hraft.ErrEnqueueTimeout),
+		errors.Is(err, hraft.ErrLeadershipTransferInProgress), errors.Is(err, hraft.ErrAbortedByRestore):
+		return fmt.Errorf("%w (%w)", c.noQuorum(ctx), err)
+	}
+	return err
+}
+
+// noQuorum names the gateways that answer now.
+func (c *Control) noQuorum(ctx context.Context) error {
+	m := c.Current().Map
+	if m == nil {
+		return ErrNoQuorum
+	}
+	gateways := m.Gateways()
+	reachable := []string{c.config.Self.ID}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	probe, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	for _, g := range gateways {
+		if g.ID == c.config.Self.ID {
+			continue
+		}
+		wg.Go(func() {
+			if c.config.Transport.Probe(probe, g) == nil {
+				mu.Lock()
+				reachable = append(reachable, g.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(reachable)
+	return fmt.Errorf("%w: %d of %d gateways answer (%s); control changes wait for a majority", ErrNoQuorum, len(reachable), len(gateways), strings.Join(reachable, ", "))
+}
+
+// push sends the snapshot to the nodes that do not follow the log (the
+// targets).
+func (c *Control) push(ctx context.Context, s membership.Snapshot) map[string]error {
+	return membership.PushAll(ctx, c.config.Transport, s, c.config.Self.ID, allowEmpty(s), func(n cluster.Node) bool { return !n.Role.IsGateway() })
+}
+
+// allowEmpty: a committed snapshot is the cluster's own word, also when
+// it has no targets or buckets left.
+func allowEmpty(s membership.Snapshot) bool {
+	return s.Buckets != nil && s.Buckets.Version > 0 && len(s.Buckets.Buckets) == 0 ||
+		s.Map != nil && s.Map.Version > 1 && len(s.Map.Targets()) == 0
+}
+
+// Run runs the keepalive on the leader until ctx ends.
+func (c *Control) Run(ctx context.Context) {
+	ticker := time.NewTicker(c.config.KeepaliveInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		c.Tick(ctx, c.config.Now())
+	}
+}
+
+// Tick is one keepalive round on the leader: push the snapshot to the
+// targets and apply what the keepalive makes of who answered.
+func (c *Control) Tick(ctx context.Context, now time.Time) {
+	if !c.IsPrimary() {
+		return
+	}
+	c.tickMu.Lock()
+	defer c.tickMu.Unlock()
+	s := c.Current()
+	if s.Map == nil || s.Map.Primary != c.config.Self.ID {
+		return // not in office yet
+	}
+	failed := c.push(ctx, s)
+	for _, ch := range c.keepalive.Round(now, s.Map, failed) {
+		if _, err := c.Propose(ctx, ch); err != nil {
+			c.config.Logger.Warn("change the cluster map", "change", ch.Kind, "node_id", ch.Node.ID, "err", err)
+		}
+	}
+}
+
+// Accept is not how a gateway learns the state (the log is); a push from
+// the leader is ignored.
+func (c *Control) Accept(ctx context.Context, s membership.Snapshot, from membership.Origin) error {
+	return nil
+}
+
+// Refresh does nothing: the log keeps the gateway current.
+func (c *Control) Refresh(ctx context.Context) error { return nil }
+
+// Voters returns the ids of the log's voters.
+func (c *Control) Voters() ([]string, error) {
+	f := c.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, s := range f.Configuration().Servers {
+		ids = append(ids, string(s.ID))
+	}
+	return ids, nil
+}
+
+// Close stops the log and waits for the background work.
+func (c *Control) Close() error {
+	var err error
+	c.closeOnce.Do(func() { close(c.closed) })
+	if c.raft != nil {
+		err = c.raft.Shutdown().Error()
+	}
+	c.wg.Wait()
+	for _, cl := range c.closers {
+		err = errors.Join(err, cl.Close())
+	}
+	return err
+}
+
+// Wait waits for the background work (after loops ended).
+func (c *Control) Wait() { c.wg.Wait() }
+
+// hclog returns Raft's logger, writing through the node's at Warn and
+// above.
+func (c *Control) hclog(name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Warn, Output: slogWriter{c.config.Logger}})
+}
+
+// slogWriter turns Raft's log lines into the node's log.
+type slogWriter struct{ logger *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.logger.Warn(strings.TrimSpace(string(p)), "component", "raft")
+	return len(p), nil
+}

@@ -1,0 +1,94 @@
+package raft
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/store"
+)
+
+// fsm applies the log to the holder's snapshot with membership.Apply.
+type fsm struct {
+	holder *membership.Holder
+	// syncBuckets brings the node's own store in line (an embedded node).
+	syncBuckets func(ctx context.Context, md store.BucketMetadata) error
+	ctx         context.Context
+	logger      *slog.Logger
+}
+
+var _ hraft.FSM = (*fsm)(nil)
+
+// result is what Apply returns to the proposer.
+type result struct {
+	snapshot membership.Snapshot
+	err      error
+}
+
+// Apply applies one change. A change Apply refuses leaves the state as it
+// was, on every node alike.
+func (f *fsm) Apply(l *hraft.Log) any {
+	var c membership.Change
+	if err := json.Unmarshal(l.Data, &c); err != nil {
+		return result{err: fmt.Errorf("raft log entry %d: %w", l.Index, err)}
+	}
+	cur := f.holder.Current()
+	next, err := membership.Apply(cur, c)
+	if err != nil {
+		return result{snapshot: cur, err: err}
+	}
+	f.install(cur, next)
+	return result{snapshot: next}
+}
+
+func (f *fsm) install(cur, next membership.Snapshot) {
+	if f.syncBuckets != nil && next.Buckets != nil && next.Buckets != cur.Buckets {
+		// The log is committed: a store that cannot follow (a full disk)
+		// is told again at the next change, whose metadata has it all.
+		if err := f.syncBuckets(f.ctx, *next.Buckets); err != nil {
+			f.logger.Warn("the local store did not take the bucket metadata", "version", next.Buckets.Version, "err", err)
+		}
+	}
+	f.holder.Install(next)
+}
+
+// Snapshot captures the state for the log's compaction.
+func (f *fsm) Snapshot() (hraft.FSMSnapshot, error) {
+	data, err := json.Marshal(f.holder.Current())
+	if err != nil {
+		return nil, err
+	}
+	return fsmSnapshot(data), nil
+}
+
+// Restore replaces the state with a snapshot's.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var s membership.Snapshot
+	if err := json.NewDecoder(rc).Decode(&s); err != nil {
+		return fmt.Errorf("raft snapshot: %w", err)
+	}
+	if s.Buckets == nil {
+		md := store.NewBucketMetadata()
+		s.Buckets = &md
+	}
+	f.install(f.holder.Current(), s)
+	return nil
+}
+
+type fsmSnapshot []byte
+
+func (s fsmSnapshot) Persist(sink hraft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s fsmSnapshot) Release() {}

@@ -1,0 +1,283 @@
+package raft
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/store"
+)
+
+// net is an in-memory network of gateways: Raft's in-memory transports
+// and a membership.Transport that honours partitions.
+type net struct {
+	mu       sync.Mutex
+	controls map[string]*Control // by URL
+	trans    map[string]*hraft.InmemTransport
+	cut      map[string]bool // by URL: cut off from the others
+}
+
+func (n *net) reach(from, to string) (*Control, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c, ok := n.controls[to]
+	if !ok || n.cut[from] != n.cut[to] {
+		return nil, fmt.Errorf("%w: %s", membership.ErrUnreachable, to)
+	}
+	return c, nil
+}
+
+// partition cuts url off from the others (or heals it).
+func (n *net) partition(url string, cut bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cut[url] = cut
+	for u, t := range n.trans {
+		if u == url {
+			continue
+		}
+		if cut {
+			t.Disconnect(hraft.ServerAddress(url))
+			n.trans[url].Disconnect(hraft.ServerAddress(u))
+		} else {
+			t.Connect(hraft.ServerAddress(url), n.trans[url])
+			n.trans[url].Connect(hraft.ServerAddress(u), t)
+		}
+	}
+}
+
+type transport struct {
+	net  *net
+	self string
+}
+
+func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
+	return nil
+}
+
+func (t transport) Join(ctx context.Context, url string, self cluster.Node) (membership.Snapshot, error) {
+	c, err := t.net.reach(t.self, url)
+	if err != nil {
+		return membership.Snapshot{}, err
+	}
+	return c.Propose(ctx, membership.Change{Kind: membership.Join, Node: self})
+}
+
+func (t transport) Forward(ctx context.Context, primary cluster.Node, ch membership.Change) (membership.Snapshot, error) {
+	c, err := t.net.reach(t.self, primary.URL)
+	if err != nil {
+		return membership.Snapshot{}, err
+	}
+	return c.Propose(ctx, ch)
+}
+
+func (t transport) Probe(ctx context.Context, n cluster.Node) error {
+	_, err := t.net.reach(t.self, n.URL)
+	return err
+}
+
+func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snapshot, error) {
+	c, err := t.net.reach(t.self, from.URL)
+	if err != nil {
+		return membership.Snapshot{}, err
+	}
+	return c.Current(), nil
+}
+
+func newNet() *net {
+	return &net{controls: map[string]*Control{}, trans: map[string]*hraft.InmemTransport{}, cut: map[string]bool{}}
+}
+
+// start runs one gateway; join is the URL of another, or "".
+func (n *net) start(t *testing.T, id, join string) *Control {
+	t.Helper()
+	url := "http://127.0.0.1:" + fmt.Sprint(7000+len(n.controls))
+	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
+	n.mu.Lock()
+	for u, other := range n.trans {
+		trans.Connect(hraft.ServerAddress(u), other)
+		other.Connect(hraft.ServerAddress(url), trans)
+	}
+	n.trans[url] = trans
+	n.mu.Unlock()
+	c, err := New(Config{
+		Self: cluster.Node{ID: id, Role: cluster.RoleGateway, URL: url}, Join: join, InMemory: true,
+		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.mu.Lock()
+	n.controls[url] = c
+	n.mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(func() { cancel(); c.Close() })
+	start, stop := context.WithTimeout(t.Context(), 20*time.Second)
+	defer stop()
+	if err := c.Start(start, ctx); err != nil {
+		t.Fatalf("start %s: %v", id, err)
+	}
+	return c
+}
+
+// eventually polls cond, bounded.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s: not within 10s", what)
+}
+
+func threeGateways(t *testing.T) (*net, []*Control) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	url := g1.config.Self.URL
+	return n, []*Control{g1, n.start(t, "g2", url), n.start(t, "g3", url)}
+}
+
+func TestThreeGatewaysAgreeAndForward(t *testing.T) {
+	_, gws := threeGateways(t)
+	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
+	voters, _ := gws[0].Voters()
+	if len(voters) != 3 {
+		t.Fatalf("voters %v", voters)
+	}
+	// A change proposed on a follower is forwarded to the leader.
+	follower := gws[1]
+	if follower.IsPrimary() {
+		follower = gws[2]
+	}
+	s, err := follower.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gws {
+		eventually(t, g.config.Self.ID+" has the bucket", func() bool { _, ok := g.Current().Buckets.Props(store.NewBucket("b")); return ok })
+	}
+	if s.Map.Primary != "g1" {
+		t.Fatalf("primary %s", s.Map.Primary)
+	}
+}
+
+// TestLeaderLoss: the leader goes; another takes office, the map's primary
+// follows with a newer version, and changes go on.
+func TestLeaderLoss(t *testing.T) {
+	_, gws := threeGateways(t)
+	before := gws[1].Current().Map.Version
+	gws[0].Close()
+	var leader *Control
+	eventually(t, "a new leader in office", func() bool {
+		for _, g := range gws[1:] {
+			if g.IsPrimary() && g.Current().Map.Primary == g.config.Self.ID {
+				leader = g
+				return true
+			}
+		}
+		return false
+	})
+	if v := leader.Current().Map.Version; v <= before {
+		t.Fatalf("map version %d after the change of leader, %d before", v, before)
+	}
+	if _, err := leader.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("after")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPartitionedMinority: a gateway cut off alone cannot change anything
+// (ErrNoQuorum, naming who answers); the majority goes on; healed, the
+// gateway catches up.
+func TestPartitionedMinority(t *testing.T) {
+	n, gws := threeGateways(t)
+	lone := gws[2]
+	n.partition(lone.config.Self.URL, true)
+	eventually(t, "the lone gateway knows no leader", func() bool { addr, _ := lone.raft.LeaderWithID(); return addr == "" })
+	_, err := lone.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("minority")})
+	if !errors.Is(err, ErrNoQuorum) || !strings.Contains(err.Error(), "g3") {
+		t.Fatalf("a change in the minority: %v, want ErrNoQuorum naming g3", err)
+	}
+	if _, err := gws[0].Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("majority")}); err != nil {
+		t.Fatalf("the majority: %v", err)
+	}
+	n.partition(lone.config.Self.URL, false)
+	eventually(t, "the healed gateway catches up", func() bool { _, ok := lone.Current().Buckets.Props(store.NewBucket("majority")); return ok })
+	if _, ok := lone.Current().Buckets.Props(store.NewBucket("minority")); ok {
+		t.Fatal("a change refused in the minority was applied")
+	}
+}
+
+func TestLastVoterCannotLeave(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	if err := g1.removeVoter(t.Context(), "g1"); !errors.Is(err, ErrLastVoter) {
+		t.Fatalf("removing the last voter: %v", err)
+	}
+}
+
+// TestSnapshotEqualsReplay: a restored snapshot is the state the log gave.
+func TestSnapshotEqualsReplay(t *testing.T) {
+	replay := &fsm{holder: membership.NewHolder(nil, nil), logger: nil}
+	changes := []membership.Change{
+		{Kind: membership.Lead, Node: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1"}, UUID: "u"},
+		{Kind: membership.Join, Node: cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2"}},
+		{Kind: membership.CreateBucket, Bucket: store.NewBucket("a"), Created: 1},
+		{Kind: membership.JobStarted, Job: membership.Job{ID: "srt-1", Coordinator: "g1"}},
+		{Kind: membership.SetProps, Bucket: store.NewBucket("a"), Patch: []byte(`{"versioning":{"enabled":false}}`)},
+	}
+	for i, c := range changes {
+		data, _ := jsonMarshal(c)
+		if res := replay.Apply(&hraft.Log{Index: uint64(i + 1), Data: data}).(result); res.err != nil {
+			t.Fatal(res.err)
+		}
+	}
+	snap, err := replay.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := &fsm{holder: membership.NewHolder(nil, nil)}
+	if err := restored.Restore(nopCloser{bytes.NewReader(snap.(fsmSnapshot))}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := jsonMarshal(replay.holder.Current())
+	b, _ := jsonMarshal(restored.holder.Current())
+	if !bytes.Equal(a, b) {
+		t.Fatalf("restore differs from replay:\n%s\n%s", a, b)
+	}
+}
+
+// TestCorruptLogRefusesToStart: a damaged log file stops the gateway with
+// a clear error; it never starts empty.
+func TestCorruptLogRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "raft.db"), bytes.Repeat([]byte("garbage!"), 100), 0o644)
+	_, trans := hraft.NewInmemTransport("http://127.0.0.1:1")
+	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1"}, Dir: dir,
+		Transport: transport{newNet(), ""}, RaftTransport: trans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Start(t.Context(), t.Context())
+	if err == nil || !strings.Contains(err.Error(), "cannot be read") {
+		t.Fatalf("a corrupt log: %v", err)
+	}
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
