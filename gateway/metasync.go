@@ -10,6 +10,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/cluster/membership/raft"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
@@ -69,9 +70,23 @@ func (n *Node) propose(w http.ResponseWriter, r *http.Request, change membership
 	writeJSON(w, peer.MetaMessage{Map: s.Map, Buckets: s.Buckets})
 }
 
+// handleRaft takes over a verified upgrade request as a Raft connection
+// between gateways.
+func (n *Node) handleRaft(w http.ResponseWriter, r *http.Request) {
+	if err := n.raftStream.Handle(w, r); err != nil {
+		n.writeError(w, r, err)
+	}
+}
+
 // membershipError marks the control plane's refusals as the caller's.
 func membershipError(err error) error {
 	switch {
+	case errors.Is(err, raft.ErrLastVoter):
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, raft.ErrNoQuorum):
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+	case errors.Is(err, membership.ErrForeign):
+		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrNoPrimary), errors.Is(err, membership.ErrUnreachable):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/cluster/membership/raft"
 	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -37,6 +39,11 @@ type Config struct {
 	Store store.Store
 	// Meta persists the cluster map and bucket metadata; required.
 	Meta membership.MetaStore
+	// RaftDir holds a gateway's Raft log; required for gateway roles.
+	RaftDir string
+	// ElectionTimeout is how long a gateway waits for the Raft leader
+	// before it stands for election; zero means 1s.
+	ElectionTimeout time.Duration
 	// Secret is the cluster secret that signs every intra-cluster
 	// request; required, and the same on every node.
 	Secret peer.Secret
@@ -168,6 +175,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("node: a cluster secret of %d bytes is required", peer.SecretSize)
 	case c.Role.IsTarget() && c.Store == nil:
 		return fmt.Errorf("node: role %s needs a store", c.Role)
+	case c.Role.IsGateway() && c.RaftDir == "":
+		return fmt.Errorf("node: role %s needs a directory for its Raft log", c.Role)
 	case c.Role.IsTarget() && c.WorkDir == "":
 		return fmt.Errorf("node: role %s needs a work directory", c.Role)
 	case c.Join == "" && !c.Role.IsGateway():
@@ -194,9 +203,12 @@ type Node struct {
 	coordinator *pipeline.Coordinator
 	metrics     *metrics
 
-	// control is the control plane: the map, the buckets, membership.
-	control *membership.Push
-	ready   atomic.Bool
+	// control is the control plane: the map, the buckets, membership;
+	// a Raft log on gateways, pushes from the primary on targets.
+	control control
+	// raftStream carries Raft's connections on gateways; nil on targets.
+	raftStream *peer.RaftStream
+	ready      atomic.Bool
 
 	// background loops end when stop is called.
 	stop  context.CancelFunc
@@ -211,6 +223,19 @@ type Node struct {
 	// ownership and becomes visible under the read lock, a map change
 	// swaps the map under the write lock (see putObject).
 	placement sync.RWMutex
+}
+
+// control is what a node needs of its control plane (cluster/membership:
+// Push on targets, membership/raft on gateways).
+type control interface {
+	Current() membership.Snapshot
+	IsPrimary() bool
+	Propose(ctx context.Context, c membership.Change) (membership.Snapshot, error)
+	Accept(ctx context.Context, s membership.Snapshot, from membership.Origin) error
+	Refresh(ctx context.Context) error
+	Start(ctx, loops context.Context) error
+	Run(ctx context.Context)
+	Wait()
 }
 
 // New returns a node; Start brings it into a cluster.
@@ -232,19 +257,10 @@ func New(cfg Config) (*Node, error) {
 		clock:   hlc.New(nil),
 		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
 	}
-	controlConfig := membership.Config{
-		Self: n.self, Join: cfg.Join, Store: cfg.Meta, Transport: n.peer,
-		KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
-		Placement: &n.placement, Changed: n.mapChanged, Logger: n.logger,
-	}
-	if cfg.Store != nil {
-		controlConfig.LocalBuckets, controlConfig.SyncBuckets = cfg.Store.Buckets, cfg.Store.SyncBuckets
-	}
-	control, err := membership.NewPush(controlConfig)
-	if err != nil {
+	var err error
+	if n.control, err = n.newControl(); err != nil {
 		return nil, err
 	}
-	n.control = control
 	if cfg.Role.IsTarget() {
 		if n.worker, err = cfg.NewWorker(stampedStore{cfg.Store, n}, n.peer); err != nil {
 			return nil, err
@@ -256,6 +272,43 @@ func New(cfg Config) (*Node, error) {
 	n.metrics = newMetrics()
 	n.routes()
 	return n, nil
+}
+
+// newControl builds the node's control plane: the Raft log on a gateway,
+// the primary's pushes on a target.
+func (n *Node) newControl() (control, error) {
+	cfg := n.config
+	var localBuckets func(context.Context) (store.BucketMetadata, error)
+	var syncBuckets func(context.Context, store.BucketMetadata) error
+	if cfg.Store != nil {
+		localBuckets, syncBuckets = cfg.Store.Buckets, cfg.Store.SyncBuckets
+	}
+	if !cfg.Role.IsGateway() {
+		return membership.NewPush(membership.Config{
+			Self: n.self, Join: cfg.Join, Store: cfg.Meta, Transport: n.peer,
+			KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
+			Placement: &n.placement, Changed: n.mapChanged, Logger: n.logger,
+			LocalBuckets: localBuckets, SyncBuckets: syncBuckets,
+		})
+	}
+	n.raftStream = peer.NewRaftStream(n.auth, cfg.ID, cfg.URL)
+	return raft.New(raft.Config{
+		Self: n.self, Join: cfg.Join, Dir: cfg.RaftDir, Transport: n.peer, Stream: n.raftStream,
+		Placement: &n.placement, Changed: n.controlChanged, LocalBuckets: localBuckets, SyncBuckets: syncBuckets,
+		Legacy: cfg.Meta, KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
+		ElectionTimeout: cfg.ElectionTimeout, Logger: n.logger,
+	})
+}
+
+// controlChanged keeps a copy of a gateway's map in its metadata store
+// (the cluster it belongs to, for a later join), then reacts as any node.
+func (n *Node) controlChanged(previous, next membership.Snapshot) {
+	if next.Map != nil && next.Map != previous.Map {
+		if err := n.config.Meta.SaveMap(next.Map); err != nil {
+			n.logger.Warn("save the cluster map", "err", err)
+		}
+	}
+	n.mapChanged(previous, next)
 }
 
 // ID returns the node's id.
@@ -306,6 +359,14 @@ func (n *Node) Close() error {
 		n.stop()
 	}
 	n.wg.Wait()
+	if closer, ok := n.control.(io.Closer); ok {
+		if err := closer.Close(); err != nil {
+			n.logger.Warn("close the control plane", "err", err)
+		}
+	}
+	if n.raftStream != nil {
+		n.raftStream.Close()
+	}
 	n.control.Wait()
 	if n.rebalance != nil {
 		n.rebalance.Wait()

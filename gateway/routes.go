@@ -77,6 +77,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodPut, "/v1/metasync", n.handleMetasync, everyNode, true},
 		{http.MethodGet, "/v1/internal/status", n.handleLocalStatus, everyNode, true},
 		{http.MethodPut, "/v1/internal/cluster", n.handleMembership, gateways, true},
+		{http.MethodGet, peer.RaftPath, n.handleRaft, gateways, true},
 		{http.MethodGet, "/v1/internal/list/{bucket}", n.handleLocalList, targets, true},
 		{http.MethodPost, "/v1/internal/receive", n.handleReceive, targets, true},
 		{http.MethodPost, "/v1/internal/remove/{bucket}", n.handleRemoveObjects, targets, true},

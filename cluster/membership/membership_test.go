@@ -89,12 +89,12 @@ func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snaps
 	return p.Accept(ctx, s, membership.Origin{Sender: t.self, AllowEmpty: allowEmpty})
 }
 
-func (t transport) Join(ctx context.Context, url string, self cluster.Node) (membership.Snapshot, error) {
+func (t transport) Join(ctx context.Context, url string, self cluster.Node, uuid string) (membership.Snapshot, error) {
 	p, _, err := t.net.at(url)
 	if err != nil {
 		return membership.Snapshot{}, err
 	}
-	return p.Propose(ctx, membership.Change{Kind: membership.Join, Node: self})
+	return p.Propose(ctx, membership.Change{Kind: membership.Join, Node: self, UUID: uuid})
 }
 
 func (t transport) Forward(ctx context.Context, primary cluster.Node, c membership.Change) (membership.Snapshot, error) {

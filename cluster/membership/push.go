@@ -23,9 +23,9 @@ type Transport interface {
 	// Push sends a snapshot to a node. allowEmpty tells it to take a map
 	// without targets or metadata without buckets (see Accept).
 	Push(ctx context.Context, to cluster.Node, s Snapshot, allowEmpty bool) error
-	// Join asks the gateway at url to add self; it answers the snapshot
-	// that has self in it.
-	Join(ctx context.Context, url string, self cluster.Node) (Snapshot, error)
+	// Join asks the gateway at url to add self (of the cluster uuid, when
+	// it knows one); it answers the snapshot that has self in it.
+	Join(ctx context.Context, url string, self cluster.Node, uuid string) (Snapshot, error)
 	// Forward sends a change to the primary; it answers the snapshot
 	// after the change.
 	Forward(ctx context.Context, primary cluster.Node, c Change) (Snapshot, error)
@@ -395,12 +395,25 @@ func (p *Push) Refresh(ctx context.Context) error {
 	return p.Accept(ctx, s, Origin{Sender: primary.ID})
 }
 
-// join asks the gateway to add this node, retrying while it cannot be
-// reached, and takes the snapshot it answers with.
+// join asks a gateway to add this node, retrying while none can be
+// reached, and takes the snapshot it answers with. It asks the configured
+// gateway first, then the others of the map it saved: any gateway takes a
+// join.
 func (p *Push) join(ctx context.Context) error {
 	delay := 100 * time.Millisecond
-	for {
-		s, err := p.config.Transport.Join(ctx, p.config.Join, p.config.Self)
+	urls := []string{p.config.Join}
+	uuid := ""
+	if saved, err := p.config.Store.LoadMap(); err == nil && saved != nil {
+		uuid = saved.UUID
+		for _, g := range saved.Gateways() {
+			if g.URL != p.config.Join {
+				urls = append(urls, g.URL)
+			}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		url := urls[attempt%len(urls)]
+		s, err := p.config.Transport.Join(ctx, url, p.config.Self, uuid)
 		if err == nil {
 			if s.Map == nil {
 				return fmt.Errorf("join %s: the answer has no cluster map", p.config.Join)
@@ -413,9 +426,9 @@ func (p *Push) join(ctx context.Context) error {
 			return nil
 		}
 		if !errors.Is(err, ErrUnreachable) {
-			return fmt.Errorf("join %s: %w", p.config.Join, err)
+			return fmt.Errorf("join %s: %w", url, err)
 		}
-		p.config.Logger.Info("waiting for the cluster", "join", p.config.Join, "err", err)
+		p.config.Logger.Info("waiting for the cluster", "join", url, "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("join %s: %w", p.config.Join, context.Cause(ctx))

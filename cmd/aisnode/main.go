@@ -77,6 +77,9 @@ type limits struct {
 	// DsortIdleTimeout aborts a dSort job whose coordinator has been
 	// silent that long (10m).
 	DsortIdleTimeout time.Duration `yaml:"dsort_idle_timeout"`
+	// ElectionTimeout is how long a gateway waits for the Raft leader
+	// before it stands for election (1s).
+	ElectionTimeout time.Duration `yaml:"election_timeout"`
 }
 
 func defaults() config {
@@ -272,6 +275,8 @@ func run(args []string) error {
 		Secret:            secret,
 		NoPeerAuth:        cfg.NoPeerAuth,
 		DataDirs:          append([]string{cfg.Data}, cfg.Mountpaths...),
+		RaftDir:           filepath.Join(metaDir, "raft"),
+		ElectionTimeout:   cfg.Limits.ElectionTimeout,
 		ID:                id,
 		Role:              role,
 		URL:               cfg.URL,

@@ -123,6 +123,8 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 		Join:              join,
 		Secret:            c.options.Secret,
 		DataDirs:          []string{dir},
+		RaftDir:           filepath.Join(dir, "meta", "raft"),
+		ElectionTimeout:   300 * time.Millisecond,
 		KeepaliveInterval: c.options.KeepaliveInterval,
 		KeepaliveTimeout:  c.options.KeepaliveTimeout,
 		RequestTimeout:    5 * time.Second,

@@ -187,9 +187,9 @@ func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapsho
 	return c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, AllowEmpty: allowEmpty}, nil)
 }
 
-// Join asks the gateway at url to add self.
-func (c *Client) Join(ctx context.Context, url string, self cluster.Node) (membership.Snapshot, error) {
-	return c.change(ctx, url, membership.Change{Kind: membership.Join, Node: self})
+// Join asks the gateway at url to add self, of the cluster uuid if known.
+func (c *Client) Join(ctx context.Context, url string, self cluster.Node, uuid string) (membership.Snapshot, error) {
+	return c.change(ctx, url, membership.Change{Kind: membership.Join, Node: self, UUID: uuid})
 }
 
 // Forward sends a change to the primary.

@@ -228,7 +228,7 @@ func (c *Control) join(ctx context.Context) error {
 	delay := 100 * time.Millisecond
 	self := c.config.Self
 	for {
-		_, err := c.config.Transport.Join(ctx, c.config.Join, self)
+		_, err := c.config.Transport.Join(ctx, c.config.Join, self, c.savedUUID())
 		if err == nil {
 			return nil
 		}
@@ -243,6 +243,18 @@ func (c *Control) join(ctx context.Context) error {
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
+}
+
+// savedUUID returns the cluster this gateway was in before, if it saved
+// one: a gateway of another cluster is refused.
+func (c *Control) savedUUID() string {
+	if c.config.Legacy == nil {
+		return ""
+	}
+	if m, err := c.config.Legacy.LoadMap(); err == nil && m != nil {
+		return m.UUID
+	}
+	return ""
 }
 
 // waitForMap waits until the log gave this gateway a map with itself.

@@ -67,12 +67,12 @@ func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snaps
 	return nil
 }
 
-func (t transport) Join(ctx context.Context, url string, self cluster.Node) (membership.Snapshot, error) {
+func (t transport) Join(ctx context.Context, url string, self cluster.Node, uuid string) (membership.Snapshot, error) {
 	c, err := t.net.reach(t.self, url)
 	if err != nil {
 		return membership.Snapshot{}, err
 	}
-	return c.Propose(ctx, membership.Change{Kind: membership.Join, Node: self})
+	return c.Propose(ctx, membership.Change{Kind: membership.Join, Node: self, UUID: uuid})
 }
 
 func (t transport) Forward(ctx context.Context, primary cluster.Node, ch membership.Change) (membership.Snapshot, error) {
