@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,8 +21,9 @@ import (
 
 // Client talks to an AIS-Go cluster through any of its gateways.
 type Client struct {
-	endpoint string
-	http     *http.Client
+	http *http.Client
+	// gatewayTimeout bounds the wait for a gateway's answer.
+	gatewayTimeout time.Duration
 	// direct sends object requests straight to the owner target by the
 	// cluster map (fetched from the gateway and refreshed when a target
 	// redirects), saving the gateway's redirect; the gateway is used when
@@ -32,6 +34,9 @@ type Client struct {
 		smap      *cluster.Map
 		stale     bool
 		nextFetch time.Time
+		// gateways are the gateways' URLs, the one in use first: those
+		// given, then those the maps named.
+		gateways []string
 	}
 }
 
@@ -62,6 +67,7 @@ func (c *Client) ownerURL(ctx context.Context, b store.Bucket, name string) stri
 		if err == nil {
 			c.mu.smap, c.mu.stale = fresh, false
 			smap = fresh
+			c.learnLocked(fresh)
 		}
 		// At most one fetch a second, whatever happens.
 		c.mu.nextFetch = time.Now().Add(time.Second)
@@ -116,11 +122,66 @@ func NewClient(endpoint string) *Client {
 func NewClientWith(endpoint string, hc *http.Client) *Client {
 	c := *hc
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Client{endpoint: strings.TrimRight(endpoint, "/"), http: &c, direct: true}
+	client := &Client{http: &c, direct: true, gatewayTimeout: DefaultGatewayTimeout}
+	client.mu.gateways = []string{strings.TrimRight(endpoint, "/")}
+	return client
 }
 
-// Endpoint returns the gateway URL the client talks to.
-func (c *Client) Endpoint() string { return c.endpoint }
+// AddGateways adds gateways the client may fail over to when the one it
+// uses does not answer. The client also learns the gateways from every
+// cluster map it reads.
+func (c *Client) AddGateways(urls ...string) *Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range urls {
+		if u = strings.TrimRight(u, "/"); u != "" && !slices.Contains(c.mu.gateways, u) {
+			c.mu.gateways = append(c.mu.gateways, u)
+		}
+	}
+	return c
+}
+
+// Endpoint returns the URL of the gateway the client talks to now.
+func (c *Client) Endpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.gateways[0]
+}
+
+// Gateways returns the gateways the client knows, the one in use first.
+func (c *Client) Gateways() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.mu.gateways)
+}
+
+// learnLocked adds the gateways a map names.
+func (c *Client) learnLocked(m *cluster.Map) {
+	for _, g := range m.Gateways() {
+		if u := strings.TrimRight(g.URL, "/"); u != "" && !slices.Contains(c.mu.gateways, u) {
+			c.mu.gateways = append(c.mu.gateways, u)
+		}
+	}
+}
+
+// failover moves from the gateway at failed to the next known one that is
+// not in down (the gateways that failed this request already) and returns
+// it; "" when there is none. Concurrent requests that saw the same gateway
+// fail move once.
+func (c *Client) failover(failed string, down []string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gateways := c.mu.gateways
+	for range gateways {
+		if gateways[0] == failed || slices.Contains(down, gateways[0]) {
+			gateways = append(gateways[1:], gateways[0])
+			continue
+		}
+		c.mu.gateways = gateways
+		return gateways[0]
+	}
+	return ""
+}
 
 // request describes one call.
 type request struct {
@@ -141,83 +202,179 @@ type request struct {
 
 // doOnce sends a request and follows redirects; the caller closes the
 // response body. Non-2xx responses are returned as *Error.
-func (c *Client) doOnce(ctx context.Context, rq request) (*http.Response, error) {
-	target, routed := c.route(ctx, rq)
+// A gateway that answers 503 is named by refusedBy.
+func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *http.Response, refusedBy string, err error) {
+	target, gateway := c.route(ctx, rq)
+	routed := gateway == "" && rq.base == ""
 	body, err := newHopBody(rq)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	switched := 0
 	for hop := 0; ; hop++ {
 		if hop > maxRedirects {
-			return nil, fmt.Errorf("%s %s: %w", rq.method, rq.path, ErrTooManyRedirects)
+			return nil, "", fmt.Errorf("%s %s: %w", rq.method, rq.path, ErrTooManyRedirects)
 		}
-		req, err := body.request(ctx, rq, target)
+		hopCtx, answered, release := c.hopContext(ctx, gateway)
+		req, err := body.request(hopCtx, rq, target)
 		if err != nil {
-			return nil, err
+			release()
+			return nil, "", err
 		}
-		resp, err := c.http.Do(req)
+		resp, err = c.http.Do(req)
+		answered()
+		if err != nil && ctx.Err() == nil && hopCtx.Err() != nil {
+			err = context.Cause(hopCtx)
+		}
+		if err != nil || isRedirect(resp.StatusCode) || resp.StatusCode >= 300 {
+			defer release() // after the body is drained
+		} else {
+			resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
+		}
 		if err != nil && routed && hop == 0 && ctx.Err() == nil && body.resendable() {
 			// The map the client routed by is out of date (a target is
 			// gone): ask the gateway, which knows.
 			c.mapIsStale()
-			target, routed = c.gatewayURL(rq), false
+			target, gateway = c.gatewayURL(rq)
+			routed = false
 			continue
+		}
+		if err != nil && gateway != "" && ctx.Err() == nil && switched < maxGateways {
+			// The gateway is down or hangs: later requests go to
+			// another, and this one too when it can be sent again.
+			*down = append(*down, gateway)
+			next := c.failover(gateway, *down)
+			if next != "" && body.resendable() && (notSent(err) || idempotent(rq.method)) {
+				switched++
+				hop--
+				gateway = next
+				target = withQuery(next+rq.path, gatewayQuery(rq))
+				continue
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, err
+				return nil, "", err
 			}
-			return nil, fmt.Errorf("%w: %s %s: node at %s is unreachable: %w", ErrUnavailable, rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
+			return nil, "", fmt.Errorf("%w: %s %s: node at %s is unreachable: %w", ErrUnavailable, rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
 		}
 		if isRedirect(resp.StatusCode) {
 			if target, err = c.redirect(ctx, rq, resp, hop, routed); err != nil {
-				return nil, err
+				return nil, "", err
 			}
+			gateway = "" // a redirect leads to a target
 			continue
 		}
 		if resp.StatusCode >= 300 {
 			defer drain(resp)
-			return nil, DecodeError(resp)
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				refusedBy = gateway
+			}
+			return nil, refusedBy, DecodeError(resp)
 		}
-		return resp, nil
+		return resp, "", nil
 	}
 }
 
-// route returns the URL of a request's first hop: the owner target by the
-// client's map for an object request when the client routes itself
-// (routed is then true), else rq.base or the gateway.
-func (c *Client) route(ctx context.Context, rq request) (target string, routed bool) {
-	base, query := rq.base, rq.query
-	if base == "" && rq.object != "" && c.direct {
+// DefaultGatewayTimeout bounds the wait for a gateway's answer (its
+// headers): a gateway that hangs (stopped, frozen) is left for another.
+const DefaultGatewayTimeout = 15 * time.Second
+
+// SetGatewayTimeout sets how long the client waits for a gateway to start
+// answering before it turns to another; zero waits as long as the
+// request's context allows.
+func (c *Client) SetGatewayTimeout(d time.Duration) *Client {
+	c.gatewayTimeout = d
+	return c
+}
+
+// hopContext bounds a hop to a gateway by the gateway timeout until its
+// answer starts (answered); release ends the hop once its answer was read.
+func (c *Client) hopContext(ctx context.Context, gateway string) (hopCtx context.Context, answered, release func()) {
+	if gateway == "" || c.gatewayTimeout <= 0 {
+		return ctx, func() {}, func() {}
+	}
+	hopCtx, cancel := context.WithCancelCause(ctx)
+	timer := time.AfterFunc(c.gatewayTimeout, func() {
+		cancel(fmt.Errorf("gateway %s did not answer within %s", gateway, c.gatewayTimeout))
+	})
+	return hopCtx, func() { timer.Stop() }, func() { timer.Stop(); cancel(nil) }
+}
+
+// releasingBody releases a hop's context when the answer is closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+	once    sync.Once
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// maxGateways bounds the gateways one request fails over to.
+const maxGateways = 16
+
+// notSent reports whether a transport error happened before the request
+// left: the connection was never made.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// idempotent methods may be sent again after a failure mid-request.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// route returns the URL of a request's first hop and, when that hop goes
+// to a gateway, the gateway's URL: the owner target by the client's map
+// for an object request when the client routes itself, else rq.base or
+// the gateway in use.
+func (c *Client) route(ctx context.Context, rq request) (target, gateway string) {
+	if rq.base != "" {
+		return withQuery(rq.base+rq.path, rq.query), ""
+	}
+	if rq.object != "" && c.direct {
 		// The provider is the request's, as the gateway would place it.
 		bucket := store.Bucket{Name: rq.bucket, Provider: rq.query.Get(QueryProvider)}
 		if owner := c.ownerURL(ctx, bucket, rq.object); owner != "" {
-			base, routed = owner, true
 			// A copy: the caller's query serves retries and the
 			// fallback to the gateway.
-			query = url.Values{}
+			query := url.Values{}
 			for k, v := range rq.query {
 				query[k] = v
 			}
 			query.Set(QueryProxyID, DirectValue)
+			return withQuery(owner+rq.path, query), ""
 		}
 	}
-	if base == "" {
-		base = c.endpoint
-	}
-	return withQuery(base+rq.path, query), routed
+	return c.gatewayURL(rq)
 }
 
-// gatewayURL returns the URL of a request sent to the gateway, without the
-// marker of a request the client routed itself.
-func (c *Client) gatewayURL(rq request) string {
+// gatewayURL returns the URL of a request sent to the gateway in use,
+// without the marker of a request the client routed itself, and the
+// gateway's URL.
+func (c *Client) gatewayURL(rq request) (target, gateway string) {
+	gateway = c.Endpoint()
+	return withQuery(gateway+rq.path, gatewayQuery(rq)), gateway
+}
+
+// gatewayQuery is a request's query as sent to a gateway.
+func gatewayQuery(rq request) url.Values {
 	q := url.Values{}
 	for k, v := range rq.query {
 		if k != QueryProxyID {
 			q[k] = v
 		}
 	}
-	return withQuery(c.endpoint+rq.path, q)
+	return q
 }
 
 func withQuery(u string, q url.Values) string {
@@ -333,8 +490,9 @@ func (b *hopBody) request(ctx context.Context, rq request, target string) (*http
 }
 
 // retryDelays space the attempts of a request a node answered with 503
-// (a target starting, or placement moving during a PUT).
-var retryDelays = [...]time.Duration{100 * time.Millisecond, 300 * time.Millisecond, time.Second}
+// (a target starting, placement moving during a PUT, gateways electing a
+// leader).
+var retryDelays = [...]time.Duration{100 * time.Millisecond, 300 * time.Millisecond, time.Second, 2 * time.Second}
 
 // do sends a request, following redirects, and tries again when a node
 // is unavailable for a moment and the body can be sent again.
@@ -344,11 +502,32 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	if rewindable {
 		start, _ = rq.body.(io.Seeker).Seek(0, io.SeekCurrent)
 	}
-	for attempt := 0; ; attempt++ {
-		resp, err := c.doOnce(ctx, rq)
+	// down holds the gateways that failed this request: unreachable, or
+	// unavailable (starting, removed, or without a quorum after waiting
+	// for a leader): another gateway may serve it.
+	var down []string
+	for attempt := 0; ; {
+		resp, refusedBy, err := c.doOnce(ctx, rq, &down)
 		var e *Error
-		if err == nil || attempt == len(retryDelays) || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+		if err == nil || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
 			return resp, err
+		}
+		var delay time.Duration
+		if refusedBy != "" && rq.base == "" {
+			down = append(down, refusedBy)
+		}
+		switch {
+		case refusedBy != "" && rq.base == "" && c.failover(refusedBy, down) != "":
+			// Another gateway, at once.
+		case errors.Is(err, ErrNoQuorum):
+			return resp, err // every gateway said so, or is down
+		case attempt == len(retryDelays):
+			return resp, err
+		default:
+			// A target's 503, or every gateway's: wait, then try all again.
+			delay = retryDelays[attempt]
+			attempt++
+			down = down[:0]
 		}
 		if rq.body != nil && rq.bodyJSON == nil {
 			if !rewindable {
@@ -361,7 +540,7 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 		select {
 		case <-ctx.Done():
 			return nil, err
-		case <-time.After(retryDelays[attempt]):
+		case <-time.After(delay):
 		}
 	}
 }

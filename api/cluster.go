@@ -23,11 +23,16 @@ func (c *Client) NodeHealth(ctx context.Context, nodeURL string) (Health, error)
 	return h, err
 }
 
-// Map returns the cluster map.
+// Map returns the cluster map; the client learns the gateways it names.
 func (c *Client) Map(ctx context.Context) (*cluster.Map, error) {
 	m := new(cluster.Map)
-	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"smap"}}}, m)
-	return m, err
+	if err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"smap"}}}, m); err != nil {
+		return m, err
+	}
+	c.mu.Lock()
+	c.learnLocked(m)
+	c.mu.Unlock()
+	return m, nil
 }
 
 // ClusterStatus returns every node's status: roles, states, capacity, jobs.

@@ -26,11 +26,14 @@ var (
 
 // Errors without a store or cluster counterpart.
 var (
-	ErrBadRequest       = errors.New("api: bad request")
-	ErrRange            = errors.New("api: range not satisfiable")
-	ErrJobNotFound      = errors.New("api: job not found")
-	ErrJobFinished      = errors.New("api: job already finished")
-	ErrUnavailable      = errors.New("api: service unavailable")
+	ErrBadRequest  = errors.New("api: bad request")
+	ErrRange       = errors.New("api: range not satisfiable")
+	ErrJobNotFound = errors.New("api: job not found")
+	ErrJobFinished = errors.New("api: job already finished")
+	ErrUnavailable = errors.New("api: service unavailable")
+	// ErrNoQuorum: the gateways cannot agree on a control change now (no
+	// majority answers); data requests still work.
+	ErrNoQuorum         = errors.New("api: no quorum")
 	ErrNotImplemented   = errors.New("api: not implemented")
 	ErrTooManyRedirects = errors.New("api: too many redirects")
 	ErrUnauthorized     = errors.New("api: unauthorized")
@@ -63,6 +66,7 @@ const (
 	KindJobNotFound     = "job-not-found"
 	KindJobFinished     = "job-finished"
 	KindUnavailable     = "unavailable"
+	KindNoQuorum        = "no-quorum"
 	KindNotImplemented  = "not-implemented"
 	KindUnknownChecksum = "unknown-checksum"
 	KindUnauthorized    = "unauthorized"
@@ -81,6 +85,7 @@ var Kinds = append(slices.Clone(store.Kinds), errkind.Table{
 	{Name: KindStaleMap, Err: cluster.ErrStaleMap},
 	{Name: KindJobNotFound, Err: ErrJobNotFound},
 	{Name: KindJobFinished, Err: ErrJobFinished},
+	{Name: KindNoQuorum, Err: ErrNoQuorum},
 	{Name: KindUnavailable, Err: ErrUnavailable},
 	{Name: KindNotImplemented, Err: ErrNotImplemented},
 	{Name: KindUnauthorized, Err: ErrUnauthorized},

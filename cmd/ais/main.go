@@ -36,21 +36,34 @@ func oneLine(err error) string {
 	return strings.ReplaceAll(err.Error(), "\n", " ")
 }
 
-func endpoint() string {
-	if e := os.Getenv("AIS_ENDPOINT"); e != "" {
-		return strings.TrimRight(e, "/")
+// endpoints returns the gateways of AIS_ENDPOINT, a comma-separated list:
+// the client uses the first and fails over to the others (and to those
+// the cluster map names).
+func endpoints() []string {
+	var out []string
+	for e := range strings.SplitSeq(os.Getenv("AIS_ENDPOINT"), ",") {
+		if e = strings.TrimRight(strings.TrimSpace(e), "/"); e != "" {
+			out = append(out, e)
+		}
 	}
-	return defaultEndpoint
+	if len(out) == 0 {
+		return []string{defaultEndpoint}
+	}
+	return out
 }
 
-func client() *api.Client { return api.NewClient(endpoint()) }
+func client() *api.Client {
+	gateways := endpoints()
+	return api.NewClient(gateways[0]).AddGateways(gateways[1:]...)
+}
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "ais",
 		Short: "Command-line client of AIS-Go, the object store for AI datasets",
 		Long: "ais manages buckets and objects, generates sharded datasets, runs local clusters and dSort jobs.\n" +
-			"The cluster endpoint is read from AIS_ENDPOINT (default " + defaultEndpoint + ").",
+			"The cluster endpoint is read from AIS_ENDPOINT (default " + defaultEndpoint + "); a comma-separated list of\n" +
+			"gateways lets ais fail over when one is down.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

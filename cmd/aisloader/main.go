@@ -103,7 +103,7 @@ func parse(args []string, env string, usage io.Writer) (options, error) {
 			"A stop condition is required: -duration, -numops, -maxputs or -totalputsize.\n\nFlags:\n")
 		flags.PrintDefaults()
 	}
-	endpoint := flags.String("endpoint", "", "cluster `URL` (default AIS_ENDPOINT, else "+defaultEndpoint+")")
+	endpoint := flags.String("endpoint", "", "cluster `URL`, or gateways' URLs comma-separated (default AIS_ENDPOINT, else "+defaultEndpoint+")")
 	ip := flags.String("ip", "", "gateway IP address or host name (with -port; instead of -endpoint)")
 	port := flags.Int("port", 0, "gateway port (with -ip; default 8080)")
 	bucket := flags.String("bucket", "", "ais bucket to load, ais://NAME or NAME; it must exist")
@@ -161,7 +161,8 @@ func parse(args []string, env string, usage io.Writer) (options, error) {
 	if *readSequential {
 		cfg.ReadOrder = benchmarks.ReadSequential
 	}
-	cfg.Client = api.NewClient(o.endpoint)
+	gateways := strings.Split(o.endpoint, ",")
+	cfg.Client = api.NewClient(gateways[0]).AddGateways(gateways[1:]...)
 	if err := cfg.Validate(); err != nil {
 		return o, flagError(err)
 	}
@@ -202,10 +203,17 @@ func resolveEndpoint(endpoint, ip string, port int, env string) (string, error) 
 	default:
 		endpoint = defaultEndpoint
 	}
-	if !strings.HasPrefix(endpoint, "http://") && !strings.HasPrefix(endpoint, "https://") {
-		return "", fmt.Errorf("endpoint %q: want http://HOST:PORT", endpoint)
+	// A comma-separated list names several gateways: the client fails
+	// over between them.
+	var gateways []string
+	for e := range strings.SplitSeq(endpoint, ",") {
+		e = strings.TrimRight(strings.TrimSpace(e), "/")
+		if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
+			return "", fmt.Errorf("endpoint %q: want http://HOST:PORT (or several, comma-separated)", e)
+		}
+		gateways = append(gateways, e)
 	}
-	return strings.TrimRight(endpoint, "/"), nil
+	return strings.Join(gateways, ","), nil
 }
 
 // parseBucket reads "ais://NAME" or "NAME".

@@ -176,7 +176,7 @@ func (c *Client) stream(ctx context.Context, url string, body []byte) (*http.Res
 
 // unreachable marks errors a join may wait out.
 func unreachable(err error) error {
-	if errors.Is(err, api.ErrUnavailable) {
+	if errors.Is(err, api.ErrUnavailable) || errors.Is(err, api.ErrNoQuorum) {
 		return fmt.Errorf("%w: %w", membership.ErrUnreachable, err)
 	}
 	return err
