@@ -29,7 +29,7 @@ import (
 
 // ErrNoQuorum marks a change refused because no majority of the gateways
 // can agree on it now.
-var ErrNoQuorum = errors.New("raft: no quorum of gateways")
+var ErrNoQuorum = errors.New("no quorum")
 
 // ErrLastVoter marks the removal of the last gateway of the log.
 var ErrLastVoter = errors.New("raft: the last gateway cannot be removed")
@@ -173,8 +173,41 @@ func (c *Control) Start(ctx, loops context.Context) error {
 		if err := c.join(ctx); err != nil {
 			return err
 		}
+	case c.config.Join != "":
+		if err := c.checkSameCluster(ctx); err != nil {
+			return err
+		}
 	}
-	return c.waitForMap(ctx)
+	if err := c.waitForMap(ctx); err != nil {
+		return err
+	}
+	if existing {
+		return c.catchUp(ctx)
+	}
+	return nil
+}
+
+// catchUp waits, after a restart, until the gateway applied everything the
+// cluster committed: a snapshot restored at start may be older than the
+// log, and a stale map must never be served.
+func (c *Control) catchUp(ctx context.Context) error {
+	for {
+		if c.IsPrimary() {
+			if c.raft.Barrier(c.config.ApplyTimeout).Error() == nil {
+				return nil
+			}
+		} else if addr, id := c.raft.LeaderWithID(); addr != "" {
+			s, err := c.config.Transport.Pull(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)})
+			if err == nil && c.waitApplied(ctx, s) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("raft: catching up with the cluster (a majority of the gateways must answer): %w", context.Cause(ctx))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // openStores opens the log, the stable store and the snapshots; a corrupt
@@ -243,6 +276,24 @@ func (c *Control) join(ctx context.Context) error {
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
+}
+
+// checkSameCluster refuses to restart a gateway with a log of one cluster
+// told to join another; a join gateway that does not answer is no proof
+// either way (it may be restarting too).
+func (c *Control) checkSameCluster(ctx context.Context) error {
+	mine := c.savedUUID()
+	if mine == "" {
+		return nil
+	}
+	probe, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	theirs, err := c.config.Transport.Pull(probe, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Join})
+	if err != nil || theirs.Map == nil || theirs.Map.UUID == "" || theirs.Map.UUID == mine {
+		return nil
+	}
+	return fmt.Errorf("join %s: %w: this gateway's log is of cluster %s, the gateway at %s is of cluster %s (move %s away to join as a new gateway)",
+		c.config.Join, membership.ErrForeign, mine, c.config.Join, theirs.Map.UUID, c.config.Dir)
 }
 
 // savedUUID returns the cluster this gateway was in before, if it saved
@@ -358,63 +409,147 @@ func (c *Control) IsPrimary() bool {
 
 // Propose applies a change through the log: on the leader directly, on
 // another gateway by forwarding it to the leader. A gateway that joins or
-// leaves also joins or leaves the log's voters.
+// leaves also joins or leaves the log's voters. While the gateways elect a
+// leader, it waits for one (up to three election timeouts) before it
+// answers ErrNoQuorum.
 func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership.Snapshot, error) {
-	if !c.IsPrimary() {
-		addr, id := c.raft.LeaderWithID()
-		if addr == "" {
+	deadline := time.Now().Add(3 * c.config.ElectionTimeout)
+	for {
+		if c.IsPrimary() {
+			s, again, err := c.proposeAsLeader(ctx, ch, deadline)
+			if !again {
+				return s, err
+			}
+		} else if addr, id := c.raft.LeaderWithID(); addr != "" {
+			leader := cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)}
+			s, err := c.config.Transport.Forward(ctx, leader, ch)
+			if err == nil {
+				c.waitApplied(ctx, s)
+			}
+			if !errors.Is(err, membership.ErrUnreachable) {
+				return s, err
+			}
+		}
+		if time.Now().After(deadline) {
 			return membership.Snapshot{}, c.noQuorum(ctx)
 		}
-		return c.config.Transport.Forward(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)}, ch)
+		select {
+		case <-ctx.Done():
+			return membership.Snapshot{}, context.Cause(ctx)
+		case <-c.closed:
+			return membership.Snapshot{}, c.noQuorum(ctx)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitApplied waits, briefly, until this gateway applied the log up to a
+// snapshot the leader answered: a client that changes something through a
+// follower then reads its change there.
+func (c *Control) waitApplied(ctx context.Context, s membership.Snapshot) bool {
+	deadline := time.Now().Add(c.config.ApplyTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		cur := c.Current()
+		if (s.Map == nil || cur.Map != nil && cur.Map.Version >= s.Map.Version) &&
+			(s.Buckets == nil || cur.Buckets != nil && cur.Buckets.Version >= s.Buckets.Version) {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// proposeAsLeader applies a change on the leader. again asks the caller to
+// propose it anew: the leader is not in office yet, or handed the lead to
+// another gateway so that it can be removed.
+func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, deadline time.Time) (s membership.Snapshot, again bool, err error) {
+	if m := c.Current().Map; (m == nil || m.Primary != c.config.Self.ID) && ch.Kind != membership.Lead && time.Now().Before(deadline) {
+		return s, true, nil // takeOffice has not applied Lead yet
 	}
 	switch ch.Kind {
 	case membership.Join:
 		if _, err := membership.Apply(c.Current(), ch); err != nil {
-			return membership.Snapshot{}, err
+			return s, false, err
 		}
 		if err := c.config.Transport.Probe(ctx, ch.Node); err != nil {
-			return membership.Snapshot{}, fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, ch.Node.ID, ch.Node.URL, err)
+			return s, false, fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, ch.Node.ID, ch.Node.URL, err)
 		}
 		if ch.Node.Role.IsGateway() {
 			f := c.raft.AddVoter(hraft.ServerID(ch.Node.ID), hraft.ServerAddress(ch.Node.URL), 0, c.config.ApplyTimeout)
 			if err := f.Error(); err != nil {
-				return membership.Snapshot{}, c.applyError(ctx, err)
+				return s, false, c.applyError(ctx, err)
 			}
 		}
 	case membership.Leave, membership.Remove:
-		if node, ok := c.Current().Map.Node(ch.Node.ID); ok && node.Role.IsGateway() {
-			if err := c.removeVoter(ctx, node.ID); err != nil {
-				return membership.Snapshot{}, err
+		node, ok := c.Current().Map.Node(ch.Node.ID)
+		if !ok && c.isVoter(ch.Node.ID) {
+			// A gateway that left the map but not the voters (the
+			// removal was cut short) is removed again.
+			return c.Current(), false, c.removeVoter(ctx, ch.Node.ID)
+		}
+		if ok && node.Role.IsGateway() {
+			if err := c.checkNotLastVoter(node.ID); err != nil {
+				return s, false, err
 			}
+			if node.ID == c.config.Self.ID {
+				// The primary cannot leave; another gateway takes the
+				// lead and removes this one.
+				if err := c.raft.LeadershipTransfer().Error(); err != nil {
+					return s, false, c.applyError(ctx, err)
+				}
+				return s, true, nil
+			}
+			// The map first, so that the leaving gateway learns it is
+			// out while it still follows the log.
+			if s, err = c.apply(ch); err != nil {
+				return s, false, c.applyError(ctx, err)
+			}
+			if err := c.removeVoter(ctx, node.ID); err != nil {
+				return s, false, err
+			}
+			c.push(ctx, s)
+			return s, false, nil
 		}
 	}
-	s, err := c.apply(ch)
+	s, err = c.apply(ch)
 	if err != nil {
-		return s, c.applyError(ctx, err)
+		return s, false, c.applyError(ctx, err)
 	}
 	c.push(ctx, s)
-	return s, nil
+	return s, false, nil
+}
+
+// isVoter reports whether a gateway is in the log's configuration.
+func (c *Control) isVoter(id string) bool {
+	f := c.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	return slices.ContainsFunc(f.Configuration().Servers, func(s hraft.Server) bool { return string(s.ID) == id })
+}
+
+// checkNotLastVoter refuses to remove the log's last voter.
+func (c *Control) checkNotLastVoter(id string) error {
+	f := c.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	voters := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == hraft.Voter && string(s.ID) != id {
+			voters++
+		}
+	}
+	if voters == 0 {
+		return fmt.Errorf("%w: %s", ErrLastVoter, id)
+	}
+	return nil
 }
 
 // removeVoter takes a gateway out of the log's voters, never the last.
 func (c *Control) removeVoter(ctx context.Context, id string) error {
-	f := c.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return c.applyError(ctx, err)
-	}
-	voters := 0
-	member := false
-	for _, s := range f.Configuration().Servers {
-		if s.Suffrage == hraft.Voter {
-			voters++
-		}
-		member = member || string(s.ID) == id
-	}
-	if !member {
-		return nil
-	}
-	if voters <= 1 {
-		return fmt.Errorf("%w: %s", ErrLastVoter, id)
+	if err := c.checkNotLastVoter(id); err != nil {
+		return err
 	}
 	if err := c.raft.RemoveServer(hraft.ServerID(id), 0, c.config.ApplyTimeout).Error(); err != nil {
 		return c.applyError(ctx, err)
@@ -428,8 +563,16 @@ func (c *Control) apply(ch membership.Change) (membership.Snapshot, error) {
 	if err != nil {
 		return membership.Snapshot{}, err
 	}
+	// A leader cut off from the majority refuses before its log holds
+	// the change.
+	if err := c.raft.VerifyLeader().Error(); err != nil {
+		return c.Current(), err
+	}
 	f := c.raft.Apply(data, c.config.ApplyTimeout)
 	if err := f.Error(); err != nil {
+		if errors.Is(err, hraft.ErrLeadershipLost) {
+			err = fmt.Errorf("%w: the change was not confirmed, and may still apply once a majority agrees", err)
+		}
 		return c.Current(), err
 	}
 	res := f.Response().(result)
@@ -472,7 +615,7 @@ func (c *Control) noQuorum(ctx context.Context) error {
 	}
 	wg.Wait()
 	slices.Sort(reachable)
-	return fmt.Errorf("%w: %d of %d gateways answer (%s); control changes wait for a majority", ErrNoQuorum, len(reachable), len(gateways), strings.Join(reachable, ", "))
+	return fmt.Errorf("%w: %d of %d gateways answer (%s); control changes wait for a majority, data requests go on", ErrNoQuorum, len(reachable), len(gateways), strings.Join(reachable, ", "))
 }
 
 // push sends the snapshot to the nodes that do not follow the log (the
@@ -528,8 +671,27 @@ func (c *Control) Accept(ctx context.Context, s membership.Snapshot, from member
 	return nil
 }
 
-// Refresh does nothing: the log keeps the gateway current.
-func (c *Control) Refresh(ctx context.Context) error { return nil }
+// Refresh brings a follower up to the leader's state as of now: it asks
+// the leader for its versions and waits until it applied as far. A
+// decision that must not rest on a stale read (the buckets a dSort job
+// starts from) refreshes first. The leader is current already.
+func (c *Control) Refresh(ctx context.Context) error {
+	if c.IsPrimary() {
+		return nil
+	}
+	addr, id := c.raft.LeaderWithID()
+	if addr == "" {
+		return nil // no leader to ask: the applied state is all there is
+	}
+	s, err := c.config.Transport.Pull(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)})
+	if err != nil {
+		return err
+	}
+	if !c.waitApplied(ctx, s) {
+		return fmt.Errorf("raft: not caught up with the leader %s within %s", id, c.config.ApplyTimeout)
+	}
+	return nil
+}
 
 // Voters returns the ids of the log's voters.
 func (c *Control) Voters() ([]string, error) {

@@ -96,6 +96,14 @@ func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snap
 	return c.Current(), nil
 }
 
+// kill stops a gateway as a dead process: it answers nothing.
+func (n *net) kill(c *Control) {
+	n.mu.Lock()
+	delete(n.controls, c.config.Self.URL)
+	n.mu.Unlock()
+	c.Close()
+}
+
 func newNet() *net {
 	return &net{controls: map[string]*Control{}, trans: map[string]*hraft.InmemTransport{}, cut: map[string]bool{}}
 }
@@ -166,6 +174,10 @@ func TestThreeGatewaysAgreeAndForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The follower answered once it applied the change itself.
+	if _, ok := follower.Current().Buckets.Props(store.NewBucket("b")); !ok {
+		t.Fatal("the follower that forwarded the change does not have it applied")
+	}
 	for _, g := range gws {
 		eventually(t, g.config.Self.ID+" has the bucket", func() bool { _, ok := g.Current().Buckets.Props(store.NewBucket("b")); return ok })
 	}
@@ -177,9 +189,9 @@ func TestThreeGatewaysAgreeAndForward(t *testing.T) {
 // TestLeaderLoss: the leader goes; another takes office, the map's primary
 // follows with a newer version, and changes go on.
 func TestLeaderLoss(t *testing.T) {
-	_, gws := threeGateways(t)
+	n, gws := threeGateways(t)
 	before := gws[1].Current().Map.Version
-	gws[0].Close()
+	n.kill(gws[0])
 	var leader *Control
 	eventually(t, "a new leader in office", func() bool {
 		for _, g := range gws[1:] {
@@ -228,6 +240,35 @@ func TestLastVoterCannotLeave(t *testing.T) {
 	}
 }
 
+// TestLeaderLeaves: removing the leading gateway hands the lead to another,
+// which takes it out of the map and the voters.
+func TestLeaderLeaves(t *testing.T) {
+	_, gws := threeGateways(t)
+	eventually(t, "every gateway in the map", func() bool { return len(gws[0].Current().Map.Gateways()) == 3 })
+	s, err := gws[0].Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "g1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Map.Node("g1"); ok || s.Map.Primary == "g1" {
+		t.Fatalf("g1 still in the map: %+v", s.Map)
+	}
+	voters, err := gws[1].Voters()
+	if err != nil || len(voters) != 2 {
+		t.Fatalf("voters after g1 left: %v %v", voters, err)
+	}
+}
+
+// TestChangeWaitsForElection: a change proposed while the gateways elect a
+// leader waits for the new one rather than fail.
+func TestChangeWaitsForElection(t *testing.T) {
+	n, gws := threeGateways(t)
+	n.kill(gws[0])
+	// At once: the followers have not noticed the leader is gone.
+	if _, err := gws[1].Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("during")}); err != nil {
+		t.Fatalf("a change during the election: %v", err)
+	}
+}
+
 // TestSnapshotEqualsReplay: a restored snapshot is the state the log gave.
 func TestSnapshotEqualsReplay(t *testing.T) {
 	replay := &fsm{holder: membership.NewHolder(nil, nil), logger: nil}
@@ -273,6 +314,50 @@ func TestCorruptLogRefusesToStart(t *testing.T) {
 	err = c.Start(t.Context(), t.Context())
 	if err == nil || !strings.Contains(err.Error(), "cannot be read") {
 		t.Fatalf("a corrupt log: %v", err)
+	}
+}
+
+// TestRestartServesNothingStale: a gateway restarted from a snapshot older
+// than its log is ready only once it applied the rest.
+func TestRestartServesNothingStale(t *testing.T) {
+	dir := t.TempDir()
+	start := func() *Control {
+		url := "http://127.0.0.1:7999"
+		_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
+		c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: dir,
+			Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, stop := context.WithTimeout(t.Context(), 20*time.Second)
+		defer stop()
+		if err := c.Start(ctx, t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := start()
+	eventually(t, "in office", func() bool { return c.IsPrimary() && c.Current().Map.Primary == "g1" })
+	if _, err := c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("before")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket(fmt.Sprintf("after-%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := c.Current().Buckets.Version
+	c.Close()
+	c = start()
+	defer c.Close()
+	if got := c.Current().Buckets.Version; got < want {
+		t.Fatalf("restarted with bucket metadata version %d, %d was committed", got, want)
+	}
+	if _, ok := c.Current().Buckets.Props(store.NewBucket("after-19")); !ok {
+		t.Fatal("the last bucket is missing after the restart")
 	}
 }
 
