@@ -29,7 +29,7 @@ func (n *Node) requireGateway() error {
 		return badRequest("node %s is a target: send bucket requests to a gateway", n.config.ID)
 	}
 	if !n.ready.Load() {
-		return fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID)
+		return n.notReady()
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
@@ -63,6 +64,9 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, dsortError(err))
 		return
 	}
+	// The job starts from the buckets as the cluster has them now, not
+	// as this gateway last applied them.
+	n.refresh(r.Context())
 	id, err := n.coordinator.Start(r.Context(), spec)
 	if err != nil {
 		n.writeError(w, r, dsortError(err))
@@ -131,6 +135,7 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 		}
 		out[t.ID] = jobInfo(stats)
 	}
+	registered, inRegistry := n.registeredJob(id)
 	if len(out) == 0 {
 		if lastErr != nil {
 			return nil, lastErr
@@ -139,7 +144,21 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 			// Known here, but no target has it (it failed at init).
 			return map[string]api.DsortJobInfo{n.config.ID: coordinatorInfo(status)}, nil
 		}
+		if inRegistry {
+			// Its targets forgot it (restarted): the registry tells.
+			return map[string]api.DsortJobInfo{registered.Coordinator: registryInfo(registered)}, nil
+		}
 		return nil, fmt.Errorf("%w: dsort job %s", api.ErrJobNotFound, id)
+	}
+	if inRegistry && registered.State == membership.JobAborted {
+		// Settled by another gateway: the cause is the registry's.
+		for k, v := range out {
+			v.Aborted, v.Metrics.Aborted = true, true
+			if !slices.Contains(v.Metrics.Errors, registered.Cause) {
+				v.Metrics.Errors = append(v.Metrics.Errors, registered.Cause)
+			}
+			out[k] = v
+		}
 	}
 	if status, err := n.coordinator.Status(id); err == nil {
 		for k, v := range out {
@@ -214,6 +233,20 @@ func coordinatorInfo(s pipeline.Status) api.DsortJobInfo {
 	return info
 }
 
+// registryInfo is a job as the registry knows it.
+func registryInfo(j membership.Job) api.DsortJobInfo {
+	info := api.DsortJobInfo{ID: j.ID, DestBck: j.Output.String(), StartedTime: time.Unix(0, j.Started)}
+	if j.Ended != 0 {
+		info.FinishTime = time.Unix(0, j.Ended)
+	}
+	info.Aborted, info.Archived = j.State == membership.JobAborted, j.State == membership.JobFinished
+	info.Metrics.Aborted, info.Metrics.Archived = info.Aborted, info.Archived
+	if j.Cause != "" {
+		info.Metrics.Errors = []string{j.Cause}
+	}
+	return info
+}
+
 // handleDsortAbort: DELETE /v1/sort/abort?uuid=ID.
 func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get(api.QueryUUID)
@@ -277,6 +310,13 @@ func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
 			n.writeError(w, r, fmt.Errorf("remove on target %s: %w", t.ID, err))
 			return
 		}
+	}
+	if j, ok := n.registeredJob(id); ok && j.State != membership.JobRunning {
+		if _, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.JobRemoved, Job: membership.Job{ID: id}}); err != nil {
+			n.writeError(w, r, membershipError(err))
+			return
+		}
+		found = true
 	}
 	if !found {
 		n.writeError(w, r, fmt.Errorf("%w: dsort job %s", api.ErrJobNotFound, id))

@@ -36,6 +36,7 @@ var statuses = []struct {
 	{api.ErrRange, http.StatusRequestedRangeNotSatisfiable},
 	{api.ErrJobNotFound, http.StatusNotFound},
 	{api.ErrJobFinished, http.StatusGone},
+	{api.ErrNoQuorum, http.StatusServiceUnavailable},
 	{api.ErrUnavailable, http.StatusServiceUnavailable},
 	{api.ErrNotImplemented, http.StatusNotImplemented},
 	{api.ErrUnauthorized, http.StatusUnauthorized},
@@ -75,6 +76,15 @@ func statusOf(err error) int {
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{api.ErrBadRequest}, args...)...)
 }
+
+// withKind gives err the condition of a sentinel (its status and kind)
+// and keeps its message.
+func withKind(sentinel, err error) error { return kindedError{sentinel, err} }
+
+type kindedError struct{ sentinel, err error }
+
+func (e kindedError) Error() string   { return e.err.Error() }
+func (e kindedError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 // writeError sends err as AIStore's JSON error body; for HEAD, where a body
 // is not allowed, the JSON goes into the Hdr-Error header.

@@ -84,7 +84,7 @@ func membershipError(err error) error {
 	case errors.Is(err, raft.ErrLastVoter):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, raft.ErrNoQuorum):
-		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+		return withKind(api.ErrNoQuorum, err)
 	case errors.Is(err, membership.ErrForeign):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):

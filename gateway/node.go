@@ -209,6 +209,7 @@ type Node struct {
 	// raftStream carries Raft's connections on gateways; nil on targets.
 	raftStream *peer.RaftStream
 	ready      atomic.Bool
+	removed    atomic.Bool // a gateway taken out of the cluster
 
 	// background loops end when stop is called.
 	stop  context.CancelFunc
@@ -303,6 +304,15 @@ func (n *Node) newControl() (control, error) {
 // controlChanged keeps a copy of a gateway's map in its metadata store
 // (the cluster it belongs to, for a later join), then reacts as any node.
 func (n *Node) controlChanged(previous, next membership.Snapshot) {
+	if previous.Map != nil && next.Map != nil {
+		_, was := previous.Map.Node(n.config.ID)
+		if _, is := next.Map.Node(n.config.ID); was && !is {
+			// Its state stops following the cluster: it must not serve.
+			n.removed.Store(true)
+			n.ready.Store(false)
+			n.logger.Warn("this gateway was removed from the cluster; it answers nothing more and can be stopped")
+		}
+	}
 	if next.Map != nil && next.Map != previous.Map {
 		if err := n.config.Meta.SaveMap(next.Map); err != nil {
 			n.logger.Warn("save the cluster map", "err", err)
@@ -339,6 +349,12 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.wg.Go(func() { n.control.Run(loops) })
+	if n.coordinator != nil {
+		// Taken before the gateway serves: the jobs it coordinated
+		// before it stopped.
+		orphans := n.orphanedJobs()
+		n.wg.Go(func() { n.watchJobs(loops, orphans) })
+	}
 	n.ready.Store(true)
 	n.logger.Info("node started", "role", n.config.Role, "url", n.config.URL, "map_version", n.currentMap().Version, "primary", n.currentMap().Primary)
 	return nil

@@ -209,9 +209,17 @@ func bucketOf(r *http.Request) (store.Bucket, error) {
 	return b, nil
 }
 
+// notReady says why the node does not serve yet, or any more.
+func (n *Node) notReady() error {
+	if n.removed.Load() {
+		return fmt.Errorf("%w: node %s was removed from the cluster", api.ErrUnavailable, n.config.ID)
+	}
+	return fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID)
+}
+
 func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if !n.ready.Load() {
-		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
+		n.writeError(w, r, n.notReady())
 		return
 	}
 	writeJSON(w, api.Health{Status: "ok", NodeID: n.config.ID, Role: string(n.config.Role), MapVersion: n.currentMap().Version})
@@ -226,7 +234,7 @@ const (
 
 func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 	if !n.ready.Load() {
-		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
+		n.writeError(w, r, n.notReady())
 		return
 	}
 	switch what := r.URL.Query().Get(api.QueryWhat); what {

@@ -212,8 +212,13 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		ID: job.id, Description: spec.Description, Input: plan.Input, Output: plan.Output,
 		Phase: PhaseInit, Targets: nodeIDs(job.targets), Started: time.Now(),
 	}
+	reg := JobRegistration{ID: job.id, Output: plan.Output, Targets: job.mu.status.Targets, Started: job.mu.status.Started}
+	if err := peers.RegisterJob(ctx, reg); err != nil {
+		return "", fmt.Errorf("register job %s: %w", job.id, err)
+	}
 	if err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return c.config.Targets.Init(ctx, t, job.init) }); err != nil {
 		c.abortTargets(ctx, job, err.Error())
+		c.endJob(ctx, job.id, err.Error())
 		return "", err
 	}
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -340,12 +345,32 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		job.mu.Lock()
 		job.mu.status.Error, job.mu.status.Aborted, job.mu.status.Finished = err.Error(), true, now
 		job.mu.Unlock()
+		c.endJob(context.WithoutCancel(ctx), job.id, err.Error())
 		return
 	}
 	job.mu.Lock()
 	job.mu.status.Phase, job.mu.status.Archived, job.mu.status.Finished = PhaseFinished, true, now
 	job.mu.Unlock()
+	c.endJob(ctx, job.id, "")
 	c.config.Logger.Info("dsort job finished", "job", job.id, "elapsed", now.Sub(job.mu.status.Started).Round(time.Millisecond))
+}
+
+// endJob records a job's end in the registry, trying a few times while the
+// gateways elect a leader; if it never lands, the leader settles the job
+// from its targets' state (see the gateway's job reaper).
+func (c *Coordinator) endJob(ctx context.Context, id, cause string) {
+	var err error
+	for attempt := range 3 {
+		if err = c.config.Cluster.EndJob(ctx, id, cause); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(attempt+1) * time.Second):
+		}
+	}
+	c.config.Logger.Warn("record the end of a dsort job", "job", id, "err", err)
 }
 
 func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error {

@@ -30,6 +30,8 @@ type memCluster struct {
 	stores      map[string]store.Store
 	keyMaps     map[string][]byte
 	coordinator *pipeline.Coordinator
+	// registry is the job registry: "running", or "ended: " and the cause.
+	registry map[string]string
 	// wrapStore, when set, decorates each target's store.
 	wrapStore func(id string, st store.Store) store.Store
 	memory    int64 // MemoryTotal of the workers
@@ -159,7 +161,18 @@ func (c *memCluster) run(spec pipeline.Spec) (pipeline.Status, error) {
 	}
 	ctx, cancel := context.WithTimeout(c.t.Context(), time.Minute)
 	defer cancel()
-	return c.coordinator.Wait(ctx, id)
+	status, err := c.coordinator.Wait(ctx, id)
+	if err != nil {
+		return status, err
+	}
+	// The registry holds how the job ended.
+	c.mu.Lock()
+	recorded := c.registry[id]
+	c.mu.Unlock()
+	if want := "ended: " + status.Error; recorded != want {
+		c.t.Fatalf("the registry holds %q for job %s, want %q", recorded, id, want)
+	}
+	return status, nil
 }
 
 type memPeers struct{ c *memCluster }
@@ -273,6 +286,26 @@ func (p memPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipelin
 		return pipeline.JobStats{}, fmt.Errorf("target %s is gone", t.ID)
 	}
 	return w.Stats(id)
+}
+
+func (p memPeers) RegisterJob(ctx context.Context, reg pipeline.JobRegistration) error {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	if p.c.registry == nil {
+		p.c.registry = map[string]string{}
+	}
+	p.c.registry[reg.ID] = "running"
+	return nil
+}
+
+func (p memPeers) EndJob(ctx context.Context, id, cause string) error {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	if p.c.registry[id] != "running" {
+		return fmt.Errorf("job %s ends twice or was never registered (%q)", id, p.c.registry[id])
+	}
+	p.c.registry[id] = "ended: " + cause
+	return nil
 }
 
 func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/shards"
@@ -40,6 +41,20 @@ type Cluster interface {
 	// have moved while the targets changed. Copies newer than asOf (the
 	// moment the job failed: a later job's output) stay.
 	RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error
+	// RegisterJob records a job in the cluster's replicated registry
+	// before any target holds it, so that another gateway can end it if
+	// its coordinator goes; an error refuses the job.
+	RegisterJob(ctx context.Context, reg JobRegistration) error
+	// EndJob records how a job ended: cause is "" for a finished job.
+	EndJob(ctx context.Context, id, cause string) error
+}
+
+// JobRegistration is a job as the registry holds it.
+type JobRegistration struct {
+	ID      string
+	Output  store.Bucket
+	Targets []string
+	Started time.Time
 }
 
 // Targets runs a job's phases on its targets.

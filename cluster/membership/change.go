@@ -1,9 +1,13 @@
 package membership
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/store"
@@ -24,8 +28,34 @@ type Job struct {
 	ID          string       `json:"id"`
 	Coordinator string       `json:"coordinator"`
 	Output      store.Bucket `json:"output"`
+	Targets     []string     `json:"targets,omitempty"`
 	Started     int64        `json:"started"`
+	// State is JobRunning until the job ends; Cause says why an aborted
+	// job ended.
+	State JobState `json:"state,omitempty"`
+	Cause string   `json:"cause,omitempty"`
+	Ended int64    `json:"ended,omitempty"`
 }
+
+// JobState is where a registered job is.
+type JobState string
+
+// States of a registered job.
+const (
+	JobRunning  JobState = "running"
+	JobFinished JobState = "finished"
+	JobAborted  JobState = "aborted"
+)
+
+// MaxEndedJobs bounds the ended jobs the registry keeps (the oldest go
+// first): their outcome stays readable, the snapshot stays small.
+const MaxEndedJobs = 256
+
+// Errors of the job registry.
+var (
+	ErrJobUnknown = errors.New("membership: no such job in the registry")
+	ErrJobRunning = errors.New("membership: the job has not ended")
+)
 
 // Kind names a change.
 type Kind string
@@ -54,6 +84,7 @@ const (
 
 	JobStarted Kind = "job-started"
 	JobEnded   Kind = "job-ended"
+	JobRemoved Kind = "job-removed" // a user forgets an ended job
 )
 
 // Change is one change of the snapshot. It carries everything Apply needs
@@ -115,19 +146,66 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 		}
 		md := c.Seed.Buckets.Clone()
 		return Snapshot{Map: c.Seed.Map.Clone(), Buckets: &md, Jobs: s.Jobs}, nil
-	case JobStarted, JobEnded:
-		jobs := make(map[string]Job, len(s.Jobs)+1)
-		for id, j := range s.Jobs {
-			jobs[id] = j
-		}
-		if c.Kind == JobStarted {
-			jobs[c.Job.ID] = c.Job
-		} else {
-			delete(jobs, c.Job.ID)
+	case JobStarted, JobEnded, JobRemoved:
+		jobs, err := applyJob(s.Jobs, c)
+		if err != nil {
+			return s, err
 		}
 		return Snapshot{Map: s.Map, Buckets: s.Buckets, Jobs: jobs}, nil
 	}
 	return s, fmt.Errorf("%w: %q", ErrUnknownChange, c.Kind)
+}
+
+// applyJob registers a job or records how it ended; an end is recorded
+// once (the first wins), and only the newest MaxEndedJobs ended jobs stay.
+func applyJob(current map[string]Job, c Change) (map[string]Job, error) {
+	if c.Job.ID == "" {
+		return nil, fmt.Errorf("%w: %s without a job id", ErrUnknownChange, c.Kind)
+	}
+	jobs := maps.Clone(current)
+	if jobs == nil {
+		jobs = map[string]Job{}
+	}
+	if c.Kind == JobStarted {
+		j := c.Job
+		j.State, j.Cause, j.Ended = JobRunning, "", 0
+		jobs[j.ID] = j
+		return jobs, nil
+	}
+	j, ok := jobs[c.Job.ID]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrJobUnknown, c.Job.ID)
+	}
+	if c.Kind == JobRemoved {
+		if j.State == JobRunning {
+			return nil, fmt.Errorf("%w: job %s runs", ErrJobRunning, j.ID)
+		}
+		delete(jobs, j.ID)
+		return jobs, nil
+	}
+	if j.State != JobRunning {
+		return current, nil
+	}
+	if c.Job.State != JobFinished && c.Job.State != JobAborted {
+		return nil, fmt.Errorf("%w: job %s cannot end as %q", ErrUnknownChange, j.ID, c.Job.State)
+	}
+	j.State, j.Cause, j.Ended = c.Job.State, c.Job.Cause, c.Job.Ended
+	jobs[j.ID] = j
+	var ended []Job
+	for _, e := range jobs {
+		if e.State != JobRunning {
+			ended = append(ended, e)
+		}
+	}
+	if len(ended) > MaxEndedJobs {
+		slices.SortFunc(ended, func(a, b Job) int {
+			return cmp.Or(cmp.Compare(a.Ended, b.Ended), strings.Compare(a.ID, b.ID))
+		})
+		for _, e := range ended[:len(ended)-MaxEndedJobs] {
+			delete(jobs, e.ID)
+		}
+	}
+	return jobs, nil
 }
 
 // applyLead makes a gateway the primary, creating the map of a new

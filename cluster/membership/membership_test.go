@@ -340,6 +340,67 @@ func TestApplyIsAFunctionOfTheChanges(t *testing.T) {
 	}
 }
 
+// TestJobRegistry: a job is registered running, ends once (the first
+// outcome wins), and only the newest ended jobs stay.
+func TestJobRegistry(t *testing.T) {
+	s := membership.Snapshot{}
+	apply := func(c membership.Change) error {
+		next, err := membership.Apply(s, c)
+		if err == nil {
+			s = next
+		}
+		return err
+	}
+	job := membership.Job{ID: "srt-1", Coordinator: "g2", Targets: []string{"t1"}, Started: 1}
+	if err := apply(membership.Change{Kind: membership.JobStarted, Job: job}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Jobs["srt-1"].State != membership.JobRunning {
+		t.Fatalf("registered: %+v", s.Jobs["srt-1"])
+	}
+	aborted := membership.Job{ID: "srt-1", State: membership.JobAborted, Cause: "coordinator g2 stopped answering", Ended: 2}
+	if err := apply(membership.Change{Kind: membership.JobEnded, Job: aborted}); err != nil {
+		t.Fatal(err)
+	}
+	late := membership.Job{ID: "srt-1", State: membership.JobFinished, Ended: 3}
+	if err := apply(membership.Change{Kind: membership.JobEnded, Job: late}); err != nil {
+		t.Fatal(err)
+	}
+	if j := s.Jobs["srt-1"]; j.State != membership.JobAborted || j.Cause == "" || j.Coordinator != "g2" {
+		t.Fatalf("after two ends: %+v, want the first (aborted, with its cause)", j)
+	}
+	if err := apply(membership.Change{Kind: membership.JobEnded, Job: membership.Job{ID: "srt-x", State: membership.JobFinished}}); !errors.Is(err, membership.ErrJobUnknown) {
+		t.Fatalf("the end of an unknown job: %v", err)
+	}
+	if err := apply(membership.Change{Kind: membership.JobEnded, Job: membership.Job{ID: "srt-1", State: "paused"}}); err != nil {
+		t.Fatalf("an end of an ended job is ignored: %v", err)
+	}
+	for i := range membership.MaxEndedJobs + 10 {
+		id := fmt.Sprintf("srt-%03d", i)
+		apply(membership.Change{Kind: membership.JobStarted, Job: membership.Job{ID: id}})
+		if err := apply(membership.Change{Kind: membership.JobEnded, Job: membership.Job{ID: id, State: membership.JobFinished, Ended: int64(10 + i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(membership.Change{Kind: membership.JobStarted, Job: membership.Job{ID: "srt-running"}})
+	if len(s.Jobs) != membership.MaxEndedJobs+1 {
+		t.Fatalf("%d jobs kept, want %d ended and the running one", len(s.Jobs), membership.MaxEndedJobs)
+	}
+	if _, ok := s.Jobs["srt-000"]; ok {
+		t.Fatal("the oldest ended job stayed")
+	}
+	if err := apply(membership.Change{Kind: membership.JobRemoved, Job: membership.Job{ID: "srt-running"}}); !errors.Is(err, membership.ErrJobRunning) {
+		t.Fatalf("removing a running job: %v", err)
+	}
+	newest := fmt.Sprintf("srt-%03d", membership.MaxEndedJobs+9)
+	if err := apply(membership.Change{Kind: membership.JobRemoved, Job: membership.Job{ID: newest}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Jobs[newest]; ok {
+		t.Fatal("a removed job stayed")
+	}
+}
+
 func TestWatch(t *testing.T) {
 	f := newFixture(t, 1)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/pipeline"
+)
+
+// The dSort job registry lives in the replicated control plane: every job
+// is registered before its targets hold it and marked when it ends. A job
+// whose coordinating gateway dies is not resumed: it is aborted cleanly
+// (every target stops and removes the shards it wrote; the registry says
+// "aborted" with the cause), by the leader once the coordinator has not
+// answered for the keepalive timeout, or by the coordinator itself when it
+// restarts. A job whose targets had all created their shards is finished
+// instead: its output is whole.
+
+// RegisterJob records a job this gateway coordinates.
+func (p dsortCluster) RegisterJob(ctx context.Context, reg pipeline.JobRegistration) error {
+	_, err := p.n.control.Propose(ctx, membership.Change{Kind: membership.JobStarted, Job: membership.Job{
+		ID: reg.ID, Coordinator: p.n.config.ID, Output: reg.Output, Targets: reg.Targets, Started: reg.Started.UnixNano(),
+	}})
+	return membershipError(err)
+}
+
+// EndJob records how a job this gateway coordinates ended.
+func (p dsortCluster) EndJob(ctx context.Context, id, cause string) error {
+	return p.n.endJob(ctx, id, cause)
+}
+
+func (n *Node) endJob(ctx context.Context, id, cause string) error {
+	state := membership.JobFinished
+	if cause != "" {
+		state = membership.JobAborted
+	}
+	_, err := n.control.Propose(ctx, membership.Change{Kind: membership.JobEnded, Job: membership.Job{
+		ID: id, State: state, Cause: cause, Ended: time.Now().UnixNano(),
+	}})
+	return membershipError(err)
+}
+
+// orphanedJobs returns the running jobs the registry says this gateway
+// coordinates: read at start, before it can start any, they are the jobs
+// it lost when it stopped.
+func (n *Node) orphanedJobs() []membership.Job {
+	var out []membership.Job
+	for _, j := range n.control.Current().Jobs {
+		if j.State == membership.JobRunning && j.Coordinator == n.config.ID {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// watchJobs settles the jobs whose coordinator went: first the ones this
+// gateway lost by restarting, then, while it leads, those of gateways that
+// stopped answering.
+func (n *Node) watchJobs(ctx context.Context, orphans []membership.Job) {
+	for _, j := range orphans {
+		n.settleJob(ctx, j, fmt.Sprintf("its coordinating gateway %s restarted", n.config.ID))
+	}
+	ticker := time.NewTicker(n.config.KeepaliveInterval)
+	defer ticker.Stop()
+	// silent holds since when each coordinator has not answered.
+	silent := map[string]time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !n.control.IsPrimary() {
+			clear(silent)
+			continue
+		}
+		n.reapRound(ctx, silent, time.Now())
+	}
+}
+
+// reapRound is one look at the registry by the leader.
+func (n *Node) reapRound(ctx context.Context, silent map[string]time.Time, now time.Time) {
+	jobs := n.control.Current().Jobs
+	m := n.currentMap()
+	for _, id := range slices.Sorted(maps.Keys(jobs)) {
+		j := jobs[id]
+		if j.State != membership.JobRunning || j.Coordinator == n.config.ID {
+			continue
+		}
+		coordinator, inMap := m.Node(j.Coordinator)
+		if inMap && n.peer.Probe(ctx, coordinator) == nil {
+			delete(silent, j.Coordinator)
+			continue
+		}
+		since, seen := silent[j.Coordinator]
+		if !seen {
+			silent[j.Coordinator] = now
+			since = now
+		}
+		if inMap && now.Sub(since) < n.config.KeepaliveTimeout {
+			continue
+		}
+		n.settleJob(ctx, j, fmt.Sprintf("its coordinating gateway %s stopped answering", j.Coordinator))
+	}
+}
+
+// settleJob ends a job whose coordinator is gone: finished when a target
+// already finished it (every shard was created), else aborted everywhere
+// with the cause.
+func (n *Node) settleJob(ctx context.Context, j membership.Job, cause string) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	m := n.currentMap()
+	var targets []cluster.Node
+	for _, id := range j.Targets {
+		if t, ok := m.Node(id); ok && t.State != cluster.StateOffline {
+			targets = append(targets, t)
+		}
+	}
+	finished := false
+	for _, t := range targets {
+		if stats, err := n.peer.Stats(ctx, t, j.ID); err == nil && stats.Archived {
+			finished = true
+			break
+		}
+	}
+	outcome := ""
+	for _, t := range targets {
+		var err error
+		if finished {
+			err = n.peer.Finish(ctx, t, j.ID)
+		} else {
+			err = n.peer.Abort(ctx, t, j.ID, "aborted: "+cause)
+		}
+		if err != nil && !errors.Is(err, api.ErrJobNotFound) && !errors.Is(err, api.ErrJobFinished) {
+			n.logger.Warn("settle a dsort job on a target", "job", j.ID, "target", t.ID, "err", err)
+		}
+	}
+	if !finished {
+		outcome = "aborted: " + cause
+	}
+	if err := n.endJob(ctx, j.ID, outcome); err != nil {
+		n.logger.Warn("record the end of a dsort job", "job", j.ID, "err", err)
+		return
+	}
+	if finished {
+		n.logger.Info("dsort job finished without its coordinator", "job", j.ID, "coordinator", j.Coordinator)
+	} else {
+		n.logger.Warn("dsort job aborted", "job", j.ID, "cause", cause)
+	}
+}
+
+// registeredJob returns a job's registry entry, if the registry has it.
+func (n *Node) registeredJob(id string) (membership.Job, bool) {
+	j, ok := n.control.Current().Jobs[id]
+	return j, ok
+}
