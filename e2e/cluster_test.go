@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,7 +66,12 @@ func startCLICluster(t testing.TB, gateways, targets int, nodeFlags ...string) *
 	for _, f := range nodeFlags {
 		args = append(args, "--node-flag="+f)
 	}
-	c := &cliCluster{t: t, dir: dir, endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	// The endpoint names every gateway: the CLI and clients fail over.
+	var gatewayURLs []string
+	for i := range gateways {
+		gatewayURLs = append(gatewayURLs, fmt.Sprintf("http://127.0.0.1:%d", port+i))
+	}
+	c := &cliCluster{t: t, dir: dir, endpoint: strings.Join(gatewayURLs, ",")}
 	t.Cleanup(func() {
 		aisResult(c.endpoint, "cluster", "stop", "--dir", dir)
 		if t.Failed() {
@@ -83,27 +89,55 @@ func startCLICluster(t testing.TB, gateways, targets int, nodeFlags ...string) *
 	return c
 }
 
-func (c *cliCluster) client() *api.Client { return api.NewClient(c.endpoint) }
+// client returns a client of the cluster that fails over between its
+// gateways, those it started with and those it has now.
+func (c *cliCluster) client() *api.Client {
+	urls := strings.Split(c.endpoint, ",")
+	return api.NewClient(urls[0]).AddGateways(urls[1:]...).AddGateways(strings.Split(c.gateways(), ",")...)
+}
 
-// state reads the cluster's state file.
-func (c *cliCluster) state() (nodes []struct {
+// gateways returns the URLs of the gateways the cluster has now, as
+// AIS_ENDPOINT takes them.
+func (c *cliCluster) gateways() string {
+	var urls []string
+	for _, n := range c.state() {
+		if n.Role == "gateway" {
+			urls = append(urls, fmt.Sprintf("http://127.0.0.1:%d", n.Port))
+		}
+	}
+	return strings.Join(urls, ",")
+}
+
+// nodeURL returns the URL of a node of the cluster by its name.
+func (c *cliCluster) nodeURL(name string) string {
+	c.t.Helper()
+	for _, n := range c.state() {
+		if n.Name == name {
+			return fmt.Sprintf("http://127.0.0.1:%d", n.Port)
+		}
+	}
+	c.t.Fatalf("no node %s", name)
+	return ""
+}
+
+// localNode is a node in the cluster's state file.
+type localNode struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
+	Port int    `json:"port"`
 	Dir  string `json:"dir"`
 	PID  int    `json:"pid"`
-}) {
+}
+
+// state reads the cluster's state file.
+func (c *cliCluster) state() []localNode {
 	c.t.Helper()
 	data, err := os.ReadFile(filepath.Join(c.dir, "cluster.json"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	var s struct {
-		Nodes []struct {
-			Name string `json:"name"`
-			Role string `json:"role"`
-			Dir  string `json:"dir"`
-			PID  int    `json:"pid"`
-		} `json:"nodes"`
+		Nodes []localNode `json:"nodes"`
 	}
 	if err := json.Unmarshal(data, &s); err != nil {
 		c.t.Fatal(err)

@@ -82,6 +82,38 @@ func (c *localCluster) counts() (gateways, targets int) {
 	return gateways, targets
 }
 
+// gatewayURLs returns the URLs of the cluster's gateways, the endpoint
+// first.
+func (c *localCluster) gatewayURLs() []string {
+	urls := []string{c.Endpoint}
+	for _, n := range c.Nodes {
+		if u := n.url(); n.Role == "gateway" && u != c.Endpoint {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// joinURL returns a gateway a new or restarted node joins through: the
+// first that runs, else the endpoint.
+func (c *localCluster) joinURL() string {
+	for _, n := range c.Nodes {
+		if n.Role == "gateway" && alive(n.PID) {
+			return n.url()
+		}
+	}
+	return c.Endpoint
+}
+
+// client returns a client of the cluster that fails over between its
+// gateways.
+func (c *localCluster) client() *api.Client {
+	urls := c.gatewayURLs()
+	return api.NewClient(urls[0]).AddGateways(urls[1:]...)
+}
+
+func (n localNode) url() string { return fmt.Sprintf("http://127.0.0.1:%d", n.Port) }
+
 // openCluster loads the local cluster in dir, returning its absolute path.
 func openCluster(dir string) (string, *localCluster, error) {
 	abs, err := filepath.Abs(dir)
@@ -145,7 +177,7 @@ func (e *nodeExitError) Unwrap() error { return e.Err }
 // If the process exits while ais still runs, onExit gets a
 // *nodeExitError, so that a wait for the cluster can fail at once rather
 // than time out.
-func (c *localCluster) launch(n *localNode, onExit func(error)) error {
+func (c *localCluster) launch(n *localNode, join string, onExit func(error)) error {
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		return err
 	}
@@ -161,8 +193,8 @@ func (c *localCluster) launch(n *localNode, onExit func(error)) error {
 		return err
 	}
 	args := []string{"-role", n.Role, "-id", n.Name, "-host", "127.0.0.1", "-port", strconv.Itoa(n.Port), "-data", n.Dir, "-secret-file", c.SecretFile}
-	if n.Name != c.Nodes[0].Name {
-		args = append(args, "-join", c.Endpoint)
+	if join != "" {
+		args = append(args, "-join", join)
 	}
 	args = append(args, c.Args...)
 	cmd := exec.Command(c.Aisnode, args...)
@@ -291,6 +323,8 @@ func newClusterCommand() *cobra.Command {
 		newClusterStopCommand(),
 		newClusterAddTargetCommand(),
 		newClusterRmTargetCommand(),
+		newClusterAddGatewayCommand(),
+		newClusterRmGatewayCommand(),
 		newClusterShowCommand(),
 	)
 	return cmd
@@ -362,16 +396,22 @@ func newClusterStartCommand() *cobra.Command {
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
 			// Start what is not running: all of a new or stopped cluster,
-			// or the nodes of a running one that died.
+			// or the nodes of a running one that died. Restarted gateways
+			// start together: they need a majority to elect a leader.
+			join := c.joinURL()
 			for i := range c.Nodes {
 				if alive(c.Nodes[i].PID) {
 					continue
 				}
-				if err := c.launch(&c.Nodes[i], cancel); err != nil {
+				nodeJoin := join
+				if !restart && i == 0 {
+					nodeJoin = "" // the first gateway of a new cluster
+				}
+				if err := c.launch(&c.Nodes[i], nodeJoin, cancel); err != nil {
 					return err
 				}
-				if i == 0 {
-					// Others join through the primary: let it listen first.
+				if !restart && i == 0 {
+					// Others join through the first gateway: let it listen first.
 					if err := waitHealthy(ctx, c.Endpoint, 15*time.Second); err != nil {
 						if exited, ok := errors.AsType[*nodeExitError](err); ok {
 							return exited
@@ -383,7 +423,7 @@ func newClusterStartCommand() *cobra.Command {
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			status, err := waitForNodes(ctx, api.NewClient(c.Endpoint), len(c.Nodes), 30*time.Second)
+			status, err := waitForNodes(ctx, c.client(), len(c.Nodes), 30*time.Second)
 			if err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
 					return exited
@@ -391,12 +431,13 @@ func newClusterStartCommand() *cobra.Command {
 				return fmt.Errorf("%w (logs in %s/*/node.log)", err, dir)
 			}
 			g, t := c.counts()
-			fmt.Printf("local cluster running: %d gateway(s), %d target(s), map version %d\nendpoint: %s\n  export AIS_ENDPOINT=%s\n",
-				g, t, status.MapVersion, c.Endpoint, c.Endpoint)
+			gateways := strings.Join(c.gatewayURLs(), ",")
+			fmt.Printf("local cluster running: %d gateway(s), %d target(s), map version %d, primary %s\nendpoint: %s\n  export AIS_ENDPOINT=%s\n",
+				g, t, status.MapVersion, status.Primary, c.Endpoint, gateways)
 			return nil
 		},
 	}
-	start.Flags().IntVar(&gateways, "gateways", 1, "gateways to start")
+	start.Flags().IntVar(&gateways, "gateways", 1, "gateways to start (3 or 5 keep the control plane up when one, or two, fail)")
 	start.Flags().IntVar(&targets, "targets", 3, "targets to start")
 	start.Flags().IntVar(&port, "port", 8080, "port of the first node; the others use the next ports")
 	start.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory for the nodes' data and logs")
@@ -485,10 +526,19 @@ func newClusterStopCommand() *cobra.Command {
 }
 
 func newClusterAddTargetCommand() *cobra.Command {
+	return newClusterAddCommand("target", "t", "Start one more target in the local cluster in --dir; objects rebalance onto it")
+}
+
+func newClusterAddGatewayCommand() *cobra.Command {
+	return newClusterAddCommand("gateway", "g", "Start one more gateway in the local cluster in --dir; it joins the Raft voters of the control plane")
+}
+
+// newClusterAddCommand starts one more node of a role in a local cluster.
+func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 	var dir, aisnode string
-	addTarget := &cobra.Command{
-		Use:   "add-target",
-		Short: "Start one more target in the local cluster in --dir; objects rebalance onto it",
+	add := &cobra.Command{
+		Use:   "add-" + role,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, c, err := openCluster(dir)
@@ -498,36 +548,31 @@ func newClusterAddTargetCommand() *cobra.Command {
 			if c.Aisnode, err = findAisnode(aisnode); err != nil {
 				return err
 			}
-			next, targetsNow := 0, 0
+			next, count := 0, 0
 			for _, n := range c.Nodes {
 				next = max(next, n.Port+1)
-				if n.Role == "target" {
-					targetsNow++
+				if n.Role == role {
+					count++
 				}
 			}
-			name := fmt.Sprintf("t%d", targetsNow+1)
-			for taken := true; taken; {
-				taken = false
-				for _, n := range c.Nodes {
-					if n.Name == name {
-						targetsNow++
-						name, taken = fmt.Sprintf("t%d", targetsNow+1), true
-					}
-				}
+			name := fmt.Sprintf("%s%d", prefix, count+1)
+			for slices.ContainsFunc(c.Nodes, func(n localNode) bool { return n.Name == name }) {
+				count++
+				name = fmt.Sprintf("%s%d", prefix, count+1)
 			}
-			client := api.NewClient(c.Endpoint)
+			client := c.client()
 			m, err := client.Map(cmd.Context())
 			if err != nil {
 				return err
 			}
-			n := localNode{Name: name, Role: "target", Port: next, Dir: filepath.Join(dir, name)}
+			n := localNode{Name: name, Role: role, Port: next, Dir: filepath.Join(dir, name)}
 			if err := c.ensureSecret(dir); err != nil {
 				return err
 			}
-			// A new target that exits cancels the wait with its error.
+			// A new node that exits cancels the wait with its error.
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
-			if err := c.launch(&n, cancel); err != nil {
+			if err := c.launch(&n, c.joinURL(), cancel); err != nil {
 				return err
 			}
 			c.Nodes = append(c.Nodes, n)
@@ -535,27 +580,54 @@ func newClusterAddTargetCommand() *cobra.Command {
 				return err
 			}
 			if _, err := waitForNodes(ctx, client, len(m.Nodes)+1, 30*time.Second); err != nil {
+				if exited, ok := errors.AsType[*nodeExitError](err); ok {
+					return exited
+				}
 				return err
 			}
-			fmt.Printf("added target %s at http://127.0.0.1:%d\n", name, next)
+			fmt.Printf("added %s %s at %s\n", role, name, n.url())
+			if role == "gateway" {
+				fmt.Printf("  export AIS_ENDPOINT=%s\n", strings.Join(c.gatewayURLs(), ","))
+			}
 			return nil
 		},
 	}
-	addTarget.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory of the local cluster")
-	addTarget.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary")
-	return addTarget
+	add.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory of the local cluster")
+	add.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary")
+	return add
 }
 
 func newClusterRmTargetCommand() *cobra.Command {
+	return newClusterRmCommand("target", "Take a target out of the cluster; its objects move to the others (with --dir, its process stops too)")
+}
+
+func newClusterRmGatewayCommand() *cobra.Command {
+	return newClusterRmCommand("gateway", "Take a gateway out of the cluster and its Raft voters; the primary hands over first; the last cannot go (with --dir, its process stops too)")
+}
+
+// newClusterRmCommand takes a node of a role out of the cluster.
+func newClusterRmCommand(role, short string) *cobra.Command {
 	var rmDir string
 	var rmTimeout time.Duration
-	rmTarget := &cobra.Command{
-		Use:   "rm-target ID",
-		Short: "Take a target out of the cluster; its objects move to the others (with --dir, its process stops too)",
+	rm := &cobra.Command{
+		Use:   "rm-" + role + " ID",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			id := args[0]
 			c := client()
-			if err := c.RemoveNode(cmd.Context(), args[0]); err != nil {
+			m, err := c.Map(cmd.Context())
+			if err != nil {
+				return err
+			}
+			node, ok := m.Node(id)
+			if !ok {
+				return fmt.Errorf("%s is not in the cluster (see 'ais cluster show')", id)
+			}
+			if node.Role.IsGateway() != (role == "gateway") {
+				return fmt.Errorf("%s is a %s: use 'ais cluster rm-%s'", id, node.Role, node.Role)
+			}
+			if err := c.RemoveNode(cmd.Context(), id); err != nil {
 				return err
 			}
 			// A target leaves once its objects have moved to the others.
@@ -565,11 +637,11 @@ func newClusterRmTargetCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if _, still := m.Node(args[0]); !still {
+				if _, still := m.Node(id); !still {
 					break
 				}
 				if time.Now().After(deadline) {
-					return fmt.Errorf("%s is still leaving after %s: its objects are still moving (see 'ais cluster show')", args[0], rmTimeout)
+					return fmt.Errorf("%s is still leaving after %s: its objects are still moving (see 'ais cluster show')", id, rmTimeout)
 				}
 				select {
 				case <-cmd.Context().Done():
@@ -583,23 +655,26 @@ func newClusterRmTargetCommand() *cobra.Command {
 					return err
 				}
 				for i, n := range lc.Nodes {
-					if n.Name == args[0] {
+					if n.Name == id {
 						stopProcess(n.PID)
 						lc.Nodes = append(lc.Nodes[:i], lc.Nodes[i+1:]...)
 						break
 					}
 				}
+				if lc.Endpoint == node.URL {
+					lc.Endpoint = lc.joinURL()
+				}
 				if err := lc.save(dir); err != nil {
 					return err
 				}
 			}
-			fmt.Printf("removed %s from the cluster\n", args[0])
+			fmt.Printf("removed %s from the cluster\n", id)
 			return nil
 		},
 	}
-	rmTarget.Flags().StringVar(&rmDir, "dir", "", "directory of a local cluster whose process to stop")
-	rmTarget.Flags().DurationVar(&rmTimeout, "timeout", 10*time.Minute, "how long to wait for the target's objects to move away")
-	return rmTarget
+	rm.Flags().StringVar(&rmDir, "dir", "", "directory of a local cluster whose process to stop")
+	rm.Flags().DurationVar(&rmTimeout, "timeout", 10*time.Minute, "how long to wait for the node to leave (a target's objects to move away)")
+	return rm
 }
 
 func newClusterShowCommand() *cobra.Command {

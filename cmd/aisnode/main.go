@@ -112,6 +112,7 @@ func parse(args []string) (config, error) {
 	secretFile := flags.String("secret-file", "", "`file` with the cluster secret (default: $AIS_CLUSTER_SECRET, else DATA/meta/cluster-secret, created by a new cluster's first node)")
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence after which the primary removes a node (default 10s)")
+	electionTimeout := flags.Duration("election-timeout", 0, "gateways: how long a follower waits for the Raft leader before it stands for election (default 1s)")
 	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
 	noPeerAuth := flags.Bool("insecure-no-peer-auth", false, "benchmarks only: turn intra-cluster authentication off, to measure what it costs; any process that reaches the node can then act as a node")
 	dryRun := flags.Bool("dry-run", false, "benchmarks only: discard PUT data and serve GETs from memory, to measure the network without the disk")
@@ -159,6 +160,8 @@ func parse(args []string) (config, error) {
 			cfg.KeepaliveInterval = *keepalive
 		case "keepalive-timeout":
 			cfg.KeepaliveTimeout = *keepaliveTimeout
+		case "election-timeout":
+			cfg.Limits.ElectionTimeout = *electionTimeout
 		case "no-sync":
 			cfg.NoSync = *noSync
 		case "dry-run":
