@@ -506,11 +506,20 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	// unavailable (starting, removed, or without a quorum after waiting
 	// for a leader): another gateway may serve it.
 	var down []string
+	// refused is the last answer of a gateway that refused: it says more
+	// than an unreachable one after it.
+	var refused error
 	for attempt := 0; ; {
 		resp, refusedBy, err := c.doOnce(ctx, rq, &down)
 		var e *Error
 		if err == nil || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+			if err != nil && refused != nil && !errors.As(err, &e) && ctx.Err() == nil {
+				return nil, refused
+			}
 			return resp, err
+		}
+		if refusedBy != "" {
+			refused = err
 		}
 		var delay time.Duration
 		if refusedBy != "" && rq.base == "" {

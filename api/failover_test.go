@@ -1,0 +1,139 @@
+package api_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+)
+
+// gateway is a fake gateway that answers every request with answer and
+// counts them.
+type gateway struct {
+	*httptest.Server
+	calls atomic.Int64
+}
+
+func newGateway(t *testing.T, answer http.HandlerFunc) *gateway {
+	g := &gateway{}
+	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.calls.Add(1)
+		answer(w, r)
+	}))
+	t.Cleanup(g.Close)
+	return g
+}
+
+func ok(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
+
+func noQuorum(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusServiceUnavailable)
+	json.NewEncoder(w).Encode(api.Error{Status: 503, Kind: api.KindNoQuorum, Message: "no quorum: 1 of 3 gateways answer"})
+}
+
+// deadURL is a loopback URL nothing listens on.
+func deadURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	return url
+}
+
+// A request the first gateway cannot take (nothing listens) goes to the
+// next, and later requests start there.
+func TestFailoverToLiveGateway(t *testing.T) {
+	live := newGateway(t, ok)
+	c := api.NewClient(deadURL(t)).AddGateways(live.URL)
+	if err := c.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatalf("a POST with the first gateway down: %v", err)
+	}
+	if c.Endpoint() != live.URL {
+		t.Fatalf("the client uses %s after the failover, want %s", c.Endpoint(), live.URL)
+	}
+	if live.calls.Load() != 1 {
+		t.Fatalf("the live gateway got %d requests", live.calls.Load())
+	}
+}
+
+// A gateway in a minority answers "no quorum": the client asks each other
+// gateway once, and reports no quorum only when every one says so.
+func TestNoQuorumTriesEveryGatewayOnce(t *testing.T) {
+	minority := newGateway(t, noQuorum)
+	majority := newGateway(t, ok)
+	c := api.NewClient(minority.URL).AddGateways(majority.URL)
+	if err := c.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatalf("a change with the majority reachable: %v", err)
+	}
+
+	a, b := newGateway(t, noQuorum), newGateway(t, noQuorum)
+	c = api.NewClient(a.URL).AddGateways(b.URL, deadURL(t))
+	err := c.CreateBucket(t.Context(), "b", nil)
+	if !errors.Is(err, api.ErrNoQuorum) {
+		t.Fatalf("every gateway without a quorum: %v, want ErrNoQuorum", err)
+	}
+	if a.calls.Load() != 1 || b.calls.Load() != 1 {
+		t.Fatalf("the gateways were asked %d and %d times, want once each", a.calls.Load(), b.calls.Load())
+	}
+}
+
+// A gateway that accepts and never answers (a stopped process) is left
+// after the gateway timeout: a GET goes on to the next one; a POST, which
+// may have been taken, is not sent twice, but the next request goes to
+// the next gateway.
+func TestHungGatewayIsLeft(t *testing.T) {
+	release := make(chan struct{})
+	hung := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	live := newGateway(t, func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(api.Health{Status: "ok"}) })
+	c := api.NewClient(hung.URL).AddGateways(live.URL).SetGatewayTimeout(100 * time.Millisecond)
+	if _, err := c.Health(t.Context()); err != nil {
+		t.Fatalf("a GET with the first gateway hung: %v", err)
+	}
+
+	c = api.NewClient(hung.URL).AddGateways(live.URL).SetGatewayTimeout(100 * time.Millisecond)
+	if err := c.CreateBucket(t.Context(), "b", nil); err == nil {
+		t.Fatal("a POST the hung gateway may have taken was sent again")
+	}
+	before := live.calls.Load()
+	if err := c.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatalf("the next POST: %v", err)
+	}
+	if live.calls.Load() != before+1 {
+		t.Fatal("the next POST did not go to the live gateway")
+	}
+}
+
+// The client learns the gateways from the maps it reads.
+func TestClientLearnsGatewaysFromMap(t *testing.T) {
+	other := newGateway(t, ok)
+	m := cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
+		{ID: "g2", Role: cluster.RoleGateway, URL: other.URL, State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3", State: cluster.StateActive},
+	}}
+	first := newGateway(t, func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(m) })
+	c := api.NewClient(first.URL)
+	if _, err := c.Map(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := c.Gateways()
+	if !slices.Contains(got, other.URL) || slices.Contains(got, "http://127.0.0.1:3") {
+		t.Fatalf("gateways after reading the map: %v", got)
+	}
+}
