@@ -141,6 +141,10 @@ func (c *Client) AddGateways(urls ...string) *Client {
 	return c
 }
 
+// CloseIdleConnections closes the client's kept-alive connections that
+// carry no request now; a client dropped for good should be closed so.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
 // Endpoint returns the URL of the gateway the client talks to now.
 func (c *Client) Endpoint() string {
 	c.mu.Lock()

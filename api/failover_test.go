@@ -127,7 +127,7 @@ func TestClientLearnsGatewaysFromMap(t *testing.T) {
 		{ID: "g2", Role: cluster.RoleGateway, URL: other.URL, State: cluster.StateActive},
 		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3", State: cluster.StateActive},
 	}}
-	first := newGateway(t, func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(m) })
+	first := newGateway(t, func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(&m) })
 	c := api.NewClient(first.URL)
 	if _, err := c.Map(t.Context()); err != nil {
 		t.Fatal(err)

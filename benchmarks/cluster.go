@@ -29,7 +29,8 @@ const rebalanceObjectSize = 16 << 10
 var errNoRebalance = errors.New("no rebalance job")
 
 // localCluster is a cluster of aisnode processes on loopback, started as
-// `ais cluster start` starts them: one gateway, then targets that join it.
+// `ais cluster start` starts them: the first gateway, then the other
+// gateways and the targets, which join it.
 type localCluster struct {
 	dir      string
 	aisnode  string
@@ -42,13 +43,22 @@ type localCluster struct {
 type clusterNode struct {
 	name, role string
 	dir        string
+	port       int
 	cmd        *exec.Cmd
 	exited     chan struct{}
 }
 
+func (n *clusterNode) url() string { return fmt.Sprintf("http://127.0.0.1:%d", n.port) }
+
 // startLocalCluster starts one gateway and the given number of targets,
 // and waits until all are in the cluster map.
 func startLocalCluster(ctx context.Context, dir, aisnode string, targets int, args ...string) (*localCluster, error) {
+	return startLocalClusterOf(ctx, dir, aisnode, 1, targets, args...)
+}
+
+// startLocalClusterOf starts gateways and targets and waits until all are
+// in the cluster map.
+func startLocalClusterOf(ctx context.Context, dir, aisnode string, gateways, targets int, args ...string) (*localCluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -64,17 +74,61 @@ func startLocalCluster(ctx context.Context, dir, aisnode string, targets int, ar
 		c.stop()
 		return nil, err
 	}
+	for i := 1; i < gateways; i++ {
+		if _, err := c.launch(fmt.Sprintf("g%d", i+1), "gateway"); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
 	for i := range targets {
 		if _, err := c.launch(fmt.Sprintf("t%d", i+1), "target"); err != nil {
 			c.stop()
 			return nil, err
 		}
 	}
-	if err := c.waitForNodes(ctx, 1+targets); err != nil {
+	if err := c.waitForNodes(ctx, gateways+targets); err != nil {
 		c.stop()
 		return nil, err
 	}
 	return c, nil
+}
+
+// client returns a client that knows every gateway.
+func (c *localCluster) client() *api.Client {
+	client := api.NewClient(c.endpoint)
+	for _, n := range c.nodes {
+		if n.role == "gateway" {
+			client.AddGateways(n.url())
+		}
+	}
+	return client
+}
+
+// node returns the node of a name, or nil.
+func (c *localCluster) node(name string) *clusterNode {
+	for _, n := range c.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// kill9 kills a node with SIGKILL and waits for its end.
+func (c *localCluster) kill9(n *clusterNode) {
+	n.cmd.Process.Kill()
+	<-n.exited
+}
+
+// restart starts a killed node again, on its port and data.
+func (c *localCluster) restart(n *clusterNode) error {
+	restarted, err := c.launchAt(n.name, n.role, n.port)
+	if err != nil {
+		return err
+	}
+	*n = *restarted
+	c.nodes = c.nodes[:len(c.nodes)-1] // launchAt appended it; n is in place
+	return nil
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -94,19 +148,32 @@ func (c *localCluster) launch(name, role string) (*clusterNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &clusterNode{name: name, role: role, dir: filepath.Join(c.dir, name), exited: make(chan struct{})}
+	return c.launchAt(name, role, port)
+}
+
+func (c *localCluster) launchAt(name, role string, port int) (*clusterNode, error) {
+	n := &clusterNode{name: name, role: role, dir: filepath.Join(c.dir, name), port: port, exited: make(chan struct{})}
 	if err := os.MkdirAll(n.dir, 0o755); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(n.dir, "node.log"))
+	logFile, err := os.OpenFile(filepath.Join(n.dir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
 	args := []string{"-role", role, "-id", name, "-host", "127.0.0.1", "-port", strconv.Itoa(port), "-data", n.dir, "-log-level", "warn"}
-	if len(c.nodes) == 0 {
-		c.endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	} else {
+	switch {
+	case len(c.nodes) == 0:
+		c.endpoint = n.url()
+	case c.endpoint == n.url():
+		// The first gateway restarts from its log; it joins another.
+		for _, other := range c.nodes {
+			if other.role == "gateway" && other.name != name {
+				args = append(args, "-join", other.url())
+				break
+			}
+		}
+	default:
 		args = append(args, "-join", c.endpoint)
 	}
 	n.cmd = exec.Command(c.aisnode, append(args, c.args...)...)
@@ -126,7 +193,7 @@ func (c *localCluster) launch(name, role string) (*clusterNode, error) {
 
 // waitForNodes waits until the cluster map holds want nodes.
 func (c *localCluster) waitForNodes(ctx context.Context, want int) error {
-	client := api.NewClient(c.endpoint)
+	client := c.client()
 	deadline := time.Now().Add(30 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {

@@ -28,6 +28,12 @@ type Config struct {
 	// reporting a rebalance job before the figure is skipped; zero means
 	// 10s.
 	RebalanceWait time.Duration
+	// ControlCreates is how many bucket creates each control-plane
+	// latency figure times; zero means 200.
+	ControlCreates int
+	// FailoverKills is how many times the failover figure kills the
+	// primary; zero means 5.
+	FailoverKills int
 	// Logger receives progress, one line per figure; nil discards it.
 	Logger *slog.Logger
 }
@@ -46,7 +52,7 @@ type Suite struct {
 // Suites returns every suite, in the order a full run measures them. A
 // new suite is one more entry here.
 func Suites() []Suite {
-	return []Suite{baselineSuite(), storeSuite(), httpSuite(), loaderSuite(), formatsSuite(), dsortSuite(), peerAuthSuite()}
+	return []Suite{baselineSuite(), storeSuite(), httpSuite(), loaderSuite(), formatsSuite(), dsortSuite(), peerAuthSuite(), controlPlaneSuite()}
 }
 
 // SuiteNames returns the names of Suites().

@@ -36,6 +36,11 @@ type Store struct {
 		objects map[string]map[string]store.ObjectMeta
 		// tombstones maps a bucket name to its tombstones by name.
 		tombstones map[string]map[string]store.Tombstone
+		// buckets caches the wrapped store's bucket metadata (nil until
+		// read): asking it per request would copy it per request. A
+		// change bumps generation, so a read from before it is not kept.
+		buckets    *store.BucketMetadata
+		generation uint64
 	}
 }
 
@@ -58,9 +63,20 @@ func (s *Store) bucketProps(ctx context.Context, b store.Bucket) (store.Props, e
 	if err := b.Validate(); err != nil {
 		return store.Props{}, err
 	}
-	md, err := s.Store.Buckets(ctx)
-	if err != nil {
-		return store.Props{}, err
+	s.mu.Lock()
+	md, generation := s.mu.buckets, s.mu.generation
+	s.mu.Unlock()
+	if md == nil {
+		current, err := s.Store.Buckets(ctx)
+		if err != nil {
+			return store.Props{}, err
+		}
+		md = &current
+		s.mu.Lock()
+		if s.mu.generation == generation {
+			s.mu.buckets = md
+		}
+		s.mu.Unlock()
 	}
 	props, ok := md.Props(b)
 	if !ok {
@@ -267,9 +283,30 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 	return out, nil
 }
 
+// CreateBucket creates the bucket in the wrapped store.
+func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error {
+	defer s.forgetBuckets()
+	return s.Store.CreateBucket(ctx, b, props)
+}
+
+// SetBucketProps sets the bucket's props in the wrapped store.
+func (s *Store) SetBucketProps(ctx context.Context, b store.Bucket, props store.Props) error {
+	defer s.forgetBuckets()
+	return s.Store.SetBucketProps(ctx, b, props)
+}
+
+// forgetBuckets drops the cached bucket metadata after a change.
+func (s *Store) forgetBuckets() {
+	s.mu.Lock()
+	s.mu.buckets = nil
+	s.mu.generation++
+	s.mu.Unlock()
+}
+
 // DestroyBucket destroys the bucket in the wrapped store and forgets its
 // objects.
 func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
+	defer s.forgetBuckets()
 	if err := s.Store.DestroyBucket(ctx, b); err != nil {
 		return err
 	}
@@ -292,6 +329,8 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.mu.buckets = &current
+	s.mu.generation++
 	for name := range s.mu.objects {
 		if _, ok := current.Props(store.NewBucket(name)); !ok {
 			delete(s.mu.objects, name)

@@ -147,7 +147,7 @@ func (c *Control) Start(ctx, loops context.Context) error {
 	conf.HeartbeatTimeout = c.config.ElectionTimeout
 	conf.ElectionTimeout = c.config.ElectionTimeout
 	conf.LeaderLeaseTimeout = c.config.ElectionTimeout / 2
-	conf.CommitTimeout = 20 * time.Millisecond
+	conf.CommitTimeout = 50 * time.Millisecond
 	conf.SnapshotThreshold = 1024
 	conf.TrailingLogs = 1024
 	conf.Logger = c.hclog("raft")
