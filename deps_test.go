@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"creation":                {"shards", "formats", "store"},
 	"pipeline":                {"extract", "sort", "creation", "shards", "formats", "store", "cluster"},
 	"pipeline/reference":      {"pipeline", "extract", "sort", "creation", "shards", "formats", "store", "cluster"},
-	"api":                     {"shards", "cluster", "store"},
+	"api":                     {"shards", "cluster", "cluster/membership", "store"},
 	"cluster/rebalance":       {"cluster", "store"},
 	"cluster/membership":      {"cluster", "store"},
 	"cluster/membership/raft": {"cluster", "cluster/membership", "store"},

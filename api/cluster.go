@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 )
 
 // Health returns the gateway's health; an error means it is not ready.
@@ -63,4 +64,27 @@ func (c *Client) StartMaintenance(ctx context.Context, nodeID string) error {
 // StopMaintenance puts a target back into placement.
 func (c *Client) StopMaintenance(ctx context.Context, nodeID string) error {
 	return c.clusterAction(ctx, "stop-maintenance", nodeID)
+}
+
+// ClusterConfig is the cluster-wide configuration the gateways replicate.
+type ClusterConfig = membership.ClusterConfig
+
+// ClusterConfig returns the cluster config.
+func (c *Client) ClusterConfig(ctx context.Context) (ClusterConfig, error) {
+	var cfg ClusterConfig
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"config"}}}, &cfg)
+	return cfg, err
+}
+
+// SetClusterConfig changes fields of the cluster config and returns the
+// result. patch is a partial config as a JSON-able value, for example
+// map[string]any{"distributed_sort": map[string]any{"missing_shards": "warn"}}.
+func (c *Client) SetClusterConfig(ctx context.Context, patch any) (ClusterConfig, error) {
+	value, err := json.Marshal(patch)
+	if err != nil {
+		return ClusterConfig{}, err
+	}
+	var cfg ClusterConfig
+	err = c.doJSON(ctx, request{method: http.MethodPut, path: "/v1/cluster", bodyJSON: ActionMessage{Action: "set-config", Value: value}}, &cfg)
+	return cfg, err
 }

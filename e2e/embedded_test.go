@@ -95,6 +95,16 @@ func TestEmbeddedNodeThroughCLI(t *testing.T) {
 	if _, err := c.Head(t.Context(), "e2e", "in/d04/file-0004.bin"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("after ais rm: %v", err)
 	}
+	// The cluster config: changed, shown, a bad field refused.
+	if out := ais(t, node.url, "config", "cluster", "distributed_sort.missing_shards=warn"); !strings.Contains(out, "version 1") {
+		t.Fatalf("ais config cluster KEY=VALUE: %q", out)
+	}
+	if out := ais(t, node.url, "config", "cluster"); !strings.Contains(out, `"missing_shards": "warn"`) {
+		t.Fatalf("ais config cluster: %q", out)
+	}
+	if _, stderr, err := aisResult(node.url, "config", "cluster", "distributed_sort.missing_shards=maybe"); err == nil || !strings.Contains(stderr, "ignore, warn or abort") {
+		t.Fatalf("a bad value: %v %q", err, stderr)
+	}
 }
 
 // Errors reach the CLI user as one line and a non-zero exit.

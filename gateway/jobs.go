@@ -23,6 +23,18 @@ import (
 // restarts. A job whose targets had all created their shards is finished
 // instead: its output is whole.
 
+// Defaults are the cluster config's dSort defaults.
+func (p dsortCluster) Defaults() pipeline.Defaults {
+	d := p.n.control.Current().ClusterConfig().Dsort
+	return pipeline.Defaults{
+		Reactions: pipeline.Reactions{
+			DuplicatedRecords: d.DuplicatedRecords, MissingShards: d.MissingShards,
+			EKMMalformedLine: d.EKMMalformedLine, EKMMissingKey: d.EKMMissingKey,
+		},
+		MaxMemUsage: pipeline.SizeString(d.DefaultMaxMemUsage),
+	}
+}
+
 // RegisterJob records a job this gateway coordinates.
 func (p dsortCluster) RegisterJob(ctx context.Context, reg pipeline.JobRegistration) error {
 	_, err := p.n.control.Propose(ctx, membership.Change{Kind: membership.JobStarted, Job: membership.Job{

@@ -67,7 +67,7 @@ func (n *Node) propose(w http.ResponseWriter, r *http.Request, change membership
 		n.writeError(w, r, membershipError(err))
 		return
 	}
-	writeJSON(w, peer.MetaMessage{Map: s.Map, Buckets: s.Buckets})
+	writeJSON(w, peer.MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config})
 }
 
 // handleRaft takes over a verified upgrade request as a Raft connection
@@ -85,7 +85,7 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
-	case errors.Is(err, membership.ErrForeign):
+	case errors.Is(err, membership.ErrForeign), errors.Is(err, membership.ErrInvalidConfig):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
@@ -94,6 +94,9 @@ func membershipError(err error) error {
 	}
 	return err
 }
+
+// actionSetConfig changes the cluster config (PUT /v1/cluster).
+const actionSetConfig = "set-config"
 
 // Cluster actions of the administrator (PUT /v1/cluster).
 var clusterActions = map[string]membership.Kind{
@@ -118,9 +121,22 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	if msg.Action == actionSetConfig {
+		if len(msg.Value) == 0 {
+			n.writeError(w, r, badRequest("set-config: value must be the config fields to change, e.g. {\"distributed_sort\":{\"missing_shards\":\"warn\"}}"))
+			return
+		}
+		s, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.SetConfig, Patch: msg.Value})
+		if err != nil {
+			n.writeError(w, r, membershipError(err))
+			return
+		}
+		writeJSON(w, s.ClusterConfig())
+		return
+	}
 	kind, ok := clusterActions[msg.Action]
 	if !ok {
-		n.writeError(w, r, badRequest("cluster action %q is not supported (want leave, start-maintenance, stop-maintenance)", msg.Action))
+		n.writeError(w, r, badRequest("cluster action %q is not supported (want leave, start-maintenance, stop-maintenance, set-config)", msg.Action))
 		return
 	}
 	var change nodeChange

@@ -230,6 +230,7 @@ const (
 	whatMap     = "smap"
 	whatBuckets = "bmd"
 	whatStatus  = "status"
+	whatConfig  = "config"
 )
 
 func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
@@ -244,7 +245,13 @@ func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, n.currentBuckets())
 	case whatStatus:
 		writeJSON(w, n.status(r.Context()))
+	case whatConfig:
+		if err := n.requireGateway(); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, n.control.Current().ClusterConfig())
 	default:
-		n.writeError(w, r, badRequest("what=%q is not known (want smap, bmd or status)", what))
+		n.writeError(w, r, badRequest("what=%q is not known (want smap, bmd, status or config)", what))
 	}
 }

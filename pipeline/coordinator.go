@@ -163,6 +163,7 @@ func newJobID() string {
 // target and runs it in the background. It returns the job id; errors of
 // the spec name the field.
 func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
+	spec = spec.WithDefaults(c.config.Cluster.Defaults())
 	plan, err := spec.Validate(c.config.Formats)
 	if err != nil {
 		return "", err

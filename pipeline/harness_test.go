@@ -32,6 +32,8 @@ type memCluster struct {
 	coordinator *pipeline.Coordinator
 	// registry is the job registry: "running", or "ended: " and the cause.
 	registry map[string]string
+	// defaults are the cluster's defaults of a spec.
+	defaults pipeline.Defaults
 	// wrapStore, when set, decorates each target's store.
 	wrapStore func(id string, st store.Store) store.Store
 	memory    int64 // MemoryTotal of the workers
@@ -286,6 +288,12 @@ func (p memPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipelin
 		return pipeline.JobStats{}, fmt.Errorf("target %s is gone", t.ID)
 	}
 	return w.Stats(id)
+}
+
+func (p memPeers) Defaults() pipeline.Defaults {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return p.c.defaults
 }
 
 func (p memPeers) RegisterJob(ctx context.Context, reg pipeline.JobRegistration) error {

@@ -330,6 +330,31 @@ func TestMissingShardReactions(t *testing.T) {
 	}
 }
 
+// TestClusterDefaults: what a spec leaves out comes from the cluster's
+// defaults; what it says wins.
+func TestClusterDefaults(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 5, RecordSize: 500, Seed: 2})
+	delete(inputs, "in-3.tar")
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.mu.Lock()
+	c.defaults = pipeline.Defaults{Reactions: pipeline.Reactions{MissingShards: pipeline.ReactAbort}}
+	c.mu.Unlock()
+	status, err := c.run(baseSpec("in-{0..5}.tar", "out-{00..99}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Aborted || !strings.Contains(status.Error, "in-3.tar") {
+		t.Fatalf("missing_shards=abort from the cluster: %+v", status)
+	}
+	spec := baseSpec("in-{0..5}.tar", "out-{00..99}.tar")
+	spec.Config = &pipeline.Reactions{MissingShards: pipeline.ReactIgnore}
+	if status, err = c.run(spec); err != nil || !status.Archived {
+		t.Fatalf("the spec's own missing_shards=ignore: %+v %v", status, err)
+	}
+}
+
 func TestMalformedShardAbortsNamingShardAndOffset(t *testing.T) {
 	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 5, RecordSize: 3000, Seed: 2})
 	bad := inputs["in-2.tar"]

@@ -47,6 +47,8 @@ type Cluster interface {
 	RegisterJob(ctx context.Context, reg JobRegistration) error
 	// EndJob records how a job ended: cause is "" for a finished job.
 	EndJob(ctx context.Context, id, cause string) error
+	// Defaults returns the cluster's defaults of a spec's optional fields.
+	Defaults() Defaults
 }
 
 // JobRegistration is a job as the registry holds it.

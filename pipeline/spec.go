@@ -59,6 +59,41 @@ type Reactions struct {
 	EKMMissingKey     string `json:"ekm_missing_key,omitempty"`
 }
 
+// Defaults are the cluster's defaults of a spec's optional fields (the
+// cluster config's distributed_sort section); empty fields leave the
+// built-in defaults.
+type Defaults struct {
+	Reactions
+	MaxMemUsage SizeString
+}
+
+// WithDefaults fills what the spec leaves out from the cluster's defaults.
+// The coordinator fills them before the job starts, so that every target
+// sees the same spec.
+func (s Spec) WithDefaults(d Defaults) Spec {
+	var config Reactions
+	if s.Config != nil {
+		config = *s.Config
+	}
+	for _, f := range []struct {
+		top, nested *string
+		def         string
+	}{
+		{&s.DuplicatedRecords, &config.DuplicatedRecords, d.DuplicatedRecords},
+		{&s.MissingShards, &config.MissingShards, d.MissingShards},
+		{&s.EKMMalformedLine, &config.EKMMalformedLine, d.EKMMalformedLine},
+		{&s.EKMMissingKey, &config.EKMMissingKey, d.EKMMissingKey},
+	} {
+		if *f.top == "" && *f.nested == "" {
+			*f.top = f.def
+		}
+	}
+	if s.MaxMemUsage == "" {
+		s.MaxMemUsage = d.MaxMemUsage
+	}
+	return s
+}
+
 // Reaction values.
 const (
 	ReactIgnore = "ignore"

@@ -21,6 +21,16 @@ type Snapshot struct {
 	// Jobs are the dSort jobs that run, by id: which gateway coordinates
 	// each, so that another can end it if that one goes.
 	Jobs map[string]Job `json:"jobs,omitempty"`
+	// Config is the cluster config; nil means DefaultClusterConfig.
+	Config *ClusterConfig `json:"config,omitempty"`
+}
+
+// ClusterConfig returns the snapshot's cluster config.
+func (s Snapshot) ClusterConfig() ClusterConfig {
+	if s.Config == nil {
+		return DefaultClusterConfig()
+	}
+	return *s.Config
 }
 
 // Job is a dSort job in the registry.
@@ -85,6 +95,9 @@ const (
 	JobStarted Kind = "job-started"
 	JobEnded   Kind = "job-ended"
 	JobRemoved Kind = "job-removed" // a user forgets an ended job
+
+	// SetConfig decodes Patch over the cluster config.
+	SetConfig Kind = "set-config"
 )
 
 // Change is one change of the snapshot. It carries everything Apply needs
@@ -125,13 +138,17 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 		if err != nil {
 			return s, err
 		}
-		return Snapshot{Map: m, Buckets: s.Buckets, Jobs: s.Jobs}, nil
+		next := s
+		next.Map = m
+		return next, nil
 	case CreateBucket, DestroyBucket, SetProps:
 		md, err := applyBucket(*s.Buckets, c)
 		if err != nil {
 			return s, err
 		}
-		return Snapshot{Map: s.Map, Buckets: &md, Jobs: s.Jobs}, nil
+		next := s
+		next.Buckets = &md
+		return next, nil
 	case Lead:
 		return applyLead(s, c)
 	case Seed:
@@ -145,13 +162,25 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 			return s, err
 		}
 		md := c.Seed.Buckets.Clone()
-		return Snapshot{Map: c.Seed.Map.Clone(), Buckets: &md, Jobs: s.Jobs}, nil
+		next := s
+		next.Map, next.Buckets = c.Seed.Map.Clone(), &md
+		return next, nil
 	case JobStarted, JobEnded, JobRemoved:
 		jobs, err := applyJob(s.Jobs, c)
 		if err != nil {
 			return s, err
 		}
-		return Snapshot{Map: s.Map, Buckets: s.Buckets, Jobs: jobs}, nil
+		next := s
+		next.Jobs = jobs
+		return next, nil
+	case SetConfig:
+		config, err := applyConfig(s.Config, c.Patch)
+		if err != nil {
+			return s, err
+		}
+		next := s
+		next.Config = config
+		return next, nil
 	}
 	return s, fmt.Errorf("%w: %q", ErrUnknownChange, c.Kind)
 }
@@ -238,7 +267,9 @@ func applyLead(s Snapshot, c Change) (Snapshot, error) {
 		md := store.NewBucketMetadata()
 		buckets = &md
 	}
-	return Snapshot{Map: m, Buckets: buckets, Jobs: s.Jobs}, nil
+	next := s
+	next.Map, next.Buckets = m, buckets
+	return next, nil
 }
 
 func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {

@@ -401,6 +401,39 @@ func TestJobRegistry(t *testing.T) {
 	}
 }
 
+// TestClusterConfig: a partial config changes only its fields, bumps the
+// version, and an unknown field or a bad value changes nothing.
+func TestClusterConfig(t *testing.T) {
+	s := membership.Snapshot{}
+	if got := s.ClusterConfig(); got.Dsort.MissingShards != "ignore" || got.Dsort.EKMMissingKey != "abort" || got.Dsort.DefaultMaxMemUsage != "80%" {
+		t.Fatalf("defaults: %+v", got)
+	}
+	next, err := membership.Apply(s, membership.Change{Kind: membership.SetConfig, Patch: []byte(`{"distributed_sort":{"missing_shards":"warn","default_max_mem_usage":"2GiB"}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := next.ClusterConfig()
+	if got.Version != 1 || got.Dsort.MissingShards != "warn" || got.Dsort.DefaultMaxMemUsage != "2GiB" || got.Dsort.EKMMissingKey != "abort" {
+		t.Fatalf("after the change: %+v", got)
+	}
+	for _, bad := range []string{
+		`{"distributed_sort":{"missing_shards":"explode"}}`,
+		`{"distributed_sort":{"default_max_mem_usage":"150%"}}`,
+		`{"distributed_sort":{"default_max_mem_usage":"lots"}}`,
+		`{"distributed_sort":{"no_such_field":"x"}}`,
+		`{"no_such_section":{}}`,
+		`not json`,
+	} {
+		after, err := membership.Apply(next, membership.Change{Kind: membership.SetConfig, Patch: []byte(bad)})
+		if !errors.Is(err, membership.ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", bad, err)
+		}
+		if after.ClusterConfig() != got {
+			t.Errorf("%s changed the config", bad)
+		}
+	}
+}
+
 func TestWatch(t *testing.T) {
 	f := newFixture(t, 1)
 	ctx, cancel := context.WithCancel(t.Context())

@@ -76,6 +76,7 @@ func newRoot() *cobra.Command {
 		newObjectCommand(),
 		newArchiveCommand(),
 		newClusterCommand(),
+		newConfigCommand(),
 		newDsortCommand(),
 		newDashboardCommand(),
 	)

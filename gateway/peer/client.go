@@ -36,13 +36,15 @@ const (
 type MetaMessage struct {
 	Map     *cluster.Map          `json:"map,omitempty"`
 	Buckets *store.BucketMetadata `json:"bmd,omitempty"`
+	// Config is the cluster config, in the answer to a change.
+	Config *membership.ClusterConfig `json:"config,omitempty"`
 	// AllowEmpty: the primary's own change left no targets or buckets.
 	AllowEmpty bool `json:"allow_empty,omitempty"`
 }
 
 // Snapshot returns the message's snapshot.
 func (m MetaMessage) Snapshot() membership.Snapshot {
-	return membership.Snapshot{Map: m.Map, Buckets: m.Buckets}
+	return membership.Snapshot{Map: m.Map, Buckets: m.Buckets, Config: m.Config}
 }
 
 // RemoveRequest asks a target to remove objects older than Stamp (zero:
@@ -228,6 +230,13 @@ func (c *Client) Pull(ctx context.Context, from cluster.Node) (membership.Snapsh
 	}
 	if err := c.Call(ctx, http.MethodGet, from.URL+"/v1/cluster?what=bmd", nil, msg.Buckets); err != nil {
 		return membership.Snapshot{}, err
+	}
+	if from.Role.IsGateway() {
+		config := new(membership.ClusterConfig)
+		if err := c.Call(ctx, http.MethodGet, from.URL+"/v1/cluster?what=config", nil, config); err != nil {
+			return membership.Snapshot{}, err
+		}
+		msg.Config = config
 	}
 	return msg.Snapshot(), nil
 }

@@ -451,7 +451,8 @@ func (c *Control) waitApplied(ctx context.Context, s membership.Snapshot) bool {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		cur := c.Current()
 		if (s.Map == nil || cur.Map != nil && cur.Map.Version >= s.Map.Version) &&
-			(s.Buckets == nil || cur.Buckets != nil && cur.Buckets.Version >= s.Buckets.Version) {
+			(s.Buckets == nil || cur.Buckets != nil && cur.Buckets.Version >= s.Buckets.Version) &&
+			(s.Config == nil || cur.ClusterConfig().Version >= s.Config.Version) {
 			return true
 		}
 		time.Sleep(5 * time.Millisecond)

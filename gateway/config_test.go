@@ -1,0 +1,56 @@
+package gateway_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+// The cluster config is changed through any gateway, read back there at
+// once and on every gateway soon; a bad change is refused naming what is
+// wrong and changes nothing.
+func TestClusterConfigThroughAnyGateway(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 3, Targets: 1, NoSync: true})
+	members := c.Members()
+	follower := api.NewClient(members[1].URL())
+	cfg, err := follower.SetClusterConfig(t.Context(), map[string]any{"distributed_sort": map[string]any{"missing_shards": "warn"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Version != 1 || cfg.Dsort.MissingShards != "warn" || cfg.Dsort.EKMMissingKey != "abort" {
+		t.Fatalf("after set-config: %+v", cfg)
+	}
+	if got, err := follower.ClusterConfig(t.Context()); err != nil || got != cfg {
+		t.Fatalf("read back through the same gateway: %+v %v", got, err)
+	}
+	other := api.NewClient(members[2].URL())
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got, err := other.ClusterConfig(t.Context()); err == nil && got == cfg {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("another gateway never had the change")
+		}
+	}
+
+	_, err = follower.SetClusterConfig(t.Context(), map[string]any{"distributed_sort": map[string]any{"missing_shards": "explode"}})
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "distributed_sort.missing_shards") {
+		t.Fatalf("a bad value: %v", err)
+	}
+	_, err = follower.SetClusterConfig(t.Context(), map[string]any{"rebalance": map[string]any{"enabled": "no"}})
+	if !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "rebalance") {
+		t.Fatalf("an unknown section: %v", err)
+	}
+	if got, _ := follower.ClusterConfig(t.Context()); got != cfg {
+		t.Fatalf("a refused change changed the config: %+v", got)
+	}
+	target := api.NewClient(c.Targets()[0].URL()).UseRedirects()
+	if _, err := target.ClusterConfig(t.Context()); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("the config asked of a target: %v", err)
+	}
+}
