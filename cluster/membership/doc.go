@@ -1,13 +1,16 @@
 // Package membership is the cluster's control plane: which nodes are in
 // the cluster map, which buckets exist, and how every node comes to agree.
 //
-// The state is a Snapshot (the map and the bucket metadata). It changes
+// The state is a Snapshot (the map, the bucket metadata, the dSort job
+// registry and the cluster config). It changes
 // only through a Change, applied by Apply, a pure function: the same
 // snapshot and change always give the same result, so the state is a
 // function of the sequence of changes, whichever implementation orders
 // them.
 //
-// Push is the first implementation: one primary gateway applies changes,
+// Push is how targets follow the primary (and was the first, single-primary
+// implementation for gateways, which now run cluster/membership/raft): the
+// primary applies changes,
 // saves the snapshot and pushes it to every node (metasync); a keepalive
 // round every interval pushes it again and takes silent nodes out (a
 // target goes offline, a gateway leaves the map). A node takes a pushed
