@@ -29,14 +29,14 @@ import (
 
 // Errors of job lifecycle.
 var (
-	ErrJobNotFound = errors.New("dsort job not found")
-	ErrJobExists   = errors.New("dsort job already exists")
+	ErrJobNotFound = errors.New("job not found")
+	ErrJobExists   = errors.New("job already exists")
 	ErrJobFinished = errors.New("dsort job already finished")
-	ErrJobRunning  = errors.New("dsort job is still running")
+	ErrJobRunning  = errors.New("job is still running")
 	// ErrInvalidJobID marks a job id that is not a plain path segment.
 	ErrInvalidJobID = errors.New("invalid dsort job id")
 	// ErrAborted is the cause of a job stopped by a user.
-	ErrAborted = errors.New("dsort job aborted")
+	ErrAborted = errors.New("job aborted")
 	// ErrInvalidInit marks an init request that lacks what a job needs.
 	ErrInvalidInit = errors.New("dsort init is invalid")
 	// errCoordinatorGone is the cause when a coordinator's call is cut.

@@ -72,10 +72,13 @@ type VersioningProps struct {
 	ValidateWarmGet bool `json:"validate_warm_get"`
 }
 
-// MirrorProps keep Copies copies of each object across mountpaths.
+// MirrorProps keep Copies copies of each object on distinct mountpaths of
+// its target. With Burst, a PUT returns once the first copy is durable and
+// the others are made after.
 type MirrorProps struct {
 	Enabled bool `json:"enabled"`
 	Copies  int  `json:"copies"`
+	Burst   bool `json:"burst,omitempty"`
 }
 
 // ECProps configure Reed-Solomon erasure coding.
@@ -135,8 +138,17 @@ func (p Props) Validate() error {
 	if p.Mirror.Enabled && (p.Mirror.Copies < 1 || p.Mirror.Copies > 32) {
 		return fmt.Errorf("%w: mirror.copies must be 1..32, not %d", ErrInvalidProps, p.Mirror.Copies)
 	}
-	if p.EC.Enabled && (p.EC.DataSlices < 1 || p.EC.ParitySlices < 1 || p.EC.DataSlices+p.EC.ParitySlices > 256) {
-		return fmt.Errorf("%w: ec needs data_slices >= 1 and parity_slices >= 1 (total at most 256)", ErrInvalidProps)
+	if p.EC.Enabled {
+		switch {
+		case p.EC.DataSlices < 1:
+			return fmt.Errorf("%w: ec.data_slices must be at least 1, not %d", ErrInvalidProps, p.EC.DataSlices)
+		case p.EC.ParitySlices < 1:
+			return fmt.Errorf("%w: ec.parity_slices must be at least 1, not %d", ErrInvalidProps, p.EC.ParitySlices)
+		case p.EC.DataSlices+p.EC.ParitySlices > 256:
+			return fmt.Errorf("%w: ec.data_slices + ec.parity_slices must be at most 256, not %d", ErrInvalidProps, p.EC.DataSlices+p.EC.ParitySlices)
+		case p.EC.ObjSizeLimit < -1:
+			return fmt.Errorf("%w: ec.objsize_limit must be -1 (replicate every object), 0 (slice every object) or a size, not %d", ErrInvalidProps, p.EC.ObjSizeLimit)
+		}
 	}
 	return nil
 }

@@ -114,6 +114,24 @@ type Store interface {
 	List(ctx context.Context, b Bucket, opts ListOptions) ([]ObjectMeta, error)
 	// Capacity reports used and total bytes per mountpath.
 	Capacity(ctx context.Context) ([]MountpathCapacity, error)
+
+	// Parts are the erasure-coded slices and replicas this node keeps of
+	// objects other nodes own (see PartMeta).
+	//
+	// PutPart stores a part; the stored one of the same index is replaced
+	// unless it is newer (ErrExists). A part whose bytes do not match
+	// meta.PartChecksum is refused with ErrBadChecksum.
+	PutPart(ctx context.Context, meta PartMeta, r io.Reader) error
+	// OpenPart opens one part of an object (ErrNotFound when none).
+	OpenPart(ctx context.Context, b Bucket, name string, index int) (io.ReadCloser, PartMeta, error)
+	// PartsOf describes the parts of an object kept here.
+	PartsOf(ctx context.Context, b Bucket, name string) ([]PartMeta, error)
+	// DeleteParts removes an object's parts that are not newer than
+	// stamp; a zero stamp removes them all.
+	DeleteParts(ctx context.Context, b Bucket, name string, stamp Stamp) error
+	// WalkParts calls fn for every part of a bucket kept here, in no
+	// particular order; an error from fn stops the walk.
+	WalkParts(ctx context.Context, b Bucket, fn func(PartMeta) error) error
 }
 
 // MountpathCapacity is the space of one mountpath.

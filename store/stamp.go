@@ -65,4 +65,7 @@ type DeleteOptions struct {
 	// (a rebalance removes the copy it sent, not a newer one written
 	// since); another stamp is ErrExists.
 	IfStamp Stamp
+	// KeepParts keeps the object's erasure-coded parts on other targets:
+	// the object moved rather than went.
+	KeepParts bool
 }

@@ -264,7 +264,7 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 			}
 			r.progress.Tombstones.Add(1)
 		default:
-			err := r.cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, store.DeleteOptions{IfStamp: it.Meta.Stamp})
+			err := r.cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, store.DeleteOptions{IfStamp: it.Meta.Stamp, KeepParts: true})
 			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
 				return fmt.Errorf("remove moved object %s/%s: %w", it.Bucket, it.Meta.Name, err)
 			}

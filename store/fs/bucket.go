@@ -44,7 +44,7 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 }
 
 func (s *Store) createDirs(b store.Bucket) error {
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
 			return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
 		}
@@ -55,7 +55,7 @@ func (s *Store) createDirs(b store.Bucket) error {
 // removeDirs moves the bucket's directories to the trash, then deletes
 // them: the bucket disappears at once even if deletion takes a while.
 func (s *Store) removeDirs(b store.Bucket) error {
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		trash := filepath.Join(m.trashDir(), b.Name+"-"+randomName())
 		if err := pathsafe.Rename(m.path, m.bucketDir(b), trash); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
@@ -64,6 +64,9 @@ func (s *Store) removeDirs(b store.Bucket) error {
 			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
 		}
 		if err := pathsafe.RemoveAll(m.path, m.tombstoneDir(b)); err != nil {
+			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+		}
+		if err := pathsafe.RemoveAll(m.path, m.partsDir(b)); err != nil {
 			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
 		}
 	}

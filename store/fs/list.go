@@ -27,8 +27,8 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		head listed
 		ok   bool
 	}
-	cursors := make([]*cursor, 0, len(s.mountpaths))
-	for _, m := range s.mountpaths {
+	cursors := make([]*cursor, 0, len(s.readable()))
+	for _, m := range s.readable() {
 		next, stop := iter.Pull(walk(m.bucketDir(b), opts.Prefix, opts.StartAfter))
 		c := &cursor{next: next, stop: stop}
 		c.head, c.ok = next()

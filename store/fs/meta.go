@@ -6,8 +6,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aisgo/aisgo/store"
 	"github.com/tinylib/msgp/msgp"
+
+	"github.com/aisgo/aisgo/store"
 )
 
 // xattrName holds an object's metadata.

@@ -8,14 +8,18 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
-	"golang.org/x/sys/unix"
 )
 
 // atimeResolution bounds how often a read rewrites the access time.
@@ -26,7 +30,9 @@ func (m mountpath) objectPath(b store.Bucket, name string) string {
 }
 
 // Put stores an object atomically: work file, checksum, fsync, metadata,
-// rename.
+// rename. A mirrored bucket gets its copies on distinct mountpaths (the
+// next in HRW order) from the same pass over the data, all durable before
+// Put returns; with mirror.burst, the copies are made after it returns.
 func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
 	if err := store.ValidateName(name); err != nil {
 		return store.ObjectMeta{}, err
@@ -35,64 +41,99 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
-	m := s.mountpathOf(b, name)
-	meta, work, err := s.writeWork(ctx, m, props, r, opts)
+	mps := s.mountpathsOf(b, name, copiesOf(props))
+	now, later := mps, []mountpath(nil)
+	if props.Mirror.Burst && len(mps) > 1 {
+		now, later = mps[:1], mps[1:]
+	}
+	meta, works, err := s.writeWork(ctx, now, props, r, opts)
 	if err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
 	meta.Name = name
 	meta.Custom = opts.Custom
-	if err := s.commit(b, name, props, m, work, &meta, opts); err != nil {
-		os.Remove(work)
+	if err := s.commit(b, name, props, now, mps, works, &meta, opts); err != nil {
+		for _, w := range works {
+			os.Remove(w)
+		}
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+	}
+	if len(later) > 0 {
+		s.copyLater(b, name, meta.Stamp)
 	}
 	return meta, nil
 }
 
-// writeWork copies r into a new work file, hashing on the way.
-func (s *Store) writeWork(ctx context.Context, m mountpath, props store.Props, r io.Reader, opts store.PutOptions) (meta store.ObjectMeta, work string, err error) {
+// copiesOf returns how many copies of each object a bucket wants.
+func copiesOf(props store.Props) int {
+	if props.Mirror.Enabled && props.Mirror.Copies > 1 {
+		return props.Mirror.Copies
+	}
+	return 1
+}
+
+// writeWork copies r into a new work file on each mountpath, hashing on
+// the way, and makes them durable.
+func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Props, r io.Reader, opts store.PutOptions) (meta store.ObjectMeta, works []string, err error) {
 	typ := store.NormalizeChecksumType(props.Checksum.Type)
 	h, err := store.NewHash(typ)
 	if err != nil {
-		return meta, "", err
+		return meta, nil, err
 	}
 	// The sender's checksum may be of another type than the bucket's.
 	var senderHash hash.Hash
 	if !opts.Checksum.IsEmpty() && opts.Checksum.Type != typ {
 		if senderHash, err = store.NewHash(opts.Checksum.Type); err != nil {
-			return meta, "", err
+			return meta, nil, err
 		}
 	}
-	path := filepath.Join(m.workDir(), randomName())
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
-	if err != nil {
-		return meta, "", classify(err)
-	}
+	files := make([]*os.File, 0, len(mps))
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(path)
+			for _, f := range files {
+				f.Close()
+				os.Remove(f.Name())
+			}
 		}
 	}()
-	var file io.Writer = f
-	if !s.config.NoSync {
-		file = &writeBehind{file: f}
+	writers := make([]io.Writer, 0, len(mps)+2)
+	for _, m := range mps {
+		f, err := os.OpenFile(filepath.Join(m.workDir(), randomName()), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+		if err != nil {
+			s.suspectAfter(m, err)
+			return meta, nil, classify(err)
+		}
+		files = append(files, f)
+		if s.config.NoSync {
+			writers = append(writers, f)
+		} else {
+			writers = append(writers, &writeBehind{file: f})
+		}
 	}
-	writers := []io.Writer{file}
 	if h != nil {
 		writers = append(writers, h)
 	}
 	if senderHash != nil {
 		writers = append(writers, senderHash)
 	}
+	var w io.Writer = writers[0]
+	if len(writers) > 1 {
+		w = io.MultiWriter(writers...)
+	}
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
-	n, err := io.CopyBuffer(io.MultiWriter(writers...), contextReader{ctx, r}, buf)
+	n, err := io.CopyBuffer(w, contextReader{ctx, r}, buf)
 	if err != nil {
-		return meta, "", classify(err)
+		var failed *os.PathError
+		for i, f := range files {
+			if errors.As(err, &failed) && failed.Path == f.Name() {
+				s.suspectAfter(mps[i], err)
+			}
+		}
+		return meta, nil, classify(err)
 	}
 	if opts.Size >= 0 && n != opts.Size {
-		return meta, "", fmt.Errorf("%w: received %d bytes, announced %d", store.ErrSizeMismatch, n, opts.Size)
+		return meta, nil, fmt.Errorf("%w: received %d bytes, announced %d", store.ErrSizeMismatch, n, opts.Size)
 	}
 	meta.Size = n
 	meta.Checksum = store.ChecksumOf(typ, h)
@@ -102,23 +143,49 @@ func (s *Store) writeWork(ctx context.Context, m mountpath, props store.Props, r
 			got = store.ChecksumOf(opts.Checksum.Type, senderHash)
 		}
 		if got.Value != opts.Checksum.Value {
-			return meta, "", fmt.Errorf("%w: sent %s, computed %s", store.ErrBadChecksum, opts.Checksum, got)
+			return meta, nil, fmt.Errorf("%w: sent %s, computed %s", store.ErrBadChecksum, opts.Checksum, got)
 		}
 	}
-	if !s.config.NoSync {
-		if err = f.Sync(); err != nil {
-			return meta, "", classify(err)
-		}
+	if err = s.syncAll(files, mps); err != nil {
+		return meta, nil, err
 	}
-	if err = f.Close(); err != nil {
-		return meta, "", classify(err)
+	for _, f := range files {
+		works = append(works, f.Name())
 	}
-	return meta, path, nil
+	return meta, works, nil
 }
 
-// commit versions and stamps the work file and renames it into place,
-// under the name's lock.
-func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpath, work string, meta *store.ObjectMeta, opts store.PutOptions) error {
+// syncAll makes the work files durable, in parallel (each is on its own
+// mountpath), and closes them.
+func (s *Store) syncAll(files []*os.File, mps []mountpath) error {
+	errs := make([]error, len(files))
+	syncOne := func(i int) {
+		if !s.config.NoSync {
+			if err := files[i].Sync(); err != nil {
+				s.suspectAfter(mps[i], err)
+				errs[i] = classify(err)
+			}
+		}
+		if err := files[i].Close(); err != nil && errs[i] == nil {
+			errs[i] = classify(err)
+		}
+	}
+	if len(files) == 1 {
+		syncOne(0)
+		return errs[0]
+	}
+	var wg sync.WaitGroup
+	for i := range files {
+		wg.Go(func() { syncOne(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// commit versions and stamps the work files and renames them into place
+// on their mountpaths (works[i] on mps[i]), under the name's lock. Copies
+// on mountpaths outside keep are stale and go.
+func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep []mountpath, works []string, meta *store.ObjectMeta, opts store.PutOptions) error {
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -163,9 +230,36 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 	if meta.Stamp.IsZero() {
 		meta.Stamp = store.Stamp{Clock: meta.Atime.UnixNano()}
 	}
-	if err := writeMeta(work, meta); err != nil {
-		return err
+	for _, work := range works {
+		if err := writeMeta(work, meta); err != nil {
+			return err
+		}
 	}
+	for i, work := range works {
+		if err := s.install(b, name, mps[i], work); err != nil {
+			if i == 0 {
+				return err
+			}
+			// The object is in place; a copy that could not follow is
+			// made again by the next resilver. An older copy there
+			// must not be read meanwhile.
+			os.Remove(work)
+			os.Remove(mps[i].objectPath(b, name))
+			s.logger.Warn("a copy was not stored", "bucket", b.String(), "object", name, "mountpath", mps[i].path, "err", err)
+		}
+	}
+	// A copy left on another mountpath (placed before mountpaths or the
+	// copies changed) would be stale now.
+	for _, other := range s.readable() {
+		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
+			os.Remove(other.objectPath(b, name))
+		}
+	}
+	return nil
+}
+
+// install renames a work file to an object's place on a mountpath.
+func (s *Store) install(b store.Bucket, name string, m mountpath, work string) error {
 	dest := m.objectPath(b, name)
 	// A delete of a neighbor removes the parent directories it leaves
 	// empty, maybe between the mkdir and the rename here: try again.
@@ -180,11 +274,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 			if (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTDIR)) && attempt < 8 {
 				continue
 			}
+			s.suspectAfter(m, err)
 			return classify(err)
 		}
 		err = pathsafe.Rename(m.path, work, dest)
 		if err == nil {
-			break
+			return nil
 		}
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
@@ -192,16 +287,9 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, m mountpa
 		if errors.Is(err, syscall.ENOENT) && attempt < 8 {
 			continue
 		}
+		s.suspectAfter(m, err)
 		return classify(err)
 	}
-	// A copy left on another mountpath (placed before mountpaths changed)
-	// would be stale now.
-	for _, other := range s.mountpaths {
-		if other.path != m.path {
-			os.Remove(other.objectPath(b, name))
-		}
-	}
-	return nil
 }
 
 // parentIsFile reports whether dir or one of its parents below root is
@@ -223,7 +311,7 @@ func (s *Store) findObject(b store.Bucket, name string) (string, int64, error) {
 	if path, size, ok := isObjectFile(first.objectPath(b, name)); ok {
 		return path, size, nil
 	}
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		if m.path == first.path {
 			continue
 		}
@@ -263,7 +351,9 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 
 // Open opens an object for reading. With opts.Validate, or the bucket's
 // validate_warm_get, the whole object is checksummed first, so a mismatch
-// is reported before any byte is returned.
+// is reported before any byte is returned. Of a mirrored object it reads
+// the copy on the least busy mountpath; a bad copy is passed over and
+// rewritten from a good one.
 func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
 	if err := store.ValidateName(name); err != nil {
 		return nil, err
@@ -272,45 +362,133 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	if err != nil {
 		return nil, err
 	}
-	path, size, err := s.findObject(b, name)
-	if err != nil {
-		return nil, err
+	validate := opts.Validate || props.Checksum.ValidateWarmGet
+	var copies []located
+	if copiesOf(props) > 1 {
+		copies = s.locate(b, name)
+		// The least busy first; HRW order among equals.
+		slices.SortStableFunc(copies, func(x, y located) int { return int(x.m.reads.Load() - y.m.reads.Load()) })
+	} else {
+		path, size, err := s.findObject(b, name)
+		if err != nil {
+			return nil, err
+		}
+		copies = []located{{m: s.mountpathAt(path), path: path, size: size}}
 	}
-	f, err := os.Open(path)
+	if len(copies) == 0 {
+		return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+	}
+	var bad []located
+	var firstErr error
+	for _, c := range copies {
+		obj, err := s.openCopy(c, name, validate)
+		if err == nil {
+			if len(bad) > 0 {
+				s.repairCopies(b, name, c, bad)
+			}
+			if validate && len(copies) > 1 {
+				// The copies not read are checked after, so that bit
+				// rot in any of them is found and repaired.
+				s.verifyLater(b, name)
+			}
+			return obj, nil
+		}
+		err = fmt.Errorf("open %s/%s: %w", b, name, err)
+		if errors.Is(err, store.ErrCorrupt) {
+			bad = append(bad, c)
+		}
+		if firstErr == nil || errors.Is(err, store.ErrCorrupt) && !errors.Is(firstErr, store.ErrCorrupt) {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+// located is a copy of an object found on a mountpath.
+type located struct {
+	m    mountpath
+	path string
+	size int64
+}
+
+// locate returns every copy of an object, those on its HRW mountpaths
+// first.
+func (s *Store) locate(b store.Bucket, name string) []located {
+	mps := s.readable()
+	order := s.mountpathsOf(b, name, len(mps))
+	for _, m := range mps {
+		if !slices.ContainsFunc(order, func(x mountpath) bool { return x.path == m.path }) {
+			order = append(order, m)
+		}
+	}
+	var out []located
+	for _, m := range order {
+		path := m.objectPath(b, name)
+		if _, size, ok := isObjectFile(path); ok {
+			out = append(out, located{m: m, path: path, size: size})
+		} else if rootGone(m) {
+			s.suspect(m, fmt.Errorf("%s is gone", m.path))
+		}
+	}
+	return out
+}
+
+// mountpathAt returns the mountpath a path is on.
+func (s *Store) mountpathAt(path string) mountpath {
+	for _, m := range s.readable() {
+		if isWithin(path, m.path) {
+			return m
+		}
+	}
+	return newMountpath(filepath.Dir(path))
+}
+
+// openCopy opens one copy and checks it: its metadata, its length, and,
+// when asked, its checksum.
+func (s *Store) openCopy(c located, name string, validate bool) (store.Object, error) {
+	f, err := os.Open(c.path)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+			if rootGone(c.m) {
+				s.suspect(c.m, err)
+			}
+			return nil, store.ErrNotFound
 		}
+		s.suspectAfter(c.m, err)
 		return nil, classify(err)
 	}
-	obj := &object{file: f, meta: store.ObjectMeta{Name: name}}
+	obj := &object{file: f, meta: store.ObjectMeta{Name: name}, reads: c.m.reads}
 	if err := obj.readMeta(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open %s/%s: %w", b, name, err)
+		return nil, err
 	}
 	// A file cut short (by hand, by a failing disk) is refused before a
-	// status promises its full length. The size found by findObject
-	// serves; only when it differs (the file was replaced since) is the
-	// open file asked.
-	if size != obj.meta.Size {
+	// status promises its full length. The size the lookup found serves;
+	// only when it differs (the file was replaced since) is the open file
+	// asked.
+	if c.size != obj.meta.Size {
 		if fi, err := f.Stat(); err != nil || fi.Size() != obj.meta.Size {
 			f.Close()
 			if err != nil {
-				return nil, fmt.Errorf("open %s/%s: %w", b, name, classify(err))
+				return nil, classify(err)
 			}
-			return nil, fmt.Errorf("open %s/%s: %w: the stored file has %d bytes, its metadata says %d", b, name, store.ErrCorrupt, fi.Size(), obj.meta.Size)
+			return nil, fmt.Errorf("%w: the stored file has %d bytes, its metadata says %d", store.ErrCorrupt, fi.Size(), obj.meta.Size)
 		}
 	}
-	if opts.Validate || props.Checksum.ValidateWarmGet {
+	if validate {
 		if err := obj.validate(); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("open %s/%s: %w", b, name, err)
+			if isDiskError(err) {
+				s.suspectAfter(c.m, err)
+			}
+			return nil, err
 		}
 	}
 	if time.Since(obj.meta.Atime) > atimeResolution {
 		obj.meta.Atime = time.Now()
 		unix.Fsetxattr(int(f.Fd()), xattrName, encodeMeta(&obj.meta), 0) // best effort: atime only
 	}
+	obj.reads.Add(1)
 	return obj, nil
 }
 
@@ -327,7 +505,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	lock.Lock()
 	defer lock.Unlock()
 	found := false
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		path := m.objectPath(b, name)
 		if _, _, ok := isObjectFile(path); !ok {
 			continue
@@ -375,6 +553,9 @@ func removeEmptyParents(dir, root string) {
 type object struct {
 	file *os.File
 	meta store.ObjectMeta
+	// reads counts the objects open on its mountpath.
+	reads  *atomic.Int64
+	closed bool
 }
 
 var _ store.Object = (*object)(nil)
@@ -418,8 +599,14 @@ func (o *object) Meta() store.ObjectMeta                    { return o.meta }
 func (o *object) Read(p []byte) (int, error)                { return o.file.Read(p) }
 func (o *object) ReadAt(p []byte, off int64) (int, error)   { return o.file.ReadAt(p, off) }
 func (o *object) Seek(off int64, whence int) (int64, error) { return o.file.Seek(off, whence) }
-func (o *object) Close() error                              { return o.file.Close() }
-func (o *object) WriteTo(w io.Writer) (int64, error)        { return io.Copy(w, o.file) }
+func (o *object) Close() error {
+	if !o.closed && o.reads != nil {
+		o.reads.Add(-1)
+	}
+	o.closed = true
+	return o.file.Close()
+}
+func (o *object) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, o.file) }
 
 // contextReader stops a copy once the context is done.
 type contextReader struct {

@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/hrw"
@@ -29,13 +31,22 @@ type Config struct {
 	NoSync bool
 	// Logger receives notices; nil discards them.
 	Logger *slog.Logger
+	// OnMountpathChange, when set, is told when a mountpath is enabled,
+	// disabled (by a failed health check or by hand) or detached: the
+	// node then moves objects to their places (a resilver job).
+	OnMountpathChange func(path, state, reason string)
+	// OnRepair, when set, is told of each copy rewritten from a good one
+	// after a checksum mismatch.
+	OnRepair func(b store.Bucket, name, path string)
 }
 
 // Store keeps objects as plain files on mountpaths.
 type Store struct {
-	config     Config
-	mountpaths []mountpath
-	logger     *slog.Logger
+	config Config
+	// mps is the current mountpath set; mpsMu serializes its changes.
+	mps    atomic.Pointer[mountpathSet]
+	mpsMu  sync.Mutex
+	logger *slog.Logger
 	// nameLocks serialize writers of the same name (by hash), so that
 	// versions increment without gaps or repeats.
 	nameLocks [256]sync.Mutex
@@ -44,22 +55,18 @@ type Store struct {
 		sync.Mutex
 		md store.BucketMetadata
 	}
+	// copies queue the copies burst-mode PUTs leave to make; verifies,
+	// the objects whose other copies a validated read leaves to check.
+	copies       chan pendingCopy
+	copierOnce   sync.Once
+	verifies     chan pendingCopy
+	verifierOnce sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
-
-type mountpath struct {
-	path   string
-	digest uint64
-}
-
-func (m mountpath) workDir() string  { return filepath.Join(m.path, ".ais", "work") }
-func (m mountpath) trashDir() string { return filepath.Join(m.path, ".ais", "trash") }
-func (m mountpath) bmdPath() string  { return filepath.Join(m.path, ".ais", "bmd.json") }
-func (m mountpath) bucketDir(b store.Bucket) string {
-	b = b.Normalize()
-	return filepath.Join(m.path, b.Provider, b.Name)
-}
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.Maintainer = (*Store)(nil)
+)
 
 // Open prepares the mountpaths (creating them if needed), removes leftover
 // work files and loads the bucket metadata. It fails if a mountpath's
@@ -73,6 +80,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	seen := map[string]bool{}
+	set := &mountpathSet{disabled: map[string]string{}, since: map[string]time.Time{}}
 	for _, p := range cfg.Mountpaths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
@@ -82,19 +90,29 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("mountpath %s is listed twice", abs)
 		}
 		seen[abs] = true
-		m := mountpath{path: abs, digest: hrw.Digest(abs)}
-		if err := prepareMountpath(m); err != nil {
+		m := newMountpath(abs)
+		if err := prepareMountpath(m, true); err != nil {
 			return nil, err
 		}
-		s.mountpaths = append(s.mountpaths, m)
+		set.enabled = append(set.enabled, m)
+		set.since[abs] = time.Now()
 	}
+	s.mps.Store(set)
 	if err := s.loadBuckets(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-func prepareMountpath(m mountpath) error {
+// prepareMountpath makes the store's directories on a mountpath (create:
+// the mountpath itself too), empties its work and trash, and checks that
+// it takes extended attributes.
+func prepareMountpath(m mountpath, create bool) error {
+	if !create {
+		if fi, err := os.Stat(m.path); err != nil || !fi.IsDir() {
+			return fmt.Errorf("mountpath %s: not a directory: %w", m.path, err)
+		}
+	}
 	for _, dir := range []string{m.path, m.workDir(), m.trashDir()} {
 		if err := pathsafe.MkdirAll(m.path, dir, 0o755); err != nil {
 			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
@@ -124,11 +142,11 @@ func prepareMountpath(m mountpath) error {
 	return nil
 }
 
-// Mountpaths returns the absolute mountpath directories.
+// Mountpaths returns the absolute directories of the enabled mountpaths.
 func (s *Store) Mountpaths() []string {
-	out := make([]string, len(s.mountpaths))
-	for i, m := range s.mountpaths {
-		out[i] = m.path
+	var out []string
+	for _, m := range s.placement() {
+		out = append(out, m.path)
 	}
 	return out
 }
@@ -141,17 +159,18 @@ func uname(b store.Bucket, name string) string {
 
 // mountpathOf returns the HRW mountpath of an object.
 func (s *Store) mountpathOf(b store.Bucket, name string) mountpath {
-	if len(s.mountpaths) == 1 {
-		return s.mountpaths[0]
+	mps := s.placement()
+	if len(mps) == 1 {
+		return mps[0]
 	}
 	item := hrw.Digest(uname(b, name))
 	best, index := uint64(0), 0
-	for i, m := range s.mountpaths {
+	for i, m := range mps {
 		if score := hrw.Score(m.digest, item); i == 0 || score > best {
 			best, index = score, i
 		}
 	}
-	return s.mountpaths[index]
+	return mps[index]
 }
 
 // mountpathsOf returns the first n mountpaths for an object in HRW order,
@@ -159,8 +178,9 @@ func (s *Store) mountpathOf(b store.Bucket, name string) mountpath {
 // first being mountpathOf's. Fewer when there are fewer mountpaths; nil
 // when n <= 0.
 func (s *Store) mountpathsOf(b store.Bucket, name string, n int) []mountpath {
-	digests := make([]uint64, len(s.mountpaths))
-	for i, m := range s.mountpaths {
+	mps := s.placement()
+	digests := make([]uint64, len(mps))
+	for i, m := range mps {
 		digests[i] = m.digest
 	}
 	order := hrw.Rank(digests, hrw.Digest(uname(b, name)), n)
@@ -169,7 +189,7 @@ func (s *Store) mountpathsOf(b store.Bucket, name string, n int) []mountpath {
 	}
 	out := make([]mountpath, len(order))
 	for i, k := range order {
-		out[i] = s.mountpaths[k]
+		out[i] = mps[k]
 	}
 	return out
 }
@@ -188,7 +208,7 @@ func randomName() string {
 
 func (s *Store) loadBuckets() error {
 	var best store.BucketMetadata
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		data, err := os.ReadFile(m.bmdPath())
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -227,7 +247,7 @@ func (s *Store) saveBucketsLocked(md store.BucketMetadata) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		if err := atomicfile.Write(m.bmdPath(), data, 0o644); err != nil {
 			return fmt.Errorf("save bucket metadata on %s: %w", m.path, classify(err))
 		}
@@ -238,8 +258,9 @@ func (s *Store) saveBucketsLocked(md store.BucketMetadata) error {
 
 // Capacity reports used and total bytes of each mountpath's filesystem.
 func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
-	out := make([]store.MountpathCapacity, 0, len(s.mountpaths))
-	for _, m := range s.mountpaths {
+	mps := s.readable()
+	out := make([]store.MountpathCapacity, 0, len(mps))
+	for _, m := range mps {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(m.path, &st); err != nil {
 			return nil, fmt.Errorf("capacity of %s: %w", m.path, classify(err))

@@ -9,10 +9,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tinylib/msgp/msgp"
+
 	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/store"
-	"github.com/tinylib/msgp/msgp"
 )
 
 // Tombstones live apart from objects, in <mountpath>/.ais/tombstones/
@@ -73,7 +74,7 @@ func decodeTombstone(data []byte) (store.Tombstone, error) {
 func (s *Store) readTombstone(b store.Bucket, name string) (store.Tombstone, bool) {
 	var best store.Tombstone
 	found := false
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		data, err := os.ReadFile(m.tombstonePath(b, name))
 		if err != nil {
 			continue
@@ -102,7 +103,7 @@ func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) error {
 	if err := atomicfile.Write(m.tombstonePath(b, t.Name), encodeTombstone(t), 0o644); err != nil {
 		return classify(err)
 	}
-	for _, other := range s.mountpaths {
+	for _, other := range s.readable() {
 		if other.path != m.path {
 			os.Remove(other.tombstonePath(b, t.Name))
 		}
@@ -116,7 +117,7 @@ func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombsto
 		return nil, err
 	}
 	byName := map[string]store.Tombstone{}
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		dir := m.tombstoneDir(b)
 		entries, err := os.ReadDir(dir)
 		if errors.Is(err, os.ErrNotExist) {
@@ -161,7 +162,7 @@ func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, 
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	for _, m := range s.mountpaths {
+	for _, m := range s.readable() {
 		path := m.tombstonePath(b, name)
 		data, err := os.ReadFile(path)
 		if err != nil {

@@ -1,0 +1,221 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// ErrJobBusy marks a job refused because one of the same kind already
+// runs on the bucket.
+var ErrJobBusy = errors.New("a job of that kind already runs on the bucket")
+
+// maxEndedJobs bounds the ended jobs a registry keeps for their status.
+const maxEndedJobs = 256
+
+// Jobs runs a node's jobs over its stored objects (make-n-copies,
+// ec-encode, resilver, scrub): each has an id, a kind, a bucket,
+// progress, a result, and can be aborted.
+type Jobs struct {
+	logger *slog.Logger
+	mu     sync.Mutex
+	jobs   map[string]*runningJob
+	wg     sync.WaitGroup
+}
+
+// NewJobs returns an empty registry.
+func NewJobs(logger *slog.Logger) *Jobs {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Jobs{logger: logger, jobs: map[string]*runningJob{}}
+}
+
+// JobFunc is a job's work; what it returns is the job's result, encoded
+// to JSON in its status.
+type JobFunc func(ctx context.Context, progress *store.Progress) (result any, err error)
+
+// JobState is a job's state as a registry reports it.
+type JobState struct {
+	ID       string          `json:"id"`
+	Kind     string          `json:"kind"`
+	Bucket   store.Bucket    `json:"bucket,omitzero"`
+	Running  bool            `json:"running"`
+	Aborted  bool            `json:"aborted,omitempty"`
+	Objects  int64           `json:"objects"`
+	Bytes    int64           `json:"bytes"`
+	Error    string          `json:"error,omitempty"`
+	Result   json.RawMessage `json:"result,omitempty"`
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished,omitzero"`
+}
+
+type runningJob struct {
+	state    JobState
+	progress store.Progress
+	cancel   context.CancelCauseFunc
+	done     chan struct{}
+}
+
+// NewJobID returns a fresh id for a job of a kind, e.g. "mnc-3f2a9c1b".
+func NewJobID(kind string) string {
+	var b [4]byte
+	rand.Read(b[:])
+	prefix := kind
+	if len(prefix) > 8 {
+		prefix = prefix[:8]
+	}
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// Start runs fn as a job in the background, under id (a new one when
+// empty). It refuses a job when one of the same kind runs on the same
+// bucket (ErrJobBusy), and an id in use.
+func (j *Jobs) Start(ctx context.Context, id, kind string, b store.Bucket, fn JobFunc) (string, error) {
+	if id == "" {
+		id = NewJobID(kind)
+	}
+	if err := ValidateJobID(id); err != nil {
+		return "", err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, ok := j.jobs[id]; ok {
+		return "", fmt.Errorf("%w: job %s exists", ErrJobExists, id)
+	}
+	for _, other := range j.jobs {
+		if other.state.Running && other.state.Kind == kind && other.state.Bucket == b {
+			return "", fmt.Errorf("%w: %s %s runs on %s", ErrJobBusy, kind, other.state.ID, b)
+		}
+	}
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	job := &runningJob{
+		state:  JobState{ID: id, Kind: kind, Bucket: b, Running: true, Started: time.Now()},
+		cancel: cancel, done: make(chan struct{}),
+	}
+	j.jobs[id] = job
+	j.prune()
+	j.wg.Go(func() { j.run(runCtx, job, fn) })
+	j.logger.Info("job started", "job", id, "kind", kind, "bucket", b.String())
+	return id, nil
+}
+
+func (j *Jobs) run(ctx context.Context, job *runningJob, fn JobFunc) {
+	defer close(job.done)
+	result, err := fn(ctx, &job.progress)
+	if cause := context.Cause(ctx); err != nil && cause != nil {
+		err = cause
+	}
+	var encoded json.RawMessage
+	if result != nil {
+		encoded, _ = json.Marshal(result)
+	}
+	j.mu.Lock()
+	job.state.Running, job.state.Finished, job.state.Result = false, time.Now(), encoded
+	if err != nil {
+		job.state.Error = err.Error()
+		job.state.Aborted = errors.Is(err, ErrAborted)
+	}
+	state := job.state
+	j.mu.Unlock()
+	if err != nil {
+		j.logger.Warn("job ended with an error", "job", state.ID, "kind", state.Kind, "err", err)
+	} else {
+		j.logger.Info("job finished", "job", state.ID, "kind", state.Kind, "objects", job.progress.Objects.Load())
+	}
+}
+
+// prune forgets the oldest ended jobs beyond maxEndedJobs; j.mu is held.
+func (j *Jobs) prune() {
+	var ended []*runningJob
+	for _, job := range j.jobs {
+		if !job.state.Running {
+			ended = append(ended, job)
+		}
+	}
+	if len(ended) <= maxEndedJobs {
+		return
+	}
+	slices.SortFunc(ended, func(a, b *runningJob) int { return a.state.Finished.Compare(b.state.Finished) })
+	for _, job := range ended[:len(ended)-maxEndedJobs] {
+		delete(j.jobs, job.state.ID)
+	}
+}
+
+// Status returns a job's state.
+func (j *Jobs) Status(id string) (JobState, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	job, ok := j.jobs[id]
+	if !ok {
+		return JobState{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	return job.snapshot(), nil
+}
+
+func (job *runningJob) snapshot() JobState {
+	s := job.state
+	s.Objects, s.Bytes = job.progress.Objects.Load(), job.progress.Bytes.Load()
+	return s
+}
+
+// List returns every job the registry holds, oldest first.
+func (j *Jobs) List() []JobState {
+	j.mu.Lock()
+	out := make([]JobState, 0, len(j.jobs))
+	for _, job := range j.jobs {
+		out = append(out, job.snapshot())
+	}
+	j.mu.Unlock()
+	slices.SortFunc(out, func(a, b JobState) int { return a.Started.Compare(b.Started) })
+	return out
+}
+
+// Abort stops a running job and waits for it; a job that ended is left
+// as it is.
+func (j *Jobs) Abort(id string, cause error) error {
+	j.mu.Lock()
+	job, ok := j.jobs[id]
+	j.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	job.cancel(fmt.Errorf("%w: %w", ErrAborted, cause))
+	<-job.done
+	return nil
+}
+
+// Wait waits until a job ends and returns its state.
+func (j *Jobs) Wait(ctx context.Context, id string) (JobState, error) {
+	j.mu.Lock()
+	job, ok := j.jobs[id]
+	j.mu.Unlock()
+	if !ok {
+		return JobState{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	select {
+	case <-job.done:
+	case <-ctx.Done():
+		return JobState{}, ctx.Err()
+	}
+	return j.Status(id)
+}
+
+// Close aborts the running jobs and waits for them.
+func (j *Jobs) Close() {
+	j.mu.Lock()
+	for _, job := range j.jobs {
+		job.cancel(fmt.Errorf("%w: the node is shutting down", ErrAborted))
+	}
+	j.mu.Unlock()
+	j.wg.Wait()
+}

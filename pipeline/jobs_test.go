@@ -1,0 +1,70 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/store"
+)
+
+func TestJobs(t *testing.T) {
+	jobs := pipeline.NewJobs(nil)
+	defer jobs.Close()
+	b := store.NewBucket("b")
+	release := make(chan struct{})
+	id, err := jobs.Start(t.Context(), "", "make-n-copies", b, func(ctx context.Context, p *store.Progress) (any, error) {
+		p.Add(10)
+		select {
+		case <-release:
+			return map[string]int{"copies": 2}, nil
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	})
+	if err != nil || !strings.HasPrefix(id, "make-n-c") {
+		t.Fatalf("start: %q %v", id, err)
+	}
+	// A second of the kind on the bucket is refused; another bucket is not.
+	if _, err := jobs.Start(t.Context(), "", "make-n-copies", b, nil); !errors.Is(err, pipeline.ErrJobBusy) {
+		t.Fatalf("a second make-n-copies: %v", err)
+	}
+	other, err := jobs.Start(t.Context(), "", "make-n-copies", store.NewBucket("c"), func(ctx context.Context, p *store.Progress) (any, error) {
+		<-ctx.Done()
+		return nil, context.Cause(ctx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.Start(t.Context(), "../x", "scrub", b, nil); !errors.Is(err, pipeline.ErrInvalidJobID) {
+		t.Fatalf("a job id with a path: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if s, _ := jobs.Status(id); s.Objects == 1 && s.Bytes == 10 && s.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("progress not seen")
+		}
+	}
+	close(release)
+	s, err := jobs.Wait(t.Context(), id)
+	if err != nil || s.Running || s.Error != "" || string(s.Result) != `{"copies":2}` || s.Finished.IsZero() {
+		t.Fatalf("finished: %+v %v", s, err)
+	}
+	if err := jobs.Abort(other, errors.New("by the test")); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := jobs.Status(other); !s.Aborted || !strings.Contains(s.Error, "by the test") {
+		t.Fatalf("aborted: %+v", s)
+	}
+	if len(jobs.List()) != 2 {
+		t.Fatalf("list: %+v", jobs.List())
+	}
+	if _, err := jobs.Status("nope"); !errors.Is(err, pipeline.ErrJobNotFound) {
+		t.Fatalf("unknown job: %v", err)
+	}
+}

@@ -1,0 +1,865 @@
+package ec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Peers is how the store reaches the other targets; the node implements
+// it over its intra-cluster client.
+type Peers interface {
+	// Self is this target; Map the current cluster map.
+	Self() cluster.Node
+	Map() *cluster.Map
+	// SendPart stores a part on a target (its store's PutPart).
+	SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error
+	// PartsOf asks a target which parts of an object it keeps.
+	PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error)
+	// OpenPart reads one part from a target.
+	OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error)
+	// DeleteParts removes an object's parts on a target, those not newer
+	// than stamp.
+	DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error
+	// Ensure asks a target, the owner of the named objects, to restore
+	// those whose full replica it lacks.
+	Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error
+}
+
+// Options tune a Store.
+type Options struct {
+	// Props returns a bucket's props (the node's bucket metadata).
+	Props func(b store.Bucket) (store.Props, bool)
+	// WorkDir holds objects too large to encode or restore in memory.
+	WorkDir string
+	// MemoryLimit is the largest object encoded or restored in memory;
+	// zero means 64 MiB.
+	MemoryLimit int64
+	// OnRestore, when set, is told of each object rebuilt from parts.
+	OnRestore func(b store.Bucket, name string)
+	Logger    *slog.Logger
+}
+
+// Store is a store decorator that erasure-codes the objects of buckets
+// with ec enabled: a PUT stores the object (the full replica) on this
+// target, its owner, and, before it is acknowledged, its parts on other
+// targets (see Holders): Reed-Solomon slices, or for objects below
+// ec.objsize_limit, whole replicas. A read that finds the replica missing
+// or corrupt rebuilds it from parts and stores it again.
+type Store struct {
+	store.Store
+	peers  Peers
+	opts   Options
+	logger *slog.Logger
+	codecs sync.Map // Layout -> *Codec
+}
+
+// Wrap returns the decorator over inner.
+func Wrap(inner store.Store, peers Peers, opts Options) *Store {
+	if opts.MemoryLimit <= 0 {
+		opts.MemoryLimit = 64 << 20
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{Store: inner, peers: peers, opts: opts, logger: logger}
+}
+
+// partChecksum is the checksum type of every part's bytes.
+const partChecksum = store.ChecksumXXHash
+
+func (s *Store) props(b store.Bucket) (store.Props, bool) {
+	if s.opts.Props == nil {
+		return store.Props{}, false
+	}
+	p, ok := s.opts.Props(b)
+	return p, ok && p.EC.Enabled
+}
+
+func (s *Store) codec(l Layout) (*Codec, error) {
+	if c, ok := s.codecs.Load(l); ok {
+		return c.(*Codec), nil
+	}
+	c, err := NewCodec(l)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := s.codecs.LoadOrStore(l, c)
+	return actual.(*Codec), nil
+}
+
+// replicated reports whether an object of size is kept as whole replicas
+// rather than slices: below ec.objsize_limit, or always with -1.
+func replicated(props store.Props, size int64) bool {
+	limit := props.EC.ObjSizeLimit
+	return limit < 0 || limit > 0 && size < limit
+}
+
+// Put stores an object and, for an erasure-coded bucket, its parts; the
+// object becomes visible only once every part is stored.
+func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	props, ok := s.props(b)
+	if !ok {
+		return s.Store.Put(ctx, b, name, r, opts)
+	}
+	data := newCapture(opts.Size, s.opts.MemoryLimit, s.opts.WorkDir, props.Checksum.Type)
+	defer data.close()
+	outer := opts.Precommit
+	opts.Precommit = func() (func(), store.Stamp, error) {
+		release, stamp := func() {}, store.Stamp{}
+		if outer != nil {
+			var err error
+			if release, stamp, err = outer(); err != nil {
+				return nil, store.Stamp{}, err
+			}
+		}
+		if !opts.Stamp.IsZero() {
+			stamp = opts.Stamp
+		}
+		if stamp.IsZero() {
+			stamp = store.Stamp{Clock: time.Now().UnixNano()}
+		}
+		meta, err := data.meta(name)
+		if err == nil {
+			meta.Stamp = stamp
+			meta.Version = s.nextVersion(ctx, b, name, props, opts.Version)
+			err = s.protect(ctx, b, props, meta, data)
+		}
+		if err != nil {
+			release()
+			return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w", b, name, err)
+		}
+		return release, stamp, nil
+	}
+	meta, err := s.Store.Put(ctx, b, name, io.TeeReader(r, data), opts)
+	if err != nil {
+		// A failed write may have replaced parts of the version stored
+		// before it on some holders: they are made again from it.
+		if _, herr := s.Store.Head(ctx, b, name); herr == nil {
+			if perr := s.protectStored(context.WithoutCancel(ctx), b, props, name); perr != nil {
+				s.logger.Warn("protect an object again after a failed write", "bucket", b.String(), "object", name, "err", perr)
+			}
+		}
+	}
+	return meta, err
+}
+
+// nextVersion is the version the wrapped store gives a write (a PUT is
+// committed under the name's lock, which the precommit runs in).
+func (s *Store) nextVersion(ctx context.Context, b store.Bucket, name string, props store.Props, given string) string {
+	if given != "" || !props.Versioning.Enabled {
+		return given
+	}
+	old, err := s.Store.Head(ctx, b, name)
+	if err != nil {
+		return "1"
+	}
+	v, err := strconv.ParseInt(old.Version, 10, 64)
+	if err != nil {
+		return "1"
+	}
+	return strconv.FormatInt(v+1, 10)
+}
+
+// source is an object's bytes, in memory or in a file.
+type source interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// protect stores an object's parts on their holders: replicas below the
+// size limit, else slices. Every part must be stored.
+func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, object store.ObjectMeta, data source) error {
+	layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
+	if err := layout.Validate(); err != nil {
+		return err
+	}
+	size := data.Size()
+	base := store.PartMeta{
+		Bucket: b.Normalize(), Name: object.Name, Data: layout.Data, Parity: layout.Parity, ObjectSize: size,
+		Checksum: object.Checksum, Version: object.Version, Stamp: object.Stamp,
+	}
+	if replicated(props, size) {
+		holders, err := Holders(s.peers.Map(), b, object.Name, layout.Parity)
+		if err != nil {
+			return err
+		}
+		sum, err := checksumOf(io.NewSectionReader(data, 0, size))
+		if err != nil {
+			return err
+		}
+		parts := make([]store.PartMeta, layout.Parity)
+		for i := range parts {
+			parts[i] = base
+			parts[i].Index, parts[i].Replica, parts[i].SliceSize, parts[i].PartChecksum = i, true, size, sum
+		}
+		return s.send(ctx, holders, parts, func(int) io.Reader { return io.NewSectionReader(data, 0, size) })
+	}
+	holders, err := Holders(s.peers.Map(), b, object.Name, layout.Slices())
+	if err != nil {
+		return err
+	}
+	slices, cleanup, err := s.encode(layout, data)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	parts := make([]store.PartMeta, layout.Slices())
+	for i := range parts {
+		sum, err := checksumOf(io.NewSectionReader(slices[i], 0, slices[i].Size()))
+		if err != nil {
+			return err
+		}
+		parts[i] = base
+		parts[i].Index, parts[i].SliceSize, parts[i].PartChecksum = i, layout.SliceSize(size), sum
+	}
+	return s.send(ctx, holders, parts, func(i int) io.Reader { return io.NewSectionReader(slices[i], 0, slices[i].Size()) })
+}
+
+// encode makes the slices of an object: in memory up to the memory
+// limit, else in files in the work directory.
+func (s *Store) encode(layout Layout, data source) ([]source, func(), error) {
+	c, err := s.codec(layout)
+	if err != nil {
+		return nil, nil, err
+	}
+	size := data.Size()
+	if size <= s.opts.MemoryLimit {
+		buf := make([]byte, size)
+		if _, err := data.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, err
+		}
+		encoded, err := c.Encode(buf)
+		if err != nil {
+			return nil, nil, err
+		}
+		out := make([]source, len(encoded))
+		for i, e := range encoded {
+			out[i] = bytes.NewReader(e)
+		}
+		return out, func() {}, nil
+	}
+	files := make([]*os.File, layout.Slices())
+	cleanup := func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}
+	}
+	writers := make([]io.Writer, len(files))
+	for i := range files {
+		if files[i], err = os.CreateTemp(s.opts.WorkDir, "ec-slice-"); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		writers[i] = files[i]
+	}
+	if err := c.EncodeStream(data, size, writers); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	out := make([]source, len(files))
+	for i, f := range files {
+		out[i] = fileSource{f, layout.SliceSize(size)}
+	}
+	return out, cleanup, nil
+}
+
+type fileSource struct {
+	*os.File
+	size int64
+}
+
+func (f fileSource) Size() int64 { return f.size }
+
+// send stores parts[i] on holders[i], all at once; on this target itself
+// through the wrapped store. When a part cannot be stored, the parts that
+// were are removed again: parts of a write that is not acknowledged must
+// not be restored later.
+func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.PartMeta, body func(i int) io.Reader) error {
+	self := s.peers.Self()
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Go(func() {
+			var err error
+			if holders[i].ID == self.ID {
+				err = s.Store.PutPart(ctx, part, body(i))
+			} else {
+				err = s.peers.SendPart(ctx, holders[i], part, body(i))
+			}
+			if err != nil && !errors.Is(err, store.ErrExists) {
+				errs[i] = fmt.Errorf("part %d to target %s: %w", i, holders[i].ID, err)
+			}
+		})
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err == nil {
+		return nil
+	}
+	undo := context.WithoutCancel(ctx)
+	for i, part := range parts {
+		if errs[i] != nil {
+			continue
+		}
+		var derr error
+		if holders[i].ID == self.ID {
+			derr = s.Store.DeleteParts(undo, part.Bucket, part.Name, part.Stamp)
+		} else {
+			derr = s.peers.DeleteParts(undo, holders[i], part.Bucket, part.Name, part.Stamp)
+		}
+		if derr != nil {
+			s.logger.Warn("remove a part of a write that failed", "bucket", part.Bucket.String(), "object", part.Name, "target", holders[i].ID, "err", derr)
+		}
+	}
+	return err
+}
+
+// checksumOf is a part's checksum.
+func checksumOf(r io.Reader) (store.Checksum, error) {
+	h := xxhash.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return store.Checksum{}, err
+	}
+	return store.ChecksumOf(partChecksum, h), nil
+}
+
+// Open reads an object; for an erasure-coded bucket, a replica missing or
+// corrupt here is rebuilt from parts first.
+func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	obj, err := s.Store.Open(ctx, b, name, opts)
+	if err == nil || !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {
+		return obj, err
+	}
+	if _, ok := s.props(b); !ok {
+		return nil, err
+	}
+	if rerr := s.Restore(ctx, b, name); rerr != nil {
+		if errors.Is(rerr, errNoParts) {
+			return nil, err
+		}
+		return nil, rerr
+	}
+	return s.Store.Open(ctx, b, name, opts)
+}
+
+// Head describes an object; for an erasure-coded bucket, a replica
+// missing here is rebuilt from parts first.
+func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	meta, err := s.Store.Head(ctx, b, name)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return meta, err
+	}
+	if _, ok := s.props(b); !ok {
+		return meta, err
+	}
+	if rerr := s.Restore(ctx, b, name); rerr != nil {
+		if errors.Is(rerr, errNoParts) {
+			return meta, err
+		}
+		return meta, rerr
+	}
+	return s.Store.Head(ctx, b, name)
+}
+
+// Delete removes an object and, in an erasure-coded bucket, its parts on
+// every target (unless it only moved to another target). An object whose
+// replica was lost but whose parts remain is deleted too.
+func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	err := s.Store.Delete(ctx, b, name, opts)
+	if opts.KeepParts {
+		return err
+	}
+	if _, ok := s.props(b); !ok || err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	found, perr := s.find(ctx, b, name)
+	if perr != nil && err == nil {
+		s.logger.Warn("find the parts of a deleted object", "bucket", b.String(), "object", name, "err", perr)
+	}
+	holders := map[string]cluster.Node{}
+	for _, f := range found {
+		holders[f.node.ID] = f.node
+	}
+	for _, node := range holders {
+		var derr error
+		if node.ID == s.peers.Self().ID {
+			derr = s.Store.DeleteParts(ctx, b, name, opts.Stamp)
+		} else {
+			derr = s.peers.DeleteParts(ctx, node, b, name, opts.Stamp)
+		}
+		if derr != nil {
+			s.logger.Warn("delete the parts of an object", "bucket", b.String(), "object", name, "target", node.ID, "err", derr)
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) && len(found) > 0 {
+		return nil
+	}
+	return err
+}
+
+// found is a part on a target.
+type found struct {
+	node cluster.Node
+	meta store.PartMeta
+}
+
+// errNoParts: no target keeps a part of the object.
+var errNoParts = errors.New("ec: no part of the object anywhere")
+
+// find asks every target which parts of an object it keeps.
+func (s *Store) find(ctx context.Context, b store.Bucket, name string) ([]found, error) {
+	m := s.peers.Map()
+	self := s.peers.Self()
+	var mu sync.Mutex
+	var out []found
+	var errs []error
+	var wg sync.WaitGroup
+	for _, t := range m.Reachable() {
+		if !t.Role.IsTarget() {
+			continue
+		}
+		wg.Go(func() {
+			var metas []store.PartMeta
+			var err error
+			if t.ID == self.ID {
+				metas, err = s.Store.PartsOf(ctx, b, name)
+			} else {
+				metas, err = s.peers.PartsOf(ctx, t, b, name)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("target %s: %w", t.ID, err))
+				return
+			}
+			for _, meta := range metas {
+				out = append(out, found{node: t, meta: meta})
+			}
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// Restore rebuilds an object from its parts on the targets and stores it
+// here, as the object's full replica, then stores its parts again where
+// the current map places them. It restores only the newest version the
+// parts hold, and never over a newer replica.
+func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error {
+	props, ok := s.props(b)
+	if !ok {
+		return fmt.Errorf("%s is not erasure-coded: %w", b, errNoParts)
+	}
+	parts, findErr := s.find(ctx, b, name)
+	if len(parts) == 0 {
+		if findErr != nil {
+			return fmt.Errorf("restore %s/%s: %w", b, name, findErr)
+		}
+		return fmt.Errorf("restore %s/%s: %w", b, name, errNoParts)
+	}
+	// The newest version; only its parts combine.
+	newest := parts[0].meta
+	for _, p := range parts {
+		if p.meta.Stamp.Compare(newest.Stamp) > 0 {
+			newest = p.meta
+		}
+	}
+	parts = slices.DeleteFunc(parts, func(p found) bool { return !p.meta.Same(newest) })
+	if have, err := s.Store.Head(ctx, b, name); err == nil && have.Stamp.Compare(newest.Stamp) > 0 {
+		return fmt.Errorf("%w: restore %s/%s: the parts are of an older version (%s) than the replica here (%s)", store.ErrCorrupt, b, name, newest.Stamp, have.Stamp)
+	}
+	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts)
+	if err != nil {
+		return fmt.Errorf("%w: restore %s/%s: %w", store.ErrCorrupt, b, name, err)
+	}
+	defer cleanup()
+	if err := verify(object, newest.Checksum); err != nil {
+		return fmt.Errorf("%w: restore %s/%s: the rebuilt object does not match its checksum: %w", store.ErrCorrupt, b, name, err)
+	}
+	if _, err := s.Store.Put(ctx, b, name, io.NewSectionReader(object, 0, object.Size()), store.PutOptions{
+		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp,
+	}); err != nil {
+		return fmt.Errorf("restore %s/%s: store the rebuilt object: %w", b, name, err)
+	}
+	s.logger.Warn("restored an object from its parts", "bucket", b.String(), "object", name, "stamp", newest.Stamp.String())
+	if s.opts.OnRestore != nil {
+		s.opts.OnRestore(b, name)
+	}
+	meta := store.ObjectMeta{Name: name, Size: newest.ObjectSize, Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp}
+	if err := s.protect(ctx, b, props, meta, object); err != nil {
+		s.logger.Warn("store the parts of a restored object again", "bucket", b.String(), "object", name, "err", err)
+	}
+	return nil
+}
+
+// rebuild fetches good parts and makes the object of them: a replica if
+// any is good, else Data good slices through the codec.
+func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta store.PartMeta, parts []found) (source, func(), error) {
+	nothing := func() {}
+	var replicas, sliced []found
+	for _, p := range parts {
+		if p.meta.Replica {
+			replicas = append(replicas, p)
+		} else {
+			sliced = append(sliced, p)
+		}
+	}
+	for _, p := range replicas {
+		data, cleanup, err := s.fetch(ctx, b, name, p)
+		if err == nil {
+			return data, cleanup, nil
+		}
+		s.logger.Warn("a replica is bad", "bucket", b.String(), "object", name, "target", p.node.ID, "err", err)
+	}
+	layout := Layout{Data: meta.Data, Parity: meta.Parity}
+	c, err := s.codec(layout)
+	if err != nil {
+		return nil, nothing, err
+	}
+	// One good copy of each index, data slices first, until Data of them.
+	slices.SortStableFunc(sliced, func(x, y found) int { return x.meta.Index - y.meta.Index })
+	got := make([]source, layout.Slices())
+	var cleanups []func()
+	cleanup := func() {
+		for _, c := range cleanups {
+			c()
+		}
+	}
+	have := 0
+	for _, p := range sliced {
+		if have == layout.Data || got[p.meta.Index] != nil {
+			continue
+		}
+		data, done, err := s.fetch(ctx, b, name, p)
+		if err != nil {
+			s.logger.Warn("a slice is bad", "bucket", b.String(), "object", name, "index", p.meta.Index, "target", p.node.ID, "err", err)
+			continue
+		}
+		cleanups = append(cleanups, done)
+		got[p.meta.Index] = data
+		have++
+	}
+	if have < layout.Data {
+		cleanup()
+		return nil, nothing, fmt.Errorf("%w: %d good slices of the %d needed", ErrUnrecoverable, have, layout.Data)
+	}
+	size := meta.ObjectSize
+	if size <= s.opts.MemoryLimit {
+		in := make([][]byte, len(got))
+		for i, g := range got {
+			if g == nil {
+				continue
+			}
+			in[i] = make([]byte, g.Size())
+			if _, err := g.ReadAt(in[i], 0); err != nil && !errors.Is(err, io.EOF) {
+				cleanup()
+				return nil, nothing, err
+			}
+		}
+		cleanup()
+		object, err := c.Restore(in, size)
+		if err != nil {
+			return nil, nothing, err
+		}
+		return bytes.NewReader(object), nothing, nil
+	}
+	out, err := os.CreateTemp(s.opts.WorkDir, "ec-object-")
+	if err != nil {
+		cleanup()
+		return nil, nothing, err
+	}
+	readers := make([]io.Reader, len(got))
+	for i, g := range got {
+		if g != nil {
+			readers[i] = io.NewSectionReader(g, 0, g.Size())
+		}
+	}
+	err = c.RestoreStream(readers, size, out)
+	cleanup()
+	done := func() { out.Close(); os.Remove(out.Name()) }
+	if err != nil {
+		done()
+		return nil, nothing, err
+	}
+	return fileSource{out, size}, done, nil
+}
+
+// fetch reads a part from its target and checks it against its checksum:
+// in memory up to the memory limit, else into a file.
+func (s *Store) fetch(ctx context.Context, b store.Bucket, name string, p found) (source, func(), error) {
+	var r io.ReadCloser
+	var err error
+	if p.node.ID == s.peers.Self().ID {
+		r, _, err = s.Store.OpenPart(ctx, b, name, p.meta.Index)
+	} else {
+		r, _, err = s.peers.OpenPart(ctx, p.node, b, name, p.meta.Index)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	h := xxhash.New()
+	limited := io.LimitReader(r, p.meta.SliceSize+1)
+	if p.meta.SliceSize <= s.opts.MemoryLimit {
+		data, err := io.ReadAll(io.TeeReader(limited, h))
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkPart(int64(len(data)), h, p.meta); err != nil {
+			return nil, nil, err
+		}
+		return bytes.NewReader(data), func() {}, nil
+	}
+	f, err := os.CreateTemp(s.opts.WorkDir, "ec-part-")
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() { f.Close(); os.Remove(f.Name()) }
+	n, err := io.Copy(io.MultiWriter(f, h), limited)
+	if err == nil {
+		err = checkPart(n, h, p.meta)
+	}
+	if err != nil {
+		done()
+		return nil, nil, err
+	}
+	return fileSource{f, n}, done, nil
+}
+
+func checkPart(n int64, h *xxhash.Digest, meta store.PartMeta) error {
+	if n != meta.SliceSize {
+		return fmt.Errorf("%w: part %d has %d bytes, want %d", store.ErrCorrupt, meta.Index, n, meta.SliceSize)
+	}
+	if got := store.ChecksumOf(partChecksum, h); meta.PartChecksum.Type == partChecksum && got.Value != meta.PartChecksum.Value {
+		return fmt.Errorf("%w: part %d does not match its checksum", store.ErrCorrupt, meta.Index)
+	}
+	return nil
+}
+
+// verify checks a rebuilt object against the object's checksum.
+func verify(object source, sum store.Checksum) error {
+	h, err := store.NewHash(sum.Type)
+	if err != nil || h == nil {
+		return err
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(object, 0, object.Size())); err != nil {
+		return err
+	}
+	if got := store.ChecksumOf(sum.Type, h); got.Value != sum.Value {
+		return fmt.Errorf("%w: %s, want %s", store.ErrCorrupt, got, sum)
+	}
+	return nil
+}
+
+// Protect stores again the parts of every object of a bucket this target
+// owns and keeps (ec-encode: a bucket that becomes erasure-coded, or whose
+// targets changed).
+func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Progress) error {
+	props, ok := s.props(b)
+	if !ok {
+		return fmt.Errorf("%s is not erasure-coded", b)
+	}
+	self := s.peers.Self()
+	after := ""
+	for {
+		page, err := s.Store.List(ctx, b, store.ListOptions{StartAfter: after, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, meta := range page {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			owner, err := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, meta.Name))
+			if err != nil || owner.ID != self.ID {
+				continue
+			}
+			if err := s.protectStored(ctx, b, props, meta.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("protect %s/%s: %w", b, meta.Name, err)
+			}
+			progress.Add(meta.Size)
+		}
+		if len(page) < 1000 {
+			return nil
+		}
+		after = page[len(page)-1].Name
+	}
+}
+
+// protectStored stores the parts of an object kept here.
+func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.Props, name string) error {
+	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	meta := obj.Meta()
+	return s.protect(ctx, b, props, meta, objectSource{obj, meta.Size})
+}
+
+type objectSource struct {
+	store.Object
+	size int64
+}
+
+func (o objectSource) Size() int64 { return o.size }
+
+// Ensure restores the named objects this target owns but lacks.
+func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) error {
+	var errs []error
+	for _, name := range names {
+		if _, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err := s.Restore(ctx, b, name); err != nil && !errors.Is(err, errNoParts) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Sweep hands the objects whose parts this target keeps to their owners
+// (Ensure), so that an owner that lost its replica, or a new owner, gets
+// it back; then it protects the objects it owns. A node runs it after the
+// targets changed.
+func (s *Store) Sweep(ctx context.Context, b store.Bucket, progress *store.Progress) error {
+	m := s.peers.Map()
+	self := s.peers.Self()
+	byOwner := map[string][]string{}
+	owners := map[string]cluster.Node{}
+	seen := map[string]bool{}
+	err := s.Store.WalkParts(ctx, b, func(meta store.PartMeta) error {
+		if seen[meta.Name] {
+			return nil
+		}
+		seen[meta.Name] = true
+		owner, err := m.Owner(cluster.Uname(b.Normalize().Provider, b.Name, meta.Name))
+		if err != nil {
+			return nil
+		}
+		byOwner[owner.ID] = append(byOwner[owner.ID], meta.Name)
+		owners[owner.ID] = owner
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, names := range byOwner {
+		slices.Sort(names)
+		for batch := range slices.Chunk(names, 1000) {
+			var err error
+			if id == self.ID {
+				err = s.Ensure(ctx, b, batch)
+			} else {
+				err = s.peers.Ensure(ctx, owners[id], b, batch)
+			}
+			if err != nil {
+				s.logger.Warn("ensure the owner has its objects", "bucket", b.String(), "owner", id, "err", err)
+			}
+			for range batch {
+				progress.Add(0)
+			}
+		}
+	}
+	return s.Protect(ctx, b, progress)
+}
+
+// capture keeps a copy of what a PUT reads, in memory or, past the memory
+// limit (or with no size announced), in a file; and its checksum.
+type capture struct {
+	limit int64
+	dir   string
+	buf   []byte
+	file  *os.File
+	n     int64
+	err   error
+	typ   string
+	hash  hash.Hash // nil for the checksum type none
+}
+
+func newCapture(size, limit int64, dir, typ string) *capture {
+	c := &capture{limit: limit, dir: dir, typ: store.NormalizeChecksumType(typ)}
+	if size >= 0 && size <= limit {
+		c.buf = make([]byte, 0, size)
+	}
+	if h, err := store.NewHash(c.typ); err == nil {
+		c.hash = h
+	}
+	return c
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	if c.hash != nil {
+		c.hash.Write(p)
+	}
+	c.n += int64(len(p))
+	if c.file == nil && c.n <= c.limit {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	if c.file == nil {
+		f, err := os.CreateTemp(c.dir, "ec-put-")
+		if err != nil {
+			c.err = err
+			return 0, err
+		}
+		c.file = f
+		if _, err := f.Write(c.buf); err != nil {
+			c.err = err
+			return 0, err
+		}
+		c.buf = nil
+	}
+	if _, err := c.file.Write(p); err != nil {
+		c.err = err
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *capture) ReadAt(p []byte, off int64) (int, error) {
+	if c.file != nil {
+		return c.file.ReadAt(p, off)
+	}
+	return bytes.NewReader(c.buf).ReadAt(p, off)
+}
+
+func (c *capture) Size() int64 { return c.n }
+
+// meta describes the captured object.
+func (c *capture) meta(name string) (store.ObjectMeta, error) {
+	if c.err != nil {
+		return store.ObjectMeta{}, c.err
+	}
+	meta := store.ObjectMeta{Name: name, Size: c.n}
+	if c.hash != nil {
+		meta.Checksum = store.ChecksumOf(c.typ, c.hash)
+	}
+	return meta, nil
+}
+
+func (c *capture) close() {
+	if c.file != nil {
+		c.file.Close()
+		os.Remove(c.file.Name())
+	}
+}

@@ -1,0 +1,427 @@
+package ec_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/ec"
+	"github.com/aisgo/aisgo/store/fs"
+)
+
+// fleet is a cluster of targets in one process: each an fs store wrapped
+// in an ec.Store, reaching the others through fleetPeers.
+type fleet struct {
+	t        *testing.T
+	mu       sync.Mutex
+	smap     *cluster.Map
+	targets  map[string]*ec.Store
+	inner    map[string]*fs.Store
+	down     map[string]bool
+	restored atomic.Int64
+	props    store.Props
+}
+
+type fleetPeers struct {
+	f    *fleet
+	self cluster.Node
+}
+
+var errDown = errors.New("target down")
+
+func (p fleetPeers) reach(id string) (*ec.Store, error) {
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	if p.f.down[id] {
+		return nil, fmt.Errorf("%w: %s", errDown, id)
+	}
+	return p.f.targets[id], nil
+}
+
+func (p fleetPeers) Self() cluster.Node { return p.self }
+func (p fleetPeers) Map() *cluster.Map {
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	return p.f.smap
+}
+func (p fleetPeers) SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error {
+	st, err := p.reach(to.ID)
+	if err != nil {
+		return err
+	}
+	return st.PutPart(ctx, meta, r)
+}
+func (p fleetPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
+	st, err := p.reach(from.ID)
+	if err != nil {
+		return nil, err
+	}
+	return st.PartsOf(ctx, b, name)
+}
+func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
+	st, err := p.reach(from.ID)
+	if err != nil {
+		return nil, store.PartMeta{}, err
+	}
+	return st.OpenPart(ctx, b, name, index)
+}
+func (p fleetPeers) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
+	st, err := p.reach(on.ID)
+	if err != nil {
+		return err
+	}
+	return st.DeleteParts(ctx, b, name, stamp)
+}
+func (p fleetPeers) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
+	st, err := p.reach(on.ID)
+	if err != nil {
+		return err
+	}
+	return st.Ensure(ctx, b, names)
+}
+
+var bucket = store.NewBucket("ec")
+
+// newFleet starts n targets with an EC bucket of the layout; objects
+// smaller than limit are replicated.
+func newFleet(t *testing.T, n, data, parity int, limit int64) *fleet {
+	f := &fleet{t: t, targets: map[string]*ec.Store{}, inner: map[string]*fs.Store{}, down: map[string]bool{}}
+	f.props = store.DefaultProps()
+	f.props.EC = store.ECProps{Enabled: true, DataSlices: data, ParitySlices: parity, ObjSizeLimit: limit}
+	m := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}}
+	for i := range n {
+		node := cluster.Node{ID: fmt.Sprintf("t%d", i+1), Role: cluster.RoleTarget, URL: fmt.Sprintf("http://127.0.0.1:%d", 100+i), State: cluster.StateActive}
+		m.Nodes = append(m.Nodes, node)
+		inner, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := inner.CreateBucket(t.Context(), bucket, f.props); err != nil {
+			t.Fatal(err)
+		}
+		f.inner[node.ID] = inner
+		f.targets[node.ID] = ec.Wrap(inner, fleetPeers{f, node}, ec.Options{
+			Props:       func(b store.Bucket) (store.Props, bool) { return f.props, b.Normalize() == bucket },
+			WorkDir:     t.TempDir(),
+			MemoryLimit: 64 << 10, // objects above go through files
+			OnRestore:   func(store.Bucket, string) { f.restored.Add(1) },
+		})
+	}
+	f.smap = m
+	return f
+}
+
+// owner returns the store of an object's owner.
+func (f *fleet) owner(name string) (string, *ec.Store) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, err := f.smap.Owner(cluster.Uname("ais", bucket.Name, name))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return o.ID, f.targets[o.ID]
+}
+
+func (f *fleet) put(name string, data []byte) {
+	f.t.Helper()
+	_, st := f.owner(name)
+	if _, err := st.Put(f.t.Context(), bucket, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))}); err != nil {
+		f.t.Fatalf("put %s: %v", name, err)
+	}
+}
+
+func (f *fleet) get(name string, validate bool) ([]byte, error) {
+	_, st := f.owner(name)
+	obj, err := st.Open(f.t.Context(), bucket, name, store.OpenOptions{Validate: validate})
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	return io.ReadAll(obj)
+}
+
+// parts counts an object's parts over every target.
+func (f *fleet) parts(name string) int {
+	n := 0
+	for _, inner := range f.inner {
+		metas, _ := inner.PartsOf(f.t.Context(), bucket, name)
+		n += len(metas)
+	}
+	return n
+}
+
+// dropReplica removes the owner's full replica behind the decorator.
+func (f *fleet) dropReplica(name string) {
+	id, _ := f.owner(name)
+	if err := f.inner[id].Delete(f.t.Context(), bucket, name, store.DeleteOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func randomData(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+func TestPutStoresPartsAndRestores(t *testing.T) {
+	f := newFleet(t, 5, 2, 2, 1024)
+	rng := rand.New(rand.NewPCG(1, 2))
+	objects := map[string][]byte{}
+	for i, size := range []int{0, 1, 100, 1023, 1024, 5000, 70 << 10, 300 << 10} {
+		name := fmt.Sprintf("o-%d", i)
+		objects[name] = randomData(rng, size)
+		f.put(name, objects[name])
+		want := 4 // slices
+		if size < 1024 {
+			want = 2 // parity_slices replicas
+		}
+		if got := f.parts(name); got != want {
+			t.Fatalf("%s (%d bytes): %d parts, want %d", name, size, got, want)
+		}
+	}
+	for name, data := range objects {
+		f.dropReplica(name)
+		got, err := f.get(name, false)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s after the replica was lost: %d bytes, %v", name, len(got), err)
+		}
+		// The replica is back: no restore on the next read.
+		before := f.restored.Load()
+		if got, err := f.get(name, true); err != nil || !bytes.Equal(got, data) || f.restored.Load() != before {
+			t.Fatalf("%s read again: %v", name, err)
+		}
+	}
+	if f.restored.Load() != int64(len(objects)) {
+		t.Fatalf("%d restores counted, want %d", f.restored.Load(), len(objects))
+	}
+}
+
+// For random sizes and the loss of up to parity_slices parts, a restore
+// gives back the original bytes; one more lost part is a clear error.
+func TestRestoreUnderRandomLosses(t *testing.T) {
+	f := newFleet(t, 6, 3, 2, 256)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range 30 {
+		size := rng.IntN(200 << 10)
+		if i%5 == 0 {
+			size = rng.IntN(256)
+		}
+		name := fmt.Sprintf("r-%02d", i)
+		data := randomData(rng, size)
+		f.put(name, data)
+		lose := rng.IntN(3) // 0..parity
+		if i%7 == 6 {
+			lose = 3 // parity+1
+		}
+		f.loseParts(rng, name, lose)
+		f.dropReplica(name)
+		got, err := f.get(name, false)
+		replicas := size < 256
+		switch {
+		case replicas && lose < 2 || !replicas && lose <= 2:
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s (%d bytes, %d parts lost): %d bytes, %v", name, size, lose, len(got), err)
+			}
+		default:
+			if err == nil {
+				t.Fatalf("%s (%d bytes, %d parts lost): read %d bytes, want an error", name, size, lose, len(got))
+			}
+			if !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+	}
+}
+
+// loseParts removes the parts of an object on n of the targets that hold
+// one (with enough targets, each holds one part).
+func (f *fleet) loseParts(rng *rand.Rand, name string, n int) {
+	var holders []string
+	for id, inner := range f.inner {
+		if metas, _ := inner.PartsOf(f.t.Context(), bucket, name); len(metas) > 0 {
+			if len(metas) != 1 {
+				f.t.Fatalf("%s keeps %d parts of %s", id, len(metas), name)
+			}
+			holders = append(holders, id)
+		}
+	}
+	slices.Sort(holders)
+	rng.Shuffle(len(holders), func(i, j int) { holders[i], holders[j] = holders[j], holders[i] })
+	for _, id := range holders[:min(n, len(holders))] {
+		if err := f.inner[id].DeleteParts(f.t.Context(), bucket, name, store.Stamp{}); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+}
+
+func (f *fleet) replicaPath(name string) string {
+	id, _ := f.owner(name)
+	return f.inner[id].Mountpaths()[0] + "/ais/" + bucket.Name + "/" + name
+}
+
+func TestCorruptReplicaIsRestored(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("precious "), 5000)
+	f.put("c", data)
+	file, err := os.OpenFile(f.replicaPath("c"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file.WriteAt([]byte{'X'}, 100)
+	file.Close()
+	got, err := f.get("c", true)
+	if err != nil || !bytes.Equal(got, data) || f.restored.Load() != 1 {
+		t.Fatalf("a validated read of a corrupt replica: %d bytes, %v, %d restores", len(got), err, f.restored.Load())
+	}
+	if disk, _ := os.ReadFile(f.replicaPath("c")); !bytes.Equal(disk, data) {
+		t.Fatal("the replica on disk was not rewritten")
+	}
+}
+
+// Parts of an older version never mix into a restore: with too few parts
+// of the newest, the restore fails rather than give the old bytes.
+func TestRestoreNeverMixesVersions(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	v1 := bytes.Repeat([]byte("v1"), 4000)
+	v2 := bytes.Repeat([]byte("v2"), 4000)
+	f.put("v", v1)
+	// Keep the v1 parts aside, then write v2.
+	type saved struct {
+		id   string
+		meta store.PartMeta
+		data []byte
+	}
+	var old []saved
+	for id, inner := range f.inner {
+		metas, _ := inner.PartsOf(t.Context(), bucket, "v")
+		for _, m := range metas {
+			r, _, _ := inner.OpenPart(t.Context(), bucket, "v", m.Index)
+			data, _ := io.ReadAll(r)
+			r.Close()
+			old = append(old, saved{id, m, data})
+		}
+	}
+	f.put("v", v2)
+	// Two holders lose their v2 part and get their v1 part back.
+	for _, s := range old[:2] {
+		f.inner[s.id].DeleteParts(t.Context(), bucket, "v", store.Stamp{})
+		if err := f.inner[s.id].PutPart(t.Context(), s.meta, bytes.NewReader(s.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.dropReplica("v")
+	got, err := f.get("v", false)
+	if err == nil || bytes.Equal(got, v1) {
+		t.Fatalf("one v2 part and two v1 parts: %q..., %v; want an error, never v1", got[:min(len(got), 8)], err)
+	}
+}
+
+func TestDeleteRemovesPartsEverywhere(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1000)
+	f.put("big", bytes.Repeat([]byte("x"), 5000))
+	f.put("small", []byte("tiny"))
+	for _, name := range []string{"big", "small"} {
+		_, st := f.owner(name)
+		if err := st.Delete(t.Context(), bucket, name, store.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.parts(name); n != 0 {
+			t.Fatalf("%s: %d parts left", name, n)
+		}
+	}
+	// An object whose replica is lost is still deleted, with its parts.
+	f.put("lost", bytes.Repeat([]byte("y"), 5000))
+	f.dropReplica("lost")
+	_, st := f.owner("lost")
+	if err := st.Delete(t.Context(), bucket, "lost", store.DeleteOptions{}); err != nil {
+		t.Fatalf("delete of an object known only by its parts: %v", err)
+	}
+	if _, err := f.get("lost", false); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after the delete: %v", err)
+	}
+}
+
+// A PUT whose part cannot be stored fails, leaves no part of itself, and
+// the older version is protected again.
+func TestPutFailsWithoutEveryPart(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	old := bytes.Repeat([]byte("old"), 3000)
+	f.put("p", old)
+	holders, _ := ec.Holders(f.smap, bucket, "p", 3)
+	f.mu.Lock()
+	f.down[holders[1].ID] = true
+	f.mu.Unlock()
+	_, st := f.owner("p")
+	_, err := st.Put(t.Context(), bucket, "p", bytes.NewReader([]byte("new")), store.PutOptions{Size: 3})
+	if err == nil || !errors.Is(err, errDown) {
+		t.Fatalf("a PUT with a holder down: %v", err)
+	}
+	f.mu.Lock()
+	f.down[holders[1].ID] = false
+	f.mu.Unlock()
+	if got, err := f.get("p", false); err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("after the failed PUT: %v", err)
+	}
+	// The parts the failed PUT replaced are made again from the stored
+	// version by the next ec-encode (the node runs one when the targets
+	// change).
+	if err := st.Protect(t.Context(), bucket, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.dropReplica("p")
+	if got, err := f.get("p", false); err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("the old version restored after the failed PUT: %q %v", got[:min(8, len(got))], err)
+	}
+}
+
+// The owner dies and is removed: the holders hand its objects to the new
+// owners, which restore them and store their parts anew, so that the
+// bucket survives the loss of a second target too.
+func TestSweepAfterOwnerLoss(t *testing.T) {
+	f := newFleet(t, 5, 2, 1, 0)
+	rng := rand.New(rand.NewPCG(3, 3))
+	objects := map[string][]byte{}
+	for i := range 40 {
+		name := fmt.Sprintf("s-%02d", i)
+		objects[name] = randomData(rng, 1000+rng.IntN(20000))
+		f.put(name, objects[name])
+	}
+	for _, lost := range []string{"t2", "t4"} {
+		f.mu.Lock()
+		f.down[lost] = true
+		next, err := f.smap.WithoutNode(lost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.smap = next
+		f.mu.Unlock()
+		for id, st := range f.targets {
+			if f.down[id] {
+				continue
+			}
+			if err := st.Sweep(t.Context(), bucket, nil); err != nil {
+				t.Fatalf("sweep on %s after losing %s: %v", id, lost, err)
+			}
+		}
+		for name, data := range objects {
+			// Straight from the owner's disk: the sweep restored it.
+			id, _ := f.owner(name)
+			if got, err := os.ReadFile(f.inner[id].Mountpaths()[0] + "/ais/" + bucket.Name + "/" + name); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("after losing %s: %s on its owner %s: %v", lost, name, id, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,337 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+// suspectAfter checks a mountpath's health after an error that may be its
+// disk's (not the request's).
+func (s *Store) suspectAfter(m mountpath, err error) {
+	if isDiskError(err) || rootGone(m) {
+		s.suspect(m, err)
+	}
+}
+
+// repairCopies rewrites bad copies of an object from a good one, if the
+// good one is still the object's current version.
+func (s *Store) repairCopies(b store.Bucket, name string, good located, bad []located) {
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	var meta store.ObjectMeta
+	if err := readMeta(good.path, &meta); err != nil {
+		return
+	}
+	for _, c := range bad {
+		if err := s.copyFile(good.path, meta, c.m, b, name); err != nil {
+			s.logger.Warn("repair a corrupt copy", "bucket", b.String(), "object", name, "mountpath", c.m.path, "err", err)
+			continue
+		}
+		s.logger.Warn("repaired a corrupt copy from a good one", "bucket", b.String(), "object", name, "mountpath", c.m.path)
+		if s.config.OnRepair != nil {
+			s.config.OnRepair(b, name, c.path)
+		}
+	}
+}
+
+// copyFile copies the object at src (of metadata meta) to its place on
+// mountpath m, checking the checksum of what it reads; the caller holds
+// the name's lock.
+func (s *Store) copyFile(src string, meta store.ObjectMeta, m mountpath, b store.Bucket, name string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return classify(err)
+	}
+	defer in.Close()
+	h, err := store.NewHash(meta.Checksum.Type)
+	if err != nil {
+		return err
+	}
+	work := filepath.Join(m.workDir(), randomName())
+	out, err := os.OpenFile(work, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		s.suspectAfter(m, err)
+		return classify(err)
+	}
+	defer os.Remove(work)
+	var w io.Writer = out
+	if h != nil {
+		w = io.MultiWriter(out, h)
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	n, err := io.CopyBuffer(w, in, buf)
+	if err == nil && !s.config.NoSync {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.suspectAfter(m, err)
+		return classify(err)
+	}
+	if n != meta.Size || h != nil && store.ChecksumOf(meta.Checksum.Type, h).Value != meta.Checksum.Value {
+		return fmt.Errorf("%w: the source copy %s does not match its checksum", store.ErrCorrupt, src)
+	}
+	if err := writeMeta(work, &meta); err != nil {
+		return err
+	}
+	return s.install(b, name, m, work)
+}
+
+// verifyLater checks every copy of an object after a validated read, and
+// rewrites the bad ones from a good one; when the queue is full, the
+// check is skipped (a scrub finds what it missed).
+func (s *Store) verifyLater(b store.Bucket, name string) {
+	s.verifierOnce.Do(func() {
+		s.verifies = make(chan pendingCopy, 1024)
+		go func() {
+			for c := range s.verifies {
+				s.verifyCopies(c.bucket, c.name)
+			}
+		}()
+	})
+	select {
+	case s.verifies <- pendingCopy{bucket: b, name: name}:
+	default:
+	}
+}
+
+// verifyCopies checks each copy of an object against its checksum and
+// repairs the bad ones.
+func (s *Store) verifyCopies(b store.Bucket, name string) {
+	lock := s.lockName(b, name)
+	lock.Lock()
+	copies := s.locate(b, name)
+	var good *located
+	var bad []located
+	for i, c := range copies {
+		var meta store.ObjectMeta
+		if readMeta(c.path, &meta) != nil || verifyFile(c.path, meta) != nil {
+			bad = append(bad, c)
+		} else if good == nil {
+			good = &copies[i]
+		}
+	}
+	lock.Unlock()
+	if good != nil && len(bad) > 0 {
+		s.repairCopies(b, name, *good, bad)
+	}
+}
+
+// copyLater makes the copies of a burst-mode PUT after it returned; when
+// the queue is full, now.
+func (s *Store) copyLater(b store.Bucket, name string, stamp store.Stamp) {
+	s.copierOnce.Do(func() {
+		s.copies = make(chan pendingCopy, 4096)
+		for range 2 {
+			go func() {
+				for c := range s.copies {
+					s.copyNow(c)
+				}
+			}()
+		}
+	})
+	c := pendingCopy{bucket: b, name: name, stamp: stamp}
+	select {
+	case s.copies <- c:
+	default:
+		s.copyNow(c)
+	}
+}
+
+// pendingCopy is an object whose copies a burst-mode PUT left to make.
+type pendingCopy struct {
+	bucket store.Bucket
+	name   string
+	stamp  store.Stamp
+}
+
+func (s *Store) copyNow(c pendingCopy) {
+	props, err := s.bucketProps(c.bucket)
+	if err != nil {
+		return
+	}
+	if _, err := s.placeCopies(c.bucket, c.name, copiesOf(props), &c.stamp); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.logger.Warn("make the copies of a burst PUT", "bucket", c.bucket.String(), "object", c.name, "err", err)
+	}
+}
+
+// placed says what placeCopies did.
+type placed struct {
+	made, removed int
+	bytes         int64
+	// misplaced: the object was not on its own mountpaths.
+	misplaced bool
+}
+
+// placeCopies puts an object's copies on its first want mountpaths in HRW
+// order and removes the others. The source is a copy of the newest
+// version whose checksum holds; with stamp set, only that version is
+// placed (a newer PUT has placed its own). ErrNotFound when the object is
+// gone.
+func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.Stamp) (placed, error) {
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	var done placed
+	copies := s.locate(b, name)
+	if len(copies) == 0 {
+		return done, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+	}
+	metas := make([]store.ObjectMeta, len(copies))
+	newest := -1
+	for i, c := range copies {
+		if readMeta(c.path, &metas[i]) != nil {
+			continue
+		}
+		if newest < 0 || metas[i].Stamp.Compare(metas[newest].Stamp) > 0 {
+			newest = i
+		}
+	}
+	if newest < 0 {
+		return done, fmt.Errorf("%w: no copy of %s/%s has readable metadata", store.ErrCorrupt, b, name)
+	}
+	if stamp != nil && metas[newest].Stamp != *stamp {
+		return done, nil
+	}
+	desired := s.mountpathsOf(b, name, want)
+	if len(desired) > 0 && copies[0].m.path != desired[0].path {
+		done.misplaced = true
+	}
+	current := func(m mountpath) bool {
+		i := slices.IndexFunc(copies, func(c located) bool { return c.m.path == m.path })
+		return i >= 0 && metas[i].Stamp == metas[newest].Stamp && metas[i].Checksum == metas[newest].Checksum
+	}
+	for _, m := range desired {
+		if current(m) {
+			continue
+		}
+		// Any copy of the newest version may serve: the first whose
+		// checksum holds does.
+		var err error
+		for i, c := range copies {
+			if metas[i].Stamp != metas[newest].Stamp {
+				continue
+			}
+			if err = s.copyFile(c.path, metas[i], m, b, name); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return done, fmt.Errorf("copy %s/%s to %s: %w", b, name, m.path, err)
+		}
+		done.made++
+		done.bytes += metas[newest].Size
+	}
+	for _, c := range copies {
+		if !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path }) {
+			if err := os.Remove(c.path); err == nil {
+				done.removed++
+				removeEmptyParents(filepath.Dir(c.path), c.m.bucketDir(b))
+			}
+		}
+	}
+	return done, nil
+}
+
+// names walks the names of a bucket's objects on every readable mountpath,
+// in order, a page at a time.
+func (s *Store) names(ctx context.Context, b store.Bucket, fn func(name string, size int64) error) error {
+	after := ""
+	for {
+		page, err := s.List(ctx, b, store.ListOptions{StartAfter: after, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, meta := range page {
+			if err := fn(meta.Name, meta.Size); err != nil {
+				return err
+			}
+		}
+		if len(page) < 1000 {
+			return nil
+		}
+		after = page[len(page)-1].Name
+	}
+}
+
+// MakeCopies brings every object of a bucket to the copies its props want
+// (make-n-copies), removing extra ones. PUTs go on meanwhile; they write
+// their own copies.
+func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.Progress) error {
+	props, err := s.bucketProps(b)
+	if err != nil {
+		return err
+	}
+	want := copiesOf(props)
+	return s.names(ctx, b, func(name string, size int64) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := s.placeCopies(b, name, want, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		progress.Add(size)
+		return nil
+	})
+}
+
+// Resilver moves every object of every bucket to its mountpaths and makes
+// the copies its bucket wants, after mountpaths changed: an object only a
+// detaching mountpath holds moves off it.
+func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
+	s.mu.Lock()
+	md := s.mu.md
+	s.mu.Unlock()
+	for b, props := range md.Buckets {
+		want := copiesOf(props)
+		err := s.names(ctx, b, func(name string, size int64) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if _, err := s.placeCopies(b, name, want, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.logger.Warn("resilver", "bucket", b.String(), "object", name, "err", err)
+			}
+			progress.Add(size)
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrBucketNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// countObjects counts the objects left on a mountpath.
+func (s *Store) countObjects(path string) (int, error) {
+	m := newMountpath(path)
+	s.mu.Lock()
+	md := s.mu.md
+	s.mu.Unlock()
+	count := 0
+	for b := range md.Buckets {
+		for item := range walk(m.bucketDir(b), "", "") {
+			if item.err != nil {
+				if errors.Is(item.err, os.ErrNotExist) {
+					break
+				}
+				return count, item.err
+			}
+			if hasMeta(item.path) {
+				count++
+			}
+		}
+	}
+	return count, nil
+}

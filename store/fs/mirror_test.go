@@ -1,0 +1,387 @@
+package fs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/storetest"
+)
+
+// mirrored makes every bucket of the store it wraps keep copies copies.
+type mirrored struct {
+	*fs.Store
+	copies int
+}
+
+func (m mirrored) mirror(p store.Props) store.Props {
+	if p == (store.Props{}) {
+		p = store.DefaultProps()
+	}
+	p.Mirror = store.MirrorProps{Enabled: true, Copies: m.copies}
+	return p
+}
+
+func (m mirrored) CreateBucket(ctx context.Context, b store.Bucket, p store.Props) error {
+	return m.Store.CreateBucket(ctx, b, m.mirror(p))
+}
+
+func (m mirrored) SyncBuckets(ctx context.Context, md store.BucketMetadata) error {
+	md = md.Clone()
+	for b, p := range md.Buckets {
+		md.Buckets[b] = m.mirror(p)
+	}
+	return m.Store.SyncBuckets(ctx, md)
+}
+
+// copyPaths returns the files of an object's copies.
+func copyPaths(st *fs.Store, b store.Bucket, name string) []string {
+	var out []string
+	for _, mp := range st.Mountpaths() {
+		path := filepath.Join(mp, "ais", b.Name, name)
+		if _, err := os.Stat(path); err == nil {
+			out = append(out, path)
+		}
+	}
+	return out
+}
+
+// flip flips a byte of a file in place, keeping its metadata.
+func flip(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var one [1]byte
+	f.ReadAt(one[:], 0)
+	one[0] ^= 0xff
+	if _, err := f.WriteAt(one[:], 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func threeMountpaths(t *testing.T, cfg fs.Config) (*fs.Store, []string) {
+	t.Helper()
+	root := t.TempDir()
+	cfg.Mountpaths = []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}
+	st, err := fs.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, cfg.Mountpaths
+}
+
+func TestConformanceMirrored(t *testing.T) {
+	storetest.Run(t, storetest.Options{
+		New: func(t *testing.T) store.Store {
+			st, _ := threeMountpaths(t, fs.Config{})
+			return mirrored{st, 2}
+		},
+		// Every copy goes bad: validated reads must refuse the object.
+		Corrupt: func(t *testing.T, st store.Store, b store.Bucket, name string) {
+			paths := copyPaths(st.(mirrored).Store, b, name)
+			if len(paths) != 2 {
+				t.Fatalf("%d copies of %s", len(paths), name)
+			}
+			for _, p := range paths {
+				flip(t, p)
+			}
+		},
+	})
+}
+
+func mirrorBucket(t *testing.T, st *fs.Store, name string, copies int, burst bool) store.Bucket {
+	t.Helper()
+	b := store.NewBucket(name)
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Enabled: copies > 1, Copies: copies, Burst: burst}
+	if err := st.CreateBucket(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestMirrorCopiesOnDistinctMountpaths(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	for i := range 30 {
+		name := fmt.Sprintf("dir/o-%02d", i)
+		storetest.Put(t, st, b, name, bytes.Repeat([]byte{byte(i)}, 100+i))
+		paths := copyPaths(st, b, name)
+		want := st.MountpathsOf(b, name, 2)
+		if len(paths) != 2 || filepath.Dir(filepath.Dir(filepath.Dir(paths[0]))) == filepath.Dir(filepath.Dir(filepath.Dir(paths[1]))) {
+			t.Fatalf("%s: copies %v", name, paths)
+		}
+		for _, mp := range want {
+			if !slices.ContainsFunc(paths, func(p string) bool { return filepath.HasPrefix(p, mp) }) {
+				t.Fatalf("%s: no copy on %s (its HRW mountpaths %v), copies %v", name, mp, want, paths)
+			}
+		}
+	}
+	if err := st.Delete(t.Context(), b, "dir/o-07", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if paths := copyPaths(st, b, "dir/o-07"); len(paths) != 0 {
+		t.Fatalf("copies left after a delete: %v", paths)
+	}
+}
+
+// A validated GET of a mirrored object with one bad copy answers the
+// original bytes, whichever copy it reads first, and rewrites the bad one.
+func TestMirrorRepairsBadCopy(t *testing.T) {
+	var repaired atomic.Int64
+	st, _ := threeMountpaths(t, fs.Config{OnRepair: func(store.Bucket, string, string) { repaired.Add(1) }})
+	b := mirrorBucket(t, st, "m", 2, false)
+	data := bytes.Repeat([]byte("original "), 1000)
+	for i := range 10 {
+		name := fmt.Sprintf("o%d", i)
+		storetest.Put(t, st, b, name, data)
+		paths := copyPaths(st, b, name)
+		flip(t, paths[i%2])
+		obj, err := st.Open(t.Context(), b, name, store.OpenOptions{Validate: true})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, _ := io.ReadAll(obj)
+		obj.Close()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%s: a GET returned other bytes", name)
+		}
+		// The copy not read is checked after the GET.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			disk, _ := os.ReadFile(paths[i%2])
+			if bytes.Equal(disk, data) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the copy %s was not rewritten", name, paths[i%2])
+			}
+		}
+	}
+	if repaired.Load() != 10 {
+		t.Fatalf("%d repairs counted, want 10", repaired.Load())
+	}
+	// Both copies bad: the clear "corrupt" error, never wrong bytes.
+	for _, p := range copyPaths(st, b, "o0") {
+		flip(t, p)
+	}
+	if _, err := st.Open(t.Context(), b, "o0", store.OpenOptions{Validate: true}); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("every copy bad: %v", err)
+	}
+}
+
+func TestMirrorBurstMakesCopiesAfter(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 3, true)
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%d", i), []byte("burst"))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := range 20 {
+		for len(copyPaths(st, b, fmt.Sprintf("o%d", i))) != 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("o%d: copies %v", i, copyPaths(st, b, fmt.Sprintf("o%d", i)))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func TestMakeCopiesRaisesAndLowers(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 1, false)
+	for i := range 50 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	for _, copies := range []int{3, 2, 1} {
+		props := store.DefaultProps()
+		props.Mirror = store.MirrorProps{Enabled: copies > 1, Copies: copies}
+		if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+			t.Fatal(err)
+		}
+		var progress store.Progress
+		if err := st.MakeCopies(t.Context(), b, &progress); err != nil {
+			t.Fatal(err)
+		}
+		if progress.Objects.Load() != 50 {
+			t.Fatalf("progress counted %d objects", progress.Objects.Load())
+		}
+		for i := range 50 {
+			name := fmt.Sprintf("o%02d", i)
+			if n := len(copyPaths(st, b, name)); n != copies {
+				t.Fatalf("copies=%d: %s has %d", copies, name, n)
+			}
+			if got := storetest.Get(t, st, b, name); string(got) != fmt.Sprint(i) {
+				t.Fatalf("%s: %q", name, got)
+			}
+		}
+	}
+}
+
+// A mountpath removed under a mirrored bucket: reads go on from the other
+// copies, the health check disables it, and the resilver makes the second
+// copies again on the remaining mountpaths.
+func TestLostMountpathResilver(t *testing.T) {
+	changes := make(chan string, 10)
+	st, mps := threeMountpaths(t, fs.Config{OnMountpathChange: func(path, state, reason string) { changes <- path + " " + state }})
+	b := mirrorBucket(t, st, "m", 2, false)
+	for i := range 40 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	if err := os.RemoveAll(mps[1]); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if got := storetest.Get(t, st, b, fmt.Sprintf("o%02d", i)); string(got) != fmt.Sprint(i) {
+			t.Fatalf("o%02d after the loss: %q", i, got)
+		}
+	}
+	select {
+	case change := <-changes:
+		if change != mps[1]+" disabled" {
+			t.Fatalf("change %q", change)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lost mountpath was not disabled")
+	}
+	statuses := st.MountpathStatuses()
+	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == mps[1] }); i < 0 || statuses[i].State != fs.MountpathDisabled || statuses[i].Reason == "" {
+		t.Fatalf("statuses %+v", statuses)
+	}
+	if err := st.Resilver(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if n := len(copyPaths(st, b, fmt.Sprintf("o%02d", i))); n != 2 {
+			t.Fatalf("o%02d has %d copies after the resilver", i, n)
+		}
+	}
+}
+
+func TestDetachMovesEveryObject(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	for i := range 60 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	var progress store.Progress
+	if err := st.DetachMountpath(t.Context(), mps[0], &progress); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(st.Mountpaths(), mps[0]) {
+		t.Fatal("detached mountpath still in use")
+	}
+	for i := range 60 {
+		name := fmt.Sprintf("o%02d", i)
+		if got := storetest.Get(t, st, b, name); string(got) != fmt.Sprint(i) {
+			t.Fatalf("%s after the detach: %q", name, got)
+		}
+		if _, err := os.Stat(filepath.Join(mps[0], "ais", b.Name, name)); err == nil {
+			t.Fatalf("%s left on the detached mountpath", name)
+		}
+	}
+	if err := st.DetachMountpath(t.Context(), mps[0], nil); !errors.Is(err, store.ErrMountpath) {
+		t.Fatalf("detach twice: %v", err)
+	}
+	// Attach it back; objects keep their places until a resilver.
+	if err := st.AttachMountpath(t.Context(), mps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(t.Context(), filepath.Join(mps[1], "inner")); !errors.Is(err, store.ErrMountpath) {
+		t.Fatalf("attach inside a mountpath: %v", err)
+	}
+	for i := range 60 {
+		storetest.Get(t, st, b, fmt.Sprintf("o%02d", i))
+	}
+}
+
+func TestDisableAndEnable(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	// The objects with a copy on mp1 stay readable with mp2 and mp3 off.
+	var onFirst []string
+	for i := range 20 {
+		name := fmt.Sprintf("o%02d", i)
+		if slices.Contains(st.MountpathsOf(b, name, 2), mps[0]) {
+			onFirst = append(onFirst, name)
+		}
+	}
+	if err := st.DisableMountpath(t.Context(), mps[2], "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DisableMountpath(t.Context(), mps[1], "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DisableMountpath(t.Context(), mps[0], "by hand"); !errors.Is(err, store.ErrMountpath) {
+		t.Fatalf("disable the last: %v", err)
+	}
+	for _, name := range onFirst {
+		storetest.Get(t, st, b, name)
+	}
+	for _, mp := range mps[1:] {
+		if err := st.EnableMountpath(t.Context(), mp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		storetest.Get(t, st, b, fmt.Sprintf("o%02d", i))
+	}
+}
+
+func TestScrubCountsAndRepairs(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), bytes.Repeat([]byte{byte(i)}, 1000))
+	}
+	for i := range 3 {
+		flip(t, copyPaths(st, b, fmt.Sprintf("o%02d", i))[0])
+	}
+	for i := 3; i < 5; i++ {
+		os.Remove(copyPaths(st, b, fmt.Sprintf("o%02d", i))[1])
+	}
+	report, err := st.Scrub(t.Context(), b, store.ScrubOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Objects != 20 || report.Corrupt != 3 || report.MissingCopies != 2 || report.OK != 15 || report.Repaired != 0 {
+		t.Fatalf("scrub: %+v", report)
+	}
+	if report, err = st.Scrub(t.Context(), b, store.ScrubOptions{Repair: true}, nil); err != nil || report.Repaired != 5 {
+		t.Fatalf("scrub --repair: %+v %v", report, err)
+	}
+	if report, err = st.Scrub(t.Context(), b, store.ScrubOptions{}, nil); err != nil || report.OK != 20 {
+		t.Fatalf("scrub after the repair: %+v %v", report, err)
+	}
+	// No good copy left: unrecoverable without a restore, repaired with.
+	for _, p := range copyPaths(st, b, "o10") {
+		flip(t, p)
+	}
+	if report, _ = st.Scrub(t.Context(), b, store.ScrubOptions{Repair: true}, nil); report.Unrecoverable != 1 {
+		t.Fatalf("an object with no good copy: %+v", report)
+	}
+	restored := ""
+	restore := func(ctx context.Context, b store.Bucket, name string) error {
+		restored = name
+		_, err := st.Put(ctx, b, name, bytes.NewReader(bytes.Repeat([]byte{10}, 1000)), store.PutOptions{Size: 1000})
+		return err
+	}
+	if report, _ = st.Scrub(t.Context(), b, store.ScrubOptions{Repair: true, Restore: restore}, nil); report.Repaired != 1 || restored != "o10" {
+		t.Fatalf("a restore: %+v %q", report, restored)
+	}
+}

@@ -1,0 +1,432 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aisgo/aisgo/internal/hrw"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/store"
+)
+
+// mountpath is one directory objects are spread over. The counters are
+// shared by every copy of the value.
+type mountpath struct {
+	path   string
+	digest uint64
+	// reads counts the objects open on it: a GET of a mirrored object
+	// reads the copy on the least busy mountpath.
+	reads *atomic.Int64
+	// lastCheck is when its health was last checked (Unix ns); checking
+	// is set while a check runs.
+	lastCheck *atomic.Int64
+	checking  *atomic.Bool
+}
+
+func newMountpath(path string) mountpath {
+	return mountpath{path: path, digest: hrw.Digest(path), reads: new(atomic.Int64), lastCheck: new(atomic.Int64), checking: new(atomic.Bool)}
+}
+
+func (m mountpath) workDir() string   { return filepath.Join(m.path, ".ais", "work") }
+func (m mountpath) trashDir() string  { return filepath.Join(m.path, ".ais", "trash") }
+func (m mountpath) healthDir() string { return filepath.Join(m.path, ".ais", "health") }
+func (m mountpath) bmdPath() string   { return filepath.Join(m.path, ".ais", "bmd.json") }
+func (m mountpath) bucketDir(b store.Bucket) string {
+	b = b.Normalize()
+	return filepath.Join(m.path, b.Provider, b.Name)
+}
+
+// mountpathSet is the store's mountpaths at one moment; it is replaced,
+// never changed.
+type mountpathSet struct {
+	// enabled place and hold objects; detaching ones are still read
+	// while their objects move away.
+	enabled, detaching []mountpath
+	// disabled ones are not touched, with the reason.
+	disabled map[string]string
+	since    map[string]time.Time
+}
+
+// placement returns the mountpaths new objects go to.
+func (s *Store) placement() []mountpath { return s.mountpathSet().enabled }
+
+// readable returns every mountpath objects may be read from.
+func (s *Store) readable() []mountpath {
+	set := s.mountpathSet()
+	if len(set.detaching) == 0 {
+		return set.enabled
+	}
+	return append(slices.Clip(set.enabled), set.detaching...)
+}
+
+func (s *Store) mountpathSet() *mountpathSet { return s.mps.Load() }
+
+// changeMountpaths applies fn to a copy of the set and installs it.
+func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
+	s.mpsMu.Lock()
+	defer s.mpsMu.Unlock()
+	cur := s.mps.Load()
+	next := &mountpathSet{
+		enabled: slices.Clone(cur.enabled), detaching: slices.Clone(cur.detaching),
+		disabled: map[string]string{}, since: map[string]time.Time{},
+	}
+	for k, v := range cur.disabled {
+		next.disabled[k] = v
+	}
+	for k, v := range cur.since {
+		next.since[k] = v
+	}
+	if err := fn(next); err != nil {
+		return err
+	}
+	s.mps.Store(next)
+	return nil
+}
+
+// Mountpath states.
+const (
+	MountpathEnabled   = "enabled"
+	MountpathDetaching = "detaching"
+	MountpathDisabled  = "disabled"
+)
+
+// MountpathStatuses returns every mountpath the store knows, in path order.
+func (s *Store) MountpathStatuses() []store.MountpathStatus {
+	set := s.mountpathSet()
+	var out []store.MountpathStatus
+	for _, m := range set.enabled {
+		out = append(out, store.MountpathStatus{Path: m.path, State: MountpathEnabled, Since: set.since[m.path]})
+	}
+	for _, m := range set.detaching {
+		out = append(out, store.MountpathStatus{Path: m.path, State: MountpathDetaching, Since: set.since[m.path]})
+	}
+	for path, reason := range set.disabled {
+		out = append(out, store.MountpathStatus{Path: path, State: MountpathDisabled, Reason: reason, Since: set.since[path]})
+	}
+	slices.SortFunc(out, func(a, b store.MountpathStatus) int { return cmpString(a.Path, b.Path) })
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DisableMountpath stops using a mountpath: no object is placed, read or
+// written there until it is enabled again. The last enabled mountpath
+// stays.
+func (s *Store) DisableMountpath(ctx context.Context, path, reason string) error {
+	return s.disable(path, reason)
+}
+
+func (s *Store) disable(path, reason string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	err = s.changeMountpaths(func(set *mountpathSet) error {
+		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
+		j := slices.IndexFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
+		switch {
+		case i < 0 && j < 0:
+			if _, ok := set.disabled[abs]; ok {
+				return nil
+			}
+			return fmt.Errorf("%w: %s is not a mountpath of this node", store.ErrMountpath, abs)
+		case i >= 0 && len(set.enabled) == 1:
+			return fmt.Errorf("%w: %s is the last enabled mountpath", store.ErrMountpath, abs)
+		case i >= 0:
+			set.enabled = slices.Delete(set.enabled, i, i+1)
+		default:
+			set.detaching = slices.Delete(set.detaching, j, j+1)
+		}
+		set.disabled[abs] = reason
+		set.since[abs] = time.Now()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.logger.Error("mountpath disabled", "mountpath", abs, "reason", reason)
+	if s.config.OnMountpathChange != nil {
+		s.config.OnMountpathChange(abs, MountpathDisabled, reason)
+	}
+	return nil
+}
+
+// EnableMountpath puts a disabled mountpath back in use, after a health
+// check. Objects then move to their places (see Resilver).
+func (s *Store) EnableMountpath(ctx context.Context, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	set := s.mountpathSet()
+	if _, ok := set.disabled[abs]; !ok {
+		if slices.ContainsFunc(set.enabled, func(m mountpath) bool { return m.path == abs }) {
+			return nil
+		}
+		return fmt.Errorf("%w: %s is not a disabled mountpath of this node", store.ErrMountpath, abs)
+	}
+	m := newMountpath(abs)
+	if err := prepareMountpath(m, false); err != nil {
+		return err
+	}
+	if err := checkHealth(m); err != nil {
+		return fmt.Errorf("%w: %s fails its health check: %w", store.ErrMountpath, abs, err)
+	}
+	return s.enable(m)
+}
+
+func (s *Store) enable(m mountpath) error {
+	err := s.changeMountpaths(func(set *mountpathSet) error {
+		delete(set.disabled, m.path)
+		set.detaching = slices.DeleteFunc(set.detaching, func(x mountpath) bool { return x.path == m.path })
+		if !slices.ContainsFunc(set.enabled, func(x mountpath) bool { return x.path == m.path }) {
+			set.enabled = append(set.enabled, m)
+		}
+		set.since[m.path] = time.Now()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Buckets made while it was away get their directories.
+	s.mu.Lock()
+	md := s.mu.md
+	s.mu.Unlock()
+	for b := range md.Buckets {
+		if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
+			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
+		}
+	}
+	s.logger.Info("mountpath enabled", "mountpath", m.path)
+	if s.config.OnMountpathChange != nil {
+		s.config.OnMountpathChange(m.path, MountpathEnabled, "")
+	}
+	return nil
+}
+
+// AttachMountpath adds a new mountpath (a directory that must support
+// extended attributes). The caller decides which paths may be attached.
+func (s *Store) AttachMountpath(ctx context.Context, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	set := s.mountpathSet()
+	if slices.ContainsFunc(s.readable(), func(m mountpath) bool { return m.path == abs }) {
+		return fmt.Errorf("%w: %s is already a mountpath of this node", store.ErrMountpath, abs)
+	}
+	if _, ok := set.disabled[abs]; ok {
+		return fmt.Errorf("%w: %s is a disabled mountpath of this node: enable it", store.ErrMountpath, abs)
+	}
+	for _, m := range s.readable() {
+		if isWithin(abs, m.path) || isWithin(m.path, abs) {
+			return fmt.Errorf("%w: %s overlaps mountpath %s", store.ErrMountpath, abs, m.path)
+		}
+	}
+	m := newMountpath(abs)
+	if err := prepareMountpath(m, true); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrMountpath, err)
+	}
+	if err := s.enable(m); err != nil {
+		return err
+	}
+	// It gets the bucket metadata like the others.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveBucketsLocked(s.mu.md)
+}
+
+// isWithin reports whether path is dir or inside it.
+func isWithin(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !filepath.IsAbs(rel) && (rel == "." || !startsWithParent(rel))
+}
+
+func startsWithParent(rel string) bool {
+	return len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator)
+}
+
+// DetachMountpath takes a mountpath out for good: its objects first move
+// to the other mountpaths (progress counts them), then it is forgotten.
+// An object that cannot move stays, and the detach fails naming it.
+func (s *Store) DetachMountpath(ctx context.Context, path string, progress *store.Progress) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	err = s.changeMountpaths(func(set *mountpathSet) error {
+		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
+		if i < 0 {
+			if _, ok := set.disabled[abs]; ok {
+				delete(set.disabled, abs)
+				delete(set.since, abs)
+				return errDetached
+			}
+			if slices.ContainsFunc(set.detaching, func(m mountpath) bool { return m.path == abs }) {
+				return fmt.Errorf("%w: %s is being detached already", store.ErrMountpath, abs)
+			}
+			return fmt.Errorf("%w: %s is not a mountpath of this node", store.ErrMountpath, abs)
+		}
+		if len(set.enabled) == 1 {
+			return fmt.Errorf("%w: %s is the last mountpath", store.ErrMountpath, abs)
+		}
+		set.detaching = append(set.detaching, set.enabled[i])
+		set.enabled = slices.Delete(set.enabled, i, i+1)
+		set.since[abs] = time.Now()
+		return nil
+	})
+	if errors.Is(err, errDetached) {
+		// A disabled mountpath has nothing to give: it just goes.
+		s.logger.Info("mountpath detached", "mountpath", abs)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.Resilver(ctx, progress); err != nil {
+		return fmt.Errorf("detach %s: %w", abs, err)
+	}
+	left, err := s.countObjects(abs)
+	if err != nil {
+		return fmt.Errorf("detach %s: %w", abs, err)
+	}
+	if left > 0 {
+		return fmt.Errorf("%w: detach %s: %d objects could not move; the mountpath stays readable", store.ErrMountpath, abs, left)
+	}
+	err = s.changeMountpaths(func(set *mountpathSet) error {
+		set.detaching = slices.DeleteFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
+		delete(set.since, abs)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.logger.Info("mountpath detached", "mountpath", abs)
+	if s.config.OnMountpathChange != nil {
+		s.config.OnMountpathChange(abs, "detached", "")
+	}
+	return nil
+}
+
+var errDetached = errors.New("detached")
+
+// healthCheckInterval bounds how often one mountpath is checked after
+// errors.
+const healthCheckInterval = 5 * time.Second
+
+// suspect runs a health check of the mountpath at path after an error
+// there, in the background and at most once per healthCheckInterval; a
+// failed check disables it.
+func (s *Store) suspect(m mountpath, cause error) {
+	if m.checking == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	if now-m.lastCheck.Load() < int64(healthCheckInterval) || !m.checking.CompareAndSwap(false, true) {
+		return
+	}
+	m.lastCheck.Store(now)
+	go func() {
+		defer m.checking.Store(false)
+		if err := checkHealth(m); err != nil {
+			reason := fmt.Sprintf("health check failed: %v (after: %v)", err, cause)
+			s.disable(m.path, reason)
+		}
+	}()
+}
+
+// CheckMountpaths checks the health of every enabled mountpath now and
+// disables those that fail; it returns how many failed.
+func (s *Store) CheckMountpaths() int {
+	failed := 0
+	for _, m := range s.placement() {
+		if err := checkHealth(m); err != nil {
+			failed++
+			s.disable(m.path, fmt.Sprintf("health check failed: %v", err))
+		}
+	}
+	return failed
+}
+
+// checkHealth writes, syncs, reads back and removes a test file on a
+// mountpath: what the store does to every object.
+func checkHealth(m mountpath) error {
+	fi, err := os.Stat(m.path)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", m.path)
+	}
+	if err := pathsafe.MkdirAll(m.path, m.healthDir(), 0o755); err != nil {
+		return err
+	}
+	data := make([]byte, 4096)
+	rand.Read(data)
+	path := filepath.Join(m.healthDir(), "probe-"+randomName())
+	defer os.Remove(path)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	back := make([]byte, len(data))
+	if _, err := f.ReadAt(back, 0); err != nil {
+		return err
+	}
+	if !bytes.Equal(back, data) {
+		return errors.New("a test file read back other bytes than were written")
+	}
+	return nil
+}
+
+// isDiskError reports whether an error of a file operation may come from
+// a failing mountpath rather than from the request.
+func isDiskError(err error) bool {
+	return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.ENODEV) ||
+		errors.Is(err, syscall.ENXIO) || errors.Is(err, syscall.EUCLEAN) || errors.Is(err, syscall.ESTALE)
+}
+
+// rootGone reports whether a mountpath's directory itself is missing.
+func rootGone(m mountpath) bool {
+	_, err := os.Stat(filepath.Join(m.path, ".ais"))
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// WatchHealth checks every enabled mountpath each interval until ctx
+// ends (FSHC): a failing one is disabled.
+func (s *Store) WatchHealth(ctx context.Context, interval time.Duration) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			s.CheckMountpaths()
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package fs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+// partXattr holds a part's msgp-encoded PartMeta.
+const partXattr = "user.ais.part"
+
+// Parts live apart from objects, under .ais/parts/PROVIDER/BUCKET, in
+// files named by a hash of the object's name and the part's index: object
+// names form a tree, and a part beside one could collide with another
+// object's directory. The name itself is in the part's metadata.
+func (m mountpath) partsDir(b store.Bucket) string {
+	b = b.Normalize()
+	return filepath.Join(m.path, ".ais", "parts", b.Provider, b.Name)
+}
+
+// partKey is the hashed name of an object's parts.
+func partKey(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (m mountpath) partPath(b store.Bucket, name string, index int) string {
+	key := partKey(name)
+	return filepath.Join(m.partsDir(b), key[:2], key+"."+strconv.Itoa(index))
+}
+
+// PutPart stores a part (see store.Store).
+func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) error {
+	if err := meta.Validate(); err != nil {
+		return err
+	}
+	b, name := meta.Bucket.Normalize(), meta.Name
+	if _, err := s.bucketProps(b); err != nil {
+		return err
+	}
+	encoded, err := meta.MarshalMsg(nil)
+	if err != nil {
+		return err
+	}
+	m := s.mountpathOf(b, name)
+	h, err := store.NewHash(meta.PartChecksum.Type)
+	if err != nil {
+		return err
+	}
+	work := filepath.Join(m.workDir(), randomName())
+	f, err := os.OpenFile(work, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+	if err != nil {
+		s.suspectAfter(m, err)
+		return classify(err)
+	}
+	defer os.Remove(work)
+	var w io.Writer = f
+	if h != nil {
+		w = io.MultiWriter(f, h)
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	n, err := io.CopyBuffer(w, contextReader{ctx, r}, buf)
+	if err == nil && !s.config.NoSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		s.suspectAfter(m, err)
+		return classify(err)
+	}
+	if n != meta.SliceSize {
+		return fmt.Errorf("%w: part %d of %s/%s: received %d bytes, want %d", store.ErrSizeMismatch, meta.Index, b, name, n, meta.SliceSize)
+	}
+	if h != nil {
+		if got := store.ChecksumOf(meta.PartChecksum.Type, h); got.Value != meta.PartChecksum.Value {
+			return fmt.Errorf("%w: part %d of %s/%s: sent %s, computed %s", store.ErrBadChecksum, meta.Index, b, name, meta.PartChecksum, got)
+		}
+	}
+	if err := syscall.Setxattr(work, partXattr, encoded, 0); err != nil {
+		return classify(fmt.Errorf("set part metadata: %w", err))
+	}
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	for _, other := range s.readable() {
+		if old, err := readPartMeta(other.partPath(b, name, meta.Index)); err == nil && old.Stamp.Compare(meta.Stamp) > 0 {
+			return fmt.Errorf("%w: part %d of %s/%s has a newer stamp %s", store.ErrExists, meta.Index, b, name, old.Stamp)
+		}
+	}
+	dest := m.partPath(b, name, meta.Index)
+	if err := pathsafe.MkdirAll(m.path, filepath.Dir(dest), 0o755); err != nil {
+		s.suspectAfter(m, err)
+		return classify(err)
+	}
+	if err := pathsafe.Rename(m.path, work, dest); err != nil {
+		s.suspectAfter(m, err)
+		return classify(err)
+	}
+	for _, other := range s.readable() {
+		if other.path != m.path {
+			os.Remove(other.partPath(b, name, meta.Index))
+		}
+	}
+	return nil
+}
+
+// readPartMeta reads a part file's metadata.
+func readPartMeta(path string) (store.PartMeta, error) {
+	var meta store.PartMeta
+	buf := make([]byte, 8<<10)
+	n, err := syscall.Getxattr(path, partXattr, buf)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return meta, store.ErrNotFound
+		}
+		return meta, classify(err)
+	}
+	if _, err := meta.UnmarshalMsg(buf[:n]); err != nil {
+		return meta, fmt.Errorf("%w: part metadata of %s: %w", store.ErrCorrupt, path, err)
+	}
+	return meta, nil
+}
+
+// OpenPart opens one part of an object.
+func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
+	if err := store.ValidateName(name); err != nil {
+		return nil, store.PartMeta{}, err
+	}
+	b = b.Normalize()
+	for _, m := range s.readable() {
+		path := m.partPath(b, name, index)
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		meta, err := readPartMeta(path)
+		if err != nil || meta.Name != name || meta.Index != index {
+			f.Close()
+			continue
+		}
+		return f, meta, nil
+	}
+	return nil, store.PartMeta{}, fmt.Errorf("part %d of %s/%s: %w", index, b, name, store.ErrNotFound)
+}
+
+// PartsOf describes the parts of an object kept here.
+func (s *Store) PartsOf(ctx context.Context, b store.Bucket, name string) ([]store.PartMeta, error) {
+	if err := store.ValidateName(name); err != nil {
+		return nil, err
+	}
+	b = b.Normalize()
+	key := partKey(name)
+	var out []store.PartMeta
+	for _, m := range s.readable() {
+		dir := filepath.Join(m.partsDir(b), key[:2])
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), key+".") {
+				continue
+			}
+			meta, err := readPartMeta(filepath.Join(dir, e.Name()))
+			if err == nil && meta.Name == name {
+				out = append(out, meta)
+			}
+		}
+	}
+	return out, nil
+}
+
+// DeleteParts removes an object's parts not newer than stamp.
+func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	b = b.Normalize()
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	key := partKey(name)
+	for _, m := range s.readable() {
+		dir := filepath.Join(m.partsDir(b), key[:2])
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), key+".") {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			meta, err := readPartMeta(path)
+			if err == nil && (meta.Name != name || !stamp.IsZero() && meta.Stamp.Compare(stamp) > 0) {
+				continue
+			}
+			if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return classify(err)
+			}
+		}
+	}
+	return nil
+}
+
+// WalkParts calls fn for every part of a bucket kept here.
+func (s *Store) WalkParts(ctx context.Context, b store.Bucket, fn func(store.PartMeta) error) error {
+	b = b.Normalize()
+	for _, m := range s.readable() {
+		root := m.partsDir(b)
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() {
+				return ctx.Err()
+			}
+			meta, err := readPartMeta(path)
+			if err != nil {
+				s.logger.Warn("ignoring an unreadable part", "path", path, "err", err)
+				return nil
+			}
+			return fn(meta)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyPart checks a part file against its checksum.
+func verifyPart(path string, meta store.PartMeta) error {
+	return verifyFile(path, store.ObjectMeta{Size: meta.SliceSize, Checksum: meta.PartChecksum})
+}

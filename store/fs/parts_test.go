@@ -1,0 +1,106 @@
+package fs_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
+)
+
+func partOf(b store.Bucket, name string, index int, data []byte, stamp int64) store.PartMeta {
+	h, _ := store.NewHash(store.ChecksumXXHash)
+	h.Write(data)
+	return store.PartMeta{
+		Bucket: b, Name: name, Index: index, Replica: true, Data: 2, Parity: 1,
+		ObjectSize: int64(len(data)), SliceSize: int64(len(data)),
+		Checksum: store.ChecksumOf(store.ChecksumXXHash, h), PartChecksum: store.ChecksumOf(store.ChecksumXXHash, h),
+		Stamp: store.Stamp{Map: 1, Clock: stamp},
+	}
+}
+
+func TestParts(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	// Names that are each other's prefixes and directories do not collide.
+	for i, name := range []string{"a", "a/b", "a.1", "a/b/c"} {
+		data := []byte(strings.Repeat(name, 10))
+		if err := st.PutPart(ctx, partOf(b, name, i%3, data, 10), bytes.NewReader(data)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	for i, name := range []string{"a", "a/b", "a.1", "a/b/c"} {
+		r, meta, err := st.OpenPart(ctx, b, name, i%3)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if string(got) != strings.Repeat(name, 10) || meta.Name != name || meta.Index != i%3 {
+			t.Fatalf("%s: %q %+v", name, got, meta)
+		}
+	}
+	// An older part does not replace a newer; a newer does.
+	old := []byte("older!")
+	if err := st.PutPart(ctx, partOf(b, "a", 0, old, 5), bytes.NewReader(old)); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("an older part: %v", err)
+	}
+	newer := []byte("newer bytes")
+	if err := st.PutPart(ctx, partOf(b, "a", 0, newer, 20), bytes.NewReader(newer)); err != nil {
+		t.Fatal(err)
+	}
+	// Bytes that do not match their checksum are refused.
+	meta := partOf(b, "a", 1, []byte("good"), 30)
+	if err := st.PutPart(ctx, meta, strings.NewReader("evil")); !errors.Is(err, store.ErrBadChecksum) {
+		t.Fatalf("a part with a bad checksum: %v", err)
+	}
+	if err := st.PutPart(ctx, partOf(b, "a", 1, []byte("one"), 30), strings.NewReader("one")); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := st.PartsOf(ctx, b, "a")
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("parts of a: %+v %v", parts, err)
+	}
+	walked := 0
+	if err := st.WalkParts(ctx, b, func(store.PartMeta) error { walked++; return nil }); err != nil || walked != 5 {
+		t.Fatalf("walked %d parts: %v", walked, err)
+	}
+	// A delete as of stamp 25 keeps the part of stamp 30.
+	if err := st.DeleteParts(ctx, b, "a", store.Stamp{Map: 1, Clock: 25}); err != nil {
+		t.Fatal(err)
+	}
+	if parts, _ = st.PartsOf(ctx, b, "a"); len(parts) != 1 || parts[0].Index != 1 {
+		t.Fatalf("after a delete as of 25: %+v", parts)
+	}
+	if err := st.DeleteParts(ctx, b, "a", store.Stamp{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.OpenPart(ctx, b, "a", 1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after deleting all: %v", err)
+	}
+	// A scrub finds a part gone bad, and with repair removes it.
+	var path string
+	filepath.WalkDir(filepath.Dir(filepath.Dir(st.Mountpaths()[0])), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, "/.ais/parts/") {
+			path = p
+		}
+		return nil
+	})
+	if path == "" {
+		t.Fatal("no part file on disk")
+	}
+	flip(t, path)
+	report, err := st.Scrub(ctx, b, store.ScrubOptions{Repair: true}, nil)
+	if err != nil || report.Parts != 3 || report.BadParts != 1 {
+		t.Fatalf("scrub of parts: %+v %v", report, err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the bad part stayed")
+	}
+}

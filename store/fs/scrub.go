@@ -1,0 +1,177 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Scrub reads every object of a bucket, every copy of it, and checks each
+// against its checksum; it counts what is wrong and, with opts.Repair,
+// fixes what it can: a bad copy is rewritten from a good one, a missing
+// copy made, an object off its mountpaths moved, and an object with no
+// good copy left rebuilt by opts.Restore.
+func (s *Store) Scrub(ctx context.Context, b store.Bucket, opts store.ScrubOptions, progress *store.Progress) (store.ScrubReport, error) {
+	props, err := s.bucketProps(b)
+	if err != nil {
+		return store.ScrubReport{}, err
+	}
+	want := copiesOf(props)
+	var report store.ScrubReport
+	err = s.names(ctx, b, func(name string, size int64) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		report.Add(s.scrubObject(ctx, b, name, want, opts))
+		progress.Add(size)
+		return nil
+	})
+	if err != nil {
+		return report, err
+	}
+	parts, err := s.scrubParts(ctx, b, opts.Repair)
+	report.Add(parts)
+	return report, err
+}
+
+// scrubObject checks one object's copies.
+func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, want int, opts store.ScrubOptions) store.ScrubReport {
+	r := store.ScrubReport{Objects: 1}
+	lock := s.lockName(b, name)
+	lock.Lock()
+	copies := s.locate(b, name)
+	if len(copies) == 0 {
+		lock.Unlock()
+		return store.ScrubReport{} // deleted since it was listed
+	}
+	good := make([]bool, len(copies))
+	metas := make([]store.ObjectMeta, len(copies))
+	newest := -1
+	bad := 0
+	for i, c := range copies {
+		if readMeta(c.path, &metas[i]) != nil || verifyFile(c.path, metas[i]) != nil {
+			bad++
+			continue
+		}
+		good[i] = true
+		if newest < 0 || metas[i].Stamp.Compare(metas[newest].Stamp) > 0 {
+			newest = i
+		}
+	}
+	desired := s.mountpathsOf(b, name, want)
+	missing := 0
+	for _, m := range desired {
+		if !slices.ContainsFunc(copies, func(c located) bool { return c.m.path == m.path }) {
+			missing++
+		}
+	}
+	misplaced := opts.Owned != nil && !opts.Owned(b, name)
+	// A copy off the object's own mountpaths (left by a change of
+	// mountpaths or of copies) is misplaced too.
+	extra := slices.ContainsFunc(copies, func(c located) bool {
+		return !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path })
+	})
+	lock.Unlock()
+
+	if misplaced || extra {
+		r.Misplaced++
+	}
+	if missing > 0 {
+		r.MissingCopies++
+	}
+	if newest < 0 {
+		r.Corrupt++
+		if opts.Repair && opts.Restore != nil && opts.Restore(ctx, b, name) == nil {
+			r.Repaired++
+		} else {
+			r.Unrecoverable++
+		}
+		return r
+	}
+	if bad > 0 {
+		r.Corrupt++
+	}
+	if bad == 0 && missing == 0 && !extra {
+		if !misplaced {
+			r.OK++
+		}
+		return r
+	}
+	if opts.Repair {
+		// Bad copies are replaced by good ones, missing ones made, extra
+		// ones removed: what placeCopies does from the newest good copy.
+		for i, c := range copies {
+			if !good[i] {
+				os.Remove(c.path)
+			}
+		}
+		if _, err := s.placeCopies(b, name, want, nil); err == nil {
+			r.Repaired++
+		} else if !errors.Is(err, store.ErrNotFound) {
+			r.Unrecoverable++
+		}
+	}
+	return r
+}
+
+// verifyFile reads a file and checks it against its metadata.
+func verifyFile(path string, meta store.ObjectMeta) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h, err := store.NewHash(meta.Checksum.Type)
+	if err != nil {
+		return err
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	var w io.Writer = io.Discard
+	if h != nil {
+		w = h
+	}
+	n, err := io.CopyBuffer(w, f, buf)
+	if err != nil {
+		return err
+	}
+	if n != meta.Size || h != nil && store.ChecksumOf(meta.Checksum.Type, h).Value != meta.Checksum.Value {
+		return store.ErrCorrupt
+	}
+	return nil
+}
+
+// scrubParts checks the erasure-coded parts of a bucket this node keeps
+// for others; a bad one is removed with repair (its owner sends it again).
+func (s *Store) scrubParts(ctx context.Context, b store.Bucket, repair bool) (store.ScrubReport, error) {
+	var r store.ScrubReport
+	err := s.WalkParts(ctx, b, func(meta store.PartMeta) error {
+		r.Parts++
+		var path string
+		for _, m := range s.readable() {
+			if p := m.partPath(b, meta.Name, meta.Index); fileExists(p) {
+				path = p
+				break
+			}
+		}
+		if path == "" || verifyPart(path, meta) == nil {
+			return nil
+		}
+		r.BadParts++
+		if repair {
+			os.Remove(path)
+		}
+		return nil
+	})
+	return r, err
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
