@@ -37,7 +37,7 @@ var allowed = map[string][]string{
 	"cluster/membership/raft": {"cluster", "cluster/membership", "store"},
 	"gateway":                 {"pipeline", "shards", "formats", "store", "cluster", "cluster/membership", "cluster/membership/raft", "cluster/rebalance", "api", "gateway/peer"},
 	"gateway/peer":            {"api", "cluster", "cluster/membership", "cluster/rebalance", "pipeline", "shards", "store"},
-	"gateway/gatewaytest":     {"gateway", "gateway/peer", "cluster/membership", "pipeline", "shards", "formats", "store", "store/fs", "cluster", "api"},
+	"gateway/gatewaytest":     {"gateway", "gateway/peer", "cluster/membership", "pipeline", "shards", "formats", "store", "store/fs", "store/ec", "cluster", "api"},
 	"datasets":                {"formats", "shards"},
 	"store/fs":                {"store"},
 	"store/storetest":         {"store"},

@@ -30,6 +30,8 @@ var (
 	ErrRange       = errors.New("api: range not satisfiable")
 	ErrJobNotFound = errors.New("api: job not found")
 	ErrJobFinished = errors.New("api: job already finished")
+	// ErrJobBusy: a job of that kind already runs on the bucket.
+	ErrJobBusy     = errors.New("api: a job of that kind already runs")
 	ErrUnavailable = errors.New("api: service unavailable")
 	// ErrNoQuorum: the gateways cannot agree on a control change now (no
 	// majority answers); data requests still work.
@@ -65,6 +67,7 @@ const (
 	KindStaleMap        = "stale-map"
 	KindJobNotFound     = "job-not-found"
 	KindJobFinished     = "job-finished"
+	KindJobBusy         = "job-busy"
 	KindUnavailable     = "unavailable"
 	KindNoQuorum        = "no-quorum"
 	KindNotImplemented  = "not-implemented"
@@ -85,6 +88,7 @@ var Kinds = append(slices.Clone(store.Kinds), errkind.Table{
 	{Name: KindStaleMap, Err: cluster.ErrStaleMap},
 	{Name: KindJobNotFound, Err: ErrJobNotFound},
 	{Name: KindJobFinished, Err: ErrJobFinished},
+	{Name: KindJobBusy, Err: ErrJobBusy},
 	{Name: KindNoQuorum, Err: ErrNoQuorum},
 	{Name: KindUnavailable, Err: ErrUnavailable},
 	{Name: KindNotImplemented, Err: ErrNotImplemented},

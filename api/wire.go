@@ -14,8 +14,11 @@ const (
 	HeaderAtime         = "Ais-Atime" // Unix nanoseconds
 	HeaderCustom        = "Ais-Custom-Md"
 	HeaderBucketProps   = "Ais-Bucket-Props"
-	HeaderNodeID        = "Ais-Node-Id" // the node that served a request
-	HeaderError         = "Hdr-Error"   // a HEAD error, as the JSON error body
+	// HeaderJobID names the job a request started (a change of props
+	// that makes copies or parts).
+	HeaderJobID  = "Ais-Job-Id"
+	HeaderNodeID = "Ais-Node-Id" // the node that served a request
+	HeaderError  = "Hdr-Error"   // a HEAD error, as the JSON error body
 )
 
 // Query parameters of the native API.
@@ -42,6 +45,17 @@ const (
 	ActionDestroyBucket = "destroy-bck"
 	ActionList          = "list"
 	ActionSetProps      = "set-bprops"
+	// Data protection: a bucket's copies and parts, and the scrub.
+	ActionMakeNCopies = "make-n-copies"
+	ActionECEncode    = "ec-encode"
+	ActionScrub       = "scrub"
+	// Cluster jobs (PUT /v1/cluster): stop a job by id.
+	ActionStopJob = "stop"
+	// Mountpaths of a target (PUT /v1/daemon/mountpaths).
+	ActionAttachMountpath  = "attach"
+	ActionDetachMountpath  = "detach"
+	ActionEnableMountpath  = "enable"
+	ActionDisableMountpath = "disable"
 )
 
 // ActionMessage is the body of control requests.
@@ -108,6 +122,8 @@ type NodeStatus struct {
 	// MapVersion is the version of the cluster map the node has applied.
 	MapVersion int64                     `json:"map_version"`
 	Capacity   []store.MountpathCapacity `json:"capacity,omitempty"`
+	// Mountpaths are a target's mountpaths and their states.
+	Mountpaths []store.MountpathStatus `json:"mountpaths,omitempty"`
 	// Error is set when the node did not answer.
 	Error string `json:"error,omitempty"`
 	// Jobs are the node's running and recent jobs (rebalance, dSort...).
@@ -116,14 +132,18 @@ type NodeStatus struct {
 
 // JobStatus is the progress of a background job on one node.
 type JobStatus struct {
-	ID       string `json:"id"`
-	Kind     string `json:"kind"` // "rebalance", "dsort", ...
-	Running  bool   `json:"running"`
-	Objects  int64  `json:"objects"`
-	Bytes    int64  `json:"bytes"`
-	Error    string `json:"error,omitempty"`
-	Started  int64  `json:"started,omitempty"`  // Unix nanoseconds
-	Finished int64  `json:"finished,omitempty"` // Unix nanoseconds
+	ID      string `json:"id"`
+	Kind    string `json:"kind"` // "rebalance", "dsort", "make-n-copies", ...
+	Bucket  string `json:"bucket,omitempty"`
+	Aborted bool   `json:"aborted,omitempty"`
+	// Result is what a job found, e.g. a scrub's counts.
+	Result   json.RawMessage `json:"result,omitempty"`
+	Running  bool            `json:"running"`
+	Objects  int64           `json:"objects"`
+	Bytes    int64           `json:"bytes"`
+	Error    string          `json:"error,omitempty"`
+	Started  int64           `json:"started,omitempty"`  // Unix nanoseconds
+	Finished int64           `json:"finished,omitempty"` // Unix nanoseconds
 }
 
 // ClusterStatus is the answer of GET /v1/cluster?what=status.

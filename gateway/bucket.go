@@ -35,9 +35,9 @@ func (n *Node) requireGateway() error {
 }
 
 // bucketAction reads a bucket control request and its JSON action, which
-// must be want (an empty body is the action itself when emptyAllowed). It
-// answers errors by itself; ok means the caller proposes the change.
-func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want string, emptyAllowed bool) (b store.Bucket, msg api.ActionMessage, ok bool) {
+// must be one of want (an empty body is the first when only one is
+// wanted). It answers errors by itself; ok means the caller goes on.
+func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want ...string) (b store.Bucket, msg api.ActionMessage, ok bool) {
 	b, err := bucketOf(r)
 	if err == nil {
 		err = n.requireGateway()
@@ -46,11 +46,13 @@ func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want string,
 	if err == nil {
 		body, err = readBody(r)
 	}
-	if err == nil && (len(body) > 0 || !emptyAllowed) {
+	if err == nil && len(body) == 0 && len(want) == 1 {
+		msg.Action = want[0]
+	} else if err == nil {
 		if jerr := json.Unmarshal(body, &msg); jerr != nil {
 			err = badRequest("bucket action: malformed JSON: %w", jerr)
-		} else if msg.Action != want {
-			err = badRequest("bucket action %q is not supported here (want %q)", msg.Action, want)
+		} else if !slices.Contains(want, msg.Action) {
+			err = badRequest("bucket action %q is not supported here (want %s)", msg.Action, strings.Join(want, ", "))
 		}
 	}
 	if err != nil {
@@ -61,8 +63,12 @@ func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want string,
 }
 
 func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
-	b, msg, ok := n.bucketAction(w, r, api.ActionCreateBucket, false)
+	b, msg, ok := n.bucketAction(w, r, api.ActionCreateBucket, api.ActionMakeNCopies, api.ActionECEncode, api.ActionScrub)
 	if !ok {
+		return
+	}
+	if msg.Action != api.ActionCreateBucket {
+		n.handleProtectAction(w, r, b, msg)
 		return
 	}
 	props := store.DefaultProps()
@@ -71,6 +77,10 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 			n.writeError(w, r, badRequest("create-bck: bucket props: %w", err))
 			return
 		}
+	}
+	if err := n.checkProtection(r.Context(), nil, props); err != nil {
+		n.writeError(w, r, err)
+		return
 	}
 	if err := n.createBucket(r.Context(), b, props); err != nil {
 		n.writeError(w, r, err)
@@ -86,7 +96,7 @@ func (n *Node) createBucket(ctx context.Context, b store.Bucket, props store.Pro
 }
 
 func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
-	b, _, ok := n.bucketAction(w, r, api.ActionDestroyBucket, true)
+	b, _, ok := n.bucketAction(w, r, api.ActionDestroyBucket)
 	if !ok {
 		return
 	}
@@ -122,15 +132,23 @@ func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
-	b, msg, ok := n.bucketAction(w, r, api.ActionSetProps, false)
+	b, msg, ok := n.bucketAction(w, r, api.ActionSetProps)
 	if !ok {
 		return
 	}
-	// The value is partial: it is decoded over the current props.
-	change := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: msg.Value}
-	if _, err := n.control.Propose(r.Context(), change); err != nil {
-		n.writeError(w, r, membershipError(err))
+	if len(msg.Value) == 0 {
+		n.writeError(w, r, badRequest("set-bprops: value must be the props to change"))
 		return
+	}
+	// The value is partial: it is decoded over the current props. A job
+	// the change calls for (copies, parts) has its id in the answer.
+	id, err := n.setProtectedProps(r.Context(), b, msg.Value)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if id != "" {
+		w.Header().Set(api.HeaderJobID, id)
 	}
 	w.WriteHeader(http.StatusOK)
 }

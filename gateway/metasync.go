@@ -121,6 +121,21 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	if msg.Action == api.ActionStopJob {
+		var job struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(msg.Value, &job); err != nil || job.ID == "" {
+			n.writeError(w, r, badRequest("stop: value must be {\"id\": JOB}"))
+			return
+		}
+		if err := n.stopClusterJob(r.Context(), job.ID); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if msg.Action == actionSetConfig {
 		if len(msg.Value) == 0 {
 			n.writeError(w, r, badRequest("set-config: value must be the config fields to change, e.g. {\"distributed_sort\":{\"missing_shards\":\"warn\"}}"))
@@ -136,7 +151,7 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 	}
 	kind, ok := clusterActions[msg.Action]
 	if !ok {
-		n.writeError(w, r, badRequest("cluster action %q is not supported (want leave, start-maintenance, stop-maintenance, set-config)", msg.Action))
+		n.writeError(w, r, badRequest("cluster action %q is not supported (want leave, start-maintenance, stop-maintenance, set-config, stop)", msg.Action))
 		return
 	}
 	var change nodeChange
@@ -161,6 +176,10 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 	}
 	if previous.Map == nil || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)
+		if previous.Map != nil {
+			// Parts follow the new placement once objects have moved.
+			n.restartECResilver()
+		}
 	}
 }
 

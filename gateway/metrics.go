@@ -43,6 +43,10 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	errors    *prometheus.CounterVec
 	redirects *prometheus.CounterVec
+	// repairs counts copies rewritten from a good one (mirror) and
+	// objects rebuilt from their parts (ec).
+	repairs            *prometheus.CounterVec
+	mountpathsDisabled prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -63,7 +67,17 @@ func newMetrics() *metrics {
 			Name: "ais_redirects_total",
 			Help: "Requests redirected to the target that owns the object, by operation.",
 		}, []string{"op"}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ais_repairs_total",
+			Help: "Bad or lost data repaired: mirror copies rewritten from a good copy, objects rebuilt from erasure-coded parts.",
+		}, []string{"kind"}),
+		mountpathsDisabled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ais_mountpaths_disabled_total",
+			Help: "Mountpaths disabled, by a failed health check or by hand.",
+		}),
 	}
+	m.repairs.WithLabelValues("mirror")
+	m.repairs.WithLabelValues("ec")
 	for _, op := range operations {
 		m.count[op] = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ais_" + string(op) + "_total",
@@ -82,7 +96,7 @@ func newMetrics() *metrics {
 	for op := range objectOperations {
 		m.redirects.WithLabelValues(string(objectOperations[op]))
 	}
-	m.registry.MustRegister(m.duration, m.errors, m.redirects,
+	m.registry.MustRegister(m.duration, m.errors, m.redirects, m.repairs, m.mountpathsDisabled,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -253,6 +267,8 @@ var (
 		"Used over total bytes of a mountpath's filesystem, 0 to 1.", []string{"mountpath"}, nil)
 	capacityErrorsDesc = prometheus.NewDesc("ais_mountpath_capacity_errors",
 		"1 when the last capacity reading failed, else 0.", nil, nil)
+	mountpathStateDesc = prometheus.NewDesc("ais_mountpath_enabled",
+		"1 for an enabled mountpath, 0 for a disabled or detaching one.", []string{"mountpath", "state"}, nil)
 	jobRunningDesc = prometheus.NewDesc("ais_job_running",
 		"1 while a job (rebalance, dsort, ...) runs on this node, else 0.", []string{"kind", "id"}, nil)
 	jobObjectsDesc = prometheus.NewDesc("ais_job_objects_total",
@@ -269,7 +285,7 @@ type stateCollector struct {
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{nodeInfoDesc, mapVersionDesc, mapNodesDesc, bucketsVersionDesc,
-		capacityDesc, usedDesc, utilizationDesc, capacityErrorsDesc, jobRunningDesc, jobObjectsDesc, jobBytesDesc} {
+		capacityDesc, usedDesc, utilizationDesc, capacityErrorsDesc, mountpathStateDesc, jobRunningDesc, jobObjectsDesc, jobBytesDesc} {
 		ch <- d
 	}
 }
@@ -307,6 +323,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				ratio = float64(mp.Used) / float64(mp.Total)
 			}
 			gauge(utilizationDesc, ratio, mp.Path)
+		}
+	}
+	if n.config.Storage != nil {
+		for _, mp := range n.config.Storage.MountpathStatuses() {
+			enabled := 0.0
+			if mp.State == "enabled" {
+				enabled = 1
+			}
+			gauge(mountpathStateDesc, enabled, mp.Path, mp.State)
 		}
 	}
 	jobs := n.config.JobProgress

@@ -21,6 +21,7 @@ import (
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/hlc"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
@@ -37,6 +38,16 @@ type Config struct {
 	URL string
 	// Store holds the objects; required for target roles.
 	Store store.Store
+	// Protect, when set, puts erasure coding over a target's store
+	// (store/ec.Wrap): the store the node then uses and the protector its
+	// jobs call. Without it, buckets cannot be erasure-coded.
+	Protect func(st store.Store, peers PartPeers, opts ProtectOptions) (store.Store, Protector)
+	// Storage is the local storage beneath Store: mountpaths and the jobs
+	// over them (store/fs); required for target roles.
+	Storage store.Maintainer
+	// MountpathRoots are where a mountpath may be attached at run time:
+	// the configured mountpaths and the data directory.
+	MountpathRoots []string
 	// Meta persists the cluster map and bucket metadata; required.
 	Meta membership.MetaStore
 	// RaftDir holds a gateway's Raft log; required for gateway roles.
@@ -173,8 +184,8 @@ func (c *Config) validate() error {
 		return errors.New("node: a metadata store is required")
 	case len(c.Secret) != peer.SecretSize:
 		return fmt.Errorf("node: a cluster secret of %d bytes is required", peer.SecretSize)
-	case c.Role.IsTarget() && c.Store == nil:
-		return fmt.Errorf("node: role %s needs a store", c.Role)
+	case c.Role.IsTarget() && (c.Store == nil || c.Storage == nil):
+		return fmt.Errorf("node: role %s needs a store and its storage", c.Role)
 	case c.Role.IsGateway() && c.RaftDir == "":
 		return fmt.Errorf("node: role %s needs a directory for its Raft log", c.Role)
 	case c.Role.IsTarget() && c.WorkDir == "":
@@ -198,6 +209,12 @@ type Node struct {
 	// objectRoute serves /v1/objects/ outside the mux (see routes).
 	objectRoute http.HandlerFunc
 	formats     *formats.Registry
+	// local is the store beneath erasure coding (config.Store is over it):
+	// what this target itself holds. ec is the erasure coding; jobs run
+	// over the stored objects. nil on gateways.
+	local store.Store
+	ec    Protector
+	jobs  *pipeline.Jobs
 	// worker runs dSort on targets, coordinator on gateways; nil otherwise.
 	worker      *pipeline.Worker
 	coordinator *pipeline.Coordinator
@@ -256,21 +273,32 @@ func New(cfg Config) (*Node, error) {
 		formats: cfg.Formats,
 		auth:    auth,
 		clock:   hlc.New(nil),
+		metrics: newMetrics(),
 		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
 	}
 	var err error
 	if n.control, err = n.newControl(); err != nil {
 		return nil, err
 	}
+	n.jobs = pipeline.NewJobs(n.logger)
 	if cfg.Role.IsTarget() {
-		if n.worker, err = cfg.NewWorker(stampedStore{cfg.Store, n}, n.peer); err != nil {
+		if err := pathsafe.MkdirAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, "ec"), 0o755); err != nil {
+			return nil, fmt.Errorf("node: work directory: %w", err)
+		}
+		n.local = cfg.Store
+		if cfg.Protect != nil {
+			n.config.Store, n.ec = cfg.Protect(cfg.Store, ecPeers{n}, ProtectOptions{
+				Props: n.ecProps, WorkDir: filepath.Join(cfg.WorkDir, "ec"), Logger: n.logger,
+				OnRestore: func(store.Bucket, string) { n.metrics.repairs.WithLabelValues("ec").Inc() },
+			})
+		}
+		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.Role.IsGateway() {
 		n.coordinator = cfg.NewCoordinator(dsortCluster{n}, n.peer)
 	}
-	n.metrics = newMetrics()
 	n.routes()
 	return n, nil
 }
@@ -366,6 +394,7 @@ func (n *Node) Close() error {
 	if n.coordinator != nil {
 		n.coordinator.Close()
 	}
+	n.jobs.Close()
 	if n.worker != nil {
 		if err := n.worker.Close(); err != nil {
 			n.logger.Warn("close dsort jobs", "err", err)

@@ -63,7 +63,7 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		// While a new map spreads, nodes may disagree on the owner; a read
 		// of an object that is here is served here rather than bounced.
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			if _, err := n.config.Store.Head(r.Context(), b, name); err == nil {
+			if _, err := n.local.Head(r.Context(), b, name); err == nil {
 				if r.Method == http.MethodGet {
 					n.getObject(w, r, b, name, false)
 				} else {
@@ -253,7 +253,7 @@ func (n *Node) unlessOffline(w http.ResponseWriter, err error, b store.Bucket, n
 // headObject answers HEAD; with fallback, an object this target owns but
 // does not have is looked for on the other targets (see rebalance).
 func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
-	meta, err := n.config.Store.Head(r.Context(), b, name)
+	meta, err := n.storeFor(fallback).Head(r.Context(), b, name)
 	if err != nil && fallback && errors.Is(err, store.ErrNotFound) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
@@ -270,11 +270,29 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	w.WriteHeader(http.StatusOK)
 }
 
+// storeFor returns the store a read goes to: the owner's (fallback) may
+// rebuild a lost object from its parts; a read of what this target holds
+// (another target asks, or the map is spreading) must not.
+func (n *Node) storeFor(owner bool) store.Store {
+	if owner {
+		return n.config.Store
+	}
+	return n.local
+}
+
 // getObject answers GET; with fallback as in headObject.
 func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
 	q := r.URL.Query()
+	if what := q.Get(api.QueryWhat); what != "" {
+		if what != "location" {
+			n.writeError(w, r, fmt.Errorf("%w: what=%q: an object answers what=location only", api.ErrBadRequest, what))
+			return
+		}
+		n.objectLocation(w, r, b, name)
+		return
+	}
 	validate, _ := strconv.ParseBool(q.Get(api.QueryValidate))
-	obj, err := n.config.Store.Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
+	obj, err := n.storeFor(fallback).Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
 	if err != nil && fallback && errors.Is(err, store.ErrNotFound) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return

@@ -33,6 +33,9 @@ func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 		}
 		s.Capacity = capacity
 	}
+	if n.config.Storage != nil {
+		s.Mountpaths = n.config.Storage.MountpathStatuses()
+	}
 	s.Jobs = n.jobStatuses()
 	return s
 }
@@ -66,5 +69,17 @@ func (n *Node) handleLocalStatus(w http.ResponseWriter, r *http.Request) {
 
 // jobStatuses lists the node's background jobs.
 func (n *Node) jobStatuses() []api.JobStatus {
-	return append(n.rebalanceStatuses(), n.dsortStatuses()...)
+	out := append(n.rebalanceStatuses(), n.dsortStatuses()...)
+	for _, j := range n.jobs.List() {
+		s := api.JobStatus{ID: j.ID, Kind: j.Kind, Running: j.Running, Aborted: j.Aborted, Objects: j.Objects, Bytes: j.Bytes,
+			Error: j.Error, Result: j.Result, Started: j.Started.UnixNano()}
+		if j.Bucket.Name != "" {
+			s.Bucket = j.Bucket.String()
+		}
+		if !j.Finished.IsZero() {
+			s.Finished = j.Finished.UnixNano()
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -10,6 +10,7 @@ var Kinds = errkind.Table{
 	{Name: "job-exists", Err: ErrJobExists},
 	{Name: "job-finished", Err: ErrJobFinished},
 	{Name: "job-running", Err: ErrJobRunning},
+	{Name: "job-busy", Err: ErrJobBusy},
 	{Name: "job-aborted", Err: ErrAborted},
 	{Name: "invalid-job-id", Err: ErrInvalidJobID},
 	{Name: "invalid-init", Err: ErrInvalidInit},

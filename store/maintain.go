@@ -93,4 +93,17 @@ type Maintainer interface {
 	// Scrub reads every object, copy and part of a bucket and checks its
 	// checksum.
 	Scrub(ctx context.Context, b Bucket, opts ScrubOptions, progress *Progress) (ScrubReport, error)
+	// Copies tells where the copies of an object are, those on its own
+	// mountpaths first; ErrNotFound when there is none.
+	Copies(ctx context.Context, b Bucket, name string) ([]ObjectCopy, error)
+}
+
+// ObjectCopy is one copy of an object on a mountpath. Current is false for
+// a copy of an older version or one whose metadata cannot be read.
+type ObjectCopy struct {
+	Mountpath string `json:"mountpath"`
+	Path      string `json:"path"`
+	Size      int64  `json:"size"`
+	Version   string `json:"version,omitempty"`
+	Current   bool   `json:"current"`
 }

@@ -1,6 +1,10 @@
 package store
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Stamp orders the writes and deletes of one name cluster-wide, so that
 // the latest acknowledged one wins whichever targets held the name. Map is
@@ -40,6 +44,20 @@ func cmpInt(a, b int64) int {
 func (s Stamp) IsZero() bool { return s == Stamp{} }
 
 func (s Stamp) String() string { return fmt.Sprintf("%d.%d", s.Map, s.Clock) }
+
+// ParseStamp reads what String writes; "" is the zero stamp.
+func ParseStamp(s string) (Stamp, error) {
+	if s == "" {
+		return Stamp{}, nil
+	}
+	m, c, ok := strings.Cut(s, ".")
+	version, err1 := strconv.ParseInt(m, 10, 64)
+	clock, err2 := strconv.ParseInt(c, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return Stamp{}, fmt.Errorf("stamp %q: want MAP.CLOCK", s)
+	}
+	return Stamp{Map: version, Clock: clock}, nil
+}
 
 // Tombstone remembers that a name was deleted at a stamp: a copy of an
 // older write that arrives later (a rebalance, a target that comes back)

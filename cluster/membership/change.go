@@ -353,6 +353,12 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 		}
 		props.Provider, props.Created = current.Provider, current.Created
 		props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
+		// Parts already stored were cut to the layout: it stays (as in
+		// AIStore); turning erasure coding off and on again changes it.
+		if current.EC.Enabled && props.EC.Enabled && (props.EC.DataSlices != current.EC.DataSlices || props.EC.ParitySlices != current.EC.ParitySlices) {
+			return md, fmt.Errorf("%w: set props of %s: ec.data_slices and ec.parity_slices of an erasure-coded bucket cannot change (it is %d+%d)",
+				store.ErrInvalidProps, b, current.EC.DataSlices, current.EC.ParitySlices)
+		}
 		if err := props.Validate(); err != nil {
 			return md, fmt.Errorf("set props of %s: %w", b, err)
 		}

@@ -7,10 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/shards"
-	"github.com/spf13/cobra"
 )
 
 func newArchiveCommand() *cobra.Command {

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/api"
 )
 
 func newBucketCommand() *cobra.Command {
@@ -124,7 +126,7 @@ func newBucketCommand() *cobra.Command {
 	showProps.Flags().StringVar(&set, "set", "", `properties to change, as partial JSON, e.g. '{"versioning":{"enabled":false}}'`)
 	showProps.Flags().BoolVar(&propsJSON, "json", false, "print JSON")
 
-	cmd.AddCommand(create, list, remove, showProps)
+	cmd.AddCommand(create, list, remove, showProps, newMirrorCommand(), newECEncodeCommand())
 	return cmd
 }
 
@@ -141,4 +143,84 @@ func listBuckets(ctx context.Context, asJSON bool) error {
 		fmt.Printf("%s://%s\n", b.Provider, b.Name)
 	}
 	return nil
+}
+
+func newMirrorCommand() *cobra.Command {
+	var copies int
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:     "mirror ais://BUCKET --copies N",
+		Aliases: []string{"make-n-copies"},
+		Short:   "Keep N copies of every object of a bucket on distinct mountpaths (1 turns mirroring off)",
+		Long: "Sets mirror.copies and runs the make-n-copies job on every target, which makes or removes\n" +
+			"copies of the objects already there; new PUTs write their copies themselves.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, obj, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			if obj != "" {
+				return fmt.Errorf("%q: mirror takes a bucket, not an object", args[0])
+			}
+			c := client()
+			id, err := c.MakeNCopies(cmd.Context(), bucket, copies)
+			if err != nil {
+				return err
+			}
+			return reportJob(cmd.Context(), c, id, noWait)
+		},
+	}
+	cmd.Flags().IntVar(&copies, "copies", 2, "copies of each object, at most the mountpaths of a target")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	return cmd
+}
+
+func newECEncodeCommand() *cobra.Command {
+	var data, parity int
+	var limit int64
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   "ec-encode ais://BUCKET --data D --parity P",
+		Short: "Erasure-code a bucket: D data and P parity slices on distinct targets; survives the loss of P targets",
+		Long: "Sets the ec props and runs the ec-encode job, which stores the slices (or, for objects below\n" +
+			"--objsize-limit, P whole replicas) of the objects already there. The layout of an erasure-coded\n" +
+			"bucket cannot change.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, obj, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			if obj != "" {
+				return fmt.Errorf("%q: ec-encode takes a bucket, not an object", args[0])
+			}
+			props := map[string]any{"data_slices": data, "parity_slices": parity}
+			if cmd.Flags().Changed("objsize-limit") {
+				props["objsize_limit"] = limit
+			}
+			c := client()
+			id, err := c.ECEncode(cmd.Context(), bucket, props)
+			if err != nil {
+				return err
+			}
+			return reportJob(cmd.Context(), c, id, noWait)
+		},
+	}
+	cmd.Flags().IntVar(&data, "data", 2, "data slices")
+	cmd.Flags().IntVar(&parity, "parity", 1, "parity slices: how many targets may be lost")
+	cmd.Flags().Int64Var(&limit, "objsize-limit", 0, "objects smaller than this many bytes are replicated rather than sliced (default: the bucket's)")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	return cmd
+}
+
+// reportJob prints a started job's id, and unless noWait follows it.
+func reportJob(ctx context.Context, c *api.Client, id string, noWait bool) error {
+	if noWait || id == "" {
+		fmt.Println(id)
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "job %s\n", id)
+	_, err := followJob(ctx, c, id)
+	return err
 }

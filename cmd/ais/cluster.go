@@ -17,13 +17,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/sibling"
 	"github.com/aisgo/aisgo/shards"
-	"github.com/spf13/cobra"
 )
 
 // localNode is one aisnode process of a local cluster.
@@ -40,6 +41,8 @@ type localCluster struct {
 	Endpoint string   `json:"endpoint"`
 	Aisnode  string   `json:"aisnode"`
 	Args     []string `json:"args,omitempty"` // extra aisnode flags
+	// Mountpaths is the number of mountpaths of each target (DIR/tN/mpK).
+	Mountpaths int `json:"mountpaths,omitempty"`
 	// SecretFile holds the cluster secret every node is started with.
 	SecretFile string      `json:"secret_file,omitempty"`
 	Nodes      []localNode `json:"nodes"`
@@ -196,6 +199,13 @@ func (c *localCluster) launch(n *localNode, join string, onExit func(error)) err
 	if join != "" {
 		args = append(args, "-join", join)
 	}
+	if n.Role == "target" && c.Mountpaths > 1 {
+		paths := make([]string, c.Mountpaths)
+		for i := range paths {
+			paths[i] = filepath.Join(n.Dir, fmt.Sprintf("mp%d", i+1))
+		}
+		args = append(args, "-mountpaths", strings.Join(paths, ","))
+	}
 	args = append(args, c.Args...)
 	cmd := exec.Command(c.Aisnode, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -333,6 +343,7 @@ func newClusterCommand() *cobra.Command {
 func newClusterStartCommand() *cobra.Command {
 	var (
 		gateways, targets, port int
+		mountpaths              int
 		dir, aisnode            string
 		noSync                  bool
 		nodeFlags               []string
@@ -363,7 +374,10 @@ func newClusterStartCommand() *cobra.Command {
 				if gateways < 1 || targets < 1 {
 					return errors.New("a cluster needs at least one gateway and one target")
 				}
-				c = &localCluster{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Args: nodeArgs(noSync, nodeFlags)}
+				if mountpaths < 1 || mountpaths > 64 {
+					return fmt.Errorf("--mountpaths %d: want 1 to 64", mountpaths)
+				}
+				c = &localCluster{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Args: nodeArgs(noSync, nodeFlags), Mountpaths: mountpaths}
 				for i := range gateways + targets {
 					role, name := "gateway", fmt.Sprintf("g%d", i+1)
 					if i >= gateways {
@@ -439,6 +453,7 @@ func newClusterStartCommand() *cobra.Command {
 	}
 	start.Flags().IntVar(&gateways, "gateways", 1, "gateways to start (3 or 5 keep the control plane up when one, or two, fail)")
 	start.Flags().IntVar(&targets, "targets", 3, "targets to start")
+	start.Flags().IntVar(&mountpaths, "mountpaths", 1, "mountpaths (directories) of each target: 2 or more allow mirroring")
 	start.Flags().IntVar(&port, "port", 8080, "port of the first node; the others use the next ports")
 	start.Flags().StringVar(&dir, "dir", ".ais-cluster", "directory for the nodes' data and logs")
 	start.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary (default: next to ais, or in PATH)")
@@ -457,7 +472,7 @@ func nodeArgs(noSync bool, nodeFlags []string) []string {
 }
 
 // checkRestartFlags refuses to restart the saved cluster c in dir when the
-// user set --gateways, --targets or --port to other values: a restart keeps
+// user set --gateways, --targets, --port or --mountpaths to other values: a restart keeps
 // the existing nodes, so ignoring the flags would surprise.
 func checkRestartFlags(cmd *cobra.Command, c *localCluster, dir string) error {
 	gateways, targets := c.counts()
@@ -473,6 +488,7 @@ func checkRestartFlags(cmd *cobra.Command, c *localCluster, dir string) error {
 		{"gateways", gateways, fmt.Sprintf("%d gateway(s)", gateways)},
 		{"targets", targets, fmt.Sprintf("%d target(s)", targets)},
 		{"port", firstPort, fmt.Sprintf("first port %d", firstPort)},
+		{"mountpaths", max(c.Mountpaths, 1), fmt.Sprintf("%d mountpath(s) per target", max(c.Mountpaths, 1))},
 	}
 	var mismatches, flags []string
 	for _, s := range saved {

@@ -11,9 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aisgo/aisgo/benchmarks"
 	gapi "github.com/grafana/grafana-api-golang-client"
 	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/benchmarks"
 )
 
 func newDashboardCommand() *cobra.Command {

@@ -10,10 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aisgo/aisgo/api"
-	"github.com/aisgo/aisgo/shards"
 	"github.com/spf13/cobra"
 	"github.com/vbauerster/mpb/v8"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/shards"
 )
 
 func newDsortCommand() *cobra.Command {

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/aisgo/aisgo/api"
 	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/api"
 )
 
 // defaultEndpoint is used when AIS_ENDPOINT is not set.
@@ -78,6 +79,8 @@ func newRoot() *cobra.Command {
 		newClusterCommand(),
 		newConfigCommand(),
 		newDsortCommand(),
+		newStorageCommand(),
+		newJobCommand(),
 		newDashboardCommand(),
 	)
 	return root

@@ -13,10 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aisgo/aisgo/api"
-	"github.com/aisgo/aisgo/shards"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/shards"
 )
 
 type localFile struct {
@@ -284,7 +285,7 @@ func newRemoveCommand() *cobra.Command {
 }
 
 func newObjectCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "object", Short: "Object metadata"}
+	cmd := &cobra.Command{Use: "object", Short: "Object metadata and where an object is kept"}
 	var asJSON bool
 	head := &cobra.Command{
 		Use:   "head ais://BUCKET/OBJECT",
@@ -311,6 +312,48 @@ func newObjectCommand() *cobra.Command {
 		},
 	}
 	head.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(head)
+	show := &cobra.Command{
+		Use:   "show ais://BUCKET/OBJECT",
+		Short: "Show where an object is kept: its copies on the owner's mountpaths and its parts on other targets",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, name, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return fmt.Errorf("%q names no object (want ais://BUCKET/OBJECT)", args[0])
+			}
+			loc, err := client().ObjectLocation(cmd.Context(), bucket, name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(loc)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "TARGET\tKIND\tWHERE\tSIZE\tVERSION")
+			for _, c := range loc.Copies {
+				kind := "copy"
+				if !c.Current {
+					kind = "stale copy"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", loc.Target, kind, c.Mountpath, c.Size, c.Version)
+			}
+			for _, p := range loc.Parts {
+				kind := fmt.Sprintf("slice %d of %d+%d", p.Index, p.Data, p.Parity)
+				if p.Replica {
+					kind = fmt.Sprintf("replica %d", p.Index)
+				}
+				fmt.Fprintf(w, "%s\t%s\t-\t%d\t%s\n", p.Target, kind, p.Size, p.Version)
+			}
+			for _, e := range loc.Errors {
+				fmt.Fprintf(w, "%s\tunreachable\t-\t-\t-\n", e)
+			}
+			return w.Flush()
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(head, show)
 	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -30,6 +31,7 @@ import (
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/dryrun"
+	"github.com/aisgo/aisgo/store/ec"
 	"github.com/aisgo/aisgo/store/fs"
 )
 
@@ -80,6 +82,15 @@ type limits struct {
 	// ElectionTimeout is how long a gateway waits for the Raft leader
 	// before it stands for election (1s).
 	ElectionTimeout time.Duration `yaml:"election_timeout"`
+	// HealthInterval is how often every mountpath's health is checked,
+	// besides after errors (1m).
+	HealthInterval time.Duration `yaml:"health_interval"`
+}
+
+// protect puts erasure coding over a target's store.
+func protect(st store.Store, peers gateway.PartPeers, opts gateway.ProtectOptions) (store.Store, gateway.Protector) {
+	coded := ec.Wrap(st, peers, ec.Options{Props: opts.Props, WorkDir: opts.WorkDir, OnRestore: opts.OnRestore, Logger: opts.Logger})
+	return coded, coded
 }
 
 func defaults() config {
@@ -306,12 +317,21 @@ func run(args []string) error {
 	nodeConfig.NewCoordinator = func(cluster pipeline.Cluster, targets pipeline.Targets) *pipeline.Coordinator {
 		return pipeline.NewCoordinator(pipeline.CoordinatorConfig{Cluster: cluster, Targets: targets, Formats: registry, Logger: nodeLogger})
 	}
+	events := new(gateway.StorageEvents)
 	if role.IsTarget() {
-		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger})
+		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger,
+			OnMountpathChange: events.MountpathChanged, OnRepair: events.Repaired})
 		if err != nil {
 			return err
 		}
-		nodeConfig.Store = st
+		nodeConfig.Store, nodeConfig.Storage = st, st
+		// A mountpath may be attached again, or a new one inside the
+		// data directory; nowhere else.
+		nodeConfig.MountpathRoots = append([]string{cfg.Data}, cfg.Mountpaths...)
+		// FSHC: every mountpath is checked now and then, besides after
+		// errors.
+		go st.WatchHealth(ctx, cmp.Or(cfg.Limits.HealthInterval, time.Minute))
+		nodeConfig.Protect = protect
 		// dSort spills next to the data, on the first mountpath.
 		nodeConfig.WorkDir = filepath.Join(st.Mountpaths()[0], ".ais", "dsort")
 		if cfg.DryRun {
@@ -327,6 +347,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	events.Bind(node)
 	if cfg.StatsD != "" {
 		pusher, err := NewStatsD(StatsDConfig{Address: cfg.StatsD, Prefix: "ais." + id, Gatherer: node.Gatherer, Logger: logger})
 		if err != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/ec"
 	"github.com/aisgo/aisgo/store/fs"
 )
 
@@ -133,17 +135,24 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	m := &Member{Server: server, Dir: dir}
+	events := new(gateway.StorageEvents)
 	if role.IsTarget() {
 		mps := max(c.options.Mountpaths, 1)
 		paths := make([]string, mps)
 		for i := range paths {
 			paths[i] = filepath.Join(dir, fmt.Sprintf("mp%d", i+1))
 		}
-		st, err := fs.Open(c.t.Context(), fs.Config{Mountpaths: paths, NoSync: c.options.NoSync})
+		st, err := fs.Open(c.t.Context(), fs.Config{Mountpaths: paths, NoSync: c.options.NoSync,
+			OnMountpathChange: events.MountpathChanged, OnRepair: events.Repaired})
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		cfg.Store, m.Store = st, st
+		cfg.Store, cfg.Storage, m.Store = st, st, st
+		cfg.Protect = func(st store.Store, peers gateway.PartPeers, opts gateway.ProtectOptions) (store.Store, gateway.Protector) {
+			coded := ec.Wrap(st, peers, ec.Options{Props: opts.Props, WorkDir: opts.WorkDir, OnRestore: opts.OnRestore, Logger: opts.Logger})
+			return coded, coded
+		}
+		cfg.MountpathRoots = []string{dir}
 		cfg.WorkDir = filepath.Join(dir, "work")
 	}
 	if c.options.Configure != nil {
@@ -154,6 +163,7 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 		c.t.Fatal(err)
 	}
 	m.Node = node
+	events.Bind(node)
 	server.Config.Handler = node.Handler()
 	server.Start()
 	ctx, cancel := context.WithTimeout(c.t.Context(), 20*time.Second)

@@ -335,3 +335,34 @@ func (s *Store) countObjects(path string) (int, error) {
 	}
 	return count, nil
 }
+
+// Copies tells where the copies of an object are.
+func (s *Store) Copies(ctx context.Context, b store.Bucket, name string) ([]store.ObjectCopy, error) {
+	if err := store.ValidateName(name); err != nil {
+		return nil, err
+	}
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	copies := s.locate(b, name)
+	if len(copies) == 0 {
+		return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+	}
+	out := make([]store.ObjectCopy, len(copies))
+	metas := make([]store.ObjectMeta, len(copies))
+	newest := -1
+	for i, c := range copies {
+		out[i] = store.ObjectCopy{Mountpath: c.m.path, Path: c.path, Size: c.size}
+		if readMeta(c.path, &metas[i]) != nil {
+			continue
+		}
+		out[i].Version = metas[i].Version
+		if newest < 0 || metas[i].Stamp.Compare(metas[newest].Stamp) > 0 {
+			newest = i
+		}
+	}
+	for i := range out {
+		out[i].Current = newest >= 0 && metas[i].Stamp == metas[newest].Stamp
+	}
+	return out, nil
+}

@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// ClusterJob is a job as the cluster runs it: the same id on every node
+// that runs it, with their progress summed.
+type ClusterJob struct {
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Bucket  string `json:"bucket,omitempty"`
+	Running bool   `json:"running"` // on any node
+	Aborted bool   `json:"aborted"` // on any node
+	Objects int64  `json:"objects"`
+	Bytes   int64  `json:"bytes"`
+	// Errors are the nodes' errors, each prefixed with the node's id.
+	Errors []string `json:"errors,omitempty"`
+	// Nodes are the job's state on each node, by node id.
+	Nodes map[string]JobStatus `json:"nodes"`
+}
+
+// Jobs returns the cluster's jobs (dSort excepted: see DsortList), the
+// newest last.
+func (c *Client) Jobs(ctx context.Context) ([]ClusterJob, error) {
+	status, err := c.ClusterStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ClusterJobs(status), nil
+}
+
+// ClusterJobs gathers the jobs of a cluster status by id.
+func ClusterJobs(status *ClusterStatus) []ClusterJob {
+	byID := map[string]*ClusterJob{}
+	started := map[string]int64{}
+	for _, node := range status.Nodes {
+		for _, j := range node.Jobs {
+			if j.Kind == "dsort" {
+				continue
+			}
+			cj := byID[j.ID]
+			if cj == nil {
+				cj = &ClusterJob{ID: j.ID, Kind: j.Kind, Bucket: j.Bucket, Nodes: map[string]JobStatus{}}
+				byID[j.ID] = cj
+				started[j.ID] = j.Started
+			}
+			cj.Running = cj.Running || j.Running
+			cj.Aborted = cj.Aborted || j.Aborted
+			cj.Objects += j.Objects
+			cj.Bytes += j.Bytes
+			if j.Error != "" {
+				cj.Errors = append(cj.Errors, node.ID+": "+j.Error)
+			}
+			cj.Nodes[node.ID] = j
+			started[j.ID] = min(started[j.ID], j.Started)
+		}
+	}
+	out := make([]ClusterJob, 0, len(byID))
+	for _, j := range byID {
+		slices.Sort(j.Errors)
+		out = append(out, *j)
+	}
+	slices.SortFunc(out, func(a, b ClusterJob) int {
+		if started[a.ID] != started[b.ID] {
+			return int(started[a.ID] - started[b.ID])
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Job returns one cluster job; ErrJobNotFound when no node has it.
+func (c *Client) Job(ctx context.Context, id string) (ClusterJob, error) {
+	jobs, err := c.Jobs(ctx)
+	if err != nil {
+		return ClusterJob{}, err
+	}
+	for _, j := range jobs {
+		if j.ID == id {
+			return j, nil
+		}
+	}
+	return ClusterJob{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+}
+
+// WaitJob polls a job until it ends on every node, and returns it.
+func (c *Client) WaitJob(ctx context.Context, id string, poll time.Duration) (ClusterJob, error) {
+	for {
+		j, err := c.Job(ctx, id)
+		if err != nil || !j.Running {
+			return j, err
+		}
+		select {
+		case <-ctx.Done():
+			return j, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+// StopJob aborts a job on every node.
+func (c *Client) StopJob(ctx context.Context, id string) error {
+	value, _ := json.Marshal(map[string]string{"id": id})
+	return c.doJSON(ctx, request{method: http.MethodPut, path: "/v1/cluster", bodyJSON: ActionMessage{Action: ActionStopJob, Value: value}}, nil)
+}
+
+// bucketJob sends a bucket action that starts a job and returns its id.
+func (c *Client) bucketJob(ctx context.Context, bucket, action string, value any) (string, error) {
+	data, err := json.Marshal(value)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: bucketPath(bucket), bodyJSON: ActionMessage{Action: action, Value: data}})
+	if err != nil {
+		return "", err
+	}
+	defer drain(resp)
+	id, err := io.ReadAll(io.LimitReader(resp.Body, 256))
+	return strings.TrimSpace(string(id)), err
+}
+
+// MakeNCopies sets a bucket's number of copies (mirroring when more than
+// one) and starts the job that makes or removes copies; it returns the
+// job's id.
+func (c *Client) MakeNCopies(ctx context.Context, bucket string, copies int) (string, error) {
+	return c.bucketJob(ctx, bucket, ActionMakeNCopies, copies)
+}
+
+// ECEncode erasure-codes a bucket with the given ec props (data_slices,
+// parity_slices, objsize_limit; nil keeps the bucket's) and starts the job
+// that stores the parts of its objects; it returns the job's id.
+func (c *Client) ECEncode(ctx context.Context, bucket string, props any) (string, error) {
+	return c.bucketJob(ctx, bucket, ActionECEncode, props)
+}
+
+// Scrub starts the job that checks every object, copy and part of a
+// bucket, and with repair fixes what it can; it returns the job's id. The
+// counts are in each node's job result (store.ScrubReport).
+func (c *Client) Scrub(ctx context.Context, bucket string, repair bool) (string, error) {
+	return c.bucketJob(ctx, bucket, ActionScrub, map[string]bool{"repair": repair})
+}
+
+// ScrubReport sums the counts of a scrub job over its nodes.
+func ScrubReport(j ClusterJob) (store.ScrubReport, error) {
+	var sum store.ScrubReport
+	for id, node := range j.Nodes {
+		if len(node.Result) == 0 {
+			continue
+		}
+		var r store.ScrubReport
+		if err := json.Unmarshal(node.Result, &r); err != nil {
+			return sum, fmt.Errorf("scrub result of %s: %w", id, err)
+		}
+		sum.Add(r)
+	}
+	return sum, nil
+}
+
+// Mountpaths returns a target's mountpaths, by the target's URL.
+func (c *Client) Mountpaths(ctx context.Context, targetURL string) ([]store.MountpathStatus, error) {
+	var out []store.MountpathStatus
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/daemon/mountpaths", base: targetURL}, &out)
+	return out, err
+}
+
+// MountpathAction attaches, detaches, enables or disables a mountpath of
+// a target (ActionAttachMountpath...); a detach runs as a job whose id it
+// returns.
+func (c *Client) MountpathAction(ctx context.Context, targetURL, action, path string) (string, error) {
+	value, _ := json.Marshal(path)
+	resp, err := c.do(ctx, request{method: http.MethodPut, path: "/v1/daemon/mountpaths", base: targetURL, bodyJSON: ActionMessage{Action: action, Value: value}})
+	if err != nil {
+		return "", err
+	}
+	defer drain(resp)
+	id, err := io.ReadAll(io.LimitReader(resp.Body, 256))
+	return strings.TrimSpace(string(id)), err
+}
+
+// ObjectLocation is where an object is kept: the copies on its owner's
+// mountpaths and the parts (erasure-coded slices or replicas) on other
+// targets. GET /v1/objects/B/O?what=location.
+type ObjectLocation struct {
+	Target string             `json:"target"`
+	Copies []store.ObjectCopy `json:"copies"`
+	Parts  []PartLocation     `json:"parts,omitempty"`
+	// Errors name the targets that could not be asked.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// PartLocation is one part of an object on a target.
+type PartLocation struct {
+	Target  string `json:"target"`
+	Index   int    `json:"index"`
+	Replica bool   `json:"replica"`
+	Data    int    `json:"data_slices"`
+	Parity  int    `json:"parity_slices"`
+	Size    int64  `json:"size"`
+	Version string `json:"version,omitempty"`
+}
+
+// ObjectLocation tells where an object's copies and parts are.
+func (c *Client) ObjectLocation(ctx context.Context, bucket, name string) (*ObjectLocation, error) {
+	out := &ObjectLocation{}
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: url.Values{QueryWhat: {"location"}}}, out)
+	return out, err
+}

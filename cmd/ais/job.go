@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newJobCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "job", Short: "List, show, wait for and stop the cluster's jobs (make-n-copies, ec-encode, scrub, resilver...)"}
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "ls",
+		Short: "List the cluster's jobs (dSort jobs: 'ais dsort ls')",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			jobs, err := client().Jobs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(jobs)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tKIND\tBUCKET\tSTATE\tNODES\tOBJECTS\tBYTES")
+			for _, j := range jobs {
+				state := "done"
+				switch {
+				case j.Running:
+					state = "running"
+				case j.Aborted:
+					state = "aborted"
+				case len(j.Errors) > 0:
+					state = "failed"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", j.ID, j.Kind, orDash(j.Bucket), state, len(j.Nodes), j.Objects, j.Bytes)
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a job on each node",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			j, err := client().Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(j)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "job %s (%s) %s\n", j.ID, j.Kind, orDash(j.Bucket))
+			fmt.Fprintln(w, "NODE\tRUNNING\tOBJECTS\tBYTES\tELAPSED\tERROR")
+			for id, n := range j.Nodes {
+				end := time.Now().UnixNano()
+				if n.Finished > 0 {
+					end = n.Finished
+				}
+				elapsed := time.Duration(end - n.Started).Round(time.Millisecond)
+				fmt.Fprintf(w, "%s\t%v\t%d\t%d\t%s\t%s\n", id, n.Running, n.Objects, n.Bytes, elapsed, n.Error)
+			}
+			return w.Flush()
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	wait := &cobra.Command{
+		Use:   "wait ID",
+		Short: "Wait for a job to end, with progress; fails when the job failed or was aborted",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := followJob(cmd.Context(), client(), args[0])
+			return err
+		},
+	}
+
+	stop := &cobra.Command{
+		Use:   "stop ID",
+		Short: "Abort a job on every node; every object stays readable",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := client().StopJob(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Printf("stopped %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, wait, stop)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

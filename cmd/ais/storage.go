@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+func newStorageCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "storage",
+		Short: "Show the targets' mountpaths, change them, and validate (scrub) buckets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showStorage(cmd.Context(), asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(newMountpathCommand(), newScrubCommand("validate"), newScrubCommand("scrub"))
+	return cmd
+}
+
+// showStorage prints every target's mountpaths with their states.
+func showStorage(ctx context.Context, asJSON bool) error {
+	status, err := client().ClusterStatus(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Target     string `json:"target"`
+		Mountpath  string `json:"mountpath"`
+		State      string `json:"state"`
+		Reason     string `json:"reason,omitempty"`
+		UsedBytes  int64  `json:"used_bytes,omitempty"`
+		TotalBytes int64  `json:"total_bytes,omitempty"`
+	}
+	var rows []row
+	for _, n := range status.Nodes {
+		if n.Role == "gateway" {
+			continue
+		}
+		if n.Error != "" {
+			rows = append(rows, row{Target: n.ID, State: "unreachable", Reason: n.Error})
+			continue
+		}
+		for _, m := range n.Mountpaths {
+			r := row{Target: n.ID, Mountpath: m.Path, State: m.State, Reason: m.Reason}
+			for _, c := range n.Capacity {
+				if c.Path == m.Path {
+					r.UsedBytes, r.TotalBytes = c.Used, c.Total
+				}
+			}
+			rows = append(rows, r)
+		}
+	}
+	if asJSON {
+		return printJSON(rows)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TARGET\tMOUNTPATH\tSTATE\tUSED\tREASON")
+	for _, r := range rows {
+		used := "-"
+		if r.TotalBytes > 0 {
+			used = fmt.Sprintf("%.0f%%", 100*float64(r.UsedBytes)/float64(r.TotalBytes))
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Target, r.Mountpath, r.State, used, r.Reason)
+	}
+	return w.Flush()
+}
+
+// targetURL finds a target's URL by its id.
+func targetURL(ctx context.Context, c *api.Client, id string) (string, error) {
+	status, err := c.ClusterStatus(ctx)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, n := range status.Nodes {
+		if n.Role == "gateway" {
+			continue
+		}
+		if n.ID == id {
+			return n.URL, nil
+		}
+		ids = append(ids, n.ID)
+	}
+	slices.Sort(ids)
+	return "", fmt.Errorf("%q is not a target of the cluster (targets: %v)", id, ids)
+}
+
+func newMountpathCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "mountpath", Short: "Attach, detach, enable or disable a target's mountpath; the objects move (resilver)"}
+	actions := []struct{ action, short string }{
+		{api.ActionAttachMountpath, "Attach a new mountpath (inside the target's data directory, or one it was configured with)"},
+		{api.ActionDetachMountpath, "Detach a mountpath for good, after moving its objects to the others"},
+		{api.ActionEnableMountpath, "Enable a disabled mountpath, after a health check"},
+		{api.ActionDisableMountpath, "Disable a mountpath: nothing is read or written there until it is enabled"},
+	}
+	for _, a := range actions {
+		var noWait bool
+		sub := &cobra.Command{
+			Use:   a.action + " TARGET MOUNTPATH",
+			Short: a.short,
+			Args:  cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				ctx := cmd.Context()
+				c := client()
+				url, err := targetURL(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				id, err := c.MountpathAction(ctx, url, a.action, args[1])
+				if err != nil {
+					return err
+				}
+				if id == "" {
+					fmt.Printf("%s: %s %sd\n", args[0], args[1], a.action)
+					return nil
+				}
+				fmt.Printf("%s: detaching %s, job %s\n", args[0], args[1], id)
+				if noWait {
+					return nil
+				}
+				_, err = followJob(ctx, c, id)
+				return err
+			},
+		}
+		if a.action == api.ActionDetachMountpath {
+			sub.Flags().BoolVar(&noWait, "no-wait", false, "return once the detach has started")
+		}
+		cmd.AddCommand(sub)
+	}
+	return cmd
+}
+
+func newScrubCommand(use string) *cobra.Command {
+	var repair, noWait, asJSON bool
+	cmd := &cobra.Command{
+		Use:   use + " ais://BUCKET",
+		Short: "Read every object, copy and part of a bucket and check its checksum; --repair fixes what it can",
+		Long: "Runs a scrub job on every target and prints its counts: objects, ok, corrupt, repaired,\n" +
+			"unrecoverable, missing copies, misplaced, parts and bad parts. Without --repair it only counts.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, obj, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			if obj != "" {
+				return fmt.Errorf("%q: %s takes a bucket, not an object", args[0], use)
+			}
+			ctx := cmd.Context()
+			c := client()
+			id, err := c.Scrub(ctx, bucket, repair)
+			if err != nil {
+				return err
+			}
+			if noWait {
+				fmt.Println(id)
+				return nil
+			}
+			fmt.Fprintf(os.Stderr, "%s ais://%s: job %s\n", use, bucket, id)
+			j, err := followJob(ctx, c, id)
+			if err != nil {
+				return err
+			}
+			report, err := api.ScrubReport(j)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(report)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "OBJECTS\tOK\tCORRUPT\tREPAIRED\tUNRECOVERABLE\tMISSING COPIES\tMISPLACED\tPARTS\tBAD PARTS")
+			fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", report.Objects, report.OK, report.Corrupt, report.Repaired,
+				report.Unrecoverable, report.MissingCopies, report.Misplaced, report.Parts, report.BadParts)
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if report.Unrecoverable > 0 {
+				return fmt.Errorf("%d object(s) of ais://%s cannot be recovered", report.Unrecoverable, bucket)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&repair, "repair", false, "rewrite bad copies, make missing ones, restore from parts, move misplaced objects")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as JSON")
+	return cmd
+}
+
+// followJob waits for a cluster job, drawing its progress on a terminal
+// (a line every few seconds otherwise), and fails when it failed or was
+// aborted.
+func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, error) {
+	bars := newBars(ctx, false)
+	bar := countBar(bars, "objects", 0)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	lastLine := time.Now()
+	var j api.ClusterJob
+	var err error
+	for {
+		j, err = c.Job(ctx, id)
+		if err != nil {
+			bar.Abort(false)
+			bars.Wait()
+			return j, err
+		}
+		bar.SetTotal(j.Objects+1, false)
+		bar.SetCurrent(j.Objects)
+		if !isTerminal(os.Stderr) && time.Since(lastLine) > 5*time.Second {
+			fmt.Fprintf(os.Stderr, "%s: %d objects, %d bytes\n", id, j.Objects, j.Bytes)
+			lastLine = time.Now()
+		}
+		if !j.Running {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			bar.Abort(false)
+			bars.Wait()
+			return j, fmt.Errorf("%w (the job goes on: 'ais job stop %s' aborts it)", ctx.Err(), id)
+		case <-tick.C:
+		}
+	}
+	bar.SetTotal(j.Objects, true)
+	bars.Wait()
+	switch {
+	case len(j.Errors) > 0:
+		return j, fmt.Errorf("job %s failed: %v", id, j.Errors)
+	case j.Aborted:
+		return j, fmt.Errorf("job %s was aborted", id)
+	}
+	fmt.Fprintf(os.Stderr, "%s %s: done, %d objects, %d bytes\n", j.Kind, id, j.Objects, j.Bytes)
+	return j, nil
+}

@@ -1,0 +1,166 @@
+package peer
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// HeaderPart carries a part's description: the base64 of its msgp
+// encoding (store.PartMeta).
+const HeaderPart = "Ais-Part"
+
+// MaxParts bounds the parts of one object a target answers with.
+const MaxParts = 2 * store.MaxSlices
+
+// EncodePart returns a part's description for HeaderPart.
+func EncodePart(meta store.PartMeta) (string, error) {
+	data, err := meta.MarshalMsg(nil)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(data), nil
+}
+
+// DecodePart reads HeaderPart; the description is validated.
+func DecodePart(value string) (store.PartMeta, error) {
+	var meta store.PartMeta
+	if len(value) > 16<<10 {
+		return meta, fmt.Errorf("%w: %s is %d bytes", store.ErrInvalidPart, HeaderPart, len(value))
+	}
+	data, err := base64.StdEncoding.DecodeString(value)
+	if err != nil {
+		return meta, fmt.Errorf("%w: %s: %w", store.ErrInvalidPart, HeaderPart, err)
+	}
+	if _, err := meta.UnmarshalMsg(data); err != nil {
+		return meta, err
+	}
+	return meta, nil
+}
+
+// PartsPath is the intra-cluster path of an object's parts on a target.
+func PartsPath(b store.Bucket, name string) string {
+	b = b.Normalize()
+	return "/v1/internal/parts/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name)
+}
+
+// SendPart stores a part on a target (store/ec.Peers).
+func (c *Client) SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error {
+	header, err := EncodePart(meta)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, to.URL+PartsPath(meta.Bucket, meta.Name), r)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = meta.SliceSize
+	if meta.SliceSize == 0 {
+		req.Body = http.NoBody
+	}
+	req.Header.Set(HeaderPart, header)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// send sends a prepared request.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %s: %w", api.ErrUnavailable, req.Method, req.URL, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp, nil
+}
+
+// PartsOf asks a target which parts of an object it keeps.
+func (c *Client) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
+	var encoded []string
+	if err := c.Call(ctx, http.MethodGet, from.URL+PartsPath(b, name), nil, &encoded); err != nil {
+		return nil, err
+	}
+	if len(encoded) > MaxParts {
+		return nil, fmt.Errorf("%w: target %s answered %d parts of %s/%s", store.ErrInvalidPart, from.ID, len(encoded), b, name)
+	}
+	out := make([]store.PartMeta, 0, len(encoded))
+	for _, e := range encoded {
+		meta, err := DecodePart(e)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", from.ID, err)
+		}
+		if meta.Bucket.Normalize() != b.Normalize() || meta.Name != name {
+			return nil, fmt.Errorf("%w: target %s answered a part of %s/%s for %s/%s", store.ErrInvalidPart, from.ID, meta.Bucket, meta.Name, b, name)
+		}
+		out = append(out, meta)
+	}
+	return out, nil
+}
+
+// OpenPart reads one part of an object from a target.
+func (c *Client) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from.URL+PartsPath(b, name)+"?index="+strconv.Itoa(index), nil)
+	if err != nil {
+		return nil, store.PartMeta{}, err
+	}
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, store.PartMeta{}, err
+	}
+	meta, err := DecodePart(resp.Header.Get(HeaderPart))
+	if err == nil && (meta.Bucket.Normalize() != b.Normalize() || meta.Name != name || meta.Index != index) {
+		err = fmt.Errorf("%w: target %s answered another part", store.ErrInvalidPart, from.ID)
+	}
+	if err != nil {
+		resp.Body.Close()
+		return nil, store.PartMeta{}, err
+	}
+	return resp.Body, meta, nil
+}
+
+// DeleteParts removes an object's parts on a target, those not newer than
+// stamp (all with a zero stamp).
+func (c *Client) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
+	return c.Call(ctx, http.MethodDelete, on.URL+PartsPath(b, name)+"?stamp="+url.QueryEscape(stamp.String()), nil, nil)
+}
+
+// Ensure asks the owner of objects to restore those it lacks.
+func (c *Client) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
+	return c.Call(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name), names, nil)
+}
+
+// JobRequest starts a job on a target.
+type JobRequest struct {
+	ID     string       `json:"id"`
+	Kind   string       `json:"kind"`
+	Bucket store.Bucket `json:"bucket,omitzero"`
+	// Repair, for a scrub.
+	Repair bool `json:"repair,omitempty"`
+	// Path, for a mountpath job.
+	Path string `json:"path,omitempty"`
+}
+
+// StartJob starts a job on a target.
+func (c *Client) StartJob(ctx context.Context, on cluster.Node, req JobRequest) error {
+	return c.Call(ctx, http.MethodPut, on.URL+"/v1/internal/jobs", req, nil)
+}
+
+// AbortJob aborts a job on a target.
+func (c *Client) AbortJob(ctx context.Context, on cluster.Node, id string) error {
+	return c.Call(ctx, http.MethodDelete, on.URL+"/v1/internal/jobs/"+url.PathEscape(id), nil, nil)
+}

@@ -1,0 +1,710 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Kinds of the jobs over stored objects.
+const (
+	jobMakeCopies = "make-n-copies"
+	jobECEncode   = "ec-encode"
+	jobECResilver = "ec-resilver"
+	jobResilver   = "resilver"
+	jobScrub      = "scrub"
+	jobDetach     = "detach-mountpath"
+)
+
+// PartPeers is how a target's erasure coding reaches the other targets
+// (store/ec.Peers); the node implements it.
+type PartPeers interface {
+	Self() cluster.Node
+	Map() *cluster.Map
+	SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error
+	PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error)
+	OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error)
+	DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error
+	Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error
+}
+
+// Protector is what the node asks of its erasure coding (store/ec.Store)
+// beyond the store it wraps.
+type Protector interface {
+	// Protect stores anew the parts of the objects of a bucket this
+	// target owns (ec-encode).
+	Protect(ctx context.Context, b store.Bucket, progress *store.Progress) error
+	// Sweep hands the objects whose parts this target keeps to their
+	// owners, then protects what it owns (after the targets changed).
+	Sweep(ctx context.Context, b store.Bucket, progress *store.Progress) error
+	// Ensure restores the named objects this target owns but lacks.
+	Ensure(ctx context.Context, b store.Bucket, names []string) error
+	// Restore rebuilds an object from its parts.
+	Restore(ctx context.Context, b store.Bucket, name string) error
+}
+
+// ProtectOptions are what the node gives its erasure coding.
+type ProtectOptions struct {
+	// Props returns a bucket's props from the node's bucket metadata.
+	Props func(b store.Bucket) (store.Props, bool)
+	// WorkDir holds objects too large to encode in memory.
+	WorkDir string
+	// OnRestore is told of each object rebuilt from parts.
+	OnRestore func(b store.Bucket, name string)
+	Logger    *slog.Logger
+}
+
+// ecPeers is the node's side of erasure coding: how it reaches the other
+// targets.
+type ecPeers struct{ n *Node }
+
+var _ PartPeers = ecPeers{}
+
+func (p ecPeers) Self() cluster.Node { return p.n.self }
+func (p ecPeers) Map() *cluster.Map  { return p.n.currentMap() }
+func (p ecPeers) SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error {
+	return p.n.peer.SendPart(ctx, to, meta, r)
+}
+func (p ecPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
+	return p.n.peer.PartsOf(ctx, from, b, name)
+}
+func (p ecPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
+	return p.n.peer.OpenPart(ctx, from, b, name, index)
+}
+func (p ecPeers) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
+	return p.n.peer.DeleteParts(ctx, on, b, name, stamp)
+}
+func (p ecPeers) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
+	return p.n.peer.Ensure(ctx, on, b, names)
+}
+
+// ecProps is the props lookup of the EC store: the node's bucket metadata.
+func (n *Node) ecProps(b store.Bucket) (store.Props, bool) {
+	md := n.currentBuckets()
+	if md == nil {
+		return store.Props{}, false
+	}
+	return md.Props(b)
+}
+
+// Parts on targets (intra-cluster).
+
+func (n *Node) partsRequest(r *http.Request) (store.Bucket, string, error) {
+	b, err := bucketOf(r)
+	name := r.PathValue("object")
+	if err == nil {
+		err = store.ValidateName(name)
+	}
+	if err == nil && n.local == nil {
+		err = badRequest("node %s stores no objects", n.config.ID)
+	}
+	return b, name, err
+}
+
+func (n *Node) handlePutPart(w http.ResponseWriter, r *http.Request) {
+	b, name, err := n.partsRequest(r)
+	var meta store.PartMeta
+	if err == nil {
+		if meta, err = peer.DecodePart(r.Header.Get(peer.HeaderPart)); err != nil {
+			err = badRequest("%w", err)
+		}
+	}
+	if err == nil && (meta.Bucket.Normalize() != b || meta.Name != name) {
+		err = badRequest("the part of %s/%s was sent to %s/%s", meta.Bucket, meta.Name, b, name)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, meta.SliceSize+1)
+	if err := n.local.PutPart(r.Context(), meta, body); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) handleGetParts(w http.ResponseWriter, r *http.Request) {
+	b, name, err := n.partsRequest(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if index := r.URL.Query().Get("index"); index != "" {
+		i, err := strconv.Atoi(index)
+		if err != nil || i < 0 || i >= store.MaxSlices {
+			n.writeError(w, r, badRequest("index %q: want 0..%d", index, store.MaxSlices-1))
+			return
+		}
+		rc, meta, err := n.local.OpenPart(r.Context(), b, name, i)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		defer rc.Close()
+		header, err := peer.EncodePart(meta)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		w.Header().Set(peer.HeaderPart, header)
+		w.Header().Set("Content-Length", strconv.FormatInt(meta.SliceSize, 10))
+		io.Copy(w, rc)
+		return
+	}
+	metas, err := n.local.PartsOf(r.Context(), b, name)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	out := make([]string, 0, len(metas))
+	for _, m := range metas {
+		e, err := peer.EncodePart(m)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		out = append(out, e)
+	}
+	writeJSON(w, out)
+}
+
+func (n *Node) handleDeleteParts(w http.ResponseWriter, r *http.Request) {
+	b, name, err := n.partsRequest(r)
+	var stamp store.Stamp
+	if err == nil {
+		if stamp, err = store.ParseStamp(r.URL.Query().Get("stamp")); err != nil {
+			err = badRequest("%w", err)
+		}
+	}
+	if err == nil {
+		err = n.local.DeleteParts(r.Context(), b, name, stamp)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// maxEnsure bounds the names of one ensure request.
+const maxEnsure = 10000
+
+func (n *Node) handleEnsure(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	var names []string
+	if err == nil && n.ec == nil {
+		err = badRequest("node %s stores no objects", n.config.ID)
+	}
+	if err == nil {
+		err = decodeBody(r, &names)
+	}
+	if err == nil && len(names) > maxEnsure {
+		err = badRequest("%d names, at most %d", len(names), maxEnsure)
+	}
+	for _, name := range names {
+		if err == nil {
+			err = store.ValidateName(name)
+		}
+	}
+	if err == nil {
+		err = n.ec.Ensure(r.Context(), b, names)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// Jobs over stored objects.
+
+// handleStartJob starts a job on this target (intra-cluster: the gateway
+// starts a cluster-wide job on every target under one id).
+func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
+	var req peer.JobRequest
+	err := decodeBody(r, &req)
+	if err == nil && n.local == nil {
+		err = badRequest("node %s stores no objects", n.config.ID)
+	}
+	if err == nil {
+		_, err = n.startJob(r.Context(), req)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// startJob starts a job of a kind on this target.
+func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error) {
+	b := req.Bucket.Normalize()
+	if req.Bucket.Name != "" {
+		if err := b.Validate(); err != nil {
+			return "", err
+		}
+	} else {
+		b = store.Bucket{}
+	}
+	var fn pipeline.JobFunc
+	switch req.Kind {
+	case jobMakeCopies:
+		fn = func(ctx context.Context, p *store.Progress) (any, error) {
+			return nil, n.config.Storage.MakeCopies(ctx, b, p)
+		}
+	case jobECEncode:
+		if n.ec == nil {
+			return "", badRequest("node %s does no erasure coding", n.config.ID)
+		}
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return nil, n.ec.Protect(ctx, b, p) }
+	case jobECResilver:
+		fn = n.ecResilver
+	case jobResilver:
+		fn = func(ctx context.Context, p *store.Progress) (any, error) {
+			return nil, n.config.Storage.Resilver(ctx, p)
+		}
+	case jobScrub:
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.scrub(ctx, b, req.Repair, p) }
+	case jobDetach:
+		fn = func(ctx context.Context, p *store.Progress) (any, error) {
+			return nil, n.config.Storage.DetachMountpath(ctx, req.Path, p)
+		}
+	default:
+		return "", badRequest("job kind %q is not known (want %s, %s, %s, %s, %s)", req.Kind, jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver)
+	}
+	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach {
+		if _, err := n.bucketProps(b); err != nil {
+			return "", err
+		}
+	}
+	return n.jobs.Start(ctx, req.ID, req.Kind, b, fn)
+}
+
+// scrub checks a bucket's objects here; an object of an erasure-coded
+// bucket with no good copy is restored from its parts.
+func (n *Node) scrub(ctx context.Context, b store.Bucket, repair bool, progress *store.Progress) (store.ScrubReport, error) {
+	opts := store.ScrubOptions{
+		Repair: repair,
+		Owned: func(b store.Bucket, name string) bool {
+			owner, err := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name))
+			return err == nil && owner.ID == n.config.ID
+		},
+	}
+	if props, ok := n.ecProps(b); ok && props.EC.Enabled && n.ec != nil {
+		opts.Restore = func(ctx context.Context, b store.Bucket, name string) error {
+			// The bad replica goes first: the restore never rolls back
+			// over a newer replica, and this one is unreadable.
+			n.local.Delete(ctx, b, name, store.DeleteOptions{KeepParts: true})
+			return n.ec.Restore(ctx, b, name)
+		}
+	}
+	return n.config.Storage.Scrub(ctx, b, opts, progress)
+}
+
+// ecResilver runs after the targets changed: once the rebalance is done,
+// every erasure-coded bucket is swept (see ec.Store.Sweep).
+func (n *Node) ecResilver(ctx context.Context, progress *store.Progress) (any, error) {
+	for n.moving() {
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	md := n.currentBuckets()
+	for b, props := range md.Buckets {
+		if !props.EC.Enabled {
+			continue
+		}
+		if err := n.ec.Sweep(ctx, b, progress); err != nil {
+			return nil, fmt.Errorf("sweep %s: %w", b, err)
+		}
+	}
+	return nil, nil
+}
+
+// restartECResilver replaces a running ec-resilver with a fresh one: the
+// targets changed again.
+func (n *Node) restartECResilver() {
+	if n.ec == nil || n.loops == nil {
+		return
+	}
+	hasEC := false
+	for _, props := range n.currentBuckets().Buckets {
+		hasEC = hasEC || props.EC.Enabled
+	}
+	if !hasEC {
+		return
+	}
+	for _, j := range n.jobs.List() {
+		if j.Kind == jobECResilver && j.Running {
+			n.jobs.Abort(j.ID, errors.New("the targets changed again"))
+		}
+	}
+	if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobECResilver}); err != nil {
+		n.logger.Warn("start ec-resilver", "err", err)
+	}
+}
+
+func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := pipeline.ValidateJobID(id); err != nil {
+		n.writeError(w, r, badRequest("%w", err))
+		return
+	}
+	if err := n.jobs.Abort(id, fmt.Errorf("by a user request to gateway %s", r.URL.Query().Get(api.QueryProxyID))); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// MountpathChanged is told by the store of a mountpath disabled, enabled
+// or detached: the objects move to their places (resilver), and the
+// objects of erasure-coded buckets that only it held are restored.
+func (n *Node) MountpathChanged(path, state, reason string) {
+	if state == "disabled" {
+		n.metrics.mountpathsDisabled.Inc()
+	}
+	if n.loops == nil || n.config.Storage == nil {
+		return
+	}
+	if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobResilver}); err != nil {
+		n.logger.Warn("start a resilver after a mountpath change", "mountpath", path, "state", state, "err", err)
+	}
+}
+
+// Repaired is told by the store of a copy rewritten from a good one.
+func (n *Node) Repaired(b store.Bucket, name, path string) {
+	n.metrics.repairs.WithLabelValues("mirror").Inc()
+}
+
+// Cluster-wide jobs and protection props (on gateways).
+
+// startClusterJob starts a job on every active target under one id; a
+// target that refuses makes the job stop on the others.
+func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string, error) {
+	if req.ID == "" {
+		req.ID = pipeline.NewJobID(req.Kind)
+	}
+	var started []cluster.Node
+	for _, t := range n.currentMap().ActiveTargets() {
+		if err := n.peer.StartJob(ctx, t, req); err != nil {
+			for _, s := range started {
+				n.peer.AbortJob(context.WithoutCancel(ctx), s, req.ID)
+			}
+			return "", fmt.Errorf("start %s on target %s: %w", req.Kind, t.ID, err)
+		}
+		started = append(started, t)
+	}
+	return req.ID, nil
+}
+
+// checkProtection refuses props a cluster cannot honor: more copies than a
+// target has mountpaths, more slices than there are targets, a changed
+// layout of an erasure-coded bucket.
+func (n *Node) checkProtection(ctx context.Context, current *store.Props, next store.Props) error {
+	targets := n.currentMap().ActiveTargets()
+	if next.Mirror.Enabled && next.Mirror.Copies > 1 && (current == nil || current.Mirror != next.Mirror) {
+		for _, t := range targets {
+			s, err := n.peer.Status(ctx, t)
+			if err != nil {
+				return fmt.Errorf("%w: mirror.copies: target %s does not answer: %w", api.ErrUnavailable, t.ID, err)
+			}
+			enabled := 0
+			for _, mp := range s.Mountpaths {
+				if mp.State == "enabled" {
+					enabled++
+				}
+			}
+			if next.Mirror.Copies > enabled {
+				return badRequest("mirror.copies %d is more than the %d mountpaths of target %s", next.Mirror.Copies, enabled, t.ID)
+			}
+		}
+	}
+	if next.EC.Enabled {
+		if total := next.EC.DataSlices + next.EC.ParitySlices; total > len(targets) {
+			return badRequest("ec.data_slices + ec.parity_slices is %d, more than the %d targets", total, len(targets))
+		}
+	}
+	return nil
+}
+
+// afterPropsChange starts the jobs a change of props calls for: copies
+// made or removed when mirroring changed, parts stored when a bucket
+// became erasure-coded. It returns the id of the job started, if any.
+func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, after store.Props) (string, error) {
+	switch {
+	case before.Mirror != after.Mirror && (after.Mirror.Enabled || before.Mirror.Enabled):
+		return n.startClusterJob(ctx, peer.JobRequest{Kind: jobMakeCopies, Bucket: b})
+	case after.EC.Enabled && !before.EC.Enabled:
+		return n.startClusterJob(ctx, peer.JobRequest{Kind: jobECEncode, Bucket: b})
+	}
+	return "", nil
+}
+
+// setProtectedProps applies a change of a bucket's props after checking
+// it against the cluster, then starts the jobs it calls for.
+func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json.RawMessage) (string, error) {
+	before, err := n.bucketProps(b)
+	if err != nil {
+		return "", err
+	}
+	change := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: patch}
+	// What the change would give, to check it before it is proposed.
+	trial, err := membership.Apply(n.control.Current(), change)
+	if err != nil {
+		return "", membershipError(err)
+	}
+	after, _ := trial.Buckets.Props(b)
+	if err := n.checkProtection(ctx, &before, after); err != nil {
+		return "", err
+	}
+	s, err := n.control.Propose(ctx, change)
+	if err != nil {
+		return "", membershipError(err)
+	}
+	after, _ = s.Buckets.Props(b)
+	// The targets start the job once they have the new props.
+	return n.afterPropsChange(ctx, b, before, after)
+}
+
+// handleProtectAction serves make-n-copies, ec-encode and scrub on a
+// bucket; each answers the job's id.
+func (n *Node) handleProtectAction(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
+	var id string
+	var err error
+	switch msg.Action {
+	case api.ActionMakeNCopies:
+		var copies int
+		if err = json.Unmarshal(msg.Value, &copies); err != nil || copies < 1 {
+			n.writeError(w, r, badRequest("make-n-copies: value must be the number of copies, 1 or more, not %s", msg.Value))
+			return
+		}
+		if _, err = n.bucketProps(b); err != nil {
+			break
+		}
+		if n.jobRunning(r.Context(), jobMakeCopies, b) {
+			err = fmt.Errorf("%w: make-n-copies runs on %s", pipeline.ErrJobBusy, b)
+			break
+		}
+		patch, _ := json.Marshal(map[string]any{"mirror": map[string]any{"enabled": copies > 1, "copies": copies}})
+		if id, err = n.setProtectedProps(r.Context(), b, patch); err == nil && id == "" {
+			// The props were already so: the copies are made anyway.
+			id, err = n.startClusterJob(r.Context(), peer.JobRequest{Kind: jobMakeCopies, Bucket: b})
+		}
+	case api.ActionECEncode:
+		patch := map[string]any{"enabled": true}
+		if len(msg.Value) > 0 && string(msg.Value) != "null" {
+			if err = json.Unmarshal(msg.Value, &patch); err != nil {
+				n.writeError(w, r, badRequest("ec-encode: value must be the ec props, e.g. {\"data_slices\":2,\"parity_slices\":1}: %w", err))
+				return
+			}
+			patch["enabled"] = true
+		}
+		encoded, _ := json.Marshal(map[string]any{"ec": patch})
+		if id, err = n.setProtectedProps(r.Context(), b, encoded); err == nil && id == "" {
+			id, err = n.startClusterJob(r.Context(), peer.JobRequest{Kind: jobECEncode, Bucket: b})
+		}
+	case api.ActionScrub:
+		var opts struct {
+			Repair bool `json:"repair"`
+		}
+		if err = decodeJSON(msg.Value, &opts); err != nil {
+			n.writeError(w, r, badRequest("scrub: value must be {\"repair\": true|false}: %w", err))
+			return
+		}
+		if _, err = n.bucketProps(b); err == nil {
+			id, err = n.startClusterJob(r.Context(), peer.JobRequest{Kind: jobScrub, Bucket: b, Repair: opts.Repair})
+		}
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, id)
+}
+
+// jobRunning reports whether a job of a kind runs on a bucket on any
+// target.
+func (n *Node) jobRunning(ctx context.Context, kind string, b store.Bucket) bool {
+	for _, node := range n.status(ctx).Nodes {
+		for _, j := range node.Jobs {
+			if j.Kind == kind && j.Running && j.Bucket == b.String() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stopClusterJob aborts a job on every target.
+func (n *Node) stopClusterJob(ctx context.Context, id string) error {
+	if err := pipeline.ValidateJobID(id); err != nil {
+		return badRequest("%w", err)
+	}
+	found := false
+	var firstErr error
+	for _, t := range n.currentMap().Reachable() {
+		if !t.Role.IsTarget() {
+			continue
+		}
+		err := n.peer.AbortJob(ctx, t, id)
+		switch {
+		case err == nil:
+			found = true
+		case errors.Is(err, api.ErrJobNotFound), errors.Is(err, pipeline.ErrJobNotFound):
+		default:
+			if firstErr == nil {
+				firstErr = fmt.Errorf("target %s: %w", t.ID, err)
+			}
+		}
+	}
+	if !found && firstErr == nil {
+		return fmt.Errorf("%w: %s", api.ErrJobNotFound, id)
+	}
+	return firstErr
+}
+
+// Mountpaths (targets).
+
+func (n *Node) handleGetMountpaths(w http.ResponseWriter, r *http.Request) {
+	if n.config.Storage == nil {
+		n.writeError(w, r, badRequest("node %s has no mountpaths", n.config.ID))
+		return
+	}
+	writeJSON(w, n.config.Storage.MountpathStatuses())
+}
+
+// handleMountpathAction attaches, detaches, enables or disables a
+// mountpath of this target. A detach, which moves objects, runs as a job
+// whose id it answers.
+func (n *Node) handleMountpathAction(w http.ResponseWriter, r *http.Request) {
+	var msg api.ActionMessage
+	err := decodeBody(r, &msg)
+	if err == nil && n.config.Storage == nil {
+		err = badRequest("node %s has no mountpaths", n.config.ID)
+	}
+	var path string
+	if err == nil {
+		if jerr := json.Unmarshal(msg.Value, &path); jerr != nil || path == "" || !filepath.IsAbs(path) {
+			err = badRequest("%s: value must be an absolute mountpath directory", msg.Action)
+		}
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	path = filepath.Clean(path)
+	st := n.config.Storage
+	ctx := r.Context()
+	switch msg.Action {
+	case api.ActionAttachMountpath:
+		if err = n.attachable(path); err == nil {
+			err = st.AttachMountpath(ctx, path)
+		}
+	case api.ActionDetachMountpath:
+		var id string
+		if id, err = n.startJob(ctx, peer.JobRequest{Kind: jobDetach, Path: path}); err == nil {
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, id)
+			return
+		}
+	case api.ActionEnableMountpath:
+		err = st.EnableMountpath(ctx, path)
+	case api.ActionDisableMountpath:
+		err = st.DisableMountpath(ctx, path, "disabled by an administrator")
+	default:
+		err = badRequest("mountpath action %q is not known (want %s, %s, %s or %s)", msg.Action,
+			api.ActionAttachMountpath, api.ActionDetachMountpath, api.ActionEnableMountpath, api.ActionDisableMountpath)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// attachable refuses to attach a directory that is neither one of the
+// node's configured mountpaths nor inside one of its roots: a request
+// must not make a node write anywhere on its host.
+func (n *Node) attachable(path string) error {
+	for _, root := range n.config.MountpathRoots {
+		if pathsafe.Within(root, path) == nil {
+			return nil
+		}
+	}
+	return badRequest("attach: %s is not a configured mountpath of node %s nor inside its data directory", path, n.config.ID)
+}
+
+// StorageEvents passes the store's notices (a mountpath disabled, a copy
+// repaired) to a node made after the store.
+type StorageEvents struct{ node atomic.Pointer[Node] }
+
+// Bind makes n the node told of the store's events.
+func (e *StorageEvents) Bind(n *Node) { e.node.Store(n) }
+
+// MountpathChanged passes a mountpath's change to the node.
+func (e *StorageEvents) MountpathChanged(path, state, reason string) {
+	if n := e.node.Load(); n != nil {
+		n.MountpathChanged(path, state, reason)
+	}
+}
+
+// Repaired passes a repaired copy to the node.
+func (e *StorageEvents) Repaired(b store.Bucket, name, path string) {
+	if n := e.node.Load(); n != nil {
+		n.Repaired(b, name, path)
+	}
+}
+
+// objectLocation answers what=location: the copies on this target's
+// mountpaths and the parts the other targets keep.
+func (n *Node) objectLocation(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
+	ctx := r.Context()
+	out := api.ObjectLocation{Target: n.config.ID, Copies: []store.ObjectCopy{}}
+	copies, err := n.config.Storage.Copies(ctx, b, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		n.writeError(w, r, err)
+		return
+	}
+	out.Copies = append(out.Copies, copies...)
+	if props, ok := n.ecProps(b); ok && props.EC.Enabled {
+		for _, t := range n.currentMap().Targets() {
+			if t.ID == n.config.ID {
+				continue
+			}
+			parts, err := n.peer.PartsOf(ctx, t, b, name)
+			if err != nil {
+				out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", t.ID, err))
+				continue
+			}
+			for _, p := range parts {
+				out.Parts = append(out.Parts, api.PartLocation{Target: t.ID, Index: p.Index, Replica: p.Replica, Data: p.Data, Parity: p.Parity, Size: p.SliceSize, Version: p.Version})
+			}
+		}
+	}
+	if len(out.Copies) == 0 && len(out.Parts) == 0 {
+		n.writeError(w, r, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound))
+		return
+	}
+	writeJSON(w, out)
+}

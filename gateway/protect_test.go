@@ -1,0 +1,238 @@
+package gateway_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+)
+
+// copiesOnDisk counts the files of an object over every target's
+// mountpaths.
+func copiesOnDisk(c *gatewaytest.Cluster, bucket, name string) int {
+	n := 0
+	for _, t := range c.Targets() {
+		for _, mp := range t.Store.Mountpaths() {
+			if _, err := os.Stat(filepath.Join(mp, "ais", bucket, name)); err == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func waitJob(t *testing.T, client *api.Client, id string) api.ClusterJob {
+	t.Helper()
+	ctx := t.Context()
+	j, err := client.WaitJob(ctx, id, 20*time.Millisecond)
+	if err != nil {
+		t.Fatalf("job %s: %v", id, err)
+	}
+	if len(j.Errors) > 0 {
+		t.Fatalf("job %s: %v", id, j.Errors)
+	}
+	return j
+}
+
+func TestMakeNCopiesThroughTheAPI(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, Mountpaths: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		name := fmt.Sprintf("o%02d", i)
+		if _, err := client.Put(ctx, "m", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := client.MakeNCopies(ctx, "m", 4)
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "mirror.copies 4 is more than the 3 mountpaths") {
+		t.Fatalf("more copies than mountpaths: %v", err)
+	}
+	for _, copies := range []int{2, 3, 1} {
+		id, err := client.MakeNCopies(ctx, "m", copies)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := waitJob(t, client, id)
+		if j.Kind != "make-n-copies" || j.Objects != 40 || len(j.Nodes) != 2 {
+			t.Fatalf("make-n-copies %d: %+v", copies, j)
+		}
+		for i := range 40 {
+			name := fmt.Sprintf("o%02d", i)
+			if n := copiesOnDisk(c, "m", name); n != copies {
+				t.Fatalf("copies=%d: %s has %d copies", copies, name, n)
+			}
+		}
+		props, _ := client.BucketProps(ctx, "m")
+		if props.Mirror.Copies != copies || props.Mirror.Enabled != (copies > 1) {
+			t.Fatalf("props after make-n-copies %d: %+v", copies, props.Mirror)
+		}
+	}
+	// A PUT writes its copies itself.
+	if _, err := client.MakeNCopies(ctx, "m", 2); err != nil {
+		t.Fatal(err)
+	}
+	client.Put(ctx, "m", "later", strings.NewReader("x"), api.PutOptions{Size: 1})
+	if n := copiesOnDisk(c, "m", "later"); n != 2 {
+		t.Fatalf("a PUT after make-n-copies 2 made %d copies", n)
+	}
+	loc, err := client.ObjectLocation(ctx, "m", "later")
+	if err != nil || len(loc.Copies) != 2 || loc.Copies[0].Mountpath == loc.Copies[1].Mountpath || !loc.Copies[0].Current || !loc.Copies[1].Current {
+		t.Fatalf("location of a mirrored object: %+v %v", loc, err)
+	}
+	if _, err := client.ObjectLocation(ctx, "m", "nothing"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("location of a missing object: %v", err)
+	}
+}
+
+func TestErasureCodingThroughTheAPI(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	var e *api.Error
+	for _, bad := range []struct {
+		props map[string]any
+		field string
+	}{
+		{map[string]any{"enabled": true, "data_slices": 3, "parity_slices": 2}, "ec.data_slices + ec.parity_slices is 5, more than the 4 targets"},
+		{map[string]any{"enabled": true, "data_slices": 0, "parity_slices": 1}, "ec.data_slices"},
+		{map[string]any{"enabled": true, "data_slices": 2, "parity_slices": -1}, "ec.parity_slices"},
+	} {
+		err := client.CreateBucket(ctx, "bad", map[string]any{"ec": bad.props})
+		if !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, bad.field) {
+			t.Fatalf("ec %v: %v, want 400 naming %s", bad.props, err, bad.field)
+		}
+	}
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1, "objsize_limit": 1024}}); err != nil {
+		t.Fatal(err)
+	}
+	err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"parity_slices": 2}})
+	if !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "cannot change") {
+		t.Fatalf("a change of the layout: %v", err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	objects := map[string][]byte{}
+	for i := range 30 {
+		name := fmt.Sprintf("o%02d", i)
+		data := make([]byte, rng.IntN(8000))
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
+		objects[name] = data
+		if _, err := client.Put(ctx, "e", name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A large object is in 2+1 slices, each on a target other than the
+	// owner; a small one is kept parity+1 times (the owner's and a replica).
+	for name, data := range objects {
+		loc, err := client.ObjectLocation(ctx, "e", name)
+		if err != nil || len(loc.Copies) != 1 {
+			t.Fatalf("location of %s: %+v %v", name, loc, err)
+		}
+		want, replica := 3, false
+		if len(data) < 1024 {
+			want, replica = 1, true
+		}
+		targets := map[string]bool{loc.Target: true}
+		for _, p := range loc.Parts {
+			targets[p.Target] = true
+			if p.Replica != replica {
+				t.Fatalf("%s of %d bytes: part %+v", name, len(data), p)
+			}
+		}
+		if len(loc.Parts) != want || len(targets) != want+1 {
+			t.Fatalf("%s of %d bytes: parts %+v, want %d on distinct targets", name, len(data), loc.Parts, want)
+		}
+	}
+	// A target dies: its objects are rebuilt from their parts.
+	victim := c.Targets()[1]
+	m := c.Primary().Node.Map()
+	lost := 0
+	for name := range objects {
+		if owner, _ := m.Owner(cluster.Uname("ais", "e", name)); owner.ID == victim.Node.ID() {
+			lost++
+		}
+	}
+	if lost == 0 {
+		t.Fatal("the victim owns no object: the test tests nothing")
+	}
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	for name, data := range objects {
+		got, err := client.GetBytes(ctx, "e", name, api.GetOptions{Validate: true})
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s with a target down: %d bytes, %v", name, len(got), err)
+		}
+	}
+	restores := 0.0
+	for _, tg := range c.Targets() {
+		restores += gatewaytest.Scrape(t, tg.URL()).Value("ais_repairs_total", "kind", "ec")
+	}
+	if int(restores) != lost {
+		t.Fatalf("%v objects rebuilt from parts, %d were on the dead target", restores, lost)
+	}
+	// A scrub counts every object once; none is corrupt.
+	id, err := client.Scrub(ctx, "e", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := api.ScrubReport(waitJob(t, client, id))
+	if err != nil || report.Corrupt != 0 || report.Unrecoverable != 0 || report.Parts == 0 {
+		t.Fatalf("scrub: %+v %v", report, err)
+	}
+}
+
+func TestMountpathsThroughTheAPI(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	target := c.Targets()[0]
+	mps, err := client.Mountpaths(ctx, target.URL())
+	if err != nil || len(mps) != 2 || mps[0].State != "enabled" {
+		t.Fatalf("mountpaths: %+v %v", mps, err)
+	}
+	var e *api.Error
+	// Only the node's own directories may be attached.
+	if _, err := client.MountpathAction(ctx, target.URL(), api.ActionAttachMountpath, "/etc"); !errors.As(err, &e) || e.Status != 400 {
+		t.Fatalf("attach /etc: %v", err)
+	}
+	if _, err := client.MountpathAction(ctx, target.URL(), api.ActionDisableMountpath, "/nowhere"); !errors.Is(err, store.ErrMountpath) && !errors.As(err, &e) {
+		t.Fatalf("disable an unknown mountpath: %v", err)
+	}
+	fresh := filepath.Join(target.Dir, "mp9")
+	if _, err := client.MountpathAction(ctx, target.URL(), api.ActionAttachMountpath, fresh); err != nil {
+		t.Fatal(err)
+	}
+	client.CreateBucket(ctx, "b", nil)
+	for i := range 20 {
+		client.Put(ctx, "b", fmt.Sprintf("o%d", i), strings.NewReader("data"), api.PutOptions{Size: 4})
+	}
+	id, err := client.MountpathAction(ctx, target.URL(), api.ActionDetachMountpath, mps[0].Path)
+	if err != nil || id == "" {
+		t.Fatalf("detach: %q %v", id, err)
+	}
+	waitJob(t, client, id)
+	for i := range 20 {
+		if got, err := client.GetBytes(ctx, "b", fmt.Sprintf("o%d", i), api.GetOptions{}); err != nil || string(got) != "data" {
+			t.Fatalf("o%d after the detach: %v", i, err)
+		}
+	}
+	if mps, _ = client.Mountpaths(ctx, target.URL()); len(mps) != 2 {
+		t.Fatalf("after attach and detach: %+v", mps)
+	}
+}
