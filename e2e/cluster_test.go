@@ -59,9 +59,17 @@ func freePortRange(t testing.TB, n int) int {
 // the end of the test.
 func startCLICluster(t testing.TB, gateways, targets int, nodeFlags ...string) *cliCluster {
 	t.Helper()
+	return startMountpathCluster(t, gateways, targets, 1, nodeFlags...)
+}
+
+// startMountpathCluster is startCLICluster with a number of mountpaths per
+// target (DIR/tN/mp1...).
+func startMountpathCluster(t testing.TB, gateways, targets, mountpaths int, nodeFlags ...string) *cliCluster {
+	t.Helper()
 	dir := t.TempDir()
 	port := freePortRange(t, gateways+targets+4)
 	args := []string{"cluster", "start", "--gateways", strconv.Itoa(gateways), "--targets", strconv.Itoa(targets),
+		"--mountpaths", strconv.Itoa(mountpaths),
 		"--dir", dir, "--port", strconv.Itoa(port), "--no-sync", "--aisnode", filepath.Join(binDir, "aisnode")}
 	for _, f := range nodeFlags {
 		args = append(args, "--node-flag="+f)

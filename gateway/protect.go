@@ -321,7 +321,9 @@ func (n *Node) scrub(ctx context.Context, b store.Bucket, repair bool, progress 
 // ecResilver runs after the targets changed: once the rebalance is done,
 // every erasure-coded bucket is swept (see ec.Store.Sweep).
 func (n *Node) ecResilver(ctx context.Context, progress *store.Progress) (any, error) {
-	for n.moving() {
+	// Objects move first: then each has its new owner. (Not moving(),
+	// which stays true long after a run, for reads of stragglers.)
+	for n.rebalance != nil && n.rebalance.Running() {
 		select {
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
@@ -440,8 +442,10 @@ func (n *Node) checkProtection(ctx context.Context, current *store.Props, next s
 		}
 	}
 	if next.EC.Enabled {
-		if total := next.EC.DataSlices + next.EC.ParitySlices; total > len(targets) {
-			return badRequest("ec.data_slices + ec.parity_slices is %d, more than the %d targets", total, len(targets))
+		// As in AIStore: the owner keeps the object, each slice needs a
+		// target of its own.
+		if total := next.EC.DataSlices + next.EC.ParitySlices; total+1 > len(targets) {
+			return badRequest("ec.data_slices + ec.parity_slices is %d: it needs %d targets (the owner and one per slice), the cluster has %d", total, total+1, len(targets))
 		}
 	}
 	return nil

@@ -108,7 +108,7 @@ func TestErasureCodingThroughTheAPI(t *testing.T) {
 		props map[string]any
 		field string
 	}{
-		{map[string]any{"enabled": true, "data_slices": 3, "parity_slices": 2}, "ec.data_slices + ec.parity_slices is 5, more than the 4 targets"},
+		{map[string]any{"enabled": true, "data_slices": 3, "parity_slices": 1}, "ec.data_slices + ec.parity_slices is 4: it needs 5 targets"},
 		{map[string]any{"enabled": true, "data_slices": 0, "parity_slices": 1}, "ec.data_slices"},
 		{map[string]any{"enabled": true, "data_slices": 2, "parity_slices": -1}, "ec.parity_slices"},
 	} {

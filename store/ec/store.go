@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/store"
@@ -66,6 +67,9 @@ type Store struct {
 	opts   Options
 	logger *slog.Logger
 	codecs sync.Map // Layout -> *Codec
+	// restores joins concurrent restores of one object (a GET and a
+	// sweep's Ensure), so that it is rebuilt and stored once.
+	restores singleflight.Group
 }
 
 // Wrap returns the decorator over inner.
@@ -465,6 +469,13 @@ func (s *Store) find(ctx context.Context, b store.Bucket, name string) ([]found,
 // the current map places them. It restores only the newest version the
 // parts hold, and never over a newer replica.
 func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error {
+	key := b.Normalize().String() + "/" + name
+	// The first caller's cancel must not fail the others that joined it.
+	_, err, _ := s.restores.Do(key, func() (any, error) { return nil, s.restore(context.WithoutCancel(ctx), b, name) })
+	return err
+}
+
+func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error {
 	props, ok := s.props(b)
 	if !ok {
 		return fmt.Errorf("%s is not erasure-coded: %w", b, errNoParts)

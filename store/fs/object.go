@@ -61,6 +61,17 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if len(later) > 0 {
 		s.copyLater(b, name, meta.Stamp)
 	}
+	// The copies wanted may have changed while the data streamed in, and
+	// a make-n-copies started since may have passed this name already:
+	// the PUT places what the bucket wants now.
+	if current, err := s.bucketProps(b); err == nil && copiesOf(current) != copiesOf(props) {
+		c := pendingCopy{bucket: b, name: name, stamp: meta.Stamp}
+		if current.Mirror.Burst {
+			s.copyLater(b, name, meta.Stamp)
+		} else {
+			s.copyNow(c)
+		}
+	}
 	return meta, nil
 }
 

@@ -95,7 +95,7 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 	if err := syscall.Setxattr(work, partXattr, encoded, 0); err != nil {
 		return classify(fmt.Errorf("set part metadata: %w", err))
 	}
-	lock := s.lockName(b, name)
+	lock := s.lockParts(b, name)
 	lock.Lock()
 	defer lock.Unlock()
 	for _, other := range s.readable() {
@@ -192,7 +192,7 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 		return err
 	}
 	b = b.Normalize()
-	lock := s.lockName(b, name)
+	lock := s.lockParts(b, name)
 	lock.Lock()
 	defer lock.Unlock()
 	key := partKey(name)

@@ -50,6 +50,12 @@ type Store struct {
 	// nameLocks serialize writers of the same name (by hash), so that
 	// versions increment without gaps or repeats.
 	nameLocks [256]sync.Mutex
+	// partLocks serialize the writers of a name's parts. They are apart
+	// from nameLocks: a PUT of an erasure-coded object holds its name
+	// lock while it sends parts to other targets, whose own PUTs may be
+	// sending parts here; one lock space for both would deadlock them
+	// across targets when two names share a stripe.
+	partLocks [256]sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -198,6 +204,13 @@ func (s *Store) lockName(b store.Bucket, name string) *sync.Mutex {
 	h := fnv.New32a()
 	h.Write([]byte(uname(b, name)))
 	return &s.nameLocks[h.Sum32()%uint32(len(s.nameLocks))]
+}
+
+// lockParts returns the lock of a name's parts (see partLocks).
+func (s *Store) lockParts(b store.Bucket, name string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(uname(b, name)))
+	return &s.partLocks[h.Sum32()%uint32(len(s.partLocks))]
 }
 
 func randomName() string {
