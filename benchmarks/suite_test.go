@@ -107,6 +107,10 @@ func TestSuites(t *testing.T) {
 		{"controlplane", "bucket create, 3 gateways, through a follower", "bucket create, 1 gateway"},
 		{"controlplane", "GET 256 KiB, clients route to targets, 3 gateway(s)", "GET 256 KiB, clients route to targets, 1 gateway(s)"},
 		{"controlplane", "failover: kill -9 of the primary to the first bucket create, 3 gateways", ""},
+		{"protection", "protection Put 1 MiB, mirror 2", "disk write 1 MiB files ×2, fsync each"},
+		{"protection", "protection Put 1 MiB, EC 2+2", "disk write 1 MiB files ×3, fsync each"},
+		{"protection", "GET 1 MiB restored from 2+2 slices", "GET 1 MiB, EC 2+2, replica on disk"},
+		{"protection", "EC encode 2+2, 1 MiB objects (ec.Codec.EncodeShared)", "reedsolomon Encode 2+2, 1 MiB objects, the library alone"},
 	} {
 		i := slices.IndexFunc(report.Results, func(r benchmarks.Result) bool { return r.Suite == want.suite && r.Name == want.name })
 		if i < 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/klauspost/reedsolomon"
 
+	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -121,6 +122,41 @@ func (c *Codec) Encode(data []byte) ([][]byte, error) {
 		return nil, fmt.Errorf("ec: encode %d bytes: %w", len(data), err)
 	}
 	return slices, nil
+}
+
+// EncodeShared is Encode without the copy: the data slices that data
+// fills whole are data itself, and only the padded last one and the
+// parity slices take memory, from a pool. data must not change, and the
+// slices must not be used, after release.
+func (c *Codec) EncodeShared(data []byte) (slices [][]byte, release func(), err error) {
+	total := c.layout.Slices()
+	size := c.layout.SliceSize(int64(len(data)))
+	slices = make([][]byte, total)
+	if size == 0 {
+		for i := range slices {
+			slices[i] = []byte{}
+		}
+		return slices, func() {}, nil
+	}
+	whole := int64(len(data)) / size
+	extra := pool.Get(int((int64(total) - whole) * size))
+	rest := copy(extra, data[whole*size:])
+	// Pooled memory is not zeroed: the padding must be.
+	clear(extra[rest : (int64(c.layout.Data)-whole)*size])
+	for i := range slices {
+		start := int64(i) * size
+		if int64(i) < whole {
+			slices[i] = data[start : start+size : start+size]
+			continue
+		}
+		start -= whole * size
+		slices[i] = extra[start : start+size : start+size]
+	}
+	if err := c.encoder.Encode(slices); err != nil {
+		pool.Put(extra)
+		return nil, nil, fmt.Errorf("ec: encode %d bytes: %w", len(data), err)
+	}
+	return slices, func() { pool.Put(extra) }, nil
 }
 
 // Restore rebuilds the object of size bytes from its slices, indexed by

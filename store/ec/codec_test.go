@@ -101,6 +101,46 @@ func TestLayoutSliceSize(t *testing.T) {
 	}
 }
 
+// EncodeShared gives the slices Encode gives, leaves the data as it was,
+// and zero-pads even when the pool hands back dirty memory.
+func TestEncodeSharedMatchesEncode(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, l := range layouts {
+		c := newCodec(t, l)
+		for round := range 3 {
+			for _, size := range sizes {
+				data := randomBytes(rng, size)
+				original := bytes.Clone(data)
+				want, err := c.Encode(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, release, err := c.EncodeShared(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("%+v size %d round %d: slice %d differs from Encode's", l, size, round, i)
+					}
+				}
+				if !bytes.Equal(data, original) {
+					t.Fatalf("%+v size %d: EncodeShared changed the data", l, size)
+				}
+				// Dirty the pooled memory for the next round.
+				for i := l.Data - 1; i < len(got); i++ {
+					if i >= 0 && int64(i+1)*l.SliceSize(size) > size {
+						for j := range got[i] {
+							got[i][j] = 0xa5
+						}
+					}
+				}
+				release()
+			}
+		}
+	}
+}
+
 func TestEncodeLayout(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, l := range layouts {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -142,7 +143,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		if err == nil {
 			meta.Stamp = stamp
 			meta.Version = s.nextVersion(ctx, b, name, props, opts.Version)
-			err = s.protect(ctx, b, props, meta, data)
+			err = s.protect(ctx, b, props, meta, data, nil)
 		}
 		if err != nil {
 			release()
@@ -188,7 +189,7 @@ type source interface {
 
 // protect stores an object's parts on their holders: replicas below the
 // size limit, else slices. Every part must be stored.
-func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, object store.ObjectMeta, data source) error {
+func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, object store.ObjectMeta, data source, present []found) error {
 	layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
 	if err := layout.Validate(); err != nil {
 		return err
@@ -212,11 +213,22 @@ func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, 
 			parts[i] = base
 			parts[i].Index, parts[i].Replica, parts[i].SliceSize, parts[i].PartChecksum = i, true, size, sum
 		}
+		holders, parts = missing(holders, parts, present)
 		return s.send(ctx, holders, parts, func(int) io.Reader { return io.NewSectionReader(data, 0, size) })
 	}
 	holders, err := Holders(s.peers.Map(), b, object.Name, layout.Slices())
 	if err != nil {
 		return err
+	}
+	if len(present) > 0 {
+		probe := make([]store.PartMeta, len(holders))
+		for i := range probe {
+			probe[i] = base
+			probe[i].Index = i
+		}
+		if kept, _ := missing(holders, probe, present); len(kept) == 0 {
+			return nil // every holder has its slice: nothing to encode
+		}
 	}
 	slices, cleanup, err := s.encode(layout, data)
 	if err != nil {
@@ -232,7 +244,30 @@ func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, 
 		parts[i] = base
 		parts[i].Index, parts[i].SliceSize, parts[i].PartChecksum = i, layout.SliceSize(size), sum
 	}
-	return s.send(ctx, holders, parts, func(i int) io.Reader { return io.NewSectionReader(slices[i], 0, slices[i].Size()) })
+	holders, parts = missing(holders, parts, present)
+	return s.send(ctx, holders, parts, func(i int) io.Reader {
+		slice := slices[parts[i].Index]
+		return io.NewSectionReader(slice, 0, slice.Size())
+	})
+}
+
+// missing drops the parts a holder keeps already (present, of the same
+// version), keeping holders[i] beside parts[i].
+func missing(holders []cluster.Node, parts []store.PartMeta, present []found) ([]cluster.Node, []store.PartMeta) {
+	if len(present) == 0 {
+		return holders, parts
+	}
+	var keepHolders []cluster.Node
+	var keepParts []store.PartMeta
+	for i, part := range parts {
+		kept := slices.ContainsFunc(present, func(f found) bool {
+			return f.node.ID == holders[i].ID && f.meta.Index == part.Index && f.meta.Replica == part.Replica && f.meta.Same(part)
+		})
+		if !kept {
+			keepHolders, keepParts = append(keepHolders, holders[i]), append(keepParts, part)
+		}
+	}
+	return keepHolders, keepParts
 }
 
 // encode makes the slices of an object: in memory up to the memory
@@ -244,19 +279,33 @@ func (s *Store) encode(layout Layout, data source) ([]source, func(), error) {
 	}
 	size := data.Size()
 	if size <= s.opts.MemoryLimit {
-		buf := make([]byte, size)
-		if _, err := data.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
-			return nil, nil, err
+		// A PUT's bytes are in memory already; others are read into a
+		// pooled buffer.
+		raw, inMemory := data.(interface{ bytes() ([]byte, bool) })
+		var buf []byte
+		ok := false
+		if inMemory {
+			buf, ok = raw.bytes()
 		}
-		encoded, err := c.Encode(buf)
+		free := func() {}
+		if !ok {
+			buf = pool.Get(int(size))
+			free = func() { pool.Put(buf) }
+			if _, err := data.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+				free()
+				return nil, nil, err
+			}
+		}
+		encoded, release, err := c.EncodeShared(buf)
 		if err != nil {
+			free()
 			return nil, nil, err
 		}
 		out := make([]source, len(encoded))
 		for i, e := range encoded {
 			out[i] = bytes.NewReader(e)
 		}
-		return out, func() {}, nil
+		return out, func() { release(); free() }, nil
 	}
 	files := make([]*os.File, layout.Slices())
 	cleanup := func() {
@@ -516,7 +565,8 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 		s.opts.OnRestore(b, name)
 	}
 	meta := store.ObjectMeta{Name: name, Size: newest.ObjectSize, Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp}
-	if err := s.protect(ctx, b, props, meta, object); err != nil {
+	// Parts the holders keep already are not sent again.
+	if err := s.protect(ctx, b, props, meta, object, parts); err != nil {
 		s.logger.Warn("store the parts of a restored object again", "bucket", b.String(), "object", name, "err", err)
 	}
 	return nil
@@ -724,7 +774,7 @@ func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.P
 	}
 	defer obj.Close()
 	meta := obj.Meta()
-	return s.protect(ctx, b, props, meta, objectSource{obj, meta.Size})
+	return s.protect(ctx, b, props, meta, objectSource{obj, meta.Size}, nil)
 }
 
 type objectSource struct {
@@ -855,6 +905,9 @@ func (c *capture) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (c *capture) Size() int64 { return c.n }
+
+// bytes returns the captured bytes when they are all in memory.
+func (c *capture) bytes() ([]byte, bool) { return c.buf, c.file == nil && int64(len(c.buf)) == c.n }
 
 // meta describes the captured object.
 func (c *capture) meta(name string) (store.ObjectMeta, error) {

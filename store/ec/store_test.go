@@ -29,6 +29,7 @@ type fleet struct {
 	inner    map[string]*fs.Store
 	down     map[string]bool
 	restored atomic.Int64
+	sent     atomic.Int64 // parts sent to other targets
 	props    store.Props
 }
 
@@ -59,6 +60,7 @@ func (p fleetPeers) SendPart(ctx context.Context, to cluster.Node, meta store.Pa
 	if err != nil {
 		return err
 	}
+	p.f.sent.Add(1)
 	return st.PutPart(ctx, meta, r)
 }
 func (p fleetPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
@@ -206,6 +208,35 @@ func TestPutStoresPartsAndRestores(t *testing.T) {
 	}
 	if f.restored.Load() != int64(len(objects)) {
 		t.Fatalf("%d restores counted, want %d", f.restored.Load(), len(objects))
+	}
+}
+
+// A restore stores again only the parts that are gone: the holders that
+// keep theirs get nothing.
+func TestRestoreSendsOnlyMissingParts(t *testing.T) {
+	f := newFleet(t, 5, 2, 2, 1024)
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, size := range []int{100, 200 << 10} {
+		name := fmt.Sprintf("o-%d", size)
+		data := randomData(rng, size)
+		f.put(name, data)
+		parts := f.parts(name)
+		before := f.sent.Load()
+		f.dropReplica(name)
+		if got, err := f.get(name, true); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if sent := f.sent.Load() - before; sent != 0 {
+			t.Fatalf("%s: a restore with every part in place sent %d parts", name, sent)
+		}
+		f.loseParts(rng, name, 1)
+		f.dropReplica(name)
+		if got, err := f.get(name, true); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if sent := f.sent.Load() - before; sent != 1 || f.parts(name) != parts {
+			t.Fatalf("%s: a restore with one part lost sent %d parts, now %d of %d", name, sent, f.parts(name), parts)
+		}
 	}
 }
 
