@@ -43,9 +43,8 @@ var allowed = map[string][]string{
 	"store/storetest":         {"store"},
 	"store/faulty":            {"store"},
 	"store/dryrun":            {"store"},
-	// Decorators to come wrap store.Store; the EC one places slices by
-	// the cluster map.
-	"store/mirror":    {"store"},
+	// Decorators wrap store.Store; the EC one places parts by the cluster
+	// map. (Mirror copies are on one target's mountpaths: store/fs.)
 	"store/ec":        {"store", "cluster"},
 	"store/remote":    {"store"},
 	"store/remote/s3": {"store", "store/remote"},

@@ -10,5 +10,13 @@
 // Bucket metadata is kept, versioned, in <mountpath>/.ais/bmd.json on every
 // mountpath.
 //
+// A mirrored bucket keeps copies on the object's next mountpaths in HRW
+// order (mirror.go); reads take the least busy copy and rewrite bad ones.
+// Mountpaths can be disabled, enabled, attached and detached while the
+// store runs, and a health check (FSHC) disables one that fails
+// (mountpath.go). Parts of objects other targets own (erasure-coded slices
+// and replicas, see store/ec) live under <mountpath>/.ais/parts (parts.go).
+// Scrub reads every copy and part and checks its checksum (scrub.go).
+//
 //	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{"/data/mp1", "/data/mp2"}})
 package fs
