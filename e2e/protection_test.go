@@ -452,7 +452,24 @@ func TestMakeNCopiesUnderPuts(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "mirror.copies 3 is more than the 2 mountpaths") {
 		t.Fatalf("mirror --copies 3 on 2 mountpaths: %v %q", err, errOut)
 	}
-	// PUTs go on during the job.
+	// A stopped make-n-copies leaves every object readable.
+	first := strings.TrimSpace(ais(t, c.endpoint, "bucket", "mirror", "ais://many", "--copies", "2", "--no-wait"))
+	ais(t, c.endpoint, "job", "stop", first)
+	if _, errOut, err := aisResult(c.endpoint, "job", "wait", first); err == nil || !strings.Contains(errOut, "aborted") {
+		t.Fatalf("ais job wait of a stopped job: %v %q", err, errOut)
+	}
+	if j, err := client.Job(ctx, first); err != nil || !j.Aborted || j.Running {
+		t.Fatalf("the stopped job: %+v %v", j, err)
+	}
+	for i := 0; i < 10000; i += 7 {
+		name := fmt.Sprintf("m%05d", i)
+		got, err := client.GetBytes(ctx, "many", name, api.GetOptions{Validate: true})
+		if err != nil || string(got) != strings.Repeat(name, 8) {
+			t.Fatalf("%s after make-n-copies was stopped: %q %v", name, got, err)
+		}
+	}
+	// PUTs go on during the job (which makes the copies the stopped one
+	// did not).
 	stop := make(chan struct{})
 	var during, putFailures atomic.Int64
 	for w := range 2 {
