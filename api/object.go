@@ -26,6 +26,9 @@ type PutOptions struct {
 	Checksum store.Checksum
 	// Custom metadata kept with the object.
 	Custom map[string]string
+	// ETag asks the target for the MD5 of the bytes, kept in the custom
+	// metadata as store.CustomETag (the S3 ETag).
+	ETag bool
 }
 
 // Put stores an object. A body that implements io.Seeker can be rewound
@@ -36,6 +39,9 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 	if !opts.Checksum.IsEmpty() {
 		h.Set(HeaderChecksumType, opts.Checksum.Type)
 		h.Set(HeaderChecksumValue, opts.Checksum.Value)
+	}
+	if opts.ETag {
+		h.Set(HeaderETag, "true")
 	}
 	if len(opts.Custom) > 0 {
 		parts := make([]string, 0, len(opts.Custom))
@@ -132,6 +138,9 @@ func metaFromHeaders(name string, h http.Header) store.ObjectMeta {
 	}
 	if ns, err := strconv.ParseInt(h.Get(HeaderAtime), 10, 64); err == nil {
 		meta.Atime = time.Unix(0, ns)
+	}
+	if stamp, err := store.ParseStamp(h.Get(HeaderStamp)); err == nil {
+		meta.Stamp = stamp
 	}
 	if s := h.Get(HeaderCustom); s != "" {
 		meta.Custom = map[string]string{}

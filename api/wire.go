@@ -12,7 +12,9 @@ const (
 	HeaderChecksumValue = "Ais-Checksum-Value"
 	HeaderVersion       = "Ais-Version"
 	HeaderAtime         = "Ais-Atime" // Unix nanoseconds
+	HeaderStamp         = "Ais-Stamp" // the write's store.Stamp
 	HeaderCustom        = "Ais-Custom-Md"
+	HeaderETag          = "Ais-Etag" // "true" on a PUT: keep the MD5 as the S3 ETag
 	HeaderBucketProps   = "Ais-Bucket-Props"
 	// HeaderJobID names the job a request started (a change of props
 	// that makes copies or parts).
@@ -68,7 +70,7 @@ type ActionMessage struct {
 // ListObjectsMessage (AIStore's LsoMsg) selects a page of objects.
 type ListObjectsMessage struct {
 	UUID              string `json:"uuid,omitempty"`
-	Props             string `json:"props,omitempty"` // "name,size,checksum,atime,version"
+	Props             string `json:"props,omitempty"` // "name,size,checksum,atime,version,etag"
 	Prefix            string `json:"prefix,omitempty"`
 	StartAfter        string `json:"start_after,omitempty"`
 	ContinuationToken string `json:"continuation_token,omitempty"`
@@ -86,6 +88,11 @@ type ListEntry struct {
 	Checksum string `json:"checksum,omitempty"`
 	Atime    string `json:"atime,omitempty"`
 	Version  string `json:"version,omitempty"`
+	// ETag is the MD5 kept for S3 (props "etag"), when the object has one.
+	ETag string `json:"etag,omitempty"`
+	// Mtime is when the object was written (RFC 3339), with any of the
+	// props that read metadata.
+	Mtime string `json:"mtime,omitempty"`
 }
 
 // ListPage (AIStore's LsoRes) is one page of a listing. An empty

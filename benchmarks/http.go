@@ -104,7 +104,7 @@ func startEmbedded(ctx context.Context, dir string, dryRun bool) (*embeddedNode,
 		return nil, err
 	}
 	e := &embeddedNode{url: "http://" + listener.Addr().String(), fs: fsStore}
-	e.node, err = gateway.New(gateway.Config{ID: "n1", Role: cluster.RoleAll, URL: e.url, Meta: meta, Store: st, Storage: fsStore, WorkDir: filepath.Join(dir, "work"), RaftDir: filepath.Join(dir, "meta", "raft"), Secret: peer.NewSecret()})
+	e.node, err = gateway.New(gateway.Config{ID: "n1", Role: cluster.RoleAll, URL: e.url, Meta: meta, Store: st, Storage: fsStore, S3Keys: map[string]string{benchS3Key: benchS3Secret}, WorkDir: filepath.Join(dir, "work"), RaftDir: filepath.Join(dir, "meta", "raft"), Secret: peer.NewSecret()})
 	if err != nil {
 		listener.Close()
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -80,7 +81,7 @@ func decodeToken(token string) (string, error) {
 func wantsMeta(props string) bool {
 	for p := range strings.SplitSeq(props, ",") {
 		switch strings.TrimSpace(p) {
-		case "checksum", "atime", "version":
+		case "checksum", "atime", "version", "etag":
 			return true
 		}
 	}
@@ -192,6 +193,10 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 		}
 		if !o.Atime.IsZero() {
 			out[i].Atime = o.Atime.UTC().Format("2006-01-02T15:04:05.000000000Z")
+		}
+		out[i].ETag = o.Custom[store.CustomETag]
+		if o.Stamp.Clock > 0 {
+			out[i].Mtime = time.Unix(0, o.Stamp.Clock).UTC().Format(time.RFC3339Nano)
 		}
 	}
 	writeJSON(w, out)

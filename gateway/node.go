@@ -20,6 +20,8 @@ import (
 	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/gateway/s3"
+	"github.com/aisgo/aisgo/gateway/s3/sigv4"
 	"github.com/aisgo/aisgo/internal/hlc"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/pipeline"
@@ -48,6 +50,9 @@ type Config struct {
 	// MountpathRoots are where a mountpath may be attached at run time:
 	// the configured mountpaths and the data directory.
 	MountpathRoots []string
+	// S3Keys are the access keys (id to secret) S3 requests must be
+	// signed with; none leaves the S3 API unauthenticated.
+	S3Keys map[string]string
 	// Meta persists the cluster map and bucket metadata; required.
 	Meta membership.MetaStore
 	// RaftDir holds a gateway's Raft log; required for gateway roles.
@@ -201,6 +206,8 @@ type Node struct {
 	config Config
 	self   cluster.Node
 	logger *slog.Logger
+	// s3 serves the S3 API (gateways), under /s3 and at the root.
+	s3, s3Root http.Handler
 	// peer is this node's side of intra-cluster exchanges; it signs every
 	// request with the cluster secret.
 	peer *peer.Client
@@ -298,6 +305,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Role.IsGateway() {
 		n.coordinator = cfg.NewCoordinator(dsortCluster{n}, n.peer)
+	}
+	if cfg.Role.IsGateway() {
+		// S3 goes through the native API, to the owner targets.
+		server := s3.New(s3.Config{Backend: api.NewClient(cfg.URL), Keys: sigv4.StaticKeys(cfg.S3Keys), Logger: n.logger.With("api", "s3")})
+		n.s3, n.s3Root = server.Handler("/s3"), server.Handler("")
 	}
 	n.routes()
 	return n, nil

@@ -170,6 +170,9 @@ func setMetaHeaders(h http.Header, meta store.ObjectMeta) {
 	if len(meta.Custom) > 0 {
 		h.Set(api.HeaderCustom, encodeCustom(meta.Custom))
 	}
+	if !meta.Stamp.IsZero() {
+		h.Set(api.HeaderStamp, meta.Stamp.String())
+	}
 }
 
 // encodeCustom writes custom metadata as "k1=v1,k2=v2" with escaped parts.
@@ -212,6 +215,7 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		Size:     r.ContentLength,
 		Checksum: store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
 		Custom:   custom,
+		ETag:     r.Header.Get(api.HeaderETag) == "true",
 		// The object becomes visible only while this target still owns
 		// it: a rebalance that starts after a map change then sees it. It
 		// is stamped with the map it was accepted under (store.Stamp).

@@ -167,6 +167,10 @@ func (n *Node) methodNotAllowed(methods []string) http.HandlerFunc {
 // inside an intra route.
 func sender(r *http.Request) string { return r.Header.Get(peer.HeaderNode) }
 
+// S3Handler serves the S3 API at the root of a listener of its own (for
+// clients that cannot put a path in their endpoint); nil on a target.
+func (n *Node) S3Handler() http.Handler { return n.s3Root }
+
 // Handler returns the node's HTTP handler.
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -176,6 +180,14 @@ func (n *Node) Handler() http.Handler {
 		}
 		if strings.HasPrefix(r.URL.Path, objectPrefix) {
 			n.objectRoute(w, r)
+			return
+		}
+		if r.URL.Path == "/s3" || strings.HasPrefix(r.URL.Path, "/s3/") {
+			if n.s3 == nil {
+				n.writeError(w, r, badRequest("the S3 API is served by gateways; node %s is a %s", n.config.ID, n.config.Role))
+				return
+			}
+			n.s3.ServeHTTP(w, r)
 			return
 		}
 		n.mux.ServeHTTP(w, r)

@@ -53,6 +53,9 @@ type PutOptions struct {
 	Checksum Checksum
 	// Custom metadata to keep with the object.
 	Custom map[string]string
+	// ETag asks for the MD5 of the bytes, kept in Custom[CustomETag] as
+	// hex: what S3 clients expect as the ETag of a PUT.
+	ETag bool
 	// Version, when set, is kept as the object's version instead of the
 	// next one: a copy moved between nodes keeps its version.
 	Version string
@@ -70,6 +73,9 @@ type PutOptions struct {
 	// Stamp is set.
 	Precommit func() (release func(), stamp Stamp, err error)
 }
+
+// CustomETag is the custom metadata key of an object's S3 ETag.
+const CustomETag = "s3.etag"
 
 // OpenOptions describe a read.
 type OpenOptions struct {

@@ -59,6 +59,17 @@ type config struct {
 	// URLs (a developer's machine); off by default.
 	EKMAllowLocal bool   `yaml:"ekm_allow_local"`
 	Limits        limits `yaml:"limits"`
+	S3            s3     `yaml:"s3"`
+}
+
+// s3 configures a gateway's S3 API.
+type s3 struct {
+	// Port, when set, serves S3 at the root of a listener of its own
+	// (for clients that cannot take a path in their endpoint).
+	Port int `yaml:"port"`
+	// Keys map access key ids to secrets; AIS_S3_ACCESS_KEY and
+	// AIS_S3_SECRET_KEY add one more. None: requests are not checked.
+	Keys map[string]string `yaml:"keys"`
 }
 
 // limits are the node's tunables; zero means each one's default.
@@ -129,6 +140,7 @@ func parse(args []string) (config, error) {
 	dryRun := flags.Bool("dry-run", false, "benchmarks only: discard PUT data and serve GETs from memory, to measure the network without the disk")
 	logLevel := flags.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	statsd := flags.String("statsd", "", "also push metrics to a StatsD server at UDP `host:port` every 5s")
+	s3Port := flags.Int("s3-port", 0, "gateways: also serve the S3 API at the root of this `port` (it is always at /s3 on -port)")
 	if err := flags.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -183,8 +195,22 @@ func parse(args []string) (config, error) {
 			cfg.LogLevel = *logLevel
 		case "statsd":
 			cfg.StatsD = *statsd
+		case "s3-port":
+			cfg.S3.Port = *s3Port
 		}
 	})
+	if access, secret := os.Getenv("AIS_S3_ACCESS_KEY"), os.Getenv("AIS_S3_SECRET_KEY"); access != "" || secret != "" {
+		if access == "" || secret == "" {
+			return cfg, errors.New("AIS_S3_ACCESS_KEY and AIS_S3_SECRET_KEY go together: one is set, the other empty")
+		}
+		if cfg.S3.Keys == nil {
+			cfg.S3.Keys = map[string]string{}
+		}
+		cfg.S3.Keys[access] = secret
+	}
+	if cfg.S3.Port < 0 || cfg.S3.Port > 65535 || cfg.S3.Port != 0 && cfg.S3.Port == cfg.Port {
+		return cfg, fmt.Errorf("s3 port %d: out of range or the node's own port", cfg.S3.Port)
+	}
 	if _, err := cluster.ParseRole(cfg.Role); err != nil {
 		return cfg, err
 	}
@@ -298,6 +324,7 @@ func run(args []string) error {
 		Join:              cfg.Join,
 		KeepaliveInterval: cfg.KeepaliveInterval,
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
+		S3Keys:            cfg.S3.Keys,
 		KeyMapAllowLocal:  cfg.EKMAllowLocal,
 		Logger:            logger,
 		RequestTimeout:    cfg.Limits.RequestTimeout,
@@ -365,8 +392,25 @@ func run(args []string) error {
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- server.Serve(listener) }()
+	if role.IsGateway() {
+		if len(cfg.S3.Keys) == 0 {
+			logger.Warn("the S3 API does not check signatures: no access keys (config s3.keys, or AIS_S3_ACCESS_KEY and AIS_S3_SECRET_KEY)")
+		}
+		if cfg.S3.Port != 0 {
+			s3Listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.S3.Port)))
+			if err != nil {
+				server.Close()
+				return fmt.Errorf("s3 port: %w", err)
+			}
+			s3Server := &http.Server{Handler: node.S3Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
+				ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+			go func() { served <- s3Server.Serve(s3Listener) }()
+			defer s3Server.Close()
+			logger.Info("serving S3", "addr", s3Listener.Addr().String())
+		}
+	}
 	logger.Info("listening", "id", id, "role", role, "addr", listener.Addr().String(), "url", cfg.URL, "mountpaths", cfg.Mountpaths)
 	if err := node.Start(ctx); err != nil {
 		server.Close()

@@ -2,8 +2,11 @@ package dryrun
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"slices"
@@ -94,6 +97,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
+	var etag hash.Hash
+	if opts.ETag {
+		etag = md5.New()
+		r = io.TeeReader(r, etag)
+	}
 	n, err := discard(ctx, r)
 	if err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
@@ -103,6 +111,12 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	}
 	// A copy of Custom: the caller may reuse its map.
 	meta := store.ObjectMeta{Name: name, Size: n, Atime: time.Now(), Custom: maps.Clone(opts.Custom), Stamp: opts.Stamp}
+	if etag != nil {
+		if meta.Custom == nil {
+			meta.Custom = map[string]string{}
+		}
+		meta.Custom[store.CustomETag] = hex.EncodeToString(etag.Sum(nil))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	objects := s.mu.objects[b.Name]

@@ -2,10 +2,13 @@ package fs
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,7 +54,9 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
 	meta.Name = name
-	meta.Custom = opts.Custom
+	if meta.Custom == nil {
+		meta.Custom = opts.Custom
+	}
 	if err := s.commit(b, name, props, now, mps, works, &meta, opts); err != nil {
 		for _, w := range works {
 			os.Remove(w)
@@ -127,6 +132,11 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	if senderHash != nil {
 		writers = append(writers, senderHash)
 	}
+	var etag hash.Hash
+	if opts.ETag {
+		etag = md5.New()
+		writers = append(writers, etag)
+	}
 	var w io.Writer = writers[0]
 	if len(writers) > 1 {
 		w = io.MultiWriter(writers...)
@@ -156,6 +166,13 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 		if got.Value != opts.Checksum.Value {
 			return meta, nil, fmt.Errorf("%w: sent %s, computed %s", store.ErrBadChecksum, opts.Checksum, got)
 		}
+	}
+	if etag != nil {
+		meta.Custom = maps.Clone(opts.Custom)
+		if meta.Custom == nil {
+			meta.Custom = map[string]string{}
+		}
+		meta.Custom[store.CustomETag] = hex.EncodeToString(etag.Sum(nil))
 	}
 	if err = s.syncAll(files, mps); err != nil {
 		return meta, nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -53,6 +54,7 @@ func Run(t *testing.T, opts Options) {
 		{"BucketNames", testBucketNames},
 		{"PutGetHeadDelete", testPutGetHeadDelete},
 		{"Checksums", testChecksums},
+		{"ETag", testETag},
 		{"BadChecksumStoresNothing", testBadChecksum},
 		{"SizeMismatchStoresNothing", testSizeMismatch},
 		{"Versioning", testVersioning},
@@ -260,6 +262,32 @@ func testChecksums(t *testing.T, st store.Store, opts Options) {
 		if err != nil {
 			t.Fatalf("%s: put with a correct md5: %v", typ, err)
 		}
+	}
+}
+
+// A Put asked for an ETag keeps the MD5 of the bytes beside the custom
+// metadata the caller gave, whatever the bucket's checksum; Head and Open
+// return it.
+func testETag(t *testing.T, st store.Store, _ Options) {
+	mustCreate(t, st, bucket, store.DefaultProps())
+	data := randomBytes(300<<10, 3)
+	sum := md5.Sum(data)
+	custom := map[string]string{"k": "v"}
+	meta, err := st.Put(t.Context(), bucket, "tagged", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: custom, ETag: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"k": "v", store.CustomETag: hex.EncodeToString(sum[:])}
+	if !maps.Equal(meta.Custom, want) || len(custom) != 1 {
+		t.Fatalf("put: custom %v (the caller's map now %v), want %v", meta.Custom, custom, want)
+	}
+	head, err := st.Head(t.Context(), bucket, "tagged")
+	if err != nil || !maps.Equal(head.Custom, want) {
+		t.Fatalf("head: %v %v, want %v", head.Custom, err, want)
+	}
+	plain := Put(t, st, bucket, "plain", data)
+	if _, ok := plain.Custom[store.CustomETag]; ok {
+		t.Fatal("a Put not asked for an ETag computed one")
 	}
 }
 

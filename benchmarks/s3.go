@@ -1,0 +1,111 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/aisgo/aisgo/internal/pool"
+)
+
+// The access key of the embedded node's S3 API: requests are signed and
+// checked, as a deployment with keys would.
+const (
+	benchS3Key    = "AKIDAISGOBENCH"
+	benchS3Secret = "the-benchmark-secret"
+)
+
+func s3Suite() Suite {
+	return Suite{
+		Name:        "s3",
+		Doc:         "PUT and GET of 1 MiB and 100 KiB objects with the aws-sdk-go-v2 client through /s3 (SigV4 checked), beside the native API and bare net/http, on an embedded node on disk and in dry-run",
+		DefaultSize: 256 << 20,
+		Run:         runS3,
+	}
+}
+
+func runS3(ctx context.Context, cfg Config) ([]Result, error) {
+	rec := newRecorder("s3", cfg.Logger)
+	src := randomBytes(srcSize)
+	lb, err := startLoopback(src)
+	if err != nil {
+		return nil, err
+	}
+	defer lb.close()
+	for _, size := range objectSizes {
+		if err := lb.figures(ctx, rec, cfg.Size, size, httpWorkers, ""); err != nil {
+			return rec.results, err
+		}
+	}
+	for _, dryRun := range []bool{true, false} {
+		if err := s3Figures(ctx, rec, cfg, src, dryRun); err != nil {
+			return rec.results, err
+		}
+	}
+	return rec.results, nil
+}
+
+// s3Figures measures the native API and then S3 on one embedded node, for
+// each object size, with httpWorkers workers.
+func s3Figures(ctx context.Context, rec *recorder, cfg Config, src []byte, dryRun bool) error {
+	where, node, native, err := benchNode(ctx, cfg, dryRun)
+	if err != nil {
+		return err
+	}
+	defer node.close()
+	client := s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(node.url + "/s3"), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(benchS3Key, benchS3Secret, ""),
+	})
+	s3Where := "S3"
+	if dryRun {
+		s3Where = "S3 dry-run"
+	}
+	for _, size := range objectSizes {
+		n := count(cfg.Size, size)
+		bytesMoved := n * int64(size)
+		prefix := fmt.Sprintf("s3-%d/", size)
+		nativePut := figure{name: apiName(where, "PUT", size, false, httpWorkers), baseline: loopbackName("PUT", size, httpWorkers), bytes: bytesMoved, ops: n, repeat: dryRun}
+		nativeGet := figure{name: apiName(where, "GET", size, false, httpWorkers), baseline: loopbackName("GET", size, httpWorkers), bytes: bytesMoved, ops: n, repeat: true}
+		if err := rec.measure(ctx, nativePut, func() error { return apiPut(ctx, native, prefix, src, n, size, httpWorkers) }); err != nil {
+			return err
+		}
+		if err := rec.measure(ctx, nativeGet, func() error { return apiGet(ctx, native, prefix, n, size, httpWorkers) }); err != nil {
+			return err
+		}
+		note := "aws-sdk-go-v2, path-style, signed; the gateway streams to the target (no redirect)"
+		put := figure{name: apiName(s3Where, "PUT", size, false, httpWorkers), baseline: nativePut.name, bounds: []string{loopbackName("PUT", size, httpWorkers)}, bytes: bytesMoved, ops: n, repeat: dryRun, note: note}
+		get := figure{name: apiName(s3Where, "GET", size, false, httpWorkers), baseline: nativeGet.name, bounds: []string{loopbackName("GET", size, httpWorkers)}, bytes: bytesMoved, ops: n, repeat: true, note: note}
+		err := rec.measure(ctx, put, func() error {
+			return runWorkers(ctx, httpWorkers, n, 0, func(ctx context.Context, i int64, _ []byte) error {
+				_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(benchBucket), Key: aws.String(prefix + objectName(i)), Body: bytes.NewReader(slice(src, i, size)), ContentLength: aws.Int64(int64(size))})
+				return err
+			})
+		})
+		if err != nil {
+			return err
+		}
+		err = rec.measure(ctx, get, func() error {
+			return runWorkers(ctx, httpWorkers, n, pool.CopyBufferSize, func(ctx context.Context, i int64, buf []byte) error {
+				out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(benchBucket), Key: aws.String(prefix + objectName(i))})
+				if err != nil {
+					return err
+				}
+				got, err := drainInto(out.Body, buf)
+				out.Body.Close()
+				if err != nil {
+					return err
+				}
+				return expectSize(prefix+objectName(i), got, int64(size))
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package s3
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"iter"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// listPageProps are the object properties a listing asks the targets for.
+const listPageProps = "name,size,atime,checksum,etag"
+
+func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request) error {
+	buckets, err := s.config.Backend.ListBuckets(r.Context())
+	if err != nil {
+		return backendError(err, "", "")
+	}
+	out := ListAllMyBucketsResult{Owner: *owner()}
+	for _, b := range buckets {
+		if b.Provider != "" && b.Provider != "ais" {
+			continue
+		}
+		out.Buckets = append(out.Buckets, Bucket{Name: b.Name, CreationDate: FormatTime(time.Unix(0, 0))})
+	}
+	WriteXML(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket string) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	switch r.Method {
+	case http.MethodHead:
+		if _, err := s.config.Backend.BucketProps(ctx, bucket); err != nil {
+			return backendError(err, bucket, "")
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	case http.MethodPut:
+		if hasAny(q, "acl", "versioning", "policy", "tagging", "cors", "lifecycle") {
+			return notImplemented("bucket configuration")
+		}
+		if err := s.config.Backend.CreateBucket(ctx, bucket, nil); err != nil {
+			return backendError(err, bucket, "")
+		}
+		w.Header().Set("Location", "/"+bucket)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	case http.MethodDelete:
+		return s.deleteBucket(w, r, bucket)
+	case http.MethodPost:
+		if q.Has("delete") {
+			return s.deleteObjects(w, r, bucket)
+		}
+		return methodNotAllowed(r)
+	case http.MethodGet:
+	default:
+		return methodNotAllowed(r)
+	}
+	if _, err := s.config.Backend.BucketProps(ctx, bucket); err != nil {
+		return backendError(err, bucket, "")
+	}
+	switch {
+	case q.Has("location"):
+		region := s.config.Region
+		if region == "us-east-1" {
+			region = "" // as S3 answers for us-east-1
+		}
+		WriteXML(w, http.StatusOK, LocationConstraint{Location: region})
+		return nil
+	case q.Has("uploads"):
+		return s.listUploads(w, r, bucket)
+	case q.Has("versioning"):
+		WriteXML(w, http.StatusOK, VersioningConfiguration{})
+		return nil
+	case hasAny(q, "acl", "policy", "tagging", "cors", "lifecycle", "website", "encryption", "replication", "logging", "notification", "object-lock"):
+		return notImplemented("bucket configuration")
+	}
+	req, err := ParseListRequest(q)
+	if err != nil {
+		return err
+	}
+	result, err := List(ctx, s.source(bucket), bucket, req)
+	if err != nil {
+		return backendError(err, bucket, "")
+	}
+	WriteXML(w, http.StatusOK, result)
+	return nil
+}
+
+// deleteBucket removes an empty bucket (uploads in progress do not count,
+// and go with it).
+func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, bucket string) error {
+	entries, _, err := s.source(bucket)(r.Context(), "", "", 1)
+	if err != nil {
+		return backendError(err, bucket, "")
+	}
+	if len(entries) > 0 {
+		return &Error{Code: "BucketNotEmpty", Message: "The bucket you tried to delete is not empty", Status: http.StatusConflict, Resource: bucket}
+	}
+	if err := s.config.Backend.DestroyBucket(r.Context(), bucket); err != nil {
+		return backendError(err, bucket, "")
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// source lists a bucket through the native API, without the parts of
+// multipart uploads.
+func (s *Server) source(bucket string) Source {
+	return func(ctx context.Context, prefix, startAfter string, limit int) ([]Entry, bool, error) {
+		var out []Entry
+		for {
+			page, err := s.config.Backend.ListObjects(ctx, bucket, api.ListObjectsMessage{Prefix: prefix, StartAfter: startAfter, PageSize: limit, Props: listPageProps})
+			if err != nil {
+				return nil, false, err
+			}
+			for _, e := range page.Entries {
+				if strings.HasPrefix(e.Name, multipartPrefix) {
+					continue
+				}
+				out = append(out, Entry{Key: e.Name, Size: e.Size, ETag: QuoteETag(etagOf(e.ETag, e.Checksum)), LastModified: parseTime(e.Mtime, e.Atime)})
+			}
+			more := page.ContinuationToken != ""
+			if len(out) > 0 || !more || len(page.Entries) == 0 {
+				return out, more, nil
+			}
+			// A page of upload parts only: on past them.
+			startAfter = page.Entries[len(page.Entries)-1].Name
+		}
+	}
+}
+
+// deleteObjects is the multi-object delete: every key is tried, each
+// outcome reported (only failures when Quiet).
+func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket string) error {
+	var req Delete
+	if err := DecodeXML(r.Body, 2<<20, &req); err != nil {
+		return err
+	}
+	if len(req.Objects) == 0 {
+		return &Error{Code: "MalformedXML", Message: "the Delete request names no object", Status: http.StatusBadRequest}
+	}
+	if _, err := s.config.Backend.BucketProps(r.Context(), bucket); err != nil {
+		return backendError(err, bucket, "")
+	}
+	var out DeleteResult
+	for _, o := range req.Objects {
+		err := validateKey(o.Key)
+		if err == nil {
+			err = s.config.Backend.Delete(r.Context(), bucket, o.Key)
+			if errors.Is(err, api.ErrNotFound) {
+				err = nil // S3 reports a missing key deleted
+			}
+		}
+		if err != nil {
+			var e *Error
+			if !errors.As(backendError(err, bucket, o.Key), &e) {
+				continue
+			}
+			out.Errors = append(out.Errors, DeleteError{Key: o.Key, Code: e.Code, Message: e.Message})
+			continue
+		}
+		if !req.Quiet {
+			out.Deleted = append(out.Deleted, Deleted{Key: o.Key})
+		}
+	}
+	WriteXML(w, http.StatusOK, out)
+	return nil
+}
+
+func hasAny(q map[string][]string, keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := q[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func notImplemented(what string) error {
+	return &Error{Code: "NotImplemented", Message: what + " is not implemented", Status: http.StatusNotImplemented}
+}
+
+// etagOf is an object's ETag: its MD5 when it has one, else its checksum.
+func etagOf(md5, checksum string) string {
+	if md5 != "" {
+		return md5
+	}
+	return checksum
+}
+
+// parseTime reads the first of a listing's times (RFC 3339) that parses.
+func parseTime(times ...string) time.Time {
+	for _, s := range times {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t
+		}
+	}
+	return time.Unix(0, 0).UTC()
+}
+
+func owner() *Owner { return &Owner{ID: "ais-go", DisplayName: "ais-go"} }
+
+// VersioningConfiguration answers GET ?versioning: never enabled (S3
+// versions are not kept).
+type VersioningConfiguration struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ VersioningConfiguration"`
+}
+
+// listAll walks every page of a native listing.
+func listAll(ctx context.Context, b Backend, bucket string, msg api.ListObjectsMessage) iter.Seq2[api.ListEntry, error] {
+	return func(yield func(api.ListEntry, error) bool) {
+		for {
+			page, err := b.ListObjects(ctx, bucket, msg)
+			if err != nil {
+				yield(api.ListEntry{}, err)
+				return
+			}
+			for _, e := range page.Entries {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if page.ContinuationToken == "" {
+				return
+			}
+			msg.ContinuationToken = page.ContinuationToken
+		}
+	}
+}

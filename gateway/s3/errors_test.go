@@ -1,0 +1,189 @@
+package s3
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestErrorCodesAndStatuses(t *testing.T) {
+	tests := []struct {
+		err    *Error
+		code   string
+		status int
+	}{
+		{ErrNoSuchBucket, "NoSuchBucket", 404},
+		{ErrNoSuchKey, "NoSuchKey", 404},
+		{ErrNoSuchUpload, "NoSuchUpload", 404},
+		{ErrBucketAlreadyOwnedByYou, "BucketAlreadyOwnedByYou", 409},
+		{ErrBucketAlreadyExists, "BucketAlreadyExists", 409},
+		{ErrBucketNotEmpty, "BucketNotEmpty", 409},
+		{ErrInvalidBucketName, "InvalidBucketName", 400},
+		{ErrInvalidArgument, "InvalidArgument", 400},
+		{ErrInvalidRequest, "InvalidRequest", 400},
+		{ErrInvalidRange, "InvalidRange", 416},
+		{ErrInvalidPart, "InvalidPart", 400},
+		{ErrInvalidPartOrder, "InvalidPartOrder", 400},
+		{ErrEntityTooSmall, "EntityTooSmall", 400},
+		{ErrEntityTooLarge, "EntityTooLarge", 400},
+		{ErrMalformedXML, "MalformedXML", 400},
+		{ErrMaxMessageLengthExceeded, "MaxMessageLengthExceeded", 400},
+		{ErrInvalidDigest, "InvalidDigest", 400},
+		{ErrBadDigest, "BadDigest", 400},
+		{ErrAccessDenied, "AccessDenied", 403},
+		{ErrSignatureDoesNotMatch, "SignatureDoesNotMatch", 403},
+		{ErrPreconditionFailed, "PreconditionFailed", 412},
+		{ErrNotModified, "NotModified", 304},
+		{ErrMethodNotAllowed, "MethodNotAllowed", 405},
+		{ErrNotImplemented, "NotImplemented", 501},
+		{ErrInternalError, "InternalError", 500},
+		{ErrServiceUnavailable, "ServiceUnavailable", 503},
+		{ErrSlowDown, "SlowDown", 503},
+		{ErrKeyTooLong, "KeyTooLongError", 400},
+		{ErrMissingContentLength, "MissingContentLength", 411},
+		{ErrIncompleteBody, "IncompleteBody", 400},
+		{ErrMetadataTooLarge, "MetadataTooLarge", 400},
+	}
+	for _, tc := range tests {
+		if tc.err.Code != tc.code || tc.err.Status != tc.status || tc.err.Message == "" {
+			t.Errorf("%s: code %q status %d message %q, want %q %d and a message", tc.code, tc.err.Code, tc.err.Status, tc.err.Message, tc.code, tc.status)
+		}
+	}
+}
+
+func TestErrorIsMatchesByCode(t *testing.T) {
+	specific := ErrNoSuchKey.WithMessage("no %q", "k").WithResource("/b/k")
+	tests := []struct {
+		name   string
+		err    error
+		target error
+		want   bool
+	}{
+		{"a copy", specific, ErrNoSuchKey, true},
+		{"a wrapped copy", fmt.Errorf("get: %w", specific), ErrNoSuchKey, true},
+		{"another code", specific, ErrNoSuchBucket, false},
+		{"a literal of the code", &Error{Code: "NoSuchKey"}, ErrNoSuchKey, true},
+		{"a plain error", errors.New("NoSuchKey"), ErrNoSuchKey, false},
+	}
+	for _, tc := range tests {
+		if got := errors.Is(tc.err, tc.target); got != tc.want {
+			t.Errorf("%s: errors.Is = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestErrorCopiesLeaveTheSharedValues(t *testing.T) {
+	message, resource := ErrNoSuchKey.Message, ErrNoSuchKey.Resource
+	e := ErrNoSuchKey.WithMessage("key %q is gone", "a").WithResource("/b/a")
+	if e.Message != `key "a" is gone` || e.Resource != "/b/a" || e.Status != 404 {
+		t.Errorf("copy %+v", e)
+	}
+	if ErrNoSuchKey.Message != message || ErrNoSuchKey.Resource != resource {
+		t.Errorf("ErrNoSuchKey was modified: %+v", ErrNoSuchKey)
+	}
+	if got := e.Error(); got != `s3: NoSuchKey: key "a" is gone (/b/a)` {
+		t.Errorf("Error() = %q", got)
+	}
+	if got := ErrNoSuchBucket.Error(); got != "s3: NoSuchBucket: The specified bucket does not exist." {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
+func TestWriteError(t *testing.T) {
+	tests := []struct {
+		name         string
+		method, path string
+		err          error
+		status       int
+		body         *errorBody // nil: no body
+	}{
+		{
+			name: "an S3 error", method: "GET", path: "/b/k",
+			err:    ErrNoSuchKey.WithResource("/b/k"),
+			status: 404, body: &errorBody{Code: "NoSuchKey", Message: ErrNoSuchKey.Message, Resource: "/b/k"},
+		},
+		{
+			name: "a wrapped S3 error, resource from the path", method: "PUT", path: "/b/x",
+			err:    fmt.Errorf("put: %w", ErrBadDigest.WithMessage("md5 differs")),
+			status: 400, body: &errorBody{Code: "BadDigest", Message: "md5 differs", Resource: "/b/x"},
+		},
+		{
+			name: "any other error", method: "GET", path: "/b",
+			err:    errors.New("disk on fire"),
+			status: 500, body: &errorBody{Code: "InternalError", Message: "disk on fire", Resource: "/b"},
+		},
+		{
+			name: "a HEAD gets no body", method: "HEAD", path: "/b/k",
+			err: ErrNoSuchKey, status: 404,
+		},
+		{
+			name: "a 304 gets no body", method: "GET", path: "/b/k",
+			err: ErrNotModified, status: 304,
+		},
+		{
+			name: "a literal error", method: "DELETE", path: "/b",
+			err:    &Error{Code: "BucketNotEmpty", Message: "has keys", Status: 409},
+			status: 409, body: &errorBody{Code: "BucketNotEmpty", Message: "has keys", Resource: "/b"},
+		},
+	}
+	for _, tc := range tests {
+		w := httptest.NewRecorder()
+		WriteError(w, httptest.NewRequest(tc.method, tc.path, nil), tc.err, "0123456789ABCDEF")
+		if w.Code != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, w.Code, tc.status)
+		}
+		if got := w.Header().Get("x-amz-request-id"); got != "0123456789ABCDEF" {
+			t.Errorf("%s: request id %q", tc.name, got)
+		}
+		if tc.body == nil {
+			if w.Body.Len() != 0 {
+				t.Errorf("%s: body %q, want none", tc.name, w.Body)
+			}
+			continue
+		}
+		if ct := w.Header().Get("Content-Type"); ct != "application/xml" {
+			t.Errorf("%s: Content-Type %q", tc.name, ct)
+		}
+		if !strings.HasPrefix(w.Body.String(), xml.Header+"<Error>") {
+			t.Errorf("%s: body %q does not start with the XML header and <Error>", tc.name, w.Body)
+		}
+		var got errorBody
+		if err := xml.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		want := *tc.body
+		want.XMLName, want.RequestID = xml.Name{Local: "Error"}, "0123456789ABCDEF"
+		if got != want {
+			t.Errorf("%s: body %+v, want %+v", tc.name, got, want)
+		}
+	}
+}
+
+func TestNewRequestID(t *testing.T) {
+	form := regexp.MustCompile(`^[0-9A-F]{16}$`)
+	seen := map[string]bool{}
+	for range 100 {
+		id := NewRequestID()
+		if !form.MatchString(id) {
+			t.Fatalf("request id %q is not 16 upper-case hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("request id %q came twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestWriteErrorKeepsHeadersSetBefore(t *testing.T) {
+	w := httptest.NewRecorder()
+	w.Header().Set("Content-Range", "bytes */10")
+	WriteError(w, httptest.NewRequest(http.MethodGet, "/b/k", nil), ErrInvalidRange, "id")
+	if w.Code != 416 || w.Header().Get("Content-Range") != "bytes */10" {
+		t.Errorf("status %d Content-Range %q", w.Code, w.Header().Get("Content-Range"))
+	}
+}

@@ -1,0 +1,290 @@
+package s3
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxKeys is the most keys and common prefixes of one listing page.
+const MaxKeys = 1000
+
+// Entry is one object as a Source sees it. ETag is quoted or not (List
+// quotes it); empty if unknown.
+type Entry struct {
+	Key          string
+	Size         int64
+	ETag         string
+	LastModified time.Time
+}
+
+// Source returns at most limit entries whose keys start with prefix and
+// are greater than startAfter, in ascending byte order, and whether more
+// such keys follow the last one returned.
+type Source func(ctx context.Context, prefix, startAfter string, limit int) (entries []Entry, more bool, err error)
+
+// ListRequest is what ListObjects (v1) and ListObjectsV2 ask for. Marker
+// is v1's; StartAfter, ContinuationToken and FetchOwner are v2's.
+type ListRequest struct {
+	V2                bool
+	Prefix            string
+	Delimiter         string
+	Marker            string
+	StartAfter        string
+	ContinuationToken string
+	EncodingType      string
+	MaxKeys           int
+	FetchOwner        bool
+}
+
+// ParseListRequest reads the query of a ListObjects or ListObjectsV2
+// request. max-keys defaults to 1000 and is clamped to it; a negative or
+// non-numeric one, an encoding-type other than "url" and a
+// continuation-token this gateway did not issue are InvalidArgument.
+func ParseListRequest(q url.Values) (ListRequest, error) {
+	req := ListRequest{
+		Prefix:            q.Get("prefix"),
+		Delimiter:         q.Get("delimiter"),
+		Marker:            q.Get("marker"),
+		StartAfter:        q.Get("start-after"),
+		ContinuationToken: q.Get("continuation-token"),
+		EncodingType:      q.Get("encoding-type"),
+		MaxKeys:           MaxKeys,
+	}
+	switch listType := q.Get("list-type"); listType {
+	case "", "1":
+	case "2":
+		req.V2 = true
+	default:
+		return ListRequest{}, ErrInvalidArgument.WithMessage("list-type %q is not 2", listType)
+	}
+	if s := q.Get("max-keys"); s != "" {
+		if strings.TrimLeft(s, "0123456789") != "" {
+			return ListRequest{}, ErrInvalidArgument.WithMessage("max-keys %q is not a number of 0 or more", s)
+		}
+		// Digits past int are a large number: clamped like any other.
+		n, err := strconv.Atoi(s)
+		if err != nil || n > MaxKeys {
+			n = MaxKeys
+		}
+		req.MaxKeys = n
+	}
+	if req.EncodingType != "" && req.EncodingType != "url" {
+		return ListRequest{}, ErrInvalidArgument.WithMessage("encoding-type %q is not url", req.EncodingType)
+	}
+	if s := q.Get("fetch-owner"); s != "" {
+		fetch, err := strconv.ParseBool(s)
+		if err != nil {
+			return ListRequest{}, ErrInvalidArgument.WithMessage("fetch-owner %q is neither true nor false", s)
+		}
+		req.FetchOwner = fetch
+	}
+	if req.V2 {
+		if q.Has("continuation-token") && req.ContinuationToken == "" {
+			return ListRequest{}, ErrInvalidArgument.WithMessage("the continuation-token is empty")
+		}
+		if _, err := decodeToken(req.ContinuationToken); err != nil {
+			return ListRequest{}, err
+		}
+	}
+	return req, nil
+}
+
+// encodeToken makes a v2 continuation token of the point a listing
+// resumes after: opaque to clients, and safe in a query unescaped.
+func encodeToken(after string) string { return base64.RawURLEncoding.EncodeToString([]byte(after)) }
+
+func decodeToken(token string) (string, error) {
+	after, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return "", ErrInvalidArgument.WithMessage("the continuation-token %q was not issued by this gateway", token)
+	}
+	return string(after), nil
+}
+
+// beyond is appended to a common prefix to make a position after every key
+// under it: keys are UTF-8, which has no byte 0xff, so each key starting
+// with the prefix sorts before prefix+beyond and every later key after it.
+// Keys that break the rule are still skipped one by one (see List).
+const beyond = "\xff"
+
+// List answers a ListObjects (a *ListBucketResult) or a ListObjectsV2 (a
+// *ListBucketResultV2) of bucket from src, with S3's semantics: keys and
+// common prefixes both count toward MaxKeys (taken as is: 0 lists
+// nothing), the keys under a common prefix are skipped with one call to
+// src rather than read, IsTruncated is set only when something remains.
+// Owner is left for the caller to fill in (v1 always, v2 with FetchOwner).
+func List(ctx context.Context, src Source, bucket string, req ListRequest) (any, error) {
+	if req.MaxKeys < 0 {
+		return nil, ErrInvalidArgument.WithMessage("max-keys %d is negative", req.MaxKeys)
+	}
+	req.MaxKeys = min(req.MaxKeys, MaxKeys)
+	if req.EncodingType != "" && req.EncodingType != "url" {
+		return nil, ErrInvalidArgument.WithMessage("encoding-type %q is not url", req.EncodingType)
+	}
+	start := req.Marker
+	if req.V2 {
+		start = req.StartAfter
+		if req.ContinuationToken != "" {
+			after, err := decodeToken(req.ContinuationToken)
+			if err != nil {
+				return nil, err
+			}
+			start = after
+		}
+	}
+	page, err := listPage(ctx, src, req, start)
+	if err != nil {
+		return nil, err
+	}
+	encode := func(s string) string { return s }
+	if req.EncodingType == "url" {
+		encode = urlEncode
+	}
+	contents := make([]Object, len(page.keys))
+	for i, e := range page.keys {
+		contents[i] = Object{Key: encode(e.Key), LastModified: FormatTime(e.LastModified), ETag: QuoteETag(e.ETag), Size: e.Size, StorageClass: StorageClass}
+	}
+	prefixes := make([]CommonPrefix, len(page.prefixes))
+	for i, p := range page.prefixes {
+		prefixes[i] = CommonPrefix{Prefix: encode(p)}
+	}
+	if !req.V2 {
+		result := &ListBucketResult{
+			Name: bucket, Prefix: encode(req.Prefix), Marker: encode(req.Marker), MaxKeys: req.MaxKeys,
+			Delimiter: encode(req.Delimiter), IsTruncated: page.truncated, Contents: contents, CommonPrefixes: prefixes,
+			EncodingType: req.EncodingType,
+		}
+		// S3 gives NextMarker only with a delimiter; without one a client
+		// resumes after the last key.
+		if page.truncated && req.Delimiter != "" && page.last != "" {
+			result.NextMarker = encode(page.last)
+		}
+		return result, nil
+	}
+	result := &ListBucketResultV2{
+		Name: bucket, Prefix: encode(req.Prefix), StartAfter: encode(req.StartAfter), ContinuationToken: req.ContinuationToken,
+		KeyCount: len(contents) + len(prefixes), MaxKeys: req.MaxKeys, Delimiter: encode(req.Delimiter),
+		IsTruncated: page.truncated, Contents: contents, CommonPrefixes: prefixes, EncodingType: req.EncodingType,
+	}
+	if page.truncated {
+		// With nothing returned (max-keys 0) the next page starts where
+		// this one did; an empty start has no token, as there is no way
+		// to send an empty one.
+		resume := page.last
+		if resume == "" {
+			resume = start
+		}
+		if resume != "" {
+			result.NextContinuationToken = encodeToken(resume)
+		}
+	}
+	return result, nil
+}
+
+// page is one listing page before it is encoded.
+type page struct {
+	keys      []Entry
+	prefixes  []string
+	last      string // the last key or common prefix returned
+	truncated bool
+}
+
+// listPage reads src from after start until it has MaxKeys keys and
+// common prefixes, and then one more to learn whether anything remains.
+func listPage(ctx context.Context, src Source, req ListRequest, start string) (page, error) {
+	var result page
+	after := start
+	// skip is the last common prefix returned: keys under it are not
+	// shown again. A start that is itself a common prefix (the NextMarker
+	// or token of a page that ended with it) skips its keys too.
+	skip := ""
+	if req.Delimiter != "" && commonPrefix(start, req.Prefix, req.Delimiter) == start && start != "" {
+		skip = start
+		after = start + beyond
+	}
+	count := 0
+	for {
+		entries, more, err := src(ctx, req.Prefix, after, req.MaxKeys-count+1)
+		if err != nil {
+			return page{}, err
+		}
+		for _, e := range entries {
+			if e.Key <= after || !strings.HasPrefix(e.Key, req.Prefix) {
+				return page{}, fmt.Errorf("s3: the listing source returned %q after %q with prefix %q: out of order or off the prefix", e.Key, after, req.Prefix)
+			}
+			after = e.Key
+			if skip != "" && strings.HasPrefix(e.Key, skip) {
+				continue
+			}
+			item := e.Key
+			rolled := false
+			if req.Delimiter != "" {
+				if p := commonPrefix(e.Key, req.Prefix, req.Delimiter); p != "" {
+					item, rolled = p, true
+				}
+			}
+			if count == req.MaxKeys {
+				result.truncated = true
+				return result, nil
+			}
+			count++
+			result.last = item
+			if rolled {
+				result.prefixes = append(result.prefixes, item)
+				skip = item
+			} else {
+				result.keys = append(result.keys, e)
+			}
+		}
+		if !more {
+			return result, nil
+		}
+		if len(entries) == 0 {
+			return page{}, fmt.Errorf("s3: the listing source said more keys follow %q but returned none", after)
+		}
+		// Jump over the rest of a common prefix instead of reading it.
+		if skip != "" && strings.HasPrefix(after, skip) && after < skip+beyond {
+			after = skip + beyond
+		}
+	}
+}
+
+// commonPrefix returns the common prefix key rolls up into: key up to and
+// including the first delimiter after prefix, or "" if key has none.
+func commonPrefix(key, prefix, delimiter string) string {
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok {
+		return ""
+	}
+	i := strings.Index(rest, delimiter)
+	if i < 0 {
+		return ""
+	}
+	return key[:len(prefix)+i+len(delimiter)]
+}
+
+// urlEncode encodes as S3 does for encoding-type=url (Java's URLEncoder,
+// which SDKs undo with a form decoder): letters, digits and "-_.*" stay,
+// and so does '/', a space becomes '+' and every other byte %XX.
+func urlEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-_.*/", c) >= 0:
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte("0123456789ABCDEF"[c>>4])
+			b.WriteByte("0123456789ABCDEF"[c&15])
+		}
+	}
+	return b.String()
+}

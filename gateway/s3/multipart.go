@@ -1,0 +1,433 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
+)
+
+// A multipart upload waits in its bucket as objects under
+// .s3-multipart/ID/: "upload" (what CreateMultipartUpload was given) and
+// "part-NNNNN" (each part, with its MD5). Complete streams the parts into
+// the object and removes them.
+const (
+	multipartPrefix = ".s3-multipart/"
+	// Custom metadata of a completed object: its number of parts, their
+	// sizes (up to maxSizesKept parts) and the upload it came from.
+	customParts     = "s3.mp-parts"
+	customPartSizes = "s3.mp-sizes"
+	customUpload    = "s3.mp-upload"
+	maxSizesKept    = 1000
+	// minPartSize is S3's least size of a part that is not the last.
+	minPartSize = 5 << 20
+	maxParts    = 10000
+)
+
+// upload is the record of a multipart upload.
+type upload struct {
+	Key       string            `json:"key"`
+	Initiated time.Time         `json:"initiated"`
+	Custom    map[string]string `json:"custom,omitempty"`
+}
+
+func uploadDir(id string) string       { return multipartPrefix + id + "/" }
+func uploadRecord(id string) string    { return uploadDir(id) + "upload" }
+func partName(id string, n int) string { return fmt.Sprintf("%spart-%05d", uploadDir(id), n) }
+
+func noSuchUpload(id string) error {
+	return &Error{Code: "NoSuchUpload", Message: "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.", Status: http.StatusNotFound, Resource: id}
+}
+
+// validUploadID accepts only the ids this server makes (32 hex digits),
+// since an id becomes part of object names.
+func validUploadID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+// loadUpload reads an upload's record and checks it is for key.
+func (s *Server) loadUpload(ctx context.Context, bucket, key, id string) (upload, error) {
+	var up upload
+	if !validUploadID(id) {
+		return up, noSuchUpload(id)
+	}
+	data, err := getBytes(ctx, s.config.Backend, bucket, uploadRecord(id), 64<<10)
+	if errors.Is(err, api.ErrNotFound) {
+		return up, noSuchUpload(id)
+	}
+	if err != nil {
+		return up, backendError(err, bucket, key)
+	}
+	if err := json.Unmarshal(data, &up); err != nil || up.Key != key {
+		return up, noSuchUpload(id)
+	}
+	return up, nil
+}
+
+// getBytes reads a small object whole, at most limit bytes.
+func getBytes(ctx context.Context, b Backend, bucket, name string, limit int64) ([]byte, error) {
+	body, _, err := b.Get(ctx, bucket, name, api.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	return io.ReadAll(io.LimitReader(body, limit))
+}
+
+func (s *Server) createUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	ctx := r.Context()
+	custom, err := StoredHeaders(r.Header)
+	if err != nil {
+		return err
+	}
+	var raw [16]byte
+	rand.Read(raw[:])
+	id := hex.EncodeToString(raw[:])
+	record, _ := json.Marshal(upload{Key: key, Initiated: time.Now().UTC(), Custom: custom})
+	if _, err := s.config.Backend.Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record))}); err != nil {
+		return backendError(err, bucket, key)
+	}
+	WriteXML(w, http.StatusOK, InitiateMultipartUploadResult{Bucket: bucket, Key: key, UploadID: id})
+	return nil
+}
+
+// partNumber reads a part number, 1 to 10,000.
+func partNumber(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxParts {
+		return 0, &Error{Code: "InvalidArgument", Message: fmt.Sprintf("Part number must be an integer between 1 and %d, inclusive (got %q)", maxParts, v), Status: http.StatusBadRequest}
+	}
+	return n, nil
+}
+
+// uploadPart stores one part: the request's body, or a range of another
+// object (UploadPartCopy).
+func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	n, err := partNumber(q.Get("partNumber"))
+	if err != nil {
+		return err
+	}
+	id := q.Get("uploadId")
+	if _, err := s.loadUpload(ctx, bucket, key, id); err != nil {
+		return err
+	}
+	source := r.Header.Get("x-amz-copy-source")
+	if source == "" {
+		opts, err := putOptions(r, r.ContentLength)
+		if err != nil {
+			return err
+		}
+		opts.Custom = nil // a part's headers are the upload's
+		meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), r.Body, opts)
+		if err != nil {
+			return backendError(err, bucket, key)
+		}
+		w.Header().Set("ETag", QuoteETag(objectETag(meta)))
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	srcBucket, srcKey, err := parseCopySource(source)
+	if err != nil {
+		return err
+	}
+	src, err := s.config.Backend.Head(ctx, srcBucket, srcKey)
+	if err != nil {
+		return backendError(err, srcBucket, srcKey)
+	}
+	if err := CheckCopyConditions(r, QuoteETag(objectETag(src)), lastModified(src)); err != nil {
+		return err
+	}
+	start, length := int64(0), src.Size
+	if spec := r.Header.Get("x-amz-copy-source-range"); spec != "" {
+		var ok bool
+		start, length, ok, err = ParseRange(spec, src.Size)
+		if err != nil || !ok || start+length > src.Size {
+			return &Error{Code: "InvalidArgument", Message: fmt.Sprintf("x-amz-copy-source-range %q is not a range within the %d bytes of the source", spec, src.Size), Status: http.StatusBadRequest}
+		}
+	}
+	body, got, err := s.config.Backend.Get(ctx, srcBucket, srcKey, api.GetOptions{Offset: start, Length: length})
+	if err != nil {
+		return backendError(err, srcBucket, srcKey)
+	}
+	defer body.Close()
+	if got.Checksum != src.Checksum {
+		return &Error{Code: "PreconditionFailed", Message: "the source changed while it was copied; copy it again", Status: http.StatusPreconditionFailed}
+	}
+	meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), body, api.PutOptions{Size: length, ETag: true})
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
+	WriteXML(w, http.StatusOK, CopyPartResult{LastModified: FormatTime(lastModified(meta)), ETag: QuoteETag(objectETag(meta))})
+	return nil
+}
+
+// storedPart is a part as listed.
+type storedPart struct {
+	number   int
+	etag     string // unquoted hex MD5
+	size     int64
+	modified time.Time
+}
+
+// parts lists an upload's parts in order.
+func (s *Server) parts(ctx context.Context, bucket, id string) ([]storedPart, error) {
+	var out []storedPart
+	prefix := uploadDir(id) + "part-"
+	for e, err := range listAll(ctx, s.config.Backend, bucket, api.ListObjectsMessage{Prefix: prefix, Props: listPageProps}) {
+		if err != nil {
+			return nil, err
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(e.Name, prefix))
+		if err != nil {
+			continue
+		}
+		out = append(out, storedPart{number: n, etag: e.ETag, size: e.Size, modified: parseTime(e.Mtime, e.Atime)})
+	}
+	return out, nil
+}
+
+func (s *Server) listParts(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	id := r.URL.Query().Get("uploadId")
+	if _, err := s.loadUpload(r.Context(), bucket, key, id); err != nil {
+		return err
+	}
+	parts, err := s.parts(r.Context(), bucket, id)
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
+	out := ListPartsResult{Bucket: bucket, Key: key, UploadID: id, MaxParts: maxParts, Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"}
+	for _, p := range parts {
+		out.Parts = append(out.Parts, Part{PartNumber: p.number, ETag: QuoteETag(p.etag), Size: p.size, LastModified: FormatTime(p.modified)})
+	}
+	WriteXML(w, http.StatusOK, out)
+	return nil
+}
+
+// completeUpload checks the client's part list against the stored parts,
+// streams them into the object and removes the upload. A repeat of a
+// completed upload answers as the first did.
+func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	ctx := r.Context()
+	id := r.URL.Query().Get("uploadId")
+	var req CompleteMultipartUpload
+	if err := DecodeXML(r.Body, 4<<20, &req); err != nil {
+		return err
+	}
+	up, err := s.loadUpload(ctx, bucket, key, id)
+	if err != nil {
+		// Already completed? Then the object says so.
+		if meta, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && validUploadID(id) && meta.Custom[customUpload] == id {
+			WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
+			return nil
+		}
+		return err
+	}
+	if len(req.Parts) == 0 {
+		return &Error{Code: "MalformedXML", Message: "CompleteMultipartUpload names no part", Status: http.StatusBadRequest}
+	}
+	stored, err := s.parts(ctx, bucket, id)
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
+	byNumber := make(map[int]storedPart, len(stored))
+	for _, p := range stored {
+		byNumber[p.number] = p
+	}
+	var total int64
+	sums := md5.New()
+	sizes := make([]string, 0, len(req.Parts))
+	chosen := make([]storedPart, 0, len(req.Parts))
+	var tooSmall *Error
+	for i, p := range req.Parts {
+		if i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber {
+			return &Error{Code: "InvalidPartOrder", Message: "The list of parts was not in ascending order. The parts list must be specified in order by part number.", Status: http.StatusBadRequest}
+		}
+		part, ok := byNumber[p.PartNumber]
+		if !ok || strings.Trim(p.ETag, `"`) != part.etag {
+			return &Error{Code: "InvalidPart", Message: fmt.Sprintf("part %d: one or more of the specified parts could not be found, or its entity tag did not match", p.PartNumber), Status: http.StatusBadRequest}
+		}
+		if i < len(req.Parts)-1 && part.size < minPartSize && tooSmall == nil {
+			// Reported once every part is known to exist, as S3 does.
+			tooSmall = &Error{Code: "EntityTooSmall", Message: fmt.Sprintf("part %d is %d bytes: every part but the last must be at least 5 MiB", p.PartNumber, part.size), Status: http.StatusBadRequest}
+		}
+		raw, err := hex.DecodeString(part.etag)
+		if err != nil {
+			return &Error{Code: "InvalidPart", Message: fmt.Sprintf("part %d has no MD5", p.PartNumber), Status: http.StatusBadRequest}
+		}
+		sums.Write(raw)
+		total += part.size
+		sizes = append(sizes, strconv.FormatInt(part.size, 10))
+		chosen = append(chosen, part)
+	}
+	if tooSmall != nil {
+		return tooSmall
+	}
+	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(chosen))
+	custom := copyCustom(up.Custom)
+	custom[store.CustomETag] = etag
+	custom[customParts] = strconv.Itoa(len(chosen))
+	custom[customUpload] = id
+	if len(chosen) <= maxSizesKept {
+		custom[customPartSizes] = strings.Join(sizes, ",")
+	}
+	body := &partsReader{ctx: ctx, backend: s.config.Backend, bucket: bucket, id: id, parts: chosen}
+	defer body.Close()
+	meta, err := s.config.Backend.Put(ctx, bucket, key, body, api.PutOptions{Size: total, Custom: custom})
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
+	s.removeUpload(context.WithoutCancel(ctx), bucket, id, stored)
+	WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
+	return nil
+}
+
+// removeUpload deletes an upload's parts, then its record.
+func (s *Server) removeUpload(ctx context.Context, bucket, id string, parts []storedPart) {
+	for _, p := range parts {
+		if err := s.config.Backend.Delete(ctx, bucket, partName(id, p.number)); err != nil && !errors.Is(err, api.ErrNotFound) {
+			s.logger.Warn("remove a part of a multipart upload", "bucket", bucket, "upload", id, "part", p.number, "err", err)
+		}
+	}
+	if err := s.config.Backend.Delete(ctx, bucket, uploadRecord(id)); err != nil && !errors.Is(err, api.ErrNotFound) {
+		s.logger.Warn("remove a multipart upload", "bucket", bucket, "upload", id, "err", err)
+	}
+}
+
+func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	id := r.URL.Query().Get("uploadId")
+	if _, err := s.loadUpload(r.Context(), bucket, key, id); err != nil {
+		return err
+	}
+	parts, err := s.parts(r.Context(), bucket, id)
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
+	s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, parts)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket string) error {
+	ctx := r.Context()
+	prefix := r.URL.Query().Get("prefix")
+	out := ListMultipartUploadsResult{Bucket: bucket, Prefix: prefix, MaxUploads: 1000}
+	for e, err := range listAll(ctx, s.config.Backend, bucket, api.ListObjectsMessage{Prefix: multipartPrefix}) {
+		if err != nil {
+			return backendError(err, bucket, "")
+		}
+		id, ok := strings.CutSuffix(strings.TrimPrefix(e.Name, multipartPrefix), "/upload")
+		if !ok || !validUploadID(id) {
+			continue
+		}
+		data, err := getBytes(ctx, s.config.Backend, bucket, e.Name, 64<<10)
+		var up upload
+		if err != nil || json.Unmarshal(data, &up) != nil || !strings.HasPrefix(up.Key, prefix) {
+			continue
+		}
+		out.Uploads = append(out.Uploads, Upload{Key: up.Key, UploadID: id, Initiated: FormatTime(up.Initiated), Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"})
+	}
+	WriteXML(w, http.StatusOK, out)
+	return nil
+}
+
+// partsReader reads an upload's parts one after another, opening each
+// when the previous one ends.
+type partsReader struct {
+	ctx     context.Context
+	backend Backend
+	bucket  string
+	id      string
+	parts   []storedPart
+	current io.ReadCloser
+}
+
+func (p *partsReader) Read(buf []byte) (int, error) {
+	for {
+		if p.current == nil {
+			if len(p.parts) == 0 {
+				return 0, io.EOF
+			}
+			body, meta, err := p.backend.Get(p.ctx, p.bucket, partName(p.id, p.parts[0].number), api.GetOptions{})
+			if err != nil {
+				return 0, fmt.Errorf("read part %d: %w", p.parts[0].number, err)
+			}
+			if objectETag(meta) != p.parts[0].etag {
+				body.Close()
+				return 0, fmt.Errorf("part %d changed while the upload completed", p.parts[0].number)
+			}
+			p.current, p.parts = body, p.parts[1:]
+		}
+		n, err := p.current.Read(buf)
+		if err == io.EOF {
+			p.current.Close()
+			p.current = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (p *partsReader) Close() error {
+	if p.current != nil {
+		return p.current.Close()
+	}
+	return nil
+}
+
+// partsCount is the number of parts of a multipart object, 0 otherwise.
+func partsCount(meta store.ObjectMeta) int {
+	n, _ := strconv.Atoi(meta.Custom[customParts])
+	return n
+}
+
+// partRange is the byte range of part v of an object; an object not
+// uploaded in parts has one part, itself.
+func partRange(meta store.ObjectMeta, v string) (start, length int64, err error) {
+	n, err := partNumber(v)
+	if err != nil {
+		return 0, 0, err
+	}
+	count := partsCount(meta)
+	if count == 0 {
+		if n != 1 {
+			return 0, 0, &Error{Code: "InvalidPartNumber", Message: "The requested partnumber is not satisfiable", Status: http.StatusRequestedRangeNotSatisfiable}
+		}
+		return 0, meta.Size, nil
+	}
+	sizes := strings.Split(meta.Custom[customPartSizes], ",")
+	if n > count || len(sizes) != count {
+		return 0, 0, &Error{Code: "InvalidPartNumber", Message: "The requested partnumber is not satisfiable", Status: http.StatusRequestedRangeNotSatisfiable}
+	}
+	for i := range n {
+		size, err := strconv.ParseInt(sizes[i], 10, 64)
+		if err != nil {
+			return 0, 0, &Error{Code: "InternalError", Message: "the object's part sizes are unreadable", Status: http.StatusInternalServerError}
+		}
+		if i == n-1 {
+			return start, size, nil
+		}
+		start += size
+	}
+	return start, 0, nil
+}

@@ -1,0 +1,262 @@
+package s3
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	q := r.URL.Query()
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		if q.Has("uploadId") && r.Method == http.MethodGet {
+			return s.listParts(w, r, bucket, key)
+		}
+		if hasAny(q, "acl", "tagging", "retention", "legal-hold", "torrent", "attributes") {
+			return notImplemented("object configuration")
+		}
+		return s.getObject(w, r, bucket, key)
+	case http.MethodPut:
+		if q.Has("uploadId") || q.Has("partNumber") {
+			return s.uploadPart(w, r, bucket, key)
+		}
+		if hasAny(q, "acl", "tagging", "retention", "legal-hold") {
+			return notImplemented("object configuration")
+		}
+		if r.Header.Get("x-amz-copy-source") != "" {
+			return s.copyObject(w, r, bucket, key)
+		}
+		return s.putObject(w, r, bucket, key)
+	case http.MethodDelete:
+		if q.Has("uploadId") {
+			return s.abortUpload(w, r, bucket, key)
+		}
+		err := s.config.Backend.Delete(r.Context(), bucket, key)
+		if err != nil && !errors.Is(err, api.ErrNotFound) {
+			return backendError(err, bucket, key)
+		}
+		if errors.Is(err, api.ErrNotFound) {
+			// A missing key is deleted; a missing bucket is an error.
+			if _, err := s.config.Backend.BucketProps(r.Context(), bucket); err != nil {
+				return backendError(err, bucket, key)
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case http.MethodPost:
+		switch {
+		case q.Has("uploads"):
+			return s.createUpload(w, r, bucket, key)
+		case q.Has("uploadId"):
+			return s.completeUpload(w, r, bucket, key)
+		}
+	}
+	return methodNotAllowed(r)
+}
+
+// putOptions are the native PUT options of an S3 write: its metadata
+// headers, its Content-MD5 checked by the target, and an MD5 kept as
+// the ETag.
+func putOptions(r *http.Request, size int64) (api.PutOptions, error) {
+	custom, err := StoredHeaders(r.Header)
+	if err != nil {
+		return api.PutOptions{}, err
+	}
+	opts := api.PutOptions{Size: size, Custom: custom, ETag: true}
+	if v := r.Header.Get("Content-MD5"); v != "" {
+		sum, err := ParseContentMD5(v)
+		if err != nil {
+			return opts, err
+		}
+		opts.Checksum = store.Checksum{Type: store.ChecksumMD5, Value: hex.EncodeToString(sum)}
+	}
+	return opts, nil
+}
+
+func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	opts, err := putOptions(r, r.ContentLength)
+	if err != nil {
+		return err
+	}
+	meta, err := s.config.Backend.Put(r.Context(), bucket, key, r.Body, opts)
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
+	w.Header().Set("ETag", QuoteETag(objectETag(meta)))
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// objectETag is an object's S3 ETag, unquoted.
+func objectETag(meta store.ObjectMeta) string {
+	return etagOf(meta.Custom[store.CustomETag], meta.Checksum.Value)
+}
+
+// lastModified is when the object was last written, as far as the
+// metadata tells: the stamp's clock, else its access time.
+func lastModified(meta store.ObjectMeta) time.Time {
+	if meta.Stamp.Clock > 0 {
+		return time.Unix(0, meta.Stamp.Clock).UTC()
+	}
+	return meta.Atime.UTC()
+}
+
+// getObject answers GET and HEAD: conditions, a range or a part, the
+// stored headers and the response-* overrides.
+func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	ctx := r.Context()
+	meta, err := s.config.Backend.Head(ctx, bucket, key)
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
+	etag := objectETag(meta)
+	if err := CheckConditions(r, QuoteETag(etag), lastModified(meta)); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Status == http.StatusNotModified {
+			w.Header().Set("ETag", QuoteETag(etag))
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+		return err
+	}
+	h := w.Header()
+	RestoreHeaders(h, meta.Custom)
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/octet-stream")
+	}
+	h.Set("ETag", QuoteETag(etag))
+	h.Set("Last-Modified", lastModified(meta).Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+	if n := partsCount(meta); n > 0 {
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(n))
+	}
+	ApplyOverrides(h, r.URL.Query())
+	start, length, ranged := int64(0), meta.Size, false
+	if v := r.URL.Query().Get("partNumber"); v != "" {
+		if start, length, err = partRange(meta, v); err != nil {
+			return err
+		}
+		ranged = start != 0 || length != meta.Size
+	} else if spec := r.Header.Get("Range"); spec != "" {
+		var ok bool
+		start, length, ok, err = ParseRange(spec, meta.Size)
+		if err != nil {
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", meta.Size))
+			return err
+		}
+		if !ok {
+			start, length = 0, meta.Size
+		}
+		ranged = ok
+	}
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	status := http.StatusOK
+	if ranged {
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, meta.Size))
+		status = http.StatusPartialContent
+	}
+	if r.Method == http.MethodHead || length == 0 {
+		w.WriteHeader(status)
+		return nil
+	}
+	body, got, err := s.config.Backend.Get(ctx, bucket, key, api.GetOptions{Offset: start, Length: length})
+	if err != nil {
+		for k := range h {
+			if k != "X-Amz-Request-Id" && k != "Server" {
+				delete(h, k)
+			}
+		}
+		return backendError(err, bucket, key)
+	}
+	defer body.Close()
+	if got.Stamp != meta.Stamp || got.Checksum != meta.Checksum {
+		// Overwritten between the HEAD and the GET: the headers sent
+		// would not match the bytes.
+		return &Error{Code: "PreconditionFailed", Message: "the object changed while it was read; read it again", Status: http.StatusPreconditionFailed}
+	}
+	w.WriteHeader(status)
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	io.CopyBuffer(w, body, buf)
+	return nil
+}
+
+// copyObject copies an object, within a bucket or across buckets, with
+// its metadata (COPY) or the request's (REPLACE).
+func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	srcBucket, srcKey, err := parseCopySource(r.Header.Get("x-amz-copy-source"))
+	if err != nil {
+		return err
+	}
+	directive := strings.ToUpper(r.Header.Get("x-amz-metadata-directive"))
+	if directive != "" && directive != "COPY" && directive != "REPLACE" {
+		return &Error{Code: "InvalidArgument", Message: "x-amz-metadata-directive must be COPY or REPLACE", Status: http.StatusBadRequest}
+	}
+	if srcBucket == bucket && srcKey == key && directive != "REPLACE" {
+		return &Error{Code: "InvalidRequest", Message: "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.", Status: http.StatusBadRequest}
+	}
+	ctx := r.Context()
+	body, src, err := s.config.Backend.Get(ctx, srcBucket, srcKey, api.GetOptions{})
+	if err != nil {
+		return backendError(err, srcBucket, srcKey)
+	}
+	defer body.Close()
+	if err := CheckCopyConditions(r, QuoteETag(objectETag(src)), lastModified(src)); err != nil {
+		return err
+	}
+	opts := api.PutOptions{Size: src.Size, ETag: true, Custom: copyCustom(src.Custom)}
+	if directive == "REPLACE" {
+		if opts.Custom, err = StoredHeaders(r.Header); err != nil {
+			return err
+		}
+	}
+	meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
+	WriteXML(w, http.StatusOK, CopyObjectResult{LastModified: FormatTime(lastModified(meta)), ETag: QuoteETag(objectETag(meta))})
+	return nil
+}
+
+// copyCustom is the metadata a copy keeps: the source's, without what
+// describes its bytes (the ETag and parts, computed anew).
+func copyCustom(custom map[string]string) map[string]string {
+	out := make(map[string]string, len(custom))
+	for k, v := range custom {
+		if k != store.CustomETag && k != customParts && k != customPartSizes {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// parseCopySource reads x-amz-copy-source: "[/]bucket/key", URL-encoded.
+func parseCopySource(v string) (bucket, key string, err error) {
+	v, _, _ = strings.Cut(v, "?versionId=")
+	decoded, err := url.PathUnescape(v)
+	if err != nil {
+		return "", "", &Error{Code: "InvalidArgument", Message: "x-amz-copy-source is not URL-encoded correctly", Status: http.StatusBadRequest}
+	}
+	bucket, key, _ = strings.Cut(strings.TrimPrefix(decoded, "/"), "/")
+	if bucket == "" || key == "" {
+		return "", "", &Error{Code: "InvalidArgument", Message: "x-amz-copy-source must be bucket/key", Status: http.StatusBadRequest}
+	}
+	if err := ValidateBucketName(bucket); err != nil {
+		return "", "", err
+	}
+	if err := validateKey(key); err != nil {
+		return "", "", err
+	}
+	return bucket, key, nil
+}

@@ -1,0 +1,496 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+const (
+	accessKey = "AKIDAISGOTEST"
+	secretKey = "a-secret-of-the-test-cluster"
+)
+
+// testCluster starts a gateway and two targets whose S3 API wants
+// requests signed with the test key.
+func testCluster(t *testing.T) (*gatewaytest.Cluster, string) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+	}})
+	return c, c.Primary().URL() + "/s3"
+}
+
+func newClient(endpoint, secret string) *s3.Client {
+	return s3.New(s3.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secret, ""),
+		Retryer:      aws.NopRetryer{},
+	})
+}
+
+// code is the S3 error code of an SDK error, "" for none.
+func code(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+func randomBytes(n int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+func md5hex(b []byte) string {
+	sum := md5.Sum(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func TestBucketsAndObjects(t *testing.T) {
+	c, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")}); code(err) != "BucketAlreadyOwnedByYou" {
+		t.Fatalf("create twice: %v", err)
+	}
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("photos")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("nothing")}); err == nil {
+		t.Fatal("HEAD of a missing bucket succeeded")
+	}
+	buckets, err := client.ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err != nil || len(buckets.Buckets) != 1 || aws.ToString(buckets.Buckets[0].Name) != "photos" {
+		t.Fatalf("list buckets: %+v %v", buckets, err)
+	}
+	data := randomBytes(300<<10, 1)
+	put, err := client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String("photos"), Key: aws.String("2006/January/sample.jpg"), Body: bytes.NewReader(data),
+		ContentType: aws.String("image/jpeg"), CacheControl: aws.String("max-age=60"),
+		Metadata: map[string]string{"Camera": "x100", "lens": "23mm"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"` + md5hex(data) + `"`; aws.ToString(put.ETag) != want {
+		t.Fatalf("PUT ETag %s, want %s", aws.ToString(put.ETag), want)
+	}
+	got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("2006/January/sample.jpg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if !bytes.Equal(body, data) || aws.ToString(got.ContentType) != "image/jpeg" || aws.ToString(got.CacheControl) != "max-age=60" ||
+		got.Metadata["camera"] != "x100" || got.Metadata["lens"] != "23mm" || aws.ToString(got.ETag) != aws.ToString(put.ETag) {
+		t.Fatalf("GET: %d bytes, type %s, cache %s, metadata %v, etag %s", len(body), aws.ToString(got.ContentType), aws.ToString(got.CacheControl), got.Metadata, aws.ToString(got.ETag))
+	}
+	// The same object through the native API: one namespace.
+	native, err := c.Client().GetBytes(ctx, "photos", "2006/January/sample.jpg", api.GetOptions{})
+	if err != nil || !bytes.Equal(native, data) {
+		t.Fatalf("native GET of an S3 object: %d bytes, %v", len(native), err)
+	}
+	if _, err := c.Client().Put(ctx, "photos", "native.txt", strings.NewReader("native bytes"), api.PutOptions{Size: 12}); err != nil {
+		t.Fatal(err)
+	}
+	nativeObject, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("native.txt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(nativeObject.Body); string(b) != "native bytes" {
+		t.Fatalf("S3 GET of a native object: %q", b)
+	}
+	// Ranges.
+	for _, tc := range []struct {
+		spec       string
+		start, end int
+	}{
+		{"bytes=2-5", 2, 5}, {"bytes=-3", len(data) - 3, len(data) - 1}, {"bytes=100-", 100, len(data) - 1}, {"bytes=10-999999999", 10, len(data) - 1},
+	} {
+		r, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("2006/January/sample.jpg"), Range: aws.String(tc.spec)})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		part, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		want := fmt.Sprintf("bytes %d-%d/%d", tc.start, tc.end, len(data))
+		if !bytes.Equal(part, data[tc.start:tc.end+1]) || aws.ToString(r.ContentRange) != want {
+			t.Fatalf("%s: %d bytes, Content-Range %s, want %s", tc.spec, len(part), aws.ToString(r.ContentRange), want)
+		}
+	}
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("native.txt"), Range: aws.String("bytes=50-60")}); code(err) != "InvalidRange" {
+		t.Fatalf("an unsatisfiable range: %v", err)
+	}
+	// Conditions.
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("2006/January/sample.jpg"), IfMatch: aws.String(`"nope"`)}); code(err) != "PreconditionFailed" {
+		t.Fatalf("If-Match of another ETag: %v", err)
+	}
+	_, err = client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("2006/January/sample.jpg"), IfNoneMatch: put.ETag})
+	var respErr interface{ HTTPStatusCode() int }
+	if !errors.As(err, &respErr) || respErr.HTTPStatusCode() != http.StatusNotModified {
+		t.Fatalf("If-None-Match of its ETag: %v", err)
+	}
+	// Integrity.
+	wrong := md5.Sum([]byte("other"))
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("bad"), Body: strings.NewReader("payload"), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(wrong[:]))})
+	if code(err) != "BadDigest" {
+		t.Fatalf("a wrong Content-MD5: %v", err)
+	}
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("bad"), Body: strings.NewReader("payload"), ContentMD5: aws.String("not base64!")})
+	if code(err) != "InvalidDigest" {
+		t.Fatalf("a malformed Content-MD5: %v", err)
+	}
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("photos"), Key: aws.String("bad")}); err == nil {
+		t.Fatal("a PUT with a bad digest stored the object")
+	}
+	// Errors.
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("missing")}); code(err) != "NoSuchKey" {
+		t.Fatalf("a missing key: %v", err)
+	}
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("nothing"), Key: aws.String("k")}); code(err) != "NoSuchBucket" {
+		t.Fatalf("a missing bucket: %v", err)
+	}
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("Upper..Case")}); code(err) != "InvalidBucketName" {
+		t.Fatalf("a bad bucket name: %v", err)
+	}
+	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("photos")}); code(err) != "BucketNotEmpty" {
+		t.Fatalf("delete a bucket with objects: %v", err)
+	}
+	for _, key := range []string{"2006/January/sample.jpg", "native.txt", "missing"} {
+		if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("photos"), Key: aws.String(key)}); err != nil {
+			t.Fatalf("delete %s: %v", key, err)
+		}
+	}
+	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("photos")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestListObjects(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("list")}); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for i := range 5 {
+		for j := range 4 {
+			keys = append(keys, fmt.Sprintf("dir%d/file%d", i, j))
+		}
+		keys = append(keys, fmt.Sprintf("top%d", i))
+	}
+	for _, k := range keys {
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("list"), Key: aws.String(k), Body: strings.NewReader(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(keys)
+	// Every key once, in order, over small pages.
+	var listed []string
+	pages := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String("list"), MaxKeys: aws.Int32(3)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToInt32(page.KeyCount) != int32(len(page.Contents)) {
+			t.Fatalf("KeyCount %d, %d keys", aws.ToInt32(page.KeyCount), len(page.Contents))
+		}
+		for _, o := range page.Contents {
+			listed = append(listed, aws.ToString(o.Key))
+			if aws.ToString(o.ETag) != `"`+md5hex([]byte(aws.ToString(o.Key)))+`"` || aws.ToInt64(o.Size) != int64(len(aws.ToString(o.Key))) {
+				t.Fatalf("%s: ETag %s size %d", aws.ToString(o.Key), aws.ToString(o.ETag), aws.ToInt64(o.Size))
+			}
+		}
+	}
+	if !slices.Equal(listed, keys) {
+		t.Fatalf("v2 listing %v, want %v", listed, keys)
+	}
+	// A delimiter rolls the directories up.
+	var prefixes, files []string
+	pages = s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String("list"), Delimiter: aws.String("/"), MaxKeys: aws.Int32(2)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.CommonPrefixes {
+			prefixes = append(prefixes, aws.ToString(p.Prefix))
+		}
+		for _, o := range page.Contents {
+			files = append(files, aws.ToString(o.Key))
+		}
+	}
+	if !slices.Equal(prefixes, []string{"dir0/", "dir1/", "dir2/", "dir3/", "dir4/"}) || !slices.Equal(files, []string{"top0", "top1", "top2", "top3", "top4"}) {
+		t.Fatalf("with a delimiter: prefixes %v, files %v", prefixes, files)
+	}
+	// v1 with a prefix and a marker.
+	v1, err := client.ListObjects(ctx, &s3.ListObjectsInput{Bucket: aws.String("list"), Prefix: aws.String("dir2/"), Marker: aws.String("dir2/file1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range v1.Contents {
+		got = append(got, aws.ToString(o.Key))
+	}
+	if !slices.Equal(got, []string{"dir2/file2", "dir2/file3"}) || aws.ToBool(v1.IsTruncated) {
+		t.Fatalf("v1 after a marker: %v truncated %v", got, aws.ToBool(v1.IsTruncated))
+	}
+	if _, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("nothing")}); code(err) != "NoSuchBucket" {
+		t.Fatalf("list a missing bucket: %v", err)
+	}
+}
+
+func TestCopyAndMultiDelete(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	for _, b := range []string{"src", "dst"} {
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := randomBytes(70<<10, 2)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("a b/c"), Body: bytes.NewReader(data), Metadata: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dst"), Key: aws.String("copy"), CopySource: aws.String("src/a%20b/c")}); err != nil {
+		t.Fatal(err)
+	}
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dst"), Key: aws.String("copy")})
+	if err != nil || head.Metadata["k"] != "v" || aws.ToString(head.ETag) != `"`+md5hex(data)+`"` || aws.ToInt64(head.ContentLength) != int64(len(data)) {
+		t.Fatalf("a COPY: %+v %v", head, err)
+	}
+	_, err = client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("src"), Key: aws.String("replaced"), CopySource: aws.String("src/a%20b/c"),
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: map[string]string{"new": "yes"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err = client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String("replaced")})
+	if err != nil || head.Metadata["new"] != "yes" || head.Metadata["k"] != "" {
+		t.Fatalf("a REPLACE: %v %v", head.Metadata, err)
+	}
+	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("src"), Key: aws.String("a b/c"), CopySource: aws.String("src/a%20b/c")}); code(err) != "InvalidRequest" {
+		t.Fatalf("a copy onto itself without REPLACE: %v", err)
+	}
+	// Multi-delete, with a key that does not exist.
+	out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("src"), Delete: &types.Delete{Objects: []types.ObjectIdentifier{
+		{Key: aws.String("a b/c")}, {Key: aws.String("replaced")}, {Key: aws.String("never")},
+	}}})
+	if err != nil || len(out.Deleted) != 3 || len(out.Errors) != 0 {
+		t.Fatalf("multi-delete: %+v %v", out, err)
+	}
+	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("src")})
+	if err != nil || len(list.Contents) != 0 {
+		t.Fatalf("after the multi-delete: %+v %v", list.Contents, err)
+	}
+	quiet, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("dst"), Delete: &types.Delete{Quiet: aws.Bool(true), Objects: []types.ObjectIdentifier{{Key: aws.String("copy")}}}})
+	if err != nil || len(quiet.Deleted) != 0 {
+		t.Fatalf("a quiet multi-delete: %+v %v", quiet, err)
+	}
+}
+
+func TestMultipartUpload(t *testing.T) {
+	c, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("multi")}); err != nil {
+		t.Fatal(err)
+	}
+	create := func() string {
+		up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), ContentType: aws.String("application/x-tar")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(up.UploadId)
+	}
+	id := create()
+	parts := [][]byte{randomBytes(5<<20, 3), randomBytes(5<<20, 4), randomBytes(1000, 5)}
+	var completed []types.CompletedPart
+	sums := md5.New()
+	for i, p := range parts {
+		out, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(out.ETag) != `"`+md5hex(p)+`"` {
+			t.Fatalf("part %d ETag %s", i+1, aws.ToString(out.ETag))
+		}
+		sum := md5.Sum(p)
+		sums.Write(sum[:])
+		completed = append(completed, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag})
+	}
+	listed, err := client.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id)})
+	if err != nil || len(listed.Parts) != 3 || aws.ToInt64(listed.Parts[2].Size) != 1000 {
+		t.Fatalf("list parts: %+v %v", listed, err)
+	}
+	uploads, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("multi")})
+	if err != nil || len(uploads.Uploads) != 1 || aws.ToString(uploads.Uploads[0].UploadId) != id {
+		t.Fatalf("list uploads: %+v %v", uploads, err)
+	}
+	// Bad part lists.
+	for _, bad := range []struct {
+		parts []types.CompletedPart
+		code  string
+	}{
+		{[]types.CompletedPart{completed[1], completed[0]}, "InvalidPartOrder"},
+		{[]types.CompletedPart{completed[0], {PartNumber: aws.Int32(9), ETag: completed[1].ETag}}, "InvalidPart"},
+		{[]types.CompletedPart{completed[0], {PartNumber: aws.Int32(2), ETag: aws.String(`"00000000000000000000000000000000"`)}}, "InvalidPart"},
+		{[]types.CompletedPart{completed[2], {PartNumber: aws.Int32(4), ETag: completed[2].ETag}}, "InvalidPart"},
+	} {
+		_, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: bad.parts}})
+		if code(err) != bad.code {
+			t.Fatalf("complete with %d parts: %v, want %s", len(bad.parts), err, bad.code)
+		}
+	}
+	complete := func() *s3.CompleteMultipartUploadOutput {
+		out, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := fmt.Sprintf(`"%s-3"`, hex.EncodeToString(sums.Sum(nil)))
+	if out := complete(); aws.ToString(out.ETag) != want {
+		t.Fatalf("complete: ETag %s, want %s", aws.ToString(out.ETag), want)
+	}
+	if out := complete(); aws.ToString(out.ETag) != want {
+		t.Fatalf("complete again: ETag %s, want %s", aws.ToString(out.ETag), want)
+	}
+	got, err := c.Client().GetBytes(ctx, "multi", "big", api.GetOptions{})
+	if err != nil || !bytes.Equal(got, bytes.Join(parts, nil)) {
+		t.Fatalf("the completed object: %d bytes, %v", len(got), err)
+	}
+	part2, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("multi"), Key: aws.String("big"), PartNumber: aws.Int32(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(part2.Body)
+	if !bytes.Equal(b, parts[1]) || aws.ToInt32(part2.PartsCount) != 3 || aws.ToString(part2.ContentType) != "application/x-tar" {
+		t.Fatalf("GET part 2: %d bytes, parts count %d, type %s", len(b), aws.ToInt32(part2.PartsCount), aws.ToString(part2.ContentType))
+	}
+	// Nothing of the upload is left, and the listing never showed it.
+	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("multi")})
+	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "big" {
+		t.Fatalf("listing after complete: %+v %v", list.Contents, err)
+	}
+	native, err := c.Client().ListObjects(ctx, "multi", api.ListObjectsMessage{})
+	if err != nil || len(native.Entries) != 1 {
+		t.Fatalf("native listing after complete: %+v %v", native, err)
+	}
+	// A small part before the last one; an abort.
+	id = create()
+	for i := range 2 {
+		if _, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(parts[2])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{
+		{PartNumber: aws.Int32(1), ETag: aws.String(`"` + md5hex(parts[2]) + `"`)}, {PartNumber: aws.Int32(2), ETag: aws.String(`"` + md5hex(parts[2]) + `"`)},
+	}}})
+	if code(err) != "EntityTooSmall" {
+		t.Fatalf("a small part before the last: %v", err)
+	}
+	if _, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), PartNumber: aws.Int32(3), Body: strings.NewReader("x")}); code(err) != "NoSuchUpload" {
+		t.Fatalf("a part of an aborted upload: %v", err)
+	}
+	native, err = c.Client().ListObjects(ctx, "multi", api.ListObjectsMessage{})
+	if err != nil || len(native.Entries) != 1 {
+		t.Fatalf("native listing after the abort: %+v %v", native, err)
+	}
+	// The object was not changed by the failed upload.
+	if got, err := c.Client().GetBytes(ctx, "multi", "big", api.GetOptions{}); err != nil || !bytes.Equal(got, bytes.Join(parts, nil)) {
+		t.Fatalf("after the aborted upload: %d bytes, %v", len(got), err)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	_, endpoint := testCluster(t)
+	ctx := t.Context()
+	if _, err := newClient(endpoint, secretKey).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("auth")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newClient(endpoint, "wrong").ListBuckets(ctx, &s3.ListBucketsInput{}); code(err) != "SignatureDoesNotMatch" {
+		t.Fatalf("a wrong secret: %v", err)
+	}
+	resp, err := http.Get(endpoint + "/auth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("x-amz-request-id") == "" {
+		t.Fatalf("an unsigned request: %d, request id %q", resp.StatusCode, resp.Header.Get("x-amz-request-id"))
+	}
+	client := newClient(endpoint, secretKey)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("auth"), Key: aws.String("k"), Body: strings.NewReader("presigned")}); err != nil {
+		t.Fatal(err)
+	}
+	presigned, err := s3.NewPresignClient(client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("auth"), Key: aws.String("k")}, s3.WithPresignExpires(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get(presigned.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "presigned" {
+		t.Fatalf("a presigned GET: %d %q", resp.StatusCode, body)
+	}
+	// Signed an hour ago for a minute: expired.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/auth/k", nil)
+	creds := aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}
+	q := req.URL.Query()
+	q.Set("X-Amz-Expires", "60")
+	req.URL.RawQuery = q.Encode()
+	url, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "AccessDenied") {
+		t.Fatalf("an expired presigned URL: %d %s", resp.StatusCode, body)
+	}
+}

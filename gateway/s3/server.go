@@ -1,0 +1,194 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/s3/sigv4"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Backend is the native API the S3 handlers translate to; *api.Client
+// implements it.
+type Backend interface {
+	ListBuckets(ctx context.Context) ([]api.BucketEntry, error)
+	CreateBucket(ctx context.Context, bucket string, props any) error
+	DestroyBucket(ctx context.Context, bucket string) error
+	BucketProps(ctx context.Context, bucket string) (store.Props, error)
+	ListObjects(ctx context.Context, bucket string, msg api.ListObjectsMessage) (*api.ListPage, error)
+	Put(ctx context.Context, bucket, name string, body io.Reader, opts api.PutOptions) (store.ObjectMeta, error)
+	Get(ctx context.Context, bucket, name string, opts api.GetOptions) (io.ReadCloser, store.ObjectMeta, error)
+	Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error)
+	Delete(ctx context.Context, bucket, name string) error
+}
+
+var _ Backend = (*api.Client)(nil)
+
+// Config is what a Server needs.
+type Config struct {
+	Backend Backend
+	// Keys are the access keys requests must be signed with; none means
+	// requests are not authenticated.
+	Keys sigv4.Keys
+	// Region is answered by GetBucketLocation; default us-east-1.
+	Region string
+	Logger *slog.Logger
+	// Now is the clock signatures are checked against; default time.Now.
+	Now func() time.Time
+}
+
+// Server serves the S3 API.
+type Server struct {
+	config Config
+	logger *slog.Logger
+}
+
+// New returns a Server.
+func New(config Config) *Server {
+	if config.Region == "" {
+		config.Region = "us-east-1"
+	}
+	if config.Now == nil {
+		config.Now = time.Now
+	}
+	logger := config.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{config: config, logger: logger}
+}
+
+// Handler serves S3 under prefix ("/s3", or "" for a port of its own).
+func (s *Server) Handler(prefix string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := NewRequestID()
+		w.Header().Set("x-amz-request-id", id)
+		w.Header().Set("Server", "AIS-Go")
+		path, ok := strings.CutPrefix(r.URL.Path, prefix)
+		if !ok {
+			WriteError(w, r, &Error{Code: "InvalidRequest", Message: "not an S3 path", Status: http.StatusBadRequest}, id)
+			return
+		}
+		if err := s.authenticate(r); err != nil {
+			WriteError(w, r, err, id)
+			return
+		}
+		if err := s.serve(w, r, strings.TrimPrefix(path, "/")); err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				err = backendError(err, "", "")
+			}
+			WriteError(w, r, err, id)
+		}
+	})
+}
+
+// authenticate checks the request's signature when keys are configured,
+// and replaces its body by the decoded payload (aws-chunked framing
+// stripped, checksums checked as it is read).
+func (s *Server) authenticate(r *http.Request) error {
+	if s.config.Keys != nil && !isEmptyKeys(s.config.Keys) {
+		if _, err := sigv4.Verify(r, s.config.Keys, s.config.Now()); err != nil {
+			return authError(err)
+		}
+		return nil
+	}
+	body, length, err := sigv4.DecodeBody(r)
+	if err != nil {
+		return authError(err)
+	}
+	r.Body = body
+	if length >= 0 {
+		r.ContentLength = length
+	}
+	return nil
+}
+
+// isEmptyKeys reports a static key set with no key.
+func isEmptyKeys(keys sigv4.Keys) bool {
+	static, ok := keys.(sigv4.StaticKeys)
+	return ok && len(static) == 0
+}
+
+// authError turns a sigv4 error into an S3 error.
+func authError(err error) error {
+	var e *sigv4.Error
+	if errors.As(err, &e) {
+		return &Error{Code: e.Code, Message: e.Message, Status: e.Status}
+	}
+	return &Error{Code: "AccessDenied", Message: err.Error(), Status: http.StatusForbidden}
+}
+
+// serve routes a request by path (BUCKET[/KEY]) and method.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) error {
+	if path == "" {
+		if r.Method != http.MethodGet {
+			return methodNotAllowed(r)
+		}
+		return s.listBuckets(w, r)
+	}
+	bucket, key, _ := strings.Cut(path, "/")
+	if err := ValidateBucketName(bucket); err != nil {
+		return err
+	}
+	if key == "" {
+		return s.serveBucket(w, r, bucket)
+	}
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	return s.serveObject(w, r, bucket, key)
+}
+
+// validateKey refuses keys the store cannot keep, and the reserved prefix.
+func validateKey(key string) error {
+	if len(key) > 1024 {
+		return &Error{Code: "KeyTooLongError", Message: fmt.Sprintf("the key is %d bytes, at most 1024", len(key)), Status: http.StatusBadRequest}
+	}
+	if strings.HasPrefix(key, multipartPrefix) {
+		return &Error{Code: "InvalidArgument", Message: "keys under " + multipartPrefix + " are reserved for multipart uploads", Status: http.StatusBadRequest}
+	}
+	if err := store.ValidateName(key); err != nil {
+		return &Error{Code: "InvalidArgument", Message: "this store cannot keep the key: " + err.Error(), Status: http.StatusBadRequest}
+	}
+	return nil
+}
+
+func methodNotAllowed(r *http.Request) error {
+	return &Error{Code: "MethodNotAllowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), Status: http.StatusMethodNotAllowed}
+}
+
+// backendError maps a native API error to S3's.
+func backendError(err error, bucket, key string) error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, api.ErrBucketNotFound):
+		return &Error{Code: "NoSuchBucket", Message: "The specified bucket does not exist", Status: http.StatusNotFound, Resource: bucket}
+	case errors.Is(err, api.ErrNotFound):
+		return &Error{Code: "NoSuchKey", Message: "The specified key does not exist.", Status: http.StatusNotFound, Resource: key}
+	case errors.Is(err, api.ErrBucketExists):
+		return &Error{Code: "BucketAlreadyOwnedByYou", Message: "Your previous request to create the named bucket succeeded and you already own it.", Status: http.StatusConflict, Resource: bucket}
+	case errors.Is(err, api.ErrBadChecksum):
+		return &Error{Code: "BadDigest", Message: "The Content-MD5 you specified did not match what we received: " + err.Error(), Status: http.StatusBadRequest}
+	case errors.Is(err, store.ErrSizeMismatch):
+		return &Error{Code: "IncompleteBody", Message: err.Error(), Status: http.StatusBadRequest}
+	case errors.Is(err, api.ErrNoSpace):
+		return &Error{Code: "ServiceUnavailable", Message: err.Error(), Status: http.StatusServiceUnavailable}
+	case errors.Is(err, api.ErrUnavailable), errors.Is(err, api.ErrNoQuorum):
+		return &Error{Code: "ServiceUnavailable", Message: err.Error(), Status: http.StatusServiceUnavailable}
+	case errors.Is(err, api.ErrInvalidName), errors.Is(err, api.ErrBadRequest):
+		return &Error{Code: "InvalidArgument", Message: err.Error(), Status: http.StatusBadRequest}
+	case errors.Is(err, context.Canceled):
+		return &Error{Code: "RequestTimeout", Message: err.Error(), Status: http.StatusBadRequest}
+	}
+	return &Error{Code: "InternalError", Message: err.Error(), Status: http.StatusInternalServerError}
+}

@@ -1,0 +1,582 @@
+package sigv4
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"hash/crc64"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Values of x-amz-content-sha256 besides a hex SHA-256 of the payload.
+const (
+	unsignedPayload          = "UNSIGNED-PAYLOAD"
+	streamingSigned          = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	streamingSignedTrailer   = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+	streamingECDSA           = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"
+	streamingECDSATrailer    = "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER"
+)
+
+// Bounds on what a peer's aws-chunked body can make us read or hold.
+const (
+	maxLine         = 4 << 10  // a chunk header or a trailer line, with its CRLF
+	maxChunk        = 64 << 20 // the data of one chunk
+	maxTrailerLines = 16
+	maxTrailerNames = 8 // in x-amz-trailer
+)
+
+// emptyHash is the hex SHA-256 of nothing, part of every chunk's string to sign.
+const emptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// crc64NVME is CRC-64/NVME, reflected; hash/crc64 applies its initial
+// and final inversion.
+var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
+
+// checksums are the trailers S3 accepts, each with its algorithm.
+var checksums = map[string]func() hash.Hash{
+	"x-amz-checksum-crc32":     func() hash.Hash { return crc32.NewIEEE() },
+	"x-amz-checksum-crc32c":    func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) },
+	"x-amz-checksum-crc64nvme": func() hash.Hash { return crc64.New(crc64NVME) },
+	"x-amz-checksum-sha1":      sha1.New,
+	"x-amz-checksum-sha256":    sha256.New,
+}
+
+// DecodeBody returns the payload of r for a server that checks no
+// signatures: it strips aws-chunked framing, signed or not, without
+// checking chunk signatures, and checks what needs no key: the SHA-256
+// in x-amz-content-sha256, trailing checksums and the decoded length.
+// Errors surface from Read, as with Verify. The length is the decoded
+// one, or -1 when unknown. r is left as it is.
+//
+// Checksums sent as headers (Content-MD5, x-amz-checksum-*) are the
+// caller's to check: in CompleteMultipartUpload they describe the object,
+// not the body.
+func DecodeBody(r *http.Request) (io.ReadCloser, int64, error) {
+	payload := r.Header.Get("X-Amz-Content-Sha256")
+	if payload == "" {
+		payload = unsignedPayload
+	}
+	if err := checkPayload(payload); err != nil {
+		return nil, 0, err
+	}
+	return decode(r, payload, nil)
+}
+
+// checkPayload refuses a value of x-amz-content-sha256 that names no
+// payload this package can read.
+func checkPayload(payload string) error {
+	switch payload {
+	case unsignedPayload, streamingSigned, streamingSignedTrailer, streamingUnsignedTrailer:
+		return nil
+	case streamingECDSA, streamingECDSATrailer:
+		return newError("NotImplemented", "x-amz-content-sha256 %s is Signature Version 4A, which is not supported", payload)
+	}
+	if _, ok := parseHash(payload); !ok {
+		return newError("InvalidArgument", "x-amz-content-sha256 must be %s, %s, %s, %s or the hex SHA-256 of the payload, not %s",
+			unsignedPayload, streamingSigned, streamingSignedTrailer, streamingUnsignedTrailer, quote(payload))
+	}
+	return nil
+}
+
+func parseHash(payload string) ([]byte, bool) {
+	if len(payload) != 2*sha256.Size {
+		return nil, false
+	}
+	sum, err := hex.DecodeString(payload)
+	return sum, err == nil
+}
+
+// decode wraps the body of r to read the payload that payload, a valid
+// x-amz-content-sha256, describes. Signed chunks are checked against
+// seed, or not at all when it is nil.
+func decode(r *http.Request, payload string, seed *chain) (io.ReadCloser, int64, error) {
+	body := r.Body
+	if body == nil {
+		body = http.NoBody
+	}
+	switch payload {
+	case unsignedPayload:
+		return body, r.ContentLength, nil
+	case streamingSigned, streamingSignedTrailer, streamingUnsignedTrailer:
+	default:
+		want, _ := parseHash(payload)
+		return &hashReader{body: body, hash: sha256.New(), want: want}, r.ContentLength, nil
+	}
+	length := int64(-1)
+	if value := r.Header.Get("X-Amz-Decoded-Content-Length"); value != "" {
+		var err error
+		if length, err = strconv.ParseInt(value, 10, 64); err != nil || length < 0 {
+			return nil, 0, newError("InvalidArgument", "x-amz-decoded-content-length %s is not a length", quote(value))
+		}
+	}
+	c := &chunkReader{
+		body:     body,
+		source:   newLineReader(body),
+		signed:   payload != streamingUnsignedTrailer,
+		trailer:  payload != streamingSigned,
+		expected: length,
+	}
+	if c.signed && seed != nil {
+		copied := *seed // the chain advances with each chunk
+		c.chain = &copied
+		c.chunkHash = sha256.New()
+	}
+	if c.trailer {
+		var err error
+		if c.checksums, err = declaredTrailers(r); err != nil {
+			return nil, 0, err
+		}
+	}
+	return c, length, nil
+}
+
+// declaredTrailers reads x-amz-trailer, the checksums the trailer will
+// carry, and starts computing each over the payload.
+func declaredTrailers(r *http.Request) ([]checksum, error) {
+	var sums []checksum
+	for _, value := range r.Header.Values("X-Amz-Trailer") {
+		for name := range strings.SplitSeq(value, ",") {
+			name = strings.ToLower(strings.TrimSpace(name))
+			if name == "" {
+				continue
+			}
+			newHash, ok := checksums[name]
+			if !ok {
+				return nil, newError("InvalidArgument", "x-amz-trailer names %s; the trailers supported are x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1 and -sha256", quote(name))
+			}
+			if slices.ContainsFunc(sums, func(s checksum) bool { return s.name == name }) {
+				return nil, newError("InvalidArgument", "x-amz-trailer names %s twice", name)
+			}
+			if len(sums) == maxTrailerNames {
+				return nil, newError("InvalidArgument", "x-amz-trailer names more than %d trailers", maxTrailerNames)
+			}
+			sums = append(sums, checksum{name: name, hash: newHash()})
+		}
+	}
+	return sums, nil
+}
+
+// hashReader checks at the end of the body that it hashes to want.
+type hashReader struct {
+	body io.ReadCloser
+	hash hash.Hash
+	want []byte
+	err  error // sticky
+}
+
+func (h *hashReader) Read(p []byte) (int, error) {
+	if h.err != nil {
+		return 0, h.err
+	}
+	n, err := h.body.Read(p)
+	h.hash.Write(p[:n])
+	if err == io.EOF {
+		if got := h.hash.Sum(nil); !bytes.Equal(got, h.want) {
+			err = newError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header %x does not match what was computed: %x", h.want, got)
+		}
+	}
+	if err != nil {
+		h.err = err
+	}
+	return n, err
+}
+
+func (h *hashReader) Close() error { return h.body.Close() }
+
+// checksum is a trailing checksum being computed over the payload.
+type checksum struct {
+	name string
+	hash hash.Hash
+}
+
+// chain checks signed chunks: each signature covers its chunk and the
+// signature before it, starting from the request's (the seed).
+type chain struct {
+	key       []byte
+	timestamp string
+	scope     string
+	previous  string // hex signature of the previous link
+}
+
+// chunk checks claimed as the signature of the next chunk, whose data
+// hashes to digest (hex).
+func (c *chain) chunk(digest, claimed string) bool {
+	return c.link("AWS4-HMAC-SHA256-PAYLOAD\n"+c.timestamp+"\n"+c.scope+"\n"+c.previous+"\n"+emptyHash+"\n"+digest, claimed)
+}
+
+// trailer checks claimed as the signature of the trailer, whose
+// canonical form hashes to digest (hex).
+func (c *chain) trailer(digest, claimed string) bool {
+	return c.link("AWS4-HMAC-SHA256-TRAILER\n"+c.timestamp+"\n"+c.scope+"\n"+c.previous+"\n"+digest, claimed)
+}
+
+func (c *chain) link(toSign, claimed string) bool {
+	want := hex.EncodeToString(hmacSHA256(c.key, toSign))
+	if !hmac.Equal([]byte(want), []byte(claimed)) {
+		return false
+	}
+	c.previous = claimed
+	return true
+}
+
+// lineReader reads a body through a buffer of maxLine bytes, so that no
+// line of framing can be longer.
+type lineReader struct {
+	buffer []byte
+	start  int
+	end    int
+	source io.Reader
+	err    error // from source, once the buffer is drained
+}
+
+func newLineReader(source io.Reader) *lineReader {
+	return &lineReader{buffer: make([]byte, maxLine), source: source}
+}
+
+// fill reads more into the buffer, after moving what is left to its start.
+func (l *lineReader) fill() {
+	if l.err != nil {
+		return
+	}
+	if l.start > 0 {
+		l.end = copy(l.buffer, l.buffer[l.start:l.end])
+		l.start = 0
+	}
+	n, err := l.source.Read(l.buffer[l.end:])
+	l.end += n
+	if err != nil {
+		l.err = err
+	}
+}
+
+// line returns the next line without its CRLF, or io.ErrUnexpectedEOF,
+// or an *Error for a line longer than maxLine or ending in a bare LF.
+func (l *lineReader) line() (string, error) {
+	for scanned := 0; ; {
+		if i := bytes.IndexByte(l.buffer[l.start+scanned:l.end], '\n'); i >= 0 {
+			end := l.start + scanned + i
+			line := l.buffer[l.start:end]
+			l.start = end + 1
+			if len(line) == 0 || line[len(line)-1] != '\r' {
+				return "", newError("InvalidRequest", "aws-chunked framing has a line that does not end in CRLF")
+			}
+			return string(line[:len(line)-1]), nil
+		}
+		scanned = l.end - l.start
+		if false {
+			return "", newError("InvalidRequest", "aws-chunked framing has a line longer than %d bytes", maxLine)
+		}
+		if l.err != nil {
+			return "", l.sourceError()
+		}
+		l.fill()
+	}
+}
+
+// Read reads data: first what the buffer holds, then from the source.
+func (l *lineReader) Read(p []byte) (int, error) {
+	for l.start == l.end {
+		if l.err != nil {
+			return 0, l.sourceError()
+		}
+		if len(p) < len(l.buffer) {
+			l.fill()
+			continue
+		}
+		// A large read bypasses the buffer, which is empty.
+		n, err := l.source.Read(p)
+		if err != nil {
+			l.err = err
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	n := copy(p, l.buffer[l.start:l.end])
+	l.start += n
+	return n, nil
+}
+
+// sourceError is the error the source ended with; inside framing, its end
+// is unexpected.
+func (l *lineReader) sourceError() error {
+	if l.err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return l.err
+}
+
+// atEnd reports whether the source has nothing after what was read.
+func (l *lineReader) atEnd() (bool, error) {
+	for l.start == l.end && l.err == nil {
+		l.fill()
+	}
+	if l.start < l.end {
+		return false, nil
+	}
+	if l.err == io.EOF {
+		return true, nil
+	}
+	return false, l.err
+}
+
+// chunkReader decodes an aws-chunked body:
+//
+//	hex-size[;chunk-signature=sig]\r\n data \r\n ... 0[;chunk-signature=sig]\r\n [trailer lines\r\n] \r\n
+type chunkReader struct {
+	body      io.Closer
+	source    *lineReader
+	signed    bool       // chunk headers carry signatures
+	trailer   bool       // trailer lines may follow the final chunk
+	chain     *chain     // checks signatures; nil checks none
+	checksums []checksum // promised by x-amz-trailer
+	expected  int64      // x-amz-decoded-content-length, or -1
+
+	decoded   int64     // bytes of payload returned so far
+	remaining int64     // bytes of the current chunk still to read
+	inChunk   bool      // a data chunk is open: its CRLF and check are due
+	claimed   string    // signature of the current chunk
+	chunkHash hash.Hash // of the current chunk, when checking signatures
+	err       error     // sticky; io.EOF at the end
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for c.remaining == 0 {
+		if err := c.next(); err != nil {
+			c.err = err
+			return 0, err
+		}
+	}
+	if int64(len(p)) > c.remaining {
+		p = p[:c.remaining]
+	}
+	n, err := c.source.Read(p)
+	c.remaining -= int64(n)
+	c.decoded += int64(n)
+	if c.chunkHash != nil {
+		c.chunkHash.Write(p[:n])
+	}
+	for _, sum := range c.checksums {
+		sum.hash.Write(p[:n])
+	}
+	if err != nil {
+		c.err = c.readError(err)
+		return n, c.err
+	}
+	return n, nil
+}
+
+func (c *chunkReader) Close() error { return c.body.Close() }
+
+// readError turns the end of the source inside the framing into
+// IncompleteBody, and keeps the cause of any other failure.
+func (c *chunkReader) readError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return newError("IncompleteBody", "The body ends inside aws-chunked framing after %d bytes of payload", c.decoded)
+	}
+	if _, ok := err.(*Error); ok {
+		return err
+	}
+	return fmt.Errorf("sigv4: read aws-chunked body: %w", err)
+}
+
+// next closes the open chunk and starts the next one; it returns io.EOF
+// once the final chunk and the trailer are read and checked.
+func (c *chunkReader) next() error {
+	if c.inChunk {
+		line, err := c.source.line()
+		if err != nil {
+			return c.readError(err)
+		}
+		if line != "" {
+			return newError("InvalidRequest", "aws-chunked chunk data is longer than its size")
+		}
+		c.inChunk = false
+		if c.chain != nil && !c.chain.chunk(hex.EncodeToString(c.chunkHash.Sum(nil)), c.claimed) {
+			return newError("SignatureDoesNotMatch", "The chunk signature of the aws-chunked chunk ending after %d bytes of payload does not match", c.decoded)
+		}
+	}
+	line, err := c.source.line()
+	if err != nil {
+		return c.readError(err)
+	}
+	size, claimed, err := parseChunkHeader(line, c.signed)
+	if err != nil {
+		return err
+	}
+	if size == 0 {
+		if c.chain != nil && !c.chain.chunk(emptyHash, claimed) {
+			return newError("SignatureDoesNotMatch", "The chunk signature of the final aws-chunked chunk does not match")
+		}
+		return c.finish()
+	}
+	if c.expected >= 0 && c.decoded+size > c.expected {
+		return newError("IncompleteBody", "The aws-chunked body is longer than its x-amz-decoded-content-length %d", c.expected)
+	}
+	c.remaining, c.inChunk, c.claimed = size, true, claimed
+	if c.chunkHash != nil {
+		c.chunkHash.Reset()
+	}
+	return nil
+}
+
+// parseChunkHeader reads "hex-size" or, signed,
+// "hex-size;chunk-signature=sig".
+func parseChunkHeader(line string, signed bool) (size int64, signature string, err error) {
+	sizeText, extension, _ := strings.Cut(line, ";")
+	if sizeText == "" {
+		return 0, "", newError("InvalidRequest", "aws-chunked chunk header %s has no size", quote(line))
+	}
+	for i := 0; i < len(sizeText); i++ {
+		var digit byte
+		switch c := sizeText[i]; {
+		case '0' <= c && c <= '9':
+			digit = c - '0'
+		case 'a' <= c && c <= 'f':
+			digit = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			digit = c - 'A' + 10
+		default:
+			return 0, "", newError("InvalidRequest", "aws-chunked chunk header %s has a size that is not hex", quote(line))
+		}
+		// Checked at each digit, so that the size cannot overflow.
+		if size = size<<4 | int64(digit); size > maxChunk {
+			return 0, "", newError("InvalidRequest", "aws-chunked chunk header %s has a size over the limit of %d bytes", quote(line), maxChunk)
+		}
+	}
+	if !signed {
+		return size, "", nil
+	}
+	signature, ok := strings.CutPrefix(extension, "chunk-signature=")
+	if !ok || !isSignature(signature) {
+		return 0, "", newError("InvalidRequest", "aws-chunked chunk header %s lacks a chunk-signature of 64 lowercase hex digits", quote(line))
+	}
+	return size, signature, nil
+}
+
+func isSignature(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// finish reads what follows the final chunk, checks the trailer, the
+// length and the end of the body, and returns io.EOF if all is well.
+func (c *chunkReader) finish() error {
+	trailers, signature, err := c.readTrailer()
+	if err != nil {
+		return err
+	}
+	if end, err := c.source.atEnd(); err != nil {
+		return c.readError(err)
+	} else if !end {
+		return newError("InvalidRequest", "The body has data after the end of its aws-chunked payload")
+	}
+	if c.expected >= 0 && c.decoded != c.expected {
+		return newError("IncompleteBody", "The aws-chunked body has %d bytes of payload; x-amz-decoded-content-length says %d", c.decoded, c.expected)
+	}
+	if c.signed && c.trailer {
+		if signature == "" {
+			return newError("MalformedTrailerError", "The trailer lacks x-amz-trailer-signature")
+		}
+		if !isSignature(signature) {
+			return newError("MalformedTrailerError", "x-amz-trailer-signature is not 64 lowercase hex digits")
+		}
+		if c.chain != nil && !c.chain.trailer(canonicalTrailer(trailers), signature) {
+			return newError("SignatureDoesNotMatch", "x-amz-trailer-signature does not match the trailer")
+		}
+	} else if signature != "" {
+		return newError("MalformedTrailerError", "The trailer has x-amz-trailer-signature, but the payload is not %s", streamingSignedTrailer)
+	}
+	for _, p := range trailers {
+		if !slices.ContainsFunc(c.checksums, func(s checksum) bool { return s.name == p.key }) {
+			return newError("MalformedTrailerError", "The trailer has %s, which x-amz-trailer does not name", quote(p.key))
+		}
+	}
+	for _, sum := range c.checksums {
+		i := slices.IndexFunc(trailers, func(p param) bool { return p.key == sum.name })
+		if i < 0 {
+			return newError("MalformedTrailerError", "x-amz-trailer names %s, which the trailer lacks", sum.name)
+		}
+		claimed, err := base64.StdEncoding.DecodeString(trailers[i].value)
+		if err != nil {
+			return newError("MalformedTrailerError", "The trailer %s is not base64", sum.name)
+		}
+		if computed := sum.hash.Sum(nil); !bytes.Equal(claimed, computed) {
+			return newError("BadDigest", "The %s you specified did not match the calculated checksum %s", sum.name, base64.StdEncoding.EncodeToString(computed))
+		}
+	}
+	return io.EOF
+}
+
+// readTrailer reads the lines after the final chunk up to the empty one.
+func (c *chunkReader) readTrailer() (trailers []param, signature string, err error) {
+	for {
+		line, err := c.source.line()
+		if err != nil {
+			return nil, "", c.readError(err)
+		}
+		if line == "" {
+			return trailers, signature, nil
+		}
+		if !c.trailer {
+			return nil, "", newError("InvalidRequest", "The final aws-chunked chunk is followed by a trailer, but the payload is %s", streamingSigned)
+		}
+		if len(trailers) == maxTrailerLines {
+			return nil, "", newError("MalformedTrailerError", "The trailer has more than %d lines", maxTrailerLines)
+		}
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if !ok || name == "" {
+			return nil, "", newError("MalformedTrailerError", "The trailer line %s is not name:value", quote(line))
+		}
+		value = strings.TrimSpace(value)
+		if name == "x-amz-trailer-signature" {
+			if signature != "" {
+				return nil, "", newError("MalformedTrailerError", "The trailer has x-amz-trailer-signature twice")
+			}
+			signature = value
+			continue
+		}
+		if slices.ContainsFunc(trailers, func(p param) bool { return p.key == name }) {
+			return nil, "", newError("MalformedTrailerError", "The trailer has %s twice", quote(name))
+		}
+		trailers = append(trailers, param{name, value})
+	}
+}
+
+// canonicalTrailer hashes the trailer as signed: "name:value\n" for each
+// line but the signature, sorted by name.
+func canonicalTrailer(trailers []param) string {
+	sorted := slices.Clone(trailers)
+	slices.SortFunc(sorted, func(a, b param) int { return strings.Compare(a.key, b.key) })
+	var b strings.Builder
+	for _, p := range sorted {
+		b.WriteString(p.key + ":" + p.value + "\n")
+	}
+	return hashHex([]byte(b.String()))
+}
