@@ -116,7 +116,19 @@ func lastModified(meta store.ObjectMeta) time.Time {
 // stored headers and the response-* overrides.
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	ctx := r.Context()
-	meta, err := s.config.Backend.Head(ctx, bucket, key)
+	// A plain GET is one request to the target, its headers from the
+	// answer; conditions, ranges and parts need the metadata first.
+	var body io.ReadCloser
+	var meta store.ObjectMeta
+	var err error
+	if plainGet(r) {
+		body, meta, err = s.config.Backend.Get(ctx, bucket, key, api.GetOptions{})
+		if err == nil {
+			defer body.Close()
+		}
+	} else {
+		meta, err = s.config.Backend.Head(ctx, bucket, key)
+	}
 	if err != nil {
 		return backendError(err, bucket, key)
 	}
@@ -170,6 +182,11 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		w.WriteHeader(status)
 		return nil
 	}
+	if body != nil {
+		w.WriteHeader(status)
+		copyBody(w, body)
+		return nil
+	}
 	body, got, err := s.config.Backend.Get(ctx, bucket, key, api.GetOptions{Offset: start, Length: length})
 	if err != nil {
 		for k := range h {
@@ -186,10 +203,28 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		return &Error{Code: "PreconditionFailed", Message: "the object changed while it was read; read it again", Status: http.StatusPreconditionFailed}
 	}
 	w.WriteHeader(status)
+	copyBody(w, body)
+	return nil
+}
+
+// plainGet reports a GET of a whole object without conditions.
+func plainGet(r *http.Request) bool {
+	if r.Method != http.MethodGet || r.Header.Get("Range") != "" || r.URL.Query().Has("partNumber") {
+		return false
+	}
+	for _, h := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// copyBody streams an object's bytes to the client.
+func copyBody(w io.Writer, body io.Reader) {
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	io.CopyBuffer(w, body, buf)
-	return nil
 }
 
 // copyObject copies an object, within a bucket or across buckets, with

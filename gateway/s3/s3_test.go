@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -493,4 +494,123 @@ func TestAuthentication(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "AccessDenied") {
 		t.Fatalf("an expired presigned URL: %d %s", resp.StatusCode, body)
 	}
+}
+
+func TestMoreOperations(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("more")}); err != nil {
+		t.Fatal(err)
+	}
+	location, err := client.GetBucketLocation(ctx, &s3.GetBucketLocationInput{Bucket: aws.String("more")})
+	if err != nil || location.LocationConstraint != "" {
+		t.Fatalf("location: %+v %v", location, err)
+	}
+	// Stored headers and the response-* overrides.
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name"), Body: strings.NewReader("hello"),
+		ContentEncoding: aws.String("identity"), ContentDisposition: aws.String(`attachment; filename="x"`), ContentLanguage: aws.String("en"), Expires: aws.Time(expires)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name")})
+	if err != nil || aws.ToString(head.ContentEncoding) != "identity" || aws.ToString(head.ContentDisposition) != `attachment; filename="x"` ||
+		aws.ToString(head.ContentLanguage) != "en" || aws.ToString(head.ExpiresString) != expires.Format(http.TimeFormat) {
+		t.Fatalf("stored headers: %+v %v", head, err)
+	}
+	over, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name"), ResponseContentType: aws.String("text/plain"), ResponseCacheControl: aws.String("no-cache")})
+	if err != nil || aws.ToString(over.ContentType) != "text/plain" || aws.ToString(over.CacheControl) != "no-cache" {
+		t.Fatalf("response overrides: %+v %v", over, err)
+	}
+	// Conditions on dates.
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name"), IfUnmodifiedSince: aws.Time(time.Now().Add(-time.Hour))}); code(err) != "PreconditionFailed" {
+		t.Fatalf("If-Unmodified-Since an hour ago: %v", err)
+	}
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name"), IfModifiedSince: aws.Time(time.Now().Add(-time.Hour))}); err != nil {
+		t.Fatalf("If-Modified-Since an hour ago: %v", err)
+	}
+	// encoding-type=url and a presigned PUT.
+	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("more"), EncodingType: types.EncodingTypeUrl})
+	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "a+file%2Bname" {
+		t.Fatalf("a listing with encoding-type=url: %+v %v", list.Contents, err)
+	}
+	presigned, err := s3.NewPresignClient(client).PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String("presigned")}, s3.WithPresignExpires(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, presigned.URL, strings.NewReader("put by URL"))
+	for k, vs := range presigned.SignedHeader {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a presigned PUT: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("more"), Key: aws.String("presigned")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(got.Body); string(b) != "put by URL" {
+		t.Fatalf("after a presigned PUT: %q", b)
+	}
+	// UploadPartCopy with a range, then malformed completion XML.
+	src := randomBytes(6<<20, 9)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String("source"), Body: bytes.NewReader(src)}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("more"), Key: aws.String("assembled")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("more"), Key: aws.String("assembled"), UploadId: up.UploadId, PartNumber: aws.Int32(1),
+		CopySource: aws.String("more/source"), CopySourceRange: aws.String(fmt.Sprintf("bytes=0-%d", 5<<20-1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("more"), Key: aws.String("assembled"), UploadId: up.UploadId, PartNumber: aws.Int32(2),
+		CopySource: aws.String("more/source"), CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", 5<<20, len(src)-1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/more/assembled?uploadId="+aws.ToString(up.UploadId), strings.NewReader("<CompleteMultipartUpload><Part>"))
+	raw.Header.Set("x-amz-content-sha256", hex.EncodeToString(sha256Of("<CompleteMultipartUpload><Part>")))
+	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, raw, hex.EncodeToString(sha256Of("<CompleteMultipartUpload><Part>")), "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "MalformedXML") {
+		t.Fatalf("malformed completion XML: %d %s", resp.StatusCode, body)
+	}
+	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("more"), Key: aws.String("assembled"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{
+			{PartNumber: aws.Int32(1), ETag: first.CopyPartResult.ETag}, {PartNumber: aws.Int32(2), ETag: second.CopyPartResult.ETag},
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assembled, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("more"), Key: aws.String("assembled")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(assembled.Body); !bytes.Equal(b, src) {
+		t.Fatalf("the object assembled by part copies: %d bytes", len(b))
+	}
+	head, err = client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("more"), Key: aws.String("assembled"), PartNumber: aws.Int32(1)})
+	if err != nil || aws.ToInt32(head.PartsCount) != 2 || aws.ToInt64(head.ContentLength) != 5<<20 {
+		t.Fatalf("HEAD part 1: %+v %v", head, err)
+	}
+}
+
+func sha256Of(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return sum[:]
 }
