@@ -94,6 +94,7 @@ func (s *Server) Handler(prefix string) http.Handler {
 // and replaces its body by the decoded payload (aws-chunked framing
 // stripped, checksums checked as it is read).
 func (s *Server) authenticate(r *http.Request) error {
+	defer dropChunkedEncoding(r.Header)
 	if s.config.Keys != nil && !isEmptyKeys(s.config.Keys) {
 		if _, err := sigv4.Verify(r, s.config.Keys, s.config.Now()); err != nil {
 			return authError(err)
@@ -191,4 +192,24 @@ func backendError(err error, bucket, key string) error {
 		return &Error{Code: "RequestTimeout", Message: err.Error(), Status: http.StatusBadRequest}
 	}
 	return &Error{Code: "InternalError", Message: err.Error(), Status: http.StatusInternalServerError}
+}
+
+// dropChunkedEncoding removes aws-chunked from Content-Encoding once the
+// body is decoded: it describes the transfer, not the object.
+func dropChunkedEncoding(h http.Header) {
+	v := h.Get("Content-Encoding")
+	if v == "" {
+		return
+	}
+	var kept []string
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part != "" && !strings.EqualFold(part, "aws-chunked") {
+			kept = append(kept, part)
+		}
+	}
+	if len(kept) == 0 {
+		h.Del("Content-Encoding")
+		return
+	}
+	h.Set("Content-Encoding", strings.Join(kept, ","))
 }

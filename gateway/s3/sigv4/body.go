@@ -90,6 +90,7 @@ func checkPayload(payload string) error {
 	return nil
 }
 
+// parseHash reads a payload hash: 64 hex digits.
 func parseHash(payload string) ([]byte, bool) {
 	if len(payload) != 2*sha256.Size {
 		return nil, false
@@ -121,25 +122,25 @@ func decode(r *http.Request, payload string, seed *chain) (io.ReadCloser, int64,
 			return nil, 0, newError("InvalidArgument", "x-amz-decoded-content-length %s is not a length", quote(value))
 		}
 	}
-	c := &chunkReader{
+	reader := &chunkReader{
 		body:     body,
 		source:   newLineReader(body),
 		signed:   payload != streamingUnsignedTrailer,
 		trailer:  payload != streamingSigned,
 		expected: length,
 	}
-	if c.signed && seed != nil {
+	if reader.signed && seed != nil {
 		copied := *seed // the chain advances with each chunk
-		c.chain = &copied
-		c.chunkHash = sha256.New()
+		reader.chain = &copied
+		reader.chunkHash = sha256.New()
 	}
-	if c.trailer {
+	if reader.trailer {
 		var err error
-		if c.checksums, err = declaredTrailers(r); err != nil {
+		if reader.checksums, err = declaredTrailers(r); err != nil {
 			return nil, 0, err
 		}
 	}
-	return c, length, nil
+	return reader, length, nil
 }
 
 // declaredTrailers reads x-amz-trailer, the checksums the trailer will
@@ -275,7 +276,7 @@ func (l *lineReader) line() (string, error) {
 			return string(line[:len(line)-1]), nil
 		}
 		scanned = l.end - l.start
-		if false {
+		if scanned == len(l.buffer) {
 			return "", newError("InvalidRequest", "aws-chunked framing has a line longer than %d bytes", maxLine)
 		}
 		if l.err != nil {

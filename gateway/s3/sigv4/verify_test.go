@@ -186,6 +186,9 @@ func TestHeaderSignedRefusals(t *testing.T) {
 			i := strings.Index(auth, "Signature=") + len("Signature=")
 			r.Header.Set("Authorization", auth[:i]+strings.ToUpper(auth[i:]))
 		}, code: "AuthorizationHeaderMalformed"},
+		{name: "two Authorization headers", tamper: func(r *http.Request) { r.Header.Add("Authorization", r.Header.Get("Authorization")) }, code: "AuthorizationHeaderMalformed"},
+		{name: "too many signed headers", tamper: replaceInAuthorization("SignedHeaders=", "SignedHeaders="+strings.Repeat("x-h;", 300)), code: "AuthorizationHeaderMalformed", message: "at most"},
+		{name: "signed header repeated", tamper: replaceInAuthorization("SignedHeaders=host;", "SignedHeaders=host;host;"), code: "AuthorizationHeaderMalformed", message: "distinct"},
 		{name: "SigV4A", tamper: replaceInAuthorization("AWS4-HMAC-SHA256 ", "AWS4-ECDSA-P256-SHA256 "), code: "NotImplemented"},
 		{name: "SigV2", tamper: func(r *http.Request) { r.Header.Set("Authorization", "AWS "+accessKey+":c2ln") }, code: "InvalidRequest"},
 	}
@@ -338,6 +341,9 @@ func TestPresigned(t *testing.T) {
 			r.URL.RawQuery = strings.Replace(r.URL.RawQuery, "requester", "owner", 1)
 		}, code: "SignatureDoesNotMatch"},
 		{name: "unsigned x-amz header", method: http.MethodPut, target: "http://example.com/bucket/upload", tamper: func(r *http.Request) { r.Header.Set("X-Amz-Acl", "public-read") }, code: "AccessDenied", message: "not signed"},
+		{name: "parameter repeated", method: http.MethodGet, target: "http://example.com/bucket/key", tamper: func(r *http.Request) {
+			r.URL.RawQuery += "&X-Amz-Date=20240524T120000Z"
+		}, code: "AuthorizationQueryParametersError", message: "repeated"},
 		{name: "signature missing", method: http.MethodGet, target: "http://example.com/bucket/key", tamper: func(r *http.Request) {
 			query := r.URL.Query()
 			query.Del("X-Amz-Signature")
