@@ -349,7 +349,7 @@ func TestClusterDefaults(t *testing.T) {
 		t.Fatalf("missing_shards=abort from the cluster: %+v", status)
 	}
 	spec := baseSpec("in-{0..5}.tar", "out-{00..99}.tar")
-	spec.Config = &pipeline.Reactions{MissingShards: pipeline.ReactIgnore}
+	spec.Config = &pipeline.Config{Reactions: pipeline.Reactions{MissingShards: pipeline.ReactIgnore}}
 	if status, err = c.run(spec); err != nil || !status.Archived {
 		t.Fatalf("the spec's own missing_shards=ignore: %+v %v", status, err)
 	}

@@ -47,8 +47,91 @@ type Spec struct {
 	DryRun                     bool        `json:"dry_run,omitempty"`
 	Description                string      `json:"description,omitempty"`
 	Reactions
-	// Config holds per-job overrides, AIStore's placement of the reactions.
-	Config *Reactions `json:"Config,omitempty"`
+	// Config holds per-job overrides: AIStore's CLI sends its whole dsort
+	// config section here.
+	Config *Config `json:"Config,omitempty"`
+}
+
+// Config is the Config object of a spec: AIStore's dsort config section.
+// The reactions and default_max_mem_usage are honoured; AIStore's other
+// keys (call_timeout, dsorter_type, compression...) are accepted and kept
+// but mean nothing here.
+type Config struct {
+	Reactions
+	DefaultMaxMemUsage SizeString
+	// Others are the keys AIS-Go does not act on, as sent.
+	Others map[string]json.RawMessage
+}
+
+// configKnownStrings are AIStore's dsort config keys whose values are
+// strings; a value of another type is refused naming the key.
+var configKnownStrings = map[string]bool{
+	"duplicated_records": true, "missing_shards": true, "ekm_malformed_line": true, "ekm_missing_key": true,
+	"default_max_mem_usage": true, "call_timeout": true, "dsorter_mem_threshold": true, "compression": true,
+	"dsorter_type": true, "payload_compression": true,
+}
+
+// UnmarshalJSON reads every key of the section.
+func (c *Config) UnmarshalJSON(data []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return fmt.Errorf("Config: want an object of dsort settings: %w", err)
+	}
+	*c = Config{}
+	for key, raw := range fields {
+		if len(key) > 128 {
+			return fmt.Errorf("Config: a key of %d bytes", len(key))
+		}
+		var value string
+		if configKnownStrings[key] {
+			if err := json.Unmarshal(raw, &value); err != nil {
+				return fmt.Errorf("Config.%s: want a string, not %s", key, truncate(string(raw), 40))
+			}
+		}
+		switch key {
+		case "duplicated_records":
+			c.DuplicatedRecords = value
+		case "missing_shards":
+			c.MissingShards = value
+		case "ekm_malformed_line":
+			c.EKMMalformedLine = value
+		case "ekm_missing_key":
+			c.EKMMissingKey = value
+		case "default_max_mem_usage":
+			c.DefaultMaxMemUsage = SizeString(value)
+		default:
+			if c.Others == nil {
+				c.Others = map[string]json.RawMessage{}
+			}
+			c.Others[key] = raw
+		}
+	}
+	return nil
+}
+
+// MarshalJSON writes the section back as it came.
+func (c Config) MarshalJSON() ([]byte, error) {
+	out := make(map[string]any, len(c.Others)+5)
+	for k, v := range c.Others {
+		out[k] = v
+	}
+	for key, value := range map[string]string{
+		"duplicated_records": c.DuplicatedRecords, "missing_shards": c.MissingShards,
+		"ekm_malformed_line": c.EKMMalformedLine, "ekm_missing_key": c.EKMMissingKey,
+		"default_max_mem_usage": string(c.DefaultMaxMemUsage),
+	} {
+		if value != "" {
+			out[key] = value
+		}
+	}
+	return json.Marshal(out)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 // Reactions say what to do about a condition: ignore, warn or abort.
@@ -73,7 +156,7 @@ type Defaults struct {
 func (s Spec) WithDefaults(d Defaults) Spec {
 	var config Reactions
 	if s.Config != nil {
-		config = *s.Config
+		config = s.Config.Reactions
 	}
 	for _, f := range []struct {
 		top, nested *string
@@ -87,6 +170,9 @@ func (s Spec) WithDefaults(d Defaults) Spec {
 		if *f.top == "" && *f.nested == "" {
 			*f.top = f.def
 		}
+	}
+	if s.MaxMemUsage == "" && s.Config != nil {
+		s.MaxMemUsage = s.Config.DefaultMaxMemUsage
 	}
 	if s.MaxMemUsage == "" {
 		s.MaxMemUsage = d.MaxMemUsage
@@ -537,10 +623,11 @@ func (p *Plan) validateMemory() error {
 func (p *Plan) validateReactions() error {
 	s := &p.Spec
 	p.Reactions = Reactions{DuplicatedRecords: ReactIgnore, MissingShards: ReactIgnore, EKMMalformedLine: ReactAbort, EKMMissingKey: ReactAbort}
-	for _, r := range []*Reactions{&s.Reactions, s.Config} {
-		if r == nil {
-			continue
-		}
+	levels := []*Reactions{&s.Reactions}
+	if s.Config != nil {
+		levels = append(levels, &s.Config.Reactions)
+	}
+	for _, r := range levels {
 		for _, f := range []struct {
 			name     string
 			from, to *string

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -70,6 +71,8 @@ func TestBadSpecs(t *testing.T) {
 		{"bad memory", `{` + good + `,"max_mem_usage":"150%"}`, "max_mem_usage"},
 		{"bad reaction", `{` + good + `,"missing_shards":"explode"}`, `missing_shards: "explode"`},
 		{"bad config reaction", `{` + good + `,"Config":{"duplicated_records":"maybe"}}`, `duplicated_records: "maybe"`},
+		{"config key of the wrong type", `{` + good + `,"Config":{"call_timeout":10}}`, `Config.call_timeout: want a string`},
+		{"config not an object", `{` + good + `,"Config":"abort"}`, `Config: want an object`},
 		{"negative concurrency", `{` + good + `,"extract_concurrency_max_limit":-1}`, "extract_concurrency_max_limit"},
 		{"both inputs", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar","objnames":["a.tar"]},"output_format":"o-{0..9}.tar"}`, "not both"},
 		{"bad objname", `{"input_bck":{"name":"src"},"input_format":{"objnames":["../a.tar"]},"output_format":"o-{0..9}.tar"}`, "objnames[0]"},
@@ -114,4 +117,33 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("input template of %d names accepted", plan.InputTemplate.Count())
 		}
 	})
+}
+
+// AIStore's CLI sends its whole dsort config section in Config: every key
+// is accepted, the reactions and default_max_mem_usage are honoured, and
+// the rest is kept as sent.
+func TestSpecAcceptsAIStoreConfigSection(t *testing.T) {
+	data := []byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-{00..99}.tar",
+		"Config":{"duplicated_records":"warn","missing_shards":"ignore","ekm_malformed_line":"abort","ekm_missing_key":"warn",
+		"default_max_mem_usage":"60%","call_timeout":"10m","dsorter_mem_threshold":"100GB","compression":"never","dsorter_type":"dsorter_general",
+		"a_future_key":{"nested":[1,2]}}}`)
+	spec, err := pipeline.ParseSpec(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := spec.WithDefaults(pipeline.Defaults{}).Validate(formats.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Reactions.DuplicatedRecords != "warn" || plan.Reactions.EKMMissingKey != "warn" || plan.Spec.MaxMemUsage != "60%" {
+		t.Fatalf("honoured: reactions %+v, max_mem_usage %q", plan.Reactions, plan.Spec.MaxMemUsage)
+	}
+	round, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := pipeline.ParseSpec(round)
+	if err != nil || string(again.Config.Others["dsorter_type"]) != `"dsorter_general"` || string(again.Config.Others["a_future_key"]) != `{"nested":[1,2]}` {
+		t.Fatalf("a spec sent on to the targets keeps the section: %s %v", round, err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +56,35 @@ type Props struct {
 	EC         ECProps         `json:"ec"`
 	LRU        LRUProps        `json:"lru"`
 	// Created is the creation time in Unix nanoseconds.
-	Created int64 `json:"created,omitempty"`
+	Created Int64String `json:"created,omitempty"`
+	// BID, Access and Features are AIStore's, for its clients: a bucket
+	// id, the permission bitmask (every permission: there is no access
+	// control yet) and the feature flags (none).
+	BID      Int64String `json:"bid,omitempty"`
+	Access   string      `json:"access,omitempty"`
+	Features string      `json:"features,omitempty"`
+}
+
+// AccessAll is the permission bitmask of a bucket anyone may use.
+const AccessAll = "18446744073709551615"
+
+// Int64String is an int64 that JSON carries as a string, as AIStore
+// writes the integers of its metadata; a number is read too.
+type Int64String int64
+
+// MarshalJSON writes the integer as a string.
+func (v Int64String) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatInt(int64(v), 10) + `"`), nil
+}
+
+// UnmarshalJSON reads "123" or 123.
+func (v *Int64String) UnmarshalJSON(b []byte) error {
+	n, err := strconv.ParseInt(strings.Trim(string(b), `"`), 10, 64)
+	if err != nil {
+		return fmt.Errorf("want an integer or a string of one, not %.40s", b)
+	}
+	*v = Int64String(n)
+	return nil
 }
 
 // ChecksumProps choose the checksum computed on PUT and when it is verified.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strings"
@@ -332,7 +333,8 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 		if c.Props != nil {
 			props = *c.Props
 		}
-		props.Provider, props.Created = b.Provider, c.Created
+		props.Provider, props.Created = b.Provider, store.Int64String(c.Created)
+		props.BID, props.Access, props.Features = bucketID(b, c.Created), store.AccessAll, "0"
 		props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
 		if err := props.Validate(); err != nil {
 			return md, fmt.Errorf("create bucket %s: %w", b, err)
@@ -352,6 +354,7 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 			return md, fmt.Errorf("%w: set props of %s: %w", store.ErrInvalidProps, b, err)
 		}
 		props.Provider, props.Created = current.Provider, current.Created
+		props.BID, props.Access, props.Features = current.BID, current.Access, current.Features
 		props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
 		// Parts already stored were cut to the layout: it stays (as in
 		// AIStore); turning erasure coding off and on again changes it.
@@ -366,4 +369,12 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 	}
 	next.Version++
 	return next, nil
+}
+
+// bucketID is a bucket's id (AIStore's bid): never zero, different for a
+// bucket created again under the same name.
+func bucketID(b store.Bucket, created int64) store.Int64String {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%d", b, created)
+	return store.Int64String(h.Sum64()>>1 | 1)
 }

@@ -195,6 +195,11 @@ func TestJoinAndProposeEverywhere(t *testing.T) {
 	if props.Created != 7 || props.Versioning.Enabled || props.Checksum.Type != store.ChecksumXXHash {
 		t.Fatalf("props %+v", props)
 	}
+	// AIStore's clients want a bucket id and the access bits; a props
+	// change keeps them.
+	if props.BID == 0 || props.Access != store.AccessAll || props.Features != "0" {
+		t.Fatalf("bid %d access %q features %q", props.BID, props.Access, props.Features)
+	}
 	// A used id at another URL is refused before anything changes.
 	_, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}})
 	if !errors.Is(err, cluster.ErrDuplicateNode) {

@@ -31,7 +31,7 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 		return fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
 	}
 	if props.Created == 0 {
-		props.Created = time.Now().UnixNano()
+		props.Created = store.Int64String(time.Now().UnixNano())
 	}
 	props.Provider = store.ProviderAIS
 	if err := s.createDirs(b); err != nil {
