@@ -219,9 +219,17 @@ with tarfile.open(sys.argv[1]) as t:
 		id := c.startJob(spec)
 		c.waitPhase(id, "create")
 		ais(t, c.endpoint, "cluster", "add-target", "--dir", c.dir, "--aisnode", filepath.Join(binDir, "aisnode"))
-		if errs := c.waitAborted(id); !strings.Contains(errs, "targets changed") {
-			t.Fatalf("errors %q: want the change of targets", errs)
-		}
+		c.waitAborted(id)
+		// The coordinator's reason reaches the targets after they may
+		// have seen it hang up.
+		var errs string
+		until(t, 30*time.Second, "the change of targets among the errors", func() bool {
+			metrics, err := c.client().DsortMetrics(t.Context(), id)
+			if err == nil {
+				errs = strings.Join(api.DsortSummary(metrics).Metrics.Errors, "; ")
+			}
+			return strings.Contains(errs, "targets changed")
+		})
 		m := c.waitMap(5)
 		c.waitRebalance(m.Version)
 		c.waitEmpty("dst")

@@ -817,6 +817,11 @@ func (w *Worker) Abort(id string, cause string) error {
 		return fmt.Errorf("%w: %s", ErrJobFinished, id)
 	}
 	if j.mu.stats.Aborted {
+		// The coordinator's reason may come after this target saw it
+		// hang up (it cut its calls to abort): it says why, keep it.
+		if cause != "" && !slices.Contains(j.mu.stats.Errors, cause) && len(j.mu.stats.Errors) < 1000 {
+			j.mu.stats.Errors = append(j.mu.stats.Errors, cause)
+		}
 		j.mu.Unlock()
 		return nil
 	}

@@ -53,6 +53,22 @@ type PartMeta struct {
 	Version      string
 	// Stamp is the object's (see Stamp): parts of one write share it.
 	Stamp Stamp
+	// Custom is the object's custom metadata, so that a restored object
+	// keeps it (its S3 ETag and headers); at most MaxPartCustom bytes.
+	Custom map[string]string
+}
+
+// MaxPartCustom bounds the custom metadata a part carries: it is kept in
+// an extended attribute beside the part.
+const MaxPartCustom = 2 << 10
+
+// CustomSize is the bytes of custom metadata, keys and values.
+func CustomSize(custom map[string]string) int {
+	n := 0
+	for k, v := range custom {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // partSliceSize is ceil(objectSize/data), 0 for an empty object.
@@ -107,7 +123,11 @@ func (m PartMeta) Same(o PartMeta) bool {
 
 // MarshalMsg appends the part as a msgp map with short keys.
 func (m *PartMeta) MarshalMsg(b []byte) ([]byte, error) {
-	b = msgp.AppendMapHeader(b, 17)
+	fields := uint32(17)
+	if len(m.Custom) > 0 {
+		fields++
+	}
+	b = msgp.AppendMapHeader(b, fields)
 	b = msgp.AppendString(b, "f")
 	b = msgp.AppendInt(b, partFormat)
 	b = msgp.AppendString(b, "p")
@@ -142,7 +162,45 @@ func (m *PartMeta) MarshalMsg(b []byte) ([]byte, error) {
 	b = msgp.AppendInt64(b, m.Stamp.Map)
 	b = msgp.AppendString(b, "wc")
 	b = msgp.AppendInt64(b, m.Stamp.Clock)
+	if len(m.Custom) > 0 {
+		if CustomSize(m.Custom) > MaxPartCustom {
+			return b, fmt.Errorf("%w: %d bytes of custom metadata, at most %d", ErrInvalidPart, CustomSize(m.Custom), MaxPartCustom)
+		}
+		b = msgp.AppendString(b, "cu")
+		b = msgp.AppendMapHeader(b, uint32(len(m.Custom)))
+		for k, v := range m.Custom {
+			b = msgp.AppendString(b, k)
+			b = msgp.AppendString(b, v)
+		}
+	}
 	return b, nil
+}
+
+// readPartCustom reads the custom metadata of a part, bounded.
+func readPartCustom(b []byte) (map[string]string, []byte, error) {
+	n, b, err := msgp.ReadMapHeaderBytes(b)
+	if err != nil {
+		return nil, b, err
+	}
+	if n > MaxPartCustom/2 {
+		return nil, b, fmt.Errorf("%d custom keys", n)
+	}
+	out := make(map[string]string, n)
+	size := 0
+	for range n {
+		var k, v string
+		if k, b, err = readPartString(b); err != nil {
+			return nil, b, err
+		}
+		if v, b, err = readPartString(b); err != nil {
+			return nil, b, err
+		}
+		if size += len(k) + len(v); size > MaxPartCustom {
+			return nil, b, fmt.Errorf("more than %d bytes of custom metadata", MaxPartCustom)
+		}
+		out[k] = v
+	}
+	return out, b, nil
 }
 
 // UnmarshalMsg decodes what MarshalMsg wrote and returns the bytes after
@@ -201,6 +259,8 @@ func (m *PartMeta) UnmarshalMsg(b []byte) ([]byte, error) {
 			p.Stamp.Map, b, err = msgp.ReadInt64Bytes(b)
 		case "wc":
 			p.Stamp.Clock, b, err = msgp.ReadInt64Bytes(b)
+		case "cu":
+			p.Custom, b, err = readPartCustom(b)
 		default:
 			b, err = msgp.Skip(b)
 		}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -49,6 +50,9 @@ func randomPart(rng *rand.Rand) store.PartMeta {
 	if rng.IntN(2) == 0 {
 		m.Version = word(8)
 	}
+	if rng.IntN(2) == 0 {
+		m.Custom = map[string]string{store.CustomETag: word(32), "s3.content-type": word(12)}
+	}
 	m.SliceSize = (size + int64(data) - 1) / int64(data)
 	if m.Replica {
 		m.SliceSize = size
@@ -73,7 +77,7 @@ func TestPartRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("#%d: %v", i, err)
 		}
-		if got != want {
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("#%d: got %+v\nwant %+v", i, got, want)
 		}
 		if string(rest) != string(trailer) {
@@ -97,7 +101,7 @@ func TestPartTruncated(t *testing.T) {
 			} else if !errors.Is(err, store.ErrInvalidPart) {
 				t.Fatalf("%d of %d bytes: %v does not wrap ErrInvalidPart", n, len(b), err)
 			}
-			if got != (store.PartMeta{}) {
+			if !reflect.DeepEqual(got, store.PartMeta{}) {
 				t.Fatalf("%d of %d bytes: a failed decode changed the part to %+v", n, len(b), got)
 			}
 		}
@@ -137,7 +141,7 @@ func TestPartUnknownKeySkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != want || len(rest) != 0 {
+	if !reflect.DeepEqual(got, want) || len(rest) != 0 {
 		t.Fatalf("got %+v (rest %x), want %+v", got, rest, want)
 	}
 }
@@ -218,7 +222,7 @@ func TestPartRefused(t *testing.T) {
 			if !errors.Is(err, store.ErrInvalidPart) {
 				t.Fatalf("got %v, want ErrInvalidPart", err)
 			}
-			if got != (store.PartMeta{}) {
+			if !reflect.DeepEqual(got, store.PartMeta{}) {
 				t.Fatalf("a refused input changed the part to %+v", got)
 			}
 		})
@@ -326,8 +330,37 @@ func FuzzPartMeta(f *testing.F) {
 		}
 		again, _ := m.MarshalMsg(nil)
 		var got store.PartMeta
-		if _, err := got.UnmarshalMsg(again); err != nil || got != m {
+		if _, err := got.UnmarshalMsg(again); err != nil || !reflect.DeepEqual(got, m) {
 			t.Fatalf("round trip: %+v, %v; want %+v", got, err, m)
 		}
 	})
+}
+
+// Custom metadata beyond the bound is refused on both sides.
+func TestPartCustomBound(t *testing.T) {
+	m := randomPart(rand.New(rand.NewPCG(7, 7)))
+	m.Custom = map[string]string{"k": strings.Repeat("v", store.MaxPartCustom)}
+	if _, err := m.MarshalMsg(nil); !errors.Is(err, store.ErrInvalidPart) {
+		t.Fatalf("marshal %d bytes of custom metadata: %v", store.CustomSize(m.Custom), err)
+	}
+	m.Custom = nil
+	b, err := m.MarshalMsg(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same part with a hand-made oversized "cu" appended as an 18th field.
+	if b[0] != 0xde {
+		t.Fatalf("a part is not a map16 of 17 fields: %x", b[:3])
+	}
+	b[2]++ // one more field
+	b = msgp.AppendString(b, "cu")
+	b = msgp.AppendMapHeader(b, 2)
+	for _, k := range []string{"a", "b"} {
+		b = msgp.AppendString(b, k)
+		b = msgp.AppendString(b, strings.Repeat("x", store.MaxPartCustom/2+1))
+	}
+	var got store.PartMeta
+	if _, err := got.UnmarshalMsg(b); !errors.Is(err, store.ErrInvalidPart) || !strings.Contains(err.Error(), "custom") {
+		t.Fatalf("unmarshal oversized custom metadata: %v", err)
+	}
 }

@@ -26,11 +26,13 @@ import (
 const (
 	multipartPrefix = ".s3-multipart/"
 	// Custom metadata of a completed object: its number of parts, their
-	// sizes (up to maxSizesKept parts) and the upload it came from.
+	// sizes (runs of equal sizes, "size*count", up to maxSizeRuns runs:
+	// the metadata lives in an extended attribute of a few KiB) and the
+	// upload it came from.
 	customParts     = "s3.mp-parts"
 	customPartSizes = "s3.mp-sizes"
 	customUpload    = "s3.mp-upload"
-	maxSizesKept    = 1000
+	maxSizeRuns     = 64
 	// minPartSize is S3's least size of a part that is not the last.
 	minPartSize = 5 << 20
 	maxParts    = 10000
@@ -253,7 +255,6 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	}
 	var total int64
 	sums := md5.New()
-	sizes := make([]string, 0, len(req.Parts))
 	chosen := make([]storedPart, 0, len(req.Parts))
 	var tooSmall *Error
 	for i, p := range req.Parts {
@@ -274,7 +275,6 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		}
 		sums.Write(raw)
 		total += part.size
-		sizes = append(sizes, strconv.FormatInt(part.size, 10))
 		chosen = append(chosen, part)
 	}
 	if tooSmall != nil {
@@ -285,8 +285,8 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	custom[store.CustomETag] = etag
 	custom[customParts] = strconv.Itoa(len(chosen))
 	custom[customUpload] = id
-	if len(chosen) <= maxSizesKept {
-		custom[customPartSizes] = strings.Join(sizes, ",")
+	if runs := sizeRuns(chosen); len(runs) <= maxSizeRuns {
+		custom[customPartSizes] = strings.Join(runs, ",")
 	}
 	body := &partsReader{ctx: ctx, backend: s.config.Backend, bucket: bucket, id: id, parts: chosen}
 	defer body.Close()
@@ -415,19 +415,55 @@ func partRange(meta store.ObjectMeta, v string) (start, length int64, err error)
 		}
 		return 0, meta.Size, nil
 	}
-	sizes := strings.Split(meta.Custom[customPartSizes], ",")
-	if n > count || len(sizes) != count {
+	sizes, ok := partSizes(meta.Custom[customPartSizes], maxParts)
+	if n > count || !ok || len(sizes) != count {
 		return 0, 0, &Error{Code: "InvalidPartNumber", Message: "The requested partnumber is not satisfiable", Status: http.StatusRequestedRangeNotSatisfiable}
 	}
-	for i := range n {
-		size, err := strconv.ParseInt(sizes[i], 10, 64)
-		if err != nil {
-			return 0, 0, &Error{Code: "InternalError", Message: "the object's part sizes are unreadable", Status: http.StatusInternalServerError}
-		}
-		if i == n-1 {
-			return start, size, nil
-		}
+	for _, size := range sizes[:n-1] {
 		start += size
 	}
-	return start, 0, nil
+	return start, sizes[n-1], nil
+}
+
+// sizeRuns writes the parts' sizes as runs: "8388608*12,1048576".
+func sizeRuns(parts []storedPart) []string {
+	var runs []string
+	for i := 0; i < len(parts); {
+		j := i
+		for j < len(parts) && parts[j].size == parts[i].size {
+			j++
+		}
+		if j-i == 1 {
+			runs = append(runs, strconv.FormatInt(parts[i].size, 10))
+		} else {
+			runs = append(runs, fmt.Sprintf("%d*%d", parts[i].size, j-i))
+		}
+		i = j
+	}
+	return runs
+}
+
+// partSizes reads what sizeRuns wrote, at most limit sizes.
+func partSizes(runs string, limit int) ([]int64, bool) {
+	var out []int64
+	for run := range strings.SplitSeq(runs, ",") {
+		value, repeat, hasRepeat := strings.Cut(run, "*")
+		size, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || size < 0 {
+			return nil, false
+		}
+		times := 1
+		if hasRepeat {
+			if times, err = strconv.Atoi(repeat); err != nil || times < 1 {
+				return nil, false
+			}
+		}
+		if len(out)+times > limit {
+			return nil, false
+		}
+		for range times {
+			out = append(out, size)
+		}
+	}
+	return out, true
 }

@@ -3,11 +3,14 @@ package ec
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -124,6 +127,10 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	}
 	data := newCapture(opts.Size, s.opts.MemoryLimit, s.opts.WorkDir, props.Checksum.Type)
 	defer data.close()
+	data.custom = opts.Custom
+	if opts.ETag {
+		data.etag = md5.New()
+	}
 	outer := opts.Precommit
 	opts.Precommit = func() (func(), store.Stamp, error) {
 		release, stamp := func() {}, store.Stamp{}
@@ -197,7 +204,13 @@ func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, 
 	size := data.Size()
 	base := store.PartMeta{
 		Bucket: b.Normalize(), Name: object.Name, Data: layout.Data, Parity: layout.Parity, ObjectSize: size,
-		Checksum: object.Checksum, Version: object.Version, Stamp: object.Stamp,
+		Checksum: object.Checksum, Version: object.Version, Stamp: object.Stamp, Custom: object.Custom,
+	}
+	if store.CustomSize(object.Custom) > store.MaxPartCustom {
+		// Too much to keep beside each part: a restore gives the bytes
+		// back without it.
+		base.Custom = nil
+		s.logger.Warn("custom metadata too large to keep with the parts", "bucket", b.String(), "object", object.Name, "bytes", store.CustomSize(object.Custom))
 	}
 	if replicated(props, size) {
 		holders, err := Holders(s.peers.Map(), b, object.Name, layout.Parity)
@@ -556,7 +569,7 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 		return fmt.Errorf("%w: restore %s/%s: the rebuilt object does not match its checksum: %w", store.ErrCorrupt, b, name, err)
 	}
 	if _, err := s.Store.Put(ctx, b, name, io.NewSectionReader(object, 0, object.Size()), store.PutOptions{
-		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp,
+		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom,
 	}); err != nil {
 		return fmt.Errorf("restore %s/%s: store the rebuilt object: %w", b, name, err)
 	}
@@ -564,7 +577,7 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	if s.opts.OnRestore != nil {
 		s.opts.OnRestore(b, name)
 	}
-	meta := store.ObjectMeta{Name: name, Size: newest.ObjectSize, Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp}
+	meta := store.ObjectMeta{Name: name, Size: newest.ObjectSize, Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom}
 	// Parts the holders keep already are not sent again.
 	if err := s.protect(ctx, b, props, meta, object, parts); err != nil {
 		s.logger.Warn("store the parts of a restored object again", "bucket", b.String(), "object", name, "err", err)
@@ -855,6 +868,10 @@ type capture struct {
 	err   error
 	typ   string
 	hash  hash.Hash // nil for the checksum type none
+	// custom and etag make the object's custom metadata, as the store
+	// below keeps it, for its parts.
+	custom map[string]string
+	etag   hash.Hash
 }
 
 func newCapture(size, limit int64, dir, typ string) *capture {
@@ -871,6 +888,9 @@ func newCapture(size, limit int64, dir, typ string) *capture {
 func (c *capture) Write(p []byte) (int, error) {
 	if c.hash != nil {
 		c.hash.Write(p)
+	}
+	if c.etag != nil {
+		c.etag.Write(p)
 	}
 	c.n += int64(len(p))
 	if c.file == nil && c.n <= c.limit {
@@ -914,9 +934,15 @@ func (c *capture) meta(name string) (store.ObjectMeta, error) {
 	if c.err != nil {
 		return store.ObjectMeta{}, c.err
 	}
-	meta := store.ObjectMeta{Name: name, Size: c.n}
+	meta := store.ObjectMeta{Name: name, Size: c.n, Custom: maps.Clone(c.custom)}
 	if c.hash != nil {
 		meta.Checksum = store.ChecksumOf(c.typ, c.hash)
+	}
+	if c.etag != nil {
+		if meta.Custom == nil {
+			meta.Custom = map[string]string{}
+		}
+		meta.Custom[store.CustomETag] = hex.EncodeToString(c.etag.Sum(nil))
 	}
 	return meta, nil
 }

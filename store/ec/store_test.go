@@ -3,9 +3,12 @@ package ec_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -453,6 +456,34 @@ func TestSweepAfterOwnerLoss(t *testing.T) {
 			if got, err := os.ReadFile(f.inner[id].Mountpaths()[0] + "/ais/" + bucket.Name + "/" + name); err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("after losing %s: %s on its owner %s: %v", lost, name, id, err)
 			}
+		}
+	}
+}
+
+// A restored object keeps its custom metadata, its S3 ETag included.
+func TestRestoreKeepsCustomMetadata(t *testing.T) {
+	f := newFleet(t, 5, 2, 2, 1024)
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, size := range []int{100, 100 << 10} {
+		name := fmt.Sprintf("meta-%d", size)
+		data := randomData(rng, size)
+		_, st := f.owner(name)
+		meta, err := st.Put(t.Context(), bucket, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: map[string]string{"s3.content-type": "image/png"}, ETag: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := md5.Sum(data)
+		want := map[string]string{"s3.content-type": "image/png", store.CustomETag: hex.EncodeToString(sum[:])}
+		if !maps.Equal(meta.Custom, want) {
+			t.Fatalf("put: custom %v, want %v", meta.Custom, want)
+		}
+		f.dropReplica(name)
+		if got, err := f.get(name, true); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		head, err := st.Head(t.Context(), bucket, name)
+		if err != nil || !maps.Equal(head.Custom, want) {
+			t.Fatalf("%s restored: custom %v %v, want %v", name, head.Custom, err, want)
 		}
 	}
 }
