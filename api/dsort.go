@@ -61,8 +61,8 @@ type DsortMetrics struct {
 // ids to it), or, in a listing, the job summed over its targets.
 type DsortJobInfo struct {
 	ID          string       `json:"id"`
-	SourceBck   string       `json:"src-bck"`
-	DestBck     string       `json:"dst-bck"`
+	SourceBck   DsortBucket  `json:"src-bck"`
+	DestBck     DsortBucket  `json:"dst-bck"`
 	StartedTime time.Time    `json:"started_time"`
 	FinishTime  time.Time    `json:"finish_time,omitzero"`
 	Phase       string       `json:"phase,omitempty"`

@@ -203,7 +203,7 @@ func phaseOf(p pipeline.PhaseStats) api.DsortPhase {
 // jobInfo turns a target's stats into AIStore's shape.
 func jobInfo(s pipeline.JobStats) api.DsortJobInfo {
 	return api.DsortJobInfo{
-		ID: s.ID, SourceBck: s.Input.String(), DestBck: s.Output.String(),
+		ID: s.ID, SourceBck: api.DsortBucketOf(s.Input), DestBck: api.DsortBucketOf(s.Output),
 		StartedTime: s.Started, FinishTime: s.Finished, Phase: s.Phase,
 		Aborted: s.Aborted, Archived: s.Archived,
 		Metrics: api.DsortMetrics{
@@ -224,7 +224,7 @@ func jobInfo(s pipeline.JobStats) api.DsortJobInfo {
 }
 
 func coordinatorInfo(s pipeline.Status) api.DsortJobInfo {
-	info := api.DsortJobInfo{ID: s.ID, SourceBck: s.Input.String(), DestBck: s.Output.String(), StartedTime: s.Started,
+	info := api.DsortJobInfo{ID: s.ID, SourceBck: api.DsortBucketOf(s.Input), DestBck: api.DsortBucketOf(s.Output), StartedTime: s.Started,
 		FinishTime: s.Finished, Phase: s.Phase, Aborted: s.Aborted, Archived: s.Archived}
 	info.Metrics.Description, info.Metrics.Aborted, info.Metrics.Archived = s.Description, s.Aborted, s.Archived
 	if s.Error != "" {
@@ -235,7 +235,7 @@ func coordinatorInfo(s pipeline.Status) api.DsortJobInfo {
 
 // registryInfo is a job as the registry knows it.
 func registryInfo(j membership.Job) api.DsortJobInfo {
-	info := api.DsortJobInfo{ID: j.ID, DestBck: j.Output.String(), StartedTime: time.Unix(0, j.Started)}
+	info := api.DsortJobInfo{ID: j.ID, DestBck: api.DsortBucketOf(j.Output), StartedTime: time.Unix(0, j.Started)}
 	if j.Ended != 0 {
 		info.FinishTime = time.Unix(0, j.Ended)
 	}

@@ -127,6 +127,28 @@ func TestDsortOverHTTP(t *testing.T) {
 			t.Fatalf("%s differs from the reference", name)
 		}
 	}
+	// The same spec as AIStore's CLI sends it, with the whole dsort config
+	// section, writes the same bytes.
+	withConfig := strings.Replace(specText, `"output_bck":{"name":"dst"}`, `"output_bck":{"name":"dst2"}`, 1)
+	withConfig = strings.Replace(withConfig, `"description":"http test"`, `"description":"config test","Config":{"duplicated_records":"ignore",
+		"missing_shards":"ignore","ekm_malformed_line":"abort","ekm_missing_key":"abort","default_max_mem_usage":"80%","call_timeout":"10m",
+		"dsorter_mem_threshold":"100GB","compression":"never","dsorter_type":"dsorter_general"}`, 1)
+	second, err := client.DsortStart(ctx, []byte(withConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := waitDsort(t, client, second); !sum.Archived || sum.Aborted {
+		t.Fatalf("the job with AIStore's Config ended %+v", sum)
+	}
+	for name := range want {
+		data, err := client.GetBytes(ctx, "dst2", name, api.GetOptions{})
+		if err != nil || !bytes.Equal(data, got[name]) {
+			t.Fatalf("%s with AIStore's Config section: %d bytes, %v; differs from the job without it", name, len(data), err)
+		}
+	}
+	if err := client.DsortRemove(ctx, second); err != nil {
+		t.Fatal(err)
+	}
 	// Listing, filters, removal.
 	jobs, err := client.DsortList(ctx, "http t", false)
 	if err != nil || len(jobs) != 1 || jobs[0].ID != id || !jobs[0].Archived {

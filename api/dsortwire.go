@@ -1,0 +1,173 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// AIStore writes every counter of dSort's job info as a JSON string and
+// its buckets as objects; these encoders give its clients that shape and
+// read both it and the plain numbers of older AIS-Go nodes.
+
+// DsortBucket is a bucket of a dSort job, as AIStore writes it.
+type DsortBucket struct {
+	Name      string `json:"name"`
+	Provider  string `json:"provider"`
+	Namespace string `json:"namespace"`
+}
+
+// DsortBucketOf is the wire form of a bucket.
+func DsortBucketOf(b store.Bucket) DsortBucket {
+	b = b.Normalize()
+	return DsortBucket{Name: b.Name, Provider: b.Provider}
+}
+
+// String is "provider://name", or "" for no bucket.
+func (b DsortBucket) String() string {
+	if b.Name == "" {
+		return ""
+	}
+	provider := b.Provider
+	if provider == "" {
+		provider = store.ProviderAIS
+	}
+	return provider + "://" + b.Name
+}
+
+// UnmarshalJSON reads an object or a "provider://name" string.
+func (b *DsortBucket) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		provider, name, found := strings.Cut(s, "://")
+		if !found {
+			provider, name = store.ProviderAIS, s
+		}
+		*b = DsortBucket{Name: name, Provider: provider}
+		return nil
+	}
+	type plain DsortBucket
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("a dSort bucket: want an object or a string: %w", err)
+	}
+	*b = DsortBucket(p)
+	return nil
+}
+
+type count = store.Int64String
+
+type phaseWire struct {
+	Started  json.RawMessage `json:"started_time,omitempty"`
+	Ended    json.RawMessage `json:"end_time,omitempty"`
+	Elapsed  count           `json:"elapsed"`
+	Running  bool            `json:"running"`
+	Finished bool            `json:"finished"`
+}
+
+func (p DsortPhase) wire() (phaseWire, error) {
+	w := phaseWire{Elapsed: count(p.Elapsed), Running: p.Running, Finished: p.Finished}
+	var err error
+	if !p.Started.IsZero() {
+		if w.Started, err = json.Marshal(p.Started); err != nil {
+			return w, err
+		}
+	}
+	if !p.Ended.IsZero() {
+		w.Ended, err = json.Marshal(p.Ended)
+	}
+	return w, err
+}
+
+func (p *DsortPhase) fromWire(w phaseWire) error {
+	*p = DsortPhase{Elapsed: int64(w.Elapsed), Running: w.Running, Finished: w.Finished}
+	if len(w.Started) > 0 {
+		if err := json.Unmarshal(w.Started, &p.Started); err != nil {
+			return err
+		}
+	}
+	if len(w.Ended) > 0 {
+		return json.Unmarshal(w.Ended, &p.Ended)
+	}
+	return nil
+}
+
+// MarshalJSON writes the phase with its elapsed time as a string.
+func (p DsortPhase) MarshalJSON() ([]byte, error) {
+	w, err := p.wire()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads either form.
+func (p *DsortPhase) UnmarshalJSON(data []byte) error {
+	var w phaseWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	return p.fromWire(w)
+}
+
+type extractionWire struct {
+	phaseWire
+	TotalCount           count `json:"total_count"`
+	ExtractedCount       count `json:"extracted_count"`
+	ExtractedSize        count `json:"extracted_size"`
+	ExtractedRecordCount count `json:"extracted_record_count"`
+	ExtractedToDiskCount count `json:"extracted_to_disk_count"`
+	ExtractedToDiskSize  count `json:"extracted_to_disk_size"`
+}
+
+// MarshalJSON writes the counters as strings.
+func (e DsortExtraction) MarshalJSON() ([]byte, error) {
+	phase, err := e.DsortPhase.wire()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(extractionWire{phase, count(e.TotalCount), count(e.ExtractedCount), count(e.ExtractedSize),
+		count(e.ExtractedRecordCount), count(e.ExtractedToDiskCount), count(e.ExtractedToDiskSize)})
+}
+
+// UnmarshalJSON reads either form.
+func (e *DsortExtraction) UnmarshalJSON(data []byte) error {
+	var w extractionWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*e = DsortExtraction{TotalCount: int64(w.TotalCount), ExtractedCount: int64(w.ExtractedCount), ExtractedSize: int64(w.ExtractedSize),
+		ExtractedRecordCount: int64(w.ExtractedRecordCount), ExtractedToDiskCount: int64(w.ExtractedToDiskCount), ExtractedToDiskSize: int64(w.ExtractedToDiskSize)}
+	return e.DsortPhase.fromWire(w.phaseWire)
+}
+
+type creationWire struct {
+	phaseWire
+	ToCreate           count `json:"to_create"`
+	CreatedCount       count `json:"created_count"`
+	CreatedSize        count `json:"created_size"`
+	CreatedRecordCount count `json:"created_record_count"`
+	MovedShardCount    count `json:"moved_shard_count"`
+}
+
+// MarshalJSON writes the counters as strings.
+func (c DsortCreation) MarshalJSON() ([]byte, error) {
+	phase, err := c.DsortPhase.wire()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(creationWire{phase, count(c.ToCreate), count(c.CreatedCount), count(c.CreatedSize), count(c.CreatedRecordCount), count(c.MovedShardCount)})
+}
+
+// UnmarshalJSON reads either form.
+func (c *DsortCreation) UnmarshalJSON(data []byte) error {
+	var w creationWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*c = DsortCreation{ToCreate: int64(w.ToCreate), CreatedCount: int64(w.CreatedCount), CreatedSize: int64(w.CreatedSize),
+		CreatedRecordCount: int64(w.CreatedRecordCount), MovedShardCount: int64(w.MovedShardCount)}
+	return c.DsortPhase.fromWire(w.phaseWire)
+}

@@ -1,0 +1,55 @@
+package api_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// dSort job info in AIStore's shape: buckets as objects, every counter a
+// JSON string; the numbers and bucket strings of older nodes still read.
+func TestDsortJobInfoShape(t *testing.T) {
+	info := api.DsortJobInfo{ID: "srt-1", SourceBck: api.DsortBucket{Name: "src", Provider: "ais"}, DestBck: api.DsortBucket{Name: "dst", Provider: "ais"},
+		StartedTime: time.Unix(100, 0).UTC()}
+	info.Metrics.Extraction = api.DsortExtraction{DsortPhase: api.DsortPhase{Elapsed: 5, Finished: true, Started: time.Unix(100, 0).UTC()},
+		TotalCount: 10, ExtractedCount: 9, ExtractedSize: 1 << 40, ExtractedRecordCount: 200, ExtractedToDiskCount: 3, ExtractedToDiskSize: 4}
+	info.Metrics.Creation = api.DsortCreation{ToCreate: 7, CreatedCount: 6, CreatedSize: 5, CreatedRecordCount: 4, MovedShardCount: 1}
+	info.Metrics.Sorting = api.DsortPhase{Elapsed: 8}
+	data, err := json.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"src-bck":{"name":"src","provider":"ais","namespace":""}`, `"dst-bck":{"name":"dst","provider":"ais","namespace":""}`,
+		`"total_count":"10"`, `"extracted_count":"9"`, `"extracted_size":"1099511627776"`, `"extracted_record_count":"200"`,
+		`"extracted_to_disk_count":"3"`, `"extracted_to_disk_size":"4"`, `"to_create":"7"`, `"created_count":"6"`,
+		`"created_size":"5"`, `"created_record_count":"4"`, `"moved_shard_count":"1"`, `"elapsed":"5"`, `"elapsed":"8"`,
+		`"started_time":"1970-01-01T00:01:40Z"`, `"finished":true`,
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("%s lacks %s", data, want)
+		}
+	}
+	var back api.DsortJobInfo
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Metrics.Extraction != info.Metrics.Extraction || back.Metrics.Creation != info.Metrics.Creation || back.SourceBck != info.SourceBck {
+		t.Fatalf("round trip:\n%+v\n%+v", back.Metrics, info.Metrics)
+	}
+	old := `{"id":"srt-2","src-bck":"ais://src","dst-bck":"dst","Metrics":{"local_extraction":{"elapsed":5,"total_count":10},"shard_creation":{"to_create":3}}}`
+	var legacy api.DsortJobInfo
+	if err := json.Unmarshal([]byte(old), &legacy); err != nil {
+		t.Fatal(err)
+	}
+	if legacy.SourceBck.String() != "ais://src" || legacy.DestBck.String() != "ais://dst" || legacy.Metrics.Extraction.TotalCount != 10 ||
+		legacy.Metrics.Extraction.Elapsed != 5 || legacy.Metrics.Creation.ToCreate != 3 {
+		t.Fatalf("the older shape: %+v", legacy)
+	}
+	if err := json.Unmarshal([]byte(`{"Metrics":{"local_extraction":{"total_count":"ten"}}}`), &legacy); err == nil {
+		t.Fatal("a counter that is no number read")
+	}
+}
