@@ -13,9 +13,15 @@ const (
 	HeaderVersion       = "Ais-Version"
 	HeaderAtime         = "Ais-Atime" // Unix nanoseconds
 	HeaderStamp         = "Ais-Stamp" // the write's store.Stamp
-	HeaderCustom        = "Ais-Custom-Md"
-	HeaderETag          = "Ais-Etag" // "true" on a PUT: keep the MD5 as the S3 ETag
-	HeaderBucketProps   = "Ais-Bucket-Props"
+	// AIStore's HEAD object headers.
+	HeaderPresent        = "Ais-Present"
+	HeaderName           = "Ais-Name"
+	HeaderBucketName     = "Ais-Bucket-Name"
+	HeaderBucketProvider = "Ais-Bucket-Provider"
+	HeaderMirrorCopies   = "Ais-Mirror-Copies"
+	HeaderCustom         = "Ais-Custom-Md"
+	HeaderETag           = "Ais-Etag" // "true" on a PUT: keep the MD5 as the S3 ETag
+	HeaderBucketProps    = "Ais-Bucket-Props"
 	// HeaderJobID names the job a request started (a change of props
 	// that makes copies or parts).
 	HeaderJobID  = "Ais-Job-Id"

@@ -32,7 +32,7 @@ func embedded(t *testing.T) (*gatewaytest.Cluster, *api.Client) {
 }
 
 func TestBucketLifecycle(t *testing.T) {
-	_, client := embedded(t)
+	c, client := embedded(t)
 	ctx := t.Context()
 	if err := client.CreateBucket(ctx, "imgs", nil); err != nil {
 		t.Fatal(err)
@@ -46,6 +46,19 @@ func TestBucketLifecycle(t *testing.T) {
 	buckets, err := client.ListBuckets(ctx)
 	if err != nil || len(buckets) != 2 || buckets[0].Name != "imgs" || buckets[1].Name != "md5s" {
 		t.Fatalf("buckets %+v, %v", buckets, err)
+	}
+	// AIStore's clients name one bucket in the body of the listing.
+	for name, want := range map[string]string{"md5s": `[{"name":"md5s","provider":"ais"}]`, "none": `[]`} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Primary().URL()+"/v1/buckets/", strings.NewReader(`{"action":"list","name":"`+name+`"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.TrimSpace(string(body)) != want {
+			t.Fatalf("buckets named %q: %s, want %s", name, body, want)
+		}
 	}
 	props, err := client.BucketProps(ctx, "md5s")
 	if err != nil || props.Checksum.Type != "md5" || !props.Versioning.Enabled {
@@ -73,7 +86,7 @@ func TestBucketLifecycle(t *testing.T) {
 }
 
 func TestObjectRoundTrip(t *testing.T) {
-	_, client := embedded(t)
+	c, client := embedded(t)
 	ctx := t.Context()
 	client.CreateBucket(ctx, "b", nil)
 	data := bytes.Repeat([]byte("0123456789"), 100_000)
@@ -91,6 +104,18 @@ func TestObjectRoundTrip(t *testing.T) {
 	head, err := client.Head(ctx, "b", "dir/ünï code.bin")
 	if err != nil || head.Size != int64(len(data)) || head.Checksum != meta.Checksum || head.Atime.IsZero() {
 		t.Fatalf("head %+v, %v", head, err)
+	}
+	// The headers AIStore's clients read of a HEAD.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, c.Primary().URL()+"/v1/objects/b/dir/%C3%BCn%C3%AF%20code.bin", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for k, want := range map[string]string{api.HeaderPresent: "true", api.HeaderName: "dir/ünï code.bin", api.HeaderBucketName: "b", api.HeaderBucketProvider: "ais", api.HeaderMirrorCopies: "1"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("HEAD %s: %q, want %q", k, got, want)
+		}
 	}
 	meta2, _ := client.Put(ctx, "b", "dir/ünï code.bin", strings.NewReader("v2"), api.PutOptions{Size: -1, Custom: map[string]string{"src": "a,b=c"}})
 	if meta2.Version != "2" {

@@ -14,10 +14,21 @@ import (
 )
 
 func (n *Node) handleListBuckets(w http.ResponseWriter, r *http.Request) {
+	// AIStore's clients may name one bucket in the body ({"action":
+	// "list","name":...}), or as the query bucket: only it is listed
+	// (aisloader asks so whether to create its bucket).
+	var msg api.ActionMessage
+	if err := decodeBody(r, &msg); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	only := msg.Name
 	md := n.currentBuckets()
 	out := make([]api.BucketEntry, 0, len(md.Buckets))
 	for b := range md.Buckets {
-		out = append(out, api.BucketEntry{Name: b.Name, Provider: b.Provider})
+		if only == "" || b.Name == only {
+			out = append(out, api.BucketEntry{Name: b.Name, Provider: b.Provider})
+		}
 	}
 	slices.SortFunc(out, func(a, b api.BucketEntry) int { return strings.Compare(a.Name, b.Name) })
 	writeJSON(w, out)

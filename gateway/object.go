@@ -270,7 +270,18 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 		return
 	}
 	setMetaHeaders(w.Header(), meta)
-	w.Header().Set("Content-Length", strconv.FormatInt(meta.Size, 10))
+	h := w.Header()
+	// What AIStore's clients read of a HEAD.
+	h.Set(api.HeaderPresent, "true")
+	h.Set(api.HeaderName, name)
+	h.Set(api.HeaderBucketName, b.Name)
+	h.Set(api.HeaderBucketProvider, b.Normalize().Provider)
+	if n.config.Storage != nil {
+		if copies, err := n.config.Storage.Copies(r.Context(), b, name); err == nil {
+			h.Set(api.HeaderMirrorCopies, strconv.Itoa(len(copies)))
+		}
+	}
+	h.Set("Content-Length", strconv.FormatInt(meta.Size, 10))
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -64,6 +64,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/cluster", n.handleClusterGet, everyNode, false},
 		{http.MethodPut, "/v1/cluster", n.handleClusterAction, gateways, false},
 		{http.MethodGet, "/v1/buckets", n.handleListBuckets, gateways, false},
+		{http.MethodGet, "/v1/buckets/{$}", n.handleListBuckets, gateways, false}, // AIStore's clients add the slash
 		{http.MethodGet, "/v1/buckets/{bucket}", list, gateways, false},
 		{http.MethodPost, "/v1/buckets/{bucket}", n.handleBucketAction, gateways, false},
 		{http.MethodDelete, "/v1/buckets/{bucket}", n.handleDestroyBucket, gateways, false},
