@@ -156,12 +156,9 @@ func newMirrorCommand() *cobra.Command {
 			"copies of the objects already there; new PUTs write their copies themselves.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bucket, obj, err := parseURI(args[0])
+			bucket, err := bucketArg(args[0], "mirror")
 			if err != nil {
 				return err
-			}
-			if obj != "" {
-				return fmt.Errorf("%q: mirror takes a bucket, not an object", args[0])
 			}
 			c := client()
 			id, err := c.MakeNCopies(cmd.Context(), bucket, copies)
@@ -188,12 +185,9 @@ func newECEncodeCommand() *cobra.Command {
 			"bucket cannot change.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bucket, obj, err := parseURI(args[0])
+			bucket, err := bucketArg(args[0], "ec-encode")
 			if err != nil {
 				return err
-			}
-			if obj != "" {
-				return fmt.Errorf("%q: ec-encode takes a bucket, not an object", args[0])
 			}
 			props := map[string]any{"data_slices": data, "parity_slices": parity}
 			if cmd.Flags().Changed("objsize-limit") {

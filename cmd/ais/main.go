@@ -107,3 +107,15 @@ func parseURI(s string) (bucket, object string, err error) {
 	}
 	return bucket, object, nil
 }
+
+// bucketArg reads a command's ais://BUCKET argument, refusing an object.
+func bucketArg(arg, command string) (string, error) {
+	bucket, obj, err := parseURI(arg)
+	if err != nil {
+		return "", err
+	}
+	if obj != "" {
+		return "", fmt.Errorf("%q: %s takes a bucket, not an object", arg, command)
+	}
+	return bucket, nil
+}

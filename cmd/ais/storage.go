@@ -150,12 +150,9 @@ func newScrubCommand(use string) *cobra.Command {
 			"unrecoverable, missing copies, misplaced, parts and bad parts. Without --repair it only counts.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bucket, obj, err := parseURI(args[0])
+			bucket, err := bucketArg(args[0], use)
 			if err != nil {
 				return err
-			}
-			if obj != "" {
-				return fmt.Errorf("%q: %s takes a bucket, not an object", args[0], use)
 			}
 			ctx := cmd.Context()
 			c := client()
