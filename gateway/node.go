@@ -308,7 +308,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Role.IsGateway() {
 		// S3 goes through the native API, to the owner targets.
-		server := s3.New(s3.Config{Backend: api.NewClient(cfg.URL), Keys: sigv4.StaticKeys(cfg.S3Keys), Logger: n.logger.With("api", "s3")})
+		server := s3.New(s3.Config{Backend: s3Backend{Client: api.NewClient(cfg.URL), n: n}, Keys: sigv4.StaticKeys(cfg.S3Keys), Logger: n.logger.With("api", "s3")})
 		n.s3, n.s3Root = server.Handler("/s3"), server.Handler("")
 	}
 	n.routes()

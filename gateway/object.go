@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -211,35 +212,39 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		n.writeError(w, r, err)
 		return
 	}
-	opts := store.PutOptions{
+	meta, err := n.putOwned(r.Context(), b, name, r.Body, store.PutOptions{
 		Size:     r.ContentLength,
 		Checksum: store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
 		Custom:   custom,
 		ETag:     r.Header.Get(api.HeaderETag) == "true",
-		// The object becomes visible only while this target still owns
-		// it: a rebalance that starts after a map change then sees it. It
-		// is stamped with the map it was accepted under (store.Stamp).
-		Precommit: func() (func(), store.Stamp, error) {
-			n.placement.RLock()
-			smap := n.currentMap()
-			owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
-			if err == nil && owner.ID != n.config.ID {
-				err = fmt.Errorf("%w: %s/%s moved to target %s during the PUT: send it again", api.ErrUnavailable, b, name, owner.ID)
-			}
-			if err != nil {
-				n.placement.RUnlock()
-				return nil, store.Stamp{}, err
-			}
-			return n.placement.RUnlock, n.stamp(), nil
-		},
-	}
-	meta, err := n.config.Store.Put(r.Context(), b, name, r.Body, opts)
+	})
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
 	setMetaHeaders(w.Header(), meta)
 	w.WriteHeader(http.StatusOK)
+}
+
+// putOwned stores an object this target owns. The object becomes
+// visible only while this target still owns it: a rebalance that starts
+// after a map change then sees it. It is stamped with the map it was
+// accepted under (store.Stamp).
+func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	opts.Precommit = func() (func(), store.Stamp, error) {
+		n.placement.RLock()
+		smap := n.currentMap()
+		owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
+		if err == nil && owner.ID != n.config.ID {
+			err = fmt.Errorf("%w: %s/%s moved to target %s during the PUT: send it again", api.ErrUnavailable, b, name, owner.ID)
+		}
+		if err != nil {
+			n.placement.RUnlock()
+			return nil, store.Stamp{}, err
+		}
+		return n.placement.RUnlock, n.stamp(), nil
+	}
+	return n.config.Store.Put(ctx, b, name, body, opts)
 }
 
 // unlessOffline turns "not found" into "unavailable" when the target

@@ -37,10 +37,31 @@ const (
 // testCluster starts a gateway and two targets whose S3 API wants
 // requests signed with the test key.
 func testCluster(t *testing.T) (*gatewaytest.Cluster, string) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+	return testClusterOf(t, false)
+}
+
+// testClusterOf starts a gateway and two targets, or one node that is
+// both (whose S3 API reads and writes its own objects in process).
+func testClusterOf(t *testing.T, embedded bool) (*gatewaytest.Cluster, string) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, Embedded: embedded, NoSync: true, Configure: func(cfg *gateway.Config) {
 		cfg.S3Keys = map[string]string{accessKey: secretKey}
 	}})
 	return c, c.Primary().URL() + "/s3"
+}
+
+// bothClusters runs a test on a gateway with two targets and on an
+// embedded node.
+func bothClusters(t *testing.T, test func(t *testing.T, c *gatewaytest.Cluster, endpoint string)) {
+	for _, embedded := range []bool{false, true} {
+		name := "gateway-and-targets"
+		if embedded {
+			name = "embedded"
+		}
+		t.Run(name, func(t *testing.T) {
+			c, endpoint := testClusterOf(t, embedded)
+			test(t, c, endpoint)
+		})
+	}
 }
 
 func newClient(endpoint, secret string) *s3.Client {
@@ -76,8 +97,9 @@ func md5hex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func TestBucketsAndObjects(t *testing.T) {
-	c, endpoint := testCluster(t)
+func TestBucketsAndObjects(t *testing.T) { bothClusters(t, testBucketsAndObjects) }
+
+func testBucketsAndObjects(t *testing.T, c *gatewaytest.Cluster, endpoint string) {
 	client := newClient(endpoint, secretKey)
 	ctx := t.Context()
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")}); err != nil {
@@ -324,8 +346,9 @@ func TestCopyAndMultiDelete(t *testing.T) {
 	}
 }
 
-func TestMultipartUpload(t *testing.T) {
-	c, endpoint := testCluster(t)
+func TestMultipartUpload(t *testing.T) { bothClusters(t, testMultipartUpload) }
+
+func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) {
 	client := newClient(endpoint, secretKey)
 	ctx := t.Context()
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("multi")}); err != nil {
@@ -496,8 +519,9 @@ func TestAuthentication(t *testing.T) {
 	}
 }
 
-func TestMoreOperations(t *testing.T) {
-	_, endpoint := testCluster(t)
+func TestMoreOperations(t *testing.T) { bothClusters(t, testMoreOperations) }
+
+func testMoreOperations(t *testing.T, _ *gatewaytest.Cluster, endpoint string) {
 	client := newClient(endpoint, secretKey)
 	ctx := t.Context()
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("more")}); err != nil {

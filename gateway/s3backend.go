@@ -1,0 +1,96 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// s3Backend is how the S3 API reaches objects: the native API, except on
+// a node that is also the object's owner target, which reads and writes
+// it in process rather than over a loopback hop. Anything unusual (an
+// object not here yet, an archive member) takes the native API.
+type s3Backend struct {
+	*api.Client
+	n *Node
+}
+
+// owned tells whether this node is the owner target of an object.
+func (s s3Backend) owned(bucket, name string) (store.Bucket, bool) {
+	b := store.NewBucket(bucket)
+	if !s.n.config.Role.IsTarget() || b.Validate() != nil || store.ValidateName(name) != nil {
+		return b, false
+	}
+	smap := s.n.currentMap()
+	if smap == nil {
+		return b, false
+	}
+	owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
+	return b, err == nil && owner.ID == s.n.config.ID
+}
+
+// Put stores an object this node owns in process.
+func (s s3Backend) Put(ctx context.Context, bucket, name string, body io.Reader, opts api.PutOptions) (store.ObjectMeta, error) {
+	b, ok := s.owned(bucket, name)
+	if !ok {
+		return s.Client.Put(ctx, bucket, name, body, opts)
+	}
+	if _, err := s.n.bucketProps(b); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	return s.n.putOwned(ctx, b, name, body, store.PutOptions{Size: opts.Size, Checksum: opts.Checksum, Custom: opts.Custom, ETag: opts.ETag})
+}
+
+// Head answers from this node's store when it owns and has the object.
+func (s s3Backend) Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
+	b, ok := s.owned(bucket, name)
+	if !ok {
+		return s.Client.Head(ctx, bucket, name)
+	}
+	meta, err := s.n.config.Store.Head(ctx, b, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.Client.Head(ctx, bucket, name) // it may still be moving here
+	}
+	return meta, err
+}
+
+// Get reads from this node's store when it owns and has the object; the
+// meta's size is of the bytes returned, as the native client's.
+func (s s3Backend) Get(ctx context.Context, bucket, name string, opts api.GetOptions) (io.ReadCloser, store.ObjectMeta, error) {
+	b, ok := s.owned(bucket, name)
+	if !ok || opts.ArchPath != "" {
+		return s.Client.Get(ctx, bucket, name, opts)
+	}
+	obj, err := s.n.config.Store.Open(ctx, b, name, store.OpenOptions{Validate: opts.Validate})
+	if errors.Is(err, store.ErrNotFound) {
+		return s.Client.Get(ctx, bucket, name, opts)
+	}
+	if err != nil {
+		return nil, store.ObjectMeta{}, err
+	}
+	meta := obj.Meta()
+	if opts.Offset == 0 && opts.Length == 0 {
+		return obj, meta, nil
+	}
+	length := opts.Length
+	if length == 0 || opts.Offset+length > meta.Size {
+		length = meta.Size - opts.Offset
+	}
+	if opts.Offset < 0 || opts.Offset > meta.Size || length < 0 {
+		obj.Close()
+		return nil, store.ObjectMeta{}, api.ErrRange
+	}
+	if _, err := obj.Seek(opts.Offset, io.SeekStart); err != nil {
+		obj.Close()
+		return nil, store.ObjectMeta{}, err
+	}
+	meta.Size = length
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(obj, length), obj}, meta, nil
+}
