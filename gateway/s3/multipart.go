@@ -215,9 +215,30 @@ func (s *Server) listParts(w http.ResponseWriter, r *http.Request, bucket, key s
 	if err != nil {
 		return backendError(err, bucket, key)
 	}
-	out := ListPartsResult{Bucket: bucket, Key: key, UploadID: id, MaxParts: maxParts, Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"}
+	q := r.URL.Query()
+	limit, marker := 1000, 0
+	if v := q.Get("max-parts"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
+			return &Error{Code: "InvalidArgument", Message: fmt.Sprintf("max-parts %q is not a number of parts", v), Status: http.StatusBadRequest}
+		}
+		limit = min(limit, 1000)
+	}
+	if v := q.Get("part-number-marker"); v != "" {
+		if marker, err = strconv.Atoi(v); err != nil || marker < 0 {
+			return &Error{Code: "InvalidArgument", Message: fmt.Sprintf("part-number-marker %q is not a part number", v), Status: http.StatusBadRequest}
+		}
+	}
+	out := ListPartsResult{Bucket: bucket, Key: key, UploadID: id, MaxParts: limit, PartNumberMarker: marker, Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"}
 	for _, p := range parts {
+		if p.number <= marker {
+			continue
+		}
+		if len(out.Parts) == limit {
+			out.IsTruncated = true
+			break
+		}
 		out.Parts = append(out.Parts, Part{PartNumber: p.number, ETag: QuoteETag(p.etag), Size: p.size, LastModified: FormatTime(p.modified)})
+		out.NextPartNumberMarker = p.number
 	}
 	WriteXML(w, http.StatusOK, out)
 	return nil

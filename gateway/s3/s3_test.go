@@ -381,6 +381,20 @@ func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) 
 	if err != nil || len(listed.Parts) != 3 || aws.ToInt64(listed.Parts[2].Size) != 1000 {
 		t.Fatalf("list parts: %+v %v", listed, err)
 	}
+	var numbers []int32
+	partPages := s3.NewListPartsPaginator(client, &s3.ListPartsInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MaxParts: aws.Int32(2)})
+	for partPages.HasMorePages() {
+		page, err := partPages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.Parts {
+			numbers = append(numbers, aws.ToInt32(p.PartNumber))
+		}
+	}
+	if !slices.Equal(numbers, []int32{1, 2, 3}) {
+		t.Fatalf("parts listed two at a time: %v", numbers)
+	}
 	uploads, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("multi")})
 	if err != nil || len(uploads.Uploads) != 1 || aws.ToString(uploads.Uploads[0].UploadId) != id {
 		t.Fatalf("list uploads: %+v %v", uploads, err)
