@@ -1,7 +1,12 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +57,42 @@ func TestClusterConfigThroughAnyGateway(t *testing.T) {
 	target := api.NewClient(c.Targets()[0].URL()).UseRedirects()
 	if _, err := target.ClusterConfig(t.Context()); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("the config asked of a target: %v", err)
+	}
+}
+
+// AIStore's clients read the cluster config with what=cluster_config, on
+// /v1/cluster and /v1/daemon, and want its sections by name.
+func TestClusterConfigInAIStoreShape(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	for _, path := range []string{"/v1/cluster", "/v1/daemon"} {
+		resp, err := http.Get(c.Primary().URL() + path + "?what=cluster_config")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]json.RawMessage
+		err = json.NewDecoder(resp.Body).Decode(&cfg)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, err)
+		}
+		for _, section := range []string{"space", "lru", "mirror", "ec", "checksum", "versioning", "distributed_sort", "timeout", "client", "features"} {
+			if _, ok := cfg[section]; !ok {
+				t.Errorf("%s: no section %s in %v", path, section, slices.Sorted(maps.Keys(cfg)))
+			}
+		}
+		var version string
+		var checksum struct{ Type string }
+		if json.Unmarshal(cfg["version"], &version) != nil || json.Unmarshal(cfg["checksum"], &checksum) != nil || checksum.Type != "xxhash" {
+			t.Fatalf("%s: version %s, checksum %s", path, cfg["version"], cfg["checksum"])
+		}
+	}
+	resp, err := http.Get(c.Primary().URL() + "/v1/daemon?what=nonsense")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "cluster_config") {
+		t.Fatalf("an unknown what: %d %s", resp.StatusCode, body)
 	}
 }

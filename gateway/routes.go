@@ -88,6 +88,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodPost, "/v1/internal/ensure/{bucket}", n.handleEnsure, targets, true},
 		{http.MethodPut, "/v1/internal/jobs", n.handleStartJob, targets, true},
 		{http.MethodDelete, "/v1/internal/jobs/{id}", n.handleAbortJob, targets, true},
+		{http.MethodGet, "/v1/daemon", n.handleDaemonGet, everyNode, false},
 		{http.MethodGet, "/v1/daemon/mountpaths", n.handleGetMountpaths, targets, false},
 		{http.MethodPut, "/v1/daemon/mountpaths", n.handleMountpathAction, targets, false},
 		{http.MethodGet, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true},
@@ -272,7 +273,13 @@ func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, n.control.Current().ClusterConfig())
+	case whatClusterConfig:
+		if err := n.requireGateway(); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, n.clusterConfigAIS())
 	default:
-		n.writeError(w, r, badRequest("what=%q is not known (want smap, bmd, status or config)", what))
+		n.writeError(w, r, badRequest("what=%q is not known (want smap, bmd, status, config or cluster_config)", what))
 	}
 }

@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
+)
+
+// whatClusterConfig is AIStore's name of the cluster config query.
+const whatClusterConfig = "cluster_config"
+
+// aisConfig is the cluster config in AIStore's shape: the sections its
+// clients read. The bucket sections are the defaults a new bucket gets;
+// distributed_sort is the replicated config; the rest are fixed values of
+// AIS-Go, given so that the clients find the keys they expect.
+type aisConfig struct {
+	Version    string                `json:"version"`
+	Space      map[string]any        `json:"space"`
+	LRU        map[string]any        `json:"lru"`
+	Mirror     store.MirrorProps     `json:"mirror"`
+	EC         store.ECProps         `json:"ec"`
+	Checksum   store.ChecksumProps   `json:"checksum"`
+	Versioning store.VersioningProps `json:"versioning"`
+	Dsort      map[string]any        `json:"distributed_sort"`
+	Timeout    map[string]string     `json:"timeout"`
+	Client     map[string]string     `json:"client"`
+	Features   string                `json:"features"`
+}
+
+// clusterConfigAIS builds the cluster config in AIStore's shape.
+func (n *Node) clusterConfigAIS() aisConfig {
+	cfg := n.control.Current().ClusterConfig()
+	defaults := store.DefaultProps()
+	return aisConfig{
+		Version:    strconv.FormatInt(cfg.Version, 10),
+		Space:      map[string]any{"cleanupwm": 65, "lowwm": 75, "highwm": 90, "out_of_space": 95},
+		LRU:        map[string]any{"enabled": defaults.LRU.Enabled, "dont_evict_time": defaults.LRU.DontEvictTime, "capacity_upd_time": "10m"},
+		Mirror:     defaults.Mirror,
+		EC:         store.ECProps{DataSlices: 2, ParitySlices: 2, ObjSizeLimit: 256 << 10},
+		Checksum:   defaults.Checksum,
+		Versioning: defaults.Versioning,
+		Dsort: map[string]any{
+			"duplicated_records": cfg.Dsort.DuplicatedRecords, "missing_shards": cfg.Dsort.MissingShards,
+			"ekm_malformed_line": cfg.Dsort.EKMMalformedLine, "ekm_missing_key": cfg.Dsort.EKMMissingKey,
+			"default_max_mem_usage": cfg.Dsort.DefaultMaxMemUsage, "call_timeout": "10m", "compression": "never",
+		},
+		Timeout:  map[string]string{"cplane_operation": "2s", "max_keepalive": "4s", "max_host_busy": "20s", "startup_time": "1m", "send_file_time": "5m"},
+		Client:   map[string]string{"client_timeout": "2m", "client_long_timeout": "30m", "list_timeout": "10m"},
+		Features: "0",
+	}
+}
+
+// handleDaemonGet answers GET /v1/daemon?what=, AIStore's per-node
+// queries, as far as AIS-Go has them.
+func (n *Node) handleDaemonGet(w http.ResponseWriter, r *http.Request) {
+	switch what := r.URL.Query().Get(api.QueryWhat); what {
+	case whatClusterConfig:
+		if err := n.requireGateway(); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, n.clusterConfigAIS())
+	case "mountpaths":
+		n.handleGetMountpaths(w, r)
+	default:
+		n.writeError(w, r, badRequest("what=%q is not known on /v1/daemon (want cluster_config or mountpaths)", what))
+	}
+}
