@@ -45,7 +45,11 @@ type metrics struct {
 	redirects *prometheus.CounterVec
 	// repairs counts copies rewritten from a good one (mirror) and
 	// objects rebuilt from their parts (ec).
-	repairs            *prometheus.CounterVec
+	repairs *prometheus.CounterVec
+	// s3 counts the S3 API's requests by operation and status, and times
+	// them.
+	s3Requests         *prometheus.CounterVec
+	s3Duration         *prometheus.HistogramVec
 	mountpathsDisabled prometheus.Counter
 }
 
@@ -71,6 +75,15 @@ func newMetrics() *metrics {
 			Name: "ais_repairs_total",
 			Help: "Bad or lost data repaired: mirror copies rewritten from a good copy, objects rebuilt from erasure-coded parts.",
 		}, []string{"kind"}),
+		s3Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ais_s3_requests_total",
+			Help: "Requests of the S3 API served by this gateway, by operation (method and resource) and HTTP status.",
+		}, []string{"op", "status"}),
+		s3Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ais_s3_request_duration_seconds",
+			Help:    "Time to serve a request of the S3 API, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"op"}),
 		mountpathsDisabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ais_mountpaths_disabled_total",
 			Help: "Mountpaths disabled, by a failed health check or by hand.",
@@ -96,7 +109,7 @@ func newMetrics() *metrics {
 	for op := range objectOperations {
 		m.redirects.WithLabelValues(string(objectOperations[op]))
 	}
-	m.registry.MustRegister(m.duration, m.errors, m.redirects, m.repairs, m.mountpathsDisabled,
+	m.registry.MustRegister(m.duration, m.errors, m.redirects, m.repairs, m.mountpathsDisabled, m.s3Requests, m.s3Duration,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

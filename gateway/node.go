@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -308,7 +309,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Role.IsGateway() {
 		// S3 goes through the native API, to the owner targets.
-		server := s3.New(s3.Config{Backend: s3Backend{Client: api.NewClient(cfg.URL), n: n}, Keys: sigv4.StaticKeys(cfg.S3Keys), Logger: n.logger.With("api", "s3")})
+		server := s3.New(s3.Config{Backend: s3Backend{Client: api.NewClient(cfg.URL), n: n}, Keys: sigv4.StaticKeys(cfg.S3Keys), Logger: n.logger.With("api", "s3"),
+			Observe: func(op string, status int, elapsed time.Duration) {
+				n.metrics.s3Requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+				n.metrics.s3Duration.WithLabelValues(op).Observe(elapsed.Seconds())
+			}})
 		n.s3, n.s3Root = server.Handler("/s3"), server.Handler("")
 	}
 	n.routes()

@@ -487,6 +487,12 @@ func TestAuthentication(t *testing.T) {
 	if _, err := newClient(endpoint, "wrong").ListBuckets(ctx, &s3.ListBucketsInput{}); code(err) != "SignatureDoesNotMatch" {
 		t.Fatalf("a wrong secret: %v", err)
 	}
+	// The gateway counts its S3 requests by operation and status.
+	metrics := gatewaytest.Scrape(t, strings.TrimSuffix(endpoint, "/s3"))
+	if metrics.Value("ais_s3_requests_total", "op", "PUT bucket", "status", "200") != 1 || metrics.Value("ais_s3_requests_total", "op", "GET service", "status", "403") != 1 {
+		t.Fatalf("S3 request metrics: PUT bucket 200 %v, GET service 403 %v", metrics.Value("ais_s3_requests_total", "op", "PUT bucket", "status", "200"),
+			metrics.Value("ais_s3_requests_total", "op", "GET service", "status", "403"))
+	}
 	resp, err := http.Get(endpoint + "/auth")
 	if err != nil {
 		t.Fatal(err)

@@ -42,6 +42,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock signatures are checked against; default time.Now.
 	Now func() time.Time
+	// Observe, when set, is told of each request: its operation
+	// ("GET object", "PUT bucket"...), status and duration.
+	Observe func(op string, status int, elapsed time.Duration)
 }
 
 // Server serves the S3 API.
@@ -68,6 +71,11 @@ func New(config Config) *Server {
 // Handler serves S3 under prefix ("/s3", or "" for a port of its own).
 func (s *Server) Handler(prefix string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.config.Observe != nil {
+			start, recorder := time.Now(), &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			w = recorder
+			defer func() { s.config.Observe(operation(r, prefix), recorder.status, time.Since(start)) }()
+		}
 		id := NewRequestID()
 		w.Header().Set("x-amz-request-id", id)
 		w.Header().Set("Server", "AIS-Go")
@@ -212,4 +220,46 @@ func dropChunkedEncoding(h http.Header) {
 		return
 	}
 	h.Set("Content-Encoding", strings.Join(kept, ","))
+}
+
+// statusRecorder keeps the status a handler answered with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+// ReadFrom keeps the server's own copy (sendfile) for object bodies.
+func (r *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
+	return io.Copy(r.ResponseWriter, src)
+}
+
+// Unwrap gives http.ResponseController the writer below.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// operation names a request for metrics: its method and what it is on
+// (service, bucket or object; multipart requests apart), never a name.
+func operation(r *http.Request, prefix string) string {
+	path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, prefix), "/")
+	resource := "service"
+	if bucket, key, _ := strings.Cut(path, "/"); key != "" {
+		resource = "object"
+	} else if bucket != "" {
+		resource = "bucket"
+	}
+	q := r.URL.Query()
+	if q.Has("uploadId") || q.Has("uploads") {
+		resource += " multipart"
+	}
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
+	default:
+		method = "OTHER"
+	}
+	return method + " " + resource
 }
