@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -348,8 +350,18 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 
 func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket string) error {
 	ctx := r.Context()
-	prefix := r.URL.Query().Get("prefix")
-	out := ListMultipartUploadsResult{Bucket: bucket, Prefix: prefix, MaxUploads: 1000}
+	q := r.URL.Query()
+	prefix, keyMarker, idMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("upload-id-marker")
+	limit := 1000
+	if v := q.Get("max-uploads"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return &Error{Code: "InvalidArgument", Message: fmt.Sprintf("max-uploads %q is not a number of uploads", v), Status: http.StatusBadRequest}
+		}
+		limit = min(n, 1000)
+	}
+	out := ListMultipartUploadsResult{Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIDMarker: idMarker, MaxUploads: limit}
+	var uploads []Upload
 	for e, err := range listAll(ctx, s.config.Backend, bucket, api.ListObjectsMessage{Prefix: multipartPrefix}) {
 		if err != nil {
 			return backendError(err, bucket, "")
@@ -363,8 +375,23 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 		if err != nil || json.Unmarshal(data, &up) != nil || !strings.HasPrefix(up.Key, prefix) {
 			continue
 		}
-		out.Uploads = append(out.Uploads, Upload{Key: up.Key, UploadID: id, Initiated: FormatTime(up.Initiated), Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"})
+		// After the markers: later keys, or later uploads of the marker key.
+		if keyMarker != "" && (up.Key < keyMarker || up.Key == keyMarker && (idMarker == "" || id <= idMarker)) {
+			continue
+		}
+		uploads = append(uploads, Upload{Key: up.Key, UploadID: id, Initiated: FormatTime(up.Initiated), Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"})
 	}
+	slices.SortFunc(uploads, func(a, b Upload) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.UploadID, b.UploadID))
+	})
+	if len(uploads) > limit {
+		uploads, out.IsTruncated = uploads[:limit], true
+	}
+	if out.IsTruncated && len(uploads) > 0 {
+		last := uploads[len(uploads)-1]
+		out.NextKeyMarker, out.NextUploadIDMarker = last.Key, last.UploadID
+	}
+	out.Uploads = uploads
 	WriteXML(w, http.StatusOK, out)
 	return nil
 }

@@ -399,6 +399,41 @@ func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) 
 	if err != nil || len(uploads.Uploads) != 1 || aws.ToString(uploads.Uploads[0].UploadId) != id {
 		t.Fatalf("list uploads: %+v %v", uploads, err)
 	}
+	// Uploads page by key and upload id.
+	var others []string
+	for _, key := range []string{"a", "a", "z"} {
+		up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, key+"/"+aws.ToString(up.UploadId))
+	}
+	var paged []string
+	input := &s3.ListMultipartUploadsInput{Bucket: aws.String("multi"), MaxUploads: aws.Int32(2)}
+	for range 10 {
+		page, err := client.ListMultipartUploads(ctx, input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range page.Uploads {
+			paged = append(paged, aws.ToString(u.Key)+"/"+aws.ToString(u.UploadId))
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			break
+		}
+		input.KeyMarker, input.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+	all := append([]string{"big/" + id}, others...)
+	slices.Sort(all)
+	if !slices.Equal(paged, all) {
+		t.Fatalf("uploads two at a time: %v, want %v", paged, all)
+	}
+	for _, o := range others {
+		key, upload, _ := strings.Cut(o, "/")
+		if _, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String(key), UploadId: aws.String(upload)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Bad part lists.
 	for _, bad := range []struct {
 		parts []types.CompletedPart
