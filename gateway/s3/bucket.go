@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"iter"
 	"net/http"
 	"strings"
 	"time"
@@ -101,7 +100,7 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, bucket str
 		return backendError(err, bucket, "")
 	}
 	if len(entries) > 0 {
-		return &Error{Code: "BucketNotEmpty", Message: "The bucket you tried to delete is not empty", Status: http.StatusConflict, Resource: bucket}
+		return ErrBucketNotEmpty.WithResource(bucket)
 	}
 	if err := s.config.Backend.DestroyBucket(r.Context(), bucket); err != nil {
 		return backendError(err, bucket, "")
@@ -144,7 +143,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 		return err
 	}
 	if len(req.Objects) == 0 {
-		return &Error{Code: "MalformedXML", Message: "the Delete request names no object", Status: http.StatusBadRequest}
+		return ErrMalformedXML.WithMessage("the Delete request names no object")
 	}
 	if _, err := s.config.Backend.BucketProps(r.Context(), bucket); err != nil {
 		return backendError(err, bucket, "")
@@ -184,7 +183,7 @@ func hasAny(q map[string][]string, keys ...string) bool {
 }
 
 func notImplemented(what string) error {
-	return &Error{Code: "NotImplemented", Message: what + " is not implemented", Status: http.StatusNotImplemented}
+	return ErrNotImplemented.WithMessage("%s is not implemented", what)
 }
 
 // etagOf is an object's ETag: its MD5 when it has one, else its checksum.
@@ -211,26 +210,4 @@ func owner() *Owner { return &Owner{ID: "ais-go", DisplayName: "ais-go"} }
 // versions are not kept).
 type VersioningConfiguration struct {
 	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ VersioningConfiguration"`
-}
-
-// listAll walks every page of a native listing.
-func listAll(ctx context.Context, b Backend, bucket string, msg api.ListObjectsMessage) iter.Seq2[api.ListEntry, error] {
-	return func(yield func(api.ListEntry, error) bool) {
-		for {
-			page, err := b.ListObjects(ctx, bucket, msg)
-			if err != nil {
-				yield(api.ListEntry{}, err)
-				return
-			}
-			for _, e := range page.Entries {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if page.ContinuationToken == "" {
-				return
-			}
-			msg.ContinuationToken = page.ContinuationToken
-		}
-	}
 }

@@ -51,8 +51,11 @@ func uploadDir(id string) string       { return multipartPrefix + id + "/" }
 func uploadRecord(id string) string    { return uploadDir(id) + "upload" }
 func partName(id string, n int) string { return fmt.Sprintf("%spart-%05d", uploadDir(id), n) }
 
+// errInvalidPartNumber: a part number beyond an object's parts.
+var errInvalidPartNumber = &Error{Code: "InvalidPartNumber", Message: "The requested partnumber is not satisfiable", Status: http.StatusRequestedRangeNotSatisfiable}
+
 func noSuchUpload(id string) error {
-	return &Error{Code: "NoSuchUpload", Message: "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.", Status: http.StatusNotFound, Resource: id}
+	return ErrNoSuchUpload.WithMessage("The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.").WithResource(id)
 }
 
 // validUploadID accepts only the ids this server makes (32 hex digits),
@@ -115,7 +118,7 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request, bucket, ke
 func partNumber(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > maxParts {
-		return 0, &Error{Code: "InvalidArgument", Message: fmt.Sprintf("Part number must be an integer between 1 and %d, inclusive (got %q)", maxParts, v), Status: http.StatusBadRequest}
+		return 0, ErrInvalidArgument.WithMessage("Part number must be an integer between 1 and %d, inclusive (got %q)", maxParts, v)
 	}
 	return n, nil
 }
@@ -164,7 +167,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		var ok bool
 		start, length, ok, err = ParseRange(spec, src.Size)
 		if err != nil || !ok || start+length > src.Size {
-			return &Error{Code: "InvalidArgument", Message: fmt.Sprintf("x-amz-copy-source-range %q is not a range within the %d bytes of the source", spec, src.Size), Status: http.StatusBadRequest}
+			return ErrInvalidArgument.WithMessage("x-amz-copy-source-range %q is not a range within the %d bytes of the source", spec, src.Size)
 		}
 	}
 	body, got, err := s.config.Backend.Get(ctx, srcBucket, srcKey, api.GetOptions{Offset: start, Length: length})
@@ -173,7 +176,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 	defer body.Close()
 	if got.Checksum != src.Checksum {
-		return &Error{Code: "PreconditionFailed", Message: "the source changed while it was copied; copy it again", Status: http.StatusPreconditionFailed}
+		return ErrPreconditionFailed.WithMessage("the source changed while it was copied; copy it again")
 	}
 	meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), body, api.PutOptions{Size: length, ETag: true})
 	if err != nil {
@@ -195,7 +198,7 @@ type storedPart struct {
 func (s *Server) parts(ctx context.Context, bucket, id string) ([]storedPart, error) {
 	var out []storedPart
 	prefix := uploadDir(id) + "part-"
-	for e, err := range listAll(ctx, s.config.Backend, bucket, api.ListObjectsMessage{Prefix: prefix, Props: listPageProps}) {
+	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: prefix, Props: listPageProps}) {
 		if err != nil {
 			return nil, err
 		}
@@ -221,13 +224,13 @@ func (s *Server) listParts(w http.ResponseWriter, r *http.Request, bucket, key s
 	limit, marker := 1000, 0
 	if v := q.Get("max-parts"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 0 {
-			return &Error{Code: "InvalidArgument", Message: fmt.Sprintf("max-parts %q is not a number of parts", v), Status: http.StatusBadRequest}
+			return ErrInvalidArgument.WithMessage("max-parts %q is not a number of parts", v)
 		}
 		limit = min(limit, 1000)
 	}
 	if v := q.Get("part-number-marker"); v != "" {
 		if marker, err = strconv.Atoi(v); err != nil || marker < 0 {
-			return &Error{Code: "InvalidArgument", Message: fmt.Sprintf("part-number-marker %q is not a part number", v), Status: http.StatusBadRequest}
+			return ErrInvalidArgument.WithMessage("part-number-marker %q is not a part number", v)
 		}
 	}
 	out := ListPartsResult{Bucket: bucket, Key: key, UploadID: id, MaxParts: limit, PartNumberMarker: marker, Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"}
@@ -266,7 +269,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		return err
 	}
 	if len(req.Parts) == 0 {
-		return &Error{Code: "MalformedXML", Message: "CompleteMultipartUpload names no part", Status: http.StatusBadRequest}
+		return ErrMalformedXML.WithMessage("CompleteMultipartUpload names no part")
 	}
 	stored, err := s.parts(ctx, bucket, id)
 	if err != nil {
@@ -282,19 +285,19 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	var tooSmall *Error
 	for i, p := range req.Parts {
 		if i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber {
-			return &Error{Code: "InvalidPartOrder", Message: "The list of parts was not in ascending order. The parts list must be specified in order by part number.", Status: http.StatusBadRequest}
+			return ErrInvalidPartOrder
 		}
 		part, ok := byNumber[p.PartNumber]
 		if !ok || strings.Trim(p.ETag, `"`) != part.etag {
-			return &Error{Code: "InvalidPart", Message: fmt.Sprintf("part %d: one or more of the specified parts could not be found, or its entity tag did not match", p.PartNumber), Status: http.StatusBadRequest}
+			return ErrInvalidPart.WithMessage("part %d: one or more of the specified parts could not be found, or its entity tag did not match", p.PartNumber)
 		}
 		if i < len(req.Parts)-1 && part.size < minPartSize && tooSmall == nil {
 			// Reported once every part is known to exist, as S3 does.
-			tooSmall = &Error{Code: "EntityTooSmall", Message: fmt.Sprintf("part %d is %d bytes: every part but the last must be at least 5 MiB", p.PartNumber, part.size), Status: http.StatusBadRequest}
+			tooSmall = ErrEntityTooSmall.WithMessage("part %d is %d bytes: every part but the last must be at least 5 MiB", p.PartNumber, part.size)
 		}
 		raw, err := hex.DecodeString(part.etag)
 		if err != nil {
-			return &Error{Code: "InvalidPart", Message: fmt.Sprintf("part %d has no MD5", p.PartNumber), Status: http.StatusBadRequest}
+			return ErrInvalidPart.WithMessage("part %d has no MD5", p.PartNumber)
 		}
 		sums.Write(raw)
 		total += part.size
@@ -356,13 +359,13 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 	if v := q.Get("max-uploads"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return &Error{Code: "InvalidArgument", Message: fmt.Sprintf("max-uploads %q is not a number of uploads", v), Status: http.StatusBadRequest}
+			return ErrInvalidArgument.WithMessage("max-uploads %q is not a number of uploads", v)
 		}
 		limit = min(n, 1000)
 	}
 	out := ListMultipartUploadsResult{Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIDMarker: idMarker, MaxUploads: limit}
 	var uploads []Upload
-	for e, err := range listAll(ctx, s.config.Backend, bucket, api.ListObjectsMessage{Prefix: multipartPrefix}) {
+	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix}) {
 		if err != nil {
 			return backendError(err, bucket, "")
 		}
@@ -459,13 +462,13 @@ func partRange(meta store.ObjectMeta, v string) (start, length int64, err error)
 	count := partsCount(meta)
 	if count == 0 {
 		if n != 1 {
-			return 0, 0, &Error{Code: "InvalidPartNumber", Message: "The requested partnumber is not satisfiable", Status: http.StatusRequestedRangeNotSatisfiable}
+			return 0, 0, errInvalidPartNumber
 		}
 		return 0, meta.Size, nil
 	}
 	sizes, ok := partSizes(meta.Custom[customPartSizes], maxParts)
 	if n > count || !ok || len(sizes) != count {
-		return 0, 0, &Error{Code: "InvalidPartNumber", Message: "The requested partnumber is not satisfiable", Status: http.StatusRequestedRangeNotSatisfiable}
+		return 0, 0, errInvalidPartNumber
 	}
 	for _, size := range sizes[:n-1] {
 		start += size

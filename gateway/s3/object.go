@@ -200,7 +200,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	if got.Stamp != meta.Stamp || got.Checksum != meta.Checksum {
 		// Overwritten between the HEAD and the GET: the headers sent
 		// would not match the bytes.
-		return &Error{Code: "PreconditionFailed", Message: "the object changed while it was read; read it again", Status: http.StatusPreconditionFailed}
+		return ErrPreconditionFailed.WithMessage("the object changed while it was read; read it again")
 	}
 	w.WriteHeader(status)
 	copyBody(w, body)
@@ -236,10 +236,10 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 	directive := strings.ToUpper(r.Header.Get("x-amz-metadata-directive"))
 	if directive != "" && directive != "COPY" && directive != "REPLACE" {
-		return &Error{Code: "InvalidArgument", Message: "x-amz-metadata-directive must be COPY or REPLACE", Status: http.StatusBadRequest}
+		return ErrInvalidArgument.WithMessage("x-amz-metadata-directive must be COPY or REPLACE")
 	}
 	if srcBucket == bucket && srcKey == key && directive != "REPLACE" {
-		return &Error{Code: "InvalidRequest", Message: "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.", Status: http.StatusBadRequest}
+		return ErrInvalidRequest.WithMessage("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
 	ctx := r.Context()
 	body, src, err := s.config.Backend.Get(ctx, srcBucket, srcKey, api.GetOptions{})
@@ -281,11 +281,11 @@ func parseCopySource(v string) (bucket, key string, err error) {
 	v, _, _ = strings.Cut(v, "?versionId=")
 	decoded, err := url.PathUnescape(v)
 	if err != nil {
-		return "", "", &Error{Code: "InvalidArgument", Message: "x-amz-copy-source is not URL-encoded correctly", Status: http.StatusBadRequest}
+		return "", "", ErrInvalidArgument.WithMessage("x-amz-copy-source is not URL-encoded correctly")
 	}
 	bucket, key, _ = strings.Cut(strings.TrimPrefix(decoded, "/"), "/")
 	if bucket == "" || key == "" {
-		return "", "", &Error{Code: "InvalidArgument", Message: "x-amz-copy-source must be bucket/key", Status: http.StatusBadRequest}
+		return "", "", ErrInvalidArgument.WithMessage("x-amz-copy-source must be bucket/key")
 	}
 	if err := ValidateBucketName(bucket); err != nil {
 		return "", "", err

@@ -3,8 +3,8 @@ package s3
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -23,6 +23,7 @@ type Backend interface {
 	DestroyBucket(ctx context.Context, bucket string) error
 	BucketProps(ctx context.Context, bucket string) (store.Props, error)
 	ListObjects(ctx context.Context, bucket string, msg api.ListObjectsMessage) (*api.ListPage, error)
+	ListAll(ctx context.Context, bucket string, msg api.ListObjectsMessage) iter.Seq2[api.ListEntry, error]
 	Put(ctx context.Context, bucket, name string, body io.Reader, opts api.PutOptions) (store.ObjectMeta, error)
 	Get(ctx context.Context, bucket, name string, opts api.GetOptions) (io.ReadCloser, store.ObjectMeta, error)
 	Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error)
@@ -81,7 +82,7 @@ func (s *Server) Handler(prefix string) http.Handler {
 		w.Header().Set("Server", "AIS-Go")
 		path, ok := strings.CutPrefix(r.URL.Path, prefix)
 		if !ok {
-			WriteError(w, r, &Error{Code: "InvalidRequest", Message: "not an S3 path", Status: http.StatusBadRequest}, id)
+			WriteError(w, r, ErrInvalidRequest.WithMessage("not an S3 path"), id)
 			return
 		}
 		if err := s.authenticate(r); err != nil {
@@ -132,7 +133,7 @@ func authError(err error) error {
 	if errors.As(err, &e) {
 		return &Error{Code: e.Code, Message: e.Message, Status: e.Status}
 	}
-	return &Error{Code: "AccessDenied", Message: err.Error(), Status: http.StatusForbidden}
+	return ErrAccessDenied.WithMessage("%v", err)
 }
 
 // serve routes a request by path (BUCKET[/KEY]) and method.
@@ -159,19 +160,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) erro
 // validateKey refuses keys the store cannot keep, and the reserved prefix.
 func validateKey(key string) error {
 	if len(key) > 1024 {
-		return &Error{Code: "KeyTooLongError", Message: fmt.Sprintf("the key is %d bytes, at most 1024", len(key)), Status: http.StatusBadRequest}
+		return ErrKeyTooLong.WithMessage("the key is %d bytes, at most 1024", len(key))
 	}
 	if strings.HasPrefix(key, multipartPrefix) {
-		return &Error{Code: "InvalidArgument", Message: "keys under " + multipartPrefix + " are reserved for multipart uploads", Status: http.StatusBadRequest}
+		return ErrInvalidArgument.WithMessage("keys under %s are reserved for multipart uploads", multipartPrefix)
 	}
 	if err := store.ValidateName(key); err != nil {
-		return &Error{Code: "InvalidArgument", Message: "this store cannot keep the key: " + err.Error(), Status: http.StatusBadRequest}
+		return ErrInvalidArgument.WithMessage("this store cannot keep the key: %v", err)
 	}
 	return nil
 }
 
 func methodNotAllowed(r *http.Request) error {
-	return &Error{Code: "MethodNotAllowed", Message: fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path), Status: http.StatusMethodNotAllowed}
+	return ErrMethodNotAllowed.WithMessage("%s is not allowed on %s", r.Method, r.URL.Path)
 }
 
 // backendError maps a native API error to S3's.
@@ -181,25 +182,25 @@ func backendError(err error, bucket, key string) error {
 	case errors.As(err, &e):
 		return e
 	case errors.Is(err, api.ErrBucketNotFound):
-		return &Error{Code: "NoSuchBucket", Message: "The specified bucket does not exist", Status: http.StatusNotFound, Resource: bucket}
+		return ErrNoSuchBucket.WithResource(bucket)
 	case errors.Is(err, api.ErrNotFound):
-		return &Error{Code: "NoSuchKey", Message: "The specified key does not exist.", Status: http.StatusNotFound, Resource: key}
+		return ErrNoSuchKey.WithResource(key)
 	case errors.Is(err, api.ErrBucketExists):
-		return &Error{Code: "BucketAlreadyOwnedByYou", Message: "Your previous request to create the named bucket succeeded and you already own it.", Status: http.StatusConflict, Resource: bucket}
+		return ErrBucketAlreadyOwnedByYou.WithResource(bucket)
 	case errors.Is(err, api.ErrBadChecksum):
-		return &Error{Code: "BadDigest", Message: "The Content-MD5 you specified did not match what we received: " + err.Error(), Status: http.StatusBadRequest}
+		return ErrBadDigest.WithMessage("The Content-MD5 you specified did not match what we received: %v", err)
 	case errors.Is(err, store.ErrSizeMismatch):
-		return &Error{Code: "IncompleteBody", Message: err.Error(), Status: http.StatusBadRequest}
+		return ErrIncompleteBody.WithMessage("%v", err)
 	case errors.Is(err, api.ErrNoSpace):
-		return &Error{Code: "ServiceUnavailable", Message: err.Error(), Status: http.StatusServiceUnavailable}
+		return ErrServiceUnavailable.WithMessage("%v", err)
 	case errors.Is(err, api.ErrUnavailable), errors.Is(err, api.ErrNoQuorum):
-		return &Error{Code: "ServiceUnavailable", Message: err.Error(), Status: http.StatusServiceUnavailable}
+		return ErrServiceUnavailable.WithMessage("%v", err)
 	case errors.Is(err, api.ErrInvalidName), errors.Is(err, api.ErrBadRequest):
-		return &Error{Code: "InvalidArgument", Message: err.Error(), Status: http.StatusBadRequest}
+		return ErrInvalidArgument.WithMessage("%v", err)
 	case errors.Is(err, context.Canceled):
 		return &Error{Code: "RequestTimeout", Message: err.Error(), Status: http.StatusBadRequest}
 	}
-	return &Error{Code: "InternalError", Message: err.Error(), Status: http.StatusInternalServerError}
+	return ErrInternalError.WithMessage("%v", err)
 }
 
 // dropChunkedEncoding removes aws-chunked from Content-Encoding once the
