@@ -69,6 +69,9 @@ func (c *Client) SetBucketProps(ctx context.Context, bucket string, props any) e
 // the page's ContinuationToken back in msg to get the next page; an empty
 // token means the listing is complete.
 func (c *Client) ListObjects(ctx context.Context, bucket string, msg ListObjectsMessage) (*ListPage, error) {
+	if msg.TimeFormat == "" {
+		msg.TimeFormat = "RFC3339Nano" // AIStore's default, RFC822, has minutes only
+	}
 	value, err := json.Marshal(msg)
 	if err != nil {
 		return nil, err

@@ -13,20 +13,45 @@ import (
 // read both it and the plain numbers of older AIS-Go nodes.
 
 // DsortBucket is a bucket of a dSort job, as AIStore writes it.
-type DsortBucket struct {
-	Name      string `json:"name"`
-	Provider  string `json:"provider"`
-	Namespace string `json:"namespace"`
+type DsortBucket = Bck
+
+// Bck is a bucket as AIStore writes it in jobs and summaries.
+type Bck struct {
+	Name      string    `json:"name"`
+	Provider  string    `json:"provider"`
+	Namespace Namespace `json:"namespace"`
+}
+
+// Namespace is AIStore's bucket namespace; AIS-Go has only the global
+// one, written {"uuid":"","name":""}.
+type Namespace struct {
+	UUID string `json:"uuid"`
+	Name string `json:"name"`
+}
+
+// UnmarshalJSON reads an object, or a string (the form of older AIS-Go
+// nodes: "" is the global namespace).
+func (ns *Namespace) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		*ns = Namespace{Name: s}
+		return nil
+	}
+	type plain Namespace
+	return json.Unmarshal(data, (*plain)(ns))
 }
 
 // DsortBucketOf is the wire form of a bucket.
-func DsortBucketOf(b store.Bucket) DsortBucket {
+func DsortBucketOf(b store.Bucket) DsortBucket { return BckOf(b) }
+
+// BckOf is the wire form of a bucket.
+func BckOf(b store.Bucket) Bck {
 	b = b.Normalize()
-	return DsortBucket{Name: b.Name, Provider: b.Provider}
+	return Bck{Name: b.Name, Provider: b.Provider}
 }
 
 // String is "provider://name", or "" for no bucket.
-func (b DsortBucket) String() string {
+func (b Bck) String() string {
 	if b.Name == "" {
 		return ""
 	}
@@ -38,22 +63,22 @@ func (b DsortBucket) String() string {
 }
 
 // UnmarshalJSON reads an object or a "provider://name" string.
-func (b *DsortBucket) UnmarshalJSON(data []byte) error {
+func (b *Bck) UnmarshalJSON(data []byte) error {
 	var s string
 	if err := json.Unmarshal(data, &s); err == nil {
 		provider, name, found := strings.Cut(s, "://")
 		if !found {
 			provider, name = store.ProviderAIS, s
 		}
-		*b = DsortBucket{Name: name, Provider: provider}
+		*b = Bck{Name: name, Provider: provider}
 		return nil
 	}
-	type plain DsortBucket
+	type plain Bck
 	var p plain
 	if err := json.Unmarshal(data, &p); err != nil {
 		return fmt.Errorf("a dSort bucket: want an object or a string: %w", err)
 	}
-	*b = DsortBucket(p)
+	*b = Bck(p)
 	return nil
 }
 

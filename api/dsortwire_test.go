@@ -23,7 +23,7 @@ func TestDsortJobInfoShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		`"src-bck":{"name":"src","provider":"ais","namespace":""}`, `"dst-bck":{"name":"dst","provider":"ais","namespace":""}`,
+		`"src-bck":{"name":"src","provider":"ais","namespace":{"uuid":"","name":""}}`, `"dst-bck":{"name":"dst","provider":"ais","namespace":{"uuid":"","name":""}}`,
 		`"total_count":"10"`, `"extracted_count":"9"`, `"extracted_size":"1099511627776"`, `"extracted_record_count":"200"`,
 		`"extracted_to_disk_count":"3"`, `"extracted_to_disk_size":"4"`, `"to_create":"7"`, `"created_count":"6"`,
 		`"created_size":"5"`, `"created_record_count":"4"`, `"moved_shard_count":"1"`, `"elapsed":"5"`, `"elapsed":"8"`,

@@ -104,8 +104,23 @@ func KindOf(err error) string {
 	return KindInternal
 }
 
+// TypeCodes are AIStore's error type codes (the "tcode" of its error
+// bodies) of the kinds its clients branch on.
+var TypeCodes = map[string]string{
+	KindNotFound:       "ErrNotFound",
+	KindBucketNotFound: "ErrBckNotFound",
+	KindBucketExists:   "ErrBucketAlreadyExists",
+	KindRange:          "ErrRangeNotSatisfiable",
+	KindNoSpace:        "ErrCapExceeded",
+	KindJobNotFound:    "ErrXactNotFound",
+	KindInvalidName:    "ErrInvalidName",
+	KindUnauthorized:   "ErrUnauthorized",
+}
+
 // Error is an error returned by a node.
 type Error struct {
+	// TCode is AIStore's type code of the error (see TypeCodes).
+	TCode   string `json:"tcode,omitempty"`
 	Status  int    `json:"status"`
 	Kind    string `json:"kind,omitempty"`
 	Message string `json:"message"`

@@ -2,6 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/aisgo/aisgo/store"
 )
@@ -81,6 +84,54 @@ type ListObjectsMessage struct {
 	StartAfter        string `json:"start_after,omitempty"`
 	ContinuationToken string `json:"continuation_token,omitempty"`
 	PageSize          int    `json:"pagesize,omitempty"`
+	// Flags are AIStore's list flags (ListNoRecursion, ListArchive...),
+	// a string on the wire.
+	Flags FlagString `json:"flags,omitempty"`
+	// TimeFormat is the layout of atime: a Go layout or a name (RFC822,
+	// the default, RFC3339, RFC3339Nano, RFC1123...).
+	TimeFormat string `json:"time_format,omitempty"`
+}
+
+// List flags of AIStore that AIS-Go honors.
+const (
+	// ListArchive lists the members of each shard after it.
+	ListArchive = 1 << 3
+	// ListNoRecursion lists one level under the prefix: objects, and the
+	// directories below as entries of their own.
+	ListNoRecursion = 1 << 9
+	// ListNoDirs leaves the directories out of a ListNoRecursion listing.
+	ListNoDirs = 1 << 12
+)
+
+// Flags of a list entry (AIStore's).
+const (
+	EntryPresent = 1 << 6
+	EntryInArch  = 1 << 7
+	EntryIsDir   = 1 << 8
+)
+
+// FlagString is a uint64 that JSON carries as a string, as AIStore sends
+// its list flags; a number is read too.
+type FlagString uint64
+
+// MarshalJSON writes the flags as a string.
+func (f FlagString) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatUint(uint64(f), 10) + `"`), nil
+}
+
+// UnmarshalJSON reads "8" or 8 ("" is none).
+func (f *FlagString) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" {
+		*f = 0
+		return nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("flags: want an unsigned integer or a string of one, not %.40s", b)
+	}
+	*f = FlagString(v)
+	return nil
 }
 
 // MaxPageSize is the largest page a gateway returns, and the page size of
@@ -99,6 +150,16 @@ type ListEntry struct {
 	// Mtime is when the object was written (RFC 3339), with any of the
 	// props that read metadata.
 	Mtime string `json:"mtime,omitempty"`
+	// Location is where the object is: "t[target]:mp[mountpath]" (props
+	// "location"); Copies how many copies its target keeps (props
+	// "copies").
+	Location string `json:"location,omitempty"`
+	Copies   int16  `json:"copies,omitempty"`
+	// Flags: EntryPresent, EntryInArch, EntryIsDir.
+	Flags uint16 `json:"flags,omitempty"`
+	// Members are a shard's, from a target to its gateway, which lists
+	// them after the shard (ListArchive).
+	Members []ListEntry `json:"members,omitempty"`
 }
 
 // ListPage (AIStore's LsoRes) is one page of a listing. An empty
@@ -107,6 +168,7 @@ type ListPage struct {
 	UUID              string      `json:"uuid"`
 	ContinuationToken string      `json:"continuation_token"`
 	Entries           []ListEntry `json:"entries"`
+	Flags             uint32      `json:"flags"`
 }
 
 // BucketEntry is one bucket of a bucket listing.

@@ -75,6 +75,8 @@ type Map struct {
 	UUID    string `json:"uuid"`    // cluster identity, set by the first primary
 	Primary string `json:"primary"` // id of the primary gateway
 	Nodes   []Node `json:"nodes"`   // sorted by id
+	// Created is when the cluster was made, in Unix nanoseconds.
+	Created int64 `json:"-"`
 
 	once    sync.Once
 	targets []Node   // active targets
@@ -86,7 +88,7 @@ type Map struct {
 
 // Clone returns a copy with the same version, safe to modify.
 func (m *Map) Clone() *Map {
-	return &Map{Version: m.Version, UUID: m.UUID, Primary: m.Primary, Nodes: slices.Clone(m.Nodes)}
+	return &Map{Version: m.Version, UUID: m.UUID, Primary: m.Primary, Created: m.Created, Nodes: slices.Clone(m.Nodes)}
 }
 
 // Node returns the node with an id.

@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"net/http"
 	"strconv"
 
-	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -49,22 +47,5 @@ func (n *Node) clusterConfigAIS() aisConfig {
 		Timeout:  map[string]string{"cplane_operation": "2s", "max_keepalive": "4s", "max_host_busy": "20s", "startup_time": "1m", "send_file_time": "5m"},
 		Client:   map[string]string{"client_timeout": "2m", "client_long_timeout": "30m", "list_timeout": "10m"},
 		Features: "0",
-	}
-}
-
-// handleDaemonGet answers GET /v1/daemon?what=, AIStore's per-node
-// queries, as far as AIS-Go has them.
-func (n *Node) handleDaemonGet(w http.ResponseWriter, r *http.Request) {
-	switch what := r.URL.Query().Get(api.QueryWhat); what {
-	case whatClusterConfig:
-		if err := n.requireGateway(); err != nil {
-			n.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, n.clusterConfigAIS())
-	case "mountpaths":
-		n.handleGetMountpaths(w, r)
-	default:
-		n.writeError(w, r, badRequest("what=%q is not known on /v1/daemon (want cluster_config or mountpaths)", what))
 	}
 }

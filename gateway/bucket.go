@@ -22,6 +22,14 @@ func (n *Node) handleListBuckets(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	if msg.Action == api.ActionSummaryBucket {
+		if err := n.requireGateway(); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		n.handleSummary(w, r, store.Bucket{}, msg.Value)
+		return
+	}
 	only := msg.Name
 	md := n.currentBuckets()
 	out := make([]api.BucketEntry, 0, len(md.Buckets))
@@ -46,8 +54,7 @@ func (n *Node) requireGateway() error {
 }
 
 // bucketAction reads a bucket control request and its JSON action, which
-// must be one of want (an empty body is the first when only one is
-// wanted). It answers errors by itself; ok means the caller goes on.
+// must be one of want (an empty body is the first). It answers errors by itself; ok means the caller goes on.
 func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want ...string) (b store.Bucket, msg api.ActionMessage, ok bool) {
 	b, err := bucketOf(r)
 	if err == nil {
@@ -57,7 +64,7 @@ func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want ...stri
 	if err == nil {
 		body, err = readBody(r)
 	}
-	if err == nil && len(body) == 0 && len(want) == 1 {
+	if err == nil && len(body) == 0 {
 		msg.Action = want[0]
 	} else if err == nil {
 		if jerr := json.Unmarshal(body, &msg); jerr != nil {
@@ -74,8 +81,13 @@ func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want ...stri
 }
 
 func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
-	b, msg, ok := n.bucketAction(w, r, api.ActionCreateBucket, api.ActionMakeNCopies, api.ActionECEncode, api.ActionScrub)
+	b, msg, ok := n.bucketAction(w, r, api.ActionCreateBucket, api.ActionMakeNCopies, api.ActionECEncode, api.ActionScrub,
+		api.ActionCopyBucket, api.ActionCopyListRange)
 	if !ok {
+		return
+	}
+	if msg.Action == api.ActionCopyBucket || msg.Action == api.ActionCopyListRange {
+		n.handleCopyBucket(w, r, b, msg)
 		return
 	}
 	if msg.Action != api.ActionCreateBucket {
@@ -107,8 +119,12 @@ func (n *Node) createBucket(ctx context.Context, b store.Bucket, props store.Pro
 }
 
 func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
-	b, _, ok := n.bucketAction(w, r, api.ActionDestroyBucket)
+	b, msg, ok := n.bucketAction(w, r, api.ActionDestroyBucket, api.ActionDeleteListRange, api.ActionEvictListRange, api.ActionEvictRemote)
 	if !ok {
+		return
+	}
+	if msg.Action != api.ActionDestroyBucket {
+		n.handleDeleteListRange(w, r, b, msg)
 		return
 	}
 	if _, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.DestroyBucket, Bucket: b}); err != nil {
@@ -139,6 +155,10 @@ func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
 	}
 	data, _ := json.Marshal(props)
 	w.Header().Set(api.HeaderBucketProps, string(data))
+	if q := r.URL.Query(); q.Has(api.QuerySummary) {
+		n.headSummary(w, r, b, q.Get(api.QueryUUID))
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -160,6 +180,39 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 	}
 	if id != "" {
 		w.Header().Set(api.HeaderJobID, id)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// headSummary answers HEAD bucket with bsumm_remote: without a uuid it
+// starts a summary (202 and its id in Ais-Xaction-Id); with the id, 202
+// while it runs, then 200 with the summary in Ais-Bucket-Info.
+func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucket, id string) {
+	if id == "" {
+		id, err := n.startSummary(r.Context(), b, "")
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		w.Header().Set(api.HeaderXactionID, id)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	summaries, done, err := n.collectSummary(r.Context(), id)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.Header().Set(api.HeaderXactionID, id)
+	if !done {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	for _, s := range summaries {
+		if s.Name == b.Name && s.Provider == b.Provider {
+			data, _ := json.Marshal(s)
+			w.Header().Set(api.HeaderBucketInfo, string(data))
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }

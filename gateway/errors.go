@@ -117,6 +117,7 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// Pass a peer's error through unchanged, naming the node it came from.
 		body.Kind, body.Message, body.Node = remote.Kind, n.redact(remote.Message), remote.Node
 	}
+	body.TCode = api.TypeCodes[body.Kind]
 	if status >= 500 {
 		n.logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}

@@ -20,12 +20,8 @@ import (
 // listMessage reads the list request from the JSON body (AIStore's
 // {"action":"list","value":{...}}) or, for curl and browsers, from query
 // parameters.
-func listMessage(r *http.Request) (api.ListObjectsMessage, error) {
+func listMessage(r *http.Request, action api.ActionMessage) (api.ListObjectsMessage, error) {
 	var msg api.ListObjectsMessage
-	var action api.ActionMessage
-	if err := decodeBody(r, &action); err != nil {
-		return msg, err
-	}
 	if action.Action != "" || len(action.Value) > 0 {
 		if action.Action != api.ActionList {
 			return msg, badRequest("bucket GET: action %q is not supported (want %q)", action.Action, api.ActionList)
@@ -44,6 +40,10 @@ func listMessage(r *http.Request) (api.ListObjectsMessage, error) {
 	set(&msg.Props, api.QueryProps)
 	set(&msg.ContinuationToken, api.QueryToken)
 	set(&msg.StartAfter, api.QueryStartAfter)
+	set(&msg.TimeFormat, api.QueryTimeFormat)
+	if _, err := timeLayout(msg.TimeFormat); err != nil {
+		return msg, err
+	}
 	if v := q.Get(api.QueryPageSize); v != "" {
 		size, err := strconv.Atoi(v)
 		if err != nil {
@@ -96,12 +96,20 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = n.requireGateway()
 	}
+	var action api.ActionMessage
+	if err == nil {
+		err = decodeBody(r, &action)
+	}
+	if err == nil && action.Action == api.ActionSummaryBucket {
+		n.handleSummary(w, r, b, action.Value)
+		return
+	}
 	if err == nil {
 		_, err = n.bucketProps(b)
 	}
-	msg, merr := listMessage(r)
+	var msg api.ListObjectsMessage
 	if err == nil {
-		err = merr
+		msg, err = listMessage(r, action)
 	}
 	if err != nil {
 		n.writeError(w, r, err)
@@ -116,6 +124,10 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 	page, err := n.listPage(r.Context(), b, msg, after)
 	if err != nil {
 		n.writeError(w, r, err)
+		return
+	}
+	if acceptsMsgpack(r) {
+		writeMsgpack(w, page)
 		return
 	}
 	writeJSON(w, page)
@@ -134,6 +146,8 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	q.Set(api.QueryStartAfter, after)
 	q.Set(api.QueryPageSize, strconv.Itoa(msg.PageSize))
 	q.Set(api.QueryProps, msg.Props)
+	q.Set(queryFlags, strconv.FormatUint(uint64(msg.Flags), 10))
+	q.Set(api.QueryTimeFormat, msg.TimeFormat)
 	pages := make([][]api.ListEntry, len(targets))
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
@@ -156,11 +170,45 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 		page.Entries = merged[:msg.PageSize]
 		page.ContinuationToken = encodeToken(page.Entries[len(page.Entries)-1].Name)
 	}
+	// A shard's members follow it; the token stays the shard's name.
+	var flat []api.ListEntry
+	for _, e := range page.Entries {
+		members := e.Members
+		e.Members = nil
+		flat = append(flat, e)
+		flat = append(flat, members...)
+	}
+	page.Entries = flat
 	if page.Entries == nil {
 		page.Entries = []api.ListEntry{}
 	}
 	return page, nil
 }
+
+// queryFlags carries the list flags from a gateway to its targets.
+const queryFlags = "flags"
+
+// timeLayouts are the names a time_format may give.
+var timeLayouts = map[string]string{
+	"": time.RFC822, "RFC822": time.RFC822, "RFC822Z": time.RFC822Z, "RFC1123": time.RFC1123, "RFC1123Z": time.RFC1123Z,
+	"RFC3339": time.RFC3339, "RFC3339Nano": time.RFC3339Nano, "Stamp": time.Stamp, "StampMilli": time.StampMilli,
+	"DateTime": time.DateTime, "Kitchen": time.Kitchen, "ANSIC": time.ANSIC, "UnixDate": time.UnixDate,
+}
+
+// timeLayout returns the layout a time_format names: a name of
+// timeLayouts, or a Go layout of at most 64 bytes.
+func timeLayout(format string) (string, error) {
+	if layout, ok := timeLayouts[format]; ok {
+		return layout, nil
+	}
+	if len(format) > 64 || !strings.ContainsAny(format, "0123456789") {
+		return "", badRequest("time_format %.64q is neither a known name (RFC822, RFC3339, RFC3339Nano, RFC1123...) nor a Go time layout", format)
+	}
+	return format, nil
+}
+
+// maxArchiveMembers bounds the members listed of one shard.
+const maxArchiveMembers = 100000
 
 // handleLocalList answers a gateway with this target's page.
 func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
@@ -168,36 +216,163 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	if err == nil && n.config.Store == nil {
 		err = badRequest("node %s stores no objects", n.config.ID)
 	}
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
 	q := r.URL.Query()
-	limit, _ := strconv.Atoi(q.Get(api.QueryPageSize))
-	props := q.Get(api.QueryProps)
-	objects, err := n.config.Store.List(r.Context(), b, store.ListOptions{
-		Prefix:     q.Get(api.QueryPrefix),
-		StartAfter: q.Get(api.QueryStartAfter),
-		Limit:      limit,
-		WithMeta:   wantsMeta(props),
-	})
+	var layout string
+	if err == nil {
+		layout, err = timeLayout(q.Get(api.QueryTimeFormat))
+	}
+	var flags uint64
+	if err == nil && q.Get(queryFlags) != "" {
+		if flags, err = strconv.ParseUint(q.Get(queryFlags), 10, 64); err != nil {
+			err = badRequest("flags %q is not a number", q.Get(queryFlags))
+		}
+	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
-	out := make([]api.ListEntry, len(objects))
-	for i, o := range objects {
-		out[i] = api.ListEntry{Name: o.Name, Size: o.Size, Version: o.Version}
-		if !o.Checksum.IsEmpty() {
-			out[i].Checksum = o.Checksum.Value
+	limit, _ := strconv.Atoi(q.Get(api.QueryPageSize))
+	if limit <= 0 || limit > api.MaxPageSize {
+		limit = api.MaxPageSize
+	}
+	props := q.Get(api.QueryProps)
+	opts := store.ListOptions{Prefix: q.Get(api.QueryPrefix), StartAfter: q.Get(api.QueryStartAfter), Limit: limit, WithMeta: wantsMeta(props)}
+	var objects []store.ObjectMeta
+	var dirs []string
+	if flags&api.ListNoRecursion != 0 {
+		objects, dirs, err = n.listLevel(r.Context(), b, opts)
+	} else {
+		objects, err = n.config.Store.List(r.Context(), b, opts)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	out := make([]api.ListEntry, 0, len(objects)+len(dirs))
+	for _, o := range objects {
+		e := n.listEntry(r.Context(), b, o, props, layout)
+		if flags&api.ListArchive != 0 {
+			e.Members = n.archiveMembers(r.Context(), b, o.Name)
 		}
-		if !o.Atime.IsZero() {
-			out[i].Atime = o.Atime.UTC().Format("2006-01-02T15:04:05.000000000Z")
-		}
-		out[i].ETag = o.Custom[store.CustomETag]
-		if o.Stamp.Clock > 0 {
-			out[i].Mtime = time.Unix(0, o.Stamp.Clock).UTC().Format(time.RFC3339Nano)
+		out = append(out, e)
+	}
+	if flags&api.ListNoDirs == 0 {
+		for _, d := range dirs {
+			out = append(out, api.ListEntry{Name: d, Flags: api.EntryIsDir})
 		}
 	}
+	slices.SortFunc(out, func(a, b api.ListEntry) int { return strings.Compare(a.Name, b.Name) })
 	writeJSON(w, out)
+}
+
+// wantsProp reports whether the props name one.
+func wantsProp(props, name string) bool {
+	for p := range strings.SplitSeq(props, ",") {
+		if strings.TrimSpace(p) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// listEntry is an object's entry with the props asked for.
+func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta, props, layout string) api.ListEntry {
+	e := api.ListEntry{Name: o.Name, Size: o.Size, Version: o.Version, Flags: api.EntryPresent}
+	if !o.Checksum.IsEmpty() {
+		e.Checksum = o.Checksum.Value
+	}
+	if !o.Atime.IsZero() {
+		e.Atime = o.Atime.UTC().Format(layout)
+	}
+	e.ETag = o.Custom[store.CustomETag]
+	if o.Stamp.Clock > 0 {
+		e.Mtime = time.Unix(0, o.Stamp.Clock).UTC().Format(time.RFC3339Nano)
+	}
+	if wantsProp(props, "copies") || wantsProp(props, "location") {
+		e.Copies = 1
+		if n.config.Storage != nil {
+			if copies, err := n.config.Storage.Copies(ctx, b, o.Name); err == nil && len(copies) > 0 {
+				e.Copies = int16(min(len(copies), 1<<14))
+				e.Location = "t[" + n.config.ID + "]:mp[" + copies[0].Mountpath + "]"
+			}
+		}
+		if e.Location == "" {
+			e.Location = "t[" + n.config.ID + "]"
+		}
+	}
+	return e
+}
+
+// listLevel lists one level under the prefix (ListNoRecursion): the
+// objects there and the directories below, at most opts.Limit in all.
+func (n *Node) listLevel(ctx context.Context, b store.Bucket, opts store.ListOptions) (objects []store.ObjectMeta, dirs []string, err error) {
+	after := opts.StartAfter
+	if strings.HasSuffix(after, "/") {
+		after += "\xff" // past the directory a page ended with
+	}
+next:
+	for len(objects)+len(dirs) < opts.Limit {
+		want := opts.Limit - len(objects) - len(dirs)
+		page, err := n.config.Store.List(ctx, b, store.ListOptions{Prefix: opts.Prefix, StartAfter: after, Limit: want, WithMeta: opts.WithMeta})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, o := range page {
+			if dir, ok := levelDir(opts.Prefix, o.Name); ok {
+				dirs = append(dirs, dir)
+				// Names are UTF-8: no byte of theirs is 0xff.
+				after = dir + "\xff"
+				continue next
+			}
+			objects = append(objects, o)
+			after = o.Name
+		}
+		if len(page) < want {
+			break
+		}
+	}
+	return objects, dirs, nil
+}
+
+// levelDir returns the directory under prefix that holds name, if name is
+// not at the prefix's own level. A prefix without a final slash is a
+// directory too ("a/b" lists "a/b/x" as x).
+func levelDir(prefix, name string) (string, bool) {
+	rest := strings.TrimPrefix(name, prefix)
+	skip := 0
+	if prefix != "" && !strings.HasSuffix(prefix, "/") && strings.HasPrefix(rest, "/") {
+		skip = 1
+	}
+	i := strings.IndexByte(rest[skip:], '/')
+	if i < 0 {
+		return "", false
+	}
+	return prefix + rest[:skip+i+1], true
+}
+
+// archiveMembers lists a shard's members (ListArchive); an object that is
+// not a shard of a known format, or cannot be read as one, has none.
+func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string) []api.ListEntry {
+	f, ok := n.formats.ByName(name)
+	if !ok {
+		return nil
+	}
+	obj, err := n.config.Store.Open(ctx, b, name, store.OpenOptions{})
+	if err != nil {
+		return nil
+	}
+	defer obj.Close()
+	rd, err := f.NewReader(obj, obj.Meta().Size, name)
+	if err != nil {
+		return nil
+	}
+	var out []api.ListEntry
+	for len(out) < maxArchiveMembers {
+		e, err := rd.Next()
+		if err != nil {
+			break
+		}
+		out = append(out, api.ListEntry{Name: name + "/" + e.Name, Size: e.Size, Flags: api.EntryInArch | api.EntryPresent})
+	}
+	return out
 }

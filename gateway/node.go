@@ -249,6 +249,8 @@ type Node struct {
 	// ownership and becomes visible under the read lock, a map change
 	// swaps the map under the write lock (see putObject).
 	placement sync.RWMutex
+	// started is when the node was made, for its uptime.
+	started time.Time
 }
 
 // control is what a node needs of its control plane (cluster/membership:
@@ -281,6 +283,7 @@ func New(cfg Config) (*Node, error) {
 		formats: cfg.Formats,
 		auth:    auth,
 		clock:   hlc.New(nil),
+		started: time.Now(),
 		metrics: newMetrics(),
 		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
 	}

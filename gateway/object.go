@@ -281,11 +281,14 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	h.Set(api.HeaderName, name)
 	h.Set(api.HeaderBucketName, b.Name)
 	h.Set(api.HeaderBucketProvider, b.Normalize().Provider)
+	location := "t[" + n.config.ID + "]"
 	if n.config.Storage != nil {
-		if copies, err := n.config.Storage.Copies(r.Context(), b, name); err == nil {
+		if copies, err := n.config.Storage.Copies(r.Context(), b, name); err == nil && len(copies) > 0 {
 			h.Set(api.HeaderMirrorCopies, strconv.Itoa(len(copies)))
+			location += ":mp[" + copies[0].Mountpath + "]"
 		}
 	}
+	h.Set(api.HeaderLocation, location)
 	h.Set("Content-Length", strconv.FormatInt(meta.Size, 10))
 	w.WriteHeader(http.StatusOK)
 }

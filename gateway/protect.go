@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -286,10 +287,19 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
 			return nil, n.config.Storage.DetachMountpath(ctx, req.Path, p)
 		}
+	case jobSummary:
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.summarize(ctx, b, req.Prefix, p) }
+	case jobDeleteObjects:
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.deleteSelected(ctx, b, req, p) }
+	case jobCopyBucket:
+		if err := req.To.Normalize().Validate(); err != nil {
+			return "", err
+		}
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.copySelected(ctx, b, req, p) }
 	default:
-		return "", badRequest("job kind %q is not known (want %s, %s, %s, %s, %s)", req.Kind, jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver)
+		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket}, ", "))
 	}
-	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach {
+	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach && (req.Kind != jobSummary || b.Name != "") {
 		if _, err := n.bucketProps(b); err != nil {
 			return "", err
 		}

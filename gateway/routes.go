@@ -89,6 +89,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodPut, "/v1/internal/jobs", n.handleStartJob, targets, true},
 		{http.MethodDelete, "/v1/internal/jobs/{id}", n.handleAbortJob, targets, true},
 		{http.MethodGet, "/v1/daemon", n.handleDaemonGet, everyNode, false},
+		{http.MethodGet, "/v1/reverse/daemon", n.handleReverseDaemon, gateways, false},
 		{http.MethodGet, "/v1/daemon/mountpaths", n.handleGetMountpaths, targets, false},
 		{http.MethodPut, "/v1/daemon/mountpaths", n.handleMountpathAction, targets, false},
 		{http.MethodGet, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true},
@@ -279,7 +280,9 @@ func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, n.clusterConfigAIS())
+	case api.WhatJobSnapshots:
+		n.handleQueryJobs(w, r)
 	default:
-		n.writeError(w, r, badRequest("what=%q is not known (want smap, bmd, status, config or cluster_config)", what))
+		n.writeError(w, r, badRequest("what=%q is not known on /v1/cluster (want smap, bmd, status, config, cluster_config or qryxstats)", what))
 	}
 }

@@ -220,36 +220,75 @@ func (m BucketMetadata) Clone() BucketMetadata {
 	return c
 }
 
-// bucketMetadataJSON is the wire and disk form: buckets keyed
-// "provider://name". A bare name (metadata saved before providers were
-// kept) is an ais bucket.
+// GlobalNamespace is AIStore's name of the global namespace in its
+// bucket metadata.
+const GlobalNamespace = "@#"
+
+// bucketMetadataJSON is the wire and disk form, AIStore's BMD: provider →
+// namespace → bucket name → props, and the version as a string.
 type bucketMetadataJSON struct {
+	Providers map[string]map[string]map[string]Props `json:"providers"`
+	Version   Int64String                            `json:"version"`
+}
+
+// bucketMetadataOld is the former form: buckets keyed "provider://name",
+// a bare name being an ais bucket.
+type bucketMetadataOld struct {
 	Version int64            `json:"version"`
 	Buckets map[string]Props `json:"buckets"`
 }
 
-// MarshalJSON writes the metadata with "provider://name" keys.
+// MarshalJSON writes the metadata in AIStore's shape.
 func (m BucketMetadata) MarshalJSON() ([]byte, error) {
-	wire := bucketMetadataJSON{Version: m.Version, Buckets: make(map[string]Props, len(m.Buckets))}
+	wire := bucketMetadataJSON{Version: Int64String(m.Version), Providers: map[string]map[string]map[string]Props{}}
 	for b, p := range m.Buckets {
-		wire.Buckets[b.String()] = p
+		b = b.Normalize()
+		namespaces := wire.Providers[b.Provider]
+		if namespaces == nil {
+			namespaces = map[string]map[string]Props{GlobalNamespace: {}}
+			wire.Providers[b.Provider] = namespaces
+		}
+		namespaces[GlobalNamespace][b.Name] = p
 	}
 	return json.Marshal(wire)
 }
 
-// UnmarshalJSON reads what MarshalJSON wrote (and bare names as ais).
+// UnmarshalJSON reads AIStore's shape or the former one. Buckets of
+// another namespace than the global one are refused: AIS-Go has none.
 func (m *BucketMetadata) UnmarshalJSON(data []byte) error {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return err
+	}
+	if _, old := probe["buckets"]; old {
+		var wire bucketMetadataOld
+		if err := json.Unmarshal(data, &wire); err != nil {
+			return err
+		}
+		m.Version, m.Buckets = wire.Version, make(map[Bucket]Props, len(wire.Buckets))
+		for key, p := range wire.Buckets {
+			b := NewBucket(key)
+			if provider, name, ok := strings.Cut(key, "://"); ok {
+				b = Bucket{Provider: provider, Name: name}
+			}
+			m.Buckets[b.Normalize()] = p
+		}
+		return nil
+	}
 	var wire bucketMetadataJSON
 	if err := json.Unmarshal(data, &wire); err != nil {
 		return err
 	}
-	m.Version, m.Buckets = wire.Version, make(map[Bucket]Props, len(wire.Buckets))
-	for key, p := range wire.Buckets {
-		b := NewBucket(key)
-		if provider, name, ok := strings.Cut(key, "://"); ok {
-			b = Bucket{Provider: provider, Name: name}
+	m.Version, m.Buckets = int64(wire.Version), map[Bucket]Props{}
+	for provider, namespaces := range wire.Providers {
+		for ns, buckets := range namespaces {
+			if ns != GlobalNamespace && ns != "" {
+				return fmt.Errorf("%w: bucket metadata: namespace %q is not supported (only the global one)", ErrInvalidName, ns)
+			}
+			for name, p := range buckets {
+				m.Buckets[Bucket{Provider: provider, Name: name}.Normalize()] = p
+			}
 		}
-		m.Buckets[b.Normalize()] = p
 	}
 	return nil
 }

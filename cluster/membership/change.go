@@ -251,7 +251,7 @@ func applyLead(s Snapshot, c Change) (Snapshot, error) {
 	}
 	m := s.Map
 	if m == nil || len(m.Nodes) == 0 {
-		m = &cluster.Map{UUID: c.UUID}
+		m = &cluster.Map{UUID: c.UUID, Created: c.Created}
 	}
 	if _, ok := m.Node(n.ID); !ok {
 		var err error

@@ -172,7 +172,7 @@ func (p *Push) startPrimary(ctx context.Context) error {
 		return fmt.Errorf("load cluster map: %w", err)
 	}
 	if m == nil {
-		m = &cluster.Map{UUID: randomID()}
+		m = &cluster.Map{UUID: randomID(), Created: time.Now().UnixNano()}
 	}
 	m = m.Clone()
 	m.Primary = p.config.Self.ID

@@ -153,6 +153,12 @@ type JobRequest struct {
 	Repair bool `json:"repair,omitempty"`
 	// Path, for a mountpath job.
 	Path string `json:"path,omitempty"`
+	// Names, Template and Prefix select the objects of a job over some
+	// (delete, copy, summary); To is where a copy goes.
+	Names    []string     `json:"names,omitempty"`
+	Template string       `json:"template,omitempty"`
+	Prefix   string       `json:"prefix,omitempty"`
+	To       store.Bucket `json:"to,omitzero"`
 }
 
 // StartJob starts a job on a target.

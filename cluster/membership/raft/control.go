@@ -366,7 +366,7 @@ func (c *Control) takeOffice(ctx context.Context) error {
 	if m := c.Current().Map; m == nil || m.UUID == "" {
 		uuid = randomID()
 	}
-	s, err := c.apply(membership.Change{Kind: membership.Lead, Node: c.config.Self, UUID: uuid})
+	s, err := c.apply(membership.Change{Kind: membership.Lead, Node: c.config.Self, UUID: uuid, Created: time.Now().UnixNano()})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Shapes of AIStore's answers that AIS-Go gives as AIStore does, so that
+// AIStore's own clients read them. AIStore writes its int64 counters as
+// JSON strings (store.Int64String).
+
+// More headers, actions and query parameters of AIStore.
+const (
+	HeaderXactionID  = "Ais-Xaction-Id"  // the job a request started
+	HeaderLocation   = "Ais-Location"    // where a HEAD object found it
+	HeaderBucketInfo = "Ais-Bucket-Info" // a bucket's summary, on HEAD
+
+	ActionSummaryBucket   = "summary-bck"
+	ActionDeleteListRange = "delete-listrange"
+	ActionEvictListRange  = "evict-listrange"
+	ActionEvictRemote     = "evict-remote-bck"
+	ActionCopyBucket      = "copy-bck"
+	ActionCopyListRange   = "copy-listrange"
+
+	QueryBucketTo    = "bck_to"
+	QuerySummary     = "bsumm_remote"
+	QueryTimeFormat  = "time_format"
+	WhatJobSnapshots = "qryxstats"
+)
+
+// JobQuery selects jobs (the body of what=qryxstats): by id, kind, bucket,
+// and only the running ones when ShowActive is true.
+type JobQuery struct {
+	ID         string `json:"id,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	Bck        Bck    `json:"bck,omitzero"`
+	ShowActive *bool  `json:"show_active,omitempty"`
+	Node       string `json:"node,omitempty"`
+}
+
+// JobSnap is one job on one target (AIStore's job snapshot).
+type JobSnap struct {
+	ID        string       `json:"id"`
+	Kind      string       `json:"kind"`
+	Bck       Bck          `json:"bck"`
+	StartTime time.Time    `json:"start_time"`
+	EndTime   time.Time    `json:"end_time"`
+	Stats     JobSnapStats `json:"stats"`
+	Aborted   bool         `json:"aborted"`
+	Running   bool         `json:"running"`
+	IsIdle    bool         `json:"is_idle"`
+	Err       string       `json:"err,omitempty"`
+}
+
+// JobSnapStats are a job's counters on one target.
+type JobSnapStats struct {
+	Objects    store.Int64String `json:"objects"`
+	Bytes      store.Int64String `json:"bytes"`
+	OutObjects store.Int64String `json:"out_objects"`
+	OutBytes   store.Int64String `json:"out_bytes"`
+	InObjects  store.Int64String `json:"in_objects"`
+	InBytes    store.Int64String `json:"in_bytes"`
+}
+
+// JobSnaps are the answer of what=qryxstats: target id → its jobs.
+type JobSnaps map[string][]JobSnap
+
+// ListRange names objects: a list of names, or a template (one without
+// ranges is a prefix).
+type ListRange struct {
+	ObjNames []string `json:"objnames,omitempty"`
+	Template string   `json:"template,omitempty"`
+}
+
+// CopyBucketMessage is the value of copy-bck and copy-listrange.
+type CopyBucketMessage struct {
+	ListRange
+	Prefix string `json:"prefix,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+// SummaryMessage is the value of summary-bck: UUID empty starts a summary,
+// the id it answered polls it.
+type SummaryMessage struct {
+	UUID       string `json:"uuid"`
+	Prefix     string `json:"prefix"`
+	ObjCached  bool   `json:"cached"`
+	BckPresent bool   `json:"present"`
+	DontWait   bool   `json:"dont_wait"`
+}
+
+// BucketSummary is one bucket's summary (AIStore's BsummResult).
+type BucketSummary struct {
+	Name      string    `json:"name"`
+	Provider  string    `json:"provider"`
+	Namespace Namespace `json:"namespace"`
+	ObjCount  struct {
+		Present store.Int64String `json:"obj_count_present"`
+		Remote  store.Int64String `json:"obj_count_remote"`
+	} `json:"ObjCount"`
+	TotalSize struct {
+		OnDisk      store.Int64String `json:"size_on_disk"`
+		PresentObjs store.Int64String `json:"size_all_present_objs"`
+		RemoteObjs  store.Int64String `json:"size_all_remote_objs"`
+		Disks       store.Int64String `json:"total_disks_size"`
+	} `json:"TotalSize"`
+	UsedPct      uint64 `json:"used_pct"`
+	IsBckPresent bool   `json:"is_present"`
+}
+
+// DaemonStatus is a node's status (AIStore's node_status): what `ais show
+// cluster` and the Python SDK's get_info read.
+type DaemonStatus struct {
+	Snode       cluster.Snode     `json:"snode"`
+	Status      string            `json:"status"`
+	Deployment  string            `json:"deployment"`
+	Version     string            `json:"ais_version"`
+	BuildTime   string            `json:"build_time"`
+	PodName     string            `json:"k8s_pod_name"`
+	SmapVersion store.Int64String `json:"smap_version"`
+	// Uptime is in nanoseconds.
+	Uptime   store.Int64String   `json:"uptime"`
+	SysInfo  SysInfo             `json:"sys_info"`
+	Capacity TargetCapacity      `json:"capacity"`
+	Tracker  map[string]StatItem `json:"tracker"`
+}
+
+// StatItem is one counter of a node's tracker.
+type StatItem struct {
+	Value store.Int64String `json:"v"`
+}
+
+// SysInfo is the memory and CPU of a node's host and process.
+type SysInfo struct {
+	MemUsed    uint64  `json:"mem_used"`
+	MemAvail   uint64  `json:"mem_avail"`
+	PctMemUsed float64 `json:"pct_mem_used"`
+	PctCPUUsed float64 `json:"pct_cpu_used"`
+	ProcMem    uint64  `json:"proc_mem"`
+	CPUs       int     `json:"num_cpu"`
+	LoadAvg    LoadAvg `json:"load_avg"`
+}
+
+// LoadAvg is the host's load average.
+type LoadAvg struct {
+	One     float64 `json:"one"`
+	Five    float64 `json:"five"`
+	Fifteen float64 `json:"fifteen"`
+}
+
+// TargetCapacity is a target's capacity, per mountpath and in total.
+type TargetCapacity struct {
+	Mountpaths map[string]MountpathUsage `json:"mountpaths"`
+	PctMax     int32                     `json:"pct_max"`
+	PctAvg     int32                     `json:"pct_avg"`
+	PctMin     int32                     `json:"pct_min"`
+	TotalUsed  store.Int64String         `json:"total_used"`
+	TotalAvail store.Int64String         `json:"total_avail"`
+	Error      string                    `json:"cs_err,omitempty"`
+}
+
+// MountpathUsage is one mountpath's capacity and state.
+type MountpathUsage struct {
+	Used    store.Int64String `json:"used"`
+	Avail   store.Int64String `json:"avail"`
+	PctUsed int32             `json:"pct_used"`
+	State   string            `json:"state"`
+	Disks   []string          `json:"disks"`
+}

@@ -1,0 +1,627 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tinylib/msgp/msgp"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+// Golden tests of the shapes AIStore's own clients read: they decode the
+// raw JSON, as those clients do, and check the integers AIStore writes as
+// strings explicitly.
+
+// call sends a request and returns the status, body and headers.
+func call(t *testing.T, method, url string, header http.Header, body string) (int, []byte, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, resp.Header
+}
+
+// object decodes a JSON object into its raw fields.
+func object(t *testing.T, data []byte) map[string]json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("not a JSON object: %v: %.300s", err, data)
+	}
+	return m
+}
+
+// stringInt checks that a raw value is a JSON string holding an integer
+// and returns it.
+func stringInt(t *testing.T, what string, raw json.RawMessage) int64 {
+	t.Helper()
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("%s is %s: want an integer as a JSON string", what, raw)
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s is %q: want an integer", what, s)
+	}
+	return v
+}
+
+func putObjects(t *testing.T, client *api.Client, bucket string, objects map[string]string) {
+	t.Helper()
+	for name, data := range objects {
+		if _, err := client.Put(t.Context(), bucket, name, strings.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSmapAndBMDInAIStoreShape(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2})
+	if err := c.Client().CreateBucket(t.Context(), "imgs", nil); err != nil {
+		t.Fatal(err)
+	}
+	primary := c.Primary()
+	for _, url := range []string{primary.URL() + "/v1/cluster?what=smap", primary.URL() + "/v1/daemon?what=smap", c.Targets()[0].URL() + "/v1/daemon?what=smap"} {
+		status, body, _ := call(t, http.MethodGet, url, nil, "")
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d %s", url, status, body)
+		}
+		smap := object(t, body)
+		if v := stringInt(t, "smap version", smap["version"]); v < 1 {
+			t.Fatalf("%s: version %d", url, v)
+		}
+		var uuid, created string
+		json.Unmarshal(smap["uuid"], &uuid)
+		json.Unmarshal(smap["creation_time"], &created)
+		if uuid == "" || created == "" {
+			t.Fatalf("%s: uuid %q, creation_time %q", url, uuid, created)
+		}
+		var pmap, tmap map[string]map[string]json.RawMessage
+		if json.Unmarshal(smap["pmap"], &pmap) != nil || json.Unmarshal(smap["tmap"], &tmap) != nil || len(pmap) != 1 || len(tmap) != 2 {
+			t.Fatalf("%s: pmap %s, tmap %s", url, smap["pmap"], smap["tmap"])
+		}
+		for id, node := range tmap {
+			var daemonID, daemonType string
+			json.Unmarshal(node["daemon_id"], &daemonID)
+			json.Unmarshal(node["daemon_type"], &daemonType)
+			if daemonID != id || daemonType != "target" {
+				t.Fatalf("tmap[%s]: daemon_id %q, daemon_type %q", id, daemonID, daemonType)
+			}
+			for _, network := range []string{"public_net", "intra_control_net", "intra_data_net"} {
+				var net struct {
+					Host string `json:"node_ip_addr"`
+					Port string `json:"daemon_port"`
+					URL  string `json:"direct_url"`
+				}
+				if json.Unmarshal(node[network], &net) != nil || net.Host != "127.0.0.1" || net.Port == "" || !strings.HasPrefix(net.URL, "http://127.0.0.1:"+net.Port) {
+					t.Fatalf("tmap[%s].%s: %s", id, network, node[network])
+				}
+			}
+			var digest uint64
+			if json.Unmarshal(node["id_digest"], &digest) != nil || digest == 0 || string(node["flags"]) != "0" {
+				t.Fatalf("tmap[%s]: id_digest %s, flags %s", id, node["id_digest"], node["flags"])
+			}
+		}
+		var primarySI struct {
+			ID   string `json:"daemon_id"`
+			Type string `json:"daemon_type"`
+		}
+		if json.Unmarshal(smap["proxy_si"], &primarySI) != nil || primarySI.ID != primary.Node.ID() || primarySI.Type != "proxy" {
+			t.Fatalf("%s: proxy_si %s", url, smap["proxy_si"])
+		}
+	}
+	// AIS-Go's own client reads the same shape.
+	m, err := c.Client().Map(t.Context())
+	if err != nil || len(m.Nodes) != 3 || m.Primary != primary.Node.ID() || len(m.ActiveTargets()) != 2 {
+		t.Fatalf("client map %+v, %v", m, err)
+	}
+
+	for _, url := range []string{primary.URL() + "/v1/cluster?what=bmd", primary.URL() + "/v1/daemon?what=bmd"} {
+		status, body, _ := call(t, http.MethodGet, url, nil, "")
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d %s", url, status, body)
+		}
+		bmd := object(t, body)
+		stringInt(t, "bmd version", bmd["version"])
+		var providers map[string]map[string]map[string]map[string]json.RawMessage
+		if err := json.Unmarshal(bmd["providers"], &providers); err != nil {
+			t.Fatalf("%s: providers %s: %v", url, bmd["providers"], err)
+		}
+		props, ok := providers["ais"]["@#"]["imgs"]
+		if !ok {
+			t.Fatalf("%s: no ais/@#/imgs in %s", url, bmd["providers"])
+		}
+		if stringInt(t, "created", props["created"]) <= 0 || stringInt(t, "bid", props["bid"]) == 0 {
+			t.Fatalf("created %s, bid %s", props["created"], props["bid"])
+		}
+	}
+
+	status, body, _ := call(t, http.MethodGet, c.Targets()[0].URL()+"/v1/daemon?what=snode", nil, "")
+	snode := object(t, body)
+	if status != http.StatusOK || string(snode["daemon_type"]) != `"target"` || string(snode["daemon_id"]) != strconv.Quote(c.Targets()[0].Node.ID()) {
+		t.Fatalf("snode: %d %s", status, body)
+	}
+	status, body, _ = call(t, http.MethodGet, primary.URL()+"/v1/daemon?what=nonsense", nil, "")
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "node_status") || !strings.Contains(string(body), "snode") {
+		t.Fatalf("unknown what on /v1/daemon: %d %s", status, body)
+	}
+	status, body, _ = call(t, http.MethodGet, primary.URL()+"/v1/cluster?what=nonsense", nil, "")
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "qryxstats") {
+		t.Fatalf("unknown what on /v1/cluster: %d %s", status, body)
+	}
+}
+
+func TestNodeStatusThroughReverse(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, Mountpaths: 2})
+	target := c.Targets()[1]
+	url := c.Primary().URL() + "/v1/reverse/daemon?what=node_status"
+	status, body, _ := call(t, http.MethodGet, url, http.Header{api.HeaderNodeID: {target.Node.ID()}}, "")
+	if status != http.StatusOK {
+		t.Fatalf("node_status: %d %s", status, body)
+	}
+	ns := object(t, body)
+	var snode struct {
+		ID string `json:"daemon_id"`
+	}
+	json.Unmarshal(ns["snode"], &snode)
+	if snode.ID != target.Node.ID() {
+		t.Fatalf("node_status of %s answered by %s", target.Node.ID(), snode.ID)
+	}
+	if stringInt(t, "uptime", ns["uptime"]) <= 0 || stringInt(t, "smap_version", ns["smap_version"]) < 1 {
+		t.Fatalf("uptime %s, smap_version %s", ns["uptime"], ns["smap_version"])
+	}
+	var sys struct {
+		MemAvail uint64 `json:"mem_avail"`
+		CPUs     int    `json:"num_cpu"`
+	}
+	if json.Unmarshal(ns["sys_info"], &sys) != nil || sys.MemAvail == 0 || sys.CPUs == 0 {
+		t.Fatalf("sys_info %s", ns["sys_info"])
+	}
+	capacity := object(t, ns["capacity"])
+	var mountpaths map[string]map[string]json.RawMessage
+	if json.Unmarshal(capacity["mountpaths"], &mountpaths) != nil || len(mountpaths) != 2 {
+		t.Fatalf("capacity %s: want 2 mountpaths", ns["capacity"])
+	}
+	for path, mp := range mountpaths {
+		if stringInt(t, path+" avail", mp["avail"]) <= 0 || string(mp["state"]) != `"enabled"` {
+			t.Fatalf("mountpath %s: %v", path, mp)
+		}
+		stringInt(t, path+" used", mp["used"])
+	}
+	stringInt(t, "total_avail", capacity["total_avail"])
+
+	// disk and mountpaths go the same way; the gateway answers for itself.
+	for _, what := range []string{"disk", "mountpaths"} {
+		if status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/reverse/daemon?what="+what, http.Header{api.HeaderNodeID: {target.Node.ID()}}, ""); status != http.StatusOK || len(body) < 10 {
+			t.Fatalf("%s: %d %s", what, status, body)
+		}
+	}
+	if status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/reverse/daemon?what=snode", http.Header{api.HeaderNodeID: {c.Primary().Node.ID()}}, ""); status != http.StatusOK || !strings.Contains(string(body), `"proxy"`) {
+		t.Fatalf("the gateway's own snode: %d %s", status, body)
+	}
+	if status, body, _ := call(t, http.MethodGet, url, nil, ""); status != http.StatusBadRequest || !strings.Contains(string(body), api.HeaderNodeID) {
+		t.Fatalf("no node named: %d %s", status, body)
+	}
+	if status, _, _ := call(t, http.MethodGet, url, http.Header{api.HeaderNodeID: {"nobody"}}, ""); status != http.StatusNotFound {
+		t.Fatalf("an unknown node: %d", status)
+	}
+}
+
+// waitJobSnaps polls what=qryxstats until the job runs nowhere and returns its
+// snapshots.
+func waitJobSnaps(t *testing.T, gatewayURL, id string) api.JobSnaps {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, body, _ := call(t, http.MethodGet, gatewayURL+"/v1/cluster?what=qryxstats", nil, `{"id":"`+id+`"}`)
+		if status != http.StatusOK {
+			t.Fatalf("qryxstats %s: %d %s", id, status, body)
+		}
+		var snaps api.JobSnaps
+		if err := json.Unmarshal(body, &snaps); err != nil {
+			t.Fatal(err)
+		}
+		running := false
+		for _, list := range snaps {
+			for _, s := range list {
+				running = running || s.Running
+			}
+		}
+		if !running {
+			return snaps
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s still runs: %s", id, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestBucketSummaryAndJobSnapshots(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "sum", nil); err != nil {
+		t.Fatal(err)
+	}
+	objects := map[string]string{}
+	var size int
+	for i := range 12 {
+		objects[fmt.Sprintf("o-%02d", i)] = strings.Repeat("x", 100+i)
+		size += 100 + i
+	}
+	putObjects(t, client, "sum", objects)
+
+	url := c.Primary().URL() + "/v1/buckets/sum"
+	status, body, header := call(t, http.MethodGet, url, nil, `{"action":"summary-bck","value":{"prefix":""}}`)
+	id := header.Get(api.HeaderXactionID)
+	if status != http.StatusAccepted || id == "" || string(body) != id {
+		t.Fatalf("summary-bck: %d %q, id %q", status, body, id)
+	}
+	var summaries []map[string]json.RawMessage
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		status, body, _ = call(t, http.MethodGet, url, nil, `{"action":"summary-bck","value":{"uuid":"`+id+`"}}`)
+		if status == http.StatusOK {
+			break
+		}
+		if status != http.StatusAccepted || time.Now().After(deadline) {
+			t.Fatalf("summary poll: %d %s", status, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := json.Unmarshal(body, &summaries); err != nil || len(summaries) != 1 {
+		t.Fatalf("summary: %s", body)
+	}
+	s := summaries[0]
+	count, sizes := object(t, s["ObjCount"]), object(t, s["TotalSize"])
+	if string(s["name"]) != `"sum"` || stringInt(t, "obj_count_present", count["obj_count_present"]) != 12 ||
+		stringInt(t, "size_all_present_objs", sizes["size_all_present_objs"]) != int64(size) ||
+		stringInt(t, "size_on_disk", sizes["size_on_disk"]) < int64(size) || stringInt(t, "total_disks_size", sizes["total_disks_size"]) <= 0 {
+		t.Fatalf("summary %s", body)
+	}
+
+	// The job shows in the snapshots, per target.
+	status, body, _ = call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=qryxstats", nil, `{"kind":"summary","bck":{"name":"sum","provider":"ais"}}`)
+	if status != http.StatusOK {
+		t.Fatalf("qryxstats: %d %s", status, body)
+	}
+	var raw map[string][]map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil || len(raw) != 2 {
+		t.Fatalf("qryxstats: %s", body)
+	}
+	var counted int64
+	for target, snaps := range raw {
+		if len(snaps) != 1 {
+			t.Fatalf("target %s: %d jobs", target, len(snaps))
+		}
+		snap := snaps[0]
+		var bck api.Bck
+		var start time.Time
+		json.Unmarshal(snap["bck"], &bck)
+		json.Unmarshal(snap["start_time"], &start)
+		if string(snap["id"]) != strconv.Quote(id) || string(snap["kind"]) != `"summary"` || bck.Name != "sum" || bck.Provider != "ais" ||
+			start.IsZero() || string(snap["running"]) != "false" || string(snap["aborted"]) != "false" {
+			t.Fatalf("target %s: snapshot %v", target, snap)
+		}
+		counted += stringInt(t, "stats.objects", object(t, snap["stats"])["objects"])
+	}
+	if counted < 12 {
+		t.Fatalf("the targets counted %d objects, want 12 at least", counted)
+	}
+	if status, _, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=qryxstats", nil, `{"id":"summary-nosuchjob"}`); status != http.StatusNotFound {
+		t.Fatalf("qryxstats of an unknown job: %d", status)
+	}
+
+	// HEAD with bsumm_remote: 202 with the id, then the summary in a header.
+	status, _, header = call(t, http.MethodHead, url+"?bsumm_remote=true", nil, "")
+	id = header.Get(api.HeaderXactionID)
+	if status != http.StatusAccepted || id == "" || header.Get(api.HeaderBucketProps) == "" {
+		t.Fatalf("HEAD bsumm_remote: %d %v", status, header)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		status, _, header = call(t, http.MethodHead, url+"?bsumm_remote=true&uuid="+id, nil, "")
+		if status == http.StatusOK {
+			break
+		}
+		if status != http.StatusAccepted || time.Now().After(deadline) {
+			t.Fatalf("HEAD summary poll: %d", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	info := object(t, []byte(header.Get(api.HeaderBucketInfo)))
+	if stringInt(t, "obj_count_present", object(t, info["ObjCount"])["obj_count_present"]) != 12 {
+		t.Fatalf("Ais-Bucket-Info %s", header.Get(api.HeaderBucketInfo))
+	}
+	// Every bucket, from /v1/buckets/.
+	status, _, header = call(t, http.MethodGet, c.Primary().URL()+"/v1/buckets/", nil, `{"action":"summary-bck"}`)
+	if status != http.StatusAccepted || header.Get(api.HeaderXactionID) == "" {
+		t.Fatalf("summary of every bucket: %d", status)
+	}
+	if status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/buckets/nosuch", nil, `{"action":"summary-bck"}`); status != http.StatusNotFound || !strings.Contains(string(body), `"tcode":"ErrBckNotFound"`) {
+		t.Fatalf("summary of a missing bucket: %d %s", status, body)
+	}
+}
+
+func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	objects := map[string]string{}
+	for i := range 10 {
+		objects[fmt.Sprintf("a/obj-%d", i)] = "a" + strconv.Itoa(i)
+		objects[fmt.Sprintf("b/obj-%d", i)] = "b" + strconv.Itoa(i)
+	}
+	putObjects(t, client, "src", objects)
+	url := c.Primary().URL() + "/v1/buckets/src"
+
+	// Copy the a/ prefix to a new bucket, as a job.
+	status, body, header := call(t, http.MethodPost, url+"?bck_to=ais://dst", nil, `{"action":"copy-bck","value":{"prefix":"a/"}}`)
+	if status != http.StatusOK || header.Get(api.HeaderXactionID) != string(body) {
+		t.Fatalf("copy-bck: %d %s", status, body)
+	}
+	snaps := waitJobSnaps(t, c.Primary().URL(), string(body))
+	var copied int64
+	for _, list := range snaps {
+		for _, s := range list {
+			if s.Err != "" || s.Kind != "copy-bck" {
+				t.Fatalf("copy job %+v", s)
+			}
+			copied += int64(s.Stats.Objects)
+		}
+	}
+	if copied != 10 {
+		t.Fatalf("copied %d objects, want 10", copied)
+	}
+	names := listNames(t, client, "dst")
+	if len(names) != 10 || !strings.HasPrefix(names[0], "a/") {
+		t.Fatalf("dst has %v", names)
+	}
+	for _, name := range names {
+		r, _, err := client.Get(ctx, "dst", name, api.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(r)
+		r.Close()
+		if string(data) != objects[name] {
+			t.Fatalf("dst/%s is %q, want %q", name, data, objects[name])
+		}
+	}
+	// copy-listrange by template.
+	status, body, _ = call(t, http.MethodPost, url+"?bck_to=dst2", nil, `{"action":"copy-listrange","value":{"template":"b/obj-{0..2}"}}`)
+	if status != http.StatusOK {
+		t.Fatalf("copy-listrange: %d %s", status, body)
+	}
+	waitJobSnaps(t, c.Primary().URL(), string(body))
+	if names := listNames(t, client, "dst2"); !slices.Equal(names, []string{"b/obj-0", "b/obj-1", "b/obj-2"}) {
+		t.Fatalf("dst2 has %v", names)
+	}
+
+	// Delete by names, by template, by prefix.
+	for _, value := range []string{`{"objnames":["a/obj-0","a/obj-1","a/missing"]}`, `{"template":"a/obj-{2..4}"}`, `{"template":"b/"}`} {
+		status, body, _ := call(t, http.MethodDelete, url, nil, `{"action":"delete-listrange","value":`+value+`}`)
+		if status != http.StatusOK {
+			t.Fatalf("delete-listrange %s: %d %s", value, status, body)
+		}
+		waitJobSnaps(t, c.Primary().URL(), string(body))
+	}
+	want := []string{"a/obj-5", "a/obj-6", "a/obj-7", "a/obj-8", "a/obj-9"}
+	if names := listNames(t, client, "src"); !slices.Equal(names, want) {
+		t.Fatalf("after the deletes src has %v, want %v", names, want)
+	}
+
+	// Bad input.
+	for _, tc := range []struct{ method, query, body, want string }{
+		{http.MethodDelete, "", `{"action":"delete-listrange","value":{}}`, "objnames or a template"},
+		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"template":"a/{5..1}"}}`, "template"},
+		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"objnames":["../x"]}}`, "objnames"},
+		{http.MethodDelete, "", `{"action":"evict-listrange","value":{"template":"a/"}}`, "not a remote bucket"},
+		{http.MethodPost, "", `{"action":"copy-bck"}`, "destination bucket is missing"},
+		{http.MethodPost, "?bck_to=src", `{"action":"copy-bck"}`, "is the source bucket"},
+		{http.MethodPost, "?bck_to=..", `{"action":"copy-bck"}`, "bucket name"},
+	} {
+		status, body, _ := call(t, tc.method, url+tc.query, nil, tc.body)
+		if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s %s: %d %s, want 400 naming %q", tc.method, tc.body, status, body, tc.want)
+		}
+	}
+}
+
+func listNames(t *testing.T, client *api.Client, bucket string) []string {
+	t.Helper()
+	var names []string
+	for e, err := range client.ListAll(t.Context(), bucket, api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, e.Name)
+	}
+	return names
+}
+
+func TestListInAIStoreShape(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "ls", nil); err != nil {
+		t.Fatal(err)
+	}
+	var shard bytes.Buffer
+	tw, err := formats.Tar{}.NewWriter(&shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"s1.jpg", "s1.cls"} {
+		tw.WriteHeader(&formats.Entry{Name: m, Size: 3})
+		tw.Write([]byte("abc"))
+	}
+	tw.Close()
+	putObjects(t, client, "ls", map[string]string{"top.txt": "t", "d/x": "xx", "d/y": "yy", "d/e/z": "z", "f/w": "w", "shard.tar": shard.String()})
+	url := c.Primary().URL() + "/v1/buckets/ls"
+
+	list := func(value, accept string) (int, []byte) {
+		h := http.Header{}
+		if accept != "" {
+			h.Set("Accept", accept)
+		}
+		status, body, _ := call(t, http.MethodGet, url, h, `{"action":"list","value":`+value+`}`)
+		return status, body
+	}
+	// Entry flags, copies, location, and atime in RFC822 by default.
+	status, body := list(`{"props":"name,size,atime,copies,location","flags":"0"}`, "")
+	var page struct {
+		Entries []map[string]json.RawMessage `json:"entries"`
+		Token   string                       `json:"continuation_token"`
+		Flags   *uint32                      `json:"flags"`
+	}
+	if status != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.Entries) != 6 || page.Flags == nil {
+		t.Fatalf("list: %d %s", status, body)
+	}
+	for _, e := range page.Entries {
+		var atime, location string
+		json.Unmarshal(e["atime"], &atime)
+		json.Unmarshal(e["location"], &location)
+		if _, err := time.Parse(time.RFC822, atime); err != nil {
+			t.Fatalf("%s: atime %q is not RFC822", e["name"], atime)
+		}
+		if string(e["flags"]) != "64" || string(e["copies"]) != "1" || !strings.HasPrefix(location, "t[") || !strings.Contains(location, ":mp[") {
+			t.Fatalf("entry %v: want flags 64 (present), copies 1, a location", e)
+		}
+		stringInt(t, "size", e["size"])
+	}
+	status, body = list(`{"props":"name,atime","time_format":"RFC3339"}`, "")
+	var rfc3339 api.ListPage
+	json.Unmarshal(body, &rfc3339)
+	if _, err := time.Parse(time.RFC3339, rfc3339.Entries[0].Atime); status != http.StatusOK || err != nil {
+		t.Fatalf("time_format RFC3339: %d %s", status, body)
+	}
+	if status, body := list(`{"time_format":"nonsense"}`, ""); status != http.StatusBadRequest || !strings.Contains(string(body), "time_format") {
+		t.Fatalf("a bad time_format: %d %s", status, body)
+	}
+
+	// No recursion: one level, directories as entries; paging stays whole.
+	want := []string{"d/", "f/", "shard.tar", "top.txt"}
+	status, body = list(fmt.Sprintf(`{"flags":"%d"}`, api.ListNoRecursion), "")
+	var level api.ListPage
+	if json.Unmarshal(body, &level) != nil || status != http.StatusOK || !slices.Equal(entryNames(level.Entries), want) || level.Entries[0].Flags != api.EntryIsDir {
+		t.Fatalf("no recursion: %s", body)
+	}
+	var paged []string
+	for token := ""; ; {
+		_, body = list(fmt.Sprintf(`{"flags":"%d","pagesize":1,"continuation_token":%q}`, api.ListNoRecursion, token), "")
+		var p api.ListPage
+		json.Unmarshal(body, &p)
+		paged = append(paged, entryNames(p.Entries)...)
+		if token = p.ContinuationToken; token == "" || len(paged) > 10 {
+			break
+		}
+	}
+	if !slices.Equal(paged, want) {
+		t.Fatalf("no recursion a page at a time: %v, want %v", paged, want)
+	}
+	_, body = list(fmt.Sprintf(`{"flags":"%d","prefix":"d/"}`, api.ListNoRecursion), "")
+	json.Unmarshal(body, &level)
+	if !slices.Equal(entryNames(level.Entries), []string{"d/e/", "d/x", "d/y"}) {
+		t.Fatalf("no recursion under d/: %s", body)
+	}
+	// Archive members follow their shard.
+	_, body = list(fmt.Sprintf(`{"flags":"%d","prefix":"shard"}`, api.ListArchive), "")
+	var arch api.ListPage
+	json.Unmarshal(body, &arch)
+	if !slices.Equal(entryNames(arch.Entries), []string{"shard.tar", "shard.tar/s1.jpg", "shard.tar/s1.cls"}) || arch.Entries[1].Flags != api.EntryInArch|api.EntryPresent {
+		t.Fatalf("archive members: %s", body)
+	}
+
+	// msgpack, as AIStore's Python SDK asks.
+	status, body = list(`{"props":"name,size,checksum"}`, "application/msgpack")
+	if status != http.StatusOK {
+		t.Fatalf("msgpack list: %d %s", status, body)
+	}
+	decoded, rest, err := msgp.ReadIntfBytes(body)
+	if err != nil || len(rest) != 0 {
+		t.Fatalf("msgpack: %v (%d bytes left)", err, len(rest))
+	}
+	top, ok := decoded.(map[string]any)
+	if !ok {
+		t.Fatalf("msgpack: %T", decoded)
+	}
+	for _, key := range []string{"UUID", "ContinuationToken", "Entries", "Flags"} {
+		if _, ok := top[key]; !ok {
+			t.Fatalf("msgpack: no %s in %v", key, top)
+		}
+	}
+	entries := top["Entries"].([]any)
+	if len(entries) != 6 {
+		t.Fatalf("msgpack: %d entries", len(entries))
+	}
+	first := entries[0].(map[string]any)
+	if first["n"] != "d/e/z" || fmt.Sprint(first["s"]) != "1" || first["cs"] == "" || fmt.Sprint(first["f"]) != strconv.Itoa(api.EntryPresent) {
+		t.Fatalf("msgpack entry %v", first)
+	}
+}
+
+func entryNames(entries []api.ListEntry) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.Name
+	}
+	return out
+}
+
+func TestHeadObjectAndErrorsInAIStoreShape(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "h", nil); err != nil {
+		t.Fatal(err)
+	}
+	putObjects(t, client, "h", map[string]string{"obj": "data"})
+	status, _, header := call(t, http.MethodHead, c.Primary().URL()+"/v1/objects/h/obj", nil, "")
+	if status != http.StatusOK {
+		t.Fatalf("HEAD: %d", status)
+	}
+	want := map[string]string{api.HeaderPresent: "true", api.HeaderName: "obj", api.HeaderBucketName: "h", api.HeaderBucketProvider: "ais", api.HeaderMirrorCopies: "1"}
+	for k, v := range want {
+		if header.Get(k) != v {
+			t.Errorf("%s: %q, want %q", k, header.Get(k), v)
+		}
+	}
+	if loc := header.Get(api.HeaderLocation); !strings.HasPrefix(loc, "t[") || !strings.Contains(loc, ":mp[") {
+		t.Errorf("%s: %q", api.HeaderLocation, loc)
+	}
+	for _, tc := range []struct{ method, path, tcode string }{
+		{http.MethodGet, "/v1/objects/h/missing", "ErrNotFound"},
+		{http.MethodGet, "/v1/objects/nosuch/obj", "ErrBckNotFound"},
+		{http.MethodPost, "/v1/buckets/h", "ErrBucketAlreadyExists"},
+	} {
+		status, body, _ := call(t, tc.method, c.Primary().URL()+tc.path, nil, "")
+		var e struct {
+			TCode  string `json:"tcode"`
+			Status int    `json:"status"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.TCode != tc.tcode || e.Status != status {
+			t.Errorf("%s %s: %d %s, want tcode %s", tc.method, tc.path, status, body, tc.tcode)
+		}
+	}
+}

@@ -1,0 +1,510 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
+)
+
+// AIStore's jobs over many objects: bucket summaries, delete and copy by
+// list or template, and the query of every job (what=qryxstats). Each runs
+// on every active target under one id, over the objects that target holds.
+
+// Kinds of these jobs, as AIStore names them.
+const (
+	jobSummary       = "summary"
+	jobDeleteObjects = "delete-listrange"
+	jobCopyBucket    = "copy-bck"
+)
+
+// listPageSize is how many objects a job lists from its store at a time.
+const listPageSize = 1000
+
+// handleQueryJobs answers what=qryxstats: target id → its jobs that the
+// query (the JSON body) selects.
+func (n *Node) handleQueryJobs(w http.ResponseWriter, r *http.Request) {
+	var q api.JobQuery
+	if err := decodeBody(r, &q); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	snaps, err := n.jobSnaps(r.Context(), q)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, snaps)
+}
+
+// jobSnaps gathers the selected jobs of every target; a query by id that
+// finds none is ErrJobNotFound.
+func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, error) {
+	out := api.JobSnaps{}
+	found := false
+	for _, node := range n.status(ctx).Nodes {
+		if !cluster.Role(node.Role).IsTarget() || q.Node != "" && node.ID != q.Node {
+			continue
+		}
+		for _, j := range node.Jobs {
+			switch {
+			case q.ID != "" && j.ID != q.ID,
+				q.Kind != "" && j.Kind != q.Kind,
+				q.Bck.Name != "" && j.Bucket != q.Bck.String(),
+				q.ShowActive != nil && *q.ShowActive && !j.Running:
+				continue
+			}
+			out[node.ID] = append(out[node.ID], jobSnap(j))
+			found = true
+		}
+	}
+	if q.ID != "" && !found {
+		return nil, fmt.Errorf("%w: %s", api.ErrJobNotFound, q.ID)
+	}
+	return out, nil
+}
+
+// jobSnap is a job's status in AIStore's shape.
+func jobSnap(j api.JobStatus) api.JobSnap {
+	s := api.JobSnap{ID: j.ID, Kind: j.Kind, Aborted: j.Aborted, Running: j.Running, Err: j.Error,
+		Stats: api.JobSnapStats{Objects: store.Int64String(j.Objects), Bytes: store.Int64String(j.Bytes)}}
+	if j.Bucket != "" {
+		provider, name, _ := strings.Cut(j.Bucket, "://")
+		s.Bck = api.Bck{Name: name, Provider: provider}
+	}
+	if j.Started > 0 {
+		s.StartTime = time.Unix(0, j.Started).UTC()
+	}
+	if j.Finished > 0 {
+		s.EndTime = time.Unix(0, j.Finished).UTC()
+	}
+	return s
+}
+
+// writeJobStarted answers a request that started a job: 202 (summary) or
+// 200, with the id in Ais-Xaction-Id and in the body, as AIStore does.
+func writeJobStarted(w http.ResponseWriter, status int, id string) {
+	w.Header().Set(api.HeaderXactionID, id)
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(status)
+	io.WriteString(w, id)
+}
+
+// Bucket summaries.
+
+// summaryPart is one target's share of a bucket's summary: the objects it
+// owns, and the bytes its disks keep of the bucket (every copy).
+type summaryPart struct {
+	Bucket  store.Bucket `json:"bucket"`
+	Objects int64        `json:"objects"`
+	Size    int64        `json:"size"`
+	OnDisk  int64        `json:"on_disk"`
+	Disks   int64        `json:"disks"`
+}
+
+// summarize counts this target's objects of a bucket (every bucket when b
+// is zero) under a prefix.
+func (n *Node) summarize(ctx context.Context, b store.Bucket, prefix string, p *store.Progress) ([]summaryPart, error) {
+	md := n.currentBuckets()
+	buckets := []store.Bucket{b}
+	if b.Name == "" {
+		buckets = slices.SortedFunc(maps.Keys(md.Buckets), func(a, b store.Bucket) int { return strings.Compare(a.String(), b.String()) })
+	}
+	var disks int64
+	if capacity, err := n.config.Store.Capacity(ctx); err == nil {
+		for _, c := range capacity {
+			disks += c.Total
+		}
+	}
+	out := make([]summaryPart, 0, len(buckets))
+	for _, bck := range buckets {
+		part := summaryPart{Bucket: bck, Disks: disks}
+		props, _ := md.Props(bck)
+		mirrored := props.Mirror.Enabled && props.Mirror.Copies > 1 && n.config.Storage != nil
+		err := n.eachLocal(ctx, bck, prefix, func(o store.ObjectMeta) error {
+			copies := int64(1)
+			if mirrored {
+				if c, err := n.config.Storage.Copies(ctx, bck, o.Name); err == nil && len(c) > 0 {
+					copies = int64(len(c))
+				}
+			}
+			part.OnDisk += o.Size * copies
+			if n.owns(bck, o.Name) {
+				part.Objects++
+				part.Size += o.Size
+			}
+			p.Objects.Add(1)
+			p.Bytes.Add(o.Size)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, part)
+	}
+	return out, nil
+}
+
+// owns reports whether this target owns an object by the current map.
+func (n *Node) owns(b store.Bucket, name string) bool {
+	owner, err := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name))
+	return err == nil && owner.ID == n.config.ID
+}
+
+// eachLocal calls fn on every object of a bucket this target holds under
+// a prefix, a page at a time; fn may delete the object.
+func (n *Node) eachLocal(ctx context.Context, b store.Bucket, prefix string, fn func(store.ObjectMeta) error) error {
+	after := ""
+	for {
+		objects, err := n.config.Store.List(ctx, b, store.ListOptions{Prefix: prefix, StartAfter: after, Limit: listPageSize})
+		if errors.Is(err, store.ErrBucketNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, o := range objects {
+			if err := ctx.Err(); err != nil {
+				return context.Cause(ctx)
+			}
+			if err := fn(o); err != nil {
+				return err
+			}
+		}
+		if len(objects) < listPageSize {
+			return nil
+		}
+		after = objects[len(objects)-1].Name
+	}
+}
+
+// handleSummary serves summary-bck on a bucket, or on every bucket when b
+// is zero: the first request starts the job and answers 202 with its id;
+// a request with the id answers 202 while it runs, then the summary.
+func (n *Node) handleSummary(w http.ResponseWriter, r *http.Request, b store.Bucket, value json.RawMessage) {
+	var msg api.SummaryMessage
+	if err := decodeJSON(value, &msg); err != nil {
+		n.writeError(w, r, badRequest("summary-bck: value must be {\"uuid\":...,\"prefix\":...}: %w", err))
+		return
+	}
+	if msg.UUID == "" {
+		id, err := n.startSummary(r.Context(), b, msg.Prefix)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJobStarted(w, http.StatusAccepted, id)
+		return
+	}
+	summaries, done, err := n.collectSummary(r.Context(), msg.UUID)
+	switch {
+	case err != nil:
+		n.writeError(w, r, err)
+	case !done:
+		writeJobStarted(w, http.StatusAccepted, msg.UUID)
+	default:
+		writeJSON(w, summaries)
+	}
+}
+
+// startSummary starts a summary job on every active target.
+func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string) (string, error) {
+	if b.Name != "" {
+		if _, err := n.bucketProps(b); err != nil {
+			return "", err
+		}
+	}
+	if prefix != "" {
+		if err := store.ValidateName(prefix); err != nil && !strings.HasSuffix(prefix, "/") {
+			return "", badRequest("summary-bck: prefix: %w", err)
+		}
+	}
+	return n.startClusterJob(ctx, peer.JobRequest{Kind: jobSummary, Bucket: b, Prefix: prefix})
+}
+
+// collectSummary adds up the targets' parts of a summary job; done is
+// false while a target still counts.
+func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketSummary, done bool, err error) {
+	if err := pipeline.ValidateJobID(id); err != nil {
+		return nil, false, badRequest("%w", err)
+	}
+	totals := map[store.Bucket]*api.BucketSummary{}
+	var disks int64
+	found := false
+	for _, node := range n.status(ctx).Nodes {
+		if !cluster.Role(node.Role).IsTarget() {
+			continue
+		}
+		if node.Error != "" {
+			return nil, false, fmt.Errorf("%w: summary %s: target %s: %s", api.ErrUnavailable, id, node.ID, node.Error)
+		}
+		for _, j := range node.Jobs {
+			if j.ID != id || j.Kind != jobSummary {
+				continue
+			}
+			found = true
+			if j.Running {
+				return nil, false, nil
+			}
+			if j.Error != "" {
+				return nil, false, fmt.Errorf("summary %s on target %s: %s", id, node.ID, j.Error)
+			}
+			var parts []summaryPart
+			if err := json.Unmarshal(j.Result, &parts); err != nil {
+				return nil, false, fmt.Errorf("summary %s on target %s: %w", id, node.ID, err)
+			}
+			for i, p := range parts {
+				if i == 0 {
+					disks += p.Disks
+				}
+				s := totals[p.Bucket]
+				if s == nil {
+					s = &api.BucketSummary{Name: p.Bucket.Name, Provider: p.Bucket.Provider, IsBckPresent: true}
+					totals[p.Bucket] = s
+				}
+				s.ObjCount.Present += store.Int64String(p.Objects)
+				s.TotalSize.PresentObjs += store.Int64String(p.Size)
+				s.TotalSize.OnDisk += store.Int64String(p.OnDisk)
+			}
+		}
+	}
+	if !found {
+		return nil, false, fmt.Errorf("%w: %s", api.ErrJobNotFound, id)
+	}
+	out = make([]api.BucketSummary, 0, len(totals))
+	for _, b := range slices.SortedFunc(maps.Keys(totals), func(a, b store.Bucket) int { return strings.Compare(a.String(), b.String()) }) {
+		s := totals[b]
+		s.TotalSize.Disks = store.Int64String(disks)
+		if disks > 0 {
+			s.UsedPct = uint64(int64(s.TotalSize.OnDisk) * 100 / disks)
+		}
+		out = append(out, *s)
+	}
+	return out, true, nil
+}
+
+// Delete and copy by list or template.
+
+// listRangeRequest fills a job request with the objects a list-range
+// value names: a list, a template with ranges, or a prefix (a template
+// without ranges).
+func listRangeRequest(req peer.JobRequest, lr api.ListRange) (peer.JobRequest, error) {
+	switch {
+	case len(lr.ObjNames) > 0 && lr.Template != "":
+		return req, badRequest("%s: give objnames or template, not both", req.Kind)
+	case len(lr.ObjNames) > 0:
+		for _, name := range lr.ObjNames {
+			if err := store.ValidateName(name); err != nil {
+				return req, badRequest("%s: objnames: %w", req.Kind, err)
+			}
+		}
+		req.Names = lr.ObjNames
+	case lr.Template != "":
+		t, err := shards.ParseTemplate(lr.Template)
+		if err != nil {
+			return req, badRequest("%s: template: %w", req.Kind, err)
+		}
+		if t.IsRange() {
+			req.Template = lr.Template
+		} else {
+			req.Prefix = t.Prefix()
+		}
+	}
+	return req, nil
+}
+
+// eachSelected calls fn on every object a job selects: its names, its
+// template's names, or the objects this target holds under its prefix.
+func (n *Node) eachSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, fn func(name string) error) error {
+	each := func(name string) error {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		return fn(name)
+	}
+	switch {
+	case len(req.Names) > 0:
+		for _, name := range req.Names {
+			if err := each(name); err != nil {
+				return err
+			}
+		}
+	case req.Template != "":
+		t, err := shards.ParseTemplate(req.Template)
+		if err != nil {
+			return badRequest("template: %w", err)
+		}
+		for name := range t.Names() {
+			if err := each(name); err != nil {
+				return err
+			}
+		}
+	default:
+		return n.eachLocal(ctx, b, req.Prefix, func(o store.ObjectMeta) error { return fn(o.Name) })
+	}
+	return nil
+}
+
+// deleteSelected removes the selected objects this target holds, stamped
+// like any delete.
+func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
+	deleted := 0
+	err := n.eachSelected(ctx, b, req, func(name string) error {
+		opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: n.moving() || n.currentMap().HasOffline()}
+		err := n.config.Store.Delete(ctx, b, name, opts)
+		switch {
+		case err == nil:
+			deleted++
+			p.Objects.Add(1)
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInvalidName):
+		default:
+			return fmt.Errorf("delete %s/%s: %w", b, name, err)
+		}
+		return nil
+	})
+	return map[string]int{"deleted": deleted}, err
+}
+
+// copySelected copies the selected objects this target owns to the
+// destination bucket, each to its owner there.
+func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
+	dst := req.To.Normalize()
+	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
+	copied := 0
+	err := n.eachSelected(ctx, src, req, func(name string) error {
+		if !n.owns(src, name) {
+			return nil // its owner copies it
+		}
+		obj, err := n.config.Store.Open(ctx, src, name, store.OpenOptions{})
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidName) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s/%s: %w", src, name, err)
+		}
+		defer obj.Close()
+		meta := obj.Meta()
+		if _, err := client.Put(ctx, dst.Name, name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom}); err != nil {
+			return fmt.Errorf("copy %s/%s to %s: %w", src, name, dst, err)
+		}
+		copied++
+		p.Objects.Add(1)
+		p.Bytes.Add(meta.Size)
+		return nil
+	})
+	return map[string]int{"copied": copied}, err
+}
+
+// handleDeleteListRange serves delete-listrange and evict-listrange on a
+// bucket: a job on every target; the answer is its id.
+func (n *Node) handleDeleteListRange(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
+	if msg.Action == api.ActionEvictListRange || msg.Action == api.ActionEvictRemote {
+		n.writeError(w, r, badRequest("%s: %s is not a remote bucket: only a remote bucket's cached objects can be evicted", msg.Action, b))
+		return
+	}
+	var lr api.ListRange
+	if err := decodeJSON(msg.Value, &lr); err != nil {
+		n.writeError(w, r, badRequest("%s: value must be {\"objnames\":[...]} or {\"template\":\"...\"}: %w", msg.Action, err))
+		return
+	}
+	if len(lr.ObjNames) == 0 && lr.Template == "" {
+		n.writeError(w, r, badRequest("%s: give objnames or a template (a template without ranges is a prefix)", msg.Action))
+		return
+	}
+	req, err := listRangeRequest(peer.JobRequest{Kind: jobDeleteObjects, Bucket: b}, lr)
+	if err == nil {
+		_, err = n.bucketProps(b)
+	}
+	var id string
+	if err == nil {
+		id, err = n.startClusterJob(r.Context(), req)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJobStarted(w, http.StatusOK, id)
+}
+
+// handleCopyBucket serves copy-bck and copy-listrange: the destination is
+// the bck_to query (or the message's name); it is made with the source's
+// props when missing.
+func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src store.Bucket, msg api.ActionMessage) {
+	var value api.CopyBucketMessage
+	if err := decodeJSON(msg.Value, &value); err != nil {
+		n.writeError(w, r, badRequest("%s: value: %w", msg.Action, err))
+		return
+	}
+	dst, err := bucketTo(r.URL.Query().Get(api.QueryBucketTo), msg.Name)
+	if err == nil && dst == src {
+		err = badRequest("%s: the destination is the source bucket %s", msg.Action, src)
+	}
+	req := peer.JobRequest{Kind: jobCopyBucket, Bucket: src, To: dst, Prefix: value.Prefix}
+	if err == nil {
+		if value.Prefix != "" && (len(value.ObjNames) > 0 || value.Template != "") {
+			err = badRequest("%s: give a prefix, objnames or a template, not two", msg.Action)
+		} else if req, err = listRangeRequest(req, value.ListRange); err == nil && req.Prefix == "" {
+			req.Prefix = value.Prefix
+		}
+	}
+	if err == nil && msg.Action == api.ActionCopyListRange && len(req.Names) == 0 && req.Template == "" && req.Prefix == "" {
+		err = badRequest("%s: give objnames or a template", msg.Action)
+	}
+	var props store.Props
+	if err == nil {
+		props, err = n.bucketProps(src)
+	}
+	if err == nil {
+		if _, missing := n.bucketProps(dst); missing != nil {
+			props.Created, props.BID = 0, 0
+			if err = n.checkProtection(r.Context(), nil, props); err == nil {
+				err = n.createBucket(r.Context(), dst, props)
+			}
+		}
+	}
+	var id string
+	if err == nil && !value.DryRun {
+		id, err = n.startClusterJob(r.Context(), req)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJobStarted(w, http.StatusOK, id)
+}
+
+// bucketTo reads a destination bucket: "name", "ais://name", or AIStore's
+// "ais/@#/name/"; fallback when the query is empty.
+func bucketTo(query, fallback string) (store.Bucket, error) {
+	s := query
+	if s == "" {
+		s = fallback
+	}
+	if s == "" {
+		return store.Bucket{}, badRequest("the destination bucket is missing (query %s)", api.QueryBucketTo)
+	}
+	b := store.NewBucket(s)
+	if provider, name, ok := strings.Cut(s, "://"); ok {
+		b = store.Bucket{Provider: provider, Name: name}
+	} else if parts := strings.Split(strings.TrimSuffix(s, "/"), "/"); len(parts) == 3 && (parts[1] == store.GlobalNamespace || parts[1] == "") {
+		b = store.Bucket{Provider: parts[0], Name: parts[2]}
+	}
+	b = b.Normalize()
+	if err := b.Validate(); err != nil {
+		return b, err
+	}
+	return b, nil
+}
