@@ -216,3 +216,74 @@ func (c *Client) ObjectLocation(ctx context.Context, bucket, name string) (*Obje
 	err := c.doJSON(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: url.Values{QueryWhat: {"location"}}}, out)
 	return out, err
 }
+
+// bucketJobWith sends a bucket action with a method and query that starts
+// a job, and returns the job's id.
+func (c *Client) bucketJobWith(ctx context.Context, method, bucket string, query url.Values, action string, value any) (string, error) {
+	data, err := json.Marshal(value)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.do(ctx, request{method: method, path: bucketPath(bucket), query: query, bodyJSON: ActionMessage{Action: action, Value: data}})
+	if err != nil {
+		return "", err
+	}
+	defer drain(resp)
+	id, err := io.ReadAll(io.LimitReader(resp.Body, 256))
+	return strings.TrimSpace(string(id)), err
+}
+
+// DeleteObjects starts the job that removes a bucket's objects by names
+// or by template (one without ranges is a prefix); it returns the job's id.
+func (c *Client) DeleteObjects(ctx context.Context, bucket string, selection ListRange) (string, error) {
+	return c.bucketJobWith(ctx, http.MethodDelete, bucket, nil, ActionDeleteListRange, selection)
+}
+
+// CopyBucket starts the job that copies a bucket's objects (all, or those
+// the message selects) to another bucket, made with the source's props
+// when missing; it returns the job's id.
+func (c *Client) CopyBucket(ctx context.Context, from, to string, msg CopyBucketMessage) (string, error) {
+	action := ActionCopyBucket
+	if len(msg.ObjNames) > 0 || msg.Template != "" {
+		action = ActionCopyListRange
+	}
+	return c.bucketJobWith(ctx, http.MethodPost, from, url.Values{QueryBucketTo: {store.NewBucket(to).String()}}, action, msg)
+}
+
+// BucketSummary counts the objects and bytes of a bucket (every bucket
+// when bucket is ""): it starts the summary job and polls until the
+// targets are done.
+func (c *Client) BucketSummary(ctx context.Context, bucket, prefix string, poll time.Duration) ([]BucketSummary, error) {
+	path := "/v1/buckets/"
+	if bucket != "" {
+		path = bucketPath(bucket)
+	}
+	msg := SummaryMessage{Prefix: prefix}
+	for {
+		value, _ := json.Marshal(msg)
+		resp, err := c.do(ctx, request{method: http.MethodGet, path: path, bodyJSON: ActionMessage{Action: ActionSummaryBucket, Value: value}})
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusAccepted {
+			msg.UUID = resp.Header.Get(HeaderXactionID)
+			drain(resp)
+			if msg.UUID == "" {
+				return nil, fmt.Errorf("summary of %q: the gateway named no job", bucket)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(poll):
+			}
+			continue
+		}
+		var out []BucketSummary
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		drain(resp)
+		if err != nil {
+			return nil, fmt.Errorf("summary of %q: decode answer: %w", bucket, err)
+		}
+		return out, nil
+	}
+}

@@ -37,6 +37,7 @@ const (
 	QueryProvider     = "provider"
 	QueryProxyID      = "pid" // set on redirects from a gateway
 	QueryRedirectTime = "utm" // Unix nanoseconds of the redirect
+	QueryMapVersion   = "smv" // the redirecting node's map version
 	QueryArchPath     = "archpath"
 	QueryValidate     = "validate-checksum"
 	QueryProps        = "props"

@@ -40,7 +40,7 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	smap := n.currentMap()
+	smap := n.awaitMap(r.Context(), r.URL.Query().Get(api.QueryMapVersion))
 	owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
 	if err != nil {
 		n.writeError(w, r, err)
@@ -140,6 +140,28 @@ func offlineError(w http.ResponseWriter, b store.Bucket, name string, holder clu
 	return fmt.Errorf("%w: %s/%s may be on target %s, which is offline: retry later", api.ErrUnavailable, b, name, holder.ID)
 }
 
+// mapWait bounds how long a node waits for the map a redirect was made
+// by.
+const mapWait = 2 * time.Second
+
+// awaitMap returns the node's map once it is at least the version a
+// redirecting node had (the smv query), or after mapWait: while a new map
+// spreads, a target must not send a request back to an owner the sender
+// already knows is gone.
+func (n *Node) awaitMap(ctx context.Context, version string) *cluster.Map {
+	smap := n.currentMap()
+	want, err := strconv.ParseInt(version, 10, 64)
+	if err != nil || smap.Version >= want {
+		return smap
+	}
+	deadline := time.Now().Add(mapWait)
+	for smap.Version < want && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+		smap = n.currentMap()
+	}
+	return smap
+}
+
 // redirect sends the client to a node: 301 for GET, as AIStore does, 307
 // for the rest so that the method and body are kept.
 func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node) {
@@ -148,6 +170,9 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 		q.Set(api.QueryProxyID, n.config.ID)
 	}
 	q.Set(api.QueryRedirectTime, strconv.FormatInt(timeNow(), 10))
+	if m := n.currentMap(); m != nil {
+		q.Set(api.QueryMapVersion, strconv.FormatInt(m.Version, 10))
+	}
 	status := http.StatusTemporaryRedirect
 	if r.Method == http.MethodGet {
 		status = http.StatusMovedPermanently

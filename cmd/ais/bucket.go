@@ -126,7 +126,7 @@ func newBucketCommand() *cobra.Command {
 	showProps.Flags().StringVar(&set, "set", "", `properties to change, as partial JSON, e.g. '{"versioning":{"enabled":false}}'`)
 	showProps.Flags().BoolVar(&propsJSON, "json", false, "print JSON")
 
-	cmd.AddCommand(create, list, remove, showProps, newMirrorCommand(), newECEncodeCommand())
+	cmd.AddCommand(create, list, remove, showProps, newMirrorCommand(), newECEncodeCommand(), newCopyBucketCommand(), newSummaryCommand())
 	return cmd
 }
 

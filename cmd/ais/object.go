@@ -260,11 +260,19 @@ func newListCommand() *cobra.Command {
 }
 
 func newRemoveCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "rm ais://BUCKET/OBJECT...",
-		Short: "Remove objects",
+	var template, prefix string
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   "rm ais://BUCKET/OBJECT... | rm ais://BUCKET --template T | --prefix P",
+		Short: "Remove objects: by name, or many by template or prefix (a job on every target)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if template != "" || prefix != "" {
+				if len(args) != 1 {
+					return fmt.Errorf("with --template or --prefix, give one ais://BUCKET")
+				}
+				return removeSelected(cmd, args[0], template, prefix, noWait)
+			}
 			c := client()
 			for _, a := range args {
 				bucket, name, err := parseURI(a)
@@ -282,6 +290,10 @@ func newRemoveCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&template, "template", "", "remove the names of a template, e.g. 'shard-{0000..0099}.tar'")
+	cmd.Flags().StringVar(&prefix, "prefix", "", "remove every name with this prefix")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	return cmd
 }
 
 func newObjectCommand() *cobra.Command {

@@ -24,7 +24,7 @@ func newStorageCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(newMountpathCommand(), newScrubCommand("validate"), newScrubCommand("scrub"))
+	cmd.AddCommand(newMountpathCommand(), newScrubCommand("validate"), newScrubCommand("scrub"), newSummaryCommand())
 	return cmd
 }
 

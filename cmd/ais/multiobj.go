@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/shards"
+)
+
+// newSummaryCommand counts the objects and bytes of one bucket or all.
+func newSummaryCommand() *cobra.Command {
+	var prefix string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "summary [ais://BUCKET]",
+		Short: "Count the objects and bytes of a bucket, or of every bucket (a job on every target)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket := ""
+			if len(args) == 1 {
+				var err error
+				if bucket, err = bucketArg(args[0], "summary"); err != nil {
+					return err
+				}
+			}
+			summaries, err := client().BucketSummary(cmd.Context(), bucket, prefix, 200*time.Millisecond)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(summaries)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "BUCKET\tOBJECTS\tSIZE\tON DISK\tUSAGE")
+			for _, s := range summaries {
+				fmt.Fprintf(w, "%s://%s\t%d\t%s\t%s\t%d%%\n", s.Provider, s.Name, s.ObjCount.Present,
+					shards.FormatSize(int64(s.TotalSize.PresentObjs)), shards.FormatSize(int64(s.TotalSize.OnDisk)), s.UsedPct)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&prefix, "prefix", "", "count only names with this prefix")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// newCopyBucketCommand copies a bucket, or some of its objects, as a job.
+func newCopyBucketCommand() *cobra.Command {
+	var msg api.CopyBucketMessage
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   "cp ais://SRC ais://DST",
+		Short: "Copy a bucket's objects (all, by --prefix or by --template) to another bucket, made when missing",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, err := bucketArg(args[0], "cp")
+			if err != nil {
+				return err
+			}
+			to, err := bucketArg(args[1], "cp")
+			if err != nil {
+				return err
+			}
+			c := client()
+			id, err := c.CopyBucket(cmd.Context(), from, to, msg)
+			if err != nil {
+				return err
+			}
+			return reportJob(cmd.Context(), c, id, noWait)
+		},
+	}
+	cmd.Flags().StringVar(&msg.Prefix, "prefix", "", "copy only names with this prefix")
+	cmd.Flags().StringVar(&msg.Template, "template", "", "copy the names of a template, e.g. 'shard-{0000..0099}.tar'")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	return cmd
+}
+
+// removeSelected removes a bucket's objects by template or prefix, as a
+// job with progress.
+func removeSelected(cmd *cobra.Command, arg, template, prefix string, noWait bool) error {
+	bucket, err := bucketArg(arg, "rm --template/--prefix")
+	if err != nil {
+		return err
+	}
+	selection := api.ListRange{Template: template}
+	if prefix != "" {
+		if template != "" {
+			return fmt.Errorf("give --template or --prefix, not both")
+		}
+		selection.Template = prefix // a template without ranges is a prefix
+	}
+	c := client()
+	id, err := c.DeleteObjects(cmd.Context(), bucket, selection)
+	if err != nil {
+		return err
+	}
+	return reportJob(cmd.Context(), c, id, noWait)
+}

@@ -1,0 +1,73 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// The CLI over AIStore's multi-object operations: a bucket copied by
+// prefix, a summary, objects removed by template and by prefix, each a
+// job on every target of real aisnode processes.
+func TestCLIManyObjects(t *testing.T) {
+	c := startCLICluster(t, 1, 3)
+	client := c.client()
+	ctx := t.Context()
+	ais(t, c.endpoint, "bucket", "create", "ais://src")
+	for i := range 40 {
+		data := strings.Repeat("d", 1000+i)
+		name := fmt.Sprintf("train/s-%02d.bin", i)
+		if i >= 30 {
+			name = fmt.Sprintf("val/s-%02d.bin", i)
+		}
+		if _, err := client.Put(ctx, "src", name, strings.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ais(t, c.endpoint, "bucket", "cp", "ais://src", "ais://dst", "--prefix", "train/")
+	var summaries []api.BucketSummary
+	if err := json.Unmarshal([]byte(ais(t, c.endpoint, "storage", "summary", "--json")), &summaries); err != nil || len(summaries) != 2 {
+		t.Fatalf("storage summary: %v %+v", err, summaries)
+	}
+	counts := map[string]int64{}
+	for _, s := range summaries {
+		counts[s.Name] = int64(s.ObjCount.Present)
+	}
+	if counts["src"] != 40 || counts["dst"] != 30 {
+		t.Fatalf("summary counts %v, want src 40 and dst 30", counts)
+	}
+	out := ais(t, c.endpoint, "bucket", "summary", "ais://src")
+	if !strings.Contains(out, "ais://src") || !strings.Contains(out, "40") {
+		t.Fatalf("bucket summary:\n%s", out)
+	}
+
+	ais(t, c.endpoint, "rm", "ais://dst", "--template", "train/s-{00..09}.bin")
+	ais(t, c.endpoint, "rm", "ais://src", "--prefix", "val/")
+	names := func(bucket string) []string {
+		var out []string
+		for e, err := range client.ListAll(ctx, bucket, api.ListObjectsMessage{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e.Name)
+		}
+		return out
+	}
+	if got := names("dst"); len(got) != 20 || got[0] != "train/s-10.bin" {
+		t.Fatalf("dst after rm --template: %v", got)
+	}
+	if got := names("src"); len(got) != 30 || slices.ContainsFunc(got, func(n string) bool { return strings.HasPrefix(n, "val/") }) {
+		t.Fatalf("src after rm --prefix: %v", got)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "rm", "ais://src", "--template", "s-{9..1}"); err == nil || !strings.Contains(errOut, "template") {
+		t.Fatalf("a bad template: %v %s", err, errOut)
+	}
+	fmt.Printf("aiscompat CLI: bucket cp by prefix (30 of 40), storage summary, rm by template and by prefix\n")
+}
