@@ -23,6 +23,9 @@ const (
 	ActionEvictRemote     = "evict-remote-bck"
 	ActionCopyBucket      = "copy-bck"
 	ActionCopyListRange   = "copy-listrange"
+	// ActionIndexShards writes a shard index beside each selected tar
+	// shard (value: a ListRange, or {} for every shard).
+	ActionIndexShards = "index-shard"
 
 	QueryBucketTo    = "bck_to"
 	QuerySummary     = "bsumm_remote"

@@ -287,3 +287,10 @@ func (c *Client) BucketSummary(ctx context.Context, bucket, prefix string, poll 
 		return out, nil
 	}
 }
+
+// IndexShards starts the job that writes a shard index (formats.Index)
+// beside each selected tar shard of a bucket (every one when the
+// selection is empty); it returns the job's id.
+func (c *Client) IndexShards(ctx context.Context, bucket string, selection ListRange) (string, error) {
+	return c.bucketJobWith(ctx, http.MethodPost, bucket, nil, ActionIndexShards, selection)
+}

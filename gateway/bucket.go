@@ -82,8 +82,12 @@ func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want ...stri
 
 func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 	b, msg, ok := n.bucketAction(w, r, api.ActionCreateBucket, api.ActionMakeNCopies, api.ActionECEncode, api.ActionScrub,
-		api.ActionCopyBucket, api.ActionCopyListRange)
+		api.ActionCopyBucket, api.ActionCopyListRange, api.ActionIndexShards)
 	if !ok {
+		return
+	}
+	if msg.Action == api.ActionIndexShards {
+		n.handleIndexShards(w, r, b, msg)
 		return
 	}
 	if msg.Action == api.ActionCopyBucket || msg.Action == api.ActionCopyListRange {

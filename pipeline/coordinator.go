@@ -14,12 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/sort"
 	"github.com/aisgo/aisgo/store"
-	"golang.org/x/sync/errgroup"
 )
 
 // CoordinatorConfig configures the gateway side of dSort.
@@ -400,6 +401,9 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 	perTarget := make([][]shards.OutputShard, len(job.targets))
 	for _, s := range planned {
 		job.outputs = append(job.outputs, s.Name)
+		if job.plan.Spec.OutputIndex {
+			job.outputs = append(job.outputs, formats.IndexName(s.Name))
+		}
 		perTarget[s.Owner] = append(perTarget[s.Owner], s)
 		records += len(s.Records)
 	}

@@ -45,6 +45,10 @@ type Spec struct {
 	ExtractConcurrencyMaxLimit int         `json:"extract_concurrency_max_limit,omitempty"`
 	CreateConcurrencyMaxLimit  int         `json:"create_concurrency_max_limit,omitempty"`
 	DryRun                     bool        `json:"dry_run,omitempty"`
+	// OutputIndex writes a shard index (formats.Index) beside every output
+	// shard, for readers that fetch one record by one range read; the
+	// output format must be tar.
+	OutputIndex bool `json:"output_index,omitempty"`
 	Description                string      `json:"description,omitempty"`
 	Reactions
 	// Config holds per-job overrides: AIStore's CLI sends its whole dsort
@@ -507,6 +511,9 @@ func (p *Plan) validateOutput(registry *formats.Registry) error {
 	}
 	if p.OutputFormat == nil {
 		p.OutputFormat = p.InputFormat
+	}
+	if s.OutputIndex && !p.OutputFormat.Offsets() {
+		return specError("output_index: only tar output shards can be indexed, not %s", p.OutputFormat.Name())
 	}
 	if p.OutputTemplate.IsRange() {
 		if _, ok := registry.ByName(s.OutputFormat); !ok {

@@ -480,7 +480,44 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 	s.j.mu.Lock()
 	s.j.mu.written = append(s.j.mu.written, writtenShard{name, meta.Stamp})
 	s.j.mu.Unlock()
+	if s.j.plan.Spec.OutputIndex {
+		return s.writeIndex(ctx, name)
+	}
 	return nil
+}
+
+// OwnerWriter is a store that writes an object to the target that owns
+// its name (the node's store is one); a shard's index is such an object.
+// Without it the index is written to the store itself.
+type OwnerWriter interface {
+	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) error
+}
+
+// writeIndex indexes a stored output shard and writes the index beside it.
+func (s outputSink) writeIndex(ctx context.Context, name string) error {
+	st := s.j.w.config.Store
+	obj, err := st.Open(ctx, s.j.plan.Output, name, store.OpenOptions{})
+	if err != nil {
+		return fmt.Errorf("index %s: %w", name, err)
+	}
+	idx, err := formats.BuildIndex(s.j.plan.OutputFormat, obj, obj.Meta().Size, name)
+	obj.Close()
+	if err != nil {
+		return fmt.Errorf("index %s: %w", name, err)
+	}
+	data, err := idx.Encode()
+	if err != nil {
+		return err
+	}
+	indexName := formats.IndexName(name)
+	if err := s.j.journalShard(indexName); err != nil {
+		return err
+	}
+	if ow, ok := st.(OwnerWriter); ok {
+		return ow.PutToOwner(ctx, s.j.plan.Output, indexName, data)
+	}
+	_, err = st.Put(ctx, s.j.plan.Output, indexName, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+	return err
 }
 
 // journalName is the file listing a job's output shards on this target,

@@ -15,7 +15,7 @@ import (
 )
 
 func newArchiveCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "archive", Short: "Sharded datasets: generate shards"}
+	cmd := &cobra.Command{Use: "archive", Short: "Sharded datasets: generate shards, index them"}
 	var (
 		records    int
 		recordSize string
@@ -83,7 +83,7 @@ func newArchiveCommand() *cobra.Command {
 	gen.Flags().Int64Var(&seed, "seed", 1, "random seed")
 	gen.Flags().StringVar(&local, "local", "", "write the shards into this local directory instead of a bucket")
 	gen.Flags().BoolVar(&progress, "progress", false, "draw the progress bar even when stderr is not a terminal")
-	cmd.AddCommand(gen)
+	cmd.AddCommand(gen, newIndexCommand())
 	return cmd
 }
 
@@ -134,4 +134,50 @@ func (p *putWriter) Write(b []byte) (int, error) { return p.pipe.Write(b) }
 func (p *putWriter) Close() error {
 	p.pipe.Close()
 	return <-p.done
+}
+
+// newIndexCommand writes shard indexes beside tar shards, as a job.
+func newIndexCommand() *cobra.Command {
+	var prefix string
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   "index ais://BUCKET/SHARD | 'ais://BUCKET/TEMPLATE' | ais://BUCKET [--prefix P]",
+		Short: "Write a shard index (SHARD.idx: each member's offsets and size) beside tar shards, for reads of one record by one range GET",
+		Long: "The index is JSON: {\"version\":1,\"shard\":...,\"shard_size\":...,\"format\":\"tar\",\"members\":[{\"name\",\"header_offset\",\"data_offset\",\"size\"}]}.\n" +
+			"A member's bytes are [data_offset, data_offset+size) of the shard. Without a shard, template or --prefix,\n" +
+			"every tar shard of the bucket is indexed. dSort writes the same indexes with \"output_index\": true.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, name, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			var selection api.ListRange
+			switch {
+			case name != "" && prefix != "":
+				return fmt.Errorf("give a shard, a template or --prefix, not two")
+			case prefix != "":
+				selection.Template = prefix // a template without ranges is a prefix
+			case name != "":
+				t, err := shards.ParseTemplate(name)
+				if err != nil {
+					return err
+				}
+				if t.IsRange() {
+					selection.Template = name
+				} else {
+					selection.ObjNames = []string{name}
+				}
+			}
+			c := client()
+			id, err := c.IndexShards(cmd.Context(), bucket, selection)
+			if err != nil {
+				return err
+			}
+			return reportJob(cmd.Context(), c, id, noWait)
+		},
+	}
+	cmd.Flags().StringVar(&prefix, "prefix", "", "index the tar shards whose names have this prefix")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	return cmd
 }

@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Shard indexes (formats.Index): the index-shard job writes one beside
+// every tar shard it selects, and dSort beside each output shard when its
+// spec has output_index.
+
+// jobIndexShards is the kind of the index-shard job.
+const jobIndexShards = "index-shard"
+
+// PutToOwner writes an object through the target that owns its name: this
+// one, or another by a PUT to it (pipeline.OwnerWriter).
+func (s stampedStore) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) error {
+	return s.n.putToOwner(ctx, b, name, data)
+}
+
+func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data []byte) error {
+	if n.owns(b, name) {
+		_, err := n.putOwned(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+		return err
+	}
+	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
+	_, err := client.Put(ctx, b.Name, name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))})
+	return err
+}
+
+// indexSelected writes the index of every selected tar shard this target
+// owns; other objects (and indexes) are skipped.
+func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
+	indexed := 0
+	err := n.eachSelected(ctx, b, req, func(name string) error {
+		f, ok := n.formats.ByName(name)
+		if !ok || !f.Offsets() || formats.IsIndexName(name) || !n.owns(b, name) {
+			return nil
+		}
+		obj, err := n.config.Store.Open(ctx, b, name, store.OpenOptions{})
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidName) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("index %s/%s: %w", b, name, err)
+		}
+		size := obj.Meta().Size
+		idx, err := formats.BuildIndex(f, obj, size, name)
+		obj.Close()
+		if err != nil {
+			return fmt.Errorf("index %s/%s: %w", b, name, shardError(err))
+		}
+		data, err := idx.Encode()
+		if err == nil {
+			err = n.putToOwner(ctx, b, formats.IndexName(name), data)
+		}
+		if err != nil {
+			return fmt.Errorf("index %s/%s: %w", b, name, err)
+		}
+		indexed++
+		p.Objects.Add(1)
+		p.Bytes.Add(size)
+		return nil
+	})
+	return map[string]int{"indexed": indexed}, err
+}
+
+// handleIndexShards serves index-shard: a job on every target over the
+// selected shards (a list, a template, a prefix; every shard when none).
+func (n *Node) handleIndexShards(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
+	var lr api.ListRange
+	if err := decodeJSON(msg.Value, &lr); err != nil {
+		n.writeError(w, r, badRequest("%s: value must be {\"objnames\":[...]} or {\"template\":\"...\"}: %w", msg.Action, err))
+		return
+	}
+	req, err := listRangeRequest(peer.JobRequest{Kind: jobIndexShards, Bucket: b}, lr)
+	if err == nil {
+		_, err = n.bucketProps(b)
+	}
+	var id string
+	if err == nil {
+		id, err = n.startClusterJob(r.Context(), req)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJobStarted(w, http.StatusOK, id)
+}

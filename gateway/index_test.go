@@ -1,0 +1,132 @@
+package gateway_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/datasets"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+// checkIndexes reads each shard's index and every member through it, by
+// one range GET, and compares with the shard read whole.
+func checkIndexes(t *testing.T, client *api.Client, bucket string, shards []string) (members int) {
+	t.Helper()
+	ctx := t.Context()
+	for _, name := range shards {
+		data, err := client.GetBytes(ctx, bucket, formats.IndexName(name), api.GetOptions{})
+		if err != nil {
+			t.Fatalf("index of %s: %v", name, err)
+		}
+		idx, err := formats.DecodeIndex(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shard, err := client.GetBytes(ctx, bucket, name, api.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := formats.BuildIndex(formats.Tar{}, bytes.NewReader(shard), int64(len(shard)), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if idx.Shard != name || idx.ShardSize != int64(len(shard)) || len(idx.Members) != len(want.Members) || len(idx.Members) == 0 {
+			t.Fatalf("index of %s: %+v", name, idx)
+		}
+		for i, m := range idx.Members {
+			if m != want.Members[i] {
+				t.Fatalf("%s member %d: %+v, want %+v", name, i, m, want.Members[i])
+			}
+			if i%7 != 0 {
+				continue
+			}
+			got, err := client.GetBytes(ctx, bucket, name, api.GetOptions{Offset: m.DataOffset, Length: m.Size})
+			if m.Size > 0 && (err != nil || !bytes.Equal(got, shard[m.DataOffset:m.DataOffset+m.Size])) {
+				t.Fatalf("%s member %s by range: %v", name, m.Name, err)
+			}
+		}
+		members += len(idx.Members)
+	}
+	return members
+}
+
+func TestIndexShardsJob(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "ds", nil)
+	putDataset(t, client, "ds", datasets.Spec{Template: "sh-{0..5}.tar", Records: 10, RecordSize: 700, Extensions: []string{".jpg", ".cls"}, Seed: 3})
+	putDataset(t, client, "ds", datasets.Spec{Template: "z-{0..1}.tgz", Records: 3, RecordSize: 100, Extensions: []string{".bin"}, Seed: 4})
+	id, err := client.IndexShards(ctx, "ds", api.ListRange{Template: "sh-{0..3}.tar"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || j.Objects != 4 {
+		t.Fatalf("index job: %+v %v, want 4 shards", j, err)
+	}
+	if got := checkIndexes(t, client, "ds", []string{"sh-0.tar", "sh-1.tar", "sh-2.tar", "sh-3.tar"}); got != 4*20 {
+		t.Fatalf("%d members indexed, want 80", got)
+	}
+	if _, _, err := client.Get(ctx, "ds", "sh-4.tar.idx", api.GetOptions{}); err == nil {
+		t.Fatal("sh-4.tar was not selected, yet it has an index")
+	}
+	// Every tar shard of the bucket; the tgz ones are skipped.
+	id, _ = client.IndexShards(ctx, "ds", api.ListRange{})
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || j.Objects != 6 {
+		t.Fatalf("index of the whole bucket: %+v %v, want 6 shards", j, err)
+	}
+	if _, _, err := client.Get(ctx, "ds", "z-0.tgz.idx", api.GetOptions{}); err == nil {
+		t.Fatal("a tgz shard was indexed")
+	}
+	// A corrupt shard fails the job, naming the shard.
+	client.Put(ctx, "ds", "bad.tar", strings.NewReader(strings.Repeat("x", 3000)), api.PutOptions{Size: 3000})
+	id, _ = client.IndexShards(ctx, "ds", api.ListRange{ObjNames: []string{"bad.tar"}})
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || len(j.Errors) == 0 || !strings.Contains(j.Errors[0], "bad.tar") {
+		t.Fatalf("index of a corrupt shard: %+v %v", j, err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Primary().URL()+"/v1/buckets/ds", strings.NewReader(`{"action":"index-shard","value":{"template":"sh-{3..1}.tar"}}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a bad template: %v %v", resp, err)
+	}
+}
+
+// dSort with output_index writes an index beside every output shard.
+func TestDsortOutputIndex(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{0..4}.tar", Records: 20, RecordSize: 500, Extensions: []string{".jpg", ".cls"}, Seed: 5})
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..4}.tar"},
+		"output_format":"out-{00..99}.tar","output_shard_size":"20KiB","algorithm":{"kind":"shuffle","seed":"5"},"output_index":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := waitDsort(t, client, id); !sum.Archived || sum.Aborted {
+		t.Fatalf("job ended %+v", sum)
+	}
+	var shards []string
+	for e, err := range client.ListAll(ctx, "dst", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !formats.IsIndexName(e.Name) {
+			shards = append(shards, e.Name)
+		}
+	}
+	if len(shards) < 2 {
+		t.Fatalf("output shards %v", shards)
+	}
+	if got := checkIndexes(t, client, "dst", shards); got != 5*20*2 {
+		t.Fatalf("%d members indexed, want 200", got)
+	}
+	if _, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..4}.tar"},
+		"output_format":"out-{00..99}.tgz","output_index":true}`)); err == nil || !strings.Contains(err.Error(), "output_index") {
+		t.Fatalf("output_index with tgz output: %v", err)
+	}
+}
