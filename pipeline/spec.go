@@ -48,8 +48,8 @@ type Spec struct {
 	// OutputIndex writes a shard index (formats.Index) beside every output
 	// shard, for readers that fetch one record by one range read; the
 	// output format must be tar.
-	OutputIndex bool `json:"output_index,omitempty"`
-	Description                string      `json:"description,omitempty"`
+	OutputIndex bool   `json:"output_index,omitempty"`
+	Description string `json:"description,omitempty"`
 	Reactions
 	// Config holds per-job overrides: AIStore's CLI sends its whole dsort
 	// config section here.
