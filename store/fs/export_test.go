@@ -15,3 +15,6 @@ func (s *Store) MountpathsOf(b store.Bucket, name string, n int) []string {
 	}
 	return out
 }
+
+// NewGroupSyncer exposes the group syncer over a flush function.
+func NewGroupSyncer(flush func() error) interface{ Sync() error } { return newGroupSyncer(flush) }

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -61,6 +60,10 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		for _, w := range works {
 			os.Remove(w)
 		}
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+	}
+	// The rename and the metadata are durable before the acknowledgment.
+	if err := s.syncMountpaths(now); err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
 	if len(later) > 0 {
@@ -183,31 +186,20 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	return meta, works, nil
 }
 
-// syncAll makes the work files durable, in parallel (each is on its own
-// mountpath), and closes them.
+// syncAll closes the work files and makes them durable by the group
+// sync of their mountpaths: their data is on disk before any is renamed
+// into place, so that a crash leaves an object whole or absent.
 func (s *Store) syncAll(files []*os.File, mps []mountpath) error {
-	errs := make([]error, len(files))
-	syncOne := func(i int) {
-		if !s.config.NoSync {
-			if err := files[i].Sync(); err != nil {
-				s.suspectAfter(mps[i], err)
-				errs[i] = classify(err)
-			}
-		}
-		if err := files[i].Close(); err != nil && errs[i] == nil {
-			errs[i] = classify(err)
+	var errs []error
+	for _, f := range files {
+		if err := f.Close(); err != nil {
+			errs = append(errs, classify(err))
 		}
 	}
-	if len(files) == 1 {
-		syncOne(0)
-		return errs[0]
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
-	var wg sync.WaitGroup
-	for i := range files {
-		wg.Go(func() { syncOne(i) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return s.syncMountpaths(mps)
 }
 
 // commit versions and stamps the work files and renames them into place
@@ -654,7 +646,7 @@ const writeBehindChunk = 8 << 20
 
 // writeBehind starts the writeback of each chunk of a file as soon as it
 // is written (sync_file_range, asynchronous), so that the disk works while
-// the rest streams in and the final fsync has little left to do.
+// the rest streams in and the group sync has little left to do.
 type writeBehind struct {
 	file    *os.File
 	written int64
@@ -665,7 +657,7 @@ func (w *writeBehind) Write(p []byte) (int, error) {
 	n, err := w.file.Write(p)
 	w.written += int64(n)
 	if w.written-w.flushed >= writeBehindChunk {
-		// Best effort: fsync before the rename is what makes it durable.
+		// Best effort: the group sync before the rename makes it durable.
 		unix.SyncFileRange(int(w.file.Fd()), w.flushed, w.written-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
 		w.flushed = w.written
 	}

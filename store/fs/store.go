@@ -26,9 +26,13 @@ import (
 type Config struct {
 	// Mountpaths are the directories objects are spread over; at least one.
 	Mountpaths []string
-	// NoSync skips the fsync before a work file is renamed into place:
-	// faster, but a power loss may leave an empty object. Zero means fsync.
+	// NoSync skips making a PUT durable before it is acknowledged:
+	// faster, but a power loss may lose acknowledged objects. Zero means
+	// group commit (see groupSyncer).
 	NoSync bool
+	// SyncFS makes what was written on a mountpath's filesystem durable;
+	// nil means syncfs(2). Tests inject their own.
+	SyncFS func(mountpath string) error
 	// Logger receives notices; nil discards them.
 	Logger *slog.Logger
 	// OnMountpathChange, when set, is told when a mountpath is enabled,
@@ -67,6 +71,8 @@ type Store struct {
 	copierOnce   sync.Once
 	verifies     chan pendingCopy
 	verifierOnce sync.Once
+	// syncers group the syncs of durable PUTs, one per mountpath path.
+	syncers sync.Map
 }
 
 var (

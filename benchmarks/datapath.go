@@ -1,0 +1,175 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/pool"
+)
+
+// The data path as curl, boto3 and the PyTorch loader take it: a plain
+// net/http client that sends every request to the gateway and follows its
+// redirects (GET 301, PUT 307) to the target, against 1 gateway and 2
+// targets of aisnode processes; durable by default (group commit) and
+// with -no-sync. Beside a bare net/http server moving the same bytes and,
+// for the durable PUT, the disk writing each file with its own fsync.
+
+// datapathTargets is the targets of the datapath cluster.
+const datapathTargets = 2
+
+func datapathSuite() Suite {
+	return Suite{
+		Name: "datapath",
+		Doc: "PUT and GET through the gateway's redirects with a plain net/http client (1 gateway, 2 targets; durable and -no-sync) " +
+			"beside a bare net/http server and the disk with an fsync per file",
+		DefaultSize: 256 << 20,
+		Run:         runDatapath,
+	}
+}
+
+func datapathName(sync bool, method string, size int) string {
+	mode := "durable"
+	if !sync {
+		mode = "no-sync"
+	}
+	return fmt.Sprintf("redirected %s %s %s, %d workers", mode, method, sizeName(size), httpWorkers)
+}
+
+func diskSyncedName(size int) string {
+	return fmt.Sprintf("disk write %s files, fsync each, %d workers", sizeName(size), httpWorkers)
+}
+
+func runDatapath(ctx context.Context, cfg Config) ([]Result, error) {
+	rec := newRecorder("datapath", cfg.Logger)
+	src := randomBytes(srcSize)
+	lb, err := startLoopback(src)
+	if err != nil {
+		return nil, err
+	}
+	defer lb.close()
+	for _, size := range objectSizes {
+		if err := lb.figures(ctx, rec, cfg.Size, size, httpWorkers, ""); err != nil {
+			return rec.results, err
+		}
+		n := count(cfg.Size, size)
+		dir := filepath.Join(cfg.Dir, "disk", sizeName(size))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return rec.results, err
+		}
+		disk := figure{name: diskSyncedName(size), bytes: n * int64(size), ops: n}
+		if err := rec.measure(ctx, disk, func() error { return writeSynced(ctx, dir, src, n, size) }); err != nil {
+			return rec.results, err
+		}
+		os.RemoveAll(dir)
+	}
+	if cfg.Aisnode == "" {
+		why := "no aisnode binary (build it with 'make build', or pass -aisnode)"
+		for _, sync := range []bool{true, false} {
+			for _, size := range objectSizes {
+				rec.skip(datapathName(sync, "PUT", size), loopbackName("PUT", size, httpWorkers), why)
+				rec.skip(datapathName(sync, "GET", size), loopbackName("GET", size, httpWorkers), why)
+			}
+		}
+		return rec.results, nil
+	}
+	for _, sync := range []bool{true, false} {
+		if err := datapathRun(ctx, rec, cfg, src, sync); err != nil {
+			return rec.results, err
+		}
+	}
+	return rec.results, nil
+}
+
+// writeSynced writes n files with httpWorkers workers, each file synced
+// before it is closed: the disk's bound for durable PUTs one by one.
+func writeSynced(ctx context.Context, dir string, src []byte, n int64, size int) error {
+	return runWorkers(ctx, httpWorkers, n, 0, func(ctx context.Context, i int64, _ []byte) error {
+		f, err := os.OpenFile(filePath(dir, i), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(slice(src, i, size))
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+func datapathRun(ctx context.Context, rec *recorder, cfg Config, src []byte, sync bool) error {
+	dir, args := filepath.Join(cfg.Dir, "durable"), []string(nil)
+	if !sync {
+		dir, args = filepath.Join(cfg.Dir, "no-sync"), []string{"-no-sync"}
+	}
+	c, err := startLocalClusterOf(ctx, dir, cfg.Aisnode, 1, datapathTargets, args...)
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	if err := api.NewClient(c.endpoint).CreateBucket(ctx, benchBucket, nil); err != nil {
+		return err
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil
+	transport.MaxIdleConnsPerHost = 64
+	client := &http.Client{Transport: transport}
+	note := fmt.Sprintf("1 gateway and %d targets, each an aisnode process; every request to the gateway, redirects followed", datapathTargets)
+	for _, size := range objectSizes {
+		n := count(cfg.Size, size)
+		bytesMoved := n * int64(size)
+		put := figure{name: datapathName(sync, "PUT", size), baseline: loopbackName("PUT", size, httpWorkers), bytes: bytesMoved, ops: n, note: note}
+		if sync {
+			put.bounds = []string{diskSyncedName(size)}
+		}
+		get := figure{name: datapathName(sync, "GET", size), baseline: loopbackName("GET", size, httpWorkers), bytes: bytesMoved, ops: n, note: note, repeat: true}
+		url := func(i int64) string { return fmt.Sprintf("%s/v1/objects/%s/dp-%d/%d", c.endpoint, benchBucket, size, i) }
+		err := rec.measureWith(ctx, put, func() error {
+			return runWorkers(ctx, httpWorkers, n, pool.CopyBufferSize, func(ctx context.Context, i int64, buf []byte) error {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPut, url(i), bytes.NewReader(slice(src, i, size)))
+				if err != nil {
+					return err
+				}
+				return plainDo(client, req, buf)
+			})
+		}, c)
+		if err != nil {
+			return err
+		}
+		err = rec.measureWith(ctx, get, func() error {
+			return runWorkers(ctx, httpWorkers, n, pool.CopyBufferSize, func(ctx context.Context, i int64, buf []byte) error {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url(i), nil)
+				if err != nil {
+					return err
+				}
+				return plainDo(client, req, buf)
+			})
+		}, c)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plainDo sends a request as a plain HTTP client does and drains the
+// answer; anything but 200 is an error.
+func plainDo(client *http.Client, req *http.Request, buf []byte) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	drainInto(resp.Body, buf)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package fs
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Group commit: a durable PUT is acknowledged after one syncfs of its
+// mountpath's filesystem that began after its writes, shared by every PUT
+// waiting at that moment. A sync runs as soon as none runs; the writers
+// that arrive meanwhile form the next batch, led by one of them. A lone
+// writer waits for one sync, many writers share each.
+
+// groupSyncer batches the syncs of one mountpath.
+type groupSyncer struct {
+	flush func() error
+	mu   sync.Mutex
+	cond *sync.Cond
+	// running is set while a sync runs; next is the batch the next sync
+	// covers (nil when nobody waits).
+	running bool
+	next    *syncBatch
+	// syncs and writers count, for the statistics.
+	syncs, writers atomic.Int64
+}
+
+// syncBatch is the writers one sync covers.
+type syncBatch struct {
+	finished bool
+	err      error
+}
+
+func newGroupSyncer(flush func() error) *groupSyncer {
+	g := &groupSyncer{flush: flush}
+	g.cond = sync.NewCond(&g.mu)
+	return g
+}
+
+// Sync returns once a sync that began after the call has ended.
+func (g *groupSyncer) Sync() error {
+	g.writers.Add(1)
+	g.mu.Lock()
+	if g.next == nil {
+		g.next = &syncBatch{}
+	}
+	b := g.next
+	for g.running && !b.finished {
+		g.cond.Wait()
+	}
+	if b.finished {
+		err := b.err
+		g.mu.Unlock()
+		return err
+	}
+	// Lead the batch: later arrivals form the next one.
+	g.running, g.next = true, nil
+	g.mu.Unlock()
+	err := g.flush()
+	g.syncs.Add(1)
+	g.mu.Lock()
+	b.err, b.finished = err, true
+	g.running = false
+	g.cond.Broadcast()
+	g.mu.Unlock()
+	return err
+}
+
+// syncFilesystem makes everything written on the filesystem of a
+// directory durable: data, metadata, renames (syncfs(2)).
+func syncFilesystem(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+// syncerOf returns the group syncer of a mountpath.
+func (s *Store) syncerOf(m mountpath) *groupSyncer {
+	if g, ok := s.syncers.Load(m.path); ok {
+		return g.(*groupSyncer)
+	}
+	path := m.path
+	flush := func() error { return syncFilesystem(path) }
+	if s.config.SyncFS != nil {
+		flush = func() error { return s.config.SyncFS(path) }
+	}
+	g, _ := s.syncers.LoadOrStore(path, newGroupSyncer(flush))
+	return g.(*groupSyncer)
+}
+
+// syncMountpaths runs the group sync of each mountpath, in parallel.
+func (s *Store) syncMountpaths(mps []mountpath) error {
+	if s.config.NoSync || len(mps) == 0 {
+		return nil
+	}
+	if len(mps) == 1 {
+		return s.syncMountpath(mps[0])
+	}
+	errs := make([]error, len(mps))
+	var wg sync.WaitGroup
+	for i, m := range mps {
+		wg.Go(func() { errs[i] = s.syncMountpath(m) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) syncMountpath(m mountpath) error {
+	if err := s.syncerOf(m).Sync(); err != nil {
+		s.suspectAfter(m, err)
+		return classify(err)
+	}
+	return nil
+}
+
+// SyncStats are the group syncs of a store: how many ran and how many
+// writers waited for them.
+type SyncStats struct {
+	Syncs, Writers int64
+}
+
+// SyncStats sums the group syncs of every mountpath.
+func (s *Store) SyncStats() SyncStats {
+	var out SyncStats
+	s.syncers.Range(func(_, v any) bool {
+		g := v.(*groupSyncer)
+		out.Syncs += g.syncs.Load()
+		out.Writers += g.writers.Load()
+		return true
+	})
+	return out
+}
