@@ -1,6 +1,10 @@
 package gateway
 
-import "github.com/aisgo/aisgo/cluster"
+import (
+	"slices"
+
+	"github.com/aisgo/aisgo/cluster"
+)
 
 // Route is a route of the node's table, for tests.
 type Route struct {
@@ -28,3 +32,17 @@ func ServedBy(n *Node, method, pattern string) (gateway, target bool) {
 	}
 	return false, false
 }
+
+// ObjectPrefix starts the path of every object request; the object
+// routes are served outside the route table, so tests build their path
+// from it.
+const ObjectPrefix = objectPrefix
+
+// RouteTable lists the route table without a running node: the methods
+// and patterns do not depend on the node's state (handlers are method
+// values, never called here), so a test can read them without a cluster.
+func RouteTable() []Route { return Routes(&Node{}) }
+
+// ObjectMethods lists the methods of the object routes, which the route
+// table leaves out.
+func ObjectMethods() []string { return slices.Clone(objectMethods) }
