@@ -130,7 +130,9 @@ func datapathRun(ctx context.Context, rec *recorder, cfg Config, src []byte, syn
 			put.bounds = []string{diskSyncedName(size)}
 		}
 		get := figure{name: datapathName(sync, "GET", size), baseline: loopbackName("GET", size, httpWorkers), bytes: bytesMoved, ops: n, note: note, repeat: true}
-		url := func(i int64) string { return fmt.Sprintf("%s/v1/objects/%s/dp-%d/%d", c.endpoint, benchBucket, size, i) }
+		url := func(i int64) string {
+			return fmt.Sprintf("%s/v1/objects/%s/dp-%d/%d", c.endpoint, benchBucket, size, i)
+		}
 		err := rec.measureWith(ctx, put, func() error {
 			return runWorkers(ctx, httpWorkers, n, pool.CopyBufferSize, func(ctx context.Context, i int64, buf []byte) error {
 				req, err := http.NewRequestWithContext(ctx, http.MethodPut, url(i), bytes.NewReader(slice(src, i, size)))

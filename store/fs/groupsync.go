@@ -17,8 +17,8 @@ import (
 // groupSyncer batches the syncs of one mountpath.
 type groupSyncer struct {
 	flush func() error
-	mu   sync.Mutex
-	cond *sync.Cond
+	mu    sync.Mutex
+	cond  *sync.Cond
 	// running is set while a sync runs; next is the batch the next sync
 	// covers (nil when nobody waits).
 	running bool
