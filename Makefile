@@ -24,7 +24,11 @@ unit:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run Allocations ./formats/ ./shards/ ./benchmarks/
 
+# The remote-bucket tests run a real S3 server, versitygw.
+VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
+
 e2e:
+	$(GO) install $(VERSITYGW)
 	$(GO) test -count=1 -tags e2e -timeout 20m ./e2e/
 
 lint: vet

@@ -23,6 +23,7 @@ const (
 	ActionEvictRemote     = "evict-remote-bck"
 	ActionCopyBucket      = "copy-bck"
 	ActionCopyListRange   = "copy-listrange"
+	ActionPrefetch        = "prefetch-listrange"
 	// ActionIndexShards writes a shard index beside each selected tar
 	// shard (value: a ListRange, or {} for every shard).
 	ActionIndexShards = "index-shard"

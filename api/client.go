@@ -501,6 +501,7 @@ var retryDelays = [...]time.Duration{100 * time.Millisecond, 300 * time.Millisec
 // do sends a request, following redirects, and tries again when a node
 // is unavailable for a moment and the body can be sent again.
 func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
+	rq = withProvider(rq)
 	_, rewindable := rq.body.(io.Seeker)
 	var start int64
 	if rewindable {
@@ -619,4 +620,40 @@ func EscapeObjectName(name string) string {
 		parts[i] = url.PathEscape(p)
 	}
 	return strings.Join(parts, "/")
+}
+
+// withProvider lets a bucket be named with its provider, "s3://name" (an
+// s3 bucket) or "ais://name", wherever the client takes a bucket: the
+// path gets the bare name and the query the provider.
+func withProvider(rq request) request {
+	for _, prefix := range []string{"/v1/buckets/", "/v1/objects/"} {
+		rest, ok := strings.CutPrefix(rq.path, prefix)
+		if !ok {
+			continue
+		}
+		escaped, tail, _ := strings.Cut(rest, "/")
+		segment, err := url.PathUnescape(escaped)
+		if err != nil || !strings.Contains(segment, "://") {
+			return rq
+		}
+		b, err := store.ParseBucketURI(segment)
+		if err != nil {
+			return rq
+		}
+		rq.path = prefix + url.PathEscape(b.Name)
+		if tail != "" || strings.HasSuffix(rest, "/") {
+			rq.path += "/" + tail
+		}
+		q := url.Values{}
+		for k, v := range rq.query {
+			q[k] = v
+		}
+		q.Set(QueryProvider, b.Provider)
+		rq.query = q
+		if rq.bucket == segment {
+			rq.bucket = b.Name
+		}
+		return rq
+	}
+	return rq
 }

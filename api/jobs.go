@@ -294,3 +294,16 @@ func (c *Client) BucketSummary(ctx context.Context, bucket, prefix string, poll 
 func (c *Client) IndexShards(ctx context.Context, bucket string, selection ListRange) (string, error) {
 	return c.bucketJobWith(ctx, http.MethodPost, bucket, nil, ActionIndexShards, selection)
 }
+
+// Prefetch starts the job that fetches the selected objects of a remote
+// bucket ("s3://name") into the cluster; it returns the job's id.
+func (c *Client) Prefetch(ctx context.Context, bucket string, selection ListRange) (string, error) {
+	return c.bucketJobWith(ctx, http.MethodPost, bucket, nil, ActionPrefetch, selection)
+}
+
+// Evict starts the job that removes the cluster's cached copies of the
+// selected objects of a remote bucket (the remote keeps them); it returns
+// the job's id.
+func (c *Client) Evict(ctx context.Context, bucket string, selection ListRange) (string, error) {
+	return c.bucketJobWith(ctx, http.MethodDelete, bucket, nil, ActionEvictListRange, selection)
+}

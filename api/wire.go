@@ -95,6 +95,8 @@ type ListObjectsMessage struct {
 
 // List flags of AIStore that AIS-Go honors.
 const (
+	// ListCached lists only what the cluster has of a remote bucket.
+	ListCached = 1 << 0
 	// ListArchive lists the members of each shard after it.
 	ListArchive = 1 << 3
 	// ListNoRecursion lists one level under the prefix: objects, and the

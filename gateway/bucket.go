@@ -82,8 +82,12 @@ func (n *Node) bucketAction(w http.ResponseWriter, r *http.Request, want ...stri
 
 func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 	b, msg, ok := n.bucketAction(w, r, api.ActionCreateBucket, api.ActionMakeNCopies, api.ActionECEncode, api.ActionScrub,
-		api.ActionCopyBucket, api.ActionCopyListRange, api.ActionIndexShards)
+		api.ActionCopyBucket, api.ActionCopyListRange, api.ActionIndexShards, api.ActionPrefetch)
 	if !ok {
+		return
+	}
+	if msg.Action == api.ActionPrefetch {
+		n.handlePrefetch(w, r, b, msg)
 		return
 	}
 	if msg.Action == api.ActionIndexShards {
@@ -109,6 +113,22 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	if b.IsRemote() {
+		// A remote bucket joins the cluster when its store has it.
+		if _, ok := n.currentBuckets().Props(b); ok {
+			n.writeError(w, r, fmt.Errorf("bucket %s: %w", b, store.ErrBucketExists))
+			return
+		}
+		if len(msg.Value) == 0 || string(msg.Value) == "null" {
+			props = store.DefaultRemoteProps(b)
+		}
+		if err := n.addRemoteBucket(r.Context(), b, &props); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if err := n.createBucket(r.Context(), b, props); err != nil {
 		n.writeError(w, r, err)
 		return
@@ -127,7 +147,17 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if msg.Action != api.ActionDestroyBucket {
+	switch {
+	case msg.Action == api.ActionEvictListRange || msg.Action == api.ActionEvictRemote:
+		n.handleEvict(w, r, b, msg)
+		return
+	case msg.Action == api.ActionDestroyBucket && b.IsRemote():
+		// The remote bucket is not the cluster's to destroy: it leaves the
+		// cluster, and what was cached of it goes.
+		msg.Action = api.ActionEvictRemote
+		n.handleEvict(w, r, b, msg)
+		return
+	case msg.Action != api.ActionDestroyBucket:
 		n.handleDeleteListRange(w, r, b, msg)
 		return
 	}
@@ -139,8 +169,16 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 }
 
 // bucketProps returns a bucket's props from the node's BMD.
+// On a gateway, a remote bucket its store has joins the metadata on this
+// first access.
 func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
 	p, ok := n.currentBuckets().Props(b)
+	if !ok && b.IsRemote() && n.config.Role.IsGateway() && n.config.RemoteBuckets != nil {
+		if err := n.addRemoteBucket(context.Background(), b, nil); err != nil {
+			return p, err
+		}
+		p, ok = n.currentBuckets().Props(b)
+	}
 	if !ok {
 		return p, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
 	}

@@ -496,6 +496,15 @@ func (p dsortCluster) CreateBucket(ctx context.Context, b store.Bucket, props st
 // ObjectSizes walks the bucket's listing under prefix.
 func (p dsortCluster) ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error) {
 	out := map[string]int64{}
+	if b.IsRemote() {
+		// A remote bucket's objects are the remote's, cached or not.
+		props, err := p.n.bucketProps(b)
+		if err != nil {
+			return nil, err
+		}
+		err = p.n.eachRemoteObject(ctx, b, props, prefix, func(o store.ObjectMeta) { out[o.Name] = o.Size })
+		return out, err
+	}
 	after := ""
 	for {
 		page, err := p.n.listPage(ctx, b, api.ListObjectsMessage{Prefix: prefix, PageSize: api.MaxPageSize}, after)

@@ -19,6 +19,7 @@ var statuses = []struct {
 	err    error
 	status int
 }{
+	{store.ErrRemote, http.StatusServiceUnavailable},
 	{store.ErrNotFound, http.StatusNotFound},
 	{store.ErrBucketNotFound, http.StatusNotFound},
 	{store.ErrBucketExists, http.StatusConflict},

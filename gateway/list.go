@@ -120,8 +120,18 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	after = max(after, msg.StartAfter)
-	page, err := n.listPage(r.Context(), b, msg, after)
+	var page *api.ListPage
+	if props, _ := n.bucketProps(b); b.IsRemote() && msg.Flags&api.ListCached == 0 {
+		// The token wraps the remote's own.
+		msg.ContinuationToken = after
+		page, err = n.listRemote(r.Context(), b, props, msg)
+		if err == nil && page.ContinuationToken != "" {
+			page.ContinuationToken = encodeToken(page.ContinuationToken)
+		}
+	} else {
+		after = max(after, msg.StartAfter)
+		page, err = n.listPage(r.Context(), b, msg, after)
+	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return

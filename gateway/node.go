@@ -45,6 +45,12 @@ type Config struct {
 	// (store/ec.Wrap): the store the node then uses and the protector its
 	// jobs call. Without it, buckets cannot be erasure-coded.
 	Protect func(st store.Store, peers PartPeers, opts ProtectOptions) (store.Store, Protector)
+	// Remote, when set, decorates a target's store for remote buckets
+	// (store/remote.New): cold GET, write-through, delete from both.
+	// RemoteBuckets answers for them on every node (store/remote.Buckets).
+	// Without them, s3:// buckets are refused.
+	Remote        func(st store.Store) store.Store
+	RemoteBuckets RemoteBuckets
 	// Storage is the local storage beneath Store: mountpaths and the jobs
 	// over them (store/fs); required for target roles.
 	Storage store.Maintainer
@@ -302,6 +308,9 @@ func New(cfg Config) (*Node, error) {
 				Props: n.ecProps, WorkDir: filepath.Join(cfg.WorkDir, "ec"), Logger: n.logger,
 				OnRestore: func(store.Bucket, string) { n.metrics.repairs.WithLabelValues("ec").Inc() },
 			})
+		}
+		if cfg.Remote != nil {
+			n.config.Store = cfg.Remote(n.config.Store)
 		}
 		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err != nil {
 			return nil, err

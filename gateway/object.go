@@ -302,7 +302,9 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	setMetaHeaders(w.Header(), meta)
 	h := w.Header()
 	// What AIStore's clients read of a HEAD.
-	h.Set(api.HeaderPresent, "true")
+	// A remote bucket's object not cached here was answered by the
+	// remote: it has no access time of ours.
+	h.Set(api.HeaderPresent, strconv.FormatBool(!meta.Atime.IsZero() || !b.IsRemote()))
 	h.Set(api.HeaderName, name)
 	h.Set(api.HeaderBucketName, b.Name)
 	h.Set(api.HeaderBucketProvider, b.Normalize().Provider)

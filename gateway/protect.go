@@ -291,6 +291,10 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.summarize(ctx, b, req.Prefix, p) }
 	case jobDeleteObjects:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.deleteSelected(ctx, b, req, p) }
+	case jobPrefetch:
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.prefetchSelected(ctx, b, req, p) }
+	case jobEvict:
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.evictSelected(ctx, b, req, p) }
 	case jobIndexShards:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.indexSelected(ctx, b, req, p) }
 	case jobCopyBucket:
@@ -299,7 +303,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.copySelected(ctx, b, req, p) }
 	default:
-		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobIndexShards}, ", "))
+		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobIndexShards, jobPrefetch, jobEvict}, ", "))
 	}
 	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach && (req.Kind != jobSummary || b.Name != "") {
 		if _, err := n.bucketProps(b); err != nil {

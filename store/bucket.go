@@ -11,8 +11,29 @@ import (
 	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
-// ProviderAIS is the provider of buckets stored by AIS-Go itself.
-const ProviderAIS = "ais"
+// Providers: ProviderAIS is of buckets stored by AIS-Go itself;
+// ProviderAWS of remote buckets in an S3 server ("s3://bucket"), whose
+// objects AIS-Go caches.
+const (
+	ProviderAIS = "ais"
+	ProviderAWS = "aws"
+)
+
+// IsRemote reports whether the bucket's objects live in a remote store.
+func (b Bucket) IsRemote() bool { return b.Normalize().Provider != ProviderAIS }
+
+// ParseBucketURI reads "ais://name", "s3://name" (or "aws://name") and a
+// bare name (an ais bucket); the bucket is validated.
+func ParseBucketURI(s string) (Bucket, error) {
+	b := NewBucket(s)
+	if scheme, name, ok := strings.Cut(s, "://"); ok {
+		b = Bucket{Provider: scheme, Name: name}
+		if scheme == "s3" {
+			b.Provider = ProviderAWS
+		}
+	}
+	return b, b.Validate()
+}
 
 // Bucket names a bucket. The zero Provider means "ais".
 type Bucket struct {
@@ -37,8 +58,8 @@ func (b Bucket) String() string { return b.Normalize().Provider + "://" + b.Name
 // Validate checks the bucket name: 1-64 characters of [A-Za-z0-9._-], and
 // not "." or "..".
 func (b Bucket) Validate() error {
-	if b.Provider != "" && b.Provider != ProviderAIS {
-		return fmt.Errorf("%w: provider %q is not supported (want %q)", ErrInvalidName, b.Provider, ProviderAIS)
+	if b.Provider != "" && b.Provider != ProviderAIS && b.Provider != ProviderAWS {
+		return fmt.Errorf("%w: provider %q is not supported (want %q, or %q for s3:// buckets)", ErrInvalidName, b.Provider, ProviderAIS, ProviderAWS)
 	}
 	if err := pathsafe.Segment("bucket name", b.Name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidName, err)
@@ -63,6 +84,29 @@ type Props struct {
 	BID      Int64String `json:"bid,omitempty"`
 	Access   string      `json:"access,omitempty"`
 	Features string      `json:"features,omitempty"`
+	// Extra configures the backend of a remote bucket.
+	Extra *ExtraProps `json:"extra,omitempty"`
+}
+
+// ExtraProps are per-provider settings of a remote bucket.
+type ExtraProps struct {
+	AWS *AWSProps `json:"aws,omitempty"`
+}
+
+// AWSProps point a bucket at any S3-compatible server; empty fields take
+// the SDK's defaults (its credential chain, AWS's endpoints).
+type AWSProps struct {
+	Endpoint  string `json:"endpoint,omitempty"`
+	Region    string `json:"region,omitempty"`
+	PathStyle bool   `json:"path_style,omitempty"`
+}
+
+// AWS returns the bucket's S3 settings, or the zero settings.
+func (p Props) AWS() AWSProps {
+	if p.Extra != nil && p.Extra.AWS != nil {
+		return *p.Extra.AWS
+	}
+	return AWSProps{}
 }
 
 // AccessAll is the permission bitmask of a bucket anyone may use.
@@ -146,6 +190,15 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(n)
 	return nil
+}
+
+// DefaultRemoteProps are the properties of a remote bucket added to the
+// cluster: LRU on, as AIStore has it for remote buckets.
+func DefaultRemoteProps(b Bucket) Props {
+	p := DefaultProps()
+	p.Provider = b.Normalize().Provider
+	p.LRU.Enabled = true
+	return p
 }
 
 // DefaultProps are the properties of a new ais bucket, as in AIStore.

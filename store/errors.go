@@ -23,6 +23,9 @@ var (
 	ErrNoXattr         = errors.New("store: filesystem does not support extended attributes")
 	ErrSizeMismatch    = errors.New("store: object size does not match the size announced")
 	ErrUnknownChecksum = errors.New("store: unknown checksum type")
+	// ErrRemote: the remote store of a remote bucket did not answer or
+	// failed; wrapped with the remote's own error.
+	ErrRemote = errors.New("store: the remote store is unavailable")
 )
 
 // Kinds name the store's error conditions where errors cross nodes as
@@ -30,6 +33,7 @@ var (
 // to the same sentinels.
 var Kinds = errkind.Table{
 	{Name: "not-found", Err: ErrNotFound},
+	{Name: "remote-unavailable", Err: ErrRemote},
 	{Name: "exists", Err: ErrExists},
 	{Name: "bucket-not-found", Err: ErrBucketNotFound},
 	{Name: "bucket-exists", Err: ErrBucketExists},

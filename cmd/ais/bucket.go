@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
 )
 
 func newBucketCommand() *cobra.Command {
@@ -37,7 +38,7 @@ func newBucketCommand() *cobra.Command {
 				if err := client().CreateBucket(cmd.Context(), b, value); err != nil {
 					return err
 				}
-				fmt.Printf("created ais://%s\n", b)
+				fmt.Printf("created %s\n", uri(b))
 			}
 			return nil
 		},
@@ -58,7 +59,7 @@ func newBucketCommand() *cobra.Command {
 				return printJSON(buckets)
 			}
 			for _, b := range buckets {
-				fmt.Printf("%s://%s\n", b.Provider, b.Name)
+				fmt.Println(bucketURI(b.Provider, b.Name))
 			}
 			return nil
 		},
@@ -78,7 +79,7 @@ func newBucketCommand() *cobra.Command {
 				if err := client().DestroyBucket(cmd.Context(), b); err != nil {
 					return err
 				}
-				fmt.Printf("removed ais://%s\n", b)
+				fmt.Printf("removed %s\n", uri(b))
 			}
 			return nil
 		},
@@ -140,7 +141,7 @@ func listBuckets(ctx context.Context, asJSON bool) error {
 		return printJSON(buckets)
 	}
 	for _, b := range buckets {
-		fmt.Printf("%s://%s\n", b.Provider, b.Name)
+		fmt.Println(bucketURI(b.Provider, b.Name))
 	}
 	return nil
 }
@@ -217,4 +218,12 @@ func reportJob(ctx context.Context, c *api.Client, id string, noWait bool) error
 	fmt.Fprintf(os.Stderr, "job %s\n", id)
 	_, err := followJob(ctx, c, id)
 	return err
+}
+
+// bucketURI writes a bucket as the CLI takes it: "s3://" for provider aws.
+func bucketURI(provider, name string) string {
+	if provider == store.ProviderAWS {
+		provider = "s3"
+	}
+	return provider + "://" + name
 }

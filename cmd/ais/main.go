@@ -82,6 +82,14 @@ func newRoot() *cobra.Command {
 		newStorageCommand(),
 		newJobCommand(),
 		newDashboardCommand(),
+		newRemoteCommand("prefetch", "Fetch objects of a remote bucket into the cluster (a job on every target)",
+			func(c *api.Client, cmd *cobra.Command, bucket string, selection api.ListRange) (string, error) {
+				return c.Prefetch(cmd.Context(), bucket, selection)
+			}),
+		newRemoteCommand("evict", "Drop the cluster's cached copies of objects of a remote bucket; the remote keeps them",
+			func(c *api.Client, cmd *cobra.Command, bucket string, selection api.ListRange) (string, error) {
+				return c.Evict(cmd.Context(), bucket, selection)
+			}),
 	)
 	return root
 }
@@ -95,15 +103,24 @@ func printJSON(v any) error {
 
 // parseURI splits "ais://bucket/object" into bucket and object. The
 // "ais://" scheme may be left out.
+//
+// A remote bucket keeps its scheme ("s3://bucket"): the client passes it
+// on as the bucket's provider.
 func parseURI(s string) (bucket, object string, err error) {
 	rest, ok := strings.CutPrefix(s, "ais://")
+	scheme := ""
 	if !ok && strings.Contains(s, "://") {
-		scheme, _, _ := strings.Cut(s, "://")
-		return "", "", fmt.Errorf("%q: provider %q is not supported (want ais://BUCKET[/OBJECT])", s, scheme)
+		scheme, rest, _ = strings.Cut(s, "://")
+		if scheme != "s3" && scheme != "aws" {
+			return "", "", fmt.Errorf("%q: provider %q is not supported (want ais://BUCKET[/OBJECT] or s3://BUCKET[/OBJECT])", s, scheme)
+		}
 	}
 	bucket, object, _ = strings.Cut(rest, "/")
 	if bucket == "" {
 		return "", "", fmt.Errorf("%q names no bucket (want ais://BUCKET[/OBJECT])", s)
+	}
+	if scheme != "" {
+		bucket = "s3://" + bucket
 	}
 	return bucket, object, nil
 }
@@ -118,4 +135,13 @@ func bucketArg(arg, command string) (string, error) {
 		return "", fmt.Errorf("%q: %s takes a bucket, not an object", arg, command)
 	}
 	return bucket, nil
+}
+
+// uri names a bucket as the user wrote it: "ais://name", or the remote
+// bucket's own "s3://name".
+func uri(bucket string) string {
+	if strings.Contains(bucket, "://") {
+		return bucket
+	}
+	return "ais://" + bucket
 }

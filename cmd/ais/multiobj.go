@@ -101,3 +101,42 @@ func removeSelected(cmd *cobra.Command, arg, template, prefix string, noWait boo
 	}
 	return reportJob(cmd.Context(), c, id, noWait)
 }
+
+// newRemoteCommand makes prefetch and evict: fetch a remote bucket's
+// objects into the cluster, or drop the cluster's copies, as jobs.
+func newRemoteCommand(use, short string, start func(c *api.Client, cmd *cobra.Command, bucket string, selection api.ListRange) (string, error)) *cobra.Command {
+	var template, prefix string
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   use + " s3://BUCKET[/OBJECT] [--template T | --prefix P]",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, name, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			var selection api.ListRange
+			switch {
+			case name != "" && (template != "" || prefix != ""), template != "" && prefix != "":
+				return fmt.Errorf("give an object, --template or --prefix, not two")
+			case name != "":
+				selection.ObjNames = []string{name}
+			case template != "":
+				selection.Template = template
+			default:
+				selection.Template = prefix // a template without ranges is a prefix; "" is the whole bucket
+			}
+			c := client()
+			id, err := start(c, cmd, bucket, selection)
+			if err != nil {
+				return err
+			}
+			return reportJob(cmd.Context(), c, id, noWait)
+		},
+	}
+	cmd.Flags().StringVar(&template, "template", "", "the names of a template, e.g. 'train-{0000..0999}.tar'")
+	cmd.Flags().StringVar(&prefix, "prefix", "", "every name with this prefix")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	return cmd
+}

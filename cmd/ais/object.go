@@ -50,7 +50,7 @@ func newPutCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Printf("put ais://%s/%s (%d bytes)\n", bucket, name, meta.Size)
+				fmt.Printf("put %s/%s (%d bytes)\n", uri(bucket), name, meta.Size)
 				return nil
 			}
 			files, err := collect(args[0], name)
@@ -78,7 +78,7 @@ func newPutCommand() *cobra.Command {
 					}
 					defer file.Close()
 					if _, err := c.Put(gctx, bucket, f.name, file, api.PutOptions{Size: f.size}); err != nil {
-						return fmt.Errorf("put %s as ais://%s/%s: %w", f.path, bucket, f.name, err)
+						return fmt.Errorf("put %s as %s/%s: %w", f.path, uri(bucket), f.name, err)
 					}
 					bar.IncrInt64(f.size)
 					count.Add(1)
@@ -94,7 +94,7 @@ func newPutCommand() *cobra.Command {
 				return err
 			}
 			elapsed := time.Since(start)
-			fmt.Printf("put %d objects (%s) into ais://%s in %s (%.1f MiB/s)\n", count.Load(), shards.FormatSize(total), bucket,
+			fmt.Printf("put %d objects (%s) into %s in %s (%.1f MiB/s)\n", count.Load(), shards.FormatSize(total), uri(bucket),
 				elapsed.Round(time.Millisecond), float64(total)/(1<<20)/elapsed.Seconds())
 			return nil
 		},
@@ -187,7 +187,7 @@ func newGetCommand() *cobra.Command {
 				os.Remove(tmp.Name())
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "got ais://%s/%s -> %s (%d bytes)\n", bucket, name, dest, n)
+			fmt.Fprintf(os.Stderr, "got %s/%s -> %s (%d bytes)\n", uri(bucket), name, dest, n)
 			return nil
 		},
 	}
@@ -200,10 +200,10 @@ func newGetCommand() *cobra.Command {
 
 func newListCommand() *cobra.Command {
 	var prefix, props string
-	var asJSON bool
+	var asJSON, cached bool
 	var limit int
 	cmd := &cobra.Command{
-		Use:   "ls [ais://BUCKET]",
+		Use:   "ls [ais://BUCKET | s3://BUCKET]",
 		Short: "List the objects of a bucket (or, with no argument, the buckets)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -219,6 +219,10 @@ func newListCommand() *cobra.Command {
 				prefix = objPrefix
 			}
 			msg := api.ListObjectsMessage{Prefix: prefix, Props: props}
+			if cached {
+				msg.Flags |= api.ListCached
+			}
+			remote := strings.HasPrefix(bucket, "s3://")
 			var entries []api.ListEntry
 			for e, err := range c.ListAll(cmd.Context(), bucket, msg) {
 				if err != nil {
@@ -237,12 +241,19 @@ func newListCommand() *cobra.Command {
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			withMeta := strings.Contains(props, "checksum") || strings.Contains(props, "version") || strings.Contains(props, "atime")
-			if withMeta {
+			switch {
+			case remote:
+				fmt.Fprintln(w, "NAME\tSIZE\tCACHED")
+			case withMeta:
 				fmt.Fprintln(w, "NAME\tSIZE\tCHECKSUM\tVERSION\tATIME")
-			} else {
+			default:
 				fmt.Fprintln(w, "NAME\tSIZE")
 			}
 			for _, e := range entries {
+				if remote {
+					fmt.Fprintf(w, "%s\t%s\t%s\n", e.Name, shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0))
+					continue
+				}
 				if withMeta {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Name, shards.FormatSize(e.Size), e.Checksum, e.Version, e.Atime)
 				} else {
@@ -256,7 +267,15 @@ func newListCommand() *cobra.Command {
 	cmd.Flags().StringVar(&props, "props", "name,size", "properties to show: name,size,checksum,version,atime")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many objects (0: all)")
+	cmd.Flags().BoolVar(&cached, "cached", false, "of a remote bucket, list only what the cluster has cached")
 	return cmd
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func newRemoveCommand() *cobra.Command {
@@ -285,7 +304,7 @@ func newRemoveCommand() *cobra.Command {
 				if err := c.Delete(cmd.Context(), bucket, name); err != nil {
 					return err
 				}
-				fmt.Printf("removed ais://%s/%s\n", bucket, name)
+				fmt.Printf("removed %s/%s\n", uri(bucket), name)
 			}
 			return nil
 		},

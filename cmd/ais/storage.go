@@ -164,7 +164,7 @@ func newScrubCommand(use string) *cobra.Command {
 				fmt.Println(id)
 				return nil
 			}
-			fmt.Fprintf(os.Stderr, "%s ais://%s: job %s\n", use, bucket, id)
+			fmt.Fprintf(os.Stderr, "%s %s: job %s\n", use, uri(bucket), id)
 			j, err := followJob(ctx, c, id)
 			if err != nil {
 				return err
@@ -184,7 +184,7 @@ func newScrubCommand(use string) *cobra.Command {
 				return err
 			}
 			if report.Unrecoverable > 0 {
-				return fmt.Errorf("%d object(s) of ais://%s cannot be recovered", report.Unrecoverable, bucket)
+				return fmt.Errorf("%d object(s) of %s cannot be recovered", report.Unrecoverable, uri(bucket))
 			}
 			return nil
 		},

@@ -33,6 +33,8 @@ import (
 	"github.com/aisgo/aisgo/store/dryrun"
 	"github.com/aisgo/aisgo/store/ec"
 	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/remote"
+	remotes3 "github.com/aisgo/aisgo/store/remote/s3"
 )
 
 // config is the node's configuration: defaults, then the -config file,
@@ -344,6 +346,11 @@ func run(args []string) error {
 	nodeConfig.NewCoordinator = func(cluster pipeline.Cluster, targets pipeline.Targets) *pipeline.Coordinator {
 		return pipeline.NewCoordinator(pipeline.CoordinatorConfig{Cluster: cluster, Targets: targets, Formats: registry, Logger: nodeLogger})
 	}
+	// Remote buckets (s3://) through aws-sdk-go-v2, its credential chain
+	// and each bucket's extra.aws props.
+	backends := remotes3.NewBackends()
+	nodeConfig.RemoteBuckets = remote.Buckets{Resolve: backends.Resolve}
+	nodeConfig.Remote = func(st store.Store) store.Store { return remote.New(st, backends.Resolve) }
 	events := new(gateway.StorageEvents)
 	if role.IsTarget() {
 		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger,

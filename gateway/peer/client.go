@@ -253,7 +253,12 @@ func (c *Client) Status(ctx context.Context, node cluster.Node) (api.NodeStatus,
 // List asks a target for a page of its objects of a bucket.
 func (c *Client) List(ctx context.Context, target cluster.Node, b store.Bucket, query url.Values) ([]api.ListEntry, error) {
 	var page []api.ListEntry
-	err := c.Call(ctx, http.MethodGet, target.URL+"/v1/internal/list/"+url.PathEscape(b.Name)+"?"+query.Encode(), nil, &page)
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	q.Set(api.QueryProvider, b.Normalize().Provider)
+	err := c.Call(ctx, http.MethodGet, target.URL+"/v1/internal/list/"+url.PathEscape(b.Name)+"?"+q.Encode(), nil, &page)
 	return page, err
 }
 
@@ -263,7 +268,7 @@ func (c *Client) Remove(ctx context.Context, target cluster.Node, b store.Bucket
 	var answer struct {
 		Removed int `json:"removed"`
 	}
-	err := c.Call(ctx, http.MethodPost, target.URL+"/v1/internal/remove/"+url.PathEscape(b.Name), req, &answer)
+	err := c.Call(ctx, http.MethodPost, target.URL+"/v1/internal/remove/"+url.PathEscape(b.Name)+"?"+providerQuery(b), req, &answer)
 	return answer.Removed, err
 }
 
@@ -353,4 +358,9 @@ func (c *Client) Fetch(ctx context.Context, holder cluster.Node, id string, reco
 		return nil, err
 	}
 	return resp.Body, nil
+}
+
+// providerQuery names a bucket's provider in an intra-cluster request.
+func providerQuery(b store.Bucket) string {
+	return url.Values{api.QueryProvider: {b.Normalize().Provider}}.Encode()
 }

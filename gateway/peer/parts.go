@@ -141,7 +141,7 @@ func (c *Client) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucke
 
 // Ensure asks the owner of objects to restore those it lacks.
 func (c *Client) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
-	return c.Call(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name), names, nil)
+	return c.Call(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name)+"?"+providerQuery(b), names, nil)
 }
 
 // JobRequest starts a job on a target.

@@ -33,7 +33,7 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 	if props.Created == 0 {
 		props.Created = store.Int64String(time.Now().UnixNano())
 	}
-	props.Provider = store.ProviderAIS
+	props.Provider = b.Normalize().Provider
 	if err := s.createDirs(b); err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (s *Store) SetBucketProps(ctx context.Context, b store.Bucket, props store.
 	if !ok {
 		return fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
 	}
-	props.Provider = store.ProviderAIS
+	props.Provider = b.Normalize().Provider
 	props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
 	props.Created = old.Created
 	md := s.mu.md.Clone()

@@ -1,0 +1,361 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// Remote buckets against a real S3 server: versitygw (v1.8.0, which
+// `make e2e` installs with go install), serving a directory on loopback.
+
+const (
+	remoteAccess = "AKIDREMOTEE2E"
+	remoteSecret = "the-remote-secret"
+)
+
+// versitygwPath finds the S3 server's binary.
+func versitygwPath(t *testing.T) string {
+	t.Helper()
+	if path, err := exec.LookPath("versitygw"); err == nil {
+		return path
+	}
+	out, err := exec.Command("go", "env", "GOPATH").Output()
+	if err == nil {
+		path := filepath.Join(strings.TrimSpace(string(out)), "bin", "versitygw")
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	t.Fatal("versitygw is not installed: run `go install github.com/versity/versitygw/cmd/versitygw@v1.8.0` (make e2e does)")
+	return ""
+}
+
+// s3Server is a running versitygw with a counting proxy in front.
+type s3Server struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	addr     string // versitygw's own
+	endpoint string // the proxy's, which the cluster uses
+	// gets counts object GETs through the proxy, by key.
+	mu   sync.Mutex
+	gets map[string]int
+	down atomic.Bool
+}
+
+func startS3Server(t *testing.T) *s3Server {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePortRange(t, 1)
+	s := &s3Server{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port), gets: map[string]int{}}
+	s.start(dir)
+	target, _ := url.Parse("http://" + s.addr)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.down.Load() {
+			http.Error(w, "the S3 server is stopped", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Method == http.MethodGet && strings.Count(strings.Trim(r.URL.Path, "/"), "/") >= 1 {
+			s.mu.Lock()
+			s.gets[strings.TrimPrefix(r.URL.Path, "/")]++
+			s.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go server.Serve(listener)
+	t.Cleanup(func() { server.Close() })
+	s.endpoint = "http://" + listener.Addr().String()
+	return s
+}
+
+func (s *s3Server) start(dir string) {
+	s.cmd = exec.Command(versitygwPath(s.t), "--access", remoteAccess, "--secret", remoteSecret, "--port", s.addr, "posix", dir)
+	s.cmd.Stdout, s.cmd.Stderr = io.Discard, io.Discard
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := s.cmd
+	s.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if conn, err := net.Dial("tcp", s.addr); err == nil {
+			conn.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal("versitygw did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *s3Server) getsOf(bucket, key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gets[bucket+"/"+key]
+}
+
+// client talks to the S3 server directly, as the data's owner would.
+func (s *s3Server) client() *s3.Client {
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.addr), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(remoteAccess, remoteSecret, "")})
+}
+
+func (s *s3Server) put(ctx context.Context, bucket, key string, data []byte) error {
+	_, err := s.client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)})
+	return err
+}
+
+// remoteCluster starts an S3 server and a cluster whose nodes reach it
+// with the SDK's environment.
+func remoteCluster(t *testing.T, targets int) (*s3Server, *cliCluster) {
+	s := startS3Server(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", remoteAccess)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", remoteSecret)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ENDPOINT_URL", s.endpoint)
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	return s, startCLICluster(t, 1, targets)
+}
+
+func objectData(name string, size int) []byte {
+	return bytes.Repeat([]byte(name+"|"), size/(len(name)+1)+1)[:size]
+}
+
+func TestRemoteBucket(t *testing.T) {
+	s, c := remoteCluster(t, 2)
+	ctx := t.Context()
+	if _, err := s.client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("remote-data")}); err != nil {
+		t.Fatal(err)
+	}
+	// 1,000 objects in S3, none in the cluster.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range 1000 {
+		g.Go(func() error {
+			name := fmt.Sprintf("cold/o-%04d", i)
+			return s.put(gctx, "remote-data", name, objectData(name, 1000+i))
+		})
+	}
+	for i := range 500 {
+		g.Go(func() error {
+			name := fmt.Sprintf("pre/p-%04d", i)
+			return s.put(gctx, "remote-data", name, objectData(name, 500))
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	client := c.client()
+	const bucket = "s3://remote-data"
+	readAll := func(prefix string, n, size int, sizeStep int) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(16)
+		for i := range n {
+			g.Go(func() error {
+				name := fmt.Sprintf(prefix, i)
+				data, err := client.GetBytes(gctx, bucket, name, api.GetOptions{})
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				if !bytes.Equal(data, objectData(name, size+sizeStep*i)) {
+					return fmt.Errorf("%s: wrong bytes", name)
+				}
+				return nil
+			})
+		}
+		return g.Wait()
+	}
+	// The listing has them all, none cached.
+	out := ais(t, c.endpoint, "ls", bucket, "--prefix", "cold/", "--limit", "3")
+	if !strings.Contains(out, "cold/o-0000") || !strings.Contains(out, "no") {
+		t.Fatalf("ls of the remote bucket:\n%s", out)
+	}
+	// Cold GETs, then prefetch of a 500-object template.
+	if err := readAll("cold/o-%04d", 1000, 1000, 1); err != nil {
+		t.Fatalf("cold GET: %v", err)
+	}
+	ais(t, c.endpoint, "prefetch", bucket, "--template", "pre/p-{0000..0499}")
+	if got := s.getsOf("remote-data", "cold/o-0007"); got != 1 {
+		t.Fatalf("cold/o-0007 was fetched %d times", got)
+	}
+	// The S3 server stops: every object is still served, warm.
+	s.down.Store(true)
+	if err := readAll("cold/o-%04d", 1000, 1000, 1); err != nil {
+		t.Fatalf("warm GET with S3 down: %v", err)
+	}
+	if err := readAll("pre/p-%04d", 500, 500, 0); err != nil {
+		t.Fatalf("prefetched objects with S3 down: %v", err)
+	}
+	// An object never fetched: 503 naming the remote, nothing left here.
+	_, err := client.GetBytes(ctx, bucket, "never/fetched", api.GetOptions{})
+	var apiErr *api.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || !strings.Contains(apiErr.Message, "remote") {
+		t.Fatalf("cold GET with S3 down: %v", err)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "ls", bucket); err == nil || !strings.Contains(errOut, "503") && !strings.Contains(errOut, "unavailable") {
+		t.Fatalf("ls with S3 down: %v %s", err, errOut)
+	}
+	cached := ais(t, c.endpoint, "ls", bucket, "--cached", "--json")
+	if strings.Count(cached, `"name"`) != 1500 {
+		t.Fatalf("ls --cached with S3 down: %d entries, want 1500", strings.Count(cached, `"name"`))
+	}
+	s.down.Store(false)
+
+	// validate_warm_get: a changed object is fetched again only with it.
+	name := "cold/o-0001"
+	if err := s.put(ctx, "remote-data", name, []byte("changed in S3")); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := client.GetBytes(ctx, bucket, name, api.GetOptions{}); !bytes.Equal(data, objectData(name, 1001)) {
+		t.Fatalf("without validate_warm_get: %q, want the cached bytes", data)
+	}
+	if err := client.SetBucketProps(ctx, bucket, map[string]any{"versioning": map[string]any{"validate_warm_get": true}}); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := client.GetBytes(ctx, bucket, name, api.GetOptions{}); string(data) != "changed in S3" {
+		t.Fatalf("with validate_warm_get: %q, want the new bytes", data)
+	}
+
+	// 50 concurrent cold GETs of one 64 MiB object: S3 sees one GET.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20)
+	if err := s.put(ctx, "remote-data", "big", big); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			r, _, err := client.Get(ctx, bucket, "big", api.GetOptions{})
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer r.Close()
+			if n, _ := io.Copy(io.Discard, r); n != int64(len(big)) {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 || s.getsOf("remote-data", "big") != 1 {
+		t.Fatalf("50 concurrent cold GETs: %d failed, S3 served %d GETs (want 1)", failed.Load(), s.getsOf("remote-data", "big"))
+	}
+
+	// Write-through and delete; evict keeps the remote copy.
+	ais(t, c.endpoint, "put", writeTemp(t, "through"), bucket+"/written")
+	if got, err := s.client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("remote-data"), Key: aws.String("written")}); err != nil {
+		t.Fatalf("write-through: %v", err)
+	} else {
+		got.Body.Close()
+	}
+	ais(t, c.endpoint, "evict", bucket, "--template", "pre/p-{0000..0099}")
+	cached = ais(t, c.endpoint, "ls", bucket, "--prefix", "pre/", "--cached", "--json")
+	if strings.Count(cached, `"name"`) != 400 {
+		t.Fatalf("after evicting 100 of 500: %d cached", strings.Count(cached, `"name"`))
+	}
+	before := s.getsOf("remote-data", "pre/p-0005")
+	if err := readAll("pre/p-%04d", 10, 500, 0); err != nil || s.getsOf("remote-data", "pre/p-0005") != before+1 {
+		t.Fatalf("an evicted object read again: %v, %d GETs", err, s.getsOf("remote-data", "pre/p-0005")-before)
+	}
+	ais(t, c.endpoint, "rm", bucket+"/written")
+	if _, err := s.client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("remote-data"), Key: aws.String("written")}); err == nil {
+		t.Fatal("the deleted object is still in S3")
+	}
+
+	// Bad input.
+	if _, errOut, err := aisResult(c.endpoint, "ls", "gs://x"); err == nil || !strings.Contains(errOut, "provider") {
+		t.Fatalf("an unknown provider: %v %s", err, errOut)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "ls", "s3://no-such-bucket"); err == nil || !strings.Contains(errOut, "does not exist") {
+		t.Fatalf("a missing remote bucket: %v %s", err, errOut)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "prefetch", bucket, "--template", "x-{9..1}"); err == nil || !strings.Contains(errOut, "template") {
+		t.Fatalf("a malformed template: %v %s", err, errOut)
+	}
+	fmt.Printf("remote: 1,000 cold GETs and a 500-object prefetch from versitygw, all served with it stopped; 50 concurrent cold GETs of 64 MiB made 1 S3 GET\n")
+}
+
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// dSort reads its input from an s3:// bucket through cold GETs, and
+// writes what the same spec writes over an ais:// copy of the input.
+func TestDsortFromRemoteBucket(t *testing.T) {
+	s, c := remoteCluster(t, 3)
+	ctx := t.Context()
+	if _, err := s.client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("shards")}); err != nil {
+		t.Fatal(err)
+	}
+	ais(t, c.endpoint, "bucket", "create", "ais://copy")
+	ais(t, c.endpoint, "archive", "gen-shards", "ais://copy/in-{00..15}.tar", "--records", "30", "--record-size", "4KiB", "--exts", ".jpg,.cls", "--seed", "4")
+	client := c.client()
+	for i := range 16 {
+		name := fmt.Sprintf("in-%02d.tar", i)
+		data, err := client.GetBytes(ctx, "copy", name, api.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.put(ctx, "shards", name, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := func(input, output string) string {
+		path := filepath.Join(t.TempDir(), "spec.json")
+		os.WriteFile(path, []byte(fmt.Sprintf(`{"input_bck":%s,"output_bck":{"name":%q},"input_format":{"template":"in-{00..15}.tar"},
+			"output_format":"out-{000..999}.tar","output_shard_size":"100KiB","algorithm":{"kind":"shuffle","seed":"9"}}`, input, output)), 0o644)
+		return path
+	}
+	for _, run := range []struct{ input, output string }{{`{"name":"shards","provider":"aws"}`, "from-s3"}, {`{"name":"copy"}`, "from-ais"}} {
+		if out := ais(t, c.endpoint, "dsort", "start", spec(run.input, run.output), "--wait"); !strings.Contains(out, "finished") {
+			t.Fatalf("dsort from %s:\n%s", run.input, out)
+		}
+	}
+	fromS3, fromAIS := c.outputs("from-s3"), c.outputs("from-ais")
+	if len(fromS3) < 5 || len(fromS3) != len(fromAIS) {
+		t.Fatalf("outputs: %d from s3, %d from ais", len(fromS3), len(fromAIS))
+	}
+	for name, sum := range fromAIS {
+		if fromS3[name] != sum {
+			t.Fatalf("%s differs between the s3:// and the ais:// input", name)
+		}
+	}
+	if s.getsOf("shards", "in-03.tar") != 1 {
+		t.Fatalf("in-03.tar was fetched %d times", s.getsOf("shards", "in-03.tar"))
+	}
+	fmt.Printf("remote: dSort over an s3:// input (cold GETs) wrote the same %d shards as over its ais:// copy\n", len(fromS3))
+}

@@ -1,0 +1,289 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Remote buckets (s3://): their objects live in an S3 server; the owner
+// target caches each on its first read (store/remote). A remote bucket
+// joins the cluster's bucket metadata on its first access, or by
+// create-bck when it exists remotely.
+
+// RemoteBuckets answers for remote buckets (store/remote.Buckets).
+type RemoteBuckets interface {
+	HeadBucket(ctx context.Context, b store.Bucket, props store.Props) error
+	List(ctx context.Context, b store.Bucket, props store.Props, prefix, token string, max int) ([]store.ObjectMeta, string, error)
+}
+
+// Kinds of the jobs over remote objects.
+const (
+	jobPrefetch = "prefetch-listrange"
+	jobEvict    = "evict-listrange"
+)
+
+// prefetchWorkers bound the cold GETs a prefetch runs at once per target.
+const prefetchWorkers = 8
+
+// remoteTimeout bounds a gateway's question to the remote store.
+const remoteTimeout = 30 * time.Second
+
+// addRemoteBucket adds a remote bucket that exists in its store to the
+// bucket metadata, with the default remote props (or props, when given).
+func (n *Node) addRemoteBucket(ctx context.Context, b store.Bucket, props *store.Props) error {
+	if n.config.RemoteBuckets == nil {
+		return badRequest("bucket %s: this cluster has no backend for provider %q (remote buckets are not configured)", b, b.Provider)
+	}
+	p := store.DefaultRemoteProps(b)
+	if props != nil {
+		p = *props
+		p.Provider = b.Provider
+	}
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	if err := n.config.RemoteBuckets.HeadBucket(ctx, b, p); err != nil {
+		return remoteError(err)
+	}
+	_, err := n.control.Propose(ctx, membership.Change{Kind: membership.CreateBucket, Bucket: b, Props: &p, Created: timeNow()})
+	if errors.Is(err, store.ErrBucketExists) {
+		return nil // added by another request meanwhile
+	}
+	return membershipError(err)
+}
+
+// remoteError names the remote store in a missing bucket's error.
+func remoteError(err error) error {
+	if errors.Is(err, store.ErrBucketNotFound) {
+		return fmt.Errorf("%w (the remote store has no such bucket)", err)
+	}
+	return err
+}
+
+// listRemote answers a page of a remote bucket's listing: the remote's
+// page, each entry flagged present when a target has it cached.
+func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props, msg api.ListObjectsMessage) (*api.ListPage, error) {
+	if n.config.RemoteBuckets == nil {
+		return nil, badRequest("bucket %s: remote buckets are not configured", b)
+	}
+	rctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	size := min(msg.PageSize, 1000)
+	list, next, err := n.config.RemoteBuckets.List(rctx, b, props, msg.Prefix, msg.ContinuationToken, size)
+	if err != nil {
+		return nil, remoteError(err)
+	}
+	page := &api.ListPage{ContinuationToken: next, Entries: make([]api.ListEntry, 0, len(list))}
+	if len(list) == 0 {
+		return page, nil
+	}
+	// What the targets have cached of the page's range of names.
+	local := msg
+	local.ContinuationToken, local.PageSize = "", api.MaxPageSize
+	after := ""
+	if first := list[0].Name; first != "" {
+		after = first[:len(first)-1] // just before the first name
+	}
+	cached, err := n.listPage(ctx, b, local, after)
+	if err != nil {
+		return nil, err
+	}
+	present := map[string]api.ListEntry{}
+	for _, e := range cached.Entries {
+		present[e.Name] = e
+	}
+	for _, o := range list {
+		e := api.ListEntry{Name: o.Name, Size: o.Size, Version: o.Version, ETag: o.Custom["remote.etag"]}
+		if c, ok := present[o.Name]; ok {
+			c.ETag = e.ETag
+			e = c
+			e.Flags |= api.EntryPresent
+		} else {
+			e.Flags &^= api.EntryPresent
+		}
+		page.Entries = append(page.Entries, e)
+	}
+	return page, nil
+}
+
+// prefetchSelected fetches the selected objects of a remote bucket this
+// target owns and does not have, a few at a time.
+func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
+	props, err := n.bucketProps(b)
+	if err != nil {
+		return nil, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefetchWorkers)
+	var mu sync.Mutex
+	fetched := 0
+	each := func(name string) error {
+		if !n.owns(b, name) {
+			return nil
+		}
+		g.Go(func() error {
+			if _, err := n.local.Head(gctx, b, name); err == nil {
+				return nil // cached already
+			}
+			obj, err := n.config.Store.Open(gctx, b, name, store.OpenOptions{})
+			if err != nil {
+				return fmt.Errorf("prefetch %s/%s: %w", b, name, err)
+			}
+			size := obj.Meta().Size
+			obj.Close()
+			mu.Lock()
+			fetched++
+			mu.Unlock()
+			p.Objects.Add(1)
+			p.Bytes.Add(size)
+			return nil
+		})
+		return nil
+	}
+	if len(req.Names) > 0 || req.Template != "" {
+		err = n.eachSelected(gctx, b, req, each)
+	} else {
+		err = n.eachRemote(gctx, b, props, req.Prefix, each)
+	}
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
+	return map[string]int{"fetched": fetched}, err
+}
+
+// eachRemote calls fn on every name of a remote bucket under a prefix.
+func (n *Node) eachRemote(ctx context.Context, b store.Bucket, props store.Props, prefix string, fn func(string) error) error {
+	var fnErr error
+	err := n.eachRemoteObject(ctx, b, props, prefix, func(o store.ObjectMeta) {
+		if fnErr == nil {
+			fnErr = fn(o.Name)
+		}
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
+}
+
+// eachRemoteObject walks a remote bucket's listing under a prefix.
+func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store.Props, prefix string, fn func(store.ObjectMeta)) error {
+	if n.config.RemoteBuckets == nil {
+		return badRequest("bucket %s: remote buckets are not configured", b)
+	}
+	token := ""
+	for {
+		list, next, err := n.config.RemoteBuckets.List(ctx, b, props, prefix, token, 1000)
+		if err != nil {
+			return remoteError(err)
+		}
+		for _, o := range list {
+			if err := ctx.Err(); err != nil {
+				return context.Cause(ctx)
+			}
+			fn(o)
+		}
+		if next == "" {
+			return nil
+		}
+		token = next
+	}
+}
+
+// evictSelected removes the cached copies of the selected objects from
+// this target; the remote keeps them.
+func (n *Node) evictSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
+	evicted := 0
+	err := n.eachSelected(ctx, b, req, func(name string) error {
+		err := n.local.Delete(ctx, b, name, store.DeleteOptions{Stamp: n.stamp()})
+		switch {
+		case err == nil:
+			evicted++
+			p.Objects.Add(1)
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInvalidName):
+		default:
+			return fmt.Errorf("evict %s/%s: %w", b, name, err)
+		}
+		return nil
+	})
+	return map[string]int{"evicted": evicted}, err
+}
+
+// handlePrefetch serves prefetch-listrange on a remote bucket.
+func (n *Node) handlePrefetch(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
+	var lr api.ListRange
+	if err := decodeJSON(msg.Value, &lr); err != nil {
+		n.writeError(w, r, badRequest("%s: value must be {\"objnames\":[...]} or {\"template\":\"...\"}: %w", msg.Action, err))
+		return
+	}
+	var err error
+	if !b.IsRemote() {
+		err = badRequest("%s: %s is not a remote bucket: its objects are all here", msg.Action, b)
+	}
+	req := peer.JobRequest{Kind: jobPrefetch, Bucket: b}
+	if err == nil {
+		req, err = listRangeRequest(req, lr)
+	}
+	if err == nil {
+		_, err = n.bucketProps(b)
+	}
+	var id string
+	if err == nil {
+		id, err = n.startClusterJob(r.Context(), req)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJobStarted(w, http.StatusOK, id)
+}
+
+// handleEvict serves evict-listrange (the selected objects) and
+// evict-remote-bck (the whole bucket: it leaves the bucket metadata and
+// every cached object goes); the remote keeps everything.
+func (n *Node) handleEvict(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
+	if !b.IsRemote() {
+		n.writeError(w, r, badRequest("%s: %s is not a remote bucket: only a remote bucket's cached objects can be evicted", msg.Action, b))
+		return
+	}
+	if _, err := n.bucketProps(b); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if msg.Action == api.ActionEvictRemote {
+		if _, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.DestroyBucket, Bucket: b}); err != nil {
+			n.writeError(w, r, membershipError(err))
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	var lr api.ListRange
+	if err := decodeJSON(msg.Value, &lr); err != nil {
+		n.writeError(w, r, badRequest("%s: value must be {\"objnames\":[...]} or {\"template\":\"...\"}: %w", msg.Action, err))
+		return
+	}
+	if len(lr.ObjNames) == 0 && lr.Template == "" {
+		n.writeError(w, r, badRequest("%s: give objnames or a template (a template without ranges is a prefix)", msg.Action))
+		return
+	}
+	req, err := listRangeRequest(peer.JobRequest{Kind: jobEvict, Bucket: b}, lr)
+	var id string
+	if err == nil {
+		id, err = n.startClusterJob(r.Context(), req)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJobStarted(w, http.StatusOK, id)
+}

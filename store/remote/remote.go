@@ -1,0 +1,329 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// Errors of backends.
+var (
+	// ErrUnavailable: the remote store did not answer, or failed; it is
+	// wrapped with the remote's own error.
+	ErrUnavailable = store.ErrRemote
+)
+
+// Custom metadata keys under which a cached object keeps what the remote
+// said of it.
+const (
+	CustomETag     = "remote.etag"
+	CustomVersion  = "remote.version"
+	CustomModified = "remote.modified"
+)
+
+// ObjectAttrs describe an object in the remote store.
+type ObjectAttrs struct {
+	Name     string
+	Size     int64
+	ETag     string
+	Version  string
+	Modified time.Time
+}
+
+// Backend is a remote object store. Missing buckets and objects are
+// store.ErrBucketNotFound and store.ErrNotFound; a store that cannot be
+// reached is ErrUnavailable.
+type Backend interface {
+	HeadBucket(ctx context.Context, b store.Bucket) error
+	HeadObject(ctx context.Context, b store.Bucket, name string) (ObjectAttrs, error)
+	GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, ObjectAttrs, error)
+	// PutObject stores size bytes of r (a seekable reader, which the
+	// backend may rewind to retry).
+	PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (ObjectAttrs, error)
+	DeleteObject(ctx context.Context, b store.Bucket, name string) error
+	// ListObjects returns up to max objects after a page's token, and
+	// the token of the next page ("" at the end).
+	ListObjects(ctx context.Context, b store.Bucket, prefix, token string, max int) ([]ObjectAttrs, string, error)
+}
+
+// Resolver returns the backend of a remote bucket, by its props.
+type Resolver func(b store.Bucket, props store.Props) (Backend, error)
+
+// Store is a store.Store whose remote buckets are backed by a Backend.
+// Buckets of provider ais pass through untouched.
+type Store struct {
+	store.Store
+	resolve Resolver
+	// flights are the cold GETs in progress: one per object, whatever
+	// the number of readers.
+	mu      sync.Mutex
+	flights map[string]*flight
+}
+
+// flight is one cold GET; readers that come while it runs wait for it.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// New decorates a local store.
+func New(local store.Store, resolve Resolver) *Store {
+	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}}
+}
+
+// backend returns a remote bucket's backend and props; ok is false for an
+// ais bucket.
+func (s *Store) backend(ctx context.Context, b store.Bucket) (Backend, store.Props, bool, error) {
+	if !b.IsRemote() {
+		return nil, store.Props{}, false, nil
+	}
+	md, err := s.Store.Buckets(ctx)
+	if err != nil {
+		return nil, store.Props{}, true, err
+	}
+	props, found := md.Props(b)
+	if !found {
+		return nil, props, true, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
+	}
+	be, err := s.resolve(b, props)
+	return be, props, true, err
+}
+
+// Open reads an object: from the local store when it has it (and, with
+// versioning.validate_warm_get, when the remote still has the same
+// version), else after fetching it from the remote.
+func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	be, props, remote, err := s.backend(ctx, b)
+	if !remote {
+		return s.Store.Open(ctx, b, name, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	obj, err := s.Store.Open(ctx, b, name, opts)
+	switch {
+	case err == nil && !props.Versioning.ValidateWarmGet:
+		return obj, nil
+	case err == nil:
+		attrs, herr := be.HeadObject(ctx, b, name)
+		if herr != nil {
+			obj.Close()
+			if errors.Is(herr, store.ErrNotFound) {
+				// Gone from the remote: the cached copy goes too.
+				s.Store.Delete(ctx, b, name, store.DeleteOptions{})
+			}
+			return nil, herr
+		}
+		if sameVersion(obj.Meta(), attrs) {
+			return obj, nil
+		}
+		obj.Close()
+	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBadChecksum) && !errors.Is(err, store.ErrCorrupt):
+		return nil, err
+	}
+	if err := s.coldGet(ctx, be, b, name); err != nil {
+		return nil, err
+	}
+	return s.Store.Open(ctx, b, name, opts)
+}
+
+// sameVersion reports whether a cached object is the remote's current one.
+func sameVersion(cached store.ObjectMeta, remote ObjectAttrs) bool {
+	if remote.Version != "" && cached.Custom[CustomVersion] != "" {
+		return remote.Version == cached.Custom[CustomVersion]
+	}
+	etag := cached.Custom[CustomETag]
+	if etag == "" {
+		etag = cached.Custom[store.CustomETag] // written through
+	}
+	return remote.ETag != "" && remote.ETag == etag && remote.Size == cached.Size
+}
+
+// Fetch makes sure the local store has an object (prefetch): a cold GET
+// when it does not.
+func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched bool, size int64, err error) {
+	be, _, remote, err := s.backend(ctx, b)
+	if !remote || err != nil {
+		return false, 0, err
+	}
+	if meta, err := s.Store.Head(ctx, b, name); err == nil {
+		return false, meta.Size, nil
+	}
+	if err := s.coldGet(ctx, be, b, name); err != nil {
+		return false, 0, err
+	}
+	meta, err := s.Store.Head(ctx, b, name)
+	return true, meta.Size, err
+}
+
+// coldGet fetches an object into the local store, once for all the
+// readers that ask for it at the same time.
+func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name string) error {
+	key := b.String() + "/" + name
+	s.mu.Lock()
+	if f, ok := s.flights[key]; ok {
+		s.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[key] = f
+	s.mu.Unlock()
+	// The fetch outlives a reader that gives up: others may wait on it.
+	f.err = s.fetch(context.WithoutCancel(ctx), be, b, name)
+	s.mu.Lock()
+	delete(s.flights, key)
+	s.mu.Unlock()
+	close(f.done)
+	return f.err
+}
+
+func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name string) error {
+	r, attrs, err := be.GetObject(ctx, b, name)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	_, err = s.Store.Put(ctx, b, name, r, store.PutOptions{Size: attrs.Size, Custom: customOf(attrs)})
+	if err != nil {
+		return fmt.Errorf("cold GET %s/%s: %w", b, name, err)
+	}
+	return nil
+}
+
+// customOf is what a cached object keeps of its remote attributes.
+func customOf(attrs ObjectAttrs) map[string]string {
+	custom := map[string]string{}
+	if attrs.ETag != "" {
+		custom[CustomETag] = attrs.ETag
+	}
+	if attrs.Version != "" {
+		custom[CustomVersion] = attrs.Version
+	}
+	if !attrs.Modified.IsZero() {
+		custom[CustomModified] = strconv.FormatInt(attrs.Modified.UnixNano(), 10)
+	}
+	return custom
+}
+
+// Head answers from the local store, or from the remote for an object
+// not cached (Custom[CustomETag] set, Atime zero).
+func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	be, _, remote, err := s.backend(ctx, b)
+	if !remote {
+		return s.Store.Head(ctx, b, name)
+	}
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	meta, err := s.Store.Head(ctx, b, name)
+	if !errors.Is(err, store.ErrNotFound) {
+		return meta, err
+	}
+	attrs, err := be.HeadObject(ctx, b, name)
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	return store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)}, nil
+}
+
+// Put writes through: the object is stored locally, then in the remote,
+// and only then acknowledged; a remote failure removes the local copy.
+func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	be, _, remote, err := s.backend(ctx, b)
+	if !remote {
+		return s.Store.Put(ctx, b, name, r, opts)
+	}
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	// The MD5 is what S3 answers as the ETag of a single PUT: a validated
+	// warm GET then knows the cached copy is the remote's.
+	opts.ETag = true
+	meta, err := s.Store.Put(ctx, b, name, r, opts)
+	if err != nil {
+		return meta, err
+	}
+	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
+	if err == nil {
+		_, err = be.PutObject(ctx, b, name, obj, meta.Size)
+		obj.Close()
+	}
+	if err != nil {
+		s.Store.Delete(context.WithoutCancel(ctx), b, name, store.DeleteOptions{Stamp: meta.Stamp})
+		return store.ObjectMeta{}, fmt.Errorf("write through %s/%s: %w", b, name, err)
+	}
+	return meta, nil
+}
+
+// Delete removes an object from the remote and from the local store.
+func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	be, _, remote, err := s.backend(ctx, b)
+	if !remote {
+		return s.Store.Delete(ctx, b, name, opts)
+	}
+	if err != nil {
+		return err
+	}
+	rerr := be.DeleteObject(ctx, b, name)
+	if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+		return rerr
+	}
+	lerr := s.Store.Delete(ctx, b, name, opts)
+	if errors.Is(lerr, store.ErrNotFound) && rerr == nil {
+		return nil
+	}
+	return lerr
+}
+
+// Backend returns a remote bucket's backend, for the listing and the
+// jobs over remote objects.
+func (s *Store) Backend(ctx context.Context, b store.Bucket) (Backend, error) {
+	be, _, remote, err := s.backend(ctx, b)
+	if !remote {
+		return nil, fmt.Errorf("bucket %s is not remote", b)
+	}
+	return be, err
+}
+
+// Buckets answers for remote buckets by their props, in the store's
+// terms: what a gateway asks of them (does the bucket exist, a page of
+// its listing) and what prefetch lists.
+type Buckets struct{ Resolve Resolver }
+
+// HeadBucket checks that a remote bucket exists.
+func (bs Buckets) HeadBucket(ctx context.Context, b store.Bucket, props store.Props) error {
+	be, err := bs.Resolve(b, props)
+	if err != nil {
+		return err
+	}
+	return be.HeadBucket(ctx, b)
+}
+
+// List returns a page of a remote bucket's listing and the next page's
+// token ("" at the end).
+func (bs Buckets) List(ctx context.Context, b store.Bucket, props store.Props, prefix, token string, max int) ([]store.ObjectMeta, string, error) {
+	be, err := bs.Resolve(b, props)
+	if err != nil {
+		return nil, "", err
+	}
+	list, next, err := be.ListObjects(ctx, b, prefix, token, max)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]store.ObjectMeta, len(list))
+	for i, a := range list {
+		out[i] = store.ObjectMeta{Name: a.Name, Size: a.Size, Version: a.Version, Custom: customOf(a)}
+	}
+	return out, next, nil
+}

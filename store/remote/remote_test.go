@@ -1,0 +1,232 @@
+package remote_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/remote"
+)
+
+// fakeBackend is an in-memory remote store that counts its GETs.
+type fakeBackend struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	gets    atomic.Int64
+	down    atomic.Bool
+	// slow delays each GET, so that readers pile up on a cold GET.
+	slow time.Duration
+}
+
+func etagOf(data []byte) string { sum := md5.Sum(data); return hex.EncodeToString(sum[:]) }
+
+func (f *fakeBackend) check() error {
+	if f.down.Load() {
+		return errors.Join(remote.ErrUnavailable, errors.New("connection refused"))
+	}
+	return nil
+}
+
+func (f *fakeBackend) HeadBucket(ctx context.Context, b store.Bucket) error { return f.check() }
+
+func (f *fakeBackend) HeadObject(ctx context.Context, b store.Bucket, name string) (remote.ObjectAttrs, error) {
+	if err := f.check(); err != nil {
+		return remote.ObjectAttrs{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, ok := f.objects[name]
+	if !ok {
+		return remote.ObjectAttrs{}, store.ErrNotFound
+	}
+	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: etagOf(data)}, nil
+}
+
+func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
+	attrs, err := f.HeadObject(ctx, b, name)
+	if err != nil {
+		return nil, attrs, err
+	}
+	f.gets.Add(1)
+	time.Sleep(f.slow)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return io.NopCloser(bytes.NewReader(f.objects[name])), attrs, nil
+}
+
+func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+	if err := f.check(); err != nil {
+		return remote.ObjectAttrs{}, err
+	}
+	data, err := io.ReadAll(r)
+	if err != nil || int64(len(data)) != size {
+		return remote.ObjectAttrs{}, errors.New("short body")
+	}
+	f.mu.Lock()
+	f.objects[name] = data
+	f.mu.Unlock()
+	return remote.ObjectAttrs{Name: name, Size: size, ETag: etagOf(data)}, nil
+}
+
+func (f *fakeBackend) DeleteObject(ctx context.Context, b store.Bucket, name string) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.objects[name]; !ok {
+		return store.ErrNotFound
+	}
+	delete(f.objects, name)
+	return nil
+}
+
+func (f *fakeBackend) ListObjects(ctx context.Context, b store.Bucket, prefix, token string, max int) ([]remote.ObjectAttrs, string, error) {
+	return nil, "", f.check()
+}
+
+func newRemote(t *testing.T, validateWarm bool) (*remote.Store, *fakeBackend, store.Store, store.Bucket) {
+	t.Helper()
+	local, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &fakeBackend{objects: map[string][]byte{}}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "remote-bucket"}
+	props := store.DefaultRemoteProps(b)
+	props.Versioning.ValidateWarmGet = validateWarm
+	if err := local.CreateBucket(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	rs := remote.New(local, func(store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	return rs, be, local, b
+}
+
+func read(t *testing.T, s store.Store, b store.Bucket, name string) (string, error) {
+	t.Helper()
+	obj, err := s.Open(t.Context(), b, name, store.OpenOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(obj)
+	return string(data), err
+}
+
+// Many readers of an object not cached make one remote GET; later reads
+// never reach the remote, even when it is down.
+func TestColdGetOnceThenWarm(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	be.objects["big"] = bytes.Repeat([]byte("x"), 1<<20)
+	be.slow = 50 * time.Millisecond
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			if data, err := read(t, rs, b, "big"); err != nil || len(data) != 1<<20 {
+				t.Errorf("cold read: %d bytes, %v", len(data), err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := be.gets.Load(); n != 1 {
+		t.Fatalf("50 concurrent cold reads made %d remote GETs, want 1", n)
+	}
+	meta, err := local.Head(t.Context(), b, "big")
+	if err != nil || meta.Custom[remote.CustomETag] != etagOf(be.objects["big"]) {
+		t.Fatalf("cached copy %+v, %v: want the remote ETag kept", meta, err)
+	}
+	be.down.Store(true)
+	if data, err := read(t, rs, b, "big"); err != nil || len(data) != 1<<20 {
+		t.Fatalf("warm read with the remote down: %v", err)
+	}
+	if n := be.gets.Load(); n != 1 {
+		t.Fatalf("a warm read reached the remote (%d GETs)", n)
+	}
+	// Not cached and the remote down: unavailable, nothing left behind.
+	if _, err := read(t, rs, b, "other"); !errors.Is(err, store.ErrRemote) {
+		t.Fatalf("cold read with the remote down: %v, want ErrRemote", err)
+	}
+	if _, err := local.Head(t.Context(), b, "other"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a failed cold GET left %v", err)
+	}
+	// Missing remotely: not found.
+	be.down.Store(false)
+	if _, err := read(t, rs, b, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an object the remote does not have: %v", err)
+	}
+}
+
+// With validate_warm_get a changed remote object is fetched again;
+// without it the cached bytes are served.
+func TestValidateWarmGet(t *testing.T) {
+	for _, validate := range []bool{false, true} {
+		rs, be, _, b := newRemote(t, validate)
+		be.objects["o"] = []byte("version one")
+		if data, _ := read(t, rs, b, "o"); data != "version one" {
+			t.Fatalf("first read %q", data)
+		}
+		be.objects["o"] = []byte("version two!")
+		want := "version one"
+		if validate {
+			want = "version two!"
+		}
+		if data, err := read(t, rs, b, "o"); data != want || err != nil {
+			t.Fatalf("validate_warm_get=%v: read %q %v, want %q", validate, data, err, want)
+		}
+	}
+}
+
+// A PUT writes through to the remote; a remote failure leaves no local
+// copy; a delete removes both; HEAD of an object not cached answers from
+// the remote.
+func TestWriteThroughAndDelete(t *testing.T) {
+	rs, be, local, b := newRemote(t, true)
+	if _, err := rs.Put(t.Context(), b, "w", strings.NewReader("written"), store.PutOptions{Size: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if string(be.objects["w"]) != "written" {
+		t.Fatalf("remote has %q", be.objects["w"])
+	}
+	// The cached copy is known current: a validated read does not fetch.
+	if data, err := read(t, rs, b, "w"); data != "written" || err != nil || be.gets.Load() != 0 {
+		t.Fatalf("read after write-through: %q %v, %d GETs", data, err, be.gets.Load())
+	}
+	be.down.Store(true)
+	if _, err := rs.Put(t.Context(), b, "x", strings.NewReader("lost"), store.PutOptions{Size: 4}); !errors.Is(err, store.ErrRemote) {
+		t.Fatalf("PUT with the remote down: %v", err)
+	}
+	if _, err := local.Head(t.Context(), b, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a failed write-through left a local copy: %v", err)
+	}
+	be.down.Store(false)
+	be.objects["only-remote"] = []byte("abc")
+	meta, err := rs.Head(t.Context(), b, "only-remote")
+	if err != nil || meta.Size != 3 || !meta.Atime.IsZero() {
+		t.Fatalf("HEAD of an object not cached: %+v %v", meta, err)
+	}
+	if err := rs.Delete(t.Context(), b, "w", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := be.objects["w"]; ok {
+		t.Fatal("the remote still has the deleted object")
+	}
+	if _, err := local.Head(t.Context(), b, "w"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the local copy of a deleted object: %v", err)
+	}
+	// ais buckets pass through untouched.
+	ais := store.NewBucket("plain")
+	local.CreateBucket(t.Context(), ais, store.DefaultProps())
+	if _, err := rs.Put(t.Context(), ais, "p", strings.NewReader("p"), store.PutOptions{Size: 1}); err != nil || len(be.objects) != 1 {
+		t.Fatalf("an ais PUT: %v, remote has %d objects", err, len(be.objects))
+	}
+}

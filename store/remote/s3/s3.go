@@ -1,0 +1,214 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/remote"
+)
+
+// defaultRegion is the region when neither the bucket nor the SDK's
+// configuration names one (S3-compatible servers take any).
+const defaultRegion = "us-east-1"
+
+// Backends makes and keeps one client per endpoint, region and addressing.
+type Backends struct {
+	mu      sync.Mutex
+	clients map[store.AWSProps]*Backend
+	// HTTPClient carries the requests; nil means the SDK's.
+	HTTPClient *http.Client
+}
+
+// NewBackends returns an empty set of clients.
+func NewBackends() *Backends { return &Backends{clients: map[store.AWSProps]*Backend{}} }
+
+// Resolve is a remote.Resolver: the backend of a bucket by its props.
+func (bs *Backends) Resolve(b store.Bucket, props store.Props) (remote.Backend, error) {
+	if p := b.Normalize().Provider; p != store.ProviderAWS {
+		return nil, fmt.Errorf("%w: provider %q has no backend", store.ErrInvalidName, p)
+	}
+	settings := props.AWS()
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if be, ok := bs.clients[settings]; ok {
+		return be, nil
+	}
+	be, err := newBackend(settings, bs.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	bs.clients[settings] = be
+	return be, nil
+}
+
+// Backend is one S3 client.
+type Backend struct {
+	client *awss3.Client
+	where  string // the endpoint, for errors
+}
+
+func newBackend(settings store.AWSProps, httpClient *http.Client) (*Backend, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	options := []func(*config.LoadOptions) error{}
+	if settings.Region != "" {
+		options = append(options, config.WithRegion(settings.Region))
+	}
+	if httpClient != nil {
+		options = append(options, config.WithHTTPClient(httpClient))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, options...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: S3 credentials and settings: %w", remote.ErrUnavailable, err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = defaultRegion
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return nil, fmt.Errorf("%w: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile): %w", remote.ErrUnavailable, err)
+	}
+	endpoint := settings.Endpoint
+	if endpoint == "" {
+		endpoint = aws.ToString(cfg.BaseEndpoint) // AWS_ENDPOINT_URL
+	}
+	client := awss3.NewFromConfig(cfg, func(o *awss3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		// A server named by its address cannot take the bucket in the
+		// host name.
+		o.UsePathStyle = settings.PathStyle || addressedByIP(endpoint)
+		// Checksums only when an operation needs them: S3-compatible
+		// servers differ in what they accept.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	where := endpoint
+	if where == "" {
+		where = "AWS S3 (" + cfg.Region + ")"
+	}
+	return &Backend{client: client, where: where}, nil
+}
+
+// classify maps S3's errors to the store's and names the remote.
+func (be *Backend) classify(err error, b store.Bucket, name string) error {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "NoSuchBucket":
+			return fmt.Errorf("remote bucket %s at %s: %w", b, be.where, store.ErrBucketNotFound)
+		case "NoSuchKey", "NotFound":
+			if name == "" {
+				return fmt.Errorf("remote bucket %s at %s: %w", b, be.where, store.ErrBucketNotFound)
+			}
+			return fmt.Errorf("%s/%s at %s: %w", b, name, be.where, store.ErrNotFound)
+		}
+		return fmt.Errorf("%w: %s at %s: %s: %s", remote.ErrUnavailable, b, be.where, api.ErrorCode(), api.ErrorMessage())
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %s at %s: %w", remote.ErrUnavailable, b, be.where, err)
+}
+
+func attrsOf(name string, size *int64, etag, version *string, modified *time.Time) remote.ObjectAttrs {
+	a := remote.ObjectAttrs{Name: name, ETag: strings.Trim(aws.ToString(etag), `"`), Version: aws.ToString(version)}
+	if size != nil {
+		a.Size = *size
+	}
+	if modified != nil {
+		a.Modified = *modified
+	}
+	return a
+}
+
+func (be *Backend) HeadBucket(ctx context.Context, b store.Bucket) error {
+	_, err := be.client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String(b.Name)})
+	if err != nil {
+		return be.classify(err, b, "")
+	}
+	return nil
+}
+
+func (be *Backend) HeadObject(ctx context.Context, b store.Bucket, name string) (remote.ObjectAttrs, error) {
+	out, err := be.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name)})
+	if err != nil {
+		return remote.ObjectAttrs{}, be.classify(err, b, name)
+	}
+	return attrsOf(name, out.ContentLength, out.ETag, out.VersionId, out.LastModified), nil
+}
+
+func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
+	out, err := be.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name)})
+	if err != nil {
+		return nil, remote.ObjectAttrs{}, be.classify(err, b, name)
+	}
+	return out.Body, attrsOf(name, out.ContentLength, out.ETag, out.VersionId, out.LastModified), nil
+}
+
+func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+	out, err := be.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name), Body: r, ContentLength: aws.Int64(size)})
+	if err != nil {
+		return remote.ObjectAttrs{}, be.classify(err, b, name)
+	}
+	return attrsOf(name, &size, out.ETag, out.VersionId, nil), nil
+}
+
+func (be *Backend) DeleteObject(ctx context.Context, b store.Bucket, name string) error {
+	_, err := be.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name)})
+	if err != nil {
+		return be.classify(err, b, name)
+	}
+	return nil
+}
+
+func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, token string, max int) ([]remote.ObjectAttrs, string, error) {
+	in := &awss3.ListObjectsV2Input{Bucket: aws.String(b.Name)}
+	if prefix != "" {
+		in.Prefix = aws.String(prefix)
+	}
+	if token != "" {
+		in.ContinuationToken = aws.String(token)
+	}
+	if max > 0 {
+		in.MaxKeys = aws.Int32(int32(min(max, 1000)))
+	}
+	out, err := be.client.ListObjectsV2(ctx, in)
+	if err != nil {
+		return nil, "", be.classify(err, b, "")
+	}
+	list := make([]remote.ObjectAttrs, 0, len(out.Contents))
+	for _, o := range out.Contents {
+		list = append(list, attrsOf(aws.ToString(o.Key), o.Size, o.ETag, nil, o.LastModified))
+	}
+	next := ""
+	if aws.ToBool(out.IsTruncated) {
+		next = aws.ToString(out.NextContinuationToken)
+	}
+	return list, next, nil
+}
+
+// addressedByIP reports whether an endpoint's host is an IP address or
+// localhost.
+func addressedByIP(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := u.Hostname()
+	return host == "localhost" || net.ParseIP(host) != nil
+}
