@@ -359,3 +359,183 @@ func TestDsortFromRemoteBucket(t *testing.T) {
 	}
 	fmt.Printf("remote: dSort over an s3:// input (cold GETs) wrote the same %d shards as over its ais:// copy\n", len(fromS3))
 }
+
+// mountTmpfs mounts a tmpfs of a size at dir (it needs root, which CI
+// has) and unmounts it at the end.
+func mountTmpfs(t *testing.T, dir string, size string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a %s tmpfs at %s (the LRU test needs root): %v %s", size, dir, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+}
+
+// LRU on a small mountpath: reads of a remote bucket fill it past highwm;
+// the least recently read objects of that bucket go until it is under
+// lowwm; a bucket with LRU off and objects younger than dont_evict_time
+// stay; a read of an evicted object fetches it again; past out_of_space a
+// PUT gets 507 and leaves nothing.
+func TestLRUEviction(t *testing.T) {
+	s, c := remoteCluster(t, 1)
+	ctx := t.Context()
+	client := c.client()
+	var target localNode
+	for _, n := range c.state() {
+		if n.Role == "target" {
+			target = n
+		}
+	}
+	small := filepath.Join(target.Dir, "small")
+	mountTmpfs(t, small, "24m")
+	ais(t, c.endpoint, "storage", "mountpath", "attach", target.Name, small)
+	ais(t, c.endpoint, "storage", "mountpath", "detach", target.Name, filepath.Join(target.Dir, "mp1"))
+	ais(t, c.endpoint, "config", "cluster", "space.lowwm=50", "space.highwm=70", "space.out_of_space=90", "lru.capacity_upd_time=1s")
+	// The config reaches the target with the primary's next keepalive.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		resp, err := http.Get(c.nodeURL(target.Name) + "/v1/daemon?what=config")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), `"highwm":70`) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the target did not get the space config")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	for _, bucket := range []string{"lru-data", "lru-young"} {
+		if _, err := s.client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const mib = 1 << 20
+	for i := range 30 {
+		if err := s.put(ctx, "lru-data", fmt.Sprintf("d-%02d", i), objectData(fmt.Sprint(i), mib)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if err := s.put(ctx, "lru-young", fmt.Sprintf("y-%d", i), objectData("y", mib)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.SetBucketProps(ctx, "s3://lru-data", map[string]any{"lru": map[string]any{"dont_evict_time": "0s"}}); err != nil {
+		t.Fatal(err)
+	}
+	ais(t, c.endpoint, "bucket", "create", "ais://pinned")
+	for i := range 3 {
+		if _, err := client.Put(ctx, "pinned", fmt.Sprintf("p-%d", i), bytes.NewReader(objectData("p", mib)), api.PutOptions{Size: mib}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.GetBytes(ctx, "s3://lru-young", fmt.Sprintf("y-%d", i), api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	usage := func() int {
+		status, err := client.ClusterStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, node := range status.Nodes {
+			for _, mp := range node.Capacity {
+				if mp.Path == small && mp.Total > 0 {
+					return int(mp.Used * 100 / mp.Total)
+				}
+			}
+		}
+		t.Fatalf("no capacity of %s in the status", small)
+		return 0
+	}
+	// Read until the mountpath passes highwm, then no more: LRU must
+	// bring it under lowwm.
+	peak, last := 0, -1
+	for i := range 30 {
+		if _, err := client.GetBytes(ctx, "s3://lru-data", fmt.Sprintf("d-%02d", i), api.GetOptions{}); err != nil {
+			t.Fatalf("read d-%02d: %v", i, err)
+		}
+		last = i
+		if peak = max(peak, usage()); peak >= 70 {
+			break // the next capacity check starts LRU
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ran, running := lruJobs(t, client)
+		if ran && !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no LRU run ended: the mountpath peaked at %d%% (highwm 70%%)", peak)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if u := usage(); u >= 50 || peak < 70 {
+		t.Fatalf("the mountpath peaked at %d%% and is at %d%% after LRU (want a peak at highwm 70%%, then under lowwm 50%%)", peak, u)
+	}
+	cachedNames := func(bucket string) map[string]bool {
+		out := map[string]bool{}
+		for e, err := range client.ListAll(ctx, bucket, api.ListObjectsMessage{Flags: api.ListCached}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[e.Name] = true
+		}
+		return out
+	}
+	data, young, pinned := cachedNames("s3://lru-data"), cachedNames("s3://lru-young"), cachedNames("pinned")
+	if len(young) != 3 || len(pinned) != 3 {
+		t.Fatalf("LRU took objects it must not: young %v, pinned %v", young, pinned)
+	}
+	if len(data) == last+1 || !data[fmt.Sprintf("d-%02d", last)] || data["d-00"] {
+		t.Fatalf("cached of lru-data after LRU: %v (want the least recently read gone, the last read kept)", data)
+	}
+	before := s.getsOf("lru-data", "d-00")
+	if _, err := client.GetBytes(ctx, "s3://lru-data", "d-00", api.GetOptions{}); err != nil || s.getsOf("lru-data", "d-00") != before+1 {
+		t.Fatalf("an evicted object read again: %v, %d GETs", err, s.getsOf("lru-data", "d-00")-before)
+	}
+
+	// Past out_of_space, with nothing LRU may take: 507, nothing left.
+	var refused error
+	for i := range 40 {
+		_, err := client.Put(ctx, "pinned", fmt.Sprintf("fill-%02d", i), bytes.NewReader(objectData("f", mib)), api.PutOptions{Size: mib})
+		if err != nil {
+			refused = err
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var apiErr *api.Error
+	if !errors.As(refused, &apiErr) || apiErr.Status != http.StatusInsufficientStorage || !strings.Contains(apiErr.Message, "out_of_space") {
+		t.Fatalf("PUTs into a full mountpath: %v, want 507 naming out_of_space", refused)
+	}
+	work, _ := os.ReadDir(filepath.Join(small, ".ais", "work"))
+	if len(work) != 0 {
+		t.Fatalf("a refused PUT left %d work files", len(work))
+	}
+	fmt.Printf("lru: a 24 MiB mountpath filled to %d%% by cold GETs, brought under lowwm 50%%; %d of %d objects evicted, LRU-off and young buckets intact; 507 past out_of_space\n", peak, last+1-len(data), last+1)
+}
+
+// lruJobs reports whether an lru job ran on a target and whether one
+// runs now.
+func lruJobs(t *testing.T, client *api.Client) (ran, running bool) {
+	status, err := client.ClusterStatus(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range status.Nodes {
+		for _, j := range node.Jobs {
+			if j.Kind == "lru" {
+				ran = true
+				running = running || j.Running
+			}
+		}
+	}
+	return ran, running
+}

@@ -33,8 +33,8 @@ func (n *Node) clusterConfigAIS() aisConfig {
 	defaults := store.DefaultProps()
 	return aisConfig{
 		Version:    strconv.FormatInt(cfg.Version, 10),
-		Space:      map[string]any{"cleanupwm": 65, "lowwm": 75, "highwm": 90, "out_of_space": 95},
-		LRU:        map[string]any{"enabled": defaults.LRU.Enabled, "dont_evict_time": defaults.LRU.DontEvictTime, "capacity_upd_time": "10m"},
+		Space:      map[string]any{"cleanupwm": max(cfg.Space.LowWM-10, 1), "lowwm": cfg.Space.LowWM, "highwm": cfg.Space.HighWM, "out_of_space": cfg.Space.OutOfSpace},
+		LRU:        map[string]any{"enabled": defaults.LRU.Enabled, "dont_evict_time": defaults.LRU.DontEvictTime, "capacity_upd_time": cfg.LRU.CapacityUpdTime},
 		Mirror:     defaults.Mirror,
 		EC:         store.ECProps{DataSlices: 2, ParitySlices: 2, ObjSizeLimit: 256 << 10},
 		Checksum:   defaults.Checksum,

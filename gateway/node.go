@@ -257,6 +257,8 @@ type Node struct {
 	placement sync.RWMutex
 	// started is when the node was made, for its uptime.
 	started time.Time
+	// space is the last reading of a target's capacity (see lru.go).
+	space capacityCache
 }
 
 // control is what a node needs of its control plane (cluster/membership:
@@ -396,6 +398,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.config.Role.IsTarget() {
 		n.rebalance = n.newRebalance(loops)
 		n.wg.Go(func() { n.collectTombstones(loops) })
+		n.wg.Go(func() { n.watchSpace(loops) })
 	}
 	if n.worker != nil {
 		if err := n.worker.Recover(ctx); err != nil {

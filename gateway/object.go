@@ -47,6 +47,22 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	redirected := r.URL.Query().Has(api.QueryProxyID)
+	if b.IsRemote() && !n.config.Role.IsGateway() && !n.knowsBucket(r.Context(), b, redirected && r.URL.Query().Get(api.QueryProxyID) != api.DirectValue) {
+		// A remote bucket joins the cluster through a gateway, on its
+		// first access: a client that routed itself is sent there.
+		if primary, ok := smap.PrimaryNode(); ok {
+			// Without a redirect marker: the gateway is to act on it.
+			q := r.URL.Query()
+			q.Del(api.QueryProxyID)
+			status := http.StatusTemporaryRedirect
+			if r.Method == http.MethodGet {
+				status = http.StatusMovedPermanently
+			}
+			w.Header().Set("Location", withQuery(primary.URL+r.URL.EscapedPath(), q))
+			w.WriteHeader(status)
+			return
+		}
+	}
 	if n.config.Role.IsGateway() && !redirected {
 		// The gateway answers for missing buckets itself.
 		if _, err := n.bucketProps(b); err != nil {
@@ -233,6 +249,9 @@ func decodeCustom(s string) (map[string]string, error) {
 
 func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
 	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom))
+	if err == nil {
+		err = n.checkSpace(r.Context())
+	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return
@@ -332,6 +351,10 @@ func (n *Node) storeFor(owner bool) store.Store {
 
 // getObject answers GET; with fallback as in headObject.
 func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
+	if b.IsRemote() && fallback {
+		// A cold GET fills the disks: LRU may have work.
+		n.checkSpace(r.Context())
+	}
 	q := r.URL.Query()
 	if what := q.Get(api.QueryWhat); what != "" {
 		if what != "location" {
@@ -390,4 +413,12 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		// The status is sent; the client sees a short body.
 		n.logger.Debug("get: copy interrupted", "bucket", b.Name, "object", name, "err", err)
 	}
+}
+
+// withQuery appends a query to a URL, if any.
+func withQuery(u string, q url.Values) string {
+	if len(q) == 0 {
+		return u
+	}
+	return u + "?" + q.Encode()
 }

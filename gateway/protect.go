@@ -295,6 +295,8 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.prefetchSelected(ctx, b, req, p) }
 	case jobEvict:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.evictSelected(ctx, b, req, p) }
+	case jobLRU:
+		fn = n.runLRU
 	case jobIndexShards:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.indexSelected(ctx, b, req, p) }
 	case jobCopyBucket:
@@ -305,7 +307,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 	default:
 		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobIndexShards, jobPrefetch, jobEvict}, ", "))
 	}
-	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach && (req.Kind != jobSummary || b.Name != "") {
+	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach && req.Kind != jobLRU && (req.Kind != jobSummary || b.Name != "") {
 		if _, err := n.bucketProps(b); err != nil {
 			return "", err
 		}

@@ -287,3 +287,18 @@ func (n *Node) handleEvict(w http.ResponseWriter, r *http.Request, b store.Bucke
 	}
 	writeJobStarted(w, http.StatusOK, id)
 }
+
+// knowsBucket reports whether this node's metadata has a bucket; after a
+// gateway's redirect (which added it), it waits for the metadata a moment.
+func (n *Node) knowsBucket(ctx context.Context, b store.Bucket, wait bool) bool {
+	deadline := time.Now().Add(mapWait)
+	for {
+		if _, ok := n.currentBuckets().Props(b); ok {
+			return true
+		}
+		if !wait || time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

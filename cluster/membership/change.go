@@ -31,7 +31,7 @@ func (s Snapshot) ClusterConfig() ClusterConfig {
 	if s.Config == nil {
 		return DefaultClusterConfig()
 	}
-	return *s.Config
+	return s.Config.withDefaults()
 }
 
 // Job is a dSort job in the registry.

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
 )
 
 // ErrInvalidConfig marks a cluster config change that names an unknown
@@ -17,6 +20,22 @@ var ErrInvalidConfig = errors.New("membership: invalid cluster config")
 type ClusterConfig struct {
 	Version int64       `json:"version"`
 	Dsort   DsortConfig `json:"distributed_sort"`
+	Space   SpaceConfig `json:"space"`
+	LRU     LRUConfig   `json:"lru"`
+}
+
+// SpaceConfig are the capacity watermarks of every mountpath, in percent
+// used: above HighWM, LRU evicts down to LowWM; above OutOfSpace, PUTs are
+// refused (507).
+type SpaceConfig struct {
+	LowWM      int `json:"lowwm"`
+	HighWM     int `json:"highwm"`
+	OutOfSpace int `json:"out_of_space"`
+}
+
+// LRUConfig: how often a target checks its capacity.
+type LRUConfig struct {
+	CapacityUpdTime store.Duration `json:"capacity_upd_time"`
 }
 
 // DsortConfig holds the defaults of a dSort spec's optional fields.
@@ -36,7 +55,23 @@ func DefaultClusterConfig() ClusterConfig {
 	return ClusterConfig{Dsort: DsortConfig{
 		DuplicatedRecords: "ignore", MissingShards: "ignore", EKMMalformedLine: "abort", EKMMissingKey: "abort",
 		DefaultMaxMemUsage: "80%",
-	}}
+	},
+		Space: SpaceConfig{LowWM: 75, HighWM: 90, OutOfSpace: 95},
+		LRU:   LRUConfig{CapacityUpdTime: store.Duration(10 * time.Second)},
+	}
+}
+
+// withDefaults fills the sections a config saved before they existed
+// lacks.
+func (c ClusterConfig) withDefaults() ClusterConfig {
+	d := DefaultClusterConfig()
+	if c.Space == (SpaceConfig{}) {
+		c.Space = d.Space
+	}
+	if c.LRU.CapacityUpdTime == 0 {
+		c.LRU = d.LRU
+	}
+	return c
 }
 
 // Validate checks every field.
@@ -50,6 +85,12 @@ func (c ClusterConfig) Validate() error {
 		default:
 			return fmt.Errorf("%w: distributed_sort.%s is %q (want ignore, warn or abort)", ErrInvalidConfig, r.name, r.value)
 		}
+	}
+	if sp := c.Space; !(0 < sp.LowWM && sp.LowWM < sp.HighWM && sp.HighWM < sp.OutOfSpace && sp.OutOfSpace <= 100) {
+		return fmt.Errorf("%w: space watermarks lowwm %d, highwm %d, out_of_space %d: want 0 < lowwm < highwm < out_of_space <= 100", ErrInvalidConfig, sp.LowWM, sp.HighWM, sp.OutOfSpace)
+	}
+	if c.LRU.CapacityUpdTime < store.Duration(time.Second) {
+		return fmt.Errorf("%w: lru.capacity_upd_time %s: want 1s or more", ErrInvalidConfig, time.Duration(c.LRU.CapacityUpdTime))
 	}
 	if !validMemUsage(c.Dsort.DefaultMaxMemUsage) {
 		return fmt.Errorf("%w: distributed_sort.default_max_mem_usage is %q (want a percentage like \"80%%\" or a size in bytes)", ErrInvalidConfig, c.Dsort.DefaultMaxMemUsage)
@@ -79,7 +120,7 @@ func validMemUsage(s string) bool {
 func applyConfig(current *ClusterConfig, patch json.RawMessage) (*ClusterConfig, error) {
 	next := DefaultClusterConfig()
 	if current != nil {
-		next = *current
+		next = current.withDefaults()
 	}
 	dec := json.NewDecoder(strings.NewReader(string(patch)))
 	dec.DisallowUnknownFields()

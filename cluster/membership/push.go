@@ -348,7 +348,7 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 			if err := p.config.Store.SaveMap(s.Map); err != nil {
 				return fmt.Errorf("save cluster map: %w", err)
 			}
-			p.install(Snapshot{Map: s.Map, Buckets: cur.Buckets})
+			p.install(Snapshot{Map: s.Map, Buckets: cur.Buckets, Config: cur.Config})
 		}
 	}
 	cur := p.Current()
@@ -372,7 +372,19 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 		if err := p.config.Store.SaveBuckets(md); err != nil {
 			return fmt.Errorf("save bucket metadata: %w", err)
 		}
-		p.install(Snapshot{Map: cur.Map, Buckets: &md})
+		p.install(Snapshot{Map: cur.Map, Buckets: &md, Config: cur.Config})
+	}
+	cur = p.Current()
+	// The cluster config, which targets act on too (capacity watermarks).
+	if s.Config != nil && (cur.Config == nil || s.Config.Version > cur.Config.Version) {
+		if cur.Map == nil || from.Sender != cur.Map.Primary {
+			return fmt.Errorf("%w: %s sent the cluster config", cluster.ErrNotPrimary, from.Sender)
+		}
+		if err := s.Config.withDefaults().Validate(); err != nil {
+			return err
+		}
+		config := *s.Config
+		p.install(Snapshot{Map: cur.Map, Buckets: cur.Buckets, Config: &config})
 	}
 	return nil
 }

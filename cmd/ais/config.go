@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -53,7 +54,19 @@ func configPatch(args []string) (map[string]any, error) {
 			fields = map[string]any{}
 			patch[section] = fields
 		}
-		fields[field] = value
+		fields[field] = configValue(value)
 	}
 	return patch, nil
+}
+
+// configValue types a value: an integer or a boolean as such (space.highwm=80),
+// anything else a string (lru.capacity_upd_time=10s).
+func configValue(value string) any {
+	if v, err := strconv.ParseInt(value, 10, 64); err == nil {
+		return v
+	}
+	if v, err := strconv.ParseBool(value); err == nil {
+		return v
+	}
+	return value
 }

@@ -186,7 +186,7 @@ func unreachable(err error) error {
 
 // Push sends a snapshot to a node's metasync route.
 func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
-	return c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, AllowEmpty: allowEmpty}, nil)
+	return c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, AllowEmpty: allowEmpty}, nil)
 }
 
 // Join asks the gateway at url to add self, of the cluster uuid if known.

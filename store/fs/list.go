@@ -71,6 +71,9 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 				continue // removed or replaced since it was walked
 			}
 			meta.Name = item.name
+			if t, ok := s.accessTime(item.path); ok && t.After(meta.Atime) {
+				meta.Atime = t
+			}
 		} else if !hasMeta(item.path) {
 			continue
 		}

@@ -24,9 +24,6 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
-// atimeResolution bounds how often a read rewrites the access time.
-const atimeResolution = time.Hour
-
 func (m mountpath) objectPath(b store.Bucket, name string) string {
 	return filepath.Join(m.bucketDir(b), filepath.FromSlash(name))
 }
@@ -504,10 +501,8 @@ func (s *Store) openCopy(c located, name string, validate bool) (store.Object, e
 			return nil, err
 		}
 	}
-	if time.Since(obj.meta.Atime) > atimeResolution {
-		obj.meta.Atime = time.Now()
-		unix.Fsetxattr(int(f.Fd()), xattrName, encodeMeta(&obj.meta), 0) // best effort: atime only
-	}
+	obj.meta.Atime = time.Now()
+	s.touch(c.path)
 	obj.reads.Add(1)
 	return obj, nil
 }

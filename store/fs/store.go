@@ -73,6 +73,8 @@ type Store struct {
 	verifierOnce sync.Once
 	// syncers group the syncs of durable PUTs, one per mountpath path.
 	syncers sync.Map
+	// atimes are the access times not yet written (see touch).
+	atimes accessTimes
 }
 
 var (

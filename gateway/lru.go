@@ -1,0 +1,212 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Capacity and LRU on targets: every lru.capacity_upd_time, and after
+// writes (at most every capacityTTL), a target reads its mountpaths. usage.
+// Above space.highwm it starts the lru job, which evicts the least
+// recently read objects of the buckets with lru.enabled (and older than
+// their lru.dont_evict_time) until every mountpath is under space.lowwm.
+// Above space.out_of_space, PUTs are refused with 507.
+
+// jobLRU is the kind of the eviction job.
+const jobLRU = "lru"
+
+// capacityTTL is how long a capacity reading serves: statfs is cheap,
+// and a disk fills fast.
+const capacityTTL = 100 * time.Millisecond
+
+// maxLRUCandidates bounds the objects one LRU run sorts.
+const maxLRUCandidates = 1 << 20
+
+// capacityCache keeps the last reading of the mountpaths' usage.
+type capacityCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	last []store.MountpathCapacity
+}
+
+// capacity returns the mountpaths' usage, read at most once per
+// capacityTTL.
+func (n *Node) capacity(ctx context.Context) []store.MountpathCapacity {
+	c := &n.space
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.at) < capacityTTL {
+		return c.last
+	}
+	if list, err := n.config.Store.Capacity(ctx); err == nil {
+		c.last, c.at = list, time.Now()
+	}
+	return c.last
+}
+
+// usedPercent is a mountpath's usage in percent.
+func usedPercent(c store.MountpathCapacity) int {
+	if c.Total <= 0 {
+		return 0
+	}
+	return int(c.Used * 100 / c.Total)
+}
+
+// checkSpace refuses a write when a mountpath is above out_of_space, and
+// starts the LRU job when one is above highwm.
+func (n *Node) checkSpace(ctx context.Context) error {
+	if n.config.Store == nil {
+		return nil
+	}
+	space := n.control.Current().ClusterConfig().Space
+	for _, c := range n.capacity(ctx) {
+		pct := usedPercent(c)
+		if pct >= space.HighWM {
+			n.startLRU()
+		}
+		if pct >= space.OutOfSpace {
+			return fmt.Errorf("%w: target %s: mountpath %s is %d%% full, at or above space.out_of_space (%d%%): the write is refused (LRU evicts from buckets with lru.enabled; or add capacity)",
+				store.ErrNoSpace, n.config.ID, n.redact(c.Path), pct, space.OutOfSpace)
+		}
+	}
+	return nil
+}
+
+// watchSpace checks the capacity every lru.capacity_upd_time.
+func (n *Node) watchSpace(ctx context.Context) {
+	for {
+		interval := time.Duration(n.control.Current().ClusterConfig().LRU.CapacityUpdTime)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		n.checkSpace(ctx)
+	}
+}
+
+// startLRU starts the eviction job unless one runs.
+func (n *Node) startLRU() {
+	if n.loops == nil {
+		return
+	}
+	for _, j := range n.jobs.List() {
+		if j.Kind == jobLRU && j.Running {
+			return
+		}
+	}
+	if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobLRU}); err != nil {
+		n.logger.Debug("start lru", "err", err)
+	}
+}
+
+// lruCandidate is an object LRU may evict.
+type lruCandidate struct {
+	bucket store.Bucket
+	name   string
+	size   int64
+	atime  time.Time
+}
+
+// lruCandidates lists, least recently read first, the objects of the
+// buckets with LRU enabled that were last read before their bucket's
+// dont_evict_time.
+func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucket, fn func(store.ObjectMeta) error) error, now time.Time) ([]lruCandidate, error) {
+	var out []lruCandidate
+	for b, props := range buckets {
+		if !props.LRU.Enabled {
+			continue
+		}
+		cutoff := now.Add(-time.Duration(props.LRU.DontEvictTime))
+		err := list(b, func(o store.ObjectMeta) error {
+			if o.Atime.Before(cutoff) && len(out) < maxLRUCandidates {
+				out = append(out, lruCandidate{bucket: b, name: o.Name, size: o.Size, atime: o.Atime})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(a, b lruCandidate) int { return a.atime.Compare(b.atime) })
+	return out, nil
+}
+
+// runLRU evicts until every mountpath is under lowwm, or nothing more
+// may go.
+func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
+	space := n.control.Current().ClusterConfig().Space
+	// excess is how many bytes must go for every mountpath to be under
+	// lowwm (0 when none is at it).
+	excess := func() int64 {
+		list, err := n.config.Store.Capacity(ctx)
+		if err != nil {
+			return 0
+		}
+		var sum int64
+		for _, c := range list {
+			if usedPercent(c) >= space.LowWM {
+				sum += c.Used - c.Total*int64(space.LowWM)/100 + 1
+			}
+		}
+		return sum
+	}
+	need := excess()
+	if need <= 0 {
+		return map[string]int{"evicted": 0}, nil
+	}
+	md := n.currentBuckets()
+	list := func(b store.Bucket, fn func(store.ObjectMeta) error) error {
+		after := ""
+		for {
+			page, err := n.local.List(ctx, b, store.ListOptions{StartAfter: after, Limit: listPageSize, WithMeta: true})
+			if err != nil {
+				return err
+			}
+			for _, o := range page {
+				if err := fn(o); err != nil {
+					return err
+				}
+			}
+			if len(page) < listPageSize {
+				return nil
+			}
+			after = page[len(page)-1].Name
+		}
+	}
+	candidates, err := lruCandidates(md.Buckets, list, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	evicted := 0
+	var freed int64
+	for _, c := range candidates {
+		if err := ctx.Err(); err != nil {
+			return nil, context.Cause(ctx)
+		}
+		// What was freed is read again from the disks (copies, other
+		// writers): evict until they say enough.
+		if freed >= need {
+			if need = excess(); need <= 0 {
+				break
+			}
+			freed = 0
+		}
+		if err := n.local.Delete(ctx, c.bucket, c.name, store.DeleteOptions{Stamp: n.stamp()}); err == nil {
+			evicted++
+			freed += c.size
+			p.Objects.Add(1)
+			p.Bytes.Add(c.size)
+		}
+	}
+	n.space.mu.Lock()
+	n.space.at = time.Time{} // read again
+	n.space.mu.Unlock()
+	return map[string]int{"evicted": evicted}, nil
+}

@@ -1,0 +1,79 @@
+package fs
+
+import (
+	"sync"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// Access times are kept cheaply: a read notes the time in memory, and the
+// notes are written to the objects' metadata in batches (every
+// atimeFlushEvery, or when atimeFlushAt are pending), not one write per
+// read. Listings with metadata see the pending times, so that LRU orders
+// objects by their last read to the second.
+
+const (
+	atimeFlushEvery = 10 * time.Second
+	atimeFlushAt    = 4096
+)
+
+// accessTimes are the pending access times, by object file path.
+type accessTimes struct {
+	mu      sync.Mutex
+	pending map[string]time.Time
+	timer   *time.Timer
+}
+
+// touch notes a read of the object at path.
+func (s *Store) touch(path string) {
+	a := &s.atimes
+	a.mu.Lock()
+	if a.pending == nil {
+		a.pending = map[string]time.Time{}
+	}
+	a.pending[path] = time.Now()
+	full := len(a.pending) >= atimeFlushAt
+	if a.timer == nil && !full {
+		a.timer = time.AfterFunc(atimeFlushEvery, s.flushAccessTimes)
+	}
+	a.mu.Unlock()
+	if full {
+		go s.flushAccessTimes()
+	}
+}
+
+// accessTime returns the pending access time of the object at path.
+func (s *Store) accessTime(path string) (time.Time, bool) {
+	a := &s.atimes
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.pending[path]
+	return t, ok
+}
+
+// flushAccessTimes writes the pending access times into the objects'
+// metadata; an object gone or rewritten since keeps what it has.
+func (s *Store) flushAccessTimes() {
+	a := &s.atimes
+	a.mu.Lock()
+	pending := a.pending
+	a.pending = nil
+	if a.timer != nil {
+		a.timer.Stop()
+		a.timer = nil
+	}
+	a.mu.Unlock()
+	for path, t := range pending {
+		var meta store.ObjectMeta
+		if readMeta(path, &meta) != nil || !meta.Atime.Before(t) {
+			continue
+		}
+		meta.Atime = t
+		writeMeta(path, &meta) // best effort: an access time only
+	}
+}
+
+// FlushAccessTimes writes every pending access time now (before a
+// shutdown, or for a test).
+func (s *Store) FlushAccessTimes() { s.flushAccessTimes() }
