@@ -35,6 +35,7 @@ type localCluster struct {
 	dir      string
 	aisnode  string
 	args     []string // extra aisnode flags for every node
+	env      []string // extra environment of every node
 	endpoint string
 	nodes    []*clusterNode
 }
@@ -59,6 +60,12 @@ func startLocalCluster(ctx context.Context, dir, aisnode string, targets int, ar
 // startLocalClusterOf starts gateways and targets and waits until all are
 // in the cluster map.
 func startLocalClusterOf(ctx context.Context, dir, aisnode string, gateways, targets int, args ...string) (*localCluster, error) {
+	return startLocalClusterEnv(ctx, dir, aisnode, gateways, targets, nil, args...)
+}
+
+// startLocalClusterEnv is startLocalClusterOf with more environment for
+// the nodes (an S3 backend's credentials and endpoint).
+func startLocalClusterEnv(ctx context.Context, dir, aisnode string, gateways, targets int, env []string, args ...string) (*localCluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -66,7 +73,7 @@ func startLocalClusterOf(ctx context.Context, dir, aisnode string, gateways, tar
 	if err := os.WriteFile(secret, []byte(peer.NewSecret().String()), 0o600); err != nil {
 		return nil, err
 	}
-	c := &localCluster{dir: dir, aisnode: aisnode, args: append([]string{"-secret-file", secret}, args...)}
+	c := &localCluster{dir: dir, aisnode: aisnode, args: append([]string{"-secret-file", secret}, args...), env: env}
 	if _, err := c.launch("g1", "gateway"); err != nil {
 		return nil, err
 	}
@@ -178,6 +185,9 @@ func (c *localCluster) launchAt(name, role string, port int) (*clusterNode, erro
 	}
 	n.cmd = exec.Command(c.aisnode, append(args, c.args...)...)
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
+	if len(c.env) > 0 {
+		n.cmd.Env = append(os.Environ(), c.env...)
+	}
 	// The nodes die with the benchmark, however it ends.
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := n.cmd.Start(); err != nil {

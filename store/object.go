@@ -56,6 +56,9 @@ type PutOptions struct {
 	// ETag asks for the MD5 of the bytes, kept in Custom[CustomETag] as
 	// hex: what S3 clients expect as the ETag of a PUT.
 	ETag bool
+	// NoSync stores a copy whose loss costs nothing but a fetch (a remote
+	// object's cached copy): it is not made durable before Put returns.
+	NoSync bool
 	// Version, when set, is kept as the object's version instead of the
 	// next one: a copy moved between nodes keeps its version.
 	Version string

@@ -140,3 +140,11 @@ func (s *Store) SyncStats() SyncStats {
 	})
 	return out
 }
+
+// syncMountpathsUnless syncs the mountpaths unless the write asked not to.
+func (s *Store) syncMountpathsUnless(noSync bool, mps []mountpath) error {
+	if noSync {
+		return nil
+	}
+	return s.syncMountpaths(mps)
+}

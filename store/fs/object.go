@@ -60,7 +60,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
 	// The rename and the metadata are durable before the acknowledgment.
-	if err := s.syncMountpaths(now); err != nil {
+	if err := s.syncMountpathsUnless(opts.NoSync, now); err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
 	if len(later) > 0 {
@@ -174,7 +174,7 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 		}
 		meta.Custom[store.CustomETag] = hex.EncodeToString(etag.Sum(nil))
 	}
-	if err = s.syncAll(files, mps); err != nil {
+	if err = s.syncAll(files, mps, opts.NoSync); err != nil {
 		return meta, nil, err
 	}
 	for _, f := range files {
@@ -186,7 +186,7 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 // syncAll closes the work files and makes them durable by the group
 // sync of their mountpaths: their data is on disk before any is renamed
 // into place, so that a crash leaves an object whole or absent.
-func (s *Store) syncAll(files []*os.File, mps []mountpath) error {
+func (s *Store) syncAll(files []*os.File, mps []mountpath, noSync bool) error {
 	var errs []error
 	for _, f := range files {
 		if err := f.Close(); err != nil {
@@ -196,7 +196,7 @@ func (s *Store) syncAll(files []*os.File, mps []mountpath) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	return s.syncMountpaths(mps)
+	return s.syncMountpathsUnless(noSync, mps)
 }
 
 // commit versions and stamps the work files and renames them into place

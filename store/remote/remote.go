@@ -194,7 +194,8 @@ func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name stri
 		return err
 	}
 	defer r.Close()
-	_, err = s.Store.Put(ctx, b, name, r, store.PutOptions{Size: attrs.Size, Custom: customOf(attrs)})
+	// The remote keeps the object: the cached copy need not be durable.
+	_, err = s.Store.Put(ctx, b, name, r, store.PutOptions{Size: attrs.Size, Custom: customOf(attrs), NoSync: true})
 	if err != nil {
 		return fmt.Errorf("cold GET %s/%s: %w", b, name, err)
 	}

@@ -1,0 +1,198 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// The remote suite: a bucket of a real S3 server (versitygw, serving a
+// directory on loopback) behind a cluster of aisnode processes. Cold GETs
+// beside the same objects fetched straight from the S3 server with
+// aws-sdk-go-v2; warm GETs beside GETs of an ais:// bucket; prefetch in
+// objects/s.
+
+const (
+	remoteAccess  = "AKIDBENCH"
+	remoteSecret  = "bench-secret"
+	remoteBucket  = "bench-remote"
+	remoteObjSize = 1 << 20
+)
+
+func remoteSuite() Suite {
+	return Suite{
+		Name: "remote",
+		Doc: "an s3:// bucket of versitygw behind 1 gateway and 2 targets: cold GET beside aws-sdk-go-v2 straight from the server, " +
+			"warm GET beside an ais:// bucket, prefetch",
+		DefaultSize: 128 << 20,
+		Run:         runRemote,
+	}
+}
+
+// versitygw finds the S3 server's binary: in PATH or in GOPATH/bin.
+func versitygw() string {
+	if path, err := exec.LookPath("versitygw"); err == nil {
+		return path
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		path := filepath.Join(strings.TrimSpace(string(out)), "bin", "versitygw")
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+func remoteName(what string) string {
+	return fmt.Sprintf("remote %s 1 MiB, %d workers", what, httpWorkers)
+}
+
+func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
+	rec := newRecorder("remote", cfg.Logger)
+	n := count(cfg.Size, remoteObjSize)
+	names := []string{"S3 GET straight from versitygw", "cold GET", "ais:// GET", "warm GET", "prefetch"}
+	why := ""
+	server := versitygw()
+	switch {
+	case cfg.Aisnode == "":
+		why = "no aisnode binary (build it with 'make build', or pass -aisnode)"
+	case server == "":
+		why = "no versitygw (go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)"
+	}
+	if why != "" {
+		for _, name := range names {
+			rec.skip(remoteName(name), "", why)
+		}
+		return rec.results, nil
+	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := listener.Addr().String()
+	listener.Close()
+	dataDir := filepath.Join(cfg.Dir, "s3")
+	os.MkdirAll(dataDir, 0o755)
+	cmd := exec.Command(server, "--access", remoteAccess, "--secret", remoteSecret, "--port", addr, "posix", dataDir)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("versitygw did not start at %s", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sdk := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(remoteAccess, remoteSecret, "")})
+	if _, err := sdk.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(remoteBucket)}); err != nil {
+		return nil, err
+	}
+	src := randomBytes(srcSize)
+	key := func(prefix string, i int64) string { return fmt.Sprintf("%s/%06d", prefix, i) }
+	// The objects: one set for the cold GETs, one for the prefetch.
+	for _, prefix := range []string{"cold", "pre"} {
+		err := runWorkers(ctx, httpWorkers, n, 0, func(ctx context.Context, i int64, _ []byte) error {
+			_, err := sdk.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(remoteBucket), Key: aws.String(key(prefix, i)), Body: bytes.NewReader(slice(src, i, remoteObjSize))})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	env := []string{"AWS_ACCESS_KEY_ID=" + remoteAccess, "AWS_SECRET_ACCESS_KEY=" + remoteSecret, "AWS_REGION=us-east-1",
+		"AWS_ENDPOINT_URL=http://" + addr, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	c, err := startLocalClusterEnv(ctx, filepath.Join(cfg.Dir, "cluster"), cfg.Aisnode, 1, datapathTargets, env)
+	if err != nil {
+		return nil, err
+	}
+	defer c.stop()
+	client := api.NewClient(c.endpoint)
+	bytesMoved := n * remoteObjSize
+	note := fmt.Sprintf("versitygw on loopback; 1 gateway and %d targets", datapathTargets)
+	direct := figure{name: remoteName("S3 GET straight from versitygw"), bytes: bytesMoved, ops: n, note: "aws-sdk-go-v2, no cluster", repeat: true}
+	err = rec.measure(ctx, direct, func() error {
+		return runWorkers(ctx, httpWorkers, n, 0, func(ctx context.Context, i int64, _ []byte) error {
+			out, err := sdk.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(remoteBucket), Key: aws.String(key("cold", i))})
+			if err != nil {
+				return err
+			}
+			defer out.Body.Close()
+			_, err = io.Copy(io.Discard, out.Body)
+			return err
+		})
+	})
+	if err != nil {
+		return rec.results, err
+	}
+	get := func(bucket, prefix string) func() error {
+		return func() error {
+			return runWorkers(ctx, httpWorkers, n, 0, func(ctx context.Context, i int64, _ []byte) error {
+				r, _, err := client.Get(ctx, bucket, key(prefix, i), api.GetOptions{})
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				_, err = io.Copy(io.Discard, r)
+				return err
+			})
+		}
+	}
+	cold := figure{name: remoteName("cold GET"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note}
+	if err := rec.measureWith(ctx, cold, get("s3://"+remoteBucket, "cold"), c); err != nil {
+		return rec.results, err
+	}
+	// An ais:// bucket with the same objects, for the warm figure.
+	if err := client.CreateBucket(ctx, "bench-local", nil); err != nil {
+		return rec.results, err
+	}
+	err = runWorkers(ctx, httpWorkers, n, 0, func(ctx context.Context, i int64, _ []byte) error {
+		_, err := client.Put(ctx, "bench-local", key("cold", i), bytes.NewReader(slice(src, i, remoteObjSize)), api.PutOptions{Size: remoteObjSize})
+		return err
+	})
+	if err != nil {
+		return rec.results, err
+	}
+	local := figure{name: remoteName("ais:// GET"), bytes: bytesMoved, ops: n, note: note, repeat: true}
+	if err := rec.measureWith(ctx, local, get("bench-local", "cold"), c); err != nil {
+		return rec.results, err
+	}
+	warm := figure{name: remoteName("warm GET"), baseline: local.name, bytes: bytesMoved, ops: n, note: note, repeat: true}
+	if err := rec.measureWith(ctx, warm, get("s3://"+remoteBucket, "cold"), c); err != nil {
+		return rec.results, err
+	}
+	prefetch := figure{name: remoteName("prefetch"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note + "; a job on every target, 8 cold GETs at a time each"}
+	err = rec.measureWith(ctx, prefetch, func() error {
+		id, err := client.Prefetch(ctx, "s3://"+remoteBucket, api.ListRange{Template: "pre/"})
+		if err != nil {
+			return err
+		}
+		j, err := client.WaitJob(ctx, id, 50*time.Millisecond)
+		if err == nil && len(j.Errors) > 0 {
+			err = fmt.Errorf("prefetch: %s", j.Errors[0])
+		}
+		if err == nil && j.Objects != n {
+			err = fmt.Errorf("prefetch fetched %d objects, want %d", j.Objects, n)
+		}
+		return err
+	}, c)
+	return rec.results, err
+}
