@@ -49,6 +49,9 @@ const (
 	QueryUUID         = "uuid"
 	QueryRegex        = "regex"
 	QueryOnlyActive   = "only_active"
+	// QueryFlags are a listing's flags (ListArchive...), for clients
+	// that cannot send a body with GET (browsers).
+	QueryFlags = "flags"
 )
 
 // Actions of JSON action messages.

@@ -51,6 +51,13 @@ func listMessage(r *http.Request, action api.ActionMessage) (api.ListObjectsMess
 		}
 		msg.PageSize = size
 	}
+	if v := q.Get(api.QueryFlags); v != "" {
+		flags, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return msg, badRequest("flags %q is not an unsigned number", v)
+		}
+		msg.Flags = api.FlagString(flags)
+	}
 	if msg.PageSize < 0 {
 		return msg, badRequest("pagesize %d is negative", msg.PageSize)
 	}
@@ -156,7 +163,7 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	q.Set(api.QueryStartAfter, after)
 	q.Set(api.QueryPageSize, strconv.Itoa(msg.PageSize))
 	q.Set(api.QueryProps, msg.Props)
-	q.Set(queryFlags, strconv.FormatUint(uint64(msg.Flags), 10))
+	q.Set(api.QueryFlags, strconv.FormatUint(uint64(msg.Flags), 10))
 	q.Set(api.QueryTimeFormat, msg.TimeFormat)
 	pages := make([][]api.ListEntry, len(targets))
 	errs := make([]error, len(targets))
@@ -195,8 +202,6 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	return page, nil
 }
 
-// queryFlags carries the list flags from a gateway to its targets.
-const queryFlags = "flags"
 
 // timeLayouts are the names a time_format may give.
 var timeLayouts = map[string]string{
@@ -232,9 +237,9 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 		layout, err = timeLayout(q.Get(api.QueryTimeFormat))
 	}
 	var flags uint64
-	if err == nil && q.Get(queryFlags) != "" {
-		if flags, err = strconv.ParseUint(q.Get(queryFlags), 10, 64); err != nil {
-			err = badRequest("flags %q is not a number", q.Get(queryFlags))
+	if err == nil && q.Get(api.QueryFlags) != "" {
+		if flags, err = strconv.ParseUint(q.Get(api.QueryFlags), 10, 64); err != nil {
+			err = badRequest("flags %q is not a number", q.Get(api.QueryFlags))
 		}
 	}
 	if err != nil {

@@ -53,9 +53,8 @@ var privateQueries = map[string]string{}
 
 // literalQueries are query parameters the public handlers read with a
 // string literal instead of an api constant, documented all the same.
-// None today: the literals in the gateway (`flags`, `index`, `stamp`,
-// `cause`) are read only on intra-cluster routes; the public listing takes
-// its flags from the JSON body.
+// None today: the literals in the gateway (`index`, `stamp`, `cause`) are
+// read only on intra-cluster routes.
 var literalQueries = map[string]string{}
 
 // specDocument is the part of an OpenAPI document the tests read.

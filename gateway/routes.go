@@ -10,6 +10,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
@@ -74,6 +75,9 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false},
 		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false},
 		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false},
+		{http.MethodGet, console.Prefix, console.Handler(func(w http.ResponseWriter, r *http.Request) {
+			n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such console file: %s", r.URL.Path))
+		}).ServeHTTP, gateways, false},
 
 		{http.MethodPut, "/v1/metasync", n.handleMetasync, everyNode, true},
 		{http.MethodGet, "/v1/internal/status", n.handleLocalStatus, everyNode, true},

@@ -1,0 +1,477 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// chromium finds the browser the console tests drive: Debian's
+// /usr/bin/chromium, or a chromium in PATH; "" when there is none.
+func chromium() string {
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+// browser is a headless chromium with one tab on the web console of a
+// cluster, and what the tab did that it should not have.
+type browser struct {
+	ctx     context.Context
+	console string // http://HOST:PORT/console/
+	shots   string
+
+	mu         sync.Mutex
+	shot       int
+	dialogs    []string
+	exceptions []string
+}
+
+// browserPage drives the browser's tab for one test or subtest.
+type browserPage struct {
+	*browser
+	t *testing.T
+}
+
+// page drives the tab for t.
+func (b *browser) page(t *testing.T) *browserPage { return &browserPage{browser: b, t: t} }
+
+// openConsole starts the headless chromium at path on the console of the
+// gateway at endpoint.
+func openConsole(t *testing.T, path, endpoint string) *browser {
+	t.Helper()
+	options := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000))
+	allocator, cancelAllocator := chromedp.NewExecAllocator(t.Context(), options...)
+	t.Cleanup(cancelAllocator)
+	ctx, cancel := chromedp.NewContext(allocator)
+	t.Cleanup(cancel)
+
+	shots := os.Getenv("AIS_CONSOLE_SHOTS")
+	if shots == "" {
+		shots = t.ArtifactDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("console screenshots in %s", shots)
+	b := &browser{ctx: ctx, console: strings.Split(endpoint, ",")[0] + "/console/", shots: shots}
+
+	// Subscribed before the first page loads, so that nothing is missed:
+	// every dialog is dismissed and recorded (a script injected through a
+	// name would open one), and so is every uncaught exception.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, fmt.Sprintf("%s: %s", ev.Type, ev.Message))
+			b.mu.Unlock()
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}()
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			text := ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				text += " " + ev.ExceptionDetails.Exception.Description
+			}
+			b.mu.Lock()
+			b.exceptions = append(b.exceptions, fmt.Sprintf("%s:%d: %s", ev.ExceptionDetails.URL, ev.ExceptionDetails.LineNumber+1, text))
+			b.mu.Unlock()
+		}
+	}()
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.console)); err != nil {
+		t.Fatalf("open %s in chromium: %v", b.console, err)
+	}
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.exceptions {
+			t.Errorf("the console threw: %s", e)
+		}
+	})
+	return b
+}
+
+// do runs browser steps; a failure fails the test with a screenshot.
+func (b *browserPage) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.fail("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](b *browserPage, expression string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expression))
+	if err != nil {
+		b.fail("evaluate %s: %v", expression, err)
+	}
+	return v
+}
+
+// js quotes a string as a JavaScript literal.
+func js(s string) string {
+	data, _ := json.Marshal(s)
+	return string(data)
+}
+
+// visit shows a page of the console by its fragment, as a link does.
+func (b *browserPage) visit(fragment string) {
+	b.t.Helper()
+	eval[chromedp.Void](b, "location.hash = "+js(fragment))
+}
+
+// until waits for a JavaScript condition to hold in the page.
+func (b *browserPage) until(what, condition string, timeout time.Duration) {
+	b.t.Helper()
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](condition,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	if err != nil {
+		b.fail("waiting %s for %s: %v", timeout, what, err)
+	}
+}
+
+// text is the text of the first element a selector matches, or "".
+func (b *browserPage) text(selector string) string {
+	b.t.Helper()
+	return eval[string](b, fmt.Sprintf(`document.querySelector(%s)?.textContent ?? ""`, js(selector)))
+}
+
+// screenshot saves the whole page as NN-name.png.
+func (b *browserPage) screenshot(name string) {
+	b.t.Helper()
+	data, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	b.mu.Lock()
+	b.shot++
+	path := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.shot, name))
+	b.mu.Unlock()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.t.Error(err)
+	}
+}
+
+// fail ends the test with what the page shows.
+func (b *browserPage) fail(format string, args ...any) {
+	b.t.Helper()
+	shown, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.hash + "\n" + (document.querySelector("main")?.innerText ?? "")`))
+	b.screenshot("failure")
+	b.t.Fatalf(format+"\nthe page shows %s", append(args, shown)...)
+}
+
+// seenDialogs returns the dialogs opened so far and forgets them.
+func (b *browser) seenDialogs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.dialogs
+	b.dialogs = nil
+	return out
+}
+
+// typeSpec replaces the spec in the start form by typing it.
+func (b *browserPage) typeSpec(spec string) {
+	b.t.Helper()
+	b.do("find the spec", chromedp.WaitVisible(chromedp.ID("spec")))
+	eval[chromedp.Void](b, `document.querySelector("#spec").value = ""`)
+	b.do("type the spec", chromedp.SendKeys(chromedp.ID("spec"), spec))
+}
+
+// startJob types a spec, clicks Start and returns the id of the job whose
+// page the console then shows.
+func (b *browserPage) startJob(spec string) string {
+	b.t.Helper()
+	b.visit("#/jobs")
+	b.typeSpec(spec)
+	b.do("start", chromedp.Click(chromedp.ID("start")))
+	b.until("the job's page", `location.hash.startsWith("#/jobs/dsort/") && document.querySelector("#job-id") !== null`, 10*time.Second)
+	return b.text("#job-id")
+}
+
+// The web console in a browser, on a cluster of real processes: the nodes,
+// a dSort job started, followed and aborted from the page, its output in
+// the bucket browser with a shard's members, a refused spec explained
+// beside the field, names that look like markup shown as text, a job that
+// does not exist, and the live charts. Each page is kept as a screenshot.
+func TestConsole(t *testing.T) {
+	path := chromium()
+	if path == "" {
+		t.Skip("the web console tests need chromium (/usr/bin/chromium or chromium in PATH; .ci/run installs Debian's): skipped")
+	}
+	c := startCLICluster(t, 1, 2)
+	ctx := t.Context()
+	console := openConsole(t, path, c.endpoint)
+	client := c.client()
+
+	t.Run("cluster", func(t *testing.T) {
+		b := console.page(t)
+		m, err := client.Map(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, n := range m.Nodes {
+			want = append(want, n.ID)
+		}
+		slices.Sort(want)
+		b.visit("#/cluster")
+		b.until("every node", `document.querySelectorAll("#nodes tr[data-node]").length === 3`, 10*time.Second)
+		b.until("the capacity bars", `document.querySelectorAll("#capacity .target-capacity .bar .mark").length >= 4`, 10*time.Second)
+		got := eval[[]string](b, `[...document.querySelectorAll("#nodes tr[data-node]")].map((r) => r.dataset.node).sort()`)
+		if !slices.Equal(got, want) {
+			t.Errorf("the cluster page shows nodes %q, the map has %q", got, want)
+		}
+		if primary := b.text(`#nodes tr[data-node="` + m.Primary + `"]`); !strings.Contains(primary, "primary") {
+			t.Errorf("the primary's row does not say so: %q", primary)
+		}
+		b.screenshot("cluster")
+		b.do("open a target", chromedp.Click(chromedp.CSS(`#nodes tr[data-node="t1"] a`)))
+		b.until("the target's memory and uptime", `/Uptime/.test(document.querySelector("#node-details")?.textContent ?? "")`, 10*time.Second)
+		b.screenshot("cluster-node")
+	})
+
+	ais(t, c.endpoint, "bucket", "create", "ais://src")
+	ais(t, c.endpoint, "archive", "gen-shards", "ais://src/in-{00..07}.tar", "--records", "20", "--record-size", "4KiB", "--exts", ".jpg,.cls")
+
+	var shards []string
+	t.Run("dsort-started-from-the-page", func(t *testing.T) {
+		b := console.page(t)
+		id := b.startJob(`{"input_bck": {"name": "src"}, "output_bck": {"name": "dst"}, "input_format": {"template": "in-{00..07}.tar"},` +
+			` "output_format": "out-{00..99}.tar", "output_shard_size": "100KiB", "algorithm": {"kind": "shuffle", "seed": "7"}}`)
+		b.until("the job to finish", `document.querySelector("#job-state")?.textContent === "finished"`, 30*time.Second)
+		b.until("both targets' progress", `document.querySelectorAll("#job-targets tr[data-target]").length === 2`, 5*time.Second)
+		if phases := b.text("#job-phases"); !strings.Contains(phases, "8/8 shards") || !strings.Contains(phases, "160 records") {
+			t.Errorf("the phases do not show the 8 input shards and their 160 records: %q", phases)
+		}
+		metrics, err := client.DsortMetrics(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := api.DsortSummary(metrics); !sum.Archived || sum.Aborted {
+			t.Fatalf("the cluster says job %s is %+v, the page finished", id, sum)
+		}
+		b.screenshot("dsort-finished")
+		b.visit("#/jobs")
+		b.until("the job in the list", fmt.Sprintf(`document.querySelector('#dsort-jobs tr[data-job=%s]')?.textContent.includes("finished")`, js(id)), 10*time.Second)
+		b.screenshot("jobs")
+		for e, err := range client.ListAll(ctx, "dst", api.ListObjectsMessage{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			shards = append(shards, e.Name)
+		}
+	})
+
+	t.Run("output-in-the-bucket-browser", func(t *testing.T) {
+		b := console.page(t)
+		if len(shards) == 0 {
+			t.Skip("no output shards")
+		}
+		b.do("open the buckets", chromedp.Click(chromedp.CSS(`nav a[data-page="buckets"]`)))
+		b.until("the buckets", `document.querySelector('#buckets tr[data-bucket="dst"] a') !== null`, 10*time.Second)
+		b.screenshot("buckets")
+		b.do("open the output bucket", chromedp.Click(chromedp.CSS(`#buckets tr[data-bucket="dst"] a`)))
+		b.until("the output shards", fmt.Sprintf(`document.querySelectorAll("#objects tr[data-name]").length === %d`, len(shards)), 10*time.Second)
+		got := eval[[]string](b, `[...document.querySelectorAll("#objects tr[data-name] td.name")].map((td) => td.textContent)`)
+		if !slices.Equal(got, shards) {
+			t.Errorf("the bucket browser shows %q, the bucket has %q", got, shards)
+		}
+		shard := shards[0]
+		b.do("open a shard", chromedp.Click(chromedp.CSS(`#objects tr[data-name="`+shard+`"] a`)))
+		b.until("the shard's members", `document.querySelectorAll("#members tbody tr:not(.empty)").length > 0`, 10*time.Second)
+		var want []string
+		for e, err := range client.ListAll(ctx, "dst", api.ListObjectsMessage{Prefix: shard, Flags: api.ListArchive}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if member, ok := strings.CutPrefix(e.Name, shard+"/"); ok {
+				want = append(want, member)
+			}
+		}
+		members := eval[[]string](b, `[...document.querySelectorAll("#members tbody tr td:first-child")].map((td) => td.textContent)`)
+		if len(want) == 0 || !slices.Equal(members, want) {
+			t.Errorf("the console lists %d members of %s, the cluster %d: %q", len(members), shard, len(want), members)
+		}
+		if name := b.text("#object-name"); name != shard {
+			t.Errorf("the details name %q, not %q", name, shard)
+		}
+		b.screenshot("bucket-shard-members")
+	})
+
+	t.Run("invalid-spec-beside-the-field", func(t *testing.T) {
+		b := console.page(t)
+		b.visit("#/jobs")
+		b.typeSpec("{\n  \"input_bck\": {\"name\": \"src\"},\n  \"output_bck\": {\"name\": \"bad\"},\n  \"input_format\": {\"template\": \"in-{00..07}.tar\"},\n" +
+			"  \"output_format\": \"out-{00..99}.tar\",\n  \"output_shard_size\": \"lots\"\n}")
+		b.do("start", chromedp.Click(chromedp.ID("start")))
+		b.until("the error", `document.querySelector("#spec-field") !== null`, 10*time.Second)
+		if field := b.text("#spec-field"); field != "output_shard_size" {
+			t.Errorf("the error names field %q, not output_shard_size", field)
+		}
+		if line := b.text("#spec-line"); !strings.Contains(line, "line 6") || !strings.Contains(line, `"output_shard_size": "lots"`) {
+			t.Errorf("the error does not show the field's line: %q", line)
+		}
+		if message := b.text("#spec-error"); !strings.Contains(message, "is not a size") {
+			t.Errorf("the error does not say what is wrong: %q", message)
+		}
+		if !eval[bool](b, `document.querySelector("#spec").classList.contains("invalid")`) {
+			t.Error("the textarea is not marked invalid")
+		}
+		// Beside: to the right of the textarea, at its height.
+		if !eval[bool](b, `(() => { const s = document.querySelector("#spec").getBoundingClientRect(); const e = document.querySelector("#spec-error").getBoundingClientRect();
+			return e.left >= s.right && e.top < s.bottom && e.bottom > s.top; })()`) {
+			t.Error("the error is not beside the textarea")
+		}
+		if !strings.HasPrefix(b.text("main"), "Jobs") || !strings.Contains(eval[string](b, "location.hash"), "#/jobs") {
+			t.Error("a refused spec left the jobs page")
+		}
+		b.screenshot("dsort-invalid-spec")
+	})
+
+	t.Run("abort-from-the-page", func(t *testing.T) {
+		b := console.page(t)
+		// Many small records make a job that runs for seconds.
+		ais(t, c.endpoint, "archive", "gen-shards", "ais://src/many-{00..11}.tar", "--records", "20000", "--record-size", "64B", "--exts", ".jpg,.cls")
+		id := b.startJob(`{"input_bck": {"name": "src"}, "output_bck": {"name": "slow"}, "input_format": {"template": "many-{00..11}.tar"},` +
+			` "output_format": "s-{0000..9999}.tgz", "output_shard_size": "512KiB", "algorithm": {"kind": "shuffle"},` +
+			` "extract_concurrency_max_limit": 1, "create_concurrency_max_limit": 1}`)
+		b.until("the job to run", `document.querySelector("#job-state")?.textContent === "running" && !document.querySelector("#abort").disabled`, 10*time.Second)
+		b.do("abort", chromedp.Click(chromedp.ID("abort")))
+		if label := b.text("#abort"); !strings.Contains(label, "again") {
+			t.Errorf("the first click should ask for a second one: %q", label)
+		}
+		b.do("confirm the abort", chromedp.Click(chromedp.ID("abort")))
+		b.until("the job to be aborted", `document.querySelector("#job-state")?.textContent === "aborted"`, 30*time.Second)
+		b.until("the targets' errors", `document.querySelector("#job-error-list") !== null`, 10*time.Second)
+		metrics, err := client.DsortMetrics(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(metrics) != 2 {
+			t.Errorf("%d targets report the job, want 2", len(metrics))
+		}
+		for target, info := range metrics {
+			if !info.Aborted || info.Archived {
+				t.Errorf("target %s: the job is not aborted there: aborted %v, finished %v", target, info.Aborted, info.Archived)
+			}
+		}
+		if errs := b.text("#job-error-list"); !strings.Contains(errs, "t1") && !strings.Contains(errs, "t2") {
+			t.Errorf("the errors do not name a target: %q", errs)
+		}
+		b.screenshot("dsort-aborted")
+		c.waitEmpty("slow")
+	})
+
+	t.Run("names-are-text", func(t *testing.T) {
+		b := console.page(t)
+		// The dialog listener works: a dialog the test opens is seen.
+		eval[chromedp.Void](b, `setTimeout(() => alert("probe"), 0)`)
+		time.Sleep(300 * time.Millisecond)
+		if got := b.seenDialogs(); len(got) != 1 {
+			t.Fatalf("the test's own alert was seen %d times: %q", len(got), got)
+		}
+		names := []string{`<img src=x onerror=alert(1)>`, `"><svg onload=alert(2)>.tar`, `<script>alert(3)</script>`, `a&amp;b <b>bold</b>`}
+		ais(t, c.endpoint, "bucket", "create", "ais://xss")
+		for _, name := range names {
+			if _, err := client.Put(ctx, "xss", name, strings.NewReader("<img src=x onerror=alert(5)>"), api.PutOptions{}); err != nil {
+				t.Fatalf("put %q: %v", name, err)
+			}
+		}
+		slices.Sort(names)
+		b.visit("#/buckets/xss")
+		b.until("the objects", `document.querySelectorAll("#objects tr[data-name]").length === 4`, 10*time.Second)
+		got := eval[[]string](b, `[...document.querySelectorAll("#objects tr[data-name] td.name")].map((td) => td.textContent)`)
+		if !slices.Equal(got, names) {
+			t.Errorf("the names shown are %q, not %q", got, names)
+		}
+		eval[chromedp.Void](b, fmt.Sprintf(`[...document.querySelectorAll("#objects td.name a")].find((a) => a.textContent === %s).click()`, js(names[0])))
+		b.until("the object's details", fmt.Sprintf(`document.querySelector("#object-name")?.textContent === %s`, js(names[0])), 10*time.Second)
+		b.screenshot("names-are-text")
+		b.visit("#/buckets/" + `%3Cimg%20src%3Dx%20onerror%3Dalert(4)%3E`)
+		b.until("the refused bucket name", `(document.querySelector("#bucket-error")?.textContent ?? "").includes("<img")`, 10*time.Second)
+		b.visit("#/jobs/dsort/" + `%3Cimg%20src%3Dx%20onerror%3Dalert(6)%3E`)
+		b.until("the job's answer", `document.querySelector("#job-error:not([hidden])") !== null || document.querySelector("#job-missing") !== null`, 10*time.Second)
+		if n := eval[int](b, `document.querySelectorAll("main img, main svg, main script, main b").length`); n != 0 {
+			t.Errorf("%d elements were made of names", n)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if dialogs := b.seenDialogs(); len(dialogs) > 0 {
+			t.Errorf("names that look like markup ran as scripts: %q", dialogs)
+		}
+	})
+
+	t.Run("job-not-found", func(t *testing.T) {
+		b := console.page(t)
+		b.visit("#/jobs/dsort/srt-000000000000")
+		b.until("not found", `document.querySelector("#job-state")?.textContent === "not found"`, 10*time.Second)
+		if missing := b.text("#job-missing"); !strings.Contains(missing, "not found") {
+			t.Errorf("the page says %q", missing)
+		}
+		b.screenshot("dsort-not-found")
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		b := console.page(t)
+		b.do("open the metrics", chromedp.Click(chromedp.CSS(`nav a[data-page="metrics"]`)))
+		// Requests the gateway counts (listings, and object GETs it
+		// redirects), until the charts show them.
+		gateway := strings.Split(c.endpoint, ",")[0]
+		load, stop := context.WithCancel(ctx)
+		defer stop()
+		paths := []string{"/v1/buckets/src?pagesize=5", "/v1/objects/src/in-00.tar"}
+		go func() {
+			for load.Err() == nil {
+				for _, path := range paths {
+					if resp, err := http.Get(gateway + path); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		for _, series := range []string{"list", "get"} {
+			b.until("the rate of "+series, fmt.Sprintf(`!["0.00/s", "—", undefined].includes(document.querySelector('#chart-requests + .legend [data-series=%q] strong')?.textContent)`, series), 15*time.Second)
+		}
+		b.until("the throughput and latency", `["#chart-throughput", "#chart-latency"].every((id) => document.querySelector(id + " + .legend strong")?.textContent !== "—")`, 15*time.Second)
+		if n := eval[int](b, `document.querySelectorAll("#main canvas").length`); n < 4 {
+			t.Errorf("%d charts", n)
+		}
+		time.Sleep(3 * time.Second) // lines, not points, in the screenshot
+		b.screenshot("metrics")
+	})
+}

@@ -1,0 +1,1465 @@
+// The AIS-Go web console: one page, routed by the URL's fragment
+// (#/cluster, #/buckets, #/buckets/NAME, #/jobs, #/jobs/dsort/ID,
+// #/metrics), over the gateway's public REST API on the same origin.
+//
+// Everything the server says is inserted as text (textContent, text
+// nodes, attribute values), never parsed as markup: object and bucket
+// names, error messages and job descriptions are data.
+'use strict';
+
+// ---------------------------------------------------------------- requests
+
+// authorize adds the headers every request of the console carries. AIS-Go
+// has no authentication yet (issue 18): when it has, the token goes here
+// and every call below sends it.
+function authorize(headers) {
+  return headers;
+}
+
+// RequestError is a failed request: status 0 when the gateway did not
+// answer, else the HTTP status, with the message of the JSON error body.
+class RequestError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.status = status;
+    this.body = body || null;
+  }
+}
+
+// call sends a request to the gateway and returns the response, or throws
+// a RequestError for anything but a 2xx.
+async function call(method, path, options = {}) {
+  const url = new URL(path, location.origin);
+  for (const [key, value] of Object.entries(options.query || {})) {
+    if (value !== undefined && value !== null && value !== '') {
+      url.searchParams.set(key, String(value));
+    }
+  }
+  const init = {method, headers: authorize(new Headers(options.headers || {})), cache: 'no-store'};
+  if (options.body !== undefined) {
+    init.body = options.body;
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    throw new RequestError(0, `${method} ${url.pathname}: the gateway does not answer (${err.message})`);
+  }
+  if (!response.ok) {
+    throw await requestError(method, url, response);
+  }
+  return response;
+}
+
+// requestError reads AIS-Go's error body ({"message","status","kind",
+// "node"}), or the Hdr-Error header that carries it on a HEAD.
+async function requestError(method, url, response) {
+  const text = await response.text().catch(() => '');
+  let body = parseJSON(text) || parseJSON(response.headers.get('Hdr-Error') || '');
+  let message = `${method} ${url.pathname}: ${response.status} ${response.statusText}`;
+  if (body && typeof body.message === 'string') {
+    message = body.message;
+  } else if (text.trim() !== '') {
+    message += `: ${text.trim().slice(0, 300)}`;
+  }
+  return new RequestError(response.status, message, body);
+}
+
+function parseJSON(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+async function getJSON(path, query, headers) {
+  const response = await call('GET', path, {query, headers});
+  return response.json();
+}
+
+// ---------------------------------------------------------------- DOM
+
+// h makes an element. props sets attributes (on* adds listeners, class
+// the class name); children are nodes or values shown as text.
+function h(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) {
+      continue;
+    }
+    if (key === 'class') {
+      node.className = value;
+    } else if (key.startsWith('on') && typeof value === 'function') {
+      node.addEventListener(key.slice(2), value);
+    } else if (key === 'value') {
+      node.value = value;
+    } else {
+      node.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  fill(node, ...children);
+  return node;
+}
+
+// fill appends children to node: nodes as they are, anything else as text.
+function fill(node, ...children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) {
+      continue;
+    }
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+// set replaces the children of node.
+function set(node, ...children) {
+  node.replaceChildren();
+  return fill(node, ...children);
+}
+
+function section(title, ...children) {
+  return h('section', {}, h('h3', {}, title), ...children);
+}
+
+// table makes a table with a header row; rows go into the tbody it holds.
+function table(id, columns, tbody) {
+  return h('div', {class: 'table-wrap'},
+    h('table', {id}, h('thead', {}, h('tr', {}, columns.map((c) => h('th', {}, c)))), tbody));
+}
+
+function emptyRow(columns, text) {
+  return h('tr', {class: 'empty'}, h('td', {colspan: columns}, text));
+}
+
+// errorBox is where a page shows what went wrong; show(null) clears it.
+function errorBox(id) {
+  const box = h('div', {class: 'error', role: 'alert', id, hidden: true});
+  box.show = (err) => {
+    if (!err) {
+      box.hidden = true;
+      box.replaceChildren();
+      return;
+    }
+    box.hidden = false;
+    const node = err.body && err.body.node ? ` (node ${err.body.node})` : '';
+    set(box, String(err.message || err), node);
+  };
+  return box;
+}
+
+// bar shows a fraction (0..1) as a horizontal bar; marks are fractions
+// drawn as ticks (the capacity watermarks).
+function bar(fraction, marks = [], label = '') {
+  const fillNode = h('div', {class: 'fill'});
+  const known = Number.isFinite(fraction);
+  const clamped = known ? Math.max(0, Math.min(1, fraction)) : 0;
+  fillNode.style.width = `${(clamped * 100).toFixed(1)}%`;
+  let level = 'ok';
+  if (known && clamped >= 0.9) {
+    level = 'high';
+  } else if (known && clamped >= 0.75) {
+    level = 'warn';
+  }
+  const node = h('div', {class: `bar ${level}`, role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 100,
+    'aria-valuenow': known ? Math.round(clamped * 100) : undefined, title: label || undefined}, fillNode);
+  for (const mark of marks) {
+    const tick = h('div', {class: 'mark', title: `${Math.round(mark * 100)}%`});
+    tick.style.left = `${mark * 100}%`;
+    node.append(tick);
+  }
+  return node;
+}
+
+// progress is a bar of done out of total; with no total, a running
+// bar is indeterminate, and a complete one full.
+function progress(done, total, running, complete) {
+  if (total > 0) {
+    const node = bar(done / total, [], `${done} of ${total}`);
+    node.classList.add('progress');
+    return node;
+  }
+  const node = h('div', {class: `bar progress${running ? ' busy' : ''}`}, h('div', {class: 'fill'}));
+  node.firstChild.style.width = running ? '' : complete ? '100%' : '0';
+  return node;
+}
+
+function badge(text, kind) {
+  return h('span', {class: `badge ${kind || text}`}, text);
+}
+
+// ---------------------------------------------------------------- formats
+
+function num(value) {
+  const n = Number(value);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function bytes(value) {
+  let n = num(value);
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let unit = 0;
+  while (Math.abs(n) >= 1024 && unit < units.length - 1) {
+    n /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${Math.round(n)} B` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+function rate(bytesPerSecond) {
+  return Number.isFinite(bytesPerSecond) && bytesPerSecond > 0 ? `${bytes(bytesPerSecond)}/s` : '—';
+}
+
+function count(value) {
+  return num(value).toLocaleString('en-US');
+}
+
+function percent(fraction) {
+  return Number.isFinite(fraction) ? `${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)}%` : '—';
+}
+
+// duration formats nanoseconds.
+function duration(ns) {
+  const ms = num(ns) / 1e6;
+  if (ms < 1000) {
+    return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  }
+  const s = ms / 1000;
+  if (s < 120) {
+    return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+  }
+  const m = Math.floor(s / 60);
+  if (m < 120) {
+    return `${m} min ${Math.round(s - m * 60)} s`;
+  }
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+// time formats a Date, an RFC 3339 string or Unix nanoseconds; Go's zero
+// time is no time.
+function time(value) {
+  if (value === undefined || value === null || value === '' || value === 0) {
+    return '—';
+  }
+  let date = value;
+  if (!(value instanceof Date)) {
+    date = typeof value === 'number' ? new Date(value / 1e6) : new Date(value);
+  }
+  if (Number.isNaN(date.getTime()) || date.getUTCFullYear() <= 1) {
+    return '—';
+  }
+  return date.toLocaleString();
+}
+
+function millis(value) {
+  if (typeof value === 'number') {
+    return value / 1e6;
+  }
+  const t = new Date(value || 0).getTime();
+  return Number.isNaN(t) || t <= 0 ? 0 : t;
+}
+
+// ---------------------------------------------------------------- routing
+
+// route is the parsed fragment: #/a/b?x=1 is {parts: ['a','b'], query}.
+function currentRoute() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const at = raw.indexOf('?');
+  const path = at < 0 ? raw : raw.slice(0, at);
+  const query = new URLSearchParams(at < 0 ? '' : raw.slice(at + 1));
+  const parts = path.split('/').filter((p) => p !== '').map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
+  return {parts, query};
+}
+
+// href builds a fragment from path parts and query values.
+function href(parts, query = {}) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') {
+      search.set(key, String(value));
+    }
+  }
+  const tail = search.toString();
+  return `#/${parts.map(encodeURIComponent).join('/')}${tail ? `?${tail}` : ''}`;
+}
+
+// view is what the page shown now runs: a navigation stops its polls.
+const view = {generation: 0, tasks: []};
+
+// poll runs refresh now and every period milliseconds while the page is
+// shown and the tab visible, never two at once. It returns the task, whose
+// stop() ends it.
+function poll(refresh, period, onError) {
+  const generation = view.generation;
+  const task = {busy: false, stopped: false};
+  task.tick = async () => {
+    if (task.stopped || task.busy || document.hidden || generation !== view.generation) {
+      return;
+    }
+    task.busy = true;
+    try {
+      await refresh(task);
+      if (onError) {
+        onError(null);
+      }
+    } catch (err) {
+      if (generation === view.generation && onError) {
+        onError(err);
+      }
+    } finally {
+      task.busy = false;
+    }
+  };
+  task.stop = () => {
+    task.stopped = true;
+    clearInterval(task.timer);
+  };
+  task.timer = setInterval(task.tick, period);
+  view.tasks.push(task);
+  task.tick();
+  return task;
+}
+
+// A hidden tab polls nothing; it catches up as soon as it is shown.
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) {
+    view.tasks.forEach((task) => task.tick());
+  }
+});
+
+const pages = {
+  cluster: clusterPage,
+  buckets: bucketsPage,
+  jobs: jobsPage,
+  metrics: metricsPage,
+};
+
+function render() {
+  view.tasks.forEach((task) => task.stop());
+  view.tasks = [];
+  view.generation++;
+  const route = currentRoute();
+  const name = route.parts[0] || 'cluster';
+  for (const link of document.querySelectorAll('nav a')) {
+    link.classList.toggle('active', link.dataset.page === name);
+  }
+  const main = document.getElementById('main');
+  main.replaceChildren();
+  const page = pages[name];
+  if (!page) {
+    fill(main, h('h2', {}, 'Not found'), h('p', {class: 'error'}, 'No console page ', h('code', {}, location.hash), '.'));
+    return;
+  }
+  page(route, main);
+}
+
+window.addEventListener('hashchange', render);
+window.addEventListener('DOMContentLoaded', () => {
+  render();
+  watchConnection();
+});
+
+// watchConnection says which gateway serves the console, and when it
+// does not answer.
+function watchConnection() {
+  const status = document.getElementById('connection');
+  const check = async () => {
+    if (document.hidden) {
+      return;
+    }
+    try {
+      const health = await getJSON('/v1/health');
+      status.className = 'connection ok';
+      set(status, `gateway ${health.node_id} · map v${health.map_version}`);
+    } catch (err) {
+      status.className = 'connection down';
+      set(status, err.status === 0 ? 'gateway unreachable' : `gateway: ${err.message}`);
+    }
+  };
+  check();
+  setInterval(check, 5000);
+}
+
+// ---------------------------------------------------------------- cluster
+
+// Capacity watermarks: a mountpath past the first is getting full, past
+// the second is nearly out of space.
+const watermarks = [0.75, 0.9];
+
+// Job kinds that move or restore data across the cluster.
+const dataMovers = new Set(['rebalance', 'resilver', 'ec-resilver', 'detach']);
+
+function clusterPage(route, main) {
+  const selected = route.query.get('node') || '';
+  const error = errorBox('cluster-error');
+  const summary = h('dl', {class: 'summary', id: 'cluster-summary'});
+  const nodes = h('tbody');
+  const capacity = h('div', {id: 'capacity', class: 'capacity'});
+  const movers = h('tbody');
+  const details = h('div', {id: 'node-details'});
+  fill(main,
+    h('h2', {}, 'Cluster'), error, summary,
+    section('Nodes', table('nodes', ['Node', 'Role', 'State', 'URL', 'Map', 'Used', 'Jobs running', 'Error'], nodes)),
+    selected ? section(`Node ${selected}`, details) : null,
+    section('Capacity',
+      h('p', {class: 'note'}, 'Used space per target and per mountpath; the ticks mark 75% and 90%.'), capacity),
+    section('Rebalance and resilver', table('movers', ['Job', 'Kind', 'State', 'Targets', 'Objects', 'Bytes', 'Started', 'Took', ''], movers)));
+
+  poll(async () => {
+    const status = await getJSON('/v1/cluster', {what: 'status'});
+    const list = status.nodes || [];
+    set(summary,
+      h('dt', {}, 'Cluster'), h('dd', {}, status.uuid || '—'),
+      h('dt', {}, 'Map version'), h('dd', {}, status.map_version),
+      h('dt', {}, 'Primary'), h('dd', {}, status.primary || '—'),
+      h('dt', {}, 'Gateways'), h('dd', {}, list.filter((n) => n.role !== 'target').length),
+      h('dt', {}, 'Targets'), h('dd', {}, list.filter((n) => n.role !== 'gateway').length));
+    set(nodes, list.length ? list.map((node) => nodeRow(node, status.primary, selected)) : emptyRow(8, 'No nodes.'));
+    set(capacity, list.filter((n) => n.capacity || n.mountpaths).map(capacityBlock));
+    if (!capacity.childElementCount) {
+      fill(capacity, h('p', {class: 'note'}, 'No target reports capacity.'));
+    }
+    set(movers, moverRows(list));
+  }, 2000, error.show);
+
+  if (selected) {
+    poll(async () => set(details, await nodeDetails(selected)), 2000, (err) => {
+      if (err) {
+        set(details, h('p', {class: 'error'}, err.message));
+      }
+    });
+  }
+}
+
+function nodeRow(node, primary, selected) {
+  const used = sumCapacity(node.capacity);
+  const running = (node.jobs || []).filter((j) => j.running).length;
+  const isPrimary = node.id === primary;
+  return h('tr', {'data-node': node.id, class: node.id === selected ? 'selected' : undefined},
+    h('td', {}, h('a', {href: href(['cluster'], {node: node.id})}, node.id), isPrimary ? h('span', {class: 'primary', title: 'primary gateway'}, ' ★ primary') : null),
+    h('td', {}, node.role),
+    h('td', {}, badge(node.state || 'unknown')),
+    h('td', {}, h('code', {}, node.url)),
+    h('td', {class: 'num'}, node.map_version || '—'),
+    h('td', {}, node.capacity ? [bar(used.fraction, watermarks), ` ${bytes(used.used)} of ${bytes(used.total)}`] : '—'),
+    h('td', {class: 'num'}, running),
+    h('td', {class: 'error-text'}, node.error || ''));
+}
+
+function sumCapacity(capacity) {
+  let used = 0;
+  let total = 0;
+  for (const mp of capacity || []) {
+    used += num(mp.used);
+    total += num(mp.total);
+  }
+  return {used, total, fraction: total > 0 ? used / total : NaN};
+}
+
+function capacityBlock(node) {
+  const sum = sumCapacity(node.capacity);
+  const byPath = new Map((node.capacity || []).map((c) => [c.path, c]));
+  const paths = new Map((node.mountpaths || []).map((m) => [m.path, m]));
+  for (const path of byPath.keys()) {
+    if (!paths.has(path)) {
+      paths.set(path, {path, state: 'enabled'});
+    }
+  }
+  const rows = [...paths.values()].map((mp) => {
+    const c = byPath.get(mp.path);
+    const fraction = c && num(c.total) > 0 ? num(c.used) / num(c.total) : NaN;
+    return h('div', {class: 'mountpath', 'data-mountpath': mp.path},
+      h('code', {class: 'path'}, mp.path),
+      badge(mp.state || 'unknown'),
+      bar(fraction, watermarks),
+      h('span', {class: 'figure'}, c ? `${percent(fraction)} · ${bytes(c.used)} of ${bytes(c.total)}` : 'no capacity'),
+      mp.reason ? h('span', {class: 'error-text'}, mp.reason) : null);
+  });
+  return h('div', {class: 'target-capacity', 'data-target': node.id},
+    h('div', {class: 'target-total'}, h('strong', {}, node.id), bar(sum.fraction, watermarks),
+      h('span', {class: 'figure'}, `${percent(sum.fraction)} · ${bytes(sum.used)} of ${bytes(sum.total)}`)),
+    rows);
+}
+
+// moverRows groups the data-moving jobs of every node by id, newest first.
+function moverRows(nodes) {
+  const jobs = new Map();
+  for (const node of nodes) {
+    for (const job of node.jobs || []) {
+      if (!dataMovers.has(job.kind)) {
+        continue;
+      }
+      const j = jobs.get(job.id) || {id: job.id, kind: job.kind, targets: [], running: false, aborted: false,
+        objects: 0, bytes: 0, started: Infinity, finished: 0, errors: []};
+      j.targets.push(node.id);
+      j.running = j.running || job.running;
+      j.aborted = j.aborted || job.aborted;
+      j.objects += num(job.objects);
+      j.bytes += num(job.bytes);
+      j.started = Math.min(j.started, num(job.started) || Infinity);
+      j.finished = Math.max(j.finished, num(job.finished));
+      if (job.error) {
+        j.errors.push(`${node.id}: ${job.error}`);
+      }
+      jobs.set(job.id, j);
+    }
+  }
+  const list = [...jobs.values()].sort((a, b) => b.started - a.started).slice(0, 10);
+  if (!list.length) {
+    return emptyRow(9, 'No rebalance or resilver has run.');
+  }
+  return list.map((j) => {
+    const state = j.running ? 'running' : j.aborted ? 'aborted' : j.errors.length ? 'failed' : 'finished';
+    const end = j.running ? Date.now() * 1e6 : j.finished;
+    return h('tr', {'data-job': j.id},
+      h('td', {}, h('code', {}, j.id)), h('td', {}, j.kind), h('td', {}, badge(state)),
+      h('td', {}, j.targets.join(', ')), h('td', {class: 'num'}, count(j.objects)), h('td', {class: 'num'}, bytes(j.bytes)),
+      h('td', {}, time(Number.isFinite(j.started) ? j.started : 0)),
+      h('td', {}, Number.isFinite(j.started) && end >= j.started ? duration(end - j.started) : '—'),
+      h('td', {}, progress(0, 0, j.running, state === 'finished'), j.errors.length ? h('div', {class: 'error-text'}, j.errors.join('; ')) : null));
+  });
+}
+
+// nodeDetails asks the gateway for a node's own figures (memory, CPU,
+// uptime), which it fetches from the node.
+async function nodeDetails(id) {
+  const s = await getJSON('/v1/reverse/daemon', {what: 'node_status'}, {'Ais-Node-Id': id});
+  const sys = s.sys_info || {};
+  const load = sys.load_avg || {};
+  const mountpaths = Object.entries((s.capacity && s.capacity.mountpaths) || {});
+  return [
+    h('dl', {class: 'summary'},
+      h('dt', {}, 'Status'), h('dd', {}, s.status || '—'),
+      h('dt', {}, 'Uptime'), h('dd', {}, duration(s.uptime)),
+      h('dt', {}, 'Map version'), h('dd', {}, s.smap_version || '—'),
+      h('dt', {}, 'CPU'), h('dd', {}, `${num(sys.pct_cpu_used).toFixed(0)}% of ${num(sys.num_cpu)} cores · load ${num(load.one).toFixed(2)} ${num(load.five).toFixed(2)} ${num(load.fifteen).toFixed(2)}`),
+      h('dt', {}, 'Memory'), h('dd', {}, `${bytes(sys.mem_used)} used, ${bytes(sys.mem_avail)} available (${num(sys.pct_mem_used).toFixed(1)}%)`),
+      h('dt', {}, 'Process memory'), h('dd', {}, bytes(sys.proc_mem))),
+    mountpaths.length ? table('node-mountpaths', ['Mountpath', 'State', 'Used', 'Available', ''],
+      h('tbody', {}, mountpaths.map(([path, mp]) => h('tr', {},
+        h('td', {}, h('code', {}, path)), h('td', {}, badge(mp.state || 'unknown')),
+        h('td', {class: 'num'}, bytes(mp.used)), h('td', {class: 'num'}, bytes(mp.avail)),
+        h('td', {}, bar(num(mp.pct_used) / 100, watermarks)))))) : null,
+  ];
+}
+
+// ---------------------------------------------------------------- buckets
+
+function bucketsPage(route, main) {
+  if (route.parts.length > 1) {
+    bucketPage(route, main);
+    return;
+  }
+  const error = errorBox('buckets-error');
+  const rows = h('tbody');
+  fill(main, h('h2', {}, 'Buckets'), error,
+    table('buckets', ['Bucket', 'Provider', 'Checksum', 'Versioning', 'Mirror', 'Erasure coding', 'Created'], rows));
+  poll(async () => {
+    const buckets = await getJSON('/v1/buckets');
+    if (!buckets || !buckets.length) {
+      set(rows, emptyRow(7, 'No buckets yet: ais bucket create ais://NAME'));
+      return;
+    }
+    // The props are a HEAD per bucket: at most the first 100.
+    const props = await Promise.all(buckets.slice(0, 100).map((b) => bucketProps(b.name, b.provider).catch(() => null)));
+    set(rows, buckets.map((b, i) => {
+      const p = props[i] || {};
+      return h('tr', {'data-bucket': b.name},
+        h('td', {}, h('a', {href: href(['buckets', b.name], {provider: b.provider === 'ais' ? '' : b.provider})}, b.name)),
+        h('td', {}, b.provider),
+        h('td', {}, p.checksum ? p.checksum.type : '—'),
+        h('td', {}, p.versioning ? (p.versioning.enabled ? 'on' : 'off') : '—'),
+        h('td', {}, p.mirror ? (p.mirror.enabled ? `${p.mirror.copies} copies` : 'off') : '—'),
+        h('td', {}, p.ec ? (p.ec.enabled ? `${p.ec.data_slices}+${p.ec.parity_slices}` : 'off') : '—'),
+        h('td', {}, p.created ? time(num(p.created)) : '—'));
+    }));
+  }, 5000, error.show);
+}
+
+async function bucketProps(name, provider) {
+  const response = await call('HEAD', `/v1/buckets/${encodeURIComponent(name)}`, {query: {provider}});
+  return parseJSON(response.headers.get('Ais-Bucket-Props') || '') || {};
+}
+
+// Extensions of the shard formats whose members a listing can show.
+const archiveExtensions = ['.tar', '.tgz', '.tar.gz', '.zip', '.tar.lz4', '.tar.zst'];
+
+function isArchive(name) {
+  return archiveExtensions.some((ext) => name.endsWith(ext));
+}
+
+// List flags of AIStore's listing (api.ListArchive, api.ListNoRecursion)
+// and of its entries (api.EntryIsDir).
+const listArchive = 8;
+const listNoRecursion = 512;
+const entryIsDir = 256;
+
+const pageSize = 100;
+
+// objectPath is the API path of an object: the name's segments escaped.
+function objectPath(bucket, name) {
+  return `/v1/objects/${encodeURIComponent(bucket)}/${name.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function bucketPage(route, main) {
+  const bucket = route.parts[1];
+  const q = route.query;
+  const state = {
+    provider: q.get('provider') || '',
+    prefix: q.get('prefix') || '',
+    token: q.get('token') || '',
+    object: q.get('object') || '',
+    dirs: q.get('dirs') === '1',
+  };
+  const to = (changes) => href(['buckets', bucket], {...state, dirs: state.dirs ? '1' : '', ...changes});
+  const error = errorBox('bucket-error');
+  const props = h('p', {class: 'note', id: 'bucket-props'});
+  const prefixInput = h('input', {type: 'search', id: 'prefix', name: 'prefix', value: state.prefix, placeholder: 'prefix, e.g. train/', 'aria-label': 'prefix'});
+  const dirsInput = h('input', {type: 'checkbox', id: 'dirs', checked: state.dirs});
+  const form = h('form', {class: 'inline', id: 'prefix-form', onsubmit: (event) => {
+    event.preventDefault();
+    location.hash = href(['buckets', bucket], {provider: state.provider, prefix: prefixInput.value, dirs: dirsInput.checked ? '1' : ''});
+  }}, prefixInput, h('label', {}, dirsInput, ' one level'), h('button', {type: 'submit'}, 'List'));
+  const rows = h('tbody');
+  const pager = h('div', {class: 'pager', id: 'pager'});
+  const details = h('div', {id: 'object-details'});
+  fill(main,
+    h('h2', {}, h('a', {href: '#/buckets'}, 'Buckets'), ' / ', h('span', {id: 'bucket-name'}, bucket)),
+    error, props, form,
+    h('div', {class: 'browser'},
+      h('div', {}, table('objects', ['Name', 'Size', 'Checksum', 'Version', 'Copies', 'Location'], rows), pager),
+      state.object ? h('aside', {class: 'details'}, details) : null));
+
+  bucketProps(bucket, state.provider).then((p) => {
+    const parts = [`provider ${p.provider || 'ais'}`];
+    if (p.checksum) {
+      parts.push(`checksum ${p.checksum.type}`);
+    }
+    if (p.mirror && p.mirror.enabled) {
+      parts.push(`${p.mirror.copies} copies`);
+    }
+    if (p.ec && p.ec.enabled) {
+      parts.push(`erasure coded ${p.ec.data_slices}+${p.ec.parity_slices}`);
+    }
+    set(props, parts.join(' · '));
+  }).catch(error.show);
+
+  getJSON(`/v1/buckets/${encodeURIComponent(bucket)}`, {
+    provider: state.provider, prefix: state.prefix, pagesize: pageSize, continuation_token: state.token,
+    props: 'name,size,checksum,version,copies,location', flags: state.dirs ? listNoRecursion : '',
+  }).then((page) => {
+    const entries = page.entries || [];
+    set(rows, entries.length ? entries.map((e) => objectRow(e, to, state)) : emptyRow(6, state.prefix ? 'No objects with this prefix.' : 'The bucket is empty.'));
+    set(pager,
+      state.token ? h('a', {href: to({token: '', object: ''}), id: 'first-page'}, '« First page') : null,
+      h('span', {class: 'note'}, `${entries.length} entries`),
+      page.continuation_token ? h('a', {href: to({token: page.continuation_token, object: ''}), id: 'next-page'}, 'Next page »') : null);
+  }).catch(error.show);
+
+  if (state.object) {
+    objectDetails(bucket, state.provider, state.object, details).catch((err) => set(details, h('p', {class: 'error'}, err.message)));
+  }
+}
+
+function objectRow(entry, to, state) {
+  if (num(entry.flags) & entryIsDir) {
+    return h('tr', {class: 'dir'},
+      h('td', {}, h('a', {href: to({prefix: entry.name, token: '', object: ''})}, entry.name)),
+      h('td', {colspan: 5, class: 'note'}, 'directory'));
+  }
+  return h('tr', {'data-name': entry.name, class: entry.name === state.object ? 'selected' : undefined},
+    h('td', {class: 'name'}, h('a', {href: to({object: entry.name})}, entry.name)),
+    h('td', {class: 'num'}, bytes(entry.size)),
+    h('td', {}, h('code', {}, entry.checksum || '—')),
+    h('td', {}, entry.version || '—'),
+    h('td', {class: 'num'}, entry.copies || '—'),
+    h('td', {class: 'wrap'}, h('code', {}, entry.location || '—')));
+}
+
+// objectDetails shows an object, from a listing of its name: a HEAD is
+// redirected to the target, another origin, which a page cannot read.
+async function objectDetails(bucket, provider, name, node) {
+  const archive = isArchive(name);
+  const page = await getJSON(`/v1/buckets/${encodeURIComponent(bucket)}`, {
+    provider, prefix: name, pagesize: 1, props: 'name,size,checksum,atime,version,copies,location,etag',
+    flags: archive ? listArchive : '',
+  });
+  const entries = page.entries || [];
+  const entry = entries.find((e) => e.name === name);
+  if (!entry) {
+    set(node, h('h3', {}, name), h('p', {class: 'error'}, 'Object not found.'));
+    return;
+  }
+  const members = entries.filter((e) => e.name.startsWith(`${name}/`) && e !== entry);
+  set(node,
+    h('h3', {}, 'Object'),
+    h('dl', {class: 'summary'},
+      h('dt', {}, 'Name'), h('dd', {id: 'object-name'}, entry.name),
+      h('dt', {}, 'Size'), h('dd', {}, `${bytes(entry.size)} (${count(entry.size)} bytes)`),
+      h('dt', {}, 'Checksum'), h('dd', {}, h('code', {}, entry.checksum || '—')),
+      h('dt', {}, 'Version'), h('dd', {}, entry.version || '—'),
+      h('dt', {}, 'Copies'), h('dd', {}, entry.copies || '—'),
+      h('dt', {}, 'Location'), h('dd', {}, h('code', {}, entry.location || '—')),
+      h('dt', {}, 'Written'), h('dd', {}, time(entry.mtime)),
+      h('dt', {}, 'Accessed'), h('dd', {}, entry.atime || '—'),
+      entry.etag ? [h('dt', {}, 'ETag'), h('dd', {}, h('code', {}, entry.etag))] : null),
+    h('p', {}, h('a', {href: objectPath(bucket, name) + (provider ? `?provider=${encodeURIComponent(provider)}` : ''), download: name.split('/').pop()}, 'Download')),
+    archive ? h('h3', {}, `Members (${members.length})`) : null,
+    archive ? table('members', ['Member', 'Size'], h('tbody', {}, members.length
+      ? members.map((m) => h('tr', {}, h('td', {}, m.name.slice(name.length + 1)), h('td', {class: 'num'}, bytes(m.size))))
+      : emptyRow(2, 'No members: not a readable shard.'))) : null);
+}
+
+// ---------------------------------------------------------------- jobs
+
+const exampleSpec = `{
+  "input_bck": {"name": "src"},
+  "output_bck": {"name": "dst"},
+  "input_format": {"template": "in-{00..07}.tar"},
+  "output_format": "out-{000..999}.tar",
+  "output_shard_size": "1MiB",
+  "algorithm": {"kind": "shuffle", "seed": "42"}
+}`;
+
+function jobsPage(route, main) {
+  if (route.parts[1] === 'dsort' && route.parts.length > 2) {
+    dsortJobPage(route.parts[2], main);
+    return;
+  }
+  const error = errorBox('jobs-error');
+  const dsortRows = h('tbody');
+  const otherRows = h('tbody');
+  fill(main, h('h2', {}, 'Jobs'), error, startForm(),
+    section('dSort jobs', table('dsort-jobs', ['Job', 'Buckets', 'State', 'Phase', 'Shards', 'Records', 'Started', 'Took', 'Description'], dsortRows)),
+    section('Other jobs', table('other-jobs', ['Job', 'Kind', 'Bucket', 'State', 'Targets', 'Objects', 'Bytes', 'Started', 'Took', ''], otherRows)));
+  poll(async () => {
+    const list = (await getJSON('/v1/sort')) || [];
+    list.sort((a, b) => millis(b.started_time) - millis(a.started_time));
+    set(dsortRows, list.length ? list.map(dsortRow) : emptyRow(9, 'No dSort job yet.'));
+  }, 1000, error.show);
+  poll(async () => {
+    const snaps = (await getJSON('/v1/cluster', {what: 'qryxstats'})) || {};
+    set(otherRows, otherJobRows(snaps, error));
+  }, 2000, error.show);
+}
+
+// dsortState is a job's state from its metrics: aborted on any target,
+// finished on all, running otherwise.
+function dsortState(info) {
+  if (info.aborted || (info.Metrics && info.Metrics.aborted)) {
+    return 'aborted';
+  }
+  if (info.archived || (info.Metrics && info.Metrics.archived)) {
+    return 'finished';
+  }
+  return 'running';
+}
+
+function dsortRow(info) {
+  const m = info.Metrics || {};
+  const ex = m.local_extraction || {};
+  const cr = m.shard_creation || {};
+  const state = dsortState(info);
+  const end = state === 'running' ? Date.now() : millis(info.finish_time);
+  const start = millis(info.started_time);
+  return h('tr', {'data-job': info.id},
+    h('td', {}, h('a', {href: href(['jobs', 'dsort', info.id])}, info.id)),
+    h('td', {}, bucketName(info['src-bck']), ' → ', bucketName(info['dst-bck'])),
+    h('td', {}, badge(state)),
+    h('td', {}, info.phase || '—'),
+    h('td', {class: 'num'}, `${count(ex.extracted_count)}/${count(ex.total_count)} in, ${count(cr.created_count)}/${count(cr.to_create)} out`),
+    h('td', {class: 'num'}, count(ex.extracted_record_count)),
+    h('td', {}, time(info.started_time)),
+    h('td', {}, start && end >= start ? duration((end - start) * 1e6) : '—'),
+    h('td', {}, m.description || ''));
+}
+
+function bucketName(b) {
+  if (!b || !b.name) {
+    return '—';
+  }
+  return `${b.provider || 'ais'}://${b.name}`;
+}
+
+// otherJobRows groups the jobs of every target by id; dSort jobs have
+// their own table.
+function otherJobRows(snaps, error) {
+  const jobs = new Map();
+  for (const [target, list] of Object.entries(snaps)) {
+    for (const job of list || []) {
+      if (job.kind === 'dsort') {
+        continue;
+      }
+      const j = jobs.get(job.id) || {id: job.id, kind: job.kind, bck: job.bck, targets: [], running: false, aborted: false,
+        objects: 0, bytes: 0, start: Infinity, end: 0, errors: []};
+      j.targets.push(target);
+      j.running = j.running || job.running;
+      j.aborted = j.aborted || job.aborted;
+      j.objects += num(job.stats && job.stats.objects);
+      j.bytes += num(job.stats && job.stats.bytes);
+      j.start = Math.min(j.start, millis(job.start_time) || Infinity);
+      j.end = Math.max(j.end, millis(job.end_time));
+      if (job.err) {
+        j.errors.push(`${target}: ${job.err}`);
+      }
+      jobs.set(job.id, j);
+    }
+  }
+  const list = [...jobs.values()].sort((a, b) => b.start - a.start);
+  if (!list.length) {
+    return emptyRow(10, 'No jobs.');
+  }
+  return list.map((j) => {
+    const state = j.running ? 'running' : j.aborted ? 'aborted' : j.errors.length ? 'failed' : 'finished';
+    const end = j.running ? Date.now() : j.end;
+    const stop = j.running ? h('button', {class: 'danger small', onclick: async (event) => {
+      event.target.disabled = true;
+      try {
+        await call('PUT', '/v1/cluster', {body: JSON.stringify({action: 'stop', value: {id: j.id}}), headers: {'Content-Type': 'application/json'}});
+      } catch (err) {
+        error.show(err);
+      }
+    }}, 'Stop') : null;
+    return h('tr', {'data-job': j.id},
+      h('td', {}, h('code', {}, j.id)), h('td', {}, j.kind), h('td', {}, bucketName(j.bck)), h('td', {}, badge(state)),
+      h('td', {}, j.targets.sort().join(', ')), h('td', {class: 'num'}, count(j.objects)), h('td', {class: 'num'}, bytes(j.bytes)),
+      h('td', {}, Number.isFinite(j.start) ? time(new Date(j.start)) : '—'),
+      h('td', {}, Number.isFinite(j.start) && end >= j.start ? duration((end - j.start) * 1e6) : '—'),
+      h('td', {}, stop, j.errors.length ? h('div', {class: 'error-text'}, j.errors.join('; ')) : null));
+  });
+}
+
+// startForm is the textarea for a dSort spec (JSON or YAML) and its start
+// button; a refused spec is explained beside it, naming the field.
+function startForm() {
+  const spec = h('textarea', {id: 'spec', name: 'spec', rows: 14, spellcheck: 'false', 'aria-describedby': 'spec-error',
+    placeholder: exampleSpec, 'aria-label': 'dSort spec, JSON or YAML'});
+  const feedback = h('div', {id: 'spec-error', class: 'spec-feedback', 'aria-live': 'polite'},
+    h('p', {class: 'note'}, 'The spec in JSON or YAML, with AIStore\'s field names (see the README\'s dSort section).'));
+  const start = h('button', {type: 'submit', id: 'start'}, 'Start');
+  const clear = () => {
+    spec.classList.remove('invalid');
+    spec.removeAttribute('aria-invalid');
+    feedback.classList.remove('shown');
+  };
+  spec.addEventListener('input', clear);
+  const form = h('form', {id: 'start-form', class: 'start', onsubmit: async (event) => {
+    event.preventDefault();
+    clear();
+    const text = spec.value.trim();
+    if (!text) {
+      showSpecError(spec, feedback, 'the spec is empty: write one, or take the example');
+      return;
+    }
+    start.disabled = true;
+    try {
+      const response = await call('POST', '/v1/sort', {body: text, headers: {'Content-Type': text.startsWith('{') ? 'application/json' : 'application/yaml'}});
+      const id = (await response.text()).trim();
+      location.hash = href(['jobs', 'dsort', id]);
+    } catch (err) {
+      showSpecError(spec, feedback, err.message, err.body && err.body.node);
+    } finally {
+      start.disabled = false;
+    }
+  }},
+  h('div', {class: 'spec-grid'}, spec, feedback),
+  h('div', {class: 'buttons'}, start,
+    h('button', {type: 'button', class: 'secondary', onclick: () => {
+      spec.value = exampleSpec;
+      clear();
+    }}, 'Example')));
+  return section('Start a dSort job', form);
+}
+
+// Spec keys that are one word; the others have an underscore or a dot.
+const plainSpecKeys = new Set(['algorithm', 'bucket', 'extension', 'description', 'Config', 'kind', 'seed']);
+
+// specProblem finds which field a refused spec's message names: "field:
+// ..." or "field ..." at the start of the reason, a JSON decoder's "unknown
+// field \"x\"" or "Go struct field Spec.x", and a YAML error's line.
+function specProblem(message) {
+  const marker = 'invalid dSort spec:';
+  const at = message.indexOf(marker);
+  const reason = (at < 0 ? message : message.slice(at + marker.length)).trim();
+  let field = '';
+  let found = /unknown field "([^"]+)"/.exec(reason) || /Go struct field \w+\.([\w.]+)/.exec(reason);
+  if (found) {
+    field = found[1];
+  } else if ((found = /^([A-Za-z_]\w*(?:\.\w+|\[\d+\])*)(?=[\s:]|$)/.exec(reason))) {
+    const candidate = found[1];
+    if (/[_.[]/.test(candidate) || plainSpecKeys.has(candidate)) {
+      field = candidate;
+    }
+  }
+  const line = /\bline (\d+)\b/.exec(reason);
+  // What the message says of the field, after its name.
+  let rest = '';
+  if (field && reason.startsWith(field)) {
+    rest = reason.slice(field.length).trim();
+  } else if (field) {
+    rest = `: ${reason}`;
+  }
+  return {field, reason, rest, line: line ? Number(line[1]) : 0};
+}
+
+// keyOffset is where a dotted field's last key is in the spec text, JSON
+// ("key":) or YAML (key:), or -1.
+function keyOffset(text, field) {
+  let from = 0;
+  let at = -1;
+  for (const key of field.replace(/\[\d+\]/g, '').split('.')) {
+    const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const pattern = new RegExp(`(["']?)${escaped}\\1\\s*:`, 'g');
+    pattern.lastIndex = from;
+    const match = pattern.exec(text);
+    if (!match) {
+      break;
+    }
+    at = match.index;
+    from = match.index + match[0].length;
+  }
+  return at;
+}
+
+function showSpecError(spec, feedback, message, node) {
+  const problem = specProblem(message);
+  const text = spec.value;
+  let lineNumber = problem.line;
+  let offset = -1;
+  if (problem.field) {
+    offset = keyOffset(text, problem.field);
+    if (offset >= 0) {
+      lineNumber = text.slice(0, offset).split('\n').length;
+    }
+  }
+  const lines = text.split('\n');
+  const badLine = lineNumber > 0 && lineNumber <= lines.length ? lines[lineNumber - 1] : null;
+  spec.classList.add('invalid');
+  spec.setAttribute('aria-invalid', 'true');
+  feedback.classList.add('shown');
+  set(feedback,
+    h('p', {class: 'spec-title'}, 'The spec was refused', node ? ` by ${node}` : '', ':'),
+    problem.field
+      ? h('p', {class: 'spec-reason'}, h('strong', {class: 'field', id: 'spec-field'}, problem.field), problem.rest.startsWith(':') ? '' : ' ', problem.rest)
+      : h('p', {class: 'spec-reason'}, problem.reason),
+    badLine !== null ? h('pre', {class: 'bad-line', id: 'spec-line'}, h('span', {class: 'line-number'}, `line ${lineNumber}`), badLine) : null,
+    h('p', {class: 'note full-message'}, message));
+  if (offset >= 0) {
+    // Select the key in the textarea, which scrolls it into view.
+    const key = /^["']?[^"':\s]+["']?/.exec(text.slice(offset));
+    spec.setSelectionRange(offset, offset + (key ? key[0].length : 1));
+    spec.focus();
+  }
+}
+
+// dSort phases as the metrics name them.
+const phases = [
+  {key: 'local_extraction', title: 'Extraction', done: 'extracted_count', total: 'total_count', size: 'extracted_size', records: 'extracted_record_count'},
+  {key: 'meta_sorting', title: 'Sorting'},
+  {key: 'shard_creation', title: 'Creation', done: 'created_count', total: 'to_create', size: 'created_size', records: 'created_record_count'},
+];
+
+function dsortJobPage(id, main) {
+  const stateNode = h('span', {id: 'job-state'}, 'loading');
+  const error = errorBox('job-error');
+  const summary = h('dl', {class: 'summary', id: 'job-summary'});
+  const overview = h('div', {id: 'job-phases', class: 'phases'});
+  const targets = h('tbody');
+  const problems = h('div', {id: 'job-errors'});
+  const notice = h('p', {class: 'note', id: 'job-notice', 'aria-live': 'polite'});
+  let confirming = 0;
+  const abort = h('button', {id: 'abort', class: 'danger', disabled: true, onclick: async () => {
+    // The first click asks; a second one within 5 seconds aborts.
+    if (!confirming) {
+      abort.textContent = 'Click again to abort';
+      confirming = setTimeout(() => {
+        confirming = 0;
+        abort.textContent = 'Abort';
+      }, 5000);
+      return;
+    }
+    clearTimeout(confirming);
+    confirming = 0;
+    abort.disabled = true;
+    abort.textContent = 'Aborting…';
+    try {
+      await call('DELETE', '/v1/sort/abort', {query: {uuid: id}});
+      set(notice, 'Abort requested: every target stops and removes what it wrote.');
+    } catch (err) {
+      error.show(err);
+    }
+    task.tick();
+  }}, 'Abort');
+  const remove = h('button', {id: 'remove', class: 'secondary', hidden: true, onclick: async () => {
+    try {
+      await call('DELETE', '/v1/sort', {query: {uuid: id}});
+      location.hash = '#/jobs';
+    } catch (err) {
+      error.show(err);
+    }
+  }}, 'Forget');
+  const body = h('div', {id: 'job-body'}, notice, h('div', {class: 'buttons'}, abort, remove), summary, overview,
+    section('Per target', table('job-targets', ['Target', 'Phase', 'Extraction', 'Extract rate', 'Sorting', 'Creation', 'Create rate', 'Memory peak / budget', 'Spilled', 'State'], targets)),
+    problems);
+  fill(main, h('h2', {}, h('a', {href: '#/jobs'}, 'Jobs'), ' / dSort ', h('code', {id: 'job-id'}, id), ' ', stateNode), error, body);
+
+  let final = 0;
+  const task = poll(async (self) => {
+    let perTarget;
+    try {
+      perTarget = await getJSON('/v1/sort', {uuid: id});
+    } catch (err) {
+      if (err.status === 404) {
+        stateNode.className = 'badge missing';
+        set(stateNode, 'not found');
+        set(body, h('p', {class: 'error', id: 'job-missing'}, 'dSort job ', h('code', {}, id), ' not found: the cluster has no job with this id (a mistyped id, or a job that was forgotten).'),
+          h('p', {}, h('a', {href: '#/jobs'}, 'Every job')));
+        self.stop();
+        return;
+      }
+      throw err;
+    }
+    const infos = Object.entries(perTarget || {}).sort(([a], [b]) => a.localeCompare(b));
+    const state = jobState(infos);
+    stateNode.className = `badge ${state}`;
+    set(stateNode, state);
+    if (!confirming) {
+      abort.disabled = state !== 'running';
+      abort.textContent = state === 'aborted' ? 'Aborted' : 'Abort';
+    }
+    remove.hidden = state === 'running';
+    showJobSummary(summary, infos);
+    set(overview, phases.map((phase) => phaseBlock(phase, infos, state)));
+    set(targets, infos.length ? infos.map(([target, info]) => targetRow(target, info)) : emptyRow(10, 'No target reports the job.'));
+    set(problems, jobProblems(infos));
+    // A job that ended does not change: one more look, then stop.
+    if (state !== 'running' && ++final > 1) {
+      self.stop();
+    }
+  }, 1000, error.show);
+}
+
+function jobState(infos) {
+  if (!infos.length) {
+    return 'running';
+  }
+  const states = infos.map(([, info]) => dsortState(info));
+  if (states.includes('aborted')) {
+    return 'aborted';
+  }
+  return states.every((s) => s === 'finished') ? 'finished' : 'running';
+}
+
+function showJobSummary(summary, infos) {
+  if (!infos.length) {
+    set(summary);
+    return;
+  }
+  const first = infos[0][1];
+  const start = Math.min(...infos.map(([, i]) => millis(i.started_time)).filter((t) => t > 0));
+  const ends = infos.map(([, i]) => millis(i.finish_time));
+  const finished = ends.every((t) => t > 0) ? Math.max(...ends) : 0;
+  const m = first.Metrics || {};
+  set(summary,
+    h('dt', {}, 'Input'), h('dd', {}, bucketName(first['src-bck'])),
+    h('dt', {}, 'Output'), h('dd', {}, h('a', {href: href(['buckets', (first['dst-bck'] || {}).name || ''])}, bucketName(first['dst-bck']))),
+    h('dt', {}, 'Started'), h('dd', {}, Number.isFinite(start) ? time(new Date(start)) : '—'),
+    h('dt', {}, 'Finished'), h('dd', {}, finished ? time(new Date(finished)) : '—'),
+    h('dt', {}, 'Took'), h('dd', {}, Number.isFinite(start) ? duration(((finished || Date.now()) - start) * 1e6) : '—'),
+    m.description ? [h('dt', {}, 'Description'), h('dd', {}, m.description)] : null);
+}
+
+// phaseState says how far a phase went: a phase that ended without doing
+// all it had to was stopped (by an abort), one never begun was skipped.
+function phaseState(p, done, total, jobState) {
+  const started = done > 0 || num(p.elapsed) > 0 || p.running;
+  if (p.running) {
+    return 'running';
+  }
+  if (p.finished && done >= total && (started || jobState !== 'aborted')) {
+    return 'finished';
+  }
+  if (jobState === 'aborted') {
+    return started ? 'stopped' : 'skipped';
+  }
+  return started ? 'stopped' : 'waiting';
+}
+
+// phaseBlock sums a phase over the targets: shards done out of total,
+// records, bytes and the rate over the phase's time.
+function phaseBlock(phase, infos, jobState) {
+  let done = 0;
+  let total = 0;
+  let size = 0;
+  let records = 0;
+  let elapsed = 0;
+  let running = false;
+  let finished = infos.length > 0;
+  for (const [, info] of infos) {
+    const p = (info.Metrics || {})[phase.key] || {};
+    if (phase.done) {
+      done += num(p[phase.done]);
+      total += num(p[phase.total]);
+      size += num(p[phase.size]);
+      records += num(p[phase.records]);
+    }
+    elapsed = Math.max(elapsed, num(p.elapsed));
+    running = running || p.running;
+    finished = finished && p.finished;
+  }
+  const state = phaseState({running, finished, elapsed}, done, total, jobState);
+  return h('div', {class: 'phase', 'data-phase': phase.key},
+    h('div', {class: 'phase-head'}, h('strong', {}, phase.title), ' ', badge(state)),
+    progress(done, total, running, state === 'finished'),
+    h('div', {class: 'figure'}, phase.done
+      ? `${count(done)}/${count(total)} shards · ${count(records)} records · ${bytes(size)} · ${rate(size / (elapsed / 1e9))} · ${duration(elapsed)}`
+      : duration(elapsed)));
+}
+
+function phaseCell(p, phase) {
+  const done = num(p[phase.done]);
+  const total = num(p[phase.total]);
+  return h('td', {}, progress(done, total, p.running, p.finished && done >= total),
+    h('div', {class: 'figure'}, `${count(done)}/${count(total)} · ${count(p[phase.records])} rec · ${bytes(p[phase.size])}`));
+}
+
+function targetRow(target, info) {
+  const m = info.Metrics || {};
+  const ex = m.local_extraction || {};
+  const so = m.meta_sorting || {};
+  const cr = m.shard_creation || {};
+  const state = dsortState(info);
+  return h('tr', {'data-target': target},
+    h('td', {}, h('strong', {}, target)),
+    h('td', {}, info.phase || '—'),
+    phaseCell(ex, phases[0]),
+    h('td', {class: 'num'}, rate(num(ex.extracted_size) / (num(ex.elapsed) / 1e9))),
+    h('td', {}, so.running ? 'running' : so.finished ? `done in ${duration(so.elapsed)}` : '—'),
+    phaseCell(cr, phases[2]),
+    h('td', {class: 'num'}, rate(num(cr.created_size) / (num(cr.elapsed) / 1e9))),
+    h('td', {class: 'num'}, m.memory_limit ? `${bytes(m.memory_peak)} / ${bytes(m.memory_limit)}` : bytes(m.memory_peak)),
+    h('td', {class: 'num'}, num(ex.extracted_to_disk_count) ? `${count(ex.extracted_to_disk_count)} records, ${bytes(ex.extracted_to_disk_size)}` : '—'),
+    h('td', {}, badge(state)));
+}
+
+// jobProblems lists the errors and warnings of every target, naming it.
+function jobProblems(infos) {
+  const errors = [];
+  const warnings = [];
+  for (const [target, info] of infos) {
+    const m = info.Metrics || {};
+    for (const e of m.errors || []) {
+      errors.push(h('li', {}, h('strong', {}, target), ': ', e));
+    }
+    for (const w of m.warnings || []) {
+      warnings.push(h('li', {}, h('strong', {}, target), ': ', w));
+    }
+  }
+  return [
+    errors.length ? section('Errors', h('ul', {class: 'problems error-text', id: 'job-error-list'}, errors)) : null,
+    warnings.length ? section('Warnings', h('ul', {class: 'problems'}, warnings)) : null,
+  ];
+}
+
+// ---------------------------------------------------------------- metrics
+
+// parseMetrics reads Prometheus' text format into samples: name, labels
+// and value.
+function parseMetrics(text) {
+  const samples = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) {
+      continue;
+    }
+    const match = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!match) {
+      continue;
+    }
+    const labels = {};
+    const labelPattern = /(\w+)="((?:[^"\\]|\\.)*)"/g;
+    let label;
+    while ((label = labelPattern.exec(match[2] || ''))) {
+      labels[label[1]] = label[2].replace(/\\(.)/g, (_, c) => (c === 'n' ? '\n' : c));
+    }
+    samples.push({name: match[1], labels, value: Number(match[3])});
+  }
+  return samples;
+}
+
+// total sums the samples of a metric whose labels match.
+function total(samples, name, labels = {}) {
+  let sum = 0;
+  for (const s of samples) {
+    if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) {
+      sum += s.value;
+    }
+  }
+  return sum;
+}
+
+// histogram reads the cumulative buckets of a histogram, of one op or of
+// all: [[le, count]].
+function histogram(samples, name, op) {
+  return samples.filter((s) => s.name === `${name}_bucket` && (!op || s.labels.op === op))
+    .map((s) => [s.labels.le === '+Inf' ? Infinity : Number(s.labels.le), s.value])
+    .sort((a, b) => a[0] - b[0]);
+}
+
+// quantile estimates a quantile of the requests between two scrapes from
+// the difference of their cumulative buckets, interpolating inside the
+// bucket as Prometheus' histogram_quantile does. NaN with no requests.
+function quantile(q, before, after) {
+  const delta = after.map(([le, c], i) => [le, c - ((before[i] && before[i][0] === le) ? before[i][1] : 0)]);
+  const all = delta.length ? delta[delta.length - 1][1] : 0;
+  if (!(all > 0)) {
+    return NaN;
+  }
+  const rank = q * all;
+  let lower = 0;
+  let below = 0;
+  for (const [le, c] of delta) {
+    if (c >= rank) {
+      if (le === Infinity) {
+        return lower;
+      }
+      return lower + (le - lower) * ((rank - below) / Math.max(c - below, 1e-9));
+    }
+    lower = le;
+    below = c;
+  }
+  return lower;
+}
+
+// Chart is a line chart on a canvas of the last points of some series.
+class Chart {
+  constructor(id, title, unit, series) {
+    this.title = title;
+    this.unit = unit;
+    this.series = series.map((s, i) => ({...s, color: palette[i % palette.length], points: []}));
+    this.canvas = h('canvas', {id, width: 560, height: 220, role: 'img', 'aria-label': title});
+    this.legend = h('div', {class: 'legend'});
+    this.node = h('figure', {class: 'chart'}, h('figcaption', {}, title), this.canvas, this.legend);
+  }
+
+  push(t, values) {
+    for (const s of this.series) {
+      s.points.push([t, values[s.key]]);
+      if (s.points.length > chartPoints) {
+        s.points.shift();
+      }
+    }
+    this.draw();
+  }
+
+  draw() {
+    const canvas = this.canvas;
+    const ratio = window.devicePixelRatio || 1;
+    const width = canvas.clientWidth || 560;
+    const height = canvas.clientHeight || 220;
+    if (canvas.width !== Math.round(width * ratio)) {
+      canvas.width = Math.round(width * ratio);
+      canvas.height = Math.round(height * ratio);
+    }
+    const g = canvas.getContext('2d');
+    g.setTransform(ratio, 0, 0, ratio, 0, 0);
+    g.clearRect(0, 0, width, height);
+    const left = 64;
+    const right = 10;
+    const top = 10;
+    const bottom = 22;
+    const plotW = width - left - right;
+    const plotH = height - top - bottom;
+    let max = 0;
+    let tMin = Infinity;
+    let tMax = -Infinity;
+    for (const s of this.series) {
+      for (const [t, v] of s.points) {
+        if (Number.isFinite(v)) {
+          max = Math.max(max, v);
+        }
+        tMin = Math.min(tMin, t);
+        tMax = Math.max(tMax, t);
+      }
+    }
+    max = (this.unit.nice || niceMax)(max);
+    const span = Math.max(tMax - tMin, chartPoints * 1000 / 2);
+    tMin = tMax - span;
+    g.font = '11px system-ui, sans-serif';
+    g.strokeStyle = '#d7dce2';
+    g.fillStyle = '#5b6470';
+    g.lineWidth = 1;
+    for (let i = 0; i <= 4; i++) {
+      const y = top + plotH - (plotH * i) / 4;
+      g.beginPath();
+      g.moveTo(left, y);
+      g.lineTo(left + plotW, y);
+      g.stroke();
+      g.textAlign = 'right';
+      g.textBaseline = 'middle';
+      g.fillText(this.unit.format((max * i) / 4), left - 6, y);
+    }
+    g.textAlign = 'left';
+    g.textBaseline = 'top';
+    g.fillText(`${Math.round(span / 1000)} s`, left, top + plotH + 6);
+    g.textAlign = 'right';
+    g.fillText('now', left + plotW, top + plotH + 6);
+    for (const s of this.series) {
+      g.strokeStyle = s.color;
+      g.lineWidth = 2;
+      g.beginPath();
+      let pen = false;
+      for (const [t, v] of s.points) {
+        if (!Number.isFinite(v)) {
+          pen = false;
+          continue;
+        }
+        const x = left + ((t - tMin) / span) * plotW;
+        const y = top + plotH - (max > 0 ? (v / max) * plotH : 0);
+        if (pen) {
+          g.lineTo(x, y);
+        } else {
+          g.moveTo(x, y);
+          pen = true;
+        }
+      }
+      g.stroke();
+      // The newest point as a dot: a series with one point has no line.
+      const last = [...s.points].reverse().find(([, v]) => Number.isFinite(v));
+      if (last) {
+        g.fillStyle = s.color;
+        g.beginPath();
+        g.arc(left + ((last[0] - tMin) / span) * plotW, top + plotH - (max > 0 ? (last[1] / max) * plotH : 0), 3, 0, 2 * Math.PI);
+        g.fill();
+      }
+    }
+    set(this.legend, this.series.map((s) => {
+      const last = s.points.length ? s.points[s.points.length - 1][1] : NaN;
+      const swatch = h('span', {class: 'swatch'});
+      swatch.style.background = s.color;
+      return h('span', {class: 'entry', 'data-series': s.key}, swatch, `${s.label} `, h('strong', {}, Number.isFinite(last) ? this.unit.format(last) : '—'));
+    }));
+  }
+}
+
+const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+const chartPoints = 120;
+
+function niceMax(value) {
+  if (!(value > 0)) {
+    return 1;
+  }
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) {
+    if (step * power >= value) {
+      return step * power;
+    }
+  }
+  return 10 * power;
+}
+
+// niceBytes rounds a maximum up in binary units: 3 MiB, not 3.1 million.
+function niceBytes(value) {
+  let scale = 1;
+  while (value / scale >= 1024) {
+    scale *= 1024;
+  }
+  return Math.max(niceMax(value / scale) * scale, 1024);
+}
+
+const units = {
+  perSecond: {format: (v) => `${v >= 100 ? v.toFixed(0) : v.toFixed(v >= 10 ? 1 : 2)}/s`},
+  bytesPerSecond: {format: (v) => `${bytes(Math.round(v))}/s`, nice: niceBytes},
+  seconds: {format: (v) => (v >= 1 ? `${v.toFixed(2)} s` : `${(v * 1000).toFixed(v >= 0.01 ? 0 : 2)} ms`)},
+  bytes: {format: (v) => bytes(Math.round(v)), nice: niceBytes},
+  fraction: {format: (v) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)}%`},
+};
+
+function metricsPage(route, main) {
+  const error = errorBox('metrics-error');
+  const who = h('p', {class: 'note', id: 'metrics-node'});
+  const others = h('p', {class: 'note'});
+  const charts = [
+    new Chart('chart-requests', 'Requests', units.perSecond, [
+      {key: 'get', label: 'GET'}, {key: 'put', label: 'PUT'}, {key: 'head', label: 'HEAD'},
+      {key: 'list', label: 'list'}, {key: 's3', label: 'S3'}]),
+    new Chart('chart-throughput', 'Throughput', units.bytesPerSecond, [
+      {key: 'getBytes', label: 'GET'}, {key: 'putBytes', label: 'PUT'}]),
+    new Chart('chart-latency', 'Latency (since the last scrape)', units.seconds, [
+      {key: 'p50', label: 'p50'}, {key: 'p99', label: 'p99'}, {key: 's3p99', label: 'S3 p99'}]),
+    new Chart('chart-errors', 'Errors', units.perSecond, [{key: 'errors', label: 'errors'}]),
+    new Chart('chart-cpu', 'Process CPU', units.fraction, [{key: 'cpu', label: 'CPU (of one core)'}]),
+    new Chart('chart-memory', 'Process memory', units.bytes, [{key: 'rss', label: 'resident'}, {key: 'heap', label: 'Go heap'}]),
+  ];
+  fill(main, h('h2', {}, 'Metrics'), error, who,
+    h('p', {class: 'note'}, 'Scraped from this gateway\'s /metrics every second. Requests count what the gateway served itself and what it redirected to targets (an object request counts once here, at the gateway; a client that goes to targets directly is counted on them). Latency is of the requests the gateway served.'),
+    others, h('div', {class: 'charts'}, charts.map((c) => c.node)));
+
+  getJSON('/v1/cluster', {what: 'smap'}).then((smap) => {
+    const links = Object.values(smap.tmap || {}).map((t) => (t.public_net || {}).direct_url).filter(Boolean);
+    if (links.length) {
+      set(others, 'Each target serves its own: ', links.flatMap((url, i) => [i ? ', ' : '', h('a', {href: `${url}/metrics`, target: '_blank', rel: 'noopener'}, `${url}/metrics`)]));
+    }
+  }).catch(() => {});
+
+  let previous = null;
+  poll(async () => {
+    const response = await call('GET', '/metrics', {headers: {Accept: 'text/plain'}});
+    const node = response.headers.get('Ais-Node-Id');
+    const samples = parseMetrics(await response.text());
+    const now = Date.now();
+    if (node) {
+      set(who, `Node ${node}.`);
+    }
+    // A gateway redirects object requests and a target serves them; a
+    // node that is both counts a request in each: the larger is the rate.
+    const served = (op) => Math.max(total(samples, `ais_${op}_total`), total(samples, 'ais_redirects_total', {op}));
+    const current = {
+      t: now,
+      get: served('get'),
+      put: served('put'),
+      head: served('head'),
+      list: total(samples, 'ais_list_total'),
+      s3: total(samples, 'ais_s3_requests_total'),
+      getBytes: total(samples, 'ais_get_bytes_total'),
+      putBytes: total(samples, 'ais_put_bytes_total'),
+      errors: total(samples, 'ais_errors_total'),
+      cpu: total(samples, 'process_cpu_seconds_total'),
+      rss: total(samples, 'process_resident_memory_bytes'),
+      heap: total(samples, 'go_memstats_heap_alloc_bytes'),
+      latency: histogram(samples, 'ais_request_duration_seconds'),
+      s3latency: histogram(samples, 'ais_s3_request_duration_seconds'),
+    };
+    if (previous) {
+      const seconds = (now - previous.t) / 1000;
+      const perSecond = (key) => Math.max(0, current[key] - previous[key]) / seconds;
+      const values = {
+        get: perSecond('get'), put: perSecond('put'), head: perSecond('head'), list: perSecond('list'), s3: perSecond('s3'),
+        getBytes: perSecond('getBytes'), putBytes: perSecond('putBytes'), errors: perSecond('errors'), cpu: perSecond('cpu'),
+        rss: current.rss, heap: current.heap,
+        p50: quantile(0.5, mergeHistogram(previous.latency), mergeHistogram(current.latency)),
+        p99: quantile(0.99, mergeHistogram(previous.latency), mergeHistogram(current.latency)),
+        s3p99: quantile(0.99, mergeHistogram(previous.s3latency), mergeHistogram(current.s3latency)),
+      };
+      charts.forEach((c) => c.push(now, values));
+    } else {
+      charts.forEach((c) => c.draw());
+    }
+    previous = current;
+  }, 1000, error.show);
+}
+
+// mergeHistogram sums the buckets of every op: [[le, count]] by le.
+function mergeHistogram(buckets) {
+  const byBound = new Map();
+  for (const [le, c] of buckets) {
+    byBound.set(le, (byBound.get(le) || 0) + c);
+  }
+  return [...byBound.entries()].sort((a, b) => a[0] - b[0]);
+}
