@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 RESULTS := benchmarks/results
 
-.PHONY: all build test vet unit e2e lint demo bench bench-dsort clean
+.PHONY: all build test vet unit e2e python lint demo bench bench-dsort clean
 
 all: build
 
@@ -13,7 +13,7 @@ build:
 
 # vet, the unit tests with the race detector, then the end-to-end tests
 # with real processes on loopback.
-test: vet unit e2e
+test: vet unit e2e python
 
 vet:
 	$(GO) vet ./...
@@ -30,6 +30,11 @@ VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 e2e:
 	$(GO) install $(VERSITYGW)
 	$(GO) test -count=1 -tags e2e -timeout 20m ./e2e/
+
+# The Python client and its PyTorch datasets against a local cluster, with
+# Debian's interpreter (the python3 first on PATH may lack its packages).
+python: build
+	/usr/bin/python3 -m pytest -q python/tests
 
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

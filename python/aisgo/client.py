@@ -1,0 +1,1132 @@
+"""A client of AIS-Go's REST API (NVIDIA AIStore's API), on ``requests``.
+
+The client talks to a gateway. Gateways redirect object requests to the
+target that owns the object (``GET`` with 301, ``PUT``/``HEAD``/``DELETE``
+with 307); the client follows these redirects itself, at most
+:data:`MAX_REDIRECTS` hops, so that it controls how a body is sent:
+
+* a ``PUT`` first asks the gateway where the object lives (a ``HEAD`` that
+  is not followed: the gateway answers with the owner target's URL) and
+  sends its body once, straight to that target. A body is never pushed to a
+  gateway that would only redirect it, so a generator or a pipe works and a
+  1 GiB file is sent once;
+* a body is re-sent on a later redirect (the cluster map changed meanwhile)
+  only when it can be rewound (bytes, a seekable file, a path).
+
+Answers with status 503 (a target starting, a leader election) are tried
+again a few times when the request can be sent again.
+
+Example::
+
+    from aisgo import Client
+
+    c = Client("http://127.0.0.1:8080")
+    c.create_bucket("images")
+    c.put_object("images", "cat.jpg", b"...")
+    with c.open_object("images", "big.tar") as r:
+        for chunk in r.iter_chunks():
+            ...
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import errors
+from .errors import AisConnectionError, AisError, AisTimeout, TooManyRedirects
+
+__all__ = [
+    "Client",
+    "ObjectReader",
+    "ObjectEntry",
+    "DsortStatus",
+    "MAX_REDIRECTS",
+    "DEFAULT_TIMEOUT",
+    "PutData",
+]
+
+#: How many redirects one request may follow (a gateway to a target, then
+#: a target to another while a new cluster map spreads).
+MAX_REDIRECTS = 8
+
+#: (connect, read) timeouts in seconds. The read timeout bounds each wait
+#: for bytes, not a whole transfer.
+DEFAULT_TIMEOUT: Tuple[float, float] = (10.0, 120.0)
+
+#: Pauses between the attempts of a request a node answered with 503.
+RETRY_DELAYS: Tuple[float, ...] = (0.1, 0.3, 1.0, 2.0)
+
+#: Size of the pieces a file body is sent in and a reader yields by default.
+CHUNK_SIZE = 1 << 20
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+#: What put_object takes: bytes, a binary file object, a path, or an
+#: iterable of bytes chunks.
+PutData = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes], Iterable[bytes]]
+
+Timeout = Union[None, float, Tuple[float, float]]
+
+
+def _escape_segment(seg: str) -> str:
+    # "." and ".." are escaped so that no URL library folds them away
+    # (a/../b would silently become b): the node sees and judges them.
+    if seg in (".", ".."):
+        return seg.replace(".", "%2E")
+    return quote(seg, safe="")
+
+
+def _escape_object(name: str) -> str:
+    """Escapes each '/'-separated segment of an object name for a URL path."""
+    return "/".join(_escape_segment(seg) for seg in name.split("/"))
+
+
+def _bucket_path(bucket: str) -> str:
+    if not isinstance(bucket, str) or bucket == "":
+        raise errors.InvalidName("a bucket name is required", kind="invalid-name")
+    if bucket in (".", "..") or "/" in bucket:
+        raise errors.InvalidName(f"bucket name {bucket!r} is not allowed", kind="invalid-name")
+    return "/v1/buckets/" + _escape_segment(bucket)
+
+
+def _object_path(bucket: str, name: str) -> str:
+    if not isinstance(name, str) or name == "":
+        raise errors.InvalidName("an object name is required", kind="invalid-name")
+    return _bucket_path(bucket).replace("/v1/buckets/", "/v1/objects/", 1) + "/" + _escape_object(name)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The most telling cause of a transport error, e.g. 'Connection refused'."""
+    seen = set()
+    todo: List[Optional[BaseException]] = [exc]
+    while todo:
+        cur = todo.pop(0)
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.strerror:
+            return str(cur.strerror)
+        reason = getattr(cur, "reason", None)  # urllib3's MaxRetryError
+        todo.append(reason if isinstance(reason, BaseException) else None)
+        todo.extend(a for a in cur.args if isinstance(a, BaseException))
+        todo.extend((cur.__cause__, cur.__context__))
+    text = str(exc)
+    # urllib3's phrase: "...: Failed to establish a new connection: [Errno 111] Connection refused"
+    marker = "Failed to establish a new connection: "
+    if marker in text:
+        text = text.split(marker, 1)[1].rstrip(")'\"")
+    return text
+
+
+class _Body:
+    """A request body as sent on each hop, rewound when it can be."""
+
+    def __init__(self, data: Any, size: Optional[int] = None) -> None:
+        self._close: Optional[IO[bytes]] = None
+        self._file: Optional[IO[bytes]] = None
+        self._iter: Optional[Iterable[bytes]] = None
+        self._bytes: Optional[bytes] = None
+        self._start = 0
+        self.sent = False
+        self.count: Optional[int] = None
+        if data is None:
+            self._bytes = b""
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            self._bytes = bytes(data)
+        elif isinstance(data, (str, os.PathLike)):
+            f = open(os.fspath(data), "rb")
+            self._close = f
+            self._file = f
+        elif hasattr(data, "read"):
+            self._file = data  # type: ignore[assignment]
+        elif isinstance(data, Iterable):
+            self._iter = data
+        else:
+            raise TypeError(f"put data must be bytes, a file object, a path or an iterable of bytes, not {type(data).__name__}")
+        self.size: Optional[int] = size
+        self.rewindable = self._bytes is not None
+        if self._bytes is not None:
+            self.size = len(self._bytes)
+        elif self._file is not None:
+            try:
+                if self._file.seekable():
+                    self._start = self._file.tell()
+                    end = self._file.seek(0, io.SEEK_END)
+                    self._file.seek(self._start)
+                    if self.size is None:
+                        self.size = end - self._start
+                    self.rewindable = True
+            except (OSError, AttributeError, ValueError):
+                self.rewindable = False
+
+    def payload(self) -> Any:
+        """What to hand to requests for one hop."""
+        if self.sent:
+            if not self.rewind():
+                raise AisError("the request was redirected after its body was sent, and the body cannot be rewound (pass bytes, a seekable file or a path)")
+        self.sent = True
+        if self._bytes is not None:
+            return self._bytes
+        if self._file is not None:
+            chunks = _file_chunks(self._file, self.size)
+        else:
+            assert self._iter is not None
+            chunks = _bytes_chunks(self._iter)
+        if self.size is not None:
+            if self.size == 0:
+                return b""
+            return _SizedChunks(chunks, self.size)
+        return self._counted(chunks)  # sent chunked
+
+    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        self.count = 0
+        for chunk in chunks:
+            self.count += len(chunk)
+            yield chunk
+
+    @property
+    def length(self) -> Optional[int]:
+        """The body's size: the one known beforehand, else the bytes sent."""
+        return self.size if self.size is not None else self.count
+
+    def rewind(self) -> bool:
+        if self._bytes is not None:
+            return True
+        if self._file is not None and self.rewindable:
+            self._file.seek(self._start)
+            return True
+        return False
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close.close()
+
+
+def _file_chunks(f: IO[bytes], size: Optional[int]) -> Iterator[bytes]:
+    left = size
+    while left is None or left > 0:
+        n = CHUNK_SIZE if left is None else min(CHUNK_SIZE, left)
+        chunk = f.read(n)
+        if not chunk:
+            break
+        if left is not None:
+            left -= len(chunk)
+        yield bytes(chunk)
+
+
+def _bytes_chunks(it: Iterable[bytes]) -> Iterator[bytes]:
+    for chunk in it:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise TypeError(f"put data: an iterable must yield bytes, not {type(chunk).__name__}")
+        if len(chunk):
+            yield bytes(chunk)
+
+
+class _SizedChunks:
+    """Chunks of a known total size: requests sends them with Content-Length."""
+
+    def __init__(self, chunks: Iterator[bytes], size: int) -> None:
+        self._chunks = chunks
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        for chunk in self._chunks:
+            sent += len(chunk)
+            if sent > self._size:
+                raise ValueError(f"put data: more than the {self._size} bytes announced")
+            yield chunk
+        if sent != self._size:
+            raise ValueError(f"put data: {sent} bytes instead of the {self._size} announced")
+
+
+@dataclass
+class ObjectEntry:
+    """One object of a listing. ``size`` is in bytes (the wire has a string)."""
+
+    name: str
+    size: int = 0
+    checksum: str = ""
+    atime: str = ""
+    version: str = ""
+    flags: int = 0
+    #: every field the node sent, as is
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_wire(cls, e: Mapping[str, Any]) -> "ObjectEntry":
+        return cls(
+            name=str(e.get("name", "")),
+            size=_int(e.get("size")),
+            checksum=str(e.get("checksum", "") or ""),
+            atime=str(e.get("atime", "") or ""),
+            version=str(e.get("version", "") or ""),
+            flags=_int(e.get("flags")),
+            raw=dict(e),
+        )
+
+
+def _int(v: Any) -> int:
+    """Reads a counter that the wire may carry as a string."""
+    if v is None or v == "":
+        return 0
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (int, float)):
+        return int(v)
+    try:
+        return int(str(v))
+    except ValueError:
+        try:
+            return int(float(str(v)))
+        except ValueError:
+            return 0
+
+
+@dataclass
+class DsortStatus:
+    """A dSort job summed over its targets (``GET /v1/sort?uuid=ID``).
+
+    As AIStore and the Go client decide: a job is *aborted* when any target
+    says so, *finished* when every target archived it; it is *done* when
+    either holds.
+    """
+
+    job_id: str
+    targets: Dict[str, Any]
+    aborted: bool = False
+    finished: bool = False
+    phase: str = ""
+    description: str = ""
+    errors: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    total_shards: int = 0
+    extracted_shards: int = 0
+    extracted_bytes: int = 0
+    extracted_records: int = 0
+    to_create: int = 0
+    created_shards: int = 0
+    created_bytes: int = 0
+    created_records: int = 0
+
+    @property
+    def done(self) -> bool:
+        """The job ended, finished or aborted."""
+        return self.aborted or self.finished
+
+    @classmethod
+    def from_wire(cls, job_id: str, per_target: Mapping[str, Any]) -> "DsortStatus":
+        st = cls(job_id=job_id, targets=dict(per_target))
+        if not per_target:
+            return st
+        ranks = {"init": 0, "extract": 1, "sort": 2, "create": 3, "finished": 4}
+        finished = True
+        phase: Optional[str] = None
+        for info in per_target.values():
+            if not isinstance(info, Mapping):
+                continue
+            m = info.get("Metrics") or {}
+            ex = m.get("local_extraction") or {}
+            cr = m.get("shard_creation") or {}
+            st.aborted = st.aborted or bool(info.get("aborted")) or bool(m.get("aborted"))
+            finished = finished and bool(info.get("archived"))
+            p = str(info.get("phase") or "")
+            if phase is None or ranks.get(p, 0) < ranks.get(phase, 0):
+                phase = p
+            st.description = st.description or str(m.get("description") or "")
+            st.total_shards += _int(ex.get("total_count"))
+            st.extracted_shards += _int(ex.get("extracted_count"))
+            st.extracted_bytes += _int(ex.get("extracted_size"))
+            st.extracted_records += _int(ex.get("extracted_record_count"))
+            st.to_create += _int(cr.get("to_create"))
+            st.created_shards += _int(cr.get("created_count"))
+            st.created_bytes += _int(cr.get("created_size"))
+            st.created_records += _int(cr.get("created_record_count"))
+            for w in m.get("warnings") or []:
+                st.warnings.append(str(w))
+            for e in m.get("errors") or []:
+                if str(e) not in st.errors:
+                    st.errors.append(str(e))
+        st.finished = finished and not st.aborted
+        st.phase = phase or ""
+        return st
+
+
+class ObjectReader(io.RawIOBase):
+    """A streaming reader of one object (or a byte range, or an archived file).
+
+    It reads from the network as the caller reads; nothing is buffered
+    beyond the transport's small buffers, so an object of any size can be
+    read in constant memory. Use it as a context manager, or close it.
+
+    Attributes:
+        bucket, name: the object.
+        size: bytes the answer carries (``Content-Length``), or None.
+        headers: the answer's headers.
+    """
+
+    def __init__(self, resp: requests.Response, bucket: str, name: str) -> None:
+        super().__init__()
+        self._resp = resp
+        self._raw = resp.raw
+        self.bucket = bucket
+        self.name = name
+        self.headers: Dict[str, str] = dict(resp.headers)
+        cl = resp.headers.get("Content-Length")
+        self.size: Optional[int] = int(cl) if cl is not None and cl.isdigit() else None
+        self._pos = 0
+
+    @property
+    def meta(self) -> Dict[str, Any]:
+        """The object's metadata from the answer's headers (as head_object)."""
+        return _meta_from_headers(self.headers, self.size)
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        """Bytes read so far."""
+        return self._pos
+
+    def _read_raw(self, n: int) -> bytes:
+        if self.closed:
+            raise ValueError("read of a closed object reader")
+        try:
+            data = self._raw.read(n)
+        except Exception as exc:  # urllib3's ProtocolError, ReadTimeoutError...
+            if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
+                raise AisTimeout(f"reading ais://{self.bucket}/{self.name} at byte {self._pos}: timed out: {exc}") from exc
+            raise AisError(f"reading ais://{self.bucket}/{self.name} at byte {self._pos}: {_reason(exc)}") from exc
+        if not data and n > 0 and self.size is not None and self._pos < self.size:
+            raise AisError(f"reading ais://{self.bucket}/{self.name}: the answer ended at byte {self._pos} of {self.size}")
+        self._pos += len(data)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        """Reads up to ``size`` bytes (all that is left when negative)."""
+        if size is None or size < 0:
+            return self.readall()
+        return self._read_raw(size)
+
+    def readall(self) -> bytes:
+        parts = []
+        while True:
+            chunk = self._read_raw(CHUNK_SIZE)
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        data = self._read_raw(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def iter_chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Yields the rest of the object in pieces of at most ``chunk_size`` bytes."""
+        while True:
+            chunk = self._read_raw(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._resp.close()
+            finally:
+                super().close()
+
+    def __enter__(self) -> "ObjectReader":
+        return self
+
+
+def _meta_from_headers(h: Mapping[str, str], size: Optional[int]) -> Dict[str, Any]:
+    hl = {k.lower(): v for k, v in h.items()}
+    atime: Optional[int] = None
+    if hl.get("ais-atime", "").lstrip("-").isdigit():
+        atime = int(hl["ais-atime"])
+    custom: Dict[str, str] = {}
+    from urllib.parse import unquote_plus
+
+    for part in filter(None, hl.get("ais-custom-md", "").split(",")):
+        k, _, v = part.partition("=")
+        custom[unquote_plus(k)] = unquote_plus(v)
+    return {
+        "size": size,
+        "checksum_type": hl.get("ais-checksum-type", ""),
+        "checksum": hl.get("ais-checksum-value", ""),
+        "version": hl.get("ais-version", ""),
+        "atime": atime,  # Unix nanoseconds
+        "custom": custom,
+    }
+
+
+class Client:
+    """A client of an AIS-Go (or AIStore) cluster through its gateway.
+
+    Args:
+        endpoint: the gateway's URL, e.g. ``"http://127.0.0.1:8080"``;
+            default ``$AIS_ENDPOINT``, else ``http://localhost:8080``. A
+            comma-separated list names several gateways: the client moves to
+            the next when one cannot be reached.
+        timeout: seconds, or (connect, read) seconds, for each network
+            wait (not a whole transfer); None waits forever.
+        pool_size: kept-alive connections per node, for threaded use.
+        verify: TLS verification for https endpoints (as requests takes it).
+
+    The client is safe to use from several threads, and to pickle into
+    DataLoader workers (each process opens its own connections).
+    """
+
+    def __init__(
+        self,
+        endpoint: Optional[str] = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        *,
+        pool_size: int = 32,
+        verify: Union[bool, str] = True,
+    ) -> None:
+        if endpoint is None:
+            endpoint = os.environ.get("AIS_ENDPOINT") or "http://localhost:8080"
+        gateways = [g.strip().rstrip("/") for g in str(endpoint).split(",") if g.strip()]
+        if not gateways:
+            raise ValueError("an endpoint is required, e.g. http://localhost:8080")
+        for g in gateways:
+            parts = urlsplit(g)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"endpoint {g!r}: want http://HOST:PORT or https://HOST:PORT")
+        self._gateways = gateways
+        self.timeout = timeout
+        self.pool_size = pool_size
+        self.verify = verify
+        self._lock = threading.Lock()
+        self._sess: Optional[requests.Session] = None
+        self._sess_pid = 0
+
+    # -- plumbing -------------------------------------------------------
+
+    @property
+    def endpoint(self) -> str:
+        """The URL of the gateway in use."""
+        return self._gateways[0]
+
+    def __repr__(self) -> str:
+        return f"Client({self.endpoint!r})"
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_sess"] = None
+        state["_sess_pid"] = 0
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Closes the kept-alive connections."""
+        with self._lock:
+            if self._sess is not None:
+                self._sess.close()
+                self._sess = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _session(self) -> requests.Session:
+        pid = os.getpid()
+        s = self._sess
+        if s is not None and self._sess_pid == pid:
+            return s
+        with self._lock:
+            if self._sess is None or self._sess_pid != pid:
+                # A forked child must not share its parent's sockets.
+                s = requests.Session()
+                s.trust_env = False  # a cluster is reached directly, never through a proxy
+                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=self.pool_size, max_retries=0)
+                s.mount("http://", adapter)
+                s.mount("https://", adapter)
+                s.verify = self.verify
+                s.headers["User-Agent"] = "aisgo-python"
+                self._sess, self._sess_pid = s, pid
+            return self._sess
+
+    def _url(self, base: str, path: str, params: Optional[Mapping[str, Any]]) -> str:
+        url = base + path
+        if params:
+            query = {k: v for k, v in params.items() if v is not None}
+            if query:
+                url += "?" + urlencode(query)
+        return url
+
+    def _send(self, method: str, url: str, *, headers: Optional[Mapping[str, str]], data: Any, stream: bool, gateway: bool) -> requests.Response:
+        """One HTTP exchange, no redirects followed."""
+        try:
+            return self._session().request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                data=data,
+                stream=stream,
+                allow_redirects=False,
+                timeout=self.timeout,
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            raise AisTimeout(f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} did not accept a connection in time ({method} {url})", method=method, path=urlsplit(url).path) from exc
+        except requests.exceptions.ConnectionError as exc:
+            who = "AIS endpoint" if gateway else "node"
+            raise AisConnectionError(
+                f"{who} {_origin(url)} is unreachable: {method} {url}: {_reason(exc)}",
+                url=_origin(url),
+                method=method,
+                path=urlsplit(url).path,
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            raise AisTimeout(f"{method} {url}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path) from exc
+        except requests.exceptions.InvalidURL as exc:
+            raise errors.BadRequest(f"{method} {url}: invalid URL: {exc}", method=method) from exc
+
+    def _do(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Optional[Mapping[str, Any]] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        json_body: Any = None,
+        body: Optional[_Body] = None,
+        stream: bool = False,
+        first_hop: Optional[str] = None,
+    ) -> requests.Response:
+        """Sends a request, follows redirects and raises AisError on failure.
+
+        ``first_hop`` replaces the gateway as the first URL (a target found
+        beforehand). 503 answers are tried again when the request can be.
+        """
+        hdrs = dict(headers or {})
+        payload: Any = None
+        if json_body is not None:
+            payload = json.dumps(json_body).encode()
+            hdrs["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            try:
+                return self._do_once(method, path, params, hdrs, payload, body, stream, first_hop)
+            except errors.Unavailable as exc:
+                if isinstance(exc, errors.NoQuorum) or attempt >= len(RETRY_DELAYS):
+                    raise
+                if body is not None and not body.rewind():
+                    raise
+                if body is not None:
+                    body.sent = False
+                time.sleep(RETRY_DELAYS[attempt])
+                attempt += 1
+
+    def _do_once(
+        self,
+        method: str,
+        path: str,
+        params: Optional[Mapping[str, Any]],
+        headers: Dict[str, str],
+        payload: Optional[bytes],
+        body: Optional[_Body],
+        stream: bool,
+        first_hop: Optional[str],
+    ) -> requests.Response:
+        tried: List[str] = []
+        while True:
+            gateway = self.endpoint
+            url = first_hop or self._url(gateway, path, params)
+            try:
+                return self._follow(method, url, headers, payload, body, stream, at_gateway=first_hop is None)
+            except AisConnectionError as exc:
+                # Another gateway, when the request never reached this one.
+                if first_hop is not None or exc.url != gateway or len(self._gateways) < 2:
+                    raise
+                tried.append(gateway)
+                if len(tried) >= len(self._gateways):
+                    raise
+                if body is not None:
+                    if not body.rewind():
+                        raise
+                    body.sent = False
+                with self._lock:
+                    if self._gateways[0] == gateway:
+                        self._gateways = self._gateways[1:] + self._gateways[:1]
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        headers: Dict[str, str],
+        payload: Optional[bytes],
+        body: Optional[_Body],
+        stream: bool,
+        at_gateway: bool,
+    ) -> requests.Response:
+        for hop in range(MAX_REDIRECTS + 1):
+            data = body.payload() if body is not None else payload
+            resp = self._send(method, url, headers=headers, data=data, stream=stream, gateway=at_gateway and hop == 0)
+            if resp.status_code in _REDIRECTS:
+                loc = resp.headers.get("Location")
+                resp.close()
+                if not loc:
+                    raise AisError(f"{method} {url}: a redirect without a Location", status=resp.status_code, method=method, path=urlsplit(url).path)
+                url = urljoin(url, loc)
+                if hop >= 2:
+                    time.sleep(0.02 * hop)  # nodes disagree while a new map spreads
+                continue
+            if resp.status_code >= 300:
+                try:
+                    if method == "HEAD":
+                        text = b""
+                    elif stream:
+                        text = _read_limited(resp, 64 << 10)
+                    else:
+                        text = resp.content[: 64 << 10]
+                finally:
+                    resp.close()
+                raise errors.error_from_response(resp.status_code, text, resp.headers, method=method, path=urlsplit(url).path)
+            return resp
+        raise TooManyRedirects(f"{method} {url}: more than {MAX_REDIRECTS} redirects", method=method, path=urlsplit(url).path)
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        resp = self._do(method, path, **kw)
+        try:
+            if not resp.content:
+                return None
+            return resp.json()
+        except ValueError as exc:
+            raise AisError(f"{method} {path}: the answer is not JSON: {resp.text[:200]!r}", status=resp.status_code) from exc
+        finally:
+            resp.close()
+
+    # -- buckets ----------------------------------------------------------
+
+    def create_bucket(self, bucket: str, props: Optional[Mapping[str, Any]] = None, *, exist_ok: bool = False) -> None:
+        """Creates an ais bucket, with some properties (a partial props object) if given.
+
+        Raises BucketExists when it exists (unless ``exist_ok``), BadRequest
+        (InvalidName) for a name the store refuses.
+        """
+        msg: Dict[str, Any] = {"action": "create-bck"}
+        if props:
+            msg["value"] = dict(props)
+        try:
+            self._do("POST", _bucket_path(bucket), json_body=msg).close()
+        except errors.BucketExists:
+            if not exist_ok:
+                raise
+
+    def destroy_bucket(self, bucket: str, *, missing_ok: bool = False) -> None:
+        """Removes a bucket and every object in it."""
+        try:
+            self._do("DELETE", _bucket_path(bucket), json_body={"action": "destroy-bck"}).close()
+        except errors.BucketNotFound:
+            if not missing_ok:
+                raise
+
+    def list_buckets(self) -> List[Dict[str, Any]]:
+        """Returns every bucket as ``{"name": ..., "provider": ...}``."""
+        out = self._json("GET", "/v1/buckets")
+        return list(out or [])
+
+    def bucket_props(self, bucket: str) -> Dict[str, Any]:
+        """Returns a bucket's properties (``HEAD /v1/buckets/B``, header ``Ais-Bucket-Props``)."""
+        resp = self._do("HEAD", _bucket_path(bucket))
+        resp.close()
+        raw = resp.headers.get("Ais-Bucket-Props", "")
+        try:
+            return dict(json.loads(raw)) if raw else {}
+        except ValueError as exc:
+            raise AisError(f"bucket {bucket}: cannot decode Ais-Bucket-Props {raw[:100]!r}") from exc
+
+    def bucket_exists(self, bucket: str) -> bool:
+        """Tells whether a bucket exists."""
+        try:
+            self.bucket_props(bucket)
+            return True
+        except errors.NotFound:
+            return False
+
+    def list_objects_page(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        page_size: int = 0,
+        props: str = "name,size",
+        continuation_token: str = "",
+        uuid: str = "",
+        start_after: str = "",
+    ) -> Tuple[List[ObjectEntry], str, str]:
+        """Returns one page of a listing: (entries, continuation token, uuid).
+
+        An empty token means the listing is complete. ``page_size`` 0 is the
+        node's maximum (10,000).
+        """
+        value: Dict[str, Any] = {"props": props, "time_format": "RFC3339Nano"}
+        if prefix:
+            value["prefix"] = prefix
+        if page_size:
+            value["pagesize"] = int(page_size)
+        if continuation_token:
+            value["continuation_token"] = continuation_token
+        if uuid:
+            value["uuid"] = uuid
+        if start_after:
+            value["start_after"] = start_after
+        page = self._json("GET", _bucket_path(bucket), json_body={"action": "list", "value": value}) or {}
+        entries = [ObjectEntry.from_wire(e) for e in page.get("entries") or []]
+        return entries, str(page.get("continuation_token") or ""), str(page.get("uuid") or "")
+
+    def list_objects(self, bucket: str, prefix: str = "", page_size: int = 0, props: str = "name,size") -> Iterator[ObjectEntry]:
+        """Yields every object of a bucket (under ``prefix``) in name order, page by page.
+
+        ``props`` is a comma-separated list of what to return: name, size,
+        checksum, atime, version... Sizes are ints.
+        """
+        token, uuid = "", ""
+        while True:
+            entries, token, uuid = self.list_objects_page(
+                bucket, prefix=prefix, page_size=page_size, props=props, continuation_token=token, uuid=uuid
+            )
+            yield from entries
+            if not token:
+                return
+
+    # -- objects ------------------------------------------------------------
+
+    def _locate(self, bucket: str, name: str) -> str:
+        """Finds the URL a write of the object goes to, without sending data.
+
+        The gateway answers a HEAD of an object with a redirect to its owner
+        target; that Location serves the PUT as well. A node that answers
+        itself (a target reached directly) is the place.
+        """
+        path = _object_path(bucket, name)
+        last: Optional[AisConnectionError] = None
+        for _ in range(len(self._gateways)):
+            gateway = self.endpoint
+            url = self._url(gateway, path, None)
+            attempt = 0
+            while True:
+                try:
+                    resp = self._send("HEAD", url, headers=None, data=None, stream=False, gateway=True)
+                except AisConnectionError as exc:
+                    last = exc
+                    break
+                resp.close()
+                if resp.status_code in _REDIRECTS and resp.headers.get("Location"):
+                    return urljoin(url, resp.headers["Location"])
+                if resp.status_code < 300:
+                    return url
+                err = errors.error_from_response(resp.status_code, b"", resp.headers, method="HEAD", path=path)
+                if type(err) is errors.NotFound:
+                    return url  # the object is not there yet: this node is its owner
+                if isinstance(err, errors.Unavailable) and not isinstance(err, errors.NoQuorum) and attempt < len(RETRY_DELAYS):
+                    time.sleep(RETRY_DELAYS[attempt])
+                    attempt += 1
+                    continue
+                raise err
+            if len(self._gateways) < 2:
+                break
+            with self._lock:
+                if self._gateways[0] == gateway:
+                    self._gateways = self._gateways[1:] + self._gateways[:1]
+        assert last is not None
+        raise last
+
+    def put_object(
+        self,
+        bucket: str,
+        name: str,
+        data: PutData,
+        *,
+        size: Optional[int] = None,
+        checksum: Optional[Tuple[str, str]] = None,
+        custom: Optional[Mapping[str, str]] = None,
+    ) -> Dict[str, Any]:
+        """Stores an object and returns its metadata (as head_object, without atime).
+
+        Args:
+            data: bytes; a binary file object (read from its position; a
+                seekable one can be re-sent on a redirect); a path (str or
+                os.PathLike) of a file to upload; or an iterable of bytes
+                chunks (a generator), sent chunked unless ``size`` is given.
+                Data is streamed: a file or generator of any size is never
+                held in memory.
+            size: the size of a file object or iterable, when known.
+            checksum: ``(type, value)``, e.g. ``("md5", "...")``, verified by
+                the target before the object becomes visible.
+            custom: custom metadata kept with the object.
+        """
+        headers: Dict[str, str] = {}
+        if checksum:
+            headers["Ais-Checksum-Type"], headers["Ais-Checksum-Value"] = checksum
+        if custom:
+            from urllib.parse import quote_plus
+
+            headers["Ais-Custom-Md"] = ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in custom.items())
+        body = _Body(data, size)
+        try:
+            target = self._locate(bucket, name)
+            resp = self._do("PUT", _object_path(bucket, name), headers=headers, body=body, first_hop=target)
+            resp.close()
+        finally:
+            body.close()
+        meta = _meta_from_headers(resp.headers, body.length)
+        meta.pop("atime", None)
+        return meta
+
+    def _get(self, bucket: str, name: str, byte_range: Optional[Any], archpath: Optional[str], validate: bool) -> requests.Response:
+        params: Dict[str, Any] = {}
+        if archpath:
+            params["archpath"] = archpath
+        if validate:
+            params["validate-checksum"] = "true"
+        headers: Dict[str, str] = {}
+        rng = _range_header(byte_range)
+        if rng:
+            headers["Range"] = rng
+        return self._do("GET", _object_path(bucket, name), params=params, headers=headers, stream=True)
+
+    def get_object(
+        self,
+        bucket: str,
+        name: str,
+        byte_range: Optional[Any] = None,
+        archpath: Optional[str] = None,
+        *,
+        validate: bool = False,
+    ) -> bytes:
+        """Reads an object (or part of it) into memory.
+
+        Args:
+            byte_range: ``(start, end)`` inclusive, ``(start, None)`` to the
+                end, ``range(start, stop)``, a ``slice``, or a Range header
+                value such as ``"bytes=0-99"`` or ``"bytes=-100"`` (the last
+                100 bytes).
+            archpath: a file inside a tar, tgz or zip shard to read instead.
+            validate: have the target verify the checksum first.
+
+        Use open_object for large objects.
+        """
+        with self.open_object(bucket, name, byte_range=byte_range, archpath=archpath, validate=validate) as r:
+            return r.read()
+
+    def open_object(
+        self,
+        bucket: str,
+        name: str,
+        byte_range: Optional[Any] = None,
+        archpath: Optional[str] = None,
+        *,
+        validate: bool = False,
+    ) -> ObjectReader:
+        """Opens an object for streaming reads; arguments as get_object.
+
+        The reader reads from the network as it is read: an object of any
+        size passes through constant memory. Close it (or use ``with``).
+        """
+        resp = self._get(bucket, name, byte_range, archpath, validate)
+        return ObjectReader(resp, bucket, name)
+
+    def head_object(self, bucket: str, name: str) -> Dict[str, Any]:
+        """Returns an object's metadata: ``size``, ``checksum_type``,
+        ``checksum`` (value), ``version``, ``atime`` (Unix ns), ``custom``."""
+        resp = self._do("HEAD", _object_path(bucket, name))
+        resp.close()
+        cl = resp.headers.get("Content-Length")
+        size = int(cl) if cl is not None and cl.isdigit() else None
+        return _meta_from_headers(resp.headers, size)
+
+    def object_exists(self, bucket: str, name: str) -> bool:
+        """Tells whether an object exists (BucketNotFound still raises)."""
+        try:
+            self.head_object(bucket, name)
+            return True
+        except errors.BucketNotFound:
+            raise
+        except errors.NotFound:
+            return False
+
+    def delete_object(self, bucket: str, name: str, *, missing_ok: bool = False) -> None:
+        """Removes an object. Raises NotFound when it is missing, unless ``missing_ok``."""
+        try:
+            self._do("DELETE", _object_path(bucket, name)).close()
+        except errors.BucketNotFound:
+            raise
+        except errors.NotFound:
+            if not missing_ok:
+                raise
+
+    # -- dSort --------------------------------------------------------------
+
+    def dsort_start(self, spec: Union[Mapping[str, Any], str, bytes]) -> str:
+        """Starts a dSort job and returns its id.
+
+        ``spec`` is a dict (AIStore's field names: input_bck, output_bck,
+        input_format, output_format, output_shard_size, algorithm, ...) or
+        its JSON/YAML text.
+        """
+        if isinstance(spec, Mapping):
+            data = json.dumps(spec).encode()
+        elif isinstance(spec, str):
+            data = spec.encode()
+        else:
+            data = bytes(spec)
+        resp = self._do("POST", "/v1/sort", headers={"Content-Type": "application/json"}, body=_Body(data))
+        try:
+            return resp.text.strip()
+        finally:
+            resp.close()
+
+    def dsort_status(self, job_id: str) -> DsortStatus:
+        """Returns a job's progress summed over its targets (``.targets`` has each target's metrics)."""
+        out = self._json("GET", "/v1/sort", params={"uuid": job_id}) or {}
+        return DsortStatus.from_wire(job_id, out)
+
+    def dsort_wait(
+        self,
+        job_id: str,
+        progress: Optional[Callable[[DsortStatus], Any]] = None,
+        poll: float = 0.5,
+        timeout: Optional[float] = None,
+        *,
+        raise_on_abort: bool = True,
+    ) -> DsortStatus:
+        """Waits for a job to end and returns its final status.
+
+        ``progress`` is called with each status polled (every ``poll``
+        seconds). Raises DsortAborted when the job was aborted (unless
+        ``raise_on_abort`` is false) and DsortTimeout after ``timeout``
+        seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            st = self.dsort_status(job_id)
+            if progress is not None:
+                progress(st)
+            if st.done:
+                if st.aborted and raise_on_abort:
+                    why = "; ".join(st.errors) if st.errors else "no reason given"
+                    raise errors.DsortAborted(f"dsort job {job_id} aborted: {why}", job_id=job_id, errors=st.errors)
+                return st
+            if deadline is not None and time.monotonic() >= deadline:
+                raise errors.DsortTimeout(
+                    f"dsort job {job_id} did not finish within {timeout} s (phase {st.phase or '?'}, "
+                    f"extracted {st.extracted_shards}/{st.total_shards} shards, created {st.created_shards}/{st.to_create})"
+                )
+            wait = poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
+            time.sleep(wait)
+
+    def dsort_abort(self, job_id: str) -> None:
+        """Aborts a running job: every target stops and removes what it wrote."""
+        self._do("DELETE", "/v1/sort/abort", params={"uuid": job_id}).close()
+
+    def dsort_remove(self, job_id: str) -> None:
+        """Forgets a finished job."""
+        self._do("DELETE", "/v1/sort", params={"uuid": job_id}).close()
+
+    def dsort_list(self, regex: str = "", only_active: bool = False) -> List[Dict[str, Any]]:
+        """Lists jobs (each summed over its targets); ``regex`` filters by description or id."""
+        params: Dict[str, Any] = {}
+        if regex:
+            params["regex"] = regex
+        if only_active:
+            params["only_active"] = "true"
+        return list(self._json("GET", "/v1/sort", params=params) or [])
+
+    # -- cluster ------------------------------------------------------------
+
+    def cluster_status(self) -> Dict[str, Any]:
+        """Returns every node's status (``GET /v1/cluster?what=status``):
+        ``uuid``, ``map_version``, ``primary``, ``nodes`` (id, role, url, state, jobs...)."""
+        return dict(self._json("GET", "/v1/cluster", params={"what": "status"}) or {})
+
+    def cluster_map(self) -> Dict[str, Any]:
+        """Returns the cluster map (``GET /v1/cluster?what=smap``)."""
+        return dict(self._json("GET", "/v1/cluster", params={"what": "smap"}) or {})
+
+    def health(self) -> Dict[str, Any]:
+        """Returns the gateway's health (``GET /v1/health``); raises when it is not ready."""
+        return dict(self._json("GET", "/v1/health") or {})
+
+
+def _read_limited(resp: requests.Response, limit: int) -> bytes:
+    try:
+        data = resp.raw.read(limit, decode_content=True)
+        return data or b""
+    except Exception:
+        return b""
+
+
+def _range_header(r: Any) -> Optional[str]:
+    """The Range header of a byte range in any of the forms get_object takes."""
+    if r is None:
+        return None
+    if isinstance(r, str):
+        r = r.strip()
+        return r if r.startswith("bytes=") else "bytes=" + r
+    if isinstance(r, range):
+        if r.step != 1 or r.stop <= r.start or r.start < 0:
+            raise ValueError(f"byte range {r!r}: want a non-empty range with step 1")
+        return f"bytes={r.start}-{r.stop - 1}"
+    if isinstance(r, slice):
+        if r.step not in (None, 1):
+            raise ValueError("byte range: a slice must have step 1")
+        start = r.start or 0
+        if r.stop is None:
+            return f"bytes={start}-"
+        if r.stop <= start:
+            raise ValueError(f"byte range {r!r} is empty")
+        return f"bytes={start}-{r.stop - 1}"
+    if isinstance(r, Sequence) and len(r) == 2:
+        start, end = r
+        if start is None:
+            if end is None or end <= 0:
+                raise ValueError("byte range: (None, n) wants n > 0, the length of the suffix")
+            return f"bytes=-{int(end)}"
+        if end is None:
+            return f"bytes={int(start)}-"
+        if int(end) < int(start) or int(start) < 0:
+            raise ValueError(f"byte range {r!r}: want 0 <= start <= end (end inclusive)")
+        return f"bytes={int(start)}-{int(end)}"
+    raise TypeError(f"byte range: want (start, end), range, slice or 'bytes=...', not {type(r).__name__}")

@@ -1,0 +1,224 @@
+"""Shard indexes: where each member of an uncompressed tar shard lies.
+
+AIS-Go writes an index object named ``<shard>.idx`` beside a tar shard
+(``ais archive index ais://b/shard.tar``, or dSort with
+``"output_index": true``)::
+
+    {"version": 1, "shard": "shard-0001.tar", "shard_size": 20480, "format": "tar",
+     "members": [{"name": "sample-1.jpg", "header_offset": 0, "data_offset": 512, "size": 1000}, ...]}
+
+``header_offset`` is where the member's first tar header block starts,
+``data_offset`` where its data starts and ``size`` its data size: a member is
+read with one range GET of ``[data_offset, data_offset + size)``.
+
+Example::
+
+    idx = ShardIndex.load(client, "images", "shard-0001.tar")
+    data = idx.read_member(client, "images", "sample-1.jpg")
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
+
+from . import errors
+from .errors import ShardIndexError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client
+
+__all__ = ["ShardIndex", "IndexMember", "read_member", "INDEX_SUFFIX", "INDEX_VERSION", "index_name", "is_index_name"]
+
+#: Ends the name of a shard's index object.
+INDEX_SUFFIX = ".idx"
+
+#: The version of the index format read and written here.
+INDEX_VERSION = 1
+
+
+def index_name(shard: str) -> str:
+    """The name of a shard's index object."""
+    return shard + INDEX_SUFFIX
+
+
+def is_index_name(name: str) -> bool:
+    """Tells whether an object name is a shard index's."""
+    return name.endswith(INDEX_SUFFIX)
+
+
+@dataclass(frozen=True)
+class IndexMember:
+    """One member (file) of an indexed shard."""
+
+    name: str
+    header_offset: int
+    data_offset: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        """The offset just past the member's data."""
+        return self.data_offset + self.size
+
+    def range_header(self) -> str:
+        """The Range header that reads this member's data."""
+        return f"bytes={self.data_offset}-{self.data_offset + self.size - 1}"
+
+
+@dataclass
+class ShardIndex:
+    """The index of one shard."""
+
+    shard: str
+    shard_size: int
+    members: List[IndexMember] = field(default_factory=list)
+    format: str = "tar"
+    version: int = INDEX_VERSION
+    _by_name: Dict[str, IndexMember] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name = {m.name: m for m in self.members}  # a later duplicate wins, as in dSort
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __iter__(self) -> Iterator[IndexMember]:
+        return iter(self.members)
+
+    def __getitem__(self, key: Union[int, str]) -> IndexMember:
+        """The i-th member, or the member of that name."""
+        if isinstance(key, str):
+            try:
+                return self._by_name[key]
+            except KeyError:
+                raise KeyError(f"shard {self.shard} has no member {key!r}") from None
+        return self.members[key]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    # -- encoding --------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, source: str = "") -> "ShardIndex":
+        """Decodes an index and checks that every member lies within the shard."""
+        where = source or "a shard index"
+        if not isinstance(d, Mapping):
+            raise ShardIndexError(f"{where}: want a JSON object")
+        version = d.get("version")
+        if version != INDEX_VERSION:
+            raise ShardIndexError(f"{where}: version {version!r} is not {INDEX_VERSION}")
+        try:
+            shard = str(d["shard"])
+            shard_size = int(d["shard_size"])
+            raw_members = d.get("members") or []
+            members = [
+                IndexMember(str(m["name"]), int(m["header_offset"]), int(m["data_offset"]), int(m["size"])) for m in raw_members
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ShardIndexError(f"{where}: malformed: {exc!r}") from exc
+        for m in members:
+            if m.header_offset < 0 or m.data_offset < m.header_offset or m.size < 0 or m.end > shard_size:
+                raise ShardIndexError(f"{where}: member {m.name!r} lies outside the shard ({shard_size} bytes)")
+        return cls(shard=shard, shard_size=shard_size, members=members, format=str(d.get("format") or "tar"), version=version)
+
+    @classmethod
+    def from_json(cls, data: Union[str, bytes], *, source: str = "") -> "ShardIndex":
+        """Decodes an index from its JSON text."""
+        try:
+            d = json.loads(data)
+        except ValueError as exc:
+            raise ShardIndexError(f"{source or 'a shard index'}: not JSON: {exc}") from exc
+        return cls.from_dict(d, source=source)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "version": self.version,
+            "shard": self.shard,
+            "shard_size": self.shard_size,
+            "format": self.format,
+            "members": [
+                {"name": m.name, "header_offset": m.header_offset, "data_offset": m.data_offset, "size": m.size} for m in self.members
+            ],
+        }
+
+    def to_json(self) -> bytes:
+        """Encodes the index as AIS-Go writes it."""
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+    # -- building ----------------------------------------------------------------
+
+    @classmethod
+    def from_tar(cls, fileobj: IO[bytes], shard: str, shard_size: Optional[int] = None) -> "ShardIndex":
+        """Indexes an uncompressed tar read from a seekable file object.
+
+        Only regular files are members (as AIS-Go indexes them); a member's
+        ``header_offset`` is that of its first header block, extended (PAX,
+        GNU long name) headers included.
+        """
+        if shard_size is None:
+            pos = fileobj.tell()
+            shard_size = fileobj.seek(0, 2)
+            fileobj.seek(pos)
+        members = []
+        try:
+            with tarfile.open(fileobj=fileobj, mode="r:") as tf:
+                for ti in tf:
+                    if ti.isreg():
+                        members.append(IndexMember(ti.name, ti.offset, ti.offset_data, ti.size))
+        except tarfile.TarError as exc:
+            raise errors.ShardError(f"shard {shard}: cannot index: {exc}", shard=shard) from exc
+        return cls(shard=shard, shard_size=int(shard_size), members=members)
+
+    # -- the cluster ----------------------------------------------------------------
+
+    @classmethod
+    def load(cls, client: "Client", bucket: str, shard: str) -> "ShardIndex":
+        """Reads the index object ``<shard>.idx`` of a shard in a bucket.
+
+        Raises ShardIndexError when it is missing or malformed.
+        """
+        name = index_name(shard)
+        try:
+            data = client.get_object(bucket, name)
+        except errors.BucketNotFound:
+            raise
+        except errors.NotFound as exc:
+            raise ShardIndexError(
+                f"shard ais://{bucket}/{shard} has no index ais://{bucket}/{name}: write it with "
+                f"'ais archive index ais://{bucket}/{shard}' (or dSort's \"output_index\": true)",
+                status=404,
+                kind="not-found",
+            ) from exc
+        idx = cls.from_json(data, source=f"ais://{bucket}/{name}")
+        if idx.shard != shard and idx.shard.rsplit("/", 1)[-1] != shard.rsplit("/", 1)[-1]:
+            raise ShardIndexError(f"ais://{bucket}/{name} indexes {idx.shard!r}, not {shard!r}")
+        return idx
+
+    def save(self, client: "Client", bucket: str) -> None:
+        """Writes the index beside its shard, as ``<shard>.idx``."""
+        client.put_object(bucket, index_name(self.shard), self.to_json())
+
+    def read_member(self, client: "Client", bucket: str, member: Union[int, str, IndexMember]) -> bytes:
+        """Reads one member's data with one range GET of the shard.
+
+        ``member`` is a member, its name or its position in the index.
+        """
+        m = member if isinstance(member, IndexMember) else self[member]
+        if m.size == 0:
+            return b""
+        data = client.get_object(bucket, self.shard, byte_range=(m.data_offset, m.end - 1))
+        if len(data) != m.size:
+            raise ShardIndexError(
+                f"ais://{bucket}/{self.shard}: member {m.name!r} at {m.data_offset}: read {len(data)} bytes, the index says {m.size} "
+                "(the shard changed since it was indexed?)"
+            )
+        return data
+
+
+def read_member(client: "Client", bucket: str, shard: str, member: Union[int, str, IndexMember]) -> bytes:
+    """Loads a shard's index and reads one member (one range GET)."""
+    return ShardIndex.load(client, bucket, shard).read_member(client, bucket, member)

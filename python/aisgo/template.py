@@ -1,0 +1,203 @@
+"""Shard-name templates, as AIStore and dSort write them, and record keys.
+
+* bash ranges: ``shard-{0000..0099}.tar``, ``a-{0..9..2}-{00..10}.tgz``
+  (each value zero-padded to the shorter of the start and end texts; the
+  last range varies fastest);
+* ``@`` ranges: ``shard-@0099.tar`` is ``shard-0000.tar`` ... ``shard-0099.tar``;
+* anything else is a prefix (``""`` and ``"*"`` match every name).
+
+``%06d`` templates are unbounded and name outputs only: they are refused
+here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import Iterator, List, Optional, Tuple
+
+__all__ = ["Template", "TemplateError", "parse_template", "split_name", "MAX_NAMES"]
+
+#: A template expands to at most this many names.
+MAX_NAMES = 10_000_000
+
+
+class TemplateError(ValueError):
+    """A template that cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class _Range:
+    start: int
+    end: int
+    step: int
+    width: int
+    gap: str
+
+    def values(self) -> range:
+        return range(self.start, self.end + 1, self.step)
+
+    def count(self) -> int:
+        return (self.end - self.start) // self.step + 1
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template: ``prefix`` then, for each range, a value and its gap."""
+
+    text: str
+    prefix: str
+    ranges: Tuple[_Range, ...] = field(default=())
+    _regex: Optional["re.Pattern[str]"] = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_range(self) -> bool:
+        """False for a prefix-only template."""
+        return bool(self.ranges)
+
+    def count(self) -> int:
+        """How many names the template expands to (0 for a prefix)."""
+        if not self.ranges:
+            return 0
+        n = 1
+        for r in self.ranges:
+            n *= r.count()
+        return n
+
+    def names(self) -> Iterator[str]:
+        """Expands the template in odometer order, the last range fastest."""
+        if not self.ranges:
+            return iter(())
+        return (
+            self.prefix + "".join(str(v).zfill(r.width) + r.gap for r, v in zip(self.ranges, values))
+            for values in itertools.product(*(r.values() for r in self.ranges))
+        )
+
+    def matches(self, name: str) -> bool:
+        """Tells whether a name is one of the template's (or has its prefix)."""
+        if not self.ranges:
+            return name.startswith(self.prefix)
+        return self.values_of(name) is not None
+
+    def values_of(self, name: str) -> Optional[Tuple[int, ...]]:
+        """The range values a name was made of, or None when the template
+        does not make it; sorting names by them gives the template's order."""
+        if not self.ranges:
+            return None
+        if self._regex is None:
+            pattern = re.escape(self.prefix) + "".join(r"(\d+)" + re.escape(r.gap) for r in self.ranges)
+            object.__setattr__(self, "_regex", re.compile(pattern + r"\Z"))
+        m = self._regex.match(name)
+        if m is None:
+            return None
+        values = []
+        for r, digits in zip(self.ranges, m.groups()):
+            v = int(digits)
+            if str(v).zfill(r.width) != digits or v < r.start or v > r.end or (v - r.start) % r.step:
+                return None
+            values.append(v)
+        return tuple(values)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _number(text: str, p: str) -> int:
+    if not p or not p.isdigit() or not p.isascii():
+        raise TemplateError(f"template {text!r}: {p!r} is not a non-negative integer")
+    return int(p)
+
+
+def parse_template(text: str) -> Template:
+    """Parses a template; raises TemplateError for a malformed one."""
+    if text in ("", "*"):
+        return Template(text=text, prefix="")
+    if "{" in text or "}" in text:
+        return _parse_bash(text)
+    if "@" in text:
+        return _parse_at(text)
+    if text.count("%") == 1 and "d" in text.split("%", 1)[1]:
+        raise TemplateError(f"template {text!r}: a %d template is unbounded; give a range such as shard-{{0000..0099}}.tar")
+    return Template(text=text, prefix=text[:-1] if text.endswith("*") else text)
+
+
+def _checked(t: Template) -> Template:
+    if t.count() > MAX_NAMES:
+        raise TemplateError(f"template {t.text!r} expands to {t.count()} names, over the limit of {MAX_NAMES}")
+    return t
+
+
+def _parse_bash(text: str) -> Template:
+    left = text.find("{")
+    if left < 0:
+        raise TemplateError(f"template {text!r}: unbalanced braces: '}}' without '{{'")
+    if "}" in text[:left]:
+        raise TemplateError(f"template {text!r}: unbalanced braces: '}}' before the first '{{'")
+    prefix = text[:left]
+    rest = text[left:]
+    ranges: List[_Range] = []
+    while rest:
+        right = rest.find("}")
+        if right < 0:
+            raise TemplateError(f"template {text!r}: unbalanced braces: '{{' without '}}'")
+        inside = rest[1:right]
+        if "{" in inside:
+            raise TemplateError(f"template {text!r}: unbalanced braces: nested '{{'")
+        parts = inside.split("..")
+        if len(parts) not in (2, 3):
+            raise TemplateError(f"template {text!r}: range {{{inside}}} is not {{start..end}} or {{start..end..step}}")
+        nums = [_number(text, p) for p in parts]
+        start, end = nums[0], nums[1]
+        step = nums[2] if len(nums) == 3 else 1
+        if start > end:
+            raise TemplateError(f"template {text!r}: range {{{inside}}}: start {start} is greater than end {end}")
+        if step <= 0:
+            raise TemplateError(f"template {text!r}: range {{{inside}}}: step must be positive")
+        rest = rest[right + 1 :]
+        nxt = rest.find("{")
+        if nxt < 0:
+            nxt = len(rest)
+        gap = rest[:nxt]
+        if "}" in gap:
+            raise TemplateError(f"template {text!r}: unbalanced braces: '}}' without '{{'")
+        rest = rest[nxt:]
+        ranges.append(_Range(start, end, step, min(len(parts[0]), len(parts[1])), gap))
+    return _checked(Template(text=text, prefix=prefix, ranges=tuple(ranges)))
+
+
+def _parse_at(text: str) -> Template:
+    at = text.find("@")
+    prefix = text[:at]
+    rest = text[at:]
+    ranges: List[_Range] = []
+    while rest:
+        digits = 1
+        while digits < len(rest) and rest[digits].isdigit():
+            digits += 1
+        number = rest[1:digits]
+        if not number:
+            raise TemplateError(f"template {text!r}: '@' must be followed by digits, as in @0999")
+        end = _number(text, number)
+        rest = rest[digits:]
+        nxt = rest.find("@")
+        if nxt < 0:
+            nxt = len(rest)
+        ranges.append(_Range(0, end, 1, len(number), rest[:nxt]))
+        rest = rest[nxt:]
+    return _checked(Template(text=text, prefix=prefix, ranges=tuple(ranges)))
+
+
+def split_name(name: str) -> Tuple[str, str]:
+    """Splits a file name of a shard into its record key and extension.
+
+    The extension starts at the first '.' of the last path component, as
+    dSort and WebDataset group files: ``"a/b/sample-1.cls.json"`` gives
+    ``("a/b/sample-1", "cls.json")``; the extension is returned without its
+    leading dot, ``""`` when there is none.
+    """
+    base = name.rfind("/") + 1
+    dot = name.find(".", base)
+    if dot < 0:
+        return name, ""
+    return name[:dot], name[dot + 1 :]

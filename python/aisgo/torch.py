@@ -1,0 +1,412 @@
+"""PyTorch datasets over the sharded datasets of an AIS-Go bucket.
+
+* :class:`ShardDataset`: an ``IterableDataset`` that streams tar/tgz shards
+  (a template such as ``shard-{000..063}.tar``, or a prefix) and yields
+  WebDataset-style samples, the files of a record grouped by key::
+
+      {"__key__": "a/b/sample-1", "jpg": b"...", "cls": b"..."}
+
+  Shards are split across DataLoader workers and distributed ranks (each
+  shard read by exactly one of them), shuffled reproducibly per epoch
+  (``set_epoch``), and streamed: a shard is never held whole in memory.
+
+* :class:`RecordDataset`: a map-style ``Dataset`` over the members of
+  indexed tar shards (``<shard>.idx``); item ``i`` is read with one range
+  GET.
+
+This module needs torch; ``import aisgo`` alone does not import it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import random
+import tarfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from .client import Client
+from .errors import AisError, DatasetError, ShardError
+from .index import IndexMember, ShardIndex, is_index_name
+from .template import TemplateError, parse_template, split_name
+
+__all__ = ["ShardDataset", "RecordDataset", "resolve_shards", "distributed_rank", "Sample"]
+
+Sample = Dict[str, Any]
+
+#: Names of shards that tarfile streams (compression is detected from the data).
+TAR_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".taz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz")
+#: Shard formats dSort writes that Python's tarfile cannot read.
+UNSUPPORTED_SUFFIXES = (".zip", ".tar.lz4", ".tar.zst")
+
+
+def _is_tar_name(name: str) -> bool:
+    return name.lower().endswith(TAR_SUFFIXES)
+
+
+def resolve_shards(
+    client: Client, bucket: str, template: Union[None, str, Sequence[str]] = None, prefix: Optional[str] = None
+) -> List[str]:
+    """Lists the shards of a bucket that a template (or a prefix) selects.
+
+    A list of names is taken as it is.
+
+    With a range template (``shard-{000..063}.tar``, ``shard-@063.tar``) the
+    result is the existing names it makes, in the template's order; a name
+    the template makes but the bucket lacks is skipped (a dSort output
+    template is usually larger than its output). With a prefix (or a
+    template without a range), every tar/tgz object under it, in name
+    order. Index objects (``*.idx``) are never shards.
+
+    Raises DatasetError when nothing matches, BucketNotFound when the bucket
+    does not exist.
+    """
+    if template is not None and prefix is not None:
+        raise ValueError("give a template or a prefix, not both")
+    if isinstance(template, (list, tuple)):
+        names = [str(n) for n in template]
+        if not names:
+            raise DatasetError(f"no shards of ais://{bucket} given")
+        return names
+    try:
+        t = parse_template(template) if template is not None else None
+    except TemplateError as exc:
+        raise DatasetError(str(exc), kind="bad-request") from exc
+    if t is not None and t.is_range:
+        listed = 0
+        found: List[Tuple[Tuple[int, ...], str]] = []
+        for e in client.list_objects(bucket, prefix=t.prefix, props="name"):
+            listed += 1
+            if is_index_name(e.name):
+                continue
+            values = t.values_of(e.name)
+            if values is not None:
+                found.append((values, e.name))
+        if not found:
+            raise DatasetError(
+                f"no shard of ais://{bucket} matches the template {template!r} "
+                f"({listed} object(s) listed under the prefix {t.prefix!r}, none of its {t.count()} names)"
+            )
+        names = [name for _, name in sorted(found)]
+    else:
+        pfx = prefix if prefix is not None else (t.prefix if t is not None else "")
+        listed = 0
+        names = []
+        for e in client.list_objects(bucket, prefix=pfx, props="name"):
+            listed += 1
+            if not is_index_name(e.name) and _is_tar_name(e.name):
+                names.append(e.name)
+        if not names:
+            raise DatasetError(
+                f"no tar shard ({', '.join(TAR_SUFFIXES)}) in ais://{bucket} under the prefix {pfx!r} ({listed} object(s) listed)"
+            )
+    bad = [n for n in names if n.lower().endswith(UNSUPPORTED_SUFFIXES)]
+    if bad:
+        raise DatasetError(f"ais://{bucket}/{bad[0]}: this format is not supported here (tar, tgz, tar.bz2 and tar.xz shards are)")
+    return names
+
+
+def distributed_rank(rank: Optional[int] = None, world_size: Optional[int] = None) -> Tuple[int, int]:
+    """This process's (rank, world size): the ones given, else torch.distributed's
+    when it is initialized, else ``$RANK`` and ``$WORLD_SIZE``, else (0, 1)."""
+    if rank is None or world_size is None:
+        r, w = 0, 1
+        try:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                r, w = dist.get_rank(), dist.get_world_size()
+            else:
+                raise RuntimeError
+        except (ImportError, RuntimeError):
+            try:
+                r = int(os.environ.get("RANK", "0"))
+                w = int(os.environ.get("WORLD_SIZE", "1"))
+            except ValueError as exc:
+                raise ValueError(f"RANK={os.environ.get('RANK')!r}, WORLD_SIZE={os.environ.get('WORLD_SIZE')!r}: want integers") from exc
+        rank = r if rank is None else rank
+        world_size = w if world_size is None else world_size
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} of world size {world_size}: want 0 <= rank < world size")
+    return rank, world_size
+
+
+class ShardDataset(IterableDataset):
+    """Streams the samples of a bucket's tar/tgz shards.
+
+    Args:
+        client: the cluster's client (pickled into DataLoader workers).
+        bucket: the bucket of the shards.
+        template: shard names, e.g. ``"shard-{000..063}.tar"``; names that
+            do not exist are skipped, but at least one must. A list of
+            names is taken as it is.
+        prefix: instead of a template, every tar/tgz object under a prefix.
+            With neither, every tar/tgz shard of the bucket.
+        shuffle_buffer: samples kept in a buffer from which a random one is
+            yielded (0: no sample shuffle).
+        seed: the seed of every shuffle; with the epoch (``set_epoch``) it
+            fixes the order.
+        transform: called with each sample; its result is yielded instead
+            (None drops the sample).
+        shuffle_shards: shuffle the shard order each epoch; default: when
+            ``shuffle_buffer`` > 0.
+        rank, world_size: this process's place among distributed ranks;
+            default torch.distributed's, else ``$RANK``/``$WORLD_SIZE``.
+
+    Each epoch, the shard list is shuffled (the same way in every process)
+    and split: rank r of w takes every w-th shard from r, and DataLoader
+    worker k of n every n-th of those from k. So ranks and workers read
+    disjoint shards that together cover the dataset. The sample shuffle
+    buffer is seeded by (seed, epoch, rank, worker).
+
+    With ``persistent_workers=True`` call ``set_epoch`` before creating the
+    DataLoader: workers keep the dataset they were given.
+
+    A sample is ``{"__key__": key, ext: bytes, ...}``: consecutive files of
+    a shard whose names share the key (the name up to the first '.' of its
+    last component) form one sample, keyed by their extensions (without the
+    dot). A shard that cannot be read raises ShardError naming it.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        bucket: str,
+        template: Union[None, str, Sequence[str]] = None,
+        prefix: Optional[str] = None,
+        shuffle_buffer: int = 0,
+        seed: int = 0,
+        transform: Optional[Callable[[Sample], Any]] = None,
+        *,
+        shuffle_shards: Optional[bool] = None,
+        rank: Optional[int] = None,
+        world_size: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        if shuffle_buffer < 0:
+            raise ValueError("shuffle_buffer must be >= 0")
+        self.client = client
+        self.bucket = bucket
+        self.template = template
+        self.prefix = prefix
+        self.shuffle_buffer = int(shuffle_buffer)
+        self.seed = int(seed)
+        self.transform = transform
+        self.shuffle_shards = self.shuffle_buffer > 0 if shuffle_shards is None else bool(shuffle_shards)
+        self.rank = rank
+        self.world_size = world_size
+        if (rank is None) != (world_size is None):
+            raise ValueError("give both rank and world_size, or neither")
+        if rank is not None:
+            distributed_rank(rank, world_size)  # validate
+        self.shards: List[str] = resolve_shards(client, bucket, template, prefix)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Sets the epoch: with the seed, it fixes the shard and sample order."""
+        self.epoch = int(epoch)
+
+    def __repr__(self) -> str:
+        return f"ShardDataset(ais://{self.bucket}, {len(self.shards)} shards, epoch {self.epoch})"
+
+    def epoch_shards(self, epoch: Optional[int] = None) -> List[str]:
+        """Every shard, in the order of an epoch (the same in every process)."""
+        shards = list(self.shards)
+        if self.shuffle_shards:
+            e = self.epoch if epoch is None else epoch
+            random.Random(f"aisgo-shards:{self.seed}:{e}").shuffle(shards)
+        return shards
+
+    def shards_for(
+        self, rank: int = 0, world_size: int = 1, worker: int = 0, num_workers: int = 1, epoch: Optional[int] = None
+    ) -> List[str]:
+        """The shards one worker of one rank reads in an epoch."""
+        if not 0 <= worker < num_workers:
+            raise ValueError(f"worker {worker} of {num_workers}")
+        distributed_rank(rank, world_size)
+        return self.epoch_shards(epoch)[rank::world_size][worker::num_workers]
+
+    def _place(self) -> Tuple[int, int, int, int]:
+        rank, world = distributed_rank(self.rank, self.world_size)
+        info = get_worker_info()
+        if info is None:
+            return rank, world, 0, 1
+        return rank, world, info.id, info.num_workers
+
+    def __iter__(self) -> Iterator[Any]:
+        rank, world, worker, workers = self._place()
+        shards = self.shards_for(rank, world, worker, workers)
+        samples = self._stream(shards)
+        if self.shuffle_buffer > 0:
+            rng = random.Random(f"aisgo-samples:{self.seed}:{self.epoch}:{rank}:{worker}")
+            samples = _shuffled(samples, self.shuffle_buffer, rng)
+        for sample in samples:
+            if self.transform is not None:
+                sample = self.transform(sample)
+                if sample is None:
+                    continue
+            yield sample
+
+    def _stream(self, shards: Sequence[str]) -> Iterator[Sample]:
+        for shard in shards:
+            yield from iter_shard(self.client, self.bucket, shard)
+
+
+def _shuffled(samples: Iterator[Sample], size: int, rng: random.Random) -> Iterator[Sample]:
+    """A shuffle buffer: yields a random one of the ``size`` samples it holds."""
+    buf: List[Sample] = []
+    for s in samples:
+        if len(buf) < size:
+            buf.append(s)
+            continue
+        i = rng.randrange(len(buf))
+        buf[i], s = s, buf[i]
+        yield s
+    rng.shuffle(buf)
+    yield from buf
+
+
+def iter_shard(client: Client, bucket: str, shard: str) -> Iterator[Sample]:
+    """Streams one tar/tgz shard and yields its samples in order.
+
+    Consecutive regular files with the same key form a sample; a later file
+    with an extension the sample already has replaces it. Raises ShardError
+    (naming the shard, and the offset in the tar stream) when the shard is
+    corrupt, truncated or not a tar.
+    """
+    where = f"ais://{bucket}/{shard}"
+    reader = client.open_object(bucket, shard)
+    tf: Optional[tarfile.TarFile] = None
+    sample: Optional[Sample] = None
+    member: Optional[tarfile.TarInfo] = None  # the one whose data is being read
+    try:
+        try:
+            tf = tarfile.open(fileobj=reader, mode="r|*")
+            for ti in tf:
+                if not ti.isreg():
+                    continue
+                member = ti
+                f = tf.extractfile(ti)
+                data = f.read() if f is not None else b""
+                if len(data) != ti.size:
+                    raise tarfile.ReadError(f"{len(data)} of {ti.size} bytes")
+                member = None
+                key, ext = split_name(ti.name)
+                if sample is None or sample["__key__"] != key:
+                    if sample is not None:
+                        yield sample
+                    sample = {"__key__": key}
+                sample[ext] = data
+            # tarfile stops quietly at a header it cannot parse: what
+            # follows the end of the archive must be zeros.
+            _check_trailer(tf)
+        except AisError:
+            raise
+        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError, UnicodeError) as exc:
+            if member is not None:
+                offset = member.offset
+                at = f"in member {member.name!r}, whose header is at offset {offset} of the tar stream"
+            else:
+                offset = tf.offset if tf is not None else 0
+                at = f"at offset {offset} of the tar stream"
+            raise ShardError(
+                f"shard {where} is corrupt or not a tar/tgz shard: {exc} ({at}; {reader.tell()} bytes of the object read)",
+                shard=where,
+                offset=offset,
+            ) from exc
+        if sample is not None:
+            yield sample
+    finally:
+        if tf is not None:
+            try:
+                tf.close()
+            except Exception:
+                pass
+        reader.close()
+
+
+def _check_trailer(tf: tarfile.TarFile) -> None:
+    stream = tf.fileobj
+    if stream is None:
+        return
+    at = tf.offset
+    while True:
+        chunk = stream.read(1 << 16)
+        if not chunk:
+            return
+        if chunk.strip(b"\0"):
+            raise tarfile.ReadError(f"data that is not a tar header at offset {at}")
+
+
+class RecordDataset(Dataset):
+    """A map-style dataset of the members of indexed tar shards.
+
+    Args:
+        client: the cluster's client.
+        bucket: the bucket of the shards.
+        shards: a list of shard names, or a template (as ShardDataset
+            takes; the names that exist).
+        transform: called with each item; its result is returned instead.
+
+    Every shard needs its index, ``<shard>.idx`` (``ais archive index``, or
+    dSort's ``"output_index": true``). Item ``i`` is the i-th member across
+    the shards in order: ``{"__key__": key, "name": member name, "data":
+    bytes}``, read with one range GET.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        bucket: str,
+        shards: Union[str, Sequence[str]],
+        transform: Optional[Callable[[Sample], Any]] = None,
+        *,
+        load_concurrency: int = 8,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.bucket = bucket
+        self.transform = transform
+        if isinstance(shards, str):
+            names = resolve_shards(client, bucket, shards)
+        else:
+            names = list(shards)
+            if not names:
+                raise DatasetError("RecordDataset: no shards given")
+        with ThreadPoolExecutor(max_workers=max(1, min(load_concurrency, len(names)))) as pool:
+            self.indexes: List[ShardIndex] = list(pool.map(lambda s: ShardIndex.load(client, bucket, s), names))
+        self.shards = names
+        self._starts: List[int] = []
+        total = 0
+        for idx in self.indexes:
+            self._starts.append(total)
+            total += len(idx)
+        self._len = total
+
+    def __len__(self) -> int:
+        return self._len
+
+    def locate(self, i: int) -> Tuple[ShardIndex, IndexMember]:
+        """The shard index and member of item ``i``."""
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError(f"record {i} out of range ({self._len} records)")
+        s = bisect.bisect_right(self._starts, i) - 1
+        idx = self.indexes[s]
+        return idx, idx.members[i - self._starts[s]]
+
+    def __getitem__(self, i: int) -> Any:
+        idx, m = self.locate(int(i))
+        data = idx.read_member(self.client, self.bucket, m)
+        item: Sample = {"__key__": split_name(m.name)[0], "name": m.name, "data": data}
+        if self.transform is not None:
+            return self.transform(item)
+        return item
+
+    def __repr__(self) -> str:
+        return f"RecordDataset(ais://{self.bucket}, {len(self.indexes)} shards, {self._len} records)"

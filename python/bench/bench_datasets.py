@@ -1,0 +1,90 @@
+"""Benchmarks of the PyTorch datasets, run by `aisbench -suites python`.
+
+Given a bucket of indexed tar shards (dSort output with output_index), it
+measures, and prints one JSON object per figure:
+
+* ShardDataset through a DataLoader with 2 workers: records/s and MiB/s;
+* Python's tarfile reading the same shards from a local directory (they
+  are downloaded first, outside the timing): the baseline;
+* RecordDataset: random access, one range GET per record, records/s.
+
+Usage: bench_datasets.py --endpoint URL --bucket NAME --prefix PREFIX --dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tarfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from torch.utils.data import DataLoader  # noqa: E402
+
+from aisgo import Client  # noqa: E402
+from aisgo.torch import RecordDataset, ShardDataset, resolve_shards  # noqa: E402
+
+
+def emit(name: str, seconds: float, records: int, nbytes: int, baseline: str = "") -> None:
+    print(json.dumps({"name": name, "seconds": seconds, "records": records, "bytes": nbytes, "baseline": baseline}), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--prefix", default="")
+    parser.add_argument("--dir", required=True, help="where the shards are downloaded for the tarfile baseline")
+    parser.add_argument("--random-records", type=int, default=2000)
+    args = parser.parse_args()
+    client = Client(args.endpoint)
+    shards = resolve_shards(client, args.bucket, prefix=args.prefix)
+
+    # Baseline: tarfile over the same shards on local disk.
+    os.makedirs(args.dir, exist_ok=True)
+    paths = []
+    for name in shards:
+        path = os.path.join(args.dir, name.replace("/", "_"))
+        with open(path, "wb") as f, client.open_object(args.bucket, name) as reader:
+            for chunk in reader.iter_chunks():
+                f.write(chunk)
+        paths.append(path)
+    start, records, nbytes = time.perf_counter(), 0, 0
+    for path in paths:
+        with tarfile.open(path, "r|*") as tf:
+            for member in tf:
+                if member.isfile():
+                    data = tf.extractfile(member).read()
+                    records += 1
+                    nbytes += len(data)
+    baseline = "tarfile, the same shards on local disk"
+    emit(baseline, time.perf_counter() - start, records, nbytes)
+
+    # ShardDataset, 2 DataLoader workers.
+    dataset = ShardDataset(client, args.bucket, template=shards)
+    loader = DataLoader(dataset, batch_size=None, num_workers=2)
+    start, samples, files, nbytes = time.perf_counter(), 0, 0, 0
+    for sample in loader:
+        samples += 1
+        for key, value in sample.items():
+            if key != "__key__":
+                files += 1
+                nbytes += len(value)
+    emit("ShardDataset, 2 DataLoader workers", time.perf_counter() - start, files, nbytes, baseline)
+
+    # RecordDataset: random records, one range GET each.
+    records_ds = RecordDataset(client, args.bucket, shards)
+    rng = random.Random(1)
+    picks = [rng.randrange(len(records_ds)) for _ in range(min(args.random_records, len(records_ds)))]
+    start, nbytes = time.perf_counter(), 0
+    for i in picks:
+        nbytes += len(records_ds[i]["data"])
+    emit("RecordDataset, random records", time.perf_counter() - start, len(picks), nbytes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""PyTorch datasets over real dSort output on a local cluster."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import uuid
+from collections import Counter
+from typing import Dict, List, Tuple
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.utils.data import DataLoader  # noqa: E402
+
+import aisgo  # noqa: E402
+from aisgo import Client  # noqa: E402
+from aisgo.index import ShardIndex, index_name  # noqa: E402
+from aisgo.torch import RecordDataset, ShardDataset, resolve_shards  # noqa: E402
+
+SHARDS = 8
+RECORDS = 50
+OUT_TEMPLATE = "out-{000..999}.tar"
+
+
+def read_tar(data: bytes) -> List[Tuple[str, bytes]]:
+    """The regular members of a tar (or tgz), in order, read by Python's tarfile."""
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+        for ti in tf:
+            if ti.isreg():
+                out.append((ti.name, tf.extractfile(ti).read()))
+    return out
+
+
+def group(members: List[Tuple[str, bytes]]) -> Dict[str, Dict[str, bytes]]:
+    samples: Dict[str, Dict[str, bytes]] = {}
+    for name, data in members:
+        key, ext = aisgo.split_name(name)
+        samples.setdefault(key, {})[ext] = data
+    return samples
+
+
+class Dataset:
+    """The dSort output the tests read, and what it must hold."""
+
+    def __init__(self, src: str, dst: str, outputs: List[str], expected: Dict[str, Dict[str, bytes]], dsort_indexed: bool):
+        self.src, self.dst, self.outputs, self.expected, self.dsort_indexed = src, dst, outputs, expected, dsort_indexed
+
+
+@pytest.fixture(scope="module")
+def ds(client: Client, cluster) -> Dataset:
+    tag = uuid.uuid4().hex[:8]
+    src, dst = f"src-{tag}", f"dst-{tag}"
+    client.create_bucket(src)
+    cluster.ais(
+        "archive", "gen-shards", f"ais://{src}/shard-{{00..07}}.tar",
+        "--records", str(RECORDS), "--record-size", "1KiB", "--exts", ".jpg,.cls", "--seed", "1",
+    )
+    expected: Dict[str, Dict[str, bytes]] = {}
+    for i in range(SHARDS):
+        expected.update(group(read_tar(client.get_object(src, f"shard-{i:02d}.tar"))))
+    assert len(expected) == SHARDS * RECORDS
+
+    spec = {
+        "input_bck": {"name": src},
+        "output_bck": {"name": dst},
+        "input_format": {"template": "shard-{00..07}.tar"},
+        "output_format": OUT_TEMPLATE,
+        "output_shard_size": "40KiB",
+        "algorithm": {"kind": "shuffle", "seed": "1"},
+        # dSort writes <shard>.idx beside every output shard.
+        "output_index": True,
+    }
+    try:
+        job = client.dsort_start(spec)
+        indexed = True
+    except aisgo.BadRequest as e:
+        if "output_index" not in str(e):
+            raise
+        # A node without output_index: the same indexes are built below
+        # with Python's tarfile (dSort's output_index writes the same JSON).
+        del spec["output_index"]
+        job = client.dsort_start(spec)
+        indexed = False
+    st = client.dsort_wait(job, poll=0.1, timeout=120)
+    assert st.finished and st.created_records == SHARDS * RECORDS
+    outputs = [e.name for e in client.list_objects(dst) if not e.name.endswith(".idx")]
+    assert len(outputs) == st.created_shards > 4
+    if not indexed or not client.object_exists(dst, index_name(outputs[0])):
+        indexed = False
+        for name in outputs:
+            ShardIndex.from_tar(io.BytesIO(client.get_object(dst, name)), name).save(client, dst)
+    yield Dataset(src, dst, outputs, expected, indexed)
+    client.destroy_bucket(src, missing_ok=True)
+    client.destroy_bucket(dst, missing_ok=True)
+
+
+def keys_of(samples) -> List[str]:
+    return [s["__key__"] for s in samples]
+
+
+def test_samples_are_records(client: Client, ds: Dataset):
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE)
+    assert d.shards == ds.outputs  # the existing names, in template order; no .idx
+    got = list(d)
+    assert len(got) == len(ds.expected)
+    for s in got:
+        want = ds.expected[s["__key__"]]
+        assert set(s) == {"__key__", "jpg", "cls"}
+        assert s["jpg"] == want["jpg"] and s["cls"] == want["cls"]
+
+
+def test_dataloader_two_workers_each_record_once(client: Client, ds: Dataset):
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=20, seed=3)
+    loader = DataLoader(d, batch_size=None, num_workers=2)
+    for epoch in range(2):
+        d.set_epoch(epoch)
+        keys = keys_of(loader)
+        counts = Counter(keys)
+        assert len(keys) == len(ds.expected)
+        assert set(counts) == set(ds.expected) and max(counts.values()) == 1
+
+
+def test_dataloader_batches(client: Client, ds: Dataset):
+    def to_tensor(s):
+        return {"key": s["__key__"], "cls": torch.tensor(int(s["cls"])), "jpg": torch.frombuffer(bytearray(s["jpg"]), dtype=torch.uint8)}
+
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, transform=to_tensor)
+    n = 0
+    for batch in DataLoader(d, batch_size=16, num_workers=2):
+        assert batch["jpg"].shape[1] == 1024 and batch["jpg"].dtype == torch.uint8
+        n += len(batch["key"])
+    assert n == len(ds.expected)
+
+
+def test_ranks_split_disjoint_and_cover(client: Client, ds: Dataset, monkeypatch):
+    parts = []
+    for rank in range(2):
+        d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=10, seed=5, rank=rank, world_size=2)
+        d.set_epoch(1)
+        parts.append(keys_of(DataLoader(d, batch_size=None, num_workers=2)))
+    a, b = set(parts[0]), set(parts[1])
+    assert a and b and not a & b
+    assert a | b == set(ds.expected)
+    assert len(parts[0]) + len(parts[1]) == len(ds.expected)
+
+    # the same through RANK and WORLD_SIZE
+    env_parts = []
+    for rank in range(2):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=10, seed=5)
+        d.set_epoch(1)
+        env_parts.append(keys_of(d))
+    assert set(env_parts[0]) | set(env_parts[1]) == set(ds.expected)
+    assert not set(env_parts[0]) & set(env_parts[1])
+    assert [set(p) for p in env_parts] == [a, b]
+
+    # shard assignment: disjoint over ranks and workers, covering, every epoch
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=10, seed=5)
+    for epoch in range(3):
+        got = [s for r in range(2) for w in range(3) for s in d.shards_for(r, 2, w, 3, epoch=epoch)]
+        assert sorted(got) == sorted(ds.outputs)
+
+
+def test_seed_and_epoch_fix_the_order(client: Client, ds: Dataset):
+    def order(seed, epoch, workers=0):
+        d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=64, seed=seed)
+        d.set_epoch(epoch)
+        if workers:
+            return keys_of(DataLoader(d, batch_size=None, num_workers=workers))
+        return keys_of(d)
+
+    e0 = order(7, 0)
+    assert order(7, 0) == e0
+    assert order(7, 0, workers=2) == order(7, 0, workers=2)
+    e1 = order(7, 1)
+    assert e1 != e0 and sorted(e1) == sorted(e0)
+    assert order(8, 0) != e0
+    # without a shuffle the order is the shards' own
+    plain = keys_of(ShardDataset(client, ds.dst, OUT_TEMPLATE))
+    want = [k for name in ds.outputs for k in group(read_tar(client.get_object(ds.dst, name)))]
+    assert plain == want
+
+
+def test_prefix_and_whole_bucket(client: Client, ds: Dataset):
+    d = ShardDataset(client, ds.dst, prefix="out-")
+    assert d.shards == ds.outputs
+    assert ShardDataset(client, ds.dst).shards == ds.outputs
+    assert resolve_shards(client, ds.dst, "out-*") == ds.outputs
+    assert resolve_shards(client, ds.dst, "out-{000..002}.tar") == ds.outputs[:3]
+    assert len(list(d)) == len(ds.expected)
+
+
+def test_record_dataset_matches_tarfile(client: Client, ds: Dataset):
+    rd = RecordDataset(client, ds.dst, OUT_TEMPLATE)
+    want = []
+    for name in ds.outputs:
+        data = client.get_object(ds.dst, name)
+        members = read_tar(data)
+        want.extend(members)
+        # the index (dSort's, or built here) has tarfile's offsets
+        idx = ShardIndex.load(client, ds.dst, name)
+        built = ShardIndex.from_tar(io.BytesIO(data), name)
+        assert idx.members == built.members and idx.shard_size == len(data) and idx.format == "tar"
+    assert len(rd) == len(want) == 2 * len(ds.expected)
+    for i, (name, data) in enumerate(want):
+        item = rd[i]
+        assert item == {"__key__": aisgo.split_name(name)[0], "name": name, "data": data}
+    assert rd[-1]["name"] == want[-1][0]
+    with pytest.raises(IndexError):
+        rd[len(rd)]
+
+    # a list of shards, a transform, and a DataLoader with workers
+    rd2 = RecordDataset(client, ds.dst, ds.outputs[:2], transform=lambda it: (it["name"], len(it["data"])))
+    assert len(rd2) == len(read_tar(client.get_object(ds.dst, ds.outputs[0]))) + len(read_tar(client.get_object(ds.dst, ds.outputs[1])))
+    got = list(DataLoader(rd2, batch_size=None, num_workers=2, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    assert sorted(tuple(x) for x in got) == sorted(rd2[i] for i in range(len(rd2)))  # the loader makes lists of tuples
+
+
+def test_record_dataset_python_built_index(client: Client, ds: Dataset):
+    # the input shards have no index: build one with tarfile, as `ais archive index` would
+    shards = ["shard-00.tar", "shard-01.tar"]
+    with pytest.raises(aisgo.ShardIndexError, match="shard-00.tar.idx"):
+        RecordDataset(client, ds.src, shards)
+    want = []
+    for name in shards:
+        data = client.get_object(ds.src, name)
+        ShardIndex.from_tar(io.BytesIO(data), name).save(client, ds.src)
+        want.extend(read_tar(data))
+    rd = RecordDataset(client, ds.src, shards)
+    assert [(rd[i]["name"], rd[i]["data"]) for i in range(len(rd))] == want
+    idx = ShardIndex.load(client, ds.src, shards[1])
+    assert idx.read_member(client, ds.src, want[-1][0]) == want[-1][1]
+    assert aisgo.index.read_member(client, ds.src, shards[0], 0) == want[0][1]
+    for name in shards:
+        client.delete_object(ds.src, index_name(name))
+
+
+def test_tgz_shards_stream(client: Client, cluster, bucket: str):
+    cluster.ais("archive", "gen-shards", f"ais://{bucket}/z-{{0..2}}.tgz", "--records", "10", "--record-size", "256", "--exts", ".txt,.cls,.json")
+    d = ShardDataset(client, bucket, "z-{0..2}.tgz")
+    got = list(d)
+    assert len(got) == 30 and all(set(s) == {"__key__", "txt", "cls", "json"} for s in got)
+    expected = {}
+    for i in range(3):
+        expected.update(group(read_tar(client.get_object(bucket, f"z-{i}.tgz"))))
+    assert {s["__key__"]: {k: v for k, v in s.items() if k != "__key__"} for s in got} == expected
+
+
+def test_no_matching_shard(client: Client, ds: Dataset):
+    with pytest.raises(aisgo.DatasetError, match=r"no shard of ais://.* matches the template 'nope-\{00\.\.09\}\.tar'"):
+        ShardDataset(client, ds.dst, "nope-{00..09}.tar")
+    with pytest.raises(aisgo.DatasetError, match="no tar shard"):
+        ShardDataset(client, ds.dst, prefix="nope-")
+    with pytest.raises(aisgo.DatasetError):
+        ShardDataset(client, ds.dst, "bad-{1..}.tar")
+    with pytest.raises(aisgo.BucketNotFound):
+        ShardDataset(client, "no-such-bucket-" + uuid.uuid4().hex[:6], OUT_TEMPLATE)
+    with pytest.raises(ValueError):
+        ShardDataset(client, ds.dst, OUT_TEMPLATE, rank=2, world_size=2)
+
+
+def test_corrupt_shards(client: Client, bucket: str):
+    client.put_object(bucket, "bad.tar", b"this is not a tar archive, just garbage bytes " * 40)
+    with pytest.raises(aisgo.ShardError, match=f"ais://{bucket}/bad.tar") as e:
+        list(ShardDataset(client, bucket, "bad.tar"))
+    assert e.value.shard == f"ais://{bucket}/bad.tar" and e.value.offset == 0
+
+    good = io.BytesIO()
+    with tarfile.open(fileobj=good, mode="w") as tf:
+        for i in range(6):
+            ti = tarfile.TarInfo(f"s-{i}.bin")
+            ti.size = 2000
+            tf.addfile(ti, io.BytesIO(bytes([i]) * 2000))
+    data = good.getvalue()
+    client.put_object(bucket, "cut.tar", data[:5000])  # truncated inside the second member
+    with pytest.raises(aisgo.ShardError, match=r"cut\.tar.*offset 2560") as e:
+        list(ShardDataset(client, bucket, "cut.tar"))
+    assert e.value.offset == 2560
+    # garbage in place of the third header: tarfile alone would stop quietly there
+    client.put_object(bucket, "mid.tar", data[:5120] + b"\x7f" * 512 + data[5632:])
+    with pytest.raises(aisgo.ShardError, match=r"mid\.tar.*offset 5120"):
+        list(ShardDataset(client, bucket, "mid.tar"))
+    # through DataLoader workers, the error still names the shard
+    with pytest.raises(Exception, match=f"ais://{bucket}/bad.tar"):
+        list(DataLoader(ShardDataset(client, bucket, "bad.tar"), batch_size=None, num_workers=2))

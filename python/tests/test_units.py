@@ -1,0 +1,179 @@
+"""Pieces that need no cluster: templates, keys, error mapping, indexes."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+
+import aisgo
+from aisgo.client import DsortStatus, _range_header
+from aisgo.errors import error_from_response
+from aisgo.index import ShardIndex
+from aisgo.template import parse_template
+
+
+def test_templates():
+    t = parse_template("shard-{000..063}.tar")
+    names = list(t.names())
+    assert len(names) == t.count() == 64 and names[0] == "shard-000.tar" and names[-1] == "shard-063.tar"
+    assert list(parse_template("x-{0..10..5}-{00..01}").names()) == ["x-0-00", "x-0-01", "x-5-00", "x-5-01", "x-10-00", "x-10-01"]
+    assert list(parse_template("n-{0..12}").names())[10] == "n-10"  # {0..12}: no padding
+    assert list(parse_template("p-{0000..1000}").names())[7] == "p-0007"
+    assert list(parse_template("s-@099.tar").names())[:2] == ["s-000.tar", "s-001.tar"]
+    assert t.matches("shard-007.tar") and not t.matches("shard-7.tar") and not t.matches("shard-064.tar")
+    assert not t.matches("shard-007.tar.idx")
+    assert t.values_of("shard-012.tar") == (12,)
+    assert not parse_template("shard-").is_range and parse_template("shard-*").prefix == "shard-"
+    assert parse_template("").prefix == "" and parse_template("*").prefix == ""
+    for bad in ("a-{1..}", "a-{2..1}", "a-{0..9", "a-0..9}", "a-{0..9..0}", "a-{x..y}", "a-%06d.tar", "a-@"):
+        with pytest.raises(aisgo.TemplateError):
+            parse_template(bad)
+
+
+def test_split_name():
+    assert aisgo.split_name("a/b/sample-1.jpg") == ("a/b/sample-1", "jpg")
+    assert aisgo.split_name("a/b/sample-1.cls.json") == ("a/b/sample-1", "cls.json")
+    assert aisgo.split_name("a.b/c") == ("a.b/c", "")
+    assert aisgo.split_name("x.y/z.seg.png") == ("x.y/z", "seg.png")
+
+
+def test_error_mapping():
+    def err(status, kind="", msg="m", header=False, tcode=""):
+        body = json.dumps({"status": status, "kind": kind, "message": msg, "tcode": tcode, "node": "t1"})
+        if header:
+            return error_from_response(status, b"", {"Hdr-Error": body})
+        return error_from_response(status, body.encode())
+
+    assert type(err(404, "not-found")) is aisgo.NotFound
+    assert type(err(404, "bucket-not-found")) is aisgo.BucketNotFound
+    assert type(err(404, "bucket-not-found", header=True)) is aisgo.BucketNotFound
+    assert type(err(409, "bucket-exists")) is aisgo.BucketExists
+    assert isinstance(err(409, "bucket-exists"), aisgo.Conflict)
+    assert type(err(400, "invalid-name")) is aisgo.InvalidName
+    assert isinstance(err(400, "invalid-spec"), aisgo.BadRequest)
+    assert type(err(416, "range")) is aisgo.RangeNotSatisfiable
+    assert type(err(503, "unavailable")) is aisgo.Unavailable
+    assert type(err(503, "no-quorum")) is aisgo.NoQuorum
+    assert type(err(507, "no-space")) is aisgo.NoSpace
+    assert type(err(404, "job-not-found")) is aisgo.JobNotFound
+    assert type(err(404, tcode="ErrBckNotFound")) is aisgo.BucketNotFound
+    assert type(err(404)) is aisgo.NotFound  # an unknown kind: by status
+    assert type(err(500, "io")) is aisgo.ServerError
+    assert type(err(418)) is aisgo.AisError
+    e = err(404, "not-found", msg="ais://b/o: object not found")
+    assert e.status == 404 and e.kind == "not-found" and e.node == "t1" and "ais://b/o" in str(e)
+    plain = error_from_response(502, b"upstream died")
+    assert isinstance(plain, aisgo.BadGateway) and plain.message == "upstream died"
+    empty = error_from_response(503, b"")
+    assert isinstance(empty, aisgo.Unavailable) and empty.message == "Service Unavailable"
+
+
+def test_range_headers():
+    assert _range_header((0, 9)) == "bytes=0-9"
+    assert _range_header((5, None)) == "bytes=5-"
+    assert _range_header((None, 3)) == "bytes=-3"
+    assert _range_header(range(2, 4)) == "bytes=2-3"
+    assert _range_header(slice(1, None)) == "bytes=1-"
+    assert _range_header("0-1") == "bytes=0-1"
+    with pytest.raises(ValueError):
+        _range_header((3, 1))
+    with pytest.raises(TypeError):
+        _range_header(3.5)
+
+
+def test_dsort_status_sums_targets():
+    def info(aborted=False, archived=False, phase="create", created="3"):
+        return {
+            "id": "srt-1",
+            "phase": phase,
+            "aborted": aborted,
+            "archived": archived,
+            "Metrics": {
+                "local_extraction": {"total_count": "4", "extracted_count": "4", "extracted_record_count": "40"},
+                "shard_creation": {"to_create": "5", "created_count": created, "created_record_count": "30"},
+                "errors": ["boom"] if aborted else [],
+            },
+        }
+
+    st = DsortStatus.from_wire("srt-1", {"t1": info(archived=True, phase="finished"), "t2": info()})
+    assert not st.done and st.phase == "create" and st.total_shards == 8 and st.created_shards == 6 and st.to_create == 10
+    st = DsortStatus.from_wire("srt-1", {"t1": info(archived=True), "t2": info(archived=True)})
+    assert st.finished and st.done and not st.aborted
+    st = DsortStatus.from_wire("srt-1", {"t1": info(archived=True), "t2": info(aborted=True)})
+    assert st.aborted and st.done and not st.finished and st.errors == ["boom"]
+    assert not DsortStatus.from_wire("srt-1", {}).done
+
+
+def _tar(members, fmt=tarfile.PAX_FORMAT):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        d = tarfile.TarInfo("a-dir")
+        d.type = tarfile.DIRTYPE
+        tf.addfile(d)
+    return buf.getvalue()
+
+
+def test_index_from_tar_and_json():
+    long_name = "d/" + "x" * 120 + ".bin"  # a PAX header before its own
+    data = _tar([("a/s-1.jpg", b"J" * 1000), (long_name, b"L" * 10), ("a/s-1.cls", b"")])
+    idx = ShardIndex.from_tar(io.BytesIO(data), "shard.tar")
+    assert [m.name for m in idx] == ["a/s-1.jpg", long_name, "a/s-1.cls"]  # no directory
+    for m in idx:
+        assert data[m.data_offset : m.data_offset + m.size] == {"a/s-1.jpg": b"J" * 1000, long_name: b"L" * 10, "a/s-1.cls": b""}[m.name]
+    assert idx[0].header_offset == 0 and idx[0].data_offset == 512
+    assert idx[1].data_offset - idx[1].header_offset > 512  # the PAX header counts
+    assert idx["a/s-1.cls"].size == 0 and "a/s-1.jpg" in idx
+    again = ShardIndex.from_json(idx.to_json())
+    assert again.members == idx.members and again.shard_size == len(data) and again.shard == "shard.tar"
+    doc = json.loads(idx.to_json())
+    assert set(doc) == {"version", "shard", "shard_size", "format", "members"}
+    assert set(doc["members"][0]) == {"name", "header_offset", "data_offset", "size"}
+
+
+def test_index_validation():
+    good = {"version": 1, "shard": "s.tar", "shard_size": 2048, "format": "tar", "members": [{"name": "a", "header_offset": 0, "data_offset": 512, "size": 10}]}
+    assert len(ShardIndex.from_dict(good)) == 1
+    for bad in (
+        dict(good, version=2),
+        dict(good, members=[{"name": "a", "header_offset": 0, "data_offset": 512, "size": 4000}]),
+        dict(good, members=[{"name": "a", "header_offset": 600, "data_offset": 512, "size": 1}]),
+        dict(good, members=[{"name": "a"}]),
+        {"version": 1},
+    ):
+        with pytest.raises(aisgo.ShardIndexError):
+            ShardIndex.from_dict(bad)
+    with pytest.raises(aisgo.ShardIndexError):
+        ShardIndex.from_json(b"not json")
+
+
+def test_distributed_rank(monkeypatch):
+    pytest.importorskip("torch")
+    from aisgo.torch import distributed_rank
+
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed_rank() == (0, 1)
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert distributed_rank() == (3, 4)
+    assert distributed_rank(1, 2) == (1, 2)
+    with pytest.raises(ValueError):
+        distributed_rank(4, 4)
+
+
+def test_package_imports_without_torch():
+    import subprocess
+    import sys
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = "import sys, aisgo, aisgo.index, aisgo.client; assert 'torch' not in sys.modules; print(aisgo.__version__)"
+    p = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=root), capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
