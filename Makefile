@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 RESULTS := benchmarks/results
 
-.PHONY: all build test vet unit e2e python lint demo bench bench-dsort clean
+.PHONY: all build test vet tools unit e2e python lint demo bench bench-dsort clean
 
 all: build
 
@@ -13,7 +13,7 @@ build:
 
 # vet, the unit tests with the race detector, then the end-to-end tests
 # with real processes on loopback.
-test: vet unit e2e python
+test: vet tools unit e2e python
 
 vet:
 	$(GO) vet ./...
@@ -27,8 +27,12 @@ unit:
 # The remote-bucket tests run a real S3 server, versitygw.
 VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-e2e:
+# The test servers built from source: versitygw, for the remote-bucket
+# tests and the remote bench suite.
+tools:
 	$(GO) install $(VERSITYGW)
+
+e2e: tools
 	$(GO) test -count=1 -tags e2e -timeout 20m ./e2e/
 
 # The Python client and its PyTorch datasets against a local cluster, with

@@ -50,11 +50,11 @@ type pythonFigure struct {
 func runPython(ctx context.Context, cfg Config) ([]Result, error) {
 	rec := newRecorder("python", cfg.Logger)
 	names := []string{"tarfile, the same shards on local disk", "ShardDataset, 2 DataLoader workers", "RecordDataset, random records"}
-	why := ""
+	why, script := "", ""
 	if cfg.Aisnode == "" {
 		why = "no aisnode binary (build it with 'make build', or pass -aisnode)"
-	} else if _, err := os.Stat(pythonScript); err != nil {
-		why = "run from the repository's root: " + pythonScript + " is not here"
+	} else if script = findInRepository(pythonScript); script == "" {
+		why = pythonScript + " is not in this directory or a parent (run from the repository)"
 	} else if err := exec.Command(pythonInterpreter, "-c", "import torch, requests").Run(); err != nil {
 		why = "Debian's python3-torch and python3-requests are not installed"
 	}
@@ -102,7 +102,7 @@ func runPython(ctx context.Context, cfg Config) ([]Result, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, pythonInterpreter, pythonScript, "--endpoint", c.endpoint, "--bucket", "py-out", "--prefix", "out-", "--dir", filepath.Join(cfg.Dir, "local"))
+	cmd := exec.CommandContext(ctx, pythonInterpreter, script, "--endpoint", c.endpoint, "--bucket", "py-out", "--prefix", "out-", "--dir", filepath.Join(cfg.Dir, "local"))
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -138,4 +138,24 @@ func (w *bucketWriter) Close() error {
 func pythonResult(f pythonFigure) Result {
 	return Result{Name: f.Name, Bytes: f.Bytes, Ops: f.Records, Elapsed: time.Duration(f.Seconds * float64(time.Second)),
 		Baseline: f.Baseline, Note: "ops are records; measured by " + pythonScript}
+}
+
+// findInRepository looks for a file of the repository from the working
+// directory up (aisbench runs from the root; go test from a package).
+func findInRepository(rel string) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		path := filepath.Join(dir, rel)
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }

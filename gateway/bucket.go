@@ -173,8 +173,8 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 // first access.
 func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
 	p, ok := n.currentBuckets().Props(b)
-	if !ok && b.IsRemote() && n.config.Role.IsGateway() && n.config.RemoteBuckets != nil {
-		if err := n.addRemoteBucket(context.Background(), b, nil); err != nil {
+	if !ok && b.IsRemote() && n.config.Role.IsGateway() && n.config.RemoteBuckets != nil && n.loops != nil {
+		if err := n.addRemoteBucket(n.loops, b, nil); err != nil {
 			return p, err
 		}
 		p, ok = n.currentBuckets().Props(b)

@@ -53,7 +53,7 @@ type Backend interface {
 }
 
 // Resolver returns the backend of a remote bucket, by its props.
-type Resolver func(b store.Bucket, props store.Props) (Backend, error)
+type Resolver func(ctx context.Context, b store.Bucket, props store.Props) (Backend, error)
 
 // Store is a store.Store whose remote buckets are backed by a Backend.
 // Buckets of provider ais pass through untouched.
@@ -91,7 +91,7 @@ func (s *Store) backend(ctx context.Context, b store.Bucket) (Backend, store.Pro
 	if !found {
 		return nil, props, true, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
 	}
-	be, err := s.resolve(b, props)
+	be, err := s.resolve(ctx, b, props)
 	return be, props, true, err
 }
 
@@ -304,7 +304,7 @@ type Buckets struct{ Resolve Resolver }
 
 // HeadBucket checks that a remote bucket exists.
 func (bs Buckets) HeadBucket(ctx context.Context, b store.Bucket, props store.Props) error {
-	be, err := bs.Resolve(b, props)
+	be, err := bs.Resolve(ctx, b, props)
 	if err != nil {
 		return err
 	}
@@ -314,7 +314,7 @@ func (bs Buckets) HeadBucket(ctx context.Context, b store.Bucket, props store.Pr
 // List returns a page of a remote bucket's listing and the next page's
 // token ("" at the end).
 func (bs Buckets) List(ctx context.Context, b store.Bucket, props store.Props, prefix, token string, max int) ([]store.ObjectMeta, string, error) {
-	be, err := bs.Resolve(b, props)
+	be, err := bs.Resolve(ctx, b, props)
 	if err != nil {
 		return nil, "", err
 	}

@@ -108,7 +108,7 @@ func newRemote(t *testing.T, validateWarm bool) (*remote.Store, *fakeBackend, st
 	if err := local.CreateBucket(t.Context(), b, props); err != nil {
 		t.Fatal(err)
 	}
-	rs := remote.New(local, func(store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	rs := remote.New(local, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
 	return rs, be, local, b
 }
 

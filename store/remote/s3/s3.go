@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -29,15 +28,13 @@ const defaultRegion = "us-east-1"
 type Backends struct {
 	mu      sync.Mutex
 	clients map[store.AWSProps]*Backend
-	// HTTPClient carries the requests; nil means the SDK's.
-	HTTPClient *http.Client
 }
 
 // NewBackends returns an empty set of clients.
 func NewBackends() *Backends { return &Backends{clients: map[store.AWSProps]*Backend{}} }
 
 // Resolve is a remote.Resolver: the backend of a bucket by its props.
-func (bs *Backends) Resolve(b store.Bucket, props store.Props) (remote.Backend, error) {
+func (bs *Backends) Resolve(ctx context.Context, b store.Bucket, props store.Props) (remote.Backend, error) {
 	if p := b.Normalize().Provider; p != store.ProviderAWS {
 		return nil, fmt.Errorf("%w: provider %q has no backend", store.ErrInvalidName, p)
 	}
@@ -47,7 +44,7 @@ func (bs *Backends) Resolve(b store.Bucket, props store.Props) (remote.Backend, 
 	if be, ok := bs.clients[settings]; ok {
 		return be, nil
 	}
-	be, err := newBackend(settings, bs.HTTPClient)
+	be, err := newBackend(ctx, settings)
 	if err != nil {
 		return nil, err
 	}
@@ -61,15 +58,12 @@ type Backend struct {
 	where  string // the endpoint, for errors
 }
 
-func newBackend(settings store.AWSProps, httpClient *http.Client) (*Backend, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+func newBackend(ctx context.Context, settings store.AWSProps) (*Backend, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	options := []func(*config.LoadOptions) error{}
 	if settings.Region != "" {
 		options = append(options, config.WithRegion(settings.Region))
-	}
-	if httpClient != nil {
-		options = append(options, config.WithHTTPClient(httpClient))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, options...)
 	if err != nil {
