@@ -202,7 +202,6 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	return page, nil
 }
 
-
 // timeLayouts are the names a time_format may give.
 var timeLayouts = map[string]string{
 	"": time.RFC822, "RFC822": time.RFC822, "RFC822Z": time.RFC822Z, "RFC1123": time.RFC1123, "RFC1123Z": time.RFC1123Z,
