@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/pool"
 )
 
 // The remote suite: a bucket of a real S3 server (versitygw, serving a
@@ -63,7 +66,7 @@ func remoteName(what string) string {
 func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	rec := newRecorder("remote", cfg.Logger)
 	n := count(cfg.Size, remoteObjSize)
-	names := []string{"S3 GET straight from versitygw", "cold GET", "ais:// GET", "warm GET", "prefetch"}
+	names := []string{"S3 GET straight from versitygw", "cold GET", "ais:// GET", "warm GET", "HTTP GET loop", "downloader", "prefetch"}
 	why := ""
 	server := versitygw()
 	switch {
@@ -179,6 +182,9 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := rec.measureWith(ctx, warm, get("s3://"+remoteBucket, "cold"), c); err != nil {
 		return rec.results, err
 	}
+	if err := downloadFigures(ctx, rec, c, client, src, n); err != nil {
+		return rec.results, err
+	}
 	prefetch := figure{name: remoteName("prefetch"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note + "; a job on every target, 8 cold GETs at a time each"}
 	err = rec.measureWith(ctx, prefetch, func() error {
 		id, err := client.Prefetch(ctx, "s3://"+remoteBucket, api.ListRange{Template: "pre/"})
@@ -195,4 +201,59 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 		return err
 	}, c)
 	return rec.results, err
+}
+
+// downloadFigures: the downloader fetching n 1 MiB files from a local
+// HTTP server, beside a plain Go loop of GETs of the same URLs.
+func downloadFigures(ctx context.Context, rec *recorder, c *localCluster, client *api.Client, src []byte, n int64) error {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	server := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/f/"), 10, 64)
+		w.Header().Set("Content-Length", strconv.Itoa(remoteObjSize))
+		w.Write(slice(src, i, remoteObjSize))
+	})}
+	go server.Serve(listener)
+	defer server.Close()
+	base := "http://" + listener.Addr().String()
+	bytesMoved := n * remoteObjSize
+	loop := figure{name: remoteName("HTTP GET loop"), bytes: bytesMoved, ops: n, note: "net/http from this process, the files of the downloader figure", repeat: true}
+	err = rec.measure(ctx, loop, func() error {
+		return runWorkers(ctx, httpWorkers, n, pool.CopyBufferSize, func(ctx context.Context, i int64, buf []byte) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/f/%06d", base, i), nil)
+			if err != nil {
+				return err
+			}
+			return plainDo(http.DefaultClient, req, buf)
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if err := client.CreateBucket(ctx, "bench-download", nil); err != nil {
+		return err
+	}
+	dl := figure{name: remoteName("downloader"), baseline: loop.name, bytes: bytesMoved, ops: n, note: "a range job on every target, 4 files at a time each, durable"}
+	return rec.measureWith(ctx, dl, func() error {
+		id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "bench-download"},
+			Template: fmt.Sprintf("%s/f/{000000..%06d}", base, n-1)})
+		if err != nil {
+			return err
+		}
+		for {
+			s, err := client.DownloadStatus(ctx, id)
+			if err != nil {
+				return err
+			}
+			if s.Done {
+				if len(s.Errors) > 0 || s.Finished != int(n) {
+					return fmt.Errorf("download: %d of %d files, errors %v", s.Finished, n, s.Errors)
+				}
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}, c)
 }

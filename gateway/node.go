@@ -259,6 +259,8 @@ type Node struct {
 	started time.Time
 	// space is the last reading of a target's capacity (see lru.go).
 	space capacityCache
+	// downloads fetches the downloader's files (see download.go).
+	downloads *http.Client
 }
 
 // control is what a node needs of its control plane (cluster/membership:
@@ -291,6 +293,9 @@ func New(cfg Config) (*Node, error) {
 		formats: cfg.Formats,
 		auth:    auth,
 		clock:   hlc.New(nil),
+		// Downloads go to the internet, not to peers: a client of their own.
+		downloads: &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: downloadWorkers,
+			ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second}},
 		started: time.Now(),
 		metrics: newMetrics(),
 		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
@@ -414,6 +419,9 @@ func (n *Node) Start(ctx context.Context) error {
 		// before it stopped.
 		orphans := n.orphanedJobs()
 		n.wg.Go(func() { n.watchJobs(loops, orphans) })
+	}
+	if n.config.Role.IsTarget() {
+		n.resumeDownloads(loops)
 	}
 	n.ready.Store(true)
 	n.logger.Info("node started", "role", n.config.Role, "url", n.config.URL, "map_version", n.currentMap().Version, "primary", n.currentMap().Primary)

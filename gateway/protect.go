@@ -295,6 +295,13 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.prefetchSelected(ctx, b, req, p) }
 	case jobEvict:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.evictSelected(ctx, b, req, p) }
+	case jobDownload:
+		id := req.ID
+		if id == "" {
+			id = pipeline.NewJobID(jobDownload)
+			req.ID = id
+		}
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.download(ctx, id, b, req.Download, p) }
 	case jobLRU:
 		fn = n.runLRU
 	case jobIndexShards:
@@ -305,7 +312,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.copySelected(ctx, b, req, p) }
 	default:
-		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobIndexShards, jobPrefetch, jobEvict}, ", "))
+		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobIndexShards, jobPrefetch, jobEvict, jobDownload}, ", "))
 	}
 	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach && req.Kind != jobLRU && (req.Kind != jobSummary || b.Name != "") {
 		if _, err := n.bucketProps(b); err != nil {

@@ -75,6 +75,9 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false},
 		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false},
 		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false},
+		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false},
+		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false},
+		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false},
 		{http.MethodGet, console.Prefix, console.Handler(func(w http.ResponseWriter, r *http.Request) {
 			n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such console file: %s", r.URL.Path))
 		}).ServeHTTP, gateways, false},

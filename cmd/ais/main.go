@@ -82,6 +82,7 @@ func newRoot() *cobra.Command {
 		newStorageCommand(),
 		newJobCommand(),
 		newDashboardCommand(),
+		newDownloadCommand(),
 		newRemoteCommand("prefetch", "Fetch objects of a remote bucket into the cluster (a job on every target)",
 			func(c *api.Client, cmd *cobra.Command, bucket string, selection api.ListRange) (string, error) {
 				return c.Prefetch(cmd.Context(), bucket, selection)

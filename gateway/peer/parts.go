@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -159,6 +160,8 @@ type JobRequest struct {
 	Template string       `json:"template,omitempty"`
 	Prefix   string       `json:"prefix,omitempty"`
 	To       store.Bucket `json:"to,omitzero"`
+	// Download is the request of a download job (api.DownloadRequest).
+	Download json.RawMessage `json:"download,omitempty"`
 }
 
 // StartJob starts a job on a target.

@@ -285,7 +285,7 @@ def iter_shard(client: Client, bucket: str, shard: str) -> Iterator[Sample]:
     member: Optional[tarfile.TarInfo] = None  # the one whose data is being read
     try:
         try:
-            tf = tarfile.open(fileobj=reader, mode="r|*")
+            tf = tarfile.open(fileobj=reader, mode="r|*", bufsize=1 << 20)
             for ti in tf:
                 if not ti.isreg():
                     continue

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// newDownloadCommand fetches files at HTTP(S) URLs into a bucket.
+func newDownloadCommand() *cobra.Command {
+	var timeout, subdir string
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   "download URL|'URL-TEMPLATE' ais://BUCKET[/OBJECT]",
+		Short: "Download files at HTTP(S) URLs into a bucket: one URL, or a range like 'https://host/train-{0000..0999}.tar' (a job on every target)",
+		Long: "Each target fetches the files whose objects it owns, retrying with backoff and checking the size\n" +
+			"against Content-Length; the files that fail are listed with their causes at the end (exit 1).\n" +
+			"A target that restarts resumes its part. Stop a job with 'ais job stop ID'.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, name, err := parseURI(args[1])
+			if err != nil {
+				return err
+			}
+			req := api.DownloadRequest{Type: api.DownloadSingle, Link: args[0], ObjectName: name, Subdir: subdir, Timeout: timeout}
+			req.Bucket.Name, req.Bucket.Provider = bucket, "ais"
+			if b, ok := strings.CutPrefix(bucket, "s3://"); ok {
+				req.Bucket.Name, req.Bucket.Provider = b, "aws"
+			}
+			if strings.ContainsAny(args[0], "{}@") {
+				if name != "" {
+					return fmt.Errorf("a range of URLs goes into a bucket, not into the object %q", name)
+				}
+				req.Type, req.Link, req.Template = api.DownloadRange, "", args[0]
+			}
+			c := client()
+			id, err := c.StartDownload(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if noWait {
+				fmt.Println(id)
+				return nil
+			}
+			fmt.Fprintf(os.Stderr, "job %s\n", id)
+			if _, err := followJob(cmd.Context(), c, id); err != nil {
+				return err
+			}
+			s, err := c.DownloadStatus(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("downloaded %d of %d files into %s (%d already there)\n", s.Finished, s.Total, uri(bucket), s.Skipped)
+			for _, f := range s.Errors {
+				fmt.Fprintf(os.Stderr, "failed: %s (%s): %s\n", f.Name, f.Link, f.Error)
+			}
+			if len(s.Errors) > 0 {
+				return fmt.Errorf("%d files failed", len(s.Errors))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&timeout, "timeout", "1m", "the most one file may take, e.g. 30s")
+	cmd.Flags().StringVar(&subdir, "subdir", "", "a prefix for the object names")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	return cmd
+}

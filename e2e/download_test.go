@@ -1,0 +1,174 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// fileServer serves /f/NNN: 64 KiB of bytes named after the file; some
+// numbers answer 404, some stall, and with a delay each file trickles.
+type fileServer struct {
+	url      string
+	missing  map[int]bool
+	stall    map[int]bool
+	perChunk time.Duration
+}
+
+func fileBytes(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("file-%03d;", i)), 64<<10/9+1)[:64<<10] }
+
+func startFileServer(t *testing.T, fs *fileServer) *fileServer {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/f/"))
+		if err != nil || fs.missing[i] {
+			http.NotFound(w, r)
+			return
+		}
+		if fs.stall[i] {
+			<-r.Context().Done()
+			return
+		}
+		data := fileBytes(i)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		for off := 0; off < len(data); off += 16 << 10 {
+			if _, err := w.Write(data[off : off+16<<10]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			if fs.perChunk > 0 {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(fs.perChunk):
+				}
+			}
+		}
+	})}
+	go server.Serve(listener)
+	t.Cleanup(func() { server.Close() })
+	fs.url = "http://" + listener.Addr().String()
+	return fs
+}
+
+// waitDownload waits for a download job to end and returns its status.
+func waitDownload(t *testing.T, client *api.Client, id string) api.DownloadStatus {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s, err := client.DownloadStatus(t.Context(), id)
+		if err == nil && s.Done {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("download %s did not end: %+v %v", id, s, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkFiles reads back the downloaded objects: each whole, none partial.
+func checkFiles(t *testing.T, client *api.Client, bucket string, n int) (present int) {
+	t.Helper()
+	for i := range n {
+		data, err := client.GetBytes(t.Context(), bucket, fmt.Sprintf("%03d", i), api.GetOptions{})
+		if errors.Is(err, api.ErrNotFound) {
+			continue
+		}
+		if err != nil || !bytes.Equal(data, fileBytes(i)) {
+			t.Fatalf("object %03d: %d bytes, %v: want the whole file", i, len(data), err)
+		}
+		present++
+	}
+	return present
+}
+
+func TestDownloader(t *testing.T) {
+	c := startCLICluster(t, 1, 2)
+	client := c.client()
+	ctx := t.Context()
+	ais(t, c.endpoint, "bucket", "create", "ais://dl")
+
+	// A range with 3 missing files and one that stalls: the job ends, the
+	// failures named with their causes.
+	fs := startFileServer(t, &fileServer{missing: map[int]bool{5: true, 11: true, 17: true}, stall: map[int]bool{13: true}})
+	out, errOut, err := aisResult(c.endpoint, "download", fs.url+"/f/{000..019}", "ais://dl", "--timeout", "1s")
+	if err == nil || !strings.Contains(out, "downloaded 16 of 20") || strings.Count(errOut, "failed: ") != 4 ||
+		!strings.Contains(errOut, "404") || !strings.Contains(errOut, "timed out") {
+		t.Fatalf("download with failures: %v\n%s%s", err, out, errOut)
+	}
+	if got := checkFiles(t, client, "dl", 20); got != 16 {
+		t.Fatalf("%d files downloaded, want 16", got)
+	}
+
+	// Abort mid-way: what is stored is whole, nothing else is left.
+	slow := startFileServer(t, &fileServer{perChunk: 150 * time.Millisecond})
+	ais(t, c.endpoint, "bucket", "create", "ais://aborted")
+	id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "aborted"}, Template: slow.url + "/f/{000..039}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if err := client.AbortDownload(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	s := waitDownload(t, client, id)
+	got := checkFiles(t, client, "aborted", 40)
+	if !s.Aborted || got == 40 {
+		t.Fatalf("aborted download: %+v, %d files stored", s, got)
+	}
+	for _, n := range c.state() {
+		if work, _ := os.ReadDir(filepath.Join(n.Dir, "mp1", ".ais", "work")); len(work) != 0 {
+			t.Fatalf("%s keeps %d work files after the abort", n.Name, len(work))
+		}
+	}
+
+	// A target killed mid-job resumes its part after the restart.
+	ais(t, c.endpoint, "bucket", "create", "ais://resumed")
+	id, err = client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "resumed"}, Template: slow.url + "/f/{000..039}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(800 * time.Millisecond)
+	c.kill9("t1")
+	c.restart(2)
+	deadline := time.Now().Add(90 * time.Second)
+	for checkFiles(t, client, "resumed", 40) != 40 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the download did not resume: %d of 40 files", checkFiles(t, client, "resumed", 40))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	// Bad input.
+	for _, tc := range []struct {
+		req  api.DownloadRequest
+		want string
+	}{
+		{api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: "ftp://host/f"}, "scheme must be http or https"},
+		{api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "nosuch"}, Link: fs.url + "/f/001"}, "does not exist"},
+		{api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: fs.url + "/f/{9..1}"}, "template"},
+		{api.DownloadRequest{Type: "torrent", Bucket: api.Bck{Name: "dl"}}, "type"},
+	} {
+		if _, err := client.StartDownload(ctx, tc.req); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("download %+v: %v, want an error naming %q", tc.req, err, tc.want)
+		}
+	}
+	fmt.Printf("downloader: a 20-file range with 3 missing and 1 stalled (16 stored, 4 failures named), an abort leaving only whole objects, a kill -9 resumed\n")
+}

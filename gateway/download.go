@@ -1,0 +1,434 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
+)
+
+// The internet downloader (AIStore's /v1/download): files at HTTP(S) URLs
+// become objects of a bucket. A job is split across the targets by the
+// owner of each object name; each target fetches its files a few at a
+// time, retrying with backoff, checking the size against Content-Length;
+// a file that fails is listed with its cause. A target keeps its part of
+// a running job in its work directory and resumes it after a restart
+// (objects already stored are skipped).
+
+// jobDownload is the kind of a download job.
+const jobDownload = "download"
+
+// Bounds of a download job.
+const (
+	downloadWorkers  = 4
+	downloadAttempts = 3
+	// maxDownloadItems bounds the files of one job.
+	maxDownloadItems = 1 << 20
+	// maxDownloadErrors bounds the failures a target reports.
+	maxDownloadErrors = 1000
+)
+
+// downloadItem is one file of a job: where it is and the object it makes.
+type downloadItem struct {
+	Name string
+	URL  string
+}
+
+// downloadItems expands a job's request into its files: one link, a
+// template of links (object names are their last path segment), or a
+// list (links, or object name → link).
+func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
+	var items []downloadItem
+	add := func(name, link string) error {
+		if err := checkLink(link); err != nil {
+			return err
+		}
+		if name == "" {
+			u, _ := url.Parse(link)
+			name = strings.TrimPrefix(u.Path, "/")
+			if i := strings.LastIndexByte(name, '/'); i >= 0 {
+				name = name[i+1:]
+			}
+		}
+		if spec.Subdir != "" {
+			name = strings.TrimSuffix(spec.Subdir, "/") + "/" + name
+		}
+		if err := store.ValidateName(name); err != nil {
+			return badRequest("download: object name for %s: %w", link, err)
+		}
+		if len(items) == maxDownloadItems {
+			return badRequest("download: more than %d files in one job", maxDownloadItems)
+		}
+		items = append(items, downloadItem{Name: name, URL: link})
+		return nil
+	}
+	switch spec.Type {
+	case api.DownloadSingle:
+		if spec.Link == "" {
+			return nil, badRequest("download single: link is required")
+		}
+		if err := add(spec.ObjectName, spec.Link); err != nil {
+			return nil, err
+		}
+	case api.DownloadRange:
+		t, err := shards.ParseTemplate(spec.Template)
+		if err != nil {
+			return nil, badRequest("download range: template: %w", err)
+		}
+		if !t.IsRange() {
+			return nil, badRequest("download range: template %q has no range (want e.g. https://host/train-{0000..0999}.tar)", spec.Template)
+		}
+		for link := range t.Names() {
+			if err := add("", link); err != nil {
+				return nil, err
+			}
+		}
+	case api.DownloadMulti:
+		for _, link := range spec.Links {
+			if err := add("", link); err != nil {
+				return nil, err
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(spec.Objects)) {
+			link := spec.Objects[name]
+			if name == link {
+				name = "" // from a list of links: named by the link
+			}
+			if err := add(name, link); err != nil {
+				return nil, err
+			}
+		}
+		if len(items) == 0 {
+			return nil, badRequest("download multi: give objects (name → link) or links")
+		}
+	default:
+		return nil, badRequest("download: type %q is not known (want %s, %s or %s)", spec.Type, api.DownloadSingle, api.DownloadRange, api.DownloadMulti)
+	}
+	return items, nil
+}
+
+// checkLink accepts http and https URLs with a host.
+func checkLink(link string) error {
+	u, err := url.Parse(link)
+	if err != nil {
+		return badRequest("download: link %q: %w", link, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return badRequest("download: link %q: the scheme must be http or https, not %q", link, u.Scheme)
+	}
+	if u.Host == "" {
+		return badRequest("download: link %q has no host", link)
+	}
+	return nil
+}
+
+// handleDownloadStart serves POST /v1/download: the job starts on every
+// active target; the answer is {"id": ...}.
+func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
+	var spec api.DownloadRequest
+	err := n.requireGateway()
+	if err == nil {
+		err = decodeBody(r, &spec)
+	}
+	var b store.Bucket
+	if err == nil {
+		b = store.Bucket{Name: spec.Bucket.Name, Provider: spec.Bucket.Provider}.Normalize()
+		if err = b.Validate(); err == nil {
+			_, err = n.bucketProps(b)
+		}
+	}
+	if err == nil {
+		_, err = downloadItems(&spec)
+	}
+	if err == nil {
+		_, err = time.ParseDuration(cmpOr(spec.Timeout, "1m"))
+		if err != nil {
+			err = badRequest("download: timeout %q: %w", spec.Timeout, err)
+		}
+	}
+	var id string
+	if err == nil {
+		data, _ := json.Marshal(spec)
+		id, err = n.startClusterJob(r.Context(), peer.JobRequest{Kind: jobDownload, Bucket: b, Download: data})
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, map[string]string{"id": id})
+}
+
+func cmpOr(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// downloadResult is one target's account of its part of a job.
+type downloadResult struct {
+	Total      int                  `json:"total"`
+	Downloaded int                  `json:"downloaded"`
+	Skipped    int                  `json:"skipped"`
+	Errors     []api.DownloadFailed `json:"errors,omitempty"`
+}
+
+// download runs this target's part of a job: the files whose objects it
+// owns.
+func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json.RawMessage, p *store.Progress) (any, error) {
+	var spec api.DownloadRequest
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, badRequest("download: %w", err)
+	}
+	items, err := downloadItems(&spec)
+	if err != nil {
+		return nil, err
+	}
+	timeout, _ := time.ParseDuration(cmpOr(spec.Timeout, "1m"))
+	if err := n.saveDownload(id, b, raw); err != nil {
+		n.logger.Warn("keep a download job for a restart", "job", id, "err", err)
+	}
+	var mu sync.Mutex
+	res := downloadResult{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(downloadWorkers)
+	for _, item := range items {
+		if !n.owns(b, item.Name) {
+			continue
+		}
+		res.Total++
+		g.Go(func() error {
+			// Resumed after a restart: what is stored is done.
+			if _, err := n.local.Head(gctx, b, item.Name); err == nil {
+				mu.Lock()
+				res.Skipped++
+				mu.Unlock()
+				return nil
+			}
+			size, err := n.downloadOne(gctx, b, item, timeout)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if gctx.Err() != nil {
+					return context.Cause(gctx)
+				}
+				if len(res.Errors) < maxDownloadErrors {
+					res.Errors = append(res.Errors, api.DownloadFailed{Name: item.Name, Link: item.URL, Error: n.redact(err.Error())})
+				}
+				return nil
+			}
+			res.Downloaded++
+			p.Objects.Add(1)
+			p.Bytes.Add(size)
+			return nil
+		})
+	}
+	err = g.Wait()
+	// Ended, failed or aborted: not to be resumed. Only a target that
+	// died mid-job finds the file again.
+	n.forgetDownload(id)
+	slices.SortFunc(res.Errors, func(a, b api.DownloadFailed) int { return strings.Compare(a.Name, b.Name) })
+	return res, err
+}
+
+// downloadOne fetches one file into its object, retrying with backoff.
+func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadItem, timeout time.Duration) (int64, error) {
+	var last error
+	for attempt := range downloadAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return 0, context.Cause(ctx)
+			case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
+			}
+		}
+		size, err, retry := n.fetchOnce(ctx, b, item, timeout)
+		if err == nil {
+			return size, nil
+		}
+		last = err
+		if !retry {
+			break
+		}
+	}
+	return 0, last
+}
+
+// fetchOnce is one attempt: a 4xx is final, anything else may be retried.
+func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem, timeout time.Duration) (int64, error, bool) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, item.URL, nil)
+	if err != nil {
+		return 0, err, false
+	}
+	resp, err := n.downloads.Do(req)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return 0, fmt.Errorf("timed out after %s", timeout), true
+		}
+		return 0, err, true
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		err := fmt.Errorf("%s answered %s", item.URL, resp.Status)
+		return 0, err, resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
+	}
+	meta, err := n.putOwned(ctx, b, item.Name, resp.Body, store.PutOptions{Size: resp.ContentLength})
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return 0, fmt.Errorf("timed out after %s", timeout), true
+		}
+		if errors.Is(err, store.ErrSizeMismatch) {
+			return 0, fmt.Errorf("%s sent another size than its Content-Length: %w", item.URL, err), true
+		}
+		return 0, err, !errors.Is(err, store.ErrNoSpace)
+	}
+	return meta.Size, nil, false
+}
+
+// A target's running download jobs, kept in its work directory.
+
+func (n *Node) downloadFile(id string) string {
+	return filepath.Join(n.config.WorkDir, "download-"+id+".json")
+}
+
+type savedDownload struct {
+	ID      string          `json:"id"`
+	Bucket  store.Bucket    `json:"bucket"`
+	Request json.RawMessage `json:"request"`
+}
+
+func (n *Node) saveDownload(id string, b store.Bucket, raw json.RawMessage) error {
+	if err := pipeline.ValidateJobID(id); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(savedDownload{ID: id, Bucket: b, Request: raw})
+	return os.WriteFile(n.downloadFile(id), data, 0o644)
+}
+
+func (n *Node) forgetDownload(id string) {
+	if pipeline.ValidateJobID(id) == nil {
+		pathsafe.Remove(n.config.WorkDir, n.downloadFile(id))
+	}
+}
+
+// resumeDownloads starts again the download jobs this target ran when it
+// stopped.
+func (n *Node) resumeDownloads(ctx context.Context) {
+	paths, _ := filepath.Glob(filepath.Join(n.config.WorkDir, "download-*.json"))
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		var saved savedDownload
+		if err == nil {
+			err = json.Unmarshal(data, &saved)
+		}
+		if err == nil {
+			_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request})
+		}
+		if err != nil {
+			n.logger.Warn("resume a download job", "file", path, "err", err)
+			pathsafe.Remove(n.config.WorkDir, path)
+			continue
+		}
+		n.logger.Info("download job resumed", "job", saved.ID)
+	}
+}
+
+// handleDownloadGet serves GET /v1/download?id=: the job's progress and
+// failures summed over the targets; without an id, the download jobs.
+func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	id := r.URL.Query().Get(api.QueryDownloadID)
+	if id == "" {
+		var out []api.DownloadStatus
+		seen := map[string]bool{}
+		for _, node := range n.status(r.Context()).Nodes {
+			for _, j := range node.Jobs {
+				if j.Kind == jobDownload && !seen[j.ID] {
+					seen[j.ID] = true
+					if s, err := n.downloadStatus(r.Context(), j.ID); err == nil {
+						out = append(out, s)
+					}
+				}
+			}
+		}
+		writeJSON(w, out)
+		return
+	}
+	s, err := n.downloadStatus(r.Context(), id)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, s)
+}
+
+// downloadStatus sums a job over the targets.
+func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatus, error) {
+	if err := pipeline.ValidateJobID(id); err != nil {
+		return api.DownloadStatus{}, badRequest("%w", err)
+	}
+	s := api.DownloadStatus{ID: id, Errors: []api.DownloadFailed{}}
+	found := false
+	for _, node := range n.status(ctx).Nodes {
+		for _, j := range node.Jobs {
+			if j.ID != id || j.Kind != jobDownload {
+				continue
+			}
+			found = true
+			s.Running = s.Running || j.Running
+			s.Aborted = s.Aborted || j.Aborted
+			s.Finished += int(j.Objects)
+			s.Bytes += j.Bytes
+			if j.Error != "" && !j.Aborted {
+				s.Errors = append(s.Errors, api.DownloadFailed{Error: node.ID + ": " + j.Error})
+			}
+			var res downloadResult
+			if json.Unmarshal(j.Result, &res) == nil {
+				s.Total += res.Total
+				s.Skipped += res.Skipped
+				s.Errors = append(s.Errors, res.Errors...)
+			}
+		}
+	}
+	if !found {
+		return s, fmt.Errorf("%w: download %s", api.ErrJobNotFound, id)
+	}
+	s.Done = !s.Running
+	return s, nil
+}
+
+// handleDownloadAbort serves DELETE /v1/download/abort?id=.
+func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if err := n.stopClusterJob(r.Context(), r.URL.Query().Get(api.QueryDownloadID)); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
