@@ -27,7 +27,9 @@ type fileServer struct {
 	perChunk time.Duration
 }
 
-func fileBytes(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("file-%03d;", i)), 64<<10/9+1)[:64<<10] }
+func fileBytes(i int) []byte {
+	return bytes.Repeat([]byte(fmt.Sprintf("file-%03d;", i)), 64<<10/9+1)[:64<<10]
+}
 
 func startFileServer(t *testing.T, fs *fileServer) *fileServer {
 	t.Helper()

@@ -301,7 +301,9 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			id = pipeline.NewJobID(jobDownload)
 			req.ID = id
 		}
-		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.download(ctx, id, b, req.Download, p) }
+		fn = func(ctx context.Context, p *store.Progress) (any, error) {
+			return n.download(ctx, id, b, req.Download, p)
+		}
 	case jobLRU:
 		fn = n.runLRU
 	case jobIndexShards:
