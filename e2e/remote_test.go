@@ -357,7 +357,32 @@ func TestDsortFromRemoteBucket(t *testing.T) {
 	if s.getsOf("shards", "in-03.tar") != 1 {
 		t.Fatalf("in-03.tar was fetched %d times", s.getsOf("shards", "in-03.tar"))
 	}
-	fmt.Printf("remote: dSort over an s3:// input (cold GETs) wrote the same %d shards as over its ais:// copy\n", len(fromS3))
+	// Output into an s3:// bucket: written through, the same bytes in S3.
+	if _, err := s.client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("resharded")}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "to-s3.json")
+	os.WriteFile(path, []byte(`{"input_bck":{"name":"copy"},"output_bck":{"name":"resharded","provider":"aws"},"input_format":{"template":"in-{00..15}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"100KiB","algorithm":{"kind":"shuffle","seed":"9"}}`), 0o644)
+	if out := ais(t, c.endpoint, "dsort", "start", path, "--wait"); !strings.Contains(out, "finished") {
+		t.Fatalf("dsort into s3://:\n%s", out)
+	}
+	for name := range fromAIS {
+		want, err := client.GetBytes(ctx, "from-ais", name, api.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := s.client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("resharded"), Key: aws.String(name)})
+		if err != nil {
+			t.Fatalf("%s is not in S3: %v", name, err)
+		}
+		got, _ := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s in S3 differs from the ais:// output", name)
+		}
+	}
+	fmt.Printf("remote: dSort over an s3:// input (cold GETs) wrote the same %d shards as over its ais:// copy, and into an s3:// output\n", len(fromS3))
 }
 
 // mountTmpfs mounts a tmpfs of a size at dir (it needs root, which CI
