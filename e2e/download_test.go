@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,4 +176,44 @@ func TestDownloader(t *testing.T) {
 		}
 	}
 	fmt.Printf("downloader: a 20-file range with 3 missing and 1 stalled (16 stored, 4 failures named), an abort leaving only whole objects, a kill -9 resumed\n")
+}
+
+// The reverse proxy: curl with the gateway as its HTTP proxy gets a file;
+// the second GET is served by the cluster, the origin not asked.
+func TestReverseProxy(t *testing.T) {
+	c := startCLICluster(t, 1, 2)
+	var hits atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.URL.Path != "/data/file.bin" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(fileBytes(7))
+	}))
+	t.Cleanup(origin.Close)
+	gateway := c.nodeURL("g1")
+	for i := range 2 {
+		out, err := exec.Command("curl", "-sS", "-f", "-x", gateway, origin.URL+"/data/file.bin").Output()
+		if err != nil || !bytes.Equal(out, fileBytes(7)) {
+			t.Fatalf("curl -x, GET %d: %v, %d bytes", i+1, err, len(out))
+		}
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("the origin was asked %d times, want 1", hits.Load())
+	}
+	// The file is an object of the origin's ht:// bucket.
+	host := strings.TrimPrefix(origin.URL, "http://")
+	bucket := "ht://" + strings.ReplaceAll(host, ":", "_")
+	if data, err := c.client().GetBytes(t.Context(), bucket, "data/file.bin", api.GetOptions{}); err != nil || !bytes.Equal(data, fileBytes(7)) {
+		t.Fatalf("the cached object in %s: %v", bucket, err)
+	}
+	// Missing at the origin: 404; a node of the cluster: refused.
+	if out, err := exec.Command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-x", gateway, origin.URL+"/nope").Output(); err != nil || string(out) != "404" {
+		t.Fatalf("a missing file through the proxy: %s %v", out, err)
+	}
+	if out, err := exec.Command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-x", gateway, gateway+"/v1/cluster?what=smap").Output(); err != nil || string(out) != "401" {
+		t.Fatalf("a cluster node through the proxy: %s %v", out, err)
+	}
+	fmt.Printf("proxy: curl -x through a gateway twice, the origin asked once\n")
 }

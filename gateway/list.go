@@ -128,7 +128,8 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var page *api.ListPage
-	if props, _ := n.bucketProps(b); b.IsRemote() && msg.Flags&api.ListCached == 0 {
+	// An HTTP origin cannot be listed: what is cached is what there is.
+	if props, _ := n.bucketProps(b); b.IsRemote() && b.Provider != store.ProviderHT && msg.Flags&api.ListCached == 0 {
 		// The token wraps the remote's own.
 		msg.ContinuationToken = after
 		page, err = n.listRemote(r.Context(), b, props, msg)

@@ -185,6 +185,10 @@ func (n *Node) S3Handler() http.Handler { return n.s3Root }
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
+		if r.URL.IsAbs() && n.config.Role.IsGateway() {
+			n.handleProxy(w, r)
+			return
+		}
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}

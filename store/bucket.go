@@ -17,6 +17,9 @@ import (
 const (
 	ProviderAIS = "ais"
 	ProviderAWS = "aws"
+	// ProviderHT is of buckets of an HTTP origin ("ht://"), filled by the
+	// gateways' reverse proxy: one bucket per origin host.
+	ProviderHT = "ht"
 )
 
 // IsRemote reports whether the bucket's objects live in a remote store.
@@ -31,6 +34,7 @@ func ParseBucketURI(s string) (Bucket, error) {
 		if scheme == "s3" {
 			b.Provider = ProviderAWS
 		}
+		// ht:// is ProviderHT already.
 	}
 	return b, b.Validate()
 }
@@ -58,8 +62,8 @@ func (b Bucket) String() string { return b.Normalize().Provider + "://" + b.Name
 // Validate checks the bucket name: 1-64 characters of [A-Za-z0-9._-], and
 // not "." or "..".
 func (b Bucket) Validate() error {
-	if b.Provider != "" && b.Provider != ProviderAIS && b.Provider != ProviderAWS {
-		return fmt.Errorf("%w: provider %q is not supported (want %q, or %q for s3:// buckets)", ErrInvalidName, b.Provider, ProviderAIS, ProviderAWS)
+	if b.Provider != "" && b.Provider != ProviderAIS && b.Provider != ProviderAWS && b.Provider != ProviderHT {
+		return fmt.Errorf("%w: provider %q is not supported (want %q, %q for s3:// buckets or %q)", ErrInvalidName, b.Provider, ProviderAIS, ProviderAWS, ProviderHT)
 	}
 	if err := pathsafe.Segment("bucket name", b.Name); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidName, err)
@@ -90,7 +94,14 @@ type Props struct {
 
 // ExtraProps are per-provider settings of a remote bucket.
 type ExtraProps struct {
-	AWS *AWSProps `json:"aws,omitempty"`
+	AWS  *AWSProps  `json:"aws,omitempty"`
+	HTTP *HTTPProps `json:"http,omitempty"`
+}
+
+// HTTPProps name the origin of an ht:// bucket: its objects are the
+// origin's paths.
+type HTTPProps struct {
+	Origin string `json:"origin"`
 }
 
 // AWSProps point a bucket at any S3-compatible server; empty fields take

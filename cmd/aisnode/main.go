@@ -34,6 +34,7 @@ import (
 	"github.com/aisgo/aisgo/store/ec"
 	"github.com/aisgo/aisgo/store/fs"
 	"github.com/aisgo/aisgo/store/remote"
+	"github.com/aisgo/aisgo/store/remote/ht"
 	remotes3 "github.com/aisgo/aisgo/store/remote/s3"
 )
 
@@ -348,9 +349,16 @@ func run(args []string) error {
 	}
 	// Remote buckets (s3://) through aws-sdk-go-v2, its credential chain
 	// and each bucket's extra.aws props.
-	backends := remotes3.NewBackends()
-	nodeConfig.RemoteBuckets = remote.Buckets{Resolve: backends.Resolve}
-	nodeConfig.Remote = func(st store.Store) store.Store { return remote.New(st, backends.Resolve) }
+	// ht:// buckets read from their HTTP origins (the reverse proxy).
+	backends, origins := remotes3.NewBackends(), ht.Resolve(ht.NewClient())
+	resolve := func(ctx context.Context, b store.Bucket, props store.Props) (remote.Backend, error) {
+		if b.Normalize().Provider == store.ProviderHT {
+			return origins(ctx, b, props)
+		}
+		return backends.Resolve(ctx, b, props)
+	}
+	nodeConfig.RemoteBuckets = remote.Buckets{Resolve: resolve}
+	nodeConfig.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
 	events := new(gateway.StorageEvents)
 	if role.IsTarget() {
 		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger,

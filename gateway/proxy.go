@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+// The reverse proxy: a client that sets its HTTP proxy to a gateway
+// (`curl -x http://gateway:8080 http://host/path`) gets the file through
+// the cluster. The first GET stores it in the ht:// bucket of the origin
+// host (a cold GET by its owner target); later GETs are served from the
+// cluster without asking the origin.
+
+// htBucketOf names the ht:// bucket of an origin: its host and port, with
+// the characters a bucket name cannot have replaced.
+func htBucketOf(host string) store.Bucket {
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			return r
+		}
+		return '_'
+	}, host)
+	return store.Bucket{Provider: store.ProviderHT, Name: name}
+}
+
+// handleProxy serves a request whose target is an absolute URL.
+func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		n.writeError(w, r, badRequest("the proxy serves GET and HEAD of http:// URLs, not %s (https goes around it: CONNECT is not served)", r.Method))
+		return
+	}
+	if r.URL.Scheme != "http" || r.URL.Host == "" {
+		n.writeError(w, r, badRequest("the proxy serves http:// URLs, not %q", r.URL.Scheme+"://"+r.URL.Host))
+		return
+	}
+	if err := n.notClusterNode(r.URL.Host); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	if name == "" || strings.HasSuffix(name, "/") {
+		name += "index.html"
+	}
+	if err := store.ValidateName(name); err != nil {
+		n.writeError(w, r, badRequest("proxy: %s: %w", r.URL, err))
+		return
+	}
+	b := htBucketOf(r.URL.Host)
+	if err := b.Validate(); err != nil {
+		n.writeError(w, r, badRequest("proxy: origin %q: %w", r.URL.Host, err))
+		return
+	}
+	if _, ok := n.currentBuckets().Props(b); !ok {
+		props := store.DefaultRemoteProps(b)
+		props.Extra = &store.ExtraProps{HTTP: &store.HTTPProps{Origin: "http://" + r.URL.Host}}
+		_, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: b, Props: &props, Created: timeNow()})
+		if err != nil && !errors.Is(err, store.ErrBucketExists) {
+			n.writeError(w, r, membershipError(err))
+			return
+		}
+	}
+	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
+	body, meta, err := client.Get(r.Context(), b.String(), name, api.GetOptions{})
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	defer body.Close()
+	w.Header().Set("Content-Length", strconv.FormatInt(meta.Size, 10))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	io.CopyBuffer(w, body, buf)
+}
+
+// notClusterNode refuses an origin that is a node of this cluster: the
+// proxy must not be a way around the intra-cluster authentication.
+func (n *Node) notClusterNode(host string) error {
+	hostname, port, err := net.SplitHostPort(host)
+	if err != nil {
+		hostname, port = host, "80"
+	}
+	for _, node := range n.currentMap().Nodes {
+		h, p, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(node.URL, "http://"), "https://"))
+		if err == nil && p == port && (h == hostname || isLoopback(h) && isLoopback(hostname)) {
+			return fmt.Errorf("%w: proxy: %s is node %s of this cluster", api.ErrUnauthorized, host, node.ID)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
+}

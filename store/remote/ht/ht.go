@@ -1,0 +1,100 @@
+package ht
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/remote"
+)
+
+// Backend reads objects from HTTP origins.
+type Backend struct {
+	client *http.Client
+	origin string
+}
+
+// Resolve is a remote.Resolver for ht:// buckets.
+func Resolve(client *http.Client) remote.Resolver {
+	return func(ctx context.Context, b store.Bucket, props store.Props) (remote.Backend, error) {
+		if props.Extra == nil || props.Extra.HTTP == nil || props.Extra.HTTP.Origin == "" {
+			return nil, fmt.Errorf("%w: bucket %s has no extra.http.origin", store.ErrInvalidProps, b)
+		}
+		return &Backend{client: client, origin: strings.TrimRight(props.Extra.HTTP.Origin, "/")}, nil
+	}
+}
+
+func (be *Backend) url(name string) string { return be.origin + "/" + name }
+
+// do sends a request to the origin and maps its answer.
+func (be *Backend) do(ctx context.Context, method, name string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, be.url(name), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := be.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", remote.ErrUnavailable, be.url(name), err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return resp, nil
+	case resp.StatusCode == http.StatusNotFound:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: %w", be.url(name), store.ErrNotFound)
+	default:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: %s answered %s", remote.ErrUnavailable, be.url(name), resp.Status)
+	}
+}
+
+func attrsOf(name string, resp *http.Response) remote.ObjectAttrs {
+	a := remote.ObjectAttrs{Name: name, Size: resp.ContentLength, ETag: strings.Trim(resp.Header.Get("ETag"), `"`)}
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		a.Modified = t
+	}
+	if a.Size < 0 {
+		a.Size = -1
+	}
+	return a
+}
+
+func (be *Backend) HeadBucket(ctx context.Context, b store.Bucket) error { return nil }
+
+func (be *Backend) HeadObject(ctx context.Context, b store.Bucket, name string) (remote.ObjectAttrs, error) {
+	resp, err := be.do(ctx, http.MethodHead, name)
+	if err != nil {
+		return remote.ObjectAttrs{}, err
+	}
+	resp.Body.Close()
+	return attrsOf(name, resp), nil
+}
+
+func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
+	resp, err := be.do(ctx, http.MethodGet, name)
+	if err != nil {
+		return nil, remote.ObjectAttrs{}, err
+	}
+	return resp.Body, attrsOf(name, resp), nil
+}
+
+func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+	return remote.ObjectAttrs{}, fmt.Errorf("%w: %s is an HTTP origin: objects are only read", store.ErrInvalidProps, b)
+}
+
+func (be *Backend) DeleteObject(ctx context.Context, b store.Bucket, name string) error {
+	return fmt.Errorf("%s: %w (an HTTP origin keeps its files; evict the cached copy)", b, store.ErrNotFound)
+}
+
+func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, token string, max int) ([]remote.ObjectAttrs, string, error) {
+	return nil, "", nil // an origin cannot be listed: the cached objects are what there is
+}
+
+// NewClient is the client of the origins: bounded, no proxy of its own.
+func NewClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute}}
+}
