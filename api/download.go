@@ -17,6 +17,9 @@ const (
 	DownloadSingle = "single"
 	DownloadRange  = "range"
 	DownloadMulti  = "multi"
+	// DownloadBackend fetches a remote bucket's objects (under Prefix)
+	// into the cluster: a prefetch.
+	DownloadBackend = "backend"
 )
 
 // QueryDownloadID names a download job.
@@ -35,6 +38,8 @@ type DownloadRequest struct {
 	// Objects: object name → link; or Links, a list of links.
 	Objects DownloadObjects `json:"objects,omitzero"`
 	Links   []string        `json:"links,omitempty"`
+	// Prefix selects a remote bucket's objects (backend).
+	Prefix string `json:"prefix,omitempty"`
 	// Subdir prefixes every object name.
 	Subdir string `json:"subdir,omitempty"`
 	// Timeout bounds each file (a Go duration; default 1m).

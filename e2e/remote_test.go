@@ -291,6 +291,15 @@ func TestRemoteBucket(t *testing.T) {
 		t.Fatal("the deleted object is still in S3")
 	}
 
+	// A download of the remote bucket's objects is a prefetch.
+	id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadBackend, Bucket: api.Bck{Name: "remote-data", Provider: "aws"}, Prefix: "pre/p-001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := waitDownload(t, client, id); len(st.Errors) > 0 || st.Finished != 10 {
+		t.Fatalf("backend download: %+v, want the 10 evicted pre/p-001x fetched", st)
+	}
+
 	// Bad input.
 	if _, errOut, err := aisResult(c.endpoint, "ls", "gs://x"); err == nil || !strings.Contains(errOut, "provider") {
 		t.Fatalf("an unknown provider: %v %s", err, errOut)

@@ -120,7 +120,7 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 			return nil, badRequest("download multi: give objects (name → link) or links")
 		}
 	default:
-		return nil, badRequest("download: type %q is not known (want %s, %s or %s)", spec.Type, api.DownloadSingle, api.DownloadRange, api.DownloadMulti)
+		return nil, badRequest("download: type %q is not known (want %s, %s, %s or %s)", spec.Type, api.DownloadSingle, api.DownloadRange, api.DownloadMulti, api.DownloadBackend)
 	}
 	return items, nil
 }
@@ -154,6 +154,21 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		if err = b.Validate(); err == nil {
 			_, err = n.bucketProps(b)
 		}
+	}
+	if err == nil && spec.Type == api.DownloadBackend {
+		// A remote bucket's objects: the prefetch job, by another name.
+		var id string
+		if !b.IsRemote() {
+			err = badRequest("download backend: %s is not a remote bucket", b)
+		} else {
+			id, err = n.startClusterJob(r.Context(), peer.JobRequest{Kind: jobPrefetch, Bucket: b, Prefix: spec.Prefix})
+		}
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, map[string]string{"id": id})
+		return
 	}
 	if err == nil {
 		_, err = downloadItems(&spec)
@@ -394,7 +409,7 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 	found := false
 	for _, node := range n.status(ctx).Nodes {
 		for _, j := range node.Jobs {
-			if j.ID != id || j.Kind != jobDownload {
+			if j.ID != id || j.Kind != jobDownload && j.Kind != jobPrefetch {
 				continue
 			}
 			found = true
@@ -416,6 +431,7 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 	if !found {
 		return s, fmt.Errorf("%w: download %s", api.ErrJobNotFound, id)
 	}
+	s.Total = max(s.Total, s.Finished+s.Skipped+len(s.Errors)) // a backend download counts as it goes
 	s.Done = !s.Running
 	return s, nil
 }
