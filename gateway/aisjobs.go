@@ -359,23 +359,31 @@ func (n *Node) eachSelected(ctx context.Context, b store.Bucket, req peer.JobReq
 }
 
 // deleteSelected removes the selected objects this target holds, stamped
-// like any delete.
+// like any delete (and from the remote store of a remote bucket).
 func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
-	deleted := 0
+	removed, err := n.removeSelected(ctx, b, req, p, n.config.Store, func() store.DeleteOptions {
+		return store.DeleteOptions{Stamp: n.stamp(), Tombstone: n.moving() || n.currentMap().HasOffline()}
+	})
+	return map[string]int{"deleted": removed}, err
+}
+
+// removeSelected deletes the selected objects from a store (the node's,
+// or the local one beneath a remote bucket's cache) and counts them.
+func (n *Node) removeSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress, st store.Store, opts func() store.DeleteOptions) (int, error) {
+	removed := 0
 	err := n.eachSelected(ctx, b, req, func(name string) error {
-		opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: n.moving() || n.currentMap().HasOffline()}
-		err := n.config.Store.Delete(ctx, b, name, opts)
+		err := st.Delete(ctx, b, name, opts())
 		switch {
 		case err == nil:
-			deleted++
+			removed++
 			p.Objects.Add(1)
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInvalidName):
 		default:
-			return fmt.Errorf("delete %s/%s: %w", b, name, err)
+			return fmt.Errorf("remove %s/%s: %w", b, name, err)
 		}
 		return nil
 	})
-	return map[string]int{"deleted": deleted}, err
+	return removed, err
 }
 
 // copySelected copies the selected objects this target owns to the
@@ -411,20 +419,23 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 // handleDeleteListRange serves delete-listrange and evict-listrange on a
 // bucket: a job on every target; the answer is its id.
 func (n *Node) handleDeleteListRange(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
-	if msg.Action == api.ActionEvictListRange || msg.Action == api.ActionEvictRemote {
-		n.writeError(w, r, badRequest("%s: %s is not a remote bucket: only a remote bucket's cached objects can be evicted", msg.Action, b))
-		return
-	}
+	n.startListRangeJob(w, r, b, msg, jobDeleteObjects, true)
+}
+
+// startListRangeJob starts a job of a kind on every target over the
+// objects a list-range value selects, and answers its id; with required,
+// an empty selection (every object) is refused.
+func (n *Node) startListRangeJob(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage, kind string, required bool) {
 	var lr api.ListRange
 	if err := decodeJSON(msg.Value, &lr); err != nil {
 		n.writeError(w, r, badRequest("%s: value must be {\"objnames\":[...]} or {\"template\":\"...\"}: %w", msg.Action, err))
 		return
 	}
-	if len(lr.ObjNames) == 0 && lr.Template == "" {
+	if required && len(lr.ObjNames) == 0 && lr.Template == "" {
 		n.writeError(w, r, badRequest("%s: give objnames or a template (a template without ranges is a prefix)", msg.Action))
 		return
 	}
-	req, err := listRangeRequest(peer.JobRequest{Kind: jobDeleteObjects, Bucket: b}, lr)
+	req, err := listRangeRequest(peer.JobRequest{Kind: kind, Bucket: b}, lr)
 	if err == nil {
 		_, err = n.bucketProps(b)
 	}

@@ -76,22 +76,5 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 // handleIndexShards serves index-shard: a job on every target over the
 // selected shards (a list, a template, a prefix; every shard when none).
 func (n *Node) handleIndexShards(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
-	var lr api.ListRange
-	if err := decodeJSON(msg.Value, &lr); err != nil {
-		n.writeError(w, r, badRequest("%s: value must be {\"objnames\":[...]} or {\"template\":\"...\"}: %w", msg.Action, err))
-		return
-	}
-	req, err := listRangeRequest(peer.JobRequest{Kind: jobIndexShards, Bucket: b}, lr)
-	if err == nil {
-		_, err = n.bucketProps(b)
-	}
-	var id string
-	if err == nil {
-		id, err = n.startClusterJob(r.Context(), req)
-	}
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	writeJobStarted(w, http.StatusOK, id)
+	n.startListRangeJob(w, r, b, msg, jobIndexShards, false)
 }

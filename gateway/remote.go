@@ -202,49 +202,17 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 // evictSelected removes the cached copies of the selected objects from
 // this target; the remote keeps them.
 func (n *Node) evictSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
-	evicted := 0
-	err := n.eachSelected(ctx, b, req, func(name string) error {
-		err := n.local.Delete(ctx, b, name, store.DeleteOptions{Stamp: n.stamp()})
-		switch {
-		case err == nil:
-			evicted++
-			p.Objects.Add(1)
-		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExists), errors.Is(err, store.ErrInvalidName):
-		default:
-			return fmt.Errorf("evict %s/%s: %w", b, name, err)
-		}
-		return nil
-	})
+	evicted, err := n.removeSelected(ctx, b, req, p, n.local, func() store.DeleteOptions { return store.DeleteOptions{Stamp: n.stamp()} })
 	return map[string]int{"evicted": evicted}, err
 }
 
 // handlePrefetch serves prefetch-listrange on a remote bucket.
 func (n *Node) handlePrefetch(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
-	var lr api.ListRange
-	if err := decodeJSON(msg.Value, &lr); err != nil {
-		n.writeError(w, r, badRequest("%s: value must be {\"objnames\":[...]} or {\"template\":\"...\"}: %w", msg.Action, err))
-		return
-	}
-	var err error
 	if !b.IsRemote() {
-		err = badRequest("%s: %s is not a remote bucket: its objects are all here", msg.Action, b)
-	}
-	req := peer.JobRequest{Kind: jobPrefetch, Bucket: b}
-	if err == nil {
-		req, err = listRangeRequest(req, lr)
-	}
-	if err == nil {
-		_, err = n.bucketProps(b)
-	}
-	var id string
-	if err == nil {
-		id, err = n.startClusterJob(r.Context(), req)
-	}
-	if err != nil {
-		n.writeError(w, r, err)
+		n.writeError(w, r, badRequest("%s: %s is not a remote bucket: its objects are all here", msg.Action, b))
 		return
 	}
-	writeJobStarted(w, http.StatusOK, id)
+	n.startListRangeJob(w, r, b, msg, jobPrefetch, false)
 }
 
 // handleEvict serves evict-listrange (the selected objects) and
@@ -267,25 +235,7 @@ func (n *Node) handleEvict(w http.ResponseWriter, r *http.Request, b store.Bucke
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	var lr api.ListRange
-	if err := decodeJSON(msg.Value, &lr); err != nil {
-		n.writeError(w, r, badRequest("%s: value must be {\"objnames\":[...]} or {\"template\":\"...\"}: %w", msg.Action, err))
-		return
-	}
-	if len(lr.ObjNames) == 0 && lr.Template == "" {
-		n.writeError(w, r, badRequest("%s: give objnames or a template (a template without ranges is a prefix)", msg.Action))
-		return
-	}
-	req, err := listRangeRequest(peer.JobRequest{Kind: jobEvict, Bucket: b}, lr)
-	var id string
-	if err == nil {
-		id, err = n.startClusterJob(r.Context(), req)
-	}
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	writeJobStarted(w, http.StatusOK, id)
+	n.startListRangeJob(w, r, b, msg, jobEvict, true)
 }
 
 // knowsBucket reports whether this node's metadata has a bucket; after a

@@ -152,22 +152,9 @@ func newIndexCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var selection api.ListRange
-			switch {
-			case name != "" && prefix != "":
-				return fmt.Errorf("give a shard, a template or --prefix, not two")
-			case prefix != "":
-				selection.Template = prefix // a template without ranges is a prefix
-			case name != "":
-				t, err := shards.ParseTemplate(name)
-				if err != nil {
-					return err
-				}
-				if t.IsRange() {
-					selection.Template = name
-				} else {
-					selection.ObjNames = []string{name}
-				}
+			selection, err := selectObjects(name, "", prefix)
+			if err != nil {
+				return err
 			}
 			c := client()
 			id, err := c.IndexShards(cmd.Context(), bucket, selection)

@@ -87,12 +87,9 @@ func removeSelected(cmd *cobra.Command, arg, template, prefix string, noWait boo
 	if err != nil {
 		return err
 	}
-	selection := api.ListRange{Template: template}
-	if prefix != "" {
-		if template != "" {
-			return fmt.Errorf("give --template or --prefix, not both")
-		}
-		selection.Template = prefix // a template without ranges is a prefix
+	selection, err := selectObjects("", template, prefix)
+	if err != nil {
+		return err
 	}
 	c := client()
 	id, err := c.DeleteObjects(cmd.Context(), bucket, selection)
@@ -116,16 +113,9 @@ func newRemoteCommand(use, short string, start func(c *api.Client, cmd *cobra.Co
 			if err != nil {
 				return err
 			}
-			var selection api.ListRange
-			switch {
-			case name != "" && (template != "" || prefix != ""), template != "" && prefix != "":
-				return fmt.Errorf("give an object, --template or --prefix, not two")
-			case name != "":
-				selection.ObjNames = []string{name}
-			case template != "":
-				selection.Template = template
-			default:
-				selection.Template = prefix // a template without ranges is a prefix; "" is the whole bucket
+			selection, err := selectObjects(name, template, prefix)
+			if err != nil {
+				return err
 			}
 			c := client()
 			id, err := start(c, cmd, bucket, selection)
@@ -139,4 +129,34 @@ func newRemoteCommand(use, short string, start func(c *api.Client, cmd *cobra.Co
 	cmd.Flags().StringVar(&prefix, "prefix", "", "every name with this prefix")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
 	return cmd
+}
+
+// selectObjects makes the selection of a job over many objects from what
+// the user named: an object (or a template, when it has a range),
+// --template or --prefix, at most one of them. A template without ranges
+// is a prefix; nothing at all is every object.
+func selectObjects(name, template, prefix string) (api.ListRange, error) {
+	given := 0
+	for _, s := range []string{name, template, prefix} {
+		if s != "" {
+			given++
+		}
+	}
+	if given > 1 {
+		return api.ListRange{}, fmt.Errorf("give an object or template, --template or --prefix: not two")
+	}
+	switch {
+	case name != "":
+		t, err := shards.ParseTemplate(name)
+		if err != nil {
+			return api.ListRange{}, err
+		}
+		if t.IsRange() {
+			return api.ListRange{Template: name}, nil
+		}
+		return api.ListRange{ObjNames: []string{name}}, nil
+	case template != "":
+		return api.ListRange{Template: template}, nil
+	}
+	return api.ListRange{Template: prefix}, nil
 }
