@@ -170,6 +170,7 @@ func TestDownloader(t *testing.T) {
 		{api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "nosuch"}, Link: fs.url + "/f/001"}, "does not exist"},
 		{api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: fs.url + "/f/{9..1}"}, "template"},
 		{api.DownloadRequest{Type: "torrent", Bucket: api.Bck{Name: "dl"}}, "type"},
+		{api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: c.nodeURL("t1") + "/v1/daemon?what=config"}, "of this cluster"},
 	} {
 		if _, err := client.StartDownload(ctx, tc.req); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("download %+v: %v, want an error naming %q", tc.req, err, tc.want)

@@ -170,8 +170,17 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]string{"id": id})
 		return
 	}
+	var items []downloadItem
 	if err == nil {
-		_, err = downloadItems(&spec)
+		items, err = downloadItems(&spec)
+	}
+	// Not a way to fetch from the cluster's own nodes.
+	hosts := map[string]bool{}
+	for _, item := range items {
+		if u, perr := url.Parse(item.URL); perr == nil && !hosts[u.Host] && err == nil {
+			hosts[u.Host] = true
+			err = n.notClusterNode(u.Host)
+		}
 	}
 	if err == nil {
 		_, err = time.ParseDuration(cmpOr(spec.Timeout, "1m"))
