@@ -365,7 +365,14 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		return
 	}
 	validate, _ := strconv.ParseBool(q.Get(api.QueryValidate))
-	obj, err := n.storeFor(fallback).Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
+	var obj store.Object
+	var err error
+	if streamer, ok := n.config.Store.(coldStreamer); ok && b.IsRemote() && fallback && !validate && r.Header.Get("Range") == "" && q.Get(api.QueryArchPath) == "" {
+		// A whole read of a remote object: served while it is cached.
+		obj, err = streamer.OpenStreaming(r.Context(), b, name)
+	} else {
+		obj, err = n.storeFor(fallback).Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
+	}
 	if err != nil && fallback && errors.Is(err, store.ErrNotFound) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
@@ -421,4 +428,10 @@ func withQuery(u string, q url.Values) string {
 		return u
 	}
 	return u + "?" + q.Encode()
+}
+
+// coldStreamer is the remote-bucket store (store/remote) serving an object
+// not cached while it stores it: no Seek or ReadAt on what it returns.
+type coldStreamer interface {
+	OpenStreaming(ctx context.Context, b store.Bucket, name string) (store.Object, error)
 }

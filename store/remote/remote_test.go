@@ -230,3 +230,49 @@ func TestWriteThroughAndDelete(t *testing.T) {
 		t.Fatalf("an ais PUT: %v, remote has %d objects", err, len(be.objects))
 	}
 }
+
+// A cold object is served while it is stored: the first reader streams
+// it, the others wait for the cached copy; one remote GET in all, and a
+// reader that stops early still leaves a whole cached copy.
+func TestOpenStreaming(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("0123456789"), 200_000)
+	be.objects["s"] = data
+	be.slow = 30 * time.Millisecond
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			obj, err := rs.OpenStreaming(t.Context(), b, "s")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer obj.Close()
+			got, err := io.ReadAll(obj)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("streamed read: %d bytes, %v", len(got), err)
+			}
+		})
+	}
+	wg.Wait()
+	if be.gets.Load() != 1 {
+		t.Fatalf("%d remote GETs, want 1", be.gets.Load())
+	}
+	if meta, err := local.Head(t.Context(), b, "s"); err != nil || meta.Size != int64(len(data)) {
+		t.Fatalf("the cached copy: %+v %v", meta, err)
+	}
+	// A reader that reads 10 bytes and stops.
+	be.objects["early"] = data
+	obj, err := rs.OpenStreaming(t.Context(), b, "early")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Read(make([]byte, 10))
+	obj.Close()
+	if got, err := read(t, local, b, "early"); err != nil || got != string(data) {
+		t.Fatalf("after an early close, the cached copy: %d bytes, %v", len(got), err)
+	}
+	if _, err := obj.Seek(0, io.SeekStart); err == nil {
+		t.Fatal("a streamed object seeks")
+	}
+}

@@ -1,0 +1,113 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aisgo/aisgo/store"
+)
+
+// OpenStreaming reads an object like Open, but an object not cached is
+// served while it is stored: the first reader reads the remote's bytes as
+// they arrive, and the cached copy is written from the same stream (the
+// readers that come meanwhile wait for it). The object it returns for a
+// cold read is read from the start to the end only: no Seek, no ReadAt.
+func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) (store.Object, error) {
+	be, props, remote, err := s.backend(ctx, b)
+	if !remote || err != nil || props.Versioning.ValidateWarmGet {
+		return s.Open(ctx, b, name, store.OpenOptions{})
+	}
+	if obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{}); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return obj, err
+	}
+	key := b.String() + "/" + name
+	s.mu.Lock()
+	if _, ok := s.flights[key]; ok {
+		s.mu.Unlock()
+		return s.Open(ctx, b, name, store.OpenOptions{}) // waits for the flight
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[key] = f
+	s.mu.Unlock()
+	end := func(err error) {
+		f.err = err
+		s.mu.Lock()
+		delete(s.flights, key)
+		s.mu.Unlock()
+		close(f.done)
+	}
+	fetchCtx := context.WithoutCancel(ctx)
+	body, attrs, err := be.GetObject(fetchCtx, b, name)
+	if err != nil {
+		end(err)
+		return nil, err
+	}
+	if attrs.Size < 0 {
+		// No length to announce: store first, then serve.
+		defer body.Close()
+		_, err := s.Store.Put(fetchCtx, b, name, body, store.PutOptions{Size: -1, Custom: customOf(attrs), NoSync: true})
+		end(err)
+		if err != nil {
+			return nil, fmt.Errorf("cold GET %s/%s: %w", b, name, err)
+		}
+		return s.Store.Open(ctx, b, name, store.OpenOptions{})
+	}
+	pr, pw := io.Pipe()
+	stored := make(chan error, 1)
+	go func() {
+		_, err := s.Store.Put(fetchCtx, b, name, pr, store.PutOptions{Size: attrs.Size, Custom: customOf(attrs), NoSync: true})
+		pr.CloseWithError(err) // a failed store stops the tee
+		stored <- err
+	}()
+	return &streamingObject{
+		body: body, tee: io.TeeReader(body, pw), pw: pw, stored: stored, end: end,
+		meta: store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)},
+	}, nil
+}
+
+// streamingObject is a cold object read while it is stored.
+type streamingObject struct {
+	body   io.ReadCloser
+	tee    io.Reader
+	pw     *io.PipeWriter
+	stored chan error
+	end    func(error)
+	meta   store.ObjectMeta
+	closed bool
+}
+
+func (o *streamingObject) Meta() store.ObjectMeta { return o.meta }
+
+func (o *streamingObject) Read(p []byte) (int, error) { return o.tee.Read(p) }
+
+func (o *streamingObject) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, struct{ io.Reader }{o.tee})
+}
+
+func (o *streamingObject) Seek(int64, int) (int64, error) {
+	return 0, errors.New("remote: an object read while it is fetched cannot seek")
+}
+
+func (o *streamingObject) ReadAt([]byte, int64) (int, error) {
+	return 0, errors.New("remote: an object read while it is fetched cannot be read at an offset")
+}
+
+// Close finishes the cached copy: what the reader left unread is read
+// from the remote into it.
+func (o *streamingObject) Close() error {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	_, err := io.Copy(io.Discard, o.tee)
+	o.body.Close()
+	o.pw.CloseWithError(err)
+	stored := <-o.stored
+	if stored == nil && err != nil {
+		stored = err
+	}
+	o.end(stored)
+	return nil
+}
