@@ -42,8 +42,10 @@ type DownloadRequest struct {
 	Prefix string `json:"prefix,omitempty"`
 	// Subdir prefixes every object name.
 	Subdir string `json:"subdir,omitempty"`
-	// Timeout bounds each file (a Go duration; default 1m).
+	// Timeout bounds each file (a Go duration; default 1m); JobTimeout
+	// the whole job (none by default).
 	Timeout     string `json:"timeout,omitempty"`
+	JobTimeout  string `json:"job_timeout,omitempty"`
 	Description string `json:"description,omitempty"`
 }
 

@@ -144,6 +144,17 @@ func TestDownloader(t *testing.T) {
 		}
 	}
 
+	// A job timeout ends a job that runs too long, what it stored whole.
+	ais(t, c.endpoint, "bucket", "create", "ais://timed")
+	id, err = client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "timed"}, Template: slow.url + "/f/{000..039}", JobTimeout: "1s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = waitDownload(t, client, id)
+	if got := checkFiles(t, client, "timed", 40); got == 40 || len(s.Errors) == 0 || !strings.Contains(fmt.Sprint(s.Errors), "job_timeout") {
+		t.Fatalf("a job over its job_timeout: %+v, %d files", s, got)
+	}
+
 	// A target killed mid-job resumes its part after the restart.
 	ais(t, c.endpoint, "bucket", "create", "ais://resumed")
 	id, err = client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "resumed"}, Template: slow.url + "/f/{000..039}"})

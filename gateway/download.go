@@ -188,6 +188,11 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 			err = badRequest("download: timeout %q: %w", spec.Timeout, err)
 		}
 	}
+	if err == nil && spec.JobTimeout != "" {
+		if _, perr := time.ParseDuration(spec.JobTimeout); perr != nil {
+			err = badRequest("download: job_timeout %q: %w", spec.JobTimeout, perr)
+		}
+	}
 	var id string
 	if err == nil {
 		data, _ := json.Marshal(spec)
@@ -227,6 +232,11 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		return nil, err
 	}
 	timeout, _ := time.ParseDuration(cmpOr(spec.Timeout, "1m"))
+	if jobTimeout, err := time.ParseDuration(spec.JobTimeout); err == nil && jobTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, jobTimeout, fmt.Errorf("the download job timed out after %s (job_timeout)", jobTimeout))
+		defer cancel()
+	}
 	if err := n.saveDownload(id, b, raw); err != nil {
 		n.logger.Warn("keep a download job for a restart", "job", id, "err", err)
 	}
