@@ -35,7 +35,8 @@ var allowed = map[string][]string{
 	"cluster/rebalance":       {"cluster", "store"},
 	"cluster/membership":      {"cluster", "store"},
 	"cluster/membership/raft": {"cluster", "cluster/membership", "store"},
-	"gateway":                 {"gateway/s3", "gateway/s3/sigv4", "pipeline", "shards", "formats", "store", "cluster", "cluster/membership", "cluster/membership/raft", "cluster/rebalance", "api", "gateway/peer", "gateway/console"},
+	"authn":                   {},
+	"gateway":                 {"authn", "gateway/s3", "gateway/s3/sigv4", "pipeline", "shards", "formats", "store", "cluster", "cluster/membership", "cluster/membership/raft", "cluster/rebalance", "api", "gateway/peer", "gateway/console"},
 	"gateway/s3":              {"api", "store", "gateway/s3/sigv4"},
 	"gateway/s3/sigv4":        {},
 	"gateway/console":         {},
@@ -151,7 +152,7 @@ func TestNegativeRules(t *testing.T) {
 	pkgs := listPackages(t)
 	// store/remote/ht is an HTTP client of origins, as DESIGN.md allows
 	// remote backends.
-	httpServerUsers := []string{"gateway", "api", "store/download", "store/remote/ht", "benchmarks", "e2e"}
+	httpServerUsers := []string{"authn", "gateway", "api", "store/download", "store/remote/ht", "benchmarks", "e2e"}
 	for _, p := range pkgs {
 		rel, ok := relative(p.ImportPath)
 		if !ok || rel == "" {

@@ -3,14 +3,19 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +27,9 @@ import (
 // Client talks to an AIS-Go cluster through any of its gateways.
 type Client struct {
 	http *http.Client
+	// token is sent with every request (Authorization: Bearer); see
+	// SetToken and WithToken.
+	token string
 	// gatewayTimeout bounds the wait for a gateway's answer.
 	gatewayTimeout time.Duration
 	// direct sends object requests straight to the owner target by the
@@ -97,11 +105,19 @@ const maxRedirects = 8
 
 // NewTransport returns an HTTP transport tuned for many parallel requests
 // to few hosts: kept-alive connections per host and Expect: 100-continue
-// support, so a redirected PUT does not send its body twice.
-func NewTransport() *http.Transport {
+// support, so a redirected PUT does not send its body twice. HTTPS
+// endpoints are checked against the system's CAs; NewTransportTLS takes
+// another configuration.
+func NewTransport() *http.Transport { return NewTransportTLS(nil) }
+
+// NewTransportTLS is NewTransport with the TLS configuration of HTTPS
+// connections (see TLSConfig); nil means Go's defaults.
+func NewTransportTLS(tc *tls.Config) *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil, // a cluster is reached directly
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tc,
+		TLSHandshakeTimeout:   10 * time.Second,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   128,
 		IdleConnTimeout:       90 * time.Second,
@@ -111,8 +127,114 @@ func NewTransport() *http.Transport {
 	}
 }
 
+// The environment variables of TLSFromEnv, AIStore's names.
+const (
+	EnvSkipVerify = "AIS_SKIP_VERIFY_CRT"
+	EnvClientCA   = "AIS_CLIENT_CA"
+	EnvClientCert = "AIS_CRT"
+	EnvClientKey  = "AIS_CRT_KEY"
+)
+
+// TLSConfig says how a client checks the certificates of an HTTPS cluster,
+// and which certificate it shows to a cluster that asks for one.
+type TLSConfig struct {
+	// CAFile holds the PEM certificates trusted instead of the system's:
+	// the CA that signed the nodes' certificates, or a self-signed one.
+	CAFile string
+	// CertFile and KeyFile are the client's certificate and key, for
+	// nodes that verify clients; both or neither.
+	CertFile, KeyFile string
+	// SkipVerify accepts any certificate: for self-signed development
+	// certificates only, since it lets anyone on the path pose as the
+	// cluster.
+	SkipVerify bool
+}
+
+// TLSFromEnv reads a TLSConfig from AIS_SKIP_VERIFY_CRT (true or false),
+// AIS_CLIENT_CA, AIS_CRT and AIS_CRT_KEY.
+func TLSFromEnv() (TLSConfig, error) {
+	tc := TLSConfig{CAFile: os.Getenv(EnvClientCA), CertFile: os.Getenv(EnvClientCert), KeyFile: os.Getenv(EnvClientKey)}
+	if v := os.Getenv(EnvSkipVerify); v != "" {
+		skip, err := strconv.ParseBool(v)
+		if err != nil {
+			return tc, fmt.Errorf("$%s=%q: want true or false", EnvSkipVerify, v)
+		}
+		tc.SkipVerify = skip
+	}
+	return tc, nil
+}
+
+// Config reads the files and returns the crypto/tls configuration, at
+// least TLS 1.2. An error names the file at fault.
+func (t TLSConfig) Config() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.SkipVerify}
+	if t.CAFile != "" {
+		pool, err := LoadCertPool(t.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, fmt.Errorf("tls: a client certificate (%q) and its key (%q) go together: one is missing", t.CertFile, t.KeyFile)
+	}
+	if t.CertFile != "" {
+		pair, err := LoadKeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}
+
+// LoadCertPool reads a pool of PEM certificates from a file.
+func LoadCertPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("tls: CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("tls: CA file %s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// LoadKeyPair reads a PEM certificate (chain) and its private key, naming
+// the file at fault; the leaf is parsed into the result's Leaf.
+func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("tls: certificate: %w", err)
+	}
+	var block *pem.Block
+	for rest := certPEM; ; {
+		if block, rest = pem.Decode(rest); block == nil || block.Type == "CERTIFICATE" {
+			break
+		}
+	}
+	if block == nil {
+		return tls.Certificate{}, fmt.Errorf("tls: certificate file %s holds no PEM certificate", certFile)
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return tls.Certificate{}, fmt.Errorf("tls: certificate file %s: %w", certFile, err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("tls: key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("tls: key file %s (for certificate %s): %w", keyFile, certFile, err)
+	}
+	return pair, nil
+}
+
 // NewClient returns a client of the gateway at endpoint, for example
-// "http://localhost:8080".
+// "http://localhost:8080" or "https://ais.example.com:8080". An HTTPS
+// cluster whose certificates the system does not trust takes
+// NewClientWith(endpoint, &http.Client{Transport: NewTransportTLS(tc)}).
 func NewClient(endpoint string) *Client {
 	return NewClientWith(endpoint, &http.Client{Transport: NewTransport()})
 }
@@ -122,7 +244,7 @@ func NewClient(endpoint string) *Client {
 func NewClientWith(endpoint string, hc *http.Client) *Client {
 	c := *hc
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	client := &Client{http: &c, direct: true, gatewayTimeout: DefaultGatewayTimeout}
+	client := &Client{http: &c, direct: true, gatewayTimeout: DefaultGatewayTimeout, token: TokenFromEnv()}
 	client.mu.gateways = []string{strings.TrimRight(endpoint, "/")}
 	return client
 }
@@ -225,6 +347,9 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 			release()
 			return nil, "", err
 		}
+		if token := c.tokenOf(ctx); token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err = c.http.Do(req)
 		answered()
 		if err != nil && ctx.Err() == nil && hopCtx.Err() != nil {
@@ -259,6 +384,10 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, "", err
+			}
+			if certificateError(err) {
+				// Not unavailable: asking again cannot help.
+				return nil, "", fmt.Errorf("%s %s: node at %s: its certificate is not trusted (see api.TLSConfig): %w", rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
 			}
 			return nil, "", fmt.Errorf("%w: %s %s: node at %s is unreachable: %w", ErrUnavailable, rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
 		}
@@ -326,6 +455,16 @@ const maxGateways = 16
 func notSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// certificateError reports whether a TLS handshake failed because the
+// client does not trust the server's certificate.
+func certificateError(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // idempotent methods may be sent again after a failure mid-request.

@@ -39,6 +39,8 @@ var (
 	ErrNotImplemented   = errors.New("api: not implemented")
 	ErrTooManyRedirects = errors.New("api: too many redirects")
 	ErrUnauthorized     = errors.New("api: unauthorized")
+	// ErrForbidden: the token is valid but lacks the permission.
+	ErrForbidden = errors.New("api: forbidden")
 	// ErrBadGateway: something the node had to fetch for the request
 	// (a dSort key map) could not be had.
 	ErrBadGateway = errors.New("api: bad gateway")
@@ -73,6 +75,7 @@ const (
 	KindNotImplemented  = "not-implemented"
 	KindUnknownChecksum = "unknown-checksum"
 	KindUnauthorized    = "unauthorized"
+	KindForbidden       = "forbidden"
 	KindBadGateway      = "bad-gateway"
 	KindInternal        = "internal"
 )
@@ -93,6 +96,7 @@ var Kinds = append(slices.Clone(store.Kinds), errkind.Table{
 	{Name: KindUnavailable, Err: ErrUnavailable},
 	{Name: KindNotImplemented, Err: ErrNotImplemented},
 	{Name: KindUnauthorized, Err: ErrUnauthorized},
+	{Name: KindForbidden, Err: ErrForbidden},
 	{Name: KindBadGateway, Err: ErrBadGateway},
 }...)
 
@@ -155,6 +159,8 @@ func (e *Error) Unwrap() error {
 		return ErrBadRequest
 	case http.StatusUnauthorized:
 		return ErrUnauthorized
+	case http.StatusForbidden:
+		return ErrForbidden
 	case http.StatusBadGateway:
 		return ErrBadGateway
 	}

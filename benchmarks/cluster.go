@@ -38,6 +38,9 @@ type localCluster struct {
 	env      []string // extra environment of every node
 	endpoint string
 	nodes    []*clusterNode
+	// token is sent by the cluster's clients (a cluster with user
+	// authentication on).
+	token string
 }
 
 // clusterNode is one aisnode process.
@@ -74,35 +77,44 @@ func startLocalClusterEnv(ctx context.Context, dir, aisnode string, gateways, ta
 		return nil, err
 	}
 	c := &localCluster{dir: dir, aisnode: aisnode, args: append([]string{"-secret-file", secret}, args...), env: env}
-	if _, err := c.launch("g1", "gateway"); err != nil {
-		return nil, err
-	}
-	if err := c.waitForNodes(ctx, 1); err != nil {
-		c.stop()
-		return nil, err
-	}
-	for i := 1; i < gateways; i++ {
-		if _, err := c.launch(fmt.Sprintf("g%d", i+1), "gateway"); err != nil {
-			c.stop()
-			return nil, err
-		}
-	}
-	for i := range targets {
-		if _, err := c.launch(fmt.Sprintf("t%d", i+1), "target"); err != nil {
-			c.stop()
-			return nil, err
-		}
-	}
-	if err := c.waitForNodes(ctx, gateways+targets); err != nil {
-		c.stop()
+	if err := c.start(ctx, gateways, targets); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
+// start launches the first gateway, then the other gateways and the
+// targets, and waits until all are in the cluster map.
+func (c *localCluster) start(ctx context.Context, gateways, targets int) error {
+	if _, err := c.launch("g1", "gateway"); err != nil {
+		return err
+	}
+	if err := c.waitForNodes(ctx, 1); err != nil {
+		c.stop()
+		return err
+	}
+	for i := 1; i < gateways; i++ {
+		if _, err := c.launch(fmt.Sprintf("g%d", i+1), "gateway"); err != nil {
+			c.stop()
+			return err
+		}
+	}
+	for i := range targets {
+		if _, err := c.launch(fmt.Sprintf("t%d", i+1), "target"); err != nil {
+			c.stop()
+			return err
+		}
+	}
+	if err := c.waitForNodes(ctx, gateways+targets); err != nil {
+		c.stop()
+		return err
+	}
+	return nil
+}
+
 // client returns a client that knows every gateway.
 func (c *localCluster) client() *api.Client {
-	client := api.NewClient(c.endpoint)
+	client := api.NewClient(c.endpoint).SetToken(c.token)
 	for _, n := range c.nodes {
 		if n.role == "gateway" {
 			client.AddGateways(n.url())

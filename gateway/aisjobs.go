@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
@@ -462,6 +463,9 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	dst, err := bucketTo(r.URL.Query().Get(api.QueryBucketTo), msg.Name)
 	if err == nil && dst == src {
 		err = badRequest("%s: the destination is the source bucket %s", msg.Action, src)
+	}
+	if err == nil {
+		err = n.authorizeBucket(r, authn.PermPut, dst)
 	}
 	req := peer.JobRequest{Kind: jobCopyBucket, Bucket: src, To: dst, Prefix: value.Prefix}
 	if err == nil {

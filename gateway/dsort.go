@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -64,6 +65,10 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, dsortError(err))
 		return
 	}
+	if err := n.authorizeDsort(r, spec); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	// The job starts from the buckets as the cluster has them now, not
 	// as this gateway last applied them.
 	n.refresh(r.Context())
@@ -74,6 +79,30 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	io.WriteString(w, id)
+}
+
+// authorizeDsort checks that the caller may read the input (and an
+// ais:// key map) and write the output: the targets then act for it.
+func (n *Node) authorizeDsort(r *http.Request, spec pipeline.Spec) error {
+	if n.verifier == nil || spec.InputBucket.Name == "" {
+		return nil // no job to authorize: validation refuses it
+	}
+	in := store.Bucket(spec.InputBucket).Normalize()
+	out := in
+	if spec.OutputBucket.Name != "" {
+		out = store.Bucket(spec.OutputBucket).Normalize()
+	}
+	if err := n.authorizeBucket(r, authn.PermGet, in); err != nil {
+		return err
+	}
+	if err := n.authorizeBucket(r, authn.PermPut, out); err != nil {
+		return err
+	}
+	if rest, ok := strings.CutPrefix(spec.EKMFile, "ais://"); ok {
+		name, _, _ := strings.Cut(rest, "/")
+		return n.authorizeBucket(r, authn.PermGet, store.Bucket{Name: name})
+	}
+	return nil
 }
 
 // handleDsortGet: GET /v1/sort?uuid=ID gives per-target metrics; without

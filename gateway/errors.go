@@ -10,6 +10,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
@@ -46,6 +47,8 @@ var statuses = []struct {
 	{api.ErrUnavailable, http.StatusServiceUnavailable},
 	{api.ErrNotImplemented, http.StatusNotImplemented},
 	{api.ErrUnauthorized, http.StatusUnauthorized},
+	{api.ErrForbidden, http.StatusForbidden},
+	{membership.ErrTooManyRevoked, http.StatusConflict},
 	{api.ErrBadGateway, http.StatusBadGateway},
 	{cluster.ErrNoTargets, http.StatusServiceUnavailable},
 	{cluster.ErrNodeNotFound, http.StatusNotFound},

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"net/http"
 	"slices"
 
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 )
 
@@ -12,13 +14,15 @@ type Route struct {
 	Intra           bool
 	// Served: the node's role serves the route.
 	Served bool
+	// Need is what the route needs with authentication on; nil: nothing.
+	Need func(*http.Request) (authn.Perm, string)
 }
 
 // Routes lists the node's route table.
 func Routes(n *Node) []Route {
 	var out []Route
 	for _, rt := range n.routeTable() {
-		out = append(out, Route{Method: rt.method, Pattern: rt.pattern, Intra: rt.intra, Served: rt.roles.serves(n.config.Role)})
+		out = append(out, Route{Method: rt.method, Pattern: rt.pattern, Intra: rt.intra, Served: rt.roles.serves(n.config.Role), Need: rt.need})
 	}
 	return out
 }
@@ -46,3 +50,6 @@ func RouteTable() []Route { return Routes(&Node{}) }
 // ObjectMethods lists the methods of the object routes, which the route
 // table leaves out.
 func ObjectMethods() []string { return slices.Clone(objectMethods) }
+
+// ObjectNeed is what an object request needs.
+func ObjectNeed(r *http.Request) (authn.Perm, string) { return objectAccess(r) }

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/cluster/membership/raft"
@@ -70,6 +73,10 @@ type Config struct {
 	// Secret is the cluster secret that signs every intra-cluster
 	// request; required, and the same on every node.
 	Secret peer.Secret
+	// Auth, when set, turns user authentication on: every route but
+	// /v1/health needs a token these keys verify (authn.Verifier) with
+	// the permission the route needs. Intra routes never take a token.
+	Auth *authn.Keys
 	// NoPeerAuth turns intra-cluster authentication off, for benchmarks
 	// that measure its cost only; never on a network others can reach.
 	NoPeerAuth bool
@@ -188,6 +195,8 @@ func (c *Config) withDefaults() {
 
 func (c *Config) validate() error {
 	switch {
+	case c.Auth != nil && c.NoPeerAuth:
+		return errors.New("node: user authentication needs intra-cluster authentication: drop -insecure-no-peer-auth")
 	case c.ID == "":
 		return errors.New("node: an id is required")
 	case c.URL == "":
@@ -219,7 +228,9 @@ type Node struct {
 	// request with the cluster secret.
 	peer *peer.Client
 	auth *peer.Auth
-	mux  *http.ServeMux
+	// verifier checks user tokens; nil when auth is off.
+	verifier *authn.Verifier
+	mux      *http.ServeMux
 	// objectRoute serves /v1/objects/ outside the mux (see routes).
 	objectRoute http.HandlerFunc
 	formats     *formats.Registry
@@ -300,6 +311,9 @@ func New(cfg Config) (*Node, error) {
 		metrics: newMetrics(),
 		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
 	}
+	if cfg.Auth != nil {
+		n.verifier = n.newVerifier()
+	}
 	var err error
 	if n.control, err = n.newControl(); err != nil {
 		return nil, err
@@ -328,11 +342,15 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Role.IsGateway() {
 		// S3 goes through the native API, to the owner targets.
-		server := s3.New(s3.Config{Backend: s3Backend{Client: api.NewClient(cfg.URL), n: n}, Keys: sigv4.StaticKeys(cfg.S3Keys), Logger: n.logger.With("api", "s3"),
+		s3Config := s3.Config{Backend: s3Backend{Client: api.NewClientWith(cfg.URL, &http.Client{Transport: cmp.Or[http.RoundTripper](cfg.Transport, api.NewTransport())}).SetToken(""), n: n}, Keys: sigv4.StaticKeys(cfg.S3Keys), Logger: n.logger.With("api", "s3"),
 			Observe: func(op string, status int, elapsed time.Duration) {
 				n.metrics.s3Requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
 				n.metrics.s3Duration.WithLabelValues(op).Observe(elapsed.Seconds())
-			}})
+			}}
+		if n.verifier != nil {
+			s3Config.Authorize = n.authorizeS3
+		}
+		server := s3.New(s3Config)
 		n.s3, n.s3Root = server.Handler("/s3"), server.Handler("")
 	}
 	n.routes()
@@ -356,7 +374,11 @@ func (n *Node) newControl() (control, error) {
 			LocalBuckets: localBuckets, SyncBuckets: syncBuckets,
 		})
 	}
-	n.raftStream = peer.NewRaftStream(n.auth, cfg.ID, cfg.URL)
+	var raftTLS *tls.Config
+	if t, ok := cfg.Transport.(*http.Transport); ok {
+		raftTLS = t.TLSClientConfig // the intra-cluster calls' trust
+	}
+	n.raftStream = peer.NewRaftStream(n.auth, cfg.ID, cfg.URL, raftTLS)
 	return raft.New(raft.Config{
 		Self: n.self, Join: cfg.Join, Dir: cfg.RaftDir, Transport: n.peer, Stream: n.raftStream,
 		Placement: &n.placement, Changed: n.controlChanged, LocalBuckets: localBuckets, SyncBuckets: syncBuckets,

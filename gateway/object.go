@@ -189,6 +189,10 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 	if m := n.currentMap(); m != nil {
 		q.Set(api.QueryMapVersion, strconv.FormatInt(m.Version, 10))
 	}
+	if n.verifier != nil {
+		user, _ := r.Context().Value(userKey{}).(string)
+		q.Set(queryGrant, n.grant(r.Method, r.URL.EscapedPath(), user))
+	}
 	status := http.StatusTemporaryRedirect
 	if r.Method == http.MethodGet {
 		status = http.StatusMovedPermanently

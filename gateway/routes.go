@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -53,6 +54,9 @@ type route struct {
 	handler http.HandlerFunc
 	roles   roles
 	intra   bool
+	// need is what a caller must be allowed when user authentication is
+	// on; public (nil) for none.
+	need access
 }
 
 // routeTable lists every route of every role but /v1/objects/ (see
@@ -60,56 +64,57 @@ type route struct {
 func (n *Node) routeTable() []route {
 	list := n.metrics.observe(opList, n.handleListObjects)
 	return []route{
-		{http.MethodGet, "/v1/health", n.handleHealth, everyNode, false},
-		{http.MethodGet, "/metrics", n.handleMetrics, everyNode, false},
-		{http.MethodGet, "/v1/cluster", n.handleClusterGet, everyNode, false},
-		{http.MethodPut, "/v1/cluster", n.handleClusterAction, gateways, false},
-		{http.MethodGet, "/v1/buckets", n.handleListBuckets, gateways, false},
-		{http.MethodGet, "/v1/buckets/{$}", n.handleListBuckets, gateways, false}, // AIStore's clients add the slash
-		{http.MethodGet, "/v1/buckets/{bucket}", list, gateways, false},
-		{http.MethodPost, "/v1/buckets/{bucket}", n.handleBucketAction, gateways, false},
-		{http.MethodDelete, "/v1/buckets/{bucket}", n.handleDestroyBucket, gateways, false},
-		{http.MethodHead, "/v1/buckets/{bucket}", n.handleBucketProps, gateways, false},
-		{http.MethodPatch, "/v1/buckets/{bucket}", n.handleSetProps, gateways, false},
-		{http.MethodPost, "/v1/sort", n.handleDsortStart, gateways, false},
-		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false},
-		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false},
-		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false},
-		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false},
-		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false},
-		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false},
+		{http.MethodGet, "/v1/health", n.handleHealth, everyNode, false, public},
+		{http.MethodGet, "/metrics", n.handleMetrics, everyNode, false, onCluster(authn.PermList)},
+		{http.MethodGet, "/v1/cluster", n.handleClusterGet, everyNode, false, onCluster(authn.PermList)},
+		{http.MethodPut, "/v1/cluster", n.handleClusterAction, gateways, false, onCluster(authn.PermAdmin)},
+		{http.MethodGet, "/v1/buckets", n.handleListBuckets, gateways, false, onCluster(authn.PermList)},
+		{http.MethodGet, "/v1/buckets/{$}", n.handleListBuckets, gateways, false, onCluster(authn.PermList)}, // AIStore's clients add the slash
+		{http.MethodGet, "/v1/buckets/{bucket}", list, gateways, false, onBucket(authn.PermList)},
+		{http.MethodPost, "/v1/buckets/{bucket}", n.handleBucketAction, gateways, false, byAction(api.ActionCreateBucket)},
+		{http.MethodDelete, "/v1/buckets/{bucket}", n.handleDestroyBucket, gateways, false, byAction(api.ActionDestroyBucket)},
+		{http.MethodHead, "/v1/buckets/{bucket}", n.handleBucketProps, gateways, false, onBucket(authn.PermHead)},
+		{http.MethodPatch, "/v1/buckets/{bucket}", n.handleSetProps, gateways, false, onBucket(authn.PermAdmin)},
+		{http.MethodPost, "/v1/sort", n.handleDsortStart, gateways, false, onCluster(authn.PermPut)},
+		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false, onCluster(authn.PermList)},
+		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false, onCluster(authn.PermPut)},
+		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false, onCluster(authn.PermPut)},
+		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false, onCluster(authn.PermPut)},
+		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onCluster(authn.PermList)},
+		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodGet, console.Prefix, console.Handler(func(w http.ResponseWriter, r *http.Request) {
 			n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such console file: %s", r.URL.Path))
-		}).ServeHTTP, gateways, false},
+		}).ServeHTTP, gateways, false, public}, // static files: no data, and a browser sends no token for a page
+		{http.MethodDelete, authn.ClusterTokensPath, n.handleRevokeToken, gateways, false, onCluster(authn.PermAdmin)},
 
-		{http.MethodPut, "/v1/metasync", n.handleMetasync, everyNode, true},
-		{http.MethodGet, "/v1/internal/status", n.handleLocalStatus, everyNode, true},
-		{http.MethodPut, "/v1/internal/cluster", n.handleMembership, gateways, true},
-		{http.MethodGet, peer.RaftPath, n.handleRaft, gateways, true},
-		{http.MethodGet, "/v1/internal/list/{bucket}", n.handleLocalList, targets, true},
-		{http.MethodPost, "/v1/internal/receive", n.handleReceive, targets, true},
-		{http.MethodPost, "/v1/internal/remove/{bucket}", n.handleRemoveObjects, targets, true},
-		{http.MethodPut, "/v1/internal/parts/{bucket}/{object...}", n.handlePutPart, targets, true},
-		{http.MethodGet, "/v1/internal/parts/{bucket}/{object...}", n.handleGetParts, targets, true},
-		{http.MethodDelete, "/v1/internal/parts/{bucket}/{object...}", n.handleDeleteParts, targets, true},
-		{http.MethodPost, "/v1/internal/ensure/{bucket}", n.handleEnsure, targets, true},
-		{http.MethodPut, "/v1/internal/jobs", n.handleStartJob, targets, true},
-		{http.MethodDelete, "/v1/internal/jobs/{id}", n.handleAbortJob, targets, true},
-		{http.MethodGet, "/v1/daemon", n.handleDaemonGet, everyNode, false},
-		{http.MethodGet, "/v1/reverse/daemon", n.handleReverseDaemon, gateways, false},
-		{http.MethodGet, "/v1/daemon/mountpaths", n.handleGetMountpaths, targets, false},
-		{http.MethodPut, "/v1/daemon/mountpaths", n.handleMountpathAction, targets, false},
-		{http.MethodGet, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true},
-		{http.MethodHead, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true},
-		{http.MethodPost, "/v1/sort/init", n.handleDsortInit, targets, true},
-		{http.MethodPost, "/v1/sort/extract/{id}", n.handleDsortExtract, targets, true},
-		{http.MethodPost, "/v1/sort/create/{id}", n.handleDsortCreate, targets, true},
-		{http.MethodPost, "/v1/sort/finish/{id}", n.handleDsortFinish, targets, true},
-		{http.MethodDelete, "/v1/sort/abort/{id}", n.handleDsortTargetAbort, targets, true},
-		{http.MethodDelete, "/v1/sort/remove/{id}", n.handleDsortTargetRemove, targets, true},
-		{http.MethodGet, "/v1/sort/stats", n.handleDsortStats, targets, true},
-		{http.MethodGet, "/v1/sort/stats/{id}", n.handleDsortStats, targets, true},
-		{http.MethodPost, "/v1/sort/records/{id}", n.handleDsortRecords, targets, true},
+		{http.MethodPut, "/v1/metasync", n.handleMetasync, everyNode, true, nil},
+		{http.MethodGet, "/v1/internal/status", n.handleLocalStatus, everyNode, true, nil},
+		{http.MethodPut, "/v1/internal/cluster", n.handleMembership, gateways, true, nil},
+		{http.MethodGet, peer.RaftPath, n.handleRaft, gateways, true, nil},
+		{http.MethodGet, "/v1/internal/list/{bucket}", n.handleLocalList, targets, true, nil},
+		{http.MethodPost, "/v1/internal/receive", n.handleReceive, targets, true, nil},
+		{http.MethodPost, "/v1/internal/remove/{bucket}", n.handleRemoveObjects, targets, true, nil},
+		{http.MethodPut, "/v1/internal/parts/{bucket}/{object...}", n.handlePutPart, targets, true, nil},
+		{http.MethodGet, "/v1/internal/parts/{bucket}/{object...}", n.handleGetParts, targets, true, nil},
+		{http.MethodDelete, "/v1/internal/parts/{bucket}/{object...}", n.handleDeleteParts, targets, true, nil},
+		{http.MethodPost, "/v1/internal/ensure/{bucket}", n.handleEnsure, targets, true, nil},
+		{http.MethodPut, "/v1/internal/jobs", n.handleStartJob, targets, true, nil},
+		{http.MethodDelete, "/v1/internal/jobs/{id}", n.handleAbortJob, targets, true, nil},
+		{http.MethodGet, "/v1/daemon", n.handleDaemonGet, everyNode, false, onCluster(authn.PermList)},
+		{http.MethodGet, "/v1/reverse/daemon", n.handleReverseDaemon, gateways, false, onCluster(authn.PermAdmin)},
+		{http.MethodGet, "/v1/daemon/mountpaths", n.handleGetMountpaths, targets, false, onCluster(authn.PermList)},
+		{http.MethodPut, "/v1/daemon/mountpaths", n.handleMountpathAction, targets, false, onCluster(authn.PermAdmin)},
+		{http.MethodGet, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true, nil},
+		{http.MethodHead, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true, nil},
+		{http.MethodPost, "/v1/sort/init", n.handleDsortInit, targets, true, nil},
+		{http.MethodPost, "/v1/sort/extract/{id}", n.handleDsortExtract, targets, true, nil},
+		{http.MethodPost, "/v1/sort/create/{id}", n.handleDsortCreate, targets, true, nil},
+		{http.MethodPost, "/v1/sort/finish/{id}", n.handleDsortFinish, targets, true, nil},
+		{http.MethodDelete, "/v1/sort/abort/{id}", n.handleDsortTargetAbort, targets, true, nil},
+		{http.MethodDelete, "/v1/sort/remove/{id}", n.handleDsortTargetRemove, targets, true, nil},
+		{http.MethodGet, "/v1/sort/stats", n.handleDsortStats, targets, true, nil},
+		{http.MethodGet, "/v1/sort/stats/{id}", n.handleDsortStats, targets, true, nil},
+		{http.MethodPost, "/v1/sort/records/{id}", n.handleDsortRecords, targets, true, nil},
 	}
 }
 
@@ -130,6 +135,8 @@ func (n *Node) routes() {
 			h = func(w http.ResponseWriter, r *http.Request) {
 				n.writeError(w, r, badRequest("%s %s is served by %s; node %s is a %s", r.Method, rt.pattern, rt.roles, n.config.ID, n.config.Role))
 			}
+		case !rt.intra:
+			h = n.guard(rt.need, h)
 		case rt.intra:
 			h = func(w http.ResponseWriter, r *http.Request) {
 				if _, err := n.auth.Verify(r); err != nil {
@@ -147,6 +154,7 @@ func (n *Node) routes() {
 	// Object names are taken from the raw path: the mux would clean
 	// "a/../b" into another name and redirect there.
 	notAllowed := n.methodNotAllowed(objectMethods)
+	guarded := n.guardObject(n.handleObject)
 	n.objectRoute = n.metrics.observeObject(func(w http.ResponseWriter, r *http.Request) {
 		if !slices.Contains(objectMethods, r.Method) {
 			notAllowed(w, r)
@@ -156,7 +164,7 @@ func (n *Node) routes() {
 		bucket, name, _ := strings.Cut(rest, "/")
 		r.SetPathValue("bucket", bucket)
 		r.SetPathValue("object", name)
-		n.handleObject(w, r)
+		guarded(w, r)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
@@ -186,7 +194,7 @@ func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
 		if r.URL.IsAbs() && n.config.Role.IsGateway() {
-			n.handleProxy(w, r)
+			n.guard(onCluster(authn.PermGet), n.handleProxy)(w, r)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {

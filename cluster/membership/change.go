@@ -24,6 +24,8 @@ type Snapshot struct {
 	Jobs map[string]Job `json:"jobs,omitempty"`
 	// Config is the cluster config; nil means DefaultClusterConfig.
 	Config *ClusterConfig `json:"config,omitempty"`
+	// Tokens are the revoked user tokens, refused by every node.
+	Tokens *RevokedTokens `json:"tokens,omitempty"`
 }
 
 // ClusterConfig returns the snapshot's cluster config.
@@ -99,6 +101,10 @@ const (
 
 	// SetConfig decodes Patch over the cluster config.
 	SetConfig Kind = "set-config"
+
+	// RevokeToken adds Token to the revoked tokens (Created is the time,
+	// in Unix seconds, by which expired ones are dropped).
+	RevokeToken Kind = "revoke-token"
 )
 
 // Change is one change of the snapshot. It carries everything Apply needs
@@ -119,6 +125,8 @@ type Change struct {
 	Seed *Snapshot `json:"seed,omitempty"`
 	// Job is the job of JobStarted and JobEnded.
 	Job Job `json:"job,omitzero"`
+	// Token is the token of RevokeToken.
+	Token RevokedToken `json:"token,omitzero"`
 }
 
 // Errors of Apply.
@@ -181,6 +189,14 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 		}
 		next := s
 		next.Config = config
+		return next, nil
+	case RevokeToken:
+		tokens, err := applyRevoke(s.Tokens, c)
+		if err != nil {
+			return s, err
+		}
+		next := s
+		next.Tokens = tokens
 		return next, nil
 	}
 	return s, fmt.Errorf("%w: %q", ErrUnknownChange, c.Kind)

@@ -348,7 +348,9 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 			if err := p.config.Store.SaveMap(s.Map); err != nil {
 				return fmt.Errorf("save cluster map: %w", err)
 			}
-			p.install(Snapshot{Map: s.Map, Buckets: cur.Buckets, Config: cur.Config})
+			next := cur
+			next.Map = s.Map
+			p.install(next)
 		}
 	}
 	cur := p.Current()
@@ -372,7 +374,9 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 		if err := p.config.Store.SaveBuckets(md); err != nil {
 			return fmt.Errorf("save bucket metadata: %w", err)
 		}
-		p.install(Snapshot{Map: cur.Map, Buckets: &md, Config: cur.Config})
+		next := cur
+		next.Buckets = &md
+		p.install(next)
 	}
 	cur = p.Current()
 	// The cluster config, which targets act on too (capacity watermarks).
@@ -384,7 +388,22 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 			return err
 		}
 		config := *s.Config
-		p.install(Snapshot{Map: cur.Map, Buckets: cur.Buckets, Config: &config})
+		next := cur
+		next.Config = &config
+		p.install(next)
+	}
+	cur = p.Current()
+	// The revoked tokens, which every node refuses.
+	if s.Tokens != nil && (cur.Tokens == nil || s.Tokens.Version > cur.Tokens.Version) {
+		if cur.Map == nil || from.Sender != cur.Map.Primary {
+			return fmt.Errorf("%w: %s sent the revoked tokens", cluster.ErrNotPrimary, from.Sender)
+		}
+		if len(s.Tokens.Tokens) > MaxRevokedTokens {
+			return fmt.Errorf("%w: %d", ErrTooManyRevoked, len(s.Tokens.Tokens))
+		}
+		next := cur
+		next.Tokens = &RevokedTokens{Version: s.Tokens.Version, Tokens: maps.Clone(s.Tokens.Tokens)}
+		p.install(next)
 	}
 	return nil
 }

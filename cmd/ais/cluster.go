@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,8 +46,16 @@ type localCluster struct {
 	// Mountpaths is the number of mountpaths of each target (DIR/tN/mpK).
 	Mountpaths int `json:"mountpaths,omitempty"`
 	// SecretFile holds the cluster secret every node is started with.
-	SecretFile string      `json:"secret_file,omitempty"`
-	Nodes      []localNode `json:"nodes"`
+	SecretFile string `json:"secret_file,omitempty"`
+	// TLSCert and TLSKey, when set, are every node's certificate and key:
+	// the nodes serve HTTPS.
+	TLSCert string      `json:"tls_cert,omitempty"`
+	TLSKey  string      `json:"tls_key,omitempty"`
+	Nodes   []localNode `json:"nodes"`
+	// AuthN, when set, is the AuthN service started beside the nodes,
+	// and AuthKey the secret every node checks tokens with (--auth).
+	AuthN   *localNode `json:"authn,omitempty"`
+	AuthKey string     `json:"auth_key,omitempty"`
 }
 
 func statePath(dir string) string { return filepath.Join(dir, "cluster.json") }
@@ -90,7 +100,7 @@ func (c *localCluster) counts() (gateways, targets int) {
 func (c *localCluster) gatewayURLs() []string {
 	urls := []string{c.Endpoint}
 	for _, n := range c.Nodes {
-		if u := n.url(); n.Role == "gateway" && u != c.Endpoint {
+		if u := c.url(n); n.Role == "gateway" && u != c.Endpoint {
 			urls = append(urls, u)
 		}
 	}
@@ -102,7 +112,7 @@ func (c *localCluster) gatewayURLs() []string {
 func (c *localCluster) joinURL() string {
 	for _, n := range c.Nodes {
 		if n.Role == "gateway" && alive(n.PID) {
-			return n.url()
+			return c.url(n)
 		}
 	}
 	return c.Endpoint
@@ -110,12 +120,52 @@ func (c *localCluster) joinURL() string {
 
 // client returns a client of the cluster that fails over between its
 // gateways.
-func (c *localCluster) client() *api.Client {
-	urls := c.gatewayURLs()
-	return api.NewClient(urls[0]).AddGateways(urls[1:]...)
+func (c *localCluster) client() (*api.Client, error) {
+	tc, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return newClient(tc, c.gatewayURLs()...), nil
 }
 
-func (n localNode) url() string { return fmt.Sprintf("http://127.0.0.1:%d", n.Port) }
+// tlsConfig is the configuration of the command's client, which also
+// trusts the nodes' certificate and shows it to nodes that verify clients.
+func (c *localCluster) tlsConfig() (*tls.Config, error) {
+	if c.TLSCert == "" {
+		return clientTLS, nil
+	}
+	pair, err := api.LoadKeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if clientTLS != nil {
+		tc = clientTLS.Clone()
+	}
+	if tc.RootCAs != nil {
+		tc.RootCAs = tc.RootCAs.Clone()
+	} else if tc.RootCAs, err = x509.SystemCertPool(); err != nil {
+		tc.RootCAs = x509.NewCertPool()
+	}
+	tc.RootCAs.AddCert(pair.Leaf)
+	if len(tc.Certificates) == 0 {
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}
+
+// scheme is the nodes' URL scheme.
+func (c *localCluster) scheme() string {
+	if c.TLSCert != "" {
+		return "https"
+	}
+	return "http"
+}
+
+// url returns the URL of one of the cluster's nodes.
+func (c *localCluster) url(n localNode) string {
+	return fmt.Sprintf("%s://127.0.0.1:%d", c.scheme(), n.Port)
+}
 
 // openCluster loads the local cluster in dir, returning its absolute path.
 func openCluster(dir string) (string, *localCluster, error) {
@@ -196,6 +246,12 @@ func (c *localCluster) launch(n *localNode, join string, onExit func(error)) err
 		return err
 	}
 	args := []string{"-role", n.Role, "-id", n.Name, "-host", "127.0.0.1", "-port", strconv.Itoa(n.Port), "-data", n.Dir, "-secret-file", c.SecretFile}
+	if c.AuthKey != "" {
+		args = append(args, "-auth-key", c.AuthKey)
+	}
+	if c.TLSCert != "" {
+		args = append(args, "-tls-cert", c.TLSCert, "-tls-key", c.TLSKey)
+	}
 	if join != "" {
 		args = append(args, "-join", join)
 	}
@@ -206,7 +262,9 @@ func (c *localCluster) launch(n *localNode, join string, onExit func(error)) err
 		}
 		args = append(args, "-mountpaths", strings.Join(paths, ","))
 	}
-	args = append(args, c.Args...)
+	if n.Role != roleAuthn {
+		args = append(args, c.Args...)
+	}
 	cmd := exec.Command(c.Aisnode, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -270,10 +328,9 @@ func (c *localCluster) ensureSecret(dir string) error {
 	return nil
 }
 
-// waitHealthy waits until a node answers its health check. When ctx is
-// canceled it returns the cause, such as a *nodeExitError.
-func waitHealthy(ctx context.Context, url string, timeout time.Duration) error {
-	c := api.NewClient(url)
+// waitHealthy waits until the node c talks to answers its health check.
+// When ctx is canceled it returns the cause, such as a *nodeExitError.
+func waitHealthy(ctx context.Context, c *api.Client, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		_, err := c.Health(ctx)
@@ -345,7 +402,8 @@ func newClusterStartCommand() *cobra.Command {
 		gateways, targets, port int
 		mountpaths              int
 		dir, aisnode            string
-		noSync                  bool
+		tlsCert, tlsKey         string
+		noSync, auth            bool
 		nodeFlags               []string
 	)
 	start := &cobra.Command{
@@ -361,11 +419,18 @@ func newClusterStartCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if tlsCert, tlsKey, err = tlsFiles(tlsCert, tlsKey); err != nil {
+				return err
+			}
 			c, err := loadCluster(dir)
 			restart := err == nil
 			if restart {
 				if err := checkRestartFlags(cmd, c, dir); err != nil {
 					return err
+				}
+				if (cmd.Flags().Changed("tls-cert") || cmd.Flags().Changed("tls-key")) && (tlsCert != c.TLSCert || tlsKey != c.TLSKey) {
+					return fmt.Errorf("cannot restart the cluster in %s with --tls-cert %q --tls-key %q: it was created with %q and %q (empty: plain HTTP), which its nodes' URLs keep",
+						dir, tlsCert, tlsKey, c.TLSCert, c.TLSKey)
 				}
 				if (cmd.Flags().Changed("no-sync") || cmd.Flags().Changed("node-flag")) && !slices.Equal(nodeArgs(noSync, nodeFlags), c.Args) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "ais: ignoring --no-sync and --node-flag: the nodes keep the flags the cluster was created with %q\n", c.Args)
@@ -377,13 +442,20 @@ func newClusterStartCommand() *cobra.Command {
 				if mountpaths < 1 || mountpaths > 64 {
 					return fmt.Errorf("--mountpaths %d: want 1 to 64", mountpaths)
 				}
-				c = &localCluster{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Args: nodeArgs(noSync, nodeFlags), Mountpaths: mountpaths}
+				c = &localCluster{Args: nodeArgs(noSync, nodeFlags), Mountpaths: mountpaths, TLSCert: tlsCert, TLSKey: tlsKey}
+				c.Endpoint = fmt.Sprintf("%s://127.0.0.1:%d", c.scheme(), port)
 				for i := range gateways + targets {
 					role, name := "gateway", fmt.Sprintf("g%d", i+1)
 					if i >= gateways {
 						role, name = "target", fmt.Sprintf("t%d", i-gateways+1)
 					}
 					c.Nodes = append(c.Nodes, localNode{Name: name, Role: role, Port: port + i, Dir: filepath.Join(dir, name)})
+				}
+				if auth {
+					// The service takes the port after the nodes'; targets
+					// added later take the ones after it.
+					c.AuthN = &localNode{Name: roleAuthn, Role: roleAuthn, Port: port + gateways + targets, Dir: filepath.Join(dir, roleAuthn)}
+					c.AuthKey = filepath.Join(dir, "authn-secret")
 				}
 			}
 			c.Aisnode = binary
@@ -406,9 +478,27 @@ func newClusterStartCommand() *cobra.Command {
 			if err := c.ensureSecret(dir); err != nil {
 				return err
 			}
+			tc, err := c.tlsConfig()
+			if err != nil {
+				return err
+			}
 			// A node that exits cancels the waits below with its error.
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
+			// With --auth the AuthN service starts first: the nodes' clients
+			// here need an admin's token.
+			var admin *authnAdmin
+			if c.AuthN != nil {
+				if admin, err = c.startAuthn(ctx, tc, cancel); err != nil {
+					return err
+				}
+			}
+			withToken := func(client *api.Client) *api.Client {
+				if admin != nil {
+					client.SetToken(admin.token)
+				}
+				return client
+			}
 			// Start what is not running: all of a new or stopped cluster,
 			// or the nodes of a running one that died. Restarted gateways
 			// start together: they need a majority to elect a leader.
@@ -426,7 +516,7 @@ func newClusterStartCommand() *cobra.Command {
 				}
 				if !restart && i == 0 {
 					// Others join through the first gateway: let it listen first.
-					if err := waitHealthy(ctx, c.Endpoint, 15*time.Second); err != nil {
+					if err := waitHealthy(ctx, withToken(newClient(tc, c.Endpoint)), 15*time.Second); err != nil {
 						if exited, ok := errors.AsType[*nodeExitError](err); ok {
 							return exited
 						}
@@ -437,7 +527,7 @@ func newClusterStartCommand() *cobra.Command {
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			status, err := waitForNodes(ctx, c.client(), len(c.Nodes), 30*time.Second)
+			status, err := waitForNodes(ctx, withToken(newClient(tc, c.gatewayURLs()...)), len(c.Nodes), 30*time.Second)
 			if err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
 					return exited
@@ -448,9 +538,20 @@ func newClusterStartCommand() *cobra.Command {
 			gateways := strings.Join(c.gatewayURLs(), ",")
 			fmt.Printf("local cluster running: %d gateway(s), %d target(s), map version %d, primary %s\nendpoint: %s\n  export AIS_ENDPOINT=%s\n",
 				g, t, status.MapVersion, status.Primary, c.Endpoint, gateways)
+			if c.TLSCert != "" {
+				fmt.Printf("  export %s=%s   # to trust the nodes' certificate (or: ais --skip-verify ...)\n", api.EnvClientCA, c.TLSCert)
+			}
+			if admin != nil {
+				if err := admin.register(ctx, withToken(newClient(tc, c.gatewayURLs()...)), c.gatewayURLs()); err != nil {
+					return err
+				}
+				fmt.Printf("AuthN service: %s (users, roles, tokens; every node checks tokens)\n  export AIS_AUTHN_URL=%s\n  ais auth login %s -p %s\n",
+					admin.url, admin.url, admin.name, admin.shownPassword)
+			}
 			return nil
 		},
 	}
+	start.Flags().BoolVar(&auth, "auth", false, "also run an AuthN service and turn user authentication on in every node; the first admin is $AIS_AUTHN_SU_NAME (default admin) with $AIS_AUTHN_SU_PASS (default: generated, printed)")
 	start.Flags().IntVar(&gateways, "gateways", 1, "gateways to start (3 or 5 keep the control plane up when one, or two, fail)")
 	start.Flags().IntVar(&targets, "targets", 3, "targets to start")
 	start.Flags().IntVar(&mountpaths, "mountpaths", 1, "mountpaths (directories) of each target: 2 or more allow mirroring")
@@ -459,7 +560,29 @@ func newClusterStartCommand() *cobra.Command {
 	start.Flags().StringVar(&aisnode, "aisnode", "", "path of the aisnode binary (default: next to ais, or in PATH)")
 	start.Flags().BoolVar(&noSync, "no-sync", false, "run the targets without fsync (faster, for throwaway data)")
 	start.Flags().StringArrayVar(&nodeFlags, "node-flag", nil, "an extra aisnode flag for every node, e.g. --node-flag=-keepalive-timeout=5s (repeatable)")
+	start.Flags().StringVar(&tlsCert, "tls-cert", "", "PEM certificate `file` for every node: the cluster serves HTTPS (with --tls-key; it must name 127.0.0.1)")
+	start.Flags().StringVar(&tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
 	return start
+}
+
+// tlsFiles checks the certificate and key of a new cluster and returns
+// their absolute paths, which restarts from another directory keep.
+func tlsFiles(cert, key string) (string, string, error) {
+	if cert == "" && key == "" {
+		return "", "", nil
+	}
+	if cert == "" || key == "" {
+		return "", "", fmt.Errorf("--tls-cert %q and --tls-key %q go together: one is missing", cert, key)
+	}
+	if _, err := api.LoadKeyPair(cert, key); err != nil {
+		return "", "", err
+	}
+	cert, err := filepath.Abs(cert)
+	if err != nil {
+		return "", "", err
+	}
+	key, err = filepath.Abs(key)
+	return cert, key, err
 }
 
 // nodeArgs are the extra aisnode flags a new cluster saves for its nodes.
@@ -530,6 +653,12 @@ func newClusterStopCommand() *cobra.Command {
 				}
 				c.Nodes[i].PID = 0
 			}
+			if c.AuthN != nil {
+				if stopProcess(c.AuthN.PID) {
+					stopped++
+				}
+				c.AuthN.PID = 0
+			}
 			if err := c.save(dir); err != nil {
 				return err
 			}
@@ -565,6 +694,9 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 				return err
 			}
 			next, count := 0, 0
+			if c.AuthN != nil {
+				next = c.AuthN.Port + 1
+			}
 			for _, n := range c.Nodes {
 				next = max(next, n.Port+1)
 				if n.Role == role {
@@ -576,7 +708,10 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 				count++
 				name = fmt.Sprintf("%s%d", prefix, count+1)
 			}
-			client := c.client()
+			client, err := c.client()
+			if err != nil {
+				return err
+			}
 			m, err := client.Map(cmd.Context())
 			if err != nil {
 				return err
@@ -601,7 +736,7 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Printf("added %s %s at %s\n", role, name, n.url())
+			fmt.Printf("added %s %s at %s\n", role, name, c.url(n))
 			if role == "gateway" {
 				fmt.Printf("  export AIS_ENDPOINT=%s\n", strings.Join(c.gatewayURLs(), ","))
 			}

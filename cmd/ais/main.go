@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -28,13 +30,19 @@ func main() {
 	}
 }
 
-// oneLine keeps an error message on one line.
+// oneLine keeps an error message on one line; an untrusted certificate
+// gets a hint.
 func oneLine(err error) string {
 	var e *api.Error
 	if errors.As(err, &e) {
 		return strings.ReplaceAll(e.Error(), "\n", " ")
 	}
-	return strings.ReplaceAll(err.Error(), "\n", " ")
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &verify) {
+		msg += " (set " + api.EnvClientCA + "=FILE to the CA of the cluster's certificates, or pass --skip-verify for a self-signed development certificate)"
+	}
+	return msg
 }
 
 // endpoints returns the gateways of AIS_ENDPOINT, a comma-separated list:
@@ -53,21 +61,55 @@ func endpoints() []string {
 	return out
 }
 
-func client() *api.Client {
-	gateways := endpoints()
-	return api.NewClient(gateways[0]).AddGateways(gateways[1:]...)
+// clientTLS is how every command's client checks an HTTPS cluster's
+// certificates: set before a command runs, from --skip-verify and the
+// environment (see clientTLSConfig).
+var clientTLS *tls.Config
+
+// clientTLSConfig reads AIS_SKIP_VERIFY_CRT, AIS_CLIENT_CA, AIS_CRT and
+// AIS_CRT_KEY; --skip-verify overrides the first.
+func clientTLSConfig(skipVerify bool) (*tls.Config, error) {
+	tc, err := api.TLSFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	tc.SkipVerify = tc.SkipVerify || skipVerify
+	return tc.Config()
+}
+
+func client() *api.Client { return newClient(clientTLS, endpoints()...) }
+
+// newClient returns a client of the gateways, the first in use, that
+// checks certificates by tc.
+func newClient(tc *tls.Config, gateways ...string) *api.Client {
+	return api.NewClientWith(gateways[0], &http.Client{Transport: api.NewTransportTLS(tc)}).AddGateways(gateways[1:]...)
 }
 
 func newRoot() *cobra.Command {
+	var skipVerify bool
 	root := &cobra.Command{
 		Use:   "ais",
 		Short: "Command-line client of AIS-Go, the object store for AI datasets",
 		Long: "ais manages buckets and objects, generates sharded datasets, runs local clusters and dSort jobs.\n" +
 			"The cluster endpoint is read from AIS_ENDPOINT (default " + defaultEndpoint + "); a comma-separated list of\n" +
-			"gateways lets ais fail over when one is down.",
+			"gateways lets ais fail over when one is down.\n\n" +
+			"An https:// endpoint's certificates are checked against the system's CAs, or those of the PEM file\n" +
+			"AIS_CLIENT_CA names; --skip-verify (or AIS_SKIP_VERIFY_CRT=true) accepts any certificate, for\n" +
+			"self-signed development certificates only. AIS_CRT and AIS_CRT_KEY name a client certificate and key\n" +
+			"for clusters that verify clients.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			tc, err := clientTLSConfig(skipVerify)
+			if err != nil {
+				return err
+			}
+			clientTLS = tc
+			return nil
+		},
 	}
+	root.PersistentFlags().BoolVar(&skipVerify, "skip-verify", false,
+		"do not verify the cluster's TLS certificates (self-signed development certificates only; also AIS_SKIP_VERIFY_CRT=true)")
 	root.AddCommand(
 		newBucketCommand(),
 		newPutCommand(),
@@ -83,6 +125,7 @@ func newRoot() *cobra.Command {
 		newJobCommand(),
 		newDashboardCommand(),
 		newDownloadCommand(),
+		newAuthCommand(),
 		newRemoteCommand("prefetch", "Fetch objects of a remote bucket into the cluster (a job on every target)",
 			func(c *api.Client, cmd *cobra.Command, bucket string, selection api.ListRange) (string, error) {
 				return c.Prefetch(cmd.Context(), bucket, selection)

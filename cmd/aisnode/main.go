@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -13,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +26,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/formats"
@@ -60,9 +64,38 @@ type config struct {
 	StatsD     string `yaml:"statsd"`
 	// EKMAllowLocal lets dSort key maps come from loopback and link-local
 	// URLs (a developer's machine); off by default.
-	EKMAllowLocal bool   `yaml:"ekm_allow_local"`
-	Limits        limits `yaml:"limits"`
-	S3            s3     `yaml:"s3"`
+	EKMAllowLocal bool      `yaml:"ekm_allow_local"`
+	Limits        limits    `yaml:"limits"`
+	S3            s3        `yaml:"s3"`
+	TLS           tlsConfig `yaml:"tls"`
+	// AuthKey turns user authentication on: the HS256 secret or the RSA
+	// public key (PEM) tokens are verified with; for -role authn, the
+	// secret or RSA private key they are signed with.
+	AuthKey string `yaml:"auth_key"`
+	// TokenTTL is the AuthN service's default token lifetime (24h).
+	TokenTTL time.Duration `yaml:"token_ttl"`
+}
+
+// tlsConfig turns HTTPS on for every listener of the node (its port and
+// the S3 port) and says how the node checks its peers.
+type tlsConfig struct {
+	// Cert and Key are the node's PEM certificate (chain) and key; both
+	// or neither. With them the node serves HTTPS only.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ClientAuth is none (the default), request, require, or verify:
+	// require a certificate signed by ClientCA (AIStore's client_auth_tls).
+	ClientAuth string `yaml:"client_auth"`
+	// ClientCA holds the CAs client certificates are verified against;
+	// giving it makes verify the default ClientAuth.
+	ClientCA string `yaml:"client_ca"`
+	// CA holds the CAs the node trusts when it calls other nodes; empty
+	// means the system's, plus the node's own certificate when it is
+	// self-signed.
+	CA string `yaml:"ca"`
+	// SkipVerify accepts any certificate from other nodes: development
+	// only.
+	SkipVerify bool `yaml:"skip_verify"`
 }
 
 // s3 configures a gateway's S3 API.
@@ -129,7 +162,7 @@ func parse(args []string) (config, error) {
 	role := flags.String("role", cfg.Role, "node role: gateway, target or all")
 	host := flags.String("host", cfg.Host, "address to listen on; 0.0.0.0 for every interface")
 	port := flags.Int("port", cfg.Port, "port to listen on")
-	publicURL := flags.String("url", "", "URL other nodes and clients reach this node at (default http://HOST:PORT, HOST 127.0.0.1 when empty)")
+	publicURL := flags.String("url", "", "URL other nodes and clients reach this node at (default http://HOST:PORT, https:// with -tls-cert, HOST 127.0.0.1 when empty)")
 	id := flags.String("id", "", "node id (default: generated once and kept in DATA/meta/node-id)")
 	data := flags.String("data", cfg.Data, "data `directory`: metadata, and the mountpath when -mountpaths is not given")
 	mountpaths := flags.String("mountpaths", "", "comma-separated mountpath `directories` (default DATA/mp1)")
@@ -144,6 +177,14 @@ func parse(args []string) (config, error) {
 	logLevel := flags.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	statsd := flags.String("statsd", "", "also push metrics to a StatsD server at UDP `host:port` every 5s")
 	s3Port := flags.Int("s3-port", 0, "gateways: also serve the S3 API at the root of this `port` (it is always at /s3 on -port)")
+	authKey := flags.String("auth-key", "", "turn user authentication on: `file` of the HS256 secret or RSA public key (PEM) tokens are checked with (default $"+envAuthnSecret+"); for -role authn, the secret or RSA private key they are signed with")
+	tokenTTL := flags.Duration("token-ttl", 0, "-role authn: a token's default lifetime (default 24h)")
+	tlsCert := flags.String("tls-cert", "", "PEM certificate `file`: serve HTTPS on every port (with -tls-key)")
+	tlsKey := flags.String("tls-key", "", "PEM private key `file` of -tls-cert")
+	tlsClientAuth := flags.String("tls-client-auth", "", "client certificates: none, request, require, or verify (require one signed by -tls-client-ca); default none, verify with -tls-client-ca")
+	tlsClientCA := flags.String("tls-client-ca", "", "PEM `file` of the CAs client certificates are verified against")
+	tlsCA := flags.String("tls-ca", "", "PEM `file` of the CAs trusted when calling other nodes (default: the system's, plus -tls-cert when self-signed)")
+	tlsSkipVerify := flags.Bool("tls-skip-verify", false, "development only: accept any certificate from other nodes")
 	if err := flags.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -198,8 +239,24 @@ func parse(args []string) (config, error) {
 			cfg.LogLevel = *logLevel
 		case "statsd":
 			cfg.StatsD = *statsd
+		case "auth-key":
+			cfg.AuthKey = *authKey
+		case "token-ttl":
+			cfg.TokenTTL = *tokenTTL
 		case "s3-port":
 			cfg.S3.Port = *s3Port
+		case "tls-cert":
+			cfg.TLS.Cert = *tlsCert
+		case "tls-key":
+			cfg.TLS.Key = *tlsKey
+		case "tls-client-auth":
+			cfg.TLS.ClientAuth = *tlsClientAuth
+		case "tls-client-ca":
+			cfg.TLS.ClientCA = *tlsClientCA
+		case "tls-ca":
+			cfg.TLS.CA = *tlsCA
+		case "tls-skip-verify":
+			cfg.TLS.SkipVerify = *tlsSkipVerify
 		}
 	})
 	if access, secret := os.Getenv("AIS_S3_ACCESS_KEY"), os.Getenv("AIS_S3_SECRET_KEY"); access != "" || secret != "" {
@@ -214,8 +271,8 @@ func parse(args []string) (config, error) {
 	if cfg.S3.Port < 0 || cfg.S3.Port > 65535 || cfg.S3.Port != 0 && cfg.S3.Port == cfg.Port {
 		return cfg, fmt.Errorf("s3 port %d: out of range or the node's own port", cfg.S3.Port)
 	}
-	if _, err := cluster.ParseRole(cfg.Role); err != nil {
-		return cfg, err
+	if _, err := cluster.ParseRole(cfg.Role); err != nil && cfg.Role != roleAuthn {
+		return cfg, fmt.Errorf("%w, or %s for the AuthN service", err, roleAuthn)
 	}
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("port %d is out of range", cfg.Port)
@@ -223,14 +280,125 @@ func parse(args []string) (config, error) {
 	if len(cfg.Mountpaths) == 0 {
 		cfg.Mountpaths = []string{filepath.Join(cfg.Data, "mp1")}
 	}
+	if err := cfg.TLS.check(); err != nil {
+		return cfg, err
+	}
 	if cfg.URL == "" {
 		h := cfg.Host
 		if h == "" || h == "0.0.0.0" || h == "::" {
 			h = "127.0.0.1"
 		}
-		cfg.URL = "http://" + net.JoinHostPort(h, strconv.Itoa(cfg.Port))
+		scheme := "http://"
+		if cfg.TLS.Cert != "" {
+			scheme = "https://"
+		}
+		cfg.URL = scheme + net.JoinHostPort(h, strconv.Itoa(cfg.Port))
+	}
+	if cfg.TLS.Cert != "" && strings.HasPrefix(cfg.URL, "http://") {
+		return cfg, fmt.Errorf("-url %s is http://, but with -tls-cert the node serves HTTPS only", cfg.URL)
 	}
 	return cfg, nil
+}
+
+// clientAuth maps the client_auth values to crypto/tls's.
+var clientAuth = map[string]tls.ClientAuthType{
+	"none":    tls.NoClientCert,
+	"request": tls.RequestClientCert,
+	"require": tls.RequireAnyClientCert,
+	"verify":  tls.RequireAndVerifyClientCert,
+}
+
+// check validates the settings that go together, settling ClientAuth's
+// default; the files are read by load.
+func (c *tlsConfig) check() error {
+	if c.Cert == "" && c.Key != "" {
+		return fmt.Errorf("-tls-key %s needs -tls-cert FILE (config tls.cert): the certificate is missing", c.Key)
+	}
+	if c.Cert != "" && c.Key == "" {
+		return fmt.Errorf("-tls-cert %s needs -tls-key FILE (config tls.key): the key is missing", c.Cert)
+	}
+	if c.ClientAuth == "" {
+		c.ClientAuth = "none"
+		if c.ClientCA != "" {
+			c.ClientAuth = "verify"
+		}
+	}
+	if _, ok := clientAuth[c.ClientAuth]; !ok {
+		return fmt.Errorf("-tls-client-auth %q: want none, request, require or verify", c.ClientAuth)
+	}
+	if c.Cert == "" && (c.ClientAuth != "none" || c.ClientCA != "") {
+		return errors.New("-tls-client-auth and -tls-client-ca need -tls-cert and -tls-key: client certificates are asked for over HTTPS only")
+	}
+	if c.ClientAuth == "verify" && c.ClientCA == "" {
+		return errors.New("-tls-client-auth verify needs -tls-client-ca FILE, the CAs to verify client certificates against")
+	}
+	if c.ClientCA != "" && c.ClientAuth != "verify" {
+		return fmt.Errorf("-tls-client-ca is used by -tls-client-auth verify only, not %s", c.ClientAuth)
+	}
+	return nil
+}
+
+// load reads the files: the configuration of the node's listeners (nil
+// without a certificate) and that of its calls to other nodes, which show
+// the node's certificate to peers that verify clients. Warnings go to
+// logger.
+func (c tlsConfig) load(logger *slog.Logger, url string) (server, client *tls.Config, err error) {
+	client, err = api.TLSConfig{CAFile: c.CA, SkipVerify: c.SkipVerify}.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.SkipVerify {
+		logger.Warn("TLS: the certificates of other nodes are not verified (-tls-skip-verify): for development only")
+	}
+	if c.Cert == "" {
+		return nil, client, nil
+	}
+	pair, err := api.LoadKeyPair(c.Cert, c.Key)
+	if err != nil {
+		return nil, nil, err
+	}
+	server = &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{pair},
+		ClientAuth:   clientAuth[c.ClientAuth],
+		// HTTP/1.1 only, as over plain HTTP: Raft's connections are
+		// hijacked upgrades, which HTTP/2 has not.
+		NextProtos: []string{"http/1.1"},
+	}
+	if c.ClientCA != "" {
+		if server.ClientCAs, err = api.LoadCertPool(c.ClientCA); err != nil {
+			return nil, nil, err
+		}
+	}
+	client.Certificates = []tls.Certificate{pair}
+	leaf := pair.Leaf
+	if c.CA == "" && bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil {
+		// A self-signed certificate, shared by the nodes of a test or
+		// development cluster: they trust it.
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		pool.AddCert(leaf)
+		client.RootCAs = pool
+	}
+	now := time.Now()
+	if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+		logger.Warn("TLS: the certificate is not valid now", "file", c.Cert, "not_before", leaf.NotBefore, "not_after", leaf.NotAfter)
+	}
+	if u, err := neturl.Parse(url); err == nil && leaf.VerifyHostname(u.Hostname()) != nil {
+		logger.Warn("TLS: the certificate does not name the host of the node's URL: other nodes and clients will refuse it", "file", c.Cert, "url", url)
+	}
+	return server, client, nil
+}
+
+// listen opens a TCP listener, speaking TLS when tc is not nil.
+func listen(host string, port int, tc *tls.Config) (net.Listener, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil || tc == nil {
+		return l, err
+	}
+	return tls.NewListener(l, tc), nil
 }
 
 // nodeID returns the configured id, or the one kept in the data directory,
@@ -297,8 +465,22 @@ func run(args []string) error {
 		return fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	serverTLS, clientTLS, err := cfg.TLS.load(logger, cfg.URL)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if cfg.Role == roleAuthn {
+		return runAuthn(ctx, cfg, logger, serverTLS, clientTLS)
+	}
+	keys, err := authKeys(cfg)
+	if err != nil {
+		return err
+	}
+	if keys != nil {
+		logger.Info("user authentication is on", "algorithm", keys.Algorithm())
+	}
 
 	metaDir := filepath.Join(cfg.Data, "meta")
 	meta, err := membership.NewFileStore(metaDir)
@@ -338,6 +520,11 @@ func run(args []string) error {
 		RebalanceBatchObjects: cfg.Limits.RebalanceBatchObjects,
 		RebalanceBatchBytes:   cfg.Limits.RebalanceBatchBytes,
 	}
+	// Every intra-cluster call (joins, metasync, rebalance, dSort,
+	// relayed streams) goes through this transport: it trusts -tls-ca and
+	// shows the node's certificate to peers that verify clients.
+	nodeConfig.Transport = api.NewTransportTLS(clientTLS)
+	nodeConfig.Auth = keys
 	// This is where the node's parts are put together: the shard formats,
 	// the store and its decorators, dSort's worker and coordinator, the
 	// exporters.
@@ -397,7 +584,7 @@ func run(args []string) error {
 		}
 		go pusher.Run(ctx)
 	}
-	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	listener, err := listen(cfg.Host, cfg.Port, serverTLS)
 	if err != nil {
 		return err
 	}
@@ -414,7 +601,7 @@ func run(args []string) error {
 			logger.Warn("the S3 API does not check signatures: no access keys (config s3.keys, or AIS_S3_ACCESS_KEY and AIS_S3_SECRET_KEY)")
 		}
 		if cfg.S3.Port != 0 {
-			s3Listener, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.S3.Port)))
+			s3Listener, err := listen(cfg.Host, cfg.S3.Port, serverTLS)
 			if err != nil {
 				server.Close()
 				return fmt.Errorf("s3 port: %w", err)
@@ -426,7 +613,7 @@ func run(args []string) error {
 			logger.Info("serving S3", "addr", s3Listener.Addr().String())
 		}
 	}
-	logger.Info("listening", "id", id, "role", role, "addr", listener.Addr().String(), "url", cfg.URL, "mountpaths", cfg.Mountpaths)
+	logger.Info("listening", "id", id, "role", role, "addr", listener.Addr().String(), "url", cfg.URL, "tls", serverTLS != nil, "mountpaths", cfg.Mountpaths)
 	if err := node.Start(ctx); err != nil {
 		server.Close()
 		return err

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aisgo/aisgo/internal/selfsigned"
 )
 
 func TestDefaultsAreTheEmbeddedNode(t *testing.T) {
@@ -85,5 +90,89 @@ func TestClusterSecret(t *testing.T) {
 	t.Setenv(secretEnv, "not hex")
 	if _, err := clusterSecret(config{}, meta); err == nil || !strings.Contains(err.Error(), secretEnv) {
 		t.Fatalf("a bad secret in the environment: %v", err)
+	}
+}
+
+// TLS settings that do not go together fail at parse, naming what is
+// missing or wrong.
+func TestTLSFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-tls-cert", "c.pem"}, "the key is missing"},
+		{[]string{"-tls-key", "k.pem"}, "the certificate is missing"},
+		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-auth", "always"}, `-tls-client-auth "always"`},
+		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-auth", "verify"}, "-tls-client-ca"},
+		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-auth", "require", "-tls-client-ca", "ca.pem"}, "verify only"},
+		{[]string{"-tls-client-auth", "require"}, "need -tls-cert"},
+		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-url", "http://10.0.0.1:8080"}, "serves HTTPS only"},
+	} {
+		if _, err := parse(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("aisnode %v: got %v, want an error with %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// With a certificate the node's URL is https; a client CA makes verify
+// the default; the config file's tls section works like the flags.
+func TestTLSConfig(t *testing.T) {
+	cfg, err := parse([]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-ca", "ca.pem", "-port", "9443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.URL != "https://127.0.0.1:9443" || cfg.TLS.ClientAuth != "verify" {
+		t.Fatalf("config %+v", cfg)
+	}
+	path := filepath.Join(t.TempDir(), "node.yaml")
+	os.WriteFile(path, []byte("tls:\n  cert: /c.pem\n  key: /k.pem\n  client_auth: request\n  ca: /ca.pem\n  skip_verify: true\n"), 0o644)
+	cfg, err = parse([]string{"-config", path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLS != (tlsConfig{Cert: "/c.pem", Key: "/k.pem", ClientAuth: "request", CA: "/ca.pem", SkipVerify: true}) || !strings.HasPrefix(cfg.URL, "https://") {
+		t.Fatalf("config file: %+v", cfg.TLS)
+	}
+}
+
+// Bad files fail the start, naming the file; a self-signed certificate is
+// trusted by the node's own calls to its peers.
+func TestTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, err := selfsigned.Write(dir, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("-----BEGIN NOTHING-----\n"), 0o644)
+	missing := filepath.Join(dir, "missing.pem")
+	logger := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		tls  tlsConfig
+		want string
+	}{
+		{tlsConfig{Cert: missing, Key: key, ClientAuth: "none"}, missing},
+		{tlsConfig{Cert: junk, Key: key, ClientAuth: "none"}, junk},
+		{tlsConfig{Cert: cert, Key: junk, ClientAuth: "none"}, junk},
+		{tlsConfig{Cert: cert, Key: key, ClientAuth: "verify", ClientCA: junk}, junk},
+		{tlsConfig{CA: missing, ClientAuth: "none"}, missing},
+	} {
+		if _, _, err := tc.tls.load(logger, "https://127.0.0.1:8080"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want an error naming %s", tc.tls, err, tc.want)
+		}
+	}
+	server, client, err := tlsConfig{Cert: cert, Key: key, ClientAuth: "verify", ClientCA: cert}.load(logger, "https://127.0.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if server.MinVersion != tls.VersionTLS12 || server.ClientAuth != tls.RequireAndVerifyClientCert || server.ClientCAs == nil {
+		t.Fatalf("server config %+v", server)
+	}
+	// The peers' client trusts the self-signed certificate and shows it.
+	if _, err := server.Certificates[0].Leaf.Verify(x509.VerifyOptions{Roots: client.RootCAs}); err != nil || len(client.Certificates) != 1 {
+		t.Fatalf("the node does not trust its own self-signed certificate: %v", err)
+	}
+	if err := run([]string{"-tls-cert", junk, "-tls-key", key, "-data", t.TempDir(), "-port", "1"}); err == nil || !strings.Contains(err.Error(), junk) {
+		t.Fatalf("a bad certificate: %v", err)
 	}
 }

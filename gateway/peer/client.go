@@ -38,13 +38,15 @@ type MetaMessage struct {
 	Buckets *store.BucketMetadata `json:"bmd,omitempty"`
 	// Config is the cluster config, in the answer to a change.
 	Config *membership.ClusterConfig `json:"config,omitempty"`
+	// Tokens are the revoked user tokens.
+	Tokens *membership.RevokedTokens `json:"tokens,omitempty"`
 	// AllowEmpty: the primary's own change left no targets or buckets.
 	AllowEmpty bool `json:"allow_empty,omitempty"`
 }
 
 // Snapshot returns the message's snapshot.
 func (m MetaMessage) Snapshot() membership.Snapshot {
-	return membership.Snapshot{Map: m.Map, Buckets: m.Buckets, Config: m.Config}
+	return membership.Snapshot{Map: m.Map, Buckets: m.Buckets, Config: m.Config, Tokens: m.Tokens}
 }
 
 // RemoveRequest asks a target to remove objects older than Stamp (zero:
@@ -59,7 +61,9 @@ type ClientConfig struct {
 	Auth *Auth
 	// Node is the id requests are signed as.
 	Node string
-	// Transport carries the requests; nil means api.NewTransport().
+	// Transport carries the requests; nil means api.NewTransport(). In an
+	// HTTPS cluster it trusts the nodes' CA and shows this node's
+	// certificate to peers that verify clients (api.NewTransportTLS).
 	Transport http.RoundTripper
 	// Timeout bounds a control call (not a phase or a stream); zero means
 	// 30s.
@@ -186,7 +190,7 @@ func unreachable(err error) error {
 
 // Push sends a snapshot to a node's metasync route.
 func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
-	return c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, AllowEmpty: allowEmpty}, nil)
+	return c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, AllowEmpty: allowEmpty}, nil)
 }
 
 // Join asks the gateway at url to add self, of the cluster uuid if known.

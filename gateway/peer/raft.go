@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +27,7 @@ const raftProtocol = "aisgo-raft"
 // gateway verifies like any intra-cluster request and hands to its stream
 // (Handle). Raft's traffic is thus authenticated by the cluster secret.
 type RaftStream struct {
+	tls    *tls.Config
 	auth   *Auth
 	node   string
 	addr   urlAddr
@@ -36,9 +38,10 @@ type RaftStream struct {
 
 var _ hraft.StreamLayer = (*RaftStream)(nil)
 
-// NewRaftStream returns the stream of the gateway node at selfURL.
-func NewRaftStream(auth *Auth, node, selfURL string) *RaftStream {
-	return &RaftStream{auth: auth, node: node, addr: urlAddr(selfURL), conns: make(chan net.Conn), closed: make(chan struct{})}
+// NewRaftStream returns the stream of the gateway node at selfURL; tc
+// configures dials to https:// gateways (nil: Go's defaults).
+func NewRaftStream(auth *Auth, node, selfURL string, tc *tls.Config) *RaftStream {
+	return &RaftStream{tls: tc, auth: auth, node: node, addr: urlAddr(selfURL), conns: make(chan net.Conn), closed: make(chan struct{})}
 }
 
 // urlAddr is a gateway's URL as a net.Addr: Raft advertises it as the
@@ -76,6 +79,16 @@ func (s *RaftStream) Dial(address hraft.ServerAddress, timeout time.Duration) (n
 	conn, err := net.DialTimeout("tcp", u.Host, timeout)
 	if err != nil {
 		return nil, err
+	}
+	if u.Scheme == "https" {
+		tc := &tls.Config{}
+		if s.tls != nil {
+			tc = s.tls.Clone()
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = u.Hostname()
+		}
+		conn = tls.Client(conn, tc) // the handshake runs on the first write, under the deadline below
 	}
 	req, err := http.NewRequest(http.MethodGet, string(address)+RaftPath, nil)
 	if err != nil {

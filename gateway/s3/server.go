@@ -43,6 +43,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock signatures are checked against; default time.Now.
 	Now func() time.Time
+	// Authorize, when set, is asked about each authenticated request with
+	// its bucket and key ("" for none): an error wrapping
+	// api.ErrUnauthorized or api.ErrForbidden refuses it; the request it
+	// returns (its context carrying the caller) is served.
+	Authorize func(r *http.Request, bucket, key string) (*http.Request, error)
 	// Observe, when set, is told of each request: its operation
 	// ("GET object", "PUT bucket"...), status and duration.
 	Observe func(op string, status int, elapsed time.Duration)
@@ -89,6 +94,15 @@ func (s *Server) Handler(prefix string) http.Handler {
 			WriteError(w, r, err, id)
 			return
 		}
+		if s.config.Authorize != nil {
+			bucket, key, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+			authorized, err := s.config.Authorize(r, bucket, key)
+			if err != nil {
+				WriteError(w, r, accessError(err), id)
+				return
+			}
+			r = authorized
+		}
 		if err := s.serve(w, r, strings.TrimPrefix(path, "/")); err != nil {
 			var e *Error
 			if !errors.As(err, &e) {
@@ -134,6 +148,16 @@ func authError(err error) error {
 		return &Error{Code: e.Code, Message: e.Message, Status: e.Status}
 	}
 	return ErrAccessDenied.WithMessage("%v", err)
+}
+
+// accessError turns a refused token into S3's AccessDenied: 401 for a
+// missing or bad token, 403 for a missing permission.
+func accessError(err error) error {
+	status := http.StatusForbidden
+	if errors.Is(err, api.ErrUnauthorized) {
+		status = http.StatusUnauthorized
+	}
+	return &Error{Code: ErrAccessDenied.Code, Status: status, Message: err.Error()}
 }
 
 // serve routes a request by path (BUCKET[/KEY]) and method.

@@ -1,0 +1,149 @@
+package api_test
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/selfsigned"
+)
+
+// newTLSGateway serves a healthy gateway over HTTPS with a self-signed
+// certificate for 127.0.0.1 and returns it with the certificate's files.
+func newTLSGateway(t *testing.T, clientAuth tls.ClientAuthType) (srv *httptest.Server, cert, key string) {
+	t.Helper()
+	cert, key, err := selfsigned.Write(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := api.LoadKeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(api.Health{})
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: clientAuth}
+	if clientAuth == tls.RequireAndVerifyClientCert {
+		if srv.TLS.ClientCAs, err = api.LoadCertPool(cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, cert, key
+}
+
+func health(t *testing.T, endpoint string, tc api.TLSConfig) error {
+	t.Helper()
+	config, err := tc.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClientWith(endpoint, &http.Client{Transport: api.NewTransportTLS(config)})
+	defer c.CloseIdleConnections()
+	_, err = c.Health(t.Context())
+	return err
+}
+
+func TestTLSTrust(t *testing.T) {
+	srv, cert, _ := newTLSGateway(t, tls.NoClientCert)
+	if err := health(t, srv.URL, api.TLSConfig{CAFile: cert}); err != nil {
+		t.Fatalf("trusting the certificate: %v", err)
+	}
+	if err := health(t, srv.URL, api.TLSConfig{SkipVerify: true}); err != nil {
+		t.Fatalf("skipping verification: %v", err)
+	}
+	err := health(t, srv.URL, api.TLSConfig{})
+	if err == nil || !strings.Contains(err.Error(), "certificate is not trusted") || errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("the system's CAs accepted a self-signed certificate, or the error is unclear: %v", err)
+	}
+	var verify *tls.CertificateVerificationError
+	if !errors.As(err, &verify) {
+		t.Fatalf("the error does not carry the verification error: %v", err)
+	}
+	// A CA file of another certificate does not do either.
+	other, _, err := selfsigned.Write(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := health(t, srv.URL, api.TLSConfig{CAFile: other}); err == nil {
+		t.Fatal("another CA was accepted")
+	}
+	// A plain HTTP client of an HTTPS endpoint is refused.
+	if err := health(t, strings.Replace(srv.URL, "https://", "http://", 1), api.TLSConfig{}); err == nil {
+		t.Fatal("plain HTTP to an HTTPS port succeeded")
+	}
+}
+
+// A server that verifies clients takes the client certificate of
+// CertFile and KeyFile, and refuses a client without one.
+func TestTLSClientCertificate(t *testing.T) {
+	srv, cert, key := newTLSGateway(t, tls.RequireAndVerifyClientCert)
+	if err := health(t, srv.URL, api.TLSConfig{CAFile: cert, CertFile: cert, KeyFile: key}); err != nil {
+		t.Fatalf("with the client certificate: %v", err)
+	}
+	if err := health(t, srv.URL, api.TLSConfig{CAFile: cert}); err == nil {
+		t.Fatal("a client without a certificate was accepted")
+	}
+}
+
+func TestTLSConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, err := selfsigned.Write(dir, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDir := t.TempDir()
+	_, otherKey, err := selfsigned.Write(otherDir, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not PEM\n"), 0o644)
+	missing := filepath.Join(dir, "missing.pem")
+	for _, tc := range []struct {
+		config api.TLSConfig
+		want   string // in the error
+	}{
+		{api.TLSConfig{CAFile: missing}, missing},
+		{api.TLSConfig{CAFile: junk}, junk},
+		{api.TLSConfig{CertFile: cert}, "one is missing"},
+		{api.TLSConfig{KeyFile: key}, "one is missing"},
+		{api.TLSConfig{CertFile: junk, KeyFile: key}, junk},
+		{api.TLSConfig{CertFile: missing, KeyFile: key}, missing},
+		{api.TLSConfig{CertFile: cert, KeyFile: junk}, junk},
+		{api.TLSConfig{CertFile: cert, KeyFile: otherKey}, otherKey},
+	} {
+		_, err := tc.config.Config()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want an error naming %q", tc.config, err, tc.want)
+		}
+	}
+	config, err := api.TLSConfig{CAFile: cert, CertFile: cert, KeyFile: key}.Config()
+	if err != nil || config.MinVersion < tls.VersionTLS12 || config.RootCAs == nil || len(config.Certificates) != 1 || config.InsecureSkipVerify {
+		t.Fatalf("config %+v: %v", config, err)
+	}
+}
+
+func TestTLSFromEnv(t *testing.T) {
+	t.Setenv(api.EnvSkipVerify, "true")
+	t.Setenv(api.EnvClientCA, "/ca.pem")
+	t.Setenv(api.EnvClientCert, "/crt.pem")
+	t.Setenv(api.EnvClientKey, "/key.pem")
+	tc, err := api.TLSFromEnv()
+	if err != nil || tc != (api.TLSConfig{SkipVerify: true, CAFile: "/ca.pem", CertFile: "/crt.pem", KeyFile: "/key.pem"}) {
+		t.Fatalf("from the environment: %+v %v", tc, err)
+	}
+	t.Setenv(api.EnvSkipVerify, "yes please")
+	if _, err := api.TLSFromEnv(); err == nil || !strings.Contains(err.Error(), api.EnvSkipVerify) {
+		t.Fatalf("a bad %s: %v", api.EnvSkipVerify, err)
+	}
+}

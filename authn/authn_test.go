@@ -1,0 +1,293 @@
+package authn
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func testKeys(t testing.TB) *Keys {
+	keys, err := NewSecretKeys([]byte(NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func sign(t testing.TB, keys *Keys, exp time.Time, audience ...string) string {
+	t.Helper()
+	s, err := keys.Sign(&Claims{Grants: Grants{Perm: ReadOnly}, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: "u", ID: NewTokenID(), Audience: audience, ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(time.Now())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestPermNames(t *testing.T) {
+	for _, p := range []Perm{0, PermGet, ReadOnly, BucketOwner, Admin} {
+		back, err := ParsePerm(p.String())
+		if err != nil || back != p {
+			t.Errorf("%v: round trip %v %v", p, back, err)
+		}
+	}
+	if p, err := ParsePerm("get, list,ro"); err != nil || p != ReadOnly {
+		t.Errorf("get,list,ro: %v %v", p, err)
+	}
+	if _, err := ParsePerm("GET,FLY"); err == nil || !strings.Contains(err.Error(), "FLY") {
+		t.Errorf("unknown permission: %v", err)
+	}
+	g := Grants{Perm: PermList, Buckets: map[string]Perm{"ais://b": PermPut}}
+	if !g.Allows(PermPut, "ais://b") || g.Allows(PermPut, "ais://c") || g.Allows(PermPut, "") || !g.Allows(PermList, "ais://c") {
+		t.Error("grants: bucket scope")
+	}
+	if !(Grants{Perm: PermAdmin}).Allows(PermDestroyBucket, "ais://x") {
+		t.Error("ADMIN does not imply the rest")
+	}
+}
+
+func TestVerifier(t *testing.T) {
+	keys := testKeys(t)
+	var revoked sync.Map
+	v := NewVerifier(keys, VerifierOptions{Cluster: func() string { return "c1" }, Revoked: func(id string) bool { _, ok := revoked.Load(id); return ok }})
+	good := sign(t, keys, time.Now().Add(time.Hour))
+	c, err := v.Verify(good)
+	if err != nil || c.Subject != "u" || c.Perm != ReadOnly {
+		t.Fatalf("good token: %+v %v", c, err)
+	}
+	revoked.Store(c.ID, true)
+	if _, err := v.Verify(good); !errors.Is(err, ErrRevoked) {
+		t.Errorf("revoked (cached): %v", err)
+	}
+	rsaKeys, err := ParseRSAKeys([]byte(testRSAKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`))
+	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"u","jti":"x","exp":9999999999,"perm":"ADMIN"}`))
+	for name, tc := range map[string]struct {
+		token string
+		want  error
+	}{
+		"empty":           {"", ErrNoToken},
+		"expired":         {sign(t, keys, time.Now().Add(-time.Minute)), ErrExpired},
+		"another key":     {sign(t, testKeys(t), time.Now().Add(time.Hour)), ErrBadToken},
+		"another cluster": {sign(t, keys, time.Now().Add(time.Hour), "c2"), ErrAudience},
+		"alg none":        {header + "." + claims + ".", ErrBadToken},
+		"RS256 for HS256": {sign(t, rsaKeys, time.Now().Add(time.Hour)), ErrBadToken},
+		"malformed":       {"a.b.c", ErrBadToken},
+		"huge":            {strings.Repeat("x", maxTokenSize+1), ErrBadToken},
+	} {
+		if _, err := v.Verify(tc.token); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		} else if Status(err) != http.StatusUnauthorized {
+			t.Errorf("%s: status %d", name, Status(err))
+		}
+	}
+	if _, err := v.Verify(sign(t, keys, time.Now().Add(time.Hour), "c2", "c1")); err != nil {
+		t.Errorf("a token for two clusters: %v", err)
+	}
+}
+
+func TestRSAKeys(t *testing.T) {
+	private, err := ParseRSAKeys([]byte(testRSAKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, err := ParseRSAKeys(private.PublicPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := public.Sign(&Claims{}); err == nil {
+		t.Error("a public key signed")
+	}
+	tok := sign(t, private, time.Now().Add(time.Hour))
+	if _, err := NewVerifier(public, VerifierOptions{}).Verify(tok); err != nil {
+		t.Errorf("RS256 verify with the public key: %v", err)
+	}
+	if _, err := NewSecretKeys([]byte("short")); err == nil {
+		t.Error("a short secret was taken")
+	}
+}
+
+func newTestService(t *testing.T, dir string, client *http.Client) *Service {
+	t.Helper()
+	s, err := NewService(Config{Keys: testServiceKeys, StateFile: filepath.Join(dir, "authn.json"), AdminName: "admin", AdminPassword: "secret-pass",
+		Iterations: 1000, Client: client, PushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var testServiceKeys, _ = NewSecretKeys([]byte("0123456789abcdef0123456789abcdef-test"))
+
+func do(t *testing.T, h http.Handler, method, path, bearer string, body any) (int, map[string]any) {
+	t.Helper()
+	var data []byte
+	if body != nil {
+		data, _ = json.Marshal(body)
+	}
+	req := httptest.NewRequest(method, path, strings.NewReader(string(data)))
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var out map[string]any
+	json.Unmarshal(w.Body.Bytes(), &out)
+	return w.Code, out
+}
+
+func TestServiceUsersRolesAndRevocation(t *testing.T) {
+	dir := t.TempDir()
+	var pushed []string
+	var mu sync.Mutex
+	cluster := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msg TokenMsg
+		json.NewDecoder(r.Body).Decode(&msg)
+		if _, err := testServiceKeys.Parse(BearerToken(r)); r.Method != http.MethodDelete || r.URL.Path != ClusterTokensPath || err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		pushed = append(pushed, msg.Token)
+		mu.Unlock()
+	}))
+	defer cluster.Close()
+	s := newTestService(t, dir, cluster.Client())
+	h := s.Handler()
+	ctx := t.Context()
+	go s.Run(ctx)
+
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/admin", "", LoginMsg{Password: "wrong"}); status != http.StatusUnauthorized {
+		t.Fatalf("a wrong password: %d", status)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/nobody", "", LoginMsg{Password: "x"}); status != http.StatusUnauthorized {
+		t.Fatalf("an unknown user: %d", status)
+	}
+	status, out := do(t, h, http.MethodPost, "/v1/users/admin", "", LoginMsg{Password: "secret-pass"})
+	admin, _ := out["token"].(string)
+	if status != http.StatusOK || admin == "" {
+		t.Fatalf("admin login: %d %v", status, out)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/roles", admin, Role{ID: "b-writer", Buckets: map[string]Perm{"ais://b": PermPut | PermGet}}); status != http.StatusCreated {
+		t.Fatalf("add role: %d", status)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "alice", Password: "pw", Roles: []string{RoleReadOnly, "b-writer"}}); status != http.StatusCreated {
+		t.Fatalf("add user: %d", status)
+	}
+	for name, body := range map[string]User{
+		"no password":  {ID: "bob"},
+		"unknown role": {ID: "bob", Password: "x", Roles: []string{"wizard"}},
+		"path in id":   {ID: "../bob", Password: "x"},
+	} {
+		if status, out := do(t, h, http.MethodPost, "/v1/users", admin, body); status != http.StatusBadRequest {
+			t.Errorf("%s: %d %v", name, status, out)
+		}
+	}
+	status, out = do(t, h, http.MethodPost, "/v1/users/alice", "", map[string]any{"password": "pw", "expires_in": "1h", "cluster_id": "c1"})
+	alice, _ := out["token"].(string)
+	if status != http.StatusOK {
+		t.Fatalf("alice login: %d %v", status, out)
+	}
+	c, err := NewVerifier(testServiceKeys, VerifierOptions{Cluster: func() string { return "c1" }}).Verify(alice)
+	if err != nil || !c.Allows(PermPut, "ais://b") || c.Allows(PermPut, "ais://c") || !c.Allows(PermGet, "ais://c") || c.Audience[0] != "c1" {
+		t.Fatalf("alice's grants: %+v %v", c, err)
+	}
+	if left := time.Until(c.ExpiresAt.Time); left > time.Hour || left < 59*time.Minute {
+		t.Errorf("expires_in 1h: %s left", left)
+	}
+	if status, _ := do(t, h, http.MethodGet, "/v1/users", alice, nil); status != http.StatusForbidden {
+		t.Errorf("a user lists users: %d", status)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/alice", "", map[string]any{"password": "pw", "expires_in": "8760h"}); status != http.StatusBadRequest {
+		t.Errorf("a year-long token: %d", status)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: "c1", URLs: []string{cluster.URL}}); status != http.StatusCreated {
+		t.Fatalf("register cluster: %d", status)
+	}
+	// A logout: alice revokes her own token; it reaches the cluster.
+	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", alice, TokenMsg{Token: alice}); status != http.StatusOK {
+		t.Fatalf("logout: %d %v", status, out)
+	}
+	if status, _ := do(t, h, http.MethodDelete, "/v1/tokens", alice, TokenMsg{Token: admin}); status != http.StatusUnauthorized {
+		t.Errorf("a revoked token revokes another: %d", status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(pushed)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation was not pushed to the cluster")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pushed[0] != alice {
+		t.Fatal("another token was pushed")
+	}
+	// The state survives a restart: users, roles, the revocation.
+	again := newTestService(t, dir, cluster.Client())
+	if _, err := again.Login("alice", "pw", 0, ""); err != nil {
+		t.Fatalf("alice after a restart: %v", err)
+	}
+	if !again.isRevoked(c.ID) {
+		t.Fatal("the revocation was lost in the restart")
+	}
+	if status, _ := do(t, h, http.MethodDelete, "/v1/users/admin", admin, nil); status != http.StatusBadRequest {
+		t.Errorf("removing the last admin: %d", status)
+	}
+}
+
+func TestServiceNeedsFirstAdmin(t *testing.T) {
+	_, err := NewService(Config{Keys: testServiceKeys, StateFile: filepath.Join(t.TempDir(), "s.json")})
+	if err == nil || !strings.Contains(err.Error(), "AIS_AUTHN_SU_NAME") {
+		t.Fatalf("no first admin: %v", err)
+	}
+}
+
+// FuzzVerify: no token, however malformed, panics or verifies.
+func FuzzVerify(f *testing.F) {
+	keys := testKeys(f)
+	f.Add(sign(f, keys, time.Now().Add(time.Hour)))
+	f.Add("eyJhbGciOiJub25lIn0.e30.")
+	f.Add("a.b.c")
+	f.Add("")
+	v := NewVerifier(keys, VerifierOptions{Cluster: func() string { return "c" }})
+	f.Fuzz(func(t *testing.T, token string) {
+		c, err := v.Verify(token)
+		if err == nil && (c.Subject != "u" || c.ID == "") {
+			t.Fatalf("a forged token verified: %q", token)
+		}
+		if err != nil && Status(err) != http.StatusUnauthorized {
+			t.Fatalf("status %d for %v", Status(err), err)
+		}
+		ParsePerm(token)
+	})
+}
+
+// testRSAKey is a PEM RSA private key made for the tests.
+var testRSAKey = func() string {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+}()

@@ -1,0 +1,435 @@
+package authn
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Handler serves the service's REST API, in AIStore's AuthN shape:
+//
+//	POST   /v1/users/{id}      log in: {"password", "expires_in", "cluster_id"} → {"token"}
+//	POST   /v1/users           add a user            (admin)
+//	PUT    /v1/users/{id}      change a user         (admin)
+//	GET    /v1/users[/{id}]    users                 (admin)
+//	DELETE /v1/users/{id}      remove a user         (admin)
+//	POST   /v1/roles, GET /v1/roles[/{id}], DELETE /v1/roles/{id}       (admin)
+//	POST   /v1/clusters, GET /v1/clusters, DELETE /v1/clusters/{id}     (admin)
+//	DELETE /v1/tokens          revoke {"token"}      (admin, or the token's holder)
+//	GET    /v1/health
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("POST /v1/users/{id}", s.handleLogin)
+	mux.HandleFunc("POST /v1/users", s.admin(s.handleAddUser))
+	mux.HandleFunc("PUT /v1/users/{id}", s.admin(s.handleUpdateUser))
+	mux.HandleFunc("GET /v1/users", s.admin(s.handleGetUsers))
+	mux.HandleFunc("GET /v1/users/{id}", s.admin(s.handleGetUsers))
+	mux.HandleFunc("DELETE /v1/users/{id}", s.admin(s.handleDeleteUser))
+	mux.HandleFunc("POST /v1/roles", s.admin(s.handleAddRole))
+	mux.HandleFunc("GET /v1/roles", s.admin(s.handleGetRoles))
+	mux.HandleFunc("GET /v1/roles/{id}", s.admin(s.handleGetRoles))
+	mux.HandleFunc("DELETE /v1/roles/{id}", s.admin(s.handleDeleteRole))
+	mux.HandleFunc("POST /v1/clusters", s.admin(s.handleAddCluster))
+	mux.HandleFunc("GET /v1/clusters", s.admin(s.handleGetClusters))
+	mux.HandleFunc("DELETE /v1/clusters/{id}", s.admin(s.handleDeleteCluster))
+	mux.HandleFunc("DELETE /v1/tokens", s.handleRevoke)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// BearerToken returns the token of an Authorization: Bearer header.
+func BearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// admin lets through requests with a valid admin token.
+func (s *Service) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.verifier.Verify(BearerToken(r))
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, err)
+			return
+		}
+		if !c.Perm.Has(PermAdmin) {
+			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s needs ADMIN; user %q has %s", ErrForbidden, r.Method, r.URL.Path, c.Subject, c.Perm))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// Status maps the package's errors to HTTP.
+func Status(err error) int {
+	switch {
+	case errors.Is(err, ErrNoToken), errors.Is(err, ErrBadToken), errors.Is(err, ErrExpired),
+		errors.Is(err, ErrRevoked), errors.Is(err, ErrAudience), errors.Is(err, ErrLogin):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	if status == 0 {
+		status = Status(err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="aisgo"`)
+	}
+	writeJSON(w, status, map[string]any{"message": err.Error(), "status": status})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a bounded JSON body; unknown fields are errors.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxStateBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %w", ErrBadRequest, err)
+	}
+	return nil
+}
+
+// Duration is a lifetime in JSON: nanoseconds (AIStore's) or a Go
+// duration string such as "1h".
+type Duration time.Duration
+
+// UnmarshalJSON takes either form.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("expires_in: %w", err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("expires_in: %q is neither nanoseconds nor a duration such as \"1h\"", b)
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// LoginMsg is a login's body.
+type LoginMsg struct {
+	Password  string   `json:"password"`
+	ExpiresIn Duration `json:"expires_in,omitempty"`
+	ClusterID string   `json:"cluster_id,omitempty"`
+}
+
+func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var msg LoginMsg
+	if err := decode(r, &msg); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	token, err := s.Login(r.PathValue("id"), msg.Password, time.Duration(msg.ExpiresIn), msg.ClusterID)
+	if err != nil {
+		s.cfg.Logger.Info("authn: login refused", "user", r.PathValue("id"), "remote", r.RemoteAddr, "err", err)
+		writeError(w, 0, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TokenMsg{Token: token})
+}
+
+func (s *Service) handleAddUser(w http.ResponseWriter, r *http.Request) {
+	var u User
+	if err := decode(r, &u); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	s.mu.Lock()
+	err := s.addUser(u)
+	s.mu.Unlock()
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
+	var u User
+	if err := decode(r, &u); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	id := r.PathValue("id")
+	if u.ID != "" && u.ID != id {
+		writeError(w, 0, fmt.Errorf("%w: body names user %q, the path %q", ErrBadRequest, u.ID, id))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.st.Users[id]
+	if old == nil {
+		writeError(w, 0, fmt.Errorf("%w: user %q", ErrNotFound, id))
+		return
+	}
+	if err := s.checkRoles(u.Roles); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	next := *old
+	if u.Password != "" {
+		hash, err := s.hashPassword(u.Password)
+		if err != nil {
+			writeError(w, 0, err)
+			return
+		}
+		next.Password = hash
+	}
+	if u.Roles != nil {
+		next.Roles = u.Roles
+	}
+	if u.Perm != 0 {
+		next.Perm = u.Perm
+	}
+	if u.Buckets != nil {
+		next.Buckets = u.Buckets
+	}
+	if u.Clusters != nil {
+		next.Clusters = u.Clusters
+	}
+	s.st.Users[id] = &next
+	if err := s.save(); err != nil {
+		writeError(w, 0, err)
+	}
+}
+
+// publicUser is a user without its password hash.
+func publicUser(u *User) User {
+	out := *u
+	out.Password = ""
+	return out
+}
+
+func (s *Service) handleGetUsers(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id := r.PathValue("id"); id != "" {
+		u := s.st.Users[id]
+		if u == nil {
+			writeError(w, 0, fmt.Errorf("%w: user %q", ErrNotFound, id))
+			return
+		}
+		writeJSON(w, http.StatusOK, publicUser(u))
+		return
+	}
+	out := map[string]User{}
+	for id, u := range s.st.Users {
+		out[id] = publicUser(u)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Service) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Users[id] == nil {
+		writeError(w, 0, fmt.Errorf("%w: user %q", ErrNotFound, id))
+		return
+	}
+	admins := 0
+	for _, u := range s.st.Users {
+		if slices.Contains(u.Roles, RoleAdmin) || u.Perm.Has(PermAdmin) {
+			admins++
+		}
+	}
+	if u := s.st.Users[id]; admins == 1 && (slices.Contains(u.Roles, RoleAdmin) || u.Perm.Has(PermAdmin)) {
+		writeError(w, 0, fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id))
+		return
+	}
+	delete(s.st.Users, id)
+	if err := s.save(); err != nil {
+		writeError(w, 0, err)
+	}
+}
+
+func (s *Service) handleAddRole(w http.ResponseWriter, r *http.Request) {
+	var role Role
+	if err := decode(r, &role); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	if err := validID("role", role.ID); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := BuiltinRoles()[role.ID]; ok || s.st.Roles[role.ID] != nil {
+		writeError(w, 0, fmt.Errorf("%w: role %q", ErrExists, role.ID))
+		return
+	}
+	s.st.Roles[role.ID] = &role
+	if err := s.save(); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+func (s *Service) handleGetRoles(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := BuiltinRoles()
+	for id, role := range s.st.Roles {
+		all[id] = *role
+	}
+	if id := r.PathValue("id"); id != "" {
+		role, ok := all[id]
+		if !ok {
+			writeError(w, 0, fmt.Errorf("%w: role %q", ErrNotFound, id))
+			return
+		}
+		writeJSON(w, http.StatusOK, role)
+		return
+	}
+	out := make([]Role, 0, len(all))
+	for _, id := range slices.Sorted(maps.Keys(all)) {
+		out = append(out, all[id])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Service) handleDeleteRole(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := BuiltinRoles()[id]; ok {
+		writeError(w, 0, fmt.Errorf("%w: %q is a built-in role", ErrBadRequest, id))
+		return
+	}
+	if s.st.Roles[id] == nil {
+		writeError(w, 0, fmt.Errorf("%w: role %q", ErrNotFound, id))
+		return
+	}
+	for _, u := range s.st.Users {
+		if slices.Contains(u.Roles, id) {
+			writeError(w, 0, fmt.Errorf("%w: role %q is held by user %q", ErrBadRequest, id, u.ID))
+			return
+		}
+	}
+	delete(s.st.Roles, id)
+	if err := s.save(); err != nil {
+		writeError(w, 0, err)
+	}
+}
+
+func (s *Service) handleAddCluster(w http.ResponseWriter, r *http.Request) {
+	var c Cluster
+	if err := decode(r, &c); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	if len(c.URLs) == 0 {
+		writeError(w, 0, fmt.Errorf("%w: a cluster needs the URL of at least one gateway", ErrBadRequest))
+		return
+	}
+	for _, u := range c.URLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			writeError(w, 0, fmt.Errorf("%w: gateway URL %q is not http(s)", ErrBadRequest, u))
+			return
+		}
+	}
+	key := c.ID
+	if key == "" {
+		key = c.Alias
+	}
+	if key == "" {
+		key = NewTokenID()[:8]
+	}
+	if err := validID("cluster", key); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Clusters[key] = &c
+	if len(s.st.Revoked) > 0 {
+		s.dirty[key] = true
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	if err := s.save(); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": key})
+}
+
+func (s *Service) handleGetClusters(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	writeJSON(w, http.StatusOK, s.st.Clusters)
+}
+
+func (s *Service) handleDeleteCluster(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Clusters[id] == nil {
+		writeError(w, 0, fmt.Errorf("%w: cluster %q", ErrNotFound, id))
+		return
+	}
+	delete(s.st.Clusters, id)
+	delete(s.dirty, id)
+	if err := s.save(); err != nil {
+		writeError(w, 0, err)
+	}
+}
+
+// handleRevoke revokes a token: an admin may revoke any, a holder its own
+// (a logout).
+func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	var msg TokenMsg
+	if err := decode(r, &msg); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	bearer := BearerToken(r)
+	caller, err := s.verifier.Verify(bearer)
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	if bearer != msg.Token && !caller.Perm.Has(PermAdmin) {
+		writeError(w, 0, fmt.Errorf("%w: revoking another's token needs ADMIN", ErrForbidden))
+		return
+	}
+	if err := s.Revoke(msg.Token); err != nil {
+		writeError(w, 0, err)
+	}
+}

@@ -1,0 +1,460 @@
+package authn
+
+import (
+	"bytes"
+	"context"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+)
+
+// Errors of the service's requests besides the token's.
+var (
+	ErrNotFound   = errors.New("authn: not found")
+	ErrExists     = errors.New("authn: already exists")
+	ErrBadRequest = errors.New("authn: bad request")
+	ErrLogin      = errors.New("authn: wrong user name or password")
+)
+
+// User is an account: its password (kept as a PBKDF2 hash, never
+// returned), roles, own grants, and the clusters it may use (none: all).
+type User struct {
+	ID       string          `json:"id"`
+	Password string          `json:"password,omitempty"`
+	Roles    []string        `json:"roles,omitempty"`
+	Perm     Perm            `json:"perm,omitzero"`
+	Buckets  map[string]Perm `json:"buckets,omitempty"`
+	Clusters []string        `json:"clusters,omitempty"`
+}
+
+// Cluster is a cluster registered with the service: revocations are
+// pushed to its gateways.
+type Cluster struct {
+	ID    string   `json:"id,omitempty"`
+	Alias string   `json:"alias,omitempty"`
+	URLs  []string `json:"urls"`
+}
+
+// revokedToken is kept until it expires, to be pushed to clusters.
+type revokedToken struct {
+	Token   string `json:"token"`
+	Expires int64  `json:"expires"`
+}
+
+// state is what the service keeps on disk.
+type state struct {
+	Users    map[string]*User        `json:"users"`
+	Roles    map[string]*Role        `json:"roles"`
+	Clusters map[string]*Cluster     `json:"clusters"`
+	Revoked  map[string]revokedToken `json:"revoked"`
+}
+
+// Config configures the service.
+type Config struct {
+	// Keys sign the tokens; required, with a private key for RS256.
+	Keys *Keys
+	// StateFile keeps users, roles, clusters and revocations; required.
+	StateFile string
+	// AdminName and AdminPassword create the first admin when the state
+	// has no users (AIS_AUTHN_SU_NAME, AIS_AUTHN_SU_PASS).
+	AdminName, AdminPassword string
+	// TokenTTL is a token's default lifetime (24h); MaxTokenTTL the
+	// longest one asked for (30 days).
+	TokenTTL, MaxTokenTTL time.Duration
+	// Iterations of PBKDF2-SHA256 per password (200,000).
+	Iterations int
+	// Client pushes revocations to the clusters; nil means a default.
+	Client *http.Client
+	// PushInterval is how often an undelivered revocation is retried (5s).
+	PushInterval time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Service is the AuthN service: users, roles, tokens, revocations.
+type Service struct {
+	cfg      Config
+	verifier *Verifier
+	mu       sync.Mutex
+	st       state
+	// dirty are the clusters that have not taken every revocation.
+	dirty map[string]bool
+	kick  chan struct{}
+}
+
+// maxStateBody bounds a request body of the service.
+const maxStateBody = 1 << 20
+
+// NewService loads the state (or starts it, with the first admin).
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Keys == nil || cfg.Keys.sign == nil {
+		return nil, errors.New("authn: the service needs a signing key (an HS256 secret or an RSA private key)")
+	}
+	if cfg.StateFile == "" {
+		return nil, errors.New("authn: no state file")
+	}
+	cfg.TokenTTL = cmpOr(cfg.TokenTTL, 24*time.Hour)
+	cfg.MaxTokenTTL = cmpOr(cfg.MaxTokenTTL, 30*24*time.Hour)
+	cfg.PushInterval = cmpOr(cfg.PushInterval, 5*time.Second)
+	if cfg.Iterations <= 0 {
+		cfg.Iterations = 200_000
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, dirty: map[string]bool{}, kick: make(chan struct{}, 1)}
+	s.verifier = NewVerifier(cfg.Keys, VerifierOptions{Revoked: s.isRevoked, Now: cfg.Now})
+	data, err := os.ReadFile(cfg.StateFile)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(data, &s.st); err != nil {
+			return nil, fmt.Errorf("authn state %s: %w", cfg.StateFile, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return nil, fmt.Errorf("authn state: %w", err)
+	}
+	if s.st.Users == nil {
+		s.st.Users = map[string]*User{}
+	}
+	if s.st.Roles == nil {
+		s.st.Roles = map[string]*Role{}
+	}
+	if s.st.Clusters == nil {
+		s.st.Clusters = map[string]*Cluster{}
+	}
+	if s.st.Revoked == nil {
+		s.st.Revoked = map[string]revokedToken{}
+	}
+	if len(s.st.Users) == 0 {
+		if cfg.AdminName == "" || cfg.AdminPassword == "" {
+			return nil, errors.New("authn: no users yet: set AIS_AUTHN_SU_NAME and AIS_AUTHN_SU_PASS for the first admin")
+		}
+		if err := s.addUser(User{ID: cfg.AdminName, Password: cfg.AdminPassword, Roles: []string{RoleAdmin}}); err != nil {
+			return nil, err
+		}
+	}
+	for id := range s.st.Clusters {
+		if len(s.st.Revoked) > 0 {
+			s.dirty[id] = true
+		}
+	}
+	return s, nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// save writes the state; the caller holds mu.
+func (s *Service) save() error {
+	data, err := json.MarshalIndent(&s.st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(s.cfg.StateFile, data, 0o600)
+}
+
+func (s *Service) isRevoked(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.st.Revoked[id]
+	return ok
+}
+
+// hashPassword returns "pbkdf2-sha256$ITER$SALT$HASH".
+func (s *Service) hashPassword(password string) (string, error) {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key, err := pbkdf2.Key(sha256.New, password, salt, s.cfg.Iterations, 32)
+	if err != nil {
+		return "", err
+	}
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("pbkdf2-sha256$%d$%s$%s", s.cfg.Iterations, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+}
+
+// checkPassword compares in constant time.
+func checkPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 4 || parts[0] != "pbkdf2-sha256" {
+		return false
+	}
+	iter, err := strconv.Atoi(parts[1])
+	if err != nil || iter <= 0 || iter > 10_000_000 {
+		return false
+	}
+	enc := base64.RawStdEncoding
+	salt, err1 := enc.DecodeString(parts[2])
+	want, err2 := enc.DecodeString(parts[3])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
+	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// validID checks a user, role or cluster id: it is a path segment.
+func validID(kind, id string) error {
+	if err := pathsafe.Segment(kind, id); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if len(id) > 128 {
+		return fmt.Errorf("%w: %s id longer than 128 bytes", ErrBadRequest, kind)
+	}
+	return nil
+}
+
+// addUser adds a user (password in clear); the caller holds mu or owns s.
+func (s *Service) addUser(u User) error {
+	if err := validID("user", u.ID); err != nil {
+		return err
+	}
+	if _, ok := s.st.Users[u.ID]; ok {
+		return fmt.Errorf("%w: user %q", ErrExists, u.ID)
+	}
+	if u.Password == "" {
+		return fmt.Errorf("%w: user %q needs a password", ErrBadRequest, u.ID)
+	}
+	if err := s.checkRoles(u.Roles); err != nil {
+		return err
+	}
+	hash, err := s.hashPassword(u.Password)
+	if err != nil {
+		return err
+	}
+	u.Password = hash
+	s.st.Users[u.ID] = &u
+	return s.save()
+}
+
+func (s *Service) checkRoles(roles []string) error {
+	builtin := BuiltinRoles()
+	for _, r := range roles {
+		if _, ok := builtin[r]; ok {
+			continue
+		}
+		if _, ok := s.st.Roles[r]; !ok {
+			return fmt.Errorf("%w: no role %q (built in: %s)", ErrBadRequest, r, strings.Join(slices.Sorted(maps.Keys(builtin)), ", "))
+		}
+	}
+	return nil
+}
+
+// grants are a user's own and its roles'.
+func (s *Service) grants(u *User) Grants {
+	var g Grants
+	g.add(u.Perm, u.Buckets)
+	builtin := BuiltinRoles()
+	for _, name := range u.Roles {
+		if r, ok := builtin[name]; ok {
+			g.add(r.Perm, r.Buckets)
+		} else if r := s.st.Roles[name]; r != nil {
+			g.add(r.Perm, r.Buckets)
+		}
+	}
+	return g
+}
+
+// Login checks a password and returns a token of the user's grants,
+// valid for ttl (0: the default) and for cluster ("": those the user may
+// use, or any).
+func (s *Service) Login(name, password string, ttl time.Duration, cluster string) (string, error) {
+	s.mu.Lock()
+	u := s.st.Users[name]
+	var hash string
+	if u != nil {
+		hash = u.Password
+	}
+	s.mu.Unlock()
+	if u == nil {
+		// The same work as a known user, so timing does not tell names.
+		checkPassword("pbkdf2-sha256$"+strconv.Itoa(s.cfg.Iterations)+"$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", password)
+		return "", ErrLogin
+	}
+	if !checkPassword(hash, password) {
+		return "", ErrLogin
+	}
+	switch {
+	case ttl < 0 || ttl > s.cfg.MaxTokenTTL:
+		return "", fmt.Errorf("%w: expires_in %s is outside (0, %s]", ErrBadRequest, ttl, s.cfg.MaxTokenTTL)
+	case ttl == 0:
+		ttl = s.cfg.TokenTTL
+	}
+	s.mu.Lock()
+	grants := s.grants(u)
+	audience := slices.Clone(u.Clusters)
+	s.mu.Unlock()
+	if cluster != "" {
+		if len(audience) > 0 && !slices.Contains(audience, cluster) {
+			return "", fmt.Errorf("%w: user %q may not use cluster %q", ErrForbidden, name, cluster)
+		}
+		audience = []string{cluster}
+	}
+	return s.issue(name, grants, audience, ttl)
+}
+
+func (s *Service) issue(subject string, grants Grants, audience []string, ttl time.Duration) (string, error) {
+	now := s.cfg.Now()
+	c := &Claims{Grants: grants, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: Issuer, Subject: subject, Audience: audience, ID: NewTokenID(),
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return s.cfg.Keys.Sign(c)
+}
+
+// Revoke revokes a valid token of this service and pushes it to every
+// registered cluster.
+func (s *Service) Revoke(token string) error {
+	c, err := s.cfg.Keys.Parse(token)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now().Unix()
+	for id, r := range s.st.Revoked {
+		if r.Expires < now {
+			delete(s.st.Revoked, id)
+		}
+	}
+	if c.ExpiresAt.Unix() < now {
+		return nil // nothing to revoke
+	}
+	s.st.Revoked[c.ID] = revokedToken{Token: token, Expires: c.ExpiresAt.Unix()}
+	for id := range s.st.Clusters {
+		s.dirty[id] = true
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return s.save()
+}
+
+// Run pushes revocations to the registered clusters until ctx ends:
+// at once after a change, and again every PushInterval until each took
+// them.
+func (s *Service) Run(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.PushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.kick:
+		}
+		s.pushAll(ctx)
+	}
+}
+
+// ClusterTokensPath is where a cluster's gateways take revocations.
+const ClusterTokensPath = "/v1/tokens"
+
+// TokenMsg names a token (AIStore's body of a revocation and a login's
+// answer).
+type TokenMsg struct {
+	Token string `json:"token"`
+}
+
+func (s *Service) pushAll(ctx context.Context) {
+	s.mu.Lock()
+	type job struct {
+		id     string
+		urls   []string
+		tokens []string
+	}
+	var jobs []job
+	for id := range s.dirty {
+		c := s.st.Clusters[id]
+		if c == nil {
+			delete(s.dirty, id)
+			continue
+		}
+		j := job{id: id, urls: slices.Clone(c.URLs)}
+		for _, r := range s.st.Revoked {
+			j.tokens = append(j.tokens, r.Token)
+		}
+		jobs = append(jobs, j)
+	}
+	s.mu.Unlock()
+	if len(jobs) == 0 {
+		return
+	}
+	service, err := s.issue("authn", Grants{Perm: PermAdmin}, nil, time.Minute)
+	if err != nil {
+		s.cfg.Logger.Error("authn: cannot sign the service's token", "err", err)
+		return
+	}
+	for _, j := range jobs {
+		if err := s.push(ctx, j.urls, j.tokens, service); err != nil {
+			s.cfg.Logger.Warn("authn: revocations not delivered yet; retrying", "cluster", j.id, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		delete(s.dirty, j.id)
+		s.mu.Unlock()
+	}
+}
+
+// push sends every revoked token to the first gateway that answers.
+func (s *Service) push(ctx context.Context, urls, tokens []string, service string) error {
+	var last error = errors.New("no gateway URL")
+	for _, base := range urls {
+		last = nil
+		for _, t := range tokens {
+			body, _ := json.Marshal(TokenMsg{Token: t})
+			req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(base, "/")+ClusterTokensPath, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+service)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := s.cfg.Client.Do(req)
+			if err != nil {
+				last = err
+				break
+			}
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode >= 300 {
+				last = fmt.Errorf("%s: %s: %s", base, resp.Status, strings.TrimSpace(string(msg)))
+				break
+			}
+		}
+		if last == nil {
+			return nil
+		}
+	}
+	return last
+}

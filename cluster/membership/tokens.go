@@ -1,0 +1,58 @@
+package membership
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+)
+
+// MaxRevokedTokens bounds the revocation list; a revoked token leaves it
+// when it expires.
+const MaxRevokedTokens = 100_000
+
+// ErrTooManyRevoked refuses a revocation past MaxRevokedTokens.
+var ErrTooManyRevoked = errors.New("membership: too many revoked tokens that have not expired")
+
+// RevokedTokens are the ids (jti) of revoked, unexpired tokens with their
+// expiry (Unix seconds), versioned like the rest of the snapshot.
+type RevokedTokens struct {
+	Version int64            `json:"version"`
+	Tokens  map[string]int64 `json:"tokens,omitempty"`
+}
+
+// Has reports whether a token id is revoked.
+func (r *RevokedTokens) Has(id string) bool {
+	if r == nil {
+		return false
+	}
+	_, ok := r.Tokens[id]
+	return ok
+}
+
+// RevokedToken is the token of a RevokeToken change.
+type RevokedToken struct {
+	ID      string `json:"id"`
+	Expires int64  `json:"expires"`
+}
+
+// applyRevoke adds a token and drops those expired by the change's time.
+func applyRevoke(cur *RevokedTokens, c Change) (*RevokedTokens, error) {
+	if c.Token.ID == "" || len(c.Token.ID) > 256 {
+		return nil, fmt.Errorf("%w: %s needs a token id of at most 256 bytes", ErrUnknownChange, c.Kind)
+	}
+	next := &RevokedTokens{Tokens: map[string]int64{}}
+	if cur != nil {
+		next.Version = cur.Version
+		next.Tokens = maps.Clone(cur.Tokens)
+		if next.Tokens == nil {
+			next.Tokens = map[string]int64{}
+		}
+	}
+	maps.DeleteFunc(next.Tokens, func(_ string, expires int64) bool { return expires < c.Created })
+	if _, ok := next.Tokens[c.Token.ID]; !ok && len(next.Tokens) >= MaxRevokedTokens {
+		return nil, fmt.Errorf("%w (%d)", ErrTooManyRevoked, MaxRevokedTokens)
+	}
+	next.Tokens[c.Token.ID] = c.Token.Expires
+	next.Version++
+	return next, nil
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/store"
+)
+
+// defaultAuthnURL is the AuthN service's address when AIS_AUTHN_URL is
+// not set (AIStore's default port).
+const defaultAuthnURL = "http://localhost:52001"
+
+func authnURL() string {
+	if u := strings.TrimRight(os.Getenv("AIS_AUTHN_URL"), "/"); u != "" {
+		return u
+	}
+	return defaultAuthnURL
+}
+
+// tokenFile is where the CLI keeps the token.
+func tokenFile() string {
+	if f := os.Getenv(api.EnvTokenFile); f != "" {
+		return f
+	}
+	return api.DefaultTokenFile()
+}
+
+// authnCall sends a request to the AuthN service with the CLI's token and
+// decodes a JSON answer into out (when not nil).
+func authnCall(cmd *cobra.Command, method, path string, in, out any) error {
+	hc := &http.Client{Transport: api.NewTransportTLS(clientTLS), Timeout: time.Minute}
+	if err := authnDo(cmd.Context(), hc, authnURL(), api.TokenFromEnv(), method, path, in, out); err != nil {
+		return fmt.Errorf("AuthN service at %s (AIS_AUTHN_URL): %w", authnURL(), err)
+	}
+	return nil
+}
+
+// authnDo sends a request to an AuthN service at base.
+func authnDo(ctx context.Context, hc *http.Client, base, token, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(data))
+		}
+		return fmt.Errorf("%s (status %d)", e.Message, resp.StatusCode)
+	}
+	if out != nil && len(data) > 0 {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func newAuthCommand() *cobra.Command {
+	auth := &cobra.Command{
+		Use:   "auth",
+		Short: "Log in, and manage the users, roles and clusters of the AuthN service",
+		Long: "auth talks to the AuthN service at AIS_AUTHN_URL (default " + defaultAuthnURL + ").\n" +
+			"`ais auth login` keeps the token in " + tokenFile() + " (AIS_AUTHN_TOKEN_FILE); every command sends it,\n" +
+			"or the token in AIS_AUTHN_TOKEN. Permissions: GET, HEAD, PUT, DELETE, LIST, CREATE-BUCKET, DESTROY-BUCKET,\n" +
+			"ADMIN (everything); RO and RW stand for the read-only and bucket-owner sets. Built-in roles: admin,\n" +
+			"bucket-owner, read-only.",
+	}
+	auth.AddCommand(newLoginCommand(), newLogoutCommand(), newAuthAddCommand(), newAuthShowCommand(), newAuthRemoveCommand(), newRevokeCommand())
+	return auth
+}
+
+func newLoginCommand() *cobra.Command {
+	var password, cluster string
+	var expires time.Duration
+	cmd := &cobra.Command{
+		Use:   "login NAME -p PASSWORD",
+		Short: "Log in and keep the token for the following commands",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if password == "" {
+				return errors.New("a password is required: -p PASSWORD")
+			}
+			var out authn.TokenMsg
+			msg := map[string]any{"password": password}
+			if expires > 0 {
+				msg["expires_in"] = expires.String()
+			}
+			if cluster != "" {
+				msg["cluster_id"] = cluster
+			}
+			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+args[0], msg, &out); err != nil {
+				return err
+			}
+			path := tokenFile()
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return err
+			}
+			if err := os.WriteFile(path, []byte(out.Token+"\n"), 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Logged in as %s; the token is in %s\n", args[0], path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&password, "password", "p", "", "the user's password")
+	cmd.Flags().DurationVar(&expires, "expires", 0, "the token's lifetime (default: the service's, 24h)")
+	cmd.Flags().StringVar(&cluster, "cluster", "", "make the token valid for this cluster (its uuid) only")
+	return cmd
+}
+
+func newLogoutCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "Revoke the kept token and remove it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := tokenFile()
+			data, err := os.ReadFile(path)
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("not logged in: no %s", path)
+			}
+			if err != nil {
+				return err
+			}
+			token := strings.TrimSpace(string(data))
+			err = authnCall(cmd, http.MethodDelete, "/v1/tokens", authn.TokenMsg{Token: token}, nil)
+			if rmErr := os.Remove(path); rmErr != nil && err == nil {
+				err = rmErr
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Logged out; the token is revoked")
+			return nil
+		},
+	}
+}
+
+// grantFlags are the permission flags of users and roles.
+type grantFlags struct {
+	perm    string
+	buckets []string
+}
+
+func (g *grantFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&g.perm, "perm", "", "permissions on every bucket, comma-separated (e.g. GET,LIST or RO)")
+	cmd.Flags().StringArrayVar(&g.buckets, "bucket", nil, "permissions on one bucket: BUCKET=PERMS, e.g. ais://b=GET,PUT (repeatable)")
+}
+
+func (g *grantFlags) parse() (authn.Perm, map[string]authn.Perm, error) {
+	perm, err := authn.ParsePerm(g.perm)
+	if err != nil {
+		return 0, nil, fmt.Errorf("--perm: %w", err)
+	}
+	var buckets map[string]authn.Perm
+	for _, b := range g.buckets {
+		name, perms, ok := strings.Cut(b, "=")
+		if !ok {
+			return 0, nil, fmt.Errorf("--bucket %q: want BUCKET=PERMS", b)
+		}
+		bucket, err := store.ParseBucketURI(name)
+		if err != nil {
+			return 0, nil, fmt.Errorf("--bucket %q: %w", b, err)
+		}
+		p, err := authn.ParsePerm(perms)
+		if err != nil {
+			return 0, nil, fmt.Errorf("--bucket %q: %w", b, err)
+		}
+		if buckets == nil {
+			buckets = map[string]authn.Perm{}
+		}
+		buckets[bucket.String()] |= p
+	}
+	return perm, buckets, nil
+}
+
+func newAuthAddCommand() *cobra.Command {
+	add := &cobra.Command{Use: "add", Short: "Add a user, a role or a cluster"}
+	var password string
+	var roles, clusters []string
+	var userGrants, roleGrants grantFlags
+	user := &cobra.Command{
+		Use:   "user NAME -p PASSWORD [--role ROLE]... [--perm PERMS] [--bucket BUCKET=PERMS]...",
+		Short: "Add a user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if password == "" {
+				return errors.New("a password is required: -p PASSWORD")
+			}
+			perm, buckets, err := userGrants.parse()
+			if err != nil {
+				return err
+			}
+			u := authn.User{ID: args[0], Password: password, Roles: roles, Perm: perm, Buckets: buckets, Clusters: clusters}
+			if err := authnCall(cmd, http.MethodPost, "/v1/users", u, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Added user %s\n", args[0])
+			return nil
+		},
+	}
+	user.Flags().StringVarP(&password, "password", "p", "", "the user's password")
+	user.Flags().StringArrayVar(&roles, "role", nil, "a role of the user (repeatable): admin, bucket-owner, read-only or one added")
+	user.Flags().StringArrayVar(&clusters, "cluster", nil, "a cluster (uuid) the user may use (repeatable; default: all)")
+	userGrants.add(user)
+	var description string
+	role := &cobra.Command{
+		Use:   "role NAME [--perm PERMS] [--bucket BUCKET=PERMS]...",
+		Short: "Add a role",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			perm, buckets, err := roleGrants.parse()
+			if err != nil {
+				return err
+			}
+			if perm == 0 && len(buckets) == 0 {
+				return errors.New("a role needs --perm or --bucket")
+			}
+			if err := authnCall(cmd, http.MethodPost, "/v1/roles", authn.Role{ID: args[0], Description: description, Perm: perm, Buckets: buckets}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Added role %s\n", args[0])
+			return nil
+		},
+	}
+	role.Flags().StringVar(&description, "desc", "", "what the role is for")
+	roleGrants.add(role)
+	var id, alias string
+	cluster := &cobra.Command{
+		Use:   "cluster URL... [--id UUID] [--alias NAME]",
+		Short: "Register a cluster: its gateways take the revoked tokens",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out map[string]string
+			if err := authnCall(cmd, http.MethodPost, "/v1/clusters", authn.Cluster{ID: id, Alias: alias, URLs: args}, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Registered cluster %s\n", out["id"])
+			return nil
+		},
+	}
+	cluster.Flags().StringVar(&id, "id", "", "the cluster's uuid (ais cluster show)")
+	cluster.Flags().StringVar(&alias, "alias", "", "a name for the cluster")
+	add.AddCommand(user, role, cluster)
+	return add
+}
+
+func newAuthShowCommand() *cobra.Command {
+	show := &cobra.Command{Use: "show", Short: "Show users, roles or clusters"}
+	for _, kind := range []string{"user", "role", "cluster"} {
+		show.AddCommand(&cobra.Command{
+			Use:   kind + " [NAME]",
+			Short: "Show the " + kind + "s, or one",
+			Args:  cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				path := "/v1/" + kind + "s"
+				if len(args) == 1 {
+					if kind == "cluster" {
+						return errors.New("clusters are shown all at once")
+					}
+					path += "/" + args[0]
+				}
+				var out any
+				if err := authnCall(cmd, http.MethodGet, path, nil, &out); err != nil {
+					return err
+				}
+				return printJSON(out)
+			},
+		})
+	}
+	return show
+}
+
+func newAuthRemoveCommand() *cobra.Command {
+	rm := &cobra.Command{Use: "rm", Short: "Remove a user, a role or a cluster"}
+	for _, kind := range []string{"user", "role", "cluster"} {
+		rm.AddCommand(&cobra.Command{
+			Use:   kind + " NAME",
+			Short: "Remove a " + kind,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := authnCall(cmd, http.MethodDelete, "/v1/"+kind+"s/"+args[0], nil, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Removed %s %s\n", kind, args[0])
+				return nil
+			},
+		})
+	}
+	return rm
+}
+
+func newRevokeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke TOKEN",
+		Short: "Revoke a token (admin): every node of the registered clusters refuses it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			token := strings.TrimSpace(args[0])
+			if err := authnCall(cmd, http.MethodDelete, "/v1/tokens", authn.TokenMsg{Token: token}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "Revoked")
+			return nil
+		},
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
+)
+
+// roleAuthn is aisnode's role of the AuthN service.
+const roleAuthn = "authn"
+
+// authnAdmin is the first admin of a local cluster's AuthN service, logged
+// in.
+type authnAdmin struct {
+	url, name, token string
+	// shownPassword is what the start prints: the password, or where it
+	// is kept.
+	shownPassword string
+	client        *http.Client
+}
+
+// startAuthn starts the local AuthN service (unless it runs), waits for
+// it, and logs the first admin in. The admin comes from
+// AIS_AUTHN_SU_NAME and AIS_AUTHN_SU_PASS; without them it is "admin"
+// with a password generated once and kept in DIR/authn/admin-password.
+func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit func(error)) (*authnAdmin, error) {
+	if c.AuthKey == "" {
+		return nil, errors.New("the cluster has an AuthN service but no auth key")
+	}
+	if _, err := os.Stat(c.AuthKey); err != nil {
+		if err := os.WriteFile(c.AuthKey, []byte(authn.NewSecret()+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("auth key: %w", err)
+		}
+	}
+	if err := os.MkdirAll(c.AuthN.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	admin := &authnAdmin{url: fmt.Sprintf("%s://127.0.0.1:%d", c.scheme(), c.AuthN.Port), name: os.Getenv("AIS_AUTHN_SU_NAME"),
+		client: &http.Client{Transport: api.NewTransportTLS(tc), Timeout: 30 * time.Second}}
+	password := os.Getenv("AIS_AUTHN_SU_PASS")
+	if admin.name == "" {
+		admin.name = "admin"
+	}
+	admin.shownPassword = password
+	if password == "" {
+		kept := filepath.Join(c.AuthN.Dir, "admin-password")
+		if data, err := os.ReadFile(kept); err == nil {
+			password = strings.TrimSpace(string(data))
+		} else {
+			var b [12]byte
+			rand.Read(b[:])
+			password = hex.EncodeToString(b[:])
+			if err := os.WriteFile(kept, []byte(password+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+		}
+		admin.shownPassword = "$(cat " + kept + ")"
+	}
+	if !alive(c.AuthN.PID) {
+		// The service reads its first admin from the environment, which
+		// the launched process inherits.
+		os.Setenv("AIS_AUTHN_SU_NAME", admin.name)
+		os.Setenv("AIS_AUTHN_SU_PASS", password)
+		if err := c.launch(c.AuthN, "", onExit); err != nil {
+			return nil, err
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := admin.login(ctx, password)
+		if err == nil {
+			return admin, nil
+		}
+		if cause := context.Cause(ctx); cause != nil {
+			return nil, cause
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the AuthN service did not start (see %s): %w", filepath.Join(c.AuthN.Dir, "node.log"), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// login gets the admin's token.
+func (a *authnAdmin) login(ctx context.Context, password string) error {
+	var out authn.TokenMsg
+	if err := a.call(ctx, http.MethodPost, "/v1/users/"+a.name, map[string]string{"password": password}, &out); err != nil {
+		return err
+	}
+	a.token = out.Token
+	return nil
+}
+
+// register tells the service about the cluster, so that revoked tokens
+// reach its gateways.
+func (a *authnAdmin) register(ctx context.Context, client *api.Client, gateways []string) error {
+	smap, err := client.Map(ctx)
+	if err != nil {
+		return err
+	}
+	return a.call(ctx, http.MethodPost, "/v1/clusters", authn.Cluster{ID: smap.UUID, Alias: "local", URLs: gateways}, nil)
+}
+
+func (a *authnAdmin) call(ctx context.Context, method, path string, in, out any) error {
+	return authnDo(ctx, a.client, a.url, a.token, method, path, in, out)
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
+)
+
+// roleAuthn runs the AuthN service instead of a cluster node.
+const roleAuthn = "authn"
+
+// Environment of authentication (AIStore's names).
+const (
+	envAuthnSecret    = "AIS_AUTHN_SECRET_KEY"
+	envAuthnAdminName = "AIS_AUTHN_SU_NAME"
+	envAuthnAdminPass = "AIS_AUTHN_SU_PASS"
+)
+
+// authKeys returns the keys of -auth-key (a secret or a PEM RSA key) or
+// of $AIS_AUTHN_SECRET_KEY; nil when neither is given. The AuthN service
+// that has none makes a secret and keeps it in DATA/authn-secret, for the
+// nodes to be given.
+func authKeys(cfg config) (*authn.Keys, error) {
+	if cfg.AuthKey != "" {
+		return authn.LoadKeys(cfg.AuthKey)
+	}
+	if text := os.Getenv(envAuthnSecret); text != "" {
+		keys, err := authn.NewSecretKeys([]byte(text))
+		if err != nil {
+			return nil, fmt.Errorf("$%s: %w", envAuthnSecret, err)
+		}
+		return keys, nil
+	}
+	if cfg.Role != roleAuthn {
+		return nil, nil
+	}
+	kept := filepath.Join(cfg.Data, "authn-secret")
+	if _, err := os.Stat(kept); err == nil {
+		return authn.LoadKeys(kept)
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(kept, []byte(authn.NewSecret()+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("authn secret: %w", err)
+	}
+	return authn.LoadKeys(kept)
+}
+
+// runAuthn serves the AuthN service until ctx ends.
+func runAuthn(ctx context.Context, cfg config, logger *slog.Logger, serverTLS, clientTLS *tls.Config) error {
+	keys, err := authKeys(cfg)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return err
+	}
+	service, err := authn.NewService(authn.Config{
+		Keys:          keys,
+		StateFile:     filepath.Join(cfg.Data, "authn.json"),
+		AdminName:     os.Getenv(envAuthnAdminName),
+		AdminPassword: os.Getenv(envAuthnAdminPass),
+		TokenTTL:      cfg.TokenTTL,
+		// Revocations go to the clusters' gateways, trusted as nodes trust
+		// each other (-tls-ca).
+		Client: &http.Client{Transport: api.NewTransportTLS(clientTLS), Timeout: 10 * time.Second},
+		Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	go service.Run(ctx)
+	listener, err := listen(cfg.Host, cfg.Port, serverTLS)
+	if err != nil {
+		return err
+	}
+	server := &http.Server{Handler: service.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	logger.Info("AuthN service listening", "addr", listener.Addr().String(), "url", cfg.URL, "algorithm", keys.Algorithm(), "state", filepath.Join(cfg.Data, "authn.json"))
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(listener) }()
+	select {
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return server.Shutdown(shutdown)
+}

@@ -1,0 +1,198 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// authUser runs the CLI as one user: its own token file, the cluster's
+// AuthN service.
+type authUser struct {
+	t         *testing.T
+	endpoint  string
+	authnURL  string
+	tokenFile string
+}
+
+func (u *authUser) run(args ...string) (string, string, error) {
+	cmd := exec.Command(filepath.Join(binDir, "ais"), args...)
+	cmd.Env = append(os.Environ(), "AIS_ENDPOINT="+u.endpoint, "AIS_AUTHN_URL="+u.authnURL,
+		"AIS_AUTHN_TOKEN_FILE="+u.tokenFile, "AIS_AUTHN_TOKEN=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func (u *authUser) must(args ...string) string {
+	u.t.Helper()
+	out, errOut, err := u.run(args...)
+	if err != nil {
+		u.t.Fatalf("ais %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// refused runs a command that must fail and returns its stderr.
+func (u *authUser) refused(args ...string) string {
+	u.t.Helper()
+	out, errOut, err := u.run(args...)
+	if err == nil {
+		u.t.Fatalf("ais %s succeeded: %s", strings.Join(args, " "), out)
+	}
+	return errOut
+}
+
+func (u *authUser) token() string {
+	u.t.Helper()
+	data, err := os.ReadFile(u.tokenFile)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// TestAuth runs `ais cluster start --auth` (an AuthN service beside 1
+// gateway and 3 targets) and works through it as users do: nothing
+// without a login; an admin adds users; a bucket owner creates buckets,
+// writes objects and runs a dSort job; a read-only user reads but cannot
+// write; a revoked token is refused by every node within a metadata
+// round; an admin token opens no intra-cluster route.
+func TestAuth(t *testing.T) {
+	dir := t.TempDir()
+	port := freePortRange(t, 8)
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
+	admin := &authUser{t: t, endpoint: endpoint, tokenFile: filepath.Join(dir, "admin.token")}
+	cmd := exec.Command(filepath.Join(binDir, "ais"), "cluster", "start", "--auth", "--gateways", "1", "--targets", "3",
+		"--dir", filepath.Join(dir, "cluster"), "--port", strconv.Itoa(port), "--no-sync", "--aisnode", filepath.Join(binDir, "aisnode"))
+	cmd.Env = append(os.Environ(), "AIS_AUTHN_SU_NAME=admin", "AIS_AUTHN_SU_PASS=admin-pass", "AIS_AUTHN_TOKEN_FILE="+admin.tokenFile, "AIS_AUTHN_TOKEN=")
+	out, err := cmd.CombinedOutput()
+	t.Cleanup(func() { aisResult(endpoint, "cluster", "stop", "--dir", filepath.Join(dir, "cluster")) })
+	if err != nil {
+		t.Fatalf("ais cluster start --auth: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`AuthN.*(http://127\.0\.0\.1:\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("ais cluster start --auth does not print the AuthN endpoint:\n%s", out)
+	}
+	admin.authnURL = string(m[1])
+	user := func(name string) *authUser {
+		return &authUser{t: t, endpoint: endpoint, authnURL: admin.authnURL, tokenFile: filepath.Join(dir, name+".token")}
+	}
+	owner, reader := user("owner"), user("reader")
+
+	// Nothing without a token.
+	if msg := owner.refused("ls"); !strings.Contains(msg, "401") && !strings.Contains(strings.ToLower(msg), "token") {
+		t.Fatalf("ais ls without a login: %s", msg)
+	}
+	admin.must("auth", "login", "admin", "-p", "admin-pass")
+	admin.must("auth", "add", "user", "owner", "-p", "owner-pass", "--role", "bucket-owner")
+	admin.must("auth", "add", "user", "reader", "-p", "reader-pass", "--role", "read-only")
+	if msg := owner.refused("auth", "login", "owner", "-p", "wrong"); !strings.Contains(msg, "401") {
+		t.Fatalf("a wrong password: %s", msg)
+	}
+	owner.must("auth", "login", "owner", "-p", "owner-pass")
+	reader.must("auth", "login", "reader", "-p", "reader-pass")
+
+	// The bucket owner's work: buckets, objects, a dSort job.
+	owner.must("bucket", "create", "ais://src")
+	owner.must("archive", "gen-shards", "ais://src/in-{00..05}.tar", "--records", "20", "--record-size", "4KiB", "--exts", ".jpg,.cls")
+	spec := filepath.Join(dir, "spec.json")
+	os.WriteFile(spec, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"100KiB","algorithm":{"kind":"shuffle","seed":"7"}}`), 0o644)
+	owner.must("dsort", "start", spec, "--wait")
+	listing := owner.must("ls", "ais://dst")
+	if !strings.Contains(listing, "out-000.tar") {
+		t.Fatalf("dSort output under the owner's token:\n%s", listing)
+	}
+	src := filepath.Join(dir, "obj")
+	os.WriteFile(src, []byte("hello"), 0o644)
+	owner.must("put", src, "ais://src/hello")
+
+	// The read-only user reads, and cannot write.
+	got := filepath.Join(dir, "got")
+	reader.must("get", "ais://src/hello", got)
+	if data, _ := os.ReadFile(got); string(data) != "hello" {
+		t.Fatalf("read-only GET: %q", data)
+	}
+	if msg := reader.refused("put", src, "ais://src/nope"); !strings.Contains(msg, "403") || !strings.Contains(msg, "PUT") {
+		t.Fatalf("read-only PUT: %s", msg)
+	}
+	if msg := reader.refused("bucket", "create", "ais://mine"); !strings.Contains(msg, "CREATE-BUCKET") {
+		t.Fatalf("read-only bucket create: %s", msg)
+	}
+
+	// An admin token opens no intra-cluster route.
+	client := api.NewClient(endpoint).SetToken(admin.token())
+	smap, err := client.Map(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	for _, n := range smap.Nodes {
+		if n.Role.IsTarget() {
+			targets = append(targets, n.URL)
+		}
+	}
+	for _, path := range []string{"/v1/internal/status", "/v1/sort/stats"} {
+		req, _ := http.NewRequest(http.MethodGet, targets[0]+path, nil)
+		req.Header.Set("Authorization", "Bearer "+admin.token())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("an admin token on the intra route %s: %d, want 401", path, resp.StatusCode)
+		}
+	}
+
+	// A revoked token: the AuthN service pushes it to the gateway, whose
+	// next metadata round reaches every target.
+	victim := owner.token()
+	admin.must("auth", "revoke", victim)
+	start := time.Now()
+	for _, url := range append([]string{endpoint}, targets...) {
+		for {
+			req, _ := http.NewRequest(http.MethodGet, url+"/v1/daemon?what=snode", nil)
+			req.Header.Set("Authorization", "Bearer "+victim)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				break
+			}
+			if time.Since(start) > 15*time.Second {
+				t.Fatalf("%s still takes a revoked token after %s", url, time.Since(start))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Logf("the revoked token was refused by the gateway and the 3 targets %s after the revocation", time.Since(start).Round(time.Millisecond))
+	if msg := owner.refused("ls", "ais://src"); !strings.Contains(msg, "revoked") {
+		t.Fatalf("the owner after the revocation: %s", msg)
+	}
+	// The reader's token still works, and a new login of the owner too.
+	reader.must("ls", "ais://src")
+	owner.must("auth", "login", "owner", "-p", "owner-pass")
+	owner.must("ls", "ais://src")
+	owner.must("auth", "logout")
+	if msg := owner.refused("ls", "ais://src"); !strings.Contains(msg, "401") && !strings.Contains(strings.ToLower(msg), "token") {
+		t.Fatalf("after logout: %s", msg)
+	}
+}

@@ -1,0 +1,344 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store"
+)
+
+// access says what a request needs: a permission on a bucket ("" for one
+// on the cluster as a whole). public routes need nothing.
+type access func(r *http.Request) (authn.Perm, string)
+
+// public marks a route that answers without a token.
+var public access = nil
+
+// onCluster needs a permission on the cluster as a whole.
+func onCluster(p authn.Perm) access {
+	return func(*http.Request) (authn.Perm, string) { return p, "" }
+}
+
+// onBucket needs a permission on the route's {bucket}.
+func onBucket(p authn.Perm) access {
+	return func(r *http.Request) (authn.Perm, string) { return p, bucketKey(r) }
+}
+
+// bucketKey names the request's bucket as grants do ("ais://b").
+func bucketKey(r *http.Request) string {
+	b, err := bucketOf(r)
+	if err != nil {
+		return ""
+	}
+	return b.String()
+}
+
+// actionPerms are what bucket actions need; an action not listed needs
+// ADMIN.
+var actionPerms = map[string]authn.Perm{
+	api.ActionCreateBucket:    authn.PermCreateBucket,
+	api.ActionDestroyBucket:   authn.PermDestroyBucket,
+	api.ActionDeleteListRange: authn.PermDelete,
+	api.ActionEvictListRange:  authn.PermDelete,
+	api.ActionEvictRemote:     authn.PermDelete,
+	api.ActionPrefetch:        authn.PermGet,
+	api.ActionCopyBucket:      authn.PermGet, // and PUT on the destination, checked by the handler
+	api.ActionCopyListRange:   authn.PermGet,
+	api.ActionIndexShards:     authn.PermPut,
+}
+
+// byAction needs what the body's action needs, on the route's {bucket};
+// an empty body is the route's default action. The body is read (bounded)
+// and put back for the handler.
+func byAction(defaultAction string) access {
+	return func(r *http.Request) (authn.Perm, string) {
+		action := defaultAction
+		if body, err := readBody(r); err == nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if len(body) > 0 {
+				var msg api.ActionMessage
+				if json.Unmarshal(body, &msg) == nil {
+					action = msg.Action
+				} else {
+					action = ""
+				}
+			}
+		} else {
+			r.Body = io.NopCloser(bytes.NewReader(nil))
+		}
+		if p, ok := actionPerms[action]; ok {
+			return p, bucketKey(r)
+		}
+		return authn.PermAdmin, bucketKey(r)
+	}
+}
+
+// objectAccess needs the permission named by the method.
+func objectAccess(r *http.Request) (authn.Perm, string) {
+	p := map[string]authn.Perm{http.MethodGet: authn.PermGet, http.MethodHead: authn.PermHead,
+		http.MethodPut: authn.PermPut, http.MethodDelete: authn.PermDelete}[r.Method]
+	if p == 0 {
+		p = authn.PermAdmin
+	}
+	return p, bucketKey(r)
+}
+
+// Redirect grants: a gateway that authorized an object request says so
+// in the redirect's query, signed with the cluster secret, so that the
+// target need not see the token (HTTP clients drop Authorization on a
+// redirect to another host).
+const (
+	queryGrant = "agrant"
+	grantTTL   = 2 * time.Minute
+)
+
+// grant returns the grant of a redirected request: "EXPIRY.USER.MAC".
+func (n *Node) grant(method, path, user string) string {
+	expires := strconv.FormatInt(time.Now().Add(grantTTL).Unix(), 10)
+	user = base64.RawURLEncoding.EncodeToString([]byte(user))
+	return expires + "." + user + "." + n.grantMAC(method, path, expires, user)
+}
+
+func (n *Node) grantMAC(method, path, expires, user string) string {
+	mac := hmac.New(sha256.New, n.config.Secret)
+	fmt.Fprintf(mac, "ais-grant\n%s\n%s\n%s\n%s", method, path, expires, user)
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// checkGrant reports whether the request carries a valid grant for its
+// method and path.
+func (n *Node) checkGrant(r *http.Request) bool {
+	g := r.URL.Query().Get(queryGrant)
+	if g == "" || len(g) > 1024 {
+		return false
+	}
+	expires, rest, ok := strings.Cut(g, ".")
+	user, mac, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
+		return false
+	}
+	t, err := strconv.ParseInt(expires, 10, 64)
+	if err != nil || time.Now().Unix() > t {
+		return false
+	}
+	want := n.grantMAC(r.Method, r.URL.EscapedPath(), expires, user)
+	return hmac.Equal([]byte(mac), []byte(want))
+}
+
+// authorize checks a request's token against what it needs: nil, or an
+// error the caller answers (401 or 403, naming the permission). It
+// returns the token's user, "" when auth is off.
+func (n *Node) authorize(r *http.Request, need authn.Perm, bucket string) (string, error) {
+	if n.verifier == nil || r.Context().Value(nodeKey{}) != nil {
+		return "", nil
+	}
+	c, err := n.verifier.Verify(requestToken(r))
+	if err != nil {
+		return "", fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
+	}
+	if !c.Allows(need, bucket) {
+		on := "the cluster"
+		if bucket != "" {
+			on = bucket
+		}
+		return c.Subject, fmt.Errorf("%w: %w: user %q may not %s %s: it needs %s on %s", api.ErrForbidden, authn.ErrForbidden, c.Subject, r.Method, r.URL.Path, need, on)
+	}
+	return c.Subject, nil
+}
+
+// requestToken is the bearer token, or an S3 client's session token.
+func requestToken(r *http.Request) string {
+	if t := authn.BearerToken(r); t != "" {
+		return t
+	}
+	if t := r.Header.Get("X-Amz-Security-Token"); t != "" {
+		return t
+	}
+	return r.URL.Query().Get("X-Amz-Security-Token")
+}
+
+// guard wraps a handler with the check of what its route needs.
+func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
+	if n.verifier == nil || need == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if ok, err := n.fromNode(r); ok || err != nil {
+			if err != nil {
+				n.writeError(w, r, err)
+				return
+			}
+			h(w, asNode(r))
+			return
+		}
+		perm, bucket := need(r)
+		if _, err := n.authorize(r, perm, bucket); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// guardObject checks an object request: a valid redirect grant (on a
+// target) or a token; a gateway that redirects adds its grant.
+func (n *Node) guardObject(h http.HandlerFunc) http.HandlerFunc {
+	if n.verifier == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if n.config.Role.IsTarget() && n.checkGrant(r) {
+			h(w, r)
+			return
+		}
+		if ok, err := n.fromNode(r); ok || err != nil {
+			if err != nil {
+				n.writeError(w, r, err)
+				return
+			}
+			h(w, asNode(r))
+			return
+		}
+		perm, bucket := objectAccess(r)
+		user, err := n.authorize(r, perm, bucket)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		h(w, withUser(r, user))
+	}
+}
+
+// fromNode reports whether a request is signed by a node of the cluster
+// (a target copying objects for a job, a gateway proxying): nodes act for
+// users the gateway authorized. A request that claims to be signed but is
+// not is refused.
+func (n *Node) fromNode(r *http.Request) (bool, error) {
+	if r.Header.Get(peer.HeaderMAC) == "" {
+		return false, nil
+	}
+	if _, err := n.auth.Verify(r); err != nil {
+		return false, fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
+	}
+	return true, nil
+}
+
+// nodeKey marks a request a node of the cluster signed.
+type nodeKey struct{}
+
+func asNode(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), nodeKey{}, true))
+}
+
+// userKey carries an authorized user to the redirect.
+type userKey struct{}
+
+func withUser(r *http.Request, user string) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+}
+
+// authorizeBucket checks a permission on one more bucket than the route's
+// (the destination of a copy, a dSort job's input and output).
+func (n *Node) authorizeBucket(r *http.Request, need authn.Perm, b store.Bucket) error {
+	_, err := n.authorize(r, need, b.String())
+	return err
+}
+
+// handleRevokeToken takes a revoked token (from the AuthN service, with an
+// admin's token) into the cluster's revocation list, which the next
+// metadata round hands to every node.
+func (n *Node) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
+	if n.verifier == nil {
+		n.writeError(w, r, badRequest("authentication is not enabled on this cluster"))
+		return
+	}
+	var msg authn.TokenMsg
+	if err := decodeBody(r, &msg); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	c, err := n.config.Auth.Parse(msg.Token)
+	if err != nil {
+		n.writeError(w, r, badRequest("token to revoke: %w", err))
+		return
+	}
+	now := time.Now().Unix()
+	if c.ExpiresAt.Unix() < now || n.control.Current().Tokens.Has(c.ID) {
+		return // expired or revoked already
+	}
+	change := membership.Change{Kind: membership.RevokeToken, Created: now, Token: membership.RevokedToken{ID: c.ID, Expires: c.ExpiresAt.Unix()}}
+	if _, err := n.control.Propose(r.Context(), change); err != nil {
+		n.writeError(w, r, membershipError(err))
+		return
+	}
+	n.logger.Info("token revoked", "user", c.Subject, "id", c.ID)
+}
+
+// newVerifier checks tokens against the cluster's id and revocations.
+func (n *Node) newVerifier() *authn.Verifier {
+	return authn.NewVerifier(n.config.Auth, authn.VerifierOptions{
+		Cluster: func() string {
+			if m := n.currentMap(); m != nil {
+				return m.UUID
+			}
+			return ""
+		},
+		Revoked: func(id string) bool { return n.control.Current().Tokens.Has(id) },
+	})
+}
+
+// authorizeS3 checks an S3 request's token (its session token, or a
+// bearer token): the permission its method needs on its bucket, and GET
+// on the source of a copy. The request goes on with the token in its
+// context, for the native API the S3 API calls.
+func (n *Node) authorizeS3(r *http.Request, bucket, key string) (*http.Request, error) {
+	var need authn.Perm
+	q := r.URL.Query()
+	switch {
+	case bucket == "":
+		need = authn.PermList
+	case key == "":
+		need = map[string]authn.Perm{http.MethodGet: authn.PermList, http.MethodHead: authn.PermHead,
+			http.MethodPut: authn.PermCreateBucket, http.MethodDelete: authn.PermDestroyBucket}[r.Method]
+		if r.Method == http.MethodPost && q.Has("delete") {
+			need = authn.PermDelete
+		}
+		if r.Method == http.MethodPut && (q.Has("versioning") || q.Has("tagging") || q.Has("policy") || q.Has("acl") || q.Has("cors") || q.Has("lifecycle")) {
+			need = authn.PermAdmin
+		}
+	default:
+		need = map[string]authn.Perm{http.MethodGet: authn.PermGet, http.MethodHead: authn.PermHead,
+			http.MethodPut: authn.PermPut, http.MethodPost: authn.PermPut, http.MethodDelete: authn.PermDelete}[r.Method]
+	}
+	if need == 0 {
+		need = authn.PermAdmin
+	}
+	b := store.Bucket{Name: bucket}.String()
+	if bucket == "" {
+		b = ""
+	}
+	if _, err := n.authorize(r, need, b); err != nil {
+		return r, err
+	}
+	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" && r.Method == http.MethodPut {
+		srcBucket, _, _ := strings.Cut(strings.TrimPrefix(src, "/"), "/")
+		if _, err := n.authorize(r, authn.PermGet, store.Bucket{Name: srcBucket}.String()); err != nil {
+			return r, err
+		}
+	}
+	return r.WithContext(api.WithToken(r.Context(), requestToken(r))), nil
+}
