@@ -9,11 +9,28 @@
 
 // ---------------------------------------------------------------- requests
 
-// authorize adds the headers every request of the console carries. AIS-Go
-// has no authentication yet (issue 18): when it has, the token goes here
-// and every call below sends it.
+// authorize adds the headers every request of the console carries: the
+// user's token, when the cluster checks tokens. The token lives in this
+// tab's session storage only.
+const tokenKey = 'ais-token';
 function authorize(headers) {
+  const token = sessionStorage.getItem(tokenKey);
+  if (token) {
+    headers.set('Authorization', 'Bearer ' + token);
+  }
   return headers;
+}
+
+// askToken asks for a token after a 401 and keeps it; false when the user
+// gives none.
+function askToken(message) {
+  const token = window.prompt(`${message}\n\nThis cluster checks user tokens. Paste yours ` +
+    '(`ais auth login NAME -p PASS` keeps it in ~/.config/ais/cli/auth.token):');
+  if (!token || !token.trim()) {
+    return false;
+  }
+  sessionStorage.setItem(tokenKey, token.trim());
+  return true;
 }
 
 // RequestError is a failed request: status 0 when the gateway did not
@@ -35,6 +52,7 @@ async function call(method, path, options = {}) {
       url.searchParams.set(key, String(value));
     }
   }
+  const used = sessionStorage.getItem(tokenKey);
   const init = {method, headers: authorize(new Headers(options.headers || {})), cache: 'no-store'};
   if (options.body !== undefined) {
     init.body = options.body;
@@ -44,6 +62,14 @@ async function call(method, path, options = {}) {
     response = await fetch(url, init);
   } catch (err) {
     throw new RequestError(0, `${method} ${url.pathname}: the gateway does not answer (${err.message})`);
+  }
+  if (response.status === 401 && !options.retried && options.body === undefined) {
+    const err = await requestError(method, url, response);
+    // Another request may have asked already: then its token is tried.
+    if (sessionStorage.getItem(tokenKey) !== used || askToken(err.message)) {
+      return call(method, path, Object.assign({}, options, {retried: true}));
+    }
+    throw err;
   }
   if (!response.ok) {
     throw await requestError(method, url, response);
