@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/selfsigned"
 )
 
 // authUser runs the CLI as one user: its own token file, the cluster's
@@ -25,12 +26,14 @@ type authUser struct {
 	endpoint  string
 	authnURL  string
 	tokenFile string
+	// ca is the CA file of an HTTPS cluster.
+	ca string
 }
 
 func (u *authUser) run(args ...string) (string, string, error) {
 	cmd := exec.Command(filepath.Join(binDir, "ais"), args...)
 	cmd.Env = append(os.Environ(), "AIS_ENDPOINT="+u.endpoint, "AIS_AUTHN_URL="+u.authnURL,
-		"AIS_AUTHN_TOKEN_FILE="+u.tokenFile, "AIS_AUTHN_TOKEN=")
+		"AIS_AUTHN_TOKEN_FILE="+u.tokenFile, "AIS_AUTHN_TOKEN=", "AIS_CLIENT_CA="+u.ca)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -65,6 +68,85 @@ func (u *authUser) token() string {
 	return strings.TrimSpace(string(data))
 }
 
+// startAuthCluster runs `ais cluster start --auth` (an AuthN service
+// beside 1 gateway and 3 targets), with extra start flags (TLS), and
+// returns the admin (not logged in), a maker of users and the endpoint.
+func startAuthCluster(t *testing.T, dir string, flags ...string) (*authUser, func(string) *authUser, string) {
+	port := freePortRange(t, 8)
+	scheme, ca := "http", ""
+	for i, f := range flags {
+		if f == "--tls-cert" {
+			scheme, ca = "https", flags[i+1]
+		}
+	}
+	endpoint := fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
+	admin := &authUser{t: t, endpoint: endpoint, tokenFile: filepath.Join(dir, "admin.token"), ca: ca}
+	args := append([]string{"cluster", "start", "--auth", "--gateways", "1", "--targets", "3",
+		"--dir", filepath.Join(dir, "cluster"), "--port", strconv.Itoa(port), "--no-sync", "--aisnode", filepath.Join(binDir, "aisnode")}, flags...)
+	cmd := exec.Command(filepath.Join(binDir, "ais"), args...)
+	cmd.Env = append(os.Environ(), "AIS_AUTHN_SU_NAME=admin", "AIS_AUTHN_SU_PASS=admin-pass", "AIS_AUTHN_TOKEN_FILE="+admin.tokenFile, "AIS_AUTHN_TOKEN=")
+	out, err := cmd.CombinedOutput()
+	t.Cleanup(func() { aisResult(endpoint, "cluster", "stop", "--dir", filepath.Join(dir, "cluster")) })
+	if err != nil {
+		t.Fatalf("ais cluster start --auth: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`AuthN.*(` + scheme + `://127\.0\.0\.1:\d+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("ais cluster start --auth does not print the AuthN endpoint:\n%s", out)
+	}
+	admin.authnURL = string(m[1])
+	user := func(name string) *authUser {
+		return &authUser{t: t, endpoint: endpoint, authnURL: admin.authnURL, tokenFile: filepath.Join(dir, name+".token"), ca: ca}
+	}
+	return admin, user, endpoint
+}
+
+// TestAuthHTTPS: the same AuthN service and cluster over HTTPS with a
+// self-signed certificate: logins, the permissions, a revocation.
+func TestAuthHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, err := selfsigned.Write(dir, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, user, _ := startAuthCluster(t, dir, "--tls-cert", cert, "--tls-key", key)
+	if !strings.HasPrefix(admin.authnURL, "https://") {
+		t.Fatalf("the AuthN service of an HTTPS cluster at %s", admin.authnURL)
+	}
+	reader := user("reader")
+	admin.must("auth", "login", "admin", "-p", "admin-pass")
+	admin.must("auth", "add", "user", "reader", "-p", "reader-pass", "--role", "read-only")
+	reader.must("auth", "login", "reader", "-p", "reader-pass")
+	admin.must("bucket", "create", "ais://b")
+	src := filepath.Join(dir, "obj")
+	os.WriteFile(src, []byte("over tls"), 0o644)
+	admin.must("put", src, "ais://b/o")
+	if out := reader.must("get", "ais://b/o", "-"); out != "over tls" {
+		t.Fatalf("read-only GET over HTTPS: %q", out)
+	}
+	if msg := reader.refused("put", src, "ais://b/p"); !strings.Contains(msg, "403") {
+		t.Fatalf("read-only PUT over HTTPS: %s", msg)
+	}
+	// Without trusting the certificate the CLI refuses the cluster.
+	untrusted := *reader
+	untrusted.ca = ""
+	if msg := untrusted.refused("ls", "ais://b"); !strings.Contains(msg, "certificate") {
+		t.Fatalf("an untrusted certificate: %s", msg)
+	}
+	admin.must("auth", "revoke", reader.token())
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, msg, err := reader.run("ls", "ais://b")
+		if err != nil && strings.Contains(msg, "revoked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the revoked token still works over HTTPS: %v %s", err, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestAuth runs `ais cluster start --auth` (an AuthN service beside 1
 // gateway and 3 targets) and works through it as users do: nothing
 // without a login; an admin adds users; a bucket owner creates buckets,
@@ -73,25 +155,7 @@ func (u *authUser) token() string {
 // round; an admin token opens no intra-cluster route.
 func TestAuth(t *testing.T) {
 	dir := t.TempDir()
-	port := freePortRange(t, 8)
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
-	admin := &authUser{t: t, endpoint: endpoint, tokenFile: filepath.Join(dir, "admin.token")}
-	cmd := exec.Command(filepath.Join(binDir, "ais"), "cluster", "start", "--auth", "--gateways", "1", "--targets", "3",
-		"--dir", filepath.Join(dir, "cluster"), "--port", strconv.Itoa(port), "--no-sync", "--aisnode", filepath.Join(binDir, "aisnode"))
-	cmd.Env = append(os.Environ(), "AIS_AUTHN_SU_NAME=admin", "AIS_AUTHN_SU_PASS=admin-pass", "AIS_AUTHN_TOKEN_FILE="+admin.tokenFile, "AIS_AUTHN_TOKEN=")
-	out, err := cmd.CombinedOutput()
-	t.Cleanup(func() { aisResult(endpoint, "cluster", "stop", "--dir", filepath.Join(dir, "cluster")) })
-	if err != nil {
-		t.Fatalf("ais cluster start --auth: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`AuthN.*(http://127\.0\.0\.1:\d+)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("ais cluster start --auth does not print the AuthN endpoint:\n%s", out)
-	}
-	admin.authnURL = string(m[1])
-	user := func(name string) *authUser {
-		return &authUser{t: t, endpoint: endpoint, authnURL: admin.authnURL, tokenFile: filepath.Join(dir, name+".token")}
-	}
+	admin, user, endpoint := startAuthCluster(t, dir)
 	owner, reader := user("owner"), user("reader")
 
 	// Nothing without a token.
@@ -133,6 +197,27 @@ func TestAuth(t *testing.T) {
 	}
 	if msg := reader.refused("bucket", "create", "ais://mine"); !strings.Contains(msg, "CREATE-BUCKET") {
 		t.Fatalf("read-only bucket create: %s", msg)
+	}
+
+	// S3 clients send the token as their session token (awscli).
+	awsWith := func(token string, args ...string) (string, error) {
+		env := append(clientEnv(dir), "AWS_SESSION_TOKEN="+token)
+		cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", endpoint + "/s3"}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := awsWith(reader.token(), "s3", "cp", "s3://src/hello", "-"); err != nil || out != "hello" {
+		t.Fatalf("aws s3 cp with the reader's session token: %v %q", err, out)
+	}
+	if out, err := awsWith(reader.token(), "s3", "cp", src, "s3://src/by-s3"); err == nil || !strings.Contains(out, "AccessDenied") {
+		t.Fatalf("aws s3 cp (PUT) with a read-only token: %v %s", err, out)
+	}
+	if out, err := awsWith(owner.token(), "s3", "cp", src, "s3://src/by-s3"); err != nil {
+		t.Fatalf("aws s3 cp (PUT) with the owner's token: %v %s", err, out)
+	}
+	if out, err := awsWith("", "s3", "ls", "s3://src"); err == nil || !strings.Contains(out, "AccessDenied") {
+		t.Fatalf("aws s3 ls without a token: %v %s", err, out)
 	}
 
 	// An admin token opens no intra-cluster route.

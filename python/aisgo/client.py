@@ -493,6 +493,21 @@ def _meta_from_headers(h: Mapping[str, str], size: Optional[int]) -> Dict[str, A
     }
 
 
+def token_from_env() -> str:
+    """The token of ``$AIS_AUTHN_TOKEN``, else of the token file; "" when none."""
+    token = os.environ.get("AIS_AUTHN_TOKEN", "").strip()
+    if token:
+        return token
+    path = os.environ.get("AIS_AUTHN_TOKEN_FILE") or os.path.join(
+        os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config"), "ais", "cli", "auth.token"
+    )
+    try:
+        with open(path, "rb") as f:
+            return f.read(64 << 10).decode().strip()
+    except OSError:
+        return ""
+
+
 class Client:
     """A client of an AIS-Go (or AIStore) cluster through its gateway.
 
@@ -505,6 +520,10 @@ class Client:
             wait (not a whole transfer); None waits forever.
         pool_size: kept-alive connections per node, for threaded use.
         verify: TLS verification for https endpoints (as requests takes it).
+        token: the user's token, for a cluster that checks tokens; default
+            ``$AIS_AUTHN_TOKEN``, else the file ``$AIS_AUTHN_TOKEN_FILE``
+            names, else ``~/.config/ais/cli/auth.token`` (where
+            ``ais auth login`` keeps it), else none.
 
     The client is safe to use from several threads, and to pickle into
     DataLoader workers (each process opens its own connections).
@@ -517,6 +536,7 @@ class Client:
         *,
         pool_size: int = 32,
         verify: Union[bool, str] = True,
+        token: Optional[str] = None,
     ) -> None:
         if endpoint is None:
             endpoint = os.environ.get("AIS_ENDPOINT") or "http://localhost:8080"
@@ -531,6 +551,7 @@ class Client:
         self.timeout = timeout
         self.pool_size = pool_size
         self.verify = verify
+        self.token = token if token is not None else token_from_env()
         self._lock = threading.Lock()
         self._sess: Optional[requests.Session] = None
         self._sess_pid = 0
@@ -584,6 +605,8 @@ class Client:
                 s.mount("https://", adapter)
                 s.verify = self.verify
                 s.headers["User-Agent"] = "aisgo-python"
+                if self.token:
+                    s.headers["Authorization"] = "Bearer " + self.token
                 self._sess, self._sess_pid = s, pid
             return self._sess
 

@@ -177,3 +177,44 @@ def test_package_imports_without_torch():
     code = "import sys, aisgo, aisgo.index, aisgo.client; assert 'torch' not in sys.modules; print(aisgo.__version__)"
     p = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=root), capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_token_is_sent(monkeypatch, tmp_path):
+    """A token (given, from $AIS_AUTHN_TOKEN or from the token file) goes
+    with every request as a bearer token."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.headers.get("Authorization"))
+            body = b"[]"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        token_file = tmp_path / "auth.token"
+        token_file.write_text("from-file\n")
+        monkeypatch.setenv("AIS_AUTHN_TOKEN_FILE", str(token_file))
+        monkeypatch.delenv("AIS_AUTHN_TOKEN", raising=False)
+        aisgo.Client(endpoint).list_buckets()
+        monkeypatch.setenv("AIS_AUTHN_TOKEN", "from-env")
+        aisgo.Client(endpoint).list_buckets()
+        aisgo.Client(endpoint, token="given").list_buckets()
+        monkeypatch.delenv("AIS_AUTHN_TOKEN")
+        monkeypatch.setenv("AIS_AUTHN_TOKEN_FILE", str(tmp_path / "none"))
+        aisgo.Client(endpoint).list_buckets()
+    finally:
+        server.shutdown()
+    assert seen == ["Bearer from-file", "Bearer from-env", "Bearer given", None]
