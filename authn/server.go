@@ -151,6 +151,12 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, err)
 		return
 	}
+	select {
+	case s.logins <- struct{}{}:
+		defer func() { <-s.logins }()
+	case <-r.Context().Done():
+		return
+	}
 	token, err := s.Login(r.PathValue("id"), msg.Password, time.Duration(msg.ExpiresIn), msg.ClusterID)
 	if err != nil {
 		s.cfg.Logger.Info("authn: login refused", "user", r.PathValue("id"), "remote", r.RemoteAddr, "err", err)

@@ -100,6 +100,9 @@ type Service struct {
 	// dirty are the clusters that have not taken every revocation.
 	dirty map[string]bool
 	kick  chan struct{}
+	// logins bounds the password checks that run at once: each is
+	// deliberately slow, and a flood of logins must not take every core.
+	logins chan struct{}
 }
 
 // maxStateBody bounds a request body of the service.
@@ -128,7 +131,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, dirty: map[string]bool{}, kick: make(chan struct{}, 1)}
+	s := &Service{cfg: cfg, dirty: map[string]bool{}, kick: make(chan struct{}, 1), logins: make(chan struct{}, 2)}
 	s.verifier = NewVerifier(cfg.Keys, VerifierOptions{Revoked: s.isRevoked, Now: cfg.Now})
 	data, err := os.ReadFile(cfg.StateFile)
 	switch {
