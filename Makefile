@@ -4,12 +4,30 @@ GO      ?= go
 BIN     := bin
 RESULTS := benchmarks/results
 
-.PHONY: all build test vet tools unit e2e python lint demo bench bench-dsort clean
+.PHONY: all build image test vet tools unit e2e python lint demo bench bench-dsort clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The container image: static binaries built here, then a builder that
+# only copies files (deploy/image/Containerfile is FROM scratch, no RUN).
+# IMAGE_TOOL is podman, else buildah, else docker; IMAGE_FLAGS are its
+# global flags (e.g. --storage-driver vfs where overlay mounts are refused).
+IMAGE       ?= aisgo/aisnode:latest
+IMAGE_CTX   ?= $(BIN)/image
+IMAGE_TOOL  ?= $(firstword $(foreach t,podman buildah docker,$(if $(shell command -v $(t) 2>/dev/null),$(t))))
+IMAGE_FLAGS ?=
+IMAGE_BUILD  = $(if $(filter buildah,$(IMAGE_TOOL)),buildah $(IMAGE_FLAGS) bud,$(IMAGE_TOOL) $(IMAGE_FLAGS) build)
+
+image:
+	@[ -n "$(IMAGE_TOOL)" ] || { echo "make image: no podman, buildah or docker; apt-get install buildah"; exit 1; }
+	rm -rf $(IMAGE_CTX)
+	mkdir -p $(IMAGE_CTX)/ais-data
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(IMAGE_CTX)/ ./cmd/aisnode ./cmd/ais
+	cp deploy/image/passwd deploy/image/group /etc/ssl/certs/ca-certificates.crt $(IMAGE_CTX)/
+	$(IMAGE_BUILD) -f deploy/image/Containerfile -t $(IMAGE) $(IMAGE_CTX)
 
 # vet, the unit tests with the race detector, then the end-to-end tests
 # with real processes on loopback.

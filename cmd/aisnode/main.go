@@ -277,6 +277,9 @@ func parse(args []string) (config, error) {
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("port %d is out of range", cfg.Port)
 	}
+	if err := checkHost(cfg.Host); err != nil {
+		return cfg, err
+	}
 	if len(cfg.Mountpaths) == 0 {
 		cfg.Mountpaths = []string{filepath.Join(cfg.Data, "mp1")}
 	}

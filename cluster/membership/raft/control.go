@@ -622,6 +622,11 @@ func (c *Control) noQuorum(ctx context.Context) error {
 // push sends the snapshot to the nodes that do not follow the log (the
 // targets).
 func (c *Control) push(ctx context.Context, s membership.Snapshot) map[string]error {
+	// A target behind a dead link drops packets rather than refusing
+	// them: without a bound, every change and keepalive round would wait
+	// for it. One that misses a push gets the next round's.
+	ctx, cancel := context.WithTimeout(ctx, max(c.config.KeepaliveTimeout/2, time.Second))
+	defer cancel()
 	return membership.PushAll(ctx, c.config.Transport, s, c.config.Self.ID, allowEmpty(s), func(n cluster.Node) bool { return !n.Role.IsGateway() })
 }
 
