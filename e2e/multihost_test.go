@@ -99,7 +99,7 @@ func TestMultiHostTargetCut(t *testing.T) {
 		t.Fatal("no object on the target to cut")
 	}
 	transport := api.NewTransport()
-	transport.DialContext = lab.dial
+	transport.DialContext = lab.Dial
 	plain := &http.Client{Transport: transport, Timeout: 5 * time.Second}
 	get := func(name string) (int, string, []byte) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/v1/objects/b/"+name, nil)
@@ -188,7 +188,7 @@ func TestMultiHostGatewayPartition(t *testing.T) {
 		}
 	}
 	transport := api.NewTransport()
-	transport.DialContext = lab.dial
+	transport.DialContext = lab.Dial
 	plain := &http.Client{Transport: transport, Timeout: 15 * time.Second}
 	// create asks one gateway, and only it, to create a bucket.
 	create := func(g *labHost, bucket string) (int, string) {
@@ -282,7 +282,7 @@ func TestMultiHostUnreachableURL(t *testing.T) {
 	lab := newNetLab(t)
 	gws, _ := lab.startCluster(1, 1)
 	bad := lab.addHost("t9")
-	wrong := "http://" + lab.subnet + ".250:8080" // an address no host has
+	wrong := "http://" + lab.Subnet + ".250:8080" // an address no host has
 	bad.start("target", gws[0].url(), "-url", wrong)
 	select {
 	case <-bad.exited:

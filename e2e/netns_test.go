@@ -3,138 +3,102 @@
 package e2e
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/netlab"
 )
 
-// netLab is a network of "hosts" made of network namespaces: each host a
-// namespace with its own address on a bridge that lives in a switch
-// namespace, which is also where the test's clients connect from. Nothing
-// of it touches the machine's own network; everything goes at cleanup,
-// also when the test fails.
+// netLab is a network of hosts made of network namespaces
+// (internal/netlab), with an aisnode on each host; the test's clients
+// connect from the switch namespace. Everything goes at cleanup, also when
+// the test fails.
 type netLab struct {
+	*netlab.Lab
 	t      *testing.T
-	id     string // a few hex digits in every name
-	subnet string // "10.213.N"
-	sw     string // the switch namespace
 	dir    string
 	secret string
 	hosts  []*labHost
-	mu     sync.Mutex
 }
 
 // labHost is one host of the lab and the aisnode it runs.
 type labHost struct {
-	lab      *netLab
-	name, ns string
-	ip       string
-	port     int // the port on the switch side of the veth
-	swLink   string
-	role     string
-	dir      string
-	args     []string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	*netlab.Host
+	lab    *netLab
+	name   string
+	dir    string
+	args   []string
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
-// newNetLab creates the switch namespace, or skips the test without root:
-// namespaces need it (CI has it).
+// newNetLab creates the lab, or skips the test without root: namespaces
+// need it (CI has it).
 func newNetLab(t *testing.T) *netLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
+	lab, err := netlab.New()
+	if errors.Is(err, netlab.ErrNotRoot) {
 		t.Skip("network namespace tests need root (ip netns); run them as root, as CI does")
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("network namespace tests need iproute2's ip")
-	}
-	var b [3]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	lab := &netLab{t: t, id: id, subnet: fmt.Sprintf("10.213.%d", b[0]), sw: "aisw-" + id, dir: t.TempDir()}
-	lab.secret = filepath.Join(lab.dir, "cluster-secret")
-	if err := os.WriteFile(lab.secret, []byte(testSecret.String()), 0o600); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(lab.close)
-	lab.ip("netns", "add", lab.sw)
-	lab.ip("-n", lab.sw, "link", "set", "lo", "up")
-	lab.ip("-n", lab.sw, "link", "add", "br0", "type", "bridge")
-	lab.ip("-n", lab.sw, "addr", "add", lab.subnet+".1/24", "dev", "br0")
-	lab.ip("-n", lab.sw, "link", "set", "br0", "up")
-	return lab
-}
-
-// ip runs iproute2's ip; a failure fails the test.
-func (l *netLab) ip(args ...string) {
-	l.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		l.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	l := &netLab{Lab: lab, t: t, dir: t.TempDir()}
+	l.secret = filepath.Join(l.dir, "cluster-secret")
+	t.Cleanup(l.close)
+	if err := os.WriteFile(l.secret, []byte(testSecret.String()), 0o600); err != nil {
+		t.Fatal(err)
 	}
+	return l
 }
 
-// close stops every node and removes the namespaces (and with them the
-// veths and the bridge).
+// close stops every node, then removes the namespaces.
 func (l *netLab) close() {
 	for _, h := range l.hosts {
 		h.kill()
 	}
-	for _, h := range l.hosts {
-		exec.Command("ip", "netns", "del", h.ns).Run()
-	}
-	exec.Command("ip", "netns", "del", l.sw).Run()
+	l.Lab.Close()
 	if l.t.Failed() {
 		for _, h := range l.hosts {
 			data, _ := os.ReadFile(filepath.Join(h.dir, "node.log"))
 			if len(data) > 3000 {
 				data = data[len(data)-3000:]
 			}
-			l.t.Logf("%s (%s) log:\n%s", h.name, h.ip, data)
+			l.t.Logf("%s (%s) log:\n%s", h.name, h.IP, data)
 		}
 	}
 }
 
-// addHost makes a host: its namespace, a veth to the bridge, an address.
+// addHost makes a host.
 func (l *netLab) addHost(name string) *labHost {
 	l.t.Helper()
-	n := len(l.hosts) + 10
-	h := &labHost{lab: l, name: name, ns: "ais" + name + "-" + l.id, ip: fmt.Sprintf("%s.%d", l.subnet, n),
-		swLink: fmt.Sprintf("v%s%s", name, l.id), dir: filepath.Join(l.dir, name)}
+	host, err := l.AddHost(name)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	h := &labHost{Host: host, lab: l, name: name, dir: filepath.Join(l.dir, name)}
 	l.hosts = append(l.hosts, h)
-	l.ip("netns", "add", h.ns)
-	l.ip("-n", h.ns, "link", "set", "lo", "up")
-	l.ip("-n", l.sw, "link", "add", h.swLink, "type", "veth", "peer", "name", "eth0", "netns", h.ns)
-	l.ip("-n", l.sw, "link", "set", h.swLink, "master", "br0", "up")
-	l.ip("-n", h.ns, "addr", "add", h.ip+"/24", "dev", "eth0")
-	l.ip("-n", h.ns, "link", "set", "eth0", "up")
 	return h
 }
 
 // url is the node's URL: its own address, port 8080 on every host.
-func (h *labHost) url() string { return "http://" + net.JoinHostPort(h.ip, "8080") }
+func (h *labHost) url() string { return "http://" + net.JoinHostPort(h.IP, "8080") }
 
 // start runs aisnode in the host's namespace, bound to its address.
 func (h *labHost) start(role, join string, extra ...string) {
 	h.lab.t.Helper()
-	h.role = role
-	h.args = append([]string{"netns", "exec", h.ns, filepath.Join(binDir, "aisnode"), "-role", role, "-id", h.name,
-		"-host", h.ip, "-port", "8080", "-data", h.dir, "-secret-file", h.lab.secret, "-no-sync",
+	h.args = append([]string{"-role", role, "-id", h.name,
+		"-host", h.IP, "-port", "8080", "-data", h.dir, "-secret-file", h.lab.secret, "-no-sync",
 		"-keepalive", "500ms", "-keepalive-timeout", "3s"}, extra...)
 	if join != "" {
 		h.args = append(h.args, "-join", join)
@@ -151,7 +115,7 @@ func (h *labHost) run() {
 	if err != nil {
 		h.lab.t.Fatal(err)
 	}
-	h.cmd = exec.Command("ip", h.args...)
+	h.cmd = h.Command(filepath.Join(binDir, "aisnode"), h.args...)
 	h.cmd.Stdout, h.cmd.Stderr = log, log
 	if err := h.cmd.Start(); err != nil {
 		h.lab.t.Fatal(err)
@@ -170,70 +134,53 @@ func (h *labHost) kill() {
 	}
 }
 
-// cut takes the host's link down: nothing reaches it, nothing leaves it.
-func (h *labHost) cut() { h.lab.ip("-n", h.lab.sw, "link", "set", h.swLink, "down") }
+// cut takes the host's link down.
+func (h *labHost) cut() {
+	if err := h.Cut(); err != nil {
+		h.lab.t.Fatal(err)
+	}
+}
 
 // heal brings the link back.
-func (h *labHost) heal() { h.lab.ip("-n", h.lab.sw, "link", "set", h.swLink, "up") }
+func (h *labHost) heal() {
+	if err := h.Heal(); err != nil {
+		h.lab.t.Fatal(err)
+	}
+}
 
-// partition cuts the host off from the given hosts, both ways, by
-// blackhole routes; the test's clients still reach every host.
+// partition cuts the host off from others, both ways.
 func (h *labHost) partition(from ...*labHost) {
-	for _, o := range from {
-		h.lab.ip("-n", h.ns, "route", "add", "blackhole", o.ip+"/32")
-		h.lab.ip("-n", o.ns, "route", "add", "blackhole", h.ip+"/32")
+	if err := h.Partition(hostsOf(from)...); err != nil {
+		h.lab.t.Fatal(err)
 	}
 }
 
-// rejoin removes the partition's routes.
+// rejoin ends a partition.
 func (h *labHost) rejoin(from ...*labHost) {
-	for _, o := range from {
-		h.lab.ip("-n", h.ns, "route", "del", "blackhole", o.ip+"/32")
-		h.lab.ip("-n", o.ns, "route", "del", "blackhole", h.ip+"/32")
+	if err := h.Rejoin(hostsOf(from)...); err != nil {
+		h.lab.t.Fatal(err)
 	}
 }
 
-// dial connects from the switch namespace, where the clients are: the
-// socket is made on a thread moved into that namespace for the call.
-func (l *netLab) dial(ctx context.Context, network, address string) (net.Conn, error) {
-	runtime.LockOSThread()
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, err
+func hostsOf(hosts []*labHost) []*netlab.Host {
+	out := make([]*netlab.Host, len(hosts))
+	for i, h := range hosts {
+		out[i] = h.Host
 	}
-	defer self.Close()
-	target, err := os.Open("/var/run/netns/" + l.sw)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("enter the switch namespace: %w", err)
-	}
-	conn, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, network, address)
-	if restore := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); restore != nil {
-		// The thread stays in the other namespace: it must not run other
-		// goroutines, so it ends with this one (no UnlockOSThread).
-		return conn, err
-	}
-	runtime.UnlockOSThread()
-	return conn, err
+	return out
 }
 
 // client returns an API client that reaches the cluster from the switch.
 func (l *netLab) client(endpoint string) *api.Client {
 	transport := api.NewTransport()
-	transport.DialContext = l.dial
+	transport.DialContext = l.Dial
 	return api.NewClientWith(endpoint, &http.Client{Transport: transport})
 }
 
 // ais runs the CLI in the switch namespace.
 func (l *netLab) ais(endpoint string, args ...string) string {
 	l.t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.sw, filepath.Join(binDir, "ais")}, args...)...)
+	cmd := l.SwitchCommand(filepath.Join(binDir, "ais"), args...)
 	cmd.Env = append(os.Environ(), "AIS_ENDPOINT="+endpoint)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -262,7 +209,7 @@ func (l *netLab) startCluster(gateways, targets int) (gws, tgts []*labHost) {
 	}
 	m := l.waitMap(gws[0].url(), gateways+targets)
 	for _, n := range m.Nodes {
-		if strings.Contains(n.URL, "127.0.0.1") || !strings.HasPrefix(n.URL, "http://"+l.subnet+".") {
+		if strings.Contains(n.URL, "127.0.0.1") || !strings.HasPrefix(n.URL, "http://"+l.Subnet+".") {
 			l.t.Fatalf("node %s advertises %s, not its own host's address", n.ID, n.URL)
 		}
 	}
