@@ -10,7 +10,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/aisgo/aisgo/authn"
-	"github.com/aisgo/aisgo/gateway/peer"
 )
 
 // The auth suite measures what user authentication costs: GETs of
@@ -69,14 +68,10 @@ func runAuth(ctx context.Context, cfg Config) ([]Result, error) {
 // authentication on (an HS256 secret, an admin token for the clients) or
 // off.
 func startAuthCluster(ctx context.Context, dir, aisnode string, on bool) (*localCluster, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	c := &localCluster{dir: dir, aisnode: aisnode}
+	if err := c.withSecret(); err != nil {
 		return nil, err
 	}
-	secret := filepath.Join(dir, "cluster-secret")
-	if err := os.WriteFile(secret, []byte(peer.NewSecret().String()), 0o600); err != nil {
-		return nil, err
-	}
-	c := &localCluster{dir: dir, aisnode: aisnode, args: []string{"-secret-file", secret}}
 	if on {
 		keyFile := filepath.Join(dir, "authn-secret")
 		text := authn.NewSecret()

@@ -1,10 +1,12 @@
 package benchmarks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/netlab"
 	"github.com/aisgo/aisgo/internal/pool"
 )
 
@@ -41,18 +44,24 @@ type localCluster struct {
 	// token is sent by the cluster's clients (a cluster with user
 	// authentication on).
 	token string
+	// lab, when set, puts every node on a host of its own (a network
+	// namespace): the clients connect through its switch.
+	lab *netlab.Lab
 }
 
 // clusterNode is one aisnode process.
 type clusterNode struct {
 	name, role string
 	dir        string
+	host       string // "" is 127.0.0.1
 	port       int
 	cmd        *exec.Cmd
 	exited     chan struct{}
 }
 
-func (n *clusterNode) url() string { return fmt.Sprintf("http://127.0.0.1:%d", n.port) }
+func (n *clusterNode) url() string {
+	return "http://" + net.JoinHostPort(cmp.Or(n.host, "127.0.0.1"), strconv.Itoa(n.port))
+}
 
 // startLocalCluster starts one gateway and the given number of targets,
 // and waits until all are in the cluster map.
@@ -69,18 +78,28 @@ func startLocalClusterOf(ctx context.Context, dir, aisnode string, gateways, tar
 // startLocalClusterEnv is startLocalClusterOf with more environment for
 // the nodes (an S3 backend's credentials and endpoint).
 func startLocalClusterEnv(ctx context.Context, dir, aisnode string, gateways, targets int, env []string, args ...string) (*localCluster, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	c := &localCluster{dir: dir, aisnode: aisnode, args: args, env: env}
+	if err := c.withSecret(); err != nil {
 		return nil, err
 	}
-	secret := filepath.Join(dir, "cluster-secret")
-	if err := os.WriteFile(secret, []byte(peer.NewSecret().String()), 0o600); err != nil {
-		return nil, err
-	}
-	c := &localCluster{dir: dir, aisnode: aisnode, args: append([]string{"-secret-file", secret}, args...), env: env}
 	if err := c.start(ctx, gateways, targets); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// withSecret makes the cluster's directory and secret, and hands the
+// secret to every node.
+func (c *localCluster) withSecret() error {
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	secret := filepath.Join(c.dir, "cluster-secret")
+	if err := os.WriteFile(secret, []byte(peer.NewSecret().String()), 0o600); err != nil {
+		return err
+	}
+	c.args = append([]string{"-secret-file", secret}, c.args...)
+	return nil
 }
 
 // start launches the first gateway, then the other gateways and the
@@ -115,6 +134,11 @@ func (c *localCluster) start(ctx context.Context, gateways, targets int) error {
 // client returns a client that knows every gateway.
 func (c *localCluster) client() *api.Client {
 	client := api.NewClient(c.endpoint).SetToken(c.token)
+	if c.lab != nil {
+		transport := api.NewTransport()
+		transport.DialContext = c.lab.Dial
+		client = api.NewClientWith(c.endpoint, &http.Client{Transport: transport}).SetToken(c.token)
+	}
 	for _, n := range c.nodes {
 		if n.role == "gateway" {
 			client.AddGateways(n.url())
@@ -163,6 +187,9 @@ func freePort() (int, error) {
 // launch starts one node, logging to node.log in its directory. The
 // first node is the primary gateway; the others join it.
 func (c *localCluster) launch(name, role string) (*clusterNode, error) {
+	if c.lab != nil {
+		return c.launchAt(name, role, 8080) // a host of its own: any port
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -180,7 +207,14 @@ func (c *localCluster) launchAt(name, role string, port int) (*clusterNode, erro
 		return nil, err
 	}
 	defer logFile.Close()
-	args := []string{"-role", role, "-id", name, "-host", "127.0.0.1", "-port", strconv.Itoa(port), "-data", n.dir, "-log-level", "warn"}
+	var host *netlab.Host
+	if c.lab != nil {
+		if host, err = c.lab.AddHost(name); err != nil {
+			return nil, err
+		}
+		n.host = host.IP
+	}
+	args := []string{"-role", role, "-id", name, "-host", cmp.Or(n.host, "127.0.0.1"), "-port", strconv.Itoa(port), "-data", n.dir, "-log-level", "warn"}
 	switch {
 	case len(c.nodes) == 0:
 		c.endpoint = n.url()
@@ -196,6 +230,9 @@ func (c *localCluster) launchAt(name, role string, port int) (*clusterNode, erro
 		args = append(args, "-join", c.endpoint)
 	}
 	n.cmd = exec.Command(c.aisnode, append(args, c.args...)...)
+	if host != nil {
+		n.cmd = host.Command(c.aisnode, append(args, c.args...)...)
+	}
 	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
 	if len(c.env) > 0 {
 		n.cmd.Env = append(os.Environ(), c.env...)

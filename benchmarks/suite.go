@@ -52,7 +52,7 @@ type Suite struct {
 // Suites returns every suite, in the order a full run measures them. A
 // new suite is one more entry here.
 func Suites() []Suite {
-	return []Suite{baselineSuite(), storeSuite(), httpSuite(), loaderSuite(), formatsSuite(), dsortSuite(), peerAuthSuite(), controlPlaneSuite(), protectionSuite(), s3Suite(), datapathSuite(), remoteSuite(), pythonSuite(), authSuite()}
+	return []Suite{baselineSuite(), storeSuite(), httpSuite(), loaderSuite(), formatsSuite(), dsortSuite(), peerAuthSuite(), controlPlaneSuite(), protectionSuite(), s3Suite(), datapathSuite(), remoteSuite(), pythonSuite(), authSuite(), multihostSuite()}
 }
 
 // SuiteNames returns the names of Suites().
