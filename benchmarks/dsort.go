@@ -12,12 +12,13 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
-	"golang.org/x/sync/errgroup"
 )
 
 // The dSort suite reshards a generated dataset of 100 KiB records in tar

@@ -13,10 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
-	"golang.org/x/sync/errgroup"
 )
 
 // Naming chooses the names of the objects a load puts.
