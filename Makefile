@@ -19,7 +19,8 @@ IMAGE       ?= aisgo/aisnode:latest
 IMAGE_CTX   ?= $(BIN)/image
 IMAGE_TOOL  ?= $(firstword $(foreach t,podman buildah docker,$(if $(shell command -v $(t) 2>/dev/null),$(t))))
 IMAGE_FLAGS ?=
-IMAGE_BUILD  = $(if $(filter buildah,$(IMAGE_TOOL)),buildah $(IMAGE_FLAGS) bud,$(IMAGE_TOOL) $(IMAGE_FLAGS) build)
+# bud: older buildahs have no build alias.
+IMAGE_BUILD  = $(IMAGE_TOOL) $(IMAGE_FLAGS) $(if $(filter buildah,$(notdir $(IMAGE_TOOL))),bud,build)
 
 image:
 	@[ -n "$(IMAGE_TOOL)" ] || { echo "make image: no podman, buildah or docker; apt-get install buildah"; exit 1; }
