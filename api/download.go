@@ -123,3 +123,9 @@ func (c *Client) DownloadStatus(ctx context.Context, id string) (DownloadStatus,
 func (c *Client) AbortDownload(ctx context.Context, id string) error {
 	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/download/abort", query: url.Values{QueryDownloadID: {id}}}, nil)
 }
+
+// RemoveDownload forgets an ended download job; a running one is refused
+// (ErrConflict).
+func (c *Client) RemoveDownload(ctx context.Context, id string) error {
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/download/remove", query: url.Values{QueryDownloadID: {id}}}, nil)
+}

@@ -144,6 +144,30 @@ func TestDownloader(t *testing.T) {
 		}
 	}
 
+	// An ended job can be removed from the list; a running one cannot.
+	running, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "aborted"}, Template: slow.url + "/g/{000..039}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.RemoveDownload(ctx, running); !errors.Is(err, api.ErrConflict) {
+		t.Fatalf("removing a running download: %v, want a conflict", err)
+	}
+	if err := client.AbortDownload(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	waitDownload(t, client, running)
+	for _, ended := range []string{id, running} {
+		if err := client.RemoveDownload(ctx, ended); err != nil {
+			t.Fatalf("remove the ended download %s: %v", ended, err)
+		}
+		if _, err := client.DownloadStatus(ctx, ended); !errors.Is(err, api.ErrJobNotFound) {
+			t.Fatalf("a removed download's status: %v, want not found", err)
+		}
+	}
+	if err := client.RemoveDownload(ctx, id); !errors.Is(err, api.ErrJobNotFound) {
+		t.Fatalf("removing a removed download: %v", err)
+	}
+
 	// A job timeout ends a job that runs too long, what it stored whole.
 	ais(t, c.endpoint, "bucket", "create", "ais://timed")
 	id, err = client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "timed"}, Template: slow.url + "/f/{000..039}", JobTimeout: "1s"})

@@ -455,6 +455,28 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 	return s, nil
 }
 
+// handleDownloadRemove serves DELETE /v1/download/remove?id=: an ended
+// job leaves the list (AIStore's remove); a running one is refused.
+func (n *Node) handleDownloadRemove(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	id := r.URL.Query().Get(api.QueryDownloadID)
+	if s, err := n.downloadStatus(r.Context(), id); err != nil {
+		n.writeError(w, r, err)
+		return
+	} else if s.Running {
+		n.writeError(w, r, fmt.Errorf("%w: download %s is running: abort it first", api.ErrConflict, id))
+		return
+	}
+	if err := n.removeClusterJob(r.Context(), id); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
 // handleDownloadAbort serves DELETE /v1/download/abort?id=.
 func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 	if err := n.requireGateway(); err != nil {

@@ -41,6 +41,7 @@ var statuses = []struct {
 	{api.ErrJobBusy, http.StatusConflict},
 	{pipeline.ErrJobBusy, http.StatusConflict},
 	{pipeline.ErrJobNotFound, http.StatusNotFound},
+	{pipeline.ErrJobRunning, http.StatusConflict},
 	{store.ErrMountpath, http.StatusBadRequest},
 	{store.ErrInvalidPart, http.StatusBadRequest},
 	{api.ErrNoQuorum, http.StatusServiceUnavailable},

@@ -398,7 +398,13 @@ func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("%w", err))
 		return
 	}
-	if err := n.jobs.Abort(id, fmt.Errorf("by a user request to gateway %s", r.URL.Query().Get(api.QueryProxyID))); err != nil {
+	var err error
+	if r.URL.Query().Get("remove") == "true" {
+		err = n.jobs.Remove(id)
+	} else {
+		err = n.jobs.Abort(id, fmt.Errorf("by a user request to gateway %s", r.URL.Query().Get(api.QueryProxyID)))
+	}
+	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -589,6 +595,17 @@ func (n *Node) jobRunning(ctx context.Context, kind string, b store.Bucket) bool
 
 // stopClusterJob aborts a job on every target.
 func (n *Node) stopClusterJob(ctx context.Context, id string) error {
+	return n.onEveryTarget(ctx, id, n.peer.AbortJob)
+}
+
+// removeClusterJob forgets an ended job on every target.
+func (n *Node) removeClusterJob(ctx context.Context, id string) error {
+	return n.onEveryTarget(ctx, id, n.peer.ForgetJob)
+}
+
+// onEveryTarget does something to a job on every reachable target; the
+// job must be known to one at least.
+func (n *Node) onEveryTarget(ctx context.Context, id string, do func(context.Context, cluster.Node, string) error) error {
 	if err := pipeline.ValidateJobID(id); err != nil {
 		return badRequest("%w", err)
 	}
@@ -598,7 +615,7 @@ func (n *Node) stopClusterJob(ctx context.Context, id string) error {
 		if !t.Role.IsTarget() {
 			continue
 		}
-		err := n.peer.AbortJob(ctx, t, id)
+		err := do(ctx, t, id)
 		switch {
 		case err == nil:
 			found = true

@@ -82,6 +82,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onCluster(authn.PermPut)},
+		{http.MethodDelete, "/v1/download/remove", n.handleDownloadRemove, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodGet, console.Prefix, console.Handler(func(w http.ResponseWriter, r *http.Request) {
 			n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such console file: %s", r.URL.Path))
 		}).ServeHTTP, gateways, false, public}, // static files: no data, and a browser sends no token for a page

@@ -194,6 +194,21 @@ func (j *Jobs) Abort(id string, cause error) error {
 	return nil
 }
 
+// Remove forgets an ended job.
+func (j *Jobs) Remove(id string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	job, ok := j.jobs[id]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	if job.state.Running {
+		return fmt.Errorf("%w: %s: abort it first", ErrJobRunning, id)
+	}
+	delete(j.jobs, id)
+	return nil
+}
+
 // Wait waits until a job ends and returns its state.
 func (j *Jobs) Wait(ctx context.Context, id string) (JobState, error) {
 	j.mu.Lock()

@@ -173,3 +173,8 @@ func (c *Client) StartJob(ctx context.Context, on cluster.Node, req JobRequest) 
 func (c *Client) AbortJob(ctx context.Context, on cluster.Node, id string) error {
 	return c.Call(ctx, http.MethodDelete, on.URL+"/v1/internal/jobs/"+url.PathEscape(id), nil, nil)
 }
+
+// ForgetJob asks a target to forget an ended job of its registry.
+func (c *Client) ForgetJob(ctx context.Context, on cluster.Node, id string) error {
+	return c.Call(ctx, http.MethodDelete, on.URL+"/v1/internal/jobs/"+url.PathEscape(id)+"?remove=true", nil, nil)
+}
