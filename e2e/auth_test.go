@@ -5,7 +5,9 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,6 +220,62 @@ func TestAuth(t *testing.T) {
 	}
 	if out, err := awsWith("", "s3", "ls", "s3://src"); err == nil || !strings.Contains(out, "AccessDenied") {
 		t.Fatalf("aws s3 ls without a token: %v %s", err, out)
+	}
+
+	// The console: a browser without a token gets the login form; the
+	// form keeps a valid token in the console's cookie, which opens the
+	// console's files and nothing else.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	page := func(cookie string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, endpoint+"/console/", nil)
+		req.Header.Set("Accept", "text/html")
+		if cookie != "" {
+			req.Header.Set("Cookie", "ais_token="+cookie)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := page(""); status != http.StatusUnauthorized || !strings.Contains(body, "<form") {
+		t.Fatalf("the console without a token: %d %.200s", status, body)
+	}
+	login := func(origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, endpoint+"/console/", strings.NewReader(url.Values{"token": {reader.token()}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := login("http://evil.example"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a console login from another origin: %d", resp.StatusCode)
+	}
+	resp := login(endpoint)
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "ais_token" && c.SameSite == http.SameSiteStrictMode {
+			cookie = c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || cookie == "" {
+		t.Fatalf("the console's login: %d, cookie %q", resp.StatusCode, cookie)
+	}
+	if status, body := page(cookie); status != http.StatusOK || !strings.Contains(body, "app.js") {
+		t.Fatalf("the console with its cookie: %d", status)
+	}
+	req, _ := http.NewRequest(http.MethodGet, endpoint+"/v1/buckets", nil)
+	req.Header.Set("Cookie", "ais_token="+cookie)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the API with only the console's cookie: %v %v", resp.StatusCode, err)
 	}
 
 	// An admin token opens no intra-cluster route.

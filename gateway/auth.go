@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -17,6 +18,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
@@ -160,7 +162,8 @@ func (n *Node) authorize(r *http.Request, need authn.Perm, bucket string) (strin
 	return c.Subject, nil
 }
 
-// requestToken is the bearer token, or an S3 client's session token.
+// requestToken is the bearer token, or an S3 client's session token; for
+// the console, the token of its cookie (its files) or of its login form.
 func requestToken(r *http.Request) string {
 	if t := authn.BearerToken(r); t != "" {
 		return t
@@ -168,7 +171,50 @@ func requestToken(r *http.Request) string {
 	if t := r.Header.Get("X-Amz-Security-Token"); t != "" {
 		return t
 	}
+	if strings.HasPrefix(r.URL.Path, console.Prefix) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == console.LoginPath:
+			r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
+			return strings.TrimSpace(r.PostFormValue("token"))
+		case r.Method == http.MethodGet:
+			if c, err := r.Cookie(console.TokenCookie); err == nil {
+				return c.Value
+			}
+		}
+		return ""
+	}
 	return r.URL.Query().Get("X-Amz-Security-Token")
+}
+
+// wantsHTML reports a browser's navigation, which gets the console's
+// login page rather than a JSON error.
+func wantsHTML(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// handleConsoleLogin keeps the token the console's login form posted (the
+// route's guard verified it) in the console's cookie.
+func (n *Node) handleConsoleLogin(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != console.LoginPath {
+		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
+		return
+	}
+	if n.verifier == nil {
+		http.Redirect(w, r, console.Prefix, http.StatusSeeOther)
+		return
+	}
+	// Another site's form must not log the browser in as someone else.
+	if origin := r.Header.Get("Origin"); origin != "" && !strings.HasSuffix(origin, "://"+r.Host) {
+		n.writeError(w, r, fmt.Errorf("%w: a console login from another origin (%s)", api.ErrForbidden, origin))
+		return
+	}
+	token := requestToken(r)
+	c, err := n.verifier.Verify(token)
+	if err != nil {
+		n.writeError(w, r, fmt.Errorf("%w: %w", api.ErrUnauthorized, err))
+		return
+	}
+	console.SetToken(w, r, token, c.ExpiresAt.Time)
 }
 
 // guard wraps a handler with the check of what its route needs.
@@ -187,6 +233,10 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 		}
 		perm, bucket := need(r)
 		if _, err := n.authorize(r, perm, bucket); err != nil {
+			if strings.HasPrefix(r.URL.Path, console.Prefix) && errors.Is(err, api.ErrUnauthorized) && wantsHTML(r) {
+				console.WriteLogin(w, http.StatusUnauthorized, err.Error())
+				return
+			}
 			n.writeError(w, r, err)
 			return
 		}

@@ -85,7 +85,8 @@ func (n *Node) routeTable() []route {
 		{http.MethodDelete, "/v1/download/remove", n.handleDownloadRemove, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodGet, console.Prefix, console.Handler(func(w http.ResponseWriter, r *http.Request) {
 			n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such console file: %s", r.URL.Path))
-		}).ServeHTTP, gateways, false, public}, // static files: no data, and a browser sends no token for a page
+		}).ServeHTTP, gateways, false, onCluster(authn.PermList)}, // a browser sends the token as a cookie (see requestToken)
+		{http.MethodPost, console.LoginPath, n.handleConsoleLogin, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, authn.ClusterTokensPath, n.handleRevokeToken, gateways, false, onCluster(authn.PermAdmin)},
 
 		{http.MethodPut, "/v1/metasync", n.handleMetasync, everyNode, true, nil},

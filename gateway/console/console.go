@@ -2,6 +2,8 @@ package console
 
 import (
 	"bytes"
+	"html"
+	"io"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -95,4 +97,44 @@ func Handler(notFound http.HandlerFunc) http.Handler {
 		header.Set("ETag", file.etag)
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(file.data))
 	})
+}
+
+// LoginPath is where the login form posts a token (with auth on): the
+// console's own path, by POST.
+const LoginPath = Prefix
+
+// TokenCookie carries the console's token: the browser sends it when it
+// loads the console's files (SameSite=Strict), which a bearer header
+// cannot do; the API calls of the page send the token as a bearer header.
+const TokenCookie = "ais_token"
+
+// loginPolicy lets the login page post its form to this origin only.
+const loginPolicy = "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// WriteLogin answers a request for the console that has no valid token:
+// the status (401 or 403) with a form to paste a token into.
+func WriteLogin(w http.ResponseWriter, status int, message string) {
+	header := w.Header()
+	header.Set("Content-Type", "text/html; charset=utf-8")
+	header.Set("Content-Security-Policy", loginPolicy)
+	header.Set("X-Content-Type-Options", "nosniff")
+	header.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	var b strings.Builder
+	b.WriteString(`<!doctype html><html><head><meta charset="utf-8"><title>AIS-Go: log in</title>` +
+		`<link rel="stylesheet" href="` + Prefix + `style.css"></head><body><main><h1>AIS-Go</h1>` +
+		`<p>This cluster checks user tokens. Paste yours (<code>ais auth login NAME -p PASS</code> keeps it in ` +
+		`<code>~/.config/ais/cli/auth.token</code>).</p><p class="error">`)
+	b.WriteString(html.EscapeString(message))
+	b.WriteString(`</p><form method="post" action="` + LoginPath + `"><textarea name="token" rows="6" cols="80" required></textarea>` +
+		`<p><button type="submit">Log in</button></p></form></main></body></html>`)
+	io.WriteString(w, b.String())
+}
+
+// SetToken keeps a verified token in the console's cookie until it
+// expires, and sends the browser to the console.
+func SetToken(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: token, Path: "/", Expires: expires,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }

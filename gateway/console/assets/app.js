@@ -14,11 +14,22 @@
 // tab's session storage only.
 const tokenKey = 'ais-token';
 function authorize(headers) {
-  const token = sessionStorage.getItem(tokenKey);
+  const token = sessionStorage.getItem(tokenKey) || cookieToken();
   if (token) {
     headers.set('Authorization', 'Bearer ' + token);
   }
   return headers;
+}
+
+// cookieToken is the token the login page kept in the console's cookie.
+function cookieToken() {
+  for (const part of document.cookie.split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === 'ais_token') {
+      return value.join('=');
+    }
+  }
+  return '';
 }
 
 // askToken asks for a token after a 401 and keeps it; false when the user
