@@ -155,17 +155,26 @@ func do(t *testing.T, h http.Handler, method, path, bearer string, body any) (in
 func TestServiceUsersRolesAndRevocation(t *testing.T) {
 	dir := t.TempDir()
 	var pushed []string
+	var keys S3KeysMsg
 	var mu sync.Mutex
 	cluster := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var msg TokenMsg
-		json.NewDecoder(r.Body).Decode(&msg)
-		if _, err := testServiceKeys.Parse(BearerToken(r)); r.Method != http.MethodDelete || r.URL.Path != ClusterTokensPath || err != nil {
-			w.WriteHeader(http.StatusBadRequest)
+		if _, err := testServiceKeys.Parse(BearerToken(r)); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
 		mu.Lock()
-		pushed = append(pushed, msg.Token)
-		mu.Unlock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodDelete && r.URL.Path == ClusterTokensPath:
+			var msg TokenMsg
+			json.NewDecoder(r.Body).Decode(&msg)
+			pushed = append(pushed, msg.Token)
+		case r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath:
+			keys = S3KeysMsg{}
+			json.NewDecoder(r.Body).Decode(&keys)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+		}
 	}))
 	defer cluster.Close()
 	s := newTestService(t, dir, cluster.Client())
@@ -243,6 +252,52 @@ func TestServiceUsersRolesAndRevocation(t *testing.T) {
 	if pushed[0] != alice {
 		t.Fatal("another token was pushed")
 	}
+	// An S3 key of alice's, made by alice, reaches the cluster with a
+	// token of her grants; deleting it takes it away and revokes that.
+	status, out = do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", mustLogin(t, h, "alice", "pw"), nil)
+	if status != http.StatusForbidden {
+		t.Fatalf("alice makes a key of the admin's: %d %v", status, out)
+	}
+	status, out = do(t, h, http.MethodPost, "/v1/users/alice/s3-keys", mustLogin(t, h, "alice", "pw"), nil)
+	access, _ := out["access_key"].(string)
+	if status != http.StatusCreated || len(access) < 16 || out["secret_key"] == "" {
+		t.Fatalf("alice makes her key: %d %v", status, out)
+	}
+	keyOf := func() *S3Key {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range keys.Keys {
+			if k.AccessKey == access {
+				return &k
+			}
+		}
+		return nil
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for keyOf() == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	pushedKey := keyOf()
+	if pushedKey == nil || pushedKey.Secret != out["secret_key"] {
+		t.Fatal("the S3 key did not reach the cluster")
+	}
+	if kc, err := NewVerifier(testServiceKeys, VerifierOptions{}).Verify(pushedKey.Token); err != nil || kc.Subject != "alice" || !kc.Allows(PermPut, "ais://b") {
+		t.Fatalf("the S3 key's token: %+v %v", kc, err)
+	}
+	if status, _ := do(t, h, http.MethodDelete, "/v1/s3-keys/"+access, admin, nil); status != http.StatusOK {
+		t.Fatalf("delete the S3 key: %d", status)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for keyOf() != nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if keyOf() != nil {
+		t.Fatal("the deleted S3 key is still on the cluster")
+	}
+	if kc, _ := testServiceKeys.Parse(pushedKey.Token); !s.isRevoked(kc.ID) {
+		t.Fatal("the deleted S3 key's token is not revoked")
+	}
+
 	// The state survives a restart: users, roles, the revocation.
 	again := newTestService(t, dir, cluster.Client())
 	if _, err := again.Login("alice", "pw", 0, ""); err != nil {
@@ -254,6 +309,16 @@ func TestServiceUsersRolesAndRevocation(t *testing.T) {
 	if status, _ := do(t, h, http.MethodDelete, "/v1/users/admin", admin, nil); status != http.StatusBadRequest {
 		t.Errorf("removing the last admin: %d", status)
 	}
+}
+
+func mustLogin(t *testing.T, h http.Handler, user, password string) string {
+	t.Helper()
+	status, out := do(t, h, http.MethodPost, "/v1/users/"+user, "", LoginMsg{Password: password})
+	token, _ := out["token"].(string)
+	if status != http.StatusOK || token == "" {
+		t.Fatalf("login %s: %d %v", user, status, out)
+	}
+	return token
 }
 
 func TestServiceNeedsFirstAdmin(t *testing.T) {

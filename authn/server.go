@@ -23,6 +23,8 @@ import (
 //	POST   /v1/roles, GET /v1/roles[/{id}], DELETE /v1/roles/{id}       (admin)
 //	POST   /v1/clusters, GET /v1/clusters, DELETE /v1/clusters/{id}     (admin)
 //	DELETE /v1/tokens          revoke {"token"}      (admin, or the token's holder)
+//	POST   /v1/users/{id}/s3-keys  an S3 access key of the user → {"access_key", "secret_key"} (admin, or the user)
+//	DELETE /v1/s3-keys/{access}    delete one, revoking it (admin, or its user)
 //	GET    /v1/health
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -41,6 +43,8 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/clusters", s.admin(s.handleGetClusters))
 	mux.HandleFunc("DELETE /v1/clusters/{id}", s.admin(s.handleDeleteCluster))
 	mux.HandleFunc("DELETE /v1/tokens", s.handleRevoke)
+	mux.HandleFunc("POST /v1/users/{id}/s3-keys", s.handleAddS3Key)
+	mux.HandleFunc("DELETE /v1/s3-keys/{access}", s.handleDeleteS3Key)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
 	})
@@ -231,11 +235,67 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// publicUser is a user without its password hash.
-func publicUser(u *User) User {
-	out := *u
+// publicUser is a user without its password hash, with the access keys
+// (not the secrets) of its S3 keys.
+type publicUserView struct {
+	User
+	S3Keys []string `json:"s3_keys,omitempty"`
+}
+
+func (s *Service) publicUser(u *User) publicUserView {
+	out := publicUserView{User: *u}
 	out.Password = ""
+	for access, k := range s.st.S3Keys {
+		if k.User == u.ID {
+			out.S3Keys = append(out.S3Keys, access)
+		}
+	}
+	slices.Sort(out.S3Keys)
 	return out
+}
+
+// selfOrAdmin lets through an admin, or the user named by the path.
+func (s *Service) selfOrAdmin(r *http.Request, user string) error {
+	c, err := s.verifier.Verify(BearerToken(r))
+	if err != nil {
+		return err
+	}
+	if !c.Perm.Has(PermAdmin) && c.Subject != user {
+		return fmt.Errorf("%w: only %q or an admin may", ErrForbidden, user)
+	}
+	return nil
+}
+
+func (s *Service) handleAddS3Key(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("id")
+	if err := s.selfOrAdmin(r, user); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	key, err := s.NewS3Key(user)
+	if err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"access_key": key.AccessKey, "secret_key": key.Secret, "user": user})
+}
+
+func (s *Service) handleDeleteS3Key(w http.ResponseWriter, r *http.Request) {
+	access := r.PathValue("access")
+	s.mu.Lock()
+	key := s.st.S3Keys[access]
+	s.mu.Unlock()
+	if key == nil {
+		writeError(w, 0, fmt.Errorf("%w: S3 key %q", ErrNotFound, access))
+		return
+	}
+	if err := s.selfOrAdmin(r, key.User); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	if err := s.DeleteS3Key(access); err != nil {
+		writeError(w, 0, err)
+	}
 }
 
 func (s *Service) handleGetUsers(w http.ResponseWriter, r *http.Request) {
@@ -247,38 +307,59 @@ func (s *Service) handleGetUsers(w http.ResponseWriter, r *http.Request) {
 			writeError(w, 0, fmt.Errorf("%w: user %q", ErrNotFound, id))
 			return
 		}
-		writeJSON(w, http.StatusOK, publicUser(u))
+		writeJSON(w, http.StatusOK, s.publicUser(u))
 		return
 	}
-	out := map[string]User{}
+	out := map[string]publicUserView{}
 	for id, u := range s.st.Users {
-		out[id] = publicUser(u)
+		out[id] = s.publicUser(u)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Service) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.st.Users[id] == nil {
-		writeError(w, 0, fmt.Errorf("%w: user %q", ErrNotFound, id))
+	tokens, err := s.deleteUser(r.PathValue("id"))
+	if err != nil {
+		writeError(w, 0, err)
 		return
 	}
+	// The user's S3 keys go with it: their tokens are revoked.
+	for _, t := range tokens {
+		if err := s.Revoke(t); err != nil {
+			writeError(w, 0, err)
+			return
+		}
+	}
+}
+
+// deleteUser removes a user and its S3 keys, whose tokens it returns;
+// the last admin stays.
+func (s *Service) deleteUser(id string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.st.Users[id]
+	if u == nil {
+		return nil, fmt.Errorf("%w: user %q", ErrNotFound, id)
+	}
+	isAdmin := func(u *User) bool { return slices.Contains(u.Roles, RoleAdmin) || u.Perm.Has(PermAdmin) }
 	admins := 0
-	for _, u := range s.st.Users {
-		if slices.Contains(u.Roles, RoleAdmin) || u.Perm.Has(PermAdmin) {
+	for _, other := range s.st.Users {
+		if isAdmin(other) {
 			admins++
 		}
 	}
-	if u := s.st.Users[id]; admins == 1 && (slices.Contains(u.Roles, RoleAdmin) || u.Perm.Has(PermAdmin)) {
-		writeError(w, 0, fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id))
-		return
+	if admins == 1 && isAdmin(u) {
+		return nil, fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id)
 	}
 	delete(s.st.Users, id)
-	if err := s.save(); err != nil {
-		writeError(w, 0, err)
+	var tokens []string
+	for access, k := range s.st.S3Keys {
+		if k.User == id {
+			tokens = append(tokens, k.Token)
+			delete(s.st.S3Keys, access)
+		}
 	}
+	return tokens, s.save()
 }
 
 func (s *Service) handleAddRole(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,31 @@ type Cluster struct {
 	URLs  []string `json:"urls"`
 }
 
+// S3Key is an S3 access key of a user: S3 requests signed with it act as
+// the user, through Token (the user's grants when the key was made).
+type S3Key struct {
+	AccessKey string `json:"access_key"`
+	Secret    string `json:"secret_key"`
+	User      string `json:"user"`
+	Token     string `json:"token"`
+}
+
+// S3KeysMsg is the set of S3 keys pushed to a cluster (it replaces the
+// cluster's set).
+type S3KeysMsg struct {
+	Keys []S3Key `json:"keys"`
+}
+
+// ClusterS3KeysPath is where a cluster's gateways take the S3 keys.
+const ClusterS3KeysPath = "/v1/s3keys"
+
+// s3KeyTTL is the lifetime of an S3 key's token: keys are deleted (which
+// revokes it) rather than left to expire.
+const s3KeyTTL = 365 * 24 * time.Hour
+
+// maxS3Keys bounds the keys of the service.
+const maxS3Keys = 10_000
+
 // revokedToken is kept until it expires, to be pushed to clusters.
 type revokedToken struct {
 	Token   string `json:"token"`
@@ -67,6 +93,7 @@ type state struct {
 	Roles    map[string]*Role        `json:"roles"`
 	Clusters map[string]*Cluster     `json:"clusters"`
 	Revoked  map[string]revokedToken `json:"revoked"`
+	S3Keys   map[string]*S3Key       `json:"s3_keys,omitempty"`
 }
 
 // Config configures the service.
@@ -155,6 +182,9 @@ func NewService(cfg Config) (*Service, error) {
 	if s.st.Revoked == nil {
 		s.st.Revoked = map[string]revokedToken{}
 	}
+	if s.st.S3Keys == nil {
+		s.st.S3Keys = map[string]*S3Key{}
+	}
 	if len(s.st.Users) == 0 {
 		if cfg.AdminName == "" || cfg.AdminPassword == "" {
 			return nil, errors.New("authn: no users yet: set AIS_AUTHN_SU_NAME and AIS_AUTHN_SU_PASS for the first admin")
@@ -164,7 +194,7 @@ func NewService(cfg Config) (*Service, error) {
 		}
 	}
 	for id := range s.st.Clusters {
-		if len(s.st.Revoked) > 0 {
+		if len(s.st.Revoked) > 0 || len(s.st.S3Keys) > 0 {
 			s.dirty[id] = true
 		}
 	}
@@ -354,6 +384,13 @@ func (s *Service) Revoke(token string) error {
 		return nil // nothing to revoke
 	}
 	s.st.Revoked[c.ID] = revokedToken{Token: token, Expires: c.ExpiresAt.Unix()}
+	s.changed()
+	return s.save()
+}
+
+// changed marks every cluster as due a push and wakes the pusher; the
+// caller holds mu.
+func (s *Service) changed() {
 	for id := range s.st.Clusters {
 		s.dirty[id] = true
 	}
@@ -361,7 +398,59 @@ func (s *Service) Revoke(token string) error {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return s.save()
+}
+
+// NewS3Key makes an S3 access key for a user, acting with the user's
+// grants as of now.
+func (s *Service) NewS3Key(user string) (S3Key, error) {
+	s.mu.Lock()
+	u := s.st.Users[user]
+	var grants Grants
+	if u != nil {
+		grants = s.grants(u)
+	}
+	count := len(s.st.S3Keys)
+	s.mu.Unlock()
+	if u == nil {
+		return S3Key{}, fmt.Errorf("%w: user %q", ErrNotFound, user)
+	}
+	if count >= maxS3Keys {
+		return S3Key{}, fmt.Errorf("%w: %d S3 keys already", ErrBadRequest, count)
+	}
+	token, err := s.issue(user, grants, u.Clusters, s3KeyTTL)
+	if err != nil {
+		return S3Key{}, err
+	}
+	var id [10]byte
+	var secret [30]byte
+	rand.Read(id[:])
+	rand.Read(secret[:])
+	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.S3Keys[key.AccessKey] = &key
+	s.changed()
+	return key, s.save()
+}
+
+// DeleteS3Key removes a key and revokes its token.
+func (s *Service) DeleteS3Key(access string) error {
+	s.mu.Lock()
+	key := s.st.S3Keys[access]
+	var err error
+	if key != nil {
+		delete(s.st.S3Keys, access)
+		s.changed()
+		err = s.save()
+	}
+	s.mu.Unlock()
+	if key == nil {
+		return fmt.Errorf("%w: S3 key %q", ErrNotFound, access)
+	}
+	if err != nil {
+		return err
+	}
+	return s.Revoke(key.Token)
 }
 
 // Run pushes revocations to the registered clusters until ctx ends:
@@ -396,6 +485,7 @@ func (s *Service) pushAll(ctx context.Context) {
 		id     string
 		urls   []string
 		tokens []string
+		keys   S3KeysMsg
 	}
 	var jobs []job
 	for id := range s.dirty {
@@ -407,6 +497,10 @@ func (s *Service) pushAll(ctx context.Context) {
 		j := job{id: id, urls: slices.Clone(c.URLs)}
 		for _, r := range s.st.Revoked {
 			j.tokens = append(j.tokens, r.Token)
+		}
+		j.keys.Keys = []S3Key{}
+		for _, k := range s.st.S3Keys {
+			j.keys.Keys = append(j.keys.Keys, *k)
 		}
 		jobs = append(jobs, j)
 	}
@@ -420,7 +514,7 @@ func (s *Service) pushAll(ctx context.Context) {
 		return
 	}
 	for _, j := range jobs {
-		if err := s.push(ctx, j.urls, j.tokens, service); err != nil {
+		if err := s.push(ctx, j.urls, j.tokens, j.keys, service); err != nil {
 			s.cfg.Logger.Warn("authn: revocations not delivered yet; retrying", "cluster", j.id, "err", err)
 			continue
 		}
@@ -430,34 +524,48 @@ func (s *Service) pushAll(ctx context.Context) {
 	}
 }
 
-// push sends every revoked token to the first gateway that answers.
-func (s *Service) push(ctx context.Context, urls, tokens []string, service string) error {
+// push sends every revoked token, then the S3 keys, to the first gateway
+// that takes them all.
+func (s *Service) push(ctx context.Context, urls, tokens []string, keys S3KeysMsg, service string) error {
 	var last error = errors.New("no gateway URL")
 	for _, base := range urls {
 		last = nil
+		base = strings.TrimRight(base, "/")
 		for _, t := range tokens {
-			body, _ := json.Marshal(TokenMsg{Token: t})
-			req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(base, "/")+ClusterTokensPath, bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Authorization", "Bearer "+service)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := s.cfg.Client.Do(req)
-			if err != nil {
-				last = err
+			if last = s.send(ctx, http.MethodDelete, base+ClusterTokensPath, TokenMsg{Token: t}, service); last != nil {
 				break
 			}
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode >= 300 {
-				last = fmt.Errorf("%s: %s: %s", base, resp.Status, strings.TrimSpace(string(msg)))
-				break
-			}
+		}
+		if last == nil {
+			last = s.send(ctx, http.MethodPut, base+ClusterS3KeysPath, keys, service)
 		}
 		if last == nil {
 			return nil
 		}
 	}
 	return last
+}
+
+// send makes one request of a push.
+func (s *Service) send(ctx context.Context, method, url string, body any, service string) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+service)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
 }

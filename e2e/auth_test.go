@@ -222,6 +222,36 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("aws s3 ls without a token: %v %s", err, out)
 	}
 
+	// A user's S3 key: awscli signs with it (no session token) and acts
+	// as the user; a deleted key is refused.
+	created := admin.must("auth", "add", "s3-key", "reader")
+	access := regexp.MustCompile(`AWS_ACCESS_KEY_ID=(\S+)`).FindStringSubmatch(created)
+	secret := regexp.MustCompile(`AWS_SECRET_ACCESS_KEY=(\S+)`).FindStringSubmatch(created)
+	if access == nil || secret == nil {
+		t.Fatalf("ais auth add s3-key: %s", created)
+	}
+	awsKey := func(access, secret string, args ...string) (string, error) {
+		cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", endpoint + "/s3"}, args...)...)
+		cmd.Env = append(clientEnv(dir), "AWS_ACCESS_KEY_ID="+access, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_SESSION_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	until(t, 10*time.Second, "the reader's S3 key reaches the gateway", func() bool {
+		out, err := awsKey(access[1], secret[1], "s3", "cp", "s3://src/hello", "-")
+		return err == nil && out == "hello"
+	})
+	if out, err := awsKey(access[1], secret[1], "s3", "cp", src, "s3://src/by-key"); err == nil || !strings.Contains(out, "AccessDenied") {
+		t.Fatalf("a PUT signed with a read-only user's key: %v %s", err, out)
+	}
+	if out, err := awsKey(access[1], "wrong-secret-0123456789", "s3", "ls", "s3://src"); err == nil || !strings.Contains(out, "SignatureDoesNotMatch") {
+		t.Fatalf("a wrong secret: %v %s", err, out)
+	}
+	admin.must("auth", "rm", "s3-key", access[1])
+	until(t, 10*time.Second, "a deleted S3 key refused", func() bool {
+		_, err := awsKey(access[1], secret[1], "s3", "ls", "s3://src")
+		return err != nil
+	})
+
 	// The console: a browser without a token gets the login form; the
 	// form keeps a valid token in the console's cookie, which opens the
 	// console's files and nothing else.

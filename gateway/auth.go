@@ -3,14 +3,16 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/gateway/s3/sigv4"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -145,10 +148,15 @@ func (n *Node) checkGrant(r *http.Request) bool {
 // error the caller answers (401 or 403, naming the permission). It
 // returns the token's user, "" when auth is off.
 func (n *Node) authorize(r *http.Request, need authn.Perm, bucket string) (string, error) {
+	return n.authorizeToken(r, requestToken(r), need, bucket)
+}
+
+// authorizeToken is authorize with the token given.
+func (n *Node) authorizeToken(r *http.Request, token string, need authn.Perm, bucket string) (string, error) {
 	if n.verifier == nil || r.Context().Value(nodeKey{}) != nil {
 		return "", nil
 	}
-	c, err := n.verifier.Verify(requestToken(r))
+	c, err := n.verifier.Verify(token)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
 	}
@@ -355,7 +363,15 @@ func (n *Node) newVerifier() *authn.Verifier {
 // bearer token): the permission its method needs on its bucket, and GET
 // on the source of a copy. The request goes on with the token in its
 // context, for the native API the S3 API calls.
-func (n *Node) authorizeS3(r *http.Request, bucket, key string) (*http.Request, error) {
+func (n *Node) authorizeS3(r *http.Request, bucket, key, accessKey string) (*http.Request, error) {
+	// A request signed with a user's S3 key acts as that user; a session
+	// or bearer token says who it is otherwise.
+	token := requestToken(r)
+	if token == "" && accessKey != "" {
+		if c, ok := n.control.Current().S3Keys.Lookup(accessKey); ok {
+			token = c.Token
+		}
+	}
 	var need authn.Perm
 	q := r.URL.Query()
 	switch {
@@ -381,14 +397,77 @@ func (n *Node) authorizeS3(r *http.Request, bucket, key string) (*http.Request, 
 	if bucket == "" {
 		b = ""
 	}
-	if _, err := n.authorize(r, need, b); err != nil {
+	if _, err := n.authorizeToken(r, token, need, b); err != nil {
 		return r, err
 	}
 	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" && r.Method == http.MethodPut {
 		srcBucket, _, _ := strings.Cut(strings.TrimPrefix(src, "/"), "/")
-		if _, err := n.authorize(r, authn.PermGet, store.Bucket{Name: srcBucket}.String()); err != nil {
+		if _, err := n.authorizeToken(r, token, authn.PermGet, store.Bucket{Name: srcBucket}.String()); err != nil {
 			return r, err
 		}
 	}
-	return r.WithContext(api.WithToken(r.Context(), requestToken(r))), nil
+	return r.WithContext(api.WithToken(r.Context(), token)), nil
+}
+
+// s3Keyring answers the S3 API's signature checks: the node's configured
+// keys, then those of the AuthN service's users.
+type s3Keyring struct {
+	static sigv4.StaticKeys
+	n      *Node
+}
+
+// Secret implements sigv4.Keys.
+func (k s3Keyring) Secret(access string) (string, bool) {
+	if secret, ok := k.static[access]; ok {
+		return secret, true
+	}
+	c, ok := k.n.control.Current().S3Keys.Lookup(access)
+	return c.Secret, ok
+}
+
+// Empty reports no key at all: requests are then not signature-checked.
+func (k s3Keyring) Empty() bool {
+	keys := k.n.control.Current().S3Keys
+	return len(k.static) == 0 && (keys == nil || len(keys.Keys) == 0)
+}
+
+// validAccessKey: letters and digits, as AWS's.
+var validAccessKey = regexp.MustCompile(`^[A-Za-z0-9]{16,128}$`)
+
+// handleSetS3Keys takes the AuthN service's S3 keys (replacing the set):
+// each key's token must be one this cluster verifies.
+func (n *Node) handleSetS3Keys(w http.ResponseWriter, r *http.Request) {
+	if n.verifier == nil {
+		n.writeError(w, r, badRequest("authentication is not enabled on this cluster"))
+		return
+	}
+	var msg authn.S3KeysMsg
+	if err := decodeBody(r, &msg); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if len(msg.Keys) > membership.MaxS3Keys {
+		n.writeError(w, r, badRequest("%d S3 keys: at most %d", len(msg.Keys), membership.MaxS3Keys))
+		return
+	}
+	keys := make(map[string]membership.S3Credential, len(msg.Keys))
+	for _, k := range msg.Keys {
+		if !validAccessKey.MatchString(k.AccessKey) || len(k.Secret) < 16 || len(k.Secret) > 256 {
+			n.writeError(w, r, badRequest("S3 key %.40q: an access key is 16 to 128 letters and digits, a secret 16 to 256 bytes", k.AccessKey))
+			return
+		}
+		if _, err := n.config.Auth.Parse(k.Token); err != nil {
+			n.writeError(w, r, badRequest("S3 key %s: its token: %w", k.AccessKey, err))
+			return
+		}
+		keys[k.AccessKey] = membership.S3Credential{Secret: k.Secret, Token: k.Token}
+	}
+	if cur := n.control.Current().S3Keys; cur != nil && maps.Equal(cur.Keys, keys) {
+		return // no change
+	}
+	if _, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.SetS3Keys, S3Keys: keys}); err != nil {
+		n.writeError(w, r, membershipError(err))
+		return
+	}
+	n.logger.Info("S3 keys of the AuthN service's users", "keys", len(keys))
 }

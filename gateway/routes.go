@@ -88,6 +88,7 @@ func (n *Node) routeTable() []route {
 		}).ServeHTTP, gateways, false, onCluster(authn.PermList)}, // a browser sends the token as a cookie (see requestToken)
 		{http.MethodPost, console.LoginPath, n.handleConsoleLogin, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, authn.ClusterTokensPath, n.handleRevokeToken, gateways, false, onCluster(authn.PermAdmin)},
+		{http.MethodPut, authn.ClusterS3KeysPath, n.handleSetS3Keys, gateways, false, onCluster(authn.PermAdmin)},
 
 		{http.MethodPut, "/v1/metasync", n.handleMetasync, everyNode, true, nil},
 		{http.MethodGet, "/v1/internal/status", n.handleLocalStatus, everyNode, true, nil},

@@ -26,6 +26,8 @@ type Snapshot struct {
 	Config *ClusterConfig `json:"config,omitempty"`
 	// Tokens are the revoked user tokens, refused by every node.
 	Tokens *RevokedTokens `json:"tokens,omitempty"`
+	// S3Keys are the AuthN service's S3 access keys (gateways only).
+	S3Keys *S3Keys `json:"s3_keys,omitempty"`
 }
 
 // ClusterConfig returns the snapshot's cluster config.
@@ -105,6 +107,8 @@ const (
 	// RevokeToken adds Token to the revoked tokens (Created is the time,
 	// in Unix seconds, by which expired ones are dropped).
 	RevokeToken Kind = "revoke-token"
+	// SetS3Keys replaces the S3 access keys with those of S3Keys.
+	SetS3Keys Kind = "set-s3-keys"
 )
 
 // Change is one change of the snapshot. It carries everything Apply needs
@@ -127,6 +131,8 @@ type Change struct {
 	Job Job `json:"job,omitzero"`
 	// Token is the token of RevokeToken.
 	Token RevokedToken `json:"token,omitzero"`
+	// S3Keys are the keys of SetS3Keys.
+	S3Keys map[string]S3Credential `json:"s3_keys,omitempty"`
 }
 
 // Errors of Apply.
@@ -197,6 +203,14 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 		}
 		next := s
 		next.Tokens = tokens
+		return next, nil
+	case SetS3Keys:
+		keys, err := applyS3Keys(s.S3Keys, c)
+		if err != nil {
+			return s, err
+		}
+		next := s
+		next.S3Keys = keys
 		return next, nil
 	}
 	return s, fmt.Errorf("%w: %q", ErrUnknownChange, c.Kind)

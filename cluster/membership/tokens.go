@@ -56,3 +56,43 @@ func applyRevoke(cur *RevokedTokens, c Change) (*RevokedTokens, error) {
 	next.Version++
 	return next, nil
 }
+
+// MaxS3Keys bounds the S3 keys a cluster takes from its AuthN service.
+const MaxS3Keys = 10_000
+
+// S3Credential is the secret of an S3 access key and the token of the
+// user it acts as.
+type S3Credential struct {
+	Secret string `json:"secret"`
+	Token  string `json:"token"`
+}
+
+// S3Keys are the S3 access keys of the AuthN service's users, versioned.
+// Gateways hold them (the Raft log); targets, which never see an S3
+// request, are not sent them.
+type S3Keys struct {
+	Version int64                   `json:"version"`
+	Keys    map[string]S3Credential `json:"keys,omitempty"`
+}
+
+// Lookup returns an access key's credential.
+func (k *S3Keys) Lookup(access string) (S3Credential, bool) {
+	if k == nil {
+		return S3Credential{}, false
+	}
+	c, ok := k.Keys[access]
+	return c, ok
+}
+
+// applyS3Keys replaces the set.
+func applyS3Keys(cur *S3Keys, c Change) (*S3Keys, error) {
+	if len(c.S3Keys) > MaxS3Keys {
+		return nil, fmt.Errorf("%w: %d S3 keys, more than %d", ErrUnknownChange, len(c.S3Keys), MaxS3Keys)
+	}
+	next := &S3Keys{Keys: maps.Clone(c.S3Keys)}
+	if cur != nil {
+		next.Version = cur.Version
+	}
+	next.Version++
+	return next, nil
+}

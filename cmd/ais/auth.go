@@ -277,7 +277,21 @@ func newAuthAddCommand() *cobra.Command {
 	}
 	cluster.Flags().StringVar(&id, "id", "", "the cluster's uuid (ais cluster show)")
 	cluster.Flags().StringVar(&alias, "alias", "", "a name for the cluster")
-	add.AddCommand(user, role, cluster)
+	s3Key := &cobra.Command{
+		Use:   "s3-key USER",
+		Short: "Make an S3 access key of a user (the user or an admin): S3 requests signed with it act as the user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out map[string]string
+			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+args[0]+"/s3-keys", nil, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "S3 key of %s (the secret is shown once):\n  export AWS_ACCESS_KEY_ID=%s\n  export AWS_SECRET_ACCESS_KEY=%s\n",
+				args[0], out["access_key"], out["secret_key"])
+			return nil
+		},
+	}
+	add.AddCommand(user, role, cluster, s3Key)
 	return add
 }
 
@@ -308,7 +322,19 @@ func newAuthShowCommand() *cobra.Command {
 }
 
 func newAuthRemoveCommand() *cobra.Command {
-	rm := &cobra.Command{Use: "rm", Short: "Remove a user, a role or a cluster"}
+	rm := &cobra.Command{Use: "rm", Short: "Remove a user, a role, a cluster or an S3 key"}
+	rm.AddCommand(&cobra.Command{
+		Use:   "s3-key ACCESS_KEY",
+		Short: "Delete an S3 access key: the cluster refuses it after the next push",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := authnCall(cmd, http.MethodDelete, "/v1/s3-keys/"+args[0], nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Deleted S3 key %s\n", args[0])
+			return nil
+		},
+	})
 	for _, kind := range []string{"user", "role", "cluster"} {
 		rm.AddCommand(&cobra.Command{
 			Use:   kind + " NAME",

@@ -44,10 +44,11 @@ type Config struct {
 	// Now is the clock signatures are checked against; default time.Now.
 	Now func() time.Time
 	// Authorize, when set, is asked about each authenticated request with
-	// its bucket and key ("" for none): an error wrapping
-	// api.ErrUnauthorized or api.ErrForbidden refuses it; the request it
-	// returns (its context carrying the caller) is served.
-	Authorize func(r *http.Request, bucket, key string) (*http.Request, error)
+	// its bucket, key ("" for none) and the access key that signed it (""
+	// when unsigned): an error wrapping api.ErrUnauthorized or
+	// api.ErrForbidden refuses it; the request it returns (its context
+	// carrying the caller) is served.
+	Authorize func(r *http.Request, bucket, key, accessKey string) (*http.Request, error)
 	// Observe, when set, is told of each request: its operation
 	// ("GET object", "PUT bucket"...), status and duration.
 	Observe func(op string, status int, elapsed time.Duration)
@@ -90,13 +91,14 @@ func (s *Server) Handler(prefix string) http.Handler {
 			WriteError(w, r, ErrInvalidRequest.WithMessage("not an S3 path"), id)
 			return
 		}
-		if err := s.authenticate(r); err != nil {
+		accessKey, err := s.authenticate(r)
+		if err != nil {
 			WriteError(w, r, err, id)
 			return
 		}
 		if s.config.Authorize != nil {
 			bucket, key, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-			authorized, err := s.config.Authorize(r, bucket, key)
+			authorized, err := s.config.Authorize(r, bucket, key, accessKey)
 			if err != nil {
 				WriteError(w, r, accessError(err), id)
 				return
@@ -116,29 +118,36 @@ func (s *Server) Handler(prefix string) http.Handler {
 // authenticate checks the request's signature when keys are configured,
 // and replaces its body by the decoded payload (aws-chunked framing
 // stripped, checksums checked as it is read).
-func (s *Server) authenticate(r *http.Request) error {
+func (s *Server) authenticate(r *http.Request) (accessKey string, err error) {
 	defer dropChunkedEncoding(r.Header)
 	if s.config.Keys != nil && !isEmptyKeys(s.config.Keys) {
-		if _, err := sigv4.Verify(r, s.config.Keys, s.config.Now()); err != nil {
-			return authError(err)
+		verified, err := sigv4.Verify(r, s.config.Keys, s.config.Now())
+		if err != nil {
+			return "", authError(err)
 		}
-		return nil
+		return verified.AccessKey, nil
 	}
 	body, length, err := sigv4.DecodeBody(r)
 	if err != nil {
-		return authError(err)
+		return "", authError(err)
 	}
 	r.Body = body
 	if length >= 0 {
 		r.ContentLength = length
 	}
-	return nil
+	return "", nil
 }
 
-// isEmptyKeys reports a static key set with no key.
+// isEmptyKeys reports a key set with no key: a static one, or one that
+// says so.
 func isEmptyKeys(keys sigv4.Keys) bool {
-	static, ok := keys.(sigv4.StaticKeys)
-	return ok && len(static) == 0
+	switch k := keys.(type) {
+	case sigv4.StaticKeys:
+		return len(k) == 0
+	case interface{ Empty() bool }:
+		return k.Empty()
+	}
+	return false
 }
 
 // authError turns a sigv4 error into an S3 error.
