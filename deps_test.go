@@ -54,6 +54,8 @@ var allowed = map[string][]string{
 	"store/remote/s3": {"store", "store/remote"},
 	"store/remote/ht": {"store", "store/remote"},
 	"internal/pool":   {},
+	// Kubernetes manifests and their test, which imports k8s.io only.
+	"deploy/k8s": {},
 }
 
 // wildcard packages may import any project package.

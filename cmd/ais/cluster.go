@@ -393,6 +393,7 @@ func newClusterCommand() *cobra.Command {
 		newClusterAddGatewayCommand(),
 		newClusterRmGatewayCommand(),
 		newClusterShowCommand(),
+		newMaintenanceCommand(),
 	)
 	return cmd
 }
