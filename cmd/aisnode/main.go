@@ -277,9 +277,6 @@ func parse(args []string) (config, error) {
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("port %d is out of range", cfg.Port)
 	}
-	if err := checkHost(cfg.Host); err != nil {
-		return cfg, err
-	}
 	if len(cfg.Mountpaths) == 0 {
 		cfg.Mountpaths = []string{filepath.Join(cfg.Data, "mp1")}
 	}
@@ -470,6 +467,9 @@ func run(args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	serverTLS, clientTLS, err := cfg.TLS.load(logger, cfg.URL)
 	if err != nil {
+		return err
+	}
+	if err := checkHost(cfg.Host); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -179,12 +179,13 @@ func TestTLSFiles(t *testing.T) {
 
 func TestHostMustBeLocal(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "127.0.0.9", "0.0.0.0", "::1", "localhost"} {
-		if _, err := parse([]string{"-host", host}); err != nil {
+		if err := checkHost(host); err != nil {
 			t.Errorf("-host %s: %v", host, err)
 		}
 	}
-	// TEST-NET-3 (RFC 5737): on no machine's interface.
-	_, err := parse([]string{"-host", "203.0.113.77"})
+	// TEST-NET-3 (RFC 5737): on no machine's interface; run refuses it
+	// before it listens or touches the data directory.
+	err := run([]string{"-host", "203.0.113.77", "-data", t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "203.0.113.77") || !strings.Contains(err.Error(), "no network interface") {
 		t.Fatalf("-host 203.0.113.77: %v", err)
 	}

@@ -558,6 +558,23 @@ func (c *Control) removeVoter(ctx context.Context, id string) error {
 	return nil
 }
 
+// verifyLeader asks the majority whether this gateway still leads. A
+// log shut down meanwhile may never answer: the wait ends with Close, or
+// after the apply timeout.
+func (c *Control) verifyLeader() error {
+	verify := c.raft.VerifyLeader()
+	answer := make(chan error, 1)
+	go func() { answer <- verify.Error() }()
+	select {
+	case err := <-answer:
+		return err
+	case <-c.closed:
+		return hraft.ErrRaftShutdown
+	case <-time.After(c.config.ApplyTimeout):
+		return fmt.Errorf("%w: the majority did not confirm the leader within %s", hraft.ErrLeadershipLost, c.config.ApplyTimeout)
+	}
+}
+
 // apply commits a change and returns the snapshot after it.
 func (c *Control) apply(ch membership.Change) (membership.Snapshot, error) {
 	data, err := json.Marshal(ch)
@@ -566,7 +583,7 @@ func (c *Control) apply(ch membership.Change) (membership.Snapshot, error) {
 	}
 	// A leader cut off from the majority refuses before its log holds
 	// the change.
-	if err := c.raft.VerifyLeader().Error(); err != nil {
+	if err := c.verifyLeader(); err != nil {
 		return c.Current(), err
 	}
 	f := c.raft.Apply(data, c.config.ApplyTimeout)
