@@ -70,7 +70,8 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 type GetOptions struct {
 	// Offset and Length select a byte range; Length 0 means to the end.
 	Offset, Length int64
-	// ArchPath reads one file of a tar, tgz or zip object.
+	// ArchPath reads one file of a shard object (any format of package
+	// formats; KEY.EXT for a value of a msgpack or tfrecord record).
 	ArchPath string
 	// Validate makes the target verify the checksum before sending.
 	Validate bool

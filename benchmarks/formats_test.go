@@ -29,6 +29,7 @@ func TestFormats(t *testing.T) {
 		"io.Copy", "io.Copy read",
 		"tar write", "tar read", "tgz write", "tgz read", "zip write", "zip read",
 		"tar.lz4 write", "tar.lz4 read", "tar.zst write", "tar.zst read",
+		"msgpack write", "msgpack read", "tfrecord write", "tfrecord read",
 		"gzip compress", "gzip decompress", "lz4 compress", "lz4 decompress", "zstd compress", "zstd decompress",
 	}
 	if !slices.Equal(names, want) {

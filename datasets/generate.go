@@ -46,8 +46,8 @@ type Spec struct {
 	// Seed seeds every random draw; the same Spec gives the same bytes.
 	Seed int64
 	// Format is the shard format by extension (".tar", ".tgz", ".zip",
-	// ".tar.lz4", ".tar.zst"); empty means the extension of the template's
-	// names, or ".tar" if they have none.
+	// ".tar.lz4", ".tar.zst", ".msgpack", ".tfrecord"); empty means the
+	// extension of the template's names, or ".tar" if they have none.
 	Format string
 	// Workers is the number of shards generated at once; 0 means
 	// runtime.GOMAXPROCS(0). It never changes the output.

@@ -172,6 +172,18 @@ func TestGenerateContents(t *testing.T) {
 				Extensions: []string{".jpg", ".json"}},
 			shardNames: []string{"f-0.tar.zst", "f-1.tar.zst"},
 		},
+		{
+			name: "msgpack records",
+			spec: datasets.Spec{Template: "m-{0..1}.msgpack", Records: 6, RecordSize: 3000, SizeSpread: 0.5, Seed: 8,
+				Extensions: []string{".jpg", ".cls", ".json"}},
+			shardNames: []string{"m-0.msgpack", "m-1.msgpack"},
+		},
+		{
+			name: "tfrecord appended, large files",
+			spec: datasets.Spec{Template: "t-{0..1}", Records: 3, RecordSize: 300 << 10, Format: ".tfrecord", Seed: 9,
+				Extensions: []string{".bin", ".txt"}},
+			shardNames: []string{"t-0.tfrecord", "t-1.tfrecord"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := tc.spec

@@ -1,7 +1,8 @@
 // Package formats reads and writes dSort shards: tar (USTAR, PAX and GNU),
-// tgz (gzip+tar, also ".tar.gz"), zip, tar.lz4 and tar.zst. It imports no
-// other package of the project and sees only io.ReaderAt, io.Reader and
-// io.Writer: never an object, a bucket or a global.
+// tgz (gzip+tar, also ".tar.gz"), zip, tar.lz4, tar.zst, msgpack and
+// tfrecord. It imports no other package of the project and sees only
+// io.ReaderAt, io.Reader and io.Writer: never an object, a bucket or a
+// global.
 //
 // A Format reads a shard through a Reader, shaped like archive/tar's: Next
 // returns the next regular file as an *Entry and io.EOF at the end, and the
@@ -28,19 +29,40 @@
 // Close must be called even after an error: it releases the compressor's
 // goroutines and buffers.
 //
+// msgpack and TFRecord shards hold records rather than files, in the
+// layout WebDataset loaders read: a record has a key and one value per
+// extension, the extension without its dot naming the value. A ".msgpack"
+// shard is a stream of msgpack maps {"__key__": "a/b", "jpg": bin, "cls":
+// bin}; a ".tfrecord" shard is TFRecord framing (length, masked CRC-32C,
+// data, masked CRC-32C) around serialized tf.train.Example messages, one
+// bytes_list feature per extension plus "__key__". Readers return each
+// value as an entry named KEY.EXT (KEY alone for an empty extension), so
+// dSort groups records as it does in a tar; writers split a name at the
+// first dot of its base name and gather consecutive entries of one key
+// into one record, which they hold in pooled memory until it is complete
+// (both formats state a record's size or field count before its values).
+// A repeated extension, or a record past 4096 values or 1 MiB of names,
+// starts a new record. Neither format has magic bytes: Match takes a
+// msgpack map whose first field is "__key__", and a TFRecord whose first
+// length carries its own checksum. A value that is not bytes (an int64 or
+// float feature, a msgpack number) is unsupported.
+//
 // Corrupt input (a truncated shard, a bad header checksum, a name that is
 // absolute or escapes with "..", a size past the end of the shard, a zip
-// member whose declared size or checksum lies, a broken compressed stream)
-// returns a *HeaderError that names the shard and the byte offset of the
-// failing header and satisfies errors.Is(err, ErrCorrupt). A reader never
-// panics or loops on bad input and never allocates by a size a header
-// claims: PAX records and GNU long names are capped at 1 MiB, and a zstd
-// window at 128 MiB, the zstd command's own default. Errors of the
-// underlying io.ReaderAt pass through wrapped, not marked corrupt.
+// member whose declared size or checksum lies, a broken compressed stream,
+// a TFRecord checksum mismatch) returns a *HeaderError that names the shard
+// and the byte offset of the failing header (of the failing record in
+// msgpack and TFRecord) and satisfies errors.Is(err, ErrCorrupt). A reader
+// never panics or loops on bad input and never allocates by a size a
+// header claims: PAX records and GNU long names are capped at 1 MiB, a
+// zstd window at 128 MiB, the zstd command's own default, and the names of
+// a msgpack or TFRecord record at 1 MiB; a length past the end of the
+// shard is corruption. Errors of the underlying io.ReaderAt pass through
+// wrapped, not marked corrupt.
 //
 // Registry finds a Format by extension, by shard name and by magic bytes.
 // It is a plain value with no global state; Default returns one holding the
-// five formats:
+// seven formats:
 //
 //	reg := formats.Default()
 //	f, ok := reg.ByName("shard-0001.tar.gz") // TarGzip

@@ -58,16 +58,19 @@ type RawWriter interface {
 
 // Format is one shard format.
 type Format interface {
-	// Name is "tar", "tgz", "zip", "tar.lz4" or "tar.zst".
+	// Name is "tar", "tgz", "zip", "tar.lz4", "tar.zst", "msgpack" or
+	// "tfrecord".
 	Name() string
 	// Extensions lists the name suffixes of the format, the canonical first:
-	// ".tar"; ".tgz", ".tar.gz"; ".zip"; ".tar.lz4"; ".tar.zst".
+	// ".tar"; ".tgz", ".tar.gz"; ".zip"; ".tar.lz4"; ".tar.zst"; ".msgpack";
+	// ".tfrecord".
 	Extensions() []string
 	// Offsets reports whether entries carry HeaderOffset and DataOffset:
 	// true only for tar.
 	Offsets() bool
 	// Match reports whether a shard's first bytes (512 or more) carry the
-	// format's magic bytes.
+	// format's magic bytes (for msgpack and TFRecord, which have none, a
+	// first record shaped as ours).
 	Match(head []byte) bool
 	// NewReader reads a shard of the given size; shard names it in errors.
 	NewReader(r io.ReaderAt, size int64, shard string) (Reader, error)
@@ -95,9 +98,10 @@ var (
 
 // HeaderError reports a shard that cannot be read at a byte offset: the
 // offset of the header being read in a tar shard, in the decompressed tar
-// stream for compressed tar formats, and the offset of the member's data in
-// a zip shard; -1 when it is unknown (a zip whose central directory or local
-// header cannot be read). It always satisfies errors.Is(err, ErrCorrupt),
+// stream for compressed tar formats, the offset of the member's data in a
+// zip shard and of the record in msgpack and TFRecord shards; -1 when it
+// is unknown (a zip whose central directory or local header cannot be
+// read). It always satisfies errors.Is(err, ErrCorrupt),
 // unless Err is ErrUnsupported.
 type HeaderError struct {
 	Shard  string

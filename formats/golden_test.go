@@ -76,7 +76,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(wants) < 19 {
+	if len(wants) < 28 {
 		t.Fatalf("only %d golden manifests in testdata", len(wants))
 	}
 	reg := formats.Default()

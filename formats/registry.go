@@ -13,7 +13,8 @@ type Registry struct {
 	byExt   map[string]Format // lower-case extension with its leading dot
 }
 
-// Default returns a new registry holding tar, tgz, zip, tar.lz4 and tar.zst.
+// Default returns a new registry holding tar, tgz, zip, tar.lz4, tar.zst,
+// msgpack and tfrecord.
 func Default() *Registry {
 	r := &Registry{}
 	r.Register(Tar{})
@@ -21,6 +22,8 @@ func Default() *Registry {
 	r.Register(Zip{})
 	r.Register(TarLZ4{})
 	r.Register(TarZstd{})
+	r.Register(Msgpack{})
+	r.Register(TFRecord{})
 	return r
 }
 

@@ -340,7 +340,7 @@ func TestArchPathReadsOneMember(t *testing.T) {
 	_, client := embedded(t)
 	ctx := t.Context()
 	client.CreateBucket(ctx, "shards", nil)
-	for _, ext := range []string{".tar", ".tgz", ".zip"} {
+	for _, ext := range []string{".tar", ".tgz", ".zip", ".msgpack", ".tfrecord"} {
 		f, _ := formats.Default().ByExtension(ext)
 		var buf bytes.Buffer
 		w, err := f.NewWriter(&buf)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/datasets"
+	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/shards"
 )
 
@@ -31,7 +32,8 @@ func newArchiveCommand() *cobra.Command {
 		Long: "Generate shards named by a template, e.g. 'ais://b/shard-{0000..0099}.tar', each with --records records.\n" +
 			"Each record has one file per extension: .cls an integer label, .json metadata, .txt text, others random bytes\n" +
 			"of --record-size. The same flags and --seed always give the same bytes. The format follows the template's\n" +
-			"extension: .tar, .tgz, .tar.gz, .zip, .tar.lz4, .tar.zst.",
+			"extension: " + strings.Join(formats.Default().Extensions(), ", ") + " (.msgpack and .tfrecord hold one\n" +
+			"WebDataset-style record per map or Example: {\"__key__\": name, \"jpg\": bytes, \"cls\": bytes}).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket, template, err := parseURI(args[0])

@@ -191,7 +191,7 @@ func newGetCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&opts.ArchPath, "archpath", "", "read one file of a tar, tgz or zip object")
+	cmd.Flags().StringVar(&opts.ArchPath, "archpath", "", "read one file of a shard (tar, tgz, zip, tar.lz4, tar.zst; KEY.EXT of a msgpack or tfrecord record)")
 	cmd.Flags().BoolVar(&opts.Validate, "validate", false, "have the target verify the checksum before sending")
 	cmd.Flags().Int64Var(&opts.Offset, "offset", 0, "first byte to read")
 	cmd.Flags().Int64Var(&opts.Length, "length", 0, "bytes to read (0: to the end)")

@@ -7,8 +7,9 @@ Run through the Go test, which passes the directory:
 
 or directly: python3 formats/testdata/gen.py formats/testdata
 
-The archives come from Python's tarfile, gzip and zipfile and from the
-system's GNU tar, never from the Go code under test. Each <archive>.want lists
+The archives come from Python's tarfile, gzip and zipfile, the system's GNU
+tar, python3-msgpack and the TFRecord script beside this one, never from the
+Go code under test. Each <archive>.want lists
 what a reader must return, one entry a line:
 
     <name> TAB <size> TAB <header offset> TAB <data offset> TAB <crc32>
@@ -284,12 +285,54 @@ def gen_zip(out):
     write(out, "truncated.zip", mixed[:len(mixed) - 30], [], "error corrupt -1")
 
 
+def gen_records(out):
+    """msgpack shards from python3-msgpack and TFRecord shards framed and
+    encoded from the published spec, by the scripts beside this one; the
+    entry lines come from those scripts' own readers."""
+    import msgpack
+    import msgpack_shards
+    import tfrecord_shards
+
+    pairs = [("x/1.jpg", blob(300)), ("x/1.cls", b"1\n"), ("x/2.jpg", text(700)),
+             ("x/2.json", b'{"label": 2}\n'), ("3.txt", b"")]
+    records = list(msgpack_shards.records(pairs))
+    # The second record has its key last: a reader must not rely on order.
+    records[1] = next(msgpack_shards.records(pairs[2:4], key_last=True))
+    packed = [msgpack.packb(r, use_bin_type=True) for r in records]
+    small = b"".join(packed)
+    lines = [entry_line(n, len(d), -1, -1, d) for n, d in msgpack_shards.members(small)]
+    write(out, "small.msgpack", small, lines, "end")
+    first = [entry_line(n, len(d), -1, -1, d) for n, d in msgpack_shards.members(packed[0])]
+    write(out, "truncated.msgpack", small[:len(packed[0]) + 20], first, "error corrupt %d" % len(packed[0]))
+    write(out, "no-key.msgpack", msgpack.packb({"jpg": b"x"}, use_bin_type=True), [], "error unsupported 0")
+    write(out, "int-value.msgpack", msgpack.packb({"__key__": "a", "cls": 3}), [], "error unsupported 0")
+
+    tf = tfrecord_shards
+    frames = [tf.frame(tf.example([(tf.KEY, b"x/1"), ("jpg", pairs[0][1]), ("cls", pairs[1][1])])),
+              tf.frame(tf.example([("jpg", pairs[2][1]), ("json", pairs[3][1]), (tf.KEY, b"x/2")])),
+              tf.frame(tf.example([(tf.KEY, b"3"), ("txt", b"")]))]
+    small = b"".join(frames)
+    lines = [entry_line(n, len(d), -1, -1, d) for n, d in tf.members(small)]
+    write(out, "small.tfrecord", small, lines, "end")
+    second = len(frames[0])
+    first = [entry_line(n, len(d), -1, -1, d) for n, d in tf.members(frames[0])]
+    bad = bytearray(small)
+    bad[second + 12 + 40] ^= 0x01  # a byte of the second record's data
+    write(out, "bad-crc.tfrecord", bytes(bad), first, "error corrupt %d" % second)
+    bad = bytearray(small)
+    bad[second + 1] ^= 0x01  # the second record's length
+    write(out, "bad-length.tfrecord", bytes(bad), first, "error corrupt %d" % second)
+    write(out, "truncated.tfrecord", small[:second + 100], first, "error corrupt %d" % second)
+    write(out, "int64.tfrecord", tf.frame(tf.int64_example("a", "cls", 3)), [], "error unsupported 0")
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     gen_tar(out)
     system_tar(out)
     gen_tgz(out)
     gen_zip(out)
+    gen_records(out)
 
 
 if __name__ == "__main__":

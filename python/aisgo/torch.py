@@ -41,7 +41,7 @@ Sample = Dict[str, Any]
 #: Names of shards that tarfile streams (compression is detected from the data).
 TAR_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".taz", ".tar.bz2", ".tbz", ".tbz2", ".tar.xz", ".txz")
 #: Shard formats dSort writes that Python's tarfile cannot read.
-UNSUPPORTED_SUFFIXES = (".zip", ".tar.lz4", ".tar.zst")
+UNSUPPORTED_SUFFIXES = (".zip", ".tar.lz4", ".tar.zst", ".msgpack", ".tfrecord")
 
 
 def _is_tar_name(name: str) -> bool:

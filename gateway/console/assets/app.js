@@ -626,7 +626,7 @@ async function bucketProps(name, provider) {
 }
 
 // Extensions of the shard formats whose members a listing can show.
-const archiveExtensions = ['.tar', '.tgz', '.tar.gz', '.zip', '.tar.lz4', '.tar.zst'];
+const archiveExtensions = ['.tar', '.tgz', '.tar.gz', '.zip', '.tar.lz4', '.tar.zst', '.msgpack', '.tfrecord'];
 
 function isArchive(name) {
   return archiveExtensions.some((ext) => name.endsWith(ext));
