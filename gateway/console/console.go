@@ -2,11 +2,11 @@ package console
 
 import (
 	"bytes"
-	"html"
-	"io"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"html"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
