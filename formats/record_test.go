@@ -302,45 +302,11 @@ func TestMsgpackCutInsideHeader(t *testing.T) {
 // TestRecordCopyAllocations: copying records from msgpack to TFRecord
 // with io.Copy gathers them in pooled slabs, not fresh buffers.
 func TestRecordCopyAllocations(t *testing.T) {
-	if raceEnabled {
-		t.Skip("under -race sync.Pool drops buffers on purpose; make test runs this test without -race")
-	}
 	var files []file
 	for i := range 100 {
 		files = append(files, file{fmt.Sprintf("s-%03d.jpg", i), randomBytes(uint64(i), 64<<10)}, file{fmt.Sprintf("s-%03d.cls", i), []byte("1")})
 	}
-	data := writeShard(t, formats.Msgpack{}, files, 0)
-	copyAll := func() {
-		r, _ := formats.Msgpack{}.NewReader(bytes.NewReader(data), int64(len(data)), "alloc")
-		w, _ := formats.TFRecord{}.NewWriter(io.Discard)
-		for {
-			e, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.WriteHeader(e)
-			if _, err := io.Copy(w, r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	copyAll() // fill the pools
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	const runs = 5
-	for range runs {
-		copyAll()
-	}
-	runtime.ReadMemStats(&after)
-	perEntry := (after.TotalAlloc - before.TotalAlloc) / runs / uint64(len(files))
-	t.Logf("%d bytes allocated per entry copied", perEntry)
-	if perEntry > 2<<10 {
+	if perEntry := allocationsPerEntry(t, formats.Msgpack{}, formats.TFRecord{}, files); perEntry > 2<<10 {
 		t.Errorf("copying a record value allocates %d bytes", perEntry)
 	}
 }
