@@ -231,12 +231,7 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ok, err := n.fromNode(r); ok || err != nil {
-			if err != nil {
-				n.writeError(w, r, err)
-				return
-			}
-			h(w, asNode(r))
+		if n.servedAsNode(w, r, h) {
 			return
 		}
 		perm, bucket := need(r)
@@ -263,12 +258,7 @@ func (n *Node) guardObject(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		if ok, err := n.fromNode(r); ok || err != nil {
-			if err != nil {
-				n.writeError(w, r, err)
-				return
-			}
-			h(w, asNode(r))
+		if n.servedAsNode(w, r, h) {
 			return
 		}
 		perm, bucket := objectAccess(r)
@@ -279,6 +269,20 @@ func (n *Node) guardObject(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, withUser(r, user))
 	}
+}
+
+// servedAsNode serves a request a node signed (and refuses one that
+// claims a signature it does not have); false leaves the request to the
+// user checks.
+func (n *Node) servedAsNode(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) bool {
+	ok, err := n.fromNode(r)
+	switch {
+	case err != nil:
+		n.writeError(w, r, err)
+	case ok:
+		h(w, asNode(r))
+	}
+	return ok || err != nil
 }
 
 // fromNode reports whether a request is signed by a node of the cluster
