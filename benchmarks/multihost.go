@@ -108,28 +108,9 @@ func multihostRun(ctx context.Context, rec *recorder, cfg Config, c *localCluste
 			return err
 		}
 	}
-	if err := client.CreateBucket(ctx, "src", nil); err != nil {
-		return err
-	}
-	total, err := generateInto(ctx, client, "src", spec)
-	if err != nil {
-		return fmt.Errorf("generate the dataset: %w", err)
-	}
-	jobSpec := fmt.Sprintf(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":%q},
-		"output_format":"out-{00000..99999}.tar","output_shard_size":%q,"algorithm":{"kind":"shuffle","seed":%q}}`,
-		spec.Template, dsortOutputShard, dsortSeed)
-	job := figure{name: multihostName(whats[2], onLab), bytes: total, note: note}
+	job := figure{name: multihostName(whats[2], onLab), note: note}
 	if onLab {
 		job.baseline = multihostName(whats[2], false)
 	}
-	var phases []Phase
-	if err := rec.measureWith(ctx, job, func() error {
-		var err error
-		phases, err = runJob(ctx, client, jobSpec)
-		return err
-	}, c); err != nil {
-		return err
-	}
-	rec.results[len(rec.results)-1].Phases = phases
-	return nil
+	return measureShuffle(ctx, rec, client, c, spec, job)
 }

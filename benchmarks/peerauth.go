@@ -68,29 +68,13 @@ func peerAuthRun(ctx context.Context, rec *recorder, cfg Config, dir string, arg
 	defer c.stop()
 	client := api.NewClient(c.endpoint)
 	// dSort first, on 3 targets.
-	if err := client.CreateBucket(ctx, "src", nil); err != nil {
-		return err
-	}
-	total, err := generateInto(ctx, client, "src", spec)
-	if err != nil {
-		return fmt.Errorf("generate the dataset: %w", err)
-	}
-	jobSpec := fmt.Sprintf(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":%q},
-		"output_format":"out-{00000..99999}.tar","output_shard_size":%q,"algorithm":{"kind":"shuffle","seed":%q}}`,
-		spec.Template, dsortOutputShard, dsortSeed)
-	job := figure{name: peerAuthName(dsort, on), bytes: total, repeat: true, note: "1 gateway and 3 targets, each an aisnode process; warm page cache"}
+	job := figure{name: peerAuthName(dsort, on), repeat: true, note: "1 gateway and 3 targets, each an aisnode process; warm page cache"}
 	if on {
 		job.baseline = peerAuthName(dsort, false)
 	}
-	var phases []Phase
-	if err := rec.measureWith(ctx, job, func() error {
-		var err error
-		phases, err = runJob(ctx, client, jobSpec)
-		return err
-	}, c); err != nil {
+	if err := measureShuffle(ctx, rec, client, c, spec, job); err != nil {
 		return err
 	}
-	rec.results[len(rec.results)-1].Phases = phases
 	for _, b := range []string{"src", "dst"} {
 		if err := client.DestroyBucket(ctx, b); err != nil {
 			return err
@@ -129,5 +113,32 @@ func peerAuthRun(ctx context.Context, rec *recorder, cfg Config, dir string, arg
 	rss, rssNote := c.peak()
 	rec.add(Result{Name: name, Bytes: moved.Bytes, Ops: moved.Objects, Elapsed: finished.Sub(start), Baseline: baseline, PeakRSS: rss,
 		Note: fmt.Sprintf("from starting the new target to the last job's end; moved %d objects, %s; %s", moved.Objects, formatBytes(moved.Bytes), rssNote)})
+	return nil
+}
+
+// measureShuffle generates the dSort dataset of spec into "src" and
+// measures the suite's shuffle job into "dst" as figure f (its bytes are
+// the dataset's), with the job's phases.
+func measureShuffle(ctx context.Context, rec *recorder, client *api.Client, meter peakMeter, spec datasets.Spec, f figure) error {
+	if err := client.CreateBucket(ctx, "src", nil); err != nil {
+		return err
+	}
+	total, err := generateInto(ctx, client, "src", spec)
+	if err != nil {
+		return fmt.Errorf("generate the dataset: %w", err)
+	}
+	jobSpec := fmt.Sprintf(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":%q},
+		"output_format":"out-{00000..99999}.tar","output_shard_size":%q,"algorithm":{"kind":"shuffle","seed":%q}}`,
+		spec.Template, dsortOutputShard, dsortSeed)
+	f.bytes = total
+	var phases []Phase
+	if err := rec.measureWith(ctx, f, func() error {
+		var err error
+		phases, err = runJob(ctx, client, jobSpec)
+		return err
+	}, meter); err != nil {
+		return err
+	}
+	rec.results[len(rec.results)-1].Phases = phases
 	return nil
 }
