@@ -308,6 +308,23 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("the API with only the console's cookie: %v %v", resp.StatusCode, err)
 	}
 
+	// A target's preStop hook: maintenance signed with the cluster secret,
+	// no user token.
+	nobody := user("nobody")
+	secretFile := filepath.Join(dir, "cluster", "cluster-secret")
+	if msg := nobody.refused("cluster", "maintenance", "start", "t2"); !strings.Contains(msg, "401") && !strings.Contains(strings.ToLower(msg), "token") {
+		t.Fatalf("maintenance without a token or the secret: %s", msg)
+	}
+	if out := nobody.must("cluster", "maintenance", "start", "t2", "--wait-rebalance", "--secret-file", secretFile); !strings.Contains(out, "rebalance done") {
+		t.Fatalf("maintenance signed with the cluster secret: %s", out)
+	}
+	nobody.must("cluster", "maintenance", "stop", "t2", "--wait-rebalance", "--secret-file", secretFile)
+	wrongSecret := filepath.Join(dir, "wrong-secret")
+	os.WriteFile(wrongSecret, []byte(strings.Repeat("ab", 32)), 0o600)
+	if msg := nobody.refused("cluster", "maintenance", "start", "t2", "--secret-file", wrongSecret); !strings.Contains(msg, "401") {
+		t.Fatalf("maintenance signed with another secret: %s", msg)
+	}
+
 	// An admin token opens no intra-cluster route.
 	client := api.NewClient(endpoint).SetToken(admin.token())
 	smap, err := client.Map(t.Context())

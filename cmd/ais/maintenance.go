@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/peer"
 )
 
 // envNodeID names the node `ais cluster maintenance` acts on when no ID
@@ -40,6 +42,7 @@ func newMaintenanceCommand() *cobra.Command {
 func newMaintenanceActionCommand(verb string, want cluster.State, short string) *cobra.Command {
 	var wait bool
 	var timeout time.Duration
+	var secretFile string
 	c := &cobra.Command{
 		Use:   verb + " [ID]",
 		Short: short,
@@ -61,9 +64,23 @@ func newMaintenanceActionCommand(verb string, want cluster.State, short string) 
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			return maintenance(ctx, client(), id, want, wait)
+			c := client()
+			if secretFile != "" {
+				// The node itself (its preStop hook) signs with the
+				// cluster secret, as nodes sign to each other: no user
+				// token to keep fresh in the pod.
+				secret, err := peer.LoadSecret(secretFile)
+				if err != nil {
+					return err
+				}
+				auth := peer.NewAuth(secret, peer.Options{})
+				gateways := endpoints()
+				c = api.NewClientWith(gateways[0], &http.Client{Transport: auth.Transport(id, api.NewTransportTLS(clientTLS))}).AddGateways(gateways[1:]...)
+			}
+			return maintenance(ctx, c, id, want, wait)
 		},
 	}
+	c.Flags().StringVar(&secretFile, "secret-file", "", "sign the requests as the node ID with the cluster secret in this `file` (the node's own preStop hook), instead of a user token")
 	c.Flags().BoolVar(&wait, "wait-rebalance", false, "wait until the rebalance the change causes has ended on every target")
 	c.Flags().DurationVar(&timeout, "timeout", time.Hour, "how long to wait in all (0: no limit)")
 	return c
