@@ -118,6 +118,9 @@ type Config struct {
 	// KeyMapAllowLocal lets key maps come from loopback and link-local
 	// addresses (never from this cluster's nodes); zero refuses them.
 	KeyMapAllowLocal bool
+	// ConnectPorts are the ports the proxy tunnels CONNECT requests to
+	// (https through the gateway); nil means 443 only.
+	ConnectPorts []int
 	// RebalanceBatchObjects and RebalanceBatchBytes bound one request of a
 	// rebalance; zero means 256 objects and 64 MiB.
 	RebalanceBatchObjects int
@@ -230,6 +233,8 @@ type Node struct {
 	auth *peer.Auth
 	// verifier checks user tokens; nil when auth is off.
 	verifier *authn.Verifier
+	// tunnels counts the proxy's open CONNECT tunnels.
+	tunnels chan struct{}
 	mux      *http.ServeMux
 	// objectRoute serves /v1/objects/ outside the mux (see routes).
 	objectRoute http.HandlerFunc
@@ -314,6 +319,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Auth != nil {
 		n.verifier = n.newVerifier()
 	}
+	n.tunnels = make(chan struct{}, maxTunnels)
 	var err error
 	if n.control, err = n.newControl(); err != nil {
 		return nil, err

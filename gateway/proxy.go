@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"errors"
+	"slices"
+	"time"
 	"fmt"
 	"io"
 	"net"
@@ -34,10 +36,79 @@ func htBucketOf(host string) store.Bucket {
 	return store.Bucket{Provider: store.ProviderHT, Name: name}
 }
 
+// maxTunnels bounds the CONNECT tunnels a gateway keeps open at once.
+const maxTunnels = 256
+
+// handleConnect tunnels a CONNECT request (https through the proxy) to its
+// host: TLS goes end to end, so nothing is cached. Only the allowed ports
+// (443 by default) and no node of this cluster.
+func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	_, port, err := net.SplitHostPort(host)
+	if err != nil {
+		n.writeError(w, r, badRequest("CONNECT %q: want HOST:PORT", host))
+		return
+	}
+	ports := n.config.ConnectPorts
+	if ports == nil {
+		ports = []int{443}
+	}
+	p, _ := strconv.Atoi(port)
+	if !slices.Contains(ports, p) {
+		n.writeError(w, r, fmt.Errorf("%w: CONNECT %s: the proxy tunnels to ports %v only", api.ErrForbidden, host, ports))
+		return
+	}
+	if err := n.notClusterNode(host); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	select {
+	case n.tunnels <- struct{}{}:
+		defer func() { <-n.tunnels }()
+	default:
+		n.writeError(w, r, fmt.Errorf("%w: %d CONNECT tunnels are open already", api.ErrUnavailable, maxTunnels))
+		return
+	}
+	upstream, err := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext(r.Context(), "tcp", host)
+	if err != nil {
+		n.writeError(w, r, fmt.Errorf("%w: CONNECT %s: %w", api.ErrBadGateway, host, err))
+		return
+	}
+	defer upstream.Close()
+	hijacker, ok := w.(http.Hijacker)
+	if !ok {
+		n.writeError(w, r, errors.New("CONNECT: the connection cannot be taken over"))
+		return
+	}
+	client, buffered, err := hijacker.Hijack()
+	if err != nil {
+		n.logger.Warn("CONNECT: take over the connection", "err", err)
+		return
+	}
+	defer client.Close()
+	if _, err := client.Write([]byte("HTTP/1.1 200 Connection Established\r\n\r\n")); err != nil {
+		return
+	}
+	// Each direction ends the other: a side that closes closes the tunnel.
+	done := make(chan struct{}, 2)
+	relay := func(dst net.Conn, src io.Reader) {
+		buf := pool.Get(pool.CopyBufferSize)
+		io.CopyBuffer(dst, src, buf)
+		pool.Put(buf)
+		done <- struct{}{}
+	}
+	go relay(upstream, buffered) // what the client sent, buffered or not
+	go relay(client, upstream)
+	<-done
+	client.Close()
+	upstream.Close()
+	<-done
+}
+
 // handleProxy serves a request whose target is an absolute URL.
 func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		n.writeError(w, r, badRequest("the proxy serves GET and HEAD of http:// URLs, not %s (https goes around it: CONNECT is not served)", r.Method))
+		n.writeError(w, r, badRequest("the proxy serves GET and HEAD of http:// URLs (and tunnels https with CONNECT), not %s", r.Method))
 		return
 	}
 	if r.URL.Scheme != "http" || r.URL.Host == "" {

@@ -200,6 +200,10 @@ func (n *Node) Handler() http.Handler {
 			n.guard(onCluster(authn.PermGet), n.handleProxy)(w, r)
 			return
 		}
+		if r.Method == http.MethodConnect && n.config.Role.IsGateway() {
+			n.guard(onCluster(authn.PermGet), n.handleConnect)(w, r)
+			return
+		}
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}

@@ -65,6 +65,9 @@ type config struct {
 	// EKMAllowLocal lets dSort key maps come from loopback and link-local
 	// URLs (a developer's machine); off by default.
 	EKMAllowLocal bool      `yaml:"ekm_allow_local"`
+	// ProxyConnectPorts are the ports the proxy tunnels https (CONNECT)
+	// to; empty means 443.
+	ProxyConnectPorts []int `yaml:"proxy_connect_ports"`
 	Limits        limits    `yaml:"limits"`
 	S3            s3        `yaml:"s3"`
 	TLS           tlsConfig `yaml:"tls"`
@@ -177,6 +180,7 @@ func parse(args []string) (config, error) {
 	logLevel := flags.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	statsd := flags.String("statsd", "", "also push metrics to a StatsD server at UDP `host:port` every 5s")
 	s3Port := flags.Int("s3-port", 0, "gateways: also serve the S3 API at the root of this `port` (it is always at /s3 on -port)")
+	connectPorts := flags.String("proxy-connect-ports", "", "gateways: comma-separated `ports` the proxy tunnels https (CONNECT) to (default 443)")
 	authKey := flags.String("auth-key", "", "turn user authentication on: `file` of the HS256 secret or RSA public key (PEM) tokens are checked with (default $"+envAuthnSecret+"); for -role authn, the secret or RSA private key they are signed with")
 	tokenTTL := flags.Duration("token-ttl", 0, "-role authn: a token's default lifetime (default 24h)")
 	tlsCert := flags.String("tls-cert", "", "PEM certificate `file`: serve HTTPS on every port (with -tls-key)")
@@ -203,6 +207,7 @@ func parse(args []string) (config, error) {
 			return cfg, fmt.Errorf("config %s: %w", *configFile, err)
 		}
 	}
+	var badPorts error
 	flags.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "role":
@@ -239,6 +244,16 @@ func parse(args []string) (config, error) {
 			cfg.LogLevel = *logLevel
 		case "statsd":
 			cfg.StatsD = *statsd
+		case "proxy-connect-ports":
+			cfg.ProxyConnectPorts = nil
+			for p := range strings.SplitSeq(*connectPorts, ",") {
+				port, err := strconv.Atoi(strings.TrimSpace(p))
+				if err != nil || port <= 0 || port > 65535 {
+					badPorts = fmt.Errorf("-proxy-connect-ports: %q is not a port", p)
+					break
+				}
+				cfg.ProxyConnectPorts = append(cfg.ProxyConnectPorts, port)
+			}
 		case "auth-key":
 			cfg.AuthKey = *authKey
 		case "token-ttl":
@@ -259,6 +274,9 @@ func parse(args []string) (config, error) {
 			cfg.TLS.SkipVerify = *tlsSkipVerify
 		}
 	})
+	if badPorts != nil {
+		return cfg, badPorts
+	}
 	if access, secret := os.Getenv("AIS_S3_ACCESS_KEY"), os.Getenv("AIS_S3_SECRET_KEY"); access != "" || secret != "" {
 		if access == "" || secret == "" {
 			return cfg, errors.New("AIS_S3_ACCESS_KEY and AIS_S3_SECRET_KEY go together: one is set, the other empty")
@@ -514,6 +532,7 @@ func run(args []string) error {
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
 		S3Keys:            cfg.S3.Keys,
 		KeyMapAllowLocal:  cfg.EKMAllowLocal,
+		ConnectPorts:      cfg.ProxyConnectPorts,
 		Logger:            logger,
 		RequestTimeout:    cfg.Limits.RequestTimeout,
 		BodyTimeout:       cfg.Limits.BodyTimeout,

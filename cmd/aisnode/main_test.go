@@ -53,6 +53,8 @@ func TestBadFlags(t *testing.T) {
 		{"-config", "/nonexistent.yaml"},
 		{"extra"},
 		{"-log-level", "loud"},
+		{"-proxy-connect-ports", "443,https"},
+		{"-proxy-connect-ports", "70000"},
 	} {
 		if err := run(args); err == nil {
 			t.Errorf("aisnode %v started", args)
