@@ -235,7 +235,7 @@ type Node struct {
 	verifier *authn.Verifier
 	// tunnels counts the proxy's open CONNECT tunnels.
 	tunnels chan struct{}
-	mux      *http.ServeMux
+	mux     *http.ServeMux
 	// objectRoute serves /v1/objects/ outside the mux (see routes).
 	objectRoute http.HandlerFunc
 	formats     *formats.Registry

@@ -2,14 +2,14 @@ package gateway
 
 import (
 	"errors"
-	"slices"
-	"time"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster/membership"

@@ -64,13 +64,13 @@ type config struct {
 	StatsD     string `yaml:"statsd"`
 	// EKMAllowLocal lets dSort key maps come from loopback and link-local
 	// URLs (a developer's machine); off by default.
-	EKMAllowLocal bool      `yaml:"ekm_allow_local"`
+	EKMAllowLocal bool `yaml:"ekm_allow_local"`
 	// ProxyConnectPorts are the ports the proxy tunnels https (CONNECT)
 	// to; empty means 443.
-	ProxyConnectPorts []int `yaml:"proxy_connect_ports"`
-	Limits        limits    `yaml:"limits"`
-	S3            s3        `yaml:"s3"`
-	TLS           tlsConfig `yaml:"tls"`
+	ProxyConnectPorts []int     `yaml:"proxy_connect_ports"`
+	Limits            limits    `yaml:"limits"`
+	S3                s3        `yaml:"s3"`
+	TLS               tlsConfig `yaml:"tls"`
 	// AuthKey turns user authentication on: the HS256 secret or the RSA
 	// public key (PEM) tokens are verified with; for -role authn, the
 	// secret or RSA private key they are signed with.
