@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -162,7 +163,17 @@ func parse(args []string, env string, usage io.Writer) (options, error) {
 		cfg.ReadOrder = benchmarks.ReadSequential
 	}
 	gateways := strings.Split(o.endpoint, ",")
-	cfg.Client = api.NewClient(gateways[0]).AddGateways(gateways[1:]...)
+	// An https cluster's certificates are checked as the CLI checks them
+	// (AIS_CLIENT_CA, AIS_SKIP_VERIFY_CRT); the token is AIS_AUTHN_TOKEN's.
+	tlsEnv, err := api.TLSFromEnv()
+	if err != nil {
+		return o, flagError(err)
+	}
+	tc, err := tlsEnv.Config()
+	if err != nil {
+		return o, flagError(err)
+	}
+	cfg.Client = api.NewClientWith(gateways[0], &http.Client{Transport: api.NewTransportTLS(tc)}).AddGateways(gateways[1:]...)
 	if err := cfg.Validate(); err != nil {
 		return o, flagError(err)
 	}

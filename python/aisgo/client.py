@@ -493,6 +493,14 @@ def _meta_from_headers(h: Mapping[str, str], size: Optional[int]) -> Dict[str, A
     }
 
 
+def verify_from_env() -> Union[bool, str]:
+    """TLS verification as the CLI does it: AIS_CLIENT_CA, AIS_SKIP_VERIFY_CRT."""
+    ca = os.environ.get("AIS_CLIENT_CA", "")
+    if ca:
+        return ca
+    return os.environ.get("AIS_SKIP_VERIFY_CRT", "").strip().lower() not in ("1", "t", "true", "yes")
+
+
 def token_from_env() -> str:
     """The token of ``$AIS_AUTHN_TOKEN``, else of the token file; "" when none."""
     token = os.environ.get("AIS_AUTHN_TOKEN", "").strip()
@@ -519,7 +527,9 @@ class Client:
         timeout: seconds, or (connect, read) seconds, for each network
             wait (not a whole transfer); None waits forever.
         pool_size: kept-alive connections per node, for threaded use.
-        verify: TLS verification for https endpoints (as requests takes it).
+        verify: TLS verification for https endpoints (as requests takes it);
+            default ``$AIS_CLIENT_CA`` (a CA file) when set, none when
+            ``$AIS_SKIP_VERIFY_CRT`` is true, else the system's CAs.
         token: the user's token, for a cluster that checks tokens; default
             ``$AIS_AUTHN_TOKEN``, else the file ``$AIS_AUTHN_TOKEN_FILE``
             names, else ``~/.config/ais/cli/auth.token`` (where
@@ -535,7 +545,7 @@ class Client:
         timeout: Timeout = DEFAULT_TIMEOUT,
         *,
         pool_size: int = 32,
-        verify: Union[bool, str] = True,
+        verify: Union[bool, str, None] = None,
         token: Optional[str] = None,
     ) -> None:
         if endpoint is None:
@@ -550,7 +560,7 @@ class Client:
         self._gateways = gateways
         self.timeout = timeout
         self.pool_size = pool_size
-        self.verify = verify
+        self.verify = verify if verify is not None else verify_from_env()
         self.token = token if token is not None else token_from_env()
         self._lock = threading.Lock()
         self._sess: Optional[requests.Session] = None

@@ -218,3 +218,15 @@ def test_token_is_sent(monkeypatch, tmp_path):
     finally:
         server.shutdown()
     assert seen == ["Bearer from-file", "Bearer from-env", "Bearer given", None]
+
+
+def test_tls_verification_from_env(monkeypatch):
+    """An https cluster's certificates are checked as the CLI checks them."""
+    for name in ("AIS_CLIENT_CA", "AIS_SKIP_VERIFY_CRT"):
+        monkeypatch.delenv(name, raising=False)
+    assert aisgo.Client("https://127.0.0.1:1").verify is True
+    monkeypatch.setenv("AIS_SKIP_VERIFY_CRT", "true")
+    assert aisgo.Client("https://127.0.0.1:1").verify is False
+    monkeypatch.setenv("AIS_CLIENT_CA", "/etc/ais/ca.pem")
+    assert aisgo.Client("https://127.0.0.1:1").verify == "/etc/ais/ca.pem"
+    assert aisgo.Client("https://127.0.0.1:1", verify=True).verify is True
