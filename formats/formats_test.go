@@ -299,17 +299,7 @@ func TestTarHeadersOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for {
-		_, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
+	n := countEntries(t, r)
 	if n != len(files) {
 		t.Fatalf("%d entries, want %d", n, len(files))
 	}
@@ -667,5 +657,21 @@ func TestZipUnsupported(t *testing.T) {
 		if he.Offset <= 0 || !strings.Contains(err.Error(), "test-shard") {
 			t.Errorf("%s: error %v does not locate the member", tc.name, err)
 		}
+	}
+}
+
+// countEntries reads a shard's entries, names only, and counts them.
+func countEntries(t *testing.T, r formats.Reader) int {
+	t.Helper()
+	n := 0
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
 	}
 }

@@ -269,17 +269,7 @@ func TestMsgpackHeadersOnly(t *testing.T) {
 	data := writeShard(t, formats.Msgpack{}, files, 0)
 	counter := &countingReaderAt{r: bytes.NewReader(data)}
 	r, _ := formats.Msgpack{}.NewReader(counter, int64(len(data)), "headers")
-	n := 0
-	for {
-		_, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
+	n := countEntries(t, r)
 	if n != len(files) {
 		t.Fatalf("%d entries, want %d", n, len(files))
 	}
