@@ -146,7 +146,8 @@ func TestDownloader(t *testing.T) {
 	}
 
 	// An ended job can be removed from the list; a running one cannot.
-	running, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "aborted"}, Template: slow.url + "/g/{000..039}"})
+	ais(t, c.endpoint, "bucket", "create", "ais://removed")
+	running, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "removed"}, Template: slow.url + "/f/{000..039}"})
 	if err != nil {
 		t.Fatal(err)
 	}
