@@ -93,18 +93,40 @@ func (s *Store) copyFile(src string, meta store.ObjectMeta, m mountpath, b store
 // rewrites the bad ones from a good one; when the queue is full, the
 // check is skipped (a scrub finds what it missed).
 func (s *Store) verifyLater(b store.Bucket, name string) {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	if s.closed {
+		return
+	}
 	s.verifierOnce.Do(func() {
 		s.verifies = make(chan pendingCopy, 1024)
-		go func() {
+		s.background.Go(func() {
 			for c := range s.verifies {
 				s.verifyCopies(c.bucket, c.name)
 			}
-		}()
+		})
 	})
 	select {
 	case s.verifies <- pendingCopy{bucket: b, name: name}:
 	default:
 	}
+}
+
+// Close stops the background checks and copies, after the queued ones.
+func (s *Store) Close() error {
+	s.queueMu.Lock()
+	if !s.closed {
+		s.closed = true
+		if s.verifies != nil {
+			close(s.verifies)
+		}
+		if s.copies != nil {
+			close(s.copies)
+		}
+	}
+	s.queueMu.Unlock()
+	s.background.Wait()
+	return nil
 }
 
 // verifyCopies checks each copy of an object against its checksum and
@@ -132,20 +154,28 @@ func (s *Store) verifyCopies(b store.Bucket, name string) {
 // copyLater makes the copies of a burst-mode PUT after it returned; when
 // the queue is full, now.
 func (s *Store) copyLater(b store.Bucket, name string, stamp store.Stamp) {
+	c := pendingCopy{bucket: b, name: name, stamp: stamp}
+	s.queueMu.Lock()
+	if s.closed {
+		s.queueMu.Unlock()
+		s.copyNow(c)
+		return
+	}
 	s.copierOnce.Do(func() {
 		s.copies = make(chan pendingCopy, 4096)
 		for range 2 {
-			go func() {
+			s.background.Go(func() {
 				for c := range s.copies {
 					s.copyNow(c)
 				}
-			}()
+			})
 		}
 	})
-	c := pendingCopy{bucket: b, name: name, stamp: stamp}
 	select {
 	case s.copies <- c:
+		s.queueMu.Unlock()
 	default:
+		s.queueMu.Unlock()
 		s.copyNow(c)
 	}
 }

@@ -80,6 +80,8 @@ func threeMountpaths(t *testing.T, cfg fs.Config) (*fs.Store, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the directories go: a repair may still be rewriting a copy.
+	t.Cleanup(func() { st.Close() })
 	return st, cfg.Mountpaths
 }
 

@@ -71,6 +71,11 @@ type Store struct {
 	copierOnce   sync.Once
 	verifies     chan pendingCopy
 	verifierOnce sync.Once
+	// background is the work of the two queues; queueMu and closed stop
+	// new work once Close runs.
+	background sync.WaitGroup
+	queueMu    sync.Mutex
+	closed     bool
 	// syncers group the syncs of durable PUTs, one per mountpath path.
 	syncers sync.Map
 	// atimes are the access times not yet written (see touch).
