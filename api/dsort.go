@@ -168,6 +168,7 @@ func DsortSummary(perTarget map[string]DsortJobInfo) DsortJobInfo {
 		return sum
 	}
 	sum.Metrics.Errors = dedupe(sum.Metrics.Errors)
+	sum.Metrics.Warnings = dedupe(sum.Metrics.Warnings)
 	return sum
 }
 

@@ -161,7 +161,29 @@ func (c *cliCluster) kill9(name string) {
 			if err := syscall.Kill(n.PID, syscall.SIGKILL); err != nil {
 				c.t.Fatalf("kill %s: %v", name, err)
 			}
-			return
+			// Dead before anyone restarts it: a start that still saw it
+			// running would skip it.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.PID))
+				if i := bytes.LastIndexByte(stat, ')'); err != nil || i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+					break
+				}
+				if time.Now().After(deadline) {
+					c.t.Fatalf("%s (pid %d) did not exit after SIGKILL", name, n.PID)
+				}
+			}
+			// Connections it was sending on when it died hold its port
+			// for a moment after it.
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", n.Port))
+				if err == nil {
+					l.Close()
+					return
+				}
+				if time.Now().After(deadline) {
+					c.t.Fatalf("the port of %s is still taken 30s after it died: %v", name, err)
+				}
+			}
 		}
 	}
 	c.t.Fatalf("no node %s", name)

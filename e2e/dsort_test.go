@@ -141,9 +141,11 @@ func (c *cliCluster) restart(targets int) {
 }
 
 // Faults during a dSort job with real processes: kill -9 of a target in
-// extraction and in creation, a target joining, an abort from the CLI.
-// Each ends the job aborted everywhere, leaves no output, and the same job
-// then writes exactly what it wrote before the faults.
+// extraction and in creation, restarted within target_grace or not, a
+// target joining, an abort from the CLI. A job either finishes with
+// exactly the shards of an undisturbed run, or ends aborted everywhere
+// and leaves no output, and the same job then writes exactly those
+// shards.
 func TestDsortFaults(t *testing.T) {
 	c := startCLICluster(t, 1, 3, "-keepalive=200ms", "-keepalive-timeout=2s")
 	ais(t, c.endpoint, "bucket", "create", "ais://src")
@@ -175,25 +177,49 @@ with tarfile.open(sys.argv[1]) as t:
 	}
 	ais(t, c.endpoint, "bucket", "rm", "ais://dst")
 
-	t.Run("kill9-during-extract", func(t *testing.T) {
-		id := c.startJob(spec)
-		c.waitPhase(id, "extract")
+	// A target killed and restarted within target_grace costs the job a
+	// restart: it finishes with the same shards.
+	grace := dsortSpec(t, "src", "in-{000..095}.tgz", "dst", `,"target_grace":"60s"`)
+	for _, tc := range []struct{ phase, target string }{{"extract", "t2"}, {"create", "t3"}} {
+		t.Run("kill9-during-"+tc.phase+"-restarted", func(t *testing.T) {
+			id := c.startJob(grace)
+			c.waitPhase(id, tc.phase)
+			c.kill9(tc.target)
+			c.restart(3)
+			out := ais(t, c.endpoint, "dsort", "wait", id)
+			if !strings.Contains(out, "finished") || !strings.Contains(out, "target "+tc.target+" lost during the "+tc.phase+" phase") {
+				t.Fatalf("ais dsort wait after %s came back:\n%s", tc.target, out)
+			}
+			if got := c.outputs("dst"); !maps.Equal(got, baseline) {
+				t.Fatalf("the job that lost %s wrote %d shards that differ from the first run's %d", tc.target, len(got), len(baseline))
+			}
+			ais(t, c.endpoint, "bucket", "rm", "ais://dst")
+		})
+	}
+	// Without the target back (and no copy of its inputs elsewhere) the
+	// job aborts once the grace ends, naming the inputs it cannot read.
+	t.Run("kill9-not-back", func(t *testing.T) {
+		id := c.startJob(dsortSpec(t, "src", "in-{000..095}.tgz", "dst", `,"target_grace":"3s"`))
+		c.waitPhase(id, "create")
 		c.kill9("t2")
 		errs := c.waitAborted(id)
-		if !strings.Contains(errs, "t2") || !strings.Contains(errs, "extract") {
-			t.Fatalf("errors %q: want the node (t2) and the phase (extract)", errs)
+		for _, want := range []string{"target t2 lost during the create phase", "not back within target_grace 3s", "input shards (in-"} {
+			if !strings.Contains(errs, want) {
+				t.Fatalf("errors %q: want %q", errs, want)
+			}
 		}
 		c.restart(3)
 		c.waitEmpty("dst")
 		c.rerun(spec, "dst", baseline)
 	})
-	t.Run("kill9-during-create", func(t *testing.T) {
-		id := c.startJob(spec)
-		c.waitPhase(id, "create")
-		c.kill9("t3")
+	// With target_grace 0s a loss aborts at once, as AIStore's does.
+	t.Run("kill9-no-grace", func(t *testing.T) {
+		id := c.startJob(dsortSpec(t, "src", "in-{000..095}.tgz", "dst", `,"target_grace":"0s"`))
+		c.waitPhase(id, "extract")
+		c.kill9("t2")
 		errs := c.waitAborted(id)
-		if !strings.Contains(errs, "t3") || !strings.Contains(errs, "create") {
-			t.Fatalf("errors %q: want the node (t3) and the phase (create)", errs)
+		if !strings.Contains(errs, "target t2 lost during the extract phase") || !strings.Contains(errs, "target_grace is 0s") {
+			t.Fatalf("errors %q: want the node (t2) and the phase (extract)", errs)
 		}
 		c.restart(3)
 		c.waitEmpty("dst")

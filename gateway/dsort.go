@@ -189,11 +189,31 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 			out[k] = v
 		}
 	}
-	if status, err := n.coordinator.Status(id); err == nil {
+	status, statusErr := n.coordinator.Status(id)
+	if inRegistry && registered.State == membership.JobRunning && (statusErr != nil || status.Finished.IsZero()) {
+		// A run that lost a target ends on the others while the job
+		// waits for it to come back: the job has not ended, and what
+		// stopped the run is a warning until it does.
+		for k, v := range out {
+			if v.Aborted {
+				v.Aborted, v.Metrics.Aborted = false, false
+				v.Metrics.Warnings = append(v.Metrics.Warnings, v.Metrics.Errors...)
+				v.Metrics.Errors = nil
+				out[k] = v
+			}
+		}
+	}
+	if statusErr == nil {
 		for k, v := range out {
 			v.Phase = status.Phase
 			if status.Error != "" && !slices.Contains(v.Metrics.Errors, status.Error) {
 				v.Metrics.Errors = append(v.Metrics.Errors, status.Error)
+			}
+			// The coordinator's own: a lost target, a restart.
+			for _, w := range status.Warnings {
+				if !slices.Contains(v.Metrics.Warnings, w) {
+					v.Metrics.Warnings = append(v.Metrics.Warnings, w)
+				}
 			}
 			out[k] = v
 		}

@@ -70,9 +70,11 @@ type Status struct {
 	Shards      int          `json:"output_shards"`  // planned, once sorted
 	Records     int          `json:"output_records"` // planned, once sorted
 	Warnings    []string     `json:"warnings,omitempty"`
-	Error       string       `json:"error,omitempty"`
-	Aborted     bool         `json:"aborted"`
-	Archived    bool         `json:"archived"`
+	// Restarts counts the runs that lost a target and started again.
+	Restarts int    `json:"restarts,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Aborted  bool   `json:"aborted"`
+	Archived bool   `json:"archived"`
 }
 
 type coordinatedJob struct {
@@ -85,9 +87,15 @@ type coordinatedJob struct {
 	outputs []string
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
+	// attempt numbers the inits of the job on its targets; only run's
+	// goroutine changes it.
+	attempt int
 	mu      struct {
 		sync.Mutex
 		status Status
+		// cancelAttempt ends the current run, not the job: a lost
+		// target may come back.
+		cancelAttempt context.CancelCauseFunc
 	}
 }
 
@@ -95,6 +103,21 @@ func (j *coordinatedJob) setPhase(phase string) {
 	j.mu.Lock()
 	j.mu.status.Phase = phase
 	j.mu.Unlock()
+}
+
+func (j *coordinatedJob) phase() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.mu.status.Phase
+}
+
+func (j *coordinatedJob) cancelAttempt(cause error) {
+	j.mu.Lock()
+	cancel := j.mu.cancelAttempt
+	j.mu.Unlock()
+	if cancel != nil {
+		cancel(cause)
+	}
 }
 
 func (j *coordinatedJob) warn(msg string) {
@@ -328,7 +351,7 @@ func (c *Coordinator) broadcast(ctx context.Context, job *coordinatedJob, fn fun
 // run drives the phases; any error aborts the job on every target.
 func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	defer close(job.done)
-	err := c.runPhases(ctx, job)
+	err := c.runAttempts(ctx, job)
 	if cause := context.Cause(ctx); cause != nil {
 		err = cause
 	}
@@ -375,6 +398,198 @@ func (c *Coordinator) endJob(ctx context.Context, id, cause string) {
 	c.config.Logger.Warn("record the end of a dsort job", "job", id, "err", err)
 }
 
+// errTargetLost ends a run whose targets left the cluster map.
+var errTargetLost = errors.New("targets of the job left the cluster")
+
+// maxRestarts bounds the runs of a job that keeps losing targets.
+const maxRestarts = 3
+
+// runAttempts runs the phases; a run that fails because targets were lost
+// runs again from the start once they are back within the job's grace
+// period. Every target then holds the same inputs and the seed is fixed,
+// so the output is what one uninterrupted run writes.
+func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) error {
+	for {
+		attemptCtx, cancel := context.WithCancelCause(ctx)
+		job.mu.Lock()
+		job.mu.cancelAttempt = cancel
+		job.mu.Unlock()
+		err := c.runPhases(attemptCtx, job)
+		cancel(nil)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		lost := c.lostTargets(ctx, job)
+		if len(lost) == 0 {
+			return err
+		}
+		phase, grace := job.phase(), job.plan.TargetGrace
+		if grace == 0 {
+			return c.lostError(job, lost, phase, "target_grace is 0s")
+		}
+		job.mu.Lock()
+		restarts := job.mu.status.Restarts
+		job.mu.Unlock()
+		if restarts >= maxRestarts {
+			return c.lostError(job, lost, phase, fmt.Sprintf("the job already started again %d times", restarts))
+		}
+		job.warn(fmt.Sprintf("%s lost during the %s phase (%v); waiting up to %s for %s to come back, then the job starts again",
+			nameTargets(lost), phase, err, grace, pronoun(lost)))
+		c.config.Logger.Warn("dsort job lost targets", "job", job.id, "targets", nameTargets(lost), "phase", phase, "err", err)
+		if err := c.awaitTargets(ctx, job, lost); err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return c.lostError(job, lost, phase, err.Error())
+		}
+		job.mu.Lock()
+		job.mu.status.Restarts++
+		job.mu.Unlock()
+		c.config.Logger.Info("dsort job starts again", "job", job.id, "attempt", job.attempt+1)
+	}
+}
+
+// nameTargets is "target t2" or "targets t2,t3".
+func nameTargets(nodes []cluster.Node) string {
+	if len(nodes) == 1 {
+		return "target " + nodes[0].ID
+	}
+	return "targets " + describe(nodes)
+}
+
+func pronoun(nodes []cluster.Node) string {
+	if len(nodes) == 1 {
+		return "it"
+	}
+	return "them"
+}
+
+// lostTargets are the job's targets that are no longer active in the map,
+// do not answer, or no longer know the job (they restarted).
+func (c *Coordinator) lostTargets(ctx context.Context, job *coordinatedJob) []cluster.Node {
+	m := c.config.Cluster.Map()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lost := make([]bool, len(job.targets))
+	var wg sync.WaitGroup
+	for i, t := range job.targets {
+		if n, ok := m.Node(t.ID); !ok || n.State != cluster.StateActive {
+			lost[i] = true
+			continue
+		}
+		wg.Go(func() {
+			_, err := c.config.Targets.Stats(ctx, t, job.id)
+			lost[i] = err != nil
+		})
+	}
+	wg.Wait()
+	var out []cluster.Node
+	for i, t := range job.targets {
+		if lost[i] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// awaitTargets stops the run on the targets that are left and waits, up
+// to the grace period, until every target of the job is active again and
+// takes the job's next attempt.
+func (c *Coordinator) awaitTargets(ctx context.Context, job *coordinatedJob, lost []cluster.Node) error {
+	deadline := time.Now().Add(job.plan.TargetGrace)
+	survivors := slices.DeleteFunc(slices.Clone(job.targets), func(n cluster.Node) bool {
+		return slices.ContainsFunc(lost, func(l cluster.Node) bool { return l.ID == n.ID })
+	})
+	c.abortNodes(ctx, job, survivors, fmt.Sprintf("%s lost: the job waits for %s and starts again", nameTargets(lost), pronoun(lost)))
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			if last != nil {
+				return fmt.Errorf("not back within target_grace %s (last: %w)", job.plan.TargetGrace, last)
+			}
+			return fmt.Errorf("not back within target_grace %s", job.plan.TargetGrace)
+		}
+		m := c.config.Cluster.Map()
+		now := m.ActiveTargets()
+		if !sameIDs(now, job.targets) {
+			continue
+		}
+		// URLs may have changed with the restart; ids and so placement
+		// did not.
+		job.mu.Lock()
+		job.targets = now
+		job.mu.Unlock()
+		job.attempt++
+		init := job.init
+		init.Map, init.Attempt = m, job.attempt
+		callCtx, cancel := context.WithDeadline(ctx, deadline)
+		last = c.broadcast(callCtx, job, func(ctx context.Context, t cluster.Node) error { return c.config.Targets.Init(ctx, t, init) })
+		cancel()
+		if last == nil {
+			job.init = init
+			return nil
+		}
+		// The targets that took this attempt give it up to the next.
+	}
+}
+
+// lostError is the end of a job that lost targets for good: it names them,
+// the phase and the input shards that only they hold.
+func (c *Coordinator) lostError(job *coordinatedJob, lost []cluster.Node, phase, why string) error {
+	placement := &cluster.Map{Nodes: job.targets}
+	var held []string
+	count := 0
+	for _, name := range job.plan.InputShards(c.config.Formats).All() {
+		owner, err := placement.Owner(cluster.Uname(job.plan.Input.Provider, job.plan.Input.Name, name))
+		if err != nil || !slices.ContainsFunc(lost, func(n cluster.Node) bool { return n.ID == owner.ID }) {
+			continue
+		}
+		count++
+		if len(held) < 8 {
+			held = append(held, name)
+		}
+	}
+	shardsHeld := "no input shards"
+	if count > 0 {
+		shardsHeld = fmt.Sprintf("%d input shards (%s", count, strings.Join(held, ", "))
+		if count > len(held) {
+			shardsHeld += ", ..."
+		}
+		shardsHeld += ")"
+	}
+	return fmt.Errorf("%w: %s lost during the %s phase (%s); missing with %s: %s",
+		ErrAborted, nameTargets(lost), phase, why, pronoun(lost), shardsHeld)
+}
+
+// nodes returns the job's targets for a reader outside run's goroutine.
+func (j *coordinatedJob) nodes() []cluster.Node {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.targets
+}
+
+// sameIDs reports whether two lists of nodes name the same nodes in order.
+func sameIDs(a, b []cluster.Node) bool {
+	return slices.EqualFunc(a, b, func(x, y cluster.Node) bool { return x.ID == y.ID })
+}
+
+// subsetOf reports whether every node of a is in b.
+func subsetOf(a, b []cluster.Node) bool {
+	for _, n := range a {
+		if !slices.ContainsFunc(b, func(m cluster.Node) bool { return m.ID == n.ID }) {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error {
 	peers := c.config.Targets
 	job.setPhase(PhaseExtract)
@@ -397,6 +612,7 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 	if err != nil {
 		return fmt.Errorf("sort phase: %w", err)
 	}
+	job.outputs = job.outputs[:0]
 	records := 0
 	perTarget := make([][]shards.OutputShard, len(job.targets))
 	for _, s := range planned {
@@ -464,10 +680,15 @@ func (c *Coordinator) plan(job *coordinatedJob, runs [][]shards.RecordMeta) ([]s
 
 // abortTargets tells every target to stop the job and clean up.
 func (c *Coordinator) abortTargets(ctx context.Context, job *coordinatedJob, cause string) {
+	c.abortNodes(ctx, job, job.targets, cause)
+}
+
+// abortNodes tells some targets to stop the job and clean up.
+func (c *Coordinator) abortNodes(ctx context.Context, job *coordinatedJob, targets []cluster.Node, cause string) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, t := range job.targets {
+	for _, t := range targets {
 		wg.Go(func() {
 			if err := c.config.Targets.Abort(ctx, t, job.id, cause); err != nil && !errors.Is(err, ErrJobNotFound) {
 				c.config.Logger.Warn("abort on target", "job", job.id, "target", t.ID, "err", err)
@@ -516,10 +737,17 @@ func (c *Coordinator) MapChanged(m *cluster.Map) {
 			continue
 		default:
 		}
-		if slices.EqualFunc(now, j.targets, func(a, b cluster.Node) bool { return a.ID == b.ID }) {
+		targets := j.nodes()
+		if sameIDs(now, targets) {
 			continue
 		}
-		j.cancel(fmt.Errorf("%w: the cluster's targets changed during the job (were %s, now %s)", ErrAborted, describe(j.targets), describe(now)))
+		if j.plan.TargetGrace > 0 && subsetOf(now, targets) {
+			// Targets went away and none came: this run ends, and the
+			// job waits for them (see runAttempts).
+			j.cancelAttempt(fmt.Errorf("%w: were %s, now %s", errTargetLost, describe(targets), describe(now)))
+			continue
+		}
+		j.cancel(fmt.Errorf("%w: the cluster's targets changed during the job (were %s, now %s)", ErrAborted, describe(targets), describe(now)))
 	}
 }
 

@@ -42,6 +42,10 @@ type memCluster struct {
 	// test can take a target away between the phases.
 	beforeCreate func()
 	createOnce   sync.Once
+	// beforeExtract, when set, runs once as the first Extract call
+	// starts.
+	beforeExtract func()
+	extractOnce   sync.Once
 }
 
 // kill takes a target away as a crash would: calls to it fail.
@@ -49,6 +53,26 @@ func (c *memCluster) kill(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.workers[id] = nil
+}
+
+// revive brings a killed target back as a restart would: a new worker on
+// the same store and work directory, which first recovers.
+func (c *memCluster) revive(id string) {
+	c.mu.Lock()
+	st, dir := c.stores[id], c.workDirs[id]
+	c.mu.Unlock()
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: memFetcher{c}, WorkDir: dir, MemoryTotal: c.memory})
+	if err != nil {
+		c.t.Error(err)
+		return
+	}
+	if err := w.Recover(c.t.Context()); err != nil {
+		c.t.Error(err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.workers[id] = w
 }
 
 func newMemCluster(t testing.TB, targets int, wrap func(string, store.Store) store.Store) *memCluster {
@@ -235,10 +259,17 @@ func (p memPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, err
 }
 
 func (p memPeers) Init(ctx context.Context, t cluster.Node, init pipeline.JobInit) error {
-	return p.c.worker(t.ID).Init(ctx, init)
+	w := p.c.worker(t.ID)
+	if w == nil {
+		return fmt.Errorf("target %s is gone", t.ID)
+	}
+	return w.Init(ctx, init)
 }
 
 func (p memPeers) Extract(ctx context.Context, t cluster.Node, id string) ([]shards.RecordMeta, error) {
+	if p.c.beforeExtract != nil {
+		p.c.extractOnce.Do(p.c.beforeExtract)
+	}
 	w := p.c.worker(t.ID)
 	if w == nil {
 		return nil, fmt.Errorf("target %s is gone", t.ID)

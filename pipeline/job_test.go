@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/pipeline"
@@ -792,11 +793,13 @@ func TestTargetDyingDuringSortAbortsJob(t *testing.T) {
 	c.createBucket("src")
 	c.putInputs("src", inputs)
 	c.beforeCreate = func() { c.kill("t2") }
-	status, err := c.run(baseSpec("in-{0..5}.tar", "out-{000..999}.tar"))
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	spec.TargetGrace = "0s"
+	status, err := c.run(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !status.Aborted || !strings.Contains(status.Error, "t2") || !strings.Contains(status.Error, "create phase") {
+	if !status.Aborted || !strings.Contains(status.Error, "target t2 lost during the create phase") || !strings.Contains(status.Error, "target_grace is 0s") {
 		t.Fatalf("status %+v: want aborted naming t2", status)
 	}
 	for _, id := range []string{"t1", "t3"} {
@@ -806,6 +809,94 @@ func TestTargetDyingDuringSortAbortsJob(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"t1", "t3"} {
+		if list, _ := c.stores[id].List(t.Context(), store.NewBucket("dst"), store.ListOptions{}); len(list) != 0 {
+			t.Fatalf("target %s kept %d output shards", id, len(list))
+		}
+	}
+}
+
+// A target that dies in extraction or creation and comes back within the
+// grace period costs the job a restart, not the job: the output is the
+// oracle's, byte for byte.
+func TestLostTargetComingBackWithinGrace(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..8}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	spec := baseSpec("in-{0..8}.tar", "out-{000..999}.tar")
+	spec.Algorithm.Seed = "11"
+	spec.TargetGrace = "20s"
+	want, err := reference.Run(spec, 11, inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, phase := range []string{"extract", "create"} {
+		t.Run(phase, func(t *testing.T) {
+			c := newMemCluster(t, 3, nil)
+			c.createBucket("src")
+			c.putInputs("src", inputs)
+			var revived sync.WaitGroup
+			t.Cleanup(revived.Wait)
+			crash := func() {
+				c.kill("t2")
+				revived.Go(func() {
+					time.Sleep(300 * time.Millisecond)
+					c.revive("t2")
+				})
+			}
+			if phase == "extract" {
+				c.beforeExtract = crash
+			} else {
+				c.beforeCreate = crash
+			}
+			status, err := c.run(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !status.Archived || status.Error != "" || status.Restarts != 1 {
+				t.Fatalf("status %+v: want finished after one restart", status)
+			}
+			if !slices.ContainsFunc(status.Warnings, func(w string) bool {
+				return strings.Contains(w, "target t2 lost during the "+phase+" phase")
+			}) {
+				t.Fatalf("warnings %q: want the loss of t2 in %s", status.Warnings, phase)
+			}
+			equalOutputs(t, c.outputs("dst"), want)
+		})
+	}
+}
+
+// A lost target that does not come back within the grace period aborts
+// the job, naming the target, the phase and the input shards only it
+// held; nothing of the output stays.
+func TestLostTargetNotBackAbortsNamingShards(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..8}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 3, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.beforeCreate = func() { c.kill("t3") }
+	spec := baseSpec("in-{0..8}.tar", "out-{000..999}.tar")
+	spec.TargetGrace = "1s"
+	status, err := c.run(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []string
+	for name := range inputs {
+		if owner, _ := c.smap.Owner(cluster.Uname("ais", "src", name)); owner.ID == "t3" {
+			held = append(held, name)
+		}
+	}
+	if len(held) == 0 {
+		t.Fatal("t3 holds no input shard: the dataset does not test the message")
+	}
+	if !status.Aborted || !strings.Contains(status.Error, "target t3 lost during the create phase") ||
+		!strings.Contains(status.Error, "not back within target_grace 1s") || !strings.Contains(status.Error, fmt.Sprintf("%d input shards", len(held))) {
+		t.Fatalf("status %+v", status)
+	}
+	for _, name := range held {
+		if !strings.Contains(status.Error, name) {
+			t.Fatalf("error %q does not name input shard %s", status.Error, name)
+		}
+	}
+	for _, id := range []string{"t1", "t2"} {
 		if list, _ := c.stores[id].List(t.Context(), store.NewBucket("dst"), store.ListOptions{}); len(list) != 0 {
 			t.Fatalf("target %s kept %d output shards", id, len(list))
 		}

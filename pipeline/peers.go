@@ -20,6 +20,10 @@ type JobInit struct {
 	// Map is the cluster map the job runs on: its active targets extract,
 	// hold and create; placement uses it throughout.
 	Map *cluster.Map `json:"map"`
+	// Attempt counts the job's runs: a job that lost a target runs again
+	// under the same id with a higher attempt, which replaces what is
+	// left of the previous one on each target.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Cluster is what a coordinator asks of the cluster around a job: the
@@ -71,6 +75,9 @@ type Targets interface {
 	Finish(ctx context.Context, target cluster.Node, id string) error
 	// Abort stops a job on a target and removes what it wrote.
 	Abort(ctx context.Context, target cluster.Node, id string, cause string) error
+	// Stats returns a job's state on a target: ErrJobNotFound from a
+	// target that restarted since.
+	Stats(ctx context.Context, target cluster.Node, id string) (JobStats, error)
 }
 
 // Fetcher is how a target gets record bytes from the target holding them:

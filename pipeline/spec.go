@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/shards"
@@ -48,7 +49,11 @@ type Spec struct {
 	// OutputIndex writes a shard index (formats.Index) beside every output
 	// shard, for readers that fetch one record by one range read; the
 	// output format must be tar.
-	OutputIndex bool   `json:"output_index,omitempty"`
+	OutputIndex bool `json:"output_index,omitempty"`
+	// TargetGrace is how long a job waits for a lost target to come back
+	// before it aborts: a duration such as "30s" (the default); "0s"
+	// aborts at once.
+	TargetGrace string `json:"target_grace,omitempty"`
 	Description string `json:"description,omitempty"`
 	Reactions
 	// Config holds per-job overrides: AIStore's CLI sends its whole dsort
@@ -365,7 +370,17 @@ type Plan struct {
 	ExtractConcurrency int
 	CreateConcurrency  int
 	Reactions          Reactions
+	// TargetGrace is how long a lost target has to come back.
+	TargetGrace time.Duration
 }
+
+// DefaultTargetGrace is target_grace when the spec leaves it out;
+// MaxTargetGrace bounds it: a job waiting longer holds its targets'
+// memory for nothing.
+const (
+	DefaultTargetGrace = 30 * time.Second
+	MaxTargetGrace     = time.Hour
+)
 
 // defaultMaxMemUsage is AIStore's default_max_mem_usage.
 const defaultMaxMemUsage = "80%"
@@ -399,6 +414,9 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 		return nil, err
 	}
 	if err := p.validateEKMSeparator(); err != nil {
+		return nil, err
+	}
+	if err := p.validateTargetGrace(); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -622,6 +640,25 @@ func (p *Plan) validateMemory() error {
 		return specError("create_concurrency_max_limit %d is out of range 0..1024", s.CreateConcurrencyMaxLimit)
 	}
 	p.ExtractConcurrency, p.CreateConcurrency = s.ExtractConcurrencyMaxLimit, s.CreateConcurrencyMaxLimit
+	return nil
+}
+
+// validateTargetGrace sets TargetGrace.
+func (p *Plan) validateTargetGrace() error {
+	s := &p.Spec
+	p.TargetGrace = DefaultTargetGrace
+	if s.TargetGrace != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(s.TargetGrace))
+		switch {
+		case err != nil:
+			return specError("target_grace: %q is not a duration like \"30s\" or \"2m\"", truncate(s.TargetGrace, 40))
+		case d < 0:
+			return specError("target_grace: %s is negative (\"0s\" aborts at once when a target is lost)", d)
+		case d > MaxTargetGrace:
+			return specError("target_grace: %s is longer than the most a job waits for a target, %s", d, MaxTargetGrace)
+		}
+		p.TargetGrace = d
+	}
 	return nil
 }
 

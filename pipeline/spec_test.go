@@ -5,11 +5,26 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
 )
+
+// target_grace defaults to 30 s; "0s" turns the wait off.
+func TestTargetGrace(t *testing.T) {
+	for text, want := range map[string]time.Duration{``: pipeline.DefaultTargetGrace, `,"target_grace":"0s"`: 0, `,"target_grace":"2m"`: 2 * time.Minute} {
+		spec, err := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-{00..99}.tar"` + text + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := spec.Validate(formats.Default())
+		if err != nil || plan.TargetGrace != want {
+			t.Fatalf("spec%s: grace %v, %v; want %v", text, plan.TargetGrace, err, want)
+		}
+	}
+}
 
 func TestParseSpecAcceptsCurrentLegacyAndYAML(t *testing.T) {
 	current := `{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"shard-{0..9}"},
@@ -76,6 +91,9 @@ func TestBadSpecs(t *testing.T) {
 		{"negative concurrency", `{` + good + `,"extract_concurrency_max_limit":-1}`, "extract_concurrency_max_limit"},
 		{"both inputs", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar","objnames":["a.tar"]},"output_format":"o-{0..9}.tar"}`, "not both"},
 		{"bad objname", `{"input_bck":{"name":"src"},"input_format":{"objnames":["../a.tar"]},"output_format":"o-{0..9}.tar"}`, "objnames[0]"},
+		{"negative grace", `{` + good + `,"target_grace":"-5s"}`, "target_grace: -5s is negative"},
+		{"absurd grace", `{` + good + `,"target_grace":"1000h"}`, "target_grace: 1000h0m0s is longer than"},
+		{"grace not a duration", `{` + good + `,"target_grace":"soon"}`, `target_grace: "soon" is not a duration`},
 	}
 	for _, tc := range tests {
 		spec, err := pipeline.ParseSpec([]byte(tc.spec))

@@ -125,6 +125,7 @@ func ValidateJobID(id string) error {
 type targetJob struct {
 	w       *Worker
 	id      string
+	attempt int
 	plan    *Plan
 	targets []cluster.Node
 	// placement is a map of the job's targets, for HRW ownership.
@@ -225,10 +226,14 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 	if plan.MemoryPercent > 0 {
 		limit = int64(float64(w.config.MemoryTotal) * plan.MemoryPercent / 100)
 	}
+	if err := w.retire(init); err != nil {
+		return err
+	}
 	jobCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	j := &targetJob{
 		w:          w,
 		id:         init.ID,
+		attempt:    init.Attempt,
 		plan:       plan,
 		targets:    targets,
 		placement:  &cluster.Map{Nodes: targets},
@@ -255,13 +260,27 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		cancel(nil)
 		return fmt.Errorf("%w: node %s is shutting down, job %s refused", ErrWorkerClosed, w.config.NodeID, init.ID)
 	}
-	if _, ok := w.mu.jobs[init.ID]; ok {
+	if old, ok := w.mu.jobs[init.ID]; ok && (old.attempt >= init.Attempt || !old.stats().Done()) {
 		cancel(nil)
 		return fmt.Errorf("%w: %s", ErrJobExists, init.ID)
 	}
 	w.mu.jobs[init.ID] = j
 	j.logger.Info("dsort job initialized", "targets", len(targets), "inputs", j.inputs.Len(), "memory_limit", limit, "raw_copy", j.rawCopy)
 	return nil
+}
+
+// retire aborts what is left here of an earlier attempt of a job before a
+// later attempt replaces it; a finished job is never run again.
+func (w *Worker) retire(init JobInit) error {
+	old, err := w.job(init.ID)
+	if err != nil || old.attempt >= init.Attempt {
+		return nil // Init refuses a repeated attempt under the lock
+	}
+	err = old.abort(fmt.Sprintf("attempt %d of the job replaces attempt %d", init.Attempt+1, old.attempt+1))
+	if errors.Is(err, ErrJobFinished) {
+		return fmt.Errorf("%w: %s finished here; it does not run again", ErrJobExists, init.ID)
+	}
+	return err
 }
 
 // takesRaw reports whether a format's writer copies raw tar entries.
@@ -394,7 +413,7 @@ func (j *targetJob) failed(ctx context.Context, err error) {
 	j.mu.stats.Errors = append(j.mu.stats.Errors, err.Error())
 	j.mu.Unlock()
 	if errors.Is(context.Cause(ctx), errCoordinatorGone) {
-		go j.w.Abort(j.id, errCoordinatorGone.Error())
+		go j.abort(errCoordinatorGone.Error())
 	}
 }
 
@@ -618,7 +637,7 @@ func (j *targetJob) armWatchdog() {
 	}
 	timeout := j.w.config.IdleTimeout
 	j.mu.watchdog = time.AfterFunc(timeout, func() {
-		j.w.Abort(j.id, fmt.Sprintf("no word from the coordinator for %s", timeout))
+		j.abort(fmt.Sprintf("no word from the coordinator for %s", timeout))
 	})
 }
 
@@ -848,6 +867,14 @@ func (w *Worker) Abort(id string, cause string) error {
 	if err != nil {
 		return err
 	}
+	return j.abort(cause)
+}
+
+// abort is Abort of this attempt of the job: a later attempt under the
+// same id is not this one's to stop.
+func (j *targetJob) abort(cause string) error {
+	w := j.w
+	id := j.id
 	j.mu.Lock()
 	if j.mu.stats.Archived {
 		j.mu.Unlock()
@@ -909,7 +936,7 @@ func (w *Worker) Close() error {
 			continue
 		}
 		wg.Go(func() {
-			err := w.Abort(j.id, "the node is shutting down")
+			err := j.abort("the node is shutting down")
 			// A job that finished or went meanwhile needs no abort.
 			if !errors.Is(err, ErrJobFinished) && !errors.Is(err, ErrJobNotFound) {
 				errs[i] = err
