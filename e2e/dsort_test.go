@@ -404,3 +404,37 @@ func firstKey(t *testing.T, c *cliCluster, bucket, shard string) string {
 	t.Fatalf("no member listed in %s/%s", bucket, shard)
 	return ""
 }
+
+// A target killed for good mid-job when the input is erasure-coded: once
+// the cluster counts it out, the job starts again on the three targets
+// left, which rebuild its input shards from their parts, and writes
+// exactly the shards of an undisturbed run.
+func TestDsortTargetLostErasureCoded(t *testing.T) {
+	c := startCLICluster(t, 1, 4, "-keepalive=200ms", "-keepalive-timeout=2s")
+	ais(t, c.endpoint, "bucket", "create", "ais://src")
+	ais(t, c.endpoint, "bucket", "ec-encode", "ais://src", "--data", "2", "--parity", "1")
+	ais(t, c.endpoint, "archive", "gen-shards", "ais://src/in-{000..047}.tgz", "--records", "40", "--record-size", "40KiB", "--exts", ".jpg,.cls", "--seed", "3")
+	spec := dsortSpec(t, "src", "in-{000..047}.tgz", "dst", `,"target_grace":"60s"`)
+	ais(t, c.endpoint, "dsort", "start", spec, "--wait")
+	baseline := c.outputs("dst")
+	ais(t, c.endpoint, "bucket", "rm", "ais://dst")
+
+	id := c.startJob(spec)
+	c.waitPhase(id, "create")
+	c.kill9("t2")
+	out := ais(t, c.endpoint, "dsort", "wait", id)
+	if !strings.Contains(out, "finished") || !strings.Contains(out, "target t2 lost during the create phase") {
+		t.Fatalf("ais dsort wait after t2 died:\n%s", out)
+	}
+	metrics, err := c.client().DsortMetrics(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings := strings.Join(api.DsortSummary(metrics).Metrics.Warnings, "; ")
+	if !strings.Contains(warnings, "starts again on targets t1,t3,t4: the input is erasure-coded 2+1") {
+		t.Fatalf("warnings %q: want the job going on without t2", warnings)
+	}
+	if got := c.outputs("dst"); !maps.Equal(got, baseline) {
+		t.Fatalf("the job that lost t2 wrote %d shards that differ from the undisturbed run's %d", len(got), len(baseline))
+	}
+}

@@ -90,6 +90,10 @@ type coordinatedJob struct {
 	// attempt numbers the inits of the job on its targets; only run's
 	// goroutine changes it.
 	attempt int
+	// original are the targets the job started on; redundancy says how
+	// many of them the input can do without.
+	original   []cluster.Node
+	redundancy redundancy
 	mu      struct {
 		sync.Mutex
 		status Status
@@ -232,6 +236,8 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	if len(job.targets) == 0 {
 		return "", cluster.ErrNoTargets
 	}
+	job.original = job.targets
+	job.redundancy = inputRedundancy(plan.Input, inputProps, len(job.targets))
 	job.init = JobInit{ID: job.id, Spec: spec, Seed: seed, Map: smap}
 	job.mu.status = Status{
 		ID: job.id, Description: spec.Description, Input: plan.Input, Output: plan.Output,
@@ -398,16 +404,19 @@ func (c *Coordinator) endJob(ctx context.Context, id, cause string) {
 	c.config.Logger.Warn("record the end of a dsort job", "job", id, "err", err)
 }
 
-// errTargetLost ends a run whose targets left the cluster map.
-var errTargetLost = errors.New("targets of the job left the cluster")
+// errTargetsChanged ends a run whose targets left the cluster map or came
+// back to it.
+var errTargetsChanged = errors.New("the targets of the job changed")
 
 // maxRestarts bounds the runs of a job that keeps losing targets.
 const maxRestarts = 3
 
-// runAttempts runs the phases; a run that fails because targets were lost
-// runs again from the start once they are back within the job's grace
-// period. Every target then holds the same inputs and the seed is fixed,
-// so the output is what one uninterrupted run writes.
+// runAttempts runs the phases. A run that fails because targets were lost
+// runs again from the start: on the same targets once they are back within
+// the job's grace period, or at once on the targets left when the input
+// can be read without the lost ones (erasure-coded or remote). The seed is
+// fixed and the output does not depend on the number of targets, so it is
+// what one undisturbed run writes.
 func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) error {
 	for {
 		attemptCtx, cancel := context.WithCancelCause(ctx)
@@ -415,12 +424,13 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 		job.mu.cancelAttempt = cancel
 		job.mu.Unlock()
 		err := c.runPhases(attemptCtx, job)
+		changed := errors.Is(context.Cause(attemptCtx), errTargetsChanged)
 		cancel(nil)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
 		lost := c.lostTargets(ctx, job)
-		if len(lost) == 0 {
+		if len(lost) == 0 && !changed {
 			return err
 		}
 		phase, grace := job.phase(), job.plan.TargetGrace
@@ -433,9 +443,13 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 		if restarts >= maxRestarts {
 			return c.lostError(job, lost, phase, fmt.Sprintf("the job already started again %d times", restarts))
 		}
-		job.warn(fmt.Sprintf("%s lost during the %s phase (%v); waiting up to %s for %s to come back, then the job starts again",
-			nameTargets(lost), phase, err, grace, pronoun(lost)))
-		c.config.Logger.Warn("dsort job lost targets", "job", job.id, "targets", nameTargets(lost), "phase", phase, "err", err)
+		if len(lost) > 0 {
+			job.warn(fmt.Sprintf("%s lost during the %s phase (%v); the job starts again once %s back (within %s)%s",
+				nameTargets(lost), phase, err, pronounIs(lost), grace, job.redundancy.orSurvivors()))
+			c.config.Logger.Warn("dsort job lost targets", "job", job.id, "targets", nameTargets(lost), "phase", phase, "err", err)
+		} else {
+			job.warn(fmt.Sprintf("the cluster's targets changed during the %s phase: the job starts again on them", phase))
+		}
 		if err := c.awaitTargets(ctx, job, lost); err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
@@ -444,9 +458,42 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 		}
 		job.mu.Lock()
 		job.mu.status.Restarts++
+		job.mu.status.Targets = nodeIDs(job.targets)
 		job.mu.Unlock()
-		c.config.Logger.Info("dsort job starts again", "job", job.id, "attempt", job.attempt+1)
+		c.config.Logger.Info("dsort job starts again", "job", job.id, "attempt", job.attempt+1, "targets", describe(job.targets))
 	}
+}
+
+// redundancy says how many of a job's targets its input can lose and
+// still be read whole: the parity of an erasure-coded bucket, any number
+// for a remote bucket (the backend has it), none otherwise.
+type redundancy struct {
+	spare int
+	why   string
+}
+
+func inputRedundancy(b store.Bucket, props store.Props, targets int) redundancy {
+	switch {
+	case b.IsRemote():
+		return redundancy{spare: targets - 1, why: "the input is in a remote bucket"}
+	case props.EC.Enabled && props.EC.ParitySlices > 0:
+		return redundancy{spare: props.EC.ParitySlices, why: fmt.Sprintf("the input is erasure-coded %d+%d", props.EC.DataSlices, props.EC.ParitySlices)}
+	}
+	return redundancy{}
+}
+
+func (r redundancy) orSurvivors() string {
+	if r.spare == 0 {
+		return ""
+	}
+	return ", or on the targets left once the cluster counts the lost out (" + r.why + ")"
+}
+
+func pronounIs(nodes []cluster.Node) string {
+	if len(nodes) == 1 {
+		return "it is"
+	}
+	return "they are"
 }
 
 // nameTargets is "target t2" or "targets t2,t3".
@@ -493,14 +540,16 @@ func (c *Coordinator) lostTargets(ctx context.Context, job *coordinatedJob) []cl
 }
 
 // awaitTargets stops the run on the targets that are left and waits, up
-// to the grace period, until every target of the job is active again and
-// takes the job's next attempt.
+// to the grace period, for a set of targets that can run the job again:
+// all of the job's first targets, active and taking the job's next
+// attempt; or, when the input does not need the lost ones, the targets
+// the cluster map has left once it counts the lost out.
 func (c *Coordinator) awaitTargets(ctx context.Context, job *coordinatedJob, lost []cluster.Node) error {
 	deadline := time.Now().Add(job.plan.TargetGrace)
 	survivors := slices.DeleteFunc(slices.Clone(job.targets), func(n cluster.Node) bool {
 		return slices.ContainsFunc(lost, func(l cluster.Node) bool { return l.ID == n.ID })
 	})
-	c.abortNodes(ctx, job, survivors, fmt.Sprintf("%s lost: the job waits for %s and starts again", nameTargets(lost), pronoun(lost)))
+	c.abortNodes(ctx, job, survivors, "the targets of the job changed: it starts again")
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var last error
@@ -518,25 +567,34 @@ func (c *Coordinator) awaitTargets(ctx context.Context, job *coordinatedJob, los
 		}
 		m := c.config.Cluster.Map()
 		now := m.ActiveTargets()
-		if !sameIDs(now, job.targets) {
+		switch {
+		case sameIDs(now, job.original):
+		case len(now) > 0 && subsetOf(now, job.original) && len(job.original)-len(now) <= job.redundancy.spare:
+			// The input is whole without the targets the map counts out.
+		default:
 			continue
 		}
-		// URLs may have changed with the restart; ids and so placement
-		// did not.
-		job.mu.Lock()
-		job.targets = now
-		job.mu.Unlock()
 		job.attempt++
 		init := job.init
 		init.Map, init.Attempt = m, job.attempt
+		previous := job.targets
+		job.mu.Lock()
+		job.targets = now // URLs may have changed with a restart; placement did not
+		job.mu.Unlock()
 		callCtx, cancel := context.WithDeadline(ctx, deadline)
 		last = c.broadcast(callCtx, job, func(ctx context.Context, t cluster.Node) error { return c.config.Targets.Init(ctx, t, init) })
 		cancel()
 		if last == nil {
 			job.init = init
+			if !sameIDs(now, job.original) {
+				job.warn(fmt.Sprintf("the job starts again on targets %s: %s", describe(now), job.redundancy.why))
+			}
 			return nil
 		}
 		// The targets that took this attempt give it up to the next.
+		job.mu.Lock()
+		job.targets = previous
+		job.mu.Unlock()
 	}
 }
 
@@ -741,10 +799,11 @@ func (c *Coordinator) MapChanged(m *cluster.Map) {
 		if sameIDs(now, targets) {
 			continue
 		}
-		if j.plan.TargetGrace > 0 && subsetOf(now, targets) {
-			// Targets went away and none came: this run ends, and the
-			// job waits for them (see runAttempts).
-			j.cancelAttempt(fmt.Errorf("%w: were %s, now %s", errTargetLost, describe(targets), describe(now)))
+		if j.plan.TargetGrace > 0 && subsetOf(now, j.original) {
+			// Targets of the job went away or came back, and no other
+			// came: this run ends, and the job starts again on the
+			// targets it can (see runAttempts).
+			j.cancelAttempt(fmt.Errorf("%w: were %s, now %s", errTargetsChanged, describe(targets), describe(now)))
 			continue
 		}
 		j.cancel(fmt.Errorf("%w: the cluster's targets changed during the job (were %s, now %s)", ErrAborted, describe(targets), describe(now)))

@@ -134,9 +134,31 @@ func (c *memCluster) worker(id string) *pipeline.Worker {
 // createBucket creates a bucket on every target.
 func (c *memCluster) createBucket(name string) {
 	c.t.Helper()
-	if err := (memPeers{c}).CreateBucket(c.t.Context(), store.NewBucket(name), store.DefaultProps()); err != nil {
+	c.createBucketWith(name, store.DefaultProps())
+}
+
+func (c *memCluster) createBucketWith(name string, props store.Props) {
+	c.t.Helper()
+	if err := (memPeers{c}).CreateBucket(c.t.Context(), store.NewBucket(name), props); err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// markOffline counts a target out of the map, as the gateways do with one
+// that stopped answering.
+func (c *memCluster) markOffline(id string) {
+	c.mu.Lock()
+	node, _ := c.smap.Node(id)
+	node.State = cluster.StateOffline
+	next, err := c.smap.WithNode(node)
+	if err != nil {
+		c.mu.Unlock()
+		c.t.Error(err)
+		return
+	}
+	c.smap = next
+	c.mu.Unlock()
+	c.coordinator.MapChanged(next)
 }
 
 // putInputs stores shards on the targets that own them.

@@ -24,6 +24,7 @@ import (
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/faulty"
+	"github.com/aisgo/aisgo/store/storetest"
 )
 
 // memSink collects generated shards in memory.
@@ -901,4 +902,94 @@ func TestLostTargetNotBackAbortsNamingShards(t *testing.T) {
 			t.Fatalf("target %s kept %d output shards", id, len(list))
 		}
 	}
+}
+
+// restoringStore stands in for erasure coding: an object missing here is
+// rebuilt from what the other targets' disks hold.
+type restoringStore struct {
+	store.Store
+	disks func() []store.Store
+}
+
+func (s restoringStore) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	obj, err := s.Store.Open(ctx, b, name, opts)
+	if !errors.Is(err, store.ErrNotFound) {
+		return obj, err
+	}
+	for _, disk := range s.disks() {
+		other, oerr := disk.Open(ctx, b, name, opts)
+		if oerr != nil {
+			continue
+		}
+		data, rerr := io.ReadAll(other)
+		other.Close()
+		if rerr != nil {
+			return nil, rerr
+		}
+		if _, perr := s.Store.Put(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))}); perr != nil {
+			return nil, perr
+		}
+		return s.Store.Open(ctx, b, name, opts)
+	}
+	return nil, err
+}
+
+// A target lost for good costs nothing but a restart when its inputs can
+// be read without it (an erasure-coded bucket): once the map counts it
+// out, the job runs again on the targets left and writes the oracle's
+// shards.
+func TestLostTargetReplannedWhenInputIsRedundant(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..8}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	spec := baseSpec("in-{0..8}.tar", "out-{000..999}.tar")
+	spec.Algorithm.Seed = "13"
+	spec.TargetGrace = "20s"
+	want, err := reference.Run(spec, 13, inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *memCluster
+	var disks sync.Map // id → the store beneath, as the "parts"
+	c = newMemCluster(t, 3, func(id string, st store.Store) store.Store {
+		disks.Store(id, st)
+		return restoringStore{Store: st, disks: func() []store.Store {
+			var out []store.Store
+			disks.Range(func(other, st any) bool {
+				if other != id {
+					out = append(out, st.(store.Store))
+				}
+				return true
+			})
+			return out
+		}}
+	})
+	props := store.DefaultProps()
+	props.EC = store.ECProps{Enabled: true, DataSlices: 1, ParitySlices: 1}
+	c.createBucketWith("src", props)
+	c.createBucket("dst")
+	c.putInputs("src", inputs)
+	c.beforeCreate = func() {
+		c.kill("t2")
+		go c.markOffline("t2")
+	}
+	status, err := c.run(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Archived || status.Restarts != 1 || !slices.Equal(status.Targets, []string{"t1", "t3"}) {
+		t.Fatalf("status %+v: want finished on t1,t3 after one restart", status)
+	}
+	if !slices.ContainsFunc(status.Warnings, func(w string) bool { return strings.Contains(w, "erasure-coded 1+1") }) {
+		t.Fatalf("warnings %q: want the reason the job went on without t2", status.Warnings)
+	}
+	got := map[string][]byte{}
+	for _, id := range []string{"t1", "t3"} {
+		list, err := c.stores[id].List(t.Context(), store.NewBucket("dst"), store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list {
+			got[o.Name] = storetest.Get(t, c.stores[id], store.NewBucket("dst"), o.Name)
+		}
+	}
+	equalOutputs(t, got, want)
 }
