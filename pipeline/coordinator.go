@@ -94,7 +94,7 @@ type coordinatedJob struct {
 	// many of them the input can do without.
 	original   []cluster.Node
 	redundancy redundancy
-	mu      struct {
+	mu         struct {
 		sync.Mutex
 		status Status
 		// cancelAttempt ends the current run, not the job: a lost
