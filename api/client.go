@@ -324,6 +324,10 @@ type request struct {
 	// bucket and object name an object request, which a client may route
 	// to the owner target itself.
 	bucket, object string
+	// patient waits for the gateway's answer as long as ctx allows: it
+	// works before answering (a dSort estimate), so the gateway timeout
+	// would take it for a hung gateway.
+	patient bool
 }
 
 // doOnce sends a request and follows redirects; the caller closes the
@@ -341,7 +345,11 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 		if hop > maxRedirects {
 			return nil, "", fmt.Errorf("%s %s: %w", rq.method, rq.path, ErrTooManyRedirects)
 		}
-		hopCtx, answered, release := c.hopContext(ctx, gateway)
+		timed := gateway
+		if rq.patient {
+			timed = ""
+		}
+		hopCtx, answered, release := c.hopContext(ctx, timed)
 		req, err := body.request(hopCtx, rq, target)
 		if err != nil {
 			release()

@@ -32,6 +32,9 @@ const (
 	dsortRecords     = 100     // per input shard, about 10 MiB
 	dsortOutputShard = "32MiB" // output_shard_size
 	dsortSeed        = "20261129"
+	// dsortEstimateTargets is the cluster size whose job is estimated
+	// first (POST /v1/sort/estimate), the estimate's error in its note.
+	dsortEstimateTargets = 3
 )
 
 func dsortSuite() Suite {
@@ -119,14 +122,30 @@ func dsortOn(ctx context.Context, rec *recorder, cfg Config, spec datasets.Spec,
 	jobSpec := fmt.Sprintf(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":%q},
 		"output_format":"out-{00000..99999}.tar","output_shard_size":%q,"algorithm":{"kind":"shuffle","seed":%q}}`,
 		spec.Template, dsortOutputShard, dsortSeed)
+	var est *api.DsortEstimate
+	if targets == dsortEstimateTargets {
+		// Taken from a cold cache, as the job runs; what it read is
+		// dropped again before the job.
+		e, err := client.EstimateDsort(ctx, []byte(jobSpec))
+		if err != nil {
+			return fmt.Errorf("estimate the dsort job: %w", err)
+		}
+		est = &e
+		for _, in := range inputs {
+			if err := dropCache(in); err != nil {
+				return err
+			}
+		}
+	}
 	var phases []Phase
+	var sum api.DsortJobInfo
 	job := figure{name: dsortName(targets), baseline: copyBoundName(targets), bytes: total, note: note}
 	if targets == 1 {
 		job.bounds = []string{singleProcessName}
 	}
 	err = rec.measureWith(ctx, job, func() error {
 		var err error
-		phases, err = runJob(ctx, client, jobSpec)
+		phases, sum, err = runJobSummary(ctx, client, jobSpec)
 		return err
 	}, c)
 	if err != nil {
@@ -135,7 +154,11 @@ func dsortOn(ctx context.Context, rec *recorder, cfg Config, spec datasets.Spec,
 	if err := client.DestroyBucket(ctx, "dst"); err != nil {
 		return err
 	}
-	rec.results[len(rec.results)-1].Phases = phases
+	res := &rec.results[len(rec.results)-1]
+	res.Phases = phases
+	if est != nil {
+		res.Note += "; " + estimateNote(*est, res.Elapsed, sum.Metrics)
+	}
 	if withSingleProcess {
 		return singleProcessFigure(ctx, rec, cfg, inputs, total)
 	}
@@ -339,18 +362,24 @@ func plainReshard(ctx context.Context, inputs []string, out string) error {
 
 // runJob starts a dSort job and waits for it, returning its phases.
 func runJob(ctx context.Context, client *api.Client, spec string) ([]Phase, error) {
+	phases, _, err := runJobSummary(ctx, client, spec)
+	return phases, err
+}
+
+// runJobSummary is runJob that also returns the job's summed metrics.
+func runJobSummary(ctx context.Context, client *api.Client, spec string) ([]Phase, api.DsortJobInfo, error) {
 	id, err := client.DsortStart(ctx, []byte(spec))
 	if err != nil {
-		return nil, err
+		return nil, api.DsortJobInfo{}, err
 	}
 	for {
 		metrics, err := client.DsortMetrics(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, api.DsortJobInfo{}, err
 		}
 		sum := api.DsortSummary(metrics)
 		if sum.Aborted {
-			return nil, api.DsortError(sum)
+			return nil, sum, api.DsortError(sum)
 		}
 		if sum.Archived {
 			m := sum.Metrics
@@ -358,14 +387,30 @@ func runJob(ctx context.Context, client *api.Client, spec string) ([]Phase, erro
 				{Name: "extract", Elapsed: time.Duration(m.Extraction.Elapsed), Bytes: m.Extraction.ExtractedSize},
 				{Name: "sort", Elapsed: time.Duration(m.Sorting.Elapsed)},
 				{Name: "create", Elapsed: time.Duration(m.Creation.Elapsed), Bytes: m.Creation.CreatedSize},
-			}, nil
+			}, sum, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, api.DsortJobInfo{}, ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// estimateNote compares an estimate with the job that followed it: the
+// forecast's error against the measured time, and the counts, estimate
+// first.
+func estimateNote(est api.DsortEstimate, elapsed time.Duration, m api.DsortMetrics) string {
+	f := est.Forecast
+	timeError := "-"
+	if elapsed > 0 {
+		timeError = fmt.Sprintf("%+.0f%%", (f.Total.Seconds()-elapsed.Seconds())/elapsed.Seconds()*100)
+	}
+	return fmt.Sprintf("estimate before the run (in %s): forecast %s, %s of the measured time (extract %s, sort %s, create %s); "+
+		"estimate/job: %d/%d records, %d/%d output shards, %s/%s output bytes",
+		est.Elapsed.Round(time.Millisecond), f.Total.Round(time.Millisecond), timeError, f.Extract.Round(time.Millisecond),
+		f.Sort.Round(time.Millisecond), f.Create.Round(time.Millisecond), est.Records, m.Extraction.ExtractedRecordCount,
+		est.OutputShards, m.Creation.CreatedCount, shards.FormatSize(est.OutputBytes), shards.FormatSize(m.Creation.CreatedSize))
 }
 
 func sizeName64(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }

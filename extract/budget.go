@@ -1,6 +1,12 @@
 package extract
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/shards"
+)
 
 // Budget caps the bytes of record contents a job keeps in memory. It is
 // safe for concurrent use.
@@ -39,3 +45,35 @@ func (b *Budget) Used() int64 { return b.used.Load() }
 
 // Peak returns the most bytes held at once.
 func (b *Budget) Peak() int64 { return b.peak.Load() }
+
+// MemoryNeed returns what extracting records (as a HeadersOnly Run found
+// them) would take of a budget of limit bytes, 0 meaning none. memory is
+// what keeping every file that can be kept would hold: the pooled buffer
+// of each file of up to 4 MiB (a tar entry whole, headers and all). past
+// is the bytes of the files the budget cannot keep, taken in record
+// order: bigger files, and those past the limit. A tar's entries past the
+// budget stay in their shard and are read again at creation; other
+// formats' files go to spill files.
+func MemoryNeed(format formats.Format, records []shards.Record, limit int64) (memory, past int64) {
+	var used int64
+	for i := range records {
+		for _, f := range records[i].Files {
+			size := f.Size
+			if format.Offsets() {
+				size = f.RawSize
+			}
+			if size > maxInMemory {
+				past += size
+				continue
+			}
+			held := int64(pool.Capacity(int(size)))
+			memory += held
+			if limit > 0 && used+held > limit {
+				past += size
+				continue
+			}
+			used += held
+		}
+	}
+	return memory, past
+}

@@ -11,15 +11,20 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
-	"golang.org/x/sync/errgroup"
 )
 
 // maxKeyFile bounds the file a content key is read from.
 const maxKeyFile = 1 << 20
+
+// maxInMemory bounds a file kept in memory: a bigger one always spills
+// (or, in a tar, stays an offset), so that one file never takes the budget.
+const maxInMemory = 4 << 20
 
 // Shard is an open input shard.
 type Shard interface {
@@ -70,6 +75,13 @@ type Config struct {
 	// OnMissing decides about an input shard that does not exist: an error
 	// aborts, nil skips it.
 	OnMissing func(shard string, err error) error
+	// HeadersOnly reads what records' metadata needs and keeps no
+	// contents, for an estimate: a tar's entries are read by their headers
+	// (contents skipped by offset), other formats are streamed through
+	// and only content keys read. The budget is not used, nothing spills
+	// (SpillDir is not needed), and the files' Storage means nothing;
+	// their sizes, and in a tar their offsets, are right.
+	HeadersOnly bool
 }
 
 // Counters report progress while Run works; read them at any time.
@@ -113,7 +125,7 @@ func RunEach(ctx context.Context, cfg Config, inputs iter.Seq[Input], opener Ope
 	}
 	res := &Result{Spills: &Spills{}}
 	workers := make(chan *spillFile, cfg.Concurrency)
-	if !cfg.Format.Offsets() {
+	if !cfg.Format.Offsets() && !cfg.HeadersOnly {
 		if cfg.SpillDir == "" {
 			return nil, errors.New("extract: a spill directory is required for " + cfg.Format.Name())
 		}
@@ -274,10 +286,13 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		var key shards.Key
 		if cfg.Format.Offsets() {
 			f.Storage, f.Offset, f.RawOffset, f.RawSize = shards.StorageOffset, e.DataOffset, e.HeaderOffset, e.RawSize()
-			kept, err := keepRaw(cfg, obj, e, &f, in.Name)
-			if err != nil {
-				release()
-				return nil, err
+			kept := false
+			if !cfg.HeadersOnly {
+				var err error
+				if kept, err = keepRaw(cfg, obj, e, &f, in.Name); err != nil {
+					release()
+					return nil, err
+				}
 			}
 			switch {
 			case isKey && kept:
@@ -286,6 +301,14 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 					return nil, err
 				}
 			case isKey:
+				if key, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
+					release()
+					return nil, err
+				}
+			}
+		} else if cfg.HeadersOnly {
+			// The reader skips what is not read at the next entry.
+			if isKey {
 				if key, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
 					release()
 					return nil, err
@@ -345,7 +368,7 @@ var ErrKeyMissing = errors.New("extract: key is missing")
 // keepContent copies a file's data into memory if the budget allows, or
 // to the spill file.
 func keepContent(cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spill *spillFile, buf []byte, counters *Counters, shard string) error {
-	if e.Size <= 4<<20 && cfg.Budget.Reserve(int64(pool.Capacity(int(e.Size)))) {
+	if e.Size <= maxInMemory && cfg.Budget.Reserve(int64(pool.Capacity(int(e.Size)))) {
 		data := pool.Get(int(e.Size))
 		if _, err := io.ReadFull(rd, data); err != nil {
 			cfg.Budget.Release(int64(cap(data)))
@@ -371,7 +394,7 @@ func keepContent(cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spi
 // entry stays an offset into the shard. It reports whether it copied.
 func keepRaw(cfg Config, shard Shard, e *formats.Entry, f *shards.File, name string) (bool, error) {
 	raw := e.RawSize()
-	if raw > 4<<20 || !cfg.Budget.Reserve(int64(pool.Capacity(int(raw)))) {
+	if raw > maxInMemory || !cfg.Budget.Reserve(int64(pool.Capacity(int(raw)))) {
 		return false, nil
 	}
 	data := pool.Get(int(raw))

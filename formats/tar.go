@@ -208,6 +208,40 @@ func (r *tarReader) releaseOnce() {
 	}
 }
 
+// TarHeaderSize is what the tar writer spends on the headers of an entry:
+// one 512-byte block when USTAR holds the name and size, more (a PAX
+// record) otherwise. A tar shard the writer makes is the sum over its
+// entries of this and the data padded to 512, plus 1024 bytes of end
+// marker.
+func TarHeaderSize(name string, size int64) int64 {
+	if len(name) <= 100 && size < 1<<33 && isASCII(name) {
+		return blockSize // the common case, without encoding a header
+	}
+	var counted byteCounter
+	tw := tar.NewWriter(&counted)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: entryMode, ModTime: modTime}); err != nil {
+		return blockSize // the writer refuses the entry anyway
+	}
+	return int64(counted)
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// byteCounter counts what is written to it.
+type byteCounter int64
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
+}
+
 // tarWriter writes a tar stream to w; done, if set, finishes what lies
 // under the tar stream (flushes a buffer, closes a compressor).
 type tarWriter struct {

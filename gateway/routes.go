@@ -79,6 +79,8 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false, onCluster(authn.PermPut)},
+		// An estimate also needs GET on the input bucket (the handler checks it).
+		{http.MethodPost, "/v1/sort/estimate", n.handleDsortEstimate, gateways, false, onCluster(authn.PermList)},
 		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onCluster(authn.PermPut)},
@@ -118,6 +120,8 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/sort/stats", n.handleDsortStats, targets, true, nil},
 		{http.MethodGet, "/v1/sort/stats/{id}", n.handleDsortStats, targets, true, nil},
 		{http.MethodPost, "/v1/sort/records/{id}", n.handleDsortRecords, targets, true, nil},
+		{http.MethodPost, "/v1/sort/scan", n.handleDsortScan, targets, true, nil},
+		{http.MethodGet, "/v1/sort/network-sample", n.handleNetworkSample, targets, true, nil},
 	}
 }
 

@@ -9,10 +9,13 @@
 //     target the output shards it owns;
 //   - a Worker (on every target) extracts the input shards it owns with
 //     package extract, serves record bytes to other targets in batched
-//     streams, and builds its output shards with package creation.
+//     streams, and builds its output shards with package creation;
+//   - an estimate (Coordinator.Estimate) tells what a job would do before
+//     it runs: the targets read only their inputs' headers and time their
+//     disks, and the coordinator plans the output as the job would.
 //
-// The network reaches this package only through the Cluster, Targets and Fetcher
-// interfaces, implemented over HTTP by package gateway and in memory by
+// The network reaches this package only through the Cluster, Targets,
+// Estimators and Fetcher interfaces, implemented over HTTP by package gateway and in memory by
 // tests, so a whole multi-target job runs in one test without sockets.
 // Cancellation (context.WithCancelCause) is the only abort path.
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"maps"
 	"os"
@@ -74,7 +75,10 @@ type WorkerConfig struct {
 // bytes, creation.
 type Worker struct {
 	config WorkerConfig
-	mu     struct {
+	// estimating admits one estimate at a time: each reads and writes a
+	// sample of the disk, which concurrent ones would only make wrong.
+	estimating chan struct{}
+	mu         struct {
 		sync.Mutex
 		jobs   map[string]*targetJob
 		closed bool // no new jobs admitted
@@ -107,7 +111,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 			}
 		}
 	}
-	w := &Worker{config: cfg}
+	w := &Worker{config: cfg, estimating: make(chan struct{}, 1)}
 	w.mu.jobs = map[string]*targetJob{}
 	return w, nil
 }
@@ -215,17 +219,8 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 	if self < 0 {
 		return fmt.Errorf("dsort init: node %s is not an active target of job %s", w.config.NodeID, init.ID)
 	}
-	mountpaths := w.config.Mountpaths
-	if mountpaths <= 0 {
-		mountpaths = 1
-		if capacity, err := w.config.Store.Capacity(ctx); err == nil {
-			mountpaths = max(len(capacity), 1)
-		}
-	}
-	limit := plan.MemoryBytes
-	if plan.MemoryPercent > 0 {
-		limit = int64(float64(w.config.MemoryTotal) * plan.MemoryPercent / 100)
-	}
+	mountpaths := w.mountpaths(ctx)
+	limit := memoryLimit(plan, w.config.MemoryTotal)
 	if err := w.retire(init); err != nil {
 		return err
 	}
@@ -350,15 +345,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 
 	// The owned inputs are counted, then yielded as extraction goes: a
 	// template of millions of names is never held.
-	owned := func(yield func(extract.Input) bool) {
-		for i, name := range j.inputs.All() {
-			if owner, err := j.ownerOf(j.plan.Input, name); err == nil && owner == j.self {
-				if !yield(extract.Input{Name: name, Index: int32(i)}) {
-					return
-				}
-			}
-		}
-	}
+	owned := j.ownedInputs()
 	total := int64(0)
 	for range owned {
 		total++
@@ -423,6 +410,38 @@ func concurrency(perMountpath, mountpaths int) int {
 		perMountpath = 4
 	}
 	return min(perMountpath*mountpaths, 64)
+}
+
+// memoryLimit is a job's memory budget on a node of total bytes.
+func memoryLimit(plan *Plan, total int64) int64 {
+	if plan.MemoryPercent > 0 {
+		return int64(float64(total) * plan.MemoryPercent / 100)
+	}
+	return plan.MemoryBytes
+}
+
+// mountpaths is the configured number of mountpaths, or the store's.
+func (w *Worker) mountpaths(ctx context.Context) int {
+	if w.config.Mountpaths > 0 {
+		return w.config.Mountpaths
+	}
+	if capacity, err := w.config.Store.Capacity(ctx); err == nil {
+		return max(len(capacity), 1)
+	}
+	return 1
+}
+
+// ownedInputs yields the input shards this target owns, in input order.
+func (j *targetJob) ownedInputs() iter.Seq[extract.Input] {
+	return func(yield func(extract.Input) bool) {
+		for i, name := range j.inputs.All() {
+			if owner, err := j.ownerOf(j.plan.Input, name); err == nil && owner == j.self {
+				if !yield(extract.Input{Name: name, Index: int32(i)}) {
+					return
+				}
+			}
+		}
+	}
 }
 
 func (j *targetJob) ownerOf(b store.Bucket, name string) (int32, error) {

@@ -25,11 +25,17 @@ func newDsortCommand() *cobra.Command {
 			"orders the records (alphanumeric, shuffle, content key, or an external key map) and writes new shards\n" +
 			"of a given size and format. The spec uses AIStore's field names, in JSON or YAML.",
 	}
-	var wait, progress bool
+	var wait, progress, estimate, estimateFirst, estimateJSON bool
 	start := &cobra.Command{
 		Use:   "start SPEC.json|SPEC.yaml|-",
-		Short: "Start a job from a spec file (or stdin) and print its id; --wait shows progress until it ends",
-		Args:  cobra.ExactArgs(1),
+		Short: "Start a job from a spec file (or stdin) and print its id; --wait shows progress until it ends; --estimate only estimates it",
+		Long: "Start a dSort job from a spec file (or - for stdin) and print its id.\n\n" +
+			"--estimate starts nothing: every target reads only the headers of the input shards it owns and times its disk,\n" +
+			"the gateway plans the output as the job would and times the network, and the report gives the records,\n" +
+			"input and output bytes, the output shards (count, first and last name), the memory each target needs to hold\n" +
+			"its records (in memory, or what spills past max_mem_usage), the measured rates and a forecast of the time.\n" +
+			"--estimate-first estimates, runs the job, waits for it and prints its summary beside the estimate.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var data []byte
 			var err error
@@ -42,19 +48,52 @@ func newDsortCommand() *cobra.Command {
 				return err
 			}
 			c := client()
+			if estimate && estimateFirst {
+				return fmt.Errorf("--estimate only estimates, --estimate-first estimates and runs: give one of them")
+			}
+			if estimateJSON && !estimate {
+				return fmt.Errorf("--json prints an estimate: it goes with --estimate")
+			}
+			var est *api.DsortEstimate
+			if estimate || estimateFirst {
+				e, err := c.EstimateDsort(cmd.Context(), data)
+				if err != nil {
+					return err
+				}
+				if estimate && estimateJSON {
+					return printJSON(e)
+				}
+				printEstimate(e)
+				if estimate {
+					return nil
+				}
+				est = &e
+				fmt.Println()
+			}
 			id, err := c.DsortStart(cmd.Context(), data)
 			if err != nil {
 				return err
 			}
 			fmt.Println(id)
-			if !wait {
+			if !wait && est == nil {
 				return nil
 			}
-			return waitAndReport(cmd.Context(), c, id, progress)
+			sum, err := follow(cmd.Context(), c, id, progress)
+			if err != nil {
+				return err
+			}
+			printSummary(sum)
+			if est != nil {
+				printComparison(*est, sum)
+			}
+			return api.DsortError(sum)
 		},
 	}
 	start.Flags().BoolVar(&wait, "wait", false, "show live progress until the job ends, then a summary")
 	start.Flags().BoolVar(&progress, "progress", false, "draw progress bars even when stderr is not a terminal")
+	start.Flags().BoolVar(&estimate, "estimate", false, "start nothing: print what the job would do and how long it would take")
+	start.Flags().BoolVar(&estimateFirst, "estimate-first", false, "estimate, run the job, wait, and print the summary beside the estimate")
+	start.Flags().BoolVar(&estimateJSON, "json", false, "with --estimate, print the estimate as JSON")
 
 	var waitProgress bool
 	waitCmd := &cobra.Command{
@@ -168,18 +207,20 @@ func state(j api.DsortJobInfo) string {
 // waitAndReport follows a job to its end with progress, then prints the
 // summary; an aborted job is an error.
 func waitAndReport(ctx context.Context, c *api.Client, id string, force bool) error {
-	var sum api.DsortJobInfo
-	var err error
-	if force || isTerminal(os.Stderr) {
-		sum, err = followWithBars(ctx, c, id)
-	} else {
-		sum, err = followWithLines(ctx, c, id)
-	}
+	sum, err := follow(ctx, c, id, force)
 	if err != nil {
 		return err
 	}
 	printSummary(sum)
 	return api.DsortError(sum)
+}
+
+// follow shows a job's progress until it ends and returns its summary.
+func follow(ctx context.Context, c *api.Client, id string, force bool) (api.DsortJobInfo, error) {
+	if force || isTerminal(os.Stderr) {
+		return followWithBars(ctx, c, id)
+	}
+	return followWithLines(ctx, c, id)
 }
 
 // poll returns the job's summed metrics.
