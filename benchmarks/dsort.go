@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -40,13 +41,17 @@ const (
 func dsortSuite() Suite {
 	return Suite{
 		Name:        "dsort",
-		Doc:         "dSort shuffle of 100 KiB records on 1 and 3 targets, beside a read+write copy of the same bytes and a single-process reshard",
+		Doc:         "dSort shuffle of 100 KiB records on 1, 2 and 3 targets, beside a read+write copy of the same bytes and a single-process reshard",
 		DefaultSize: 1 << 30,
 		Run:         runDsort,
 	}
 }
 
 func copyBoundName(targets int) string { return fmt.Sprintf("copy bound, %d target(s)", targets) }
+
+// dsortTargets are the cluster sizes measured.
+var dsortTargets = []int{1, 2, 3}
+
 func dsortName(targets int) string {
 	return fmt.Sprintf("dsort tar shuffle, %d target(s)", targets)
 }
@@ -57,7 +62,7 @@ func runDsort(ctx context.Context, cfg Config) ([]Result, error) {
 	rec := newRecorder("dsort", cfg.Logger)
 	if cfg.Aisnode == "" {
 		why := "no aisnode binary (build it with 'make build', or pass -aisnode)"
-		for _, t := range []int{1, 3} {
+		for _, t := range dsortTargets {
 			rec.skip(dsortName(t), copyBoundName(t), why)
 		}
 		return rec.results, nil
@@ -66,7 +71,7 @@ func runDsort(ctx context.Context, cfg Config) ([]Result, error) {
 	template := fmt.Sprintf("in-{%04d..%04d}.tar", 0, shards-1)
 	spec := datasets.Spec{Template: template, Records: dsortRecords, RecordSize: dsortRecordSize, Extensions: []string{".jpg", ".cls"}, Seed: 1}
 	var single bool
-	for _, targets := range []int{1, 3} {
+	for _, targets := range dsortTargets {
 		if err := dsortOn(ctx, rec, cfg, spec, targets, !single); err != nil {
 			return rec.results, err
 		}
@@ -100,24 +105,33 @@ func dsortOn(ctx context.Context, rec *recorder, cfg Config, spec datasets.Spec,
 	note := fmt.Sprintf("%s of %d KiB records in %d tar shards; 1 gateway and %d target(s), each an aisnode process; cold page cache, fsync on",
 		sizeName64(total), dsortRecordSize>>10, spec.Records, targets)
 
-	// The bound: each target's input read once and written once.
-	for _, in := range inputs {
-		if err := dropCache(in); err != nil {
-			return err
+	coldCache := func() error {
+		for _, in := range inputs {
+			if err := dropCache(in); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	bound := figure{name: copyBoundName(targets), bytes: total, note: "every input byte read and written once, in parallel per target, fsync per file"}
+	// The bound: each target's input read once and written once. Disk
+	// figures here move by a third from run to run: both the bound and
+	// the job keep the best of up to three runs, each from a cold cache.
+	bound := figure{name: copyBoundName(targets), bytes: total, repeat: true,
+		note: "every input byte read and written once, in parallel per target, fsync per file",
+		setup: func() error {
+			for _, in := range inputs {
+				os.RemoveAll(filepath.Join(filepath.Dir(in), "copy-bound"))
+			}
+			return coldCache()
+		}}
 	if err := rec.measure(ctx, bound, func() error { return copyBound(ctx, inputs) }); err != nil {
 		return err
 	}
 	for _, in := range inputs {
 		os.RemoveAll(filepath.Join(filepath.Dir(in), "copy-bound"))
 	}
-
-	for _, in := range inputs {
-		if err := dropCache(in); err != nil {
-			return err
-		}
+	if err := coldCache(); err != nil { // for the estimate
+		return err
 	}
 	jobSpec := fmt.Sprintf(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":%q},
 		"output_format":"out-{00000..99999}.tar","output_shard_size":%q,"algorithm":{"kind":"shuffle","seed":%q}}`,
@@ -125,27 +139,33 @@ func dsortOn(ctx context.Context, rec *recorder, cfg Config, spec datasets.Spec,
 	var est *api.DsortEstimate
 	if targets == dsortEstimateTargets {
 		// Taken from a cold cache, as the job runs; what it read is
-		// dropped again before the job.
+		// dropped again before each run of the job.
 		e, err := client.EstimateDsort(ctx, []byte(jobSpec))
 		if err != nil {
 			return fmt.Errorf("estimate the dsort job: %w", err)
 		}
 		est = &e
-		for _, in := range inputs {
-			if err := dropCache(in); err != nil {
-				return err
-			}
-		}
 	}
 	var phases []Phase
 	var sum api.DsortJobInfo
-	job := figure{name: dsortName(targets), baseline: copyBoundName(targets), bytes: total, note: note}
+	var fastest time.Duration
+	job := figure{name: dsortName(targets), baseline: copyBoundName(targets), bytes: total, note: note, repeat: true,
+		setup: func() error {
+			if err := client.DestroyBucket(ctx, "dst"); err != nil && !errors.Is(err, api.ErrBucketNotFound) {
+				return err
+			}
+			return coldCache()
+		}}
 	if targets == 1 {
 		job.bounds = []string{singleProcessName}
 	}
 	err = rec.measureWith(ctx, job, func() error {
-		var err error
-		phases, sum, err = runJobSummary(ctx, client, jobSpec)
+		start := time.Now()
+		p, s, err := runJobSummary(ctx, client, jobSpec)
+		// The report shows the phases of the run it keeps: the fastest.
+		if elapsed := time.Since(start); err == nil && (fastest == 0 || elapsed < fastest) {
+			phases, sum, fastest = p, s, elapsed
+		}
 		return err
 	}, c)
 	if err != nil {

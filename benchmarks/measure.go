@@ -28,6 +28,9 @@ type figure struct {
 	// with the same meaning (reads, memory, the network without a disk);
 	// it runs up to maxRuns times and the fastest run counts.
 	repeat bool
+	// setup, when set, runs before each run, untimed: it puts back what
+	// a run needs (a cold page cache, an empty output bucket).
+	setup func() error
 }
 
 // maxRuns and repeatBudget bound the runs of a repeatable figure: a run
@@ -98,6 +101,11 @@ func (r *recorder) measureWith(ctx context.Context, f figure, fn func() error, m
 	for runs == 0 || f.repeat && runs < maxRuns && spent < repeatBudget {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if f.setup != nil {
+			if err := f.setup(); err != nil {
+				return fmt.Errorf("%s: set up a run: %w", f.name, err)
+			}
 		}
 		start := time.Now()
 		err := fn()

@@ -7,10 +7,12 @@ import (
 	"io"
 	"sync/atomic"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
-	"golang.org/x/sync/errgroup"
+	"github.com/aisgo/aisgo/store"
 )
 
 // File is one file of a record in a stream.
@@ -87,19 +89,13 @@ func Run(ctx context.Context, cfg Config, planned []shards.OutputShard, src Sour
 // errSinkStopped ends a shard's build when its sink stopped reading.
 var errSinkStopped = errors.New("the shard's sink stopped reading")
 
-// buildAndStore pipes a shard's bytes from Build into the sink.
+// buildAndStore has the sink store a shard as Build writes it.
 func buildAndStore(ctx context.Context, format formats.Format, shard *shards.OutputShard, src Source, sink Sink, counters *Counters) error {
-	pr, pw := io.Pipe()
-	built := make(chan error, 1)
-	go func() {
-		w := &countingWriter{w: pw, counter: &counters.Bytes}
-		err := Build(ctx, format, shard, src, w)
-		pw.CloseWithError(err)
-		built <- err
-	}()
-	err := sink.Put(ctx, shard.Name, pr)
-	pr.CloseWithError(errSinkStopped)
-	berr := <-built
+	body := &shardBody{build: func(w io.Writer) error {
+		return Build(ctx, format, shard, src, &countingWriter{w: w, counter: &counters.Bytes})
+	}}
+	err := sink.Put(ctx, shard.Name, body)
+	berr := body.finish()
 	// The sink's failure is the cause when it stopped reading first.
 	if err != nil && (berr == nil || errors.Is(berr, errSinkStopped)) {
 		return fmt.Errorf("store shard %s: %w", shard.Name, err)
@@ -113,6 +109,58 @@ func buildAndStore(ctx context.Context, format formats.Format, shard *shards.Out
 	counters.Shards.Add(1)
 	counters.Records.Add(int64(len(shard.Records)))
 	return nil
+}
+
+// shardBody is a shard as its sink takes it. A sink that copies it into a
+// writer (a store's file: see store.SelfWriting) has it built straight
+// into that writer, saving a copy of every byte; one that reads it gets
+// it through a pipe from a goroutine building it.
+type shardBody struct {
+	build  func(io.Writer) error
+	direct bool
+	err    error // of a direct build
+	pipe   *io.PipeReader
+	built  chan error
+}
+
+var _ store.SelfWriting = (*shardBody)(nil)
+
+func (b *shardBody) WritesItself() {}
+
+func (b *shardBody) WriteTo(w io.Writer) (int64, error) {
+	if b.pipe != nil || b.direct {
+		// Read first: the rest comes through the pipe.
+		return io.Copy(w, struct{ io.Reader }{b})
+	}
+	b.direct = true
+	counted := &countingWriter{w: w, counter: new(atomic.Int64)}
+	b.err = b.build(counted)
+	return counted.counter.Load(), b.err
+}
+
+func (b *shardBody) Read(p []byte) (int, error) {
+	if b.direct {
+		return 0, io.EOF
+	}
+	if b.pipe == nil {
+		pr, pw := io.Pipe()
+		b.pipe, b.built = pr, make(chan error, 1)
+		go func() {
+			err := b.build(pw)
+			pw.CloseWithError(err)
+			b.built <- err
+		}()
+	}
+	return b.pipe.Read(p)
+}
+
+// finish ends the build once the sink is done and returns its error.
+func (b *shardBody) finish() error {
+	if b.pipe == nil {
+		return b.err
+	}
+	b.pipe.CloseWithError(errSinkStopped)
+	return <-b.built
 }
 
 // Build writes one shard to w: its records in order, each from the stream

@@ -326,6 +326,38 @@ func vmHWM(t *testing.T, pid int) int64 {
 
 // A dataset four times the memory budget completes, spilling to disk,
 // and the target's peak memory stays near the budget, far below the data.
+// A plain tar input is never copied into memory, whatever max_mem_usage
+// allows (80% of the machine by default): its entries stay in the input
+// shards and creation copies them from there, so a target's peak RSS
+// grows by well under a quarter of the data it holds.
+func TestDsortTarInputHoldsNoRecords(t *testing.T) {
+	node := startNode(t, "-data", t.TempDir(), "-no-sync")
+	ais(t, node.url, "bucket", "create", "ais://big")
+	ais(t, node.url, "archive", "gen-shards", "ais://big/in-{00..63}.tar", "--records", "32", "--record-size", "128KiB", "--exts", ".bin", "--seed", "2")
+	const data = 256 << 20
+	spec := `{"input_bck":{"name":"big"},"output_bck":{"name":"out"},"input_format":{"template":"in-{00..63}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"8MiB","algorithm":{"kind":"shuffle","seed":"1"}}`
+	path := filepath.Join(t.TempDir(), "spec.json")
+	os.WriteFile(path, []byte(spec), 0o644)
+	before := vmHWM(t, node.cmd.Process.Pid)
+	out := ais(t, node.url, "dsort", "start", path, "--wait")
+	peak := vmHWM(t, node.cmd.Process.Pid)
+	if !strings.Contains(out, "finished") {
+		t.Fatalf("job:\n%s", out)
+	}
+	metrics, err := node.client().DsortMetrics(t.Context(), strings.Fields(out)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := api.DsortSummary(metrics).Metrics; m.MemoryPeak != 0 || m.Extraction.ExtractedToDiskSize != 0 || m.Creation.CreatedRecordCount != 64*32 {
+		t.Fatalf("held %d bytes in memory, spilled %d, created %d records: want 0, 0 and every record", m.MemoryPeak, m.Extraction.ExtractedToDiskSize, m.Creation.CreatedRecordCount)
+	}
+	if peak-before > data/4 {
+		t.Fatalf("peak RSS grew by %d MiB (%d MiB before) resharding %d MiB of tar", (peak-before)>>20, before>>20, data>>20)
+	}
+	t.Logf("peak RSS grew by %d MiB (%d MiB before) resharding %d MiB of tar", (peak-before)>>20, before>>20, data>>20)
+}
+
 func TestDsortMemoryBudget(t *testing.T) {
 	node := startNode(t, "-data", t.TempDir(), "-no-sync")
 	ais(t, node.url, "bucket", "create", "ais://big")

@@ -49,19 +49,18 @@ func (b *Budget) Peak() int64 { return b.peak.Load() }
 // MemoryNeed returns what extracting records (as a HeadersOnly Run found
 // them) would take of a budget of limit bytes, 0 meaning none. memory is
 // what keeping every file that can be kept would hold: the pooled buffer
-// of each file of up to 4 MiB (a tar entry whole, headers and all). past
-// is the bytes of the files the budget cannot keep, taken in record
-// order: bigger files, and those past the limit. A tar's entries past the
-// budget stay in their shard and are read again at creation; other
-// formats' files go to spill files.
+// of each file of up to 4 MiB. past is the bytes of the files the budget
+// cannot keep, taken in record order: bigger files, and those past the
+// limit; they go to spill files. A plain tar keeps nothing: its entries
+// stay in their shard and are read at creation.
 func MemoryNeed(format formats.Format, records []shards.Record, limit int64) (memory, past int64) {
+	if format.Offsets() {
+		return 0, 0
+	}
 	var used int64
 	for i := range records {
 		for _, f := range records[i].Files {
 			size := f.Size
-			if format.Offsets() {
-				size = f.RawSize
-			}
 			if size > maxInMemory {
 				past += size
 				continue

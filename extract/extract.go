@@ -224,6 +224,9 @@ func ReleaseFile(b *Budget, f *shards.File) {
 	f.Data = nil
 }
 
+// willNeeder is a shard that can be read ahead into the page cache.
+type willNeeder interface{ WillNeed() }
+
 // extractShard reads one shard into records.
 func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spill *spillFile, counters *Counters) ([]shards.Record, error) {
 	obj, size, err := opener.Open(ctx, in.Name)
@@ -238,6 +241,11 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		return nil, fmt.Errorf("open input shard %s: %w", in.Name, err)
 	}
 	defer obj.Close()
+	if w, ok := obj.(willNeeder); ok && cfg.Format.Offsets() && !cfg.HeadersOnly {
+		// Creation reads the entries at random: from the page cache,
+		// which the kernel fills now while extraction reads the headers.
+		w.WillNeed()
+	}
 	rd, err := cfg.Format.NewReader(obj, size, in.Name)
 	if err != nil {
 		return nil, err
@@ -285,22 +293,12 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		isKey := cfg.Key.Extension != "" && member.Ext == cfg.Key.Extension
 		var key shards.Key
 		if cfg.Format.Offsets() {
+			// The entry stays where it is: creation copies it from the
+			// shard, which the read-ahead above brought into the page
+			// cache. A copy in memory would cost first-touch memory for
+			// every byte and gain nothing.
 			f.Storage, f.Offset, f.RawOffset, f.RawSize = shards.StorageOffset, e.DataOffset, e.HeaderOffset, e.RawSize()
-			kept := false
-			if !cfg.HeadersOnly {
-				var err error
-				if kept, err = keepRaw(cfg, obj, e, &f, in.Name); err != nil {
-					release()
-					return nil, err
-				}
-			}
-			switch {
-			case isKey && kept:
-				if key, err = keyOf(&f, nil, cfg.Key.Kind, in.Name); err != nil {
-					release()
-					return nil, err
-				}
-			case isKey:
+			if isKey {
 				if key, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
 					release()
 					return nil, err
@@ -386,26 +384,6 @@ func keepContent(cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spi
 	counters.SpilledFiles.Add(1)
 	counters.SpilledBytes.Add(e.Size)
 	return nil
-}
-
-// keepRaw copies a tar entry, headers and all, into memory when the
-// budget allows: reading the shard in order now is much cheaper than
-// reading its records at random offsets during creation. Otherwise the
-// entry stays an offset into the shard. It reports whether it copied.
-func keepRaw(cfg Config, shard Shard, e *formats.Entry, f *shards.File, name string) (bool, error) {
-	raw := e.RawSize()
-	if raw > maxInMemory || !cfg.Budget.Reserve(int64(pool.Capacity(int(raw)))) {
-		return false, nil
-	}
-	data := pool.Get(int(raw))
-	if _, err := shard.ReadAt(data, e.HeaderOffset); err != nil {
-		cfg.Budget.Release(int64(cap(data)))
-		pool.Put(data)
-		return false, fmt.Errorf("read %s of shard %s: %w", e.Name, name, err)
-	}
-	// Data holds the whole entry; the file's bytes start at Offset in it.
-	f.Storage, f.Data, f.Offset, f.RawOffset = shards.StorageMemory, data, e.DataOffset-e.HeaderOffset, 0
-	return true, nil
 }
 
 // readKey reads the current entry's content as a key.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+
+	"github.com/tinylib/msgp/msgp"
 
 	"github.com/aisgo/aisgo/creation"
 	"github.com/aisgo/aisgo/shards"
-	"github.com/tinylib/msgp/msgp"
 )
 
 // Record metadata and output shard plans travel between nodes as msgpack:
@@ -186,7 +188,12 @@ func appendFrame(b []byte, f creation.File) []byte {
 
 // writeStream copies a stream to w as frames.
 func writeStream(w io.Writer, s creation.Stream, buf []byte) error {
-	bw := bufio.NewWriterSize(w, 256<<10)
+	bw := streamWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil)
+		streamWriters.Put(bw)
+	}()
 	header := make([]byte, 0, 256)
 	for {
 		f, err := s.Next()
@@ -223,8 +230,16 @@ type frameReader struct {
 
 var _ creation.Stream = (*frameReader)(nil)
 
+// Stream buffers are pooled: a job opens a stream per output shard and
+// holder, and fresh 256 KiB buffers cost first-touch memory each time.
+var (
+	streamWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+	streamReaders = sync.Pool{New: func() any { return msgp.NewReaderSize(nil, 256<<10) }}
+)
+
 func newFrameReader(body io.ReadCloser) *frameReader {
-	r := msgp.NewReaderSize(body, 256<<10)
+	r := streamReaders.Get().(*msgp.Reader)
+	r.Reset(body)
 	r.SetMaxStringLength(maxWireString)
 	r.SetMaxElements(16)
 	return &frameReader{body: body, r: r}
@@ -296,4 +311,11 @@ func (f *frameReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (f *frameReader) Close() error { return f.body.Close() }
+func (f *frameReader) Close() error {
+	if f.r != nil {
+		f.r.Reset(nil)
+		streamReaders.Put(f.r)
+		f.r = nil
+	}
+	return f.body.Close()
+}

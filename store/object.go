@@ -43,6 +43,15 @@ type Object interface {
 	Meta() ObjectMeta
 }
 
+// SelfWriting is a body that writes itself into a destination: a store
+// copies it with WriteTo, with no buffer between the two (dSort builds a
+// shard straight into the object's file). It checks its own context.
+type SelfWriting interface {
+	io.Reader
+	io.WriterTo
+	WritesItself()
+}
+
 // PutOptions describe an incoming object.
 type PutOptions struct {
 	// Size is the announced size, or -1 when unknown. A known size that
