@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -515,7 +516,15 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("decode record list: %w", err))
 		return
 	}
+	// A known length keeps the response unchunked, and the connection
+	// then takes records' bytes straight from their shards (sendfile).
+	length, err := n.worker.RecordsLength(r.PathValue("id"), records)
+	if err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 	if err := n.worker.ServeRecords(r.Context(), r.PathValue("id"), records, w); err != nil {
 		// The status is sent; a cut stream tells the receiver.
 		n.logger.Warn("serve records", "job", r.PathValue("id"), "err", err)

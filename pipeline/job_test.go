@@ -993,3 +993,43 @@ func TestLostTargetReplannedWhenInputIsRedundant(t *testing.T) {
 	}
 	equalOutputs(t, got, want)
 }
+
+// writerOnly hides a writer's ReadFrom.
+type writerOnly struct{ io.Writer }
+
+// A record stream announces its exact length, and a writer that reads
+// from files (a connection, here a buffer) gets the same bytes as one
+// that takes copies: big files go by the file path, small ones with the
+// frames around them.
+func TestServeRecordsLengthAndFilePath(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 6, RecordSize: 40 << 10, Extensions: []string{".jpg", ".cls"}, Seed: 4})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	w := c.worker("t1")
+	const id = "srt-frames"
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: id, Spec: baseSpec("in-{0..3}.tar", "out-{000..999}.tar"), Seed: 1, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	metas, err := w.Extract(t.Context(), id)
+	if err != nil || len(metas) != 24 {
+		t.Fatalf("extracted %d records: %v", len(metas), err)
+	}
+	length, err := w.RecordsLength(id, metas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent, copied bytes.Buffer
+	if err := w.ServeRecords(t.Context(), id, metas, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ServeRecords(t.Context(), id, metas, writerOnly{&copied}); err != nil {
+		t.Fatal(err)
+	}
+	if int64(sent.Len()) != length || int64(copied.Len()) != length || !bytes.Equal(sent.Bytes(), copied.Bytes()) {
+		t.Fatalf("announced %d bytes; sent %d by the file path and %d by copies (equal: %v)", length, sent.Len(), copied.Len(), bytes.Equal(sent.Bytes(), copied.Bytes()))
+	}
+	if err := w.Abort(id, "done"); err != nil {
+		t.Fatal(err)
+	}
+}

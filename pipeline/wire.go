@@ -186,8 +186,18 @@ func appendFrame(b []byte, f creation.File) []byte {
 	return b
 }
 
-// writeStream copies a stream to w as frames.
-func writeStream(w io.Writer, s creation.Stream, buf []byte) error {
+// rangeSender sends the n bytes of the stream's current file to the
+// writer straight from where they are stored (sendfile); handled is false
+// when it cannot, and the bytes are copied instead.
+type rangeSender func(n int64) (handled bool, err error)
+
+// minSendfile is the smallest file worth a flush and a sendfile of its
+// own; smaller ones are copied with the frames around them.
+const minSendfile = 32 << 10
+
+// writeStream copies a stream to w as frames; send, when set, may send
+// big files' bytes itself.
+func writeStream(w io.Writer, s creation.Stream, buf []byte, send rangeSender) error {
 	bw := streamWriters.Get().(*bufio.Writer)
 	bw.Reset(w)
 	defer func() {
@@ -207,9 +217,18 @@ func writeStream(w io.Writer, s creation.Stream, buf []byte) error {
 		if _, err := bw.Write(header); err != nil {
 			return err
 		}
-		n := f.Size
-		if f.Raw {
-			n = f.RawSize
+		n := payloadSize(f)
+		if send != nil && n >= minSendfile {
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			handled, err := send(n)
+			if err != nil {
+				return err
+			}
+			if handled {
+				continue
+			}
 		}
 		copied, err := io.CopyBuffer(bw, io.LimitReader(s, n), buf)
 		if err != nil {
@@ -230,11 +249,16 @@ type frameReader struct {
 
 var _ creation.Stream = (*frameReader)(nil)
 
+// streamReadBuffer is the read buffer of a record stream: small, so that
+// reads of a file's bytes bigger than it go from the connection straight
+// into the shard being built, with no copy through the buffer.
+const streamReadBuffer = 16 << 10
+
 // Stream buffers are pooled: a job opens a stream per output shard and
-// holder, and fresh 256 KiB buffers cost first-touch memory each time.
+// holder, and fresh buffers cost first-touch memory each time.
 var (
 	streamWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
-	streamReaders = sync.Pool{New: func() any { return msgp.NewReaderSize(nil, 256<<10) }}
+	streamReaders = sync.Pool{New: func() any { return msgp.NewReaderSize(nil, streamReadBuffer) }}
 )
 
 func newFrameReader(body io.ReadCloser) *frameReader {

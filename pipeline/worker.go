@@ -687,7 +687,9 @@ func (s recordSource) Open(ctx context.Context, holder int32, records []shards.R
 }
 
 // ServeRecords writes the bytes of records this target holds, as frames,
-// for a target creating a shard.
+// for a target creating a shard. A writer that can read from a file (a
+// network connection) gets the bytes of records left in their input
+// shards by sendfile, from files this stream opens for itself.
 func (w *Worker) ServeRecords(ctx context.Context, id string, records []shards.RecordMeta, out io.Writer) error {
 	j, err := w.job(id)
 	if err != nil {
@@ -709,7 +711,97 @@ func (w *Worker) ServeRecords(ctx context.Context, id string, records []shards.R
 	defer s.Close()
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
-	return writeStream(out, s, buf)
+	var send rangeSender
+	if rf, ok := out.(io.ReaderFrom); ok {
+		files := &streamFiles{j: j, ctx: served, open: map[int32]*os.File{}}
+		defer files.close()
+		send = func(n int64) (bool, error) {
+			shard, offset, ok := s.extent()
+			if !ok {
+				return false, nil
+			}
+			f, err := files.get(shard)
+			if f == nil || err != nil {
+				return false, err
+			}
+			if _, err := f.Seek(offset, io.SeekStart); err != nil {
+				return false, err
+			}
+			copied, err := rf.ReadFrom(&io.LimitedReader{R: f, N: n})
+			if err == nil && copied != n {
+				err = fmt.Errorf("%s: sent %d of %d bytes", f.Name(), copied, n)
+			}
+			return true, err
+		}
+	}
+	return writeStream(out, s, buf, send)
+}
+
+// RecordsLength is the length of the stream ServeRecords writes for
+// records: a response can announce it, and a connection then carries the
+// records' bytes by sendfile.
+func (w *Worker) RecordsLength(id string, records []shards.RecordMeta) (int64, error) {
+	j, err := w.job(id)
+	if err != nil {
+		return 0, err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.byID == nil {
+		return 0, fmt.Errorf("job %s has not extracted on target %s", j.id, j.w.config.NodeID)
+	}
+	var n int64
+	header := make([]byte, 0, 256)
+	for _, m := range records {
+		r, ok := j.mu.byID[m.ID]
+		if !ok {
+			return 0, fmt.Errorf("record %d/%d is not held by target %s", m.ID.Shard, m.ID.Record, j.w.config.NodeID)
+		}
+		for i := range r.Files {
+			f, size := j.frameOf(r, i)
+			header = appendFrame(header[:0], f)
+			n += int64(len(header)) + size
+		}
+	}
+	return n, nil
+}
+
+// streamFiles are input shards a record stream opened for itself: sendfile
+// moves a file's own position, which streams must not share.
+type streamFiles struct {
+	j    *targetJob
+	ctx  context.Context
+	open map[int32]*os.File
+	objs []store.Object
+}
+
+// fileBacked is a stored object that is a plain file.
+type fileBacked interface{ File() *os.File }
+
+// get returns the stream's file of an input shard, or nil when the store
+// does not keep it as a plain file.
+func (f *streamFiles) get(shard int32) (*os.File, error) {
+	if file, ok := f.open[shard]; ok {
+		return file, nil
+	}
+	obj, err := f.j.w.config.Store.Open(f.ctx, f.j.plan.Input, f.j.inputs.At(int(shard)), store.OpenOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reopen input shard %s: %w", f.j.inputs.At(int(shard)), err)
+	}
+	f.objs = append(f.objs, obj)
+	backed, ok := obj.(fileBacked)
+	if !ok {
+		f.open[shard] = nil
+		return nil, nil
+	}
+	f.open[shard] = backed.File()
+	return f.open[shard], nil
+}
+
+func (f *streamFiles) close() {
+	for _, obj := range f.objs {
+		obj.Close()
+	}
 }
 
 // inputObject returns an open input shard for offset reads.
@@ -757,6 +849,10 @@ type localStream struct {
 	record  int
 	file    int // index of the current file in the current record, -1 before the first
 	current io.Reader
+	// The current file's bytes in an input shard, when they are there.
+	extentShard  int32
+	extentOffset int64
+	extentOK     bool
 }
 
 var _ creation.Stream = (*localStream)(nil)
@@ -785,14 +881,14 @@ func (s *localStream) Next() (creation.File, error) {
 	}
 	r := s.records[s.record]
 	f := &r.Files[s.file]
-	out := creation.File{Name: f.Name, Size: f.Size, Last: s.file == len(r.Files)-1}
+	out, _ := s.job.frameOf(r, s.file)
+	s.extentOK = false
 	switch f.Storage {
 	case shards.StorageMemory:
 		if f.Data == nil {
 			return out, fmt.Errorf("record %s: file %s was already sent", r.Name, f.Name)
 		}
-		if f.RawSize > 0 && s.job.rawCopy {
-			out.Raw, out.RawSize = true, f.RawSize
+		if out.Raw {
 			s.current = bytes.NewReader(f.Data[:f.RawSize])
 		} else {
 			s.current = bytes.NewReader(f.Data[f.Offset : f.Offset+f.Size])
@@ -807,14 +903,39 @@ func (s *localStream) Next() (creation.File, error) {
 		if err != nil {
 			return out, err
 		}
-		if s.job.rawCopy {
-			out.Raw, out.RawSize = true, f.RawSize
-			s.current = io.NewSectionReader(obj, f.RawOffset, f.RawSize)
-		} else {
-			s.current = io.NewSectionReader(obj, f.Offset, f.Size)
+		s.extentShard, s.extentOffset, s.extentOK = r.ID.Shard, f.Offset, true
+		if out.Raw {
+			s.extentOffset = f.RawOffset
 		}
+		s.current = io.NewSectionReader(obj, s.extentOffset, payloadSize(out))
 	}
 	return out, nil
+}
+
+// extent tells where in an input shard the current file's bytes are,
+// when they are there.
+func (s *localStream) extent() (shard int32, offset int64, ok bool) {
+	return s.extentShard, s.extentOffset, s.extentOK
+}
+
+// frameOf is how a file of a record held here travels: raw (its tar
+// entry whole) when the job copies raw entries and the entry is at hand.
+func (j *targetJob) frameOf(r *shards.Record, i int) (creation.File, int64) {
+	f := &r.Files[i]
+	out := creation.File{Name: f.Name, Size: f.Size, Last: i == len(r.Files)-1}
+	raw := j.rawCopy && (f.Storage == shards.StorageOffset || f.Storage == shards.StorageMemory && f.RawSize > 0)
+	if raw {
+		out.Raw, out.RawSize = true, f.RawSize
+	}
+	return out, payloadSize(out)
+}
+
+// payloadSize is the bytes that follow a file's frame.
+func payloadSize(f creation.File) int64 {
+	if f.Raw {
+		return f.RawSize
+	}
+	return f.Size
 }
 
 func (s *localStream) Read(p []byte) (int, error) {

@@ -627,6 +627,10 @@ func (o *object) Close() error {
 }
 func (o *object) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, o.file) }
 
+// File is the object's open file, for a sender that moves its bytes with
+// sendfile (which takes the file itself); the object still owns it.
+func (o *object) File() *os.File { return o.file }
+
 // WillNeed has the kernel read the whole file into the page cache in the
 // background: a reader that will take its parts at random (dSort's
 // creation) then finds them there.
