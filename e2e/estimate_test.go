@@ -74,7 +74,7 @@ func TestDsortEstimate(t *testing.T) {
 	}
 	report := ais(t, c.endpoint, "dsort", "start", spec, "--estimate")
 	t.Logf("ais dsort start --estimate:\n%s", report)
-	for _, want := range []string{"720 records", est.FirstShard + " .. " + est.LastShard, "forecast:", "in memory", "MiB/s"} {
+	for _, want := range []string{"720 records", est.FirstShard + " .. " + est.LastShard, "forecast:", "in the input shards", "MiB/s"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report does not say %q:\n%s", want, report)
 		}

@@ -47,16 +47,17 @@ func printEstimate(e api.DsortEstimate) {
 	}
 }
 
-// holds says whether a target keeps its records in memory, and where
-// what does not fit goes.
+// holds says where a target keeps its records' bytes: a plain tar's stay
+// in its shards; others are kept in memory up to the budget, and spill
+// past it.
 func holds(t api.DsortTargetEstimate, spills bool) string {
 	switch {
+	case !spills:
+		return "in the input shards"
 	case t.PastBudget == 0:
 		return "in memory"
-	case spills:
-		return "spills " + shards.FormatSize(t.PastBudget)
 	}
-	return shards.FormatSize(t.PastBudget) + " left in shards"
+	return "spills " + shards.FormatSize(t.PastBudget)
 }
 
 // rateOf prints a measured rate, "-" when nothing was measured.
