@@ -354,7 +354,11 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket string) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	prefix, keyMarker, idMarker := q.Get("prefix"), q.Get("key-marker"), q.Get("upload-id-marker")
+	prefix, delimiter, keyMarker, idMarker := q.Get("prefix"), q.Get("delimiter"), q.Get("key-marker"), q.Get("upload-id-marker")
+	encoding := q.Get("encoding-type")
+	if encoding != "" && encoding != "url" {
+		return ErrInvalidArgument.WithMessage("encoding-type %q is not url", encoding)
+	}
 	limit := 1000
 	if v := q.Get("max-uploads"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -363,7 +367,6 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 		}
 		limit = min(n, 1000)
 	}
-	out := ListMultipartUploadsResult{Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIDMarker: idMarker, MaxUploads: limit}
 	var uploads []Upload
 	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix}) {
 		if err != nil {
@@ -387,16 +390,58 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 	slices.SortFunc(uploads, func(a, b Upload) int {
 		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.UploadID, b.UploadID))
 	})
-	if len(uploads) > limit {
-		uploads, out.IsTruncated = uploads[:limit], true
+	out := pageUploads(uploads, prefix, delimiter, keyMarker, limit)
+	out.Bucket, out.Prefix, out.Delimiter, out.KeyMarker, out.UploadIDMarker, out.MaxUploads = bucket, prefix, delimiter, keyMarker, idMarker, limit
+	if encoding == "url" {
+		out.EncodingType = encoding
+		out.Prefix, out.Delimiter, out.KeyMarker, out.NextKeyMarker = urlEncode(out.Prefix), urlEncode(out.Delimiter), urlEncode(out.KeyMarker), urlEncode(out.NextKeyMarker)
+		for i := range out.Uploads {
+			out.Uploads[i].Key = urlEncode(out.Uploads[i].Key)
+		}
+		for i := range out.CommonPrefixes {
+			out.CommonPrefixes[i].Prefix = urlEncode(out.CommonPrefixes[i].Prefix)
+		}
 	}
-	if out.IsTruncated && len(uploads) > 0 {
-		last := uploads[len(uploads)-1]
-		out.NextKeyMarker, out.NextUploadIDMarker = last.Key, last.UploadID
-	}
-	out.Uploads = uploads
 	WriteXML(w, http.StatusOK, out)
 	return nil
+}
+
+// pageUploads takes a page of sorted uploads after the markers: with a
+// delimiter, the keys that have it past the prefix roll up into one
+// common prefix each, which counts as one entry and is not listed again
+// after a key marker within it.
+func pageUploads(uploads []Upload, prefix, delimiter, keyMarker string, limit int) ListMultipartUploadsResult {
+	var out ListMultipartUploadsResult
+	entries := 0
+	lastPrefix := ""
+	for _, u := range uploads {
+		common := ""
+		if delimiter != "" {
+			if i := strings.Index(u.Key[len(prefix):], delimiter); i >= 0 {
+				common = u.Key[:len(prefix)+i+len(delimiter)]
+			}
+		}
+		if common != "" && (common == lastPrefix || keyMarker != "" && common <= keyMarker) {
+			continue
+		}
+		if entries == limit {
+			out.IsTruncated = true
+			break
+		}
+		entries++
+		if common != "" {
+			lastPrefix = common
+			out.CommonPrefixes = append(out.CommonPrefixes, CommonPrefix{Prefix: common})
+			out.NextKeyMarker, out.NextUploadIDMarker = common, ""
+			continue
+		}
+		out.Uploads = append(out.Uploads, u)
+		out.NextKeyMarker, out.NextUploadIDMarker = u.Key, u.UploadID
+	}
+	if !out.IsTruncated {
+		out.NextKeyMarker, out.NextUploadIDMarker = "", ""
+	}
+	return out
 }
 
 // partsReader reads an upload's parts one after another, opening each

@@ -693,3 +693,58 @@ func sha256Of(s string) []byte {
 	sum := sha256.Sum256([]byte(s))
 	return sum[:]
 }
+
+// ListMultipartUploads with a delimiter rolls keys up into common
+// prefixes, pages over them one entry at a time, and encodes keys with
+// encoding-type=url.
+func TestListUploadsWithDelimiter(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("ups")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"logs/a", "logs/b", "data/x/1", "top", "with space"} {
+		if _, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("ups"), Key: aws.String(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var entries []string
+	input := &s3.ListMultipartUploadsInput{Bucket: aws.String("ups"), Delimiter: aws.String("/"), MaxUploads: aws.Int32(1)}
+	for range 10 {
+		page, err := client.ListMultipartUploads(ctx, input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(page.Uploads) + len(page.CommonPrefixes); n > 1 {
+			t.Fatalf("a page of one holds %d entries", n)
+		}
+		for _, p := range page.CommonPrefixes {
+			entries = append(entries, "prefix "+aws.ToString(p.Prefix))
+		}
+		for _, u := range page.Uploads {
+			entries = append(entries, "upload "+aws.ToString(u.Key))
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			break
+		}
+		input.KeyMarker, input.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+	want := []string{"prefix data/", "prefix logs/", "upload top", "upload with space"}
+	if !slices.Equal(entries, want) {
+		t.Fatalf("uploads by delimiter: %v, want %v", entries, want)
+	}
+	under, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("ups"), Prefix: aws.String("data/"), Delimiter: aws.String("/")})
+	if err != nil || len(under.CommonPrefixes) != 1 || aws.ToString(under.CommonPrefixes[0].Prefix) != "data/x/" || len(under.Uploads) != 0 {
+		t.Fatalf("under data/: %+v %v", under, err)
+	}
+	// The SDK asks for url encoding and decodes what it gets.
+	encoded, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("ups"), Prefix: aws.String("with"), EncodingType: types.EncodingTypeUrl})
+	if err != nil || len(encoded.Uploads) != 1 || aws.ToString(encoded.Uploads[0].Key) != "with+space" && aws.ToString(encoded.Uploads[0].Key) != "with space" {
+		t.Fatalf("url-encoded listing: %+v %v", encoded, err)
+	}
+	_, err = client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("ups"), EncodingType: "base64"})
+	if got := code(err); got != "InvalidArgument" {
+		t.Fatalf("encoding-type base64: %v (%s)", err, got)
+	}
+}
