@@ -799,10 +799,11 @@ func (c *Coordinator) MapChanged(m *cluster.Map) {
 		if sameIDs(now, targets) {
 			continue
 		}
-		if j.plan.TargetGrace > 0 && subsetOf(now, j.original) {
+		if subsetOf(now, j.original) {
 			// Targets of the job went away or came back, and no other
 			// came: this run ends, and the job starts again on the
-			// targets it can (see runAttempts).
+			// targets it can, or ends naming what it lost (see
+			// runAttempts).
 			j.cancelAttempt(fmt.Errorf("%w: were %s, now %s", errTargetsChanged, describe(targets), describe(now)))
 			continue
 		}
