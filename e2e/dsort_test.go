@@ -328,6 +328,25 @@ func vmHWM(t *testing.T, pid int) int64 {
 
 // A dataset four times the memory budget completes, spilling to disk,
 // and the target's peak memory stays near the budget, far below the data.
+// runMeasured runs a dSort job on a node to its end and returns its
+// metrics and the node's peak RSS before and after.
+func runMeasured(t *testing.T, node *process, spec string) (m api.DsortMetrics, before, peak int64) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "spec.json")
+	os.WriteFile(path, []byte(spec), 0o644)
+	before = vmHWM(t, node.cmd.Process.Pid)
+	out := ais(t, node.url, "dsort", "start", path, "--wait")
+	peak = vmHWM(t, node.cmd.Process.Pid)
+	if !strings.Contains(out, "finished") {
+		t.Fatalf("job:\n%s", out)
+	}
+	metrics, err := node.client().DsortMetrics(t.Context(), strings.Fields(out)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.DsortSummary(metrics).Metrics, before, peak
+}
+
 // A plain tar input is never copied into memory, whatever max_mem_usage
 // allows (80% of the machine by default): its entries stay in the input
 // shards and creation copies them from there, so a target's peak RSS
@@ -339,19 +358,8 @@ func TestDsortTarInputHoldsNoRecords(t *testing.T) {
 	const data = 256 << 20
 	spec := `{"input_bck":{"name":"big"},"output_bck":{"name":"out"},"input_format":{"template":"in-{00..63}.tar"},
 		"output_format":"out-{000..999}.tar","output_shard_size":"8MiB","algorithm":{"kind":"shuffle","seed":"1"}}`
-	path := filepath.Join(t.TempDir(), "spec.json")
-	os.WriteFile(path, []byte(spec), 0o644)
-	before := vmHWM(t, node.cmd.Process.Pid)
-	out := ais(t, node.url, "dsort", "start", path, "--wait")
-	peak := vmHWM(t, node.cmd.Process.Pid)
-	if !strings.Contains(out, "finished") {
-		t.Fatalf("job:\n%s", out)
-	}
-	metrics, err := node.client().DsortMetrics(t.Context(), strings.Fields(out)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m := api.DsortSummary(metrics).Metrics; m.MemoryPeak != 0 || m.Extraction.ExtractedToDiskSize != 0 || m.Creation.CreatedRecordCount != 64*32 {
+	m, before, peak := runMeasured(t, node, spec)
+	if m.MemoryPeak != 0 || m.Extraction.ExtractedToDiskSize != 0 || m.Creation.CreatedRecordCount != 64*32 {
 		t.Fatalf("held %d bytes in memory, spilled %d, created %d records: want 0, 0 and every record", m.MemoryPeak, m.Extraction.ExtractedToDiskSize, m.Creation.CreatedRecordCount)
 	}
 	if peak-before > data/4 {
@@ -367,19 +375,7 @@ func TestDsortMemoryBudget(t *testing.T) {
 	const budget = 32 << 20 // the dataset is 128 MiB
 	spec := fmt.Sprintf(`{"input_bck":{"name":"big"},"output_bck":{"name":"out"},"input_format":{"template":"in-{00..63}.tgz"},
 		"output_format":"out-{000..999}.tar","output_shard_size":"8MiB","algorithm":{"kind":"shuffle","seed":"1"},"max_mem_usage":"%d"}`, budget)
-	path := filepath.Join(t.TempDir(), "spec.json")
-	os.WriteFile(path, []byte(spec), 0o644)
-	before := vmHWM(t, node.cmd.Process.Pid)
-	out := ais(t, node.url, "dsort", "start", path, "--wait")
-	peak := vmHWM(t, node.cmd.Process.Pid)
-	if !strings.Contains(out, "finished") {
-		t.Fatalf("job:\n%s", out)
-	}
-	metrics, err := node.client().DsortMetrics(t.Context(), strings.Fields(out)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := api.DsortSummary(metrics).Metrics
+	m, before, peak := runMeasured(t, node, spec)
 	if m.Extraction.ExtractedToDiskSize < 64<<20 || m.MemoryPeak > budget {
 		t.Fatalf("spilled %d bytes, held %d in memory with a budget of %d", m.Extraction.ExtractedToDiskSize, m.MemoryPeak, budget)
 	}

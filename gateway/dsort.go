@@ -50,20 +50,30 @@ func dsortError(err error) error {
 	return err
 }
 
-// handleDsortStart: POST /v1/sort with the spec; answers the job id.
-func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
+// readSpec reads a dSort spec from a request to a gateway; on false the
+// error is answered.
+func (n *Node) readSpec(w http.ResponseWriter, r *http.Request) (pipeline.Spec, bool) {
 	if err := n.requireGateway(); err != nil {
 		n.writeError(w, r, err)
-		return
+		return pipeline.Spec{}, false
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxSpecSize))
 	if err != nil {
 		n.writeError(w, r, badRequest("read dSort spec: %w", err))
-		return
+		return pipeline.Spec{}, false
 	}
 	spec, err := pipeline.ParseSpec(data)
 	if err != nil {
 		n.writeError(w, r, dsortError(err))
+		return pipeline.Spec{}, false
+	}
+	return spec, true
+}
+
+// handleDsortStart: POST /v1/sort with the spec; answers the job id.
+func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
+	spec, ok := n.readSpec(w, r)
+	if !ok {
 		return
 	}
 	if err := n.authorizeDsort(r, spec); err != nil {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,18 +17,8 @@ import (
 // needs GET on the input (and on an ais:// key map): the targets read it
 // for the caller, and write nothing.
 func (n *Node) handleDsortEstimate(w http.ResponseWriter, r *http.Request) {
-	if err := n.requireGateway(); err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxSpecSize))
-	if err != nil {
-		n.writeError(w, r, badRequest("read dSort spec: %w", err))
-		return
-	}
-	spec, err := pipeline.ParseSpec(data)
-	if err != nil {
-		n.writeError(w, r, dsortError(err))
+	spec, ok := n.readSpec(w, r)
+	if !ok {
 		return
 	}
 	if n.verifier != nil && spec.InputBucket.Name != "" {
