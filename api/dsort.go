@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -82,6 +83,10 @@ func (c *Client) DsortStart(ctx context.Context, spec []byte) (string, error) {
 	id, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	if err != nil {
 		return "", err
+	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		// "dry_run": "estimate" starts no job: the answer is an estimate.
+		return "", errors.New(`api: the spec asks for an estimate ("dry_run": "estimate"), which starts no job: use EstimateDsort`)
 	}
 	return strings.TrimSpace(string(id)), nil
 }

@@ -80,6 +80,16 @@ func TestDsortEstimate(t *testing.T) {
 		}
 	}
 
+	// "dry_run": "estimate" in the spec asks the same of `ais dsort start`.
+	asDryRun, err := os.ReadFile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dryRun := writeSpec(t, strings.Replace(string(asDryRun), `"algorithm"`, `"dry_run":"estimate","algorithm"`, 1))
+	if again := ais(t, c.endpoint, "dsort", "start", dryRun); !strings.Contains(again, "720 records") || !strings.Contains(again, "forecast:") {
+		t.Fatalf("ais dsort start with dry_run estimate:\n%s", again)
+	}
+
 	// The job makes what the estimate counted.
 	id := strings.Fields(ais(t, c.endpoint, "dsort", "start", spec, "--wait"))[0]
 	metrics, err := c.client().DsortMetrics(t.Context(), id)

@@ -76,6 +76,10 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if spec.Estimate {
+		n.answerEstimate(w, r, spec)
+		return
+	}
 	if err := n.authorizeDsort(r, spec); err != nil {
 		n.writeError(w, r, err)
 		return

@@ -17,10 +17,14 @@ import (
 // needs GET on the input (and on an ais:// key map): the targets read it
 // for the caller, and write nothing.
 func (n *Node) handleDsortEstimate(w http.ResponseWriter, r *http.Request) {
-	spec, ok := n.readSpec(w, r)
-	if !ok {
-		return
+	if spec, ok := n.readSpec(w, r); ok {
+		n.answerEstimate(w, r, spec)
 	}
+}
+
+// answerEstimate answers a spec's estimate: POST /v1/sort/estimate, or
+// POST /v1/sort with "dry_run": "estimate".
+func (n *Node) answerEstimate(w http.ResponseWriter, r *http.Request, spec pipeline.Spec) {
 	if n.verifier != nil && spec.InputBucket.Name != "" {
 		if err := n.authorizeBucket(r, authn.PermGet, store.Bucket(spec.InputBucket).Normalize()); err != nil {
 			n.writeError(w, r, err)

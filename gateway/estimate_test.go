@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
@@ -61,6 +62,26 @@ func TestDsortEstimateOverHTTP(t *testing.T) {
 	sorted := slices.Sorted(maps.Keys(names))
 	if sorted[0] != est.FirstShard || sorted[len(sorted)-1] != est.LastShard {
 		t.Fatalf("the job wrote %s to %s, estimate %s to %s", sorted[0], sorted[len(sorted)-1], est.FirstShard, est.LastShard)
+	}
+
+	// "dry_run": "estimate" through POST /v1/sort answers the same
+	// estimate and starts nothing.
+	asDryRun := strings.Replace(spec, `"algorithm"`, `"dry_run":"estimate","algorithm"`, 1)
+	resp, err := http.Post(c.Primary().URL()+"/v1/sort", "application/json", strings.NewReader(asDryRun))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again api.DsortEstimate
+	err = json.NewDecoder(resp.Body).Decode(&again)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || again.OutputShards != est.OutputShards || again.FirstShard != est.FirstShard || again.Records != est.Records {
+		t.Fatalf("POST /v1/sort with dry_run estimate: %d %+v %v", resp.StatusCode, again, err)
+	}
+	if _, err := client.DsortStart(ctx, []byte(asDryRun)); err == nil || !strings.Contains(err.Error(), "EstimateDsort") {
+		t.Fatalf("DsortStart of an estimate spec: %v, want an error pointing at EstimateDsort", err)
+	}
+	if jobs, err := client.DsortList(ctx, "", false); err != nil || len(jobs) != 1 {
+		t.Fatalf("jobs after the dry-run estimates: %+v %v", jobs, err)
 	}
 
 	noMatch := strings.ReplaceAll(spec, "in-{00..09}.tar", "none-{00..09}.tar")

@@ -46,6 +46,9 @@ type Spec struct {
 	ExtractConcurrencyMaxLimit int         `json:"extract_concurrency_max_limit,omitempty"`
 	CreateConcurrencyMaxLimit  int         `json:"create_concurrency_max_limit,omitempty"`
 	DryRun                     bool        `json:"dry_run,omitempty"`
+	// Estimate is `"dry_run": "estimate"`: no job, only what it would do
+	// (Coordinator.Estimate).
+	Estimate bool `json:"-"`
 	// OutputIndex writes a shard index (formats.Index) beside every output
 	// shard, for readers that fetch one record by one range read; the
 	// output format must be tar.
@@ -334,8 +337,19 @@ func ParseSpec(data []byte) (Spec, error) {
 			delete(fields, k)
 		}
 	}
+	estimate := false
+	if v, ok := fields["dry_run"]; ok && len(v) > 0 && v[0] == '"' {
+		var mode string
+		json.Unmarshal(v, &mode)
+		if mode != "estimate" {
+			return Spec{}, specError("dry_run: %q is neither true, false nor \"estimate\"", truncate(mode, 40))
+		}
+		estimate = true
+		delete(fields, "dry_run")
+	}
 	normalized, _ := json.Marshal(fields)
 	var spec Spec
+	spec.Estimate = estimate
 	dec := json.NewDecoder(bytes.NewReader(normalized))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&spec); err != nil {

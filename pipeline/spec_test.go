@@ -26,6 +26,24 @@ func TestTargetGrace(t *testing.T) {
 	}
 }
 
+// "dry_run": "estimate" asks for an estimate, in JSON and YAML; true
+// stays a dry run.
+func TestDryRunEstimate(t *testing.T) {
+	for _, text := range []string{
+		`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar","dry_run":"estimate"}`,
+		"input_bck: {name: src}\ninput_format: {template: 'in-{0..9}.tar'}\noutput_format: 'o-{0..9}.tar'\ndry_run: estimate\n",
+	} {
+		spec, err := pipeline.ParseSpec([]byte(text))
+		if err != nil || !spec.Estimate || spec.DryRun {
+			t.Fatalf("%s: estimate %v, dry run %v, %v", text, spec.Estimate, spec.DryRun, err)
+		}
+	}
+	spec, err := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar","dry_run":true}`))
+	if err != nil || spec.Estimate || !spec.DryRun {
+		t.Fatalf("dry_run true: estimate %v, dry run %v, %v", spec.Estimate, spec.DryRun, err)
+	}
+}
+
 func TestParseSpecAcceptsCurrentLegacyAndYAML(t *testing.T) {
 	current := `{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"shard-{0..9}"},
 		"input_extension":".tar","output_format":"new-shard-{0000..1000}.tar.gz","output_shard_size":"10KB",
@@ -94,6 +112,7 @@ func TestBadSpecs(t *testing.T) {
 		{"negative grace", `{` + good + `,"target_grace":"-5s"}`, "target_grace: -5s is negative"},
 		{"absurd grace", `{` + good + `,"target_grace":"1000h"}`, "target_grace: 1000h0m0s is longer than"},
 		{"grace not a duration", `{` + good + `,"target_grace":"soon"}`, `target_grace: "soon" is not a duration`},
+		{"dry run mode", `{` + good + `,"dry_run":"maybe"}`, `dry_run: "maybe" is neither true, false nor "estimate"`},
 	}
 	for _, tc := range tests {
 		spec, err := pipeline.ParseSpec([]byte(tc.spec))

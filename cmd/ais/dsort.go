@@ -14,6 +14,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
 )
 
@@ -48,6 +49,9 @@ func newDsortCommand() *cobra.Command {
 				return err
 			}
 			c := client()
+			if spec, err := pipeline.ParseSpec(data); err == nil && spec.Estimate && !estimateFirst {
+				estimate = true // "dry_run": "estimate" in the spec
+			}
 			if estimate && estimateFirst {
 				return fmt.Errorf("--estimate only estimates, --estimate-first estimates and runs: give one of them")
 			}
