@@ -409,10 +409,12 @@ func runJobSummary(ctx context.Context, client *api.Client, spec string) ([]Phas
 				{Name: "create", Elapsed: time.Duration(m.Creation.Elapsed), Bytes: m.Creation.CreatedSize},
 			}, sum, nil
 		}
+		// Each poll asks every target: polling often would take CPU
+		// from the job it times.
 		select {
 		case <-ctx.Done():
 			return nil, api.DsortJobInfo{}, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(25 * time.Millisecond):
 		}
 	}
 }
