@@ -435,6 +435,9 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 		}
 		phase, grace := job.phase(), job.plan.TargetGrace
 		if grace == 0 {
+			if len(lost) == 0 {
+				return fmt.Errorf("%w: the cluster's targets changed during the %s phase (target_grace is 0s)", ErrAborted, phase)
+			}
 			return c.lostError(job, lost, phase, "target_grace is 0s")
 		}
 		job.mu.Lock()

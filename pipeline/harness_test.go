@@ -146,10 +146,15 @@ func (c *memCluster) createBucketWith(name string, props store.Props) {
 
 // markOffline counts a target out of the map, as the gateways do with one
 // that stopped answering.
-func (c *memCluster) markOffline(id string) {
+func (c *memCluster) markOffline(id string) { c.setState(id, cluster.StateOffline) }
+
+// markActive counts a target in again.
+func (c *memCluster) markActive(id string) { c.setState(id, cluster.StateActive) }
+
+func (c *memCluster) setState(id string, state cluster.State) {
 	c.mu.Lock()
 	node, _ := c.smap.Node(id)
-	node.State = cluster.StateOffline
+	node.State = state
 	next, err := c.smap.WithNode(node)
 	if err != nil {
 		c.mu.Unlock()

@@ -1033,3 +1033,40 @@ func TestServeRecordsLengthAndFilePath(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A target that drops out of the map and comes back while a job runs (it
+// kept the job) restarts the job, which then writes the oracle's shards;
+// with target_grace 0s the change ends the job, saying so.
+func TestTargetFlappingRestartsJob(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	spec.Algorithm.Seed = "21"
+	want, err := reference.Run(spec, 21, inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, grace := range []string{"10s", "0s"} {
+		c := newMemCluster(t, 3, nil)
+		c.createBucket("src")
+		c.putInputs("src", inputs)
+		c.beforeCreate = func() {
+			c.markOffline("t2")
+			c.markActive("t2")
+		}
+		spec.TargetGrace = grace
+		status, err := c.run(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if grace == "0s" {
+			if !status.Aborted || !strings.Contains(status.Error, "targets changed during the create phase") {
+				t.Fatalf("grace 0s: status %+v", status)
+			}
+			continue
+		}
+		if !status.Archived || status.Restarts != 1 {
+			t.Fatalf("grace %s: status %+v, want finished after one restart", grace, status)
+		}
+		equalOutputs(t, c.outputs("dst"), want)
+	}
+}
