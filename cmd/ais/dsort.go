@@ -35,7 +35,11 @@ func newDsortCommand() *cobra.Command {
 			"the gateway plans the output as the job would and times the network, and the report gives the records,\n" +
 			"input and output bytes, the output shards (count, first and last name), the memory each target needs to hold\n" +
 			"its records (in memory, or what spills past max_mem_usage), the measured rates and a forecast of the time.\n" +
-			"--estimate-first estimates, runs the job, waits for it and prints its summary beside the estimate.",
+			"--estimate-first estimates, runs the job, waits for it and prints its summary beside the estimate.\n" +
+			"A spec with \"dry_run\": \"estimate\" is estimated as with --estimate.\n\n" +
+			"A target lost mid-job costs a restart, not the job: it starts again once the target is back within the\n" +
+			"spec's target_grace (default 30s), or at once on the targets left when the input is erasure-coded or remote;\n" +
+			"otherwise the job aborts naming the target and the input shards only it held.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var data []byte
