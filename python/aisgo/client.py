@@ -516,6 +516,15 @@ def token_from_env() -> str:
         return ""
 
 
+
+def _spec_bytes(spec: Union[Mapping[str, Any], str, bytes]) -> bytes:
+    """A dSort spec as the body of a request: a dict as JSON, text as is."""
+    if isinstance(spec, Mapping):
+        return json.dumps(spec).encode()
+    if isinstance(spec, str):
+        return spec.encode()
+    return bytes(spec)
+
 class Client:
     """A client of an AIS-Go (or AIStore) cluster through its gateway.
 
@@ -1037,19 +1046,27 @@ class Client:
 
         ``spec`` is a dict (AIStore's field names: input_bck, output_bck,
         input_format, output_format, output_shard_size, algorithm, ...) or
-        its JSON/YAML text.
+        its JSON/YAML text. A spec with ``"dry_run": "estimate"`` starts no
+        job: use :meth:`dsort_estimate`.
         """
-        if isinstance(spec, Mapping):
-            data = json.dumps(spec).encode()
-        elif isinstance(spec, str):
-            data = spec.encode()
-        else:
-            data = bytes(spec)
-        resp = self._do("POST", "/v1/sort", headers={"Content-Type": "application/json"}, body=_Body(data))
+        resp = self._do("POST", "/v1/sort", headers={"Content-Type": "application/json"}, body=_Body(_spec_bytes(spec)))
         try:
+            if resp.headers.get("Content-Type", "").startswith("application/json"):
+                raise AisError('the spec asks for an estimate ("dry_run": "estimate"), which starts no job: use dsort_estimate',
+                               status=resp.status_code)
             return resp.text.strip()
         finally:
             resp.close()
+
+    def dsort_estimate(self, spec: Union[Mapping[str, Any], str, bytes]) -> dict:
+        """What a dSort job of ``spec`` would do, without running it
+        (``POST /v1/sort/estimate``): records, input and output bytes, the
+        output shards (``output_shards``, ``first_shard``, ``last_shard``),
+        each target's memory need and measured rates, and a ``forecast``
+        of each phase in nanoseconds. The targets read only the input
+        shards' headers; nothing is written.
+        """
+        return self._json("POST", "/v1/sort/estimate", headers={"Content-Type": "application/json"}, body=_Body(_spec_bytes(spec))) or {}
 
     def dsort_status(self, job_id: str) -> DsortStatus:
         """Returns a job's progress summed over its targets (``.targets`` has each target's metrics)."""

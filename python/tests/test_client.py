@@ -336,6 +336,14 @@ def test_dsort_start_status_wait_abort(client: Client, cluster, new_bucket_name)
             "algorithm": {"kind": "alphanumeric"},
             "description": "pytest dsort",
         }
+        # the estimate counts what the job will make, and starts nothing
+        est = client.dsort_estimate(spec)
+        assert est["records"] == 80 and est["input_shards"] == 4 and est["output_shards"] > 0
+        assert est["first_shard"].startswith("out-") and est["forecast"]["total_time"] > 0
+        with pytest.raises(aisgo.AisError, match="dsort_estimate"):
+            client.dsort_start(dict(spec, dry_run="estimate"))
+        assert not any(j.get("description") == "pytest dsort" for j in client.dsort_list(regex="pytest dsort"))
+
         job = client.dsort_start(spec)
         assert job
         seen = []
@@ -344,6 +352,7 @@ def test_dsort_start_status_wait_abort(client: Client, cluster, new_bucket_name)
         assert st.finished and not st.aborted and st.done
         assert st.extracted_shards == 4 and st.total_shards == 4
         assert st.created_records == 80 and st.created_shards == st.to_create > 0
+        assert st.created_shards == est["output_shards"]
         assert set(st.targets)  # per-target metrics
         outs = [e.name for e in client.list_objects(dst) if not e.name.endswith(".idx")]
         assert len(outs) == st.created_shards
