@@ -22,8 +22,8 @@ import (
 // maxKeyFile bounds the file a content key is read from.
 const maxKeyFile = 1 << 20
 
-// maxInMemory bounds a file kept in memory: a bigger one always spills
-// (or, in a tar, stays an offset), so that one file never takes the budget.
+// maxInMemory bounds a file kept in memory: a bigger one always spills,
+// so that one file never takes the budget. (A plain tar keeps none.)
 const maxInMemory = 4 << 20
 
 // Shard is an open input shard.
