@@ -398,8 +398,13 @@ func (e *Estimate) forecast(plan *Plan, planned []shards.OutputShard, sortTime t
 		read := orMean(rate(t.ReadBytes, t.ReadTime), readMean)
 		write := orMean(rate(t.WriteBytes, t.WriteTime), writeMean)
 		network := orMean(rate(t.NetworkBytes, t.NetworkTime), networkMean)
-		if plan.InputFormat.Offsets() {
-			t.Extract = max(t.ScanTime, timeFor(t.InputBytes-t.PastBudget, read))
+		if plan.InputFormat.Offsets() && read > 0 {
+			// The job reads a plain tar ahead, whole and in order (see
+			// extract): its disk's sequential rate, not the estimate's
+			// own scan of scattered headers.
+			t.Extract = timeFor(t.InputBytes, read)
+		} else if plan.InputFormat.Offsets() {
+			t.Extract = t.ScanTime
 		} else {
 			t.Extract = max(t.ScanTime, timeFor(t.InputBytes, read)) + timeFor(t.PastBudget, write)
 		}
