@@ -236,7 +236,10 @@ func TestWriteThroughAndDelete(t *testing.T) {
 // reader that stops early still leaves a whole cached copy.
 func TestOpenStreaming(t *testing.T) {
 	rs, be, local, b := newRemote(t, false)
-	data := bytes.Repeat([]byte("0123456789"), 200_000)
+	data := bytes.Repeat([]byte("0123456789"), 1_000_000) // past storeFirstSize
+	if len(data) <= remote.StoreFirstSize {
+		t.Fatalf("the object (%d bytes) would be stored first", len(data))
+	}
 	be.objects["s"] = data
 	be.slow = 30 * time.Millisecond
 	var wg sync.WaitGroup
@@ -274,5 +277,29 @@ func TestOpenStreaming(t *testing.T) {
 	}
 	if _, err := obj.Seek(0, io.SeekStart); err == nil {
 		t.Fatal("a streamed object seeks")
+	}
+}
+
+// A small cold object is stored first and served from its file: the
+// cached copy is whole before the reader gets the object, which reads at
+// offsets like any stored one.
+func TestOpenStreamingSmallStoresFirst(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("abcdefgh"), 128<<10) // 1 MiB
+	be.objects["small"] = data
+	obj, err := rs.OpenStreaming(t.Context(), b, "small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	if meta, err := local.Head(t.Context(), b, "small"); err != nil || meta.Size != int64(len(data)) {
+		t.Fatalf("the cached copy before the read: %+v %v", meta, err)
+	}
+	tail := make([]byte, 8)
+	if _, err := obj.ReadAt(tail, int64(len(data)-8)); err != nil || string(tail) != "abcdefgh" {
+		t.Fatalf("ReadAt of a small cold object: %q %v", tail, err)
+	}
+	if be.gets.Load() != 1 {
+		t.Fatalf("%d remote GETs, want 1", be.gets.Load())
 	}
 }

@@ -1,0 +1,4 @@
+package remote
+
+// StoreFirstSize exposes storeFirstSize to the tests.
+const StoreFirstSize = storeFirstSize
