@@ -9,11 +9,12 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
-// OpenStreaming reads an object like Open, but an object not cached is
-// served while it is stored: the first reader reads the remote's bytes as
-// they arrive, and the cached copy is written from the same stream (the
-// readers that come meanwhile wait for it). The object it returns for a
-// cold read is read from the start to the end only: no Seek, no ReadAt.
+// OpenStreaming reads an object like Open, but an object not cached and
+// bigger than storeFirstSize is served while it is stored: the first
+// reader reads the remote's bytes as they arrive, and the cached copy is
+// written from the same stream (the readers that come meanwhile wait for
+// it). The object it returns for such a read is read from the start to
+// the end only: no Seek, no ReadAt.
 func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) (store.Object, error) {
 	be, props, remote, err := s.backend(ctx, b)
 	if !remote || err != nil || props.Versioning.ValidateWarmGet {
@@ -44,8 +45,8 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		end(err)
 		return nil, err
 	}
-	if attrs.Size < 0 || attrs.Size <= storeFirstSize {
-		// No length to announce, or small: store first, then serve.
+	if attrs.Size <= storeFirstSize {
+		// Small, or no length to announce (negative): store, then serve.
 		defer body.Close()
 		_, err := s.Store.Put(fetchCtx, b, name, body, store.PutOptions{Size: max(attrs.Size, -1), Custom: customOf(attrs), NoSync: true})
 		end(err)
