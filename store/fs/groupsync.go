@@ -8,9 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Group commit: a durable PUT is acknowledged after one syncfs of its
-// mountpath's filesystem that began after its writes, shared by every PUT
-// waiting at that moment. A sync runs as soon as none runs; the writers
+// Group commit: a durable PUT syncs its work file's data by itself, renames
+// it into place, and is acknowledged after one syncfs of its mountpath's
+// filesystem that began after the rename, shared by every PUT waiting at
+// that moment. A sync runs as soon as none runs; the writers
 // that arrive meanwhile form the next batch, led by one of them. A lone
 // writer waits for one sync, many writers share each.
 

@@ -65,26 +65,36 @@ func TestGroupSyncerReportsErrors(t *testing.T) {
 var errSyncRefused = errors.New("sync refused")
 
 // A durable PUT is acknowledged only after its data is synced before the
-// rename and the rename after: two syncs that began after its writes. A
-// failed first sync leaves no object.
+// rename and the filesystem after the rename. A failed data sync leaves
+// no object.
 func TestPutWaitsForTheGroupSync(t *testing.T) {
 	var mu sync.Mutex
 	var calls []string
-	var failFirst atomic.Bool
+	var failData atomic.Bool
 	dir := t.TempDir()
-	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{dir}, SyncFS: func(mp string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		// What is in place when the sync runs.
-		_, statErr := os.Stat(filepath.Join(mp, "ais", "b", "obj"))
-		calls = append(calls, fmt.Sprintf("in place=%v", statErr == nil))
-		if failFirst.Load() && len(calls) == 1 {
-			// Not a disk error: that would start a health check, whose
-			// files would race the test's cleanup.
-			return errSyncRefused
-		}
-		return nil
-	}})
+	// What is in place when each sync runs.
+	inPlace := func() bool {
+		_, err := os.Stat(filepath.Join(dir, "ais", "b", "obj"))
+		return err == nil
+	}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{dir},
+		SyncData: func(f *os.File) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, fmt.Sprintf("data in place=%v", inPlace()))
+			if failData.Load() {
+				// Not a disk error: that would start a health check,
+				// whose files would race the test's cleanup.
+				return errSyncRefused
+			}
+			return f.Sync()
+		},
+		SyncFS: func(mp string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, fmt.Sprintf("filesystem in place=%v", inPlace()))
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,14 +105,14 @@ func TestPutWaitsForTheGroupSync(t *testing.T) {
 	mu.Lock()
 	calls = nil
 	mu.Unlock()
-	failFirst.Store(true)
+	failData.Store(true)
 	if _, err := st.Put(t.Context(), b, "obj", bytes.NewReader([]byte("data")), store.PutOptions{Size: 4}); err == nil {
 		t.Fatal("a PUT whose data sync failed was acknowledged")
 	}
 	if _, err := st.Head(t.Context(), b, "obj"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after a failed data sync the object is there: %v", err)
 	}
-	failFirst.Store(false)
+	failData.Store(false)
 	mu.Lock()
 	calls = nil
 	mu.Unlock()
@@ -111,8 +121,8 @@ func TestPutWaitsForTheGroupSync(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(calls) != 2 || calls[0] != "in place=false" || calls[1] != "in place=true" {
-		t.Fatalf("syncs %v: want one before the rename and one after", calls)
+	if len(calls) != 2 || calls[0] != "data in place=false" || calls[1] != "filesystem in place=true" {
+		t.Fatalf("syncs %v: want the data's before the rename and the filesystem's after", calls)
 	}
 }
 

@@ -178,7 +178,7 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 		}
 		meta.Custom[store.CustomETag] = hex.EncodeToString(etag.Sum(nil))
 	}
-	if err = s.syncAll(files, mps, n, opts.NoSync); err != nil {
+	if err = s.syncAll(files, mps, opts.NoSync); err != nil {
 		return meta, nil, err
 	}
 	for _, f := range files {
@@ -187,20 +187,19 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	return meta, works, nil
 }
 
-// syncAll closes the work files of an object of size bytes and makes them
-// durable, by the group sync of their mountpaths or, for a big object, by
-// syncing each: their data is on disk before any is renamed into place,
-// so that a crash leaves an object whole or absent.
-func (s *Store) syncAll(files []*os.File, mps []mountpath, size int64, noSync bool) error {
-	// A big file's data is synced by itself: a sync of the filesystem
-	// would also wait for every other big file being written meanwhile
-	// (dSort writes several shards at once). Measured: a 3-target dSort
-	// of 1 GiB into 32 MiB shards, about 7% faster.
-	own := size >= ownSyncSize && !noSync && !s.config.NoSync
+// syncAll closes the work files of an object and makes their data
+// durable before any is renamed into place, so that a crash leaves an
+// object whole or absent. Each file's data is synced by itself: it waits
+// for no other writer, and the block layer merges the flushes of
+// concurrent syncs. The renames are made durable by the group sync of
+// their mountpaths (Put). Measured with 4 and 16 writers on 100 KiB files
+// against a group sync before the rename as well: 14-43% more PUTs/s.
+func (s *Store) syncAll(files []*os.File, mps []mountpath, noSync bool) error {
+	sync := !noSync && !s.config.NoSync
 	var errs []error
 	for i, f := range files {
-		if own {
-			if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		if sync {
+			if err := s.syncData(f); err != nil {
 				s.suspectAfter(mps[i], err)
 				errs = append(errs, classify(err))
 			}
@@ -209,16 +208,17 @@ func (s *Store) syncAll(files []*os.File, mps []mountpath, size int64, noSync bo
 			errs = append(errs, classify(err))
 		}
 	}
-	if len(errs) > 0 || own {
-		return errors.Join(errs...)
-	}
-	return s.syncMountpathsUnless(noSync, mps)
+	return errors.Join(errs...)
 }
 
-// ownSyncSize is the size from which an object's data is synced by
-// itself rather than by the group sync of its mountpath; its rename is
-// made durable by the group sync either way.
-const ownSyncSize = 1 << 20
+// syncData makes a work file's data durable (fdatasync(2), or the
+// injected SyncData).
+func (s *Store) syncData(f *os.File) error {
+	if s.config.SyncData != nil {
+		return s.config.SyncData(f)
+	}
+	return unix.Fdatasync(int(f.Fd()))
+}
 
 // commit versions and stamps the work files and renames them into place
 // on their mountpaths (works[i] on mps[i]), under the name's lock. Copies

@@ -30,9 +30,12 @@ type Config struct {
 	// faster, but a power loss may lose acknowledged objects. Zero means
 	// group commit (see groupSyncer).
 	NoSync bool
-	// SyncFS makes what was written on a mountpath's filesystem durable;
-	// nil means syncfs(2). Tests inject their own.
+	// SyncFS makes what was written on a mountpath's filesystem durable
+	// (the renames of PUTs); nil means syncfs(2). Tests inject their own.
 	SyncFS func(mountpath string) error
+	// SyncData makes a work file's data durable before its rename; nil
+	// means fdatasync(2). Tests inject their own.
+	SyncData func(f *os.File) error
 	// Logger receives notices; nil discards them.
 	Logger *slog.Logger
 	// OnMountpathChange, when set, is told when a mountpath is enabled,
