@@ -146,3 +146,29 @@ func syncTree(root string) error {
 	defer dir.Close()
 	return unix.Syncfs(int(dir.Fd()))
 }
+
+// spreadDirectories marks dir as the top of a directory tree (ext4's
+// FS_TOPDIR_FL), so that ext4 places each of its subdirectories in a block
+// group of its own choosing, as it does for the subdirectories of a
+// filesystem's root, where a deployment's mountpaths are. Otherwise every
+// directory of a suite (its nodes' mountpaths included) shares the block
+// group of the scratch directory, where the files that earlier suites and
+// runs deleted were: on ext4 without a journal, each new file then scans
+// past the inodes freed in the last minutes (measured here: 0.5 ms per
+// file created against 0.015 ms in a fresh group). Elsewhere a no-op.
+func spreadDirectories(dir string) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return
+	}
+	unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(flags|fsTopDirFlag))
+}
+
+// fsTopDirFlag is FS_TOPDIR_FL of linux/fs.h (chattr +T).
+const fsTopDirFlag = 0x00020000
+

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -82,7 +81,7 @@ func SelectSuites(names []string) ([]Suite, error) {
 	return out, nil
 }
 
-// Run measures suites one after another, each in a subdirectory of
+// Run measures suites one after another, each in a new subdirectory of
 // cfg.Dir that is removed when it ends, and gathers their results in one
 // report. A failing suite keeps what it measured, its error goes into the
 // report and the other suites still run; the errors are returned joined.
@@ -105,7 +104,6 @@ func Run(ctx context.Context, cfg Config, suites []Suite) (*Report, error) {
 		suiteCfg := cfg
 		suiteCfg.Size = run.Size
 		suiteCfg.Logger = logger
-		suiteCfg.Dir = filepath.Join(cfg.Dir, s.Name)
 		logger.Info("suite", "name", s.Name, "size", formatBytes(run.Size), "doc", s.Doc)
 		start := time.Now()
 		results, err := runSuite(ctx, s, suiteCfg)
@@ -124,11 +122,20 @@ func Run(ctx context.Context, cfg Config, suites []Suite) (*Report, error) {
 	return report, errors.Join(errs...)
 }
 
+// runSuite runs a suite in a new directory of its own under cfg.Dir. Its
+// name is random so that ext4 places it in a block group of its own (see
+// spreadDirectories), not in the one the last run of the suite left.
 func runSuite(ctx context.Context, s Suite, cfg Config) ([]Result, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(cfg.Dir)
+	spreadDirectories(cfg.Dir)
+	dir, err := os.MkdirTemp(cfg.Dir, s.Name+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg.Dir = dir
 	return s.Run(ctx, cfg)
 }
 
