@@ -171,4 +171,3 @@ func spreadDirectories(dir string) {
 
 // fsTopDirFlag is FS_TOPDIR_FL of linux/fs.h (chattr +T).
 const fsTopDirFlag = 0x00020000
-
