@@ -5,7 +5,8 @@
 //
 // The mountpath of an object is chosen by HRW hashing of its name, so adding
 // a mountpath moves only its share. A Put writes a work file under
-// <mountpath>/.ais/work, fsyncs it and renames it into place, so a crash
+// <mountpath>/.ais/work, syncs its data, renames it into place and makes
+// the rename durable by a syncfs shared with concurrent PUTs, so a crash
 // leaves the old object or nothing; Open removes leftover work files.
 // Bucket metadata is kept, versioned, in <mountpath>/.ais/bmd.json on every
 // mountpath.

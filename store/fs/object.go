@@ -673,7 +673,8 @@ const writeBehindChunk = 8 << 20
 
 // writeBehind starts the writeback of each chunk of a file as soon as it
 // is written (sync_file_range, asynchronous), so that the disk works while
-// the rest streams in and the group sync has little left to do.
+// the rest streams in and the data sync before the rename has little left
+// to do.
 type writeBehind struct {
 	file    *os.File
 	written int64
@@ -684,7 +685,7 @@ func (w *writeBehind) Write(p []byte) (int, error) {
 	n, err := w.file.Write(p)
 	w.written += int64(n)
 	if w.written-w.flushed >= writeBehindChunk {
-		// Best effort: the group sync before the rename makes it durable.
+		// Best effort: the data sync before the rename makes it durable.
 		unix.SyncFileRange(int(w.file.Fd()), w.flushed, w.written-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
 		w.flushed = w.written
 	}
