@@ -77,6 +77,13 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 	case q.Has("versioning"):
 		WriteXML(w, http.StatusOK, VersioningConfiguration{})
 		return nil
+	case q.Has("versions"):
+		result, err := ListVersions(ctx, s.source(bucket), bucket, q)
+		if err != nil {
+			return backendError(err, bucket, "")
+		}
+		WriteXML(w, http.StatusOK, result)
+		return nil
 	case hasAny(q, "acl", "policy", "tagging", "cors", "lifecycle", "website", "encryption", "replication", "logging", "notification", "object-lock"):
 		return notImplemented("bucket configuration")
 	}

@@ -62,6 +62,23 @@ func ParseRange(header string, size int64) (start, length int64, ok bool, err er
 	return a, b - a + 1, true, nil
 }
 
+// ParseCopyRange parses x-amz-copy-source-range, which unlike a GET's
+// Range must be "bytes=first-last" with both ends inside the source of
+// size bytes: anything else is InvalidArgument, a range past the end
+// InvalidRange (S3 does not clamp a copy as it clamps a read).
+func ParseCopyRange(spec string, size int64) (start, length int64, err error) {
+	first, last, found := strings.Cut(strings.TrimPrefix(spec, "bytes="), "-")
+	a, aValid := parsePosition(first)
+	b, bValid := parsePosition(last)
+	if !strings.HasPrefix(spec, "bytes=") || !found || !aValid || !bValid || a > b {
+		return 0, 0, ErrInvalidArgument.WithMessage("x-amz-copy-source-range %q is not bytes=first-last", spec)
+	}
+	if b >= size {
+		return 0, 0, ErrInvalidRange.WithMessage("x-amz-copy-source-range %q reaches past the %d bytes of the source", spec, size)
+	}
+	return a, b - a + 1, nil
+}
+
 // parsePosition reads the digits of a byte position; digits past int64
 // are a position beyond any object (RFC 9110 has it mean the end).
 func parsePosition(s string) (int64, bool) {
@@ -235,6 +252,10 @@ func ValidateBucketName(name string) error {
 	if strings.Contains(name, "..") {
 		return fail("has two adjacent periods")
 	}
+	// Each label between periods starts and ends with a letter or digit.
+	if strings.Contains(name, ".-") || strings.Contains(name, "-.") {
+		return fail("has a hyphen next to a period")
+	}
 	if isIPAddress(name) {
 		return fail("is formatted as an IP address")
 	}
@@ -325,7 +346,9 @@ func RestoreHeaders(dst http.Header, custom map[string]string) {
 	for key, value := range custom {
 		if name, ok := strings.CutPrefix(key, customMetaPrefix); ok {
 			if name != "" && isToken(name) {
-				dst.Set(metaHeaderPrefix+name, value)
+				// Lowercase as S3 sends them: boto3 keeps the case it
+				// receives, and Set would make it X-Amz-Meta-Name.
+				dst[metaHeaderPrefix+strings.ToLower(name)] = []string{value}
 			}
 		}
 	}

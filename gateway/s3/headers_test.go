@@ -293,6 +293,8 @@ func TestValidateBucketName(t *testing.T) {
 		{".abc", "start and end"},
 		{"abc.", "start and end"},
 		{"a..b", "two adjacent periods"},
+		{"foo.-bar", "hyphen next to a period"},
+		{"foo-.bar", "hyphen next to a period"},
 		{"192.168.5.4", "IP address"},
 		{"999.1.1.1", "IP address"},
 		{"xn--abc", `prefix "xn--"`},
@@ -402,8 +404,8 @@ func TestRestoreHeaders(t *testing.T) {
 	RestoreHeaders(got, custom)
 	want := http.Header{
 		"Content-Length":        {"5"},
-		"X-Amz-Meta-Color":      {"red"},
-		"X-Amz-Meta-Multi-Word": {"a, b"},
+		"x-amz-meta-color":      {"red"},
+		"x-amz-meta-multi-word": {"a, b"},
 		"Content-Type":          {"image/png"},
 		"Content-Disposition":   {"attachment"},
 	}
@@ -413,5 +415,33 @@ func TestRestoreHeaders(t *testing.T) {
 	RestoreHeaders(got, nil)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("nil custom changed the headers: %v", got)
+	}
+}
+
+func TestParseCopyRange(t *testing.T) {
+	tests := []struct {
+		spec          string
+		start, length int64
+		code          string // the error's S3 code; "" for none
+	}{
+		{"bytes=0-4", 0, 5, ""},
+		{"bytes=2-2", 2, 1, ""},
+		{"bytes=0-21", 0, 0, "InvalidRange"}, // past the 5 bytes: not clamped
+		{"bytes=5-5", 0, 0, "InvalidRange"},
+		{"bytes=3-1", 0, 0, "InvalidArgument"},
+		{"bytes=-2", 0, 0, "InvalidArgument"}, // a suffix is a read's, not a copy's
+		{"bytes=1-", 0, 0, "InvalidArgument"},
+		{"0-4", 0, 0, "InvalidArgument"},
+		{"bytes=0-1,3-4", 0, 0, "InvalidArgument"},
+	}
+	for _, tc := range tests {
+		start, length, err := ParseCopyRange(tc.spec, 5)
+		var e *Error
+		switch {
+		case tc.code == "" && (err != nil || start != tc.start || length != tc.length):
+			t.Errorf("%q: %d+%d %v, want %d+%d", tc.spec, start, length, err, tc.start, tc.length)
+		case tc.code != "" && (!errors.As(err, &e) || e.Code != tc.code):
+			t.Errorf("%q: %v, want %s", tc.spec, err, tc.code)
+		}
 	}
 }

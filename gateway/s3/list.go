@@ -84,9 +84,8 @@ func ParseListRequest(q url.Values) (ListRequest, error) {
 		req.FetchOwner = fetch
 	}
 	if req.V2 {
-		if q.Has("continuation-token") && req.ContinuationToken == "" {
-			return ListRequest{}, ErrInvalidArgument.WithMessage("the continuation-token is empty")
-		}
+		// An empty continuation-token is none (the first page), as S3
+		// servers take it.
 		if _, err := decodeToken(req.ContinuationToken); err != nil {
 			return ListRequest{}, err
 		}
@@ -115,9 +114,10 @@ const beyond = "\xff"
 // List answers a ListObjects (a *ListBucketResult) or a ListObjectsV2 (a
 // *ListBucketResultV2) of bucket from src, with S3's semantics: keys and
 // common prefixes both count toward MaxKeys (taken as is: 0 lists
-// nothing), the keys under a common prefix are skipped with one call to
-// src rather than read, IsTruncated is set only when something remains.
-// Owner is left for the caller to fill in (v1 always, v2 with FetchOwner).
+// nothing and is not truncated, as S3 servers answer), the keys under a
+// common prefix are skipped with one call to src rather than read,
+// IsTruncated is set only when something remains. Keys have an Owner in
+// v1 always, in v2 with FetchOwner.
 func List(ctx context.Context, src Source, bucket string, req ListRequest) (any, error) {
 	if req.MaxKeys < 0 {
 		return nil, ErrInvalidArgument.WithMessage("max-keys %d is negative", req.MaxKeys)
@@ -137,9 +137,12 @@ func List(ctx context.Context, src Source, bucket string, req ListRequest) (any,
 			start = after
 		}
 	}
-	page, err := listPage(ctx, src, req, start)
-	if err != nil {
-		return nil, err
+	var page page
+	if req.MaxKeys > 0 {
+		var err error
+		if page, err = listPage(ctx, src, req, start); err != nil {
+			return nil, err
+		}
 	}
 	encode := func(s string) string { return s }
 	if req.EncodingType == "url" {
@@ -148,6 +151,9 @@ func List(ctx context.Context, src Source, bucket string, req ListRequest) (any,
 	contents := make([]Object, len(page.keys))
 	for i, e := range page.keys {
 		contents[i] = Object{Key: encode(e.Key), LastModified: FormatTime(e.LastModified), ETag: QuoteETag(e.ETag), Size: e.Size, StorageClass: StorageClass}
+		if !req.V2 || req.FetchOwner {
+			contents[i].Owner = owner()
+		}
 	}
 	prefixes := make([]CommonPrefix, len(page.prefixes))
 	for i, p := range page.prefixes {
@@ -155,7 +161,9 @@ func List(ctx context.Context, src Source, bucket string, req ListRequest) (any,
 	}
 	if !req.V2 {
 		result := &ListBucketResult{
-			Name: bucket, Prefix: encode(req.Prefix), Marker: encode(req.Marker), MaxKeys: req.MaxKeys,
+			// v1 sends its Prefix as given: clients decode only the
+			// Delimiter, the markers, the keys and the common prefixes.
+			Name: bucket, Prefix: req.Prefix, Marker: encode(req.Marker), MaxKeys: req.MaxKeys,
 			Delimiter: encode(req.Delimiter), IsTruncated: page.truncated, Contents: contents, CommonPrefixes: prefixes,
 			EncodingType: req.EncodingType,
 		}
@@ -270,7 +278,8 @@ func commonPrefix(key, prefix, delimiter string) string {
 
 // urlEncode encodes as S3 does for encoding-type=url (Java's URLEncoder,
 // which SDKs undo with a form decoder): letters, digits and "-_.*" stay,
-// and so does '/', a space becomes '+' and every other byte %XX.
+// and so does '/'; every other byte is %XX, a space %20 rather than the
+// form encoding's '+', which only a form decoder undoes.
 func urlEncode(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -278,8 +287,6 @@ func urlEncode(s string) string {
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("-_.*/", c) >= 0:
 			b.WriteByte(c)
-		case c == ' ':
-			b.WriteByte('+')
 		default:
 			b.WriteByte('%')
 			b.WriteByte("0123456789ABCDEF"[c>>4])

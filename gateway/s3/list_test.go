@@ -223,14 +223,14 @@ func TestListClassicExamples(t *testing.T) {
 			want: summary{keys: []string{"photos/2006/February/sample2.jpg", "photos/2006/February/sample3.jpg", "photos/2006/February/sample4.jpg", "photos/2006/January/sample.jpg"}, truncated: true, next: "photos/2006/January/sample.jpg"},
 		},
 		{
-			name: "max-keys 0 with keys: truncated, nothing returned",
+			name: "max-keys 0 with keys: nothing returned, not truncated",
 			req:  ListRequest{Delimiter: "/", MaxKeys: 0},
-			want: summary{truncated: true},
+			want: summary{},
 		},
 		{
-			name: "v2 max-keys 0 after start-after resumes there",
+			name: "v2 max-keys 0 after start-after: nothing, no token",
 			req:  ListRequest{V2: true, StartAfter: "photos/2006/January/sample.jpg", MaxKeys: 0},
-			want: summary{truncated: true, next: "photos/2006/January/sample.jpg"},
+			want: summary{},
 		},
 		{
 			name: "max-keys 0 past every key: not truncated",
@@ -278,6 +278,22 @@ func TestListAnswerFields(t *testing.T) {
 	want := entryOf("photos/2006/February/sample2.jpg")
 	if c.Key != want.Key || c.Size != want.Size || c.ETag != `"`+want.ETag+`"` || c.LastModified != "2024-01-02T03:04:05.600Z" || c.StorageClass != "STANDARD" || c.Owner != nil {
 		t.Errorf("contents %+v", c)
+	}
+	// v1 always names the owner, v2 when fetch-owner asks.
+	for _, req := range []ListRequest{{MaxKeys: 1}, {V2: true, FetchOwner: true, MaxKeys: 1}} {
+		result, err := List(t.Context(), src.list, "bucket", req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first Object
+		if v1, ok := result.(*ListBucketResult); ok {
+			first = v1.Contents[0]
+		} else {
+			first = result.(*ListBucketResultV2).Contents[0]
+		}
+		if first.Owner == nil || first.Owner.ID == "" {
+			t.Errorf("%+v: no owner in %+v", req, first)
+		}
 	}
 }
 
@@ -442,12 +458,12 @@ func TestListURLEncoding(t *testing.T) {
 		{
 			name: "v1 with a delimiter",
 			req:  ListRequest{EncodingType: "url", Prefix: "dir one/", Delimiter: "/", Marker: "dir one/ ", MaxKeys: 1},
-			want: `prefix "dir+one/" delimiter "/" marker "dir+one/+" next "dir+one/a%281%29.png" keys ["dir+one/a%281%29.png"] prefixes []`,
+			want: `prefix "dir one/" delimiter "/" marker "dir%20one/%20" next "dir%20one/a%281%29.png" keys ["dir%20one/a%281%29.png"] prefixes []`,
 		},
 		{
 			name: "v1 common prefixes",
 			req:  ListRequest{EncodingType: "url", Prefix: "dir one/", Delimiter: "/", MaxKeys: 10},
-			want: `prefix "dir+one/" delimiter "/" marker "" next "" keys ["dir+one/a%281%29.png"] prefixes ["dir+one/sub/"]`,
+			want: `prefix "dir one/" delimiter "/" marker "" next "" keys ["dir%20one/a%281%29.png"] prefixes ["dir%20one/sub/"]`,
 		},
 		{
 			name: "v2",
@@ -497,7 +513,7 @@ func TestURLEncode(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"", ""},
 		{"plain/Key-1_2.txt", "plain/Key-1_2.txt"},
-		{"a b", "a+b"},
+		{"a b", "a%20b"},
 		{"a+b", "a%2Bb"},
 		{"test_file(3).png", "test_file%283%29.png"},
 		{"~*", "%7E*"},
@@ -598,7 +614,7 @@ func TestParseListRequest(t *testing.T) {
 		{query: "encoding-type=base64", bad: true},
 		{query: "list-type=3", bad: true},
 		{query: "fetch-owner=perhaps", bad: true},
-		{query: "list-type=2&continuation-token=", bad: true},
+		{query: "list-type=2&continuation-token=", want: ListRequest{V2: true, MaxKeys: 1000}}, // empty: the first page
 		{query: "list-type=2&continuation-token=%25%25", bad: true},
 		{query: "list-type=2&continuation-token=a+b", bad: true},
 	}

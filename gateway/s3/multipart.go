@@ -164,10 +164,8 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 	start, length := int64(0), src.Size
 	if spec := r.Header.Get("x-amz-copy-source-range"); spec != "" {
-		var ok bool
-		start, length, ok, err = ParseRange(spec, src.Size)
-		if err != nil || !ok || start+length > src.Size {
-			return ErrInvalidArgument.WithMessage("x-amz-copy-source-range %q is not a range within the %d bytes of the source", spec, src.Size)
+		if start, length, err = ParseCopyRange(spec, src.Size); err != nil {
+			return err
 		}
 	}
 	body, got, err := s.config.Backend.Get(ctx, srcBucket, srcKey, api.GetOptions{Offset: start, Length: length})

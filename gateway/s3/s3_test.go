@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -576,6 +577,30 @@ func TestAuthentication(t *testing.T) {
 
 func TestMoreOperations(t *testing.T) { bothClusters(t, testMoreOperations) }
 
+// Objects are files: on one target a key under another object, or one
+// above others, is a clear 409, not a server error a client retries.
+func TestKeyConflict(t *testing.T) {
+	_, endpoint := testClusterOf(t, true)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("files")}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string) error {
+		_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("files"), Key: aws.String(key), Body: strings.NewReader(key)})
+		return err
+	}
+	if err := put("a/b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"a/b/c", "a"} {
+		var re *awshttp.ResponseError
+		if err := put(key); code(err) != "KeyConflict" || !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusConflict {
+			t.Errorf("put %s beside a/b: %v, want 409 KeyConflict", key, err)
+		}
+	}
+}
+
 func testMoreOperations(t *testing.T, _ *gatewaytest.Cluster, endpoint string) {
 	client := newClient(endpoint, secretKey)
 	ctx := t.Context()
@@ -611,8 +636,14 @@ func testMoreOperations(t *testing.T, _ *gatewaytest.Cluster, endpoint string) {
 	}
 	// encoding-type=url and a presigned PUT.
 	list, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("more"), EncodingType: types.EncodingTypeUrl})
-	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "a+file%2Bname" {
+	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "a%20file%2Bname" {
 		t.Fatalf("a listing with encoding-type=url: %+v %v", list.Contents, err)
+	}
+	// Every object is its null version (cleanup tools list versions).
+	versions, err := client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("more")})
+	if err != nil || len(versions.Versions) != 1 || aws.ToString(versions.Versions[0].Key) != "a file+name" ||
+		aws.ToString(versions.Versions[0].VersionId) != "null" || !aws.ToBool(versions.Versions[0].IsLatest) {
+		t.Fatalf("ListObjectVersions: %+v %v", versions, err)
 	}
 	presigned, err := s3.NewPresignClient(client).PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String("presigned")}, s3.WithPresignExpires(time.Minute))
 	if err != nil {
@@ -740,7 +771,7 @@ func TestListUploadsWithDelimiter(t *testing.T) {
 	}
 	// The SDK asks for url encoding and decodes what it gets.
 	encoded, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("ups"), Prefix: aws.String("with"), EncodingType: types.EncodingTypeUrl})
-	if err != nil || len(encoded.Uploads) != 1 || aws.ToString(encoded.Uploads[0].Key) != "with+space" && aws.ToString(encoded.Uploads[0].Key) != "with space" {
+	if err != nil || len(encoded.Uploads) != 1 || aws.ToString(encoded.Uploads[0].Key) != "with%20space" && aws.ToString(encoded.Uploads[0].Key) != "with space" {
 		t.Fatalf("url-encoded listing: %+v %v", encoded, err)
 	}
 	_, err = client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("ups"), EncodingType: "base64"})
