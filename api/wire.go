@@ -181,6 +181,9 @@ type ListPage struct {
 type BucketEntry struct {
 	Name     string `json:"name"`
 	Provider string `json:"provider"`
+	// Created is when the bucket was created, in Unix nanoseconds (0:
+	// not known, as for a bucket from before it was kept).
+	Created int64 `json:"created,omitempty"`
 }
 
 // BucketProps is store.Props on the wire.

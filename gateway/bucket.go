@@ -33,9 +33,9 @@ func (n *Node) handleListBuckets(w http.ResponseWriter, r *http.Request) {
 	only := msg.Name
 	md := n.currentBuckets()
 	out := make([]api.BucketEntry, 0, len(md.Buckets))
-	for b := range md.Buckets {
+	for b, props := range md.Buckets {
 		if only == "" || b.Name == only {
-			out = append(out, api.BucketEntry{Name: b.Name, Provider: b.Provider})
+			out = append(out, api.BucketEntry{Name: b.Name, Provider: b.Provider, Created: int64(props.Created)})
 		}
 	}
 	slices.SortFunc(out, func(a, b api.BucketEntry) int { return strings.Compare(a.Name, b.Name) })

@@ -24,7 +24,7 @@ func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request) error {
 		if b.Provider != "" && b.Provider != "ais" {
 			continue
 		}
-		out.Buckets = append(out.Buckets, Bucket{Name: b.Name, CreationDate: FormatTime(time.Unix(0, 0))})
+		out.Buckets = append(out.Buckets, Bucket{Name: b.Name, CreationDate: FormatTime(time.Unix(0, b.Created))})
 	}
 	WriteXML(w, http.StatusOK, out)
 	return nil

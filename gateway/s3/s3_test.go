@@ -119,6 +119,9 @@ func testBucketsAndObjects(t *testing.T, c *gatewaytest.Cluster, endpoint string
 	if err != nil || len(buckets.Buckets) != 1 || aws.ToString(buckets.Buckets[0].Name) != "photos" {
 		t.Fatalf("list buckets: %+v %v", buckets, err)
 	}
+	if created := aws.ToTime(buckets.Buckets[0].CreationDate); time.Since(created) > time.Minute || time.Until(created) > time.Minute {
+		t.Fatalf("the bucket's CreationDate %v is not about now", created)
+	}
 	data := randomBytes(300<<10, 1)
 	put, err := client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String("photos"), Key: aws.String("2006/January/sample.jpg"), Body: bytes.NewReader(data),
