@@ -34,6 +34,9 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		if hasAny(q, "acl", "tagging", "retention", "legal-hold") {
 			return notImplemented("object configuration")
 		}
+		if err := refuseConditionalWrite(r); err != nil {
+			return err
+		}
 		if r.Header.Get("x-amz-copy-source") != "" {
 			return s.copyObject(w, r, bucket, key)
 		}
@@ -59,10 +62,24 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		case q.Has("uploads"):
 			return s.createUpload(w, r, bucket, key)
 		case q.Has("uploadId"):
+			if err := refuseConditionalWrite(r); err != nil {
+				return err
+			}
 			return s.completeUpload(w, r, bucket, key)
 		}
 	}
 	return methodNotAllowed(r)
+}
+
+// refuseConditionalWrite answers 501 to a write with If-Match or
+// If-None-Match (S3's conditional writes): a client that sends one relies
+// on it, for an atomic create or a compare-and-swap, and must not have it
+// ignored.
+func refuseConditionalWrite(r *http.Request) error {
+	if r.Header.Get("If-Match") != "" || r.Header.Get("If-None-Match") != "" {
+		return notImplemented("a conditional write (If-Match or If-None-Match on a PUT or a complete)")
+	}
+	return nil
 }
 
 // putOptions are the native PUT options of an S3 write: its metadata

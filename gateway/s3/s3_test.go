@@ -642,6 +642,13 @@ func testMoreOperations(t *testing.T, _ *gatewaytest.Cluster, endpoint string) {
 	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "a%20file%2Bname" {
 		t.Fatalf("a listing with encoding-type=url: %+v %v", list.Contents, err)
 	}
+	// A conditional write is refused, not ignored.
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name"), Body: strings.NewReader("x"), IfNoneMatch: aws.String("*")}); code(err) != "NotImplemented" {
+		t.Fatalf("PUT with If-None-Match: %v", err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name"), Body: strings.NewReader("x"), IfMatch: aws.String(`"abc"`)}); code(err) != "NotImplemented" {
+		t.Fatalf("PUT with If-Match: %v", err)
+	}
 	// Every object is its null version (cleanup tools list versions).
 	versions, err := client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("more")})
 	if err != nil || len(versions.Versions) != 1 || aws.ToString(versions.Versions[0].Key) != "a file+name" ||
