@@ -1,6 +1,6 @@
 """boto3 against AIS-Go's S3 API: a multipart upload and download of a
-100 MiB file, paginated listing of 2,500 keys with a delimiter, and a
-presigned URL fetched with curl. Prints one line per check; exits non-zero
+100 MiB file, paginated listing of 2,500 keys with a delimiter, a
+presigned URL fetched with curl, metadata and a cleanup through versions. Prints one line per check; exits non-zero
 on the first failure.
 
 Usage: boto3_s3.py ENDPOINT WORKDIR (keys in AWS_ACCESS_KEY_ID and
@@ -69,6 +69,20 @@ def main():
     body = subprocess.run(["curl", "-sf", url], check=True, capture_output=True).stdout
     assert body == b"3", body
     print("boto3: a presigned URL fetched with curl")
+
+    # Metadata keys come back as they were sent (boto3 keeps the case of
+    # the headers it gets), and a key with a space lists as itself.
+    s3.put_object(Bucket="boto", Key="meta/with space", Body=b"m", Metadata={"camera": "x100", "lens-mm": "23"})
+    head = s3.head_object(Bucket="boto", Key="meta/with space")
+    assert head["Metadata"] == {"camera": "x100", "lens-mm": "23"}, head["Metadata"]
+    listed = s3.list_objects(Bucket="boto", Prefix="meta/")
+    assert [o["Key"] for o in listed["Contents"]] == ["meta/with space"], listed["Contents"]
+    # A bucket empties through its versions, as cleanup tools do it.
+    boto = boto3.resource("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    boto.Bucket("boto").object_versions.filter(Prefix="meta/").delete()
+    assert "Contents" not in s3.list_objects(Bucket="boto", Prefix="meta/")
+    print("boto3: metadata keys as sent, a key with a space listed, a prefix emptied through its versions")
 
 
 if __name__ == "__main__":
