@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -195,17 +196,24 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 // their mountpaths (Put). Measured with 4 and 16 writers on 100 KiB files
 // against a group sync before the rename as well: 14-43% more PUTs/s.
 func (s *Store) syncAll(files []*os.File, mps []mountpath, noSync bool) error {
-	sync := !noSync && !s.config.NoSync
-	var errs []error
-	for i, f := range files {
-		if sync {
-			if err := s.syncData(f); err != nil {
-				s.suspectAfter(mps[i], err)
-				errs = append(errs, classify(err))
-			}
+	errs := make([]error, 2*len(files))
+	if !noSync && !s.config.NoSync {
+		// The copies of a mirrored object are on distinct disks: synced
+		// at once, a PUT waits for the slowest, not for their sum.
+		var wg sync.WaitGroup
+		for i, f := range files {
+			wg.Go(func() {
+				if err := s.syncData(f); err != nil {
+					s.suspectAfter(mps[i], err)
+					errs[i] = classify(err)
+				}
+			})
 		}
+		wg.Wait()
+	}
+	for i, f := range files {
 		if err := f.Close(); err != nil {
-			errs = append(errs, classify(err))
+			errs[len(files)+i] = classify(err)
 		}
 	}
 	return errors.Join(errs...)
