@@ -70,8 +70,13 @@ func ListVersions(ctx context.Context, src Source, bucket string, q url.Values) 
 		return nil, err
 	}
 	list := answer.(*ListBucketResult)
+	prefix := list.Prefix
+	if req.EncodingType == "url" {
+		// Unlike v1's, this Prefix is encoded: clients decode it.
+		prefix = urlEncode(prefix)
+	}
 	out := &ListVersionsResult{
-		Name: bucket, Prefix: list.Prefix, KeyMarker: list.Marker, VersionIDMarker: versionMarker, MaxKeys: list.MaxKeys,
+		Name: bucket, Prefix: prefix, KeyMarker: list.Marker, VersionIDMarker: versionMarker, MaxKeys: list.MaxKeys,
 		Delimiter: list.Delimiter, IsTruncated: list.IsTruncated, CommonPrefixes: list.CommonPrefixes, EncodingType: list.EncodingType,
 	}
 	for _, o := range list.Contents {

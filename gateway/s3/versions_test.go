@@ -30,6 +30,18 @@ func TestListVersions(t *testing.T) {
 		next.KeyMarker != "b" || next.VersionIDMarker != "null" {
 		t.Fatalf("second page: %+v", next)
 	}
+	// With encoding-type=url every name is encoded, the Prefix too.
+	encoded, err := ListVersions(t.Context(), src.list, "bucket", url.Values{"prefix": {"c/"}, "delimiter": {"/"}, "encoding-type": {"url"}, "key-marker": {"c d"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if encoded.Prefix != "c/" || encoded.KeyMarker != "c%20d" || len(encoded.Versions) != 2 || encoded.Versions[0].Key != "c/d" {
+		t.Fatalf("encoded: %+v", encoded)
+	}
+	spaced, err := ListVersions(t.Context(), newSliceSource("a b/c").list, "bucket", url.Values{"prefix": {"a b/"}, "encoding-type": {"url"}})
+	if err != nil || spaced.Prefix != "a%20b/" || len(spaced.Versions) != 1 || spaced.Versions[0].Key != "a%20b/c" {
+		t.Fatalf("a prefix with a space: %+v %v", spaced, err)
+	}
 	for _, bad := range []url.Values{
 		{"key-marker": {"a"}, "version-id-marker": {"3HL4kqtJlcpXroDTDmJ"}}, // a version that cannot exist
 		{"version-id-marker": {"null"}},                                     // without a key-marker
