@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -47,17 +48,30 @@ func TestBucketLifecycle(t *testing.T) {
 	if err != nil || len(buckets) != 2 || buckets[0].Name != "imgs" || buckets[1].Name != "md5s" {
 		t.Fatalf("buckets %+v, %v", buckets, err)
 	}
-	// AIStore's clients name one bucket in the body of the listing.
+	// AIStore's clients name one bucket in the body of the listing; each
+	// entry also says when its bucket was created.
 	for name, want := range map[string]string{"md5s": `[{"name":"md5s","provider":"ais"}]`, "none": `[]`} {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Primary().URL()+"/v1/buckets/", strings.NewReader(`{"action":"list","name":"`+name+`"}`))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
+		var got []api.BucketEntry
+		err = json.NewDecoder(resp.Body).Decode(&got)
 		resp.Body.Close()
-		if strings.TrimSpace(string(body)) != want {
-			t.Fatalf("buckets named %q: %s, want %s", name, body, want)
+		var created []int64
+		for i := range got {
+			created = append(created, got[i].Created)
+			got[i].Created = 0
+		}
+		shape, _ := json.Marshal(got)
+		if err != nil || string(shape) != want {
+			t.Fatalf("buckets named %q: %s %v, want %s", name, shape, err, want)
+		}
+		for _, at := range created {
+			if since := time.Since(time.Unix(0, at)); since < 0 || since > time.Minute {
+				t.Fatalf("bucket %q created %v ago", name, since)
+			}
 		}
 	}
 	props, err := client.BucketProps(ctx, "md5s")

@@ -276,10 +276,10 @@ func commonPrefix(key, prefix, delimiter string) string {
 	return key[:len(prefix)+i+len(delimiter)]
 }
 
-// urlEncode encodes as S3 does for encoding-type=url (Java's URLEncoder,
-// which SDKs undo with a form decoder): letters, digits and "-_.*" stay,
-// and so does '/'; every other byte is %XX, a space %20 rather than the
-// form encoding's '+', which only a form decoder undoes.
+// urlEncode encodes a name for encoding-type=url: letters, digits, "-_.*"
+// and '/' stay, every other byte is %XX. A space is %20, not the form
+// encoding's '+': SDKs undo this with a form decoder (botocore) or a plain
+// URL decoder, and only %20 reads back as a space in both.
 func urlEncode(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
