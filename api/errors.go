@@ -19,9 +19,12 @@ var (
 	ErrBucketExists   = store.ErrBucketExists
 	ErrInvalidName    = store.ErrInvalidName
 	ErrConflict       = store.ErrConflict
-	ErrBadChecksum    = store.ErrBadChecksum
-	ErrCorrupt        = store.ErrCorrupt
-	ErrNoSpace        = store.ErrNoSpace
+	// ErrPreconditionFailed: a conditional PUT (PutOptions.IfMatch,
+	// IfNoneMatch) found the object other than it required (412).
+	ErrPreconditionFailed = store.ErrPreconditionFailed
+	ErrBadChecksum        = store.ErrBadChecksum
+	ErrCorrupt            = store.ErrCorrupt
+	ErrNoSpace            = store.ErrNoSpace
 )
 
 // Errors without a store or cluster counterpart.

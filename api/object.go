@@ -29,6 +29,13 @@ type PutOptions struct {
 	// ETag asks the target for the MD5 of the bytes, kept in the custom
 	// metadata as store.CustomETag (the S3 ETag).
 	ETag bool
+	// IfMatch and IfNoneMatch are sent as If-Match and If-None-Match,
+	// each "*" or an ETag (see store.PutOptions): a PUT whose condition
+	// does not hold fails with ErrPreconditionFailed (ErrNotFound for
+	// IfMatch on a missing object). At most one of concurrent
+	// conditional PUTs of a name wins.
+	IfMatch     string
+	IfNoneMatch string
 }
 
 // Put stores an object. A body that implements io.Seeker can be rewound
@@ -42,6 +49,15 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 	}
 	if opts.ETag {
 		h.Set(HeaderETag, "true")
+	}
+	for name, v := range map[string]string{"If-Match": opts.IfMatch, "If-None-Match": opts.IfNoneMatch} {
+		switch v {
+		case "":
+		case "*":
+			h.Set(name, v)
+		default:
+			h.Set(name, `"`+v+`"`)
+		}
 	}
 	if len(opts.Custom) > 0 {
 		parts := make([]string, 0, len(opts.Custom))
@@ -153,4 +169,19 @@ func metaFromHeaders(name string, h http.Header) store.ObjectMeta {
 		}
 	}
 	return meta
+}
+
+// ParsePutCondition reads the value of a PUT's If-Match or If-None-Match
+// header: "*" or one ETag, quoted or not ("" when absent). A list of
+// ETags or a weak one is ErrBadRequest: a PUT takes one condition.
+func ParsePutCondition(header, value string) (string, error) {
+	v := strings.TrimSpace(value)
+	if v == "" || v == "*" {
+		return v, nil
+	}
+	etag := strings.TrimSuffix(strings.TrimPrefix(v, `"`), `"`)
+	if etag == "" || strings.ContainsAny(etag, `",*`) || strings.HasPrefix(v, "W/") {
+		return "", fmt.Errorf("%w: %s %q: a PUT takes * or one ETag", ErrBadRequest, header, value)
+	}
+	return etag, nil
 }

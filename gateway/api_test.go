@@ -32,6 +32,40 @@ func embedded(t *testing.T) (*gatewaytest.Cluster, *api.Client) {
 	return c, c.Client()
 }
 
+// Conditional PUTs through the native API: If-None-Match: * creates only
+// a free name, If-Match replaces only the version it names, and a
+// condition the target cannot take is a 400.
+func TestConditionalPut(t *testing.T) {
+	c, client := embedded(t)
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "locks", nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := client.Put(ctx, "locks", "leader", strings.NewReader("n1"), api.PutOptions{Size: 2, ETag: true, IfNoneMatch: "*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "locks", "leader", strings.NewReader("n2"), api.PutOptions{Size: 2, IfNoneMatch: "*"}); !errors.Is(err, api.ErrPreconditionFailed) {
+		t.Fatalf("a second create: %v, want ErrPreconditionFailed", err)
+	}
+	if _, err := client.Put(ctx, "locks", "leader", strings.NewReader("n3"), api.PutOptions{Size: 2, IfMatch: store.ETagOf(first)}); err != nil {
+		t.Fatalf("If-Match with the ETag: %v", err)
+	}
+	if _, err := client.Put(ctx, "locks", "leader", strings.NewReader("n4"), api.PutOptions{Size: 2, IfMatch: store.ETagOf(first)}); !errors.Is(err, api.ErrPreconditionFailed) {
+		t.Fatalf("If-Match with a replaced ETag: %v, want ErrPreconditionFailed", err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, c.Primary().URL()+"/v1/objects/locks/leader", strings.NewReader("n5"))
+	req.Header.Set("If-None-Match", `"abc", "def"`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("If-None-Match with two ETags: %s, want 400", resp.Status)
+	}
+}
+
 func TestBucketLifecycle(t *testing.T) {
 	c, client := embedded(t)
 	ctx := t.Context()

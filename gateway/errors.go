@@ -26,6 +26,7 @@ var statuses = []struct {
 	{store.ErrBucketExists, http.StatusConflict},
 	{store.ErrExists, http.StatusConflict},
 	{store.ErrConflict, http.StatusConflict},
+	{store.ErrPreconditionFailed, http.StatusPreconditionFailed},
 	{store.ErrInvalidName, http.StatusBadRequest},
 	{store.ErrInvalidProps, http.StatusBadRequest},
 	{store.ErrBadChecksum, http.StatusBadRequest},

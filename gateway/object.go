@@ -253,6 +253,13 @@ func decodeCustom(s string) (map[string]string, error) {
 
 func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
 	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom))
+	var ifMatch, ifNoneMatch string
+	if err == nil {
+		ifMatch, err = api.ParsePutCondition("If-Match", r.Header.Get("If-Match"))
+	}
+	if err == nil {
+		ifNoneMatch, err = api.ParsePutCondition("If-None-Match", r.Header.Get("If-None-Match"))
+	}
 	if err == nil {
 		err = n.checkSpace(r.Context())
 	}
@@ -261,10 +268,12 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		return
 	}
 	meta, err := n.putOwned(r.Context(), b, name, r.Body, store.PutOptions{
-		Size:     r.ContentLength,
-		Checksum: store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
-		Custom:   custom,
-		ETag:     r.Header.Get(api.HeaderETag) == "true",
+		Size:        r.ContentLength,
+		Checksum:    store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
+		Custom:      custom,
+		ETag:        r.Header.Get(api.HeaderETag) == "true",
+		IfNoneMatch: ifNoneMatch,
+		IfMatch:     ifMatch,
 	})
 	if err != nil {
 		n.writeError(w, r, err)

@@ -42,7 +42,8 @@ func (s s3Backend) Put(ctx context.Context, bucket, name string, body io.Reader,
 	if _, err := s.n.bucketProps(b); err != nil {
 		return store.ObjectMeta{}, err
 	}
-	return s.n.putOwned(ctx, b, name, body, store.PutOptions{Size: opts.Size, Checksum: opts.Checksum, Custom: opts.Custom, ETag: opts.ETag})
+	return s.n.putOwned(ctx, b, name, body, store.PutOptions{Size: opts.Size, Checksum: opts.Checksum, Custom: opts.Custom, ETag: opts.ETag,
+		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch})
 }
 
 // Head answers from this node's store when it owns and has the object.

@@ -9,20 +9,23 @@ import (
 // Sentinel errors. Implementations wrap them with the operation and name;
 // callers test with errors.Is.
 var (
-	ErrNotFound        = errors.New("store: object not found")
-	ErrExists          = errors.New("store: object already exists")
-	ErrBucketNotFound  = errors.New("store: bucket does not exist")
-	ErrBucketExists    = errors.New("store: bucket already exists")
-	ErrInvalidName     = errors.New("store: invalid name")
-	ErrInvalidProps    = errors.New("store: invalid bucket properties")
-	ErrConflict        = errors.New("store: name conflicts with an existing object")
-	ErrBadChecksum     = errors.New("store: checksum does not match the data sent")
-	ErrCorrupt         = errors.New("store: stored data does not match its checksum")
-	ErrNoSpace         = errors.New("store: no space left on device")
-	ErrIO              = errors.New("store: input/output error")
-	ErrNoXattr         = errors.New("store: filesystem does not support extended attributes")
-	ErrSizeMismatch    = errors.New("store: object size does not match the size announced")
-	ErrUnknownChecksum = errors.New("store: unknown checksum type")
+	ErrNotFound       = errors.New("store: object not found")
+	ErrExists         = errors.New("store: object already exists")
+	ErrBucketNotFound = errors.New("store: bucket does not exist")
+	ErrBucketExists   = errors.New("store: bucket already exists")
+	ErrInvalidName    = errors.New("store: invalid name")
+	ErrInvalidProps   = errors.New("store: invalid bucket properties")
+	ErrConflict       = errors.New("store: name conflicts with an existing object")
+	// ErrPreconditionFailed: a conditional Put (PutOptions.IfMatch,
+	// IfNoneMatch) found the object other than it required.
+	ErrPreconditionFailed = errors.New("store: precondition failed")
+	ErrBadChecksum        = errors.New("store: checksum does not match the data sent")
+	ErrCorrupt            = errors.New("store: stored data does not match its checksum")
+	ErrNoSpace            = errors.New("store: no space left on device")
+	ErrIO                 = errors.New("store: input/output error")
+	ErrNoXattr            = errors.New("store: filesystem does not support extended attributes")
+	ErrSizeMismatch       = errors.New("store: object size does not match the size announced")
+	ErrUnknownChecksum    = errors.New("store: unknown checksum type")
 	// ErrRemote: the remote store of a remote bucket did not answer or
 	// failed; wrapped with the remote's own error.
 	ErrRemote = errors.New("store: the remote store is unavailable")
@@ -40,6 +43,7 @@ var Kinds = errkind.Table{
 	{Name: "invalid-name", Err: ErrInvalidName},
 	{Name: "invalid-props", Err: ErrInvalidProps},
 	{Name: "conflict", Err: ErrConflict},
+	{Name: "precondition-failed", Err: ErrPreconditionFailed},
 	{Name: "bad-checksum", Err: ErrBadChecksum},
 	{Name: "size-mismatch", Err: ErrSizeMismatch},
 	{Name: "corrupt", Err: ErrCorrupt},

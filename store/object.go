@@ -78,6 +78,15 @@ type PutOptions struct {
 	// and the tombstone the name has; otherwise the Put fails with
 	// ErrExists and changes nothing.
 	IfNewer bool
+	// IfMatch and IfNoneMatch are HTTP's conditions, each "*" or an ETag
+	// (see ETagOf): IfMatch stores the object only if the name has one
+	// (with that ETag), IfNoneMatch only if it has none (none with that
+	// ETag). Checked under the name's lock, so that of concurrent
+	// conditional Puts at most one wins; otherwise the Put fails with
+	// ErrPreconditionFailed (ErrNotFound for IfMatch on a missing
+	// object, as S3 answers) and stores nothing.
+	IfMatch     string
+	IfNoneMatch string
 	// Precommit, when set, is called under the name's lock once the data
 	// is durable, just before the object becomes visible. An error stores
 	// nothing; release is called once the object is visible (or the Put
@@ -157,4 +166,29 @@ type MountpathCapacity struct {
 	Path  string `json:"path"`
 	Used  int64  `json:"used"`
 	Total int64  `json:"total"`
+}
+
+// ETagOf is an object's entity tag: the MD5 kept when the object was put
+// with PutOptions.ETag, else its checksum.
+func ETagOf(meta ObjectMeta) string {
+	if etag := meta.Custom[CustomETag]; etag != "" {
+		return etag
+	}
+	return meta.Checksum.Value
+}
+
+// CheckPutConditions checks the conditions of a Put against what the
+// name holds now (old, when exists).
+func CheckPutConditions(opts PutOptions, name string, exists bool, old ObjectMeta) error {
+	switch {
+	case opts.IfNoneMatch == "*" && exists:
+		return fmt.Errorf("%w: %s exists (If-None-Match)", ErrPreconditionFailed, name)
+	case opts.IfNoneMatch != "" && exists && ETagOf(old) == opts.IfNoneMatch:
+		return fmt.Errorf("%w: %s has ETag %q (If-None-Match)", ErrPreconditionFailed, name, opts.IfNoneMatch)
+	case opts.IfMatch != "" && !exists:
+		return fmt.Errorf("%w: %s (If-Match)", ErrNotFound, name)
+	case opts.IfMatch != "" && opts.IfMatch != "*" && ETagOf(old) != opts.IfMatch:
+		return fmt.Errorf("%w: %s has ETag %q, not %q (If-Match)", ErrPreconditionFailed, name, ETagOf(old), opts.IfMatch)
+	}
+	return nil
 }

@@ -143,6 +143,8 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 			return err
 		}
 		opts.Custom = nil // a part's headers are the upload's
+		// Conditions are the complete's (refused there), not a part's.
+		opts.IfNoneMatch, opts.IfMatch = "", ""
 		meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), r.Body, opts)
 		if err != nil {
 			return backendError(err, bucket, key)

@@ -34,10 +34,10 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		if hasAny(q, "acl", "tagging", "retention", "legal-hold") {
 			return notImplemented("object configuration")
 		}
-		if err := refuseConditionalWrite(r); err != nil {
-			return err
-		}
 		if r.Header.Get("x-amz-copy-source") != "" {
+			if err := refuseConditionalWrite(r); err != nil {
+				return err
+			}
 			return s.copyObject(w, r, bucket, key)
 		}
 		return s.putObject(w, r, bucket, key)
@@ -71,13 +71,13 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 	return methodNotAllowed(r)
 }
 
-// refuseConditionalWrite answers 501 to a write with If-Match or
-// If-None-Match (S3's conditional writes): a client that sends one relies
-// on it, for an atomic create or a compare-and-swap, and must not have it
-// ignored.
+// refuseConditionalWrite answers 501 to a copy or a complete with
+// If-Match or If-None-Match (S3's conditional writes, which only a PUT
+// takes here): a client that sends one relies on it, for an atomic create
+// or a compare-and-swap, and must not have it ignored.
 func refuseConditionalWrite(r *http.Request) error {
 	if r.Header.Get("If-Match") != "" || r.Header.Get("If-None-Match") != "" {
-		return notImplemented("a conditional write (If-Match or If-None-Match on a PUT or a complete)")
+		return notImplemented("a conditional copy or complete (If-Match or If-None-Match)")
 	}
 	return nil
 }
@@ -91,6 +91,13 @@ func putOptions(r *http.Request, size int64) (api.PutOptions, error) {
 		return api.PutOptions{}, err
 	}
 	opts := api.PutOptions{Size: size, Custom: custom, ETag: true}
+	// Conditional writes: the target checks them under the name's lock.
+	var errMatch, errNoneMatch error
+	opts.IfMatch, errMatch = api.ParsePutCondition("If-Match", r.Header.Get("If-Match"))
+	opts.IfNoneMatch, errNoneMatch = api.ParsePutCondition("If-None-Match", r.Header.Get("If-None-Match"))
+	if err := errors.Join(errMatch, errNoneMatch); err != nil {
+		return opts, ErrInvalidArgument.WithMessage("%v", err)
+	}
 	if v := r.Header.Get("Content-MD5"); v != "" {
 		sum, err := ParseContentMD5(v)
 		if err != nil {

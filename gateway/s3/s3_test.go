@@ -453,6 +453,12 @@ func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) 
 			t.Fatalf("complete with %d parts: %v, want %s", len(bad.parts), err, bad.code)
 		}
 	}
+	// A conditional complete is refused, not ignored.
+	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}, IfNoneMatch: aws.String("*")})
+	if code(err) != "NotImplemented" {
+		t.Fatalf("complete with If-None-Match: %v", err)
+	}
 	complete := func() *s3.CompleteMultipartUploadOutput {
 		out, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}})
 		if err != nil {
@@ -642,12 +648,38 @@ func testMoreOperations(t *testing.T, _ *gatewaytest.Cluster, endpoint string) {
 	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "a%20file%2Bname" {
 		t.Fatalf("a listing with encoding-type=url: %+v %v", list.Contents, err)
 	}
-	// A conditional write is refused, not ignored.
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name"), Body: strings.NewReader("x"), IfNoneMatch: aws.String("*")}); code(err) != "NotImplemented" {
-		t.Fatalf("PUT with If-None-Match: %v", err)
+	// Conditional writes: If-None-Match creates, If-Match replaces the
+	// version it names; a failed one changes nothing.
+	conditional := func(key, body string, ifNoneMatch, ifMatch *string) (string, error) {
+		out, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String(key), Body: strings.NewReader(body), IfNoneMatch: ifNoneMatch, IfMatch: ifMatch})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.ETag), nil
 	}
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("more"), Key: aws.String("a file+name"), Body: strings.NewReader("x"), IfMatch: aws.String(`"abc"`)}); code(err) != "NotImplemented" {
-		t.Fatalf("PUT with If-Match: %v", err)
+	if _, err := conditional("a file+name", "x", aws.String("*"), nil); code(err) != "PreconditionFailed" {
+		t.Fatalf("If-None-Match on an object: %v", err)
+	}
+	etag, err := conditional("created", "first", aws.String("*"), nil)
+	if err != nil {
+		t.Fatalf("If-None-Match on a free key: %v", err)
+	}
+	if _, err := conditional("created", "stale", nil, aws.String(`"0123"`)); code(err) != "PreconditionFailed" {
+		t.Fatalf("If-Match with a wrong ETag: %v", err)
+	}
+	if _, err := conditional("created", "second", nil, aws.String(etag)); err != nil {
+		t.Fatalf("If-Match with the object's ETag: %v", err)
+	}
+	if _, err := conditional("never", "x", nil, aws.String(etag)); code(err) != "NoSuchKey" {
+		t.Fatalf("If-Match on a missing key: %v", err)
+	}
+	if got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("more"), Key: aws.String("created")}); err != nil {
+		t.Fatal(err)
+	} else if data, _ := io.ReadAll(got.Body); string(data) != "second" {
+		t.Fatalf("after the conditional writes: %q", data)
+	}
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("more"), Key: aws.String("created")}); err != nil {
+		t.Fatal(err)
 	}
 	// Every object is its null version (cleanup tools list versions).
 	versions, err := client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("more")})

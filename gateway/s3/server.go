@@ -218,6 +218,8 @@ func backendError(err error, bucket, key string) error {
 		return ErrNoSuchBucket.WithResource(bucket)
 	case errors.Is(err, api.ErrNotFound):
 		return ErrNoSuchKey.WithResource(key)
+	case errors.Is(err, api.ErrPreconditionFailed):
+		return ErrPreconditionFailed.WithMessage("%v", err).WithResource(key)
 	case errors.Is(err, api.ErrConflict):
 		return ErrKeyConflict.WithMessage("%v", err).WithResource(key)
 	case errors.Is(err, api.ErrBucketExists):

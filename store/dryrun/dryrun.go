@@ -125,6 +125,9 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		s.mu.objects[b.Name] = objects
 	}
 	old, exists := objects[name]
+	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+	}
 	if opts.IfNewer {
 		tomb, deleted := s.mu.tombstones[b.Name][name]
 		if exists && old.Stamp.Compare(opts.Stamp) >= 0 || deleted && tomb.Stamp.Compare(opts.Stamp) >= 0 {

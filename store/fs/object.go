@@ -244,6 +244,9 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if path, _, err := s.findObject(b, name); err == nil && readMeta(path, &old) == nil {
 		exists = true
 	}
+	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
+		return err
+	}
 	if opts.IfNewer {
 		if exists && old.Stamp.Compare(opts.Stamp) >= 0 {
 			return fmt.Errorf("%w: %s has stamp %s, not older than %s", store.ErrExists, name, old.Stamp, opts.Stamp)

@@ -248,6 +248,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
+	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
+		// The remote is written first and is the truth: the local
+		// copy cannot say whether a condition holds there.
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: a conditional PUT to a remote bucket is not supported", b, name, store.ErrInvalidProps)
+	}
 	// The MD5 is what S3 answers as the ETag of a single PUT: a validated
 	// warm GET then knows the cached copy is the remote's.
 	opts.ETag = true

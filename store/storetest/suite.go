@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aisgo/aisgo/store"
@@ -63,6 +64,7 @@ func Run(t *testing.T, opts Options) {
 		{"ListOrderAndPages", testListOrderAndPages},
 		{"ListPrefix", testListPrefix},
 		{"ConcurrentPutsOfOneName", testConcurrentPuts},
+		{"ConditionalPuts", testConditionalPuts},
 		{"SyncBuckets", testSyncBuckets},
 		{"MissingBucketAndObject", testMissing},
 		{"Corruption", testCorruption},
@@ -499,6 +501,79 @@ func testConcurrentPuts(t *testing.T, st store.Store, opts Options) {
 	}
 	if head, _ := st.Head(t.Context(), bucket, "hot"); head.Version != fmt.Sprint(writers) {
 		t.Fatalf("version %q after %d puts", head.Version, writers)
+	}
+}
+
+// testConditionalPuts: If-None-Match creates only a free name, of
+// concurrent creates exactly one wins, and If-Match replaces only the
+// version it names; a failed condition changes nothing.
+func testConditionalPuts(t *testing.T, st store.Store, opts Options) {
+	mustCreate(t, st, bucket, store.Props{})
+	ctx := context.WithoutCancel(t.Context())
+	const writers = 8
+	payloads := make([][]byte, writers)
+	for i := range payloads {
+		payloads[i] = bytes.Repeat([]byte{byte('a' + i)}, 32<<10)
+	}
+	var wg sync.WaitGroup
+	var won, refused atomic.Int32
+	for i := range writers {
+		wg.Go(func() {
+			_, err := st.Put(ctx, bucket, "lock", bytes.NewReader(payloads[i]), store.PutOptions{Size: -1, ETag: true, IfNoneMatch: "*"})
+			switch {
+			case err == nil:
+				won.Add(1)
+			case errors.Is(err, store.ErrPreconditionFailed):
+				refused.Add(1)
+			default:
+				t.Errorf("create: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 1 || refused.Load() != writers-1 {
+		t.Fatalf("%d of %d concurrent creates won, %d refused: want exactly one", won.Load(), writers, refused.Load())
+	}
+	first, err := st.Head(ctx, bucket, "lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	winner := Get(t, st, bucket, "lock")
+	// If-Match: a wrong ETag changes nothing, the right one replaces.
+	if _, err := st.Put(ctx, bucket, "lock", bytes.NewReader([]byte("stale")), store.PutOptions{Size: -1, ETag: true, IfMatch: "0123"}); !errors.Is(err, store.ErrPreconditionFailed) {
+		t.Fatalf("If-Match with a wrong ETag: %v", err)
+	}
+	if got := Get(t, st, bucket, "lock"); !opts.same(got, winner) {
+		t.Fatal("a failed If-Match changed the object")
+	}
+	if _, err := st.Put(ctx, bucket, "lock", bytes.NewReader([]byte("next")), store.PutOptions{Size: -1, ETag: true, IfMatch: store.ETagOf(first)}); err != nil {
+		t.Fatalf("If-Match with the object's ETag: %v", err)
+	}
+	if got := Get(t, st, bucket, "lock"); !opts.same(got, []byte("next")) {
+		t.Fatalf("If-Match did not replace the object: %q", got)
+	}
+	// "*" and an ETag in If-None-Match, "*" in If-Match, as HTTP has them.
+	next, err := st.Head(ctx, bucket, "lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, bucket, "lock", bytes.NewReader([]byte("same")), store.PutOptions{Size: -1, ETag: true, IfNoneMatch: store.ETagOf(next)}); !errors.Is(err, store.ErrPreconditionFailed) {
+		t.Fatalf("If-None-Match with the object's ETag: %v", err)
+	}
+	if _, err := st.Put(ctx, bucket, "lock", bytes.NewReader([]byte("other")), store.PutOptions{Size: -1, ETag: true, IfNoneMatch: "0123"}); err != nil {
+		t.Fatalf("If-None-Match with another ETag: %v", err)
+	}
+	if _, err := st.Put(ctx, bucket, "lock", bytes.NewReader([]byte("any")), store.PutOptions{Size: -1, ETag: true, IfMatch: "*"}); err != nil {
+		t.Fatalf("If-Match * on an object: %v", err)
+	}
+	if _, err := st.Put(ctx, bucket, "absent", bytes.NewReader([]byte("x")), store.PutOptions{Size: -1, IfMatch: "*"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("If-Match * on a missing object: %v", err)
+	}
+	if _, err := st.Put(ctx, bucket, "absent", bytes.NewReader([]byte("x")), store.PutOptions{Size: -1, IfMatch: store.ETagOf(first)}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("If-Match on a missing object: %v", err)
+	}
+	if _, err := st.Head(ctx, bucket, "absent"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a failed If-Match left an object: %v", err)
 	}
 }
 
