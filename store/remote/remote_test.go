@@ -201,6 +201,14 @@ func TestWriteThroughAndDelete(t *testing.T) {
 	if data, err := read(t, rs, b, "w"); data != "written" || err != nil || be.gets.Load() != 0 {
 		t.Fatalf("read after write-through: %q %v, %d GETs", data, err, be.gets.Load())
 	}
+	// A conditional PUT cannot be checked against the remote: refused,
+	// nothing written anywhere.
+	if _, err := rs.Put(t.Context(), b, "cond", strings.NewReader("c"), store.PutOptions{Size: 1, IfNoneMatch: "*"}); err == nil || !strings.Contains(err.Error(), "conditional") {
+		t.Fatalf("a conditional PUT to a remote bucket: %v", err)
+	}
+	if _, ok := be.objects["cond"]; ok {
+		t.Fatal("a refused conditional PUT reached the remote")
+	}
 	be.down.Store(true)
 	if _, err := rs.Put(t.Context(), b, "x", strings.NewReader("lost"), store.PutOptions{Size: 4}); !errors.Is(err, store.ErrRemote) {
 		t.Fatalf("PUT with the remote down: %v", err)
