@@ -193,7 +193,8 @@ func notImplemented(what string) error {
 	return ErrNotImplemented.WithMessage("%s is not implemented", what)
 }
 
-// etagOf is an object's ETag: its MD5 when it has one, else its checksum.
+// etagOf is a listed object's ETag: its MD5 when it has one, else its
+// checksum (store.ETagOf's rule, for a listing's fields).
 func etagOf(md5, checksum string) string {
 	if md5 != "" {
 		return md5

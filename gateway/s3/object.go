@@ -124,7 +124,8 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 
 // objectETag is an object's S3 ETag, unquoted.
 func objectETag(meta store.ObjectMeta) string {
-	return etagOf(meta.Custom[store.CustomETag], meta.Checksum.Value)
+	// The store's rule: the ETag a conditional PUT is checked against.
+	return store.ETagOf(meta)
 }
 
 // lastModified is when the object was last written, as far as the
