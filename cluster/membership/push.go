@@ -337,8 +337,9 @@ type Origin struct {
 func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 	p.acceptMu.Lock()
 	defer p.acceptMu.Unlock()
+	cur := p.Current()
+	withMap := cur
 	if s.Map != nil {
-		cur := p.Current()
 		err := cluster.CheckUpdate(cur.Map, s.Map, from.Sender, cluster.UpdateRules{MaxVersionJump: p.config.MaxVersionJump, Recovery: from.Recovery, AllowNoTargets: from.AllowEmpty})
 		switch {
 		case errors.Is(err, cluster.ErrStaleMap) && s.Map.Version == cur.Map.Version:
@@ -348,14 +349,32 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 			if err := p.config.Store.SaveMap(s.Map); err != nil {
 				return fmt.Errorf("save cluster map: %w", err)
 			}
-			next := cur
-			next.Map = s.Map
-			p.install(next)
+			withMap.Map = s.Map
 		}
 	}
+	// The buckets are in the store before the map that routes requests
+	// here is installed: a PUT redirected by the new map finds its bucket
+	// (awaitMap waits for the map, not for the buckets).
+	if err := p.acceptBuckets(ctx, withMap, s, from); err != nil {
+		if withMap.Map != cur.Map {
+			p.install(withMap)
+		}
+		return err
+	}
+	if withMap.Map != cur.Map {
+		next := p.Current()
+		next.Map = withMap.Map
+		p.install(next)
+	}
+	return p.acceptRest(s, from)
+}
+
+// acceptBuckets applies newer bucket metadata from the primary of the map
+// withMap has: saved, synced into the local store, installed.
+func (p *Push) acceptBuckets(ctx context.Context, withMap Snapshot, s Snapshot, from Origin) error {
 	cur := p.Current()
 	if s.Buckets != nil && s.Buckets.Version > cur.Buckets.Version {
-		if cur.Map == nil || from.Sender != cur.Map.Primary {
+		if withMap.Map == nil || from.Sender != withMap.Map.Primary {
 			return fmt.Errorf("%w: %s sent bucket metadata", cluster.ErrNotPrimary, from.Sender)
 		}
 		md := s.Buckets.Clone()
@@ -378,7 +397,12 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 		next.Buckets = &md
 		p.install(next)
 	}
-	cur = p.Current()
+	return nil
+}
+
+// acceptRest applies the cluster config and the revoked tokens of s.
+func (p *Push) acceptRest(s Snapshot, from Origin) error {
+	cur := p.Current()
 	// The cluster config, which targets act on too (capacity watermarks).
 	if s.Config != nil && (cur.Config == nil || s.Config.Version > cur.Config.Version) {
 		if cur.Map == nil || from.Sender != cur.Map.Primary {
