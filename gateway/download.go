@@ -96,6 +96,10 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 		if !t.IsRange() {
 			return nil, badRequest("download range: template %q has no range (want e.g. https://host/train-{0000..0999}.tar)", spec.Template)
 		}
+		// Refused before expanding: a million links are a lot of memory.
+		if t.Count() > maxDownloadItems {
+			return nil, badRequest("download range: template %q names %d files, more than %d in one job", spec.Template, t.Count(), maxDownloadItems)
+		}
 		for link := range t.Names() {
 			if err := add("", link); err != nil {
 				return nil, err
@@ -123,6 +127,18 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 		return nil, badRequest("download: type %q is not known (want %s, %s, %s or %s)", spec.Type, api.DownloadSingle, api.DownloadRange, api.DownloadMulti, api.DownloadBackend)
 	}
 	return items, nil
+}
+
+// checkTimeout accepts a positive duration.
+func checkTimeout(field, value string) error {
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		return badRequest("download: %s %q: %w", field, value, err)
+	}
+	if d <= 0 {
+		return badRequest("download: %s %q must be positive", field, value)
+	}
+	return nil
 }
 
 // checkLink accepts http and https URLs with a host.
@@ -183,15 +199,10 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil {
-		_, err = time.ParseDuration(cmpOr(spec.Timeout, "1m"))
-		if err != nil {
-			err = badRequest("download: timeout %q: %w", spec.Timeout, err)
-		}
+		err = checkTimeout("timeout", cmpOr(spec.Timeout, "1m"))
 	}
 	if err == nil && spec.JobTimeout != "" {
-		if _, perr := time.ParseDuration(spec.JobTimeout); perr != nil {
-			err = badRequest("download: job_timeout %q: %w", spec.JobTimeout, perr)
-		}
+		err = checkTimeout("job_timeout", spec.JobTimeout)
 	}
 	var id string
 	if err == nil {

@@ -35,7 +35,7 @@ var (
 	ErrJobFinished = errors.New("dsort job already finished")
 	ErrJobRunning  = errors.New("job is still running")
 	// ErrInvalidJobID marks a job id that is not a plain path segment.
-	ErrInvalidJobID = errors.New("invalid dsort job id")
+	ErrInvalidJobID = errors.New("invalid job id")
 	// ErrAborted is the cause of a job stopped by a user.
 	ErrAborted = errors.New("job aborted")
 	// ErrInvalidInit marks an init request that lacks what a job needs.

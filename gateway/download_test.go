@@ -1,0 +1,47 @@
+package gateway
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// A request's bad parts are refused with a 400 that names them, and a
+// template naming too many files before it is expanded.
+func TestDownloadRequestChecks(t *testing.T) {
+	for _, tc := range []struct {
+		spec api.DownloadRequest
+		want string
+	}{
+		{api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/x-{0..9999999}.txt"}, "names 10000000 files, more than 1048576"},
+		{api.DownloadRequest{Type: api.DownloadSingle, Link: "http://h/f", ObjectName: "../x"}, `has a ".." segment`},
+		{api.DownloadRequest{Type: api.DownloadSingle, Link: "file:///etc/passwd"}, "scheme must be http or https"},
+		{api.DownloadRequest{Type: api.DownloadSingle, Link: "http:///f"}, "has no host"},
+		{api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/f"}, "has no range"},
+		{api.DownloadRequest{Type: api.DownloadMulti}, "give objects"},
+	} {
+		_, err := downloadItems(&tc.spec)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, api.ErrBadRequest) {
+			t.Errorf("%+v: %v, want a 400 naming %q", tc.spec, err, tc.want)
+		}
+	}
+	items, err := downloadItems(&api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/d/x-{00..02}.tar", Subdir: "in/"})
+	if err != nil || len(items) != 3 || items[2] != (downloadItem{Name: "in/x-02.tar", URL: "http://h/d/x-02.tar"}) {
+		t.Fatalf("range: %+v, %v", items, err)
+	}
+
+	for _, tc := range []struct{ value, want string }{
+		{"-5s", "must be positive"},
+		{"0s", "must be positive"},
+		{"soon", "invalid duration"},
+	} {
+		if err := checkTimeout("timeout", tc.value); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("timeout %q: %v, want an error naming %q", tc.value, err, tc.want)
+		}
+	}
+	if err := checkTimeout("timeout", "30s"); err != nil {
+		t.Errorf("timeout 30s: %v", err)
+	}
+}
