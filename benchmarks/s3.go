@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -106,6 +108,77 @@ func s3Figures(ctx context.Context, rec *recorder, cfg Config, src []byte, dryRu
 		if err != nil {
 			return err
 		}
+		if err := presignedFigures(ctx, rec, client, s3Where, prefix, src, n, size, nativePut, nativeGet); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// presignedFigures measures the same PUTs and GETs as plain net/http
+// requests to URLs presigned before the clock starts: the server's S3
+// path (the signature checked, for a PUT the MD5 ETag) beside the native
+// API, without the SDK's own cost on the client, which shares the CPUs.
+func presignedFigures(ctx context.Context, rec *recorder, client *s3.Client, where, prefix string, src []byte, n int64, size int, nativePut, nativeGet figure) error {
+	presign := s3.NewPresignClient(client)
+	putURLs, getURLs := make([]string, n), make([]string, n)
+	for i := range n {
+		key := aws.String(prefix + objectName(i))
+		put, err := presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(benchBucket), Key: key})
+		if err != nil {
+			return err
+		}
+		get, err := presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(benchBucket), Key: key})
+		if err != nil {
+			return err
+		}
+		putURLs[i], getURLs[i] = put.URL, get.URL
+	}
+	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: httpWorkers}}
+	defer httpClient.CloseIdleConnections()
+	note := "net/http to URLs presigned before the clock starts (UNSIGNED-PAYLOAD): the server's S3 path without the SDK's cost on the client"
+	put := figure{name: apiName(where+" presigned", "PUT", size, false, httpWorkers), baseline: nativePut.name, bytes: n * int64(size), ops: n, repeat: nativePut.repeat, note: note}
+	get := figure{name: apiName(where+" presigned", "GET", size, false, httpWorkers), baseline: nativeGet.name, bytes: n * int64(size), ops: n, repeat: true, note: note}
+	err := rec.measure(ctx, put, func() error {
+		return runWorkers(ctx, httpWorkers, n, 0, func(ctx context.Context, i int64, _ []byte) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPut, putURLs[i], bytes.NewReader(slice(src, i, size)))
+			if err != nil {
+				return err
+			}
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("presigned PUT %s: %s", prefix+objectName(i), resp.Status)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return rec.measure(ctx, get, func() error {
+		return runWorkers(ctx, httpWorkers, n, pool.CopyBufferSize, func(ctx context.Context, i int64, buf []byte) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, getURLs[i], nil)
+			if err != nil {
+				return err
+			}
+			resp, err := httpClient.Do(req)
+			if err != nil {
+				return err
+			}
+			got, err := drainInto(resp.Body, buf)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("presigned GET %s: %s", prefix+objectName(i), resp.Status)
+			}
+			return expectSize(prefix+objectName(i), got, int64(size))
+		})
+	})
 }
