@@ -36,9 +36,12 @@ type ListRequest struct {
 	Marker            string
 	StartAfter        string
 	ContinuationToken string
-	EncodingType      string
-	MaxKeys           int
-	FetchOwner        bool
+	// TokenGiven is set when the query has a continuation-token, which
+	// the answer echoes even when it is empty.
+	TokenGiven   bool
+	EncodingType string
+	MaxKeys      int
+	FetchOwner   bool
 }
 
 // ParseListRequest reads the query of a ListObjects or ListObjectsV2
@@ -52,6 +55,7 @@ func ParseListRequest(q url.Values) (ListRequest, error) {
 		Marker:            q.Get("marker"),
 		StartAfter:        q.Get("start-after"),
 		ContinuationToken: q.Get("continuation-token"),
+		TokenGiven:        q.Has("continuation-token"),
 		EncodingType:      q.Get("encoding-type"),
 		MaxKeys:           MaxKeys,
 	}
@@ -175,9 +179,12 @@ func List(ctx context.Context, src Source, bucket string, req ListRequest) (any,
 		return result, nil
 	}
 	result := &ListBucketResultV2{
-		Name: bucket, Prefix: encode(req.Prefix), StartAfter: encode(req.StartAfter), ContinuationToken: req.ContinuationToken,
+		Name: bucket, Prefix: encode(req.Prefix), StartAfter: encode(req.StartAfter),
 		KeyCount: len(contents) + len(prefixes), MaxKeys: req.MaxKeys, Delimiter: encode(req.Delimiter),
 		IsTruncated: page.truncated, Contents: contents, CommonPrefixes: prefixes, EncodingType: req.EncodingType,
+	}
+	if req.TokenGiven {
+		result.ContinuationToken = &req.ContinuationToken
 	}
 	if page.truncated {
 		// With nothing returned (max-keys 0) the next page starts where

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/url"
@@ -256,6 +257,30 @@ func TestListClassicExamples(t *testing.T) {
 	}
 }
 
+// An empty continuation-token is echoed as given (ceph/s3-tests
+// test_bucket_listv2_continuationtoken_empty); none given, none echoed.
+func TestListEchoesAnEmptyToken(t *testing.T) {
+	src := newSliceSource(classic...)
+	for query, want := range map[string]bool{"list-type=2&continuation-token=": true, "list-type=2": false} {
+		q, _ := url.ParseQuery(query)
+		req, err := ParseListRequest(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		result, err := List(t.Context(), src.list, "bucket", req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := xml.Marshal(result)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(body), "<ContinuationToken></ContinuationToken>"); got != want {
+			t.Errorf("%s: an empty ContinuationToken in the answer is %v, want %v: %s", query, got, want, body)
+		}
+	}
+}
+
 func TestListAnswerFields(t *testing.T) {
 	src := newSliceSource(classic...)
 	result, err := List(t.Context(), src.list, "bucket", ListRequest{Prefix: "photos/", Delimiter: "/", Marker: "a", MaxKeys: 5000})
@@ -266,12 +291,12 @@ func TestListAnswerFields(t *testing.T) {
 	if v1.Name != "bucket" || v1.Prefix != "photos/" || v1.Marker != "a" || v1.Delimiter != "/" || v1.MaxKeys != 1000 || v1.EncodingType != "" {
 		t.Errorf("v1 %+v", v1)
 	}
-	result, err = List(t.Context(), src.list, "bucket", ListRequest{V2: true, MaxKeys: 1, StartAfter: "a", ContinuationToken: encodeToken("b")})
+	result, err = List(t.Context(), src.list, "bucket", ListRequest{V2: true, MaxKeys: 1, StartAfter: "a", ContinuationToken: encodeToken("b"), TokenGiven: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v2 := result.(*ListBucketResultV2)
-	if v2.StartAfter != "a" || v2.ContinuationToken != encodeToken("b") || v2.KeyCount != 1 || v2.MaxKeys != 1 {
+	if v2.StartAfter != "a" || v2.ContinuationToken == nil || *v2.ContinuationToken != encodeToken("b") || v2.KeyCount != 1 || v2.MaxKeys != 1 {
 		t.Errorf("v2 %+v", v2)
 	}
 	c := v2.Contents[0]
