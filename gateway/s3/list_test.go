@@ -624,9 +624,9 @@ func TestParseListRequest(t *testing.T) {
 		{query: "", want: ListRequest{MaxKeys: 1000}},
 		{query: "prefix=a%2Fb&delimiter=%2F&marker=m&encoding-type=url", want: ListRequest{Prefix: "a/b", Delimiter: "/", Marker: "m", EncodingType: "url", MaxKeys: 1000}},
 		{query: "list-type=2&start-after=s&fetch-owner=true&max-keys=10", want: ListRequest{V2: true, StartAfter: "s", FetchOwner: true, MaxKeys: 10}},
-		{query: "list-type=2&continuation-token=" + encodeToken("k"), want: ListRequest{V2: true, ContinuationToken: encodeToken("k"), MaxKeys: 1000}},
+		{query: "list-type=2&continuation-token=" + encodeToken("k"), want: ListRequest{V2: true, ContinuationToken: encodeToken("k"), TokenGiven: true, MaxKeys: 1000}},
 		{query: "list-type=1", want: ListRequest{MaxKeys: 1000}},
-		{query: "continuation-token=%25%25", want: ListRequest{ContinuationToken: "%%", MaxKeys: 1000}}, // v1 has none
+		{query: "continuation-token=%25%25", want: ListRequest{ContinuationToken: "%%", TokenGiven: true, MaxKeys: 1000}}, // v1 has none
 		{query: "max-keys=0", want: ListRequest{MaxKeys: 0}},
 		{query: "max-keys=5000", want: ListRequest{MaxKeys: 1000}},
 		{query: "max-keys=99999999999999999999999", want: ListRequest{MaxKeys: 1000}},
@@ -639,7 +639,7 @@ func TestParseListRequest(t *testing.T) {
 		{query: "encoding-type=base64", bad: true},
 		{query: "list-type=3", bad: true},
 		{query: "fetch-owner=perhaps", bad: true},
-		{query: "list-type=2&continuation-token=", want: ListRequest{V2: true, MaxKeys: 1000}}, // empty: the first page
+		{query: "list-type=2&continuation-token=", want: ListRequest{V2: true, MaxKeys: 1000, TokenGiven: true}}, // empty: the first page
 		{query: "list-type=2&continuation-token=%25%25", bad: true},
 		{query: "list-type=2&continuation-token=a+b", bad: true},
 	}
