@@ -143,7 +143,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 			return err
 		}
 		opts.Custom = nil // a part's headers are the upload's
-		// Conditions are the complete's (refused there), not a part's.
+		// Conditions are the complete's, not a part's.
 		opts.IfNoneMatch, opts.IfMatch = "", ""
 		meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), r.Body, opts)
 		if err != nil {
@@ -259,6 +259,11 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	if err := DecodeXML(r.Body, 4<<20, &req); err != nil {
 		return err
 	}
+	var opts api.PutOptions
+	var err error
+	if opts.IfMatch, opts.IfNoneMatch, err = writeConditions(r); err != nil {
+		return err
+	}
 	up, err := s.loadUpload(ctx, bucket, key, id)
 	if err != nil {
 		// Already completed? Then the object says so.
@@ -306,6 +311,11 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	if tooSmall != nil {
 		return tooSmall
 	}
+	// A condition the key already fails is answered before the parts
+	// are copied; the store checks it again as it commits.
+	if err := s.precheckWrite(ctx, bucket, key, opts); err != nil {
+		return err
+	}
 	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(chosen))
 	custom := copyCustom(up.Custom)
 	custom[store.CustomETag] = etag
@@ -316,7 +326,8 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	}
 	body := &partsReader{ctx: ctx, backend: s.config.Backend, bucket: bucket, id: id, parts: chosen}
 	defer body.Close()
-	meta, err := s.config.Backend.Put(ctx, bucket, key, body, api.PutOptions{Size: total, Custom: custom})
+	opts.Size, opts.Custom = total, custom
+	meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
 	if err != nil {
 		return backendError(err, bucket, key)
 	}

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,9 +36,6 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 			return notImplemented("object configuration")
 		}
 		if r.Header.Get("x-amz-copy-source") != "" {
-			if err := refuseConditionalWrite(r); err != nil {
-				return err
-			}
 			return s.copyObject(w, r, bucket, key)
 		}
 		return s.putObject(w, r, bucket, key)
@@ -62,22 +60,39 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		case q.Has("uploads"):
 			return s.createUpload(w, r, bucket, key)
 		case q.Has("uploadId"):
-			if err := refuseConditionalWrite(r); err != nil {
-				return err
-			}
 			return s.completeUpload(w, r, bucket, key)
 		}
 	}
 	return methodNotAllowed(r)
 }
 
-// refuseConditionalWrite answers 501 to a copy or a complete with
-// If-Match or If-None-Match (S3's conditional writes, which only a PUT
-// takes here): a client that sends one relies on it, for an atomic create
-// or a compare-and-swap, and must not have it ignored.
-func refuseConditionalWrite(r *http.Request) error {
-	if r.Header.Get("If-Match") != "" || r.Header.Get("If-None-Match") != "" {
-		return notImplemented("a conditional copy or complete (If-Match or If-None-Match)")
+// writeConditions reads S3's conditional writes, If-Match and
+// If-None-Match (* or an ETag), of a PUT, a copy or a complete; the
+// target checks them under the name's lock as it commits the object.
+func writeConditions(r *http.Request) (ifMatch, ifNoneMatch string, err error) {
+	var errMatch, errNoneMatch error
+	ifMatch, errMatch = api.ParsePutCondition("If-Match", r.Header.Get("If-Match"))
+	ifNoneMatch, errNoneMatch = api.ParsePutCondition("If-None-Match", r.Header.Get("If-None-Match"))
+	if err := errors.Join(errMatch, errNoneMatch); err != nil {
+		return "", "", ErrInvalidArgument.WithMessage("%v", err)
+	}
+	return ifMatch, ifNoneMatch, nil
+}
+
+// precheckWrite fails a conditional copy or complete before its bytes
+// move when the key already rules it out; the store's check at commit is
+// the one that counts (the key may change in between).
+func (s *Server) precheckWrite(ctx context.Context, bucket, key string, opts api.PutOptions) error {
+	if opts.IfMatch == "" && opts.IfNoneMatch == "" {
+		return nil
+	}
+	meta, err := s.config.Backend.Head(ctx, bucket, key)
+	exists := err == nil
+	if err != nil && !errors.Is(err, api.ErrNotFound) {
+		return backendError(err, bucket, key)
+	}
+	if err := store.CheckPutConditions(store.PutOptions{IfMatch: opts.IfMatch, IfNoneMatch: opts.IfNoneMatch}, key, exists, meta); err != nil {
+		return backendError(err, bucket, key)
 	}
 	return nil
 }
@@ -91,12 +106,8 @@ func putOptions(r *http.Request, size int64) (api.PutOptions, error) {
 		return api.PutOptions{}, err
 	}
 	opts := api.PutOptions{Size: size, Custom: custom, ETag: true}
-	// Conditional writes: the target checks them under the name's lock.
-	var errMatch, errNoneMatch error
-	opts.IfMatch, errMatch = api.ParsePutCondition("If-Match", r.Header.Get("If-Match"))
-	opts.IfNoneMatch, errNoneMatch = api.ParsePutCondition("If-None-Match", r.Header.Get("If-None-Match"))
-	if err := errors.Join(errMatch, errNoneMatch); err != nil {
-		return opts, ErrInvalidArgument.WithMessage("%v", err)
+	if opts.IfMatch, opts.IfNoneMatch, err = writeConditions(r); err != nil {
+		return opts, err
 	}
 	if v := r.Header.Get("Content-MD5"); v != "" {
 		sum, err := ParseContentMD5(v)
@@ -266,6 +277,10 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if srcBucket == bucket && srcKey == key && directive != "REPLACE" {
 		return ErrInvalidRequest.WithMessage("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
+	opts := api.PutOptions{ETag: true}
+	if opts.IfMatch, opts.IfNoneMatch, err = writeConditions(r); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	body, src, err := s.config.Backend.Get(ctx, srcBucket, srcKey, api.GetOptions{})
 	if err != nil {
@@ -275,7 +290,10 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 	if err := CheckCopyConditions(r, QuoteETag(objectETag(src)), lastModified(src)); err != nil {
 		return err
 	}
-	opts := api.PutOptions{Size: src.Size, ETag: true, Custom: copyCustom(src.Custom)}
+	if err := s.precheckWrite(ctx, bucket, key, opts); err != nil {
+		return err
+	}
+	opts.Size, opts.Custom = src.Size, copyCustom(src.Custom)
 	if directive == "REPLACE" {
 		if opts.Custom, err = StoredHeaders(r.Header); err != nil {
 			return err

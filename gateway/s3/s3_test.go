@@ -453,11 +453,11 @@ func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) 
 			t.Fatalf("complete with %d parts: %v, want %s", len(bad.parts), err, bad.code)
 		}
 	}
-	// A conditional complete is refused, not ignored.
+	// A conditional complete the key fails leaves the upload to complete.
 	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id),
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}, IfNoneMatch: aws.String("*")})
-	if code(err) != "NotImplemented" {
-		t.Fatalf("complete with If-None-Match: %v", err)
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}, IfMatch: aws.String(`"0123"`)})
+	if code(err) != "NoSuchKey" {
+		t.Fatalf("complete with If-Match on a missing key: %v", err)
 	}
 	complete := func() *s3.CompleteMultipartUploadOutput {
 		out, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}})
@@ -585,6 +585,98 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestMoreOperations(t *testing.T) { bothClusters(t, testMoreOperations) }
+
+// Conditional writes of copies and completes: If-None-Match: * creates
+// only, If-Match replaces only the version it names; a failed one
+// changes nothing and leaves the upload to complete.
+func TestConditionalCopyAndComplete(t *testing.T) {
+	bothClusters(t, func(t *testing.T, _ *gatewaytest.Cluster, endpoint string) {
+		client := newClient(endpoint, secretKey)
+		ctx := t.Context()
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("cond")}); err != nil {
+			t.Fatal(err)
+		}
+		put, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("cond"), Key: aws.String("src"), Body: strings.NewReader("source")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := func(key string) string {
+			out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("cond"), Key: aws.String(key)})
+			if err != nil {
+				return "error: " + code(err)
+			}
+			defer out.Body.Close()
+			data, _ := io.ReadAll(out.Body)
+			return string(data)
+		}
+		copyTo := func(key string, ifNoneMatch, ifMatch *string) error {
+			_, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("cond"), Key: aws.String(key), CopySource: aws.String("cond/src"), IfNoneMatch: ifNoneMatch, IfMatch: ifMatch})
+			return err
+		}
+		if err := copyTo("dst", nil, aws.String(`"0123"`)); code(err) != "NoSuchKey" {
+			t.Fatalf("copy with If-Match onto a missing key: %v", err)
+		}
+		if err := copyTo("dst", aws.String("*"), nil); err != nil {
+			t.Fatalf("copy with If-None-Match onto a free key: %v", err)
+		}
+		if err := copyTo("dst", aws.String("*"), nil); code(err) != "PreconditionFailed" {
+			t.Fatalf("copy with If-None-Match onto an object: %v", err)
+		}
+		if err := copyTo("dst", nil, aws.String(`"0123"`)); code(err) != "PreconditionFailed" {
+			t.Fatalf("copy with a wrong If-Match: %v", err)
+		}
+		if err := copyTo("dst", nil, put.ETag); err != nil {
+			t.Fatalf("copy with the object's ETag as If-Match: %v", err)
+		}
+		if got := read("dst"); got != "source" {
+			t.Fatalf("after the conditional copies: %q", got)
+		}
+
+		upload := func(body string) (string, []types.CompletedPart) {
+			created, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("cond"), Key: aws.String("mp")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			part, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("cond"), Key: aws.String("mp"), UploadId: created.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader(body)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return aws.ToString(created.UploadId), []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}
+		}
+		complete := func(id string, parts []types.CompletedPart, ifNoneMatch, ifMatch *string) (string, error) {
+			out, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("cond"), Key: aws.String("mp"), UploadId: aws.String(id),
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, IfNoneMatch: ifNoneMatch, IfMatch: ifMatch})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(out.ETag), nil
+		}
+		id, parts := upload("first")
+		first, err := complete(id, parts, aws.String("*"), nil)
+		if err != nil {
+			t.Fatalf("complete with If-None-Match onto a free key: %v", err)
+		}
+		id, parts = upload("second")
+		if _, err := complete(id, parts, aws.String("*"), nil); code(err) != "PreconditionFailed" {
+			t.Fatalf("complete with If-None-Match onto an object: %v", err)
+		}
+		if _, err := complete(id, parts, nil, aws.String(`"0123-1"`)); code(err) != "PreconditionFailed" {
+			t.Fatalf("complete with a wrong If-Match: %v", err)
+		}
+		if got := read("mp"); got != "first" {
+			t.Fatalf("after the failed completes: %q", got)
+		}
+		if _, err := complete(id, parts, nil, aws.String(first)); err != nil {
+			t.Fatalf("complete with the object's ETag as If-Match: %v", err)
+		}
+		if got := read("mp"); got != "second" {
+			t.Fatalf("after the conditional complete: %q", got)
+		}
+		if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("cond"), Key: aws.String("dst"), CopySource: aws.String("cond/src"), IfNoneMatch: aws.String(`W/"x"`)}); code(err) != "InvalidArgument" {
+			t.Fatalf("copy with a weak If-None-Match: %v", err)
+		}
+	})
+}
 
 // Objects are files: on one target a key under another object, or one
 // above others, is a clear 409, not a server error a client retries.
