@@ -351,8 +351,15 @@ func printSummary(sum api.DsortJobInfo) {
 		m.Creation.CreatedCount, m.Creation.ToCreate, m.Creation.CreatedRecordCount,
 		shards.FormatSize(m.Creation.CreatedSize), rate(m.Creation.CreatedSize, m.Creation.Elapsed))
 	w.Flush()
-	fmt.Printf("memory peak %s per target; spilled %s in %d files\n", shards.FormatSize(m.MemoryPeak),
-		shards.FormatSize(m.Extraction.ExtractedToDiskSize), m.Extraction.ExtractedToDiskCount)
+	// Records of plain tar input stay in their shards: nothing is held.
+	held, spilled := "none", "none"
+	if m.MemoryPeak > 0 {
+		held = "at most " + shards.FormatSize(m.MemoryPeak) + " per target"
+	}
+	if m.Extraction.ExtractedToDiskCount > 0 {
+		spilled = fmt.Sprintf("%s in %d files", shards.FormatSize(m.Extraction.ExtractedToDiskSize), m.Extraction.ExtractedToDiskCount)
+	}
+	fmt.Printf("records held in memory: %s; spilled to disk: %s\n", held, spilled)
 	if len(m.Warnings) > 0 {
 		fmt.Printf("%d warning(s), first: %s\n", len(m.Warnings), m.Warnings[0])
 	}
