@@ -59,6 +59,9 @@ func versitygw() string {
 	return ""
 }
 
+// cacheBoundWhat names the figure of the least a cache does on this host.
+const cacheBoundWhat = "S3 GET straight, each object written to a new file"
+
 func remoteName(what string) string {
 	return fmt.Sprintf("remote %s 1 MiB, %d workers", what, httpWorkers)
 }
@@ -66,7 +69,7 @@ func remoteName(what string) string {
 func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	rec := newRecorder("remote", cfg.Logger)
 	n := count(cfg.Size, remoteObjSize)
-	names := []string{"S3 GET straight from versitygw", "cold GET", "ais:// GET", "warm GET", "HTTP GET loop", "downloader", "prefetch"}
+	names := []string{"S3 GET straight from versitygw", cacheBoundWhat, "cold GET", "ais:// GET", "warm GET", "HTTP GET loop", "downloader", "prefetch"}
 	why := ""
 	server := versitygw()
 	switch {
@@ -159,7 +162,35 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 			})
 		}
 	}
-	cold := figure{name: remoteName("cold GET"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note}
+	// What any cache on this host must do at the least: the same GETs,
+	// each object written into a new file (no sync, as the cluster keeps
+	// a cached copy), with no cluster in between.
+	// Figures that fill the page cache start on freshly touched memory.
+	warm := func() error { return warmFreeMemory(2 * bytesMoved) }
+	store := figure{name: remoteName(cacheBoundWhat), bytes: bytesMoved, ops: n, setup: warm,
+		note: "aws-sdk-go-v2 and os.WriteFile, no cluster, no fsync: the least a cache on this host does"}
+	storeDir := filepath.Join(cfg.Dir, "cache-bound")
+	if err := os.MkdirAll(storeDir, 0o755); err != nil {
+		return rec.results, err
+	}
+	err = rec.measure(ctx, store, func() error {
+		return runWorkers(ctx, httpWorkers, n, remoteObjSize, func(ctx context.Context, i int64, buf []byte) error {
+			out, err := sdk.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(remoteBucket), Key: aws.String(key("cold", i))})
+			if err != nil {
+				return err
+			}
+			_, err = io.ReadFull(out.Body, buf) // every object is remoteObjSize
+			out.Body.Close()
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(storeDir, fmt.Sprintf("%06d", i)), buf, 0o644)
+		})
+	})
+	if err != nil {
+		return rec.results, err
+	}
+	cold := figure{name: remoteName("cold GET"), baseline: direct.name, bounds: []string{store.name}, bytes: bytesMoved, ops: n, note: note, setup: warm}
 	if err := rec.measureWith(ctx, cold, get("s3://"+remoteBucket, "cold"), c); err != nil {
 		return rec.results, err
 	}
@@ -178,14 +209,14 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := rec.measureWith(ctx, local, get("bench-local", "cold"), c); err != nil {
 		return rec.results, err
 	}
-	warm := figure{name: remoteName("warm GET"), baseline: local.name, bytes: bytesMoved, ops: n, note: note, repeat: true}
-	if err := rec.measureWith(ctx, warm, get("s3://"+remoteBucket, "cold"), c); err != nil {
+	warmGet := figure{name: remoteName("warm GET"), baseline: local.name, bytes: bytesMoved, ops: n, note: note, repeat: true}
+	if err := rec.measureWith(ctx, warmGet, get("s3://"+remoteBucket, "cold"), c); err != nil {
 		return rec.results, err
 	}
 	if err := downloadFigures(ctx, rec, c, client, src, n); err != nil {
 		return rec.results, err
 	}
-	prefetch := figure{name: remoteName("prefetch"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note + "; a job on every target, 8 cold GETs at a time each"}
+	prefetch := figure{name: remoteName("prefetch"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note + "; a job on every target, 8 cold GETs at a time each", setup: warm}
 	err = rec.measureWith(ctx, prefetch, func() error {
 		id, err := client.Prefetch(ctx, "s3://"+remoteBucket, api.ListRange{Template: "pre/"})
 		if err != nil {
@@ -235,7 +266,7 @@ func downloadFigures(ctx context.Context, rec *recorder, c *localCluster, client
 	if err := client.CreateBucket(ctx, "bench-download", nil); err != nil {
 		return err
 	}
-	dl := figure{name: remoteName("downloader"), baseline: loop.name, bytes: bytesMoved, ops: n, note: "a range job on every target, 4 files at a time each, durable"}
+	dl := figure{name: remoteName("downloader"), baseline: loop.name, bytes: bytesMoved, ops: n, note: "a range job on every target, 4 files at a time each, durable", setup: func() error { return warmFreeMemory(2 * bytesMoved) }}
 	return rec.measureWith(ctx, dl, func() error {
 		id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "bench-download"},
 			Template: fmt.Sprintf("%s/f/{000000..%06d}", base, n-1)})
