@@ -99,7 +99,10 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	}
 	// The sender's checksum may be of another type than the bucket's.
 	var senderHash hash.Hash
-	if !opts.Checksum.IsEmpty() && opts.Checksum.Type != typ {
+	// A sender's MD5 beside an ETag is checked against the ETag's MD5,
+	// not hashed a second time (1.3 ms of CPU a MiB).
+	sendersIsETag := opts.ETag && opts.Checksum.Type == store.ChecksumMD5
+	if !opts.Checksum.IsEmpty() && opts.Checksum.Type != typ && !sendersIsETag {
 		if senderHash, err = store.NewHash(opts.Checksum.Type); err != nil {
 			return meta, nil, err
 		}
@@ -165,8 +168,11 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	meta.Checksum = store.ChecksumOf(typ, h)
 	if !opts.Checksum.IsEmpty() {
 		got := meta.Checksum
-		if senderHash != nil {
+		switch {
+		case senderHash != nil:
 			got = store.ChecksumOf(opts.Checksum.Type, senderHash)
+		case sendersIsETag && typ != store.ChecksumMD5:
+			got = store.ChecksumOf(store.ChecksumMD5, etag)
 		}
 		if got.Value != opts.Checksum.Value {
 			return meta, nil, fmt.Errorf("%w: sent %s, computed %s", store.ErrBadChecksum, opts.Checksum, got)

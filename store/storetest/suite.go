@@ -270,7 +270,7 @@ func testChecksums(t *testing.T, st store.Store, opts Options) {
 // A Put asked for an ETag keeps the MD5 of the bytes beside the custom
 // metadata the caller gave, whatever the bucket's checksum; Head and Open
 // return it.
-func testETag(t *testing.T, st store.Store, _ Options) {
+func testETag(t *testing.T, st store.Store, opts Options) {
 	mustCreate(t, st, bucket, store.DefaultProps())
 	data := randomBytes(300<<10, 3)
 	sum := md5.Sum(data)
@@ -290,6 +290,18 @@ func testETag(t *testing.T, st store.Store, _ Options) {
 	plain := Put(t, st, bucket, "plain", data)
 	if _, ok := plain.Custom[store.CustomETag]; ok {
 		t.Fatal("a Put not asked for an ETag computed one")
+	}
+	// The sender's MD5 (S3's Content-MD5) is checked against the ETag's.
+	withMD5 := func(sum string) error {
+		_, err := st.Put(t.Context(), bucket, "sent", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), ETag: true,
+			Checksum: store.Checksum{Type: store.ChecksumMD5, Value: sum}})
+		return err
+	}
+	if err := withMD5(hex.EncodeToString(sum[:])); err != nil {
+		t.Fatalf("put with its MD5: %v", err)
+	}
+	if err := withMD5("00000000000000000000000000000000"); !opts.NoChecksums && !errors.Is(err, store.ErrBadChecksum) {
+		t.Fatalf("put with a wrong MD5: %v, want ErrBadChecksum", err)
 	}
 }
 
