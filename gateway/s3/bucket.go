@@ -41,7 +41,17 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 		w.WriteHeader(http.StatusOK)
 		return nil
 	case http.MethodPut:
-		if hasAny(q, "acl", "versioning", "policy", "tagging", "cors", "lifecycle") {
+		if q.Has("acl") {
+			if err := checkPrivateACL(r); err != nil {
+				return err
+			}
+			if _, err := s.config.Backend.BucketProps(ctx, bucket); err != nil {
+				return backendError(err, bucket, "")
+			}
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+		if hasAny(q, "versioning", "policy", "tagging", "cors", "lifecycle") {
 			return notImplemented("bucket configuration")
 		}
 		if err := s.config.Backend.CreateBucket(ctx, bucket, nil); err != nil {
@@ -84,7 +94,10 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 		}
 		WriteXML(w, http.StatusOK, result)
 		return nil
-	case hasAny(q, "acl", "policy", "tagging", "cors", "lifecycle", "website", "encryption", "replication", "logging", "notification", "object-lock"):
+	case q.Has("acl"):
+		WriteXML(w, http.StatusOK, privateACL())
+		return nil
+	case hasAny(q, "policy", "tagging", "cors", "lifecycle", "website", "encryption", "replication", "logging", "notification", "object-lock"):
 		return notImplemented("bucket configuration")
 	}
 	req, err := ParseListRequest(q)

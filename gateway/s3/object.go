@@ -24,7 +24,10 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		if q.Has("uploadId") && r.Method == http.MethodGet {
 			return s.listParts(w, r, bucket, key)
 		}
-		if hasAny(q, "acl", "tagging", "retention", "legal-hold", "torrent", "attributes") {
+		if q.Has("acl") {
+			return s.objectACL(w, r, bucket, key)
+		}
+		if hasAny(q, "tagging", "retention", "legal-hold", "torrent", "attributes") {
 			return notImplemented("object configuration")
 		}
 		return s.getObject(w, r, bucket, key)
@@ -32,7 +35,10 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		if q.Has("uploadId") || q.Has("partNumber") {
 			return s.uploadPart(w, r, bucket, key)
 		}
-		if hasAny(q, "acl", "tagging", "retention", "legal-hold") {
+		if q.Has("acl") {
+			return s.objectACL(w, r, bucket, key)
+		}
+		if hasAny(q, "tagging", "retention", "legal-hold") {
 			return notImplemented("object configuration")
 		}
 		if r.Header.Get("x-amz-copy-source") != "" {

@@ -586,6 +586,68 @@ func TestAuthentication(t *testing.T) {
 
 func TestMoreOperations(t *testing.T) { bothClusters(t, testMoreOperations) }
 
+// ACLs: every bucket and object reads as private (its owner with
+// FULL_CONTROL); setting that is accepted, any other ACL is a 501, and a
+// missing object or bucket is the usual 404.
+func TestPrivateACLs(t *testing.T) {
+	bothClusters(t, func(t *testing.T, _ *gatewaytest.Cluster, endpoint string) {
+		client := newClient(endpoint, secretKey)
+		ctx := t.Context()
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("acls")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("acls"), Key: aws.String("o"), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := client.ListObjects(ctx, &s3.ListObjectsInput{Bucket: aws.String("acls")})
+		if err != nil || len(list.Contents) != 1 || list.Contents[0].Owner == nil {
+			t.Fatalf("listing: %+v %v", list, err)
+		}
+		listed := list.Contents[0].Owner
+		private := func(what string, o *types.Owner, grants []types.Grant) {
+			t.Helper()
+			if o == nil || aws.ToString(o.ID) != aws.ToString(listed.ID) || len(grants) != 1 || grants[0].Permission != types.PermissionFullControl ||
+				grants[0].Grantee == nil || grants[0].Grantee.Type != types.TypeCanonicalUser || aws.ToString(grants[0].Grantee.ID) != aws.ToString(listed.ID) {
+				t.Fatalf("%s ACL: owner %+v, grants %+v; want the listing's owner %+v with FULL_CONTROL", what, o, grants, listed)
+			}
+		}
+		bucketACL, err := client.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: aws.String("acls")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		private("bucket", bucketACL.Owner, bucketACL.Grants)
+		objectACL, err := client.GetObjectAcl(ctx, &s3.GetObjectAclInput{Bucket: aws.String("acls"), Key: aws.String("o")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		private("object", objectACL.Owner, objectACL.Grants)
+
+		if _, err := client.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: aws.String("acls"), Key: aws.String("o"), ACL: types.ObjectCannedACLPrivate}); err != nil {
+			t.Fatalf("set the object private: %v", err)
+		}
+		if _, err := client.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: aws.String("acls"), AccessControlPolicy: &types.AccessControlPolicy{Owner: objectACL.Owner, Grants: objectACL.Grants}}); err != nil {
+			t.Fatalf("set the bucket's ACL to what it reads: %v", err)
+		}
+		if _, err := client.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: aws.String("acls"), Key: aws.String("o"), ACL: types.ObjectCannedACLPublicRead}); code(err) != "NotImplemented" {
+			t.Fatalf("a public-read object: %v, want NotImplemented", err)
+		}
+		if _, err := client.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: aws.String("acls"), GrantRead: aws.String(`uri="http://acs.amazonaws.com/groups/global/AllUsers"`)}); code(err) != "NotImplemented" {
+			t.Fatalf("a grant header: %v, want NotImplemented", err)
+		}
+		public := append([]types.Grant{}, objectACL.Grants...)
+		public = append(public, types.Grant{Grantee: &types.Grantee{Type: types.TypeGroup, URI: aws.String("http://acs.amazonaws.com/groups/global/AllUsers")}, Permission: types.PermissionRead})
+		if _, err := client.PutBucketAcl(ctx, &s3.PutBucketAclInput{Bucket: aws.String("acls"), AccessControlPolicy: &types.AccessControlPolicy{Owner: objectACL.Owner, Grants: public}}); code(err) != "NotImplemented" {
+			t.Fatalf("a body granting READ to everyone: %v, want NotImplemented", err)
+		}
+		if _, err := client.GetObjectAcl(ctx, &s3.GetObjectAclInput{Bucket: aws.String("acls"), Key: aws.String("missing")}); code(err) != "NoSuchKey" {
+			t.Fatalf("the ACL of a missing object: %v, want NoSuchKey", err)
+		}
+		if _, err := client.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: aws.String("no-such-bucket")}); code(err) != "NoSuchBucket" {
+			t.Fatalf("the ACL of a missing bucket: %v, want NoSuchBucket", err)
+		}
+	})
+}
+
 // Conditional writes of copies and completes: If-None-Match: * creates
 // only, If-Match replaces only the version it names; a failed one
 // changes nothing and leaves the upload to complete.

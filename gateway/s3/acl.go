@@ -1,0 +1,103 @@
+package s3
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// ACLs: every bucket and object has the one ACL AIS-Go keeps, its owner
+// with FULL_CONTROL (access is decided by the access keys and, with
+// authentication on, by users' permissions, not by grants). Reading it is
+// answered, for the tools that read it before they copy or show an
+// object; setting it to that same private ACL is accepted; any other ACL
+// is refused with 501 rather than taken and ignored.
+
+// AccessControlPolicy answers GetBucketAcl and GetObjectAcl, and is the
+// body PutBucketAcl and PutObjectAcl may send.
+type AccessControlPolicy struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ AccessControlPolicy"`
+	Owner   Owner    `xml:"Owner"`
+	Grants  []Grant  `xml:"AccessControlList>Grant"`
+}
+
+// Grant gives a grantee a permission.
+type Grant struct {
+	Grantee    Grantee `xml:"Grantee"`
+	Permission string  `xml:"Permission"`
+}
+
+// Grantee is whom a grant is to; AIS-Go's are canonical users.
+type Grantee struct {
+	XMLNS       string `xml:"xmlns:xsi,attr,omitempty"`
+	Type        string `xml:"xsi:type,attr,omitempty"`
+	ID          string `xml:"ID,omitempty"`
+	DisplayName string `xml:"DisplayName,omitempty"`
+	URI         string `xml:"URI,omitempty"`
+	Email       string `xml:"EmailAddress,omitempty"`
+}
+
+// privateACL is the ACL of every bucket and object.
+func privateACL() AccessControlPolicy {
+	o := owner()
+	return AccessControlPolicy{Owner: *o, Grants: []Grant{{
+		Grantee:    Grantee{XMLNS: "http://www.w3.org/2001/XMLSchema-instance", Type: "CanonicalUser", ID: o.ID, DisplayName: o.DisplayName},
+		Permission: "FULL_CONTROL",
+	}}}
+}
+
+// aclBodyLimit bounds a PutBucketAcl or PutObjectAcl body.
+const aclBodyLimit = 64 << 10
+
+// checkPrivateACL accepts a Put*Acl request that sets the private ACL: a
+// canned "private" (or none) with no grant headers, and a body, if any,
+// that grants only FULL_CONTROL to the owner.
+func checkPrivateACL(r *http.Request) error {
+	if canned := r.Header.Get("x-amz-acl"); canned != "" && canned != "private" {
+		return notImplemented(fmt.Sprintf("the canned ACL %q (every bucket and object is private)", canned))
+	}
+	for name := range r.Header {
+		if strings.HasPrefix(strings.ToLower(name), "x-amz-grant-") {
+			return notImplemented(fmt.Sprintf("an ACL grant (%s; every bucket and object is private)", strings.ToLower(name)))
+		}
+	}
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	var policy AccessControlPolicy
+	if err := DecodeXML(r.Body, aclBodyLimit, &policy); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == ErrMalformedXML.Code && strings.Contains(e.Message, "empty") {
+			return nil // a chunked request with no body
+		}
+		return err
+	}
+	o := owner()
+	for _, g := range policy.Grants {
+		if g.Permission != "FULL_CONTROL" || g.Grantee.ID != o.ID || g.Grantee.URI != "" || g.Grantee.Email != "" {
+			return notImplemented(fmt.Sprintf("an ACL granting %q to another grantee (every bucket and object is private)", g.Permission))
+		}
+	}
+	return nil
+}
+
+// objectACL answers GetObjectAcl with the private ACL and takes a
+// PutObjectAcl that sets it, once the object is known to exist.
+func (s *Server) objectACL(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	if r.Method == http.MethodPut {
+		if err := checkPrivateACL(r); err != nil {
+			return err
+		}
+	}
+	if _, err := s.config.Backend.Head(r.Context(), bucket, key); err != nil {
+		return backendError(err, bucket, key)
+	}
+	if r.Method == http.MethodPut {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	WriteXML(w, http.StatusOK, privateACL())
+	return nil
+}
