@@ -11,3 +11,6 @@ import (
 func NewFrameReaderForTest(data []byte) creation.Stream {
 	return newFrameReader(io.NopCloser(bytes.NewReader(data)))
 }
+
+// CreateConcurrencyForTest is createConcurrency.
+var CreateConcurrencyForTest = createConcurrency

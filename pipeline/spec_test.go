@@ -184,3 +184,19 @@ func TestSpecAcceptsAIStoreConfigSection(t *testing.T) {
 		t.Fatalf("a spec sent on to the targets keeps the section: %s %v", round, err)
 	}
 }
+
+// Shard creation defaults to AIStore's most, min(15, 200/mountpaths) per
+// mountpath, and a spec's own limit wins; a target builds at most 64.
+func TestCreateConcurrencyDefaults(t *testing.T) {
+	for _, tc := range []struct{ spec, mountpaths, want int }{
+		{0, 1, 15},
+		{0, 2, 30},
+		{0, 20, 64},
+		{3, 2, 6},
+		{100, 1, 64},
+	} {
+		if got := pipeline.CreateConcurrencyForTest(tc.spec, tc.mountpaths); got != tc.want {
+			t.Errorf("create_concurrency_max_limit %d on %d mountpath(s): %d shards at once, want %d", tc.spec, tc.mountpaths, got, tc.want)
+		}
+	}
+}
