@@ -1,9 +1,10 @@
 package s3
 
 import (
+	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 )
@@ -66,12 +67,15 @@ func checkPrivateACL(r *http.Request) error {
 	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, aclBodyLimit+1))
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil // a chunked request with no body
+	}
 	var policy AccessControlPolicy
-	if err := DecodeXML(r.Body, aclBodyLimit, &policy); err != nil {
-		var e *Error
-		if errors.As(err, &e) && e.Code == ErrMalformedXML.Code && strings.Contains(e.Message, "empty") {
-			return nil // a chunked request with no body
-		}
+	if err := DecodeXML(bytes.NewReader(body), aclBodyLimit, &policy); err != nil {
 		return err
 	}
 	o := owner()
