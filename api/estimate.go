@@ -69,6 +69,9 @@ type DsortTargetEstimate struct {
 	ReadTime   time.Duration `json:"read_time"`
 	WriteBytes int64         `json:"write_bytes"`
 	WriteTime  time.Duration `json:"write_time"`
+	// Disk names the disks under the target's mountpaths: targets with
+	// the same Disk share them.
+	Disk string `json:"disk,omitempty"`
 	// The output shards the target would create, the record bytes it
 	// would take from and send to other targets, and the network sample.
 	OutputShards int64         `json:"output_shards"`

@@ -428,10 +428,24 @@ func estimateNote(est api.DsortEstimate, elapsed time.Duration, m api.DsortMetri
 	if elapsed > 0 {
 		timeError = fmt.Sprintf("%+.0f%%", (f.Total.Seconds()-elapsed.Seconds())/elapsed.Seconds()*100)
 	}
-	return fmt.Sprintf("estimate before the run (in %s): forecast %s, %s of the measured time (extract %s, sort %s, create %s); "+
+	var read, write, network [2]float64 // bytes, seconds over the targets
+	for _, t := range est.Targets {
+		read[0], read[1] = read[0]+float64(t.ReadBytes), read[1]+t.ReadTime.Seconds()
+		write[0], write[1] = write[0]+float64(t.WriteBytes), write[1]+t.WriteTime.Seconds()
+		network[0], network[1] = network[0]+float64(t.NetworkBytes), network[1]+t.NetworkTime.Seconds()
+	}
+	mibs := func(r [2]float64) string {
+		if r[1] <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", r[0]/r[1]/(1<<20))
+	}
+	return fmt.Sprintf("estimate before the run (in %s): forecast %s, %s of the measured time (extract %s, sort %s, create %s; "+
+		"sampled per target, MiB/s: disk read %s, write %s, network %s); "+
 		"estimate/job: %d/%d records, %d/%d output shards, %s/%s output bytes",
 		est.Elapsed.Round(time.Millisecond), f.Total.Round(time.Millisecond), timeError, f.Extract.Round(time.Millisecond),
-		f.Sort.Round(time.Millisecond), f.Create.Round(time.Millisecond), est.Records, m.Extraction.ExtractedRecordCount,
+		f.Sort.Round(time.Millisecond), f.Create.Round(time.Millisecond), mibs(read), mibs(write), mibs(network),
+		est.Records, m.Extraction.ExtractedRecordCount,
 		est.OutputShards, m.Creation.CreatedCount, shards.FormatSize(est.OutputBytes), shards.FormatSize(m.Creation.CreatedSize))
 }
 

@@ -68,13 +68,20 @@ func TestDsortEstimate(t *testing.T) {
 			target.InputShards > 0 && (target.ReadBytes == 0 || target.Extract <= 0) || target.OutputShards > 0 && target.Create <= 0 {
 			t.Errorf("target %s: no measurement or forecast: %+v", target.Node, target)
 		}
+		// The local cluster's targets keep their mountpaths on one disk:
+		// the forecast must see them share it.
+		if target.Disk == "" || target.Disk != est.Targets[0].Disk {
+			t.Errorf("target %s: disk %q, target %s: disk %q; want one disk named for all", target.Node, target.Disk,
+				est.Targets[0].Node, est.Targets[0].Disk)
+		}
 	}
 	if buckets := ais(t, c.endpoint, "bucket", "ls"); strings.Contains(buckets, "dst") {
 		t.Fatalf("the estimate created the output bucket:\n%s", buckets)
 	}
 	report := ais(t, c.endpoint, "dsort", "start", spec, "--estimate")
 	t.Logf("ais dsort start --estimate:\n%s", report)
-	for _, want := range []string{"720 records", est.FirstShard + " .. " + est.LastShard, "forecast:", "in the input shards", "MiB/s"} {
+	for _, want := range []string{"720 records", est.FirstShard + " .. " + est.LastShard, "forecast:", "in the input shards", "MiB/s",
+		"shared disks: t1, t2, t3 read and write the same disks"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report does not say %q:\n%s", want, report)
 		}

@@ -224,8 +224,9 @@ func ReleaseFile(b *Budget, f *shards.File) {
 	f.Data = nil
 }
 
-// willNeeder is a shard that can be read ahead into the page cache.
-type willNeeder interface{ WillNeed() }
+// WillNeeder is a shard that can be read ahead into the page cache, from
+// offset for length bytes (to its end when length is 0).
+type WillNeeder interface{ WillNeed(offset, length int64) }
 
 // extractShard reads one shard into records.
 func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spill *spillFile, counters *Counters) ([]shards.Record, error) {
@@ -241,10 +242,10 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		return nil, fmt.Errorf("open input shard %s: %w", in.Name, err)
 	}
 	defer obj.Close()
-	if w, ok := obj.(willNeeder); ok && cfg.Format.Offsets() && !cfg.HeadersOnly {
+	if w, ok := obj.(WillNeeder); ok && cfg.Format.Offsets() && !cfg.HeadersOnly {
 		// Creation reads the entries at random: from the page cache,
 		// which the kernel fills now while extraction reads the headers.
-		w.WillNeed()
+		w.WillNeed(0, 0)
 	}
 	rd, err := cfg.Format.NewReader(obj, size, in.Name)
 	if err != nil {

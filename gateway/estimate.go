@@ -120,7 +120,7 @@ func estimateInfo(e pipeline.Estimate) api.DsortEstimate {
 			Node: t.Node, InputShards: t.InputShards, MissingShards: t.MissingShards, Missing: t.Missing, Records: t.Records,
 			InputBytes: t.InputBytes, FileBytes: t.FileBytes, Memory: t.Memory, MemoryLimit: t.MemoryLimit, PastBudget: t.PastBudget,
 			ScanBytes: t.ScanBytes, ScanTime: t.ScanTime, ReadBytes: t.ReadBytes, ReadTime: t.ReadTime,
-			WriteBytes: t.WriteBytes, WriteTime: t.WriteTime, OutputShards: t.OutputShards, OutputBytes: t.OutputBytes,
+			WriteBytes: t.WriteBytes, WriteTime: t.WriteTime, Disk: t.Disk, OutputShards: t.OutputShards, OutputBytes: t.OutputBytes,
 			FetchBytes: t.FetchBytes, ServeBytes: t.ServeBytes, NetworkBytes: t.NetworkBytes, NetworkTime: t.NetworkTime,
 			Extract: t.Extract, Create: t.Create, Warnings: t.Warnings,
 		})

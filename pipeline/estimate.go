@@ -13,17 +13,22 @@ import (
 	mathrand "math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tinylib/msgp/msgp"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/extract"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/internal/writebehind"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/sort"
 	"github.com/aisgo/aisgo/store"
@@ -55,7 +60,7 @@ type Estimators interface {
 const (
 	// diskSample bounds the input a target reads, and the file it
 	// writes, to time its disk.
-	diskSample = 32 << 20
+	diskSample = 128 << 20
 	// networkSample bounds what a coordinator reads from each target.
 	networkSample = 16 << 20
 	// MaxNetworkSample bounds what a target sends for one network sample.
@@ -107,7 +112,11 @@ type TargetEstimate struct {
 	ReadTime   time.Duration `json:"read_time"`
 	WriteBytes int64         `json:"write_bytes"`
 	WriteTime  time.Duration `json:"write_time"`
-	Warnings   []string      `json:"warnings,omitempty"`
+	// Disk names the disks under the target's mountpaths: targets with
+	// the same Disk share them (a cluster on one host), and their samples,
+	// taken at once, are each its share of the disks.
+	Disk     string   `json:"disk,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 
 	// OutputShards and OutputBytes are the output shards this target
 	// would create; FetchBytes the record bytes it would take from other
@@ -379,8 +388,9 @@ func (c *Coordinator) sampleNetwork(ctx context.Context, estimators Estimators, 
 // forecast fills the times from the measured rates. A target extracts
 // at its disk's read rate (a compressed input at the pace its scan
 // decoded it), spilling at its write rate; it creates by writing its
-// output shards, taking and sending records over the network, and reading
-// back the bytes past its budget. The job takes its slowest target's
+// output shards while it takes and sends records over the network, and
+// reads back the bytes past its budget. Targets that share disks, sampled
+// at once, move their bytes together at the sum of their rates. The job takes its slowest target's
 // extraction, the sort (the records' metadata to the coordinator and the
 // plan back, and the merge, timed here), and its slowest target's
 // creation.
@@ -392,23 +402,46 @@ func (e *Estimate) forecast(plan *Plan, planned []shards.OutputShard, sortTime t
 	for _, s := range planned {
 		perTarget[s.Owner] = append(perTarget[s.Owner], s.Records...)
 	}
+	reads, writes := make([]float64, len(e.Targets)), make([]float64, len(e.Targets))
+	type shared struct{ read, write diskShare }
+	disks := map[string]*shared{}
+	for i := range e.Targets {
+		t := &e.Targets[i]
+		reads[i] = orMean(rate(t.ReadBytes, t.ReadTime), readMean)
+		writes[i] = orMean(rate(t.WriteBytes, t.WriteTime), writeMean)
+		if t.Disk == "" {
+			continue // a group of its own
+		}
+		d := disks[t.Disk]
+		if d == nil {
+			d = &shared{}
+			disks[t.Disk] = d
+		}
+		d.read.add(t.InputBytes, reads[i])
+		d.write.add(t.OutputBytes, writes[i])
+	}
 	var upload, download time.Duration
 	for i := range e.Targets {
 		t := &e.Targets[i]
-		read := orMean(rate(t.ReadBytes, t.ReadTime), readMean)
-		write := orMean(rate(t.WriteBytes, t.WriteTime), writeMean)
+		read, write := reads[i], writes[i]
 		network := orMean(rate(t.NetworkBytes, t.NetworkTime), networkMean)
+		inputTime, outputTime := timeFor(t.InputBytes, read), timeFor(t.OutputBytes, write)
+		if d := disks[t.Disk]; d != nil {
+			// A shared disk gives its whole rate to whichever targets
+			// still move bytes: the last one ends with the group.
+			inputTime, outputTime = d.read.time(), d.write.time()
+		}
 		if plan.InputFormat.Offsets() && read > 0 {
 			// The job reads a plain tar ahead, whole and in order (see
 			// extract): its disk's sequential rate, not the estimate's
 			// own scan of scattered headers.
-			t.Extract = timeFor(t.InputBytes, read)
+			t.Extract = inputTime
 		} else if plan.InputFormat.Offsets() {
 			t.Extract = t.ScanTime
 		} else {
-			t.Extract = max(t.ScanTime, timeFor(t.InputBytes, read)) + timeFor(t.PastBudget, write)
+			t.Extract = max(t.ScanTime, inputTime) + timeFor(t.PastBudget, write)
 		}
-		t.Create = timeFor(t.OutputBytes, write) + timeFor(max(t.FetchBytes, t.ServeBytes), network) + timeFor(t.PastBudget, read)
+		t.Create = max(outputTime, timeFor(max(t.FetchBytes, t.ServeBytes), network)) + timeFor(t.PastBudget, read)
 		upload = max(upload, timeFor(recordsWireSize(t.metas), network))
 		download = max(download, timeFor(recordsWireSize(perTarget[i]), network))
 		e.Forecast.Extract = max(e.Forecast.Extract, t.Extract)
@@ -417,6 +450,17 @@ func (e *Estimate) forecast(plan *Plan, planned []shards.OutputShard, sortTime t
 	e.Forecast.Sort = upload + sortTime + download
 	e.Forecast.Total = e.Forecast.Extract + e.Forecast.Sort + e.Forecast.Create
 }
+
+// diskShare is the bytes that targets sharing a disk move on it, and the
+// sum of their rates.
+type diskShare struct {
+	bytes int64
+	rate  float64
+}
+
+func (d *diskShare) add(bytes int64, rate float64) { d.bytes, d.rate = d.bytes+bytes, d.rate+rate }
+
+func (d *diskShare) time() time.Duration { return timeFor(d.bytes, d.rate) }
 
 // rate is bytes per second, 0 when nothing was timed.
 func rate(bytes int64, d time.Duration) float64 {
@@ -473,7 +517,7 @@ func recordsWireSize(records []shards.RecordMeta) int64 {
 // Estimate reads the headers of the input shards this target owns under
 // init.Map, with the reactions and concurrency of the job's extraction,
 // and times the disk: a read of the owned input and a synced write to the
-// work directory, each at most 32 MiB and about a second. It registers no
+// work directory, each at most 128 MiB and about a second. It registers no
 // job and keeps nothing.
 func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, error) {
 	if err := ValidateJobID(init.ID); err != nil {
@@ -502,14 +546,15 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 	j := &targetJob{w: w, id: init.ID, plan: plan, targets: targets, placement: &cluster.Map{Nodes: targets},
 		self: int32(self), inputs: plan.InputShards(w.config.Formats)}
 	opener := storeOpener{w.config.Store, plan.Input}
-	est := TargetEstimate{Node: w.config.NodeID, MemoryLimit: memoryLimit(plan, w.config.MemoryTotal)}
+	est := TargetEstimate{Node: w.config.NodeID, MemoryLimit: memoryLimit(plan, w.config.MemoryTotal), Disk: w.diskID(ctx)}
 
 	// The disk first, before the scan brings the input into the cache.
-	est.ReadBytes, est.ReadTime, err = sampleRead(ctx, opener, j.ownedInputs())
+	mountpaths := w.mountpaths(ctx)
+	est.ReadBytes, est.ReadTime, err = sampleRead(ctx, opener, j.ownedInputs(), concurrency(plan.ExtractConcurrency, mountpaths))
 	if err != nil {
 		return TargetEstimate{}, fmt.Errorf("dsort estimate: read sample: %w", err)
 	}
-	est.WriteBytes, est.WriteTime, err = w.sampleWrite(ctx)
+	est.WriteBytes, est.WriteTime, err = w.sampleWrite(ctx, createConcurrency(plan.CreateConcurrency, mountpaths))
 	if err != nil {
 		return TargetEstimate{}, fmt.Errorf("dsort estimate: write sample: %w", err)
 	}
@@ -525,7 +570,7 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 	}
 	cfg := extract.Config{
 		Format:      plan.InputFormat,
-		Concurrency: concurrency(plan.ExtractConcurrency, w.mountpaths(ctx)),
+		Concurrency: concurrency(plan.ExtractConcurrency, mountpaths),
 		HeadersOnly: true,
 		Key:         extract.KeyConfig{Extension: plan.KeyExtension, Kind: plan.KeyKind},
 		OnDuplicate: func(shard string, dup *shards.DuplicateError) error {
@@ -582,76 +627,157 @@ func headerExtra(r *shards.Record, raw bool) int64 {
 	return extra
 }
 
-// sampleRead reads the owned input from the start, a chunk at a time,
-// until diskSample bytes or sampleTime.
-func sampleRead(ctx context.Context, opener storeOpener, inputs iter.Seq[extract.Input]) (int64, time.Duration, error) {
-	buf := pool.Get(sampleChunk)
-	defer pool.Put(buf)
-	var n int64
-	start := time.Now()
+// sampleRead reads the owned input as extraction does: as many shards at
+// once as it reads, each asked ahead and read from its start a chunk at a
+// time, one shard after another, until diskSample bytes in all or
+// sampleTime. A disk that serves several streams faster than one is timed
+// as the job uses it.
+func sampleRead(ctx context.Context, opener storeOpener, inputs iter.Seq[extract.Input], streams int) (int64, time.Duration, error) {
+	streams = max(1, min(streams, diskSample/sampleChunk))
+	perShard := int64(diskSample / streams)
+	names := make(chan string, diskSample/sampleChunk)
 	for in := range inputs {
-		if n >= diskSample || time.Since(start) >= sampleTime {
+		if len(names) == cap(names) {
 			break
 		}
-		if err := ctx.Err(); err != nil {
-			return 0, 0, context.Cause(ctx)
-		}
-		shard, size, err := opener.Open(ctx, in.Name)
-		if errors.Is(err, extract.ErrMissing) {
-			continue
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-		for off := int64(0); off < size && n < diskSample && time.Since(start) < sampleTime; {
-			k, err := shard.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
-			off, n = off+int64(k), n+int64(k)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				shard.Close()
-				return 0, 0, fmt.Errorf("%s: %w", in.Name, err)
-			}
-		}
-		shard.Close()
+		names <- in.Name
 	}
-	return n, time.Since(start), nil
+	close(names)
+	var claimed, total atomic.Int64
+	start := time.Now()
+	group, ctx := errgroup.WithContext(ctx)
+	for range min(streams, len(names)) {
+		group.Go(func() error {
+			buf := pool.Get(sampleChunk)
+			defer pool.Put(buf)
+			for name := range names {
+				if claimed.Load() >= diskSample || time.Since(start) >= sampleTime {
+					return nil
+				}
+				shard, size, err := opener.Open(ctx, name)
+				if errors.Is(err, extract.ErrMissing) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				// Each stream claims its part of the bound before it reads.
+				size = min(size, perShard)
+				before := claimed.Add(size) - size
+				size = max(0, min(size, diskSample-before))
+				if w, ok := shard.(extract.WillNeeder); ok {
+					w.WillNeed(0, size)
+				}
+				n, err := readSample(ctx, shard, size, buf, start)
+				shard.Close()
+				total.Add(n)
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+			}
+			return nil
+		})
+	}
+	if err := group.Wait(); err != nil {
+		return 0, 0, err
+	}
+	return total.Load(), time.Since(start), nil
 }
 
-// sampleWrite writes pseudo-random bytes to a temporary file in the work
-// directory until diskSample bytes or sampleTime, syncs it and removes it.
-func (w *Worker) sampleWrite(ctx context.Context) (int64, time.Duration, error) {
+// readSample reads the first size bytes of a shard, a chunk at a time,
+// until sampleTime has passed since start.
+func readSample(ctx context.Context, shard extract.Shard, size int64, buf []byte, start time.Time) (int64, error) {
+	var off int64
+	for off < size && time.Since(start) < sampleTime {
+		if err := ctx.Err(); err != nil {
+			return off, context.Cause(ctx)
+		}
+		k, err := shard.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		off += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return off, err
+		}
+	}
+	return off, nil
+}
+
+// sampleWrite writes pseudo-random bytes to temporary files in the work
+// directory as the store writes shards, as many at once as creation builds,
+// until diskSample bytes in all or sampleTime; it syncs each, as a built
+// shard is, and removes them.
+func (w *Worker) sampleWrite(ctx context.Context, streams int) (int64, time.Duration, error) {
 	dir := w.config.WorkDir
 	if err := pathsafe.MkdirAll(dir, dir, 0o755); err != nil {
 		return 0, 0, err
 	}
-	f, err := os.CreateTemp(dir, "estimate-*.tmp")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer pathsafe.Remove(dir, f.Name())
-	defer f.Close()
+	streams = max(1, min(streams, diskSample/sampleChunk))
+	perStream := int64(diskSample / streams)
+	// Random bytes: a compressing file system must not make it look fast.
 	buf := pool.Get(sampleChunk)
 	defer pool.Put(buf)
-	// Random bytes: a compressing file system must not make it look fast.
 	mathrand.NewChaCha8([32]byte{'a', 'i', 's'}).Read(buf)
-	var n int64
+	var total atomic.Int64
 	start := time.Now()
-	for n < diskSample && time.Since(start) < sampleTime {
-		if err := ctx.Err(); err != nil {
-			return 0, 0, context.Cause(ctx)
-		}
-		k, err := f.Write(buf)
-		n += int64(k)
-		if err != nil {
-			return 0, 0, err
-		}
+	group, ctx := errgroup.WithContext(ctx)
+	for range streams {
+		group.Go(func() error {
+			f, err := os.CreateTemp(dir, "estimate-*.tmp")
+			if err != nil {
+				return err
+			}
+			defer pathsafe.Remove(dir, f.Name())
+			defer f.Close()
+			behind := writebehind.New(f) // as the store writes a shard
+			var n int64
+			for n < perStream && time.Since(start) < sampleTime {
+				if err := ctx.Err(); err != nil {
+					return context.Cause(ctx)
+				}
+				k, err := behind.Write(buf[:min(int64(len(buf)), perStream-n)])
+				n += int64(k)
+				if err != nil {
+					return err
+				}
+			}
+			total.Add(n)
+			return f.Sync()
+		})
 	}
-	if err := f.Sync(); err != nil {
+	if err := group.Wait(); err != nil {
 		return 0, 0, err
 	}
-	return n, time.Since(start), nil
+	return total.Load(), time.Since(start), nil
+}
+
+// diskID names the disks under this target's mountpaths, the host's boot
+// id and their devices, for the forecast to tell targets that share them;
+// "" when they are not known.
+func (w *Worker) diskID(ctx context.Context) string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	capacity, err := w.config.Store.Capacity(ctx)
+	if err != nil || len(capacity) == 0 {
+		return ""
+	}
+	devices := make([]string, 0, len(capacity))
+	for _, m := range capacity {
+		fi, err := os.Stat(m.Path)
+		if err != nil {
+			return ""
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return ""
+		}
+		devices = append(devices, strconv.FormatUint(st.Dev, 16))
+	}
+	slices.Sort(devices)
+	return strings.TrimSpace(string(boot)) + "/" + strings.Join(slices.Compact(devices), ",")
 }
 
 // countingOpener adds up the sizes of the shards it opens, and what they

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -39,11 +40,34 @@ func printEstimate(e api.DsortEstimate) {
 			t.OutputShards, shards.FormatSize(t.OutputBytes), t.Extract.Round(time.Millisecond), t.Create.Round(time.Millisecond))
 	}
 	w.Flush()
+	printSharedDisks(e.Targets)
 	f := e.Forecast
 	fmt.Printf("forecast: %s (extract %s, sort %s, create %s)\n", f.Total.Round(time.Millisecond), f.Extract.Round(time.Millisecond),
 		f.Sort.Round(time.Millisecond), f.Create.Round(time.Millisecond))
 	for _, warning := range e.Warnings {
 		fmt.Printf("warning: %s\n", warning)
+	}
+}
+
+// printSharedDisks names the targets that share disks, which the forecast
+// takes at the sum of their rates.
+func printSharedDisks(targets []api.DsortTargetEstimate) {
+	var disks []string
+	byDisk := map[string][]string{}
+	for _, t := range targets {
+		if t.Disk == "" {
+			continue
+		}
+		if byDisk[t.Disk] == nil {
+			disks = append(disks, t.Disk)
+		}
+		byDisk[t.Disk] = append(byDisk[t.Disk], t.Node)
+	}
+	for _, d := range disks {
+		if nodes := byDisk[d]; len(nodes) > 1 {
+			fmt.Printf("shared disks: %s read and write the same disks; the forecast moves their bytes at the sum of their rates\n",
+				strings.Join(nodes, ", "))
+		}
 	}
 }
 

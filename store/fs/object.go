@@ -22,6 +22,7 @@ import (
 
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/internal/writebehind"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -127,7 +128,7 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 		if s.config.NoSync {
 			writers = append(writers, f)
 		} else {
-			writers = append(writers, &writeBehind{file: f})
+			writers = append(writers, writebehind.New(f))
 		}
 	}
 	if h != nil {
@@ -665,11 +666,11 @@ func (o *object) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, o.file)
 // sendfile (which takes the file itself); the object still owns it.
 func (o *object) File() *os.File { return o.file }
 
-// WillNeed has the kernel read the whole file into the page cache in the
-// background: a reader that will take its parts at random (dSort's
-// creation) then finds them there.
-func (o *object) WillNeed() {
-	unix.Fadvise(int(o.file.Fd()), 0, 0, unix.FADV_WILLNEED)
+// WillNeed has the kernel read length bytes from offset (to the end when
+// length is 0) into the page cache in the background: a reader that will
+// take its parts at random (dSort's creation) then finds them there.
+func (o *object) WillNeed(offset, length int64) {
+	unix.Fadvise(int(o.file.Fd()), offset, length, unix.FADV_WILLNEED)
 }
 
 // contextReader stops a copy once the context is done.
@@ -683,28 +684,4 @@ func (c contextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// writeBehindChunk is how much is written before its writeback starts.
-const writeBehindChunk = 8 << 20
-
-// writeBehind starts the writeback of each chunk of a file as soon as it
-// is written (sync_file_range, asynchronous), so that the disk works while
-// the rest streams in and the data sync before the rename has little left
-// to do.
-type writeBehind struct {
-	file    *os.File
-	written int64
-	flushed int64
-}
-
-func (w *writeBehind) Write(p []byte) (int, error) {
-	n, err := w.file.Write(p)
-	w.written += int64(n)
-	if w.written-w.flushed >= writeBehindChunk {
-		// Best effort: the data sync before the rename makes it durable.
-		unix.SyncFileRange(int(w.file.Fd()), w.flushed, w.written-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
-		w.flushed = w.written
-	}
-	return n, err
 }
