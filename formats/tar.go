@@ -52,7 +52,10 @@ func (Tar) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 
 func (Tar) NewWriter(w io.Writer) (Writer, error) {
 	buffered := bufioWriters.Get().(*bufio.Writer)
-	buffered.Reset(w)
+	// Hidden: a raw entry is read straight into the buffer (see
+	// copyInto), and bufio would hand an empty buffer's reads to w's
+	// ReadFrom instead.
+	buffered.Reset(writerOnly{w})
 	return newTarWriter(buffered, func() error {
 		err := buffered.Flush()
 		buffered.Reset(nil)
@@ -332,10 +335,26 @@ func (t *tarWriter) WriteRaw(r io.Reader, n int64) error {
 	if _, err := t.w.Write(block[:]); err != nil {
 		return t.fail(err)
 	}
-	if _, err := copyPooledN(t.w, r, n-blockSize); err != nil {
+	if _, err := copyInto(t.w, r, n-blockSize); err != nil {
 		return t.fail(fmt.Errorf("formats: copy raw tar entry: %w", err))
 	}
 	return nil
+}
+
+// copyInto copies exactly n bytes of r to w, or fails with
+// io.ErrUnexpectedEOF: read straight into the buffer of a bufio.Writer
+// (one copy of every byte fewer than through a buffer of its own), else
+// through a pooled buffer.
+func copyInto(w io.Writer, r io.Reader, n int64) (int64, error) {
+	buffered, ok := w.(*bufio.Writer)
+	if !ok {
+		return copyPooledN(w, r, n)
+	}
+	written, err := buffered.ReadFrom(readerOnly{io.LimitReader(r, n)})
+	if err == nil && written < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return written, err
 }
 
 // validChecksum checks a tar header block's checksum field, which holds the
