@@ -555,7 +555,12 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 		return TargetEstimate{}, fmt.Errorf("dsort estimate: read sample: %w", err)
 	}
 	est.WriteBytes, est.WriteTime, err = w.sampleWrite(ctx, createConcurrency(plan.CreateConcurrency, mountpaths))
-	if err != nil {
+	if errors.Is(err, syscall.ENOSPC) {
+		// A full work directory is the job's concern, not the estimate's:
+		// the forecast takes the other targets' write rate.
+		est.WriteBytes, est.WriteTime = 0, 0
+		est.Warnings = append(est.Warnings, fmt.Sprintf("no write sample: the work directory %s is full", w.config.WorkDir))
+	} else if err != nil {
 		return TargetEstimate{}, fmt.Errorf("dsort estimate: write sample: %w", err)
 	}
 
@@ -714,7 +719,7 @@ func (w *Worker) sampleWrite(ctx context.Context, streams int) (int64, time.Dura
 		return 0, 0, err
 	}
 	streams = max(1, min(streams, diskSample/sampleChunk))
-	perStream := int64(diskSample / streams)
+	perStream := writeSampleSize(dir, streams)
 	// Random bytes: a compressing file system must not make it look fast.
 	buf := pool.Get(sampleChunk)
 	defer pool.Put(buf)
@@ -750,6 +755,19 @@ func (w *Worker) sampleWrite(ctx context.Context, streams int) (int64, time.Dura
 		return 0, 0, err
 	}
 	return total.Load(), time.Since(start), nil
+}
+
+// writeSampleSize is what each of streams writers writes to time the disk
+// under dir: diskSample in all, or a tenth of the free space when that is
+// less, so that the sample never fills a disk.
+func writeSampleSize(dir string, streams int) int64 {
+	size := int64(diskSample / streams)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err == nil {
+		free := int64(st.Bavail) * int64(st.Bsize)
+		size = min(size, free/10/int64(streams))
+	}
+	return max(size, 1)
 }
 
 // diskID names the disks under this target's mountpaths, the host's boot

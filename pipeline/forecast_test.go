@@ -1,6 +1,11 @@
 package pipeline
 
 import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,4 +78,39 @@ func maxOf(ds []time.Duration) time.Duration {
 		m = max(m, d)
 	}
 	return m
+}
+
+// The write sample never takes more than a tenth of the free space, and on
+// a full work directory it fails with ENOSPC (which the estimate reports
+// as a warning) and leaves no file behind.
+func TestWriteSampleOnSmallDisk(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs at %s (this test needs root, which CI has): %v %s", dir, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	if size := writeSampleSize(dir, 4); size <= 0 || size > (8<<20)/10/4 {
+		t.Fatalf("sample of %d bytes per stream on an 8 MiB disk, want at most %d", size, (8<<20)/10/4)
+	}
+	w := &Worker{config: WorkerConfig{WorkDir: dir}}
+	n, _, err := w.sampleWrite(t.Context(), 4)
+	if err != nil || n == 0 || n > (8<<20)/10 {
+		t.Fatalf("sample on an empty 8 MiB disk: %d bytes, %v", n, err)
+	}
+	fill, err := os.Create(filepath.Join(dir, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for err == nil {
+		_, err = fill.Write(chunk)
+	}
+	fill.Close()
+	if _, _, err := w.sampleWrite(t.Context(), 4); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("sample on a full disk: %v, want ENOSPC", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("the work directory holds %d entries after the samples, want only the filler", len(entries))
+	}
 }
