@@ -12,6 +12,7 @@ import (
 	"math"
 	mathrand "math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,9 +27,9 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/extract"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/directwrite"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
-	"github.com/aisgo/aisgo/internal/writebehind"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/sort"
 	"github.com/aisgo/aisgo/store"
@@ -710,9 +711,9 @@ func readSample(ctx context.Context, shard extract.Shard, size int64, buf []byte
 }
 
 // sampleWrite writes pseudo-random bytes to temporary files in the work
-// directory as the store writes shards, as many at once as creation builds,
-// until diskSample bytes in all or sampleTime; it syncs each, as a built
-// shard is, and removes them.
+// directory as the store writes output shards (past the page cache), as
+// many at once as creation builds, until diskSample bytes in all or
+// sampleTime; it syncs each, as a built shard is, and removes them.
 func (w *Worker) sampleWrite(ctx context.Context, streams int) (int64, time.Duration, error) {
 	dir := w.config.WorkDir
 	if err := pathsafe.MkdirAll(dir, dir, 0o755); err != nil {
@@ -729,23 +730,28 @@ func (w *Worker) sampleWrite(ctx context.Context, streams int) (int64, time.Dura
 	group, ctx := errgroup.WithContext(ctx)
 	for range streams {
 		group.Go(func() error {
-			f, err := os.CreateTemp(dir, "estimate-*.tmp")
+			// As the store writes a shard: past the page cache.
+			d, err := directwrite.Create(filepath.Join(dir, newEstimateID()+".tmp"), 0o644)
 			if err != nil {
 				return err
 			}
+			f := d.File()
 			defer pathsafe.Remove(dir, f.Name())
 			defer f.Close()
-			behind := writebehind.New(f) // as the store writes a shard
+			defer d.Discard()
 			var n int64
 			for n < perStream && time.Since(start) < sampleTime {
 				if err := ctx.Err(); err != nil {
 					return context.Cause(ctx)
 				}
-				k, err := behind.Write(buf[:min(int64(len(buf)), perStream-n)])
+				k, err := d.Write(buf[:min(int64(len(buf)), perStream-n)])
 				n += int64(k)
 				if err != nil {
 					return err
 				}
+			}
+			if err := d.Finish(); err != nil {
+				return err
 			}
 			total.Add(n)
 			return f.Sync()

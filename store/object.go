@@ -68,6 +68,11 @@ type PutOptions struct {
 	// NoSync stores a copy whose loss costs nothing but a fetch (a remote
 	// object's cached copy): it is not made durable before Put returns.
 	NoSync bool
+	// Direct writes the data past the page cache (O_DIRECT, where the file
+	// system takes it): for a large object written once and not read
+	// soon, such as a dSort output shard, it saves most of the CPU a
+	// buffered write costs. A store without page cache ignores it.
+	Direct bool
 	// Version, when set, is kept as the object's version instead of the
 	// next one: a copy moved between nodes keeps its version.
 	Version string

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/aisgo/aisgo/internal/directwrite"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/internal/writebehind"
@@ -109,17 +110,32 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 		}
 	}
 	files := make([]*os.File, 0, len(mps))
+	var directs []*directwrite.Writer
 	defer func() {
 		if err != nil {
+			for _, d := range directs {
+				d.Discard()
+			}
 			for _, f := range files {
 				f.Close()
 				os.Remove(f.Name())
 			}
 		}
 	}()
+	direct := opts.Direct && !opts.NoSync && !s.config.NoSync
 	writers := make([]io.Writer, 0, len(mps)+2)
 	for _, m := range mps {
-		f, err := os.OpenFile(filepath.Join(m.workDir(), randomName()), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
+		path := filepath.Join(m.workDir(), randomName())
+		if direct {
+			d, err := directwrite.Create(path, 0o644)
+			if err != nil {
+				s.suspectAfter(m, err)
+				return meta, nil, classify(err)
+			}
+			files, directs, writers = append(files, d.File()), append(directs, d), append(writers, d)
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
 		if err != nil {
 			s.suspectAfter(m, err)
 			return meta, nil, classify(err)
@@ -153,6 +169,9 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 		src = body
 	}
 	n, err := io.CopyBuffer(w, src, buf)
+	for i := 0; err == nil && i < len(directs); i++ {
+		err = directs[i].Finish()
+	}
 	if err != nil {
 		var failed *os.PathError
 		for i, f := range files {

@@ -1,0 +1,141 @@
+package directwrite
+
+import (
+	"errors"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aisgo/aisgo/internal/pool"
+)
+
+// Align is the alignment of a direct write's memory, offset and length:
+// the largest logical block size of common disks.
+const Align = 4096
+
+// bufferSize is how much a Writer gathers before a direct write: a dSort
+// target builds up to 15 shards at once per mountpath, each with one.
+const bufferSize = 512 << 10
+
+// Create creates a new file (O_EXCL) for writing, direct when the file
+// system allows it.
+func Create(path string, perm os.FileMode) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL|unix.O_DIRECT, perm)
+	if errors.Is(err, unix.EINVAL) { // tmpfs before Linux 6.6, some FUSE
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm)
+		if err != nil {
+			return nil, err
+		}
+		return &Writer{file: f}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{file: f, direct: true}, nil
+}
+
+// Writer gathers the bytes written into an aligned buffer and writes each
+// full buffer direct. Finish writes the rest; the caller then syncs the
+// file, which O_DIRECT does not replace (the disk's cache and the file's
+// size still need it).
+type Writer struct {
+	file   *os.File
+	direct bool
+	raw    []byte // from the pool; buf is its aligned part
+	buf    []byte
+	n      int
+}
+
+// File is the file written.
+func (w *Writer) File() *os.File { return w.file }
+
+func (w *Writer) Write(p []byte) (int, error) {
+	if !w.direct && w.n == 0 {
+		return w.file.Write(p)
+	}
+	if w.buf == nil {
+		// Large buffers start on a page; should one not, it loses a block.
+		w.raw = pool.Get(bufferSize)
+		skip := (Align - int(uintptr(unsafe.Pointer(unsafe.SliceData(w.raw)))%Align)) % Align
+		w.buf = w.raw[skip : skip+(bufferSize-skip)&^(Align-1)]
+	}
+	written := 0
+	for len(p) > 0 {
+		k := copy(w.buf[w.n:], p)
+		w.n += k
+		p = p[k:]
+		written += k
+		if w.n == len(w.buf) {
+			if err := w.flush(w.n); err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// flush writes the first n bytes of the buffer, a multiple of Align, and
+// keeps the rest at its start.
+func (w *Writer) flush(n int) error {
+	if n > 0 {
+		if _, err := w.file.Write(w.buf[:n]); err != nil {
+			if !errors.Is(err, unix.EINVAL) {
+				return err
+			}
+			// The disk wants another alignment: the rest goes plain.
+			if err := w.buffered(); err != nil {
+				return err
+			}
+			if _, err := w.file.Write(w.buf[:n]); err != nil {
+				return err
+			}
+		}
+	}
+	w.n = copy(w.buf, w.buf[n:w.n])
+	return nil
+}
+
+// buffered turns direct writes off for the rest of the file.
+func (w *Writer) buffered() error {
+	flags, err := unix.FcntlInt(w.file.Fd(), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(w.file.Fd(), unix.F_SETFL, flags&^unix.O_DIRECT)
+	}
+	w.direct = false
+	return err
+}
+
+// Finish writes what the buffer holds: its aligned part direct, the tail
+// plain (a direct write takes whole blocks only). The Writer is then a
+// plain writer and its buffer goes back to the pool.
+func (w *Writer) Finish() error {
+	defer w.release()
+	tail := 0
+	if w.direct {
+		tail = w.n % Align
+	}
+	if err := w.flush(w.n - tail); err != nil {
+		return err
+	}
+	if tail == 0 {
+		return nil
+	}
+	if err := w.buffered(); err != nil {
+		return err
+	}
+	_, err := w.file.Write(w.buf[:tail])
+	return err
+}
+
+// Discard gives the buffer back without writing what it holds, for a
+// write that failed; the caller closes the file.
+func (w *Writer) Discard() { w.release() }
+
+func (w *Writer) release() {
+	if w.raw != nil {
+		pool.Put(w.raw)
+	}
+	w.raw, w.buf, w.n = nil, nil, 0
+	w.direct = false
+}

@@ -1,0 +1,80 @@
+package directwrite
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Files of every size around the alignment and the buffer come out as
+// written, whatever the sizes of the writes.
+func TestWriterKeepsBytes(t *testing.T) {
+	dir := t.TempDir()
+	random := rand.New(rand.NewPCG(1, 2))
+	for _, size := range []int{0, 1, Align - 1, Align, Align + 1, bufferSize - 1, bufferSize, bufferSize + 1, 3*bufferSize + Align/2} {
+		want := make([]byte, size)
+		for i := range want {
+			want[i] = byte(random.Uint32())
+		}
+		path := filepath.Join(dir, "file")
+		w, err := Create(path, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !w.direct {
+			t.Logf("the file system under %s takes no O_DIRECT: plain writes", dir)
+		}
+		for rest := want; len(rest) > 0; {
+			k := min(len(rest), 1+random.IntN(300<<10))
+			if n, err := w.Write(rest[:k]); n != k || err != nil {
+				t.Fatalf("size %d: write %d: %d, %v", size, k, n, err)
+			}
+			rest = rest[k:]
+		}
+		if err := w.Finish(); err != nil {
+			t.Fatalf("size %d: finish: %v", size, err)
+		}
+		if err := w.File().Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("size %d: the file holds %d bytes unlike those written", size, len(got))
+		}
+		os.Remove(path)
+	}
+}
+
+// A disk that refuses a direct write (EINVAL: here a buffer out of
+// alignment) gets the rest of the file as plain writes, nothing lost.
+func TestWriterFallsBackToPlainWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	w, err := Create(path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.direct {
+		t.Fatalf("the file system under %s takes no O_DIRECT: this test needs one that does (ext4, xfs)", filepath.Dir(path))
+	}
+	w.raw = make([]byte, bufferSize+2*Align)
+	w.buf = w.raw[1 : 1+bufferSize] // never aligned: the first direct write fails
+	want := bytes.Repeat([]byte("direct"), (2*bufferSize+100)/6)
+	if n, err := w.Write(want); n != len(want) || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if w.direct {
+		t.Fatal("the writer still writes direct after EINVAL")
+	}
+	if err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	w.File().Close()
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, want) {
+		t.Fatalf("the file holds %d bytes unlike the %d written", len(got), len(want))
+	}
+}
