@@ -391,10 +391,10 @@ func (c *Coordinator) sampleNetwork(ctx context.Context, estimators Estimators, 
 // decoded it), spilling at its write rate; it creates by writing its
 // output shards while it takes and sends records over the network, and
 // reads back the bytes past its budget. Targets that share disks, sampled
-// at once, move their bytes together at the sum of their rates. The job takes its slowest target's
-// extraction, the sort (the records' metadata to the coordinator and the
-// plan back, and the merge, timed here), and its slowest target's
-// creation.
+// at once, move their bytes together at the sum of their rates. The job
+// takes its slowest target's extraction, the sort (the records' metadata
+// to the coordinator and the plan back, and the merge, timed here), and
+// its slowest target's creation.
 func (e *Estimate) forecast(plan *Plan, planned []shards.OutputShard, sortTime time.Duration) {
 	readMean := meanRate(e.Targets, func(t TargetEstimate) (int64, time.Duration) { return t.ReadBytes, t.ReadTime })
 	writeMean := meanRate(e.Targets, func(t TargetEstimate) (int64, time.Duration) { return t.WriteBytes, t.WriteTime })
@@ -670,7 +670,10 @@ func sampleRead(ctx context.Context, opener storeOpener, inputs iter.Seq[extract
 				// Each stream claims its part of the bound before it reads.
 				size = min(size, perShard)
 				before := claimed.Add(size) - size
-				size = max(0, min(size, diskSample-before))
+				if size = min(size, diskSample-before); size <= 0 {
+					shard.Close() // the bound is reached (or the shard empty)
+					return nil
+				}
 				if w, ok := shard.(extract.WillNeeder); ok {
 					w.WillNeed(0, size)
 				}

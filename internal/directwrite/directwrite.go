@@ -3,11 +3,10 @@ package directwrite
 import (
 	"errors"
 	"os"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/aisgo/aisgo/internal/pool"
 )
 
 // Align is the alignment of a direct write's memory, offset and length:
@@ -42,7 +41,7 @@ func Create(path string, perm os.FileMode) (*Writer, error) {
 type Writer struct {
 	file   *os.File
 	direct bool
-	raw    []byte // from the pool; buf is its aligned part
+	pooled *[]byte // buf's, from buffers
 	buf    []byte
 	n      int
 }
@@ -55,10 +54,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return w.file.Write(p)
 	}
 	if w.buf == nil {
-		// Large buffers start on a page; should one not, it loses a block.
-		w.raw = pool.Get(bufferSize)
-		skip := (Align - int(uintptr(unsafe.Pointer(unsafe.SliceData(w.raw)))%Align)) % Align
-		w.buf = w.raw[skip : skip+(bufferSize-skip)&^(Align-1)]
+		w.pooled = buffers.Get().(*[]byte)
+		w.buf = *w.pooled
 	}
 	written := 0
 	for len(p) > 0 {
@@ -133,9 +130,18 @@ func (w *Writer) Finish() error {
 func (w *Writer) Discard() { w.release() }
 
 func (w *Writer) release() {
-	if w.raw != nil {
-		pool.Put(w.raw)
+	if w.pooled != nil {
+		buffers.Put(w.pooled)
 	}
-	w.raw, w.buf, w.n = nil, nil, 0
+	w.pooled, w.buf, w.n = nil, nil, 0
 	w.direct = false
 }
+
+// buffers holds aligned buffers: fresh memory costs its first touch each
+// time (DESIGN.md §7).
+var buffers = sync.Pool{New: func() any {
+	raw := make([]byte, bufferSize+Align)
+	skip := (Align - int(uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%Align)) % Align
+	buf := raw[skip : skip+bufferSize]
+	return &buf
+}}

@@ -61,8 +61,8 @@ func TestWriterFallsBackToPlainWrites(t *testing.T) {
 	if !w.direct {
 		t.Fatalf("the file system under %s takes no O_DIRECT: this test needs one that does (ext4, xfs)", filepath.Dir(path))
 	}
-	w.raw = make([]byte, bufferSize+2*Align)
-	w.buf = w.raw[1 : 1+bufferSize] // never aligned: the first direct write fails
+	raw := make([]byte, bufferSize+2*Align)
+	w.buf = raw[1 : 1+bufferSize] // never aligned: the first direct write fails
 	want := bytes.Repeat([]byte("direct"), (2*bufferSize+100)/6)
 	if n, err := w.Write(want); n != len(want) || err != nil {
 		t.Fatalf("write: %d, %v", n, err)
