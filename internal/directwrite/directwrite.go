@@ -53,11 +53,20 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if !w.direct && w.n == 0 {
 		return w.file.Write(p)
 	}
-	if w.buf == nil {
+	written := 0
+	if w.direct && w.n == 0 && len(p) >= Align && aligned(p) {
+		// Whole blocks of aligned memory (a writer's own big buffer) go
+		// to the disk from where they are, with no copy.
+		k := len(p) &^ (Align - 1)
+		if err := w.writeDirect(p[:k]); err != nil {
+			return 0, err
+		}
+		p, written = p[k:], k
+	}
+	if len(p) > 0 && w.buf == nil {
 		w.pooled = buffers.Get().(*[]byte)
 		w.buf = *w.pooled
 	}
-	written := 0
 	for len(p) > 0 {
 		k := copy(w.buf[w.n:], p)
 		w.n += k
@@ -76,22 +85,30 @@ func (w *Writer) Write(p []byte) (int, error) {
 // keeps the rest at its start.
 func (w *Writer) flush(n int) error {
 	if n > 0 {
-		if _, err := w.file.Write(w.buf[:n]); err != nil {
-			if !errors.Is(err, unix.EINVAL) {
-				return err
-			}
-			// The disk wants another alignment: the rest goes plain.
-			if err := w.buffered(); err != nil {
-				return err
-			}
-			if _, err := w.file.Write(w.buf[:n]); err != nil {
-				return err
-			}
+		if err := w.writeDirect(w.buf[:n]); err != nil {
+			return err
 		}
 	}
 	w.n = copy(w.buf, w.buf[n:w.n])
 	return nil
 }
+
+// writeDirect writes p, aligned whole blocks, direct; a disk that wants
+// another alignment (EINVAL) gets it, and the rest of the file, plain.
+func (w *Writer) writeDirect(p []byte) error {
+	n, err := w.file.Write(p)
+	if err == nil || !errors.Is(err, unix.EINVAL) || !w.direct {
+		return err
+	}
+	if err := w.buffered(); err != nil {
+		return err
+	}
+	_, err = w.file.Write(p[n:])
+	return err
+}
+
+// aligned tells whether p starts on an Align boundary.
+func aligned(p []byte) bool { return uintptr(unsafe.Pointer(unsafe.SliceData(p)))%Align == 0 }
 
 // buffered turns direct writes off for the rest of the file.
 func (w *Writer) buffered() error {

@@ -61,14 +61,47 @@ func TestWriterFallsBackToPlainWrites(t *testing.T) {
 	if !w.direct {
 		t.Fatalf("the file system under %s takes no O_DIRECT: this test needs one that does (ext4, xfs)", filepath.Dir(path))
 	}
+	// A buffer never aligned: its first direct write fails. The bytes,
+	// unaligned too, all go through it.
 	raw := make([]byte, bufferSize+2*Align)
-	w.buf = raw[1 : 1+bufferSize] // never aligned: the first direct write fails
-	want := bytes.Repeat([]byte("direct"), (2*bufferSize+100)/6)
+	w.buf = raw[1 : 1+bufferSize]
+	want := bytes.Repeat([]byte("direct"), (2*bufferSize+100)/6)[1:]
 	if n, err := w.Write(want); n != len(want) || err != nil {
 		t.Fatalf("write: %d, %v", n, err)
 	}
 	if w.direct {
 		t.Fatal("the writer still writes direct after EINVAL")
+	}
+	if err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	w.File().Close()
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, want) {
+		t.Fatalf("the file holds %d bytes unlike the %d written", len(got), len(want))
+	}
+}
+
+// Whole blocks of aligned memory are written from where they are, and
+// what follows them, unaligned, through the buffer, in order.
+func TestWriterTakesAlignedMemoryWithoutCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	w, err := Create(path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := *buffers.Get().(*[]byte) // aligned
+	for i := range big {
+		big[i] = byte(i / 4096)
+	}
+	want := append(append([]byte{}, big[:3*Align+100]...), []byte("then unaligned bytes")...)
+	if n, err := w.Write(big[:3*Align+100]); n != 3*Align+100 || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if w.direct && w.n != 100 {
+		t.Fatalf("%d bytes buffered after an aligned write of 3 blocks and 100 bytes, want the 100", w.n)
+	}
+	if _, err := w.Write([]byte("then unaligned bytes")); err != nil {
+		t.Fatal(err)
 	}
 	if err := w.Finish(); err != nil {
 		t.Fatal(err)
