@@ -89,8 +89,18 @@ type GetOptions struct {
 	// ArchPath reads one file of a shard object (any format of package
 	// formats; KEY.EXT for a value of a msgpack or tfrecord record).
 	ArchPath string
+	// ArchRegex selects the files of a shard object that match, returned
+	// as a tar, by ArchMode: "regexp" (the default), "prefix", "suffix",
+	// "substr" or "wdskey" (the record name, up to the extension).
+	ArchRegex, ArchMode string
+	// ArchMime names the shard's format (".tgz", "zip", ...) when its
+	// name does not.
+	ArchMime string
 	// Validate makes the target verify the checksum before sending.
 	Validate bool
+	// Latest makes a remote bucket's target check that its cached copy is
+	// the remote's current version, fetching it again if not.
+	Latest bool
 }
 
 // Get opens an object for reading. The caller closes the reader. The
@@ -100,8 +110,16 @@ func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) 
 	if opts.ArchPath != "" {
 		q.Set(QueryArchPath, opts.ArchPath)
 	}
+	for key, v := range map[string]string{QueryArchRegex: opts.ArchRegex, QueryArchMode: opts.ArchMode, QueryArchMime: opts.ArchMime} {
+		if v != "" {
+			q.Set(key, v)
+		}
+	}
 	if opts.Validate {
 		q.Set(QueryValidate, "true")
+	}
+	if opts.Latest {
+		q.Set(QueryLatest, "true")
 	}
 	h := http.Header{}
 	if opts.Offset > 0 || opts.Length > 0 {

@@ -24,6 +24,7 @@ const (
 	HeaderMirrorCopies   = "Ais-Mirror-Copies"
 	HeaderCustom         = "Ais-Custom-Md"
 	HeaderETag           = "Ais-Etag" // "true" on a PUT: keep the MD5 as the S3 ETag
+	HeaderAppendHandle   = "Ais-Append-Handle"
 	HeaderBucketProps    = "Ais-Bucket-Props"
 	// HeaderJobID names the job a request started (a change of props
 	// that makes copies or parts).
@@ -39,6 +40,12 @@ const (
 	QueryRedirectTime = "utm" // Unix nanoseconds of the redirect
 	QueryMapVersion   = "smv" // the redirecting node's map version
 	QueryArchPath     = "archpath"
+	QueryArchMime     = "archmime"    // a shard's format when its name does not tell
+	QueryArchRegex    = "archregx"    // with archmode: the files of a shard, as a tar
+	QueryArchMode     = "archmode"    // regexp (default), prefix, suffix, substr or wdskey
+	QueryLatest       = "latest-ver"  // a GET of a remote object checks the remote's version
+	QueryAppendType   = "append_type" // append or flush (AppendTypeAppend, AppendTypeFlush)
+	QueryAppendHandle = "append_handle"
 	QueryValidate     = "validate-checksum"
 	QueryProps        = "props"
 	QueryPrefix       = "prefix"
@@ -52,6 +59,12 @@ const (
 	// QueryFlags are a listing's flags (ListArchive...), for clients
 	// that cannot send a body with GET (browsers).
 	QueryFlags = "flags"
+)
+
+// Values of QueryAppendType.
+const (
+	AppendTypeAppend = "append"
+	AppendTypeFlush  = "flush"
 )
 
 // Actions of JSON action messages.

@@ -238,6 +238,14 @@ func TestRemoteBucket(t *testing.T) {
 	if data, _ := client.GetBytes(ctx, bucket, name, api.GetOptions{}); !bytes.Equal(data, objectData(name, 1001)) {
 		t.Fatalf("without validate_warm_get: %q, want the cached bytes", data)
 	}
+	// AIStore's latest-ver asks for the check on one read.
+	latest := "cold/o-0002"
+	if err := s.put(ctx, "remote-data", latest, []byte("latest in S3")); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := client.GetBytes(ctx, bucket, latest, api.GetOptions{Latest: true}); string(data) != "latest in S3" {
+		t.Fatalf("GET ?latest-ver=true: %q %v, want the new bytes", data, err)
+	}
 	if err := client.SetBucketProps(ctx, bucket, map[string]any{"versioning": map[string]any{"validate_warm_get": true}}); err != nil {
 		t.Fatal(err)
 	}

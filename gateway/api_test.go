@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
@@ -416,5 +417,85 @@ func TestArchPathReadsOneMember(t *testing.T) {
 	client.Put(ctx, "shards", "plain.bin", strings.NewReader("not an archive at all"), api.PutOptions{Size: 21})
 	if _, err := client.GetBytes(ctx, "shards", "plain.bin", api.GetOptions{ArchPath: "x"}); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("archpath of a non-archive: %v", err)
+	}
+}
+
+// archregx with each archmode returns the matching files of a shard as a
+// tar, in the shard's order; archmime reads a shard whose name has no
+// format; what cannot be answered is a 400 or 404 that says why.
+func TestArchRegexSelectsMembers(t *testing.T) {
+	_, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "shards", nil)
+	names := []string{"a/1.jpg", "a/1.cls", "b/2.jpg", "b/2.cls"}
+	content := func(i int) string { return strings.Repeat(fmt.Sprint(i), 700+i) }
+	for _, ext := range []string{".tar", ".tgz", ".zip"} {
+		f, _ := formats.Default().ByExtension(ext)
+		var buf bytes.Buffer
+		w, err := f.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range names {
+			w.WriteHeader(&formats.Entry{Name: name, Size: int64(len(content(i)))})
+			io.WriteString(w, content(i))
+		}
+		w.Close()
+		shard := "blob-" + ext[1:] // no extension: archmime tells the format
+		if _, err := client.Put(ctx, "shards", shard, bytes.NewReader(buf.Bytes()), api.PutOptions{Size: int64(buf.Len())}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			expr, mode string
+			want       []int
+		}{
+			{`\.jpg$`, "", []int{0, 2}},
+			{`^b/`, "regexp", []int{2, 3}},
+			{"a/", "prefix", []int{0, 1}},
+			{".cls", "suffix", []int{1, 3}},
+			{"/2.", "substr", []int{2, 3}},
+			{"a/1", "wdskey", []int{0, 1}},
+		} {
+			got, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchRegex: tc.expr, ArchMode: tc.mode, ArchMime: ext})
+			if err != nil {
+				t.Fatalf("%s archregx=%s archmode=%s: %v", ext, tc.expr, tc.mode, err)
+			}
+			tr := tar.NewReader(bytes.NewReader(got))
+			for _, i := range tc.want {
+				h, err := tr.Next()
+				if err != nil || h.Name != names[i] {
+					t.Fatalf("%s archregx=%s archmode=%s: entry %v, %v; want %s", ext, tc.expr, tc.mode, h, err, names[i])
+				}
+				if data, _ := io.ReadAll(tr); string(data) != content(i) {
+					t.Fatalf("%s %s: %d bytes, want the %d put", ext, names[i], len(data), len(content(i)))
+				}
+			}
+			if h, err := tr.Next(); err != io.EOF {
+				t.Fatalf("%s archregx=%s archmode=%s: one more entry %v, %v", ext, tc.expr, tc.mode, h, err)
+			}
+		}
+		if _, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchRegex: "nothing", ArchMode: "prefix", ArchMime: ext}); !errors.Is(err, api.ErrNotFound) {
+			t.Fatalf("%s: no match: %v, want ErrNotFound", ext, err)
+		}
+	}
+	for _, tc := range []struct {
+		opts api.GetOptions
+		want string
+	}{
+		{api.GetOptions{ArchRegex: "((", ArchMime: "tar"}, "not a regular expression"},
+		{api.GetOptions{ArchRegex: "a", ArchMode: "glob", ArchMime: "tar"}, "want regexp, prefix"},
+		{api.GetOptions{ArchRegex: "a", ArchPath: "a/1.jpg", ArchMime: "tar"}, "send one"},
+		{api.GetOptions{ArchPath: "a/1.jpg", ArchMime: "rar"}, "not a shard format"},
+		{api.GetOptions{ArchRegex: "a"}, "name the format with archmime"},
+	} {
+		object := "blob-tar"
+		if tc.opts.ArchMime == "" {
+			object = "plain"
+			client.Put(ctx, "shards", object, strings.NewReader("not a shard"), api.PutOptions{Size: 11})
+		}
+		_, err := client.GetBytes(ctx, "shards", object, tc.opts)
+		if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want a bad request naming %q", tc.opts, err, tc.want)
+		}
 	}
 }

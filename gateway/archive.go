@@ -6,32 +6,108 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
 )
 
-// getArchived streams one member of a tar, tgz, zip (or other known)
-// shard, reading only what it takes to find the member.
-func (n *Node) getArchived(w http.ResponseWriter, r *http.Request, obj store.Object, name, member string) {
-	member = path.Clean(member)
-	f, ok := n.formats.ByName(name)
-	if !ok {
-		head := make([]byte, 1024)
-		k, _ := obj.ReadAt(head, 0)
-		if f, ok = n.formats.Detect(head[:k]); !ok {
-			n.writeError(w, r, badRequest("archpath: %s is not a known archive (want one of %v)", name, n.formats.Extensions()))
+// Archive modes of a multi-file selection (archmode with archregx).
+const (
+	archModeRegexp = "regexp"
+	archModePrefix = "prefix"
+	archModeSuffix = "suffix"
+	archModeSubstr = "substr"
+	archModeWDSKey = "wdskey" // the record: the name up to its extension
+)
+
+// getFromArchive answers a GET with archpath (one file of a shard) or
+// archregx (the files that match, as a tar), of the format archmime names
+// or the shard's name or first bytes tell.
+func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, obj store.Object, name string) {
+	q := r.URL.Query()
+	member, expr := q.Get(api.QueryArchPath), q.Get(api.QueryArchRegex)
+	if member != "" && expr != "" {
+		n.writeError(w, r, badRequest("%s and %s select files of a shard in two ways: send one", api.QueryArchPath, api.QueryArchRegex))
+		return
+	}
+	var match func(string) bool
+	if expr != "" {
+		var err error
+		if match, err = archiveMatcher(expr, q.Get(api.QueryArchMode)); err != nil {
+			n.writeError(w, r, err)
 			return
 		}
+	}
+	f, err := n.archiveFormat(obj, name, q.Get(api.QueryArchMime))
+	if err != nil {
+		n.writeError(w, r, err)
+		return
 	}
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)
 	if err != nil {
 		n.writeError(w, r, shardError(err))
 		return
 	}
+	if match != nil {
+		n.getArchivedSet(w, r, rd, name, match)
+		return
+	}
+	n.getArchived(w, r, rd, name, path.Clean(member))
+}
+
+// archiveFormat is a shard object's format: the one archmime names, else
+// the one of its name's extension, else the one its first bytes show.
+func (n *Node) archiveFormat(obj store.Object, name, mime string) (formats.Format, error) {
+	if mime != "" {
+		f, ok := n.formats.ByExtension(mime)
+		if !ok {
+			return nil, badRequest("%s=%q is not a shard format (want one of %v)", api.QueryArchMime, mime, n.formats.Extensions())
+		}
+		return f, nil
+	}
+	if f, ok := n.formats.ByName(name); ok {
+		return f, nil
+	}
+	head := make([]byte, 1024)
+	k, _ := obj.ReadAt(head, 0)
+	if f, ok := n.formats.Detect(head[:k]); ok {
+		return f, nil
+	}
+	return nil, badRequest("%s is not a known archive (want one of %v, or name the format with %s)", name, n.formats.Extensions(), api.QueryArchMime)
+}
+
+// archiveMatcher selects files of a shard by name as AIStore's archmode
+// does; an empty mode is a regular expression.
+func archiveMatcher(expr, mode string) (func(string) bool, error) {
+	switch mode {
+	case "", archModeRegexp:
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, badRequest("%s=%q is not a regular expression: %v", api.QueryArchRegex, expr, err)
+		}
+		return re.MatchString, nil
+	case archModePrefix:
+		return func(s string) bool { return strings.HasPrefix(s, expr) }, nil
+	case archModeSuffix:
+		return func(s string) bool { return strings.HasSuffix(s, expr) }, nil
+	case archModeSubstr:
+		return func(s string) bool { return strings.Contains(s, expr) }, nil
+	case archModeWDSKey:
+		return func(s string) bool { record, _ := shards.SplitName(s); return record == expr }, nil
+	}
+	return nil, badRequest("%s=%q: want %s, %s, %s, %s or %s", api.QueryArchMode, mode,
+		archModeRegexp, archModePrefix, archModeSuffix, archModeSubstr, archModeWDSKey)
+}
+
+// getArchived streams one member of a shard, reading only what it takes
+// to find the member.
+func (n *Node) getArchived(w http.ResponseWriter, r *http.Request, rd formats.Reader, name, member string) {
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
@@ -55,6 +131,53 @@ func (n *Node) getArchived(w http.ResponseWriter, r *http.Request, obj store.Obj
 		}
 		return
 	}
+}
+
+// getArchivedSet streams the members that match as a tar, in the shard's
+// order. The status waits for the first match, so that a shard with none
+// is a 404 and a corrupt one found early a 400.
+func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats.Reader, name string, match func(string) bool) {
+	tarFormat, _ := n.formats.ByExtension(".tar")
+	var tw formats.Writer
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if tw == nil {
+				n.writeError(w, r, shardError(err))
+			} else {
+				// The status is sent: the client sees a short tar.
+				n.logger.Warn("archregx: shard ends early", "object", name, "err", err)
+			}
+			return
+		}
+		if !match(e.Name) {
+			continue
+		}
+		if tw == nil {
+			w.Header().Set("Content-Type", "application/x-tar")
+			w.WriteHeader(http.StatusOK)
+			if tw, err = tarFormat.NewWriter(w); err != nil {
+				return
+			}
+		}
+		if err := tw.WriteHeader(&formats.Entry{Name: e.Name, Size: e.Size}); err != nil {
+			return
+		}
+		if _, err := io.CopyBuffer(tw, io.LimitReader(rd, e.Size), buf); err != nil {
+			n.logger.Debug("archregx: copy interrupted", "object", name, "member", e.Name, "err", err)
+			return
+		}
+	}
+	if tw == nil {
+		n.writeError(w, r, fmt.Errorf("%w: no file of %s matches %s", store.ErrNotFound, name, r.URL.Query().Get(api.QueryArchRegex)))
+		return
+	}
+	tw.Close()
 }
 
 // shardError marks a malformed shard as a bad request: the object cannot

@@ -277,6 +277,8 @@ type Node struct {
 	space capacityCache
 	// downloads fetches the downloader's files (see download.go).
 	downloads *http.Client
+	// appendLocks serialize the pieces of an append (see append.go).
+	appendLocks appendLocks
 }
 
 // control is what a node needs of its control plane (cluster/membership:

@@ -46,6 +46,14 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	if r.Method == http.MethodPut {
+		// The pieces of an append go to the target that has the rest.
+		if id, ok := appendTarget(r.URL.Query()); ok {
+			if t, found := smap.Node(id); found && t.Role.IsTarget() {
+				owner = t
+			}
+		}
+	}
 	redirected := r.URL.Query().Has(api.QueryProxyID)
 	if b.IsRemote() && !n.config.Role.IsGateway() && !n.knowsBucket(r.Context(), b, redirected && r.URL.Query().Get(api.QueryProxyID) != api.DirectValue) {
 		// A remote bucket joins the cluster through a gateway, on its
@@ -252,6 +260,10 @@ func decodeCustom(s string) (map[string]string, error) {
 }
 
 func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
+	if r.URL.Query().Has(api.QueryAppendType) {
+		n.appendObject(w, r, b, name)
+		return
+	}
 	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom))
 	var ifMatch, ifNoneMatch string
 	if err == nil {
@@ -378,20 +390,30 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		return
 	}
 	validate, _ := strconv.ParseBool(q.Get(api.QueryValidate))
+	latest := false
+	if v := q.Get(api.QueryLatest); v != "" {
+		var err error
+		if latest, err = strconv.ParseBool(v); err != nil {
+			n.writeError(w, r, badRequest("%s=%q is not true or false", api.QueryLatest, v))
+			return
+		}
+	}
+	opts := store.OpenOptions{Validate: validate, Latest: latest}
 	var obj store.Object
 	var err error
-	if streamer, ok := n.config.Store.(coldStreamer); ok && b.IsRemote() && fallback && !validate && r.Header.Get("Range") == "" && q.Get(api.QueryArchPath) == "" {
+	whole := r.Header.Get("Range") == "" && q.Get(api.QueryArchPath) == "" && q.Get(api.QueryArchRegex) == ""
+	if streamer, ok := n.config.Store.(coldStreamer); ok && b.IsRemote() && fallback && !validate && !latest && whole {
 		// A whole read of a remote object: served while it is cached.
 		obj, err = streamer.OpenStreaming(r.Context(), b, name)
 	} else {
-		obj, err = n.storeFor(fallback).Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
+		obj, err = n.storeFor(fallback).Open(r.Context(), b, name, opts)
 	}
 	if err != nil && fallback && errors.Is(err, store.ErrNotFound) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
 		}
 		// It may have arrived here while the neighbors were asked.
-		obj, err = n.config.Store.Open(r.Context(), b, name, store.OpenOptions{Validate: validate})
+		obj, err = n.config.Store.Open(r.Context(), b, name, opts)
 		err = n.unlessOffline(w, err, b, name)
 	}
 	if err != nil {
@@ -400,8 +422,8 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	}
 	defer obj.Close()
 	meta := obj.Meta()
-	if member := q.Get(api.QueryArchPath); member != "" {
-		n.getArchived(w, r, obj, name, member)
+	if q.Get(api.QueryArchPath) != "" || q.Get(api.QueryArchRegex) != "" {
+		n.getFromArchive(w, r, obj, name)
 		return
 	}
 	h := w.Header()

@@ -107,6 +107,10 @@ const CustomETag = "s3.etag"
 type OpenOptions struct {
 	// Validate recomputes the checksum before any byte is returned.
 	Validate bool
+	// Latest makes a remote bucket's store check that a cached object is
+	// the remote's current version, as versioning.validate_warm_get does
+	// for every read (AIStore's latest-ver); other stores ignore it.
+	Latest bool
 }
 
 // ListOptions select a page of a bucket's objects in name order.

@@ -158,6 +158,9 @@ func newGetCommand() *cobra.Command {
 			if opts.ArchPath != "" {
 				dest = path.Base(opts.ArchPath)
 			}
+			if opts.ArchRegex != "" {
+				dest = path.Base(name) + ".selected.tar"
+			}
 			if len(args) == 2 {
 				dest = args[1]
 			}
@@ -192,7 +195,11 @@ func newGetCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&opts.ArchPath, "archpath", "", "read one file of a shard (tar, tgz, zip, tar.lz4, tar.zst; KEY.EXT of a msgpack or tfrecord record)")
+	cmd.Flags().StringVar(&opts.ArchRegex, "archregx", "", "read the files of a shard that match, as a tar (see --archmode)")
+	cmd.Flags().StringVar(&opts.ArchMode, "archmode", "", "how --archregx matches a file name: regexp (default), prefix, suffix, substr, wdskey (the record name)")
+	cmd.Flags().StringVar(&opts.ArchMime, "archmime", "", "the shard's format (.tar, .tgz, .zip, ...) when its name does not tell")
 	cmd.Flags().BoolVar(&opts.Validate, "validate", false, "have the target verify the checksum before sending")
+	cmd.Flags().BoolVar(&opts.Latest, "latest", false, "of a remote bucket: fetch the object again if the remote has a newer version")
 	cmd.Flags().Int64Var(&opts.Offset, "offset", 0, "first byte to read")
 	cmd.Flags().Int64Var(&opts.Length, "length", 0, "bytes to read (0: to the end)")
 	return cmd

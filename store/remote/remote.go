@@ -108,7 +108,7 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	}
 	obj, err := s.Store.Open(ctx, b, name, opts)
 	switch {
-	case err == nil && !props.Versioning.ValidateWarmGet:
+	case err == nil && !props.Versioning.ValidateWarmGet && !opts.Latest:
 		return obj, nil
 	case err == nil:
 		attrs, herr := be.HeadObject(ctx, b, name)

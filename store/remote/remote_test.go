@@ -186,6 +186,30 @@ func TestValidateWarmGet(t *testing.T) {
 	}
 }
 
+// latest-ver (OpenOptions.Latest) checks the remote's version for one
+// read in a bucket without validate_warm_get; the reads after it are warm.
+func TestLatestVersionForOneRead(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	be.objects["o"] = []byte("version one")
+	if data, _ := read(t, rs, b, "o"); data != "version one" {
+		t.Fatalf("first read %q", data)
+	}
+	be.objects["o"] = []byte("version two!")
+	obj, err := rs.Open(t.Context(), b, "o", store.OpenOptions{Latest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(obj)
+	obj.Close()
+	if string(data) != "version two!" || be.gets.Load() != 2 {
+		t.Fatalf("a read with Latest: %q after %d remote GETs, want the new bytes after 2", data, be.gets.Load())
+	}
+	be.down.Store(true)
+	if data, err := read(t, rs, b, "o"); data != "version two!" || err != nil {
+		t.Fatalf("the next plain read: %q %v, want the new bytes, warm", data, err)
+	}
+}
+
 // A PUT writes through to the remote; a remote failure leaves no local
 // copy; a delete removes both; HEAD of an object not cached answers from
 // the remote.

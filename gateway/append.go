@@ -1,0 +1,316 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Append is AIStore's APPEND: an object written in pieces by separate
+// PUTs (append_type=append), then stored whole (append_type=flush). The
+// pieces go to a work file on the target that issued the handle, each
+// synced before it is acknowledged; flush stores the file as the object,
+// checksummed and durable as any PUT, so no reader sees a part of it.
+//
+// A handle is "TARGET|TOKEN". The token is random and names the work
+// file; the session beside it records the bucket and object the append
+// was started for, so a handle works for that name only and a forged one
+// reaches no other file. (AIStore's handle carries the work file's path.)
+
+const (
+	// appendDir holds the sessions, under the target's work directory.
+	appendDir = "append"
+	// maxAppends bounds the sessions a target keeps open at once.
+	maxAppends = 1024
+	// appendExpiry is how long a session that was not flushed is kept.
+	appendExpiry = 24 * time.Hour
+	// appendTokenLength is the hex length of a token (16 random bytes).
+	appendTokenLength = 32
+)
+
+// appendSession is what a token stands for, kept as TOKEN.json.
+type appendSession struct {
+	Bucket  store.Bucket `json:"bucket"`
+	Name    string       `json:"name"`
+	Started time.Time    `json:"started"`
+}
+
+// appendLocks lets one request at a time use a session: two appends at
+// once would interleave their bytes.
+type appendLocks struct {
+	mu   sync.Mutex
+	busy map[string]bool
+}
+
+func (l *appendLocks) acquire(token string) (release func(), err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy[token] {
+		return nil, fmt.Errorf("%w: another request is appending with this handle: send the pieces one after another", store.ErrConflict)
+	}
+	if l.busy == nil {
+		l.busy = map[string]bool{}
+	}
+	l.busy[token] = true
+	return func() {
+		l.mu.Lock()
+		delete(l.busy, token)
+		l.mu.Unlock()
+	}, nil
+}
+
+// appendTarget is the target an append handle names, for routing.
+func appendTarget(q url.Values) (string, bool) {
+	id, _, ok := strings.Cut(q.Get(api.QueryAppendHandle), "|")
+	return id, ok && pathsafe.Segment("node id", id) == nil
+}
+
+// appendObject serves a PUT with append_type.
+func (n *Node) appendObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
+	q := r.URL.Query()
+	handle := q.Get(api.QueryAppendHandle)
+	switch kind := q.Get(api.QueryAppendType); kind {
+	case api.AppendTypeAppend:
+		handle, err := n.appendPiece(r, b, name, handle)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		w.Header().Set(api.HeaderAppendHandle, handle)
+		w.WriteHeader(http.StatusOK)
+	case api.AppendTypeFlush:
+		meta, err := n.flushAppend(r, b, name, handle)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		setMetaHeaders(w.Header(), meta)
+		w.WriteHeader(http.StatusOK)
+	default:
+		n.writeError(w, r, badRequest("%s=%q: want %s or %s", api.QueryAppendType, kind, api.AppendTypeAppend, api.AppendTypeFlush))
+	}
+}
+
+// appendPiece adds the request's body to a session, starting one when
+// there is no handle; it returns the handle for the next piece. A piece
+// that fails leaves the session as it was.
+func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string) (string, error) {
+	if _, err := n.bucketProps(b); err != nil {
+		return "", err
+	}
+	if err := n.checkSpace(r.Context()); err != nil {
+		return "", err
+	}
+	var token string
+	var err error
+	started := handle == ""
+	if started {
+		token, err = n.startAppend(b, name)
+	} else {
+		token, err = n.appendSessionOf(handle, b, name)
+	}
+	if err != nil {
+		return "", err
+	}
+	release, err := n.appendLocks.acquire(token)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	if err := n.writePiece(r, token); err != nil {
+		if started {
+			n.endAppend(token)
+		}
+		return "", err
+	}
+	return n.config.ID + "|" + token, nil
+}
+
+// writePiece appends the body to the session's file and syncs it; on
+// failure the file is cut back to where it was.
+func (n *Node) writePiece(r *http.Request, token string) error {
+	f, err := os.OpenFile(n.appendPath(token), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	written, err := io.CopyBuffer(f, r.Body, buf)
+	if err == nil && r.ContentLength >= 0 && written != r.ContentLength {
+		err = fmt.Errorf("%w: received %d bytes, announced %d", store.ErrSizeMismatch, written, r.ContentLength)
+	}
+	if err == nil {
+		err = unix.Fdatasync(int(f.Fd()))
+	}
+	if err != nil {
+		f.Truncate(info.Size())
+		if errors.Is(err, unix.ENOSPC) {
+			err = fmt.Errorf("%w: append: %w", store.ErrNoSpace, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// flushAppend stores a session's file as the object, as a PUT would
+// (the checksum headers, when sent, are verified), and ends the session.
+func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string) (store.ObjectMeta, error) {
+	if handle == "" {
+		return store.ObjectMeta{}, badRequest("%s=%s needs the %s an append returned", api.QueryAppendType, api.AppendTypeFlush, api.QueryAppendHandle)
+	}
+	token, err := n.appendSessionOf(handle, b, name)
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	if k, _ := r.Body.Read(make([]byte, 1)); k > 0 {
+		return store.ObjectMeta{}, badRequest("%s=%s takes no body: send the bytes with %s=%s first", api.QueryAppendType, api.AppendTypeFlush, api.QueryAppendType, api.AppendTypeAppend)
+	}
+	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom))
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	release, err := n.appendLocks.acquire(token)
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	defer release()
+	f, err := os.Open(n.appendPath(token))
+	if err != nil {
+		return store.ObjectMeta{}, fmt.Errorf("flush: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return store.ObjectMeta{}, fmt.Errorf("flush: %w", err)
+	}
+	meta, err := n.putOwned(r.Context(), b, name, f, store.PutOptions{
+		Size:     info.Size(),
+		Checksum: store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
+		Custom:   custom,
+	})
+	if err != nil {
+		// The session stays: a flush refused for its checksum may be
+		// sent again, or more pieces appended.
+		return meta, err
+	}
+	n.endAppend(token)
+	return meta, nil
+}
+
+// startAppend opens a session for an object, after dropping expired
+// ones; there are at most maxAppends.
+func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
+	dir := filepath.Join(n.config.WorkDir, appendDir)
+	if err := pathsafe.MkdirAll(n.config.WorkDir, dir, 0o755); err != nil {
+		return "", fmt.Errorf("append: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("append: %w", err)
+	}
+	open := 0
+	for _, e := range entries {
+		token, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !validToken(token) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > appendExpiry {
+			n.endAppend(token)
+			continue
+		}
+		open++
+	}
+	if open >= maxAppends {
+		return "", fmt.Errorf("%w: target %s has %d appends in progress (at most %d): flush some first", store.ErrConflict, n.config.ID, open, maxAppends)
+	}
+	raw := make([]byte, appendTokenLength/2)
+	rand.Read(raw)
+	token := hex.EncodeToString(raw)
+	session, err := json.Marshal(appendSession{Bucket: b, Name: name, Started: time.Now()})
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(n.appendPath(token), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("append: %w", err)
+	}
+	f.Close()
+	if err := os.WriteFile(n.appendPath(token)+".json", session, 0o644); err != nil {
+		n.endAppend(token)
+		return "", fmt.Errorf("append: %w", err)
+	}
+	return token, nil
+}
+
+// appendSessionOf checks a handle against this target and the object it
+// is used for, and returns its token.
+func (n *Node) appendSessionOf(handle string, b store.Bucket, name string) (string, error) {
+	id, token, ok := strings.Cut(handle, "|")
+	if !ok || !validToken(token) {
+		return "", badRequest("malformed %s %q: send it back as an append returned it", api.QueryAppendHandle, handle)
+	}
+	if id != n.config.ID {
+		return "", badRequest("%s %q is of target %s, not of %s: the cluster map changed since; start the append again", api.QueryAppendHandle, handle, id, n.config.ID)
+	}
+	data, err := os.ReadFile(n.appendPath(token) + ".json")
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", badRequest("%s %q: no such append in progress on target %s (flushed, or not flushed within %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
+	}
+	if err != nil {
+		return "", fmt.Errorf("append: %w", err)
+	}
+	var s appendSession
+	if err := json.Unmarshal(data, &s); err != nil {
+		return "", fmt.Errorf("append: session %s: %w", token, err)
+	}
+	if s.Bucket.Normalize() != b.Normalize() || s.Name != name {
+		return "", badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
+	}
+	return token, nil
+}
+
+// endAppend removes a session and its file.
+func (n *Node) endAppend(token string) {
+	pathsafe.Remove(n.config.WorkDir, n.appendPath(token))
+	pathsafe.Remove(n.config.WorkDir, n.appendPath(token)+".json")
+}
+
+func (n *Node) appendPath(token string) string {
+	return filepath.Join(n.config.WorkDir, appendDir, token)
+}
+
+// validToken: lowercase hex of appendTokenLength, as startAppend makes.
+func validToken(token string) bool {
+	if len(token) != appendTokenLength {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,167 @@
+package gateway_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+)
+
+// An object written in pieces (AIStore's APPEND): nothing is visible until
+// the flush, the flush stores the pieces in order, checked against a
+// checksum when one is sent, and the handle works for its object only.
+func TestAppendPiecesThenFlush(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	pieces := []string{"first line\n", "second line\n", strings.Repeat("x", 300<<10)}
+	var handle string
+	var err error
+	for i, p := range pieces {
+		if handle, err = client.Append(ctx, "logs", "day1.log", handle, strings.NewReader(p), int64(len(p))); err != nil {
+			t.Fatalf("piece %d: %v", i, err)
+		}
+		if _, err := client.Head(ctx, "logs", "day1.log"); !errors.Is(err, api.ErrNotFound) {
+			t.Fatalf("after piece %d the object is visible: %v", i, err)
+		}
+	}
+	whole := strings.Join(pieces, "")
+	wrong := store.Checksum{Type: store.ChecksumMD5, Value: strings.Repeat("0", 32)}
+	if _, err := client.Flush(ctx, "logs", "day1.log", handle, wrong); !errors.Is(err, api.ErrBadChecksum) {
+		t.Fatalf("flush with a wrong checksum: %v, want ErrBadChecksum", err)
+	}
+	if _, err := client.Head(ctx, "logs", "day1.log"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a refused flush stored the object: %v", err)
+	}
+	// The session survives a refused flush: the right checksum stores it.
+	h, err := store.NewHash(store.ChecksumMD5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Write([]byte(whole))
+	right := store.ChecksumOf(store.ChecksumMD5, h)
+	meta, err := client.Flush(ctx, "logs", "day1.log", handle, right)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.GetBytes(ctx, "logs", "day1.log", api.GetOptions{})
+	if err != nil || string(got) != whole {
+		t.Fatalf("after the flush: %d bytes, %v; want the %d bytes of the pieces", len(got), err, len(whole))
+	}
+	if meta.Checksum.IsEmpty() {
+		t.Fatal("the flush answered no checksum")
+	}
+	if _, err := client.Flush(ctx, "logs", "day1.log", handle, store.Checksum{}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("a second flush of the handle: %v, want ErrBadRequest", err)
+	}
+	// No session file is left behind.
+	for _, m := range c.Targets() {
+		entries, _ := os.ReadDir(filepath.Join(m.Dir, "work", "append"))
+		if len(entries) != 0 {
+			t.Fatalf("target %s keeps %d append files after the flush", m.Node.ID(), len(entries))
+		}
+	}
+}
+
+// Handles that are malformed, forged, of another object or of another
+// target are refused with a 400 that says why, and a flush takes no body.
+func TestAppendRefusesBadHandles(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	handle, err := client.Append(ctx, "logs", "a.log", "", strings.NewReader("piece"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, token, _ := strings.Cut(handle, "|")
+	cases := []struct{ name, object, handle, appendType, want string }{
+		{"path in the handle", "a.log", target + "|../../../etc/passwd", "append", "malformed"},
+		{"short token", "a.log", target + "|abc", "append", "malformed"},
+		{"no target", "a.log", token, "append", "malformed"},
+		{"unknown token", "a.log", target + "|" + strings.Repeat("a", 32), "append", "no such append"},
+		{"another object", "b.log", handle, "append", "issued for"},
+		{"unknown type", "a.log", handle, "prepend", "want append or flush"},
+		{"flush without handle", "a.log", "", "flush", "needs the append_handle"},
+	}
+	for _, tc := range cases {
+		q := url.Values{"append_type": {tc.appendType}}
+		if tc.handle != "" {
+			q.Set("append_handle", tc.handle)
+		}
+		status, body := put(t, c.Primary().URL()+"/v1/objects/logs/"+tc.object+"?"+q.Encode(), "more")
+		if status != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %d %s, want 400 naming %q", tc.name, status, body, tc.want)
+		}
+	}
+	// A handle of a target that is not the one asked: the gateway routes
+	// by the handle, so go to the other target straight.
+	for _, m := range c.Targets() {
+		if m.Node.ID() == target {
+			continue
+		}
+		q := url.Values{"append_type": {"append"}, "append_handle": {handle}, "pid": {"direct"}}
+		status, body := put(t, m.URL()+"/v1/objects/logs/a.log?"+q.Encode(), "more")
+		if status != http.StatusTemporaryRedirect && status != http.StatusBadRequest {
+			t.Errorf("a handle of %s sent to %s: %d %s, want a redirect to its target or a 400", target, m.Node.ID(), status, body)
+		}
+	}
+	q := url.Values{"append_type": {"flush"}, "append_handle": {handle}}
+	if status, body := put(t, c.Primary().URL()+"/v1/objects/logs/a.log?"+q.Encode(), "stray bytes"); status != http.StatusBadRequest || !strings.Contains(body, "takes no body") {
+		t.Errorf("a flush with a body: %d %s, want 400", status, body)
+	}
+	// None of it changed the session: the flush stores the one piece.
+	if _, err := client.Flush(ctx, "logs", "a.log", handle, store.Checksum{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := client.GetBytes(ctx, "logs", "a.log", api.GetOptions{}); err != nil || string(got) != "piece" {
+		t.Fatalf("after the refused requests: %q, %v; want %q", got, err, "piece")
+	}
+	if _, err := client.Append(ctx, "nosuch", "a.log", "", strings.NewReader("x"), 1); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("an append to a missing bucket: %v, want ErrBucketNotFound", err)
+	}
+}
+
+// put sends a PUT without following redirects and returns its status and
+// body.
+func put(t *testing.T, u, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, u, bytes.NewReader([]byte(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusTemporaryRedirect {
+		// Follow the gateway's redirect once, to the target.
+		req, _ = http.NewRequestWithContext(t.Context(), http.MethodPut, resp.Header.Get("Location"), bytes.NewReader([]byte(body)))
+		if strings.Contains(u, "pid=direct") {
+			return resp.StatusCode, ""
+		}
+		resp2, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp2.Body.Close()
+		resp = resp2
+	}
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
+}
