@@ -36,6 +36,11 @@ type PutOptions struct {
 	// conditional PUTs of a name wins.
 	IfMatch     string
 	IfNoneMatch string
+	// ArchPath puts the body as this file of the shard object instead of
+	// the whole object (a file of the same name is replaced; the shard is
+	// created if missing, of the format of its name or ArchMime). Needs
+	// a known Size; ErrPreconditionFailed if the shard changed meanwhile.
+	ArchPath, ArchMime string
 }
 
 // Put stores an object. A body that implements io.Seeker can be rewound
@@ -70,12 +75,22 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 		body = strings.NewReader("")
 		opts.Size = 0
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), header: h, body: body, size: opts.Size, bucket: bucket, object: name})
+	var q url.Values
+	if opts.ArchPath != "" {
+		q = url.Values{QueryArchPath: {opts.ArchPath}}
+		if opts.ArchMime != "" {
+			q.Set(QueryArchMime, opts.ArchMime)
+		}
+	}
+	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: body, size: opts.Size, bucket: bucket, object: name})
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
 	defer drain(resp)
 	meta := metaFromHeaders(name, resp.Header)
+	if opts.ArchPath != "" {
+		return meta, nil // the size is the shard's, not the body's
+	}
 	if opts.Size >= 0 {
 		meta.Size = opts.Size
 	}

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -496,6 +498,128 @@ func TestArchRegexSelectsMembers(t *testing.T) {
 		_, err := client.GetBytes(ctx, "shards", object, tc.opts)
 		if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want a bad request naming %q", tc.opts, err, tc.want)
+		}
+	}
+}
+
+// A PUT with archpath puts the body as one file of a shard: appended, or
+// replacing the file of that name, the shard created when missing; the
+// other files stay as they were, and a bad name or format is a 400.
+func TestArchPathPutAddsMember(t *testing.T) {
+	c, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "shards", nil)
+	put := func(shard, member, body string, mime string) error {
+		_, err := client.Put(ctx, "shards", shard, strings.NewReader(body), api.PutOptions{Size: int64(len(body)), ArchPath: member, ArchMime: mime})
+		return err
+	}
+	for _, ext := range []string{".tar", ".tgz", ".zip"} {
+		shard := "s" + ext
+		steps := []struct{ member, body string }{
+			{"a/1.jpg", "first jpg"}, {"a/1.cls", "7"}, {"b/2.jpg", "second jpg"}, {"a/1.cls", "8"},
+		}
+		for _, s := range steps {
+			if err := put(shard, s.member, s.body, ""); err != nil {
+				t.Fatalf("%s: put %s: %v", shard, s.member, err)
+			}
+		}
+		want := map[string]string{"a/1.jpg": "first jpg", "b/2.jpg": "second jpg", "a/1.cls": "8"}
+		data, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := formats.Default().ByExtension(ext)
+		rd, err := f.NewReader(bytes.NewReader(data), int64(len(data)), shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		for {
+			e, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", shard, err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(rd, e.Size))
+			if want[e.Name] != string(body) {
+				t.Fatalf("%s: %s holds %q, want %q", shard, e.Name, body, want[e.Name])
+			}
+			order = append(order, e.Name)
+		}
+		if !slices.Equal(order, []string{"a/1.jpg", "b/2.jpg", "a/1.cls"}) {
+			t.Fatalf("%s: files %v, want a/1.jpg, b/2.jpg, then the replaced a/1.cls", shard, order)
+		}
+	}
+	if err := put("blob", "x.txt", "x", "tgz"); err != nil {
+		t.Fatalf("a new shard of archmime tgz: %v", err)
+	}
+	if got, err := client.GetBytes(ctx, "shards", "blob", api.GetOptions{ArchPath: "x.txt", ArchMime: "tgz"}); err != nil || string(got) != "x" {
+		t.Fatalf("the file put into the tgz: %q %v", got, err)
+	}
+	for _, tc := range []struct{ shard, member, mime, want string }{
+		{"s.tar", "../escape", "", "segment"},
+		{"s.tar", "/abs", "", "absolute"},
+		{"noformat", "x", "", "names no shard format"},
+		{"s.tar", "x", "rar", "not a shard format"},
+	} {
+		if err := put(tc.shard, tc.member, "body", tc.mime); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s archpath=%s: %v, want a bad request naming %q", tc.shard, tc.member, err, tc.want)
+		}
+	}
+	// Chunked: the size of the file is needed before its bytes.
+	u := c.Primary().URL() + "/v1/objects/shards/s.tar?archpath=c.txt"
+	var resp *http.Response
+	for range 2 { // the gateway's redirect, then the target
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, u, io.MultiReader(strings.NewReader("chunked")))
+		req.ContentLength = -1
+		var err error
+		if resp, err = noRedirect.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect {
+			break
+		}
+		u = resp.Header.Get("Location")
+	}
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a chunked PUT into a shard: %s, want 400", resp.Status)
+	}
+}
+
+// Concurrent PUTs of files into one shard lose none: a PUT that raced
+// another is refused (412) and sent again, never stored over it.
+func TestArchPathPutConcurrent(t *testing.T) {
+	_, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "shards", nil)
+	const writers = 8
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for i := range writers {
+		wg.Go(func() {
+			body := fmt.Sprintf("file %d", i)
+			for attempt := 0; attempt < 100; attempt++ {
+				_, err := client.Put(ctx, "shards", "c.tar", strings.NewReader(body), api.PutOptions{Size: int64(len(body)), ArchPath: fmt.Sprintf("f%d.txt", i)})
+				if err == nil {
+					return
+				}
+				if !errors.Is(err, api.ErrPreconditionFailed) {
+					t.Errorf("writer %d: %v", i, err)
+					return
+				}
+				refused.Add(1)
+			}
+			t.Errorf("writer %d: refused 100 times", i)
+		})
+	}
+	wg.Wait()
+	for i := range writers {
+		got, err := client.GetBytes(ctx, "shards", "c.tar", api.GetOptions{ArchPath: fmt.Sprintf("f%d.txt", i)})
+		if err != nil || string(got) != fmt.Sprintf("file %d", i) {
+			t.Fatalf("f%d.txt after %d concurrent writers (%d refused, sent again): %q %v", i, writers, refused.Load(), got, err)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
@@ -187,4 +188,136 @@ func shardError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	}
 	return err
+}
+
+// putIntoArchive answers a PUT with archpath: the body becomes that file
+// of the shard (a file of the same name is replaced), and the shard is
+// created when there is none, of the format archmime or its name tells.
+// The shard is written anew and stored only if no other write changed it
+// meanwhile (412 then: send it again), so no concurrent change is lost.
+func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
+	q := r.URL.Query()
+	member := q.Get(api.QueryArchPath)
+	if err := pathsafe.Name(member); err != nil {
+		n.writeError(w, r, badRequest("%s: %v", api.QueryArchPath, err))
+		return
+	}
+	if r.ContentLength < 0 {
+		n.writeError(w, r, badRequest("%s: a PUT of a file into a shard needs its Content-Length", api.QueryArchPath))
+		return
+	}
+	if err := n.checkSpace(r.Context()); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	opts := store.PutOptions{Size: -1}
+	var old store.Object
+	obj, err := n.config.Store.Open(r.Context(), b, name, store.OpenOptions{})
+	switch {
+	case err == nil:
+		old = obj
+		defer old.Close()
+		// The shard's own metadata stays; what described its old bytes
+		// (an MD5 ETag, the remote's version) goes.
+		for k, v := range old.Meta().Custom {
+			if k != store.CustomETag && !strings.HasPrefix(k, "remote.") {
+				if opts.Custom == nil {
+					opts.Custom = map[string]string{}
+				}
+				opts.Custom[k] = v
+			}
+		}
+		if !b.IsRemote() {
+			opts.IfMatch = store.ETagOf(old.Meta())
+		}
+	case errors.Is(err, store.ErrNotFound):
+		err = nil
+		if !b.IsRemote() {
+			opts.IfNoneMatch = "*"
+		}
+	default:
+		n.writeError(w, r, err)
+		return
+	}
+	var f formats.Format
+	if old != nil {
+		f, err = n.archiveFormat(old, name, q.Get(api.QueryArchMime))
+	} else if mime := q.Get(api.QueryArchMime); mime != "" {
+		var ok bool
+		if f, ok = n.formats.ByExtension(mime); !ok {
+			err = badRequest("%s=%q is not a shard format (want one of %v)", api.QueryArchMime, mime, n.formats.Extensions())
+		}
+	} else if f, _ = n.formats.ByName(name); f == nil {
+		err = badRequest("%s: %s names no shard format (want one of %v, or name it with %s)", api.QueryArchPath, name, n.formats.Extensions(), api.QueryArchMime)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	pr, pw := io.Pipe()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		pw.CloseWithError(rewriteShard(pw, f, old, name, member, r.Body, r.ContentLength))
+	}()
+	meta, err := n.putOwned(r.Context(), b, name, pr, opts)
+	// The writer stops if the put did; it reads the request's body, so
+	// the handler waits for it.
+	pr.CloseWithError(io.ErrClosedPipe)
+	<-written
+	if err != nil {
+		if errors.Is(err, formats.ErrInvalidName) {
+			err = badRequest("%s: %v", api.QueryArchPath, err)
+		}
+		n.writeError(w, r, shardError(err))
+		return
+	}
+	setMetaHeaders(w.Header(), meta)
+	w.WriteHeader(http.StatusOK)
+}
+
+// rewriteShard writes the files of the old shard (if any) but one named
+// member, then member with size bytes of body.
+func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, member string, body io.Reader, size int64) error {
+	sw, err := f.NewWriter(dst)
+	if err != nil {
+		return err
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	if old != nil {
+		rd, err := f.NewReader(old, old.Meta().Size, name)
+		if err != nil {
+			return err
+		}
+		for {
+			e, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if e.Name == member {
+				continue
+			}
+			if err := sw.WriteHeader(&formats.Entry{Name: e.Name, Size: e.Size}); err != nil {
+				return err
+			}
+			if _, err := io.CopyBuffer(sw, io.LimitReader(rd, e.Size), buf); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sw.WriteHeader(&formats.Entry{Name: member, Size: size}); err != nil {
+		return err
+	}
+	written, err := io.CopyBuffer(sw, io.LimitReader(body, size), buf)
+	if err != nil {
+		return err
+	}
+	if written != size {
+		return fmt.Errorf("%w: received %d bytes of %s, announced %d", store.ErrSizeMismatch, written, member, size)
+	}
+	return sw.Close()
 }

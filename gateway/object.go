@@ -264,6 +264,10 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		n.appendObject(w, r, b, name)
 		return
 	}
+	if r.URL.Query().Get(api.QueryArchPath) != "" {
+		n.putIntoArchive(w, r, b, name)
+		return
+	}
 	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom))
 	var ifMatch, ifNoneMatch string
 	if err == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ type localFile struct {
 func newPutCommand() *cobra.Command {
 	var workers int
 	var progress bool
+	var archPath, archMime string
 	cmd := &cobra.Command{
 		Use:   "put FILE|DIR|- ais://BUCKET[/NAME]",
 		Short: "Put a file, a directory (recursively, in parallel) or stdin into a bucket",
@@ -52,6 +54,9 @@ func newPutCommand() *cobra.Command {
 				}
 				fmt.Printf("put %s/%s (%d bytes)\n", uri(bucket), name, meta.Size)
 				return nil
+			}
+			if archPath != "" {
+				return putIntoShard(ctx, c, args[0], bucket, name, archPath, archMime)
 			}
 			files, err := collect(args[0], name)
 			if err != nil {
@@ -101,7 +106,33 @@ func newPutCommand() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&workers, "workers", 16, "parallel uploads")
 	cmd.Flags().BoolVar(&progress, "progress", false, "draw the progress bar even when stderr is not a terminal")
+	cmd.Flags().StringVar(&archPath, "archpath", "", "put FILE as this file of the shard ais://BUCKET/NAME (replacing one of the same name; the shard is created if missing)")
+	cmd.Flags().StringVar(&archMime, "archmime", "", "with --archpath: the shard's format (.tar, .tgz, .zip, ...) when its name does not tell")
 	return cmd
+}
+
+// putIntoShard puts one local file as a file of a shard object.
+func putIntoShard(ctx context.Context, c *api.Client, src string, bucket, name, archPath, archMime string) error {
+	if name == "" || strings.HasSuffix(name, "/") {
+		return errors.New("--archpath needs the shard's name: ais://BUCKET/SHARD")
+	}
+	file, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("--archpath puts one regular file; %s is not", src)
+	}
+	if _, err := c.Put(ctx, bucket, name, file, api.PutOptions{Size: info.Size(), ArchPath: archPath, ArchMime: archMime}); err != nil {
+		return err
+	}
+	fmt.Printf("put %s as %s in %s/%s (%d bytes)\n", src, archPath, uri(bucket), name, info.Size())
+	return nil
 }
 
 // collect lists what to put: one file, or every regular file under a
