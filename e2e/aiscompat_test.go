@@ -5,6 +5,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -48,6 +50,22 @@ func TestCLIManyObjects(t *testing.T) {
 		t.Fatalf("bucket summary:\n%s", out)
 	}
 
+	// get-batch: objects of every target in one tar, in the order given,
+	// read back by Python's tarfile; what is missing is named.
+	batch := filepath.Join(t.TempDir(), "batch.tar")
+	ais(t, c.endpoint, "ml", "get-batch", "ais://src", "train/s-07.bin", "val/s-31.bin", "train/s-00.bin", batch)
+	listing, err := exec.Command("/usr/bin/python3", "-c",
+		"import tarfile,sys; print(' '.join(f'{m.name}:{m.size}' for m in tarfile.open(sys.argv[1])))", batch).CombinedOutput()
+	if got := strings.TrimSpace(string(listing)); err != nil || got != "src/train/s-07.bin:1007 src/val/s-31.bin:1031 src/train/s-00.bin:1000" {
+		t.Fatalf("the get-batch archive read by tarfile: %q %v", got, err)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "ml", "get-batch", "ais://src", "train/s-01.bin", "gone.bin", batch, "--continue-on-error"); err != nil || !strings.Contains(errOut, "missing: src/gone.bin") {
+		t.Fatalf("get-batch with a missing entry: %v %s", err, errOut)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "ml", "get-batch", "ais://src", "gone.bin", batch); err == nil || !strings.Contains(errOut, "gone.bin") {
+		t.Fatalf("get-batch with a missing entry and no --continue-on-error: %v %s", err, errOut)
+	}
+
 	ais(t, c.endpoint, "rm", "ais://dst", "--template", "train/s-{00..09}.bin")
 	ais(t, c.endpoint, "rm", "ais://src", "--prefix", "val/")
 	names := func(bucket string) []string {
@@ -69,5 +87,5 @@ func TestCLIManyObjects(t *testing.T) {
 	if _, errOut, err := aisResult(c.endpoint, "rm", "ais://src", "--template", "s-{9..1}"); err == nil || !strings.Contains(errOut, "template") {
 		t.Fatalf("a bad template: %v %s", err, errOut)
 	}
-	fmt.Printf("aiscompat CLI: bucket cp by prefix (30 of 40), storage summary, rm by template and by prefix\n")
+	fmt.Printf("aiscompat CLI: bucket cp by prefix (30 of 40), storage summary, get-batch read by tarfile, rm by template and by prefix\n")
 }

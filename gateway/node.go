@@ -279,6 +279,9 @@ type Node struct {
 	downloads *http.Client
 	// appendLocks serialize the pieces of an append (see append.go).
 	appendLocks appendLocks
+	// batch reads get-batch entries through this gateway (batch.go).
+	batch     *api.Client
+	batchOnce sync.Once
 }
 
 // control is what a node needs of its control plane (cluster/membership:

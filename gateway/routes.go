@@ -81,6 +81,8 @@ func (n *Node) routeTable() []route {
 		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false, onCluster(authn.PermPut)},
 		// An estimate also needs GET on the input bucket (the handler checks it).
 		{http.MethodPost, "/v1/sort/estimate", n.handleDsortEstimate, gateways, false, onCluster(authn.PermList)},
+		{http.MethodGet, "/v1/ml/moss", n.handleGetBatch, gateways, false, onCluster(authn.PermGet)},
+		{http.MethodGet, "/v1/ml/moss/{bucket}", n.handleGetBatch, gateways, false, onBucket(authn.PermGet)},
 		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onCluster(authn.PermPut)},

@@ -126,6 +126,7 @@ func newRoot() *cobra.Command {
 		newDashboardCommand(),
 		newDownloadCommand(),
 		newAuthCommand(),
+		newMLCommand(),
 		newRemoteCommand("prefetch", "Fetch objects of a remote bucket into the cluster (a job on every target)",
 			func(c *api.Client, cmd *cobra.Command, bucket string, selection api.ListRange) (string, error) {
 				return c.Prefetch(cmd.Context(), bucket, selection)

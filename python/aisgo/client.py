@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -1038,6 +1039,40 @@ class Client:
         except errors.NotFound:
             if not missing_ok:
                 raise
+
+    def get_batch(
+        self,
+        bucket: str,
+        entries: Iterable[Union[str, Mapping[str, Any]]],
+        *,
+        continue_on_error: bool = False,
+        only_obj_name: bool = False,
+    ) -> Iterator[Tuple[str, bytes]]:
+        """Yields ``(name, data)`` for many objects, or files of shards, in
+        the order given, from one get-batch request (AIStore's
+        ``/v1/ml/moss``): one streamed tar, read as it arrives.
+
+        An entry is an object name or a dict in AIStore's shape
+        (``objname``, and ``archpath`` for a file of a shard, ``bucket`` for
+        another bucket). Names are ``BUCKET/OBJECT[/ARCHPATH]``
+        (``OBJECT[/ARCHPATH]`` with ``only_obj_name``). With
+        ``continue_on_error`` what is missing comes as ``__404__/NAME`` with
+        no data; otherwise it raises NotFound (before the first entry, or
+        as a broken stream after).
+        """
+        items = [{"objname": e} if isinstance(e, str) else dict(e) for e in entries]
+        req = {"in": items, "coer": continue_on_error, "onob": only_obj_name, "strm": True}
+        path = _bucket_path(bucket).replace("/v1/buckets/", "/v1/ml/moss/", 1)
+        resp = self._do("GET", path, json_body=req, stream=True)
+        try:
+            with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
+                for member in tar:
+                    f = tar.extractfile(member)
+                    yield member.name, (f.read() if f is not None else b"")
+        except (tarfile.TarError, requests.exceptions.RequestException, OSError) as exc:
+            raise AisError(f"get-batch from {bucket}: the archive broke off: {exc}", method="GET", path=path) from exc
+        finally:
+            resp.close()
 
     # -- dSort --------------------------------------------------------------
 

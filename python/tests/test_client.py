@@ -159,6 +159,24 @@ def test_archpath(client: Client, bucket: str):
         client.get_object(bucket, "shard.tar", archpath="a/none.jpg")
 
 
+def test_get_batch(client: Client, bucket: str):
+    tar = make_tar([("s-1.jpg", b"JPEG1"), ("s-1.cls", b"7")])
+    client.put_object(bucket, "shard.tar", tar)
+    for i in range(12):
+        client.put_object(bucket, f"obj-{i:02d}", b"x" * i)
+    entries = [f"obj-{i:02d}" for i in reversed(range(12))] + [{"objname": "shard.tar", "archpath": "s-1.cls"}]
+    got = list(client.get_batch(bucket, entries))
+    assert [n for n, _ in got] == [f"{bucket}/obj-{i:02d}" for i in reversed(range(12))] + [f"{bucket}/shard.tar/s-1.cls"]
+    assert got[0][1] == b"x" * 11 and got[-1][1] == b"7"
+    # what is missing comes under __404__/, or fails the request
+    got = list(client.get_batch(bucket, ["obj-01", "nosuch"], continue_on_error=True, only_obj_name=True))
+    assert got == [("obj-01", b"x"), ("__404__/nosuch", b"")]
+    with pytest.raises(aisgo.NotFound):
+        list(client.get_batch(bucket, ["nosuch", "obj-01"]))
+    with pytest.raises(aisgo.BadRequest):
+        list(client.get_batch(bucket, [{"objname": "../escape"}]))
+
+
 def test_open_object_streams(client: Client, bucket: str):
     data = os.urandom(3 * (1 << 20) + 17)
     client.put_object(bucket, "s", data)

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+func newMLCommand() *cobra.Command {
+	ml := &cobra.Command{Use: "ml", Short: "Reads for training jobs: get-batch"}
+	ml.AddCommand(newGetBatchCommand())
+	return ml
+}
+
+func newGetBatchCommand() *cobra.Command {
+	var (
+		spec                            string
+		mime                            string
+		stream, continueOnErr, onlyName bool
+	)
+	cmd := &cobra.Command{
+		Use:   "get-batch ais://BUCKET [OBJECT | SHARD:FILE]... OUT|-",
+		Short: "Get many objects, or files of shards, as one archive in the order given (AIStore's get-batch)",
+		Long: "Get many objects, or files of shards, as one archive in the order given (AIStore's get-batch).\n" +
+			"Name the entries as arguments (OBJECT, or SHARD:FILE for a file of a shard) or give a request\n" +
+			"in AIStore's shape with --spec (a JSON file, '-' for stdin). Files are named BUCKET/OBJECT[/FILE]\n" +
+			"in the archive (OBJECT[/FILE] with --only-name); the results (sizes, errors) go to stderr.",
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bucket, _, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			out := args[len(args)-1]
+			var req api.BatchRequest
+			if spec != "" {
+				if len(args) > 2 {
+					return fmt.Errorf("name the entries with --spec or as arguments, not both")
+				}
+				if req, err = readBatchSpec(spec); err != nil {
+					return err
+				}
+			} else {
+				for _, a := range args[1 : len(args)-1] {
+					object, file, _ := strings.Cut(a, ":")
+					req.In = append(req.In, api.BatchEntry{ObjName: object, ArchPath: file})
+				}
+				if len(req.In) == 0 {
+					return fmt.Errorf("no entries: name objects (or SHARD:FILE) before OUT, or give --spec")
+				}
+			}
+			if cmd.Flags().Changed("mime") {
+				req.Mime = mime
+			}
+			if cmd.Flags().Changed("stream") {
+				req.Streaming = stream
+			}
+			if cmd.Flags().Changed("continue-on-error") {
+				req.ContinueOnErr = continueOnErr
+			}
+			if cmd.Flags().Changed("only-name") {
+				req.OnlyObjName = onlyName
+			}
+			var w io.Writer = os.Stdout
+			var tmp *os.File
+			if out != "-" {
+				// Written beside the destination and renamed: a failed
+				// batch leaves no partial archive.
+				if tmp, err = os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".part-*"); err != nil {
+					return err
+				}
+				defer os.Remove(tmp.Name())
+				w = tmp
+			}
+			resp, err := client().GetBatch(cmd.Context(), bucket, req, w)
+			if tmp != nil {
+				if cerr := tmp.Close(); err == nil {
+					err = cerr
+				}
+				if err == nil {
+					err = os.Rename(tmp.Name(), out)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			missing := 0
+			for _, r := range resp.Out {
+				if r.ErrMsg != "" {
+					missing++
+					fmt.Fprintf(os.Stderr, "missing: %s/%s %s: %s\n", r.Bucket, r.ObjName, r.ArchPath, r.ErrMsg)
+				}
+			}
+			if req.Streaming {
+				fmt.Fprintf(os.Stderr, "got %d entries into %s\n", len(req.In), out)
+			} else {
+				fmt.Fprintf(os.Stderr, "got %d entries (%d missing) into %s, batch %s\n", len(req.In), missing, out, resp.UUID)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&spec, "spec", "", "a get-batch request as JSON (AIStore's MossReq: in, mime, coer, onob, strm); '-' reads stdin")
+	cmd.Flags().StringVar(&mime, "mime", ".tar", "the archive's format: .tar, .tgz, .zip, .tar.lz4, .tar.zst")
+	cmd.Flags().BoolVar(&stream, "stream", false, "stream the archive as it is made (no per-entry results)")
+	cmd.Flags().BoolVar(&continueOnErr, "continue-on-error", false, "put what is missing as an empty file under __404__/ instead of failing")
+	cmd.Flags().BoolVar(&onlyName, "only-name", false, "name files OBJECT[/FILE], without the bucket")
+	return cmd
+}
+
+// readBatchSpec reads a get-batch request from a file or stdin.
+func readBatchSpec(path string) (api.BatchRequest, error) {
+	var req api.BatchRequest
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(io.LimitReader(os.Stdin, 64<<20))
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return req, err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("--spec %s: %w", path, err)
+	}
+	return req, nil
+}

@@ -1,0 +1,310 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Get-batch (AIStore's /v1/ml/moss): the gateway reads each entry from
+// its owner target, as a client would (the caller's token goes along, so
+// each bucket's permissions apply), a few ahead of the one being written,
+// and writes them into one archive in the order asked. A streaming answer
+// is the archive as it is made; a buffered one is multipart, the results
+// first, and is held in memory up to maxBatchBuffered.
+
+const (
+	// maxBatchBody bounds the request's JSON.
+	maxBatchBody = 32 << 20
+	// maxBatchEntries bounds the entries of one request.
+	maxBatchEntries = 100_000
+	// maxBatchBuffered bounds the archive a buffered answer holds.
+	maxBatchBuffered = 256 << 20
+	// batchAhead is how many entries are read ahead of the one written.
+	batchAhead = 8
+)
+
+// batchFormats are the archive formats an answer can take.
+var batchFormats = map[string]string{
+	"tar": "application/x-tar", "tgz": "application/gzip", "zip": "application/zip",
+	"tar.lz4": "application/x-lz4", "tar.zst": "application/zstd",
+}
+
+// batchItem is an entry resolved: its bucket and its name in the archive.
+type batchItem struct {
+	api.BatchEntry
+	bucket store.Bucket
+	name   string
+}
+
+// batchRead is an entry opened for reading, or why it could not be.
+type batchRead struct {
+	body io.ReadCloser
+	size int64
+	err  error
+}
+
+func (n *Node) handleGetBatch(w http.ResponseWriter, r *http.Request) {
+	req, items, f, err := n.parseBatch(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	raw := make([]byte, 8)
+	rand.Read(raw)
+	resp := api.BatchResponse{UUID: "gb-" + hex.EncodeToString(raw), Out: make([]api.BatchResult, len(items))}
+	ctx, cancel := context.WithCancel(api.WithToken(r.Context(), requestToken(r)))
+	reads := n.readAhead(ctx, items)
+	defer func() {
+		// Whatever was opened and not written is closed; what was not
+		// opened yet will not be.
+		cancel()
+		for read := range reads {
+			if read.body != nil {
+				read.body.Close()
+			}
+		}
+	}()
+	if req.Streaming {
+		sw := &startWriter{w: w, start: func() {
+			w.Header().Set("Content-Type", batchFormats[f.Name()])
+			w.WriteHeader(http.StatusOK)
+		}}
+		if err := n.writeBatch(sw, f, req, items, reads, &resp); err != nil {
+			if !sw.started {
+				n.writeError(w, r, err)
+				return
+			}
+			// The status is sent: the client must not take a cut archive
+			// for a whole one.
+			n.logger.Warn("get-batch: cut short", "id", resp.UUID, "err", err)
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+	archive := &limitedBuffer{limit: maxBatchBuffered}
+	if err := n.writeBatch(archive, f, req, items, reads, &resp); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	mw := multipart.NewWriter(w)
+	w.Header().Set("Content-Type", mw.FormDataContentType())
+	w.WriteHeader(http.StatusOK)
+	meta, _ := mw.CreateFormField(api.BatchMetadataPart)
+	json.NewEncoder(meta).Encode(resp)
+	part, _ := mw.CreatePart(textproto.MIMEHeader{
+		"Content-Disposition": {fmt.Sprintf(`form-data; name=%q; filename="%s%s"`, api.BatchArchivePart, resp.UUID, f.Extensions()[0])},
+		"Content-Type":        {batchFormats[f.Name()]},
+	})
+	part.Write(archive.Bytes())
+	mw.Close()
+}
+
+// parseBatch reads and checks a request: every entry names a valid
+// bucket and object, and the format is an archive's.
+func (n *Node) parseBatch(r *http.Request) (api.BatchRequest, []batchItem, formats.Format, error) {
+	var req api.BatchRequest
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBatchBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, nil, nil, badRequest("get-batch: the body is not a request (a JSON object with \"in\", at most %d MiB): %v", maxBatchBody>>20, err)
+	}
+	switch {
+	case len(req.In) == 0:
+		return req, nil, nil, badRequest("get-batch: \"in\" lists no entry")
+	case len(req.In) > maxBatchEntries:
+		return req, nil, nil, badRequest("get-batch: %d entries, at most %d a request", len(req.In), maxBatchEntries)
+	}
+	mimeType := req.Mime
+	if mimeType == "" {
+		mimeType = ".tar"
+	}
+	f, ok := n.formats.ByExtension(mimeType)
+	if !ok || batchFormats[f.Name()] == "" {
+		return req, nil, nil, badRequest("get-batch: mime %q is not an archive format (want .tar, .tgz, .zip, .tar.lz4 or .tar.zst)", req.Mime)
+	}
+	var defaultBucket *store.Bucket
+	if name := r.PathValue("bucket"); name != "" {
+		b, err := bucketOf(r)
+		if err != nil {
+			return req, nil, nil, err
+		}
+		defaultBucket = &b
+	}
+	items := make([]batchItem, len(req.In))
+	for i, e := range req.In {
+		item := batchItem{BatchEntry: e}
+		switch {
+		case e.Uname != "":
+			return req, nil, nil, badRequest("get-batch: entry %d: uname is not taken: name the bucket and provider", i)
+		case e.Bucket != "":
+			item.bucket = store.Bucket{Name: e.Bucket, Provider: e.Provider}
+		case defaultBucket != nil:
+			item.bucket = *defaultBucket
+			if e.Provider != "" {
+				item.bucket.Provider = e.Provider
+			}
+		default:
+			return req, nil, nil, badRequest("get-batch: entry %d (%q) names no bucket, and the request none", i, e.ObjName)
+		}
+		item.bucket = item.bucket.Normalize()
+		if err := item.bucket.Validate(); err != nil {
+			return req, nil, nil, fmt.Errorf("get-batch: entry %d: %w", i, err)
+		}
+		if err := store.ValidateName(e.ObjName); err != nil {
+			return req, nil, nil, fmt.Errorf("get-batch: entry %d: %w", i, err)
+		}
+		if e.ArchPath != "" {
+			if err := pathsafe.Name(e.ArchPath); err != nil {
+				return req, nil, nil, badRequest("get-batch: entry %d: archpath: %v", i, err)
+			}
+		}
+		switch {
+		case e.Start < 0 || e.Length < 0:
+			return req, nil, nil, badRequest("get-batch: entry %d: start %d and length %d must not be negative", i, e.Start, e.Length)
+		case e.ArchPath != "" && (e.Start > 0 || e.Length > 0):
+			return req, nil, nil, badRequest("get-batch: entry %d: a range of a file of a shard is not taken", i)
+		}
+		item.name = api.BatchEntryName(item.bucket, e, req.OnlyObjName)
+		items[i] = item
+	}
+	return req, items, f, nil
+}
+
+// readAhead opens the entries in order, batchAhead at a time beyond the
+// one being written; the channel yields them in the request's order.
+func (n *Node) readAhead(ctx context.Context, items []batchItem) chan batchRead {
+	results := make([]chan batchRead, len(items))
+	for i := range results {
+		results[i] = make(chan batchRead, 1)
+	}
+	ordered := make(chan batchRead, batchAhead)
+	slots := make(chan struct{}, batchAhead)
+	go func() {
+		for i, item := range items {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				results[i] <- batchRead{err: ctx.Err()}
+				continue
+			}
+			go func() {
+				body, meta, err := n.batchClient().Get(ctx, item.bucket.String(), item.ObjName,
+					api.GetOptions{ArchPath: item.ArchPath, Offset: item.Start, Length: item.Length})
+				results[i] <- batchRead{body: body, size: meta.Size, err: err}
+			}()
+		}
+	}()
+	go func() {
+		defer close(ordered)
+		for i := range results {
+			read := <-results[i]
+			select {
+			case ordered <- read:
+			case <-ctx.Done():
+				if read.body != nil {
+					read.body.Close()
+				}
+			}
+			<-slots
+		}
+	}()
+	return ordered
+}
+
+// writeBatch writes the entries as they come into one archive, filling
+// in the results.
+func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads <-chan batchRead, resp *api.BatchResponse) error {
+	aw, err := f.NewWriter(w)
+	if err != nil {
+		return err
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	for i, item := range items {
+		read := <-reads
+		out := &resp.Out[i]
+		*out = api.BatchResult{ObjName: item.ObjName, ArchPath: item.ArchPath, Bucket: item.bucket.Name, Provider: item.bucket.Provider, Opaque: item.Opaque}
+		if read.err != nil {
+			// Only what is missing may be skipped; any other failure
+			// (a refused token, a target down) fails the request.
+			if !req.ContinueOnErr || !errors.Is(read.err, store.ErrNotFound) {
+				return fmt.Errorf("get-batch: entry %d (%s/%s): %w", i, item.bucket, item.name, read.err)
+			}
+			out.ErrMsg = read.err.Error()
+			if err := aw.WriteHeader(&formats.Entry{Name: api.BatchMissingDir + "/" + item.name}); err != nil {
+				return err
+			}
+			continue
+		}
+		if read.size < 0 {
+			read.body.Close()
+			return fmt.Errorf("get-batch: entry %d (%s/%s): its size is unknown", i, item.bucket, item.name)
+		}
+		err := aw.WriteHeader(&formats.Entry{Name: item.name, Size: read.size})
+		if err == nil {
+			var copied int64
+			copied, err = io.CopyBuffer(aw, io.LimitReader(read.body, read.size), buf)
+			if err == nil && copied != read.size {
+				err = fmt.Errorf("%w: %s/%s: %d bytes of %d", store.ErrSizeMismatch, item.bucket, item.name, copied, read.size)
+			}
+		}
+		read.body.Close()
+		if err != nil {
+			return err
+		}
+		out.Size = read.size
+	}
+	return aw.Close()
+}
+
+// batchClient reads entries through this gateway, as a client would.
+func (n *Node) batchClient() *api.Client {
+	n.batchOnce.Do(func() {
+		n.batch = api.NewClientWith(n.config.URL, &http.Client{Transport: n.config.Transport}).SetToken("")
+	})
+	return n.batch
+}
+
+// startWriter calls start before its first write: the status waits for
+// the first byte, so a request that fails before it still gets an error.
+type startWriter struct {
+	w       io.Writer
+	start   func()
+	started bool
+}
+
+func (s *startWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		s.start()
+	}
+	return s.w.Write(p)
+}
+
+// limitedBuffer holds a buffered answer, up to limit bytes.
+type limitedBuffer struct {
+	bytes.Buffer
+	limit int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.limit {
+		return 0, badRequest("get-batch: the archive passes %d MiB, the most a buffered answer holds: ask with \"strm\": true", b.limit>>20)
+	}
+	return b.Buffer.Write(p)
+}

@@ -1,0 +1,228 @@
+package gateway_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+// batchFixture is a cluster with objects in two buckets and a tar shard.
+func batchFixture(t *testing.T) (*gatewaytest.Cluster, *api.Client) {
+	t.Helper()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	for _, b := range []string{"train", "labels"} {
+		if err := client.CreateBucket(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		body := fmt.Sprintf("object %02d %s", i, strings.Repeat("x", i*100))
+		if _, err := client.Put(ctx, "train", fmt.Sprintf("obj-%02d", i), strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client.Put(ctx, "labels", "all.csv", strings.NewReader("a,b\n"), api.PutOptions{Size: 4})
+	f, _ := formats.Default().ByExtension(".tar")
+	var shard bytes.Buffer
+	w, _ := f.NewWriter(&shard)
+	for _, m := range []string{"s1.jpg", "s1.cls", "s2.jpg"} {
+		w.WriteHeader(&formats.Entry{Name: m, Size: int64(len(m))})
+		io.WriteString(w, m)
+	}
+	w.Close()
+	client.Put(ctx, "train", "shard-0.tar", bytes.NewReader(shard.Bytes()), api.PutOptions{Size: int64(shard.Len())})
+	return c, client
+}
+
+// readTar returns the names and contents of a tar, in order.
+func readTar(t *testing.T, data []byte) ([]string, map[string]string) {
+	t.Helper()
+	var names []string
+	contents := map[string]string{}
+	tr := tar.NewReader(bytes.NewReader(data))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names, contents
+		}
+		if err != nil {
+			t.Fatalf("the archive: %v", err)
+		}
+		body, _ := io.ReadAll(tr)
+		names = append(names, h.Name)
+		contents[h.Name] = string(body)
+	}
+}
+
+// A streaming get-batch returns objects, files of a shard, a range and an
+// object of another bucket as one tar, in the order asked, many more
+// entries than are read ahead at once.
+func TestGetBatchStreams(t *testing.T) {
+	_, client := batchFixture(t)
+	ctx := t.Context()
+	req := api.BatchRequest{Streaming: true}
+	var want []string
+	for i := 19; i >= 0; i-- { // not the order they were put in
+		req.In = append(req.In, api.BatchEntry{ObjName: fmt.Sprintf("obj-%02d", i)})
+		want = append(want, fmt.Sprintf("train/obj-%02d", i))
+	}
+	req.In = append(req.In,
+		api.BatchEntry{ObjName: "shard-0.tar", ArchPath: "s1.cls"},
+		api.BatchEntry{ObjName: "obj-05", Start: 3, Length: 6},
+		api.BatchEntry{ObjName: "all.csv", Bucket: "labels"},
+	)
+	want = append(want, "train/shard-0.tar/s1.cls", "train/obj-05", "labels/all.csv")
+	var out bytes.Buffer
+	if _, err := client.GetBatch(ctx, "train", req, &out); err != nil {
+		t.Fatal(err)
+	}
+	names, contents := readTar(t, out.Bytes())
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("entries %v,\nwant %v", names, want)
+	}
+	if got := contents["train/obj-07"]; got != "object 07 "+strings.Repeat("x", 700) {
+		t.Fatalf("obj-07: %q", got)
+	}
+	if contents["train/shard-0.tar/s1.cls"] != "s1.cls" || contents["labels/all.csv"] != "a,b\n" {
+		t.Fatalf("the shard's file %q, the other bucket's object %q", contents["train/shard-0.tar/s1.cls"], contents["labels/all.csv"])
+	}
+	// The range entry is named as its object; the last of the same name
+	// is the range.
+	tr := tar.NewReader(bytes.NewReader(out.Bytes()))
+	for range 21 {
+		tr.Next()
+	}
+	tr.Next()
+	if r, _ := io.ReadAll(tr); string(r) != "ect 05" {
+		t.Fatalf("the range entry: %q, want %q", r, "ect 05")
+	}
+}
+
+// A buffered get-batch answers the results first; with coer what is
+// missing comes as an empty file under __404__ with its error, and the
+// opaque values come back; onob drops the bucket from the names.
+func TestGetBatchBufferedContinuesOnMissing(t *testing.T) {
+	_, client := batchFixture(t)
+	ctx := t.Context()
+	req := api.BatchRequest{ContinueOnErr: true, OnlyObjName: true, In: []api.BatchEntry{
+		{ObjName: "obj-01", Opaque: []byte("first")},
+		{ObjName: "nosuch"},
+		{ObjName: "shard-0.tar", ArchPath: "s9.jpg"},
+		{ObjName: "shard-0.tar", ArchPath: "s2.jpg"},
+	}}
+	var out bytes.Buffer
+	resp, err := client.GetBatch(ctx, "train", req, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, contents := readTar(t, out.Bytes())
+	want := []string{"obj-01", "__404__/nosuch", "__404__/shard-0.tar/s9.jpg", "shard-0.tar/s2.jpg"}
+	if strings.Join(names, " ") != strings.Join(want, " ") || contents["shard-0.tar/s2.jpg"] != "s2.jpg" {
+		t.Fatalf("entries %v, want %v", names, want)
+	}
+	if len(resp.Out) != 4 || resp.UUID == "" {
+		t.Fatalf("results %+v", resp)
+	}
+	if r := resp.Out[0]; string(r.Opaque) != "first" || r.Size != int64(len("object 01 ")+100) || r.ErrMsg != "" || r.Bucket != "train" || r.Provider != "ais" {
+		t.Fatalf("the first result %+v", r)
+	}
+	if resp.Out[1].ErrMsg == "" || resp.Out[1].Size != 0 || resp.Out[2].ErrMsg == "" || resp.Out[3].Size != 6 {
+		t.Fatalf("the results of the missing and the found: %+v", resp.Out[1:])
+	}
+}
+
+// Without coer a missing entry fails the request with a 404 that names
+// it; requests that cannot be served are 400s that say why.
+func TestGetBatchRefuses(t *testing.T) {
+	c, client := batchFixture(t)
+	ctx := t.Context()
+	for _, streaming := range []bool{false, true} {
+		req := api.BatchRequest{Streaming: streaming, In: []api.BatchEntry{{ObjName: "obj-01"}, {ObjName: "nosuch"}}}
+		_, err := client.GetBatch(ctx, "train", req, io.Discard)
+		if streaming {
+			// The first entry was sent: the answer is cut, not whole.
+			if err == nil {
+				t.Fatal("a streaming batch with a missing entry ended cleanly")
+			}
+		} else if !errors.Is(err, api.ErrNotFound) || !strings.Contains(err.Error(), "nosuch") {
+			t.Fatalf("a missing entry without coer: %v, want not found naming it", err)
+		}
+		req.In = req.In[1:]
+		if _, err := client.GetBatch(ctx, "train", req, io.Discard); !errors.Is(err, api.ErrNotFound) {
+			t.Fatalf("streaming=%v, a missing first entry: %v, want not found", streaming, err)
+		}
+	}
+	for _, tc := range []struct {
+		name, bucket, body, want string
+	}{
+		{"no entries", "train", `{"in":[]}`, "lists no entry"},
+		{"not JSON", "train", `{"in":`, "not a request"},
+		{"unknown field", "train", `{"in":[{"objname":"a"}],"shuffle":true}`, "unknown field"},
+		{"bad mime", "train", `{"mime":".rar","in":[{"objname":"a"}]}`, "not an archive format"},
+		{"msgpack", "train", `{"mime":".msgpack","in":[{"objname":"a"}]}`, "not an archive format"},
+		{"escaping name", "train", `{"in":[{"objname":"../../etc/passwd"}]}`, ".."},
+		{"escaping archpath", "train", `{"in":[{"objname":"a","archpath":"../x"}]}`, "archpath"},
+		{"uname", "train", `{"in":[{"objname":"a","uname":"ais/@#/b/a"}]}`, "uname"},
+		{"no bucket", "", `{"in":[{"objname":"a"}]}`, "names no bucket"},
+		{"bad bucket", "train", `{"in":[{"objname":"a","bucket":"../b"}]}`, "bucket name"},
+		{"negative start", "train", `{"in":[{"objname":"a","start":-1}]}`, "negative"},
+		{"range of a file", "train", `{"in":[{"objname":"a","archpath":"x","length":4}]}`, "range of a file"},
+	} {
+		u := c.Primary().URL() + "/v1/ml/moss"
+		if tc.bucket != "" {
+			u += "/" + tc.bucket
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, strings.NewReader(tc.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %d %s, want 400 naming %q", tc.name, resp.StatusCode, body, tc.want)
+		}
+	}
+}
+
+// The archive can be a tgz or a zip, read back by the formats package.
+func TestGetBatchFormats(t *testing.T) {
+	_, client := batchFixture(t)
+	for _, ext := range []string{".tgz", ".zip", ".tar.lz4"} {
+		var out bytes.Buffer
+		req := api.BatchRequest{Mime: ext, In: []api.BatchEntry{{ObjName: "obj-02"}, {ObjName: "shard-0.tar", ArchPath: "s1.jpg"}}}
+		if _, err := client.GetBatch(t.Context(), "train", req, &out); err != nil {
+			t.Fatalf("%s: %v", ext, err)
+		}
+		f, _ := formats.Default().ByExtension(ext)
+		rd, err := f.NewReader(bytes.NewReader(out.Bytes()), int64(out.Len()), "batch"+ext)
+		if err != nil {
+			t.Fatalf("%s: %v", ext, err)
+		}
+		var names []string
+		for {
+			e, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", ext, err)
+			}
+			names = append(names, e.Name)
+		}
+		if strings.Join(names, " ") != "train/obj-02 train/shard-0.tar/s1.jpg" {
+			t.Fatalf("%s: entries %v", ext, names)
+		}
+	}
+}
