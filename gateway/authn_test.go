@@ -254,3 +254,34 @@ func TestReadOnlyAndRedirects(t *testing.T) {
 		t.Errorf("a token for this cluster: %d %s", status, msg)
 	}
 }
+
+// Get-batch reads each entry with the caller's token: a user who may read
+// one bucket gets its objects and is refused another bucket's, even with
+// coer, which forgives only what is missing.
+func TestGetBatchChecksEachBucket(t *testing.T) {
+	c := newAuthCluster(t)
+	ctx := t.Context()
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	for _, b := range []string{"open", "closed"} {
+		if err := admin.CreateBucket(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Put(ctx, b, "o", strings.NewReader(b), api.PutOptions{Size: int64(len(b))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://open": authn.ReadOnly}}, time.Hour))
+	var out bytes.Buffer
+	if _, err := reader.GetBatch(ctx, "open", api.BatchRequest{In: []api.BatchEntry{{ObjName: "o"}}}, &out); err != nil || !strings.Contains(out.String(), "open/o") {
+		t.Fatalf("a batch of the bucket the user may read: %v", err)
+	}
+	req := api.BatchRequest{ContinueOnErr: true, In: []api.BatchEntry{{ObjName: "o"}, {ObjName: "o", Bucket: "closed"}}}
+	_, err := reader.GetBatch(ctx, "open", req, io.Discard)
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		t.Fatalf("a batch with an entry of a bucket the user may not read: %v, want 403", err)
+	}
+	if _, err := c.Client().GetBatch(ctx, "open", api.BatchRequest{In: []api.BatchEntry{{ObjName: "o"}}}, io.Discard); !errors.Is(err, api.ErrUnauthorized) {
+		t.Fatalf("a batch without a token: %v, want ErrUnauthorized", err)
+	}
+}
