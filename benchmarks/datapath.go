@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/internal/pool"
@@ -159,8 +160,48 @@ func datapathRun(ctx context.Context, rec *recorder, cfg Config, src []byte, syn
 		if err != nil {
 			return err
 		}
+		if err := getBatchFigure(ctx, rec, c, get, size, n); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// batchEntries is the entries of one get-batch request in the figure.
+const batchEntries = 64
+
+// getBatchFigure reads the GET figure's objects again, batchEntries to a
+// get-batch request (streamed tar), with as many workers.
+func getBatchFigure(ctx context.Context, rec *recorder, c *localCluster, get figure, size int, n int64) error {
+	client := api.NewClient(c.endpoint)
+	batches := (n + batchEntries - 1) / batchEntries
+	fig := figure{name: strings.Replace(get.name, " GET ", " get-batch ", 1) + fmt.Sprintf(", %d a request", batchEntries),
+		baseline: get.name, bytes: get.bytes, ops: n, repeat: true,
+		note: "the same objects as the GET figure, read with GET /v1/ml/moss (a streamed tar) through the gateway"}
+	return rec.measureWith(ctx, fig, func() error {
+		return runWorkers(ctx, httpWorkers, batches, 0, func(ctx context.Context, b int64, _ []byte) error {
+			req := api.BatchRequest{Streaming: true}
+			for i := b * batchEntries; i < min(n, (b+1)*batchEntries); i++ {
+				req.In = append(req.In, api.BatchEntry{ObjName: fmt.Sprintf("dp-%d/%d", size, i)})
+			}
+			var counted countingWriter
+			if _, err := client.GetBatch(ctx, benchBucket, req, &counted); err != nil {
+				return err
+			}
+			if want := int64(len(req.In) * size); counted.n < want {
+				return fmt.Errorf("get-batch %d: %d bytes, less than the %d of its objects", b, counted.n, want)
+			}
+			return nil
+		})
+	}, c)
+}
+
+// countingWriter counts and drops what is written.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
 }
 
 // plainDo sends a request as a plain HTTP client does and drains the

@@ -109,28 +109,35 @@ func archiveMatcher(expr, mode string) (func(string) bool, error) {
 // getArchived streams one member of a shard, reading only what it takes
 // to find the member.
 func (n *Node) getArchived(w http.ResponseWriter, r *http.Request, rd formats.Reader, name, member string) {
+	e, err := findMember(rd, name, member)
+	if err != nil {
+		n.writeError(w, r, shardError(err))
+		return
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(e.Size, 10))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	if _, err := io.CopyBuffer(w, io.LimitReader(rd, e.Size), buf); err != nil {
+		n.logger.Debug("archpath: copy interrupted", "object", name, "member", member, "err", err)
+	}
+}
+
+// findMember reads a shard up to one of its files, whose data rd then
+// reads.
+func findMember(rd formats.Reader, name, member string) (*formats.Entry, error) {
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
-			n.writeError(w, r, fmt.Errorf("%w: %q is not in %s", store.ErrNotFound, member, name))
-			return
+			return nil, fmt.Errorf("%w: %q is not in %s", store.ErrNotFound, member, name)
 		}
 		if err != nil {
-			n.writeError(w, r, shardError(err))
-			return
+			return nil, err
 		}
-		if e.Name != member {
-			continue
+		if e.Name == member {
+			return e, nil
 		}
-		w.Header().Set("Content-Length", strconv.FormatInt(e.Size, 10))
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.WriteHeader(http.StatusOK)
-		buf := pool.Get(pool.CopyBufferSize)
-		defer pool.Put(buf)
-		if _, err := io.CopyBuffer(w, io.LimitReader(rd, e.Size), buf); err != nil {
-			n.logger.Debug("archpath: copy interrupted", "object", name, "member", member, "err", err)
-		}
-		return
 	}
 }
 

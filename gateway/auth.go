@@ -127,6 +127,12 @@ func (n *Node) grantMAC(method, path, expires, user string) string {
 // checkGrant reports whether the request carries a valid grant for its
 // method and path.
 func (n *Node) checkGrant(r *http.Request) bool {
+	return n.checkGrantFor(r, r.URL.EscapedPath())
+}
+
+// checkGrantFor checks the request's grant as made for path (which may
+// bind more than the URL's path: a get-batch grant binds its body too).
+func (n *Node) checkGrantFor(r *http.Request, path string) bool {
 	g := r.URL.Query().Get(queryGrant)
 	if g == "" || len(g) > 1024 {
 		return false
@@ -140,7 +146,7 @@ func (n *Node) checkGrant(r *http.Request) bool {
 	if err != nil || time.Now().Unix() > t {
 		return false
 	}
-	want := n.grantMAC(r.Method, r.URL.EscapedPath(), expires, user)
+	want := n.grantMAC(r.Method, path, expires, user)
 	return hmac.Equal([]byte(mac), []byte(want))
 }
 

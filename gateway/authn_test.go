@@ -284,4 +284,26 @@ func TestGetBatchChecksEachBucket(t *testing.T) {
 	if _, err := c.Client().GetBatch(ctx, "open", api.BatchRequest{In: []api.BatchEntry{{ObjName: "o"}}}, io.Discard); !errors.Is(err, api.ErrUnauthorized) {
 		t.Fatalf("a batch without a token: %v, want ErrUnauthorized", err)
 	}
+	// The gateway redirects to a target with a grant for the body: a
+	// client that drops its token on the way is served that body, and
+	// no other.
+	body := `{"in":[{"objname":"o"}],"strm":true}`
+	hreq, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Primary().URL()+"/v1/ml/moss/open", strings.NewReader(body))
+	hreq.Header.Set("Authorization", "Bearer "+signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://open": authn.ReadOnly}}, time.Hour))
+	resp, err := noRedirect.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	location := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusTemporaryRedirect || !strings.Contains(location, "agrant=") {
+		t.Fatalf("get-batch at the gateway: %d %s, want a 307 with a grant", resp.StatusCode, location)
+	}
+	if status, msg := callAs(t, http.MethodGet, location, "", []byte(body)); status != http.StatusOK {
+		t.Fatalf("the granted body without a token: %d %s", status, msg)
+	}
+	other := `{"in":[{"objname":"o","bucket":"closed"}],"strm":true}`
+	if status, msg := callAs(t, http.MethodGet, location, "", []byte(other)); status != http.StatusUnauthorized {
+		t.Fatalf("another body with the grant: %d %s, want 401", status, msg)
+	}
 }

@@ -4,28 +4,37 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
+	"strconv"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
 
-// Get-batch (AIStore's /v1/ml/moss): the gateway reads each entry from
-// its owner target, as a client would (the caller's token goes along, so
-// each bucket's permissions apply), a few ahead of the one being written,
-// and writes them into one archive in the order asked. A streaming answer
-// is the archive as it is made; a buffered one is multipart, the results
-// first, and is held in memory up to maxBatchBuffered.
+// Get-batch (AIStore's /v1/ml/moss): a gateway checks the request, and
+// with authentication on the caller's read permission on every bucket it
+// names, then redirects it (307) to a designated target, the one that
+// owns the most of its entries. That target reads its own entries from
+// its store and the others from their owners (as a node), a few ahead of
+// the one being written, and writes them into one archive in the order
+// asked. A streaming answer is the archive as it is made; a buffered one
+// is multipart, the results first, and is held in memory up to
+// maxBatchBuffered. The redirect's grant binds the body, so a client that
+// drops its token on the way cannot change what it asks for.
 
 const (
 	// maxBatchBody bounds the request's JSON.
@@ -58,16 +67,45 @@ type batchRead struct {
 	err  error
 }
 
+// batchPath starts the get-batch routes.
+const batchPath = "/v1/ml/moss"
+
 func (n *Node) handleGetBatch(w http.ResponseWriter, r *http.Request) {
-	req, items, f, err := n.parseBatch(r)
+	body, err := readBatchBody(r)
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
+	req, items, f, err := n.parseBatch(r, body)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	// Read permission on every bucket named (nothing without
+	// authentication, or for a node or a gateway's grant).
+	checked := map[store.Bucket]bool{}
+	for _, item := range items {
+		if !checked[item.bucket] {
+			checked[item.bucket] = true
+			if _, err := n.authorize(r, authn.PermGet, item.bucket.String()); err != nil {
+				n.writeError(w, r, err)
+				return
+			}
+		}
+	}
+	if !n.config.Role.IsTarget() {
+		n.redirectBatch(w, r, items, body)
+		return
+	}
+	n.serveBatch(w, r, req, items, f)
+}
+
+// serveBatch writes the archive of a checked request.
+func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchRequest, items []batchItem, f formats.Format) {
 	raw := make([]byte, 8)
 	rand.Read(raw)
 	resp := api.BatchResponse{UUID: "gb-" + hex.EncodeToString(raw), Out: make([]api.BatchResult, len(items))}
-	ctx, cancel := context.WithCancel(api.WithToken(r.Context(), requestToken(r)))
+	ctx, cancel := context.WithCancel(r.Context())
 	reads := n.readAhead(ctx, items)
 	defer func() {
 		// Whatever was opened and not written is closed; what was not
@@ -114,11 +152,95 @@ func (n *Node) handleGetBatch(w http.ResponseWriter, r *http.Request) {
 	mw.Close()
 }
 
+// readBatchBody reads a get-batch request's body, at most maxBatchBody,
+// and leaves it readable again.
+func readBatchBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBatchBody))
+	if err != nil {
+		return nil, badRequest("get-batch: read the request (at most %d MiB): %v", maxBatchBody>>20, err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, nil
+}
+
+// batchGrantPath is what a get-batch grant signs: the path and the body.
+func batchGrantPath(r *http.Request, body []byte) string {
+	sum := sha256.Sum256(body)
+	return r.URL.EscapedPath() + "\n" + hex.EncodeToString(sum[:])
+}
+
+// guardBatch is guard for get-batch: with authentication on, a request
+// that a gateway redirected with a grant for its body, or that a node
+// signed, is served as the node's; any other needs the route's
+// permission, and then (handleGetBatch) read permission on each bucket
+// its body names.
+func (n *Node) guardBatch(need access, h http.HandlerFunc) http.HandlerFunc {
+	if n.verifier == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBatchBody(r)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		if n.config.Role.IsTarget() && n.checkGrantFor(r, batchGrantPath(r, body)) {
+			h(w, asNode(r))
+			return
+		}
+		if n.servedAsNode(w, r, h) {
+			return
+		}
+		perm, bucket := need(r)
+		user, err := n.authorize(r, perm, bucket)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		h(w, withUser(r, user))
+	}
+}
+
+// redirectBatch sends a checked request to its designated target: the
+// active target that owns the most of its entries.
+func (n *Node) redirectBatch(w http.ResponseWriter, r *http.Request, items []batchItem, body []byte) {
+	smap := n.currentMap()
+	owned := map[string]int{}
+	for _, item := range items {
+		if owner, err := smap.Owner(cluster.Uname(item.bucket.Provider, item.bucket.Name, item.ObjName)); err == nil {
+			owned[owner.ID]++
+		}
+	}
+	targets := smap.ActiveTargets()
+	if len(targets) == 0 {
+		n.writeError(w, r, fmt.Errorf("%w: get-batch: no target is active", api.ErrUnavailable))
+		return
+	}
+	// Of the targets that own the most, one at random: uniform data
+	// spreads the batches.
+	best := targets[mathrand.IntN(len(targets))]
+	for _, i := range mathrand.Perm(len(targets)) {
+		if owned[targets[i].ID] > owned[best.ID] {
+			best = targets[i]
+		}
+	}
+	q := r.URL.Query()
+	q.Set(api.QueryProxyID, n.config.ID)
+	q.Set(api.QueryRedirectTime, strconv.FormatInt(timeNow(), 10))
+	q.Set(api.QueryMapVersion, strconv.FormatInt(smap.Version, 10))
+	if n.verifier != nil {
+		user, _ := r.Context().Value(userKey{}).(string)
+		q.Set(queryGrant, n.grant(r.Method, batchGrantPath(r, body), user))
+	}
+	w.Header().Set("Location", best.URL+r.URL.EscapedPath()+"?"+q.Encode())
+	w.WriteHeader(http.StatusTemporaryRedirect)
+}
+
 // parseBatch reads and checks a request: every entry names a valid
 // bucket and object, and the format is an archive's.
-func (n *Node) parseBatch(r *http.Request) (api.BatchRequest, []batchItem, formats.Format, error) {
+func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []batchItem, formats.Format, error) {
 	var req api.BatchRequest
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBatchBody))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return req, nil, nil, badRequest("get-batch: the body is not a request (a JSON object with \"in\", at most %d MiB): %v", maxBatchBody>>20, err)
@@ -203,9 +325,8 @@ func (n *Node) readAhead(ctx context.Context, items []batchItem) chan batchRead 
 				continue
 			}
 			go func() {
-				body, meta, err := n.batchClient().Get(ctx, item.bucket.String(), item.ObjName,
-					api.GetOptions{ArchPath: item.ArchPath, Offset: item.Start, Length: item.Length})
-				results[i] <- batchRead{body: body, size: meta.Size, err: err}
+				body, size, err := n.openEntry(ctx, item)
+				results[i] <- batchRead{body: body, size: size, err: err}
 			}()
 		}
 	}()
@@ -272,10 +393,74 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 	return aw.Close()
 }
 
-// batchClient reads entries through this gateway, as a client would.
+// openEntry opens an entry for reading: from this target's store when it
+// owns the object and has it, else from its owner (or wherever the
+// object is while a rebalance moves it) through the native API, signed
+// as this node.
+func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, int64, error) {
+	owner, err := n.currentMap().Owner(cluster.Uname(item.bucket.Provider, item.bucket.Name, item.ObjName))
+	if err == nil && owner.ID == n.config.ID {
+		obj, err := n.config.Store.Open(ctx, item.bucket, item.ObjName, store.OpenOptions{})
+		if err == nil {
+			return n.openInObject(obj, item)
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, 0, err
+		}
+	}
+	body, meta, err := n.batchClient().Get(ctx, item.bucket.String(), item.ObjName,
+		api.GetOptions{ArchPath: item.ArchPath, Offset: item.Start, Length: item.Length})
+	return body, meta.Size, err
+}
+
+// openInObject returns what an entry reads of an open object: the whole,
+// a range, or a file of the shard.
+func (n *Node) openInObject(obj store.Object, item batchItem) (io.ReadCloser, int64, error) {
+	size := obj.Meta().Size
+	switch {
+	case item.ArchPath != "":
+		f, err := n.archiveFormat(obj, item.ObjName, "")
+		if err != nil {
+			obj.Close()
+			return nil, 0, err
+		}
+		rd, err := f.NewReader(obj, size, item.ObjName)
+		if err == nil {
+			var e *formats.Entry
+			if e, err = findMember(rd, item.ObjName, item.ArchPath); err == nil {
+				return readCloser{io.LimitReader(rd, e.Size), obj}, e.Size, nil
+			}
+		}
+		obj.Close()
+		return nil, 0, shardError(err)
+	case item.Start > 0 || item.Length > 0:
+		length := item.Length
+		if length == 0 || item.Start+length > size {
+			length = size - item.Start
+		}
+		if item.Start >= size && size > 0 || length < 0 {
+			obj.Close()
+			return nil, 0, fmt.Errorf("%w: start %d of %s/%s (%d bytes)", api.ErrRange, item.Start, item.bucket, item.ObjName, size)
+		}
+		if _, err := obj.Seek(item.Start, io.SeekStart); err != nil {
+			obj.Close()
+			return nil, 0, err
+		}
+		return readCloser{io.LimitReader(obj, length), obj}, length, nil
+	}
+	return obj, size, nil
+}
+
+// readCloser reads from one and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// batchClient reads entries from other targets, signed as this node.
 func (n *Node) batchClient() *api.Client {
 	n.batchOnce.Do(func() {
-		n.batch = api.NewClientWith(n.config.URL, &http.Client{Transport: n.config.Transport}).SetToken("")
+		n.batch = api.NewClientWith(n.config.URL, n.peer.HTTP()).SetToken("")
 	})
 	return n.batch
 }

@@ -81,8 +81,8 @@ func (n *Node) routeTable() []route {
 		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false, onCluster(authn.PermPut)},
 		// An estimate also needs GET on the input bucket (the handler checks it).
 		{http.MethodPost, "/v1/sort/estimate", n.handleDsortEstimate, gateways, false, onCluster(authn.PermList)},
-		{http.MethodGet, "/v1/ml/moss", n.handleGetBatch, gateways, false, onCluster(authn.PermGet)},
-		{http.MethodGet, "/v1/ml/moss/{bucket}", n.handleGetBatch, gateways, false, onBucket(authn.PermGet)},
+		{http.MethodGet, "/v1/ml/moss", n.handleGetBatch, everyNode, false, onCluster(authn.PermGet)},
+		{http.MethodGet, "/v1/ml/moss/{bucket}", n.handleGetBatch, everyNode, false, onBucket(authn.PermGet)},
 		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onCluster(authn.PermPut)},
@@ -144,6 +144,9 @@ func (n *Node) routes() {
 			h = func(w http.ResponseWriter, r *http.Request) {
 				n.writeError(w, r, badRequest("%s %s is served by %s; node %s is a %s", r.Method, rt.pattern, rt.roles, n.config.ID, n.config.Role))
 			}
+		case !rt.intra && strings.HasPrefix(rt.pattern, batchPath):
+			// Get-batch checks need itself: its grant binds its body.
+			h = n.guardBatch(rt.need, h)
 		case !rt.intra:
 			h = n.guard(rt.need, h)
 		case rt.intra:
