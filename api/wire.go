@@ -44,6 +44,7 @@ const (
 	QueryArchRegex    = "archregx"    // with archmode: the files of a shard, as a tar
 	QueryArchMode     = "archmode"    // regexp (default), prefix, suffix, substr or wdskey
 	QueryLatest       = "latest-ver"  // a GET of a remote object checks the remote's version
+	QuerySynchronize  = "synchronize" // latest-ver that also drops a copy the remote no longer has
 	QueryAppendType   = "append_type" // append or flush (AppendTypeAppend, AppendTypeFlush)
 	QueryAppendHandle = "append_handle"
 	QueryValidate     = "validate-checksum"

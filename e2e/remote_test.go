@@ -246,6 +246,25 @@ func TestRemoteBucket(t *testing.T) {
 	if data, err := client.GetBytes(ctx, bucket, latest, api.GetOptions{Latest: true}); string(data) != "latest in S3" {
 		t.Fatalf("GET ?latest-ver=true: %q %v, want the new bytes", data, err)
 	}
+	// synchronize: an object deleted in S3 goes from the cache too.
+	gone := "cold/o-0003"
+	if _, err := s.client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("remote-data"), Key: aws.String(gone)}); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := client.GetBytes(ctx, bucket, gone, api.GetOptions{}); !bytes.Equal(data, objectData(gone, 1003)) {
+		t.Fatalf("a plain GET of an object deleted in S3: %q, want the cached bytes", data)
+	}
+	resp, err := http.Get(c.endpoint + "/v1/objects/remote-data/" + gone + "?provider=aws&synchronize=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET ?synchronize=true of an object deleted in S3: %s, want 404", resp.Status)
+	}
+	if _, err := client.GetBytes(ctx, bucket, gone, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a plain GET after synchronize: %v, want not found (the cached copy removed)", err)
+	}
 	if err := client.SetBucketProps(ctx, bucket, map[string]any{"versioning": map[string]any{"validate_warm_get": true}}); err != nil {
 		t.Fatal(err)
 	}

@@ -394,12 +394,17 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		return
 	}
 	validate, _ := strconv.ParseBool(q.Get(api.QueryValidate))
+	// latest-ver checks the remote's version; synchronize does too, and
+	// both drop a cached copy the remote no longer has (store/remote).
 	latest := false
-	if v := q.Get(api.QueryLatest); v != "" {
-		var err error
-		if latest, err = strconv.ParseBool(v); err != nil {
-			n.writeError(w, r, badRequest("%s=%q is not true or false", api.QueryLatest, v))
-			return
+	for _, key := range []string{api.QueryLatest, api.QuerySynchronize} {
+		if v := q.Get(key); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				n.writeError(w, r, badRequest("%s=%q is not true or false", key, v))
+				return
+			}
+			latest = latest || on
 		}
 	}
 	opts := store.OpenOptions{Validate: validate, Latest: latest}
