@@ -260,21 +260,29 @@ func (n *Node) guardObject(h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if n.config.Role.IsTarget() && n.checkGrant(r) {
-			h(w, r)
-			return
-		}
-		if n.servedAsNode(w, r, h) {
-			return
-		}
-		perm, bucket := objectAccess(r)
-		user, err := n.authorize(r, perm, bucket)
-		if err != nil {
-			n.writeError(w, r, err)
-			return
-		}
-		h(w, withUser(r, user))
+		n.guardGranted(w, r, objectAccess, func(r *http.Request) (*http.Request, bool) { return r, n.checkGrant(r) }, h)
 	}
+}
+
+// guardGranted serves a request a target holds a grant for (as granted
+// returns it), or a node signed; any other needs what need says of it.
+func (n *Node) guardGranted(w http.ResponseWriter, r *http.Request, need access, granted func(*http.Request) (*http.Request, bool), h http.HandlerFunc) {
+	if n.config.Role.IsTarget() {
+		if as, ok := granted(r); ok {
+			h(w, as)
+			return
+		}
+	}
+	if n.servedAsNode(w, r, h) {
+		return
+	}
+	perm, bucket := need(r)
+	user, err := n.authorize(r, perm, bucket)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	h(w, withUser(r, user))
 }
 
 // servedAsNode serves a request a node signed (and refuses one that

@@ -184,20 +184,9 @@ func (n *Node) guardBatch(need access, h http.HandlerFunc) http.HandlerFunc {
 			n.writeError(w, r, err)
 			return
 		}
-		if n.config.Role.IsTarget() && n.checkGrantFor(r, batchGrantPath(r, body)) {
-			h(w, asNode(r))
-			return
-		}
-		if n.servedAsNode(w, r, h) {
-			return
-		}
-		perm, bucket := need(r)
-		user, err := n.authorize(r, perm, bucket)
-		if err != nil {
-			n.writeError(w, r, err)
-			return
-		}
-		h(w, withUser(r, user))
+		n.guardGranted(w, r, need, func(r *http.Request) (*http.Request, bool) {
+			return asNode(r), n.checkGrantFor(r, batchGrantPath(r, body))
+		}, h)
 	}
 }
 
