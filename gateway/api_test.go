@@ -528,25 +528,11 @@ func TestArchPathPutAddsMember(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, _ := formats.Default().ByExtension(ext)
-		rd, err := f.NewReader(bytes.NewReader(data), int64(len(data)), shard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var order []string
-		for {
-			e, err := rd.Next()
-			if err == io.EOF {
-				break
+		order, contents := readArchive(t, ext, data)
+		for name, body := range contents {
+			if want[name] != body {
+				t.Fatalf("%s: %s holds %q, want %q", shard, name, body, want[name])
 			}
-			if err != nil {
-				t.Fatalf("%s: %v", shard, err)
-			}
-			body, _ := io.ReadAll(io.LimitReader(rd, e.Size))
-			if want[e.Name] != string(body) {
-				t.Fatalf("%s: %s holds %q, want %q", shard, e.Name, body, want[e.Name])
-			}
-			order = append(order, e.Name)
 		}
 		if !slices.Equal(order, []string{"a/1.jpg", "b/2.jpg", "a/1.cls"}) {
 			t.Fatalf("%s: files %v, want a/1.jpg, b/2.jpg, then the replaced a/1.cls", shard, order)

@@ -205,24 +205,37 @@ func TestGetBatchFormats(t *testing.T) {
 		if _, err := client.GetBatch(t.Context(), "train", req, &out); err != nil {
 			t.Fatalf("%s: %v", ext, err)
 		}
-		f, _ := formats.Default().ByExtension(ext)
-		rd, err := f.NewReader(bytes.NewReader(out.Bytes()), int64(out.Len()), "batch"+ext)
-		if err != nil {
-			t.Fatalf("%s: %v", ext, err)
-		}
-		var names []string
-		for {
-			e, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", ext, err)
-			}
-			names = append(names, e.Name)
-		}
+		names, _ := readArchive(t, ext, out.Bytes())
 		if strings.Join(names, " ") != "train/obj-02 train/shard-0.tar/s1.jpg" {
 			t.Fatalf("%s: entries %v", ext, names)
 		}
+	}
+}
+
+// readArchive returns the names and contents of an archive of any of the
+// formats package's formats, in order.
+func readArchive(t *testing.T, ext string, data []byte) ([]string, map[string]string) {
+	t.Helper()
+	f, ok := formats.Default().ByExtension(ext)
+	if !ok {
+		t.Fatalf("no format %s", ext)
+	}
+	rd, err := f.NewReader(bytes.NewReader(data), int64(len(data)), "archive"+ext)
+	if err != nil {
+		t.Fatalf("%s: %v", ext, err)
+	}
+	var names []string
+	contents := map[string]string{}
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			return names, contents
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", ext, err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(rd, e.Size))
+		names = append(names, e.Name)
+		contents[e.Name] = string(body)
 	}
 }
