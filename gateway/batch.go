@@ -105,18 +105,8 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	raw := make([]byte, 8)
 	rand.Read(raw)
 	resp := api.BatchResponse{UUID: "gb-" + hex.EncodeToString(raw), Out: make([]api.BatchResult, len(items))}
-	ctx, cancel := context.WithCancel(r.Context())
-	reads := n.readAhead(ctx, items)
-	defer func() {
-		// Whatever was opened and not written is closed; what was not
-		// opened yet will not be.
-		cancel()
-		for read := range reads {
-			if read.body != nil {
-				read.body.Close()
-			}
-		}
-	}()
+	reads := n.readAhead(r.Context(), items)
+	defer reads.Close()
 	if req.Streaming {
 		sw := &startWriter{w: w, start: func() {
 			w.Header().Set("Content-Type", batchFormats[f.Name()])
@@ -296,49 +286,74 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 	return req, items, f, nil
 }
 
-// readAhead opens the entries in order, batchAhead at a time beyond the
-// one being written; the channel yields them in the request's order.
-func (n *Node) readAhead(ctx context.Context, items []batchItem) chan batchRead {
-	results := make([]chan batchRead, len(items))
-	for i := range results {
-		results[i] = make(chan batchRead, 1)
+// aheadReader opens a batch's entries in order, batchAhead at most
+// beyond the one taken.
+type aheadReader struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	results []chan batchRead
+	slots   chan struct{}
+	next    int
+	// started counts the entries opened; read once done is closed.
+	started int
+	done    chan struct{}
+}
+
+func (n *Node) readAhead(ctx context.Context, items []batchItem) *aheadReader {
+	ctx, cancel := context.WithCancel(ctx)
+	a := &aheadReader{ctx: ctx, cancel: cancel, results: make([]chan batchRead, len(items)),
+		slots: make(chan struct{}, batchAhead), done: make(chan struct{})}
+	for i := range a.results {
+		a.results[i] = make(chan batchRead, 1)
 	}
-	ordered := make(chan batchRead, batchAhead)
-	slots := make(chan struct{}, batchAhead)
 	go func() {
+		defer close(a.done)
 		for i, item := range items {
 			select {
-			case slots <- struct{}{}:
+			case a.slots <- struct{}{}:
 			case <-ctx.Done():
-				results[i] <- batchRead{err: ctx.Err()}
-				continue
+				return
 			}
+			a.started = i + 1
 			go func() {
 				body, size, err := n.openEntry(ctx, item)
-				results[i] <- batchRead{body: body, size: size, err: err}
+				a.results[i] <- batchRead{body: body, size: size, err: err}
 			}()
 		}
 	}()
-	go func() {
-		defer close(ordered)
-		for i := range results {
-			read := <-results[i]
-			select {
-			case ordered <- read:
-			case <-ctx.Done():
-				if read.body != nil {
-					read.body.Close()
-				}
-			}
-			<-slots
+	return a
+}
+
+// Next returns the next entry, opened or with why it could not be.
+func (a *aheadReader) Next() batchRead {
+	var r batchRead
+	select {
+	case r = <-a.results[a.next]:
+	case <-a.done:
+		if a.next >= a.started {
+			return batchRead{err: fmt.Errorf("get-batch: %w", context.Cause(a.ctx))}
 		}
-	}()
-	return ordered
+		r = <-a.results[a.next]
+	}
+	a.next++
+	<-a.slots
+	return r
+}
+
+// Close stops opening entries and closes those opened and not taken.
+func (a *aheadReader) Close() {
+	a.cancel()
+	<-a.done
+	for ; a.next < a.started; a.next++ {
+		if r := <-a.results[a.next]; r.body != nil {
+			r.body.Close()
+		}
+	}
 }
 
 // writeBatch writes the entries as they come into one archive, filling
 // in the results.
-func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads <-chan batchRead, resp *api.BatchResponse) error {
+func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads *aheadReader, resp *api.BatchResponse) error {
 	aw, err := f.NewWriter(w)
 	if err != nil {
 		return err
@@ -346,7 +361,7 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	for i, item := range items {
-		read := <-reads
+		read := reads.Next()
 		out := &resp.Out[i]
 		*out = api.BatchResult{ObjName: item.ObjName, ArchPath: item.ArchPath, Bucket: item.bucket.Name, Provider: item.bucket.Provider, Opaque: item.Opaque}
 		if read.err != nil {

@@ -3,12 +3,14 @@ package gateway_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/formats"
@@ -162,6 +164,17 @@ func TestGetBatchRefuses(t *testing.T) {
 		if _, err := client.GetBatch(ctx, "train", req, io.Discard); !errors.Is(err, api.ErrNotFound) {
 			t.Fatalf("streaming=%v, a missing first entry: %v, want not found", streaming, err)
 		}
+	}
+	// A failure early in a long batch ends it at once: the entries read
+	// ahead are closed, the rest never opened.
+	long := api.BatchRequest{In: []api.BatchEntry{{ObjName: "obj-00"}, {ObjName: "nosuch"}}}
+	for i := range 60 {
+		long.In = append(long.In, api.BatchEntry{ObjName: fmt.Sprintf("obj-%02d", i%20)})
+	}
+	deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := client.GetBatch(deadline, "train", long, io.Discard); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a long batch with its second entry missing: %v, want not found", err)
 	}
 	for _, tc := range []struct {
 		name, bucket, body, want string
