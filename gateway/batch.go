@@ -41,8 +41,10 @@ const (
 	maxBatchBody = 32 << 20
 	// maxBatchEntries bounds the entries of one request.
 	maxBatchEntries = 100_000
-	// maxBatchBuffered bounds the archive a buffered answer holds.
-	maxBatchBuffered = 256 << 20
+	// maxBatchBuffered bounds the archive a buffered answer holds, and
+	// maxBufferedBatches how many a target holds at once.
+	maxBatchBuffered   = 256 << 20
+	maxBufferedBatches = 4
 	// batchAhead is how many entries are read ahead of the one written.
 	batchAhead = 8
 )
@@ -122,6 +124,15 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 			n.logger.Warn("get-batch: cut short", "id", resp.UUID, "err", err)
 			panic(http.ErrAbortHandler)
 		}
+		return
+	}
+	// Buffered answers are held in memory: a few at a time.
+	select {
+	case n.batchState().buffered <- struct{}{}:
+		defer func() { <-n.batchState().buffered }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		n.writeError(w, r, fmt.Errorf("%w: get-batch: target %s holds %d buffered answers already: send again, or ask with \"strm\": true", api.ErrUnavailable, n.config.ID, maxBufferedBatches))
 		return
 	}
 	archive := &limitedBuffer{limit: maxBatchBuffered}
@@ -412,7 +423,7 @@ func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, in
 			return nil, 0, err
 		}
 	}
-	body, meta, err := n.batchClient().Get(ctx, item.bucket.String(), item.ObjName,
+	body, meta, err := n.batchState().client.Get(ctx, item.bucket.String(), item.ObjName,
 		api.GetOptions{ArchPath: item.ArchPath, Offset: item.Start, Length: item.Length})
 	return body, meta.Size, err
 }
@@ -461,10 +472,20 @@ type readCloser struct {
 	io.Closer
 }
 
-// batchClient reads entries from other targets, signed as this node.
-func (n *Node) batchClient() *api.Client {
+// batchShared is what a target's get-batch requests share.
+type batchShared struct {
+	// client reads entries from other targets, signed as this node.
+	client *api.Client
+	// buffered holds a token for each buffered answer being made.
+	buffered chan struct{}
+}
+
+func (n *Node) batchState() *batchShared {
 	n.batchOnce.Do(func() {
-		n.batch = api.NewClientWith(n.config.URL, n.peer.HTTP()).SetToken("")
+		n.batch = &batchShared{
+			client:   api.NewClientWith(n.config.URL, n.peer.HTTP()).SetToken(""),
+			buffered: make(chan struct{}, maxBufferedBatches),
+		}
 	})
 	return n.batch
 }

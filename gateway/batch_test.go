@@ -14,6 +14,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 )
 
@@ -206,6 +207,24 @@ func TestGetBatchRefuses(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
 			t.Errorf("%s: %d %s, want 400 naming %q", tc.name, resp.StatusCode, body, tc.want)
 		}
+	}
+}
+
+// A target holds a few buffered answers at once; past them a buffered
+// request is told to come back (503), and a streaming one still served.
+func TestGetBatchBoundsBufferedAnswers(t *testing.T) {
+	c, client := batchFixture(t)
+	for _, m := range c.Targets() {
+		defer gateway.HoldBatchBuffers(m.Node)()
+	}
+	req := api.BatchRequest{In: []api.BatchEntry{{ObjName: "obj-01"}}}
+	if _, err := client.GetBatch(t.Context(), "train", req, io.Discard); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "strm") {
+		t.Fatalf("a buffered batch with every buffer taken: %v, want unavailable", err)
+	}
+	req.Streaming = true
+	var out bytes.Buffer
+	if _, err := client.GetBatch(t.Context(), "train", req, &out); err != nil || !strings.Contains(out.String(), "object 01") {
+		t.Fatalf("a streaming batch meanwhile: %v", err)
 	}
 }
 

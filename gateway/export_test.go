@@ -53,3 +53,17 @@ func ObjectMethods() []string { return slices.Clone(objectMethods) }
 
 // ObjectNeed is what an object request needs.
 func ObjectNeed(r *http.Request) (authn.Perm, string) { return objectAccess(r) }
+
+// HoldBatchBuffers takes every buffered get-batch slot of a target until
+// the returned release is called.
+func HoldBatchBuffers(n *Node) (release func()) {
+	s := n.batchState()
+	for range cap(s.buffered) {
+		s.buffered <- struct{}{}
+	}
+	return func() {
+		for range cap(s.buffered) {
+			<-s.buffered
+		}
+	}
+}

@@ -279,8 +279,8 @@ type Node struct {
 	downloads *http.Client
 	// appendLocks serialize the pieces of an append (see append.go).
 	appendLocks appendLocks
-	// batch reads get-batch entries through this gateway (batch.go).
-	batch     *api.Client
+	// batch is what get-batch requests share (batch.go).
+	batch     *batchShared
 	batchOnce sync.Once
 }
 
