@@ -49,7 +49,8 @@ type pythonFigure struct {
 
 func runPython(ctx context.Context, cfg Config) ([]Result, error) {
 	rec := newRecorder("python", cfg.Logger)
-	names := []string{"tarfile, the same shards on local disk", "ShardDataset, 2 DataLoader workers", "RecordDataset, random records"}
+	names := []string{"tarfile, the same shards on local disk", "ShardDataset, 2 DataLoader workers", "RecordDataset, random records",
+		"RecordDataset, random records, 64 a get-batch"}
 	why, script := "", ""
 	if cfg.Aisnode == "" {
 		why = "no aisnode binary (build it with 'make build', or pass -aisnode)"

@@ -408,5 +408,21 @@ class RecordDataset(Dataset):
             return self.transform(item)
         return item
 
+    def __getitems__(self, indices: Sequence[int]) -> List[Any]:
+        """The items of a batch, read with one get-batch request: a
+        DataLoader with a batch size calls this for each batch instead of
+        ``__getitem__`` per item."""
+        located = [self.locate(int(i)) for i in indices]
+        entries = [{"objname": idx.shard, "start": m.data_offset, "length": m.size} for idx, m in located if m.size > 0]
+        datas = iter([data for _, data in self.client.get_batch(self.bucket, entries)] if entries else [])
+        items: List[Any] = []
+        for idx, m in located:
+            data = next(datas, b"") if m.size > 0 else b""
+            if len(data) != m.size:
+                raise DatasetError(f"RecordDataset: {idx.shard}:{m.name}: get-batch returned {len(data)} bytes, the index says {m.size}")
+            item: Sample = {"__key__": split_name(m.name)[0], "name": m.name, "data": data}
+            items.append(self.transform(item) if self.transform is not None else item)
+        return items
+
     def __repr__(self) -> str:
         return f"RecordDataset(ais://{self.bucket}, {len(self.indexes)} shards, {self._len} records)"

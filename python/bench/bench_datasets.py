@@ -6,7 +6,8 @@ measures, and prints one JSON object per figure:
 * ShardDataset through a DataLoader with 2 workers: records/s and MiB/s;
 * Python's tarfile reading the same shards from a local directory (they
   are downloaded first, outside the timing): the baseline;
-* RecordDataset: random access, one range GET per record, records/s.
+* RecordDataset: random access, one range GET per record, records/s; and
+  the same records 64 to a get-batch request, beside it.
 
 Usage: bench_datasets.py --endpoint URL --bucket NAME --prefix PREFIX --dir DIR
 """
@@ -83,7 +84,15 @@ def main() -> None:
     start, nbytes = time.perf_counter(), 0
     for i in picks:
         nbytes += len(records_ds[i]["data"])
-    emit("RecordDataset, random records", time.perf_counter() - start, len(picks), nbytes)
+    single = "RecordDataset, random records"
+    emit(single, time.perf_counter() - start, len(picks), nbytes)
+
+    # The same records, 64 to a get-batch request (__getitems__, as a
+    # DataLoader with a batch size calls it).
+    start, nbytes = time.perf_counter(), 0
+    for at in range(0, len(picks), 64):
+        nbytes += sum(len(item["data"]) for item in records_ds.__getitems__(picks[at : at + 64]))
+    emit("RecordDataset, random records, 64 a get-batch", time.perf_counter() - start, len(picks), nbytes, single)
 
 
 if __name__ == "__main__":

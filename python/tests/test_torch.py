@@ -218,6 +218,13 @@ def test_record_dataset_matches_tarfile(client: Client, ds: Dataset):
     got = list(DataLoader(rd2, batch_size=None, num_workers=2, shuffle=True, generator=torch.Generator().manual_seed(0)))
     assert sorted(tuple(x) for x in got) == sorted(rd2[i] for i in range(len(rd2)))  # the loader makes lists of tuples
 
+    # a batch is one get-batch request (__getitems__), the same items in the batch's order
+    picks = [len(want) - 1, 0, 7, 7, 3, len(want) // 2]
+    assert rd.__getitems__(picks) == [rd[i] for i in picks]
+    batches = list(DataLoader(rd, batch_size=16, num_workers=2, shuffle=True, generator=torch.Generator().manual_seed(1), collate_fn=lambda b: b))
+    assert sorted((it["name"], it["data"]) for b in batches for it in b) == sorted(want)
+    assert all(len(b) <= 16 for b in batches)
+
 
 def test_record_dataset_python_built_index(client: Client, ds: Dataset):
     # the input shards have no index: build one with tarfile, as `ais archive index` would
