@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
@@ -104,6 +105,12 @@ func (n *Node) handleGetBatch(w http.ResponseWriter, r *http.Request) {
 
 // serveBatch writes the archive of a checked request.
 func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchRequest, items []batchItem, f formats.Format) {
+	started := time.Now()
+	result := "failed"
+	defer func() {
+		n.metrics.batches.WithLabelValues(result).Inc()
+		n.metrics.batchDuration.Observe(time.Since(started).Seconds())
+	}()
 	raw := make([]byte, 8)
 	rand.Read(raw)
 	resp := api.BatchResponse{UUID: "gb-" + hex.EncodeToString(raw), Out: make([]api.BatchResult, len(items))}
@@ -124,6 +131,7 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 			n.logger.Warn("get-batch: cut short", "id", resp.UUID, "err", err)
 			panic(http.ErrAbortHandler)
 		}
+		result = "ok"
 		return
 	}
 	// Buffered answers are held in memory: a few at a time.
@@ -151,6 +159,7 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	})
 	part.Write(archive.Bytes())
 	mw.Close()
+	result = "ok"
 }
 
 // readBatchBody reads a get-batch request's body, at most maxBatchBody,
@@ -382,6 +391,7 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 				return fmt.Errorf("get-batch: entry %d (%s/%s): %w", i, item.bucket, item.name, read.err)
 			}
 			out.ErrMsg = read.err.Error()
+			n.metrics.batchEntries.WithLabelValues("missing").Inc()
 			if err := aw.WriteHeader(&formats.Entry{Name: api.BatchMissingDir + "/" + item.name}); err != nil {
 				return err
 			}
@@ -404,6 +414,8 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 			return err
 		}
 		out.Size = read.size
+		n.metrics.batchEntries.WithLabelValues("found").Inc()
+		n.metrics.batchBytes.Add(float64(read.size))
 	}
 	return aw.Close()
 }

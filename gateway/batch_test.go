@@ -116,7 +116,7 @@ func TestGetBatchStreams(t *testing.T) {
 // missing comes as an empty file under __404__ with its error, and the
 // opaque values come back; onob drops the bucket from the names.
 func TestGetBatchBufferedContinuesOnMissing(t *testing.T) {
-	_, client := batchFixture(t)
+	c, client := batchFixture(t)
 	ctx := t.Context()
 	req := api.BatchRequest{ContinueOnErr: true, OnlyObjName: true, In: []api.BatchEntry{
 		{ObjName: "obj-01", Opaque: []byte("first")},
@@ -142,6 +142,11 @@ func TestGetBatchBufferedContinuesOnMissing(t *testing.T) {
 	}
 	if resp.Out[1].ErrMsg == "" || resp.Out[1].Size != 0 || resp.Out[2].ErrMsg == "" || resp.Out[3].Size != 6 {
 		t.Fatalf("the results of the missing and the found: %+v", resp.Out[1:])
+	}
+	// The designated target counts the batch, its entries and bytes.
+	if got := [...]float64{c.Metric("ais_getbatch_total", "result", "ok"), c.Metric("ais_getbatch_entries_total", "result", "found"),
+		c.Metric("ais_getbatch_entries_total", "result", "missing"), c.Metric("ais_getbatch_bytes_total"), c.Metric("ais_getbatch_duration_seconds")}; got != [...]float64{1, 2, 2, float64(resp.Out[0].Size + 6), 1} {
+		t.Fatalf("metrics (batches, found, missing, bytes, timed): %v", got)
 	}
 }
 

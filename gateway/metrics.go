@@ -51,6 +51,13 @@ type metrics struct {
 	s3Requests         *prometheus.CounterVec
 	s3Duration         *prometheus.HistogramVec
 	mountpathsDisabled prometheus.Counter
+	// batches counts the get-batch requests a designated target served,
+	// by result; batchEntries their entries (found or missing), batchBytes
+	// the archives' bytes, batchDuration their time.
+	batches       *prometheus.CounterVec
+	batchEntries  *prometheus.CounterVec
+	batchBytes    prometheus.Counter
+	batchDuration prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -88,6 +95,29 @@ func newMetrics() *metrics {
 			Name: "ais_mountpaths_disabled_total",
 			Help: "Mountpaths disabled, by a failed health check or by hand.",
 		}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ais_getbatch_total",
+			Help: "Get-batch requests this target served as their designated target, by result (ok, failed).",
+		}, []string{"result"}),
+		batchEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ais_getbatch_entries_total",
+			Help: "Entries of the get-batch archives this target wrote, found or missing (coer).",
+		}, []string{"result"}),
+		batchBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ais_getbatch_bytes_total",
+			Help: "Bytes of the entries of the get-batch archives this target wrote.",
+		}),
+		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ais_getbatch_duration_seconds",
+			Help:    "Time to serve a get-batch request on its designated target.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16), // 1ms to 33s
+		}),
+	}
+	for _, result := range []string{"ok", "failed"} {
+		m.batches.WithLabelValues(result)
+	}
+	for _, result := range []string{"found", "missing"} {
+		m.batchEntries.WithLabelValues(result)
 	}
 	m.repairs.WithLabelValues("mirror")
 	m.repairs.WithLabelValues("ec")
@@ -110,6 +140,7 @@ func newMetrics() *metrics {
 		m.redirects.WithLabelValues(string(objectOperations[op]))
 	}
 	m.registry.MustRegister(m.duration, m.errors, m.redirects, m.repairs, m.mountpathsDisabled, m.s3Requests, m.s3Duration,
+		m.batches, m.batchEntries, m.batchBytes, m.batchDuration,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
