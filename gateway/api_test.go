@@ -547,7 +547,7 @@ func TestArchPathPutAddsMember(t *testing.T) {
 	for _, tc := range []struct{ shard, member, mime, want string }{
 		{"s.tar", "../escape", "", "segment"},
 		{"s.tar", "/abs", "", "absolute"},
-		{"noformat", "x", "", "names no shard format"},
+		{"noformat", "x", "", "not a known archive"},
 		{"s.tar", "x", "rar", "not a shard format"},
 	} {
 		if err := put(tc.shard, tc.member, "body", tc.mime); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), tc.want) {

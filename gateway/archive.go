@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path"
 	"regexp"
@@ -63,7 +64,8 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, obj store.
 }
 
 // archiveFormat is a shard object's format: the one archmime names, else
-// the one of its name's extension, else the one its first bytes show.
+// the one of its name's extension, else the one its first bytes show (obj
+// nil: a shard yet to be made).
 func (n *Node) archiveFormat(obj store.Object, name, mime string) (formats.Format, error) {
 	if mime != "" {
 		f, ok := n.formats.ByExtension(mime)
@@ -75,10 +77,12 @@ func (n *Node) archiveFormat(obj store.Object, name, mime string) (formats.Forma
 	if f, ok := n.formats.ByName(name); ok {
 		return f, nil
 	}
-	head := make([]byte, 1024)
-	k, _ := obj.ReadAt(head, 0)
-	if f, ok := n.formats.Detect(head[:k]); ok {
-		return f, nil
+	if obj != nil {
+		head := make([]byte, 1024)
+		k, _ := obj.ReadAt(head, 0)
+		if f, ok := n.formats.Detect(head[:k]); ok {
+			return f, nil
+		}
 	}
 	return nil, badRequest("%s is not a known archive (want one of %v, or name the format with %s)", name, n.formats.Extensions(), api.QueryArchMime)
 }
@@ -224,17 +228,12 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 	case err == nil:
 		old = obj
 		defer old.Close()
-		// The shard's own metadata stays; what described its old bytes
-		// (an MD5 ETag, the remote's version) goes.
-		for k, v := range old.Meta().Custom {
-			if k != store.CustomETag && !strings.HasPrefix(k, "remote.") {
-				if opts.Custom == nil {
-					opts.Custom = map[string]string{}
-				}
-				opts.Custom[k] = v
-			}
-		}
 		if !b.IsRemote() {
+			// The shard's own metadata stays, but for the MD5 of its old
+			// bytes. (A remote bucket's write-through describes the new
+			// bytes as the remote does.)
+			opts.Custom = maps.Clone(old.Meta().Custom)
+			delete(opts.Custom, store.CustomETag)
 			opts.IfMatch = store.ETagOf(old.Meta())
 		}
 	case errors.Is(err, store.ErrNotFound):
@@ -246,17 +245,7 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		n.writeError(w, r, err)
 		return
 	}
-	var f formats.Format
-	if old != nil {
-		f, err = n.archiveFormat(old, name, q.Get(api.QueryArchMime))
-	} else if mime := q.Get(api.QueryArchMime); mime != "" {
-		var ok bool
-		if f, ok = n.formats.ByExtension(mime); !ok {
-			err = badRequest("%s=%q is not a shard format (want one of %v)", api.QueryArchMime, mime, n.formats.Extensions())
-		}
-	} else if f, _ = n.formats.ByName(name); f == nil {
-		err = badRequest("%s: %s names no shard format (want one of %v, or name it with %s)", api.QueryArchPath, name, n.formats.Extensions(), api.QueryArchMime)
-	}
+	f, err := n.archiveFormat(old, name, q.Get(api.QueryArchMime))
 	if err != nil {
 		n.writeError(w, r, err)
 		return
