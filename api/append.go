@@ -32,6 +32,8 @@ func (c *Client) Append(ctx context.Context, bucket, name, handle string, body i
 
 // Flush stores the pieces appended with handle as the object. A
 // checksum, when set, is verified against the whole before it is stored.
+// The meta returned has the object's checksum and version (Head tells
+// its size).
 func (c *Client) Flush(ctx context.Context, bucket, name, handle string, checksum store.Checksum) (store.ObjectMeta, error) {
 	q := url.Values{QueryAppendType: {AppendTypeFlush}, QueryAppendHandle: {handle}}
 	h := http.Header{}

@@ -147,6 +147,9 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 // writePiece appends the body to the session's file and syncs it; on
 // failure the file is cut back to where it was.
 func (n *Node) writePiece(r *http.Request, token string) error {
+	if err := workDirRoom(n.config.WorkDir, r.ContentLength); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(n.appendPath(token), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
@@ -171,6 +174,25 @@ func (n *Node) writePiece(r *http.Request, token string) error {
 			err = fmt.Errorf("%w: append: %w", store.ErrNoSpace, err)
 		}
 		return err
+	}
+	return nil
+}
+
+// appendReserve is the part of the work directory's filesystem appends
+// leave free: it need not be a mountpath, whose space LRU and the
+// watermarks look after.
+const appendReserve = 10 // percent
+
+// workDirRoom refuses a piece of size bytes (-1: unknown) that would
+// leave the work directory's filesystem less than appendReserve free.
+func workDirRoom(dir string, size int64) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return nil // a full disk still fails the write, cleanly
+	}
+	total, free := int64(st.Blocks)*int64(st.Bsize), int64(st.Bavail)*int64(st.Bsize)
+	if free-max(size, 0) < total*appendReserve/100 {
+		return fmt.Errorf("%w: append: the work directory's filesystem has %d bytes free of %d, and keeps %d%% free", store.ErrNoSpace, free, total, appendReserve)
 	}
 	return nil
 }

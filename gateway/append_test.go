@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
 )
@@ -164,4 +166,44 @@ func put(t *testing.T, u, body string) (int, string) {
 	}
 	data, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(data)
+}
+
+// Appends fill the work directory, which need not be a mountpath: a piece
+// that would leave its filesystem nearly full is refused with a 507, and
+// the pieces before it stay whole.
+func TestAppendKeepsWorkDirectoryRoom(t *testing.T) {
+	work := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", work).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs at %s (this test needs root, which CI has): %v %s", work, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", work).Run() })
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.WorkDir = work }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	piece := strings.Repeat("p", 1<<20)
+	handle, err := client.Append(ctx, "logs", "big.log", "", strings.NewReader(piece), int64(len(piece)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused error
+	for i := 0; i < 8 && refused == nil; i++ {
+		var next string
+		if next, refused = client.Append(ctx, "logs", "big.log", handle, strings.NewReader(piece), int64(len(piece))); refused == nil {
+			handle = next
+		}
+	}
+	var e *api.Error
+	if !errors.As(refused, &e) || e.Status != http.StatusInsufficientStorage || !strings.Contains(refused.Error(), "work directory") {
+		t.Fatalf("appends past a 4 MiB work directory: %v, want 507 naming the work directory", refused)
+	}
+	if _, err := client.Flush(ctx, "logs", "big.log", handle, store.Checksum{}); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := client.Head(ctx, "logs", "big.log")
+	if err != nil || meta.Size%(1<<20) != 0 || meta.Size == 0 {
+		t.Fatalf("the flush of the pieces that fitted: %+v %v, want whole pieces", meta, err)
+	}
 }
