@@ -31,7 +31,7 @@ const (
 // getFromArchive answers a GET with archpath (one file of a shard) or
 // archregx (the files that match, as a tar), of the format archmime names
 // or the shard's name or first bytes tell.
-func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, obj store.Object, name string) {
+func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bucket, obj store.Object, name string) {
 	q := r.URL.Query()
 	member, expr := q.Get(api.QueryArchPath), q.Get(api.QueryArchRegex)
 	if member != "" && expr != "" {
@@ -51,16 +51,63 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, obj store.
 		n.writeError(w, r, err)
 		return
 	}
+	if match == nil {
+		data, size, err := n.openMember(f, b, obj, name, path.Clean(member))
+		if err != nil {
+			n.writeError(w, r, shardError(err))
+			return
+		}
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(http.StatusOK)
+		buf := pool.Get(pool.CopyBufferSize)
+		defer pool.Put(buf)
+		if _, err := io.CopyBuffer(w, data, buf); err != nil {
+			n.logger.Debug("archpath: copy interrupted", "object", name, "member", member, "err", err)
+		}
+		return
+	}
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)
 	if err != nil {
 		n.writeError(w, r, shardError(err))
 		return
 	}
-	if match != nil {
-		n.getArchivedSet(w, r, rd, name, match)
-		return
+	n.getArchivedSet(w, r, rd, name, match)
+}
+
+// openMember finds a file of a shard: in a tar shard by the directory of
+// its files (tarDirs), in the others by reading up to it. It returns a
+// reader of the file's data (not to be used past obj's Close) and its
+// size.
+func (n *Node) openMember(f formats.Format, b store.Bucket, obj store.Object, name, member string) (io.Reader, int64, error) {
+	if f.Offsets() {
+		e, err := n.tarDirs.find(f, b, name, obj, member)
+		if err != nil {
+			return nil, 0, err
+		}
+		return io.NewSectionReader(obj, e.DataOffset, e.Size), e.Size, nil
 	}
-	n.getArchived(w, r, rd, name, path.Clean(member))
+	rd, err := f.NewReader(obj, obj.Meta().Size, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			return nil, 0, missingMember(name, member)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		if e.Name == member {
+			return io.LimitReader(rd, e.Size), e.Size, nil
+		}
+	}
+}
+
+// missingMember is the error of a file a shard does not have.
+func missingMember(name, member string) error {
+	return fmt.Errorf("%w: %q is not in %s", store.ErrNotFound, member, name)
 }
 
 // archiveFormat is a shard object's format: the one archmime names, else
@@ -108,41 +155,6 @@ func archiveMatcher(expr, mode string) (func(string) bool, error) {
 	}
 	return nil, badRequest("%s=%q: want %s, %s, %s, %s or %s", api.QueryArchMode, mode,
 		archModeRegexp, archModePrefix, archModeSuffix, archModeSubstr, archModeWDSKey)
-}
-
-// getArchived streams one member of a shard, reading only what it takes
-// to find the member.
-func (n *Node) getArchived(w http.ResponseWriter, r *http.Request, rd formats.Reader, name, member string) {
-	e, err := findMember(rd, name, member)
-	if err != nil {
-		n.writeError(w, r, shardError(err))
-		return
-	}
-	w.Header().Set("Content-Length", strconv.FormatInt(e.Size, 10))
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.WriteHeader(http.StatusOK)
-	buf := pool.Get(pool.CopyBufferSize)
-	defer pool.Put(buf)
-	if _, err := io.CopyBuffer(w, io.LimitReader(rd, e.Size), buf); err != nil {
-		n.logger.Debug("archpath: copy interrupted", "object", name, "member", member, "err", err)
-	}
-}
-
-// findMember reads a shard up to one of its files, whose data rd then
-// reads.
-func findMember(rd formats.Reader, name, member string) (*formats.Entry, error) {
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			return nil, fmt.Errorf("%w: %q is not in %s", store.ErrNotFound, member, name)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if e.Name == member {
-			return e, nil
-		}
-	}
 }
 
 // getArchivedSet streams the members that match as a tar, in the shard's

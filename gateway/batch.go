@@ -447,15 +447,10 @@ func (n *Node) openInObject(obj store.Object, item batchItem) (io.ReadCloser, in
 	switch {
 	case item.ArchPath != "":
 		f, err := n.archiveFormat(obj, item.ObjName, "")
-		if err != nil {
-			obj.Close()
-			return nil, 0, err
-		}
-		rd, err := f.NewReader(obj, size, item.ObjName)
 		if err == nil {
-			var e *formats.Entry
-			if e, err = findMember(rd, item.ObjName, item.ArchPath); err == nil {
-				return readCloser{io.LimitReader(rd, e.Size), obj}, e.Size, nil
+			var data io.Reader
+			if data, size, err = n.openMember(f, item.bucket, obj, item.ObjName, item.ArchPath); err == nil {
+				return readCloser{data, obj}, size, nil
 			}
 		}
 		obj.Close()

@@ -279,6 +279,8 @@ type Node struct {
 	downloads *http.Client
 	// appendLocks serialize the pieces of an append (see append.go).
 	appendLocks appendLocks
+	// tarDirs are where the files of tar shards are (tardir.go).
+	tarDirs tarDirs
 	// batch is what get-batch requests share (batch.go).
 	batch     *batchShared
 	batchOnce sync.Once

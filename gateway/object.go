@@ -432,7 +432,7 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	defer obj.Close()
 	meta := obj.Meta()
 	if q.Get(api.QueryArchPath) != "" || q.Get(api.QueryArchRegex) != "" {
-		n.getFromArchive(w, r, obj, name)
+		n.getFromArchive(w, r, b, obj, name)
 		return
 	}
 	h := w.Header()

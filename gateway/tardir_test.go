@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/store"
+)
+
+// memObject is a store.Object over bytes.
+type memObject struct {
+	*bytes.Reader
+	meta store.ObjectMeta
+}
+
+func (o memObject) Close() error                       { return nil }
+func (o memObject) Meta() store.ObjectMeta             { return o.meta }
+func (o memObject) WriteTo(w io.Writer) (int64, error) { return o.Reader.WriteTo(w) }
+
+func tarShard(t *testing.T, clock int64, files ...string) memObject {
+	t.Helper()
+	f, _ := formats.Default().ByExtension(".tar")
+	var buf bytes.Buffer
+	w, _ := f.NewWriter(&buf)
+	for i, name := range files {
+		body := fmt.Sprintf("%s of version %d, %d", name, clock, i)
+		w.WriteHeader(&formats.Entry{Name: name, Size: int64(len(body))})
+		io.WriteString(w, body)
+	}
+	w.Close()
+	return memObject{bytes.NewReader(buf.Bytes()), store.ObjectMeta{Size: int64(buf.Len()), Stamp: store.Stamp{Clock: clock}}}
+}
+
+func readFile(t *testing.T, d *tarDirs, obj memObject, member string) (string, error) {
+	t.Helper()
+	f, _ := formats.Default().ByExtension(".tar")
+	e, err := d.find(f, store.NewBucket("b"), "s.tar", obj, member)
+	if err != nil {
+		return "", err
+	}
+	data, err := io.ReadAll(io.NewSectionReader(obj, e.DataOffset, e.Size))
+	return string(data), err
+}
+
+// A directory answers for its shard's version only; the first of two
+// files of a name is found, as by a scan; past the bound the least
+// recently used go, and a shard bigger than the bound is read by a scan.
+func TestTarDirs(t *testing.T) {
+	var d tarDirs
+	v1 := tarShard(t, 1, "a.jpg", "b.jpg", "a.jpg", "c.jpg")
+	for _, tc := range []struct{ member, want string }{{"c.jpg", "c.jpg of version 1, 3"}, {"a.jpg", "a.jpg of version 1, 0"}, {"b.jpg", "b.jpg of version 1, 1"}} {
+		if got, err := readFile(t, &d, v1, tc.member); got != tc.want || err != nil {
+			t.Fatalf("%s: %q %v, want %q", tc.member, got, err, tc.want)
+		}
+	}
+	if _, err := readFile(t, &d, v1, "z.jpg"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a file the shard lacks: %v, want not found", err)
+	}
+	if d.members != 3 || len(d.byShard) != 1 {
+		t.Fatalf("kept %d files of %d shards, want 3 of 1", d.members, len(d.byShard))
+	}
+	// Rewritten, with its files elsewhere: the old directory is not used.
+	v2 := tarShard(t, 2, "long-name-first.bin", "c.jpg")
+	if got, err := readFile(t, &d, v2, "c.jpg"); got != "c.jpg of version 2, 1" || err != nil {
+		t.Fatalf("after a rewrite: %q %v", got, err)
+	}
+	if _, err := readFile(t, &d, v2, "a.jpg"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a file of the old version: %v, want not found", err)
+	}
+	defer func(old int) { maxTarDirMembers = old }(maxTarDirMembers)
+	maxTarDirMembers = 2
+	big := tarShard(t, 3, "1", "2", "3", "4")
+	if got, err := readFile(t, &d, big, "4"); got != "4 of version 3, 3" || err != nil {
+		t.Fatalf("a shard past the bound: %q %v", got, err)
+	}
+	if d.members > 2 {
+		t.Fatalf("kept %d files, the bound is 2", d.members)
+	}
+}
