@@ -24,6 +24,9 @@ import (
 // ContinueOnErr: "__404__/BUCKET/OBJECT", empty.
 const BatchMissingDir = "__404__"
 
+// MaxBatchEntries is the most entries a get-batch request may have.
+const MaxBatchEntries = 100_000
+
 // Parts of a buffered get-batch answer (multipart/form-data).
 const (
 	BatchMetadataPart = "metadata"

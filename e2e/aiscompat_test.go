@@ -65,6 +65,14 @@ func TestCLIManyObjects(t *testing.T) {
 	if _, errOut, err := aisResult(c.endpoint, "ml", "get-batch", "ais://src", "gone.bin", batch); err == nil || !strings.Contains(errOut, "gone.bin") {
 		t.Fatalf("get-batch with a missing entry and no --continue-on-error: %v %s", err, errOut)
 	}
+	ais(t, c.endpoint, "ml", "get-batch", "ais://src", "--template", "train/s-{02..04}.bin", "--only-name", batch)
+	listing, err = exec.Command("/usr/bin/python3", "-c", "import tarfile,sys; print(' '.join(m.name for m in tarfile.open(sys.argv[1])))", batch).CombinedOutput()
+	if got := strings.TrimSpace(string(listing)); err != nil || got != "train/s-02.bin train/s-03.bin train/s-04.bin" {
+		t.Fatalf("get-batch --template read by tarfile: %q %v", got, err)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "ml", "get-batch", "ais://src", "--archpath", "x.jpg", batch); err == nil || !strings.Contains(errOut, "--template") {
+		t.Fatalf("get-batch --archpath without --template: %v %s", err, errOut)
+	}
 
 	ais(t, c.endpoint, "rm", "ais://dst", "--template", "train/s-{00..09}.bin")
 	ais(t, c.endpoint, "rm", "ais://src", "--prefix", "val/")

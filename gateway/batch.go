@@ -40,8 +40,6 @@ import (
 const (
 	// maxBatchBody bounds the request's JSON.
 	maxBatchBody = 32 << 20
-	// maxBatchEntries bounds the entries of one request.
-	maxBatchEntries = 100_000
 	// maxBatchBuffered bounds the archive a buffered answer holds, and
 	// maxBufferedBatches how many a target holds at once.
 	maxBatchBuffered   = 256 << 20
@@ -247,8 +245,8 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 	switch {
 	case len(req.In) == 0:
 		return req, nil, nil, badRequest("get-batch: \"in\" lists no entry")
-	case len(req.In) > maxBatchEntries:
-		return req, nil, nil, badRequest("get-batch: %d entries, at most %d a request", len(req.In), maxBatchEntries)
+	case len(req.In) > api.MaxBatchEntries:
+		return req, nil, nil, badRequest("get-batch: %d entries, at most %d a request", len(req.In), api.MaxBatchEntries)
 	}
 	mimeType := req.Mime
 	if mimeType == "" {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/shards"
 )
 
 func newMLCommand() *cobra.Command {
@@ -21,17 +22,19 @@ func newMLCommand() *cobra.Command {
 
 func newGetBatchCommand() *cobra.Command {
 	var (
-		spec                            string
-		mime                            string
+		spec, mime, template, archPath  string
 		stream, continueOnErr, onlyName bool
 	)
 	cmd := &cobra.Command{
 		Use:   "get-batch ais://BUCKET [OBJECT | SHARD:FILE]... OUT|-",
 		Short: "Get many objects, or files of shards, as one archive in the order given (AIStore's get-batch)",
 		Long: "Get many objects, or files of shards, as one archive in the order given (AIStore's get-batch).\n" +
-			"Name the entries as arguments (OBJECT, or SHARD:FILE for a file of a shard) or give a request\n" +
-			"in AIStore's shape with --spec (a JSON file, '-' for stdin). Files are named BUCKET/OBJECT[/FILE]\n" +
-			"in the archive (OBJECT[/FILE] with --only-name); the results (sizes, errors) go to stderr.",
+			"Name the entries as arguments (OBJECT, or SHARD:FILE for a file of a shard), with --template\n" +
+			"(its names in order; with --archpath, that file of each), or give a request in AIStore's shape\n" +
+			"with --spec (a JSON file, '-' for stdin). Files are named BUCKET/OBJECT[/FILE] in the archive\n" +
+			"(OBJECT[/FILE] with --only-name); the results (sizes, errors) go to stderr.",
+		Example: "  ais ml get-batch ais://train obj-1 shard-7.tar:s-3.jpg batch.tar\n" +
+			"  ais ml get-batch ais://train --template 'shard-{000..099}.tar' --archpath image_42.jpg --continue-on-error out.tar",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket, _, err := parseURI(args[0])
@@ -40,14 +43,30 @@ func newGetBatchCommand() *cobra.Command {
 			}
 			out := args[len(args)-1]
 			var req api.BatchRequest
-			if spec != "" {
-				if len(args) > 2 {
-					return fmt.Errorf("name the entries with --spec or as arguments, not both")
-				}
+			switch {
+			case (spec != "") && (template != "" || len(args) > 2), template != "" && len(args) > 2:
+				return fmt.Errorf("name the entries one way: as arguments, with --template or with --spec")
+			case archPath != "" && template == "":
+				return fmt.Errorf("--archpath goes with --template (name a file of a shard as SHARD:FILE)")
+			case spec != "":
 				if req, err = readBatchSpec(spec); err != nil {
 					return err
 				}
-			} else {
+			case template != "":
+				t, err := shards.ParseTemplate(template)
+				if err != nil {
+					return err
+				}
+				if !t.Bounded() {
+					return fmt.Errorf("--template %q has no range: give one, e.g. 'shard-{000..099}.tar'", template)
+				}
+				if t.Count() > api.MaxBatchEntries {
+					return fmt.Errorf("--template %q names %d objects; a get-batch takes at most %d", template, t.Count(), api.MaxBatchEntries)
+				}
+				for name := range t.Names() {
+					req.In = append(req.In, api.BatchEntry{ObjName: name, ArchPath: archPath})
+				}
+			default:
 				for _, a := range args[1 : len(args)-1] {
 					object, file, _ := strings.Cut(a, ":")
 					req.In = append(req.In, api.BatchEntry{ObjName: object, ArchPath: file})
@@ -106,6 +125,8 @@ func newGetBatchCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&template, "template", "", "the entries: the names of a template, in order, e.g. 'shard-{000..099}.tar'")
+	cmd.Flags().StringVar(&archPath, "archpath", "", "with --template: this file of each shard")
 	cmd.Flags().StringVar(&spec, "spec", "", "a get-batch request as JSON (AIStore's MossReq: in, mime, coer, onob, strm); '-' reads stdin")
 	cmd.Flags().StringVar(&mime, "mime", ".tar", "the archive's format: .tar, .tgz, .zip, .tar.lz4, .tar.zst")
 	cmd.Flags().BoolVar(&stream, "stream", false, "stream the archive as it is made (no per-entry results)")
