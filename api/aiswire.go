@@ -27,6 +27,9 @@ const (
 	// ActionIndexShards writes a shard index beside each selected tar
 	// shard (value: a ListRange, or {} for every shard).
 	ActionIndexShards = "index-shard"
+	// ActionArchive (PUT on the source bucket) writes the selected objects
+	// into one shard (value: ArchiveMessage).
+	ActionArchive = "archive"
 
 	QueryBucketTo    = "bck_to"
 	QuerySummary     = "bsumm_remote"
@@ -76,6 +79,29 @@ type JobSnaps map[string][]JobSnap
 type ListRange struct {
 	ObjNames []string `json:"objnames,omitempty"`
 	Template string   `json:"template,omitempty"`
+}
+
+// ArchiveMessage is the value of archive (AIStore's ArchiveBckMsg): the
+// objects a ListRange selects (every one when empty; a template without
+// ranges is a prefix) written, in order, into the shard ArchName of ToBck
+// (the source bucket when empty).
+type ArchiveMessage struct {
+	ToBck    Bck    `json:"tobck"`
+	ArchName string `json:"archname"`
+	// Mime is the shard's format when ArchName's extension does not say.
+	Mime string `json:"mime,omitempty"`
+	ListRange
+	// BaseNameOnly names each file by the object's base name; InclSrcBname
+	// puts the source bucket's name before it.
+	BaseNameOnly bool `json:"bnonly,omitempty"`
+	InclSrcBname bool `json:"isbn,omitempty"`
+	// AppendIfExists adds the files to the shard's; otherwise it is
+	// replaced.
+	AppendIfExists bool `json:"aate,omitempty"`
+	// ContinueOnError skips selected objects that are missing.
+	ContinueOnError bool `json:"coer,omitempty"`
+	// NonRecursive leaves out the objects under a prefix's directories.
+	NonRecursive bool `json:"non-recurs,omitempty"`
 }
 
 // CopyBucketMessage is the value of copy-bck and copy-listrange.

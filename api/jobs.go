@@ -288,6 +288,13 @@ func (c *Client) BucketSummary(ctx context.Context, bucket, prefix string, poll 
 	}
 }
 
+// Archive starts the job that writes the objects of a bucket that msg
+// selects into one shard (msg.ArchName, in msg.ToBck or the same bucket);
+// it returns the job's id.
+func (c *Client) Archive(ctx context.Context, bucket string, msg ArchiveMessage) (string, error) {
+	return c.bucketJobWith(ctx, http.MethodPut, bucket, nil, ActionArchive, msg)
+}
+
 // IndexShards starts the job that writes a shard index (formats.Index)
 // beside each selected tar shard of a bucket (every one when the
 // selection is empty); it returns the job's id.

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -74,6 +75,17 @@ func TestCLIManyObjects(t *testing.T) {
 		t.Fatalf("get-batch --archpath without --template: %v %s", err, errOut)
 	}
 
+	// archive: objects of every target into one shard, read by tarfile.
+	ais(t, c.endpoint, "bucket", "create", "ais://packed")
+	ais(t, c.endpoint, "archive", "bucket", "ais://src", "ais://packed/val.tar", "--prefix", "val/", "--base-name")
+	listing, err = exec.Command("/usr/bin/python3", "-c", "import tarfile,sys; print(' '.join(m.name for m in tarfile.open(sys.argv[1])))", fetch(t, client, "packed", "val.tar")).CombinedOutput()
+	if got := strings.TrimSpace(string(listing)); err != nil || got != "s-30.bin s-31.bin s-32.bin s-33.bin s-34.bin s-35.bin s-36.bin s-37.bin s-38.bin s-39.bin" {
+		t.Fatalf("ais archive bucket --prefix, read by tarfile: %q %v", got, err)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "archive", "bucket", "ais://src", "ais://packed/x.tar", "--list", "train/s-01.bin,gone.bin"); err == nil || !strings.Contains(errOut, "gone.bin") {
+		t.Fatalf("ais archive bucket with a missing object: %v %s", err, errOut)
+	}
+
 	ais(t, c.endpoint, "rm", "ais://dst", "--template", "train/s-{00..09}.bin")
 	ais(t, c.endpoint, "rm", "ais://src", "--prefix", "val/")
 	names := func(bucket string) []string {
@@ -95,5 +107,19 @@ func TestCLIManyObjects(t *testing.T) {
 	if _, errOut, err := aisResult(c.endpoint, "rm", "ais://src", "--template", "s-{9..1}"); err == nil || !strings.Contains(errOut, "template") {
 		t.Fatalf("a bad template: %v %s", err, errOut)
 	}
-	fmt.Printf("aiscompat CLI: bucket cp by prefix (30 of 40), storage summary, get-batch read by tarfile, rm by template and by prefix\n")
+	fmt.Printf("aiscompat CLI: bucket cp by prefix (30 of 40), storage summary, get-batch and archive read by tarfile, rm by template and by prefix\n")
+}
+
+// fetch writes an object to a temporary file and returns its path.
+func fetch(t *testing.T, client *api.Client, bucket, name string) string {
+	t.Helper()
+	data, err := client.GetBytes(t.Context(), bucket, name, api.GetOptions{})
+	if err != nil {
+		t.Fatalf("get %s/%s: %v", bucket, name, err)
+	}
+	path := filepath.Join(t.TempDir(), filepath.Base(name))
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -294,27 +294,8 @@ func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, membe
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	if old != nil {
-		rd, err := f.NewReader(old, old.Meta().Size, name)
-		if err != nil {
+		if err := copyEntries(sw, f, old, name, func(e string) bool { return e != member }, buf); err != nil {
 			return err
-		}
-		for {
-			e, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if e.Name == member {
-				continue
-			}
-			if err := sw.WriteHeader(&formats.Entry{Name: e.Name, Size: e.Size}); err != nil {
-				return err
-			}
-			if _, err := io.CopyBuffer(sw, io.LimitReader(rd, e.Size), buf); err != nil {
-				return err
-			}
 		}
 	}
 	if err := sw.WriteHeader(&formats.Entry{Name: member, Size: size}); err != nil {
@@ -328,4 +309,31 @@ func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, membe
 		return fmt.Errorf("%w: received %d bytes of %s, announced %d", store.ErrSizeMismatch, written, member, size)
 	}
 	return sw.Close()
+}
+
+// copyEntries writes the files of a shard that keep says to keep into a
+// shard being written.
+func copyEntries(sw formats.Writer, f formats.Format, old store.Object, name string, keep func(string) bool, buf []byte) error {
+	rd, err := f.NewReader(old, old.Meta().Size, name)
+	if err != nil {
+		return err
+	}
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !keep(e.Name) {
+			continue
+		}
+		if err := sw.WriteHeader(&formats.Entry{Name: e.Name, Size: e.Size}); err != nil {
+			return err
+		}
+		if _, err := io.CopyBuffer(sw, io.LimitReader(rd, e.Size), buf); err != nil {
+			return err
+		}
+	}
 }

@@ -64,6 +64,7 @@ var actionPerms = map[string]authn.Perm{
 	api.ActionCopyBucket:      authn.PermGet, // and PUT on the destination, checked by the handler
 	api.ActionCopyListRange:   authn.PermGet,
 	api.ActionIndexShards:     authn.PermPut,
+	api.ActionArchive:         authn.PermGet, // and PUT on the shard's bucket, checked by the handler
 }
 
 // byAction needs what the body's action needs, on the route's {bucket};

@@ -313,8 +313,16 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			return "", err
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.copySelected(ctx, b, req, p) }
+	case jobArchive:
+		if err := req.To.Normalize().Validate(); err != nil {
+			return "", err
+		}
+		if req.Archive == nil || store.ValidateName(req.Archive.ArchName) != nil {
+			return "", badRequest("archive: the job names no valid shard")
+		}
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.archiveSelected(ctx, b, req, p) }
 	default:
-		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobIndexShards, jobPrefetch, jobEvict, jobDownload}, ", "))
+		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobArchive, jobIndexShards, jobPrefetch, jobEvict, jobDownload}, ", "))
 	}
 	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach && req.Kind != jobLRU && (req.Kind != jobSummary || b.Name != "") {
 		if _, err := n.bucketProps(b); err != nil {

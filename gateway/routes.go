@@ -75,6 +75,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodDelete, "/v1/buckets/{bucket}", n.handleDestroyBucket, gateways, false, byAction(api.ActionDestroyBucket)},
 		{http.MethodHead, "/v1/buckets/{bucket}", n.handleBucketProps, gateways, false, onBucket(authn.PermHead)},
 		{http.MethodPatch, "/v1/buckets/{bucket}", n.handleSetProps, gateways, false, onBucket(authn.PermAdmin)},
+		{http.MethodPut, "/v1/buckets/{bucket}", n.handleBucketPut, gateways, false, byAction(api.ActionArchive)},
 		{http.MethodPost, "/v1/sort", n.handleDsortStart, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false, onCluster(authn.PermPut)},

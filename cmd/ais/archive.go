@@ -13,10 +13,11 @@ import (
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
 )
 
 func newArchiveCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "archive", Short: "Sharded datasets: generate shards, index them"}
+	cmd := &cobra.Command{Use: "archive", Short: "Sharded datasets: generate shards, index them, write objects into shards"}
 	var (
 		records    int
 		recordSize string
@@ -85,7 +86,7 @@ func newArchiveCommand() *cobra.Command {
 	gen.Flags().Int64Var(&seed, "seed", 1, "random seed")
 	gen.Flags().StringVar(&local, "local", "", "write the shards into this local directory instead of a bucket")
 	gen.Flags().BoolVar(&progress, "progress", false, "draw the progress bar even when stderr is not a terminal")
-	cmd.AddCommand(gen, newIndexCommand())
+	cmd.AddCommand(gen, newIndexCommand(), newArchiveBucketCommand())
 	return cmd
 }
 
@@ -167,6 +168,82 @@ func newIndexCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "index the tar shards whose names have this prefix")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	return cmd
+}
+
+func newArchiveBucketCommand() *cobra.Command {
+	var (
+		msg    api.ArchiveMessage
+		prefix string
+		list   []string
+		noWait bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bucket ais://SRC ais://DST/SHARD",
+		Short: "Write objects of a bucket into one shard, in order (AIStore's archive): every object, --prefix, --template or --list",
+		Example: "  ais archive bucket ais://raw ais://shards/train-0000.tar --template 'img/{0000..0999}.jpg'\n" +
+			"  ais archive bucket ais://raw ais://raw/labels.tgz --prefix labels/ --non-recursive --base-name",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, name, err := parseURI(args[0])
+			if err != nil {
+				return err
+			}
+			if name != "" {
+				return fmt.Errorf("%q: the source is a bucket; select its objects with --prefix, --template or --list", args[0])
+			}
+			dst, shard, err := parseURI(args[1])
+			if err != nil {
+				return err
+			}
+			if shard == "" {
+				return fmt.Errorf("%q names no shard: ais://BUCKET/NAME.tar", args[1])
+			}
+			selections := 0
+			for _, given := range []bool{prefix != "", msg.Template != "", len(list) > 0} {
+				if given {
+					selections++
+				}
+			}
+			if selections > 1 {
+				return fmt.Errorf("select the objects one way: --prefix, --template or --list")
+			}
+			if prefix != "" {
+				msg.Template = prefix // a template without ranges is a prefix
+			}
+			msg.ObjNames = list
+			dstBucket, err := store.ParseBucketURI(dst)
+			if err != nil {
+				return err
+			}
+			msg.ToBck, msg.ArchName = api.Bck{Name: dstBucket.Name, Provider: dstBucket.Normalize().Provider}, shard
+			c := client()
+			id, err := c.Archive(cmd.Context(), src, msg)
+			if err != nil {
+				return err
+			}
+			if noWait {
+				fmt.Println(id)
+				return nil
+			}
+			j, err := followJob(cmd.Context(), c, id)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("archived %d objects (%s) of %s into %s/%s\n", j.Objects, shards.FormatSize(j.Bytes), uri(src), uri(dst), shard)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&prefix, "prefix", "", "the objects under this prefix, in name order")
+	cmd.Flags().StringVar(&msg.Template, "template", "", "the objects of a template, in its order, e.g. 'img/{0000..0999}.jpg'")
+	cmd.Flags().StringSliceVar(&list, "list", nil, "these objects, in this order (comma-separated)")
+	cmd.Flags().StringVar(&msg.Mime, "mime", "", "the shard's format when its name does not tell: .tar, .tgz, .zip, .tar.lz4, .tar.zst")
+	cmd.Flags().BoolVar(&msg.AppendIfExists, "append", false, "add the files to the shard's if it exists (else it is replaced)")
+	cmd.Flags().BoolVar(&msg.ContinueOnError, "continue-on-error", false, "skip objects that are missing instead of failing")
+	cmd.Flags().BoolVar(&msg.BaseNameOnly, "base-name", false, "name each file by the object's base name")
+	cmd.Flags().BoolVar(&msg.InclSrcBname, "include-src-bucket", false, "put the source bucket's name before each file's")
+	cmd.Flags().BoolVar(&msg.NonRecursive, "non-recursive", false, "with --prefix: leave out the objects below its directories")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
 	return cmd
 }

@@ -162,6 +162,9 @@ type JobRequest struct {
 	To       store.Bucket `json:"to,omitzero"`
 	// Download is the request of a download job (api.DownloadRequest).
 	Download json.RawMessage `json:"download,omitempty"`
+	// Archive is what an archive job writes (its To is the shard's
+	// bucket).
+	Archive *api.ArchiveMessage `json:"archive,omitempty"`
 }
 
 // StartJob starts a job on a target.

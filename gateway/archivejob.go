@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"sync/atomic"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
+)
+
+// The archive job (AIStore's archive action): the selected objects of a
+// bucket, in order, written into one shard by the target that owns the
+// shard. It reads them as get-batch does (its own from its store, the
+// others from their owners, a few ahead) and stores the shard as a PUT,
+// so the shard appears whole or not at all.
+
+const (
+	jobArchive = "archive"
+	// maxArchiveObjects bounds the objects one archive job takes.
+	maxArchiveObjects = 1_000_000
+)
+
+// handleBucketPut serves PUT on a bucket: AIStore's archive action.
+func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
+	src, msg, ok := n.bucketAction(w, r, api.ActionArchive)
+	if !ok {
+		return
+	}
+	var value api.ArchiveMessage
+	err := decodeJSON(msg.Value, &value)
+	if err != nil {
+		err = badRequest("archive: value: %w", err)
+	}
+	dst := src
+	if err == nil && value.ToBck.Name != "" {
+		dst = store.Bucket{Name: value.ToBck.Name, Provider: value.ToBck.Provider}.Normalize()
+		err = dst.Validate()
+	}
+	if err == nil {
+		if verr := store.ValidateName(value.ArchName); verr != nil {
+			err = badRequest("archive: archname: %w", verr)
+		}
+	}
+	if err == nil {
+		_, err = n.archiveOutput(value)
+	}
+	if err == nil {
+		err = n.authorizeBucket(r, authn.PermPut, dst)
+	}
+	if err == nil {
+		_, err = n.bucketProps(src)
+	}
+	if err == nil {
+		_, err = n.bucketProps(dst)
+	}
+	req := peer.JobRequest{Kind: jobArchive, Bucket: src, To: dst, Archive: &value}
+	if err == nil {
+		req, err = listRangeRequest(req, value.ListRange)
+	}
+	if err == nil && req.Template != "" {
+		if t, _ := shards.ParseTemplate(req.Template); t.Count() > maxArchiveObjects {
+			err = badRequest("archive: template %q names %d objects, at most %d a shard", req.Template, t.Count(), maxArchiveObjects)
+		}
+	}
+	var id string
+	if err == nil {
+		id, err = n.startClusterJob(r.Context(), req)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJobStarted(w, http.StatusOK, id)
+}
+
+// archiveOutput is the format of the shard an archive job writes: mime's,
+// else its name's; one of the archive formats.
+func (n *Node) archiveOutput(msg api.ArchiveMessage) (formats.Format, error) {
+	f, ok := n.formats.ByName(msg.ArchName)
+	if msg.Mime != "" {
+		f, ok = n.formats.ByExtension(msg.Mime)
+	}
+	if !ok || batchFormats[f.Name()] == "" {
+		return nil, badRequest("archive: %q (mime %q) names no archive format: want .tar, .tgz, .zip, .tar.lz4 or .tar.zst", msg.ArchName, msg.Mime)
+	}
+	return f, nil
+}
+
+// archiveSelected is the archive job on a target: nothing but on the
+// shard's owner.
+func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
+	msg, dst := req.Archive, req.To.Normalize()
+	if msg == nil || !n.owns(dst, msg.ArchName) {
+		return nil, nil
+	}
+	f, err := n.archiveOutput(*msg)
+	if err != nil {
+		return nil, err
+	}
+	names, err := n.archiveNames(ctx, src, req)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]batchItem, 0, len(names))
+	for _, name := range names {
+		if src == dst && name == msg.ArchName {
+			continue // not the shard into itself
+		}
+		entry := name
+		if msg.BaseNameOnly {
+			entry = path.Base(name)
+		}
+		if msg.InclSrcBname {
+			entry = src.Name + "/" + entry
+		}
+		items = append(items, batchItem{BatchEntry: api.BatchEntry{ObjName: name}, bucket: src, name: entry})
+	}
+	var old store.Object
+	if msg.AppendIfExists {
+		obj, err := n.config.Store.Open(ctx, dst, msg.ArchName, store.OpenOptions{})
+		switch {
+		case err == nil:
+			old = obj
+			defer old.Close()
+			if f, err = n.archiveFormat(old, msg.ArchName, msg.Mime); err != nil {
+				return nil, err
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	reads := n.readAhead(ctx, items)
+	defer reads.Close()
+	var archived, missing atomic.Int64
+	pr, pw := io.Pipe()
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		pw.CloseWithError(n.writeArchive(pw, f, old, msg, items, reads, p, &archived, &missing))
+	}()
+	_, err = n.putOwned(ctx, dst, msg.ArchName, pr, store.PutOptions{Size: -1})
+	pr.CloseWithError(io.ErrClosedPipe)
+	<-written
+	if err != nil {
+		return nil, fmt.Errorf("archive %s/%s: %w", dst, msg.ArchName, err)
+	}
+	return map[string]int64{"archived": archived.Load(), "missing": missing.Load()}, nil
+}
+
+// writeArchive writes the old shard's files (when appending), then the
+// selected objects in order; a missing one fails the job unless the
+// message continues on error.
+func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
+	aw, err := f.NewWriter(w)
+	if err != nil {
+		return err
+	}
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	if old != nil {
+		if err := copyEntries(aw, f, old, msg.ArchName, func(string) bool { return true }, buf); err != nil {
+			return err
+		}
+	}
+	for i, item := range items {
+		read := reads.Next()
+		if read.err != nil {
+			if msg.ContinueOnError && errors.Is(read.err, store.ErrNotFound) {
+				missing.Add(1)
+				continue
+			}
+			return fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
+		}
+		err := aw.WriteHeader(&formats.Entry{Name: item.name, Size: read.size})
+		if err == nil {
+			var copied int64
+			copied, err = io.CopyBuffer(aw, io.LimitReader(read.body, read.size), buf)
+			if err == nil && copied != read.size {
+				err = fmt.Errorf("%w: %s/%s: %d bytes of %d", store.ErrSizeMismatch, item.bucket, item.ObjName, copied, read.size)
+			}
+		}
+		read.body.Close()
+		if err != nil {
+			return err
+		}
+		archived.Add(1)
+		p.Objects.Add(1)
+		p.Bytes.Add(read.size)
+	}
+	return aw.Close()
+}
+
+// archiveNames lists what an archive job selects, in order: its names,
+// its template's, or every object of the bucket under its prefix (all the
+// targets', in name order; not below the prefix's directories with
+// NonRecursive).
+func (n *Node) archiveNames(ctx context.Context, src store.Bucket, req peer.JobRequest) ([]string, error) {
+	var names []string
+	if len(req.Names) > 0 || req.Template != "" {
+		err := n.eachSelected(ctx, src, req, func(name string) error {
+			names = append(names, name)
+			return nil
+		})
+		return names, err
+	}
+	// The listing of every target's objects is a gateway's.
+	gw, ok := n.currentMap().PrimaryNode()
+	if !ok {
+		return nil, fmt.Errorf("%w: archive: no primary gateway to list %s", api.ErrUnavailable, src)
+	}
+	lister := api.NewClientWith(gw.URL, n.peer.HTTP()).SetToken("")
+	for e, err := range lister.ListAll(ctx, src.String(), api.ListObjectsMessage{Prefix: req.Prefix}) {
+		if err != nil {
+			return nil, err
+		}
+		if req.Archive.NonRecursive && strings.Contains(strings.TrimPrefix(e.Name, req.Prefix), "/") {
+			continue
+		}
+		if len(names) == maxArchiveObjects {
+			return nil, badRequest("archive: more than %d objects under %q: select fewer", maxArchiveObjects, req.Prefix)
+		}
+		names = append(names, e.Name)
+	}
+	return names, nil
+}

@@ -1,0 +1,102 @@
+package gateway_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+)
+
+// The archive action writes the selected objects of a bucket, from every
+// target, in order into one shard: by template, by prefix (not below its
+// directories with non-recurs), appended to a shard, with names as asked;
+// a missing object fails the job and stores nothing, unless coer.
+func TestArchiveObjectsIntoShard(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	for _, b := range []string{"raw", "shards"} {
+		if err := client.CreateBucket(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body := func(name string) string { return "bytes of " + name }
+	names := []string{"img/sub/x.jpg"}
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("img/%04d.jpg", i))
+	}
+	for _, name := range names {
+		if _, err := client.Put(ctx, "raw", name, strings.NewReader(body(name)), api.PutOptions{Size: int64(len(body(name)))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(msg api.ArchiveMessage) api.ClusterJob {
+		t.Helper()
+		id, err := client.Archive(ctx, "raw", msg)
+		if err != nil {
+			t.Fatalf("archive %s: %v", msg.ArchName, err)
+		}
+		job, err := client.WaitJob(ctx, id, 20*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return job
+	}
+	read := func(bucket, shard, ext string) ([]string, map[string]string) {
+		t.Helper()
+		data, err := client.GetBytes(ctx, bucket, shard, api.GetOptions{})
+		if err != nil {
+			t.Fatalf("%s/%s: %v", bucket, shard, err)
+		}
+		return readArchive(t, ext, data)
+	}
+
+	job := run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s-0.tar", ListRange: api.ListRange{Template: "img/{0005..0009}.jpg"}})
+	if len(job.Errors) > 0 || job.Objects != 5 {
+		t.Fatalf("archive by template: %+v", job)
+	}
+	got, contents := read("shards", "s-0.tar", ".tar")
+	if strings.Join(got, " ") != "img/0005.jpg img/0006.jpg img/0007.jpg img/0008.jpg img/0009.jpg" || contents["img/0007.jpg"] != body("img/0007.jpg") {
+		t.Fatalf("the shard by template: %v", got)
+	}
+
+	job = run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "all.tgz", ListRange: api.ListRange{Template: "img/"}, NonRecursive: true, BaseNameOnly: true})
+	if got, _ := read("shards", "all.tgz", ".tgz"); len(job.Errors) > 0 || len(got) != 20 || got[0] != "0000.jpg" || got[19] != "0019.jpg" {
+		t.Fatalf("the shard by prefix, base names, not recursive: %v", got)
+	}
+
+	run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s-0.tar", ListRange: api.ListRange{ObjNames: []string{"img/sub/x.jpg"}}, AppendIfExists: true, InclSrcBname: true})
+	if got, contents := read("shards", "s-0.tar", ".tar"); len(got) != 6 || got[5] != "raw/img/sub/x.jpg" || contents["raw/img/sub/x.jpg"] != body("img/sub/x.jpg") {
+		t.Fatalf("appended: %v", got)
+	}
+
+	job = run(api.ArchiveMessage{ArchName: "bad.zip", ListRange: api.ListRange{ObjNames: []string{"img/0001.jpg", "gone.jpg"}}})
+	if len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), "gone.jpg") {
+		t.Fatalf("a missing object without coer: %+v, want the job failed naming it", job)
+	}
+	if _, err := client.Head(ctx, "raw", "bad.zip"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a failed archive job stored %v", err)
+	}
+	job = run(api.ArchiveMessage{ArchName: "ok.zip", ListRange: api.ListRange{ObjNames: []string{"img/0003.jpg", "gone.jpg", "img/0001.jpg"}}, ContinueOnError: true})
+	if got, _ := read("raw", "ok.zip", ".zip"); len(job.Errors) > 0 || strings.Join(got, " ") != "img/0003.jpg img/0001.jpg" {
+		t.Fatalf("a missing object with coer: %+v, shard %v", job, got)
+	}
+
+	for _, tc := range []struct {
+		msg  api.ArchiveMessage
+		want string
+	}{
+		{api.ArchiveMessage{ArchName: "../x.tar"}, ".."},
+		{api.ArchiveMessage{ArchName: "x.rar"}, "no archive format"},
+		{api.ArchiveMessage{ArchName: "x.tar", ToBck: api.Bck{Name: "nosuch"}}, "does not exist"},
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: "a-{0..99999999}"}}, "template"},
+	} {
+		if _, err := client.Archive(ctx, "raw", tc.msg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("archive %+v: %v, want an error naming %q", tc.msg, err, tc.want)
+		}
+	}
+}
