@@ -440,6 +440,12 @@ func (n *Node) startListRangeJob(w http.ResponseWriter, r *http.Request, b store
 	if err == nil {
 		_, err = n.bucketProps(b)
 	}
+	n.startJobAnswering(w, r, req, err)
+}
+
+// startJobAnswering starts a cluster job unless the request was refused
+// (err), and answers its id or the error.
+func (n *Node) startJobAnswering(w http.ResponseWriter, r *http.Request, req peer.JobRequest, err error) {
 	var id string
 	if err == nil {
 		id, err = n.startClusterJob(r.Context(), req)

@@ -73,15 +73,7 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 			err = badRequest("archive: template %q names %d objects, at most %d a shard", req.Template, t.Count(), maxArchiveObjects)
 		}
 	}
-	var id string
-	if err == nil {
-		id, err = n.startClusterJob(r.Context(), req)
-	}
-	if err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	writeJobStarted(w, http.StatusOK, id)
+	n.startJobAnswering(w, r, req, err)
 }
 
 // archiveOutput is the format of the shard an archive job writes: mime's,
