@@ -125,7 +125,7 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 	if started {
 		token, err = n.startAppend(b, name)
 	} else {
-		token, err = n.appendSessionOf(handle, b, name)
+		token, err = n.appendToken(handle)
 	}
 	if err != nil {
 		return "", err
@@ -135,6 +135,12 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 		return "", err
 	}
 	defer release()
+	if !started {
+		// Checked under the lock: a flush may have just ended it.
+		if err := n.checkAppendSession(handle, token, b, name); err != nil {
+			return "", err
+		}
+	}
 	if err := n.writePiece(r, token); err != nil {
 		if started {
 			n.endAppend(token)
@@ -203,7 +209,7 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	if handle == "" {
 		return store.ObjectMeta{}, badRequest("%s=%s needs the %s an append returned", api.QueryAppendType, api.AppendTypeFlush, api.QueryAppendHandle)
 	}
-	token, err := n.appendSessionOf(handle, b, name)
+	token, err := n.appendToken(handle)
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
@@ -219,6 +225,9 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 		return store.ObjectMeta{}, err
 	}
 	defer release()
+	if err := n.checkAppendSession(handle, token, b, name); err != nil {
+		return store.ObjectMeta{}, err
+	}
 	f, err := os.Open(n.appendPath(token))
 	if err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("flush: %w", err)
@@ -287,9 +296,8 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 	return token, nil
 }
 
-// appendSessionOf checks a handle against this target and the object it
-// is used for, and returns its token.
-func (n *Node) appendSessionOf(handle string, b store.Bucket, name string) (string, error) {
+// appendToken checks a handle against this target and returns its token.
+func (n *Node) appendToken(handle string) (string, error) {
 	id, token, ok := strings.Cut(handle, "|")
 	if !ok || !validToken(token) {
 		return "", badRequest("malformed %s %q: send it back as an append returned it", api.QueryAppendHandle, handle)
@@ -297,21 +305,27 @@ func (n *Node) appendSessionOf(handle string, b store.Bucket, name string) (stri
 	if id != n.config.ID {
 		return "", badRequest("%s %q is of target %s, not of %s: the cluster map changed since; start the append again", api.QueryAppendHandle, handle, id, n.config.ID)
 	}
+	return token, nil
+}
+
+// checkAppendSession checks that a session is in progress, for the object
+// its handle is used for.
+func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name string) error {
 	data, err := os.ReadFile(n.appendPath(token) + ".json")
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", badRequest("%s %q: no such append in progress on target %s (flushed, or not flushed within %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
+		return badRequest("%s %q: no such append in progress on target %s (flushed, or not flushed within %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
 	}
 	if err != nil {
-		return "", fmt.Errorf("append: %w", err)
+		return fmt.Errorf("append: %w", err)
 	}
 	var s appendSession
 	if err := json.Unmarshal(data, &s); err != nil {
-		return "", fmt.Errorf("append: session %s: %w", token, err)
+		return fmt.Errorf("append: session %s: %w", token, err)
 	}
 	if s.Bucket.Normalize() != b.Normalize() || s.Name != name {
-		return "", badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
+		return badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
 	}
-	return token, nil
+	return nil
 }
 
 // endAppend removes a session and its file.
