@@ -1074,6 +1074,67 @@ class Client:
         finally:
             resp.close()
 
+    def archive(
+        self,
+        bucket: str,
+        archname: str,
+        *,
+        objnames: Optional[Sequence[str]] = None,
+        template: str = "",
+        prefix: str = "",
+        to_bucket: str = "",
+        mime: str = "",
+        base_name_only: bool = False,
+        include_src_bucket: bool = False,
+        append: bool = False,
+        continue_on_error: bool = False,
+        wait: bool = True,
+        timeout: Optional[float] = None,
+    ) -> str:
+        """Writes objects of ``bucket`` into one shard ``archname`` (in
+        ``to_bucket``, else the same bucket), in order: ``objnames``, a
+        ``template``, or every object under ``prefix`` (all when none).
+        AIStore's ``archive`` action, run as a job on the shard's owner
+        target; the shard is stored whole or not at all. Returns the job id,
+        after the job ended when ``wait`` (raising AisError if it failed).
+        """
+        if sum(1 for given in (objnames, template, prefix) if given) > 1:
+            raise errors.BadRequest("archive: give objnames, template or prefix, not two")
+        value: Dict[str, Any] = {"archname": archname, "template": template or prefix}
+        if objnames:
+            value["objnames"] = list(objnames)
+        if to_bucket:
+            value["tobck"] = {"name": to_bucket, "provider": "ais"}
+        for key, on in (("mime", mime), ("bnonly", base_name_only), ("isbn", include_src_bucket), ("aate", append), ("coer", continue_on_error)):
+            if on:
+                value[key] = on
+        resp = self._do("PUT", _bucket_path(bucket), json_body={"action": "archive", "value": value})
+        try:
+            job_id = resp.text.strip()
+        finally:
+            resp.close()
+        if wait:
+            self.job_wait(job_id, timeout=timeout)
+        return job_id
+
+    def job_wait(self, job_id: str, poll: float = 0.1, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Waits for a cluster job (not dSort: see dsort_wait) to end on
+        every node; returns ``{"objects", "bytes"}`` summed over the nodes and
+        raises AisError naming the nodes' errors if it failed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            jobs = [j for n in self.cluster_status().get("nodes", []) for j in (n.get("jobs") or []) if j.get("id") == job_id]
+            if not jobs:
+                raise errors.NotFound(f"job {job_id} is on no node", kind="job-not-found")
+            if not any(j.get("running") for j in jobs):
+                failed = [j["error"] for j in jobs if j.get("error")]
+                if failed or any(j.get("aborted") for j in jobs):
+                    raise AisError(f"job {job_id} failed: {'; '.join(failed) or 'aborted'}")
+                return {"objects": sum(int(j.get("objects", 0)) for j in jobs), "bytes": sum(int(j.get("bytes", 0)) for j in jobs)}
+            if deadline is not None and time.monotonic() > deadline:
+                raise AisTimeout(f"job {job_id} still runs after {timeout} s")
+            time.sleep(poll)
+
     # -- dSort --------------------------------------------------------------
 
     def dsort_start(self, spec: Union[Mapping[str, Any], str, bytes]) -> str:

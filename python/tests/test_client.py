@@ -8,7 +8,6 @@ import os
 import resource
 import subprocess
 import sys
-import tarfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,16 +18,7 @@ from aisgo import Client
 
 PYROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def make_tar(members):
-    """A tar of (name, bytes) pairs, in memory."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for name, data in members:
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
+from tars import make_tar, read_tar  # noqa: E402
 
 
 # -- buckets -------------------------------------------------------------------
@@ -175,6 +165,20 @@ def test_get_batch(client: Client, bucket: str):
         list(client.get_batch(bucket, ["nosuch", "obj-01"]))
     with pytest.raises(aisgo.BadRequest):
         list(client.get_batch(bucket, [{"objname": "../escape"}]))
+
+
+def test_archive(client: Client, bucket: str):
+    for i in range(6):
+        client.put_object(bucket, f"raw/{i}.txt", f"text {i}".encode())
+    client.archive(bucket, "packed.tar", template="raw/{3..5}.txt", base_name_only=True)
+    assert read_tar(client.get_object(bucket, "packed.tar")) == [(f"{i}.txt", f"text {i}".encode()) for i in (3, 4, 5)]
+    client.archive(bucket, "packed.tar", objnames=["raw/0.txt"], append=True)
+    assert [n for n, _ in read_tar(client.get_object(bucket, "packed.tar"))] == ["3.txt", "4.txt", "5.txt", "raw/0.txt"]
+    with pytest.raises(aisgo.AisError, match="gone.txt"):
+        client.archive(bucket, "bad.tar", objnames=["raw/1.txt", "gone.txt"])
+    assert not client.object_exists(bucket, "bad.tar")
+    with pytest.raises(aisgo.BadRequest):
+        client.archive(bucket, "x.rar", prefix="raw/")
 
 
 def test_open_object_streams(client: Client, bucket: str):

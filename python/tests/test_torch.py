@@ -17,20 +17,11 @@ import aisgo  # noqa: E402
 from aisgo import Client  # noqa: E402
 from aisgo.index import ShardIndex, index_name  # noqa: E402
 from aisgo.torch import RecordDataset, ShardDataset, resolve_shards  # noqa: E402
+from tars import read_tar  # noqa: E402
 
 SHARDS = 8
 RECORDS = 50
 OUT_TEMPLATE = "out-{000..999}.tar"
-
-
-def read_tar(data: bytes) -> List[Tuple[str, bytes]]:
-    """The regular members of a tar (or tgz), in order, read by Python's tarfile."""
-    out = []
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
-        for ti in tf:
-            if ti.isreg():
-                out.append((ti.name, tf.extractfile(ti).read()))
-    return out
 
 
 def group(members: List[Tuple[str, bytes]]) -> Dict[str, Dict[str, bytes]]:

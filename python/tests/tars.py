@@ -1,0 +1,24 @@
+"""Tar helpers of the tests: shards made and read by Python's tarfile."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from typing import Iterable, List, Tuple
+
+
+def make_tar(members: Iterable[Tuple[str, bytes]]) -> bytes:
+    """A tar of (name, bytes) pairs, in memory."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def read_tar(data: bytes) -> List[Tuple[str, bytes]]:
+    """The regular members of a tar (or tgz), in order, read by Python's tarfile."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
+        return [(ti.name, tf.extractfile(ti).read()) for ti in tf if ti.isreg()]
