@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/internal/pool"
@@ -163,6 +164,9 @@ func datapathRun(ctx context.Context, rec *recorder, cfg Config, src []byte, syn
 		if err := getBatchFigure(ctx, rec, c, get, size, n); err != nil {
 			return err
 		}
+		if err := archiveFigure(ctx, rec, c, put, size, n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -193,6 +197,29 @@ func getBatchFigure(ctx context.Context, rec *recorder, c *localCluster, get fig
 			}
 			return nil
 		})
+	}, c)
+}
+
+// archiveFigure writes the PUT figure's objects into one shard with the
+// archive action (a job on the shard's owner, reading from every target),
+// beside the PUTs that wrote the same bytes.
+func archiveFigure(ctx context.Context, rec *recorder, c *localCluster, put figure, size int, n int64) error {
+	client := api.NewClient(c.endpoint)
+	mode, _, _ := strings.Cut(strings.TrimPrefix(put.name, "redirected "), " ")
+	fig := figure{name: fmt.Sprintf("%s archive job, %d objects of %s into one tar", mode, n, sizeName(size)),
+		baseline: put.name, bytes: put.bytes, ops: n,
+		note: "the PUT figure's objects written in order into one shard by the archive action, timed to the end of its job"}
+	return rec.measureWith(ctx, fig, func() error {
+		id, err := client.Archive(ctx, benchBucket, api.ArchiveMessage{ArchName: fmt.Sprintf("archive-%d.tar", size),
+			ListRange: api.ListRange{Template: fmt.Sprintf("dp-%d/{0..%d}", size, n-1)}})
+		if err != nil {
+			return err
+		}
+		job, err := client.WaitJob(ctx, id, 10*time.Millisecond)
+		if err == nil && (len(job.Errors) > 0 || job.Objects != n) {
+			err = fmt.Errorf("archive job %s: %d of %d objects, errors %v", id, job.Objects, n, job.Errors)
+		}
+		return err
 	}, c)
 }
 
