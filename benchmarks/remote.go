@@ -167,12 +167,19 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	// a cached copy), with no cluster in between.
 	// Figures that fill the page cache start on freshly touched memory.
 	warm := func() error { return warmFreeMemory(2 * bytesMoved) }
-	store := figure{name: remoteName(cacheBoundWhat), bytes: bytesMoved, ops: n, setup: warm,
-		note: "aws-sdk-go-v2 and os.WriteFile, no cluster, no fsync: the least a cache on this host does"}
 	storeDir := filepath.Join(cfg.Dir, "cache-bound")
-	if err := os.MkdirAll(storeDir, 0o755); err != nil {
-		return rec.results, err
+	// Each run writes new files, as a cold cache does.
+	emptyStore := func() error {
+		if err := os.RemoveAll(storeDir); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(storeDir, 0o755); err != nil {
+			return err
+		}
+		return warm()
 	}
+	store := figure{name: remoteName(cacheBoundWhat), bytes: bytesMoved, ops: n, setup: emptyStore, repeat: true,
+		note: "aws-sdk-go-v2 and os.WriteFile, no cluster, no fsync: the least a cache on this host does"}
 	err = rec.measure(ctx, store, func() error {
 		return runWorkers(ctx, httpWorkers, n, remoteObjSize, func(ctx context.Context, i int64, buf []byte) error {
 			out, err := sdk.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(remoteBucket), Key: aws.String(key("cold", i))})
@@ -190,7 +197,22 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return rec.results, err
 	}
-	cold := figure{name: remoteName("cold GET"), baseline: direct.name, bounds: []string{store.name}, bytes: bytesMoved, ops: n, note: note, setup: warm}
+	// Every run of the cold and prefetch figures starts with the objects
+	// evicted from the cluster, so they repeat like their baselines.
+	evict := func(prefix string) func() error {
+		return func() error {
+			id, err := client.Evict(ctx, "s3://"+remoteBucket, api.ListRange{Template: prefix + "/"})
+			if err != nil {
+				return err
+			}
+			if _, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil {
+				return err
+			}
+			return warm()
+		}
+	}
+	cold := figure{name: remoteName("cold GET"), baseline: direct.name, bounds: []string{store.name}, bytes: bytesMoved, ops: n,
+		note: note + "; each run after an evict job", setup: evict("cold"), repeat: true}
 	if err := rec.measureWith(ctx, cold, get("s3://"+remoteBucket, "cold"), c); err != nil {
 		return rec.results, err
 	}
@@ -216,7 +238,7 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := downloadFigures(ctx, rec, c, client, src, n); err != nil {
 		return rec.results, err
 	}
-	prefetch := figure{name: remoteName("prefetch"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note + "; a job on every target, 8 cold GETs at a time each", setup: warm}
+	prefetch := figure{name: remoteName("prefetch"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note + "; a job on every target, 8 cold GETs at a time each; each run after an evict job", setup: evict("pre"), repeat: true}
 	err = rec.measureWith(ctx, prefetch, func() error {
 		id, err := client.Prefetch(ctx, "s3://"+remoteBucket, api.ListRange{Template: "pre/"})
 		if err != nil {
