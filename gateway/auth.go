@@ -113,20 +113,23 @@ const (
 )
 
 // grant returns the grant of a redirected request: "EXPIRY.USER.MAC".
-func (n *Node) grant(method, path, user string) string {
+// The MAC binds the method, the path (as given) and the request's bucket
+// with its provider and namespace (which are in the query, not the path):
+// a grant for ais://b is no grant for s3://b.
+func (n *Node) grant(r *http.Request, path, user string) string {
 	expires := strconv.FormatInt(time.Now().Add(grantTTL).Unix(), 10)
 	user = base64.RawURLEncoding.EncodeToString([]byte(user))
-	return expires + "." + user + "." + n.grantMAC(method, path, expires, user)
+	return expires + "." + user + "." + n.grantMAC(r.Method, path, bucketKey(r), expires, user)
 }
 
-func (n *Node) grantMAC(method, path, expires, user string) string {
+func (n *Node) grantMAC(method, path, bucket, expires, user string) string {
 	mac := hmac.New(sha256.New, n.config.Secret)
-	fmt.Fprintf(mac, "ais-grant\n%s\n%s\n%s\n%s", method, path, expires, user)
+	fmt.Fprintf(mac, "ais-grant\n%s\n%s\n%s\n%s\n%s", method, path, bucket, expires, user)
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // checkGrant reports whether the request carries a valid grant for its
-// method and path.
+// method, path and bucket.
 func (n *Node) checkGrant(r *http.Request) bool {
 	return n.checkGrantFor(r, r.URL.EscapedPath())
 }
@@ -147,8 +150,17 @@ func (n *Node) checkGrantFor(r *http.Request, path string) bool {
 	if err != nil || time.Now().Unix() > t {
 		return false
 	}
-	want := n.grantMAC(r.Method, path, expires, user)
+	want := n.grantMAC(r.Method, path, bucketKey(r), expires, user)
 	return hmac.Equal([]byte(mac), []byte(want))
+}
+
+// grantedKey marks a request served on the strength of its grant: a
+// target that sends it on keeps that grant rather than minting a new one,
+// so a grant lives its two minutes however often it is bounced.
+type grantedKey struct{}
+
+func asGranted(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), grantedKey{}, true))
 }
 
 // authorize checks a request's token against what it needs: nil, or an
@@ -261,7 +273,12 @@ func (n *Node) guardObject(h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		n.guardGranted(w, r, objectAccess, func(r *http.Request) (*http.Request, bool) { return r, n.checkGrant(r) }, h)
+		n.guardGranted(w, r, objectAccess, func(r *http.Request) (*http.Request, bool) {
+			if !n.checkGrant(r) {
+				return r, false
+			}
+			return asGranted(r), true
+		}, h)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +222,8 @@ func TestReadOnlyAndRedirects(t *testing.T) {
 	for name, url := range map[string]string{
 		"a tampered grant":            strings.Replace(location, "agrant=", "agrant=1", 1),
 		"the grant on another object": strings.Replace(location, "/b/o?", "/b/other?", 1),
+		// The provider is in the query: ais://b's grant must not read s3://b.
+		"the grant on another provider": location + "&" + api.QueryProvider + "=aws",
 	} {
 		if status, msg := callAs(t, http.MethodGet, url, "", nil); status != http.StatusUnauthorized {
 			t.Errorf("%s: %d %s, want 401", name, status, msg)
@@ -305,5 +308,56 @@ func TestGetBatchChecksEachBucket(t *testing.T) {
 	other := `{"in":[{"objname":"o","bucket":"closed"}],"strm":true}`
 	if status, msg := callAs(t, http.MethodGet, location, "", []byte(other)); status != http.StatusUnauthorized {
 		t.Fatalf("another body with the grant: %d %s, want 401", status, msg)
+	}
+}
+
+// TestGrantNotRenewed: a target that sends a granted request on to
+// another keeps the grant it came with; minting a new one would let a
+// client bounce a grant between targets for ever, past its token.
+func TestGrantNotRenewed(t *testing.T) {
+	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Auth = keys }})
+	admin := c.Client().SetToken(signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	if err := admin.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
+	req.Header.Set("Authorization", "Bearer "+signToken(t, keys, authn.Grants{Perm: authn.ReadOnly}, time.Hour))
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	location, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusMovedPermanently {
+		t.Fatalf("gateway: %d %s %v", resp.StatusCode, resp.Header.Get("Location"), err)
+	}
+	grant := location.Query().Get("agrant")
+	bounced := 0
+	for _, target := range c.Targets() {
+		if strings.HasPrefix(location.String(), target.URL()) {
+			continue
+		}
+		resp, err := noFollow.Get(target.URL() + location.RequestURI())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		next, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || resp.StatusCode != http.StatusMovedPermanently {
+			t.Fatalf("the other target: %d %s %v", resp.StatusCode, resp.Header.Get("Location"), err)
+		}
+		if got := next.Query().Get("agrant"); got != grant {
+			t.Errorf("the other target sent the request on with grant %q, want the one it came with %q", got, grant)
+		}
+		bounced++
+	}
+	if bounced != 1 {
+		t.Fatalf("bounced off %d targets, want 1", bounced)
 	}
 }

@@ -227,7 +227,7 @@ func (n *Node) redirectBatch(w http.ResponseWriter, r *http.Request, items []bat
 	q.Set(api.QueryMapVersion, strconv.FormatInt(smap.Version, 10))
 	if n.verifier != nil {
 		user, _ := r.Context().Value(userKey{}).(string)
-		q.Set(queryGrant, n.grant(r.Method, batchGrantPath(r, body), user))
+		q.Set(queryGrant, n.grant(r, batchGrantPath(r, body), user))
 	}
 	w.Header().Set("Location", best.URL+r.URL.EscapedPath()+"?"+q.Encode())
 	w.WriteHeader(http.StatusTemporaryRedirect)

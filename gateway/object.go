@@ -197,9 +197,9 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 	if m := n.currentMap(); m != nil {
 		q.Set(api.QueryMapVersion, strconv.FormatInt(m.Version, 10))
 	}
-	if n.verifier != nil {
+	if granted, _ := r.Context().Value(grantedKey{}).(bool); n.verifier != nil && !granted {
 		user, _ := r.Context().Value(userKey{}).(string)
-		q.Set(queryGrant, n.grant(r.Method, r.URL.EscapedPath(), user))
+		q.Set(queryGrant, n.grant(r, r.URL.EscapedPath(), user))
 	}
 	status := http.StatusTemporaryRedirect
 	if r.Method == http.MethodGet {
