@@ -19,12 +19,26 @@ type tarDirs struct {
 	mu      sync.Mutex
 	lru     *list.List // of *tarDir, the most recent first
 	byShard map[tarDirKey]*list.Element
-	members int // over every directory kept
+	members int   // over every directory kept
+	bytes   int64 // their cost (see entryCost), at most maxTarDirBytes
+	// building counts the directories being made: at most
+	// maxTarDirBuilds at once, so that concurrent reads of shards not yet
+	// known cannot each hold a directory's worth of memory.
+	building int
 }
 
-// maxTarDirMembers bounds the files of all the directories kept (about
-// 100 bytes each), and of one shard's; a variable for the tests.
-var maxTarDirMembers = 1 << 20
+// maxTarDirBytes bounds the memory of all the directories kept, and of
+// one being made (a shard's names are its own: a tar name may be a
+// megabyte); maxTarDirBuilds bounds the directories made at once.
+// Variables for the tests.
+var (
+	maxTarDirBytes  int64 = 64 << 20
+	maxTarDirBuilds       = 2
+)
+
+// entryCost is what a file costs a directory: its name, its entry and
+// the map's share.
+func entryCost(e *formats.Entry) int64 { return int64(len(e.Name)) + 96 }
 
 type tarDirKey struct {
 	bucket store.Bucket
@@ -35,6 +49,7 @@ type tarDir struct {
 	key     tarDirKey
 	version tarVersion
 	files   map[string]formats.Entry
+	bytes   int64
 }
 
 // tarVersion tells one write of a shard from another.
@@ -66,12 +81,23 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 			return e, nil
 		}
 	}
+	// Past the builds allowed, this read scans to its file alone.
+	var files map[string]formats.Entry
+	if d.building < maxTarDirBuilds {
+		d.building++
+		files = map[string]formats.Entry{}
+		defer func() {
+			d.mu.Lock()
+			d.building--
+			d.mu.Unlock()
+		}()
+	}
 	d.mu.Unlock()
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)
 	if err != nil {
 		return formats.Entry{}, err
 	}
-	files := map[string]formats.Entry{}
+	var cost int64
 	var found *formats.Entry
 	for files != nil || found == nil {
 		e, err := rd.Next()
@@ -90,13 +116,14 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 		}
 		if _, seen := files[e.Name]; !seen {
 			files[e.Name] = *e // the first of a name, as a scan finds it
+			cost += entryCost(e)
 		}
-		if len(files) > maxTarDirMembers {
-			files = nil // too many to keep: this read scans to its file
+		if cost > maxTarDirBytes {
+			files = nil // too big to keep: this read scans to its file
 		}
 	}
 	if files != nil {
-		d.keep(&tarDir{key: key, version: version, files: files})
+		d.keep(&tarDir{key: key, version: version, files: files, bytes: cost})
 	}
 	if found == nil {
 		return formats.Entry{}, missingMember(name, member)
@@ -105,7 +132,7 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 }
 
 // keep adds a directory, replacing the shard's older one, and drops the
-// least recently used past maxTarDirMembers.
+// least recently used past maxTarDirBytes.
 func (d *tarDirs) keep(dir *tarDir) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -113,16 +140,21 @@ func (d *tarDirs) keep(dir *tarDir) {
 		d.lru, d.byShard = list.New(), map[tarDirKey]*list.Element{}
 	}
 	if el, ok := d.byShard[dir.key]; ok {
-		d.members -= len(el.Value.(*tarDir).files)
-		d.lru.Remove(el)
+		d.drop(el)
 	}
 	d.byShard[dir.key] = d.lru.PushFront(dir)
 	d.members += len(dir.files)
-	for d.members > maxTarDirMembers {
-		oldest := d.lru.Back()
-		gone := oldest.Value.(*tarDir)
-		d.lru.Remove(oldest)
-		delete(d.byShard, gone.key)
-		d.members -= len(gone.files)
+	d.bytes += dir.bytes
+	for d.bytes > maxTarDirBytes {
+		d.drop(d.lru.Back())
 	}
+}
+
+// drop forgets a directory; d.mu is held.
+func (d *tarDirs) drop(el *list.Element) {
+	gone := el.Value.(*tarDir)
+	d.lru.Remove(el)
+	delete(d.byShard, gone.key)
+	d.members -= len(gone.files)
+	d.bytes -= gone.bytes
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/formats"
@@ -71,13 +72,33 @@ func TestTarDirs(t *testing.T) {
 	if _, err := readFile(t, &d, v2, "a.jpg"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a file of the old version: %v, want not found", err)
 	}
-	defer func(old int) { maxTarDirMembers = old }(maxTarDirMembers)
-	maxTarDirMembers = 2
+	// The bound is in bytes: a shard of long names costs its names.
+	defer func(old int64) { maxTarDirBytes = old }(maxTarDirBytes)
+	maxTarDirBytes = 2 * 97
+	d = tarDirs{}
 	big := tarShard(t, 3, "1", "2", "3", "4")
 	if got, err := readFile(t, &d, big, "4"); got != "4 of version 3, 3" || err != nil {
 		t.Fatalf("a shard past the bound: %q %v", got, err)
 	}
-	if d.members > 2 {
-		t.Fatalf("kept %d files, the bound is 2", d.members)
+	if d.bytes > maxTarDirBytes || d.members > 2 {
+		t.Fatalf("kept %d files in %d bytes, the bound is %d bytes", d.members, d.bytes, maxTarDirBytes)
+	}
+	long := tarShard(t, 4, strings.Repeat("n", 200), "x")
+	if got, err := readFile(t, &d, long, "x"); got != "x of version 4, 1" || err != nil {
+		t.Fatalf("a shard of a long name: %q %v", got, err)
+	}
+	if d.bytes > maxTarDirBytes {
+		t.Fatalf("kept %d bytes of directories, the bound is %d", d.bytes, maxTarDirBytes)
+	}
+	// No directory is made past the builds allowed at once: the read
+	// scans alone.
+	defer func(old int) { maxTarDirBuilds = old }(maxTarDirBuilds)
+	maxTarDirBuilds, maxTarDirBytes = 0, 1<<20
+	d = tarDirs{}
+	if got, err := readFile(t, &d, big, "3"); got != "3 of version 3, 2" || err != nil {
+		t.Fatalf("a read with no build allowed: %q %v", got, err)
+	}
+	if d.members != 0 || d.building != 0 {
+		t.Fatalf("kept %d files, %d builds running, with no build allowed", d.members, d.building)
 	}
 }
