@@ -166,7 +166,11 @@ func (TarGzip) NewWriter(w io.Writer) (Writer, error) {
 		return nil, err
 	}
 	z.ModTime = time.Unix(0, 0) // no timestamp
-	return newTarWriter(z, func() error {
+	return newTarWriter(z, func(abort bool) error {
+		if abort {
+			z.Reset(io.Discard) // stops pgzip's goroutines, writing nothing
+			return nil
+		}
 		err := z.Close()
 		if err != nil {
 			z.Reset(io.Discard) // stops pgzip's goroutines after a failure
@@ -190,8 +194,11 @@ func (TarLZ4) NewWriter(w io.Writer) (Writer, error) {
 	} else {
 		z.Reset(w)
 	}
-	return newTarWriter(z, func() error {
-		err := z.Close()
+	return newTarWriter(z, func(abort bool) error {
+		var err error
+		if !abort {
+			err = z.Close()
+		}
 		z.Reset(nil)
 		lz4Writers.Put(z)
 		return err
@@ -212,8 +219,11 @@ func (TarZstd) NewWriter(w io.Writer) (Writer, error) {
 	} else {
 		z.Reset(w)
 	}
-	return newTarWriter(z, func() error {
-		err := z.Close()
+	return newTarWriter(z, func(abort bool) error {
+		var err error
+		if !abort {
+			err = z.Close()
+		}
 		z.Reset(nil)
 		zstdEncoders.Put(z)
 		return err

@@ -48,6 +48,17 @@ type Writer interface {
 	Close() error
 }
 
+// Abort gives up an archive being written: it frees what the writer holds
+// (pooled buffers, a compressor's goroutines, after they wrote the blocks
+// in flight) and writes no end, so that a failed archive does not end as
+// a well-formed one. Closing or
+// aborting a writer closed already does nothing.
+func Abort(w Writer) {
+	if a, ok := w.(interface{ abort() }); ok {
+		a.abort()
+	}
+}
+
 // RawWriter is implemented by the tar writer: it copies an entry that is
 // already tar-encoded (header blocks + data + padding, n bytes) verbatim.
 // The writers of tgz, tar.lz4 and tar.zst implement it too, copying the raw

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/formats"
 )
@@ -673,5 +674,47 @@ func countEntries(t *testing.T, r formats.Reader) int {
 			t.Fatal(err)
 		}
 		n++
+	}
+}
+
+// TestAbort: an aborted archive does not end as a well-formed one, holds
+// no goroutine, and the pooled writer it gave back
+// writes the next archive right.
+func TestAbort(t *testing.T) {
+	data := bytes.Repeat([]byte("abcdefgh"), 512<<10) // 4 MiB: pgzip's blocks are in flight
+	before := runtime.NumGoroutine()
+	for _, f := range allFormats() {
+		var out bytes.Buffer
+		w, err := f.NewWriter(&out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteHeader(&formats.Entry{Name: "a.bin", Size: int64(2 * len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		formats.Abort(w)
+		formats.Abort(w)
+		// (A record format keeps a record until it is whole: nothing of
+		// it was written.)
+		if _, _, err := readShard(f, out.Bytes()); err == nil && out.Len() > 0 {
+			t.Errorf("%s: an aborted archive reads as a whole one", f.Name())
+		}
+		if err := w.Close(); err != nil {
+			t.Errorf("%s: Close after Abort: %v", f.Name(), err)
+		}
+		files := sampleFiles()
+		if got, _, err := readShard(f, writeShard(t, f, files, 0)); err != nil || !equalFiles(got, files) {
+			t.Errorf("%s: the archive after an abort: %v", f.Name(), err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after the aborts, %d before", n, before)
 	}
 }

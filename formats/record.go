@@ -355,6 +355,18 @@ func (w *recordWriter) Close() error {
 	return err
 }
 
+// abort gives back the pooled buffers, flushing nothing (see Abort).
+func (w *recordWriter) abort() {
+	if w.err == ErrClosed {
+		return
+	}
+	w.out.Reset(nil)
+	bufioWriters.Put(w.out)
+	w.out = nil
+	w.data.release()
+	w.err = ErrClosed
+}
+
 func (w *recordWriter) fail(err error) error {
 	if w.err == nil {
 		w.err = err

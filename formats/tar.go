@@ -57,8 +57,11 @@ func (Tar) NewWriter(w io.Writer) (Writer, error) {
 	// copyInto), and bufio would hand an empty buffer's reads to w's
 	// ReadFrom instead.
 	buffered.Reset(writerOnly{w})
-	return newTarWriter(buffered, func() error {
-		err := buffered.Flush()
+	return newTarWriter(buffered, func(abort bool) error {
+		var err error
+		if !abort {
+			err = buffered.Flush()
+		}
 		buffered.Reset(nil)
 		tarBuffers.Put(buffered)
 		return err
@@ -259,15 +262,15 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 type tarWriter struct {
 	w         io.Writer
 	tw        *tar.Writer
-	done      func() error
-	header    tar.Header // reused
-	remaining int64      // data bytes the current entry still needs
-	err       error      // sticky
+	done      func(abort bool) error // releases what the writer holds; flushes unless abort
+	header    tar.Header             // reused
+	remaining int64                  // data bytes the current entry still needs
+	err       error                  // sticky
 }
 
 var _ RawWriter = (*tarWriter)(nil)
 
-func newTarWriter(w io.Writer, done func() error) *tarWriter {
+func newTarWriter(w io.Writer, done func(abort bool) error) *tarWriter {
 	return &tarWriter{w: w, tw: tar.NewWriter(w), done: done}
 }
 
@@ -396,13 +399,26 @@ func (t *tarWriter) Close() error {
 		err = t.tw.Close()
 	}
 	if t.done != nil {
-		if doneErr := t.done(); err == nil {
+		if doneErr := t.done(false); err == nil {
 			err = doneErr
 		}
 		t.done = nil
 	}
 	t.err = ErrClosed
 	return err
+}
+
+// abort releases the writer's buffers and compressor, writing nothing
+// more (see Abort).
+func (t *tarWriter) abort() {
+	if t.err == ErrClosed {
+		return
+	}
+	if t.done != nil {
+		t.done(true)
+		t.done = nil
+	}
+	t.err = ErrClosed
 }
 
 func (t *tarWriter) fail(err error) error {

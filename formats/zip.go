@@ -284,6 +284,9 @@ func (z *zipWriter) Close() error {
 	return err
 }
 
+// abort leaves the archive without its central directory (see Abort).
+func (z *zipWriter) abort() { z.err = ErrClosed }
+
 func (z *zipWriter) fail(err error) error {
 	if z.err == nil {
 		z.err = err

@@ -11,11 +11,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -572,6 +574,32 @@ func TestArchPathPutAddsMember(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("a chunked PUT into a shard: %s, want 400", resp.Status)
+	}
+	// A client that gives up mid-file leaves the shard as it was, and
+	// the compressor of the new one holds no goroutine after.
+	for range 5 {
+		body := io.MultiReader(bytes.NewReader(make([]byte, 3<<20)), iotest.ErrReader(errors.New("client gives up")))
+		if _, err := client.Put(ctx, "shards", "s.tgz", body, api.PutOptions{Size: 8 << 20, ArchPath: "big.bin"}); err == nil {
+			t.Fatal("a PUT of a file cut short succeeded")
+		}
+	}
+	data, err := client.GetBytes(ctx, "shards", "s.tgz", api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if order, _ := readArchive(t, ".tgz", data); !slices.Equal(order, []string{"a/1.jpg", "b/2.jpg", "a/1.cls"}) {
+		t.Fatalf("s.tgz after the failed PUTs: %v", order)
+	}
+	compressing := func() int {
+		stacks := make([]byte, 8<<20)
+		return strings.Count(string(stacks[:runtime.Stack(stacks, true)]), "klauspost/pgzip")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for compressing() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := compressing(); n > 0 {
+		t.Fatalf("%d frames of pgzip's goroutines left after the failed PUTs into a tgz", n)
 	}
 }
 

@@ -286,11 +286,16 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 
 // rewriteShard writes the files of the old shard (if any) but one named
 // member, then member with size bytes of body.
-func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, member string, body io.Reader, size int64) error {
+func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, member string, body io.Reader, size int64) (err error) {
 	sw, err := f.NewWriter(dst)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			formats.Abort(sw)
+		}
+	}()
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	if old != nil {

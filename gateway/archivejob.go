@@ -153,11 +153,16 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 // writeArchive writes the old shard's files (when appending), then the
 // selected objects in order; a missing one fails the job unless the
 // message continues on error.
-func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
+func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) (err error) {
 	aw, err := f.NewWriter(w)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			formats.Abort(aw)
+		}
+	}()
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	if old != nil {

@@ -371,11 +371,16 @@ func (a *aheadReader) Close() {
 
 // writeBatch writes the entries as they come into one archive, filling
 // in the results.
-func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads *aheadReader, resp *api.BatchResponse) error {
+func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads *aheadReader, resp *api.BatchResponse) (err error) {
 	aw, err := f.NewWriter(w)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			formats.Abort(aw)
+		}
+	}()
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	for i, item := range items {
