@@ -29,6 +29,9 @@ const (
 	jobArchive = "archive"
 	// maxArchiveObjects bounds the objects one archive job takes.
 	maxArchiveObjects = 1_000_000
+	// maxArchiveNameBytes bounds the names a job lists (with a string's
+	// own 16 bytes each).
+	maxArchiveNameBytes = 64 << 20
 )
 
 // handleBucketPut serves PUT on a bucket: AIStore's archive action.
@@ -68,12 +71,37 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		req, err = listRangeRequest(req, value.ListRange)
 	}
+	if err == nil && len(req.Names) > maxArchiveObjects {
+		err = badRequest("archive: %d objects named, at most %d a shard", len(req.Names), maxArchiveObjects)
+	}
 	if err == nil && req.Template != "" {
-		if t, _ := shards.ParseTemplate(req.Template); t.Count() > maxArchiveObjects {
-			err = badRequest("archive: template %q names %d objects, at most %d a shard", req.Template, t.Count(), maxArchiveObjects)
-		}
+		err = checkArchiveTemplate(req.Template)
 	}
 	n.startJobAnswering(w, r, req, err)
+}
+
+// checkArchiveTemplate refuses a template whose names could not all be
+// held by the target that lists them: too many, or names that are not
+// valid object names (a megabyte of prefix before a range).
+func checkArchiveTemplate(text string) error {
+	t, err := shards.ParseTemplate(text)
+	if err != nil {
+		return badRequest("archive: template: %w", err)
+	}
+	if t.Count() > maxArchiveObjects {
+		return badRequest("archive: template %q names %d objects, at most %d a shard", text, t.Count(), maxArchiveObjects)
+	}
+	first, err := t.At(0)
+	if err == nil {
+		err = store.ValidateName(first)
+	}
+	if err != nil {
+		return badRequest("archive: template %.64q: %w", text, err)
+	}
+	if bytes := t.Count() * int64(len(first)+16); bytes > maxArchiveNameBytes {
+		return badRequest("archive: template %.64q names %d objects of %d bytes: at most %d MiB of names a shard", text, t.Count(), len(first), maxArchiveNameBytes>>20)
+	}
+	return nil
 }
 
 // archiveOutput is the format of the shard an archive job writes: mime's,
@@ -204,8 +232,12 @@ func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg
 // NonRecursive).
 func (n *Node) archiveNames(ctx context.Context, src store.Bucket, req peer.JobRequest) ([]string, error) {
 	var names []string
+	var held int64
 	if len(req.Names) > 0 || req.Template != "" {
 		err := n.eachSelected(ctx, src, req, func(name string) error {
+			if held += int64(len(name) + 16); held > maxArchiveNameBytes || len(names) == maxArchiveObjects {
+				return badRequest("archive: more than %d objects or %d MiB of names: select fewer", maxArchiveObjects, maxArchiveNameBytes>>20)
+			}
 			names = append(names, name)
 			return nil
 		})
@@ -224,8 +256,8 @@ func (n *Node) archiveNames(ctx context.Context, src store.Bucket, req peer.JobR
 		if req.Archive.NonRecursive && strings.Contains(strings.TrimPrefix(e.Name, req.Prefix), "/") {
 			continue
 		}
-		if len(names) == maxArchiveObjects {
-			return nil, badRequest("archive: more than %d objects under %q: select fewer", maxArchiveObjects, req.Prefix)
+		if held += int64(len(e.Name) + 16); held > maxArchiveNameBytes || len(names) == maxArchiveObjects {
+			return nil, badRequest("archive: more than %d objects or %d MiB of names under %q: select fewer", maxArchiveObjects, maxArchiveNameBytes>>20, req.Prefix)
 		}
 		names = append(names, e.Name)
 	}

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,9 +95,13 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		{api.ArchiveMessage{ArchName: "x.rar"}, "no archive format"},
 		{api.ArchiveMessage{ArchName: "x.tar", ToBck: api.Bck{Name: "nosuch"}}, "does not exist"},
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: "a-{0..99999999}"}}, "template"},
+		// Names the target could not hold: too long, or too many bytes.
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: strings.Repeat("a", 2000) + "{0..9}"}}, "at most 1024"},
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: strings.Repeat("a/", 450) + "{0..99999}"}}, "MiB of names"},
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{ObjNames: slices.Repeat([]string{"a"}, 1_000_001)}}, "at most 1000000"},
 	} {
 		if _, err := client.Archive(ctx, "raw", tc.msg); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("archive %+v: %v, want an error naming %q", tc.msg, err, tc.want)
+			t.Errorf("archive %.200v: %.300v, want an error naming %q", fmt.Sprint(tc.msg), err, tc.want)
 		}
 	}
 }

@@ -309,7 +309,7 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 type aheadReader struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
-	results []chan batchRead
+	results []chan batchRead // a ring of batchAhead
 	slots   chan struct{}
 	next    int
 	// started counts the entries opened; read once done is closed.
@@ -319,7 +319,9 @@ type aheadReader struct {
 
 func (n *Node) readAhead(ctx context.Context, items []batchItem) *aheadReader {
 	ctx, cancel := context.WithCancel(ctx)
-	a := &aheadReader{ctx: ctx, cancel: cancel, results: make([]chan batchRead, len(items)),
+	// A ring: at most batchAhead entries are opened and not taken (the
+	// slots), so entry i's place is free once entry i-batchAhead is taken.
+	a := &aheadReader{ctx: ctx, cancel: cancel, results: make([]chan batchRead, batchAhead),
 		slots: make(chan struct{}, batchAhead), done: make(chan struct{})}
 	for i := range a.results {
 		a.results[i] = make(chan batchRead, 1)
@@ -335,7 +337,7 @@ func (n *Node) readAhead(ctx context.Context, items []batchItem) *aheadReader {
 			a.started = i + 1
 			go func() {
 				body, size, err := n.openEntry(ctx, item)
-				a.results[i] <- batchRead{body: body, size: size, err: err}
+				a.results[i%batchAhead] <- batchRead{body: body, size: size, err: err}
 			}()
 		}
 	}()
@@ -346,12 +348,12 @@ func (n *Node) readAhead(ctx context.Context, items []batchItem) *aheadReader {
 func (a *aheadReader) Next() batchRead {
 	var r batchRead
 	select {
-	case r = <-a.results[a.next]:
+	case r = <-a.results[a.next%batchAhead]:
 	case <-a.done:
 		if a.next >= a.started {
 			return batchRead{err: fmt.Errorf("get-batch: %w", context.Cause(a.ctx))}
 		}
-		r = <-a.results[a.next]
+		r = <-a.results[a.next%batchAhead]
 	}
 	a.next++
 	<-a.slots
@@ -363,7 +365,7 @@ func (a *aheadReader) Close() {
 	a.cancel()
 	<-a.done
 	for ; a.next < a.started; a.next++ {
-		if r := <-a.results[a.next]; r.body != nil {
+		if r := <-a.results[a.next%batchAhead]; r.body != nil {
 			r.body.Close()
 		}
 	}
