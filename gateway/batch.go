@@ -72,6 +72,10 @@ type batchRead struct {
 const batchPath = "/v1/ml/moss"
 
 func (n *Node) handleGetBatch(w http.ResponseWriter, r *http.Request) {
+	if n.currentMap() == nil {
+		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
+		return
+	}
 	body, err := readBatchBody(r)
 	if err != nil {
 		n.writeError(w, r, err)
@@ -112,6 +116,18 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	raw := make([]byte, 8)
 	rand.Read(raw)
 	resp := api.BatchResponse{UUID: "gb-" + hex.EncodeToString(raw), Out: make([]api.BatchResult, len(items))}
+	if !req.Streaming {
+		// Buffered answers are held in memory: a few at a time, taken
+		// before any entry is opened.
+		select {
+		case n.batchState().buffered <- struct{}{}:
+			defer func() { <-n.batchState().buffered }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			n.writeError(w, r, fmt.Errorf("%w: get-batch: target %s holds %d buffered answers already: send again, or ask with \"strm\": true", api.ErrUnavailable, n.config.ID, maxBufferedBatches))
+			return
+		}
+	}
 	reads := n.readAhead(r.Context(), items)
 	defer reads.Close()
 	if req.Streaming {
@@ -132,16 +148,8 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 		result = "ok"
 		return
 	}
-	// Buffered answers are held in memory: a few at a time.
-	select {
-	case n.batchState().buffered <- struct{}{}:
-		defer func() { <-n.batchState().buffered }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		n.writeError(w, r, fmt.Errorf("%w: get-batch: target %s holds %d buffered answers already: send again, or ask with \"strm\": true", api.ErrUnavailable, n.config.ID, maxBufferedBatches))
-		return
-	}
 	archive := &limitedBuffer{limit: maxBatchBuffered}
+	defer archive.Release()
 	if err := n.writeBatch(archive, f, req, items, reads, &resp); err != nil {
 		n.writeError(w, r, err)
 		return
@@ -155,7 +163,7 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 		"Content-Disposition": {fmt.Sprintf(`form-data; name=%q; filename="%s%s"`, api.BatchArchivePart, resp.UUID, f.Extensions()[0])},
 		"Content-Type":        {batchFormats[f.Name()]},
 	})
-	part.Write(archive.Bytes())
+	archive.WriteTo(part)
 	mw.Close()
 	result = "ok"
 }
@@ -187,14 +195,20 @@ func (n *Node) guardBatch(need access, h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBatchBody(r)
-		if err != nil {
-			n.writeError(w, r, err)
-			return
+		// The body is read first only for a grant, which binds it; any
+		// other caller shows its token or signature before it is read.
+		if n.config.Role.IsTarget() && r.URL.Query().Has(queryGrant) {
+			body, err := readBatchBody(r)
+			if err != nil {
+				n.writeError(w, r, err)
+				return
+			}
+			if n.checkGrantFor(r, batchGrantPath(r, body)) {
+				h(w, asNode(r))
+				return
+			}
 		}
-		n.guardGranted(w, r, need, func(r *http.Request) (*http.Request, bool) {
-			return asNode(r), n.checkGrantFor(r, batchGrantPath(r, body))
-		}, h)
+		n.guardGranted(w, r, need, func(r *http.Request) (*http.Request, bool) { return r, false }, h)
 	}
 }
 
@@ -462,7 +476,7 @@ func (n *Node) openInObject(obj store.Object, item batchItem) (io.ReadCloser, in
 		return nil, 0, shardError(err)
 	case item.Start > 0 || item.Length > 0:
 		length := item.Length
-		if length == 0 || item.Start+length > size {
+		if length == 0 || length > size-item.Start {
 			length = size - item.Start
 		}
 		if item.Start >= size && size > 0 || length < 0 {
@@ -519,14 +533,52 @@ func (s *startWriter) Write(p []byte) (int, error) {
 }
 
 // limitedBuffer holds a buffered answer, up to limit bytes.
+// Its bytes are in pooled chunks: it holds what it was written, rounded
+// up to a chunk, never a doubled slice and its copy.
 type limitedBuffer struct {
-	bytes.Buffer
-	limit int
+	chunks [][]byte
+	size   int
+	limit  int
 }
 
+const bufferChunk = 1 << 20
+
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > b.limit {
+	if b.size+len(p) > b.limit {
 		return 0, badRequest("get-batch: the archive passes %d MiB, the most a buffered answer holds: ask with \"strm\": true", b.limit>>20)
 	}
-	return b.Buffer.Write(p)
+	written := len(p)
+	for len(p) > 0 {
+		last := len(b.chunks) - 1
+		if last < 0 || len(b.chunks[last]) == bufferChunk {
+			b.chunks = append(b.chunks, pool.Get(bufferChunk)[:0])
+			last++
+		}
+		n := copy(b.chunks[last][len(b.chunks[last]):bufferChunk], p)
+		b.chunks[last] = b.chunks[last][:len(b.chunks[last])+n]
+		p = p[n:]
+	}
+	b.size += written
+	return written, nil
+}
+
+// WriteTo writes the bytes held.
+func (b *limitedBuffer) WriteTo(w io.Writer) (int64, error) {
+	var written int64
+	for _, c := range b.chunks {
+		n, err := w.Write(c)
+		written += int64(n)
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// Release gives the chunks back to the pool.
+func (b *limitedBuffer) Release() {
+	for _, c := range b.chunks {
+		pool.Put(c)
+	}
+	b.chunks, b.size = nil, 0
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -109,6 +110,15 @@ func TestGetBatchStreams(t *testing.T) {
 	tr.Next()
 	if r, _ := io.ReadAll(tr); string(r) != "ect 05" {
 		t.Fatalf("the range entry: %q, want %q", r, "ect 05")
+	}
+	// A length past the end is cut at the end, however large.
+	out.Reset()
+	long := api.BatchRequest{Streaming: true, In: []api.BatchEntry{{ObjName: "obj-05", Start: 500, Length: math.MaxInt64}}}
+	if _, err := client.GetBatch(ctx, "train", long, &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, contents := readTar(t, out.Bytes()); contents["train/obj-05"] != strings.Repeat("x", 10) {
+		t.Fatalf("a range to the largest length: %q", contents["train/obj-05"])
 	}
 }
 
