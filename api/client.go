@@ -773,7 +773,7 @@ func EscapeObjectName(name string) string {
 // s3 bucket) or "ais://name", wherever the client takes a bucket: the
 // path gets the bare name and the query the provider.
 func withProvider(rq request) request {
-	for _, prefix := range []string{"/v1/buckets/", "/v1/objects/"} {
+	for _, prefix := range []string{"/v1/buckets/", "/v1/objects/", "/v1/ml/moss/"} {
 		rest, ok := strings.CutPrefix(rq.path, prefix)
 		if !ok {
 			continue
