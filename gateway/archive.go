@@ -134,11 +134,18 @@ func (n *Node) archiveFormat(obj store.Object, name, mime string) (formats.Forma
 	return nil, badRequest("%s is not a known archive (want one of %v, or name the format with %s)", name, n.formats.Extensions(), api.QueryArchMime)
 }
 
+// maxArchRegex bounds an archregx expression: its matching costs its
+// length for every file of the shard.
+const maxArchRegex = 4096
+
 // archiveMatcher selects files of a shard by name as AIStore's archmode
 // does; an empty mode is a regular expression.
 func archiveMatcher(expr, mode string) (func(string) bool, error) {
 	switch mode {
 	case "", archModeRegexp:
+		if len(expr) > maxArchRegex {
+			return nil, badRequest("%s is %d bytes long, at most %d", api.QueryArchRegex, len(expr), maxArchRegex)
+		}
 		re, err := regexp.Compile(expr)
 		if err != nil {
 			return nil, badRequest("%s=%q is not a regular expression: %v", api.QueryArchRegex, expr, err)
@@ -165,19 +172,27 @@ func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats
 	var tw formats.Writer
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
+	// Once the status is sent, a failure cuts the answer off: a tar that
+	// merely ends early would read as a whole one.
+	cut := func(err error) {
+		n.logger.Warn("archregx: cut short", "object", name, "err", err)
+		formats.Abort(tw)
+		panic(http.ErrAbortHandler)
+	}
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
 			break
 		}
+		if err == nil {
+			err = r.Context().Err() // a client gone stops a scan that matches nothing
+		}
 		if err != nil {
 			if tw == nil {
 				n.writeError(w, r, shardError(err))
-			} else {
-				// The status is sent: the client sees a short tar.
-				n.logger.Warn("archregx: shard ends early", "object", name, "err", err)
+				return
 			}
-			return
+			cut(err)
 		}
 		if !match(e.Name) {
 			continue
@@ -190,24 +205,25 @@ func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats
 			}
 		}
 		if err := tw.WriteHeader(&formats.Entry{Name: e.Name, Size: e.Size}); err != nil {
-			return
+			cut(err)
 		}
 		if _, err := io.CopyBuffer(tw, io.LimitReader(rd, e.Size), buf); err != nil {
-			n.logger.Debug("archregx: copy interrupted", "object", name, "member", e.Name, "err", err)
-			return
+			cut(err)
 		}
 	}
 	if tw == nil {
 		n.writeError(w, r, fmt.Errorf("%w: no file of %s matches %s", store.ErrNotFound, name, r.URL.Query().Get(api.QueryArchRegex)))
 		return
 	}
-	tw.Close()
+	if err := tw.Close(); err != nil {
+		cut(err)
+	}
 }
 
 // shardError marks a malformed shard as a bad request: the object cannot
 // be read as the archive it claims to be.
 func shardError(err error) error {
-	if errors.Is(err, formats.ErrCorrupt) {
+	if errors.Is(err, formats.ErrCorrupt) || errors.Is(err, formats.ErrUnsupported) {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	}
 	return err
