@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
@@ -40,8 +42,9 @@ const (
 	appendDir = "append"
 	// maxAppends bounds the sessions a target keeps open at once.
 	maxAppends = 1024
-	// appendExpiry is how long a session that was not flushed is kept.
-	appendExpiry = 24 * time.Hour
+	// appendExpiry is how long a session is kept after its last piece
+	// when it is not flushed.
+	appendExpiry = time.Hour
 	// appendTokenLength is the hex length of a token (16 random bytes).
 	appendTokenLength = 32
 )
@@ -153,7 +156,8 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 // writePiece appends the body to the session's file and syncs it; on
 // failure the file is cut back to where it was.
 func (n *Node) writePiece(r *http.Request, token string) error {
-	if err := workDirRoom(n.config.WorkDir, r.ContentLength); err != nil {
+	room, err := workDirRoom(n.config.WorkDir, r.ContentLength)
+	if err != nil {
 		return err
 	}
 	f, err := os.OpenFile(n.appendPath(token), os.O_WRONLY|os.O_APPEND, 0)
@@ -167,7 +171,11 @@ func (n *Node) writePiece(r *http.Request, token string) error {
 	}
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
-	written, err := io.CopyBuffer(f, r.Body, buf)
+	// A piece of unknown length stops where the reserve starts.
+	written, err := io.CopyBuffer(f, io.LimitReader(r.Body, room+1), buf)
+	if err == nil && written > room {
+		err = fmt.Errorf("%w: append: the piece would leave the work directory's filesystem less than %d%% free", store.ErrNoSpace, appendReserve)
+	}
 	if err == nil && r.ContentLength >= 0 && written != r.ContentLength {
 		err = fmt.Errorf("%w: received %d bytes, announced %d", store.ErrSizeMismatch, written, r.ContentLength)
 	}
@@ -190,17 +198,19 @@ func (n *Node) writePiece(r *http.Request, token string) error {
 const appendReserve = 10 // percent
 
 // workDirRoom refuses a piece of size bytes (-1: unknown) that would
-// leave the work directory's filesystem less than appendReserve free.
-func workDirRoom(dir string, size int64) error {
+// leave the work directory's filesystem less than appendReserve free, and
+// returns the bytes a piece may have.
+func workDirRoom(dir string, size int64) (int64, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return nil // a full disk still fails the write, cleanly
+		return math.MaxInt64 - 1, nil // a full disk still fails the write, cleanly
 	}
 	total, free := int64(st.Blocks)*int64(st.Bsize), int64(st.Bavail)*int64(st.Bsize)
-	if free-max(size, 0) < total*appendReserve/100 {
-		return fmt.Errorf("%w: append: the work directory's filesystem has %d bytes free of %d, and keeps %d%% free", store.ErrNoSpace, free, total, appendReserve)
+	room := free - total*appendReserve/100
+	if room-max(size, 0) < 0 {
+		return 0, fmt.Errorf("%w: append: the work directory's filesystem has %d bytes free of %d, and keeps %d%% free", store.ErrNoSpace, free, total, appendReserve)
 	}
-	return nil
+	return room, nil
 }
 
 // flushAppend stores a session's file as the object, as a PUT would
@@ -237,11 +247,15 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	if err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("flush: %w", err)
 	}
-	meta, err := n.putOwned(r.Context(), b, name, f, store.PutOptions{
-		Size:     info.Size(),
-		Checksum: store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
-		Custom:   custom,
-	})
+	checksum := store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)}
+	var meta store.ObjectMeta
+	if owner, oerr := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name)); oerr == nil && owner.ID != n.config.ID {
+		// The map changed since the append started: the object goes to
+		// its owner now, as this node's PUT.
+		meta, err = n.batchState().client.Put(r.Context(), b.String(), name, f, api.PutOptions{Size: info.Size(), Checksum: checksum, Custom: custom})
+	} else {
+		meta, err = n.putOwned(r.Context(), b, name, f, store.PutOptions{Size: info.Size(), Checksum: checksum, Custom: custom})
+	}
 	if err != nil {
 		// The session stays: a flush refused for its checksum may be
 		// sent again, or more pieces appended.
@@ -264,15 +278,30 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 	}
 	open := 0
 	for _, e := range entries {
-		token, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !validToken(token) {
+		token := e.Name()
+		if session, ok := strings.CutSuffix(token, ".json"); ok && validToken(session) {
+			// Counted by its file; without one (a crash mid-end), it goes.
+			if _, err := os.Lstat(n.appendPath(session)); errors.Is(err, fs.ErrNotExist) {
+				pathsafe.Remove(n.config.WorkDir, n.appendPath(session)+".json")
+			}
 			continue
 		}
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > appendExpiry {
-			n.endAppend(token)
+		if !validToken(token) {
 			continue
 		}
-		open++
+		// Idle since its last piece (or its start), and not in use.
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) <= appendExpiry {
+			open++
+			continue
+		}
+		release, err := n.appendLocks.acquire(token)
+		if err != nil {
+			open++
+			continue
+		}
+		n.endAppend(token)
+		release()
 	}
 	if open >= maxAppends {
 		return "", fmt.Errorf("%w: target %s has %d appends in progress (at most %d): flush some first", store.ErrConflict, n.config.ID, open, maxAppends)
@@ -313,7 +342,7 @@ func (n *Node) appendToken(handle string) (string, error) {
 func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name string) error {
 	data, err := os.ReadFile(n.appendPath(token) + ".json")
 	if errors.Is(err, fs.ErrNotExist) {
-		return badRequest("%s %q: no such append in progress on target %s (flushed, or not flushed within %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
+		return badRequest("%s %q: no such append in progress on target %s (flushed, or idle for %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
 	}
 	if err != nil {
 		return fmt.Errorf("append: %w", err)

@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -11,8 +13,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
@@ -199,11 +203,99 @@ func TestAppendKeepsWorkDirectoryRoom(t *testing.T) {
 	if !errors.As(refused, &e) || e.Status != http.StatusInsufficientStorage || !strings.Contains(refused.Error(), "work directory") {
 		t.Fatalf("appends past a 4 MiB work directory: %v, want 507 naming the work directory", refused)
 	}
+	// A piece of unknown length (chunked) stops at the reserve as well,
+	// rather than fill the filesystem, and leaves the session whole.
+	chunked := io.MultiReader(strings.NewReader(strings.Repeat(piece, 8)))
+	if _, err := client.Append(ctx, "logs", "big.log", handle, chunked, -1); !errors.As(err, &e) || e.Status != http.StatusInsufficientStorage || !strings.Contains(err.Error(), "% free") {
+		t.Fatalf("a chunked piece past the reserve: %v, want 507 naming the reserve (not a full disk)", err)
+	}
 	if _, err := client.Flush(ctx, "logs", "big.log", handle, store.Checksum{}); err != nil {
 		t.Fatal(err)
 	}
 	meta, err := client.Head(ctx, "logs", "big.log")
 	if err != nil || meta.Size%(1<<20) != 0 || meta.Size == 0 {
 		t.Fatalf("the flush of the pieces that fitted: %+v %v, want whole pieces", meta, err)
+	}
+}
+
+// A session idle past the expiry goes when the next one starts (and a
+// session's record left without its file), while one in use stays.
+func TestAppendIdleSessionsExpire(t *testing.T) {
+	work := t.TempDir()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.WorkDir = work }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := client.Append(ctx, "logs", "idle.log", "", strings.NewReader("old"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := client.Append(ctx, "logs", "busy.log", "", strings.NewReader("new"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(work, "append")
+	_, token, _ := strings.Cut(idle, "|")
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, token), past, past); err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(dir, strings.Repeat("b", 32)+".json")
+	if err := os.WriteFile(stray, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Append(ctx, "logs", "third.log", "", strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Flush(ctx, "logs", "idle.log", idle, store.Checksum{}); err == nil || !strings.Contains(err.Error(), "no such append") {
+		t.Fatalf("the flush of an expired session: %v, want 'no such append'", err)
+	}
+	if _, err := os.Stat(stray); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a session record without its file stays: %v", err)
+	}
+	if _, err := client.Flush(ctx, "logs", "busy.log", busy, store.Checksum{}); err != nil {
+		t.Fatalf("the flush of a session in use: %v", err)
+	}
+}
+
+// A flush after a target joined stores each object with its owner of the
+// new map, the pieces read from the target that has them.
+func TestAppendFlushAfterMapChange(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	const objects = 16
+	handles := make([]string, objects)
+	for i := range handles {
+		h, err := client.Append(ctx, "logs", fmt.Sprintf("log-%02d", i), "", strings.NewReader(fmt.Sprintf("piece %d", i)), int64(len(fmt.Sprintf("piece %d", i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		handles[i] = h
+	}
+	first := c.Targets()[0].Node.ID()
+	c.AddTarget()
+	m := c.WaitForMap(3)
+	c.WaitRebalance(m.Version)
+	moved := 0
+	for i, h := range handles {
+		name := fmt.Sprintf("log-%02d", i)
+		if owner, _ := m.Owner(cluster.Uname("ais", "logs", name)); owner.ID != first {
+			moved++
+		}
+		if _, err := client.Flush(ctx, "logs", name, h, store.Checksum{}); err != nil {
+			t.Fatalf("flush %s after the map changed: %v", name, err)
+		}
+		if got, err := client.GetBytes(ctx, "logs", name, api.GetOptions{}); err != nil || string(got) != fmt.Sprintf("piece %d", i) {
+			t.Fatalf("%s after the flush: %q %v", name, got, err)
+		}
+	}
+	if moved == 0 {
+		t.Fatalf("no object of %d moved to the new target: the test tested nothing", objects)
 	}
 }

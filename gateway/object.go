@@ -46,7 +46,7 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	if r.Method == http.MethodPut {
+	if r.Method == http.MethodPut && r.URL.Query().Has(api.QueryAppendType) {
 		// The pieces of an append go to the target that has the rest.
 		if id, ok := appendTarget(r.URL.Query()); ok {
 			if t, found := smap.Node(id); found && t.Role.IsTarget() {
