@@ -610,31 +610,48 @@ func TestArchPathPutConcurrent(t *testing.T) {
 	_, client := embedded(t)
 	ctx := t.Context()
 	client.CreateBucket(ctx, "shards", nil)
-	const writers = 8
-	var wg sync.WaitGroup
-	var refused atomic.Int64
-	for i := range writers {
-		wg.Go(func() {
-			body := fmt.Sprintf("file %d", i)
-			for attempt := 0; attempt < 100; attempt++ {
-				_, err := client.Put(ctx, "shards", "c.tar", strings.NewReader(body), api.PutOptions{Size: int64(len(body)), ArchPath: fmt.Sprintf("f%d.txt", i)})
-				if err == nil {
-					return
+	// Without checksums a shard's ETag is its write's stamp: the guard
+	// holds there too.
+	client.CreateBucket(ctx, "plain", map[string]any{"checksum": map[string]any{"type": "none"}})
+	for _, bucket := range []string{"shards", "plain"} {
+		const writers = 8
+		var wg sync.WaitGroup
+		var refused atomic.Int64
+		for i := range writers {
+			wg.Go(func() {
+				body := fmt.Sprintf("file %d", i)
+				for attempt := 0; attempt < 100; attempt++ {
+					_, err := client.Put(ctx, bucket, "c.tar", strings.NewReader(body), api.PutOptions{Size: int64(len(body)), ArchPath: fmt.Sprintf("f%d.txt", i)})
+					if err == nil {
+						return
+					}
+					if !errors.Is(err, api.ErrPreconditionFailed) {
+						t.Errorf("%s: writer %d: %v", bucket, i, err)
+						return
+					}
+					refused.Add(1)
 				}
-				if !errors.Is(err, api.ErrPreconditionFailed) {
-					t.Errorf("writer %d: %v", i, err)
-					return
-				}
-				refused.Add(1)
-			}
-			t.Errorf("writer %d: refused 100 times", i)
-		})
-	}
-	wg.Wait()
-	for i := range writers {
-		got, err := client.GetBytes(ctx, "shards", "c.tar", api.GetOptions{ArchPath: fmt.Sprintf("f%d.txt", i)})
-		if err != nil || string(got) != fmt.Sprintf("file %d", i) {
-			t.Fatalf("f%d.txt after %d concurrent writers (%d refused, sent again): %q %v", i, writers, refused.Load(), got, err)
+				t.Errorf("%s: writer %d: refused 100 times", bucket, i)
+			})
 		}
+		wg.Wait()
+		for i := range writers {
+			got, err := client.GetBytes(ctx, bucket, "c.tar", api.GetOptions{ArchPath: fmt.Sprintf("f%d.txt", i)})
+			if err != nil || string(got) != fmt.Sprintf("file %d", i) {
+				t.Fatalf("%s: f%d.txt after %d concurrent writers (%d refused, sent again): %q %v", bucket, i, writers, refused.Load(), got, err)
+			}
+		}
+	}
+	// A plain PUT between the read of a shard and its rewrite is not
+	// undone: the condition is on the shard's write, content or not.
+	meta, err := client.Head(ctx, "plain", "c.tar")
+	if err != nil || meta.Stamp == (store.Stamp{}) {
+		t.Fatalf("head: %+v %v", meta, err)
+	}
+	if _, err := client.Put(ctx, "plain", "c.tar", strings.NewReader("x"), api.PutOptions{Size: 1, IfMatch: store.ETagOf(meta)}); err != nil {
+		t.Fatalf("a PUT matching the stamp's ETag: %v", err)
+	}
+	if _, err := client.Put(ctx, "plain", "c.tar", strings.NewReader("y"), api.PutOptions{Size: 1, IfMatch: store.ETagOf(meta)}); !errors.Is(err, api.ErrPreconditionFailed) {
+		t.Fatalf("a PUT matching the ETag of an older write: %v, want 412", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/formats"
@@ -220,6 +221,45 @@ func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats
 	}
 }
 
+// shardLocks lets one rewrite of a shard run at a time on its owner. The
+// If-Match of the rewrite's PUT guards against any other write; this also
+// covers the buckets where it cannot (remote ones, whose PUTs take no
+// condition), for the rewrites among themselves.
+type shardLocks struct {
+	mu      sync.Mutex
+	holders map[string]*shardLock
+}
+
+type shardLock struct {
+	sync.Mutex
+	waiters int
+}
+
+// lock waits for the shard's lock; the function it returns unlocks.
+func (l *shardLocks) lock(b store.Bucket, name string) func() {
+	key := b.Normalize().String() + "/" + name
+	l.mu.Lock()
+	if l.holders == nil {
+		l.holders = map[string]*shardLock{}
+	}
+	h := l.holders[key]
+	if h == nil {
+		h = &shardLock{}
+		l.holders[key] = h
+	}
+	h.waiters++
+	l.mu.Unlock()
+	h.Lock()
+	return func() {
+		h.Unlock()
+		l.mu.Lock()
+		if h.waiters--; h.waiters == 0 {
+			delete(l.holders, key)
+		}
+		l.mu.Unlock()
+	}
+}
+
 // shardError marks a malformed shard as a bad request: the object cannot
 // be read as the archive it claims to be.
 func shardError(err error) error {
@@ -249,6 +289,7 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		n.writeError(w, r, err)
 		return
 	}
+	defer n.shardLocks.lock(b, name)()
 	opts := store.PutOptions{Size: -1}
 	var old store.Object
 	obj, err := n.config.Store.Open(r.Context(), b, name, store.OpenOptions{})

@@ -147,7 +147,11 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		items = append(items, batchItem{BatchEntry: api.BatchEntry{ObjName: name}, bucket: src, name: entry})
 	}
 	var old store.Object
+	put := store.PutOptions{Size: -1}
 	if msg.AppendIfExists {
+		// What the shard holds now is kept: a write since fails the job
+		// (412) rather than be overwritten.
+		defer n.shardLocks.lock(dst, msg.ArchName)()
 		obj, err := n.config.Store.Open(ctx, dst, msg.ArchName, store.OpenOptions{})
 		switch {
 		case err == nil:
@@ -156,7 +160,14 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 			if f, err = n.archiveFormat(old, msg.ArchName, msg.Mime); err != nil {
 				return nil, err
 			}
-		case !errors.Is(err, store.ErrNotFound):
+			if !dst.IsRemote() {
+				put.IfMatch = store.ETagOf(old.Meta())
+			}
+		case errors.Is(err, store.ErrNotFound):
+			if !dst.IsRemote() {
+				put.IfNoneMatch = "*"
+			}
+		default:
 			return nil, err
 		}
 	}
@@ -169,7 +180,7 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		defer close(written)
 		pw.CloseWithError(n.writeArchive(pw, f, old, msg, items, reads, p, &archived, &missing))
 	}()
-	_, err = n.putOwned(ctx, dst, msg.ArchName, pr, store.PutOptions{Size: -1})
+	_, err = n.putOwned(ctx, dst, msg.ArchName, pr, put)
 	pr.CloseWithError(io.ErrClosedPipe)
 	<-written
 	if err != nil {

@@ -279,6 +279,9 @@ type Node struct {
 	downloads *http.Client
 	// appendLocks serialize the pieces of an append (see append.go).
 	appendLocks appendLocks
+	// shardLocks serialize the rewrites of a shard on its owner: a file
+	// PUT into it, an archive job appending to it (archive.go).
+	shardLocks shardLocks
 	// tarDirs are where the files of tar shards are (tardir.go).
 	tarDirs tarDirs
 	// batch is what get-batch requests share (batch.go).

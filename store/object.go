@@ -178,12 +178,17 @@ type MountpathCapacity struct {
 }
 
 // ETagOf is an object's entity tag: the MD5 kept when the object was put
-// with PutOptions.ETag, else its checksum.
+// with PutOptions.ETag, else its checksum, else (a bucket with checksums
+// off) its write's stamp, so that every stored object has one and a
+// condition on it holds only for that write.
 func ETagOf(meta ObjectMeta) string {
 	if etag := meta.Custom[CustomETag]; etag != "" {
 		return etag
 	}
-	return meta.Checksum.Value
+	if meta.Checksum.Value != "" || meta.Stamp == (Stamp{}) {
+		return meta.Checksum.Value
+	}
+	return fmt.Sprintf("%x%016x", meta.Stamp.Map, meta.Stamp.Clock)
 }
 
 // CheckPutConditions checks the conditions of a Put against what the
