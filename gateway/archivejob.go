@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -68,6 +69,15 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 		_, err = n.bucketProps(dst)
 	}
 	req := peer.JobRequest{Kind: jobArchive, Bucket: src, To: dst, Archive: &value}
+	if err == nil && n.currentMap() == nil {
+		err = fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID)
+	}
+	if err == nil {
+		var owner cluster.Node
+		if owner, err = n.currentMap().Owner(cluster.Uname(dst.Provider, dst.Name, value.ArchName)); err == nil {
+			req.Writer = owner.ID
+		}
+	}
 	if err == nil {
 		req, err = listRangeRequest(req, value.ListRange)
 	}
@@ -121,7 +131,9 @@ func (n *Node) archiveOutput(msg api.ArchiveMessage) (formats.Format, error) {
 // shard's owner.
 func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
 	msg, dst := req.Archive, req.To.Normalize()
-	if msg == nil || !n.owns(dst, msg.ArchName) {
+	// The shard's owner when the map changed since is told by its
+	// PUT (503: run the job again).
+	if msg == nil || req.Writer != n.config.ID {
 		return nil, nil
 	}
 	f, err := n.archiveOutput(*msg)
@@ -217,6 +229,10 @@ func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg
 				continue
 			}
 			return fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
+		}
+		if read.size < 0 {
+			read.body.Close()
+			return fmt.Errorf("object %d (%s/%s): its size is unknown", i, item.bucket, item.ObjName)
 		}
 		err := aw.WriteHeader(&formats.Entry{Name: item.name, Size: read.size})
 		if err == nil {

@@ -165,6 +165,10 @@ type JobRequest struct {
 	// Archive is what an archive job writes (its To is the shard's
 	// bucket).
 	Archive *api.ArchiveMessage `json:"archive,omitempty"`
+	// Writer is the target that writes an archive job's shard: its owner
+	// in the gateway's map, so that one target does, whatever map each
+	// has when the job starts.
+	Writer string `json:"writer,omitempty"`
 }
 
 // StartJob starts a job on a target.
