@@ -168,6 +168,11 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	result = "ok"
 }
 
+// maxCompressedFiles bounds the files a request reads of one compressed
+// shard (tgz, zip, ...): without offsets, each costs a scan of the shard
+// up to it.
+const maxCompressedFiles = 1024
+
 // readBatchBody reads a get-batch request's body, at most maxBatchBody,
 // and leaves it readable again.
 func readBatchBody(r *http.Request) ([]byte, error) {
@@ -279,6 +284,8 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 		defaultBucket = &b
 	}
 	items := make([]batchItem, len(req.In))
+	// Each file of a compressed shard is a scan from the shard's start.
+	scans := map[string]int{}
 	for i, e := range req.In {
 		item := batchItem{BatchEntry: e}
 		switch {
@@ -304,6 +311,12 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 		if e.ArchPath != "" {
 			if err := pathsafe.Name(e.ArchPath); err != nil {
 				return req, nil, nil, badRequest("get-batch: entry %d: archpath: %v", i, err)
+			}
+			if sf, ok := n.formats.ByName(e.ObjName); ok && !sf.Offsets() {
+				key := item.bucket.String() + "/" + e.ObjName
+				if scans[key]++; scans[key] > maxCompressedFiles {
+					return req, nil, nil, badRequest("get-batch: more than %d files of %s, a compressed shard read from its start for each: ask for the whole shard, or keep such shards as .tar", maxCompressedFiles, e.ObjName)
+				}
 			}
 		}
 		switch {

@@ -207,6 +207,7 @@ func TestGetBatchRefuses(t *testing.T) {
 		{"bad bucket", "train", `{"in":[{"objname":"a","bucket":"../b"}]}`, "bucket name"},
 		{"negative start", "train", `{"in":[{"objname":"a","start":-1}]}`, "negative"},
 		{"range of a file", "train", `{"in":[{"objname":"a","archpath":"x","length":4}]}`, "range of a file"},
+		{"many files of a tgz", "train", `{"in":[` + strings.Repeat(`{"objname":"s.tgz","archpath":"x"},`, 1024) + `{"objname":"s.tgz","archpath":"y"}]}`, "compressed shard"},
 	} {
 		u := c.Primary().URL() + "/v1/ml/moss"
 		if tc.bucket != "" {
