@@ -494,7 +494,14 @@ func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	if err := n.stopClusterJob(r.Context(), r.URL.Query().Get(api.QueryDownloadID)); err != nil {
+	// Only a download (or prefetch) job: stopping any other takes ADMIN
+	// (PUT /v1/cluster), where this route takes PUT.
+	id := r.URL.Query().Get(api.QueryDownloadID)
+	if _, err := n.downloadStatus(r.Context(), id); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if err := n.stopClusterJob(r.Context(), id); err != nil {
 		n.writeError(w, r, err)
 		return
 	}

@@ -137,3 +137,25 @@ loop:
 		t.Fatalf("the cut PUT is visible: %v", err)
 	}
 }
+
+// The downloader's abort stops downloads only: stopping any other job
+// (a scrub, a resilver) takes ADMIN, which its route does not.
+func TestDownloadAbortStopsOnlyDownloads(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.Scrub(ctx, "b", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.AbortDownload(ctx, id); !errors.Is(err, api.ErrJobNotFound) {
+		t.Fatalf("a download abort of scrub %s: %v, want job not found", id, err)
+	}
+	j, err := client.WaitJob(ctx, id, 10*time.Millisecond)
+	if err != nil || j.Aborted {
+		t.Fatalf("the scrub after the refused abort: %+v %v", j, err)
+	}
+}
