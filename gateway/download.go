@@ -141,6 +141,22 @@ func checkTimeout(field, value string) error {
 	return nil
 }
 
+// publicLink is a link as a job's status shows it to anyone who may list
+// jobs: without its user info and query, where presigned URLs and
+// passwords are.
+func publicLink(link string) string {
+	u, err := url.Parse(link)
+	if err != nil {
+		return "(a link that does not parse)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "..."
+	}
+	u.Fragment = ""
+	return u.String()
+}
+
 // checkLink accepts http and https URLs with a host.
 func checkLink(link string) error {
 	u, err := url.Parse(link)
@@ -276,7 +292,9 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 					return context.Cause(gctx)
 				}
 				if len(res.Errors) < maxDownloadErrors {
-					res.Errors = append(res.Errors, api.DownloadFailed{Name: item.Name, Link: item.URL, Error: n.redact(err.Error())})
+					link := publicLink(item.URL)
+					message := strings.ReplaceAll(n.redact(err.Error()), item.URL, link)
+					res.Errors = append(res.Errors, api.DownloadFailed{Name: item.Name, Link: link, Error: message})
 				}
 				return nil
 			}
@@ -367,7 +385,7 @@ func (n *Node) saveDownload(id string, b store.Bucket, raw json.RawMessage) erro
 		return err
 	}
 	data, _ := json.Marshal(savedDownload{ID: id, Bucket: b, Request: raw})
-	return os.WriteFile(n.downloadFile(id), data, 0o644)
+	return os.WriteFile(n.downloadFile(id), data, 0o600) // its links may carry secrets
 }
 
 func (n *Node) forgetDownload(id string) {

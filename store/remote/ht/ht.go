@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -28,7 +29,11 @@ func Resolve(client *http.Client) remote.Resolver {
 	}
 }
 
-func (be *Backend) url(name string) string { return be.origin + "/" + name }
+// url is where an object is at the origin: its name escaped, so that a
+// '?', '#' or '%' in it is part of the path, not a query or a fragment.
+func (be *Backend) url(name string) string {
+	return be.origin + (&url.URL{Path: "/" + name}).EscapedPath()
+}
 
 // do sends a request to the origin and maps its answer.
 func (be *Backend) do(ctx context.Context, method, name string) (*http.Response, error) {

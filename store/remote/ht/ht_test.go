@@ -1,0 +1,35 @@
+package ht_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/remote/ht"
+)
+
+// An object's name is the origin's path, whatever characters it has: a
+// '?' or '#' in it is not sent as a query or a fragment.
+func TestNameIsThePath(t *testing.T) {
+	var path, query string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, query = r.URL.Path, r.URL.RawQuery
+		io.WriteString(w, "body")
+	}))
+	defer srv.Close()
+	b := store.Bucket{Name: "origin", Provider: store.ProviderHT}
+	be, err := ht.Resolve(srv.Client())(t.Context(), b, store.Props{Extra: &store.ExtraProps{HTTP: &store.HTTPProps{Origin: srv.URL + "/base/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _, err := be.GetObject(t.Context(), b, "dir/a?b=1#c%41 d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body.Close()
+	if path != "/base/dir/a?b=1#c%41 d" || query != "" {
+		t.Fatalf("the origin was asked for path %q query %q", path, query)
+	}
+}
