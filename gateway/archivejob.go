@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/aisgo/aisgo/api"
-	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pool"

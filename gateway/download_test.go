@@ -50,8 +50,8 @@ func TestDownloadRequestChecks(t *testing.T) {
 func TestPublicLink(t *testing.T) {
 	for link, want := range map[string]string{
 		"http://user:secret@h/f.tar?X-Amz-Signature=abc#x": "http://h/f.tar?...",
-		"https://h/d/f.tar":                                "https://h/d/f.tar",
-		"http://h/%zz":                                     "(a link that does not parse)",
+		"https://h/d/f.tar": "https://h/d/f.tar",
+		"http://h/%zz":      "(a link that does not parse)",
 	} {
 		if got := publicLink(link); got != want {
 			t.Errorf("publicLink(%q) = %q, want %q", link, got, want)
