@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,13 @@ func (s *Server) listBuckets(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket string) error {
 	ctx := r.Context()
 	q := r.URL.Query()
+	served := map[string][]string{
+		http.MethodGet: {"location", "versioning", "versions", "acl"},
+		http.MethodPut: {"acl"},
+	}[r.Method]
+	if err := unservedSubresource(q, served...); err != nil {
+		return err
+	}
 	switch r.Method {
 	case http.MethodHead:
 		if _, err := s.config.Backend.BucketProps(ctx, bucket); err != nil {
@@ -171,6 +179,9 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	var out DeleteResult
 	for _, o := range req.Objects {
 		err := validateKey(o.Key)
+		if err == nil && o.VersionID != "" && o.VersionID != nullVersion {
+			err = ErrNoSuchVersion.WithMessage("version %q of %s: this bucket keeps one version of an object, \"null\"", o.VersionID, o.Key)
+		}
 		if err == nil {
 			err = s.config.Backend.Delete(r.Context(), bucket, o.Key)
 			if errors.Is(err, api.ErrNotFound) {
@@ -190,6 +201,29 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 		}
 	}
 	WriteXML(w, http.StatusOK, out)
+	return nil
+}
+
+// subresources are the query keys by which S3 names what a request is
+// about besides the bucket or object itself (its tags, its policy, ...).
+// One a handler does not serve is refused (NotImplemented): falling
+// through to the plain operation made DELETE ?tagging delete the object.
+var subresources = []string{
+	"accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
+	"inventory", "legal-hold", "lifecycle", "location", "logging", "metrics", "notification",
+	"object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
+	"requestPayment", "restore", "retention", "select", "tagging", "torrent", "versioning", "versions",
+	"website",
+}
+
+// unservedSubresource refuses a request naming a subresource other than
+// those served.
+func unservedSubresource(q map[string][]string, served ...string) error {
+	for _, k := range subresources {
+		if _, ok := q[k]; ok && !slices.Contains(served, k) {
+			return ErrNotImplemented.WithMessage("?%s is not implemented", k)
+		}
+	}
 	return nil
 }
 

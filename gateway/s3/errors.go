@@ -57,6 +57,7 @@ var (
 	ErrBucketNotEmpty          = &Error{Code: "BucketNotEmpty", Status: http.StatusConflict, Message: "The bucket you tried to delete is not empty."}
 	ErrInvalidBucketName       = &Error{Code: "InvalidBucketName", Status: http.StatusBadRequest, Message: "The specified bucket is not valid."}
 	ErrInvalidArgument         = &Error{Code: "InvalidArgument", Status: http.StatusBadRequest, Message: "Invalid argument."}
+	ErrNoSuchVersion           = &Error{Code: "NoSuchVersion", Status: http.StatusNotFound, Message: "The specified version does not exist."}
 	ErrInvalidRequest          = &Error{Code: "InvalidRequest", Status: http.StatusBadRequest, Message: "Invalid request."}
 	// ErrKeyConflict is not S3's: objects are files, and one object's name
 	// cannot be a directory of another's ("a/b" and "a/b/c").

@@ -19,6 +19,14 @@ import (
 
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	q := r.URL.Query()
+	if err := unservedSubresource(q, "acl"); err != nil {
+		return err
+	}
+	// One version of an object is kept, "null" in S3's terms: a request
+	// for another must not act on it.
+	if v, ok := q["versionId"]; ok && (len(v) != 1 || v[0] != nullVersion) {
+		return ErrInvalidArgument.WithMessage("versionId %q: this bucket keeps one version of an object, \"null\"", strings.Join(v, ","))
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		if q.Has("uploadId") && r.Method == http.MethodGet {
@@ -327,7 +335,10 @@ func copyCustom(custom map[string]string) map[string]string {
 
 // parseCopySource reads x-amz-copy-source: "[/]bucket/key", URL-encoded.
 func parseCopySource(v string) (bucket, key string, err error) {
-	v, _, _ = strings.Cut(v, "?versionId=")
+	v, version, versioned := strings.Cut(v, "?versionId=")
+	if versioned && version != nullVersion {
+		return "", "", ErrInvalidArgument.WithMessage("x-amz-copy-source version %q: this bucket keeps one version of an object, \"null\"", version)
+	}
 	decoded, err := url.PathUnescape(v)
 	if err != nil {
 		return "", "", ErrInvalidArgument.WithMessage("x-amz-copy-source is not URL-encoded correctly")

@@ -975,3 +975,65 @@ func TestListUploadsWithDelimiter(t *testing.T) {
 		t.Fatalf("encoding-type base64: %v (%s)", err, got)
 	}
 }
+
+// Subresources not served are refused, never taken for the plain
+// operation (DELETE ?tagging deleted the object, DELETE ?cors the bucket),
+// and a version other than "null" is not acted on as the object.
+func TestUnservedSubresources(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	bucket, key := aws.String("subs"), aws.String("k")
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: key, Body: strings.NewReader("data")}); err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"DeleteObjectTagging": func() error {
+			_, err := client.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: bucket, Key: key})
+			return err
+		},
+		"DeleteBucketCors": func() error {
+			_, err := client.DeleteBucketCors(ctx, &s3.DeleteBucketCorsInput{Bucket: bucket})
+			return err
+		},
+		"DeleteBucketEncryption": func() error {
+			_, err := client.DeleteBucketEncryption(ctx, &s3.DeleteBucketEncryptionInput{Bucket: bucket})
+			return err
+		},
+		"PutPublicAccessBlock": func() error {
+			_, err := client.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: bucket, PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{}})
+			return err
+		},
+		"GetObjectAttributes": func() error {
+			_, err := client.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: bucket, Key: key, ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag}})
+			return err
+		},
+	} {
+		if err := call(); code(err) != "NotImplemented" {
+			t.Errorf("%s: %v, want NotImplemented", name, err)
+		}
+	}
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: key, VersionId: aws.String("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")}); code(err) != "InvalidArgument" {
+		t.Errorf("a DELETE of another version: %v, want InvalidArgument", err)
+	}
+	out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: bucket, Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: key, VersionId: aws.String("v2")}}}})
+	if err != nil || len(out.Errors) != 1 || aws.ToString(out.Errors[0].Code) != "NoSuchVersion" {
+		t.Errorf("a multi-delete of another version: %+v %v, want NoSuchVersion", out, err)
+	}
+	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: bucket, Key: aws.String("copy"), CopySource: aws.String("subs/k?versionId=v2")}); code(err) != "InvalidArgument" {
+		t.Errorf("a copy of another version: %v, want InvalidArgument", err)
+	}
+	// All of it left the bucket and the object as they were.
+	got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: key, VersionId: aws.String("null")})
+	if err != nil {
+		t.Fatalf("the object after the refused requests: %v", err)
+	}
+	data, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if string(data) != "data" {
+		t.Fatalf("the object after the refused requests: %q", data)
+	}
+}
