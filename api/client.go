@@ -595,8 +595,9 @@ func newHopBody(rq request) (*hopBody, error) {
 }
 
 // resendable reports whether the body can be sent again: none of it went
-// out, or it can be rewound.
-func (b *hopBody) resendable() bool { return b.body.n == 0 || b.seekable }
+// out, or it can be rewound; and it did not fail itself (a body that
+// fails is the caller's error, which no other node can mend).
+func (b *hopBody) resendable() bool { return b.body.err == nil && (b.body.n == 0 || b.seekable) }
 
 // request returns the HTTP request of one hop to target.
 func (b *hopBody) request(ctx context.Context, rq request, target string) (*http.Request, error) {
@@ -749,13 +750,17 @@ func drain(resp *http.Response) {
 
 // countingReader counts the bytes read, to tell whether a body was sent.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error // the body's own failure, not the network's
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
 	return n, err
 }
 

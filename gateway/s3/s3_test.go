@@ -1037,3 +1037,44 @@ func TestUnservedSubresources(t *testing.T) {
 		t.Fatalf("the object after the refused requests: %q", data)
 	}
 }
+
+// A PUT whose body does not hash to its signed x-amz-content-sha256 is
+// refused with S3's code and stores nothing, though the gateway streams
+// it on to a target as it comes (the object as it was stays).
+func TestBodyFailingItsHashIsNotStored(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("hashes")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("hashes"), Key: aws.String("k"), Body: strings.NewReader("first")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"forged", strings.Repeat("forged ", 100_000)} {
+		signed := hex.EncodeToString(sha256Of(strings.ToUpper(body)))
+		raw, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+"/hashes/k", strings.NewReader(body))
+		raw.Header.Set("x-amz-content-sha256", signed)
+		if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, raw, signed, "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "XAmzContentSHA256Mismatch") {
+			t.Fatalf("a body of %d bytes not matching its hash: %d %s", len(body), resp.StatusCode, answer)
+		}
+		got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("hashes"), Key: aws.String("k")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(got.Body)
+		got.Body.Close()
+		if string(data) != "first" {
+			t.Fatalf("after a refused body of %d bytes the object holds %d bytes, want the first", len(body), len(data))
+		}
+	}
+}

@@ -211,9 +211,12 @@ func methodNotAllowed(r *http.Request) error {
 // backendError maps a native API error to S3's.
 func backendError(err error, bucket, key string) error {
 	var e *Error
+	var body *sigv4.Error // the body's check, failed while it was sent on
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &body):
+		return &Error{Code: body.Code, Message: body.Message, Status: body.Status}
 	case errors.Is(err, api.ErrBucketNotFound):
 		return ErrNoSuchBucket.WithResource(bucket)
 	case errors.Is(err, api.ErrNotFound):

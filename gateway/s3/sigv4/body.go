@@ -169,29 +169,49 @@ func declaredTrailers(r *http.Request) ([]checksum, error) {
 	return sums, nil
 }
 
-// hashReader checks at the end of the body that it hashes to want.
+// hashReader checks at the end of the body that it hashes to want. It
+// holds back the last byte it read until the body's end is checked: a
+// reader streaming the body on (to the target that stores it) must not
+// get all of a body that fails, or it would store it whole.
 type hashReader struct {
-	body io.ReadCloser
-	hash hash.Hash
-	want []byte
-	err  error // sticky
+	body    io.ReadCloser
+	hash    hash.Hash
+	want    []byte
+	held    byte
+	holding bool
+	err     error // sticky
 }
 
 func (h *hashReader) Read(p []byte) (int, error) {
 	if h.err != nil {
 		return 0, h.err
 	}
-	n, err := h.body.Read(p)
-	h.hash.Write(p[:n])
-	if err == io.EOF {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	off := 0
+	if h.holding {
+		p[0], off, h.holding = h.held, 1, false
+	}
+	n, err := h.body.Read(p[off:])
+	h.hash.Write(p[off : off+n])
+	n += off
+	switch {
+	case err == io.EOF:
 		if got := h.hash.Sum(nil); !bytes.Equal(got, h.want) {
-			err = newError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header %x does not match what was computed: %x", h.want, got)
+			h.err = newError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header %x does not match what was computed: %x", h.want, got)
+			return 0, h.err
 		}
-	}
-	if err != nil {
+		h.err = io.EOF
+		return n, io.EOF
+	case err != nil:
 		h.err = err
+		return 0, err
+	case n > 0:
+		h.held, h.holding = p[n-1], true
+		n--
 	}
-	return n, err
+	return n, nil
 }
 
 func (h *hashReader) Close() error { return h.body.Close() }
@@ -380,7 +400,19 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		c.err = c.readError(err)
-		return n, c.err
+		return 0, c.err
+	}
+	if c.remaining == 0 {
+		// The chunk's last bytes go out only once it is checked, and the
+		// body's last once its end is: a reader streaming the body on
+		// must not get all of a body that fails.
+		if err := c.next(); err != nil {
+			c.err = err
+			if err == io.EOF {
+				return n, io.EOF
+			}
+			return 0, err
+		}
 	}
 	return n, nil
 }

@@ -273,8 +273,10 @@ func TestContentHashMismatch(t *testing.T) {
 	}
 	data, err := io.ReadAll(r.Body)
 	checkCode(t, err, "XAmzContentSHA256Mismatch", "x-amz-content-sha256")
-	if string(data) != "hellO" {
-		t.Fatalf("read %q", data)
+	// Never the whole of a body that fails: a reader streaming it on to
+	// where it is stored would store it.
+	if len(data) >= len("hellO") {
+		t.Fatalf("read %q before the error", data)
 	}
 	if _, err := r.Body.Read(make([]byte, 1)); err == nil || err == io.EOF {
 		t.Fatalf("the error is not sticky: %v", err)
