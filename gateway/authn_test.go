@@ -361,3 +361,45 @@ func TestGrantNotRenewed(t *testing.T) {
 		t.Fatalf("bounced off %d targets, want 1", bounced)
 	}
 }
+
+// The console keeps a login in a cookie of its own path, which the API
+// does not take: only the console's pages see it or send it.
+func TestConsoleLoginCookie(t *testing.T) {
+	c := newAuthCluster(t)
+	token := signToken(t, c.keys, authn.Grants{Perm: authn.ReadOnly}, time.Hour)
+	form := url.Values{"token": {token}}
+	req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/console/", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, k := range resp.Cookies() {
+		if k.Name == "ais_token" {
+			cookie = k
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || cookie == nil || cookie.Value != token {
+		t.Fatalf("login: %s, cookie %+v", resp.Status, cookie)
+	}
+	if cookie.Path != "/console/" || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("the login cookie has path %q and SameSite %v: want the console's path, strict", cookie.Path, cookie.SameSite)
+	}
+	for _, tc := range []struct {
+		path string
+		want int
+	}{{"/console/", http.StatusOK}, {"/v1/buckets", http.StatusUnauthorized}} {
+		req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+tc.path, nil)
+		req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s with the cookie: %s, want %d", tc.path, resp.Status, tc.want)
+		}
+	}
+}

@@ -200,12 +200,32 @@ func sender(r *http.Request) string { return r.Header.Get(peer.HeaderNode) }
 
 // S3Handler serves the S3 API at the root of a listener of its own (for
 // clients that cannot put a path in their endpoint); nil on a target.
-func (n *Node) S3Handler() http.Handler { return n.s3Root }
+func (n *Node) S3Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		untrustedContent(w.Header())
+		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
+			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
+		}
+		n.s3Root.ServeHTTP(w, r)
+	})
+}
+
+// untrustedContent marks an answer as none of the node's own pages: what
+// users stored (an HTML object, served by S3 with its Content-Type) runs
+// in no origin of the node's, and is never sniffed into something else.
+// The console's pages set their own policy.
+func untrustedContent(h http.Header) {
+	h.Set("Content-Security-Policy", "sandbox")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
 
 // Handler returns the node's HTTP handler.
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
+		if !strings.HasPrefix(r.URL.Path, console.Prefix) {
+			untrustedContent(w.Header())
+		}
 		if r.URL.IsAbs() && n.config.Role.IsGateway() {
 			n.guard(onCluster(authn.PermGet), n.handleProxy)(w, r)
 			return

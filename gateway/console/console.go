@@ -134,7 +134,9 @@ func WriteLogin(w http.ResponseWriter, status int, message string) {
 // SetToken keeps a verified token in the console's cookie until it
 // expires, and sends the browser to the console.
 func SetToken(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: token, Path: "/", Expires: expires,
+	// Its path is the console's: no page elsewhere on this origin (an
+	// object served by the S3 API) sees it.
+	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: token, Path: Prefix, Expires: expires,
 		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }

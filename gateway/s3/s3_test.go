@@ -1078,3 +1078,34 @@ func TestBodyFailingItsHashIsNotStored(t *testing.T) {
 		}
 	}
 }
+
+// What users stored is served as theirs: an HTML object runs in no origin
+// of the gateway's (the console's is there), and is not sniffed.
+func TestStoredHTMLIsSandboxed(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("pages")}); err != nil {
+		t.Fatal(err)
+	}
+	page := "<script>alert(document.cookie)</script>"
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("pages"), Key: aws.String("x.html"), Body: strings.NewReader(page), ContentType: aws.String("text/html")}); err != nil {
+		t.Fatal(err)
+	}
+	presigned, err := s3.NewPresignClient(client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("pages"), Key: aws.String("x.html"), ResponseContentType: aws.String("text/html")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(presigned.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != page {
+		t.Fatalf("the page: %d %q", resp.StatusCode, body)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); csp != "sandbox" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("an HTML object served with policy %q, nosniff %q: want sandbox and nosniff", csp, resp.Header.Get("X-Content-Type-Options"))
+	}
+}
