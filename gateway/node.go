@@ -63,6 +63,8 @@ type Config struct {
 	// S3Keys are the access keys (id to secret) S3 requests must be
 	// signed with; none leaves the S3 API unauthenticated.
 	S3Keys map[string]string
+	// S3Region is the region S3 requests are signed for (us-east-1).
+	S3Region string
 	// Meta persists the cluster map and bucket metadata; required.
 	Meta membership.MetaStore
 	// RaftDir holds a gateway's Raft log; required for gateway roles.
@@ -358,7 +360,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Role.IsGateway() {
 		// S3 goes through the native API, to the owner targets.
-		s3Config := s3.Config{Backend: s3Backend{Client: api.NewClientWith(cfg.URL, &http.Client{Transport: cmp.Or[http.RoundTripper](cfg.Transport, api.NewTransport())}).SetToken(""), n: n}, Keys: s3Keyring{static: sigv4.StaticKeys(cfg.S3Keys), n: n}, Logger: n.logger.With("api", "s3"),
+		s3Config := s3.Config{Backend: s3Backend{Client: api.NewClientWith(cfg.URL, &http.Client{Transport: cmp.Or[http.RoundTripper](cfg.Transport, api.NewTransport())}).SetToken(""), n: n}, Keys: s3Keyring{static: sigv4.StaticKeys(cfg.S3Keys), n: n}, Region: cfg.S3Region, Logger: n.logger.With("api", "s3"),
 			Observe: func(op string, status int, elapsed time.Duration) {
 				n.metrics.s3Requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
 				n.metrics.s3Duration.WithLabelValues(op).Observe(elapsed.Seconds())

@@ -109,6 +109,9 @@ type s3 struct {
 	// Keys map access key ids to secrets; AIS_S3_ACCESS_KEY and
 	// AIS_S3_SECRET_KEY add one more. None: requests are not checked.
 	Keys map[string]string `yaml:"keys"`
+	// Region is the one requests are signed for (us-east-1); a request
+	// signed for another is refused, as S3 does.
+	Region string `yaml:"region"`
 }
 
 // limits are the node's tunables; zero means each one's default.
@@ -531,6 +534,7 @@ func run(args []string) error {
 		KeepaliveInterval: cfg.KeepaliveInterval,
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
 		S3Keys:            cfg.S3.Keys,
+		S3Region:          cfg.S3.Region,
 		KeyMapAllowLocal:  cfg.EKMAllowLocal,
 		ConnectPorts:      cfg.ProxyConnectPorts,
 		Logger:            logger,

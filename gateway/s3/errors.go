@@ -49,16 +49,17 @@ func (e *Error) WithResource(resource string) *Error {
 // The S3 error codes, with their statuses and S3's own messages. Use them
 // through WithMessage and WithResource, which copy; never modify them.
 var (
-	ErrNoSuchBucket            = &Error{Code: "NoSuchBucket", Status: http.StatusNotFound, Message: "The specified bucket does not exist."}
-	ErrNoSuchKey               = &Error{Code: "NoSuchKey", Status: http.StatusNotFound, Message: "The specified key does not exist."}
-	ErrNoSuchUpload            = &Error{Code: "NoSuchUpload", Status: http.StatusNotFound, Message: "The specified multipart upload does not exist."}
-	ErrBucketAlreadyOwnedByYou = &Error{Code: "BucketAlreadyOwnedByYou", Status: http.StatusConflict, Message: "Your previous request to create the named bucket succeeded and you already own it."}
-	ErrBucketAlreadyExists     = &Error{Code: "BucketAlreadyExists", Status: http.StatusConflict, Message: "The requested bucket name is not available."}
-	ErrBucketNotEmpty          = &Error{Code: "BucketNotEmpty", Status: http.StatusConflict, Message: "The bucket you tried to delete is not empty."}
-	ErrInvalidBucketName       = &Error{Code: "InvalidBucketName", Status: http.StatusBadRequest, Message: "The specified bucket is not valid."}
-	ErrInvalidArgument         = &Error{Code: "InvalidArgument", Status: http.StatusBadRequest, Message: "Invalid argument."}
-	ErrNoSuchVersion           = &Error{Code: "NoSuchVersion", Status: http.StatusNotFound, Message: "The specified version does not exist."}
-	ErrInvalidRequest          = &Error{Code: "InvalidRequest", Status: http.StatusBadRequest, Message: "Invalid request."}
+	ErrNoSuchBucket                 = &Error{Code: "NoSuchBucket", Status: http.StatusNotFound, Message: "The specified bucket does not exist."}
+	ErrNoSuchKey                    = &Error{Code: "NoSuchKey", Status: http.StatusNotFound, Message: "The specified key does not exist."}
+	ErrNoSuchUpload                 = &Error{Code: "NoSuchUpload", Status: http.StatusNotFound, Message: "The specified multipart upload does not exist."}
+	ErrBucketAlreadyOwnedByYou      = &Error{Code: "BucketAlreadyOwnedByYou", Status: http.StatusConflict, Message: "Your previous request to create the named bucket succeeded and you already own it."}
+	ErrBucketAlreadyExists          = &Error{Code: "BucketAlreadyExists", Status: http.StatusConflict, Message: "The requested bucket name is not available."}
+	ErrBucketNotEmpty               = &Error{Code: "BucketNotEmpty", Status: http.StatusConflict, Message: "The bucket you tried to delete is not empty."}
+	ErrInvalidBucketName            = &Error{Code: "InvalidBucketName", Status: http.StatusBadRequest, Message: "The specified bucket is not valid."}
+	ErrInvalidArgument              = &Error{Code: "InvalidArgument", Status: http.StatusBadRequest, Message: "Invalid argument."}
+	ErrAuthorizationHeaderMalformed = &Error{Code: "AuthorizationHeaderMalformed", Status: http.StatusBadRequest, Message: "The authorization header is malformed."}
+	ErrNoSuchVersion                = &Error{Code: "NoSuchVersion", Status: http.StatusNotFound, Message: "The specified version does not exist."}
+	ErrInvalidRequest               = &Error{Code: "InvalidRequest", Status: http.StatusBadRequest, Message: "Invalid request."}
 	// ErrKeyConflict is not S3's: objects are files, and one object's name
 	// cannot be a directory of another's ("a/b" and "a/b/c").
 	ErrKeyConflict              = &Error{Code: "KeyConflict", Status: http.StatusConflict, Message: "The key conflicts with another object's: one object's name cannot be a directory of another's."}

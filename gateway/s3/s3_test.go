@@ -1109,3 +1109,15 @@ func TestStoredHTMLIsSandboxed(t *testing.T) {
 		t.Fatalf("an HTML object served with policy %q, nosniff %q: want sandbox and nosniff", csp, resp.Header.Get("X-Content-Type-Options"))
 	}
 }
+
+// A request signed for another region is refused, as S3 does: keys shared
+// by two clusters of different regions do not carry a request between them.
+func TestOtherRegionRefused(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := s3.New(s3.Options{Region: "eu-west-1", BaseEndpoint: aws.String(endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""), Retryer: aws.NopRetryer{}})
+	_, err := client.ListBuckets(t.Context(), &s3.ListBucketsInput{})
+	if code(err) != "AuthorizationHeaderMalformed" || !strings.Contains(err.Error(), "expecting 'us-east-1'") {
+		t.Fatalf("a request signed for eu-west-1: %v, want AuthorizationHeaderMalformed naming us-east-1", err)
+	}
+}

@@ -125,6 +125,11 @@ func (s *Server) authenticate(r *http.Request) (accessKey string, err error) {
 		if err != nil {
 			return "", authError(err)
 		}
+		// A request signed for another region (another cluster that
+		// shares the keys) is not for this one, as S3 answers.
+		if verified.Region != s.config.Region {
+			return "", ErrAuthorizationHeaderMalformed.WithMessage("The authorization header is malformed; the region '%s' is wrong; expecting '%s'", verified.Region, s.config.Region)
+		}
 		return verified.AccessKey, nil
 	}
 	body, length, err := sigv4.DecodeBody(r)
