@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/s3/sigv4"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
@@ -111,10 +112,14 @@ func (s *Server) precheckWrite(ctx context.Context, bucket, key string, opts api
 	return nil
 }
 
-// putOptions are the native PUT options of an S3 write: its metadata
-// headers, its Content-MD5 checked by the target, and an MD5 kept as
-// the ETag.
+// putOptions are the native PUT options of an S3 write of a body (a PUT,
+// a part): its metadata headers, its Content-MD5 checked by the target,
+// an MD5 kept as the ETag; its x-amz-checksum-* headers are checked as the
+// body is read.
 func putOptions(r *http.Request, size int64) (api.PutOptions, error) {
+	if err := sigv4.CheckHeaderChecksums(r); err != nil {
+		return api.PutOptions{}, authError(err)
+	}
 	custom, err := StoredHeaders(r.Header)
 	if err != nil {
 		return api.PutOptions{}, err

@@ -6,9 +6,11 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -1119,5 +1121,57 @@ func TestOtherRegionRefused(t *testing.T) {
 	_, err := client.ListBuckets(t.Context(), &s3.ListBucketsInput{})
 	if code(err) != "AuthorizationHeaderMalformed" || !strings.Contains(err.Error(), "expecting 'us-east-1'") {
 		t.Fatalf("a request signed for eu-west-1: %v, want AuthorizationHeaderMalformed naming us-east-1", err)
+	}
+}
+
+// The x-amz-checksum-* headers of a PUT are checked: a body that does not
+// match is BadDigest and is not stored, a malformed value InvalidRequest.
+func TestChecksumHeaders(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("sums")}); err != nil {
+		t.Fatal(err)
+	}
+	// The SDK's own checksum, by the algorithm asked.
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("sums"), Key: aws.String("k"), Body: strings.NewReader("first"), ChecksumAlgorithm: types.ChecksumAlgorithmSha256}); err != nil {
+		t.Fatal(err)
+	}
+	crc := func(s string) string {
+		return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE([]byte(s))))
+	}
+	put := func(body, header, value string) (int, string) {
+		payload := hex.EncodeToString(sha256Of(body))
+		raw, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+"/sums/k", strings.NewReader(body))
+		raw.Header.Set("x-amz-content-sha256", payload)
+		raw.Header.Set(header, value)
+		if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, raw, payload, "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(answer)
+	}
+	if status, answer := put("second", "x-amz-checksum-crc32", crc("other")); status != http.StatusBadRequest || !strings.Contains(answer, "BadDigest") {
+		t.Fatalf("a body not matching its CRC32: %d %s", status, answer)
+	}
+	if status, answer := put("second", "x-amz-checksum-crc32", "not base64!"); status != http.StatusBadRequest || !strings.Contains(answer, "InvalidRequest") {
+		t.Fatalf("a malformed CRC32: %d %s", status, answer)
+	}
+	got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("sums"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	if string(data) != "first" {
+		t.Fatalf("after the refused PUTs: %q", data)
+	}
+	if status, answer := put("second", "x-amz-checksum-crc32", crc("second")); status != http.StatusOK {
+		t.Fatalf("a body matching its CRC32: %d %s", status, answer)
 	}
 }

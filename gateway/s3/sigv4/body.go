@@ -113,7 +113,9 @@ func decode(r *http.Request, payload string, seed *chain) (io.ReadCloser, int64,
 	case streamingSigned, streamingSignedTrailer, streamingUnsignedTrailer:
 	default:
 		want, _ := parseHash(payload)
-		return &hashReader{body: body, hash: sha256.New(), want: want}, r.ContentLength, nil
+		return &hashReader{body: body, sums: []expectedSum{{hash: sha256.New(), want: want, mismatch: func(got []byte) error {
+			return newError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header %x does not match what was computed: %x", want, got)
+		}}}}, r.ContentLength, nil
 	}
 	length := int64(-1)
 	if value := r.Header.Get("X-Amz-Decoded-Content-Length"); value != "" {
@@ -169,17 +171,23 @@ func declaredTrailers(r *http.Request) ([]checksum, error) {
 	return sums, nil
 }
 
-// hashReader checks at the end of the body that it hashes to want. It
-// holds back the last byte it read until the body's end is checked: a
+// hashReader checks at the end of the body that it hashes as expected.
+// It holds back the last byte it read until the body's end is checked: a
 // reader streaming the body on (to the target that stores it) must not
 // get all of a body that fails, or it would store it whole.
 type hashReader struct {
 	body    io.ReadCloser
-	hash    hash.Hash
-	want    []byte
+	sums    []expectedSum
 	held    byte
 	holding bool
 	err     error // sticky
+}
+
+// expectedSum is a hash the body must have, and the error if it has not.
+type expectedSum struct {
+	hash     hash.Hash
+	want     []byte
+	mismatch func(got []byte) error
 }
 
 func (h *hashReader) Read(p []byte) (int, error) {
@@ -194,13 +202,17 @@ func (h *hashReader) Read(p []byte) (int, error) {
 		p[0], off, h.holding = h.held, 1, false
 	}
 	n, err := h.body.Read(p[off:])
-	h.hash.Write(p[off : off+n])
+	for _, sum := range h.sums {
+		sum.hash.Write(p[off : off+n])
+	}
 	n += off
 	switch {
 	case err == io.EOF:
-		if got := h.hash.Sum(nil); !bytes.Equal(got, h.want) {
-			h.err = newError("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header %x does not match what was computed: %x", h.want, got)
-			return 0, h.err
+		for _, sum := range h.sums {
+			if got := sum.hash.Sum(nil); !bytes.Equal(got, sum.want) {
+				h.err = sum.mismatch(got)
+				return 0, h.err
+			}
 		}
 		h.err = io.EOF
 		return n, io.EOF
@@ -215,6 +227,34 @@ func (h *hashReader) Read(p []byte) (int, error) {
 }
 
 func (h *hashReader) Close() error { return h.body.Close() }
+
+// CheckHeaderChecksums makes r's body check the x-amz-checksum-* headers
+// it came with (CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256) as it is read:
+// one that does not match fails the read (BadDigest) before the body's
+// last byte. A header that is not the base64 of such a sum is
+// InvalidRequest. For the requests whose body is the object's bytes (PUT,
+// UploadPart): CompleteMultipartUpload's describe the object.
+func CheckHeaderChecksums(r *http.Request) error {
+	var sums []expectedSum
+	for name, newHash := range checksums {
+		v := r.Header.Get(name)
+		if v == "" {
+			continue
+		}
+		h := newHash()
+		want, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(want) != h.Size() {
+			return newError("InvalidRequest", "Value for %s header is invalid: want the base64 of %d bytes", name, h.Size())
+		}
+		sums = append(sums, expectedSum{hash: h, want: want, mismatch: func(got []byte) error {
+			return newError("BadDigest", "The %s you specified did not match the calculated checksum %s", name, base64.StdEncoding.EncodeToString(got))
+		}})
+	}
+	if len(sums) > 0 {
+		r.Body = &hashReader{body: r.Body, sums: sums}
+	}
+	return nil
+}
 
 // checksum is a trailing checksum being computed over the payload.
 type checksum struct {
