@@ -42,6 +42,10 @@ func (s s3Backend) Put(ctx context.Context, bucket, name string, body io.Reader,
 	if _, err := s.n.bucketProps(b); err != nil {
 		return store.ObjectMeta{}, err
 	}
+	// The watermarks hold for S3 as for a native PUT.
+	if err := s.n.checkSpace(ctx); err != nil {
+		return store.ObjectMeta{}, err
+	}
 	return s.n.putOwned(ctx, b, name, body, store.PutOptions{Size: opts.Size, Checksum: opts.Checksum, Custom: opts.Custom, ETag: opts.ETag,
 		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch})
 }
