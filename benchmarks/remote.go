@@ -126,7 +126,7 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	env := []string{"AWS_ACCESS_KEY_ID=" + remoteAccess, "AWS_SECRET_ACCESS_KEY=" + remoteSecret, "AWS_REGION=us-east-1",
 		"AWS_ENDPOINT_URL=http://" + addr, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
-	c, err := startLocalClusterEnv(ctx, filepath.Join(cfg.Dir, "cluster"), cfg.Aisnode, 1, datapathTargets, env)
+	c, err := startLocalClusterEnv(ctx, filepath.Join(cfg.Dir, "cluster"), cfg.Aisnode, 1, datapathTargets, env, "-fetch-allow-local") // the downloader's files are on this host
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func checkFiles(t *testing.T, client *api.Client, bucket string, n int) (present
 }
 
 func TestDownloader(t *testing.T) {
-	c := startCLICluster(t, 1, 2)
+	c := startCLICluster(t, 1, 2, "-fetch-allow-local") // the files are on this host
 	client := c.client()
 	ctx := t.Context()
 	ais(t, c.endpoint, "bucket", "create", "ais://dl")
@@ -219,7 +219,7 @@ func TestDownloader(t *testing.T) {
 // The reverse proxy: curl with the gateway as its HTTP proxy gets a file;
 // the second GET is served by the cluster, the origin not asked.
 func TestReverseProxy(t *testing.T) {
-	c := startCLICluster(t, 1, 2)
+	c := startCLICluster(t, 1, 2, "-fetch-allow-local") // the origin is on this host
 	var hits atomic.Int64
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -269,7 +269,7 @@ func TestProxyTunnel(t *testing.T) {
 	caFile := filepath.Join(t.TempDir(), "origin.pem")
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: origin.Certificate().Raw}), 0o644)
 	port := origin.URL[strings.LastIndex(origin.URL, ":")+1:]
-	c := startCLICluster(t, 1, 1, "-proxy-connect-ports=443,"+port)
+	c := startCLICluster(t, 1, 1, "-proxy-connect-ports=443,"+port, "-fetch-allow-local")
 	gateway := c.nodeURL("g1")
 	for i := range 2 {
 		out, err := exec.Command("curl", "-sS", "-f", "--cacert", caFile, "-x", gateway, origin.URL+"/secure.bin").Output()

@@ -244,7 +244,7 @@ func TestKeyMapFetchIsConfined(t *testing.T) {
 	}
 
 	local := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.KeyMapAllowLocal, cfg.KeyMapTimeout = true, 500*time.Millisecond
+		cfg.FetchAllowLocal, cfg.KeyMapTimeout = true, 500*time.Millisecond
 	}})
 	local.Client().CreateBucket(t.Context(), "src", nil)
 	slow := start(t, local, secretPage.URL+"/slow")

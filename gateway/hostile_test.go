@@ -7,9 +7,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +20,9 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/remote"
+	"github.com/aisgo/aisgo/store/remote/ht"
 )
 
 // objectFile returns the on-disk file of an object of an embedded node.
@@ -157,5 +163,76 @@ func TestDownloadAbortStopsOnlyDownloads(t *testing.T) {
 	j, err := client.WaitJob(ctx, id, 10*time.Millisecond)
 	if err != nil || j.Aborted {
 		t.Fatalf("the scrub after the refused abort: %+v %v", j, err)
+	}
+}
+
+// The downloader, the proxy and ht:// origins fetch URLs users give: not
+// from the node's own host (loopback) or the link-local cloud metadata
+// service, unless the config lets them; the refusal names why.
+func TestFetchesStayOffLocalAddresses(t *testing.T) {
+	var hits atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "secret of the host")
+	}))
+	defer origin.Close()
+	for _, allow := range []bool{false, true} {
+		// ht:// origins as aisnode has them, their dials checked by the node.
+		var node atomic.Pointer[gateway.Node]
+		origins := ht.Resolve(ht.NewClient(func(network, address string, raw syscall.RawConn) error {
+			return node.Load().FetchControl(network, address, raw)
+		}))
+		c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
+			cfg.FetchAllowLocal = allow
+			cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
+			cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
+		}})
+		node.Store(c.Primary().Node)
+		client := c.Client()
+		ctx := t.Context()
+		if err := client.CreateBucket(ctx, "dl", nil); err != nil {
+			t.Fatal(err)
+		}
+		links := []string{origin.URL + "/file", "http://169.254.169.254/latest/meta-data/iam"}
+		id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadMulti, Bucket: api.Bck{Name: "dl"}, Links: links, Timeout: "2s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s api.DownloadStatus
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if s, err = client.DownloadStatus(ctx, id); err != nil || s.Done || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil || !s.Done {
+			t.Fatalf("allow %v: the download job: %+v %v", allow, s, err)
+		}
+		refused := 0
+		for _, e := range s.Errors {
+			if strings.Contains(e.Error, "loopback or link-local") {
+				refused++
+			}
+		}
+		switch {
+		case !allow && (refused != 2 || hits.Load() != 0):
+			t.Fatalf("fetches of local addresses: %+v, %d reached the host; want both refused, naming why", s.Errors, hits.Load())
+		case allow && (s.Finished != 1 || hits.Load() != 1):
+			t.Fatalf("with fetch_allow_local, the host's file: %+v", s)
+		}
+		// The proxy (http_proxy set to the gateway) likewise.
+		proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
+		resp, err := proxied.Get(origin.URL + "/other")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !allow && (resp.StatusCode < 400 || !strings.Contains(string(body), "loopback or link-local")) {
+			t.Fatalf("a proxied GET of the host: %d %s", resp.StatusCode, body)
+		}
+		if allow && (resp.StatusCode != http.StatusOK || string(body) != "secret of the host") {
+			t.Fatalf("a proxied GET with fetch_allow_local: %d %s", resp.StatusCode, body)
+		}
+		hits.Store(0)
 	}
 }

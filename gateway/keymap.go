@@ -33,9 +33,7 @@ func (n *Node) keyMapClient() *http.Client {
 		Timeout: n.config.KeyMapTimeout,
 		// The address is checked after name resolution, so a name that
 		// resolves to a forbidden address is refused too.
-		Control: func(network, address string, _ syscall.RawConn) error {
-			return n.checkFetchAddress(address)
-		},
+		Control: n.FetchControl,
 	}
 	transport := &http.Transport{
 		Proxy:                  nil,
@@ -60,6 +58,14 @@ func (n *Node) keyMapClient() *http.Client {
 	}
 }
 
+// FetchControl is the Control of the dialers of fetches of URLs users
+// give: it checks the address after name resolution, for every
+// connection (redirects too), so that a name resolving to a forbidden
+// address is refused as well.
+func (n *Node) FetchControl(network, address string, _ syscall.RawConn) error {
+	return n.checkFetchAddress(address)
+}
+
 // checkFetchAddress refuses a resolved address the fetch must not reach.
 func (n *Node) checkFetchAddress(address string) error {
 	ap, err := netip.ParseAddrPort(address)
@@ -67,8 +73,8 @@ func (n *Node) checkFetchAddress(address string) error {
 		return fmt.Errorf("address %s: %w", address, err)
 	}
 	ip := ap.Addr().Unmap()
-	if !n.config.KeyMapAllowLocal && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()) {
-		return fmt.Errorf("address %s is loopback or link-local", address)
+	if !n.config.FetchAllowLocal && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()) {
+		return fmt.Errorf("%w: address %s is loopback or link-local, which this cluster does not fetch from (the nodes' config fetch_allow_local lets it)", api.ErrForbidden, address)
 	}
 	for _, node := range n.currentMap().Nodes {
 		u, err := url.Parse(node.URL)
@@ -77,7 +83,7 @@ func (n *Node) checkFetchAddress(address string) error {
 		}
 		host, err := netip.ParseAddr(u.Hostname())
 		if err == nil && host.Unmap() == ip && u.Port() == fmt.Sprint(ap.Port()) {
-			return fmt.Errorf("address %s is node %s of this cluster", address, node.ID)
+			return fmt.Errorf("%w: address %s is node %s of this cluster", api.ErrForbidden, address, node.ID)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -117,9 +118,12 @@ type Config struct {
 	KeyMapTimeout time.Duration
 	// KeyMapMaxSize bounds a fetched key map; zero means 64 MiB.
 	KeyMapMaxSize int64
-	// KeyMapAllowLocal lets key maps come from loopback and link-local
-	// addresses (never from this cluster's nodes); zero refuses them.
-	KeyMapAllowLocal bool
+	// FetchAllowLocal lets the node's fetches of URLs users give (the
+	// downloader, ht:// origins and the proxy, CONNECT tunnels, dSort key
+	// maps) reach loopback and link-local addresses (a developer's
+	// machine; cloud metadata is link-local); never this cluster's nodes.
+	// Zero refuses them.
+	FetchAllowLocal bool
 	// ConnectPorts are the ports the proxy tunnels CONNECT requests to
 	// (https through the gateway); nil means 443 only.
 	ConnectPorts []int
@@ -321,9 +325,6 @@ func New(cfg Config) (*Node, error) {
 		formats: cfg.Formats,
 		auth:    auth,
 		clock:   hlc.New(nil),
-		// Downloads go to the internet, not to peers: a client of their own.
-		downloads: &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: downloadWorkers,
-			ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second}},
 		started: time.Now(),
 		metrics: newMetrics(),
 		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
@@ -331,6 +332,11 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Auth != nil {
 		n.verifier = n.newVerifier()
 	}
+	// Downloads go to the internet, not to peers nor to the node's own
+	// host: a client of their own, its connections checked.
+	n.downloads = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: downloadWorkers,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: n.FetchControl}).DialContext,
+		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second}}
 	n.tunnels = make(chan struct{}, maxTunnels)
 	var err error
 	if n.control, err = n.newControl(); err != nil {

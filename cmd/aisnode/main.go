@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,8 +63,12 @@ type config struct {
 	NoPeerAuth bool   `yaml:"insecure_no_peer_auth"`
 	LogLevel   string `yaml:"log_level"`
 	StatsD     string `yaml:"statsd"`
-	// EKMAllowLocal lets dSort key maps come from loopback and link-local
-	// URLs (a developer's machine); off by default.
+	// FetchAllowLocal lets the fetches of URLs users give (the
+	// downloader, ht:// origins and the proxy, CONNECT tunnels, dSort key
+	// maps) reach loopback and link-local addresses (a developer's
+	// machine; cloud metadata is link-local); off by default.
+	FetchAllowLocal bool `yaml:"fetch_allow_local"`
+	// EKMAllowLocal is FetchAllowLocal's former name, still read.
 	EKMAllowLocal bool `yaml:"ekm_allow_local"`
 	// ProxyConnectPorts are the ports the proxy tunnels https (CONNECT)
 	// to; empty means 443.
@@ -178,6 +183,7 @@ func parse(args []string) (config, error) {
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence after which the primary removes a node (default 10s)")
 	electionTimeout := flags.Duration("election-timeout", 0, "gateways: how long a follower waits for the Raft leader before it stands for election (default 1s)")
 	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
+	fetchAllowLocal := flags.Bool("fetch-allow-local", false, "let the downloader, the proxy, ht:// origins and dSort key maps fetch from loopback and link-local addresses (a developer's machine)")
 	noPeerAuth := flags.Bool("insecure-no-peer-auth", false, "benchmarks only: turn intra-cluster authentication off, to measure what it costs; any process that reaches the node can then act as a node")
 	dryRun := flags.Bool("dry-run", false, "benchmarks only: discard PUT data and serve GETs from memory, to measure the network without the disk")
 	logLevel := flags.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
@@ -239,6 +245,8 @@ func parse(args []string) (config, error) {
 			cfg.Limits.ElectionTimeout = *electionTimeout
 		case "no-sync":
 			cfg.NoSync = *noSync
+		case "fetch-allow-local":
+			cfg.FetchAllowLocal = *fetchAllowLocal
 		case "dry-run":
 			cfg.DryRun = *dryRun
 		case "insecure-no-peer-auth":
@@ -535,7 +543,7 @@ func run(args []string) error {
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
 		S3Keys:            cfg.S3.Keys,
 		S3Region:          cfg.S3.Region,
-		KeyMapAllowLocal:  cfg.EKMAllowLocal,
+		FetchAllowLocal:   cfg.FetchAllowLocal || cfg.EKMAllowLocal,
 		ConnectPorts:      cfg.ProxyConnectPorts,
 		Logger:            logger,
 		RequestTimeout:    cfg.Limits.RequestTimeout,
@@ -563,7 +571,16 @@ func run(args []string) error {
 	// Remote buckets (s3://) through aws-sdk-go-v2, its credential chain
 	// and each bucket's extra.aws props.
 	// ht:// buckets read from their HTTP origins (the reverse proxy).
-	backends, origins := remotes3.NewBackends(), ht.Resolve(ht.NewClient())
+	// Origins are URLs users give: their connections are checked by the
+	// node (bound below, once it exists).
+	var guard atomic.Pointer[gateway.Node]
+	originControl := func(network, address string, c syscall.RawConn) error {
+		if n := guard.Load(); n != nil {
+			return n.FetchControl(network, address, c)
+		}
+		return fmt.Errorf("the node is starting")
+	}
+	backends, origins := remotes3.NewBackends(), ht.Resolve(ht.NewClient(originControl))
 	resolve := func(ctx context.Context, b store.Bucket, props store.Props) (remote.Backend, error) {
 		if b.Normalize().Provider == store.ProviderHT {
 			return origins(ctx, b, props)
@@ -599,6 +616,9 @@ func run(args []string) error {
 		}
 	}
 	node, err := gateway.New(nodeConfig)
+	if err == nil {
+		guard.Store(node)
+	}
 	if err != nil {
 		return err
 	}
