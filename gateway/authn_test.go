@@ -403,3 +403,23 @@ func TestConsoleLoginCookie(t *testing.T) {
 		}
 	}
 }
+
+// Creating a bucket does not let a user say where a remote bucket's data
+// is (extra: an S3 endpoint, an HTTP origin): that takes ADMIN.
+func TestCreateBucketWithExtraNeedsAdmin(t *testing.T) {
+	c := newAuthCluster(t)
+	owner := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.BucketOwner}, time.Hour))
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	extra := map[string]any{"extra": map[string]any{"http": map[string]any{"origin": "http://evil.example"}}}
+	err := owner.CreateBucket(t.Context(), "ht://mirror", extra)
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden || !strings.Contains(err.Error(), "extra") {
+		t.Fatalf("a bucket owner's create with extra: %v, want 403 naming extra", err)
+	}
+	if err := owner.CreateBucket(t.Context(), "plain", nil); err != nil {
+		t.Fatalf("a bucket owner's create without extra: %v", err)
+	}
+	if err := admin.CreateBucket(t.Context(), "ais://with-extra", map[string]any{"extra": map[string]any{}}); err != nil {
+		t.Fatalf("an admin's create with extra: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/store"
 )
@@ -112,6 +113,15 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 	if err := n.checkProtection(r.Context(), nil, props); err != nil {
 		n.writeError(w, r, err)
 		return
+	}
+	// Where a remote bucket's data is (an S3 endpoint, an HTTP origin) is
+	// the cluster's to say: creating a bucket must not point a shared
+	// name somewhere else, nor the cluster's credentials.
+	if props.Extra != nil {
+		if _, err := n.authorize(r, authn.PermAdmin, ""); err != nil {
+			n.writeError(w, r, fmt.Errorf("create-bck: props with extra (endpoint, origin): %w", err))
+			return
+		}
 	}
 	if b.IsRemote() {
 		// A remote bucket joins the cluster when its store has it.

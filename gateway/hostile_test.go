@@ -235,4 +235,18 @@ func TestFetchesStayOffLocalAddresses(t *testing.T) {
 		}
 		hits.Store(0)
 	}
+	// No bucket for an origin that does not answer.
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
+	resp, err := proxied.Get(gone.URL + "/file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	buckets, err := c.Client().ListBuckets(t.Context())
+	if resp.StatusCode < 400 || err != nil || len(buckets) != 0 {
+		t.Fatalf("a proxied GET of an origin that is gone: %s; buckets %v %v", resp.Status, buckets, err)
+	}
 }

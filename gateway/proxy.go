@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -132,9 +134,27 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("proxy: origin %q: %w", r.URL.Host, err))
 		return
 	}
-	if _, ok := n.currentBuckets().Props(b); !ok {
+	origin := "http://" + r.URL.Host
+	if props, ok := n.currentBuckets().Props(b); ok {
+		// The bucket of this host is this host's: one made with another
+		// origin (by an admin) is not served as this one.
+		if props.Extra == nil || props.Extra.HTTP == nil || strings.TrimRight(props.Extra.HTTP.Origin, "/") != origin {
+			n.writeError(w, r, fmt.Errorf("%w: proxy: bucket %s is not of origin %s", api.ErrConflict, b, origin))
+			return
+		}
+	} else {
+		// A bucket comes only for an origin that answers, and only so
+		// many: a GET of any name must not grow the cluster's metadata.
+		if err := n.probeOrigin(r.Context(), r.URL); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		if htBuckets(n.currentBuckets()) >= maxHTBuckets {
+			n.writeError(w, r, fmt.Errorf("%w: proxy: the cluster has %d ht:// buckets, the most the proxy makes; an admin removes some first", api.ErrConflict, maxHTBuckets))
+			return
+		}
 		props := store.DefaultRemoteProps(b)
-		props.Extra = &store.ExtraProps{HTTP: &store.HTTPProps{Origin: "http://" + r.URL.Host}}
+		props.Extra = &store.ExtraProps{HTTP: &store.HTTPProps{Origin: origin}}
 		_, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: b, Props: &props, Created: timeNow()})
 		if err != nil && !errors.Is(err, store.ErrBucketExists) {
 			n.writeError(w, r, membershipError(err))
@@ -157,6 +177,43 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	io.CopyBuffer(w, body, buf)
+}
+
+// maxHTBuckets bounds the ht:// buckets the proxy makes.
+const maxHTBuckets = 4096
+
+func htBuckets(md *store.BucketMetadata) int {
+	count := 0
+	for b := range md.Buckets {
+		if b.Provider == store.ProviderHT {
+			count++
+		}
+	}
+	return count
+}
+
+// probeOrigin asks an origin for the file a proxied GET wants (HEAD, on
+// the downloader's checked connections) before a bucket is made for it.
+func (n *Node) probeOrigin(ctx context.Context, u *url.URL) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
+	if err != nil {
+		return badRequest("proxy: %v", err)
+	}
+	resp, err := n.downloads.Do(req)
+	if err != nil {
+		if errors.Is(err, api.ErrForbidden) {
+			return fmt.Errorf("proxy: %w", err)
+		}
+		return fmt.Errorf("%w: proxy: origin %s: %w", api.ErrUnavailable, u.Host, err)
+	}
+	resp.Body.Close()
+	// (An origin that does not take HEAD still answers.)
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+		return fmt.Errorf("%w: proxy: origin %s answers %s for %s", api.ErrNotFound, u.Host, resp.Status, u.Path)
+	}
+	return nil
 }
 
 // notClusterNode refuses an origin that is a node of this cluster: the
