@@ -130,7 +130,7 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 }
 
 // checkTimeout accepts a positive duration.
-func checkTimeout(field, value string) error {
+func checkTimeout(field, value string, most time.Duration) error {
 	d, err := time.ParseDuration(value)
 	if err != nil {
 		return badRequest("download: %s %q: %w", field, value, err)
@@ -138,8 +138,20 @@ func checkTimeout(field, value string) error {
 	if d <= 0 {
 		return badRequest("download: %s %q must be positive", field, value)
 	}
+	if d > most {
+		return badRequest("download: %s %q is longer than %s, the most a download waits", field, value, most)
+	}
 	return nil
 }
+
+// The bounds of a download's timeouts, and of the download jobs running
+// at once in the cluster: a slow origin must not hold the targets'
+// workers for ever.
+const (
+	maxFileTimeout   = 24 * time.Hour
+	maxJobTimeout    = 7 * 24 * time.Hour
+	maxDownloadsOnce = 32
+)
 
 // publicLink is a link as a job's status shows it to anyone who may list
 // jobs: without its user info and query, where presigned URLs and
@@ -215,10 +227,13 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil {
-		err = checkTimeout("timeout", cmpOr(spec.Timeout, "1m"))
+		err = checkTimeout("timeout", cmpOr(spec.Timeout, "1m"), maxFileTimeout)
 	}
 	if err == nil && spec.JobTimeout != "" {
-		err = checkTimeout("job_timeout", spec.JobTimeout)
+		err = checkTimeout("job_timeout", spec.JobTimeout, maxJobTimeout)
+	}
+	if err == nil && n.runningDownloads(r.Context()) >= maxDownloadsOnce {
+		err = fmt.Errorf("%w: download: %d download jobs are running, the most at once; wait for some, or abort them", api.ErrConflict, maxDownloadsOnce)
 	}
 	var id string
 	if err == nil {
@@ -230,6 +245,19 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]string{"id": id})
+}
+
+// runningDownloads counts the download jobs running on any target.
+func (n *Node) runningDownloads(ctx context.Context) int {
+	running := map[string]bool{}
+	for _, node := range n.status(ctx).Nodes {
+		for _, j := range node.Jobs {
+			if j.Kind == jobDownload && j.Running {
+				running[j.ID] = true
+			}
+		}
+	}
+	return len(running)
 }
 
 func cmpOr(s, fallback string) string {

@@ -36,12 +36,13 @@ func TestDownloadRequestChecks(t *testing.T) {
 		{"-5s", "must be positive"},
 		{"0s", "must be positive"},
 		{"soon", "invalid duration"},
+		{"87600h", "longer than 24h0m0s"},
 	} {
-		if err := checkTimeout("timeout", tc.value); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := checkTimeout("timeout", tc.value, maxFileTimeout); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("timeout %q: %v, want an error naming %q", tc.value, err, tc.want)
 		}
 	}
-	if err := checkTimeout("timeout", "30s"); err != nil {
+	if err := checkTimeout("timeout", "30s", maxFileTimeout); err != nil {
 		t.Errorf("timeout 30s: %v", err)
 	}
 }
