@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aisgo/aisgo/api"
 )
@@ -157,8 +158,9 @@ func (s *Server) source(bucket string) Source {
 			if len(out) > 0 || !more || len(page.Entries) == 0 {
 				return out, more, nil
 			}
-			// A page of upload parts only: on past them.
-			startAfter = page.Entries[len(page.Entries)-1].Name
+			// A page of upload parts only: on past all of them at once
+			// (any number of parts must not make a listing long).
+			startAfter = max(page.Entries[len(page.Entries)-1].Name, multipartPrefix+string(utf8.MaxRune))
 		}
 	}
 }

@@ -149,6 +149,12 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		if err != nil {
 			return backendError(err, bucket, key)
 		}
+		// An upload completed or aborted while the part came in does not
+		// keep it: it would wait, hidden, for ever.
+		if _, err := s.loadUpload(ctx, bucket, key, id); err != nil {
+			s.config.Backend.Delete(context.WithoutCancel(ctx), bucket, partName(id, n))
+			return err
+		}
 		w.Header().Set("ETag", QuoteETag(objectETag(meta)))
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -181,6 +187,10 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), body, api.PutOptions{Size: length, ETag: true})
 	if err != nil {
 		return backendError(err, bucket, key)
+	}
+	if _, err := s.loadUpload(ctx, bucket, key, id); err != nil {
+		s.config.Backend.Delete(context.WithoutCancel(ctx), bucket, partName(id, n))
+		return err
 	}
 	WriteXML(w, http.StatusOK, CopyPartResult{LastModified: FormatTime(lastModified(meta)), ETag: QuoteETag(objectETag(meta))})
 	return nil
