@@ -327,6 +327,40 @@ func TestRemoteBucket(t *testing.T) {
 		t.Fatalf("backend download: %+v, want the 10 evicted pre/p-001x fetched", st)
 	}
 
+	// A copy into the s3:// bucket writes there (through to S3), not into
+	// an ais:// bucket of the same name, from every target.
+	if err := client.CreateBucket(ctx, "cp-src", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		name := fmt.Sprintf("copied/c-%d", i)
+		if _, err := client.Put(ctx, "cp-src", name, bytes.NewReader(objectData(name, 300)), api.PutOptions{Size: 300}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyID, err := client.CopyBucket(ctx, "cp-src", bucket, api.CopyBucketMessage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := client.WaitJob(ctx, copyID, 50*time.Millisecond); err != nil || len(j.Errors) > 0 {
+		t.Fatalf("copy into %s: %+v %v", bucket, j, err)
+	}
+	for i := range 8 {
+		name := fmt.Sprintf("copied/c-%d", i)
+		got, err := s.client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("remote-data"), Key: aws.String(name)})
+		if err != nil {
+			t.Fatalf("%s copied into %s is not in S3: %v", name, bucket, err)
+		}
+		data, _ := io.ReadAll(got.Body)
+		got.Body.Close()
+		if !bytes.Equal(data, objectData(name, 300)) {
+			t.Fatalf("%s in S3: wrong bytes", name)
+		}
+	}
+	if _, err := client.BucketProps(ctx, "ais://remote-data"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("the copy made ais://remote-data: %v", err)
+	}
+
 	// Bad input.
 	if _, errOut, err := aisResult(c.endpoint, "ls", "gs://x"); err == nil || !strings.Contains(errOut, "provider") {
 		t.Fatalf("an unknown provider: %v %s", err, errOut)

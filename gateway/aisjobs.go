@@ -406,7 +406,7 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		}
 		defer obj.Close()
 		meta := obj.Meta()
-		if _, err := client.Put(ctx, dst.Name, name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom}); err != nil {
+		if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom}); err != nil {
 			return fmt.Errorf("copy %s/%s to %s: %w", src, name, dst, err)
 		}
 		copied++

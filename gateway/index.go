@@ -32,7 +32,7 @@ func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data
 		return err
 	}
 	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
-	_, err := client.Put(ctx, b.Name, name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))})
+	_, err := client.Put(ctx, b.String(), name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))})
 	return err
 }
 

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
 // MaxTemplateNames is the most names a bounded template may expand to, as in
@@ -244,6 +246,15 @@ func parseFmt(s string) (Template, error) {
 // template.
 func (t Template) finish(bounded bool) (Template, error) {
 	t.count, t.bounded = 1, bounded
+	// Every name must be one an object can have: a template of longer
+	// names would only cost memory before it failed.
+	longest := len(t.prefix)
+	for _, r := range t.ranges {
+		longest += max(r.width, len(strconv.FormatInt(r.end, 10))) + len(r.gap)
+	}
+	if longest > pathsafe.MaxNameLength {
+		return Template{}, invalid(t.text, "names up to %d bytes long, over the limit of %d", longest, pathsafe.MaxNameLength)
+	}
 	for i := range t.ranges {
 		r := &t.ranges[i]
 		r.count = (r.end-r.start)/r.step + 1

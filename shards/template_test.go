@@ -195,6 +195,9 @@ func TestParseTemplateErrors(t *testing.T) {
 		{"shard-%s", "'%' must be followed by d"},
 		{"50%-off", "'%' must be followed by d"},
 		{"shard-%0999d", "width 999 is over 255"},
+		// Names no object can have: a long prefix, wide zero padding.
+		{strings.Repeat("p", 1030) + "-{0..9}", "names up to 1032 bytes long, over the limit of 1024"},
+		{"s-@" + strings.Repeat("0", 1100) + "9", "over the limit of 1024"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.template, func(t *testing.T) {
