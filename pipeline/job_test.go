@@ -24,6 +24,7 @@ import (
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/faulty"
+	"github.com/aisgo/aisgo/store/fs"
 	"github.com/aisgo/aisgo/store/storetest"
 )
 
@@ -1068,5 +1069,42 @@ func TestTargetFlappingRestartsJob(t *testing.T) {
 			t.Fatalf("grace %s: status %+v, want finished after one restart", grace, status)
 		}
 		equalOutputs(t, c.outputs("dst"), want)
+	}
+}
+
+// A journal names its output bucket with the provider: recovery removes
+// the interrupted job's shards from that bucket, not from the ais://
+// bucket of the same name.
+func TestRecoverRemovesFromTheJournalsBucket(t *testing.T) {
+	ctx := t.Context()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	remoteOut, localOut := store.Bucket{Name: "out", Provider: store.ProviderAWS}, store.NewBucket("out")
+	for _, b := range []store.Bucket{remoteOut, localOut} {
+		if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Put(ctx, b, "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	workDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(workDir, "dsort-srt-x.journal"), []byte("\"aws://out\"\n\"out-000.tar\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{}, WorkDir: workDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Head(ctx, remoteOut, "out-000.tar"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the journal's shard in %s: %v, want removed", remoteOut, err)
+	}
+	if _, err := st.Head(ctx, localOut, "out-000.tar"); err != nil {
+		t.Fatalf("the shard of the same name in %s: %v, want kept", localOut, err)
 	}
 }

@@ -591,7 +591,9 @@ func (j *targetJob) journalShard(name string) error {
 		if err != nil {
 			return fmt.Errorf("dsort journal: %w", err)
 		}
-		bucket, _ := json.Marshal(j.plan.Output.Name)
+		// The bucket with its provider ("s3://out"): a bare name would be
+		// the ais:// bucket of that name.
+		bucket, _ := json.Marshal(j.plan.Output.String())
 		if _, err := f.Write(append(bucket, '\n')); err != nil {
 			f.Close()
 			return fmt.Errorf("dsort journal: %w", err)
@@ -636,8 +638,14 @@ func (w *Worker) Recover(ctx context.Context) error {
 			return err
 		}
 		lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
-		var bucket string
-		if len(lines) == 0 || json.Unmarshal(lines[0], &bucket) != nil {
+		var uri string
+		if len(lines) == 0 || json.Unmarshal(lines[0], &uri) != nil {
+			pathsafe.Remove(w.config.WorkDir, path)
+			continue
+		}
+		// (A journal of an older version has a bare name: an ais:// bucket.)
+		bucket, err := store.ParseBucketURI(uri)
+		if err != nil {
 			pathsafe.Remove(w.config.WorkDir, path)
 			continue
 		}
@@ -647,7 +655,7 @@ func (w *Worker) Recover(ctx context.Context) error {
 			if json.Unmarshal(line, &name) != nil {
 				continue // a line cut by the crash
 			}
-			err := w.config.Store.Delete(ctx, store.NewBucket(bucket), name, store.DeleteOptions{})
+			err := w.config.Store.Delete(ctx, bucket, name, store.DeleteOptions{})
 			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
 				return fmt.Errorf("remove output shard %s of an interrupted job: %w", name, err)
 			}
