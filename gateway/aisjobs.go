@@ -488,11 +488,22 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	if err == nil {
 		props, err = n.bucketProps(src)
 	}
-	if err == nil {
+	if err == nil && !value.DryRun {
 		if _, missing := n.bucketProps(dst); missing != nil {
-			props.Created, props.BID = 0, 0
-			if err = n.checkProtection(r.Context(), nil, props); err == nil {
-				err = n.createBucket(r.Context(), dst, props)
+			// A destination made by the copy is a bucket the caller
+			// creates: it needs the right to, and gets the source's props
+			// but where a remote bucket's data is (an admin's to say).
+			err = n.authorizeBucket(r, authn.PermCreateBucket, dst)
+			switch {
+			case err != nil:
+			case dst.IsRemote():
+				remoteProps := store.DefaultRemoteProps(dst)
+				err = n.addRemoteBucket(r.Context(), dst, &remoteProps)
+			default:
+				props.Created, props.BID, props.Extra = 0, 0, nil
+				if err = n.checkProtection(r.Context(), nil, props); err == nil {
+					err = n.createBucket(r.Context(), dst, props)
+				}
 			}
 		}
 	}

@@ -423,3 +423,28 @@ func TestCreateBucketWithExtraNeedsAdmin(t *testing.T) {
 		t.Fatalf("an admin's create with extra: %v", err)
 	}
 }
+
+// A copy into a bucket that does not exist creates it: that takes the
+// right to create it, not only to write into it.
+func TestCopyCreatingItsDestinationNeedsCreate(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	if err := admin.CreateBucket(t.Context(), "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	writer := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{
+		"ais://src": authn.ReadOnly, "ais://dst": authn.PermPut}}, time.Hour))
+	_, err := writer.CopyBucket(t.Context(), "src", "dst", api.CopyBucketMessage{})
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		t.Fatalf("a copy creating its destination without create-bucket: %v, want 403", err)
+	}
+	if _, err := admin.BucketProps(t.Context(), "dst"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("the refused copy made its destination: %v", err)
+	}
+	creator := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{
+		"ais://src": authn.ReadOnly, "ais://dst": authn.PermPut | authn.PermCreateBucket}}, time.Hour))
+	if _, err := creator.CopyBucket(t.Context(), "src", "dst", api.CopyBucketMessage{}); err != nil {
+		t.Fatalf("a copy creating its destination with create-bucket: %v", err)
+	}
+}

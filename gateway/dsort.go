@@ -113,6 +113,12 @@ func (n *Node) authorizeDsort(r *http.Request, spec pipeline.Spec) error {
 	if err := n.authorizeBucket(r, authn.PermPut, out); err != nil {
 		return err
 	}
+	// The job makes a missing output bucket: the caller's to create.
+	if _, missing := n.bucketProps(out); missing != nil {
+		if err := n.authorizeBucket(r, authn.PermCreateBucket, out); err != nil {
+			return err
+		}
+	}
 	if rest, ok := strings.CutPrefix(spec.EKMFile, "ais://"); ok {
 		name, _, _ := strings.Cut(rest, "/")
 		return n.authorizeBucket(r, authn.PermGet, store.Bucket{Name: name})
