@@ -248,8 +248,11 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		return "", fmt.Errorf("register job %s: %w", job.id, err)
 	}
 	if err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return c.config.Targets.Init(ctx, t, job.init) }); err != nil {
-		c.abortTargets(ctx, job, err.Error())
-		c.endJob(ctx, job.id, err.Error())
+		// Cleaned up even when the client that asked has gone.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		c.abortTargets(cleanup, job, err.Error())
+		c.endJob(cleanup, job.id, err.Error())
 		return "", err
 	}
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))

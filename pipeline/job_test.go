@@ -598,9 +598,24 @@ func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
 	if _, err := w.Extract(t.Context(), "srt-silent"); err != nil {
 		t.Fatal(err)
 	}
+	waitSilentAbort(t, w, "srt-silent")
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("spill files left after the abort: %v", entries)
+	}
+	// A job initialized and never called again (its start failed, its
+	// client went) ends too.
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-never-started", Spec: spec, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	waitSilentAbort(t, w, "srt-never-started")
+}
+
+// waitSilentAbort waits for a job to abort for want of its coordinator.
+func waitSilentAbort(t *testing.T, w *pipeline.Worker, id string) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, _ := w.Stats("srt-silent")
+		st, _ := w.Stats(id)
 		if st.Aborted {
 			if len(st.Errors) == 0 || !strings.Contains(st.Errors[0], "no word from the coordinator") {
 				t.Fatalf("abort cause: %v", st.Errors)
@@ -608,12 +623,9 @@ func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the job was not aborted after its coordinator fell silent")
+			t.Fatalf("job %s was not aborted after its coordinator fell silent", id)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Fatalf("spill files left after the abort: %v", entries)
 	}
 }
 

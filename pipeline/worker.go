@@ -260,6 +260,9 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		return fmt.Errorf("%w: %s", ErrJobExists, init.ID)
 	}
 	w.mu.jobs[init.ID] = j
+	// A job whose coordinator never calls again (its start failed, its
+	// client went) ends by itself.
+	j.armWatchdog()
 	j.logger.Info("dsort job initialized", "targets", len(targets), "inputs", j.inputs.Len(), "memory_limit", limit, "raw_copy", j.rawCopy)
 	return nil
 }
@@ -340,6 +343,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		return nil, err
 	}
 	defer j.active.Done()
+	j.disarmWatchdog()
 	ctx, done := j.phaseContext(ctx)
 	defer done()
 
@@ -1013,6 +1017,7 @@ func (j *targetJob) release() {
 	if j.mu.result != nil {
 		extract.ReleaseMemory(j.budget, j.mu.result.Records)
 		j.mu.result.Close()
+		j.mu.result = nil // its records' names go too: a finished job keeps its stats only
 	}
 	pathsafe.RemoveAll(j.w.config.WorkDir, filepath.Join(j.w.config.WorkDir, "dsort-"+j.id))
 	for _, obj := range j.mu.objects {
