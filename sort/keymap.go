@@ -16,10 +16,22 @@ import (
 // keys, each leading to a shard-name template. A record's key must match
 // exactly one expression.
 type KeyMap struct {
-	entries []keyMapEntry
+	// entries are the expressions; literals the keys that are plain
+	// strings (most maps), looked up at once: their template, or
+	// conflicting when one names two.
+	entries  []keyMapEntry
+	literals map[string]int
 	// templates holds each distinct template once, in first-seen order.
 	templates []shards.Template
+	byText    map[string]int
 }
+
+// conflicting marks a literal key of entries of different templates.
+const conflicting = -1
+
+// MaxKeyMapEntries bounds a key map: each expression is matched against
+// every record's key.
+const MaxKeyMapEntries = 100_000
 
 type keyMapEntry struct {
 	pattern  *regexp.Regexp
@@ -40,23 +52,35 @@ const (
 // line that cannot be read; returning an error stops parsing with it,
 // returning nil skips the line.
 func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(line int, err error) error) (*KeyMap, error) {
-	km := &KeyMap{}
+	km := &KeyMap{literals: map[string]int{}, byText: map[string]int{}}
+	count := 0
 	add := func(pattern, template string) error {
+		if count++; count > MaxKeyMapEntries {
+			return fmt.Errorf("more than %d entries: keys of a pattern in one entry are cheaper", MaxKeyMapEntries)
+		}
+		index, ok := km.byText[template]
+		if !ok {
+			t, err := shards.ParseTemplate(template)
+			if err != nil {
+				return fmt.Errorf("template %q: %w", template, err)
+			}
+			if !t.IsRange() {
+				return fmt.Errorf("template %q names no shards: it needs a range like {0..99}, @99 or %%04d", template)
+			}
+			index = len(km.templates)
+			km.templates = append(km.templates, t)
+			km.byText[template] = index
+		}
+		if regexp.QuoteMeta(pattern) == pattern {
+			if old, seen := km.literals[pattern]; seen && old != index {
+				index = conflicting
+			}
+			km.literals[pattern] = index
+			return nil
+		}
 		re, err := regexp.Compile("^(?:" + pattern + ")$")
 		if err != nil {
 			return fmt.Errorf("key %q is not a regular expression: %w", pattern, err)
-		}
-		t, err := shards.ParseTemplate(template)
-		if err != nil {
-			return fmt.Errorf("template %q: %w", template, err)
-		}
-		if !t.IsRange() {
-			return fmt.Errorf("template %q names no shards: it needs a range like {0..99}, @99 or %%04d", template)
-		}
-		index := slices.IndexFunc(km.templates, func(x shards.Template) bool { return x.String() == t.String() })
-		if index < 0 {
-			index = len(km.templates)
-			km.templates = append(km.templates, t)
 		}
 		km.entries = append(km.entries, keyMapEntry{pattern: re, template: index})
 		return nil
@@ -110,7 +134,7 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 			return nil, fmt.Errorf("%w: %w", ErrKeyMap, err)
 		}
 	}
-	if len(km.entries) == 0 {
+	if len(km.entries) == 0 && len(km.literals) == 0 {
 		return nil, fmt.Errorf("%w: no entries", ErrKeyMap)
 	}
 	return km, nil
@@ -120,6 +144,12 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 // matches no entry or entries of different templates.
 func (km *KeyMap) lookup(key string) (int, error) {
 	found := -1
+	if index, ok := km.literals[key]; ok {
+		if index == conflicting {
+			return -1, fmt.Errorf("%w: key %q is in entries of different templates", ErrKeyMap, key)
+		}
+		found = index
+	}
 	for _, e := range km.entries {
 		if !e.pattern.MatchString(key) {
 			continue

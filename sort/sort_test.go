@@ -217,4 +217,24 @@ func TestKeyMap(t *testing.T) {
 	if _, err := sort.PartitionByKeyMap([]shards.RecordMeta{{Key: shards.Key{String: "x1"}}}, 10, both, func(err error) error { return err }); err == nil || !strings.Contains(err.Error(), "matches templates") {
 		t.Fatalf("a key matching two templates: %v", err)
 	}
+	// Plain keys are looked up, not matched one by one; a plain key of
+	// two templates is refused, one that agrees with an expression is not.
+	plain, err := sort.ParseKeyMap([]byte("x1\ta-{0..9}\nx2\tb-{0..9}\nx2\ta-{0..9}\nx.*\ta-{0..9}\n"), sort.KeyMapText, "\t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned, err = sort.PartitionByKeyMap([]shards.RecordMeta{{Key: shards.Key{String: "x1"}, Size: 1}}, 10, plain, func(err error) error { return err })
+	if err != nil || len(planned) != 1 || planned[0].Name != "a-0" {
+		t.Fatalf("a plain key agreeing with an expression: %+v %v", planned, err)
+	}
+	if _, err := sort.PartitionByKeyMap([]shards.RecordMeta{{Key: shards.Key{String: "x2"}}}, 10, plain, func(err error) error { return err }); err == nil || !strings.Contains(err.Error(), "different templates") {
+		t.Fatalf("a plain key of two templates: %v", err)
+	}
+	var many strings.Builder
+	for i := range sort.MaxKeyMapEntries + 1 {
+		fmt.Fprintf(&many, "k%d\ts-{0..9}\n", i)
+	}
+	if _, err := sort.ParseKeyMap([]byte(many.String()), sort.KeyMapText, "\t", func(_ int, err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) || !strings.Contains(err.Error(), "more than 100000 entries") {
+		t.Fatalf("a key map past the bound: %v", err)
+	}
 }
