@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/extract"
@@ -240,5 +242,23 @@ func TestCancel(t *testing.T) {
 	_, err := extract.Run(ctx, extract.Config{Format: format(".tgz"), SpillDir: t.TempDir()}, []extract.Input{{Name: "s.tgz"}}, memOpener{"s.tgz": data}, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled extraction: %v", err)
+	}
+}
+
+// A shard whose files are far bigger than its bytes (zeros, compressed)
+// spills only while the work directory keeps its reserve: the extraction
+// fails with a clear error before the disk is full.
+func TestSpillKeepsTheDiskReserve(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs at %s (this test needs root, which CI has): %v %s", dir, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	zeros := string(make([]byte, 8<<20))
+	data := shard(t, ".tgz", entry{"r0.bin", zeros})
+	_, err := extract.Run(t.Context(), extract.Config{Format: format(".tgz"), Budget: extract.NewBudget(1 << 10), SpillDir: dir + "/spill"},
+		[]extract.Input{{Name: "s.tgz"}}, memOpener{"s.tgz": data}, &extract.Counters{})
+	if !errors.Is(err, extract.ErrNoSpace) || !strings.Contains(err.Error(), "% free") {
+		t.Fatalf("spilling 8 MiB into a 4 MiB work directory: %v, want ErrNoSpace naming the reserve", err)
 	}
 }

@@ -2,10 +2,12 @@ package extract
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/aisgo/aisgo/internal/pathsafe"
 )
@@ -27,8 +29,33 @@ func createSpill(dir string, index int32) (*spillFile, error) {
 	return &spillFile{index: index, file: f, writer: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
+// spillReserve is the part of the work directory's filesystem spills
+// leave free: a shard claiming a huge file (a small tgz of zeros) must not
+// fill the disk the node's other state is on.
+const spillReserve = 5 // percent
+
+// room refuses n more bytes that would leave the spill's filesystem less
+// than spillReserve free.
+func (s *spillFile) room(n int64) error {
+	var st syscall.Statfs_t
+	if err := syscall.Fstatfs(int(s.file.Fd()), &st); err != nil {
+		return nil // a full disk still fails the write
+	}
+	total, free := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize
+	if free-int64(s.writer.Buffered())-n < total*spillReserve/100 {
+		return fmt.Errorf("%w: spilling %d bytes would leave the work directory's filesystem less than %d%% free (%d of %d bytes free)", ErrNoSpace, n, spillReserve, free, total)
+	}
+	return nil
+}
+
+// ErrNoSpace: the work directory has no room for a spill.
+var ErrNoSpace = errors.New("extract: no space to spill")
+
 // append copies n bytes from r and returns their offset.
 func (s *spillFile) append(r io.Reader, n int64, buf []byte) (int64, error) {
+	if err := s.room(n); err != nil {
+		return 0, err
+	}
 	off := s.size
 	written, err := io.CopyBuffer(s.writer, io.LimitReader(r, n), buf)
 	s.size += written

@@ -357,7 +357,10 @@ func New(cfg Config) (*Node, error) {
 		if cfg.Remote != nil {
 			n.config.Store = cfg.Remote(n.config.Store)
 		}
-		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err != nil {
+		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err == nil {
+			n.worker.SetCheckSpace(n.checkSpace) // output shards keep to the watermarks, as PUTs do
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -69,6 +69,10 @@ type WorkerConfig struct {
 	// IdleTimeout aborts a job whose coordinator has not called for this
 	// long between phases (it may have died); zero means 10 minutes.
 	IdleTimeout time.Duration
+	// CheckSpace, when set, refuses an output shard while the node's
+	// storage is past its watermarks, as it refuses a PUT (see also
+	// Worker.SetCheckSpace).
+	CheckSpace func(ctx context.Context) error
 }
 
 // Worker runs the target side of dSort jobs: extraction, serving record
@@ -115,6 +119,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	w.mu.jobs = map[string]*targetJob{}
 	return w, nil
 }
+
+// SetCheckSpace sets the check of the node's storage before each output
+// shard (WorkerConfig.CheckSpace), for a node made after its worker.
+func (w *Worker) SetCheckSpace(check func(ctx context.Context) error) { w.config.CheckSpace = check }
 
 // ValidateJobID checks a job id before it names anything: it becomes part
 // of spill and journal paths.
@@ -523,6 +531,11 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 	if s.j.plan.Spec.DryRun {
 		_, err := io.Copy(io.Discard, r)
 		return err
+	}
+	if check := s.j.w.config.CheckSpace; check != nil {
+		if err := check(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.j.journalShard(name); err != nil {
 		return err
