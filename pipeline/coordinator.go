@@ -739,6 +739,20 @@ func (c *Coordinator) plan(job *coordinatedJob, runs [][]shards.RecordMeta) ([]s
 		}
 		planned[i].Owner = int32(slices.IndexFunc(job.targets, func(n cluster.Node) bool { return n.ID == owner.ID }))
 	}
+	// In the input's bucket, an output shard must not take an input's
+	// name: it would replace the shard its records are still read from
+	// (and an abort would remove it).
+	if plan.Output.Normalize() == plan.Input.Normalize() {
+		names := make(map[string]bool, len(planned))
+		for _, s := range planned {
+			names[s.Name] = true
+		}
+		for _, in := range plan.InputShards(c.config.Formats).All() {
+			if names[in] {
+				return nil, specError("output shard %s would replace the input shard of that name in %s: name the output apart (output_format) or write it to another bucket", in, plan.Input)
+			}
+		}
+	}
 	return planned, nil
 }
 

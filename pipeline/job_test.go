@@ -1120,3 +1120,35 @@ func TestRecoverRemovesFromTheJournalsBucket(t *testing.T) {
 		t.Fatalf("the shard of the same name in %s: %v, want kept", localOut, err)
 	}
 }
+
+// A job writing into its input's bucket is refused an output shard named
+// as an input shard (it would replace what it reads), and leaves the
+// input as it was; output names apart from the input's are fine.
+func TestOutputDoesNotReplaceInput(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..3}.tar", "in-{0..9}.tar")
+	spec.OutputBucket = pipeline.BucketRef{Name: "src"}
+	status, err := c.run(spec)
+	if err == nil && status.Error == "" {
+		t.Fatal("a job naming its output as its input succeeded")
+	}
+	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "would replace the input shard") {
+		t.Fatalf("the job's error: %q %v, want it to name the input it would replace", status.Error, err)
+	}
+	after := c.outputs("src")
+	if len(after) != len(inputs) {
+		t.Fatalf("the input bucket holds %d objects after the refused job, want the %d inputs", len(after), len(inputs))
+	}
+	for name, data := range inputs {
+		if !bytes.Equal(after[name], data) {
+			t.Fatalf("input %s changed", name)
+		}
+	}
+	spec.OutputFormat = "out-{0..9}.tar"
+	if status, err := c.run(spec); err != nil || status.Error != "" {
+		t.Fatalf("output named apart, in the input's bucket: %+v %v", status, err)
+	}
+}
