@@ -38,7 +38,12 @@ var _ MetaStore = (*FileStore)(nil)
 
 // NewFileStore returns a store in dir, creating the directory.
 func NewFileStore(dir string) (*FileStore, error) {
-	if err := pathsafe.MkdirAll(dir, dir, 0o755); err != nil {
+	// The metadata holds S3 keys: the node's alone (a directory of an
+	// older version is narrowed).
+	if err := pathsafe.MkdirAll(dir, dir, 0o700); err != nil {
+		return nil, fmt.Errorf("metadata directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("metadata directory: %w", err)
 	}
 	return &FileStore{dir: dir}, nil

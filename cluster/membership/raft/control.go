@@ -217,7 +217,12 @@ func (c *Control) openStores() (hraft.LogStore, hraft.StableStore, hraft.Snapsho
 		mem := hraft.NewInmemStore()
 		return mem, mem, hraft.NewInmemSnapshotStore(), nil
 	}
-	if err := pathsafe.MkdirAll(c.config.Dir, c.config.Dir, 0o755); err != nil {
+	// The log and snapshots hold the cluster's metadata, S3 keys among
+	// it: the node's alone (a directory of an older version is narrowed).
+	if err := pathsafe.MkdirAll(c.config.Dir, c.config.Dir, 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("raft directory: %w", err)
+	}
+	if err := os.Chmod(c.config.Dir, 0o700); err != nil {
 		return nil, nil, nil, fmt.Errorf("raft directory: %w", err)
 	}
 	path := filepath.Join(c.config.Dir, "raft.db")
