@@ -356,3 +356,62 @@ var testRSAKey = func() string {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
 }()
+
+// What a user may do is what its tokens say only while it is so: changing
+// its grants or password, or deleting it, revokes every token it has (its
+// S3 keys are issued again with its grants as they are).
+func TestServiceRevokesTokensOfAChangedUser(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "bob", Password: "pw", Perm: PermAdmin}); status != http.StatusCreated {
+		t.Fatalf("add bob: %d", status)
+	}
+	first, second := mustLogin(t, h, "bob", "pw"), mustLogin(t, h, "bob", "pw")
+	status, out := do(t, h, http.MethodPost, "/v1/users/bob/s3-keys", admin, nil)
+	access, _ := out["access_key"].(string)
+	if status != http.StatusCreated {
+		t.Fatalf("bob's key: %d %v", status, out)
+	}
+	keyToken := func() string { s.mu.Lock(); defer s.mu.Unlock(); return s.st.S3Keys[access].Token }
+	before := keyToken()
+	revoked := func(token string) bool { c, _ := testServiceKeys.Parse(token); return s.isRevoked(c.ID) }
+	// "perm": "" takes ADMIN away: a field sent is what the user gets.
+	if status, out := do(t, h, http.MethodPut, "/v1/users/bob", admin, map[string]any{"perm": "", "roles": []string{RoleReadOnly}}); status != http.StatusOK {
+		t.Fatalf("demote bob: %d %v", status, out)
+	}
+	if !revoked(first) || !revoked(second) || !revoked(before) {
+		t.Fatalf("bob's tokens after his demotion: logins revoked %v %v, key's %v", revoked(first), revoked(second), revoked(before))
+	}
+	after := keyToken()
+	kc, err := NewVerifier(testServiceKeys, VerifierOptions{Revoked: s.isRevoked}).Verify(after)
+	if err != nil || kc.Perm.Has(PermAdmin) || !kc.Allows(PermGet, "ais://x") {
+		t.Fatalf("bob's key after his demotion: %+v %v, want read-only", kc, err)
+	}
+	if status, _ := do(t, h, http.MethodGet, "/v1/users", first, nil); status != http.StatusUnauthorized {
+		t.Fatalf("a token of bob's from before his demotion lists users: %d", status)
+	}
+	third := mustLogin(t, h, "bob", "pw")
+	if status, _ := do(t, h, http.MethodDelete, "/v1/users/bob", admin, nil); status != http.StatusOK {
+		t.Fatal("delete bob")
+	}
+	if !revoked(third) || !revoked(after) {
+		t.Fatal("bob's tokens after his deletion are not revoked")
+	}
+	// Only an admin's token for every cluster administers the service:
+	// not one for some clusters, nor the service's own push token.
+	status, out = do(t, h, http.MethodPost, "/v1/users/admin", "", map[string]any{"password": "secret-pass", "cluster_id": "c1"})
+	scoped, _ := out["token"].(string)
+	if status != http.StatusOK {
+		t.Fatalf("admin login for c1: %d", status)
+	}
+	service, err := s.issue(ServiceSubject, Grants{Perm: PermAdmin}, nil, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, token := range map[string]string{"for c1": scoped, "the service's": service} {
+		if status, _ := do(t, h, http.MethodGet, "/v1/users", token, nil); status != http.StatusForbidden {
+			t.Errorf("an admin token %s administers the service: %d", name, status)
+		}
+	}
+}

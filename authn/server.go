@@ -1,12 +1,14 @@
 package authn
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +72,13 @@ func (s *Service) admin(h http.HandlerFunc) http.HandlerFunc {
 		}
 		if !c.Perm.Has(PermAdmin) {
 			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s needs ADMIN; user %q has %s", ErrForbidden, r.Method, r.URL.Path, c.Subject, c.Perm))
+			return
+		}
+		// The service's own push tokens, and tokens for some clusters
+		// only, do not administer the service: an admin of clusters X is
+		// not an admin of every cluster.
+		if c.Subject == ServiceSubject || len(c.Audience) > 0 {
+			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s needs an admin's token for every cluster (log in without a cluster); this one is for %v", ErrForbidden, r.Method, r.URL.Path, c.Audience))
 			return
 		}
 		h(w, r)
@@ -187,11 +196,21 @@ func (s *Service) handleAddUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
-	var u User
-	if err := decode(r, &u); err != nil {
-		writeError(w, 0, err)
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxStateBody))
+	if err != nil {
+		writeError(w, 0, fmt.Errorf("%w: body: %w", ErrBadRequest, err))
 		return
 	}
+	var u User
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil {
+		writeError(w, 0, fmt.Errorf("%w: body: %w", ErrBadRequest, err))
+		return
+	}
+	// A field sent is what the user gets, "perm": "" included.
+	var sent map[string]json.RawMessage
+	json.Unmarshal(body, &sent)
 	id := r.PathValue("id")
 	if u.ID != "" && u.ID != id {
 		writeError(w, 0, fmt.Errorf("%w: body names user %q, the path %q", ErrBadRequest, u.ID, id))
@@ -220,7 +239,7 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	if u.Roles != nil {
 		next.Roles = u.Roles
 	}
-	if u.Perm != 0 {
+	if _, ok := sent["perm"]; ok {
 		next.Perm = u.Perm
 	}
 	if u.Buckets != nil {
@@ -229,10 +248,34 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	if u.Clusters != nil {
 		next.Clusters = u.Clusters
 	}
+	if len(next.Roles) == 0 && !next.Perm.Has(PermAdmin) && s.isLastAdmin(id) {
+		writeError(w, 0, fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id))
+		return
+	}
 	s.st.Users[id] = &next
+	// What the user may do changed (or who can log in as it): the
+	// tokens issued before no longer say it.
+	if !reflect.DeepEqual(s.grants(old), s.grants(&next)) || !slices.Equal(old.Clusters, next.Clusters) || next.Password != old.Password {
+		if err := s.revokeUserLocked(id); err != nil {
+			writeError(w, 0, err)
+			return
+		}
+	}
 	if err := s.save(); err != nil {
 		writeError(w, 0, err)
 	}
+}
+
+// isLastAdmin reports whether user is the only admin; mu is held.
+func (s *Service) isLastAdmin(user string) bool {
+	admins := 0
+	for _, other := range s.st.Users {
+		if s.grants(other).Perm.Has(PermAdmin) {
+			admins++
+		}
+	}
+	u := s.st.Users[user]
+	return admins == 1 && u != nil && s.grants(u).Perm.Has(PermAdmin)
 }
 
 // publicUser is a user without its password hash, with the access keys
@@ -318,48 +361,27 @@ func (s *Service) handleGetUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	tokens, err := s.deleteUser(r.PathValue("id"))
-	if err != nil {
+	if err := s.deleteUser(r.PathValue("id")); err != nil {
 		writeError(w, 0, err)
-		return
-	}
-	// The user's S3 keys go with it: their tokens are revoked.
-	for _, t := range tokens {
-		if err := s.Revoke(t); err != nil {
-			writeError(w, 0, err)
-			return
-		}
 	}
 }
 
-// deleteUser removes a user and its S3 keys, whose tokens it returns;
-// the last admin stays.
-func (s *Service) deleteUser(id string) ([]string, error) {
+// deleteUser removes a user; its S3 keys go with it, and its live tokens
+// (logins and keys) are revoked. The last admin stays.
+func (s *Service) deleteUser(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u := s.st.Users[id]
-	if u == nil {
-		return nil, fmt.Errorf("%w: user %q", ErrNotFound, id)
+	if s.st.Users[id] == nil {
+		return fmt.Errorf("%w: user %q", ErrNotFound, id)
 	}
-	isAdmin := func(u *User) bool { return slices.Contains(u.Roles, RoleAdmin) || u.Perm.Has(PermAdmin) }
-	admins := 0
-	for _, other := range s.st.Users {
-		if isAdmin(other) {
-			admins++
-		}
-	}
-	if admins == 1 && isAdmin(u) {
-		return nil, fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id)
+	if s.isLastAdmin(id) {
+		return fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id)
 	}
 	delete(s.st.Users, id)
-	var tokens []string
-	for access, k := range s.st.S3Keys {
-		if k.User == id {
-			tokens = append(tokens, k.Token)
-			delete(s.st.S3Keys, access)
-		}
+	if err := s.revokeUserLocked(id); err != nil {
+		return err
 	}
-	return tokens, s.save()
+	return s.save()
 }
 
 func (s *Service) handleAddRole(w http.ResponseWriter, r *http.Request) {

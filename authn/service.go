@@ -78,6 +78,9 @@ const ClusterS3KeysPath = "/v1/s3keys"
 // revokes it) rather than left to expire.
 const s3KeyTTL = 365 * 24 * time.Hour
 
+// ServiceSubject is the subject of the tokens the service pushes with.
+const ServiceSubject = "authn"
+
 // maxS3Keys bounds the keys of the service.
 const maxS3Keys = 10_000
 
@@ -94,7 +97,14 @@ type state struct {
 	Clusters map[string]*Cluster     `json:"clusters"`
 	Revoked  map[string]revokedToken `json:"revoked"`
 	S3Keys   map[string]*S3Key       `json:"s3_keys,omitempty"`
+	// Issued are the live login tokens of each user: revoked when the
+	// user is deleted or its grants or password change.
+	Issued map[string][]revokedToken `json:"issued,omitempty"`
 }
+
+// maxIssued bounds a user's live login tokens: a login past it revokes
+// the oldest.
+const maxIssued = 1000
 
 // Config configures the service.
 type Config struct {
@@ -178,6 +188,9 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if s.st.Clusters == nil {
 		s.st.Clusters = map[string]*Cluster{}
+	}
+	if s.st.Issued == nil {
+		s.st.Issued = map[string][]revokedToken{}
 	}
 	if s.st.Revoked == nil {
 		s.st.Revoked = map[string]revokedToken{}
@@ -353,7 +366,56 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 		}
 		audience = []string{cluster}
 	}
-	return s.issue(name, grants, audience, ttl)
+	token, err := s.issue(name, grants, audience, ttl)
+	if err != nil {
+		return "", err
+	}
+	// Kept, so that deleting the user, or changing what it may do,
+	// revokes it.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now().Unix()
+	live := slices.DeleteFunc(s.st.Issued[name], func(t revokedToken) bool { return t.Expires < now })
+	for len(live) >= maxIssued {
+		if err := s.revokeLocked(live[0].Token); err != nil {
+			return "", err
+		}
+		live = live[1:]
+	}
+	s.st.Issued[name] = append(live, revokedToken{Token: token, Expires: now + int64(ttl/time.Second)})
+	return token, s.save()
+}
+
+// revokeUserLocked revokes every live token of a user: its logins and its
+// S3 keys' (which are issued again with its grants as they are now,
+// unless the user is gone). The caller holds mu.
+func (s *Service) revokeUserLocked(user string) error {
+	for _, t := range s.st.Issued[user] {
+		if err := s.revokeLocked(t.Token); err != nil {
+			return err
+		}
+	}
+	delete(s.st.Issued, user)
+	u := s.st.Users[user]
+	for access, k := range s.st.S3Keys {
+		if k.User != user {
+			continue
+		}
+		if err := s.revokeLocked(k.Token); err != nil {
+			return err
+		}
+		if u == nil {
+			delete(s.st.S3Keys, access)
+			continue
+		}
+		token, err := s.issue(user, s.grants(u), u.Clusters, s3KeyTTL)
+		if err != nil {
+			return err
+		}
+		k.Token = token
+	}
+	s.changed()
+	return nil
 }
 
 func (s *Service) issue(subject string, grants Grants, audience []string, ttl time.Duration) (string, error) {
@@ -368,12 +430,20 @@ func (s *Service) issue(subject string, grants Grants, audience []string, ttl ti
 // Revoke revokes a valid token of this service and pushes it to every
 // registered cluster.
 func (s *Service) Revoke(token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.revokeLocked(token); err != nil {
+		return err
+	}
+	return s.save()
+}
+
+// revokeLocked is Revoke without the save; the caller holds mu.
+func (s *Service) revokeLocked(token string) error {
 	c, err := s.cfg.Keys.Parse(token)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.cfg.Now().Unix()
 	for id, r := range s.st.Revoked {
 		if r.Expires < now {
@@ -385,7 +455,7 @@ func (s *Service) Revoke(token string) error {
 	}
 	s.st.Revoked[c.ID] = revokedToken{Token: token, Expires: c.ExpiresAt.Unix()}
 	s.changed()
-	return s.save()
+	return nil
 }
 
 // changed marks every cluster as due a push and wakes the pusher; the
@@ -505,15 +575,14 @@ func (s *Service) pushAll(ctx context.Context) {
 		jobs = append(jobs, j)
 	}
 	s.mu.Unlock()
-	if len(jobs) == 0 {
-		return
-	}
-	service, err := s.issue("authn", Grants{Perm: PermAdmin}, nil, time.Minute)
-	if err != nil {
-		s.cfg.Logger.Error("authn: cannot sign the service's token", "err", err)
-		return
-	}
 	for _, j := range jobs {
+		// Each cluster gets a token for it alone: one cluster's gateway
+		// cannot replay it on another, nor on this service (see admin).
+		service, err := s.issue(ServiceSubject, Grants{Perm: PermAdmin}, []string{j.id}, time.Minute)
+		if err != nil {
+			s.cfg.Logger.Error("authn: cannot sign the service's token", "err", err)
+			return
+		}
 		if err := s.push(ctx, j.urls, j.tokens, j.keys, service); err != nil {
 			s.cfg.Logger.Warn("authn: revocations not delivered yet; retrying", "cluster", j.id, "err", err)
 			continue
