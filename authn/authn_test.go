@@ -415,3 +415,11 @@ func TestServiceRevokesTokensOfAChangedUser(t *testing.T) {
 		}
 	}
 }
+
+// A PEM key given as an HS256 secret is refused: anyone with the public
+// key could sign tokens with it.
+func TestSecretIsNotAPEMKey(t *testing.T) {
+	if _, err := NewSecretKeys([]byte(testRSAKey)); err == nil || !strings.Contains(err.Error(), "PEM") {
+		t.Fatalf("a PEM key as the secret: %v", err)
+	}
+}

@@ -325,6 +325,12 @@ func (s *Service) handleAddS3Key(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) handleDeleteS3Key(w http.ResponseWriter, r *http.Request) {
 	access := r.PathValue("access")
+	// Who asks is checked first: the answer must not tell an anonymous
+	// caller which keys exist.
+	if _, err := s.verifier.Verify(BearerToken(r)); err != nil {
+		writeError(w, http.StatusUnauthorized, err)
+		return
+	}
 	s.mu.Lock()
 	key := s.st.S3Keys[access]
 	s.mu.Unlock()
@@ -485,7 +491,7 @@ func (s *Service) handleAddCluster(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.Clusters[key] = &c
-	if len(s.st.Revoked) > 0 {
+	if len(s.st.Revoked) > 0 || len(s.st.S3Keys) > 0 {
 		s.dirty[key] = true
 		select {
 		case s.kick <- struct{}{}:

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -56,6 +57,11 @@ type Keys struct {
 func NewSecretKeys(secret []byte) (*Keys, error) {
 	if len(secret) < MinSecret {
 		return nil, fmt.Errorf("authn: an HS256 secret is at least %d bytes, this one %d", MinSecret, len(secret))
+	}
+	// A PEM key taken for a secret would let anyone who has the (public)
+	// key sign tokens.
+	if bytes.Contains(secret, []byte("-----BEGIN")) {
+		return nil, fmt.Errorf("authn: the HS256 secret is a PEM key: give an RSA key as a key file, not as the secret")
 	}
 	s := slices.Clone(secret)
 	return &Keys{method: jwt.SigningMethodHS256, sign: s, verify: s}, nil

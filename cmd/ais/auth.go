@@ -134,6 +134,10 @@ func newLoginCommand() *cobra.Command {
 			if err := os.WriteFile(path, []byte(out.Token+"\n"), 0o600); err != nil {
 				return err
 			}
+			// The file of an older login may be wider.
+			if err := os.Chmod(path, 0o600); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Logged in as %s; the token is in %s\n", args[0], path)
 			return nil
 		},
