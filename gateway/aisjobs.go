@@ -217,6 +217,13 @@ func (n *Node) handleSummary(w http.ResponseWriter, r *http.Request, b store.Buc
 	case !done:
 		writeJobStarted(w, http.StatusAccepted, msg.UUID)
 	default:
+		// Asked on a bucket, the answer is of that bucket only (a job
+		// over every bucket is no way to see the others).
+		if b.Name != "" {
+			summaries = slices.DeleteFunc(summaries, func(s api.BucketSummary) bool {
+				return store.Bucket{Name: s.Name, Provider: s.Provider}.Normalize() != b.Normalize()
+			})
+		}
 		writeJSON(w, summaries)
 	}
 }

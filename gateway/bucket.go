@@ -240,6 +240,12 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 // starts a summary (202 and its id in Ais-Xaction-Id); with the id, 202
 // while it runs, then 200 with the summary in Ais-Bucket-Info.
 func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucket, id string) {
+	// A summary walks the whole bucket on every target: a listing's
+	// right, not a HEAD's.
+	if err := n.authorizeBucket(r, authn.PermList, b); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	if id == "" {
 		id, err := n.startSummary(r.Context(), b, "")
 		if err != nil {
