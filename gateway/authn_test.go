@@ -448,3 +448,22 @@ func TestCopyCreatingItsDestinationNeedsCreate(t *testing.T) {
 		t.Fatalf("a copy creating its destination with create-bucket: %v", err)
 	}
 }
+
+// A summary walks a whole bucket: a user who may only HEAD it may not
+// start one.
+func TestSummaryNeedsList(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	if err := admin.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	u := c.Primary().URL() + "/v1/buckets/b?" + api.QuerySummary + "=true"
+	header := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://b": authn.PermHead}}, time.Hour)
+	if status, msg := callAs(t, http.MethodHead, u, header, nil); status != http.StatusForbidden {
+		t.Fatalf("a summary started with HEAD only: %d %s, want 403", status, msg)
+	}
+	lister := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://b": authn.PermHead | authn.PermList}}, time.Hour)
+	if status, msg := callAs(t, http.MethodHead, u, lister, nil); status != http.StatusAccepted {
+		t.Fatalf("a summary started with LIST: %d %s, want 202", status, msg)
+	}
+}
