@@ -14,10 +14,17 @@ type Budget struct {
 	limit int64
 	used  atomic.Int64
 	peak  atomic.Int64
+	// parent, when set, is the node's budget every job's counts in too:
+	// concurrent jobs share the memory, each within its own limit.
+	parent *Budget
 }
 
 // NewBudget returns a budget of limit bytes; limit <= 0 means none.
 func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
+
+// Child returns a budget of limit bytes whose reservations are also taken
+// from b.
+func (b *Budget) Child(limit int64) *Budget { return &Budget{limit: limit, parent: b} }
 
 // Limit returns the budget's limit in bytes (0: unlimited).
 func (b *Budget) Limit() int64 { return max(b.limit, 0) }
@@ -30,6 +37,10 @@ func (b *Budget) Reserve(n int64) bool {
 			return false
 		}
 		if b.used.CompareAndSwap(used, used+n) {
+			if b.parent != nil && !b.parent.Reserve(n) {
+				b.used.Add(-n)
+				return false
+			}
 			for peak := b.peak.Load(); used+n > peak && !b.peak.CompareAndSwap(peak, used+n); peak = b.peak.Load() {
 			}
 			return true
@@ -38,7 +49,12 @@ func (b *Budget) Reserve(n int64) bool {
 }
 
 // Release returns n bytes.
-func (b *Budget) Release(n int64) { b.used.Add(-n) }
+func (b *Budget) Release(n int64) {
+	b.used.Add(-n)
+	if b.parent != nil {
+		b.parent.Release(n)
+	}
+}
 
 // Used returns the bytes held now.
 func (b *Budget) Used() int64 { return b.used.Load() }

@@ -262,3 +262,26 @@ func TestSpillKeepsTheDiskReserve(t *testing.T) {
 		t.Fatalf("spilling 8 MiB into a 4 MiB work directory: %v, want ErrNoSpace naming the reserve", err)
 	}
 }
+
+// Jobs' budgets are within the node's: two jobs each under its own limit
+// still share the node's memory.
+func TestChildBudgetsShareTheNodes(t *testing.T) {
+	node := extract.NewBudget(100)
+	a, b := node.Child(80), node.Child(80)
+	if !a.Reserve(60) {
+		t.Fatal("job a: 60 of its 80")
+	}
+	if b.Reserve(60) {
+		t.Fatal("job b took 60 bytes, with 60 of the node's 100 held by job a")
+	}
+	if b.Used() != 0 || node.Used() != 60 {
+		t.Fatalf("after the refusal: job b holds %d, the node %d", b.Used(), node.Used())
+	}
+	if !b.Reserve(40) || a.Reserve(30) {
+		t.Fatal("job b: 40 of the node's last 40; job a then nothing more")
+	}
+	a.Release(60)
+	if node.Used() != 40 || !a.Reserve(50) {
+		t.Fatalf("after job a released: the node holds %d, job a reserves 50 again", node.Used())
+	}
+}

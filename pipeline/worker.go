@@ -75,9 +75,15 @@ type WorkerConfig struct {
 	CheckSpace func(ctx context.Context) error
 }
 
+// nodeMemoryPercent is the part of the machine's memory all the jobs of a
+// node keep record contents in, together.
+const nodeMemoryPercent = 80
+
 // Worker runs the target side of dSort jobs: extraction, serving record
 // bytes, creation.
 type Worker struct {
+	// memory is the node's budget, every job's within it.
+	memory *extract.Budget
 	config WorkerConfig
 	// estimating admits one estimate at a time: each reads and writes a
 	// sample of the disk, which concurrent ones would only make wrong.
@@ -115,7 +121,9 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 			}
 		}
 	}
-	w := &Worker{config: cfg, estimating: make(chan struct{}, 1)}
+	// Every job's memory is also the node's: concurrent jobs share 80% of
+	// it, each within its own limit (max_mem_usage).
+	w := &Worker{config: cfg, estimating: make(chan struct{}, 1), memory: extract.NewBudget(cfg.MemoryTotal * nodeMemoryPercent / 100)}
 	w.mu.jobs = map[string]*targetJob{}
 	return w, nil
 }
@@ -244,7 +252,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		inputs:     plan.InputShards(w.config.Formats),
 		rawCopy:    plan.InputFormat.Offsets() && takesRaw(plan.OutputFormat),
 		mountpaths: mountpaths,
-		budget:     extract.NewBudget(limit),
+		budget:     w.memory.Child(limit),
 		logger:     w.config.Logger.With("job", init.ID),
 		ctx:        jobCtx,
 		cancel:     cancel,
