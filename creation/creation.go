@@ -163,6 +163,55 @@ func (b *shardBody) finish() error {
 	return <-b.built
 }
 
+// fetchBatch bounds the records asked of a holder at once: a shard may
+// have millions of one holder's records, and what one fetch may carry
+// must not decide whether a job succeeds on so many targets.
+const fetchBatch = 16 << 10
+
+// batchedStream is a holder's records of a shard, asked for fetchBatch at
+// a time, as one stream.
+type batchedStream struct {
+	ctx    context.Context
+	src    Source
+	holder int32
+	rest   []shards.RecordMeta
+	cur    Stream
+}
+
+// open asks for the next batch.
+func (b *batchedStream) open() error {
+	n := min(len(b.rest), fetchBatch)
+	s, err := b.src.Open(b.ctx, b.holder, b.rest[:n])
+	if err != nil {
+		return err
+	}
+	b.cur, b.rest = s, b.rest[n:]
+	return nil
+}
+
+func (b *batchedStream) Next() (File, error) {
+	for {
+		f, err := b.cur.Next()
+		if err != io.EOF || len(b.rest) == 0 {
+			return f, err
+		}
+		b.cur.Close()
+		if err := b.open(); err != nil {
+			b.cur = nil
+			return File{}, err
+		}
+	}
+}
+
+func (b *batchedStream) Read(p []byte) (int, error) { return b.cur.Read(p) }
+
+func (b *batchedStream) Close() error {
+	if b.cur == nil {
+		return nil
+	}
+	return b.cur.Close()
+}
+
 // Build writes one shard to w: its records in order, each from the stream
 // of its holder.
 func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard, src Source, w io.Writer) (err error) {
@@ -182,8 +231,8 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 		}
 	}()
 	for _, h := range holders {
-		s, err := src.Open(ctx, h, byHolder[h])
-		if err != nil {
+		s := &batchedStream{ctx: ctx, src: src, holder: h, rest: byHolder[h]}
+		if err := s.open(); err != nil {
 			return err
 		}
 		streams[h] = s

@@ -28,9 +28,14 @@ type memSource struct {
 	mu      sync.Mutex
 	// cut ends holder 1's stream early, to test a broken stream.
 	cut bool
+	// most, when set, refuses a fetch of more records, as a holder does.
+	most int
 }
 
 func (s *memSource) Open(ctx context.Context, holder int32, metas []shards.RecordMeta) (creation.Stream, error) {
+	if s.most > 0 && len(metas) > s.most {
+		return nil, fmt.Errorf("a fetch of %d records, at most %d", len(metas), s.most)
+	}
 	s.mu.Lock()
 	s.opened[holder]++
 	s.mu.Unlock()
@@ -201,5 +206,31 @@ func TestFailuresStoreNothing(t *testing.T) {
 	sink = &memSink{shards: map[string][]byte{}, fail: "out-1.tar"}
 	if err := creation.Run(t.Context(), creation.Config{Format: tar, Concurrency: 1}, planned, src, sink, nil); err == nil || !strings.Contains(err.Error(), "store shard out-1.tar") {
 		t.Fatalf("a failing sink: %v", err)
+	}
+}
+
+// A shard with more of one holder's records than one fetch carries is
+// built from several fetches, in order: whether a job succeeds does not
+// depend on how many targets share its records.
+func TestManyRecordsOfOneHolderInBatches(t *testing.T) {
+	const records = 40_000
+	src := &memSource{records: map[int32]map[shards.RecordID]record{0: {}}, opened: map[int32]int{}, most: 16 << 10}
+	out := shards.OutputShard{Name: "big.tar"}
+	for r := range records {
+		id := shards.RecordID{Record: int32(r)}
+		src.records[0][id] = record{files: []creation.File{{Name: fmt.Sprintf("r%05d.cls", r), Size: 1, Last: true}}, data: [][]byte{{byte('0' + r%10)}}}
+		out.Records = append(out.Records, shards.RecordMeta{ID: id, Holder: 0})
+	}
+	sink := &memSink{shards: map[string][]byte{}}
+	f, _ := formats.Default().ByExtension(".tar")
+	if err := creation.Run(t.Context(), creation.Config{Format: f, Concurrency: 1}, []shards.OutputShard{out}, src, sink, &creation.Counters{}); err != nil {
+		t.Fatal(err)
+	}
+	names := readNames(t, f, sink.shards["big.tar"])
+	if len(names) != records || names[0] != "r00000.cls" || names[records-1] != fmt.Sprintf("r%05d.cls", records-1) {
+		t.Fatalf("%d entries (%v ... %v), want %d in order", len(names), names[:1], names[len(names)-1:], records)
+	}
+	if src.opened[0] != 3 {
+		t.Fatalf("the holder was asked %d times for %d records, want 3 batches", src.opened[0], records)
 	}
 }
