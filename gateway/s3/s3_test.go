@@ -1054,28 +1054,11 @@ func TestBodyFailingItsHashIsNotStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, body := range []string{"forged", strings.Repeat("forged ", 100_000)} {
-		signed := hex.EncodeToString(sha256Of(strings.ToUpper(body)))
-		raw, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+"/hashes/k", strings.NewReader(body))
-		raw.Header.Set("x-amz-content-sha256", signed)
-		if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, raw, signed, "s3", "us-east-1", time.Now()); err != nil {
-			t.Fatal(err)
+		status, answer := signedPut(t, endpoint, "/hashes/k", body, hex.EncodeToString(sha256Of(strings.ToUpper(body))), nil)
+		if status != http.StatusBadRequest || !strings.Contains(answer, "XAmzContentSHA256Mismatch") {
+			t.Fatalf("a body of %d bytes not matching its hash: %d %s", len(body), status, answer)
 		}
-		resp, err := http.DefaultClient.Do(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		answer, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "XAmzContentSHA256Mismatch") {
-			t.Fatalf("a body of %d bytes not matching its hash: %d %s", len(body), resp.StatusCode, answer)
-		}
-		got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("hashes"), Key: aws.String("k")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(got.Body)
-		got.Body.Close()
-		if string(data) != "first" {
+		if data := objectText(t, client, "hashes", "k"); data != "first" {
 			t.Fatalf("after a refused body of %d bytes the object holds %d bytes, want the first", len(body), len(data))
 		}
 	}
@@ -1141,20 +1124,7 @@ func TestChecksumHeaders(t *testing.T) {
 		return base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE([]byte(s))))
 	}
 	put := func(body, header, value string) (int, string) {
-		payload := hex.EncodeToString(sha256Of(body))
-		raw, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+"/sums/k", strings.NewReader(body))
-		raw.Header.Set("x-amz-content-sha256", payload)
-		raw.Header.Set(header, value)
-		if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, raw, payload, "s3", "us-east-1", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		answer, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, string(answer)
+		return signedPut(t, endpoint, "/sums/k", body, hex.EncodeToString(sha256Of(body)), map[string]string{header: value})
 	}
 	if status, answer := put("second", "x-amz-checksum-crc32", crc("other")); status != http.StatusBadRequest || !strings.Contains(answer, "BadDigest") {
 		t.Fatalf("a body not matching its CRC32: %d %s", status, answer)
@@ -1162,16 +1132,45 @@ func TestChecksumHeaders(t *testing.T) {
 	if status, answer := put("second", "x-amz-checksum-crc32", "not base64!"); status != http.StatusBadRequest || !strings.Contains(answer, "InvalidRequest") {
 		t.Fatalf("a malformed CRC32: %d %s", status, answer)
 	}
-	got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("sums"), Key: aws.String("k")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(got.Body)
-	got.Body.Close()
-	if string(data) != "first" {
+	if data := objectText(t, client, "sums", "k"); data != "first" {
 		t.Fatalf("after the refused PUTs: %q", data)
 	}
 	if status, answer := put("second", "x-amz-checksum-crc32", crc("second")); status != http.StatusOK {
 		t.Fatalf("a body matching its CRC32: %d %s", status, answer)
 	}
+}
+
+// signedPut sends a PUT of body signed as the SDK would, with payload as
+// its x-amz-content-sha256 and the extra headers (signed too); it returns
+// the status and the answer.
+func signedPut(t *testing.T, endpoint, path, body, payload string, header map[string]string) (int, string) {
+	t.Helper()
+	ctx := t.Context()
+	raw, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+path, strings.NewReader(body))
+	raw.Header.Set("x-amz-content-sha256", payload)
+	for k, v := range header {
+		raw.Header.Set(k, v)
+	}
+	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, raw, payload, "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(answer)
+}
+
+// objectText is an object's bytes, read with the SDK.
+func objectText(t *testing.T, client *s3.Client, bucket, key string) string {
+	t.Helper()
+	got, err := client.GetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("GET %s/%s: %v", bucket, key, err)
+	}
+	data, _ := io.ReadAll(got.Body)
+	got.Body.Close()
+	return string(data)
 }
