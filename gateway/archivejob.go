@@ -230,21 +230,8 @@ func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg
 			}
 			return fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
 		}
-		if read.size < 0 {
-			read.body.Close()
-			return fmt.Errorf("object %d (%s/%s): its size is unknown", i, item.bucket, item.ObjName)
-		}
-		err := aw.WriteHeader(&formats.Entry{Name: item.name, Size: read.size})
-		if err == nil {
-			var copied int64
-			copied, err = io.CopyBuffer(aw, io.LimitReader(read.body, read.size), buf)
-			if err == nil && copied != read.size {
-				err = fmt.Errorf("%w: %s/%s: %d bytes of %d", store.ErrSizeMismatch, item.bucket, item.ObjName, copied, read.size)
-			}
-		}
-		read.body.Close()
-		if err != nil {
-			return err
+		if err := writeRead(aw, item, read, buf); err != nil {
+			return fmt.Errorf("object %d: %w", i, err)
 		}
 		archived.Add(1)
 		p.Objects.Add(1)

@@ -398,6 +398,23 @@ func (a *aheadReader) Close() {
 	}
 }
 
+// writeRead writes an opened entry into an archive under its name, and
+// closes it.
+func writeRead(aw formats.Writer, item batchItem, read batchRead, buf []byte) error {
+	defer read.body.Close()
+	if read.size < 0 {
+		return fmt.Errorf("%s/%s: its size is unknown", item.bucket, item.ObjName)
+	}
+	if err := aw.WriteHeader(&formats.Entry{Name: item.name, Size: read.size}); err != nil {
+		return err
+	}
+	copied, err := io.CopyBuffer(aw, io.LimitReader(read.body, read.size), buf)
+	if err == nil && copied != read.size {
+		err = fmt.Errorf("%w: %s/%s: %d bytes of %d", store.ErrSizeMismatch, item.bucket, item.ObjName, copied, read.size)
+	}
+	return err
+}
+
 // writeBatch writes the entries as they come into one archive, filling
 // in the results.
 func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads *aheadReader, resp *api.BatchResponse) (err error) {
@@ -429,21 +446,8 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 			}
 			continue
 		}
-		if read.size < 0 {
-			read.body.Close()
-			return fmt.Errorf("get-batch: entry %d (%s/%s): its size is unknown", i, item.bucket, item.name)
-		}
-		err := aw.WriteHeader(&formats.Entry{Name: item.name, Size: read.size})
-		if err == nil {
-			var copied int64
-			copied, err = io.CopyBuffer(aw, io.LimitReader(read.body, read.size), buf)
-			if err == nil && copied != read.size {
-				err = fmt.Errorf("%w: %s/%s: %d bytes of %d", store.ErrSizeMismatch, item.bucket, item.name, copied, read.size)
-			}
-		}
-		read.body.Close()
-		if err != nil {
-			return err
+		if err := writeRead(aw, item, read, buf); err != nil {
+			return fmt.Errorf("get-batch: entry %d: %w", i, err)
 		}
 		out.Size = read.size
 		n.metrics.batchEntries.WithLabelValues("found").Inc()
