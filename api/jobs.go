@@ -247,7 +247,11 @@ func (c *Client) CopyBucket(ctx context.Context, from, to string, msg CopyBucket
 	if len(msg.ObjNames) > 0 || msg.Template != "" {
 		action = ActionCopyListRange
 	}
-	return c.bucketJobWith(ctx, http.MethodPost, from, url.Values{QueryBucketTo: {store.NewBucket(to).String()}}, action, msg)
+	dst, err := store.ParseBucketURI(to) // "name", or with its provider ("s3://name")
+	if err != nil {
+		return "", err
+	}
+	return c.bucketJobWith(ctx, http.MethodPost, from, url.Values{QueryBucketTo: {dst.String()}}, action, msg)
 }
 
 // BucketSummary counts the objects and bytes of a bucket (every bucket

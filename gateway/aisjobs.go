@@ -536,8 +536,11 @@ func bucketTo(query, fallback string) (store.Bucket, error) {
 		return store.Bucket{}, badRequest("the destination bucket is missing (query %s)", api.QueryBucketTo)
 	}
 	b := store.NewBucket(s)
-	if provider, name, ok := strings.Cut(s, "://"); ok {
-		b = store.Bucket{Provider: provider, Name: name}
+	if strings.Contains(s, "://") {
+		var err error
+		if b, err = store.ParseBucketURI(s); err != nil {
+			return b, badRequest("%s: %w", api.QueryBucketTo, err)
+		}
 	} else if parts := strings.Split(strings.TrimSuffix(s, "/"), "/"); len(parts) == 3 && (parts[1] == store.GlobalNamespace || parts[1] == "") {
 		b = store.Bucket{Provider: parts[0], Name: parts[2]}
 	}
