@@ -86,9 +86,12 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 	}
 	if owner.ID != n.config.ID {
 		// While a new map spreads, nodes may disagree on the owner; a read
-		// of an object that is here is served here rather than bounced.
+		// of an object that is here is served here rather than bounced
+		// (and one that a rebalance moves away meanwhile is bounced after
+		// all, see readElsewhere).
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			if _, err := n.local.Head(r.Context(), b, name); err == nil {
+				r = r.WithContext(context.WithValue(r.Context(), bounceKey{}, true))
 				if r.Method == http.MethodGet {
 					n.getObject(w, r, b, name, false)
 				} else {
@@ -207,6 +210,24 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 	}
 	w.Header().Set("Location", to.URL+r.URL.EscapedPath()+"?"+q.Encode())
 	w.WriteHeader(status)
+}
+
+// bounceKey marks a read a non-owner serves because it has the object.
+type bounceKey struct{}
+
+// readElsewhere sends a read that a non-owner took, because it had the
+// object, on to the owner when the object went meanwhile (a rebalance
+// moved it): the owner has it, or asks its neighbors.
+func (n *Node) readElsewhere(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, err error) bool {
+	if bounce, _ := r.Context().Value(bounceKey{}).(bool); !bounce || !errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	owner, oerr := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name))
+	if oerr != nil || owner.ID == n.config.ID {
+		return false
+	}
+	n.redirect(w, r, owner)
+	return true
 }
 
 // setMetaHeaders describes an object in response headers.
@@ -343,6 +364,9 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 		meta, err = n.config.Store.Head(r.Context(), b, name)
 		err = n.unlessOffline(w, err, b, name)
 	}
+	if err != nil && !fallback && n.readElsewhere(w, r, b, name, err) {
+		return
+	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return
@@ -424,6 +448,9 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		// It may have arrived here while the neighbors were asked.
 		obj, err = n.config.Store.Open(r.Context(), b, name, opts)
 		err = n.unlessOffline(w, err, b, name)
+	}
+	if err != nil && !fallback && n.readElsewhere(w, r, b, name, err) {
+		return
 	}
 	if err != nil {
 		n.writeError(w, r, err)
