@@ -602,8 +602,8 @@ func (p dsortCluster) ObjectSizes(ctx context.Context, b store.Bucket, prefix st
 // FetchKeyMap reads an external key map from ais://bucket/object or an
 // http(s) URL.
 func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {
-	const limit = 64 << 20
 	if rest, ok := strings.CutPrefix(location, "ais://"); ok {
+		limit := p.n.config.KeyMapMaxSize
 		bucket, object, _ := strings.Cut(rest, "/")
 		client := api.NewClientWith(p.n.config.URL, p.n.peer.HTTP())
 		r, _, err := client.Get(ctx, bucket, object, api.GetOptions{})
@@ -611,7 +611,13 @@ func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte,
 			return nil, err
 		}
 		defer r.Close()
-		return io.ReadAll(io.LimitReader(r, limit))
+		// A map past the limit is refused, not cut (a cut map would
+		// leave records without their templates).
+		data, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err == nil && int64(len(data)) > limit {
+			err = fmt.Errorf("%w: ekm_file %s is larger than %d bytes", api.ErrBadRequest, location, limit)
+		}
+		return data, err
 	}
 	return p.n.fetchKeyMap(ctx, location)
 }

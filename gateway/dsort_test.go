@@ -256,3 +256,21 @@ func TestKeyMapFetchIsConfined(t *testing.T) {
 	start(t, local, local.Targets()[0].URL()+"/metrics")
 	start(t, local, local.Primary().URL()+"/v1/cluster?what=smap")
 }
+
+// An ais:// key map past the size limit is refused, not cut: a cut map
+// would leave records without their templates.
+func TestKeyMapInBucketPastTheLimit(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.KeyMapMaxSize = 64
+	}})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "src", nil)
+	keyMap := strings.Repeat("a-.*\tb-{0..9}.tar\n", 10)
+	if _, err := client.Put(t.Context(), "src", "map.txt", strings.NewReader(keyMap), api.PutOptions{Size: int64(len(keyMap))}); err != nil {
+		t.Fatal(err)
+	}
+	spec := []byte(`{"input_bck":{"name":"src"},"input_format":{"template":"a-{0..9}.tar"},"output_format":"b-{0..9}.tar","output_shard_size":"1MiB","ekm_file":"ais://src/map.txt"}`)
+	if _, err := client.DsortStart(t.Context(), spec); err == nil || !strings.Contains(err.Error(), "larger than 64 bytes") {
+		t.Fatalf("a key map of %d bytes past a limit of 64: %v", len(keyMap), err)
+	}
+}
