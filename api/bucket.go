@@ -99,6 +99,10 @@ func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMess
 			if page.ContinuationToken == "" {
 				return
 			}
+			if page.ContinuationToken == msg.ContinuationToken {
+				yield(ListEntry{}, fmt.Errorf("list %s: the node answered the same page token twice (%q): stopped", bucket, page.ContinuationToken))
+				return
+			}
 			msg.ContinuationToken = page.ContinuationToken
 		}
 	}

@@ -551,6 +551,11 @@ func (c *Client) redirect(ctx context.Context, rq request, resp *http.Response, 
 	if err != nil {
 		return "", fmt.Errorf("%s %s: redirect without a location: %w", rq.method, rq.path, err)
 	}
+	// The token and the body go with the request: never from https to
+	// plain http, where anyone on the way reads them.
+	if resp.Request != nil && resp.Request.URL.Scheme == "https" && loc.Scheme != "https" {
+		return "", fmt.Errorf("%s %s: refused a redirect from https to %s", rq.method, rq.path, loc.Redacted())
+	}
 	if routed && hop == 0 {
 		c.mapIsStale() // the target knows a newer map
 	}

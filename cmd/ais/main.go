@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -32,12 +33,30 @@ func main() {
 
 // oneLine keeps an error message on one line; an untrusted certificate
 // gets a hint.
+// printable shows a string from the cluster (an object name, an error)
+// with its control characters escaped: a name of another user's must not
+// move the cursor, recolor or rewrite what the terminal shows.
+func printable(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 func oneLine(err error) string {
 	var e *api.Error
 	if errors.As(err, &e) {
-		return strings.ReplaceAll(e.Error(), "\n", " ")
+		return printable(strings.ReplaceAll(e.Error(), "\n", " "))
 	}
-	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	msg := printable(strings.ReplaceAll(err.Error(), "\n", " "))
 	var verify *tls.CertificateVerificationError
 	if errors.As(err, &verify) {
 		msg += " (set " + api.EnvClientCA + "=FILE to the CA of the cluster's certificates, or pass --skip-verify for a self-signed development certificate)"

@@ -289,13 +289,13 @@ func newListCommand() *cobra.Command {
 			}
 			for _, e := range entries {
 				if remote {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", e.Name, shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0))
+					fmt.Fprintf(w, "%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0))
 					continue
 				}
 				if withMeta {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Name, shards.FormatSize(e.Size), e.Checksum, e.Version, e.Atime)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), e.Checksum, printable(e.Version), e.Atime)
 				} else {
-					fmt.Fprintf(w, "%s\t%s\n", e.Name, shards.FormatSize(e.Size))
+					fmt.Fprintf(w, "%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size))
 				}
 			}
 			return w.Flush()
@@ -373,9 +373,9 @@ func newObjectCommand() *cobra.Command {
 				return printJSON(meta)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "name\t%s\nsize\t%d\nchecksum\t%s\nversion\t%s\natime\t%s\n", meta.Name, meta.Size, meta.Checksum, meta.Version, meta.Atime.Format(time.RFC3339))
+			fmt.Fprintf(w, "name\t%s\nsize\t%d\nchecksum\t%s\nversion\t%s\natime\t%s\n", printable(meta.Name), meta.Size, meta.Checksum, printable(meta.Version), meta.Atime.Format(time.RFC3339))
 			for k, v := range meta.Custom {
-				fmt.Fprintf(w, "custom.%s\t%s\n", k, v)
+				fmt.Fprintf(w, "custom.%s\t%s\n", printable(k), printable(v))
 			}
 			return w.Flush()
 		},

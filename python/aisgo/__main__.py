@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from typing import Optional, Sequence, Tuple
 
 from .client import CHUNK_SIZE, Client
@@ -84,10 +85,20 @@ def cmd_get(c: Client, args: argparse.Namespace) -> int:
         else:
             if os.path.isdir(dest):
                 dest = os.path.join(dest, os.path.basename(args.archpath or name))
-            tmp = dest + ".part"
-            with open(tmp, "wb") as f:
-                shutil.copyfileobj(r, f, CHUNK_SIZE)
-            os.replace(tmp, dest)
+            # A new file of its own (O_EXCL) beside the destination: a
+            # planted symlink is not written through, nor another file
+            # overwritten; it goes on failure.
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), prefix="." + os.path.basename(dest) + ".")
+            mask = os.umask(0)
+            os.umask(mask)
+            os.fchmod(fd, 0o666 & ~mask)  # the mode a plain open gives, not mkstemp's 0600
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    shutil.copyfileobj(r, f, CHUNK_SIZE)
+                os.replace(tmp, dest)
+            except BaseException:
+                os.unlink(tmp)
+                raise
             print(f"GET ais://{bucket}/{name}{' (' + args.archpath + ')' if args.archpath else ''} -> {dest}", file=sys.stderr)
     return 0
 

@@ -526,6 +526,16 @@ def _spec_bytes(spec: Union[Mapping[str, Any], str, bytes]) -> bytes:
         return spec.encode()
     return bytes(spec)
 
+
+def _redirect_to(url: str, loc: str, method: str) -> str:
+    """Where a redirect sends a request: never from https to plain http,
+    where the token and the body would go in the clear."""
+    target = urljoin(url, loc)
+    if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+        raise AisError(f"{method} {url}: refused a redirect from https to {urlsplit(target).scheme}://{urlsplit(target).netloc}",
+                       status=0, method=method, path=urlsplit(url).path)
+    return target
+
 class Client:
     """A client of an AIS-Go (or AIStore) cluster through its gateway.
 
@@ -751,7 +761,7 @@ class Client:
                 resp.close()
                 if not loc:
                     raise AisError(f"{method} {url}: a redirect without a Location", status=resp.status_code, method=method, path=urlsplit(url).path)
-                url = urljoin(url, loc)
+                url = _redirect_to(url, loc, method)
                 if hop >= 2:
                     time.sleep(0.02 * hop)  # nodes disagree while a new map spreads
                 continue
@@ -897,7 +907,7 @@ class Client:
                     break
                 resp.close()
                 if resp.status_code in _REDIRECTS and resp.headers.get("Location"):
-                    return urljoin(url, resp.headers["Location"])
+                    return _redirect_to(url, resp.headers["Location"], "PUT")
                 if resp.status_code < 300:
                     return url
                 err = errors.error_from_response(resp.status_code, b"", resp.headers, method="HEAD", path=path)

@@ -270,13 +270,20 @@ def _shuffled(samples: Iterator[Sample], size: int, rng: random.Random) -> Itera
     yield from buf
 
 
-def iter_shard(client: Client, bucket: str, shard: str) -> Iterator[Sample]:
+# MAX_MEMBER_SIZE bounds a file of a shard read into memory: a small
+# compressed shard may claim files of many gigabytes.
+MAX_MEMBER_SIZE = 1 << 30
+
+
+def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = MAX_MEMBER_SIZE) -> Iterator[Sample]:
     """Streams one tar/tgz shard and yields its samples in order.
 
     Consecutive regular files with the same key form a sample; a later file
     with an extension the sample already has replaces it. Raises ShardError
     (naming the shard, and the offset in the tar stream) when the shard is
-    corrupt, truncated or not a tar.
+    corrupt, truncated or not a tar, when a file is larger than
+    ``max_member_size`` (each is read into memory), or when a file's
+    extension is ``__key__`` (the sample's own key).
     """
     where = f"ais://{bucket}/{shard}"
     reader = client.open_object(bucket, shard)
@@ -290,12 +297,16 @@ def iter_shard(client: Client, bucket: str, shard: str) -> Iterator[Sample]:
                 if not ti.isreg():
                     continue
                 member = ti
+                if ti.size > max_member_size:
+                    raise ShardError(f"shard {where}: {ti.name} is {ti.size} bytes, more than the {max_member_size} a file read into memory may be", shard=where, offset=ti.offset)
                 f = tf.extractfile(ti)
                 data = f.read() if f is not None else b""
                 if len(data) != ti.size:
                     raise tarfile.ReadError(f"{len(data)} of {ti.size} bytes")
                 member = None
                 key, ext = split_name(ti.name)
+                if ext == "__key__":
+                    raise ShardError(f"shard {where}: {ti.name} would replace its sample's key", shard=where, offset=ti.offset)
                 if sample is None or sample["__key__"] != key:
                     if sample is not None:
                         yield sample

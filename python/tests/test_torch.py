@@ -284,3 +284,27 @@ def test_corrupt_shards(client: Client, bucket: str):
     # through DataLoader workers, the error still names the shard
     with pytest.raises(Exception, match=f"ais://{bucket}/bad.tar"):
         list(DataLoader(ShardDataset(client, bucket, "bad.tar"), batch_size=None, num_workers=2))
+
+
+def test_shard_bombs_and_spoofed_keys(client: Client, bucket: str):
+    # A small tgz of zeros claiming a file past the bound: refused before
+    # it is read into memory.
+    bomb = io.BytesIO()
+    with tarfile.open(fileobj=bomb, mode="w:gz") as tf:
+        ti = tarfile.TarInfo("s-0.bin")
+        ti.size = 4 << 20
+        tf.addfile(ti, io.BytesIO(bytes(ti.size)))
+    assert len(bomb.getvalue()) < 64 << 10
+    client.put_object(bucket, "bomb.tgz", bomb.getvalue())
+    with pytest.raises(aisgo.ShardError, match=r"s-0\.bin is 4194304 bytes, more than the 1048576"):
+        list(aisgo.torch.iter_shard(client, bucket, "bomb.tgz", max_member_size=1 << 20))
+    # A file named as a sample's key does not replace it.
+    spoof = io.BytesIO()
+    with tarfile.open(fileobj=spoof, mode="w") as tf:
+        for name in ("s-0.bin", "s-0.__key__"):
+            ti = tarfile.TarInfo(name)
+            ti.size = 3
+            tf.addfile(ti, io.BytesIO(b"abc"))
+    client.put_object(bucket, "spoof.tar", spoof.getvalue())
+    with pytest.raises(aisgo.ShardError, match=r"would replace its sample's key"):
+        list(ShardDataset(client, bucket, "spoof.tar"))
