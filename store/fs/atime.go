@@ -1,8 +1,11 @@
 package fs
 
 import (
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/aisgo/aisgo/store"
 )
@@ -65,13 +68,29 @@ func (s *Store) flushAccessTimes() {
 	}
 	a.mu.Unlock()
 	for path, t := range pending {
-		var meta store.ObjectMeta
-		if readMeta(path, &meta) != nil || !meta.Atime.Before(t) {
-			continue
-		}
-		meta.Atime = t
-		writeMeta(path, &meta) // best effort: an access time only
+		flushAccessTime(path, t)
 	}
+}
+
+// flushAccessTime writes one access time into an object's metadata: read
+// and written through one descriptor, so that a PUT renaming a new object
+// into the path meanwhile keeps its own metadata (by path, the old
+// object's would land on it).
+func flushAccessTime(path string, t time.Time) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	buf := make([]byte, maxMetaSize+512)
+	n, err := unix.Fgetxattr(fd, xattrName, buf)
+	var meta store.ObjectMeta
+	if err != nil || decodeMeta(buf[:n], &meta) != nil || !meta.Atime.Before(t) {
+		return
+	}
+	meta.Atime = t
+	unix.Fsetxattr(fd, xattrName, encodeMeta(&meta), 0) // best effort: an access time only
 }
 
 // FlushAccessTimes writes every pending access time now (before a
