@@ -124,6 +124,17 @@ func TestPutWaitsForTheGroupSync(t *testing.T) {
 	if len(calls) != 2 || calls[0] != "data in place=false" || calls[1] != "filesystem in place=true" {
 		t.Fatalf("syncs %v: want the data's before the rename and the filesystem's after", calls)
 	}
+	// A DELETE is acknowledged after its removal is synced too: a crash
+	// must not bring the object back.
+	calls = nil
+	mu.Unlock()
+	if err := st.Delete(t.Context(), b, "obj", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(calls) != 1 || calls[0] != "filesystem in place=false" {
+		t.Fatalf("syncs of a DELETE %v: want the filesystem's, after the removal", calls)
+	}
 }
 
 // An acknowledged PUT is on disk: read back after its pages are dropped

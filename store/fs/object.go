@@ -578,6 +578,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	lock.Lock()
 	defer lock.Unlock()
 	found := false
+	var removed []mountpath
 	for _, m := range s.readable() {
 		path := m.objectPath(b, name)
 		if _, _, ok := isObjectFile(path); !ok {
@@ -598,6 +599,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 			return fmt.Errorf("delete %s/%s: %w", b, name, classify(err))
 		}
 		found = true
+		removed = append(removed, m)
 		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
 	}
 	if opts.Tombstone && !opts.Stamp.IsZero() {
@@ -607,6 +609,11 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	}
 	if !found {
 		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound)
+	}
+	// The removal is durable before it is acknowledged: a crash must not
+	// bring the object back (the same group sync as a PUT's rename).
+	if err := s.syncMountpaths(removed); err != nil {
+		return fmt.Errorf("delete %s/%s: %w", b, name, err)
 	}
 	return nil
 }
