@@ -134,6 +134,9 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	moving := n.moving()
 	opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: moving || smap.HasOffline()}
 	err := n.config.Store.Delete(r.Context(), b, name, opts)
+	// A rebalance that started while the delete ran may have sent the
+	// object on already: the other targets are asked too.
+	moving = moving || n.moving()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		n.writeError(w, r, err)
 		return

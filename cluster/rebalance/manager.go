@@ -15,7 +15,7 @@ import (
 // ManagerConfig configures a Manager.
 type ManagerConfig struct {
 	Run Config
-	// Recent is how long after a run started objects may still be on
+	// Recent is how long after a run ended objects may still be on
 	// their old targets or on their way; zero means 10 minutes.
 	Recent time.Duration
 	// TombstoneTTL is how long a tombstone is kept at least; zero means an
@@ -135,12 +135,20 @@ func (mg *Manager) Start(m *cluster.Map) {
 	})
 }
 
-// Recent reports whether a run started lately here: objects may still be
-// on their old targets or on their way.
+// Recent reports whether a run is going on here, or ended lately: objects
+// may still be on their old targets or on their way (a run longer than
+// Recent is recent all along, not only for its first minutes).
 func (mg *Manager) Recent() bool {
 	mg.mu.Lock()
-	defer mg.mu.Unlock()
-	return mg.mu.current != nil && mg.config.Now().Sub(mg.mu.current.started) < mg.config.Recent
+	current := mg.mu.current
+	mg.mu.Unlock()
+	if current == nil {
+		return false
+	}
+	current.mu.Lock()
+	finished := current.mu.finished
+	current.mu.Unlock()
+	return finished.IsZero() || mg.config.Now().Sub(finished) < mg.config.Recent
 }
 
 // Running reports whether a run is in progress.
