@@ -51,11 +51,15 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	}
 	good := make([]bool, len(copies))
 	metas := make([]store.ObjectMeta, len(copies))
+	// The bad copies' files, so that a repair removes those very files
+	// and not what a PUT put in their place since.
+	badFiles := make([]os.FileInfo, len(copies))
 	newest := -1
 	bad := 0
 	for i, c := range copies {
 		if readMeta(c.path, &metas[i]) != nil || verifyFile(c.path, metas[i]) != nil {
 			bad++
+			badFiles[i], _ = os.Stat(c.path)
 			continue
 		}
 		good[i] = true
@@ -105,11 +109,13 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	if opts.Repair {
 		// Bad copies are replaced by good ones, missing ones made, extra
 		// ones removed: what placeCopies does from the newest good copy.
+		lock.Lock()
 		for i, c := range copies {
-			if !good[i] {
+			if now, err := os.Stat(c.path); !good[i] && badFiles[i] != nil && err == nil && os.SameFile(badFiles[i], now) {
 				os.Remove(c.path)
 			}
 		}
+		lock.Unlock()
 		if _, err := s.placeCopies(b, name, want, nil); err == nil {
 			r.Repaired++
 		} else if !errors.Is(err, store.ErrNotFound) {
