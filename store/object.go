@@ -83,6 +83,11 @@ type PutOptions struct {
 	// and the tombstone the name has; otherwise the Put fails with
 	// ErrExists and changes nothing.
 	IfNewer bool
+	// IfNotOlder is IfNewer that also takes a copy of the same stamp (a
+	// restore over a corrupt copy of its own version): the Put fails with
+	// ErrExists only when the name holds a newer object or a tombstone at
+	// or after Stamp.
+	IfNotOlder bool
 	// IfMatch and IfNoneMatch are HTTP's conditions, each "*" or an ETag
 	// (see ETagOf): IfMatch stores the object only if the name has one
 	// (with that ETag), IfNoneMatch only if it has none (none with that

@@ -568,8 +568,10 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	if err := verify(object, newest.Checksum); err != nil {
 		return fmt.Errorf("%w: restore %s/%s: the rebuilt object does not match its checksum: %w", store.ErrCorrupt, b, name, err)
 	}
+	// Checked again under the name's lock when it is stored: a PUT or a
+	// DELETE that came during the rebuild is newer, and stays.
 	if _, err := s.Store.Put(ctx, b, name, io.NewSectionReader(object, 0, object.Size()), store.PutOptions{
-		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom,
+		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom, IfNotOlder: true,
 	}); err != nil {
 		return fmt.Errorf("restore %s/%s: store the rebuilt object: %w", b, name, err)
 	}

@@ -273,6 +273,14 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return err
 	}
+	if opts.IfNotOlder {
+		if exists && old.Stamp.Compare(opts.Stamp) > 0 {
+			return fmt.Errorf("%w: %s has stamp %s, newer than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
+		}
+		if tomb, ok := s.readTombstone(b, name); ok && tomb.Stamp.Compare(opts.Stamp) >= 0 {
+			return fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
+		}
+	}
 	if opts.IfNewer {
 		if exists && old.Stamp.Compare(opts.Stamp) >= 0 {
 			return fmt.Errorf("%w: %s has stamp %s, not older than %s", store.ErrExists, name, old.Stamp, opts.Stamp)

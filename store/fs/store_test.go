@@ -356,3 +356,33 @@ func TestPutRacesDeleteOfNeighbors(t *testing.T) {
 		t.Fatalf("%d of 4000 operations failed", failed)
 	}
 }
+
+// A restore stores its version over a copy of the same stamp (a corrupt
+// one), never over a newer object or after a newer delete.
+func TestPutIfNotOlder(t *testing.T) {
+	ctx := t.Context()
+	st := open(t, t.TempDir())
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	put := func(data string, stamp store.Stamp) error {
+		_, err := st.Put(ctx, b, "o", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: stamp, IfNotOlder: true})
+		return err
+	}
+	if err := put("v5", store.Stamp{Map: 1, Clock: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("v5", store.Stamp{Map: 1, Clock: 5}); err != nil {
+		t.Fatalf("over a copy of the same stamp: %v", err)
+	}
+	if err := put("v4", store.Stamp{Map: 1, Clock: 4}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("over a newer object: %v, want ErrExists", err)
+	}
+	if err := st.Delete(ctx, b, "o", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: 7}, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("v6", store.Stamp{Map: 1, Clock: 6}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("after a newer delete: %v, want ErrExists", err)
+	}
+}
