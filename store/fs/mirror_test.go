@@ -199,6 +199,17 @@ func TestMirrorBurstMakesCopiesAfter(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	// An overwrite acknowledged leaves no copy of the old bytes, before
+	// the new copies are made: a read never gets them.
+	for i := range 20 {
+		name := fmt.Sprintf("o%d", i)
+		storetest.Put(t, st, b, name, []byte("second"))
+		for _, p := range copyPaths(st, b, name) {
+			if data, err := os.ReadFile(p); err == nil && string(data) != "second" {
+				t.Fatalf("%s: a copy at %s holds %q after the overwrite was acknowledged", name, p, data)
+			}
+		}
+	}
 }
 
 func TestMakeCopiesRaisesAndLowers(t *testing.T) {

@@ -56,7 +56,10 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if meta.Custom == nil {
 		meta.Custom = opts.Custom
 	}
-	if err := s.commit(b, name, props, now, mps, works, &meta, opts); err != nil {
+	// The copies kept are those written now: with mirror.burst, an older
+	// copy on a mountpath of the later ones would be read meanwhile (the
+	// copies made later replace it).
+	if err := s.commit(b, name, props, now, now, works, &meta, opts); err != nil {
 		for _, w := range works {
 			os.Remove(w)
 		}
