@@ -366,3 +366,45 @@ func FuzzReceive(f *testing.F) {
 		rebalance.Receive(t.Context(), rebalance.ReceiveConfig{Store: st}, bytes.NewReader(data))
 	})
 }
+
+// Receipts are told apart by provider: of ais://b/x and aws://b/x sent to
+// one owner, the one it refuses stays with the sender.
+func TestReceiptsOfSameNameInTwoProviders(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	remote := store.Bucket{Name: bucket.Name, Provider: store.ProviderAWS}
+	for _, st := range all {
+		if err := st.CreateBucket(t.Context(), remote, store.Props{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := mapWith(2, targets("t1", "t2")...)
+	name := ""
+	for i := 0; name == ""; i++ {
+		candidate := fmt.Sprintf("x%d", i)
+		a, _ := after.Owner(cluster.Uname("ais", bucket.Name, candidate))
+		r, _ := after.Owner(cluster.Uname(store.ProviderAWS, bucket.Name, candidate))
+		if a.ID == "t2" && r.ID == "t2" {
+			name = candidate
+		}
+	}
+	put(t, all["t1"], name, "local", store.Stamp{Map: 1, Clock: 1})
+	if _, err := all["t1"].Put(t.Context(), remote, name, strings.NewReader("remote"), store.PutOptions{Size: 6, Stamp: store.Stamp{Map: 1, Clock: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// On t2 the remote name is a directory: that copy is refused.
+	if _, err := all["t2"].Put(t.Context(), remote, name+"/inside", strings.NewReader("y"), store.PutOptions{Size: 1, Stamp: store.Stamp{Map: 1, Clock: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	runOn(t, all, "t1", after, sender{stores: all})
+	if got, err := get(t, all["t2"], name); err != nil || got != "local" {
+		t.Fatalf("ais://%s/%s on its owner: %q %v", bucket.Name, name, got, err)
+	}
+	if _, err := get(t, all["t1"], name); err == nil {
+		t.Fatalf("ais://%s/%s, taken by its owner, is still on the sender", bucket.Name, name)
+	}
+	obj, err := all["t1"].Open(t.Context(), remote, name, store.OpenOptions{})
+	if err != nil {
+		t.Fatalf("%s/%s, refused by its owner, is gone from the sender: %v", remote, name, err)
+	}
+	obj.Close()
+}

@@ -239,15 +239,17 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 	if err != nil {
 		return err
 	}
+	// Keyed by the bucket with its provider: ais://b/x and s3://b/x may
+	// go to one owner in one batch.
 	byName := make(map[string]Receipt, len(receipts))
 	for _, rc := range receipts {
-		byName[rc.Bucket+"/"+rc.Name] = rc
+		byName[store.Bucket{Name: rc.Bucket, Provider: rc.Provider}.String()+"/"+rc.Name] = rc
 	}
 	for i, it := range batch {
 		if !sent[i] {
 			continue
 		}
-		rc, ok := byName[it.Bucket.Name+"/"+it.Meta.Name]
+		rc, ok := byName[it.Bucket.String()+"/"+it.Meta.Name]
 		switch {
 		case !ok:
 			r.fail(fmt.Errorf("%w: %s had no receipt for %s/%s", ErrIncomplete, to.ID, it.Bucket, it.Meta.Name))
