@@ -343,34 +343,43 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 
 // rewriteShard writes the files of the old shard (if any) but one named
 // member, then member with size bytes of body.
-func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, member string, body io.Reader, size int64) (err error) {
-	sw, err := f.NewWriter(dst)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			formats.Abort(sw)
+func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, member string, body io.Reader, size int64) error {
+	return writeArchiveWith(dst, f, func(sw formats.Writer, buf []byte) error {
+		if old != nil {
+			if err := copyEntries(sw, f, old, name, func(e string) bool { return e != member }, buf); err != nil {
+				return err
+			}
 		}
-	}()
-	buf := pool.Get(pool.CopyBufferSize)
-	defer pool.Put(buf)
-	if old != nil {
-		if err := copyEntries(sw, f, old, name, func(e string) bool { return e != member }, buf); err != nil {
+		if err := sw.WriteHeader(&formats.Entry{Name: member, Size: size}); err != nil {
 			return err
 		}
-	}
-	if err := sw.WriteHeader(&formats.Entry{Name: member, Size: size}); err != nil {
-		return err
-	}
-	written, err := io.CopyBuffer(sw, io.LimitReader(body, size), buf)
+		written, err := io.CopyBuffer(sw, io.LimitReader(body, size), buf)
+		if err != nil {
+			return err
+		}
+		if written != size {
+			return fmt.Errorf("%w: received %d bytes of %s, announced %d", store.ErrSizeMismatch, written, member, size)
+		}
+		return nil
+	})
+}
+
+// writeArchiveWith writes an archive of format f to w through fn, which
+// gets a pooled copy buffer: the archive is closed when fn succeeds, and
+// aborted when it fails (its buffers and compressor released, and no
+// well-formed end written).
+func writeArchiveWith(w io.Writer, f formats.Format, fn func(aw formats.Writer, buf []byte) error) error {
+	aw, err := f.NewWriter(w)
 	if err != nil {
 		return err
 	}
-	if written != size {
-		return fmt.Errorf("%w: received %d bytes of %s, announced %d", store.ErrSizeMismatch, written, member, size)
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	if err := fn(aw, buf); err != nil {
+		formats.Abort(aw)
+		return err
 	}
-	return sw.Close()
+	return aw.Close()
 }
 
 // copyEntries writes the files of a shard that keep says to keep into a

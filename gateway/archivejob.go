@@ -15,7 +15,6 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
-	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
 )
@@ -204,40 +203,31 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 // writeArchive writes the old shard's files (when appending), then the
 // selected objects in order; a missing one fails the job unless the
 // message continues on error.
-func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) (err error) {
-	aw, err := f.NewWriter(w)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			formats.Abort(aw)
-		}
-	}()
-	buf := pool.Get(pool.CopyBufferSize)
-	defer pool.Put(buf)
-	if old != nil {
-		if err := copyEntries(aw, f, old, msg.ArchName, func(string) bool { return true }, buf); err != nil {
-			return err
-		}
-	}
-	for i, item := range items {
-		read := reads.Next()
-		if read.err != nil {
-			if msg.ContinueOnError && errors.Is(read.err, store.ErrNotFound) {
-				missing.Add(1)
-				continue
+func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
+	return writeArchiveWith(w, f, func(aw formats.Writer, buf []byte) error {
+		if old != nil {
+			if err := copyEntries(aw, f, old, msg.ArchName, func(string) bool { return true }, buf); err != nil {
+				return err
 			}
-			return fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
 		}
-		if err := writeRead(aw, item, read, buf); err != nil {
-			return fmt.Errorf("object %d: %w", i, err)
+		for i, item := range items {
+			read := reads.Next()
+			if read.err != nil {
+				if msg.ContinueOnError && errors.Is(read.err, store.ErrNotFound) {
+					missing.Add(1)
+					continue
+				}
+				return fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
+			}
+			if err := writeRead(aw, item, read, buf); err != nil {
+				return fmt.Errorf("object %d: %w", i, err)
+			}
+			archived.Add(1)
+			p.Objects.Add(1)
+			p.Bytes.Add(read.size)
 		}
-		archived.Add(1)
-		p.Objects.Add(1)
-		p.Bytes.Add(read.size)
-	}
-	return aw.Close()
+		return nil
+	})
 }
 
 // archiveNames lists what an archive job selects, in order: its names,

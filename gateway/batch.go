@@ -417,43 +417,34 @@ func writeRead(aw formats.Writer, item batchItem, read batchRead, buf []byte) er
 
 // writeBatch writes the entries as they come into one archive, filling
 // in the results.
-func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads *aheadReader, resp *api.BatchResponse) (err error) {
-	aw, err := f.NewWriter(w)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			formats.Abort(aw)
-		}
-	}()
-	buf := pool.Get(pool.CopyBufferSize)
-	defer pool.Put(buf)
-	for i, item := range items {
-		read := reads.Next()
-		out := &resp.Out[i]
-		*out = api.BatchResult{ObjName: item.ObjName, ArchPath: item.ArchPath, Bucket: item.bucket.Name, Provider: item.bucket.Provider, Opaque: item.Opaque}
-		if read.err != nil {
-			// Only what is missing may be skipped; any other failure
-			// (a refused token, a target down) fails the request.
-			if !req.ContinueOnErr || !errors.Is(read.err, store.ErrNotFound) {
-				return fmt.Errorf("get-batch: entry %d (%s/%s): %w", i, item.bucket, item.name, read.err)
+func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads *aheadReader, resp *api.BatchResponse) error {
+	return writeArchiveWith(w, f, func(aw formats.Writer, buf []byte) error {
+		for i, item := range items {
+			read := reads.Next()
+			out := &resp.Out[i]
+			*out = api.BatchResult{ObjName: item.ObjName, ArchPath: item.ArchPath, Bucket: item.bucket.Name, Provider: item.bucket.Provider, Opaque: item.Opaque}
+			if read.err != nil {
+				// Only what is missing may be skipped; any other failure
+				// (a refused token, a target down) fails the request.
+				if !req.ContinueOnErr || !errors.Is(read.err, store.ErrNotFound) {
+					return fmt.Errorf("get-batch: entry %d (%s/%s): %w", i, item.bucket, item.name, read.err)
+				}
+				out.ErrMsg = read.err.Error()
+				n.metrics.batchEntries.WithLabelValues("missing").Inc()
+				if err := aw.WriteHeader(&formats.Entry{Name: api.BatchMissingDir + "/" + item.name}); err != nil {
+					return err
+				}
+				continue
 			}
-			out.ErrMsg = read.err.Error()
-			n.metrics.batchEntries.WithLabelValues("missing").Inc()
-			if err := aw.WriteHeader(&formats.Entry{Name: api.BatchMissingDir + "/" + item.name}); err != nil {
-				return err
+			if err := writeRead(aw, item, read, buf); err != nil {
+				return fmt.Errorf("get-batch: entry %d: %w", i, err)
 			}
-			continue
+			out.Size = read.size
+			n.metrics.batchEntries.WithLabelValues("found").Inc()
+			n.metrics.batchBytes.Add(float64(read.size))
 		}
-		if err := writeRead(aw, item, read, buf); err != nil {
-			return fmt.Errorf("get-batch: entry %d: %w", i, err)
-		}
-		out.Size = read.size
-		n.metrics.batchEntries.WithLabelValues("found").Inc()
-		n.metrics.batchBytes.Add(float64(read.size))
-	}
-	return aw.Close()
+		return nil
+	})
 }
 
 // openEntry opens an entry for reading: from this target's store when it
