@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -43,6 +44,7 @@ func run(args []string) error {
 	aisnode := flags.String("aisnode", "", "aisnode binary for the cluster figures (default: next to aisbench, or in PATH)")
 	rebalance := flags.Int("rebalance-objects", 0, "objects the rebalance figure moves (default 10000)")
 	quiet := flags.Bool("q", false, "no progress on stderr")
+	cpuProfile := flags.String("cpuprofile", "", "write a CPU profile of the whole run (client and embedded nodes) to `file`, for go tool pprof")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +83,17 @@ func run(args []string) error {
 	defer os.RemoveAll(scratch)
 	cfg.Dir = scratch
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	report, runErr := benchmarks.Run(ctx, cfg, selected)
