@@ -471,6 +471,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if n.config.Role.IsTarget() {
 		n.resumeDownloads(loops)
+		n.resilverReturning()
 	}
 	n.ready.Store(true)
 	n.logger.Info("node started", "role", n.config.Role, "url", n.config.URL, "map_version", n.currentMap().Version, "primary", n.currentMap().Primary)

@@ -434,6 +434,20 @@ func (n *Node) MountpathChanged(path, state, reason string) {
 	}
 }
 
+// resilverReturning starts a resilver when mountpaths that were away
+// before a restart are back: it reconciles and enables them.
+func (n *Node) resilverReturning() {
+	if n.config.Storage == nil {
+		return
+	}
+	for _, mp := range n.config.Storage.MountpathStatuses() {
+		if mp.State == "returning" {
+			n.MountpathChanged(mp.Path, mp.State, "")
+			return
+		}
+	}
+}
+
 // Repaired is told by the store of a copy rewritten from a good one.
 func (n *Node) Repaired(b store.Bucket, name, path string) {
 	n.metrics.repairs.WithLabelValues("mirror").Inc()

@@ -236,3 +236,50 @@ func TestMountpathsThroughTheAPI(t *testing.T) {
 		t.Fatalf("after attach and detach: %+v", mps)
 	}
 }
+
+// A mountpath disabled when its target stopped comes back after the
+// restart returning, its stale copies unread, and the resilver the
+// target starts enables it.
+func TestReturningMountpathAfterRestart(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	target := c.Targets()[0]
+	mps, err := client.Mountpaths(ctx, target.URL())
+	if err != nil || len(mps) != 2 {
+		t.Fatalf("mountpaths: %+v %v", mps, err)
+	}
+	away := mps[1].Path
+	client.CreateBucket(ctx, "b", nil)
+	for i := range 20 {
+		client.Put(ctx, "b", fmt.Sprintf("o%d", i), strings.NewReader("old"), api.PutOptions{Size: 3})
+	}
+	if _, err := client.MountpathAction(ctx, target.URL(), api.ActionDisableMountpath, away); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := client.Put(ctx, "b", fmt.Sprintf("o%d", i), strings.NewReader("new"), api.PutOptions{Size: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Kill(target)
+	c.WaitForState(target.Node.ID(), cluster.StateOffline)
+	target = c.Restart(target)
+	c.WaitForState(target.Node.ID(), cluster.StateActive)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mps, err = client.Mountpaths(ctx, target.URL())
+		if err == nil && len(mps) == 2 && mps[0].State == "enabled" && mps[1].State == "enabled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mountpaths after the restart: %+v %v", mps, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range 20 {
+		if got, err := client.GetBytes(ctx, "b", fmt.Sprintf("o%d", i), api.GetOptions{}); err != nil || string(got) != "new" {
+			t.Fatalf("o%d after the restart: %q %v", i, got, err)
+		}
+	}
+}

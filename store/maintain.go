@@ -12,7 +12,8 @@ import (
 var ErrMountpath = errors.New("store: mountpath")
 
 // MountpathStatus is a mountpath's state: enabled, detaching (its objects
-// moving away) or disabled (with the reason).
+// moving away), disabled (with the reason) or returning (back, its copies
+// not yet reconciled).
 type MountpathStatus struct {
 	Path   string    `json:"path"`
 	State  string    `json:"state"`

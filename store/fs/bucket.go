@@ -56,17 +56,22 @@ func (s *Store) createDirs(b store.Bucket) error {
 // them: the bucket disappears at once even if deletion takes a while.
 func (s *Store) removeDirs(b store.Bucket) error {
 	for _, m := range s.readable() {
-		trash := filepath.Join(m.trashDir(), b.Name+"-"+randomName())
-		if err := pathsafe.Rename(m.path, m.bucketDir(b), trash); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+		if err := removeBucketDirs(m, b); err != nil {
+			return err
 		}
-		if err := pathsafe.RemoveAll(m.path, trash); err != nil {
-			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
-		}
-		if err := pathsafe.RemoveAll(m.path, m.tombstoneDir(b)); err != nil {
-			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
-		}
-		if err := pathsafe.RemoveAll(m.path, m.partsDir(b)); err != nil {
+	}
+	return nil
+}
+
+// removeBucketDirs removes a bucket's objects, tombstones and parts from
+// one mountpath.
+func removeBucketDirs(m mountpath, b store.Bucket) error {
+	trash := filepath.Join(m.trashDir(), b.Name+"-"+randomName())
+	if err := pathsafe.Rename(m.path, m.bucketDir(b), trash); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+	}
+	for _, dir := range []string{trash, m.tombstoneDir(b), m.partsDir(b)} {
+		if err := pathsafe.RemoveAll(m.path, dir); err != nil {
 			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
 		}
 	}

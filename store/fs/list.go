@@ -22,15 +22,16 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		return nil, err
 	}
 	type cursor struct {
-		next func() (listed, bool)
-		stop func()
-		head listed
-		ok   bool
+		next      func() (listed, bool)
+		stop      func()
+		head      listed
+		ok        bool
+		returning bool
 	}
 	cursors := make([]*cursor, 0, len(s.readable()))
 	for _, m := range s.readable() {
 		next, stop := iter.Pull(walk(m.bucketDir(b), opts.Prefix, opts.StartAfter))
-		c := &cursor{next: next, stop: stop}
+		c := &cursor{next: next, stop: stop, returning: s.isReturning(m)}
 		c.head, c.ok = next()
 		cursors = append(cursors, c)
 	}
@@ -54,7 +55,7 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		if min == nil {
 			break
 		}
-		item := min.head
+		item, returning := min.head, min.returning
 		min.head, min.ok = min.next()
 		if item.err != nil {
 			return nil, fmt.Errorf("list %s: %w", b, classify(item.err))
@@ -63,6 +64,9 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 			continue // a stale copy on a second mountpath
 		}
 		last = item.name
+		if returning && s.hidden(b, item.name, item.path) {
+			continue
+		}
 		meta := store.ObjectMeta{Name: item.name, Size: item.size}
 		// A file without AIS metadata is not an object (GET answers 404):
 		// listing agrees.

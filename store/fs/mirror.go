@@ -319,8 +319,15 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 
 // Resilver moves every object of every bucket to its mountpaths and makes
 // the copies its bucket wants, after mountpaths changed: an object only a
-// detaching mountpath holds moves off it.
+// detaching mountpath holds moves off it. Returning mountpaths are
+// reconciled first, then enabled.
 func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
+	for _, m := range s.mountpathSet().returning {
+		if err := s.reconcile(ctx, m, progress); err != nil {
+			return err
+		}
+		s.promote(m)
+	}
 	s.mu.Lock()
 	md := s.mu.md
 	s.mu.Unlock()

@@ -49,8 +49,12 @@ func (m mountpath) bucketDir(b store.Bucket) string {
 // never changed.
 type mountpathSet struct {
 	// enabled place and hold objects; detaching ones are still read
-	// while their objects move away.
-	enabled, detaching []mountpath
+	// while their objects move away. returning ones were disabled and
+	// are back: what they hold may have been overwritten or deleted
+	// meanwhile, so a copy there is read only when no other mountpath has
+	// one and no tombstone hides it, until the resilver reconciles them
+	// and they are enabled.
+	enabled, detaching, returning []mountpath
 	// disabled ones are not touched, with the reason.
 	disabled map[string]string
 	since    map[string]time.Time
@@ -59,13 +63,36 @@ type mountpathSet struct {
 // placement returns the mountpaths new objects go to.
 func (s *Store) placement() []mountpath { return s.mountpathSet().enabled }
 
-// readable returns every mountpath objects may be read from.
+// readable returns every mountpath objects may be on, the returning
+// ones last.
 func (s *Store) readable() []mountpath {
+	set := s.mountpathSet()
+	if len(set.detaching) == 0 && len(set.returning) == 0 {
+		return set.enabled
+	}
+	return slices.Concat(set.enabled, set.detaching, set.returning)
+}
+
+// current returns the mountpaths whose copies are current: all readable
+// ones but the returning.
+func (s *Store) current() []mountpath {
 	set := s.mountpathSet()
 	if len(set.detaching) == 0 {
 		return set.enabled
 	}
-	return append(slices.Clip(set.enabled), set.detaching...)
+	return slices.Concat(set.enabled, set.detaching)
+}
+
+// away reports a mountpath disabled or not yet reconciled: deletes then
+// leave tombstones, and tombstones stay, so that its stale copies do not
+// come back.
+func (s *Store) away() bool {
+	set := s.mountpathSet()
+	return len(set.disabled) > 0 || len(set.returning) > 0
+}
+
+func (s *Store) isReturning(m mountpath) bool {
+	return slices.ContainsFunc(s.mountpathSet().returning, func(x mountpath) bool { return x.path == m.path })
 }
 
 func (s *Store) mountpathSet() *mountpathSet { return s.mps.Load() }
@@ -76,7 +103,7 @@ func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
 	defer s.mpsMu.Unlock()
 	cur := s.mps.Load()
 	next := &mountpathSet{
-		enabled: slices.Clone(cur.enabled), detaching: slices.Clone(cur.detaching),
+		enabled: slices.Clone(cur.enabled), detaching: slices.Clone(cur.detaching), returning: slices.Clone(cur.returning),
 		disabled: map[string]string{}, since: map[string]time.Time{},
 	}
 	for k, v := range cur.disabled {
@@ -89,6 +116,7 @@ func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
 		return err
 	}
 	s.mps.Store(next)
+	s.saveAway(next)
 	return nil
 }
 
@@ -97,6 +125,7 @@ const (
 	MountpathEnabled   = "enabled"
 	MountpathDetaching = "detaching"
 	MountpathDisabled  = "disabled"
+	MountpathReturning = "returning"
 )
 
 // MountpathStatuses returns every mountpath the store knows, in path order.
@@ -108,6 +137,9 @@ func (s *Store) MountpathStatuses() []store.MountpathStatus {
 	}
 	for _, m := range set.detaching {
 		out = append(out, store.MountpathStatus{Path: m.path, State: MountpathDetaching, Since: set.since[m.path]})
+	}
+	for _, m := range set.returning {
+		out = append(out, store.MountpathStatus{Path: m.path, State: MountpathReturning, Since: set.since[m.path]})
 	}
 	for path, reason := range set.disabled {
 		out = append(out, store.MountpathStatus{Path: path, State: MountpathDisabled, Reason: reason, Since: set.since[path]})
@@ -141,6 +173,12 @@ func (s *Store) disable(path, reason string) error {
 	err = s.changeMountpaths(func(set *mountpathSet) error {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
 		j := slices.IndexFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
+		if k := slices.IndexFunc(set.returning, func(m mountpath) bool { return m.path == abs }); k >= 0 {
+			set.returning = slices.Delete(set.returning, k, k+1)
+			set.disabled[abs] = reason
+			set.since[abs] = time.Now()
+			return nil
+		}
 		switch {
 		case i < 0 && j < 0:
 			if _, ok := set.disabled[abs]; ok {
@@ -168,8 +206,9 @@ func (s *Store) disable(path, reason string) error {
 	return nil
 }
 
-// EnableMountpath puts a disabled mountpath back in use, after a health
-// check. Objects then move to their places (see Resilver).
+// EnableMountpath puts a disabled mountpath back, after a health check:
+// it returns (see mountpathSet) until the resilver has reconciled its
+// copies with what changed while it was away (see Resilver).
 func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -177,7 +216,7 @@ func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 	}
 	set := s.mountpathSet()
 	if _, ok := set.disabled[abs]; !ok {
-		if slices.ContainsFunc(set.enabled, func(m mountpath) bool { return m.path == abs }) {
+		if slices.ContainsFunc(s.readable(), func(m mountpath) bool { return m.path == abs }) {
 			return nil
 		}
 		return fmt.Errorf("%w: %s is not a disabled mountpath of this node", store.ErrMountpath, abs)
@@ -189,14 +228,20 @@ func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 	if err := checkHealth(m); err != nil {
 		return fmt.Errorf("%w: %s fails its health check: %w", store.ErrMountpath, abs, err)
 	}
-	return s.enable(m)
+	return s.enable(m, true)
 }
 
-func (s *Store) enable(m mountpath) error {
+// enable puts m in use: a new mountpath at once, one that was away as
+// returning.
+func (s *Store) enable(m mountpath, returning bool) error {
 	err := s.changeMountpaths(func(set *mountpathSet) error {
 		delete(set.disabled, m.path)
 		set.detaching = slices.DeleteFunc(set.detaching, func(x mountpath) bool { return x.path == m.path })
-		if !slices.ContainsFunc(set.enabled, func(x mountpath) bool { return x.path == m.path }) {
+		set.returning = slices.DeleteFunc(set.returning, func(x mountpath) bool { return x.path == m.path })
+		set.enabled = slices.DeleteFunc(set.enabled, func(x mountpath) bool { return x.path == m.path })
+		if returning {
+			set.returning = append(set.returning, m)
+		} else {
 			set.enabled = append(set.enabled, m)
 		}
 		set.since[m.path] = time.Now()
@@ -214,9 +259,13 @@ func (s *Store) enable(m mountpath) error {
 			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
 		}
 	}
-	s.logger.Info("mountpath enabled", "mountpath", m.path)
+	state := MountpathEnabled
+	if returning {
+		state = MountpathReturning
+	}
+	s.logger.Info("mountpath "+state, "mountpath", m.path)
 	if s.config.OnMountpathChange != nil {
-		s.config.OnMountpathChange(m.path, MountpathEnabled, "")
+		s.config.OnMountpathChange(m.path, state, "")
 	}
 	return nil
 }
@@ -244,7 +293,7 @@ func (s *Store) AttachMountpath(ctx context.Context, path string) error {
 	if err := prepareMountpath(m, true); err != nil {
 		return fmt.Errorf("%w: %w", store.ErrMountpath, err)
 	}
-	if err := s.enable(m); err != nil {
+	if err := s.enable(m, false); err != nil {
 		return err
 	}
 	// It gets the bucket metadata like the others.
@@ -281,6 +330,10 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 			}
 			if slices.ContainsFunc(set.detaching, func(m mountpath) bool { return m.path == abs }) {
 				return fmt.Errorf("%w: %s is being detached already", store.ErrMountpath, abs)
+			}
+			if slices.ContainsFunc(set.returning, func(m mountpath) bool { return m.path == abs }) {
+				// Its copies are not known current until reconciled.
+				return fmt.Errorf("%w: %s is returning: detach it when its resilver has enabled it, or disable it first (its objects are then dropped)", store.ErrMountpath, abs)
 			}
 			return fmt.Errorf("%w: %s is not a mountpath of this node", store.ErrMountpath, abs)
 		}

@@ -397,7 +397,7 @@ func (s *Store) findObject(b store.Bucket, name string) (string, int64, error) {
 	if path, size, ok := isObjectFile(first.objectPath(b, name)); ok {
 		return path, size, nil
 	}
-	for _, m := range s.readable() {
+	for _, m := range s.current() {
 		if m.path == first.path {
 			continue
 		}
@@ -405,8 +405,33 @@ func (s *Store) findObject(b store.Bucket, name string) (string, int64, error) {
 			return path, size, nil
 		}
 	}
+	for _, m := range s.mountpathSet().returning {
+		if path, size, ok := isObjectFile(m.objectPath(b, name)); ok && !s.hidden(b, name, path) {
+			return path, size, nil
+		}
+	}
 	return "", 0, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 }
+
+// hidden reports a copy on a returning mountpath that was deleted while
+// the mountpath was away: a tombstone at least as new as the copy, or a
+// bucket made again since the copy was written (by more than the clocks
+// of two nodes may differ).
+func (s *Store) hidden(b store.Bucket, name, path string) bool {
+	var meta store.ObjectMeta
+	if err := readMeta(path, &meta); err != nil {
+		return true
+	}
+	if tomb, ok := s.readTombstone(b, name); ok && tomb.Stamp.Compare(meta.Stamp) >= 0 {
+		return true
+	}
+	props, err := s.bucketProps(b)
+	return err != nil || !meta.Stamp.IsZero() && meta.Stamp.Clock < int64(props.Created)-int64(clockSkew)
+}
+
+// clockSkew is how far the clocks of two nodes are taken to differ at
+// most.
+const clockSkew = time.Minute
 
 func isObjectFile(path string) (string, int64, bool) {
 	fi, err := os.Stat(path)
@@ -497,10 +522,11 @@ type located struct {
 	size int64
 }
 
-// locate returns every copy of an object, those on its HRW mountpaths
-// first.
+// locate returns every current copy of an object, those on its HRW
+// mountpaths first; without any, the copies on returning mountpaths that
+// no delete hides.
 func (s *Store) locate(b store.Bucket, name string) []located {
-	mps := s.readable()
+	mps := s.current()
 	order := s.mountpathsOf(b, name, len(mps))
 	for _, m := range mps {
 		if !slices.ContainsFunc(order, func(x mountpath) bool { return x.path == m.path }) {
@@ -514,6 +540,15 @@ func (s *Store) locate(b store.Bucket, name string) []located {
 			out = append(out, located{m: m, path: path, size: size})
 		} else if rootGone(m) {
 			s.suspect(m, fmt.Errorf("%s is gone", m.path))
+		}
+	}
+	if len(out) > 0 {
+		return out
+	}
+	for _, m := range s.mountpathSet().returning {
+		path := m.objectPath(b, name)
+		if _, size, ok := isObjectFile(path); ok && !s.hidden(b, name, path) {
+			out = append(out, located{m: m, path: path, size: size})
 		}
 	}
 	return out
@@ -595,7 +630,10 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		if _, _, ok := isObjectFile(path); !ok {
 			continue
 		}
-		if !opts.IfStamp.IsZero() || !opts.Stamp.IsZero() {
+		// A returning copy behind a current one, or hidden, is stale:
+		// it goes without a say.
+		stale := s.isReturning(m) && (found || s.hidden(b, name, path))
+		if !stale && (!opts.IfStamp.IsZero() || !opts.Stamp.IsZero()) {
 			var meta store.ObjectMeta
 			if err := readMeta(path, &meta); err == nil {
 				if !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp {
@@ -609,11 +647,13 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("delete %s/%s: %w", b, name, classify(err))
 		}
-		found = true
+		found = found || !stale
 		removed = append(removed, m)
 		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
 	}
-	if opts.Tombstone && !opts.Stamp.IsZero() {
+	// While a mountpath is away, its copy may be older than this delete:
+	// the tombstone keeps it from coming back.
+	if (opts.Tombstone || s.away()) && !opts.Stamp.IsZero() {
 		if err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()}); err != nil {
 			return fmt.Errorf("delete %s/%s: %w", b, name, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -51,9 +52,11 @@ type Config struct {
 type Store struct {
 	config Config
 	// mps is the current mountpath set; mpsMu serializes its changes.
-	mps    atomic.Pointer[mountpathSet]
-	mpsMu  sync.Mutex
-	logger *slog.Logger
+	mps   atomic.Pointer[mountpathSet]
+	mpsMu sync.Mutex
+	// awayVersion is the version of the last away record (under mpsMu).
+	awayVersion int64
+	logger      *slog.Logger
 	// nameLocks serialize writers of the same name (by hash), so that
 	// versions increment without gaps or repeats.
 	nameLocks [256]sync.Mutex
@@ -118,6 +121,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		set.enabled = append(set.enabled, m)
 		set.since[abs] = time.Now()
+	}
+	// Those away when the node stopped come back returning; one stays
+	// enabled at least.
+	rec := loadAway(set.enabled)
+	s.awayVersion = rec.Version
+	for _, path := range rec.Away {
+		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
+		if i >= 0 && len(set.enabled) > 1 {
+			set.returning = append(set.returning, set.enabled[i])
+			set.enabled = slices.Delete(set.enabled, i, i+1)
+		}
 	}
 	s.mps.Store(set)
 	if err := s.loadBuckets(); err != nil {

@@ -159,6 +159,9 @@ func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, 
 	if _, err := s.bucketProps(b); err != nil {
 		return err
 	}
+	if s.away() {
+		return nil // a mountpath away may hold what it hides
+	}
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()

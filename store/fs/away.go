@@ -1,0 +1,185 @@
+package fs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/store"
+)
+
+// The mountpaths that are away (disabled, or back and not reconciled) are
+// recorded on every mountpath in use, so that a restart does not take the
+// stale copies of one for current: it comes back returning.
+
+// awayRecord is .ais/away.json; the record with the highest version wins.
+type awayRecord struct {
+	Version int64    `json:"version"`
+	Away    []string `json:"away"`
+}
+
+// maxAwayRecord bounds the file read at start: a longer one is not
+// JSON that decodes.
+const maxAwayRecord = 1 << 20
+
+func (m mountpath) awayPath() string { return filepath.Join(m.path, ".ais", "away.json") }
+
+// saveAway records set's away mountpaths on its mountpaths in use. A
+// mountpath that cannot take it is left out: the others have the record.
+func (s *Store) saveAway(set *mountpathSet) {
+	rec := awayRecord{Version: max(time.Now().UnixNano(), s.awayVersion+1)}
+	s.awayVersion = rec.Version
+	for path := range set.disabled {
+		rec.Away = append(rec.Away, path)
+	}
+	for _, m := range set.returning {
+		rec.Away = append(rec.Away, m.path)
+	}
+	slices.Sort(rec.Away)
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	for _, m := range slices.Concat(set.enabled, set.detaching, set.returning) {
+		if err := atomicfile.Write(m.awayPath(), data, 0o644); err != nil {
+			s.logger.Warn("record the mountpaths away", "mountpath", m.path, "err", err)
+		}
+	}
+}
+
+// loadAway returns the newest record on the given mountpaths.
+func loadAway(mps []mountpath) awayRecord {
+	var best awayRecord
+	for _, m := range mps {
+		f, err := os.Open(m.awayPath())
+		if err != nil {
+			continue
+		}
+		var rec awayRecord
+		err = json.NewDecoder(io.LimitReader(f, maxAwayRecord)).Decode(&rec)
+		f.Close()
+		if err == nil && rec.Version > best.Version {
+			best = rec
+		}
+	}
+	return best
+}
+
+// reconcile settles each copy on a returning mountpath against what
+// changed while it was away: a copy a delete hides, or that a current
+// copy as new or newer stands for, goes; a bucket destroyed meanwhile
+// goes whole. What stays is current and moves to its place when the
+// mountpath is enabled (Resilver).
+func (s *Store) reconcile(ctx context.Context, m mountpath, progress *store.Progress) error {
+	s.mu.Lock()
+	md := s.mu.md
+	s.mu.Unlock()
+	if err := s.dropGoneBuckets(m, md); err != nil {
+		return err
+	}
+	for b := range md.Buckets {
+		for item := range walk(m.bucketDir(b), "", "") {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if item.err != nil {
+				return fmt.Errorf("reconcile %s on %s: %w", b, m.path, classify(item.err))
+			}
+			if err := s.reconcileCopy(b, item.name, m); err != nil {
+				return err
+			}
+			progress.Add(item.size)
+		}
+	}
+	return nil
+}
+
+// reconcileCopy settles the copy of one object on returning mountpath m.
+func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	path := m.objectPath(b, name)
+	var meta store.ObjectMeta
+	if readMeta(path, &meta) != nil {
+		return nil // not an object
+	}
+	stale := s.hidden(b, name, path)
+	var older []string
+	for _, c := range s.current() {
+		other := c.objectPath(b, name)
+		var cur store.ObjectMeta
+		if _, _, ok := isObjectFile(other); !ok || readMeta(other, &cur) != nil {
+			continue
+		}
+		if cur.Stamp.Compare(meta.Stamp) >= 0 {
+			stale = true
+		} else {
+			older = append(older, other)
+		}
+	}
+	if stale {
+		older = []string{path}
+	}
+	for _, p := range older {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("reconcile %s/%s: %w", b, name, classify(err))
+		}
+	}
+	return nil
+}
+
+// dropGoneBuckets removes from m the buckets destroyed while it was away.
+func (s *Store) dropGoneBuckets(m mountpath, md store.BucketMetadata) error {
+	providers, err := os.ReadDir(m.path)
+	if err != nil {
+		return fmt.Errorf("reconcile %s: %w", m.path, classify(err))
+	}
+	for _, p := range providers {
+		if !p.IsDir() || p.Name() == ".ais" {
+			continue
+		}
+		buckets, err := os.ReadDir(filepath.Join(m.path, p.Name()))
+		if err != nil {
+			return fmt.Errorf("reconcile %s: %w", m.path, classify(err))
+		}
+		for _, e := range buckets {
+			b := store.Bucket{Provider: p.Name(), Name: e.Name()}
+			if !e.IsDir() || b.Validate() != nil {
+				continue
+			}
+			if _, ok := md.Props(b); ok {
+				continue
+			}
+			s.logger.Info("a bucket destroyed while its mountpath was away goes", "bucket", b.String(), "mountpath", m.path)
+			if err := removeBucketDirs(m, b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// promote enables a returning mountpath once reconciled.
+func (s *Store) promote(m mountpath) {
+	promoted := false
+	s.changeMountpaths(func(set *mountpathSet) error {
+		if i := slices.IndexFunc(set.returning, func(x mountpath) bool { return x.path == m.path }); i >= 0 {
+			set.returning = slices.Delete(set.returning, i, i+1)
+			set.enabled = append(set.enabled, m)
+			set.since[m.path] = time.Now()
+			promoted = true
+		}
+		return nil
+	})
+	if promoted {
+		s.logger.Info("mountpath enabled: its copies are reconciled", "mountpath", m.path)
+	}
+}

@@ -1,0 +1,158 @@
+package fs_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/storetest"
+)
+
+// A mountpath disabled while its objects are overwritten, deleted, or
+// their bucket destroyed, then back (enabled, or the node restarted):
+// nothing it holds undoes what happened meanwhile, before and after the
+// resilver that enables it.
+func TestReturningMountpathUndoesNothing(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			st, mps := threeMountpaths(t, fs.Config{})
+			away := mps[1]
+			b := mirrorBucket(t, st, "plain", 1, false)
+			again := mirrorBucket(t, st, "again", 1, false)
+			gone := mirrorBucket(t, st, "gone", 1, false)
+			// Names whose only copy is on the mountpath that goes away.
+			var names []string
+			for i := 0; len(names) < 8; i++ {
+				name := fmt.Sprintf("o%03d", i)
+				if st.MountpathOf(b, name) == away {
+					names = append(names, name)
+					storetest.Put(t, st, b, name, []byte("v1 "+name))
+				}
+				if st.MountpathOf(again, name) == away {
+					storetest.Put(t, st, again, name, []byte("old"))
+				}
+				if st.MountpathOf(gone, name) == away {
+					storetest.Put(t, st, gone, name, []byte("old"))
+				}
+			}
+			if err := st.DisableMountpath(t.Context(), away, "by hand"); err != nil {
+				t.Fatal(err)
+			}
+			now := func() store.Stamp { return store.Stamp{Clock: time.Now().UnixNano()} }
+			kept, over, deleted, overDeleted := names[:2], names[2:4], names[4:6], names[6:]
+			for _, name := range append(slices.Clone(over), overDeleted...) {
+				storetest.Put(t, st, b, name, []byte("v2 "+name))
+			}
+			for _, name := range deleted {
+				// Its only copy is away: not found, and yet deleted.
+				if err := st.Delete(t.Context(), b, name, store.DeleteOptions{Stamp: now()}); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("delete %s while away: %v", name, err)
+				}
+			}
+			for _, name := range overDeleted {
+				if err := st.Delete(t.Context(), b, name, store.DeleteOptions{Stamp: now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The collector may ask: a tombstone stays while its copy is away.
+			if err := st.DropTombstone(t.Context(), b, deleted[0], now()); err != nil {
+				t.Fatal(err)
+			}
+			if tombs, _ := st.Tombstones(t.Context(), b); len(tombs) != 4 {
+				t.Fatalf("tombstones while away: %+v", tombs)
+			}
+			for _, bucket := range []store.Bucket{again, gone} {
+				if err := st.DestroyBucket(t.Context(), bucket); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Made again later than the clocks of two nodes may differ.
+			props := store.DefaultProps()
+			props.Created = store.Int64String(time.Now().Add(2 * time.Minute).UnixNano())
+			if err := st.CreateBucket(t.Context(), again, props); err != nil {
+				t.Fatal(err)
+			}
+
+			if restart {
+				st.Close()
+				var err error
+				if st, err = fs.Open(t.Context(), fs.Config{Mountpaths: mps}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+			} else if err := st.EnableMountpath(t.Context(), away); err != nil {
+				t.Fatal(err)
+			}
+			statuses := st.MountpathStatuses()
+			if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == away }); i < 0 || statuses[i].State != fs.MountpathReturning {
+				t.Fatalf("statuses %+v: want %s returning", statuses, away)
+			}
+			check := func(when string) {
+				t.Helper()
+				for _, name := range kept {
+					if got := storetest.Get(t, st, b, name); string(got) != "v1 "+name {
+						t.Fatalf("%s: %s reads %q", when, name, got)
+					}
+				}
+				for _, name := range over {
+					if got := storetest.Get(t, st, b, name); string(got) != "v2 "+name {
+						t.Fatalf("%s: overwritten %s reads %q", when, name, got)
+					}
+				}
+				for _, name := range append(slices.Clone(deleted), overDeleted...) {
+					if _, err := st.Head(t.Context(), b, name); !errors.Is(err, store.ErrNotFound) {
+						t.Fatalf("%s: deleted %s: %v", when, name, err)
+					}
+				}
+				list, err := st.List(t.Context(), b, store.ListOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var listed []string
+				for _, meta := range list {
+					listed = append(listed, meta.Name)
+				}
+				if want := slices.Sorted(slices.Values(append(slices.Clone(kept), over...))); !slices.Equal(listed, want) {
+					t.Fatalf("%s: listed %q, want %q", when, listed, want)
+				}
+				if list, err := st.List(t.Context(), again, store.ListOptions{}); err != nil || len(list) != 0 {
+					t.Fatalf("%s: the bucket made again lists %d objects of its predecessor (%v)", when, len(list), err)
+				}
+			}
+			check("returning")
+
+			if err := st.Resilver(t.Context(), nil); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(st.Mountpaths(), away) {
+				t.Fatalf("%s is not enabled after the resilver: %+v", away, st.MountpathStatuses())
+			}
+			check("after the resilver")
+			for _, bucket := range []string{"again", "gone"} {
+				entries, _ := os.ReadDir(filepath.Join(away, "ais", bucket))
+				if len(entries) != 0 {
+					t.Fatalf("%d objects of destroyed bucket %s left on %s", len(entries), bucket, away)
+				}
+			}
+			for _, name := range append(slices.Clone(deleted), overDeleted...) {
+				if _, err := os.Stat(filepath.Join(away, "ais", b.Name, name)); err == nil {
+					t.Fatalf("deleted %s still on %s", name, away)
+				}
+			}
+			// The tombstones kept while it was away may go now.
+			if err := st.DropTombstone(t.Context(), b, deleted[0], now()); err != nil {
+				t.Fatal(err)
+			}
+			tombs, err := st.Tombstones(t.Context(), b)
+			if err != nil || slices.ContainsFunc(tombs, func(tomb store.Tombstone) bool { return tomb.Name == deleted[0] }) || len(tombs) != 3 {
+				t.Fatalf("tombstones after one was dropped: %+v %v", tombs, err)
+			}
+		})
+	}
+}
