@@ -384,8 +384,23 @@ func TestConsoleLoginCookie(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || cookie == nil || cookie.Value != token {
 		t.Fatalf("login: %s, cookie %+v", resp.Status, cookie)
 	}
-	if cookie.Path != "/console/" || cookie.SameSite != http.SameSiteStrictMode {
-		t.Fatalf("the login cookie has path %q and SameSite %v: want the console's path, strict", cookie.Path, cookie.SameSite)
+	if cookie.Path != "/console/" || cookie.SameSite != http.SameSiteStrictMode || cookie.Secure {
+		t.Fatalf("the login cookie has path %q, SameSite %v, Secure %v: want the console's path, strict, not secure over http", cookie.Path, cookie.SameSite, cookie.Secure)
+	}
+	// Behind a proxy that ends TLS, the cookie is sent back over https only.
+	for _, header := range []string{"X-Forwarded-Proto: https", `Forwarded: for=192.0.2.1;proto=https`} {
+		req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/console/", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		k, v, _ := strings.Cut(header, ": ")
+		req.Header.Set(k, v)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if cookies := resp.Cookies(); len(cookies) != 1 || !cookies[0].Secure {
+			t.Fatalf("login with %q: cookies %+v, want one Secure", header, cookies)
+		}
 	}
 	for _, tc := range []struct {
 		path string

@@ -137,6 +137,21 @@ func SetToken(w http.ResponseWriter, r *http.Request, token string, expires time
 	// Its path is the console's: no page elsewhere on this origin (an
 	// object served by the S3 API) sees it.
 	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: token, Path: Prefix, Expires: expires,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		Secure: overTLS(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
+}
+
+// overTLS reports a request that reached the browser's side over TLS:
+// here, or at a proxy in front that says so. Believing a forged header
+// only makes the cookie stricter.
+func overTLS(r *http.Request) bool {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return true
+	}
+	for _, part := range strings.Split(r.Header.Get("Forwarded"), ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && strings.EqualFold(k, "proto") && strings.EqualFold(strings.Trim(v, `"`), "https") {
+			return true
+		}
+	}
+	return false
 }
