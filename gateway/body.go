@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,3 +68,65 @@ func (p *pacedBody) Read(b []byte) (int, error) {
 }
 
 func (p *pacedBody) Close() error { return p.body.Close() }
+
+// stallWriter is a response a peer must keep taking: each write gets
+// stall, plus its length at minRate, to go through, and Cut ends a write
+// at once. Without it, a write to a peer whose host vanished waits until
+// the kernel gives up (a quarter of an hour), holding all the stream
+// holds, and an abort waits with it.
+type stallWriter struct {
+	http.ResponseWriter
+	control *http.ResponseController
+	stall   time.Duration
+	minRate int64
+	cut     atomic.Bool
+	off     bool
+}
+
+func newStallWriter(w http.ResponseWriter, stall time.Duration, minRate int64) *stallWriter {
+	return &stallWriter{ResponseWriter: w, control: http.NewResponseController(w), stall: stall, minRate: minRate}
+}
+
+// arm gives the next write of n bytes its deadline.
+func (s *stallWriter) arm(n int64) {
+	if s.off || s.cut.Load() {
+		return
+	}
+	deadline := time.Now().Add(s.stall + time.Duration(n/max(s.minRate, 1))*time.Second)
+	if err := s.control.SetWriteDeadline(deadline); err != nil {
+		s.off = true // not a connection (a test recorder)
+	}
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	s.arm(int64(len(p)))
+	return s.ResponseWriter.Write(p)
+}
+
+// ReadFrom keeps the connection's sendfile.
+func (s *stallWriter) ReadFrom(r io.Reader) (int64, error) {
+	n := int64(1 << 30)
+	if lr, ok := r.(*io.LimitedReader); ok {
+		n = lr.N
+	}
+	s.arm(n)
+	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{s.ResponseWriter}, r)
+}
+
+// Cut makes the write under way, and every later one, fail now.
+func (s *stallWriter) Cut() {
+	s.cut.Store(true)
+	s.control.SetWriteDeadline(time.Now())
+}
+
+// done lifts the deadline for the connection's next request.
+func (s *stallWriter) done() {
+	if !s.off && !s.cut.Load() {
+		s.control.SetWriteDeadline(time.Time{})
+	}
+}
+
+func (s *stallWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -545,7 +545,9 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
-	if err := n.worker.ServeRecords(r.Context(), r.PathValue("id"), records, w); err != nil {
+	out := newStallWriter(w, n.config.RecordsStall, n.config.BodyMinRate)
+	defer out.done()
+	if err := n.worker.ServeRecords(r.Context(), r.PathValue("id"), records, out); err != nil {
 		// The status is sent; a cut stream tells the receiver.
 		n.logger.Warn("serve records", "job", r.PathValue("id"), "err", err)
 		panic(http.ErrAbortHandler)

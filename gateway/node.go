@@ -110,6 +110,10 @@ type Config struct {
 	// BodyMinRate is the slowest a request body may arrive, in bytes per
 	// second; zero means 64 KiB/s.
 	BodyMinRate int64
+	// RecordsStall is how long a dSort creator on another target may
+	// take no bytes of the records this one streams to it (plus their
+	// length at BodyMinRate) before the stream is cut; zero means 2m.
+	RecordsStall time.Duration
 	// DataDirs are the node's data directories: error messages sent to
 	// clients show them as "<data>", the log in full.
 	DataDirs []string
@@ -189,6 +193,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.BodyMinRate <= 0 {
 		c.BodyMinRate = 64 << 10
+	}
+	if c.RecordsStall <= 0 {
+		c.RecordsStall = 2 * time.Minute
 	}
 	dirs := make([]string, 0, len(c.DataDirs))
 	for _, d := range c.DataDirs {

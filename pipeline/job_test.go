@@ -1152,3 +1152,48 @@ func TestOutputDoesNotReplaceInput(t *testing.T) {
 		t.Fatalf("output named apart, in the input's bucket: %+v %v", status, err)
 	}
 }
+
+// stuckWriter blocks every write until it is cut, as a connection to a
+// creator whose host vanished does.
+type stuckWriter struct {
+	cut  chan struct{}
+	once sync.Once
+}
+
+func (s *stuckWriter) Write(p []byte) (int, error) {
+	<-s.cut
+	return 0, errors.New("cut")
+}
+
+func (s *stuckWriter) Cut() { s.once.Do(func() { close(s.cut) }) }
+
+// An abort ends a record stream stuck in a write: the job's memory and
+// files are not held until the kernel gives up on the peer.
+func TestAbortCutsAStuckRecordStream(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 4, RecordSize: 1000, Seed: 4})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	w := c.worker("t1")
+	const id = "srt-stuck"
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: id, Spec: baseSpec("in-{0..1}.tar", "out-{000..999}.tar"), Seed: 1, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	metas, err := w.Extract(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &stuckWriter{cut: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- w.ServeRecords(t.Context(), id, metas, out) }()
+	time.Sleep(50 * time.Millisecond) // the stream is in its first write
+	aborted := make(chan error, 1)
+	go func() { aborted <- w.Abort(id, "by the test") }()
+	for _, ch := range []chan error{aborted, served} {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the abort waited for the stuck stream")
+		}
+	}
+}

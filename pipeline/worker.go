@@ -734,6 +734,9 @@ func (s recordSource) Open(ctx context.Context, holder int32, records []shards.R
 	return newFrameReader(body), nil
 }
 
+// Cutter is a stream that can be cut at once, a write under way too.
+type Cutter interface{ Cut() }
+
 // ServeRecords writes the bytes of records this target holds, as frames,
 // for a target creating a shard. A writer that can read from a file (a
 // network connection) gets the bytes of records left in their input
@@ -752,6 +755,11 @@ func (w *Worker) ServeRecords(ctx context.Context, id string, records []shards.R
 	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 	defer stop()
+	// A write stuck on a creator that is gone ends with the stream, so
+	// that an abort does not wait for it.
+	if c, ok := out.(Cutter); ok {
+		defer context.AfterFunc(served, c.Cut)()
+	}
 	s, err := j.localStream(served, records)
 	if err != nil {
 		return err
