@@ -264,6 +264,13 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 		done.made++
 		done.bytes += metas[newest].Size
 	}
+	// The copies made are durable before any other goes: a detach that
+	// moved an object must not lose it in a crash.
+	if done.made > 0 {
+		if err := s.syncMountpaths(desired); err != nil {
+			return done, fmt.Errorf("copies of %s/%s: %w", b, name, err)
+		}
+	}
 	for _, c := range copies {
 		if !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path }) {
 			if err := os.Remove(c.path); err == nil {

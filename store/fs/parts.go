@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,6 +113,11 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 		s.suspectAfter(m, err)
 		return classify(err)
 	}
+	// The part is durable before the PUT that sent it is acknowledged:
+	// its metadata and its rename with it.
+	if err := s.syncMountpaths([]mountpath{m}); err != nil {
+		return fmt.Errorf("part %d of %s/%s: %w", meta.Index, b, name, err)
+	}
 	for _, other := range s.readable() {
 		if other.path != m.path {
 			os.Remove(other.partPath(b, name, meta.Index))
@@ -196,6 +202,7 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 	lock.Lock()
 	defer lock.Unlock()
 	key := partKey(name)
+	var removed []mountpath
 	for _, m := range s.readable() {
 		dir := filepath.Join(m.partsDir(b), key[:2])
 		entries, err := os.ReadDir(dir)
@@ -214,9 +221,13 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 			if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return classify(err)
 			}
+			if !slices.ContainsFunc(removed, func(x mountpath) bool { return x.path == m.path }) {
+				removed = append(removed, m)
+			}
 		}
 	}
-	return nil
+	// A removal undone by a crash could restore what was deleted.
+	return s.syncMountpaths(removed)
 }
 
 // WalkParts calls fn for every part of a bucket kept here.

@@ -3,14 +3,18 @@ package fs_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/storetest"
 )
 
 func partOf(b store.Bucket, name string, index int, data []byte, stamp int64) store.PartMeta {
@@ -102,5 +106,63 @@ func TestParts(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("the bad part stayed")
+	}
+}
+
+// Parts, part deletes and the copies a detach makes wait for their
+// mountpath's sync: one that fails fails them, and a detach whose copies
+// are not durable leaves the objects where they were.
+func TestPartsAndMovesAreSynced(t *testing.T) {
+	var failing atomic.Bool
+	syncs := map[string]int{}
+	var mu sync.Mutex
+	st, mps := threeMountpaths(t, fs.Config{SyncFS: func(path string) error {
+		mu.Lock()
+		syncs[path]++
+		mu.Unlock()
+		if failing.Load() {
+			return errors.New("the disk did not take it")
+		}
+		return nil
+	}})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	data := []byte("part bytes")
+	meta := partOf(b, "x", 0, data, 10)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return syncs[st.MountpathOf(b, "x")]
+	}
+	before := count()
+	if err := st.PutPart(ctx, meta, bytes.NewReader(data)); err != nil || count() == before {
+		t.Fatalf("a part stored with %d syncs of its mountpath: %v", count()-before, err)
+	}
+	before = count()
+	if err := st.DeleteParts(ctx, b, "x", store.Stamp{}); err != nil || count() == before {
+		t.Fatalf("parts deleted with %d syncs of their mountpath: %v", count()-before, err)
+	}
+	failing.Store(true)
+	if err := st.PutPart(ctx, partOf(b, "y", 0, data, 10), bytes.NewReader(data)); err == nil {
+		t.Fatal("a part stored on a mountpath whose sync failed")
+	}
+	failing.Store(false)
+
+	var names []string
+	for i := range 30 {
+		name := fmt.Sprintf("o%02d", i)
+		if st.MountpathOf(b, name) == mps[0] {
+			names = append(names, name)
+			storetest.Put(t, st, b, name, []byte(name))
+		}
+	}
+	failing.Store(true)
+	if err := st.DetachMountpath(ctx, mps[0], nil); err == nil {
+		t.Fatal("a detach whose copies could not be synced succeeded")
+	}
+	for _, name := range names {
+		if _, err := os.Stat(filepath.Join(mps[0], "ais", b.Name, name)); err != nil {
+			t.Fatalf("%s left the detaching mountpath before its copy was durable: %v", name, err)
+		}
 	}
 }
