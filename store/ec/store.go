@@ -132,6 +132,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		data.etag = md5.New()
 	}
 	outer := opts.Precommit
+	var sent store.Stamp // of the parts stored, once they are
 	opts.Precommit = func() (func(), store.Stamp, error) {
 		release, stamp := func() {}, store.Stamp{}
 		if outer != nil {
@@ -156,14 +157,22 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			release()
 			return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w", b, name, err)
 		}
+		sent = stamp
 		return release, stamp, nil
 	}
 	meta, err := s.Store.Put(ctx, b, name, io.TeeReader(r, data), opts)
 	if err != nil {
-		// A failed write may have replaced parts of the version stored
-		// before it on some holders: they are made again from it.
-		if _, herr := s.Store.Head(ctx, b, name); herr == nil {
-			if perr := s.protectStored(context.WithoutCancel(ctx), b, props, name); perr != nil {
+		undo := context.WithoutCancel(ctx)
+		stored, herr := s.Store.Head(undo, b, name)
+		// The parts of a write that failed after they were stored go: a
+		// restore must not bring back a version never acknowledged.
+		if !sent.IsZero() && (herr != nil || stored.Stamp != sent) {
+			s.dropParts(undo, b, name, sent)
+		}
+		// It may have replaced parts of the version stored before it on
+		// some holders: they are made again from it.
+		if herr == nil {
+			if perr := s.protectStored(undo, b, props, name); perr != nil {
 				s.logger.Warn("protect an object again after a failed write", "bucket", b.String(), "object", name, "err", perr)
 			}
 		}
@@ -422,6 +431,11 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		if errors.Is(rerr, errNoParts) {
 			return nil, err
 		}
+		if errors.Is(rerr, store.ErrExists) {
+			// Deleted after the parts were written, or written anew
+			// meanwhile: the store says which.
+			return s.Store.Open(ctx, b, name, opts)
+		}
 		return nil, rerr
 	}
 	return s.Store.Open(ctx, b, name, opts)
@@ -441,6 +455,9 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 		if errors.Is(rerr, errNoParts) {
 			return meta, err
 		}
+		if errors.Is(rerr, store.ErrExists) {
+			return s.Store.Head(ctx, b, name)
+		}
 		return meta, rerr
 	}
 	return s.Store.Head(ctx, b, name)
@@ -450,16 +467,32 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 // every target (unless it only moved to another target). An object whose
 // replica was lost but whose parts remain is deleted too.
 func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	_, protected := s.props(b)
+	if protected && !opts.KeepParts {
+		// A part a holder fails to delete must not restore the object
+		// later: the tombstone refuses that restore.
+		opts.Tombstone = true
+	}
 	err := s.Store.Delete(ctx, b, name, opts)
 	if opts.KeepParts {
 		return err
 	}
-	if _, ok := s.props(b); !ok || err != nil && !errors.Is(err, store.ErrNotFound) {
+	if !protected || err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	found, perr := s.find(ctx, b, name)
-	if perr != nil && err == nil {
-		s.logger.Warn("find the parts of a deleted object", "bucket", b.String(), "object", name, "err", perr)
+	found := s.dropParts(ctx, b, name, opts.Stamp)
+	if errors.Is(err, store.ErrNotFound) && found > 0 {
+		return nil
+	}
+	return err
+}
+
+// dropParts deletes an object's parts not newer than stamp (zero: all)
+// on every target that keeps some, and returns how many it found.
+func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) int {
+	found, err := s.find(ctx, b, name)
+	if err != nil {
+		s.logger.Warn("find the parts of an object", "bucket", b.String(), "object", name, "err", err)
 	}
 	holders := map[string]cluster.Node{}
 	for _, f := range found {
@@ -468,18 +501,15 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	for _, node := range holders {
 		var derr error
 		if node.ID == s.peers.Self().ID {
-			derr = s.Store.DeleteParts(ctx, b, name, opts.Stamp)
+			derr = s.Store.DeleteParts(ctx, b, name, stamp)
 		} else {
-			derr = s.peers.DeleteParts(ctx, node, b, name, opts.Stamp)
+			derr = s.peers.DeleteParts(ctx, node, b, name, stamp)
 		}
 		if derr != nil {
 			s.logger.Warn("delete the parts of an object", "bucket", b.String(), "object", name, "target", node.ID, "err", derr)
 		}
 	}
-	if errors.Is(err, store.ErrNotFound) && len(found) > 0 {
-		return nil
-	}
-	return err
+	return len(found)
 }
 
 // found is a part on a target.

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/store"
@@ -485,5 +486,74 @@ func TestRestoreKeepsCustomMetadata(t *testing.T) {
 		if err != nil || !maps.Equal(head.Custom, want) {
 			t.Fatalf("%s restored: custom %v %v, want %v", name, head.Custom, err, want)
 		}
+	}
+}
+
+// A PUT that fails after its parts were stored (its rename is refused)
+// leaves none: a restore must not bring back what was never
+// acknowledged, and the version before it stays protected.
+func TestFailedPutLeavesNoParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	// A name and a name below it with the same owner.
+	name := ""
+	for i := 0; name == ""; i++ {
+		if a, _ := f.owner(fmt.Sprint(i)); a == func() string { id, _ := f.owner(fmt.Sprint(i) + "/b"); return id }() {
+			name = fmt.Sprint(i)
+		}
+	}
+	f.put(name+"/b", []byte("a directory's object"))
+	_, st := f.owner(name)
+	if _, err := st.Put(t.Context(), bucket, name, bytes.NewReader([]byte("never acknowledged")), store.PutOptions{Size: 18}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a PUT of a name that is a directory: %v", err)
+	}
+	if n := f.parts(name); n != 0 {
+		t.Fatalf("the failed PUT left %d parts", n)
+	}
+	if _, err := f.get(name, false); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GET of the name the failed PUT wrote: %v", err)
+	}
+	// Over an acknowledged version, the failed one's parts go and the
+	// acknowledged one's are made again.
+	old := bytes.Repeat([]byte("old"), 3000)
+	f.put("p", old)
+	_, st = f.owner("p")
+	_, err := st.Put(t.Context(), bucket, "p", bytes.NewReader([]byte("new")), store.PutOptions{Size: 3, IfMatch: "no such etag"})
+	if err == nil {
+		t.Fatal("a PUT whose condition fails succeeded")
+	}
+	f.dropReplica("p")
+	if got, err := f.get("p", false); err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("restored after the failed PUT: %q %v", got[:min(8, len(got))], err)
+	}
+}
+
+// A holder down during a delete keeps its part: the delete's tombstone
+// refuses the restore it could feed.
+func TestDeleteIsNotUndoneByAPartLeft(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	f.put("d", []byte("deleted bytes"))
+	holders, _ := ec.Holders(f.smap, bucket, "d", 3)
+	ownerID, st := f.owner("d")
+	var away string
+	for _, h := range holders {
+		if h.ID != ownerID {
+			away = h.ID
+			break
+		}
+	}
+	f.mu.Lock()
+	f.down[away] = true
+	f.mu.Unlock()
+	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
+	if n := f.parts("d"); n == 0 {
+		t.Fatal("the holder that was down kept no part: the test proves nothing")
+	}
+	if got, err := f.get("d", false); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after the delete, with a part left: %q %v", got, err)
 	}
 }

@@ -3,6 +3,10 @@ package fs
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -108,6 +112,33 @@ func decodeMeta(b []byte, m *store.ObjectMeta) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkMetaRoom fails a write whose custom metadata leaves no room for
+// the rest: before its bytes are read, and before parts of it go to
+// other targets.
+func checkMetaRoom(checksum string, custom map[string]string, etag bool) error {
+	checksum = store.NormalizeChecksumType(checksum)
+	digits := 0
+	if h, err := store.NewHash(checksum); err == nil && h != nil {
+		digits = 2 * h.Size()
+	}
+	probe := store.ObjectMeta{
+		Size: math.MaxInt64, Checksum: store.Checksum{Type: checksum, Value: strings.Repeat("f", digits)},
+		Version: strconv.FormatInt(math.MaxInt64, 10), Custom: custom,
+		Stamp: store.Stamp{Map: math.MaxInt64, Clock: math.MaxInt64},
+	}
+	if etag {
+		probe.Custom = maps.Clone(custom)
+		if probe.Custom == nil {
+			probe.Custom = map[string]string{}
+		}
+		probe.Custom[store.CustomETag] = strings.Repeat("f", 32)
+	}
+	if n := len(encodeMeta(&probe)); n > maxMetaSize {
+		return fmt.Errorf("%w: metadata of up to %d bytes is over %d (too much custom metadata)", store.ErrInvalidProps, n, maxMetaSize)
 	}
 	return nil
 }

@@ -43,6 +43,9 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
+	if err := checkMetaRoom(props.Checksum.Type, opts.Custom, opts.ETag); err != nil {
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+	}
 	mps := s.mountpathsOf(b, name, copiesOf(props))
 	now, later := mps, []mountpath(nil)
 	if props.Mirror.Burst && len(mps) > 1 {

@@ -166,3 +166,24 @@ func TestPartsAndMovesAreSynced(t *testing.T) {
 		}
 	}
 }
+
+// readSpy records whether it was read.
+type readSpy struct{ read bool }
+
+func (r *readSpy) Read(p []byte) (int, error) { r.read = true; return 0, io.EOF }
+
+// Custom metadata too large to keep fails a PUT before its body is read
+// (and, in an erasure-coded bucket, before its parts go out).
+func TestTooMuchCustomMetadataFailsFirst(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 1, false)
+	var body readSpy
+	custom := map[string]string{"big": strings.Repeat("v", 3<<10)}
+	if _, err := st.Put(t.Context(), b, "o", &body, store.PutOptions{Size: 0, Custom: custom}); !errors.Is(err, store.ErrInvalidProps) || body.read {
+		t.Fatalf("a PUT with 3 KiB of custom metadata: %v (body read: %v)", err, body.read)
+	}
+	custom["big"] = strings.Repeat("v", 2<<10)
+	if _, err := st.Put(t.Context(), b, "o", bytes.NewReader(nil), store.PutOptions{Size: 0, Custom: custom, ETag: true}); err != nil {
+		t.Fatalf("a PUT with 2 KiB of custom metadata: %v", err)
+	}
+}
