@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -97,8 +99,40 @@ func (s *Store) reconcile(ctx context.Context, m mountpath, progress *store.Prog
 			}
 			progress.Add(item.size)
 		}
+		if err := s.reconcileParts(ctx, b, m); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// reconcileParts removes the parts on returning mountpath m that a part
+// as new or newer elsewhere replaced.
+func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath) error {
+	return filepath.WalkDir(m.partsDir(b), func(path string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return ctx.Err()
+		}
+		meta, err := readPartMeta(path)
+		if err != nil {
+			return nil
+		}
+		lock := s.lockParts(b, meta.Name)
+		lock.Lock()
+		defer lock.Unlock()
+		for _, c := range s.current() {
+			if other, err := readPartMeta(c.partPath(b, meta.Name, meta.Index)); err == nil && other.Name == meta.Name && other.Stamp.Compare(meta.Stamp) >= 0 {
+				return pathsafe.Remove(m.path, path)
+			}
+		}
+		return nil
+	})
 }
 
 // reconcileCopy settles the copy of one object on returning mountpath m.

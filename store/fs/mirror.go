@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -338,6 +339,11 @@ func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
 	s.mu.Lock()
 	md := s.mu.md
 	s.mu.Unlock()
+	for _, m := range s.mountpathSet().detaching {
+		if err := s.moveParts(ctx, m, md, progress); err != nil {
+			return err
+		}
+	}
 	for b, props := range md.Buckets {
 		want := copiesOf(props)
 		err := s.names(ctx, b, func(name string, size int64) error {
@@ -357,7 +363,50 @@ func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
 	return nil
 }
 
-// countObjects counts the objects left on a mountpath.
+// moveParts moves the erasure-coded parts a detaching mountpath keeps to
+// their mountpaths (PutPart stores each where it belongs, durably, and
+// removes the copy left behind).
+func (s *Store) moveParts(ctx context.Context, m mountpath, md store.BucketMetadata, progress *store.Progress) error {
+	for b := range md.Buckets {
+		err := filepath.WalkDir(m.partsDir(b), func(path string, d iofs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if d.IsDir() {
+				return ctx.Err()
+			}
+			meta, err := readPartMeta(path)
+			if err != nil {
+				s.logger.Warn("a part that cannot move", "path", path, "err", err)
+				return nil
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				return nil // moved or deleted meanwhile
+			}
+			err = s.PutPart(ctx, meta, f)
+			f.Close()
+			if errors.Is(err, store.ErrExists) {
+				os.Remove(path) // a newer part is in place
+				err = nil
+			}
+			if err != nil {
+				s.logger.Warn("move a part", "path", path, "err", err)
+			}
+			progress.Add(meta.SliceSize)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("move the parts of %s off %s: %w", b, m.path, err)
+		}
+	}
+	return nil
+}
+
+// countObjects counts the objects and parts left on a mountpath.
 func (s *Store) countObjects(path string) (int, error) {
 	m := newMountpath(path)
 	s.mu.Lock()
@@ -376,6 +425,12 @@ func (s *Store) countObjects(path string) (int, error) {
 				count++
 			}
 		}
+		filepath.WalkDir(m.partsDir(b), func(path string, d iofs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				count++
+			}
+			return nil
+		})
 	}
 	return count, nil
 }

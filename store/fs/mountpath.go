@@ -361,7 +361,7 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 		return fmt.Errorf("detach %s: %w", abs, err)
 	}
 	if left > 0 {
-		return fmt.Errorf("%w: detach %s: %d objects could not move; the mountpath stays readable", store.ErrMountpath, abs, left)
+		return fmt.Errorf("%w: detach %s: %d objects or parts could not move; the mountpath stays readable", store.ErrMountpath, abs, left)
 	}
 	err = s.changeMountpaths(func(set *mountpathSet) error {
 		set.detaching = slices.DeleteFunc(set.detaching, func(m mountpath) bool { return m.path == abs })

@@ -149,6 +149,9 @@ func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index
 		return nil, store.PartMeta{}, err
 	}
 	b = b.Normalize()
+	// The newest copy: an older one may sit on a mountpath that was away.
+	var best *os.File
+	var bestMeta store.PartMeta
 	for _, m := range s.readable() {
 		path := m.partPath(b, name, index)
 		f, err := os.Open(path)
@@ -156,13 +159,19 @@ func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index
 			continue
 		}
 		meta, err := readPartMeta(path)
-		if err != nil || meta.Name != name || meta.Index != index {
+		if err != nil || meta.Name != name || meta.Index != index || best != nil && meta.Stamp.Compare(bestMeta.Stamp) <= 0 {
 			f.Close()
 			continue
 		}
-		return f, meta, nil
+		if best != nil {
+			best.Close()
+		}
+		best, bestMeta = f, meta
 	}
-	return nil, store.PartMeta{}, fmt.Errorf("part %d of %s/%s: %w", index, b, name, store.ErrNotFound)
+	if best == nil {
+		return nil, store.PartMeta{}, fmt.Errorf("part %d of %s/%s: %w", index, b, name, store.ErrNotFound)
+	}
+	return best, bestMeta, nil
 }
 
 // PartsOf describes the parts of an object kept here.
@@ -184,8 +193,14 @@ func (s *Store) PartsOf(ctx context.Context, b store.Bucket, name string) ([]sto
 				continue
 			}
 			meta, err := readPartMeta(filepath.Join(dir, e.Name()))
-			if err == nil && meta.Name == name {
+			if err != nil || meta.Name != name {
+				continue
+			}
+			// One per index, the newest.
+			if i := slices.IndexFunc(out, func(p store.PartMeta) bool { return p.Index == meta.Index }); i < 0 {
 				out = append(out, meta)
+			} else if meta.Stamp.Compare(out[i].Stamp) > 0 {
+				out[i] = meta
 			}
 		}
 	}

@@ -187,3 +187,98 @@ func TestTooMuchCustomMetadataFailsFirst(t *testing.T) {
 		t.Fatalf("a PUT with 2 KiB of custom metadata: %v", err)
 	}
 }
+
+// A detach moves the parts a mountpath keeps, as it moves objects.
+func TestDetachMovesParts(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	var names []string
+	for i := 0; len(names) < 5; i++ {
+		name := fmt.Sprintf("p%03d", i)
+		if st.MountpathOf(b, name) != mps[0] {
+			continue
+		}
+		names = append(names, name)
+		data := []byte("part of " + name)
+		if err := st.PutPart(ctx, partOf(b, name, 1, data, 10), bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.DetachMountpath(ctx, mps[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		r, meta, err := st.OpenPart(ctx, b, name, 1)
+		if err != nil {
+			t.Fatalf("part of %s after the detach: %v", name, err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if string(got) != "part of "+name || meta.Stamp.Clock != 10 {
+			t.Fatalf("part of %s after the detach: %q %+v", name, got, meta)
+		}
+	}
+	left := 0
+	filepath.WalkDir(filepath.Join(mps[0], ".ais", "parts"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left++
+		}
+		return nil
+	})
+	if left != 0 {
+		t.Fatalf("%d parts left on the detached mountpath", left)
+	}
+}
+
+// A part replaced while its mountpath was away: the newer one is read,
+// before and after the mountpath is back in place.
+func TestNewestPartAfterAMountpathReturns(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	older, newer := []byte("older part"), []byte("newer part")
+	if err := st.PutPart(ctx, partOf(b, "x", 0, older, 10), bytes.NewReader(older)); err != nil {
+		t.Fatal(err)
+	}
+	away := st.MountpathOf(b, "x")
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutPart(ctx, partOf(b, "x", 0, newer, 20), bytes.NewReader(newer)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		r, meta, err := st.OpenPart(ctx, b, "x", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		parts, _ := st.PartsOf(ctx, b, "x")
+		if string(got) != string(newer) || meta.Stamp.Clock != 20 || len(parts) != 1 || parts[0].Stamp.Clock != 20 {
+			t.Fatalf("%s: read %q (stamp %v), listed %+v", when, got, meta.Stamp, parts)
+		}
+	}
+	check("returning")
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("after the resilver")
+	files := 0
+	for _, mp := range mps {
+		filepath.WalkDir(filepath.Join(mp, ".ais", "parts"), func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				files++
+			}
+			return nil
+		})
+	}
+	if files != 1 {
+		t.Fatalf("%d part files after the resilver: the older one stays", files)
+	}
+}
