@@ -105,6 +105,9 @@ func (m PartMeta) Validate() error {
 			ErrInvalidPart, m.SliceSize, partSliceSize(m.ObjectSize, m.Data), m.ObjectSize, m.Data)
 	case m.Stamp.IsZero():
 		return fmt.Errorf("%w: stamp is zero", ErrInvalidPart)
+	case m.PartChecksum.Type != ChecksumXXHash || len(m.PartChecksum.Value) != 16:
+		// Every part's bytes are checked where they are stored and read.
+		return fmt.Errorf("%w: part checksum %s, want an xxhash", ErrInvalidPart, m.PartChecksum)
 	}
 	return nil
 }

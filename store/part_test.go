@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -44,7 +45,7 @@ func randomPart(rng *rand.Rand) store.PartMeta {
 		Parity:       parity,
 		ObjectSize:   size,
 		Checksum:     store.Checksum{Type: store.ChecksumXXHash, Value: word(16)},
-		PartChecksum: store.Checksum{Type: store.ChecksumSHA256, Value: word(64)},
+		PartChecksum: store.Checksum{Type: store.ChecksumXXHash, Value: fmt.Sprintf("%016x", rng.Uint64())},
 		Stamp:        store.Stamp{Map: 1 + rng.Int64N(1000), Clock: rng.Int64()},
 	}
 	if rng.IntN(2) == 0 {
@@ -231,14 +232,15 @@ func TestPartRefused(t *testing.T) {
 
 func TestPartValidate(t *testing.T) {
 	valid := store.PartMeta{
-		Bucket:     store.NewBucket("b"),
-		Name:       "dir/obj",
-		Index:      3,
-		Data:       4,
-		Parity:     2,
-		ObjectSize: 10,
-		SliceSize:  3,
-		Stamp:      store.Stamp{Map: 1, Clock: 1},
+		Bucket:       store.NewBucket("b"),
+		Name:         "dir/obj",
+		Index:        3,
+		Data:         4,
+		Parity:       2,
+		ObjectSize:   10,
+		SliceSize:    3,
+		Stamp:        store.Stamp{Map: 1, Clock: 1},
+		PartChecksum: store.Checksum{Type: store.ChecksumXXHash, Value: "0123456789abcdef"},
 	}
 	tests := []struct {
 		name    string
@@ -267,6 +269,8 @@ func TestPartValidate(t *testing.T) {
 		{"slice of an empty object", func(m *store.PartMeta) { m.ObjectSize = 0 }, "slice size"},
 		{"replica of a slice's size", func(m *store.PartMeta) { m.Replica = true }, "replica"},
 		{"zero stamp", func(m *store.PartMeta) { m.Stamp = store.Stamp{} }, "stamp"},
+		{"no part checksum", func(m *store.PartMeta) { m.PartChecksum = store.Checksum{Type: store.ChecksumNone} }, "part checksum"},
+		{"another part checksum", func(m *store.PartMeta) { m.PartChecksum.Type = store.ChecksumMD5 }, "part checksum"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

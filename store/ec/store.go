@@ -630,7 +630,7 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		}
 	}
 	for _, p := range replicas {
-		data, cleanup, err := s.fetch(ctx, b, name, p)
+		data, cleanup, err := s.fetch(ctx, b, name, p, p.meta.SliceSize <= s.opts.MemoryLimit)
 		if err == nil {
 			return data, cleanup, nil
 		}
@@ -655,7 +655,9 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		if have == layout.Data || got[p.meta.Index] != nil {
 			continue
 		}
-		data, done, err := s.fetch(ctx, b, name, p)
+		// Data slices are held at once: in memory only when the whole
+		// object may be.
+		data, done, err := s.fetch(ctx, b, name, p, meta.ObjectSize <= s.opts.MemoryLimit)
 		if err != nil {
 			s.logger.Warn("a slice is bad", "bucket", b.String(), "object", name, "index", p.meta.Index, "target", p.node.ID, "err", err)
 			continue
@@ -711,7 +713,7 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 
 // fetch reads a part from its target and checks it against its checksum:
 // in memory up to the memory limit, else into a file.
-func (s *Store) fetch(ctx context.Context, b store.Bucket, name string, p found) (source, func(), error) {
+func (s *Store) fetch(ctx context.Context, b store.Bucket, name string, p found, inMemory bool) (source, func(), error) {
 	var r io.ReadCloser
 	var err error
 	if p.node.ID == s.peers.Self().ID {
@@ -725,7 +727,7 @@ func (s *Store) fetch(ctx context.Context, b store.Bucket, name string, p found)
 	defer r.Close()
 	h := xxhash.New()
 	limited := io.LimitReader(r, p.meta.SliceSize+1)
-	if p.meta.SliceSize <= s.opts.MemoryLimit {
+	if inMemory {
 		data, err := io.ReadAll(io.TeeReader(limited, h))
 		if err != nil {
 			return nil, nil, err
@@ -755,7 +757,7 @@ func checkPart(n int64, h *xxhash.Digest, meta store.PartMeta) error {
 	if n != meta.SliceSize {
 		return fmt.Errorf("%w: part %d has %d bytes, want %d", store.ErrCorrupt, meta.Index, n, meta.SliceSize)
 	}
-	if got := store.ChecksumOf(partChecksum, h); meta.PartChecksum.Type == partChecksum && got.Value != meta.PartChecksum.Value {
+	if got := store.ChecksumOf(partChecksum, h); meta.PartChecksum.Type != partChecksum || got.Value != meta.PartChecksum.Value {
 		return fmt.Errorf("%w: part %d does not match its checksum", store.ErrCorrupt, meta.Index)
 	}
 	return nil

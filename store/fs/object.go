@@ -347,6 +347,10 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	return nil
 }
 
+// maxInstallAttempts bounds the retries of an install that deletes of
+// neighbors keep undoing (seen to need more than 8 on a loaded machine).
+const maxInstallAttempts = 64
+
 // install renames a work file to an object's place on a mountpath.
 func (s *Store) install(b store.Bucket, name string, m mountpath, work string) error {
 	dest := m.objectPath(b, name)
@@ -360,7 +364,7 @@ func (s *Store) install(b store.Bucket, name string, m mountpath, work string) e
 			if (errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST)) && parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
 				return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
 			}
-			if (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTDIR)) && attempt < 8 {
+			if (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTDIR)) && attempt < maxInstallAttempts {
 				continue
 			}
 			s.suspectAfter(m, err)
@@ -373,7 +377,7 @@ func (s *Store) install(b store.Bucket, name string, m mountpath, work string) e
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
 		}
-		if errors.Is(err, syscall.ENOENT) && attempt < 8 {
+		if errors.Is(err, syscall.ENOENT) && attempt < maxInstallAttempts {
 			continue
 		}
 		s.suspectAfter(m, err)
