@@ -129,6 +129,10 @@ func (n *Node) handlePutPart(w http.ResponseWriter, r *http.Request) {
 	if err == nil && (meta.Bucket.Normalize() != b || meta.Name != name) {
 		err = badRequest("the part of %s/%s was sent to %s/%s", meta.Bucket, meta.Name, b, name)
 	}
+	if err == nil {
+		// Parts fill disks as objects do: the same watermarks hold.
+		err = n.checkSpace(r.Context())
+	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -281,5 +284,48 @@ func TestReturningMountpathAfterRestart(t *testing.T) {
 		if got, err := client.GetBytes(ctx, "b", fmt.Sprintf("o%d", i), api.GetOptions{}); err != nil || string(got) != "new" {
 			t.Fatalf("o%d after the restart: %q %v", i, got, err)
 		}
+	}
+}
+
+// A part sent to a target whose disks are past out_of_space is refused
+// with 507, as an object would be.
+func TestPartRefusedPastOutOfSpace(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Any disk with anything on it is past 3%.
+	if _, err := client.SetClusterConfig(ctx, map[string]any{"space": map[string]any{"lowwm": 1, "highwm": 2, "out_of_space": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0]
+	data := []byte("a part")
+	h, _ := store.NewHash(store.ChecksumXXHash)
+	h.Write(data)
+	meta := store.PartMeta{Bucket: store.NewBucket("b"), Name: "o", Index: 0, Replica: true, Data: 1, Parity: 1, ObjectSize: 6, SliceSize: 6,
+		Checksum: store.ChecksumOf(store.ChecksumXXHash, h), PartChecksum: store.ChecksumOf(store.ChecksumXXHash, h), Stamp: store.Stamp{Map: 1, Clock: 1}}
+	header, err := peer.EncodePart(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, target.URL()+peer.PartsPath(meta.Bucket, meta.Name), bytes.NewReader(data))
+		req.Header.Set(peer.HeaderPart, header)
+		resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusInsufficientStorage && strings.Contains(string(body), "out_of_space") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a part past out_of_space: %s %s", resp.Status, body)
+		}
+		time.Sleep(50 * time.Millisecond) // the config reaches the target
 	}
 }
