@@ -24,6 +24,12 @@ const (
 	maxRecordNames  = 1 << 20 // bytes of the key and the field names
 )
 
+// MaxBufferedRecord bounds the bytes of one record a record-format writer
+// gathers in memory before it can write the record (its length or field
+// count comes first): builds run many at once, and a bigger record is
+// refused rather than held.
+const MaxBufferedRecord = 256 << 20
+
 var errKeyExtension = fmt.Errorf("the extension %q is the record key's field: %w", keyField, ErrInvalidName)
 
 // splitMember splits an entry name into record key and field (extension
@@ -252,6 +258,9 @@ func (w *recordWriter) WriteHeader(e *Entry) error {
 		if err := w.flush(); err != nil {
 			return err
 		}
+	}
+	if w.data.n+e.Size > MaxBufferedRecord {
+		return fmt.Errorf("entry %q: record %q would hold %d bytes, more than the %d a record is kept in memory with: %w", e.Name, key, w.data.n+e.Size, MaxBufferedRecord, ErrEntrySize)
 	}
 	if len(w.fields) == 0 {
 		w.key, w.names = key, len(key)

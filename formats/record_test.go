@@ -300,3 +300,32 @@ func TestRecordCopyAllocations(t *testing.T) {
 		t.Errorf("copying a record value allocates %d bytes", perEntry)
 	}
 }
+
+// A record bigger than a writer keeps in memory is refused with a clear
+// error before its bytes are taken, whether one value or several.
+func TestRecordTooBigToBuffer(t *testing.T) {
+	for _, f := range recordFormats() {
+		w, err := f.NewWriter(io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteHeader(&formats.Entry{Name: "k.bin", Size: formats.MaxBufferedRecord + 1}); !errors.Is(err, formats.ErrEntrySize) || !strings.Contains(err.Error(), "in memory") {
+			t.Errorf("%s: one value over the limit: %v", f.Name(), err)
+		}
+		if err := w.WriteHeader(&formats.Entry{Name: "k.cls", Size: 1}); err != nil {
+			t.Fatalf("%s: %v", f.Name(), err)
+		}
+		w.Write([]byte{1})
+		if err := w.WriteHeader(&formats.Entry{Name: "k.bin", Size: formats.MaxBufferedRecord}); !errors.Is(err, formats.ErrEntrySize) {
+			t.Errorf("%s: values summing over the limit: %v", f.Name(), err)
+		}
+		// Another record starts afresh.
+		if err := w.WriteHeader(&formats.Entry{Name: "other.cls", Size: 1}); err != nil {
+			t.Errorf("%s: the next record: %v", f.Name(), err)
+		}
+		w.Write([]byte{2})
+		if err := w.Close(); err != nil {
+			t.Errorf("%s: close: %v", f.Name(), err)
+		}
+	}
+}
