@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
 )
 
 // Route is a route of the node's table, for tests.
@@ -66,4 +68,12 @@ func HoldBatchBuffers(n *Node) (release func()) {
 			<-s.buffered
 		}
 	}
+}
+
+// OwnerWriter is the store dSort writes a shard's index through.
+func OwnerWriter(n *Node) interface {
+	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error)
+	DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
+} {
+	return stampedStore{Store: n.config.Store, n: n}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
@@ -22,18 +23,32 @@ const jobIndexShards = "index-shard"
 
 // PutToOwner writes an object through the target that owns its name: this
 // one, or another by a PUT to it (pipeline.OwnerWriter).
-func (s stampedStore) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) error {
-	return s.n.putToOwner(ctx, b, name, data)
+func (s stampedStore) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error) {
+	meta, err := s.n.putToOwner(ctx, b, name, data)
+	return meta.Stamp, err
 }
 
-func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data []byte) error {
+// DeleteFromOwner removes an object through the target that owns its
+// name, unless it is newer than stamp (pipeline.OwnerWriter).
+func (s stampedStore) DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	n := s.n
 	if n.owns(b, name) {
-		_, err := n.putOwned(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+		return n.config.Store.Delete(ctx, b, name, store.DeleteOptions{Stamp: stamp})
+	}
+	owner, err := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name))
+	if err != nil {
 		return err
 	}
-	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
-	_, err := client.Put(ctx, b.String(), name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))})
+	_, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: []string{name}, Stamp: stamp})
 	return err
+}
+
+func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.ObjectMeta, error) {
+	if n.owns(b, name) {
+		return n.putOwned(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+	}
+	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
+	return client.Put(ctx, b.String(), name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))})
 }
 
 // indexSelected writes the index of every selected tar shard this target
@@ -60,7 +75,7 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 		}
 		data, err := idx.Encode()
 		if err == nil {
-			err = n.putToOwner(ctx, b, formats.IndexName(name), data)
+			_, err = n.putToOwner(ctx, b, formats.IndexName(name), data)
 		}
 		if err != nil {
 			return fmt.Errorf("index %s/%s: %w", b, name, err)

@@ -2,15 +2,20 @@ package gateway_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
 )
 
 // checkIndexes reads each shard's index and every member through it, by
@@ -128,5 +133,50 @@ func TestDsortOutputIndex(t *testing.T) {
 	if _, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..4}.tar"},
 		"output_format":"out-{00..99}.tgz","output_index":true}`)); err == nil || !strings.Contains(err.Error(), "output_index") {
 		t.Fatalf("output_index with tgz output: %v", err)
+	}
+}
+
+// A target writes an index through the target that owns its name, and
+// removes it there, unless a newer one was written meanwhile.
+func TestIndexThroughItsOwner(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	b := store.NewBucket("b")
+	targets := c.Targets()
+	smap := c.WaitForMap(3)
+	// A name the second target owns, written from the first.
+	name := ""
+	for i := 0; name == ""; i++ {
+		if owner, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprintf("s%d.tar.idx", i))); owner.ID == targets[1].Node.ID() {
+			name = fmt.Sprintf("s%d.tar.idx", i)
+		}
+	}
+	ow := gateway.OwnerWriter(targets[0].Node)
+	stamp, err := ow.PutToOwner(ctx, b, name, []byte("first"))
+	if err != nil || stamp.IsZero() {
+		t.Fatalf("put through the owner: %v %v", stamp, err)
+	}
+	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "first" {
+		t.Fatalf("the index through its owner: %q %v", got, err)
+	}
+	// Written again since: the removal of the first leaves it.
+	if _, err := ow.PutToOwner(ctx, b, name, []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	ow.DeleteFromOwner(ctx, b, name, stamp)
+	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "second" {
+		t.Fatalf("a newer index after the removal of an older: %q %v", got, err)
+	}
+	meta, err := client.Head(ctx, "b", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ow.DeleteFromOwner(ctx, b, name, meta.Stamp); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the index after its removal: %v", err)
 	}
 }

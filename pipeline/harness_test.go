@@ -46,6 +46,10 @@ type memCluster struct {
 	// starts.
 	beforeExtract func()
 	extractOnce   sync.Once
+	// beforeFinish, when set, runs once before the first Finish call:
+	// every shard is created.
+	beforeFinish func()
+	finishOnce   sync.Once
 }
 
 // kill takes a target away as a crash would: calls to it fail.
@@ -326,6 +330,9 @@ func (p memPeers) Create(ctx context.Context, t cluster.Node, id string, planned
 }
 
 func (p memPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
+	if p.c.beforeFinish != nil {
+		p.c.finishOnce.Do(p.c.beforeFinish)
+	}
 	w := p.c.worker(t.ID)
 	if w == nil {
 		return fmt.Errorf("target %s is gone", t.ID)

@@ -1197,3 +1197,71 @@ func TestAbortCutsAStuckRecordStream(t *testing.T) {
 		}
 	}
 }
+
+// ownerStore writes an object through its owner target, as the node's
+// store does for a shard's index (pipeline.OwnerWriter).
+type ownerStore struct {
+	store.Store
+	cluster **memCluster
+}
+
+func (o ownerStore) ownerStore(b store.Bucket, name string) (store.Store, error) {
+	c := *o.cluster
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	owner, err := c.smap.Owner(cluster.Uname(b.Provider, b.Name, name))
+	if err != nil {
+		return nil, err
+	}
+	return c.stores[owner.ID], nil
+}
+
+func (o ownerStore) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error) {
+	st, err := o.ownerStore(b, name)
+	if err != nil {
+		return store.Stamp{}, err
+	}
+	meta, err := st.Put(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+	return meta.Stamp, err
+}
+
+func (o ownerStore) DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	st, err := o.ownerStore(b, name)
+	if err != nil {
+		return err
+	}
+	return st.Delete(ctx, b, name, store.DeleteOptions{Stamp: stamp})
+}
+
+// Targets that abort a job on their own (their coordinator gone, a
+// watchdog, a shutdown) remove the indexes of their shards too, from
+// the targets that own them.
+func TestTargetAbortRemovesIndexes(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	var c *memCluster
+	c = newMemCluster(t, 3, func(id string, st store.Store) store.Store { return ownerStore{Store: st, cluster: &c} })
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	left := -1
+	c.beforeFinish = func() {
+		for _, id := range []string{"t1", "t2", "t3"} {
+			w := c.worker(id)
+			for _, job := range w.Jobs() {
+				if err := w.Abort(job.ID, "by the test"); err != nil {
+					t.Errorf("abort on %s: %v", id, err)
+				}
+			}
+		}
+		left = 0
+		for _, st := range c.stores {
+			list, _ := st.List(t.Context(), store.NewBucket("dst"), store.ListOptions{})
+			left += len(list)
+		}
+	}
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	spec.OutputIndex = true
+	c.run(spec)
+	if left != 0 {
+		t.Fatalf("%d shards and indexes left after every target aborted", left)
+	}
+}

@@ -530,6 +530,8 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 type writtenShard struct {
 	name  string
 	stamp store.Stamp
+	// owner: written through its owner target (an index), which removes it.
+	owner bool
 }
 
 // outputSink stores output shards, or discards them in a dry run.
@@ -556,7 +558,7 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 		return err
 	}
 	s.j.mu.Lock()
-	s.j.mu.written = append(s.j.mu.written, writtenShard{name, meta.Stamp})
+	s.j.mu.written = append(s.j.mu.written, writtenShard{name: name, stamp: meta.Stamp})
 	s.j.mu.Unlock()
 	if s.j.plan.Spec.OutputIndex {
 		return s.writeIndex(ctx, name)
@@ -568,7 +570,10 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 // its name (the node's store is one); a shard's index is such an object.
 // Without it the index is written to the store itself.
 type OwnerWriter interface {
-	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) error
+	// PutToOwner stores the object and returns its stamp.
+	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error)
+	// DeleteFromOwner removes the object unless it is newer than stamp.
+	DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
 }
 
 // writeIndex indexes a stored output shard and writes the index beside it.
@@ -591,11 +596,23 @@ func (s outputSink) writeIndex(ctx context.Context, name string) error {
 	if err := s.j.journalShard(indexName); err != nil {
 		return err
 	}
+	written := writtenShard{name: indexName}
 	if ow, ok := st.(OwnerWriter); ok {
-		return ow.PutToOwner(ctx, s.j.plan.Output, indexName, data)
+		written.stamp, err = ow.PutToOwner(ctx, s.j.plan.Output, indexName, data)
+		written.owner = true
+	} else {
+		var meta store.ObjectMeta
+		meta, err = st.Put(ctx, s.j.plan.Output, indexName, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+		written.stamp = meta.Stamp
 	}
-	_, err = st.Put(ctx, s.j.plan.Output, indexName, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
-	return err
+	if err != nil {
+		return err
+	}
+	// An abort removes it with the shards, from whichever target has it.
+	s.j.mu.Lock()
+	s.j.mu.written = append(s.j.mu.written, written)
+	s.j.mu.Unlock()
+	return nil
 }
 
 // journalName is the file listing a job's output shards on this target,
@@ -1100,7 +1117,13 @@ func (j *targetJob) abort(cause string) error {
 	// Exactly the copies this job wrote go: a shard of the same name
 	// written since (another job) stays.
 	for _, shard := range written {
-		err := w.config.Store.Delete(context.WithoutCancel(j.ctx), j.plan.Output, shard.name, store.DeleteOptions{IfStamp: shard.stamp})
+		ctx := context.WithoutCancel(j.ctx)
+		var err error
+		if ow, ok := w.config.Store.(OwnerWriter); ok && shard.owner {
+			err = ow.DeleteFromOwner(ctx, j.plan.Output, shard.name, shard.stamp)
+		} else {
+			err = w.config.Store.Delete(ctx, j.plan.Output, shard.name, store.DeleteOptions{IfStamp: shard.stamp})
+		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
 			j.logger.Warn("abort: remove output shard", "shard", shard.name, "err", err)
 		}
