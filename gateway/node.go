@@ -479,6 +479,9 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.config.Role.IsTarget() {
 		n.resumeDownloads(loops)
 		n.resilverReturning()
+		if n.worker != nil {
+			n.wg.Go(func() { n.worker.RemoveOrphans(loops) })
+		}
 	}
 	n.ready.Store(true)
 	n.logger.Info("node started", "role", n.config.Role, "url", n.config.URL, "map_version", n.currentMap().Version, "primary", n.currentMap().Primary)

@@ -1265,3 +1265,54 @@ func TestTargetAbortRemovesIndexes(t *testing.T) {
 		t.Fatalf("%d shards and indexes left after every target aborted", left)
 	}
 }
+
+// deletesOwner is a store that writes and removes through an owner
+// elsewhere: the other store.
+type deletesOwner struct {
+	store.Store
+	owner store.Store
+}
+
+func (d deletesOwner) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error) {
+	meta, err := d.owner.Put(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+	return meta.Stamp, err
+}
+
+func (d deletesOwner) DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	return d.owner.Delete(ctx, b, name, store.DeleteOptions{Stamp: stamp})
+}
+
+// The index an interrupted job wrote on its owner, another target, goes
+// once the restarted node knows its cluster.
+func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
+	ctx := t.Context()
+	var stores [2]store.Store
+	for i := range stores {
+		st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateBucket(ctx, store.NewBucket("out"), store.DefaultProps()); err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = st
+	}
+	if _, err := stores[1].Put(ctx, store.NewBucket("out"), "out-000.tar.idx", strings.NewReader("{}"), store.PutOptions{Size: 2}); err != nil {
+		t.Fatal(err)
+	}
+	workDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(workDir, "dsort-srt-x.journal"), []byte("\"ais://out\"\n\"out-000.tar\"\n\"out-000.tar.idx\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: deletesOwner{stores[0], stores[1]}, Fetcher: memFetcher{}, WorkDir: workDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.RemoveOrphans(ctx)
+	if _, err := stores[1].Head(ctx, store.NewBucket("out"), "out-000.tar.idx"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the index on its owner after the restart: %v, want removed", err)
+	}
+}

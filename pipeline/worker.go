@@ -92,7 +92,17 @@ type Worker struct {
 		sync.Mutex
 		jobs   map[string]*targetJob
 		closed bool // no new jobs admitted
+		// orphans are indexes of interrupted jobs that their owners may
+		// keep: Recover finds them, RemoveOrphans (once the node knows
+		// the cluster) removes them.
+		orphans []orphan
 	}
+}
+
+// orphan is an object an interrupted job wrote through its owner.
+type orphan struct {
+	bucket store.Bucket
+	name   string
 }
 
 // NewWorker returns a worker.
@@ -701,6 +711,11 @@ func (w *Worker) Recover(ctx context.Context) error {
 			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
 				return fmt.Errorf("remove output shard %s of an interrupted job: %w", name, err)
 			}
+			if strings.HasSuffix(name, formats.IndexSuffix) {
+				w.mu.Lock()
+				w.mu.orphans = append(w.mu.orphans, orphan{bucket, name})
+				w.mu.Unlock()
+			}
 			removed++
 		}
 		w.config.Logger.Warn("removed the output of a dsort job interrupted by a restart", "journal", e.Name(), "shards", removed)
@@ -709,6 +724,26 @@ func (w *Worker) Recover(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// RemoveOrphans removes, through the targets that own them, the indexes
+// of jobs Recover found interrupted; call it once the node has joined
+// its cluster. What cannot be removed is logged.
+func (w *Worker) RemoveOrphans(ctx context.Context) {
+	w.mu.Lock()
+	orphans := w.mu.orphans
+	w.mu.orphans = nil
+	w.mu.Unlock()
+	ow, ok := w.config.Store.(OwnerWriter)
+	if !ok {
+		return
+	}
+	for _, o := range orphans {
+		err := ow.DeleteFromOwner(ctx, o.bucket, o.name, store.Stamp{})
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
+			w.config.Logger.Warn("remove the index of an interrupted dsort job", "bucket", o.bucket.String(), "index", o.name, "err", err)
+		}
+	}
 }
 
 // armWatchdog aborts the job unless the coordinator calls again within the
