@@ -370,7 +370,7 @@ func (n *Node) eachSelected(ctx context.Context, b store.Bucket, req peer.JobReq
 // like any delete (and from the remote store of a remote bucket).
 func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
 	removed, err := n.removeSelected(ctx, b, req, p, n.config.Store, func() store.DeleteOptions {
-		return store.DeleteOptions{Stamp: n.stamp(), Tombstone: n.moving() || n.currentMap().HasOffline()}
+		return store.DeleteOptions{Stamp: n.stamp(), Tombstone: true}
 	})
 	return map[string]int{"deleted": removed}, err
 }

@@ -671,7 +671,7 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	opts := store.DeleteOptions{Stamp: req.Stamp, Tombstone: n.moving() || n.currentMap().HasOffline()}
+	opts := store.DeleteOptions{Stamp: req.Stamp, Tombstone: true}
 	if opts.Stamp.IsZero() {
 		opts.Stamp = n.stamp()
 	}

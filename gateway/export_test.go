@@ -77,3 +77,6 @@ func OwnerWriter(n *Node) interface {
 } {
 	return stampedStore{Store: n.config.Store, n: n}
 }
+
+// RebalanceSettled tells whether tombstones may be collected now.
+func RebalanceSettled(n *Node) bool { return n.rebalanceSettled(context.Background()) }

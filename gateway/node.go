@@ -110,6 +110,11 @@ type Config struct {
 	// BodyMinRate is the slowest a request body may arrive, in bytes per
 	// second; zero means 64 KiB/s.
 	BodyMinRate int64
+	// RebalanceRecent is how long after a rebalance ended objects may
+	// still be on their way: deletes then ask every target, and no
+	// tombstone is collected until every target's run ended that long
+	// ago. Zero means 10m.
+	RebalanceRecent time.Duration
 	// RecordsStall is how long a dSort creator on another target may
 	// take no bytes of the records this one streams to it (plus their
 	// length at BodyMinRate) before the stream is cut; zero means 2m.
@@ -193,6 +198,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.BodyMinRate <= 0 {
 		c.BodyMinRate = 64 << 10
+	}
+	if c.RebalanceRecent <= 0 {
+		c.RebalanceRecent = 10 * time.Minute
 	}
 	if c.RecordsStall <= 0 {
 		c.RecordsStall = 2 * time.Minute

@@ -132,7 +132,9 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 		}
 	}
 	moving := n.moving()
-	opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: moving || smap.HasOffline()}
+	// Always a tombstone: an older copy may still be on its way from a
+	// target whose rebalance has not ended, whatever this one's state.
+	opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: true}
 	err := n.config.Store.Delete(r.Context(), b, name, opts)
 	// A rebalance that started while the delete ran may have sent the
 	// object on already: the other targets are asked too.

@@ -41,6 +41,7 @@ func (n *Node) newRebalance(ctx context.Context) *rebalance.Manager {
 			BatchObjects: n.config.RebalanceBatchObjects, BatchBytes: n.config.RebalanceBatchBytes,
 		},
 		TombstoneTTL: n.config.TombstoneTTL,
+		Recent:       n.config.RebalanceRecent,
 		Finished:     n.leftIfLeaving,
 		Logger:       n.logger,
 	})
@@ -57,12 +58,43 @@ func (n *Node) collectTombstones(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
+		if !n.rebalanceSettled(ctx) {
+			continue
+		}
 		if dropped, err := n.rebalance.CollectTombstones(ctx, n.currentMap()); err != nil {
 			n.logger.Warn("collect tombstones", "err", err)
 		} else if dropped > 0 {
 			n.logger.Info("tombstones collected", "dropped", dropped)
 		}
 	}
+}
+
+// rebalanceSettled reports that every target answers, has this node's
+// map, and ended its last rebalance without error a while ago (Recent):
+// then no target still holds an older copy on its way to an owner, and
+// tombstones may go. This node's own state is not enough: another
+// target's run may be long, or retrying.
+func (n *Node) rebalanceSettled(ctx context.Context) bool {
+	status := n.status(ctx)
+	now := time.Now()
+	for _, node := range status.Nodes {
+		if node.Role != string(cluster.RoleTarget) {
+			continue
+		}
+		if node.Error != "" || node.MapVersion != status.MapVersion {
+			return false
+		}
+		var last *api.JobStatus
+		for i, j := range node.Jobs {
+			if j.Kind == "rebalance" && (last == nil || j.Started > last.Started) {
+				last = &node.Jobs[i]
+			}
+		}
+		if last != nil && (last.Running || last.Error != "" || now.Sub(time.Unix(0, last.Finished)) < n.config.RebalanceRecent) {
+			return false
+		}
+	}
+	return true
 }
 
 // rebalanceStatuses lists the runs for the job list.

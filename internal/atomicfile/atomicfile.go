@@ -14,6 +14,20 @@ const tempMarker = ".tmp-"
 
 // Write replaces path with data durably.
 func Write(path string, data []byte, perm os.FileMode) error {
+	if err := write(path, data, perm, true); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// Replace replaces path with data, whole or not at all, without making
+// it durable: for a caller that syncs the filesystem after (syncfs(2)),
+// once for many files.
+func Replace(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, false)
+}
+
+func write(path string, data []byte, perm os.FileMode, sync bool) error {
 	var suffix [6]byte
 	rand.Read(suffix[:])
 	tmp := path + tempMarker + hex.EncodeToString(suffix[:])
@@ -22,7 +36,7 @@ func Write(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -33,9 +47,8 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
 	}
-	return SyncDir(filepath.Dir(path))
+	return err
 }
 
 // SyncDir fsyncs a directory, making renames and creations in it durable.

@@ -661,17 +661,25 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	// While a mountpath is away, its copy may be older than this delete:
 	// the tombstone keeps it from coming back.
 	if (opts.Tombstone || s.away()) && !opts.Stamp.IsZero() {
-		if err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()}); err != nil {
+		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
+		if err != nil {
 			return fmt.Errorf("delete %s/%s: %w", b, name, err)
 		}
+		for _, m := range written {
+			if !slices.ContainsFunc(removed, func(x mountpath) bool { return x.path == m.path }) {
+				removed = append(removed, m)
+			}
+		}
+	}
+	// The removal and the tombstone are durable before the delete is
+	// acknowledged: a crash must not bring the object back (the same
+	// group sync as a PUT's rename). A tombstone alone stands for a
+	// delete too (a copy may still arrive).
+	if err := s.syncMountpaths(removed); err != nil {
+		return fmt.Errorf("delete %s/%s: %w", b, name, err)
 	}
 	if !found {
 		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound)
-	}
-	// The removal is durable before it is acknowledged: a crash must not
-	// bring the object back (the same group sync as a PUT's rename).
-	if err := s.syncMountpaths(removed); err != nil {
-		return fmt.Errorf("delete %s/%s: %w", b, name, err)
 	}
 	return nil
 }

@@ -90,25 +90,27 @@ func (s *Store) readTombstone(b store.Bucket, name string) (store.Tombstone, boo
 	return best, found
 }
 
-// writeTombstone keeps t unless the name has a newer tombstone; the
+// writeTombstone keeps t unless the name has a newer tombstone, and
+// returns the mountpath it wrote, which the caller syncs (with the
+// removals, in one group sync) before the delete is acknowledged; the
 // caller holds the name's lock.
-func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) error {
+func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, error) {
 	if old, ok := s.readTombstone(b, t.Name); ok && old.Stamp.Compare(t.Stamp) >= 0 {
-		return nil
+		return nil, nil
 	}
 	m := s.mountpathOf(b, t.Name)
 	if err := pathsafe.MkdirAll(m.path, m.tombstoneDir(b), 0o755); err != nil {
-		return classify(err)
+		return nil, classify(err)
 	}
-	if err := atomicfile.Write(m.tombstonePath(b, t.Name), encodeTombstone(t), 0o644); err != nil {
-		return classify(err)
+	if err := atomicfile.Replace(m.tombstonePath(b, t.Name), encodeTombstone(t), 0o644); err != nil {
+		return nil, classify(err)
 	}
 	for _, other := range s.readable() {
 		if other.path != m.path {
 			os.Remove(other.tombstonePath(b, t.Name))
 		}
 	}
-	return nil
+	return []mountpath{m}, nil
 }
 
 // Tombstones lists a bucket's tombstones.
