@@ -95,6 +95,10 @@ func (s *stallWriter) arm(n int64) {
 	deadline := time.Now().Add(s.stall + time.Duration(n/max(s.minRate, 1))*time.Second)
 	if err := s.control.SetWriteDeadline(deadline); err != nil {
 		s.off = true // not a connection (a test recorder)
+		return
+	}
+	if s.cut.Load() {
+		s.control.SetWriteDeadline(time.Now()) // Cut came in between
 	}
 }
 

@@ -126,6 +126,9 @@ func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath)
 		lock := s.lockParts(b, meta.Name)
 		lock.Lock()
 		defer lock.Unlock()
+		if s.partHidden(b, meta) {
+			return pathsafe.Remove(m.path, path)
+		}
 		for _, c := range s.current() {
 			if other, err := readPartMeta(c.partPath(b, meta.Name, meta.Index)); err == nil && other.Name == meta.Name && other.Stamp.Compare(meta.Stamp) >= 0 {
 				return pathsafe.Remove(m.path, path)
@@ -133,6 +136,16 @@ func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath)
 		}
 		return nil
 	})
+}
+
+// partHidden reports a part deleted while its mountpath was away (a
+// tombstone DeleteParts left), or of a bucket made again since.
+func (s *Store) partHidden(b store.Bucket, meta store.PartMeta) bool {
+	if tomb, ok := s.readTombstone(b, meta.Name); ok && tomb.Stamp.Compare(meta.Stamp) >= 0 {
+		return true
+	}
+	props, err := s.bucketProps(b)
+	return err != nil || meta.Stamp.Clock < int64(props.Created)-int64(clockSkew)
 }
 
 // reconcileCopy settles the copy of one object on returning mountpath m.
@@ -158,6 +171,11 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
 		} else {
 			older = append(older, other)
 		}
+	}
+	// The returning disk may be the one that failed: its copy replaces
+	// the older ones only if its bytes hold.
+	if !stale && len(older) > 0 && verifyFile(path, meta) != nil {
+		stale, older = true, nil
 	}
 	if stale {
 		older = []string{path}
@@ -201,11 +219,12 @@ func (s *Store) dropGoneBuckets(m mountpath, md store.BucketMetadata) error {
 	return nil
 }
 
-// promote enables a returning mountpath once reconciled.
-func (s *Store) promote(m mountpath) {
+// promote enables a returning mountpath once reconciled, unless it went
+// away and came back since the reconcile began (since tells).
+func (s *Store) promote(m mountpath, since time.Time) {
 	promoted := false
 	s.changeMountpaths(func(set *mountpathSet) error {
-		if i := slices.IndexFunc(set.returning, func(x mountpath) bool { return x.path == m.path }); i >= 0 {
+		if i := slices.IndexFunc(set.returning, func(x mountpath) bool { return x.path == m.path }); i >= 0 && set.since[m.path].Equal(since) {
 			set.returning = slices.Delete(set.returning, i, i+1)
 			set.enabled = append(set.enabled, m)
 			set.since[m.path] = time.Now()
@@ -216,4 +235,27 @@ func (s *Store) promote(m mountpath) {
 	if promoted {
 		s.logger.Info("mountpath enabled: its copies are reconciled", "mountpath", m.path)
 	}
+}
+
+// reconcileReturning reconciles and enables the returning mountpaths; one
+// that fails stays returning (its copies are still only a fallback), and
+// the others go on.
+func (s *Store) reconcileReturning(ctx context.Context, progress *store.Progress) error {
+	for _, m := range s.mountpathSet().returning {
+		since := s.mountpathSet().since[m.path]
+		if err := s.reconcile(ctx, m, progress); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			s.logger.Warn("reconcile a returning mountpath: it stays returning", "mountpath", m.path, "err", err)
+			continue
+		}
+		// The removals are durable before its copies count as current.
+		if err := s.syncMountpaths(s.readable()); err != nil {
+			s.logger.Warn("reconcile a returning mountpath: it stays returning", "mountpath", m.path, "err", err)
+			continue
+		}
+		s.promote(m, since)
+	}
+	return nil
 }

@@ -330,11 +330,8 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 // detaching mountpath holds moves off it. Returning mountpaths are
 // reconciled first, then enabled.
 func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
-	for _, m := range s.mountpathSet().returning {
-		if err := s.reconcile(ctx, m, progress); err != nil {
-			return err
-		}
-		s.promote(m)
+	if err := s.reconcileReturning(ctx, progress); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	md := s.mu.md
@@ -379,21 +376,27 @@ func (s *Store) moveParts(ctx context.Context, m mountpath, md store.BucketMetad
 				return ctx.Err()
 			}
 			meta, err := readPartMeta(path)
-			if err != nil {
-				s.logger.Warn("a part that cannot move", "path", path, "err", err)
-				return nil
-			}
-			f, err := os.Open(path)
-			if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
 				return nil // moved or deleted meanwhile
 			}
-			err = s.PutPart(ctx, meta, f)
-			f.Close()
-			if errors.Is(err, store.ErrExists) {
-				os.Remove(path) // a newer part is in place
-				err = nil
+			if err == nil {
+				var f *os.File
+				if f, err = os.Open(path); err != nil {
+					return nil // moved or deleted meanwhile
+				}
+				err = s.PutPart(ctx, meta, f)
+				f.Close()
+			} else {
+				err = fmt.Errorf("%w: %w", store.ErrCorrupt, err)
 			}
-			if err != nil {
+			switch {
+			case errors.Is(err, store.ErrExists):
+				os.Remove(path) // a newer part is in place
+			case errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) || errors.Is(err, store.ErrInvalidPart) || errors.Is(err, store.ErrSizeMismatch):
+				// Bad, as a scrub would find it: its owner sends it again.
+				s.logger.Warn("a bad part is dropped, not moved", "path", path, "err", err)
+				os.Remove(path)
+			case err != nil:
 				s.logger.Warn("move a part", "path", path, "err", err)
 			}
 			progress.Add(meta.SliceSize)

@@ -115,8 +115,10 @@ func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
 	if err := fn(next); err != nil {
 		return err
 	}
-	s.mps.Store(next)
+	// Recorded before it takes effect: a delete acknowledged under the
+	// new set must find a restart agreeing on what was away.
 	s.saveAway(next)
+	s.mps.Store(next)
 	return nil
 }
 

@@ -43,7 +43,8 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
-	if err := checkMetaRoom(props.Checksum.Type, opts.Custom, opts.ETag); err != nil {
+	// A fresh write only: a copy that moves or is restored fits already.
+	if err := checkMetaRoom(props.Checksum.Type, opts.Custom, opts.ETag); err != nil && opts.Stamp.IsZero() {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
 	mps := s.mountpathsOf(b, name, copiesOf(props))
@@ -660,6 +661,8 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	}
 	// While a mountpath is away, its copy may be older than this delete:
 	// the tombstone keeps it from coming back.
+	// (Not at IfStamp: a tombstone at a live copy's own stamp would
+	// refuse that copy where it moves next.)
 	if (opts.Tombstone || s.away()) && !opts.Stamp.IsZero() {
 		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
 		if err != nil {

@@ -205,8 +205,28 @@ func TestDetachMovesParts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A part whose bytes rotted is dropped, not moved (its owner sends
+	// it again), and does not hold the detach back.
+	bad := partOf(b, "rotten", 1, []byte("good bytes"), 10)
+	for i := 0; st.MountpathOf(b, bad.Name) != mps[0]; i++ {
+		bad = partOf(b, fmt.Sprintf("rotten%d", i), 1, []byte("good bytes"), 10)
+	}
+	if err := st.PutPart(ctx, bad, bytes.NewReader([]byte("good bytes"))); err != nil {
+		t.Fatal(err)
+	}
+	var rotten string
+	filepath.WalkDir(filepath.Join(mps[0], ".ais", "parts"), func(path string, d os.DirEntry, err error) error {
+		if data, _ := os.ReadFile(path); err == nil && !d.IsDir() && string(data) == "good bytes" {
+			rotten = path
+		}
+		return nil
+	})
+	flip(t, rotten)
 	if err := st.DetachMountpath(ctx, mps[0], nil); err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := st.OpenPart(ctx, b, bad.Name, 1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the rotten part after the detach: %v", err)
 	}
 	for _, name := range names {
 		r, meta, err := st.OpenPart(ctx, b, name, 1)
@@ -265,6 +285,12 @@ func TestNewestPartAfterAMountpathReturns(t *testing.T) {
 		}
 	}
 	check("returning")
+	// A scrub meanwhile checks each part against its own metadata: the
+	// newer one is good, and stays.
+	if _, err := st.Scrub(ctx, b, store.ScrubOptions{Repair: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("after a scrub")
 	if err := st.Resilver(ctx, nil); err != nil {
 		t.Fatal(err)
 	}

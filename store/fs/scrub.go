@@ -158,9 +158,12 @@ func (s *Store) scrubParts(ctx context.Context, b store.Bucket, repair bool) (st
 	var r store.ScrubReport
 	err := s.WalkParts(ctx, b, func(meta store.PartMeta) error {
 		r.Parts++
+		// The file walked: another copy of the part (newer, on another
+		// mountpath) is checked against its own metadata when walked.
 		var path string
 		for _, m := range s.readable() {
-			if p := m.partPath(b, meta.Name, meta.Index); fileExists(p) {
+			p := m.partPath(b, meta.Name, meta.Index)
+			if on, err := readPartMeta(p); err == nil && on.Name == meta.Name && on.Stamp == meta.Stamp && on.PartChecksum == meta.PartChecksum {
 				path = p
 				break
 			}
