@@ -142,9 +142,29 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 	if !ok || self.State != cluster.StateLeaving {
 		return
 	}
+	// An object the run could not move (refused for good, e.g. a name
+	// that is a directory on its owner) would go with this target.
+	if b, name := n.objectLeft(ctx); name != "" {
+		n.logger.Error("decommission: objects could not move; this target stays leaving until they are moved or removed", "bucket", b.String(), "object", name)
+		return
+	}
 	if _, err := n.control.Propose(ctx, membership.Change{Kind: membership.Left, Node: cluster.Node{ID: n.config.ID}}); err != nil {
 		n.logger.Warn("tell the primary this target left", "err", err)
 	}
+}
+
+// objectLeft returns an object this target still holds, if any.
+func (n *Node) objectLeft(ctx context.Context) (store.Bucket, string) {
+	md, err := n.config.Store.Buckets(ctx)
+	if err != nil {
+		return store.Bucket{}, "(the bucket metadata: " + err.Error() + ")"
+	}
+	for b := range md.Buckets {
+		if list, err := n.config.Store.List(ctx, b, store.ListOptions{Limit: 1}); err == nil && len(list) > 0 {
+			return b, list[0].Name
+		}
+	}
+	return store.Bucket{}, ""
 }
 
 // serveFromNeighbors answers a GET or HEAD for an object this target owns

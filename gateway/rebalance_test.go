@@ -3,11 +3,13 @@ package gateway_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
@@ -63,4 +65,75 @@ func TestDeleteAlwaysLeavesATombstone(t *testing.T) {
 	if !errors.Is(err, store.ErrExists) {
 		t.Fatalf("an older copy arriving after the delete: %v, want refused", err)
 	}
+}
+
+// A target taken out whose objects cannot all move (a name that is a
+// directory on its new owner) stays leaving, still serving them, rather
+// than leave with them.
+func TestLeavingTargetKeepsWhatCannotMove(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	smap := c.WaitForMap(3)
+	leaving, staying := c.Targets()[0], c.Targets()[1]
+	name := ""
+	for i := 0; name == ""; i++ {
+		a, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprint(i)))
+		ab, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprint(i)+"/b"))
+		if a.ID == leaving.Node.ID() && ab.ID == staying.Node.ID() {
+			name = fmt.Sprint(i)
+		}
+	}
+	for _, n := range []string{name, name + "/b"} {
+		if _, err := client.Put(ctx, "b", n, strings.NewReader(n), api.PutOptions{Size: int64(len(n))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := leavingRuns(t, c, leaving)
+	if err := client.RemoveNode(ctx, leaving.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	// Its run ends; then a while for the Left it must not propose.
+	var ended time.Time
+	deadline := time.Now().Add(20 * time.Second)
+	for ended.IsZero() || time.Since(ended) < time.Second {
+		m, err := client.Map(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, still := m.Node(leaving.Node.ID()); !still {
+			t.Fatal("the target left with an object that could not move")
+		}
+		if ended.IsZero() && leavingRuns(t, c, leaving) > before {
+			ended = time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leaving target's rebalance did not end")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != name {
+		t.Fatalf("the object that could not move: %q %v", got, err)
+	}
+}
+
+// leavingRuns counts the finished rebalance runs of a target.
+func leavingRuns(t *testing.T, c *gatewaytest.Cluster, m *gatewaytest.Member) int {
+	status, err := c.Client().ClusterStatus(t.Context())
+	if err != nil {
+		return 0
+	}
+	runs := 0
+	for _, node := range status.Nodes {
+		if node.ID != m.Node.ID() {
+			continue
+		}
+		for _, j := range node.Jobs {
+			if j.Kind == "rebalance" && !j.Running && j.Finished > 0 {
+				runs++
+			}
+		}
+	}
+	return runs
 }
