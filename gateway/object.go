@@ -41,6 +41,13 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	smap := n.awaitMap(r.Context(), r.URL.Query().Get(api.QueryMapVersion))
+	if want, err := strconv.ParseInt(r.URL.Query().Get(api.QueryMapVersion), 10, 64); err == nil && smap.Version < want && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// A write stamped under an older map than its sender's would be
+		// older than what the new owner may hold already, and lost.
+		w.Header().Set("Retry-After", "1")
+		n.writeError(w, r, fmt.Errorf("%w: node %s has cluster map version %d, the request was sent under version %d: retry", api.ErrUnavailable, n.config.ID, smap.Version, want))
+		return
+	}
 	owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
 	if err != nil {
 		n.writeError(w, r, err)

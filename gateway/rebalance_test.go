@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +138,28 @@ func leavingRuns(t *testing.T, c *gatewaytest.Cluster, m *gatewaytest.Member) in
 		}
 	}
 	return runs
+}
+
+// A write routed under a newer map than the target has gets a 503 to
+// retry, not a stamp older than what the new owner may hold.
+func TestWriteUnderANewerMapIsRetried(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	target := c.Targets()[0]
+	u := target.URL() + "/v1/objects/b/x?" + api.QueryMapVersion + "=999999&" + api.QueryProxyID + "=" + c.Primary().Node.ID()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, u, strings.NewReader("data"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "version 999999") {
+		t.Fatalf("a PUT under a newer map: %s %s", resp.Status, body)
+	}
+	if _, err := client.Head(ctx, "b", "x"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the refused PUT stored the object: %v", err)
+	}
 }
