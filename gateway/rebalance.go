@@ -124,6 +124,7 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		// The sender may have the new bucket metadata before this node.
 		BucketMissing: func(ctx context.Context, _ store.Bucket) { n.refresh(ctx) },
 		Observe:       func(s store.Stamp) { n.clock.Observe(s.Clock) },
+		MapVersion:    func() int64 { return n.currentMap().Version },
 	}, r.Body)
 	if err != nil {
 		if errors.Is(err, rebalance.ErrFrame) {

@@ -408,3 +408,37 @@ func TestReceiptsOfSameNameInTwoProviders(t *testing.T) {
 	}
 	obj.Close()
 }
+
+// tombstoneFrame encodes a tombstone item as a sender would.
+func tombstoneFrame(bucketName, name string, stamp store.Stamp) []byte {
+	b := msgp.AppendMapHeader(nil, 7)
+	b = msgp.AppendString(msgp.AppendString(b, "p"), "ais")
+	b = msgp.AppendString(msgp.AppendString(b, "b"), bucketName)
+	b = msgp.AppendString(msgp.AppendString(b, "n"), name)
+	b = msgp.AppendBool(msgp.AppendString(b, "d"), true)
+	b = msgp.AppendInt64(msgp.AppendString(b, "s"), 0)
+	b = msgp.AppendInt64(msgp.AppendString(b, "wm"), stamp.Map)
+	return msgp.AppendInt64(msgp.AppendString(b, "wc"), stamp.Clock)
+}
+
+// A stream of more items than a batch is refused; a stamp of a map this
+// target does not have yet is refused for now (the sender retries).
+func TestReceiveBoundsPeerInput(t *testing.T) {
+	st := newStores(t, "t1")["t1"]
+	var many bytes.Buffer
+	for i := range rebalance.MaxFrames + 1 {
+		// Of a bucket this target does not have: each is refused quickly.
+		many.Write(tombstoneFrame("missing", fmt.Sprintf("t%d", i), store.Stamp{Map: 1, Clock: 1}))
+	}
+	if _, err := rebalance.Receive(t.Context(), rebalance.ReceiveConfig{Store: st}, &many); !errors.Is(err, rebalance.ErrFrame) {
+		t.Fatalf("a stream of %d items: %v", rebalance.MaxFrames+1, err)
+	}
+	frame := tombstoneFrame(bucket.Name, "x", store.Stamp{Map: 9, Clock: 1})
+	receipts, err := rebalance.Receive(t.Context(), rebalance.ReceiveConfig{Store: st, MapVersion: func() int64 { return 3 }}, bytes.NewReader(frame))
+	if err != nil || len(receipts) != 1 || receipts[0].Error == "" || receipts[0].Kind != "" {
+		t.Fatalf("a stamp of a later map: %+v %v", receipts, err)
+	}
+	if tombs, _ := st.Tombstones(t.Context(), bucket); len(tombs) != 0 {
+		t.Fatalf("the refused item left %d tombstones", len(tombs))
+	}
+}

@@ -26,7 +26,15 @@ type ReceiveConfig struct {
 	// Observe, when set, sees every stamp received (a clock moves past
 	// them).
 	Observe func(store.Stamp)
+	// MapVersion, when set, is the receiver's cluster map version: a
+	// stamp of a later map is refused until this target has that map (a
+	// forged one, for good).
+	MapVersion func() int64
 }
+
+// MaxFrames bounds the items of one stream: the receipts are kept for
+// the answer. A sender's batch is far smaller.
+const MaxFrames = 1 << 16
 
 // Receive stores the items of a frame stream: an object only if it is
 // newer than the object and tombstone the receiver has, a tombstone by
@@ -44,11 +52,19 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 		if err != nil {
 			return receipts, err
 		}
-		if cfg.Observe != nil {
-			cfg.Observe(it.Meta.Stamp)
+		if len(receipts) >= MaxFrames {
+			return receipts, fmt.Errorf("%w: more than %d items in one stream", ErrFrame, MaxFrames)
 		}
 		data := io.LimitReader(rd, it.Meta.Size)
-		err = receiveItem(ctx, cfg, it, data)
+		if cfg.MapVersion != nil && it.Meta.Stamp.Map > cfg.MapVersion() {
+			// Not for good: this target's map may lag the sender's.
+			err = fmt.Errorf("%s/%s has the stamp of map version %d, after this target's %d: send it again later", it.Bucket, it.Meta.Name, it.Meta.Stamp.Map, cfg.MapVersion())
+		} else {
+			if cfg.Observe != nil {
+				cfg.Observe(it.Meta.Stamp)
+			}
+			err = receiveItem(ctx, cfg, it, data)
+		}
 		if errors.Is(err, store.ErrBucketNotFound) && cfg.BucketMissing != nil && !asked[it.Bucket] {
 			asked[it.Bucket] = true
 			cfg.BucketMissing(ctx, it.Bucket)

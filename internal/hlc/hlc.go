@@ -31,8 +31,17 @@ func (c *Clock) Now() int64 {
 	}
 }
 
-// Observe moves the clock past t, a reading of another node's clock.
+// maxAhead bounds how far ahead of the wall clock an observed reading is
+// taken: a peer's broken clock (or a forged stamp) must not carry this
+// one to the end of time.
+const maxAhead = 24 * time.Hour
+
+// Observe moves the clock past t, a reading of another node's clock; one
+// more than maxAhead ahead of the wall clock is ignored.
 func (c *Clock) Observe(t int64) {
+	if t > c.wall().UnixNano()+int64(maxAhead) {
+		return
+	}
 	for {
 		last := c.last.Load()
 		if t <= last || c.last.CompareAndSwap(last, t) {

@@ -1,6 +1,7 @@
 package hlc
 
 import (
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -32,4 +33,20 @@ func TestNeverBackNeverRepeats(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// A reading far ahead of the wall clock (a broken or forged peer clock)
+// does not carry the clock with it; one a little ahead does.
+func TestObserveIgnoresFarFuture(t *testing.T) {
+	wall := time.Unix(1000, 0)
+	c := New(func() time.Time { return wall })
+	c.Observe(math.MaxInt64)
+	if now := c.Now(); now <= 0 || now > wall.Add(time.Second).UnixNano() {
+		t.Fatalf("after a reading at the end of time: %d", now)
+	}
+	ahead := wall.Add(time.Minute).UnixNano()
+	c.Observe(ahead)
+	if now := c.Now(); now <= ahead {
+		t.Fatalf("after a reading a minute ahead: %d, want past %d", now, ahead)
+	}
 }
