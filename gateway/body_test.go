@@ -20,9 +20,12 @@ func TestStallWriter(t *testing.T) {
 	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		out := newStallWriter(w, 300*time.Millisecond, 1<<30)
 		defer out.done()
-		if r.URL.Query().Has("cut") {
+		switch {
+		case r.URL.Query().Has("cut"):
 			out.stall = time.Hour
 			cut <- out
+		case r.URL.Query().Has("read"):
+			out.stall = time.Minute // a loaded machine moves 64 MiB slowly
 		}
 		_, err := out.Write(payload)
 		result <- err
@@ -30,7 +33,7 @@ func TestStallWriter(t *testing.T) {
 	defer server.Close()
 
 	// A reader gets it all.
-	resp, err := http.Get(server.URL)
+	resp, err := http.Get(server.URL + "?read")
 	if err != nil {
 		t.Fatal(err)
 	}
