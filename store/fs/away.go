@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,17 +108,7 @@ func (s *Store) reconcile(ctx context.Context, m mountpath, progress *store.Prog
 // reconcileParts removes the parts on returning mountpath m that a part
 // as new or newer elsewhere replaced.
 func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath) error {
-	return filepath.WalkDir(m.partsDir(b), func(path string, d iofs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() {
-			return ctx.Err()
-		}
-		meta, err := readPartMeta(path)
+	return walkPartFiles(ctx, m.partsDir(b), func(path string, meta store.PartMeta, err error) error {
 		if err != nil {
 			return nil
 		}

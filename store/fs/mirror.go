@@ -365,17 +365,7 @@ func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
 // removes the copy left behind).
 func (s *Store) moveParts(ctx context.Context, m mountpath, md store.BucketMetadata, progress *store.Progress) error {
 	for b := range md.Buckets {
-		err := filepath.WalkDir(m.partsDir(b), func(path string, d iofs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() {
-				return ctx.Err()
-			}
-			meta, err := readPartMeta(path)
+		err := walkPartFiles(ctx, m.partsDir(b), func(path string, meta store.PartMeta, err error) error {
 			if errors.Is(err, store.ErrNotFound) {
 				return nil // moved or deleted meanwhile
 			}

@@ -249,18 +249,7 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 func (s *Store) WalkParts(ctx context.Context, b store.Bucket, fn func(store.PartMeta) error) error {
 	b = b.Normalize()
 	for _, m := range s.readable() {
-		root := m.partsDir(b)
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() {
-				return ctx.Err()
-			}
-			meta, err := readPartMeta(path)
+		err := walkPartFiles(ctx, m.partsDir(b), func(path string, meta store.PartMeta, err error) error {
 			if err != nil {
 				s.logger.Warn("ignoring an unreadable part", "path", path, "err", err)
 				return nil
@@ -272,6 +261,24 @@ func (s *Store) WalkParts(ctx context.Context, b store.Bucket, fn func(store.Par
 		}
 	}
 	return nil
+}
+
+// walkPartFiles calls fn for every part file under root with its
+// metadata, or the error reading it; a missing root is empty.
+func walkPartFiles(ctx context.Context, root string, fn func(path string, meta store.PartMeta, err error) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			return ctx.Err()
+		}
+		meta, err := readPartMeta(path)
+		return fn(path, meta, err)
+	})
 }
 
 // verifyPart checks a part file against its checksum.
