@@ -171,8 +171,22 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 	if n.coordinator != nil {
 		n.coordinator.MapChanged(next.Map)
 	}
-	if self, ok := next.Map.Node(n.config.ID); ok && self.State == cluster.StateOffline {
+	self, ok := next.Map.Node(n.config.ID)
+	if ok && self.State == cluster.StateOffline {
 		return // it joins again rather than move its objects away
+	}
+	if ok && self.Role.IsTarget() {
+		// Back from offline, or started: objects written elsewhere
+		// meanwhile are newer than its copies until they arrive.
+		// Back from offline; or the first map after a restart, later
+		// than the one saved before (versions were missed meanwhile).
+		if previous.Map != nil {
+			if before, known := previous.Map.Node(n.config.ID); known && before.State == cluster.StateOffline {
+				n.catchUp.Store(true)
+			}
+		} else if n.savedMap > 0 && next.Map.Version > n.savedMap {
+			n.catchUp.Store(true)
+		}
 	}
 	if previous.Map == nil || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)

@@ -292,6 +292,14 @@ type Node struct {
 	// ownership and becomes visible under the read lock, a map change
 	// swaps the map under the write lock (see putObject).
 	placement sync.RWMutex
+	// catchUp is set while this target may hold copies older than its
+	// peers do (it was offline, or missed map versions while stopped),
+	// until every target's rebalance has ended; caughtUpCheck is when
+	// that was last asked (Unix ns). See catchingUp. savedMap is the
+	// version of the map saved before this process started (0: none).
+	catchUp       atomic.Bool
+	caughtUpCheck atomic.Int64
+	savedMap      int64
 	// started is when the node was made, for its uptime.
 	started time.Time
 	// space is the last reading of a target's capacity (see lru.go).
@@ -462,6 +470,9 @@ func (n *Node) Buckets() store.BucketMetadata { return n.currentBuckets().Clone(
 // the map; any other node joins through config.Join, retrying until the
 // gateway answers or ctx ends. Background loops run until Close.
 func (n *Node) Start(ctx context.Context) error {
+	if m, err := n.config.Meta.LoadMap(); err == nil && m != nil {
+		n.savedMap = m.Version
+	}
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop, n.loops = stop, loops
 	if n.config.Role.IsTarget() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -75,6 +76,12 @@ func (n *Node) collectTombstones(ctx context.Context) {
 // tombstones may go. This node's own state is not enough: another
 // target's run may be long, or retrying.
 func (n *Node) rebalanceSettled(ctx context.Context) bool {
+	return n.rebalanceEnded(ctx, n.config.RebalanceRecent)
+}
+
+// rebalanceEnded reports that every target answers, has this node's map,
+// and ended its last rebalance without error at least margin ago.
+func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration) bool {
 	status := n.status(ctx)
 	now := time.Now()
 	for _, node := range status.Nodes {
@@ -90,7 +97,7 @@ func (n *Node) rebalanceSettled(ctx context.Context) bool {
 				last = &node.Jobs[i]
 			}
 		}
-		if last != nil && (last.Running || last.Error != "" || now.Sub(time.Unix(0, last.Finished)) < n.config.RebalanceRecent) {
+		if last != nil && (last.Running || last.Error != "" || now.Sub(time.Unix(0, last.Finished)) < margin) {
 			return false
 		}
 	}
@@ -172,42 +179,105 @@ func (n *Node) objectLeft(ctx context.Context) (store.Bucket, string) {
 // but does not have: while a rebalance runs it may still be on another
 // target. It reports whether it answered.
 func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) bool {
-	m := n.currentMap()
-	for _, t := range m.Reachable() {
+	for _, t := range n.currentMap().Reachable() {
+		if t.ID != n.config.ID && n.serveFrom(w, r, t, b, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveFrom answers a GET or HEAD with another target's copy; false when
+// it has none (or does not answer).
+func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node, b store.Bucket, name string) bool {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, n.localObjectURL(t, b, name), nil)
+	if err != nil {
+		return false
+	}
+	if rg := r.Header.Get("Range"); rg != "" {
+		req.Header.Set("Range", rg)
+	}
+	// What the read asks for (validation, an archive member) the same.
+	req.URL.RawQuery = r.URL.RawQuery
+	resp, err := n.peer.HTTP().Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return false
+	}
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.Header().Set(api.HeaderNodeID, n.config.ID)
+	w.WriteHeader(resp.StatusCode)
+	buf := pool.Get(pool.CopyBufferSize)
+	io.CopyBuffer(w, resp.Body, buf)
+	pool.Put(buf)
+	return true
+}
+
+func (n *Node) localObjectURL(t cluster.Node, b store.Bucket, name string) string {
+	return t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name)
+}
+
+// catchingUp reports whether this target may still hold copies older
+// than its peers' (see Node.catchUp); the cluster is asked at most every
+// 2s whether every target's rebalance has ended.
+func (n *Node) catchingUp(ctx context.Context) bool {
+	if !n.catchUp.Load() {
+		return false
+	}
+	now, last := time.Now().UnixNano(), n.caughtUpCheck.Load()
+	// Once every run has ended, every newer copy has arrived.
+	if now-last > int64(2*time.Second) && n.caughtUpCheck.CompareAndSwap(last, now) && n.rebalanceEnded(ctx, 0) {
+		n.catchUp.Store(false)
+		return false
+	}
+	return true
+}
+
+// newerElsewhere returns a target holding a newer copy of an object than
+// this one's (stamp), the newest, while this target catches up: a read
+// of its own copy would be stale.
+func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (cluster.Node, bool) {
+	if b.IsRemote() || !n.catchingUp(ctx) {
+		return cluster.Node{}, false
+	}
+	targets := n.currentMap().Reachable()
+	stamps := make([]store.Stamp, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
 		if t.ID == n.config.ID {
 			continue
 		}
-		u := t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name)
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, u, nil)
-		if err != nil {
-			continue
-		}
-		if rg := r.Header.Get("Range"); rg != "" {
-			req.Header.Set("Range", rg)
-		}
-		if q := r.URL.Query().Get(api.QueryValidate); q != "" {
-			req.URL.RawQuery = api.QueryValidate + "=" + url.QueryEscape(q)
-		}
-		resp, err := n.peer.HTTP().Do(req)
-		if err != nil {
-			continue
-		}
-		if resp.StatusCode == http.StatusNotFound {
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, http.MethodHead, n.localObjectURL(t, b, name), nil)
+			if err != nil {
+				return
+			}
+			resp, err := n.peer.HTTP().Do(req)
+			if err != nil {
+				return
+			}
 			resp.Body.Close()
-			continue
-		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.Header().Set(api.HeaderNodeID, n.config.ID)
-		w.WriteHeader(resp.StatusCode)
-		buf := pool.Get(pool.CopyBufferSize)
-		io.CopyBuffer(w, resp.Body, buf)
-		pool.Put(buf)
-		resp.Body.Close()
-		return true
+			if resp.StatusCode == http.StatusOK {
+				stamps[i], _ = store.ParseStamp(resp.Header.Get(api.HeaderStamp))
+			}
+		})
 	}
-	return false
+	wg.Wait()
+	best := -1
+	for i, s := range stamps {
+		if s.Compare(stamp) > 0 && (best < 0 || s.Compare(stamps[best]) > 0) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return cluster.Node{}, false
+	}
+	return targets[best], true
 }
 
 // handleLocalObject serves an object from this target's store, with no

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,4 +163,62 @@ func TestWriteUnderANewerMapIsRetried(t *testing.T) {
 	if _, err := client.Head(ctx, "b", "x"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the refused PUT stored the object: %v", err)
 	}
+}
+
+// holdReceives delays rebalance batches while held.
+type holdReceives struct {
+	next http.RoundTripper
+	held *atomic.Bool
+}
+
+func (h holdReceives) RoundTrip(r *http.Request) (*http.Response, error) {
+	for h.held.Load() && strings.HasSuffix(r.URL.Path, "/v1/internal/receive") {
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return h.next.RoundTrip(r)
+}
+
+// A target back from offline serves the newer copy written elsewhere
+// while it was away, before the rebalance brings it (held here), not its
+// own stale one.
+func TestReturningTargetServesNoStaleCopy(t *testing.T) {
+	var held atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = holdReceives{api.NewTransport(), &held} }})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	smap := c.WaitForMap(3)
+	victim := c.Targets()[0]
+	name := ""
+	for i := 0; name == ""; i++ {
+		if owner, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprint(i))); owner.ID == victim.Node.ID() {
+			name = fmt.Sprint(i)
+		}
+	}
+	if _, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	newer, err := client.Put(ctx, "b", name, strings.NewReader("new"), api.PutOptions{Size: 3})
+	if err != nil || newer.Stamp.IsZero() {
+		t.Fatalf("overwrite while the owner is offline: %+v %v", newer, err)
+	}
+	held.Store(true)
+	back := c.Restart(victim)
+	c.WaitForState(back.Node.ID(), cluster.StateActive)
+	owner := api.NewClient(back.URL())
+	if got, err := owner.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "new" {
+		t.Fatalf("GET from the returned owner before the rebalance: %q %v", got, err)
+	}
+	if meta, err := owner.Head(ctx, "b", name); err != nil || meta.Stamp != newer.Stamp {
+		t.Fatalf("HEAD from the returned owner: %+v %v, want stamp %s", meta, err, newer.Stamp)
+	}
+	held.Store(false)
 }
