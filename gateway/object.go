@@ -337,6 +337,14 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 // after a map change then sees it. It is stamped with the map it was
 // accepted under (store.Stamp).
 func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
+		// A condition is checked against the current object: while this
+		// target catches up, that may be a newer copy elsewhere.
+		local, _ := n.config.Store.Head(ctx, b, name)
+		if other, ok := n.newerElsewhere(ctx, b, name, local.Stamp); ok {
+			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: target %s holds a newer copy that has not reached its owner %s yet: retry the conditional PUT", api.ErrUnavailable, b, name, other.ID, n.config.ID)
+		}
+	}
 	opts.Precommit = func() (func(), store.Stamp, error) {
 		n.placement.RLock()
 		smap := n.currentMap()

@@ -201,7 +201,8 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 			name = fmt.Sprint(i)
 		}
 	}
-	if _, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3}); err != nil {
+	old, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3})
+	if err != nil {
 		t.Fatal(err)
 	}
 	c.Kill(victim)
@@ -219,6 +220,11 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 	}
 	if meta, err := owner.Head(ctx, "b", name); err != nil || meta.Stamp != newer.Stamp {
 		t.Fatalf("HEAD from the returned owner: %+v %v, want stamp %s", meta, err, newer.Stamp)
+	}
+	// A condition on the stale copy does not pass meanwhile.
+	stale := api.PutOptions{Size: 5, IfMatch: store.ETagOf(old)}
+	if _, err := owner.Put(ctx, "b", name, strings.NewReader("lost!"), stale); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a PUT conditional on the stale copy, on the returned owner: %v", err)
 	}
 	held.Store(false)
 }
