@@ -80,3 +80,6 @@ func OwnerWriter(n *Node) interface {
 
 // RebalanceSettled tells whether tombstones may be collected now.
 func RebalanceSettled(n *Node) bool { return n.rebalanceSettled(context.Background()) }
+
+// CatchingUp tells whether a target still asks its peers for newer copies.
+func CatchingUp(n *Node) bool { return n.catchingUp() }

@@ -182,10 +182,10 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 		// than the one saved before (versions were missed meanwhile).
 		if previous.Map != nil {
 			if before, known := previous.Map.Node(n.config.ID); known && before.State == cluster.StateOffline {
-				n.catchUp.Store(true)
+				n.catchUp.Add(1)
 			}
-		} else if n.savedMap > 0 && next.Map.Version > n.savedMap {
-			n.catchUp.Store(true)
+		} else if saved := n.savedMap.Load(); saved > 0 && next.Map.Version > saved {
+			n.catchUp.Add(1)
 		}
 	}
 	if previous.Map == nil || !cluster.SameTargets(previous.Map, next.Map) {

@@ -297,9 +297,9 @@ type Node struct {
 	// until every target's rebalance has ended; caughtUpCheck is when
 	// that was last asked (Unix ns). See catchingUp. savedMap is the
 	// version of the map saved before this process started (0: none).
-	catchUp       atomic.Bool
+	catchUp       atomic.Int64 // a generation; 0: caught up
 	caughtUpCheck atomic.Int64
-	savedMap      int64
+	savedMap      atomic.Int64
 	// started is when the node was made, for its uptime.
 	started time.Time
 	// space is the last reading of a target's capacity (see lru.go).
@@ -354,6 +354,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Auth != nil {
 		n.verifier = n.newVerifier()
+	}
+	// The map saved before this process: one later on joining means
+	// versions were missed while stopped (see catchUp).
+	if m, err := cfg.Meta.LoadMap(); err == nil && m != nil {
+		n.savedMap.Store(m.Version)
 	}
 	// Downloads go to the internet, not to peers nor to the node's own
 	// host: a client of their own, its connections checked.
@@ -470,9 +475,6 @@ func (n *Node) Buckets() store.BucketMetadata { return n.currentBuckets().Clone(
 // the map; any other node joins through config.Join, retrying until the
 // gateway answers or ctx ends. Background loops run until Close.
 func (n *Node) Start(ctx context.Context) error {
-	if m, err := n.config.Meta.LoadMap(); err == nil && m != nil {
-		n.savedMap = m.Version
-	}
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop, n.loops = stop, loops
 	if n.config.Role.IsTarget() {

@@ -391,10 +391,8 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 		n.writeError(w, r, err)
 		return
 	}
-	if fallback {
-		if other, ok := n.newerElsewhere(r.Context(), b, name, meta.Stamp); ok && n.serveFrom(w, r, other, b, name) {
-			return
-		}
+	if fallback && n.servedNewer(w, r, b, name, meta.Stamp) {
+		return
 	}
 	setMetaHeaders(w.Header(), meta)
 	h := w.Header()
@@ -485,10 +483,8 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	meta := obj.Meta()
 	// Back from offline: a newer copy written elsewhere meanwhile is
 	// served until it arrives here.
-	if fallback {
-		if other, ok := n.newerElsewhere(r.Context(), b, name, meta.Stamp); ok && n.serveFrom(w, r, other, b, name) {
-			return
-		}
+	if fallback && n.servedNewer(w, r, b, name, meta.Stamp) {
+		return
 	}
 	if q.Get(api.QueryArchPath) != "" || q.Get(api.QueryArchRegex) != "" {
 		n.getFromArchive(w, r, b, obj, name)

@@ -76,16 +76,17 @@ func (n *Node) collectTombstones(ctx context.Context) {
 // tombstones may go. This node's own state is not enough: another
 // target's run may be long, or retrying.
 func (n *Node) rebalanceSettled(ctx context.Context) bool {
-	return n.rebalanceEnded(ctx, n.config.RebalanceRecent)
+	return n.rebalanceEnded(ctx, n.config.RebalanceRecent, false)
 }
 
 // rebalanceEnded reports that every target answers, has this node's map,
-// and ended its last rebalance without error at least margin ago.
-func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration) bool {
+// and ended its last rebalance without error at least margin ago; with
+// skipOffline, a target offline in the map is not waited for.
+func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration, skipOffline bool) bool {
 	status := n.status(ctx)
 	now := time.Now()
 	for _, node := range status.Nodes {
-		if node.Role != string(cluster.RoleTarget) {
+		if node.Role != string(cluster.RoleTarget) || skipOffline && node.State == string(cluster.StateOffline) {
 			continue
 		}
 		if node.Error != "" || node.MapVersion != status.MapVersion {
@@ -204,7 +205,8 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 		return false
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
+	// Not there, or failing (a disk error, shutting down): ask another.
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode >= 500 {
 		return false
 	}
 	for k, v := range resp.Header {
@@ -225,16 +227,42 @@ func (n *Node) localObjectURL(t cluster.Node, b store.Bucket, name string) strin
 // catchingUp reports whether this target may still hold copies older
 // than its peers' (see Node.catchUp); the cluster is asked at most every
 // 2s whether every target's rebalance has ended.
-func (n *Node) catchingUp(ctx context.Context) bool {
-	if !n.catchUp.Load() {
+func (n *Node) catchingUp() bool {
+	generation := n.catchUp.Load()
+	if generation == 0 {
 		return false
 	}
 	now, last := time.Now().UnixNano(), n.caughtUpCheck.Load()
-	// Once every run has ended, every newer copy has arrived.
-	if now-last > int64(2*time.Second) && n.caughtUpCheck.CompareAndSwap(last, now) && n.rebalanceEnded(ctx, 0) {
-		n.catchUp.Store(false)
-		return false
+	if now-last > int64(2*time.Second) && n.caughtUpCheck.CompareAndSwap(last, now) && n.loops != nil {
+		// In the background, not in the request that happened to ask.
+		n.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(n.loops, 30*time.Second)
+			defer cancel()
+			// Once every run has ended, every newer copy has arrived; a
+			// newer catch-up (another return) meanwhile stays.
+			if n.rebalanceEnded(ctx, 0, true) {
+				n.catchUp.CompareAndSwap(generation, 0)
+			}
+		})
 	}
+	return true
+}
+
+// peerHeadTimeout bounds a HEAD of another target while catching up: a
+// hung peer must not hold the reads of this one.
+const peerHeadTimeout = 5 * time.Second
+
+// servedNewer answers a GET or HEAD with a newer copy another target
+// holds while this one catches up; when that copy cannot be read there
+// (it may be moving here right now), with a 503 to retry rather than the
+// stale copy. It reports whether it answered.
+func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, stamp store.Stamp) bool {
+	other, ok := n.newerElsewhere(r.Context(), b, name, stamp)
+	if !ok || n.serveFrom(w, r, other, b, name) {
+		return ok
+	}
+	w.Header().Set("Retry-After", "1")
+	n.writeError(w, r, fmt.Errorf("%w: a newer copy of %s/%s than target %s has is on target %s or on its way here: retry", api.ErrUnavailable, b, name, n.config.ID, other.ID))
 	return true
 }
 
@@ -242,9 +270,11 @@ func (n *Node) catchingUp(ctx context.Context) bool {
 // this one's (stamp), the newest, while this target catches up: a read
 // of its own copy would be stale.
 func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (cluster.Node, bool) {
-	if b.IsRemote() || !n.catchingUp(ctx) {
+	if b.IsRemote() || !n.catchingUp() {
 		return cluster.Node{}, false
 	}
+	ctx, cancel := context.WithTimeout(ctx, peerHeadTimeout)
+	defer cancel()
 	targets := n.currentMap().Reachable()
 	stamps := make([]store.Stamp, len(targets))
 	var wg sync.WaitGroup

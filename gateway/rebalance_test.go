@@ -187,14 +187,14 @@ func (h holdReceives) RoundTrip(r *http.Request) (*http.Response, error) {
 // own stale one.
 func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 	var held atomic.Bool
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
 		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
 		Configure: func(cfg *gateway.Config) { cfg.Transport = holdReceives{api.NewTransport(), &held} }})
 	client := c.Client()
 	ctx := t.Context()
 	client.CreateBucket(ctx, "b", nil)
-	smap := c.WaitForMap(3)
-	victim := c.Targets()[0]
+	smap := c.WaitForMap(4)
+	victim, gone := c.Targets()[0], c.Targets()[2]
 	name := ""
 	for i := 0; name == ""; i++ {
 		if owner, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprint(i))); owner.ID == victim.Node.ID() {
@@ -207,6 +207,10 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 	}
 	c.Kill(victim)
 	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	// Another target stays down throughout: the catch-up does not wait
+	// for it.
+	c.Kill(gone)
+	c.WaitForState(gone.Node.ID(), cluster.StateOffline)
 	newer, err := client.Put(ctx, "b", name, strings.NewReader("new"), api.PutOptions{Size: 3})
 	if err != nil || newer.Stamp.IsZero() {
 		t.Fatalf("overwrite while the owner is offline: %+v %v", newer, err)
@@ -227,4 +231,14 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 		t.Fatalf("a PUT conditional on the stale copy, on the returned owner: %v", err)
 	}
 	held.Store(false)
+	deadline := time.Now().Add(30 * time.Second)
+	for gateway.CatchingUp(back.Node) {
+		if time.Now().After(deadline) {
+			t.Fatal("the returned target still catches up after every rebalance ended")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got, err := owner.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "new" {
+		t.Fatalf("GET from the returned owner after the rebalance: %q %v", got, err)
+	}
 }
