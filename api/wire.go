@@ -16,6 +16,9 @@ const (
 	HeaderVersion       = "Ais-Version"
 	HeaderAtime         = "Ais-Atime" // Unix nanoseconds
 	HeaderStamp         = "Ais-Stamp" // the write's store.Stamp
+	// HeaderDeleted is "true" on an intra-cluster 404 for a name deleted
+	// at the stamp of HeaderStamp (a tombstone).
+	HeaderDeleted = "Ais-Deleted"
 	// AIStore's HEAD object headers.
 	HeaderPresent        = "Ais-Present"
 	HeaderName           = "Ais-Name"

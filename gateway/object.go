@@ -341,8 +341,8 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 		// A condition is checked against the current object: while this
 		// target catches up, that may be a newer copy elsewhere.
 		local, _ := n.config.Store.Head(ctx, b, name)
-		if other, ok := n.newerElsewhere(ctx, b, name, local.Stamp); ok {
-			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: target %s holds a newer copy that has not reached its owner %s yet: retry the conditional PUT", api.ErrUnavailable, b, name, other.ID, n.config.ID)
+		if other, _, ok := n.newerElsewhere(ctx, b, name, local.Stamp); ok {
+			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: target %s holds a newer copy or delete that has not reached its owner %s yet: retry the conditional PUT", api.ErrUnavailable, b, name, other.ID, n.config.ID)
 		}
 	}
 	opts.Precommit = func() (func(), store.Stamp, error) {
@@ -388,6 +388,9 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 		return
 	}
 	if err != nil {
+		if !fallback {
+			n.tellDeleted(w, b, name, err)
+		}
 		n.writeError(w, r, err)
 		return
 	}

@@ -252,12 +252,32 @@ func (n *Node) catchingUp() bool {
 // hung peer must not hold the reads of this one.
 const peerHeadTimeout = 5 * time.Second
 
+// tellDeleted marks a peer's "not found" with the stamp of the name's
+// tombstone, if it has one: a target catching up then knows its own copy
+// was deleted (see newerElsewhere).
+func (n *Node) tellDeleted(w http.ResponseWriter, b store.Bucket, name string, err error) {
+	ts, ok := n.config.Storage.(interface {
+		Tombstone(store.Bucket, string) (store.Tombstone, bool)
+	})
+	if !ok || !errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if tomb, found := ts.Tombstone(b, name); found {
+		w.Header().Set(api.HeaderDeleted, "true")
+		w.Header().Set(api.HeaderStamp, tomb.Stamp.String())
+	}
+}
+
 // servedNewer answers a GET or HEAD with a newer copy another target
 // holds while this one catches up; when that copy cannot be read there
 // (it may be moving here right now), with a 503 to retry rather than the
 // stale copy. It reports whether it answered.
 func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, stamp store.Stamp) bool {
-	other, ok := n.newerElsewhere(r.Context(), b, name, stamp)
+	other, deleted, ok := n.newerElsewhere(r.Context(), b, name, stamp)
+	if ok && deleted {
+		n.writeError(w, r, fmt.Errorf("%s/%s: %w (deleted on target %s while this one was away)", b, name, store.ErrNotFound, other.ID))
+		return true
+	}
 	if !ok || n.serveFrom(w, r, other, b, name) {
 		return ok
 	}
@@ -269,14 +289,15 @@ func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucke
 // newerElsewhere returns a target holding a newer copy of an object than
 // this one's (stamp), the newest, while this target catches up: a read
 // of its own copy would be stale.
-func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (cluster.Node, bool) {
+func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (other cluster.Node, deleted, ok bool) {
 	if b.IsRemote() || !n.catchingUp() {
-		return cluster.Node{}, false
+		return cluster.Node{}, false, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerHeadTimeout)
 	defer cancel()
 	targets := n.currentMap().Reachable()
 	stamps := make([]store.Stamp, len(targets))
+	gone := make([]bool, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		if t.ID == n.config.ID {
@@ -292,8 +313,10 @@ func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, 
 				return
 			}
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			deleted := resp.StatusCode == http.StatusNotFound && resp.Header.Get(api.HeaderDeleted) == "true"
+			if resp.StatusCode == http.StatusOK || deleted {
 				stamps[i], _ = store.ParseStamp(resp.Header.Get(api.HeaderStamp))
+				gone[i] = deleted
 			}
 		})
 	}
@@ -305,9 +328,9 @@ func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, 
 		}
 	}
 	if best < 0 {
-		return cluster.Node{}, false
+		return cluster.Node{}, false, false
 	}
-	return targets[best], true
+	return targets[best], gone[best], true
 }
 
 // handleLocalObject serves an object from this target's store, with no

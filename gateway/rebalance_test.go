@@ -195,14 +195,19 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 	client.CreateBucket(ctx, "b", nil)
 	smap := c.WaitForMap(4)
 	victim, gone := c.Targets()[0], c.Targets()[2]
-	name := ""
-	for i := 0; name == ""; i++ {
+	// Two names the victim owns: one overwritten, one deleted meanwhile.
+	var names []string
+	for i := 0; len(names) < 2; i++ {
 		if owner, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprint(i))); owner.ID == victim.Node.ID() {
-			name = fmt.Sprint(i)
+			names = append(names, fmt.Sprint(i))
 		}
 	}
+	name, deleted := names[0], names[1]
 	old, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "b", deleted, strings.NewReader("old"), api.PutOptions{Size: 3}); err != nil {
 		t.Fatal(err)
 	}
 	c.Kill(victim)
@@ -215,6 +220,14 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 	if err != nil || newer.Stamp.IsZero() {
 		t.Fatalf("overwrite while the owner is offline: %+v %v", newer, err)
 	}
+	// Overwritten, then deleted (a delete of what only the offline target
+	// may hold is refused).
+	if _, err := client.Put(ctx, "b", deleted, strings.NewReader("new"), api.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Delete(ctx, "b", deleted); err != nil {
+		t.Fatalf("delete while the owner is offline: %v", err)
+	}
 	held.Store(true)
 	back := c.Restart(victim)
 	c.WaitForState(back.Node.ID(), cluster.StateActive)
@@ -224,6 +237,9 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 	}
 	if meta, err := owner.Head(ctx, "b", name); err != nil || meta.Stamp != newer.Stamp {
 		t.Fatalf("HEAD from the returned owner: %+v %v, want stamp %s", meta, err, newer.Stamp)
+	}
+	if _, err := owner.GetBytes(ctx, "b", deleted, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("GET from the returned owner of what was deleted meanwhile: %v", err)
 	}
 	// A condition on the stale copy does not pass meanwhile.
 	stale := api.PutOptions{Size: 5, IfMatch: store.ETagOf(old)}

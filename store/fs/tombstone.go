@@ -69,6 +69,14 @@ func decodeTombstone(data []byte) (store.Tombstone, error) {
 	return t, err
 }
 
+// Tombstone returns a name's tombstone, if it has one.
+func (s *Store) Tombstone(b store.Bucket, name string) (store.Tombstone, bool) {
+	if store.ValidateName(name) != nil {
+		return store.Tombstone{}, false
+	}
+	return s.readTombstone(b, name)
+}
+
 // readTombstone returns a name's tombstone, the newest if mountpaths hold
 // several.
 func (s *Store) readTombstone(b store.Bucket, name string) (store.Tombstone, bool) {
