@@ -148,7 +148,7 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
 		return nil // not an object
 	}
 	stale := s.hidden(b, name, path)
-	var older []string
+	var older []located
 	for _, c := range s.current() {
 		other := c.objectPath(b, name)
 		var cur store.ObjectMeta
@@ -158,7 +158,7 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
 		if cur.Stamp.Compare(meta.Stamp) >= 0 {
 			stale = true
 		} else {
-			older = append(older, other)
+			older = append(older, located{m: c, path: other})
 		}
 	}
 	// The returning disk may be the one that failed: its copy replaces
@@ -167,10 +167,10 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
 		stale, older = true, nil
 	}
 	if stale {
-		older = []string{path}
+		older = []located{{m: m, path: path}}
 	}
-	for _, p := range older {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, c := range older {
+		if err := pathsafe.Remove(c.m.path, c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("reconcile %s/%s: %w", b, name, classify(err))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
@@ -381,11 +382,11 @@ func (s *Store) moveParts(ctx context.Context, m mountpath, md store.BucketMetad
 			}
 			switch {
 			case errors.Is(err, store.ErrExists):
-				os.Remove(path) // a newer part is in place
+				pathsafe.Remove(m.path, path) // a newer part is in place
 			case errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) || errors.Is(err, store.ErrInvalidPart) || errors.Is(err, store.ErrSizeMismatch):
 				// Bad, as a scrub would find it: its owner sends it again.
 				s.logger.Warn("a bad part is dropped, not moved", "path", path, "err", err)
-				os.Remove(path)
+				pathsafe.Remove(m.path, path)
 			case err != nil:
 				s.logger.Warn("move a part", "path", path, "err", err)
 			}
