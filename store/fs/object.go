@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/aisgo/aisgo/internal/directwrite"
+	"github.com/aisgo/aisgo/internal/hashbehind"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/internal/writebehind"
@@ -160,9 +161,11 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	if senderHash != nil {
 		writers = append(writers, senderHash)
 	}
-	var etag hash.Hash
+	// The ETag's MD5 is hashed beside the write and the data's sync.
+	var etag *hashbehind.Hasher
 	if opts.ETag {
-		etag = md5.New()
+		etag = hashbehind.New(md5.New())
+		defer etag.Close()
 		writers = append(writers, etag)
 	}
 	var w io.Writer = writers[0]
@@ -193,27 +196,29 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	}
 	meta.Size = n
 	meta.Checksum = store.ChecksumOf(typ, h)
+	if err = s.syncAll(files, mps, opts.NoSync); err != nil {
+		return meta, nil, err
+	}
+	var etagSum string
+	if etag != nil {
+		etagSum = hex.EncodeToString(etag.Sum(nil))
+		meta.Custom = maps.Clone(opts.Custom)
+		if meta.Custom == nil {
+			meta.Custom = map[string]string{}
+		}
+		meta.Custom[store.CustomETag] = etagSum
+	}
 	if !opts.Checksum.IsEmpty() {
 		got := meta.Checksum
 		switch {
 		case senderHash != nil:
 			got = store.ChecksumOf(opts.Checksum.Type, senderHash)
 		case sendersIsETag && typ != store.ChecksumMD5:
-			got = store.ChecksumOf(store.ChecksumMD5, etag)
+			got = store.Checksum{Type: store.ChecksumMD5, Value: etagSum}
 		}
 		if got.Value != opts.Checksum.Value {
 			return meta, nil, fmt.Errorf("%w: sent %s, computed %s", store.ErrBadChecksum, opts.Checksum, got)
 		}
-	}
-	if etag != nil {
-		meta.Custom = maps.Clone(opts.Custom)
-		if meta.Custom == nil {
-			meta.Custom = map[string]string{}
-		}
-		meta.Custom[store.CustomETag] = hex.EncodeToString(etag.Sum(nil))
-	}
-	if err = s.syncAll(files, mps, opts.NoSync); err != nil {
-		return meta, nil, err
 	}
 	for _, f := range files {
 		works = append(works, f.Name())
