@@ -508,6 +508,8 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 				err = n.addRemoteBucket(r.Context(), dst, &remoteProps)
 			default:
 				props.Created, props.BID, props.Extra = 0, 0, nil
+				// A remote source's LRU is not for the only copy.
+				props.LRU = store.DefaultProps().LRU
 				if err = n.checkProtection(r.Context(), nil, props); err == nil {
 					err = n.createBucket(r.Context(), dst, props)
 				}

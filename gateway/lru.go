@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"slices"
@@ -115,18 +116,29 @@ type lruCandidate struct {
 }
 
 // lruCandidates lists, least recently read first, the objects of the
-// buckets with LRU enabled that were last read before their bucket's
-// dont_evict_time.
-func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucket, fn func(store.ObjectMeta) error) error, now time.Time) ([]lruCandidate, error) {
-	var out []lruCandidate
+// remote buckets with LRU enabled that were last read before their
+// bucket's dont_evict_time: at most limit of them, the least recently
+// read. An ais:// bucket holds the only copy of its objects: LRU never
+// touches it, whatever its props say.
+func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucket, fn func(store.ObjectMeta) error) error, now time.Time, limit int) ([]lruCandidate, error) {
+	// The most recently read candidate is on top, to be dropped first.
+	var out lruHeap
 	for b, props := range buckets {
-		if !props.LRU.Enabled {
+		if !props.LRU.Enabled || !b.IsRemote() {
 			continue
 		}
 		cutoff := now.Add(-time.Duration(props.LRU.DontEvictTime))
 		err := list(b, func(o store.ObjectMeta) error {
-			if o.Atime.Before(cutoff) && len(out) < maxLRUCandidates {
-				out = append(out, lruCandidate{bucket: b, name: o.Name, size: o.Size, atime: o.Atime})
+			if !o.Atime.Before(cutoff) {
+				return nil
+			}
+			c := lruCandidate{bucket: b, name: o.Name, size: o.Size, atime: o.Atime}
+			switch {
+			case len(out) < limit:
+				heap.Push(&out, c)
+			case limit > 0 && c.atime.Before(out[0].atime):
+				out[0] = c
+				heap.Fix(&out, 0)
 			}
 			return nil
 		})
@@ -136,6 +148,20 @@ func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucke
 	}
 	slices.SortFunc(out, func(a, b lruCandidate) int { return a.atime.Compare(b.atime) })
 	return out, nil
+}
+
+// lruHeap is a max-heap of candidates by access time.
+type lruHeap []lruCandidate
+
+func (h lruHeap) Len() int           { return len(h) }
+func (h lruHeap) Less(i, j int) bool { return h[i].atime.After(h[j].atime) }
+func (h lruHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *lruHeap) Push(x any)        { *h = append(*h, x.(lruCandidate)) }
+func (h *lruHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
 }
 
 // runLRU evicts until every mountpath is under lowwm, or nothing more
@@ -180,7 +206,7 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 			after = page[len(page)-1].Name
 		}
 	}
-	candidates, err := lruCandidates(md.Buckets, list, time.Now())
+	candidates, err := lruCandidates(md.Buckets, list, time.Now(), maxLRUCandidates)
 	if err != nil {
 		return nil, err
 	}

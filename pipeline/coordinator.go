@@ -209,6 +209,10 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		if errors.Is(err, store.ErrBucketNotFound) {
 			props := inputProps
 			props.Created = 0
+			if !plan.Output.IsRemote() {
+				// A remote input's LRU is not for the only copy.
+				props.LRU = store.DefaultProps().LRU
+			}
 			err = peers.CreateBucket(ctx, plan.Output, props)
 			if errors.Is(err, store.ErrBucketExists) {
 				err = nil
