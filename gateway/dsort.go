@@ -676,7 +676,16 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 		opts.Stamp = n.stamp()
 	}
 	removed := 0
+	smap := n.currentMap()
 	for _, name := range req.Names {
+		// Only the owner's delete reaches a remote bucket's remote: the
+		// other targets remove the copies they hold.
+		opts.LocalOnly = true
+		if smap != nil {
+			if owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name)); err == nil && owner.ID == n.config.ID {
+				opts.LocalOnly = false
+			}
+		}
 		err := n.config.Store.Delete(r.Context(), b, name, opts)
 		switch {
 		case err == nil:

@@ -384,6 +384,10 @@ func New(cfg Config) (*Node, error) {
 		}
 		if cfg.Remote != nil {
 			n.config.Store = cfg.Remote(n.config.Store)
+			// Cold GETs are stamped as writes are (see remote.Store).
+			if stamped, ok := n.config.Store.(interface{ SetStamp(func() store.Stamp) }); ok {
+				stamped.SetStamp(n.stamp)
+			}
 		}
 		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err == nil {
 			n.worker.SetCheckSpace(n.checkSpace) // output shards keep to the watermarks, as PUTs do

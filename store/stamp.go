@@ -86,4 +86,8 @@ type DeleteOptions struct {
 	// KeepParts keeps the object's erasure-coded parts on other targets:
 	// the object moved rather than went.
 	KeepParts bool
+	// LocalOnly removes this node's copy of a remote bucket's object and
+	// leaves the remote's: a target that does not own the name removing
+	// a copy it holds.
+	LocalOnly bool
 }

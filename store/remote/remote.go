@@ -64,7 +64,73 @@ type Store struct {
 	// the number of readers.
 	mu      sync.Mutex
 	flights map[string]*flight
+	// writes serialize the write-through PUTs and DELETEs of a name, so
+	// that the remote sees them in the order the local store does.
+	writes map[string]*nameLock
+	// stamp, when set, stamps a cold GET when it starts: its copy is
+	// stored only if no write or delete came after (see SetStamp).
+	stamp func() store.Stamp
 }
+
+// nameLock is a name's write lock and how many hold or wait for it.
+type nameLock struct {
+	sync.Mutex
+	users int
+}
+
+// lockName takes a name's write lock and returns its release.
+func (s *Store) lockName(key string) func() {
+	s.mu.Lock()
+	l := s.writes[key]
+	if l == nil {
+		l = &nameLock{}
+		s.writes[key] = l
+	}
+	l.users++
+	s.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.writes, key)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// SetStamp gives the store the node's stamps (map version and clock): a
+// cold GET takes one when it starts, and its copy does not replace an
+// object written, or a delete made, while it fetched.
+func (s *Store) SetStamp(stamp func() store.Stamp) { s.stamp = stamp }
+
+// fetchOptions are the options of a cold GET's Put, stamped when the
+// fetch starts.
+func (s *Store) fetchOptions(attrs ObjectAttrs, stamp store.Stamp) store.PutOptions {
+	// The remote keeps the object: the cached copy need not be durable.
+	opts := store.PutOptions{Size: max(attrs.Size, -1), Custom: customOf(attrs), NoSync: true}
+	if !stamp.IsZero() {
+		opts.Stamp, opts.IfNewer = stamp, true
+	}
+	return opts
+}
+
+// Stamp is a stamp of now, from SetStamp's source (zero without one).
+func (s *Store) Stamp() store.Stamp { return s.fetchStamp() }
+
+// fetchStamp is the stamp of a cold GET starting now (zero without
+// SetStamp).
+func (s *Store) fetchStamp() store.Stamp {
+	if s.stamp == nil {
+		return store.Stamp{}
+	}
+	return s.stamp()
+}
+
+// superseded reports whether a cold GET's Put failed only because a
+// newer write or delete of the name came while it fetched: the name
+// holds what it should, and the fetch is done.
+func superseded(err error) bool { return errors.Is(err, store.ErrExists) }
 
 // flight is one cold GET; readers that come while it runs wait for it.
 type flight struct {
@@ -74,7 +140,7 @@ type flight struct {
 
 // New decorates a local store.
 func New(local store.Store, resolve Resolver) *Store {
-	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}}
+	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}, writes: map[string]*nameLock{}}
 }
 
 // backend returns a remote bucket's backend and props; ok is false for an
@@ -189,14 +255,14 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 }
 
 func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name string) error {
+	stamp := s.fetchStamp()
 	r, attrs, err := be.GetObject(ctx, b, name)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	// The remote keeps the object: the cached copy need not be durable.
-	_, err = s.Store.Put(ctx, b, name, r, store.PutOptions{Size: attrs.Size, Custom: customOf(attrs), NoSync: true})
-	if err != nil {
+	_, err = s.Store.Put(ctx, b, name, r, s.fetchOptions(attrs, stamp))
+	if err != nil && !superseded(err) {
 		return fmt.Errorf("cold GET %s/%s: %w", b, name, err)
 	}
 	return nil
@@ -256,12 +322,21 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// The MD5 is what S3 answers as the ETag of a single PUT: a validated
 	// warm GET then knows the cached copy is the remote's.
 	opts.ETag = true
+	// Under the name's lock, the copy read back is this PUT's, and the
+	// remote gets the writes of a name in the order they are stored here.
+	defer s.lockName(b.String() + "/" + name)()
 	meta, err := s.Store.Put(ctx, b, name, r, opts)
 	if err != nil {
 		return meta, err
 	}
 	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
 	if err == nil {
+		if got := obj.Meta().Stamp; got != meta.Stamp {
+			// Not a write through this store (a rebalance's copy): the
+			// newer object stays, and this PUT is not acknowledged.
+			obj.Close()
+			return store.ObjectMeta{}, fmt.Errorf("write through %s/%s: %w: a newer copy (stamp %s) replaced this one (stamp %s) before it reached the remote: retry", b, name, ErrUnavailable, got, meta.Stamp)
+		}
 		_, err = be.PutObject(ctx, b, name, obj, meta.Size)
 		obj.Close()
 	}
@@ -272,14 +347,32 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	return meta, nil
 }
 
-// Delete removes an object from the remote and from the local store.
+// Delete removes an object from the remote and from the local store. A
+// delete that removes a copy (LocalOnly, IfStamp) leaves the remote's. A
+// delete as of a stamp goes to the remote only when the local store did
+// not keep a newer object: that one is the remote's too.
 func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
 	be, _, remote, err := s.backend(ctx, b)
-	if !remote {
+	if !remote || opts.LocalOnly || !opts.IfStamp.IsZero() {
 		return s.Store.Delete(ctx, b, name, opts)
 	}
 	if err != nil {
 		return err
+	}
+	defer s.lockName(b.String() + "/" + name)()
+	if !opts.Stamp.IsZero() {
+		lerr := s.Store.Delete(ctx, b, name, opts)
+		if lerr != nil && !errors.Is(lerr, store.ErrNotFound) {
+			return lerr // ErrExists: a newer object stays, here and there
+		}
+		rerr := be.DeleteObject(ctx, b, name)
+		switch {
+		case rerr != nil && !errors.Is(rerr, store.ErrNotFound):
+			return rerr
+		case lerr != nil && rerr != nil:
+			return lerr
+		}
+		return nil
 	}
 	rerr := be.DeleteObject(ctx, b, name)
 	if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {

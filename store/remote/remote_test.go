@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,10 +61,13 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 		return nil, attrs, err
 	}
 	f.gets.Add(1)
-	time.Sleep(f.slow)
+	// The version answered is the one there when the GET came, however
+	// long its bytes take.
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return io.NopCloser(bytes.NewReader(f.objects[name])), attrs, nil
+	data := f.objects[name]
+	f.mu.Unlock()
+	time.Sleep(f.slow)
+	return io.NopCloser(bytes.NewReader(data)), attrs, nil
 }
 
 func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
@@ -333,5 +339,169 @@ func TestOpenStreamingSmallStoresFirst(t *testing.T) {
 	}
 	if be.gets.Load() != 1 {
 		t.Fatalf("%d remote GETs, want 1", be.gets.Load())
+	}
+}
+
+// stamps returns a node's stamp source: map version 1, a clock that
+// moves on with each call. The writes of the tests are stamped from it,
+// as the node stamps its clients' writes.
+func stamps() func() store.Stamp {
+	var clock atomic.Int64
+	return func() store.Stamp { return store.Stamp{Map: 1, Clock: clock.Add(1)} }
+}
+
+// A cold GET that was fetching while the name was written or deleted does
+// not store its older copy over the write or bring the object back.
+func TestColdGetDoesNotUndoAWriteOrDelete(t *testing.T) {
+	for _, streaming := range []bool{false, true} {
+		rs, be, local, b := newRemote(t, false)
+		rs.SetStamp(stamps())
+		old := bytes.Repeat([]byte("o"), 9<<20) // streamed to its reader when asked
+		be.objects["written"], be.objects["deleted"] = old, old
+		be.slow = 200 * time.Millisecond
+		var wg sync.WaitGroup
+		for _, name := range []string{"written", "deleted"} {
+			wg.Go(func() {
+				var obj store.Object
+				var err error
+				if streaming {
+					obj, err = rs.OpenStreaming(t.Context(), b, name)
+				} else {
+					obj, err = rs.Open(t.Context(), b, name, store.OpenOptions{})
+				}
+				if err != nil {
+					if !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("cold GET %s: %v", name, err)
+					}
+					return
+				}
+				io.Copy(io.Discard, obj)
+				obj.Close()
+			})
+		}
+		time.Sleep(50 * time.Millisecond) // both fetches are under way
+		if _, err := rs.Put(t.Context(), b, "written", strings.NewReader("new"), store.PutOptions{Size: 3, Stamp: rs.Stamp()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.Delete(t.Context(), b, "deleted", store.DeleteOptions{Stamp: rs.Stamp(), Tombstone: true}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if got, err := read(t, local, b, "written"); err != nil || got != "new" {
+			t.Fatalf("streaming %v: the cached copy after a PUT during its cold GET: %d bytes, %v", streaming, len(got), err)
+		}
+		if _, err := local.Head(t.Context(), b, "deleted"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("streaming %v: a delete during the cold GET: %v, want not found", streaming, err)
+		}
+	}
+}
+
+// A copy that is removed as a copy (not by its owner, or by a rebalance)
+// leaves the remote's object; a delete as of a stamp older than the
+// object kept here deletes neither.
+func TestCopyRemovalsLeaveTheRemote(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	rs.SetStamp(stamps())
+	if _, err := rs.Put(t.Context(), b, "o", strings.NewReader("data"), store.PutOptions{Size: 4, Stamp: rs.Stamp()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{LocalOnly: true, Stamp: rs.Stamp(), Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the local copy after a local delete: %v", err)
+	}
+	if _, ok := be.objects["o"]; !ok {
+		t.Fatal("a local delete removed the remote's object")
+	}
+	before := rs.Stamp()
+	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("newer"), store.PutOptions{Size: 5, Stamp: rs.Stamp()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Delete(t.Context(), b, "n", store.DeleteOptions{Stamp: before, Tombstone: true}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("a delete as of before the PUT: %v, want ErrExists", err)
+	}
+	if _, ok := be.objects["n"]; !ok {
+		t.Fatal("a delete older than the object removed it from the remote")
+	}
+	if got, err := read(t, local, b, "n"); err != nil || got != "newer" {
+		t.Fatalf("the local copy after an older delete: %q, %v", got, err)
+	}
+	if err := rs.Delete(t.Context(), b, "n", store.DeleteOptions{Stamp: rs.Stamp(), Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := be.objects["n"]; ok {
+		t.Fatal("a delete after the PUT left the remote's object")
+	}
+}
+
+// Concurrent write-through PUTs of a name leave the remote and the local
+// store with the same object, each sent whole.
+func TestWriteThroughPutsKeepOneOrder(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	rs.SetStamp(stamps())
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			data := strings.Repeat(string(rune('a'+i)), 1<<10*(i+1))
+			if _, err := rs.Put(t.Context(), b, "k", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: rs.Stamp()}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := read(t, local, b, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if remote := string(be.objects["k"]); remote != got {
+		t.Fatalf("the remote has %d bytes of %q, the local store %d of %q", len(remote), remote[:1], len(got), got[:1])
+	}
+}
+
+// A cached copy that cannot be served (cut short on disk) is fetched
+// again by a streaming read, as by a plain one.
+func TestOpenStreamingRefetchesACorruptCopy(t *testing.T) {
+	dir := t.TempDir()
+	local, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{dir}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &fakeBackend{objects: map[string][]byte{}}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "remote-bucket"}
+	if err := local.CreateBucket(t.Context(), b, store.DefaultRemoteProps(b)); err != nil {
+		t.Fatal(err)
+	}
+	rs := remote.New(local, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	rs.SetStamp(stamps())
+	data := bytes.Repeat([]byte("c"), 1<<20)
+	be.objects["cut"] = data
+	if got, err := read(t, rs, b, "cut"); err != nil || len(got) != len(data) {
+		t.Fatalf("cold GET: %d bytes, %v", len(got), err)
+	}
+	var file string
+	filepath.WalkDir(dir, func(path string, d iofs.DirEntry, err error) error {
+		if err == nil && d.Name() == "cut" && !d.IsDir() {
+			file = path
+		}
+		return nil
+	})
+	if file == "" {
+		t.Fatal("the cached copy's file is not under the mountpath")
+	}
+	if err := os.Truncate(file, 10); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := rs.OpenStreaming(t.Context(), b, "cut")
+	if err != nil {
+		t.Fatalf("a streaming read of a copy cut short: %v", err)
+	}
+	got, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("a streaming read of a copy cut short: %d bytes, %v", len(got), err)
+	}
+	if be.gets.Load() != 2 {
+		t.Fatalf("%d remote GETs, want 2 (the copy fetched again)", be.gets.Load())
 	}
 }

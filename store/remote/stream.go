@@ -20,9 +20,14 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	if !remote || err != nil || props.Versioning.ValidateWarmGet {
 		return s.Open(ctx, b, name, store.OpenOptions{})
 	}
-	if obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{}); err == nil || !errors.Is(err, store.ErrNotFound) {
-		return obj, err
+	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
+	switch {
+	case err == nil:
+		return obj, nil
+	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBadChecksum) && !errors.Is(err, store.ErrCorrupt):
+		return nil, err
 	}
+	// Not cached, or a copy that cannot be served: fetched (again).
 	key := b.String() + "/" + name
 	s.mu.Lock()
 	if _, ok := s.flights[key]; ok {
@@ -40,6 +45,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		close(f.done)
 	}
 	fetchCtx := context.WithoutCancel(ctx)
+	stamp := s.fetchStamp()
 	body, attrs, err := be.GetObject(fetchCtx, b, name)
 	if err != nil {
 		end(err)
@@ -48,7 +54,10 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	if attrs.Size <= storeFirstSize {
 		// Small, or no length to announce (negative): store, then serve.
 		defer body.Close()
-		_, err := s.Store.Put(fetchCtx, b, name, body, store.PutOptions{Size: max(attrs.Size, -1), Custom: customOf(attrs), NoSync: true})
+		_, err := s.Store.Put(fetchCtx, b, name, body, s.fetchOptions(attrs, stamp))
+		if superseded(err) {
+			err = nil // the newer object (or its delete) is what to read
+		}
 		end(err)
 		if err != nil {
 			return nil, fmt.Errorf("cold GET %s/%s: %w", b, name, err)
@@ -58,7 +67,12 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	pr, pw := io.Pipe()
 	stored := make(chan error, 1)
 	go func() {
-		_, err := s.Store.Put(fetchCtx, b, name, pr, store.PutOptions{Size: attrs.Size, Custom: customOf(attrs), NoSync: true})
+		_, err := s.Store.Put(fetchCtx, b, name, pr, s.fetchOptions(attrs, stamp))
+		if superseded(err) {
+			// The reader has the bytes it asked for; the name keeps the
+			// newer object, or its delete.
+			err = nil
+		}
 		pr.CloseWithError(err) // a failed store stops the tee
 		stored <- err
 	}()
