@@ -63,6 +63,9 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 		if hasAny(q, "versioning", "policy", "tagging", "cors", "lifecycle") {
 			return notImplemented("bucket configuration")
 		}
+		if err := ValidateBucketName(bucket); err != nil {
+			return err
+		}
 		if err := s.config.Backend.CreateBucket(ctx, bucket, nil); err != nil {
 			return backendError(err, bucket, "")
 		}

@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
 )
 
 func TestErrorCodesAndStatuses(t *testing.T) {
@@ -185,5 +188,27 @@ func TestWriteErrorKeepsHeadersSetBefore(t *testing.T) {
 	WriteError(w, httptest.NewRequest(http.MethodGet, "/b/k", nil), ErrInvalidRange, "id")
 	if w.Code != 416 || w.Header().Get("Content-Range") != "bytes */10" {
 		t.Errorf("status %d Content-Range %q", w.Code, w.Header().Get("Content-Range"))
+	}
+}
+
+// A native API's refusal keeps its meaning through S3: a 403 is
+// AccessDenied and a bad range or prop a 4xx, not a 500 that clients
+// retry.
+func TestBackendErrorsKeepTheirMeaning(t *testing.T) {
+	tests := []struct {
+		err    error
+		code   string
+		status int
+	}{
+		{fmt.Errorf("get: %w", api.ErrForbidden), "AccessDenied", 403},
+		{fmt.Errorf("get: %w", api.ErrUnauthorized), "AccessDenied", 403},
+		{fmt.Errorf("get: %w", api.ErrRange), "InvalidRange", 416},
+		{fmt.Errorf("put: %w: too much custom metadata", store.ErrInvalidProps), "InvalidArgument", 400},
+	}
+	for _, tc := range tests {
+		var e *Error
+		if !errors.As(backendError(tc.err, "b", "k"), &e) || e.Code != tc.code || e.Status != tc.status {
+			t.Errorf("%v: %v, want %s %d", tc.err, e, tc.code, tc.status)
+		}
 	}
 }

@@ -336,7 +336,26 @@ func StoredHeaders(h http.Header) (map[string]string, error) {
 			custom[customHeaderPrefix+strings.ToLower(header)] = v
 		}
 	}
+	if n := storedSize(custom); n > MaxStoredHeaders {
+		return nil, ErrMetadataTooLarge.WithMessage("the x-amz-meta-* and Content-*, Cache-Control and Expires headers take %d bytes as stored, more than the %d an object keeps", n, MaxStoredHeaders)
+	}
 	return custom, nil
+}
+
+// MaxStoredHeaders bounds what StoredHeaders keeps, counted as stored:
+// with the ETag and a multipart upload's own keys it fits the object
+// metadata the store keeps (3 KiB, one xattr block), so a PUT, a copy or
+// an upload is refused at its start rather than at its end.
+const MaxStoredHeaders = 2560
+
+// storedSize is the room custom metadata takes as stored: each key and
+// value, and their framing.
+func storedSize(custom map[string]string) int {
+	n := 0
+	for k, v := range custom {
+		n += len(k) + len(v) + 4
+	}
+	return n
 }
 
 // RestoreHeaders sets in dst the headers StoredHeaders kept in custom;

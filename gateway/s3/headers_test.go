@@ -347,7 +347,11 @@ func TestStoredHeaders(t *testing.T) {
 			},
 		},
 		{name: "two spellings of one name", header: http.Header{"X-Amz-Meta-A": {"1"}, "x-amz-meta-a": {"2"}}, want: nil}, // order of a map: checked below
-		{name: "2 KiB of user metadata", header: http.Header{"X-Amz-Meta-A": {strings.Repeat("v", MaxUserMetadata-1)}, "Content-Type": {strings.Repeat("t", 4096)}}, want: map[string]string{"s3.meta.a": strings.Repeat("v", MaxUserMetadata-1), "s3.content-type": strings.Repeat("t", 4096)}},
+		{name: "2 KiB of user metadata", header: http.Header{"X-Amz-Meta-A": {strings.Repeat("v", MaxUserMetadata-1)}, "Content-Type": {strings.Repeat("t", 400)}}, want: map[string]string{"s3.meta.a": strings.Repeat("v", MaxUserMetadata-1), "s3.content-type": strings.Repeat("t", 400)}},
+		// What the object could not keep is refused at the start (of an
+		// upload too), not when it is stored.
+		{name: "and a long Content-Disposition", header: http.Header{"X-Amz-Meta-A": {strings.Repeat("v", MaxUserMetadata-1)}, "Content-Disposition": {strings.Repeat("d", 1200)}}, large: true},
+		{name: "a 70 KB Content-Disposition", header: http.Header{"Content-Disposition": {strings.Repeat("d", 70_000)}}, large: true},
 		{name: "a byte more", header: http.Header{"X-Amz-Meta-A": {strings.Repeat("v", MaxUserMetadata)}}, large: true},
 		{name: "many small ones", header: manyMeta(500), large: true},
 	}

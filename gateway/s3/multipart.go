@@ -181,7 +181,9 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		return backendError(err, srcBucket, srcKey)
 	}
 	defer body.Close()
-	if got.Checksum != src.Checksum {
+	// The conditions were checked on the HEAD's version: the bytes must
+	// be of that version (a bucket without checksums tells by the stamp).
+	if got.Checksum != src.Checksum || got.Stamp != src.Stamp {
 		return ErrPreconditionFailed.WithMessage("the source changed while it was copied; copy it again")
 	}
 	meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), body, api.PutOptions{Size: length, ETag: true})

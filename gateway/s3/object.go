@@ -352,7 +352,7 @@ func parseCopySource(v string) (bucket, key string, err error) {
 	if bucket == "" || key == "" {
 		return "", "", ErrInvalidArgument.WithMessage("x-amz-copy-source must be bucket/key")
 	}
-	if err := ValidateBucketName(bucket); err != nil {
+	if err := validateExistingBucket(bucket); err != nil {
 		return "", "", err
 	}
 	if err := validateKey(key); err != nil {

@@ -1174,3 +1174,47 @@ func objectText(t *testing.T, client *s3.Client, bucket, key string) string {
 	got.Body.Close()
 	return string(data)
 }
+
+// What a reviewer found: metadata an object could not keep is refused at
+// the start of an upload; the multipart directory cannot be taken by an
+// object; a bucket made through the native API with a name S3 would not
+// take is still served.
+func TestStartsRefusedAndNamesServed(t *testing.T) { bothClusters(t, testStartsRefusedAndNamesServed) }
+
+func testStartsRefusedAndNamesServed(t *testing.T, c *gatewaytest.Cluster, endpoint string) {
+	ctx := t.Context()
+	client := newClient(endpoint, secretKey)
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("limits")}); err != nil {
+		t.Fatal(err)
+	}
+	// The most an object keeps, in a single PUT.
+	big := map[string]string{"note": strings.Repeat("n", 2000)}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("limits"), Key: aws.String("full"), Body: strings.NewReader("x"),
+		Metadata: big, ContentType: aws.String(strings.Repeat("t", 300))}); err != nil {
+		t.Fatalf("a PUT with 2000 bytes of metadata and a 300-byte Content-Type: %v", err)
+	}
+	_, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("limits"), Key: aws.String("too-much"),
+		Metadata: big, ContentDisposition: aws.String(strings.Repeat("d", 1200))})
+	if code(err) != "MetadataTooLarge" {
+		t.Fatalf("an upload whose metadata its object could not keep: %v, want MetadataTooLarge", err)
+	}
+	_, err = client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("limits"), Key: aws.String(".s3-multipart"), Body: strings.NewReader("x")})
+	if code(err) != "InvalidArgument" {
+		t.Fatalf("a PUT of the multipart directory's name: %v, want InvalidArgument", err)
+	}
+	if _, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("limits"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("an upload after that: %v", err)
+	}
+	if err := c.Client().CreateBucket(ctx, "My_Data", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("My_Data"), Key: aws.String("k"), Body: strings.NewReader("v")}); err != nil {
+		t.Fatalf("a PUT to a bucket made with a native name: %v", err)
+	}
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("My_Data")}); err != nil {
+		t.Fatalf("HEAD of a bucket made with a native name: %v", err)
+	}
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("Not_S3")}); code(err) != "InvalidBucketName" {
+		t.Fatalf("creating a bucket S3 would not name: %v, want InvalidBucketName", err)
+	}
+}

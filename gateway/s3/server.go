@@ -183,7 +183,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) erro
 		return s.listBuckets(w, r)
 	}
 	bucket, key, _ := strings.Cut(path, "/")
-	if err := ValidateBucketName(bucket); err != nil {
+	// S3's naming rules hold for a bucket made here (CreateBucket); one
+	// made through the native API may use more (ListBuckets shows it).
+	if err := validateExistingBucket(bucket); err != nil {
 		return err
 	}
 	if key == "" {
@@ -195,12 +197,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) erro
 	return s.serveObject(w, r, bucket, key)
 }
 
-// validateKey refuses keys the store cannot keep, and the reserved prefix.
+// validateExistingBucket refuses a name no bucket can have.
+func validateExistingBucket(name string) error {
+	if err := store.NewBucket(name).Validate(); err != nil {
+		return ErrInvalidBucketName.WithMessage("bucket name %q: %v", name, err).WithResource(name)
+	}
+	return nil
+}
+
+// validateKey refuses keys the store cannot keep, and the reserved prefix
+// (and its directory: an object there would keep every upload out).
 func validateKey(key string) error {
 	if len(key) > 1024 {
 		return ErrKeyTooLong.WithMessage("the key is %d bytes, at most 1024", len(key))
 	}
-	if strings.HasPrefix(key, multipartPrefix) {
+	if strings.HasPrefix(key, multipartPrefix) || key == strings.TrimSuffix(multipartPrefix, "/") {
 		return ErrInvalidArgument.WithMessage("keys under %s are reserved for multipart uploads", multipartPrefix)
 	}
 	if err := store.ValidateName(key); err != nil {
@@ -241,6 +252,12 @@ func backendError(err error, bucket, key string) error {
 	case errors.Is(err, api.ErrUnavailable), errors.Is(err, api.ErrNoQuorum):
 		return ErrServiceUnavailable.WithMessage("%v", err)
 	case errors.Is(err, api.ErrInvalidName), errors.Is(err, api.ErrBadRequest):
+		return ErrInvalidArgument.WithMessage("%v", err)
+	case errors.Is(err, api.ErrForbidden), errors.Is(err, api.ErrUnauthorized):
+		return ErrAccessDenied.WithMessage("%v", err).WithResource(key)
+	case errors.Is(err, api.ErrRange):
+		return ErrInvalidRange.WithMessage("%v", err).WithResource(key)
+	case errors.Is(err, store.ErrInvalidProps):
 		return ErrInvalidArgument.WithMessage("%v", err)
 	case errors.Is(err, context.Canceled):
 		return &Error{Code: "RequestTimeout", Message: err.Error(), Status: http.StatusBadRequest}
