@@ -348,15 +348,30 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	return nil
 }
 
-// removeUpload deletes an upload's parts, then its record.
+// removeUpload deletes an upload's record, then its parts: those it was
+// given and those listed once the record is gone. A part stored
+// meanwhile either finds the record gone (and removes itself) or is
+// listed here.
 func (s *Server) removeUpload(ctx context.Context, bucket, id string, parts []storedPart) {
-	for _, p := range parts {
-		if err := s.config.Backend.Delete(ctx, bucket, partName(id, p.number)); err != nil && !errors.Is(err, api.ErrNotFound) {
-			s.logger.Warn("remove a part of a multipart upload", "bucket", bucket, "upload", id, "part", p.number, "err", err)
-		}
-	}
 	if err := s.config.Backend.Delete(ctx, bucket, uploadRecord(id)); err != nil && !errors.Is(err, api.ErrNotFound) {
 		s.logger.Warn("remove a multipart upload", "bucket", bucket, "upload", id, "err", err)
+		return // the record stays: so do the parts, for a retry to find
+	}
+	names := map[string]bool{}
+	for _, p := range parts {
+		names[partName(id, p.number)] = true
+	}
+	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: uploadDir(id)}) {
+		if err != nil {
+			s.logger.Warn("list the parts of a multipart upload", "bucket", bucket, "upload", id, "err", err)
+			break
+		}
+		names[e.Name] = true
+	}
+	for name := range names {
+		if err := s.config.Backend.Delete(ctx, bucket, name); err != nil && !errors.Is(err, api.ErrNotFound) {
+			s.logger.Warn("remove a part of a multipart upload", "bucket", bucket, "upload", id, "part", name, "err", err)
+		}
 	}
 }
 
@@ -365,11 +380,7 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 	if _, err := s.loadUpload(r.Context(), bucket, key, id); err != nil {
 		return err
 	}
-	parts, err := s.parts(r.Context(), bucket, id)
-	if err != nil {
-		return backendError(err, bucket, key)
-	}
-	s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, parts)
+	s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -197,6 +197,26 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		}
 		return err
 	}
+	// The part or range first: an error answer carries none of the
+	// object's headers.
+	start, length, ranged := int64(0), meta.Size, false
+	if v := r.URL.Query().Get("partNumber"); v != "" {
+		if start, length, err = partRange(meta, v); err != nil {
+			return err
+		}
+		ranged = start != 0 || length != meta.Size
+	} else if spec := r.Header.Get("Range"); spec != "" {
+		var ok bool
+		start, length, ok, err = ParseRange(spec, meta.Size)
+		if err != nil {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", meta.Size))
+			return err
+		}
+		if !ok {
+			start, length = 0, meta.Size
+		}
+		ranged = ok
+	}
 	h := w.Header()
 	RestoreHeaders(h, meta.Custom)
 	if h.Get("Content-Type") == "" {
@@ -209,24 +229,6 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(n))
 	}
 	ApplyOverrides(h, r.URL.Query())
-	start, length, ranged := int64(0), meta.Size, false
-	if v := r.URL.Query().Get("partNumber"); v != "" {
-		if start, length, err = partRange(meta, v); err != nil {
-			return err
-		}
-		ranged = start != 0 || length != meta.Size
-	} else if spec := r.Header.Get("Range"); spec != "" {
-		var ok bool
-		start, length, ok, err = ParseRange(spec, meta.Size)
-		if err != nil {
-			h.Set("Content-Range", fmt.Sprintf("bytes */%d", meta.Size))
-			return err
-		}
-		if !ok {
-			start, length = 0, meta.Size
-		}
-		ranged = ok
-	}
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	status := http.StatusOK
 	if ranged {
@@ -244,22 +246,29 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	}
 	body, got, err := s.config.Backend.Get(ctx, bucket, key, api.GetOptions{Offset: start, Length: length})
 	if err != nil {
-		for k := range h {
-			if k != "X-Amz-Request-Id" && k != "Server" {
-				delete(h, k)
-			}
-		}
+		clearObjectHeaders(h)
 		return backendError(err, bucket, key)
 	}
 	defer body.Close()
 	if got.Stamp != meta.Stamp || got.Checksum != meta.Checksum {
 		// Overwritten between the HEAD and the GET: the headers sent
 		// would not match the bytes.
+		clearObjectHeaders(h)
 		return ErrPreconditionFailed.WithMessage("the object changed while it was read; read it again")
 	}
 	w.WriteHeader(status)
 	copyBody(w, body)
 	return nil
+}
+
+// clearObjectHeaders drops the object's headers set for an answer that
+// turns out to be an error.
+func clearObjectHeaders(h http.Header) {
+	for k := range h {
+		if k != "X-Amz-Request-Id" && k != "Server" {
+			delete(h, k)
+		}
+	}
 }
 
 // plainGet reports a GET of a whole object without conditions.

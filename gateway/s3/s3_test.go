@@ -1218,3 +1218,35 @@ func testStartsRefusedAndNamesServed(t *testing.T, c *gatewaytest.Cluster, endpo
 		t.Fatalf("creating a bucket S3 would not name: %v, want InvalidBucketName", err)
 	}
 }
+
+// An error answer to a GET (a range past the end, a part that is not
+// there) carries none of the object's headers: a client would take the
+// XML for gzip, or cache it under the object's ETag.
+func TestGetErrorsCarryNoObjectHeaders(t *testing.T) {
+	_, endpoint := testClusterOf(t, true)
+	ctx := t.Context()
+	client := newClient(endpoint, secretKey)
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("errors")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("errors"), Key: aws.String("z"), Body: strings.NewReader("zipped"),
+		ContentEncoding: aws.String("gzip"), Metadata: map[string]string{"kind": "archive"}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]*s3.GetObjectInput{
+		"range":       {Bucket: aws.String("errors"), Key: aws.String("z"), Range: aws.String("bytes=999999-")},
+		"part number": {Bucket: aws.String("errors"), Key: aws.String("z"), PartNumber: aws.Int32(3)},
+	} {
+		_, err := client.GetObject(ctx, in)
+		var resp *awshttp.ResponseError
+		if !errors.As(err, &resp) || resp.HTTPStatusCode() < 400 {
+			t.Fatalf("%s: %v, want an error answer", name, err)
+		}
+		h := resp.Response.Header
+		for _, k := range []string{"Content-Encoding", "ETag", "X-Amz-Meta-Kind", "Last-Modified"} {
+			if v := h.Get(k); v != "" {
+				t.Errorf("%s: the %d answer has %s: %s", name, resp.HTTPStatusCode(), k, v)
+			}
+		}
+	}
+}
