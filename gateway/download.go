@@ -333,9 +333,11 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		})
 	}
 	err = g.Wait()
-	// Ended, failed or aborted: not to be resumed. Only a target that
-	// died mid-job finds the file again.
-	n.forgetDownload(id)
+	// Ended, failed or aborted: not to be resumed. A target that died or
+	// was stopped mid-job finds the file again when it starts.
+	if !errors.Is(context.Cause(ctx), pipeline.ErrShuttingDown) {
+		n.forgetDownload(id)
+	}
 	slices.SortFunc(res.Errors, func(a, b api.DownloadFailed) int { return strings.Compare(a.Name, b.Name) })
 	return res, err
 }
@@ -365,6 +367,10 @@ func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadIte
 
 // fetchOnce is one attempt: a 4xx is final, anything else may be retried.
 func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem, timeout time.Duration) (int64, error, bool) {
+	// Past out_of_space nothing more is fetched (and not retried).
+	if err := n.checkSpace(ctx); err != nil {
+		return 0, err, false
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, item.URL, nil)

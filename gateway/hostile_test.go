@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
@@ -249,4 +250,50 @@ func TestFetchesStayOffLocalAddresses(t *testing.T) {
 	if resp.StatusCode < 400 || err != nil || len(buckets) != 0 {
 		t.Fatalf("a proxied GET of an origin that is gone: %s; buckets %v %v", resp.Status, buckets, err)
 	}
+}
+
+// A download job on a target stopped gracefully (a rolling restart)
+// resumes when it starts again, as after a crash.
+func TestDownloadResumesAfterAStop(t *testing.T) {
+	// f-3 stalls until the target has stopped.
+	var stopped atomic.Bool
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for r.URL.Path == "/f-3" && !stopped.Load() {
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		io.WriteString(w, "file "+r.URL.Path)
+	}))
+	defer origin.Close()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: origin.URL + "/f-{0..3}", Timeout: "1m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(name string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if _, err := client.Head(ctx, "dl", name); err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s was not downloaded", name)
+			}
+		}
+	}
+	waitFor("f-2")
+	target := c.Targets()[0]
+	c.Kill(target) // Node.Close: its jobs end as at a shutdown
+	c.WaitForState(target.Node.ID(), cluster.StateOffline)
+	stopped.Store(true)
+	c.Restart(target)
+	waitFor("f-3")
 }

@@ -388,6 +388,12 @@ func New(cfg Config) (*Node, error) {
 			if stamped, ok := n.config.Store.(interface{ SetStamp(func() store.Stamp) }); ok {
 				stamped.SetStamp(n.stamp)
 			}
+			// Cold GETs keep to the watermarks, as PUTs do.
+			if guarded, ok := n.config.Store.(interface {
+				SetSpaceCheck(func(context.Context) error)
+			}); ok {
+				guarded.SetSpaceCheck(n.checkSpace)
+			}
 		}
 		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err == nil {
 			n.worker.SetCheckSpace(n.checkSpace) // output shards keep to the watermarks, as PUTs do

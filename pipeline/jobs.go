@@ -229,7 +229,7 @@ func (j *Jobs) Wait(ctx context.Context, id string) (JobState, error) {
 func (j *Jobs) Close() {
 	j.mu.Lock()
 	for _, job := range j.jobs {
-		job.cancel(fmt.Errorf("%w: the node is shutting down", ErrAborted))
+		job.cancel(fmt.Errorf("%w: %w", ErrAborted, ErrShuttingDown))
 	}
 	j.mu.Unlock()
 	j.wg.Wait()

@@ -38,6 +38,9 @@ var (
 	ErrInvalidJobID = errors.New("invalid job id")
 	// ErrAborted is the cause of a job stopped by a user.
 	ErrAborted = errors.New("job aborted")
+	// ErrShuttingDown is, with ErrAborted, the cause of a job stopped by
+	// its node's shutdown: a job that resumes keeps what it needs.
+	ErrShuttingDown = errors.New("the node is shutting down")
 	// ErrInvalidInit marks an init request that lacks what a job needs.
 	ErrInvalidInit = errors.New("dsort init is invalid")
 	// errCoordinatorGone is the cause when a coordinator's call is cut.

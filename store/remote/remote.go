@@ -70,6 +70,9 @@ type Store struct {
 	// stamp, when set, stamps a cold GET when it starts: its copy is
 	// stored only if no write or delete came after (see SetStamp).
 	stamp func() store.Stamp
+	// spaceCheck, when set, keeps cold GETs within the watermarks (see
+	// SetSpaceCheck).
+	spaceCheck func(context.Context) error
 }
 
 // nameLock is a name's write lock and how many hold or wait for it.
@@ -97,6 +100,47 @@ func (s *Store) lockName(key string) func() {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// SetSpaceCheck gives the store the node's capacity check: a cold GET
+// is refused when it fails, and stops when it fails while the object
+// streams in (every spaceCheckBytes), rather than fill the disks.
+func (s *Store) SetSpaceCheck(check func(context.Context) error) { s.spaceCheck = check }
+
+// spaceCheckBytes is how much of a cold object is stored between checks
+// of the capacity.
+const spaceCheckBytes = 64 << 20
+
+// guardSpace checks the capacity before a cold GET stores anything, and
+// then every spaceCheckBytes of the body.
+func (s *Store) guardSpace(ctx context.Context, b store.Bucket, name string, body io.Reader) (io.Reader, error) {
+	if s.spaceCheck == nil {
+		return body, nil
+	}
+	if err := s.spaceCheck(ctx); err != nil {
+		return nil, fmt.Errorf("cold GET %s/%s: %w", b, name, err)
+	}
+	return &spaceGuard{ctx: ctx, body: body, check: s.spaceCheck, left: spaceCheckBytes}, nil
+}
+
+// spaceGuard fails a body's read once the capacity check fails.
+type spaceGuard struct {
+	ctx   context.Context
+	body  io.Reader
+	check func(context.Context) error
+	left  int64
+}
+
+func (g *spaceGuard) Read(p []byte) (int, error) {
+	if g.left <= 0 {
+		if err := g.check(g.ctx); err != nil {
+			return 0, err
+		}
+		g.left = spaceCheckBytes
+	}
+	n, err := g.body.Read(p)
+	g.left -= int64(n)
+	return n, err
 }
 
 // SetStamp gives the store the node's stamps (map version and clock): a
@@ -261,7 +305,11 @@ func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name stri
 		return err
 	}
 	defer r.Close()
-	_, err = s.Store.Put(ctx, b, name, r, s.fetchOptions(attrs, stamp))
+	body, err := s.guardSpace(ctx, b, name, r)
+	if err != nil {
+		return err
+	}
+	_, err = s.Store.Put(ctx, b, name, body, s.fetchOptions(attrs, stamp))
 	if err != nil && !superseded(err) {
 		return fmt.Errorf("cold GET %s/%s: %w", b, name, err)
 	}

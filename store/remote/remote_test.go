@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -503,5 +504,34 @@ func TestOpenStreamingRefetchesACorruptCopy(t *testing.T) {
 	}
 	if be.gets.Load() != 2 {
 		t.Fatalf("%d remote GETs, want 2 (the copy fetched again)", be.gets.Load())
+	}
+}
+
+// Past out_of_space a cold GET is refused and stores nothing; what is
+// cached is still served.
+func TestColdGetKeepsToTheWatermarks(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	be.objects["warm"], be.objects["cold"] = []byte("cached"), []byte("not cached")
+	if got, err := read(t, rs, b, "warm"); err != nil || got != "cached" {
+		t.Fatalf("cold GET: %q, %v", got, err)
+	}
+	full := fmt.Errorf("%w: mountpath at 96%%", store.ErrNoSpace)
+	rs.SetSpaceCheck(func(context.Context) error { return full })
+	for _, streaming := range []bool{false, true} {
+		var err error
+		if streaming {
+			_, err = rs.OpenStreaming(t.Context(), b, "cold")
+		} else {
+			_, err = rs.Open(t.Context(), b, "cold", store.OpenOptions{})
+		}
+		if !errors.Is(err, store.ErrNoSpace) {
+			t.Fatalf("streaming %v: a cold GET past out_of_space: %v, want ErrNoSpace", streaming, err)
+		}
+	}
+	if _, err := local.Head(t.Context(), b, "cold"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused cold GET left %v", err)
+	}
+	if got, err := read(t, rs, b, "warm"); err != nil || got != "cached" {
+		t.Fatalf("a warm GET past out_of_space: %q, %v", got, err)
 	}
 }

@@ -51,6 +51,13 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		end(err)
 		return nil, err
 	}
+	guarded, err := s.guardSpace(fetchCtx, b, name, body)
+	if err != nil {
+		body.Close()
+		end(err)
+		return nil, err
+	}
+	body = readCloser{guarded, body}
 	if attrs.Size <= storeFirstSize {
 		// Small, or no length to announce (negative): store, then serve.
 		defer body.Close()
@@ -131,4 +138,10 @@ func (o *streamingObject) Close() error {
 	}
 	o.end(stored)
 	return nil
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
