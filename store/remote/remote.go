@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,6 +74,8 @@ type Store struct {
 	// spaceCheck, when set, keeps cold GETs within the watermarks (see
 	// SetSpaceCheck).
 	spaceCheck func(context.Context) error
+	// idle is the FetchIdleTimeout of this store (zero: the default).
+	idle time.Duration
 }
 
 // nameLock is a name's write lock and how many hold or wait for it.
@@ -140,6 +143,57 @@ func (g *spaceGuard) Read(p []byte) (int, error) {
 	}
 	n, err := g.body.Read(p)
 	g.left -= int64(n)
+	return n, err
+}
+
+// FetchIdleTimeout is how long a cold GET waits for the remote's answer
+// and then for each next piece of the object before it gives up: a remote
+// that stalls mid-body would otherwise hold the fetch, and every reader
+// waiting on it, for good. A whole fetch takes as long as its bytes take.
+const FetchIdleTimeout = 2 * time.Minute
+
+// SetFetchIdleTimeout changes FetchIdleTimeout for this store.
+func (s *Store) SetFetchIdleTimeout(d time.Duration) { s.idle = d }
+
+// idleWatch cancels a fetch's context when its body makes no progress
+// for a while.
+type idleWatch struct {
+	timer  *time.Timer
+	idle   time.Duration
+	cancel context.CancelCauseFunc
+}
+
+// watchIdle returns the context a fetch runs in, cancelled once nothing
+// arrives for the store's idle timeout, and its watch.
+func (s *Store) watchIdle(ctx context.Context, b store.Bucket, name string) (context.Context, *idleWatch) {
+	idle := cmp.Or(s.idle, FetchIdleTimeout)
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &idleWatch{idle: idle, cancel: cancel}
+	w.timer = time.AfterFunc(idle, func() {
+		cancel(fmt.Errorf("%w: cold GET %s/%s: nothing from the remote for %s", ErrUnavailable, b, name, idle))
+	})
+	return ctx, w
+}
+
+// reader returns body, each of whose reads restarts the watch.
+func (w *idleWatch) reader(body io.Reader) io.Reader { return idleReader{body, w} }
+
+// stop ends the watch and releases its context.
+func (w *idleWatch) stop() {
+	w.timer.Stop()
+	w.cancel(nil)
+}
+
+type idleReader struct {
+	body  io.Reader
+	watch *idleWatch
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	if n > 0 {
+		r.watch.timer.Reset(r.watch.idle)
+	}
 	return n, err
 }
 
@@ -300,16 +354,21 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 
 func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name string) error {
 	stamp := s.fetchStamp()
+	ctx, watch := s.watchIdle(ctx, b, name)
+	defer watch.stop()
 	r, attrs, err := be.GetObject(ctx, b, name)
 	if err != nil {
-		return err
+		return cmp.Or(context.Cause(ctx), err)
 	}
 	defer r.Close()
-	body, err := s.guardSpace(ctx, b, name, r)
+	body, err := s.guardSpace(ctx, b, name, watch.reader(r))
 	if err != nil {
 		return err
 	}
 	_, err = s.Store.Put(ctx, b, name, body, s.fetchOptions(attrs, stamp))
+	if cause := context.Cause(ctx); err != nil && cause != nil {
+		err = cause // the stall, not how the read of it failed
+	}
 	if err != nil && !superseded(err) {
 		return fmt.Errorf("cold GET %s/%s: %w", b, name, err)
 	}

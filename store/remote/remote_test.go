@@ -535,3 +535,67 @@ func TestColdGetKeepsToTheWatermarks(t *testing.T) {
 		t.Fatalf("a warm GET past out_of_space: %q, %v", got, err)
 	}
 }
+
+// stallingBody sends a few bytes, then nothing until its GET is given up.
+type stallingBody struct {
+	ctx  context.Context
+	sent bool
+}
+
+func (s *stallingBody) Read(p []byte) (int, error) {
+	if !s.sent {
+		s.sent = true
+		return copy(p, "a start"), nil
+	}
+	<-s.ctx.Done()
+	return 0, s.ctx.Err()
+}
+
+func (s *stallingBody) Close() error { return nil }
+
+// stallingBackend is a remote whose object bodies stall after their
+// first bytes.
+type stallingBackend struct{ *fakeBackend }
+
+func (f stallingBackend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
+	attrs, err := f.HeadObject(ctx, b, name)
+	if err != nil {
+		return nil, attrs, err
+	}
+	f.gets.Add(1)
+	return &stallingBody{ctx: ctx}, attrs, nil
+}
+
+// A remote that stalls mid-body ends the cold GET after the idle timeout,
+// with an error saying so, and leaves nothing; the next read tries again.
+func TestColdGetGivesUpOnAStalledRemote(t *testing.T) {
+	for _, size := range []int{1 << 20, 9 << 20} { // stored first, streamed
+		local, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		be := stallingBackend{&fakeBackend{objects: map[string][]byte{"o": make([]byte, size)}}}
+		b := store.Bucket{Provider: store.ProviderAWS, Name: "remote-bucket"}
+		if err := local.CreateBucket(t.Context(), b, store.DefaultRemoteProps(b)); err != nil {
+			t.Fatal(err)
+		}
+		rs := remote.New(local, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+		rs.SetFetchIdleTimeout(200 * time.Millisecond)
+		for attempt := int64(1); attempt <= 2; attempt++ {
+			obj, err := rs.OpenStreaming(t.Context(), b, "o")
+			if err == nil {
+				_, err = io.ReadAll(obj)
+				obj.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), "nothing from the remote") {
+				t.Fatalf("%d bytes, attempt %d: a read of a stalled remote: %v, want the stall named", size, attempt, err)
+			}
+			if be.gets.Load() != attempt {
+				t.Fatalf("%d remote GETs after %d attempts", be.gets.Load(), attempt)
+			}
+		}
+		if _, err := local.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a stalled cold GET left %v", err)
+		}
+	}
+}

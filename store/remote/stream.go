@@ -37,21 +37,26 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	f := &flight{done: make(chan struct{})}
 	s.flights[key] = f
 	s.mu.Unlock()
+	// The fetch outlives a reader that gives up, not a remote that stalls.
+	fetchCtx, watch := s.watchIdle(context.WithoutCancel(ctx), b, name)
 	end := func(err error) {
+		if cause := context.Cause(fetchCtx); err != nil && cause != nil {
+			err = cause // the stall, not how the read of it failed
+		}
+		watch.stop()
 		f.err = err
 		s.mu.Lock()
 		delete(s.flights, key)
 		s.mu.Unlock()
 		close(f.done)
 	}
-	fetchCtx := context.WithoutCancel(ctx)
 	stamp := s.fetchStamp()
 	body, attrs, err := be.GetObject(fetchCtx, b, name)
 	if err != nil {
 		end(err)
-		return nil, err
+		return nil, f.err
 	}
-	guarded, err := s.guardSpace(fetchCtx, b, name, body)
+	guarded, err := s.guardSpace(fetchCtx, b, name, watch.reader(body))
 	if err != nil {
 		body.Close()
 		end(err)
@@ -66,8 +71,8 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 			err = nil // the newer object (or its delete) is what to read
 		}
 		end(err)
-		if err != nil {
-			return nil, fmt.Errorf("cold GET %s/%s: %w", b, name, err)
+		if f.err != nil {
+			return nil, fmt.Errorf("cold GET %s/%s: %w", b, name, f.err)
 		}
 		return s.Store.Open(ctx, b, name, store.OpenOptions{})
 	}
@@ -85,7 +90,8 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	}()
 	return &streamingObject{
 		body: body, tee: io.TeeReader(body, pw), pw: pw, stored: stored, end: end,
-		meta: store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)},
+		cause: func() error { return context.Cause(fetchCtx) },
+		meta:  store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)},
 	}, nil
 }
 
@@ -102,16 +108,32 @@ type streamingObject struct {
 	pw     *io.PipeWriter
 	stored chan error
 	end    func(error)
+	// cause says why the fetch was given up (a stalled remote), if it was.
+	cause  func() error
 	meta   store.ObjectMeta
 	closed bool
 }
 
 func (o *streamingObject) Meta() store.ObjectMeta { return o.meta }
 
-func (o *streamingObject) Read(p []byte) (int, error) { return o.tee.Read(p) }
+func (o *streamingObject) Read(p []byte) (int, error) {
+	n, err := o.tee.Read(p)
+	return n, o.why(err)
+}
 
 func (o *streamingObject) WriteTo(w io.Writer) (int64, error) {
-	return io.Copy(w, struct{ io.Reader }{o.tee})
+	n, err := io.Copy(w, struct{ io.Reader }{o.tee})
+	return n, o.why(err)
+}
+
+// why names a read's failure by the fetch's cause, when it was given up.
+func (o *streamingObject) why(err error) error {
+	if err != nil && err != io.EOF {
+		if cause := o.cause(); cause != nil {
+			return cause
+		}
+	}
+	return err
 }
 
 func (o *streamingObject) Seek(int64, int) (int64, error) {

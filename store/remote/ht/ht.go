@@ -102,11 +102,13 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 }
 
 // NewClient is the client of the origins: bounded, no proxy of its own.
+// A body takes as long as its bytes take: a cold GET gives up on an
+// origin that stalls (remote.FetchIdleTimeout), not on a big object.
 //
 // control, when set, checks each connection's address after name
 // resolution (an origin is a URL users give: it must not be a way to
 // the node's host or the cloud's metadata service).
 func NewClient(control func(network, address string, c syscall.RawConn) error) *http.Client {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: control}
-	return &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext}}
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext}}
 }
