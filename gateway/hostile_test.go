@@ -297,3 +297,36 @@ func TestDownloadResumesAfterAStop(t *testing.T) {
 	c.Restart(target)
 	waitFor("f-3")
 }
+
+// The proxy names an object by its URL's path: a URL with a query is
+// another resource, refused rather than served as the path's object.
+func TestProxyRefusesQueries(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "resource "+r.URL.RequestURI())
+	}))
+	defer origin.Close()
+	origins := ht.Resolve(ht.NewClient(nil))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
+		cfg.FetchAllowLocal = true
+		cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
+	}})
+	proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
+	get := func(link string) (int, string) {
+		resp, err := proxied.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := get(origin.URL + "/get"); status != http.StatusOK || body != "resource /get" {
+		t.Fatalf("a proxied GET: %d %q", status, body)
+	}
+	for _, link := range []string{origin.URL + "/get?id=2", origin.URL + "/a%2Fb"} {
+		if status, body := get(link); status != http.StatusBadRequest || !strings.Contains(body, "another resource") {
+			t.Fatalf("a proxied GET of %s: %d %q, want 400 saying why", link, status, body)
+		}
+	}
+}

@@ -107,6 +107,11 @@ func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request) {
 	<-done
 }
 
+// ofOrigin reports whether an ht:// bucket's props name origin.
+func ofOrigin(props store.Props, origin string) bool {
+	return props.Extra != nil && props.Extra.HTTP != nil && strings.TrimRight(props.Extra.HTTP.Origin, "/") == origin
+}
+
 // handleProxy serves a request whose target is an absolute URL.
 func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -119,6 +124,12 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := n.notClusterNode(r.URL.Host); err != nil {
 		n.writeError(w, r, err)
+		return
+	}
+	// An object is named by its URL's path: a query, or an escaped '/',
+	// names another resource than the one the object would be.
+	if r.URL.RawQuery != "" || r.URL.ForceQuery || strings.Contains(strings.ToLower(r.URL.EscapedPath()), "%2f") {
+		n.writeError(w, r, badRequest("the proxy caches http:// URLs by their path; %s has a query or an escaped '/', which would name another resource than its object: fetch it directly", publicLink(r.URL.String())))
 		return
 	}
 	name := strings.TrimPrefix(r.URL.Path, "/")
@@ -138,7 +149,7 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	if props, ok := n.currentBuckets().Props(b); ok {
 		// The bucket of this host is this host's: one made with another
 		// origin (by an admin) is not served as this one.
-		if props.Extra == nil || props.Extra.HTTP == nil || strings.TrimRight(props.Extra.HTTP.Origin, "/") != origin {
+		if !ofOrigin(props, origin) {
 			n.writeError(w, r, fmt.Errorf("%w: proxy: bucket %s is not of origin %s", api.ErrConflict, b, origin))
 			return
 		}
@@ -158,6 +169,11 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 		_, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: b, Props: &props, Created: timeNow()})
 		if err != nil && !errors.Is(err, store.ErrBucketExists) {
 			n.writeError(w, r, membershipError(err))
+			return
+		}
+		// Made meanwhile by another request: of this origin too?
+		if made, ok := n.currentBuckets().Props(b); err != nil && (!ok || !ofOrigin(made, origin)) {
+			n.writeError(w, r, fmt.Errorf("%w: proxy: bucket %s is not of origin %s", api.ErrConflict, b, origin))
 			return
 		}
 	}
