@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"github.com/aisgo/aisgo/authn"
@@ -83,3 +84,9 @@ func RebalanceSettled(n *Node) bool { return n.rebalanceSettled(context.Backgrou
 
 // CatchingUp tells whether a target still asks its peers for newer copies.
 func CatchingUp(n *Node) bool { return n.catchingUp() }
+
+// FetchProxy is the proxy choice of the node's fetches, with proxyOf in
+// place of the environment's.
+func FetchProxy(n *Node, proxyOf func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return n.fetchProxy(proxyOf)
+}

@@ -330,3 +330,21 @@ func TestProxyRefusesQueries(t *testing.T) {
 		}
 	}
 }
+
+// Through an HTTP proxy of the environment, a fetch's destination is
+// checked before the proxy is used: the dial check sees only the proxy.
+func TestFetchesThroughAProxyStayOffLocalAddresses(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	proxy, _ := url.Parse("http://203.0.113.7:3128")
+	choose := gateway.FetchProxy(c.Primary().Node, func(*http.Request) (*url.URL, error) { return proxy, nil })
+	for _, link := range []string{"http://127.0.0.1:9000/x", "http://169.254.169.254/latest/meta-data/", "http://localhost/x", "https://[::1]/x"} {
+		req := httptest.NewRequest(http.MethodGet, link, nil)
+		if got, err := choose(req); err == nil || !strings.Contains(err.Error(), "loopback or link-local") {
+			t.Fatalf("%s through a proxy: %v %v, want refused", link, got, err)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://198.51.100.9/data.tar", nil)
+	if got, err := choose(req); err != nil || got != proxy {
+		t.Fatalf("a public address through the proxy: %v %v", got, err)
+	}
+}

@@ -66,6 +66,30 @@ func (n *Node) FetchControl(network, address string, _ syscall.RawConn) error {
 	return n.checkFetchAddress(address)
 }
 
+// fetchProxy returns the proxy a fetch goes through (HTTP_PROXY and the
+// like, from proxyOf): through one, the connection FetchControl checks is
+// to the proxy, so the destination's addresses are checked first.
+func (n *Node) fetchProxy(proxyOf func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return func(r *http.Request) (*url.URL, error) {
+		proxy, err := proxyOf(r)
+		if proxy == nil || err != nil {
+			return proxy, err
+		}
+		port := r.URL.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[r.URL.Scheme]
+		}
+		// A name only the proxy resolves is not one of this network's.
+		ips, _ := net.DefaultResolver.LookupNetIP(r.Context(), "ip", r.URL.Hostname())
+		for _, ip := range ips {
+			if err := n.checkFetchAddress(net.JoinHostPort(ip.Unmap().String(), port)); err != nil {
+				return nil, err
+			}
+		}
+		return proxy, nil
+	}
+}
+
 // checkFetchAddress refuses a resolved address the fetch must not reach.
 func (n *Node) checkFetchAddress(address string) error {
 	ap, err := netip.ParseAddrPort(address)
