@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -150,6 +151,36 @@ func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucke
 	return out, nil
 }
 
+// lruPlan picks, least recently read first, the candidates to evict for
+// the mountpaths over lowwm (over: the bytes each must free): those with
+// a copy on one that still needs room. It returns them and the candidates
+// it did not pick.
+func lruPlan(candidates []lruCandidate, locate func(lruCandidate) []string, over map[string]int64) (plan, rest []lruCandidate) {
+	need := maps.Clone(over)
+	for i, c := range candidates {
+		if len(need) == 0 {
+			return plan, append(rest, candidates[i:]...)
+		}
+		helps := false
+		for _, path := range locate(c) {
+			if left, ok := need[path]; ok {
+				helps = true
+				if left -= c.size; left <= 0 {
+					delete(need, path)
+				} else {
+					need[path] = left
+				}
+			}
+		}
+		if helps {
+			plan = append(plan, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	return plan, rest
+}
+
 // lruHeap is a max-heap of candidates by access time.
 type lruHeap []lruCandidate
 
@@ -165,26 +196,28 @@ func (h *lruHeap) Pop() any {
 }
 
 // runLRU evicts until every mountpath is under lowwm, or nothing more
-// may go.
+// may go: only objects with a copy on a mountpath over lowwm, so that a
+// mountpath full of what may not be evicted does not wipe the cache held
+// by the others.
 func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 	space := n.control.Current().ClusterConfig().Space
-	// excess is how many bytes must go for every mountpath to be under
-	// lowwm (0 when none is at it).
-	excess := func() int64 {
+	// excess is how many bytes must go from each mountpath for it to be
+	// under lowwm (only those at or over it).
+	excess := func() map[string]int64 {
 		list, err := n.config.Store.Capacity(ctx)
 		if err != nil {
-			return 0
+			return nil
 		}
-		var sum int64
+		over := map[string]int64{}
 		for _, c := range list {
 			if usedPercent(c) >= space.LowWM {
-				sum += c.Used - c.Total*int64(space.LowWM)/100 + 1
+				over[c.Path] = c.Used - c.Total*int64(space.LowWM)/100 + 1
 			}
 		}
-		return sum
+		return over
 	}
-	need := excess()
-	if need <= 0 {
+	over := excess()
+	if len(over) == 0 {
 		return map[string]int{"evicted": 0}, nil
 	}
 	md := n.currentBuckets()
@@ -210,26 +243,39 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Where each candidate's copies are (all mountpaths when the store
+	// cannot tell).
+	locate := func(c lruCandidate) []string {
+		if m, ok := n.local.(store.Maintainer); ok {
+			if copies, err := m.Copies(ctx, c.bucket, c.name); err == nil {
+				paths := make([]string, len(copies))
+				for i, cp := range copies {
+					paths[i] = cp.Mountpath
+				}
+				return paths
+			}
+		}
+		return slices.Collect(maps.Keys(over))
+	}
 	evicted := 0
-	var freed int64
-	for _, c := range candidates {
-		if err := ctx.Err(); err != nil {
-			return nil, context.Cause(ctx)
+	for len(over) > 0 && len(candidates) > 0 {
+		plan, rest := lruPlan(candidates, locate, over)
+		if len(plan) == 0 {
+			break // nothing left on the mountpaths over lowwm may go
+		}
+		for _, c := range plan {
+			if err := ctx.Err(); err != nil {
+				return nil, context.Cause(ctx)
+			}
+			if err := n.local.Delete(ctx, c.bucket, c.name, store.DeleteOptions{Stamp: n.stamp()}); err == nil {
+				evicted++
+				p.Objects.Add(1)
+				p.Bytes.Add(c.size)
+			}
 		}
 		// What was freed is read again from the disks (copies, other
 		// writers): evict until they say enough.
-		if freed >= need {
-			if need = excess(); need <= 0 {
-				break
-			}
-			freed = 0
-		}
-		if err := n.local.Delete(ctx, c.bucket, c.name, store.DeleteOptions{Stamp: n.stamp()}); err == nil {
-			evicted++
-			freed += c.size
-			p.Objects.Add(1)
-			p.Bytes.Add(c.size)
-		}
+		candidates, over = rest, excess()
 	}
 	n.space.mu.Lock()
 	n.space.at = time.Time{} // read again

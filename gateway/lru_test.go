@@ -58,3 +58,40 @@ func TestLRUCandidates(t *testing.T) {
 		t.Fatalf("2 candidates %v, want %v", got, want)
 	}
 }
+
+// LRU frees room where it is needed: only objects with a copy on a
+// mountpath over lowwm go, the least recently read first, and no more
+// than that mountpath needs.
+func TestLRUPlan(t *testing.T) {
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "cache"}
+	on := map[string][]string{"old-on-2": {"/mp2"}, "a-on-1": {"/mp1"}, "b-on-1": {"/mp1"}, "c-on-1": {"/mp1"}, "mirrored": {"/mp1", "/mp2"}}
+	locate := func(c lruCandidate) []string { return on[c.name] }
+	candidates := []lruCandidate{
+		{bucket: b, name: "old-on-2", size: 500}, {bucket: b, name: "a-on-1", size: 60},
+		{bucket: b, name: "b-on-1", size: 60}, {bucket: b, name: "c-on-1", size: 60},
+	}
+	names := func(cs []lruCandidate) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.name)
+		}
+		return out
+	}
+	plan, rest := lruPlan(candidates, locate, map[string]int64{"/mp1": 100})
+	if got, want := names(plan), []string{"a-on-1", "b-on-1"}; !slices.Equal(got, want) {
+		t.Fatalf("/mp1 over by 100: evict %v, want %v", got, want)
+	}
+	if got, want := names(rest), []string{"old-on-2", "c-on-1"}; !slices.Equal(got, want) {
+		t.Fatalf("left %v, want %v", got, want)
+	}
+	// A mountpath over lowwm with nothing LRU may evict on it: nothing
+	// goes from the others.
+	if plan, _ := lruPlan(candidates[:1], locate, map[string]int64{"/mp1": 100}); len(plan) != 0 {
+		t.Fatalf("evicts %v from /mp2 for /mp1", names(plan))
+	}
+	// A mirrored object frees room on each of its mountpaths.
+	plan, _ = lruPlan([]lruCandidate{{bucket: b, name: "mirrored", size: 200}, {bucket: b, name: "old-on-2", size: 500}}, locate, map[string]int64{"/mp1": 100, "/mp2": 100})
+	if got, want := names(plan), []string{"mirrored"}; !slices.Equal(got, want) {
+		t.Fatalf("both over by 100: evict %v, want %v", got, want)
+	}
+}
