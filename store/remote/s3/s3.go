@@ -120,7 +120,8 @@ func (be *Backend) classify(err error, b store.Bucket, name string) error {
 }
 
 func attrsOf(name string, size *int64, etag, version *string, modified *time.Time) remote.ObjectAttrs {
-	a := remote.ObjectAttrs{Name: name, ETag: strings.Trim(aws.ToString(etag), `"`), Version: aws.ToString(version)}
+	// No length (a GET answered chunked) is unknown, not empty.
+	a := remote.ObjectAttrs{Name: name, Size: -1, ETag: strings.Trim(aws.ToString(etag), `"`), Version: aws.ToString(version)}
 	if size != nil {
 		a.Size = *size
 	}
