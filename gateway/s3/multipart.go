@@ -114,6 +114,10 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request, bucket, ke
 	return nil
 }
 
+// maxListedUploads bounds the uploads in progress a listing reads (one
+// record each).
+const maxListedUploads = 10000
+
 // partNumber reads a part number, 1 to 10,000.
 func partNumber(v string) (int, error) {
 	n, err := strconv.Atoi(v)
@@ -402,15 +406,21 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 		limit = min(n, 1000)
 	}
 	var uploads []Upload
-	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix}) {
+	// One level: an upload's directory, not its parts. Its record tells
+	// the key (ids are not in key order): the uploads read are bounded.
+	read := 0
+	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix, Flags: api.ListNoRecursion}) {
 		if err != nil {
 			return backendError(err, bucket, "")
 		}
-		id, ok := strings.CutSuffix(strings.TrimPrefix(e.Name, multipartPrefix), "/upload")
+		id, ok := strings.CutSuffix(strings.TrimPrefix(e.Name, multipartPrefix), "/")
 		if !ok || !validUploadID(id) {
 			continue
 		}
-		data, err := getBytes(ctx, s.config.Backend, bucket, e.Name, 64<<10)
+		if read++; read > maxListedUploads {
+			return ErrInvalidRequest.WithMessage("bucket %s has more than %d multipart uploads in progress, more than a listing reads: complete or abort those not needed", bucket, maxListedUploads)
+		}
+		data, err := getBytes(ctx, s.config.Backend, bucket, uploadRecord(id), 64<<10)
 		var up upload
 		if err != nil || json.Unmarshal(data, &up) != nil || !strings.HasPrefix(up.Key, prefix) {
 			continue
