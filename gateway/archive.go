@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"github.com/aisgo/aisgo/internal/namelock"
 	"io"
 	"maps"
 	"net/http"
@@ -10,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/formats"
@@ -225,39 +225,11 @@ func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats
 // If-Match of the rewrite's PUT guards against any other write; this also
 // covers the buckets where it cannot (remote ones, whose PUTs take no
 // condition), for the rewrites among themselves.
-type shardLocks struct {
-	mu      sync.Mutex
-	holders map[string]*shardLock
-}
-
-type shardLock struct {
-	sync.Mutex
-	waiters int
-}
+type shardLocks struct{ names namelock.Locks }
 
 // lock waits for the shard's lock; the function it returns unlocks.
 func (l *shardLocks) lock(b store.Bucket, name string) func() {
-	key := b.Normalize().String() + "/" + name
-	l.mu.Lock()
-	if l.holders == nil {
-		l.holders = map[string]*shardLock{}
-	}
-	h := l.holders[key]
-	if h == nil {
-		h = &shardLock{}
-		l.holders[key] = h
-	}
-	h.waiters++
-	l.mu.Unlock()
-	h.Lock()
-	return func() {
-		h.Unlock()
-		l.mu.Lock()
-		if h.waiters--; h.waiters == 0 {
-			delete(l.holders, key)
-		}
-		l.mu.Unlock()
-	}
+	return l.names.Lock(b.Normalize().String() + "/" + name)
 }
 
 // shardError marks a malformed shard as a bad request: the object cannot

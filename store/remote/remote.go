@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aisgo/aisgo/internal/namelock"
 	"io"
 	"strconv"
 	"sync"
@@ -67,7 +68,7 @@ type Store struct {
 	flights map[string]*flight
 	// writes serialize the write-through PUTs and DELETEs of a name, so
 	// that the remote sees them in the order the local store does.
-	writes map[string]*nameLock
+	writes namelock.Locks
 	// stamp, when set, stamps a cold GET when it starts: its copy is
 	// stored only if no write or delete came after (see SetStamp).
 	stamp func() store.Stamp
@@ -78,32 +79,8 @@ type Store struct {
 	idle time.Duration
 }
 
-// nameLock is a name's write lock and how many hold or wait for it.
-type nameLock struct {
-	sync.Mutex
-	users int
-}
-
 // lockName takes a name's write lock and returns its release.
-func (s *Store) lockName(key string) func() {
-	s.mu.Lock()
-	l := s.writes[key]
-	if l == nil {
-		l = &nameLock{}
-		s.writes[key] = l
-	}
-	l.users++
-	s.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		s.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(s.writes, key)
-		}
-		s.mu.Unlock()
-	}
-}
+func (s *Store) lockName(key string) func() { return s.writes.Lock(key) }
 
 // SetSpaceCheck gives the store the node's capacity check: a cold GET
 // is refused when it fails, and stops when it fails while the object
@@ -238,7 +215,7 @@ type flight struct {
 
 // New decorates a local store.
 func New(local store.Store, resolve Resolver) *Store {
-	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}, writes: map[string]*nameLock{}}
+	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}}
 }
 
 // backend returns a remote bucket's backend and props; ok is false for an
