@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"github.com/aisgo/aisgo/internal/namelock"
 	"io"
 	"maps"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/namelock"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"

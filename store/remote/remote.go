@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/aisgo/aisgo/internal/namelock"
 	"io"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/namelock"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -189,9 +189,6 @@ func (s *Store) fetchOptions(attrs ObjectAttrs, stamp store.Stamp) store.PutOpti
 	}
 	return opts
 }
-
-// Stamp is a stamp of now, from SetStamp's source (zero without one).
-func (s *Store) Stamp() store.Stamp { return s.fetchStamp() }
 
 // fetchStamp is the stamp of a cold GET starting now (zero without
 // SetStamp).
@@ -445,19 +442,12 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	}
 	defer s.lockName(b.String() + "/" + name)()
 	if !opts.Stamp.IsZero() {
-		lerr := s.Store.Delete(ctx, b, name, opts)
-		if lerr != nil && !errors.Is(lerr, store.ErrNotFound) {
-			return lerr // ErrExists: a newer object stays, here and there
+		// A newer object here is the remote's too: it stays in both.
+		if meta, err := s.Store.Head(ctx, b, name); err == nil && meta.Stamp.Compare(opts.Stamp) > 0 {
+			return fmt.Errorf("delete %s/%s: %w: it has stamp %s, newer than the delete's %s", b, name, store.ErrExists, meta.Stamp, opts.Stamp)
 		}
-		rerr := be.DeleteObject(ctx, b, name)
-		switch {
-		case rerr != nil && !errors.Is(rerr, store.ErrNotFound):
-			return rerr
-		case lerr != nil && rerr != nil:
-			return lerr
-		}
-		return nil
 	}
+	// The remote first: when it fails, the cached copy is still served.
 	rerr := be.DeleteObject(ctx, b, name)
 	if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
 		return rerr

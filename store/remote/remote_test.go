@@ -599,3 +599,20 @@ func TestColdGetGivesUpOnAStalledRemote(t *testing.T) {
 		}
 	}
 }
+
+// A delete the remote cannot take fails and leaves the cached copy, which
+// reads still get while the remote is down.
+func TestFailedDeleteKeepsTheCachedCopy(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	rs.SetStamp(stamps())
+	if _, err := rs.Put(t.Context(), b, "o", strings.NewReader("data"), store.PutOptions{Size: 4, Stamp: rs.Stamp()}); err != nil {
+		t.Fatal(err)
+	}
+	be.down.Store(true)
+	if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: rs.Stamp(), Tombstone: true}); !errors.Is(err, remote.ErrUnavailable) {
+		t.Fatalf("a delete with the remote down: %v, want unavailable", err)
+	}
+	if got, err := read(t, rs, b, "o"); err != nil || got != "data" {
+		t.Fatalf("the cached copy after the failed delete: %q, %v", got, err)
+	}
+}
