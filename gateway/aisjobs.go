@@ -398,7 +398,7 @@ func (n *Node) removeSelected(ctx context.Context, b store.Bucket, req peer.JobR
 // destination bucket, each to its owner there.
 func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
 	dst := req.To.Normalize()
-	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
+	client := n.clusterClient()
 	copied := 0
 	err := n.eachSelected(ctx, src, req, func(name string) error {
 		if !n.owns(src, name) {

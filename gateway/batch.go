@@ -517,7 +517,7 @@ type batchShared struct {
 func (n *Node) batchState() *batchShared {
 	n.batchOnce.Do(func() {
 		n.batch = &batchShared{
-			client:   api.NewClientWith(n.config.URL, n.peer.HTTP()).SetToken(""),
+			client:   n.clusterClient().SetToken(""),
 			buffered: make(chan struct{}, maxBufferedBatches),
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -18,7 +19,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/hrw"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
@@ -277,7 +280,7 @@ type downloadResult struct {
 
 // download runs this target's part of a job: the files whose objects it
 // owns.
-func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json.RawMessage, p *store.Progress) (any, error) {
+func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json.RawMessage, targets []string, p *store.Progress) (any, error) {
 	var spec api.DownloadRequest
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return nil, badRequest("download: %w", err)
@@ -292,21 +295,22 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		ctx, cancel = context.WithTimeoutCause(ctx, jobTimeout, fmt.Errorf("the download job timed out after %s (job_timeout)", jobTimeout))
 		defer cancel()
 	}
-	if err := n.saveDownload(id, b, raw); err != nil {
+	if err := n.saveDownload(id, b, raw, targets); err != nil {
 		n.logger.Warn("keep a download job for a restart", "job", id, "err", err)
 	}
 	var mu sync.Mutex
 	res := downloadResult{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(downloadWorkers)
+	fetches := n.downloadShare(b, targets)
 	for _, item := range items {
-		if !n.owns(b, item.Name) {
+		if !fetches(item.Name) {
 			continue
 		}
 		res.Total++
 		g.Go(func() error {
 			// Resumed after a restart: what is stored is done.
-			if _, err := n.local.Head(gctx, b, item.Name); err == nil {
+			if n.downloaded(gctx, b, item.Name) {
 				mu.Lock()
 				res.Skipped++
 				mu.Unlock()
@@ -340,6 +344,53 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 	}
 	slices.SortFunc(res.Errors, func(a, b api.DownloadFailed) int { return strings.Compare(a.Name, b.Name) })
 	return res, err
+}
+
+// downloadShare tells the files this target fetches: those HRW gives it
+// among the targets the job started on, so that a target joining or
+// leaving meanwhile does not take files from every target's share (the
+// owner by this target's map, for a job started without them).
+func (n *Node) downloadShare(b store.Bucket, targets []string) func(name string) bool {
+	if len(targets) == 0 {
+		return func(name string) bool { return n.owns(b, name) }
+	}
+	digests := make([]uint64, len(targets))
+	for i, id := range targets {
+		digests[i] = hrw.Digest(id)
+	}
+	return func(name string) bool {
+		i := hrw.Pick(digests, hrw.Digest(cluster.Uname(b.Provider, b.Name, name)))
+		return i >= 0 && targets[i] == n.config.ID
+	}
+}
+
+// downloaded reports whether a file's object is stored already, here or
+// on its owner.
+func (n *Node) downloaded(ctx context.Context, b store.Bucket, name string) bool {
+	if n.owns(b, name) {
+		_, err := n.local.Head(ctx, b, name)
+		return err == nil
+	}
+	_, err := n.clusterClient().Head(ctx, b.String(), name)
+	return err == nil
+}
+
+// putDownloaded stores a fetched file: here when this target owns its
+// name, else on the owner (the map changed since the job started).
+func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name string, body io.Reader, size int64) (store.ObjectMeta, error) {
+	if n.owns(b, name) {
+		return n.putOwned(ctx, b, name, body, store.PutOptions{Size: size})
+	}
+	if err := n.checkSpace(ctx); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	return n.clusterClient().Put(ctx, b.String(), name, body, api.PutOptions{Size: size})
+}
+
+// clusterClient is the native API of the cluster, as this node reaches
+// its peers.
+func (n *Node) clusterClient() *api.Client {
+	return api.NewClientWith(n.config.URL, n.peer.HTTP())
 }
 
 // downloadOne fetches one file into its object, retrying with backoff.
@@ -389,7 +440,7 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		err := fmt.Errorf("%s answered %s", item.URL, resp.Status)
 		return 0, err, resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
 	}
-	meta, err := n.putOwned(ctx, b, item.Name, resp.Body, store.PutOptions{Size: resp.ContentLength})
+	meta, err := n.putDownloaded(ctx, b, item.Name, resp.Body, resp.ContentLength)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return 0, fmt.Errorf("timed out after %s", timeout), true
@@ -412,13 +463,14 @@ type savedDownload struct {
 	ID      string          `json:"id"`
 	Bucket  store.Bucket    `json:"bucket"`
 	Request json.RawMessage `json:"request"`
+	Targets []string        `json:"targets,omitempty"`
 }
 
-func (n *Node) saveDownload(id string, b store.Bucket, raw json.RawMessage) error {
+func (n *Node) saveDownload(id string, b store.Bucket, raw json.RawMessage, targets []string) error {
 	if err := pipeline.ValidateJobID(id); err != nil {
 		return err
 	}
-	data, _ := json.Marshal(savedDownload{ID: id, Bucket: b, Request: raw})
+	data, _ := json.Marshal(savedDownload{ID: id, Bucket: b, Request: raw, Targets: targets})
 	return os.WriteFile(n.downloadFile(id), data, 0o600) // its links may carry secrets
 }
 
@@ -439,7 +491,7 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 			err = json.Unmarshal(data, &saved)
 		}
 		if err == nil {
-			_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request})
+			_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request, Targets: saved.Targets})
 		}
 		if err != nil {
 			n.logger.Warn("resume a download job", "file", path, "err", err)

@@ -348,3 +348,60 @@ func TestFetchesThroughAProxyStayOffLocalAddresses(t *testing.T) {
 		t.Fatalf("a public address through the proxy: %v %v", got, err)
 	}
 }
+
+// A target that joins while a download job runs takes no files from it:
+// the targets the job started on fetch every file, each into its owner.
+func TestDownloadAcrossAJoin(t *testing.T) {
+	var joined atomic.Bool
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The first files come at once; the rest wait for the join, with
+		// the job's walk of the names under way.
+		if r.URL.Path > "/f-03" {
+			for !joined.Load() {
+				select {
+				case <-time.After(10 * time.Millisecond):
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}
+		io.WriteString(w, "file "+r.URL.Path)
+	}))
+	defer origin.Close()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: origin.URL + "/f-{00..39}", Timeout: "1m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := client.Head(ctx, "dl", "f-03"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first files were not downloaded")
+		}
+	}
+	c.AddTarget()
+	c.WaitForMap(3)
+	joined.Store(true)
+	var s api.DownloadStatus
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if s, err = client.DownloadStatus(ctx, id); err != nil || s.Done || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !s.Done || len(s.Errors) > 0 {
+		t.Fatalf("the download job: %+v %v", s, err)
+	}
+	for i := range 40 {
+		name := fmt.Sprintf("f-%02d", i)
+		if got, err := client.GetBytes(ctx, "dl", name, api.GetOptions{}); err != nil || string(got) != "file /"+name {
+			t.Fatalf("%s after the join: %q, %v", name, got, err)
+		}
+	}
+}

@@ -47,7 +47,7 @@ func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data
 	if n.owns(b, name) {
 		return n.putOwned(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
 	}
-	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
+	client := n.clusterClient()
 	return client.Put(ctx, b.String(), name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))})
 }
 

@@ -306,7 +306,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			req.ID = id
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			return n.download(ctx, id, b, req.Download, p)
+			return n.download(ctx, id, b, req.Download, req.Targets, p)
 		}
 	case jobLRU:
 		fn = n.runLRU
@@ -466,7 +466,13 @@ func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string
 		req.ID = pipeline.NewJobID(req.Kind)
 	}
 	var started []cluster.Node
-	for _, t := range n.currentMap().ActiveTargets() {
+	targets := n.currentMap().ActiveTargets()
+	if req.Kind == jobDownload {
+		for _, t := range targets {
+			req.Targets = append(req.Targets, t.ID)
+		}
+	}
+	for _, t := range targets {
 		if err := n.peer.StartJob(ctx, t, req); err != nil {
 			for _, s := range started {
 				n.peer.AbortJob(context.WithoutCancel(ctx), s, req.ID)

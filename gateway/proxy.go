@@ -177,7 +177,7 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	client := api.NewClientWith(n.config.URL, n.peer.HTTP())
+	client := n.clusterClient()
 	body, meta, err := client.Get(r.Context(), b.String(), name, api.GetOptions{})
 	if err != nil {
 		n.writeError(w, r, err)
