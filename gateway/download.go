@@ -371,6 +371,9 @@ func (n *Node) downloaded(ctx context.Context, b store.Bucket, name string) bool
 		_, err := n.local.Head(ctx, b, name)
 		return err == nil
 	}
+	if b.IsRemote() {
+		return false // a HEAD answers from the remote for what is not cached
+	}
 	_, err := n.clusterClient().Head(ctx, b.String(), name)
 	return err == nil
 }

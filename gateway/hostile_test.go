@@ -405,3 +405,61 @@ func TestDownloadAcrossAJoin(t *testing.T) {
 		}
 	}
 }
+
+// A target that joins while a prefetch runs takes no names from it: every
+// name is fetched, each into its owner of the moment.
+func TestPrefetchAcrossAJoin(t *testing.T) {
+	var joined atomic.Bool
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path > "/f-03" {
+			for !joined.Load() {
+				select {
+				case <-time.After(10 * time.Millisecond):
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}
+		io.WriteString(w, "file "+r.URL.Path)
+	}))
+	defer origin.Close()
+	origins := ht.Resolve(ht.NewClient(nil))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
+		cfg.FetchAllowLocal = true
+		cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	// The proxy makes the origin's ht:// bucket.
+	proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
+	resp, err := proxied.Get(origin.URL + "/f-00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	host, _ := url.Parse(origin.URL)
+	bucket := "ht://" + strings.NewReplacer(":", "_").Replace(host.Host)
+	id, err := client.Prefetch(ctx, bucket, api.ListRange{Template: "f-{00..39}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if e, err := client.ListObjects(ctx, bucket, api.ListObjectsMessage{Flags: api.ListCached}); err == nil && len(e.Entries) >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first names were not prefetched")
+		}
+	}
+	c.AddTarget()
+	c.WaitForMap(3)
+	joined.Store(true)
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || j.Aborted || len(j.Errors) > 0 {
+		t.Fatalf("the prefetch: %+v %v", j, err)
+	}
+	cached, err := client.ListObjects(ctx, bucket, api.ListObjectsMessage{Flags: api.ListCached})
+	if err != nil || len(cached.Entries) != 40 {
+		t.Fatalf("cached after the prefetch across a join: %d objects, %v; want 40", len(cached.Entries), err)
+	}
+}

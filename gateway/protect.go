@@ -467,7 +467,7 @@ func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string
 	}
 	var started []cluster.Node
 	targets := n.currentMap().ActiveTargets()
-	if req.Kind == jobDownload {
+	if req.Kind == jobDownload || req.Kind == jobPrefetch {
 		for _, t := range targets {
 			req.Targets = append(req.Targets, t.ID)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -127,11 +128,27 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 	g.SetLimit(prefetchWorkers)
 	var mu sync.Mutex
 	fetched := 0
+	fetches := n.downloadShare(b, req.Targets)
 	each := func(name string) error {
-		if !n.owns(b, name) {
+		if !fetches(name) {
 			return nil
 		}
 		g.Go(func() error {
+			if !n.owns(b, name) {
+				// The map changed since the job started: the owner's
+				// cold GET (what it has cached, it sends back) fills it.
+				body, meta, err := n.clusterClient().Get(gctx, b.String(), name, api.GetOptions{})
+				if err == nil {
+					_, err = io.Copy(io.Discard, body)
+					body.Close()
+				}
+				if err != nil {
+					return fmt.Errorf("prefetch %s/%s through its owner: %w", b, name, err)
+				}
+				p.Objects.Add(1)
+				p.Bytes.Add(meta.Size)
+				return nil
+			}
 			if _, err := n.local.Head(gctx, b, name); err == nil {
 				return nil // cached already
 			}

@@ -169,9 +169,9 @@ type JobRequest struct {
 	// in the gateway's map, so that one target does, whatever map each
 	// has when the job starts.
 	Writer string `json:"writer,omitempty"`
-	// Targets are the targets a download job starts on: each file is
-	// fetched by one of them (HRW of its name over these), whatever
-	// targets join or leave while the job runs.
+	// Targets are the targets a download or prefetch job starts on: each
+	// file is fetched by one of them (HRW of its name over these),
+	// whatever targets join or leave while the job runs.
 	Targets []string `json:"targets,omitempty"`
 }
 
