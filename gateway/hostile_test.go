@@ -257,17 +257,7 @@ func TestFetchesStayOffLocalAddresses(t *testing.T) {
 func TestDownloadResumesAfterAStop(t *testing.T) {
 	// f-3 stalls until the target has stopped.
 	var stopped atomic.Bool
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for r.URL.Path == "/f-3" && !stopped.Load() {
-			select {
-			case <-time.After(10 * time.Millisecond):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		io.WriteString(w, "file "+r.URL.Path)
-	}))
-	defer origin.Close()
+	origin := stallingOrigin(t, func(path string) bool { return path == "/f-3" }, &stopped)
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
 	client := c.Client()
 	ctx := t.Context()
@@ -280,14 +270,7 @@ func TestDownloadResumesAfterAStop(t *testing.T) {
 	}
 	waitFor := func(name string) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if _, err := client.Head(ctx, "dl", name); err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s was not downloaded", name)
-			}
-		}
+		eventually(t, func() bool { _, err := client.Head(ctx, "dl", name); return err == nil }, name+" was not downloaded")
 	}
 	waitFor("f-2")
 	target := c.Targets()[0]
@@ -352,22 +335,10 @@ func TestFetchesThroughAProxyStayOffLocalAddresses(t *testing.T) {
 // A target that joins while a download job runs takes no files from it:
 // the targets the job started on fetch every file, each into its owner.
 func TestDownloadAcrossAJoin(t *testing.T) {
+	// The first files come at once; the rest wait for the join, with the
+	// job's walk of the names under way.
 	var joined atomic.Bool
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The first files come at once; the rest wait for the join, with
-		// the job's walk of the names under way.
-		if r.URL.Path > "/f-03" {
-			for !joined.Load() {
-				select {
-				case <-time.After(10 * time.Millisecond):
-				case <-r.Context().Done():
-					return
-				}
-			}
-		}
-		io.WriteString(w, "file "+r.URL.Path)
-	}))
-	defer origin.Close()
+	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &joined)
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
 	client := c.Client()
 	ctx := t.Context()
@@ -378,14 +349,7 @@ func TestDownloadAcrossAJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := client.Head(ctx, "dl", "f-03"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first files were not downloaded")
-		}
-	}
+	eventually(t, func() bool { _, err := client.Head(ctx, "dl", "f-03"); return err == nil }, "the first files were not downloaded")
 	c.AddTarget()
 	c.WaitForMap(3)
 	joined.Store(true)
@@ -410,19 +374,7 @@ func TestDownloadAcrossAJoin(t *testing.T) {
 // name is fetched, each into its owner of the moment.
 func TestPrefetchAcrossAJoin(t *testing.T) {
 	var joined atomic.Bool
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path > "/f-03" {
-			for !joined.Load() {
-				select {
-				case <-time.After(10 * time.Millisecond):
-				case <-r.Context().Done():
-					return
-				}
-			}
-		}
-		io.WriteString(w, "file "+r.URL.Path)
-	}))
-	defer origin.Close()
+	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &joined)
 	origins := ht.Resolve(ht.NewClient(nil))
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
 		cfg.FetchAllowLocal = true
@@ -444,14 +396,10 @@ func TestPrefetchAcrossAJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if e, err := client.ListObjects(ctx, bucket, api.ListObjectsMessage{Flags: api.ListCached}); err == nil && len(e.Entries) >= 4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first names were not prefetched")
-		}
-	}
+	eventually(t, func() bool {
+		e, err := client.ListObjects(ctx, bucket, api.ListObjectsMessage{Flags: api.ListCached})
+		return err == nil && len(e.Entries) >= 4
+	}, "the first names were not prefetched")
 	c.AddTarget()
 	c.WaitForMap(3)
 	joined.Store(true)
@@ -461,5 +409,32 @@ func TestPrefetchAcrossAJoin(t *testing.T) {
 	cached, err := client.ListObjects(ctx, bucket, api.ListObjectsMessage{Flags: api.ListCached})
 	if err != nil || len(cached.Entries) != 40 {
 		t.Fatalf("cached after the prefetch across a join: %d objects, %v; want 40", len(cached.Entries), err)
+	}
+}
+
+// stallingOrigin serves "file PATH" for each path; those stall chooses
+// wait until release is set (or their client gives up).
+func stallingOrigin(t *testing.T, stall func(path string) bool, release *atomic.Bool) *httptest.Server {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for stall(r.URL.Path) && !release.Load() {
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		io.WriteString(w, "file "+r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+	return origin
+}
+
+// eventually waits up to 20s for done, failing with what otherwise.
+func eventually(t *testing.T, done func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !done(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
 	}
 }

@@ -610,13 +610,14 @@ func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
 	waitSilentAbort(t, w, "srt-never-started")
 }
 
-// waitSilentAbort waits for a job to abort for want of its coordinator.
+// waitSilentAbort waits for a job to abort for want of its coordinator,
+// and for the abort to end (its files removed: Finished is set last).
 func waitSilentAbort(t *testing.T, w *pipeline.Worker, id string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, _ := w.Stats(id)
-		if st.Aborted {
+		if st.Aborted && !st.Finished.IsZero() {
 			if len(st.Errors) == 0 || !strings.Contains(st.Errors[0], "no word from the coordinator") {
 				t.Fatalf("abort cause: %v", st.Errors)
 			}
