@@ -295,6 +295,14 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		ctx, cancel = context.WithTimeoutCause(ctx, jobTimeout, fmt.Errorf("the download job timed out after %s (job_timeout)", jobTimeout))
 		defer cancel()
 	}
+	// A job resumed after a restart finds its file: what it stored
+	// before is done. A new job fetches every file, stored or not (the
+	// origin may have changed it).
+	resumed := false
+	if pipeline.ValidateJobID(id) == nil {
+		_, err := os.Stat(n.downloadFile(id))
+		resumed = err == nil
+	}
 	if err := n.saveDownload(id, b, raw, targets); err != nil {
 		n.logger.Warn("keep a download job for a restart", "job", id, "err", err)
 	}
@@ -309,8 +317,7 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		}
 		res.Total++
 		g.Go(func() error {
-			// Resumed after a restart: what is stored is done.
-			if n.downloaded(gctx, b, item.Name) {
+			if resumed && n.downloaded(gctx, b, item.Name) {
 				mu.Lock()
 				res.Skipped++
 				mu.Unlock()

@@ -438,3 +438,30 @@ func eventually(t *testing.T, done func() bool, what string) {
 		}
 	}
 }
+
+// A new download job fetches a file again when its object is stored (the
+// origin may have changed it); only a resumed job skips what it stored.
+func TestNewDownloadFetchesAgain(t *testing.T) {
+	var version atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "version %d", version.Load())
+	}))
+	defer origin.Close()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	for v := range int64(2) {
+		version.Store(v)
+		id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, ObjectName: "f", Link: origin.URL + "/f"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, func() bool { s, err := client.DownloadStatus(ctx, id); return err == nil && s.Done }, "the download job did not end")
+		if got, err := client.GetBytes(ctx, "dl", "f", api.GetOptions{}); err != nil || string(got) != fmt.Sprintf("version %d", v) {
+			t.Fatalf("after download %d: %q, %v", v, got, err)
+		}
+	}
+}

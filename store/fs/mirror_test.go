@@ -398,3 +398,38 @@ func TestScrubCountsAndRepairs(t *testing.T) {
 		t.Fatalf("a restore: %+v %q", report, restored)
 	}
 }
+
+// A mountpath whose contents are wiped while its directory stays (rm -rf
+// of what is in it, another disk mounted empty) fails its check: the
+// check does not make its .ais again and pass.
+func TestWipedMountpathFailsItsCheck(t *testing.T) {
+	changes := make(chan string, 10)
+	st, mps := threeMountpaths(t, fs.Config{OnMountpathChange: func(path, state, reason string) { changes <- path + " " + state }})
+	b := mirrorBucket(t, st, "m", 2, false)
+	for i := range 10 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	entries, err := os.ReadDir(mps[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(mps[1], e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if failed := st.CheckMountpaths(); failed != 1 {
+		t.Fatalf("%d mountpaths failed the check, want the wiped one", failed)
+	}
+	select {
+	case change := <-changes:
+		if change != mps[1]+" disabled" {
+			t.Fatalf("change %q", change)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wiped mountpath was not disabled")
+	}
+	if _, err := os.Stat(filepath.Join(mps[1], ".ais")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the check made the wiped mountpath's .ais again: %v", err)
+	}
+}

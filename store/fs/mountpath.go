@@ -430,7 +430,13 @@ func checkHealth(m mountpath) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", m.path)
 	}
-	if err := pathsafe.MkdirAll(m.path, m.healthDir(), 0o755); err != nil {
+	// Its .ais is what says the directory holds this mountpath's data:
+	// gone (its contents wiped, another disk mounted), it is not made
+	// again here, which would pass the check and hide the loss.
+	if rootGone(m) {
+		return fmt.Errorf("%s has no .ais: its data is not there (removed, or another disk mounted)", m.path)
+	}
+	if err := os.Mkdir(m.healthDir(), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
 	data := make([]byte, 4096)
