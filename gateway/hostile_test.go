@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
 	"github.com/aisgo/aisgo/store/remote/ht"
@@ -463,5 +466,30 @@ func TestNewDownloadFetchesAgain(t *testing.T) {
 		if got, err := client.GetBytes(ctx, "dl", "f", api.GetOptions{}); err != nil || string(got) != fmt.Sprintf("version %d", v) {
 			t.Fatalf("after download %d: %q, %v", v, got, err)
 		}
+	}
+}
+
+// A job request's list of targets is a peer's input: a long one is
+// refused, not expanded.
+func TestJobTargetsAreBounded(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1})
+	if err := c.Client().CreateBucket(t.Context(), "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	primary := c.Primary().Node.ID()
+	targets := make([]string, 10001)
+	for i := range targets {
+		targets[i] = fmt.Sprintf("t%d", i)
+	}
+	body, _ := json.Marshal(peer.JobRequest{Kind: "download", Bucket: store.NewBucket("dl"), Download: json.RawMessage(`{"type":"single","bucket":{"name":"dl"},"link":"http://198.51.100.1/f"}`), Targets: targets})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, c.Targets()[0].URL()+"/v1/internal/jobs", bytes.NewReader(body))
+	resp, err := c.PeerClient(primary).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "10001 targets") {
+		t.Fatalf("a job naming 10001 targets: %d %s", resp.StatusCode, answer)
 	}
 }

@@ -268,6 +268,11 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 	} else {
 		b = store.Bucket{}
 	}
+	// The targets a job started on are a cluster's (bounded: a peer's
+	// input; a resumed job's may be more than the cluster has now).
+	if len(req.Targets) > maxJobTargets {
+		return "", badRequest("job %s names %d targets, more than %d", req.ID, len(req.Targets), maxJobTargets)
+	}
 	var fn pipeline.JobFunc
 	switch req.Kind {
 	case jobMakeCopies:
@@ -458,6 +463,9 @@ func (n *Node) Repaired(b store.Bucket, name, path string) {
 }
 
 // Cluster-wide jobs and protection props (on gateways).
+
+// maxJobTargets bounds the targets a job request names.
+const maxJobTargets = 10000
 
 // startClusterJob starts a job on every active target under one id; a
 // target that refuses makes the job stop on the others.
