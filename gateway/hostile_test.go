@@ -261,16 +261,9 @@ func TestDownloadResumesAfterAStop(t *testing.T) {
 	// f-3 stalls until the target has stopped.
 	var stopped atomic.Bool
 	origin := stallingOrigin(t, func(path string) bool { return path == "/f-3" }, &stopped)
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
-	client := c.Client()
+	c, client := downloadCluster(t)
 	ctx := t.Context()
-	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
-		t.Fatal(err)
-	}
-	_, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: origin.URL + "/f-{0..3}", Timeout: "1m"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	startRange(t, client, origin.URL+"/f-{0..3}")
 	waitFor := func(name string) {
 		t.Helper()
 		eventually(t, func() bool { _, err := client.Head(ctx, "dl", name); return err == nil }, name+" was not downloaded")
@@ -342,21 +335,15 @@ func TestDownloadAcrossAJoin(t *testing.T) {
 	// job's walk of the names under way.
 	var joined atomic.Bool
 	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &joined)
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
-	client := c.Client()
+	c, client := downloadCluster(t)
 	ctx := t.Context()
-	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
-		t.Fatal(err)
-	}
-	id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: origin.URL + "/f-{00..39}", Timeout: "1m"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := startRange(t, client, origin.URL+"/f-{00..39}")
 	eventually(t, func() bool { _, err := client.Head(ctx, "dl", "f-03"); return err == nil }, "the first files were not downloaded")
 	c.AddTarget()
 	c.WaitForMap(3)
 	joined.Store(true)
 	var s api.DownloadStatus
+	var err error
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if s, err = client.DownloadStatus(ctx, id); err != nil || s.Done || time.Now().After(deadline) {
 			break
@@ -492,4 +479,24 @@ func TestJobTargetsAreBounded(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "10001 targets") {
 		t.Fatalf("a job naming 10001 targets: %d %s", resp.StatusCode, answer)
 	}
+}
+
+// downloadCluster is a gateway and a target that fetch from loopback,
+// with the bucket "dl".
+func downloadCluster(t *testing.T) (*gatewaytest.Cluster, *api.Client) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	return c, client
+}
+
+// startRange starts a download job of a range template into "dl".
+func startRange(t *testing.T, client *api.Client, template string) string {
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: template, Timeout: "1m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -261,14 +261,7 @@ func TestLostMountpathResilver(t *testing.T) {
 			t.Fatalf("o%02d after the loss: %q", i, got)
 		}
 	}
-	select {
-	case change := <-changes:
-		if change != mps[1]+" disabled" {
-			t.Fatalf("change %q", change)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the lost mountpath was not disabled")
-	}
+	waitChange(t, changes, mps[1]+" disabled", "the lost mountpath was not disabled")
 	statuses := st.MountpathStatuses()
 	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == mps[1] }); i < 0 || statuses[i].State != fs.MountpathDisabled || statuses[i].Reason == "" {
 		t.Fatalf("statuses %+v", statuses)
@@ -421,15 +414,21 @@ func TestWipedMountpathFailsItsCheck(t *testing.T) {
 	if failed := st.CheckMountpaths(); failed != 1 {
 		t.Fatalf("%d mountpaths failed the check, want the wiped one", failed)
 	}
+	waitChange(t, changes, mps[1]+" disabled", "the wiped mountpath was not disabled")
+	if _, err := os.Stat(filepath.Join(mps[1], ".ais")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the check made the wiped mountpath's .ais again: %v", err)
+	}
+}
+
+// waitChange waits up to 10s for the next mountpath change to be want.
+func waitChange(t *testing.T, changes <-chan string, want, missing string) {
+	t.Helper()
 	select {
 	case change := <-changes:
-		if change != mps[1]+" disabled" {
+		if change != want {
 			t.Fatalf("change %q", change)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the wiped mountpath was not disabled")
-	}
-	if _, err := os.Stat(filepath.Join(mps[1], ".ais")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the check made the wiped mountpath's .ais again: %v", err)
+		t.Fatal(missing)
 	}
 }
