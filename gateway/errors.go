@@ -21,6 +21,8 @@ var statuses = []struct {
 	status int
 }{
 	{store.ErrRemote, http.StatusServiceUnavailable},
+	{store.ErrBucketSealed, http.StatusServiceUnavailable},
+	{store.ErrBucketNotEmpty, http.StatusConflict},
 	{store.ErrNotFound, http.StatusNotFound},
 	{store.ErrBucketNotFound, http.StatusNotFound},
 	{store.ErrBucketExists, http.StatusConflict},

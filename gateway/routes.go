@@ -106,6 +106,8 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/internal/parts/{bucket}/{object...}", n.handleGetParts, targets, true, nil},
 		{http.MethodDelete, "/v1/internal/parts/{bucket}/{object...}", n.handleDeleteParts, targets, true, nil},
 		{http.MethodPost, "/v1/internal/ensure/{bucket}", n.handleEnsure, targets, true, nil},
+		{http.MethodPost, "/v1/internal/seal/{bucket}", n.handleSeal, targets, true, nil},
+		{http.MethodDelete, "/v1/internal/seal/{bucket}", n.handleUnseal, targets, true, nil},
 		{http.MethodPut, "/v1/internal/jobs", n.handleStartJob, targets, true, nil},
 		{http.MethodDelete, "/v1/internal/jobs/{id}", n.handleAbortJob, targets, true, nil},
 		{http.MethodGet, "/v1/daemon", n.handleDaemonGet, everyNode, false, onCluster(authn.PermList)},
@@ -203,11 +205,25 @@ func sender(r *http.Request) string { return r.Header.Get(peer.HeaderNode) }
 func (n *Node) S3Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		untrustedContent(w.Header())
+		r = ownBody(r)
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}
 		n.s3Root.ServeHTTP(w, r)
 	})
+}
+
+// ownBody returns a request whose Body the handlers may replace (with a
+// paced or counting reader) without touching the server's own: a body
+// sent with "Expect: 100-continue" that a handler answers without reading
+// (an error, a redirect) then closes the connection at once. Wrapped in
+// place, the server would wait to drain it while the client waits for
+// its go-ahead, until the client's expect timeout (10 s) ran out.
+func ownBody(r *http.Request) *http.Request {
+	if r.Body == nil || r.Body == http.NoBody {
+		return r
+	}
+	return r.WithContext(r.Context())
 }
 
 // untrustedContent marks an answer as none of the node's own pages: what
@@ -223,6 +239,7 @@ func untrustedContent(h http.Header) {
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
+		r = ownBody(r)
 		if !strings.HasPrefix(r.URL.Path, console.Prefix) {
 			untrustedContent(w.Header())
 		}

@@ -50,6 +50,16 @@ func (s s3Backend) Put(ctx context.Context, bucket, name string, body io.Reader,
 		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch})
 }
 
+// DestroyEmptyBucket destroys a bucket with no objects, sealed on every
+// target meanwhile (see destroyEmptyBucket).
+func (s s3Backend) DestroyEmptyBucket(ctx context.Context, bucket, ignore string) error {
+	b := store.NewBucket(bucket)
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	return s.n.destroyEmptyBucket(ctx, b, ignore)
+}
+
 // Head answers from this node's store when it owns and has the object.
 func (s s3Backend) Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
 	b, ok := s.owned(bucket, name)

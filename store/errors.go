@@ -29,6 +29,11 @@ var (
 	// ErrRemote: the remote store of a remote bucket did not answer or
 	// failed; wrapped with the remote's own error.
 	ErrRemote = errors.New("store: the remote store is unavailable")
+	// ErrBucketSealed: the bucket is being destroyed on the condition
+	// that it is empty (Maintainer.SealBucket); a write may be retried.
+	ErrBucketSealed = errors.New("store: the bucket is being destroyed")
+	// ErrBucketNotEmpty: a destroy that wants an empty bucket found objects.
+	ErrBucketNotEmpty = errors.New("store: the bucket is not empty")
 )
 
 // Kinds name the store's error conditions where errors cross nodes as
@@ -50,4 +55,6 @@ var Kinds = errkind.Table{
 	{Name: "no-space", Err: ErrNoSpace},
 	{Name: "io", Err: ErrIO},
 	{Name: "unknown-checksum", Err: ErrUnknownChecksum},
+	{Name: "bucket-sealed", Err: ErrBucketSealed},
+	{Name: "bucket-not-empty", Err: ErrBucketNotEmpty},
 }

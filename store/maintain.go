@@ -97,6 +97,12 @@ type Maintainer interface {
 	// Copies tells where the copies of an object are, those on its own
 	// mountpaths first; ErrNotFound when there is none.
 	Copies(ctx context.Context, b Bucket, name string) ([]ObjectCopy, error)
+	// SealBucket refuses new objects in the bucket created at created
+	// (ErrBucketSealed) until until or UnsealBucket, and returns once the
+	// writes that were committing have ended: a destroy that must find
+	// the bucket empty cannot then lose a write acknowledged meanwhile.
+	SealBucket(ctx context.Context, b Bucket, created Int64String, until time.Time) error
+	UnsealBucket(b Bucket, created Int64String)
 }
 
 // ObjectCopy is one copy of an object on a mountpath. Current is false for

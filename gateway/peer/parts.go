@@ -189,3 +189,36 @@ func (c *Client) AbortJob(ctx context.Context, on cluster.Node, id string) error
 func (c *Client) ForgetJob(ctx context.Context, on cluster.Node, id string) error {
 	return c.Call(ctx, http.MethodDelete, on.URL+"/v1/internal/jobs/"+url.PathEscape(id)+"?remove=true", nil, nil)
 }
+
+// SealRequest asks a target to take no new objects in a bucket for a
+// while (store.Maintainer.SealBucket) and to tell whether it holds any.
+type SealRequest struct {
+	// Created names the bucket's creation the seal holds for.
+	Created store.Int64String `json:"created"`
+	// Milliseconds is how long the seal holds unless lifted, by the
+	// target's clock.
+	Milliseconds int64 `json:"milliseconds"`
+	// Ignore is a prefix of names that do not count as objects.
+	Ignore string `json:"ignore,omitempty"`
+}
+
+// Seal seals a bucket on a target and tells whether the target holds
+// objects in it.
+func (c *Client) Seal(ctx context.Context, on cluster.Node, b store.Bucket, req SealRequest) (bool, error) {
+	var answer struct {
+		Holds bool `json:"holds_objects"`
+	}
+	err := c.Call(ctx, http.MethodPost, on.URL+SealPath(b), req, &answer)
+	return answer.Holds, err
+}
+
+// Unseal lifts a target's seal of a bucket.
+func (c *Client) Unseal(ctx context.Context, on cluster.Node, b store.Bucket, created store.Int64String) error {
+	return c.Call(ctx, http.MethodDelete, on.URL+SealPath(b)+"&created="+strconv.FormatInt(int64(created), 10), nil, nil)
+}
+
+// SealPath is the intra-cluster path of a bucket's seal, with its
+// provider query.
+func SealPath(b store.Bucket) string {
+	return "/v1/internal/seal/" + url.PathEscape(b.Normalize().Name) + "?" + providerQuery(b)
+}

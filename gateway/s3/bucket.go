@@ -127,14 +127,7 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 // deleteBucket removes an empty bucket (uploads in progress do not count,
 // and go with it).
 func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, bucket string) error {
-	entries, _, err := s.source(bucket)(r.Context(), "", "", 1)
-	if err != nil {
-		return backendError(err, bucket, "")
-	}
-	if len(entries) > 0 {
-		return ErrBucketNotEmpty.WithResource(bucket)
-	}
-	if err := s.config.Backend.DestroyBucket(r.Context(), bucket); err != nil {
+	if err := s.config.Backend.DestroyEmptyBucket(r.Context(), bucket, multipartPrefix); err != nil {
 		return backendError(err, bucket, "")
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -12,6 +12,6 @@
 // md5-of-md5s-N after a multipart upload, whose parts wait as objects
 // under .s3-multipart/UPLOAD-ID/ in the bucket until it completes.
 //
-//	srv := s3.New(s3.Config{Backend: api.NewClient(selfURL), Keys: sigv4.StaticKeys{"AK": "SECRET"}})
+//	srv := s3.New(s3.Config{Backend: backend, Keys: sigv4.StaticKeys{"AK": "SECRET"}})
 //	mux.Handle("/s3/", srv.Handler("/s3"))
 package s3

@@ -1250,3 +1250,88 @@ func TestGetErrorsCarryNoObjectHeaders(t *testing.T) {
 		}
 	}
 }
+
+// DeleteBucket races PUTs of new keys: a PUT that was acknowledged keeps
+// the bucket (BucketNotEmpty), and a bucket that was deleted took no PUT.
+// Each round starts the two together, the PUT a little later or earlier.
+func TestDeleteBucketLosesNoAcknowledgedPut(t *testing.T) {
+	c, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	native := api.NewClient(c.Primary().URL())
+	ctx := t.Context()
+	deleted, kept := 0, 0
+	for round := range 40 {
+		bucket := aws.String(fmt.Sprintf("race%d", round))
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+			t.Fatal(err)
+		}
+		putErr, deleteErr := make(chan error, 1), make(chan error, 1)
+		delay := time.Duration(round%8) * time.Millisecond
+		go func() {
+			time.Sleep(delay)
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("k"), Body: strings.NewReader("acknowledged")})
+			putErr <- err
+		}()
+		go func() {
+			_, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket})
+			deleteErr <- err
+		}()
+		errPut, errDelete := <-putErr, <-deleteErr
+		switch {
+		case errDelete == nil && errPut == nil:
+			t.Fatalf("round %d: DeleteBucket succeeded and so did a PUT into the bucket: the PUT's object is lost", round)
+		case errDelete == nil:
+			deleted++
+			if c := code(errPut); c != "NoSuchBucket" && c != "ServiceUnavailable" {
+				t.Fatalf("round %d: a PUT into a bucket deleted meanwhile: %v", round, errPut)
+			}
+		case code(errDelete) == "BucketNotEmpty" || code(errDelete) == "ServiceUnavailable":
+			kept++
+			if errPut == nil {
+				if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: aws.String("k")}); err != nil {
+					t.Fatalf("round %d: the acknowledged PUT's object: %v", round, err)
+				}
+			}
+			if err := native.DestroyBucket(ctx, *bucket); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatalf("round %d: DeleteBucket: %v", round, errDelete)
+		}
+	}
+	t.Logf("%d buckets deleted, %d kept", deleted, kept)
+}
+
+// Uploads in progress do not keep a bucket: they go with it.
+func TestDeleteBucketTakesUploadsInProgress(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	bucket := aws.String("uploads")
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String("big")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: bucket, Key: aws.String("big"), UploadId: up.UploadId, PartNumber: aws.Int32(1), Body: strings.NewReader("part")}); err != nil {
+		t.Fatal(err)
+	}
+	// A key that sorts after the uploads' own names keeps the bucket.
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("z"), Body: strings.NewReader("z")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket}); code(err) != "BucketNotEmpty" {
+		t.Fatalf("delete a bucket with an upload and an object: %v", err)
+	}
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: aws.String("z")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: bucket}); err != nil {
+		t.Fatalf("delete a bucket with only an upload in progress: %v", err)
+	}
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: bucket}); code(err) != "NotFound" && code(err) != "NoSuchBucket" {
+		t.Fatalf("the bucket after its delete: %v", err)
+	}
+}

@@ -15,12 +15,16 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
-// Backend is the native API the S3 handlers translate to; *api.Client
-// implements it.
+// Backend is the native API the S3 handlers translate to: *api.Client
+// but for DestroyEmptyBucket, which the gateway does in process.
 type Backend interface {
 	ListBuckets(ctx context.Context) ([]api.BucketEntry, error)
 	CreateBucket(ctx context.Context, bucket string, props any) error
-	DestroyBucket(ctx context.Context, bucket string) error
+	// DestroyEmptyBucket destroys a bucket that holds no object but those
+	// whose names start with ignore, and fails with
+	// store.ErrBucketNotEmpty otherwise; a write cannot be acknowledged
+	// in between and lost.
+	DestroyEmptyBucket(ctx context.Context, bucket, ignore string) error
 	BucketProps(ctx context.Context, bucket string) (store.Props, error)
 	ListObjects(ctx context.Context, bucket string, msg api.ListObjectsMessage) (*api.ListPage, error)
 	ListAll(ctx context.Context, bucket string, msg api.ListObjectsMessage) iter.Seq2[api.ListEntry, error]
@@ -29,8 +33,6 @@ type Backend interface {
 	Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error)
 	Delete(ctx context.Context, bucket, name string) error
 }
-
-var _ Backend = (*api.Client)(nil)
 
 // Config is what a Server needs.
 type Config struct {
@@ -235,6 +237,8 @@ func backendError(err error, bucket, key string) error {
 		return &Error{Code: body.Code, Message: body.Message, Status: body.Status}
 	case errors.Is(err, api.ErrBucketNotFound):
 		return ErrNoSuchBucket.WithResource(bucket)
+	case errors.Is(err, store.ErrBucketNotEmpty):
+		return ErrBucketNotEmpty.WithMessage("%v", err).WithResource(bucket)
 	case errors.Is(err, api.ErrNotFound):
 		return ErrNoSuchKey.WithResource(key)
 	case errors.Is(err, api.ErrPreconditionFailed):
@@ -249,7 +253,7 @@ func backendError(err error, bucket, key string) error {
 		return ErrIncompleteBody.WithMessage("%v", err)
 	case errors.Is(err, api.ErrNoSpace):
 		return ErrServiceUnavailable.WithMessage("%v", err)
-	case errors.Is(err, api.ErrUnavailable), errors.Is(err, api.ErrNoQuorum):
+	case errors.Is(err, api.ErrUnavailable), errors.Is(err, api.ErrNoQuorum), errors.Is(err, store.ErrBucketSealed):
 		return ErrServiceUnavailable.WithMessage("%v", err)
 	case errors.Is(err, api.ErrInvalidName), errors.Is(err, api.ErrBadRequest):
 		return ErrInvalidArgument.WithMessage("%v", err)

@@ -273,10 +273,17 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	// The bucket may have been destroyed while the data streamed in.
-	if _, err := s.bucketProps(b); err != nil {
+	// The bucket may have been destroyed, or sealed, while the data
+	// streamed in.
+	current, err := s.bucketProps(b)
+	if err != nil {
 		return err
 	}
+	end, err := s.beginCommit(b, current.Created)
+	if err != nil {
+		return err
+	}
+	defer end()
 	var old store.ObjectMeta
 	exists := false
 	if path, _, err := s.findObject(b, name); err == nil && readMeta(path, &old) == nil {

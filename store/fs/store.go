@@ -86,6 +86,8 @@ type Store struct {
 	syncers sync.Map
 	// atimes are the access times not yet written (see touch).
 	atimes accessTimes
+	// seals are the buckets that take no new objects (SealBucket).
+	seals seals
 }
 
 var (

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/store"
+)
+
+// sealTime is how long targets refuse new objects in a bucket that is
+// destroyed if empty: past the destroy's proposal and its push to them
+// (a target that applies the destroy drops the bucket anyway).
+const sealTime = time.Minute
+
+// maxSealTime bounds the seal a peer may ask for.
+const maxSealTime = 5 * time.Minute
+
+// destroyEmptyBucket destroys a bucket only if no target holds an object
+// in it (names under ignore aside: they go with it). Every target first
+// seals the bucket, so a write cannot land between the check and the
+// destroy: it is refused (503, to retry) instead of acknowledged and
+// lost. S3's DeleteBucket is this.
+func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore string) error {
+	props, err := n.bucketProps(b)
+	if err != nil {
+		return err
+	}
+	smap := n.currentMap()
+	targets := smap.Targets()
+	for _, t := range targets {
+		if t.State == cluster.StateOffline {
+			return fmt.Errorf("%w: destroy bucket %s: target %s is offline and may hold objects of it: retry once it is back", api.ErrUnavailable, b, t.ID)
+		}
+	}
+	req := peer.SealRequest{Created: props.Created, Milliseconds: sealTime.Milliseconds(), Ignore: ignore}
+	holds := make([]bool, len(targets))
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			holds[i], errs[i] = n.peer.Seal(ctx, t, b, req)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("target %s: %w", t.ID, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	unseal := func() {
+		// Lifted even when the client went away; a seal that is not
+		// lifted ends by itself.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, t := range targets {
+			wg.Go(func() {
+				if err := n.peer.Unseal(ctx, t, b, props.Created); err != nil {
+					n.logger.Warn("a bucket's seal was not lifted: it ends by itself", "bucket", b.String(), "target", t.ID, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		unseal()
+		return fmt.Errorf("%w: destroy bucket %s: not every target could tell it holds no object: %w", api.ErrUnavailable, b, err)
+	}
+	for i, t := range targets {
+		if holds[i] {
+			unseal()
+			return fmt.Errorf("destroy bucket %s: target %s holds objects of it: %w", b, t.ID, store.ErrBucketNotEmpty)
+		}
+	}
+	if now := n.currentMap(); now.Version != smap.Version {
+		// A target that joined meanwhile was not sealed.
+		unseal()
+		return fmt.Errorf("%w: destroy bucket %s: the cluster map changed (version %d to %d) while the targets were asked: retry", api.ErrUnavailable, b, smap.Version, now.Version)
+	}
+	if _, err := n.control.Propose(ctx, membership.Change{Kind: membership.DestroyBucket, Bucket: b}); err != nil {
+		unseal()
+		return membershipError(err)
+	}
+	return nil
+}
+
+// handleSeal seals a bucket on this target and tells whether it holds
+// objects in it (intra-cluster, from destroyEmptyBucket).
+func (n *Node) handleSeal(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	var req peer.SealRequest
+	if err == nil {
+		err = decodeBody(r, &req)
+	}
+	ttl := time.Duration(req.Milliseconds) * time.Millisecond
+	switch {
+	case err != nil:
+	case n.config.Storage == nil || n.local == nil:
+		err = badRequest("node %s stores no objects", n.config.ID)
+	case ttl <= 0 || ttl > maxSealTime:
+		err = badRequest("a seal holds for 1 ms to %s, not %d ms", maxSealTime, req.Milliseconds)
+	case len(req.Ignore) > pathsafe.MaxNameLength || !utf8.ValidString(req.Ignore):
+		err = badRequest("the prefix of names to ignore is not a name's (%d bytes, at most %d, in UTF-8)", len(req.Ignore), pathsafe.MaxNameLength)
+	}
+	var holds bool
+	if err == nil {
+		err = n.config.Storage.SealBucket(r.Context(), b, req.Created, time.Now().Add(ttl))
+		if err == nil {
+			if holds, err = n.holdsObjects(r.Context(), b, req.Ignore); err != nil {
+				n.config.Storage.UnsealBucket(b, req.Created)
+			}
+		}
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, map[string]bool{"holds_objects": holds})
+}
+
+// handleUnseal lifts a bucket's seal on this target.
+func (n *Node) handleUnseal(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	var created int64
+	if err == nil {
+		if created, err = strconv.ParseInt(r.URL.Query().Get("created"), 10, 64); err != nil {
+			err = badRequest("created: %w", err)
+		}
+	}
+	if err == nil && n.config.Storage == nil {
+		err = badRequest("node %s stores no objects", n.config.ID)
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	n.config.Storage.UnsealBucket(b, store.Int64String(created))
+	w.WriteHeader(http.StatusOK)
+}
+
+// holdsObjects tells whether this target has an object in a bucket whose
+// name does not start with ignore.
+func (n *Node) holdsObjects(ctx context.Context, b store.Bucket, ignore string) (bool, error) {
+	first, err := n.firstName(ctx, b, "")
+	if err != nil || first == "" || ignore == "" || !strings.HasPrefix(first, ignore) {
+		return first != "", err
+	}
+	// Past every name under ignore: names are UTF-8, where no byte is
+	// 0xff.
+	next, err := n.firstName(ctx, b, ignore+"\xff")
+	return next != "", err
+}
+
+// firstName is the name of this target's first object in a bucket after
+// after, "" for none.
+func (n *Node) firstName(ctx context.Context, b store.Bucket, after string) (string, error) {
+	page, err := n.local.List(ctx, b, store.ListOptions{StartAfter: after, Limit: 1})
+	switch {
+	case errors.Is(err, store.ErrBucketNotFound):
+		return "", nil
+	case err != nil || len(page) == 0:
+		return "", err
+	}
+	return page[0].Name, nil
+}
