@@ -360,6 +360,56 @@ func TestDownloadAcrossAJoin(t *testing.T) {
 	}
 }
 
+// A target decommissioned while a download job runs fetches its share of
+// the files before it leaves: no other target fetches them, and a target
+// that left is stopped.
+func TestDownloadAcrossALeave(t *testing.T) {
+	var released atomic.Bool
+	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &released)
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	id := startRange(t, client, origin.URL+"/f-{00..39}")
+	eventually(t, func() bool { _, err := client.Head(ctx, "dl", "f-03"); return err == nil }, "the first files were not downloaded")
+	leaving := c.Targets()[0]
+	if err := client.RemoveNode(ctx, leaving.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	// Its objects move away; it stays, leaving, while its files wait.
+	eventually(t, func() bool {
+		list, err := leaving.Store.List(ctx, store.NewBucket("dl"), store.ListOptions{Limit: 1})
+		return err == nil && len(list) == 0
+	}, "the leaving target kept its objects")
+	time.Sleep(200 * time.Millisecond)
+	if m, err := client.Map(ctx); err != nil {
+		t.Fatal(err)
+	} else if node, ok := m.Node(leaving.Node.ID()); !ok || node.State != cluster.StateLeaving {
+		t.Fatalf("the target left with its download share unfetched: %+v", node)
+	}
+	released.Store(true)
+	eventually(t, func() bool {
+		m, err := client.Map(ctx)
+		if err != nil {
+			return false
+		}
+		_, still := m.Node(leaving.Node.ID())
+		return !still
+	}, "the target did not leave once its download ended")
+	c.Kill(leaving)
+	if s, err := client.DownloadStatus(ctx, id); err != nil || !s.Done || len(s.Errors) > 0 {
+		t.Fatalf("the download job: %+v %v", s, err)
+	}
+	for i := range 40 {
+		name := fmt.Sprintf("f-%02d", i)
+		if got, err := client.GetBytes(ctx, "dl", name, api.GetOptions{}); err != nil || string(got) != "file /"+name {
+			t.Fatalf("%s after the leave: %q, %v", name, got, err)
+		}
+	}
+}
+
 // A target that joins while a prefetch runs takes no names from it: every
 // name is fetched, each into its owner of the moment.
 func TestPrefetchAcrossAJoin(t *testing.T) {

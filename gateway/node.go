@@ -266,6 +266,9 @@ type Node struct {
 	local store.Store
 	ec    Protector
 	jobs  *pipeline.Jobs
+	// leaveWaits is set while a leaving target waits for its download
+	// and prefetch jobs to end before it leaves.
+	leaveWaits atomic.Bool
 	// worker runs dSort on targets, coordinator on gateways; nil otherwise.
 	worker      *pipeline.Worker
 	coordinator *pipeline.Coordinator

@@ -157,9 +157,39 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 		n.logger.Error("decommission: objects could not move; this target stays leaving until they are moved or removed", "bucket", b.String(), "object", name)
 		return
 	}
+	// A download or prefetch job started with this target fetches its
+	// share of the files here and no other target does: the target
+	// leaves once they end (or are aborted).
+	if jobs := n.fetchJobsRunning(); len(jobs) > 0 {
+		n.logger.Info("decommission: this target leaves once its download and prefetch jobs end", "jobs", jobs)
+		if n.leaveWaits.CompareAndSwap(false, true) {
+			// The node's context: the rebalance run's ends with it.
+			go func() {
+				for _, id := range jobs {
+					n.jobs.Wait(n.loops, id)
+				}
+				n.leaveWaits.Store(false)
+				if n.loops.Err() == nil {
+					n.leftIfLeaving(n.loops, n.currentMap())
+				}
+			}()
+		}
+		return
+	}
 	if _, err := n.control.Propose(ctx, membership.Change{Kind: membership.Left, Node: cluster.Node{ID: n.config.ID}}); err != nil {
 		n.logger.Warn("tell the primary this target left", "err", err)
 	}
+}
+
+// fetchJobsRunning returns the download and prefetch jobs running here.
+func (n *Node) fetchJobsRunning() []string {
+	var ids []string
+	for _, j := range n.jobs.List() {
+		if j.Running && (j.Kind == jobDownload || j.Kind == jobPrefetch) {
+			ids = append(ids, j.ID)
+		}
+	}
+	return ids
 }
 
 // objectLeft returns an object this target still holds, if any.
