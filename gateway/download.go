@@ -551,7 +551,12 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 	}
 	s := api.DownloadStatus{ID: id, Errors: []api.DownloadFailed{}}
 	found := false
+	var silent []api.DownloadFailed
 	for _, node := range n.status(ctx).Nodes {
+		if node.Error != "" && cluster.Role(node.Role).IsTarget() {
+			// Its files may be part of the job: say they are not counted.
+			silent = append(silent, api.DownloadFailed{Error: fmt.Sprintf("target %s did not answer, its part of the job is not counted: %s", node.ID, n.redact(node.Error))})
+		}
 		for _, j := range node.Jobs {
 			if j.ID != id || j.Kind != jobDownload && j.Kind != jobPrefetch {
 				continue
@@ -576,6 +581,7 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 		return s, fmt.Errorf("%w: download %s", api.ErrJobNotFound, id)
 	}
 	s.Total = max(s.Total, s.Finished+s.Skipped+len(s.Errors)) // a backend download counts as it goes
+	s.Errors = append(s.Errors, silent...)
 	s.Done = !s.Running
 	return s, nil
 }

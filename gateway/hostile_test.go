@@ -410,6 +410,33 @@ func TestDownloadAcrossALeave(t *testing.T) {
 	}
 }
 
+// A download's status names a target that does not answer: its files are
+// not counted, rather than the job looking done without them.
+func TestDownloadStatusNamesASilentTarget(t *testing.T) {
+	var released atomic.Bool
+	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &released)
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	id := startRange(t, client, origin.URL+"/f-{00..39}")
+	eventually(t, func() bool { _, err := client.Head(ctx, "dl", "f-03"); return err == nil }, "the first files were not downloaded")
+	silent := c.Targets()[1]
+	c.Kill(silent)
+	released.Store(true)
+	var s api.DownloadStatus
+	eventually(t, func() bool {
+		var err error
+		s, err = client.DownloadStatus(ctx, id)
+		return err == nil && !s.Running
+	}, "the download did not end on the target that answers")
+	if !strings.Contains(fmt.Sprint(s.Errors), "target "+silent.Node.ID()+" did not answer") {
+		t.Fatalf("the status does not name the target that did not answer: %+v", s)
+	}
+}
+
 // A target that joins while a prefetch runs takes no names from it: every
 // name is fetched, each into its owner of the moment.
 func TestPrefetchAcrossAJoin(t *testing.T) {
