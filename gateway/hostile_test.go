@@ -333,47 +333,29 @@ func TestFetchesThroughAProxyStayOffLocalAddresses(t *testing.T) {
 func TestDownloadAcrossAJoin(t *testing.T) {
 	// The first files come at once; the rest wait for the join, with the
 	// job's walk of the names under way.
-	var joined atomic.Bool
-	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &joined)
-	c, client := downloadCluster(t)
+	c, client, id, joined := stalledDownload(t, 1)
 	ctx := t.Context()
-	id := startRange(t, client, origin.URL+"/f-{00..39}")
-	eventually(t, func() bool { _, err := client.Head(ctx, "dl", "f-03"); return err == nil }, "the first files were not downloaded")
 	c.AddTarget()
 	c.WaitForMap(3)
 	joined.Store(true)
 	var s api.DownloadStatus
-	var err error
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if s, err = client.DownloadStatus(ctx, id); err != nil || s.Done || time.Now().After(deadline) {
-			break
-		}
+	eventually(t, func() bool {
+		var err error
+		s, err = client.DownloadStatus(ctx, id)
+		return err == nil && s.Done
+	}, "the download did not end")
+	if len(s.Errors) > 0 {
+		t.Fatalf("the download job: %+v", s)
 	}
-	if err != nil || !s.Done || len(s.Errors) > 0 {
-		t.Fatalf("the download job: %+v %v", s, err)
-	}
-	for i := range 40 {
-		name := fmt.Sprintf("f-%02d", i)
-		if got, err := client.GetBytes(ctx, "dl", name, api.GetOptions{}); err != nil || string(got) != "file /"+name {
-			t.Fatalf("%s after the join: %q, %v", name, got, err)
-		}
-	}
+	checkDownloaded(t, client, "after the join")
 }
 
 // A target decommissioned while a download job runs fetches its share of
 // the files before it leaves: no other target fetches them, and a target
 // that left is stopped.
 func TestDownloadAcrossALeave(t *testing.T) {
-	var released atomic.Bool
-	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &released)
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
-	client := c.Client()
+	c, client, id, released := stalledDownload(t, 2)
 	ctx := t.Context()
-	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
-		t.Fatal(err)
-	}
-	id := startRange(t, client, origin.URL+"/f-{00..39}")
-	eventually(t, func() bool { _, err := client.Head(ctx, "dl", "f-03"); return err == nil }, "the first files were not downloaded")
 	leaving := c.Targets()[0]
 	if err := client.RemoveNode(ctx, leaving.Node.ID()); err != nil {
 		t.Fatal(err)
@@ -402,27 +384,14 @@ func TestDownloadAcrossALeave(t *testing.T) {
 	if s, err := client.DownloadStatus(ctx, id); err != nil || !s.Done || len(s.Errors) > 0 {
 		t.Fatalf("the download job: %+v %v", s, err)
 	}
-	for i := range 40 {
-		name := fmt.Sprintf("f-%02d", i)
-		if got, err := client.GetBytes(ctx, "dl", name, api.GetOptions{}); err != nil || string(got) != "file /"+name {
-			t.Fatalf("%s after the leave: %q, %v", name, got, err)
-		}
-	}
+	checkDownloaded(t, client, "after the leave")
 }
 
 // A download's status names a target that does not answer: its files are
 // not counted, rather than the job looking done without them.
 func TestDownloadStatusNamesASilentTarget(t *testing.T) {
-	var released atomic.Bool
-	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &released)
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
-	client := c.Client()
+	c, client, id, released := stalledDownload(t, 2)
 	ctx := t.Context()
-	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
-		t.Fatal(err)
-	}
-	id := startRange(t, client, origin.URL+"/f-{00..39}")
-	eventually(t, func() bool { _, err := client.Head(ctx, "dl", "f-03"); return err == nil }, "the first files were not downloaded")
 	silent := c.Targets()[1]
 	c.Kill(silent)
 	released.Store(true)
@@ -561,12 +530,40 @@ func TestJobTargetsAreBounded(t *testing.T) {
 // downloadCluster is a gateway and a target that fetch from loopback,
 // with the bucket "dl".
 func downloadCluster(t *testing.T) (*gatewaytest.Cluster, *api.Client) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
+	return downloadClusterOf(t, 1)
+}
+
+// downloadClusterOf is downloadCluster with that many targets.
+func downloadClusterOf(t *testing.T, targets int) (*gatewaytest.Cluster, *api.Client) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: targets, Configure: func(cfg *gateway.Config) { cfg.FetchAllowLocal = true }})
 	client := c.Client()
 	if err := client.CreateBucket(t.Context(), "dl", nil); err != nil {
 		t.Fatal(err)
 	}
 	return c, client
+}
+
+// stalledDownload starts a download of f-00..f-39 into "dl" on a cluster
+// of that many targets, and returns once f-00..f-03 are stored: the
+// origin holds the other files until release is set.
+func stalledDownload(t *testing.T, targets int) (c *gatewaytest.Cluster, client *api.Client, id string, release *atomic.Bool) {
+	release = new(atomic.Bool)
+	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, release)
+	c, client = downloadClusterOf(t, targets)
+	id = startRange(t, client, origin.URL+"/f-{00..39}")
+	eventually(t, func() bool { _, err := client.Head(t.Context(), "dl", "f-03"); return err == nil }, "the first files were not downloaded")
+	return c, client, id, release
+}
+
+// checkDownloaded reads back every file of stalledDownload.
+func checkDownloaded(t *testing.T, client *api.Client, when string) {
+	t.Helper()
+	for i := range 40 {
+		name := fmt.Sprintf("f-%02d", i)
+		if got, err := client.GetBytes(t.Context(), "dl", name, api.GetOptions{}); err != nil || string(got) != "file /"+name {
+			t.Fatalf("%s %s: %q, %v", name, when, got, err)
+		}
+	}
 }
 
 // startRange starts a download job of a range template into "dl".

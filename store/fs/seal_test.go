@@ -8,26 +8,26 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
 )
 
-// A sealed bucket takes no new object, and the seal returns only once a
-// write that was committing has ended: a destroy that finds the bucket
-// empty then cannot lose a write it acknowledged.
-func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
+// heldWrite is a store with the bucket "b", its creation, and a write
+// of "held" into it that waits, with its data in, until release is
+// closed; written gets its outcome.
+func heldWrite(t *testing.T) (st *fs.Store, b store.Bucket, created store.Int64String, release chan struct{}, written chan error) {
 	ctx := t.Context()
-	st := open(t, t.TempDir())
-	b := store.NewBucket("b")
+	st = open(t, t.TempDir())
+	b = store.NewBucket("b")
 	if err := st.CreateBucket(ctx, b, store.Props{}); err != nil {
 		t.Fatal(err)
 	}
 	md, _ := st.Buckets(ctx)
 	props, _ := md.Props(b)
-
-	// A write held just before it becomes visible.
-	entered, release := make(chan struct{}), make(chan struct{})
-	written := make(chan error, 1)
+	created = props.Created
+	entered := make(chan struct{})
+	release, written = make(chan struct{}), make(chan error, 1)
 	go func() {
-		_, err := st.Put(ctx, b, "inflight", strings.NewReader("x"), store.PutOptions{Size: 1, Precommit: func() (func(), store.Stamp, error) {
+		_, err := st.Put(ctx, b, "held", strings.NewReader("x"), store.PutOptions{Size: 1, Precommit: func() (func(), store.Stamp, error) {
 			close(entered)
 			<-release
 			return func() {}, store.Stamp{}, nil
@@ -35,8 +35,17 @@ func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
 		written <- err
 	}()
 	<-entered
+	return st, b, created, release, written
+}
+
+// A sealed bucket takes no new object, and the seal returns only once a
+// write that was committing has ended: a destroy that finds the bucket
+// empty then cannot lose a write it acknowledged.
+func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
+	ctx := t.Context()
+	st, b, created, release, written := heldWrite(t)
 	sealed := make(chan error, 1)
-	go func() { sealed <- st.SealBucket(ctx, b, props.Created, time.Now().Add(time.Minute)) }()
+	go func() { sealed <- st.SealBucket(ctx, b, created, time.Now().Add(time.Minute)) }()
 	select {
 	case err := <-sealed:
 		t.Fatalf("the seal returned (%v) while a write was committing", err)
@@ -49,7 +58,7 @@ func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
 	if err := <-sealed; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Head(ctx, b, "inflight"); err != nil {
+	if _, err := st.Head(ctx, b, "held"); err != nil {
 		t.Fatalf("the write that committed before the seal: %v", err)
 	}
 
@@ -63,15 +72,15 @@ func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
 
 	// A seal names the bucket's creation: the same name created again
 	// is not sealed.
-	st.UnsealBucket(b, props.Created+1)
+	st.UnsealBucket(b, created+1)
 	if _, err := st.Put(ctx, b, "late", strings.NewReader("y"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrBucketSealed) {
 		t.Fatalf("unsealing another creation of the bucket unsealed it: %v", err)
 	}
-	st.UnsealBucket(b, props.Created)
+	st.UnsealBucket(b, created)
 	if _, err := st.Put(ctx, b, "late", strings.NewReader("y"), store.PutOptions{Size: 1}); err != nil {
 		t.Fatalf("a write after the unseal: %v", err)
 	}
-	if err := st.SealBucket(ctx, b, props.Created+1, time.Now().Add(time.Minute)); err != nil {
+	if err := st.SealBucket(ctx, b, created+1, time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Put(ctx, b, "other", strings.NewReader("z"), store.PutOptions{Size: 1}); err != nil {
@@ -79,7 +88,7 @@ func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
 	}
 
 	// A seal ends by itself.
-	if err := st.SealBucket(ctx, b, props.Created, time.Now().Add(50*time.Millisecond)); err != nil {
+	if err := st.SealBucket(ctx, b, created, time.Now().Add(50*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -92,27 +101,10 @@ func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
 // open.
 func TestSealGivesUpWithItsContext(t *testing.T) {
 	ctx := t.Context()
-	st := open(t, t.TempDir())
-	b := store.NewBucket("b")
-	if err := st.CreateBucket(ctx, b, store.Props{}); err != nil {
-		t.Fatal(err)
-	}
-	md, _ := st.Buckets(ctx)
-	props, _ := md.Props(b)
-	entered, release := make(chan struct{}), make(chan struct{})
-	written := make(chan error, 1)
-	go func() {
-		_, err := st.Put(ctx, b, "slow", strings.NewReader("x"), store.PutOptions{Size: 1, Precommit: func() (func(), store.Stamp, error) {
-			close(entered)
-			<-release
-			return func() {}, store.Stamp{}, nil
-		}})
-		written <- err
-	}()
-	<-entered
+	st, b, created, release, written := heldWrite(t)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := st.SealBucket(short, b, props.Created, time.Now().Add(time.Minute)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := st.SealBucket(short, b, created, time.Now().Add(time.Minute)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("seal: %v, want its deadline", err)
 	}
 	close(release)
