@@ -245,6 +245,8 @@ type JobStatus struct {
 	Error    string          `json:"error,omitempty"`
 	Started  int64           `json:"started,omitempty"`  // Unix nanoseconds
 	Finished int64           `json:"finished,omitempty"` // Unix nanoseconds
+	// Targets are the targets a download or prefetch runs on.
+	Targets []string `json:"targets,omitempty"`
 }
 
 // ClusterStatus is the answer of GET /v1/cluster?what=status.

@@ -551,15 +551,15 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 	}
 	s := api.DownloadStatus{ID: id, Errors: []api.DownloadFailed{}}
 	found := false
-	var silent []api.DownloadFailed
-	for _, node := range n.status(ctx).Nodes {
-		if node.Error != "" && cluster.Role(node.Role).IsTarget() {
-			// Its files may be part of the job: say they are not counted.
-			silent = append(silent, api.DownloadFailed{Error: fmt.Sprintf("target %s did not answer, its part of the job is not counted: %s", node.ID, n.redact(node.Error))})
-		}
+	nodes := n.status(ctx).Nodes
+	jobTargets := map[string]bool{}
+	for _, node := range nodes {
 		for _, j := range node.Jobs {
 			if j.ID != id || j.Kind != jobDownload && j.Kind != jobPrefetch {
 				continue
+			}
+			for _, t := range j.Targets {
+				jobTargets[t] = true
 			}
 			found = true
 			s.Running = s.Running || j.Running
@@ -581,8 +581,15 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 		return s, fmt.Errorf("%w: download %s", api.ErrJobNotFound, id)
 	}
 	s.Total = max(s.Total, s.Finished+s.Skipped+len(s.Errors)) // a backend download counts as it goes
-	s.Errors = append(s.Errors, silent...)
 	s.Done = !s.Running
+	// A target of the job that does not answer may still be fetching:
+	// the job is not done, and its files are not counted.
+	for _, node := range nodes {
+		if node.Error != "" && jobTargets[node.ID] {
+			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s did not answer, its part of the job is not counted: %s", node.ID, n.redact(node.Error))})
+			s.Done = false
+		}
+	}
 	return s, nil
 }
 

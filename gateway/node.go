@@ -267,8 +267,9 @@ type Node struct {
 	ec    Protector
 	jobs  *pipeline.Jobs
 	// leaveWaits is set while a leaving target waits for its download
-	// and prefetch jobs to end before it leaves.
-	leaveWaits atomic.Bool
+	// and prefetch jobs to end before it leaves; closing, once Close
+	// began (its jobs are aborted then, to resume at the next start).
+	leaveWaits, closing atomic.Bool
 	// worker runs dSort on targets, coordinator on gateways; nil otherwise.
 	worker      *pipeline.Worker
 	coordinator *pipeline.Coordinator
@@ -525,6 +526,7 @@ func (n *Node) Start(ctx context.Context) error {
 // Close stops the node's background loops and aborts the dSort jobs it
 // coordinates or runs.
 func (n *Node) Close() error {
+	n.closing.Store(true)
 	if n.coordinator != nil {
 		n.coordinator.Close()
 	}

@@ -338,6 +338,9 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			return "", err
 		}
 	}
+	if req.Kind == jobDownload || req.Kind == jobPrefetch {
+		return n.jobs.StartOn(ctx, req.ID, req.Kind, b, req.Targets, fn)
+	}
 	return n.jobs.Start(ctx, req.ID, req.Kind, b, fn)
 }
 

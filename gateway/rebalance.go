@@ -163,13 +163,15 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 	if jobs := n.fetchJobsRunning(); len(jobs) > 0 {
 		n.logger.Info("decommission: this target leaves once its download and prefetch jobs end", "jobs", jobs)
 		if n.leaveWaits.CompareAndSwap(false, true) {
-			// The node's context: the rebalance run's ends with it.
+			// The node's context: the rebalance run's ends with it. Jobs
+			// aborted because the node stops are resumed when it starts
+			// again: it does not leave meanwhile.
 			go func() {
 				for _, id := range jobs {
 					n.jobs.Wait(n.loops, id)
 				}
 				n.leaveWaits.Store(false)
-				if n.loops.Err() == nil {
+				if !n.closing.Load() && n.loops.Err() == nil {
 					n.leftIfLeaving(n.loops, n.currentMap())
 				}
 			}()

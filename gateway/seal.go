@@ -2,10 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,7 +45,9 @@ func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore st
 			return fmt.Errorf("%w: destroy bucket %s: target %s is offline and may hold objects of it: retry once it is back", api.ErrUnavailable, b, t.ID)
 		}
 	}
-	req := peer.SealRequest{Created: props.Created, Milliseconds: sealTime.Milliseconds(), Ignore: ignore}
+	var token [16]byte
+	rand.Read(token[:])
+	req := peer.SealRequest{Created: props.Created, Milliseconds: sealTime.Milliseconds(), Ignore: ignore, Token: hex.EncodeToString(token[:])}
 	holds := make([]bool, len(targets))
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
@@ -52,7 +55,8 @@ func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore st
 		wg.Go(func() {
 			holds[i], errs[i] = n.peer.Seal(ctx, t, b, req)
 			if errs[i] != nil {
-				errs[i] = fmt.Errorf("target %s: %w", t.ID, errs[i])
+				// Not wrapped: a target's "not found" is not the bucket's.
+				errs[i] = fmt.Errorf("target %s: %v", t.ID, errs[i])
 			}
 		})
 	}
@@ -65,7 +69,7 @@ func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore st
 		var wg sync.WaitGroup
 		for _, t := range targets {
 			wg.Go(func() {
-				if err := n.peer.Unseal(ctx, t, b, props.Created); err != nil {
+				if err := n.peer.Unseal(ctx, t, b, req.Token); err != nil {
 					n.logger.Warn("a bucket's seal was not lifted: it ends by itself", "bucket", b.String(), "target", t.ID, "err", err)
 				}
 			})
@@ -74,7 +78,7 @@ func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore st
 	}
 	if err := errors.Join(errs...); err != nil {
 		unseal()
-		return fmt.Errorf("%w: destroy bucket %s: not every target could tell it holds no object: %w", api.ErrUnavailable, b, err)
+		return fmt.Errorf("%w: destroy bucket %s: not every target could tell it holds no object: %v", api.ErrUnavailable, b, err)
 	}
 	for i, t := range targets {
 		if holds[i] {
@@ -87,8 +91,13 @@ func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore st
 		unseal()
 		return fmt.Errorf("%w: destroy bucket %s: the cluster map changed (version %d to %d) while the targets were asked: retry", api.ErrUnavailable, b, smap.Version, now.Version)
 	}
-	if _, err := n.control.Propose(ctx, membership.Change{Kind: membership.DestroyBucket, Bucket: b}); err != nil {
-		unseal()
+	// Proposed whatever the client does meanwhile. The seals stay on
+	// whatever the outcome: a proposal that failed here may still apply
+	// (a leader lost, an answer lost), and a write must not be
+	// acknowledged before the targets learn of it; they end by themselves.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sealTime/2)
+	defer cancel()
+	if _, err := n.control.Propose(pctx, membership.Change{Kind: membership.DestroyBucket, Bucket: b}); err != nil {
 		return membershipError(err)
 	}
 	return nil
@@ -111,13 +120,15 @@ func (n *Node) handleSeal(w http.ResponseWriter, r *http.Request) {
 		err = badRequest("a seal holds for 1 ms to %s, not %d ms", maxSealTime, req.Milliseconds)
 	case len(req.Ignore) > pathsafe.MaxNameLength || !utf8.ValidString(req.Ignore):
 		err = badRequest("the prefix of names to ignore is not a name's (%d bytes, at most %d, in UTF-8)", len(req.Ignore), pathsafe.MaxNameLength)
+	default:
+		err = checkSealToken(req.Token)
 	}
 	var holds bool
 	if err == nil {
-		err = n.config.Storage.SealBucket(r.Context(), b, req.Created, time.Now().Add(ttl))
+		err = n.config.Storage.SealBucket(r.Context(), b, req.Created, req.Token, time.Now().Add(ttl))
 		if err == nil {
 			if holds, err = n.holdsObjects(r.Context(), b, req.Ignore); err != nil {
-				n.config.Storage.UnsealBucket(b, req.Created)
+				n.config.Storage.UnsealBucket(b, req.Token)
 			}
 		}
 	}
@@ -128,14 +139,12 @@ func (n *Node) handleSeal(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]bool{"holds_objects": holds})
 }
 
-// handleUnseal lifts a bucket's seal on this target.
+// handleUnseal lifts a seal of a bucket on this target.
 func (n *Node) handleUnseal(w http.ResponseWriter, r *http.Request) {
 	b, err := bucketOf(r)
-	var created int64
+	token := r.URL.Query().Get("token")
 	if err == nil {
-		if created, err = strconv.ParseInt(r.URL.Query().Get("created"), 10, 64); err != nil {
-			err = badRequest("created: %w", err)
-		}
+		err = checkSealToken(token)
 	}
 	if err == nil && n.config.Storage == nil {
 		err = badRequest("node %s stores no objects", n.config.ID)
@@ -144,8 +153,16 @@ func (n *Node) handleUnseal(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	n.config.Storage.UnsealBucket(b, store.Int64String(created))
+	n.config.Storage.UnsealBucket(b, token)
 	w.WriteHeader(http.StatusOK)
+}
+
+// checkSealToken checks a seal's token (a peer's input).
+func checkSealToken(token string) error {
+	if len(token) == 0 || len(token) > 64 || strings.Trim(token, "0123456789abcdef") != "" {
+		return badRequest("a seal's token is 1 to 64 hex digits, not %d bytes of something else", len(token))
+	}
+	return nil
 }
 
 // holdsObjects tells whether this target has an object in a bucket whose

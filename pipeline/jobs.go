@@ -57,6 +57,9 @@ type JobState struct {
 	Result   json.RawMessage `json:"result,omitempty"`
 	Started  time.Time       `json:"started"`
 	Finished time.Time       `json:"finished,omitzero"`
+	// Targets are the targets a job that spans several runs on (a
+	// download's), when it says.
+	Targets []string `json:"targets,omitempty"`
 }
 
 type runningJob struct {
@@ -81,6 +84,12 @@ func NewJobID(kind string) string {
 // empty). It refuses a job when one of the same kind runs on the same
 // bucket (ErrJobBusy), and an id in use.
 func (j *Jobs) Start(ctx context.Context, id, kind string, b store.Bucket, fn JobFunc) (string, error) {
+	return j.StartOn(ctx, id, kind, b, nil, fn)
+}
+
+// StartOn is Start for one part of a job that runs on targets, which its
+// state names.
+func (j *Jobs) StartOn(ctx context.Context, id, kind string, b store.Bucket, targets []string, fn JobFunc) (string, error) {
 	if id == "" {
 		id = NewJobID(kind)
 	}
@@ -99,7 +108,7 @@ func (j *Jobs) Start(ctx context.Context, id, kind string, b store.Bucket, fn Jo
 	}
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	job := &runningJob{
-		state:  JobState{ID: id, Kind: kind, Bucket: b, Running: true, Started: time.Now()},
+		state:  JobState{ID: id, Kind: kind, Bucket: b, Running: true, Started: time.Now(), Targets: targets},
 		cancel: cancel, done: make(chan struct{}),
 	}
 	j.jobs[id] = job

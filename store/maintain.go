@@ -98,11 +98,13 @@ type Maintainer interface {
 	// mountpaths first; ErrNotFound when there is none.
 	Copies(ctx context.Context, b Bucket, name string) ([]ObjectCopy, error)
 	// SealBucket refuses new objects in the bucket created at created
-	// (ErrBucketSealed) until until or UnsealBucket, and returns once the
-	// writes that were committing have ended: a destroy that must find
-	// the bucket empty cannot then lose a write acknowledged meanwhile.
-	SealBucket(ctx context.Context, b Bucket, created Int64String, until time.Time) error
-	UnsealBucket(b Bucket, created Int64String)
+	// (ErrBucketSealed) until until, or until UnsealBucket lifts the
+	// token's seal, and returns once the writes that were committing have
+	// ended: a destroy that must find the bucket empty cannot then lose a
+	// write acknowledged meanwhile. Each destroy seals with a token of
+	// its own; the bucket is sealed while any seal holds.
+	SealBucket(ctx context.Context, b Bucket, created Int64String, token string, until time.Time) error
+	UnsealBucket(b Bucket, token string)
 }
 
 // ObjectCopy is one copy of an object on a mountpath. Current is false for

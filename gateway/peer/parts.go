@@ -200,6 +200,8 @@ type SealRequest struct {
 	Milliseconds int64 `json:"milliseconds"`
 	// Ignore is a prefix of names that do not count as objects.
 	Ignore string `json:"ignore,omitempty"`
+	// Token names the destroy that seals: Unseal lifts its seal only.
+	Token string `json:"token"`
 }
 
 // Seal seals a bucket on a target and tells whether the target holds
@@ -212,9 +214,9 @@ func (c *Client) Seal(ctx context.Context, on cluster.Node, b store.Bucket, req 
 	return answer.Holds, err
 }
 
-// Unseal lifts a target's seal of a bucket.
-func (c *Client) Unseal(ctx context.Context, on cluster.Node, b store.Bucket, created store.Int64String) error {
-	return c.Call(ctx, http.MethodDelete, on.URL+SealPath(b)+"&created="+strconv.FormatInt(int64(created), 10), nil, nil)
+// Unseal lifts a target's seal of a bucket made with token.
+func (c *Client) Unseal(ctx context.Context, on cluster.Node, b store.Bucket, token string) error {
+	return c.Call(ctx, http.MethodDelete, on.URL+SealPath(b)+"&token="+url.QueryEscape(token), nil, nil)
 }
 
 // SealPath is the intra-cluster path of a bucket's seal, with its

@@ -45,7 +45,7 @@ func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
 	ctx := t.Context()
 	st, b, created, release, written := heldWrite(t)
 	sealed := make(chan error, 1)
-	go func() { sealed <- st.SealBucket(ctx, b, created, time.Now().Add(time.Minute)) }()
+	go func() { sealed <- st.SealBucket(ctx, b, created, "first", time.Now().Add(time.Minute)) }()
 	select {
 	case err := <-sealed:
 		t.Fatalf("the seal returned (%v) while a write was committing", err)
@@ -70,17 +70,22 @@ func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
 		t.Fatalf("the refused write left an object: %v", err)
 	}
 
-	// A seal names the bucket's creation: the same name created again
-	// is not sealed.
-	st.UnsealBucket(b, created+1)
-	if _, err := st.Put(ctx, b, "late", strings.NewReader("y"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrBucketSealed) {
-		t.Fatalf("unsealing another creation of the bucket unsealed it: %v", err)
+	// Each destroy lifts its own seal only: the bucket is sealed while
+	// another's holds.
+	if err := st.SealBucket(ctx, b, created, "second", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
 	}
-	st.UnsealBucket(b, created)
+	st.UnsealBucket(b, "first")
+	if _, err := st.Put(ctx, b, "late", strings.NewReader("y"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrBucketSealed) {
+		t.Fatalf("one destroy's unseal lifted another's seal: %v", err)
+	}
+	st.UnsealBucket(b, "second")
 	if _, err := st.Put(ctx, b, "late", strings.NewReader("y"), store.PutOptions{Size: 1}); err != nil {
 		t.Fatalf("a write after the unseal: %v", err)
 	}
-	if err := st.SealBucket(ctx, b, created+1, time.Now().Add(time.Minute)); err != nil {
+	// A seal names the bucket's creation: the same name created again
+	// is not sealed.
+	if err := st.SealBucket(ctx, b, created+1, "third", time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Put(ctx, b, "other", strings.NewReader("z"), store.PutOptions{Size: 1}); err != nil {
@@ -88,7 +93,7 @@ func TestSealWaitsOutCommitsAndRefusesNewOnes(t *testing.T) {
 	}
 
 	// A seal ends by itself.
-	if err := st.SealBucket(ctx, b, created, time.Now().Add(50*time.Millisecond)); err != nil {
+	if err := st.SealBucket(ctx, b, created, "fourth", time.Now().Add(50*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -104,7 +109,7 @@ func TestSealGivesUpWithItsContext(t *testing.T) {
 	st, b, created, release, written := heldWrite(t)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := st.SealBucket(short, b, created, time.Now().Add(time.Minute)); !errors.Is(err, context.DeadlineExceeded) {
+	if err := st.SealBucket(short, b, created, "first", time.Now().Add(time.Minute)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("seal: %v, want its deadline", err)
 	}
 	close(release)
