@@ -368,7 +368,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 		} else {
 			resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 		}
-		if err != nil && routed && hop == 0 && ctx.Err() == nil && body.resendable() {
+		if err != nil && routed && hop == 0 && ctx.Err() == nil && body.resendable(ctx) {
 			// The map the client routed by is out of date (a target is
 			// gone): ask the gateway, which knows.
 			c.mapIsStale()
@@ -381,7 +381,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 			// another, and this one too when it can be sent again.
 			*down = append(*down, gateway)
 			next := c.failover(gateway, *down)
-			if next != "" && body.resendable() && (notSent(err) || idempotent(rq.method)) {
+			if next != "" && body.resendable(ctx) && (notSent(err) || idempotent(rq.method)) {
 				switched++
 				hop--
 				gateway = next
@@ -579,6 +579,38 @@ type hopBody struct {
 	seeker   io.Seeker
 	start    int64 // the seeker's offset at the start
 	seekable bool
+	// sent is closed once the transport let go of the last hop's body:
+	// a node may answer (a redirect) while the body is still being
+	// written, and the body is read or rewound only after.
+	sent chan struct{}
+}
+
+// settled waits until the transport let go of the last hop's body (it
+// does once the write ends or fails: the nodes close a connection whose
+// body they do not read).
+func (b *hopBody) settled(ctx context.Context) error {
+	if b.sent == nil {
+		return nil
+	}
+	select {
+	case <-b.sent:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("the request's body is still being sent to the last node: %w", context.Cause(ctx))
+	}
+}
+
+// hopReader is the body of one hop: the transport closes it once it is
+// done writing it (RoundTripper's contract), maybe after the answer came.
+type hopReader struct {
+	io.Reader
+	once sync.Once
+	sent chan struct{}
+}
+
+func (h *hopReader) Close() error {
+	h.once.Do(func() { close(h.sent) })
+	return nil
 }
 
 func newHopBody(rq request) (*hopBody, error) {
@@ -602,7 +634,12 @@ func newHopBody(rq request) (*hopBody, error) {
 // resendable reports whether the body can be sent again: none of it went
 // out, or it can be rewound; and it did not fail itself (a body that
 // fails is the caller's error, which no other node can mend).
-func (b *hopBody) resendable() bool { return b.body.err == nil && (b.body.n == 0 || b.seekable) }
+func (b *hopBody) resendable(ctx context.Context) bool {
+	if b.settled(ctx) != nil {
+		return false
+	}
+	return b.body.err == nil && (b.body.n == 0 || b.seekable)
+}
 
 // request returns the HTTP request of one hop to target.
 func (b *hopBody) request(ctx context.Context, rq request, target string) (*http.Request, error) {
@@ -611,6 +648,9 @@ func (b *hopBody) request(ctx context.Context, rq request, target string) (*http
 	case b.payload != nil:
 		reqBody = bytes.NewReader(b.payload)
 	case rq.body != nil:
+		if err := b.settled(ctx); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", rq.method, rq.path, err)
+		}
 		if b.body.n > 0 {
 			if !b.seekable {
 				return nil, fmt.Errorf("%s %s: redirected after the body was sent, and the body cannot be rewound", rq.method, rq.path)
@@ -620,7 +660,12 @@ func (b *hopBody) request(ctx context.Context, rq request, target string) (*http
 			}
 			b.body.n = 0
 		}
-		reqBody = b.body
+		if rq.size != 0 {
+			hop := &hopReader{Reader: b.body, sent: make(chan struct{})}
+			b.sent, reqBody = hop.sent, hop
+		} else {
+			b.sent, reqBody = nil, b.body
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, rq.method, target, reqBody)
 	if err != nil {
