@@ -87,7 +87,8 @@ func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore st
 		}
 	}
 	if now := n.currentMap(); now.Version != smap.Version {
-		// A target that joined meanwhile was not sealed.
+		// A target that joined meanwhile was not sealed (the change
+		// checks the version again where it applies).
 		unseal()
 		return fmt.Errorf("%w: destroy bucket %s: the cluster map changed (version %d to %d) while the targets were asked: retry", api.ErrUnavailable, b, smap.Version, now.Version)
 	}
@@ -97,7 +98,8 @@ func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore st
 	// acknowledged before the targets learn of it; they end by themselves.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sealTime/2)
 	defer cancel()
-	if _, err := n.control.Propose(pctx, membership.Change{Kind: membership.DestroyBucket, Bucket: b}); err != nil {
+	change := membership.Change{Kind: membership.DestroyBucket, Bucket: b, Created: int64(props.Created), IfMap: smap.Version}
+	if _, err := n.control.Propose(pctx, change); err != nil {
 		return membershipError(err)
 	}
 	return nil
@@ -165,17 +167,49 @@ func checkSealToken(token string) error {
 	return nil
 }
 
+// mountpathDisabled is the state of a mountpath whose objects are not
+// listed (store/fs.MountpathDisabled).
+const mountpathDisabled = "disabled"
+
+// errPartFound stops a walk of parts at the first that counts.
+var errPartFound = errors.New("a part of an object")
+
 // holdsObjects tells whether this target has an object in a bucket whose
-// name does not start with ignore.
+// name does not start with ignore: listed, or erasure-coded parts left of
+// one whose own copy was lost. A disabled mountpath, whose objects are
+// not listed, leaves that unknown.
 func (n *Node) holdsObjects(ctx context.Context, b store.Bucket, ignore string) (bool, error) {
+	for _, mp := range n.config.Storage.MountpathStatuses() {
+		if mp.State == mountpathDisabled {
+			return false, fmt.Errorf("%w: mountpath %s of target %s is disabled and may hold objects of %s: enable or detach it first", api.ErrUnavailable, mp.Path, n.config.ID, b)
+		}
+	}
+	counts := func(name string) bool { return ignore == "" || !strings.HasPrefix(name, ignore) }
 	first, err := n.firstName(ctx, b, "")
-	if err != nil || first == "" || ignore == "" || !strings.HasPrefix(first, ignore) {
+	if err != nil || first != "" && counts(first) {
 		return first != "", err
 	}
-	// Past every name under ignore: names are UTF-8, where no byte is
-	// 0xff.
-	next, err := n.firstName(ctx, b, ignore+"\xff")
-	return next != "", err
+	if first != "" {
+		// Past every name under ignore: names are UTF-8, where no byte
+		// is 0xff.
+		next, err := n.firstName(ctx, b, ignore+"\xff")
+		if err != nil || next != "" {
+			return next != "", err
+		}
+	}
+	err = n.local.WalkParts(ctx, b, func(part store.PartMeta) error {
+		if counts(part.Name) {
+			return errPartFound
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errPartFound):
+		return true, nil
+	case errors.Is(err, store.ErrBucketNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // firstName is the name of this target's first object in a bucket after

@@ -133,6 +133,11 @@ type Change struct {
 	Token RevokedToken `json:"token,omitzero"`
 	// S3Keys are the keys of SetS3Keys.
 	S3Keys map[string]S3Credential `json:"s3_keys,omitempty"`
+	// IfMap, when set, makes DestroyBucket apply only under that map
+	// version, and Created (when set) only to the bucket created then:
+	// a destroy checked against every target's objects (S3's
+	// DeleteBucket) destroys what it checked.
+	IfMap int64 `json:"if_map,omitempty"`
 }
 
 // Errors of Apply.
@@ -142,6 +147,7 @@ var (
 	ErrUnknownChange = errors.New("membership: unknown change")
 	ErrForeign       = errors.New("membership: the node belongs to another cluster")
 	ErrSeeded        = errors.New("membership: the snapshot is already set")
+	ErrMapChanged    = errors.New("membership: the cluster map or the bucket changed since the change was asked")
 )
 
 // Apply returns the snapshot after a change. It is pure: it reads nothing
@@ -157,6 +163,9 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 		next.Map = m
 		return next, nil
 	case CreateBucket, DestroyBucket, SetProps:
+		if c.Kind == DestroyBucket && c.IfMap != 0 && (s.Map == nil || s.Map.Version != c.IfMap) {
+			return s, fmt.Errorf("%w: destroy bucket %s was asked under map version %d", ErrMapChanged, c.Bucket, c.IfMap)
+		}
 		md, err := applyBucket(*s.Buckets, c)
 		if err != nil {
 			return s, err
@@ -373,6 +382,9 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 	case DestroyBucket:
 		if !exists {
 			return md, fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
+		}
+		if c.Created != 0 && int64(current.Created) != c.Created {
+			return md, fmt.Errorf("%w: destroy bucket %s created at %d: it was created again at %d", ErrMapChanged, b, c.Created, current.Created)
 		}
 		next.Delete(b)
 	case SetProps:

@@ -285,6 +285,8 @@ func TestApplyTable(t *testing.T) {
 		{"a bucket name that climbs", membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("../x")}, nil, store.ErrInvalidName},
 		{"bad props", membership.Change{Kind: membership.SetProps, Bucket: store.NewBucket("b"), Patch: []byte(`{"checksum":{"type":"rot13"}}`)}, nil, store.ErrInvalidProps},
 		{"destroy a missing bucket", membership.Change{Kind: membership.DestroyBucket, Bucket: store.NewBucket("x")}, nil, store.ErrBucketNotFound},
+		{"destroy under another map", membership.Change{Kind: membership.DestroyBucket, Bucket: store.NewBucket("b"), IfMap: 2}, nil, membership.ErrMapChanged},
+		{"destroy a bucket created again", membership.Change{Kind: membership.DestroyBucket, Bucket: store.NewBucket("b"), Created: 12345}, nil, membership.ErrMapChanged},
 		{"an unknown change", membership.Change{Kind: "reboot"}, nil, membership.ErrUnknownChange},
 	}
 	for _, tc := range tests {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -1333,5 +1334,58 @@ func TestDeleteBucketTakesUploadsInProgress(t *testing.T) {
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: bucket}); code(err) != "NotFound" && code(err) != "NoSuchBucket" {
 		t.Fatalf("the bucket after its delete: %v", err)
+	}
+}
+
+// DeleteBucket counts the objects a listing does not show: those that may
+// be on a disabled mountpath (503 until it is back), and an erasure-coded
+// object whose own copy is lost but whose parts remain (BucketNotEmpty).
+func TestDeleteBucketCountsUnlistedObjects(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, Mountpaths: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	native := api.NewClient(c.Primary().URL())
+	ctx := t.Context()
+
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("away")}); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0]
+	mps, err := native.Mountpaths(ctx, target.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := native.MountpathAction(ctx, target.URL(), api.ActionDisableMountpath, mps[1].Path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("away")})
+	if code(err) != "ServiceUnavailable" || !strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("delete a bucket while a mountpath is disabled: %v", err)
+	}
+	if _, err := native.MountpathAction(ctx, target.URL(), api.ActionEnableMountpath, mps[1].Path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("away")}); err != nil {
+		t.Fatalf("delete once the mountpath is back: %v", err)
+	}
+
+	if err := native.CreateBucket(ctx, "coded", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("coded"), Key: aws.String("k"), Body: bytes.NewReader(randomBytes(10_000, 7))}); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := native.ObjectLocation(ctx, "coded", "k")
+	if err != nil || len(loc.Copies) == 0 || len(loc.Parts) == 0 {
+		t.Fatalf("location: %+v %v", loc, err)
+	}
+	for _, copy := range loc.Copies {
+		if err := os.Remove(copy.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String("coded")}); code(err) != "BucketNotEmpty" {
+		t.Fatalf("delete a bucket with an object left in parts only: %v", err)
 	}
 }
