@@ -40,14 +40,23 @@ func (c *Client) Jobs(ctx context.Context) ([]ClusterJob, error) {
 	return ClusterJobs(status), nil
 }
 
-// ClusterJobs gathers the jobs of a cluster status by id.
+// ClusterJobs gathers the jobs of a cluster status by id. A job that
+// names the targets it runs on (a download, a prefetch) is running still
+// while one of them does not answer: its part there is unknown.
 func ClusterJobs(status *ClusterStatus) []ClusterJob {
 	byID := map[string]*ClusterJob{}
 	started := map[string]int64{}
+	targets := map[string]map[string]bool{}
 	for _, node := range status.Nodes {
 		for _, j := range node.Jobs {
 			if j.Kind == "dsort" {
 				continue
+			}
+			for _, t := range j.Targets {
+				if targets[j.ID] == nil {
+					targets[j.ID] = map[string]bool{}
+				}
+				targets[j.ID][t] = true
 			}
 			cj := byID[j.ID]
 			if cj == nil {
@@ -64,6 +73,14 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 			}
 			cj.Nodes[node.ID] = j
 			started[j.ID] = min(started[j.ID], j.Started)
+		}
+	}
+	for _, node := range status.Nodes {
+		for id, j := range byID {
+			if node.Error != "" && targets[id][node.ID] {
+				j.Running = true
+				j.Errors = append(j.Errors, node.ID+": did not answer, its part of the job is unknown: "+node.Error)
+			}
 		}
 	}
 	out := make([]ClusterJob, 0, len(byID))

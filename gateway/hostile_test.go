@@ -357,6 +357,19 @@ func TestDownloadAcrossALeave(t *testing.T) {
 	c, client, id, released := stalledDownload(t, 2)
 	ctx := t.Context()
 	leaving := decommission(t, c, client)
+	// A gateway behind on the map cannot give it a share of a new job.
+	body, _ := json.Marshal(peer.JobRequest{Kind: "download", Bucket: store.NewBucket("dl"), Targets: []string{leaving.Node.ID()},
+		Download: json.RawMessage(`{"type":"single","bucket":{"name":"dl"},"link":"http://198.51.100.1/f"}`)})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, leaving.URL()+"/v1/internal/jobs", bytes.NewReader(body))
+	resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(answer), "is leaving") {
+		t.Fatalf("a new download on a leaving target: %d %s", resp.StatusCode, answer)
+	}
 	released.Store(true)
 	waitGone(t, client, leaving)
 	c.Kill(leaving)

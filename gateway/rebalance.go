@@ -179,9 +179,19 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 		return
 	}
 	if _, err := n.control.Propose(ctx, membership.Change{Kind: membership.Left, Node: cluster.Node{ID: n.config.ID}}); err != nil {
-		n.logger.Warn("tell the primary this target left", "err", err)
+		// No quorum for a while, say: no later rebalance may come to
+		// try again.
+		n.logger.Warn("tell the primary this target left: trying again", "in", leftRetry, "err", err)
+		time.AfterFunc(leftRetry, func() {
+			if !n.closing.Load() && n.loops.Err() == nil {
+				n.leftIfLeaving(n.loops, n.currentMap())
+			}
+		})
 	}
 }
+
+// leftRetry spaces the attempts of a leaving target to say it left.
+const leftRetry = 5 * time.Second
 
 // fetchJobsRunning returns the download and prefetch jobs running here.
 func (n *Node) fetchJobsRunning() []string {
