@@ -407,11 +407,15 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 			continue
 		}
 		if resp.StatusCode >= 300 {
-			defer drain(resp)
 			if resp.StatusCode == http.StatusServiceUnavailable {
 				refusedBy = gateway
 			}
-			return nil, refusedBy, DecodeError(resp)
+			err := DecodeError(resp)
+			drain(resp)
+			// The node may have answered while the body was still
+			// going out: a retry rewinds it only after.
+			body.settled(ctx)
+			return nil, refusedBy, err
 		}
 		return resp, "", nil
 	}

@@ -41,8 +41,8 @@ func (c *Client) Jobs(ctx context.Context) ([]ClusterJob, error) {
 }
 
 // ClusterJobs gathers the jobs of a cluster status by id. A job that
-// names the targets it runs on (a download, a prefetch) is running still
-// while one of them does not answer: its part there is unknown.
+// names the targets it runs on (a download, a prefetch) has an error for
+// each of them that does not answer: its part there is unknown.
 func ClusterJobs(status *ClusterStatus) []ClusterJob {
 	byID := map[string]*ClusterJob{}
 	started := map[string]int64{}
@@ -78,7 +78,6 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 	for _, node := range status.Nodes {
 		for id, j := range byID {
 			if node.Error != "" && targets[id][node.ID] {
-				j.Running = true
 				j.Errors = append(j.Errors, node.ID+": did not answer, its part of the job is unknown: "+node.Error)
 			}
 		}

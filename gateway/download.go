@@ -582,12 +582,11 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 	}
 	s.Total = max(s.Total, s.Finished+s.Skipped+len(s.Errors)) // a backend download counts as it goes
 	s.Done = !s.Running
-	// A target of the job that does not answer may still be fetching:
-	// the job is not done, and its files are not counted.
+	// A target of the job that does not answer may have fetched its
+	// files or not: they are not counted, and the errors say so.
 	for _, node := range nodes {
 		if node.Error != "" && jobTargets[node.ID] {
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s did not answer, its part of the job is not counted: %s", node.ID, n.redact(node.Error))})
-			s.Done = false
 		}
 	}
 	return s, nil

@@ -53,7 +53,7 @@ var statuses = []struct {
 	{api.ErrUnauthorized, http.StatusUnauthorized},
 	{api.ErrForbidden, http.StatusForbidden},
 	{membership.ErrTooManyRevoked, http.StatusConflict},
-	{membership.ErrMapChanged, http.StatusServiceUnavailable},
+	{membership.ErrMapChanged, http.StatusConflict}, // refused for good: a forward does not try again
 	{api.ErrBadGateway, http.StatusBadGateway},
 	{cluster.ErrNoTargets, http.StatusServiceUnavailable},
 	{cluster.ErrNodeNotFound, http.StatusNotFound},

@@ -270,6 +270,9 @@ type Node struct {
 	// and prefetch jobs to end before it leaves; closing, once Close
 	// began (its jobs are aborted then, to resume at the next start).
 	leaveWaits, closing atomic.Bool
+	// leftRetries is set while a leaving target waits to say again that
+	// it left.
+	leftRetries atomic.Bool
 	// worker runs dSort on targets, coordinator on gateways; nil otherwise.
 	worker      *pipeline.Worker
 	coordinator *pipeline.Coordinator

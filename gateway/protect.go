@@ -248,11 +248,13 @@ func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
 	if err == nil && n.local == nil {
 		err = badRequest("node %s stores no objects", n.config.ID)
 	}
-	if self, ok := n.currentMap().Node(n.config.ID); err == nil && ok && self.State == cluster.StateLeaving && (req.Kind == jobDownload || req.Kind == jobPrefetch) {
-		// Its share would leave with it: a gateway whose map is behind
-		// sends the job again (503) to the targets that stay.
-		w.Header().Set("Retry-After", "1")
-		err = fmt.Errorf("%w: target %s is leaving the cluster and takes no share of a new %s", api.ErrUnavailable, n.config.ID, req.Kind)
+	if m := n.currentMap(); err == nil && m != nil && (req.Kind == jobDownload || req.Kind == jobPrefetch) {
+		if self, ok := m.Node(n.config.ID); ok && self.State == cluster.StateLeaving {
+			// Its share would leave with it: a gateway whose map is
+			// behind sends the job again (503) to the targets that stay.
+			w.Header().Set("Retry-After", "1")
+			err = fmt.Errorf("%w: target %s is leaving the cluster and takes no share of a new %s", api.ErrUnavailable, n.config.ID, req.Kind)
+		}
 	}
 	if err == nil {
 		_, err = n.startJob(r.Context(), req)

@@ -178,11 +178,19 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 		}
 		return
 	}
-	if _, err := n.control.Propose(ctx, membership.Change{Kind: membership.Left, Node: cluster.Node{ID: n.config.ID}}); err != nil {
+	_, err := n.control.Propose(ctx, membership.Change{Kind: membership.Left, Node: cluster.Node{ID: n.config.ID}})
+	switch {
+	case err == nil:
+	case statusOf(membershipError(err)) < http.StatusInternalServerError:
+		// Refused: left already (an answer lost, another caller), or
+		// no longer leaving.
+		n.logger.Info("tell the primary this target left", "err", err)
+	case n.leftRetries.CompareAndSwap(false, true):
 		// No quorum for a while, say: no later rebalance may come to
 		// try again.
 		n.logger.Warn("tell the primary this target left: trying again", "in", leftRetry, "err", err)
 		time.AfterFunc(leftRetry, func() {
+			n.leftRetries.Store(false)
 			if !n.closing.Load() && n.loops.Err() == nil {
 				n.leftIfLeaving(n.loops, n.currentMap())
 			}

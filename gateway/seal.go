@@ -21,12 +21,14 @@ import (
 )
 
 // sealTime is how long targets refuse new objects in a bucket that is
-// destroyed if empty: past the destroy's proposal and its push to them
-// (a target that applies the destroy drops the bucket anyway).
-const sealTime = time.Minute
+// destroyed if empty, unless the destroy lifts the seal: past the
+// proposal and its push to them, and past a proposal whose outcome is
+// not known (a leader lost before it committed may commit it later).
+// Once the bucket is destroyed a seal holds for nothing.
+const sealTime = 5 * time.Minute
 
 // maxSealTime bounds the seal a peer may ask for.
-const maxSealTime = 5 * time.Minute
+const maxSealTime = 10 * time.Minute
 
 // destroyEmptyBucket destroys a bucket only if no target holds an object
 // in it (names under ignore aside: they go with it). Every target first
@@ -93,16 +95,25 @@ func (n *Node) destroyEmptyBucket(ctx context.Context, b store.Bucket, ignore st
 		return fmt.Errorf("%w: destroy bucket %s: the cluster map changed (version %d to %d) while the targets were asked: retry", api.ErrUnavailable, b, smap.Version, now.Version)
 	}
 	// Proposed whatever the client does meanwhile. The seals stay on
-	// whatever the outcome: a proposal that failed here may still apply
-	// (a leader lost, an answer lost), and a write must not be
-	// acknowledged before the targets learn of it; they end by themselves.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sealTime/2)
+	// unless the change was refused: a proposal that failed otherwise
+	// may still apply (a leader lost, an answer lost), and a write must
+	// not be acknowledged before the targets learn of it.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	change := membership.Change{Kind: membership.DestroyBucket, Bucket: b, Created: int64(props.Created), IfMap: smap.Version}
-	if _, err := n.control.Propose(pctx, change); err != nil {
-		return membershipError(err)
+	_, err = n.control.Propose(pctx, change)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrBucketNotFound) || statusOf(err) == http.StatusNotFound:
+		// Gone: destroyed by this proposal (an answer lost and the
+		// change sent again) or by another.
+		return nil
+	case errors.Is(err, membership.ErrMapChanged) || statusOf(err) == http.StatusConflict:
+		unseal()
+		return fmt.Errorf("%w: destroy bucket %s: %v: retry", api.ErrUnavailable, b, err)
 	}
-	return nil
+	return membershipError(err)
 }
 
 // handleSeal seals a bucket on this target and tells whether it holds
