@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/storetest"
@@ -370,5 +373,76 @@ func TestDeleteDuringRebalanceStaysDeleted(t *testing.T) {
 	}
 	if err := client.Delete(t.Context(), "b", "x"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("second DELETE: %v", err)
+	}
+}
+
+// A target removed while it was down and back after the cluster collected
+// the tombstones of deletes made meanwhile does not bring those objects
+// back: it sets its objects aside before it joins. One that stayed in the
+// map (offline: no tombstone is collected then) keeps them.
+func TestRemovedTargetBackLateSetsItsObjectsAside(t *testing.T) {
+	for _, removed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("removed=%v", removed), func(t *testing.T) { targetBackLate(t, removed) })
+	}
+}
+
+func targetBackLate(t *testing.T, removed bool) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.TombstoneTTL = time.Second
+		cfg.RebalanceRecent = 200 * time.Millisecond
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	putMany(t, client, "b", 40)
+	gone := c.Targets()[1]
+	held, err := gone.Store.List(ctx, store.NewBucket("b"), store.ListOptions{})
+	if err != nil || len(held) < 2 {
+		t.Fatalf("the target holds %d objects: %v", len(held), err)
+	}
+	deleted, kept := held[0].Name, held[1].Name
+	time.Sleep(600 * time.Millisecond) // it saves that it is a member
+	c.Kill(gone)
+	eventually(t, func() bool {
+		m, err := client.Map(ctx)
+		node, ok := m.Node(gone.Node.ID())
+		return err == nil && ok && node.State == cluster.StateOffline
+	}, "the stopped target did not go offline")
+	if !removed {
+		time.Sleep(1500 * time.Millisecond) // longer than tombstones are kept
+		back := c.Restart(gone)
+		c.WaitRebalance(c.WaitForMap(3).Version)
+		if _, err := client.Head(ctx, "b", kept); err != nil {
+			t.Fatalf("a target back after a long time offline lost %s: %v", kept, err)
+		}
+		if paths, _ := filepath.Glob(filepath.Join(back.Store.Mountpaths()[0], ".ais", "set-aside", "*")); len(paths) > 0 {
+			t.Fatalf("a target still in the map set its objects aside: %v", paths)
+		}
+		return
+	}
+	if err := client.RemoveNode(ctx, gone.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	client.Delete(ctx, "b", deleted) // only its tombstone: the object went with the target
+	stays := c.Targets()[0]
+	eventually(t, func() bool {
+		tombs, err := stays.Store.Tombstones(ctx, store.NewBucket("b"))
+		return err == nil && !slices.ContainsFunc(tombs, func(tomb store.Tombstone) bool { return tomb.Name == deleted })
+	}, "the delete's tombstone was not collected")
+
+	back := c.Restart(gone)
+	c.WaitRebalance(c.WaitForMap(3).Version)
+	if _, err := client.Head(ctx, "b", deleted); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("an object deleted while its target was removed is back: %v", err)
+	}
+	found := false
+	for _, mp := range back.Store.Mountpaths() {
+		paths, _ := filepath.Glob(filepath.Join(mp, ".ais", "set-aside", "*", "objects", "ais", "b", deleted))
+		found = found || len(paths) > 0
+	}
+	if !found {
+		t.Fatalf("the removed target's copy of %s was not set aside", deleted)
 	}
 }

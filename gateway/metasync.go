@@ -40,6 +40,7 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	n.heardAsMember()
 	w.WriteHeader(http.StatusOK)
 }
 

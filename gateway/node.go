@@ -273,6 +273,9 @@ type Node struct {
 	// leftRetries is set while a leaving target waits to say again that
 	// it left.
 	leftRetries atomic.Bool
+	// lastMember is when this target last heard from the primary as a
+	// member (Unix nanoseconds; see removed.go).
+	lastMember atomic.Int64
 	// worker runs dSort on targets, coordinator on gateways; nil otherwise.
 	worker      *pipeline.Worker
 	coordinator *pipeline.Coordinator
@@ -503,6 +506,12 @@ func (n *Node) Start(ctx context.Context) error {
 		if err := n.worker.Recover(ctx); err != nil {
 			return fmt.Errorf("recover dsort jobs: %w", err)
 		}
+	}
+	if n.config.Role.IsTarget() {
+		if err := n.setAsideIfRemoved(ctx); err != nil {
+			return err
+		}
+		n.wg.Go(func() { n.keepMembership(loops) })
 	}
 	if err := n.control.Start(ctx, loops); err != nil {
 		return err

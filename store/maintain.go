@@ -105,6 +105,11 @@ type Maintainer interface {
 	// its own; the bucket is sealed while any seal holds.
 	SealBucket(ctx context.Context, b Bucket, created Int64String, token string, until time.Time) error
 	UnsealBucket(b Bucket, token string)
+	// SetAside moves every object, part and tombstone out of the store's
+	// sight into a directory named name on each mountpath, kept for an
+	// administrator; the buckets stay, empty. It tells whether there was
+	// an object to move.
+	SetAside(ctx context.Context, name string) (bool, error)
 }
 
 // ObjectCopy is one copy of an object on a mountpath. Current is false for

@@ -1,0 +1,94 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+)
+
+// A target the administrator removed while it was down (its objects
+// given up) may come back long after. Its objects may then be older
+// than deletes the cluster no longer remembers (tombstones are collected
+// after TombstoneTTL once no target is missing): a rebalance would bring
+// them back. Such a target sets its objects aside before it joins.
+
+// memberFile keeps when this target last heard from the primary as a
+// member of the cluster (Unix nanoseconds).
+const memberFile = "last-member"
+
+// heardAsMember notes a snapshot the primary pushed: this target is a
+// member while it is in it, and not offline.
+func (n *Node) heardAsMember() {
+	if self, ok := n.currentMap().Node(n.config.ID); ok && self.State != cluster.StateOffline {
+		n.lastMember.Store(time.Now().UnixNano())
+	}
+}
+
+// keepMembership saves when this target last heard as a member, now and
+// then, until ctx ends.
+func (n *Node) keepMembership(ctx context.Context) {
+	ticker := time.NewTicker(min(n.config.TombstoneTTL/4, time.Minute))
+	defer ticker.Stop()
+	saved := int64(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if last := n.lastMember.Load(); last != saved {
+			if err := os.WriteFile(filepath.Join(n.config.WorkDir, memberFile), []byte(strconv.FormatInt(last, 10)), 0o644); err != nil {
+				n.logger.Warn("save when this target last heard as a member", "err", err)
+				continue
+			}
+			saved = last
+		}
+	}
+}
+
+// setAsideIfRemoved sets this target's objects aside when it was last a
+// member longer ago than tombstones are kept and the cluster no longer
+// has it: its objects may be older than deletes made meanwhile.
+func (n *Node) setAsideIfRemoved(ctx context.Context) error {
+	if n.config.Join == "" || n.config.Storage == nil {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(n.config.WorkDir, memberFile))
+	if err != nil {
+		return nil // never a member, or from before the file
+	}
+	last, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return nil
+	}
+	away := time.Since(time.Unix(0, last))
+	if away <= n.config.TombstoneTTL {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := n.peer.Pull(pctx, cluster.Node{URL: n.config.Join})
+	if err != nil || s.Map == nil {
+		n.logger.Warn("could not tell whether this target was removed from the cluster while it was away: its objects stay", "away", away.Round(time.Second), "err", err)
+		return nil
+	}
+	if _, ok := s.Map.Node(n.config.ID); ok {
+		return nil // still in the map: no tombstone was collected meanwhile
+	}
+	name := "removed-" + time.Now().UTC().Format("20060102T150405Z")
+	moved, err := n.config.Storage.SetAside(ctx, name)
+	if err != nil {
+		return fmt.Errorf("this target was removed from the cluster %s ago, longer than tombstones are kept: set its objects aside: %w", away.Round(time.Second), err)
+	}
+	if moved {
+		n.logger.Warn("this target was removed from the cluster while it was away, longer ago than tombstones are kept: its objects, which may have been deleted meanwhile, are set aside (not served, not moved) in .ais/set-aside/"+name+" on each mountpath",
+			"away", away.Round(time.Second))
+	}
+	return nil
+}
