@@ -380,8 +380,8 @@ func TestDownloadAcrossALeave(t *testing.T) {
 }
 
 // A leaving target stopped during its download does not leave: it
-// resumes its share when it starts again (and joins as it does, its
-// decommission to ask again).
+// resumes its share when it starts again, still leaving, and leaves once
+// the share is fetched.
 func TestLeavingTargetStoppedMidDownloadStays(t *testing.T) {
 	c, client, id, released := stalledDownload(t, 2)
 	ctx := t.Context()
@@ -394,9 +394,11 @@ func TestLeavingTargetStoppedMidDownloadStays(t *testing.T) {
 		t.Fatal("the leaving target left as it stopped, its download share unfetched")
 	}
 	released.Store(true)
-	c.Restart(leaving)
+	back := c.Restart(leaving)
 	eventually(t, func() bool { s, err := client.DownloadStatus(ctx, id); return err == nil && s.Done }, "the download did not end")
-	checkDownloaded(t, client, "after the restart")
+	waitGone(t, client, back)
+	c.Kill(back)
+	checkDownloaded(t, client, "after the restart and the leave")
 }
 
 // decommission takes the first target out of the cluster during a

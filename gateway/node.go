@@ -531,6 +531,12 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 	}
 	n.ready.Store(true)
+	if n.config.Role.IsTarget() && !n.rebalance.Running() {
+		// A decommission that goes on across a restart: the rebalance of
+		// the join may have ended before the downloads resumed (one still
+		// running asks when it ends).
+		n.leftIfLeaving(loops, n.currentMap())
+	}
 	n.logger.Info("node started", "role", n.config.Role, "url", n.config.URL, "map_version", n.currentMap().Version, "primary", n.currentMap().Primary)
 	return nil
 }

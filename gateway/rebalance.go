@@ -148,7 +148,9 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 // its objects away and can leave the map.
 func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 	self, ok := m.Node(n.config.ID)
-	if !ok || self.State != cluster.StateLeaving {
+	if !ok || self.State != cluster.StateLeaving || !n.ready.Load() {
+		// A target that starts (again) first resumes its downloads:
+		// Start asks again then.
 		return
 	}
 	// An object the run could not move (refused for good, e.g. a name

@@ -320,6 +320,10 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 	if c.Kind == Join {
 		n := c.Node
 		n.State = cluster.StateActive
+		if old, ok := m.Node(n.ID); ok && old.State == cluster.StateLeaving && n.Role.IsTarget() {
+			// A decommission goes on across a restart.
+			n.State = cluster.StateLeaving
+		}
 		if err := n.Validate(); err != nil {
 			return nil, err
 		}

@@ -280,6 +280,7 @@ func TestApplyTable(t *testing.T) {
 		{"the primary leaves", membership.Change{Kind: membership.Leave, Node: node("g1")}, nil, membership.ErrPrimaryLeaves},
 		{"an unknown node", membership.Change{Kind: membership.Maintenance, Node: node("x")}, nil, cluster.ErrNodeNotFound},
 		{"a join with a path in its id", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "../x", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}}, nil, cluster.ErrInvalidNode},
+		{"a restarted leaving target rejoins leaving", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t2", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3"}}, map[string]cluster.State{"t2": cluster.StateLeaving}, nil},
 		{"a restarted offline target rejoins", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t3", Role: cluster.RoleTarget, URL: "http://127.0.0.1:8"}}, map[string]cluster.State{"t3": cluster.StateActive}, nil},
 		{"a bucket exists", membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b")}, nil, store.ErrBucketExists},
 		{"a bucket name that climbs", membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("../x")}, nil, store.ErrInvalidName},
