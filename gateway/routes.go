@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
@@ -205,7 +206,8 @@ func sender(r *http.Request) string { return r.Header.Get(peer.HeaderNode) }
 func (n *Node) S3Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		untrustedContent(w.Header())
-		r = ownBody(r)
+		r, done := ownBody(w, r)
+		defer done()
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}
@@ -219,11 +221,44 @@ func (n *Node) S3Handler() http.Handler {
 // (an error, a redirect) then closes the connection at once. Wrapped in
 // place, the server would wait to drain it while the client waits for
 // its go-ahead, until the client's expect timeout (10 s) ran out.
-func ownBody(r *http.Request) *http.Request {
+//
+// done is called once the handler returned: one that began such a body
+// and left it (an error on the way) has the server linger before it
+// closes, so that the client reads the answer rather than a reset.
+func ownBody(w http.ResponseWriter, r *http.Request) (own *http.Request, done func()) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return r
+		return r, func() {}
 	}
-	return r.WithContext(r.Context())
+	own = r.WithContext(r.Context())
+	if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return own, func() {} // the server drains or lingers by itself
+	}
+	body := &trackedBody{ReadCloser: r.Body}
+	own.Body = body
+	return own, func() {
+		if !body.began || body.ended {
+			return
+		}
+		// A body the server finds larger than allowed makes it linger.
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+		var one [1]byte
+		http.MaxBytesReader(w, r.Body, 0).Read(one[:])
+	}
+}
+
+// trackedBody tells whether a body was begun and read to its end.
+type trackedBody struct {
+	io.ReadCloser
+	began, ended bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.began = true
+	if err != nil {
+		b.ended = true
+	}
+	return n, err
 }
 
 // untrustedContent marks an answer as none of the node's own pages: what
@@ -239,7 +274,8 @@ func untrustedContent(h http.Header) {
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
-		r = ownBody(r)
+		r, done := ownBody(w, r)
+		defer done()
 		if !strings.HasPrefix(r.URL.Path, console.Prefix) {
 			untrustedContent(w.Header())
 		}
