@@ -59,6 +59,9 @@ type Node struct {
 	Role  Role   `json:"role"`
 	URL   string `json:"url"` // public URL, e.g. http://127.0.0.1:8081
 	State State  `json:"state"`
+	// Leaving marks an offline target that was leaving: it goes on
+	// leaving when it is back, rather than own objects again.
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Errors of map changes and lookups.
@@ -227,19 +230,29 @@ func (m *Map) WithoutNode(id string) (*Map, error) {
 	return c, nil
 }
 
-// WithState returns a new map with a node's state changed.
+// WithState returns a new map with a node's state changed. A target
+// taken offline while leaving is marked so (Node.Leaving); any other
+// change drops the mark.
 func (m *Map) WithState(id string, s State) (*Map, error) {
-	if _, ok := m.Node(id); !ok {
+	old, ok := m.Node(id)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNodeNotFound, id)
 	}
 	c := m.Clone()
 	for i := range c.Nodes {
 		if c.Nodes[i].ID == id {
 			c.Nodes[i].State = s
+			c.Nodes[i].Leaving = s == StateOffline && (old.State == StateLeaving || old.Leaving)
 		}
 	}
 	c.Version++
 	return c, nil
+}
+
+// StillLeaving reports whether a target is leaving, or offline while it
+// was.
+func (n Node) StillLeaving() bool {
+	return n.State == StateLeaving || n.State == StateOffline && n.Leaving
 }
 
 // SameTargets reports whether two maps have the same active targets, i.e.

@@ -401,6 +401,24 @@ func TestLeavingTargetStoppedMidDownloadStays(t *testing.T) {
 	checkDownloaded(t, client, "after the restart and the leave")
 }
 
+// A leaving target that goes offline (the primary missed its keepalives)
+// and comes back goes on leaving: it does not own objects again, and it
+// leaves once its download share is fetched.
+func TestLeavingTargetBackFromOfflineStaysLeaving(t *testing.T) {
+	c, client, id, released := stalledDownload(t, 2)
+	ctx := t.Context()
+	leaving := decommission(t, c, client)
+	c.Kill(leaving)
+	c.WaitForState(leaving.Node.ID(), cluster.StateOffline)
+	back := c.Restart(leaving)
+	c.WaitForState(back.Node.ID(), cluster.StateLeaving)
+	released.Store(true)
+	eventually(t, func() bool { s, err := client.DownloadStatus(ctx, id); return err == nil && s.Done }, "the download did not end")
+	waitGone(t, client, back)
+	c.Kill(back)
+	checkDownloaded(t, client, "after the leaving target was offline")
+}
+
 // decommission takes the first target out of the cluster during a
 // stalledDownload and returns it once its objects moved, still leaving.
 func decommission(t *testing.T, c *gatewaytest.Cluster, client *api.Client) *gatewaytest.Member {

@@ -189,7 +189,14 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 			n.catchUp.Add(1)
 		}
 	}
-	if previous.Map == nil || !cluster.SameTargets(previous.Map, next.Map) {
+	// A leaving target back from offline moves on what it still holds
+	// (its run may have stopped meanwhile), and then leaves.
+	leavingAgain := false
+	if ok && previous.Map != nil && self.State == cluster.StateLeaving {
+		before, known := previous.Map.Node(n.config.ID)
+		leavingAgain = known && before.State == cluster.StateOffline
+	}
+	if previous.Map == nil || leavingAgain || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)
 		if previous.Map != nil {
 			// Parts follow the new placement once objects have moved.

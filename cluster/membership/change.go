@@ -320,10 +320,11 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 	if c.Kind == Join {
 		n := c.Node
 		n.State = cluster.StateActive
-		if old, ok := m.Node(n.ID); ok && old.State == cluster.StateLeaving && n.Role.IsTarget() {
-			// A decommission goes on across a restart.
+		if old, ok := m.Node(n.ID); ok && old.StillLeaving() && n.Role.IsTarget() {
+			// A decommission goes on across a restart, or a time offline.
 			n.State = cluster.StateLeaving
 		}
+		n.Leaving = false
 		if err := n.Validate(); err != nil {
 			return nil, err
 		}
@@ -340,6 +341,11 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 	case Maintenance:
 		return m.WithState(id, cluster.StateMaintenance)
 	case Activate:
+		if node.State == cluster.StateOffline && node.Leaving {
+			// Back (the keepalive heard it): the decommission goes on.
+			// An administrator cancels it once it is leaving again.
+			return m.WithState(id, cluster.StateLeaving)
+		}
 		return m.WithState(id, cluster.StateActive)
 	case Offline:
 		if !node.Role.IsTarget() {

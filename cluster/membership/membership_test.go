@@ -318,6 +318,62 @@ func TestApplyTable(t *testing.T) {
 	}
 }
 
+// TestLeavingSurvivesOffline: a leaving target that goes offline goes on
+// leaving when it is back, whether the keepalive hears it again or it
+// restarts and joins; an active one comes back active, and an
+// administrator cancels a decommission once the target is leaving again.
+func TestLeavingSurvivesOffline(t *testing.T) {
+	start := membership.Snapshot{Map: &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive},
+	}}, Buckets: &store.BucketMetadata{Buckets: map[store.Bucket]store.Props{}}}
+	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2"}
+	apply := func(s membership.Snapshot, kinds ...membership.Kind) cluster.Node {
+		t.Helper()
+		for _, k := range kinds {
+			var err error
+			if s, err = membership.Apply(s, membership.Change{Kind: k, Node: t1}); err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+		}
+		n, _ := s.Map.Node("t1")
+		return n
+	}
+	for _, tc := range []struct {
+		name  string
+		kinds []membership.Kind
+		want  cluster.State
+	}{
+		{"offline while leaving, heard again", []membership.Kind{membership.Leave, membership.Offline, membership.Activate}, cluster.StateLeaving},
+		{"offline while leaving, restarted", []membership.Kind{membership.Leave, membership.Offline, membership.Join}, cluster.StateLeaving},
+		{"offline twice while leaving", []membership.Kind{membership.Leave, membership.Offline, membership.Activate, membership.Offline, membership.Join}, cluster.StateLeaving},
+		{"offline while active", []membership.Kind{membership.Offline, membership.Activate}, cluster.StateActive},
+		{"offline while active, restarted", []membership.Kind{membership.Offline, membership.Join}, cluster.StateActive},
+		{"decommission cancelled once back", []membership.Kind{membership.Leave, membership.Offline, membership.Activate, membership.Activate}, cluster.StateActive},
+		{"a target back in maintenance", []membership.Kind{membership.Maintenance, membership.Offline, membership.Activate, membership.Offline, membership.Join}, cluster.StateActive},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := apply(start, tc.kinds...)
+			if n.State != tc.want || n.Leaving {
+				t.Fatalf("%+v, want %s and no leaving mark", n, tc.want)
+			}
+		})
+	}
+	if n := apply(start, membership.Leave, membership.Offline); n.State != cluster.StateOffline || !n.Leaving {
+		t.Fatalf("a leaving target taken offline: %+v, want offline and marked leaving", n)
+	}
+	// The joiner cannot mark itself.
+	marked := t1
+	marked.Leaving = true
+	s, err := membership.Apply(start, membership.Change{Kind: membership.Join, Node: marked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Map.Node("t1"); n.Leaving || n.State != cluster.StateActive {
+		t.Fatalf("a join marked leaving: %+v", n)
+	}
+}
+
 // TestApplyIsAFunctionOfTheChanges: the same sequence gives the same
 // snapshot, whoever applies it.
 func TestApplyIsAFunctionOfTheChanges(t *testing.T) {
