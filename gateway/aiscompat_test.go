@@ -15,8 +15,10 @@ import (
 	"github.com/tinylib/msgp/msgp"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
 )
 
 // Golden tests of the shapes AIStore's own clients read: they decode the
@@ -432,12 +434,41 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	if names := listNames(t, client, "src"); !slices.Equal(names, want) {
 		t.Fatalf("after the deletes src has %v, want %v", names, want)
 	}
+	// A range of names nobody has: each name's owner keeps its
+	// tombstone, no other target writes one.
+	status, body, _ = call(t, http.MethodDelete, url, nil, `{"action":"delete-listrange","value":{"template":"none-{00..29}"}}`)
+	if status != http.StatusOK {
+		t.Fatalf("delete-listrange of missing names: %d %s", status, body)
+	}
+	waitJobSnaps(t, c.Primary().URL(), string(body))
+	smap := c.Primary().Node.Map()
+	tombstones := 0
+	for _, target := range c.Targets() {
+		list, err := target.Store.Tombstones(ctx, store.NewBucket("src"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range list {
+			if !strings.HasPrefix(ts.Name, "none-") {
+				continue
+			}
+			tombstones++
+			if owner, err := smap.Owner(cluster.Uname("ais", "src", ts.Name)); err != nil || owner.ID != target.Node.ID() {
+				t.Errorf("target %s keeps a tombstone of %s, owned by %s", target.Node.ID(), ts.Name, owner.ID)
+			}
+		}
+	}
+	if tombstones != 30 {
+		t.Fatalf("%d tombstones of the 30 missing names, want one each on its owner", tombstones)
+	}
 
 	// Bad input.
 	for _, tc := range []struct{ method, query, body, want string }{
 		{http.MethodDelete, "", `{"action":"delete-listrange","value":{}}`, "objnames or a template"},
 		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"template":"a/{5..1}"}}`, "template"},
 		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"objnames":["../x"]}}`, "objnames"},
+		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"template":"x-%d"}}`, "counts up without end"},
+		{http.MethodPost, "?bck_to=dst", `{"action":"copy-listrange","value":{"template":"x-%06d"}}`, "counts up without end"},
 		{http.MethodDelete, "", `{"action":"evict-listrange","value":{"template":"a/"}}`, "not a remote bucket"},
 		{http.MethodPost, "", `{"action":"copy-bck"}`, "destination bucket is missing"},
 		{http.MethodPost, "?bck_to=src", `{"action":"copy-bck"}`, "is the source bucket"},

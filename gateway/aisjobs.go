@@ -325,6 +325,9 @@ func listRangeRequest(req peer.JobRequest, lr api.ListRange) (peer.JobRequest, e
 		if err != nil {
 			return req, badRequest("%s: template: %w", req.Kind, err)
 		}
+		if t.IsRange() && !t.Bounded() {
+			return req, badRequest("%s: template %q counts up without end (the %%d form names output shards only): give a range, such as {0000..0999}", req.Kind, lr.Template)
+		}
 		if t.IsRange() {
 			req.Template = lr.Template
 		} else {
@@ -367,20 +370,26 @@ func (n *Node) eachSelected(ctx context.Context, b store.Bucket, req peer.JobReq
 }
 
 // deleteSelected removes the selected objects this target holds, stamped
-// like any delete (and from the remote store of a remote bucket).
+// like any delete. The owner of a name leaves its tombstone (a copy may
+// be on its way there) and deletes it from the remote store of a remote
+// bucket; every other target only drops a copy it holds, so that a
+// range of names nobody has costs each target no files.
 func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
-	removed, err := n.removeSelected(ctx, b, req, p, n.config.Store, func() store.DeleteOptions {
-		return store.DeleteOptions{Stamp: n.stamp(), Tombstone: true}
+	removed, err := n.removeSelected(ctx, b, req, p, n.config.Store, func(name string) store.DeleteOptions {
+		if n.owns(b, name) {
+			return store.DeleteOptions{Stamp: n.stamp(), Tombstone: true}
+		}
+		return store.DeleteOptions{Stamp: n.stamp(), LocalOnly: true}
 	})
 	return map[string]int{"deleted": removed}, err
 }
 
 // removeSelected deletes the selected objects from a store (the node's,
 // or the local one beneath a remote bucket's cache) and counts them.
-func (n *Node) removeSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress, st store.Store, opts func() store.DeleteOptions) (int, error) {
+func (n *Node) removeSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress, st store.Store, opts func(name string) store.DeleteOptions) (int, error) {
 	removed := 0
 	err := n.eachSelected(ctx, b, req, func(name string) error {
-		err := st.Delete(ctx, b, name, opts())
+		err := st.Delete(ctx, b, name, opts(name))
 		switch {
 		case err == nil:
 			removed++

@@ -219,7 +219,7 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 // evictSelected removes the cached copies of the selected objects from
 // this target; the remote keeps them.
 func (n *Node) evictSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
-	evicted, err := n.removeSelected(ctx, b, req, p, n.local, func() store.DeleteOptions { return store.DeleteOptions{Stamp: n.stamp()} })
+	evicted, err := n.removeSelected(ctx, b, req, p, n.local, func(string) store.DeleteOptions { return store.DeleteOptions{Stamp: n.stamp()} })
 	return map[string]int{"evicted": evicted}, err
 }
 
