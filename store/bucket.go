@@ -237,8 +237,9 @@ func (p Props) Validate() error {
 			return fmt.Errorf("%w: ec.data_slices must be at least 1, not %d", ErrInvalidProps, p.EC.DataSlices)
 		case p.EC.ParitySlices < 1:
 			return fmt.Errorf("%w: ec.parity_slices must be at least 1, not %d", ErrInvalidProps, p.EC.ParitySlices)
-		case p.EC.DataSlices+p.EC.ParitySlices > 256:
-			return fmt.Errorf("%w: ec.data_slices + ec.parity_slices must be at most 256, not %d", ErrInvalidProps, p.EC.DataSlices+p.EC.ParitySlices)
+		// Each bounded first: a sum of two huge counts wraps around.
+		case p.EC.DataSlices > MaxSlices || p.EC.ParitySlices > MaxSlices || p.EC.DataSlices+p.EC.ParitySlices > MaxSlices:
+			return fmt.Errorf("%w: ec.data_slices + ec.parity_slices must be at most %d, not %d + %d", ErrInvalidProps, MaxSlices, p.EC.DataSlices, p.EC.ParitySlices)
 		case p.EC.ObjSizeLimit < -1:
 			return fmt.Errorf("%w: ec.objsize_limit must be -1 (replicate every object), 0 (slice every object) or a size, not %d", ErrInvalidProps, p.EC.ObjSizeLimit)
 		}

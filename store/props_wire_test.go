@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -32,5 +34,28 @@ func TestPropsIntegersAreStrings(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"created":"yesterday"}`), &old); err == nil || !strings.Contains(err.Error(), "want an integer") {
 		t.Fatalf("a bad created: %v", err)
+	}
+}
+
+// Slice counts are bounded each: two huge ones must not wrap around to a
+// small sum and pass.
+func TestPropsValidateSliceCounts(t *testing.T) {
+	for _, tc := range []struct {
+		data, parity int
+		ok           bool
+	}{
+		{2, 2, true},
+		{128, 128, true},
+		{0, 2, false},
+		{2, 0, false},
+		{200, 57, false},
+		{math.MaxInt, math.MaxInt, false},
+		{math.MaxInt, 1, false},
+	} {
+		p := store.DefaultProps()
+		p.EC.Enabled, p.EC.DataSlices, p.EC.ParitySlices = true, tc.data, tc.parity
+		if err := p.Validate(); tc.ok != (err == nil) || err != nil && !errors.Is(err, store.ErrInvalidProps) {
+			t.Errorf("ec %d+%d: %v, want valid %v", tc.data, tc.parity, err, tc.ok)
+		}
 	}
 }

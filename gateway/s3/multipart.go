@@ -536,9 +536,31 @@ func (p *partsReader) Close() error {
 }
 
 // partsCount is the number of parts of a multipart object, 0 otherwise.
-func partsCount(meta store.ObjectMeta) int {
-	n, _ := strconv.Atoi(meta.Custom[customParts])
-	return n
+func partsCount(meta store.ObjectMeta) int { return len(partLayout(meta)) }
+
+// partLayout is the sizes of a multipart object's parts, nil for another
+// object. A record that does not add up to the object's size (metadata
+// set by hand through the native API) is no layout.
+func partLayout(meta store.ObjectMeta) []int64 {
+	count, err := strconv.Atoi(meta.Custom[customParts])
+	if err != nil || count < 1 {
+		return nil
+	}
+	sizes, ok := partSizes(meta.Custom[customPartSizes], maxParts)
+	if !ok || len(sizes) != count {
+		return nil
+	}
+	total := int64(0)
+	for _, size := range sizes {
+		if size > meta.Size-total {
+			return nil
+		}
+		total += size
+	}
+	if total != meta.Size {
+		return nil
+	}
+	return sizes
 }
 
 // partRange is the byte range of part v of an object; an object not
@@ -548,15 +570,14 @@ func partRange(meta store.ObjectMeta, v string) (start, length int64, err error)
 	if err != nil {
 		return 0, 0, err
 	}
-	count := partsCount(meta)
-	if count == 0 {
+	sizes := partLayout(meta)
+	if sizes == nil {
 		if n != 1 {
 			return 0, 0, errInvalidPartNumber
 		}
 		return 0, meta.Size, nil
 	}
-	sizes, ok := partSizes(meta.Custom[customPartSizes], maxParts)
-	if n > count || !ok || len(sizes) != count {
+	if n > len(sizes) {
 		return 0, 0, errInvalidPartNumber
 	}
 	for _, size := range sizes[:n-1] {

@@ -3,6 +3,8 @@ package s3
 import (
 	"slices"
 	"testing"
+
+	"github.com/aisgo/aisgo/store"
 )
 
 func TestPartSizeRuns(t *testing.T) {
@@ -23,5 +25,40 @@ func TestPartSizeRuns(t *testing.T) {
 		if _, ok := partSizes(bad, maxParts); ok {
 			t.Errorf("%q read as sizes", bad)
 		}
+	}
+}
+
+// A part record that does not add up to the object (custom metadata set
+// through the native API) is no layout: the object is one part, and no
+// part answers with a length the object does not have.
+func TestPartRangeOfForgedRecords(t *testing.T) {
+	meta := func(size int64, parts, sizes string) store.ObjectMeta {
+		return store.ObjectMeta{Size: size, Custom: map[string]string{customParts: parts, customPartSizes: sizes}}
+	}
+	for _, tc := range []struct {
+		name          string
+		meta          store.ObjectMeta
+		part          string
+		start, length int64
+		count         int
+		err           bool
+	}{
+		{"a real layout", meta(15, "2", "10,5"), "2", 10, 5, 2, false},
+		{"sizes past the object", meta(6, "2", "5,1000000"), "2", 0, 0, 0, true},
+		{"sizes past the object, part 1", meta(6, "2", "5,1000000"), "1", 0, 6, 0, false},
+		{"sizes short of the object", meta(100, "2", "5,5"), "1", 0, 100, 0, false},
+		{"sizes that overflow", meta(10, "2", "9223372036854775807,9223372036854775807"), "1", 0, 10, 0, false},
+		{"a count that does not match", meta(15, "3", "10,5"), "1", 0, 15, 0, false},
+		{"a negative count", meta(15, "-2", "10,5"), "1", 0, 15, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start, length, err := partRange(tc.meta, tc.part)
+			if tc.err != (err != nil) || err == nil && (start != tc.start || length != tc.length) {
+				t.Fatalf("part %s: %d+%d %v, want %d+%d (error %v)", tc.part, start, length, err, tc.start, tc.length, tc.err)
+			}
+			if n := partsCount(tc.meta); n != tc.count {
+				t.Fatalf("parts count %d, want %d", n, tc.count)
+			}
+		})
 	}
 }
