@@ -17,6 +17,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
 )
@@ -619,6 +620,57 @@ func entryNames(entries []api.ListEntry) []string {
 		out[i] = e.Name
 	}
 	return out
+}
+
+// Listing archive members keeps to a budget of bytes a page: shards whose
+// member names compress to little (long names) do not make a target build
+// a page of any size; the page is refused, naming what to ask instead.
+func TestListArchiveMembersKeepsToABudget(t *testing.T) {
+	defer gateway.SetArchiveListBytes(64 << 10)()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "arch", nil); err != nil {
+		t.Fatal(err)
+	}
+	shard := func(members int, nameLen int) []byte {
+		var buf bytes.Buffer
+		tw, err := formats.TarGzip{}.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range members {
+			name := fmt.Sprintf("%04d-%s.bin", i, strings.Repeat("a", nameLen))
+			if err := tw.WriteHeader(&formats.Entry{Name: name, Size: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tw.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	big := shard(100, 4<<10) // 400 KiB of names, a few KiB stored
+	if _, err := client.Put(ctx, "arch", "big.tgz", bytes.NewReader(big), api.PutOptions{Size: int64(len(big))}); err != nil {
+		t.Fatal(err)
+	}
+	small := shard(3, 10)
+	if _, err := client.Put(ctx, "arch", "small.tgz", bytes.NewReader(small), api.PutOptions{Size: int64(len(small))}); err != nil {
+		t.Fatal(err)
+	}
+	url := c.Primary().URL() + "/v1/buckets/arch"
+	status, body, _ := call(t, http.MethodGet, url, nil, fmt.Sprintf(`{"action":"list","value":{"flags":"%d"}}`, api.ListArchive))
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "pagesize") || !strings.Contains(string(body), "big.tgz") {
+		t.Fatalf("a page of members past the budget: %d %.300s, want 400 naming the shard and pagesize", status, body)
+	}
+	status, body, _ = call(t, http.MethodGet, url, nil, fmt.Sprintf(`{"action":"list","value":{"flags":"%d","prefix":"small"}}`, api.ListArchive))
+	var page api.ListPage
+	if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil || len(page.Entries) != 4 {
+		t.Fatalf("a page within the budget: %d %.300s", status, body)
+	}
 }
 
 func TestHeadObjectAndErrorsInAIStoreShape(t *testing.T) {

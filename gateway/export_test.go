@@ -90,3 +90,11 @@ func CatchingUp(n *Node) bool { return n.catchingUp() }
 func FetchProxy(n *Node, proxyOf func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
 	return n.fetchProxy(proxyOf)
 }
+
+// SetArchiveListBytes sets the bytes a listing page's archive members may
+// take, until restore.
+func SetArchiveListBytes(n int64) (restore func()) {
+	old := maxArchiveListBytes
+	maxArchiveListBytes = n
+	return func() { maxArchiveListBytes = old }
+}

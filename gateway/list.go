@@ -225,6 +225,15 @@ func timeLayout(format string) (string, error) {
 // maxArchiveMembers bounds the members listed of one shard.
 const maxArchiveMembers = 100000
 
+// maxArchiveListBytes bounds what a page's archive members take (their
+// names and fields): the page is built in memory, and a gateway takes no
+// bigger answer from a target (peer.MaxAnswer). A shard's member names
+// may be long (a tar name up to 1 MiB) and compress well.
+var maxArchiveListBytes int64 = 48 << 20
+
+// archiveEntryBytes is about what an entry takes beside its name.
+const archiveEntryBytes = 96
+
 // handleLocalList answers a gateway with this target's page.
 func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	b, err := bucketOf(r)
@@ -264,10 +273,14 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]api.ListEntry, 0, len(objects)+len(dirs))
+	budget := maxArchiveListBytes
 	for _, o := range objects {
 		e := n.listEntry(r.Context(), b, o, props, layout)
 		if flags&api.ListArchive != 0 {
-			e.Members = n.archiveMembers(r.Context(), b, o.Name)
+			if e.Members, err = n.archiveMembers(r.Context(), b, o.Name, &budget); err != nil {
+				n.writeError(w, r, err)
+				return
+			}
 		}
 		out = append(out, e)
 	}
@@ -365,29 +378,37 @@ func levelDir(prefix, name string) (string, bool) {
 	return prefix + rest[:skip+i+1], true
 }
 
-// archiveMembers lists a shard's members (ListArchive); an object that is
-// not a shard of a known format, or cannot be read as one, has none.
-func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string) []api.ListEntry {
+// archiveMembers lists a shard's members (ListArchive), each taken from
+// the page's budget of bytes; an object that is not a shard of a known
+// format, or cannot be read as one, has none. A page whose members
+// exceed the budget is refused, naming what to ask instead.
+func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, budget *int64) ([]api.ListEntry, error) {
 	f, ok := n.formats.ByName(name)
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	obj, err := n.config.Store.Open(ctx, b, name, store.OpenOptions{})
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	defer obj.Close()
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	var out []api.ListEntry
 	for len(out) < maxArchiveMembers {
+		if err := ctx.Err(); err != nil {
+			return nil, context.Cause(ctx)
+		}
 		e, err := rd.Next()
 		if err != nil {
 			break
 		}
+		if *budget -= int64(len(name)+1+len(e.Name)) + archiveEntryBytes; *budget < 0 {
+			return nil, badRequest("list archive members in %s: the members of this page's shards (up to %s) take more than %d KiB; list fewer objects a page (pagesize)", b, name, maxArchiveListBytes>>10)
+		}
 		out = append(out, api.ListEntry{Name: name + "/" + e.Name, Size: e.Size, Flags: api.EntryInArch | api.EntryPresent})
 	}
-	return out
+	return out, nil
 }
