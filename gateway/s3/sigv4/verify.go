@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -547,13 +548,43 @@ func uriEncode(s string) string {
 	return b.String()
 }
 
-// signingKey derives the key of one day, region and service from the secret.
+// signingKey derives the key of one day, region and service from the
+// secret, once: the same key signs every request of the day, and
+// deriving it is four HMACs. The key returned is shared: not to be
+// changed.
 func signingKey(secret string, c credential) []byte {
-	key := hmacSHA256([]byte("AWS4"+secret), c.date)
+	id := signingKeyID{secret: secret, date: c.date, region: c.region}
+	signingKeys.Lock()
+	key, ok := signingKeys.keys[id]
+	signingKeys.Unlock()
+	if ok {
+		return key
+	}
+	key = hmacSHA256([]byte("AWS4"+secret), c.date)
 	key = hmacSHA256(key, c.region)
 	key = hmacSHA256(key, service)
-	return hmacSHA256(key, terminator)
+	key = hmacSHA256(key, terminator)
+	signingKeys.Lock()
+	if len(signingKeys.keys) >= maxSigningKeys {
+		clear(signingKeys.keys) // days and regions gone by, or many keys
+	}
+	signingKeys.keys[id] = key
+	signingKeys.Unlock()
+	return key
 }
+
+// signingKeys are the keys derived lately. Only a request whose access
+// key is known derives one.
+var signingKeys = struct {
+	sync.Mutex
+	keys map[signingKeyID][]byte
+}{keys: map[signingKeyID][]byte{}}
+
+// signingKeyID is what a signing key is derived from.
+type signingKeyID struct{ secret, date, region string }
+
+// maxSigningKeys bounds the keys kept.
+const maxSigningKeys = 1024
 
 func hmacSHA256(key []byte, data string) []byte {
 	mac := hmac.New(sha256.New, key)

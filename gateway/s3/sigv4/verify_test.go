@@ -2,6 +2,7 @@ package sigv4_test
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -426,5 +427,41 @@ func TestAnonymous(t *testing.T) {
 				t.Errorf("%s %q verified", tc.target, tc.header)
 			}
 		}
+	}
+}
+
+// A key's new secret takes effect at once: the key derived from the old
+// one (kept for the day) signs nothing after the change, and the many
+// regions a key may name do not grow what is kept without end.
+func TestSecretChangeAndDerivedKeys(t *testing.T) {
+	request := func(credentials aws.Credentials, region string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "http://example.com/bucket/key", nil)
+		r.Header.Set("X-Amz-Content-Sha256", emptySHA256)
+		if err := v4.NewSigner().SignHTTP(t.Context(), credentials, r, emptySHA256, "s3", region, signTime, s3Options); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	old, rotated := sigv4.StaticKeys{"AKROTATE": "old-secret"}, sigv4.StaticKeys{"AKROTATE": "new-secret"}
+	oldCredentials := aws.Credentials{AccessKeyID: "AKROTATE", SecretAccessKey: "old-secret"}
+	newCredentials := aws.Credentials{AccessKeyID: "AKROTATE", SecretAccessKey: "new-secret"}
+	if _, err := sigv4.Verify(request(oldCredentials, region), old, signTime); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sigv4.Verify(request(oldCredentials, region), rotated, signTime)
+	checkCode(t, err, "SignatureDoesNotMatch", "signature")
+	if _, err := sigv4.Verify(request(newCredentials, region), rotated, signTime); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		if _, err := sigv4.Verify(request(newCredentials, fmt.Sprintf("region-%d", i)), rotated, signTime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sigv4.Verify(request(newCredentials, region), rotated, signTime); err != nil {
+		t.Fatal(err)
+	}
+	if n := sigv4.DerivedKeys(); n > 1024 {
+		t.Fatalf("%d derived keys kept", n)
 	}
 }
