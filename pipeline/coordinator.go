@@ -676,7 +676,7 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 	}
 
 	job.setPhase(PhaseSort)
-	planned, err := c.plan(job, runs)
+	planned, err := c.plan(ctx, job, runs)
 	if err != nil {
 		return fmt.Errorf("sort phase: %w", err)
 	}
@@ -711,7 +711,7 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 
 // plan merges the targets' runs, orders and partitions the records, names
 // the output shards and assigns each to the target that owns its name.
-func (c *Coordinator) plan(job *coordinatedJob, runs [][]shards.RecordMeta) ([]shards.OutputShard, error) {
+func (c *Coordinator) plan(ctx context.Context, job *coordinatedJob, runs [][]shards.RecordMeta) ([]shards.OutputShard, error) {
 	plan := job.plan
 	alg := plan.Algorithm
 	alg.Seed = job.init.Seed
@@ -719,7 +719,7 @@ func (c *Coordinator) plan(job *coordinatedJob, runs [][]shards.RecordMeta) ([]s
 	var planned []shards.OutputShard
 	var err error
 	if job.keyMap != nil {
-		planned, err = sort.PartitionByKeyMap(merged, plan.ShardSize, job.keyMap, func(err error) error {
+		planned, err = sort.PartitionByKeyMap(ctx, merged, plan.ShardSize, job.keyMap, func(err error) error {
 			switch plan.Reactions.EKMMissingKey {
 			case ReactAbort:
 				return err
@@ -735,8 +735,15 @@ func (c *Coordinator) plan(job *coordinatedJob, runs [][]shards.RecordMeta) ([]s
 		return nil, err
 	}
 	placement := &cluster.Map{Nodes: job.targets}
+	names := make(map[string]bool, len(planned))
 	for i := range planned {
 		planned[i].Name += plan.OutputSuffix
+		// Two shards of one name would both be created, the last one
+		// stored replacing the other with its records.
+		if names[planned[i].Name] {
+			return nil, specError("two output shards are named %s: the output template or the key map's templates name a shard twice (ranges of different widths, such as x{1..11}{1..11}, name x111 twice: pad them, {01..11}; or two key map templates naming the same shards)", planned[i].Name)
+		}
+		names[planned[i].Name] = true
 		owner, err := placement.Owner(cluster.Uname(plan.Output.Provider, plan.Output.Name, planned[i].Name))
 		if err != nil {
 			return nil, err
@@ -747,10 +754,6 @@ func (c *Coordinator) plan(job *coordinatedJob, runs [][]shards.RecordMeta) ([]s
 	// name: it would replace the shard its records are still read from
 	// (and an abort would remove it).
 	if plan.Output.Normalize() == plan.Input.Normalize() {
-		names := make(map[string]bool, len(planned))
-		for _, s := range planned {
-			names[s.Name] = true
-		}
 		for _, in := range plan.InputShards(c.config.Formats).All() {
 			if names[in] {
 				return nil, specError("output shard %s would replace the input shard of that name in %s: name the output apart (output_format) or write it to another bucket", in, plan.Input)

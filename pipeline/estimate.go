@@ -285,7 +285,7 @@ func (c *Coordinator) Estimate(ctx context.Context, spec Spec) (Estimate, error)
 		runs[i] = answers[i].metas
 	}
 	sortStart := time.Now()
-	planned, err := c.plan(job, runs)
+	planned, err := c.plan(ctx, job, runs)
 	sortTime := time.Since(sortStart)
 	if errors.Is(err, sort.ErrTooFewNames) {
 		return Estimate{}, specError("%w", err)

@@ -14,3 +14,6 @@ func NewFrameReaderForTest(data []byte) creation.Stream {
 
 // CreateConcurrencyForTest is createConcurrency.
 var CreateConcurrencyForTest = createConcurrency
+
+// MemoryLimitForTest is memoryLimit.
+var MemoryLimitForTest = memoryLimit

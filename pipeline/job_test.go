@@ -429,6 +429,33 @@ func TestExternalKeyMap(t *testing.T) {
 	}
 }
 
+// A job whose output template or key map names a shard twice fails,
+// naming the shard, rather than store one of the two in place of the
+// other and lose its records.
+func TestOutputShardNamedTwice(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 40, RecordSize: 700, Seed: 4})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	// Ranges of different widths: 1 then 11 runs together as 11 then 1.
+	spec := baseSpec("in-{0..3}.tar", "x{1..11..10}{1..11..10}.tar")
+	spec.OutputShardSize = "120KiB"
+	status, err := c.run(spec)
+	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "two output shards are named x111.tar") {
+		t.Fatalf("a template naming x111.tar twice: %+v %v", status, err)
+	}
+	c.keyMaps["http://keys.example/twice.json"] = []byte(`{"out-%d.tar": ["sample-.*[02468]\\.jpg"], "out-{0..9}.tar": ["sample-.*[13579]\\.jpg"]}`)
+	spec = baseSpec("in-{0..3}.tar", "")
+	spec.EKMFile = "http://keys.example/twice.json"
+	status, err = c.run(spec)
+	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "two output shards are named out-0.tar") {
+		t.Fatalf("two key map templates naming out-0.tar: %+v %v", status, err)
+	}
+	if got := c.outputs("dst"); len(got) != 0 {
+		t.Fatalf("the refused jobs wrote %d shards", len(got))
+	}
+}
+
 // blockingStore holds the puts of one output shard until the job ends.
 type blockingStore struct {
 	store.Store

@@ -488,10 +488,16 @@ func (p *Plan) validateInput(registry *formats.Registry) error {
 			p.InputFormat = f
 		}
 	case len(s.InputFormat.ObjectNames) > 0:
+		seen := make(map[string]int, len(s.InputFormat.ObjectNames))
 		for i, name := range s.InputFormat.ObjectNames {
 			if err := store.ValidateName(name); err != nil {
 				return specError("input_format.objnames[%d]: %w", i, err)
 			}
+			// A shard named twice would give each of its records twice.
+			if first, ok := seen[name]; ok {
+				return specError("input_format.objnames[%d]: %s is objnames[%d] too", i, name, first)
+			}
+			seen[name] = i
 		}
 		p.InputNames = s.InputFormat.ObjectNames
 		if p.InputFormat == nil {
@@ -550,6 +556,15 @@ func (p *Plan) validateOutput(registry *formats.Registry) error {
 	if p.OutputTemplate.IsRange() {
 		if _, ok := registry.ByName(s.OutputFormat); !ok {
 			p.OutputSuffix = p.OutputFormat.Extensions()[0]
+		}
+		// The names differ in digits only: the first tells whether they
+		// can be objects, before the job reads anything.
+		first, err := p.OutputTemplate.At(0)
+		if err == nil {
+			err = store.ValidateName(first + p.OutputSuffix)
+		}
+		if err != nil {
+			return specError("output_format %q: %w", s.OutputFormat, err)
 		}
 	}
 	return nil

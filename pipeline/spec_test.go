@@ -107,6 +107,9 @@ func TestBadSpecs(t *testing.T) {
 		{"config key of the wrong type", `{` + good + `,"Config":{"call_timeout":10}}`, `Config.call_timeout: want a string`},
 		{"config not an object", `{` + good + `,"Config":"abort"}`, `Config: want an object`},
 		{"negative concurrency", `{` + good + `,"extract_concurrency_max_limit":-1}`, "extract_concurrency_max_limit"},
+		{"objnames twice", `{"input_bck":{"name":"src"},"input_format":{"objnames":["a.tar","b.tar","a.tar"]},"output_format":"o-{0..9}.tar"}`, "objnames[2]: a.tar is objnames[0] too"},
+		{"output names that climb", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"../o-{0..9}.tar"}`, `output_format "../o-{0..9}.tar"`},
+		{"output names with an empty segment", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"a//o-{0..9}.tar"}`, `output_format "a//o-{0..9}.tar"`},
 		{"both inputs", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar","objnames":["a.tar"]},"output_format":"o-{0..9}.tar"}`, "not both"},
 		{"bad objname", `{"input_bck":{"name":"src"},"input_format":{"objnames":["../a.tar"]},"output_format":"o-{0..9}.tar"}`, "objnames[0]"},
 		{"negative grace", `{` + good + `,"target_grace":"-5s"}`, "target_grace: -5s is negative"},
@@ -197,6 +200,24 @@ func TestCreateConcurrencyDefaults(t *testing.T) {
 	} {
 		if got := pipeline.CreateConcurrencyForTest(tc.spec, tc.mountpaths); got != tc.want {
 			t.Errorf("create_concurrency_max_limit %d on %d mountpath(s): %d shards at once, want %d", tc.spec, tc.mountpaths, got, tc.want)
+		}
+	}
+}
+
+// A tiny max_mem_usage percentage is a tiny budget, not none (a budget of
+// 0 bytes means no limit).
+func TestTinyMemoryPercentIsABudget(t *testing.T) {
+	for _, tc := range []struct {
+		percent float64
+		total   int64
+		want    int64
+	}{
+		{60, 1000, 600},
+		{1e-7, 16 << 30, 17},
+		{1e-12, 1 << 30, 1},
+	} {
+		if got := pipeline.MemoryLimitForTest(&pipeline.Plan{MemoryPercent: tc.percent}, tc.total); got != tc.want {
+			t.Errorf("%g%% of %d: %d bytes, want %d", tc.percent, tc.total, got, tc.want)
 		}
 	}
 }

@@ -460,7 +460,8 @@ func createConcurrency(perMountpath, mountpaths int) int {
 // memoryLimit is a job's memory budget on a node of total bytes.
 func memoryLimit(plan *Plan, total int64) int64 {
 	if plan.MemoryPercent > 0 {
-		return int64(float64(total) * plan.MemoryPercent / 100)
+		// At least a byte: a limit of 0 means none.
+		return max(1, int64(float64(total)*plan.MemoryPercent/100))
 	}
 	return plan.MemoryBytes
 }

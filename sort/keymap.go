@@ -3,6 +3,7 @@ package sort
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -170,7 +171,7 @@ func (km *KeyMap) lookup(key string) (int, error) {
 // once the current one reaches size. Names are used as the templates give
 // them. onMissing decides about a record whose key matches no entry (or
 // several): an error stops; nil leaves the record out.
-func PartitionByKeyMap(records []shards.RecordMeta, size int64, km *KeyMap, onMissing func(error) error) ([]shards.OutputShard, error) {
+func PartitionByKeyMap(ctx context.Context, records []shards.RecordMeta, size int64, km *KeyMap, onMissing func(error) error) ([]shards.OutputShard, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("%w: output_shard_size is required with an external key map", ErrKeyMap)
 	}
@@ -180,7 +181,12 @@ func PartitionByKeyMap(records []shards.RecordMeta, size int64, km *KeyMap, onMi
 	for i := range open {
 		open[i] = -1
 	}
-	for _, r := range records {
+	for i, r := range records {
+		// A key map of many patterns over many records takes long: an
+		// abort must not wait for it.
+		if i%256 == 0 && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		t, err := km.lookup(r.Key.Text())
 		if err != nil {
 			if err := onMissing(err); err != nil {

@@ -1,6 +1,7 @@
 package sort_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -190,8 +191,15 @@ func TestKeyMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An aborted job stops partitioning (a key map of many patterns over
+	// many records takes long).
+	aborted, abort := context.WithCancelCause(t.Context())
+	abort(errors.New("aborted by the user"))
+	if _, err := sort.PartitionByKeyMap(aborted, rs, 1000, km, func(err error) error { return nil }); err == nil || err.Error() != "aborted by the user" {
+		t.Fatalf("partition of an aborted job: %v", err)
+	}
 	var missing []string
-	planned, err := sort.PartitionByKeyMap(rs, 1000, km, func(err error) error { missing = append(missing, err.Error()); return nil })
+	planned, err := sort.PartitionByKeyMap(t.Context(), rs, 1000, km, func(err error) error { missing = append(missing, err.Error()); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +210,7 @@ func TestKeyMap(t *testing.T) {
 	if strings.Join(got, " ") != "cats-0.tar:2 dogs-00.tar:2 cats-1.tar:1" || len(missing) != 1 || !strings.Contains(missing[0], "bird.txt") {
 		t.Fatalf("key map shards %v, missing %v", got, missing)
 	}
-	if _, err := sort.PartitionByKeyMap(rs, 1000, km, func(err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) {
+	if _, err := sort.PartitionByKeyMap(t.Context(), rs, 1000, km, func(err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) {
 		t.Fatalf("abort on a missing key: %v", err)
 	}
 	lines := 0
@@ -214,7 +222,7 @@ func TestKeyMap(t *testing.T) {
 		t.Fatalf("abort on a malformed line: %v", err)
 	}
 	both, _ := sort.ParseKeyMap([]byte(`{"a-{0..9}": ["x.*"], "b-{0..9}": ["x1.*"]}`), sort.KeyMapJSON, "", nil)
-	if _, err := sort.PartitionByKeyMap([]shards.RecordMeta{{Key: shards.Key{String: "x1"}}}, 10, both, func(err error) error { return err }); err == nil || !strings.Contains(err.Error(), "matches templates") {
+	if _, err := sort.PartitionByKeyMap(t.Context(), []shards.RecordMeta{{Key: shards.Key{String: "x1"}}}, 10, both, func(err error) error { return err }); err == nil || !strings.Contains(err.Error(), "matches templates") {
 		t.Fatalf("a key matching two templates: %v", err)
 	}
 	// Plain keys are looked up, not matched one by one; a plain key of
@@ -223,11 +231,11 @@ func TestKeyMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	planned, err = sort.PartitionByKeyMap([]shards.RecordMeta{{Key: shards.Key{String: "x1"}, Size: 1}}, 10, plain, func(err error) error { return err })
+	planned, err = sort.PartitionByKeyMap(t.Context(), []shards.RecordMeta{{Key: shards.Key{String: "x1"}, Size: 1}}, 10, plain, func(err error) error { return err })
 	if err != nil || len(planned) != 1 || planned[0].Name != "a-0" {
 		t.Fatalf("a plain key agreeing with an expression: %+v %v", planned, err)
 	}
-	if _, err := sort.PartitionByKeyMap([]shards.RecordMeta{{Key: shards.Key{String: "x2"}}}, 10, plain, func(err error) error { return err }); err == nil || !strings.Contains(err.Error(), "different templates") {
+	if _, err := sort.PartitionByKeyMap(t.Context(), []shards.RecordMeta{{Key: shards.Key{String: "x2"}}}, 10, plain, func(err error) error { return err }); err == nil || !strings.Contains(err.Error(), "different templates") {
 		t.Fatalf("a plain key of two templates: %v", err)
 	}
 	var many strings.Builder
