@@ -11,6 +11,17 @@ import (
 // in one shard; a *DuplicateError carries the details.
 var ErrDuplicate = errors.New("shards: duplicate file in record")
 
+// ErrTooManyFiles marks a shard past a Grouper's limits.
+var ErrTooManyFiles = errors.New("shards: too many files")
+
+// A Grouper's limits: a compressed shard of empty entries expands to any
+// number of files, each kept until the shard is done; and a record's
+// files are matched by extension one after the other.
+const (
+	MaxShardFiles  = 1 << 22
+	MaxRecordFiles = 1 << 12
+)
+
 // SplitName splits an in-archive file name into its record name and its
 // extension. The extension starts at the first '.' of the last path
 // component: "a/b.cls.json" gives "a/b" and ".cls.json"; "a.b/c" gives
@@ -90,6 +101,9 @@ func (g *Grouper) Reset() {
 func (g *Grouper) Add(name string) (Member, error) {
 	record, ext := SplitName(name)
 	index := len(g.members)
+	if index >= MaxShardFiles {
+		return Member{}, fmt.Errorf("%w: more than %d files in one shard", ErrTooManyFiles, MaxShardFiles)
+	}
 	r := -1
 	if n := len(g.records); n > 0 && g.records[n-1].name == record {
 		r = n - 1 // contiguous: the common case
@@ -103,6 +117,9 @@ func (g *Grouper) Add(name string) (Member, error) {
 			g.index = make(map[string]int)
 		}
 		g.index[record] = r
+	}
+	if g.records[r].size >= MaxRecordFiles {
+		return Member{}, fmt.Errorf("%w: record %q has more than %d files", ErrTooManyFiles, record, MaxRecordFiles)
 	}
 	var err error
 	if previous := g.find(r, ext); previous >= 0 {

@@ -232,3 +232,29 @@ func FuzzGrouper(f *testing.F) {
 		}
 	})
 }
+
+// A shard past the Grouper's limits is refused, not kept in memory: a
+// compressed shard of empty entries expands to any number of files, and
+// a record of many files costs a match of each new one against the rest.
+func TestGrouperLimits(t *testing.T) {
+	var g shards.Grouper
+	for i := range shards.MaxRecordFiles {
+		if _, err := g.Add(fmt.Sprintf("sample.%d", i)); err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+	}
+	if _, err := g.Add("sample.last"); !errors.Is(err, shards.ErrTooManyFiles) || !strings.Contains(err.Error(), `record "sample"`) {
+		t.Fatalf("a record of %d files and one more: %v", shards.MaxRecordFiles, err)
+	}
+	g.Reset()
+	// The same name again and again: every earlier file is dropped as a
+	// duplicate, but each still counts.
+	for i := range shards.MaxShardFiles {
+		if _, err := g.Add("same.bin"); err != nil && !errors.Is(err, shards.ErrDuplicate) {
+			t.Fatalf("file %d: %v", i, err)
+		}
+	}
+	if _, err := g.Add("same.bin"); !errors.Is(err, shards.ErrTooManyFiles) {
+		t.Fatalf("a shard of %d files and one more: %v", shards.MaxShardFiles, err)
+	}
+}
