@@ -1126,7 +1126,7 @@ func TestRecoverRemovesFromTheJournalsBucket(t *testing.T) {
 		if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Put(ctx, b, "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5}); err != nil {
+		if _, err := st.Put(ctx, b, "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: "srt-x"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1146,6 +1146,66 @@ func TestRecoverRemovesFromTheJournalsBucket(t *testing.T) {
 	}
 	if _, err := st.Head(ctx, localOut, "out-000.tar"); err != nil {
 		t.Fatalf("the shard of the same name in %s: %v, want kept", localOut, err)
+	}
+}
+
+// Recovery removes only what the interrupted job stored: a journal names
+// each shard before it is stored, so a crash in between leaves the name
+// of an object stored before the job (or by another writer since), which
+// stays, with its index.
+func TestRecoverKeepsWhatTheJobDidNotWrite(t *testing.T) {
+	ctx := t.Context()
+	var stores [2]store.Store
+	out := store.NewBucket("out")
+	for i := range stores {
+		st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateBucket(ctx, out, store.DefaultProps()); err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = st
+	}
+	put := func(st store.Store, name, job string) {
+		t.Helper()
+		opts := store.PutOptions{Size: 5}
+		if job != "" {
+			opts.Custom = map[string]string{pipeline.CustomJob: job}
+		}
+		if _, err := st.Put(ctx, out, name, strings.NewReader("shard"), opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(stores[0], "before.tar", "")     // stored before the job
+	put(stores[0], "other.tar", "srt-y") // stored by another job since
+	put(stores[0], "mine.tar", "srt-x")  // stored by the job
+	put(stores[1], "before.tar.idx", "")
+	put(stores[1], "mine.tar.idx", "")
+	workDir := t.TempDir()
+	journal := "\"ais://out\"\n\"before.tar\"\n\"before.tar.idx\"\n\"other.tar\"\n\"mine.tar\"\n\"mine.tar.idx\"\n\"never.tar\"\n"
+	if err := os.WriteFile(filepath.Join(workDir, "dsort-srt-x.journal"), []byte(journal), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: deletesOwner{stores[0], stores[1]}, Fetcher: memFetcher{}, WorkDir: workDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.RemoveOrphans(ctx)
+	for _, tc := range []struct {
+		st   store.Store
+		name string
+		kept bool
+	}{
+		{stores[0], "before.tar", true}, {stores[1], "before.tar.idx", true}, {stores[0], "other.tar", true},
+		{stores[0], "mine.tar", false}, {stores[1], "mine.tar.idx", false},
+	} {
+		if _, err := tc.st.Head(ctx, out, tc.name); (err == nil) != tc.kept {
+			t.Errorf("%s after recovery: %v, want kept %v", tc.name, err, tc.kept)
+		}
 	}
 }
 
@@ -1326,6 +1386,9 @@ func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
 		stores[i] = st
 	}
 	if _, err := stores[1].Put(ctx, store.NewBucket("out"), "out-000.tar.idx", strings.NewReader("{}"), store.PutOptions{Size: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stores[0].Put(ctx, store.NewBucket("out"), "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: "srt-x"}}); err != nil {
 		t.Fatal(err)
 	}
 	workDir := t.TempDir()

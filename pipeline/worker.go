@@ -567,7 +567,7 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 	// An output shard is written once and read later, if at all, by
 	// another job: past the page cache, it costs a fraction of the CPU
 	// (benchmarks/README.md, 17:00 UTC).
-	meta, err := s.j.w.config.Store.Put(ctx, s.j.plan.Output, name, r, store.PutOptions{Size: -1, Direct: true})
+	meta, err := s.j.w.config.Store.Put(ctx, s.j.plan.Output, name, r, store.PutOptions{Size: -1, Direct: true, Custom: map[string]string{CustomJob: s.j.id}})
 	if err != nil {
 		return err
 	}
@@ -628,6 +628,12 @@ func (s outputSink) writeIndex(ctx context.Context, name string) error {
 	s.j.mu.Unlock()
 	return nil
 }
+
+// CustomJob is the custom metadata naming the dSort job that wrote an
+// output shard: a restart after a crash removes only the shards of the
+// job it cut short, not an object of the same name stored before or
+// since.
+const CustomJob = "dsort.job"
 
 // journalName is the file listing a job's output shards on this target,
 // before each is stored, so that a restart after a crash removes them.
@@ -705,22 +711,31 @@ func (w *Worker) Recover(ctx context.Context) error {
 			pathsafe.Remove(w.config.WorkDir, path)
 			continue
 		}
+		id := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "dsort-"), ".journal")
 		removed := 0
+		// Shards this job wrote, or never stored: their indexes go too.
+		ours := map[string]bool{}
 		for _, line := range lines[1:] {
 			var name string
 			if json.Unmarshal(line, &name) != nil {
 				continue // a line cut by the crash
 			}
-			err := w.config.Store.Delete(ctx, bucket, name, store.DeleteOptions{})
-			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
-				return fmt.Errorf("remove output shard %s of an interrupted job: %w", name, err)
-			}
-			if strings.HasSuffix(name, formats.IndexSuffix) {
+			if shard, ok := strings.CutSuffix(name, formats.IndexSuffix); ok && ours[shard] {
+				// Written through its owner, which the node reaches once
+				// it has a map.
 				w.mu.Lock()
 				w.mu.orphans = append(w.mu.orphans, orphan{bucket, name})
 				w.mu.Unlock()
+				continue
 			}
-			removed++
+			gone, err := w.removeIfWrittenBy(ctx, bucket, name, id)
+			if err != nil {
+				return fmt.Errorf("remove output shard %s of an interrupted job: %w", name, err)
+			}
+			if gone {
+				ours[name] = true
+				removed++
+			}
 		}
 		w.config.Logger.Warn("removed the output of a dsort job interrupted by a restart", "journal", e.Name(), "shards", removed)
 		if err := pathsafe.Remove(w.config.WorkDir, path); err != nil {
@@ -728,6 +743,30 @@ func (w *Worker) Recover(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// removeIfWrittenBy removes the object name if job id stored it (exactly
+// that copy), and reports whether it is gone or was never there. An
+// object the journal names but another writer stored (before the job, or
+// since) stays.
+func (w *Worker) removeIfWrittenBy(ctx context.Context, b store.Bucket, name, id string) (bool, error) {
+	meta, err := w.config.Store.Head(ctx, b, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrBucketNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	case meta.Custom[CustomJob] != id:
+		return false, nil
+	}
+	err = w.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp})
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return false, nil // written again meanwhile
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return false, err
+	}
+	return true, nil
 }
 
 // RemoveOrphans removes, through the targets that own them, the indexes
