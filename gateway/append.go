@@ -21,6 +21,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
@@ -318,7 +319,9 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 		return "", fmt.Errorf("append: %w", err)
 	}
 	f.Close()
-	if err := os.WriteFile(n.appendPath(token)+".json", session, 0o644); err != nil {
+	// Durable, with the data file's entry (the same directory): the
+	// pieces acknowledged later are of no use without it.
+	if err := atomicfile.Write(n.appendPath(token)+".json", session, 0o644); err != nil {
 		n.endAppend(token)
 		return "", fmt.Errorf("append: %w", err)
 	}

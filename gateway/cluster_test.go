@@ -390,6 +390,9 @@ func targetBackLate(t *testing.T, removed bool) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
 		cfg.TombstoneTTL = time.Second
 		cfg.RebalanceRecent = 200 * time.Millisecond
+		// Apart from the work directory, which moves with the first
+		// mountpath enabled.
+		cfg.StateDir = cfg.WorkDir + "-state"
 	}})
 	client := c.Client()
 	ctx := t.Context()

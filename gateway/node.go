@@ -103,6 +103,11 @@ type Config struct {
 	Logger *slog.Logger
 	// WorkDir holds dSort spill files; required for target roles.
 	WorkDir string
+	// StateDir holds the node's own state (when a target last heard from
+	// the primary as a member): a directory that stays where it is, as
+	// the metadata's, unlike WorkDir on the first mountpath enabled.
+	// Empty means WorkDir.
+	StateDir string
 	// BodyTimeout is the grace a request body has to start arriving; after
 	// it, the body must keep at least BodyMinRate bytes per second or the
 	// request fails with 408. Zero means 30s; negative disables.

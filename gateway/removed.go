@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +46,11 @@ func (n *Node) keepMembership(ctx context.Context) {
 		case <-ticker.C:
 		}
 		if last := n.lastMember.Load(); last != saved {
-			if err := os.WriteFile(filepath.Join(n.config.WorkDir, memberFile), []byte(strconv.FormatInt(last, 10)), 0o644); err != nil {
+			if err := os.MkdirAll(n.stateDir(), 0o755); err != nil {
+				n.logger.Warn("save when this target last heard as a member", "err", err)
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(n.stateDir(), memberFile), []byte(strconv.FormatInt(last, 10)), 0o644); err != nil {
 				n.logger.Warn("save when this target last heard as a member", "err", err)
 				continue
 			}
@@ -52,6 +59,9 @@ func (n *Node) keepMembership(ctx context.Context) {
 	}
 }
 
+// stateDir is where the node keeps its own state.
+func (n *Node) stateDir() string { return cmp.Or(n.config.StateDir, n.config.WorkDir) }
+
 // setAsideIfRemoved sets this target's objects aside when it was last a
 // member longer ago than tombstones are kept and the cluster no longer
 // has it: its objects may be older than deletes made meanwhile.
@@ -59,7 +69,11 @@ func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 	if n.config.Join == "" || n.config.Storage == nil {
 		return nil
 	}
-	data, err := os.ReadFile(filepath.Join(n.config.WorkDir, memberFile))
+	data, err := os.ReadFile(filepath.Join(n.stateDir(), memberFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		// Saved by a version that kept it in the work directory.
+		data, err = os.ReadFile(filepath.Join(n.config.WorkDir, memberFile))
+	}
 	if err != nil {
 		return nil // never a member, or from before the file
 	}

@@ -606,6 +606,7 @@ func run(args []string) error {
 		nodeConfig.Protect = protect
 		// dSort spills next to the data, on the first mountpath.
 		nodeConfig.WorkDir = filepath.Join(st.Mountpaths()[0], ".ais", "dsort")
+		nodeConfig.StateDir = metaDir
 		if cfg.DryRun {
 			nodeConfig.Store = dryrun.Wrap(st)
 			logger.Warn("dry run: PUT data is discarded and GETs are served from memory")
