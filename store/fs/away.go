@@ -24,6 +24,10 @@ import (
 type awayRecord struct {
 	Version int64    `json:"version"`
 	Away    []string `json:"away"`
+	// Attached are the mountpaths attached while the node ran, beyond
+	// its config: a restart opens them too, or their objects would be
+	// missing (and come back stale when attached again).
+	Attached []string `json:"attached,omitempty"`
 }
 
 // maxAwayRecord bounds the file read at start: a longer one is not
@@ -44,6 +48,12 @@ func (s *Store) saveAway(set *mountpathSet) {
 		rec.Away = append(rec.Away, m.path)
 	}
 	slices.Sort(rec.Away)
+	for _, path := range set.paths() {
+		if !slices.Contains(s.configured, path) {
+			rec.Attached = append(rec.Attached, path)
+		}
+	}
+	slices.Sort(rec.Attached)
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return

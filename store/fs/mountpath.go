@@ -60,6 +60,18 @@ type mountpathSet struct {
 	since    map[string]time.Time
 }
 
+// paths returns every mountpath of the set, in any state.
+func (set *mountpathSet) paths() []string {
+	var out []string
+	for _, m := range slices.Concat(set.enabled, set.detaching, set.returning) {
+		out = append(out, m.path)
+	}
+	for path := range set.disabled {
+		out = append(out, path)
+	}
+	return out
+}
+
 // placement returns the mountpaths new objects go to.
 func (s *Store) placement() []mountpath { return s.mountpathSet().enabled }
 

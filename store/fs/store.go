@@ -56,6 +56,9 @@ type Store struct {
 	mpsMu sync.Mutex
 	// awayVersion is the version of the last away record (under mpsMu).
 	awayVersion int64
+	// configured are the mountpaths of the config (absolute); others
+	// were attached while the node ran.
+	configured []string
 	logger      *slog.Logger
 	// nameLocks serialize writers of the same name (by hash), so that
 	// versions increment without gaps or repeats.
@@ -123,11 +126,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		set.enabled = append(set.enabled, m)
 		set.since[abs] = time.Now()
+		s.configured = append(s.configured, abs)
 	}
 	// Those away when the node stopped come back returning; one stays
 	// enabled at least.
 	rec := loadAway(set.enabled)
 	s.awayVersion = rec.Version
+	// Those attached while it ran come back too.
+	for _, path := range rec.Attached {
+		if seen[path] || !filepath.IsAbs(path) {
+			continue
+		}
+		seen[path] = true
+		m := newMountpath(path)
+		if err := prepareMountpath(m, false); err != nil {
+			s.logger.Error("a mountpath attached before the restart cannot be opened: its objects are missing until it is attached again", "mountpath", path, "err", err)
+			continue
+		}
+		set.enabled = append(set.enabled, m)
+		set.since[path] = time.Now()
+	}
 	for _, path := range rec.Away {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
 		if i >= 0 && len(set.enabled) > 1 {

@@ -386,3 +386,60 @@ func TestPutIfNotOlder(t *testing.T) {
 		t.Fatalf("after a newer delete: %v, want ErrExists", err)
 	}
 }
+
+// A mountpath attached while the node ran is opened again at a restart
+// with the same config: its objects are not missing, and a disabled one
+// comes back returning; a detached one is not opened again.
+func TestAttachedMountpathsSurviveARestart(t *testing.T) {
+	ctx := t.Context()
+	configured, attached, detached, disabled := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	cfg := fs.Config{Mountpaths: []string{configured}, NoSync: true}
+	st, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{attached, detached, disabled} {
+		if err := st.AttachMountpath(ctx, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 60 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	if err := st.DetachMountpath(ctx, detached, nil); err != nil {
+		t.Fatal(err)
+	}
+	onAttached, _ := filepath.Glob(filepath.Join(attached, "*", "*", "o*"))
+	if len(onAttached) == 0 {
+		t.Fatalf("no object landed on the attached mountpath %s", attached)
+	}
+	if err := st.DisableMountpath(ctx, disabled, "a test"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	st, err = fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := st.Mountpaths(); !slices.Contains(got, configured) || !slices.Contains(got, attached) || slices.Contains(got, detached) || slices.Contains(got, disabled) {
+		t.Fatalf("mountpaths after the restart: %v, want %s and %s (enabled)", got, configured, attached)
+	}
+	states := map[string]string{}
+	for _, m := range st.MountpathStatuses() {
+		states[m.Path] = m.State
+	}
+	if states[disabled] != fs.MountpathReturning {
+		t.Fatalf("the attached mountpath disabled before the restart: %q, want returning (%v)", states[disabled], states)
+	}
+	for i := range 60 {
+		if got := storetest.Get(t, st, b, fmt.Sprintf("o%02d", i)); string(got) != fmt.Sprint(i) {
+			t.Fatalf("o%02d after the restart: %q", i, got)
+		}
+	}
+}
