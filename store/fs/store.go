@@ -59,7 +59,7 @@ type Store struct {
 	// configured are the mountpaths of the config (absolute); others
 	// were attached while the node ran.
 	configured []string
-	logger      *slog.Logger
+	logger     *slog.Logger
 	// nameLocks serialize writers of the same name (by hash), so that
 	// versions increment without gaps or repeats.
 	nameLocks [256]sync.Mutex
