@@ -603,6 +603,13 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	if _, err := s.Store.Put(ctx, b, name, io.NewSectionReader(object, 0, object.Size()), store.PutOptions{
 		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom, IfNotOlder: true,
 	}); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			// Deleted (or written) after these parts were made: they are
+			// stale, kept by a target away when the delete came. They
+			// go now, before the delete's tombstone is collected and
+			// nothing refuses them any more.
+			s.dropParts(ctx, b, name, newest.Stamp)
+		}
 		return fmt.Errorf("restore %s/%s: store the rebuilt object: %w", b, name, err)
 	}
 	s.logger.Warn("restored an object from its parts", "bucket", b.String(), "object", name, "stamp", newest.Stamp.String())

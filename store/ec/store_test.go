@@ -556,4 +556,19 @@ func TestDeleteIsNotUndoneByAPartLeft(t *testing.T) {
 	if got, err := f.get("d", false); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after the delete, with a part left: %q %v", got, err)
 	}
+	// The restore the tombstone refused dropped the stale part: once the
+	// tombstone is collected, nothing brings the object back.
+	if n := f.parts("d"); n != 0 {
+		t.Fatalf("%d stale parts left after a restore the delete refused", n)
+	}
+	tomb, ok := f.inner[ownerID].Tombstone(bucket, "d")
+	if !ok {
+		t.Fatal("the delete left no tombstone")
+	}
+	if err := f.inner[ownerID].DropTombstone(t.Context(), bucket, "d", tomb.Stamp); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.get("d", false); err == nil {
+		t.Fatalf("a deleted object came back once its tombstone was collected: %q", got)
+	}
 }
