@@ -210,7 +210,7 @@ func (s *Store) dropGoneBuckets(m mountpath, md store.BucketMetadata) error {
 				continue
 			}
 			s.logger.Info("a bucket destroyed while its mountpath was away goes", "bucket", b.String(), "mountpath", m.path)
-			if err := removeBucketDirs(m, b); err != nil {
+			if err := s.removeBucketDirs([]mountpath{m}, b); err != nil {
 				return err
 			}
 		}

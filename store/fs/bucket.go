@@ -55,24 +55,34 @@ func (s *Store) createDirs(b store.Bucket) error {
 // removeDirs moves the bucket's directories to the trash, then deletes
 // them: the bucket disappears at once even if deletion takes a while.
 func (s *Store) removeDirs(b store.Bucket) error {
-	for _, m := range s.readable() {
-		if err := removeBucketDirs(m, b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.removeBucketDirs(s.readable(), b)
 }
 
 // removeBucketDirs removes a bucket's objects, tombstones and parts from
-// one mountpath.
-func removeBucketDirs(m mountpath, b store.Bucket) error {
-	trash := filepath.Join(m.trashDir(), b.Name+"-"+randomName())
-	if err := pathsafe.Rename(m.path, m.bucketDir(b), trash); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+// mountpaths: moved to their trash, the moves made durable, then deleted.
+// A power loss must not leave them in place, where a bucket created again
+// under the name would find them.
+func (s *Store) removeBucketDirs(mps []mountpath, b store.Bucket) error {
+	type trashed struct{ root, dir string }
+	var moved []trashed
+	for _, m := range mps {
+		for _, dir := range []string{m.bucketDir(b), m.tombstoneDir(b), m.partsDir(b)} {
+			trash := filepath.Join(m.trashDir(), b.Name+"-"+randomName())
+			if err := pathsafe.Rename(m.path, dir, trash); err != nil {
+				if os.IsNotExist(err) {
+					continue
+				}
+				return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+			}
+			moved = append(moved, trashed{m.path, trash})
+		}
 	}
-	for _, dir := range []string{trash, m.tombstoneDir(b), m.partsDir(b)} {
-		if err := pathsafe.RemoveAll(m.path, dir); err != nil {
-			return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+	if err := s.syncMountpaths(mps); err != nil {
+		return fmt.Errorf("destroy bucket %s: %w", b, err)
+	}
+	for _, t := range moved {
+		if err := pathsafe.RemoveAll(t.root, t.dir); err != nil {
+			return fmt.Errorf("destroy bucket %s on %s: %w", b, t.root, classify(err))
 		}
 	}
 	return nil

@@ -443,3 +443,43 @@ func TestAttachedMountpathsSurviveARestart(t *testing.T) {
 		}
 	}
 }
+
+// Destroying a bucket makes the removal of its directory durable before
+// it deletes the files: a crash (power loss) must not leave the objects
+// where a bucket created again under the name would find them.
+func TestDestroyBucketSyncsTheRemoval(t *testing.T) {
+	ctx := t.Context()
+	mp := t.TempDir()
+	bucketDir := filepath.Join(mp, "ais", "b")
+	var mu sync.Mutex
+	removalSynced := false
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{mp}, SyncFS: func(string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		trash, _ := os.ReadDir(filepath.Join(mp, ".ais", "trash"))
+		if _, err := os.Stat(bucketDir); errors.Is(err, os.ErrNotExist) && len(trash) > 0 {
+			removalSynced = true // moved away, not yet deleted
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("object"))
+	if err := st.DestroyBucket(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !removalSynced {
+		t.Fatal("the bucket's directory was deleted with no sync of its move to the trash")
+	}
+	if trash, _ := os.ReadDir(filepath.Join(mp, ".ais", "trash")); len(trash) != 0 {
+		t.Fatalf("the trash keeps %d entries after the destroy", len(trash))
+	}
+}
