@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -430,5 +431,42 @@ func waitChange(t *testing.T, changes <-chan string, want, missing string) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal(missing)
+	}
+}
+
+// With mirror.burst, an overwrite keeps one copy and removes the older
+// ones elsewhere (their replacements come later): those removals are
+// synced before the PUT is acknowledged, or a power loss would bring the
+// old bytes back beside the new.
+func TestMirrorBurstOverwriteSyncsTheRemovals(t *testing.T) {
+	var mu sync.Mutex
+	var synced []string
+	st, mps := threeMountpaths(t, fs.Config{SyncFS: func(path string) error {
+		mu.Lock()
+		synced = append(synced, path)
+		mu.Unlock()
+		return nil
+	}})
+	b := mirrorBucket(t, st, "m", 3, true)
+	storetest.Put(t, st, b, "o", []byte("first"))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(copyPaths(st, b, "o")) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("copies %v", copyPaths(st, b, "o"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the copier's own syncs are done
+	mu.Lock()
+	synced = nil
+	mu.Unlock()
+	storetest.Put(t, st, b, "o", []byte("second"))
+	mu.Lock()
+	during := slices.Clone(synced)
+	mu.Unlock()
+	for _, mp := range mps {
+		if !slices.Contains(during, mp) {
+			t.Fatalf("the overwrite synced %v, not %s, where it kept or removed a copy", during, mp)
+		}
 	}
 }

@@ -64,14 +64,18 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// The copies kept are those written now: with mirror.burst, an older
 	// copy on a mountpath of the later ones would be read meanwhile (the
 	// copies made later replace it).
-	if err := s.commit(b, name, props, now, now, works, &meta, opts); err != nil {
+	removed, err := s.commit(b, name, props, now, now, works, &meta, opts)
+	if err != nil {
 		for _, w := range works {
 			os.Remove(w)
 		}
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
-	// The rename and the metadata are durable before the acknowledgment.
-	if err := s.syncMountpathsUnless(opts.NoSync, now); err != nil {
+	// The rename and the metadata are durable before the acknowledgment,
+	// and so is the removal of an older copy elsewhere (with
+	// mirror.burst, the copy that replaces it comes later): a power loss
+	// must not bring it back beside the new one.
+	if err := s.syncMountpathsUnless(opts.NoSync, slices.Concat(now, removed)); err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
 	if len(later) > 0 {
@@ -269,7 +273,7 @@ func (s *Store) syncData(f *os.File) error {
 // commit versions and stamps the work files and renames them into place
 // on their mountpaths (works[i] on mps[i]), under the name's lock. Copies
 // on mountpaths outside keep are stale and go.
-func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep []mountpath, works []string, meta *store.ObjectMeta, opts store.PutOptions) error {
+func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep []mountpath, works []string, meta *store.ObjectMeta, opts store.PutOptions) (removed []mountpath, err error) {
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -277,11 +281,11 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	// streamed in.
 	current, err := s.bucketProps(b)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	end, err := s.beginCommit(b, current.Created)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer end()
 	var old store.ObjectMeta
@@ -290,22 +294,22 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		exists = true
 	}
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
-		return err
+		return nil, err
 	}
 	if opts.IfNotOlder {
 		if exists && old.Stamp.Compare(opts.Stamp) > 0 {
-			return fmt.Errorf("%w: %s has stamp %s, newer than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
+			return nil, fmt.Errorf("%w: %s has stamp %s, newer than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
 		}
 		if tomb, ok := s.readTombstone(b, name); ok && tomb.Stamp.Compare(opts.Stamp) >= 0 {
-			return fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
+			return nil, fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
 		}
 	}
 	if opts.IfNewer {
 		if exists && old.Stamp.Compare(opts.Stamp) >= 0 {
-			return fmt.Errorf("%w: %s has stamp %s, not older than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
+			return nil, fmt.Errorf("%w: %s has stamp %s, not older than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
 		}
 		if tomb, ok := s.readTombstone(b, name); ok && tomb.Stamp.Compare(opts.Stamp) >= 0 {
-			return fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
+			return nil, fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
 		}
 	}
 	switch {
@@ -322,7 +326,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if opts.Precommit != nil {
 		release, stamp, err := opts.Precommit()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer release()
 		if meta.Stamp.IsZero() {
@@ -334,13 +338,13 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	}
 	for _, work := range works {
 		if err := writeMeta(work, meta); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for i, work := range works {
 		if err := s.install(b, name, mps[i], work); err != nil {
 			if i == 0 {
-				return err
+				return nil, err
 			}
 			// The object is in place; a copy that could not follow is
 			// made again by the next resilver. An older copy there
@@ -354,10 +358,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	// copies changed) would be stale now.
 	for _, other := range s.readable() {
 		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
-			os.Remove(other.objectPath(b, name))
+			if os.Remove(other.objectPath(b, name)) == nil {
+				removed = append(removed, other)
+			}
 		}
 	}
-	return nil
+	return removed, nil
 }
 
 // maxInstallAttempts bounds the retries of an install that deletes of
