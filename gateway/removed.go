@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
 // A target the administrator removed while it was down (its objects
@@ -46,7 +47,7 @@ func (n *Node) keepMembership(ctx context.Context) {
 		case <-ticker.C:
 		}
 		if last := n.lastMember.Load(); last != saved {
-			if err := os.MkdirAll(n.stateDir(), 0o755); err != nil {
+			if err := pathsafe.MkdirAll(n.stateDir(), n.stateDir(), 0o755); err != nil {
 				n.logger.Warn("save when this target last heard as a member", "err", err)
 				continue
 			}
