@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -409,17 +410,76 @@ func TestServiceRevokesTokensOfAChangedUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin2(t, h), User{ID: "root", Password: "root-pass", Perm: PermAdmin}); status != http.StatusCreated {
+		t.Fatal("add root")
+	}
 	for name, token := range map[string]string{"for c1": scoped, "the service's": service} {
 		if status, _ := do(t, h, http.MethodGet, "/v1/users", token, nil); status != http.StatusForbidden {
 			t.Errorf("an admin token %s administers the service: %d", name, status)
 		}
+		// Nor another user's S3 keys or tokens: a key for a global
+		// admin would be one for every cluster.
+		if status, out := do(t, h, http.MethodPost, "/v1/users/root/s3-keys", token, nil); status != http.StatusForbidden {
+			t.Errorf("an admin token %s makes an S3 key of another admin: %d %v", name, status, out)
+		}
+		if status, _ := do(t, h, http.MethodDelete, "/v1/tokens", token, map[string]any{"token": mustLogin(t, h, "root", "root-pass")}); status != http.StatusForbidden {
+			t.Errorf("an admin token %s revokes another admin's token: %d", name, status)
+		}
+	}
+	// Its own key, with a token for c1: a key for c1 only.
+	status, out = do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", scoped, nil)
+	access, _ = out["access_key"].(string)
+	if status != http.StatusCreated {
+		t.Fatalf("admin's own key with its token for c1: %d %v", status, out)
+	}
+	if kc, err := testServiceKeys.Parse(keyToken()); err != nil || !slices.Equal(kc.Audience, jwt.ClaimStrings{"c1"}) {
+		t.Fatalf("a key made with a token for c1 is for %v (%v), want c1 only", kc.Audience, err)
 	}
 }
+
+// admin2 logs in as the global admin again.
+func admin2(t *testing.T, h http.Handler) string { return mustLogin(t, h, "admin", "secret-pass") }
 
 // A PEM key given as an HS256 secret is refused: anyone with the public
 // key could sign tokens with it.
 func TestSecretIsNotAPEMKey(t *testing.T) {
 	if _, err := NewSecretKeys([]byte(testRSAKey)); err == nil || !strings.Contains(err.Error(), "PEM") {
 		t.Fatalf("a PEM key as the secret: %v", err)
+	}
+}
+
+// A login that checks its password while the user is deleted gets no
+// token that outlives the deletion: the change is seen before the token
+// is issued and kept.
+func TestLoginRacingADeleteGetsNoLiveToken(t *testing.T) {
+	s, err := NewService(Config{Keys: testServiceKeys, StateFile: filepath.Join(t.TempDir(), "authn.json"), AdminName: "admin", AdminPassword: "secret-pass",
+		Iterations: 1_000_000, PushInterval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "carol", Password: "pw", Perm: PermAdmin}); status != http.StatusCreated {
+		t.Fatal("add carol")
+	}
+	type result struct {
+		token string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		token, err := s.Login("carol", "pw", 0, "")
+		done <- result{token, err}
+	}()
+	time.Sleep(50 * time.Millisecond) // while the password is checked
+	if status, _ := do(t, h, http.MethodDelete, "/v1/users/carol", admin, nil); status != http.StatusOK {
+		t.Fatal("delete carol")
+	}
+	r := <-done
+	if r.err != nil {
+		return
+	}
+	if _, err := NewVerifier(testServiceKeys, VerifierOptions{Revoked: s.isRevoked}).Verify(r.token); err == nil {
+		t.Fatal("a login that raced the user's deletion got a token that is not revoked")
 	}
 }

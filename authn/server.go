@@ -74,15 +74,20 @@ func (s *Service) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s needs ADMIN; user %q has %s", ErrForbidden, r.Method, r.URL.Path, c.Subject, c.Perm))
 			return
 		}
-		// The service's own push tokens, and tokens for some clusters
-		// only, do not administer the service: an admin of clusters X is
-		// not an admin of every cluster.
-		if c.Subject == ServiceSubject || len(c.Audience) > 0 {
+		if !serviceAdmin(c) {
 			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s %s needs an admin's token for every cluster (log in without a cluster); this one is for %v", ErrForbidden, r.Method, r.URL.Path, c.Audience))
 			return
 		}
 		h(w, r)
 	}
+}
+
+// serviceAdmin reports whether a token administers the service: an
+// admin's for every cluster. The service's own push tokens (which a
+// cluster's gateway receives), and tokens for some clusters only, do
+// not: an admin of clusters X is not an admin of every cluster.
+func serviceAdmin(c *Claims) bool {
+	return c.Perm.Has(PermAdmin) && c.Subject != ServiceSubject && len(c.Audience) == 0
 }
 
 // Status maps the package's errors to HTTP.
@@ -297,25 +302,32 @@ func (s *Service) publicUser(u *User) publicUserView {
 	return out
 }
 
-// selfOrAdmin lets through an admin, or the user named by the path.
-func (s *Service) selfOrAdmin(r *http.Request, user string) error {
+// selfOrAdmin lets through an admin, or the user named by the path, and
+// returns the caller's claims.
+func (s *Service) selfOrAdmin(r *http.Request, user string) (*Claims, error) {
 	c, err := s.verifier.Verify(BearerToken(r))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !c.Perm.Has(PermAdmin) && c.Subject != user {
-		return fmt.Errorf("%w: only %q or an admin may", ErrForbidden, user)
+	if c.Subject != user && !serviceAdmin(c) {
+		return nil, fmt.Errorf("%w: only %q or an admin for every cluster (logged in without a cluster) may", ErrForbidden, user)
 	}
-	return nil
+	return c, nil
 }
 
 func (s *Service) handleAddS3Key(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("id")
-	if err := s.selfOrAdmin(r, user); err != nil {
+	c, err := s.selfOrAdmin(r, user)
+	if err != nil {
 		writeError(w, 0, err)
 		return
 	}
-	key, err := s.NewS3Key(user)
+	// A user's token for some clusters makes a key for those only.
+	var within []string
+	if !serviceAdmin(c) {
+		within = c.Audience
+	}
+	key, err := s.NewS3Key(user, within)
 	if err != nil {
 		writeError(w, 0, err)
 		return
@@ -338,7 +350,7 @@ func (s *Service) handleDeleteS3Key(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, fmt.Errorf("%w: S3 key %q", ErrNotFound, access))
 		return
 	}
-	if err := s.selfOrAdmin(r, key.User); err != nil {
+	if _, err := s.selfOrAdmin(r, key.User); err != nil {
 		writeError(w, 0, err)
 		return
 	}
@@ -540,8 +552,8 @@ func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, err)
 		return
 	}
-	if bearer != msg.Token && !caller.Perm.Has(PermAdmin) {
-		writeError(w, 0, fmt.Errorf("%w: revoking another's token needs ADMIN", ErrForbidden))
+	if bearer != msg.Token && !serviceAdmin(caller) {
+		writeError(w, 0, fmt.Errorf("%w: revoking another's token needs an admin's token for every cluster (logged in without a cluster)", ErrForbidden))
 		return
 	}
 	if err := s.Revoke(msg.Token); err != nil {

@@ -63,6 +63,9 @@ type S3Key struct {
 	Secret    string `json:"secret_key"`
 	User      string `json:"user"`
 	Token     string `json:"token"`
+	// Clusters narrows the user's clusters for this key (made with a
+	// token for some clusters); empty: the user's.
+	Clusters []string `json:"clusters,omitempty"`
 }
 
 // S3KeysMsg is the set of S3 keys pushed to a cluster (it replaces the
@@ -356,10 +359,16 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	case ttl == 0:
 		ttl = s.cfg.TokenTTL
 	}
+	// Issued and kept under one hold of the lock, so that deleting the
+	// user, or changing what it may do, revokes it: a change made while
+	// the password was checked is seen here.
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Users[name] != u {
+		return "", fmt.Errorf("%w: user %q changed while logging in: log in again", ErrLogin, name)
+	}
 	grants := s.grants(u)
 	audience := slices.Clone(u.Clusters)
-	s.mu.Unlock()
 	if cluster != "" {
 		if len(audience) > 0 && !slices.Contains(audience, cluster) {
 			return "", fmt.Errorf("%w: user %q may not use cluster %q", ErrForbidden, name, cluster)
@@ -370,10 +379,6 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	if err != nil {
 		return "", err
 	}
-	// Kept, so that deleting the user, or changing what it may do,
-	// revokes it.
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.cfg.Now().Unix()
 	live := slices.DeleteFunc(s.st.Issued[name], func(t revokedToken) bool { return t.Expires < now })
 	for len(live) >= maxIssued {
@@ -408,7 +413,14 @@ func (s *Service) revokeUserLocked(user string) error {
 			delete(s.st.S3Keys, access)
 			continue
 		}
-		token, err := s.issue(user, s.grants(u), u.Clusters, s3KeyTTL)
+		// Within the clusters it was made for, of those the user may
+		// use now; none left: the key goes.
+		clusters, err := keyClusters(u, k.Clusters)
+		if err != nil {
+			delete(s.st.S3Keys, access)
+			continue
+		}
+		token, err := s.issue(user, s.grants(u), clusters, s3KeyTTL)
 		if err != nil {
 			return err
 		}
@@ -470,24 +482,42 @@ func (s *Service) changed() {
 	}
 }
 
-// NewS3Key makes an S3 access key for a user, acting with the user's
-// grants as of now.
-func (s *Service) NewS3Key(user string) (S3Key, error) {
-	s.mu.Lock()
-	u := s.st.Users[user]
-	var grants Grants
-	if u != nil {
-		grants = s.grants(u)
+// keyClusters is the audience of a user's S3 key: the user's clusters,
+// narrowed to within when given.
+func keyClusters(u *User, within []string) ([]string, error) {
+	if len(within) == 0 {
+		return u.Clusters, nil
 	}
-	count := len(s.st.S3Keys)
-	s.mu.Unlock()
+	if len(u.Clusters) == 0 {
+		return within, nil
+	}
+	both := slices.DeleteFunc(slices.Clone(within), func(c string) bool { return !slices.Contains(u.Clusters, c) })
+	if len(both) == 0 {
+		return nil, fmt.Errorf("%w: user %q may use none of the clusters %v", ErrForbidden, u.ID, within)
+	}
+	return both, nil
+}
+
+// NewS3Key makes an S3 access key for a user, acting with the user's
+// grants as of now, on the user's clusters; within, when given, narrows
+// them (a key asked for with a token for some clusters).
+func (s *Service) NewS3Key(user string, within []string) (S3Key, error) {
+	// Under one hold of the lock: a key made for a user deleted, or
+	// changed, meanwhile would outlive the change.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.st.Users[user]
 	if u == nil {
 		return S3Key{}, fmt.Errorf("%w: user %q", ErrNotFound, user)
 	}
-	if count >= maxS3Keys {
+	if count := len(s.st.S3Keys); count >= maxS3Keys {
 		return S3Key{}, fmt.Errorf("%w: %d S3 keys already", ErrBadRequest, count)
 	}
-	token, err := s.issue(user, grants, u.Clusters, s3KeyTTL)
+	clusters, err := keyClusters(u, within)
+	if err != nil {
+		return S3Key{}, err
+	}
+	token, err := s.issue(user, s.grants(u), clusters, s3KeyTTL)
 	if err != nil {
 		return S3Key{}, err
 	}
@@ -495,9 +525,7 @@ func (s *Service) NewS3Key(user string) (S3Key, error) {
 	var secret [30]byte
 	rand.Read(id[:])
 	rand.Read(secret[:])
-	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token, Clusters: slices.Clone(within)}
 	s.st.S3Keys[key.AccessKey] = &key
 	s.changed()
 	return key, s.save()
