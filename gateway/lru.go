@@ -114,6 +114,7 @@ type lruCandidate struct {
 	name   string
 	size   int64
 	atime  time.Time
+	stamp  store.Stamp
 }
 
 // lruCandidates lists, least recently read first, the objects of the
@@ -133,7 +134,7 @@ func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucke
 			if !o.Atime.Before(cutoff) {
 				return nil
 			}
-			c := lruCandidate{bucket: b, name: o.Name, size: o.Size, atime: o.Atime}
+			c := lruCandidate{bucket: b, name: o.Name, size: o.Size, atime: o.Atime, stamp: o.Stamp}
 			switch {
 			case len(out) < limit:
 				heap.Push(&out, c)
@@ -267,7 +268,10 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, context.Cause(ctx)
 			}
-			if err := n.local.Delete(ctx, c.bucket, c.name, store.DeleteOptions{Stamp: n.stamp()}); err == nil {
+			// Through erasure coding (its parts go too, or they would
+			// restore the object), and only the copy listed: one fetched
+			// or written since stays.
+			if err := n.held.Delete(ctx, c.bucket, c.name, store.DeleteOptions{Stamp: n.stamp(), IfStamp: c.stamp}); err == nil {
 				evicted++
 				p.Objects.Add(1)
 				p.Bytes.Add(c.size)

@@ -269,8 +269,12 @@ type Node struct {
 	// what this target itself holds. ec is the erasure coding; jobs run
 	// over the stored objects. nil on gateways.
 	local store.Store
-	ec    Protector
-	jobs  *pipeline.Jobs
+	// held is the store beneath the remote buckets' write-through (over
+	// erasure coding): what a rebalance moves and an eviction drops is
+	// this target's copy, not the remote's object.
+	held store.Store
+	ec   Protector
+	jobs *pipeline.Jobs
 	// leaveWaits is set while a leaving target waits for its download
 	// and prefetch jobs to end before it leaves; closing, once Close
 	// began (its jobs are aborted then, to resume at the next start).
@@ -397,6 +401,7 @@ func New(cfg Config) (*Node, error) {
 				OnRestore: func(store.Bucket, string) { n.metrics.repairs.WithLabelValues("ec").Inc() },
 			})
 		}
+		n.held = n.config.Store
 		if cfg.Remote != nil {
 			n.config.Store = cfg.Remote(n.config.Store)
 			// Cold GETs are stamped as writes are (see remote.Store).

@@ -128,7 +128,9 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	receipts, err := rebalance.Receive(r.Context(), rebalance.ReceiveConfig{
-		Store: n.config.Store,
+		// A copy moving between targets: a remote bucket's object is not
+		// written to (or deleted from) the remote again.
+		Store: n.held,
 		// The sender may have the new bucket metadata before this node.
 		BucketMissing: func(ctx context.Context, _ store.Bucket) { n.refresh(ctx) },
 		Observe:       func(s store.Stamp) { n.clock.Observe(s.Clock) },

@@ -219,7 +219,8 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 // evictSelected removes the cached copies of the selected objects from
 // this target; the remote keeps them.
 func (n *Node) evictSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
-	evicted, err := n.removeSelected(ctx, b, req, p, n.local, func(string) store.DeleteOptions { return store.DeleteOptions{Stamp: n.stamp()} })
+	// Through erasure coding: parts left would restore the object.
+	evicted, err := n.removeSelected(ctx, b, req, p, n.held, func(string) store.DeleteOptions { return store.DeleteOptions{Stamp: n.stamp()} })
 	return map[string]int{"evicted": evicted}, err
 }
 

@@ -50,7 +50,8 @@ func DecodePart(value string) (store.PartMeta, error) {
 // PartsPath is the intra-cluster path of an object's parts on a target.
 func PartsPath(b store.Bucket, name string) string {
 	b = b.Normalize()
-	return "/v1/internal/parts/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name)
+	// With the provider: the parts of s3://b are not those of ais://b.
+	return "/v1/internal/parts/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name) + "?" + providerQuery(b)
 }
 
 // SendPart stores a part on a target (store/ec.Peers).
@@ -115,7 +116,7 @@ func (c *Client) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket,
 
 // OpenPart reads one part of an object from a target.
 func (c *Client) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from.URL+PartsPath(b, name)+"?index="+strconv.Itoa(index), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from.URL+PartsPath(b, name)+"&index="+strconv.Itoa(index), nil)
 	if err != nil {
 		return nil, store.PartMeta{}, err
 	}
@@ -137,7 +138,7 @@ func (c *Client) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket
 // DeleteParts removes an object's parts on a target, those not newer than
 // stamp (all with a zero stamp).
 func (c *Client) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
-	return c.Call(ctx, http.MethodDelete, on.URL+PartsPath(b, name)+"?stamp="+url.QueryEscape(stamp.String()), nil, nil)
+	return c.Call(ctx, http.MethodDelete, on.URL+PartsPath(b, name)+"&stamp="+url.QueryEscape(stamp.String()), nil, nil)
 }
 
 // Ensure asks the owner of objects to restore those it lacks.

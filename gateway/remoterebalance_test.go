@@ -1,0 +1,186 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/remote"
+)
+
+// countingRemote is an in-memory remote store that counts the writes and
+// deletes it is sent.
+type countingRemote struct {
+	mu            sync.Mutex
+	objects       map[string][]byte
+	puts, deletes int
+}
+
+func (r *countingRemote) HeadBucket(context.Context, store.Bucket) error { return nil }
+
+func (r *countingRemote) HeadObject(_ context.Context, _ store.Bucket, name string) (remote.ObjectAttrs, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, ok := r.objects[name]
+	if !ok {
+		return remote.ObjectAttrs{}, store.ErrNotFound
+	}
+	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", len(data))}, nil
+}
+
+func (r *countingRemote) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
+	attrs, err := r.HeadObject(ctx, b, name)
+	if err != nil {
+		return nil, attrs, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return io.NopCloser(bytes.NewReader(r.objects[name])), attrs, nil
+}
+
+func (r *countingRemote) PutObject(_ context.Context, _ store.Bucket, name string, body io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return remote.ObjectAttrs{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.puts++
+	r.objects[name] = data
+	return remote.ObjectAttrs{Name: name, Size: size}, nil
+}
+
+func (r *countingRemote) DeleteObject(_ context.Context, _ store.Bucket, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deletes++
+	if _, ok := r.objects[name]; !ok {
+		return store.ErrNotFound
+	}
+	delete(r.objects, name)
+	return nil
+}
+
+func (r *countingRemote) ListObjects(context.Context, store.Bucket, string, string, int) ([]remote.ObjectAttrs, string, error) {
+	return nil, "", nil
+}
+
+// A rebalance moves a remote bucket's cached copies between targets and
+// leaves the remote alone: it neither writes them to it again nor sends
+// it the deletes it moves (the tombstone of a name deleted through the
+// cluster and written again to the remote since).
+func TestRebalanceOfARemoteBucketLeavesTheRemoteAlone(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	for i := range 40 {
+		rs.objects[fmt.Sprintf("o%02d", i)] = bytes.Repeat([]byte{byte(i)}, 100+i)
+	}
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	for i := range 40 {
+		if _, err := client.GetBytes(ctx, "s3://rb", fmt.Sprintf("o%02d", i), api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Deleted through the cluster (a tombstone here), then written again
+	// to the remote by someone else.
+	for i := range 40 {
+		if err := client.Delete(ctx, "s3://rb", fmt.Sprintf("o%02d", i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			if _, err := client.GetBytes(ctx, "s3://rb", fmt.Sprintf("o%02d", i), api.GetOptions{}); err == nil {
+				t.Fatal("a deleted object is still served")
+			}
+		}
+	}
+	rs.mu.Lock()
+	for i := 0; i < 40; i += 2 {
+		rs.objects[fmt.Sprintf("o%02d", i)] = []byte("written to the remote since")
+	}
+	// A few cached again, to move as objects.
+	rs.mu.Unlock()
+	for i := 0; i < 20; i += 2 {
+		if _, err := client.GetBytes(ctx, "s3://rb", fmt.Sprintf("o%02d", i), api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs.mu.Lock()
+	puts, deletes := rs.puts, rs.deletes
+	rs.mu.Unlock()
+	c.AddTarget()
+	c.AddTarget()
+	c.WaitRebalance(c.WaitForMap(4).Version)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.puts != puts || rs.deletes != deletes {
+		t.Fatalf("the rebalance sent the remote %d writes and %d deletes", rs.puts-puts, rs.deletes-deletes)
+	}
+	for i := 0; i < 40; i += 2 {
+		if string(rs.objects[fmt.Sprintf("o%02d", i)]) != "written to the remote since" {
+			t.Fatalf("o%02d in the remote after the rebalance: %q", i, rs.objects[fmt.Sprintf("o%02d", i)])
+		}
+	}
+}
+
+// Evicting an erasure-coded remote bucket's objects drops their parts
+// too: parts left would restore the evicted objects (and fill the disks
+// the eviction emptied) rather than let them be fetched again.
+func TestEvictDropsTheParts(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	for i := range 6 {
+		rs.objects[fmt.Sprintf("o%d", i)] = bytes.Repeat([]byte{byte(i)}, 2000)
+	}
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	if _, err := client.GetBytes(ctx, "s3://rb", "o0", api.GetOptions{}); err != nil {
+		t.Fatal(err) // the bucket is added
+	}
+	if err := client.SetBucketProps(ctx, "s3://rb", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "rb"}
+	parts := func() int {
+		n := 0
+		for _, target := range c.Targets() {
+			for i := range 6 {
+				metas, _ := target.Store.PartsOf(ctx, b, fmt.Sprintf("o%d", i))
+				n += len(metas)
+			}
+		}
+		return n
+	}
+	for i := range 6 {
+		if _, err := client.GetBytes(ctx, "s3://rb", fmt.Sprintf("o%d", i), api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, func() bool { return parts() > 0 }, "the cached objects were not erasure-coded")
+	id, err := client.Evict(ctx, "s3://rb", api.ListRange{Template: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if n := parts(); n != 0 {
+		t.Fatalf("%d parts of the evicted objects are left", n)
+	}
+}
