@@ -98,3 +98,6 @@ func SetArchiveListBytes(n int64) (restore func()) {
 	maxArchiveListBytes = n
 	return func() { maxArchiveListBytes = old }
 }
+
+// CheckFetchAddress is the check of an address a fetch dials.
+func CheckFetchAddress(n *Node, address string) error { return n.checkFetchAddress(address) }

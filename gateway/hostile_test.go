@@ -170,6 +170,26 @@ func TestDownloadAbortStopsOnlyDownloads(t *testing.T) {
 	}
 }
 
+// The cloud metadata services outside the link-local range are refused
+// as the link-local one is; other routable addresses are not.
+func TestFetchRefusesMetadataServices(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	node := c.Primary().Node
+	for address, refused := range map[string]bool{
+		"[fd00:ec2::254]:80":          true,
+		"100.100.100.200:80":          true,
+		"169.254.169.254:80":          true,
+		"[::ffff:100.100.100.200]:80": true,
+		"192.0.2.10:80":               false,
+		"[2001:db8::1]:443":           false,
+	} {
+		err := gateway.CheckFetchAddress(node, address)
+		if refused != (err != nil) || refused && !errors.Is(err, api.ErrForbidden) {
+			t.Errorf("%s: %v, want refused %v", address, err, refused)
+		}
+	}
+}
+
 // The downloader, the proxy and ht:// origins fetch URLs users give: not
 // from the node's own host (loopback) or the link-local cloud metadata
 // service, unless the config lets them; the refusal names why.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -90,6 +91,11 @@ func (n *Node) fetchProxy(proxyOf func(*http.Request) (*url.URL, error)) func(*h
 	}
 }
 
+// metadataServices are the cloud metadata services outside the
+// link-local range (169.254.169.254 is in it): AWS's over IPv6 and
+// Alibaba's.
+var metadataServices = []netip.Addr{netip.MustParseAddr("fd00:ec2::254"), netip.MustParseAddr("100.100.100.200")}
+
 // checkFetchAddress refuses a resolved address the fetch must not reach.
 func (n *Node) checkFetchAddress(address string) error {
 	ap, err := netip.ParseAddrPort(address)
@@ -99,6 +105,9 @@ func (n *Node) checkFetchAddress(address string) error {
 	ip := ap.Addr().Unmap()
 	if !n.config.FetchAllowLocal && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()) {
 		return fmt.Errorf("%w: address %s is loopback or link-local, which this cluster does not fetch from (the nodes' config fetch_allow_local lets it)", api.ErrForbidden, address)
+	}
+	if slices.Contains(metadataServices, ip) {
+		return fmt.Errorf("%w: address %s is a cloud's metadata service, which this cluster does not fetch from", api.ErrForbidden, address)
 	}
 	for _, node := range n.currentMap().Nodes {
 		u, err := url.Parse(node.URL)
