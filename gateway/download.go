@@ -450,7 +450,9 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		err := fmt.Errorf("%s answered %s", item.URL, resp.Status)
 		return 0, err, resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
 	}
-	meta, err := n.putDownloaded(ctx, b, item.Name, resp.Body, resp.ContentLength)
+	// An origin's length may be missing or untrue: the watermark holds
+	// while the body streams in, as for a cold GET.
+	meta, err := n.putDownloaded(ctx, b, item.Name, store.GuardSpace(ctx, resp.Body, n.checkSpace), resp.ContentLength)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return 0, fmt.Errorf("timed out after %s", timeout), true

@@ -439,6 +439,50 @@ func TestLeavingTargetBackFromOfflineStaysLeaving(t *testing.T) {
 	checkDownloaded(t, client, "after the leaving target was offline")
 }
 
+// A download whose origin sends no length stops at out_of_space while
+// its body streams in, rather than fill the disk; it stores nothing.
+func TestDownloadStopsAtOutOfSpaceMidBody(t *testing.T) {
+	full := make(chan struct{})
+	chunk := bytes.Repeat([]byte{1}, 1<<20)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// No Content-Length: chunked, of a length nobody knows.
+		for i := range 80 {
+			if i == 4 {
+				w.(http.Flusher).Flush()
+				select {
+				case <-full:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer origin.Close()
+	_, client := downloadClusterOf(t, 1)
+	ctx := t.Context()
+	id := startRange(t, client, origin.URL+"/big-{0..0}")
+	time.Sleep(200 * time.Millisecond) // the body is streaming in
+	if _, err := client.SetClusterConfig(ctx, map[string]any{"space": map[string]any{"lowwm": 1, "highwm": 2, "out_of_space": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	close(full)
+	var s api.DownloadStatus
+	eventually(t, func() bool {
+		var err error
+		s, err = client.DownloadStatus(ctx, id)
+		return err == nil && s.Done
+	}, "the download did not end")
+	if s.Finished != 0 || !strings.Contains(fmt.Sprint(s.Errors), "out_of_space") {
+		t.Fatalf("a download past out_of_space: %+v", s)
+	}
+	if _, err := client.Head(ctx, "dl", "big-0"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the object of a download stopped at out_of_space: %v", err)
+	}
+}
+
 // decommission takes the first target out of the cluster during a
 // stalledDownload and returns it once its objects moved, still leaving.
 func decommission(t *testing.T, c *gatewaytest.Cluster, client *api.Client) *gatewaytest.Member {

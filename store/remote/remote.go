@@ -84,15 +84,11 @@ func (s *Store) lockName(key string) func() { return s.writes.Lock(key) }
 
 // SetSpaceCheck gives the store the node's capacity check: a cold GET
 // is refused when it fails, and stops when it fails while the object
-// streams in (every spaceCheckBytes), rather than fill the disks.
+// streams in (every store.SpaceCheckBytes), rather than fill the disks.
 func (s *Store) SetSpaceCheck(check func(context.Context) error) { s.spaceCheck = check }
 
-// spaceCheckBytes is how much of a cold object is stored between checks
-// of the capacity.
-const spaceCheckBytes = 64 << 20
-
 // guardSpace checks the capacity before a cold GET stores anything, and
-// then every spaceCheckBytes of the body.
+// then every store.SpaceCheckBytes of the body.
 func (s *Store) guardSpace(ctx context.Context, b store.Bucket, name string, body io.Reader) (io.Reader, error) {
 	if s.spaceCheck == nil {
 		return body, nil
@@ -100,27 +96,7 @@ func (s *Store) guardSpace(ctx context.Context, b store.Bucket, name string, bod
 	if err := s.spaceCheck(ctx); err != nil {
 		return nil, fmt.Errorf("cold GET %s/%s: %w", b, name, err)
 	}
-	return &spaceGuard{ctx: ctx, body: body, check: s.spaceCheck, left: spaceCheckBytes}, nil
-}
-
-// spaceGuard fails a body's read once the capacity check fails.
-type spaceGuard struct {
-	ctx   context.Context
-	body  io.Reader
-	check func(context.Context) error
-	left  int64
-}
-
-func (g *spaceGuard) Read(p []byte) (int, error) {
-	if g.left <= 0 {
-		if err := g.check(g.ctx); err != nil {
-			return 0, err
-		}
-		g.left = spaceCheckBytes
-	}
-	n, err := g.body.Read(p)
-	g.left -= int64(n)
-	return n, err
+	return store.GuardSpace(ctx, body, s.spaceCheck), nil
 }
 
 // FetchIdleTimeout is how long a cold GET waits for the remote's answer
