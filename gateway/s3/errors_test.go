@@ -212,3 +212,17 @@ func TestBackendErrorsKeepTheirMeaning(t *testing.T) {
 		}
 	}
 }
+
+// An error answered carries no path of the node's data directories: a
+// disk error met in process (a full disk under an S3 PUT) names its file.
+func TestErrorMessagesAreRedacted(t *testing.T) {
+	s := New(Config{Redact: func(m string) string { return strings.ReplaceAll(m, "/ais/mp1", "<data>") }})
+	err := s.redacted(backendError(fmt.Errorf("write /ais/mp1/.ais/work/x1: %w", api.ErrNoSpace), "b", "k"))
+	var e *Error
+	if !errors.As(err, &e) || strings.Contains(e.Message, "/ais/mp1") || !strings.Contains(e.Message, "<data>/.ais/work/x1") || e.Code != "ServiceUnavailable" {
+		t.Fatalf("answer %+v", e)
+	}
+	if err := New(Config{}).redacted(ErrNoSuchKey); err != ErrNoSuchKey {
+		t.Fatalf("without Redact the error changed: %v", err)
+	}
+}

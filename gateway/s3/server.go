@@ -54,6 +54,9 @@ type Config struct {
 	// Observe, when set, is told of each request: its operation
 	// ("GET object", "PUT bucket"...), status and duration.
 	Observe func(op string, status int, elapsed time.Duration)
+	// Redact, when set, rewrites the message of each error answered
+	// (the node's data directories out of a disk error's path).
+	Redact func(message string) string
 }
 
 // Server serves the S3 API.
@@ -112,9 +115,20 @@ func (s *Server) Handler(prefix string) http.Handler {
 			if !errors.As(err, &e) {
 				err = backendError(err, "", "")
 			}
-			WriteError(w, r, err, id)
+			WriteError(w, r, s.redacted(err), id)
 		}
 	})
+}
+
+// redacted is an error answer with its message redacted.
+func (s *Server) redacted(err error) error {
+	var e *Error
+	if s.config.Redact == nil || !errors.As(err, &e) {
+		return err
+	}
+	answer := *e
+	answer.Message = s.config.Redact(answer.Message)
+	return &answer
 }
 
 // authenticate checks the request's signature when keys are configured,
