@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -226,6 +227,11 @@ func TestServiceUsersRolesAndRevocation(t *testing.T) {
 	}
 	if status, _ := do(t, h, http.MethodPost, "/v1/users/alice", "", map[string]any{"password": "pw", "expires_in": "8760h"}); status != http.StatusBadRequest {
 		t.Errorf("a year-long token: %d", status)
+	}
+	// Without its uuid, a cluster's gateways would refuse every push
+	// (they take tokens naming their uuid only): refused.
+	if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{Alias: "prod", URLs: []string{cluster.URL}}); status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "uuid") {
+		t.Fatalf("register a cluster by its alias only: %d %v", status, out)
 	}
 	if status, _ := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: "c1", URLs: []string{cluster.URL}}); status != http.StatusCreated {
 		t.Fatalf("register cluster: %d", status)

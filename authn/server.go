@@ -489,12 +489,12 @@ func (s *Service) handleAddCluster(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The id is the cluster's uuid: the tokens pushed to its gateways
+	// name it, and they take no other.
 	key := c.ID
 	if key == "" {
-		key = c.Alias
-	}
-	if key == "" {
-		key = NewTokenID()[:8]
+		writeError(w, 0, fmt.Errorf("%w: a cluster needs its id, the uuid its gateways answer (ais cluster show); the alias only names it here", ErrBadRequest))
+		return
 	}
 	if err := validID("cluster", key); err != nil {
 		writeError(w, 0, err)

@@ -271,6 +271,15 @@ func newAuthAddCommand() *cobra.Command {
 		Short: "Register a cluster: its gateways take the revoked tokens",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if id == "" {
+				// Tokens pushed to the cluster name it by its uuid: its
+				// gateways take no other.
+				smap, err := newClient(clientTLS, args[0]).Map(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("read the cluster's uuid from %s (or give --id): %w", args[0], err)
+				}
+				id = smap.UUID
+			}
 			var out map[string]string
 			if err := authnCall(cmd, http.MethodPost, "/v1/clusters", authn.Cluster{ID: id, Alias: alias, URLs: args}, &out); err != nil {
 				return err
@@ -279,7 +288,7 @@ func newAuthAddCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cluster.Flags().StringVar(&id, "id", "", "the cluster's uuid (ais cluster show)")
+	cluster.Flags().StringVar(&id, "id", "", "the cluster's uuid (ais cluster show); read from the first URL when not given")
 	cluster.Flags().StringVar(&alias, "alias", "", "a name for the cluster")
 	s3Key := &cobra.Command{
 		Use:   "s3-key USER",
