@@ -165,6 +165,11 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("ais ls without a login: %s", msg)
 	}
 	admin.must("auth", "login", "admin", "-p", "admin-pass")
+	// Registered by its gateway's URL, the cluster is known by its uuid,
+	// read from the gateway (its gateways take pushes naming it only).
+	if out := admin.must("auth", "add", "cluster", endpoint, "--alias", "e2e"); !regexp.MustCompile(`Registered cluster [0-9a-f]{16}\b`).MatchString(out) {
+		t.Fatalf("ais auth add cluster without --id: %s", out)
+	}
 	admin.must("auth", "add", "user", "owner", "-p", "owner-pass", "--role", "bucket-owner")
 	admin.must("auth", "add", "user", "reader", "-p", "reader-pass", "--role", "read-only")
 	if msg := owner.refused("auth", "login", "owner", "-p", "wrong"); !strings.Contains(msg, "401") {
