@@ -163,6 +163,9 @@ func (s *Server) source(bucket string) Source {
 
 // deleteObjects is the multi-object delete: every key is tried, each
 // outcome reported (only failures when Quiet).
+// maxDeleteObjects is the most keys one DeleteObjects names, as in S3.
+const maxDeleteObjects = 1000
+
 func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket string) error {
 	var req Delete
 	if err := DecodeXML(r.Body, 2<<20, &req); err != nil {
@@ -170,6 +173,9 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	}
 	if len(req.Objects) == 0 {
 		return ErrMalformedXML.WithMessage("the Delete request names no object")
+	}
+	if len(req.Objects) > maxDeleteObjects {
+		return ErrMalformedXML.WithMessage("the Delete request names %d objects, at most %d", len(req.Objects), maxDeleteObjects)
 	}
 	if _, err := s.config.Backend.BucketProps(r.Context(), bucket); err != nil {
 		return backendError(err, bucket, "")

@@ -351,6 +351,14 @@ func TestCopyAndMultiDelete(t *testing.T) {
 	if err != nil || len(quiet.Deleted) != 0 {
 		t.Fatalf("a quiet multi-delete: %+v %v", quiet, err)
 	}
+	// At most 1000 keys a request, as S3.
+	many := make([]types.ObjectIdentifier, 1001)
+	for i := range many {
+		many[i] = types.ObjectIdentifier{Key: aws.String(fmt.Sprintf("k%d", i))}
+	}
+	if _, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("dst"), Delete: &types.Delete{Quiet: aws.Bool(true), Objects: many}}); code(err) != "MalformedXML" {
+		t.Fatalf("a multi-delete of 1001 keys: %v", err)
+	}
 }
 
 func TestMultipartUpload(t *testing.T) { bothClusters(t, testMultipartUpload) }
