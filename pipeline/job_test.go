@@ -1209,6 +1209,40 @@ func TestRecoverKeepsWhatTheJobDidNotWrite(t *testing.T) {
 	}
 }
 
+// The journals of an earlier run in another work directory (it moves
+// with the first mountpath enabled) are recovered too.
+func TestRecoverReadsEarlierWorkDirectories(t *testing.T) {
+	ctx := t.Context()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := store.NewBucket("out")
+	if err := st.CreateBucket(ctx, out, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, out, "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: "srt-x"}}); err != nil {
+		t.Fatal(err)
+	}
+	earlier := t.TempDir()
+	if err := os.WriteFile(filepath.Join(earlier, "dsort-srt-x.journal"), []byte("\"ais://out\"\n\"out-000.tar\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{}, WorkDir: t.TempDir(), RecoverDirs: []string{earlier, filepath.Join(earlier, "gone")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Head(ctx, out, "out-000.tar"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the shard of a journal in an earlier work directory: %v, want removed", err)
+	}
+	if _, err := os.Stat(filepath.Join(earlier, "dsort-srt-x.journal")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the journal is left: %v", err)
+	}
+}
+
 // A job writing into its input's bucket is refused an output shard named
 // as an input shard (it would replace what it reads), and leaves the
 // input as it was; output names apart from the input's are fine.

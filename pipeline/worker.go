@@ -61,6 +61,10 @@ type WorkerConfig struct {
 	Formats *formats.Registry
 	// WorkDir holds spill files, one directory per job; required.
 	WorkDir string
+	// RecoverDirs are where the work directory was in earlier runs (it
+	// moves with the first mountpath enabled): Recover reads the
+	// journals left there too.
+	RecoverDirs []string
 	// MemoryTotal is the memory a percentage budget refers to; zero means
 	// the machine's (/proc/meminfo).
 	MemoryTotal int64
@@ -681,9 +685,19 @@ func (j *targetJob) dropJournal() {
 }
 
 // Recover removes the output shards of jobs that a crash cut short: their
-// journals survive in the work directory.
+// journals survive in the work directory (or in RecoverDirs).
 func (w *Worker) Recover(ctx context.Context) error {
-	entries, err := os.ReadDir(w.config.WorkDir)
+	for _, dir := range append([]string{w.config.WorkDir}, w.config.RecoverDirs...) {
+		if err := w.recoverDir(ctx, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recoverDir recovers from the journals in one directory.
+func (w *Worker) recoverDir(ctx context.Context, dir string) error {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil
@@ -694,7 +708,7 @@ func (w *Worker) Recover(ctx context.Context) error {
 		if e.IsDir() || !strings.HasPrefix(e.Name(), "dsort-") || !strings.HasSuffix(e.Name(), ".journal") {
 			continue
 		}
-		path := filepath.Join(w.config.WorkDir, e.Name())
+		path := filepath.Join(dir, e.Name())
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -702,13 +716,13 @@ func (w *Worker) Recover(ctx context.Context) error {
 		lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
 		var uri string
 		if len(lines) == 0 || json.Unmarshal(lines[0], &uri) != nil {
-			pathsafe.Remove(w.config.WorkDir, path)
+			pathsafe.Remove(dir, path)
 			continue
 		}
 		// (A journal of an older version has a bare name: an ais:// bucket.)
 		bucket, err := store.ParseBucketURI(uri)
 		if err != nil {
-			pathsafe.Remove(w.config.WorkDir, path)
+			pathsafe.Remove(dir, path)
 			continue
 		}
 		id := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "dsort-"), ".journal")
@@ -738,7 +752,7 @@ func (w *Worker) Recover(ctx context.Context) error {
 			}
 		}
 		w.config.Logger.Warn("removed the output of a dsort job interrupted by a restart", "journal", e.Name(), "shards", removed)
-		if err := pathsafe.Remove(w.config.WorkDir, path); err != nil {
+		if err := pathsafe.Remove(dir, path); err != nil {
 			return err
 		}
 	}

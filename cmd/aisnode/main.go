@@ -611,9 +611,20 @@ func run(args []string) error {
 			nodeConfig.Store = dryrun.Wrap(st)
 			logger.Warn("dry run: PUT data is discarded and GETs are served from memory")
 		}
+		// The work directory of an earlier run may have been on another
+		// mountpath (the first was disabled then, or is now).
+		var recoverDirs []string
+		for _, mp := range cfg.Mountpaths {
+			if abs, err := filepath.Abs(mp); err == nil {
+				mp = abs
+			}
+			if dir := filepath.Join(mp, ".ais", "dsort"); dir != nodeConfig.WorkDir {
+				recoverDirs = append(recoverDirs, dir)
+			}
+		}
 		nodeConfig.NewWorker = func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error) {
 			return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: fetcher, Formats: registry,
-				WorkDir: nodeConfig.WorkDir, IdleTimeout: cfg.Limits.DsortIdleTimeout, Logger: nodeLogger})
+				WorkDir: nodeConfig.WorkDir, RecoverDirs: recoverDirs, IdleTimeout: cfg.Limits.DsortIdleTimeout, Logger: nodeLogger})
 		}
 	}
 	node, err := gateway.New(nodeConfig)
