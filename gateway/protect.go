@@ -363,12 +363,8 @@ func (n *Node) scrub(ctx context.Context, b store.Bucket, repair bool, progress 
 		},
 	}
 	if props, ok := n.ecProps(b); ok && props.EC.Enabled && n.ec != nil {
-		opts.Restore = func(ctx context.Context, b store.Bucket, name string) error {
-			// The bad replica goes first: the restore never rolls back
-			// over a newer replica, and this one is unreadable.
-			n.local.Delete(ctx, b, name, store.DeleteOptions{KeepParts: true})
-			return n.ec.Restore(ctx, b, name)
-		}
+		// (The scrub removed the bad replica, that very file, first.)
+		opts.Restore = n.ec.Restore
 	}
 	return n.config.Storage.Scrub(ctx, b, opts, progress)
 }

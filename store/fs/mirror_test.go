@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -385,6 +386,10 @@ func TestScrubCountsAndRepairs(t *testing.T) {
 	restored := ""
 	restore := func(ctx context.Context, b store.Bucket, name string) error {
 		restored = name
+		// The scrub removed the bad copies first (and only those).
+		if left := copyPaths(st, b, name); len(left) != 0 {
+			t.Errorf("bad copies left before the restore: %v", left)
+		}
 		_, err := st.Put(ctx, b, name, bytes.NewReader(bytes.Repeat([]byte{10}, 1000)), store.PutOptions{Size: 1000})
 		return err
 	}
@@ -468,5 +473,73 @@ func TestMirrorBurstOverwriteSyncsTheRemovals(t *testing.T) {
 		if !slices.Contains(during, mp) {
 			t.Fatalf("the overwrite synced %v, not %s, where it kept or removed a copy", during, mp)
 		}
+	}
+}
+
+// A detach moves the tombstones the mountpath keeps: the guards of
+// recent deletes stay with the node, not with the disk taken out.
+func TestDetachMovesTombstones(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	stamp := store.Stamp{Map: 3, Clock: time.Now().UnixNano()}
+	for i := range 60 {
+		if err := st.Delete(t.Context(), b, fmt.Sprintf("gone-%02d", i), store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	onFirst, _ := filepath.Glob(filepath.Join(mps[0], ".ais", "tombstones", "ais", b.Name, "*"))
+	if len(onFirst) == 0 {
+		t.Fatal("no tombstone on the mountpath to detach: the test proves nothing")
+	}
+	if err := st.DetachMountpath(t.Context(), mps[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		name := fmt.Sprintf("gone-%02d", i)
+		if tomb, ok := st.Tombstone(b, name); !ok || tomb.Stamp != stamp {
+			t.Fatalf("the tombstone of %s after the detach: %+v %v", name, tomb, ok)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(mps[0], ".ais", "tombstones", "ais", b.Name, "*")); len(left) != 0 {
+		t.Fatalf("%d tombstones left on the detached mountpath", len(left))
+	}
+}
+
+// disablingReader disables a mountpath when it is first read.
+type disablingReader struct {
+	io.Reader
+	disable func()
+	once    sync.Once
+}
+
+func (r *disablingReader) Read(p []byte) (int, error) {
+	r.once.Do(r.disable)
+	return r.Reader.Read(p)
+}
+
+// A PUT whose mountpath is disabled while its data streams in fails
+// rather than leave the only copy on a disk that is not read.
+func TestPutOntoAMountpathDisabledMeanwhileFails(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("probe"))
+	paths := copyPaths(st, b, "x")
+	if len(paths) != 1 {
+		t.Fatalf("copies %v", paths)
+	}
+	mp := strings.TrimSuffix(paths[0], filepath.Join("/ais", b.Name, "x"))
+	if err := st.Delete(t.Context(), b, "x", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	body := &disablingReader{Reader: strings.NewReader("payload"), disable: func() {
+		if err := st.DisableMountpath(t.Context(), mp, "a test"); err != nil {
+			t.Error(err)
+		}
+	}}
+	if _, err := st.Put(t.Context(), b, "x", body, store.PutOptions{Size: 7}); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("a PUT onto a mountpath disabled meanwhile: %v", err)
+	}
+	if _, err := st.Head(t.Context(), b, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the object of the failed PUT: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"syscall"
 
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
@@ -57,7 +58,17 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	newest := -1
 	bad := 0
 	for i, c := range copies {
-		if readMeta(c.path, &metas[i]) != nil || verifyFile(c.path, metas[i]) != nil {
+		err := readMeta(c.path, &metas[i])
+		if err == nil {
+			err = verifyFile(c.path, metas[i])
+		}
+		if transient(err) {
+			// Not the copy's fault (too many open files, say): it is
+			// checked again by the next scrub, not thrown away.
+			lock.Unlock()
+			return store.ScrubReport{Objects: 1}
+		}
+		if err != nil {
 			bad++
 			badFiles[i], _ = os.Stat(c.path)
 			continue
@@ -90,6 +101,12 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	}
 	if newest < 0 {
 		r.Corrupt++
+		if opts.Repair && opts.Restore != nil {
+			// The bad copies go first, those very files: a PUT that
+			// came meanwhile stays (and the restore does not roll it
+			// back).
+			s.removeBadCopies(b, name, copies, good, badFiles)
+		}
 		if opts.Repair && opts.Restore != nil && opts.Restore(ctx, b, name) == nil {
 			r.Repaired++
 		} else {
@@ -109,13 +126,7 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	if opts.Repair {
 		// Bad copies are replaced by good ones, missing ones made, extra
 		// ones removed: what placeCopies does from the newest good copy.
-		lock.Lock()
-		for i, c := range copies {
-			if now, err := os.Stat(c.path); !good[i] && badFiles[i] != nil && err == nil && os.SameFile(badFiles[i], now) {
-				os.Remove(c.path)
-			}
-		}
-		lock.Unlock()
+		s.removeBadCopies(b, name, copies, good, badFiles)
 		if _, err := s.placeCopies(b, name, want, nil); err == nil {
 			r.Repaired++
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -123,6 +134,25 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 		}
 	}
 	return r
+}
+
+// removeBadCopies removes the bad copies a scrub found, under the name's
+// lock, each only if its file is still the one checked.
+func (s *Store) removeBadCopies(b store.Bucket, name string, copies []located, good []bool, badFiles []os.FileInfo) {
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	for i, c := range copies {
+		if now, err := os.Stat(c.path); !good[i] && badFiles[i] != nil && err == nil && os.SameFile(badFiles[i], now) {
+			os.Remove(c.path)
+		}
+	}
+}
+
+// transient reports an error reading a copy that says nothing of the
+// copy: the process or the machine short of something for a moment.
+func transient(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.EAGAIN)
 }
 
 // verifyFile reads a file and checks it against its metadata.
