@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -393,6 +394,13 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Role.IsTarget() {
 		if err := pathsafe.MkdirAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, "ec"), 0o755); err != nil {
 			return nil, fmt.Errorf("node: work directory: %w", err)
+		}
+		// Erasure coding's temporary files are of requests that ended
+		// with the last run (a crash leaves them).
+		if entries, err := os.ReadDir(filepath.Join(cfg.WorkDir, "ec")); err == nil {
+			for _, e := range entries {
+				pathsafe.RemoveAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, "ec", e.Name()))
+			}
 		}
 		n.local = cfg.Store
 		if cfg.Protect != nil {

@@ -133,6 +133,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	}
 	outer := opts.Precommit
 	var sent store.Stamp // of the parts stored, once they are
+	replaces := false    // an object of the name was there
 	opts.Precommit = func() (func(), store.Stamp, error) {
 		release, stamp := func() {}, store.Stamp{}
 		if outer != nil {
@@ -149,6 +150,8 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 		meta, err := data.meta(name)
 		if err == nil {
+			_, herr := s.Store.Head(ctx, b, name)
+			replaces = herr == nil
 			meta.Stamp = stamp
 			meta.Version = s.nextVersion(ctx, b, name, props, opts.Version)
 			err = s.protect(ctx, b, props, meta, data, nil)
@@ -161,6 +164,13 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return release, stamp, nil
 	}
 	meta, err := s.Store.Put(ctx, b, name, io.TeeReader(r, data), opts)
+	if err == nil && replaces {
+		// The parts of the version replaced go (a smaller object has
+		// fewer parts, and the holders may have changed): left, they
+		// would leak, or restore the old version if enough of them
+		// outlived the new one's.
+		s.dropParts(context.WithoutCancel(ctx), b, name, justBefore(meta.Stamp))
+	}
 	if err != nil {
 		undo := context.WithoutCancel(ctx)
 		stored, herr := s.Store.Head(undo, b, name)
@@ -590,7 +600,8 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	if have, err := s.Store.Head(ctx, b, name); err == nil && have.Stamp.Compare(newest.Stamp) > 0 {
 		return fmt.Errorf("%w: restore %s/%s: the parts are of an older version (%s) than the replica here (%s)", store.ErrCorrupt, b, name, newest.Stamp, have.Stamp)
 	}
-	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts)
+	var bad []found
+	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts, &bad)
 	if err != nil {
 		return fmt.Errorf("%w: restore %s/%s: %w", store.ErrCorrupt, b, name, err)
 	}
@@ -617,16 +628,20 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 		s.opts.OnRestore(b, name)
 	}
 	meta := store.ObjectMeta{Name: name, Size: newest.ObjectSize, Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom}
-	// Parts the holders keep already are not sent again.
-	if err := s.protect(ctx, b, props, meta, object, parts); err != nil {
+	// Parts the holders keep already are not sent again; bad ones are.
+	good := slices.DeleteFunc(parts, func(p found) bool {
+		return slices.ContainsFunc(bad, func(x found) bool { return x.node.ID == p.node.ID && x.meta.Index == p.meta.Index })
+	})
+	if err := s.protect(ctx, b, props, meta, object, good); err != nil {
 		s.logger.Warn("store the parts of a restored object again", "bucket", b.String(), "object", name, "err", err)
 	}
+	s.dropIfGone(ctx, b, name, newest.Stamp)
 	return nil
 }
 
 // rebuild fetches good parts and makes the object of them: a replica if
 // any is good, else Data good slices through the codec.
-func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta store.PartMeta, parts []found) (source, func(), error) {
+func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta store.PartMeta, parts []found, bad *[]found) (source, func(), error) {
 	nothing := func() {}
 	var replicas, sliced []found
 	for _, p := range parts {
@@ -642,6 +657,7 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 			return data, cleanup, nil
 		}
 		s.logger.Warn("a replica is bad", "bucket", b.String(), "object", name, "target", p.node.ID, "err", err)
+		*bad = append(*bad, p)
 	}
 	layout := Layout{Data: meta.Data, Parity: meta.Parity}
 	c, err := s.codec(layout)
@@ -667,6 +683,7 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		data, done, err := s.fetch(ctx, b, name, p, meta.ObjectSize <= s.opts.MemoryLimit)
 		if err != nil {
 			s.logger.Warn("a slice is bad", "bucket", b.String(), "object", name, "index", p.meta.Index, "target", p.node.ID, "err", err)
+			*bad = append(*bad, p)
 			continue
 		}
 		cleanups = append(cleanups, done)
@@ -821,14 +838,33 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 }
 
 // protectStored stores the parts of an object kept here.
+// justBefore is the latest stamp before s: parts not newer than it are
+// of the versions before s.
+func justBefore(s store.Stamp) store.Stamp { return store.Stamp{Map: s.Map, Clock: s.Clock - 1} }
+
+// dropIfGone drops parts of an object's version just sent when that
+// version is no longer the object (deleted or written again while they
+// were on their way): the delete's own drop did not find them yet, and
+// they would restore it once its tombstone is collected.
+func (s *Store) dropIfGone(ctx context.Context, b store.Bucket, name string, sent store.Stamp) {
+	if cur, err := s.Store.Head(ctx, b, name); errors.Is(err, store.ErrNotFound) || err == nil && cur.Stamp != sent {
+		s.dropParts(ctx, b, name, sent)
+	}
+}
+
 func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.Props, name string) error {
-	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
+	// Checked first: parts made of a replica gone bad would replace the
+	// good ones (they carry the same stamp), and nothing could restore
+	// the object then.
+	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{Validate: true})
 	if err != nil {
 		return err
 	}
 	defer obj.Close()
 	meta := obj.Meta()
-	return s.protect(ctx, b, props, meta, objectSource{obj, meta.Size}, nil)
+	err = s.protect(ctx, b, props, meta, objectSource{obj, meta.Size}, nil)
+	s.dropIfGone(ctx, b, name, meta.Stamp)
+	return err
 }
 
 type objectSource struct {

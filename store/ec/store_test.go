@@ -572,3 +572,42 @@ func TestDeleteIsNotUndoneByAPartLeft(t *testing.T) {
 		t.Fatalf("a deleted object came back once its tombstone was collected: %q", got)
 	}
 }
+
+// Protect does not make parts of a replica gone bad: they would replace
+// the good parts (the same stamp), and nothing could restore the object.
+func TestProtectSkipsACorruptReplica(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("precious "), 5000)
+	f.put("c", data)
+	file, err := os.OpenFile(f.replicaPath("c"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file.WriteAt([]byte{'X'}, 100)
+	file.Close()
+	_, st := f.owner("c")
+	st.Protect(t.Context(), bucket, &store.Progress{})
+	f.dropReplica("c")
+	got, err := f.get("c", false)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored after a Protect over the corrupt replica: %d bytes, %v", len(got), err)
+	}
+}
+
+// An overwrite drops the parts of the version it replaces: a smaller
+// object has fewer parts, and the slices left of the bigger one would
+// leak (or restore it, enough of them outliving the new version's).
+func TestOverwriteDropsTheOldParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	f.put("x", bytes.Repeat([]byte("big "), 1<<19)) // 2 MiB: sliced
+	if n := f.parts("x"); n != 3 {
+		t.Fatalf("%d parts of a sliced object, want 3", n)
+	}
+	f.put("x", []byte("small")) // replicated
+	if n := f.parts("x"); n != 1 {
+		t.Fatalf("%d parts after an overwrite by a small object, want its 1 replica", n)
+	}
+	if got, err := f.get("x", false); err != nil || string(got) != "small" {
+		t.Fatalf("after the overwrite: %q %v", got, err)
+	}
+}
