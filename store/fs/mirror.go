@@ -341,6 +341,9 @@ func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
 		if err := s.moveParts(ctx, m, md, progress); err != nil {
 			return err
 		}
+		if err := s.moveTombstones(ctx, m, md); err != nil {
+			return err
+		}
 	}
 	for b, props := range md.Buckets {
 		want := copiesOf(props)

@@ -190,3 +190,75 @@ func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, 
 	}
 	return nil
 }
+
+// moveTombstones moves the tombstones a detaching mountpath keeps to
+// their mountpaths: the guard of a delete must not go with the disk
+// while a copy older than it may still come (a rebalance, a part).
+func (s *Store) moveTombstones(ctx context.Context, from mountpath, md store.BucketMetadata) error {
+	var placed []string
+	for b := range md.Buckets {
+		dir := from.tombstoneDir(b)
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("move the tombstones of %s off %s: %w", b, from.path, classify(err))
+		}
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return context.Cause(ctx)
+			}
+			if atomicfile.IsTemp(e.Name()) {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			data, err := os.ReadFile(path)
+			if err != nil {
+				continue // dropped since the directory was read
+			}
+			t, err := decodeTombstone(data)
+			if err != nil || store.ValidateName(t.Name) != nil {
+				continue
+			}
+			if err := s.placeTombstone(b, t, from); err != nil {
+				return fmt.Errorf("move the tombstone of %s/%s off %s: %w", b, t.Name, from.path, err)
+			}
+			placed = append(placed, path)
+		}
+	}
+	// Durable where they are before they go from where they were.
+	if err := s.syncMountpaths(s.placement()); err != nil {
+		return err
+	}
+	for _, path := range placed {
+		pathsafe.Remove(from.path, path)
+	}
+	return nil
+}
+
+// placeTombstone puts a tombstone found on from on its own mountpath,
+// unless a newer one is there.
+func (s *Store) placeTombstone(b store.Bucket, t store.Tombstone, from mountpath) error {
+	lock := s.lockName(b, t.Name)
+	lock.Lock()
+	defer lock.Unlock()
+	dest := s.mountpathOf(b, t.Name)
+	if dest.path != from.path {
+		newer := false
+		if data, err := os.ReadFile(dest.tombstonePath(b, t.Name)); err == nil {
+			if there, err := decodeTombstone(data); err == nil && there.Name == t.Name && there.Stamp.Compare(t.Stamp) >= 0 {
+				newer = true
+			}
+		}
+		if !newer {
+			if err := pathsafe.MkdirAll(dest.path, dest.tombstoneDir(b), 0o755); err != nil {
+				return classify(err)
+			}
+			if err := atomicfile.Replace(dest.tombstonePath(b, t.Name), encodeTombstone(t), 0o644); err != nil {
+				return classify(err)
+			}
+		}
+	}
+	return nil
+}
