@@ -99,6 +99,10 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 	lock := s.lockParts(b, name)
 	lock.Lock()
 	defer lock.Unlock()
+	// Not onto a mountpath disabled while the part streamed in (not read).
+	if !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == m.path }) {
+		return fmt.Errorf("%w: part %d of %s/%s: mountpath %s was disabled meanwhile: send it again", store.ErrIO, meta.Index, b, name, m.path)
+	}
 	for _, other := range s.readable() {
 		if old, err := readPartMeta(other.partPath(b, name, meta.Index)); err == nil && old.Stamp.Compare(meta.Stamp) > 0 {
 			return fmt.Errorf("%w: part %d of %s/%s has a newer stamp %s", store.ErrExists, meta.Index, b, name, old.Stamp)

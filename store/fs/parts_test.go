@@ -308,3 +308,32 @@ func TestNewestPartAfterAMountpathReturns(t *testing.T) {
 		t.Fatalf("%d part files after the resilver: the older one stays", files)
 	}
 }
+
+// A part whose mountpath is disabled while it streams in is refused
+// rather than left on a disk that is not read.
+func TestPartOntoAMountpathDisabledMeanwhileFails(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	data := []byte("a part")
+	if err := st.PutPart(ctx, partOf(b, "p", 0, data, 10), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	where := ""
+	for _, mp := range mps {
+		if found, _ := filepath.Glob(filepath.Join(mp, ".ais", "parts", "ais", b.Name, "*", "*")); len(found) > 0 {
+			where = mp
+		}
+	}
+	if where == "" {
+		t.Fatal("the part is on no mountpath")
+	}
+	body := &disablingReader{Reader: bytes.NewReader(data), disable: func() {
+		if err := st.DisableMountpath(ctx, where, "a test"); err != nil {
+			t.Error(err)
+		}
+	}}
+	if err := st.PutPart(ctx, partOf(b, "p", 0, data, 20), body); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("a part onto a mountpath disabled meanwhile: %v", err)
+	}
+}
