@@ -190,6 +190,29 @@ func TestFetchRefusesMetadataServices(t *testing.T) {
 	}
 }
 
+// A cluster node's host is no origin: its node's port is refused always,
+// its other ports unless local fetches are allowed.
+func TestFetchRefusesTheNodesHost(t *testing.T) {
+	nodes := []cluster.Node{{ID: "t1", Role: cluster.RoleTarget, URL: "http://10.1.2.3:9090"}, {ID: "g1", Role: cluster.RoleGateway, URL: "http://[2001:db8::7]:8080"}}
+	for _, tc := range []struct {
+		address    string
+		allowLocal bool
+		refused    bool
+	}{
+		{"10.1.2.3:9090", false, true},
+		{"10.1.2.3:9090", true, true},
+		{"10.1.2.3:22", false, true},
+		{"10.1.2.3:22", true, false},
+		{"[2001:db8::7]:9999", false, true},
+		{"10.1.2.4:9090", false, false},
+	} {
+		err := gateway.CheckFetchAddressOf(tc.address, nodes, tc.allowLocal)
+		if tc.refused != (err != nil) || tc.refused && !errors.Is(err, api.ErrForbidden) {
+			t.Errorf("%s (local fetches allowed: %v): %v, want refused %v", tc.address, tc.allowLocal, err, tc.refused)
+		}
+	}
+}
+
 // The downloader, the proxy and ht:// origins fetch URLs users give: not
 // from the node's own host (loopback) or the link-local cloud metadata
 // service, unless the config lets them; the refusal names why.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 )
 
 // A dSort spec's ekm_file may name an http(s) URL that the gateway fetches.
@@ -98,25 +99,39 @@ var metadataServices = []netip.Addr{netip.MustParseAddr("fd00:ec2::254"), netip.
 
 // checkFetchAddress refuses a resolved address the fetch must not reach.
 func (n *Node) checkFetchAddress(address string) error {
+	return checkFetchAddress(address, n.currentMap().Nodes, n.config.FetchAllowLocal)
+}
+
+// checkFetchAddress refuses an address of the nodes' host, a cluster
+// node, or a cloud's metadata service.
+func checkFetchAddress(address string, nodes []cluster.Node, allowLocal bool) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("address %s: %w", address, err)
 	}
 	ip := ap.Addr().Unmap()
-	if !n.config.FetchAllowLocal && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()) {
+	if !allowLocal && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()) {
 		return fmt.Errorf("%w: address %s is loopback or link-local, which this cluster does not fetch from (the nodes' config fetch_allow_local lets it)", api.ErrForbidden, address)
 	}
 	if slices.Contains(metadataServices, ip) {
 		return fmt.Errorf("%w: address %s is a cloud's metadata service, which this cluster does not fetch from", api.ErrForbidden, address)
 	}
-	for _, node := range n.currentMap().Nodes {
+	for _, node := range nodes {
 		u, err := url.Parse(node.URL)
 		if err != nil {
 			continue
 		}
 		host, err := netip.ParseAddr(u.Hostname())
-		if err == nil && host.Unmap() == ip && u.Port() == fmt.Sprint(ap.Port()) {
+		if err != nil || host.Unmap() != ip {
+			continue
+		}
+		// The node's own port always; its host's other ports unless
+		// local fetches are allowed (the nodes' host is no origin).
+		if u.Port() == fmt.Sprint(ap.Port()) {
 			return fmt.Errorf("%w: address %s is node %s of this cluster", api.ErrForbidden, address, node.ID)
+		}
+		if !allowLocal {
+			return fmt.Errorf("%w: address %s is on the host of node %s of this cluster, which this cluster does not fetch from (the nodes' config fetch_allow_local lets it)", api.ErrForbidden, address, node.ID)
 		}
 	}
 	return nil
