@@ -196,6 +196,10 @@ class ShardIndex:
         idx = cls.from_json(data, source=f"ais://{bucket}/{name}")
         if idx.shard != shard and idx.shard.rsplit("/", 1)[-1] != shard.rsplit("/", 1)[-1]:
             raise ShardIndexError(f"ais://{bucket}/{name} indexes {idx.shard!r}, not {shard!r}")
+        # The shard read is the one asked for, beside its index: an index
+        # copied with its shard under another prefix still names the old
+        # place, where another object (or none) may be now.
+        idx.shard = shard
         return idx
 
     def save(self, client: "Client", bucket: str) -> None:

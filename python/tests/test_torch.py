@@ -236,6 +236,26 @@ def test_record_dataset_python_built_index(client: Client, ds: Dataset):
         client.delete_object(ds.src, index_name(name))
 
 
+def test_record_dataset_reads_the_shard_asked_for(client: Client, ds: Dataset):
+    # A shard and its index copied under another prefix: the index still
+    # names the old place, which now holds another object.
+    name = "shard-00.tar"
+    data = client.get_object(ds.src, name)
+    idx = ShardIndex.from_tar(io.BytesIO(data), name)
+    client.put_object(ds.src, "v2/" + name, data)
+    client.put_object(ds.src, index_name("v2/" + name), idx.to_json())
+    client.put_object(ds.src, name + ".moved", data)
+    client.put_object(ds.src, name, b"\0" * len(data))  # another object now
+    try:
+        rd = RecordDataset(client, ds.src, ["v2/" + name])
+        assert [(rd[i]["name"], rd[i]["data"]) for i in range(len(rd))] == read_tar(data)
+        assert [(it["name"], it["data"]) for it in rd.__getitems__(list(range(len(rd))))] == read_tar(data)
+    finally:
+        client.put_object(ds.src, name, client.get_object(ds.src, name + ".moved"))
+        for n in ("v2/" + name, index_name("v2/" + name), name + ".moved"):
+            client.delete_object(ds.src, n)
+
+
 def test_tgz_shards_stream(client: Client, cluster, bucket: str):
     cluster.ais("archive", "gen-shards", f"ais://{bucket}/z-{{0..2}}.tgz", "--records", "10", "--record-size", "256", "--exts", ".txt,.cls,.json")
     d = ShardDataset(client, bucket, "z-{0..2}.tgz")
