@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -137,6 +138,17 @@ func (p *putWriter) Write(b []byte) (int, error) { return p.pipe.Write(b) }
 func (p *putWriter) Close() error {
 	p.pipe.Close()
 	return <-p.done
+}
+
+// errShardAborted breaks the body of a shard that is not to be stored.
+var errShardAborted = errors.New("the shard was not generated whole")
+
+// Abort fails the PUT, so that a shard cut short is not stored under its
+// name (datasets.Aborter).
+func (p *putWriter) Abort() error {
+	p.pipe.CloseWithError(errShardAborted)
+	<-p.done
+	return nil
 }
 
 // newIndexCommand writes shard indexes beside tar shards, as a job.

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// A shard whose generation is cut short is aborted: its PUT fails and
+// nothing is stored under its name, while a whole one is stored.
+func TestPutWriterAbortStoresNothing(t *testing.T) {
+	var mu sync.Mutex
+	stored := map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut {
+			http.NotFound(w, r) // no cluster map: the client PUTs here
+			return
+		}
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		stored[r.URL.Path] = string(data)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	client := api.NewClient(srv.URL)
+	whole := newPutWriter(t.Context(), client, "b", "whole.tar", func() {})
+	io.WriteString(whole, "all of it")
+	if err := whole.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cut := newPutWriter(t.Context(), client, "b", "cut.tar", func() { t.Error("an aborted shard was reported stored") })
+	io.WriteString(cut, strings.Repeat("part of it ", 1000))
+	cut.Abort()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stored) != 1 || stored["/v1/objects/b/whole.tar"] != "all of it" {
+		t.Fatalf("stored %v, want the whole shard only", slices.Sorted(maps.Keys(stored)))
+	}
+}
