@@ -5,6 +5,9 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -46,5 +49,29 @@ func TestPutWriterAbortStoresNothing(t *testing.T) {
 	defer mu.Unlock()
 	if len(stored) != 1 || stored["/v1/objects/b/whole.tar"] != "all of it" {
 		t.Fatalf("stored %v, want the whole shard only", slices.Sorted(maps.Keys(stored)))
+	}
+}
+
+// alive knows a node's process by its program: another one that took a
+// saved id (after a reboot) is not a node, and stop leaves it alone.
+func TestAliveIsANodesProcess(t *testing.T) {
+	if alive(os.Getpid()) {
+		t.Fatal("the test's own process taken for a node")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := filepath.Join(t.TempDir(), "aisnode")
+	if err := os.Symlink(sleep, node); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if !alive(cmd.Process.Pid) {
+		t.Fatal("a process of a program named aisnode not taken for a node")
 	}
 }

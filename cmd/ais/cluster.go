@@ -177,11 +177,18 @@ func openCluster(dir string) (string, *localCluster, error) {
 	return abs, c, err
 }
 
-// alive reports whether a process runs; a zombie (exited, not yet reaped
-// by its new parent) does not.
+// alive reports whether a node's process runs; a zombie (exited, not yet
+// reaped by its new parent) does not, nor another program that took its
+// id since (after a reboot, say): stop must not signal that one.
 func alive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
+	}
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+		program, _, _ := bytes.Cut(cmdline, []byte{0})
+		if !strings.Contains(filepath.Base(string(program)), "aisnode") {
+			return false
+		}
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
