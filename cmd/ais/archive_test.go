@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -58,20 +56,5 @@ func TestAliveIsANodesProcess(t *testing.T) {
 	if alive(os.Getpid()) {
 		t.Fatal("the test's own process taken for a node")
 	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := filepath.Join(t.TempDir(), "aisnode")
-	if err := os.Symlink(sleep, node); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(node, "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	if !alive(cmd.Process.Pid) {
-		t.Fatal("a process of a program named aisnode not taken for a node")
-	}
+	runningNode(t) // fails unless its process is taken for a node
 }

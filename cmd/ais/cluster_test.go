@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeAisnode writes a script that fails the way aisnode does when its
@@ -20,6 +22,33 @@ func fakeAisnode(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// runningNode starts a process of a program named aisnode that does
+// nothing, and returns its id; it is killed when the test ends.
+func runningNode(t *testing.T) int {
+	t.Helper()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := filepath.Join(t.TempDir(), "aisnode")
+	if err := os.Symlink(sleep, node); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Until the exec, the child runs as this test's program.
+	for deadline := time.Now().Add(10 * time.Second); !alive(cmd.Process.Pid); {
+		if time.Now().After(deadline) {
+			t.Fatal("the process of a program named aisnode is not taken for a node")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return cmd.Process.Pid
 }
 
 // freePort returns a loopback port nothing listens on, so that health and
@@ -49,14 +78,15 @@ func TestStartReportsNodeThatExits(t *testing.T) {
 		},
 		{
 			// A restart launches only the dead target; the gateway "runs"
-			// as this test process. The target fails while start waits for
-			// the map. Its log holds an older run, which must not show.
+			// as a process of a program named aisnode. The target fails
+			// while start waits for the map. Its log holds an older run,
+			// which must not show.
 			name: "restart, target",
 			setup: func(t *testing.T, dir string, port int) {
 				c := &localCluster{
 					Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
 					Nodes: []localNode{
-						{Name: "g1", Role: "gateway", Port: port, Dir: filepath.Join(dir, "g1"), PID: os.Getpid()},
+						{Name: "g1", Role: "gateway", Port: port, Dir: filepath.Join(dir, "g1"), PID: runningNode(t)},
 						{Name: "t1", Role: "target", Port: port + 1, Dir: filepath.Join(dir, "t1")},
 					},
 				}
