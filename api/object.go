@@ -148,6 +148,11 @@ func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) 
 	if err != nil {
 		return nil, store.ObjectMeta{}, err
 	}
+	if h.Get("Range") != "" && resp.StatusCode != http.StatusPartialContent {
+		// A server that ignored the range sends other bytes than asked.
+		drain(resp)
+		return nil, store.ObjectMeta{}, fmt.Errorf("GET %s/%s: asked for %s, answered %s without the range", bucket, name, h.Get("Range"), resp.Status)
+	}
 	meta := metaFromHeaders(name, resp.Header)
 	meta.Size = resp.ContentLength
 	return resp.Body, meta, nil

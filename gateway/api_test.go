@@ -417,6 +417,17 @@ func TestArchPathReadsOneMember(t *testing.T) {
 		if _, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchPath: "c/3.jpg"}); !errors.Is(err, api.ErrNotFound) {
 			t.Fatalf("%s: missing member: %v", ext, err)
 		}
+		// A range of a file, as of an object; one past its end is 416.
+		got, err = client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchPath: "b/2.jpg", Offset: 1000, Length: 2})
+		if err != nil || string(got) != "22" {
+			t.Fatalf("%s: a range of a file: %q, %v", ext, got, err)
+		}
+		if _, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchPath: "b/2.jpg", Offset: 5000}); !errors.Is(err, api.ErrRange) {
+			t.Fatalf("%s: a range past a file's end: %v", ext, err)
+		}
+		if _, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchRegex: "jpg", ArchMode: "suffix", Offset: 10}); !errors.Is(err, api.ErrBadRequest) {
+			t.Fatalf("%s: a range of selected files: %v", ext, err)
+		}
 	}
 	client.Put(ctx, "shards", "plain.bin", strings.NewReader("not an archive at all"), api.PutOptions{Size: 21})
 	if _, err := client.GetBytes(ctx, "shards", "plain.bin", api.GetOptions{ArchPath: "x"}); !errors.Is(err, api.ErrBadRequest) {

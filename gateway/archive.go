@@ -58,14 +58,34 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 			n.writeError(w, r, shardError(err))
 			return
 		}
-		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		status, length := http.StatusOK, size
+		if spec := r.Header.Get("Range"); spec != "" {
+			// A range of the file, as of a whole object.
+			start, part, err := parseRange(spec, size)
+			if err != nil {
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+				n.writeError(w, r, err)
+				return
+			}
+			if _, err := io.CopyN(io.Discard, data, start); err != nil {
+				n.writeError(w, r, shardError(err))
+				return
+			}
+			data, status, length = io.LimitReader(data, part), http.StatusPartialContent, part
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+part-1, size))
+		}
+		w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 		w.Header().Set("Content-Type", "application/octet-stream")
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(status)
 		buf := pool.Get(pool.CopyBufferSize)
 		defer pool.Put(buf)
 		if _, err := io.CopyBuffer(w, data, buf); err != nil {
 			n.logger.Debug("archpath: copy interrupted", "object", name, "member", member, "err", err)
 		}
+		return
+	}
+	if r.Header.Get("Range") != "" {
+		n.writeError(w, r, badRequest("a Range of the files %s selects is not supported: read them whole, or one with %s", api.QueryArchRegex, api.QueryArchPath))
 		return
 	}
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)

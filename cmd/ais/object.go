@@ -185,6 +185,9 @@ func newGetCommand() *cobra.Command {
 			if name == "" {
 				return fmt.Errorf("%q names no object", args[0])
 			}
+			if opts.Offset < 0 || opts.Length < 0 {
+				return fmt.Errorf("--offset %d --length %d: want a first byte and a count of 0 or more", opts.Offset, opts.Length)
+			}
 			dest := path.Base(name)
 			if opts.ArchPath != "" {
 				dest = path.Base(opts.ArchPath)

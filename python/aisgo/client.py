@@ -1019,6 +1019,10 @@ class Client:
         size passes through constant memory. Close it (or use ``with``).
         """
         resp = self._get(bucket, name, byte_range, archpath, validate)
+        if byte_range is not None and resp.status_code != 206:
+            # A server that ignored the range sends other bytes than asked.
+            resp.close()
+            raise errors.AisError(f"GET ais://{bucket}/{name}: asked for a range, answered {resp.status_code} without it", status=resp.status_code)
         return ObjectReader(resp, bucket, name)
 
     def head_object(self, bucket: str, name: str) -> Dict[str, Any]:

@@ -147,6 +147,8 @@ def test_archpath(client: Client, bucket: str):
     assert client.get_object(bucket, "shard.tar", archpath="a/sample-2.jpg") == b"JPEG2"
     with pytest.raises(aisgo.NotFound):
         client.get_object(bucket, "shard.tar", archpath="a/none.jpg")
+    # a range of one file, as of an object
+    assert client.get_object(bucket, "shard.tar", archpath="a/sample-2.jpg", byte_range=(1, 3)) == b"PEG"
 
 
 def test_get_batch(client: Client, bucket: str):
