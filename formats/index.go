@@ -23,6 +23,9 @@ const IndexSuffix = ".idx"
 // IndexVersion is the version of the index format written.
 const IndexVersion = 1
 
+// MaxIndexNameBytes bounds the bytes of the member names of an index.
+const MaxIndexNameBytes = 16 << 20
+
 // MaxIndexMembers bounds the members of one index: a shard with more is
 // refused rather than indexed into an object of unbounded size.
 const MaxIndexMembers = 1 << 20
@@ -63,6 +66,7 @@ func BuildIndex(f Format, r io.ReaderAt, size int64, shard string) (*Index, erro
 		return nil, err
 	}
 	idx := &Index{Version: IndexVersion, Shard: shard, ShardSize: size, Format: f.Name(), Members: []IndexMember{}}
+	names := 0
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
@@ -73,6 +77,10 @@ func BuildIndex(f Format, r io.ReaderAt, size int64, shard string) (*Index, erro
 		}
 		if len(idx.Members) == MaxIndexMembers {
 			return nil, fmt.Errorf("formats: shard %s has more than %d members to index", shard, MaxIndexMembers)
+		}
+		// A tar name may be a megabyte, and JSON may write a byte as six.
+		if names += len(e.Name); names > MaxIndexNameBytes {
+			return nil, fmt.Errorf("formats: the member names of shard %s take more than %d MiB: it is not indexed", shard, MaxIndexNameBytes>>20)
 		}
 		idx.Members = append(idx.Members, IndexMember{Name: e.Name, HeaderOffset: e.HeaderOffset, DataOffset: e.DataOffset, Size: e.Size})
 	}

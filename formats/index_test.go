@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -70,5 +71,26 @@ func TestShardIndexRefusals(t *testing.T) {
 		if _, err := formats.DecodeIndex([]byte(data)); err == nil {
 			t.Errorf("DecodeIndex(%s) accepted", data)
 		}
+	}
+}
+
+// The member names of an index are bounded in bytes, not only in count: a
+// tar of few members with megabyte names is refused.
+func TestShardIndexBoundsNameBytes(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	long := strings.Repeat("<", 900<<10)
+	for i := range 20 {
+		name := fmt.Sprintf("%02d-%s", i, long)
+		if err := tw.WriteHeader(&tar.Header{Name: name, Size: 1, Mode: 0o644, Format: tar.FormatPAX}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte("x"))
+	}
+	tw.Close()
+	shard := buf.Bytes()
+	_, err := formats.BuildIndex(formats.Tar{}, bytes.NewReader(shard), int64(len(shard)), "long.tar")
+	if err == nil || !strings.Contains(err.Error(), "MiB") {
+		t.Fatalf("an index of 18 MiB of names: %v", err)
 	}
 }
