@@ -601,6 +601,13 @@ func TestPrefetchAcrossAJoin(t *testing.T) {
 	if err != nil || len(cached.Entries) != 40 {
 		t.Fatalf("cached after the prefetch across a join: %d objects, %v; want 40", len(cached.Entries), err)
 	}
+	// An ht:// bucket takes no writes: the proxy fills it from its origin.
+	if _, err := client.Put(ctx, bucket, "f-00", strings.NewReader("forged"), api.PutOptions{Size: 6}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("a PUT into an ht:// bucket: %v", err)
+	}
+	if got, err := client.GetBytes(ctx, bucket, "f-00", api.GetOptions{}); err != nil || string(got) != "file /f-00" {
+		t.Fatalf("the cached copy after a refused PUT: %q %v", got, err)
+	}
 }
 
 // stallingOrigin serves "file PATH" for each path; those stall chooses

@@ -35,6 +35,12 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	if r.Method == http.MethodPut && b.Provider == store.ProviderHT {
+		// Filled by the proxy from its origin: a write would be served
+		// to proxy readers, and then fail (an origin takes none).
+		n.writeError(w, r, badRequest("%s is an ht:// bucket, filled by the reverse proxy from its origin: it takes no writes", b))
+		return
+	}
 	name := r.PathValue("object")
 	if err := store.ValidateName(name); err != nil {
 		n.writeError(w, r, err)
