@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/storetest"
@@ -519,6 +521,32 @@ func TestArchRegexSelectsMembers(t *testing.T) {
 // A PUT with archpath puts the body as one file of a shard: appended, or
 // replacing the file of that name, the shard created when missing; the
 // other files stay as they were, and a bad name or format is a 400.
+// Archpath PUTs into record-format shards (each holds a record in
+// memory) run a few at a time: past them one waits, and ends with its
+// client.
+func TestArchPathPutIntoRecordShardsIsBounded(t *testing.T) {
+	c, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "shards", nil)
+	put := func(ctx context.Context) error {
+		_, err := client.Put(ctx, "shards", "r.msgpack", strings.NewReader("v"), api.PutOptions{Size: 1, ArchPath: "k.x"})
+		return err
+	}
+	release := gateway.HoldRecordRewrites(c.Primary().Node)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := put(short); err == nil {
+		t.Fatal("an archpath PUT into a msgpack shard ran past the bound")
+	}
+	if _, err := client.Head(ctx, "shards", "r.msgpack"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the shard of the PUT that waited: %v", err)
+	}
+	release()
+	if err := put(ctx); err != nil {
+		t.Fatalf("once a slot is free: %v", err)
+	}
+}
+
 func TestArchPathPutAddsMember(t *testing.T) {
 	c, client := embedded(t)
 	ctx := t.Context()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -310,6 +311,18 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 	if err != nil {
 		n.writeError(w, r, err)
 		return
+	}
+	if f.Name() == (formats.Msgpack{}).Name() || f.Name() == (formats.TFRecord{}).Name() {
+		// A record format's writer holds a record (up to
+		// formats.MaxBufferedRecord) in memory: a few such rewrites at
+		// a time, whatever the shards.
+		select {
+		case n.recordRewrites <- struct{}{}:
+			defer func() { <-n.recordRewrites }()
+		case <-r.Context().Done():
+			n.writeError(w, r, context.Cause(r.Context()))
+			return
+		}
 	}
 	pr, pw := io.Pipe()
 	written := make(chan struct{})

@@ -104,3 +104,17 @@ func CheckFetchAddress(n *Node, address string) error { return n.checkFetchAddre
 
 // CheckFetchAddressOf is that check against a list of nodes.
 var CheckFetchAddressOf = checkFetchAddress
+
+// HoldRecordRewrites takes every slot of archpath PUTs into record-format
+// shards, until release.
+func HoldRecordRewrites(n *Node) (release func()) {
+	k := cap(n.recordRewrites)
+	for range k {
+		n.recordRewrites <- struct{}{}
+	}
+	return func() {
+		for range k {
+			<-n.recordRewrites
+		}
+	}
+}

@@ -276,6 +276,9 @@ type Node struct {
 	held store.Store
 	ec   Protector
 	jobs *pipeline.Jobs
+	// recordRewrites bounds the archpath PUTs into record-format shards
+	// at once (each holds a record in memory).
+	recordRewrites chan struct{}
 	// leaveWaits is set while a leaving target waits for its download
 	// and prefetch jobs to end before it leaves; closing, once Close
 	// began (its jobs are aborted then, to resume at the next start).
@@ -370,7 +373,9 @@ func New(cfg Config) (*Node, error) {
 		clock:   hlc.New(nil),
 		started: time.Now(),
 		metrics: newMetrics(),
-		peer:    peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
+		// 4 × formats.MaxBufferedRecord at most.
+		recordRewrites: make(chan struct{}, 4),
+		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
 	}
 	if cfg.Auth != nil {
 		n.verifier = n.newVerifier()
