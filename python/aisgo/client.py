@@ -54,6 +54,7 @@ from typing import (
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from . import errors
@@ -117,6 +118,29 @@ def _object_path(bucket: str, name: str) -> str:
     if not isinstance(name, str) or name == "":
         raise errors.InvalidName("an object name is required", kind="invalid-name")
     return _bucket_path(bucket).replace("/v1/buckets/", "/v1/objects/", 1) + "/" + _escape_object(name)
+
+
+# Methods a gateway may be sent twice.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a connection error happened before a connection was made
+    (refused, unresolvable): the request was not sent."""
+    seen: Optional[BaseException] = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, urllib3.exceptions.NewConnectionError):
+            return True
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, BaseException):
+            seen = reason
+        elif seen.args and isinstance(seen.args[0], BaseException):
+            seen = seen.args[0]
+        else:
+            seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _origin(url: str) -> str:
@@ -669,6 +693,7 @@ class Client:
                 url=_origin(url),
                 method=method,
                 path=urlsplit(url).path,
+                sent=not _never_connected(exc),
             ) from exc
         except requests.exceptions.Timeout as exc:
             raise AisTimeout(f"{method} {url}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path) from exc
@@ -729,8 +754,12 @@ class Client:
             try:
                 return self._follow(method, url, headers, payload, body, stream, at_gateway=first_hop is None)
             except AisConnectionError as exc:
-                # Another gateway, when the request never reached this one.
+                # Another gateway, when the request never reached this one
+                # (or may be sent twice): a POST the gateway may have acted
+                # on before the connection broke is not sent again.
                 if first_hop is not None or exc.url != gateway or len(self._gateways) < 2:
+                    raise
+                if exc.sent and method not in _IDEMPOTENT:
                     raise
                 tried.append(gateway)
                 if len(tried) >= len(self._gateways):

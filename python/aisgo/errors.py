@@ -100,9 +100,11 @@ class AisConnectionError(AisError, ConnectionError):
     ``url`` is the address that failed.
     """
 
-    def __init__(self, message: str, *, url: str = "", method: str = "", path: str = "") -> None:
+    def __init__(self, message: str, *, url: str = "", method: str = "", path: str = "", sent: bool = True) -> None:
         super().__init__(message, kind="unreachable", method=method, path=path)
         self.url = url
+        # False when no connection was made: the request never left.
+        self.sent = sent
 
     def __str__(self) -> str:
         return self.message

@@ -262,6 +262,39 @@ def test_failover_to_second_gateway(cluster, bucket: str):
     assert c.endpoint == cluster.endpoint
 
 
+def test_no_failover_of_a_post_that_may_have_been_acted_on(cluster, bucket: str):
+    # A gateway that takes the request and drops the connection may have
+    # acted on it: a POST is not sent to the next gateway, a GET is.
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    seen = []
+
+    def drop():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            seen.append(conn.recv(65536).split(b" ", 1)[0])
+            conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    try:
+        c = Client(f"http://127.0.0.1:{srv.getsockname()[1]},{cluster.endpoint}", timeout=5)
+        with pytest.raises(aisgo.AisConnectionError):
+            c.create_bucket(bucket + "-twice")
+        assert seen == [b"POST"]
+        assert not Client(cluster.endpoint).bucket_exists(bucket + "-twice")
+        c.put_object(bucket, "again", b"ok")  # a PUT may be sent twice
+        assert c.endpoint == cluster.endpoint
+    finally:
+        srv.close()
+
+
 def test_list_objects_pages(client: Client, bucket: str):
     n = 5000
     names = [f"obj-{i:05d}" for i in range(n)]
