@@ -199,6 +199,12 @@ func TestAuth(t *testing.T) {
 	if data, _ := os.ReadFile(got); string(data) != "hello" {
 		t.Fatalf("read-only GET: %q", data)
 	}
+	if fi, err := os.Stat(got); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("the file ais get wrote: %v %v, want mode 0644", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(reader.tokenFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the token file: %v %v, want mode 0600", fi.Mode(), err)
+	}
 	if msg := reader.refused("put", src, "ais://src/nope"); !strings.Contains(msg, "403") || !strings.Contains(msg, "PUT") {
 		t.Fatalf("read-only PUT: %s", msg)
 	}

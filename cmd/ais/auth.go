@@ -17,6 +17,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -131,11 +132,9 @@ func newLoginCommand() *cobra.Command {
 			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return err
 			}
-			if err := os.WriteFile(path, []byte(out.Token+"\n"), 0o600); err != nil {
-				return err
-			}
-			// The file of an older login may be wider.
-			if err := os.Chmod(path, 0o600); err != nil {
+			// A new file (0600) renamed over the old, which may be wider:
+			// the token is never in a file others may read.
+			if err := atomicfile.Write(path, []byte(out.Token+"\n"), 0o600); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Logged in as %s; the token is in %s\n", args[0], path)

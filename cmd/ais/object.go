@@ -214,6 +214,10 @@ func newGetCommand() *cobra.Command {
 				return err
 			}
 			n, err := io.Copy(tmp, r)
+			if err == nil {
+				// A file as any tool makes it, not CreateTemp's 0600.
+				err = tmp.Chmod(0o644)
+			}
 			if cerr := tmp.Close(); err == nil {
 				err = cerr
 			}
