@@ -40,6 +40,10 @@ type localNode struct {
 
 // localCluster is the state file of `ais cluster start`, DIR/cluster.json.
 type localCluster struct {
+	// authnEnv is the environment of the AuthN service alone (its first
+	// admin's password): nodes do not inherit it. Not saved.
+	authnEnv []string
+
 	Endpoint string   `json:"endpoint"`
 	Aisnode  string   `json:"aisnode"`
 	Args     []string `json:"args,omitempty"` // extra aisnode flags
@@ -273,6 +277,9 @@ func (c *localCluster) launch(n *localNode, join string, onExit func(error)) err
 		args = append(args, c.Args...)
 	}
 	cmd := exec.Command(c.Aisnode, args...)
+	if n.Role == roleAuthn {
+		cmd.Env = append(os.Environ(), c.authnEnv...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

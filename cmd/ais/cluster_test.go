@@ -208,3 +208,39 @@ func TestLogTail(t *testing.T) {
 		t.Errorf("tail of a long log: %q", got)
 	}
 }
+
+// The first admin's password goes to the AuthN service alone: a node
+// launched after it does not inherit it.
+func TestAuthnPasswordStaysWithTheService(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "aisnode")
+	// The fake writes its environment to its data directory.
+	script := "#!/bin/sh\nwhile [ $# -gt 0 ]; do if [ \"$1\" = -data ]; then mkdir -p \"$2\"; env > \"$2/env\"; fi; shift; done\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := &localCluster{Aisnode: bin, SecretFile: filepath.Join(dir, "secret"), authnEnv: []string{"AIS_AUTHN_SU_PASS=the-password"}}
+	service := &localNode{Name: "authn", Role: roleAuthn, Port: 1, Dir: filepath.Join(dir, "authn")}
+	node := &localNode{Name: "g1", Role: "gateway", Port: 2, Dir: filepath.Join(dir, "g1")}
+	done := make(chan error, 2)
+	for _, n := range []*localNode{service, node} {
+		if err := c.launch(n, "", func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	<-done
+	read := func(n *localNode) string {
+		data, err := os.ReadFile(filepath.Join(n.Dir, "env"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	if !strings.Contains(read(service), "AIS_AUTHN_SU_PASS=the-password") {
+		t.Fatal("the AuthN service did not get its first admin's password")
+	}
+	if strings.Contains(read(node), "the-password") {
+		t.Fatal("a node inherited the AuthN admin's password")
+	}
+}

@@ -68,10 +68,9 @@ func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit fu
 		admin.shownPassword = "$(cat " + kept + ")"
 	}
 	if !alive(c.AuthN.PID) {
-		// The service reads its first admin from the environment, which
-		// the launched process inherits.
-		os.Setenv("AIS_AUTHN_SU_NAME", admin.name)
-		os.Setenv("AIS_AUTHN_SU_PASS", password)
+		// The service reads its first admin from its environment (its
+		// alone: the nodes launched later do not get the password).
+		c.authnEnv = []string{"AIS_AUTHN_SU_NAME=" + admin.name, "AIS_AUTHN_SU_PASS=" + password}
 		if err := c.launch(c.AuthN, "", onExit); err != nil {
 			return nil, err
 		}
