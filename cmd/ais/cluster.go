@@ -504,7 +504,13 @@ func newClusterStartCommand() *cobra.Command {
 			// here need an admin's token.
 			var admin *authnAdmin
 			if c.AuthN != nil {
-				if admin, err = c.startAuthn(ctx, tc, cancel); err != nil {
+				admin, err = c.startAuthn(ctx, tc, cancel)
+				// Saved at once: a start that fails (or is interrupted)
+				// leaves what runs known to stop.
+				if serr := c.save(dir); err == nil {
+					err = serr
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -527,6 +533,9 @@ func newClusterStartCommand() *cobra.Command {
 					nodeJoin = "" // the first gateway of a new cluster
 				}
 				if err := c.launch(&c.Nodes[i], nodeJoin, cancel); err != nil {
+					return err
+				}
+				if err := c.save(dir); err != nil {
 					return err
 				}
 				if !restart && i == 0 {

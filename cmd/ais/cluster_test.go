@@ -132,6 +132,16 @@ func TestStartReportsNodeThatExits(t *testing.T) {
 			if exited.Node != tc.node || strings.Contains(msg, "older run") {
 				t.Errorf("error %q names node %s or shows an older run's log", msg, exited.Node)
 			}
+			// What was launched is saved, for stop, though start failed.
+			saved, err := loadCluster(dir)
+			if err != nil || saved == nil {
+				t.Fatalf("the state of a failed start: %+v %v", saved, err)
+			}
+			for _, n := range saved.Nodes {
+				if n.Name == tc.node && n.PID == 0 {
+					t.Errorf("node %s was launched, and its process id is not saved", n.Name)
+				}
+			}
 		})
 	}
 }
