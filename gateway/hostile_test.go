@@ -377,16 +377,10 @@ func TestDownloadAcrossAJoin(t *testing.T) {
 	// The first files come at once; the rest wait for the join, with the
 	// job's walk of the names under way.
 	c, client, id, joined := stalledDownload(t, 1)
-	ctx := t.Context()
 	c.AddTarget()
 	c.WaitForMap(3)
 	joined.Store(true)
-	var s api.DownloadStatus
-	eventually(t, func() bool {
-		var err error
-		s, err = client.DownloadStatus(ctx, id)
-		return err == nil && s.Done
-	}, "the download did not end")
+	s := waitDownload(t, client, id)
 	if len(s.Errors) > 0 {
 		t.Fatalf("the download job: %+v", s)
 	}
@@ -492,12 +486,7 @@ func TestDownloadStopsAtOutOfSpaceMidBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(full)
-	var s api.DownloadStatus
-	eventually(t, func() bool {
-		var err error
-		s, err = client.DownloadStatus(ctx, id)
-		return err == nil && s.Done
-	}, "the download did not end")
+	s := waitDownload(t, client, id)
 	if s.Finished != 0 || !strings.Contains(fmt.Sprint(s.Errors), "out_of_space") {
 		t.Fatalf("a download past out_of_space: %+v", s)
 	}
@@ -775,4 +764,16 @@ func TestRefusedPutNeedsNoBody(t *testing.T) {
 			t.Fatalf("%s: the refused PUT's body was asked for", node)
 		}
 	}
+}
+
+// waitDownload waits until a download job ends and returns its status.
+func waitDownload(t *testing.T, client *api.Client, id string) api.DownloadStatus {
+	t.Helper()
+	var s api.DownloadStatus
+	eventually(t, func() bool {
+		var err error
+		s, err = client.DownloadStatus(t.Context(), id)
+		return err == nil && s.Done
+	}, "the download did not end")
+	return s
 }

@@ -82,11 +82,7 @@ func TestRebalanceOfARemoteBucketLeavesTheRemoteAlone(t *testing.T) {
 	for i := range 40 {
 		rs.objects[fmt.Sprintf("o%02d", i)] = bytes.Repeat([]byte{byte(i)}, 100+i)
 	}
-	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
-		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
-	}})
+	c := remoteCluster(t, rs, 1)
 	client := c.Client()
 	ctx := t.Context()
 	for i := range 40 {
@@ -143,11 +139,7 @@ func TestEvictDropsTheParts(t *testing.T) {
 	for i := range 6 {
 		rs.objects[fmt.Sprintf("o%d", i)] = bytes.Repeat([]byte{byte(i)}, 2000)
 	}
-	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
-		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
-	}})
+	c := remoteCluster(t, rs, 4)
 	client := c.Client()
 	ctx := t.Context()
 	if _, err := client.GetBytes(ctx, "s3://rb", "o0", api.GetOptions{}); err != nil {
@@ -183,4 +175,14 @@ func TestEvictDropsTheParts(t *testing.T) {
 	if n := parts(); n != 0 {
 		t.Fatalf("%d parts of the evicted objects are left", n)
 	}
+}
+
+// remoteCluster is a cluster of 1 gateway and targets whose s3:// buckets
+// are those of rs.
+func remoteCluster(t *testing.T, rs *countingRemote, targets int) *gatewaytest.Cluster {
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	return gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: targets, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+	}})
 }

@@ -1130,17 +1130,7 @@ func TestRecoverRemovesFromTheJournalsBucket(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	workDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(workDir, "dsort-srt-x.journal"), []byte("\"aws://out\"\n\"out-000.tar\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{}, WorkDir: workDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Recover(ctx); err != nil {
-		t.Fatal(err)
-	}
+	recoverJournal(t, st, t.TempDir(), []string{"aws://out", "out-000.tar"})
 	if _, err := st.Head(ctx, remoteOut, "out-000.tar"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the journal's shard in %s: %v, want removed", remoteOut, err)
 	}
@@ -1182,19 +1172,7 @@ func TestRecoverKeepsWhatTheJobDidNotWrite(t *testing.T) {
 	put(stores[0], "mine.tar", "srt-x")  // stored by the job
 	put(stores[1], "before.tar.idx", "")
 	put(stores[1], "mine.tar.idx", "")
-	workDir := t.TempDir()
-	journal := "\"ais://out\"\n\"before.tar\"\n\"before.tar.idx\"\n\"other.tar\"\n\"mine.tar\"\n\"mine.tar.idx\"\n\"never.tar\"\n"
-	if err := os.WriteFile(filepath.Join(workDir, "dsort-srt-x.journal"), []byte(journal), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: deletesOwner{stores[0], stores[1]}, Fetcher: memFetcher{}, WorkDir: workDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Recover(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w.RemoveOrphans(ctx)
+	recoverJournal(t, deletesOwner{stores[0], stores[1]}, t.TempDir(), []string{"ais://out", "before.tar", "before.tar.idx", "other.tar", "mine.tar", "mine.tar.idx", "never.tar"})
 	for _, tc := range []struct {
 		st   store.Store
 		name string
@@ -1225,16 +1203,7 @@ func TestRecoverReadsEarlierWorkDirectories(t *testing.T) {
 		t.Fatal(err)
 	}
 	earlier := t.TempDir()
-	if err := os.WriteFile(filepath.Join(earlier, "dsort-srt-x.journal"), []byte("\"ais://out\"\n\"out-000.tar\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{}, WorkDir: t.TempDir(), RecoverDirs: []string{earlier, filepath.Join(earlier, "gone")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Recover(ctx); err != nil {
-		t.Fatal(err)
-	}
+	recoverJournal(t, st, earlier, []string{"ais://out", "out-000.tar"}, earlier, filepath.Join(earlier, "gone"))
 	if _, err := st.Head(ctx, out, "out-000.tar"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the shard of a journal in an earlier work directory: %v, want removed", err)
 	}
@@ -1425,19 +1394,34 @@ func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
 	if _, err := stores[0].Put(ctx, store.NewBucket("out"), "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: "srt-x"}}); err != nil {
 		t.Fatal(err)
 	}
-	workDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(workDir, "dsort-srt-x.journal"), []byte("\"ais://out\"\n\"out-000.tar\"\n\"out-000.tar.idx\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: deletesOwner{stores[0], stores[1]}, Fetcher: memFetcher{}, WorkDir: workDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Recover(ctx); err != nil {
-		t.Fatal(err)
-	}
-	w.RemoveOrphans(ctx)
+	recoverJournal(t, deletesOwner{stores[0], stores[1]}, t.TempDir(), []string{"ais://out", "out-000.tar", "out-000.tar.idx"})
 	if _, err := stores[1].Head(ctx, store.NewBucket("out"), "out-000.tar.idx"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the index on its owner after the restart: %v, want removed", err)
 	}
+}
+
+// recoverJournal writes a job's journal (its bucket, then its shards)
+// into journalDir and runs the recovery of a worker restarted over st
+// (with earlier work directories recoverDirs).
+func recoverJournal(t *testing.T, st store.Store, journalDir string, lines []string, recoverDirs ...string) {
+	t.Helper()
+	var journal strings.Builder
+	for _, line := range lines {
+		fmt.Fprintf(&journal, "%q\n", line)
+	}
+	if err := os.WriteFile(filepath.Join(journalDir, "dsort-srt-x.journal"), []byte(journal.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	workDir := journalDir
+	if len(recoverDirs) > 0 {
+		workDir = t.TempDir()
+	}
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{}, WorkDir: workDir, RecoverDirs: recoverDirs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w.RemoveOrphans(t.Context())
 }

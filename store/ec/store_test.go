@@ -282,6 +282,17 @@ func TestRestoreUnderRandomLosses(t *testing.T) {
 }
 
 // loseParts removes the parts of an object on n of the targets that hold
+// corruptReplica changes a byte of the owner's full replica in place.
+func (f *fleet) corruptReplica(name string) {
+	f.t.Helper()
+	file, err := os.OpenFile(f.replicaPath(name), os.O_RDWR, 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	file.WriteAt([]byte{'X'}, 100)
+	file.Close()
+}
+
 // one (with enough targets, each holds one part).
 func (f *fleet) loseParts(rng *rand.Rand, name string, n int) {
 	var holders []string
@@ -311,12 +322,7 @@ func TestCorruptReplicaIsRestored(t *testing.T) {
 	f := newFleet(t, 4, 2, 1, 0)
 	data := bytes.Repeat([]byte("precious "), 5000)
 	f.put("c", data)
-	file, err := os.OpenFile(f.replicaPath("c"), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file.WriteAt([]byte{'X'}, 100)
-	file.Close()
+	f.corruptReplica("c")
 	got, err := f.get("c", true)
 	if err != nil || !bytes.Equal(got, data) || f.restored.Load() != 1 {
 		t.Fatalf("a validated read of a corrupt replica: %d bytes, %v, %d restores", len(got), err, f.restored.Load())
@@ -579,12 +585,7 @@ func TestProtectSkipsACorruptReplica(t *testing.T) {
 	f := newFleet(t, 4, 2, 1, 0)
 	data := bytes.Repeat([]byte("precious "), 5000)
 	f.put("c", data)
-	file, err := os.OpenFile(f.replicaPath("c"), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file.WriteAt([]byte{'X'}, 100)
-	file.Close()
+	f.corruptReplica("c")
 	_, st := f.owner("c")
 	st.Protect(t.Context(), bucket, &store.Progress{})
 	f.dropReplica("c")
