@@ -431,11 +431,17 @@ func TestLeavingTargetStoppedMidDownloadStays(t *testing.T) {
 		t.Fatal("the leaving target left as it stopped, its download share unfetched")
 	}
 	released.Store(true)
-	back := c.Restart(leaving)
-	eventually(t, func() bool { s, err := client.DownloadStatus(ctx, id); return err == nil && s.Done }, "the download did not end")
+	leavesOnceDone(t, c, client, id, c.Restart(leaving), "after the restart and the leave")
+}
+
+// leavesOnceDone waits for a download to end and a leaving target back
+// from a stop to leave, then reads back every file.
+func leavesOnceDone(t *testing.T, c *gatewaytest.Cluster, client *api.Client, id string, back *gatewaytest.Member, when string) {
+	t.Helper()
+	waitDownload(t, client, id)
 	waitGone(t, client, back)
 	c.Kill(back)
-	checkDownloaded(t, client, "after the restart and the leave")
+	checkDownloaded(t, client, when)
 }
 
 // A leaving target that goes offline (the primary missed its keepalives)
@@ -443,17 +449,13 @@ func TestLeavingTargetStoppedMidDownloadStays(t *testing.T) {
 // leaves once its download share is fetched.
 func TestLeavingTargetBackFromOfflineStaysLeaving(t *testing.T) {
 	c, client, id, released := stalledDownload(t, 2)
-	ctx := t.Context()
 	leaving := decommission(t, c, client)
 	c.Kill(leaving)
 	c.WaitForState(leaving.Node.ID(), cluster.StateOffline)
 	back := c.Restart(leaving)
 	c.WaitForState(back.Node.ID(), cluster.StateLeaving)
 	released.Store(true)
-	eventually(t, func() bool { s, err := client.DownloadStatus(ctx, id); return err == nil && s.Done }, "the download did not end")
-	waitGone(t, client, back)
-	c.Kill(back)
-	checkDownloaded(t, client, "after the leaving target was offline")
+	leavesOnceDone(t, c, client, id, back, "after the leaving target was offline")
 }
 
 // A download whose origin sends no length stops at out_of_space while
