@@ -837,7 +837,6 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 	}
 }
 
-// protectStored stores the parts of an object kept here.
 // justBefore is the latest stamp before s: parts not newer than it are
 // of the versions before s.
 func justBefore(s store.Stamp) store.Stamp { return store.Stamp{Map: s.Map, Clock: s.Clock - 1} }
@@ -852,6 +851,7 @@ func (s *Store) dropIfGone(ctx context.Context, b store.Bucket, name string, sen
 	}
 }
 
+// protectStored stores the parts of an object kept here.
 func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.Props, name string) error {
 	// Checked first: parts made of a replica gone bad would replace the
 	// good ones (they carry the same stamp), and nothing could restore

@@ -290,11 +290,8 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	defer end()
 	// A mountpath disabled while the data streamed in takes no object:
 	// it would be the only copy, on a disk not read.
-	enabled := s.placement()
-	for _, m := range mps[:1] {
-		if !slices.ContainsFunc(enabled, func(e mountpath) bool { return e.path == m.path }) {
-			return nil, fmt.Errorf("%w: mountpath %s was disabled while the object was written: write it again", store.ErrIO, m.path)
-		}
+	if first := mps[0]; !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == first.path }) {
+		return nil, fmt.Errorf("%w: mountpath %s was disabled while the object was written: write it again", store.ErrIO, first.path)
 	}
 	var old store.ObjectMeta
 	exists := false
