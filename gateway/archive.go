@@ -68,7 +68,14 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 				n.writeError(w, r, err)
 				return
 			}
-			if _, err := io.CopyN(io.Discard, data, start); err != nil {
+			// A tar's file is a section of the shard: no need to read up to
+			// the range.
+			if seeker, ok := data.(io.Seeker); ok {
+				_, err = seeker.Seek(start, io.SeekStart)
+			} else {
+				_, err = io.CopyN(io.Discard, data, start)
+			}
+			if err != nil {
 				n.writeError(w, r, shardError(err))
 				return
 			}
