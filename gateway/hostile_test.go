@@ -193,7 +193,8 @@ func TestFetchRefusesMetadataServices(t *testing.T) {
 // A cluster node's host is no origin: its node's port is refused always,
 // its other ports unless local fetches are allowed.
 func TestFetchRefusesTheNodesHost(t *testing.T) {
-	nodes := []cluster.Node{{ID: "t1", Role: cluster.RoleTarget, URL: "http://10.1.2.3:9090"}, {ID: "g1", Role: cluster.RoleGateway, URL: "http://[2001:db8::7]:8080"}}
+	nodes := []cluster.Node{{ID: "t1", Role: cluster.RoleTarget, URL: "http://10.1.2.3:9090"}, {ID: "g1", Role: cluster.RoleGateway, URL: "http://[2001:db8::7]:8080"},
+		{ID: "t2", Role: cluster.RoleTarget, URL: "http://LOCALHOST.:7070"}} // named in DNS, as in Kubernetes
 	for _, tc := range []struct {
 		address    string
 		allowLocal bool
@@ -205,6 +206,8 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 		{"10.1.2.3:22", true, false},
 		{"[2001:db8::7]:9999", false, true},
 		{"10.1.2.4:9090", false, false},
+		{"127.0.0.1:7070", true, true},
+		{"127.0.0.1:7071", true, false},
 	} {
 		err := gateway.CheckFetchAddressOf(tc.address, nodes, tc.allowLocal)
 		if tc.refused != (err != nil) || tc.refused && !errors.Is(err, api.ErrForbidden) {

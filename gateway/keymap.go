@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -102,6 +103,54 @@ func (n *Node) checkFetchAddress(address string) error {
 	return checkFetchAddress(address, n.currentMap().Nodes, n.config.FetchAllowLocal)
 }
 
+// nodeAddrs are the addresses of a node's host: its URL's IP, or what
+// its name resolves to (nodes named in DNS, as in Kubernetes), kept a
+// while.
+func nodeAddrs(host string) []netip.Addr {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip.Unmap()}
+	}
+	key := strings.ToLower(strings.TrimSuffix(host, "."))
+	resolved.mu.Lock()
+	entry, ok := resolved.names[key]
+	resolved.mu.Unlock()
+	if ok && time.Since(entry.at) < nodeAddrsTTL {
+		return entry.addrs
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	found, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", key)
+	addrs := make([]netip.Addr, 0, len(found))
+	for _, a := range found {
+		addrs = append(addrs, a.Unmap())
+	}
+	resolved.mu.Lock()
+	if len(resolved.names) >= maxResolvedNodes {
+		clear(resolved.names)
+	}
+	resolved.names[key] = resolvedAddrs{addrs: addrs, at: time.Now()}
+	resolved.mu.Unlock()
+	return addrs
+}
+
+// resolved caches the addresses of nodes named in DNS.
+var resolved = struct {
+	mu    sync.Mutex
+	names map[string]resolvedAddrs
+}{names: map[string]resolvedAddrs{}}
+
+type resolvedAddrs struct {
+	addrs []netip.Addr
+	at    time.Time
+}
+
+// nodeAddrsTTL is how long a node name's addresses are kept;
+// maxResolvedNodes bounds the names kept.
+const (
+	nodeAddrsTTL     = 30 * time.Second
+	maxResolvedNodes = 4096
+)
+
 // checkFetchAddress refuses an address of the nodes' host, a cluster
 // node, or a cloud's metadata service.
 func checkFetchAddress(address string, nodes []cluster.Node, allowLocal bool) error {
@@ -121,8 +170,7 @@ func checkFetchAddress(address string, nodes []cluster.Node, allowLocal bool) er
 		if err != nil {
 			continue
 		}
-		host, err := netip.ParseAddr(u.Hostname())
-		if err != nil || host.Unmap() != ip {
+		if !slices.Contains(nodeAddrs(u.Hostname()), ip) {
 			continue
 		}
 		// The node's own port always; its host's other ports unless
