@@ -17,3 +17,6 @@ var CreateConcurrencyForTest = createConcurrency
 
 // MemoryLimitForTest is memoryLimit.
 var MemoryLimitForTest = memoryLimit
+
+// RecordBuildsForTest is recordBuilds.
+var RecordBuildsForTest = recordBuilds

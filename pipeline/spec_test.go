@@ -221,3 +221,25 @@ func TestTinyMemoryPercentIsABudget(t *testing.T) {
 		}
 	}
 }
+
+// Record-format shards are built few enough at once that each holding
+// its biggest record fits the job's memory budget; other formats stream.
+func TestRecordBuildsKeepToTheBudget(t *testing.T) {
+	planned := []shards.OutputShard{{Records: []shards.RecordMeta{{Size: 10 << 20}, {Size: 100 << 20}}}, {Records: []shards.RecordMeta{{Size: 1 << 20}}}}
+	for _, tc := range []struct {
+		format formats.Format
+		limit  int64
+		builds int
+		want   int
+	}{
+		{formats.Msgpack{}, 1 << 30, 64, 10},
+		{formats.TFRecord{}, 1 << 30, 4, 4},
+		{formats.Msgpack{}, 50 << 20, 64, 1},
+		{formats.Tar{}, 50 << 20, 64, 64},
+		{formats.Msgpack{}, 0, 64, 64},
+	} {
+		if got := pipeline.RecordBuildsForTest(tc.format, planned, tc.limit, tc.builds); got != tc.want {
+			t.Errorf("%s within %d bytes, %d builds asked: %d, want %d", tc.format.Name(), tc.limit, tc.builds, got, tc.want)
+		}
+	}
+}

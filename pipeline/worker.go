@@ -461,6 +461,22 @@ func createConcurrency(perMountpath, mountpaths int) int {
 	return concurrency(perMountpath, mountpaths)
 }
 
+// recordBuilds bounds the builds at once of record-format shards (msgpack,
+// TFRecord), whose writers hold a record in memory until it is whole:
+// together, the biggest record each, within the job's memory budget.
+func recordBuilds(f formats.Format, planned []shards.OutputShard, limit int64, builds int) int {
+	if limit <= 0 || f.Name() != (formats.Msgpack{}).Name() && f.Name() != (formats.TFRecord{}).Name() {
+		return builds
+	}
+	biggest := int64(1)
+	for _, s := range planned {
+		for _, r := range s.Records {
+			biggest = max(biggest, r.Size)
+		}
+	}
+	return int(max(1, min(int64(builds), limit/biggest)))
+}
+
 // memoryLimit is a job's memory budget on a node of total bytes.
 func memoryLimit(plan *Plan, total int64) int64 {
 	if plan.MemoryPercent > 0 {
@@ -532,6 +548,10 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 	j.mu.stats.Create.Total = int64(len(planned))
 	j.mu.Unlock()
 	cfg := creation.Config{Format: j.plan.OutputFormat, Concurrency: createConcurrency(j.plan.CreateConcurrency, j.mountpaths)}
+	j.mu.Lock()
+	limit := j.mu.stats.MemoryLimit
+	j.mu.Unlock()
+	cfg.Concurrency = recordBuilds(j.plan.OutputFormat, planned, limit, cfg.Concurrency)
 	if err := creation.Run(ctx, cfg, planned, recordSource{j}, outputSink{j}, &j.created); err != nil {
 		j.failed(ctx, err)
 		return err
