@@ -274,6 +274,27 @@ def _shuffled(samples: Iterator[Sample], size: int, rng: random.Random) -> Itera
 # compressed shard may claim files of many gigabytes.
 MAX_MEMBER_SIZE = 1 << 30
 
+# MAX_HEADER_SIZE bounds a long-name or PAX header, which tarfile reads
+# whole before the file it describes (as Go's archive/tar does).
+MAX_HEADER_SIZE = 1 << 20
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses long-name and PAX headers past MAX_HEADER_SIZE
+    before tarfile reads them into memory."""
+
+    def _proc_gnulong(self, tarfile_):  # type: ignore[override]
+        self._check_header_size()
+        return super()._proc_gnulong(tarfile_)  # type: ignore[misc]
+
+    def _proc_pax(self, tarfile_):  # type: ignore[override]
+        self._check_header_size()
+        return super()._proc_pax(tarfile_)  # type: ignore[misc]
+
+    def _check_header_size(self) -> None:
+        if self.size > MAX_HEADER_SIZE:
+            raise tarfile.ReadError(f"a header of {self.size} bytes, more than the {MAX_HEADER_SIZE} a header may be")
+
 
 def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = MAX_MEMBER_SIZE) -> Iterator[Sample]:
     """Streams one tar/tgz shard and yields its samples in order.
@@ -292,7 +313,7 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
     member: Optional[tarfile.TarInfo] = None  # the one whose data is being read
     try:
         try:
-            tf = tarfile.open(fileobj=reader, mode="r|*", bufsize=1 << 20)
+            tf = tarfile.open(fileobj=reader, mode="r|*", bufsize=1 << 20, tarinfo=_BoundedTarInfo)
             for ti in tf:
                 if not ti.isreg():
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
@@ -230,3 +231,25 @@ def test_tls_verification_from_env(monkeypatch):
     monkeypatch.setenv("AIS_CLIENT_CA", "/etc/ais/ca.pem")
     assert aisgo.Client("https://127.0.0.1:1").verify == "/etc/ais/ca.pem"
     assert aisgo.Client("https://127.0.0.1:1", verify=True).verify is True
+
+
+def test_tar_headers_are_bounded():
+    # A small tgz whose PAX header claims megabytes is refused before
+    # tarfile reads the header into memory; a long name within the bound
+    # reads.
+    from aisgo import torch as aistorch
+
+    def tgz(pax):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            ti = tarfile.TarInfo("d/" + "n" * 300 + ".jpg")
+            ti.size = 1
+            ti.pax_headers = pax
+            tf.addfile(ti, io.BytesIO(b"1"))
+        return gzip.compress(buf.getvalue())
+
+    with tarfile.open(fileobj=io.BytesIO(tgz({})), mode="r|*", tarinfo=aistorch._BoundedTarInfo) as tf:
+        assert [m.name for m in tf] == ["d/" + "n" * 300 + ".jpg"]
+    with pytest.raises(tarfile.ReadError, match="a header of"):
+        with tarfile.open(fileobj=io.BytesIO(tgz({"comment": "a" * (3 << 20)})), mode="r|*", tarinfo=aistorch._BoundedTarInfo) as tf:
+            list(tf)
