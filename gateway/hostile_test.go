@@ -782,3 +782,40 @@ func waitDownload(t *testing.T, client *api.Client, id string) api.DownloadStatu
 	}, "the download did not end")
 	return s
 }
+
+// A page of another site cannot have a visitor's browser change the
+// cluster (a "simple" POST needs no CORS approval, and with
+// authentication off nothing else would stop it); the cluster's own
+// pages, clients that are no browser, and reads go on.
+func TestChangesFromAnotherSiteAreRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	base := c.Primary().URL()
+	host := strings.TrimPrefix(base, "http://")
+	create := func(name string, header http.Header) int {
+		status, _, _ := call(t, http.MethodPost, base+"/v1/buckets/"+name, header, `{"action":"create-bck"}`)
+		return status
+	}
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		status int
+	}{
+		{"fetch-cross", http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"http://evil.example"}}, http.StatusForbidden},
+		{"fetch-same-site", http.Header{"Sec-Fetch-Site": {"same-site"}, "Origin": {"http://127.0.0.1:1"}}, http.StatusForbidden},
+		{"origin-only", http.Header{"Origin": {"http://evil.example"}}, http.StatusForbidden},
+		{"opaque", http.Header{"Origin": {"null"}}, http.StatusForbidden},
+		{"own-page", http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {"http://" + host}}, http.StatusOK},
+		{"client", nil, http.StatusOK},
+	} {
+		if got := create(tc.name, tc.header); got != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, got, tc.status)
+		}
+	}
+	status, _, _ := call(t, http.MethodGet, base+"/v1/buckets/client", http.Header{"Sec-Fetch-Site": {"cross-site"}}, `{"action":"list"}`)
+	if status != http.StatusOK {
+		t.Fatalf("a read from another site: %d", status)
+	}
+	if _, err := c.Client().BucketProps(t.Context(), "fetch-cross"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("the bucket a page of another site asked for: %v", err)
+	}
+}

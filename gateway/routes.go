@@ -208,6 +208,10 @@ func (n *Node) S3Handler() http.Handler {
 		untrustedContent(w.Header())
 		r, done := ownBody(w, r)
 		defer done()
+		if err := fromAnotherSite(r); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}
@@ -261,6 +265,28 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// fromAnotherSite refuses a change (not GET, HEAD or OPTIONS) that a page
+// of another site had a browser send: a "simple" POST needs no CORS
+// approval, and with authentication off nothing else would stop it.
+// Browsers say where a request comes from (Sec-Fetch-Site, Origin);
+// other clients send neither.
+func fromAnotherSite(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	site := r.Header.Get("Sec-Fetch-Site")
+	origin := r.Header.Get("Origin")
+	switch {
+	case site != "" && site != "same-origin" && site != "none":
+	case site == "" && origin != "" && origin != "null" && !strings.HasSuffix(origin, "://"+r.Host):
+	case origin == "null":
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %s %s from a page of another site (origin %q): the cluster takes changes from its own pages and from clients, not from other sites", api.ErrForbidden, r.Method, r.URL.Path, origin)
+}
+
 // untrustedContent marks an answer as none of the node's own pages: what
 // users stored (an HTML object, served by S3 with its Content-Type) runs
 // in no origin of the node's, and is never sniffed into something else.
@@ -285,6 +311,10 @@ func (n *Node) Handler() http.Handler {
 		}
 		if r.Method == http.MethodConnect && n.config.Role.IsGateway() {
 			n.guard(onCluster(authn.PermGet), n.handleConnect)(w, r)
+			return
+		}
+		if err := fromAnotherSite(r); err != nil {
+			n.writeError(w, r, err)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
