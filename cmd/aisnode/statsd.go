@@ -38,6 +38,8 @@ type StatsD struct {
 	conn   net.Conn
 	// last holds the counters and histogram totals of the previous flush.
 	last map[string]float64
+	// next gathers those of this flush; it becomes last.
+	next map[string]float64
 }
 
 // statsdPacket bounds a datagram below common MTUs.
@@ -61,7 +63,7 @@ func NewStatsD(cfg StatsDConfig) (*StatsD, error) {
 	if err != nil {
 		return nil, fmt.Errorf("statsd %s: %w", cfg.Address, err)
 	}
-	return &StatsD{config: cfg, conn: conn, last: map[string]float64{}}, nil
+	return &StatsD{config: cfg, conn: conn, last: map[string]float64{}, next: map[string]float64{}}, nil
 }
 
 // Run flushes every interval until ctx ends, then closes the socket.
@@ -131,6 +133,9 @@ func (s *StatsD) Flush(ctx context.Context) error {
 			sendErr = err
 		}
 	}
+	// Series gone from the registry (a job forgotten) are forgotten too.
+	s.last, s.next = s.next, s.last
+	clear(s.next)
 	if sendErr != nil {
 		return fmt.Errorf("statsd %s: %w", s.config.Address, sendErr)
 	}
@@ -140,7 +145,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 // delta returns the increase of a cumulative value since the last flush.
 func (s *StatsD) delta(key string, value float64) float64 {
 	prev := s.last[key]
-	s.last[key] = value
+	s.next[key] = value
 	if value < prev { // the source restarted
 		return value
 	}

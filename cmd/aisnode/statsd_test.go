@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 )
@@ -160,4 +162,29 @@ func hasPrefixLine(lines []string, prefix, suffix string) bool {
 		}
 	}
 	return false
+}
+
+// The totals kept between flushes are those of the series still there: a
+// series gone (a job forgotten) is forgotten, not kept for good.
+func TestStatsDForgetsSeriesGone(t *testing.T) {
+	listener := listenUDP(t)
+	registry := prometheus.NewRegistry()
+	jobs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ais_job_objects_total"}, []string{"id"})
+	registry.MustRegister(jobs)
+	sd, err := NewStatsD(StatsDConfig{Address: listener.conn.LocalAddr().String(), Prefix: "ais.n1",
+		Gatherer: func(context.Context) prometheus.Gatherer { return registry }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		id := fmt.Sprint("job-", i)
+		jobs.WithLabelValues(id).Add(3)
+		if err := sd.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		jobs.DeleteLabelValues(id)
+	}
+	if len(sd.last) > 1 {
+		t.Fatalf("%d totals kept for 1 series left", len(sd.last))
+	}
 }
