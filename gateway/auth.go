@@ -253,6 +253,10 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 		if n.servedAsNode(w, r, h) {
 			return
 		}
+		if console.Public(r) {
+			h(w, r)
+			return
+		}
 		perm, bucket := need(r)
 		if _, err := n.authorize(r, perm, bucket); err != nil {
 			if strings.HasPrefix(r.URL.Path, console.Prefix) && errors.Is(err, api.ErrUnauthorized) && wantsHTML(r) {

@@ -419,6 +419,22 @@ func TestConsoleLoginCookie(t *testing.T) {
 	}
 }
 
+// The login page's style comes before a login; the console's other files
+// do not.
+func TestConsoleStyleBeforeLogin(t *testing.T) {
+	c := newAuthCluster(t)
+	for path, want := range map[string]int{"/console/style.css": http.StatusOK, "/console/app.js": http.StatusUnauthorized} {
+		resp, err := http.Get(c.Primary().URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without a login: %s, want %d", path, resp.Status, want)
+		}
+	}
+}
+
 // Creating a bucket does not let a user say where a remote bucket's data
 // is (extra: an S3 endpoint, an HTTP origin): that takes ADMIN.
 func TestCreateBucketWithExtraNeedsAdmin(t *testing.T) {

@@ -99,6 +99,12 @@ func Handler(notFound http.HandlerFunc) http.Handler {
 	})
 }
 
+// Public reports a request for what the login page itself uses (its
+// style), which is served before a login.
+func Public(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == Prefix+"style.css"
+}
+
 // LoginPath is where the login form posts a token (with auth on): the
 // console's own path, by POST.
 const LoginPath = Prefix
