@@ -213,9 +213,12 @@ func requestToken(r *http.Request) string {
 	return r.URL.Query().Get("X-Amz-Security-Token")
 }
 
-// wantsHTML reports a browser's navigation, which gets the console's
-// login page rather than a JSON error.
+// wantsHTML reports a browser's navigation, or its post of the login
+// form, which gets the console's login page rather than a JSON error.
 func wantsHTML(r *http.Request) bool {
+	if r.Method == http.MethodPost && r.URL.Path == console.LoginPath {
+		return true
+	}
 	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 

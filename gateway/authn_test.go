@@ -419,6 +419,20 @@ func TestConsoleLoginCookie(t *testing.T) {
 	}
 }
 
+// A login form posted with a bad token gets the form again, saying why.
+func TestConsoleLoginWithABadTokenShowsTheForm(t *testing.T) {
+	c := newAuthCluster(t)
+	resp, err := http.PostForm(c.Primary().URL()+"/console/", url.Values{"token": {"not-a-token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "<form") {
+		t.Fatalf("a bad token posted: %s %s %.200s", resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+}
+
 // The login page's style comes before a login; the console's other files
 // do not.
 func TestConsoleStyleBeforeLogin(t *testing.T) {
