@@ -100,7 +100,9 @@ func SetArchiveListBytes(n int64) (restore func()) {
 }
 
 // CheckFetchAddress is the check of an address a fetch dials.
-func CheckFetchAddress(n *Node, address string) error { return n.checkFetchAddress(address) }
+func CheckFetchAddress(n *Node, address string) error {
+	return n.checkFetchAddress(context.Background(), address)
+}
 
 // CheckFetchAddressOf is that check against a list of nodes.
 var CheckFetchAddressOf = checkFetchAddress

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,7 +210,7 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 		{"127.0.0.1:7070", true, true},
 		{"127.0.0.1:7071", true, false},
 	} {
-		err := gateway.CheckFetchAddressOf(tc.address, nodes, tc.allowLocal)
+		err := gateway.CheckFetchAddressOf(t.Context(), tc.address, nodes, tc.allowLocal)
 		if tc.refused != (err != nil) || tc.refused && !errors.Is(err, api.ErrForbidden) {
 			t.Errorf("%s (local fetches allowed: %v): %v, want refused %v", tc.address, tc.allowLocal, err, tc.refused)
 		}
@@ -229,8 +230,8 @@ func TestFetchesStayOffLocalAddresses(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		// ht:// origins as aisnode has them, their dials checked by the node.
 		var node atomic.Pointer[gateway.Node]
-		origins := ht.Resolve(ht.NewClient(func(network, address string, raw syscall.RawConn) error {
-			return node.Load().FetchControl(network, address, raw)
+		origins := ht.Resolve(ht.NewClient(func(ctx context.Context, network, address string, raw syscall.RawConn) error {
+			return node.Load().FetchControl(ctx, network, address, raw)
 		}))
 		c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
 			cfg.FetchAllowLocal = allow

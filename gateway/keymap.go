@@ -36,7 +36,7 @@ func (n *Node) keyMapClient() *http.Client {
 		Timeout: n.config.KeyMapTimeout,
 		// The address is checked after name resolution, so a name that
 		// resolves to a forbidden address is refused too.
-		Control: n.FetchControl,
+		ControlContext: n.FetchControl,
 	}
 	transport := &http.Transport{
 		Proxy:                  nil,
@@ -65,8 +65,8 @@ func (n *Node) keyMapClient() *http.Client {
 // give: it checks the address after name resolution, for every
 // connection (redirects too), so that a name resolving to a forbidden
 // address is refused as well.
-func (n *Node) FetchControl(network, address string, _ syscall.RawConn) error {
-	return n.checkFetchAddress(address)
+func (n *Node) FetchControl(ctx context.Context, network, address string, _ syscall.RawConn) error {
+	return n.checkFetchAddress(ctx, address)
 }
 
 // fetchProxy returns the proxy a fetch goes through (HTTP_PROXY and the
@@ -85,7 +85,7 @@ func (n *Node) fetchProxy(proxyOf func(*http.Request) (*url.URL, error)) func(*h
 		// A name only the proxy resolves is not one of this network's.
 		ips, _ := net.DefaultResolver.LookupNetIP(r.Context(), "ip", r.URL.Hostname())
 		for _, ip := range ips {
-			if err := n.checkFetchAddress(net.JoinHostPort(ip.Unmap().String(), port)); err != nil {
+			if err := n.checkFetchAddress(r.Context(), net.JoinHostPort(ip.Unmap().String(), port)); err != nil {
 				return nil, err
 			}
 		}
@@ -99,14 +99,14 @@ func (n *Node) fetchProxy(proxyOf func(*http.Request) (*url.URL, error)) func(*h
 var metadataServices = []netip.Addr{netip.MustParseAddr("fd00:ec2::254"), netip.MustParseAddr("100.100.100.200")}
 
 // checkFetchAddress refuses a resolved address the fetch must not reach.
-func (n *Node) checkFetchAddress(address string) error {
-	return checkFetchAddress(address, n.currentMap().Nodes, n.config.FetchAllowLocal)
+func (n *Node) checkFetchAddress(ctx context.Context, address string) error {
+	return checkFetchAddress(ctx, address, n.currentMap().Nodes, n.config.FetchAllowLocal)
 }
 
 // nodeAddrs are the addresses of a node's host: its URL's IP, or what
 // its name resolves to (nodes named in DNS, as in Kubernetes), kept a
 // while.
-func nodeAddrs(host string) []netip.Addr {
+func nodeAddrs(ctx context.Context, host string) []netip.Addr {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{ip.Unmap()}
 	}
@@ -117,7 +117,7 @@ func nodeAddrs(host string) []netip.Addr {
 	if ok && time.Since(entry.at) < nodeAddrsTTL {
 		return entry.addrs
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	found, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", key)
 	addrs := make([]netip.Addr, 0, len(found))
@@ -153,7 +153,7 @@ const (
 
 // checkFetchAddress refuses an address of the nodes' host, a cluster
 // node, or a cloud's metadata service.
-func checkFetchAddress(address string, nodes []cluster.Node, allowLocal bool) error {
+func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node, allowLocal bool) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("address %s: %w", address, err)
@@ -170,7 +170,7 @@ func checkFetchAddress(address string, nodes []cluster.Node, allowLocal bool) er
 		if err != nil {
 			continue
 		}
-		if !slices.Contains(nodeAddrs(u.Hostname()), ip) {
+		if !slices.Contains(nodeAddrs(ctx, u.Hostname()), ip) {
 			continue
 		}
 		// The node's own port always; its host's other ports unless

@@ -388,7 +388,7 @@ func New(cfg Config) (*Node, error) {
 	// Downloads go to the internet, not to peers nor to the node's own
 	// host: a client of their own, its connections checked.
 	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: n.FetchControl}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}).DialContext,
 		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second}}
 	n.tunnels = make(chan struct{}, maxTunnels)
 	var err error

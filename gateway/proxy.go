@@ -71,7 +71,7 @@ func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, fmt.Errorf("%w: %d CONNECT tunnels are open already", api.ErrUnavailable, maxTunnels))
 		return
 	}
-	upstream, err := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: n.FetchControl}).DialContext(r.Context(), "tcp", host)
+	upstream, err := (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}).DialContext(r.Context(), "tcp", host)
 	if err != nil {
 		n.writeError(w, r, fmt.Errorf("%w: CONNECT %s: %w", api.ErrBadGateway, host, err))
 		return

@@ -574,9 +574,9 @@ func run(args []string) error {
 	// Origins are URLs users give: their connections are checked by the
 	// node (bound below, once it exists).
 	var guard atomic.Pointer[gateway.Node]
-	originControl := func(network, address string, c syscall.RawConn) error {
+	originControl := func(ctx context.Context, network, address string, c syscall.RawConn) error {
 		if n := guard.Load(); n != nil {
-			return n.FetchControl(network, address, c)
+			return n.FetchControl(ctx, network, address, c)
 		}
 		return fmt.Errorf("the node is starting")
 	}

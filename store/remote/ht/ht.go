@@ -108,7 +108,7 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 // control, when set, checks each connection's address after name
 // resolution (an origin is a URL users give: it must not be a way to
 // the node's host or the cloud's metadata service).
-func NewClient(control func(network, address string, c syscall.RawConn) error) *http.Client {
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: control}
+func NewClient(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
 	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext}}
 }
