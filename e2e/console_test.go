@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -160,6 +161,23 @@ func (b *browserPage) until(what, condition string, timeout time.Duration) {
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
 	if err != nil {
 		b.fail("waiting %s for %s: %v", timeout, what, err)
+	}
+}
+
+// untilLoaded waits for a condition in a page that is loading another:
+// a poll that the navigation interrupts is tried again.
+func (b *browserPage) untilLoaded(what, condition string, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](condition))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.fail("waiting %s for %s: %v", timeout, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -474,4 +492,66 @@ func TestConsole(t *testing.T) {
 		time.Sleep(3 * time.Second) // lines, not points, in the screenshot
 		b.screenshot("metrics")
 	})
+}
+
+// The console of a cluster that checks tokens: the login form keeps the
+// token in a cookie no script reads, the pages and a download link work
+// with it, and Log out ends it.
+func TestConsoleWithAuth(t *testing.T) {
+	path := chromium()
+	if path == "" {
+		t.Skip("the web console tests need chromium (/usr/bin/chromium or chromium in PATH; .ci/run installs Debian's): skipped")
+	}
+	dir := t.TempDir()
+	admin, _, endpoint := startAuthCluster(t, dir)
+	admin.must("auth", "login", "admin", "-p", "admin-pass")
+	admin.must("bucket", "create", "ais://b")
+	src := filepath.Join(dir, "report.txt")
+	if err := os.WriteFile(src, []byte("the bytes of the report"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	admin.must("put", src, "ais://b/docs/report.txt")
+
+	console := openConsole(t, path, endpoint)
+	b := console.page(t)
+	b.until("the login form", `document.querySelector("textarea[name=token]") !== null`, 10*time.Second)
+	eval[chromedp.Void](b, `document.querySelector("textarea[name=token]").value = `+js(admin.token()))
+	b.do("log in", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	b.untilLoaded("the console, logged in as admin", `document.querySelector("#user")?.textContent === "admin"`, 10*time.Second)
+	if eval[bool](b, `document.cookie.includes("ais_token")`) {
+		t.Errorf("the page's script reads the login cookie: %q", eval[string](b, `document.cookie`))
+	}
+	b.visit("#/buckets/b?prefix=docs/")
+	b.until("the object", `document.querySelector('#objects tr[data-name="docs/report.txt"] a') !== null`, 10*time.Second)
+	b.do("open the object", chromedp.Click(chromedp.CSS(`#objects tr[data-name="docs/report.txt"] a`)))
+	b.until("the Download link", `[...document.querySelectorAll("a[download]")].length === 1`, 10*time.Second)
+	b.screenshot("auth-object")
+
+	downloads := filepath.Join(dir, "downloads")
+	if err := os.MkdirAll(downloads, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(b.ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+	b.do("download", chromedp.Click(chromedp.CSS(`a[download]`)))
+	var got []byte
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		got, _ = os.ReadFile(filepath.Join(downloads, "report.txt"))
+		if string(got) == "the bytes of the report" {
+			break
+		}
+		if time.Now().After(deadline) {
+			entries, _ := os.ReadDir(downloads)
+			b.fail("the Download link saved %q (files %v), not the object", got, entries)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	b.do("log out", chromedp.Click(chromedp.ID("logout")))
+	b.untilLoaded("the login form again", `document.querySelector("textarea[name=token]") !== null`, 10*time.Second)
+	if dialogs := console.seenDialogs(); len(dialogs) > 0 {
+		t.Errorf("the console opened dialogs: %q", dialogs)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -245,6 +246,79 @@ func (n *Node) handleConsoleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	console.SetToken(w, r, token, c.ExpiresAt.Time)
+}
+
+// handleConsoleLogout ends the console's login: its cookie goes. It needs
+// no token (an expired one may log out too); another site cannot post it
+// (fromAnotherSite).
+func (n *Node) handleConsoleLogout(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != console.LogoutPath {
+		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
+		return
+	}
+	console.EndToken(w, r)
+}
+
+// handleConsoleGet serves the console's files and its session.
+func (n *Node) handleConsoleGet(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == console.SessionPath {
+		n.handleConsoleSession(w, r)
+		return
+	}
+	console.Handler(func(w http.ResponseWriter, r *http.Request) {
+		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such console file: %s", r.URL.Path))
+	}).ServeHTTP(w, r)
+}
+
+// consoleSession tells the console's page whether the cluster checks
+// tokens and whose its login is.
+type consoleSession struct {
+	Auth    bool      `json:"auth"`
+	User    string    `json:"user,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+func (n *Node) handleConsoleSession(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if n.verifier == nil {
+		writeJSON(w, consoleSession{})
+		return
+	}
+	c, err := n.verifier.Verify(requestToken(r)) // the guard verified it
+	if err != nil {
+		n.writeError(w, r, fmt.Errorf("%w: %w", api.ErrUnauthorized, err))
+		return
+	}
+	writeJSON(w, consoleSession{Auth: true, User: c.Subject, Expires: c.ExpiresAt.Time})
+}
+
+// consoleAPIRequest turns the console page's call of
+// console.APIPrefix+"v1/..." into the REST API's request of /v1/...,
+// with the token of the console's cookie as its bearer. Only the REST API
+// and /metrics are reachable this way; a change needs the console's
+// header.
+func consoleAPIRequest(r *http.Request) (*http.Request, error) {
+	escaped := "/" + strings.TrimPrefix(r.URL.EscapedPath(), console.APIPrefix)
+	path, err := url.PathUnescape(escaped)
+	if err != nil {
+		return r, badRequest("the console's call of %s: %w", r.URL.EscapedPath(), err)
+	}
+	if !strings.HasPrefix(path, "/v1/") && path != "/metrics" {
+		return r, &api.Error{Status: http.StatusNotFound, Kind: api.KindNotFound, Message: fmt.Sprintf("the console calls the REST API (%sv1/...) and /metrics, not %s", console.APIPrefix, path)}
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get(console.CallHeader) == "" {
+		return r, fmt.Errorf("%w: %s %s through the console's API needs the console's header %s", api.ErrForbidden, r.Method, path, console.CallHeader)
+	}
+	out := r.Clone(r.Context())
+	out.URL.Path, out.URL.RawPath = path, escaped
+	if out.Header.Get("Authorization") == "" {
+		if c, err := r.Cookie(console.TokenCookie); err == nil && c.Value != "" {
+			out.Header.Set("Authorization", "Bearer "+c.Value)
+		}
+	}
+	// The cookie is the console's: nothing behind this sees it.
+	out.Header.Del("Cookie")
+	return out, nil
 }
 
 // guard wraps a handler with the check of what its route needs.

@@ -173,8 +173,8 @@ func TestEveryRouteChecksTokens(t *testing.T) {
 		}
 		checked++
 	}
-	if checked < 30 || public != 2 {
-		t.Fatalf("checked %d routes and %d public ones (health on both nodes)", checked, public)
+	if checked < 30 || public != 3 {
+		t.Fatalf("checked %d routes and %d public ones (health on both nodes, the console's log out)", checked, public)
 	}
 }
 
@@ -384,8 +384,8 @@ func TestConsoleLoginCookie(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || cookie == nil || cookie.Value != token {
 		t.Fatalf("login: %s, cookie %+v", resp.Status, cookie)
 	}
-	if cookie.Path != "/console/" || cookie.SameSite != http.SameSiteStrictMode || cookie.Secure {
-		t.Fatalf("the login cookie has path %q, SameSite %v, Secure %v: want the console's path, strict, not secure over http", cookie.Path, cookie.SameSite, cookie.Secure)
+	if cookie.Path != "/console/" || cookie.SameSite != http.SameSiteStrictMode || cookie.Secure || !cookie.HttpOnly {
+		t.Fatalf("the login cookie has path %q, SameSite %v, Secure %v, HttpOnly %v: want the console's path, strict, not secure over http, out of scripts' reach", cookie.Path, cookie.SameSite, cookie.Secure, cookie.HttpOnly)
 	}
 	// Behind a proxy that ends TLS, the cookie is sent back over https only.
 	for _, header := range []string{"X-Forwarded-Proto: https", `Forwarded: for=192.0.2.1;proto=https`} {
@@ -416,6 +416,87 @@ func TestConsoleLoginCookie(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("GET %s with the cookie: %s, want %d", tc.path, resp.Status, tc.want)
 		}
+	}
+}
+
+// The console's page calls the API under /console/api/ with its cookie
+// (which no script reads): reads go through, changes need the console's
+// header and the page's origin, and only the REST API is reachable.
+func TestConsoleCallsTheAPIWithItsCookie(t *testing.T) {
+	c := newAuthCluster(t)
+	ctx := t.Context()
+	token := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	admin := c.Client().SetToken(token)
+	if err := admin.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.CreateBucket(ctx, "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Put(ctx, "b", "dir/o", strings.NewReader("console bytes"), api.PutOptions{Size: int64(len("console bytes"))}); err != nil {
+		t.Fatal(err)
+	}
+	base := c.Primary().URL()
+	call := func(method, path, cookie string, header ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "ais_token", Value: cookie})
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	if resp, body := call(http.MethodGet, "/console/api/v1/buckets", token); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"b"`) {
+		t.Fatalf("the buckets through the console's API: %s %.200s", resp.Status, body)
+	}
+	if resp, _ := call(http.MethodGet, "/console/api/v1/buckets", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the console's API without the cookie: %s", resp.Status)
+	}
+	// A download link: the gateway's redirect to the target carries a grant.
+	resp, body := call(http.MethodGet, "/console/api/v1/objects/b/dir%2Fo", token)
+	if resp.StatusCode != http.StatusOK || body != "console bytes" {
+		t.Fatalf("an object through the console's API: %s %q (%s)", resp.Status, body, resp.Request.URL)
+	}
+	if resp.Header.Get("Content-Security-Policy") != "sandbox" {
+		t.Errorf("an object through the console's API runs in the console's origin: CSP %q", resp.Header.Get("Content-Security-Policy"))
+	}
+	for _, tc := range []struct {
+		name   string
+		header []string
+		want   int
+	}{
+		{"without the console's header", nil, http.StatusForbidden},
+		{"from another site", []string{"AIS-Console", "1", "Origin", "http://evil.example"}, http.StatusForbidden},
+		{"from the page", []string{"AIS-Console", "1", "Origin", base}, http.StatusOK},
+	} {
+		resp, body := call(http.MethodDelete, "/console/api/v1/buckets/gone", token, tc.header...)
+		if resp.StatusCode != tc.want {
+			t.Errorf("a bucket destroyed through the console's API %s: %s %.200s, want %d", tc.name, resp.Status, body, tc.want)
+		}
+	}
+	for _, path := range []string{"/console/api/s3/b", "/console/api/console/", "/console/api/v1%2F..%2Fs3/b"} {
+		if resp, body := call(http.MethodGet, path, token); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %s %.200s, want 404 (the console calls the REST API only)", path, resp.Status, body)
+		}
+	}
+	if resp, body := call(http.MethodGet, "/console/session", token); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"user":"u"`) || !strings.Contains(body, `"auth":true`) {
+		t.Fatalf("the console's session: %s %s", resp.Status, body)
+	}
+	resp, _ = call(http.MethodDelete, "/console/", "", "Origin", base)
+	var ended bool
+	for _, k := range resp.Cookies() {
+		ended = ended || (k.Name == "ais_token" && k.MaxAge < 0 && k.Path == "/console/" && k.HttpOnly)
+	}
+	if resp.StatusCode != http.StatusNoContent || !ended {
+		t.Fatalf("log out: %s, cookies %+v", resp.Status, resp.Cookies())
 	}
 }
 

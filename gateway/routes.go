@@ -89,10 +89,9 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodDelete, "/v1/download/remove", n.handleDownloadRemove, gateways, false, onCluster(authn.PermPut)},
-		{http.MethodGet, console.Prefix, console.Handler(func(w http.ResponseWriter, r *http.Request) {
-			n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such console file: %s", r.URL.Path))
-		}).ServeHTTP, gateways, false, onCluster(authn.PermList)}, // a browser sends the token as a cookie (see requestToken)
+		{http.MethodGet, console.Prefix, n.handleConsoleGet, gateways, false, onCluster(authn.PermList)}, // a browser sends the token as a cookie (see requestToken)
 		{http.MethodPost, console.LoginPath, n.handleConsoleLogin, gateways, false, onCluster(authn.PermList)},
+		{http.MethodDelete, console.LogoutPath, n.handleConsoleLogout, gateways, false, public},
 		{http.MethodDelete, authn.ClusterTokensPath, n.handleRevokeToken, gateways, false, onCluster(authn.PermAdmin)},
 		{http.MethodPut, authn.ClusterS3KeysPath, n.handleSetS3Keys, gateways, false, onCluster(authn.PermAdmin)},
 
@@ -302,6 +301,14 @@ func (n *Node) Handler() http.Handler {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
 		r, done := ownBody(w, r)
 		defer done()
+		if strings.HasPrefix(r.URL.Path, console.APIPrefix) && n.config.Role.IsGateway() {
+			var err error
+			if r, err = consoleAPIRequest(r); err != nil {
+				untrustedContent(w.Header())
+				n.writeError(w, r, err)
+				return
+			}
+		}
 		if !strings.HasPrefix(r.URL.Path, console.Prefix) {
 			untrustedContent(w.Header())
 		}

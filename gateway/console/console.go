@@ -109,9 +109,26 @@ func Public(r *http.Request) bool {
 // console's own path, by POST.
 const LoginPath = Prefix
 
+// LogoutPath is where the console's Log out sends a DELETE: it ends the
+// cookie.
+const LogoutPath = Prefix
+
+// SessionPath answers who the console is logged in as.
+const SessionPath = Prefix + "session"
+
+// APIPrefix is where the console's page calls the REST API: a call of
+// APIPrefix+"v1/buckets" is GET /v1/buckets with the cookie's token.
+// The cookie is HttpOnly, so no script of the page ever holds the token,
+// and its path is the console's, so the API itself never takes it.
+const APIPrefix = Prefix + "api/"
+
+// CallHeader is on every call the console's page makes: a change through
+// APIPrefix needs it, which no form of another site can send.
+const CallHeader = "AIS-Console"
+
 // TokenCookie carries the console's token: the browser sends it when it
-// loads the console's files (SameSite=Strict), which a bearer header
-// cannot do; the API calls of the page send the token as a bearer header.
+// loads the console's files and calls APIPrefix (SameSite=Strict,
+// HttpOnly).
 const TokenCookie = "ais_token"
 
 // loginPolicy lets the login page post its form to this origin only.
@@ -143,8 +160,16 @@ func SetToken(w http.ResponseWriter, r *http.Request, token string, expires time
 	// Its path is the console's: no page elsewhere on this origin (an
 	// object served by the S3 API) sees it.
 	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: token, Path: Prefix, Expires: expires,
-		Secure: overTLS(r), SameSite: http.SameSiteStrictMode})
+		Secure: overTLS(r), HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
+}
+
+// EndToken removes the console's cookie (Log out).
+func EndToken(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: "", Path: Prefix, MaxAge: -1,
+		Secure: overTLS(r), HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // overTLS reports a request that reached the browser's side over TLS:

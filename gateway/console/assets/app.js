@@ -9,39 +9,25 @@
 
 // ---------------------------------------------------------------- requests
 
-// authorize adds the headers every request of the console carries: the
-// user's token, when the cluster checks tokens. The token lives in this
-// tab's session storage only.
-const tokenKey = 'ais-token';
-function authorize(headers) {
-  const token = sessionStorage.getItem(tokenKey) || cookieToken();
-  if (token) {
-    headers.set('Authorization', 'Bearer ' + token);
-  }
-  return headers;
+// apiPath is where the page calls the REST API: under the console's own
+// path, where the browser sends the console's login cookie (HttpOnly: no
+// script here ever holds the token). The gateway turns a call of
+// /console/api/v1/... into /v1/... with the cookie's token.
+function apiPath(path) {
+  return '/console/api' + path;
 }
 
-// cookieToken is the token the login page kept in the console's cookie.
-function cookieToken() {
-  for (const part of document.cookie.split(';')) {
-    const [name, ...value] = part.trim().split('=');
-    if (name === 'ais_token') {
-      return value.join('=');
-    }
-  }
-  return '';
-}
+// consoleHeader is on every call: the gateway takes a change through
+// /console/api/ only with it, which no other site's form can send.
+const consoleHeader = 'AIS-Console';
 
-// askToken asks for a token after a 401 and keeps it; false when the user
-// gives none.
-function askToken(message) {
-  const token = window.prompt(`${message}\n\nThis cluster checks user tokens. Paste yours ` +
-    '(`ais auth login NAME -p PASS` keeps it in ~/.config/ais/cli/auth.token):');
-  if (!token || !token.trim()) {
-    return false;
+// loginExpired offers to log in again after a 401: the login or its
+// token ended (expired, revoked, logged out in another tab).
+function loginExpired(message) {
+  const status = document.getElementById('session');
+  if (status) {
+    status.replaceChildren(h('a', {href: '/console/', id: 'login-again', title: message}, 'Log in again'));
   }
-  sessionStorage.setItem(tokenKey, token.trim());
-  return true;
 }
 
 // RequestError is a failed request: status 0 when the gateway did not
@@ -57,14 +43,15 @@ class RequestError extends Error {
 // call sends a request to the gateway and returns the response, or throws
 // a RequestError for anything but a 2xx.
 async function call(method, path, options = {}) {
-  const url = new URL(path, location.origin);
+  const url = new URL(apiPath(path), location.origin);
   for (const [key, value] of Object.entries(options.query || {})) {
     if (value !== undefined && value !== null && value !== '') {
       url.searchParams.set(key, String(value));
     }
   }
-  const used = sessionStorage.getItem(tokenKey);
-  const init = {method, headers: authorize(new Headers(options.headers || {})), cache: 'no-store'};
+  const headers = new Headers(options.headers || {});
+  headers.set(consoleHeader, '1');
+  const init = {method, headers, cache: 'no-store', credentials: 'same-origin'};
   if (options.body !== undefined) {
     init.body = options.body;
   }
@@ -72,28 +59,24 @@ async function call(method, path, options = {}) {
   try {
     response = await fetch(url, init);
   } catch (err) {
-    throw new RequestError(0, `${method} ${url.pathname}: the gateway does not answer (${err.message})`);
-  }
-  if (response.status === 401 && !options.retried && options.body === undefined) {
-    const err = await requestError(method, url, response);
-    // Another request may have asked already: then its token is tried.
-    if (sessionStorage.getItem(tokenKey) !== used || askToken(err.message)) {
-      return call(method, path, Object.assign({}, options, {retried: true}));
-    }
-    throw err;
+    throw new RequestError(0, `${method} ${path}: the gateway does not answer (${err.message})`);
   }
   if (!response.ok) {
-    throw await requestError(method, url, response);
+    const err = await requestError(method, path, response);
+    if (response.status === 401) {
+      loginExpired(err.message);
+    }
+    throw err;
   }
   return response;
 }
 
 // requestError reads AIS-Go's error body ({"message","status","kind",
 // "node"}), or the Hdr-Error header that carries it on a HEAD.
-async function requestError(method, url, response) {
+async function requestError(method, path, response) {
   const text = await response.text().catch(() => '');
   let body = parseJSON(text) || parseJSON(response.headers.get('Hdr-Error') || '');
-  let message = `${method} ${url.pathname}: ${response.status} ${response.statusText}`;
+  let message = `${method} ${path.split('?')[0]}: ${response.status} ${response.statusText}`;
   if (body && typeof body.message === 'string') {
     message = body.message;
   } else if (text.trim() !== '') {
@@ -401,7 +384,36 @@ window.addEventListener('hashchange', render);
 window.addEventListener('DOMContentLoaded', () => {
   render();
   watchConnection();
+  showSession();
 });
+
+// showSession names the user logged in, with a Log out, when the cluster
+// checks tokens.
+async function showSession() {
+  const status = document.getElementById('session');
+  let session;
+  try {
+    const response = await fetch('/console/session', {cache: 'no-store', credentials: 'same-origin'});
+    if (!response.ok) {
+      return;
+    }
+    session = await response.json();
+  } catch {
+    return;
+  }
+  if (!session.auth) {
+    return;
+  }
+  const logout = async () => {
+    try {
+      await fetch('/console/', {method: 'DELETE', headers: {[consoleHeader]: '1'}, credentials: 'same-origin'});
+    } finally {
+      location.assign('/console/');
+    }
+  };
+  status.replaceChildren(h('span', {id: 'user'}, session.user), ' · ',
+    h('button', {type: 'button', class: 'link', id: 'logout', onclick: logout}, 'Log out'));
+}
 
 // watchConnection says which gateway serves the console, and when it
 // does not answer.
@@ -747,7 +759,7 @@ async function objectDetails(bucket, provider, name, node) {
       h('dt', {}, 'Written'), h('dd', {}, time(entry.mtime)),
       h('dt', {}, 'Accessed'), h('dd', {}, entry.atime || '—'),
       entry.etag ? [h('dt', {}, 'ETag'), h('dd', {}, h('code', {}, entry.etag))] : null),
-    h('p', {}, h('a', {href: objectPath(bucket, name) + (provider ? `?provider=${encodeURIComponent(provider)}` : ''), download: name.split('/').pop()}, 'Download')),
+    h('p', {}, h('a', {href: apiPath(objectPath(bucket, name)) + (provider ? `?provider=${encodeURIComponent(provider)}` : ''), download: name.split('/').pop()}, 'Download')),
     archive ? h('h3', {}, `Members (${members.length})`) : null,
     archive ? table('members', ['Member', 'Size'], h('tbody', {}, members.length
       ? members.map((m) => h('tr', {}, h('td', {}, m.name.slice(name.length + 1)), h('td', {class: 'num'}, bytes(m.size))))
