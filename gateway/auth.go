@@ -60,7 +60,7 @@ var actionPerms = map[string]authn.Perm{
 	api.ActionDestroyBucket:   authn.PermDestroyBucket,
 	api.ActionDeleteListRange: authn.PermDelete,
 	api.ActionEvictListRange:  authn.PermDelete,
-	api.ActionEvictRemote:     authn.PermDelete,
+	api.ActionEvictRemote:     authn.PermDestroyBucket, // the bucket leaves the metadata, with its props
 	api.ActionPrefetch:        authn.PermGet,
 	api.ActionCopyBucket:      authn.PermGet, // and PUT on the destination, checked by the handler
 	api.ActionCopyListRange:   authn.PermGet,

@@ -550,6 +550,72 @@ func TestCreateBucketWithExtraNeedsAdmin(t *testing.T) {
 	}
 }
 
+// Where a bucket's data is (extra) stays the cluster admin's to say after
+// the bucket is made: a bucket's own admin changes its other props only.
+func TestSetPropsOfExtraNeedsClusterAdmin(t *testing.T) {
+	c := newAuthCluster(t)
+	ctx := t.Context()
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	if err := admin.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://b": authn.PermAll}}, time.Hour))
+	err := owner.SetBucketProps(ctx, "b", map[string]any{"extra": map[string]any{"aws": map[string]any{"endpoint": "http://10.0.0.7:9000"}}})
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden || !strings.Contains(err.Error(), "extra") {
+		t.Fatalf("a bucket admin's change of extra: %v, want 403 naming extra", err)
+	}
+	if props, err := admin.BucketProps(ctx, "b"); err != nil || props.Extra != nil {
+		t.Fatalf("the refused change left extra %+v (%v)", props.Extra, err)
+	}
+	if err := owner.SetBucketProps(ctx, "b", map[string]any{"versioning": map[string]any{"enabled": false}}); err != nil {
+		t.Fatalf("a bucket admin's change of other props: %v", err)
+	}
+	if err := admin.SetBucketProps(ctx, "b", map[string]any{"extra": map[string]any{"aws": map[string]any{"region": "eu-west-1"}}}); err != nil {
+		t.Fatalf("the cluster admin's change of extra: %v", err)
+	}
+}
+
+// Evicting a remote bucket drops it from the metadata with its props,
+// as destroying it does: it takes the same right, not DELETE.
+func TestEvictRemoteBucketNeedsDestroy(t *testing.T) {
+	c := newAuthCluster(t)
+	token := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"aws://b": authn.PermGet | authn.PermDelete | authn.PermList}}, time.Hour)
+	status, msg := callAs(t, http.MethodDelete, c.Primary().URL()+"/v1/buckets/b?provider=aws", token, []byte(`{"action":"evict-remote-bck"}`))
+	if status != http.StatusForbidden || !strings.Contains(msg, authn.PermDestroyBucket.String()) {
+		t.Fatalf("evict-remote-bck with DELETE only: %d %s, want 403 naming %s", status, msg, authn.PermDestroyBucket)
+	}
+}
+
+// A dSort job that makes its missing output bucket gives it the input's
+// props but extra, which only a cluster admin sets.
+func TestDsortOutputBucketDoesNotTakeTheInputsExtra(t *testing.T) {
+	c := newAuthCluster(t)
+	ctx := t.Context()
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	extra := map[string]any{"extra": map[string]any{"aws": map[string]any{"endpoint": "http://10.0.0.7:9000"}}}
+	if err := admin.CreateBucket(ctx, "in", extra); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Put(ctx, "in", "x-0.tar", bytes.NewReader(make([]byte, 1024)), api.PutOptions{Size: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	user := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{
+		"ais://in": authn.ReadOnly, "ais://out": authn.PermPut | authn.PermCreateBucket | authn.PermGet | authn.PermList}, Perm: authn.PermPut | authn.PermList}, time.Hour))
+	spec := `{"input_bck": {"name": "in"}, "output_bck": {"name": "out"}, "input_format": {"template": "x-{0..0}.tar"},` +
+		` "output_format": "o-{0..9}.tar", "output_shard_size": "1MiB"}`
+	if _, err := user.DsortStart(ctx, []byte(spec)); err != nil {
+		t.Logf("the job: %v", err) // the shard is not a tar: the job may fail, after it made its output
+	}
+	props, err := admin.BucketProps(ctx, "out")
+	if err != nil {
+		t.Fatalf("the job's output bucket: %v", err)
+	}
+	if props.Extra != nil {
+		t.Fatalf("the job's output bucket took the input's extra: %+v", props.Extra)
+	}
+}
+
 // A copy into a bucket that does not exist creates it: that takes the
 // right to create it, not only to write into it.
 func TestCopyCreatingItsDestinationNeedsCreate(t *testing.T) {

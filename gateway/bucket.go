@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -223,6 +224,10 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("set-bprops: value must be the props to change"))
 		return
 	}
+	if err := n.checkExtraChange(r, b, msg.Value); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	// The value is partial: it is decoded over the current props. A job
 	// the change calls for (copies, parts) has its id in the answer.
 	id, err := n.setProtectedProps(r.Context(), b, msg.Value)
@@ -234,6 +239,29 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderJobID, id)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// checkExtraChange lets only a cluster admin change where a remote
+// bucket's data is (extra: an S3 endpoint, an HTTP origin), as on create:
+// a bucket's admin must not point a shared name, and the cluster's
+// credentials, somewhere else.
+func (n *Node) checkExtraChange(r *http.Request, b store.Bucket, patch json.RawMessage) error {
+	before, err := n.bucketProps(b)
+	if err != nil {
+		return err
+	}
+	trial, err := membership.Apply(n.control.Current(), membership.Change{Kind: membership.SetProps, Bucket: b, Patch: patch})
+	if err != nil {
+		return membershipError(err)
+	}
+	after, _ := trial.Buckets.Props(b)
+	if reflect.DeepEqual(before.Extra, after.Extra) {
+		return nil
+	}
+	if _, err := n.authorize(r, authn.PermAdmin, ""); err != nil {
+		return fmt.Errorf("set-bprops: a change of extra (endpoint, origin): %w", err)
+	}
+	return nil
 }
 
 // headSummary answers HEAD bucket with bsumm_remote: without a uuid it

@@ -569,7 +569,16 @@ func (p dsortCluster) BucketProps(ctx context.Context, b store.Bucket) (store.Pr
 	return p.n.bucketProps(b)
 }
 
+// CreateBucket makes a dSort job's missing output bucket, as a copy makes
+// its destination: a remote one joins when its store has it, with default
+// props; a local one gets the input's props but where a remote bucket's
+// data is (an admin's to say, not a job's).
 func (p dsortCluster) CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error {
+	if b.IsRemote() {
+		remoteProps := store.DefaultRemoteProps(b)
+		return p.n.addRemoteBucket(ctx, b, &remoteProps)
+	}
+	props.Created, props.BID, props.Extra = 0, 0, nil
 	return p.n.createBucket(ctx, b, props)
 }
 
