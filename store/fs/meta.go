@@ -81,6 +81,11 @@ func decodeMeta(b []byte, m *store.ObjectMeta) error {
 			if sz, b, err = msgp.ReadMapHeaderBytes(b); err != nil {
 				return err
 			}
+			// Each pair takes at least two bytes: a count beyond what is
+			// left is a corrupt header, not a size to allocate.
+			if uint64(sz) > uint64(len(b)/2) {
+				return fmt.Errorf("custom metadata claims %d pairs in %d bytes", sz, len(b))
+			}
 			if sz > 0 {
 				m.Custom = make(map[string]string, sz)
 			}
