@@ -51,6 +51,9 @@ type Snode struct {
 	IDDigest   uint64  `json:"id_digest"`
 	Role       Role    `json:"role,omitempty"`
 	State      State   `json:"state,omitempty"`
+	// Leaving is Node.Leaving: an offline target that goes on leaving
+	// when it is back (a Raft snapshot carries the map in this shape).
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Snode returns the node in AIStore's shape, as a daemon of a type
@@ -61,7 +64,7 @@ func (n Node) Snode(daemonType string) Snode {
 		net.Host, net.Port = u.Hostname(), u.Port()
 	}
 	s := Snode{ID: n.ID, Type: daemonType, PublicNet: net, ControlNet: net, DataNet: net,
-		IDDigest: hrw.Digest(n.ID), Role: n.Role, State: n.State}
+		IDDigest: hrw.Digest(n.ID), Role: n.Role, State: n.State, Leaving: n.Leaving}
 	switch n.State {
 	case StateMaintenance, StateOffline:
 		s.Flags |= FlagMaintenance
@@ -74,7 +77,7 @@ func (n Node) Snode(daemonType string) Snode {
 // node reads a node back; a node written by AIStore has no role and
 // state, which the daemon type and flags give.
 func (s Snode) node() Node {
-	n := Node{ID: s.ID, Role: s.Role, URL: s.PublicNet.URL, State: s.State}
+	n := Node{ID: s.ID, Role: s.Role, URL: s.PublicNet.URL, State: s.State, Leaving: s.Leaving}
 	if n.Role == "" {
 		n.Role = RoleTarget
 		if s.Type == DaemonProxy {
