@@ -235,3 +235,25 @@ func TestRoutesByRole(t *testing.T) {
 		t.Fatal("the dSort abort route is not gateway-only")
 	}
 }
+
+// The changes the leader makes of what it sees itself (taking office, its
+// keepalive) are not taken from a peer, even one with the cluster secret:
+// a forged "lead" or "offline" would take the cluster down.
+func TestIntraClusterChangeRefusesTheLeadersOwnKinds(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	node := c.Primary()
+	auth := peer.NewAuth(c.Secret(), peer.Options{})
+	for _, body := range []string{
+		`{"kind":"lead","node":{"id":"t1","role":"target","url":"http://127.0.0.1:1"}}`,
+		`{"kind":"offline","node":{"id":"t1"}}`,
+		`{"kind":"remove","node":{"id":"g1"}}`,
+		`{"kind":"seed","seed":{}}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPut, node.URL()+"/v1/internal/cluster", strings.NewReader(body))
+		auth.Sign(req, "n1")
+		resp := send(t, req)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", body, resp.StatusCode)
+		}
+	}
+}

@@ -57,6 +57,13 @@ func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	switch change.Kind {
+	case membership.Lead, membership.Seed, membership.Offline, membership.Remove:
+		// The leader makes these of what it sees itself (taking office,
+		// its keepalive); no peer asks for them.
+		n.writeError(w, r, badRequest("a %q change is the leader's own: a peer cannot ask for it", change.Kind))
+		return
+	}
 	n.propose(w, r, change)
 }
 
@@ -86,7 +93,7 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
-	case errors.Is(err, membership.ErrForeign), errors.Is(err, membership.ErrInvalidConfig):
+	case errors.Is(err, membership.ErrForeign), errors.Is(err, membership.ErrInvalidConfig), errors.Is(err, membership.ErrRoleChange):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)

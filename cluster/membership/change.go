@@ -147,6 +147,7 @@ var (
 	ErrUnknownChange = errors.New("membership: unknown change")
 	ErrForeign       = errors.New("membership: the node belongs to another cluster")
 	ErrSeeded        = errors.New("membership: the snapshot is already set")
+	ErrRoleChange    = errors.New("membership: a node cannot change its role")
 	ErrMapChanged    = errors.New("membership: the cluster map or the bucket changed since the change was asked")
 )
 
@@ -327,6 +328,11 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 		n.Leaving = false
 		if err := n.Validate(); err != nil {
 			return nil, err
+		}
+		// A node rejoins as what it is: a join must not turn a gateway
+		// into a target (the primary least of all), nor the reverse.
+		if old, ok := m.Node(n.ID); ok && old.Role != n.Role {
+			return nil, fmt.Errorf("%w: %s is a %s, and joins as one, not as a %s", ErrRoleChange, n.ID, old.Role, n.Role)
 		}
 		return m.WithNode(n)
 	}

@@ -282,6 +282,8 @@ func TestApplyTable(t *testing.T) {
 		{"a join with a path in its id", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "../x", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}}, nil, cluster.ErrInvalidNode},
 		{"a restarted leaving target rejoins leaving", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t2", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3"}}, map[string]cluster.State{"t2": cluster.StateLeaving}, nil},
 		{"a restarted offline target rejoins", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t3", Role: cluster.RoleTarget, URL: "http://127.0.0.1:8"}}, map[string]cluster.State{"t3": cluster.StateActive}, nil},
+		{"the primary joins as a target", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "g1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"}}, nil, membership.ErrRoleChange},
+		{"a target joins as a gateway", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:2"}}, nil, membership.ErrRoleChange},
 		{"a bucket exists", membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b")}, nil, store.ErrBucketExists},
 		{"a bucket name that climbs", membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("../x")}, nil, store.ErrInvalidName},
 		{"bad props", membership.Change{Kind: membership.SetProps, Bucket: store.NewBucket("b"), Patch: []byte(`{"checksum":{"type":"rot13"}}`)}, nil, store.ErrInvalidProps},
