@@ -278,6 +278,24 @@ func TestLostMountpathResilver(t *testing.T) {
 	}
 }
 
+// A disabled mountpath just goes when detached: it leaves the statuses
+// (and the record of what is away, which keeps tombstones).
+func TestDetachOfADisabledMountpath(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	if err := st.DisableMountpath(t.Context(), mps[0], "a test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DetachMountpath(t.Context(), mps[0], nil); err != nil {
+		t.Fatal(err)
+	}
+	listed := func(st *fs.Store) bool {
+		return slices.ContainsFunc(st.MountpathStatuses(), func(m store.MountpathStatus) bool { return m.Path == mps[0] })
+	}
+	if listed(st) {
+		t.Fatalf("the detached mountpath is still listed: %+v", st.MountpathStatuses())
+	}
+}
+
 func TestDetachMovesEveryObject(t *testing.T) {
 	st, mps := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "plain", 1, false)

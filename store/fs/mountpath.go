@@ -334,13 +334,15 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 	if err != nil {
 		return err
 	}
+	justGoes := false
 	err = s.changeMountpaths(func(set *mountpathSet) error {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
 		if i < 0 {
 			if _, ok := set.disabled[abs]; ok {
 				delete(set.disabled, abs)
 				delete(set.since, abs)
-				return errDetached
+				justGoes = true
+				return nil
 			}
 			if slices.ContainsFunc(set.detaching, func(m mountpath) bool { return m.path == abs }) {
 				return fmt.Errorf("%w: %s is being detached already", store.ErrMountpath, abs)
@@ -359,13 +361,13 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 		set.since[abs] = time.Now()
 		return nil
 	})
-	if errors.Is(err, errDetached) {
+	if err != nil {
+		return err
+	}
+	if justGoes {
 		// A disabled mountpath has nothing to give: it just goes.
 		s.logger.Info("mountpath detached", "mountpath", abs)
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	if err := s.Resilver(ctx, progress); err != nil {
 		return fmt.Errorf("detach %s: %w", abs, err)
@@ -391,8 +393,6 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 	}
 	return nil
 }
-
-var errDetached = errors.New("detached")
 
 // healthCheckInterval bounds how often one mountpath is checked after
 // errors.
