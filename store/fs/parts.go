@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
@@ -132,9 +134,22 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 
 // readPartMeta reads a part file's metadata.
 func readPartMeta(path string) (store.PartMeta, error) {
-	var meta store.PartMeta
 	buf := make([]byte, 8<<10)
 	n, err := syscall.Getxattr(path, partXattr, buf)
+	return decodePartMeta(path, buf, n, err)
+}
+
+// readOpenPartMeta reads an open part's metadata: the bytes and their
+// metadata are of one file, whatever replaced the path since it opened.
+func readOpenPartMeta(f *os.File) (store.PartMeta, error) {
+	buf := make([]byte, 8<<10)
+	n, err := unix.Fgetxattr(int(f.Fd()), partXattr, buf)
+	return decodePartMeta(f.Name(), buf, n, err)
+}
+
+// decodePartMeta decodes what a read of a part's xattr gave.
+func decodePartMeta(path string, buf []byte, n int, err error) (store.PartMeta, error) {
+	var meta store.PartMeta
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) {
 			return meta, store.ErrNotFound
@@ -162,7 +177,7 @@ func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index
 		if err != nil {
 			continue
 		}
-		meta, err := readPartMeta(path)
+		meta, err := readOpenPartMeta(f)
 		if err != nil || meta.Name != name || meta.Index != index || best != nil && meta.Stamp.Compare(bestMeta.Stamp) <= 0 {
 			f.Close()
 			continue
