@@ -140,7 +140,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		seen[path] = true
 		m := newMountpath(path)
 		if err := prepareMountpath(m, false); err != nil {
-			s.logger.Error("a mountpath attached before the restart cannot be opened: its objects are missing until it is attached again", "mountpath", path, "err", err)
+			// Kept as disabled, not forgotten: enabled again, it returns
+			// and is reconciled, as its copies may be stale by then.
+			s.logger.Error("a mountpath attached before the restart cannot be opened: it is disabled, and its objects are missing until it is enabled", "mountpath", path, "err", err)
+			set.disabled[path] = "cannot be opened at start: " + err.Error()
+			set.since[path] = time.Now()
 			continue
 		}
 		set.enabled = append(set.enabled, m)

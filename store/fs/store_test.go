@@ -444,6 +444,63 @@ func TestAttachedMountpathsSurviveARestart(t *testing.T) {
 	}
 }
 
+// An attached mountpath that cannot be opened at a restart stays one of
+// the node's, disabled: it is neither forgotten (an attach would then put
+// its stale copies in use at once) nor in use.
+func TestAttachedMountpathThatCannotOpenStaysDisabled(t *testing.T) {
+	ctx := t.Context()
+	configured, attached := t.TempDir(), filepath.Join(t.TempDir(), "mp")
+	cfg := fs.Config{Mountpaths: []string{configured}, NoSync: true}
+	st, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(ctx, attached); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	moved := attached + ".gone"
+	if err := os.Rename(attached, moved); err != nil {
+		t.Fatal(err)
+	}
+	state := func(st *fs.Store) string {
+		for _, m := range st.MountpathStatuses() {
+			if m.Path == attached {
+				return m.State
+			}
+		}
+		return ""
+	}
+	// Twice: a restart while it is still missing keeps it too.
+	for range 2 {
+		st, err = fs.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := state(st); got != fs.MountpathDisabled || slices.Contains(st.Mountpaths(), attached) {
+			t.Fatalf("the attached mountpath that cannot be opened: %q (in use: %v), want disabled", got, st.Mountpaths())
+		}
+		st.Close()
+	}
+	if err := os.Rename(moved, attached); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AttachMountpath(ctx, attached); !errors.Is(err, store.ErrMountpath) {
+		t.Fatalf("attach of the disabled mountpath: %v, want it refused (enable it)", err)
+	}
+	if err := st.EnableMountpath(ctx, attached); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(st); got != fs.MountpathReturning && got != fs.MountpathEnabled {
+		t.Fatalf("the enabled mountpath: %q", got)
+	}
+}
+
 // Destroying a bucket makes the removal of its directory durable before
 // it deletes the files: a crash (power loss) must not leave the objects
 // where a bucket created again under the name would find them.
