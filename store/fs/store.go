@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	iofs "io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -191,6 +193,7 @@ func prepareMountpath(m mountpath, create bool) error {
 			}
 		}
 	}
+	removeLeftoverTemps(m)
 	probe := filepath.Join(m.workDir(), "xattr-probe")
 	if err := os.WriteFile(probe, nil, 0o644); err != nil {
 		return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
@@ -200,6 +203,27 @@ func prepareMountpath(m mountpath, create bool) error {
 		return fmt.Errorf("mountpath %s: %w: setting %s failed: %w", m.path, store.ErrNoXattr, xattrName, err)
 	}
 	return nil
+}
+
+// removeLeftoverTemps removes what a crash left of the store's atomic
+// writes on a mountpath not yet in use: the temporary files of its
+// records (bucket metadata, what was away) and of tombstones.
+func removeLeftoverTemps(m mountpath) {
+	meta := filepath.Join(m.path, ".ais")
+	if entries, err := os.ReadDir(meta); err == nil {
+		for _, e := range entries {
+			if !e.IsDir() && atomicfile.IsTemp(e.Name()) && (strings.HasPrefix(e.Name(), "bmd.json") || strings.HasPrefix(e.Name(), "away.json")) {
+				pathsafe.Remove(meta, filepath.Join(meta, e.Name()))
+			}
+		}
+	}
+	tombstones := filepath.Join(meta, "tombstones")
+	filepath.WalkDir(tombstones, func(path string, e iofs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && atomicfile.IsTemp(e.Name()) {
+			pathsafe.Remove(tombstones, path)
+		}
+		return nil
+	})
 }
 
 // Mountpaths returns the absolute directories of the enabled mountpaths.

@@ -540,3 +540,47 @@ func TestDestroyBucketSyncsTheRemoval(t *testing.T) {
 		t.Fatalf("the trash keeps %d entries after the destroy", len(trash))
 	}
 }
+
+// What a crash left of atomic writes (temporary files of the bucket
+// metadata, the away record, tombstones) goes at the next open; the
+// records themselves stay.
+func TestOpenRemovesLeftoverTemporaryFiles(t *testing.T) {
+	ctx := t.Context()
+	mp := t.TempDir()
+	cfg := fs.Config{Mountpaths: []string{mp}, NoSync: true}
+	st, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	tombstones := filepath.Join(mp, ".ais", "tombstones", "ais", "b")
+	if err := os.MkdirAll(tombstones, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	leftovers := []string{
+		filepath.Join(mp, ".ais", "bmd.json.tmp-123"),
+		filepath.Join(mp, ".ais", "away.json.tmp-456"),
+		filepath.Join(tombstones, "0a1b.tmp-789"),
+	}
+	kept := []string{filepath.Join(tombstones, "0a1b"), filepath.Join(mp, ".ais", "other.tmp-1")}
+	for _, path := range slices.Concat(leftovers, kept) {
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err = fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, path := range leftovers {
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is left after the open: %v", path, err)
+		}
+	}
+	for _, path := range kept {
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("%s, not the store's leftover, is gone: %v", path, err)
+		}
+	}
+}
