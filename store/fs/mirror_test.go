@@ -561,3 +561,52 @@ func TestPutOntoAMountpathDisabledMeanwhileFails(t *testing.T) {
 		t.Fatalf("the object of the failed PUT: %v", err)
 	}
 }
+
+// The same when the mountpath goes while the PUT commits (an EC PUT
+// sends its parts then): the PUT fails, and leaves nothing behind.
+func TestPutOntoAMountpathDisabledDuringItsCommitFails(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("probe"))
+	paths := copyPaths(st, b, "x")
+	mp := strings.TrimSuffix(paths[0], filepath.Join("/ais", b.Name, "x"))
+	if err := st.Delete(t.Context(), b, "x", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	precommit := func() (func(), store.Stamp, error) {
+		if err := st.DisableMountpath(t.Context(), mp, "a test"); err != nil {
+			t.Error(err)
+		}
+		return func() {}, store.Stamp{}, nil
+	}
+	if _, err := st.Put(t.Context(), b, "x", strings.NewReader("payload"), store.PutOptions{Size: 7, Precommit: precommit}); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("a PUT whose mountpath was disabled during its commit: %v", err)
+	}
+	if _, err := os.Stat(paths[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the failed PUT left its object on the disabled mountpath: %v", err)
+	}
+}
+
+// A bucket destroyed (and created again) while a PUT into it commits
+// does not get the object: the PUT fails, and the new bucket is empty.
+func TestPutIntoABucketDestroyedDuringItsCommitFails(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	ctx := t.Context()
+	b := mirrorBucket(t, st, "plain", 1, false)
+	precommit := func() (func(), store.Stamp, error) {
+		if err := st.DestroyBucket(ctx, b); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(2 * time.Millisecond) // another creation time
+		if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+			t.Error(err)
+		}
+		return func() {}, store.Stamp{}, nil
+	}
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("payload"), store.PutOptions{Size: 7, Precommit: precommit}); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("a PUT into a bucket destroyed during its commit: %v", err)
+	}
+	if _, err := st.Head(ctx, b, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the bucket created again has the object of the failed PUT: %v", err)
+	}
+}

@@ -346,6 +346,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 			return nil, err
 		}
 	}
+	var installed []mountpath
 	for i, work := range works {
 		if err := s.install(b, name, mps[i], work); err != nil {
 			if i == 0 {
@@ -357,7 +358,15 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 			os.Remove(work)
 			os.Remove(mps[i].objectPath(b, name))
 			s.logger.Warn("a copy was not stored", "bucket", b.String(), "object", name, "mountpath", mps[i].path, "err", err)
+			continue
 		}
+		installed = append(installed, mps[i])
+	}
+	if err := s.stillPlaced(b, current.Created, installed); err != nil {
+		for _, m := range installed {
+			pathsafe.Remove(m.path, m.objectPath(b, name))
+		}
+		return nil, err
 	}
 	// A copy left on another mountpath (placed before mountpaths or the
 	// copies changed) would be stale now.
@@ -369,6 +378,29 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		}
 	}
 	return removed, nil
+}
+
+// stillPlaced checks, after an install, what may have changed while the
+// object was committed (Precommit sends parts over the network): a bucket
+// destroyed meanwhile, whose directories the install made again, would
+// keep the object for a bucket created later under the name; copies all
+// on mountpaths disabled meanwhile would be an acknowledged object that
+// nothing reads.
+func (s *Store) stillPlaced(b store.Bucket, created store.Int64String, installed []mountpath) error {
+	props, err := s.bucketProps(b)
+	if err != nil {
+		return err
+	}
+	if props.Created != created {
+		return fmt.Errorf("bucket %s: %w: it was destroyed and created again while the object was written", b, store.ErrBucketNotFound)
+	}
+	placement := s.placement()
+	for _, m := range installed {
+		if slices.ContainsFunc(placement, func(e mountpath) bool { return e.path == m.path }) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the mountpaths of the object were disabled while it was written: write it again", store.ErrIO)
 }
 
 // maxInstallAttempts bounds the retries of an install that deletes of
