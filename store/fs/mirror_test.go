@@ -523,6 +523,36 @@ func TestDetachMovesTombstones(t *testing.T) {
 	}
 }
 
+// A delete's tombstone outlives the disable of the mountpath it is first
+// on: an older copy that comes meanwhile (a rebalance's, a restore's) is
+// still refused, rather than bring the object back.
+func TestTombstoneOutlivesADisabledMountpath(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	ctx := t.Context()
+	b := mirrorBucket(t, st, "plain", 1, false)
+	older := store.Stamp{Map: 3, Clock: time.Now().UnixNano()}
+	deleted := store.Stamp{Map: 3, Clock: older.Clock + 1}
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("old"), store.PutOptions{Size: 3, Stamp: older}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, b, "x", store.DeleteOptions{Stamp: deleted, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DisableMountpath(ctx, st.MountpathOf(b, "x"), "a test"); err != nil {
+		t.Fatal(err)
+	}
+	if tomb, ok := st.Tombstone(b, "x"); !ok || tomb.Stamp != deleted {
+		t.Fatalf("the tombstone with its first mountpath disabled: %+v %v", tomb, ok)
+	}
+	_, err := st.Put(ctx, b, "x", strings.NewReader("old"), store.PutOptions{Size: 3, Stamp: older, IfNewer: true})
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("an older copy after the delete, its tombstone's mountpath disabled: %v, want it refused", err)
+	}
+	if _, err := st.Head(ctx, b, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the deleted object is back: %v", err)
+	}
+}
+
 // disablingReader disables a mountpath when it is first read.
 type disablingReader struct {
 	io.Reader

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/tinylib/msgp/msgp"
 
@@ -98,27 +99,45 @@ func (s *Store) readTombstone(b store.Bucket, name string) (store.Tombstone, boo
 	return best, found
 }
 
+// tombstoneCopies is how many mountpaths keep a tombstone: one disabled
+// (the disk failing) must not take the only guard of a delete with it
+// while a copy older than the delete may still come.
+const tombstoneCopies = 2
+
 // writeTombstone keeps t unless the name has a newer tombstone, and
-// returns the mountpath it wrote, which the caller syncs (with the
-// removals, in one group sync) before the delete is acknowledged; the
-// caller holds the name's lock.
+// returns the mountpaths it wrote (the name's first tombstoneCopies),
+// which the caller syncs (with the removals, in one group sync) before
+// the delete is acknowledged; the caller holds the name's lock.
 func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, error) {
 	if old, ok := s.readTombstone(b, t.Name); ok && old.Stamp.Compare(t.Stamp) >= 0 {
 		return nil, nil
 	}
-	m := s.mountpathOf(b, t.Name)
-	if err := pathsafe.MkdirAll(m.path, m.tombstoneDir(b), 0o755); err != nil {
-		return nil, classify(err)
+	mps := s.mountpathsOf(b, t.Name, tombstoneCopies)
+	if len(mps) == 0 {
+		return nil, fmt.Errorf("%w: no mountpath is enabled", store.ErrIO)
 	}
-	if err := atomicfile.Replace(m.tombstonePath(b, t.Name), encodeTombstone(t), 0o644); err != nil {
-		return nil, classify(err)
+	var written []mountpath
+	for i, m := range mps {
+		err := pathsafe.MkdirAll(m.path, m.tombstoneDir(b), 0o755)
+		if err == nil {
+			err = atomicfile.Replace(m.tombstonePath(b, t.Name), encodeTombstone(t), 0o644)
+		}
+		if err != nil {
+			if i == 0 {
+				return nil, classify(err)
+			}
+			// The first copy guards the delete.
+			s.logger.Warn("a tombstone's second copy was not written", "bucket", b.String(), "object", t.Name, "mountpath", m.path, "err", err)
+			continue
+		}
+		written = append(written, m)
 	}
 	for _, other := range s.readable() {
-		if other.path != m.path {
+		if !slices.ContainsFunc(written, func(m mountpath) bool { return m.path == other.path }) {
 			os.Remove(other.tombstonePath(b, t.Name))
 		}
 	}
-	return []mountpath{m}, nil
+	return written, nil
 }
 
 // Tombstones lists a bucket's tombstones.
