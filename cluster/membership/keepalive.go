@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -41,6 +42,13 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 	var changes []Change
 	for _, node := range m.Nodes {
 		if node.ID == m.Primary || k.Skip != nil && k.Skip(node) {
+			continue
+		}
+		if err, bad := failed[node.ID]; bad && errors.Is(err, ErrRefused) {
+			// It answered: alive, though behind. Not activated either:
+			// an offline target that cannot take the map rejoins itself.
+			k.lastSeen[node.ID] = now
+			logger.Warn("a node refuses the cluster's snapshot", "id", node.ID, "err", err)
 			continue
 		}
 		if _, bad := failed[node.ID]; !bad {

@@ -513,3 +513,31 @@ func TestWatch(t *testing.T) {
 	for range ch {
 	}
 }
+
+// A target that answers and refuses the pushes (a disk that cannot take a
+// bucket's directories) is alive: the keepalive does not take it offline,
+// which would make it flap and restart every rebalance. A silent one goes.
+func TestKeepaliveKeepsATargetThatRefuses(t *testing.T) {
+	m := &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive},
+		{ID: "t2", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3", State: cluster.StateActive},
+	}}
+	var k membership.Keepalive
+	start := time.Unix(1000, 0)
+	failed := map[string]error{
+		"t1": fmt.Errorf("%w: 500 read-only file system", membership.ErrRefused),
+		"t2": fmt.Errorf("%w: connection refused", membership.ErrUnreachable),
+	}
+	offline := map[string]bool{}
+	for i := range 30 {
+		for _, ch := range k.Round(start.Add(time.Duration(i)*time.Second), m, failed) {
+			if ch.Kind == membership.Offline {
+				offline[ch.Node.ID] = true
+			}
+		}
+	}
+	if !offline["t2"] || offline["t1"] {
+		t.Fatalf("taken offline: %v, want t2 (silent) and not t1 (refusing)", offline)
+	}
+}

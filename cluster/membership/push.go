@@ -38,6 +38,11 @@ type Transport interface {
 // ErrUnreachable marks a transport error worth retrying.
 var ErrUnreachable = errors.New("membership: node unreachable")
 
+// ErrRefused wraps a push the node answered and refused (a disk that
+// cannot take a bucket's directories): the node is alive, and the
+// keepalive does not take it offline for it.
+var ErrRefused = errors.New("membership: the node refused the snapshot")
+
 // ErrProbe marks a joining node that does not answer at the URL it gave,
 // as itself.
 var ErrProbe = errors.New("membership: the joining node does not answer at its URL as itself")

@@ -189,8 +189,17 @@ func unreachable(err error) error {
 }
 
 // Push sends a snapshot to a node's metasync route.
+// A node that answers with a server error (but 503: starting, or
+// removed) is alive and failed to take it (membership.ErrRefused); a 4xx
+// (another cluster's node, another secret, a stale sender) is not ours
+// to count as alive.
 func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
-	return c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, AllowEmpty: allowEmpty}, nil)
+	err := c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, AllowEmpty: allowEmpty}, nil)
+	var answer *api.Error
+	if errors.As(err, &answer) && answer.Status >= 500 && answer.Status != http.StatusServiceUnavailable {
+		return fmt.Errorf("%w: %w", membership.ErrRefused, err)
+	}
+	return err
 }
 
 // Join asks the gateway at url to add self, of the cluster uuid if known.

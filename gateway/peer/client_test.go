@@ -3,12 +3,14 @@ package peer
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
@@ -42,6 +44,27 @@ func TestErrorsCrossAsKinds(t *testing.T) {
 		var remote *api.Error
 		if !errors.As(err, &remote) || remote.Node != "t1" {
 			t.Errorf("kind %s: the remote error is lost: %v", k, err)
+		}
+	}
+}
+
+// A push a node answers with a server error is refused by a live node
+// (the keepalive keeps it); a 503 or a 4xx is not.
+func TestPushRefusedByALiveNode(t *testing.T) {
+	for _, tc := range []struct {
+		status  int
+		refused bool
+	}{{http.StatusInternalServerError, true}, {http.StatusInsufficientStorage, true}, {http.StatusServiceUnavailable, false}, {http.StatusUnauthorized, false}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			fmt.Fprintf(w, `{"status":%d,"message":"no"}`, tc.status)
+		}))
+		c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "g1"})
+		err := c.Push(t.Context(), cluster.Node{ID: "t1", URL: srv.URL}, membership.Snapshot{}, false)
+		srv.Close()
+		if err == nil || errors.Is(err, membership.ErrRefused) != tc.refused {
+			t.Errorf("a push answered %d: %v, refused %v", tc.status, err, errors.Is(err, membership.ErrRefused))
 		}
 	}
 }
