@@ -262,6 +262,18 @@ func SameTargets(a, b *Map) bool {
 	return slices.EqualFunc(ta, tb, func(x, y Node) bool { return x.ID == y.ID })
 }
 
+// Placement is a digest of the active targets, the one thing placement
+// depends on: two maps with the same place every object alike, whatever
+// their versions (a gateway that joined changes the version only).
+func (m *Map) Placement() uint64 {
+	var b strings.Builder
+	for _, n := range m.ActiveTargets() {
+		b.WriteString(n.ID)
+		b.WriteByte(0)
+	}
+	return hrw.Digest(b.String())
+}
+
 // ErrInvalidNode marks a node description that cannot be used.
 var ErrInvalidNode = errors.New("cluster: invalid node")
 

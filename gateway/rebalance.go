@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/cluster/rebalance"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
@@ -127,14 +130,21 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("node %s stores no objects", n.config.ID))
 		return
 	}
+	placement, err := strconv.ParseUint(cmp.Or(r.URL.Query().Get(peer.QueryPlacement), "0"), 10, 64)
+	if err != nil {
+		n.writeError(w, r, badRequest("%s=%q: not a placement digest", peer.QueryPlacement, r.URL.Query().Get(peer.QueryPlacement)))
+		return
+	}
 	receipts, err := rebalance.Receive(r.Context(), rebalance.ReceiveConfig{
 		// A copy moving between targets: a remote bucket's object is not
 		// written to (or deleted from) the remote again.
 		Store: n.held,
 		// The sender may have the new bucket metadata before this node.
-		BucketMissing: func(ctx context.Context, _ store.Bucket) { n.refresh(ctx) },
-		Observe:       func(s store.Stamp) { n.clock.Observe(s.Clock) },
-		MapVersion:    func() int64 { return n.currentMap().Version },
+		BucketMissing:   func(ctx context.Context, _ store.Bucket) { n.refresh(ctx) },
+		Observe:         func(s store.Stamp) { n.clock.Observe(s.Clock) },
+		MapVersion:      func() int64 { return n.currentMap().Version },
+		SenderPlacement: placement,
+		Placement:       func() uint64 { return n.currentMap().Placement() },
 	}, r.Body)
 	if err != nil {
 		if errors.Is(err, rebalance.ErrFrame) {

@@ -143,7 +143,7 @@ type sender struct {
 	fail   error
 }
 
-func (s sender) Send(ctx context.Context, to cluster.Node, body io.Reader) ([]rebalance.Receipt, error) {
+func (s sender) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
 	if s.fail != nil {
 		io.CopyN(io.Discard, body, 10)
 		return nil, s.fail
@@ -204,6 +204,58 @@ func TestRunMovesEverythingOnce(t *testing.T) {
 			if id != owner.ID && err == nil {
 				t.Fatalf("%s is still on %s, its owner is %s", name, id, owner.ID)
 			}
+		}
+	}
+}
+
+// placedSender delivers to receivers whose map is receiverMap.
+type placedSender struct {
+	stores      stores
+	receiverMap *cluster.Map
+}
+
+func (s placedSender) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
+	return rebalance.Receive(ctx, rebalance.ReceiveConfig{Store: s.stores[to.ID], SenderPlacement: placement,
+		Placement: s.receiverMap.Placement}, body)
+}
+
+// A target takes a batch only under the placement the sender placed it
+// by: a sender behind would leave objects on a target that no longer owns
+// them (a leaving one, done listing what it holds). The run fails, to try
+// again, and keeps its copies. A map that differs only in its version
+// (a gateway joined) places alike, and the batch is taken.
+func TestReceiveRefusesABatchOfAnotherMap(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	after := mapWith(5, targets("t1", "t2")...)
+	var moving []string
+	for i := range 40 {
+		name := fmt.Sprintf("obj-%02d", i)
+		if owner, _ := after.Owner(cluster.Uname("ais", "b", name)); owner.ID == "t2" {
+			put(t, all["t1"], name, name, store.Stamp{Map: 4, Clock: int64(i)})
+			moving = append(moving, name)
+		}
+	}
+	if len(moving) == 0 {
+		t.Fatal("no object to move: the test proves nothing")
+	}
+	leaving := mapWith(6, targets("t1", "t2", "t3")...) // t3 joined: t2 owns less
+	if _, err := runOn(t, all, "t1", after, placedSender{stores: all, receiverMap: leaving}); !errors.Is(err, rebalance.ErrIncomplete) {
+		t.Fatalf("a run under map 5 to a target with map 6 of other targets: %v, want it incomplete", err)
+	}
+	for _, name := range moving {
+		if _, err := get(t, all["t2"], name); err == nil {
+			t.Fatalf("%s was taken under another map", name)
+		}
+		if got, err := get(t, all["t1"], name); err != nil || got != name {
+			t.Fatalf("%s left its sender though refused: %q %v", name, got, err)
+		}
+	}
+	if _, err := runOn(t, all, "t1", after, placedSender{stores: all, receiverMap: mapWith(7, targets("t1", "t2")...)}); err != nil {
+		t.Fatalf("the run again, the receiver's map newer but with the same targets: %v", err)
+	}
+	for _, name := range moving {
+		if got, err := get(t, all["t2"], name); err != nil || got != name {
+			t.Fatalf("%s on its owner: %q %v", name, got, err)
 		}
 	}
 }

@@ -30,7 +30,20 @@ type ReceiveConfig struct {
 	// stamp of a later map is refused until this target has that map (a
 	// forged one, for good).
 	MapVersion func() int64
+	// SenderPlacement, when set with Placement, is the cluster.Map.Placement
+	// the sender placed the items by: an item is refused (to send again)
+	// while this target places objects otherwise. A sender behind would
+	// put objects on a target that no longer owns them (one leaving, done
+	// listing what it holds); one ahead, on a target that does not know it
+	// owns them yet.
+	SenderPlacement uint64
+	Placement       func() uint64
 }
+
+// ErrPlacementDiffers refuses an item placed by a map whose targets the
+// receiver does not have (yet, or any more); the sender sends it again
+// once they agree.
+var ErrPlacementDiffers = errors.New("rebalance: the sender places objects by other targets than this target")
 
 // MaxFrames bounds the items of one stream: the receipts are kept for
 // the answer. A sender's batch is far smaller.
@@ -56,7 +69,9 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 			return receipts, fmt.Errorf("%w: more than %d items in one stream", ErrFrame, MaxFrames)
 		}
 		data := io.LimitReader(rd, it.Meta.Size)
-		if cfg.MapVersion != nil && it.Meta.Stamp.Map > cfg.MapVersion() {
+		if cfg.Placement != nil && cfg.SenderPlacement != 0 && cfg.SenderPlacement != cfg.Placement() {
+			err = fmt.Errorf("%w: %s/%s: send it again once both have the same map", ErrPlacementDiffers, it.Bucket, it.Meta.Name)
+		} else if cfg.MapVersion != nil && it.Meta.Stamp.Map > cfg.MapVersion() {
 			// Not for good: this target's map may lag the sender's.
 			err = fmt.Errorf("%s/%s has the stamp of map version %d, after this target's %d: send it again later", it.Bucket, it.Meta.Name, it.Meta.Stamp.Map, cfg.MapVersion())
 		} else {

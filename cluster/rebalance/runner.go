@@ -26,9 +26,11 @@ type Store interface {
 }
 
 // Sender carries one batch's frame stream to a target and returns the
-// target's receipts. It reads body to its end or fails.
+// target's receipts. It reads body to its end or fails. placement is the
+// cluster.Map.Placement the items were placed by: the target takes them
+// only under the same (see ReceiveConfig.SenderPlacement).
 type Sender interface {
-	Send(ctx context.Context, to cluster.Node, body io.Reader) ([]Receipt, error)
+	Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]Receipt, error)
 }
 
 // Config configures a rebalance run.
@@ -88,7 +90,7 @@ func Run(ctx context.Context, cfg Config, next *cluster.Map, progress *Progress)
 	if err != nil {
 		return err
 	}
-	r := &run{cfg: cfg, progress: progress, queues: map[string]chan Item{}}
+	r := &run{cfg: cfg, progress: progress, queues: map[string]chan Item{}, placement: next.Placement()}
 	walkErr := r.walk(ctx, next, md)
 	for _, q := range r.queues {
 		close(q)
@@ -106,9 +108,11 @@ func Run(ctx context.Context, cfg Config, next *cluster.Map, progress *Progress)
 type run struct {
 	cfg      Config
 	progress *Progress
-	queues   map[string]chan Item
-	senders  sync.WaitGroup
-	mu       struct {
+	// placement is the Placement of the map the run places objects by.
+	placement uint64
+	queues    map[string]chan Item
+	senders   sync.WaitGroup
+	mu        struct {
 		sync.Mutex
 		err error
 	}
@@ -232,7 +236,7 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 		defer close(written)
 		pw.CloseWithError(r.writeBatch(ctx, pw, batch, sent))
 	}()
-	receipts, err := r.cfg.Sender.Send(ctx, to, pr)
+	receipts, err := r.cfg.Sender.Send(ctx, to, r.placement, pr)
 	// Whatever the answer, the writer must not wait on an unread pipe.
 	pr.CloseWithError(errors.New("the receiving target stopped reading"))
 	<-written

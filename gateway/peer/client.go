@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -188,6 +189,10 @@ func unreachable(err error) error {
 	return err
 }
 
+// QueryPlacement carries the cluster.Map.Placement a rebalance batch was
+// placed by.
+const QueryPlacement = "placement"
+
 // Push sends a snapshot to a node's metasync route.
 // A node that answers with a server error (but 503: starting, or
 // removed) is alive and failed to take it (membership.ErrRefused); a 4xx
@@ -286,8 +291,8 @@ func (c *Client) Remove(ctx context.Context, target cluster.Node, b store.Bucket
 }
 
 // Send streams a rebalance batch to a target (rebalance.Sender).
-func (c *Client) Send(ctx context.Context, to cluster.Node, body io.Reader) ([]rebalance.Receipt, error) {
-	resp, err := c.do(ctx, http.MethodPost, to.URL+"/v1/internal/receive", body, "application/msgpack")
+func (c *Client) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
+	resp, err := c.do(ctx, http.MethodPost, to.URL+"/v1/internal/receive?"+QueryPlacement+"="+strconv.FormatUint(placement, 10), body, "application/msgpack")
 	if err != nil {
 		return nil, err
 	}
