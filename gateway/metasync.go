@@ -95,7 +95,7 @@ func membershipError(err error) error {
 		return withKind(api.ErrNoQuorum, err)
 	case errors.Is(err, membership.ErrForeign), errors.Is(err, membership.ErrInvalidConfig), errors.Is(err, membership.ErrRoleChange):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
-	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
+	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrLeavingAlready), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrNoPrimary), errors.Is(err, membership.ErrUnreachable):
 		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)

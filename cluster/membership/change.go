@@ -142,13 +142,14 @@ type Change struct {
 
 // Errors of Apply.
 var (
-	ErrNotLeaving    = errors.New("membership: the node is not leaving")
-	ErrPrimaryLeaves = errors.New("membership: the primary gateway cannot leave or change itself")
-	ErrUnknownChange = errors.New("membership: unknown change")
-	ErrForeign       = errors.New("membership: the node belongs to another cluster")
-	ErrSeeded        = errors.New("membership: the snapshot is already set")
-	ErrRoleChange    = errors.New("membership: a node cannot change its role")
-	ErrMapChanged    = errors.New("membership: the cluster map or the bucket changed since the change was asked")
+	ErrNotLeaving     = errors.New("membership: the node is not leaving")
+	ErrLeavingAlready = errors.New("membership: the node is leaving already")
+	ErrPrimaryLeaves  = errors.New("membership: the primary gateway cannot leave or change itself")
+	ErrUnknownChange  = errors.New("membership: unknown change")
+	ErrForeign        = errors.New("membership: the node belongs to another cluster")
+	ErrSeeded         = errors.New("membership: the snapshot is already set")
+	ErrRoleChange     = errors.New("membership: a node cannot change its role")
+	ErrMapChanged     = errors.New("membership: the cluster map or the bucket changed since the change was asked")
 )
 
 // Apply returns the snapshot after a change. It is pure: it reads nothing
@@ -361,7 +362,12 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 	case Leave:
 		// A target leaves once its objects moved (see Left); an offline
 		// one cannot move them and is removed, what only it held given up.
-		if node.Role.IsTarget() && node.State != cluster.StateLeaving && node.State != cluster.StateOffline {
+		if node.Role.IsTarget() && node.State == cluster.StateLeaving {
+			// Asked again (a retry, a change forwarded twice): it must not
+			// go before its objects moved.
+			return nil, fmt.Errorf("%w: %s is leaving already: it leaves once its objects moved (stopped, it goes offline, and leave then removes it)", ErrLeavingAlready, id)
+		}
+		if node.Role.IsTarget() && node.State != cluster.StateOffline {
 			return m.WithState(id, cluster.StateLeaving)
 		}
 	case Left:

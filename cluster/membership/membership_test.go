@@ -273,6 +273,7 @@ func TestApplyTable(t *testing.T) {
 		{"a target leaves", membership.Change{Kind: membership.Leave, Node: node("t1")}, map[string]cluster.State{"t1": cluster.StateLeaving}, nil},
 		{"a leaving target is gone", membership.Change{Kind: membership.Left, Node: node("t2")}, map[string]cluster.State{"t2": ""}, nil},
 		{"left of an active target", membership.Change{Kind: membership.Left, Node: node("t1")}, nil, membership.ErrNotLeaving},
+		{"a leaving target asked to leave again", membership.Change{Kind: membership.Leave, Node: node("t2")}, nil, membership.ErrLeavingAlready},
 		{"an offline target is removed", membership.Change{Kind: membership.Leave, Node: node("t3")}, map[string]cluster.State{"t3": ""}, nil},
 		{"maintenance", membership.Change{Kind: membership.Maintenance, Node: node("t1")}, map[string]cluster.State{"t1": cluster.StateMaintenance}, nil},
 		{"offline", membership.Change{Kind: membership.Offline, Node: node("t1")}, map[string]cluster.State{"t1": cluster.StateOffline}, nil},

@@ -802,7 +802,10 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 			if node.Role.IsGateway() != (role == "gateway") {
 				return fmt.Errorf("%s is a %s: use 'ais cluster rm-%s'", id, node.Role, node.Role)
 			}
-			if err := c.RemoveNode(cmd.Context(), id); err != nil {
+			if node.State == cluster.StateLeaving {
+				// Asked before (the wait below timed out): wait again.
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s is leaving already: waiting for its objects to move\n", id)
+			} else if err := c.RemoveNode(cmd.Context(), id); err != nil {
 				return err
 			}
 			// A target leaves once its objects have moved to the others.
