@@ -165,6 +165,9 @@ func (c *Control) Start(ctx, loops context.Context) error {
 	c.wg.Go(func() { c.lead(loops, notify) })
 	switch {
 	case !existing && c.config.Join == "":
+		if err := c.checkNoOtherGateways(); err != nil {
+			return err
+		}
 		cfg := hraft.Configuration{Servers: []hraft.Server{{Suffrage: hraft.Voter, ID: conf.LocalID, Address: trans.LocalAddr()}}}
 		if err := r.BootstrapCluster(cfg).Error(); err != nil {
 			return fmt.Errorf("raft: bootstrap: %w", err)
@@ -300,6 +303,35 @@ func (c *Control) checkSameCluster(ctx context.Context) error {
 	return fmt.Errorf("join %s: %w: this gateway's log is of cluster %s, the gateway at %s is of cluster %s (move %s away to join as a new gateway)",
 		c.config.Join, membership.ErrForeign, mine, c.config.Join, theirs.Map.UUID, c.config.Dir)
 }
+
+// checkNoOtherGateways refuses to start a cluster of its own when the
+// map this gateway saved names other gateways: its log is gone (moved
+// away after it was damaged), and it would lead beside them, pushing its
+// map to their targets.
+func (c *Control) checkNoOtherGateways() error {
+	if c.config.Legacy == nil {
+		return nil
+	}
+	m, err := c.config.Legacy.LoadMap()
+	if err != nil || m == nil {
+		return nil
+	}
+	var others []string
+	for _, g := range m.Gateways() {
+		if g.ID != c.config.Self.ID {
+			others = append(others, g.ID+" at "+g.URL)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the Raft log in %s is empty, but the map this gateway saved names other gateways of cluster %s (%s): start it with -join and the URL of one of them, or it would lead a cluster of its own beside theirs",
+		ErrOtherGateways, c.config.Dir, m.UUID, strings.Join(others, ", "))
+}
+
+// ErrOtherGateways refuses a gateway without a log that would start a
+// cluster beside the one it was in.
+var ErrOtherGateways = errors.New("raft: other gateways lead this cluster")
 
 // savedUUID returns the cluster this gateway was in before, if it saved
 // one: a gateway of another cluster is refused.

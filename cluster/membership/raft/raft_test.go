@@ -377,3 +377,46 @@ type nopCloser struct{ *bytes.Reader }
 func (nopCloser) Close() error { return nil }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// TestLostLogDoesNotStartASecondCluster: a gateway whose log is gone (moved
+// away after damage) and that starts without -join refuses to lead when
+// the map it saved names other gateways; it would lead beside them. With
+// no other gateway in it, it leads from that map.
+func TestLostLogDoesNotStartASecondCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		gateways []string
+		refused  bool
+	}{{"other gateways", []string{"g1", "g2"}, true}, {"alone", []string{"g1"}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			meta, err := membership.NewFileStore(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			url := "http://127.0.0.1:7998"
+			m := &cluster.Map{Version: 9, UUID: "u1", Primary: "g1"}
+			for i, id := range tc.gateways {
+				m.Nodes = append(m.Nodes, cluster.Node{ID: id, Role: cluster.RoleGateway, URL: fmt.Sprintf("http://127.0.0.1:%d", 7998-i), State: cluster.StateActive})
+			}
+			if err := meta.SaveMap(m); err != nil {
+				t.Fatal(err)
+			}
+			_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
+			c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(), Legacy: meta,
+				Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx, stop := context.WithTimeout(t.Context(), 20*time.Second)
+			defer stop()
+			err = c.Start(ctx, t.Context())
+			if refused := errors.Is(err, ErrOtherGateways); refused != tc.refused {
+				t.Fatalf("start: %v, want refused %v", err, tc.refused)
+			}
+			if !tc.refused && err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
