@@ -266,6 +266,9 @@ func SameTargets(a, b *Map) bool {
 // depends on: two maps with the same place every object alike, whatever
 // their versions (a gateway that joined changes the version only).
 func (m *Map) Placement() uint64 {
+	if m == nil {
+		return 0 // no map yet: placed by nothing
+	}
 	var b strings.Builder
 	for _, n := range m.ActiveTargets() {
 		b.WriteString(n.ID)

@@ -345,9 +345,10 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
 		// A condition is checked against the current object: while this
-		// target catches up, that may be a newer copy elsewhere.
+		// target catches up, or objects move to it, that may be a newer
+		// copy elsewhere (a file put into a shard is such a PUT too).
 		local, _ := n.config.Store.Head(ctx, b, name)
-		if other, _, ok := n.newerElsewhere(ctx, b, name, local.Stamp); ok {
+		if other, _, ok := n.newerElsewhere(ctx, b, name, local.Stamp, true); ok {
 			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: target %s holds a newer copy or delete that has not reached its owner %s yet: retry the conditional PUT", api.ErrUnavailable, b, name, other.ID, n.config.ID)
 		}
 	}

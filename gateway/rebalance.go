@@ -337,7 +337,7 @@ func (n *Node) tellDeleted(w http.ResponseWriter, b store.Bucket, name string, e
 // (it may be moving here right now), with a 503 to retry rather than the
 // stale copy. It reports whether it answered.
 func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, stamp store.Stamp) bool {
-	other, deleted, ok := n.newerElsewhere(r.Context(), b, name, stamp)
+	other, deleted, ok := n.newerElsewhere(r.Context(), b, name, stamp, false)
 	if ok && deleted {
 		n.writeError(w, r, fmt.Errorf("%s/%s: %w (deleted on target %s while this one was away)", b, name, store.ErrNotFound, other.ID))
 		return true
@@ -352,9 +352,11 @@ func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucke
 
 // newerElsewhere returns a target holding a newer copy of an object than
 // this one's (stamp), the newest, while this target catches up: a read
-// of its own copy would be stale.
-func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (other cluster.Node, deleted, ok bool) {
-	if b.IsRemote() || !n.catchingUp() {
+// of its own copy would be stale. A write that depends on the current
+// object (a condition, a file put into a shard) asks also while objects
+// move (writing): the current copy may not have reached its new owner.
+func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, writing bool) (other cluster.Node, deleted, ok bool) {
+	if b.IsRemote() || !n.catchingUp() && !(writing && n.moving()) {
 		return cluster.Node{}, false, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerHeadTimeout)

@@ -1,11 +1,14 @@
 package gateway_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -257,4 +260,86 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 	if got, err := owner.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "new" {
 		t.Fatalf("GET from the returned owner after the rebalance: %q %v", got, err)
 	}
+}
+
+// While objects move to a new target, a PUT that depends on the current
+// object (a condition, a file put into a shard) is not checked against
+// the new owner's missing copy: it is refused to retry, rather than
+// overwrite an object that exists or replace a shard with one file.
+func TestWriteOnTheCurrentObjectWaitsForItsMove(t *testing.T) {
+	var held atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = holdReceives{api.NewTransport(), &held} }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if _, err := client.Put(ctx, "b", fmt.Sprintf("o%02d", i), strings.NewReader("first"), api.PutOptions{Size: 5}); err != nil {
+			t.Fatal(err)
+		}
+		shard := tarOf(t, map[string]string{"a.txt": "a", "b.txt": "b"})
+		if _, err := client.Put(ctx, "b", fmt.Sprintf("s%02d.tar", i), bytes.NewReader(shard), api.PutOptions{Size: int64(len(shard))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held.Store(true)
+	added := c.AddTarget()
+	smap := c.WaitForMap(3)
+	var object, shard string
+	for i := range 40 {
+		if owner, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprintf("o%02d", i))); object == "" && owner.ID == added.Node.ID() {
+			object = fmt.Sprintf("o%02d", i)
+		}
+		if owner, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprintf("s%02d.tar", i))); shard == "" && owner.ID == added.Node.ID() {
+			shard = fmt.Sprintf("s%02d.tar", i)
+		}
+	}
+	if object == "" || shard == "" {
+		t.Fatal("no name moves to the new target: the test proves nothing")
+	}
+	if _, err := client.Put(ctx, "b", object, strings.NewReader("second"), api.PutOptions{Size: 6, IfNoneMatch: "*"}); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a create-only PUT of an object still moving: %v, want 503 to retry", err)
+	}
+	if _, err := client.Put(ctx, "b", shard, strings.NewReader("c"), api.PutOptions{Size: 1, ArchPath: "c.txt"}); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a file put into a shard still moving: %v, want 503 to retry", err)
+	}
+	held.Store(false)
+	c.WaitRebalance(smap.Version)
+	if got, err := client.GetBytes(ctx, "b", object, api.GetOptions{}); err != nil || string(got) != "first" {
+		t.Fatalf("the object after its move: %q %v", got, err)
+	}
+	if _, err := client.Put(ctx, "b", shard, strings.NewReader("c"), api.PutOptions{Size: 1, ArchPath: "c.txt"}); err != nil {
+		t.Fatalf("the file put into the shard once it moved: %v", err)
+	}
+	members := map[string]bool{}
+	for e, err := range client.ListAll(ctx, "b", api.ListObjectsMessage{Prefix: shard, Flags: api.ListArchive}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		members[e.Name] = true
+	}
+	for _, m := range []string{"a.txt", "b.txt", "c.txt"} {
+		if !members[shard+"/"+m] {
+			t.Fatalf("the shard lost %s: %v", m, members)
+		}
+	}
+}
+
+// tarOf is a tar shard of the files given.
+func tarOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name]))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(files[name]))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
