@@ -140,9 +140,14 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		// written to (or deleted from) the remote again.
 		Store: n.held,
 		// The sender may have the new bucket metadata before this node.
-		BucketMissing:   func(ctx context.Context, _ store.Bucket) { n.refresh(ctx) },
-		Observe:         func(s store.Stamp) { n.clock.Observe(s.Clock) },
-		MapVersion:      func() int64 { return n.currentMap().Version },
+		BucketMissing: func(ctx context.Context, _ store.Bucket) { n.refresh(ctx) },
+		Observe:       func(s store.Stamp) { n.clock.Observe(s.Clock) },
+		MapVersion: func() int64 {
+			if m := n.currentMap(); m != nil {
+				return m.Version
+			}
+			return 0 // no map yet: any stamp waits
+		},
 		SenderPlacement: placement,
 		Placement:       func() uint64 { return n.currentMap().Placement() },
 	}, r.Body)
