@@ -694,3 +694,30 @@ func TestArchPathPutConcurrent(t *testing.T) {
 		t.Fatalf("a PUT matching the ETag of an older write: %v, want 412", err)
 	}
 }
+
+// A client's custom metadata cannot set the keys the node keeps for
+// itself: a forged S3 ETag would be answered as the object's, and a
+// forged dSort job mark would let that job's recovery remove the object.
+func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
+	_, client := embedded(t)
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	forged := map[string]string{"s3.etag": "forged", "dsort.job": "srt-x", "s3.mp-parts": "9", "remote.version": "7", "owner": "me"}
+	if _, err := client.Put(ctx, "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4, Custom: forged}); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := client.Head(ctx, "b", "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key := range forged {
+		if key != "owner" && meta.Custom[key] != "" {
+			t.Errorf("the reserved key %s was set by the client: %q", key, meta.Custom[key])
+		}
+	}
+	if meta.Custom["owner"] != "me" {
+		t.Errorf("the client's own key was dropped: %v", meta.Custom)
+	}
+}

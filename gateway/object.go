@@ -15,6 +15,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -277,7 +278,16 @@ func encodeCustom(m map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
-// decodeCustom reads what encodeCustom wrote.
+// reservedCustom reports a custom key the node itself sets, which a
+// client's metadata must not: the S3 ETag and multipart layout, a cached
+// object's remote attributes, the dSort job that wrote an output shard.
+func reservedCustom(key string) bool {
+	return key == store.CustomETag || key == pipeline.CustomJob || strings.HasPrefix(key, "s3.mp-") || strings.HasPrefix(key, "remote.")
+}
+
+// decodeCustom reads what encodeCustom wrote, less the keys the node
+// keeps for itself (a client that copies an object's metadata sends them
+// back: they are dropped, not refused).
 func decodeCustom(s string) (map[string]string, error) {
 	if s == "" {
 		return nil, nil
@@ -292,6 +302,9 @@ func decodeCustom(s string) (map[string]string, error) {
 		value, err2 := url.QueryUnescape(v)
 		if err1 != nil || err2 != nil || key == "" {
 			return nil, badRequest("%s: %q is not key=value", api.HeaderCustom, part)
+		}
+		if reservedCustom(key) {
+			continue
 		}
 		m[key] = value
 	}
