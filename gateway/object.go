@@ -99,11 +99,17 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if owner.ID != n.config.ID {
-		// While a new map spreads, nodes may disagree on the owner; a read
-		// of an object that is here is served here rather than bounced
-		// (and one that a rebalance moves away meanwhile is bounced after
-		// all, see readElsewhere).
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		// While a new map spreads, a node behind its sender's map may
+		// disagree on the owner: a read of an object that is here is
+		// served here rather than bounced (one that a rebalance moves away
+		// meanwhile is bounced after all, see readElsewhere). A node with
+		// the sender's map sends the read on to the owner: an overwrite
+		// there is newer than the copy here, still on its way.
+		behind := false
+		if want, err := strconv.ParseInt(r.URL.Query().Get(api.QueryMapVersion), 10, 64); err == nil && smap.Version < want {
+			behind = true
+		}
+		if behind && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			if _, err := n.local.Head(r.Context(), b, name); err == nil {
 				r = r.WithContext(context.WithValue(r.Context(), bounceKey{}, true))
 				if r.Method == http.MethodGet {

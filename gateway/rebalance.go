@@ -248,13 +248,20 @@ func (n *Node) objectLeft(ctx context.Context) (store.Bucket, string) {
 // serveFromNeighbors answers a GET or HEAD for an object this target owns
 // but does not have: while a rebalance runs it may still be on another
 // target. It reports whether it answered.
+// Of the copies on their way it serves the newest: targets that joined
+// one after the other may each hold one.
 func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) bool {
-	for _, t := range n.currentMap().Reachable() {
-		if t.ID != n.config.ID && n.serveFrom(w, r, t, b, name) {
-			return true
-		}
+	other, deleted, ok := n.newestElsewhere(r.Context(), b, name, store.Stamp{})
+	switch {
+	case !ok || deleted:
+		return false
+	case n.serveFrom(w, r, other, b, name):
+		return true
 	}
-	return false
+	// Moving right now, say: an older copy elsewhere must not be served.
+	w.Header().Set("Retry-After", "1")
+	n.writeError(w, r, fmt.Errorf("%w: %s/%s is on target %s or on its way here: retry", api.ErrUnavailable, b, name, other.ID))
+	return true
 }
 
 // serveFrom answers a GET or HEAD with another target's copy; false when
@@ -364,6 +371,12 @@ func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, 
 	if b.IsRemote() || !n.catchingUp() && !(writing && n.moving()) {
 		return cluster.Node{}, false, false
 	}
+	return n.newestElsewhere(ctx, b, name, stamp)
+}
+
+// newestElsewhere returns the target holding the newest copy (or delete)
+// of an object, if it is newer than stamp.
+func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (other cluster.Node, deleted, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, peerHeadTimeout)
 	defer cancel()
 	targets := n.currentMap().Reachable()

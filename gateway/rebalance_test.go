@@ -343,3 +343,54 @@ func tarOf(t *testing.T, files map[string]string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// A new owner without the object serves the newest copy on its way, not
+// the first target's: targets that joined one after the other while the
+// rebalance was held each have one (an old one, an overwrite).
+func TestNewOwnerServesTheNewestCopyOnItsWay(t *testing.T) {
+	var held atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = holdReceives{api.NewTransport(), &held} }})
+	t.Cleanup(func() { held.Store(false) })
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	first := c.Targets()[0].Node.ID()
+	// Ids are given in order: the next two targets are these.
+	second, third := "t3", "t4"
+	mapOf := func(ids ...string) *cluster.Map {
+		m := &cluster.Map{Version: 1}
+		for _, id := range ids {
+			m.Nodes = append(m.Nodes, cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "http://127.0.0.1:1", State: cluster.StateActive})
+		}
+		return m
+	}
+	name := ""
+	for i := 0; name == "" && i < 1000; i++ {
+		a, _ := mapOf(first, second).Owner(cluster.Uname("ais", "b", fmt.Sprint(i)))
+		b, _ := mapOf(first, second, third).Owner(cluster.Uname("ais", "b", fmt.Sprint(i)))
+		if a.ID == second && b.ID == third {
+			name = fmt.Sprint(i)
+		}
+	}
+	if _, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	held.Store(true)
+	if id := c.AddTarget().Node.ID(); id != second {
+		t.Fatalf("the second target is %s, not %s: the test's names are wrong", id, second)
+	}
+	c.WaitForMap(3)
+	if _, err := client.Put(ctx, "b", name, strings.NewReader("new"), api.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if id := c.AddTarget().Node.ID(); id != third {
+		t.Fatalf("the third target is %s, not %s", id, third)
+	}
+	c.WaitForMap(4)
+	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "new" {
+		t.Fatalf("GET from the new owner while both copies are on their way: %q %v, want the overwrite", got, err)
+	}
+}
