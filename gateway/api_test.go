@@ -699,7 +699,7 @@ func TestArchPathPutConcurrent(t *testing.T) {
 // itself: a forged S3 ETag would be answered as the object's, and a
 // forged dSort job mark would let that job's recovery remove the object.
 func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
-	_, client := embedded(t)
+	c, client := embedded(t)
 	ctx := t.Context()
 	if err := client.CreateBucket(ctx, "b", nil); err != nil {
 		t.Fatal(err)
@@ -719,5 +719,21 @@ func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 	}
 	if meta.Custom["owner"] != "me" {
 		t.Errorf("the client's own key was dropped: %v", meta.Custom)
+	}
+	// A node of the cluster (a dSort target writing an index through its
+	// owner) keeps the job's mark.
+	req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/objects/b/o.idx", strings.NewReader("idx"))
+	req.ContentLength = 3
+	req.Header.Set(api.HeaderCustom, "dsort.job=srt-1")
+	resp, err := c.PeerClient("t9").Do(req) // signed at every hop, as nodes do
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a node's PUT: %s", resp.Status)
+	}
+	if meta, err := client.Head(ctx, "b", "o.idx"); err != nil || meta.Custom["dsort.job"] != "srt-1" {
+		t.Fatalf("a node's PUT lost the job's mark: %v %v", meta.Custom, err)
 	}
 }

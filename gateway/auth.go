@@ -412,6 +412,17 @@ func (n *Node) fromNode(r *http.Request) (bool, error) {
 	return true, nil
 }
 
+// signedByNode reports a request a node of the cluster signed: marked so
+// by the guard that verified it, or verified here (a nonce is taken once:
+// a request the guard verified is marked).
+func (n *Node) signedByNode(r *http.Request) bool {
+	if marked, _ := r.Context().Value(nodeKey{}).(bool); marked {
+		return true
+	}
+	ok, err := n.fromNode(r)
+	return ok && err == nil
+}
+
 // nodeKey marks a request a node of the cluster signed.
 type nodeKey struct{}
 

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -255,5 +256,38 @@ func TestIntraClusterChangeRefusesTheLeadersOwnKinds(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", body, resp.StatusCode)
 		}
+	}
+}
+
+// The output of a failed dSort job is removed by the job's mark: a copy of
+// the same name that another writer stored (before the job, or since)
+// stays.
+func TestRemoveByJobKeepsOthersObjects(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	ctx := t.Context()
+	client := c.Client()
+	if err := client.CreateBucket(ctx, "dst", nil); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0]
+	b := store.NewBucket("dst")
+	if _, err := target.Store.Put(ctx, b, "theirs.tar", strings.NewReader("theirs"), store.PutOptions{Size: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := target.Store.Put(ctx, b, "ours.tar", strings.NewReader("ours"), store.PutOptions{Size: 4, Custom: map[string]string{"dsort.job": "srt-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(peer.RemoveRequest{Names: []string{"theirs.tar", "ours.tar"}, Job: "srt-1",
+		Stamp: store.Stamp{Map: 1 << 30, Clock: time.Now().Add(time.Hour).UnixNano()}})
+	req, _ := http.NewRequest(http.MethodPost, target.URL()+"/v1/internal/remove/dst", bytes.NewReader(body))
+	peer.NewAuth(c.Secret(), peer.Options{}).Sign(req, "g1")
+	if resp := send(t, req); resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove: %d", resp.StatusCode)
+	}
+	if _, err := target.Store.Head(ctx, b, "theirs.tar"); err != nil {
+		t.Fatalf("an object the job did not write was removed with its output: %v", err)
+	}
+	if _, err := target.Store.Head(ctx, b, "ours.tar"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the job's output stays: %v", err)
 	}
 }

@@ -635,7 +635,7 @@ func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte,
 
 // RemoveObjects waits for rebalances to settle, then has every target
 // remove the objects if it has them.
-func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error {
+func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names []string, job string, asOf store.Stamp) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		status := p.n.status(ctx)
@@ -656,7 +656,7 @@ func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names [
 	}
 	var firstErr error
 	for _, t := range p.n.currentMap().Reachable() {
-		_, err := p.n.peer.Remove(ctx, t, b, peer.RemoveRequest{Names: names, Stamp: asOf})
+		_, err := p.n.peer.Remove(ctx, t, b, peer.RemoveRequest{Names: names, Stamp: asOf, Job: job})
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("target %s: %w", t.ID, err)
 		}
@@ -695,7 +695,19 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 				opts.LocalOnly = false
 			}
 		}
-		err := n.config.Store.Delete(r.Context(), b, name, opts)
+		var err error
+		if req.Job != "" {
+			// Exactly the copy the job wrote, if that is what is here.
+			meta, herr := n.config.Store.Head(r.Context(), b, name)
+			if herr != nil || meta.Custom[pipeline.CustomJob] != req.Job || meta.Stamp.Compare(req.Stamp) > 0 {
+				continue
+			}
+			jobOpts := opts
+			jobOpts.Stamp, jobOpts.Tombstone, jobOpts.IfStamp = store.Stamp{}, false, meta.Stamp
+			err = n.config.Store.Delete(r.Context(), b, name, jobOpts)
+		} else {
+			err = n.config.Store.Delete(r.Context(), b, name, opts)
+		}
 		switch {
 		case err == nil:
 			removed++

@@ -73,7 +73,7 @@ func HoldBatchBuffers(n *Node) (release func()) {
 
 // OwnerWriter is the store dSort writes a shard's index through.
 func OwnerWriter(n *Node) interface {
-	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error)
+	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error)
 	DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
 } {
 	return stampedStore{Store: n.config.Store, n: n}

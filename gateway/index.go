@@ -23,8 +23,8 @@ const jobIndexShards = "index-shard"
 
 // PutToOwner writes an object through the target that owns its name: this
 // one, or another by a PUT to it (pipeline.OwnerWriter).
-func (s stampedStore) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error) {
-	meta, err := s.n.putToOwner(ctx, b, name, data)
+func (s stampedStore) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error) {
+	meta, err := s.n.putToOwner(ctx, b, name, data, custom)
 	return meta.Stamp, err
 }
 
@@ -43,12 +43,12 @@ func (s stampedStore) DeleteFromOwner(ctx context.Context, b store.Bucket, name 
 	return err
 }
 
-func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.ObjectMeta, error) {
+func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.ObjectMeta, error) {
 	if n.owns(b, name) {
-		return n.putOwned(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+		return n.putOwned(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: custom})
 	}
 	client := n.clusterClient()
-	return client.Put(ctx, b.String(), name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))})
+	return client.Put(ctx, b.String(), name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data)), Custom: custom})
 }
 
 // indexSelected writes the index of every selected tar shard this target
@@ -75,7 +75,7 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 		}
 		data, err := idx.Encode()
 		if err == nil {
-			_, err = n.putToOwner(ctx, b, formats.IndexName(name), data)
+			_, err = n.putToOwner(ctx, b, formats.IndexName(name), data, nil)
 		}
 		if err != nil {
 			return fmt.Errorf("index %s/%s: %w", b, name, err)

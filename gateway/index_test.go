@@ -154,7 +154,7 @@ func TestIndexThroughItsOwner(t *testing.T) {
 		}
 	}
 	ow := gateway.OwnerWriter(targets[0].Node)
-	stamp, err := ow.PutToOwner(ctx, b, name, []byte("first"))
+	stamp, err := ow.PutToOwner(ctx, b, name, []byte("first"), nil)
 	if err != nil || stamp.IsZero() {
 		t.Fatalf("put through the owner: %v %v", stamp, err)
 	}
@@ -162,7 +162,7 @@ func TestIndexThroughItsOwner(t *testing.T) {
 		t.Fatalf("the index through its owner: %q %v", got, err)
 	}
 	// Written again since: the removal of the first leaves it.
-	if _, err := ow.PutToOwner(ctx, b, name, []byte("second")); err != nil {
+	if _, err := ow.PutToOwner(ctx, b, name, []byte("second"), nil); err != nil {
 		t.Fatal(err)
 	}
 	ow.DeleteFromOwner(ctx, b, name, stamp)

@@ -292,9 +292,10 @@ func reservedCustom(key string) bool {
 }
 
 // decodeCustom reads what encodeCustom wrote, less the keys the node
-// keeps for itself (a client that copies an object's metadata sends them
-// back: they are dropped, not refused).
-func decodeCustom(s string) (map[string]string, error) {
+// keeps for itself unless a node of the cluster sent them (reserved): a
+// client that copies an object's metadata sends them back, and they are
+// dropped, not refused.
+func decodeCustom(s string, reserved bool) (map[string]string, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -309,7 +310,7 @@ func decodeCustom(s string) (map[string]string, error) {
 		if err1 != nil || err2 != nil || key == "" {
 			return nil, badRequest("%s: %q is not key=value", api.HeaderCustom, part)
 		}
-		if reservedCustom(key) {
+		if reservedCustom(key) && !reserved {
 			continue
 		}
 		m[key] = value
@@ -326,7 +327,7 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		n.putIntoArchive(w, r, b, name)
 		return
 	}
-	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom))
+	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom), n.signedByNode(r))
 	var ifMatch, ifNoneMatch string
 	if err == nil {
 		ifMatch, err = api.ParsePutCondition("If-Match", r.Header.Get("If-Match"))

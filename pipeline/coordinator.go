@@ -376,7 +376,7 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		asOf := store.Stamp{Map: c.config.Cluster.Map().Version, Clock: now.UnixNano()}
 		c.abortTargets(context.WithoutCancel(ctx), job, err.Error())
 		if len(job.outputs) > 0 && !job.plan.Spec.DryRun {
-			if err := c.config.Cluster.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, asOf); err != nil {
+			if err := c.config.Cluster.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, job.id, asOf); err != nil {
 				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", err)
 			}
 		}

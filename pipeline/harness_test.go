@@ -381,12 +381,16 @@ func (p memPeers) EndJob(ctx context.Context, id, cause string) error {
 	return nil
 }
 
-func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error {
+func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string, job string, asOf store.Stamp) error {
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
 	for _, st := range p.c.stores {
 		for _, name := range names {
-			if err := st.Delete(ctx, b, name, store.DeleteOptions{Stamp: asOf}); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
+			meta, err := st.Head(ctx, b, name)
+			if err != nil || meta.Custom[pipeline.CustomJob] != job || meta.Stamp.Compare(asOf) > 0 {
+				continue
+			}
+			if err := st.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp}); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
 				return err
 			}
 		}

@@ -1307,12 +1307,12 @@ func (o ownerStore) ownerStore(b store.Bucket, name string) (store.Store, error)
 	return c.stores[owner.ID], nil
 }
 
-func (o ownerStore) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error) {
+func (o ownerStore) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error) {
 	st, err := o.ownerStore(b, name)
 	if err != nil {
 		return store.Stamp{}, err
 	}
-	meta, err := st.Put(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+	meta, err := st.Put(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: custom})
 	return meta.Stamp, err
 }
 
@@ -1364,8 +1364,8 @@ type deletesOwner struct {
 	owner store.Store
 }
 
-func (d deletesOwner) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error) {
-	meta, err := d.owner.Put(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+func (d deletesOwner) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error) {
+	meta, err := d.owner.Put(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: custom})
 	return meta.Stamp, err
 }
 

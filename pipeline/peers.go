@@ -40,11 +40,12 @@ type Cluster interface {
 	ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error)
 	// FetchKeyMap reads an external key map from a URL or an ais:// object.
 	FetchKeyMap(ctx context.Context, location string) ([]byte, error)
-	// RemoveObjects removes objects wherever in the cluster they are,
-	// once no rebalance is moving them: the output of an aborted job may
-	// have moved while the targets changed. Copies newer than asOf (the
-	// moment the job failed: a later job's output) stay.
-	RemoveObjects(ctx context.Context, b store.Bucket, names []string, asOf store.Stamp) error
+	// RemoveObjects removes the copies job wrote (CustomJob) of objects,
+	// wherever in the cluster they are, once no rebalance is moving them:
+	// the output of an aborted job may have moved while the targets
+	// changed. Copies another writer stored (before the job, or since)
+	// stay; so do copies newer than asOf (the moment the job failed).
+	RemoveObjects(ctx context.Context, b store.Bucket, names []string, job string, asOf store.Stamp) error
 	// RegisterJob records a job in the cluster's replicated registry
 	// before any target holds it, so that another gateway can end it if
 	// its coordinator goes; an error refuses the job.

@@ -608,8 +608,9 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 // its name (the node's store is one); a shard's index is such an object.
 // Without it the index is written to the store itself.
 type OwnerWriter interface {
-	// PutToOwner stores the object and returns its stamp.
-	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte) (store.Stamp, error)
+	// PutToOwner stores the object, with custom metadata, and returns its
+	// stamp.
+	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error)
 	// DeleteFromOwner removes the object unless it is newer than stamp.
 	DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
 }
@@ -636,11 +637,11 @@ func (s outputSink) writeIndex(ctx context.Context, name string) error {
 	}
 	written := writtenShard{name: indexName}
 	if ow, ok := st.(OwnerWriter); ok {
-		written.stamp, err = ow.PutToOwner(ctx, s.j.plan.Output, indexName, data)
+		written.stamp, err = ow.PutToOwner(ctx, s.j.plan.Output, indexName, data, map[string]string{CustomJob: s.j.id})
 		written.owner = true
 	} else {
 		var meta store.ObjectMeta
-		meta, err = st.Put(ctx, s.j.plan.Output, indexName, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+		meta, err = st.Put(ctx, s.j.plan.Output, indexName, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: map[string]string{CustomJob: s.j.id}})
 		written.stamp = meta.Stamp
 	}
 	if err != nil {

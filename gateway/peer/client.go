@@ -55,6 +55,9 @@ func (m MetaMessage) Snapshot() membership.Snapshot {
 type RemoveRequest struct {
 	Names []string    `json:"names"`
 	Stamp store.Stamp `json:"stamp"`
+	// Job, when set, removes only the copies that dSort job wrote (the
+	// output of a failed job): others of the same names stay.
+	Job string `json:"job,omitempty"`
 }
 
 // ClientConfig configures a Client.
