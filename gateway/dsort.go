@@ -507,6 +507,13 @@ func (n *Node) handleDsortStats(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, n.worker.Jobs())
 		return
 	}
+	if r.URL.Query().Get("keepalive") == "true" {
+		// The job's coordinator is alive (pipeline.Worker.Heard).
+		if err := n.worker.Heard(id); err != nil {
+			n.writeError(w, r, dsortError(err))
+			return
+		}
+	}
 	stats, err := n.worker.Stats(id)
 	if err != nil {
 		n.writeError(w, r, dsortError(err))

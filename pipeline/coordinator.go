@@ -32,6 +32,10 @@ type CoordinatorConfig struct {
 	Formats *formats.Registry
 	// Logger receives job events; nil discards them.
 	Logger *slog.Logger
+	// KeepaliveInterval is how often a running job's targets hear that
+	// the coordinator is alive; zero means a minute (well within the
+	// targets' idle timeout, 10 minutes by default).
+	KeepaliveInterval time.Duration
 }
 
 // Coordinator starts dSort jobs and drives their phases across targets.
@@ -51,6 +55,9 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = time.Minute
 	}
 	c := &Coordinator{config: cfg}
 	c.mu.jobs = map[string]*coordinatedJob{}
@@ -364,7 +371,10 @@ func (c *Coordinator) broadcast(ctx context.Context, job *coordinatedJob, fn fun
 // run drives the phases; any error aborts the job on every target.
 func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	defer close(job.done)
+	alive, stop := context.WithCancel(ctx)
+	go c.keepTargets(alive, job.id)
 	err := c.runAttempts(ctx, job)
+	stop()
 	if cause := context.Cause(ctx); cause != nil {
 		err = cause
 	}
@@ -519,6 +529,32 @@ func pronoun(nodes []cluster.Node) string {
 		return "it"
 	}
 	return "them"
+}
+
+// keepTargets tells the active targets, now and then until ctx ends, that
+// the job's coordinator is alive; a target without the job answers
+// not-found, which does not matter here.
+func (c *Coordinator) keepTargets(ctx context.Context, id string) {
+	tick := time.NewTicker(c.config.KeepaliveInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		m := c.config.Cluster.Map()
+		if m == nil {
+			continue
+		}
+		call, cancel := context.WithTimeout(ctx, c.config.KeepaliveInterval)
+		var wg sync.WaitGroup
+		for _, t := range m.ActiveTargets() {
+			wg.Go(func() { c.config.Targets.Keepalive(call, t, id) })
+		}
+		wg.Wait()
+		cancel()
+	}
 }
 
 // lostTargets are the job's targets that are no longer active in the map,

@@ -38,6 +38,8 @@ type memCluster struct {
 	wrapStore func(id string, st store.Store) store.Store
 	memory    int64 // MemoryTotal of the workers
 	workDirs  map[string]string
+	// idle, when set, is the idle timeout of the targets added after.
+	idle time.Duration
 	// beforeCreate, when set, runs once before the first Create call: a
 	// test can take a target away between the phases.
 	beforeCreate func()
@@ -111,7 +113,7 @@ func (c *memCluster) addTarget(id string) {
 		st = c.wrapStore(id, st)
 	}
 	c.workDirs[id] = dir + "/work"
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: memFetcher{c}, WorkDir: dir + "/work", MemoryTotal: c.memory})
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: memFetcher{c}, WorkDir: dir + "/work", MemoryTotal: c.memory, IdleTimeout: c.idle})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -345,6 +347,14 @@ func (p memPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) e
 		return w.Abort(id, cause)
 	}
 	return nil
+}
+
+func (p memPeers) Keepalive(ctx context.Context, t cluster.Node, id string) error {
+	w := p.c.worker(t.ID)
+	if w == nil {
+		return pipeline.ErrJobNotFound
+	}
+	return w.Heard(id)
 }
 
 func (p memPeers) Stats(ctx context.Context, t cluster.Node, id string) (pipeline.JobStats, error) {

@@ -637,6 +637,62 @@ func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
 	waitSilentAbort(t, w, "srt-never-started")
 }
 
+// A target done with a phase early waits, without a call, for the slowest
+// target and the sort: the coordinator's keepalive keeps its job, and
+// only silence aborts it.
+func TestKeepaliveKeepsAJobBetweenPhases(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tgz", Records: 5, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: t.TempDir(), IdleTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := baseSpec("in-{0..1}.tgz", "out-{000..999}.tar")
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-kept", Spec: spec, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Extract(t.Context(), "srt-kept"); err != nil {
+		t.Fatal(err)
+	}
+	// Five idle timeouts between phases, with a keepalive now and then.
+	for range 25 {
+		if err := w.Heard("srt-kept"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st, _ := w.Stats("srt-kept"); st.Aborted {
+		t.Fatalf("the job was aborted while its coordinator kept it: %v", st.Errors)
+	}
+	waitSilentAbort(t, w, "srt-kept")
+}
+
+// A job whose sort (or slowest target) takes longer than the targets'
+// idle timeout finishes: its coordinator's keepalives keep the targets
+// that wait between the phases.
+func TestSlowPhaseOutlastsTheIdleTimeout(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 8, RecordSize: 500, Seed: 5})
+	c := newMemCluster(t, 0, nil)
+	c.idle = 150 * time.Millisecond
+	c.addTarget("t1")
+	c.addTarget("t2")
+	c.coordinator.Close()
+	c.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Cluster: memPeers{c}, Targets: memPeers{c}, KeepaliveInterval: 30 * time.Millisecond})
+	t.Cleanup(c.coordinator.Close)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.beforeCreate = func() { time.Sleep(5 * c.idle) } // a sort that takes long
+	status, err := c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.Aborted || len(c.outputs("dst")) == 0 {
+		t.Fatalf("a job with a phase longer than the idle timeout: %+v", status)
+	}
+}
+
 // waitSilentAbort waits for a job to abort for want of its coordinator,
 // and for the abort to end (its files removed: Finished is set last).
 func waitSilentAbort(t *testing.T, w *pipeline.Worker, id string) {

@@ -79,6 +79,9 @@ type Targets interface {
 	// Stats returns a job's state on a target: ErrJobNotFound from a
 	// target that restarted since.
 	Stats(ctx context.Context, target cluster.Node, id string) (JobStats, error)
+	// Keepalive tells a target the job's coordinator is alive (see
+	// Worker.Heard).
+	Keepalive(ctx context.Context, target cluster.Node, id string) error
 }
 
 // Fetcher is how a target gets record bytes from the target holding them:

@@ -829,6 +829,10 @@ func (w *Worker) RemoveOrphans(ctx context.Context) {
 func (j *targetJob) armWatchdog() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.armWatchdogLocked()
+}
+
+func (j *targetJob) armWatchdogLocked() {
 	if j.mu.watchdog != nil {
 		j.mu.watchdog.Stop()
 	}
@@ -1292,6 +1296,23 @@ func (w *Worker) Remove(id string) error {
 	w.mu.Lock()
 	delete(w.mu.jobs, id)
 	w.mu.Unlock()
+	return nil
+}
+
+// Heard notes the coordinator's keepalive: between phases the job's
+// watchdog starts again. A target done with a phase early waits for the
+// slowest one (and the sort) without a call; it must not give the job up
+// while its coordinator is alive.
+func (w *Worker) Heard(id string) error {
+	j, err := w.job(id)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.watchdog != nil && !j.mu.closed {
+		j.armWatchdogLocked() // armed: between phases; a phase runs disarmed
+	}
 	return nil
 }
 

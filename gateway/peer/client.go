@@ -365,6 +365,11 @@ func (c *Client) Stats(ctx context.Context, t cluster.Node, id string) (pipeline
 	return s, err
 }
 
+// Keepalive tells a target a job's coordinator is alive.
+func (c *Client) Keepalive(ctx context.Context, t cluster.Node, id string) error {
+	return c.Call(ctx, http.MethodGet, t.URL+"/v1/sort/stats/"+url.PathEscape(id)+"?keepalive=true", nil, nil)
+}
+
 // Jobs lists the dSort jobs of a target.
 func (c *Client) Jobs(ctx context.Context, t cluster.Node) ([]pipeline.JobStats, error) {
 	var jobs []pipeline.JobStats
