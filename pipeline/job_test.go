@@ -1259,7 +1259,18 @@ func TestRecoverReadsEarlierWorkDirectories(t *testing.T) {
 		t.Fatal(err)
 	}
 	earlier := t.TempDir()
+	// The crashed job's spill files there go too.
+	spill := filepath.Join(earlier, "dsort-srt-x")
+	if err := os.MkdirAll(spill, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spill, "run-0"), make([]byte, 1024), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	recoverJournal(t, st, earlier, []string{"ais://out", "out-000.tar"}, earlier, filepath.Join(earlier, "gone"))
+	if _, err := os.Stat(spill); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the spill files of the crashed job in an earlier work directory are left: %v", err)
+	}
 	if _, err := st.Head(ctx, out, "out-000.tar"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the shard of a journal in an earlier work directory: %v, want removed", err)
 	}

@@ -129,12 +129,17 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute
 	}
-	// Spill files of jobs cut short by a crash are of no use now; their
-	// journals are read by Recover.
-	if entries, err := os.ReadDir(cfg.WorkDir); err == nil {
+	// Spill files of jobs cut short by a crash are of no use now, here
+	// and where the work directory was before; their journals are read
+	// by Recover.
+	for _, dir := range append([]string{cfg.WorkDir}, cfg.RecoverDirs...) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
 		for _, e := range entries {
 			if e.IsDir() && strings.HasPrefix(e.Name(), "dsort-") {
-				pathsafe.RemoveAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, e.Name()))
+				pathsafe.RemoveAll(dir, filepath.Join(dir, e.Name()))
 			}
 		}
 	}
