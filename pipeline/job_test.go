@@ -1356,6 +1356,51 @@ func TestAbortCutsAStuckRecordStream(t *testing.T) {
 	}
 }
 
+// An abort that comes while the job finishes on a target is refused, as
+// once it finished: it would remove the shards of a job the coordinator
+// records as finished.
+func TestAbortDuringFinishIsRefused(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 4, RecordSize: 1000, Seed: 4})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	w := c.worker("t1")
+	const id = "srt-finishing"
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: id, Spec: baseSpec("in-{0..1}.tar", "out-{000..999}.tar"), Seed: 1, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	metas, err := w.Extract(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A record stream still being served holds the Finish.
+	out := &stuckWriter{cut: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- w.ServeRecords(t.Context(), id, metas, out) }()
+	time.Sleep(50 * time.Millisecond) // the stream is in its first write
+	finished := make(chan error, 1)
+	go func() { finished <- w.Finish(t.Context(), id) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if err := w.ServeRecords(t.Context(), id, nil, io.Discard); errors.Is(err, pipeline.ErrJobFinished) {
+			break // Finish admits no new call: it runs
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Finish did not start")
+		}
+	}
+	if err := w.Abort(id, "by the test"); !errors.Is(err, pipeline.ErrJobFinished) {
+		t.Fatalf("an abort during Finish: %v, want it refused as finished", err)
+	}
+	out.Cut()
+	<-served
+	if err := <-finished; err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	if st, _ := w.Stats(id); st.Aborted || !st.Archived {
+		t.Fatalf("the job after Finish: aborted %v, archived %v", st.Aborted, st.Archived)
+	}
+}
+
 // ownerStore writes an object through its owner target, as the node's
 // store does for a shard's index (pipeline.OwnerWriter).
 type ownerStore struct {

@@ -202,6 +202,9 @@ type targetJob struct {
 		written  []writtenShard
 		closed   bool // resources released
 		stopping bool // no new calls admitted
+		// finishing: Finish runs; an abort then would remove the shards
+		// of a job the coordinator records as finished.
+		finishing bool
 	}
 }
 
@@ -1156,7 +1159,7 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 		j.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrAborted, id)
 	}
-	j.mu.stopping = true
+	j.mu.stopping, j.mu.finishing = true, true
 	j.mu.Unlock()
 	j.active.Wait()
 	j.release()
@@ -1212,7 +1215,7 @@ func (j *targetJob) abort(cause string) error {
 	w := j.w
 	id := j.id
 	j.mu.Lock()
-	if j.mu.stats.Archived {
+	if j.mu.stats.Archived || j.mu.finishing {
 		j.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrJobFinished, id)
 	}
