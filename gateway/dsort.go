@@ -224,6 +224,18 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 			}
 		}
 	}
+	// Finished is the coordinator's (or the registry's) to say: a target
+	// that archived its part does not make the job finished (another may
+	// have lost its part, and the job then fails).
+	// (Neither knowing it any more, the targets' word stands.)
+	ended := inRegistry && registered.State == membership.JobFinished || statusErr == nil && status.Archived ||
+		!inRegistry && statusErr != nil
+	for k, v := range out {
+		if v.Archived && !ended {
+			v.Archived, v.Metrics.Archived = false, false
+			out[k] = v
+		}
+	}
 	if statusErr == nil {
 		for k, v := range out {
 			v.Phase = status.Phase

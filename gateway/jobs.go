@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -144,6 +145,12 @@ func (n *Node) settleJob(ctx context.Context, j membership.Job, cause string) {
 		}
 	}
 	outcome := ""
+	var lost []string // targets whose part is gone (offline, restarted)
+	for _, id := range j.Targets {
+		if !slices.ContainsFunc(targets, func(t cluster.Node) bool { return t.ID == id }) {
+			lost = append(lost, id)
+		}
+	}
 	for _, t := range targets {
 		var err error
 		if finished {
@@ -151,11 +158,21 @@ func (n *Node) settleJob(ctx context.Context, j membership.Job, cause string) {
 		} else {
 			err = n.peer.Abort(ctx, t, j.ID, "aborted: "+cause)
 		}
+		if finished && errors.Is(err, api.ErrJobNotFound) {
+			lost = append(lost, t.ID)
+		}
 		if err != nil && !errors.Is(err, api.ErrJobNotFound) && !errors.Is(err, api.ErrJobFinished) {
 			n.logger.Warn("settle a dsort job on a target", "job", j.ID, "target", t.ID, "err", err)
 		}
 	}
-	if !finished {
+	switch {
+	case !finished:
+		outcome = "aborted: " + cause
+	case len(lost) > 0:
+		// Every shard was created, but not every target kept its part:
+		// the output is not whole, and the job is not recorded finished.
+		finished = false
+		cause = fmt.Sprintf("%s, and target(s) %s lost their shards before the job finished there: the output is incomplete", cause, strings.Join(lost, ", "))
 		outcome = "aborted: " + cause
 	}
 	if err := n.endJob(ctx, j.ID, outcome); err != nil {
