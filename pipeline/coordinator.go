@@ -440,6 +440,9 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 		job.mu.Lock()
 		job.mu.cancelAttempt = cancel
 		job.mu.Unlock()
+		// A change of the targets while the job started (before it was
+		// among the jobs MapChanged sees) is seen now.
+		c.MapChanged(c.config.Cluster.Map())
 		err := c.runPhases(attemptCtx, job)
 		changed := errors.Is(context.Cause(attemptCtx), errTargetsChanged)
 		cancel(nil)

@@ -38,6 +38,10 @@ type memCluster struct {
 	wrapStore func(id string, st store.Store) store.Store
 	memory    int64 // MemoryTotal of the workers
 	workDirs  map[string]string
+	// beforeInit, when set, runs once as the first Init call starts: the
+	// job is registered, not yet running.
+	beforeInit func()
+	initOnce   sync.Once
 	// idle, when set, is the idle timeout of the targets added after.
 	idle time.Duration
 	// beforeCreate, when set, runs once before the first Create call: a
@@ -292,6 +296,9 @@ func (p memPeers) FetchKeyMap(ctx context.Context, location string) ([]byte, err
 }
 
 func (p memPeers) Init(ctx context.Context, t cluster.Node, init pipeline.JobInit) error {
+	if p.c.beforeInit != nil {
+		p.c.initOnce.Do(p.c.beforeInit)
+	}
 	w := p.c.worker(t.ID)
 	if w == nil {
 		return fmt.Errorf("target %s is gone", t.ID)

@@ -669,6 +669,23 @@ func TestKeepaliveKeepsAJobBetweenPhases(t *testing.T) {
 	waitSilentAbort(t, w, "srt-kept")
 }
 
+// A target that joins while a job starts (its targets fixed, the job not
+// yet running) is seen: the job does not run on the old placement.
+func TestTargetJoiningWhileAJobStarts(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 8, RecordSize: 500, Seed: 5})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.beforeInit = func() { c.addTarget("t3") }
+	status, err := c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
+	if err == nil && !status.Aborted {
+		t.Fatalf("a job that started as a target joined ran on the old targets: %+v", status)
+	}
+	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "targets changed") {
+		t.Fatalf("the job's error %q (%v) does not say the targets changed", status.Error, err)
+	}
+}
+
 // A job whose sort (or slowest target) takes longer than the targets'
 // idle timeout finishes: its coordinator's keepalives keep the targets
 // that wait between the phases.
