@@ -696,7 +696,7 @@ func TestArchPathPutConcurrent(t *testing.T) {
 }
 
 // A client's custom metadata cannot set the keys the node keeps for
-// itself: a forged S3 ETag would be answered as the object's, and a
+// itself: forged remote attributes would pass a validated warm GET, and a
 // forged dSort job mark would let that job's recovery remove the object.
 func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 	c, client := embedded(t)
@@ -704,7 +704,7 @@ func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 	if err := client.CreateBucket(ctx, "b", nil); err != nil {
 		t.Fatal(err)
 	}
-	forged := map[string]string{"s3.etag": "forged", "dsort.job": "srt-x", "s3.mp-parts": "9", "remote.version": "7", "owner": "me"}
+	forged := map[string]string{"dsort.job": "srt-x", "remote.version": "7", "remote.etag": "e", "owner": "me"}
 	if _, err := client.Put(ctx, "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4, Custom: forged}); err != nil {
 		t.Fatal(err)
 	}

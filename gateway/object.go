@@ -285,10 +285,12 @@ func encodeCustom(m map[string]string) string {
 }
 
 // reservedCustom reports a custom key the node itself sets, which a
-// client's metadata must not: the S3 ETag and multipart layout, a cached
-// object's remote attributes, the dSort job that wrote an output shard.
+// client's metadata must not: a cached object's remote attributes (a
+// validated warm GET compares them), the dSort job that wrote an output
+// shard (a recovery removes what it marks). The S3 ETag and multipart
+// layout come this way from the S3 API, which takes care of them.
 func reservedCustom(key string) bool {
-	return key == store.CustomETag || key == pipeline.CustomJob || strings.HasPrefix(key, "s3.mp-") || strings.HasPrefix(key, "remote.")
+	return key == pipeline.CustomJob || strings.HasPrefix(key, "remote.")
 }
 
 // decodeCustom reads what encodeCustom wrote, less the keys the node
