@@ -1342,15 +1342,15 @@ func (s *stuckWriter) Write(p []byte) (int, error) {
 
 func (s *stuckWriter) Cut() { s.once.Do(func() { close(s.cut) }) }
 
-// An abort ends a record stream stuck in a write: the job's memory and
-// files are not held until the kernel gives up on the peer.
-func TestAbortCutsAStuckRecordStream(t *testing.T) {
+// stuckStream starts job id on a one-target cluster, extracts, and serves
+// its records to a writer stuck in its first write (until Cut).
+func stuckStream(t *testing.T, id string) (*pipeline.Worker, *stuckWriter, chan error) {
+	t.Helper()
 	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 4, RecordSize: 1000, Seed: 4})
 	c := newMemCluster(t, 1, nil)
 	c.createBucket("src")
 	c.putInputs("src", inputs)
 	w := c.worker("t1")
-	const id = "srt-stuck"
 	if err := w.Init(t.Context(), pipeline.JobInit{ID: id, Spec: baseSpec("in-{0..1}.tar", "out-{000..999}.tar"), Seed: 1, Map: c.smap}); err != nil {
 		t.Fatal(err)
 	}
@@ -1362,6 +1362,14 @@ func TestAbortCutsAStuckRecordStream(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- w.ServeRecords(t.Context(), id, metas, out) }()
 	time.Sleep(50 * time.Millisecond) // the stream is in its first write
+	return w, out, served
+}
+
+// An abort ends a record stream stuck in a write: the job's memory and
+// files are not held until the kernel gives up on the peer.
+func TestAbortCutsAStuckRecordStream(t *testing.T) {
+	const id = "srt-stuck"
+	w, _, served := stuckStream(t, id)
 	aborted := make(chan error, 1)
 	go func() { aborted <- w.Abort(id, "by the test") }()
 	for _, ch := range []chan error{aborted, served} {
@@ -1377,24 +1385,9 @@ func TestAbortCutsAStuckRecordStream(t *testing.T) {
 // once it finished: it would remove the shards of a job the coordinator
 // records as finished.
 func TestAbortDuringFinishIsRefused(t *testing.T) {
-	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 4, RecordSize: 1000, Seed: 4})
-	c := newMemCluster(t, 1, nil)
-	c.createBucket("src")
-	c.putInputs("src", inputs)
-	w := c.worker("t1")
 	const id = "srt-finishing"
-	if err := w.Init(t.Context(), pipeline.JobInit{ID: id, Spec: baseSpec("in-{0..1}.tar", "out-{000..999}.tar"), Seed: 1, Map: c.smap}); err != nil {
-		t.Fatal(err)
-	}
-	metas, err := w.Extract(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A record stream still being served holds the Finish.
-	out := &stuckWriter{cut: make(chan struct{})}
-	served := make(chan error, 1)
-	go func() { served <- w.ServeRecords(t.Context(), id, metas, out) }()
-	time.Sleep(50 * time.Millisecond) // the stream is in its first write
+	w, out, served := stuckStream(t, id)
 	finished := make(chan error, 1)
 	go func() { finished <- w.Finish(t.Context(), id) }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
