@@ -105,10 +105,8 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		// meanwhile is bounced after all, see readElsewhere). A node with
 		// the sender's map sends the read on to the owner: an overwrite
 		// there is newer than the copy here, still on its way.
-		behind := false
-		if want, err := strconv.ParseInt(r.URL.Query().Get(api.QueryMapVersion), 10, 64); err == nil && smap.Version < want {
-			behind = true
-		}
+		want, err := strconv.ParseInt(r.URL.Query().Get(api.QueryMapVersion), 10, 64)
+		behind := err == nil && smap.Version < want
 		if behind && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			if _, err := n.local.Head(r.Context(), b, name); err == nil {
 				r = r.WithContext(context.WithValue(r.Context(), bounceKey{}, true))

@@ -247,9 +247,9 @@ func (n *Node) objectLeft(ctx context.Context) (store.Bucket, string) {
 
 // serveFromNeighbors answers a GET or HEAD for an object this target owns
 // but does not have: while a rebalance runs it may still be on another
-// target. It reports whether it answered.
-// Of the copies on their way it serves the newest: targets that joined
-// one after the other may each hold one.
+// target. Of the copies on their way it serves the newest: targets that
+// joined one after the other may each hold one. It reports whether it
+// answered.
 func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) bool {
 	other, deleted, ok := n.newestElsewhere(r.Context(), b, name, store.Stamp{})
 	switch {
