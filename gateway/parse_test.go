@@ -21,6 +21,8 @@ func TestParseRange(t *testing.T) {
 		{"bytes=-4", 10, 6, 4, true},
 		{"bytes=-40", 10, 0, 10, true},
 		{" bytes=2-3 ", 10, 2, 2, true},
+		{"Bytes=2-3", 10, 2, 2, true},
+		{"items=2-3", 10, 0, 0, false},
 		{"bytes=10-", 10, 0, 0, false},
 		{"bytes=-0", 10, 0, 0, false},
 		{"bytes=3-2", 10, 0, 0, false},

@@ -17,8 +17,9 @@ func parseRange(spec string, size int64) (start, length int64, err error) {
 	fail := func(why string) (int64, int64, error) {
 		return 0, 0, fmt.Errorf("%w: Range %q: %s (object size %d)", api.ErrRange, spec, why, size)
 	}
-	rest, ok := strings.CutPrefix(strings.TrimSpace(spec), "bytes=")
-	if !ok {
+	// The unit is case-insensitive (RFC 9110).
+	unit, rest, ok := strings.Cut(strings.TrimSpace(spec), "=")
+	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") {
 		return fail("the unit must be bytes")
 	}
 	if strings.Contains(rest, ",") {
