@@ -86,6 +86,9 @@ func (n *Node) rebalanceSettled(ctx context.Context) bool {
 // and ended its last rebalance without error at least margin ago; with
 // skipOffline, a target offline in the map is not waited for.
 func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration, skipOffline bool) bool {
+	if n.currentMap() == nil {
+		return false // not joined yet: nothing is known of the others
+	}
 	status := n.status(ctx)
 	now := time.Now()
 	for _, node := range status.Nodes {

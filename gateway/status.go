@@ -43,6 +43,10 @@ func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 // status gathers every node's status.
 func (n *Node) status(ctx context.Context) api.ClusterStatus {
 	m := n.currentMap()
+	if m == nil {
+		// Not joined yet: only this node is known.
+		return api.ClusterStatus{Nodes: []api.NodeStatus{n.localStatus(ctx)}}
+	}
 	out := api.ClusterStatus{UUID: m.UUID, MapVersion: m.Version, Primary: m.Primary, Nodes: make([]api.NodeStatus, len(m.Nodes))}
 	var wg sync.WaitGroup
 	for i, node := range m.Nodes {
