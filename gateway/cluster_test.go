@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,7 +388,11 @@ func TestRemovedTargetBackLateSetsItsObjectsAside(t *testing.T) {
 }
 
 func targetBackLate(t *testing.T, removed bool) {
+	// While set, the gateway does not answer a node's pull of the map
+	// (it is starting too, say).
+	var gatewayDown atomic.Bool
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.Transport = refusePulls{api.NewTransport(), &gatewayDown}
 		cfg.TombstoneTTL = time.Second
 		cfg.RebalanceRecent = 200 * time.Millisecond
 		// Apart from the work directory, which moves with the first
@@ -435,6 +440,13 @@ func targetBackLate(t *testing.T, removed bool) {
 		return err == nil && !slices.ContainsFunc(tombs, func(tomb store.Tombstone) bool { return tomb.Name == deleted })
 	}, "the delete's tombstone was not collected")
 
+	// The gateway answers only a while after the target is back: the
+	// target waits for it rather than keep its objects.
+	gatewayDown.Store(true)
+	go func() {
+		time.Sleep(time.Second)
+		gatewayDown.Store(false)
+	}()
 	back := c.Restart(gone)
 	c.WaitRebalance(c.WaitForMap(3).Version)
 	if _, err := client.Head(ctx, "b", deleted); !errors.Is(err, api.ErrNotFound) {
@@ -448,4 +460,17 @@ func targetBackLate(t *testing.T, removed bool) {
 	if !found {
 		t.Fatalf("the removed target's copy of %s was not set aside", deleted)
 	}
+}
+
+// refusePulls fails a node's pull of the cluster map while down is set.
+type refusePulls struct {
+	next http.RoundTripper
+	down *atomic.Bool
+}
+
+func (r refusePulls) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r.down.Load() && req.URL.Path == "/v1/cluster" && req.URL.Query().Get("what") == "smap" {
+		return nil, errors.New("connection refused (the test's)")
+	}
+	return r.next.RoundTrip(req)
 }

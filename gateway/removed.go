@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
@@ -86,12 +87,22 @@ func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 	if away <= n.config.TombstoneTTL {
 		return nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	s, err := n.peer.Pull(pctx, cluster.Node{URL: n.config.Join})
-	if err != nil || s.Map == nil {
-		n.logger.Warn("could not tell whether this target was removed from the cluster while it was away: its objects stay", "away", away.Round(time.Second), "err", err)
-		return nil
+	// Asked until the gateway answers (it may be starting too, or
+	// electing): an unclear answer must not keep objects deleted meanwhile.
+	var s membership.Snapshot
+	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		s, err = n.peer.Pull(pctx, cluster.Node{URL: n.config.Join})
+		cancel()
+		if err == nil && s.Map != nil {
+			break
+		}
+		n.logger.Warn("waiting for the gateway to tell whether this target was removed from the cluster while it was away", "away", away.Round(time.Second), "gateway", n.config.Join, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("this target was away %s, longer than tombstones are kept, and the gateway at %s did not tell whether it was removed meanwhile: %w", away.Round(time.Second), n.config.Join, context.Cause(ctx))
+		case <-time.After(delay):
+		}
 	}
 	if _, ok := s.Map.Node(n.config.ID); ok {
 		return nil // still in the map: no tombstone was collected meanwhile
