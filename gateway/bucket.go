@@ -197,7 +197,11 @@ func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
 }
 
 func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
-	b, err := bucketOf(r)
+	err := n.requireGateway() // not before it caught up: a 404 then would be wrong
+	var b store.Bucket
+	if err == nil {
+		b, err = bucketOf(r)
+	}
 	var props store.Props
 	if err == nil {
 		props, err = n.bucketProps(b)

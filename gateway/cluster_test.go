@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/storetest"
 )
@@ -473,4 +476,39 @@ func (r refusePulls) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("connection refused (the test's)")
 	}
 	return r.next.RoundTrip(req)
+}
+
+// A gateway answers data and bucket requests only once it is ready: its
+// map and buckets before that may be a snapshot's, and a 404 for a bucket
+// that exists would be wrong.
+func TestGatewayNotReadyAnswers503(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := membership.NewFileStore(filepath.Join(dir, "meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := httptest.NewUnstartedServer(nil)
+	node, err := gateway.New(gateway.Config{ID: "g1", Role: cluster.RoleGateway, URL: "http://" + server.Listener.Addr().String(),
+		Meta: meta, Secret: peer.NewSecret(), DataDirs: []string{dir}, RaftDir: filepath.Join(dir, "meta", "raft")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server.Config.Handler = node.Handler()
+	server.Start()
+	defer server.Close()
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodHead, "/v1/buckets/b"},
+		{http.MethodGet, "/v1/objects/b/o"},
+		{http.MethodGet, "/s3/b"},
+	} {
+		req, _ := http.NewRequest(tc.method, server.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("%s %s on a gateway not started: %d, want 503", tc.method, tc.path, resp.StatusCode)
+		}
+	}
 }

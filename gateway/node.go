@@ -167,13 +167,13 @@ type Config struct {
 }
 
 func (c *Config) withDefaults() {
-	if c.KeepaliveInterval == 0 {
+	if c.KeepaliveInterval <= 0 {
 		c.KeepaliveInterval = 2 * time.Second
 	}
-	if c.KeepaliveTimeout == 0 {
+	if c.KeepaliveTimeout <= 0 {
 		c.KeepaliveTimeout = 10 * time.Second
 	}
-	if c.RequestTimeout == 0 {
+	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
 	}
 	if c.Transport == nil {

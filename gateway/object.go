@@ -31,6 +31,12 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
 		return
 	}
+	if n.config.Role.IsGateway() && !n.ready.Load() {
+		// A gateway's map and buckets may be a snapshot's until it caught
+		// up with the log: it would redirect by them, or answer 404.
+		n.writeError(w, r, n.notReady())
+		return
+	}
 	b, err := bucketOf(r)
 	if err != nil {
 		n.writeError(w, r, err)

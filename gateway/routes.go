@@ -214,6 +214,10 @@ func (n *Node) S3Handler() http.Handler {
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}
+		if !n.ready.Load() {
+			n.writeError(w, r, n.notReady())
+			return
+		}
 		n.s3Root.ServeHTTP(w, r)
 	})
 }
@@ -334,6 +338,10 @@ func (n *Node) Handler() http.Handler {
 		if r.URL.Path == "/s3" || strings.HasPrefix(r.URL.Path, "/s3/") {
 			if n.s3 == nil {
 				n.writeError(w, r, badRequest("the S3 API is served by gateways; node %s is a %s", n.config.ID, n.config.Role))
+				return
+			}
+			if !n.ready.Load() {
+				n.writeError(w, r, n.notReady())
 				return
 			}
 			n.s3.ServeHTTP(w, r)

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -305,6 +306,11 @@ func parse(args []string) (config, error) {
 	}
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("port %d is out of range", cfg.Port)
+	}
+	for name, d := range map[string]time.Duration{"keepalive": cfg.KeepaliveInterval, "keepalive-timeout": cfg.KeepaliveTimeout, "limits.health_interval": cfg.Limits.HealthInterval} {
+		if d < 0 {
+			return cfg, fmt.Errorf("%s %s: a duration cannot be negative (0 is the default)", name, d)
+		}
 	}
 	if len(cfg.Mountpaths) == 0 {
 		cfg.Mountpaths = []string{filepath.Join(cfg.Data, "mp1")}
@@ -654,6 +660,7 @@ func run(args []string) error {
 	}
 	served := make(chan error, 2)
 	go func() { served <- server.Serve(listener) }()
+	var s3Server *http.Server
 	if role.IsGateway() {
 		if len(cfg.S3.Keys) == 0 {
 			logger.Warn("the S3 API does not check signatures: no access keys (config s3.keys, or AIS_S3_ACCESS_KEY and AIS_S3_SECRET_KEY)")
@@ -664,7 +671,7 @@ func run(args []string) error {
 				server.Close()
 				return fmt.Errorf("s3 port: %w", err)
 			}
-			s3Server := &http.Server{Handler: node.S3Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
+			s3Server = &http.Server{Handler: node.S3Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
 				ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 			go func() { served <- s3Server.Serve(s3Listener) }()
 			defer s3Server.Close()
@@ -684,7 +691,14 @@ func run(args []string) error {
 	logger.Info("shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// Both ports drain their requests before the node closes: an S3
+	// upload in flight on its own port is not cut.
+	var drained sync.WaitGroup
+	if s3Server != nil {
+		drained.Go(func() { s3Server.Shutdown(shutdown) })
+	}
 	err = server.Shutdown(shutdown)
+	drained.Wait()
 	node.Close()
 	return err
 }

@@ -60,6 +60,13 @@ func TestBadFlags(t *testing.T) {
 			t.Errorf("aisnode %v started", args)
 		}
 	}
+	// A negative interval is refused when read, not a panic of a ticker
+	// after the node joined.
+	for _, args := range [][]string{{"-keepalive", "-2s"}, {"-keepalive-timeout", "-1s"}} {
+		if _, err := parse(args); err == nil || !strings.Contains(err.Error(), "negative") {
+			t.Errorf("aisnode %v: %v, want the negative duration refused", args, err)
+		}
+	}
 }
 
 // The first node of a new cluster creates the secret, readable only by
