@@ -227,9 +227,12 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 	// Finished is the coordinator's (or the registry's) to say: a target
 	// that archived its part does not make the job finished (another may
 	// have lost its part, and the job then fails).
-	// (Neither knowing it any more, the targets' word stands.)
-	ended := inRegistry && registered.State == membership.JobFinished || statusErr == nil && status.Archived ||
-		!inRegistry && statusErr != nil
+	// The registry's word comes first (a remove checks it); without an
+	// entry, the coordinator's; knowing neither, the targets' stands.
+	ended := registered.State == membership.JobFinished
+	if !inRegistry {
+		ended = statusErr != nil || status.Archived
+	}
 	for k, v := range out {
 		if v.Archived && !ended {
 			v.Archived, v.Metrics.Archived = false, false
