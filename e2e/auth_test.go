@@ -30,6 +30,15 @@ type authUser struct {
 	tokenFile string
 	// ca is the CA file of an HTTPS cluster.
 	ca string
+	// stdin is what the commands read on stdin.
+	stdin string
+}
+
+// withStdin is the user with commands reading input on stdin.
+func (u *authUser) withStdin(input string) *authUser {
+	c := *u
+	c.stdin = input
+	return &c
 }
 
 func (u *authUser) run(args ...string) (string, string, error) {
@@ -38,6 +47,7 @@ func (u *authUser) run(args ...string) (string, string, error) {
 		"AIS_AUTHN_TOKEN_FILE="+u.tokenFile, "AIS_AUTHN_TOKEN=", "AIS_CLIENT_CA="+u.ca)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdin = strings.NewReader(u.stdin)
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
 }
@@ -170,12 +180,16 @@ func TestAuth(t *testing.T) {
 	if out := admin.must("auth", "add", "cluster", endpoint, "--alias", "e2e"); !regexp.MustCompile(`Registered cluster [0-9a-f]{16}\b`).MatchString(out) {
 		t.Fatalf("ais auth add cluster without --id: %s", out)
 	}
-	admin.must("auth", "add", "user", "owner", "-p", "owner-pass", "--role", "bucket-owner")
+	// The password on stdin keeps it out of the process list.
+	admin.withStdin("owner-pass\n").must("auth", "add", "user", "owner", "--password-stdin", "--role", "bucket-owner")
 	admin.must("auth", "add", "user", "reader", "-p", "reader-pass", "--role", "read-only")
 	if msg := owner.refused("auth", "login", "owner", "-p", "wrong"); !strings.Contains(msg, "401") {
 		t.Fatalf("a wrong password: %s", msg)
 	}
-	owner.must("auth", "login", "owner", "-p", "owner-pass")
+	if msg := owner.refused("auth", "login", "owner"); !strings.Contains(msg, "password is required") {
+		t.Fatalf("a login with no password and no terminal: %s", msg)
+	}
+	owner.withStdin("owner-pass\n").must("auth", "login", "owner", "--password-stdin")
 	reader.must("auth", "login", "reader", "-p", "reader-pass")
 
 	// The bucket owner's work: buckets, objects, a dSort job.

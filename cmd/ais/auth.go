@@ -107,15 +107,17 @@ func newAuthCommand() *cobra.Command {
 }
 
 func newLoginCommand() *cobra.Command {
-	var password, cluster string
+	var passwordFlag passwordFlags
+	var cluster string
 	var expires time.Duration
 	cmd := &cobra.Command{
-		Use:   "login NAME -p PASSWORD",
-		Short: "Log in and keep the token for the following commands",
+		Use:   "login NAME [--password-stdin | -p PASSWORD]",
+		Short: "Log in and keep the token for the following commands (asks for the password on a terminal)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if password == "" {
-				return errors.New("a password is required: -p PASSWORD")
+			password, err := passwordFlag.get(cmd)
+			if err != nil {
+				return err
 			}
 			var out authn.TokenMsg
 			msg := map[string]any{"password": password}
@@ -141,7 +143,7 @@ func newLoginCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&password, "password", "p", "", "the user's password")
+	passwordFlag.add(cmd)
 	cmd.Flags().DurationVar(&expires, "expires", 0, "the token's lifetime (default: the service's, 24h)")
 	cmd.Flags().StringVar(&cluster, "cluster", "", "make the token valid for this cluster (its uuid) only")
 	return cmd
@@ -215,16 +217,17 @@ func (g *grantFlags) parse() (authn.Perm, map[string]authn.Perm, error) {
 
 func newAuthAddCommand() *cobra.Command {
 	add := &cobra.Command{Use: "add", Short: "Add a user, a role or a cluster"}
-	var password string
+	var passwordFlag passwordFlags
 	var roles, clusters []string
 	var userGrants, roleGrants grantFlags
 	user := &cobra.Command{
-		Use:   "user NAME -p PASSWORD [--role ROLE]... [--perm PERMS] [--bucket BUCKET=PERMS]...",
-		Short: "Add a user",
+		Use:   "user NAME [--password-stdin | -p PASSWORD] [--role ROLE]... [--perm PERMS] [--bucket BUCKET=PERMS]...",
+		Short: "Add a user (asks for the password on a terminal)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if password == "" {
-				return errors.New("a password is required: -p PASSWORD")
+			password, err := passwordFlag.get(cmd)
+			if err != nil {
+				return err
 			}
 			perm, buckets, err := userGrants.parse()
 			if err != nil {
@@ -238,7 +241,7 @@ func newAuthAddCommand() *cobra.Command {
 			return nil
 		},
 	}
-	user.Flags().StringVarP(&password, "password", "p", "", "the user's password")
+	passwordFlag.add(user)
 	user.Flags().StringArrayVar(&roles, "role", nil, "a role of the user (repeatable): admin, bucket-owner, read-only or one added")
 	user.Flags().StringArrayVar(&clusters, "cluster", nil, "a cluster (uuid) the user may use (repeatable; default: all)")
 	userGrants.add(user)
