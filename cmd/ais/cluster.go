@@ -115,7 +115,7 @@ func (c *localCluster) gatewayURLs() []string {
 // first that runs, else the endpoint.
 func (c *localCluster) joinURL() string {
 	for _, n := range c.Nodes {
-		if n.Role == "gateway" && alive(n.PID) {
+		if n.Role == "gateway" && n.running() {
 			return c.url(n)
 		}
 	}
@@ -203,6 +203,38 @@ func alive(pid int) bool {
 		return stat[i+2] != 'Z'
 	}
 	return true
+}
+
+// running reports whether the node's saved process is still this node:
+// an aisnode started with its data directory. A PID another aisnode took
+// since (another cluster's, after a reboot) is not this node's.
+func (n *localNode) running() bool {
+	if !alive(n.PID) {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n.PID))
+	if err != nil {
+		return true // no /proc to tell by: the program check must do
+	}
+	args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	for i := 1; i+1 < len(args); i++ {
+		if args[i] == "-data" || args[i] == "--data" {
+			return args[i+1] == n.Dir
+		}
+		if v, ok := strings.CutPrefix(args[i], "-data="); ok {
+			return v == n.Dir
+		}
+	}
+	return false
+}
+
+// stop stops the node's process (stopProcess), when it is still this
+// node's; it reports whether it was running.
+func (n *localNode) stop() bool {
+	if !n.running() {
+		return false
+	}
+	return stopProcess(n.PID)
 }
 
 // findAisnode locates the aisnode binary: the flag, next to ais, or PATH.
@@ -476,7 +508,7 @@ func newClusterStartCommand() *cobra.Command {
 			c.Aisnode = binary
 			running := 0
 			for i := range c.Nodes {
-				if alive(c.Nodes[i].PID) {
+				if c.Nodes[i].running() {
 					running++
 				}
 			}
@@ -525,7 +557,7 @@ func newClusterStartCommand() *cobra.Command {
 			// start together: they need a majority to elect a leader.
 			join := c.joinURL()
 			for i := range c.Nodes {
-				if alive(c.Nodes[i].PID) {
+				if c.Nodes[i].running() {
 					continue
 				}
 				nodeJoin := join
@@ -672,13 +704,13 @@ func newClusterStopCommand() *cobra.Command {
 			}
 			stopped := 0
 			for i := len(c.Nodes) - 1; i >= 0; i-- {
-				if stopProcess(c.Nodes[i].PID) {
+				if c.Nodes[i].stop() {
 					stopped++
 				}
 				c.Nodes[i].PID = 0
 			}
 			if c.AuthN != nil {
-				if stopProcess(c.AuthN.PID) {
+				if c.AuthN.stop() {
 					stopped++
 				}
 				c.AuthN.PID = 0
@@ -834,7 +866,7 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 				}
 				for i, n := range lc.Nodes {
 					if n.Name == id {
-						stopProcess(n.PID)
+						n.stop()
 						lc.Nodes = append(lc.Nodes[:i], lc.Nodes[i+1:]...)
 						break
 					}

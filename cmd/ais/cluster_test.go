@@ -254,3 +254,54 @@ func TestAuthnPasswordStaysWithTheService(t *testing.T) {
 		t.Fatal("a node inherited the AuthN admin's password")
 	}
 }
+
+// A saved PID is the node's only while it is an aisnode of the node's
+// data directory: stop leaves another cluster's node that took the PID
+// (after a reboot) running.
+func TestNodeProcessIsKnownByItsDataDir(t *testing.T) {
+	shell, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	node := filepath.Join(bin, "aisnode")
+	if err := os.Symlink(shell, node); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// "; true" keeps the shell from exec'ing sleep in its place.
+	cmd := exec.Command(node, "-c", "sleep 300; true", "-data", dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	mine := localNode{Name: "t1", PID: cmd.Process.Pid, Dir: dir}
+	for deadline := time.Now().Add(10 * time.Second); !mine.running(); {
+		if time.Now().After(deadline) {
+			t.Fatal("an aisnode of the node's data directory is not taken for the node")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	other := localNode{Name: "t1", PID: cmd.Process.Pid, Dir: filepath.Join(t.TempDir(), "t1")}
+	if other.running() {
+		t.Fatal("another data directory's aisnode taken for the node")
+	}
+	if other.stop() {
+		t.Fatal("stop reported stopping another cluster's node")
+	}
+	select {
+	case <-exited:
+		t.Fatal("stop signalled another cluster's node")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if !mine.stop() {
+		t.Fatal("stop did not find the node running")
+	}
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the node still runs after stop")
+	}
+}

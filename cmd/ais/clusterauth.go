@@ -67,7 +67,7 @@ func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit fu
 		}
 		admin.shownPassword = "$(cat " + kept + ")"
 	}
-	if !alive(c.AuthN.PID) {
+	if !c.AuthN.running() {
 		// The service reads its first admin from its environment (its
 		// alone: the nodes launched later do not get the password).
 		c.authnEnv = []string{"AIS_AUTHN_SU_NAME=" + admin.name, "AIS_AUTHN_SU_PASS=" + password}
