@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aisgo/aisgo/store"
@@ -75,6 +76,11 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 		body = strings.NewReader("")
 		opts.Size = 0
 	}
+	// A body of unknown length is counted: the size the PUT reports.
+	var counted *atomic.Int64
+	if opts.Size < 0 {
+		body, counted = countBody(body)
+	}
 	var q url.Values
 	if opts.ArchPath != "" {
 		q = url.Values{QueryArchPath: {opts.ArchPath}}
@@ -91,10 +97,49 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 	if opts.ArchPath != "" {
 		return meta, nil // the size is the shard's, not the body's
 	}
-	if opts.Size >= 0 {
-		meta.Size = opts.Size
+	meta.Size = opts.Size
+	if counted != nil {
+		meta.Size = counted.Load()
 	}
 	return meta, nil
+}
+
+// countBody wraps a body to count what is read of it, keeping a Seeker
+// one (a rewind for a redirect counts again from where it goes). The
+// count is atomic: the transport reads the body on its own goroutine.
+func countBody(body io.Reader) (io.Reader, *atomic.Int64) {
+	c := &sizeCounter{r: body}
+	if s, ok := body.(io.Seeker); ok {
+		if start, err := s.Seek(0, io.SeekCurrent); err == nil {
+			return &seekingSizeCounter{c, s, start}, &c.n
+		}
+	}
+	return c, &c.n
+}
+
+type sizeCounter struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *sizeCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type seekingSizeCounter struct {
+	*sizeCounter
+	s     io.Seeker
+	start int64
+}
+
+func (c *seekingSizeCounter) Seek(offset int64, whence int) (int64, error) {
+	pos, err := c.s.Seek(offset, whence)
+	if err == nil {
+		c.n.Store(pos - c.start)
+	}
+	return pos, err
 }
 
 // GetOptions select what a GET returns.

@@ -50,6 +50,14 @@ func authnCall(cmd *cobra.Command, method, path string, in, out any) error {
 	return nil
 }
 
+// authnError is the AuthN service's answer to a request it refused.
+type authnError struct {
+	Status  int
+	Message string
+}
+
+func (e *authnError) Error() string { return fmt.Sprintf("%s (status %d)", e.Message, e.Status) }
+
 // authnDo sends a request to an AuthN service at base.
 func authnDo(ctx context.Context, hc *http.Client, base, token, method, path string, in, out any) error {
 	var body io.Reader
@@ -84,7 +92,7 @@ func authnDo(ctx context.Context, hc *http.Client, base, token, method, path str
 		if json.Unmarshal(data, &e) != nil || e.Message == "" {
 			e.Message = strings.TrimSpace(string(data))
 		}
-		return fmt.Errorf("%s (status %d)", e.Message, resp.StatusCode)
+		return &authnError{Status: resp.StatusCode, Message: e.Message}
 	}
 	if out != nil && len(data) > 0 {
 		return json.Unmarshal(data, out)
@@ -150,10 +158,13 @@ func newLoginCommand() *cobra.Command {
 }
 
 func newLogoutCommand() *cobra.Command {
-	return &cobra.Command{
+	var local bool
+	cmd := &cobra.Command{
 		Use:   "logout",
 		Short: "Revoke the kept token and remove it",
-		Args:  cobra.NoArgs,
+		Long: "Revoke the kept token and remove it. When the AuthN service cannot be reached, the token stays\n" +
+			"(it is still valid): retry, or remove it here only with --local.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := tokenFile()
 			data, err := os.ReadFile(path)
@@ -163,18 +174,34 @@ func newLogoutCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if local {
+				if err := os.Remove(path); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Removed %s; the token was not revoked and stays valid until it expires\n", path)
+				return nil
+			}
 			token := strings.TrimSpace(string(data))
 			err = authnCall(cmd, http.MethodDelete, "/v1/tokens", authn.TokenMsg{Token: token}, nil)
-			if rmErr := os.Remove(path); rmErr != nil && err == nil {
-				err = rmErr
+			var refused *authnError
+			expired := errors.As(err, &refused) && refused.Status == http.StatusUnauthorized
+			if err != nil && !expired {
+				// A token removed but not revoked could not be revoked later.
+				return fmt.Errorf("%w; the token is kept in %s: retry, or remove it only here with --local", err, path)
 			}
-			if err != nil {
+			if err := os.Remove(path); err != nil {
 				return err
+			}
+			if expired {
+				fmt.Fprintln(cmd.OutOrStdout(), "Logged out; the token was no longer valid")
+				return nil
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "Logged out; the token is revoked")
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&local, "local", false, "remove the kept token without revoking it")
+	return cmd
 }
 
 // grantFlags are the permission flags of users and roles.

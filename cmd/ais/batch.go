@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -37,7 +36,7 @@ func newGetBatchCommand() *cobra.Command {
 			"  ais ml get-batch ais://train --template 'shard-{000..099}.tar' --archpath image_42.jpg --continue-on-error out.tar",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bucket, _, err := parseURI(args[0])
+			bucket, err := bucketArg(args[0], "get-batch")
 			if err != nil {
 				return err
 			}
@@ -87,25 +86,15 @@ func newGetBatchCommand() *cobra.Command {
 			if cmd.Flags().Changed("only-name") {
 				req.OnlyObjName = onlyName
 			}
-			var w io.Writer = os.Stdout
-			var tmp *os.File
-			if out != "-" {
-				// Written beside the destination and renamed: a failed
-				// batch leaves no partial archive.
-				if tmp, err = os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".part-*"); err != nil {
-					return err
-				}
-				defer os.Remove(tmp.Name())
-				w = tmp
+			var resp api.BatchResponse
+			get := func(w io.Writer) (err error) {
+				resp, err = client().GetBatch(cmd.Context(), bucket, req, w)
+				return err
 			}
-			resp, err := client().GetBatch(cmd.Context(), bucket, req, w)
-			if tmp != nil {
-				if cerr := tmp.Close(); err == nil {
-					err = cerr
-				}
-				if err == nil {
-					err = os.Rename(tmp.Name(), out)
-				}
+			if out == "-" {
+				err = get(os.Stdout)
+			} else {
+				err = writeLocalFile(out, get)
 			}
 			if err != nil {
 				return err

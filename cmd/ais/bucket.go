@@ -71,11 +71,17 @@ func newBucketCommand() *cobra.Command {
 		Short: "Destroy buckets and every object in them",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Every name is checked before any bucket goes: an object's
+			// name (ais://b/obj, the wrong verb) destroys nothing.
+			buckets := make([]string, 0, len(args))
 			for _, a := range args {
-				b, _, err := parseURI(a)
+				b, err := bucketArg(a, "bucket rm")
 				if err != nil {
-					return err
+					return fmt.Errorf("%w (to remove objects: ais rm)", err)
 				}
+				buckets = append(buckets, b)
+			}
+			for _, b := range buckets {
 				if err := client().DestroyBucket(cmd.Context(), b); err != nil {
 					return err
 				}
@@ -92,7 +98,7 @@ func newBucketCommand() *cobra.Command {
 		Short: "Show a bucket's properties, or change some with --set",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, _, err := parseURI(args[0])
+			b, err := bucketArg(args[0], "bucket props")
 			if err != nil {
 				return err
 			}

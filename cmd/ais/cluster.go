@@ -479,6 +479,11 @@ func newClusterStartCommand() *cobra.Command {
 					return fmt.Errorf("cannot restart the cluster in %s with --tls-cert %q --tls-key %q: it was created with %q and %q (empty: plain HTTP), which its nodes' URLs keep",
 						dir, tlsCert, tlsKey, c.TLSCert, c.TLSKey)
 				}
+				if auth && c.AuthN == nil {
+					// Restarted without it, the user would think tokens are checked.
+					return fmt.Errorf("cannot restart the cluster in %s with --auth: it was created without authentication, which its nodes keep; "+
+						"stop it and remove %s (its data goes too) to start one with --auth", dir, dir)
+				}
 				if (cmd.Flags().Changed("no-sync") || cmd.Flags().Changed("node-flag")) && !slices.Equal(nodeArgs(noSync, nodeFlags), c.Args) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "ais: ignoring --no-sync and --node-flag: the nodes keep the flags the cluster was created with %q\n", c.Args)
 				}

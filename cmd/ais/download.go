@@ -13,7 +13,7 @@ import (
 // newDownloadCommand fetches files at HTTP(S) URLs into a bucket.
 func newDownloadCommand() *cobra.Command {
 	var timeout, subdir string
-	var noWait bool
+	var noWait, asTemplate bool
 	cmd := &cobra.Command{
 		Use:   "download URL|'URL-TEMPLATE' ais://BUCKET[/OBJECT]",
 		Short: "Download files at HTTP(S) URLs into a bucket: one URL, or a range like 'https://host/train-{0000..0999}.tar' (a job on every target)",
@@ -31,7 +31,9 @@ func newDownloadCommand() *cobra.Command {
 			if b, ok := strings.CutPrefix(bucket, "s3://"); ok {
 				req.Bucket.Name, req.Bucket.Provider = b, "aws"
 			}
-			if strings.ContainsAny(args[0], "{}@") {
+			// Braces make a range; '@' does only when asked (--template):
+			// URLs carry it in user names, versions and npm-like paths.
+			if asTemplate || strings.ContainsAny(args[0], "{}") {
 				if name != "" {
 					return fmt.Errorf("a range of URLs goes into a bucket, not into the object %q", name)
 				}
@@ -67,5 +69,6 @@ func newDownloadCommand() *cobra.Command {
 	cmd.Flags().StringVar(&timeout, "timeout", "1m", "the most one file may take, e.g. 30s")
 	cmd.Flags().StringVar(&subdir, "subdir", "", "a prefix for the object names")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	cmd.Flags().BoolVar(&asTemplate, "template", false, "URL is a range template in AIStore's '@' form ('https://host/shard-@0999.tar'); braces need no flag")
 	return cmd
 }

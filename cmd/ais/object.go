@@ -58,21 +58,24 @@ func newPutCommand() *cobra.Command {
 			if archPath != "" {
 				return putIntoShard(ctx, c, args[0], bucket, name, archPath, archMime)
 			}
-			files, err := collect(args[0], name)
+			files, skipped, err := collect(args[0], name)
 			if err != nil {
 				return err
+			}
+			if skipped > 0 {
+				fmt.Fprintf(os.Stderr, "skipping %d entries of %s that are not regular files (symlinked directories, pipes, devices, sockets)\n", skipped, args[0])
 			}
 			if len(files) == 0 {
 				return fmt.Errorf("%s has no files to put", args[0])
 			}
 			var total int64
 			for _, f := range files {
-				total += f.size
+				total += max(f.size, 0)
 			}
 			start := time.Now()
 			bars := newBars(ctx, progress)
 			bar := bytesBar(bars, "put", total)
-			var count atomic.Int64
+			var count, streamed atomic.Int64
 			g, gctx := errgroup.WithContext(ctx)
 			g.SetLimit(max(workers, 1))
 			for _, f := range files {
@@ -82,10 +85,14 @@ func newPutCommand() *cobra.Command {
 						return err
 					}
 					defer file.Close()
-					if _, err := c.Put(gctx, bucket, f.name, file, api.PutOptions{Size: f.size}); err != nil {
+					meta, err := c.Put(gctx, bucket, f.name, file, api.PutOptions{Size: f.size})
+					if err != nil {
 						return fmt.Errorf("put %s as %s/%s: %w", f.path, uri(bucket), f.name, err)
 					}
-					bar.IncrInt64(f.size)
+					if f.size < 0 {
+						streamed.Add(meta.Size)
+					}
+					bar.IncrInt64(max(f.size, 0))
 					count.Add(1)
 					return nil
 				})
@@ -93,11 +100,14 @@ func newPutCommand() *cobra.Command {
 			err = g.Wait()
 			if err != nil {
 				bar.Abort(false)
+			} else {
+				bar.SetTotal(-1, true) // complete however little it counted (an empty file, a stream)
 			}
 			bars.Wait()
 			if err != nil {
 				return err
 			}
+			total += streamed.Load()
 			elapsed := time.Since(start)
 			fmt.Printf("put %d objects (%s) into %s in %s (%.1f MiB/s)\n", count.Load(), shards.FormatSize(total), uri(bucket),
 				elapsed.Round(time.Millisecond), float64(total)/(1<<20)/elapsed.Seconds())
@@ -136,39 +146,84 @@ func putIntoShard(ctx context.Context, c *api.Client, src string, bucket, name, 
 }
 
 // collect lists what to put: one file, or every regular file under a
-// directory, with their object names.
-func collect(src, name string) ([]localFile, error) {
+// directory (a symlinked file is followed, a symlinked directory is not:
+// no loops), with their object names. A single file that is not regular
+// (a pipe, /dev/stdin, <(cmd)) is put as a stream, of size -1. skipped
+// counts the entries of a directory that are not put.
+func collect(src, name string) (files []localFile, skipped int, err error) {
 	info, err := os.Stat(src)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if !info.IsDir() {
 		if name == "" || strings.HasSuffix(name, "/") {
 			name += filepath.Base(src)
 		}
-		return []localFile{{path: src, name: name, size: info.Size()}}, nil
+		size := info.Size()
+		if !info.Mode().IsRegular() {
+			size = -1 // its length is known once it is read
+		}
+		return []localFile{{path: src, name: name, size: size}}, 0, nil
 	}
 	prefix := name
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	var files []localFile
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
+	// A symlink to a directory is walked as the directory (WalkDir would
+	// see one link and nothing under it).
+	root, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return nil, 0, err
+	}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
+		var fi fs.FileInfo
+		if d.Type()&fs.ModeSymlink != 0 {
+			fi, err = os.Stat(p)
+			if err != nil || !fi.Mode().IsRegular() {
+				skipped++ // dangling, or a directory, a device, a pipe
+				return nil
+			}
+		} else if !d.Type().IsRegular() {
+			skipped++
+			return nil
+		} else if fi, err = d.Info(); err != nil {
 			return err
 		}
-		fi, err := d.Info()
+		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
 		}
 		files = append(files, localFile{path: p, name: prefix + filepath.ToSlash(rel), size: fi.Size()})
 		return nil
 	})
-	return files, err
+	return files, skipped, err
+}
+
+// writeLocalFile writes a file by fill beside dest and renames it over
+// dest: a failed download leaves no partial file. The file is 0644, as
+// any tool makes it, not CreateTemp's 0600.
+func writeLocalFile(dest string, fill func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".part-*")
+	if err != nil {
+		return err
+	}
+	err = fill(tmp)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dest)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 func newGetCommand() *cobra.Command {
@@ -188,15 +243,25 @@ func newGetCommand() *cobra.Command {
 			if opts.Offset < 0 || opts.Length < 0 {
 				return fmt.Errorf("--offset %d --length %d: want a first byte and a count of 0 or more", opts.Offset, opts.Length)
 			}
-			dest := path.Base(name)
+			base := path.Base(name)
 			if opts.ArchPath != "" {
-				dest = path.Base(opts.ArchPath)
+				base = path.Base(opts.ArchPath)
 			}
 			if opts.ArchRegex != "" {
-				dest = path.Base(name) + ".selected.tar"
+				base = path.Base(name) + ".selected.tar"
 			}
+			dest := base
 			if len(args) == 2 {
 				dest = args[1]
+				// Into a directory, as cp does: under the object's base name.
+				if info, err := os.Stat(dest); err == nil && info.IsDir() {
+					dest = filepath.Join(dest, base)
+				}
+			}
+			if base == "." || base == ".." || base == "/" {
+				if len(args) < 2 || dest != args[1] {
+					return fmt.Errorf("%q: its base name %q is no file name; name the file to write", args[0], base)
+				}
 			}
 			r, _, err := client().Get(cmd.Context(), bucket, name, opts)
 			if err != nil {
@@ -207,25 +272,12 @@ func newGetCommand() *cobra.Command {
 				_, err = io.Copy(os.Stdout, r)
 				return err
 			}
-			// Write next to the destination and rename, so a failed
-			// download leaves no partial file.
-			tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".part-*")
-			if err != nil {
+			var n int64
+			err = writeLocalFile(dest, func(w io.Writer) (err error) {
+				n, err = io.Copy(w, r)
 				return err
-			}
-			n, err := io.Copy(tmp, r)
-			if err == nil {
-				// A file as any tool makes it, not CreateTemp's 0600.
-				err = tmp.Chmod(0o644)
-			}
-			if cerr := tmp.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp.Name(), dest)
-			}
+			})
 			if err != nil {
-				os.Remove(tmp.Name())
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "got %s/%s -> %s (%d bytes)\n", uri(bucket), name, dest, n)

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// recordingGateway records what the CLI asks of a cluster: each request's
+// method and path, and the body of each PUT and POST.
+type recordingGateway struct {
+	mu       sync.Mutex
+	requests []string
+	bodies   map[string]string
+	objects  map[string]string // GET answers, by path
+}
+
+func newRecordingGateway(t *testing.T) *recordingGateway {
+	t.Helper()
+	g := &recordingGateway{bodies: map[string]string{}, objects: map[string]string{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		g.mu.Lock()
+		g.requests = append(g.requests, r.Method+" "+r.URL.Path)
+		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+			g.bodies[r.Method+" "+r.URL.Path] = string(data)
+		}
+		obj, ok := g.objects[r.URL.Path]
+		g.mu.Unlock()
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/download":
+			json.NewEncoder(w).Encode(map[string]string{"id": "dl-1"})
+		case r.Method == http.MethodGet && ok:
+			io.WriteString(w, obj)
+		case r.Method == http.MethodPut || r.Method == http.MethodDelete:
+		default:
+			http.NotFound(w, r) // no cluster map: the client stays at the gateway
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AIS_ENDPOINT", srv.URL)
+	return g
+}
+
+func (g *recordingGateway) sent() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.requests)
+}
+
+func (g *recordingGateway) body(key string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b, ok := g.bodies[key]
+	return b, ok
+}
+
+// runCLI runs the ais command line; a command that does not end within a
+// minute fails the test (a progress bar that never completes hangs).
+func runCLI(t *testing.T, args ...string) error {
+	t.Helper()
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetIn(strings.NewReader(""))
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(t.Context()) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatalf("ais %s did not end", strings.Join(args, " "))
+		return nil
+	}
+}
+
+// The object's name given to 'bucket rm' (the wrong verb) destroys no
+// bucket: not that one, nor one named before it.
+func TestBucketRmRefusesAnObjectName(t *testing.T) {
+	g := newRecordingGateway(t)
+	err := runCLI(t, "bucket", "rm", "ais://first", "ais://train/shard-0001.tar")
+	if err == nil || !strings.Contains(err.Error(), "not an object") {
+		t.Fatalf("got %v", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Fatalf("requests sent: %v", sent)
+	}
+	if err := runCLI(t, "bucket", "props", "ais://train/x"); err == nil || !strings.Contains(err.Error(), "not an object") {
+		t.Fatalf("bucket props of an object: %v", err)
+	}
+}
+
+// An empty file is put, and the command ends (its progress bar, of total
+// 0, completes).
+func TestPutEmptyFile(t *testing.T) {
+	g := newRecordingGateway(t)
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCLI(t, "put", empty, "ais://b"); err != nil {
+		t.Fatal(err)
+	}
+	if body, ok := g.body("PUT /v1/objects/b/empty"); !ok || body != "" {
+		t.Fatalf("PUT of the empty file: %q %v (sent %v)", body, ok, g.sent())
+	}
+}
+
+// A pipe (what <(cmd) and /dev/stdin are) is put as a stream: its bytes,
+// not an empty object of the size stat gives it.
+func TestPutPipe(t *testing.T) {
+	g := newRecordingGateway(t)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		io.WriteString(w, "streamed bytes")
+		w.Close()
+	}()
+	if err := runCLI(t, "put", fifo, "ais://b/from-pipe"); err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := g.body("PUT /v1/objects/b/from-pipe"); body != "streamed bytes" {
+		t.Fatalf("the pipe's object: %q (sent %v)", body, g.sent())
+	}
+}
+
+// A directory named by a symlink is put whole; a symlinked file inside
+// is followed, a symlinked directory is not (no loops).
+func TestPutSymlinkedDirectory(t *testing.T) {
+	g := newRecordingGateway(t)
+	root := t.TempDir()
+	data := filepath.Join(root, "data")
+	os.MkdirAll(filepath.Join(data, "sub"), 0o755)
+	os.WriteFile(filepath.Join(data, "a.txt"), []byte("a"), 0o644)
+	os.WriteFile(filepath.Join(data, "sub", "b.txt"), []byte("b"), 0o644)
+	outside := filepath.Join(root, "outside.txt")
+	os.WriteFile(outside, []byte("o"), 0o644)
+	os.Symlink(outside, filepath.Join(data, "linked.txt"))
+	os.Symlink(data, filepath.Join(data, "loop"))
+	link := filepath.Join(root, "link")
+	os.Symlink(data, link)
+	if err := runCLI(t, "put", link, "ais://b/p/"); err != nil {
+		t.Fatal(err)
+	}
+	var puts []string
+	for _, r := range g.sent() {
+		if strings.HasPrefix(r, "PUT ") {
+			puts = append(puts, strings.TrimPrefix(r, "PUT /v1/objects/b/"))
+		}
+	}
+	slices.Sort(puts)
+	if want := []string{"p/a.txt", "p/linked.txt", "p/sub/b.txt"}; !slices.Equal(puts, want) {
+		t.Fatalf("put %v, want %v", puts, want)
+	}
+}
+
+// '@' in a URL (a version, a user name) makes no range; --template does.
+func TestDownloadURLWithAt(t *testing.T) {
+	g := newRecordingGateway(t)
+	if err := runCLI(t, "download", "https://host/model@1.0.tar", "ais://b", "--no-wait"); err != nil {
+		t.Fatal(err)
+	}
+	var req api.DownloadRequest
+	body, _ := g.body("POST /v1/download")
+	if err := json.Unmarshal([]byte(body), &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Type != api.DownloadSingle || req.Link != "https://host/model@1.0.tar" {
+		t.Fatalf("a URL with '@' sent as %+v", req)
+	}
+	if err := runCLI(t, "download", "https://host/shard-@09.tar", "ais://b", "--no-wait", "--template"); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = g.body("POST /v1/download")
+	json.Unmarshal([]byte(body), &req)
+	if req.Type != api.DownloadRange || req.Template != "https://host/shard-@09.tar" {
+		t.Fatalf("--template sent as %+v", req)
+	}
+}
+
+// 'ais get OBJ DIR' writes DIR/<base name>, as cp does; a name whose base
+// is ".." is refused, not written over the parent.
+func TestGetIntoDirectory(t *testing.T) {
+	g := newRecordingGateway(t)
+	g.objects["/v1/objects/b/x/obj.bin"] = "the bytes"
+	g.objects["/v1/objects/b/x/.."] = "sneaky"
+	dir := t.TempDir()
+	if err := runCLI(t, "get", "ais://b/x/obj.bin", dir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "obj.bin"))
+	if err != nil || string(got) != "the bytes" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "obj.bin")); err != nil || info.Mode().Perm() != 0o644 {
+		t.Fatalf("the file's mode: %v %v", info.Mode(), err)
+	}
+	if err := runCLI(t, "get", "ais://b/x/..", dir); err == nil || !strings.Contains(err.Error(), "no file name") {
+		t.Fatalf("an object whose base name is '..': %v", err)
+	}
+}
+
+// A logout that cannot reach the AuthN service keeps the token: it is
+// still valid, and only the kept copy can revoke it later.
+func TestLogoutKeepsAnUnrevokedToken(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "auth.token")
+	t.Setenv(api.EnvTokenFile, token)
+	t.Setenv("AIS_AUTHN_TOKEN", "")
+	os.WriteFile(token, []byte("tok\n"), 0o600)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	t.Setenv("AIS_AUTHN_URL", down.URL)
+	if err := runCLI(t, "auth", "logout"); err == nil || !strings.Contains(err.Error(), "--local") {
+		t.Fatalf("a logout with the service down: %v", err)
+	}
+	if _, err := os.Stat(token); err != nil {
+		t.Fatalf("the unrevoked token was removed: %v", err)
+	}
+	// A token the service no longer takes (expired) goes.
+	expired := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"message":"token expired"}`, http.StatusUnauthorized)
+	}))
+	defer expired.Close()
+	t.Setenv("AIS_AUTHN_URL", expired.URL)
+	if err := runCLI(t, "auth", "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(token); !os.IsNotExist(err) {
+		t.Fatalf("an expired token stays: %v", err)
+	}
+	os.WriteFile(token, []byte("tok\n"), 0o600)
+	t.Setenv("AIS_AUTHN_URL", down.URL)
+	if err := runCLI(t, "auth", "logout", "--local"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(token); !os.IsNotExist(err) {
+		t.Fatalf("--local kept the token: %v", err)
+	}
+}
+
+// A cluster made without authentication cannot be restarted with --auth:
+// it would run without it while the user thinks tokens are checked.
+func TestClusterRestartWithAuthRefused(t *testing.T) {
+	dir := t.TempDir()
+	c := localCluster{Endpoint: "http://127.0.0.1:1", Aisnode: "/bin/true", Nodes: []localNode{{Name: "g1", Role: "gateway", Port: 1, Dir: filepath.Join(dir, "g1")}}}
+	data, _ := json.Marshal(c)
+	if err := os.WriteFile(filepath.Join(dir, "cluster.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runCLI(t, "cluster", "start", "--dir", dir, "--auth", "--aisnode", "/bin/true")
+	if err == nil || !strings.Contains(err.Error(), "--auth") {
+		t.Fatalf("got %v", err)
+	}
+}
