@@ -56,5 +56,5 @@ func TestAliveIsANodesProcess(t *testing.T) {
 	if alive(os.Getpid()) {
 		t.Fatal("the test's own process taken for a node")
 	}
-	runningNode(t) // fails unless its process is taken for a node
+	runningNode(t, t.TempDir()) // fails unless its process is taken for a node
 }

@@ -24,27 +24,32 @@ func fakeAisnode(t *testing.T) string {
 	return path
 }
 
-// runningNode starts a process of a program named aisnode that does
-// nothing, and returns its id; it is killed when the test ends.
-func runningNode(t *testing.T) int {
+// runningNode starts a process of a program named aisnode, with the
+// data directory dir, that does nothing, and returns its id; it is
+// killed when the test ends.
+func runningNode(t *testing.T, dir string) int {
 	t.Helper()
-	sleep, err := exec.LookPath("sleep")
+	shell, err := exec.LookPath("sh")
 	if err != nil {
 		t.Fatal(err)
 	}
 	node := filepath.Join(t.TempDir(), "aisnode")
-	if err := os.Symlink(sleep, node); err != nil {
+	if err := os.Symlink(shell, node); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, "300")
+	// "; true" keeps the shell from exec'ing sleep in its place.
+	cmd := exec.Command(node, "-c", "sleep 300; true", "-data", dir)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
 	// Until the exec, the child runs as this test's program.
-	for deadline := time.Now().Add(10 * time.Second); !alive(cmd.Process.Pid); {
+	n := localNode{PID: cmd.Process.Pid, Dir: dir}
+	for deadline := time.Now().Add(10 * time.Second); !n.running(); {
 		if time.Now().After(deadline) {
-			t.Fatal("the process of a program named aisnode is not taken for a node")
+			t.Fatal("an aisnode of the node's data directory is not taken for the node")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -86,7 +91,7 @@ func TestStartReportsNodeThatExits(t *testing.T) {
 				c := &localCluster{
 					Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
 					Nodes: []localNode{
-						{Name: "g1", Role: "gateway", Port: port, Dir: filepath.Join(dir, "g1"), PID: runningNode(t)},
+						{Name: "g1", Role: "gateway", Port: port, Dir: filepath.Join(dir, "g1"), PID: runningNode(t, filepath.Join(dir, "g1"))},
 						{Name: "t1", Role: "target", Port: port + 1, Dir: filepath.Join(dir, "t1")},
 					},
 				}
@@ -259,49 +264,24 @@ func TestAuthnPasswordStaysWithTheService(t *testing.T) {
 // data directory: stop leaves another cluster's node that took the PID
 // (after a reboot) running.
 func TestNodeProcessIsKnownByItsDataDir(t *testing.T) {
-	shell, err := exec.LookPath("sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	node := filepath.Join(bin, "aisnode")
-	if err := os.Symlink(shell, node); err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	// "; true" keeps the shell from exec'ing sleep in its place.
-	cmd := exec.Command(node, "-c", "sleep 300; true", "-data", dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	mine := localNode{Name: "t1", PID: cmd.Process.Pid, Dir: dir}
-	for deadline := time.Now().Add(10 * time.Second); !mine.running(); {
-		if time.Now().After(deadline) {
-			t.Fatal("an aisnode of the node's data directory is not taken for the node")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	other := localNode{Name: "t1", PID: cmd.Process.Pid, Dir: filepath.Join(t.TempDir(), "t1")}
+	pid := runningNode(t, dir)
+	other := localNode{Name: "t1", PID: pid, Dir: filepath.Join(t.TempDir(), "t1")}
 	if other.running() {
 		t.Fatal("another data directory's aisnode taken for the node")
 	}
 	if other.stop() {
 		t.Fatal("stop reported stopping another cluster's node")
 	}
-	select {
-	case <-exited:
+	time.Sleep(100 * time.Millisecond)
+	mine := localNode{Name: "t1", PID: pid, Dir: dir}
+	if !mine.running() {
 		t.Fatal("stop signalled another cluster's node")
-	case <-time.After(200 * time.Millisecond):
 	}
 	if !mine.stop() {
 		t.Fatal("stop did not find the node running")
 	}
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
+	if mine.running() {
 		t.Fatal("the node still runs after stop")
 	}
 }
