@@ -1,6 +1,7 @@
 package formats_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"errors"
 	"fmt"
@@ -716,5 +717,66 @@ func TestAbort(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines after the aborts, %d before", n, before)
+	}
+}
+
+// A zip member read as extraction reads it, exactly its declared size,
+// still has its CRC checked: a flipped byte of a stored member (what
+// Python's zipfile and zip -0 write) is found, as is an empty member
+// whose CRC is not an empty one's.
+func TestZipCRCCheckedOnExactReads(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	body := bytes.Repeat([]byte("jpeg bytes "), 100)
+	for _, name := range []string{"a.jpg", "b.jpg"} {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(body)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	readExactly := func(data []byte) error {
+		r, err := formats.Zip{}.NewReader(bytes.NewReader(data), int64(len(data)), "test-shard")
+		if err != nil {
+			return err
+		}
+		for {
+			e, err := r.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(r, make([]byte, e.Size)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := readExactly(good); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(good)
+	at := bytes.Index(bad, body) + 5 // in a.jpg's data
+	bad[at] ^= 0x55
+	err := readExactly(bad)
+	if _, ok := errors.AsType[*formats.HeaderError](err); !ok || !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("a flipped byte of a stored member: %v, want a HeaderError (corrupt)", err)
+	}
+
+	buf.Reset()
+	zw = zip.NewWriter(&buf)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "empty.cls", Method: zip.Store, CRC32: 0xdeadbeef})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(nil)
+	zw.Close()
+	if err := readExactly(buf.Bytes()); !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("an empty member with a wrong CRC: %v", err)
 	}
 }

@@ -84,7 +84,12 @@ type zipReader struct {
 	next    int           // index of the next file
 	data    io.ReadCloser // the current member's data
 	offset  int64         // the current member's data offset
-	err     error         // sticky
+	// left is what is still to read of the current member: at 0 the
+	// member is read once more, to its end, where its CRC is checked (a
+	// reader that takes exactly Size bytes never gets there).
+	left int64
+	name string // the current member's
+	err  error  // sticky
 }
 
 var errEncrypted = fmt.Errorf("encrypted zip members: %w", ErrUnsupported)
@@ -126,7 +131,12 @@ func (z *zipReader) Next() (*Entry, error) {
 		if err != nil {
 			return nil, z.fail(offset, fmt.Errorf("member %q: %w", name, err))
 		}
-		z.data, z.offset = data, offset
+		z.data, z.offset, z.left, z.name = data, offset, int64(f.UncompressedSize64), name
+		if z.left == 0 {
+			if err := z.checkEnd(); err != nil {
+				return nil, err
+			}
+		}
 		return &Entry{Name: name, Size: int64(f.UncompressedSize64), HeaderOffset: -1, DataOffset: -1}, nil
 	}
 	z.err = io.EOF
@@ -146,7 +156,33 @@ func (z *zipReader) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		return n, z.fail(z.offset, err)
 	}
+	z.left -= int64(n)
+	if z.left == 0 && err == nil {
+		if err := z.checkEnd(); err != nil {
+			return n, err
+		}
+		return n, io.EOF
+	}
 	return n, err
+}
+
+// checkEnd reads the current member past its declared size: it must end
+// there, with its CRC (checked by the zip reader at the end) right.
+func (z *zipReader) checkEnd() error {
+	name := z.name
+	var probe [1]byte
+	for range 8 { // a decompressor may return (0, nil) before the end
+		n, err := z.data.Read(probe[:])
+		switch {
+		case n > 0:
+			return z.fail(z.offset, fmt.Errorf("member %q: %w: data longer than its declared size", name, zip.ErrFormat))
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return z.fail(z.offset, fmt.Errorf("member %q: %w", name, err))
+		}
+	}
+	return z.fail(z.offset, fmt.Errorf("member %q: no end after its declared size", name))
 }
 
 // WriteTo copies the rest of the current member to w through a pooled
