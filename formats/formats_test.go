@@ -780,3 +780,16 @@ func TestZipCRCCheckedOnExactReads(t *testing.T) {
 		t.Fatalf("an empty member with a wrong CRC: %v", err)
 	}
 }
+
+// A tar cut inside its last entry's padding is corrupt: its raw copy
+// (header, data and padding) would run past the shard's end.
+func TestTarCutInPadding(t *testing.T) {
+	data := writeShard(t, formats.Tar{}, []file{{"a.jpg", bytes.Repeat([]byte("x"), 1000)}}, 0)
+	cut := data[:512+1000] // the data whole, its padding and the end blocks gone
+	if _, _, err := readShard(formats.Tar{}, cut); !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("a tar cut in the padding: %v, want ErrCorrupt", err)
+	}
+	if _, _, err := readShard(formats.Tar{}, data[:512+1024]); err != nil {
+		t.Fatalf("a tar whole but for its end blocks: %v", err)
+	}
+}

@@ -150,8 +150,12 @@ func (r *tarReader) Next() (*Entry, error) {
 		if isHeaderOnly(h.Typeflag) {
 			physical = 0
 		}
-		if r.size >= 0 && physical > r.size-data {
-			return nil, r.fail(header, fmt.Errorf("%w: %d bytes at offset %d, shard size %d", errPastEnd, physical, data, r.size))
+		// The padding counts too: a shard cut inside it reads "cleanly"
+		// (archive/tar lets the padding end at EOF), and a raw copy of the
+		// entry, padding and all, would fail at creation.
+		if r.size >= 0 && (physical > r.size-data || blockPadded(data+physical) > r.size) {
+			return nil, r.fail(header, fmt.Errorf("%w: %d bytes (and padding to %d) at offset %d, shard size %d",
+				errPastEnd, physical, blockPadded(data+physical), data, r.size))
 		}
 		r.next = blockPadded(data + physical)
 		switch h.Typeflag {
