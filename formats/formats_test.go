@@ -793,3 +793,24 @@ func TestTarCutInPadding(t *testing.T) {
 		t.Fatalf("a tar whole but for its end blocks: %v", err)
 	}
 }
+
+// What a record format writes, it reads: field names that fill a record's
+// name budget to within the key field's own name are split into records
+// the readers take.
+func TestRecordNamesAtTheLimit(t *testing.T) {
+	field := func(c string) string { return strings.Repeat(c, 262_143) }
+	files := []file{
+		{"k." + field("a"), []byte("1")}, {"k." + field("b"), []byte("2")},
+		{"k." + field("c"), []byte("3")}, {"k." + field("d"), []byte("4")},
+	}
+	for _, f := range []formats.Format{formats.Msgpack{}, formats.TFRecord{}} {
+		data := writeShard(t, f, files, 0)
+		got, _, err := readShard(f, data)
+		if err != nil {
+			t.Fatalf("%s: reading what it wrote: %v", f.Name(), err)
+		}
+		if len(got) != len(files) {
+			t.Fatalf("%s: read %d members, wrote %d", f.Name(), len(got), len(files))
+		}
+	}
+}

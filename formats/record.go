@@ -65,8 +65,9 @@ func (rules recordRules) check(key, field string) error {
 	switch {
 	case field == keyField:
 		return errKeyExtension
-	case len(key)+len(field) > maxRecordNames:
-		return fmt.Errorf("key and extension of %d bytes, more than %d: %w", len(key)+len(field), maxRecordNames, ErrInvalidName)
+	case len(keyField)+len(key)+len(field) > maxRecordNames:
+		// The readers count the key field's own name too.
+		return fmt.Errorf("key and extension of %d bytes, more than %d: %w", len(key)+len(field), maxRecordNames-len(keyField), ErrInvalidName)
 	case rules.utf8Field && !utf8.ValidString(field):
 		return fmt.Errorf("extension %q is not UTF-8: %w", field, ErrInvalidName)
 	}
@@ -263,7 +264,7 @@ func (w *recordWriter) WriteHeader(e *Entry) error {
 		return fmt.Errorf("entry %q: record %q would hold %d bytes, more than the %d a record is kept in memory with: %w", e.Name, key, w.data.n+e.Size, MaxBufferedRecord, ErrEntrySize)
 	}
 	if len(w.fields) == 0 {
-		w.key, w.names = key, len(key)
+		w.key, w.names = key, len(keyField)+len(key) // as the readers count
 	}
 	w.fields = append(w.fields, recordField{name: field, size: e.Size})
 	w.names += len(field)
