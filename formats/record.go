@@ -185,6 +185,11 @@ func (r *recordReader) addMember(key, field string, offset, size int64) error {
 	if err != nil {
 		return err
 	}
+	if k, _ := splitMember(name); k != key {
+		// Members are grouped by name up to the first dot (WebDataset's
+		// rule): this key's members would join another record, k.
+		return fmt.Errorf("record key %q has a '.' in its base name: its members would be taken for record %q's: %w", key, k, ErrUnsupported)
+	}
 	if err := r.rules.check(splitMember(name)); err != nil {
 		return fmt.Errorf("member %q: %w", name, err)
 	}

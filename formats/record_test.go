@@ -329,3 +329,18 @@ func TestRecordTooBigToBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A record key with a dot in its base name is refused: its members,
+// named KEY.FIELD, would be grouped (up to the first dot) with another
+// key's into one record, and written back under a key neither had.
+func TestRecordKeyWithADotRefused(t *testing.T) {
+	shard := []byte("\x82\xa7__key__\xa3s.1\xa3jpg\xc4\x01x" + "\x82\xa7__key__\xa3s.2\xa3jpg\xc4\x01y")
+	_, _, err := readShard(formats.Msgpack{}, shard)
+	if !errors.Is(err, formats.ErrUnsupported) || !strings.Contains(err.Error(), `"s.1"`) {
+		t.Fatalf("keys s.1 and s.2: %v, want ErrUnsupported naming the key", err)
+	}
+	fine := []byte("\x82\xa7__key__\xa6d.ir/s\xa3jpg\xc4\x01x")
+	if got, _, err := readShard(formats.Msgpack{}, fine); err != nil || len(got) != 1 || got[0].Name != "d.ir/s.jpg" {
+		t.Fatalf("a dot in the key's directory: %v, %v", got, err)
+	}
+}
