@@ -121,6 +121,11 @@ type Config struct {
 	// tombstone is collected until every target's run ended that long
 	// ago. Zero means 10m.
 	RebalanceRecent time.Duration
+	// LeaveRetry is how long a leaving target that holds objects it could
+	// not move waits before it tries again (a new rebalance run): the
+	// cause may have gone (a name conflict removed, a receiver back).
+	// Zero means 1m.
+	LeaveRetry time.Duration
 	// RecordsStall is how long a dSort creator on another target may
 	// take no bytes of the records this one streams to it (plus their
 	// length at BodyMinRate) before the stream is cut; zero means 2m.
@@ -211,6 +216,9 @@ func (c *Config) withDefaults() {
 	if c.RecordsStall <= 0 {
 		c.RecordsStall = 2 * time.Minute
 	}
+	if c.LeaveRetry <= 0 {
+		c.LeaveRetry = time.Minute
+	}
 	dirs := make([]string, 0, len(c.DataDirs))
 	for _, d := range c.DataDirs {
 		if abs, err := filepath.Abs(d); err == nil {
@@ -286,6 +294,9 @@ type Node struct {
 	// leftRetries is set while a leaving target waits to say again that
 	// it left.
 	leftRetries atomic.Bool
+	// moveRetries is set while a leaving target waits to try again to
+	// move the objects it could not.
+	moveRetries atomic.Bool
 	// lastMember is when this target last heard from the primary as a
 	// member (Unix nanoseconds; see removed.go).
 	lastMember atomic.Int64

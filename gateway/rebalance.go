@@ -176,7 +176,21 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 	// An object the run could not move (refused for good, e.g. a name
 	// that is a directory on its owner) would go with this target.
 	if b, name := n.objectLeft(ctx); name != "" {
-		n.logger.Error("decommission: objects could not move; this target stays leaving until they are moved or removed", "bucket", b.String(), "object", name)
+		n.logger.Error("decommission: objects could not move; this target stays leaving until they are moved or removed", "bucket", b.String(), "object", name, "retry_in", n.config.LeaveRetry)
+		if n.moveRetries.CompareAndSwap(false, true) {
+			// No other change of targets may come to run it again.
+			time.AfterFunc(n.config.LeaveRetry, func() {
+				n.moveRetries.Store(false)
+				if n.closing.Load() || n.loops.Err() != nil || n.rebalance.Running() {
+					return // a running one asks again when it ends
+				}
+				if m := n.currentMap(); m != nil {
+					if self, ok := m.Node(n.config.ID); ok && self.State == cluster.StateLeaving {
+						n.startRebalance(m)
+					}
+				}
+			})
+		}
 		return
 	}
 	// A download or prefetch job started with this target fetches its

@@ -75,9 +75,11 @@ func TestDeleteAlwaysLeavesATombstone(t *testing.T) {
 
 // A target taken out whose objects cannot all move (a name that is a
 // directory on its new owner) stays leaving, still serving them, rather
-// than leave with them.
+// than leave with them; once the conflict is gone it tries again on its
+// own, moves them and leaves.
 func TestLeavingTargetKeepsWhatCannotMove(t *testing.T) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.LeaveRetry = 300 * time.Millisecond }})
 	client := c.Client()
 	ctx := t.Context()
 	client.CreateBucket(ctx, "b", nil)
@@ -121,6 +123,26 @@ func TestLeavingTargetKeepsWhatCannotMove(t *testing.T) {
 	}
 	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != name {
 		t.Fatalf("the object that could not move: %q %v", got, err)
+	}
+	// The conflict removed, a retry moves the object and the target goes.
+	if err := client.Delete(ctx, "b", name+"/b"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		m, err := client.Map(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, still := m.Node(leaving.Node.ID()); !still {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leaving target did not try again once its object could move")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != name {
+		t.Fatalf("the object after its target left: %q %v", got, err)
 	}
 }
 
