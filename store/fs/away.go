@@ -38,7 +38,9 @@ func (m mountpath) awayPath() string { return filepath.Join(m.path, ".ais", "awa
 
 // saveAway records set's away mountpaths on its mountpaths in use. A
 // mountpath that cannot take it is left out: the others have the record.
-func (s *Store) saveAway(set *mountpathSet) {
+// When none takes it, the change is refused: a restart would take the
+// stale copies of a mountpath away for current.
+func (s *Store) saveAway(set *mountpathSet) error {
 	rec := awayRecord{Version: max(time.Now().UnixNano(), s.awayVersion+1)}
 	s.awayVersion = rec.Version
 	for path := range set.disabled {
@@ -56,13 +58,20 @@ func (s *Store) saveAway(set *mountpathSet) {
 	slices.Sort(rec.Attached)
 	data, err := json.Marshal(rec)
 	if err != nil {
-		return
+		return err
 	}
-	for _, m := range slices.Concat(set.enabled, set.detaching, set.returning) {
+	inUse := slices.Concat(set.enabled, set.detaching, set.returning)
+	var errs []error
+	for _, m := range inUse {
 		if err := atomicfile.Write(m.awayPath(), data, 0o644); err != nil {
 			s.logger.Warn("record the mountpaths away", "mountpath", m.path, "err", err)
+			errs = append(errs, err)
 		}
 	}
+	if len(inUse) > 0 && len(errs) == len(inUse) {
+		return fmt.Errorf("%w: no mountpath took the record of the mountpaths away: %w", store.ErrMountpath, errors.Join(errs...))
+	}
+	return nil
 }
 
 // loadAway returns the newest record on the given mountpaths.

@@ -129,7 +129,9 @@ func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
 	}
 	// Recorded before it takes effect: a delete acknowledged under the
 	// new set must find a restart agreeing on what was away.
-	s.saveAway(next)
+	if err := s.saveAway(next); err != nil {
+		return err
+	}
 	s.mps.Store(next)
 	return nil
 }
@@ -414,7 +416,9 @@ func (s *Store) suspect(m mountpath, cause error) {
 		defer m.checking.Store(false)
 		if err := checkHealth(m); err != nil {
 			reason := fmt.Sprintf("health check failed: %v (after: %v)", err, cause)
-			s.disable(m.path, reason)
+			if err := s.disable(m.path, reason); err != nil {
+				s.logger.Error("disable a failing mountpath", "mountpath", m.path, "reason", reason, "err", err)
+			}
 		}
 	}()
 }
@@ -426,7 +430,9 @@ func (s *Store) CheckMountpaths() int {
 	for _, m := range s.placement() {
 		if err := checkHealth(m); err != nil {
 			failed++
-			s.disable(m.path, fmt.Sprintf("health check failed: %v", err))
+			if err := s.disable(m.path, fmt.Sprintf("health check failed: %v", err)); err != nil {
+				s.logger.Error("disable a failing mountpath", "mountpath", m.path, "err", err)
+			}
 		}
 	}
 	return failed

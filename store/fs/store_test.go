@@ -584,3 +584,42 @@ func TestOpenRemovesLeftoverTemporaryFiles(t *testing.T) {
 		}
 	}
 }
+
+// A mountpath change that no mountpath can record is refused: a restart
+// would not know the mountpath was away, and would take its stale copies
+// for current. One mountpath that takes the record is enough.
+func TestMountpathChangeNeedsItsRecord(t *testing.T) {
+	ctx := t.Context()
+	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{a, b, c}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// A directory where the record goes: no write of it can land.
+	block := func(mp string) {
+		record := filepath.Join(mp, ".ais", "away.json")
+		os.Remove(record)
+		if err := os.MkdirAll(filepath.Join(record, "in-the-way"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	block(a)
+	if err := st.DisableMountpath(ctx, c, "a test"); err != nil {
+		t.Fatalf("a change b can record: %v", err)
+	}
+	if err := st.EnableMountpath(ctx, c); err != nil {
+		t.Fatalf("a change b can record: %v", err)
+	}
+	block(b)
+	block(c)
+	err = st.DisableMountpath(ctx, b, "a test")
+	if !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), "record") {
+		t.Fatalf("a change no mountpath can record: %v", err)
+	}
+	for _, m := range st.MountpathStatuses() {
+		if m.Path == b && m.State == fs.MountpathDisabled {
+			t.Fatal("the refused change took effect")
+		}
+	}
+}
