@@ -574,6 +574,17 @@ func TestSetPropsOfExtraNeedsClusterAdmin(t *testing.T) {
 	if err := admin.SetBucketProps(ctx, "b", map[string]any{"extra": map[string]any{"aws": map[string]any{"region": "eu-west-1"}}}); err != nil {
 		t.Fatalf("the cluster admin's change of extra: %v", err)
 	}
+	// Now that extra is set, a bucket admin's change of it is refused
+	// too, and leaves it as it was (the patch decoded through the live
+	// props' pointers once, changing them in place).
+	err = owner.SetBucketProps(ctx, "b", map[string]any{"extra": map[string]any{"aws": map[string]any{"endpoint": "http://10.0.0.7:9000"}}})
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		t.Fatalf("a bucket admin's change of an existing extra: %v, want 403", err)
+	}
+	props, err := admin.BucketProps(ctx, "b")
+	if err != nil || props.Extra == nil || props.Extra.AWS == nil || props.Extra.AWS.Endpoint != "" || props.Extra.AWS.Region != "eu-west-1" {
+		t.Fatalf("extra after the refused change: %+v (%v)", props.Extra, err)
+	}
 }
 
 // Evicting a remote bucket drops it from the metadata with its props,

@@ -112,6 +112,24 @@ type AWSProps struct {
 	PathStyle bool   `json:"path_style,omitempty"`
 }
 
+// Clone returns a deep copy: decoding a patch over it (set-bprops) must
+// not write through Extra's pointers into the props it came from.
+func (p Props) Clone() Props {
+	if p.Extra != nil {
+		extra := *p.Extra
+		if extra.AWS != nil {
+			aws := *extra.AWS
+			extra.AWS = &aws
+		}
+		if extra.HTTP != nil {
+			origin := *extra.HTTP
+			extra.HTTP = &origin
+		}
+		p.Extra = &extra
+	}
+	return p
+}
+
 // AWS returns the bucket's S3 settings, or the zero settings.
 func (p Props) AWS() AWSProps {
 	if p.Extra != nil && p.Extra.AWS != nil {
@@ -280,7 +298,7 @@ func (m *BucketMetadata) Delete(b Bucket) { delete(m.Buckets, b.Normalize()) }
 func (m BucketMetadata) Clone() BucketMetadata {
 	c := BucketMetadata{Version: m.Version, Buckets: make(map[Bucket]Props, len(m.Buckets))}
 	for k, v := range m.Buckets {
-		c.Buckets[k] = v
+		c.Buckets[k] = v.Clone()
 	}
 	return c
 }

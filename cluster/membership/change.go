@@ -413,7 +413,7 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 		if !exists {
 			return md, fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
 		}
-		props := current
+		props := current.Clone() // the patch decodes into a copy of Extra too
 		if err := json.Unmarshal(c.Patch, &props); err != nil {
 			return md, fmt.Errorf("%w: set props of %s: %w", store.ErrInvalidProps, b, err)
 		}

@@ -542,3 +542,25 @@ func TestKeepaliveKeepsATargetThatRefuses(t *testing.T) {
 		t.Fatalf("taken offline: %v, want t2 (silent) and not t1 (refusing)", offline)
 	}
 }
+
+// Apply is pure: a set-props patch of extra decodes into a copy, not
+// through the pointers the current snapshot shares.
+func TestApplySetPropsLeavesTheSnapshot(t *testing.T) {
+	b := store.Bucket{Name: "b", Provider: store.ProviderAWS}
+	props := store.DefaultProps()
+	props.Extra = &store.ExtraProps{AWS: &store.AWSProps{Endpoint: "http://127.0.0.1:9000"}}
+	md := &store.BucketMetadata{Version: 1}
+	md.Set(b, props)
+	s := membership.Snapshot{Buckets: md}
+	next, err := membership.Apply(s, membership.Change{Kind: membership.SetProps, Bucket: b,
+		Patch: []byte(`{"extra":{"aws":{"endpoint":"http://127.0.0.2:9000"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := next.Buckets.Props(b); got.AWS().Endpoint != "http://127.0.0.2:9000" {
+		t.Fatalf("the change gave %+v", got.AWS())
+	}
+	if got, _ := s.Buckets.Props(b); got.AWS().Endpoint != "http://127.0.0.1:9000" {
+		t.Fatalf("the snapshot the change applied to now has %+v", got.AWS())
+	}
+}
