@@ -573,6 +573,21 @@ func TestListInAIStoreShape(t *testing.T) {
 	if !slices.Equal(paged, want) {
 		t.Fatalf("no recursion a page at a time: %v, want %v", paged, want)
 	}
+	// Without the directories, a page at a time: pages of directories
+	// only come back empty with a token, and no object is skipped.
+	paged = nil
+	for token, pages := "", 0; ; pages++ {
+		_, body = list(fmt.Sprintf(`{"flags":"%d","pagesize":1,"continuation_token":%q}`, api.ListNoRecursion|api.ListNoDirs, token), "")
+		var p api.ListPage
+		json.Unmarshal(body, &p)
+		paged = append(paged, entryNames(p.Entries)...)
+		if token = p.ContinuationToken; token == "" || pages > 10 {
+			break
+		}
+	}
+	if want := []string{"shard.tar", "top.txt"}; !slices.Equal(paged, want) {
+		t.Fatalf("no recursion, no directories, a page at a time: %v, want %v", paged, want)
+	}
 	_, body = list(fmt.Sprintf(`{"flags":"%d","prefix":"d/"}`, api.ListNoRecursion), "")
 	json.Unmarshal(body, &level)
 	if !slices.Equal(entryNames(level.Entries), []string{"d/e/", "d/x", "d/y"}) {

@@ -153,9 +153,15 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 
 // listPage gathers one page from every target.
 func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjectsMessage, after string) (*api.ListPage, error) {
-	// An offline target cannot answer: its objects are missing from the
-	// listing until it is back.
-	targets := n.currentMap().Reachable()
+	// An offline target cannot answer, and its objects are not missing:
+	// a listing without them would be taken for whole (by dSort too).
+	smap := n.currentMap()
+	for _, t := range smap.Targets() {
+		if t.State == cluster.StateOffline {
+			return nil, fmt.Errorf("%w: list %s: target %s is offline; its objects cannot be listed until it is back or removed: retry later", api.ErrUnavailable, b, t.ID)
+		}
+	}
+	targets := smap.Reachable()
 	if len(targets) == 0 {
 		return nil, cluster.ErrNoTargets
 	}
@@ -191,6 +197,9 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	// A shard's members follow it; the token stays the shard's name.
 	var flat []api.ListEntry
 	for _, e := range page.Entries {
+		if e.Flags&api.EntryIsDir != 0 && msg.Flags&api.ListNoDirs != 0 {
+			continue // counted, not shown
+		}
 		members := e.Members
 		e.Members = nil
 		flat = append(flat, e)
@@ -284,10 +293,11 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, e)
 	}
-	if flags&api.ListNoDirs == 0 {
-		for _, d := range dirs {
-			out = append(out, api.ListEntry{Name: d, Flags: api.EntryIsDir})
-		}
+	// The directories go to the gateway even with ListNoDirs: they count
+	// toward the page, and the gateway drops them once it has cut the
+	// page (a page of directories only is not the end of the level).
+	for _, d := range dirs {
+		out = append(out, api.ListEntry{Name: d, Flags: api.EntryIsDir})
 	}
 	slices.SortFunc(out, func(a, b api.ListEntry) int { return strings.Compare(a.Name, b.Name) })
 	writeJSON(w, out)
