@@ -600,6 +600,15 @@ func TestListInAIStoreShape(t *testing.T) {
 	if !slices.Equal(entryNames(arch.Entries), []string{"shard.tar", "shard.tar/s1.jpg", "shard.tar/s1.cls"}) || arch.Entries[1].Flags != api.EntryInArch|api.EntryPresent {
 		t.Fatalf("archive members: %s", body)
 	}
+	// A shard cut short lists none of its members, not the ones before
+	// the cut as if they were all.
+	putObjects(t, client, "ls", map[string]string{"shard-cut.tar": shard.String()[:1024+512+100]})
+	_, body = list(fmt.Sprintf(`{"flags":"%d","prefix":"shard-cut"}`, api.ListArchive), "")
+	json.Unmarshal(body, &arch)
+	if !slices.Equal(entryNames(arch.Entries), []string{"shard-cut.tar"}) {
+		t.Fatalf("archive members of a cut shard: %s", body)
+	}
+	client.Delete(t.Context(), "ls", "shard-cut.tar")
 
 	// msgpack, as AIStore's Python SDK asks.
 	status, body = list(`{"props":"name,size,checksum"}`, "application/msgpack")

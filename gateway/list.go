@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -67,6 +68,10 @@ func listMessage(r *http.Request, action api.ActionMessage) (api.ListObjectsMess
 	return msg, nil
 }
 
+// maxTokenBytes bounds a decoded continuation token: a name, or a remote
+// bucket's own token (S3 servers make theirs of a key, and longer).
+const maxTokenBytes = 8 << 10
+
 // encodeToken makes a continuation token of the last name of a page.
 func encodeToken(lastName string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(lastName))
@@ -78,7 +83,7 @@ func decodeToken(token string) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(b) > store.MaxNameLength {
+	if err != nil || len(b) > maxTokenBytes {
 		return "", badRequest("continuation_token %q is not one this cluster issued", token)
 	}
 	return string(b), nil
@@ -130,6 +135,10 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 	var page *api.ListPage
 	// An HTTP origin cannot be listed: what is cached is what there is.
 	if props, _ := n.bucketProps(b); b.IsRemote() && b.Provider != store.ProviderHT && msg.Flags&api.ListCached == 0 {
+		if msg.StartAfter != "" {
+			n.writeError(w, r, badRequest("start_after: not supported in a listing of remote bucket %s (page with continuation_token, or list what is cached with flags %d)", b, api.ListCached))
+			return
+		}
 		// The token wraps the remote's own.
 		msg.ContinuationToken = after
 		page, err = n.listRemote(r.Context(), b, props, msg)
@@ -390,8 +399,9 @@ func levelDir(prefix, name string) (string, bool) {
 
 // archiveMembers lists a shard's members (ListArchive), each taken from
 // the page's budget of bytes; an object that is not a shard of a known
-// format, or cannot be read as one, has none. A page whose members
-// exceed the budget is refused, naming what to ask instead.
+// format, or cannot be read whole as one, has none. A page whose members
+// exceed the budget, or a shard with more than maxArchiveMembers, is
+// refused, naming what to ask instead.
 func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, budget *int64) ([]api.ListEntry, error) {
 	f, ok := n.formats.ByName(name)
 	if !ok {
@@ -407,18 +417,23 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 		return nil, nil
 	}
 	var out []api.ListEntry
-	for len(out) < maxArchiveMembers {
+	for {
 		if err := ctx.Err(); err != nil {
 			return nil, context.Cause(ctx)
 		}
 		e, err := rd.Next()
+		if err == io.EOF {
+			return out, nil
+		}
 		if err != nil {
-			break
+			return nil, nil // not a shard that reads: no members, not some of them
+		}
+		if len(out) == maxArchiveMembers {
+			return nil, badRequest("list archive members in %s: shard %s has more than %d members; read its index, or the shard itself", b, name, maxArchiveMembers)
 		}
 		if *budget -= int64(len(name)+1+len(e.Name)) + archiveEntryBytes; *budget < 0 {
 			return nil, badRequest("list archive members in %s: the members of this page's shards (up to %s) take more than %d KiB; list fewer objects a page (pagesize)", b, name, maxArchiveListBytes>>10)
 		}
 		out = append(out, api.ListEntry{Name: name + "/" + e.Name, Size: e.Size, Flags: api.EntryInArch | api.EntryPresent})
 	}
-	return out, nil
 }

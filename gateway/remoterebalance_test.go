@@ -3,8 +3,12 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,9 +73,33 @@ func (r *countingRemote) DeleteObject(_ context.Context, _ store.Bucket, name st
 	return nil
 }
 
-func (r *countingRemote) ListObjects(context.Context, store.Bucket, string, string, int) ([]remote.ObjectAttrs, string, error) {
-	return nil, "", nil
+// ListObjects pages the objects in name order; its tokens are longer
+// than any object name, as an S3 server's may be.
+func (r *countingRemote) ListObjects(_ context.Context, _ store.Bucket, prefix, token string, max int) ([]remote.ObjectAttrs, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	after := ""
+	if token != "" {
+		var ok bool
+		if _, after, ok = strings.Cut(token, ":"); !ok || len(token) < remoteTokenPad {
+			return nil, "", fmt.Errorf("%w: token %.20q... is not one of this remote's", store.ErrInvalidName, token)
+		}
+	}
+	var out []remote.ObjectAttrs
+	for _, name := range slices.Sorted(maps.Keys(r.objects)) {
+		if !strings.HasPrefix(name, prefix) || name <= after {
+			continue
+		}
+		if len(out) == max {
+			return out, strings.Repeat("t", remoteTokenPad) + ":" + out[len(out)-1].Name, nil
+		}
+		out = append(out, remote.ObjectAttrs{Name: name, Size: int64(len(r.objects[name]))})
+	}
+	return out, "", nil
 }
+
+// remoteTokenPad makes countingRemote's tokens longer than a name may be.
+const remoteTokenPad = 2000
 
 // A rebalance moves a remote bucket's cached copies between targets and
 // leaves the remote alone: it neither writes them to it again nor sends
@@ -185,4 +213,34 @@ func remoteCluster(t *testing.T, rs *countingRemote, targets int) *gatewaytest.C
 		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
 		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
 	}})
+}
+
+// A remote's continuation token longer than a name pages on; start_after,
+// which the remote listing cannot take, is refused rather than ignored.
+func TestRemoteListingPagesWithLongTokens(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"a": []byte("1"), "b": []byte("2"), "c": []byte("3")}}
+	c := remoteCluster(t, rs, 1)
+	ctx := t.Context()
+	client := c.Client()
+	var names []string
+	token := ""
+	for range 10 {
+		page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 1, ContinuationToken: token})
+		if err != nil {
+			t.Fatalf("page after %d names: %v", len(names), err)
+		}
+		for _, e := range page.Entries {
+			names = append(names, e.Name)
+		}
+		if token = page.ContinuationToken; token == "" {
+			break
+		}
+	}
+	if !slices.Equal(names, []string{"a", "b", "c"}) {
+		t.Fatalf("listed %v", names)
+	}
+	_, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{StartAfter: "a"})
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "start_after") {
+		t.Fatalf("start_after in a remote listing: %v, want 400", err)
+	}
 }
