@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -249,6 +250,25 @@ const maxArchiveMembers = 100000
 // may be long (a tar name up to 1 MiB) and compress well.
 var maxArchiveListBytes int64 = 48 << 20
 
+// jsonLength is how many bytes a string takes in the JSON answer: up to
+// six a byte (<, >, &, control bytes and invalid UTF-8 are escaped).
+func jsonLength(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '"', r == '\\', r == '\n', r == '\r', r == '\t', r == '\b', r == '\f':
+			n += 2
+		case r == utf8.RuneError && size == 1, r < 0x20, r == '<', r == '>', r == '&', r == 0x2028, r == 0x2029:
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
+
 // archiveEntryBytes is about what an entry takes beside its name.
 const archiveEntryBytes = 96
 
@@ -431,7 +451,7 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 		if len(out) == maxArchiveMembers {
 			return nil, badRequest("list archive members in %s: shard %s has more than %d members; read its index, or the shard itself", b, name, maxArchiveMembers)
 		}
-		if *budget -= int64(len(name)+1+len(e.Name)) + archiveEntryBytes; *budget < 0 {
+		if *budget -= int64(jsonLength(name)+1+jsonLength(e.Name)) + archiveEntryBytes; *budget < 0 {
 			return nil, badRequest("list archive members in %s: the members of this page's shards (up to %s) take more than %d KiB; list fewer objects a page (pagesize)", b, name, maxArchiveListBytes>>10)
 		}
 		out = append(out, api.ListEntry{Name: name + "/" + e.Name, Size: e.Size, Flags: api.EntryInArch | api.EntryPresent})
