@@ -15,8 +15,9 @@ import (
 
 // List returns up to opts.Limit objects after opts.StartAfter whose names
 // start with opts.Prefix, in byte order. Each mountpath is walked in name
-// order (see walk) and the walks are merged, so a page costs about its own
-// size plus the directories on the way, not a scan of the bucket.
+// order (see walk) and the walks are merged: a page reads the directories
+// on its way (each whole: the filesystem has no seek by name) and sorts
+// only their entries that sort after StartAfter, not the whole bucket.
 func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions) ([]store.ObjectMeta, error) {
 	if _, err := s.bucketProps(b); err != nil {
 		return nil, err
@@ -118,31 +119,32 @@ func walkDir(dir, rel, prefix, startAfter string, yield func(listed) bool) bool 
 		key   string
 		entry fs.DirEntry
 	}
+	// Only what may be listed is sorted: a page deep into a big flat
+	// directory sorts what comes after it, not the whole directory.
 	list := make([]keyed, 0, len(entries))
 	for _, e := range entries {
 		key := rel + e.Name()
 		if e.IsDir() {
 			key += "/"
+			// Names below start with key: skip the subtree if none can
+			// match the prefix or sort after startAfter.
+			if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) {
+				continue
+			}
+			if startAfter > key && !strings.HasPrefix(startAfter, key) {
+				continue
+			}
+		} else if !e.Type().IsRegular() || key <= startAfter || !strings.HasPrefix(key, prefix) {
+			continue
 		}
 		list = append(list, keyed{key, e})
 	}
 	slices.SortFunc(list, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
 	for _, k := range list {
 		if k.entry.IsDir() {
-			// Names below start with k.key: skip the subtree if none can
-			// match the prefix or sort after startAfter.
-			if !strings.HasPrefix(k.key, prefix) && !strings.HasPrefix(prefix, k.key) {
-				continue
-			}
-			if startAfter > k.key && !strings.HasPrefix(startAfter, k.key) {
-				continue
-			}
 			if !walkDir(filepath.Join(dir, k.entry.Name()), k.key, prefix, startAfter, yield) {
 				return false
 			}
-			continue
-		}
-		if !k.entry.Type().IsRegular() || k.key <= startAfter || !strings.HasPrefix(k.key, prefix) {
 			continue
 		}
 		info, err := k.entry.Info()
