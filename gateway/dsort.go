@@ -604,34 +604,6 @@ func (p dsortCluster) CreateBucket(ctx context.Context, b store.Bucket, props st
 	return p.n.createBucket(ctx, b, props)
 }
 
-// ObjectSizes walks the bucket's listing under prefix.
-func (p dsortCluster) ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error) {
-	out := map[string]int64{}
-	if b.IsRemote() {
-		// A remote bucket's objects are the remote's, cached or not.
-		props, err := p.n.bucketProps(b)
-		if err != nil {
-			return nil, err
-		}
-		err = p.n.eachRemoteObject(ctx, b, props, prefix, func(o store.ObjectMeta) { out[o.Name] = o.Size })
-		return out, err
-	}
-	after := ""
-	for {
-		page, err := p.n.listPage(ctx, b, api.ListObjectsMessage{Prefix: prefix, PageSize: api.MaxPageSize}, after)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range page.Entries {
-			out[e.Name] = e.Size
-		}
-		if page.ContinuationToken == "" || len(page.Entries) == 0 {
-			return out, nil
-		}
-		after = page.Entries[len(page.Entries)-1].Name
-	}
-}
-
 // FetchKeyMap reads an external key map from ais://bucket/object or an
 // http(s) URL.
 func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {

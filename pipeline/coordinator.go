@@ -229,9 +229,6 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 			return "", fmt.Errorf("output_bck %q: %w", plan.Output.Name, err)
 		}
 	}
-	if err := c.checkOutputNames(ctx, plan); err != nil {
-		return "", err
-	}
 	job := &coordinatedJob{id: newJobID(), plan: plan, done: make(chan struct{})}
 	if spec.EKMFile != "" {
 		if job.keyMap, err = c.loadKeyMap(ctx, job, plan); err != nil {
@@ -282,29 +279,6 @@ func nodeIDs(nodes []cluster.Node) []string {
 		ids[i] = n.ID
 	}
 	return ids
-}
-
-// checkOutputNames refuses a job whose output template cannot name the
-// shards the input needs: at least floor(input bytes / shard size), since
-// records take at least their tar-encoded bytes of the input.
-func (c *Coordinator) checkOutputNames(ctx context.Context, plan *Plan) error {
-	t := plan.OutputTemplate
-	if !t.IsRange() || !t.Bounded() || plan.ShardSize <= 0 || !plan.InputTemplate.IsRange() {
-		return nil
-	}
-	sizes, err := c.config.Cluster.ObjectSizes(ctx, plan.Input, plan.InputTemplate.Prefix())
-	if err != nil {
-		return err
-	}
-	var total int64
-	for _, name := range plan.InputShards(c.config.Formats).All() {
-		total += sizes[name]
-	}
-	if needed := total / plan.ShardSize; needed > t.Count() {
-		return specError("output_format %q names %d shards, and the input (%s) needs at least %d of output_shard_size %s",
-			t.String(), t.Count(), shards.FormatSize(total), needed, shards.FormatSize(plan.ShardSize))
-	}
-	return nil
 }
 
 // loadKeyMap fetches and parses the external key map.

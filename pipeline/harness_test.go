@@ -270,20 +270,6 @@ func (p memPeers) CreateBucket(ctx context.Context, b store.Bucket, props store.
 	return nil
 }
 
-func (p memPeers) ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error) {
-	out := map[string]int64{}
-	for _, st := range p.c.stores {
-		list, err := st.List(ctx, b, store.ListOptions{Prefix: prefix})
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range list {
-			out[o.Name] = o.Size
-		}
-	}
-	return out, nil
-}
-
 // errKeyMapUnreachable is the fake network's failure to fetch a key map.
 var errKeyMapUnreachable = errors.New("no such key map")
 

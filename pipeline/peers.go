@@ -35,9 +35,6 @@ type Cluster interface {
 	BucketProps(ctx context.Context, b store.Bucket) (store.Props, error)
 	// CreateBucket creates a bucket (the output of a job).
 	CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error
-	// ObjectSizes lists the sizes of a bucket's objects whose names start
-	// with prefix.
-	ObjectSizes(ctx context.Context, b store.Bucket, prefix string) (map[string]int64, error)
 	// FetchKeyMap reads an external key map from a URL or an ais:// object.
 	FetchKeyMap(ctx context.Context, location string) ([]byte, error)
 	// RemoveObjects removes the copies job wrote (CustomJob) of objects,
