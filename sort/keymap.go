@@ -14,14 +14,17 @@ import (
 )
 
 // KeyMap is an external key map (EKM): regular expressions over record
-// keys, each leading to a shard-name template. A record's key must match
-// exactly one expression.
+// keys, each leading to a shard-name template. An expression matches
+// anywhere in a key, as Go's (and AIStore's) MatchString does: "cat"
+// matches "cat_0.txt"; anchor it (^cat_0\.txt$) to match one key. A
+// record's key must match the expressions of exactly one template.
 type KeyMap struct {
 	// entries are the expressions; literals the keys that are plain
-	// strings (most maps), looked up at once: their template, or
-	// conflicting when one names two.
-	entries  []keyMapEntry
-	literals map[string]int
+	// strings (most maps), found in a key by its substrings of their
+	// lengths: their template, or conflicting when one names two.
+	entries        []keyMapEntry
+	literals       map[string]int
+	literalLengths []int // distinct, ascending
 	// templates holds each distinct template once, in first-seen order.
 	templates []shards.Template
 	byText    map[string]int
@@ -77,9 +80,12 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 				index = conflicting
 			}
 			km.literals[pattern] = index
+			if i, found := slices.BinarySearch(km.literalLengths, len(pattern)); !found {
+				km.literalLengths = slices.Insert(km.literalLengths, i, len(pattern))
+			}
 			return nil
 		}
-		re, err := regexp.Compile("^(?:" + pattern + ")$")
+		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return fmt.Errorf("key %q is not a regular expression: %w", pattern, err)
 		}
@@ -145,11 +151,20 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 // matches no entry or entries of different templates.
 func (km *KeyMap) lookup(key string) (int, error) {
 	found := -1
-	if index, ok := km.literals[key]; ok {
-		if index == conflicting {
-			return -1, fmt.Errorf("%w: key %q is in entries of different templates", ErrKeyMap, key)
+	// The literals in the key: its substrings of their lengths.
+	for _, n := range km.literalLengths {
+		for i := 0; i+n <= len(key); i++ {
+			index, ok := km.literals[key[i:i+n]]
+			switch {
+			case !ok:
+				continue
+			case index == conflicting:
+				return -1, fmt.Errorf("%w: key %q holds %q, which is in entries of different templates", ErrKeyMap, key, key[i:i+n])
+			case found >= 0 && found != index:
+				return -1, fmt.Errorf("%w: key %q matches templates %q and %q", ErrKeyMap, key, km.templates[found].String(), km.templates[index].String())
+			}
+			found = index
 		}
-		found = index
 	}
 	for _, e := range km.entries {
 		if !e.pattern.MatchString(key) {

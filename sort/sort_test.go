@@ -246,3 +246,49 @@ func TestKeyMap(t *testing.T) {
 		t.Fatalf("a key map past the bound: %v", err)
 	}
 }
+
+// A key map's expressions and plain keys match anywhere in a key, as
+// AIStore's (Go's MatchString) do: "cat" takes cat_0.txt; an anchored
+// expression takes only what it spans.
+func TestKeyMapMatchesAnywhere(t *testing.T) {
+	var rs []shards.RecordMeta
+	for i, k := range []string{"cat_0.txt", "dog_0.txt", "a/cat_12.txt", "xcat_0.txt"} {
+		rs = append(rs, shards.RecordMeta{ID: shards.RecordID{Record: int32(i)}, Key: shards.Key{String: k}, Size: 1})
+	}
+	km, err := sort.ParseKeyMap([]byte("cat\tcats-%04d.tar\ndog\tdogs-%04d.tar\n"), sort.KeyMapText, "\t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned, err := sort.PartitionByKeyMap(t.Context(), rs, 1000, km, func(err error) error { return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range planned {
+		got = append(got, fmt.Sprintf("%s:%d", s.Name, len(s.Records)))
+	}
+	if strings.Join(got, " ") != "cats-0000.tar:3 dogs-0000.tar:1" {
+		t.Fatalf("plain keys matched anywhere: %v", got)
+	}
+	anchored, err := sort.ParseKeyMap([]byte(`{"cats-%04d.tar": ["^cat_\\d+\\.txt$"], "dogs-%04d.tar": ["dog_\\d"]}`), sort.KeyMapJSON, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	planned, err = sort.PartitionByKeyMap(t.Context(), rs, 1000, anchored, func(err error) error { missing = append(missing, err.Error()); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, s := range planned {
+		got = append(got, fmt.Sprintf("%s:%d", s.Name, len(s.Records)))
+	}
+	if strings.Join(got, " ") != "cats-0000.tar:1 dogs-0000.tar:1" || len(missing) != 2 {
+		t.Fatalf("anchored and unanchored expressions: %v, missing %v", got, missing)
+	}
+	// A plain key inside another's key: two templates, refused.
+	both, _ := sort.ParseKeyMap([]byte("cat\ta-{0..9}\ncat_0\tb-{0..9}\n"), sort.KeyMapText, "\t", nil)
+	if _, err := sort.PartitionByKeyMap(t.Context(), rs[:1], 10, both, func(err error) error { return err }); err == nil || !strings.Contains(err.Error(), "matches templates") {
+		t.Fatalf("a key holding plain keys of two templates: %v", err)
+	}
+}

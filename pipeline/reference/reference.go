@@ -243,7 +243,7 @@ func cutByKeyMap(records []record, plan *pipeline.Plan, keyMap []byte) ([]group,
 	var entries []entry
 	for template, patterns := range m {
 		for _, p := range patterns {
-			entries = append(entries, entry{regexp.MustCompile("^(?:" + p + ")$"), template})
+			entries = append(entries, entry{regexp.MustCompile(p), template}) // matches anywhere, as AIStore's
 		}
 	}
 	open := map[string]int{} // template -> index in out of its open shard
