@@ -203,19 +203,42 @@ const (
 // plain name.
 type BucketRef store.Bucket
 
-// UnmarshalJSON accepts an object or a string.
+// UnmarshalJSON accepts an object or a string. A field it does not know
+// is refused: a misspelled "provider" must not turn s3://b into ais://b.
 func (b *BucketRef) UnmarshalJSON(data []byte) error {
 	var name string
 	if json.Unmarshal(data, &name) == nil {
 		*b = BucketRef{Name: name}
 		return nil
 	}
-	var v store.Bucket
-	if err := json.Unmarshal(data, &v); err != nil {
-		return fmt.Errorf("a bucket is {\"name\": ..., \"provider\": ...} or a name")
+	var v struct {
+		Name     string `json:"name"`
+		Provider string `json:"provider"`
+		// Namespace is AIStore's; only the global one is served: {} with
+		// empty uuid and name, or "" (older AIS-Go clients).
+		Namespace json.RawMessage `json:"namespace"`
 	}
-	*b = BucketRef(v)
+	if err := decodeStrict(data, &v); err != nil {
+		return fmt.Errorf("a bucket is {\"name\": ..., \"provider\": ...} or a name: %w", err)
+	}
+	if ns := strings.TrimSpace(string(v.Namespace)); ns != "" && ns != "null" && ns != `""` {
+		var global struct {
+			UUID string `json:"uuid"`
+			Name string `json:"name"`
+		}
+		if err := decodeStrict(v.Namespace, &global); err != nil || global.UUID != "" || global.Name != "" {
+			return fmt.Errorf("bucket %q: namespace %s: only the global namespace is served", v.Name, ns)
+		}
+	}
+	*b = BucketRef{Name: v.Name, Provider: v.Provider}
 	return nil
+}
+
+// decodeStrict decodes one JSON value, refusing fields v does not have.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // InputFormat selects the input shards: a template or a list of names; a
@@ -234,8 +257,8 @@ func (f *InputFormat) UnmarshalJSON(data []byte) error {
 	}
 	type plain InputFormat
 	var v plain
-	if err := json.Unmarshal(data, &v); err != nil {
-		return fmt.Errorf("input_format is {\"template\": ...}, {\"objnames\": [...]} or a template string")
+	if err := decodeStrict(data, &v); err != nil {
+		return fmt.Errorf("input_format is {\"template\": ...}, {\"objnames\": [...]} or a template string: %w", err)
 	}
 	*f = InputFormat(v)
 	return nil

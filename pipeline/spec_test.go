@@ -85,6 +85,10 @@ func TestBadSpecs(t *testing.T) {
 		{"unknown field", `{` + good + `,"output_shard_sise":"1MiB"}`, `unknown field "output_shard_sise"`},
 		{"no input bucket", `{"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, "input_bck is required"},
 		{"bad bucket", `{"input_bck":{"name":"a b"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, "input_bck:"},
+		{"misspelled provider", `{"input_bck":{"name":"src","provder":"aws"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, `unknown field "provder"`},
+		{"misspelled output provider", `{` + good + `,"output_bck":{"name":"dst","provier":"aws"}}`, `unknown field "provier"`},
+		{"namespace", `{"input_bck":{"name":"src","namespace":{"uuid":"remote","name":"ns"}},"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, "only the global namespace"},
+		{"misspelled template", `{"input_bck":{"name":"src"},"input_format":{"templat":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, `unknown field "templat"`},
 		{"bad size", `{` + good + `,"output_shard_size":"10XB"}`, `output_shard_size: "10XB" is not a size`},
 		{"content needs extension", `{` + good + `,"algorithm":{"kind":"content","content_key_type":"int"}}`, `algorithm.extension is required for kind "content"`},
 		{"content needs key type", `{` + good + `,"algorithm":{"kind":"content","extension":".cls"}}`, "algorithm.content_key_type is required"},
@@ -241,5 +245,16 @@ func TestRecordBuildsKeepToTheBudget(t *testing.T) {
 		if got := pipeline.RecordBuildsForTest(tc.format, planned, tc.limit, tc.builds); got != tc.want {
 			t.Errorf("%s within %d bytes, %d builds asked: %d, want %d", tc.format.Name(), tc.limit, tc.builds, got, tc.want)
 		}
+	}
+}
+
+// AIStore's clients send the bucket's namespace, empty for the global one.
+func TestSpecBucketWithGlobalNamespace(t *testing.T) {
+	spec, err := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"src","provider":"aws","namespace":{"uuid":"","name":""}},"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.InputBucket.Name != "src" || spec.InputBucket.Provider != "aws" {
+		t.Fatalf("input bucket %+v", spec.InputBucket)
 	}
 }
