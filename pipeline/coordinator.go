@@ -321,6 +321,13 @@ func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan 
 	if err != nil {
 		return nil, specError("ekm_file %q: %s", plan.Spec.EKMFile, describe(err, abortedAt))
 	}
+	// Names are used as the templates give them: checked now, not when
+	// the first PUT of one fails after the whole extraction.
+	for _, t := range km.Templates() {
+		if err := validateShardNames(t, ""); err != nil {
+			return nil, specError("ekm_file %q: %s", plan.Spec.EKMFile, describe(fmt.Errorf("template %q: %w", t.String(), err), 0))
+		}
+	}
 	return km, nil
 }
 

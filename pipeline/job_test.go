@@ -452,6 +452,13 @@ func TestOutputShardNamedTwice(t *testing.T) {
 	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "two output shards are named out-0.tar") {
 		t.Fatalf("two key map templates naming out-0.tar: %+v %v", status, err)
 	}
+	// A key map template whose names cannot be objects is refused at
+	// start, without quoting the fetched map back.
+	c.keyMaps["http://keys.example/abs.json"] = []byte(`{"/cats-%04d.tar": ["cat"]}`)
+	spec.EKMFile = "http://keys.example/abs.json"
+	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || strings.Contains(err.Error(), "cats") {
+		t.Fatalf("a key map naming /cats-0000.tar: %v", err)
+	}
 	if got := c.outputs("dst"); len(got) != 0 {
 		t.Fatalf("the refused jobs wrote %d shards", len(got))
 	}

@@ -580,14 +580,24 @@ func (p *Plan) validateOutput(registry *formats.Registry) error {
 		if _, ok := registry.ByName(s.OutputFormat); !ok {
 			p.OutputSuffix = p.OutputFormat.Extensions()[0]
 		}
-		// The names differ in digits only: the first tells whether they
-		// can be objects, before the job reads anything.
-		first, err := p.OutputTemplate.At(0)
+		if err := validateShardNames(p.OutputTemplate, p.OutputSuffix); err != nil {
+			return specError("output_format %q: %w", s.OutputFormat, err)
+		}
+	}
+	return nil
+}
+
+// validateShardNames tells whether a template's names can be objects,
+// before the job reads anything. They differ in digits only: the first
+// and the last (the most digits of every range; 19 for %d) tell.
+func validateShardNames(t shards.Template, suffix string) error {
+	for _, i := range []int64{0, t.Count() - 1} {
+		name, err := t.At(i)
 		if err == nil {
-			err = store.ValidateName(first + p.OutputSuffix)
+			err = store.ValidateName(name + suffix)
 		}
 		if err != nil {
-			return specError("output_format %q: %w", s.OutputFormat, err)
+			return err
 		}
 	}
 	return nil

@@ -147,6 +147,9 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 	return km, nil
 }
 
+// Templates returns the key map's shard-name templates, each once.
+func (km *KeyMap) Templates() []shards.Template { return km.templates }
+
 // lookup returns the template index for a key, or an error when the key
 // matches no entry or entries of different templates.
 func (km *KeyMap) lookup(key string) (int, error) {
