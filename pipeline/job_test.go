@@ -151,6 +151,7 @@ func TestMatchesReferenceForEveryAlgorithm(t *testing.T) {
 		{Kind: "content", Extension: ".cls", ContentKeyType: "int"},
 		{Kind: "content", Extension: ".cls", ContentKeyType: "float", Decreasing: true},
 		{Kind: "content", Extension: ".cls", ContentKeyType: "string"},
+		{Kind: "md5"},
 	}
 	for _, alg := range algorithms {
 		for _, seed := range []int64{1, 99} {
@@ -161,6 +162,14 @@ func TestMatchesReferenceForEveryAlgorithm(t *testing.T) {
 				runAndCompare(t, 3, inputs, spec, seed)
 			})
 		}
+	}
+	// md5 orders by a key each target computes: the same on any number.
+	for _, targets := range []int{1, 5} {
+		t.Run(fmt.Sprintf("md5-%d-targets", targets), func(t *testing.T) {
+			spec := baseSpec("in-{0..7}.tar", "out-{000..999}.tar")
+			spec.Algorithm = pipeline.Algorithm{Kind: "md5"}
+			runAndCompare(t, targets, inputs, spec, 1)
+		})
 	}
 }
 

@@ -300,6 +300,7 @@ var legacyNames = map[string]string{
 	"shard_size":                "output_shard_size",
 	"order_file":                "ekm_file",
 	"order_file_sep":            "ekm_file_sep",
+	"ekm_sep":                   "ekm_file_sep", // what AIStore's Python SDK sends
 	"extract_concurrency_limit": "extract_concurrency_max_limit",
 	"create_concurrency_limit":  "create_concurrency_max_limit",
 	"ignore_missing_files":      "missing_shards",
@@ -634,9 +635,9 @@ func (p *Plan) validateAlgorithm() error {
 	switch a.Kind {
 	case "", sort.Alphanumeric:
 		a.Kind = sort.Alphanumeric
-	case sort.Shuffle, sort.Content, sort.None:
+	case sort.Shuffle, sort.Content, sort.None, sort.MD5:
 	default:
-		return specError("algorithm.kind %q is not known (want alphanumeric, shuffle, content or none)", a.Kind)
+		return specError("algorithm.kind %q is not known (want alphanumeric, shuffle, content, md5 or none)", a.Kind)
 	}
 	p.Algorithm = sort.Algorithm{Kind: a.Kind, Decreasing: a.Decreasing}
 	if a.Seed != "" {

@@ -252,6 +252,10 @@ func TestRecordBuildsKeepToTheBudget(t *testing.T) {
 
 // AIStore's clients send the bucket's namespace, empty for the global one.
 func TestSpecBucketWithGlobalNamespace(t *testing.T) {
+	// And its Python SDK sends ekm_sep for ekm_file_sep.
+	if spec, err := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://x/k.txt","ekm_sep":" ","output_shard_size":"1MiB"}`)); err != nil || spec.EKMFileSep != " " {
+		t.Fatalf("ekm_sep: %+v %v", spec.EKMFileSep, err)
+	}
 	spec, err := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"src","provider":"aws","namespace":{"uuid":"","name":""}},"input_format":{"template":"in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package sort
 
 import (
 	"container/heap"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -15,13 +17,16 @@ const (
 	Shuffle      = "shuffle"
 	Content      = "content"
 	None         = "none"
+	// MD5 orders records by the MD5 of their key (hex): a shuffle that
+	// needs no seed, the same for every job over the same names.
+	MD5 = "md5"
 )
 
 // Algorithm orders records.
 type Algorithm struct {
 	// Kind is alphanumeric (by key, the name of the record's first file),
-	// content (by the key read from a file's content), shuffle or none
-	// (input order). Empty means alphanumeric.
+	// content (by the key read from a file's content), md5 (by the MD5 of
+	// the key), shuffle or none (input order). Empty means alphanumeric.
 	Kind string
 	// Decreasing reverses alphanumeric and content order.
 	Decreasing bool
@@ -49,6 +54,7 @@ func (a Algorithm) compare() func(x, y shards.RecordMeta) int {
 
 // Records orders records in place.
 func Records(records []shards.RecordMeta, alg Algorithm) {
+	hashKeys(records, alg)
 	slices.SortFunc(records, alg.compare())
 	if alg.Kind == Shuffle {
 		shuffle(records, alg.Seed)
@@ -64,8 +70,21 @@ func shuffle(records []shards.RecordMeta, seed int64) {
 
 // Local orders one target's records as its run for Merge: by the order of
 // the algorithm, or by id for a shuffle (which only the whole can do).
+// For md5 the keys become their MD5s here, once, and travel so.
 func Local(records []shards.RecordMeta, alg Algorithm) {
+	hashKeys(records, alg)
 	slices.SortFunc(records, alg.compare())
+}
+
+// hashKeys replaces each key by the hex MD5 of its text, for md5.
+func hashKeys(records []shards.RecordMeta, alg Algorithm) {
+	if alg.Kind != MD5 {
+		return
+	}
+	for i := range records {
+		sum := md5.Sum([]byte(records[i].Key.Text()))
+		records[i].Key = shards.Key{Kind: shards.KeyString, String: hex.EncodeToString(sum[:])}
+	}
 }
 
 // Merge combines runs ordered by Local into the global order: a k-way

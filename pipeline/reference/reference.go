@@ -3,6 +3,8 @@ package reference
 import (
 	"bytes"
 	"cmp"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -123,6 +125,10 @@ func readShard(plan *pipeline.Plan, index int, name string, data []byte) ([]reco
 		}
 		if plan.KeyExtension == "" {
 			r.key = shards.Key{String: r.files[0].name}
+			if plan.Algorithm.Kind == sort.MD5 {
+				sum := md5.Sum([]byte(r.files[0].name))
+				r.key = shards.Key{String: hex.EncodeToString(sum[:])}
+			}
 			continue
 		}
 		k := slices.IndexFunc(r.files, func(f file) bool { return f.ext == plan.KeyExtension })
