@@ -721,7 +721,7 @@ func (n *Node) dsortStatuses() []api.JobStatus {
 	}
 	var out []api.JobStatus
 	for _, s := range n.worker.Jobs() {
-		js := api.JobStatus{ID: s.ID, Kind: "dsort", Running: !s.Done(), Objects: s.Create.Done, Bytes: s.Create.Bytes, Started: s.Started.UnixNano()}
+		js := api.JobStatus{ID: s.ID, Kind: "dsort", Running: !s.Done(), Aborted: s.Aborted, Objects: s.Create.Done, Bytes: s.Create.Bytes, Started: s.Started.UnixNano()}
 		if !s.Finished.IsZero() {
 			js.Finished = s.Finished.UnixNano()
 		}

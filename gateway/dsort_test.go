@@ -274,3 +274,40 @@ func TestKeyMapInBucketPastTheLimit(t *testing.T) {
 		t.Fatalf("a key map of %d bytes past a limit of 64: %v", len(keyMap), err)
 	}
 }
+
+// An aborted job says so in the cluster status (and AIStore's
+// qryxstats), not only that it is not running.
+func TestAbortedDsortShowsAbortedInStatus(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{0..2}.tar", Records: 5, RecordSize: 500, Seed: 1})
+	// in-3.tar is missing: the job aborts (missing_shards abort).
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..3}.tar"},"output_format":"out-{0..99}.tar","output_shard_size":"10KiB","missing_shards":"abort"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := waitDsort(t, client, id); !sum.Aborted {
+		t.Fatalf("a job missing a shard: %+v", sum)
+	}
+	status, err := client.ClusterStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, node := range status.Nodes {
+		for _, j := range node.Jobs {
+			if j.ID != id {
+				continue
+			}
+			seen++
+			if j.Running || !j.Aborted {
+				t.Fatalf("node %s shows the aborted job as %+v", node.ID, j)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no node shows the job")
+	}
+}
