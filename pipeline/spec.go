@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -683,19 +682,11 @@ func (p *Plan) validateMemory() error {
 	if mem == "" {
 		mem = defaultMaxMemUsage
 	}
-	if pct, ok := strings.CutSuffix(mem, "%"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
-		if err != nil || v <= 0 || v > 100 || math.IsNaN(v) {
-			return specError("max_mem_usage: %q is not a percentage in (0, 100]", mem)
-		}
-		p.MemoryPercent = v
-	} else {
-		v, err := shards.ParseSize(mem)
-		if err != nil || v <= 0 {
-			return specError("max_mem_usage: %q is neither a percentage like \"60%%\" nor a size", mem)
-		}
-		p.MemoryBytes = v
+	pct, bytes, err := shards.ParseMemUsage(mem)
+	if err != nil {
+		return specError("max_mem_usage: %w", err)
 	}
+	p.MemoryPercent, p.MemoryBytes = pct, bytes
 	if s.ExtractConcurrencyMaxLimit < 0 || s.ExtractConcurrencyMaxLimit > 1024 {
 		return specError("extract_concurrency_max_limit %d is out of range 0..1024", s.ExtractConcurrencyMaxLimit)
 	}

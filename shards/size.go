@@ -122,3 +122,21 @@ func FormatSize(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + "B"
 }
+
+// ParseMemUsage reads a memory budget as dSort takes it: "N%" with N in
+// (0, 100] (percent set), or a positive size as ParseSize reads it
+// (bytes set). The config and the spec check it the same way.
+func ParseMemUsage(s string) (percent float64, bytes int64, err error) {
+	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || v <= 0 || v > 100 || math.IsNaN(v) {
+			return 0, 0, fmt.Errorf("%q is not a percentage in (0, 100]", s)
+		}
+		return v, 0, nil
+	}
+	v, err := ParseSize(s)
+	if err != nil || v <= 0 {
+		return 0, 0, fmt.Errorf("%q is neither a percentage like \"60%%\" nor a size", s)
+	}
+	return 0, v, nil
+}

@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -47,7 +47,7 @@ type DsortConfig struct {
 	EKMMissingKey     string `json:"ekm_missing_key"`
 	// DefaultMaxMemUsage caps the memory a job's records take: "N%" of
 	// the node's memory or a size.
-	DefaultMaxMemUsage string `json:"default_max_mem_usage"`
+	DefaultMaxMemUsage MemUsage `json:"default_max_mem_usage"`
 }
 
 // DefaultClusterConfig is the config of a new cluster.
@@ -98,21 +98,29 @@ func (c ClusterConfig) Validate() error {
 	return nil
 }
 
-// validMemUsage accepts "N%" with N in (0, 100], or a positive number of
-// bytes with an optional IEC unit (KiB, MiB, GiB, TiB; KB, MB, GB, TB).
-func validMemUsage(s string) bool {
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		v, err := strconv.ParseFloat(p, 64)
-		return err == nil && v > 0 && v <= 100
+// validMemUsage accepts what a dSort spec's max_mem_usage does.
+func validMemUsage(s MemUsage) bool {
+	_, _, err := shards.ParseMemUsage(string(s))
+	return err == nil
+}
+
+// MemUsage is a memory budget, "N%" or a size; a JSON number is a
+// number of bytes (as `ais config cluster ...=1073741824` sends it).
+type MemUsage string
+
+// UnmarshalJSON accepts a string or a number.
+func (m *MemUsage) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		*m = MemUsage(s)
+		return nil
 	}
-	number := strings.TrimRight(s, "BIKMGTbikmgt")
-	switch strings.ToUpper(s[len(number):]) {
-	case "", "B", "KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB":
-	default:
-		return false
+	var n json.Number
+	if err := json.Unmarshal(data, &n); err != nil {
+		return fmt.Errorf("default_max_mem_usage: want a string like \"80%%\" or \"8GiB\", or a number of bytes")
 	}
-	v, err := strconv.ParseInt(number, 10, 64)
-	return err == nil && v > 0
+	*m = MemUsage(n.String())
+	return nil
 }
 
 // applyConfig decodes a partial config over the current one; an unknown

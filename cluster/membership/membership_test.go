@@ -487,6 +487,10 @@ func TestClusterConfig(t *testing.T) {
 		`{"distributed_sort":{"missing_shards":"explode"}}`,
 		`{"distributed_sort":{"default_max_mem_usage":"150%"}}`,
 		`{"distributed_sort":{"default_max_mem_usage":"lots"}}`,
+		// What a job's max_mem_usage would refuse, the config refuses.
+		`{"distributed_sort":{"default_max_mem_usage":"+8GiB"}}`,
+		`{"distributed_sort":{"default_max_mem_usage":"100000000TB"}}`,
+		`{"distributed_sort":{"default_max_mem_usage":-5}}`,
 		`{"distributed_sort":{"no_such_field":"x"}}`,
 		`{"no_such_section":{}}`,
 		`not json`,
@@ -497,6 +501,23 @@ func TestClusterConfig(t *testing.T) {
 		}
 		if after.ClusterConfig() != got {
 			t.Errorf("%s changed the config", bad)
+		}
+	}
+}
+
+// The config takes every budget a job's max_mem_usage takes: fractions,
+// short units, a number of bytes.
+func TestClusterConfigMemUsage(t *testing.T) {
+	for patch, want := range map[string]membership.MemUsage{
+		`"1.5GiB"`: "1.5GiB", `"1K"`: "1K", `"2PB"`: "2PB", `1073741824`: "1073741824", `" 60% "`: " 60% ",
+	} {
+		next, err := membership.Apply(membership.Snapshot{}, membership.Change{Kind: membership.SetConfig, Patch: []byte(`{"distributed_sort":{"default_max_mem_usage":` + patch + `}}`)})
+		if err != nil {
+			t.Errorf("%s: %v", patch, err)
+			continue
+		}
+		if got := next.ClusterConfig().Dsort.DefaultMaxMemUsage; got != want {
+			t.Errorf("%s: kept %q", patch, got)
 		}
 	}
 }
