@@ -82,16 +82,34 @@ func (n *Node) checkSpace(ctx context.Context) error {
 
 // watchSpace checks the capacity every lru.capacity_upd_time.
 func (n *Node) watchSpace(ctx context.Context) {
+	everyInterval(ctx, func() time.Duration {
+		return time.Duration(n.control.Current().ClusterConfig().LRU.CapacityUpdTime)
+	}, spaceWatchStep, func() { n.checkSpace(ctx) })
+}
+
+// everyInterval calls check every interval() until ctx ends. The wait
+// goes in steps of at most step, each reading interval() again: a shorter
+// interval set meanwhile counts from the last check, not after the
+// longer one ends.
+func everyInterval(ctx context.Context, interval func() time.Duration, step time.Duration, check func()) {
+	last := time.Now()
 	for {
-		interval := time.Duration(n.control.Current().ClusterConfig().LRU.CapacityUpdTime)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
+		if wait := time.Until(last.Add(interval())); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(min(wait, step)):
+			}
+			continue
 		}
-		n.checkSpace(ctx)
+		last = time.Now()
+		check()
 	}
 }
+
+// spaceWatchStep bounds how long watchSpace waits before it reads
+// lru.capacity_upd_time again.
+const spaceWatchStep = 5 * time.Second
 
 // startLRU starts the eviction job unless one runs.
 func (n *Node) startLRU() {

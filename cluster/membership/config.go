@@ -89,8 +89,8 @@ func (c ClusterConfig) Validate() error {
 	if sp := c.Space; !(0 < sp.LowWM && sp.LowWM < sp.HighWM && sp.HighWM < sp.OutOfSpace && sp.OutOfSpace <= 100) {
 		return fmt.Errorf("%w: space watermarks lowwm %d, highwm %d, out_of_space %d: want 0 < lowwm < highwm < out_of_space <= 100", ErrInvalidConfig, sp.LowWM, sp.HighWM, sp.OutOfSpace)
 	}
-	if c.LRU.CapacityUpdTime < store.Duration(time.Second) {
-		return fmt.Errorf("%w: lru.capacity_upd_time %s: want 1s or more", ErrInvalidConfig, time.Duration(c.LRU.CapacityUpdTime))
+	if c.LRU.CapacityUpdTime < store.Duration(time.Second) || c.LRU.CapacityUpdTime > store.Duration(24*time.Hour) {
+		return fmt.Errorf("%w: lru.capacity_upd_time %s: want 1s to 24h", ErrInvalidConfig, time.Duration(c.LRU.CapacityUpdTime))
 	}
 	if !validMemUsage(c.Dsort.DefaultMaxMemUsage) {
 		return fmt.Errorf("%w: distributed_sort.default_max_mem_usage is %q (want a percentage like \"80%%\" or a size in bytes)", ErrInvalidConfig, c.Dsort.DefaultMaxMemUsage)

@@ -491,6 +491,7 @@ func TestClusterConfig(t *testing.T) {
 		`{"distributed_sort":{"default_max_mem_usage":"+8GiB"}}`,
 		`{"distributed_sort":{"default_max_mem_usage":"100000000TB"}}`,
 		`{"distributed_sort":{"default_max_mem_usage":-5}}`,
+		`{"lru":{"capacity_upd_time":"2400h"}}`,
 		`{"distributed_sort":{"no_such_field":"x"}}`,
 		`{"no_such_section":{}}`,
 		`not json`,
