@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"path"
 	"slices"
@@ -265,6 +266,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	}
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	job.cancel = cancel
+	c.pruneEnded()
 	c.mu.Lock()
 	c.mu.jobs[job.id] = job
 	c.mu.Unlock()
@@ -873,6 +875,37 @@ func (c *Coordinator) Remove(id string) error {
 	}
 	delete(c.mu.jobs, id)
 	return nil
+}
+
+// pruneEnded forgets the oldest ended jobs beyond maxEndedJobs: each
+// keeps its plan and output names, and every status lists them all.
+func (c *Coordinator) pruneEnded() {
+	type ended struct {
+		id       string
+		finished time.Time
+	}
+	var list []ended
+	c.mu.Lock()
+	jobs := slices.Collect(maps.Values(c.mu.jobs))
+	c.mu.Unlock()
+	for _, j := range jobs {
+		select {
+		case <-j.done:
+			j.mu.Lock()
+			list = append(list, ended{j.id, j.mu.status.Finished})
+			j.mu.Unlock()
+		default:
+		}
+	}
+	if len(list) <= maxEndedJobs {
+		return
+	}
+	slices.SortFunc(list, func(a, b ended) int { return a.finished.Compare(b.finished) })
+	c.mu.Lock()
+	for _, e := range list[:len(list)-maxEndedJobs] {
+		delete(c.mu.jobs, e.id)
+	}
+	c.mu.Unlock()
 }
 
 // Close waits for running jobs' goroutines after aborting them.

@@ -20,3 +20,10 @@ var MemoryLimitForTest = memoryLimit
 
 // RecordBuildsForTest is recordBuilds.
 var RecordBuildsForTest = recordBuilds
+
+// SetMaxEndedJobs changes maxEndedJobs until the returned func restores it.
+func SetMaxEndedJobs(n int) (restore func()) {
+	old := maxEndedJobs
+	maxEndedJobs = n
+	return func() { maxEndedJobs = old }
+}

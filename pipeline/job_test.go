@@ -1597,3 +1597,34 @@ func recoverJournal(t *testing.T, st store.Store, journalDir string, lines []str
 	}
 	w.RemoveOrphans(t.Context())
 }
+
+// Ended jobs are forgotten past a bound, oldest first, on the coordinator
+// and on the targets: each keeps its plan, and every status lists them.
+func TestEndedJobsAreBounded(t *testing.T) {
+	defer pipeline.SetMaxEndedJobs(2)()
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 3, RecordSize: 100, Seed: 2})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	var ids []string
+	for range 5 {
+		status, err := c.run(baseSpec("in-{0..1}.tar", "out-{000..999}.tar"))
+		if err != nil || !status.Archived {
+			t.Fatalf("job: %+v %v", status, err)
+		}
+		ids = append(ids, status.ID)
+	}
+	var kept []string
+	for _, s := range c.coordinator.Jobs() {
+		kept = append(kept, s.ID)
+	}
+	// The newest job is added after the prune: the bound plus it.
+	if want := ids[2:]; !slices.Equal(kept, want) {
+		t.Fatalf("the coordinator keeps %v, want %v", kept, want)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		if n := len(c.worker(id).Jobs()); n > 3 {
+			t.Fatalf("target %s keeps %d jobs", id, n)
+		}
+	}
+}

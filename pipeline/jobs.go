@@ -20,7 +20,7 @@ import (
 var ErrJobBusy = errors.New("a job of that kind already runs on the bucket")
 
 // maxEndedJobs bounds the ended jobs a registry keeps for their status.
-const maxEndedJobs = 256
+var maxEndedJobs = 256 // a variable for the tests
 
 // Jobs runs a node's jobs over its stored objects (make-n-copies,
 // ec-encode, resilver, scrub): each has an id, a kind, a bucket,

@@ -301,6 +301,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		return fmt.Errorf("%w: %s", ErrJobExists, init.ID)
 	}
 	w.mu.jobs[init.ID] = j
+	w.pruneEnded()
 	// A job whose coordinator never calls again (its start failed, its
 	// client went) ends by itself.
 	j.armWatchdog()
@@ -1290,6 +1291,28 @@ func (w *Worker) Close() error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// pruneEnded forgets the oldest ended jobs beyond maxEndedJobs (each
+// keeps its plan and inputs); w.mu is held.
+func (w *Worker) pruneEnded() {
+	type ended struct {
+		id       string
+		finished time.Time
+	}
+	var list []ended
+	for id, j := range w.mu.jobs {
+		if s := j.stats(); s.Done() {
+			list = append(list, ended{id, s.Finished})
+		}
+	}
+	if len(list) <= maxEndedJobs {
+		return
+	}
+	slices.SortFunc(list, func(a, b ended) int { return a.finished.Compare(b.finished) })
+	for _, e := range list[:len(list)-maxEndedJobs] {
+		delete(w.mu.jobs, e.id)
+	}
 }
 
 // Remove forgets a finished job.
