@@ -339,17 +339,22 @@ func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("uuid is required"))
 		return
 	}
-	err := n.coordinator.Abort(id, fmt.Errorf("%w by a user request to gateway %s", pipeline.ErrAborted, n.config.ID))
-	if errors.Is(err, pipeline.ErrJobNotFound) {
-		// Coordinated elsewhere: stop it on every target, which makes its
-		// coordinator abort too.
-		err = n.abortOnTargets(r.Context(), id, "aborted by a user request to gateway "+n.config.ID)
-	}
-	if err != nil {
+	if err := n.abortDsort(r.Context(), id); err != nil {
 		n.writeError(w, r, dsortError(err))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// abortDsort aborts a dSort job, coordinated here or elsewhere.
+func (n *Node) abortDsort(ctx context.Context, id string) error {
+	err := n.coordinator.Abort(id, fmt.Errorf("%w by a user request to gateway %s", pipeline.ErrAborted, n.config.ID))
+	if errors.Is(err, pipeline.ErrJobNotFound) {
+		// Coordinated elsewhere: stop it on every target, which makes its
+		// coordinator abort too.
+		err = n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
+	}
+	return err
 }
 
 func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {

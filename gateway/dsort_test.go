@@ -160,6 +160,20 @@ func TestDsortOverHTTP(t *testing.T) {
 	if err := client.DsortAbort(ctx, id); !errors.Is(err, api.ErrJobFinished) {
 		t.Fatalf("abort of a finished job: %v, want 410", err)
 	}
+	// The job list's stop reaches dSort jobs and says why rebalances go on.
+	if err := client.StopJob(ctx, id); !errors.Is(err, api.ErrJobFinished) {
+		t.Fatalf("ais job stop of a finished dSort job: %v, want 410", err)
+	}
+	if err := client.StopJob(ctx, "srt-missing"); !errors.Is(err, api.ErrJobNotFound) {
+		t.Fatalf("ais job stop of an unknown dSort job: %v", err)
+	}
+	if err := client.StopJob(ctx, "reb-7"); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "rebalance cannot be stopped") {
+		t.Fatalf("ais job stop of a rebalance: %v, want 400", err)
+	}
+	status, body, _ := call(t, http.MethodPut, c.Primary().URL()+"/v1/cluster", nil, `{"action":"stop","value":{"kind":"rebalance"}}`)
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "rebalance cannot be stopped") {
+		t.Fatalf("stop by kind rebalance: %d %s", status, body)
+	}
 	if err := client.DsortRemove(ctx, id); err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,12 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 	}
 	if msg.Action == api.ActionStopJob {
 		var job struct {
-			ID string `json:"id"`
+			ID   string `json:"id"`
+			Kind string `json:"kind"`
+		}
+		if err := json.Unmarshal(msg.Value, &job); err == nil && job.ID == "" && job.Kind == "rebalance" {
+			n.writeError(w, r, errRebalanceNotStoppable("rebalance")) // AIStore's stop by kind
+			return
 		}
 		if err := json.Unmarshal(msg.Value, &job); err != nil || job.ID == "" {
 			n.writeError(w, r, badRequest("stop: value must be {\"id\": JOB}"))

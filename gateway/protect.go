@@ -17,6 +17,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/pipeline"
@@ -640,9 +641,22 @@ func (n *Node) jobRunning(ctx context.Context, kind string, b store.Bucket) bool
 	return false
 }
 
-// stopClusterJob aborts a job on every target.
+// stopClusterJob aborts a job on every target: the ids the job list shows
+// go where their kind runs.
 func (n *Node) stopClusterJob(ctx context.Context, id string) error {
+	switch {
+	case strings.HasPrefix(id, pipeline.JobIDPrefix):
+		return dsortError(n.abortDsort(ctx, id))
+	case strings.HasPrefix(id, rebalance.RunIDPrefix):
+		return errRebalanceNotStoppable(id)
+	}
 	return n.onEveryTarget(ctx, id, n.peer.AbortJob)
+}
+
+// errRebalanceNotStoppable answers a stop of a rebalance: it is what puts
+// objects where the map says, and ends (or is replaced) by itself.
+func errRebalanceNotStoppable(id string) error {
+	return badRequest("stop %s: a rebalance cannot be stopped: it moves objects to the targets that own them now, and ends by itself (or gives way to the next change of targets)", id)
 }
 
 // removeClusterJob forgets an ended job on every target.

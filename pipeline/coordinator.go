@@ -189,10 +189,13 @@ func (c *Coordinator) Wait(ctx context.Context, id string) (Status, error) {
 	return c.Status(id)
 }
 
+// JobIDPrefix starts every dSort job id (AIStore's).
+const JobIDPrefix = "srt-"
+
 func newJobID() string {
 	var b [6]byte
 	rand.Read(b[:])
-	return "srt-" + hex.EncodeToString(b[:])
+	return JobIDPrefix + hex.EncodeToString(b[:])
 }
 
 // Start validates a spec against the cluster, initializes the job on every

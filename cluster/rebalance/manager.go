@@ -92,10 +92,13 @@ func NewManager(ctx context.Context, cfg ManagerConfig) *Manager {
 	return &Manager{config: cfg, loops: ctx}
 }
 
+// RunIDPrefix starts the id of every rebalance run: reb-VERSION.
+const RunIDPrefix = "reb-"
+
 // Start replaces a running rebalance with one for map m.
 func (mg *Manager) Start(m *cluster.Map) {
 	ctx, cancel := context.WithCancel(mg.loops)
-	r := &managedRun{id: fmt.Sprintf("reb-%d", m.Version), cancel: cancel, done: make(chan struct{}), started: mg.config.Now()}
+	r := &managedRun{id: fmt.Sprintf("%s%d", RunIDPrefix, m.Version), cancel: cancel, done: make(chan struct{}), started: mg.config.Now()}
 	mg.mu.Lock()
 	previous := mg.mu.current
 	mg.mu.current = r

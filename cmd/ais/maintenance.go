@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/gateway/peer"
 )
 
@@ -249,7 +250,7 @@ func rebalanceDone(s *api.ClusterStatus, before, after int64, started bool) (pen
 // rebalanceVersion returns the map version of a rebalance run, named
 // reb-VERSION.
 func rebalanceVersion(j api.JobStatus) (int64, bool) {
-	text, ok := strings.CutPrefix(j.ID, "reb-")
+	text, ok := strings.CutPrefix(j.ID, rebalance.RunIDPrefix)
 	if j.Kind != "rebalance" || !ok {
 		return 0, false
 	}
