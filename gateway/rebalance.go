@@ -3,6 +3,7 @@ package gateway
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,7 +119,10 @@ func (n *Node) rebalanceStatuses() []api.JobStatus {
 	}
 	var out []api.JobStatus
 	for _, s := range n.rebalance.Statuses() {
-		js := api.JobStatus{ID: s.ID, Kind: "rebalance", Objects: s.Objects, Bytes: s.Bytes, Started: s.Started.UnixNano(), Running: s.Running, Error: s.Error}
+		js := api.JobStatus{ID: s.ID, Kind: "rebalance", Objects: s.Objects, Bytes: s.Bytes, Started: s.Started.UnixNano(), Running: s.Running, Error: s.Error, Aborted: s.Aborted}
+		if s.Cause != "" {
+			js.Result, _ = json.Marshal(map[string]string{"cause": s.Cause})
+		}
 		if !s.Finished.IsZero() {
 			js.Finished = s.Finished.UnixNano()
 		}

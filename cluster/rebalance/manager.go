@@ -41,7 +41,11 @@ type Status struct {
 	Started    time.Time
 	Finished   time.Time
 	Running    bool
-	Error      string
+	// Aborted: the run gave way to a newer one (Cause says), or its node
+	// stopped; not a failure.
+	Aborted bool
+	Cause   string
+	Error   string
 }
 
 // Manager runs one rebalance at a time on a target: a new map replaces
@@ -60,7 +64,7 @@ type Manager struct {
 
 type managedRun struct {
 	id       string
-	cancel   context.CancelFunc
+	cancel   context.CancelCauseFunc
 	done     chan struct{}
 	progress Progress
 	started  time.Time
@@ -68,8 +72,14 @@ type managedRun struct {
 		sync.Mutex
 		finished time.Time
 		err      error
+		// aborted is why the run's context ended (replaced, stopping),
+		// when it did.
+		aborted error
 	}
 }
+
+// errSuperseded is the cause of a run a newer map's run replaced.
+var errSuperseded = errors.New("rebalance superseded")
 
 // NewManager returns a manager whose runs end with ctx.
 func NewManager(ctx context.Context, cfg ManagerConfig) *Manager {
@@ -97,7 +107,7 @@ const RunIDPrefix = "reb-"
 
 // Start replaces a running rebalance with one for map m.
 func (mg *Manager) Start(m *cluster.Map) {
-	ctx, cancel := context.WithCancel(mg.loops)
+	ctx, cancel := context.WithCancelCause(mg.loops)
 	r := &managedRun{id: fmt.Sprintf("%s%d", RunIDPrefix, m.Version), cancel: cancel, done: make(chan struct{}), started: mg.config.Now()}
 	mg.mu.Lock()
 	previous := mg.mu.current
@@ -109,9 +119,9 @@ func (mg *Manager) Start(m *cluster.Map) {
 	mg.mu.Unlock()
 	mg.wg.Go(func() {
 		defer close(r.done)
-		defer cancel()
+		defer cancel(nil)
 		if previous != nil {
-			previous.cancel()
+			previous.cancel(fmt.Errorf("%w: replaced by %s", errSuperseded, r.id))
 			<-previous.done
 		}
 		err := Run(ctx, mg.config.Run, m, &r.progress)
@@ -125,6 +135,12 @@ func (mg *Manager) Start(m *cluster.Map) {
 		}
 		r.mu.Lock()
 		r.mu.finished, r.mu.err = mg.config.Now(), err
+		if err != nil && ctx.Err() != nil {
+			r.mu.aborted = context.Cause(ctx)
+			if !errors.Is(r.mu.aborted, errSuperseded) {
+				r.mu.aborted = errors.New("rebalance stopped with its node")
+			}
+		}
 		r.mu.Unlock()
 		if err != nil {
 			mg.config.Logger.Warn("rebalance stopped", "id", r.id, "moved", r.progress.Objects.Load(), "err", err)
@@ -178,7 +194,10 @@ func (mg *Manager) Statuses() []Status {
 		r.mu.Lock()
 		s := Status{ID: r.id, Objects: r.progress.Objects.Load(), Bytes: r.progress.Bytes.Load(), Tombstones: r.progress.Tombstones.Load(),
 			Skipped: r.progress.Skipped.Load(), Started: r.started, Finished: r.mu.finished, Running: r.mu.finished.IsZero()}
-		if r.mu.err != nil {
+		switch {
+		case r.mu.err != nil && r.mu.aborted != nil:
+			s.Aborted, s.Cause = true, r.mu.aborted.Error()
+		case r.mu.err != nil:
 			s.Error = r.mu.err.Error()
 		}
 		r.mu.Unlock()

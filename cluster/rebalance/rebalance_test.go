@@ -494,3 +494,33 @@ func TestReceiveBoundsPeerInput(t *testing.T) {
 		t.Fatalf("the refused item left %d tombstones", len(tombs))
 	}
 }
+
+// A run a newer map's run replaces is aborted with that cause, not
+// failed: the job list must not show it as an error.
+func TestReplacedRunIsAbortedNotFailed(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	mg := rebalance.NewManager(ctx, rebalance.ManagerConfig{Run: rebalance.Config{Self: "t2", Store: all["t2"], Sender: sender{stores: all, fail: errors.New("connection reset")}}})
+	defer mg.Wait()
+	defer cancel()
+	mg.Start(mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance)))
+	time.Sleep(100 * time.Millisecond) // failed once, waiting to try again
+	mg.Start(mapWith(3, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateActive)))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		statuses := mg.Statuses()
+		if len(statuses) == 2 && !statuses[0].Running {
+			first := statuses[0]
+			if !first.Aborted || first.Error != "" || !strings.Contains(first.Cause, "replaced by reb-3") {
+				t.Fatalf("the replaced run: %+v", first)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs: %+v", statuses)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
