@@ -602,6 +602,10 @@ func (n *Node) handleDownloadRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.URL.Query().Get(api.QueryDownloadID)
+	if err := n.downloadPartOffline(id, "remove"); err != nil {
+		n.writeError(w, r, err) // before the status: the offline part is unknown
+		return
+	}
 	if s, err := n.downloadStatus(r.Context(), id); err != nil {
 		n.writeError(w, r, err)
 		return
@@ -625,6 +629,10 @@ func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 	// Only a download (or prefetch) job: stopping any other takes ADMIN
 	// (PUT /v1/cluster), where this route takes PUT.
 	id := r.URL.Query().Get(api.QueryDownloadID)
+	if err := n.downloadPartOffline(id, "abort"); err != nil {
+		n.writeError(w, r, err) // before the status: the offline part is unknown
+		return
+	}
 	if _, err := n.downloadStatus(r.Context(), id); err != nil {
 		n.writeError(w, r, err)
 		return

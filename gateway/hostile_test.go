@@ -310,7 +310,7 @@ func TestDownloadResumesAfterAStop(t *testing.T) {
 	origin := stallingOrigin(t, func(path string) bool { return path == "/f-3" }, &stopped)
 	c, client := downloadCluster(t)
 	ctx := t.Context()
-	startRange(t, client, origin.URL+"/f-{0..3}")
+	id := startRange(t, client, origin.URL+"/f-{0..3}")
 	waitFor := func(name string) {
 		t.Helper()
 		eventually(t, func() bool { _, err := client.Head(ctx, "dl", name); return err == nil }, name+" was not downloaded")
@@ -319,6 +319,13 @@ func TestDownloadResumesAfterAStop(t *testing.T) {
 	target := c.Targets()[0]
 	c.Kill(target) // Node.Close: its jobs end as at a shutdown
 	c.WaitForState(target.Node.ID(), cluster.StateOffline)
+	// An abort now would stop the job everywhere but where it resumes.
+	short, cancel := context.WithTimeout(ctx, 2*time.Second) // no retries of the 503 for long
+	err := client.AbortDownload(short, id)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "offline") {
+		t.Fatalf("an abort while a target of the job is offline: %v, want 503 naming it", err)
+	}
 	stopped.Store(true)
 	c.Restart(target)
 	waitFor("f-3")

@@ -650,7 +650,26 @@ func (n *Node) stopClusterJob(ctx context.Context, id string) error {
 	case strings.HasPrefix(id, rebalance.RunIDPrefix):
 		return errRebalanceNotStoppable(id)
 	}
+	if err := n.downloadPartOffline(id, "abort"); err != nil {
+		return err
+	}
 	return n.onEveryTarget(ctx, id, n.peer.AbortJob)
+}
+
+// downloadPartOffline refuses to abort or remove a download while a
+// target is offline: its part resumes when the target comes back, and
+// would go on with the job stopped everywhere else.
+func (n *Node) downloadPartOffline(id, what string) error {
+	if !strings.HasPrefix(id, jobDownload+"-") {
+		return nil
+	}
+	for _, t := range n.currentMap().Targets() {
+		if t.State == cluster.StateOffline {
+			return fmt.Errorf("%w: %s %s: target %s is offline, and its part of the job would resume when it comes back: retry once it is back, or after removing it (ais cluster rm-target %s)",
+				api.ErrUnavailable, what, id, t.ID, t.ID)
+		}
+	}
+	return nil
 }
 
 // errRebalanceNotStoppable answers a stop of a rebalance: it is what puts
@@ -661,6 +680,9 @@ func errRebalanceNotStoppable(id string) error {
 
 // removeClusterJob forgets an ended job on every target.
 func (n *Node) removeClusterJob(ctx context.Context, id string) error {
+	if err := n.downloadPartOffline(id, "remove"); err != nil {
+		return err
+	}
 	return n.onEveryTarget(ctx, id, n.peer.ForgetJob)
 }
 
