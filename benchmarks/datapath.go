@@ -143,7 +143,7 @@ func datapathRun(ctx context.Context, rec *recorder, cfg Config, src []byte, syn
 				if err != nil {
 					return err
 				}
-				return plainDo(client, req, buf)
+				return plainDo(client, req, buf, -1)
 			})
 		}, c)
 		if err != nil {
@@ -155,7 +155,7 @@ func datapathRun(ctx context.Context, rec *recorder, cfg Config, src []byte, syn
 				if err != nil {
 					return err
 				}
-				return plainDo(client, req, buf)
+				return plainDo(client, req, buf, int64(size))
 			})
 		}, c)
 		if err != nil {
@@ -232,16 +232,23 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 // plainDo sends a request as a plain HTTP client does and drains the
-// answer; anything but 200 is an error.
-func plainDo(client *http.Client, req *http.Request, buf []byte) error {
+// answer; anything but 200, or a GET's body cut short or not of want
+// bytes (want >= 0), is an error: only whole objects count.
+func plainDo(client *http.Client, req *http.Request, buf []byte, want int64) error {
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	drainInto(resp.Body, buf)
+	n, err := drainInto(resp.Body, buf)
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: the body: %w", req.Method, req.URL.Path, err)
+	}
+	if want >= 0 && n != want {
+		return fmt.Errorf("%s %s: %d bytes, want %d", req.Method, req.URL.Path, n, want)
 	}
 	return nil
 }

@@ -179,7 +179,7 @@ func Formats(ctx context.Context, opts FormatsOptions) ([]Result, error) {
 		if err != nil {
 			return results, fmt.Errorf("formats benchmark: %s: %w", c.name, err)
 		}
-		add(c.name+" decompress", "io.Copy", elapsed, "payload alone")
+		add(c.name+" decompress", "io.Copy read", elapsed, "payload alone")
 		os.Remove(file)
 	}
 	return results, nil

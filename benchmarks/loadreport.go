@@ -142,14 +142,23 @@ func (r *LoadReport) WriteSummary(w io.Writer) {
 
 // WriteJSON writes the report to a file.
 func (r *LoadReport) WriteJSON(path string) error {
-	data, err := json.MarshalIndent(r, "", "  ")
+	data, err := r.JSON()
 	if err != nil {
-		return fmt.Errorf("encode load report: %w", err)
+		return err
 	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("write load report: %w", err)
 	}
 	return nil
+}
+
+// JSON is the report as indented JSON, with a final newline.
+func (r *LoadReport) JSON() ([]byte, error) {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode load report: %w", err)
+	}
+	return append(data, '\n'), nil
 }
 
 // Results turns the report into benchmark results of a suite, one per

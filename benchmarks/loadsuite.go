@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // loaderWorkers are the workers of the loader suite's runs.
@@ -60,16 +61,33 @@ func loaderFigures(ctx context.Context, rec *recorder, cfg Config, dryRun bool) 
 		load := run.load
 		load.Client, load.Bucket, load.Workers = client, benchBucket, loaderWorkers
 		load.MinSize, load.Seed, load.Names = loaderObjectSize, 1, NamesSequential
-		selfPeak{}.reset()
-		report, err := Load(ctx, load)
-		if err != nil {
-			return fmt.Errorf("%s aisloader %s: %w", where, run.method, err)
+		// Repeated as the loopback baseline is (reads, and PUTs in
+		// dry-run; a PUT to disk once), the fastest run kept.
+		repeat := run.method == "GET" || dryRun
+		var best *LoadReport
+		var rss int64
+		var spent time.Duration
+		runCount := 0
+		for runCount == 0 || repeat && runCount < maxRuns && spent < repeatBudget {
+			selfPeak{}.reset()
+			report, err := Load(ctx, load)
+			if err != nil {
+				return fmt.Errorf("%s aisloader %s: %w", where, run.method, err)
+			}
+			rss = max(rss, peakRSS(0))
+			if best == nil || report.Elapsed < best.Elapsed {
+				best = report
+			}
+			spent += report.Elapsed
+			runCount++
 		}
-		rss := peakRSS(0)
-		for _, r := range report.Results(rec.suite) {
+		for _, r := range best.Results(rec.suite) {
 			r.Name = where + ": " + r.Name
 			r.Baseline = loopbackName(run.method, loaderObjectSize, loaderWorkers)
 			r.PeakRSS = rss
+			if runCount > 1 {
+				r.Note = fmt.Sprintf("%s; best of %d runs", r.Note, runCount)
+			}
 			rec.add(r)
 		}
 	}

@@ -95,8 +95,9 @@ func (r *recorder) measureWith(ctx context.Context, f figure, fn func() error, m
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	meter.reset()
 	var best, spent time.Duration
+	var rss int64
+	var rssNote string
 	runs := 0
 	for runs == 0 || f.repeat && runs < maxRuns && spent < repeatBudget {
 		if err := ctx.Err(); err != nil {
@@ -107,6 +108,9 @@ func (r *recorder) measureWith(ctx context.Context, f figure, fn func() error, m
 				return fmt.Errorf("%s: set up a run: %w", f.name, err)
 			}
 		}
+		// After the setup: what it maps (a page-cache warm-up) is not the
+		// figure's memory.
+		meter.reset()
 		start := time.Now()
 		err := fn()
 		elapsed := time.Since(start)
@@ -116,10 +120,12 @@ func (r *recorder) measureWith(ctx context.Context, f figure, fn func() error, m
 		if runs == 0 || elapsed < best {
 			best = elapsed
 		}
+		if peak, note := meter.peak(); peak >= rss {
+			rss, rssNote = peak, note
+		}
 		spent += elapsed
 		runs++
 	}
-	rss, rssNote := meter.peak()
 	note := f.note
 	if runs > 1 {
 		note = strings.TrimPrefix(fmt.Sprintf("%s; best of %d runs", note, runs), "; ")

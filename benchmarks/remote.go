@@ -279,7 +279,7 @@ func downloadFigures(ctx context.Context, rec *recorder, c *localCluster, client
 			if err != nil {
 				return err
 			}
-			return plainDo(http.DefaultClient, req, buf)
+			return plainDo(http.DefaultClient, req, buf, int64(remoteObjSize))
 		})
 	})
 	if err != nil {

@@ -100,7 +100,7 @@ func TestControlPlaneFailover(t *testing.T) {
 		report := filepath.Join(t.TempDir(), "load.json")
 		loader := exec.Command(filepath.Join(binDir, "aisloader"), "-endpoint", c.endpoint, "-bucket", "ais://load",
 			"-pctput", "50", "-duration", "8s", "-numworkers", "4", "-minsize", "4KiB", "-maxsize", "32KiB",
-			"-randomname=false", "-statsinterval", "0", "-maxerrors", "-1", "-json", report)
+			"-randomname=false", "-statsinterval", "0", "-maxerrors", "-1", "-json-out", report)
 		var out bytes.Buffer
 		loader.Stdout, loader.Stderr = &out, &out
 		if err := loader.Start(); err != nil {

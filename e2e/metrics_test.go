@@ -85,7 +85,7 @@ func aisloader(t *testing.T, endpoint string, args ...string) (int, string, stri
 func load(t *testing.T, endpoint string, args ...string) *benchmarks.LoadReport {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "report.json")
-	code, stdout, stderr := aisloader(t, endpoint, append(args, "-json", path)...)
+	code, stdout, stderr := aisloader(t, endpoint, append(args, "-json-out", path)...)
 	if code != 0 {
 		t.Fatalf("aisloader %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout, stderr)
 	}

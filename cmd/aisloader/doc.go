@@ -7,6 +7,6 @@
 // errors exceed -maxerrors, 2 for bad flags.
 //
 //	aisloader -bucket ais://b -pctput 100 -minsize 64KiB -maxsize 4MiB -numworkers 8 -totalputsize 1GiB
-//	aisloader -bucket ais://b -pctput 0 -duration 30s -json get.json
+//	aisloader -bucket ais://b -pctput 0 -duration 30s -json-out get.json
 //	aisloader -bucket ais://b -pctput 30 -numops 10000 -cleanup
 package main

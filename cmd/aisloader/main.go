@@ -41,6 +41,7 @@ type options struct {
 	endpoint string
 	load     benchmarks.LoadConfig
 	jsonPath string
+	json     bool
 }
 
 // seconds is a duration flag that also takes a plain number of seconds,
@@ -121,15 +122,23 @@ func parse(args []string, env string, usage io.Writer) (options, error) {
 	seed := flags.Uint64("seed", 0, "random seed of sizes, names and choices (0: from the clock; the report shows it)")
 	randomName := flags.Bool("randomname", true, "PUT objects under 32 random hex characters; false: sequential numbers")
 	readSequential := flags.Bool("readseq", false, "GET objects in name order, round and round, instead of at random")
-	flags.StringVar(&cfg.Prefix, "subdir", "", "virtual directory: prefix of PUT names and of the objects listed for GETs")
+	flags.StringVar(&cfg.Prefix, "subdir", "", "virtual directory: PUTs go under SUBDIR/, GETs read the objects listed there")
 	flags.BoolVar(&cfg.VerifyChecksum, "verifyhash", false, "make targets verify checksums on GET")
 	flags.Var(seconds{&cfg.StatsInterval}, "statsinterval", "print stats every `interval` (10s, or seconds); 0 disables")
-	flags.StringVar(&o.jsonPath, "json", "", "write the whole report as JSON to `file`")
+	flags.BoolVar(&o.json, "json", false, "print the report as JSON on stdout, in place of the summary (AIStore's -json)")
+	flags.StringVar(&o.jsonPath, "json-out", "", "also write the whole report as JSON to `file`")
 	flags.Int64Var(&cfg.MaxErrors, "maxerrors", 0, "errors allowed before the run stops and exits 1; negative: never stop")
 	flags.BoolVar(&cfg.Cleanup, "cleanup", false, "delete every object the run put, at the end")
 	cfg.StatsInterval = 10 * time.Second
 	if err := flags.Parse(args); err != nil {
 		return o, err
+	}
+	if o.json {
+		cfg.StatsInterval = 0 // stdout is the JSON report alone
+	}
+	// A directory, as AIStore's: -subdir run1 puts run1/..., not run1000...
+	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
+		cfg.Prefix += "/"
 	}
 	if flags.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", flags.Args())
@@ -279,7 +288,16 @@ func run(ctx context.Context, args []string, env string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "aisloader: %s\n", oneLine(err))
 		return exitFailed
 	}
-	report.WriteSummary(stdout)
+	if o.json {
+		data, jerr := report.JSON()
+		if jerr != nil {
+			fmt.Fprintf(stderr, "aisloader: %s\n", oneLine(jerr))
+			return exitFailed
+		}
+		stdout.Write(data)
+	} else {
+		report.WriteSummary(stdout)
+	}
 	if o.jsonPath != "" {
 		if werr := report.WriteJSON(o.jsonPath); werr != nil {
 			fmt.Fprintf(stderr, "aisloader: %s\n", oneLine(werr))
