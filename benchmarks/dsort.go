@@ -405,31 +405,34 @@ func runJobSummary(ctx context.Context, client *api.Client, spec string) ([]Phas
 	if err != nil {
 		return nil, api.DsortJobInfo{}, err
 	}
-	for {
+	var phases []Phase
+	var sum api.DsortJobInfo
+	// Each poll asks every target: polling often would take CPU from the
+	// job it times.
+	err = poll(ctx, 25*time.Millisecond, "dsort job "+id, func() (bool, error) {
 		metrics, err := client.DsortMetrics(ctx, id)
 		if err != nil {
-			return nil, api.DsortJobInfo{}, err
+			return false, err
 		}
-		sum := api.DsortSummary(metrics)
+		sum = api.DsortSummary(metrics)
 		if sum.Aborted {
-			return nil, sum, api.DsortError(sum)
+			return false, api.DsortError(sum)
 		}
-		if sum.Archived {
-			m := sum.Metrics
-			return []Phase{
-				{Name: "extract", Elapsed: time.Duration(m.Extraction.Elapsed), Bytes: m.Extraction.ExtractedSize},
-				{Name: "sort", Elapsed: time.Duration(m.Sorting.Elapsed)},
-				{Name: "create", Elapsed: time.Duration(m.Creation.Elapsed), Bytes: m.Creation.CreatedSize},
-			}, sum, nil
+		if !sum.Archived {
+			return false, nil
 		}
-		// Each poll asks every target: polling often would take CPU
-		// from the job it times.
-		select {
-		case <-ctx.Done():
-			return nil, api.DsortJobInfo{}, ctx.Err()
-		case <-time.After(25 * time.Millisecond):
+		m := sum.Metrics
+		phases = []Phase{
+			{Name: "extract", Elapsed: time.Duration(m.Extraction.Elapsed), Bytes: m.Extraction.ExtractedSize},
+			{Name: "sort", Elapsed: time.Duration(m.Sorting.Elapsed)},
+			{Name: "create", Elapsed: time.Duration(m.Creation.Elapsed), Bytes: m.Creation.CreatedSize},
 		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, sum, err
 	}
+	return phases, sum, nil
 }
 
 // estimateNote compares an estimate with the job that followed it: the

@@ -296,3 +296,27 @@ func (r *cycleReader) Read(p []byte) (int, error) {
 	r.left -= int64(k)
 	return k, nil
 }
+
+// jobLimit bounds how long a benchmark waits for a job it started: a job
+// that never ends fails the figure rather than hang the run.
+const jobLimit = 30 * time.Minute
+
+// poll calls done every interval until it reports true or fails, ctx
+// ends, or jobLimit passes.
+func poll(ctx context.Context, interval time.Duration, what string, done func() (bool, error)) error {
+	giveUp := time.Now().Add(jobLimit)
+	for {
+		ok, err := done()
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(giveUp) {
+			return fmt.Errorf("%s did not end within %s", what, jobLimit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}

@@ -89,18 +89,19 @@ func runPython(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
+	err = poll(ctx, 100*time.Millisecond, "the dsort job of the python suite", func() (bool, error) {
 		metrics, err := client.DsortMetrics(ctx, id)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		if sum := api.DsortSummary(metrics); sum.Archived || sum.Aborted {
-			if sum.Aborted {
-				return nil, fmt.Errorf("the dsort job of the python suite aborted")
-			}
-			break
+		sum := api.DsortSummary(metrics)
+		if sum.Aborted {
+			return false, fmt.Errorf("the dsort job of the python suite aborted")
 		}
-		time.Sleep(100 * time.Millisecond)
+		return sum.Archived, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, pythonInterpreter, script, "--endpoint", c.endpoint, "--bucket", "py-out", "--prefix", "out-", "--dir", filepath.Join(cfg.Dir, "local"))

@@ -295,18 +295,15 @@ func downloadFigures(ctx context.Context, rec *recorder, c *localCluster, client
 		if err != nil {
 			return err
 		}
-		for {
+		return poll(ctx, 20*time.Millisecond, "download "+id, func() (bool, error) {
 			s, err := client.DownloadStatus(ctx, id)
-			if err != nil {
-				return err
+			if err != nil || !s.Done {
+				return false, err
 			}
-			if s.Done {
-				if len(s.Errors) > 0 || s.Finished != int(n) {
-					return fmt.Errorf("download: %d of %d files, errors %v", s.Finished, n, s.Errors)
-				}
-				return nil
+			if len(s.Errors) > 0 || s.Finished != int(n) {
+				return false, fmt.Errorf("download: %d of %d files, errors %v", s.Finished, n, s.Errors)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return true, nil
+		})
 	}, c)
 }
