@@ -33,7 +33,7 @@ var allowed = map[string][]string{
 	"pipeline/reference":      {"pipeline", "extract", "sort", "creation", "shards", "formats", "store", "cluster"},
 	"api":                     {"shards", "cluster", "cluster/membership", "store"},
 	"cluster/rebalance":       {"cluster", "store"},
-	"cluster/membership":      {"cluster", "store"},
+	"cluster/membership":      {"cluster", "store", "shards"}, // shards: a leaf; its size parser checks the config as a spec
 	"cluster/membership/raft": {"cluster", "cluster/membership", "store"},
 	"authn":                   {},
 	"gateway":                 {"authn", "gateway/s3", "gateway/s3/sigv4", "pipeline", "shards", "formats", "store", "cluster", "cluster/membership", "cluster/membership/raft", "cluster/rebalance", "api", "gateway/peer", "gateway/console"},

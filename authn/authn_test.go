@@ -489,3 +489,98 @@ func TestLoginRacingADeleteGetsNoLiveToken(t *testing.T) {
 		t.Fatal("a login that raced the user's deletion got a token that is not revoked")
 	}
 }
+
+// An S3 key's token (pushed to the key's clusters, kept in their state)
+// acts on clusters only: it neither administers the service nor acts as
+// its user there. A key goes only to the clusters it is for.
+func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
+	var mu sync.Mutex
+	received := map[string][]S3Key{} // by cluster
+	var servers []*httptest.Server
+	for _, id := range []string{"c1", "c2"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath {
+				var msg S3KeysMsg
+				json.NewDecoder(r.Body).Decode(&msg)
+				mu.Lock()
+				received[id] = msg.Keys
+				mu.Unlock()
+			}
+		}))
+		defer srv.Close()
+		servers = append(servers, srv)
+	}
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	go s.Run(t.Context())
+	admin := admin2(t, h)
+	for i, id := range []string{"c1", "c2"} {
+		if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: id, URLs: []string{servers[i].URL}}); status != http.StatusCreated {
+			t.Fatalf("register %s: %d %v", id, status, out)
+		}
+	}
+	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
+	access, _ := out["access_key"].(string)
+	if status != http.StatusCreated {
+		t.Fatalf("admin's S3 key: %d %v", status, out)
+	}
+	s.mu.Lock()
+	keyToken := s.st.S3Keys[access].Token // what every cluster of the key holds
+	s.mu.Unlock()
+	if status, _ := do(t, h, http.MethodGet, "/v1/users", keyToken, nil); status != http.StatusForbidden {
+		t.Fatalf("an admin's S3 key token lists users: %d", status)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", keyToken, User{ID: "x", Password: "p", Roles: []string{RoleAdmin}}); status != http.StatusForbidden {
+		t.Fatalf("an admin's S3 key token adds an admin: %d", status)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", keyToken, nil); status != http.StatusForbidden {
+		t.Fatalf("an S3 key token makes another key: %d", status)
+	}
+	// alice's key is for c2: c1 never gets it.
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "alice", Password: "pw", Perm: ReadOnly, Clusters: []string{"c2"}}); status != http.StatusCreated {
+		t.Fatal("add alice")
+	}
+	status, out = do(t, h, http.MethodPost, "/v1/users/alice/s3-keys", mustLogin(t, h, "alice", "pw"), nil)
+	aliceKey, _ := out["access_key"].(string)
+	if status != http.StatusCreated {
+		t.Fatalf("alice's key: %d %v", status, out)
+	}
+	has := func(cluster, access string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.ContainsFunc(received[cluster], func(k S3Key) bool { return k.AccessKey == access })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !has("c2", aliceKey) {
+		if time.Now().After(deadline) {
+			t.Fatal("c2 did not get alice's key")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if has("c1", aliceKey) {
+		t.Fatal("c1 got alice's key, which is for c2 only")
+	}
+}
+
+// The service keeps an admin for every cluster: the last one cannot be
+// demoted by a role, limited to some clusters, or deleted. "authn", the
+// service's own name in its tokens, is no user's.
+func TestLastServiceAdminStays(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	admin := admin2(t, h)
+	for _, change := range []map[string]any{{"roles": []string{RoleReadOnly}}, {"clusters": []string{"c1"}}} {
+		if status, out := do(t, h, http.MethodPut, "/v1/users/admin", admin, change); status != http.StatusBadRequest {
+			t.Fatalf("%v of the last admin: %d %v", change, status, out)
+		}
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "limited", Password: "p", Roles: []string{RoleAdmin}, Clusters: []string{"c1"}}); status != http.StatusCreated {
+		t.Fatal("add an admin of c1")
+	}
+	if status, _ := do(t, h, http.MethodDelete, "/v1/users/admin", admin, nil); status != http.StatusBadRequest {
+		t.Fatalf("delete of the last admin for every cluster (an admin of c1 left): %d", status)
+	}
+	if status, out := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: ServiceSubject, Password: "p", Perm: ReadOnly}); status != http.StatusBadRequest {
+		t.Fatalf("a user named %q: %d %v", ServiceSubject, status, out)
+	}
+}

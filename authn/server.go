@@ -65,9 +65,9 @@ func BearerToken(r *http.Request) string {
 // admin lets through requests with a valid admin token.
 func (s *Service) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.verifier.Verify(BearerToken(r))
+		c, err := s.caller(r)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, err)
+			writeError(w, 0, err)
 			return
 		}
 		if !c.Perm.Has(PermAdmin) {
@@ -80,6 +80,21 @@ func (s *Service) admin(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// caller verifies the request's token, which must be a login token: an
+// S3 key's token (every cluster of the key holds it) or one the service
+// pushed to a cluster acts on clusters, not on this service.
+func (s *Service) caller(r *http.Request) (*Claims, error) {
+	token := BearerToken(r)
+	c, err := s.verifier.Verify(token)
+	if err != nil {
+		return nil, err
+	}
+	if !s.loginToken(token, c.Subject) {
+		return nil, fmt.Errorf("%w: %s %s needs a login token (ais auth login); this one is not (an S3 key's, or a cluster's)", ErrForbidden, r.Method, r.URL.Path)
+	}
+	return c, nil
 }
 
 // serviceAdmin reports whether a token administers the service: an
@@ -253,7 +268,7 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	if u.Clusters != nil {
 		next.Clusters = u.Clusters
 	}
-	if len(next.Roles) == 0 && !next.Perm.Has(PermAdmin) && s.isLastAdmin(id) {
+	if !s.isServiceAdmin(&next) && s.isLastAdmin(id) {
 		writeError(w, 0, fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id))
 		return
 	}
@@ -271,16 +286,24 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// isLastAdmin reports whether user is the only admin; mu is held.
+// isServiceAdmin reports whether a user administers the service: ADMIN,
+// and for every cluster (one limited to some never passes admin).
+func (s *Service) isServiceAdmin(u *User) bool {
+	return u != nil && s.grants(u).Perm.Has(PermAdmin) && len(u.Clusters) == 0
+}
+
+// isLastAdmin reports whether user is the only one who administers the
+// service (isServiceAdmin); mu is held.
 func (s *Service) isLastAdmin(user string) bool {
-	admins := 0
-	for _, other := range s.st.Users {
-		if s.grants(other).Perm.Has(PermAdmin) {
-			admins++
+	if !s.isServiceAdmin(s.st.Users[user]) {
+		return false
+	}
+	for id, other := range s.st.Users {
+		if id != user && s.isServiceAdmin(other) {
+			return false
 		}
 	}
-	u := s.st.Users[user]
-	return admins == 1 && u != nil && s.grants(u).Perm.Has(PermAdmin)
+	return true
 }
 
 // publicUser is a user without its password hash, with the access keys
@@ -305,7 +328,7 @@ func (s *Service) publicUser(u *User) publicUserView {
 // selfOrAdmin lets through an admin, or the user named by the path, and
 // returns the caller's claims.
 func (s *Service) selfOrAdmin(r *http.Request, user string) (*Claims, error) {
-	c, err := s.verifier.Verify(BearerToken(r))
+	c, err := s.caller(r)
 	if err != nil {
 		return nil, err
 	}
@@ -552,7 +575,7 @@ func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, err)
 		return
 	}
-	if bearer != msg.Token && !serviceAdmin(caller) {
+	if bearer != msg.Token && (!serviceAdmin(caller) || !s.loginToken(bearer, caller.Subject)) {
 		writeError(w, 0, fmt.Errorf("%w: revoking another's token needs an admin's token for every cluster (logged in without a cluster)", ErrForbidden))
 		return
 	}

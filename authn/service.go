@@ -285,6 +285,11 @@ func validID(kind, id string) error {
 
 // addUser adds a user (password in clear); the caller holds mu or owns s.
 func (s *Service) addUser(u User) error {
+	if u.ID == ServiceSubject {
+		// The service's own push tokens carry it: a user of that name
+		// would be "self" to every cluster's gateway.
+		return fmt.Errorf("%w: user name %q is the service's own", ErrBadRequest, u.ID)
+	}
 	if err := validID("user", u.ID); err != nil {
 		return err
 	}
@@ -389,6 +394,15 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	}
 	s.st.Issued[name] = append(live, revokedToken{Token: token, Expires: now + int64(ttl/time.Second)})
 	return token, s.save()
+}
+
+// loginToken reports whether token is one of subject's live login
+// tokens: only those administer the service or act as the user there,
+// not an S3 key's (pushed to clusters) nor the service's own.
+func (s *Service) loginToken(token, subject string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.ContainsFunc(s.st.Issued[subject], func(t revokedToken) bool { return t.Token == token })
 }
 
 // revokeUserLocked revokes every live token of a user: its logins and its
@@ -598,7 +612,14 @@ func (s *Service) pushAll(ctx context.Context) {
 		}
 		j.keys.Keys = []S3Key{}
 		for _, k := range s.st.S3Keys {
-			j.keys.Keys = append(j.keys.Keys, *k)
+			// A key goes only where its token may act: its secret and
+			// token in another cluster's state would let that cluster's
+			// operators act as the user here.
+			if u := s.st.Users[k.User]; u != nil {
+				if clusters, err := keyClusters(u, k.Clusters); err == nil && (len(clusters) == 0 || slices.Contains(clusters, id)) {
+					j.keys.Keys = append(j.keys.Keys, *k)
+				}
+			}
 		}
 		jobs = append(jobs, j)
 	}
