@@ -584,3 +584,45 @@ func TestLastServiceAdminStays(t *testing.T) {
 		t.Fatalf("a user named %q: %d %v", ServiceSubject, status, out)
 	}
 }
+
+// Guessing a password slows down: after 5 failures of a user from one
+// address each attempt waits (429, Retry-After), the right password too,
+// while the same user from another address logs in; the wait passes.
+func TestLoginGuessingIsThrottled(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	var mu sync.Mutex
+	now := time.Now()
+	s.cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := s.Handler()
+	login := func(password, remote string) *httptest.ResponseRecorder {
+		body, _ := json.Marshal(LoginMsg{Password: password})
+		req := httptest.NewRequest(http.MethodPost, "/v1/users/admin", strings.NewReader(string(body)))
+		req.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	for i := range 5 {
+		if w := login("guess", "198.51.100.7:4000"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, w.Code)
+		}
+	}
+	w := login("secret-pass", "198.51.100.7:4001")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("a login after 5 failures from the address: %d %s", w.Code, w.Body)
+	}
+	if w := login("secret-pass", "203.0.113.9:5000"); w.Code != http.StatusOK {
+		t.Fatalf("the user from another address: %d %s", w.Code, w.Body)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	if w := login("secret-pass", "198.51.100.7:4002"); w.Code != http.StatusOK {
+		t.Fatalf("a login once the wait passed: %d %s", w.Code, w.Body)
+	}
+	// The success cleared the count: one more failure does not wait.
+	login("guess", "198.51.100.7:4003")
+	if w := login("secret-pass", "198.51.100.7:4004"); w.Code != http.StatusOK {
+		t.Fatalf("a login after a success and one failure: %d", w.Code)
+	}
+}

@@ -178,24 +178,46 @@ type LoginMsg struct {
 	ClusterID string   `json:"cluster_id,omitempty"`
 }
 
+// loginQueueWait is how long a login waits for a password-check slot.
+const loginQueueWait = 5 * time.Second
+
 func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var msg LoginMsg
 	if err := decode(r, &msg); err != nil {
 		writeError(w, 0, err)
 		return
 	}
+	user := r.PathValue("id")
+	key := throttleKey(user, r.RemoteAddr)
+	if wait := s.throttle.wait(key, s.cfg.Now()); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+		writeError(w, http.StatusTooManyRequests, fmt.Errorf("%w: too many failed logins of %q from this address: retry in %s", ErrLogin, user, wait.Round(time.Second)))
+		return
+	}
+	// A queue of logins waits a little for a slot, not for ever: a flood
+	// must not hold everyone's logins.
+	busy := time.NewTimer(loginQueueWait)
+	defer busy.Stop()
 	select {
 	case s.logins <- struct{}{}:
 		defer func() { <-s.logins }()
+	case <-busy.C:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, errors.New("authn: too many logins at once: retry"))
+		return
 	case <-r.Context().Done():
 		return
 	}
-	token, err := s.Login(r.PathValue("id"), msg.Password, time.Duration(msg.ExpiresIn), msg.ClusterID)
+	token, err := s.Login(user, msg.Password, time.Duration(msg.ExpiresIn), msg.ClusterID)
 	if err != nil {
-		s.cfg.Logger.Info("authn: login refused", "user", r.PathValue("id"), "remote", r.RemoteAddr, "err", err)
+		if errors.Is(err, ErrLogin) {
+			s.throttle.failed(key, s.cfg.Now())
+		}
+		s.cfg.Logger.Warn("authn: login refused", "user", user, "remote", r.RemoteAddr, "err", err)
 		writeError(w, 0, err)
 		return
 	}
+	s.throttle.succeeded(key)
 	writeJSON(w, http.StatusOK, TokenMsg{Token: token})
 }
 
@@ -527,7 +549,7 @@ func (s *Service) handleAddCluster(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.st.Clusters[key] = &c
 	if len(s.st.Revoked) > 0 || len(s.st.S3Keys) > 0 {
-		s.dirty[key] = true
+		s.markDirty(key)
 		select {
 		case s.kick <- struct{}{}:
 		default:

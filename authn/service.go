@@ -137,12 +137,17 @@ type Service struct {
 	verifier *Verifier
 	mu       sync.Mutex
 	st       state
-	// dirty are the clusters that have not taken every revocation.
-	dirty map[string]bool
+	// dirty are the clusters that have not taken every revocation, each
+	// with the change (of changes) it was marked at: a push done while a
+	// later change came leaves it dirty.
+	dirty   map[string]uint64
+	changes uint64
 	kick  chan struct{}
 	// logins bounds the password checks that run at once: each is
 	// deliberately slow, and a flood of logins must not take every core.
 	logins chan struct{}
+	// throttle slows the guessing of one user's password from one address.
+	throttle loginThrottle
 }
 
 // maxStateBody bounds a request body of the service.
@@ -171,7 +176,7 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, dirty: map[string]bool{}, kick: make(chan struct{}, 1), logins: make(chan struct{}, 2)}
+	s := &Service{cfg: cfg, dirty: map[string]uint64{}, kick: make(chan struct{}, 1), logins: make(chan struct{}, 2)}
 	s.verifier = NewVerifier(cfg.Keys, VerifierOptions{Revoked: s.isRevoked, Now: cfg.Now})
 	data, err := os.ReadFile(cfg.StateFile)
 	switch {
@@ -211,7 +216,7 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	for id := range s.st.Clusters {
 		if len(s.st.Revoked) > 0 || len(s.st.S3Keys) > 0 {
-			s.dirty[id] = true
+			s.markDirty(id)
 		}
 	}
 	return s, nil
@@ -488,12 +493,18 @@ func (s *Service) revokeLocked(token string) error {
 // caller holds mu.
 func (s *Service) changed() {
 	for id := range s.st.Clusters {
-		s.dirty[id] = true
+		s.markDirty(id)
 	}
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
+}
+
+// markDirty notes that cluster id has a change to take; mu is held.
+func (s *Service) markDirty(id string) {
+	s.changes++
+	s.dirty[id] = s.changes
 }
 
 // keyClusters is the audience of a user's S3 key: the user's clusters,
@@ -595,18 +606,19 @@ func (s *Service) pushAll(ctx context.Context) {
 	s.mu.Lock()
 	type job struct {
 		id     string
+		change uint64 // the dirty mark it takes away
 		urls   []string
 		tokens []string
 		keys   S3KeysMsg
 	}
 	var jobs []job
-	for id := range s.dirty {
+	for id, change := range s.dirty {
 		c := s.st.Clusters[id]
 		if c == nil {
 			delete(s.dirty, id)
 			continue
 		}
-		j := job{id: id, urls: slices.Clone(c.URLs)}
+		j := job{id: id, change: change, urls: slices.Clone(c.URLs)}
 		for _, r := range s.st.Revoked {
 			j.tokens = append(j.tokens, r.Token)
 		}
@@ -637,7 +649,9 @@ func (s *Service) pushAll(ctx context.Context) {
 			continue
 		}
 		s.mu.Lock()
-		delete(s.dirty, j.id)
+		if s.dirty[j.id] == j.change {
+			delete(s.dirty, j.id) // no change came while it was pushed
+		}
 		s.mu.Unlock()
 	}
 }

@@ -1,0 +1,87 @@
+package authn
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// loginThrottle slows password guessing: after freeFailures failed logins
+// of one user from one address, each further attempt waits a delay that
+// doubles up to maxLoginDelay. A success clears the count. Keyed by user
+// and address, so that a guesser does not lock the user out elsewhere.
+type loginThrottle struct {
+	mu       sync.Mutex
+	failures map[string]*loginFailures
+}
+
+type loginFailures struct {
+	count int
+	until time.Time // no attempt before
+	last  time.Time
+}
+
+const (
+	freeFailures   = 5
+	maxLoginDelay  = 15 * time.Minute
+	maxThrottled   = 10_000 // keys kept; past it the stale ones go
+	throttleForget = time.Hour
+)
+
+func throttleKey(user, remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	return user + "\x00" + host
+}
+
+// wait returns how long the caller must wait before trying (0: now).
+func (t *loginThrottle) wait(key string, now time.Time) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if f := t.failures[key]; f != nil && now.Before(f.until) {
+		return f.until.Sub(now)
+	}
+	return 0
+}
+
+// failed counts a failed login.
+func (t *loginThrottle) failed(key string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.failures == nil {
+		t.failures = map[string]*loginFailures{}
+	}
+	if len(t.failures) >= maxThrottled {
+		for k, f := range t.failures {
+			if now.Sub(f.last) > throttleForget {
+				delete(t.failures, k)
+			}
+		}
+	}
+	f := t.failures[key]
+	if f == nil {
+		if len(t.failures) >= maxThrottled {
+			return // a flood of fresh keys: the login slots bound it
+		}
+		f = &loginFailures{}
+		t.failures[key] = f
+	}
+	if now.Sub(f.last) > throttleForget {
+		f.count = 0
+	}
+	f.count++
+	f.last = now
+	if f.count >= freeFailures {
+		delay := min(time.Second<<min(f.count-freeFailures, 20), maxLoginDelay)
+		f.until = now.Add(delay)
+	}
+}
+
+// succeeded clears a key's failures.
+func (t *loginThrottle) succeeded(key string) {
+	t.mu.Lock()
+	delete(t.failures, key)
+	t.mu.Unlock()
+}
