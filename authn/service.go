@@ -142,7 +142,7 @@ type Service struct {
 	// later change came leaves it dirty.
 	dirty   map[string]uint64
 	changes uint64
-	kick  chan struct{}
+	kick    chan struct{}
 	// logins bounds the password checks that run at once: each is
 	// deliberately slow, and a flood of logins must not take every core.
 	logins chan struct{}
