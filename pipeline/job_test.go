@@ -1628,3 +1628,33 @@ func TestEndedJobsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// Each phase runs once an attempt: a second extract (a request repeated,
+// or forged) is refused, not run again over the first's spill files and
+// memory; so is a create before the sort.
+func TestPhaseRunsOnce(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tgz", Records: 5, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-once", Spec: baseSpec("in-{0..1}.tgz", "out-{000..999}.tar"), Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Create(t.Context(), "srt-once", nil); !errors.Is(err, pipeline.ErrPhase) {
+		t.Fatalf("create before extract: %v, want ErrPhase", err)
+	}
+	if _, err := w.Extract(t.Context(), "srt-once"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Extract(t.Context(), "srt-once"); !errors.Is(err, pipeline.ErrPhase) {
+		t.Fatalf("a second extract: %v, want ErrPhase", err)
+	}
+	if st, _ := w.Stats("srt-once"); st.Aborted || st.Extract.Done != 2 {
+		t.Fatalf("after a refused extract: %+v", st)
+	}
+}

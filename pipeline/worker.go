@@ -32,6 +32,9 @@ import (
 var (
 	ErrJobNotFound = errors.New("job not found")
 	ErrJobExists   = errors.New("job already exists")
+	// ErrPhase: a phase asked of a job not ready for it, or past it (a
+	// request repeated, or forged): it would run extraction twice, say.
+	ErrPhase = errors.New("the job is not in the phase the request is for")
 	ErrJobFinished = errors.New("dsort job already finished")
 	ErrJobRunning  = errors.New("job is still running")
 	// ErrInvalidJobID marks a job id that is not a plain path segment.
@@ -385,6 +388,9 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		return nil, err
 	}
 	defer j.active.Done()
+	if err := j.enterPhase(PhaseInit, PhaseExtract); err != nil {
+		return nil, err
+	}
 	j.disarmWatchdog()
 	ctx, done := j.phaseContext(ctx)
 	defer done()
@@ -397,7 +403,6 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		total++
 	}
 	j.mu.Lock()
-	j.mu.stats.Phase = PhaseExtract
 	j.mu.stats.Extract.start(time.Now())
 	j.mu.stats.Extract.Total = total
 	j.mu.Unlock()
@@ -532,6 +537,18 @@ func (j *targetJob) ownerNode(b store.Bucket, name string) (cluster.Node, error)
 	return j.placement.Owner(cluster.Uname(b.Provider, b.Name, name))
 }
 
+// enterPhase moves the job from phase from to phase to, or refuses: each
+// phase runs once an attempt.
+func (j *targetJob) enterPhase(from, to string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.stats.Phase != from {
+		return fmt.Errorf("%w: %s of job %s, which is in phase %s", ErrPhase, to, j.id, j.mu.stats.Phase)
+	}
+	j.mu.stats.Phase = to
+	return nil
+}
+
 // Create builds the output shards this target owns.
 func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputShard) error {
 	j, err := w.job(id)
@@ -550,9 +567,11 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 			return fmt.Errorf("dsort create: shard %s belongs to target %d, not %s", s.Name, s.Owner, w.config.NodeID)
 		}
 	}
+	if err := j.enterPhase(PhaseSort, PhaseCreate); err != nil {
+		return err
+	}
 	j.mu.Lock()
 	j.mu.stats.Sort.end(time.Now())
-	j.mu.stats.Phase = PhaseCreate
 	j.mu.stats.Create.start(time.Now())
 	j.mu.stats.Create.Total = int64(len(planned))
 	j.mu.Unlock()
