@@ -34,7 +34,7 @@ var (
 	ErrJobExists   = errors.New("job already exists")
 	// ErrPhase: a phase asked of a job not ready for it, or past it (a
 	// request repeated, or forged): it would run extraction twice, say.
-	ErrPhase = errors.New("the job is not in the phase the request is for")
+	ErrPhase       = errors.New("the job is not in the phase the request is for")
 	ErrJobFinished = errors.New("dsort job already finished")
 	ErrJobRunning  = errors.New("job is still running")
 	// ErrInvalidJobID marks a job id that is not a plain path segment.
