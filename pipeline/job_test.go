@@ -1171,30 +1171,33 @@ func TestServeRecordsLengthAndFilePath(t *testing.T) {
 	c.createBucket("src")
 	c.putInputs("src", inputs)
 	w := c.worker("t1")
-	const id = "srt-frames"
-	if err := w.Init(t.Context(), pipeline.JobInit{ID: id, Spec: baseSpec("in-{0..3}.tar", "out-{000..999}.tar"), Seed: 1, Map: c.smap}); err != nil {
-		t.Fatal(err)
-	}
-	metas, err := w.Extract(t.Context(), id)
-	if err != nil || len(metas) != 24 {
-		t.Fatalf("extracted %d records: %v", len(metas), err)
-	}
-	length, err := w.RecordsLength(id, metas)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The same records by the file path and by copies: two jobs, as a
+	// record goes to one creator once.
 	var sent, copied bytes.Buffer
-	if err := w.ServeRecords(t.Context(), id, metas, &sent); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.ServeRecords(t.Context(), id, metas, writerOnly{&copied}); err != nil {
-		t.Fatal(err)
+	var length int64
+	for _, run := range []struct {
+		id  string
+		out io.Writer
+	}{{"srt-frames", &sent}, {"srt-frames-2", writerOnly{&copied}}} {
+		if err := w.Init(t.Context(), pipeline.JobInit{ID: run.id, Spec: baseSpec("in-{0..3}.tar", "out-{000..999}.tar"), Seed: 1, Map: c.smap}); err != nil {
+			t.Fatal(err)
+		}
+		metas, err := w.Extract(t.Context(), run.id)
+		if err != nil || len(metas) != 24 {
+			t.Fatalf("extracted %d records: %v", len(metas), err)
+		}
+		if length, err = w.RecordsLength(run.id, metas); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.ServeRecords(t.Context(), run.id, metas, run.out); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Abort(run.id, "done"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if int64(sent.Len()) != length || int64(copied.Len()) != length || !bytes.Equal(sent.Bytes(), copied.Bytes()) {
 		t.Fatalf("announced %d bytes; sent %d by the file path and %d by copies (equal: %v)", length, sent.Len(), copied.Len(), bytes.Equal(sent.Bytes(), copied.Bytes()))
-	}
-	if err := w.Abort(id, "done"); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -1648,8 +1651,23 @@ func TestPhaseRunsOnce(t *testing.T) {
 	if err := w.Create(t.Context(), "srt-once", nil); !errors.Is(err, pipeline.ErrPhase) {
 		t.Fatalf("create before extract: %v, want ErrPhase", err)
 	}
-	if _, err := w.Extract(t.Context(), "srt-once"); err != nil {
+	metas, err := w.Extract(t.Context(), "srt-once")
+	if err != nil {
 		t.Fatal(err)
+	}
+	// A record goes to one creator, once: a second request for it (its
+	// buffer given back by the first) is refused.
+	if err := w.ServeRecords(t.Context(), "srt-once", metas[:2], io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.ServeRecords(t.Context(), "srt-once", metas[1:3], io.Discard); !errors.Is(err, pipeline.ErrPhase) {
+		t.Fatalf("records asked for again: %v, want ErrPhase", err)
+	}
+	if err := w.ServeRecords(t.Context(), "srt-once", []shards.RecordMeta{metas[3], metas[3]}, io.Discard); !errors.Is(err, pipeline.ErrPhase) {
+		t.Fatalf("a record twice in one request: %v, want ErrPhase", err)
+	}
+	if err := w.ServeRecords(t.Context(), "srt-once", metas[2:4], io.Discard); err != nil {
+		t.Fatalf("records a refused request named, asked for alone: %v", err)
 	}
 	if _, err := w.Extract(t.Context(), "srt-once"); !errors.Is(err, pipeline.ErrPhase) {
 		t.Fatalf("a second extract: %v, want ErrPhase", err)

@@ -199,6 +199,10 @@ type targetJob struct {
 		stats    JobStats
 		result   *extract.Result
 		byID     map[shards.RecordID]*shards.Record
+		// served are the records a creator's stream took: each goes into
+		// one output shard, once (a second taker, repeated or forged,
+		// would read a memory buffer the first gives back to the pool).
+		served map[shards.RecordID]bool
 		objects  map[int32]store.Object
 		// written are the output shards this job stored here, with the
 		// stamps of the copies it wrote.
@@ -1047,12 +1051,26 @@ func (j *targetJob) localStream(ctx context.Context, metas []shards.RecordMeta) 
 	if j.mu.byID == nil {
 		return nil, fmt.Errorf("job %s has not extracted on target %s", j.id, j.w.config.NodeID)
 	}
+	if j.mu.served == nil {
+		j.mu.served = make(map[shards.RecordID]bool, len(j.mu.byID))
+	}
 	records := make([]*shards.Record, len(metas))
 	for i, m := range metas {
 		r, ok := j.mu.byID[m.ID]
-		if !ok {
-			return nil, fmt.Errorf("record %d/%d is not held by target %s", m.ID.Shard, m.ID.Record, j.w.config.NodeID)
+		var err error
+		switch {
+		case !ok:
+			err = fmt.Errorf("record %d/%d is not held by target %s", m.ID.Shard, m.ID.Record, j.w.config.NodeID)
+		case j.mu.served[m.ID]:
+			err = fmt.Errorf("%w: record %d/%d of job %s was asked for already", ErrPhase, m.ID.Shard, m.ID.Record, j.id)
 		}
+		if err != nil {
+			for _, taken := range metas[:i] {
+				delete(j.mu.served, taken.ID) // this request takes none
+			}
+			return nil, err
+		}
+		j.mu.served[m.ID] = true
 		records[i] = r
 	}
 	return &localStream{ctx: ctx, job: j, records: records, file: -1}, nil
