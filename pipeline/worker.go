@@ -202,8 +202,8 @@ type targetJob struct {
 		// served are the records a creator's stream took: each goes into
 		// one output shard, once (a second taker, repeated or forged,
 		// would read a memory buffer the first gives back to the pool).
-		served map[shards.RecordID]bool
-		objects  map[int32]store.Object
+		served  map[shards.RecordID]bool
+		objects map[int32]store.Object
 		// written are the output shards this job stored here, with the
 		// stamps of the copies it wrote.
 		written  []writtenShard
