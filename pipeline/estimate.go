@@ -546,7 +546,7 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 	// A job's view of ownership, never registered.
 	j := &targetJob{w: w, id: init.ID, plan: plan, targets: targets, placement: &cluster.Map{Nodes: targets},
 		self: int32(self), inputs: plan.InputShards(w.config.Formats)}
-	opener := storeOpener{w.config.Store, plan.Input}
+	opener := storeOpener{store: w.config.Store, bucket: plan.Input}
 	est := TargetEstimate{Node: w.config.NodeID, MemoryLimit: memoryLimit(plan, w.config.MemoryTotal), Disk: w.diskID(ctx)}
 
 	// The disk first, before the scan brings the input into the cache.

@@ -1676,3 +1676,27 @@ func TestPhaseRunsOnce(t *testing.T) {
 		t.Fatalf("after a refused extract: %+v", st)
 	}
 }
+
+// The create phase reads records at the offsets extraction found: an
+// input written over in between fails the job, naming it, instead of
+// building shards of the wrong bytes.
+func TestInputChangedBeforeCreateFailsTheJob(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 8, RecordSize: 700, Seed: 5})
+	other := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 5, RecordSize: 1300, Seed: 6})
+	for _, output := range []string{"out-{000..999}.tar", "out-{000..999}.zip"} {
+		c := newMemCluster(t, 2, nil)
+		c.createBucket("src")
+		c.putInputs("src", inputs)
+		c.beforeCreate = func() { c.putInputs("src", map[string][]byte{"in-2.tar": other["in-2.tar"]}) }
+		status, err := c.run(baseSpec("in-{0..3}.tar", output))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !status.Aborted || !strings.Contains(status.Error, "in-2.tar changed after it was extracted") {
+			t.Fatalf("%s: an input written over before create: %+v", output, status)
+		}
+		if got := c.outputs("dst"); len(got) != 0 {
+			t.Fatalf("%s: the job left %d shards", output, len(got))
+		}
+	}
+}

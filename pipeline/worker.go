@@ -177,7 +177,10 @@ type targetJob struct {
 	placement *cluster.Map
 	self      int32
 	inputs    Inputs
-	rawCopy   bool
+	// inputVersions are the inputs as extracted: reopened, they must
+	// still be those.
+	inputVersions inputVersions
+	rawCopy       bool
 	// mountpaths scales the per-mountpath concurrency limits.
 	mountpaths int
 	budget     *extract.Budget
@@ -368,6 +371,8 @@ func (j *targetJob) react(reaction string, err error) error {
 type storeOpener struct {
 	store  store.Store
 	bucket store.Bucket
+	// seen, when set, keeps what each input was when extracted.
+	seen *inputVersions
 }
 
 func (o storeOpener) Open(ctx context.Context, name string) (extract.Shard, int64, error) {
@@ -378,7 +383,53 @@ func (o storeOpener) Open(ctx context.Context, name string) (extract.Shard, int6
 		}
 		return nil, 0, err
 	}
+	if o.seen != nil {
+		o.seen.note(name, obj.Meta())
+	}
 	return obj, obj.Meta().Size, nil
+}
+
+// inputVersions are the input shards as extraction read them: the
+// create phase reads records at the offsets found then, and must read
+// them from the same bytes.
+type inputVersions struct {
+	mu       sync.Mutex
+	versions map[string]inputVersion
+}
+
+// inputVersion tells an object's content: its size and checksum (the
+// same for a copy cached again), else the stamp of its write.
+type inputVersion struct {
+	size     int64
+	checksum string
+	stamp    store.Stamp
+}
+
+func versionOf(meta store.ObjectMeta) inputVersion {
+	if meta.Checksum.Value != "" {
+		return inputVersion{size: meta.Size, checksum: meta.Checksum.Type + ":" + meta.Checksum.Value}
+	}
+	return inputVersion{size: meta.Size, stamp: meta.Stamp}
+}
+
+func (v *inputVersions) note(name string, meta store.ObjectMeta) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.versions == nil {
+		v.versions = map[string]inputVersion{}
+	}
+	v.versions[name] = versionOf(meta)
+}
+
+// check refuses an input reopened at create time that is not the object
+// extraction read (written over meanwhile).
+func (v *inputVersions) check(name string, meta store.ObjectMeta) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if was, ok := v.versions[name]; ok && was != versionOf(meta) {
+		return fmt.Errorf("input shard %s changed after it was extracted (%d bytes then, %d now): its records cannot be read from it; run the job again", name, was.size, meta.Size)
+	}
+	return nil
 }
 
 // Extract runs extraction of the input shards this target owns and
@@ -424,7 +475,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 			return j.react(j.plan.Reactions.MissingShards, fmt.Errorf("input shard %s does not exist", shard))
 		},
 	}
-	result, err := extract.RunEach(ctx, cfg, owned, storeOpener{w.config.Store, j.plan.Input}, &j.extracted)
+	result, err := extract.RunEach(ctx, cfg, owned, storeOpener{w.config.Store, j.plan.Input, &j.inputVersions}, &j.extracted)
 	if err != nil {
 		j.failed(ctx, err)
 		return nil, err
@@ -1006,9 +1057,14 @@ func (f *streamFiles) get(shard int32) (*os.File, error) {
 	if file, ok := f.open[shard]; ok {
 		return file, nil
 	}
-	obj, err := f.j.w.config.Store.Open(f.ctx, f.j.plan.Input, f.j.inputs.At(int(shard)), store.OpenOptions{})
+	name := f.j.inputs.At(int(shard))
+	obj, err := f.j.w.config.Store.Open(f.ctx, f.j.plan.Input, name, store.OpenOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("reopen input shard %s: %w", f.j.inputs.At(int(shard)), err)
+		return nil, fmt.Errorf("reopen input shard %s: %w", name, err)
+	}
+	if err := f.j.inputVersions.check(name, obj.Meta()); err != nil {
+		obj.Close()
+		return nil, err
 	}
 	f.objs = append(f.objs, obj)
 	backed, ok := obj.(fileBacked)
@@ -1036,9 +1092,14 @@ func (j *targetJob) inputObject(ctx context.Context, shard int32) (store.Object,
 	if j.mu.closed {
 		return nil, fmt.Errorf("%w: %s", ErrJobFinished, j.id)
 	}
-	obj, err := j.w.config.Store.Open(ctx, j.plan.Input, j.inputs.At(int(shard)), store.OpenOptions{})
+	name := j.inputs.At(int(shard))
+	obj, err := j.w.config.Store.Open(ctx, j.plan.Input, name, store.OpenOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("reopen input shard %s: %w", j.inputs.At(int(shard)), err)
+		return nil, fmt.Errorf("reopen input shard %s: %w", name, err)
+	}
+	if err := j.inputVersions.check(name, obj.Meta()); err != nil {
+		obj.Close()
+		return nil, err
 	}
 	j.mu.objects[shard] = obj
 	return obj, nil
