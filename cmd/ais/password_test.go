@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +14,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func passwordCommand(stdin *os.File, flags ...string) (*cobra.Command, *passwordFlags, *bytes.Buffer) {
+// lockedBuffer is a buffer the prompt writes while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func passwordCommand(stdin *os.File, flags ...string) (*cobra.Command, *passwordFlags, *lockedBuffer) {
 	var p passwordFlags
 	cmd := &cobra.Command{Use: "t", RunE: func(*cobra.Command, []string) error { return nil }}
 	p.add(cmd)
@@ -21,9 +40,9 @@ func passwordCommand(stdin *os.File, flags ...string) (*cobra.Command, *password
 	if stdin != nil {
 		cmd.SetIn(stdin)
 	}
-	var stderr bytes.Buffer
-	cmd.SetErr(&stderr)
-	return cmd, &p, &stderr
+	stderr := &lockedBuffer{}
+	cmd.SetErr(stderr)
+	return cmd, &p, stderr
 }
 
 func TestPasswordFromStdin(t *testing.T) {
