@@ -1700,3 +1700,66 @@ func TestInputChangedBeforeCreateFailsTheJob(t *testing.T) {
 		}
 	}
 }
+
+// openBlockingStore holds every Open until release is closed, whatever
+// the caller's context: an extraction its abort must wait for.
+type openBlockingStore struct {
+	store.Store
+	opened  chan struct{}
+	once    sync.Once
+	release chan struct{}
+}
+
+func (s *openBlockingStore) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	s.once.Do(func() { close(s.opened) })
+	<-s.release
+	return s.Store.Open(ctx, b, name, opts)
+}
+
+// A next attempt waits for the abort of the one before to clean up: the
+// abort under way (another caller's) would remove the new attempt's spill
+// directory and journal, which have the same names.
+func TestNextAttemptWaitsForTheAbortBefore(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tgz", Records: 5, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	st := &openBlockingStore{Store: c.stores["t1"], opened: make(chan struct{}), release: make(chan struct{})}
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{c}, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	spec := baseSpec("in-{0..1}.tgz", "out-{000..999}.tar")
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-again", Spec: spec, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	go w.Extract(t.Context(), "srt-again")
+	<-st.opened
+	go w.Abort("srt-again", "the first abort") // waits for the extraction
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if s, _ := w.Stats("srt-again"); s.Aborted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the abort did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	inited := make(chan error, 1)
+	go func() { inited <- w.Init(t.Context(), pipeline.JobInit{ID: "srt-again", Attempt: 1, Spec: spec, Map: c.smap}) }()
+	select {
+	case err := <-inited:
+		t.Fatalf("the next attempt started while the abort before still cleaned up (%v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(st.release)
+	select {
+	case err := <-inited:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the next attempt did not start once the abort ended")
+	}
+}

@@ -176,7 +176,11 @@ type targetJob struct {
 	// placement is a map of the job's targets, for HRW ownership.
 	placement *cluster.Map
 	self      int32
-	inputs    Inputs
+	// released is closed once an abort has cleaned up (its output
+	// removed, its spill directory and journal gone): a next attempt,
+	// which reuses their names, waits for it.
+	released chan struct{}
+	inputs   Inputs
 	// inputVersions are the inputs as extracted: reopened, they must
 	// still be those.
 	inputVersions inputVersions
@@ -272,7 +276,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 	}
 	mountpaths := w.mountpaths(ctx)
 	limit := memoryLimit(plan, w.config.MemoryTotal)
-	if err := w.retire(init); err != nil {
+	if err := w.retire(ctx, init); err != nil {
 		return err
 	}
 	jobCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -291,6 +295,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		logger:     w.config.Logger.With("job", init.ID),
 		ctx:        jobCtx,
 		cancel:     cancel,
+		released:   make(chan struct{}),
 	}
 	j.mu.stats = JobStats{
 		ID: init.ID, Node: w.config.NodeID, Description: init.Spec.Description,
@@ -321,7 +326,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 
 // retire aborts what is left here of an earlier attempt of a job before a
 // later attempt replaces it; a finished job is never run again.
-func (w *Worker) retire(init JobInit) error {
+func (w *Worker) retire(ctx context.Context, init JobInit) error {
 	old, err := w.job(init.ID)
 	if err != nil || old.attempt >= init.Attempt {
 		return nil // Init refuses a repeated attempt under the lock
@@ -330,7 +335,13 @@ func (w *Worker) retire(init JobInit) error {
 	if errors.Is(err, ErrJobFinished) {
 		return fmt.Errorf("%w: %s finished here; it does not run again", ErrJobExists, init.ID)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// An abort already under way (the coordinator's, a lost stream's)
+	// returned at once: its cleanup would remove the new attempt's spill
+	// directory and journal, which have the same names.
+	return old.awaitRelease(ctx)
 }
 
 // takesRaw reports whether a format's writer copies raw tar entries.
@@ -1360,8 +1371,34 @@ func (j *targetJob) abort(cause string) error {
 	j.mu.stats.Sort.end(time.Now())
 	j.mu.stats.Create.end(time.Now())
 	j.mu.Unlock()
+	close(j.released)
 	j.logger.Warn("dsort job aborted", "cause", cause, "removed_shards", len(written))
 	return nil
+}
+
+// releasedOrNotAborted is closed when the job's abort cleanup ended, or
+// at once for a job not aborted.
+func (j *targetJob) releasedOrNotAborted() <-chan struct{} {
+	if !j.stats().Aborted {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return j.released
+}
+
+// awaitRelease waits for an aborted job's cleanup (the abort under way
+// may be another caller's), or for ctx.
+func (j *targetJob) awaitRelease(ctx context.Context) error {
+	if !j.stats().Aborted {
+		return nil
+	}
+	select {
+	case <-j.released:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("job %s: its abort is still cleaning up: %w", j.id, context.Cause(ctx))
+	}
 }
 
 // Close aborts the jobs still running on this target, as Abort does (their
@@ -1377,6 +1414,9 @@ func (w *Worker) Close() error {
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		if j.stats().Done() {
+			// An abort under way may still be removing files: the stores
+			// must outlive it.
+			wg.Go(func() { <-j.releasedOrNotAborted() })
 			continue
 		}
 		wg.Go(func() {
