@@ -1747,7 +1747,9 @@ func TestNextAttemptWaitsForTheAbortBefore(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	inited := make(chan error, 1)
-	go func() { inited <- w.Init(t.Context(), pipeline.JobInit{ID: "srt-again", Attempt: 1, Spec: spec, Map: c.smap}) }()
+	go func() {
+		inited <- w.Init(t.Context(), pipeline.JobInit{ID: "srt-again", Attempt: 1, Spec: spec, Map: c.smap})
+	}()
 	select {
 	case err := <-inited:
 		t.Fatalf("the next attempt started while the abort before still cleaned up (%v)", err)
