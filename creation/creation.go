@@ -254,6 +254,10 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 			return context.Cause(ctx)
 		}
 		s := streams[r.Holder]
+		// The holder's files must make the record as planned: its size
+		// is what the plan counted (a holder that splits records
+		// otherwise, or sends more, is refused, not believed).
+		var got int64
 		for {
 			f, err := s.Next()
 			if err == io.EOF {
@@ -261,6 +265,12 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 			}
 			if err != nil {
 				return err
+			}
+			if f.Size < 0 {
+				return fmt.Errorf("holder %d: file %s of record %d/%d has size %d", r.Holder, f.Name, r.ID.Shard, r.ID.Record, f.Size)
+			}
+			if got += shards.EncodedSize(f.Size); got > r.Size || (f.Last && got != r.Size) {
+				return fmt.Errorf("holder %d: record %d/%d came as %d bytes or more, planned as %d", r.Holder, r.ID.Shard, r.ID.Record, got, r.Size)
 			}
 			switch {
 			case f.Raw && raw != nil:
@@ -284,6 +294,14 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 			if f.Last {
 				break
 			}
+		}
+	}
+	for _, h := range holders {
+		if f, err := streams[h].Next(); err != io.EOF {
+			if err == nil {
+				err = fmt.Errorf("holder %d sent file %s past the shard's planned records", h, f.Name)
+			}
+			return err
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -108,7 +109,7 @@ func fixture(holders int) (*memSource, []shards.OutputShard) {
 				src.records[holder] = map[shards.RecordID]record{}
 			}
 			src.records[holder][id] = rec
-			out.Records = append(out.Records, shards.RecordMeta{ID: id, Holder: holder})
+			out.Records = append(out.Records, shards.RecordMeta{ID: id, Holder: holder, Size: shards.EncodedSize(5) + shards.EncodedSize(1)})
 		}
 		planned = append(planned, out)
 	}
@@ -176,7 +177,7 @@ func TestRawEntriesAreCopiedVerbatim(t *testing.T) {
 		files: []creation.File{{Name: "x.jpg", Size: 3, Raw: true, RawSize: 1024, Last: true}},
 		data:  [][]byte{raw},
 	}}}, opened: map[int32]int{}}
-	shard := &shards.OutputShard{Name: "o.tar", Records: []shards.RecordMeta{{}}}
+	shard := &shards.OutputShard{Name: "o.tar", Records: []shards.RecordMeta{{Size: shards.EncodedSize(3)}}}
 	var out bytes.Buffer
 	if err := creation.Build(t.Context(), tar, shard, src, &out); err != nil {
 		t.Fatal(err)
@@ -219,7 +220,7 @@ func TestManyRecordsOfOneHolderInBatches(t *testing.T) {
 	for r := range records {
 		id := shards.RecordID{Record: int32(r)}
 		src.records[0][id] = record{files: []creation.File{{Name: fmt.Sprintf("r%05d.cls", r), Size: 1, Last: true}}, data: [][]byte{{byte('0' + r%10)}}}
-		out.Records = append(out.Records, shards.RecordMeta{ID: id, Holder: 0})
+		out.Records = append(out.Records, shards.RecordMeta{ID: id, Holder: 0, Size: shards.EncodedSize(1)})
 	}
 	sink := &memSink{shards: map[string][]byte{}}
 	f, _ := formats.Default().ByExtension(".tar")
@@ -232,5 +233,40 @@ func TestManyRecordsOfOneHolderInBatches(t *testing.T) {
 	}
 	if src.opened[0] != 3 {
 		t.Fatalf("the holder was asked %d times for %d records, want 3 batches", src.opened[0], records)
+	}
+}
+
+// A holder's files must make each record as planned: a record sent
+// bigger, split otherwise, or files past the planned records are refused,
+// and the shard is not stored.
+func TestBuildRefusesRecordsNotAsPlanned(t *testing.T) {
+	tar, _ := formats.Default().ByExtension(".tar")
+	for name, change := range map[string]func(src *memSource, planned []shards.OutputShard){
+		"a bigger file": func(src *memSource, _ []shards.OutputShard) {
+			rec := src.records[0][shards.RecordID{}]
+			rec.files = slices.Clone(rec.files)
+			rec.files[0].Size, rec.data = 600, [][]byte{bytes.Repeat([]byte("x"), 600), rec.data[1]}
+			src.records[0][shards.RecordID{}] = rec
+		},
+		"a record ended early": func(src *memSource, _ []shards.OutputShard) {
+			rec := src.records[0][shards.RecordID{}]
+			rec.files = slices.Clone(rec.files)
+			rec.files[0].Last = true
+			src.records[0][shards.RecordID{}] = rec
+		},
+		"a record planned smaller": func(_ *memSource, planned []shards.OutputShard) {
+			planned[0].Records[0].Size -= 512
+		},
+	} {
+		src, planned := fixture(1)
+		change(src, planned)
+		sink := &memSink{shards: map[string][]byte{}}
+		err := creation.Run(t.Context(), creation.Config{Format: tar, Concurrency: 1}, planned, src, sink, nil)
+		if err == nil || !strings.Contains(err.Error(), "out-0.tar") {
+			t.Errorf("%s: %v, want the shard refused", name, err)
+		}
+		if _, ok := sink.shards["out-0.tar"]; ok {
+			t.Errorf("%s: the shard was stored", name)
+		}
 	}
 }
