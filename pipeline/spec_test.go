@@ -235,16 +235,19 @@ func TestRecordBuildsKeepToTheBudget(t *testing.T) {
 	for _, tc := range []struct {
 		format formats.Format
 		limit  int64
+		held   int64 // extracted records still here
 		builds int
 		want   int
 	}{
-		{formats.Msgpack{}, 1 << 30, 64, 10},
-		{formats.TFRecord{}, 1 << 30, 4, 4},
-		{formats.Msgpack{}, 50 << 20, 64, 1},
-		{formats.Tar{}, 50 << 20, 64, 64},
-		{formats.Msgpack{}, 0, 64, 64},
+		{formats.Msgpack{}, 1 << 30, 0, 64, 10},
+		{formats.TFRecord{}, 1 << 30, 0, 4, 4},
+		{formats.Msgpack{}, 50 << 20, 0, 64, 1},
+		{formats.Tar{}, 50 << 20, 0, 64, 64},
+		{formats.Msgpack{}, 0, 0, 64, 64},
+		{formats.Msgpack{}, 1 << 30, 700 << 20, 64, 3}, // 324 MiB left
+		{formats.Msgpack{}, 1 << 30, 2 << 30, 64, 1},
 	} {
-		if got := pipeline.RecordBuildsForTest(tc.format, planned, tc.limit, tc.builds); got != tc.want {
+		if got := pipeline.RecordBuildsForTest(tc.format, planned, tc.limit, tc.held, tc.builds); got != tc.want {
 			t.Errorf("%s within %d bytes, %d builds asked: %d, want %d", tc.format.Name(), tc.limit, tc.builds, got, tc.want)
 		}
 	}

@@ -543,11 +543,14 @@ func createConcurrency(perMountpath, mountpaths int) int {
 
 // recordBuilds bounds the builds at once of record-format shards (msgpack,
 // TFRecord), whose writers hold a record in memory until it is whole:
-// together, the biggest record each, within the job's memory budget.
-func recordBuilds(f formats.Format, planned []shards.OutputShard, limit int64, builds int) int {
+// together, the biggest record each, within what the job's memory budget
+// has left beside the held bytes (records extracted here, kept until they
+// are streamed out).
+func recordBuilds(f formats.Format, planned []shards.OutputShard, limit, held int64, builds int) int {
 	if limit <= 0 || f.Name() != (formats.Msgpack{}).Name() && f.Name() != (formats.TFRecord{}).Name() {
 		return builds
 	}
+	limit = max(1, limit-held)
 	biggest := int64(1)
 	for _, s := range planned {
 		for _, r := range s.Records {
@@ -645,7 +648,7 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 	j.mu.Lock()
 	limit := j.mu.stats.MemoryLimit
 	j.mu.Unlock()
-	cfg.Concurrency = recordBuilds(j.plan.OutputFormat, planned, limit, cfg.Concurrency)
+	cfg.Concurrency = recordBuilds(j.plan.OutputFormat, planned, limit, j.budget.Used(), cfg.Concurrency)
 	if err := creation.Run(ctx, cfg, planned, recordSource{j}, outputSink{j}, &j.created); err != nil {
 		j.failed(ctx, err)
 		return err
