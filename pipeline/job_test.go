@@ -899,8 +899,8 @@ func TestFailingMountpathAbortsJob(t *testing.T) {
 	}
 }
 
-// An output template too short for the input is refused before anything
-// runs, naming the template and the shards needed.
+// An output template too short for the records fails the job at the sort
+// phase, naming the template; nothing is written.
 func TestTooFewOutputNames(t *testing.T) {
 	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 10, RecordSize: 10000, Seed: 3})
 	c := newMemCluster(t, 2, nil)
