@@ -73,7 +73,7 @@ func newArchiveCommand() *cobra.Command {
 			}
 			where := local
 			if where == "" {
-				where = "ais://" + bucket
+				where = uri(bucket)
 			}
 			elapsed := time.Since(start)
 			fmt.Printf("generated %d shards, %d records, %s into %s in %s\n", stats.Shards, stats.Records, shards.FormatSize(stats.Bytes), where, elapsed.Round(time.Millisecond))
@@ -222,7 +222,11 @@ func newArchiveBucketCommand() *cobra.Command {
 				return fmt.Errorf("select the objects one way: --prefix, --template or --list")
 			}
 			if prefix != "" {
-				msg.Template = prefix // a template without ranges is a prefix
+				selection, err := prefixSelection(prefix) // a template without ranges
+				if err != nil {
+					return err
+				}
+				msg.Template = selection.Template
 			}
 			msg.ObjNames = list
 			dstBucket, err := store.ParseBucketURI(dst)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
 )
 
 // recordingGateway records what the CLI asks of a cluster: each request's
@@ -266,5 +268,72 @@ func TestClusterRestartWithAuthRefused(t *testing.T) {
 	err := runCLI(t, "cluster", "start", "--dir", dir, "--auth", "--aisnode", "/bin/true")
 	if err == nil || !strings.Contains(err.Error(), "--auth") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// ht:// buckets (the reverse proxy's) are named as the CLI lists them.
+func TestParseURIProviders(t *testing.T) {
+	for _, c := range []struct{ in, bucket, object string }{
+		{"ht://example.org/a/b.tar", "ht://example.org", "a/b.tar"},
+		{"s3://b/x", "s3://b", "x"},
+		{"aws://b/x", "s3://b", "x"},
+		{"ais://b/x", "b", "x"},
+		{"b", "b", ""},
+	} {
+		bucket, object, err := parseURI(c.in)
+		if err != nil || bucket != c.bucket || object != c.object {
+			t.Errorf("parseURI(%q) = %q %q %v, want %q %q", c.in, bucket, object, err, c.bucket, c.object)
+		}
+	}
+	if _, _, err := parseURI("gs://b"); err == nil {
+		t.Error("gs:// taken")
+	}
+}
+
+// A name is a template only with braces: '@' and '%' are common in names
+// (ckpt@100.pt would have evicted 101 objects). A prefix that would read
+// as a template is refused, not expanded.
+func TestSelectObjects(t *testing.T) {
+	for _, c := range []struct {
+		name, template, prefix string
+		want                   api.ListRange
+	}{
+		{name: "ckpt@100.pt", want: api.ListRange{ObjNames: []string{"ckpt@100.pt"}}},
+		{name: "sale-50%.png", want: api.ListRange{ObjNames: []string{"sale-50%.png"}}},
+		{name: "shard-{0..3}.tar", want: api.ListRange{Template: "shard-{0..3}.tar"}},
+		{template: "shard-@03.tar", want: api.ListRange{Template: "shard-@03.tar"}},
+		{prefix: "run2/", want: api.ListRange{Template: "run2/"}},
+	} {
+		got, err := selectObjects(c.name, c.template, c.prefix)
+		if err != nil || !slices.Equal(got.ObjNames, c.want.ObjNames) || got.Template != c.want.Template {
+			t.Errorf("%+v: %+v %v, want %+v", c, got, err, c.want)
+		}
+	}
+	if _, err := selectObjects("", "", "run@2/"); err == nil || !strings.Contains(err.Error(), "--template") {
+		t.Errorf("a prefix with '@': %v", err)
+	}
+	g := newRecordingGateway(t)
+	if err := runCLI(t, "evict", "s3://b"); err == nil || !strings.Contains(err.Error(), "name what to drop") {
+		t.Errorf("evict without a selection: %v", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Errorf("evict without a selection sent %v", sent)
+	}
+}
+
+// A scrub that finds objects it cannot recover fails, in JSON too.
+func TestShowScrubFailsOnUnrecoverable(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		var out bytes.Buffer
+		err := showScrub(&out, store.ScrubReport{Objects: 10, OK: 7, Unrecoverable: 3}, "ais://b", asJSON)
+		if err == nil || !strings.Contains(err.Error(), "3 object(s) of ais://b cannot be recovered") {
+			t.Errorf("json %v: %v", asJSON, err)
+		}
+		if asJSON && !json.Valid(out.Bytes()) {
+			t.Errorf("not JSON: %s", out.String())
+		}
+	}
+	if err := showScrub(io.Discard, store.ScrubReport{Objects: 10, OK: 10}, "ais://b", true); err != nil {
+		t.Error(err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
 )
 
 // defaultEndpoint is used when AIS_ENDPOINT is not set.
@@ -152,6 +153,11 @@ func newRoot() *cobra.Command {
 			}),
 		newRemoteCommand("evict", "Drop the cluster's cached copies of objects of a remote bucket; the remote keeps them",
 			func(c *api.Client, cmd *cobra.Command, bucket string, selection api.ListRange) (string, error) {
+				if len(selection.ObjNames) == 0 && selection.Template == "" {
+					// An evict of everything drops the bucket's props too:
+					// not what an evict with no names should do by default.
+					return "", fmt.Errorf("evict: name what to drop (an object, --template or --prefix)")
+				}
 				return c.Evict(cmd.Context(), bucket, selection)
 			}),
 	)
@@ -175,8 +181,12 @@ func parseURI(s string) (bucket, object string, err error) {
 	scheme := ""
 	if !ok && strings.Contains(s, "://") {
 		scheme, rest, _ = strings.Cut(s, "://")
-		if scheme != "s3" && scheme != "aws" {
-			return "", "", fmt.Errorf("%q: provider %q is not supported (want ais://BUCKET[/OBJECT] or s3://BUCKET[/OBJECT])", s, scheme)
+		switch scheme {
+		case "s3", "aws":
+			scheme = "s3"
+		case store.ProviderHT: // an HTTP origin's bucket (the reverse proxy's)
+		default:
+			return "", "", fmt.Errorf("%q: provider %q is not supported (want ais://BUCKET[/OBJECT], s3://BUCKET[/OBJECT] or ht://BUCKET[/OBJECT])", s, scheme)
 		}
 	}
 	bucket, object, _ = strings.Cut(rest, "/")
@@ -184,7 +194,7 @@ func parseURI(s string) (bucket, object string, err error) {
 		return "", "", fmt.Errorf("%q names no bucket (want ais://BUCKET[/OBJECT])", s)
 	}
 	if scheme != "" {
-		bucket = "s3://" + bucket
+		bucket = scheme + "://" + bucket
 	}
 	return bucket, object, nil
 }

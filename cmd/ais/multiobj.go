@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -146,17 +147,27 @@ func selectObjects(name, template, prefix string) (api.ListRange, error) {
 		return api.ListRange{}, fmt.Errorf("give an object or template, --template or --prefix: not two")
 	}
 	switch {
-	case name != "":
-		t, err := shards.ParseTemplate(name)
-		if err != nil {
+	case name != "" && strings.ContainsAny(name, "{}"):
+		// Braces make a range; '@' and '%' are common in object names
+		// (ckpt@100.pt, sale-50%.png): those forms take --template.
+		if _, err := shards.ParseTemplate(name); err != nil {
 			return api.ListRange{}, err
 		}
-		if t.IsRange() {
-			return api.ListRange{Template: name}, nil
-		}
+		return api.ListRange{Template: name}, nil
+	case name != "":
 		return api.ListRange{ObjNames: []string{name}}, nil
 	case template != "":
 		return api.ListRange{Template: template}, nil
+	}
+	return prefixSelection(prefix)
+}
+
+// prefixSelection selects the names with a prefix. AIStore's API takes a
+// prefix as a template without ranges, so a prefix that reads as one
+// (with '@', '%' or braces) cannot be sent: it is refused, not expanded.
+func prefixSelection(prefix string) (api.ListRange, error) {
+	if strings.ContainsAny(prefix, "{}@%") {
+		return api.ListRange{}, fmt.Errorf("--prefix %q: a prefix with '{', '}', '@' or '%%' would be read as a template; select those objects with --template or by name", prefix)
 	}
 	return api.ListRange{Template: prefix}, nil
 }

@@ -319,7 +319,7 @@ func newListCommand() *cobra.Command {
 			if cached {
 				msg.Flags |= api.ListCached
 			}
-			remote := strings.HasPrefix(bucket, "s3://")
+			remote := strings.Contains(bucket, "://")
 			var entries []api.ListEntry
 			for e, err := range c.ListAll(cmd.Context(), bucket, msg) {
 				if err != nil {

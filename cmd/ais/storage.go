@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"text/tabwriter"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
 )
 
 func newStorageCommand() *cobra.Command {
@@ -173,20 +176,7 @@ func newScrubCommand(use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(report)
-			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "OBJECTS\tOK\tCORRUPT\tREPAIRED\tUNRECOVERABLE\tMISSING COPIES\tMISPLACED\tPARTS\tBAD PARTS")
-			fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", report.Objects, report.OK, report.Corrupt, report.Repaired,
-				report.Unrecoverable, report.MissingCopies, report.Misplaced, report.Parts, report.BadParts)
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			if report.Unrecoverable > 0 {
-				return fmt.Errorf("%d object(s) of %s cannot be recovered", report.Unrecoverable, uri(bucket))
-			}
-			return nil
+			return showScrub(os.Stdout, report, uri(bucket), asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&repair, "repair", false, "rewrite bad copies, make missing ones, restore from parts, move misplaced objects")
@@ -240,4 +230,28 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 	}
 	fmt.Fprintf(os.Stderr, "%s %s: done, %d objects, %d bytes\n", j.Kind, id, j.Objects, j.Bytes)
 	return j, nil
+}
+
+// showScrub prints a scrub's report, a table or JSON, and fails when
+// objects cannot be recovered, whichever way it is shown.
+func showScrub(out io.Writer, report store.ScrubReport, bucket string, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else {
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "OBJECTS\tOK\tCORRUPT\tREPAIRED\tUNRECOVERABLE\tMISSING COPIES\tMISPLACED\tPARTS\tBAD PARTS")
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", report.Objects, report.OK, report.Corrupt, report.Repaired,
+			report.Unrecoverable, report.MissingCopies, report.Misplaced, report.Parts, report.BadParts)
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	if report.Unrecoverable > 0 {
+		return fmt.Errorf("%d object(s) of %s cannot be recovered", report.Unrecoverable, bucket)
+	}
+	return nil
 }
