@@ -399,24 +399,24 @@ func waitHealthy(ctx context.Context, c *api.Client, timeout time.Duration) erro
 
 // waitForNodes waits until the cluster map holds want nodes, all active.
 // When ctx is canceled it returns the cause, such as a *nodeExitError.
-func waitForNodes(ctx context.Context, c *api.Client, want int, timeout time.Duration) (*api.ClusterStatus, error) {
+func waitForNodes(ctx context.Context, c *api.Client, want []string, timeout time.Duration) (*api.ClusterStatus, error) {
 	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		m, err := c.Map(ctx)
-		active := 0
+		var waiting []string
 		if err == nil {
-			for _, n := range m.Nodes {
-				if n.State == cluster.StateActive {
-					active++
+			// The nodes launched must be in and active; the others may be
+			// in maintenance, leaving or offline, as they were.
+			for _, id := range want {
+				if n, ok := m.Node(id); !ok || n.State != cluster.StateActive {
+					waiting = append(waiting, id)
 				}
 			}
-		}
-		if err == nil && len(m.Nodes) == want && active == want {
-			return c.ClusterStatus(ctx)
-		}
-		if err == nil {
-			lastErr = fmt.Errorf("the map has %d of %d nodes, %d active", len(m.Nodes), want, active)
+			if len(waiting) == 0 {
+				return c.ClusterStatus(ctx)
+			}
+			lastErr = fmt.Errorf("node(s) %s not in the map or not active yet", strings.Join(waiting, ", "))
 		} else {
 			lastErr = err
 		}
@@ -561,10 +561,12 @@ func newClusterStartCommand() *cobra.Command {
 			// or the nodes of a running one that died. Restarted gateways
 			// start together: they need a majority to elect a leader.
 			join := c.joinURL()
+			var launched []string
 			for i := range c.Nodes {
 				if c.Nodes[i].running() {
 					continue
 				}
+				launched = append(launched, c.Nodes[i].Name)
 				nodeJoin := join
 				if !restart && i == 0 {
 					nodeJoin = "" // the first gateway of a new cluster
@@ -588,7 +590,7 @@ func newClusterStartCommand() *cobra.Command {
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			status, err := waitForNodes(ctx, withToken(newClient(tc, c.gatewayURLs()...)), len(c.Nodes), 30*time.Second)
+			status, err := waitForNodes(ctx, withToken(newClient(tc, c.gatewayURLs()...)), launched, 30*time.Second)
 			if err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
 					return exited
@@ -773,8 +775,8 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := client.Map(cmd.Context())
-			if err != nil {
+			// The cluster answers before a node is added to it.
+			if _, err := client.Map(cmd.Context()); err != nil {
 				return err
 			}
 			n := localNode{Name: name, Role: role, Port: next, Dir: filepath.Join(dir, name)}
@@ -791,7 +793,7 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			if _, err := waitForNodes(ctx, client, len(m.Nodes)+1, 30*time.Second); err != nil {
+			if _, err := waitForNodes(ctx, client, []string{n.Name}, 30*time.Second); err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
 					return exited
 				}

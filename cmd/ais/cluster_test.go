@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 )
 
 // fakeAisnode writes a script that fails the way aisnode does when its
@@ -283,5 +289,30 @@ func TestNodeProcessIsKnownByItsDataDir(t *testing.T) {
 	}
 	if mine.running() {
 		t.Fatal("the node still runs after stop")
+	}
+}
+
+// A node added waits for itself to be in and active, not for every node:
+// one in maintenance stays so, and the add does not time out on it.
+func TestWaitForNodesWaitsForTheLaunchedOnly(t *testing.T) {
+	m := &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, State: cluster.StateActive, URL: "http://127.0.0.1:1"},
+		{ID: "t1", Role: cluster.RoleTarget, State: cluster.StateActive, URL: "http://127.0.0.1:2"},
+		{ID: "t2", Role: cluster.RoleTarget, State: cluster.StateMaintenance, URL: "http://127.0.0.1:3"},
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("what") == "smap" {
+			json.NewEncoder(w).Encode(m)
+			return
+		}
+		json.NewEncoder(w).Encode(api.ClusterStatus{MapVersion: 3})
+	}))
+	defer srv.Close()
+	client := api.NewClient(srv.URL)
+	if _, err := waitForNodes(t.Context(), client, []string{"t1"}, 5*time.Second); err != nil {
+		t.Fatalf("the launched node is active, one other in maintenance: %v", err)
+	}
+	if _, err := waitForNodes(t.Context(), client, []string{"t3"}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "t3") {
+		t.Fatalf("a node not in the map: %v", err)
 	}
 }
