@@ -602,6 +602,9 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
+		// After the node (defers run last first): its background copies
+		// end and the pending access times are written.
+		defer st.Close()
 		nodeConfig.Store, nodeConfig.Storage = st, st
 		// A mountpath may be attached again, or a new one inside the
 		// data directory; nowhere else.

@@ -25,7 +25,13 @@ const (
 type accessTimes struct {
 	mu      sync.Mutex
 	pending map[string]time.Time
-	timer   *time.Timer
+	// flushing are the times a flush is writing: still seen by listings
+	// until they are in the metadata.
+	flushing map[string]time.Time
+	timer    *time.Timer
+	// flushMu makes flushes take turns: each reads and writes the
+	// metadata, and two at once could write an older time last.
+	flushMu sync.Mutex
 }
 
 // touch notes a read of the object at path.
@@ -52,6 +58,9 @@ func (s *Store) accessTime(path string) (time.Time, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t, ok := a.pending[path]
+	if f, flushing := a.flushing[path]; flushing && (!ok || f.After(t)) {
+		t, ok = f, true
+	}
 	return t, ok
 }
 
@@ -59,9 +68,11 @@ func (s *Store) accessTime(path string) (time.Time, bool) {
 // metadata; an object gone or rewritten since keeps what it has.
 func (s *Store) flushAccessTimes() {
 	a := &s.atimes
+	a.flushMu.Lock()
+	defer a.flushMu.Unlock()
 	a.mu.Lock()
 	pending := a.pending
-	a.pending = nil
+	a.pending, a.flushing = nil, pending
 	if a.timer != nil {
 		a.timer.Stop()
 		a.timer = nil
@@ -70,6 +81,9 @@ func (s *Store) flushAccessTimes() {
 	for path, t := range pending {
 		flushAccessTime(path, t)
 	}
+	a.mu.Lock()
+	a.flushing = nil
+	a.mu.Unlock()
 }
 
 // flushAccessTime writes one access time into an object's metadata: read

@@ -128,6 +128,8 @@ func (s *Store) Close() error {
 	}
 	s.queueMu.Unlock()
 	s.background.Wait()
+	// Reads noted and not written yet would be lost with the process.
+	s.flushAccessTimes()
 	return nil
 }
 

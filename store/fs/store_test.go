@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
@@ -621,5 +622,41 @@ func TestMountpathChangeNeedsItsRecord(t *testing.T) {
 		if m.Path == b && m.State == fs.MountpathDisabled {
 			t.Fatal("the refused change took effect")
 		}
+	}
+}
+
+// A read noted and not flushed yet is written when the store closes: a
+// restart keeps it (LRU would take a just-read object for cold).
+func TestCloseKeepsPendingAccessTimes(t *testing.T) {
+	ctx := t.Context()
+	cfg := fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true}
+	st, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("data"))
+	time.Sleep(50 * time.Millisecond)
+	read := time.Now()
+	obj, err := st.Open(ctx, b, "o", store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Close()
+	st.Close()
+	st, err = fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	list, err := st.List(ctx, b, store.ListOptions{WithMeta: true})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if list[0].Atime.Before(read.Add(-time.Millisecond)) {
+		t.Fatalf("access time after a restart %s, the read was at %s", list[0].Atime, read)
 	}
 }
