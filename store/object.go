@@ -116,6 +116,10 @@ type OpenOptions struct {
 	// the remote's current version, as versioning.validate_warm_get does
 	// for every read (AIStore's latest-ver); other stores ignore it.
 	Latest bool
+	// Internal marks the node's own read (a rebalance moving the object,
+	// an EC encode, a scrub): not a use, its access time stays, so LRU
+	// still sees what clients read.
+	Internal bool
 }
 
 // ListOptions select a page of a bucket's objects in name order.

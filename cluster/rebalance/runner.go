@@ -299,7 +299,7 @@ func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent []
 			sent[i] = true
 			continue
 		}
-		obj, err := r.cfg.Store.Open(ctx, it.Bucket, it.Meta.Name, store.OpenOptions{})
+		obj, err := r.cfg.Store.Open(ctx, it.Bucket, it.Meta.Name, store.OpenOptions{Internal: true})
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}

@@ -856,7 +856,7 @@ func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.P
 	// Checked first: parts made of a replica gone bad would replace the
 	// good ones (they carry the same stamp), and nothing could restore
 	// the object then.
-	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{Validate: true})
+	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{Validate: true, Internal: true})
 	if err != nil {
 		return err
 	}

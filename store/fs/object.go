@@ -555,7 +555,7 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	var bad []located
 	var firstErr error
 	for _, c := range copies {
-		obj, err := s.openCopy(c, name, validate)
+		obj, err := s.openCopy(c, name, validate, opts.Internal)
 		if err == nil {
 			if len(bad) > 0 {
 				s.repairCopies(b, name, c, bad)
@@ -629,7 +629,7 @@ func (s *Store) mountpathAt(path string) mountpath {
 
 // openCopy opens one copy and checks it: its metadata, its length, and,
 // when asked, its checksum.
-func (s *Store) openCopy(c located, name string, validate bool) (store.Object, error) {
+func (s *Store) openCopy(c located, name string, validate, internal bool) (store.Object, error) {
 	f, err := os.Open(c.path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -668,8 +668,10 @@ func (s *Store) openCopy(c located, name string, validate bool) (store.Object, e
 			return nil, err
 		}
 	}
-	obj.meta.Atime = time.Now()
-	s.touch(c.path)
+	if !internal {
+		obj.meta.Atime = time.Now()
+		s.touch(c.path)
+	}
 	obj.reads.Add(1)
 	return obj, nil
 }

@@ -660,3 +660,45 @@ func TestCloseKeepsPendingAccessTimes(t *testing.T) {
 		t.Fatalf("access time after a restart %s, the read was at %s", list[0].Atime, read)
 	}
 }
+
+// The node's own reads (a rebalance moving an object, an EC encode) are
+// not uses: the access time LRU orders by stays the clients' last read.
+func TestInternalReadsKeepTheAccessTime(t *testing.T) {
+	ctx := t.Context()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("data"))
+	atime := func() time.Time {
+		st.FlushAccessTimes()
+		list, err := st.List(ctx, b, store.ListOptions{WithMeta: true})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("list: %v %v", list, err)
+		}
+		return list[0].Atime
+	}
+	before := atime()
+	time.Sleep(20 * time.Millisecond)
+	obj, err := st.Open(ctx, b, "o", store.OpenOptions{Internal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Close()
+	if got := atime(); !got.Equal(before) {
+		t.Fatalf("an internal read moved the access time from %s to %s", before, got)
+	}
+	obj, err = st.Open(ctx, b, "o", store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Close()
+	if got := atime(); !got.After(before) {
+		t.Fatalf("a client's read left the access time at %s", got)
+	}
+}
