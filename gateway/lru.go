@@ -111,9 +111,11 @@ func everyInterval(ctx context.Context, interval func() time.Duration, step time
 // lru.capacity_upd_time again.
 const spaceWatchStep = 5 * time.Second
 
-// startLRU starts the eviction job unless one runs.
+// startLRU starts the eviction job unless one runs, or the last one
+// ended over lowwm with nothing more it could evict, a capacity_upd_time
+// ago at most (every write above highwm asks for one).
 func (n *Node) startLRU() {
-	if n.loops == nil {
+	if n.loops == nil || time.Now().UnixNano() < n.lruRested.Load() {
 		return
 	}
 	for _, j := range n.jobs.List() {
@@ -302,5 +304,11 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 	n.space.mu.Lock()
 	n.space.at = time.Time{} // read again
 	n.space.mu.Unlock()
+	if len(over) > 0 {
+		// Still over lowwm with nothing more to evict (too young, in
+		// buckets without LRU): a run now would list it all again for
+		// nothing. The next waits a capacity_upd_time.
+		n.lruRested.Store(time.Now().Add(time.Duration(n.control.Current().ClusterConfig().LRU.CapacityUpdTime)).UnixNano())
+	}
 	return map[string]int{"evicted": evicted}, nil
 }

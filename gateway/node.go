@@ -297,6 +297,9 @@ type Node struct {
 	// moveRetries is set while a leaving target waits to try again to
 	// move the objects it could not.
 	moveRetries atomic.Bool
+	// lruRested is when (Unix nanoseconds) LRU may run again after a run
+	// that could not bring the mountpaths under lowwm.
+	lruRested atomic.Int64
 	// lastMember is when this target last heard from the primary as a
 	// member (Unix nanoseconds; see removed.go).
 	lastMember atomic.Int64
