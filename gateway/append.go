@@ -250,6 +250,11 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	}
 	checksum := store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)}
 	var meta store.ObjectMeta
+	// The pieces went to the work directory: the object's mountpath is
+	// checked now, as for a PUT of its size.
+	if err := n.checkSpace(r.Context()); err != nil {
+		return meta, err
+	}
 	if owner, oerr := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name)); oerr == nil && owner.ID != n.config.ID {
 		// The map changed since the append started: the object goes to
 		// its owner now, as this node's PUT.

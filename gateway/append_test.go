@@ -299,3 +299,49 @@ func TestAppendFlushAfterMapChange(t *testing.T) {
 		t.Fatalf("no object of %d moved to the new target: the test tested nothing", objects)
 	}
 }
+
+// Past out_of_space, an append's flush and an archive job are refused as
+// a PUT is (507 naming out_of_space), and store nothing.
+func TestFlushAndArchivePastOutOfSpace(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.txt", "b.txt"} {
+		if _, err := client.Put(ctx, "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handle, err := client.Append(ctx, "b", "log", "", strings.NewReader("a line\n"), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The disk this test runs on is "full" above 3%.
+	if _, err := client.SetClusterConfig(ctx, map[string]any{"space": map[string]any{"lowwm": 1, "highwm": 2, "out_of_space": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	var e *api.Error
+	eventually(t, func() bool {
+		_, err := client.Flush(ctx, "b", "log", handle, store.Checksum{})
+		return errors.As(err, &e) && e.Status == http.StatusInsufficientStorage && strings.Contains(err.Error(), "out_of_space")
+	}, "a flush past out_of_space was not refused with 507")
+	if _, err := client.Head(ctx, "b", "log"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a refused flush stored the object: %v", err)
+	}
+	id, err := client.Archive(ctx, "b", api.ArchiveMessage{ArchName: "all.tar", ListRange: api.ListRange{ObjNames: []string{"a.txt", "b.txt"}}})
+	if err == nil {
+		j, _ := client.WaitJob(ctx, id, 20*time.Millisecond)
+		err = errors.New(strings.Join(j.Errors, "; "))
+		if len(j.Errors) == 0 {
+			err = nil
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "out_of_space") {
+		t.Fatalf("an archive job past out_of_space: %v", err)
+	}
+	if _, err := client.Head(ctx, "b", "all.tar"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a refused archive stored the shard: %v", err)
+	}
+}

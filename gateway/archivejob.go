@@ -182,6 +182,11 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 			return nil, err
 		}
 	}
+	// Past out_of_space it is refused as a PUT is, and a shard that
+	// fills the disk as it is written stops.
+	if err := n.checkSpace(ctx); err != nil {
+		return nil, fmt.Errorf("archive %s/%s: %w", dst, msg.ArchName, err)
+	}
 	reads := n.readAhead(ctx, items)
 	defer reads.Close()
 	var archived, missing atomic.Int64
@@ -191,7 +196,7 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		defer close(written)
 		pw.CloseWithError(n.writeArchive(pw, f, old, msg, items, reads, p, &archived, &missing))
 	}()
-	_, err = n.putOwned(ctx, dst, msg.ArchName, pr, put)
+	_, err = n.putOwned(ctx, dst, msg.ArchName, store.GuardSpace(ctx, pr, n.checkSpace), put)
 	pr.CloseWithError(io.ErrClosedPipe)
 	<-written
 	if err != nil {
