@@ -202,6 +202,15 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 		}
 		return nil, fmt.Errorf("%w: dsort job %s", api.ErrJobNotFound, id)
 	}
+	n.jobView(id, out, registered, inRegistry)
+	return out, nil
+}
+
+// jobView corrects the targets' view of a job (out, by target) by what
+// the registry and the coordinator know: a run stopped while the job
+// waits for a lost target is not the job's end, nor is one target's
+// archive the job's finish.
+func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered membership.Job, inRegistry bool) {
 	if inRegistry && registered.State == membership.JobAborted {
 		// Settled by another gateway: the cause is the registry's.
 		for k, v := range out {
@@ -256,7 +265,6 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 			out[k] = v
 		}
 	}
-	return out, nil
 }
 
 // dsortList merges every target's jobs by id.
@@ -276,7 +284,11 @@ func (n *Node) dsortList(ctx context.Context) ([]api.DsortJobInfo, error) {
 		}
 	}
 	var out []api.DsortJobInfo
-	for _, per := range perJob {
+	for id, per := range perJob {
+		// As the job's metrics show it (a job waiting for a lost target
+		// is running, not aborted).
+		registered, inRegistry := n.registeredJob(id)
+		n.jobView(id, per, registered, inRegistry)
 		out = append(out, api.DsortSummary(per))
 	}
 	slices.SortFunc(out, func(a, b api.DsortJobInfo) int { return a.StartedTime.Compare(b.StartedTime) })
