@@ -347,10 +347,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			return "", err
 		}
 	}
-	if req.Kind == jobDownload || req.Kind == jobPrefetch {
-		return n.jobs.StartOn(ctx, req.ID, req.Kind, b, req.Targets, fn)
-	}
-	return n.jobs.Start(ctx, req.ID, req.Kind, b, fn)
+	return n.jobs.StartOn(ctx, req.ID, req.Kind, b, req.Targets, fn)
 }
 
 // scrub checks a bucket's objects here; an object of an erasure-coded
@@ -483,10 +480,11 @@ func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string
 	}
 	var started []cluster.Node
 	targets := n.currentMap().ActiveTargets()
-	if req.Kind == jobDownload || req.Kind == jobPrefetch {
-		for _, t := range targets {
-			req.Targets = append(req.Targets, t.ID)
-		}
+	// Every job names its targets: a download or prefetch splits its
+	// names by them, and any job's status then tells a target that does
+	// not answer (its part unknown) from one done.
+	for _, t := range targets {
+		req.Targets = append(req.Targets, t.ID)
 	}
 	for _, t := range targets {
 		if err := n.peer.StartJob(ctx, t, req); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -327,5 +328,36 @@ func TestPartRefusedPastOutOfSpace(t *testing.T) {
 			t.Fatalf("a part past out_of_space: %s %s", resp.Status, body)
 		}
 		time.Sleep(50 * time.Millisecond) // the config reaches the target
+	}
+}
+
+// Every cluster job names its targets: a target that does not answer is
+// then an error of the job (its part unknown), not a part left out of a
+// job reported done.
+func TestClusterJobsNameTheirTargets(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.Scrub(ctx, "b", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := client.WaitJob(ctx, id, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{c.Targets()[0].Node.ID(), c.Targets()[1].Node.ID()}
+	slices.Sort(want)
+	for node, part := range j.Nodes {
+		got := slices.Sorted(slices.Values(part.Targets))
+		if !slices.Equal(got, want) {
+			t.Fatalf("target %s's part of scrub %s names targets %v, want %v", node, id, got, want)
+		}
+	}
+	if len(j.Nodes) != 2 {
+		t.Fatalf("scrub %s ran on %d targets", id, len(j.Nodes))
 	}
 }
