@@ -192,6 +192,9 @@ type ListPage struct {
 	ContinuationToken string      `json:"continuation_token"`
 	Entries           []ListEntry `json:"entries"`
 	Flags             uint32      `json:"flags"`
+	// Incomplete names the targets that could not be listed (offline):
+	// objects only they hold are missing from the page, not gone.
+	Incomplete []string `json:"incomplete,omitempty"`
 }
 
 // BucketEntry is one bucket of a bucket listing.

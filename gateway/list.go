@@ -163,12 +163,13 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 
 // listPage gathers one page from every target.
 func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjectsMessage, after string) (*api.ListPage, error) {
-	// An offline target cannot answer, and its objects are not missing:
-	// a listing without them would be taken for whole (by dSort too).
+	// An offline target cannot answer: the page says which, so that it
+	// is not taken for whole (its objects are away, not gone).
 	smap := n.currentMap()
+	var incomplete []string
 	for _, t := range smap.Targets() {
 		if t.State == cluster.StateOffline {
-			return nil, fmt.Errorf("%w: list %s: target %s is offline; its objects cannot be listed until it is back or removed: retry later", api.ErrUnavailable, b, t.ID)
+			incomplete = append(incomplete, t.ID)
 		}
 	}
 	targets := smap.Reachable()
@@ -199,7 +200,7 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	slices.SortFunc(merged, func(a, b api.ListEntry) int { return strings.Compare(a.Name, b.Name) })
 	// The same name on two targets (an object being moved) counts once.
 	merged = slices.CompactFunc(merged, func(a, b api.ListEntry) bool { return a.Name == b.Name })
-	page := &api.ListPage{Entries: merged}
+	page := &api.ListPage{Entries: merged, Incomplete: incomplete}
 	if len(merged) >= msg.PageSize {
 		page.Entries = merged[:msg.PageSize]
 		page.ContinuationToken = encodeToken(page.Entries[len(page.Entries)-1].Name)

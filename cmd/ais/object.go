@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/shards"
 )
 
@@ -320,6 +321,15 @@ func newListCommand() *cobra.Command {
 				msg.Flags |= api.ListCached
 			}
 			remote := strings.Contains(bucket, "://")
+			// A target offline holds objects the listing cannot show: say
+			// so (on stderr), rather than let the list pass for whole.
+			if m, err := c.Map(cmd.Context()); err == nil {
+				for _, t := range m.Targets() {
+					if t.State == cluster.StateOffline {
+						fmt.Fprintf(os.Stderr, "ais: warning: target %s is offline: objects only it holds are not listed\n", t.ID)
+					}
+				}
+			}
 			var entries []api.ListEntry
 			for e, err := range c.ListAll(cmd.Context(), bucket, msg) {
 				if err != nil {
