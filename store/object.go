@@ -79,6 +79,9 @@ type PutOptions struct {
 	// Stamp, when set, is kept as the object's stamp: a copy moved
 	// between nodes keeps its place in the name's history.
 	Stamp Stamp
+	// Atime, when set, is kept as the object's access time: a copy moved
+	// between nodes is not "just read" (LRU orders by it).
+	Atime time.Time
 	// IfNewer stores the object only if Stamp is newer than the object
 	// and the tombstone the name has; otherwise the Put fails with
 	// ErrExists and changes nothing.

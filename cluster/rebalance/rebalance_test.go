@@ -524,3 +524,24 @@ func TestReplacedRunIsAbortedNotFailed(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A moved object keeps its access time: the rebalance neither reads it as
+// a use on its sender nor writes it as "just read" on its owner (LRU
+// orders by it).
+func TestMovedObjectsKeepTheirAccessTime(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
+	time.Sleep(50 * time.Millisecond)
+	moved := time.Now()
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	if _, err := runOn(t, all, "t2", m, sender{stores: all}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := all["t1"].List(t.Context(), bucket, store.ListOptions{WithMeta: true})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("the moved object: %v %v", list, err)
+	}
+	if !list[0].Atime.Before(moved) {
+		t.Fatalf("the moved object's access time %s is the move's (%s), not its last read", list[0].Atime, moved)
+	}
+}

@@ -109,7 +109,7 @@ func receiveItem(ctx context.Context, cfg ReceiveConfig, it Item, data io.Reader
 	meta := it.Meta
 	_, err := cfg.Store.Put(ctx, it.Bucket, meta.Name, data, store.PutOptions{
 		Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom, Version: meta.Version,
-		Stamp: meta.Stamp, IfNewer: true,
+		Stamp: meta.Stamp, IfNewer: true, Atime: meta.Atime,
 	})
 	if errors.Is(err, store.ErrExists) {
 		return nil

@@ -327,6 +327,9 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		}
 	}
 	meta.Atime = time.Now()
+	if !opts.Atime.IsZero() && opts.Atime.Before(meta.Atime) {
+		meta.Atime = opts.Atime
+	}
 	meta.Stamp = opts.Stamp
 	if opts.Precommit != nil {
 		release, stamp, err := opts.Precommit()
