@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"container/heap"
 	"context"
 	"fmt"
@@ -172,6 +173,22 @@ func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucke
 	return out, nil
 }
 
+// lruExcess is how many bytes must go from each filesystem at or over
+// lowwm for it to be under, and the filesystem of each mountpath: the
+// mountpaths on one filesystem share its bytes, and are one place to
+// free (each counted apart, LRU evicted that many times too much).
+func lruExcess(list []store.MountpathCapacity, lowwm int) (over map[string]int64, filesystemOf map[string]string) {
+	over, filesystemOf = map[string]int64{}, map[string]string{}
+	for _, c := range list {
+		fs := cmp.Or(c.Filesystem, c.Path)
+		filesystemOf[c.Path] = fs
+		if usedPercent(c) >= lowwm {
+			over[fs] = c.Used - c.Total*int64(lowwm)/100 + 1
+		}
+	}
+	return over, filesystemOf
+}
+
 // lruPlan picks, least recently read first, the candidates to evict for
 // the mountpaths over lowwm (over: the bytes each must free): those with
 // a copy on one that still needs room. It returns them and the candidates
@@ -222,19 +239,19 @@ func (h *lruHeap) Pop() any {
 // by the others.
 func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 	space := n.control.Current().ClusterConfig().Space
-	// excess is how many bytes must go from each mountpath for it to be
+	// Mountpaths on one filesystem share its bytes: they are one place
+	// to free (each would count the whole filesystem's excess, and LRU
+	// evict that many times over). filesystemOf maps a mountpath to it.
+	filesystemOf := map[string]string{}
+	// excess is how many bytes must go from each filesystem for it to be
 	// under lowwm (only those at or over it).
 	excess := func() map[string]int64 {
 		list, err := n.config.Store.Capacity(ctx)
 		if err != nil {
 			return nil
 		}
-		over := map[string]int64{}
-		for _, c := range list {
-			if usedPercent(c) >= space.LowWM {
-				over[c.Path] = c.Used - c.Total*int64(space.LowWM)/100 + 1
-			}
-		}
+		over, of := lruExcess(list, space.LowWM)
+		maps.Copy(filesystemOf, of)
 		return over
 	}
 	over := excess()
@@ -264,16 +281,18 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Where each candidate's copies are (all mountpaths when the store
-	// cannot tell).
+	// On which filesystems each candidate's copies are (all of those
+	// over lowwm when the store cannot tell).
 	locate := func(c lruCandidate) []string {
 		if m, ok := n.local.(store.Maintainer); ok {
 			if copies, err := m.Copies(ctx, c.bucket, c.name); err == nil {
-				paths := make([]string, len(copies))
-				for i, cp := range copies {
-					paths[i] = cp.Mountpath
+				var where []string
+				for _, cp := range copies {
+					if fs := cmp.Or(filesystemOf[cp.Mountpath], cp.Mountpath); !slices.Contains(where, fs) {
+						where = append(where, fs)
+					}
 				}
-				return paths
+				return where
 			}
 		}
 		return slices.Collect(maps.Keys(over))

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -93,5 +94,24 @@ func TestLRUPlan(t *testing.T) {
 	plan, _ = lruPlan([]lruCandidate{{bucket: b, name: "mirrored", size: 200}, {bucket: b, name: "old-on-2", size: 500}}, locate, map[string]int64{"/mp1": 100, "/mp2": 100})
 	if got, want := names(plan), []string{"mirrored"}; !slices.Equal(got, want) {
 		t.Fatalf("both over by 100: evict %v, want %v", got, want)
+	}
+}
+
+// Mountpaths on one filesystem are one place to free, of the
+// filesystem's excess once; mountpaths on their own filesystems each
+// have theirs.
+func TestLRUExcessByFilesystem(t *testing.T) {
+	list := []store.MountpathCapacity{
+		{Path: "/d/mp1", Used: 80, Total: 100, Filesystem: "fs1"},
+		{Path: "/d/mp2", Used: 80, Total: 100, Filesystem: "fs1"},
+		{Path: "/e/mp3", Used: 60, Total: 100, Filesystem: "fs2"},
+		{Path: "/f/mp4", Used: 90, Total: 100}, // not known: its own
+	}
+	over, of := lruExcess(list, 75)
+	if want := map[string]int64{"fs1": 6, "/f/mp4": 16}; !maps.Equal(over, want) {
+		t.Fatalf("excess %v, want %v", over, want)
+	}
+	if of["/d/mp1"] != "fs1" || of["/d/mp2"] != "fs1" || of["/e/mp3"] != "fs2" || of["/f/mp4"] != "/f/mp4" {
+		t.Fatalf("filesystems %v", of)
 	}
 }

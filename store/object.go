@@ -187,6 +187,9 @@ type MountpathCapacity struct {
 	Path  string `json:"path"`
 	Used  int64  `json:"used"`
 	Total int64  `json:"total"`
+	// Filesystem tells mountpaths on one filesystem (whose Used and
+	// Total are the same bytes); empty when not known.
+	Filesystem string `json:"filesystem,omitempty"`
 }
 
 // ETagOf is an object's entity tag: the MD5 kept when the object was put

@@ -358,7 +358,8 @@ func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error)
 		}
 		total := int64(st.Blocks) * st.Bsize
 		free := int64(st.Bavail) * st.Bsize
-		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total})
+		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total,
+			Filesystem: fmt.Sprintf("%x:%x", uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]))})
 	}
 	return out, nil
 }

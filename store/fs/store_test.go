@@ -702,3 +702,20 @@ func TestInternalReadsKeepTheAccessTime(t *testing.T) {
 		t.Fatalf("a client's read left the access time at %s", got)
 	}
 }
+
+// Mountpaths on one filesystem say so in their capacity (LRU frees the
+// filesystem's bytes once, not once per mountpath).
+func TestCapacityNamesTheFilesystem(t *testing.T) {
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir(), t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	list, err := st.Capacity(t.Context())
+	if err != nil || len(list) != 2 {
+		t.Fatalf("capacity: %v %v", list, err)
+	}
+	if list[0].Filesystem == "" || list[0].Filesystem != list[1].Filesystem {
+		t.Fatalf("two mountpaths on one filesystem: %q and %q", list[0].Filesystem, list[1].Filesystem)
+	}
+}
