@@ -625,20 +625,27 @@ func TestMountpathChangeNeedsItsRecord(t *testing.T) {
 	}
 }
 
+// openWithObject opens a store with bucket b holding object "o".
+func openWithObject(t *testing.T, cfg fs.Config) (*fs.Store, store.Bucket) {
+	t.Helper()
+	st, err := fs.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("data"))
+	return st, b
+}
+
 // A read noted and not flushed yet is written when the store closes: a
 // restart keeps it (LRU would take a just-read object for cold).
 func TestCloseKeepsPendingAccessTimes(t *testing.T) {
 	ctx := t.Context()
 	cfg := fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true}
-	st, err := fs.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := store.NewBucket("b")
-	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
-		t.Fatal(err)
-	}
-	storetest.Put(t, st, b, "o", []byte("data"))
+	st, b := openWithObject(t, cfg)
 	time.Sleep(50 * time.Millisecond)
 	read := time.Now()
 	obj, err := st.Open(ctx, b, "o", store.OpenOptions{})
@@ -665,16 +672,8 @@ func TestCloseKeepsPendingAccessTimes(t *testing.T) {
 // not uses: the access time LRU orders by stays the clients' last read.
 func TestInternalReadsKeepTheAccessTime(t *testing.T) {
 	ctx := t.Context()
-	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := openWithObject(t, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
 	defer st.Close()
-	b := store.NewBucket("b")
-	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
-		t.Fatal(err)
-	}
-	storetest.Put(t, st, b, "o", []byte("data"))
 	atime := func() time.Time {
 		st.FlushAccessTimes()
 		list, err := st.List(ctx, b, store.ListOptions{WithMeta: true})
