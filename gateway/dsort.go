@@ -717,6 +717,8 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 			}
 			jobOpts := opts
 			jobOpts.Stamp, jobOpts.Tombstone, jobOpts.IfStamp = store.Stamp{}, false, meta.Stamp
+			// The owner's copy was written through: the remote's goes too.
+			jobOpts.WrittenThrough = !opts.LocalOnly
 			err = n.config.Store.Delete(r.Context(), b, name, jobOpts)
 		} else {
 			err = n.config.Store.Delete(r.Context(), b, name, opts)

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,8 @@ type countingRemote struct {
 	mu            sync.Mutex
 	objects       map[string][]byte
 	puts, deletes int
+	// failPut, when set, is a name whose writes the remote refuses.
+	failPut string
 }
 
 func (r *countingRemote) HeadBucket(context.Context, store.Bucket) error { return nil }
@@ -37,7 +40,7 @@ func (r *countingRemote) HeadObject(_ context.Context, _ store.Bucket, name stri
 	if !ok {
 		return remote.ObjectAttrs{}, store.ErrNotFound
 	}
-	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", len(data))}, nil
+	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", md5.Sum(data))}, nil
 }
 
 func (r *countingRemote) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
@@ -57,6 +60,9 @@ func (r *countingRemote) PutObject(_ context.Context, _ store.Bucket, name strin
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if name == r.failPut {
+		return remote.ObjectAttrs{}, fmt.Errorf("%w: the test's remote refuses %s", remote.ErrUnavailable, name)
+	}
 	r.puts++
 	r.objects[name] = data
 	return remote.ObjectAttrs{Name: name, Size: size}, nil

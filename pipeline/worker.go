@@ -891,7 +891,7 @@ func (w *Worker) removeIfWrittenBy(ctx context.Context, b store.Bucket, name, id
 	case meta.Custom[CustomJob] != id:
 		return false, nil
 	}
-	err = w.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp})
+	err = w.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp, WrittenThrough: true})
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return false, nil // written again meanwhile
@@ -1360,7 +1360,8 @@ func (j *targetJob) abort(cause string) error {
 		if ow, ok := w.config.Store.(OwnerWriter); ok && shard.owner {
 			err = ow.DeleteFromOwner(ctx, j.plan.Output, shard.name, shard.stamp)
 		} else {
-			err = w.config.Store.Delete(ctx, j.plan.Output, shard.name, store.DeleteOptions{IfStamp: shard.stamp})
+			// A remote bucket's shard goes from the remote too.
+			err = w.config.Store.Delete(ctx, j.plan.Output, shard.name, store.DeleteOptions{IfStamp: shard.stamp, WrittenThrough: true})
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
 			j.logger.Warn("abort: remove output shard", "shard", shard.name, "err", err)

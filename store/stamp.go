@@ -90,4 +90,9 @@ type DeleteOptions struct {
 	// leaves the remote's: a target that does not own the name removing
 	// a copy it holds.
 	LocalOnly bool
+	// WrittenThrough, with IfStamp, removes the remote's object too when
+	// it is still the one this copy wrote through (the same ETag): the
+	// output of an aborted job goes from both places, and an object
+	// written to the remote since stays there.
+	WrittenThrough bool
 }

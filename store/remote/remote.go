@@ -410,6 +410,12 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 // not keep a newer object: that one is the remote's too.
 func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
 	be, _, remote, err := s.backend(ctx, b)
+	if remote && opts.WrittenThrough && !opts.LocalOnly && !opts.IfStamp.IsZero() {
+		if err != nil {
+			return err
+		}
+		return s.deleteWrittenThrough(ctx, be, b, name, opts)
+	}
 	if !remote || opts.LocalOnly || !opts.IfStamp.IsZero() {
 		return s.Store.Delete(ctx, b, name, opts)
 	}
@@ -433,6 +439,33 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		return nil
 	}
 	return lerr
+}
+
+// deleteWrittenThrough removes the copy with stamp opts.IfStamp and, when
+// the remote still has what that copy wrote through (its ETag), the
+// remote's object: first, so that a failure leaves the copy that says
+// what to remove.
+func (s *Store) deleteWrittenThrough(ctx context.Context, be Backend, b store.Bucket, name string, opts store.DeleteOptions) error {
+	defer s.lockName(b.String() + "/" + name)()
+	meta, err := s.Store.Head(ctx, b, name)
+	if err != nil {
+		return err
+	}
+	if meta.Stamp != opts.IfStamp {
+		return fmt.Errorf("delete %s/%s: %w: it has stamp %s, not %s", b, name, store.ErrExists, meta.Stamp, opts.IfStamp)
+	}
+	if etag := meta.Custom[store.CustomETag]; etag != "" {
+		attrs, err := be.HeadObject(ctx, b, name)
+		switch {
+		case err == nil && attrs.ETag == etag:
+			if err := be.DeleteObject(ctx, b, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	return s.Store.Delete(ctx, b, name, opts)
 }
 
 // Backend returns a remote bucket's backend, for the listing and the

@@ -616,3 +616,56 @@ func TestFailedDeleteKeepsTheCachedCopy(t *testing.T) {
 		t.Fatalf("the cached copy after the failed delete: %q, %v", got, err)
 	}
 }
+
+// A delete of the copy a write went through with (an aborted job's
+// output) takes the remote's object too, unless the remote has another
+// object by then; a plain delete of that copy (a rebalance) leaves it.
+func TestDeleteWrittenThrough(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	rs.SetStamp(stamps())
+	put := func(name, data string) store.ObjectMeta {
+		t.Helper()
+		meta, err := rs.Put(t.Context(), b, name, strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: rs.Stamp()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return meta
+	}
+	moved := put("moved", "a copy a rebalance sent")
+	if err := rs.Delete(t.Context(), b, "moved", store.DeleteOptions{IfStamp: moved.Stamp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := be.objects["moved"]; !ok {
+		t.Fatal("removing a copy without WrittenThrough removed the remote's object")
+	}
+	out := put("out", "the job's shard")
+	if err := rs.Delete(t.Context(), b, "out", store.DeleteOptions{IfStamp: out.Stamp, WrittenThrough: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := be.objects["out"]; ok {
+		t.Fatal("the remote kept what the removed copy wrote through")
+	}
+	if _, err := local.Head(t.Context(), b, "out"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the local copy: %v", err)
+	}
+	// Written to the remote by another client since: it stays there.
+	other := put("other", "the job's shard")
+	be.mu.Lock()
+	be.objects["other"] = []byte("someone else's, later")
+	be.mu.Unlock()
+	if err := rs.Delete(t.Context(), b, "other", store.DeleteOptions{IfStamp: other.Stamp, WrittenThrough: true}); err != nil {
+		t.Fatal(err)
+	}
+	if string(be.objects["other"]) != "someone else's, later" {
+		t.Fatal("the remote's newer object was removed")
+	}
+	// A copy replaced here since is not removed, anywhere.
+	first := put("again", "first")
+	put("again", "second")
+	if err := rs.Delete(t.Context(), b, "again", store.DeleteOptions{IfStamp: first.Stamp, WrittenThrough: true}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("removing a replaced copy: %v, want ErrExists", err)
+	}
+	if string(be.objects["again"]) != "second" {
+		t.Fatal("the remote lost the newer object")
+	}
+}

@@ -1,0 +1,43 @@
+package gateway_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/datasets"
+)
+
+// An aborted dSort job into a remote bucket removes the shards it wrote
+// through from the remote too, not only their cached copies; an object
+// of the remote bucket the job did not write stays.
+func TestAbortedDsortRemovesItsRemoteOutput(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"keep.tar": []byte("not the job's")}, failPut: "out-007.tar"}
+	c := remoteCluster(t, rs, 3)
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..09}.tar", Records: 20, RecordSize: 2000, Seed: 3})
+	spec := `{"input_bck":{"name":"src"},"output_bck":{"name":"out","provider":"aws"},"input_format":{"template":"in-{00..09}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"20KiB","create_concurrency_max_limit":1}`
+	id, err := client.DsortStart(ctx, []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := waitDsort(t, client, id)
+	if !sum.Aborted {
+		t.Fatalf("the job was not aborted by the remote's refusal: %+v", sum)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.puts == 0 {
+		t.Fatal("no output shard reached the remote before the refused one: the test shows nothing")
+	}
+	for name := range rs.objects {
+		if strings.HasPrefix(name, "out-") {
+			t.Errorf("the aborted job's %s is left in the remote", name)
+		}
+	}
+	if _, ok := rs.objects["keep.tar"]; !ok {
+		t.Error("the remote's own object was removed")
+	}
+}
