@@ -41,11 +41,14 @@ func (c *Client) Jobs(ctx context.Context) ([]ClusterJob, error) {
 }
 
 // ClusterJobs gathers the jobs of a cluster status by id. A job that
-// names the targets it runs on (a download, a prefetch) has an error for
-// each of them that does not answer: its part there is unknown.
+// names the targets it runs on has an error for each of them that does
+// not answer (its part there is unknown), and for each that restarted
+// while the job ran and has no record of it (its part is lost).
 func ClusterJobs(status *ClusterStatus) []ClusterJob {
 	byID := map[string]*ClusterJob{}
 	started := map[string]int64{}
+	// ended is when a job ended last on a node; ended jobs only.
+	ended := map[string]int64{}
 	targets := map[string]map[string]bool{}
 	for _, node := range status.Nodes {
 		for _, j := range node.Jobs {
@@ -73,12 +76,21 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 			}
 			cj.Nodes[node.ID] = j
 			started[j.ID] = min(started[j.ID], j.Started)
+			ended[j.ID] = max(ended[j.ID], j.Finished)
 		}
 	}
 	for _, node := range status.Nodes {
 		for id, j := range byID {
-			if node.Error != "" && targets[id][node.ID] {
+			switch {
+			case !targets[id][node.ID]:
+			case node.Error != "":
 				j.Errors = append(j.Errors, node.ID+": did not answer, its part of the job is unknown: "+node.Error)
+			case node.Started > started[id] && (j.Running || node.Started < ended[id]):
+				if _, ok := j.Nodes[node.ID]; !ok {
+					// (A node restarted after the job ended everywhere
+					// forgot it too, with its part done: not flagged.)
+					j.Errors = append(j.Errors, node.ID+": restarted while the job ran and has no record of it: its part of the job is lost")
+				}
 			}
 		}
 	}

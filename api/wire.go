@@ -230,6 +230,9 @@ type NodeStatus struct {
 	Mountpaths []store.MountpathStatus `json:"mountpaths,omitempty"`
 	// Error is set when the node did not answer.
 	Error string `json:"error,omitempty"`
+	// Started is when the node's process started (Unix nanoseconds): a
+	// job's part on a node restarted since is lost with the restart.
+	Started int64 `json:"started,omitempty"`
 	// Jobs are the node's running and recent jobs (rebalance, dSort...).
 	Jobs []JobStatus `json:"jobs,omitempty"`
 }

@@ -161,6 +161,21 @@ func TestKeepaliveTakesDeadTargetOfflineAndRestartRejoins(t *testing.T) {
 	client.CreateBucket(t.Context(), "b", nil)
 	want := putMany(t, client, "b", 200)
 	victim := c.Targets()[1]
+	startedOf := func(id string) int64 {
+		t.Helper()
+		status, err := client.ClusterStatus(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, node := range status.Nodes {
+			if node.ID == id {
+				return node.Started
+			}
+		}
+		t.Fatalf("%s is not in the status", id)
+		return 0
+	}
+	firstStart := startedOf(victim.Node.ID())
 	held := map[string]bool{}
 	before := c.Primary().Node.Map()
 	for name := range want {
@@ -202,6 +217,10 @@ func TestKeepaliveTakesDeadTargetOfflineAndRestartRejoins(t *testing.T) {
 	m := c.WaitForState(back.Node.ID(), cluster.StateActive)
 	c.WaitRebalance(m.Version)
 	checkPlacement(t, c, "b", want)
+	// The status tells the restart (what a job's part on it lost).
+	if firstStart == 0 || startedOf(back.Node.ID()) <= firstStart {
+		t.Fatalf("the restarted target's start: %d, before the restart %d", startedOf(back.Node.ID()), firstStart)
+	}
 }
 
 func TestMembershipErrors(t *testing.T) {
