@@ -75,6 +75,9 @@ type Config struct {
 	// OnMissing decides about an input shard that does not exist: an error
 	// aborts, nil skips it.
 	OnMissing func(shard string, err error) error
+	// OnLinks is told of the links a shard had (count, and the first
+	// names), which its records do not get: an error aborts.
+	OnLinks func(shard string, count int, names []string) error
 	// HeadersOnly reads what records' metadata needs and keeps no
 	// contents, for an estimate: a tar's entries are read by their headers
 	// (contents skipped by offset), other formats are streamed through
@@ -329,6 +332,14 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		keys = append(keys, key)
 		keyFound = append(keyFound, isKey)
 		counters.Bytes.Add(e.Size)
+	}
+	if lr, ok := rd.(formats.LinkReporter); ok && cfg.OnLinks != nil {
+		if count, names := lr.Links(); count > 0 {
+			if err := cfg.OnLinks(in.Name, count, names); err != nil {
+				release()
+				return nil, err
+			}
+		}
 	}
 	records := make([]shards.Record, 0, group.Records())
 	for r := range group.Records() {

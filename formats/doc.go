@@ -7,7 +7,8 @@
 // A Format reads a shard through a Reader, shaped like archive/tar's: Next
 // returns the next regular file as an *Entry and io.EOF at the end, and the
 // Reader reads that file's data. Directories, symbolic and hard links and
-// devices are skipped; GNU sparse files are rejected. Only the plain tar
+// devices are skipped (the links are told, by LinkReporter: a record does
+// not get them); GNU sparse files are rejected. Only the plain tar
 // format reports where each entry lies in the shard (Entry.HeaderOffset and
 // DataOffset), so dSort can keep an offset instead of a copy and later copy
 // the entry's raw bytes (RawSize of them) into an output tar through

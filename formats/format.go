@@ -36,6 +36,18 @@ type Reader interface {
 	io.Reader
 }
 
+// LinkReporter is a Reader that tells the links it skipped (tar hard and
+// symbolic links, zip symbolic links): members whose data is another
+// member's or a path's, which a record does not get.
+type LinkReporter interface {
+	// Links returns how many links were skipped so far, and the names
+	// of the first maxLinksTold of them.
+	Links() (int, []string)
+}
+
+// maxLinksTold bounds the link names a reader keeps.
+const maxLinksTold = 10
+
 // Writer writes a shard entry by entry.
 type Writer interface {
 	// WriteHeader starts a new entry; Name and Size are used, everything

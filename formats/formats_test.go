@@ -1,13 +1,17 @@
 package formats_test
 
 import (
+	"archive/tar"
 	"archive/zip"
+	"compress/gzip"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -813,4 +817,64 @@ func TestRecordNamesAtTheLimit(t *testing.T) {
 			t.Fatalf("%s: read %d members, wrote %d", f.Name(), len(got), len(files))
 		}
 	}
+}
+
+// Links are skipped, and told: a tar's hard and symbolic links and a
+// zip's symbolic links, in every tar-based format; a directory is not
+// a link.
+func TestLinksAreTold(t *testing.T) {
+	var tarData bytes.Buffer
+	tw := tar.NewWriter(&tarData)
+	add := func(h *tar.Header, data string) {
+		t.Helper()
+		h.Size = int64(len(data))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(tw, data)
+	}
+	add(&tar.Header{Typeflag: tar.TypeReg, Name: "a.jpg", Mode: 0o644}, "image")
+	add(&tar.Header{Typeflag: tar.TypeDir, Name: "dir/", Mode: 0o755}, "")
+	add(&tar.Header{Typeflag: tar.TypeLink, Name: "b.jpg", Linkname: "a.jpg"}, "")
+	add(&tar.Header{Typeflag: tar.TypeSymlink, Name: "c.jpg", Linkname: "a.jpg"}, "")
+	add(&tar.Header{Typeflag: tar.TypeReg, Name: "b.cls", Mode: 0o644}, "1")
+	tw.Close()
+	check := func(f formats.Format, data []byte, want []string) {
+		t.Helper()
+		rd, err := f.NewReader(bytes.NewReader(data), int64(len(data)), "test-shard")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countEntries(t, rd); n != 2 {
+			t.Fatalf("%s: %d entries, want the 2 regular files", f.Name(), n)
+		}
+		lr, ok := rd.(formats.LinkReporter)
+		if !ok {
+			t.Fatalf("%s: the reader does not tell links", f.Name())
+		}
+		if count, names := lr.Links(); count != len(want) || !slices.Equal(names, want) {
+			t.Fatalf("%s: links %d %q, want %q", f.Name(), count, names, want)
+		}
+	}
+	check(formats.Tar{}, tarData.Bytes(), []string{"b.jpg", "c.jpg"})
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(tarData.Bytes())
+	zw.Close()
+	check(formats.TarGzip{}, gz.Bytes(), []string{"b.jpg", "c.jpg"})
+
+	var zipData bytes.Buffer
+	w := zip.NewWriter(&zipData)
+	for _, h := range []*zip.FileHeader{{Name: "a.jpg"}, {Name: "c.jpg"}, {Name: "b.cls"}} {
+		if h.Name == "c.jpg" {
+			h.SetMode(fs.ModeSymlink | 0o777)
+		}
+		fw, err := w.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(fw, "x")
+	}
+	w.Close()
+	check(formats.Zip{}, zipData.Bytes(), []string{"c.jpg"})
 }

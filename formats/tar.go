@@ -90,6 +90,10 @@ type tarReader struct {
 	next int64
 	// current is the header offset of the entry being read.
 	current int64
+	// links are the first maxLinksTold links skipped; linkCount counts
+	// them all.
+	links     []string
+	linkCount int
 	// failure returns the first error of the underlying storage, if any.
 	failure func() error
 	// finish, if set, runs at the end of the archive: it drains and checks
@@ -160,8 +164,15 @@ func (r *tarReader) Next() (*Entry, error) {
 		r.next = blockPadded(data + physical)
 		switch h.Typeflag {
 		case tar.TypeReg, '\x00', tar.TypeCont:
+		case tar.TypeLink, tar.TypeSymlink:
+			// A member whose data is another's: skipped, and told.
+			r.linkCount++
+			if len(r.links) < maxLinksTold {
+				r.links = append(r.links, h.Name)
+			}
+			continue
 		default:
-			continue // directories, links, devices, global headers, ...
+			continue // directories, devices, global headers, ...
 		}
 		if data-header < blockSize || (data-header)%blockSize != 0 {
 			return nil, r.fail(header, fmt.Errorf("entry data at offset %d is not block-aligned", data))
@@ -178,6 +189,9 @@ func (r *tarReader) Next() (*Entry, error) {
 		return e, nil
 	}
 }
+
+// Links reports the hard and symbolic links skipped so far.
+func (r *tarReader) Links() (int, []string) { return r.linkCount, r.links }
 
 func (r *tarReader) Read(p []byte) (int, error) {
 	if r.err != nil {

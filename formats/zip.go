@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"sync"
 
@@ -90,7 +91,14 @@ type zipReader struct {
 	left int64
 	name string // the current member's
 	err  error  // sticky
+	// links are the first maxLinksTold symbolic links skipped; linkCount
+	// counts them all.
+	links     []string
+	linkCount int
 }
+
+// Links reports the symbolic links skipped so far.
+func (z *zipReader) Links() (int, []string) { return z.linkCount, z.links }
 
 var errEncrypted = fmt.Errorf("encrypted zip members: %w", ErrUnsupported)
 
@@ -102,8 +110,15 @@ func (z *zipReader) Next() (*Entry, error) {
 	for z.next < len(z.files) {
 		f := z.files[z.next]
 		z.next++
+		if f.Mode()&fs.ModeSymlink != 0 {
+			z.linkCount++
+			if len(z.links) < maxLinksTold {
+				z.links = append(z.links, f.Name)
+			}
+			continue
+		}
 		if !f.Mode().IsRegular() {
-			continue // directories and symbolic links
+			continue // directories
 		}
 		offset, err := f.DataOffset()
 		if err != nil {

@@ -593,6 +593,10 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 			note(&est.Missing, shard) // the coordinator applies the reaction
 			return nil
 		},
+		OnLinks: func(shard string, count int, names []string) error {
+			note(&est.Warnings, linksSkipped(shard, count, names).Error())
+			return nil
+		},
 	}
 	var counters extract.Counters
 	start := time.Now()

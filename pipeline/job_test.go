@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -1764,4 +1765,50 @@ func TestNextAttemptWaitsForTheAbortBefore(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the next attempt did not start once the abort ended")
 	}
+}
+
+// An input shard's links (a tar hard link) are skipped, as WebDataset
+// skips them, and the job warns naming the shard and the link: a record
+// lost a member.
+func TestLinksInInputAreWarned(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..2}.tar", Records: 5, RecordSize: 500, Seed: 2})
+	var linked bytes.Buffer
+	tr := tar.NewReader(bytes.NewReader(inputs["in-1.tar"]))
+	tw := tar.NewWriter(&linked)
+	first := ""
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		first = cmp.Or(first, h.Name)
+		tw.WriteHeader(h)
+		io.Copy(tw, tr)
+	}
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeLink, Name: "extra.jpg", Linkname: first})
+	tw.Close()
+	inputs["in-1.tar"] = linked.Bytes()
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..2}.tar", "out-{00..99}.tar")
+	status, err := c.run(spec)
+	if err != nil || !status.Archived {
+		t.Fatalf("a job over a shard with a link: %+v %v", status, err)
+	}
+	warned := false
+	for _, w := range c.workers {
+		st, _ := w.Stats(status.ID)
+		for _, msg := range st.Warnings {
+			warned = warned || strings.Contains(msg, "in-1.tar") && strings.Contains(msg, "extra.jpg")
+		}
+	}
+	if !warned {
+		t.Fatal("no warning names the link the job skipped")
+	}
+	want, _ := reference.Run(spec, 0, inputs, nil)
+	equalOutputs(t, c.outputs("dst"), want)
 }

@@ -378,6 +378,17 @@ func (j *targetJob) react(reaction string, err error) error {
 	return nil
 }
 
+// linksSkipped tells of the links an input shard had, which no record
+// gets (as WebDataset skips them).
+func linksSkipped(shard string, count int, names []string) error {
+	more := ""
+	if count > len(names) {
+		more = fmt.Sprintf(" and %d more", count-len(names))
+	}
+	return fmt.Errorf("input shard %s: %d links skipped (a link has no data of its own; its record does not get it): %s%s",
+		shard, count, strings.Join(names, ", "), more)
+}
+
 // storeOpener opens input shards from the store.
 type storeOpener struct {
 	store  store.Store
@@ -484,6 +495,9 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		},
 		OnMissing: func(shard string, err error) error {
 			return j.react(j.plan.Reactions.MissingShards, fmt.Errorf("input shard %s does not exist", shard))
+		},
+		OnLinks: func(shard string, count int, names []string) error {
+			return j.react(ReactWarn, linksSkipped(shard, count, names))
 		},
 	}
 	result, err := extract.RunEach(ctx, cfg, owned, storeOpener{w.config.Store, j.plan.Input, &j.inputVersions}, &j.extracted)
