@@ -649,9 +649,15 @@ func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte,
 // RemoveObjects waits for rebalances to settle, then has every target
 // remove the objects if it has them.
 func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names []string, job string, asOf store.Stamp) error {
+	return p.n.removeJobObjects(ctx, b, peer.RemoveRequest{Names: names, Stamp: asOf, Job: job})
+}
+
+// removeJobObjects waits for rebalances to settle, then has every target
+// remove what a job wrote (see peer.RemoveRequest).
+func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.RemoveRequest) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		status := p.n.status(ctx)
+		status := n.status(ctx)
 		settled := true
 		for _, node := range status.Nodes {
 			for _, j := range node.Jobs {
@@ -668,8 +674,8 @@ func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names [
 		}
 	}
 	var firstErr error
-	for _, t := range p.n.currentMap().Reachable() {
-		_, err := p.n.peer.Remove(ctx, t, b, peer.RemoveRequest{Names: names, Stamp: asOf, Job: job})
+	for _, t := range n.currentMap().Reachable() {
+		_, err := n.peer.Remove(ctx, t, b, req)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("target %s: %w", t.ID, err)
 		}
@@ -677,9 +683,9 @@ func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names [
 	return firstErr
 }
 
-// handleRemoveObjects removes the listed objects from this target's store,
-// wherever placement would put them; a copy newer than the request's stamp
-// stays.
+// handleRemoveObjects removes the listed objects (or, with all_of_job,
+// every object a job wrote) from this target's store, wherever placement
+// would put them; a copy newer than the request's stamp stays.
 func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 	b, err := bucketOf(r)
 	var req peer.RemoveRequest
@@ -697,9 +703,13 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 	if opts.Stamp.IsZero() {
 		opts.Stamp = n.stamp()
 	}
+	if req.AllOfJob && (req.Job == "" || len(req.Names) > 0) {
+		n.writeError(w, r, badRequest("all_of_job takes a job and no names"))
+		return
+	}
 	removed := 0
 	smap := n.currentMap()
-	for _, name := range req.Names {
+	remove := func(name string) error {
 		// Only the owner's delete reaches a remote bucket's remote: the
 		// other targets remove the copies they hold.
 		opts.LocalOnly = true
@@ -713,7 +723,7 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 			// Exactly the copy the job wrote, if that is what is here.
 			meta, herr := n.config.Store.Head(r.Context(), b, name)
 			if herr != nil || meta.Custom[pipeline.CustomJob] != req.Job || meta.Stamp.Compare(req.Stamp) > 0 {
-				continue
+				return nil
 			}
 			jobOpts := opts
 			jobOpts.Stamp, jobOpts.Tombstone, jobOpts.IfStamp = store.Stamp{}, false, meta.Stamp
@@ -728,9 +738,21 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 			removed++
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrBucketNotFound), errors.Is(err, store.ErrExists):
 		default:
-			n.writeError(w, r, err)
-			return
+			return err
 		}
+		return nil
+	}
+	if req.AllOfJob {
+		err = n.eachLocal(r.Context(), b, "", func(meta store.ObjectMeta) error { return remove(meta.Name) })
+	}
+	for _, name := range req.Names {
+		if err == nil {
+			err = remove(name)
+		}
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
 	}
 	writeJSON(w, map[string]int{"removed": removed})
 }

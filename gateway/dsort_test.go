@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/pipeline/reference"
+	"github.com/aisgo/aisgo/store"
 )
 
 type bufferShard struct {
@@ -323,5 +325,63 @@ func TestAbortedDsortShowsAbortedInStatus(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Fatal("no node shows the job")
+	}
+}
+
+// A job settled without its coordinator, whose targets had finished but
+// one of which lost its part (restarted), is aborted; the shards the
+// others kept go too, found by their metadata (no node lists them), and
+// an object of the output bucket the job did not write stays.
+func TestSettledJobWithALostPartRemovesItsOutput(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
+	client.CreateBucket(ctx, "dst", nil)
+	if _, err := client.Put(ctx, "dst", "not-the-job.tar", strings.NewReader("kept"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := waitDsort(t, client, id); !sum.Archived {
+		t.Fatalf("job ended %+v", sum)
+	}
+	var targets []string
+	for _, m := range c.Targets() {
+		targets = append(targets, m.Node.ID())
+	}
+	count := func() int {
+		n := 0
+		for e, err := range client.ListAll(ctx, "dst", api.ListObjectsMessage{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(e.Name, "out-") {
+				n++
+			}
+		}
+		return n
+	}
+	if count() < 3 {
+		t.Fatal("too few output shards to show anything")
+	}
+	// The restarted target forgot the job: its part counts as lost.
+	victim := c.Targets()[1]
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	back := c.Restart(victim)
+	m := c.WaitForState(back.Node.ID(), cluster.StateActive)
+	c.WaitRebalance(m.Version)
+	gateway.SettleJob(ctx, c.Primary().Node, id, store.Bucket{Provider: "ais", Name: "dst"}, targets, "the test's cause")
+	if n := count(); n != 0 {
+		t.Fatalf("%d output shards of the settled job are left", n)
+	}
+	if got, err := client.GetBytes(ctx, "dst", "not-the-job.tar", api.GetOptions{}); err != nil || string(got) != "kept" {
+		t.Fatalf("the bucket's other object: %q %v", got, err)
 	}
 }

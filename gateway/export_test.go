@@ -8,6 +8,7 @@ import (
 
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -119,4 +120,10 @@ func HoldRecordRewrites(n *Node) (release func()) {
 			<-n.recordRewrites
 		}
 	}
+}
+
+// SettleJob settles a dSort job as the leader does one whose coordinator
+// went.
+func SettleJob(ctx context.Context, n *Node, id string, output store.Bucket, targets []string, cause string) {
+	n.settleJob(ctx, membership.Job{ID: id, Output: output, Targets: targets, State: membership.JobRunning}, cause)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
 )
 
@@ -127,8 +128,8 @@ func (n *Node) reapRound(ctx context.Context, silent map[string]time.Time, now t
 // settleJob ends a job whose coordinator is gone: finished when a target
 // already finished it (every shard was created), else aborted everywhere
 // with the cause.
-func (n *Node) settleJob(ctx context.Context, j membership.Job, cause string) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+func (n *Node) settleJob(parent context.Context, j membership.Job, cause string) {
+	ctx, cancel := context.WithTimeout(parent, time.Minute)
 	defer cancel()
 	m := n.currentMap()
 	var targets []cluster.Node
@@ -172,8 +173,18 @@ func (n *Node) settleJob(ctx context.Context, j membership.Job, cause string) {
 		// Every shard was created, but not every target kept its part:
 		// the output is not whole, and the job is not recorded finished.
 		finished = false
-		cause = fmt.Sprintf("%s, and target(s) %s lost their shards before the job finished there: the output is incomplete", cause, strings.Join(lost, ", "))
+		cause = fmt.Sprintf("%s, and target(s) %s lost their shards before the job finished there", cause, strings.Join(lost, ", "))
 		outcome = "aborted: " + cause
+		// The targets that finished keep shards no node lists: each finds
+		// the job's own by their metadata. The job stays running in the
+		// registry until they are gone, for the next leader to finish.
+		remove, cancel := context.WithTimeout(parent, 10*time.Minute)
+		defer cancel()
+		req := peer.RemoveRequest{Stamp: n.stamp(), Job: j.ID, AllOfJob: true}
+		if err := n.removeJobObjects(remove, j.Output, req); err != nil {
+			n.logger.Warn("remove the output of a dsort job settled aborted", "job", j.ID, "bucket", j.Output, "err", err)
+			return
+		}
 	}
 	if err := n.endJob(ctx, j.ID, outcome); err != nil {
 		n.logger.Warn("record the end of a dsort job", "job", j.ID, "err", err)

@@ -58,6 +58,11 @@ type RemoveRequest struct {
 	// Job, when set, removes only the copies that dSort job wrote (the
 	// output of a failed job): others of the same names stay.
 	Job string `json:"job,omitempty"`
+	// AllOfJob, with Job and no Names, removes every object of the
+	// bucket the job wrote, found by scanning the target's copies: the
+	// output of a job settled without its coordinator, whose names no
+	// node keeps.
+	AllOfJob bool `json:"all_of_job,omitempty"`
 }
 
 // ClientConfig configures a Client.
