@@ -62,7 +62,12 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 			return nil, fmt.Errorf("list %s: %w", b, classify(item.err))
 		}
 		if len(out) > 0 && item.name == last {
-			continue // a stale copy on a second mountpath
+			// A mirror's other copy, or a stale one: a read of the
+			// copy counts as a read of the object.
+			if opts.WithMeta && out[len(out)-1].Name == item.name {
+				s.laterReadOfCopy(&out[len(out)-1], item.path)
+			}
+			continue
 		}
 		last = item.name
 		if returning && s.hidden(b, item.name, item.path) {
@@ -85,6 +90,23 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		out = append(out, meta)
 	}
 	return out, nil
+}
+
+// laterReadOfCopy gives meta the access time of another copy of its
+// object at path, when that copy (of the same write) was read later: a
+// read goes to the least busy copy, and LRU must not take a mirrored
+// object read all day for cold.
+func (s *Store) laterReadOfCopy(meta *store.ObjectMeta, path string) {
+	var other store.ObjectMeta
+	if readMeta(path, &other) != nil || other.Stamp != meta.Stamp {
+		return
+	}
+	if t, ok := s.accessTime(path); ok && t.After(other.Atime) {
+		other.Atime = t
+	}
+	if other.Atime.After(meta.Atime) {
+		meta.Atime = other.Atime
+	}
 }
 
 type listed struct {

@@ -640,3 +640,57 @@ func TestPutIntoABucketDestroyedDuringItsCommitFails(t *testing.T) {
 		t.Fatalf("the bucket created again has the object of the failed PUT: %v", err)
 	}
 }
+
+// A read of either copy of a mirrored object (the other is busy) is a
+// read of the object: a listing shows its access time, pending or
+// flushed, and LRU does not take the object for cold.
+func TestMirroredReadOfEitherCopyCounts(t *testing.T) {
+	ctx := t.Context()
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	b := mirrorBucket(t, st, "m", 2, false)
+	old := time.Now().Add(-time.Hour)
+	data := []byte("mirrored")
+	open := func(name string, internal bool) store.Object {
+		t.Helper()
+		obj, err := st.Open(ctx, b, name, store.OpenOptions{Internal: internal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj
+	}
+	for _, second := range []bool{false, true} {
+		name := fmt.Sprintf("read-second-%v", second)
+		if _, err := st.Put(ctx, b, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Atime: old}); err != nil {
+			t.Fatal(err)
+		}
+		listedAtime := func() time.Time {
+			t.Helper()
+			list, err := st.List(ctx, b, store.ListOptions{Prefix: name, WithMeta: true})
+			if err != nil || len(list) != 1 {
+				t.Fatalf("listing: %v %v", list, err)
+			}
+			return list[0].Atime
+		}
+		if got := listedAtime(); got.After(old.Add(time.Second)) {
+			t.Fatalf("before any read the listing says %v, put with %v", got, old)
+		}
+		// The node's own reads (no access) keep one copy busy: the
+		// first in HRW order, or the second.
+		first := open(name, true)
+		var busy store.Object = first
+		if second {
+			busy = open(name, true)
+			first.Close()
+		}
+		read := time.Now()
+		open(name, false).Close()
+		busy.Close()
+		if got := listedAtime(); got.Before(read.Add(-time.Second)) {
+			t.Fatalf("%s: a pending read: the listing says %v, read at %v", name, got, read)
+		}
+		st.FlushAccessTimes()
+		if got := listedAtime(); got.Before(read.Add(-time.Second)) {
+			t.Fatalf("%s: a flushed read: the listing says %v, read at %v", name, got, read)
+		}
+	}
+}
