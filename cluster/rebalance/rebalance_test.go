@@ -545,3 +545,28 @@ func TestMovedObjectsKeepTheirAccessTime(t *testing.T) {
 		t.Fatalf("the moved object's access time %s is the move's (%s), not its last read", list[0].Atime, moved)
 	}
 }
+
+// A read noted and not flushed yet on the sender travels with the object:
+// the receiver's access time is that read, not the older flushed one.
+func TestMovedObjectsKeepAPendingRead(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
+	time.Sleep(50 * time.Millisecond)
+	read := time.Now()
+	obj, err := all["t2"].Open(t.Context(), bucket, "a", store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Close()
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	if _, err := runOn(t, all, "t2", m, sender{stores: all}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := all["t1"].List(t.Context(), bucket, store.ListOptions{WithMeta: true})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("the moved object: %v %v", list, err)
+	}
+	if list[0].Atime.Before(read) {
+		t.Fatalf("the moved object's access time %s is before its last read (%s)", list[0].Atime, read)
+	}
+}

@@ -674,6 +674,10 @@ func (s *Store) openCopy(c located, name string, validate, internal bool) (store
 	if !internal {
 		obj.meta.Atime = time.Now()
 		s.touch(c.path)
+	} else if t, ok := s.accessTime(c.path); ok && t.After(obj.meta.Atime) {
+		// The last read, noted and not flushed yet: a rebalance moving
+		// the object carries it.
+		obj.meta.Atime = t
 	}
 	obj.reads.Add(1)
 	return obj, nil
