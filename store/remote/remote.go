@@ -241,11 +241,22 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBadChecksum) && !errors.Is(err, store.ErrCorrupt):
 		return nil, err
 	}
-	if err := s.coldGet(ctx, be, b, name); err != nil {
-		return nil, err
+	// An evict may remove the copy between the fetch and the open: the
+	// remote still has the object, so it is fetched again.
+	for attempt := 1; ; attempt++ {
+		if err := s.coldGet(ctx, be, b, name); err != nil {
+			return nil, err
+		}
+		obj, err := s.Store.Open(ctx, b, name, opts)
+		if !errors.Is(err, store.ErrNotFound) || attempt == evictedRetries {
+			return obj, err
+		}
 	}
-	return s.Store.Open(ctx, b, name, opts)
 }
+
+// evictedRetries bounds the cold GETs of one read whose copy an evict
+// keeps removing.
+const evictedRetries = 3
 
 // sameVersion reports whether a cached object is the remote's current one.
 func sameVersion(cached store.ObjectMeta, remote ObjectAttrs) bool {
@@ -269,11 +280,15 @@ func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched
 	if meta, err := s.Store.Head(ctx, b, name); err == nil {
 		return false, meta.Size, nil
 	}
-	if err := s.coldGet(ctx, be, b, name); err != nil {
-		return false, 0, err
+	for attempt := 1; ; attempt++ {
+		if err := s.coldGet(ctx, be, b, name); err != nil {
+			return false, 0, err
+		}
+		meta, err := s.Store.Head(ctx, b, name)
+		if !errors.Is(err, store.ErrNotFound) || attempt == evictedRetries {
+			return true, meta.Size, err
+		}
 	}
-	meta, err := s.Store.Head(ctx, b, name)
-	return true, meta.Size, err
 }
 
 // coldGet fetches an object into the local store, once for all the

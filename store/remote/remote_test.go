@@ -669,3 +669,57 @@ func TestDeleteWrittenThrough(t *testing.T) {
 		t.Fatal("the remote lost the newer object")
 	}
 }
+
+// evictingStore removes an object right after its first store (an evict
+// racing the cold GET that fetched it).
+type evictingStore struct {
+	store.Store
+	evicted atomic.Bool
+}
+
+func (s *evictingStore) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	meta, err := s.Store.Put(ctx, b, name, r, opts)
+	if err == nil && s.evicted.CompareAndSwap(false, true) {
+		s.Store.Delete(ctx, b, name, store.DeleteOptions{LocalOnly: true})
+	}
+	return meta, err
+}
+
+// A copy evicted between its cold GET and the read is fetched again: the
+// read gets the object, not a 404 (the remote has it).
+func TestColdGetAfterARacingEvict(t *testing.T) {
+	_, be, local, b := newRemote(t, false)
+	be.objects["o"] = []byte("remote bytes")
+	evicting := &evictingStore{Store: local}
+	rs := remote.New(evicting, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	if got, err := read(t, rs, b, "o"); err != nil || got != "remote bytes" {
+		t.Fatalf("a read whose copy was evicted after its fetch: %q %v", got, err)
+	}
+	if !evicting.evicted.Load() || be.gets.Load() != 2 {
+		t.Fatalf("evicted %v, remote GETs %d: want one evict and a second fetch", evicting.evicted.Load(), be.gets.Load())
+	}
+	evicting.evicted.Store(false)
+	if _, err := local.Head(t.Context(), b, "o"); err != nil {
+		t.Fatal(err)
+	}
+	local.Delete(t.Context(), b, "o", store.DeleteOptions{})
+	if fetched, size, err := rs.Fetch(t.Context(), b, "o"); err != nil || !fetched || size != int64(len("remote bytes")) {
+		t.Fatalf("a prefetch whose copy was evicted after its fetch: %v %d %v", fetched, size, err)
+	}
+}
+
+// The same for a streaming read of a small object (stored, then served).
+func TestOpenStreamingAfterARacingEvict(t *testing.T) {
+	_, be, local, b := newRemote(t, false)
+	be.objects["o"] = []byte("remote bytes")
+	evicting := &evictingStore{Store: local}
+	rs := remote.New(evicting, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	obj, err := rs.OpenStreaming(t.Context(), b, "o")
+	if err != nil {
+		t.Fatalf("a streaming read whose copy was evicted after its fetch: %v", err)
+	}
+	defer obj.Close()
+	if got, err := io.ReadAll(obj); err != nil || string(got) != "remote bytes" {
+		t.Fatalf("read %q %v", got, err)
+	}
+}

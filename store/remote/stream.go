@@ -74,7 +74,11 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		if f.err != nil {
 			return nil, fmt.Errorf("cold GET %s/%s: %w", b, name, f.err)
 		}
-		return s.Store.Open(ctx, b, name, store.OpenOptions{})
+		obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
+		if errors.Is(err, store.ErrNotFound) {
+			return s.Open(ctx, b, name, store.OpenOptions{}) // evicted since: fetched again
+		}
+		return obj, err
 	}
 	pr, pw := io.Pipe()
 	stored := make(chan error, 1)
