@@ -1,0 +1,77 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+)
+
+// fullStore reports every mountpath 92% full: above the default highwm,
+// below out_of_space.
+type fullStore struct{ store.Store }
+
+func (s fullStore) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
+	list, err := s.Store.Capacity(ctx)
+	for i := range list {
+		list[i].Total, list[i].Used = 100<<20, 92<<20
+	}
+	return list, err
+}
+
+// A run of LRU that ends over lowwm with nothing it may evict (no bucket
+// has LRU on) makes LRU rest a capacity_upd_time: the writes that follow,
+// each above highwm, start no run of their own (each listed every bucket
+// again for nothing).
+func TestLRURestsAfterAFruitlessRun(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			cfg.Store = fullStore{cfg.Store}
+		}
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	lruRuns := func() (runs int, running bool) {
+		t.Helper()
+		jobs, err := client.Jobs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			if j.Kind == "lru" {
+				runs++
+				running = running || j.Running
+			}
+		}
+		return runs, running
+	}
+	for i := range 10 {
+		name := fmt.Sprintf("o%d", i)
+		if _, err := client.Put(ctx, "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+		// Each run ends before the next write asks for one.
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if _, running := lruRuns(); !running {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("an LRU run did not end")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(150 * time.Millisecond) // past the capacity reading's TTL
+	}
+	if runs, _ := lruRuns(); runs != 1 {
+		t.Fatalf("%d LRU runs for 10 writes above highwm with nothing to evict, want 1", runs)
+	}
+}
