@@ -1,0 +1,109 @@
+package gateway_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/datasets"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+)
+
+// holdingStore holds the reads of one object until release is closed.
+type holdingStore struct {
+	store.Store
+	name    string
+	release chan struct{}
+}
+
+func (s holdingStore) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	if name == s.name {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+	return s.Store.Open(ctx, b, name, opts)
+}
+
+// `ais dsort ls` shows a job as its metrics do: one waiting for a lost
+// target to come back (within target_grace) is running, not aborted,
+// and is listed with --active.
+func TestDsortListShowsAJobWaitingForALostTargetAsRunning(t *testing.T) {
+	release := make(chan struct{})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
+		Configure: func(cfg *gateway.Config) {
+			if cfg.Store != nil {
+				cfg.Store = holdingStore{Store: cfg.Store, name: "in-05.tar", release: release}
+			}
+		}})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 10, RecordSize: 1000, Seed: 6})
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB","target_grace":"1m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Extraction is under way (held at in-05.tar) when a target dies.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		metrics, err := client.DsortMetrics(ctx, id)
+		if err == nil && api.DsortSummary(metrics).Metrics.Extraction.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("extraction did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	victim := c.Targets()[2]
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	// The run ends on the others; the job waits for the victim.
+	waited := false
+	for deadline := time.Now().Add(20 * time.Second); !waited; {
+		metrics, err := client.DsortMetrics(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := api.DsortSummary(metrics)
+		if sum.Aborted || sum.Archived {
+			t.Fatalf("the job ended instead of waiting for its lost target: %+v", sum)
+		}
+		waited = slices.ContainsFunc(sum.Metrics.Warnings, func(w string) bool { return strings.Contains(w, victim.Node.ID()) })
+		if time.Now().After(deadline) {
+			t.Fatal("no warning of the lost target")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	jobs, err := client.DsortList(ctx, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(jobs, func(j api.DsortJobInfo) bool { return j.ID == id })
+	if i < 0 {
+		t.Fatalf("the waiting job is not in the active list: %+v", jobs)
+	}
+	if jobs[i].Aborted || jobs[i].Archived {
+		t.Fatalf("the list shows the waiting job as ended: %+v", jobs[i])
+	}
+	if err := client.DsortAbort(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
