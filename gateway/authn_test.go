@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -527,6 +528,20 @@ func TestConsoleStyleBeforeLogin(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("GET %s without a login: %s, want %d", path, resp.Status, want)
 		}
+	}
+	// Through the proxy, the same path is another host's: it needs a
+	// login like any proxied GET (the origin is never asked).
+	asked := false
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked = true }))
+	defer origin.Close()
+	proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
+	resp, err := proxied.Get(origin.URL + "/console/style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || asked {
+		t.Fatalf("a proxied GET of /console/style.css without a login: %s, origin asked: %v", resp.Status, asked)
 	}
 }
 

@@ -100,9 +100,10 @@ func Handler(notFound http.HandlerFunc) http.Handler {
 }
 
 // Public reports a request for what the login page itself uses (its
-// style), which is served before a login.
+// style), which is served before a login. A proxy request (an absolute
+// URL, a CONNECT) of that path is another host's, never public.
 func Public(r *http.Request) bool {
-	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == Prefix+"style.css"
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && !r.URL.IsAbs() && r.URL.Path == Prefix+"style.css"
 }
 
 // LoginPath is where the login form posts a token (with auth on): the
