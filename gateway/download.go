@@ -43,8 +43,16 @@ const jobDownload = "download"
 const (
 	downloadWorkers  = 4
 	downloadAttempts = 3
-	// maxDownloadItems bounds the files of one job.
-	maxDownloadItems = 1 << 20
+	// maxDownloadItems bounds the files of one job, maxDownloadLink the
+	// length of each link (a presigned URL is some 2 KiB), and
+	// maxDownloadLinkBytes the length of them all: every target holds the
+	// list.
+	// maxOriginHeader bounds the headers of an answer from the
+	// internet (net/http allows 10 MiB).
+	maxOriginHeader      = 64 << 10
+	maxDownloadItems     = 1 << 20
+	maxDownloadLink      = 8 << 10
+	maxDownloadLinkBytes = 64 << 20
 	// maxDownloadErrors bounds the failures a target reports.
 	maxDownloadErrors = 1000
 )
@@ -60,7 +68,17 @@ type downloadItem struct {
 // list (links, or object name → link).
 func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 	var items []downloadItem
+	// linkOf is each name's link: two files stored under one name would
+	// overwrite each other, in no order.
+	linkOf := map[string]string{}
+	total := 0
 	add := func(name, link string) error {
+		if len(link) > maxDownloadLink {
+			return badRequest("download: link %.64q... is %d bytes, more than %d", link, len(link), maxDownloadLink)
+		}
+		if total += len(link); total > maxDownloadLinkBytes {
+			return badRequest("download: the links of one job take more than %d bytes", maxDownloadLinkBytes)
+		}
 		if err := checkLink(link); err != nil {
 			return err
 		}
@@ -80,6 +98,10 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 		if len(items) == maxDownloadItems {
 			return badRequest("download: more than %d files in one job", maxDownloadItems)
 		}
+		if other, ok := linkOf[name]; ok {
+			return badRequest("download: %s and %s would both be stored as %q (name the objects, or give each file its own last path segment)", publicLink(other), publicLink(link), name)
+		}
+		linkOf[name] = link
 		items = append(items, downloadItem{Name: name, URL: link})
 		return nil
 	}
@@ -102,6 +124,9 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 		// Refused before expanding: a million links are a lot of memory.
 		if t.Count() > maxDownloadItems {
 			return nil, badRequest("download range: template %q names %d files, more than %d in one job", spec.Template, t.Count(), maxDownloadItems)
+		}
+		if len(spec.Template) > maxDownloadLink || int64(len(spec.Template))*t.Count() > 2*maxDownloadLinkBytes {
+			return nil, badRequest("download range: template %.64q... (%d bytes) for %d files: its links would take more than %d bytes", spec.Template, len(spec.Template), t.Count(), maxDownloadLinkBytes)
 		}
 		for link := range t.Names() {
 			if err := add("", link); err != nil {

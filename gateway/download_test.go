@@ -21,6 +21,12 @@ func TestDownloadRequestChecks(t *testing.T) {
 		{api.DownloadRequest{Type: api.DownloadSingle, Link: "http:///f"}, "has no host"},
 		{api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/f"}, "has no range"},
 		{api.DownloadRequest{Type: api.DownloadMulti}, "give objects"},
+		// Bounded before expanding: long links times many files.
+		{api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/" + strings.Repeat("a", 1000) + "/f{0..999999}"}, "its links would take more than"},
+		{api.DownloadRequest{Type: api.DownloadSingle, Link: "http://h/" + strings.Repeat("a", 9000)}, "more than 8192"},
+		// Two files, one name: they would overwrite each other.
+		{api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/{0..9}/data.tar"}, `would both be stored as "data.tar"`},
+		{api.DownloadRequest{Type: api.DownloadMulti, Links: []string{"http://a/x.tar", "http://b/x.tar?sig=secret"}}, `http://b/x.tar?... would both be stored`},
 	} {
 		_, err := downloadItems(&tc.spec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, api.ErrBadRequest) {

@@ -403,7 +403,8 @@ func New(cfg Config) (*Node, error) {
 	// host: a client of their own, its connections checked.
 	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}).DialContext,
-		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second}}
+		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second,
+		MaxResponseHeaderBytes: maxOriginHeader}}
 	n.tunnels = make(chan struct{}, maxTunnels)
 	var err error
 	if n.control, err = n.newControl(); err != nil {

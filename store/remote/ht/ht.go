@@ -110,5 +110,7 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 // the node's host or the cloud's metadata service).
 func NewClient(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *http.Client {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext}}
+	// Headers are bounded (net/http allows 10 MiB of them).
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext,
+		MaxResponseHeaderBytes: 64 << 10}}
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/store"
@@ -31,5 +32,20 @@ func TestNameIsThePath(t *testing.T) {
 	body.Close()
 	if path != "/base/dir/a?b=1#c%41 d" || query != "" {
 		t.Fatalf("the origin was asked for path %q query %q", path, query)
+	}
+}
+
+// An origin's answer with more headers than a node keeps is refused, not
+// held (net/http would take 10 MiB of them).
+func TestOriginHeadersAreBounded(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("h", 1<<20))
+		w.Write([]byte("data"))
+	}))
+	defer origin.Close()
+	resp, err := ht.NewClient(nil).Get(origin.URL)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("an answer with 1 MiB of headers was taken")
 	}
 }
