@@ -380,15 +380,19 @@ func (n *Node) ecResilver(ctx context.Context, progress *store.Progress) (any, e
 		}
 	}
 	md := n.currentBuckets()
+	var errs []error // one bucket that fails does not leave the others unswept
 	for b, props := range md.Buckets {
 		if !props.EC.Enabled {
 			continue
 		}
 		if err := n.ec.Sweep(ctx, b, progress); err != nil {
-			return nil, fmt.Errorf("sweep %s: %w", b, err)
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			errs = append(errs, fmt.Errorf("sweep %s: %w", b, err))
 		}
 	}
-	return nil, nil
+	return nil, errors.Join(errs...)
 }
 
 // restartECResilver replaces a running ec-resilver with a fresh one: the

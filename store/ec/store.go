@@ -154,7 +154,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			replaces = herr == nil
 			meta.Stamp = stamp
 			meta.Version = s.nextVersion(ctx, b, name, props, opts.Version)
-			err = s.protect(ctx, b, props, meta, data, nil)
+			err = s.protect(ctx, b, props, meta, data, nil, true)
 		}
 		if err != nil {
 			release()
@@ -214,8 +214,11 @@ type source interface {
 }
 
 // protect stores an object's parts on their holders: replicas below the
-// size limit, else slices. Every part must be stored.
-func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, object store.ObjectMeta, data source, present []found) error {
+// size limit, else slices. Every part must be stored. A fresh write (not
+// acknowledged yet) that fails removes the parts it stored; the parts of
+// a stored version (made again, or restored) stay whatever fails: they
+// protect it, and other holders may have had them before.
+func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, object store.ObjectMeta, data source, present []found, fresh bool) error {
 	layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
 	if err := layout.Validate(); err != nil {
 		return err
@@ -246,7 +249,7 @@ func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, 
 			parts[i].Index, parts[i].Replica, parts[i].SliceSize, parts[i].PartChecksum = i, true, size, sum
 		}
 		holders, parts = missing(holders, parts, present)
-		return s.send(ctx, holders, parts, func(int) io.Reader { return io.NewSectionReader(data, 0, size) })
+		return s.send(ctx, holders, parts, fresh, func(int) io.Reader { return io.NewSectionReader(data, 0, size) })
 	}
 	holders, err := Holders(s.peers.Map(), b, object.Name, layout.Slices())
 	if err != nil {
@@ -277,7 +280,7 @@ func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, 
 		parts[i].Index, parts[i].SliceSize, parts[i].PartChecksum = i, layout.SliceSize(size), sum
 	}
 	holders, parts = missing(holders, parts, present)
-	return s.send(ctx, holders, parts, func(i int) io.Reader {
+	return s.send(ctx, holders, parts, fresh, func(i int) io.Reader {
 		slice := slices[parts[i].Index]
 		return io.NewSectionReader(slice, 0, slice.Size())
 	})
@@ -375,10 +378,10 @@ type fileSource struct {
 func (f fileSource) Size() int64 { return f.size }
 
 // send stores parts[i] on holders[i], all at once; on this target itself
-// through the wrapped store. When a part cannot be stored, the parts that
-// were are removed again: parts of a write that is not acknowledged must
-// not be restored later.
-func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.PartMeta, body func(i int) io.Reader) error {
+// through the wrapped store. When a part of a fresh write cannot be
+// stored, the parts that were are removed again: parts of a write that is
+// not acknowledged must not be restored later.
+func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.PartMeta, fresh bool, body func(i int) io.Reader) error {
 	self := s.peers.Self()
 	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
@@ -397,8 +400,8 @@ func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.
 	}
 	wg.Wait()
 	err := errors.Join(errs...)
-	if err == nil {
-		return nil
+	if err == nil || !fresh {
+		return err
 	}
 	undo := context.WithoutCancel(ctx)
 	for i, part := range parts {
@@ -632,7 +635,7 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	good := slices.DeleteFunc(parts, func(p found) bool {
 		return slices.ContainsFunc(bad, func(x found) bool { return x.node.ID == p.node.ID && x.meta.Index == p.meta.Index })
 	})
-	if err := s.protect(ctx, b, props, meta, object, good); err != nil {
+	if err := s.protect(ctx, b, props, meta, object, good, false); err != nil {
 		s.logger.Warn("store the parts of a restored object again", "bucket", b.String(), "object", name, "err", err)
 	}
 	s.dropIfGone(ctx, b, name, newest.Stamp)
@@ -812,6 +815,10 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 	}
 	self := s.peers.Self()
 	after := ""
+	// One object that fails does not leave the rest unprotected: each is
+	// tried, and the job fails at the end naming the first few.
+	var failed []error
+	count := 0
 	for {
 		page, err := s.Store.List(ctx, b, store.ListOptions{StartAfter: after, Limit: 1000})
 		if err != nil {
@@ -825,17 +832,33 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 			if err != nil || owner.ID != self.ID {
 				continue
 			}
-			if err := s.protectStored(ctx, b, props, meta.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("protect %s/%s: %w", b, meta.Name, err)
+			err = s.protectStored(ctx, b, props, meta.Name)
+			if errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) {
+				// The replica went bad: rebuilt from the parts, which
+				// are then stored again.
+				err = s.Restore(ctx, b, meta.Name)
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				if count++; len(failed) < maxProtectErrors {
+					failed = append(failed, fmt.Errorf("protect %s/%s: %w", b, meta.Name, err))
+				}
+				continue
 			}
 			progress.Add(meta.Size)
 		}
 		if len(page) < 1000 {
-			return nil
+			break
 		}
 		after = page[len(page)-1].Name
 	}
+	if count > len(failed) {
+		failed = append(failed, fmt.Errorf("and %d more objects", count-len(failed)))
+	}
+	return errors.Join(failed...)
 }
+
+// maxProtectErrors bounds the objects a failed Protect names.
+const maxProtectErrors = 10
 
 // justBefore is the latest stamp before s: parts not newer than it are
 // of the versions before s.
@@ -862,7 +885,7 @@ func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.P
 	}
 	defer obj.Close()
 	meta := obj.Meta()
-	err = s.protect(ctx, b, props, meta, objectSource{obj, meta.Size}, nil)
+	err = s.protect(ctx, b, props, meta, objectSource{obj, meta.Size}, nil, false)
 	s.dropIfGone(ctx, b, name, meta.Stamp)
 	return err
 }

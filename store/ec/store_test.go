@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -610,5 +611,74 @@ func TestOverwriteDropsTheOldParts(t *testing.T) {
 	}
 	if got, err := f.get("x", false); err != nil || string(got) != "small" {
 		t.Fatalf("after the overwrite: %q %v", got, err)
+	}
+}
+
+// Making the parts of a stored version again with a holder down keeps
+// what the other holders have: the parts of an acknowledged version are
+// never undone (a failed re-send removed them, leaving the object with
+// one part).
+func TestProtectWithAHolderDownKeepsTheOtherParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("protected "), 3000)
+	f.put("k", data)
+	before := f.parts("k")
+	holders, _ := ec.Holders(f.smap, bucket, "k", 3)
+	f.mu.Lock()
+	f.down[holders[1].ID] = true
+	f.mu.Unlock()
+	_, st := f.owner("k")
+	if err := st.Protect(t.Context(), bucket, &store.Progress{}); err == nil {
+		t.Fatal("a Protect with a holder down reported success")
+	}
+	f.mu.Lock()
+	f.down[holders[1].ID] = false
+	f.mu.Unlock()
+	if got := f.parts("k"); got != before {
+		t.Fatalf("%d parts after a Protect with a holder down, %d before", got, before)
+	}
+	f.dropReplica("k")
+	if got, err := f.get("k", false); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored after a Protect with a holder down: %d bytes, %v", len(got), err)
+	}
+}
+
+// One object Protect cannot store the parts of does not stop it: the
+// objects after it are protected, and the error names the one that failed.
+func TestProtectGoesOnPastAFailingObject(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	// Objects of one owner, the first of which fails.
+	owner := ""
+	var names []string
+	for i := 0; len(names) < 4 && i < 200; i++ {
+		name := fmt.Sprintf("o%03d", i)
+		id, _ := f.owner(name)
+		if owner == "" {
+			owner = id
+		}
+		if id == owner {
+			names = append(names, name)
+			f.put(name, bytes.Repeat([]byte(name), 2000))
+		}
+	}
+	// The first object's parts are lost, and its replica goes bad: it
+	// can be neither protected nor restored.
+	for _, inner := range f.inner {
+		inner.DeleteParts(t.Context(), bucket, names[0], store.Stamp{Map: 1 << 40})
+	}
+	f.corruptReplica(names[0])
+	for _, name := range names[1:] {
+		for _, inner := range f.inner {
+			inner.DeleteParts(t.Context(), bucket, name, store.Stamp{Map: 1 << 40})
+		}
+	}
+	err := f.targets[owner].Protect(t.Context(), bucket, &store.Progress{})
+	if err == nil || !strings.Contains(err.Error(), names[0]) {
+		t.Fatalf("Protect: %v, want an error naming %s", err, names[0])
+	}
+	for _, name := range names[1:] {
+		if f.parts(name) != 3 {
+			t.Fatalf("%s has %d parts after the Protect: the failing object before it stopped the job", name, f.parts(name))
+		}
 	}
 }
