@@ -619,7 +619,7 @@ func partSizes(runs string, limit int) ([]int64, bool) {
 				return nil, false
 			}
 		}
-		if len(out)+times > limit {
+		if times > limit-len(out) { // (not len+times: a huge times wraps)
 			return nil, false
 		}
 		for range times {

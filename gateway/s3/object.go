@@ -336,11 +336,13 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 }
 
 // copyCustom is the metadata a copy keeps: the source's, without what
-// describes its bytes (the ETag and parts, computed anew).
+// describes its bytes (the ETag and parts, computed anew) or the upload
+// that made them (a repeated Complete of it is the source's, not the
+// copy's).
 func copyCustom(custom map[string]string) map[string]string {
 	out := make(map[string]string, len(custom))
 	for k, v := range custom {
-		if k != store.CustomETag && k != customParts && k != customPartSizes {
+		if k != store.CustomETag && k != customParts && k != customPartSizes && k != customUpload {
 			out[k] = v
 		}
 	}

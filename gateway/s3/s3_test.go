@@ -484,6 +484,18 @@ func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) 
 	if out := complete(); aws.ToString(out.ETag) != want {
 		t.Fatalf("complete again: ETag %s, want %s", aws.ToString(out.ETag), want)
 	}
+	// A copy is not what the upload made: a Complete of it there is
+	// NoSuchUpload, not a success.
+	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("multi"), Key: aws.String("copied"), CopySource: aws.String("multi/big")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("copied"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: completed}})
+	if code(err) != "NoSuchUpload" {
+		t.Fatalf("complete of the upload on a copy of its object: %v, want NoSuchUpload", err)
+	}
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("multi"), Key: aws.String("copied")}); err != nil {
+		t.Fatal(err)
+	}
 	got, err := c.Client().GetBytes(ctx, "multi", "big", api.GetOptions{})
 	if err != nil || !bytes.Equal(got, bytes.Join(parts, nil)) {
 		t.Fatalf("the completed object: %d bytes, %v", len(got), err)
