@@ -45,6 +45,9 @@ type upload struct {
 	Key       string            `json:"key"`
 	Initiated time.Time         `json:"initiated"`
 	Custom    map[string]string `json:"custom,omitempty"`
+	// Closed: completed or aborted, its parts being removed. It takes
+	// no part and lists as gone; an abort removes what is left of it.
+	Closed bool `json:"closed,omitempty"`
 }
 
 func uploadDir(id string) string       { return multipartPrefix + id + "/" }
@@ -70,6 +73,15 @@ func validUploadID(id string) bool {
 
 // loadUpload reads an upload's record and checks it is for key.
 func (s *Server) loadUpload(ctx context.Context, bucket, key, id string) (upload, error) {
+	up, err := s.readUpload(ctx, bucket, key, id)
+	if err == nil && up.Closed {
+		return up, noSuchUpload(id)
+	}
+	return up, err
+}
+
+// readUpload reads an upload's record, closed or not.
+func (s *Server) readUpload(ctx context.Context, bucket, key, id string) (upload, error) {
 	var up upload
 	if !validUploadID(id) {
 		return up, noSuchUpload(id)
@@ -347,19 +359,27 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	if err != nil {
 		return backendError(err, bucket, key)
 	}
-	s.removeUpload(context.WithoutCancel(ctx), bucket, id, stored)
+	if err := s.removeUpload(context.WithoutCancel(ctx), bucket, id, up, stored); err != nil {
+		// The object is whole; what is left of the upload an abort of
+		// it removes.
+		s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", err)
+	}
 	WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
 	return nil
 }
 
-// removeUpload deletes an upload's record, then its parts: those it was
-// given and those listed once the record is gone. A part stored
-// meanwhile either finds the record gone (and removes itself) or is
-// listed here.
-func (s *Server) removeUpload(ctx context.Context, bucket, id string, parts []storedPart) {
-	if err := s.config.Backend.Delete(ctx, bucket, uploadRecord(id)); err != nil && !errors.Is(err, api.ErrNotFound) {
-		s.logger.Warn("remove a multipart upload", "bucket", bucket, "upload", id, "err", err)
-		return // the record stays: so do the parts, for a retry to find
+// removeUpload closes an upload's record (no part is taken any more: a
+// part stored meanwhile finds it closed and removes itself), removes its
+// parts (those it was given and those listed), then the record. It stops
+// at the first step that fails: the closed record stays, for an abort to
+// finish the removal.
+func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload, parts []storedPart) error {
+	if !up.Closed {
+		up.Closed = true
+		record, _ := json.Marshal(up)
+		if _, err := s.config.Backend.Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record))}); err != nil {
+			return fmt.Errorf("close multipart upload %s: %w", id, err)
+		}
 	}
 	names := map[string]bool{}
 	for _, p := range parts {
@@ -367,24 +387,39 @@ func (s *Server) removeUpload(ctx context.Context, bucket, id string, parts []st
 	}
 	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: uploadDir(id)}) {
 		if err != nil {
-			s.logger.Warn("list the parts of a multipart upload", "bucket", bucket, "upload", id, "err", err)
-			break
+			return fmt.Errorf("list the parts of multipart upload %s: %w", id, err)
 		}
-		names[e.Name] = true
+		if e.Name != uploadRecord(id) {
+			names[e.Name] = true
+		}
 	}
+	var errs []error
 	for name := range names {
 		if err := s.config.Backend.Delete(ctx, bucket, name); err != nil && !errors.Is(err, api.ErrNotFound) {
-			s.logger.Warn("remove a part of a multipart upload", "bucket", bucket, "upload", id, "part", name, "err", err)
+			errs = append(errs, fmt.Errorf("remove %s: %w", name, err))
 		}
 	}
-}
-
-func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	id := r.URL.Query().Get("uploadId")
-	if _, err := s.loadUpload(r.Context(), bucket, key, id); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, nil)
+	if err := s.config.Backend.Delete(ctx, bucket, uploadRecord(id)); err != nil && !errors.Is(err, api.ErrNotFound) {
+		return fmt.Errorf("remove the record of multipart upload %s: %w", id, err)
+	}
+	return nil
+}
+
+// abortUpload removes an upload and its parts; an abort that fails midway
+// answers an error, and its retry finishes the removal.
+func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	id := r.URL.Query().Get("uploadId")
+	up, err := s.readUpload(r.Context(), bucket, key, id)
+	if err != nil {
+		return err
+	}
+	if err := s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, up, nil); err != nil {
+		s.logger.Warn("abort a multipart upload", "bucket", bucket, "upload", id, "err", err)
+		return backendError(err, bucket, key)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -422,7 +457,7 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 		}
 		data, err := getBytes(ctx, s.config.Backend, bucket, uploadRecord(id), 64<<10)
 		var up upload
-		if err != nil || json.Unmarshal(data, &up) != nil || !strings.HasPrefix(up.Key, prefix) {
+		if err != nil || json.Unmarshal(data, &up) != nil || up.Closed || !strings.HasPrefix(up.Key, prefix) {
 			continue
 		}
 		// After the markers: later keys, or later uploads of the marker key.

@@ -1,0 +1,94 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+)
+
+// partDeleteFails fails the deletes of every upload's second part while
+// failing is set.
+type partDeleteFails struct {
+	store.Store
+	failing *atomic.Bool
+}
+
+func (s partDeleteFails) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if s.failing.Load() && strings.HasSuffix(name, "/part-00002") {
+		return errors.New("the test's disk refuses the delete")
+	}
+	return s.Store.Delete(ctx, b, name, opts)
+}
+
+// An abort that cannot remove every part answers an error, not 204; the
+// upload is gone for everything but an abort (no part, no listing), and
+// the abort's retry removes what is left.
+func TestAbortThatFailsMidwayIsRetried(t *testing.T) {
+	var failing atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = partDeleteFails{Store: cfg.Store, failing: &failing}
+		}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("abort")}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("abort"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := int32(1); n <= 3; n++ {
+		if _, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("abort"), Key: aws.String("k"), UploadId: up.UploadId,
+			PartNumber: aws.Int32(n), Body: bytes.NewReader([]byte("part"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	abort := func() error {
+		_, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("abort"), Key: aws.String("k"), UploadId: up.UploadId})
+		return err
+	}
+	failing.Store(true)
+	if err := abort(); err == nil {
+		t.Fatal("an abort that left a part answered success")
+	}
+	failing.Store(false)
+	if _, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("abort"), Key: aws.String("k"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(4), Body: bytes.NewReader([]byte("late"))}); code(err) != "NoSuchUpload" {
+		t.Fatalf("a part of an upload being aborted: %v, want NoSuchUpload", err)
+	}
+	list, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("abort")})
+	if err != nil || len(list.Uploads) != 0 {
+		t.Fatalf("uploads listed during an abort: %+v %v", list, err)
+	}
+	if err := abort(); err != nil {
+		t.Fatalf("the abort's retry: %v", err)
+	}
+	left := 0
+	for e, err := range c.Client().ListAll(ctx, "abort", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("left: %s", e.Name)
+		left++
+	}
+	if left != 0 {
+		t.Fatalf("%d objects of the aborted upload are left", left)
+	}
+	if err := abort(); code(err) != "NoSuchUpload" {
+		t.Fatalf("an abort of an upload gone: %v, want NoSuchUpload", err)
+	}
+}
