@@ -345,13 +345,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		return err
 	}
 	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(chosen))
-	custom := copyCustom(up.Custom)
-	custom[store.CustomETag] = etag
-	custom[customParts] = strconv.Itoa(len(chosen))
-	custom[customUpload] = id
-	if runs := sizeRuns(chosen); len(runs) <= maxSizeRuns {
-		custom[customPartSizes] = strings.Join(runs, ",")
-	}
+	custom := completedCustom(up.Custom, etag, id, chosen)
 	body := &partsReader{ctx: ctx, backend: s.config.Backend, bucket: bucket, id: id, parts: chosen}
 	defer body.Close()
 	opts.Size, opts.Custom = total, custom
@@ -622,6 +616,30 @@ func partRange(meta store.ObjectMeta, v string) (start, length int64, err error)
 }
 
 // sizeRuns writes the parts' sizes as runs: "8388608*12,1048576".
+// completedCustom is the custom metadata of a completed upload's object:
+// the upload's headers, the ETag, the parts and the upload; and the
+// parts' sizes (for GETs by part number) when they fit beside the rest in
+// what the store keeps (many runs of sizes and headers to the limit do
+// not: the object is then one part to a GET).
+func completedCustom(headers map[string]string, etag, id string, chosen []storedPart) map[string]string {
+	custom := copyCustom(headers)
+	custom[store.CustomETag] = etag
+	custom[customParts] = strconv.Itoa(len(chosen))
+	custom[customUpload] = id
+	if runs := sizeRuns(chosen); len(runs) <= maxSizeRuns {
+		sizes := strings.Join(runs, ",")
+		if storedSize(custom)+len(customPartSizes)+len(sizes)+4 <= maxObjectCustom {
+			custom[customPartSizes] = sizes
+		}
+	}
+	return custom
+}
+
+// maxObjectCustom is the custom metadata, as storedSize counts it, that
+// an object's metadata has room for beside its fixed fields (3 KiB in
+// all, in store/fs).
+const maxObjectCustom = 2880
+
 func sizeRuns(parts []storedPart) []string {
 	var runs []string
 	for i := 0; i < len(parts); {

@@ -1,10 +1,14 @@
 package s3
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
 )
 
 func TestPartSizeRuns(t *testing.T) {
@@ -62,5 +66,50 @@ func TestPartRangeOfForgedRecords(t *testing.T) {
 				t.Fatalf("parts count %d, want %d", n, tc.count)
 			}
 		})
+	}
+}
+
+// The object of an upload with headers to the limit and parts of many
+// sizes is stored: its metadata fits what the store keeps (the sizes go
+// when they do not), with any checksum; and with few sizes they stay.
+func TestCompletedCustomFitsTheStore(t *testing.T) {
+	headers := map[string]string{}
+	for i := 0; storedSize(headers) < MaxStoredHeaders-60; i++ {
+		headers[fmt.Sprintf("%sx-amz-meta-k%03d", customHeaderPrefix, i)] = strings.Repeat("v", 40)
+	}
+	var many []storedPart
+	for i := range maxSizeRuns {
+		many = append(many, storedPart{number: i + 1, size: 5368709120 + int64(i%2)})
+	}
+	etag := strings.Repeat("f", 32) + "-10000"
+	id := strings.Repeat("a", 32)
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		headers   map[string]string
+		parts     []storedPart
+		wantSizes bool
+	}{
+		{headers, many, false},
+		{nil, many, true},
+		{headers, many[:3], true},
+	} {
+		custom := completedCustom(tc.headers, etag, id, tc.parts)
+		if _, ok := custom[customPartSizes]; ok != tc.wantSizes {
+			t.Errorf("%d header bytes, %d parts: sizes kept %v, want %v", storedSize(tc.headers), len(tc.parts), ok, tc.wantSizes)
+		}
+		for _, checksum := range []string{"xxhash", "sha256", "md5", "crc32c", "none"} {
+			b := store.NewBucket("b-" + checksum)
+			props := store.DefaultProps()
+			props.Checksum.Type = checksum
+			if err := st.CreateBucket(t.Context(), b, props); err != nil && !errors.Is(err, store.ErrBucketExists) {
+				t.Fatal(err)
+			}
+			if _, err := st.Put(t.Context(), b, "o", strings.NewReader("x"), store.PutOptions{Size: 1, Custom: custom}); err != nil {
+				t.Errorf("checksum %s: an object with %d bytes of custom metadata: %v", checksum, storedSize(custom), err)
+			}
+		}
 	}
 }
