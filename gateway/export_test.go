@@ -127,3 +127,12 @@ func HoldRecordRewrites(n *Node) (release func()) {
 func SettleJob(ctx context.Context, n *Node, id string, output store.Bucket, targets []string, cause string) {
 	n.settleJob(ctx, membership.Job{ID: id, Output: output, Targets: targets, State: membership.JobRunning}, cause)
 }
+
+// S3ReadsHere tells whether the node's S3 API reads an object in process.
+func S3ReadsHere(n *Node, bucket, name string) bool {
+	_, ok := s3Backend{n: n}.readsHere(bucket, name)
+	return ok
+}
+
+// StartCatchingUp makes the node catch up as after a time away.
+func StartCatchingUp(n *Node) { n.catchUp.Add(1) }

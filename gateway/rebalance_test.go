@@ -416,3 +416,22 @@ func TestNewOwnerServesTheNewestCopyOnItsWay(t *testing.T) {
 		t.Fatalf("GET from the new owner while both copies are on their way: %q %v, want the overwrite", got, err)
 	}
 }
+
+// A node both gateway and target reads the objects it owns in process for
+// the S3 API, except while it catches up: a newer copy or a delete may be
+// elsewhere, and the native owner path (which asks) serves the read.
+func TestS3ReadsInProcessOnlyWhenCaughtUp(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Embedded: true, NoSync: true})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	n := c.Primary().Node
+	if !gateway.S3ReadsHere(n, "b", "o") {
+		t.Fatal("the embedded node does not read its own objects in process")
+	}
+	gateway.StartCatchingUp(n)
+	if gateway.S3ReadsHere(n, "b", "o") {
+		t.Fatal("a node catching up reads its own possibly stale copies in process")
+	}
+}

@@ -60,9 +60,17 @@ func (s s3Backend) DestroyEmptyBucket(ctx context.Context, bucket, ignore string
 	return s.n.destroyEmptyBucket(ctx, b, ignore)
 }
 
+// readsHere tells whether this node serves an object's reads in process:
+// it owns it, and is not catching up after a time away (a newer copy, or
+// a delete, may be elsewhere: the native API's owner path asks).
+func (s s3Backend) readsHere(bucket, name string) (store.Bucket, bool) {
+	b, ok := s.owned(bucket, name)
+	return b, ok && !s.n.catchingUp()
+}
+
 // Head answers from this node's store when it owns and has the object.
 func (s s3Backend) Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
-	b, ok := s.owned(bucket, name)
+	b, ok := s.readsHere(bucket, name)
 	if !ok {
 		return s.Client.Head(ctx, bucket, name)
 	}
@@ -76,7 +84,7 @@ func (s s3Backend) Head(ctx context.Context, bucket, name string) (store.ObjectM
 // Get reads from this node's store when it owns and has the object; the
 // meta's size is of the bytes returned, as the native client's.
 func (s s3Backend) Get(ctx context.Context, bucket, name string, opts api.GetOptions) (io.ReadCloser, store.ObjectMeta, error) {
-	b, ok := s.owned(bucket, name)
+	b, ok := s.readsHere(bucket, name)
 	if !ok || opts.ArchPath != "" {
 		return s.Client.Get(ctx, bucket, name, opts)
 	}
