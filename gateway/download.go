@@ -342,13 +342,13 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		}
 		res.Total++
 		g.Go(func() error {
-			if resumed && n.downloaded(gctx, b, item.Name) {
+			if resumed && n.downloaded(gctx, b, item.Name, id) {
 				mu.Lock()
 				res.Skipped++
 				mu.Unlock()
 				return nil
 			}
-			size, err := n.downloadOne(gctx, b, item, timeout)
+			size, err := n.downloadOne(gctx, b, item, id, timeout)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -396,30 +396,37 @@ func (n *Node) downloadShare(b store.Bucket, targets []string) func(name string)
 	}
 }
 
-// downloaded reports whether a file's object is stored already, here or
-// on its owner.
-func (n *Node) downloaded(ctx context.Context, b store.Bucket, name string) bool {
+// customDownload is the custom metadata key of the download job that
+// stored an object.
+const customDownload = "download.job"
+
+// downloaded reports whether job stored a file's object already, here or
+// on its owner: an object stored before the job (an older copy of the
+// file) is fetched again.
+func (n *Node) downloaded(ctx context.Context, b store.Bucket, name, job string) bool {
 	if n.owns(b, name) {
-		_, err := n.local.Head(ctx, b, name)
-		return err == nil
+		meta, err := n.local.Head(ctx, b, name)
+		return err == nil && meta.Custom[customDownload] == job
 	}
 	if b.IsRemote() {
 		return false // a HEAD answers from the remote for what is not cached
 	}
-	_, err := n.clusterClient().Head(ctx, b.String(), name)
-	return err == nil
+	meta, err := n.clusterClient().Head(ctx, b.String(), name)
+	return err == nil && meta.Custom[customDownload] == job
 }
 
-// putDownloaded stores a fetched file: here when this target owns its
-// name, else on the owner (the map changed since the job started).
-func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name string, body io.Reader, size int64) (store.ObjectMeta, error) {
+// putDownloaded stores a fetched file, marked with its job: here when
+// this target owns its name, else on the owner (the map changed since the
+// job started).
+func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name, job string, body io.Reader, size int64) (store.ObjectMeta, error) {
+	custom := map[string]string{customDownload: job}
 	if n.owns(b, name) {
-		return n.putOwned(ctx, b, name, body, store.PutOptions{Size: size})
+		return n.putOwned(ctx, b, name, body, store.PutOptions{Size: size, Custom: custom})
 	}
 	if err := n.checkSpace(ctx); err != nil {
 		return store.ObjectMeta{}, err
 	}
-	return n.clusterClient().Put(ctx, b.String(), name, body, api.PutOptions{Size: size})
+	return n.clusterClient().Put(ctx, b.String(), name, body, api.PutOptions{Size: size, Custom: custom})
 }
 
 // clusterClient is the native API of the cluster, as this node reaches
@@ -429,7 +436,7 @@ func (n *Node) clusterClient() *api.Client {
 }
 
 // downloadOne fetches one file into its object, retrying with backoff.
-func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadItem, timeout time.Duration) (int64, error) {
+func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadItem, job string, timeout time.Duration) (int64, error) {
 	var last error
 	for attempt := range downloadAttempts {
 		if attempt > 0 {
@@ -439,7 +446,7 @@ func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadIte
 			case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
 			}
 		}
-		size, err, retry := n.fetchOnce(ctx, b, item, timeout)
+		size, err, retry := n.fetchOnce(ctx, b, item, job, timeout)
 		if err == nil {
 			return size, nil
 		}
@@ -452,7 +459,7 @@ func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadIte
 }
 
 // fetchOnce is one attempt: a 4xx is final, anything else may be retried.
-func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem, timeout time.Duration) (int64, error, bool) {
+func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem, job string, timeout time.Duration) (int64, error, bool) {
 	// Past out_of_space nothing more is fetched (and not retried).
 	if err := n.checkSpace(ctx); err != nil {
 		return 0, err, false
@@ -477,7 +484,7 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 	}
 	// An origin's length may be missing or untrue: the watermark holds
 	// while the body streams in, as for a cold GET.
-	meta, err := n.putDownloaded(ctx, b, item.Name, store.GuardSpace(ctx, resp.Body, n.checkSpace), resp.ContentLength)
+	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, resp.Body, n.checkSpace), resp.ContentLength)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return 0, fmt.Errorf("timed out after %s", timeout), true

@@ -310,6 +310,11 @@ func TestDownloadResumesAfterAStop(t *testing.T) {
 	origin := stallingOrigin(t, func(path string) bool { return path == "/f-3" }, &stopped)
 	c, client := downloadCluster(t)
 	ctx := t.Context()
+	// An older copy of f-3, stored before the job: the resumed job
+	// fetches it again (it is not the job's).
+	if _, err := client.Put(ctx, "dl", "f-3", strings.NewReader("an older f-3"), api.PutOptions{Size: 12}); err != nil {
+		t.Fatal(err)
+	}
 	id := startRange(t, client, origin.URL+"/f-{0..3}")
 	waitFor := func(name string) {
 		t.Helper()
@@ -328,7 +333,15 @@ func TestDownloadResumesAfterAStop(t *testing.T) {
 	}
 	stopped.Store(true)
 	c.Restart(target)
-	waitFor("f-3")
+	eventually(t, func() bool {
+		got, err := client.GetBytes(ctx, "dl", "f-3", api.GetOptions{})
+		return err == nil && string(got) == "file /f-3"
+	}, "the resumed job did not fetch f-3 again over its older copy")
+	// What the job stored before the stop was not fetched again.
+	eventually(t, func() bool {
+		status, err := client.DownloadStatus(ctx, id)
+		return err == nil && status.Skipped >= 1
+	}, "the resumed job fetched again what it had stored")
 }
 
 // The proxy names an object by its URL's path: a URL with a query is
