@@ -475,6 +475,12 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return 0, fmt.Errorf("timed out after %s", timeout), true
 		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			// Its URL as net/http wrote it (the password masked, the
+			// query kept): the status shows the link without either.
+			ue.URL = publicLink(item.URL)
+		}
 		return 0, err, true
 	}
 	defer resp.Body.Close()

@@ -840,3 +840,31 @@ func TestChangesFromAnotherSiteAreRefused(t *testing.T) {
 		t.Fatalf("the bucket a page of another site asked for: %v", err)
 	}
 }
+
+// A link that fails to connect is shown in the job's status without its
+// password and query (net/http's error has the query, and the password
+// masked otherwise than the status's own form).
+func TestDownloadStatusHidesTheLinksSecrets(t *testing.T) {
+	_, client := downloadCluster(t)
+	ctx := t.Context()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := listener.Addr().String()
+	listener.Close() // nothing answers there
+	id, err := client.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"},
+		Link: "http://user:pa55word@" + closed + "/f.tar?X-Amz-Signature=s3cr3t", ObjectName: "f.tar", Timeout: "10s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status api.DownloadStatus
+	eventually(t, func() bool {
+		status, err = client.DownloadStatus(ctx, id)
+		return err == nil && status.Done && len(status.Errors) == 1
+	}, "the download did not end with its failure")
+	shown := fmt.Sprintf("%+v", status.Errors)
+	if strings.Contains(shown, "s3cr3t") || strings.Contains(shown, "pa55word") || !strings.Contains(shown, closed) {
+		t.Fatalf("the failure as shown: %s", shown)
+	}
+}
