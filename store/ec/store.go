@@ -511,6 +511,16 @@ func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stam
 	for _, f := range found {
 		holders[f.node.ID] = f.node
 	}
+	// The holders by placement too: a part on a mountpath away is not
+	// found, and its holder keeps a tombstone for it (store/fs).
+	if props, ok := s.props(b); ok {
+		layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
+		if placed, err := Holders(s.peers.Map(), b, name, layout.Slices()); err == nil {
+			for _, node := range placed {
+				holders[node.ID] = node
+			}
+		}
+	}
 	for _, node := range holders {
 		var derr error
 		if node.ID == s.peers.Self().ID {

@@ -27,12 +27,15 @@ import (
 // fleet is a cluster of targets in one process: each an fs store wrapped
 // in an ec.Store, reaching the others through fleetPeers.
 type fleet struct {
-	t        *testing.T
-	mu       sync.Mutex
-	smap     *cluster.Map
-	targets  map[string]*ec.Store
-	inner    map[string]*fs.Store
-	down     map[string]bool
+	t       *testing.T
+	mu      sync.Mutex
+	smap    *cluster.Map
+	targets map[string]*ec.Store
+	inner   map[string]*fs.Store
+	down    map[string]bool
+	// hiding targets answer that they have no parts (a mountpath away)
+	// and still take deletes.
+	hiding   map[string]bool
 	restored atomic.Int64
 	sent     atomic.Int64 // parts sent to other targets
 	props    store.Props
@@ -73,6 +76,12 @@ func (p fleetPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Buck
 	if err != nil {
 		return nil, err
 	}
+	p.f.mu.Lock()
+	hiding := p.f.hiding[from.ID]
+	p.f.mu.Unlock()
+	if hiding {
+		return nil, nil
+	}
 	return st.PartsOf(ctx, b, name)
 }
 func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
@@ -102,7 +111,7 @@ var bucket = store.NewBucket("ec")
 // newFleet starts n targets with an EC bucket of the layout; objects
 // smaller than limit are replicated.
 func newFleet(t *testing.T, n, data, parity int, limit int64) *fleet {
-	f := &fleet{t: t, targets: map[string]*ec.Store{}, inner: map[string]*fs.Store{}, down: map[string]bool{}}
+	f := &fleet{t: t, targets: map[string]*ec.Store{}, inner: map[string]*fs.Store{}, down: map[string]bool{}, hiding: map[string]bool{}}
 	f.props = store.DefaultProps()
 	f.props.EC = store.ECProps{Enabled: true, DataSlices: data, ParitySlices: parity, ObjSizeLimit: limit}
 	m := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}}
@@ -680,5 +689,27 @@ func TestProtectGoesOnPastAFailingObject(t *testing.T) {
 		if f.parts(name) != 3 {
 			t.Fatalf("%s has %d parts after the Protect: the failing object before it stopped the job", name, f.parts(name))
 		}
+	}
+}
+
+// A delete reaches every holder by placement, also one whose part was not
+// found (on a mountpath away): that holder keeps a tombstone for it, and
+// the part does not outlive the delete.
+func TestDeleteReachesAHolderThatFoundNoPart(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	f.put("p", []byte("a small replicated object"))
+	holders, _ := ec.Holders(f.smap, bucket, "p", 3)
+	f.mu.Lock()
+	f.hiding[holders[0].ID] = true
+	f.mu.Unlock()
+	_, st := f.owner("p")
+	if err := st.Delete(t.Context(), bucket, "p", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.hiding[holders[0].ID] = false
+	f.mu.Unlock()
+	if n := f.parts("p"); n != 0 {
+		t.Fatalf("%d parts outlived the delete", n)
 	}
 }

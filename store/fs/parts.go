@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -232,6 +233,10 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 		return err
 	}
 	b = b.Normalize()
+	guarded, err := s.guardParts(b, name, stamp)
+	if err != nil {
+		return err
+	}
 	lock := s.lockParts(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -261,7 +266,21 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 		}
 	}
 	// A removal undone by a crash could restore what was deleted.
-	return s.syncMountpaths(removed)
+	return s.syncMountpaths(append(removed, guarded...))
+}
+
+// guardParts leaves a tombstone for a name whose parts go while a
+// mountpath is away: that mountpath may hold a part of it, which its
+// return removes by the tombstone (see partHidden); else the part would
+// restore what was deleted once the owner's tombstone is collected.
+func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mountpath, error) {
+	if !s.away() || stamp.IsZero() {
+		return nil, nil
+	}
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano()})
 }
 
 // WalkParts calls fn for every part of a bucket kept here.

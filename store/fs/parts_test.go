@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
@@ -335,5 +336,38 @@ func TestPartOntoAMountpathDisabledMeanwhileFails(t *testing.T) {
 	}}
 	if err := st.PutPart(ctx, partOf(b, "p", 0, data, 20), body); !errors.Is(err, store.ErrIO) {
 		t.Fatalf("a part onto a mountpath disabled meanwhile: %v", err)
+	}
+}
+
+// Parts deleted while a mountpath holding one of them is away stay
+// deleted when it returns: the delete leaves a tombstone the return
+// removes the part by (else it would restore what was deleted).
+func TestPartsDeletedWhileAMountpathIsAwayStayDeleted(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	data := []byte("a replica part")
+	now := time.Now().UnixNano() // (a stamp older than the bucket is hidden anyway)
+	if err := st.PutPart(ctx, partOf(b, "x", 0, data, now), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	away := st.MountpathOf(b, "x")
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteParts(ctx, b, "x", store.Stamp{Map: 1, Clock: now + 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if parts, err := st.PartsOf(ctx, b, "x"); err != nil || len(parts) != 0 {
+		t.Fatalf("after the mountpath's return: parts %+v, %v", parts, err)
+	}
+	if _, _, err := st.OpenPart(ctx, b, "x", 0); err == nil {
+		t.Fatal("the deleted part is read again")
 	}
 }
