@@ -29,6 +29,9 @@ const (
 	jobMakeCopies = "make-n-copies"
 	jobECEncode   = "ec-encode"
 	jobECResilver = "ec-resilver"
+	// jobECCleanup removes the parts of a bucket whose erasure coding
+	// was turned off.
+	jobECCleanup = "ec-cleanup"
 	jobResilver   = "resilver"
 	jobScrub      = "scrub"
 	jobDetach     = "detach-mountpath"
@@ -59,6 +62,9 @@ type Protector interface {
 	Ensure(ctx context.Context, b store.Bucket, names []string) error
 	// Restore rebuilds an object from its parts.
 	Restore(ctx context.Context, b store.Bucket, name string) error
+	// DropParts removes the parts of a bucket no longer erasure-coded
+	// (ec-cleanup).
+	DropParts(ctx context.Context, b store.Bucket, progress *store.Progress) error
 }
 
 // ProtectOptions are what the node gives its erasure coding.
@@ -292,7 +298,19 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		if n.ec == nil {
 			return "", badRequest("node %s does no erasure coding", n.config.ID)
 		}
+		// Coded again: a cleanup of the parts of when it was off stops
+		// (what it removed, the encode makes again).
+		for _, j := range n.jobs.List() {
+			if j.Kind == jobECCleanup && j.Running && j.Bucket == b {
+				n.jobs.Abort(j.ID, errors.New("the bucket is erasure-coded again"))
+			}
+		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return nil, n.ec.Protect(ctx, b, p) }
+	case jobECCleanup:
+		if n.ec == nil {
+			return "", badRequest("node %s does no erasure coding", n.config.ID)
+		}
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return nil, n.ec.DropParts(ctx, b, p) }
 	case jobECResilver:
 		fn = n.ecResilver
 	case jobResilver:
@@ -340,7 +358,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.archiveSelected(ctx, b, req, p) }
 	default:
-		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobArchive, jobIndexShards, jobPrefetch, jobEvict, jobDownload}, ", "))
+		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobECCleanup, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobArchive, jobIndexShards, jobPrefetch, jobEvict, jobDownload}, ", "))
 	}
 	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach && req.Kind != jobLRU && (req.Kind != jobSummary || b.Name != "") {
 		if _, err := n.bucketProps(b); err != nil {
@@ -543,6 +561,8 @@ func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, aft
 		return n.startClusterJob(ctx, peer.JobRequest{Kind: jobMakeCopies, Bucket: b})
 	case after.EC.Enabled && !before.EC.Enabled:
 		return n.startClusterJob(ctx, peer.JobRequest{Kind: jobECEncode, Bucket: b})
+	case before.EC.Enabled && !after.EC.Enabled:
+		return n.startClusterJob(ctx, peer.JobRequest{Kind: jobECCleanup, Bucket: b})
 	}
 	return "", nil
 }

@@ -199,6 +199,28 @@ func TestErasureCodingThroughTheAPI(t *testing.T) {
 	if err != nil || report.Corrupt != 0 || report.Unrecoverable != 0 || report.Parts == 0 {
 		t.Fatalf("scrub: %+v %v", report, err)
 	}
+	// Erasure coding turned off: its parts go (left, they would bring
+	// back what is deleted while it is off once it is on again).
+	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := client.Jobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(jobs, func(j api.ClusterJob) bool { return j.Kind == "ec-cleanup" })
+	if i < 0 {
+		t.Fatalf("no ec-cleanup job after EC was turned off: %+v", jobs)
+	}
+	if j := waitJob(t, client, jobs[i].ID); len(j.Errors) > 0 {
+		t.Fatalf("ec-cleanup: %v", j.Errors)
+	}
+	for name := range objects {
+		loc, err := client.ObjectLocation(ctx, "e", name)
+		if err != nil || len(loc.Parts) != 0 {
+			t.Fatalf("%s after EC was turned off: %+v %v", name, loc, err)
+		}
+	}
 }
 
 func TestMountpathsThroughTheAPI(t *testing.T) {

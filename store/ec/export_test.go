@@ -1,5 +1,7 @@
 package ec
 
+import "github.com/aisgo/aisgo/store"
+
 // NewCodecChunk returns a codec whose streaming functions hold chunk bytes
 // of each slice, so that small objects cross many column boundaries.
 func NewCodecChunk(l Layout, chunk int64) (*Codec, error) {
@@ -9,4 +11,13 @@ func NewCodecChunk(l Layout, chunk int64) (*Codec, error) {
 	}
 	c.chunk = chunk
 	return c, nil
+}
+
+// NewestParts is newestParts over parts held by no target in particular.
+func NewestParts(metas []store.PartMeta, current Layout) store.PartMeta {
+	parts := make([]found, len(metas))
+	for i, m := range metas {
+		parts[i] = found{meta: m}
+	}
+	return newestParts(parts, current)
 }

@@ -535,6 +535,51 @@ func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stam
 	return len(found)
 }
 
+// newestParts picks the parts a restore combines: those of the newest
+// version, and of that version's layouts (a bucket whose layout changed
+// may keep the old one's parts beside the new's, with the same stamp) one
+// that can rebuild it, the current layout first.
+func newestParts(parts []found, current Layout) store.PartMeta {
+	newest := parts[0].meta
+	for _, p := range parts {
+		if p.meta.Stamp.Compare(newest.Stamp) > 0 {
+			newest = p.meta
+		}
+	}
+	var candidates []store.PartMeta // one per layout of the newest stamp
+	for _, p := range parts {
+		if p.meta.Stamp == newest.Stamp && !slices.ContainsFunc(candidates, func(c store.PartMeta) bool { return c.Same(p.meta) }) {
+			candidates = append(candidates, p.meta)
+		}
+	}
+	rebuilds := func(meta store.PartMeta) bool {
+		indexes := map[int]bool{}
+		for _, p := range parts {
+			if p.meta.Same(meta) {
+				if p.meta.Replica {
+					return true
+				}
+				indexes[p.meta.Index] = true
+			}
+		}
+		return len(indexes) >= meta.Data
+	}
+	slices.SortStableFunc(candidates, func(x, y store.PartMeta) int {
+		rank := func(m store.PartMeta) int {
+			r := 0
+			if !rebuilds(m) {
+				r += 2
+			}
+			if m.Data != current.Data || m.Parity != current.Parity {
+				r++
+			}
+			return r
+		}
+		return rank(x) - rank(y)
+	})
+	return candidates[0]
+}
+
 // found is a part on a target.
 type found struct {
 	node cluster.Node
@@ -596,19 +641,16 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 		return fmt.Errorf("%s is not erasure-coded: %w", b, errNoParts)
 	}
 	parts, findErr := s.find(ctx, b, name)
+	if findErr != nil {
+		// A target that did not answer may hold the newest version's
+		// parts: a restore from the others could bring back an older
+		// one, for good.
+		return fmt.Errorf("restore %s/%s: %w", b, name, findErr)
+	}
 	if len(parts) == 0 {
-		if findErr != nil {
-			return fmt.Errorf("restore %s/%s: %w", b, name, findErr)
-		}
 		return fmt.Errorf("restore %s/%s: %w", b, name, errNoParts)
 	}
-	// The newest version; only its parts combine.
-	newest := parts[0].meta
-	for _, p := range parts {
-		if p.meta.Stamp.Compare(newest.Stamp) > 0 {
-			newest = p.meta
-		}
-	}
+	newest := newestParts(parts, Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices})
 	parts = slices.DeleteFunc(parts, func(p found) bool { return !p.meta.Same(newest) })
 	if have, err := s.Store.Head(ctx, b, name); err == nil && have.Stamp.Compare(newest.Stamp) > 0 {
 		return fmt.Errorf("%w: restore %s/%s: the parts are of an older version (%s) than the replica here (%s)", store.ErrCorrupt, b, name, newest.Stamp, have.Stamp)
@@ -869,6 +911,29 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 
 // maxProtectErrors bounds the objects a failed Protect names.
 const maxProtectErrors = 10
+
+// DropParts removes every part of a bucket kept here (ec-cleanup: the
+// bucket is no longer erasure-coded). Parts left would outlive deletes
+// made meanwhile (a delete of a bucket without EC drops no parts) and
+// restore them once EC is on again. It stops, with an error, when the
+// bucket is erasure-coded again.
+func (s *Store) DropParts(ctx context.Context, b store.Bucket, progress *store.Progress) error {
+	last := ""
+	return s.Store.WalkParts(ctx, b, func(meta store.PartMeta) error {
+		if _, on := s.props(b); on {
+			return fmt.Errorf("%s is erasure-coded again: its parts stay", b)
+		}
+		if meta.Name == last {
+			return nil
+		}
+		last = meta.Name
+		if err := s.Store.DeleteParts(ctx, b, meta.Name, store.Stamp{}); err != nil {
+			return err
+		}
+		progress.Add(0)
+		return nil
+	})
+}
 
 // justBefore is the latest stamp before s: parts not newer than it are
 // of the versions before s.

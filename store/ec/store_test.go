@@ -713,3 +713,29 @@ func TestDeleteReachesAHolderThatFoundNoPart(t *testing.T) {
 		t.Fatalf("%d parts outlived the delete", n)
 	}
 }
+
+// Of the parts of one version in two layouts (the bucket's layout
+// changed, and the old one's parts are left beside the new's), a restore
+// takes a layout that can rebuild the object, the current one first,
+// whatever order the targets answered in.
+func TestRestorePicksALayoutThatRebuilds(t *testing.T) {
+	stamp := store.Stamp{Map: 3, Clock: 100}
+	part := func(data, parity, index int) store.PartMeta {
+		return store.PartMeta{Bucket: bucket, Name: "o", Data: data, Parity: parity, Index: index, Stamp: stamp, ObjectSize: 10}
+	}
+	old := []store.PartMeta{part(4, 2, 3), part(4, 2, 4), part(4, 2, 5)} // 3 of the 4 it needs
+	current := []store.PartMeta{part(2, 1, 0), part(2, 1, 2)}            // 2 of 2
+	older := store.PartMeta{Bucket: bucket, Name: "o", Data: 2, Parity: 1, Stamp: store.Stamp{Map: 3, Clock: 50}, ObjectSize: 10}
+	for _, order := range [][]store.PartMeta{
+		append(append([]store.PartMeta{older}, old...), current...),
+		append(append([]store.PartMeta{}, current...), old...),
+	} {
+		if got := ec.NewestParts(order, ec.Layout{Data: 2, Parity: 1}); got.Data != 2 || got.Stamp != stamp {
+			t.Fatalf("picked %+v", got)
+		}
+	}
+	full := append([]store.PartMeta{part(4, 2, 0)}, old...)
+	if got := ec.NewestParts(append(full, current[0]), ec.Layout{Data: 2, Parity: 1}); got.Data != 4 {
+		t.Fatalf("the current layout, one part short, was picked over a whole one: %+v", got)
+	}
+}
