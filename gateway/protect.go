@@ -32,9 +32,9 @@ const (
 	// jobECCleanup removes the parts of a bucket whose erasure coding
 	// was turned off.
 	jobECCleanup = "ec-cleanup"
-	jobResilver   = "resilver"
-	jobScrub      = "scrub"
-	jobDetach     = "detach-mountpath"
+	jobResilver  = "resilver"
+	jobScrub     = "scrub"
+	jobDetach    = "detach-mountpath"
 )
 
 // PartPeers is how a target's erasure coding reaches the other targets
