@@ -28,6 +28,9 @@ type awayRecord struct {
 	// its config: a restart opens them too, or their objects would be
 	// missing (and come back stale when attached again).
 	Attached []string `json:"attached,omitempty"`
+	// Detached are the mountpaths detached while disabled (mountpathSet's
+	// gone): configured or attached again, they return.
+	Detached []string `json:"detached,omitempty"`
 }
 
 // maxAwayRecord bounds the file read at start: a longer one is not
@@ -56,6 +59,7 @@ func (s *Store) saveAway(set *mountpathSet) error {
 		}
 	}
 	slices.Sort(rec.Attached)
+	rec.Detached = slices.Sorted(slices.Values(set.gone))
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -236,6 +240,7 @@ func (s *Store) promote(m mountpath, since time.Time) {
 			set.returning = slices.Delete(set.returning, i, i+1)
 			set.enabled = append(set.enabled, m)
 			set.since[m.path] = time.Now()
+			set.gone = slices.DeleteFunc(set.gone, func(path string) bool { return path == m.path })
 			promoted = true
 		}
 		return nil

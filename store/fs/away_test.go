@@ -156,3 +156,70 @@ func TestReturningMountpathUndoesNothing(t *testing.T) {
 		})
 	}
 }
+
+// A mountpath detached while disabled keeps its copies, never reconciled:
+// attached again, or configured again at a restart, it returns, and a copy
+// overwritten or deleted while it was away is not served as current.
+func TestDetachedWhileDisabledReturns(t *testing.T) {
+	for _, how := range []string{"attach", "restart"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := t.Context()
+			root := t.TempDir()
+			cfg := fs.Config{Mountpaths: []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}, NoSync: true}
+			st, err := fs.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { st.Close() }()
+			b := store.NewBucket("b")
+			if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+				t.Fatal(err)
+			}
+			away := st.MountpathOf(b, "over")
+			deleted := ""
+			for i := 0; deleted == ""; i++ {
+				if name := fmt.Sprintf("gone-%d", i); st.MountpathOf(b, name) == away {
+					deleted = name
+				}
+			}
+			storetest.Put(t, st, b, "over", []byte("old"))
+			storetest.Put(t, st, b, deleted, []byte("old"))
+			if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+				t.Fatal(err)
+			}
+			storetest.Put(t, st, b, "over", []byte("new"))
+			// (Not found here: its only copy is away; the tombstone guards.)
+			if err := st.Delete(ctx, b, deleted, store.DeleteOptions{Stamp: store.Stamp{Clock: time.Now().UnixNano()}, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+			if err := st.DetachMountpath(ctx, away, nil); err != nil {
+				t.Fatal(err)
+			}
+			switch how {
+			case "attach":
+				if err := st.AttachMountpath(ctx, away); err != nil {
+					t.Fatal(err)
+				}
+			case "restart":
+				st.Close()
+				if st, err = fs.Open(ctx, cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func(when string) {
+				t.Helper()
+				if got := storetest.Get(t, st, b, "over"); string(got) != "new" {
+					t.Fatalf("%s: the object overwritten while its mountpath was away: %q", when, got)
+				}
+				if _, err := st.Head(ctx, b, deleted); !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("%s: the object deleted while its mountpath was away: %v", when, err)
+				}
+			}
+			check("back")
+			if err := st.Resilver(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			check("after the resilver")
+		})
+	}
+}

@@ -58,6 +58,10 @@ type mountpathSet struct {
 	// disabled ones are not touched, with the reason.
 	disabled map[string]string
 	since    map[string]time.Time
+	// gone are mountpaths detached while disabled: their copies were
+	// never reconciled, so attached again (or configured at a restart)
+	// they return rather than serve stale copies as current.
+	gone []string
 }
 
 // paths returns every mountpath of the set, in any state.
@@ -116,7 +120,7 @@ func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
 	cur := s.mps.Load()
 	next := &mountpathSet{
 		enabled: slices.Clone(cur.enabled), detaching: slices.Clone(cur.detaching), returning: slices.Clone(cur.returning),
-		disabled: map[string]string{}, since: map[string]time.Time{},
+		disabled: map[string]string{}, since: map[string]time.Time{}, gone: slices.Clone(cur.gone),
 	}
 	for k, v := range cur.disabled {
 		next.disabled[k] = v
@@ -259,6 +263,7 @@ func (s *Store) enable(m mountpath, returning bool) error {
 			set.returning = append(set.returning, m)
 		} else {
 			set.enabled = append(set.enabled, m)
+			set.gone = slices.DeleteFunc(set.gone, func(path string) bool { return path == m.path })
 		}
 		set.since[m.path] = time.Now()
 		return nil
@@ -309,7 +314,8 @@ func (s *Store) AttachMountpath(ctx context.Context, path string) error {
 	if err := prepareMountpath(m, true); err != nil {
 		return fmt.Errorf("%w: %w", store.ErrMountpath, err)
 	}
-	if err := s.enable(m, false); err != nil {
+	// Detached while disabled, its copies may be stale: it returns.
+	if err := s.enable(m, slices.Contains(set.gone, abs)); err != nil {
 		return err
 	}
 	// It gets the bucket metadata like the others.
@@ -343,6 +349,9 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 			if _, ok := set.disabled[abs]; ok {
 				delete(set.disabled, abs)
 				delete(set.since, abs)
+				if !slices.Contains(set.gone, abs) {
+					set.gone = append(set.gone, abs)
+				}
 				justGoes = true
 				return nil
 			}

@@ -152,7 +152,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		set.enabled = append(set.enabled, m)
 		set.since[path] = time.Now()
 	}
-	for _, path := range rec.Away {
+	// So do those detached while disabled, if configured again.
+	set.gone = slices.Clone(rec.Detached)
+	for _, path := range slices.Concat(rec.Away, rec.Detached) {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
 		if i >= 0 && len(set.enabled) > 1 {
 			set.returning = append(set.returning, set.enabled[i])
