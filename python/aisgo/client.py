@@ -560,6 +560,25 @@ def _redirect_to(url: str, loc: str, method: str) -> str:
                        status=0, method=method, path=urlsplit(url).path)
     return target
 
+
+def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[str, Any]]) -> List[str]:
+    """The parts of a job that ended whose outcome is not known: a target the
+    job names that did not answer, or that restarted while the job ran and
+    has no record of it (as the Go client tells them)."""
+    targets = {t for j in jobs for t in (j.get("targets") or [])}
+    started = min((int(j.get("started") or 0) for j in jobs), default=0)
+    ended = max((int(j.get("finished") or 0) for j in jobs), default=0)
+    out = []
+    for n in nodes:
+        node = n.get("id", "")
+        if node not in targets:
+            continue
+        if n.get("error"):
+            out.append(f"{node}: did not answer, its part of the job is unknown: {n['error']}")
+        elif not any(j.get("id") == job_id for j in (n.get("jobs") or [])) and int(n.get("started") or 0) > started and int(n.get("started") or 0) < ended:
+            out.append(f"{node}: restarted while the job ran and has no record of it: its part of the job is lost")
+    return out
+
 class Client:
     """A client of an AIS-Go (or AIStore) cluster through its gateway.
 
@@ -722,10 +741,13 @@ class Client:
         if json_body is not None:
             payload = json.dumps(json_body).encode()
             hdrs["Content-Type"] = "application/json"
+        # An action sent by PUT or POST starts work (a job, an archive
+        # that appends): once sent, it is not sent again to another gateway.
+        replayable = method in _IDEMPOTENT and not (method != "GET" and isinstance(json_body, Mapping) and "action" in json_body)
         attempt = 0
         while True:
             try:
-                return self._do_once(method, path, params, hdrs, payload, body, stream, first_hop)
+                return self._do_once(method, path, params, hdrs, payload, body, stream, first_hop, replayable)
             except errors.Unavailable as exc:
                 if isinstance(exc, errors.NoQuorum) or attempt >= len(RETRY_DELAYS):
                     raise
@@ -746,6 +768,7 @@ class Client:
         body: Optional[_Body],
         stream: bool,
         first_hop: Optional[str],
+        replayable: bool,
     ) -> requests.Response:
         tried: List[str] = []
         while True:
@@ -759,7 +782,7 @@ class Client:
                 # on before the connection broke is not sent again.
                 if first_hop is not None or exc.url != gateway or len(self._gateways) < 2:
                     raise
-                if exc.sent and method not in _IDEMPOTENT:
+                if exc.sent and not replayable:
                     raise
                 tried.append(gateway)
                 if len(tried) >= len(self._gateways):
@@ -877,11 +900,13 @@ class Client:
         continuation_token: str = "",
         uuid: str = "",
         start_after: str = "",
+        allow_incomplete: bool = False,
     ) -> Tuple[List[ObjectEntry], str, str]:
         """Returns one page of a listing: (entries, continuation token, uuid).
 
         An empty token means the listing is complete. ``page_size`` 0 is the
-        node's maximum (10,000).
+        node's maximum (10,000). A page that misses the objects of targets
+        offline raises Unavailable naming them, unless ``allow_incomplete``.
         """
         value: Dict[str, Any] = {"props": props, "time_format": "RFC3339Nano"}
         if prefix:
@@ -895,19 +920,29 @@ class Client:
         if start_after:
             value["start_after"] = start_after
         page = self._json("GET", _bucket_path(bucket), json_body={"action": "list", "value": value}) or {}
+        missing = page.get("incomplete") or []
+        if missing and not allow_incomplete:
+            raise errors.Unavailable(
+                f"the listing of ais://{bucket} misses the objects of target(s) {', '.join(missing)} (offline): retry, or pass allow_incomplete=True",
+                status=503,
+            )
         entries = [ObjectEntry.from_wire(e) for e in page.get("entries") or []]
         return entries, str(page.get("continuation_token") or ""), str(page.get("uuid") or "")
 
-    def list_objects(self, bucket: str, prefix: str = "", page_size: int = 0, props: str = "name,size") -> Iterator[ObjectEntry]:
+    def list_objects(
+        self, bucket: str, prefix: str = "", page_size: int = 0, props: str = "name,size", allow_incomplete: bool = False
+    ) -> Iterator[ObjectEntry]:
         """Yields every object of a bucket (under ``prefix``) in name order, page by page.
 
         ``props`` is a comma-separated list of what to return: name, size,
-        checksum, atime, version... Sizes are ints.
+        checksum, atime, version... Sizes are ints. With a target offline
+        it raises Unavailable (a dataset listed then would miss its shards),
+        unless ``allow_incomplete``.
         """
         token, uuid = "", ""
         while True:
             entries, token, uuid = self.list_objects_page(
-                bucket, prefix=prefix, page_size=page_size, props=props, continuation_token=token, uuid=uuid
+                bucket, prefix=prefix, page_size=page_size, props=props, continuation_token=token, uuid=uuid, allow_incomplete=allow_incomplete
             )
             yield from entries
             if not token:
@@ -942,6 +977,10 @@ class Client:
                 err = errors.error_from_response(resp.status_code, b"", resp.headers, method="HEAD", path=path)
                 if type(err) is errors.NotFound:
                     return url  # the object is not there yet: this node is its owner
+                if isinstance(err, errors.Unauthorized):
+                    # May put, may not look (a write-only token): the PUT
+                    # goes to the gateway, which redirects it (or refuses it).
+                    return url
                 if isinstance(err, errors.Unavailable) and not isinstance(err, errors.NoQuorum) and attempt < len(RETRY_DELAYS):
                     time.sleep(RETRY_DELAYS[attempt])
                     attempt += 1
@@ -1166,11 +1205,13 @@ class Client:
         raises AisError naming the nodes' errors if it failed."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            jobs = [j for n in self.cluster_status().get("nodes", []) for j in (n.get("jobs") or []) if j.get("id") == job_id]
+            nodes = self.cluster_status().get("nodes", [])
+            jobs = [j for n in nodes for j in (n.get("jobs") or []) if j.get("id") == job_id]
             if not jobs:
                 raise errors.NotFound(f"job {job_id} is on no node", kind="job-not-found")
             if not any(j.get("running") for j in jobs):
                 failed = [j["error"] for j in jobs if j.get("error")]
+                failed += _lost_parts(nodes, job_id, jobs)
                 if failed or any(j.get("aborted") for j in jobs):
                     raise AisError(f"job {job_id} failed: {'; '.join(failed) or 'aborted'}")
                 return {"objects": sum(int(j.get("objects", 0)) for j in jobs), "bytes": sum(int(j.get("bytes", 0)) for j in jobs)}

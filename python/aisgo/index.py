@@ -200,6 +200,14 @@ class ShardIndex:
         # copied with its shard under another prefix still names the old
         # place, where another object (or none) may be now.
         idx.shard = shard
+        # An index left over from another shard of the name reads other
+        # members' bytes at its offsets, each of the right length.
+        size = client.head_object(bucket, shard).get("size")
+        if size is not None and size != idx.shard_size:
+            raise ShardIndexError(
+                f"ais://{bucket}/{name} indexes a shard of {idx.shard_size} bytes, ais://{bucket}/{shard} has {size}: "
+                f"the shard changed since it was indexed (index it again: 'ais archive index ais://{bucket}/{shard}')"
+            )
         return idx
 
     def save(self, client: "Client", bucket: str) -> None:
@@ -214,13 +222,25 @@ class ShardIndex:
         m = member if isinstance(member, IndexMember) else self[member]
         if m.size == 0:
             return b""
-        data = client.get_object(bucket, self.shard, byte_range=(m.data_offset, m.end - 1))
+        with client.open_object(bucket, self.shard, byte_range=(m.data_offset, m.end - 1)) as r:
+            total = _range_total(r.headers.get("Content-Range", ""))
+            data = r.read()
+        if total is not None and total != self.shard_size:
+            raise ShardIndexError(
+                f"ais://{bucket}/{self.shard} has {total} bytes, its index says {self.shard_size}: the shard changed since it was indexed"
+            )
         if len(data) != m.size:
             raise ShardIndexError(
                 f"ais://{bucket}/{self.shard}: member {m.name!r} at {m.data_offset}: read {len(data)} bytes, the index says {m.size} "
                 "(the shard changed since it was indexed?)"
             )
         return data
+
+
+def _range_total(content_range: str) -> Optional[int]:
+    """The object size a Content-Range answer gives (``bytes 0-9/100``)."""
+    total = content_range.rpartition("/")[2]
+    return int(total) if total.isdigit() else None
 
 
 def read_member(client: "Client", bucket: str, shard: str, member: Union[int, str, IndexMember]) -> bytes:

@@ -210,6 +210,15 @@ class ShardDataset(IterableDataset):
         """Sets the epoch: with the seed, it fixes the shard and sample order."""
         self.epoch = int(epoch)
 
+    def __getstate__(self) -> Dict[str, Any]:
+        # Pickled for DataLoader workers (spawn, forkserver): the rank is
+        # resolved here, in the training process. A worker process has no
+        # process group, and every rank would read rank 0's shards.
+        state = self.__dict__.copy()
+        if self.rank is None:
+            state["rank"], state["world_size"] = distributed_rank()
+        return state
+
     def __repr__(self) -> str:
         return f"ShardDataset(ais://{self.bucket}, {len(self.shards)} shards, epoch {self.epoch})"
 
@@ -291,6 +300,16 @@ class _BoundedTarInfo(tarfile.TarInfo):
         self._check_header_size()
         return super()._proc_pax(tarfile_)  # type: ignore[misc]
 
+    @classmethod
+    def fromtarfile(cls, tarfile_):  # type: ignore[override]
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.EOFHeaderError:
+            # A zero block: the archive's end marker. tarfile stops as
+            # quietly at a missing or cut header (a shard cut short).
+            tarfile_._aisgo_end_marker = True  # type: ignore[attr-defined]
+            raise
+
     def _check_header_size(self) -> None:
         if self.size > MAX_HEADER_SIZE:
             raise tarfile.ReadError(f"a header of {self.size} bytes, more than the {MAX_HEADER_SIZE} a header may be")
@@ -333,8 +352,11 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
                         yield sample
                     sample = {"__key__": key}
                 sample[ext] = data
-            # tarfile stops quietly at a header it cannot parse: what
-            # follows the end of the archive must be zeros.
+            # tarfile stops quietly at a header it cannot parse, or at no
+            # header at all: the archive must end with its end marker, and
+            # what follows it must be zeros.
+            if not getattr(tf, "_aisgo_end_marker", False):
+                raise tarfile.ReadError("the shard ends without the tar end marker (cut short?)")
             _check_trailer(tf)
         except AisError:
             raise

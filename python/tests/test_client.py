@@ -291,6 +291,13 @@ def test_no_failover_of_a_post_that_may_have_been_acted_on(cluster, bucket: str)
         assert not Client(cluster.endpoint).bucket_exists(bucket + "-twice")
         c.put_object(bucket, "again", b"ok")  # a PUT may be sent twice
         assert c.endpoint == cluster.endpoint
+        # A PUT that is an action (an archive appending to a shard) starts
+        # work: once sent, it is not sent again either.
+        seen.clear()
+        c = Client(f"http://127.0.0.1:{srv.getsockname()[1]},{cluster.endpoint}", timeout=5)
+        with pytest.raises(aisgo.AisConnectionError):
+            c.archive(bucket, "shard.tar", objnames=["again"], append=True)
+        assert seen == [b"PUT"]
     finally:
         srv.close()
 

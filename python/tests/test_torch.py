@@ -297,6 +297,12 @@ def test_corrupt_shards(client: Client, bucket: str):
     with pytest.raises(aisgo.ShardError, match=r"cut\.tar.*offset 2560") as e:
         list(ShardDataset(client, bucket, "cut.tar"))
     assert e.value.offset == 2560
+    # cut at a header boundary (after a member's data), or inside the next
+    # header: tarfile alone would stop quietly there
+    for cut in (2560 * 2, 2560 * 2 + 100):
+        client.put_object(bucket, "cut-at-header.tar", data[:cut])
+        with pytest.raises(aisgo.ShardError, match=r"cut-at-header\.tar.*without the tar end marker"):
+            list(ShardDataset(client, bucket, "cut-at-header.tar"))
     # garbage in place of the third header: tarfile alone would stop quietly there
     client.put_object(bucket, "mid.tar", data[:5120] + b"\x7f" * 512 + data[5632:])
     with pytest.raises(aisgo.ShardError, match=r"mid\.tar.*offset 5120"):
@@ -328,3 +334,44 @@ def test_shard_bombs_and_spoofed_keys(client: Client, bucket: str):
     client.put_object(bucket, "spoof.tar", spoof.getvalue())
     with pytest.raises(aisgo.ShardError, match=r"would replace its sample's key"):
         list(ShardDataset(client, bucket, "spoof.tar"))
+
+
+def test_rank_is_resolved_in_the_training_process(client: Client, ds: Dataset, monkeypatch):
+    # Workers started by spawn or forkserver get the dataset pickled: the
+    # rank is resolved when it is pickled, in the process that has it (a
+    # worker has no process group, and would read rank 0's shards).
+    import pickle
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=10, seed=5)
+    data = pickle.dumps(d)
+    rank1 = set(keys_of(d))
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    clone = pickle.loads(data)
+    assert (clone.rank, clone.world_size) == (1, 2)
+    assert set(keys_of(clone)) == rank1 and rank1 != set(ds.expected)
+
+
+def test_stale_index_is_refused(client: Client, ds: Dataset):
+    # A shard written anew beside the index of its old content: reads at
+    # the old offsets would return other members' bytes, each of the right
+    # length. The index no longer matches the shard's size: refused.
+    name = "stale-index.tar"
+    old = client.get_object(ds.src, "shard-00.tar")
+    client.put_object(ds.src, name, old)
+    idx = ShardIndex.from_tar(io.BytesIO(old), name)
+    idx.save(client, ds.src)
+    try:
+        assert idx.read_member(client, ds.src, 0) == read_tar(old)[0][1]
+        client.put_object(ds.src, name, client.get_object(ds.src, "shard-01.tar") + bytes(512))
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            idx.read_member(client, ds.src, 0)
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            ShardIndex.load(client, ds.src, name)
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            RecordDataset(client, ds.src, [name])
+    finally:
+        client.delete_object(ds.src, name)
+        client.delete_object(ds.src, index_name(name))

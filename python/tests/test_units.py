@@ -253,3 +253,89 @@ def test_tar_headers_are_bounded():
     with pytest.raises(tarfile.ReadError, match="a header of"):
         with tarfile.open(fileobj=io.BytesIO(tgz({"comment": "a" * (3 << 20)})), mode="r|*", tarinfo=aistorch._BoundedTarInfo) as tf:
             list(tf)
+
+
+def test_job_parts_lost_or_unknown():
+    from aisgo.client import _lost_parts
+
+    job = {"id": "j", "targets": ["t1", "t2", "t3"], "started": 100, "finished": 200, "running": False}
+    nodes = [
+        {"id": "t1", "started": 10, "jobs": [job]},
+        {"id": "t2", "error": "connection refused"},  # silent: its part is unknown
+        {"id": "t3", "started": 150, "jobs": []},  # restarted while the job ran
+        {"id": "g1", "started": 150, "jobs": []},  # not a target of the job
+    ]
+    got = _lost_parts(nodes, "j", [job])
+    assert len(got) == 2 and got[0].startswith("t2: did not answer") and got[1].startswith("t3: restarted")
+    # restarted after the job ended everywhere: it forgot a part that was done
+    nodes[2]["started"] = 300
+    assert len(_lost_parts(nodes, "j", [job])) == 1
+
+
+def _serve_json(answer: bytes):
+    """A local server answering every GET with the JSON answer; returns
+    (endpoint, shutdown)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server.shutdown
+
+
+def test_incomplete_listing_is_an_error():
+    """A listing that misses an offline target's objects raises (a dataset
+    would silently lose its shards), unless asked to take it."""
+    endpoint, shutdown = _serve_json(b'{"entries": [{"name": "a.tar", "size": 1}], "incomplete": ["t2"]}')
+    try:
+        client = aisgo.Client(endpoint)
+        with pytest.raises(aisgo.errors.Unavailable, match="t2"):
+            list(client.list_objects("b"))
+        assert [e.name for e in client.list_objects("b", allow_incomplete=True)] == ["a.tar"]
+    finally:
+        shutdown()
+
+
+def test_put_with_a_write_only_token():
+    """A token that may put and may not look: the HEAD that finds the owner
+    is refused, and the PUT goes to the gateway (which redirects it)."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's name)
+            seen.append("HEAD")
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_PUT(self):  # noqa: N802
+            seen.append("PUT " + self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").put_object("b", "o", b"data")
+    finally:
+        server.shutdown()
+    assert seen == ["HEAD", "PUT data"]
