@@ -313,7 +313,13 @@ func (c *Control) checkNoOtherGateways() error {
 		return nil
 	}
 	m, err := c.config.Legacy.LoadMap()
-	if err != nil || m == nil {
+	if err != nil {
+		// Unreadable, it may name other gateways: a cluster of its own
+		// beside theirs is not started on a guess.
+		return fmt.Errorf("%w: the Raft log in %s is empty, and the map this gateway saved cannot be read (%w): start it with -join and the URL of a gateway of its cluster, or move the saved map away to start a new cluster",
+			ErrOtherGateways, c.config.Dir, err)
+	}
+	if m == nil {
 		return nil
 	}
 	var others []string

@@ -387,9 +387,12 @@ func TestLostLogDoesNotStartASecondCluster(t *testing.T) {
 		name     string
 		gateways []string
 		refused  bool
-	}{{"other gateways", []string{"g1", "g2"}, true}, {"alone", []string{"g1"}, false}} {
+		corrupt  bool
+	}{{"other gateways", []string{"g1", "g2"}, true, false}, {"alone", []string{"g1"}, false, false},
+		{"unreadable saved map", []string{"g1", "g2"}, true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			meta, err := membership.NewFileStore(t.TempDir())
+			dir := t.TempDir()
+			meta, err := membership.NewFileStore(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -400,6 +403,12 @@ func TestLostLogDoesNotStartASecondCluster(t *testing.T) {
 			}
 			if err := meta.SaveMap(m); err != nil {
 				t.Fatal(err)
+			}
+			if tc.corrupt {
+				// It may name other gateways: no cluster on a guess.
+				if err := os.WriteFile(filepath.Join(dir, "smap.json"), []byte("{not json"), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 			c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(), Legacy: meta,
