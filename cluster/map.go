@@ -62,6 +62,9 @@ type Node struct {
 	// Leaving marks an offline target that was leaving: it goes on
 	// leaving when it is back, rather than own objects again.
 	Leaving bool `json:"leaving,omitempty"`
+	// Maintained marks an offline target that was in maintenance: it
+	// stays in maintenance when it is back.
+	Maintained bool `json:"maintained,omitempty"`
 }
 
 // Errors of map changes and lookups.
@@ -243,6 +246,7 @@ func (m *Map) WithState(id string, s State) (*Map, error) {
 		if c.Nodes[i].ID == id {
 			c.Nodes[i].State = s
 			c.Nodes[i].Leaving = s == StateOffline && (old.State == StateLeaving || old.Leaving)
+			c.Nodes[i].Maintained = s == StateOffline && (old.State == StateMaintenance || old.Maintained)
 		}
 	}
 	c.Version++

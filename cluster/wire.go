@@ -54,6 +54,8 @@ type Snode struct {
 	// Leaving is Node.Leaving: an offline target that goes on leaving
 	// when it is back (a Raft snapshot carries the map in this shape).
 	Leaving bool `json:"leaving,omitempty"`
+	// Maintained is Node.Maintained.
+	Maintained bool `json:"maintained,omitempty"`
 }
 
 // Snode returns the node in AIStore's shape, as a daemon of a type
@@ -64,7 +66,7 @@ func (n Node) Snode(daemonType string) Snode {
 		net.Host, net.Port = u.Hostname(), u.Port()
 	}
 	s := Snode{ID: n.ID, Type: daemonType, PublicNet: net, ControlNet: net, DataNet: net,
-		IDDigest: hrw.Digest(n.ID), Role: n.Role, State: n.State, Leaving: n.Leaving}
+		IDDigest: hrw.Digest(n.ID), Role: n.Role, State: n.State, Leaving: n.Leaving, Maintained: n.Maintained}
 	switch n.State {
 	case StateMaintenance, StateOffline:
 		s.Flags |= FlagMaintenance
@@ -77,7 +79,7 @@ func (n Node) Snode(daemonType string) Snode {
 // node reads a node back; a node written by AIStore has no role and
 // state, which the daemon type and flags give.
 func (s Snode) node() Node {
-	n := Node{ID: s.ID, Role: s.Role, URL: s.PublicNet.URL, State: s.State, Leaving: s.Leaving}
+	n := Node{ID: s.ID, Role: s.Role, URL: s.PublicNet.URL, State: s.State, Leaving: s.Leaving, Maintained: s.Maintained}
 	if n.Role == "" {
 		n.Role = RoleTarget
 		if s.Type == DaemonProxy {

@@ -84,7 +84,10 @@ const (
 	Maintenance Kind = "start-maintenance" // a target stops owning objects
 	Activate    Kind = "stop-maintenance"  // a target owns objects again
 	Offline     Kind = "offline"           // a target stopped answering
-	Remove      Kind = "remove"            // a gateway stopped answering
+	// Returned: an offline target answers again, and is what it was
+	// before (active, in maintenance, or leaving).
+	Returned Kind = "returned"
+	Remove   Kind = "remove" // a gateway stopped answering
 
 	CreateBucket  Kind = "create-bck"
 	DestroyBucket Kind = "destroy-bck"
@@ -156,7 +159,7 @@ var (
 // but its arguments and never changes s.
 func Apply(s Snapshot, c Change) (Snapshot, error) {
 	switch c.Kind {
-	case Join, Leave, Left, Maintenance, Activate, Offline, Remove:
+	case Join, Leave, Left, Maintenance, Activate, Offline, Remove, Returned:
 		m, err := applyNode(s.Map, c)
 		if err != nil {
 			return s, err
@@ -326,7 +329,9 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 			// A decommission goes on across a restart, or a time offline.
 			n.State = cluster.StateLeaving
 		}
-		n.Leaving = false
+		// A restart ends maintenance (a rolling upgrade's target comes
+		// back active); a time offline does not (see Returned).
+		n.Leaving, n.Maintained = false, false
 		if err := n.Validate(); err != nil {
 			return nil, err
 		}
@@ -347,6 +352,17 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 	switch c.Kind {
 	case Maintenance:
 		return m.WithState(id, cluster.StateMaintenance)
+	case Returned:
+		if node.State != cluster.StateOffline {
+			return m, nil // back already (a rejoin)
+		}
+		switch {
+		case node.Leaving:
+			return m.WithState(id, cluster.StateLeaving)
+		case node.Maintained:
+			return m.WithState(id, cluster.StateMaintenance)
+		}
+		return m.WithState(id, cluster.StateActive)
 	case Activate:
 		if node.State == cluster.StateOffline && node.Leaving {
 			// Back (the keepalive heard it): the decommission goes on.

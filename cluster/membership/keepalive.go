@@ -55,7 +55,7 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 			k.lastSeen[node.ID] = now
 			if node.State == cluster.StateOffline {
 				logger.Info("an offline target answers again", "id", node.ID)
-				changes = append(changes, Change{Kind: Activate, Node: cluster.Node{ID: node.ID}})
+				changes = append(changes, Change{Kind: Returned, Node: cluster.Node{ID: node.ID}})
 			}
 			continue
 		}

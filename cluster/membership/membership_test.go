@@ -354,11 +354,21 @@ func TestLeavingSurvivesOffline(t *testing.T) {
 		{"offline while active, restarted", []membership.Kind{membership.Offline, membership.Join}, cluster.StateActive},
 		{"decommission cancelled once back", []membership.Kind{membership.Leave, membership.Offline, membership.Activate, membership.Activate}, cluster.StateActive},
 		{"a target back in maintenance", []membership.Kind{membership.Maintenance, membership.Offline, membership.Activate, membership.Offline, membership.Join}, cluster.StateActive},
+		// The keepalive hears an offline target again: it is what it was.
+		{"offline while leaving, returned", []membership.Kind{membership.Leave, membership.Offline, membership.Returned}, cluster.StateLeaving},
+		{"offline while active, returned", []membership.Kind{membership.Offline, membership.Returned}, cluster.StateActive},
+		{"offline in maintenance, returned", []membership.Kind{membership.Maintenance, membership.Offline, membership.Returned}, cluster.StateMaintenance},
+		// A restart ends maintenance (a rolling upgrade relies on it).
+		{"offline in maintenance, restarted", []membership.Kind{membership.Maintenance, membership.Offline, membership.Join}, cluster.StateActive},
+		{"in maintenance, restarted", []membership.Kind{membership.Maintenance, membership.Join}, cluster.StateActive},
+		{"offline twice in maintenance", []membership.Kind{membership.Maintenance, membership.Offline, membership.Returned, membership.Offline, membership.Returned}, cluster.StateMaintenance},
+		{"maintenance ended once back", []membership.Kind{membership.Maintenance, membership.Offline, membership.Returned, membership.Activate}, cluster.StateActive},
+		{"returned while not offline", []membership.Kind{membership.Maintenance, membership.Returned}, cluster.StateMaintenance},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := apply(start, tc.kinds...)
-			if n.State != tc.want || n.Leaving {
-				t.Fatalf("%+v, want %s and no leaving mark", n, tc.want)
+			if n.State != tc.want || n.Leaving || n.Maintained {
+				t.Fatalf("%+v, want %s and no leaving or maintenance mark", n, tc.want)
 			}
 		})
 	}
