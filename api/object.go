@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -183,9 +184,10 @@ func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) 
 	}
 	h := http.Header{}
 	if opts.Offset > 0 || opts.Length > 0 {
-		if opts.Length > 0 {
+		if opts.Length > 0 && opts.Length <= math.MaxInt64-opts.Offset {
 			h.Set("Range", fmt.Sprintf("bytes=%d-%d", opts.Offset, opts.Offset+opts.Length-1))
 		} else {
+			// (A length past what an offset can reach is the rest.)
 			h.Set("Range", fmt.Sprintf("bytes=%d-", opts.Offset))
 		}
 	}

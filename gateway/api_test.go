@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -265,6 +266,12 @@ func TestRangeRequests(t *testing.T) {
 	part, err := client.GetBytes(t.Context(), "b", "alpha", api.GetOptions{Offset: 10, Length: 3})
 	if err != nil || string(part) != "klm" {
 		t.Fatalf("client range: %q %v", part, err)
+	}
+	// A length past what the offset can reach is the rest (its end
+	// overflowed into a range the server refused).
+	part, err = client.GetBytes(t.Context(), "b", "alpha", api.GetOptions{Offset: 20, Length: math.MaxInt64})
+	if err != nil || string(part) != "uvwxyz" {
+		t.Fatalf("client range to the end: %q %v", part, err)
 	}
 }
 

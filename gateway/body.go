@@ -18,7 +18,10 @@ var errSlowBody = errors.New("the request body arrived too slowly")
 // pacedBody puts a read deadline on a request body that moves with the
 // bytes received: grace for the start, then at least minRate bytes per
 // second. A legitimate upload never meets it; one byte every few seconds
-// does, after the grace.
+// does, after the grace. The clock starts when the handler first reads
+// (a member put into a big shard is read after the shard's rewrite), and
+// stops at the end of the body (net/http then reads the connection on its
+// own, and a deadline left would cancel the request).
 type pacedBody struct {
 	body    io.ReadCloser
 	control *http.ResponseController
@@ -32,9 +35,7 @@ type pacedBody struct {
 }
 
 func newPacedBody(w http.ResponseWriter, body io.ReadCloser, grace time.Duration, minRate int64) *pacedBody {
-	p := &pacedBody{body: body, control: http.NewResponseController(w), grace: grace, minRate: minRate, start: time.Now()}
-	p.extend()
-	return p
+	return &pacedBody{body: body, control: http.NewResponseController(w), grace: grace, minRate: minRate}
 }
 
 // extend moves the deadline with the bytes read; it is set again only
@@ -45,7 +46,8 @@ func (p *pacedBody) extend() {
 	}
 	deadline := p.start.Add(p.grace)
 	if p.minRate > 0 {
-		deadline = deadline.Add(time.Duration(p.read * int64(time.Second) / p.minRate))
+		// In floating point: read × 1e9 overflows past 9 GB.
+		deadline = deadline.Add(time.Duration(float64(p.read) / float64(p.minRate) * float64(time.Second)))
 	}
 	if !p.set.IsZero() && deadline.Sub(p.set) < time.Second {
 		return
@@ -58,10 +60,18 @@ func (p *pacedBody) extend() {
 }
 
 func (p *pacedBody) Read(b []byte) (int, error) {
+	if p.start.IsZero() {
+		p.start = time.Now()
+		p.extend()
+	}
 	n, err := p.body.Read(b)
 	p.read += int64(n)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, fmt.Errorf("%w: %d bytes in %s (at least %d bytes/s after %s)", errSlowBody, p.read, time.Since(p.start).Round(time.Second), p.minRate, p.grace)
+	}
+	if err == io.EOF {
+		p.off = true // the body is whole: no deadline on what follows
+		return n, err
 	}
 	p.extend()
 	return n, err

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -62,5 +63,55 @@ func TestStallWriter(t *testing.T) {
 			t.Fatalf("%q: a write to a peer that reads nothing did not end", query)
 		}
 		conn.Close()
+	}
+}
+
+// A body read late (after long work, as a member put into a big shard is)
+// still has its grace from the first read; a body read whole leaves no
+// deadline behind to cancel the request while the handler works on.
+func TestPacedBodyClockRunsWhileRead(t *testing.T) {
+	const grace, rate = 200 * time.Millisecond, 64 << 10
+	body := bytes.Repeat([]byte{'x'}, 192<<10) // 3 s at the rate
+	type result struct {
+		n   int
+		err error
+		ctx error
+	}
+	results := make(chan result, 1)
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paced := newPacedBody(w, r.Body, grace, rate)
+		if r.URL.Query().Has("late") {
+			time.Sleep(3 * grace)
+		}
+		data, err := io.ReadAll(paced)
+		if r.URL.Query().Has("work") {
+			time.Sleep(4 * time.Second) // past where the deadline ended
+		}
+		results <- result{len(data), err, r.Context().Err()}
+	}))
+	defer server.Close()
+	for _, query := range []string{"?work", "?late"} {
+		resp, err := http.Post(server.URL+"/"+query, "application/octet-stream", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := <-results; got.n != len(body) || got.err != nil || got.ctx != nil {
+			t.Fatalf("%s: read %d of %d bytes, %v; the request's context: %v", query, got.n, len(body), got.err, got.ctx)
+		}
+	}
+}
+
+// The deadline of a body of many gigabytes still moves with its bytes.
+func TestPacedBodyDeadlineOfAHugeBody(t *testing.T) {
+	start := time.Now()
+	p := &pacedBody{grace: time.Second, minRate: 1 << 20, start: start, read: 50 << 30, off: true}
+	p.off = false
+	p.control = http.NewResponseController(httptest.NewRecorder())
+	p.extend() // a recorder takes no deadline: it turns off
+	want := start.Add(time.Second + 50*1024*time.Second)
+	got := start.Add(p.grace).Add(time.Duration(float64(p.read) / float64(p.minRate) * float64(time.Second)))
+	if got.Sub(want).Abs() > time.Second {
+		t.Fatalf("deadline %s after the start, want %s", got.Sub(start), want.Sub(start))
 	}
 }

@@ -123,6 +123,11 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 				}
 				return
 			}
+			// Sent on by its older map, the read would come back here
+			// with the newer one, back and forth: the client retries.
+			w.Header().Set("Retry-After", "1")
+			n.writeError(w, r, fmt.Errorf("%w: node %s has cluster map version %d, the request was sent under version %d: retry", api.ErrUnavailable, n.config.ID, smap.Version, want))
+			return
 		}
 		n.redirect(w, r, owner)
 		return
