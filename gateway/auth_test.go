@@ -66,10 +66,19 @@ func TestIntraRoutesRefuseOutsiders(t *testing.T) {
 			good.Sign(first, "n1")
 			replay := newRequest()
 			replay.Header = first.Header.Clone()
+			// Signed for another node's address (captured on its way
+			// there), sent here.
+			elsewhere := newRequest()
+			elsewhere.Host = "127.0.0.2:9"
+			good.Sign(elsewhere, "n1")
 			genuine := send(t, first)
-			for name, resp := range map[string]*http.Response{
+			responses := map[string]*http.Response{
 				"unsigned": unsigned, "another secret": send(t, other), "stale": send(t, stale), "replay": send(t, replay),
-			} {
+			}
+			if rt.Pattern == peer.RaftPath || rt.Pattern == "/v1/internal/receive" || rt.Pattern == "/v1/metasync" {
+				responses["signed for another node"] = send(t, elsewhere)
+			}
+			for name, resp := range responses {
 				if resp.StatusCode != http.StatusUnauthorized {
 					t.Errorf("%s %s %s: %d, want 401", name, method, rt.Pattern, resp.StatusCode)
 				}

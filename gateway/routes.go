@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,21 @@ type route struct {
 	// need is what a caller must be allowed when user authentication is
 	// on; public (nil) for none.
 	need access
+}
+
+// addressedRoutes are the intra routes a node reaches only at another
+// node's own address (its URL in the map): the signature covers the
+// address, so one captured on its way to a node is refused by the others
+// (each remembers only its own nonces). The Raft stream is trusted once
+// its upgrade is; rebalance frames and pushed maps change what a node
+// holds.
+var addressedRoutes = []string{peer.RaftPath, "/v1/internal/receive", "/v1/metasync"}
+
+// addressedHere reports whether a request was sent to this node's own
+// address.
+func (n *Node) addressedHere(r *http.Request) bool {
+	u, err := url.Parse(n.config.URL)
+	return err == nil && strings.EqualFold(r.Host, u.Host)
 }
 
 // routeTable lists every route of every role but /v1/objects/ (see
@@ -153,9 +169,14 @@ func (n *Node) routes() {
 		case !rt.intra:
 			h = n.guard(rt.need, h)
 		case rt.intra:
+			bound := slices.Contains(addressedRoutes, rt.pattern)
 			h = func(w http.ResponseWriter, r *http.Request) {
 				if _, err := n.auth.Verify(r); err != nil {
 					n.writeError(w, r, fmt.Errorf("%w: %s %s is an intra-cluster route: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err))
+					return
+				}
+				if bound && !n.addressedHere(r) {
+					n.writeError(w, r, fmt.Errorf("%w: %s %s was signed for %s, not for node %s: a request replayed to another node", api.ErrUnauthorized, r.Method, r.URL.Path, r.Host, n.config.ID))
 					return
 				}
 				rt.handler(w, r)
