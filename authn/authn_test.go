@@ -626,3 +626,28 @@ func TestLoginGuessingIsThrottled(t *testing.T) {
 		t.Fatalf("a login after a success and one failure: %d", w.Code)
 	}
 }
+
+// A flood of failed logins under fresh names does not set free a key
+// being throttled: a full table evicts the keys with the fewest failures.
+func TestThrottleKeepsItsKeysUnderAFlood(t *testing.T) {
+	var th loginThrottle
+	now := time.Now()
+	guessed := throttleKey("admin", "198.51.100.7:4000")
+	flood := func(n int) {
+		for i := range n {
+			now = now.Add(time.Microsecond)
+			th.failed(throttleKey(fmt.Sprintf("u%d-%d", i, now.UnixNano()), "198.51.100.7:4000"), now)
+		}
+	}
+	flood(maxThrottled) // the table is full before the guessing starts
+	for range freeFailures + 2 {
+		th.failed(guessed, now)
+	}
+	flood(200) // and takes new names during it
+	if th.wait(guessed, now) == 0 {
+		t.Fatal("the guessed user's throttle was forgotten under a flood of fresh names")
+	}
+	if len(th.failures) > maxThrottled {
+		t.Fatalf("%d keys kept, at most %d", len(th.failures), maxThrottled)
+	}
+}

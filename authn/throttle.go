@@ -63,7 +63,10 @@ func (t *loginThrottle) failed(key string, now time.Time) {
 	f := t.failures[key]
 	if f == nil {
 		if len(t.failures) >= maxThrottled {
-			return // a flood of fresh keys: the login slots bound it
+			// Full of recent failures (a flood of fresh keys): the key
+			// with the fewest goes, so that the flood evicts itself and
+			// not a key being throttled (which it would set free).
+			t.evictFewest()
 		}
 		f = &loginFailures{}
 		t.failures[key] = f
@@ -77,6 +80,19 @@ func (t *loginThrottle) failed(key string, now time.Time) {
 		delay := min(time.Second<<min(f.count-freeFailures, 20), maxLoginDelay)
 		f.until = now.Add(delay)
 	}
+}
+
+// evictFewest drops the key with the fewest failures, the oldest of
+// those; t.mu is held.
+func (t *loginThrottle) evictFewest() {
+	victim := ""
+	var fewest *loginFailures
+	for k, f := range t.failures {
+		if fewest == nil || f.count < fewest.count || f.count == fewest.count && f.last.Before(fewest.last) {
+			victim, fewest = k, f
+		}
+	}
+	delete(t.failures, victim)
 }
 
 // succeeded clears a key's failures.
