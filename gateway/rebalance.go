@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -75,17 +76,20 @@ func (n *Node) collectTombstones(ctx context.Context) {
 }
 
 // rebalanceSettled reports that every target answers, has this node's
-// map, and ended its last rebalance without error a while ago (Recent):
-// then no target still holds an older copy on its way to an owner, and
-// tombstones may go. This node's own state is not enough: another
-// target's run may be long, or retrying.
+// map, has no mountpath away, and ended its last rebalance without error
+// a while ago (Recent): then no target still holds an older copy on its
+// way to an owner, or on a disk that may return, and tombstones may go.
+// This node's own state is not enough: another target's run may be long,
+// or retrying, or its disk away.
 func (n *Node) rebalanceSettled(ctx context.Context) bool {
 	return n.rebalanceEnded(ctx, n.config.RebalanceRecent, false)
 }
 
 // rebalanceEnded reports that every target answers, has this node's map,
 // and ended its last rebalance without error at least margin ago; with
-// skipOffline, a target offline in the map is not waited for.
+// skipOffline, a target offline in the map is not waited for, and
+// without it, nor is a target with a mountpath away (disabled, or back
+// and not reconciled).
 func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration, skipOffline bool) bool {
 	if n.currentMap() == nil {
 		return false // not joined yet: nothing is known of the others
@@ -97,6 +101,11 @@ func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration, skipOff
 			continue
 		}
 		if node.Error != "" || node.MapVersion != status.MapVersion {
+			return false
+		}
+		if !skipOffline && slices.ContainsFunc(node.Mountpaths, func(mp store.MountpathStatus) bool {
+			return mp.State == "disabled" || mp.State == "returning" // (store/fs's states)
+		}) {
 			return false
 		}
 		var last *api.JobStatus

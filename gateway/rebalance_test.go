@@ -25,7 +25,7 @@ import (
 // map, and ended its last rebalance a while ago, whatever the collecting
 // target's own state: another's run may still send older copies.
 func TestTombstonesWaitForEveryTarget(t *testing.T) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Mountpaths: 2,
 		Configure: func(cfg *gateway.Config) { cfg.RebalanceRecent = 300 * time.Millisecond }})
 	settled := func(want bool, what string) {
 		t.Helper()
@@ -38,6 +38,18 @@ func TestTombstonesWaitForEveryTarget(t *testing.T) {
 		}
 	}
 	settled(true, "a cluster at rest")
+	// Another target's disk away may hold older copies: its return would
+	// find their tombstones gone.
+	other := c.Targets()[1]
+	away := other.Store.Mountpaths()[1]
+	if _, err := c.Client().MountpathAction(t.Context(), other.URL(), api.ActionDisableMountpath, away); err != nil {
+		t.Fatal(err)
+	}
+	settled(false, "another target's mountpath disabled")
+	if _, err := c.Client().MountpathAction(t.Context(), other.URL(), api.ActionEnableMountpath, away); err != nil {
+		t.Fatal(err)
+	}
+	settled(true, "the mountpath back and reconciled")
 	added := c.AddTarget()
 	c.WaitForMap(4)
 	if gateway.RebalanceSettled(c.Targets()[0].Node) {
