@@ -493,6 +493,24 @@ func TestReceiveBoundsPeerInput(t *testing.T) {
 	if tombs, _ := st.Tombstones(t.Context(), bucket); len(tombs) != 0 {
 		t.Fatalf("the refused item left %d tombstones", len(tombs))
 	}
+	// A stamp far ahead of the clock would beat every later write and
+	// delete; a tombstone without a stamp would delete with no trace.
+	put(t, st, "kept", "data", store.Stamp{Map: 1, Clock: time.Now().UnixNano()})
+	for name, stamp := range map[string]store.Stamp{
+		"a stamp two days ahead": {Map: 1, Clock: time.Now().Add(48 * time.Hour).UnixNano()},
+		"no stamp":               {},
+	} {
+		receipts, err := rebalance.Receive(t.Context(), rebalance.ReceiveConfig{Store: st}, bytes.NewReader(tombstoneFrame(bucket.Name, "kept", stamp)))
+		if err != nil || len(receipts) != 1 || receipts[0].Error == "" {
+			t.Fatalf("%s: %+v %v", name, receipts, err)
+		}
+		if got, err := get(t, st, "kept"); err != nil || got != "data" {
+			t.Fatalf("%s: the object after the refused tombstone: %q %v", name, got, err)
+		}
+	}
+	if tombs, _ := st.Tombstones(t.Context(), bucket); len(tombs) != 0 {
+		t.Fatalf("the refused items left %d tombstones", len(tombs))
+	}
 }
 
 // A run a newer map's run replaces is aborted with that cause, not

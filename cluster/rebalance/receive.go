@@ -74,6 +74,12 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 		} else if cfg.MapVersion != nil && it.Meta.Stamp.Map > cfg.MapVersion() {
 			// Not for good: this target's map may lag the sender's.
 			err = fmt.Errorf("%s/%s has the stamp of map version %d, after this target's %d: send it again later", it.Bucket, it.Meta.Name, it.Meta.Stamp.Map, cfg.MapVersion())
+		} else if ahead := time.Until(time.Unix(0, it.Meta.Stamp.Clock)); ahead > MaxStampAhead {
+			// Kept, it would beat every write and delete for as long.
+			err = fmt.Errorf("%w: %s/%s has a stamp %s ahead of this target's clock (at most %s)", ErrFrame, it.Bucket, it.Meta.Name, ahead.Round(time.Second), MaxStampAhead)
+		} else if it.Tombstone && it.Meta.Stamp.IsZero() {
+			// An unconditional delete, with no tombstone to show for it.
+			err = fmt.Errorf("%w: %s/%s: a tombstone without a stamp", ErrFrame, it.Bucket, it.Meta.Name)
 		} else {
 			if cfg.Observe != nil {
 				cfg.Observe(it.Meta.Stamp)
@@ -96,6 +102,10 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 		receipts = append(receipts, r)
 	}
 }
+
+// MaxStampAhead bounds how far ahead of the receiver's clock an item's
+// stamp may be (as the node's clock ignores readings further ahead).
+const MaxStampAhead = 24 * time.Hour
 
 // receiveItem stores one item; a copy that is not newer is not an error.
 func receiveItem(ctx context.Context, cfg ReceiveConfig, it Item, data io.Reader) error {
