@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,6 +221,58 @@ func TestDetachedWhileDisabledReturns(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("after the resilver")
+		})
+	}
+}
+
+// A copy on a returning mountpath newer than the current one (an older
+// copy arrived while it was away) is the object: an older delete or write
+// does not remove it.
+func TestNewerReturningCopyOutlivesOlderWrites(t *testing.T) {
+	for _, older := range []string{"delete", "put"} {
+		t.Run(older, func(t *testing.T) {
+			ctx := t.Context()
+			st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+			b := store.NewBucket("b")
+			if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+				t.Fatal(err)
+			}
+			base := time.Now().UnixNano()
+			stamp := func(k int64) store.Stamp { return store.Stamp{Map: 1, Clock: base + k} }
+			put := func(data string, s store.Stamp) error {
+				_, err := st.Put(ctx, b, "x", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: s, IfNewer: true})
+				return err
+			}
+			if err := put("newest", stamp(8)); err != nil {
+				t.Fatal(err)
+			}
+			away := st.MountpathOf(b, "x")
+			if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+				t.Fatal(err)
+			}
+			if err := put("stale", stamp(3)); err != nil { // it cannot see the copy away
+				t.Fatal(err)
+			}
+			if err := st.EnableMountpath(ctx, away); err != nil {
+				t.Fatal(err)
+			}
+			switch older {
+			case "delete":
+				err := st.Delete(ctx, b, "x", store.DeleteOptions{Stamp: stamp(6), Tombstone: true})
+				if !errors.Is(err, store.ErrExists) {
+					t.Fatalf("a delete older than the returning copy: %v, want ErrExists", err)
+				}
+			case "put":
+				if err := put("older", stamp(5)); !errors.Is(err, store.ErrExists) {
+					t.Fatalf("a write older than the returning copy: %v, want ErrExists", err)
+				}
+			}
+			if err := st.Resilver(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := storetest.Get(t, st, b, "x"); string(got) != "newest" {
+				t.Fatalf("after an older %s: %q, want the newest write", older, got)
+			}
 		})
 	}
 }

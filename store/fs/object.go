@@ -301,6 +301,14 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return nil, err
 	}
+	if opts.IfNewer || opts.IfNotOlder {
+		// Against the newest copy: one on a returning mountpath may be
+		// newer than the current (an older copy arrived while it was
+		// away), and an older write must not replace it.
+		if newest, ok := s.newestCopy(b, name); ok && (!exists || newest.Stamp.Compare(old.Stamp) > 0) {
+			old, exists = newest, true
+		}
+	}
 	if opts.IfNotOlder {
 		if exists && old.Stamp.Compare(opts.Stamp) > 0 {
 			return nil, fmt.Errorf("%w: %s has stamp %s, newer than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
@@ -453,6 +461,24 @@ func parentIsFile(root, dir string) bool {
 		}
 	}
 	return false
+}
+
+// newestCopy returns the metadata of an object's newest copy on any
+// readable mountpath (a returning copy a tombstone hides is none).
+func (s *Store) newestCopy(b store.Bucket, name string) (store.ObjectMeta, bool) {
+	var newest store.ObjectMeta
+	found := false
+	for _, m := range s.readable() {
+		path := m.objectPath(b, name)
+		var meta store.ObjectMeta
+		if _, _, ok := isObjectFile(path); !ok || readMeta(path, &meta) != nil || s.isReturning(m) && s.hidden(b, name, path) {
+			continue
+		}
+		if !found || meta.Stamp.Compare(newest.Stamp) > 0 {
+			newest, found = meta, true
+		}
+	}
+	return newest, found
 }
 
 // findObject returns the path and size of an object, looking at its HRW
@@ -696,18 +722,22 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	lock.Lock()
 	defer lock.Unlock()
 	found := false
+	var foundStamp store.Stamp
 	var removed []mountpath
 	for _, m := range s.readable() {
 		path := m.objectPath(b, name)
 		if _, _, ok := isObjectFile(path); !ok {
 			continue
 		}
-		// A returning copy behind a current one, or hidden, is stale:
-		// it goes without a say.
-		stale := s.isReturning(m) && (found || s.hidden(b, name, path))
+		var meta store.ObjectMeta
+		metaErr := readMeta(path, &meta)
+		// A returning copy hidden by a tombstone, or behind a current
+		// one, is stale: it goes without a say. One newer than the
+		// current copy (an older one arrived while it was away) is the
+		// object, and the delete's conditions hold for it.
+		stale := s.isReturning(m) && (s.hidden(b, name, path) || found && (metaErr != nil || meta.Stamp.Compare(foundStamp) <= 0))
 		if !stale && (!opts.IfStamp.IsZero() || !opts.Stamp.IsZero()) {
-			var meta store.ObjectMeta
-			if err := readMeta(path, &meta); err == nil {
+			if metaErr == nil {
 				if !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp {
 					return fmt.Errorf("delete %s/%s: %w: stamp %s, not %s", b, name, store.ErrExists, meta.Stamp, opts.IfStamp)
 				}
@@ -718,6 +748,9 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		}
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("delete %s/%s: %w", b, name, classify(err))
+		}
+		if !stale && (!found || meta.Stamp.Compare(foundStamp) > 0) {
+			foundStamp = meta.Stamp
 		}
 		found = found || !stale
 		removed = append(removed, m)
