@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +59,7 @@ type network struct {
 	nodes map[string]*membership.Push // by URL
 	ids   map[string]string           // URL to id
 	down  map[string]bool             // by id
+	joins []string                    // "id@url" of each join asked
 }
 
 func newNetwork() *network {
@@ -90,6 +93,9 @@ func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snaps
 }
 
 func (t transport) Join(ctx context.Context, url string, self cluster.Node, uuid string) (membership.Snapshot, error) {
+	t.net.mu.Lock()
+	t.net.joins = append(t.net.joins, self.ID+"@"+url)
+	t.net.mu.Unlock()
 	p, _, err := t.net.at(url)
 	if err != nil {
 		return membership.Snapshot{}, err
@@ -594,5 +600,37 @@ func TestApplySetPropsLeavesTheSnapshot(t *testing.T) {
 	}
 	if got, _ := s.Buckets.Props(b); got.AWS().Endpoint != "http://127.0.0.1:9000" {
 		t.Fatalf("the snapshot the change applied to now has %+v", got.AWS())
+	}
+}
+
+// A target pushed a newer map of its cluster by a primary it has not heard
+// of (elected while it was away) refuses it, and joins again through that
+// primary: refusing alone, it stayed out of the cluster for good.
+func TestTargetJoinsThroughAPrimaryItDoesNotKnow(t *testing.T) {
+	f := newFixture(t, 1)
+	t1, g2 := f.all["t1"], f.all["g2"].Current()
+	cur := t1.Current()
+	self, _ := g2.Map.Node("g2")
+	next := cur.Map.Clone()
+	next.Version += 2
+	next.Primary = "g9" // not in t1's map: a gateway that joined while it was away
+	next.Nodes = append(next.Nodes, cluster.Node{ID: "g9", Role: cluster.RoleGateway, URL: self.URL, State: cluster.StateActive})
+	slices.SortFunc(next.Nodes, func(a, b cluster.Node) int { return strings.Compare(a.ID, b.ID) })
+	err := t1.Accept(t.Context(), membership.Snapshot{Map: next}, membership.Origin{Sender: "g9"})
+	if !errors.Is(err, cluster.ErrNotPrimary) {
+		t.Fatalf("a push from a primary not in the map: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.net.mu.Lock()
+		joined := slices.Contains(f.net.joins, "t1@"+self.URL)
+		f.net.mu.Unlock()
+		if joined {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("t1 did not join through the new primary's address; joins %v", f.net.joins)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -349,6 +350,15 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 		switch {
 		case errors.Is(err, cluster.ErrStaleMap) && s.Map.Version == cur.Map.Version:
 		case err != nil:
+			if errors.Is(err, cluster.ErrNotPrimary) && cur.Map != nil && s.Map.UUID == cur.Map.UUID && s.Map.Version > cur.Map.Version {
+				// A primary of this cluster this node has not heard of
+				// (elected while it was away): refused, it would stay
+				// out for good. It joins again, through that primary
+				// first; the join's answer is checked as any map.
+				if g, ok := s.Map.Node(from.Sender); ok && g.Role.IsGateway() && s.Map.Primary == from.Sender && from.Sender != p.config.Self.ID {
+					p.rejoin(g.URL)
+				}
+			}
 			return err
 		default:
 			if err := p.config.Store.SaveMap(s.Map); err != nil {
@@ -459,9 +469,12 @@ func (p *Push) Refresh(ctx context.Context) error {
 // reached, and takes the snapshot it answers with. It asks the configured
 // gateway first, then the others of the map it saved: any gateway takes a
 // join.
-func (p *Push) join(ctx context.Context) error {
+func (p *Push) join(ctx context.Context, first ...string) error {
 	delay := 100 * time.Millisecond
-	urls := []string{p.config.Join}
+	urls := slices.Clone(first)
+	if p.config.Join != "" {
+		urls = append(urls, p.config.Join)
+	}
 	uuid := ""
 	if saved, err := p.config.Store.LoadMap(); err == nil && saved != nil {
 		uuid = saved.UUID
@@ -470,6 +483,9 @@ func (p *Push) join(ctx context.Context) error {
 				urls = append(urls, g.URL)
 			}
 		}
+	}
+	if len(urls) == 0 {
+		return errors.New("join: no gateway to join through")
 	}
 	for attempt := 0; ; attempt++ {
 		url := urls[attempt%len(urls)]
@@ -499,14 +515,18 @@ func (p *Push) join(ctx context.Context) error {
 }
 
 // Rejoin joins the cluster again in the background.
-func (p *Push) Rejoin() {
+func (p *Push) Rejoin() { p.rejoin() }
+
+// rejoin joins again in the background, trying first the gateways at
+// first.
+func (p *Push) rejoin(first ...string) {
 	if p.loops == nil || !p.rejoining.CompareAndSwap(false, true) {
 		return
 	}
 	p.wg.Go(func() {
 		defer p.rejoining.Store(false)
 		p.config.Logger.Warn("this node is not an active member of the cluster map: joining again")
-		if err := p.join(p.loops); err != nil {
+		if err := p.join(p.loops, first...); err != nil {
 			p.config.Logger.Warn("join again", "err", err)
 		}
 	})
