@@ -551,16 +551,8 @@ func TestMovedObjectsKeepTheirAccessTime(t *testing.T) {
 	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
 	time.Sleep(50 * time.Millisecond)
 	moved := time.Now()
-	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
-	if _, err := runOn(t, all, "t2", m, sender{stores: all}); err != nil {
-		t.Fatal(err)
-	}
-	list, err := all["t1"].List(t.Context(), bucket, store.ListOptions{WithMeta: true})
-	if err != nil || len(list) != 1 {
-		t.Fatalf("the moved object: %v %v", list, err)
-	}
-	if !list[0].Atime.Before(moved) {
-		t.Fatalf("the moved object's access time %s is the move's (%s), not its last read", list[0].Atime, moved)
+	if atime := moveToT1(t, all); !atime.Before(moved) {
+		t.Fatalf("the moved object's access time %s is the move's (%s), not its last read", atime, moved)
 	}
 }
 
@@ -576,6 +568,15 @@ func TestMovedObjectsKeepAPendingRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj.Close()
+	if atime := moveToT1(t, all); atime.Before(read) {
+		t.Fatalf("the moved object's access time %s is before its last read (%s)", atime, read)
+	}
+}
+
+// moveToT1 moves t2's only object to t1 (t2 goes into maintenance) and
+// returns its access time there.
+func moveToT1(t *testing.T, all stores) time.Time {
+	t.Helper()
 	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
 	if _, err := runOn(t, all, "t2", m, sender{stores: all}); err != nil {
 		t.Fatal(err)
@@ -584,7 +585,5 @@ func TestMovedObjectsKeepAPendingRead(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("the moved object: %v %v", list, err)
 	}
-	if list[0].Atime.Before(read) {
-		t.Fatalf("the moved object's access time %s is before its last read (%s)", list[0].Atime, read)
-	}
+	return list[0].Atime
 }
