@@ -375,6 +375,12 @@ func TestProxyRefusesQueries(t *testing.T) {
 			t.Fatalf("a proxied GET of %s: %d %q, want 400 saying why", link, status, body)
 		}
 	}
+	// A directory is not a file: not fetched as its index.html.
+	for _, link := range []string{origin.URL + "/", origin.URL + "/dir/"} {
+		if status, body := get(link); status != http.StatusBadRequest || !strings.Contains(body, "names a directory") {
+			t.Fatalf("a proxied GET of %s: %d %q, want 400 saying why", link, status, body)
+		}
+	}
 }
 
 // Through an HTTP proxy of the environment, a fetch's destination is

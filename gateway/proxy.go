@@ -134,7 +134,11 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	name := strings.TrimPrefix(r.URL.Path, "/")
 	if name == "" || strings.HasSuffix(name, "/") {
-		name += "index.html"
+		// An object of "dir/index.html" would be fetched as that file,
+		// which an origin may not serve for "dir/" (a listing, a page
+		// made on the fly).
+		n.writeError(w, r, badRequest("the proxy caches files by their path; %s names a directory, not a file: fetch it directly", publicLink(r.URL.String())))
+		return
 	}
 	if err := store.ValidateName(name); err != nil {
 		n.writeError(w, r, badRequest("proxy: %s: %w", r.URL, err))
