@@ -1146,12 +1146,19 @@ class Client:
         req = {"in": items, "coer": continue_on_error, "onob": only_obj_name, "strm": True}
         path = _bucket_path(bucket).replace("/v1/buckets/", "/v1/ml/moss/", 1)
         resp = self._do("GET", path, json_body=req, stream=True)
+        got = 0
         try:
             with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
                 for member in tar:
                     f = tar.extractfile(member)
                     yield member.name, (f.read() if f is not None else b"")
-        except (tarfile.TarError, requests.exceptions.RequestException, OSError) as exc:
+                    got += 1
+            # tarfile stops quietly at a cut header: every entry asked
+            # for comes (a missing one as __404__/, or the request fails).
+            if got != len(items):
+                raise tarfile.ReadError(f"{got} of the {len(items)} entries asked for came")
+        except (tarfile.TarError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            # (A connection cut mid-body is urllib3's ProtocolError.)
             raise AisError(f"get-batch from {bucket}: the archive broke off: {exc}", method="GET", path=path) from exc
         finally:
             resp.close()

@@ -339,3 +339,19 @@ def test_put_with_a_write_only_token():
     finally:
         server.shutdown()
     assert seen == ["HEAD", "PUT data"]
+
+
+def test_get_batch_cut_short_is_an_error():
+    """A get-batch archive that ends before every entry asked for came (cut
+    at a header boundary, where tarfile stops quietly) raises."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        ti = tarfile.TarInfo("b/one")
+        ti.size = 3
+        tf.addfile(ti, io.BytesIO(b"one"))
+    endpoint, shutdown = _serve_json(out.getvalue()[:1024])  # the member, no end marker
+    try:
+        with pytest.raises(aisgo.AisError, match="1 of the 2 entries"):
+            list(aisgo.Client(endpoint).get_batch("b", ["one", "two"]))
+    finally:
+        shutdown()
