@@ -535,3 +535,24 @@ func TestGatewayNotReadyAnswers503(t *testing.T) {
 		}
 	}
 }
+
+// A gateway keeps the bucket metadata beside its map, as they change: one
+// whose log is lost seeds a new log from them, and stale buckets pushed
+// to the targets would in time remove the others' data.
+func TestGatewaySavesItsBucketMetadata(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	if err := c.Client().CreateBucket(t.Context(), "kept", nil); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := membership.NewFileStore(filepath.Join(c.Primary().Dir, "meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, ok, err := meta.LoadBuckets()
+	if err != nil || !ok {
+		t.Fatalf("the gateway's saved bucket metadata: %v %v", ok, err)
+	}
+	if _, found := md.Props(store.NewBucket("kept")); !found {
+		t.Fatalf("the saved bucket metadata (version %d) misses the bucket made", md.Version)
+	}
+}

@@ -518,6 +518,14 @@ func (n *Node) controlChanged(previous, next membership.Snapshot) {
 			n.logger.Warn("save the cluster map", "err", err)
 		}
 	}
+	// The bucket metadata too: a gateway whose log is lost seeds a new
+	// one from what it saved, and stale buckets pushed to the targets
+	// would, once their version passes the targets', remove the others.
+	if next.Buckets != nil && next.Buckets != previous.Buckets {
+		if err := n.config.Meta.SaveBuckets(*next.Buckets); err != nil {
+			n.logger.Warn("save the bucket metadata", "err", err)
+		}
+	}
 	n.mapChanged(previous, next)
 }
 
