@@ -244,13 +244,15 @@ type JobStatus struct {
 	Bucket  string `json:"bucket,omitempty"`
 	Aborted bool   `json:"aborted,omitempty"`
 	// Result is what a job found, e.g. a scrub's counts.
-	Result   json.RawMessage `json:"result,omitempty"`
-	Running  bool            `json:"running"`
-	Objects  int64           `json:"objects"`
-	Bytes    int64           `json:"bytes"`
-	Error    string          `json:"error,omitempty"`
-	Started  int64           `json:"started,omitempty"`  // Unix nanoseconds
-	Finished int64           `json:"finished,omitempty"` // Unix nanoseconds
+	Result  json.RawMessage `json:"result,omitempty"`
+	Running bool            `json:"running"`
+	Objects int64           `json:"objects"`
+	Bytes   int64           `json:"bytes"`
+	// Total is the objects the job expects on the node (0: not known).
+	Total    int64  `json:"total,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Started  int64  `json:"started,omitempty"`  // Unix nanoseconds
+	Finished int64  `json:"finished,omitempty"` // Unix nanoseconds
 	// Targets are the targets a download or prefetch runs on.
 	Targets []string `json:"targets,omitempty"`
 }

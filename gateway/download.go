@@ -336,10 +336,9 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(downloadWorkers)
 	fetches := n.downloadShare(b, targets)
+	items = slices.DeleteFunc(items, func(item downloadItem) bool { return !fetches(item.Name) })
+	p.Total.Store(int64(len(items))) // the status's total while the part runs
 	for _, item := range items {
-		if !fetches(item.Name) {
-			continue
-		}
 		res.Total++
 		g.Go(func() error {
 			if resumed && n.downloaded(gctx, b, item.Name, id) {
@@ -610,6 +609,9 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 				s.Errors = append(s.Errors, api.DownloadFailed{Error: node.ID + ": " + j.Error})
 			}
 			var res downloadResult
+			if j.Running {
+				s.Total += int(j.Total) // told at the part's end otherwise
+			}
 			if json.Unmarshal(j.Result, &res) == nil {
 				s.Total += res.Total
 				s.Skipped += res.Skipped

@@ -735,6 +735,10 @@ func stalledDownload(t *testing.T, targets int) (c *gatewaytest.Cluster, client 
 	c, client = downloadClusterOf(t, targets)
 	id = startRange(t, client, origin.URL+"/f-{00..39}")
 	eventually(t, func() bool { _, err := client.Head(t.Context(), "dl", "f-03"); return err == nil }, "the first files were not downloaded")
+	// While it runs, its status counts every file of the job.
+	if s, err := client.DownloadStatus(t.Context(), id); err != nil || !s.Running || s.Total != 40 {
+		t.Fatalf("the status of the running download: %+v %v, want running with a total of 40", s, err)
+	}
 	return c, client, id, release
 }
 

@@ -46,13 +46,15 @@ type JobFunc func(ctx context.Context, progress *store.Progress) (result any, er
 
 // JobState is a job's state as a registry reports it.
 type JobState struct {
-	ID       string          `json:"id"`
-	Kind     string          `json:"kind"`
-	Bucket   store.Bucket    `json:"bucket,omitzero"`
-	Running  bool            `json:"running"`
-	Aborted  bool            `json:"aborted,omitempty"`
-	Objects  int64           `json:"objects"`
-	Bytes    int64           `json:"bytes"`
+	ID      string       `json:"id"`
+	Kind    string       `json:"kind"`
+	Bucket  store.Bucket `json:"bucket,omitzero"`
+	Running bool         `json:"running"`
+	Aborted bool         `json:"aborted,omitempty"`
+	Objects int64        `json:"objects"`
+	Bytes   int64        `json:"bytes"`
+	// Total is store.Progress's Total: the objects expected (0: unknown).
+	Total    int64           `json:"total,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	Result   json.RawMessage `json:"result,omitempty"`
 	Started  time.Time       `json:"started"`
@@ -173,7 +175,7 @@ func (j *Jobs) Status(id string) (JobState, error) {
 
 func (job *runningJob) snapshot() JobState {
 	s := job.state
-	s.Objects, s.Bytes = job.progress.Objects.Load(), job.progress.Bytes.Load()
+	s.Objects, s.Bytes, s.Total = job.progress.Objects.Load(), job.progress.Bytes.Load(), job.progress.Total.Load()
 	return s
 }
 

@@ -26,6 +26,9 @@ type MountpathStatus struct {
 type Progress struct {
 	Objects atomic.Int64
 	Bytes   atomic.Int64
+	// Total is the objects a job expects to do, when it knows (0: not
+	// known), for its progress while it runs.
+	Total atomic.Int64
 }
 
 // Add counts one object of n bytes; a nil Progress counts nothing.
