@@ -48,6 +48,23 @@ type LinkReporter interface {
 // maxLinksTold bounds the link names a reader keeps.
 const maxLinksTold = 10
 
+// skippedLinks counts the links a reader skipped and keeps the first
+// names; embedded, it makes the reader a LinkReporter.
+type skippedLinks struct {
+	names []string
+	count int
+}
+
+func (l *skippedLinks) skip(name string) {
+	l.count++
+	if len(l.names) < maxLinksTold {
+		l.names = append(l.names, name)
+	}
+}
+
+// Links reports the links skipped so far.
+func (l *skippedLinks) Links() (int, []string) { return l.count, l.names }
+
 // Writer writes a shard entry by entry.
 type Writer interface {
 	// WriteHeader starts a new entry; Name and Size are used, everything

@@ -90,10 +90,8 @@ type tarReader struct {
 	next int64
 	// current is the header offset of the entry being read.
 	current int64
-	// links are the first maxLinksTold links skipped; linkCount counts
-	// them all.
-	links     []string
-	linkCount int
+	// links are the hard and symbolic links skipped.
+	links skippedLinks
 	// failure returns the first error of the underlying storage, if any.
 	failure func() error
 	// finish, if set, runs at the end of the archive: it drains and checks
@@ -166,10 +164,7 @@ func (r *tarReader) Next() (*Entry, error) {
 		case tar.TypeReg, '\x00', tar.TypeCont:
 		case tar.TypeLink, tar.TypeSymlink:
 			// A member whose data is another's: skipped, and told.
-			r.linkCount++
-			if len(r.links) < maxLinksTold {
-				r.links = append(r.links, h.Name)
-			}
+			r.links.skip(h.Name)
 			continue
 		default:
 			continue // directories, devices, global headers, ...
@@ -191,7 +186,7 @@ func (r *tarReader) Next() (*Entry, error) {
 }
 
 // Links reports the hard and symbolic links skipped so far.
-func (r *tarReader) Links() (int, []string) { return r.linkCount, r.links }
+func (r *tarReader) Links() (int, []string) { return r.links.Links() }
 
 func (r *tarReader) Read(p []byte) (int, error) {
 	if r.err != nil {

@@ -91,14 +91,12 @@ type zipReader struct {
 	left int64
 	name string // the current member's
 	err  error  // sticky
-	// links are the first maxLinksTold symbolic links skipped; linkCount
-	// counts them all.
-	links     []string
-	linkCount int
+	// links are the symbolic links skipped.
+	links skippedLinks
 }
 
 // Links reports the symbolic links skipped so far.
-func (z *zipReader) Links() (int, []string) { return z.linkCount, z.links }
+func (z *zipReader) Links() (int, []string) { return z.links.Links() }
 
 var errEncrypted = fmt.Errorf("encrypted zip members: %w", ErrUnsupported)
 
@@ -111,10 +109,7 @@ func (z *zipReader) Next() (*Entry, error) {
 		f := z.files[z.next]
 		z.next++
 		if f.Mode()&fs.ModeSymlink != 0 {
-			z.linkCount++
-			if len(z.links) < maxLinksTold {
-				z.links = append(z.links, f.Name)
-			}
+			z.links.skip(f.Name)
 			continue
 		}
 		if !f.Mode().IsRegular() {

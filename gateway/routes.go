@@ -69,11 +69,14 @@ type route struct {
 // holds.
 var addressedRoutes = []string{peer.RaftPath, "/v1/internal/receive", "/v1/metasync"}
 
-// addressedHere reports whether a request was sent to this node's own
-// address.
-func (n *Node) addressedHere(r *http.Request) bool {
+// ownHost is the host (and port) of the node's own URL, what a request
+// sent to its address names.
+func (n *Node) ownHost() string {
 	u, err := url.Parse(n.config.URL)
-	return err == nil && strings.EqualFold(r.Host, u.Host)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }
 
 // routeTable lists every route of every role but /v1/objects/ (see
@@ -170,12 +173,13 @@ func (n *Node) routes() {
 			h = n.guard(rt.need, h)
 		case rt.intra:
 			bound := slices.Contains(addressedRoutes, rt.pattern)
+			own := n.ownHost()
 			h = func(w http.ResponseWriter, r *http.Request) {
 				if _, err := n.auth.Verify(r); err != nil {
 					n.writeError(w, r, fmt.Errorf("%w: %s %s is an intra-cluster route: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err))
 					return
 				}
-				if bound && !n.addressedHere(r) {
+				if bound && (own == "" || !strings.EqualFold(r.Host, own)) {
 					n.writeError(w, r, fmt.Errorf("%w: %s %s was signed for %s, not for node %s: a request replayed to another node", api.ErrUnauthorized, r.Method, r.URL.Path, r.Host, n.config.ID))
 					return
 				}

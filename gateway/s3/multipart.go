@@ -80,6 +80,13 @@ func (s *Server) loadUpload(ctx context.Context, bucket, key, id string) (upload
 	return up, err
 }
 
+// saveUpload writes an upload's record.
+func (s *Server) saveUpload(ctx context.Context, bucket, id string, up upload) error {
+	record, _ := json.Marshal(up)
+	_, err := s.config.Backend.Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record))})
+	return err
+}
+
 // readUpload reads an upload's record, closed or not.
 func (s *Server) readUpload(ctx context.Context, bucket, key, id string) (upload, error) {
 	var up upload
@@ -118,8 +125,7 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request, bucket, ke
 	var raw [16]byte
 	rand.Read(raw[:])
 	id := hex.EncodeToString(raw[:])
-	record, _ := json.Marshal(upload{Key: key, Initiated: time.Now().UTC(), Custom: custom})
-	if _, err := s.config.Backend.Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record))}); err != nil {
+	if err := s.saveUpload(ctx, bucket, id, upload{Key: key, Initiated: time.Now().UTC(), Custom: custom}); err != nil {
 		return backendError(err, bucket, key)
 	}
 	WriteXML(w, http.StatusOK, InitiateMultipartUploadResult{Bucket: bucket, Key: key, UploadID: id})
@@ -370,8 +376,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload, parts []storedPart) error {
 	if !up.Closed {
 		up.Closed = true
-		record, _ := json.Marshal(up)
-		if _, err := s.config.Backend.Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record))}); err != nil {
+		if err := s.saveUpload(ctx, bucket, id, up); err != nil {
 			return fmt.Errorf("close multipart upload %s: %w", id, err)
 		}
 	}

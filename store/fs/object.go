@@ -301,10 +301,11 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return nil, err
 	}
-	if opts.IfNewer || opts.IfNotOlder {
+	if (opts.IfNewer || opts.IfNotOlder) && (copiesOf(props) > 1 || s.away()) {
 		// Against the newest copy: one on a returning mountpath may be
 		// newer than the current (an older copy arrived while it was
-		// away), and an older write must not replace it.
+		// away), and a mirror's first copy may be unreadable; an older
+		// write must not replace the newest.
 		if newest, ok := s.newestCopy(b, name); ok && (!exists || newest.Stamp.Compare(old.Stamp) > 0) {
 			old, exists = newest, true
 		}
@@ -462,6 +463,9 @@ func parentIsFile(root, dir string) bool {
 	}
 	return false
 }
+
+// errNoMetaRead stands for metadata not read (not needed).
+var errNoMetaRead = errors.New("metadata not read")
 
 // newestCopy returns the metadata of an object's newest copy on any
 // readable mountpath (a returning copy a tombstone hides is none).
@@ -723,20 +727,26 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	defer lock.Unlock()
 	found := false
 	var foundStamp store.Stamp
+	conditional, away := !opts.IfStamp.IsZero() || !opts.Stamp.IsZero(), s.away()
 	var removed []mountpath
 	for _, m := range s.readable() {
 		path := m.objectPath(b, name)
 		if _, _, ok := isObjectFile(path); !ok {
 			continue
 		}
+		// Read when the delete has conditions, or a copy may be
+		// returning (only then are there mountpaths away).
 		var meta store.ObjectMeta
-		metaErr := readMeta(path, &meta)
+		metaErr := errNoMetaRead
+		if conditional || away {
+			metaErr = readMeta(path, &meta)
+		}
 		// A returning copy hidden by a tombstone, or behind a current
 		// one, is stale: it goes without a say. One newer than the
 		// current copy (an older one arrived while it was away) is the
 		// object, and the delete's conditions hold for it.
 		stale := s.isReturning(m) && (s.hidden(b, name, path) || found && (metaErr != nil || meta.Stamp.Compare(foundStamp) <= 0))
-		if !stale && (!opts.IfStamp.IsZero() || !opts.Stamp.IsZero()) {
+		if !stale && conditional {
 			if metaErr == nil {
 				if !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp {
 					return fmt.Errorf("delete %s/%s: %w: stamp %s, not %s", b, name, store.ErrExists, meta.Stamp, opts.IfStamp)

@@ -241,15 +241,25 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBadChecksum) && !errors.Is(err, store.ErrCorrupt):
 		return nil, err
 	}
-	// An evict may remove the copy between the fetch and the open: the
-	// remote still has the object, so it is fetched again.
+	var fetched store.Object
+	err = s.coldGetThen(ctx, be, b, name, func() (err error) {
+		fetched, err = s.Store.Open(ctx, b, name, opts)
+		return err
+	})
+	return fetched, err
+}
+
+// coldGetThen fetches an object and then reads what it stored with read:
+// an evict may remove the copy between the two, and the remote still has
+// the object, so it is fetched again (evictedRetries times at most).
+func (s *Store) coldGetThen(ctx context.Context, be Backend, b store.Bucket, name string, read func() error) error {
 	for attempt := 1; ; attempt++ {
 		if err := s.coldGet(ctx, be, b, name); err != nil {
-			return nil, err
+			return err
 		}
-		obj, err := s.Store.Open(ctx, b, name, opts)
+		err := read()
 		if !errors.Is(err, store.ErrNotFound) || attempt == evictedRetries {
-			return obj, err
+			return err
 		}
 	}
 }
@@ -280,15 +290,13 @@ func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched
 	if meta, err := s.Store.Head(ctx, b, name); err == nil {
 		return false, meta.Size, nil
 	}
-	for attempt := 1; ; attempt++ {
-		if err := s.coldGet(ctx, be, b, name); err != nil {
-			return false, 0, err
-		}
-		meta, err := s.Store.Head(ctx, b, name)
-		if !errors.Is(err, store.ErrNotFound) || attempt == evictedRetries {
-			return true, meta.Size, err
-		}
-	}
+	var meta store.ObjectMeta
+	err = s.coldGetThen(ctx, be, b, name, func() (err error) {
+		fetched = true
+		meta, err = s.Store.Head(ctx, b, name)
+		return err
+	})
+	return fetched, meta.Size, err
 }
 
 // coldGet fetches an object into the local store, once for all the
