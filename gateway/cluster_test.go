@@ -555,4 +555,12 @@ func TestGatewaySavesItsBucketMetadata(t *testing.T) {
 	if _, found := md.Props(store.NewBucket("kept")); !found {
 		t.Fatalf("the saved bucket metadata (version %d) misses the bucket made", md.Version)
 	}
+	// And the cluster config (with the revoked tokens and S3 keys).
+	if _, err := c.Client().SetClusterConfig(t.Context(), map[string]any{"space": map[string]any{"highwm": 93}}); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := meta.LoadControl()
+	if err != nil || rest.Config == nil || rest.Config.Space.HighWM != 93 {
+		t.Fatalf("the saved control state: %+v %v, want the config with highwm 93", rest.Config, err)
+	}
 }

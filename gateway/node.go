@@ -526,6 +526,14 @@ func (n *Node) controlChanged(previous, next membership.Snapshot) {
 			n.logger.Warn("save the bucket metadata", "err", err)
 		}
 	}
+	// And the rest a new log would start from: revoked tokens must stay
+	// revoked.
+	if next.Config != previous.Config || next.Tokens != previous.Tokens || next.S3Keys != previous.S3Keys {
+		rest := membership.ControlState{Config: next.Config, Tokens: next.Tokens, S3Keys: next.S3Keys}
+		if err := n.config.Meta.SaveControl(rest); err != nil {
+			n.logger.Warn("save the control state", "err", err)
+		}
+	}
 	n.mapChanged(previous, next)
 }
 

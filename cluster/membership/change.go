@@ -190,9 +190,14 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 		if err := c.Seed.Buckets.Validate(); err != nil {
 			return s, err
 		}
+		rest := ControlState{Config: c.Seed.Config, Tokens: c.Seed.Tokens, S3Keys: c.Seed.S3Keys}
+		if err := rest.Validate(); err != nil {
+			return s, err
+		}
 		md := c.Seed.Buckets.Clone()
 		next := s
 		next.Map, next.Buckets = c.Seed.Map.Clone(), &md
+		next.Config, next.Tokens, next.S3Keys = cloneControl(rest)
 		return next, nil
 	case JobStarted, JobEnded, JobRemoved:
 		jobs, err := applyJob(s.Jobs, c)

@@ -51,6 +51,10 @@ func (s *memStore) SaveBuckets(md store.BucketMetadata) error {
 	s.md = &c
 	return nil
 }
+func (s *memStore) LoadControl() (membership.ControlState, error) {
+	return membership.ControlState{}, nil
+}
+func (s *memStore) SaveControl(membership.ControlState) error { return nil }
 
 // network connects control planes in memory; a node that is down fails
 // every message to it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -24,6 +25,19 @@ type MetaStore interface {
 	// there is none.
 	LoadBuckets() (md store.BucketMetadata, ok bool, err error)
 	SaveBuckets(md store.BucketMetadata) error
+	// LoadControl returns the saved rest of a gateway's snapshot (zero
+	// when there is none); SaveControl replaces it.
+	LoadControl() (ControlState, error)
+	SaveControl(cs ControlState) error
+}
+
+// ControlState is what a gateway saves of its snapshot besides the map
+// and the buckets: a gateway whose Raft log is lost seeds a new log from
+// all of it, and does not forget revoked tokens or the cluster config.
+type ControlState struct {
+	Config *ClusterConfig `json:"config,omitempty"`
+	Tokens *RevokedTokens `json:"tokens,omitempty"`
+	S3Keys *S3Keys        `json:"s3_keys,omitempty"`
 }
 
 // FileStore keeps the map and bucket metadata as JSON files in a
@@ -70,7 +84,7 @@ func (f *FileStore) save(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(f.dir, name), data, 0o644)
+	return atomicfile.Write(filepath.Join(f.dir, name), data, 0o600)
 }
 
 // LoadMap reads smap.json and validates it.
@@ -103,3 +117,53 @@ func (f *FileStore) LoadBuckets() (store.BucketMetadata, bool, error) {
 
 // SaveBuckets writes bmd.json.
 func (f *FileStore) SaveBuckets(md store.BucketMetadata) error { return f.save("bmd.json", md) }
+
+// LoadControl reads control.json and validates it.
+func (f *FileStore) LoadControl() (ControlState, error) {
+	var cs ControlState
+	if _, err := f.load("control.json", &cs); err != nil {
+		return ControlState{}, err
+	}
+	if err := cs.Validate(); err != nil {
+		return ControlState{}, fmt.Errorf("%s: %w", filepath.Join(f.dir, "control.json"), err)
+	}
+	return cs, nil
+}
+
+// SaveControl writes control.json (S3 secrets: the node's alone).
+func (f *FileStore) SaveControl(cs ControlState) error { return f.save("control.json", cs) }
+
+// Validate checks what a seed takes from saved state, as the changes
+// that made it would have.
+func (cs ControlState) Validate() error {
+	if cs.Config != nil {
+		if err := cs.Config.withDefaults().Validate(); err != nil {
+			return err
+		}
+	}
+	if cs.Tokens != nil && len(cs.Tokens.Tokens) > MaxRevokedTokens {
+		return fmt.Errorf("%w (%d)", ErrTooManyRevoked, MaxRevokedTokens)
+	}
+	if cs.S3Keys != nil && len(cs.S3Keys.Keys) > MaxS3Keys {
+		return fmt.Errorf("%w: %d S3 keys, more than %d", ErrUnknownChange, len(cs.S3Keys.Keys), MaxS3Keys)
+	}
+	return nil
+}
+
+// cloneControl copies a saved state into a snapshot's fields.
+func cloneControl(cs ControlState) (*ClusterConfig, *RevokedTokens, *S3Keys) {
+	var config *ClusterConfig
+	if cs.Config != nil {
+		c := *cs.Config
+		config = &c
+	}
+	var tokens *RevokedTokens
+	if cs.Tokens != nil {
+		tokens = &RevokedTokens{Version: cs.Tokens.Version, Tokens: maps.Clone(cs.Tokens.Tokens)}
+	}
+	var keys *S3Keys
+	if cs.S3Keys != nil {
+		keys = &S3Keys{Version: cs.S3Keys.Version, Keys: maps.Clone(cs.S3Keys.Keys)}
+	}
+	return config, tokens, keys
+}

@@ -194,6 +194,11 @@ func (c *Control) Start(ctx, loops context.Context) error {
 // cluster committed: a snapshot restored at start may be older than the
 // log, and a stale map must never be served.
 func (c *Control) catchUp(ctx context.Context) error {
+	// The entries logged before the restart: those after the snapshot
+	// (revoked tokens, jobs, ...) are applied only once the leader says
+	// they are committed (or, never committed, replaced: the last index
+	// then falls).
+	logged := c.raft.LastIndex()
 	for {
 		if c.IsPrimary() {
 			if c.raft.Barrier(c.config.ApplyTimeout).Error() == nil {
@@ -201,7 +206,7 @@ func (c *Control) catchUp(ctx context.Context) error {
 			}
 		} else if addr, id := c.raft.LeaderWithID(); addr != "" {
 			s, err := c.config.Transport.Pull(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)})
-			if err == nil && c.waitApplied(ctx, s) {
+			if err == nil && c.waitApplied(ctx, s) && c.raft.AppliedIndex() >= min(logged, c.raft.LastIndex()) {
 				return nil
 			}
 		}
@@ -436,7 +441,14 @@ func (c *Control) legacy(ctx context.Context) (membership.Snapshot, bool) {
 	if md.Buckets == nil {
 		md = store.NewBucketMetadata()
 	}
-	return membership.Snapshot{Map: m, Buckets: &md}, true
+	// An unreadable rest would forget revoked tokens: no seed, as with
+	// unreadable buckets.
+	rest, err := c.config.Legacy.LoadControl()
+	if err != nil {
+		c.config.Logger.Warn("raft: the saved control state cannot be read: no seed from the saved metadata", "err", err)
+		return membership.Snapshot{}, false
+	}
+	return membership.Snapshot{Map: m, Buckets: &md, Config: rest.Config, Tokens: rest.Tokens, S3Keys: rest.S3Keys}, true
 }
 
 func randomID() string {
@@ -492,15 +504,33 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 func (c *Control) waitApplied(ctx context.Context, s membership.Snapshot) bool {
 	deadline := time.Now().Add(c.config.ApplyTimeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		cur := c.Current()
-		if (s.Map == nil || cur.Map != nil && cur.Map.Version >= s.Map.Version) &&
-			(s.Buckets == nil || cur.Buckets != nil && cur.Buckets.Version >= s.Buckets.Version) &&
-			(s.Config == nil || cur.ClusterConfig().Version >= s.Config.Version) {
+		if applied(c.Current(), s) {
 			return true
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	return false
+}
+
+// applied reports whether cur has every change s has: each versioned
+// part as new, each running job of s, each ended one ended (a restarted
+// gateway must not serve revoked tokens, or jobs, of before its
+// snapshot).
+func applied(cur, s membership.Snapshot) bool {
+	if s.Map != nil && (cur.Map == nil || cur.Map.Version < s.Map.Version) ||
+		s.Buckets != nil && (cur.Buckets == nil || cur.Buckets.Version < s.Buckets.Version) ||
+		s.Config != nil && cur.ClusterConfig().Version < s.Config.Version ||
+		s.Tokens != nil && (cur.Tokens == nil || cur.Tokens.Version < s.Tokens.Version) ||
+		s.S3Keys != nil && (cur.S3Keys == nil || cur.S3Keys.Version < s.S3Keys.Version) {
+		return false
+	}
+	for id, j := range s.Jobs {
+		mine, ok := cur.Jobs[id]
+		if j.State == membership.JobRunning && !ok || j.State != membership.JobRunning && ok && mine.State == membership.JobRunning {
+			return false
+		}
+	}
+	return true
 }
 
 // proposeAsLeader applies a change on the leader. again asks the caller to

@@ -94,7 +94,9 @@ func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snap
 	if err != nil {
 		return membership.Snapshot{}, err
 	}
-	return c.Current(), nil
+	// As the peer client: the map, the buckets and the config only.
+	s := c.Current()
+	return membership.Snapshot{Map: s.Map, Buckets: s.Buckets, Config: s.Config}, nil
 }
 
 // kill stops a gateway as a dead process: it answers nothing.
@@ -112,7 +114,13 @@ func newNet() *net {
 // start runs one gateway; join is the URL of another, or "".
 func (n *net) start(t *testing.T, id, join string) *Control {
 	t.Helper()
-	url := "http://127.0.0.1:" + fmt.Sprint(7000+len(n.controls))
+	return n.startAt(t, id, join, "http://127.0.0.1:"+fmt.Sprint(7000+len(n.controls)), "")
+}
+
+// startAt runs one gateway at url, with its log in dir (in memory when
+// dir is "").
+func (n *net) startAt(t *testing.T, id, join, url, dir string) *Control {
+	t.Helper()
 	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 	n.mu.Lock()
 	for u, other := range n.trans {
@@ -122,7 +130,7 @@ func (n *net) start(t *testing.T, id, join string) *Control {
 	n.trans[url] = trans
 	n.mu.Unlock()
 	c, err := New(Config{
-		Self: cluster.Node{ID: id, Role: cluster.RoleGateway, URL: url}, Join: join, InMemory: true,
+		Self: cluster.Node{ID: id, Role: cluster.RoleGateway, URL: url}, Join: join, InMemory: dir == "", Dir: dir,
 		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: time.Second,
 	})
 	if err != nil {
@@ -427,5 +435,73 @@ func TestLostLogDoesNotStartASecondCluster(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A gateway alone whose log is lost seeds a new one from all it saved:
+// the tokens revoked before stay revoked, the cluster config stays.
+func TestLostLogSeedsTheSavedControlState(t *testing.T) {
+	meta, err := membership.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://127.0.0.1:7997"
+	m := &cluster.Map{Version: 9, UUID: "u1", Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: url, State: cluster.StateActive}}}
+	if err := meta.SaveMap(m); err != nil {
+		t.Fatal(err)
+	}
+	config := membership.DefaultClusterConfig()
+	config.Version, config.Space.HighWM = 4, 91
+	saved := membership.ControlState{Config: &config, Tokens: &membership.RevokedTokens{Version: 2, Tokens: map[string]int64{"stolen": time.Now().Add(time.Hour).UnixNano()}},
+		S3Keys: &membership.S3Keys{Version: 1, Keys: map[string]membership.S3Credential{"AKIA1": {Secret: "s", Token: "t"}}}}
+	if err := meta.SaveControl(saved); err != nil {
+		t.Fatal(err)
+	}
+	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
+	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(), Legacy: meta,
+		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, stop := context.WithTimeout(t.Context(), 20*time.Second)
+	defer stop()
+	if err := c.Start(ctx, t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s := c.Current()
+	if !s.Tokens.Has("stolen") {
+		t.Fatalf("the revoked token is forgotten: %+v", s.Tokens)
+	}
+	if got := s.ClusterConfig(); got.Space.HighWM != 91 || got.Version != 4 {
+		t.Fatalf("cluster config %+v, want the saved one (highwm 91, version 4)", got)
+	}
+	if _, ok := s.S3Keys.Lookup("AKIA1"); !ok {
+		t.Fatal("the S3 key is forgotten")
+	}
+}
+
+// A follower restarted serves nothing older than what it logged before:
+// the entries after its snapshot (a revoked token here) are applied
+// before Start returns, though the map and buckets it pulls are current.
+func TestRestartedFollowerAppliesItsLog(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	url, dir := "http://127.0.0.1:7101", t.TempDir()
+	g2 := n.startAt(t, "g2", g1.config.Self.URL, url, dir)
+	n.start(t, "g3", g1.config.Self.URL)
+	eventually(t, "every gateway in g2's map", func() bool { return len(g2.Current().Map.Gateways()) == 3 })
+	if err := g2.raft.Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	revoke := membership.Change{Kind: membership.RevokeToken, Token: membership.RevokedToken{ID: "stolen", Expires: time.Now().Add(time.Hour).UnixNano()}, Created: time.Now().UnixNano()}
+	if _, err := g1.Propose(t.Context(), revoke); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "g2 has the revocation", func() bool { return g2.Current().Tokens.Has("stolen") })
+	n.kill(g2)
+	g2 = n.startAt(t, "g2", "", url, dir)
+	if !g2.Current().Tokens.Has("stolen") {
+		t.Fatal("the restarted follower serves a token revoked before it stopped")
 	}
 }
