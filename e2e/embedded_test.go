@@ -236,7 +236,15 @@ func TestFullDiskRefusesPut(t *testing.T) {
 	}
 	dir := t.TempDir()
 	port := freePort(t)
-	script := fmt.Sprintf("mount -t tmpfs -o size=8m none %s && exec %s -host 127.0.0.1 -port %d -data %s", dir, filepath.Join(binDir, "aisnode"), port, dir)
+	// Mountpaths checked often: a full one must stay in use.
+	config := filepath.Join(t.TempDir(), "aisnode.yaml")
+	if err := os.WriteFile(config, []byte("limits:\n  health_interval: 100ms\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Two mountpaths, each on a filesystem of its own: a full one could
+	// be disabled (the other takes the record of it).
+	script := fmt.Sprintf("mount -t tmpfs -o size=8m none %s && mkdir %s/mp2 && mount -t tmpfs -o size=8m none %s/mp2 && exec %s -config %s -host 127.0.0.1 -port %d -data %s -mountpaths %s/mp1,%s/mp2",
+		dir, dir, dir, filepath.Join(binDir, "aisnode"), config, port, dir, dir, dir)
 	cmd := exec.Command("unshare", "-Urm", "sh", "-c", script)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -273,5 +281,34 @@ func TestFullDiskRefusesPut(t *testing.T) {
 	}
 	if _, err := c.Put(ctx, "full", "small", strings.NewReader("fits"), api.PutOptions{Size: 4}); err != nil {
 		t.Fatalf("a small put after the failure: %v", err)
+	}
+	// Filled to the last byte by another writer, the disk is full, not
+	// failing: its health checks keep it in use, its objects readable.
+	filler, err := os.Create(filepath.Join(fmt.Sprintf("/proc/%d/root", cmd.Process.Pid), dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for range 16 {
+		if _, err = filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("filling the 8 MiB disk: %v, want ENOSPC", err)
+	}
+	time.Sleep(time.Second) // ten health checks
+	if got, err := c.GetBytes(ctx, "full", "small", api.GetOptions{}); err != nil || string(got) != "fits" {
+		t.Fatalf("an object on the full disk after its health checks: %q %v", got, err)
+	}
+	mps, err := c.Mountpaths(ctx, c.Endpoint())
+	if err != nil || len(mps) != 2 {
+		t.Fatalf("mountpaths: %+v %v", mps, err)
+	}
+	for _, m := range mps {
+		if m.State != "enabled" {
+			t.Fatalf("the full mountpath %s is %s, want enabled", m.Path, m.State)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -344,4 +345,34 @@ func TestFlushAndArchivePastOutOfSpace(t *testing.T) {
 	if _, err := client.Head(ctx, "b", "all.tar"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("a refused archive stored the shard: %v", err)
 	}
+}
+
+// A PUT that claims more bytes than any mountpath has room for below
+// out_of_space is refused before its body is read (it would otherwise
+// fill the disk to the last byte, failing every other write there).
+func TestPutBiggerThanTheRoomIsRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	const claim = 1 << 60
+	_, err := client.Put(ctx, "b", "huge", io.LimitReader(zeros{}, claim), api.PutOptions{Size: claim})
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusInsufficientStorage || !strings.Contains(err.Error(), "does not fit") {
+		t.Fatalf("a PUT of 1 EiB: %v, want 507 saying it does not fit", err)
+	}
+	if _, err := client.Head(t.Context(), "b", "huge"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the refused PUT stored something: %v", err)
+	}
+}
+
+// zeros reads as endless zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"sync"
@@ -79,6 +80,32 @@ func (n *Node) checkSpace(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkSpaceFor is checkSpace for a write of size bytes (unknown when
+// negative): refused at once when no mountpath has that much room below
+// out_of_space.
+func (n *Node) checkSpaceFor(ctx context.Context, size int64) error {
+	if err := n.checkSpace(ctx); err != nil || size <= 0 || n.config.Store == nil {
+		return err
+	}
+	space := n.control.Current().ClusterConfig().Space
+	most := int64(-1)
+	for _, c := range n.capacity(ctx) {
+		most = max(most, c.Total/100*int64(space.OutOfSpace)-c.Used)
+	}
+	if most >= 0 && size > most {
+		return fmt.Errorf("%w: target %s: a write of %d bytes does not fit: the most room below space.out_of_space (%d%%) on any mountpath is %d bytes",
+			store.ErrNoSpace, n.config.ID, size, space.OutOfSpace, max(most, 0))
+	}
+	return nil
+}
+
+// guardSpace checks the capacity as a body of any length is stored, not
+// only before: a body longer than it claims, or of unknown length, stops
+// at the watermark rather than fill the disks.
+func (n *Node) guardSpace(ctx context.Context, body io.Reader) io.Reader {
+	return store.GuardSpace(ctx, body, n.checkSpace)
 }
 
 // watchSpace checks the capacity every lru.capacity_upd_time.

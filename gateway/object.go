@@ -347,13 +347,13 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		ifNoneMatch, err = api.ParsePutCondition("If-None-Match", r.Header.Get("If-None-Match"))
 	}
 	if err == nil {
-		err = n.checkSpace(r.Context())
+		err = n.checkSpaceFor(r.Context(), r.ContentLength)
 	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
-	meta, err := n.putOwned(r.Context(), b, name, r.Body, store.PutOptions{
+	meta, err := n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), r.Body), store.PutOptions{
 		Size:        r.ContentLength,
 		Checksum:    store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
 		Custom:      custom,

@@ -800,12 +800,23 @@ func (n *Node) handleMountpathAction(w http.ResponseWriter, r *http.Request) {
 // node's configured mountpaths nor inside one of its roots: a request
 // must not make a node write anywhere on its host.
 func (n *Node) attachable(path string) error {
+	// Symlinks resolved: a link inside the data directory may lead
+	// anywhere on the host.
+	real := pathsafe.Resolve(path)
+	if state := n.config.StateDir; state != "" && (within(pathsafe.Resolve(state), real) || within(real, pathsafe.Resolve(state))) {
+		return badRequest("attach: %s holds or is inside node %s's metadata directory", path, n.config.ID)
+	}
 	for _, root := range n.config.MountpathRoots {
-		if pathsafe.Within(root, path) == nil {
+		if within(root, path) && within(pathsafe.Resolve(root), real) {
 			return nil
 		}
 	}
 	return badRequest("attach: %s is not a configured mountpath of node %s nor inside its data directory", path, n.config.ID)
+}
+
+// within reports whether path is dir or inside it.
+func within(dir, path string) bool {
+	return filepath.Clean(path) == filepath.Clean(dir) || pathsafe.Within(dir, path) == nil
 }
 
 // StorageEvents passes the store's notices (a mountpath disabled, a copy

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
@@ -381,5 +382,35 @@ func TestClusterJobsNameTheirTargets(t *testing.T) {
 	}
 	if len(j.Nodes) != 2 {
 		t.Fatalf("scrub %s ran on %d targets", id, len(j.Nodes))
+	}
+}
+
+// An attach may not lead out of the node's directories by a symlink, nor
+// take its metadata directory (its Raft log and secrets) as a mountpath.
+func TestAttachStaysInTheNodesDirectories(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if len(cfg.MountpathRoots) > 0 {
+			cfg.StateDir = filepath.Join(cfg.MountpathRoots[0], "meta")
+		}
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	target := c.Targets()[0]
+	outside := t.TempDir()
+	link := filepath.Join(target.Dir, "link")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(target.Dir, "meta"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{link, filepath.Join(link, "mp"), filepath.Join(target.Dir, "meta"), filepath.Join(target.Dir, "meta", "raft"), target.Dir} {
+		var e *api.Error
+		if _, err := client.MountpathAction(ctx, target.URL(), api.ActionAttachMountpath, path); !errors.As(err, &e) || e.Status != 400 {
+			t.Errorf("attach %s: %v, want 400", path, err)
+		}
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("an attach wrote outside the node's directories: %v", entries)
 	}
 }

@@ -43,10 +43,10 @@ func (s s3Backend) Put(ctx context.Context, bucket, name string, body io.Reader,
 		return store.ObjectMeta{}, err
 	}
 	// The watermarks hold for S3 as for a native PUT.
-	if err := s.n.checkSpace(ctx); err != nil {
+	if err := s.n.checkSpaceFor(ctx, opts.Size); err != nil {
 		return store.ObjectMeta{}, err
 	}
-	return s.n.putOwned(ctx, b, name, body, store.PutOptions{Size: opts.Size, Checksum: opts.Checksum, Custom: opts.Custom, ETag: opts.ETag,
+	return s.n.putOwned(ctx, b, name, s.n.guardSpace(ctx, body), store.PutOptions{Size: opts.Size, Checksum: opts.Checksum, Custom: opts.Custom, ETag: opts.ETag,
 		IfNoneMatch: opts.IfNoneMatch, IfMatch: opts.IfMatch})
 }
 

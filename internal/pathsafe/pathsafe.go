@@ -125,3 +125,15 @@ func MkdirAll(root, path string, perm os.FileMode) error {
 	}
 	return os.MkdirAll(path, perm)
 }
+
+// Resolve is path with its symlinks resolved, as far as it exists: the
+// directory a path inside a linked one really names.
+func Resolve(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	if parent := filepath.Dir(path); parent != path {
+		return filepath.Join(Resolve(parent), filepath.Base(path))
+	}
+	return path
+}

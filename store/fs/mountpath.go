@@ -305,9 +305,13 @@ func (s *Store) AttachMountpath(ctx context.Context, path string) error {
 	if _, ok := set.disabled[abs]; ok {
 		return fmt.Errorf("%w: %s is a disabled mountpath of this node: enable it", store.ErrMountpath, abs)
 	}
-	for _, m := range s.readable() {
-		if isWithin(abs, m.path) || isWithin(m.path, abs) {
-			return fmt.Errorf("%w: %s overlaps mountpath %s", store.ErrMountpath, abs, m.path)
+	// Against every mountpath, disabled ones too (one enabled later would
+	// hold the other: a bucket's removal there would wipe it), with
+	// symlinks resolved.
+	real := pathsafe.Resolve(abs)
+	for _, path := range set.paths() {
+		if other := pathsafe.Resolve(path); isWithin(real, other) || isWithin(other, real) {
+			return fmt.Errorf("%w: %s overlaps mountpath %s", store.ErrMountpath, abs, path)
 		}
 	}
 	m := newMountpath(abs)
@@ -448,8 +452,17 @@ func (s *Store) CheckMountpaths() int {
 }
 
 // checkHealth writes, syncs, reads back and removes a test file on a
-// mountpath: what the store does to every object.
+// mountpath: what the store does to every object. A full filesystem is
+// healthy: disabled, it would hide its objects and LRU could not free it.
 func checkHealth(m mountpath) error {
+	err := probeHealth(m)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return nil
+	}
+	return err
+}
+
+func probeHealth(m mountpath) error {
 	fi, err := os.Stat(m.path)
 	if err != nil {
 		return err

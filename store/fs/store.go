@@ -350,18 +350,27 @@ func (s *Store) saveBucketsLocked(md store.BucketMetadata) error {
 }
 
 // Capacity reports used and total bytes of each mountpath's filesystem.
+// A mountpath whose filesystem cannot be asked is left out (and checked):
+// the others' watermarks still hold.
 func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
 	mps := s.readable()
 	out := make([]store.MountpathCapacity, 0, len(mps))
+	var failed error
 	for _, m := range mps {
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(m.path, &st); err != nil {
-			return nil, fmt.Errorf("capacity of %s: %w", m.path, classify(err))
+			failed = fmt.Errorf("capacity of %s: %w", m.path, classify(err))
+			s.logger.Warn("capacity of a mountpath", "mountpath", m.path, "err", err)
+			s.suspectAfter(m, err)
+			continue
 		}
 		total := int64(st.Blocks) * st.Bsize
 		free := int64(st.Bavail) * st.Bsize
 		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total,
 			Filesystem: fmt.Sprintf("%x:%x", uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]))})
+	}
+	if len(out) == 0 && failed != nil {
+		return nil, failed
 	}
 	return out, nil
 }

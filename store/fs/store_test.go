@@ -718,3 +718,48 @@ func TestCapacityNamesTheFilesystem(t *testing.T) {
 		t.Fatalf("two mountpaths on one filesystem: %q and %q", list[0].Filesystem, list[1].Filesystem)
 	}
 }
+
+// A path inside a disabled mountpath, or one that leads into a mountpath
+// by a symlink, is not attached: enabled again, the one would hold the
+// other, and a bucket's removal on the outer would wipe the inner.
+func TestAttachRefusesOverlapsOfAnyMountpath(t *testing.T) {
+	ctx := t.Context()
+	first, second := t.TempDir(), t.TempDir()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{first, second}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.DisableMountpath(ctx, second, "a test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(ctx, filepath.Join(second, "ais", "bkt")); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), "overlaps") {
+		t.Fatalf("attach inside a disabled mountpath: %v, want refused as an overlap", err)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(first, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(ctx, filepath.Join(link, "inner")); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), "overlaps") {
+		t.Fatalf("attach inside a mountpath through a symlink: %v, want refused as an overlap", err)
+	}
+}
+
+// A mountpath whose filesystem cannot be asked is left out of the
+// capacity: the others' watermarks still hold (an error for all would
+// leave the node with no space check).
+func TestCapacityLeavesOutAMountpathItCannotAsk(t *testing.T) {
+	first, second := t.TempDir(), t.TempDir()
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{first, second}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := os.RemoveAll(second); err != nil {
+		t.Fatal(err)
+	}
+	list, err := st.Capacity(t.Context())
+	if err != nil || len(list) != 1 || list[0].Path != first {
+		t.Fatalf("capacity with %s gone: %+v %v, want %s alone", second, list, err, first)
+	}
+}
