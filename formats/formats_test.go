@@ -878,3 +878,79 @@ func TestLinksAreTold(t *testing.T) {
 	w.Close()
 	check(formats.Zip{}, zipData.Bytes(), []string{"c.jpg"})
 }
+
+// An entry with both a PAX path and a GNU long name is refused: Go reads
+// the long name, Python's tarfile the PAX path, and a raw copy of the
+// entry would carry the name that was not checked.
+func TestTarEntryNamedTwoWaysIsRefused(t *testing.T) {
+	block := func(name string, typeflag byte, size int) []byte { return tarBlock(name, typeflag, size, false) }
+	padded := func(data string) []byte {
+		return append([]byte(data), make([]byte, (512-len(data)%512)%512)...)
+	}
+	record := "25 path=../../etc/evil.x\n"
+	var shard []byte
+	shard = append(shard, block("PaxHeaders/ok.jpg", 'x', len(record))...)
+	shard = append(shard, padded(record)...)
+	shard = append(shard, block("././@LongLink", 'L', len("ok.jpg")+1)...)
+	shard = append(shard, padded("ok.jpg\x00")...)
+	shard = append(shard, block("ok.jpg", '0', 3)...)
+	shard = append(shard, padded("abc")...)
+	shard = append(shard, make([]byte, 1024)...)
+	r, err := formats.Tar{}.NewReader(bytes.NewReader(shard), int64(len(shard)), "two-names.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Next()
+	if !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(fmt.Sprint(err), "disagree") {
+		t.Fatalf("an entry named %v two ways: %v, want a corrupt-shard error", e, err)
+	}
+}
+
+// tarBlock is a ustar header block, its checksum summed over signed bytes
+// (as old tars did) when signed.
+func tarBlock(name string, typeflag byte, size int, signed bool) []byte {
+	b := make([]byte, 512)
+	copy(b, name)
+	copy(b[100:], "0000644\x00")
+	copy(b[108:], "0000000\x00")
+	copy(b[116:], "0000000\x00")
+	copy(b[124:], fmt.Sprintf("%011o\x00", size))
+	copy(b[136:], "00000000000\x00")
+	b[156] = typeflag
+	copy(b[257:], "ustar\x0000")
+	copy(b[148:], "        ")
+	sum := 0
+	for _, c := range b {
+		if signed {
+			sum += int(int8(c))
+		} else {
+			sum += int(c)
+		}
+	}
+	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+// A tar whose header checksum sums signed bytes (old Sun tar, some Java
+// libraries) is read and copied raw, as archive/tar reads it.
+func TestTarSignedChecksumIsCopiedRaw(t *testing.T) {
+	var shard []byte
+	shard = append(shard, tarBlock("caf\xe9.jpg", '0', 3, true)...)
+	shard = append(shard, append([]byte("abc"), make([]byte, 509)...)...)
+	shard = append(shard, make([]byte, 1024)...)
+	r, err := formats.Tar{}.NewReader(bytes.NewReader(shard), int64(len(shard)), "signed.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := formats.Tar{}.NewWriter(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.(formats.RawWriter).WriteRaw(bytes.NewReader(shard[e.HeaderOffset:]), e.RawSize()); err != nil {
+		t.Fatalf("raw copy of an entry with a signed checksum: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // A shard index lists where each member of an uncompressed tar shard is,
@@ -81,6 +82,11 @@ func BuildIndex(f Format, r io.ReaderAt, size int64, shard string) (*Index, erro
 		// A tar name may be a megabyte, and JSON may write a byte as six.
 		if names += len(e.Name); names > MaxIndexNameBytes {
 			return nil, fmt.Errorf("formats: the member names of shard %s take more than %d MiB: it is not indexed", shard, MaxIndexNameBytes>>20)
+		}
+		// JSON would write each bad byte as U+FFFD: names that differ
+		// would read back the same, and match no member.
+		if !utf8.ValidString(e.Name) {
+			return nil, fmt.Errorf("formats: shard %s: member name %q is not UTF-8: it is not indexed", shard, e.Name)
 		}
 		idx.Members = append(idx.Members, IndexMember{Name: e.Name, HeaderOffset: e.HeaderOffset, DataOffset: e.DataOffset, Size: e.Size})
 	}

@@ -94,3 +94,22 @@ func TestShardIndexBoundsNameBytes(t *testing.T) {
 		t.Fatalf("an index of 18 MiB of names: %v", err)
 	}
 }
+
+// Member names that are not UTF-8 are not indexed: JSON would write them
+// as U+FFFD, and two such names would read back as one.
+func TestShardIndexRefusesNamesNotUTF8(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range []string{"caf\xe9.jpg", "caf\xe8.jpg"} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Size: 1, Mode: 0o644, Format: tar.FormatGNU}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte("x"))
+	}
+	tw.Close()
+	shard := buf.Bytes()
+	_, err := formats.BuildIndex(formats.Tar{}, bytes.NewReader(shard), int64(len(shard)), "latin1.tar")
+	if err == nil || !strings.Contains(err.Error(), "UTF-8") {
+		t.Fatalf("an index of names not UTF-8: %v", err)
+	}
+}

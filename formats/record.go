@@ -265,7 +265,7 @@ func (w *recordWriter) WriteHeader(e *Entry) error {
 			return err
 		}
 	}
-	if w.data.n+e.Size > MaxBufferedRecord {
+	if e.Size > MaxBufferedRecord-w.data.n { // not the sum: it overflows
 		return fmt.Errorf("entry %q: record %q would hold %d bytes, more than the %d a record is kept in memory with: %w", e.Name, key, w.data.n+e.Size, MaxBufferedRecord, ErrEntrySize)
 	}
 	if len(w.fields) == 0 {

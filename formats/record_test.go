@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -318,6 +319,10 @@ func TestRecordTooBigToBuffer(t *testing.T) {
 		w.Write([]byte{1})
 		if err := w.WriteHeader(&formats.Entry{Name: "k.bin", Size: formats.MaxBufferedRecord}); !errors.Is(err, formats.ErrEntrySize) {
 			t.Errorf("%s: values summing over the limit: %v", f.Name(), err)
+		}
+		// A size whose sum with the record's overflows is refused too.
+		if err := w.WriteHeader(&formats.Entry{Name: "k.big", Size: math.MaxInt64}); err == nil {
+			t.Errorf("%s: a value of MaxInt64 bytes after another is taken", f.Name())
 		}
 		// Another record starts afresh.
 		if err := w.WriteHeader(&formats.Entry{Name: "other.cls", Size: 1}); err != nil {

@@ -172,6 +172,12 @@ func (r *tarReader) Next() (*Entry, error) {
 		if data-header < blockSize || (data-header)%blockSize != 0 {
 			return nil, r.fail(header, fmt.Errorf("entry data at offset %d is not block-aligned", data))
 		}
+		// archive/tar takes a GNU long name over a PAX path, Python's
+		// tarfile the PAX path: an entry naming itself both ways would be
+		// checked under one name and, copied raw, read under the other.
+		if path, ok := h.PAXRecords["path"]; ok && path != h.Name {
+			return nil, r.fail(header, fmt.Errorf("entry %q has a PAX path %q too: readers disagree on its name", h.Name, path))
+		}
 		name, err := memberName(h.Name)
 		if err != nil {
 			return nil, r.fail(header, err)
@@ -390,14 +396,17 @@ func validChecksum(block *[blockSize]byte) bool {
 	if err != nil {
 		return false
 	}
-	var sum uint64
+	// Old tars sum signed bytes; archive/tar takes either sum, and so
+	// must a raw copy of what it read.
+	var sum, signed int64
 	for i, b := range block {
 		if i >= 148 && i < 156 {
 			b = ' '
 		}
-		sum += uint64(b)
+		sum += int64(b)
+		signed += int64(int8(b))
 	}
-	return sum == want
+	return sum == int64(want) || signed == int64(want)
 }
 
 func (t *tarWriter) Close() error {

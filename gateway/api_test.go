@@ -744,3 +744,28 @@ func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 		t.Fatalf("a node's PUT lost the job's mark: %v %v", meta.Custom, err)
 	}
 }
+
+// A file put into a shard that holds links is refused: the shard is
+// written anew from its files, and its links would be lost.
+func TestArchPathPutKeepsLinks(t *testing.T) {
+	_, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "shards", nil)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "a.txt", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("a"))
+	tw.WriteHeader(&tar.Header{Name: "b.txt", Linkname: "a.txt", Typeflag: tar.TypeSymlink})
+	tw.Close()
+	before := buf.Bytes()
+	if _, err := client.Put(ctx, "shards", "linked.tar", bytes.NewReader(before), api.PutOptions{Size: int64(len(before))}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := client.Put(ctx, "shards", "linked.tar", strings.NewReader("c"), api.PutOptions{Size: 1, ArchPath: "c.txt"})
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "b.txt") {
+		t.Fatalf("a put into a shard with a link: %v, want 400 naming the link", err)
+	}
+	if after, err := client.GetBytes(ctx, "shards", "linked.tar", api.GetOptions{}); err != nil || !bytes.Equal(after, before) {
+		t.Fatalf("the shard changed: %v", err)
+	}
+}

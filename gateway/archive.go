@@ -285,7 +285,7 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		n.writeError(w, r, badRequest("%s: a PUT of a file into a shard needs its Content-Length", api.QueryArchPath))
 		return
 	}
-	if err := n.checkSpace(r.Context()); err != nil {
+	if err := n.checkSpaceFor(r.Context(), r.ContentLength); err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -404,6 +404,13 @@ func copyEntries(sw formats.Writer, f formats.Format, old store.Object, name str
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
+			// The shard is written anew from its files: its links would
+			// be lost without a word.
+			if lr, ok := rd.(formats.LinkReporter); ok {
+				if n, names := lr.Links(); n > 0 {
+					return badRequest("%s holds %d links (%s): a change would drop them, and it is refused", name, n, strings.Join(names, ", "))
+				}
+			}
 			return nil
 		}
 		if err != nil {
