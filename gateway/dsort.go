@@ -373,7 +373,9 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 
 func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
 	found := false
-	var finished error
+	var finished, failed error
+	// Every target is told, whichever fail: one down must not keep the
+	// job running on the others.
 	for _, t := range n.currentMap().Reachable() {
 		err := n.peer.Abort(ctx, t, id, cause)
 		switch {
@@ -382,8 +384,11 @@ func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
 		case errors.Is(err, api.ErrJobFinished):
 			found, finished = true, err
 		case !errors.Is(err, pipeline.ErrJobNotFound):
-			return fmt.Errorf("abort on target %s: %w", t.ID, err)
+			failed = errors.Join(failed, fmt.Errorf("abort on target %s: %w", t.ID, err))
 		}
+	}
+	if failed != nil {
+		return failed
 	}
 	if !found {
 		return fmt.Errorf("%w: dsort job %s", api.ErrJobNotFound, id)

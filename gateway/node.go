@@ -389,7 +389,7 @@ func New(cfg Config) (*Node, error) {
 		metrics: newMetrics(),
 		// 4 × formats.MaxBufferedRecord at most.
 		recordRewrites: make(chan struct{}, 4),
-		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout}),
+		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout, RecordsStall: cfg.RecordsStall}),
 	}
 	if cfg.Auth != nil {
 		n.verifier = n.newVerifier()

@@ -215,24 +215,6 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if plan.Output != plan.Input && !spec.DryRun {
-		_, err := peers.BucketProps(ctx, plan.Output)
-		if errors.Is(err, store.ErrBucketNotFound) {
-			props := inputProps
-			props.Created = 0
-			if !plan.Output.IsRemote() {
-				// A remote input's LRU is not for the only copy.
-				props.LRU = store.DefaultProps().LRU
-			}
-			err = peers.CreateBucket(ctx, plan.Output, props)
-			if errors.Is(err, store.ErrBucketExists) {
-				err = nil
-			}
-		}
-		if err != nil {
-			return "", fmt.Errorf("output_bck %q: %w", plan.Output.Name, err)
-		}
-	}
 	job := &coordinatedJob{id: newJobID(), plan: plan, done: make(chan struct{})}
 	if spec.EKMFile != "" {
 		if job.keyMap, err = c.loadKeyMap(ctx, job, plan); err != nil {
@@ -254,6 +236,26 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	job.mu.status = Status{
 		ID: job.id, Description: spec.Description, Input: plan.Input, Output: plan.Output,
 		Phase: PhaseInit, Targets: nodeIDs(job.targets), Started: time.Now(),
+	}
+	// The output bucket is made once the spec is known good (its key map
+	// read, targets there): a refused spec leaves no bucket behind.
+	if plan.Output != plan.Input && !spec.DryRun {
+		_, err := peers.BucketProps(ctx, plan.Output)
+		if errors.Is(err, store.ErrBucketNotFound) {
+			props := inputProps
+			props.Created = 0
+			if !plan.Output.IsRemote() {
+				// A remote input's LRU is not for the only copy.
+				props.LRU = store.DefaultProps().LRU
+			}
+			err = peers.CreateBucket(ctx, plan.Output, props)
+			if errors.Is(err, store.ErrBucketExists) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return "", fmt.Errorf("output_bck %q: %w", plan.Output.Name, err)
+		}
 	}
 	reg := JobRegistration{ID: job.id, Output: plan.Output, Targets: job.mu.status.Targets, Started: job.mu.status.Started}
 	if err := peers.RegisterJob(ctx, reg); err != nil {
@@ -828,6 +830,11 @@ func (c *Coordinator) Abort(id string, cause error) error {
 	}
 	j.cancel(cause)
 	<-j.done
+	// Cancelled as it finished: it is not aborted, and its caller must
+	// not take it for so.
+	if s, _ := c.Status(id); s.Archived {
+		return fmt.Errorf("%w: %s", ErrJobFinished, id)
+	}
 	return nil
 }
 

@@ -586,6 +586,10 @@ func TestStartValidatesAgainstCluster(t *testing.T) {
 	if !errors.Is(err, pipeline.ErrKeyMapFetch) || errors.Is(err, pipeline.ErrInvalidSpec) || !errors.Is(err, errKeyMapUnreachable) || !strings.Contains(err.Error(), "ekm_file") {
 		t.Fatalf("unreachable key map: %v", err)
 	}
+	// A refused job leaves no output bucket behind.
+	if _, err := (memPeers{c}).BucketProps(t.Context(), store.NewBucket("dst")); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("the output bucket of a refused job: %v, want not found", err)
+	}
 }
 
 // A target restarted after a crash removes the output shards its
@@ -653,6 +657,35 @@ func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSilentAbort(t, w, "srt-never-started")
+}
+
+// A target whose phase failed waits for its coordinator's abort; if that
+// call is lost, the watchdog aborts the job (its memory, spill files).
+func TestWatchdogAbortsAfterAFailedPhase(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tgz", Records: 5, RecordSize: 1000, Seed: 8})
+	inputs["in-1.tgz"] = []byte("not a gzip stream at all")
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: t.TempDir(), IdleTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := baseSpec("in-{0..1}.tgz", "out-{000..999}.tar")
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-failed", Spec: spec, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Extract(t.Context(), "srt-failed"); err == nil {
+		t.Fatal("extraction of a corrupt shard passed")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if st, _ := w.Stats("srt-failed"); st.Aborted && !st.Finished.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a job whose phase failed, with no abort from its coordinator, was kept")
+		}
+	}
 }
 
 // A target done with a phase early waits, without a call, for the slowest

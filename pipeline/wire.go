@@ -57,8 +57,16 @@ const (
 	// MaxPlanRecords bounds the records of one target's extraction answer
 	// or shard plan.
 	MaxPlanRecords = 64 << 20
-	// maxWireString bounds a name in a record stream.
-	maxWireString = 4 << 10
+	// maxWireString bounds a name in a record stream: as long as the
+	// longest member name extraction takes (archive/tar's 1 MiB), or a
+	// job would fail on several targets and pass on one.
+	maxWireString = 1<<20 + 1
+	// maxWireFileSize bounds a file's size in a frame (no tar entry
+	// comes near; sums of it must not overflow).
+	maxWireFileSize = 1 << 50
+	// maxRawHeaders bounds a raw tar entry's header blocks: a PAX header
+	// and a GNU long name, each up to archive/tar's 1 MiB.
+	maxRawHeaders = 4 << 20
 )
 
 // ErrWireLimit marks a message that declares more than a decoder takes.
@@ -310,8 +318,13 @@ func (f *frameReader) Next() (creation.File, error) {
 			return file, fmt.Errorf("record stream: %w", err)
 		}
 	}
-	if file.Size < 0 || file.RawSize < 0 {
-		return file, fmt.Errorf("record stream: file %s has a negative size", file.Name)
+	if file.Size < 0 || file.RawSize < 0 || file.Size > maxWireFileSize {
+		return file, fmt.Errorf("record stream: %w: file %s has size %d", ErrWireLimit, file.Name, file.Size)
+	}
+	// A raw entry is the file's bytes, padded, behind its header blocks:
+	// a holder's stream cannot make it bigger than that.
+	if file.Raw && (file.RawSize < shards.EncodedSize(file.Size) || file.RawSize-shards.EncodedSize(file.Size) > maxRawHeaders) {
+		return file, fmt.Errorf("record stream: %w: raw entry %s of %d bytes holds %d bytes of data", ErrWireLimit, file.Name, file.RawSize, file.Size)
 	}
 	f.left = file.Size
 	if file.Raw {

@@ -3,7 +3,9 @@ package pipeline_test
 import (
 	"errors"
 	"io"
+	"math"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/pipeline"
@@ -100,4 +102,46 @@ func FuzzFrameStream(f *testing.F) {
 			io.Copy(io.Discard, s)
 		}
 	})
+}
+
+// A file name as long as extraction takes (past a few KiB) crosses the
+// wire: with one target it never does, and a job must not pass on one
+// and fail on several.
+func TestFrameStreamTakesLongNames(t *testing.T) {
+	name := strings.Repeat("n", 100<<10) + ".jpg"
+	b := frame(name, 1, false, 0)
+	b = append(b, 'x')
+	f, err := pipeline.NewFrameReaderForTest(b).Next()
+	if err != nil || f.Name != name {
+		t.Fatalf("a frame with a %d-byte name: %v", len(name), err)
+	}
+}
+
+// A raw entry's size is its data's, padded, plus header blocks: a
+// holder cannot make an output shard grow without bound with one.
+func TestFrameStreamBoundsRawEntries(t *testing.T) {
+	for _, tc := range []struct {
+		size, raw int64
+		ok        bool
+	}{{10, 1024, true}, {10, 1024 + 3<<20, true}, {10, 1 << 40, false}, {10, 512, false}, {math.MaxInt64, 1024, false}} {
+		_, err := pipeline.NewFrameReaderForTest(frame("f.jpg", tc.size, true, tc.raw)).Next()
+		if (err == nil) != tc.ok || err != nil && !errors.Is(err, pipeline.ErrWireLimit) {
+			t.Errorf("raw entry of %d bytes for %d bytes of data: %v, want ok %v", tc.raw, tc.size, err, tc.ok)
+		}
+	}
+}
+
+// frame encodes one record-stream frame header.
+func frame(name string, size int64, raw bool, rawSize int64) []byte {
+	b := msgp.AppendMapHeader(nil, 5)
+	b = msgp.AppendString(b, "n")
+	b = msgp.AppendString(b, name)
+	b = msgp.AppendString(b, "s")
+	b = msgp.AppendInt64(b, size)
+	b = msgp.AppendString(b, "r")
+	b = msgp.AppendBool(b, raw)
+	b = msgp.AppendString(b, "l")
+	b = msgp.AppendInt64(b, rawSize)
+	b = msgp.AppendString(b, "e")
+	return msgp.AppendBool(b, true)
 }

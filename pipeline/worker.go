@@ -529,6 +529,11 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 func (j *targetJob) failed(ctx context.Context, err error) {
 	j.mu.Lock()
 	j.mu.stats.Errors = append(j.mu.stats.Errors, err.Error())
+	if !j.mu.closed {
+		// The coordinator aborts the job; if that call is lost, the
+		// watchdog does, rather than hold its memory and files for good.
+		j.armWatchdogLocked()
+	}
 	j.mu.Unlock()
 	if errors.Is(context.Cause(ctx), errCoordinatorGone) {
 		go j.abort(errCoordinatorGone.Error())
@@ -642,9 +647,6 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 		return err
 	}
 	defer j.active.Done()
-	j.disarmWatchdog()
-	ctx, done := j.phaseContext(ctx)
-	defer done()
 	for _, s := range planned {
 		if s.Owner != j.self {
 			return fmt.Errorf("dsort create: shard %s belongs to target %d, not %s", s.Name, s.Owner, w.config.NodeID)
@@ -653,6 +655,11 @@ func (w *Worker) Create(ctx context.Context, id string, planned []shards.OutputS
 	if err := j.enterPhase(PhaseSort, PhaseCreate); err != nil {
 		return err
 	}
+	// Disarmed only for a phase that runs: a refused call leaves the
+	// watchdog as it was.
+	j.disarmWatchdog()
+	ctx, done := j.phaseContext(ctx)
+	defer done()
 	j.mu.Lock()
 	j.mu.stats.Sort.end(time.Now())
 	j.mu.stats.Create.start(time.Now())

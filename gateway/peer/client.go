@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,6 +78,10 @@ type ClientConfig struct {
 	// Timeout bounds a control call (not a phase or a stream); zero means
 	// 30s.
 	Timeout time.Duration
+	// RecordsStall bounds how long a dSort records fetch waits for a
+	// holder's next bytes (a holder that stalls would hold the job in
+	// create for good); zero means 2m.
+	RecordsStall time.Duration
 }
 
 // Client is a node's side of every intra-cluster exchange: each request is
@@ -84,8 +89,9 @@ type ClientConfig struct {
 // control plane (membership.Transport), the rebalance (rebalance.Sender)
 // and dSort (pipeline.Targets, pipeline.Fetcher) declare.
 type Client struct {
-	http    *http.Client
-	timeout time.Duration
+	http         *http.Client
+	timeout      time.Duration
+	recordsStall time.Duration
 }
 
 var (
@@ -107,7 +113,8 @@ func NewClient(cfg ClientConfig) *Client {
 			Transport:     cfg.Auth.Transport(cfg.Node, cfg.Transport),
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		timeout: cfg.Timeout,
+		timeout:      cfg.Timeout,
+		recordsStall: cmp.Or(cfg.RecordsStall, 2*time.Minute),
 	}
 }
 
@@ -382,13 +389,52 @@ func (c *Client) Jobs(ctx context.Context, t cluster.Node) ([]pipeline.JobStats,
 	return jobs, err
 }
 
-// Fetch asks a holder for records' bytes in one request.
+// Fetch asks a holder for records' bytes in one request. A holder that
+// sends nothing for RecordsStall while the caller waits for its answer or
+// its next bytes fails the fetch.
 func (c *Client) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stall := fmt.Errorf("%w: holder %s at %s sent nothing for %s", api.ErrUnavailable, holder.ID, holder.URL, c.recordsStall)
+	timer := time.AfterFunc(c.recordsStall, func() { cancel(stall) })
 	resp, err := c.stream(ctx, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendRecords(nil, records))
+	timer.Stop()
 	if err != nil {
+		if context.Cause(ctx) == stall {
+			err = stall
+		}
+		cancel(nil)
 		return nil, err
 	}
-	return resp.Body, nil
+	return &stallingBody{body: resp.Body, ctx: ctx, cancel: cancel, timer: timer, stall: c.recordsStall}, nil
+}
+
+// stallingBody fails a read that waits longer than stall for bytes; the
+// time between reads (the caller writing what it read) does not count.
+type stallingBody struct {
+	body   io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	stall  time.Duration
+}
+
+func (b *stallingBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.stall)
+	n, err := b.body.Read(p)
+	b.timer.Stop()
+	if err != nil && err != io.EOF {
+		if cause := context.Cause(b.ctx); cause != nil {
+			err = cause
+		}
+	}
+	return n, err
+}
+
+func (b *stallingBody) Close() error {
+	b.timer.Stop()
+	err := b.body.Close()
+	b.cancel(nil)
+	return err
 }
 
 // providerQuery names a bucket's provider in an intra-cluster request.

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -66,5 +69,37 @@ func TestPushRefusedByALiveNode(t *testing.T) {
 		if err == nil || errors.Is(err, membership.ErrRefused) != tc.refused {
 			t.Errorf("a push answered %d: %v, refused %v", tc.status, err, errors.Is(err, membership.ErrRefused))
 		}
+	}
+}
+
+// A holder that stops sending records fails the fetch after RecordsStall
+// (it would hold the job in create for good); one that is merely read
+// slowly does not.
+func TestFetchFromAStalledHolderFails(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("first"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer server.Close()
+	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1", RecordsStall: 200 * time.Millisecond})
+	body, err := c.Fetch(t.Context(), cluster.Node{ID: "t2", URL: server.URL}, "srt-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	time.Sleep(400 * time.Millisecond) // the caller busy: not a stall
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(body, buf); err != nil || string(buf) != "first" {
+		t.Fatalf("the bytes sent: %q %v", buf, err)
+	}
+	_, err = body.Read(buf)
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "sent nothing") {
+		t.Fatalf("a read from a stalled holder: %v, want unavailable naming the stall", err)
 	}
 }
