@@ -368,7 +368,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 		} else {
 			resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 		}
-		if err != nil && routed && hop == 0 && ctx.Err() == nil && body.resendable(ctx) {
+		if err != nil && routed && hop == 0 && ctx.Err() == nil && body.resendable(ctx) && (notSent(err) || rq.idempotent()) {
 			// The map the client routed by is out of date (a target is
 			// gone): ask the gateway, which knows.
 			c.mapIsStale()
@@ -381,7 +381,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 			// another, and this one too when it can be sent again.
 			*down = append(*down, gateway)
 			next := c.failover(gateway, *down)
-			if next != "" && body.resendable(ctx) && (notSent(err) || idempotent(rq.method)) {
+			if next != "" && body.resendable(ctx) && (notSent(err) || rq.idempotent()) {
 				switched++
 				hop--
 				gateway = next
@@ -479,11 +479,16 @@ func certificateError(err error) bool {
 	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
-// idempotent methods may be sent again after a failure mid-request.
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
+// idempotent reports whether a request may be sent again after a failure
+// mid-request: its method is, and it is not an append or conditional
+// (done once, a second append adds the piece twice, a second If-None-Match
+// PUT fails).
+func (rq request) idempotent() bool {
+	switch rq.method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true
+	case http.MethodPut, http.MethodDelete:
+		return rq.query.Get(QueryAppendType) == "" && rq.header.Get("If-Match") == "" && rq.header.Get("If-None-Match") == ""
 	}
 	return false
 }

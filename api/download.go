@@ -105,7 +105,7 @@ func (c *Client) StartDownload(ctx context.Context, req DownloadRequest) (string
 // DownloadStatus returns a download job's progress and failures.
 func (c *Client) DownloadStatus(ctx context.Context, id string) (DownloadStatus, error) {
 	var s DownloadStatus
-	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/download", query: url.Values{QueryDownloadID: {id}}}, &s)
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/download", query: url.Values{QueryDownloadID: {id}}, bodyJSON: downloadID{id}}, &s)
 	slices.SortFunc(s.Errors, func(a, b DownloadFailed) int {
 		switch {
 		case a.Name < b.Name:
@@ -121,11 +121,17 @@ func (c *Client) DownloadStatus(ctx context.Context, id string) (DownloadStatus,
 // AbortDownload aborts a download job on every target; what it stored
 // stays, nothing half-written does.
 func (c *Client) AbortDownload(ctx context.Context, id string) error {
-	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/download/abort", query: url.Values{QueryDownloadID: {id}}}, nil)
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/download/abort", query: url.Values{QueryDownloadID: {id}}, bodyJSON: downloadID{id}}, nil)
 }
 
 // RemoveDownload forgets an ended download job; a running one is refused
 // (ErrConflict).
 func (c *Client) RemoveDownload(ctx context.Context, id string) error {
-	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/download/remove", query: url.Values{QueryDownloadID: {id}}}, nil)
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/download/remove", query: url.Values{QueryDownloadID: {id}}, bodyJSON: downloadID{id}}, nil)
+}
+
+// downloadID names a job in AIStore's way, a JSON body (the query names
+// it for AIS-Go).
+type downloadID struct {
+	ID string `json:"id"`
 }

@@ -3,10 +3,12 @@ package api_test
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,5 +137,57 @@ func TestClientLearnsGatewaysFromMap(t *testing.T) {
 	got := c.Gateways()
 	if !slices.Contains(got, other.URL) || slices.Contains(got, "http://127.0.0.1:3") {
 		t.Fatalf("gateways after reading the map: %v", got)
+	}
+}
+
+// A gateway that took a request and dropped the connection before its
+// answer: a plain PUT goes on to the next gateway, an append or a
+// conditional PUT (done once, a second would add the piece twice or fail
+// its condition) is not sent again.
+func TestDroppedAnswerResendsOnlyIdempotentWrites(t *testing.T) {
+	drop := func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut {
+			http.Error(w, "no map here", http.StatusNotFound) // the client routes through the gateway
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		put    func(c *api.Client) error
+		resent bool
+	}{
+		{"plain PUT", func(c *api.Client) error {
+			_, err := c.Put(t.Context(), "b", "o", strings.NewReader("x"), api.PutOptions{Size: 1})
+			return err
+		}, true},
+		{"append", func(c *api.Client) error {
+			_, err := c.Append(t.Context(), "b", "o", "", strings.NewReader("x"), 1)
+			return err
+		}, false},
+		{"If-None-Match PUT", func(c *api.Client) error {
+			_, err := c.Put(t.Context(), "b", "o", strings.NewReader("x"), api.PutOptions{Size: 1, IfNoneMatch: "*"})
+			return err
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dropping := newGateway(t, drop)
+			var puts atomic.Int64
+			live := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPut {
+					puts.Add(1)
+				}
+				ok(w, r)
+			})
+			c := api.NewClient(dropping.URL).AddGateways(live.URL)
+			tc.put(c)
+			if resent := puts.Load() > 0; resent != tc.resent {
+				t.Fatalf("sent again: %v, want %v", resent, tc.resent)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -558,7 +559,11 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	id := r.URL.Query().Get(api.QueryDownloadID)
+	id, err := downloadIDOf(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	if id == "" {
 		var out []api.DownloadStatus
 		seen := map[string]bool{}
@@ -581,6 +586,27 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, s)
+}
+
+// downloadIDOf is the job a status, abort or remove request names: by
+// ?id=, or by AIStore's JSON body {"id": ...}.
+func downloadIDOf(r *http.Request) (string, error) {
+	if id := r.URL.Query().Get(api.QueryDownloadID); id != "" || r.Body == nil || r.ContentLength == 0 {
+		return id, nil
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 64<<10))
+	if err != nil {
+		return "", badRequest("download request body: %w", err)
+	}
+	var body struct {
+		ID string `json:"id"`
+	}
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, &body); err != nil {
+			return "", badRequest("download request body: %w", err)
+		}
+	}
+	return body.ID, nil
 }
 
 // downloadStatus sums a job over the targets.
@@ -641,7 +667,11 @@ func (n *Node) handleDownloadRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	id := r.URL.Query().Get(api.QueryDownloadID)
+	id, err := downloadIDOf(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	if err := n.downloadPartOffline(id, "remove"); err != nil {
 		n.writeError(w, r, err) // before the status: the offline part is unknown
 		return
@@ -668,7 +698,11 @@ func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only a download (or prefetch) job: stopping any other takes ADMIN
 	// (PUT /v1/cluster), where this route takes PUT.
-	id := r.URL.Query().Get(api.QueryDownloadID)
+	id, err := downloadIDOf(r)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	if err := n.downloadPartOffline(id, "abort"); err != nil {
 		n.writeError(w, r, err) // before the status: the offline part is unknown
 		return

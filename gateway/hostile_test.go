@@ -682,6 +682,15 @@ func TestNewDownloadFetchesAgain(t *testing.T) {
 		if got, err := client.GetBytes(ctx, "dl", "f", api.GetOptions{}); err != nil || string(got) != fmt.Sprintf("version %d", v) {
 			t.Fatalf("after download %d: %q, %v", v, got, err)
 		}
+		// AIStore's clients name the job in a JSON body, not the query.
+		status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/download", nil, `{"id":"`+id+`"}`)
+		var s api.DownloadStatus
+		if status != http.StatusOK || json.Unmarshal(body, &s) != nil || s.ID != id || !s.Done {
+			t.Fatalf("status of %s asked by body: %d %s", id, status, body)
+		}
+	}
+	if status, body, _ := call(t, http.MethodDelete, c.Primary().URL()+"/v1/download/remove", nil, `{"id":"dnl-unknown"}`); status != http.StatusNotFound {
+		t.Fatalf("remove of an unknown job named by body: %d %s, want 404", status, body)
 	}
 }
 

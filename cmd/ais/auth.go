@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,7 +136,7 @@ func newLoginCommand() *cobra.Command {
 			if cluster != "" {
 				msg["cluster_id"] = cluster
 			}
-			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+args[0], msg, &out); err != nil {
+			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+url.PathEscape(args[0]), msg, &out); err != nil {
 				return err
 			}
 			path := tokenFile()
@@ -325,7 +326,7 @@ func newAuthAddCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out map[string]string
-			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+args[0]+"/s3-keys", nil, &out); err != nil {
+			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+url.PathEscape(args[0])+"/s3-keys", nil, &out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "S3 key of %s (the secret is shown once):\n  export AWS_ACCESS_KEY_ID=%s\n  export AWS_SECRET_ACCESS_KEY=%s\n",
@@ -370,7 +371,7 @@ func newAuthRemoveCommand() *cobra.Command {
 		Short: "Delete an S3 access key: the cluster refuses it after the next push",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := authnCall(cmd, http.MethodDelete, "/v1/s3-keys/"+args[0], nil, nil); err != nil {
+			if err := authnCall(cmd, http.MethodDelete, "/v1/s3-keys/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Deleted S3 key %s\n", args[0])
@@ -383,7 +384,7 @@ func newAuthRemoveCommand() *cobra.Command {
 			Short: "Remove a " + kind,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := authnCall(cmd, http.MethodDelete, "/v1/"+kind+"s/"+args[0], nil, nil); err != nil {
+				if err := authnCall(cmd, http.MethodDelete, "/v1/"+kind+"s/"+url.PathEscape(args[0]), nil, nil); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Removed %s %s\n", kind, args[0])

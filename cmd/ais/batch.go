@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -127,13 +128,7 @@ func newGetBatchCommand() *cobra.Command {
 // readBatchSpec reads a get-batch request from a file or stdin.
 func readBatchSpec(path string) (api.BatchRequest, error) {
 	var req api.BatchRequest
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(io.LimitReader(os.Stdin, 64<<20))
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	data, err := readSpecFile(path, 64<<20)
 	if err != nil {
 		return req, err
 	}
@@ -143,4 +138,24 @@ func readBatchSpec(path string) (api.BatchRequest, error) {
 		return req, fmt.Errorf("--spec %s: %w", path, err)
 	}
 	return req, nil
+}
+
+// readSpecFile reads a spec from a file or stdin ("-"): one longer than
+// limit is refused, not cut (a cut list may still parse, and a job would
+// run on part of its input).
+func readSpecFile(path string, limit int64) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("spec %s is longer than %d bytes", cmp.Or(path, "-"), limit)
+	}
+	return data, err
 }

@@ -199,6 +199,10 @@ func TestDownloadURLWithAt(t *testing.T) {
 // 'ais get OBJ DIR' writes DIR/<base name>, as cp does; a name whose base
 // is ".." is refused, not written over the parent.
 func TestGetIntoDirectory(t *testing.T) {
+	// A narrow umask: the file must not be wider than it allows.
+	umask := os.FileMode(0o027)
+	old := syscall.Umask(int(umask))
+	t.Cleanup(func() { syscall.Umask(old) })
 	g := newRecordingGateway(t)
 	g.objects["/v1/objects/b/x/obj.bin"] = "the bytes"
 	g.objects["/v1/objects/b/x/.."] = "sneaky"
@@ -210,8 +214,18 @@ func TestGetIntoDirectory(t *testing.T) {
 	if err != nil || string(got) != "the bytes" {
 		t.Fatalf("got %q, %v", got, err)
 	}
-	if info, err := os.Stat(filepath.Join(dir, "obj.bin")); err != nil || info.Mode().Perm() != 0o644 {
-		t.Fatalf("the file's mode: %v %v", info.Mode(), err)
+	if info, err := os.Stat(filepath.Join(dir, "obj.bin")); err != nil || info.Mode().Perm() != 0o666&^umask {
+		t.Fatalf("the file's mode: %v %v, want 0666 less the umask %#o", info.Mode(), err, umask)
+	}
+	// A file replaced keeps its mode.
+	if err := os.Chmod(filepath.Join(dir, "obj.bin"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCLI(t, "get", "ais://b/x/obj.bin", dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "obj.bin")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the replaced file's mode: %v %v, want 0600 kept", info.Mode(), err)
 	}
 	if err := runCLI(t, "get", "ais://b/x/..", dir); err == nil || !strings.Contains(err.Error(), "no file name") {
 		t.Fatalf("an object whose base name is '..': %v", err)
@@ -335,5 +349,39 @@ func TestShowScrubFailsOnUnrecoverable(t *testing.T) {
 	}
 	if err := showScrub(io.Discard, store.ScrubReport{Objects: 10, OK: 10}, "ais://b", true); err != nil {
 		t.Error(err)
+	}
+}
+
+// A name given to 'ais auth' is one path segment: "alice#old" must not
+// act on alice (the '#' would start a fragment).
+func TestAuthNamesAreEscaped(t *testing.T) {
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.EscapedPath())
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	t.Setenv("AIS_AUTHN_URL", srv.URL)
+	t.Setenv("AIS_AUTHN_TOKEN", "tok")
+	if err := runCLI(t, "auth", "rm", "user", "alice#old"); err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || paths[0] != "/v1/users/alice%23old" {
+		t.Fatalf("requests %q, want one DELETE of /v1/users/alice%%23old", paths)
+	}
+}
+
+// A spec over the limit is refused, not cut: a cut list may still parse,
+// and the job would run on part of its input.
+func TestSpecOverTheLimitIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spec.json")
+	if err := os.WriteFile(path, bytes.Repeat([]byte(" "), 11), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readSpecFile(path, 10); err == nil || !strings.Contains(err.Error(), "longer than 10 bytes") {
+		t.Fatalf("an 11-byte spec under a 10-byte limit: %v", err)
+	}
+	if data, err := readSpecFile(path, 11); err != nil || len(data) != 11 {
+		t.Fatalf("a spec at the limit: %d bytes, %v", len(data), err)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"strings"
@@ -42,13 +41,7 @@ func newDsortCommand() *cobra.Command {
 			"otherwise the job aborts naming the target and the input shards only it held.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var data []byte
-			var err error
-			if args[0] == "-" {
-				data, err = io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
-			} else {
-				data, err = os.ReadFile(args[0])
-			}
+			data, err := readSpecFile(args[0], 1<<20) // as a gateway takes
 			if err != nil {
 				return err
 			}

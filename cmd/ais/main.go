@@ -53,10 +53,8 @@ func printable(s string) string {
 }
 
 func oneLine(err error) string {
-	var e *api.Error
-	if errors.As(err, &e) {
-		return printable(strings.ReplaceAll(e.Error(), "\n", " "))
-	}
+	// The whole chain: what the command was doing (which file of a
+	// directory's thousands), then what the node said.
 	msg := printable(strings.ReplaceAll(err.Error(), "\n", " "))
 	var verify *tls.CertificateVerificationError
 	if errors.As(err, &verify) {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -204,16 +206,17 @@ func collect(src, name string) (files []localFile, skipped int, err error) {
 }
 
 // writeLocalFile writes a file by fill beside dest and renames it over
-// dest: a failed download leaves no partial file. The file is 0644, as
-// any tool makes it, not CreateTemp's 0600.
+// dest: a failed download leaves no partial file. The file gets the mode
+// of the one it replaces, else 0666 less the umask, as any tool makes it
+// (not CreateTemp's 0600).
 func writeLocalFile(dest string, fill func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".part-*")
+	tmp, err := createPart(dest)
 	if err != nil {
 		return err
 	}
 	err = fill(tmp)
-	if err == nil {
-		err = tmp.Chmod(0o644)
+	if fi, serr := os.Stat(dest); err == nil && serr == nil && fi.Mode().IsRegular() {
+		err = tmp.Chmod(fi.Mode().Perm())
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -225,6 +228,21 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 		os.Remove(tmp.Name())
 	}
 	return err
+}
+
+// createPart makes a new file beside dest with mode 0666, which the
+// kernel narrows by the umask.
+func createPart(dest string) (*os.File, error) {
+	for range 100 {
+		var b [6]byte
+		rand.Read(b[:])
+		name := filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".part-"+hex.EncodeToString(b[:]))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("create a file beside %s: too many name clashes", dest)
 }
 
 func newGetCommand() *cobra.Command {
