@@ -18,3 +18,13 @@ func (s *Store) MountpathsOf(b store.Bucket, name string, n int) []string {
 
 // NewGroupSyncer exposes the group syncer over a flush function.
 func NewGroupSyncer(flush func() error) interface{ Sync() error } { return newGroupSyncer(flush) }
+
+// CachedDirs is how many directories the listing cache holds.
+func (s *Store) CachedDirs() int {
+	s.dirs.mu.Lock()
+	defer s.dirs.mu.Unlock()
+	return len(s.dirs.dirs)
+}
+
+// DirSettled is how long a directory must be unchanged to be cached.
+const DirSettled = dirSettled

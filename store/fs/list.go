@@ -3,12 +3,14 @@ package fs
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/aisgo/aisgo/store"
 )
@@ -31,7 +33,7 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 	}
 	cursors := make([]*cursor, 0, len(s.readable()))
 	for _, m := range s.readable() {
-		next, stop := iter.Pull(walk(m.bucketDir(b), opts.Prefix, opts.StartAfter))
+		next, stop := iter.Pull(walkCached(&s.dirs, m.bucketDir(b), opts.Prefix, opts.StartAfter))
 		c := &cursor{next: next, stop: stop, returning: s.isReturning(m)}
 		c.head, c.ok = next()
 		cursors = append(cursors, c)
@@ -122,60 +124,154 @@ type listed struct {
 // A directory "d" holds exactly the names that start with "d/", so sorting
 // a directory's entries by name, with "/" appended to subdirectories, gives
 // the byte order of the full names. Subtrees that cannot hold a wanted name
-// are skipped without being read.
+// are skipped without being read. With a cache, a big directory that has
+// not changed is read and sorted once for all the pages of a listing.
 func walk(root, prefix, startAfter string) iter.Seq[listed] {
+	return walkCached(nil, root, prefix, startAfter)
+}
+
+func walkCached(cache *dirCache, root, prefix, startAfter string) iter.Seq[listed] {
 	return func(yield func(listed) bool) {
-		walkDir(root, "", prefix, startAfter, yield)
+		walkDir(cache, root, "", prefix, startAfter, yield)
 	}
 }
 
-func walkDir(dir, rel, prefix, startAfter string, yield func(listed) bool) bool {
-	entries, err := os.ReadDir(dir)
+func walkDir(cache *dirCache, dir, rel, prefix, startAfter string, yield func(listed) bool) bool {
+	items, err := cache.read(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return true
 		}
 		return yield(listed{err: err})
 	}
-	type keyed struct {
-		key   string
-		entry fs.DirEntry
+	// The first item that may be listed: after startAfter, or the
+	// directory that holds it.
+	first := sort.Search(len(items), func(i int) bool { return rel+items[i].key() > startAfter })
+	if first > 0 && items[first-1].dir && strings.HasPrefix(startAfter, rel+items[first-1].key()) {
+		first--
 	}
-	// Only what may be listed is sorted: a page deep into a big flat
-	// directory sorts what comes after it, not the whole directory.
-	list := make([]keyed, 0, len(entries))
-	for _, e := range entries {
-		key := rel + e.Name()
-		if e.IsDir() {
-			key += "/"
-			// Names below start with key: skip the subtree if none can
-			// match the prefix or sort after startAfter.
-			if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) {
-				continue
+	for _, item := range items[first:] {
+		key := rel + item.key()
+		if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) {
+			if key > prefix {
+				break // sorted: no later name has the prefix
 			}
-			if startAfter > key && !strings.HasPrefix(startAfter, key) {
-				continue
-			}
-		} else if !e.Type().IsRegular() || key <= startAfter || !strings.HasPrefix(key, prefix) {
 			continue
 		}
-		list = append(list, keyed{key, e})
-	}
-	slices.SortFunc(list, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
-	for _, k := range list {
-		if k.entry.IsDir() {
-			if !walkDir(filepath.Join(dir, k.entry.Name()), k.key, prefix, startAfter, yield) {
+		if item.dir {
+			if !walkDir(cache, filepath.Join(dir, item.name), key, prefix, startAfter, yield) {
 				return false
 			}
 			continue
 		}
-		info, err := k.entry.Info()
-		if err != nil {
-			continue // removed since the directory was read
+		if !item.regular || !strings.HasPrefix(key, prefix) {
+			continue
 		}
-		if !yield(listed{name: k.key, path: filepath.Join(dir, k.entry.Name()), size: info.Size()}) {
+		info, err := os.Lstat(filepath.Join(dir, item.name))
+		if err != nil || !info.Mode().IsRegular() {
+			continue // removed or replaced since the directory was read
+		}
+		if !yield(listed{name: key, path: filepath.Join(dir, item.name), size: info.Size()}) {
 			return false
 		}
 	}
 	return true
+}
+
+// dirItem is a directory entry as a listing walks it.
+type dirItem struct {
+	name         string
+	dir, regular bool
+}
+
+// key sorts a directory's entries in the byte order of the full names
+// below them: a subdirectory as its name and "/".
+func (d dirItem) key() string {
+	if d.dir {
+		return d.name + "/"
+	}
+	return d.name
+}
+
+// dirCache keeps the sorted entries of big directories that have not
+// changed lately: the pages of a listing of a big flat bucket read and
+// sort its directory once, not once a page (O(n) for the listing, not
+// O(n²)).
+type dirCache struct {
+	mu    sync.Mutex
+	dirs  map[string]*cachedDir
+	order []string // oldest first
+	bytes int64
+}
+
+type cachedDir struct {
+	mtime time.Time
+	items []dirItem
+	bytes int64
+}
+
+const (
+	// dirCacheMinEntries: smaller directories are cheap to read again.
+	dirCacheMinEntries = 1024
+	// dirCacheBytes bounds the names cached.
+	dirCacheBytes = 64 << 20
+	// dirSettled is how long a directory must not have changed before
+	// its entries are cached: a change after that moves its mtime to
+	// another clock tick for sure, and the cached copy is not used.
+	dirSettled = time.Second
+)
+
+// read returns a directory's entries in key order, from the cache when
+// the directory has not changed since they were cached.
+func (c *dirCache) read(dir string) ([]dirItem, error) {
+	var before os.FileInfo
+	if c != nil {
+		var err error
+		if before, err = os.Stat(dir); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		cached, ok := c.dirs[dir]
+		c.mu.Unlock()
+		if ok && cached.mtime.Equal(before.ModTime()) {
+			return cached.items, nil
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]dirItem, len(entries))
+	bytes := int64(0)
+	for i, e := range entries {
+		items[i] = dirItem{name: e.Name(), dir: e.IsDir(), regular: e.Type().IsRegular()}
+		bytes += int64(len(e.Name())) + 32
+	}
+	slices.SortFunc(items, func(a, b dirItem) int { return strings.Compare(a.key(), b.key()) })
+	if c != nil && len(items) >= dirCacheMinEntries && bytes <= dirCacheBytes/4 && time.Since(before.ModTime()) > dirSettled {
+		if after, err := os.Stat(dir); err == nil && after.ModTime().Equal(before.ModTime()) {
+			c.keep(dir, &cachedDir{mtime: before.ModTime(), items: items, bytes: bytes})
+		}
+	}
+	return items, nil
+}
+
+func (c *dirCache) keep(dir string, d *cachedDir) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dirs == nil {
+		c.dirs = map[string]*cachedDir{}
+	}
+	if old, ok := c.dirs[dir]; ok {
+		c.bytes -= old.bytes
+		c.order = slices.DeleteFunc(c.order, func(x string) bool { return x == dir })
+	}
+	for c.bytes+d.bytes > dirCacheBytes && len(c.order) > 0 {
+		c.bytes -= c.dirs[c.order[0]].bytes
+		delete(c.dirs, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.dirs[dir] = d
+	c.order = append(c.order, dir)
+	c.bytes += d.bytes
 }

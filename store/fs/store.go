@@ -76,6 +76,8 @@ type Store struct {
 		sync.Mutex
 		md store.BucketMetadata
 	}
+	// dirs caches the sorted entries of big directories for listings.
+	dirs dirCache
 	// copies queue the copies burst-mode PUTs leave to make; verifies,
 	// the objects whose other copies a validated read leaves to check.
 	copies       chan pendingCopy

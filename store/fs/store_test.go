@@ -763,3 +763,67 @@ func TestCapacityLeavesOutAMountpathItCannotAsk(t *testing.T) {
 		t.Fatalf("capacity with %s gone: %+v %v, want %s alone", second, list, err, first)
 	}
 }
+
+// The pages of a listing of a big flat directory read it once (cached,
+// sorted), and a change to it is seen at the next page.
+func TestListingPagesOfABigDirectory(t *testing.T) {
+	ctx := t.Context()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("flat")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1500
+	var want []string
+	for i := range n {
+		name := fmt.Sprintf("o%05d", i)
+		if i%100 == 0 {
+			name = fmt.Sprintf("o%05d/in", i) // subdirectories sort among the files
+		}
+		storetest.Put(t, st, b, name, []byte("x"))
+		want = append(want, name)
+	}
+	slices.Sort(want)
+	time.Sleep(fs.DirSettled + 100*time.Millisecond)
+	list := func(limit int, after string) []store.ObjectMeta {
+		page, err := st.List(ctx, b, store.ListOptions{Limit: limit, StartAfter: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page
+	}
+	var got []string
+	for after := ""; ; {
+		page := list(100, after)
+		if len(page) == 0 {
+			break
+		}
+		for _, m := range page {
+			got = append(got, m.Name)
+		}
+		after = page[len(page)-1].Name
+		if len(got) == 100 && st.CachedDirs() != 1 {
+			t.Fatalf("after the first page %d directories are cached, want the big one", st.CachedDirs())
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("the pages list %d names, want %d in order", len(got), len(want))
+	}
+	// A name added after the directory was cached is listed.
+	page := list(10, "o00700")
+	storetest.Put(t, st, b, "o00700a", []byte("x"))
+	if page = list(10, page[0].Name); page[0].Name != "o00700a" {
+		t.Fatalf("after adding o00700a the next page starts at %s", page[0].Name)
+	}
+	// And a prefix within the big directory.
+	if page = list(0, "o0139"); len(page) == 0 {
+		t.Fatal("nothing after o0139")
+	}
+	if page, _ := st.List(ctx, b, store.ListOptions{Prefix: "o01400"}); len(page) != 1 || page[0].Name != "o01400/in" {
+		t.Fatalf("prefix o01400: %+v", page)
+	}
+}
