@@ -48,7 +48,9 @@ func (n *Node) capacity(ctx context.Context) []store.MountpathCapacity {
 	if time.Since(c.at) < capacityTTL {
 		return c.last
 	}
-	if list, err := n.config.Store.Capacity(ctx); err == nil {
+	// A mountpath that cannot be asked leaves the others' readings: the
+	// watermarks hold on them.
+	if list, err := n.config.Store.Capacity(ctx); err == nil || len(list) > 0 {
 		c.last, c.at = list, time.Now()
 	}
 	return c.last

@@ -352,8 +352,8 @@ func (s *Store) saveBucketsLocked(md store.BucketMetadata) error {
 }
 
 // Capacity reports used and total bytes of each mountpath's filesystem.
-// A mountpath whose filesystem cannot be asked is left out (and checked):
-// the others' watermarks still hold.
+// A mountpath whose filesystem cannot be asked is left out (and checked),
+// and the error comes with the others: their watermarks still hold.
 func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
 	mps := s.readable()
 	out := make([]store.MountpathCapacity, 0, len(mps))
@@ -371,8 +371,5 @@ func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error)
 		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total,
 			Filesystem: fmt.Sprintf("%x:%x", uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]))})
 	}
-	if len(out) == 0 && failed != nil {
-		return nil, failed
-	}
-	return out, nil
+	return out, failed
 }

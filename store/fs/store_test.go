@@ -746,8 +746,9 @@ func TestAttachRefusesOverlapsOfAnyMountpath(t *testing.T) {
 }
 
 // A mountpath whose filesystem cannot be asked is left out of the
-// capacity: the others' watermarks still hold (an error for all would
-// leave the node with no space check).
+// capacity, with an error naming it: the others' watermarks still hold
+// (an error for all would leave the node with no space check), and the
+// failure shows (metrics count it).
 func TestCapacityLeavesOutAMountpathItCannotAsk(t *testing.T) {
 	first, second := t.TempDir(), t.TempDir()
 	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{first, second}, NoSync: true})
@@ -759,8 +760,21 @@ func TestCapacityLeavesOutAMountpathItCannotAsk(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := st.Capacity(t.Context())
-	if err != nil || len(list) != 1 || list[0].Path != first {
-		t.Fatalf("capacity with %s gone: %+v %v, want %s alone", second, list, err, first)
+	if err == nil || !strings.Contains(err.Error(), second) || len(list) != 1 || list[0].Path != first {
+		t.Fatalf("capacity with %s gone: %+v %v, want %s alone and an error naming the other", second, list, err, first)
+	}
+	// And the failing one is checked, and disabled.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		states := map[string]string{}
+		for _, m := range st.MountpathStatuses() {
+			states[m.Path] = m.State
+		}
+		if states[second] == fs.MountpathDisabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mountpath %s, gone, is %q", second, states[second])
+		}
 	}
 }
 
