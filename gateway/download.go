@@ -24,6 +24,7 @@ import (
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/hrw"
 	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
@@ -100,7 +101,7 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 			return badRequest("download: more than %d files in one job", maxDownloadItems)
 		}
 		if other, ok := linkOf[name]; ok {
-			return badRequest("download: %s and %s would both be stored as %q (name the objects, or give each file its own last path segment)", publicLink(other), publicLink(link), name)
+			return badRequest("download: %s and %s would both be stored as %q (name the objects, or give each file its own last path segment)", redact.Link(other), redact.Link(link), name)
 		}
 		linkOf[name] = link
 		items = append(items, downloadItem{Name: name, URL: link})
@@ -181,22 +182,6 @@ const (
 	maxJobTimeout    = 7 * 24 * time.Hour
 	maxDownloadsOnce = 32
 )
-
-// publicLink is a link as a job's status shows it to anyone who may list
-// jobs: without its user info and query, where presigned URLs and
-// passwords are.
-func publicLink(link string) string {
-	u, err := url.Parse(link)
-	if err != nil {
-		return "(a link that does not parse)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "..."
-	}
-	u.Fragment = ""
-	return u.String()
-}
 
 // checkLink accepts http and https URLs with a host.
 func checkLink(link string) error {
@@ -356,7 +341,7 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 					return context.Cause(gctx)
 				}
 				if len(res.Errors) < maxDownloadErrors {
-					link := publicLink(item.URL)
+					link := redact.Link(item.URL)
 					message := strings.ReplaceAll(n.redact(err.Error()), item.URL, link)
 					res.Errors = append(res.Errors, api.DownloadFailed{Name: item.Name, Link: link, Error: message})
 				}
@@ -475,13 +460,9 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return 0, fmt.Errorf("timed out after %s", timeout), true
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			// Its URL as net/http wrote it (the password masked, the
-			// query kept): the status shows the link without either.
-			ue.URL = publicLink(item.URL)
-		}
-		return 0, err, true
+		// Its URL as net/http wrote it (the password masked, the query
+		// kept): the status shows the link without either.
+		return 0, redact.Error(err, item.URL), true
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

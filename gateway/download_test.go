@@ -52,16 +52,3 @@ func TestDownloadRequestChecks(t *testing.T) {
 		t.Errorf("timeout 30s: %v", err)
 	}
 }
-
-// A failed link is shown without what may be secret in it.
-func TestPublicLink(t *testing.T) {
-	for link, want := range map[string]string{
-		"http://user:secret@h/f.tar?X-Amz-Signature=abc#x": "http://h/f.tar?...",
-		"https://h/d/f.tar": "https://h/d/f.tar",
-		"http://h/%zz":      "(a link that does not parse)",
-	} {
-		if got := publicLink(link); got != want {
-			t.Errorf("publicLink(%q) = %q, want %q", link, got, want)
-		}
-	}
-}

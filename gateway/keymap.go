@@ -17,6 +17,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/redact"
 )
 
 // A dSort spec's ekm_file may name an http(s) URL that the gateway fetches.
@@ -189,7 +190,7 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 func (n *Node) fetchKeyMap(ctx context.Context, location string) ([]byte, error) {
 	data, err := n.fetchConfined(ctx, location)
 	if err != nil {
-		n.logger.Warn("ekm_file fetch failed", "url", location, "err", err)
+		n.logger.Warn("ekm_file fetch failed", "url", redact.Link(location), "err", err)
 		return nil, errKeyMapFetch
 	}
 	return data, nil
@@ -213,11 +214,11 @@ func (n *Node) fetchConfined(ctx context.Context, location string) ([]byte, erro
 	}
 	resp, err := n.keyMapClient().Do(req)
 	if err != nil {
-		return nil, err
+		return nil, redact.Error(err, location)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", location, resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", redact.Link(location), resp.Status)
 	}
 	limit := n.config.KeyMapMaxSize
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
@@ -225,7 +226,7 @@ func (n *Node) fetchConfined(ctx context.Context, location string) ([]byte, erro
 		return nil, err
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("GET %s: the key map is over %d bytes", location, limit)
+		return nil, fmt.Errorf("GET %s: the key map is over %d bytes", redact.Link(location), limit)
 	}
 	return data, nil
 }

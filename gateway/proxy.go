@@ -16,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -129,7 +130,7 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	// An object is named by its URL's path: a query, or an escaped '/',
 	// names another resource than the one the object would be.
 	if r.URL.RawQuery != "" || r.URL.ForceQuery || strings.Contains(strings.ToLower(r.URL.EscapedPath()), "%2f") {
-		n.writeError(w, r, badRequest("the proxy caches http:// URLs by their path; %s has a query or an escaped '/', which would name another resource than its object: fetch it directly", publicLink(r.URL.String())))
+		n.writeError(w, r, badRequest("the proxy caches http:// URLs by their path; %s has a query or an escaped '/', which would name another resource than its object: fetch it directly", redact.Link(r.URL.String())))
 		return
 	}
 	name := strings.TrimPrefix(r.URL.Path, "/")
@@ -137,7 +138,7 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 		// An object of "dir/index.html" would be fetched as that file,
 		// which an origin may not serve for "dir/" (a listing, a page
 		// made on the fly).
-		n.writeError(w, r, badRequest("the proxy caches files by their path; %s names a directory, not a file: fetch it directly", publicLink(r.URL.String())))
+		n.writeError(w, r, badRequest("the proxy caches files by their path; %s names a directory, not a file: fetch it directly", redact.Link(r.URL.String())))
 		return
 	}
 	if err := store.ValidateName(name); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/sort"
 	"github.com/aisgo/aisgo/store"
@@ -293,7 +294,7 @@ func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan 
 	data, err := c.config.Cluster.FetchKeyMap(ctx, plan.Spec.EKMFile)
 	if err != nil {
 		// The spec may be right and the network wrong: the cause stays.
-		return nil, fmt.Errorf("%w: ekm_file %q: %w", ErrKeyMapFetch, plan.Spec.EKMFile, err)
+		return nil, fmt.Errorf("%w: ekm_file %q: %w", ErrKeyMapFetch, redact.Link(plan.Spec.EKMFile), err)
 	}
 	format := sort.KeyMapText
 	if strings.HasSuffix(path.Ext(strings.SplitN(plan.Spec.EKMFile, "?", 2)[0]), ".json") || strings.HasPrefix(strings.TrimSpace(string(data)), "{") {
@@ -326,13 +327,13 @@ func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan 
 	}
 	km, err := sort.ParseKeyMap(data, format, plan.Spec.EKMFileSep, onMalformed)
 	if err != nil {
-		return nil, specError("ekm_file %q: %s", plan.Spec.EKMFile, describe(err, abortedAt))
+		return nil, specError("ekm_file %q: %s", redact.Link(plan.Spec.EKMFile), describe(err, abortedAt))
 	}
 	// Names are used as the templates give them: checked now, not when
 	// the first PUT of one fails after the whole extraction.
 	for _, t := range km.Templates() {
 		if err := validateShardNames(t, ""); err != nil {
-			return nil, specError("ekm_file %q: %s", plan.Spec.EKMFile, describe(fmt.Errorf("template %q: %w", t.String(), err), 0))
+			return nil, specError("ekm_file %q: %s", redact.Link(plan.Spec.EKMFile), describe(fmt.Errorf("template %q: %w", t.String(), err), 0))
 		}
 	}
 	return km, nil

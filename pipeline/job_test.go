@@ -580,11 +580,15 @@ func TestStartValidatesAgainstCluster(t *testing.T) {
 	}
 	c.createBucket("src")
 	spec := baseSpec("in-{0..5}.tar", "")
-	spec.EKMFile = "http://nowhere/map.json"
-	// A key map that cannot be fetched is not a bad spec: the cause stays.
+	spec.EKMFile = "http://nowhere/map.json?X-Amz-Signature=secret"
+	// A key map that cannot be fetched is not a bad spec: the cause stays
+	// (and not the link's query, which may sign it).
 	_, err = c.coordinator.Start(t.Context(), spec)
 	if !errors.Is(err, pipeline.ErrKeyMapFetch) || errors.Is(err, pipeline.ErrInvalidSpec) || !errors.Is(err, errKeyMapUnreachable) || !strings.Contains(err.Error(), "ekm_file") {
 		t.Fatalf("unreachable key map: %v", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Fatalf("the error shows the key map link's query: %v", err)
 	}
 	// A refused job leaves no output bucket behind.
 	if _, err := (memPeers{c}).BucketProps(t.Context(), store.NewBucket("dst")); !errors.Is(err, store.ErrBucketNotFound) {

@@ -1,0 +1,31 @@
+package redact
+
+import (
+	"errors"
+	"net/url"
+)
+
+// Link is link without its user, query and fragment; a query shows as
+// "...", so that the reader knows there was one.
+func Link(link string) string {
+	u, err := url.Parse(link)
+	if err != nil {
+		return "(a link that does not parse)"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "..."
+	}
+	u.Fragment = ""
+	return u.String()
+}
+
+// Error is err with the URL of a *url.Error in it shown as Link shows it
+// (net/http masks a password, not the query).
+func Error(err error, link string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = Link(link)
+	}
+	return err
+}
