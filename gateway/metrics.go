@@ -128,6 +128,12 @@ func newMetrics() *metrics {
 		})
 		m.registry.MustRegister(m.count[op])
 		m.duration.WithLabelValues(string(op))
+		// Every error series from the start: one that first appears at 1
+		// reads as no increase, and a first error would not show.
+		for _, k := range api.Kinds {
+			m.errors.WithLabelValues(string(op), k.Name)
+		}
+		m.errors.WithLabelValues(string(op), api.KindInternal)
 	}
 	for _, op := range []operation{opGet, opPut} {
 		m.bytes[op] = prometheus.NewCounter(prometheus.CounterOpts{

@@ -152,3 +152,26 @@ func TestMetricsTextFormat(t *testing.T) {
 		t.Fatalf("POST /metrics: %s", post.Status)
 	}
 }
+
+// Every error series is there, at 0, before the first error: a series
+// that first appears at 1 reads as no increase on a dashboard.
+func TestErrorSeriesStartAtZero(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	family, ok := gatewaytest.Scrape(t, c.Primary().URL())["ais_errors_total"]
+	if !ok {
+		t.Fatal("no ais_errors_total before an error")
+	}
+	found := false
+	for _, m := range family.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["op"] == "get" && labels["kind"] == api.KindNotFound && m.GetCounter().GetValue() == 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal(`no ais_errors_total{op="get",kind="not-found"} at 0 before an error`)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -112,6 +113,10 @@ func (mg *Manager) Start(m *cluster.Map) {
 	mg.mu.Lock()
 	previous := mg.mu.current
 	mg.mu.current = r
+	// A run again under the same map (a retried decommission) takes its
+	// id: one run per id in the history (and in the metrics, which
+	// refuse two series alike).
+	mg.mu.history = slices.DeleteFunc(mg.mu.history, func(old *managedRun) bool { return old.id == r.id })
 	mg.mu.history = append(mg.mu.history, r)
 	if len(mg.mu.history) > mg.config.History {
 		mg.mu.history = mg.mu.history[1:]

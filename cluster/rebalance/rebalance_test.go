@@ -587,3 +587,21 @@ func moveToT1(t *testing.T, all stores) time.Time {
 	}
 	return list[0].Atime
 }
+
+// A rebalance started again under the same map (a retried decommission)
+// keeps one run of its id: statuses and metrics of two alike would clash.
+func TestRunAgainUnderTheSameMapKeepsOneRun(t *testing.T) {
+	all := newStores(t, "t1")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	mg := rebalance.NewManager(ctx, rebalance.ManagerConfig{Run: rebalance.Config{Self: "t1", Store: all["t1"]}})
+	defer mg.Wait()
+	defer cancel()
+	m := mapWith(2, targets("t1")...)
+	mg.Start(m)
+	mg.Start(m)
+	statuses := mg.Statuses()
+	if len(statuses) != 1 || statuses[0].ID != "reb-2" {
+		t.Fatalf("runs after two starts under map 2: %+v, want one reb-2", statuses)
+	}
+}
