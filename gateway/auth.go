@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -211,7 +212,9 @@ func requestToken(r *http.Request) string {
 		}
 		return ""
 	}
-	return r.URL.Query().Get("X-Amz-Security-Token")
+	// A token in the query only for S3's presigned requests (authorizeS3):
+	// on the native API it would end up in redirects, logs and history.
+	return ""
 }
 
 // wantsHTML reports a browser's navigation, or its post of the login
@@ -494,7 +497,7 @@ func (n *Node) newVerifier() *authn.Verifier {
 func (n *Node) authorizeS3(r *http.Request, bucket, key, accessKey string) (*http.Request, error) {
 	// A request signed with a user's S3 key acts as that user; a session
 	// or bearer token says who it is otherwise.
-	token := requestToken(r)
+	token := cmp.Or(requestToken(r), r.URL.Query().Get("X-Amz-Security-Token"))
 	if token == "" && accessKey != "" {
 		if c, ok := n.control.Current().S3Keys.Lookup(accessKey); ok {
 			token = c.Token

@@ -685,3 +685,17 @@ func TestSummaryNeedsList(t *testing.T) {
 		t.Fatalf("a summary started with LIST: %d %s, want 202", status, msg)
 	}
 }
+
+// The native API takes a token from the Authorization header, not the
+// query: a token there would be copied into redirects (a cached 301),
+// logs and history.
+func TestNativeRoutesTakeNoTokenInTheQuery(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	if err := c.Client().SetToken(admin).CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if status, msg := callAs(t, http.MethodGet, c.Primary().URL()+"/v1/objects/b/o?X-Amz-Security-Token="+admin, "", nil); status != http.StatusUnauthorized {
+		t.Fatalf("a GET with its token in the query: %d %s, want 401", status, msg)
+	}
+}

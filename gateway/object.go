@@ -227,6 +227,8 @@ func (n *Node) awaitMap(ctx context.Context, version string) *cluster.Map {
 // for the rest so that the method and body are kept.
 func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node) {
 	q := r.URL.Query()
+	// Never a token in a Location (a 301 is cached): the grant says who.
+	q.Del("X-Amz-Security-Token")
 	if !q.Has(api.QueryProxyID) {
 		q.Set(api.QueryProxyID, n.config.ID)
 	}
