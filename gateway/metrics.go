@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -309,10 +310,12 @@ var (
 		"Nodes in this node's cluster map, by role.", []string{"role"}, nil)
 	bucketsVersionDesc = prometheus.NewDesc("ais_bucket_metadata_version",
 		"Version of the bucket metadata this node holds.", nil, nil)
+	// The filesystem label tells mountpaths that share one (their bytes
+	// are the same bytes: sum by it, once).
 	capacityDesc = prometheus.NewDesc("ais_mountpath_capacity_bytes",
-		"Total bytes of a mountpath's filesystem.", []string{"mountpath"}, nil)
+		"Total bytes of a mountpath's filesystem.", []string{"mountpath", "filesystem"}, nil)
 	usedDesc = prometheus.NewDesc("ais_mountpath_used_bytes",
-		"Used bytes of a mountpath's filesystem.", []string{"mountpath"}, nil)
+		"Used bytes of a mountpath's filesystem.", []string{"mountpath", "filesystem"}, nil)
 	utilizationDesc = prometheus.NewDesc("ais_mountpath_utilization_ratio",
 		"Used over total bytes of a mountpath's filesystem, 0 to 1.", []string{"mountpath"}, nil)
 	capacityErrorsDesc = prometheus.NewDesc("ais_mountpath_capacity_errors",
@@ -366,8 +369,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(capacityErrorsDesc, failed)
 		for _, mp := range capacity {
-			gauge(capacityDesc, float64(mp.Total), mp.Path)
-			gauge(usedDesc, float64(mp.Used), mp.Path)
+			gauge(capacityDesc, float64(mp.Total), mp.Path, cmp.Or(mp.Filesystem, mp.Path))
+			gauge(usedDesc, float64(mp.Used), mp.Path, cmp.Or(mp.Filesystem, mp.Path))
 			ratio := 0.0
 			if mp.Total > 0 {
 				ratio = float64(mp.Used) / float64(mp.Total)
