@@ -287,6 +287,8 @@ func TestPrometheusScrapesEveryNode(t *testing.T) {
 		{`sum(ais_request_duration_seconds_count{op="get"})`, float64(get.Get.Ops)},
 		{`count(ais_node_info)`, 4},
 		{`count(ais_mountpath_capacity_bytes > 0)`, 3},
+		// The dashboard's capacity: each target's filesystem once.
+		{`sum(max by (instance, filesystem) (ais_mountpath_capacity_bytes)) / max(ais_mountpath_capacity_bytes)`, 3},
 		{`count(ais_cluster_map_version == scalar(max(ais_cluster_map_version)))`, 4},
 	}
 	// Scrapes come every second; wait until they have seen the end of
