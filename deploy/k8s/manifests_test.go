@@ -340,6 +340,58 @@ func checkConfig(where string, data string, known configFields) []string {
 	return problems
 }
 
+// checkProbesAndPorts checks that aisnode's probes ask /v1/health on the
+// port it serves (-port), that the s3 port is the one -s3-port opens, and
+// that the container runs without privileges on a read-only root.
+func checkProbesAndPorts(where string, c *corev1.Container) []string {
+	var problems []string
+	fail := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(where+": "+format, args...)) }
+	flag := func(name string) int32 {
+		for _, a := range c.Args {
+			if v, ok := strings.CutPrefix(a, "-"+name+"="); ok {
+				n, _ := strconv.Atoi(v)
+				return int32(n)
+			}
+		}
+		return 0
+	}
+	port := func(p intstr.IntOrString) int32 {
+		if p.Type == intstr.Int {
+			return p.IntVal
+		}
+		for _, cp := range c.Ports {
+			if cp.Name == p.StrVal {
+				return cp.ContainerPort
+			}
+		}
+		return -1
+	}
+	served := flag("port")
+	for name, probe := range map[string]*corev1.Probe{"startupProbe": c.StartupProbe, "readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
+		if probe == nil {
+			continue
+		}
+		if probe.HTTPGet == nil || probe.HTTPGet.Path != "/v1/health" || port(probe.HTTPGet.Port) != served {
+			fail("%s must GET /v1/health on the port of -port (%d)", name, served)
+		}
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == "s3" && cp.ContainerPort != flag("s3-port") {
+			fail("port s3 is %d, but -s3-port opens %d", cp.ContainerPort, flag("s3-port"))
+		}
+		if cp.Name == "http" && cp.ContainerPort != served {
+			fail("port http is %d, but -port serves %d", cp.ContainerPort, served)
+		}
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.Privileged != nil && *sc.Privileged || sc.RunAsUser != nil && *sc.RunAsUser != imageUID ||
+		sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
+		fail("the container securityContext must drop ALL capabilities, forbid privilege escalation and keep the root filesystem read-only, as the image's user")
+	}
+	return problems
+}
+
 // varRef matches a $(VAR) reference of a container's args or env.
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
@@ -446,6 +498,7 @@ func check(m *manifests) []string {
 			continue
 		}
 		where := t.owner + " container " + node.Name
+		problems = append(problems, checkProbesAndPorts(where, node)...)
 		// Every flag is aisnode's, and every $(VAR) is an env var of the
 		// container (Kubernetes leaves an unknown one as it is).
 		declared := map[string]bool{}
