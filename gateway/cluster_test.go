@@ -564,3 +564,43 @@ func TestGatewaySavesItsBucketMetadata(t *testing.T) {
 		t.Fatalf("the saved control state: %+v %v, want the config with highwm 93", rest.Config, err)
 	}
 }
+
+// A target above out_of_space takes no rebalance: a drain onto full
+// disks would fail every write in the cluster. The objects stay where
+// they are, readable.
+func TestRebalanceOntoAFullTargetWaits(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if _, err := client.Put(ctx, "b", fmt.Sprintf("o%02d", i), strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leaving, staying := c.Targets()[0], c.Targets()[1]
+	before, err := leaving.Store.List(ctx, store.NewBucket("b"), store.ListOptions{})
+	if err != nil || len(before) == 0 {
+		t.Fatalf("the leaving target holds %d objects (%v)", len(before), err)
+	}
+	// The disks this test runs on are "full" above 3%.
+	if _, err := client.SetClusterConfig(ctx, map[string]any{"space": map[string]any{"lowwm": 1, "highwm": 2, "out_of_space": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.StartMaintenance(ctx, leaving.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // several tries of the rebalance
+	for _, o := range before {
+		if _, err := staying.Store.Head(ctx, store.NewBucket("b"), o.Name); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s moved onto the full target: %v", o.Name, err)
+		}
+	}
+	for i := range 20 {
+		if got, err := client.GetBytes(ctx, "b", fmt.Sprintf("o%02d", i), api.GetOptions{}); err != nil || string(got) != "data" {
+			t.Fatalf("o%02d during the stalled drain: %q %v", i, got, err)
+		}
+	}
+}

@@ -151,6 +151,13 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("%s=%q: not a placement digest", peer.QueryPlacement, r.URL.Query().Get(peer.QueryPlacement)))
 		return
 	}
+	// Moved objects fill disks as PUTs do: a drain onto full targets
+	// would fail every write in the cluster. The sender keeps them and
+	// tries again.
+	if err := n.checkSpace(r.Context()); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	receipts, err := rebalance.Receive(r.Context(), rebalance.ReceiveConfig{
 		// A copy moving between targets: a remote bucket's object is not
 		// written to (or deleted from) the remote again.
@@ -166,7 +173,7 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		},
 		SenderPlacement: placement,
 		Placement:       func() uint64 { return n.currentMap().Placement() },
-	}, r.Body)
+	}, n.guardSpace(r.Context(), r.Body))
 	if err != nil {
 		if errors.Is(err, rebalance.ErrFrame) {
 			err = fmt.Errorf("%w: %w", api.ErrBadRequest, err)
