@@ -887,3 +887,50 @@ func TestDownloadStatusHidesTheLinksSecrets(t *testing.T) {
 		t.Fatalf("the failure as shown: %s", shown)
 	}
 }
+
+// With authentication off, a page under a name that is none of the
+// cluster's (a site that rebound its name to a node's address) can
+// neither read nor change anything; a name listed in browser_hosts, a
+// node's address, a typed URL and a client that is no browser can.
+func TestReboundNameIsRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
+		cfg.BrowserHosts = []string{"ais.example:8080"}
+	}})
+	if err := c.Client().CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(method, host string, header http.Header) int {
+		req, err := http.NewRequestWithContext(t.Context(), method, c.Primary().URL()+"/v1/buckets/b", strings.NewReader(`{"action":"list"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	page := http.Header{"Sec-Fetch-Site": {"same-origin"}}
+	for _, tc := range []struct {
+		name, host string
+		header     http.Header
+		status     int
+	}{
+		{"rebound page", "rebind.attacker.example:8080", page, http.StatusForbidden},
+		{"rebound page with an origin", "rebind.attacker.example", http.Header{"Origin": {"http://rebind.attacker.example"}}, http.StatusForbidden},
+		{"listed name", "ais.example", page, http.StatusOK},
+		{"address", strings.TrimPrefix(c.Primary().URL(), "http://"), page, http.StatusOK},
+		{"localhost", "localhost:8080", page, http.StatusOK},
+		{"typed URL", "rebind.attacker.example", http.Header{"Sec-Fetch-Site": {"none"}}, http.StatusOK},
+		{"client", "rebind.attacker.example", nil, http.StatusOK},
+	} {
+		if got := ask(http.MethodGet, tc.host, tc.header); got != tc.status {
+			t.Errorf("%s: GET %d, want %d", tc.name, got, tc.status)
+		}
+	}
+}

@@ -147,6 +147,12 @@ type Config struct {
 	// ConnectPorts are the ports the proxy tunnels CONNECT requests to
 	// (https through the gateway); nil means 443 only.
 	ConnectPorts []int
+	// BrowserHosts are names browsers reach the cluster by besides its
+	// nodes' own hosts, IP addresses and localhost (a load balancer's).
+	// With user authentication off, a page's requests under any other
+	// name are refused: a site could rebind its own name to a node's
+	// address and read and change everything from its visitors' browsers.
+	BrowserHosts []string
 	// RebalanceBatchObjects and RebalanceBatchBytes bound one request of a
 	// rebalance; zero means 256 objects and 64 MiB.
 	RebalanceBatchObjects int

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -232,7 +233,7 @@ func (n *Node) S3Handler() http.Handler {
 		untrustedContent(w.Header())
 		r, done := ownBody(w, r)
 		defer done()
-		if err := fromAnotherSite(r); err != nil {
+		if err := n.fromAnotherSite(r); err != nil {
 			n.writeError(w, r, err)
 			return
 		}
@@ -298,7 +299,10 @@ func (b *trackedBody) Read(p []byte) (int, error) {
 // approval, and with authentication off nothing else would stop it.
 // Browsers say where a request comes from (Sec-Fetch-Site, Origin);
 // other clients send neither.
-func fromAnotherSite(r *http.Request) error {
+func (n *Node) fromAnotherSite(r *http.Request) error {
+	if err := n.reboundName(r); err != nil {
+		return err
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
@@ -313,6 +317,44 @@ func fromAnotherSite(r *http.Request) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s %s from a page of another site (origin %q): the cluster takes changes from its own pages and from clients, not from other sites", api.ErrForbidden, r.Method, r.URL.Path, origin)
+}
+
+// reboundName refuses, with authentication off, a page's request under a
+// name that is none of the cluster's: a site that rebinds its name to a
+// node's address makes its pages same-origin with the node, and would
+// read and change everything from its visitors' browsers. A user who
+// types a URL (Sec-Fetch-Site: none) and clients that are not browsers
+// pass; a token, with authentication on, is what a rebound page lacks.
+func (n *Node) reboundName(r *http.Request) error {
+	site, origin := r.Header.Get("Sec-Fetch-Site"), r.Header.Get("Origin")
+	if n.verifier != nil || origin == "" && (site == "" || site == "none") {
+		return nil
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return nil
+	}
+	known := slices.Clone(n.config.BrowserHosts)
+	if m := n.currentMap(); m != nil {
+		for _, node := range m.Nodes {
+			known = append(known, node.URL)
+		}
+	}
+	for _, k := range append(known, n.config.URL) {
+		if u, err := url.Parse(k); strings.Contains(k, "://") && err == nil {
+			k = u.Hostname()
+		} else if h, _, err := net.SplitHostPort(k); err == nil {
+			k = h
+		}
+		if strings.EqualFold(strings.TrimSuffix(k, "."), host) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: a page under the name %q, which is none of this cluster's nodes': with authentication off another site could take that name (DNS rebinding); reach the cluster by a node's name or address, or list the name in the nodes' config browser_hosts", api.ErrForbidden, r.Host)
 }
 
 // untrustedContent marks an answer as none of the node's own pages: what
@@ -349,7 +391,7 @@ func (n *Node) Handler() http.Handler {
 			n.guard(onCluster(authn.PermGet), n.handleConnect)(w, r)
 			return
 		}
-		if err := fromAnotherSite(r); err != nil {
+		if err := n.fromAnotherSite(r); err != nil {
 			n.writeError(w, r, err)
 			return
 		}

@@ -73,10 +73,14 @@ type config struct {
 	EKMAllowLocal bool `yaml:"ekm_allow_local"`
 	// ProxyConnectPorts are the ports the proxy tunnels https (CONNECT)
 	// to; empty means 443.
-	ProxyConnectPorts []int     `yaml:"proxy_connect_ports"`
-	Limits            limits    `yaml:"limits"`
-	S3                s3        `yaml:"s3"`
-	TLS               tlsConfig `yaml:"tls"`
+	ProxyConnectPorts []int `yaml:"proxy_connect_ports"`
+	// BrowserHosts are names browsers reach the cluster by besides its
+	// nodes' hosts, IPs and localhost (with authentication off, pages
+	// under other names are refused: DNS rebinding).
+	BrowserHosts []string  `yaml:"browser_hosts"`
+	Limits       limits    `yaml:"limits"`
+	S3           s3        `yaml:"s3"`
+	TLS          tlsConfig `yaml:"tls"`
 	// AuthKey turns user authentication on: the HS256 secret or the RSA
 	// public key (PEM) tokens are verified with; for -role authn, the
 	// secret or RSA private key they are signed with.
@@ -551,6 +555,7 @@ func run(args []string) error {
 		S3Region:          cfg.S3.Region,
 		FetchAllowLocal:   cfg.FetchAllowLocal || cfg.EKMAllowLocal,
 		ConnectPorts:      cfg.ProxyConnectPorts,
+		BrowserHosts:      cfg.BrowserHosts,
 		Logger:            logger,
 		RequestTimeout:    cfg.Limits.RequestTimeout,
 		BodyTimeout:       cfg.Limits.BodyTimeout,
