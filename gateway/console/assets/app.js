@@ -314,22 +314,31 @@ function href(parts, query = {}) {
 const view = {generation: 0, tasks: []};
 
 // poll runs refresh now and every period milliseconds while the page is
-// shown and the tab visible, never two at once. It returns the task, whose
-// stop() ends it.
+// shown and the tab visible, never two at once. After a failure it waits
+// twice as many periods each time (up to 32): a gateway that refuses or
+// struggles is not asked as often as one that answers. It returns the
+// task, whose stop() ends it.
 function poll(refresh, period, onError) {
   const generation = view.generation;
-  const task = {busy: false, stopped: false};
+  const task = {busy: false, stopped: false, failures: 0, skip: 0};
   task.tick = async () => {
     if (task.stopped || task.busy || document.hidden || generation !== view.generation) {
+      return;
+    }
+    if (task.skip > 0) {
+      task.skip--;
       return;
     }
     task.busy = true;
     try {
       await refresh(task);
+      task.failures = 0;
       if (onError) {
         onError(null);
       }
     } catch (err) {
+      task.failures++;
+      task.skip = Math.min(2 ** task.failures, 32) - 1;
       if (generation === view.generation && onError) {
         onError(err);
       }
@@ -419,10 +428,13 @@ async function showSession() {
 // does not answer.
 function watchConnection() {
   const status = document.getElementById('connection');
+  let busy = false;
   const check = async () => {
-    if (document.hidden) {
+    // One check at a time: a gateway slow to answer is not asked again.
+    if (document.hidden || busy) {
       return;
     }
+    busy = true;
     try {
       const health = await getJSON('/v1/health');
       status.className = 'connection ok';
@@ -430,6 +442,8 @@ function watchConnection() {
     } catch (err) {
       status.className = 'connection down';
       set(status, err.status === 0 ? 'gateway unreachable' : `gateway: ${err.message}`);
+    } finally {
+      busy = false;
     }
   };
   check();
