@@ -638,3 +638,32 @@ func TestTargetJoinsThroughAPrimaryItDoesNotKnow(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A target in maintenance that was taken offline and answers again stays
+// in maintenance: it sees itself offline in the map it is pushed, and
+// waits for the keepalive's Returned rather than join again (a join ends
+// maintenance, as a restart does).
+func TestMaintenanceSurvivesAnOfflineSpell(t *testing.T) {
+	f := newFixture(t, 2)
+	ctx := t.Context()
+	tick := func(after time.Duration) {
+		f.now = f.now.Add(after)
+		f.g1.Tick(ctx, f.now)
+	}
+	if _, err := f.g1.Propose(ctx, membership.Change{Kind: membership.Maintenance, Node: cluster.Node{ID: "t2"}}); err != nil {
+		t.Fatal(err)
+	}
+	tick(time.Second)
+	f.net.setDown("t2", true)
+	tick(time.Second)
+	tick(6 * time.Second)
+	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateOffline {
+		t.Fatalf("t2 is %s after the timeout", n.State)
+	}
+	f.net.setDown("t2", false)
+	tick(time.Second)
+	time.Sleep(300 * time.Millisecond) // a join again, if one is coming
+	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateMaintenance {
+		t.Fatalf("t2 answers again and is %s, want still in maintenance", n.State)
+	}
+}

@@ -100,8 +100,11 @@ type Push struct {
 	emptied   atomic.Bool
 	keepalive Keepalive
 	rejoining atomic.Bool
-	loops     context.Context
-	wg        sync.WaitGroup
+	// awaitingReturn: this node saw itself offline and waits for the
+	// keepalive's Returned before it joins again.
+	awaitingReturn atomic.Bool
+	loops          context.Context
+	wg             sync.WaitGroup
 }
 
 // NewPush returns a control plane; Start brings it into the cluster.
@@ -227,13 +230,38 @@ func (p *Push) startPrimary(ctx context.Context) error {
 // install makes next the current snapshot.
 func (p *Push) install(next Snapshot) {
 	p.Install(next)
-	// A node left out of the map (or taken offline) while it is alive
-	// joins again rather than go on with a map it is not in.
+	// A node left out of the map while it is alive joins again rather
+	// than go on with a map it is not in. One taken offline waits for the
+	// keepalive, which heard it and makes it what it was (Returned keeps
+	// a maintenance a join would end); only if that does not come does
+	// it join again.
 	if next.Map != nil && next.Map.Primary != p.config.Self.ID && p.config.Join != "" {
-		if self, ok := next.Map.Node(p.config.Self.ID); !ok || self.State == cluster.StateOffline {
+		switch self, ok := next.Map.Node(p.config.Self.ID); {
+		case !ok:
 			p.Rejoin()
+		case self.State == cluster.StateOffline:
+			p.rejoinIfStillOffline()
 		}
 	}
+}
+
+// rejoinIfStillOffline joins again once two keepalive rounds passed with
+// this node still offline in the map.
+func (p *Push) rejoinIfStillOffline() {
+	if p.loops == nil || !p.awaitingReturn.CompareAndSwap(false, true) {
+		return
+	}
+	p.wg.Go(func() {
+		defer p.awaitingReturn.Store(false)
+		select {
+		case <-p.loops.Done():
+			return
+		case <-time.After(2 * p.config.KeepaliveInterval):
+		}
+		if self, ok := p.Current().Map.Node(p.config.Self.ID); ok && self.State == cluster.StateOffline {
+			p.Rejoin()
+		}
+	})
 }
 
 // Propose applies a change: on the primary directly, elsewhere by
