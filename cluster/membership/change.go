@@ -345,6 +345,16 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 		if old, ok := m.Node(n.ID); ok && old.Role != n.Role {
 			return nil, fmt.Errorf("%w: %s is a %s, and joins as one, not as a %s", ErrRoleChange, n.ID, old.Role, n.Role)
 		}
+		// One address, one node: another id at a member's URL (a node
+		// that lost its data directory) would take the member's pushes,
+		// keep it from going offline, and bounce its objects' requests
+		// between them.
+		for _, other := range m.Nodes {
+			if other.ID != n.ID && strings.EqualFold(strings.TrimRight(other.URL, "/"), strings.TrimRight(n.URL, "/")) {
+				return nil, fmt.Errorf("%w: %s joins at %s, which is node %s's (%s): remove %s from the cluster first if it is gone for good",
+					cluster.ErrDuplicateNode, n.ID, n.URL, other.ID, other.State, other.ID)
+			}
+		}
 		return m.WithNode(n)
 	}
 	node, ok := m.Node(id)

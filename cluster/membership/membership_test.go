@@ -215,6 +215,13 @@ func TestJoinAndProposeEverywhere(t *testing.T) {
 	if !errors.Is(err, cluster.ErrDuplicateNode) {
 		t.Fatalf("a duplicate id: %v", err)
 	}
+	// Another id at a member's URL (a target that lost its data
+	// directory) is refused: it would take the member's pushes.
+	t1, _ := s.Map.Node("t1")
+	_, err = f.g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: t1.URL}})
+	if !errors.Is(err, cluster.ErrDuplicateNode) || !strings.Contains(err.Error(), "t1") {
+		t.Fatalf("another id at t1's URL: %v", err)
+	}
 	// A node that does not answer at its URL cannot join.
 	_, err = f.g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}})
 	if err == nil {
