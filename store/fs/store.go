@@ -124,6 +124,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("mountpath %s is listed twice", abs)
 		}
 		seen[abs] = true
+		// The same directory by two names (a symlink, a bind mount seen
+		// through one), or one inside another: a PUT that removes an
+		// object's copies from the mountpaths it does not place it on
+		// would remove the one it just wrote.
+		for _, other := range s.configured {
+			a, b := pathsafe.Resolve(abs), pathsafe.Resolve(other)
+			if isWithin(a, b) || isWithin(b, a) || sameDirectory(abs, other) {
+				return nil, fmt.Errorf("mountpaths %s and %s are the same directory, or one holds the other", other, abs)
+			}
+		}
 		m := newMountpath(abs)
 		if err := prepareMountpath(m, true); err != nil {
 			return nil, err
@@ -372,4 +382,12 @@ func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error)
 			Filesystem: fmt.Sprintf("%x:%x", uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]))})
 	}
 	return out, failed
+}
+
+// sameDirectory reports whether two existing paths are one directory
+// (a bind mount shows the same inode under two paths).
+func sameDirectory(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }

@@ -841,3 +841,22 @@ func TestListingPagesOfABigDirectory(t *testing.T) {
 		t.Fatalf("prefix o01400: %+v", page)
 	}
 }
+
+// Mountpaths that are one directory by two names, or one inside the
+// other, are refused at open: a PUT removes an object's copies from the
+// mountpaths it does not place it on, and would remove the one it wrote.
+func TestOpenRefusesOverlappingMountpaths(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, paths := range [][]string{{dir, link}, {dir, filepath.Join(dir, "inner")}} {
+		if st, err := fs.Open(t.Context(), fs.Config{Mountpaths: paths, NoSync: true}); err == nil || !strings.Contains(err.Error(), "same directory") {
+			if st != nil {
+				st.Close()
+			}
+			t.Errorf("open with mountpaths %v: %v, want refused", paths, err)
+		}
+	}
+}
