@@ -334,7 +334,8 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 }
 
 func (n *Node) localObjectURL(t cluster.Node, b store.Bucket, name string) string {
-	return t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name)
+	// The provider too: s3://b and ais://b are two buckets.
+	return t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name) + "?" + url.Values{api.QueryProvider: {b.Normalize().Provider}}.Encode()
 }
 
 // catchingUp reports whether this target may still hold copies older
