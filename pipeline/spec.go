@@ -503,6 +503,10 @@ func (p *Plan) validateInput(registry *formats.Registry) error {
 		if !t.Bounded() {
 			return specError("input_format.template %q is unbounded: input shards need a bounded range", s.InputFormat.Template)
 		}
+		// A shard named twice would give each of its records twice.
+		if !t.Unique() {
+			return specError("input_format.template %q names some shards twice (ranges of different widths, such as x{1..11}{1..11}, name x111 twice): pad them, {01..11}", s.InputFormat.Template)
+		}
 		p.InputTemplate = t
 		if f, ok := registry.ByName(s.InputFormat.Template); ok {
 			if p.InputFormat != nil && p.InputFormat.Name() != f.Name() {

@@ -267,3 +267,13 @@ func TestSpecBucketWithGlobalNamespace(t *testing.T) {
 		t.Fatalf("input bucket %+v", spec.InputBucket)
 	}
 }
+
+// An input template that names a shard twice is refused: each of its
+// records would be in the output twice.
+func TestInputTemplateNamingAShardTwiceIsRefused(t *testing.T) {
+	spec := pipeline.Spec{InputBucket: pipeline.BucketRef{Name: "src"}, InputFormat: pipeline.InputFormat{Template: "in-{1..11}{1..11}.tar"},
+		OutputFormat: "out-{000..999}.tar", OutputShardSize: "1MiB"}
+	if _, err := spec.Validate(formats.Default()); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("in-{1..11}{1..11}.tar: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package shards
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"strconv"
@@ -48,9 +49,9 @@ func (k Key) Text() string {
 }
 
 // ParseKey reads a content key of a kind from a file's bytes; surrounding
-// whitespace is ignored.
+// white space (Unicode's, as strings.TrimSpace sees it) is ignored.
 func ParseKey(kind KeyKind, content []byte) (Key, error) {
-	s := string(trimSpace(content))
+	s := string(bytes.TrimSpace(content))
 	switch kind {
 	case KeyInt:
 		v, err := strconv.ParseInt(s, 10, 64)
@@ -66,16 +67,6 @@ func ParseKey(kind KeyKind, content []byte) (Key, error) {
 		return Key{Kind: KeyFloat, Float: v}, nil
 	}
 	return Key{Kind: KeyString, String: s}, nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 func truncate(s string) string {

@@ -315,6 +315,21 @@ func (t Template) At(i int64) (string, error) {
 	return t.format(values), nil
 }
 
+// Unique reports whether a template's names are surely all different:
+// each range but the last prints its values in one width, or is followed
+// by a gap that is not all digits. x{1..11}{1..11} is not: it names
+// x111 twice (1 and 11, then 11 and 1).
+func (t Template) Unique() bool {
+	for _, r := range t.ranges[:max(len(t.ranges)-1, 0)] {
+		width := func(v int64) int { return max(r.width, len(strconv.FormatInt(v, 10))) }
+		if width(r.start) == width(r.end) || strings.ContainsFunc(r.gap, func(c rune) bool { return c < '0' || c > '9' }) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
 // Names yields every name in odometer order, the last range varying
 // fastest. For an unbounded template it goes on until the caller stops.
 // A prefix-only template yields nothing.

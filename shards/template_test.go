@@ -285,3 +285,45 @@ func FuzzParseTemplate(f *testing.F) {
 		}
 	})
 }
+
+// A template whose ranges could run together names some shards twice.
+func TestTemplateUnique(t *testing.T) {
+	for text, want := range map[string]bool{
+		"x{1..11}.tar":          true,
+		"x{01..11}{1..11}.tar":  true,
+		"x{1..9}{1..11}.tar":    true,
+		"x{1..11}-{1..11}.tar":  true,
+		"x{1..11}{1..11}.tar":   false,
+		"x{1..11}00{1..11}.tar": false,
+	} {
+		tmpl, err := shards.ParseTemplate(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tmpl.Unique(); got != want {
+			t.Errorf("%s: unique %v, want %v", text, got, want)
+		}
+		if !want {
+			continue
+		}
+		seen := map[string]bool{}
+		for name := range tmpl.Names() {
+			if seen[name] {
+				t.Fatalf("%s names %s twice but was judged unique", text, name)
+			}
+			seen[name] = true
+		}
+	}
+}
+
+// A content key's surrounding white space is all of Unicode's, as the
+// single-process reference (strings.TrimSpace) takes it: "7\v" is 7 on
+// any number of targets.
+func TestParseKeyTrimsAllWhiteSpace(t *testing.T) {
+	for content, want := range map[string]int64{"7\v": 7, "\f 8\u00a0": 8, " 9\n": 9} {
+		k, err := shards.ParseKey(shards.KeyInt, []byte(content))
+		if err != nil || k.Int != want {
+			t.Errorf("%q: %+v %v, want %d", content, k, err, want)
+		}
+	}
+}

@@ -186,7 +186,7 @@ func (km *KeyMap) lookup(key string) (int, error) {
 
 // PartitionByKeyMap cuts ordered records into shards by the key map: each
 // template fills its own shards, in the records' order, a new one starting
-// once the current one reaches size. Names are used as the templates give
+// once the current one exceeds size. Names are used as the templates give
 // them. onMissing decides about a record whose key matches no entry (or
 // several): an error stops; nil leaves the record out.
 func PartitionByKeyMap(ctx context.Context, records []shards.RecordMeta, size int64, km *KeyMap, onMissing func(error) error) ([]shards.OutputShard, error) {
@@ -228,7 +228,9 @@ func PartitionByKeyMap(ctx context.Context, records []shards.RecordMeta, size in
 		s := &out[open[t]]
 		s.Records = append(s.Records, r)
 		s.Size += r.Size
-		if s.Size >= size {
+		// A new shard once this one exceeds the size (AIStore's EKM;
+		// template mode cuts at the size).
+		if s.Size > size {
 			open[t] = -1
 		}
 	}

@@ -210,6 +210,12 @@ func TestKeyMap(t *testing.T) {
 	if strings.Join(got, " ") != "cats-0.tar:2 dogs-00.tar:2 cats-1.tar:1" || len(missing) != 1 || !strings.Contains(missing[0], "bird.txt") {
 		t.Fatalf("key map shards %v, missing %v", got, missing)
 	}
+	// A shard is cut once it exceeds the size (AIStore's EKM), not at it:
+	// at 1200, two cats of 600 are one shard with the third.
+	planned, err = sort.PartitionByKeyMap(t.Context(), rs, 1200, km, func(error) error { return nil })
+	if err != nil || len(planned) == 0 || planned[0].Name != "cats-0.tar" || len(planned[0].Records) != 3 {
+		t.Fatalf("at size 1200: %+v %v, want cats-0.tar with 3 records", planned, err)
+	}
 	if _, err := sort.PartitionByKeyMap(t.Context(), rs, 1000, km, func(err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) {
 		t.Fatalf("abort on a missing key: %v", err)
 	}

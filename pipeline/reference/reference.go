@@ -286,7 +286,7 @@ func cutByKeyMap(records []record, plan *pipeline.Plan, keyMap []byte) ([]group,
 		}
 		out[i].records = append(out[i].records, r)
 		out[i].size += r.size
-		if out[i].size >= plan.ShardSize {
+		if out[i].size > plan.ShardSize { // exceeds, as AIStore's EKM
 			delete(open, template)
 		}
 	}
