@@ -291,6 +291,13 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 	var fn pipeline.JobFunc
 	switch req.Kind {
 	case jobMakeCopies:
+		// One started under older props goes: it would cut the copies
+		// that PUTs under the new ones make (it reads the count once).
+		for _, j := range n.jobs.List() {
+			if j.Kind == jobMakeCopies && j.Running && j.Bucket == b && j.ID != req.ID {
+				n.jobs.Abort(j.ID, errors.New("the bucket's mirroring changed: a new make-n-copies job replaces this one"))
+			}
+		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
 			return nil, n.config.Storage.MakeCopies(ctx, b, p)
 		}

@@ -414,3 +414,46 @@ func TestAttachStaysInTheNodesDirectories(t *testing.T) {
 		t.Fatalf("an attach wrote outside the node's directories: %v", entries)
 	}
 }
+
+// Mirroring changed again while its make-n-copies runs: the job of the
+// older count goes (it would cut the copies PUTs now make), the change is
+// not refused as busy, and the copies end as the last change says.
+func TestMirroringChangedWhileItsJobRuns(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		name := fmt.Sprintf("o%03d", i)
+		if _, err := client.Put(ctx, "m", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Through set-bprops (make-n-copies itself is refused while one runs,
+	// before it changes anything): the props change, and so must the job.
+	for _, copies := range []int{3, 2, 3, 2, 3} {
+		if err := client.SetBucketProps(ctx, "m", map[string]any{"mirror": map[string]any{"enabled": copies > 1, "copies": copies}}); err != nil {
+			t.Fatalf("mirror.copies %d right after another change: %v", copies, err)
+		}
+	}
+	eventually(t, func() bool {
+		jobs, err := client.Jobs(ctx)
+		if err != nil {
+			return false
+		}
+		for _, j := range jobs {
+			if j.Kind == "make-n-copies" && j.Running {
+				return false
+			}
+		}
+		return true
+	}, "make-n-copies jobs still run")
+	for i := range 300 {
+		name := fmt.Sprintf("o%03d", i)
+		if n := copiesOnDisk(c, "m", name); n != 3 {
+			t.Fatalf("%s has %d copies after the last change to 3", name, n)
+		}
+	}
+}
