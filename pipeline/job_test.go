@@ -700,7 +700,9 @@ func TestKeepaliveKeepsAJobBetweenPhases(t *testing.T) {
 	c := newMemCluster(t, 1, nil)
 	c.createBucket("src")
 	c.putInputs("src", inputs)
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: t.TempDir(), IdleTimeout: 100 * time.Millisecond})
+	// The timeout is many keepalives long: a loaded machine (the race
+	// detector, other tests) may delay one by tens of milliseconds.
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: t.TempDir(), IdleTimeout: 400 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -712,7 +714,7 @@ func TestKeepaliveKeepsAJobBetweenPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Five idle timeouts between phases, with a keepalive now and then.
-	for range 25 {
+	for range 100 {
 		if err := w.Heard("srt-kept"); err != nil {
 			t.Fatal(err)
 		}
