@@ -80,9 +80,16 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 	return changes
 }
 
+// PushTimeout bounds one push: a node that hangs (it takes connections
+// and answers nothing) must not hold every change of the cluster, which
+// pushes under the primary's change lock, for a whole request timeout.
+var PushTimeout = 10 * time.Second
+
 // PushAll sends a snapshot to the map's nodes (but self) that match, in
 // parallel, and returns the nodes it could not reach.
 func PushAll(ctx context.Context, t Transport, s Snapshot, self string, allowEmpty bool, match func(cluster.Node) bool) map[string]error {
+	ctx, cancel := context.WithTimeout(ctx, PushTimeout)
+	defer cancel()
 	var mu sync.Mutex
 	failed := map[string]error{}
 	var wg sync.WaitGroup

@@ -674,3 +674,28 @@ func TestMaintenanceSurvivesAnOfflineSpell(t *testing.T) {
 		t.Fatalf("t2 answers again and is %s, want still in maintenance", n.State)
 	}
 }
+
+// hangingTransport takes pushes and answers none, until the caller gives
+// up.
+type hangingTransport struct{ transport }
+
+func (hangingTransport) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A node that hangs holds a push round (and the changes that push under
+// the primary's lock) for PushTimeout at most.
+func TestPushToAHangingNodeIsBounded(t *testing.T) {
+	defer func(old time.Duration) { membership.PushTimeout = old }(membership.PushTimeout)
+	membership.PushTimeout = 100 * time.Millisecond
+	s := membership.Snapshot{Map: &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive},
+	}}}
+	start := time.Now()
+	failed := membership.PushAll(t.Context(), hangingTransport{}, s, "g1", false, nil)
+	if _, ok := failed["t1"]; !ok || time.Since(start) > 5*time.Second {
+		t.Fatalf("a push to a hanging node: failed %v after %s", failed, time.Since(start))
+	}
+}
