@@ -171,6 +171,12 @@ func newFixture(t *testing.T, targets int) *fixture {
 	return f
 }
 
+// tick moves the fixture's clock and runs a keepalive round.
+func (f *fixture) tick(after time.Duration) {
+	f.now = f.now.Add(after)
+	f.g1.Tick(f.t.Context(), f.now)
+}
+
 // agree checks that every running node has the primary's snapshot.
 func (f *fixture) agree() membership.Snapshot {
 	f.t.Helper()
@@ -237,11 +243,7 @@ func TestJoinAndProposeEverywhere(t *testing.T) {
 // answers; a silent gateway leaves the map.
 func TestKeepalive(t *testing.T) {
 	f := newFixture(t, 3)
-	ctx := t.Context()
-	tick := func(after time.Duration) {
-		f.now = f.now.Add(after)
-		f.g1.Tick(ctx, f.now)
-	}
+	tick := f.tick
 	tick(time.Second)
 	f.net.setDown("t2", true)
 	tick(time.Second) // first missed
@@ -653,10 +655,7 @@ func TestTargetJoinsThroughAPrimaryItDoesNotKnow(t *testing.T) {
 func TestMaintenanceSurvivesAnOfflineSpell(t *testing.T) {
 	f := newFixture(t, 2)
 	ctx := t.Context()
-	tick := func(after time.Duration) {
-		f.now = f.now.Add(after)
-		f.g1.Tick(ctx, f.now)
-	}
+	tick := f.tick
 	if _, err := f.g1.Propose(ctx, membership.Change{Kind: membership.Maintenance, Node: cluster.Node{ID: "t2"}}); err != nil {
 		t.Fatal(err)
 	}

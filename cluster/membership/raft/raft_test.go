@@ -418,16 +418,7 @@ func TestLostLogDoesNotStartASecondCluster(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
-			c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(), Legacy: meta,
-				Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			ctx, stop := context.WithTimeout(t.Context(), 20*time.Second)
-			defer stop()
-			err = c.Start(ctx, t.Context())
+			_, err = startWithoutLog(t, url, meta)
 			if refused := errors.Is(err, ErrOtherGateways); refused != tc.refused {
 				t.Fatalf("start: %v, want refused %v", err, tc.refused)
 			}
@@ -457,16 +448,8 @@ func TestLostLogSeedsTheSavedControlState(t *testing.T) {
 	if err := meta.SaveControl(saved); err != nil {
 		t.Fatal(err)
 	}
-	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
-	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(), Legacy: meta,
-		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+	c, err := startWithoutLog(t, url, meta)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, stop := context.WithTimeout(t.Context(), 20*time.Second)
-	defer stop()
-	if err := c.Start(ctx, t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	s := c.Current()
@@ -504,4 +487,20 @@ func TestRestartedFollowerAppliesItsLog(t *testing.T) {
 	if !g2.Current().Tokens.Has("stolen") {
 		t.Fatal("the restarted follower serves a token revoked before it stopped")
 	}
+}
+
+// startWithoutLog starts gateway g1 at url with an empty log and the
+// metadata it saved before in meta; it is closed at the test's end.
+func startWithoutLog(t *testing.T, url string, meta membership.MetaStore) (*Control, error) {
+	t.Helper()
+	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
+	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(), Legacy: meta,
+		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, stop := context.WithTimeout(t.Context(), 20*time.Second)
+	defer stop()
+	return c, c.Start(ctx, t.Context())
 }
