@@ -295,7 +295,9 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		// that PUTs under the new ones make (it reads the count once).
 		for _, j := range n.jobs.List() {
 			if j.Kind == jobMakeCopies && j.Running && j.Bucket == b && j.ID != req.ID {
-				n.jobs.Abort(j.ID, errors.New("the bucket's mirroring changed: a new make-n-copies job replaces this one"))
+				// Not waited for: the object it copies may be big, and the
+				// caller's request would time out.
+				n.jobs.Replace(j.ID, errors.New("the bucket's mirroring changed: a new make-n-copies job replaces this one"))
 			}
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {

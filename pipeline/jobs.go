@@ -69,6 +69,8 @@ type runningJob struct {
 	progress store.Progress
 	cancel   context.CancelCauseFunc
 	done     chan struct{}
+	// replaced: cancelled for a job that takes its place (under Jobs.mu).
+	replaced bool
 }
 
 // NewJobID returns a fresh id for a job of a kind, e.g. "mnc-3f2a9c1b".
@@ -104,7 +106,7 @@ func (j *Jobs) StartOn(ctx context.Context, id, kind string, b store.Bucket, tar
 		return "", fmt.Errorf("%w: job %s exists", ErrJobExists, id)
 	}
 	for _, other := range j.jobs {
-		if other.state.Running && other.state.Kind == kind && other.state.Bucket == b {
+		if other.state.Running && !other.replaced && other.state.Kind == kind && other.state.Bucket == b {
 			return "", fmt.Errorf("%w: %s %s runs on %s", ErrJobBusy, kind, other.state.ID, b)
 		}
 	}
@@ -203,6 +205,18 @@ func (j *Jobs) Abort(id string, cause error) error {
 	job.cancel(fmt.Errorf("%w: %w", ErrAborted, cause))
 	<-job.done
 	return nil
+}
+
+// Replace cancels a job without waiting for its end, for one of its kind
+// on its bucket to start at once in its place (Start no longer counts it
+// as running there).
+func (j *Jobs) Replace(id string, cause error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if job, ok := j.jobs[id]; ok && job.state.Running {
+		job.replaced = true
+		job.cancel(fmt.Errorf("%w: %w", ErrAborted, cause))
+	}
 }
 
 // Remove forgets an ended job.

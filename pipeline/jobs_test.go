@@ -68,3 +68,28 @@ func TestJobs(t *testing.T) {
 		t.Fatalf("unknown job: %v", err)
 	}
 }
+
+// A job replaced by one of its kind on its bucket is cancelled without a
+// wait for its end (it may be in the middle of a big object), and the new
+// one starts at once.
+func TestReplacedJobMakesRoomAtOnce(t *testing.T) {
+	jobs := pipeline.NewJobs(nil)
+	b := store.NewBucket("b")
+	release := make(chan struct{})
+	defer close(release)
+	old, err := jobs.Start(t.Context(), "", "make-n-copies", b, func(ctx context.Context, _ *store.Progress) (any, error) {
+		<-ctx.Done()
+		<-release // finishing the object it copies
+		return nil, ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.Start(t.Context(), "", "make-n-copies", b, func(context.Context, *store.Progress) (any, error) { return nil, nil }); !errors.Is(err, pipeline.ErrJobBusy) {
+		t.Fatalf("a second job while the first runs: %v, want busy", err)
+	}
+	jobs.Replace(old, errors.New("props changed"))
+	if _, err := jobs.Start(t.Context(), "", "make-n-copies", b, func(context.Context, *store.Progress) (any, error) { return nil, nil }); err != nil {
+		t.Fatalf("a job in place of a replaced one: %v", err)
+	}
+}

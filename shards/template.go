@@ -315,17 +315,25 @@ func (t Template) At(i int64) (string, error) {
 	return t.format(values), nil
 }
 
-// Unique reports whether a template's names are surely all different:
-// each range but the last prints its values in one width, or is followed
-// by a gap that is not all digits. x{1..11}{1..11} is not: it names
-// x111 twice (1 and 11, then 11 and 1).
+// Unique reports whether a template's names are surely all different.
+// Ranges joined by gaps of digits only (or none) run together in a name;
+// of such a run, at most one range may print its values in more than one
+// width (the run's length then tells where each value ends). A gap with
+// another character ends a run. x{1..11}{1..11} is not unique: it names
+// x111 twice (1 and 11, then 11 and 1); x{1..12}{01..31} is.
 func (t Template) Unique() bool {
-	for _, r := range t.ranges[:max(len(t.ranges)-1, 0)] {
+	varying := 0
+	for _, r := range t.ranges {
 		width := func(v int64) int { return max(r.width, len(strconv.FormatInt(v, 10))) }
-		if width(r.start) == width(r.end) || strings.ContainsFunc(r.gap, func(c rune) bool { return c < '0' || c > '9' }) {
-			continue
+		if width(r.start) != width(r.end) {
+			varying++
 		}
-		return false
+		if varying > 1 {
+			return false
+		}
+		if strings.ContainsFunc(r.gap, func(c rune) bool { return c < '0' || c > '9' }) {
+			varying = 0 // the run ends here
+		}
 	}
 	return true
 }

@@ -289,12 +289,15 @@ func FuzzParseTemplate(f *testing.F) {
 // A template whose ranges could run together names some shards twice.
 func TestTemplateUnique(t *testing.T) {
 	for text, want := range map[string]bool{
-		"x{1..11}.tar":          true,
-		"x{01..11}{1..11}.tar":  true,
-		"x{1..9}{1..11}.tar":    true,
-		"x{1..11}-{1..11}.tar":  true,
-		"x{1..11}{1..11}.tar":   false,
-		"x{1..11}00{1..11}.tar": false,
+		"x{1..11}.tar":                true,
+		"x{01..11}{1..11}.tar":        true,
+		"x{1..9}{1..11}.tar":          true,
+		"x{1..11}-{1..11}.tar":        true,
+		"x{1..11}{1..11}.tar":         false,
+		"x{1..11}00{1..11}.tar":       false,
+		"x{1..12}{01..31}.tar":        true,
+		"x{0..99}{0..9}.tar":          true,
+		"x{1..11}-{1..11}{1..11}.tar": false,
 	} {
 		tmpl, err := shards.ParseTemplate(text)
 		if err != nil {
