@@ -75,7 +75,7 @@ func (n *Node) propose(w http.ResponseWriter, r *http.Request, change membership
 		n.writeError(w, r, membershipError(err))
 		return
 	}
-	writeJSON(w, peer.MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens})
+	writeJSON(w, peer.MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, Index: s.Index})
 }
 
 // handleRaft takes over a verified upgrade request as a Raft connection

@@ -28,6 +28,10 @@ type Snapshot struct {
 	Tokens *RevokedTokens `json:"tokens,omitempty"`
 	// S3Keys are the AuthN service's S3 access keys (gateways only).
 	S3Keys *S3Keys `json:"s3_keys,omitempty"`
+	// Index is the position in the replicated log the snapshot was made
+	// at (0: not known): a gateway that forwarded a change waits until it
+	// applied the log that far.
+	Index uint64 `json:"-"`
 }
 
 // ClusterConfig returns the snapshot's cluster config.

@@ -44,11 +44,14 @@ type MetaMessage struct {
 	Tokens *membership.RevokedTokens `json:"tokens,omitempty"`
 	// AllowEmpty: the primary's own change left no targets or buckets.
 	AllowEmpty bool `json:"allow_empty,omitempty"`
+	// Index is the leader's log position of a change's answer (see
+	// membership.Snapshot.Index).
+	Index uint64 `json:"index,omitempty"`
 }
 
 // Snapshot returns the message's snapshot.
 func (m MetaMessage) Snapshot() membership.Snapshot {
-	return membership.Snapshot{Map: m.Map, Buckets: m.Buckets, Config: m.Config, Tokens: m.Tokens}
+	return membership.Snapshot{Map: m.Map, Buckets: m.Buckets, Config: m.Config, Tokens: m.Tokens, Index: m.Index}
 }
 
 // RemoveRequest asks a target to remove objects older than Stamp (zero:

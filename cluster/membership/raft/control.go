@@ -504,7 +504,7 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 func (c *Control) waitApplied(ctx context.Context, s membership.Snapshot) bool {
 	deadline := time.Now().Add(c.config.ApplyTimeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if applied(c.Current(), s) {
+		if applied(c.Current(), s) && c.raft.AppliedIndex() >= s.Index {
 			return true
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -667,6 +667,7 @@ func (c *Control) apply(ch membership.Change) (membership.Snapshot, error) {
 		return c.Current(), err
 	}
 	res := f.Response().(result)
+	res.snapshot.Index = f.Index()
 	return res.snapshot, res.err
 }
 

@@ -81,7 +81,9 @@ func (t transport) Forward(ctx context.Context, primary cluster.Node, ch members
 	if err != nil {
 		return membership.Snapshot{}, err
 	}
-	return c.Propose(ctx, ch)
+	// As the wire carries it (peer.MetaMessage): no S3 keys, no jobs.
+	s, err := c.Propose(ctx, ch)
+	return membership.Snapshot{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, Index: s.Index}, err
 }
 
 func (t transport) Probe(ctx context.Context, n cluster.Node) error {
@@ -192,6 +194,15 @@ func TestThreeGatewaysAgreeAndForward(t *testing.T) {
 	}
 	if s.Map.Primary != "g1" {
 		t.Fatalf("primary %s", s.Map.Primary)
+	}
+	// S3 keys (and jobs), which the answer does not carry, are applied
+	// on the follower too before it answers.
+	keys := map[string]membership.S3Credential{"AKIA1": {Secret: "s", Token: "t"}}
+	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.SetS3Keys, S3Keys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := follower.Current().S3Keys.Lookup("AKIA1"); !ok {
+		t.Fatal("the follower that forwarded the new S3 keys does not have them applied")
 	}
 }
 
