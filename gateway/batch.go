@@ -108,10 +108,18 @@ func (n *Node) handleGetBatch(w http.ResponseWriter, r *http.Request) {
 // serveBatch writes the archive of a checked request.
 func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchRequest, items []batchItem, f formats.Format) {
 	started := time.Now()
-	result := "failed"
+	result, throttled := "failed", false
+	// Entries count once sent: a buffered answer that overflows, and is
+	// asked again as a stream, must not count its entries twice.
+	var sent batchCounts
 	defer func() {
 		n.metrics.batches.WithLabelValues(result).Inc()
-		n.metrics.batchDuration.Observe(time.Since(started).Seconds())
+		if !throttled { // not served at all: its time says nothing
+			n.metrics.batchDuration.Observe(time.Since(started).Seconds())
+		}
+		n.metrics.batchEntries.WithLabelValues("found").Add(float64(sent.found))
+		n.metrics.batchEntries.WithLabelValues("missing").Add(float64(sent.missing))
+		n.metrics.batchBytes.Add(float64(sent.bytes))
 	}()
 	raw := make([]byte, 8)
 	rand.Read(raw)
@@ -123,6 +131,7 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 		case n.batchState().buffered <- struct{}{}:
 			defer func() { <-n.batchState().buffered }()
 		default:
+			throttled = true
 			w.Header().Set("Retry-After", "1")
 			n.writeError(w, r, fmt.Errorf("%w: get-batch: target %s holds %d buffered answers already: send again, or ask with \"strm\": true", api.ErrUnavailable, n.config.ID, maxBufferedBatches))
 			return
@@ -135,7 +144,8 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 			w.Header().Set("Content-Type", batchFormats[f.Name()])
 			w.WriteHeader(http.StatusOK)
 		}}
-		if err := n.writeBatch(sw, f, req, items, reads, &resp); err != nil {
+		err := n.writeBatch(sw, f, req, items, reads, &resp, &sent)
+		if err != nil {
 			if !sw.started {
 				n.writeError(w, r, err)
 				return
@@ -150,7 +160,8 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	}
 	archive := &limitedBuffer{limit: maxBatchBuffered}
 	defer archive.Release()
-	if err := n.writeBatch(archive, f, req, items, reads, &resp); err != nil {
+	var buffered batchCounts
+	if err := n.writeBatch(archive, f, req, items, reads, &resp, &buffered); err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -165,7 +176,14 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	})
 	archive.WriteTo(part)
 	mw.Close()
-	result = "ok"
+	result, sent = "ok", buffered
+}
+
+// batchCounts are the entries of a get-batch answer, found or missing,
+// and the bytes of those found.
+type batchCounts struct {
+	found, missing int
+	bytes          int64
 }
 
 // maxCompressedFiles bounds the files a request reads of one compressed
@@ -417,7 +435,7 @@ func writeRead(aw formats.Writer, item batchItem, read batchRead, buf []byte) er
 
 // writeBatch writes the entries as they come into one archive, filling
 // in the results.
-func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads *aheadReader, resp *api.BatchResponse) error {
+func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, items []batchItem, reads *aheadReader, resp *api.BatchResponse, counts *batchCounts) error {
 	return writeArchiveWith(w, f, func(aw formats.Writer, buf []byte) error {
 		for i, item := range items {
 			read := reads.Next()
@@ -430,7 +448,7 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 					return fmt.Errorf("get-batch: entry %d (%s/%s): %w", i, item.bucket, item.name, read.err)
 				}
 				out.ErrMsg = read.err.Error()
-				n.metrics.batchEntries.WithLabelValues("missing").Inc()
+				counts.missing++
 				if err := aw.WriteHeader(&formats.Entry{Name: api.BatchMissingDir + "/" + item.name}); err != nil {
 					return err
 				}
@@ -440,8 +458,8 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 				return fmt.Errorf("get-batch: entry %d: %w", i, err)
 			}
 			out.Size = read.size
-			n.metrics.batchEntries.WithLabelValues("found").Inc()
-			n.metrics.batchBytes.Add(float64(read.size))
+			counts.found++
+			counts.bytes += read.size
 		}
 		return nil
 	})

@@ -242,6 +242,11 @@ func TestGetBatchBoundsBufferedAnswers(t *testing.T) {
 	if _, err := client.GetBatch(t.Context(), "train", req, &out); err != nil || !strings.Contains(out.String(), "object 01") {
 		t.Fatalf("a streaming batch meanwhile: %v", err)
 	}
+	// The refused ones (the client asked a few times) were not served: no
+	// time of their own, no entries.
+	if got := [...]float64{c.Metric("ais_getbatch_duration_seconds"), c.Metric("ais_getbatch_entries_total", "result", "found")}; got != [...]float64{1, 1} {
+		t.Fatalf("duration samples, entries found: %v, want 1, 1 (the streamed batch's)", got)
+	}
 }
 
 // The archive can be a tgz or a zip, read back by the formats package.
