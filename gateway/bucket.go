@@ -279,6 +279,11 @@ func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucke
 		return
 	}
 	if id == "" {
+		// A HEAD needs no CORS approval: one that starts a job is a change.
+		if err := sentByAnotherSite(r); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
 		id, err := n.startSummary(r.Context(), b, "")
 		if err != nil {
 			n.writeError(w, r, err)

@@ -858,6 +858,15 @@ func TestChangesFromAnotherSiteAreRefused(t *testing.T) {
 	if _, err := c.Client().BucketProps(t.Context(), "fetch-cross"); !errors.Is(err, api.ErrBucketNotFound) {
 		t.Fatalf("the bucket a page of another site asked for: %v", err)
 	}
+	// A HEAD needs no CORS approval either; the one that starts a
+	// summary job is a change.
+	summary := base + "/v1/buckets/client?" + api.QuerySummary + "=true"
+	if status, _, _ := call(t, http.MethodHead, summary, http.Header{"Sec-Fetch-Site": {"cross-site"}}, ""); status != http.StatusForbidden {
+		t.Fatalf("a summary started by a page of another site: %d", status)
+	}
+	if status, _, _ := call(t, http.MethodHead, summary, nil, ""); status != http.StatusAccepted {
+		t.Fatalf("a summary started by a client: %d", status)
+	}
 }
 
 // A link that fails to connect is shown in the job's status without its

@@ -307,6 +307,12 @@ func (n *Node) fromAnotherSite(r *http.Request) error {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
+	return sentByAnotherSite(r)
+}
+
+// sentByAnotherSite refuses a request of any method that a page of another
+// site had a browser send: for the few reads that start work.
+func sentByAnotherSite(r *http.Request) error {
 	site := r.Header.Get("Sec-Fetch-Site")
 	origin := r.Header.Get("Origin")
 	switch {
