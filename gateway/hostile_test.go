@@ -631,6 +631,46 @@ func TestPrefetchAcrossAJoin(t *testing.T) {
 	}
 }
 
+// A prefetch of a template with gaps (names the origin does not have)
+// fetches the rest: a missing name does not stop the job.
+func TestPrefetchSkipsMissingNames(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "1") || strings.HasSuffix(r.URL.Path, "3") {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "file "+r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+	origins := ht.Resolve(ht.NewClient(nil))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, Configure: func(cfg *gateway.Config) {
+		cfg.FetchAllowLocal = true
+		cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
+	resp, err := proxied.Get(origin.URL + "/f-00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	host, _ := url.Parse(origin.URL)
+	bucket := "ht://" + strings.NewReplacer(":", "_").Replace(host.Host)
+	id, err := client.Prefetch(ctx, bucket, api.ListRange{Template: "f-{00..19}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || j.Aborted || len(j.Errors) > 0 {
+		t.Fatalf("the prefetch: %+v %v", j, err)
+	}
+	cached, err := client.ListObjects(ctx, bucket, api.ListObjectsMessage{Flags: api.ListCached})
+	if err != nil || len(cached.Entries) != 16 {
+		t.Fatalf("cached after the prefetch: %d objects, %v; want the 16 the origin has", len(cached.Entries), err)
+	}
+}
+
 // stallingOrigin serves "file PATH" for each path; those stall chooses
 // wait until release is set (or their client gives up).
 func stallingOrigin(t *testing.T, stall func(path string) bool, release *atomic.Bool) *httptest.Server {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -126,44 +126,53 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(prefetchWorkers)
-	var mu sync.Mutex
-	fetched := 0
+	var fetched, skipped atomic.Int64
 	fetches := n.downloadShare(b, req.Targets)
+	fetch := func(name string) error {
+		if !n.owns(b, name) {
+			// The map changed since the job started: the owner's
+			// cold GET (what it has cached, it sends back) fills it.
+			body, meta, err := n.clusterClient().Get(gctx, b.String(), name, api.GetOptions{})
+			if err == nil {
+				_, err = io.Copy(io.Discard, body)
+				body.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("prefetch %s/%s through its owner: %w", b, name, err)
+			}
+			p.Objects.Add(1)
+			p.Bytes.Add(meta.Size)
+			return nil
+		}
+		if _, err := n.local.Head(gctx, b, name); err == nil {
+			return nil // cached already
+		}
+		obj, err := n.config.Store.Open(gctx, b, name, store.OpenOptions{})
+		if err != nil {
+			return fmt.Errorf("prefetch %s/%s: %w", b, name, err)
+		}
+		size := obj.Meta().Size
+		obj.Close()
+		fetched.Add(1)
+		p.Objects.Add(1)
+		p.Bytes.Add(size)
+		return nil
+	}
 	each := func(name string) error {
 		if !fetches(name) {
 			return nil
 		}
 		g.Go(func() error {
-			if !n.owns(b, name) {
-				// The map changed since the job started: the owner's
-				// cold GET (what it has cached, it sends back) fills it.
-				body, meta, err := n.clusterClient().Get(gctx, b.String(), name, api.GetOptions{})
-				if err == nil {
-					_, err = io.Copy(io.Discard, body)
-					body.Close()
-				}
-				if err != nil {
-					return fmt.Errorf("prefetch %s/%s through its owner: %w", b, name, err)
-				}
-				p.Objects.Add(1)
-				p.Bytes.Add(meta.Size)
+			// A name the remote does not have (a template's gap) or that
+			// cannot be stored here is skipped, as AIStore's prefetch
+			// does: one must not stop the rest.
+			err := fetch(name)
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidName) {
+				skipped.Add(1)
+				n.logger.Debug("prefetch skips an object", "bucket", b.String(), "name", name, "err", err)
 				return nil
 			}
-			if _, err := n.local.Head(gctx, b, name); err == nil {
-				return nil // cached already
-			}
-			obj, err := n.config.Store.Open(gctx, b, name, store.OpenOptions{})
-			if err != nil {
-				return fmt.Errorf("prefetch %s/%s: %w", b, name, err)
-			}
-			size := obj.Meta().Size
-			obj.Close()
-			mu.Lock()
-			fetched++
-			mu.Unlock()
-			p.Objects.Add(1)
-			p.Bytes.Add(size)
-			return nil
+			return err
 		})
 		return nil
 	}
@@ -175,7 +184,7 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 	if werr := g.Wait(); err == nil {
 		err = werr
 	}
-	return map[string]int{"fetched": fetched}, err
+	return map[string]int64{"fetched": fetched.Load(), "skipped": skipped.Load()}, err
 }
 
 // eachRemote calls fn on every name of a remote bucket under a prefix.
