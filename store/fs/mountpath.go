@@ -322,10 +322,11 @@ func (s *Store) AttachMountpath(ctx context.Context, path string) error {
 	if err := s.enable(m, slices.Contains(set.gone, abs)); err != nil {
 		return err
 	}
-	// It gets the bucket metadata like the others.
+	// It gets the bucket metadata the others have: theirs is written
+	// already (one full must not fail an attach that took place).
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.saveBucketsLocked(s.mu.md)
+	return s.saveBucketsOnLocked([]mountpath{m}, s.mu.md)
 }
 
 // isWithin reports whether path is dir or inside it.

@@ -348,11 +348,16 @@ func (s *Store) loadBuckets() error {
 // saveBucketsLocked persists md on every mountpath, then makes it the
 // store's own: a save that fails (a full disk) leaves memory as it was.
 func (s *Store) saveBucketsLocked(md store.BucketMetadata) error {
+	return s.saveBucketsOnLocked(s.readable(), md)
+}
+
+// saveBucketsOnLocked writes the bucket metadata to the mountpaths given.
+func (s *Store) saveBucketsOnLocked(mountpaths []mountpath, md store.BucketMetadata) error {
 	data, err := json.MarshalIndent(md, "", " ")
 	if err != nil {
 		return err
 	}
-	for _, m := range s.readable() {
+	for _, m := range mountpaths {
 		if err := atomicfile.Write(m.bmdPath(), data, 0o644); err != nil {
 			return fmt.Errorf("save bucket metadata on %s: %w", m.path, classify(err))
 		}

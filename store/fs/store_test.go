@@ -860,3 +860,35 @@ func TestOpenRefusesOverlappingMountpaths(t *testing.T) {
 		}
 	}
 }
+
+// An attach writes the bucket metadata only to the new mountpath: another
+// that cannot take a write (full) fails no attach that took place.
+func TestAttachIsNotFailedByAnotherMountpath(t *testing.T) {
+	ctx := t.Context()
+	configured, attached := t.TempDir(), t.TempDir()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{configured}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where its metadata file goes refuses the rewrite, as a
+	// full disk would.
+	saved := filepath.Join(configured, ".ais", "bmd.json")
+	if err := os.Remove(saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(saved, "in-the-way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(ctx, attached); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(attached, ".ais", "bmd.json"))
+	if err != nil || !strings.Contains(string(data), `"b"`) {
+		t.Fatalf("the attached mountpath's bucket metadata: %s, %v", data, err)
+	}
+}
