@@ -3,6 +3,8 @@ package remote
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -144,7 +146,12 @@ type idleReader struct {
 
 func (r idleReader) Read(p []byte) (int, error) {
 	n, err := r.body.Read(p)
-	if n > 0 {
+	switch {
+	case err != nil:
+		// The body ended: what the store does with it (an EC bucket's
+		// slices) is not the remote's silence.
+		r.watch.timer.Stop()
+	case n > 0:
 		r.watch.timer.Reset(r.watch.idle)
 	}
 	return n, err
@@ -271,13 +278,27 @@ const evictedRetries = 3
 // sameVersion reports whether a cached object is the remote's current one.
 func sameVersion(cached store.ObjectMeta, remote ObjectAttrs) bool {
 	if remote.Version != "" && cached.Custom[CustomVersion] != "" {
-		return remote.Version == cached.Custom[CustomVersion]
+		return keptTag(remote.Version) == cached.Custom[CustomVersion]
 	}
 	etag := cached.Custom[CustomETag]
 	if etag == "" {
 		etag = cached.Custom[store.CustomETag] // written through
 	}
-	return remote.ETag != "" && remote.ETag == etag && remote.Size == cached.Size
+	return remote.ETag != "" && keptTag(remote.ETag) == etag && remote.Size == cached.Size
+}
+
+// maxKeptTag bounds an ETag or version kept in an object's metadata (a
+// few KiB in all): an HTTP origin's ETag may be as long as a header.
+const maxKeptTag = 256
+
+// keptTag is how a remote ETag or version is kept: as it is, or, when
+// longer than maxKeptTag, as its hash (which compares the same way).
+func keptTag(tag string) string {
+	if len(tag) <= maxKeptTag {
+		return tag
+	}
+	sum := sha256.Sum256([]byte(tag))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Fetch makes sure the local store has an object (prefetch): a cold GET
@@ -352,10 +373,10 @@ func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name stri
 func customOf(attrs ObjectAttrs) map[string]string {
 	custom := map[string]string{}
 	if attrs.ETag != "" {
-		custom[CustomETag] = attrs.ETag
+		custom[CustomETag] = keptTag(attrs.ETag)
 	}
 	if attrs.Version != "" {
-		custom[CustomVersion] = attrs.Version
+		custom[CustomVersion] = keptTag(attrs.Version)
 	}
 	if !attrs.Modified.IsZero() {
 		custom[CustomModified] = strconv.FormatInt(attrs.Modified.UnixNano(), 10)

@@ -30,9 +30,18 @@ type fakeBackend struct {
 	down    atomic.Bool
 	// slow delays each GET, so that readers pile up on a cold GET.
 	slow time.Duration
+	// longTags makes ETags as long as an HTTP origin may send.
+	longTags bool
 }
 
 func etagOf(data []byte) string { sum := md5.Sum(data); return hex.EncodeToString(sum[:]) }
+
+func (f *fakeBackend) etag(data []byte) string {
+	if f.longTags {
+		return strings.Repeat(etagOf(data), 200)
+	}
+	return etagOf(data)
+}
 
 func (f *fakeBackend) check() error {
 	if f.down.Load() {
@@ -53,7 +62,7 @@ func (f *fakeBackend) HeadObject(ctx context.Context, b store.Bucket, name strin
 	if !ok {
 		return remote.ObjectAttrs{}, store.ErrNotFound
 	}
-	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: etagOf(data)}, nil
+	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: f.etag(data)}, nil
 }
 
 func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
@@ -721,5 +730,67 @@ func TestOpenStreamingAfterARacingEvict(t *testing.T) {
 	defer obj.Close()
 	if got, err := io.ReadAll(obj); err != nil || string(got) != "remote bytes" {
 		t.Fatalf("read %q %v", got, err)
+	}
+}
+
+// An ETag longer than an object's metadata can hold (an HTTP origin's may
+// be as long as a header) is kept as its hash: the object is cached, and
+// validated against the remote's like any other.
+func TestLongRemoteETag(t *testing.T) {
+	rs, be, local, b := newRemote(t, true)
+	be.longTags = true
+	be.objects["o"] = []byte("version one")
+	for range 2 {
+		if data, err := read(t, rs, b, "o"); data != "version one" || err != nil {
+			t.Fatalf("read %q %v", data, err)
+		}
+	}
+	if n := be.gets.Load(); n != 1 {
+		t.Fatalf("two reads of an unchanged object made %d remote GETs, want 1", n)
+	}
+	if _, err := local.Head(t.Context(), b, "o"); err != nil {
+		t.Fatalf("not cached: %v", err)
+	}
+	be.objects["o"] = []byte("version two")
+	if data, err := read(t, rs, b, "o"); data != "version two" || err != nil {
+		t.Fatalf("read after a change %q %v", data, err)
+	}
+}
+
+// slowPut is a store whose Put goes on after the body's end (an EC
+// bucket's encoding and slices) with the fetch's context.
+type slowPut struct {
+	store.Store
+	delay time.Duration
+}
+
+func (s slowPut) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	time.Sleep(s.delay)
+	if err := context.Cause(ctx); err != nil {
+		return store.ObjectMeta{}, err
+	}
+	return s.Store.Put(ctx, b, name, bytes.NewReader(data), opts)
+}
+
+// The idle timeout watches the remote's body only: a store that takes
+// longer than it once the whole body arrived does not fail the cold GET.
+func TestColdGetIdleTimeoutEndsWithTheBody(t *testing.T) {
+	local, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &fakeBackend{objects: map[string][]byte{"o": []byte("the object")}}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "remote-bucket"}
+	if err := local.CreateBucket(t.Context(), b, store.DefaultRemoteProps(b)); err != nil {
+		t.Fatal(err)
+	}
+	rs := remote.New(slowPut{local, 300 * time.Millisecond}, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	rs.SetFetchIdleTimeout(50 * time.Millisecond)
+	if data, err := read(t, rs, b, "o"); data != "the object" || err != nil {
+		t.Fatalf("a cold GET whose store outlasts the idle timeout: %q %v", data, err)
 	}
 }
