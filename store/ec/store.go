@@ -132,8 +132,10 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		data.etag = md5.New()
 	}
 	outer := opts.Precommit
-	var sent store.Stamp // of the parts stored, once they are
-	replaces := false    // an object of the name was there
+	// The stamp of the parts sent, once they are: some may be stored
+	// where the send failed (an answer lost).
+	var sent store.Stamp
+	replaces := false // an object of the name was there
 	opts.Precommit = func() (func(), store.Stamp, error) {
 		release, stamp := func() {}, store.Stamp{}
 		if outer != nil {
@@ -154,13 +156,13 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			replaces = herr == nil
 			meta.Stamp = stamp
 			meta.Version = s.nextVersion(ctx, b, name, props, opts.Version)
+			sent = stamp
 			err = s.protect(ctx, b, props, meta, data, nil, true)
 		}
 		if err != nil {
 			release()
 			return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w", b, name, err)
 		}
-		sent = stamp
 		return release, stamp, nil
 	}
 	meta, err := s.Store.Put(ctx, b, name, io.TeeReader(r, data), opts)
@@ -180,8 +182,9 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			s.dropParts(undo, b, name, sent)
 		}
 		// It may have replaced parts of the version stored before it on
-		// some holders: they are made again from it.
-		if herr == nil {
+		// some holders: they are made again from it. A write refused
+		// before it sent parts (its condition failed) replaced none.
+		if herr == nil && !sent.IsZero() {
 			if perr := s.protectStored(undo, b, props, name); perr != nil {
 				s.logger.Warn("protect an object again after a failed write", "bucket", b.String(), "object", name, "err", perr)
 			}

@@ -35,10 +35,13 @@ type fleet struct {
 	down    map[string]bool
 	// hiding targets answer that they have no parts (a mountpath away)
 	// and still take deletes.
-	hiding   map[string]bool
-	restored atomic.Int64
-	sent     atomic.Int64 // parts sent to other targets
-	props    store.Props
+	hiding map[string]bool
+	// unanswered targets store the parts sent to them, and their answer
+	// is lost.
+	unanswered map[string]bool
+	restored   atomic.Int64
+	sent       atomic.Int64 // parts sent to other targets
+	props      store.Props
 }
 
 type fleetPeers struct {
@@ -69,7 +72,13 @@ func (p fleetPeers) SendPart(ctx context.Context, to cluster.Node, meta store.Pa
 		return err
 	}
 	p.f.sent.Add(1)
-	return st.PutPart(ctx, meta, r)
+	err = st.PutPart(ctx, meta, r)
+	p.f.mu.Lock()
+	defer p.f.mu.Unlock()
+	if err == nil && p.f.unanswered[to.ID] {
+		return fmt.Errorf("%w: %s stored the part, its answer was lost", errDown, to.ID)
+	}
+	return err
 }
 func (p fleetPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
 	st, err := p.reach(from.ID)
@@ -111,7 +120,7 @@ var bucket = store.NewBucket("ec")
 // newFleet starts n targets with an EC bucket of the layout; objects
 // smaller than limit are replicated.
 func newFleet(t *testing.T, n, data, parity int, limit int64) *fleet {
-	f := &fleet{t: t, targets: map[string]*ec.Store{}, inner: map[string]*fs.Store{}, down: map[string]bool{}, hiding: map[string]bool{}}
+	f := &fleet{t: t, targets: map[string]*ec.Store{}, inner: map[string]*fs.Store{}, down: map[string]bool{}, hiding: map[string]bool{}, unanswered: map[string]bool{}}
 	f.props = store.DefaultProps()
 	f.props.EC = store.ECProps{Enabled: true, DataSlices: data, ParitySlices: parity, ObjSizeLimit: limit}
 	m := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}}
@@ -737,5 +746,42 @@ func TestRestorePicksALayoutThatRebuilds(t *testing.T) {
 	full := append([]store.PartMeta{part(4, 2, 0)}, old...)
 	if got := ec.NewestParts(append(full, current[0]), ec.Layout{Data: 2, Parity: 1}); got.Data != 4 {
 		t.Fatalf("the current layout, one part short, was picked over a whole one: %+v", got)
+	}
+}
+
+// A PUT whose part reached a holder that lost its answer fails, and
+// leaves no part there: a restore must not bring back what the client
+// was told failed.
+func TestFailedPutLeavesNoPartWhoseAnswerWasLost(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	holders, _ := ec.Holders(f.smap, bucket, "p", 3)
+	f.mu.Lock()
+	f.unanswered[holders[1].ID] = true
+	f.mu.Unlock()
+	_, st := f.owner("p")
+	data := bytes.Repeat([]byte("never acknowledged"), 100)
+	if _, err := st.Put(t.Context(), bucket, "p", bytes.NewReader(data), store.PutOptions{Size: int64(len(data))}); !errors.Is(err, errDown) {
+		t.Fatalf("a PUT whose holder's answer was lost: %v", err)
+	}
+	if n := f.parts("p"); n != 0 {
+		t.Fatalf("the failed PUT left %d parts", n)
+	}
+	if _, err := f.get("p", false); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GET of the name the failed PUT wrote: %v", err)
+	}
+}
+
+// A PUT refused before its parts go (its condition fails) sends no part:
+// the stored version is not encoded and sent again.
+func TestRefusedPutSendsNoPart(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	f.put("p", bytes.Repeat([]byte("old"), 3000))
+	_, st := f.owner("p")
+	before := f.sent.Load()
+	if _, err := st.Put(t.Context(), bucket, "p", bytes.NewReader([]byte("new")), store.PutOptions{Size: 3, IfMatch: "no such etag"}); err == nil {
+		t.Fatal("a PUT whose condition fails succeeded")
+	}
+	if n := f.sent.Load() - before; n != 0 {
+		t.Fatalf("a refused PUT sent %d parts", n)
 	}
 }
