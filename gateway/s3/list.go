@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxKeys is the most keys and common prefixes of one listing page.
@@ -110,10 +111,12 @@ func decodeToken(token string) (string, error) {
 }
 
 // beyond is appended to a common prefix to make a position after every key
-// under it: keys are UTF-8, which has no byte 0xff, so each key starting
-// with the prefix sorts before prefix+beyond and every later key after it.
+// under it: each UTF-8 key starting with the prefix (but those that go on
+// with U+10FFFF) sorts before prefix+beyond and every later key after it.
+// It is UTF-8 itself: a position in JSON (the native API's listing) turns
+// a byte like 0xff into U+FFFD, which sorts before 4-byte characters.
 // Keys that break the rule are still skipped one by one (see List).
-const beyond = "\xff"
+const beyond = string(utf8.MaxRune)
 
 // List answers a ListObjects (a *ListBucketResult) or a ListObjectsV2 (a
 // *ListBucketResultV2) of bucket from src, with S3's semantics: keys and

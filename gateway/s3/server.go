@@ -152,10 +152,9 @@ func (s *Server) authenticate(r *http.Request) (accessKey string, err error) {
 	if err != nil {
 		return "", authError(err)
 	}
-	r.Body = body
-	if length >= 0 {
-		r.ContentLength = length
-	}
+	// The decoded length, or -1: the framed length on the wire is not
+	// the payload's.
+	r.Body, r.ContentLength = body, length
 	return "", nil
 }
 
