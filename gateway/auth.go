@@ -24,6 +24,7 @@ import (
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/gateway/s3"
 	"github.com/aisgo/aisgo/gateway/s3/sigv4"
 	"github.com/aisgo/aisgo/store"
 )
@@ -532,7 +533,10 @@ func (n *Node) authorizeS3(r *http.Request, bucket, key, accessKey string) (*htt
 		return r, err
 	}
 	if src := r.Header.Get("X-Amz-Copy-Source"); src != "" && r.Method == http.MethodPut {
-		srcBucket, _, _ := strings.Cut(strings.TrimPrefix(src, "/"), "/")
+		srcBucket, _, err := s3.ParseCopySource(src)
+		if err != nil {
+			return r, err
+		}
 		if _, err := n.authorizeToken(r, token, authn.PermGet, store.Bucket{Name: srcBucket}.String()); err != nil {
 			return r, err
 		}

@@ -699,3 +699,39 @@ func TestNativeRoutesTakeNoTokenInTheQuery(t *testing.T) {
 		t.Fatalf("a GET with its token in the query: %d %s, want 401", status, msg)
 	}
 }
+
+// An S3 copy's source is authorized as the copy reads it: URL-decoded
+// (x-amz-copy-source: src%2Fobj names bucket src).
+func TestS3CopySourceIsAuthorizedDecoded(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	for _, b := range []string{"src", "dst"} {
+		if err := admin.CreateBucket(t.Context(), b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Put(t.Context(), "src", "obj", strings.NewReader("data"), api.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	copier := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://src": authn.ReadOnly, "ais://dst": authn.PermPut}}, time.Hour)
+	copyAs := func(source string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/s3/dst/copied", nil)
+		req.Header.Set("Authorization", "Bearer "+copier)
+		req.Header.Set("X-Amz-Copy-Source", source)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return resp.StatusCode, string(msg)
+	}
+	for _, source := range []string{"src/obj", "src%2Fobj", "/src%2Fobj"} {
+		if status, msg := copyAs(source); status != http.StatusOK {
+			t.Fatalf("copy from %s: %d %s", source, status, msg)
+		}
+	}
+	if status, _ := copyAs("dst%2Fcopied"); status != http.StatusForbidden {
+		t.Fatalf("a copy from a bucket the user may not read: %d, want 403", status)
+	}
+}

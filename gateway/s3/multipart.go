@@ -181,7 +181,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	srcBucket, srcKey, err := parseCopySource(source)
+	srcBucket, srcKey, err := ParseCopySource(source)
 	if err != nil {
 		return err
 	}

@@ -294,7 +294,7 @@ func copyBody(w io.Writer, body io.Reader) {
 // copyObject copies an object, within a bucket or across buckets, with
 // its metadata (COPY) or the request's (REPLACE).
 func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	srcBucket, srcKey, err := parseCopySource(r.Header.Get("x-amz-copy-source"))
+	srcBucket, srcKey, err := ParseCopySource(r.Header.Get("x-amz-copy-source"))
 	if err != nil {
 		return err
 	}
@@ -349,8 +349,9 @@ func copyCustom(custom map[string]string) map[string]string {
 	return out
 }
 
-// parseCopySource reads x-amz-copy-source: "[/]bucket/key", URL-encoded.
-func parseCopySource(v string) (bucket, key string, err error) {
+// ParseCopySource reads x-amz-copy-source: "[/]bucket/key", URL-encoded.
+// Authorization reads the source bucket with it, as the copy does.
+func ParseCopySource(v string) (bucket, key string, err error) {
 	v, version, versioned := strings.Cut(v, "?versionId=")
 	if versioned && version != nullVersion {
 		return "", "", ErrInvalidArgument.WithMessage("x-amz-copy-source version %q: this bucket keeps one version of an object, \"null\"", version)
