@@ -182,6 +182,16 @@ func (s *Store) fetchStamp() store.Stamp {
 	return s.stamp()
 }
 
+// startStamp is the stamp of a cold GET of name, taken under the name's
+// write lock: a write-through PUT stored before it has then reached the
+// remote, which the GET reads after. (A GET stamped while the PUT was on
+// its way would read the remote's older object and replace the PUT's.)
+func (s *Store) startStamp(b store.Bucket, name string) store.Stamp {
+	unlock := s.lockName(b.String() + "/" + name)
+	defer unlock()
+	return s.fetchStamp()
+}
+
 // superseded reports whether a cold GET's Put failed only because a
 // newer write or delete of the name came while it fetched: the name
 // holds what it should, and the fetch is done.
@@ -347,7 +357,7 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 }
 
 func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name string) error {
-	stamp := s.fetchStamp()
+	stamp := s.startStamp(b, name)
 	ctx, watch := s.watchIdle(ctx, b, name)
 	defer watch.stop()
 	r, attrs, err := be.GetObject(ctx, b, name)

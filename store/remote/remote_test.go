@@ -32,6 +32,9 @@ type fakeBackend struct {
 	slow time.Duration
 	// longTags makes ETags as long as an HTTP origin may send.
 	longTags bool
+	// putEntered, when set, is told of each PUT, which then waits for
+	// putRelease before it stores.
+	putEntered, putRelease chan struct{}
 }
 
 func etagOf(data []byte) string { sum := md5.Sum(data); return hex.EncodeToString(sum[:]) }
@@ -87,6 +90,10 @@ func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string
 	data, err := io.ReadAll(r)
 	if err != nil || int64(len(data)) != size {
 		return remote.ObjectAttrs{}, errors.New("short body")
+	}
+	if f.putEntered != nil {
+		f.putEntered <- struct{}{}
+		<-f.putRelease
 	}
 	f.mu.Lock()
 	f.objects[name] = data
@@ -792,5 +799,47 @@ func TestColdGetIdleTimeoutEndsWithTheBody(t *testing.T) {
 	rs.SetFetchIdleTimeout(50 * time.Millisecond)
 	if data, err := read(t, rs, b, "o"); data != "the object" || err != nil {
 		t.Fatalf("a cold GET whose store outlasts the idle timeout: %q %v", data, err)
+	}
+}
+
+// A validated GET that finds the cached copy of a write-through PUT not
+// yet on the remote waits for the PUT: fetched before, the remote's old
+// object would replace the PUT's copy.
+func TestValidatedGetDoesNotUndoAWriteThrough(t *testing.T) {
+	rs, be, local, b := newRemote(t, true)
+	rs.SetStamp(stamps())
+	be.objects["o"] = []byte("old")
+	if data, err := read(t, rs, b, "o"); data != "old" || err != nil {
+		t.Fatalf("first read %q %v", data, err)
+	}
+	be.putEntered, be.putRelease = make(chan struct{}), make(chan struct{})
+	put := make(chan error)
+	go func() {
+		_, err := rs.Put(t.Context(), b, "o", strings.NewReader("new!"), store.PutOptions{Size: 4, Stamp: rs.Stamp()})
+		put <- err
+	}()
+	<-be.putEntered // stored here, on its way to the remote
+	got := make(chan error, 1)
+	go func() {
+		_, err := read(t, rs, b, "o")
+		got <- err
+	}()
+	early := false
+	select {
+	case <-got: // read before the PUT reached the remote
+		early = true
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(be.putRelease)
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+	if !early {
+		if err := <-got; err != nil {
+			t.Fatalf("the validated GET: %v", err)
+		}
+	}
+	if data, err := read(t, local, b, "o"); data != "new!" || err != nil {
+		t.Fatalf("the cached copy after a validated GET during a write-through PUT: %q %v", data, err)
 	}
 }

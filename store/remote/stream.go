@@ -50,7 +50,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		s.mu.Unlock()
 		close(f.done)
 	}
-	stamp := s.fetchStamp()
+	stamp := s.startStamp(b, name)
 	body, attrs, err := be.GetObject(fetchCtx, b, name)
 	if err != nil {
 		end(err)
