@@ -417,7 +417,7 @@ func (n *Node) unlessOffline(w http.ResponseWriter, err error, b store.Bucket, n
 // does not have is looked for on the other targets (see rebalance).
 func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
 	meta, err := n.storeFor(fallback).Head(r.Context(), b, name)
-	if err != nil && fallback && errors.Is(err, store.ErrNotFound) {
+	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && !n.remoteDecides(b, false) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
 		}
@@ -507,7 +507,7 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	} else {
 		obj, err = n.storeFor(fallback).Open(r.Context(), b, name, opts)
 	}
-	if err != nil && fallback && errors.Is(err, store.ErrNotFound) {
+	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && !n.remoteDecides(b, latest) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
 		}

@@ -301,6 +301,21 @@ func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b stor
 	return true
 }
 
+// remoteDecides reports whether a remote bucket's "not found" is the
+// remote's answer, which holds over a copy another target cached: with
+// versioning.validate_warm_get, or for a read that asks for the latest
+// version. (Without, a cached copy is served as it would be here.)
+func (n *Node) remoteDecides(b store.Bucket, latest bool) bool {
+	if !b.IsRemote() {
+		return false
+	}
+	if latest {
+		return true
+	}
+	props, err := n.bucketProps(b)
+	return err == nil && props.Versioning.ValidateWarmGet
+}
+
 // serveFrom answers a GET or HEAD with another target's copy; false when
 // it has none (or does not answer).
 func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node, b store.Bucket, name string) bool {

@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
@@ -248,5 +250,52 @@ func TestRemoteListingPagesWithLongTokens(t *testing.T) {
 	_, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{StartAfter: "a"})
 	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "start_after") {
 		t.Fatalf("start_after in a remote listing: %v, want 400", err)
+	}
+}
+
+// With validate_warm_get, an object the remote deleted is not served from
+// another target's cached copy (one the rebalance has not moved yet).
+func TestValidatedGetServesNoCopyTheRemoteDeleted(t *testing.T) {
+	var held atomic.Bool
+	rs := &countingRemote{objects: map[string][]byte{}}
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+		cfg.Transport = holdReceives{api.NewTransport(), &held}
+	}})
+	t.Cleanup(func() { held.Store(false) })
+	client := c.Client()
+	ctx := t.Context()
+	first, second := c.Targets()[0].Node.ID(), "t3" // ids are given in order
+	m := &cluster.Map{Version: 1}
+	for _, id := range []string{first, second} {
+		m.Nodes = append(m.Nodes, cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "http://127.0.0.1:1", State: cluster.StateActive})
+	}
+	name := ""
+	for i := 0; name == "" && i < 1000; i++ {
+		if o, _ := m.Owner(cluster.Uname("aws", "rb", fmt.Sprint(i))); o.ID == second {
+			name = fmt.Sprint(i)
+		}
+	}
+	rs.mu.Lock()
+	rs.objects[name] = []byte("cached on the first target")
+	rs.mu.Unlock()
+	if _, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetBucketProps(ctx, "s3://rb", map[string]any{"versioning": map[string]any{"validate_warm_get": true}}); err != nil {
+		t.Fatal(err)
+	}
+	held.Store(true) // the copy stays on the first target
+	if id := c.AddTarget().Node.ID(); id != second {
+		t.Fatalf("the second target is %s, not %s: the test's name is wrong", id, second)
+	}
+	c.WaitForMap(3)
+	rs.mu.Lock()
+	delete(rs.objects, name)
+	rs.mu.Unlock()
+	if data, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a validated GET of an object the remote deleted: %q %v, want not found", data, err)
 	}
 }
