@@ -107,6 +107,17 @@ const HeaderRequestID = "X-Amz-Request-Id"
 // message. The resource defaults to the request's path. A HEAD request and
 // a 304 get no body, as HTTP wants.
 func WriteError(w http.ResponseWriter, r *http.Request, err error, requestID string) {
+	status, body := errorDocument(r, err, requestID)
+	w.Header().Set(HeaderRequestID, requestID)
+	if status == http.StatusNotModified || (r != nil && r.Method == http.MethodHead) {
+		w.WriteHeader(status)
+		return
+	}
+	WriteXML(w, status, body)
+}
+
+// errorDocument is the status and the XML body that answer err.
+func errorDocument(r *http.Request, err error, requestID string) (int, errorBody) {
 	var answer *Error
 	if !errors.As(err, &answer) {
 		answer = ErrInternalError.WithMessage("%s", err.Error())
@@ -115,12 +126,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error, requestID str
 	if resource == "" && r != nil && r.URL != nil {
 		resource = r.URL.Path
 	}
-	w.Header().Set(HeaderRequestID, requestID)
-	if answer.Status == http.StatusNotModified || (r != nil && r.Method == http.MethodHead) {
-		w.WriteHeader(answer.Status)
-		return
-	}
-	WriteXML(w, answer.Status, errorBody{Code: answer.Code, Message: answer.Message, Resource: resource, RequestID: requestID})
+	return answer.Status, errorBody{Code: answer.Code, Message: answer.Message, Resource: resource, RequestID: requestID}
 }
 
 // NewRequestID returns 16 random upper-case hex digits, the form of S3's

@@ -198,7 +198,8 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 			return err
 		}
 	}
-	body, got, err := s.config.Backend.Get(ctx, srcBucket, srcKey, api.GetOptions{Offset: start, Length: length})
+	// The copy outlives a client that gives up (answerSlowly).
+	body, got, err := s.config.Backend.Get(context.WithoutCancel(ctx), srcBucket, srcKey, api.GetOptions{Offset: start, Length: length})
 	if err != nil {
 		return backendError(err, srcBucket, srcKey)
 	}
@@ -208,16 +209,17 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	if got.Checksum != src.Checksum || got.Stamp != src.Stamp {
 		return ErrPreconditionFailed.WithMessage("the source changed while it was copied; copy it again")
 	}
-	meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), body, api.PutOptions{Size: length, ETag: true})
-	if err != nil {
-		return backendError(err, bucket, key)
-	}
-	if _, err := s.loadUpload(ctx, bucket, key, id); err != nil {
-		s.config.Backend.Delete(context.WithoutCancel(ctx), bucket, partName(id, n))
-		return err
-	}
-	WriteXML(w, http.StatusOK, CopyPartResult{LastModified: FormatTime(lastModified(meta)), ETag: QuoteETag(objectETag(meta))})
-	return nil
+	return s.answerSlowly(w, r, func(ctx context.Context) (any, error) {
+		meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), body, api.PutOptions{Size: length, ETag: true})
+		if err != nil {
+			return nil, backendError(err, bucket, key)
+		}
+		if _, err := s.loadUpload(ctx, bucket, key, id); err != nil {
+			s.config.Backend.Delete(ctx, bucket, partName(id, n))
+			return nil, err
+		}
+		return CopyPartResult{LastModified: FormatTime(lastModified(meta)), ETag: QuoteETag(objectETag(meta))}, nil
+	})
 }
 
 // storedPart is a part as listed.
@@ -352,20 +354,21 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	}
 	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(chosen))
 	custom := completedCustom(up.Custom, etag, id, chosen)
-	body := &partsReader{ctx: ctx, backend: s.config.Backend, bucket: bucket, id: id, parts: chosen}
-	defer body.Close()
 	opts.Size, opts.Custom = total, custom
-	meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
-	if err != nil {
-		return backendError(err, bucket, key)
-	}
-	if err := s.removeUpload(context.WithoutCancel(ctx), bucket, id, up, stored); err != nil {
-		// The object is whole; what is left of the upload an abort of
-		// it removes.
-		s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", err)
-	}
-	WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
-	return nil
+	return s.answerSlowly(w, r, func(ctx context.Context) (any, error) {
+		body := &partsReader{ctx: ctx, backend: s.config.Backend, bucket: bucket, id: id, parts: chosen}
+		defer body.Close()
+		meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
+		if err != nil {
+			return nil, backendError(err, bucket, key)
+		}
+		if err := s.removeUpload(ctx, bucket, id, up, stored); err != nil {
+			// The object is whole; what is left of the upload an abort
+			// of it removes.
+			s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", err)
+		}
+		return CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))}, nil
+	})
 }
 
 // removeUpload closes an upload's record (no part is taken any more: a

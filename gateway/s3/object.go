@@ -310,7 +310,8 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		return err
 	}
 	ctx := r.Context()
-	body, src, err := s.config.Backend.Get(ctx, srcBucket, srcKey, api.GetOptions{})
+	// The copy outlives a client that gives up (answerSlowly).
+	body, src, err := s.config.Backend.Get(context.WithoutCancel(ctx), srcBucket, srcKey, api.GetOptions{})
 	if err != nil {
 		return backendError(err, srcBucket, srcKey)
 	}
@@ -327,12 +328,13 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 			return err
 		}
 	}
-	meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
-	if err != nil {
-		return backendError(err, bucket, key)
-	}
-	WriteXML(w, http.StatusOK, CopyObjectResult{LastModified: FormatTime(lastModified(meta)), ETag: QuoteETag(objectETag(meta))})
-	return nil
+	return s.answerSlowly(w, r, func(ctx context.Context) (any, error) {
+		meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
+		if err != nil {
+			return nil, backendError(err, bucket, key)
+		}
+		return CopyObjectResult{LastModified: FormatTime(lastModified(meta)), ETag: QuoteETag(objectETag(meta))}, nil
+	})
 }
 
 // copyCustom is the metadata a copy keeps: the source's, without what

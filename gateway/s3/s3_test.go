@@ -31,6 +31,8 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	s3api "github.com/aisgo/aisgo/gateway/s3"
+	"github.com/aisgo/aisgo/store"
 )
 
 const (
@@ -1475,5 +1477,80 @@ func TestUnsignedChunkedBodyWithoutItsLength(t *testing.T) {
 	}
 	if status, body := do(http.MethodGet, "/chunked/k", nil, ""); status != http.StatusOK || body != "hello" {
 		t.Fatalf("get: %d %q", status, body)
+	}
+}
+
+// refusesPut is a store whose disk refuses to store one name, and is
+// slow to store another.
+type refusesPut struct {
+	store.Store
+	name, slow string
+}
+
+func (s refusesPut) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	switch name {
+	case s.name:
+		return store.ObjectMeta{}, errors.New("the test's disk refuses " + name)
+	case s.slow:
+		time.Sleep(2 * time.Second)
+	}
+	return s.Store.Put(ctx, b, name, r, opts)
+}
+
+// Long writes begin their 200 and send white space until their result
+// (here at once): the SDK reads the result, or the <Error> that follows
+// a 200, as from S3.
+func TestLongWritesAnswerSlowly(t *testing.T) {
+	defer s3api.AnswerSlowlyAtOnce()()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = refusesPut{Store: cfg.Store, name: "refused", slow: "slowly"}
+		}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("slow")}); err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(1<<20, 7)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("slow"), Key: aws.String("src"), Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("slow"), Key: aws.String("copy"), CopySource: aws.String("slow/src")})
+	if err != nil || aws.ToString(out.CopyObjectResult.ETag) != `"`+md5hex(data)+`"` {
+		t.Fatalf("copy: %+v %v", out, err)
+	}
+	// A client whose read times out before the copy ends gets its answer.
+	impatient := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(c.Primary().URL() + "/s3"), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""), Retryer: aws.NopRetryer{},
+		HTTPClient: &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: time.Second}}})
+	if _, err := impatient.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("slow"), Key: aws.String("slowly"), CopySource: aws.String("slow/src")}); err != nil {
+		t.Fatalf("a copy longer than the client's read timeout: %v", err)
+	}
+	// The copy fails once begun (the disk refuses the name).
+	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("slow"), Key: aws.String("refused"), CopySource: aws.String("slow/src")}); code(err) != "InternalError" || !strings.Contains(err.Error(), "the test's disk refuses") {
+		t.Fatalf("a copy the disk refuses: %v, want its InternalError", err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("slow"), Key: aws.String("multi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("slow"), Key: aws.String("multi"), UploadId: up.UploadId, PartNumber: aws.Int32(1), CopySource: aws.String("slow/src")})
+	if err != nil || aws.ToString(part.CopyPartResult.ETag) != `"`+md5hex(data)+`"` {
+		t.Fatalf("upload part copy: %+v %v", part, err)
+	}
+	done, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("slow"), Key: aws.String("multi"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.CopyPartResult.ETag}}}})
+	if err != nil || !strings.HasSuffix(aws.ToString(done.ETag), `-1"`) {
+		t.Fatalf("complete: %+v %v", done, err)
+	}
+	got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("slow"), Key: aws.String("multi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Body.Close()
+	if body, err := io.ReadAll(got.Body); err != nil || !bytes.Equal(body, data) {
+		t.Fatalf("the completed object: %d bytes, %v", len(body), err)
 	}
 }

@@ -1,0 +1,11 @@
+package s3
+
+import "time"
+
+// AnswerSlowlyAtOnce makes every long write answer as a slow one, and
+// returns the restore.
+func AnswerSlowlyAtOnce() func() {
+	after, interval := slowAnswerAfter, slowAnswerInterval
+	slowAnswerAfter, slowAnswerInterval = 0, time.Millisecond
+	return func() { slowAnswerAfter, slowAnswerInterval = after, interval }
+}
