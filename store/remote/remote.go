@@ -335,25 +335,27 @@ func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched
 func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name string) error {
 	key := b.String() + "/" + name
 	s.mu.Lock()
-	if f, ok := s.flights[key]; ok {
-		s.mu.Unlock()
-		select {
-		case <-f.done:
-			return f.err
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
+	f, ok := s.flights[key]
+	if !ok {
+		f = &flight{done: make(chan struct{})}
+		s.flights[key] = f
+		// The fetch outlives the reader that started it, which may give
+		// up (an aborted prefetch) as those that join may.
+		go func() {
+			f.err = s.fetch(context.WithoutCancel(ctx), be, b, name)
+			s.mu.Lock()
+			delete(s.flights, key)
+			s.mu.Unlock()
+			close(f.done)
+		}()
 	}
-	f := &flight{done: make(chan struct{})}
-	s.flights[key] = f
 	s.mu.Unlock()
-	// The fetch outlives a reader that gives up: others may wait on it.
-	f.err = s.fetch(context.WithoutCancel(ctx), be, b, name)
-	s.mu.Lock()
-	delete(s.flights, key)
-	s.mu.Unlock()
-	close(f.done)
-	return f.err
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name string) error {

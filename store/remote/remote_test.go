@@ -843,3 +843,39 @@ func TestValidatedGetDoesNotUndoAWriteThrough(t *testing.T) {
 		t.Fatalf("the cached copy after a validated GET during a write-through PUT: %q %v", data, err)
 	}
 }
+
+// A reader that gives up on a cold GET it started (an aborted prefetch)
+// returns at once; the fetch goes on for the readers that join it.
+func TestColdGetStarterGivesUpAtOnce(t *testing.T) {
+	local, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := stallingBackend{&fakeBackend{objects: map[string][]byte{"o": make([]byte, 1<<20)}}}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "remote-bucket"}
+	if err := local.CreateBucket(t.Context(), b, store.DefaultRemoteProps(b)); err != nil {
+		t.Fatal(err)
+	}
+	rs := remote.New(local, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	rs.SetFetchIdleTimeout(300 * time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	result := make(chan error, 1)
+	go func() {
+		_, _, err := rs.Fetch(ctx, b, "o")
+		result <- err
+	}()
+	for be.gets.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-result; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cold GET its starter gave up: %v, want canceled at once (not the stall after the idle timeout)", err)
+	}
+	// A reader that joins it waits for its end: the stall.
+	if _, _, err := rs.Fetch(t.Context(), b, "o"); err == nil || !strings.Contains(err.Error(), "nothing from the remote") {
+		t.Fatalf("a reader that joined the stalled cold GET: %v", err)
+	}
+	if n := be.gets.Load(); n != 1 {
+		t.Fatalf("%d remote GETs, want the one the readers shared", n)
+	}
+}
