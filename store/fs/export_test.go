@@ -28,3 +28,11 @@ func (s *Store) CachedDirs() int {
 
 // DirSettled is how long a directory must be unchanged to be cached.
 const DirSettled = dirSettled
+
+// OnPartFoundBad sets the scrub's hook between finding a part bad and
+// removing it, and returns the restore.
+func OnPartFoundBad(hook func(path string)) func() {
+	old := partFoundBad
+	partFoundBad = hook
+	return func() { partFoundBad = old }
+}

@@ -371,3 +371,45 @@ func TestPartsDeletedWhileAMountpathIsAwayStayDeleted(t *testing.T) {
 		t.Fatal("the deleted part is read again")
 	}
 }
+
+// A scrub's repair removes the part it found bad, not a good one a PUT
+// stored in its place meanwhile.
+func TestScrubKeepsAPartStoredSinceItsCheck(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	old := []byte("the old version's part")
+	if err := st.PutPart(ctx, partOf(b, "o", 0, old, 10), bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	for _, m := range st.Mountpaths() {
+		filepath.WalkDir(m, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.Contains(p, "/.ais/parts/") {
+				path = p
+			}
+			return nil
+		})
+	}
+	if path == "" {
+		t.Fatal("no part file on disk")
+	}
+	flip(t, path)
+	good := []byte("the new version's part")
+	defer fs.OnPartFoundBad(func(string) {
+		if err := st.PutPart(ctx, partOf(b, "o", 0, good, 20), bytes.NewReader(good)); err != nil {
+			t.Error(err)
+		}
+	})()
+	if report, err := st.Scrub(ctx, b, store.ScrubOptions{Repair: true}, nil); err != nil || report.BadParts != 1 {
+		t.Fatalf("scrub: %+v %v", report, err)
+	}
+	r, meta, err := st.OpenPart(ctx, b, "o", 0)
+	if err != nil {
+		t.Fatalf("the part stored during the scrub: %v", err)
+	}
+	defer r.Close()
+	if got, _ := io.ReadAll(r); !bytes.Equal(got, good) || meta.Stamp.Clock != 20 {
+		t.Fatalf("the part after the scrub: %q %+v", got, meta)
+	}
+}

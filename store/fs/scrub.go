@@ -198,16 +198,37 @@ func (s *Store) scrubParts(ctx context.Context, b store.Bucket, repair bool) (st
 				break
 			}
 		}
-		if path == "" || verifyPart(path, meta) == nil {
+		if path == "" {
+			return nil
+		}
+		checked, err := os.Stat(path)
+		if err != nil || verifyPart(path, meta) == nil {
 			return nil
 		}
 		r.BadParts++
+		partFoundBad(path)
 		if repair {
-			os.Remove(path)
+			s.removeBadPart(b, meta.Name, path, checked)
 		}
 		return nil
 	})
 	return r, err
+}
+
+// partFoundBad is a test's hook: a part was found bad and is not removed
+// yet.
+var partFoundBad = func(path string) {}
+
+// removeBadPart removes a part that failed its check if it is still the
+// file checked: a part stored since (a new PUT's, renamed over it under
+// the parts' lock) is good.
+func (s *Store) removeBadPart(b store.Bucket, name, path string, checked os.FileInfo) {
+	lock := s.lockParts(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	if now, err := os.Stat(path); err == nil && os.SameFile(now, checked) {
+		os.Remove(path)
+	}
 }
 
 func fileExists(path string) bool {
