@@ -81,9 +81,10 @@ type ClientConfig struct {
 	// Timeout bounds a control call (not a phase or a stream); zero means
 	// 30s.
 	Timeout time.Duration
-	// RecordsStall bounds how long a dSort records fetch waits for a
-	// holder's next bytes (a holder that stalls would hold the job in
-	// create for good); zero means 2m.
+	// RecordsStall bounds how long a stream between targets (a dSort
+	// records fetch, an EC part sent or read) waits for the peer's next
+	// bytes: one that stalls would hold a job in create, or a restore and
+	// every read waiting on it, for good. Zero means 2m.
 	RecordsStall time.Duration
 }
 
@@ -396,37 +397,79 @@ func (c *Client) Jobs(ctx context.Context, t cluster.Node) ([]pipeline.JobStats,
 // sends nothing for RecordsStall while the caller waits for its answer or
 // its next bytes fails the fetch.
 func (c *Client) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	stall := fmt.Errorf("%w: holder %s at %s sent nothing for %s", api.ErrUnavailable, holder.ID, holder.URL, c.recordsStall)
-	timer := time.AfterFunc(c.recordsStall, func() { cancel(stall) })
-	resp, err := c.stream(ctx, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendRecords(nil, records))
-	timer.Stop()
+	watch := c.watchStall(ctx, fmt.Errorf("%w: holder %s at %s sent nothing for %s", api.ErrUnavailable, holder.ID, holder.URL, c.recordsStall))
+	resp, err := c.stream(watch.ctx, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendRecords(nil, records))
 	if err != nil {
-		if context.Cause(ctx) == stall {
-			err = stall
-		}
-		cancel(nil)
-		return nil, err
+		return nil, watch.end(err)
 	}
-	return &stallingBody{body: resp.Body, ctx: ctx, cancel: cancel, timer: timer, stall: c.recordsStall}, nil
+	return watch.body(resp.Body), nil
 }
 
-// stallingBody fails a read that waits longer than stall for bytes; the
-// time between reads (the caller writing what it read) does not count.
-type stallingBody struct {
-	body   io.ReadCloser
+// stallWatch fails a stream with a peer that moves no bytes for the
+// client's stall bound (RecordsStall) while its caller waits: for the
+// answer, for its next bytes, or for the peer to take the next bytes
+// sent. The caller's own pauses between reads do not count.
+type stallWatch struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
 	stall  time.Duration
+	cause  error
+}
+
+// watchStall starts a watch, which runs until the answer comes; cause is
+// the error a stall fails the stream with.
+func (c *Client) watchStall(ctx context.Context, cause error) *stallWatch {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &stallWatch{ctx: ctx, cancel: cancel, stall: c.recordsStall, cause: cause}
+	w.timer = time.AfterFunc(w.stall, func() { cancel(cause) })
+	return w
+}
+
+// end ends the watch, and returns err, or the stall when it caused err.
+func (w *stallWatch) end(err error) error {
+	w.timer.Stop()
+	if err != nil && context.Cause(w.ctx) == w.cause {
+		err = w.cause
+	}
+	w.cancel(nil)
+	return err
+}
+
+// body is an answer's body, watched as it is read; its Close ends the
+// watch.
+func (w *stallWatch) body(r io.ReadCloser) io.ReadCloser {
+	w.timer.Stop()
+	return &stallingBody{body: r, watch: w}
+}
+
+// sent is a request's body, watched as the peer takes it: each read of
+// it restarts the wait.
+func (w *stallWatch) sent(r io.Reader) io.Reader { return watchedReader{r, w} }
+
+type watchedReader struct {
+	r     io.Reader
+	watch *stallWatch
+}
+
+func (r watchedReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.watch.timer.Reset(r.watch.stall)
+	return n, err
+}
+
+// stallingBody fails a read that waits longer than the stall for bytes.
+type stallingBody struct {
+	body  io.ReadCloser
+	watch *stallWatch
 }
 
 func (b *stallingBody) Read(p []byte) (int, error) {
-	b.timer.Reset(b.stall)
+	b.watch.timer.Reset(b.watch.stall)
 	n, err := b.body.Read(p)
-	b.timer.Stop()
+	b.watch.timer.Stop()
 	if err != nil && err != io.EOF {
-		if cause := context.Cause(b.ctx); cause != nil {
+		if cause := context.Cause(b.watch.ctx); cause != nil {
 			err = cause
 		}
 	}
@@ -434,9 +477,8 @@ func (b *stallingBody) Read(p []byte) (int, error) {
 }
 
 func (b *stallingBody) Close() error {
-	b.timer.Stop()
 	err := b.body.Close()
-	b.cancel(nil)
+	b.watch.end(nil)
 	return err
 }
 

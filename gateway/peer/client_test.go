@@ -103,3 +103,42 @@ func TestFetchFromAStalledHolderFails(t *testing.T) {
 		t.Fatalf("a read from a stalled holder: %v, want unavailable naming the stall", err)
 	}
 }
+
+// A part read from, or sent to, a target that stalls fails after the
+// stall bound: a restore, and every read waiting on it, must not hang.
+func TestPartStreamsWithAStalledTargetFail(t *testing.T) {
+	release := make(chan struct{})
+	meta := store.PartMeta{Bucket: store.NewBucket("b"), Name: "o", Index: 1, Data: 2, Parity: 1, SliceSize: 5, ObjectSize: 10, Stamp: store.Stamp{Clock: 1},
+		PartChecksum: store.Checksum{Type: store.ChecksumXXHash, Value: "0123456789abcdef"}}
+	header, err := EncodePart(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Header().Set(HeaderPart, header)
+			w.Write([]byte("fi"))
+			w.(http.Flusher).Flush()
+		}
+		// Neither the rest of the part nor an answer to the one sent.
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer server.Close()
+	defer close(release) // before the server's Close, which waits for its handlers
+	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1", RecordsStall: 200 * time.Millisecond})
+	target := cluster.Node{ID: "t2", URL: server.URL}
+	body, _, err := c.OpenPart(t.Context(), target, meta.Bucket, "o", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	if _, err := io.ReadAll(body); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "sent nothing of part 1") {
+		t.Fatalf("a part read from a stalled target: %v, want unavailable naming the stall", err)
+	}
+	if err := c.SendPart(t.Context(), target, meta, strings.NewReader("first")); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "took nothing of part 1") {
+		t.Fatalf("a part sent to a stalled target: %v, want unavailable naming the stall", err)
+	}
+}

@@ -60,9 +60,10 @@ func (c *Client) SendPart(ctx context.Context, to cluster.Node, meta store.PartM
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, to.URL+PartsPath(meta.Bucket, meta.Name), r)
+	watch := c.watchStall(ctx, fmt.Errorf("%w: target %s took nothing of part %d of %s/%s for %s", api.ErrUnavailable, to.ID, meta.Index, meta.Bucket, meta.Name, c.recordsStall))
+	req, err := http.NewRequestWithContext(watch.ctx, http.MethodPut, to.URL+PartsPath(meta.Bucket, meta.Name), watch.sent(r))
 	if err != nil {
-		return err
+		return watch.end(err)
 	}
 	req.ContentLength = meta.SliceSize
 	if meta.SliceSize == 0 {
@@ -72,10 +73,10 @@ func (c *Client) SendPart(ctx context.Context, to cluster.Node, meta store.PartM
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := c.send(req)
 	if err != nil {
-		return err
+		return watch.end(err)
 	}
 	resp.Body.Close()
-	return nil
+	return watch.end(nil)
 }
 
 // send sends a prepared request.
@@ -116,13 +117,14 @@ func (c *Client) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket,
 
 // OpenPart reads one part of an object from a target.
 func (c *Client) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, from.URL+PartsPath(b, name)+"&index="+strconv.Itoa(index), nil)
+	watch := c.watchStall(ctx, fmt.Errorf("%w: target %s sent nothing of part %d of %s/%s for %s", api.ErrUnavailable, from.ID, index, b, name, c.recordsStall))
+	req, err := http.NewRequestWithContext(watch.ctx, http.MethodGet, from.URL+PartsPath(b, name)+"&index="+strconv.Itoa(index), nil)
 	if err != nil {
-		return nil, store.PartMeta{}, err
+		return nil, store.PartMeta{}, watch.end(err)
 	}
 	resp, err := c.send(req)
 	if err != nil {
-		return nil, store.PartMeta{}, err
+		return nil, store.PartMeta{}, watch.end(err)
 	}
 	meta, err := DecodePart(resp.Header.Get(HeaderPart))
 	if err == nil && (meta.Bucket.Normalize() != b.Normalize() || meta.Name != name || meta.Index != index) {
@@ -130,9 +132,9 @@ func (c *Client) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket
 	}
 	if err != nil {
 		resp.Body.Close()
-		return nil, store.PartMeta{}, err
+		return nil, store.PartMeta{}, watch.end(err)
 	}
-	return resp.Body, meta, nil
+	return watch.body(resp.Body), meta, nil
 }
 
 // DeleteParts removes an object's parts on a target, those not newer than

@@ -633,9 +633,15 @@ func (s *Store) find(ctx context.Context, b store.Bucket, name string) ([]found,
 // parts hold, and never over a newer replica.
 func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error {
 	key := b.Normalize().String() + "/" + name
-	// The first caller's cancel must not fail the others that joined it.
-	_, err, _ := s.restores.Do(key, func() (any, error) { return nil, s.restore(context.WithoutCancel(ctx), b, name) })
-	return err
+	// The first caller's cancel must not fail the others that joined it;
+	// each may give up (a peer's stream that stalls fails the restore).
+	answer := s.restores.DoChan(key, func() (any, error) { return nil, s.restore(context.WithoutCancel(ctx), b, name) })
+	select {
+	case result := <-answer:
+		return result.Err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error {

@@ -39,9 +39,12 @@ type fleet struct {
 	// unanswered targets store the parts sent to them, and their answer
 	// is lost.
 	unanswered map[string]bool
-	restored   atomic.Int64
-	sent       atomic.Int64 // parts sent to other targets
-	props      store.Props
+	// stalled, when set, holds every part read until it is closed, and
+	// reading is told of each.
+	stalled, reading chan struct{}
+	restored         atomic.Int64
+	sent             atomic.Int64 // parts sent to other targets
+	props            store.Props
 }
 
 type fleetPeers struct {
@@ -94,6 +97,16 @@ func (p fleetPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Buck
 	return st.PartsOf(ctx, b, name)
 }
 func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
+	p.f.mu.Lock()
+	stalled, reading := p.f.stalled, p.f.reading
+	p.f.mu.Unlock()
+	if stalled != nil {
+		select {
+		case reading <- struct{}{}:
+		default:
+		}
+		<-stalled
+	}
 	st, err := p.reach(from.ID)
 	if err != nil {
 		return nil, store.PartMeta{}, err
@@ -783,5 +796,36 @@ func TestRefusedPutSendsNoPart(t *testing.T) {
 	}
 	if n := f.sent.Load() - before; n != 0 {
 		t.Fatalf("a refused PUT sent %d parts", n)
+	}
+}
+
+// A reader waiting on a restore whose holder stalls may give up: the
+// restore goes on for the others, and ends when the holder answers.
+func TestRestoreWaitersMayGiveUp(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("restored"), 1000)
+	f.put("p", data)
+	f.dropReplica("p")
+	f.mu.Lock()
+	f.stalled, f.reading = make(chan struct{}), make(chan struct{}, 1)
+	f.mu.Unlock()
+	_, st := f.owner("p")
+	ctx, cancel := context.WithCancel(t.Context())
+	result := make(chan error, 1)
+	go func() { result <- st.Restore(ctx, bucket, "p") }()
+	<-f.reading
+	cancel()
+	if err := <-result; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a restore its reader gave up: %v, want canceled", err)
+	}
+	f.mu.Lock()
+	close(f.stalled)
+	f.stalled = nil
+	f.mu.Unlock()
+	if err := st.Restore(t.Context(), bucket, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.get("p", false); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after the restore: %d bytes, %v", len(got), err)
 	}
 }
