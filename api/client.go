@@ -482,16 +482,23 @@ func certificateError(err error) bool {
 // idempotent reports whether a request may be sent again after a failure
 // mid-request: its method is, and it is not an append or conditional
 // (done once, a second append adds the piece twice, a second If-None-Match
-// PUT fails).
+// PUT fails), nor an action that starts work (a second archive job with
+// append puts every file in the shard twice).
 func (rq request) idempotent() bool {
 	switch rq.method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true
 	case http.MethodPut, http.MethodDelete:
+		if msg, ok := rq.bodyJSON.(ActionMessage); ok {
+			return msg.Action == actionSetConfig || msg.Action == ActionStopJob
+		}
 		return rq.query.Get(QueryAppendType) == "" && rq.header.Get("If-Match") == "" && rq.header.Get("If-None-Match") == ""
 	}
 	return false
 }
+
+// actionSetConfig sets the cluster's config: done twice, it is as once.
+const actionSetConfig = "set-config"
 
 // route returns the URL of a request's first hop and, when that hop goes
 // to a gateway, the gateway's URL: the owner target by the client's map

@@ -85,6 +85,6 @@ func (c *Client) SetClusterConfig(ctx context.Context, patch any) (ClusterConfig
 		return ClusterConfig{}, err
 	}
 	var cfg ClusterConfig
-	err = c.doJSON(ctx, request{method: http.MethodPut, path: "/v1/cluster", bodyJSON: ActionMessage{Action: "set-config", Value: value}}, &cfg)
+	err = c.doJSON(ctx, request{method: http.MethodPut, path: "/v1/cluster", bodyJSON: ActionMessage{Action: actionSetConfig, Value: value}}, &cfg)
 	return cfg, err
 }

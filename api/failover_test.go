@@ -173,6 +173,14 @@ func TestDroppedAnswerResendsOnlyIdempotentWrites(t *testing.T) {
 			_, err := c.Put(t.Context(), "b", "o", strings.NewReader("x"), api.PutOptions{Size: 1, IfNoneMatch: "*"})
 			return err
 		}, false},
+		{"archive job", func(c *api.Client) error {
+			_, err := c.Archive(t.Context(), "b", api.ArchiveMessage{ArchName: "a.tar", AppendIfExists: true})
+			return err
+		}, false},
+		{"config", func(c *api.Client) error {
+			_, err := c.SetClusterConfig(t.Context(), map[string]any{"lru": map[string]any{"enabled": true}})
+			return err
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dropping := newGateway(t, drop)
