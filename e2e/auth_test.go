@@ -102,6 +102,10 @@ func startAuthCluster(t *testing.T, dir string, flags ...string) (*authUser, fun
 	if err != nil {
 		t.Fatalf("ais cluster start --auth: %v\n%s", err, out)
 	}
+	// Its output lands in logs: the login it shows reads the password.
+	if strings.Contains(string(out), "admin-pass") || !strings.Contains(string(out), "--password-stdin") {
+		t.Fatalf("ais cluster start --auth shows the admin's password, or no login that reads it:\n%s", out)
+	}
 	m := regexp.MustCompile(`AuthN.*(` + scheme + `://127\.0\.0\.1:\d+)`).FindSubmatch(out)
 	if m == nil {
 		t.Fatalf("ais cluster start --auth does not print the AuthN endpoint:\n%s", out)

@@ -608,8 +608,8 @@ func newClusterStartCommand() *cobra.Command {
 				if err := admin.register(ctx, withToken(newClient(tc, c.gatewayURLs()...)), c.gatewayURLs()); err != nil {
 					return err
 				}
-				fmt.Printf("AuthN service: %s (users, roles, tokens; every node checks tokens)\n  export AIS_AUTHN_URL=%s\n  ais auth login %s -p %s\n",
-					admin.url, admin.url, admin.name, admin.shownPassword)
+				fmt.Printf("AuthN service: %s (users, roles, tokens; every node checks tokens)\n  export AIS_AUTHN_URL=%s\n  %s\n",
+					admin.url, admin.url, admin.loginHint)
 			}
 			return nil
 		},

@@ -24,10 +24,10 @@ const roleAuthn = "authn"
 // in.
 type authnAdmin struct {
 	url, name, token string
-	// shownPassword is what the start prints: the password, or where it
-	// is kept.
-	shownPassword string
-	client        *http.Client
+	// loginHint is the login the start prints: it reads the password
+	// from where it is, never shows it.
+	loginHint string
+	client    *http.Client
 }
 
 // startAuthn starts the local AuthN service (unless it runs), waits for
@@ -52,7 +52,9 @@ func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit fu
 	if admin.name == "" {
 		admin.name = "admin"
 	}
-	admin.shownPassword = password
+	// The login shown reads the password, never shows it: the output of
+	// a start lands in CI logs, and a -p argument in the process list.
+	admin.loginHint = fmt.Sprintf(`ais auth login %s --password-stdin <<< "$AIS_AUTHN_SU_PASS"`, admin.name)
 	if password == "" {
 		kept := filepath.Join(c.AuthN.Dir, "admin-password")
 		if data, err := os.ReadFile(kept); err == nil {
@@ -65,7 +67,7 @@ func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit fu
 				return nil, err
 			}
 		}
-		admin.shownPassword = "$(cat " + kept + ")"
+		admin.loginHint = fmt.Sprintf("ais auth login %s --password-stdin < %s", admin.name, kept)
 	}
 	if !c.AuthN.running() {
 		// The service reads its first admin from its environment (its
