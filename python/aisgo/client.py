@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tarfile
 import threading
 import time
@@ -148,6 +149,13 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _shown(url: str) -> str:
+    """A URL as errors show it: without its query, which after a redirect
+    carries the target's access grant (usable for a while by whoever reads
+    the log)."""
+    return _origin(url) + urlsplit(url).path
+
+
 def _reason(exc: BaseException) -> str:
     """The most telling cause of a transport error, e.g. 'Connection refused'."""
     seen = set()
@@ -168,7 +176,8 @@ def _reason(exc: BaseException) -> str:
     marker = "Failed to establish a new connection: "
     if marker in text:
         text = text.split(marker, 1)[1].rstrip(")'\"")
-    return text
+    # urllib3 names the URL with its query: the access grant of a redirect.
+    return re.sub(r"\?[^\s)'\"]*", "", text)
 
 
 class _Body:
@@ -556,7 +565,7 @@ def _redirect_to(url: str, loc: str, method: str) -> str:
     where the token and the body would go in the clear."""
     target = urljoin(url, loc)
     if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
-        raise AisError(f"{method} {url}: refused a redirect from https to {urlsplit(target).scheme}://{urlsplit(target).netloc}",
+        raise AisError(f"{method} {_shown(url)}: refused a redirect from https to {urlsplit(target).scheme}://{urlsplit(target).netloc}",
                        status=0, method=method, path=urlsplit(url).path)
     return target
 
@@ -704,20 +713,20 @@ class Client:
                 timeout=self.timeout,
             )
         except requests.exceptions.ConnectTimeout as exc:
-            raise AisTimeout(f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} did not accept a connection in time ({method} {url})", method=method, path=urlsplit(url).path) from exc
+            raise AisTimeout(f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} did not accept a connection in time ({method} {_shown(url)})", method=method, path=urlsplit(url).path) from exc
         except requests.exceptions.ConnectionError as exc:
             who = "AIS endpoint" if gateway else "node"
             raise AisConnectionError(
-                f"{who} {_origin(url)} is unreachable: {method} {url}: {_reason(exc)}",
+                f"{who} {_origin(url)} is unreachable: {method} {_shown(url)}: {_reason(exc)}",
                 url=_origin(url),
                 method=method,
                 path=urlsplit(url).path,
                 sent=not _never_connected(exc),
             ) from exc
         except requests.exceptions.Timeout as exc:
-            raise AisTimeout(f"{method} {url}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path) from exc
+            raise AisTimeout(f"{method} {_shown(url)}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path) from exc
         except requests.exceptions.InvalidURL as exc:
-            raise errors.BadRequest(f"{method} {url}: invalid URL: {exc}", method=method) from exc
+            raise errors.BadRequest(f"{method} {_shown(url)}: invalid URL: {exc}", method=method) from exc
 
     def _do(
         self,
@@ -812,7 +821,7 @@ class Client:
                 loc = resp.headers.get("Location")
                 resp.close()
                 if not loc:
-                    raise AisError(f"{method} {url}: a redirect without a Location", status=resp.status_code, method=method, path=urlsplit(url).path)
+                    raise AisError(f"{method} {_shown(url)}: a redirect without a Location", status=resp.status_code, method=method, path=urlsplit(url).path)
                 url = _redirect_to(url, loc, method)
                 if hop >= 2:
                     time.sleep(0.02 * hop)  # nodes disagree while a new map spreads
@@ -829,7 +838,7 @@ class Client:
                     resp.close()
                 raise errors.error_from_response(resp.status_code, text, resp.headers, method=method, path=urlsplit(url).path)
             return resp
-        raise TooManyRedirects(f"{method} {url}: more than {MAX_REDIRECTS} redirects", method=method, path=urlsplit(url).path)
+        raise TooManyRedirects(f"{method} {_shown(url)}: more than {MAX_REDIRECTS} redirects", method=method, path=urlsplit(url).path)
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         resp = self._do(method, path, **kw)

@@ -355,3 +355,30 @@ def test_get_batch_cut_short_is_an_error():
             list(aisgo.Client(endpoint).get_batch("b", ["one", "two"]))
     finally:
         shutdown()
+
+
+def test_errors_do_not_show_a_redirects_grant():
+    """A target that does not answer is named without the query of the
+    redirect to it: that carries an access grant, usable for a while by
+    whoever reads the log."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(307)
+            self.send_header("Location", "http://127.0.0.1:1/v1/objects/b/o?agrant=s3cr3t-grant")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(aisgo.AisConnectionError) as e:
+            aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").get_object("b", "o").read()
+    finally:
+        server.shutdown()
+    assert "s3cr3t-grant" not in str(e.value) and "127.0.0.1:1/v1/objects/b/o" in str(e.value)
