@@ -288,7 +288,13 @@ func (n *Node) objectLeft(ctx context.Context) (store.Bucket, string) {
 // joined one after the other may each hold one. It reports whether it
 // answered.
 func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) bool {
-	other, deleted, ok := n.newestElsewhere(r.Context(), b, name, store.Stamp{})
+	// Deleted here: only a copy newer than the delete is served (one a
+	// rebalance elsewhere has not moved yet is older).
+	since := store.Stamp{}
+	if tomb, found := n.tombstone(b, name); found {
+		since = tomb.Stamp
+	}
+	other, deleted, ok := n.newestElsewhere(r.Context(), b, name, since)
 	switch {
 	case !ok || deleted:
 		return false
@@ -385,16 +391,24 @@ const peerHeadTimeout = 5 * time.Second
 // tombstone, if it has one: a target catching up then knows its own copy
 // was deleted (see newerElsewhere).
 func (n *Node) tellDeleted(w http.ResponseWriter, b store.Bucket, name string, err error) {
-	ts, ok := n.config.Storage.(interface {
-		Tombstone(store.Bucket, string) (store.Tombstone, bool)
-	})
-	if !ok || !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, store.ErrNotFound) {
 		return
 	}
-	if tomb, found := ts.Tombstone(b, name); found {
+	if tomb, found := n.tombstone(b, name); found {
 		w.Header().Set(api.HeaderDeleted, "true")
 		w.Header().Set(api.HeaderStamp, tomb.Stamp.String())
 	}
+}
+
+// tombstone is this target's record of a name's delete, if it keeps one.
+func (n *Node) tombstone(b store.Bucket, name string) (store.Tombstone, bool) {
+	ts, ok := n.config.Storage.(interface {
+		Tombstone(store.Bucket, string) (store.Tombstone, bool)
+	})
+	if !ok {
+		return store.Tombstone{}, false
+	}
+	return ts.Tombstone(b, name)
 }
 
 // servedNewer answers a GET or HEAD with a newer copy another target

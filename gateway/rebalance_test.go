@@ -476,3 +476,45 @@ func TestS3ReadsInProcessOnlyWhenCaughtUp(t *testing.T) {
 		t.Fatal("a node catching up reads its own possibly stale copies in process")
 	}
 }
+
+// An object deleted on its new owner after the owner's own rebalance
+// ended is not served from an older copy the rebalance of another target
+// has not moved yet: only a copy newer than the delete is.
+func TestDeletedOnItsOwnerIsNotServedFromAnOlderCopy(t *testing.T) {
+	var held atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) {
+			cfg.Transport = holdReceives{api.NewTransport(), &held}
+			cfg.RebalanceRecent = time.Millisecond
+		}})
+	t.Cleanup(func() { held.Store(false) })
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	first, second := c.Targets()[0].Node.ID(), "t3" // ids are given in order
+	m := &cluster.Map{Version: 1}
+	for _, id := range []string{first, second} {
+		m.Nodes = append(m.Nodes, cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "http://127.0.0.1:1", State: cluster.StateActive})
+	}
+	name := ""
+	for i := 0; name == "" && i < 1000; i++ {
+		if o, _ := m.Owner(cluster.Uname("ais", "b", fmt.Sprint(i))); o.ID == second {
+			name = fmt.Sprint(i)
+		}
+	}
+	if _, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	held.Store(true) // the first target's copy stays where it is
+	if id := c.AddTarget().Node.ID(); id != second {
+		t.Fatalf("the second target is %s, not %s: the test's name is wrong", id, second)
+	}
+	c.WaitForMap(3)
+	time.Sleep(50 * time.Millisecond) // past the new owner's own (empty) rebalance
+	client.Delete(ctx, "b", name)     // a tombstone on the owner; 404 or not
+	if data, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a GET of the object deleted on its owner: %q %v, want not found", data, err)
+	}
+}
