@@ -173,6 +173,16 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		},
 		SenderPlacement: placement,
 		Placement:       func() uint64 { return n.currentMap().Placement() },
+		// As a PUT's commit: a new map waits until the item is visible,
+		// and the run it starts lists it.
+		Hold: func() (func(), error) {
+			n.placement.RLock()
+			if n.currentMap().Placement() != placement {
+				n.placement.RUnlock()
+				return nil, fmt.Errorf("%w: the map changed while the item came: send it again", rebalance.ErrPlacementDiffers)
+			}
+			return n.placement.RUnlock, nil
+		},
 	}, n.guardSpace(r.Context(), r.Body))
 	if err != nil {
 		if errors.Is(err, rebalance.ErrFrame) {

@@ -605,3 +605,36 @@ func TestRunAgainUnderTheSameMapKeepsOneRun(t *testing.T) {
 		t.Fatalf("runs after two starts under map 2: %+v, want one reb-2", statuses)
 	}
 }
+
+// An item whose placement changes while its bytes come is refused as it
+// commits (to be sent again), not put on a target that may no longer own
+// it; a tombstone alike.
+func TestReceiveHoldsThePlacementAsItemsCommit(t *testing.T) {
+	st := newStores(t, "t1")["t1"]
+	var stream []byte
+	stream = rebalance.AppendFrame(stream, rebalance.Item{Bucket: bucket, Meta: store.ObjectMeta{Name: "x", Size: 4, Stamp: store.Stamp{Map: 1, Clock: 1}}})
+	stream = append(stream, "data"...)
+	stream = append(stream, tombstoneFrame(bucket.Name, "y", store.Stamp{Map: 1, Clock: 2})...)
+	put(t, st, "y", "kept", store.Stamp{Map: 1, Clock: 1})
+	held := 0
+	cfg := rebalance.ReceiveConfig{Store: st, SenderPlacement: 7, Placement: func() uint64 { return 7 },
+		Hold: func() (func(), error) {
+			held++
+			return nil, rebalance.ErrPlacementDiffers // the map changed meanwhile
+		}}
+	receipts, err := rebalance.Receive(t.Context(), cfg, bytes.NewReader(stream))
+	if err != nil || len(receipts) != 2 || held != 2 {
+		t.Fatalf("receipts %+v, %v; held %d times, want 2", receipts, err, held)
+	}
+	for _, r := range receipts {
+		if !strings.Contains(r.Error, rebalance.ErrPlacementDiffers.Error()) {
+			t.Fatalf("receipt of %s: %+v, want the placement refused", r.Name, r)
+		}
+	}
+	if _, err := get(t, st, "x"); err == nil {
+		t.Fatal("the refused copy was stored")
+	}
+	if got, err := get(t, st, "y"); err != nil || got != "kept" {
+		t.Fatalf("the object of the refused tombstone: %q %v", got, err)
+	}
+}

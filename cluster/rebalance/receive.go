@@ -38,6 +38,13 @@ type ReceiveConfig struct {
 	// owns them yet.
 	SenderPlacement uint64
 	Placement       func() uint64
+	// Hold, when set, is called as each item is put in place (a copy's
+	// commit, a tombstone's delete): it holds the receiver's placement
+	// until the item is visible, and fails when the placement is no
+	// longer the sender's. Checked only before the bytes came, a copy
+	// could land after a map change, on a target whose new run had
+	// listed what it holds already.
+	Hold func() (release func(), err error)
 }
 
 // ErrPlacementDiffers refuses an item placed by a map whose targets the
@@ -110,6 +117,13 @@ const MaxStampAhead = 24 * time.Hour
 // receiveItem stores one item; a copy that is not newer is not an error.
 func receiveItem(ctx context.Context, cfg ReceiveConfig, it Item, data io.Reader) error {
 	if it.Tombstone {
+		if cfg.Hold != nil {
+			release, err := cfg.Hold()
+			if err != nil {
+				return err
+			}
+			defer release()
+		}
 		err := cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, store.DeleteOptions{Stamp: it.Meta.Stamp, Tombstone: true})
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) {
 			return nil
@@ -117,10 +131,17 @@ func receiveItem(ctx context.Context, cfg ReceiveConfig, it Item, data io.Reader
 		return err
 	}
 	meta := it.Meta
-	_, err := cfg.Store.Put(ctx, it.Bucket, meta.Name, data, store.PutOptions{
+	opts := store.PutOptions{
 		Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom, Version: meta.Version,
 		Stamp: meta.Stamp, IfNewer: true, Atime: meta.Atime,
-	})
+	}
+	if cfg.Hold != nil {
+		opts.Precommit = func() (func(), store.Stamp, error) {
+			release, err := cfg.Hold()
+			return release, store.Stamp{}, err
+		}
+	}
+	_, err := cfg.Store.Put(ctx, it.Bucket, meta.Name, data, opts)
 	if errors.Is(err, store.ErrExists) {
 		return nil
 	}
