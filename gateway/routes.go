@@ -62,13 +62,13 @@ type route struct {
 	need access
 }
 
-// addressedRoutes are the intra routes a node reaches only at another
-// node's own address (its URL in the map): the signature covers the
-// address, so one captured on its way to a node is refused by the others
-// (each remembers only its own nonces). The Raft stream is trusted once
-// its upgrade is; rebalance frames and pushed maps change what a node
-// holds.
-var addressedRoutes = []string{peer.RaftPath, "/v1/internal/receive", "/v1/metasync"}
+// unaddressedRoutes are the intra routes a node may reach at another
+// address than a node's own (its URL in the map): a join goes to a seed.
+// Every other intra route takes only requests signed for this node's
+// address: one captured on its way to a node is refused by the others
+// (each remembers only its own nonces), be it a part's delete, a
+// rebalance frame or a pushed map.
+var unaddressedRoutes = []string{"/v1/internal/cluster"}
 
 // ownHost is the host (and port) of the node's own URL, what a request
 // sent to its address names.
@@ -173,7 +173,7 @@ func (n *Node) routes() {
 		case !rt.intra:
 			h = n.guard(rt.need, h)
 		case rt.intra:
-			bound := slices.Contains(addressedRoutes, rt.pattern)
+			bound := !slices.Contains(unaddressedRoutes, rt.pattern)
 			own := n.ownHost()
 			h = func(w http.ResponseWriter, r *http.Request) {
 				if _, err := n.auth.Verify(r); err != nil {
