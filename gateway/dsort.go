@@ -176,16 +176,16 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.DsortJobInfo, error) {
 	out := map[string]api.DsortJobInfo{}
 	var lastErr error
-	for _, t := range n.currentMap().Reachable() {
-		stats, err := n.peer.Stats(ctx, t, id)
-		if errors.Is(err, api.ErrJobNotFound) {
-			continue
-		}
-		if err != nil {
+	targets := n.currentMap().Reachable()
+	answers, errs := askTargets(ctx, targets, func(ctx context.Context, t cluster.Node) (pipeline.JobStats, error) { return n.peer.Stats(ctx, t, id) })
+	for i, t := range targets {
+		switch err := errs[i]; {
+		case errors.Is(err, api.ErrJobNotFound):
+		case err != nil:
 			lastErr = fmt.Errorf("target %s: %w", t.ID, err)
-			continue
+		default:
+			out[t.ID] = jobInfo(answers[i])
 		}
-		out[t.ID] = jobInfo(stats)
 	}
 	registered, inRegistry := n.registeredJob(id)
 	if len(out) == 0 {
@@ -270,13 +270,14 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 // dsortList merges every target's jobs by id.
 func (n *Node) dsortList(ctx context.Context) ([]api.DsortJobInfo, error) {
 	perJob := map[string]map[string]api.DsortJobInfo{}
-	for _, t := range n.currentMap().Reachable() {
-		jobs, err := n.peer.Jobs(ctx, t)
-		if err != nil {
-			n.logger.Warn("dsort list", "target", t.ID, "err", err)
+	targets := n.currentMap().Reachable()
+	answers, errs := askTargets(ctx, targets, n.peer.Jobs)
+	for i, t := range targets {
+		if errs[i] != nil {
+			n.logger.Warn("dsort list", "target", t.ID, "err", errs[i])
 			continue
 		}
-		for _, s := range jobs {
+		for _, s := range answers[i] {
 			if perJob[s.ID] == nil {
 				perJob[s.ID] = map[string]api.DsortJobInfo{}
 			}

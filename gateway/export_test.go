@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
@@ -136,3 +137,11 @@ func S3ReadsHere(n *Node, bucket, name string) bool {
 
 // StartCatchingUp makes the node catch up as after a time away.
 func StartCatchingUp(n *Node) { n.catchUp.Add(1) }
+
+// SetPeerQueryTimeout sets how long a node's answer to a client's query
+// is waited for, and returns the restore.
+func SetPeerQueryTimeout(d time.Duration) func() {
+	old := peerQueryTimeout
+	peerQueryTimeout = d
+	return func() { peerQueryTimeout = old }
+}

@@ -983,3 +983,46 @@ func TestReboundNameIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// hangTo is a transport whose requests to one address hang until their
+// context ends.
+type hangTo struct {
+	next http.RoundTripper
+	host *atomic.Value
+}
+
+func (h hangTo) RoundTrip(r *http.Request) (*http.Response, error) {
+	if host, _ := h.host.Load().(string); host != "" && r.URL.Host == host {
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	}
+	return h.next.RoundTrip(r)
+}
+
+// A target that hangs does not make the cluster's status, or a dSort
+// job's list, outwait a client: it is shown with its error.
+func TestStatusNamesAHangingTarget(t *testing.T) {
+	defer gateway.SetPeerQueryTimeout(300 * time.Millisecond)()
+	var hung atomic.Value
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = hangTo{api.NewTransport(), &hung} }})
+	target := c.Targets()[1]
+	u, _ := url.Parse(target.URL())
+	hung.Store(u.Host)
+	defer hung.Store("")
+	// The client waits at most 2s for an answer: far less than a
+	// request's timeout between nodes (30s).
+	client := api.NewClientWith(c.Primary().URL(), &http.Client{Timeout: 2 * time.Second})
+	status, err := client.ClusterStatus(t.Context())
+	if err != nil {
+		t.Fatalf("the cluster's status with a target that hangs: %v", err)
+	}
+	for _, s := range status.Nodes {
+		if (s.ID == target.Node.ID()) != (s.Error != "") {
+			t.Fatalf("node %s: error %q; want one for the hanging target %s only", s.ID, s.Error, target.Node.ID())
+		}
+	}
+	if _, err := client.DsortList(t.Context(), "", false); err != nil {
+		t.Fatalf("dSort jobs with a target that hangs: %v", err)
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 )
 
 // decodeJSON decodes data into v; empty data leaves v unchanged.
@@ -40,6 +42,27 @@ func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 	return s
 }
 
+// peerQueryTimeout bounds one node's answer to what a client is waiting
+// for (a status, a job's view): a node that hangs is shown with its error
+// well within a client's patience (the Go client's 15s), not after it.
+var peerQueryTimeout = 5 * time.Second
+
+// askTargets asks every target at once, each for at most peerQueryTimeout,
+// and returns their answers and errors by target.
+func askTargets[T any](ctx context.Context, targets []cluster.Node, ask func(context.Context, cluster.Node) (T, error)) ([]T, []error) {
+	answers, errs := make([]T, len(targets)), make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, peerQueryTimeout)
+			defer cancel()
+			answers[i], errs[i] = ask(ctx, t)
+		})
+	}
+	wg.Wait()
+	return answers, errs
+}
+
 // status gathers every node's status.
 func (n *Node) status(ctx context.Context) api.ClusterStatus {
 	m := n.currentMap()
@@ -55,6 +78,8 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 			continue
 		}
 		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, peerQueryTimeout)
+			defer cancel()
 			s, err := n.peer.Status(ctx, node)
 			if err != nil {
 				s = api.NodeStatus{ID: node.ID, Role: string(node.Role), URL: node.URL, Error: err.Error()}
