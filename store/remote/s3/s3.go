@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
@@ -28,28 +29,63 @@ const defaultRegion = "us-east-1"
 type Backends struct {
 	mu      sync.Mutex
 	clients map[store.AWSProps]*Backend
+	// failed keeps a setup that failed for failedFor: each cold GET of a
+	// bucket whose credentials cannot be had (an instance metadata server
+	// that does not answer) would wait for the setup's 10s again.
+	failed map[store.AWSProps]failure
+	builds singleflight.Group
+	// build makes a client (newBackend; a test's stand-in).
+	build func(context.Context, store.AWSProps) (*Backend, error)
 }
 
-// NewBackends returns an empty set of clients.
-func NewBackends() *Backends { return &Backends{clients: map[store.AWSProps]*Backend{}} }
+type failure struct {
+	err   error
+	until time.Time
+}
 
-// Resolve is a remote.Resolver: the backend of a bucket by its props.
+// failedFor is how long a client setup that failed is not tried again.
+const failedFor = 10 * time.Second
+
+// NewBackends returns an empty set of clients.
+func NewBackends() *Backends {
+	return &Backends{clients: map[store.AWSProps]*Backend{}, failed: map[store.AWSProps]failure{}, build: newBackend}
+}
+
+// Resolve is a remote.Resolver: the backend of a bucket by its props. A
+// client is made once for all that ask meanwhile, without holding those
+// that ask for clients made already.
 func (bs *Backends) Resolve(ctx context.Context, b store.Bucket, props store.Props) (remote.Backend, error) {
 	if p := b.Normalize().Provider; p != store.ProviderAWS {
 		return nil, fmt.Errorf("%w: provider %q has no backend", store.ErrInvalidName, p)
 	}
 	settings := props.AWS()
 	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	if be, ok := bs.clients[settings]; ok {
+	be, ok := bs.clients[settings]
+	f, failed := bs.failed[settings]
+	bs.mu.Unlock()
+	switch {
+	case ok:
 		return be, nil
+	case failed && time.Now().Before(f.until):
+		return nil, f.err
 	}
-	be, err := newBackend(ctx, settings)
+	key := fmt.Sprintf("%q %q %v", settings.Endpoint, settings.Region, settings.PathStyle)
+	made, err, _ := bs.builds.Do(key, func() (any, error) {
+		be, err := bs.build(context.WithoutCancel(ctx), settings)
+		bs.mu.Lock()
+		defer bs.mu.Unlock()
+		if err != nil {
+			bs.failed[settings] = failure{err: err, until: time.Now().Add(failedFor)}
+			return nil, err
+		}
+		delete(bs.failed, settings)
+		bs.clients[settings] = be
+		return be, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	bs.clients[settings] = be
-	return be, nil
+	return made.(*Backend), nil
 }
 
 // Backend is one S3 client.
