@@ -1,6 +1,10 @@
 package ec
 
-import "github.com/aisgo/aisgo/store"
+import (
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
 
 // NewCodecChunk returns a codec whose streaming functions hold chunk bytes
 // of each slice, so that small objects cross many column boundaries.
@@ -20,4 +24,11 @@ func NewestParts(metas []store.PartMeta, current Layout) store.PartMeta {
 		parts[i] = found{meta: m}
 	}
 	return newestParts(parts, current)
+}
+
+// SetDropRetry sets how often failed deletes of parts are tried again,
+// and returns the restore.
+func SetDropRetry(every time.Duration) func() {
+	old := dropRetryInterval.Swap(int64(every))
+	return func() { dropRetryInterval.Store(old) }
 }

@@ -74,6 +74,10 @@ type Store struct {
 	// restores joins concurrent restores of one object (a GET and a
 	// sweep's Ensure), so that it is rebuilt and stored once.
 	restores singleflight.Group
+	// drops are deletes of parts a holder failed, tried again (drops.go).
+	dropMu   sync.Mutex
+	drops    map[string]pendingDrop
+	dropping bool
 }
 
 // Wrap returns the decorator over inner.
@@ -525,14 +529,9 @@ func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stam
 		}
 	}
 	for _, node := range holders {
-		var derr error
-		if node.ID == s.peers.Self().ID {
-			derr = s.Store.DeleteParts(ctx, b, name, stamp)
-		} else {
-			derr = s.peers.DeleteParts(ctx, node, b, name, stamp)
-		}
-		if derr != nil {
-			s.logger.Warn("delete the parts of an object", "bucket", b.String(), "object", name, "target", node.ID, "err", derr)
+		if derr := s.deletePartsOn(ctx, node, b, name, stamp); derr != nil {
+			s.logger.Warn("delete the parts of an object: tried again later", "bucket", b.String(), "object", name, "target", node.ID, "err", derr)
+			s.dropLater(b, name, stamp, node)
 		}
 	}
 	return len(found)

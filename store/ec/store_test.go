@@ -829,3 +829,38 @@ func TestRestoreWaitersMayGiveUp(t *testing.T) {
 		t.Fatalf("after the restore: %d bytes, %v", len(got), err)
 	}
 }
+
+// A holder that could not delete its part (down during the delete) has
+// it deleted once it answers again, with no read of the object to find
+// it: left, it would bring the object back once the tombstone goes.
+func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
+	defer ec.SetDropRetry(20 * time.Millisecond)()
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	f.put("d", []byte("deleted bytes"))
+	holders, _ := ec.Holders(f.smap, bucket, "d", 3)
+	ownerID, st := f.owner("d")
+	var away string
+	for _, h := range holders {
+		if h.ID != ownerID {
+			away = h.ID
+			break
+		}
+	}
+	f.mu.Lock()
+	f.down[away] = true
+	f.mu.Unlock()
+	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.parts("d"); n == 0 {
+		t.Fatal("the holder that was down kept no part: the test proves nothing")
+	}
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); f.parts("d") != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d parts left 10s after their holder came back", f.parts("d"))
+		}
+	}
+}

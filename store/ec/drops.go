@@ -1,0 +1,94 @@
+package ec
+
+import (
+	"context"
+	"maps"
+	"sync/atomic"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
+)
+
+// A delete of parts that a holder fails (it is down, or its disk) leaves
+// a part that would bring the object back once the delete's tombstone is
+// collected (TombstoneTTL, 1h by default). The delete is tried again
+// until it takes or the tombstone's default life is over.
+var dropRetryFor = time.Hour
+
+// dropRetryInterval is how often the kept deletes are tried (30s; a
+// test's shorter).
+var dropRetryInterval atomic.Int64
+
+func init() { dropRetryInterval.Store(int64(30 * time.Second)) }
+
+// maxPendingDrops bounds the deletes kept for another try: a holder down
+// for long while a bucket is emptied must not grow them without end.
+const maxPendingDrops = 1 << 16
+
+// pendingDrop is a delete of an object's parts on one holder, to try again.
+type pendingDrop struct {
+	bucket store.Bucket
+	name   string
+	stamp  store.Stamp
+	node   cluster.Node
+	until  time.Time
+}
+
+// dropLater keeps a failed delete of parts for another try, and starts
+// the retries unless they run.
+func (s *Store) dropLater(b store.Bucket, name string, stamp store.Stamp, node cluster.Node) {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	key := node.ID + "\x00" + b.Normalize().String() + "\x00" + name
+	if _, ok := s.drops[key]; !ok && len(s.drops) >= maxPendingDrops {
+		s.logger.Warn("too many deletes of parts to try again: this one is not", "bucket", b.String(), "object", name, "target", node.ID)
+		return
+	}
+	if s.drops == nil {
+		s.drops = map[string]pendingDrop{}
+	}
+	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, node: node, until: time.Now().Add(dropRetryFor)}
+	if !s.dropping {
+		s.dropping = true
+		go s.retryDrops()
+	}
+}
+
+// retryDrops tries the kept deletes again every dropRetryInterval until
+// none is left.
+func (s *Store) retryDrops() {
+	for {
+		time.Sleep(time.Duration(dropRetryInterval.Load()))
+		s.dropMu.Lock()
+		pending := maps.Clone(s.drops)
+		s.dropMu.Unlock()
+		for key, d := range pending {
+			err := s.deletePartsOn(context.Background(), d.node, d.bucket, d.name, d.stamp)
+			s.dropMu.Lock()
+			// Unless kept again meanwhile (a newer delete of the name).
+			if now := s.drops[key]; now == d && (err == nil || time.Now().After(d.until)) {
+				delete(s.drops, key)
+			}
+			s.dropMu.Unlock()
+			if err == nil {
+				s.logger.Info("deleted the parts a delete had left", "bucket", d.bucket.String(), "object", d.name, "target", d.node.ID)
+			}
+		}
+		s.dropMu.Lock()
+		if len(s.drops) == 0 {
+			s.dropping = false
+			s.dropMu.Unlock()
+			return
+		}
+		s.dropMu.Unlock()
+	}
+}
+
+// deletePartsOn deletes an object's parts on a target, this one or another.
+func (s *Store) deletePartsOn(ctx context.Context, node cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
+	if node.ID == s.peers.Self().ID {
+		return s.Store.DeleteParts(ctx, b, name, stamp)
+	}
+	return s.peers.DeleteParts(ctx, node, b, name, stamp)
+}
