@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/aisgo/aisgo/cluster"
@@ -54,6 +55,9 @@ type Options struct {
 	// MemoryLimit is the largest object encoded or restored in memory;
 	// zero means 64 MiB.
 	MemoryLimit int64
+	// MemoryBudget bounds the memory of all the PUTs encoding at once;
+	// those past it go through files. Zero means 4 × MemoryLimit.
+	MemoryBudget int64
 	// OnRestore, when set, is told of each object rebuilt from parts.
 	OnRestore func(b store.Bucket, name string)
 	Logger    *slog.Logger
@@ -74,6 +78,8 @@ type Store struct {
 	// restores joins concurrent restores of one object (a GET and a
 	// sweep's Ensure), so that it is rebuilt and stored once.
 	restores singleflight.Group
+	// memory is what PUTs keep in memory to encode (MemoryBudget).
+	memory *semaphore.Weighted
 	// drops are deletes of parts a holder failed, tried again (drops.go).
 	dropMu   sync.Mutex
 	drops    map[string]pendingDrop
@@ -85,11 +91,14 @@ func Wrap(inner store.Store, peers Peers, opts Options) *Store {
 	if opts.MemoryLimit <= 0 {
 		opts.MemoryLimit = 64 << 20
 	}
+	if opts.MemoryBudget <= 0 {
+		opts.MemoryBudget = 4 * opts.MemoryLimit
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{Store: inner, peers: peers, opts: opts, logger: logger}
+	return &Store{Store: inner, peers: peers, opts: opts, logger: logger, memory: semaphore.NewWeighted(opts.MemoryBudget)}
 }
 
 // partChecksum is the checksum type of every part's bytes.
@@ -129,7 +138,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if !ok {
 		return s.Store.Put(ctx, b, name, r, opts)
 	}
-	data := newCapture(opts.Size, s.opts.MemoryLimit, s.opts.WorkDir, props.Checksum.Type)
+	data := s.newCapture(opts.Size, props.Checksum.Type)
 	defer data.close()
 	data.custom = opts.Custom
 	if opts.ETag {
@@ -1041,26 +1050,36 @@ func (s *Store) Sweep(ctx context.Context, b store.Bucket, progress *store.Progr
 }
 
 // capture keeps a copy of what a PUT reads, in memory or, past the memory
-// limit (or with no size announced), in a file; and its checksum.
+// limit (or the node's budget), in a file; and its checksum.
 type capture struct {
-	limit int64
-	dir   string
-	buf   []byte
-	file  *os.File
-	n     int64
-	err   error
-	typ   string
-	hash  hash.Hash // nil for the checksum type none
+	limit   int64 // what it may keep in memory, reserved of the budget
+	release func()
+	dir     string
+	buf     []byte
+	file    *os.File
+	n       int64
+	err     error
+	typ     string
+	hash    hash.Hash // nil for the checksum type none
 	// custom and etag make the object's custom metadata, as the store
 	// below keeps it, for its parts.
 	custom map[string]string
 	etag   hash.Hash
 }
 
-func newCapture(size, limit int64, dir, typ string) *capture {
-	c := &capture{limit: limit, dir: dir, typ: store.NormalizeChecksumType(typ)}
-	if size >= 0 && size <= limit {
-		c.buf = make([]byte, 0, size)
+func (s *Store) newCapture(size int64, typ string) *capture {
+	c := &capture{dir: s.opts.WorkDir, typ: store.NormalizeChecksumType(typ), release: func() {}}
+	// In memory only within the node's budget: clients that each announce
+	// the memory limit, and send slowly, would hold it many times over.
+	want := s.opts.MemoryLimit // no size announced: as much as it may be
+	if size >= 0 {
+		want = size
+	}
+	if want <= s.opts.MemoryLimit && s.memory.TryAcquire(want) {
+		c.limit, c.release = want, func() { s.memory.Release(want) }
+		if size >= 0 {
+			c.buf = make([]byte, 0, size)
+		}
 	}
 	if h, err := store.NewHash(c.typ); err == nil {
 		c.hash = h
@@ -1135,4 +1154,6 @@ func (c *capture) close() {
 		c.file.Close()
 		os.Remove(c.file.Name())
 	}
+	c.buf = nil
+	c.release()
 }

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,7 @@ type fleet struct {
 	// reading is told of each.
 	stalled, reading chan struct{}
 	restored         atomic.Int64
+	workDirs         map[string]string
 	sent             atomic.Int64 // parts sent to other targets
 	props            store.Props
 }
@@ -149,14 +151,26 @@ func newFleet(t *testing.T, n, data, parity int, limit int64) *fleet {
 		}
 		f.inner[node.ID] = inner
 		f.targets[node.ID] = ec.Wrap(inner, fleetPeers{f, node}, ec.Options{
-			Props:       func(b store.Bucket) (store.Props, bool) { return f.props, b.Normalize() == bucket },
-			WorkDir:     t.TempDir(),
-			MemoryLimit: 64 << 10, // objects above go through files
-			OnRestore:   func(store.Bucket, string) { f.restored.Add(1) },
+			Props:        func(b store.Bucket) (store.Props, bool) { return f.props, b.Normalize() == bucket },
+			WorkDir:      f.workDir(node.ID),
+			MemoryLimit:  64 << 10, // objects above go through files
+			MemoryBudget: 128 << 10,
+			OnRestore:    func(store.Bucket, string) { f.restored.Add(1) },
 		})
 	}
 	f.smap = m
 	return f
+}
+
+// workDir is where a target's PUTs keep what they do not in memory.
+func (f *fleet) workDir(id string) string {
+	if f.workDirs == nil {
+		f.workDirs = map[string]string{}
+	}
+	if f.workDirs[id] == "" {
+		f.workDirs[id] = f.t.TempDir()
+	}
+	return f.workDirs[id]
 }
 
 // owner returns the store of an object's owner.
@@ -861,6 +875,70 @@ func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); f.parts("d") != 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d parts left 10s after their holder came back", f.parts("d"))
+		}
+	}
+}
+
+// gatedReader sends its first bytes, then waits for open before the rest.
+type gatedReader struct {
+	data []byte
+	sent int
+	open chan struct{}
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if g.sent == len(g.data) {
+		return 0, io.EOF
+	}
+	if g.sent > 0 {
+		<-g.open
+	}
+	n := copy(p, g.data[g.sent:min(len(g.data), g.sent+1024)])
+	g.sent += n
+	return n, nil
+}
+
+// PUTs keep in memory what they encode only within the node's budget:
+// those past it, each announcing a size within the memory limit, go
+// through files rather than hold memory while their clients send slowly.
+func TestPutsKeepToTheMemoryBudget(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	// Four names of one owner, whose budget (128 KiB) holds two.
+	owner, st := f.owner("slow-0")
+	var names []string
+	for i := 0; len(names) < 4; i++ {
+		if id, _ := f.owner(fmt.Sprintf("slow-%d", i)); id == owner {
+			names = append(names, fmt.Sprintf("slow-%d", i))
+		}
+	}
+	open := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, name := range names {
+		body := &gatedReader{data: bytes.Repeat([]byte{byte(i)}, 60<<10), open: open}
+		wg.Go(func() {
+			if _, err := st.Put(t.Context(), bucket, name, body, store.PutOptions{Size: 60 << 10}); err != nil {
+				t.Errorf("put %s: %v", name, err)
+			}
+		})
+	}
+	// Each began its body: those that had no room in memory hold a file.
+	files := func() int {
+		matches, _ := filepath.Glob(filepath.Join(f.workDirs[owner], "ec-put-*"))
+		return len(matches)
+	}
+	for deadline := time.Now().Add(10 * time.Second); files() != 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 4 PUTs through files, want 2", files())
+		}
+	}
+	close(open)
+	wg.Wait()
+	if n := files(); n != 0 {
+		t.Fatalf("%d work files left", n)
+	}
+	for i, name := range names {
+		if got, err := f.get(name, true); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{byte(i)}, 60<<10)) {
+			t.Fatalf("%s: %d bytes, %v", name, len(got), err)
 		}
 	}
 }
