@@ -28,6 +28,35 @@ type ClusterJob struct {
 	Errors []string `json:"errors,omitempty"`
 	// Nodes are the job's state on each node, by node id.
 	Nodes map[string]JobStatus `json:"nodes"`
+	// Unanswered are the job's targets that did not answer (one
+	// restarting resumes its part of a download).
+	Unanswered []string `json:"unanswered,omitempty"`
+}
+
+// UnansweredGrace is how long a wait for a job goes on, once no node runs
+// it, while a target of the job does not answer: a target that restarts
+// resumes its part.
+var UnansweredGrace = time.Minute
+
+// JobWatch tells, poll by poll, whether a wait for a job is over: not
+// while the job runs, nor, for UnansweredGrace, while a target of it does
+// not answer.
+type JobWatch struct {
+	silent time.Time
+}
+
+// Ended reports whether the wait for j is over.
+func (w *JobWatch) Ended(j ClusterJob) bool {
+	switch {
+	case j.Running:
+		w.silent = time.Time{}
+		return false
+	case len(j.Unanswered) == 0:
+		return true
+	case w.silent.IsZero():
+		w.silent = time.Now()
+	}
+	return time.Since(w.silent) > UnansweredGrace
 }
 
 // Jobs returns the cluster's jobs (dSort excepted: see DsortList), the
@@ -85,6 +114,7 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 			case !targets[id][node.ID]:
 			case node.Error != "":
 				j.Errors = append(j.Errors, node.ID+": did not answer, its part of the job is unknown: "+node.Error)
+				j.Unanswered = append(j.Unanswered, node.ID)
 			case node.Started > started[id] && (j.Running || node.Started < ended[id]):
 				if _, ok := j.Nodes[node.ID]; !ok {
 					// (A node restarted after the job ended everywhere
@@ -122,11 +152,13 @@ func (c *Client) Job(ctx context.Context, id string) (ClusterJob, error) {
 	return ClusterJob{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
 }
 
-// WaitJob polls a job until it ends on every node, and returns it.
+// WaitJob polls a job until it ends on every node, and returns it. A
+// target of the job that does not answer is waited for (JobWatch).
 func (c *Client) WaitJob(ctx context.Context, id string, poll time.Duration) (ClusterJob, error) {
+	var watch JobWatch
 	for {
 		j, err := c.Job(ctx, id)
-		if err != nil || !j.Running {
+		if err != nil || watch.Ended(j) {
 			return j, err
 		}
 		select {

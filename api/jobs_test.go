@@ -1,8 +1,12 @@
 package api_test
 
 import (
+	"encoding/json"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 )
@@ -61,5 +65,41 @@ func TestClusterJobsWithARestartedTarget(t *testing.T) {
 		if !flagged && len(j.Errors) > 0 {
 			t.Errorf("job %s: errors %q", j.ID, j.Errors)
 		}
+	}
+}
+
+// A wait for a job goes on while a target of it does not answer (one
+// restarting resumes its part): it ends when that target's part ends, not
+// at the first poll it misses.
+func TestWaitJobWaitsForASilentTarget(t *testing.T) {
+	job := func(running bool) api.JobStatus {
+		return api.JobStatus{ID: "download-1", Kind: "download", Targets: []string{"t1", "t2"}, Running: running, Started: 1}
+	}
+	polls := []api.ClusterStatus{
+		{Nodes: []api.NodeStatus{{ID: "t1", Jobs: []api.JobStatus{job(false)}}, {ID: "t2", Error: "connection refused"}}},
+		{Nodes: []api.NodeStatus{{ID: "t1", Jobs: []api.JobStatus{job(false)}}, {ID: "t2", Jobs: []api.JobStatus{job(true)}}}},
+		{Nodes: []api.NodeStatus{{ID: "t1", Jobs: []api.JobStatus{job(false)}}, {ID: "t2", Jobs: []api.JobStatus{job(false)}}}},
+	}
+	var calls atomic.Int64
+	g := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get(api.QueryWhat) != "status" {
+			http.Error(w, "not here", http.StatusNotFound)
+			return
+		}
+		n := min(int(calls.Add(1)), len(polls)) - 1
+		json.NewEncoder(w).Encode(polls[n])
+	})
+	j, err := api.NewClient(g.URL).WaitJob(t.Context(), "download-1", time.Millisecond)
+	if err != nil || j.Running || len(j.Errors) != 0 || calls.Load() < 3 {
+		t.Fatalf("the wait ended after %d polls with %+v, %v: want the job done everywhere, no error", calls.Load(), j, err)
+	}
+	// A target that never answers again ends the wait after the grace.
+	defer func(old time.Duration) { api.UnansweredGrace = old }(api.UnansweredGrace)
+	api.UnansweredGrace = 50 * time.Millisecond
+	calls.Store(0)
+	polls = polls[:1]
+	j, err = api.NewClient(g.URL).WaitJob(t.Context(), "download-1", time.Millisecond)
+	if err != nil || len(j.Unanswered) != 1 || j.Unanswered[0] != "t2" {
+		t.Fatalf("the wait for a job whose target stays silent: %+v, %v", j, err)
 	}
 }

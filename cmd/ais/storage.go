@@ -196,6 +196,7 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 	lastLine := time.Now()
 	var j api.ClusterJob
 	var err error
+	var watch api.JobWatch // a target restarting is waited for
 	for {
 		j, err = c.Job(ctx, id)
 		if err != nil {
@@ -209,7 +210,7 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 			fmt.Fprintf(os.Stderr, "%s: %d objects, %d bytes\n", id, j.Objects, j.Bytes)
 			lastLine = time.Now()
 		}
-		if !j.Running {
+		if watch.Ended(j) {
 			break
 		}
 		select {

@@ -570,6 +570,11 @@ def _redirect_to(url: str, loc: str, method: str) -> str:
     return target
 
 
+# UNANSWERED_GRACE is how long (seconds) a wait for a job goes on, once no
+# node runs it, while a target of the job does not answer.
+UNANSWERED_GRACE = 60.0
+
+
 def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[str, Any]]) -> List[str]:
     """The parts of a job that ended whose outcome is not known: a target the
     job names that did not answer, or that restarted while the job ran and
@@ -1220,12 +1225,22 @@ class Client:
         every node; returns ``{"objects", "bytes"}`` summed over the nodes and
         raises AisError naming the nodes' errors if it failed."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        silent_since: Optional[float] = None
         while True:
             nodes = self.cluster_status().get("nodes", [])
             jobs = [j for n in nodes for j in (n.get("jobs") or []) if j.get("id") == job_id]
             if not jobs:
                 raise errors.NotFound(f"job {job_id} is on no node", kind="job-not-found")
-            if not any(j.get("running") for j in jobs):
+            targets = {t for j in jobs for t in (j.get("targets") or [])}
+            silent = [n for n in nodes if n.get("error") and n.get("id") in targets]
+            if any(j.get("running") for j in jobs) or not silent:
+                silent_since = None
+            elif silent_since is None:
+                silent_since = time.monotonic()
+            # A target of the job that does not answer may be restarting
+            # (it resumes its part): waited for a while.
+            waiting = silent_since is not None and time.monotonic() - silent_since <= UNANSWERED_GRACE
+            if not any(j.get("running") for j in jobs) and not waiting:
                 failed = [j["error"] for j in jobs if j.get("error")]
                 failed += _lost_parts(nodes, job_id, jobs)
                 if failed or any(j.get("aborted") for j in jobs):

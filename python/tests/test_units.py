@@ -382,3 +382,50 @@ def test_errors_do_not_show_a_redirects_grant():
     finally:
         server.shutdown()
     assert "s3cr3t-grant" not in str(e.value) and "127.0.0.1:1/v1/objects/b/o" in str(e.value)
+
+
+def test_job_wait_waits_for_a_silent_target(monkeypatch):
+    """A target of a job that does not answer (restarting: it resumes its
+    part) is waited for; one that stays silent ends the wait, after a
+    grace, with its error."""
+    import http.server
+    import threading
+
+    import aisgo.client
+
+    def job(running):
+        return {"id": "download-1", "kind": "download", "targets": ["t1", "t2"], "running": running, "started": 1}
+
+    polls = [
+        {"nodes": [{"id": "t1", "jobs": [job(False)]}, {"id": "t2", "error": "connection refused"}]},
+        {"nodes": [{"id": "t1", "jobs": [job(False)]}, {"id": "t2", "jobs": [job(True)]}]},
+        {"nodes": [{"id": "t1", "jobs": [job(False)]}, {"id": "t2", "jobs": [job(False)]}]},
+    ]
+    calls = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            calls.append(self.path)
+            body = json.dumps(polls[min(len(calls), len(polls)) - 1]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        assert client.job_wait("download-1", poll=0.001) == {"objects": 0, "bytes": 0}
+        assert len(calls) >= 3
+        monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 0.05)
+        del polls[1:]
+        calls.clear()
+        with pytest.raises(aisgo.AisError, match="t2: did not answer"):
+            client.job_wait("download-1", poll=0.001)
+    finally:
+        server.shutdown()
