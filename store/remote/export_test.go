@@ -1,6 +1,10 @@
 package remote
 
-import "github.com/aisgo/aisgo/store"
+import (
+	"time"
+
+	"github.com/aisgo/aisgo/store"
+)
 
 // StoreFirstSize exposes storeFirstSize to the tests.
 const StoreFirstSize = storeFirstSize
@@ -8,3 +12,11 @@ const StoreFirstSize = storeFirstSize
 // Stamp is a stamp of now from the store's source, as the node stamps
 // its clients' writes and deletes.
 func (s *Store) Stamp() store.Stamp { return s.fetchStamp() }
+
+// SetStreamJoinWait sets how long a reader waits for a cold GET that
+// streams to another reader, and returns the restore.
+func SetStreamJoinWait(d time.Duration) func() {
+	old := streamJoinWait
+	streamJoinWait = d
+	return func() { streamJoinWait = old }
+}

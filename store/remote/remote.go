@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aisgo/aisgo/internal/namelock"
@@ -201,7 +202,15 @@ func superseded(err error) bool { return errors.Is(err, store.ErrExists) }
 type flight struct {
 	done chan struct{}
 	err  error
+	// streaming: its first reader reads the remote's bytes as they come
+	// (OpenStreaming), at the reader's pace.
+	streaming atomic.Bool
 }
+
+// streamJoinWait is how long a reader waits for a cold GET that streams
+// to another reader before it fetches a copy of its own: a slow client
+// sets the pace of that one.
+var streamJoinWait = 5 * time.Second
 
 // New decorates a local store.
 func New(local store.Store, resolve Resolver) *Store {
@@ -350,11 +359,21 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 		}()
 	}
 	s.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.err
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	joined := time.NewTimer(streamJoinWait)
+	defer joined.Stop()
+	for {
+		select {
+		case <-f.done:
+			return f.err
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-joined.C:
+			if f.streaming.Load() {
+				// Two copies stored, each stamped as its fetch began:
+				// the later is kept.
+				return s.fetch(ctx, be, b, name)
+			}
+		}
 	}
 }
 

@@ -879,3 +879,37 @@ func TestColdGetStarterGivesUpAtOnce(t *testing.T) {
 		t.Fatalf("%d remote GETs, want the one the readers shared", n)
 	}
 }
+
+// A reader that comes while a big cold object streams to a slow reader
+// does not wait at that reader's pace: it fetches a copy of its own.
+func TestColdGetDoesNotWaitForASlowStreamReader(t *testing.T) {
+	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
+	rs, be, _, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("s"), 9<<20) // streamed to its reader
+	be.objects["big"] = data
+	slow, err := rs.OpenStreaming(t.Context(), b, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It reads nothing yet: a client that does not take the bytes.
+	got := make(chan string, 1)
+	go func() {
+		data, err := read(t, rs, b, "big")
+		if err != nil {
+			data = err.Error()
+		}
+		got <- data
+	}()
+	select {
+	case other := <-got:
+		if other != string(data) {
+			t.Fatalf("the other reader read %d bytes", len(other))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader waited 10s for a cold GET streaming to a reader that reads nothing")
+	}
+	if n, err := io.Copy(io.Discard, slow); err != nil || n != int64(len(data)) {
+		t.Fatalf("the slow reader: %d bytes, %v", n, err)
+	}
+	slow.Close()
+}

@@ -80,7 +80,11 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		}
 		return obj, err
 	}
+	f.streaming.Store(true)
 	pr, pw := io.Pipe()
+	// A fetch given up (the remote stalled, or the reader did for the
+	// idle timeout) ends the store that reads the tee.
+	context.AfterFunc(fetchCtx, func() { pr.CloseWithError(context.Cause(fetchCtx)) })
 	stored := make(chan error, 1)
 	go func() {
 		_, err := s.Store.Put(fetchCtx, b, name, pr, s.fetchOptions(attrs, stamp))
