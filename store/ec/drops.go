@@ -36,8 +36,8 @@ type pendingDrop struct {
 }
 
 // dropLater keeps a failed delete of parts for another try, and starts
-// the retries unless they run.
-func (s *Store) dropLater(b store.Bucket, name string, stamp store.Stamp, node cluster.Node) {
+// the retries unless they run (with ctx's values, not its end).
+func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, node cluster.Node) {
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()
 	key := node.ID + "\x00" + b.Normalize().String() + "\x00" + name
@@ -51,20 +51,20 @@ func (s *Store) dropLater(b store.Bucket, name string, stamp store.Stamp, node c
 	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, node: node, until: time.Now().Add(dropRetryFor)}
 	if !s.dropping {
 		s.dropping = true
-		go s.retryDrops()
+		go s.retryDrops(context.WithoutCancel(ctx))
 	}
 }
 
 // retryDrops tries the kept deletes again every dropRetryInterval until
 // none is left.
-func (s *Store) retryDrops() {
+func (s *Store) retryDrops(ctx context.Context) {
 	for {
 		time.Sleep(time.Duration(dropRetryInterval.Load()))
 		s.dropMu.Lock()
 		pending := maps.Clone(s.drops)
 		s.dropMu.Unlock()
 		for key, d := range pending {
-			err := s.deletePartsOn(context.Background(), d.node, d.bucket, d.name, d.stamp)
+			err := s.deletePartsOn(ctx, d.node, d.bucket, d.name, d.stamp)
 			s.dropMu.Lock()
 			// Unless kept again meanwhile (a newer delete of the name).
 			if now := s.drops[key]; now == d && (err == nil || time.Now().After(d.until)) {

@@ -540,7 +540,7 @@ func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stam
 	for _, node := range holders {
 		if derr := s.deletePartsOn(ctx, node, b, name, stamp); derr != nil {
 			s.logger.Warn("delete the parts of an object: tried again later", "bucket", b.String(), "object", name, "target", node.ID, "err", derr)
-			s.dropLater(b, name, stamp, node)
+			s.dropLater(ctx, b, name, stamp, node)
 		}
 	}
 	return len(found)
