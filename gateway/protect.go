@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -60,6 +62,9 @@ type Protector interface {
 	Sweep(ctx context.Context, b store.Bucket, progress *store.Progress) error
 	// Ensure restores the named objects this target owns but lacks.
 	Ensure(ctx context.Context, b store.Bucket, names []string) error
+	// Reprotect stores again the parts of the named objects this target
+	// has that a holder lacks (a scrub removed bad ones).
+	Reprotect(ctx context.Context, b store.Bucket, names []string) error
 	// Restore rebuilds an object from its parts.
 	Restore(ctx context.Context, b store.Bucket, name string) error
 	// DropParts removes the parts of a bucket no longer erasure-coded
@@ -235,7 +240,11 @@ func (n *Node) handleEnsure(w http.ResponseWriter, r *http.Request) {
 			err = store.ValidateName(name)
 		}
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case r.URL.Query().Get(peer.QueryReprotect) == "true":
+		err = n.ec.Reprotect(r.Context(), b, names)
+	default:
 		err = n.ec.Ensure(r.Context(), b, names)
 	}
 	if err != nil {
@@ -387,11 +396,52 @@ func (n *Node) scrub(ctx context.Context, b store.Bucket, repair bool, progress 
 			return err == nil && owner.ID == n.config.ID
 		},
 	}
+	removed := map[string]bool{} // names whose bad parts the repair removed
 	if props, ok := n.ecProps(b); ok && props.EC.Enabled && n.ec != nil {
 		// (The scrub removed the bad replica, that very file, first.)
 		opts.Restore = n.ec.Restore
+		opts.PartRemoved = func(_ store.Bucket, name string) {
+			if len(removed) < maxEnsure {
+				removed[name] = true
+			}
+		}
 	}
-	return n.config.Storage.Scrub(ctx, b, opts, progress)
+	report, err := n.config.Storage.Scrub(ctx, b, opts, progress)
+	if len(removed) > 0 {
+		if rerr := n.reprotect(ctx, b, slices.Sorted(maps.Keys(removed))); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return report, err
+}
+
+// reprotect has the owners of objects whose parts this target removed
+// (bad) store them again.
+func (n *Node) reprotect(ctx context.Context, b store.Bucket, names []string) error {
+	m := n.currentMap()
+	byOwner := map[string][]string{}
+	owners := map[string]cluster.Node{}
+	for _, name := range names {
+		owner, err := m.Owner(cluster.Uname(b.Provider, b.Name, name))
+		if err != nil {
+			return err
+		}
+		byOwner[owner.ID] = append(byOwner[owner.ID], name)
+		owners[owner.ID] = owner
+	}
+	var errs []error
+	for id, names := range byOwner {
+		var err error
+		if id == n.config.ID {
+			err = n.ec.Reprotect(ctx, b, names)
+		} else {
+			err = n.peer.Reprotect(ctx, owners[id], b, names)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("scrub: the parts removed, stored again by target %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ecResilver runs after the targets changed: once the rebalance is done,

@@ -457,3 +457,64 @@ func TestMirroringChangedWhileItsJobRuns(t *testing.T) {
 		}
 	}
 }
+
+// A scrub's repair removes a bad part on its holder, and has the object's
+// owner store it again: the object keeps its redundancy.
+func TestScrubRepairStoresABadPartAgain(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("erasure-coded "), 1000)
+	if _, err := client.Put(ctx, "e", "o", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := client.ObjectLocation(ctx, "e", "o")
+	if err != nil || len(loc.Parts) != 3 {
+		t.Fatalf("location: %+v %v", loc, err)
+	}
+	holder := loc.Parts[0].Target
+	var partFile string
+	for _, m := range c.Targets() {
+		if m.Node.ID() != holder {
+			continue
+		}
+		filepath.WalkDir(m.Dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.Contains(p, "/.ais/parts/") {
+				partFile = p
+			}
+			return nil
+		})
+	}
+	if partFile == "" {
+		t.Fatalf("no part file on target %s", holder)
+	}
+	f, err := os.OpenFile(partFile, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("rot"), 10)
+	f.Close()
+	id, err := client.Scrub(ctx, "e", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := waitJob(t, client, id)
+	if report, err := api.ScrubReport(j); err != nil || report.BadParts != 1 || len(j.Errors) != 0 {
+		t.Fatalf("scrub with repair: %+v %v %v", report, err, j.Errors)
+	}
+	loc, err = client.ObjectLocation(ctx, "e", "o")
+	if err != nil || len(loc.Parts) != 3 {
+		t.Fatalf("location after the repair: %+v %v, want its 3 parts", loc, err)
+	}
+	// And they are good: a second scrub finds none bad.
+	id, err = client.Scrub(ctx, "e", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report, err := api.ScrubReport(waitJob(t, client, id)); err != nil || report.BadParts != 0 || report.Parts != 3 {
+		t.Fatalf("scrub after the repair: %+v %v", report, err)
+	}
+}

@@ -50,6 +50,9 @@ type ScrubOptions struct {
 	// Owned, when set, tells whether this node should hold an object; the
 	// others are counted misplaced.
 	Owned func(b Bucket, name string) bool
+	// PartRemoved, when set, is told of each erasure-coded part a repair
+	// removed (its object's owner stores it again).
+	PartRemoved func(b Bucket, name string)
 }
 
 // ScrubReport counts what a scrub found. Repaired objects are also

@@ -148,6 +148,16 @@ func (c *Client) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, na
 	return c.Call(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name)+"?"+providerQuery(b), names, nil)
 }
 
+// QueryReprotect asks an ensure to store again the parts of objects the
+// owner has (a holder removed bad ones).
+const QueryReprotect = "reprotect"
+
+// Reprotect asks the owner of objects to store again the parts a holder
+// lacks.
+func (c *Client) Reprotect(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
+	return c.Call(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name)+"?"+providerQuery(b)+"&"+QueryReprotect+"=true", names, nil)
+}
+
 // JobRequest starts a job on a target.
 type JobRequest struct {
 	ID     string       `json:"id"`

@@ -989,6 +989,23 @@ type objectSource struct {
 
 func (o objectSource) Size() int64 { return o.size }
 
+// Reprotect stores again the parts of the named objects kept here that a
+// holder lacks (a scrub removed a bad one); only the missing are sent.
+func (s *Store) Reprotect(ctx context.Context, b store.Bucket, names []string) error {
+	props, ok := s.props(b)
+	if !ok {
+		return nil
+	}
+	var errs []error
+	for _, name := range names {
+		err := s.protectStored(ctx, b, props, name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("protect %s/%s again: %w", b, name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Ensure restores the named objects this target owns but lacks.
 func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) error {
 	var errs []error

@@ -35,7 +35,7 @@ func (s *Store) Scrub(ctx context.Context, b store.Bucket, opts store.ScrubOptio
 	if err != nil {
 		return report, err
 	}
-	parts, err := s.scrubParts(ctx, b, opts.Repair)
+	parts, err := s.scrubParts(ctx, b, opts)
 	report.Add(parts)
 	return report, err
 }
@@ -183,8 +183,9 @@ func verifyFile(path string, meta store.ObjectMeta) error {
 }
 
 // scrubParts checks the erasure-coded parts of a bucket this node keeps
-// for others; a bad one is removed with repair (its owner sends it again).
-func (s *Store) scrubParts(ctx context.Context, b store.Bucket, repair bool) (store.ScrubReport, error) {
+// for others; a bad one is removed with repair (opts.PartRemoved tells its
+// owner's node, which sends it again).
+func (s *Store) scrubParts(ctx context.Context, b store.Bucket, opts store.ScrubOptions) (store.ScrubReport, error) {
 	var r store.ScrubReport
 	err := s.WalkParts(ctx, b, func(meta store.PartMeta) error {
 		r.Parts++
@@ -207,8 +208,8 @@ func (s *Store) scrubParts(ctx context.Context, b store.Bucket, repair bool) (st
 		}
 		r.BadParts++
 		partFoundBad(path)
-		if repair {
-			s.removeBadPart(b, meta.Name, path, checked)
+		if opts.Repair && s.removeBadPart(b, meta.Name, path, checked) && opts.PartRemoved != nil {
+			opts.PartRemoved(b, meta.Name)
 		}
 		return nil
 	})
@@ -222,13 +223,12 @@ var partFoundBad = func(path string) {}
 // removeBadPart removes a part that failed its check if it is still the
 // file checked: a part stored since (a new PUT's, renamed over it under
 // the parts' lock) is good.
-func (s *Store) removeBadPart(b store.Bucket, name, path string, checked os.FileInfo) {
+func (s *Store) removeBadPart(b store.Bucket, name, path string, checked os.FileInfo) bool {
 	lock := s.lockParts(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	if now, err := os.Stat(path); err == nil && os.SameFile(now, checked) {
-		os.Remove(path)
-	}
+	now, err := os.Stat(path)
+	return err == nil && os.SameFile(now, checked) && os.Remove(path) == nil
 }
 
 func fileExists(path string) bool {
