@@ -174,8 +174,12 @@ func TestMirrorRepairsBadCopy(t *testing.T) {
 			}
 		}
 	}
-	if repaired.Load() != 10 {
-		t.Fatalf("%d repairs counted, want 10", repaired.Load())
+	// The last repair is counted once its copy is in place: a moment
+	// after the test sees the copy.
+	for deadline := time.Now().Add(10 * time.Second); repaired.Load() != 10; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d repairs counted, want 10", repaired.Load())
+		}
 	}
 	// Both copies bad: the clear "corrupt" error, never wrong bytes.
 	for _, p := range copyPaths(st, b, "o0") {
