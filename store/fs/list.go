@@ -44,7 +44,6 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		}
 	}()
 	var out []store.ObjectMeta
-	last := ""
 	for opts.Limit <= 0 || len(out) < opts.Limit {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -63,15 +62,16 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		if item.err != nil {
 			return nil, fmt.Errorf("list %s: %w", b, classify(item.err))
 		}
-		if len(out) > 0 && item.name == last {
+		// Deduplicated by what was listed: a copy skipped (hidden, or
+		// its metadata unreadable) does not hide the name's other copies.
+		if len(out) > 0 && out[len(out)-1].Name == item.name {
 			// A mirror's other copy, or a stale one: a read of the
 			// copy counts as a read of the object.
-			if opts.WithMeta && out[len(out)-1].Name == item.name {
+			if opts.WithMeta {
 				s.laterReadOfCopy(&out[len(out)-1], item.path)
 			}
 			continue
 		}
-		last = item.name
 		if returning && s.hidden(b, item.name, item.path) {
 			continue
 		}

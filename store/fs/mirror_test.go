@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -695,6 +696,37 @@ func TestMirroredReadOfEitherCopyCounts(t *testing.T) {
 		st.FlushAccessTimes()
 		if got := listedAtime(); got.Before(read.Add(-time.Second)) {
 			t.Fatalf("%s: a flushed read: the listing says %v, read at %v", name, got, read)
+		}
+	}
+}
+
+// A copy of a mirrored object whose metadata cannot be read (replaced
+// while the listing read its directory) does not hide the object's other,
+// good copy from the listing, whichever mountpath it is on.
+func TestListingSkipsOnlyTheCopyItCannotRead(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "a", []byte("a")) // listed before it
+	storetest.Put(t, st, b, "o", []byte("o"))
+	paths := copyPaths(st, b, "o")
+	if len(paths) != 2 {
+		t.Fatalf("copies %v", paths)
+	}
+	for _, path := range paths {
+		meta := make([]byte, 4096)
+		n, err := syscall.Getxattr(path, "user.ais.meta", meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Removexattr(path, "user.ais.meta"); err != nil {
+			t.Fatal(err)
+		}
+		page, err := st.List(t.Context(), b, store.ListOptions{WithMeta: true})
+		if err != nil || len(page) != 2 || page[1].Name != "o" {
+			t.Fatalf("listed %+v, %v with the copy %s unreadable: want the object", page, err, path)
+		}
+		if err := syscall.Setxattr(path, "user.ais.meta", meta[:n], 0); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
