@@ -56,5 +56,10 @@ func (s *Store) SetAside(ctx context.Context, name string) (bool, error) {
 			return moved, err
 		}
 	}
+	// Durable before the node serves: undone by a crash, the renames
+	// would bring back objects that may have been deleted meanwhile.
+	if err := s.syncMountpaths(s.readable()); err != nil {
+		return moved, fmt.Errorf("set aside: %w", err)
+	}
 	return moved, ctx.Err()
 }

@@ -4,9 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
 )
 
 // SetAside moves the objects out of the store's sight, keeps their files,
@@ -49,5 +51,38 @@ func TestSetAside(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "mp1", ".ais", "set-aside", "removed-1")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// What SetAside moved is durable before it returns: undone by a crash,
+// its renames would bring back objects that may have been deleted.
+func TestSetAsideIsSynced(t *testing.T) {
+	var mu sync.Mutex
+	synced := map[string]int{}
+	st, mps := threeMountpaths(t, fs.Config{SyncFS: func(path string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		synced[path]++
+		return nil
+	}})
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(t.Context(), b, "a", strings.NewReader("a"), store.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clear(synced)
+	mu.Unlock()
+	if moved, err := st.SetAside(t.Context(), "removed"); err != nil || !moved {
+		t.Fatalf("set aside: %v %v", moved, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, mp := range mps {
+		if synced[mp] == 0 {
+			t.Fatalf("mountpath %s not synced after the set aside (synced %v)", mp, synced)
+		}
 	}
 }
