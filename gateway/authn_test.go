@@ -1,10 +1,13 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -733,5 +736,26 @@ func TestS3CopySourceIsAuthorizedDecoded(t *testing.T) {
 	}
 	if status, _ := copyAs("dst%2Fcopied"); status != http.StatusForbidden {
 		t.Fatalf("a copy from a bucket the user may not read: %d, want 403", status)
+	}
+}
+
+// A get-batch with a grant that is not one is refused before its body is
+// read: a body of up to 32 MiB, read first from anyone who names a grant,
+// would be the node's memory for the asking.
+func TestForgedBatchGrantIsRefusedBeforeTheBody(t *testing.T) {
+	c := newAuthCluster(t)
+	u, _ := url.Parse(c.Targets()[0].URL())
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// 32 MiB announced, 1 KiB sent, then nothing.
+	fmt.Fprintf(conn, "GET /v1/ml/moss?agrant=9999999999.dQ.forged&ahash=00 HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", u.Host, 32<<20)
+	conn.Write(bytes.Repeat([]byte(" "), 1024))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, " 401 ") {
+		t.Fatalf("a get-batch with a forged grant and a body still coming: %q %v, want 401 at once", status, err)
 	}
 }

@@ -202,10 +202,21 @@ func readBatchBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// batchGrantPath is what a get-batch grant signs: the path and the body.
-func batchGrantPath(r *http.Request, body []byte) string {
+// batchGrantPath is what a get-batch grant signs: the path and the
+// body's SHA-256 (hex), which the redirect names in queryBodyHash.
+func batchGrantPath(r *http.Request, bodyHash string) string {
+	return r.URL.EscapedPath() + "\n" + bodyHash
+}
+
+// queryBodyHash names a redirected get-batch's body by its SHA-256: the
+// target checks the grant before it reads a byte of the body (32 MiB
+// from anyone who sends a grant, checked after, would be memory for the
+// asking), then checks the body against it.
+const queryBodyHash = "ahash"
+
+func bodyHash(body []byte) string {
 	sum := sha256.Sum256(body)
-	return r.URL.EscapedPath() + "\n" + hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:])
 }
 
 // guardBatch is guard for get-batch: with authentication on, a request
@@ -218,18 +229,19 @@ func (n *Node) guardBatch(need access, h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		// The body is read first only for a grant, which binds it; any
-		// other caller shows its token or signature before it is read.
-		if n.config.Role.IsTarget() && r.URL.Query().Has(queryGrant) {
+		// A body is read only once its grant, which binds its hash, or
+		// the caller's token or signature, is checked.
+		if hash := r.URL.Query().Get(queryBodyHash); n.config.Role.IsTarget() && hash != "" && n.checkGrantFor(r, batchGrantPath(r, hash)) {
 			body, err := readBatchBody(r)
+			if err == nil && bodyHash(body) != hash {
+				err = fmt.Errorf("%w: get-batch: the body is not the one its grant was given for", api.ErrUnauthorized)
+			}
 			if err != nil {
 				n.writeError(w, r, err)
 				return
 			}
-			if n.checkGrantFor(r, batchGrantPath(r, body)) {
-				h(w, asNode(r))
-				return
-			}
+			h(w, asNode(r))
+			return
 		}
 		n.guardGranted(w, r, need, func(r *http.Request) (*http.Request, bool) { return r, false }, h)
 	}
@@ -264,7 +276,9 @@ func (n *Node) redirectBatch(w http.ResponseWriter, r *http.Request, items []bat
 	q.Set(api.QueryMapVersion, strconv.FormatInt(smap.Version, 10))
 	if n.verifier != nil {
 		user, _ := r.Context().Value(userKey{}).(string)
-		q.Set(queryGrant, n.grant(r, batchGrantPath(r, body), user))
+		hash := bodyHash(body)
+		q.Set(queryBodyHash, hash)
+		q.Set(queryGrant, n.grant(r, batchGrantPath(r, hash), user))
 	}
 	w.Header().Set("Location", best.URL+r.URL.EscapedPath()+"?"+q.Encode())
 	w.WriteHeader(http.StatusTemporaryRedirect)
