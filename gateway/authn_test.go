@@ -210,7 +210,7 @@ func TestReadOnlyAndRedirects(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(data) != "data" {
 		t.Fatalf("GET through the redirect: %d %q", resp.StatusCode, data)
 	}
-	status, location := func() (int, string) {
+	status, location, caching := func() (int, string, string) {
 		req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
 		req.Header.Set("Authorization", "Bearer "+reader)
 		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
@@ -218,10 +218,14 @@ func TestReadOnlyAndRedirects(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		return resp.StatusCode, resp.Header.Get("Location")
+		return resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Cache-Control")
 	}()
 	if status != http.StatusMovedPermanently || !strings.Contains(location, "agrant=") {
 		t.Fatalf("redirect: %d %s", status, location)
+	}
+	// Its grant lives 2 minutes: a browser must not keep the 301.
+	if caching != "no-store" {
+		t.Fatalf("a redirect with a grant: Cache-Control %q, want no-store", caching)
 	}
 	for name, url := range map[string]string{
 		"a tampered grant":            strings.Replace(location, "agrant=", "agrant=1", 1),

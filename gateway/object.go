@@ -86,6 +86,7 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet {
 				status = http.StatusMovedPermanently
 			}
+			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("Location", withQuery(primary.URL+r.URL.EscapedPath(), q))
 			w.WriteHeader(status)
 			return
@@ -244,6 +245,9 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 	if r.Method == http.MethodGet {
 		status = http.StatusMovedPermanently
 	}
+	// A browser keeps a 301 for good: its grant lives 2 minutes, and the
+	// object's owner may change.
+	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Location", to.URL+r.URL.EscapedPath()+"?"+q.Encode())
 	w.WriteHeader(status)
 }
