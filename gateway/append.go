@@ -252,7 +252,7 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	var meta store.ObjectMeta
 	// The pieces went to the work directory: the object's mountpath is
 	// checked now, as for a PUT of its size.
-	if err := n.checkSpace(r.Context()); err != nil {
+	if err := n.checkSpaceFor(r.Context(), info.Size()); err != nil {
 		return meta, err
 	}
 	if owner, oerr := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name)); oerr == nil && owner.ID != n.config.ID {
@@ -260,7 +260,7 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 		// its owner now, as this node's PUT.
 		meta, err = n.batchState().client.Put(r.Context(), b.String(), name, f, api.PutOptions{Size: info.Size(), Checksum: checksum, Custom: custom})
 	} else {
-		meta, err = n.putOwned(r.Context(), b, name, f, store.PutOptions{Size: info.Size(), Checksum: checksum, Custom: custom})
+		meta, err = n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), f), store.PutOptions{Size: info.Size(), Checksum: checksum, Custom: custom})
 	}
 	if err != nil {
 		// The session stays: a flush refused for its checksum may be

@@ -285,10 +285,6 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		n.writeError(w, r, badRequest("%s: a PUT of a file into a shard needs its Content-Length", api.QueryArchPath))
 		return
 	}
-	if err := n.checkSpaceFor(r.Context(), r.ContentLength); err != nil {
-		n.writeError(w, r, err)
-		return
-	}
 	defer n.shardLocks.lock(b, name)()
 	opts := store.PutOptions{Size: -1}
 	var old store.Object
@@ -311,6 +307,15 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 			opts.IfNoneMatch = "*"
 		}
 	default:
+		n.writeError(w, r, err)
+		return
+	}
+	// The whole shard is written anew: it must fit, not only the file.
+	size := r.ContentLength
+	if old != nil {
+		size += old.Meta().Size
+	}
+	if err := n.checkSpaceFor(r.Context(), size); err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -337,7 +342,7 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		defer close(written)
 		pw.CloseWithError(rewriteShard(pw, f, old, name, member, r.Body, r.ContentLength))
 	}()
-	meta, err := n.putOwned(r.Context(), b, name, pr, opts)
+	meta, err := n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), pr), opts)
 	// The writer stops if the put did; it reads the request's body, so
 	// the handler waits for it.
 	pr.CloseWithError(io.ErrClosedPipe)
