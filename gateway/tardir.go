@@ -105,6 +105,12 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 			break
 		}
 		if err != nil {
+			if found != nil {
+				// The file is whole before the damage: served, as a read
+				// that scans to it alone serves it; the index not kept.
+				files = nil
+				break
+			}
 			return formats.Entry{}, err
 		}
 		if found == nil && e.Name == member {

@@ -102,3 +102,22 @@ func TestTarDirs(t *testing.T) {
 		t.Fatalf("kept %d files, %d builds running, with no build allowed", d.members, d.building)
 	}
 }
+
+// A shard damaged past a file serves that file, whether the read builds
+// the shard's index (which it then does not keep) or scans to the file.
+func TestTarDirServesAFileBeforeTheDamage(t *testing.T) {
+	var d tarDirs
+	whole := tarShard(t, 1, "a.jpg", "b.jpg", "c.jpg")
+	data := make([]byte, whole.Len())
+	whole.ReadAt(data, 0)
+	// The third header is garbage: a shard cut and written over.
+	third := bytes.Index(data, []byte("c.jpg"))
+	copy(data[third:third+512], bytes.Repeat([]byte{0xff}, 512))
+	damaged := memObject{bytes.NewReader(data), store.ObjectMeta{Size: int64(len(data)), Stamp: store.Stamp{Clock: 2}}}
+	if got, err := readFile(t, &d, damaged, "a.jpg"); got != "a.jpg of version 1, 0" || err != nil {
+		t.Fatalf("a file before the damage: %q %v", got, err)
+	}
+	if _, err := readFile(t, &d, damaged, "c.jpg"); err == nil {
+		t.Fatal("the damaged file read")
+	}
+}
