@@ -60,9 +60,12 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 			return
 		}
 		status, length := http.StatusOK, size
+		start, part, err := int64(0), int64(0), errIgnoreRange
 		if spec := r.Header.Get("Range"); spec != "" {
+			start, part, err = parseRange(spec, size)
+		}
+		if !errors.Is(err, errIgnoreRange) {
 			// A range of the file, as of a whole object.
-			start, part, err := parseRange(spec, size)
 			if err != nil {
 				w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 				n.writeError(w, r, err)

@@ -541,8 +541,11 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	setMetaHeaders(h, meta)
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", "application/octet-stream")
+	start, length, err := int64(0), int64(0), errIgnoreRange
 	if spec := r.Header.Get("Range"); spec != "" {
-		start, length, err := parseRange(spec, meta.Size)
+		start, length, err = parseRange(spec, meta.Size)
+	}
+	if !errors.Is(err, errIgnoreRange) {
 		if err != nil {
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", meta.Size))
 			n.writeError(w, r, err)

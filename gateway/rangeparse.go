@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -11,19 +12,21 @@ import (
 
 // parseRange reads a single-range "Range: bytes=..." header against an
 // object of size bytes and returns the first byte and the length. Forms:
-// "bytes=A-B", "bytes=A-" and "bytes=-N" (the last N bytes). Several
-// ranges, a malformed header or a range past the end give api.ErrRange.
+// "bytes=A-B", "bytes=A-" and "bytes=-N" (the last N bytes). A malformed
+// header or a range past the end give api.ErrRange; another unit, or
+// several ranges, errIgnoreRange: the whole object is the answer, as RFC
+// 9110 has a server do (416 would say no range can be served).
 func parseRange(spec string, size int64) (start, length int64, err error) {
 	fail := func(why string) (int64, int64, error) {
 		return 0, 0, fmt.Errorf("%w: Range %q: %s (object size %d)", api.ErrRange, spec, why, size)
 	}
 	// The unit is case-insensitive (RFC 9110).
 	unit, rest, ok := strings.Cut(strings.TrimSpace(spec), "=")
-	if !ok || !strings.EqualFold(strings.TrimSpace(unit), "bytes") {
-		return fail("the unit must be bytes")
+	if !ok {
+		return fail("want bytes=A-B, bytes=A- or bytes=-N")
 	}
-	if strings.Contains(rest, ",") {
-		return fail("only a single range is supported")
+	if !strings.EqualFold(strings.TrimSpace(unit), "bytes") || strings.Contains(rest, ",") {
+		return 0, 0, errIgnoreRange
 	}
 	first, last, ok := strings.Cut(strings.TrimSpace(rest), "-")
 	if !ok {
@@ -72,3 +75,7 @@ func parseRange(spec string, size int64) (start, length int64, err error) {
 	b = min(b, size-1)
 	return a, b - a + 1, nil
 }
+
+// errIgnoreRange is a Range header the answer ignores: a unit other than
+// bytes, or several ranges.
+var errIgnoreRange = errors.New("the Range header is ignored")
