@@ -494,8 +494,14 @@ func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, in
 			return nil, 0, err
 		}
 	}
-	body, meta, err := n.batchState().client.Get(ctx, item.bucket.String(), item.ObjName,
-		api.GetOptions{ArchPath: item.ArchPath, Offset: item.Start, Length: item.Length})
+	opts := api.GetOptions{ArchPath: item.ArchPath, Offset: item.Start, Length: item.Length}
+	body, meta, err := n.batchState().client.Get(ctx, item.bucket.String(), item.ObjName, opts)
+	if errors.Is(err, api.ErrRange) && item.Start == 0 {
+		// Only an empty object has no byte 0: an empty entry, as read
+		// here (openInObject).
+		opts.Length = 0
+		body, meta, err = n.batchState().client.Get(ctx, item.bucket.String(), item.ObjName, opts)
+	}
 	return body, meta.Size, err
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
@@ -290,5 +291,35 @@ func readArchive(t *testing.T, ext string, data []byte) ([]string, map[string]st
 		body, _ := io.ReadAll(io.LimitReader(rd, e.Size))
 		names = append(names, e.Name)
 		contents[e.Name] = string(body)
+	}
+}
+
+// A range of an empty object is an empty entry whichever target reads it:
+// its owner, or another that asks the owner.
+func TestGetBatchRangeOfAnEmptyObject(t *testing.T) {
+	c, client := batchFixture(t)
+	ctx := t.Context()
+	if _, err := client.Put(ctx, "train", "empty", strings.NewReader(""), api.PutOptions{Size: 0}); err != nil {
+		t.Fatal(err)
+	}
+	m := c.Primary().Node.Map()
+	owner, _ := m.Owner(cluster.Uname("ais", "train", "empty"))
+	elsewhere := api.BatchRequest{Streaming: true, In: []api.BatchEntry{{ObjName: "empty", Length: 10}}}
+	for i := range 20 {
+		if o, _ := m.Owner(cluster.Uname("ais", "train", fmt.Sprintf("obj-%02d", i))); o.ID != owner.ID && len(elsewhere.In) < 5 {
+			elsewhere.In = append(elsewhere.In, api.BatchEntry{ObjName: fmt.Sprintf("obj-%02d", i)})
+		}
+	}
+	for name, req := range map[string]api.BatchRequest{
+		"read by its owner":   {Streaming: true, In: []api.BatchEntry{{ObjName: "empty", Length: 10}}},
+		"read from its owner": elsewhere,
+	} {
+		var out bytes.Buffer
+		if _, err := client.GetBatch(ctx, "train", req, &out); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if names, contents := readTar(t, out.Bytes()); names[0] != "train/empty" || contents["train/empty"] != "" {
+			t.Fatalf("%s: entries %v", name, names)
+		}
 	}
 }
