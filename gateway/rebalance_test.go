@@ -493,17 +493,8 @@ func TestDeletedOnItsOwnerIsNotServedFromAnOlderCopy(t *testing.T) {
 	if err := client.CreateBucket(ctx, "b", nil); err != nil {
 		t.Fatal(err)
 	}
-	first, second := c.Targets()[0].Node.ID(), "t3" // ids are given in order
-	m := &cluster.Map{Version: 1}
-	for _, id := range []string{first, second} {
-		m.Nodes = append(m.Nodes, cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "http://127.0.0.1:1", State: cluster.StateActive})
-	}
-	name := ""
-	for i := 0; name == "" && i < 1000; i++ {
-		if o, _ := m.Owner(cluster.Uname("ais", "b", fmt.Sprint(i))); o.ID == second {
-			name = fmt.Sprint(i)
-		}
-	}
+	second := "t3" // ids are given in order
+	name := ownedOnceJoined(c, "ais", "b", second)
 	if _, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -517,4 +508,19 @@ func TestDeletedOnItsOwnerIsNotServedFromAnOlderCopy(t *testing.T) {
 	if data, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("a GET of the object deleted on its owner: %q %v, want not found", data, err)
 	}
+}
+
+// ownedOnceJoined is a name of a bucket that the next target to join
+// (joining, its id) owns once the cluster's single target is joined by it.
+func ownedOnceJoined(c *gatewaytest.Cluster, provider, bucket, joining string) string {
+	m := &cluster.Map{Version: 1}
+	for _, id := range []string{c.Targets()[0].Node.ID(), joining} {
+		m.Nodes = append(m.Nodes, cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "http://127.0.0.1:1", State: cluster.StateActive})
+	}
+	for i := range 1000 {
+		if o, _ := m.Owner(cluster.Uname(provider, bucket, fmt.Sprint(i))); o.ID == joining {
+			return fmt.Sprint(i)
+		}
+	}
+	return ""
 }

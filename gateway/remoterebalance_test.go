@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
-	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
@@ -267,17 +266,8 @@ func TestValidatedGetServesNoCopyTheRemoteDeleted(t *testing.T) {
 	t.Cleanup(func() { held.Store(false) })
 	client := c.Client()
 	ctx := t.Context()
-	first, second := c.Targets()[0].Node.ID(), "t3" // ids are given in order
-	m := &cluster.Map{Version: 1}
-	for _, id := range []string{first, second} {
-		m.Nodes = append(m.Nodes, cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "http://127.0.0.1:1", State: cluster.StateActive})
-	}
-	name := ""
-	for i := 0; name == "" && i < 1000; i++ {
-		if o, _ := m.Owner(cluster.Uname("aws", "rb", fmt.Sprint(i))); o.ID == second {
-			name = fmt.Sprint(i)
-		}
-	}
+	second := "t3" // ids are given in order
+	name := ownedOnceJoined(c, "aws", "rb", second)
 	rs.mu.Lock()
 	rs.objects[name] = []byte("cached on the first target")
 	rs.mu.Unlock()
