@@ -587,23 +587,9 @@ func TestDownloadStatusNamesASilentTarget(t *testing.T) {
 func TestPrefetchAcrossAJoin(t *testing.T) {
 	var joined atomic.Bool
 	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, &joined)
-	origins := ht.Resolve(ht.NewClient(nil))
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
-		cfg.FetchAllowLocal = true
-		cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
-		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
-	}})
+	c, bucket := originCluster(t, 1, origin)
 	client := c.Client()
 	ctx := t.Context()
-	// The proxy makes the origin's ht:// bucket.
-	proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
-	resp, err := proxied.Get(origin.URL + "/f-00")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	host, _ := url.Parse(origin.URL)
-	bucket := "ht://" + strings.NewReplacer(":", "_").Replace(host.Host)
 	id, err := client.Prefetch(ctx, bucket, api.ListRange{Template: "f-{00..39}"})
 	if err != nil {
 		t.Fatal(err)
@@ -642,22 +628,9 @@ func TestPrefetchSkipsMissingNames(t *testing.T) {
 		io.WriteString(w, "file "+r.URL.Path)
 	}))
 	t.Cleanup(origin.Close)
-	origins := ht.Resolve(ht.NewClient(nil))
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, Configure: func(cfg *gateway.Config) {
-		cfg.FetchAllowLocal = true
-		cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
-		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
-	}})
+	c, bucket := originCluster(t, 2, origin)
 	client := c.Client()
 	ctx := t.Context()
-	proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
-	resp, err := proxied.Get(origin.URL + "/f-00")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	host, _ := url.Parse(origin.URL)
-	bucket := "ht://" + strings.NewReplacer(":", "_").Replace(host.Host)
 	id, err := client.Prefetch(ctx, bucket, api.ListRange{Template: "f-{00..19}"})
 	if err != nil {
 		t.Fatal(err)
@@ -669,6 +642,26 @@ func TestPrefetchSkipsMissingNames(t *testing.T) {
 	if err != nil || len(cached.Entries) != 16 {
 		t.Fatalf("cached after the prefetch: %d objects, %v; want the 16 the origin has", len(cached.Entries), err)
 	}
+}
+
+// originCluster is a cluster of targets whose ht:// buckets fetch from
+// local HTTP servers, and the bucket of origin, which a GET through the
+// gateway as a proxy makes.
+func originCluster(t *testing.T, targets int, origin *httptest.Server) (*gatewaytest.Cluster, string) {
+	origins := ht.Resolve(ht.NewClient(nil))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: targets, Configure: func(cfg *gateway.Config) {
+		cfg.FetchAllowLocal = true
+		cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
+	}})
+	proxied := &http.Client{Transport: &http.Transport{Proxy: func(*http.Request) (*url.URL, error) { return url.Parse(c.Primary().URL()) }}}
+	resp, err := proxied.Get(origin.URL + "/f-00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	host, _ := url.Parse(origin.URL)
+	return c, "ht://" + strings.NewReplacer(":", "_").Replace(host.Host)
 }
 
 // stallingOrigin serves "file PATH" for each path; those stall chooses
