@@ -364,7 +364,9 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	go c.keepTargets(alive, job.id)
 	err := c.runAttempts(ctx, job)
 	stop()
-	if cause := context.Cause(ctx); cause != nil {
+	// An abort that comes once every target finished is too late: the
+	// output is whole, and stays.
+	if cause := context.Cause(ctx); err != nil && cause != nil {
 		err = cause
 	}
 	now := time.Now()

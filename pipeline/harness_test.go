@@ -56,6 +56,10 @@ type memCluster struct {
 	// every shard is created.
 	beforeFinish func()
 	finishOnce   sync.Once
+	// afterFinish, when set, runs once after the first Finish call
+	// succeeded, with its context.
+	afterFinish     func(context.Context)
+	afterFinishOnce sync.Once
 }
 
 // kill takes a target away as a crash would: calls to it fail.
@@ -332,7 +336,13 @@ func (p memPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
 	if w == nil {
 		return fmt.Errorf("target %s is gone", t.ID)
 	}
-	return w.Finish(ctx, id)
+	if err := w.Finish(ctx, id); err != nil {
+		return err
+	}
+	if p.c.afterFinish != nil {
+		p.c.afterFinishOnce.Do(func() { p.c.afterFinish(ctx) })
+	}
+	return nil
 }
 
 func (p memPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) error {

@@ -1851,3 +1851,37 @@ func TestLinksInInputAreWarned(t *testing.T) {
 	want, _ := reference.Run(spec, 0, inputs, nil)
 	equalOutputs(t, c.outputs("dst"), want)
 }
+
+// An abort that comes once every target finished (a user's, or a target
+// joining) is refused as too late: the job is finished and its output
+// stays.
+func TestAbortAfterEveryTargetFinishedKeepsTheOutput(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	started := make(chan string, 1)
+	aborted := make(chan error, 1)
+	c.afterFinish = func(ctx context.Context) {
+		id := <-started
+		go func() { aborted <- c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)) }()
+		<-ctx.Done() // the abort reached the job
+	}
+	spec := baseSpec("in-{0..3}.tar", "out-{000..999}.tar")
+	id, err := c.coordinator.Start(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started <- id
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	status, err := c.coordinator.Wait(ctx, id)
+	if err != nil || status.Aborted || !status.Archived {
+		t.Fatalf("a job aborted after its targets finished: %+v %v, want it finished", status, err)
+	}
+	if err := <-aborted; !errors.Is(err, pipeline.ErrJobFinished) {
+		t.Fatalf("the late abort: %v, want it refused as finished", err)
+	}
+	want, _ := reference.Run(spec, 0, inputs, nil)
+	equalOutputs(t, c.outputs("dst"), want)
+}
