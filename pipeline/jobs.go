@@ -147,20 +147,24 @@ func (j *Jobs) run(ctx context.Context, job *runningJob, fn JobFunc) {
 	}
 }
 
-// prune forgets the oldest ended jobs beyond maxEndedJobs; j.mu is held.
+// prune forgets the oldest ended jobs beyond maxEndedJobs of each kind:
+// many of one kind (an LRU run every few seconds on a full disk) do not
+// push another's (a download a user asks about) out. j.mu is held.
 func (j *Jobs) prune() {
-	var ended []*runningJob
+	ended := map[string][]*runningJob{}
 	for _, job := range j.jobs {
 		if !job.state.Running {
-			ended = append(ended, job)
+			ended[job.state.Kind] = append(ended[job.state.Kind], job)
 		}
 	}
-	if len(ended) <= maxEndedJobs {
-		return
-	}
-	slices.SortFunc(ended, func(a, b *runningJob) int { return a.state.Finished.Compare(b.state.Finished) })
-	for _, job := range ended[:len(ended)-maxEndedJobs] {
-		delete(j.jobs, job.state.ID)
+	for _, list := range ended {
+		if len(list) <= maxEndedJobs {
+			continue
+		}
+		slices.SortFunc(list, func(a, b *runningJob) int { return a.state.Finished.Compare(b.state.Finished) })
+		for _, job := range list[:len(list)-maxEndedJobs] {
+			delete(j.jobs, job.state.ID)
+		}
 	}
 }
 

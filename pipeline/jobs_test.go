@@ -93,3 +93,37 @@ func TestReplacedJobMakesRoomAtOnce(t *testing.T) {
 		t.Fatalf("a job in place of a replaced one: %v", err)
 	}
 }
+
+// Ended jobs are kept up to a bound of each kind: many runs of one kind
+// (an LRU run every few seconds on a full disk) do not push another
+// kind's job (a download a user asks about) out.
+func TestEndedJobsAreBoundedByKind(t *testing.T) {
+	defer pipeline.SetMaxEndedJobs(2)()
+	jobs := pipeline.NewJobs(nil)
+	defer jobs.Close()
+	done := func(context.Context, *store.Progress) (any, error) { return nil, nil }
+	run := func(kind string) string {
+		id, err := jobs.Start(t.Context(), "", kind, store.Bucket{}, done)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := jobs.Wait(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	download := run("download")
+	var lru []string
+	for range 5 {
+		lru = append(lru, run("lru"))
+	}
+	if _, err := jobs.Status(download); err != nil {
+		t.Fatalf("the download after 5 LRU runs: %v", err)
+	}
+	if _, err := jobs.Status(lru[0]); !errors.Is(err, pipeline.ErrJobNotFound) {
+		t.Fatalf("the oldest LRU run past the bound: %v, want it forgotten", err)
+	}
+	if n := len(jobs.List()); n > 4 {
+		t.Fatalf("%d jobs kept, want at most 2 of each kind and the newest", n)
+	}
+}
