@@ -102,6 +102,11 @@ func TestVerifier(t *testing.T) {
 	if _, err := v.Verify(sign(t, keys, time.Now().Add(time.Hour), "c2", "c1")); err != nil {
 		t.Errorf("a token for two clusters: %v", err)
 	}
+	// A gateway whose clock is behind the service's takes its tokens.
+	behind := NewVerifier(keys, VerifierOptions{Now: func() time.Time { return time.Now().Add(-30 * time.Second) }})
+	if _, err := behind.Verify(sign(t, keys, time.Now().Add(time.Minute))); err != nil {
+		t.Errorf("a token issued 30s ahead of the gateway's clock: %v", err)
+	}
 }
 
 func TestRSAKeys(t *testing.T) {
@@ -496,14 +501,24 @@ func TestLoginRacingADeleteGetsNoLiveToken(t *testing.T) {
 func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
 	var mu sync.Mutex
 	received := map[string][]S3Key{} // by cluster
+	revokedAt := map[string][]string{}
+	pushes := map[string]int{}
 	var servers []*httptest.Server
 	for _, id := range []string{"c1", "c2"} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath {
+			switch {
+			case r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath:
 				var msg S3KeysMsg
 				json.NewDecoder(r.Body).Decode(&msg)
 				mu.Lock()
 				received[id] = msg.Keys
+				pushes[id]++
+				mu.Unlock()
+			case r.Method == http.MethodDelete && r.URL.Path == ClusterTokensPath:
+				var msg TokenMsg
+				json.NewDecoder(r.Body).Decode(&msg)
+				mu.Lock()
+				revokedAt[id] = append(revokedAt[id], msg.Token)
 				mu.Unlock()
 			}
 		}))
@@ -559,6 +574,31 @@ func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
 	}
 	if has("c1", aliceKey) {
 		t.Fatal("c1 got alice's key, which is for c2 only")
+	}
+	// A revoked token of alice's (for c2) goes to c2 only.
+	aliceToken := mustLogin(t, h, "alice", "pw")
+	mu.Lock()
+	before := pushes["c1"]
+	mu.Unlock()
+	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", admin, map[string]any{"token": aliceToken}); status != http.StatusOK {
+		t.Fatalf("revoke alice's token: %d %v", status, out)
+	}
+	pushed := func() (c1, c2 bool, c1Pushed bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(revokedAt["c1"], aliceToken), slices.Contains(revokedAt["c2"], aliceToken), pushes["c1"] > before
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c1, c2, c1Pushed := pushed()
+		if c1 {
+			t.Fatal("c1 got alice's revoked token, which was for c2 only")
+		}
+		if c2 && c1Pushed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the revocation was not pushed: c2 has it %v, c1 pushed since %v", c2, c1Pushed)
+		}
 	}
 }
 
@@ -649,5 +689,57 @@ func TestThrottleKeepsItsKeysUnderAFlood(t *testing.T) {
 	}
 	if len(th.failures) > maxThrottled {
 		t.Fatalf("%d keys kept, at most %d", len(th.failures), maxThrottled)
+	}
+}
+
+// A login names its cluster with an id (not 20 KB of anything: a token
+// no one can verify nor revoke), and a token that cannot be revoked
+// does not keep the user's others from being revoked.
+func TestUserTokensAreRevokedPastOneThatDoesNotParse(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "dave", Password: "pw", Perm: PermAdmin}); status != http.StatusCreated {
+		t.Fatal("add dave")
+	}
+	status, out := do(t, h, http.MethodPost, "/v1/users/dave", "", map[string]any{"password": "pw", "cluster_id": strings.Repeat("c", 20<<10)})
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "cluster") {
+		t.Fatalf("a login for a 20 KB cluster id: %d %.200v, want 400 naming the cluster", status, out)
+	}
+	good := mustLogin(t, h, "dave", "pw")
+	s.mu.Lock()
+	s.st.Issued["dave"] = append([]revokedToken{{Token: strings.Repeat("x", maxTokenSize+1), Expires: time.Now().Add(time.Hour).Unix()}}, s.st.Issued["dave"]...)
+	s.mu.Unlock()
+	if status, out := do(t, h, http.MethodDelete, "/v1/users/dave", admin, nil); status != http.StatusOK {
+		t.Fatalf("delete dave: %d %v", status, out)
+	}
+	if _, err := NewVerifier(testServiceKeys, VerifierOptions{Revoked: s.isRevoked}).Verify(good); err == nil {
+		t.Fatal("dave's token stays valid after his deletion")
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/dave", "", map[string]any{"password": "pw"}); status == http.StatusOK {
+		t.Fatal("dave logs in after his deletion")
+	}
+}
+
+// A user may make its own S3 keys, a few: not the service's all.
+func TestUserS3KeysAreBounded(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "erin", Password: "pw", Roles: []string{RoleReadOnly}}); status != http.StatusCreated {
+		t.Fatal("add erin")
+	}
+	erin := mustLogin(t, h, "erin", "pw")
+	for i := range maxUserS3Keys {
+		if status, out := do(t, h, http.MethodPost, "/v1/users/erin/s3-keys", erin, nil); status != http.StatusCreated {
+			t.Fatalf("erin's key %d: %d %v", i, status, out)
+		}
+	}
+	status, out := do(t, h, http.MethodPost, "/v1/users/erin/s3-keys", erin, nil)
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "delete one") {
+		t.Fatalf("erin's key past the bound: %d %v, want 400", status, out)
+	}
+	if status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil); status != http.StatusCreated {
+		t.Fatalf("another user's key: %d %v", status, out)
 	}
 }

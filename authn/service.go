@@ -84,13 +84,19 @@ const s3KeyTTL = 365 * 24 * time.Hour
 // ServiceSubject is the subject of the tokens the service pushes with.
 const ServiceSubject = "authn"
 
-// maxS3Keys bounds the keys of the service.
-const maxS3Keys = 10_000
+// maxS3Keys bounds the keys of the service, and maxUserS3Keys a user's:
+// one user cannot take them all.
+const (
+	maxS3Keys     = 10_000
+	maxUserS3Keys = 16
+)
 
 // revokedToken is kept until it expires, to be pushed to clusters.
 type revokedToken struct {
 	Token   string `json:"token"`
 	Expires int64  `json:"expires"`
+	// Audience are the clusters the token was for (none: any).
+	Audience []string `json:"audience,omitempty"`
 }
 
 // state is what the service keeps on disk.
@@ -363,6 +369,11 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	if !checkPassword(hash, password) {
 		return "", ErrLogin
 	}
+	if cluster != "" {
+		if err := validID("cluster", cluster); err != nil {
+			return "", err
+		}
+	}
 	switch {
 	case ttl < 0 || ttl > s.cfg.MaxTokenTTL:
 		return "", fmt.Errorf("%w: expires_in %s is outside (0, %s]", ErrBadRequest, ttl, s.cfg.MaxTokenTTL)
@@ -393,7 +404,7 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	live := slices.DeleteFunc(s.st.Issued[name], func(t revokedToken) bool { return t.Expires < now })
 	for len(live) >= maxIssued {
 		if err := s.revokeLocked(live[0].Token); err != nil {
-			return "", err
+			s.cfg.Logger.Warn("revoke the oldest token of a user", "user", name, "err", err)
 		}
 		live = live[1:]
 	}
@@ -412,11 +423,12 @@ func (s *Service) loginToken(token, subject string) bool {
 
 // revokeUserLocked revokes every live token of a user: its logins and its
 // S3 keys' (which are issued again with its grants as they are now,
-// unless the user is gone). The caller holds mu.
-func (s *Service) revokeUserLocked(user string) error {
+// unless the user is gone). A token it cannot revoke is logged, and the
+// rest revoked all the same. The caller holds mu.
+func (s *Service) revokeUserLocked(user string) {
 	for _, t := range s.st.Issued[user] {
 		if err := s.revokeLocked(t.Token); err != nil {
-			return err
+			s.cfg.Logger.Warn("revoke a token of a changed user", "user", user, "err", err)
 		}
 	}
 	delete(s.st.Issued, user)
@@ -426,7 +438,7 @@ func (s *Service) revokeUserLocked(user string) error {
 			continue
 		}
 		if err := s.revokeLocked(k.Token); err != nil {
-			return err
+			s.cfg.Logger.Warn("revoke an S3 key of a changed user", "user", user, "access_key", access, "err", err)
 		}
 		if u == nil {
 			delete(s.st.S3Keys, access)
@@ -441,12 +453,14 @@ func (s *Service) revokeUserLocked(user string) error {
 		}
 		token, err := s.issue(user, s.grants(u), clusters, s3KeyTTL)
 		if err != nil {
-			return err
+			// Not kept with the grants it had: the key goes.
+			s.cfg.Logger.Warn("issue an S3 key again", "user", user, "access_key", access, "err", err)
+			delete(s.st.S3Keys, access)
+			continue
 		}
 		k.Token = token
 	}
 	s.changed()
-	return nil
 }
 
 func (s *Service) issue(subject string, grants Grants, audience []string, ttl time.Duration) (string, error) {
@@ -455,7 +469,12 @@ func (s *Service) issue(subject string, grants Grants, audience []string, ttl ti
 		Issuer: Issuer, Subject: subject, Audience: audience, ID: NewTokenID(),
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}}
-	return s.cfg.Keys.Sign(c)
+	token, err := s.cfg.Keys.Sign(c)
+	if err == nil && len(token) > maxTokenSize {
+		// No one could verify it, nor this service revoke it.
+		return "", fmt.Errorf("%w: a token of user %q would be %d bytes, more than %d: its grants are too many", ErrBadRequest, subject, len(token), maxTokenSize)
+	}
+	return token, err
 }
 
 // Revoke revokes a valid token of this service and pushes it to every
@@ -484,7 +503,7 @@ func (s *Service) revokeLocked(token string) error {
 	if c.ExpiresAt.Unix() < now {
 		return nil // nothing to revoke
 	}
-	s.st.Revoked[c.ID] = revokedToken{Token: token, Expires: c.ExpiresAt.Unix()}
+	s.st.Revoked[c.ID] = revokedToken{Token: token, Expires: c.ExpiresAt.Unix(), Audience: c.Audience}
 	s.changed()
 	return nil
 }
@@ -537,6 +556,15 @@ func (s *Service) NewS3Key(user string, within []string) (S3Key, error) {
 	}
 	if count := len(s.st.S3Keys); count >= maxS3Keys {
 		return S3Key{}, fmt.Errorf("%w: %d S3 keys already", ErrBadRequest, count)
+	}
+	mine := 0
+	for _, k := range s.st.S3Keys {
+		if k.User == user {
+			mine++
+		}
+	}
+	if mine >= maxUserS3Keys {
+		return S3Key{}, fmt.Errorf("%w: user %q has %d S3 keys already, the most one may have: delete one first", ErrBadRequest, user, mine)
 	}
 	clusters, err := keyClusters(u, within)
 	if err != nil {
@@ -620,7 +648,12 @@ func (s *Service) pushAll(ctx context.Context) {
 		}
 		j := job{id: id, change: change, urls: slices.Clone(c.URLs)}
 		for _, r := range s.st.Revoked {
-			j.tokens = append(j.tokens, r.Token)
+			// Only where it was valid: a whole bearer token in another
+			// cluster's state would be one more place it can leak from
+			// before its own cluster learns it is revoked.
+			if len(r.Audience) == 0 || slices.Contains(r.Audience, id) {
+				j.tokens = append(j.tokens, r.Token)
+			}
 		}
 		j.keys.Keys = []S3Key{}
 		for _, k := range s.st.S3Keys {

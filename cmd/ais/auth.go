@@ -44,8 +44,13 @@ func tokenFile() string {
 // authnCall sends a request to the AuthN service with the CLI's token and
 // decodes a JSON answer into out (when not nil).
 func authnCall(cmd *cobra.Command, method, path string, in, out any) error {
+	return authnCallAs(cmd, api.TokenFromEnv(), method, path, in, out)
+}
+
+// authnCallAs is authnCall with the token given.
+func authnCallAs(cmd *cobra.Command, token, method, path string, in, out any) error {
 	hc := &http.Client{Transport: api.NewTransportTLS(clientTLS), Timeout: time.Minute}
-	if err := authnDo(cmd.Context(), hc, authnURL(), api.TokenFromEnv(), method, path, in, out); err != nil {
+	if err := authnDo(cmd.Context(), hc, authnURL(), token, method, path, in, out); err != nil {
 		return fmt.Errorf("AuthN service at %s (AIS_AUTHN_URL): %w", authnURL(), err)
 	}
 	return nil
@@ -183,7 +188,9 @@ func newLogoutCommand() *cobra.Command {
 				return nil
 			}
 			token := strings.TrimSpace(string(data))
-			err = authnCall(cmd, http.MethodDelete, "/v1/tokens", authn.TokenMsg{Token: token}, nil)
+			// As the token itself (not AIS_AUTHN_TOKEN's): a 401 then
+			// says it is no longer valid, and only then it may go.
+			err = authnCallAs(cmd, token, http.MethodDelete, "/v1/tokens", authn.TokenMsg{Token: token}, nil)
 			var refused *authnError
 			expired := errors.As(err, &refused) && refused.Status == http.StatusUnauthorized
 			if err != nil && !expired {

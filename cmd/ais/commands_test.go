@@ -260,6 +260,26 @@ func TestLogoutKeepsAnUnrevokedToken(t *testing.T) {
 	if _, err := os.Stat(token); !os.IsNotExist(err) {
 		t.Fatalf("an expired token stays: %v", err)
 	}
+	// The revocation is sent as the kept token, not as AIS_AUTHN_TOKEN's
+	// (an expired one there would have the valid kept one removed).
+	os.WriteFile(token, []byte("tok\n"), 0o600)
+	t.Setenv("AIS_AUTHN_TOKEN", "stale")
+	sentAs := make(chan string, 1)
+	checks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sentAs <- r.Header.Get("Authorization")
+		if r.Header.Get("Authorization") != "Bearer tok" {
+			http.Error(w, `{"message":"token expired"}`, http.StatusUnauthorized)
+		}
+	}))
+	defer checks.Close()
+	t.Setenv("AIS_AUTHN_URL", checks.URL)
+	if err := runCLI(t, "auth", "logout"); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-sentAs; got != "Bearer tok" {
+		t.Fatalf("a logout with another token in AIS_AUTHN_TOKEN revoked as %q, want the kept token", got)
+	}
+	t.Setenv("AIS_AUTHN_TOKEN", "")
 	os.WriteFile(token, []byte("tok\n"), 0o600)
 	t.Setenv("AIS_AUTHN_URL", down.URL)
 	if err := runCLI(t, "auth", "logout", "--local"); err != nil {
