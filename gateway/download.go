@@ -23,6 +23,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/hrw"
+	"github.com/aisgo/aisgo/internal/idle"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/pipeline"
@@ -209,7 +210,13 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	var b store.Bucket
 	if err == nil {
 		b = store.Bucket{Name: spec.Bucket.Name, Provider: spec.Bucket.Provider}.Normalize()
-		if err = b.Validate(); err == nil {
+		err = b.Validate()
+		switch {
+		case err == nil && b.Provider == store.ProviderHT:
+			// Its objects are the origin's, filled by reading through
+			// it; a download's write-through would be refused each file.
+			err = badRequest("download: %s is an HTTP origin's bucket, filled by reading its objects: download into an ais:// or cloud bucket", b)
+		case err == nil:
 			_, err = n.bucketProps(b)
 		}
 	}
@@ -420,6 +427,11 @@ func (n *Node) clusterClient() *api.Client {
 	return api.NewClientWith(n.config.URL, n.peer.HTTP())
 }
 
+// downloadIdle is how long a download waits for the next bytes of a
+// body before it gives up on the attempt: a file takes as long as its
+// bytes take (up to its job's timeout), an origin that stalls does not.
+var downloadIdle = 2 * time.Minute // a variable for the tests
+
 // downloadOne fetches one file into its object, retrying with backoff.
 func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadItem, job string, timeout time.Duration) (int64, error) {
 	var last error
@@ -451,12 +463,18 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	stalled := fmt.Errorf("%s sent nothing for %s", item.URL, downloadIdle)
+	ctx, watch := idle.Watch(ctx, downloadIdle, stalled)
+	defer watch.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, item.URL, nil)
 	if err != nil {
 		return 0, err, false
 	}
 	resp, err := n.downloads.Do(req)
 	if err != nil {
+		if context.Cause(ctx) == stalled {
+			return 0, stalled, true
+		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return 0, fmt.Errorf("timed out after %s", timeout), true
 		}
@@ -471,8 +489,11 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 	}
 	// An origin's length may be missing or untrue: the watermark holds
 	// while the body streams in, as for a cold GET.
-	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, resp.Body, n.checkSpace), resp.ContentLength)
+	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, watch.Reader(resp.Body), n.checkSpace), resp.ContentLength)
 	if err != nil {
+		if context.Cause(ctx) == stalled {
+			return 0, stalled, true
+		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return 0, fmt.Errorf("timed out after %s", timeout), true
 		}
@@ -546,13 +567,15 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id == "" {
+		// Every job from one asking of the nodes (not one per job).
 		var out []api.DownloadStatus
 		seen := map[string]bool{}
-		for _, node := range n.status(r.Context()).Nodes {
+		nodes := n.status(r.Context()).Nodes
+		for _, node := range nodes {
 			for _, j := range node.Jobs {
 				if j.Kind == jobDownload && !seen[j.ID] {
 					seen[j.ID] = true
-					if s, err := n.downloadStatus(r.Context(), j.ID); err == nil {
+					if s, err := n.sumDownload(nodes, j.ID); err == nil {
 						out = append(out, s)
 					}
 				}
@@ -595,9 +618,13 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 	if err := pipeline.ValidateJobID(id); err != nil {
 		return api.DownloadStatus{}, badRequest("%w", err)
 	}
+	return n.sumDownload(n.status(ctx).Nodes, id)
+}
+
+// sumDownload sums a job over the nodes' states.
+func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatus, error) {
 	s := api.DownloadStatus{ID: id, Errors: []api.DownloadFailed{}}
 	found := false
-	nodes := n.status(ctx).Nodes
 	jobTargets := map[string]bool{}
 	for _, node := range nodes {
 		for _, j := range node.Jobs {

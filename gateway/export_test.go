@@ -145,3 +145,11 @@ func SetPeerQueryTimeout(d time.Duration) func() {
 	peerQueryTimeout = d
 	return func() { peerQueryTimeout = old }
 }
+
+// SetDownloadIdle sets how long a download waits for the next bytes of
+// a body, until restore.
+func SetDownloadIdle(d time.Duration) (restore func()) {
+	old := downloadIdle
+	downloadIdle = d
+	return func() { downloadIdle = old }
+}

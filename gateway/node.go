@@ -406,8 +406,9 @@ func New(cfg Config) (*Node, error) {
 		n.savedMap.Store(m.Version)
 	}
 	// Downloads go to the internet, not to peers nor to the node's own
-	// host: a client of their own, its connections checked.
-	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers,
+	// host: a client of their own, its connections checked. A file is
+	// stored as its origin sends it (no gzip taken off on the way).
+	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers, DisableCompression: true,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}).DialContext,
 		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second,
 		MaxResponseHeaderBytes: maxOriginHeader}}
@@ -421,6 +422,7 @@ func New(cfg Config) (*Node, error) {
 		if err := pathsafe.MkdirAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, "ec"), 0o755); err != nil {
 			return nil, fmt.Errorf("node: work directory: %w", err)
 		}
+		n.keepClock()
 		// Erasure coding's temporary files are of requests that ended
 		// with the last run (a crash leaves them).
 		if entries, err := os.ReadDir(filepath.Join(cfg.WorkDir, "ec")); err == nil {

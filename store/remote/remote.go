@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/idle"
 	"github.com/aisgo/aisgo/internal/namelock"
 	"github.com/aisgo/aisgo/store"
 )
@@ -111,51 +112,10 @@ const FetchIdleTimeout = 2 * time.Minute
 // SetFetchIdleTimeout changes FetchIdleTimeout for this store.
 func (s *Store) SetFetchIdleTimeout(d time.Duration) { s.idle = d }
 
-// idleWatch cancels a fetch's context when its body makes no progress
-// for a while.
-type idleWatch struct {
-	timer  *time.Timer
-	idle   time.Duration
-	cancel context.CancelCauseFunc
-}
-
-// watchIdle returns the context a fetch runs in, cancelled once nothing
-// arrives for the store's idle timeout, and its watch.
-func (s *Store) watchIdle(ctx context.Context, b store.Bucket, name string) (context.Context, *idleWatch) {
-	idle := cmp.Or(s.idle, FetchIdleTimeout)
-	ctx, cancel := context.WithCancelCause(ctx)
-	w := &idleWatch{idle: idle, cancel: cancel}
-	w.timer = time.AfterFunc(idle, func() {
-		cancel(fmt.Errorf("%w: cold GET %s/%s: nothing from the remote for %s", ErrUnavailable, b, name, idle))
-	})
-	return ctx, w
-}
-
-// reader returns body, each of whose reads restarts the watch.
-func (w *idleWatch) reader(body io.Reader) io.Reader { return idleReader{body, w} }
-
-// stop ends the watch and releases its context.
-func (w *idleWatch) stop() {
-	w.timer.Stop()
-	w.cancel(nil)
-}
-
-type idleReader struct {
-	body  io.Reader
-	watch *idleWatch
-}
-
-func (r idleReader) Read(p []byte) (int, error) {
-	n, err := r.body.Read(p)
-	switch {
-	case err != nil:
-		// The body ended: what the store does with it (an EC bucket's
-		// slices) is not the remote's silence.
-		r.watch.timer.Stop()
-	case n > 0:
-		r.watch.timer.Reset(r.watch.idle)
-	}
-	return n, err
+// watchIdle is idle.Watch for a cold GET of this store.
+func (s *Store) watchIdle(ctx context.Context, b store.Bucket, name string) (context.Context, *idle.Watcher) {
+	d := cmp.Or(s.idle, FetchIdleTimeout)
+	return idle.Watch(ctx, d, fmt.Errorf("%w: cold GET %s/%s: nothing from the remote for %s", ErrUnavailable, b, name, d))
 }
 
 // SetStamp gives the store the node's stamps (map version and clock): a
@@ -380,13 +340,13 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name string) error {
 	stamp := s.startStamp(b, name)
 	ctx, watch := s.watchIdle(ctx, b, name)
-	defer watch.stop()
+	defer watch.Stop()
 	r, attrs, err := be.GetObject(ctx, b, name)
 	if err != nil {
 		return cmp.Or(context.Cause(ctx), err)
 	}
 	defer r.Close()
-	body, err := s.guardSpace(ctx, b, name, watch.reader(r))
+	body, err := s.guardSpace(ctx, b, name, watch.Reader(r))
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		if cause := context.Cause(fetchCtx); err != nil && cause != nil {
 			err = cause // the stall, not how the read of it failed
 		}
-		watch.stop()
+		watch.Stop()
 		f.err = err
 		s.mu.Lock()
 		delete(s.flights, key)
@@ -56,7 +56,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		end(err)
 		return nil, f.err
 	}
-	guarded, err := s.guardSpace(fetchCtx, b, name, watch.reader(body))
+	guarded, err := s.guardSpace(fetchCtx, b, name, watch.Reader(body))
 	if err != nil {
 		body.Close()
 		end(err)

@@ -110,7 +110,8 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 // the node's host or the cloud's metadata service).
 func NewClient(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *http.Client {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
-	// Headers are bounded (net/http allows 10 MiB of them).
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext,
+	// Headers are bounded (net/http allows 10 MiB of them). An object is
+	// the origin's bytes: no gzip taken off on the way.
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext, DisableCompression: true,
 		MaxResponseHeaderBytes: 64 << 10}}
 }

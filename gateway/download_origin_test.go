@@ -1,0 +1,100 @@
+package gateway_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway"
+)
+
+// A file an origin sends gzip-encoded (an S3 object stored with
+// Content-Encoding: gzip, a .tar.gz behind a CDN) is stored as sent:
+// the bytes a plain GET of the URL gets, not unpacked on the way.
+func TestDownloadKeepsTheOriginsBytes(t *testing.T) {
+	var packed bytes.Buffer
+	zw := gzip.NewWriter(&packed)
+	zw.Write(bytes.Repeat([]byte("record "), 1000))
+	zw.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Type", "application/gzip")
+		w.Write(packed.Bytes())
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	id := startRange(t, client, origin.URL+"/data-{0..0}.tar.gz")
+	if s := waitDownload(t, client, id); s.Finished != 1 {
+		t.Fatalf("the download: %+v", s)
+	}
+	body, _, err := client.Get(t.Context(), "dl", "data-0.tar.gz", api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(body)
+	body.Close()
+	if !bytes.Equal(got, packed.Bytes()) {
+		t.Fatalf("stored %d bytes, want the origin's %d gzip bytes", len(got), packed.Len())
+	}
+}
+
+// An origin that sends part of a file and then nothing is given up on
+// after the idle time (and tried again), not after the job's timeout:
+// the file fails naming the stall, and nothing half-written is stored.
+// One that sends slowly, but keeps sending, is waited for.
+func TestDownloadGivesUpOnAStalledOrigin(t *testing.T) {
+	defer gateway.SetDownloadIdle(300 * time.Millisecond)()
+	var requests atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/f-1" {
+			w.Header().Set("Content-Length", "10240")
+			for range 10 {
+				w.Write(make([]byte, 1024))
+				w.(http.Flusher).Flush()
+				time.Sleep(100 * time.Millisecond)
+			}
+			return
+		}
+		requests.Add(1)
+		w.Header().Set("Content-Length", "2048")
+		w.Write(make([]byte, 1024))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: origin.URL + "/f-{0..1}", Timeout: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitDownload(t, client, id)
+	if s.Finished != 1 || len(s.Errors) != 1 || !strings.Contains(fmt.Sprint(s.Errors), "sent nothing for") {
+		t.Fatalf("a download from a stalled origin: %+v", s)
+	}
+	if n := requests.Load(); n < 2 {
+		t.Fatalf("the origin was asked %d times, want the stalled attempt tried again", n)
+	}
+	if _, err := client.Head(t.Context(), "dl", "f-0"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the object of a stalled download: %v", err)
+	}
+}
+
+// An HTTP origin's bucket is filled by reading through it: a download
+// into it is refused at once, naming why (each file's write-through to
+// the origin would be refused, after it was fetched).
+func TestDownloadIntoAnOriginsBucketIsRefused(t *testing.T) {
+	_, client := downloadCluster(t)
+	_, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "example.com", Provider: "ht"}, Link: "http://example.com/a", ObjectName: "a"})
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "HTTP origin") {
+		t.Fatalf("a download into ht://: %v, want 400 naming the origin's bucket", err)
+	}
+}
