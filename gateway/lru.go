@@ -275,8 +275,10 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 	// excess is how many bytes must go from each filesystem for it to be
 	// under lowwm (only those at or over it).
 	excess := func() map[string]int64 {
+		// A mountpath that cannot be asked leaves the others' readings
+		// (as for the watermarks that started this run).
 		list, err := n.config.Store.Capacity(ctx)
-		if err != nil {
+		if err != nil && len(list) == 0 {
 			return nil
 		}
 		over, of := lruExcess(list, space.LowWM)
@@ -285,6 +287,9 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 	}
 	over := excess()
 	if len(over) == 0 {
+		// Under lowwm by now, or no mountpath answered: the next run
+		// waits too (every write above highwm asks for one).
+		n.restLRU()
 		return map[string]int{"evicted": 0}, nil
 	}
 	md := n.currentBuckets()
@@ -356,7 +361,12 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 		// Still over lowwm with nothing more to evict (too young, in
 		// buckets without LRU): a run now would list it all again for
 		// nothing. The next waits a capacity_upd_time.
-		n.lruRested.Store(time.Now().Add(time.Duration(n.control.Current().ClusterConfig().LRU.CapacityUpdTime)).UnixNano())
+		n.restLRU()
 	}
 	return map[string]int{"evicted": evicted}, nil
+}
+
+// restLRU has the next LRU run wait a capacity_upd_time.
+func (n *Node) restLRU() {
+	n.lruRested.Store(time.Now().Add(time.Duration(n.control.Current().ClusterConfig().LRU.CapacityUpdTime)).UnixNano())
 }

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -14,13 +15,20 @@ import (
 )
 
 // fullStore reports every mountpath 92% full: above the default highwm,
-// below out_of_space.
-type fullStore struct{ store.Store }
+// below out_of_space; unreadable, it says another mountpath could not be
+// asked, as the store does with the readings it got.
+type fullStore struct {
+	store.Store
+	unreadable bool
+}
 
 func (s fullStore) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
 	list, err := s.Store.Capacity(ctx)
 	for i := range list {
 		list[i].Total, list[i].Used = 100<<20, 92<<20
+	}
+	if s.unreadable {
+		err = errors.New("capacity of /mp/other: input/output error")
 	}
 	return list, err
 }
@@ -29,10 +37,18 @@ func (s fullStore) Capacity(ctx context.Context) ([]store.MountpathCapacity, err
 // has LRU on) makes LRU rest a capacity_upd_time: the writes that follow,
 // each above highwm, start no run of their own (each listed every bucket
 // again for nothing).
+// So it does with a mountpath that cannot be asked: the others'
+// readings hold.
 func TestLRURestsAfterAFruitlessRun(t *testing.T) {
+	for _, unreadable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unreadable=%v", unreadable), func(t *testing.T) { lruRestsAfterAFruitlessRun(t, unreadable) })
+	}
+}
+
+func lruRestsAfterAFruitlessRun(t *testing.T, unreadable bool) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
 		if cfg.Store != nil {
-			cfg.Store = fullStore{cfg.Store}
+			cfg.Store = fullStore{cfg.Store, unreadable}
 		}
 	}})
 	client := c.Client()
