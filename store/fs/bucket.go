@@ -98,13 +98,17 @@ func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	if _, ok := s.mu.md.Props(b); !ok {
 		return fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
 	}
+	// The directories go (durably) before the metadata that names the
+	// bucket: a crash or a failure between leaves the bucket listed, to
+	// be destroyed again, never its objects under a name no metadata has
+	// (where a bucket made again would find them).
+	if err := s.removeDirs(b); err != nil {
+		return err
+	}
 	md := s.mu.md.Clone()
 	md.Delete(b)
 	md.Version++
-	if err := s.saveBucketsLocked(md); err != nil {
-		return err
-	}
-	return s.removeDirs(b)
+	return s.saveBucketsLocked(md)
 }
 
 // SetBucketProps replaces a bucket's props.
@@ -148,8 +152,18 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	if md.Version <= s.mu.md.Version {
 		return nil
 	}
-	for b := range md.Buckets {
-		if _, ok := s.mu.md.Props(b); !ok {
+	for b, props := range md.Buckets {
+		old, ok := s.mu.md.Props(b)
+		if ok && old.Created != 0 && props.Created != 0 && old.Created != props.Created {
+			// Destroyed and made again while this store was away: what
+			// it holds of the old bucket is not the new one's.
+			s.logger.Info("a bucket made again while the store was away: its old objects go", "bucket", b.String())
+			if err := s.removeDirs(b); err != nil {
+				return err
+			}
+			ok = false
+		}
+		if !ok {
 			if err := s.createDirs(b); err != nil {
 				return err
 			}

@@ -1,0 +1,102 @@
+package fs_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/storetest"
+)
+
+// listNames lists a bucket's object names.
+func listNames(t *testing.T, st store.Store, b store.Bucket) []string {
+	t.Helper()
+	list, err := st.List(t.Context(), b, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range list {
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+// A destroy that fails to move a bucket's directories away leaves the
+// bucket listed, to be destroyed again: never its objects on disk under
+// a name the metadata no longer has, where the bucket made again after a
+// restart would find them.
+func TestFailedDestroyLeavesNoObjectsBehindTheMetadata(t *testing.T) {
+	mp := filepath.Join(t.TempDir(), "mp")
+	st := open(t, mp)
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "old", []byte("old data"))
+	trash := filepath.Join(mp, ".ais", "trash")
+	if err := os.RemoveAll(trash); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(trash, nil, 0o600) // no directory to move into
+	if err := st.DestroyBucket(t.Context(), b); err == nil {
+		t.Fatal("a destroy whose directories could not move succeeded")
+	}
+	st.Close()
+	os.Remove(trash)
+	os.MkdirAll(trash, 0o755)
+	st = open(t, mp)
+	defer st.Close()
+	if _, err := st.Head(t.Context(), b, "old"); err == nil {
+		if err := st.DestroyBucket(t.Context(), b); err != nil {
+			t.Fatalf("the destroy again: %v", err)
+		}
+	}
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	if names := listNames(t, st, b); len(names) != 0 {
+		t.Fatalf("the bucket made again holds %v of the destroyed one", names)
+	}
+}
+
+// A bucket destroyed and made again while a store was away (its target
+// down) is the new one when the store learns the metadata: the old
+// objects it held go.
+func TestBucketMadeAgainWhileAwayDropsTheOldObjects(t *testing.T) {
+	st := open(t, filepath.Join(t.TempDir(), "mp"))
+	defer st.Close()
+	b := store.NewBucket("b")
+	md := store.NewBucketMetadata()
+	md.Version = 1
+	props := store.DefaultProps()
+	props.Created = 1000
+	md.Set(b, props)
+	if err := st.SyncBuckets(t.Context(), md); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "old", []byte("old data"))
+	// Destroyed (version 2) and made again (version 3) elsewhere.
+	md = md.Clone()
+	md.Version = 3
+	props.Created = 2000
+	md.Set(b, props)
+	if err := st.SyncBuckets(t.Context(), md); err != nil {
+		t.Fatal(err)
+	}
+	if names := listNames(t, st, b); len(names) != 0 {
+		t.Fatalf("the bucket made again holds %v of the old one", names)
+	}
+	storetest.Put(t, st, b, "new", []byte("new data"))
+	// The same bucket's metadata, a later version (props changed): its
+	// objects stay.
+	md = md.Clone()
+	md.Version = 4
+	if err := st.SyncBuckets(t.Context(), md); err != nil {
+		t.Fatal(err)
+	}
+	if names := listNames(t, st, b); len(names) != 1 || names[0] != "new" {
+		t.Fatalf("after a later version of the same bucket: %v", names)
+	}
+}
