@@ -22,9 +22,13 @@ func Write(path string, data []byte, perm os.FileMode) error {
 
 // Replace replaces path with data, whole or not at all, without making
 // it durable: for a caller that syncs the filesystem after (syncfs(2)),
-// once for many files.
+// once for many files. A file that replaces another has its data synced
+// before the rename: a crash before the caller's sync must not leave an
+// empty file where the old one's content was durable (another writer's
+// fsync may commit the rename first).
 func Replace(path string, data []byte, perm os.FileMode) error {
-	return write(path, data, perm, false)
+	_, err := os.Lstat(path)
+	return write(path, data, perm, err == nil)
 }
 
 func write(path string, data []byte, perm os.FileMode, sync bool) error {
