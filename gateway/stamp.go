@@ -3,7 +3,13 @@ package gateway
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -45,4 +51,35 @@ func (n *Node) stamp() store.Stamp {
 		version = m.Version
 	}
 	return store.Stamp{Map: version, Clock: n.clock.Now()}
+}
+
+// clockFile holds the lease of the node's clock (hlc.Clock.Keep): a node
+// started again stamps after every stamp it gave before, though its wall
+// clock stepped back or it had followed a peer's faster one, and its
+// writes do not look older than those they replaced.
+const clockFile = "clock-lease"
+
+// clockLeaseStep is how far ahead of a reading the saved lease is: one
+// small synced write each that much clock.
+const clockLeaseStep = 10 * time.Second
+
+// keepClock starts the node's clock from its saved lease and keeps the
+// next ones in its state directory.
+func (n *Node) keepClock() {
+	dir := n.stateDir()
+	if dir == "" {
+		return
+	}
+	path := filepath.Join(dir, clockFile)
+	var saved int64
+	if data, err := os.ReadFile(path); err == nil {
+		saved, _ = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	}
+	n.clock.Keep(saved, clockLeaseStep, func(until int64) error {
+		err := atomicfile.Write(path, []byte(strconv.FormatInt(until, 10)), 0o644)
+		if err != nil {
+			n.logger.Warn("save the clock's lease", "path", path, "err", err)
+		}
+		return err
+	})
 }

@@ -1,6 +1,8 @@
 package hlc
 
 import (
+	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -9,6 +11,15 @@ import (
 type Clock struct {
 	last atomic.Int64
 	wall func() time.Time
+	// lease, when kept, is a reading no reading reaches before it is
+	// saved: a clock started again from it never goes back (a wall clock
+	// stepped back, a peer's fast clock observed before the restart).
+	lease struct {
+		until atomic.Int64 // math.MaxInt64: none kept
+		mu    sync.Mutex
+		save  func(until int64) error
+		step  int64
+	}
 }
 
 // New returns a clock over a wall clock (time.Now when nil).
@@ -16,7 +27,38 @@ func New(wall func() time.Time) *Clock {
 	if wall == nil {
 		wall = time.Now
 	}
-	return &Clock{wall: wall}
+	c := &Clock{wall: wall}
+	c.lease.until.Store(math.MaxInt64)
+	return c
+}
+
+// Keep has the clock start after saved (a lease Keep saved before a
+// restart; 0 for none) and save each next lease, step ahead of a reading,
+// before it hands out a reading past the one before. A save that fails
+// is tried again a step later (save reports it): the clock does not stop.
+func (c *Clock) Keep(saved int64, step time.Duration, save func(until int64) error) {
+	for {
+		last := c.last.Load()
+		if saved <= last || c.last.CompareAndSwap(last, saved) {
+			break
+		}
+	}
+	c.lease.mu.Lock()
+	c.lease.save, c.lease.step = save, int64(step)
+	c.lease.until.Store(0)
+	c.lease.mu.Unlock()
+}
+
+// extend saves a lease past next.
+func (c *Clock) extend(next int64) {
+	c.lease.mu.Lock()
+	defer c.lease.mu.Unlock()
+	if next < c.lease.until.Load() {
+		return
+	}
+	until := next + c.lease.step
+	c.lease.save(until)
+	c.lease.until.Store(until)
 }
 
 // Now returns a reading later than every earlier one and every observed
@@ -25,6 +67,9 @@ func (c *Clock) Now() int64 {
 	for {
 		last := c.last.Load()
 		next := max(c.wall().UnixNano(), last+1)
+		if next >= c.lease.until.Load() {
+			c.extend(next)
+		}
 		if c.last.CompareAndSwap(last, next) {
 			return next
 		}

@@ -50,3 +50,29 @@ func TestObserveIgnoresFarFuture(t *testing.T) {
 		t.Fatalf("after a reading a minute ahead: %d, want past %d", now, ahead)
 	}
 }
+
+// A clock started again from its saved lease never reads before what it
+// read before the restart: not when the wall clock stepped back, not
+// when it had observed a peer's fast clock.
+func TestKeptClockNeverGoesBackAcrossARestart(t *testing.T) {
+	wall := time.Unix(1000, 0)
+	var saved int64
+	saves := 0
+	save := func(until int64) error { saved = until; saves++; return nil }
+	c := New(func() time.Time { return wall })
+	c.Keep(0, 10*time.Second, save)
+	c.Observe(wall.Add(time.Hour).UnixNano()) // a peer an hour ahead
+	before := c.Now()
+	for range 1000 {
+		before = c.Now()
+	}
+	if saves != 1 {
+		t.Fatalf("%d saves for readings within one step, want 1", saves)
+	}
+	wall = wall.Add(-time.Minute) // and the wall clock stepped back
+	restarted := New(func() time.Time { return wall })
+	restarted.Keep(saved, 10*time.Second, save)
+	if after := restarted.Now(); after <= before {
+		t.Fatalf("after the restart %d, before it %d: the clock went back", after, before)
+	}
+}
