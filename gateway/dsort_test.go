@@ -385,3 +385,38 @@ func TestSettledJobWithALostPartRemovesItsOutput(t *testing.T) {
 		t.Fatalf("the bucket's other object: %q %v", got, err)
 	}
 }
+
+// A job whose targets finished, settled without its coordinator while
+// one target does not answer, is not recorded finished (that target's
+// part may be gone): it is settled once the target answers or the
+// cluster counts it out, then as a job that lost a part.
+func TestSettleWaitsForASilentTargetOfAFinishedJob(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: 2 * time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := waitDsort(t, client, id); !sum.Archived {
+		t.Fatalf("job ended %+v", sum)
+	}
+	var targets []string
+	for _, m := range c.Targets() {
+		targets = append(targets, m.Node.ID())
+	}
+	dst := store.Bucket{Provider: "ais", Name: "dst"}
+	victim := c.Targets()[1]
+	c.Kill(victim)
+	if gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
+		t.Fatal("a finished job was settled while one of its targets did not answer")
+	}
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	if !gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
+		t.Fatal("the job was not settled once the silent target was counted out")
+	}
+}

@@ -125,8 +125,8 @@ func HoldRecordRewrites(n *Node) (release func()) {
 
 // SettleJob settles a dSort job as the leader does one whose coordinator
 // went.
-func SettleJob(ctx context.Context, n *Node, id string, output store.Bucket, targets []string, cause string) {
-	n.settleJob(ctx, membership.Job{ID: id, Output: output, Targets: targets, State: membership.JobRunning}, cause)
+func SettleJob(ctx context.Context, n *Node, id string, output store.Bucket, targets []string, cause string) (settled bool) {
+	return n.settleJob(ctx, membership.Job{ID: id, Output: output, Targets: targets, State: membership.JobRunning}, cause)
 }
 
 // S3ReadsHere tells whether the node's S3 API reads an object in process.

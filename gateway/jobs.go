@@ -78,9 +78,13 @@ func (n *Node) orphanedJobs() []membership.Job {
 // gateway lost by restarting, then, while it leads, those of gateways that
 // stopped answering.
 func (n *Node) watchJobs(ctx context.Context, orphans []membership.Job) {
-	for _, j := range orphans {
-		n.settleJob(ctx, j, fmt.Sprintf("its coordinating gateway %s restarted", n.config.ID))
+	// One not settled yet (a target did not answer) is tried again.
+	settleOrphans := func() {
+		orphans = slices.DeleteFunc(orphans, func(j membership.Job) bool {
+			return n.settleJob(ctx, j, fmt.Sprintf("its coordinating gateway %s restarted", n.config.ID))
+		})
 	}
+	settleOrphans()
 	ticker := time.NewTicker(n.config.KeepaliveInterval)
 	defer ticker.Stop()
 	// silent holds since when each coordinator has not answered.
@@ -91,6 +95,7 @@ func (n *Node) watchJobs(ctx context.Context, orphans []membership.Job) {
 			return
 		case <-ticker.C:
 		}
+		settleOrphans()
 		if !n.control.IsPrimary() {
 			clear(silent)
 			continue
@@ -127,8 +132,9 @@ func (n *Node) reapRound(ctx context.Context, silent map[string]time.Time, now t
 
 // settleJob ends a job whose coordinator is gone: finished when a target
 // already finished it (every shard was created), else aborted everywhere
-// with the cause.
-func (n *Node) settleJob(parent context.Context, j membership.Job, cause string) {
+// with the cause. False: not settled yet (a target of a finished job did
+// not answer: its part may be whole or not), to be tried again.
+func (n *Node) settleJob(parent context.Context, j membership.Job, cause string) bool {
 	ctx, cancel := context.WithTimeout(parent, time.Minute)
 	defer cancel()
 	m := n.currentMap()
@@ -159,10 +165,16 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 		} else {
 			err = n.peer.Abort(ctx, t, j.ID, "aborted: "+cause)
 		}
-		if finished && errors.Is(err, api.ErrJobNotFound) {
+		switch {
+		case err == nil || errors.Is(err, api.ErrJobFinished):
+		case finished && (errors.Is(err, api.ErrJobNotFound) || errors.Is(err, pipeline.ErrAborted)):
+			// Forgotten (restarted), or aborted on its own (its
+			// watchdog): its shards are gone.
 			lost = append(lost, t.ID)
-		}
-		if err != nil && !errors.Is(err, api.ErrJobNotFound) && !errors.Is(err, api.ErrJobFinished) {
+		case finished:
+			n.logger.Warn("a target of a finished dsort job did not answer: the job is settled later", "job", j.ID, "target", t.ID, "err", err)
+			return false
+		case !errors.Is(err, api.ErrJobNotFound):
 			n.logger.Warn("settle a dsort job on a target", "job", j.ID, "target", t.ID, "err", err)
 		}
 	}
@@ -183,18 +195,19 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 		req := peer.RemoveRequest{Stamp: n.stamp(), Job: j.ID, AllOfJob: true}
 		if err := n.removeJobObjects(remove, j.Output, req); err != nil {
 			n.logger.Warn("remove the output of a dsort job settled aborted", "job", j.ID, "bucket", j.Output, "err", err)
-			return
+			return false
 		}
 	}
 	if err := n.endJob(ctx, j.ID, outcome); err != nil {
 		n.logger.Warn("record the end of a dsort job", "job", j.ID, "err", err)
-		return
+		return false
 	}
 	if finished {
 		n.logger.Info("dsort job finished without its coordinator", "job", j.ID, "coordinator", j.Coordinator)
 	} else {
 		n.logger.Warn("dsort job aborted", "job", j.ID, "cause", cause)
 	}
+	return true
 }
 
 // registeredJob returns a job's registry entry, if the registry has it.
