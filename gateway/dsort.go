@@ -404,6 +404,12 @@ func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("uuid is required"))
 		return
 	}
+	// A job the registry says runs (coordinated elsewhere, or waiting
+	// for a lost target) is not taken from its targets under it.
+	if j, ok := n.registeredJob(id); ok && j.State == membership.JobRunning {
+		n.writeError(w, r, dsortError(fmt.Errorf("%w: %s", pipeline.ErrJobRunning, id)))
+		return
+	}
 	found := false
 	if err := n.coordinator.Remove(id); err == nil {
 		found = true

@@ -1885,3 +1885,61 @@ func TestAbortAfterEveryTargetFinishedKeepsTheOutput(t *testing.T) {
 	want, _ := reference.Run(spec, 0, inputs, nil)
 	equalOutputs(t, c.outputs("dst"), want)
 }
+
+// slowDeletes holds the deletes of the output bucket until released.
+type slowDeletes struct {
+	store.Store
+	started chan struct{}
+	once    sync.Once
+	release chan struct{}
+}
+
+func (s *slowDeletes) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if b.Name == "dst" {
+		s.once.Do(func() { close(s.started) })
+		<-s.release
+	}
+	return s.Store.Delete(ctx, b, name, opts)
+}
+
+// A second abort of a target's job (the coordinator's, after the target
+// aborted on its own) is answered once the first one's cleanup ended,
+// and the job cannot be removed before: "aborted" means its shards are
+// gone.
+func TestSecondAbortWaitsForTheFirstsCleanup(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	slow := &slowDeletes{started: make(chan struct{}), release: make(chan struct{})}
+	c := newMemCluster(t, 1, func(_ string, st store.Store) store.Store { slow.Store = st; return slow })
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	second := make(chan error, 1)
+	c.beforeFinish = func() {
+		w := c.worker("t1")
+		id := w.Jobs()[0].ID
+		go w.Abort(id, "the first")
+		<-slow.started
+		go func() { second <- w.Abort(id, "the second") }()
+		var err error
+		answered := false
+		select {
+		case err = <-second:
+			answered = true
+			t.Errorf("the second abort answered %v while the first removed the shards", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if err := w.Remove(id); !errors.Is(err, pipeline.ErrJobRunning) {
+			t.Errorf("a remove while the abort removes the shards: %v, want refused", err)
+		}
+		close(slow.release)
+		if !answered {
+			err = <-second
+		}
+		if err != nil {
+			t.Errorf("the second abort: %v", err)
+		}
+		if out := c.outputs("dst"); len(out) != 0 {
+			t.Errorf("%d shards left once the second abort answered", len(out))
+		}
+	}
+	c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
+}

@@ -1360,6 +1360,9 @@ func (j *targetJob) abort(cause string) error {
 			j.mu.stats.Errors = append(j.mu.stats.Errors, cause)
 		}
 		j.mu.Unlock()
+		// Answered once the first abort's cleanup ended: a caller told
+		// "aborted" must not find its shards still being removed.
+		<-j.released
 		return nil
 	}
 	j.mu.stats.Aborted, j.mu.stopping = true, true
@@ -1487,8 +1490,16 @@ func (w *Worker) Remove(id string) error {
 	if !j.stats().Done() {
 		return fmt.Errorf("%w: %s", ErrJobRunning, id)
 	}
+	select {
+	case <-j.releasedOrNotAborted():
+	default:
+		return fmt.Errorf("%w: %s is removing what it wrote", ErrJobRunning, id)
+	}
 	w.mu.Lock()
-	delete(w.mu.jobs, id)
+	// Only this attempt: one that replaced it meanwhile runs.
+	if w.mu.jobs[id] == j {
+		delete(w.mu.jobs, id)
+	}
 	w.mu.Unlock()
 	return nil
 }
