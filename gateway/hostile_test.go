@@ -1019,3 +1019,31 @@ func TestStatusNamesAHangingTarget(t *testing.T) {
 		t.Fatalf("dSort jobs with a target that hangs: %v", err)
 	}
 }
+
+// A prefetch goes on past an object the remote fails to send: the others
+// are fetched, and the job ends failed naming how many did not come.
+func TestPrefetchGoesOnPastAFailedObject(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "-05") || strings.HasSuffix(r.URL.Path, "-15") {
+			http.Error(w, "out of order", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "file "+r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+	c, bucket := originCluster(t, 1, origin)
+	client := c.Client()
+	ctx := t.Context()
+	id, err := client.Prefetch(ctx, bucket, api.ListRange{Template: "f-{00..19}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := client.WaitJob(ctx, id, 20*time.Millisecond)
+	if err != nil || !strings.Contains(fmt.Sprint(j.Errors), "2 objects failed") {
+		t.Fatalf("a prefetch with 2 failing objects: %+v %v", j, err)
+	}
+	cached, err := client.ListObjects(ctx, bucket, api.ListObjectsMessage{Flags: api.ListCached})
+	if err != nil || len(cached.Entries) != 18 {
+		t.Fatalf("cached after the prefetch: %d objects, %v; want the 18 the origin sends", len(cached.Entries), err)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -126,7 +128,14 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(prefetchWorkers)
-	var fetched, skipped atomic.Int64
+	var fetched, skipped, cached atomic.Int64
+	// An object that fails (the remote's error, a stall) does not stop
+	// the others: the job ends failed, naming how many and the first few.
+	var failures struct {
+		sync.Mutex
+		count int
+		first []string
+	}
 	fetches := n.downloadShare(b, req.Targets)
 	fetch := func(name string) error {
 		if !n.owns(b, name) {
@@ -145,7 +154,8 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 			return nil
 		}
 		if _, err := n.local.Head(gctx, b, name); err == nil {
-			return nil // cached already
+			cached.Add(1)
+			return nil
 		}
 		obj, err := n.config.Store.Open(gctx, b, name, store.OpenOptions{})
 		if err != nil {
@@ -167,12 +177,23 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 			// cannot be stored here is skipped, as AIStore's prefetch
 			// does: one must not stop the rest.
 			err := fetch(name)
-			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidName) {
+			switch {
+			case err == nil:
+			case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidName):
 				skipped.Add(1)
 				n.logger.Debug("prefetch skips an object", "bucket", b.String(), "name", name, "err", err)
-				return nil
+			case gctx.Err() != nil:
+				return err // aborted, or the listing failed
+			default:
+				n.logger.Warn("prefetch of an object failed", "bucket", b.String(), "name", name, "err", err)
+				failures.Lock()
+				failures.count++
+				if len(failures.first) < 3 {
+					failures.first = append(failures.first, err.Error())
+				}
+				failures.Unlock()
 			}
-			return err
+			return nil
 		})
 		return nil
 	}
@@ -184,7 +205,10 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 	if werr := g.Wait(); err == nil {
 		err = werr
 	}
-	return map[string]int64{"fetched": fetched.Load(), "skipped": skipped.Load()}, err
+	if err == nil && failures.count > 0 {
+		err = fmt.Errorf("prefetch %s: %d objects failed (%s)", b, failures.count, strings.Join(failures.first, "; "))
+	}
+	return map[string]int64{"fetched": fetched.Load(), "cached": cached.Load(), "skipped": skipped.Load(), "failed": int64(failures.count)}, err
 }
 
 // eachRemote calls fn on every name of a remote bucket under a prefix.
