@@ -364,12 +364,23 @@ func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
 // abortDsort aborts a dSort job, coordinated here or elsewhere.
 func (n *Node) abortDsort(ctx context.Context, id string) error {
 	err := n.coordinator.Abort(id, fmt.Errorf("%w by a user request to gateway %s", pipeline.ErrAborted, n.config.ID))
-	if errors.Is(err, pipeline.ErrJobNotFound) {
-		// Coordinated elsewhere: stop it on every target, which makes its
-		// coordinator abort too.
-		err = n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
+	if !errors.Is(err, pipeline.ErrJobNotFound) {
+		return err
 	}
-	return err
+	// Coordinated elsewhere: its coordinator is told (a job waiting for
+	// a lost target has nothing running on the others to stop, and would
+	// start again once it is back).
+	if j, ok := n.registeredJob(id); ok && j.State == membership.JobRunning && j.Coordinator != n.config.ID {
+		if g, ok := n.currentMap().Node(j.Coordinator); ok {
+			err := api.NewClientWith(g.URL, n.peer.HTTP()).DsortAbort(ctx, id)
+			if !errors.Is(err, api.ErrJobNotFound) && !errors.Is(err, api.ErrUnavailable) {
+				return err
+			}
+			n.logger.Warn("the coordinator of a dsort job did not take its abort: aborted on its targets", "job", id, "coordinator", j.Coordinator, "err", err)
+		}
+	}
+	// Then on every target, which makes a coordinator abort too.
+	return n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
 }
 
 func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {

@@ -45,7 +45,7 @@ func TestDsortListShowsAJobWaitingForALostTargetAsRunning(t *testing.T) {
 			close(release)
 		}
 	}()
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 3, NoSync: true,
 		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
 		Configure: func(cfg *gateway.Config) {
 			if cfg.Store != nil {
@@ -103,7 +103,19 @@ func TestDsortListShowsAJobWaitingForALostTargetAsRunning(t *testing.T) {
 	if jobs[i].Aborted || jobs[i].Archived {
 		t.Fatalf("the list shows the waiting job as ended: %+v", jobs[i])
 	}
-	if err := client.DsortAbort(ctx, id); err != nil {
+	// Aborted through the other gateway, it ends: it does not start
+	// again once its target is back.
+	other := api.NewClient(c.Members()[1].URL())
+	if err := other.DsortAbort(ctx, id); err != nil {
 		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		metrics, err := client.DsortMetrics(ctx, id)
+		if err == nil && api.DsortSummary(metrics).Aborted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job aborted through another gateway goes on: %+v %v", api.DsortSummary(metrics), err)
+		}
 	}
 }
