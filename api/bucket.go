@@ -7,6 +7,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/aisgo/aisgo/store"
 )
@@ -82,7 +83,10 @@ func (c *Client) ListObjects(ctx context.Context, bucket string, msg ListObjects
 	return &page, err
 }
 
-// ListAll walks every page of a listing and yields each entry.
+// ListAll walks every page of a listing and yields each entry. A page
+// that could not list every target is followed by an error wrapping
+// ErrIncompleteListing: a caller that goes on past it (a listing shown to
+// a user, with a warning) gets the rest.
 func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMessage) iter.Seq2[ListEntry, error] {
 	return func(yield func(ListEntry, error) bool) {
 		for {
@@ -93,6 +97,12 @@ func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMess
 			}
 			for _, e := range page.Entries {
 				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page.Incomplete) > 0 {
+				err := fmt.Errorf("list %s: %w: target(s) %s could not be listed; objects only they hold are left out", bucket, ErrIncompleteListing, strings.Join(page.Incomplete, ", "))
+				if !yield(ListEntry{}, err) {
 					return
 				}
 			}

@@ -36,6 +36,9 @@ var (
 	// ErrJobBusy: a job of that kind already runs on the bucket.
 	ErrJobBusy     = errors.New("api: a job of that kind already runs")
 	ErrUnavailable = errors.New("api: service unavailable")
+	// ErrIncompleteListing: a listing page left out the objects of
+	// targets that could not be listed (offline); it wraps ErrUnavailable.
+	ErrIncompleteListing = fmt.Errorf("%w: listing incomplete", ErrUnavailable)
 	// ErrNoQuorum: the gateways cannot agree on a control change now (no
 	// majority answers); data requests still work.
 	ErrNoQuorum         = errors.New("api: no quorum")

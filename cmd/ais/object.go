@@ -350,6 +350,9 @@ func newListCommand() *cobra.Command {
 			}
 			var entries []api.ListEntry
 			for e, err := range c.ListAll(cmd.Context(), bucket, msg) {
+				if errors.Is(err, api.ErrIncompleteListing) {
+					continue // warned of above
+				}
 				if err != nil {
 					return err
 				}

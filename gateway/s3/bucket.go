@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -143,6 +144,12 @@ func (s *Server) source(bucket string) Source {
 			page, err := s.config.Backend.ListObjects(ctx, bucket, api.ListObjectsMessage{Prefix: prefix, StartAfter: startAfter, PageSize: limit, Props: listPageProps})
 			if err != nil {
 				return nil, false, err
+			}
+			if len(page.Incomplete) > 0 {
+				// S3 has no way to say a page is partial: a listing that
+				// looks whole but is not would have a sync delete or
+				// skip what the offline targets hold.
+				return nil, false, fmt.Errorf("%w: target(s) %s could not be listed", api.ErrIncompleteListing, strings.Join(page.Incomplete, ", "))
 			}
 			for _, e := range page.Entries {
 				if strings.HasPrefix(e.Name, multipartPrefix) {

@@ -29,6 +29,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	s3api "github.com/aisgo/aisgo/gateway/s3"
@@ -1552,5 +1553,46 @@ func TestLongWritesAnswerSlowly(t *testing.T) {
 	defer got.Body.Close()
 	if body, err := io.ReadAll(got.Body); err != nil || !bytes.Equal(body, data) {
 		t.Fatalf("the completed object: %d bytes, %v", len(body), err)
+	}
+}
+
+// While a target is offline a listing cannot be whole: S3 has no way to
+// say a page is partial, so ListObjects answers 503 (a sync would
+// delete what the target holds), and a Complete whose parts the target
+// holds answers 503, not InvalidPart (the client retries rather than
+// abort the upload, leaving the parts on the target for good).
+func TestOfflineTargetMakesListingsUnavailable(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
+		Configure: func(cfg *gateway.Config) { cfg.S3Keys = map[string]string{accessKey: secretKey} }})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt")}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("big")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []types.CompletedPart
+	for i := range 8 {
+		n := int32(i + 1)
+		out, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bkt"), Key: aws.String("big"), UploadId: up.UploadId, PartNumber: aws.Int32(n), Body: bytes.NewReader(randomBytes(1000, uint64(n)))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag})
+	}
+	victim := c.Targets()[1]
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	_, err = client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("bkt")})
+	if code(err) != "ServiceUnavailable" {
+		t.Fatalf("a listing while a target is offline: %v, want ServiceUnavailable", err)
+	}
+	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("big"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	if code(err) != "ServiceUnavailable" {
+		t.Fatalf("a Complete while the target of some parts is offline: %v, want ServiceUnavailable", err)
 	}
 }
