@@ -302,6 +302,9 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 			// cache. A copy in memory would cost first-touch memory for
 			// every byte and gain nothing.
 			f.Storage, f.Offset, f.RawOffset, f.RawSize = shards.StorageOffset, e.DataOffset, e.HeaderOffset, e.RawSize()
+			if e.Rewrite {
+				f.RawSize = -1 // copied under a header of its own
+			}
 			if isKey {
 				if key, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
 					release()

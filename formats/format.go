@@ -15,6 +15,11 @@ type Entry struct {
 	// long-name blocks included), DataOffset where its data starts. Both are
 	// -1 for every other format.
 	HeaderOffset, DataOffset int64
+	// Rewrite says the entry's header blocks are not to be copied as
+	// they are (a raw copy): they name it other than Name ("./a.jpg"),
+	// or there are more than one, which readers take differently. A copy
+	// gets a header written for Name.
+	Rewrite bool
 }
 
 // RawSize is the entry's whole encoded length in a tar shard: headers, data

@@ -186,6 +186,11 @@ func (r *tarReader) Next() (*Entry, error) {
 		e := &Entry{Name: name, Size: h.Size, HeaderOffset: -1, DataOffset: -1}
 		if r.offsets {
 			e.HeaderOffset, e.DataOffset = header, data
+			// Only a single header block that names the entry as it is
+			// read is copied raw: with PAX or GNU long-name blocks before
+			// it, two of one kind are read differently by archive/tar
+			// (the last) and Python's tarfile (the first).
+			e.Rewrite = data-header != blockSize || h.Name != name
 		}
 		return e, nil
 	}

@@ -628,7 +628,7 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 func headerExtra(r *shards.Record, raw bool) int64 {
 	var extra int64
 	for _, f := range r.Files {
-		if raw {
+		if raw && f.RawSize > 0 {
 			extra += f.RawSize - shards.EncodedSize(f.Size)
 		} else {
 			extra += formats.TarHeaderSize(f.Name, f.Size) - 512

@@ -1255,7 +1255,7 @@ func (s *localStream) extent() (shard int32, offset int64, ok bool) {
 func (j *targetJob) frameOf(r *shards.Record, i int) (creation.File, int64) {
 	f := &r.Files[i]
 	out := creation.File{Name: f.Name, Size: f.Size, Last: i == len(r.Files)-1}
-	raw := j.rawCopy && (f.Storage == shards.StorageOffset || f.Storage == shards.StorageMemory && f.RawSize > 0)
+	raw := j.rawCopy && (f.Storage == shards.StorageOffset || f.Storage == shards.StorageMemory) && f.RawSize > 0
 	if raw {
 		out.Raw, out.RawSize = true, f.RawSize
 	}

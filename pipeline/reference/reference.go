@@ -98,7 +98,7 @@ func readShard(plan *pipeline.Plan, index int, name string, data []byte) ([]reco
 		}
 		f := file{name: e.Name, data: content, pos: pos}
 		pos++
-		if plan.InputFormat.Offsets() {
+		if plan.InputFormat.Offsets() && !e.Rewrite {
 			f.raw = data[e.HeaderOffset : e.HeaderOffset+e.RawSize()]
 		}
 		var recordName string
