@@ -783,6 +783,20 @@ func TestZipCRCCheckedOnExactReads(t *testing.T) {
 	if err := readExactly(buf.Bytes()); !errors.Is(err, formats.ErrCorrupt) {
 		t.Fatalf("an empty member with a wrong CRC: %v", err)
 	}
+
+	// A CRC field of 0 (which the zip reader takes for "none") is
+	// checked all the same.
+	buf.Reset()
+	zw = zip.NewWriter(&buf)
+	w, err = zw.CreateRaw(&zip.FileHeader{Name: "a.jpg", Method: zip.Store, CRC32: 0, CompressedSize64: 3, UncompressedSize64: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("abc"))
+	zw.Close()
+	if err := readExactly(buf.Bytes()); !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("a member whose CRC field is 0: %v, want ErrCorrupt", err)
+	}
 }
 
 // A tar cut inside its last entry's padding is corrupt: its raw copy

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"math"
@@ -90,7 +92,10 @@ type zipReader struct {
 	// reader that takes exactly Size bytes never gets there).
 	left int64
 	name string // the current member's
-	err  error  // sticky
+	// crc sums the current member when the zip reader would not check
+	// it: a CRC field of 0 and no data descriptor (it skips those).
+	crc hash.Hash32
+	err error // sticky
 	// links are the symbolic links skipped.
 	links skippedLinks
 }
@@ -141,7 +146,10 @@ func (z *zipReader) Next() (*Entry, error) {
 		if err != nil {
 			return nil, z.fail(offset, fmt.Errorf("member %q: %w", name, err))
 		}
-		z.data, z.offset, z.left, z.name = data, offset, int64(f.UncompressedSize64), name
+		z.data, z.offset, z.left, z.name, z.crc = data, offset, int64(f.UncompressedSize64), name, nil
+		if f.CRC32 == 0 && f.Flags&0x8 == 0 && f.UncompressedSize64 > 0 {
+			z.crc = crc32.NewIEEE()
+		}
 		if z.left == 0 {
 			if err := z.checkEnd(); err != nil {
 				return nil, err
@@ -166,6 +174,9 @@ func (z *zipReader) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		return n, z.fail(z.offset, err)
 	}
+	if z.crc != nil {
+		z.crc.Write(p[:n])
+	}
 	z.left -= int64(n)
 	if z.left == 0 && err == nil {
 		if err := z.checkEnd(); err != nil {
@@ -186,6 +197,8 @@ func (z *zipReader) checkEnd() error {
 		switch {
 		case n > 0:
 			return z.fail(z.offset, fmt.Errorf("member %q: %w: data longer than its declared size", name, zip.ErrFormat))
+		case err == io.EOF && z.crc != nil && z.crc.Sum32() != 0:
+			return z.fail(z.offset, fmt.Errorf("member %q: %w: its data's CRC is %08x, its header's 0", name, zip.ErrChecksum, z.crc.Sum32()))
 		case err == io.EOF:
 			return nil
 		case err != nil:
