@@ -638,3 +638,47 @@ func TestReceiveHoldsThePlacementAsItemsCommit(t *testing.T) {
 		t.Fatalf("the object of the refused tombstone: %q %v", got, err)
 	}
 }
+
+// unreadable is a store one of whose objects cannot be opened.
+type unreadable struct {
+	*fs.Store
+	name string
+	err  error
+}
+
+func (u unreadable) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	if name == u.name {
+		return nil, u.err
+	}
+	return u.Store.Open(ctx, b, name, opts)
+}
+
+// An object that cannot be read stays where it is and the others of its
+// batch move: a corrupt one is counted and the run ends (it would fail
+// every retry, holding the run and a leaving target for good); one that
+// may read later (an I/O error) makes the run one to try again.
+func TestUnreadableObjectFailsAlone(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		retry bool
+	}{{fmt.Errorf("%w: every copy", store.ErrCorrupt), false}, {fmt.Errorf("%w: read", store.ErrIO), true}} {
+		all := newStores(t, "t1", "t2")
+		put(t, all["t2"], "bad", "data", store.Stamp{Map: 1})
+		put(t, all["t2"], "z", "fine", store.Stamp{Map: 1})
+		m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+		p := new(rebalance.Progress)
+		err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: unreadable{all["t2"], "bad", tc.err}, Sender: sender{stores: all}, BatchObjects: 7}, m, p)
+		if tc.retry != errors.Is(err, rebalance.ErrIncomplete) || !tc.retry && err != nil {
+			t.Fatalf("%v: the run: %v, want to try again: %v", tc.err, err, tc.retry)
+		}
+		if p.Skipped.Load() != 1 {
+			t.Fatalf("%v: skipped %d, want 1", tc.err, p.Skipped.Load())
+		}
+		if got, _ := get(t, all["t1"], "z"); got != "fine" {
+			t.Fatalf("%v: the other object of the batch did not move", tc.err)
+		}
+		if got, _ := get(t, all["t2"], "bad"); got != "data" {
+			t.Fatalf("%v: the object that could not be read is gone from its holder", tc.err)
+		}
+	}
+}

@@ -304,7 +304,16 @@ func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent []
 			continue
 		}
 		if err != nil {
-			return err
+			// One object that cannot be read stays, and the batch goes
+			// on without it: failing the batch would fail it again at
+			// every retry, the rest of the batch held back with it.
+			r.progress.Skipped.Add(1)
+			r.cfg.Logger.Warn("rebalance: an object could not be read to move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "err", err)
+			if !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrBadChecksum) {
+				// It may read later (a disk coming back): a run again.
+				r.fail(fmt.Errorf("%w: read %s/%s: %w", ErrIncomplete, it.Bucket, it.Meta.Name, err))
+			}
+			continue
 		}
 		it.Meta = obj.Meta()
 		header = appendFrame(header[:0], *it)
