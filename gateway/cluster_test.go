@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -602,5 +603,40 @@ func TestRebalanceOntoAFullTargetWaits(t *testing.T) {
 		if got, err := client.GetBytes(ctx, "b", fmt.Sprintf("o%02d", i), api.GetOptions{}); err != nil || string(got) != "data" {
 			t.Fatalf("o%02d during the stalled drain: %q %v", i, got, err)
 		}
+	}
+}
+
+// headFails fails the HEAD of one name (a disk error on the target that
+// may hold it); opens of it go on.
+type headFails struct {
+	store.Store
+	name string
+}
+
+func (h headFails) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	if name == h.name {
+		return store.ObjectMeta{}, fmt.Errorf("%w: the test's disk", store.ErrIO)
+	}
+	return h.Store.Head(ctx, b, name)
+}
+
+// An object its owner does not have, which a target that did not answer
+// may hold, is not "not found" (a guess): 503, to retry.
+func TestMissHereWithASilentNeighborIsUnavailable(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			cfg.Store = headFails{cfg.Store, "x"}
+		}
+	}})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := client.Get(t.Context(), "b", "x", api.GetOptions{})
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("a GET its owner misses while a neighbor cannot tell: %v, want 503", err)
+	}
+	if _, _, err := client.Get(t.Context(), "b", "y", api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a GET of a missing object: %v, want 404", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -304,8 +305,14 @@ func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b stor
 	if tomb, found := n.tombstone(b, name); found {
 		since = tomb.Stamp
 	}
-	other, deleted, ok := n.newestElsewhere(r.Context(), b, name, since)
+	other, deleted, ok, silent := n.newestElsewhere(r.Context(), b, name, since)
 	switch {
+	case !ok && len(silent) > 0:
+		// A target that did not answer may hold it (moving, or a copy
+		// not rebalanced yet): not found would be a guess.
+		w.Header().Set("Retry-After", "1")
+		n.writeError(w, r, fmt.Errorf("%w: %s/%s is not here, and target(s) %s that may hold it did not answer: retry", api.ErrUnavailable, b, name, strings.Join(silent, ", ")))
+		return true
 	case !ok || deleted:
 		return false
 	case n.serveFrom(w, r, other, b, name):
@@ -448,17 +455,20 @@ func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, 
 	if b.IsRemote() || !n.catchingUp() && !(writing && n.moving()) {
 		return cluster.Node{}, false, false
 	}
-	return n.newestElsewhere(ctx, b, name, stamp)
+	other, deleted, ok, _ = n.newestElsewhere(ctx, b, name, stamp)
+	return other, deleted, ok
 }
 
 // newestElsewhere returns the target holding the newest copy (or delete)
-// of an object, if it is newer than stamp.
-func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (other cluster.Node, deleted, ok bool) {
+// of an object, if it is newer than stamp, and the targets that did not
+// answer (an error, a timeout, a status other than 200 or 404).
+func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (other cluster.Node, deleted, ok bool, silent []string) {
 	ctx, cancel := context.WithTimeout(ctx, peerHeadTimeout)
 	defer cancel()
 	targets := n.currentMap().Reachable()
 	stamps := make([]store.Stamp, len(targets))
 	gone := make([]bool, len(targets))
+	failed := make([]bool, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		if t.ID == n.config.ID {
@@ -471,9 +481,11 @@ func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string,
 			}
 			resp, err := n.peer.HTTP().Do(req)
 			if err != nil {
+				failed[i] = true
 				return
 			}
 			resp.Body.Close()
+			failed[i] = resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound
 			deleted := resp.StatusCode == http.StatusNotFound && resp.Header.Get(api.HeaderDeleted) == "true"
 			if resp.StatusCode == http.StatusOK || deleted {
 				stamps[i], _ = store.ParseStamp(resp.Header.Get(api.HeaderStamp))
@@ -484,14 +496,17 @@ func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string,
 	wg.Wait()
 	best := -1
 	for i, s := range stamps {
+		if failed[i] {
+			silent = append(silent, targets[i].ID)
+		}
 		if s.Compare(stamp) > 0 && (best < 0 || s.Compare(stamps[best]) > 0) {
 			best = i
 		}
 	}
 	if best < 0 {
-		return cluster.Node{}, false, false
+		return cluster.Node{}, false, false, silent
 	}
-	return targets[best], gone[best], true
+	return targets[best], gone[best], true, silent
 }
 
 // handleLocalObject serves an object from this target's store, with no
