@@ -640,3 +640,31 @@ func TestMissHereWithASilentNeighborIsUnavailable(t *testing.T) {
 		t.Fatalf("a GET of a missing object: %v, want 404", err)
 	}
 }
+
+// A conditional PUT of an object that only an offline target may hold
+// cannot be checked: 503, not an overwrite (If-None-Match: *) that the
+// target's copy loses to once it returns.
+func TestConditionalPutOfAnObjectOnAnOfflineTarget(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "b", "k", strings.NewReader("first"), api.PutOptions{Size: 5}); err != nil {
+		t.Fatal(err)
+	}
+	var holder *gatewaytest.Member
+	for _, m := range c.Targets() {
+		if _, err := m.Store.Head(ctx, store.NewBucket("b"), "k"); err == nil {
+			holder = m
+		}
+	}
+	c.Kill(holder)
+	c.WaitForState(holder.Node.ID(), cluster.StateOffline)
+	_, err := client.Put(ctx, "b", "k", strings.NewReader("second"), api.PutOptions{Size: 6, IfNoneMatch: "*"})
+	if !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a PUT with If-None-Match: * of an object on an offline target: %v, want 503", err)
+	}
+}

@@ -392,6 +392,14 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 // accepted under (store.Stamp).
 func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
+		// The current object may be on an offline target only: the
+		// condition cannot be checked (If-None-Match: * would overwrite
+		// it once the target returns).
+		if holder, ok := n.currentMap().MayHold(cluster.Uname(b.Provider, b.Name, name)); ok {
+			if _, err := n.config.Store.Head(ctx, b, name); errors.Is(err, store.ErrNotFound) {
+				return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s may be on target %s, which is offline: its condition cannot be checked now: retry", api.ErrUnavailable, b, name, holder.ID)
+			}
+		}
 		// A condition is checked against the current object: while this
 		// target catches up, or objects move to it, that may be a newer
 		// copy elsewhere (a file put into a shard is such a PUT too).
