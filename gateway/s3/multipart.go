@@ -360,6 +360,12 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		defer body.Close()
 		meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
 		if err != nil {
+			// The same Complete sent again while this one ran (its
+			// client lost the first answer) finds the parts gone: the
+			// object the other made answers, as a Complete done does.
+			if done, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && done.Custom[customUpload] == id {
+				return CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
+			}
 			return nil, backendError(err, bucket, key)
 		}
 		if err := s.removeUpload(ctx, bucket, id, up, stored); err != nil {
