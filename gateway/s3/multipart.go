@@ -172,9 +172,13 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 			return backendError(err, bucket, key)
 		}
 		// An upload completed or aborted while the part came in does not
-		// keep it: it would wait, hidden, for ever.
-		if _, err := s.loadUpload(ctx, bucket, key, id); err != nil {
-			s.config.Backend.Delete(context.WithoutCancel(ctx), bucket, partName(id, n))
+		// keep it: it would wait, hidden, for ever. Only then: a check
+		// that fails otherwise (the client gone, a busy node) must not
+		// remove the copy a retry of the part stored meanwhile.
+		if _, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err != nil {
+			if errors.Is(err, ErrNoSuchUpload) {
+				s.config.Backend.Delete(context.WithoutCancel(ctx), bucket, partName(id, n))
+			}
 			return err
 		}
 		w.Header().Set("ETag", QuoteETag(objectETag(meta)))
