@@ -485,7 +485,9 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 // as this node.
 func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, int64, error) {
 	owner, err := n.currentMap().Owner(cluster.Uname(item.bucket.Provider, item.bucket.Name, item.ObjName))
-	if err == nil && owner.ID == n.config.ID {
+	// While this target catches up, its copy may be older than one written
+	// elsewhere meanwhile: the native API serves the newest, as a GET.
+	if err == nil && owner.ID == n.config.ID && !n.catchingUp() {
 		obj, err := n.config.Store.Open(ctx, item.bucket, item.ObjName, store.OpenOptions{})
 		if err == nil {
 			return n.openInObject(obj, item)
