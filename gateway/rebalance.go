@@ -195,6 +195,25 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, receipts)
 }
 
+// moveAgainLater runs the rebalance of this leaving target again a
+// LeaveRetry from now: no other change of targets may come to run it.
+func (n *Node) moveAgainLater() {
+	if !n.moveRetries.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(n.config.LeaveRetry, func() {
+		n.moveRetries.Store(false)
+		if n.closing.Load() || n.loops.Err() != nil || n.rebalance.Running() {
+			return // a running one asks again when it ends
+		}
+		if m := n.currentMap(); m != nil {
+			if self, ok := m.Node(n.config.ID); ok && self.State == cluster.StateLeaving {
+				n.startRebalance(m)
+			}
+		}
+	})
+}
+
 // leftIfLeaving tells the primary that this leaving target has moved all
 // its objects away and can leave the map.
 func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
@@ -204,24 +223,22 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 		// Start asks again then.
 		return
 	}
+	// The objects of a mountpath away (disabled, or back and not yet
+	// reconciled) were not listed: they would go with this target.
+	if n.config.Storage != nil {
+		for _, mp := range n.config.Storage.MountpathStatuses() {
+			if mp.State == "disabled" || mp.State == "returning" { // (store/fs's states)
+				n.logger.Error("decommission: a mountpath is away and its objects did not move; this target stays leaving until it is enabled (or detached)", "mountpath", n.redact(mp.Path), "state", mp.State, "retry_in", n.config.LeaveRetry)
+				n.moveAgainLater()
+				return
+			}
+		}
+	}
 	// An object the run could not move (refused for good, e.g. a name
 	// that is a directory on its owner) would go with this target.
 	if b, name := n.objectLeft(ctx); name != "" {
 		n.logger.Error("decommission: objects could not move; this target stays leaving until they are moved or removed", "bucket", b.String(), "object", name, "retry_in", n.config.LeaveRetry)
-		if n.moveRetries.CompareAndSwap(false, true) {
-			// No other change of targets may come to run it again.
-			time.AfterFunc(n.config.LeaveRetry, func() {
-				n.moveRetries.Store(false)
-				if n.closing.Load() || n.loops.Err() != nil || n.rebalance.Running() {
-					return // a running one asks again when it ends
-				}
-				if m := n.currentMap(); m != nil {
-					if self, ok := m.Node(n.config.ID); ok && self.State == cluster.StateLeaving {
-						n.startRebalance(m)
-					}
-				}
-			})
-		}
+		n.moveAgainLater()
 		return
 	}
 	// A download or prefetch job started with this target fetches its

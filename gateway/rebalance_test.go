@@ -524,3 +524,70 @@ func ownedOnceJoined(c *gatewaytest.Cluster, provider, bucket, joining string) s
 	}
 	return ""
 }
+
+// A target taken out while one of its mountpaths is disabled stays
+// leaving (that disk's objects were not listed, and would go with it);
+// once the mountpath is enabled again its objects move and it leaves.
+func TestLeavingTargetWaitsForItsDisabledMountpath(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, Mountpaths: 2, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.LeaveRetry = 300 * time.Millisecond }})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	c.WaitForMap(3)
+	leaving := c.Targets()[0]
+	for i := range 40 {
+		name := fmt.Sprintf("o%d", i)
+		if _, err := client.Put(ctx, "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mps, err := client.Mountpaths(ctx, leaving.URL())
+	if err != nil || len(mps) != 2 {
+		t.Fatalf("mountpaths: %+v %v", mps, err)
+	}
+	if _, err := client.MountpathAction(ctx, leaving.URL(), api.ActionDisableMountpath, mps[1].Path); err != nil {
+		t.Fatal(err)
+	}
+	before := leavingRuns(t, c, leaving)
+	if err := client.RemoveNode(ctx, leaving.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	var ended time.Time
+	for deadline := time.Now().Add(20 * time.Second); ended.IsZero() || time.Since(ended) < time.Second; time.Sleep(50 * time.Millisecond) {
+		m, err := client.Map(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, still := m.Node(leaving.Node.ID()); !still {
+			t.Fatal("the target left with a mountpath disabled")
+		}
+		if ended.IsZero() && leavingRuns(t, c, leaving) > before {
+			ended = time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leaving target's rebalance did not end")
+		}
+	}
+	if _, err := client.MountpathAction(ctx, leaving.URL(), api.ActionEnableMountpath, mps[1].Path); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		m, err := client.Map(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, still := m.Node(leaving.Node.ID()); !still {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the target did not leave once its mountpath was enabled")
+		}
+	}
+	for i := range 40 {
+		name := fmt.Sprintf("o%d", i)
+		if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != name {
+			t.Fatalf("%s after the target left: %q %v", name, got, err)
+		}
+	}
+}
