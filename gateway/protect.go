@@ -613,17 +613,31 @@ func (n *Node) checkProtection(ctx context.Context, current *store.Props, next s
 
 // afterPropsChange starts the jobs a change of props calls for: copies
 // made or removed when mirroring changed, parts stored when a bucket
-// became erasure-coded. It returns the id of the job started, if any.
+// became erasure-coded, removed when it stopped being. One change may
+// call for two (mirroring and EC set at once): both start. It returns the
+// id of the first job started, if any.
 func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, after store.Props) (string, error) {
-	switch {
-	case before.Mirror != after.Mirror && (after.Mirror.Enabled || before.Mirror.Enabled):
-		return n.startClusterJob(ctx, peer.JobRequest{Kind: jobMakeCopies, Bucket: b})
-	case after.EC.Enabled && !before.EC.Enabled:
-		return n.startClusterJob(ctx, peer.JobRequest{Kind: jobECEncode, Bucket: b})
-	case before.EC.Enabled && !after.EC.Enabled:
-		return n.startClusterJob(ctx, peer.JobRequest{Kind: jobECCleanup, Bucket: b})
+	var kinds []string
+	if before.Mirror != after.Mirror && (after.Mirror.Enabled || before.Mirror.Enabled) {
+		kinds = append(kinds, jobMakeCopies)
 	}
-	return "", nil
+	switch {
+	case after.EC.Enabled && !before.EC.Enabled:
+		kinds = append(kinds, jobECEncode)
+	case before.EC.Enabled && !after.EC.Enabled:
+		kinds = append(kinds, jobECCleanup)
+	}
+	first := ""
+	for _, kind := range kinds {
+		id, err := n.startClusterJob(ctx, peer.JobRequest{Kind: kind, Bucket: b})
+		if err != nil {
+			return first, err
+		}
+		if first == "" {
+			first = id
+		}
+	}
+	return first, nil
 }
 
 // setProtectedProps applies a change of a bucket's props after checking

@@ -518,3 +518,38 @@ func TestScrubRepairStoresABadPartAgain(t *testing.T) {
 		t.Fatalf("scrub after the repair: %+v %v", report, err)
 	}
 }
+
+// Mirroring and erasure coding set by one change start both their jobs
+// (only the first did: the objects stored before had no parts, the
+// bucket said EC on).
+func TestOneChangeOfMirrorAndECStartsBothJobs(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, Mountpaths: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "both", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "both", "before", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetBucketProps(ctx, "both", map[string]any{"mirror": map[string]any{"enabled": true, "copies": 2},
+		"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := client.Jobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"make-n-copies", "ec-encode"} {
+		i := slices.IndexFunc(jobs, func(j api.ClusterJob) bool { return j.Kind == kind })
+		if i < 0 {
+			t.Fatalf("no %s job after one change set mirroring and EC: %+v", kind, jobs)
+		}
+		if j := waitJob(t, client, jobs[i].ID); len(j.Errors) > 0 {
+			t.Fatalf("%s: %v", kind, j.Errors)
+		}
+	}
+	if loc, err := client.ObjectLocation(ctx, "both", "before"); err != nil || len(loc.Parts) == 0 {
+		t.Fatalf("the object stored before the change: %+v %v, want parts", loc, err)
+	}
+}
