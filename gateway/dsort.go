@@ -743,8 +743,10 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 		}
 		var err error
 		if req.Job != "" {
-			// Exactly the copy the job wrote, if that is what is here.
-			meta, herr := n.config.Store.Head(r.Context(), b, name)
+			// Exactly the copy the job wrote, if that is what is here:
+			// asked of what this target holds (not restored from parts
+			// by a target that does not own it, nor asked of a remote).
+			meta, herr := n.local.Head(r.Context(), b, name)
 			if herr != nil || meta.Custom[pipeline.CustomJob] != req.Job || meta.Stamp.Compare(req.Stamp) > 0 {
 				return nil
 			}
