@@ -88,7 +88,8 @@ type DeleteOptions struct {
 	KeepParts bool
 	// LocalOnly removes this node's copy of a remote bucket's object and
 	// leaves the remote's: a target that does not own the name removing
-	// a copy it holds.
+	// a copy it holds. An erasure-coded object's parts (its owner's)
+	// stay too.
 	LocalOnly bool
 	// WrittenThrough, with IfStamp, removes the remote's object too when
 	// it is still the one this copy wrote through (the same ETag): the

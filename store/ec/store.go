@@ -497,13 +497,18 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 // replica was lost but whose parts remain is deleted too.
 func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
 	_, protected := s.props(b)
-	if protected && !opts.KeepParts {
+	// A target that does not own the name (LocalOnly) removes a copy it
+	// holds, no more: the parts are the owner's object's, which may be a
+	// newer one than this target's stamp, and a tombstone here would
+	// refuse that object when it moves here.
+	keepParts := opts.KeepParts || opts.LocalOnly
+	if protected && !keepParts {
 		// A part a holder fails to delete must not restore the object
 		// later: the tombstone refuses that restore.
 		opts.Tombstone = true
 	}
 	err := s.Store.Delete(ctx, b, name, opts)
-	if opts.KeepParts {
+	if keepParts {
 		return err
 	}
 	if !protected || err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -942,3 +942,30 @@ func TestPutsKeepToTheMemoryBudget(t *testing.T) {
 		}
 	}
 }
+
+// A target that does not own a name, removing a copy it may hold (a
+// list or range delete reaches every target), leaves the owner's parts
+// and no tombstone: they may be of an object written after the owner's
+// delete, newer than this target's stamp.
+func TestDeleteByAnotherTargetKeepsTheOwnersParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1000)
+	data := bytes.Repeat([]byte("x"), 5000)
+	f.put("big", data)
+	before := f.parts("big")
+	owner, _ := f.owner("big")
+	other := "t1"
+	if owner == other {
+		other = "t2"
+	}
+	err := f.targets[other].Delete(t.Context(), bucket, "big", store.DeleteOptions{Stamp: store.Stamp{Map: 9, Clock: time.Now().UnixNano()}, LocalOnly: true})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n := f.parts("big"); n != before {
+		t.Fatalf("%d of %d parts left after another target's local delete", n, before)
+	}
+	f.dropReplica("big")
+	if got, err := f.get("big", true); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the object restored from its parts: %d bytes, %v", len(got), err)
+	}
+}
