@@ -161,21 +161,22 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 			return
 		}
 	}
-	// Under the placement lock, as a PUT's commit: a map change waits for
-	// the delete, so its tombstone is among what the next rebalance lists
-	// and sends; and one that came before it moved the object away.
-	n.placement.RLock()
-	if owner, err := n.currentMap().Owner(uname); err == nil && owner.ID != n.config.ID {
-		n.placement.RUnlock()
-		n.writeError(w, r, fmt.Errorf("%w: %s/%s moved to target %s during the DELETE: send it again", api.ErrUnavailable, b, name, owner.ID))
-		return
-	}
 	moving := n.moving()
 	// Always a tombstone: an older copy may still be on its way from a
 	// target whose rebalance has not ended, whatever this one's state.
-	opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: true}
+	// The local removal runs under the placement lock, as a PUT's commit
+	// (after the name's lock, as there): a map change waits for it, so
+	// its tombstone is among what the next rebalance lists and sends; and
+	// one that came before it moved the object away.
+	opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: true, Precommit: func() (func(), error) {
+		n.placement.RLock()
+		if owner, err := n.currentMap().Owner(uname); err == nil && owner.ID != n.config.ID {
+			n.placement.RUnlock()
+			return nil, fmt.Errorf("%w: %s/%s moved to target %s during the DELETE: send it again", api.ErrUnavailable, b, name, owner.ID)
+		}
+		return n.placement.RUnlock, nil
+	}}
 	err := n.config.Store.Delete(r.Context(), b, name, opts)
-	n.placement.RUnlock()
 	// A rebalance that started while the delete ran may have sent the
 	// object on already: the other targets (of the map now) are asked too.
 	moving = moving || n.moving()

@@ -91,6 +91,10 @@ type DeleteOptions struct {
 	// a copy it holds. An erasure-coded object's parts (its owner's)
 	// stay too.
 	LocalOnly bool
+	// Precommit, when set, runs under the name's lock before anything is
+	// removed (as PutOptions.Precommit): an error refuses the delete, and
+	// release runs once the removal and its tombstone are durable.
+	Precommit func() (release func(), err error)
 	// WrittenThrough, with IfStamp, removes the remote's object too when
 	// it is still the one this copy wrote through (the same ETag): the
 	// output of an aborted job goes from both places, and an object

@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -98,5 +99,32 @@ func TestBucketMadeAgainWhileAwayDropsTheOldObjects(t *testing.T) {
 	}
 	if names := listNames(t, st, b); len(names) != 1 || names[0] != "new" {
 		t.Fatalf("after a later version of the same bucket: %v", names)
+	}
+}
+
+// A delete's Precommit runs under the name's lock before anything goes:
+// its error refuses the delete, and its release runs once it is done.
+func TestDeletePrecommit(t *testing.T) {
+	st := open(t, filepath.Join(t.TempDir(), "mp"))
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("data"))
+	refused := errors.New("moved away")
+	err := st.Delete(t.Context(), b, "o", store.DeleteOptions{Precommit: func() (func(), error) { return nil, refused }})
+	if !errors.Is(err, refused) {
+		t.Fatalf("a delete whose precommit refuses: %v", err)
+	}
+	if _, err := st.Head(t.Context(), b, "o"); err != nil {
+		t.Fatalf("the object after a refused delete: %v", err)
+	}
+	released := false
+	if err := st.Delete(t.Context(), b, "o", store.DeleteOptions{Precommit: func() (func(), error) { return func() { released = true }, nil }}); err != nil || !released {
+		t.Fatalf("a delete whose precommit takes it: %v, released %v", err, released)
+	}
+	if _, err := st.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the object after the delete: %v", err)
 	}
 }

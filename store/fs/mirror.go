@@ -268,6 +268,31 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 		done.made++
 		done.bytes += metas[newest].Size
 	}
+	// Before a copy goes, the kept ones are read whole: one with bit rot
+	// (its metadata fine) is written again from a good copy, else it
+	// would be all that is left.
+	extra := slices.ContainsFunc(copies, func(c located) bool {
+		return !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path })
+	})
+	for _, m := range desired {
+		i := slices.IndexFunc(copies, func(c located) bool { return c.m.path == m.path })
+		if !extra || i < 0 || !current(m) || verifyFile(copies[i].path, metas[i]) == nil {
+			continue
+		}
+		err := fmt.Errorf("%w: no other copy", store.ErrCorrupt)
+		for j, c := range copies {
+			if j != i && metas[j].Stamp == metas[newest].Stamp {
+				if err = s.copyFile(c.path, metas[j], m, b, name); err == nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			return done, fmt.Errorf("the copy of %s/%s on %s is corrupt, and none to write it again from: %w", b, name, m.path, err)
+		}
+		done.made++
+		done.bytes += metas[newest].Size
+	}
 	// The copies made are durable before any other goes: a detach that
 	// moved an object must not lose it in a crash.
 	if done.made > 0 {

@@ -730,3 +730,40 @@ func TestListingSkipsOnlyTheCopyItCannotRead(t *testing.T) {
 		}
 	}
 }
+
+// Lowering the copies keeps a copy that reads whole: a kept copy with
+// bit rot is written again from a good one before the others go (it was
+// kept unread, and the good copy removed).
+func TestFewerCopiesKeepAGoodOne(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	data := bytes.Repeat([]byte("original "), 1000)
+	for i := range 10 {
+		name := fmt.Sprintf("o%d", i)
+		storetest.Put(t, st, b, name, data)
+		flip(t, copyPaths(st, b, name)[i%2])
+	}
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Enabled: false, Copies: 1}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MakeCopies(t.Context(), b, new(store.Progress)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		name := fmt.Sprintf("o%d", i)
+		if n := len(copyPaths(st, b, name)); n != 1 {
+			t.Fatalf("%s: %d copies, want 1", name, n)
+		}
+		obj, err := st.Open(t.Context(), b, name, store.OpenOptions{Validate: true})
+		if err != nil {
+			t.Fatalf("%s after lowering its copies to 1: %v", name, err)
+		}
+		got, _ := io.ReadAll(obj)
+		obj.Close()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%s: other bytes after lowering its copies to 1", name)
+		}
+	}
+}

@@ -725,6 +725,13 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
+	if opts.Precommit != nil {
+		release, err := opts.Precommit()
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	found := false
 	var foundStamp store.Stamp
 	conditional, away := !opts.IfStamp.IsZero() || !opts.Stamp.IsZero(), s.away()
