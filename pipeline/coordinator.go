@@ -390,7 +390,8 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	job.mu.Lock()
 	job.mu.status.Phase, job.mu.status.Archived, job.mu.status.Finished = PhaseFinished, true, now
 	job.mu.Unlock()
-	c.endJob(ctx, job.id, "")
+	// Recorded though an abort came too late (ctx is cancelled then).
+	c.endJob(context.WithoutCancel(ctx), job.id, "")
 	c.config.Logger.Info("dsort job finished", "job", job.id, "elapsed", now.Sub(job.mu.status.Started).Round(time.Millisecond))
 }
 

@@ -385,6 +385,9 @@ func (p memPeers) RegisterJob(ctx context.Context, reg pipeline.JobRegistration)
 }
 
 func (p memPeers) EndJob(ctx context.Context, id, cause string) error {
+	if err := ctx.Err(); err != nil {
+		return err // as a gateway's proposal would
+	}
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
 	if p.c.registry[id] != "running" {

@@ -1882,6 +1882,12 @@ func TestAbortAfterEveryTargetFinishedKeepsTheOutput(t *testing.T) {
 	if err := <-aborted; !errors.Is(err, pipeline.ErrJobFinished) {
 		t.Fatalf("the late abort: %v, want it refused as finished", err)
 	}
+	c.mu.Lock()
+	recorded := c.registry[id]
+	c.mu.Unlock()
+	if recorded != "ended: " {
+		t.Fatalf("the registry holds %q for the finished job, want it ended", recorded)
+	}
 	want, _ := reference.Run(spec, 0, inputs, nil)
 	equalOutputs(t, c.outputs("dst"), want)
 }
