@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -785,7 +786,7 @@ func TestZipCRCCheckedOnExactReads(t *testing.T) {
 	}
 
 	// A CRC field of 0 (which the zip reader takes for "none") is
-	// checked all the same.
+	// checked all the same, stored or deflated.
 	buf.Reset()
 	zw = zip.NewWriter(&buf)
 	w, err = zw.CreateRaw(&zip.FileHeader{Name: "a.jpg", Method: zip.Store, CRC32: 0, CompressedSize64: 3, UncompressedSize64: 3})
@@ -795,7 +796,22 @@ func TestZipCRCCheckedOnExactReads(t *testing.T) {
 	w.Write([]byte("abc"))
 	zw.Close()
 	if err := readExactly(buf.Bytes()); !errors.Is(err, formats.ErrCorrupt) {
-		t.Fatalf("a member whose CRC field is 0: %v, want ErrCorrupt", err)
+		t.Fatalf("a stored member whose CRC field is 0: %v, want ErrCorrupt", err)
+	}
+	var deflated bytes.Buffer
+	fw, _ := flate.NewWriter(&deflated, flate.BestSpeed)
+	fw.Write(bytes.Repeat([]byte("abc"), 100))
+	fw.Close()
+	buf.Reset()
+	zw = zip.NewWriter(&buf)
+	w, err = zw.CreateRaw(&zip.FileHeader{Name: "b.jpg", Method: zip.Deflate, CRC32: 0, CompressedSize64: uint64(deflated.Len()), UncompressedSize64: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(deflated.Bytes())
+	zw.Close()
+	if err := readExactly(buf.Bytes()); !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("a deflated member whose CRC field is 0: %v, want ErrCorrupt", err)
 	}
 }
 

@@ -178,6 +178,11 @@ func (z *zipReader) Read(p []byte) (int, error) {
 		z.crc.Write(p[:n])
 	}
 	z.left -= int64(n)
+	if err == io.EOF && z.crc != nil && z.crc.Sum32() != 0 {
+		// A decompressor's last bytes come with its EOF: checkEnd is
+		// not reached.
+		return n, z.fail(z.offset, fmt.Errorf("member %q: %w: its data's CRC is %08x, its header's 0", z.name, zip.ErrChecksum, z.crc.Sum32()))
+	}
 	if z.left == 0 && err == nil {
 		if err := z.checkEnd(); err != nil {
 			return n, err
