@@ -606,26 +606,28 @@ func TestRebalanceOntoAFullTargetWaits(t *testing.T) {
 	}
 }
 
-// headFails fails the HEAD of one name (a disk error on the target that
-// may hold it); opens of it go on.
+// headFails answers the HEAD of one name with err (503: busy; 500: a
+// corrupt copy); opens of it go on.
 type headFails struct {
 	store.Store
 	name string
+	err  error
 }
 
 func (h headFails) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
 	if name == h.name {
-		return store.ObjectMeta{}, fmt.Errorf("%w: the test's disk", store.ErrIO)
+		return store.ObjectMeta{}, h.err
 	}
 	return h.Store.Head(ctx, b, name)
 }
 
-// An object its owner does not have, which a target that did not answer
-// may hold, is not "not found" (a guess): 503, to retry.
+// An object its owner does not have, which a target that could not
+// answer now may hold, is not "not found" (a guess): 503, to retry. One
+// a target answers with another error (its copy is corrupt) is.
 func TestMissHereWithASilentNeighborIsUnavailable(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
 		if cfg.Store != nil {
-			cfg.Store = headFails{cfg.Store, "x"}
+			cfg.Store = headFails{headFails{cfg.Store, "x", fmt.Errorf("%w: the test's remote", store.ErrRemote)}, "z", fmt.Errorf("%w: the test's copy", store.ErrCorrupt)}
 		}
 	}})
 	client := c.Client()
@@ -636,8 +638,10 @@ func TestMissHereWithASilentNeighborIsUnavailable(t *testing.T) {
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer") {
 		t.Fatalf("a GET its owner misses while a neighbor cannot tell: %v, want 503", err)
 	}
-	if _, _, err := client.Get(t.Context(), "b", "y", api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
-		t.Fatalf("a GET of a missing object: %v, want 404", err)
+	for _, name := range []string{"y", "z"} {
+		if _, _, err := client.Get(t.Context(), "b", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+			t.Fatalf("a GET of missing %s: %v, want 404", name, err)
+		}
 	}
 }
 
