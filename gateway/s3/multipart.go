@@ -238,7 +238,12 @@ type storedPart struct {
 func (s *Server) parts(ctx context.Context, bucket, id string) ([]storedPart, error) {
 	var out []storedPart
 	prefix := uploadDir(id) + "part-"
+	var incomplete error
 	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: prefix, Props: listPageProps}) {
+		if errors.Is(err, api.ErrIncompleteListing) {
+			incomplete = err // the caller decides (and gets the rest)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -248,7 +253,7 @@ func (s *Server) parts(ctx context.Context, bucket, id string) ([]storedPart, er
 		}
 		out = append(out, storedPart{number: n, etag: e.ETag, size: e.Size, modified: parseTime(e.Mtime, e.Atime)})
 	}
-	return out, nil
+	return out, incomplete
 }
 
 func (s *Server) listParts(w http.ResponseWriter, r *http.Request, bucket, key string) error {
@@ -317,12 +322,32 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		return ErrMalformedXML.WithMessage("CompleteMultipartUpload names no part")
 	}
 	stored, err := s.parts(ctx, bucket, id)
-	if err != nil {
+	incomplete := errors.Is(err, api.ErrIncompleteListing)
+	if err != nil && !incomplete {
 		return backendError(err, bucket, key)
 	}
 	byNumber := make(map[int]storedPart, len(stored))
 	for _, p := range stored {
 		byNumber[p.number] = p
+	}
+	if incomplete {
+		// A target could not be listed (offline): a part the listing
+		// left out is asked for by name, which says whether it is on
+		// that target (503, to retry) or missing (InvalidPart).
+		for _, p := range req.Parts {
+			if _, ok := byNumber[p.PartNumber]; ok || p.PartNumber < 1 || p.PartNumber > maxParts {
+				continue
+			}
+			meta, err := s.config.Backend.Head(ctx, bucket, partName(id, p.PartNumber))
+			switch {
+			case err == nil:
+				part := storedPart{number: p.PartNumber, etag: objectETag(meta), size: meta.Size, modified: lastModified(meta)}
+				byNumber[p.PartNumber] = part
+				stored = append(stored, part)
+			case !errors.Is(err, api.ErrNotFound):
+				return backendError(err, bucket, key)
+			}
+		}
 	}
 	var total int64
 	sums := md5.New()
@@ -397,7 +422,14 @@ func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload,
 	for _, p := range parts {
 		names[partName(id, p.number)] = true
 	}
+	var errs []error
 	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: uploadDir(id)}) {
+		if errors.Is(err, api.ErrIncompleteListing) {
+			// The parts of the targets listed go now; the closed
+			// record stays for a retry to find the others.
+			errs = append(errs, fmt.Errorf("list the parts of multipart upload %s: %w", id, err))
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("list the parts of multipart upload %s: %w", id, err)
 		}
@@ -405,7 +437,6 @@ func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload,
 			names[e.Name] = true
 		}
 	}
-	var errs []error
 	for name := range names {
 		if err := s.config.Backend.Delete(ctx, bucket, name); err != nil && !errors.Is(err, api.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("remove %s: %w", name, err))

@@ -1595,4 +1595,18 @@ func TestOfflineTargetMakesListingsUnavailable(t *testing.T) {
 	if code(err) != "ServiceUnavailable" {
 		t.Fatalf("a Complete while the target of some parts is offline: %v, want ServiceUnavailable", err)
 	}
+	// An upload whose parts are all on the targets left completes.
+	live, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("small")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(1000, 99)
+	out, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bkt"), Key: aws.String("small"), UploadId: live.UploadId, PartNumber: aws.Int32(1), Body: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("small"), UploadId: live.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: out.ETag}}}}); err != nil {
+		t.Fatalf("a Complete whose part is on a live target while another is offline: %v", err)
+	}
 }
