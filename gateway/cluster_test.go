@@ -627,7 +627,7 @@ func (h headFails) Head(ctx context.Context, b store.Bucket, name string) (store
 func TestMissHereWithASilentNeighborIsUnavailable(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
 		if cfg.Store != nil {
-			cfg.Store = headFails{headFails{cfg.Store, "x", fmt.Errorf("%w: the test's remote", store.ErrRemote)}, "z", fmt.Errorf("%w: the test's copy", store.ErrCorrupt)}
+			cfg.Store = headFails{headFails{cfg.Store, "x", fmt.Errorf("%w: the test's disk", store.ErrIO)}, "z", fmt.Errorf("%w: the test's copy", store.ErrCorrupt)}
 		}
 	}})
 	client := c.Client()

@@ -744,9 +744,14 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if req.Job != "" {
 			// Exactly the copy the job wrote, if that is what is here:
-			// asked of what this target holds (not restored from parts
-			// by a target that does not own it, nor asked of a remote).
-			meta, herr := n.local.Head(r.Context(), b, name)
+			// a target that does not own the name asks what it holds
+			// itself (not restored from parts); the owner, beneath the
+			// remote (a lost replica is restored, and deleted).
+			held := n.held
+			if opts.LocalOnly {
+				held = n.local
+			}
+			meta, herr := held.Head(r.Context(), b, name)
 			if herr != nil || meta.Custom[pipeline.CustomJob] != req.Job || meta.Stamp.Compare(req.Stamp) > 0 {
 				return nil
 			}

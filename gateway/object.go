@@ -168,11 +168,19 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	// (after the name's lock, as there): a map change waits for it, so
 	// its tombstone is among what the next rebalance lists and sends; and
 	// one that came before it moved the object away.
-	opts := store.DeleteOptions{Stamp: n.stamp(), Tombstone: true, Precommit: func() (func(), error) {
+	stamp := n.stamp()
+	opts := store.DeleteOptions{Stamp: stamp, Tombstone: true, Precommit: func() (func(), error) {
 		n.placement.RLock()
-		if owner, err := n.currentMap().Owner(uname); err == nil && owner.ID != n.config.ID {
+		m := n.currentMap()
+		if owner, err := m.Owner(uname); err == nil && owner.ID != n.config.ID {
 			n.placement.RUnlock()
 			return nil, fmt.Errorf("%w: %s/%s moved to target %s during the DELETE: send it again", api.ErrUnavailable, b, name, owner.ID)
+		}
+		// A stamp is of the map the delete is accepted under: one of
+		// an older map would be older than a write made meanwhile.
+		if m.Version != stamp.Map {
+			n.placement.RUnlock()
+			return nil, fmt.Errorf("%w: %s/%s: the cluster map changed during the DELETE: send it again", api.ErrUnavailable, b, name)
 		}
 		return n.placement.RUnlock, nil
 	}}

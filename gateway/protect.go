@@ -630,8 +630,14 @@ func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, aft
 	first := ""
 	for _, kind := range kinds {
 		id, err := n.startClusterJob(ctx, peer.JobRequest{Kind: kind, Bucket: b})
+		if err != nil && first != "" {
+			// The props are changed and the first job runs: the answer
+			// is its id; this one is for the user to start again.
+			n.logger.Warn("start a job the change of a bucket's props calls for", "bucket", b.String(), "kind", kind, "err", err)
+			continue
+		}
 		if err != nil {
-			return first, err
+			return "", err
 		}
 		if first == "" {
 			first = id

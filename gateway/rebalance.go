@@ -478,7 +478,7 @@ func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, 
 
 // newestElsewhere returns the target holding the newest copy (or delete)
 // of an object, if it is newer than stamp, and the targets that did not
-// answer (a connection error, a timeout, 502, 503 or 504).
+// answer (a connection error, a timeout, a 5xx but for a corrupt copy).
 func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (other cluster.Node, deleted, ok bool, silent []string) {
 	ctx, cancel := context.WithTimeout(ctx, peerHeadTimeout)
 	defer cancel()
@@ -502,12 +502,13 @@ func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string,
 				return
 			}
 			resp.Body.Close()
-			// One that cannot answer now (busy, its remote away) may hold
-			// it; one that answers another error (a corrupt copy, 500)
-			// would say so for good.
-			switch resp.StatusCode {
-			case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-				failed[i] = true
+			// One that cannot answer now (busy, its remote away, a disk
+			// error) may hold it; one whose copy is corrupt would say so
+			// for good, and a 4xx is an answer.
+			if resp.StatusCode >= http.StatusInternalServerError {
+				var e api.Error
+				json.Unmarshal([]byte(resp.Header.Get(api.HeaderError)), &e)
+				failed[i] = e.Kind != "corrupt"
 			}
 			deleted := resp.StatusCode == http.StatusNotFound && resp.Header.Get(api.HeaderDeleted) == "true"
 			if resp.StatusCode == http.StatusOK || deleted {

@@ -117,14 +117,10 @@ const MaxStampAhead = 24 * time.Hour
 // receiveItem stores one item; a copy that is not newer is not an error.
 func receiveItem(ctx context.Context, cfg ReceiveConfig, it Item, data io.Reader) error {
 	if it.Tombstone {
-		if cfg.Hold != nil {
-			release, err := cfg.Hold()
-			if err != nil {
-				return err
-			}
-			defer release()
-		}
-		err := cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, store.DeleteOptions{Stamp: it.Meta.Stamp, Tombstone: true})
+		// Held under the name's lock, as a PUT's commit is (held before
+		// it, a PUT of the name waiting on the placement behind a map
+		// install would deadlock with it).
+		err := cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, store.DeleteOptions{Stamp: it.Meta.Stamp, Tombstone: true, Precommit: cfg.Hold})
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) {
 			return nil
 		}

@@ -507,7 +507,19 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		// later: the tombstone refuses that restore.
 		opts.Tombstone = true
 	}
+	var copyStamp store.Stamp
+	if protected && opts.LocalOnly && !opts.KeepParts {
+		if meta, err := s.Store.Head(ctx, b, name); err == nil {
+			copyStamp = meta.Stamp
+		}
+	}
 	err := s.Store.Delete(ctx, b, name, opts)
+	if protected && opts.LocalOnly && !opts.KeepParts && err == nil && !copyStamp.IsZero() {
+		// The copy it removed may be the object's only replica (not
+		// moved to its owner yet, which did not list it): its parts go,
+		// those no newer than it, else the owner would restore it.
+		s.dropParts(ctx, b, name, copyStamp)
+	}
 	if keepParts {
 		return err
 	}

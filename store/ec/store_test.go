@@ -969,3 +969,35 @@ func TestDeleteByAnotherTargetKeepsTheOwnersParts(t *testing.T) {
 		t.Fatalf("the object restored from its parts: %d bytes, %v", len(got), err)
 	}
 }
+
+// A target that does not own a name but holds its only replica (not
+// moved to its owner yet) removes the parts of that copy with it: the
+// owner, which did not list the name, would restore it from them.
+func TestDeleteOfAMisplacedReplicaDropsItsParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1000)
+	data := bytes.Repeat([]byte("x"), 5000)
+	f.put("big", data)
+	owner, _ := f.owner("big")
+	other := "t1"
+	if owner == other {
+		other = "t2"
+	}
+	meta, err := f.inner[owner].Head(t.Context(), bucket, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.inner[other].Put(t.Context(), bucket, "big", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp}); err != nil {
+		t.Fatal(err)
+	}
+	f.dropReplica("big")
+	err = f.targets[other].Delete(t.Context(), bucket, "big", store.DeleteOptions{Stamp: store.Stamp{Map: 9, Clock: time.Now().UnixNano()}, LocalOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.parts("big"); n != 0 {
+		t.Fatalf("%d parts left of the removed replica", n)
+	}
+	if _, err := f.get("big", false); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the deleted object at its owner: %v, want not found", err)
+	}
+}

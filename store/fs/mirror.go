@@ -341,16 +341,28 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 		return err
 	}
 	want := copiesOf(props)
-	return s.names(ctx, b, func(name string, size int64) error {
+	corrupt := 0
+	err = s.names(ctx, b, func(name string, size int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if _, err := s.placeCopies(b, name, want, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+		_, err := s.placeCopies(b, name, want, nil)
+		switch {
+		case errors.Is(err, store.ErrCorrupt):
+			// Its copies stay as they are (a scrub tells it): the
+			// others of the bucket go on.
+			corrupt++
+			s.logger.Warn("make-n-copies: an object has no good copy to keep", "bucket", b.String(), "object", name, "err", err)
+		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return err
 		}
 		progress.Add(size)
 		return nil
 	})
+	if err == nil && corrupt > 0 {
+		err = fmt.Errorf("make-n-copies of %s: %w: %d objects have no good copy to keep (their copies stay)", b, store.ErrCorrupt, corrupt)
+	}
+	return err
 }
 
 // Resilver moves every object of every bucket to its mountpaths and makes

@@ -464,6 +464,15 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 			return fmt.Errorf("delete %s/%s: %w: it has stamp %s, newer than the delete's %s", b, name, store.ErrExists, meta.Stamp, opts.Stamp)
 		}
 	}
+	// A delete the local store would refuse (the name moved to another
+	// target) is refused before the remote's object goes.
+	if opts.Precommit != nil {
+		release, err := opts.Precommit()
+		if err != nil {
+			return err
+		}
+		release()
+	}
 	// The remote first: when it fails, the cached copy is still served.
 	rerr := be.DeleteObject(ctx, b, name)
 	if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
