@@ -717,8 +717,10 @@ class Client:
                 allow_redirects=False,
                 timeout=self.timeout,
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            raise AisTimeout(f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} did not accept a connection in time ({method} {_shown(url)})", method=method, path=urlsplit(url).path) from exc
+        # The causes are not chained: their text holds the whole URL, and
+        # a redirect's carries an access grant (a traceback would log it).
+        except requests.exceptions.ConnectTimeout:
+            raise AisTimeout(f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} did not accept a connection in time ({method} {_shown(url)})", method=method, path=urlsplit(url).path) from None
         except requests.exceptions.ConnectionError as exc:
             who = "AIS endpoint" if gateway else "node"
             raise AisConnectionError(
@@ -727,11 +729,21 @@ class Client:
                 method=method,
                 path=urlsplit(url).path,
                 sent=not _never_connected(exc),
-            ) from exc
-        except requests.exceptions.Timeout as exc:
-            raise AisTimeout(f"{method} {_shown(url)}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path) from exc
+            ) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # The answer was cut (the node restarted mid-body): a failure
+            # of the connection, tried again as one when the request can be.
+            raise AisConnectionError(
+                f"{_origin(url)} cut its answer: {method} {_shown(url)}: {_reason(exc)}",
+                url=_origin(url),
+                method=method,
+                path=urlsplit(url).path,
+                sent=True,
+            ) from None
+        except requests.exceptions.Timeout:
+            raise AisTimeout(f"{method} {_shown(url)}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path) from None
         except requests.exceptions.InvalidURL as exc:
-            raise errors.BadRequest(f"{method} {_shown(url)}: invalid URL: {exc}", method=method) from exc
+            raise errors.BadRequest(f"{method} {_shown(url)}: invalid URL: {_reason(exc)}", method=method) from None
 
     def _do(
         self,

@@ -86,7 +86,12 @@ class Template:
         if not self.ranges:
             return None
         if self._regex is None:
-            pattern = re.escape(self.prefix) + "".join(r"(\d+)" + re.escape(r.gap) for r in self.ranges)
+            # Each range's digits as wide as its values print (zero-filled
+            # to its width): two ranges that run together ({0..9}{000..999})
+            # split where the template puts them, not where \d+ would.
+            pattern = re.escape(self.prefix) + "".join(
+                "(\\d{%d,%d})" % (max(r.width, len(str(r.start))), max(r.width, len(str(r.end)))) + re.escape(r.gap) for r in self.ranges
+            )
             object.__setattr__(self, "_regex", re.compile(pattern + r"\Z"))
         m = self._regex.match(name)
         if m is None:

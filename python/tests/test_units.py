@@ -27,6 +27,10 @@ def test_templates():
     assert t.matches("shard-007.tar") and not t.matches("shard-7.tar") and not t.matches("shard-064.tar")
     assert not t.matches("shard-007.tar.idx")
     assert t.values_of("shard-012.tar") == (12,)
+    # Ranges that run together split where the template puts them.
+    joined = parse_template("out-{0..9}{000..999}.tar")
+    assert joined.values_of("out-5123.tar") == (5, 123) and all(joined.matches(n) for n in list(joined.names())[::997])
+    assert not joined.matches("out-51234.tar") and not joined.matches("out-512.tar")
     assert not parse_template("shard-").is_range and parse_template("shard-*").prefix == "shard-"
     assert parse_template("").prefix == "" and parse_template("*").prefix == ""
     for bad in ("a-{1..}", "a-{2..1}", "a-{0..9", "a-0..9}", "a-{0..9..0}", "a-{x..y}", "a-%06d.tar", "a-@"):
@@ -382,6 +386,8 @@ def test_errors_do_not_show_a_redirects_grant():
     finally:
         server.shutdown()
     assert "s3cr3t-grant" not in str(e.value) and "127.0.0.1:1/v1/objects/b/o" in str(e.value)
+    # Nor in the exception it came from, which a traceback prints.
+    assert e.value.__cause__ is None and e.value.__suppress_context__, f"the chained {e.value.__cause__ or e.value.__context__!r} is printed"
 
 
 def test_job_wait_waits_for_a_silent_target(monkeypatch):
@@ -429,3 +435,36 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
             client.job_wait("download-1", poll=0.001)
     finally:
         server.shutdown()
+
+
+def test_an_answer_cut_midway_is_a_connection_error():
+    """A node that restarts while it sends a JSON answer (a listing page,
+    a job's status) is an AisConnectionError, which scripts catch as an
+    AisError: not a raw requests exception."""
+    import http.server
+    import socket
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"10\r\n[{\"name\": \"b\"")  # a chunk cut short
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(aisgo.AisError) as e:
+            aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").list_buckets()
+    finally:
+        server.shutdown()
+    assert isinstance(e.value, aisgo.AisConnectionError), repr(e.value)
