@@ -820,6 +820,28 @@ class Client:
                 with self._lock:
                     if self._gateways[0] == gateway:
                         self._gateways = self._gateways[1:] + self._gateways[:1]
+            except errors.Unavailable as exc:
+                # A gateway that cannot serve (removed from the cluster,
+                # starting): the next one is asked before any wait, as the
+                # Go client does. A quorum lost is every gateway's answer.
+                if (
+                    getattr(exc, "from_gateway", None) != _origin(gateway)
+                    or first_hop is not None
+                    or len(self._gateways) < 2
+                    or isinstance(exc, errors.NoQuorum)
+                    or not replayable
+                ):
+                    raise
+                tried.append(gateway)
+                if len(tried) >= len(self._gateways):
+                    raise
+                if body is not None:
+                    if not body.rewind():
+                        raise
+                    body.sent = False
+                with self._lock:
+                    if self._gateways[0] == gateway:
+                        self._gateways = self._gateways[1:] + self._gateways[:1]
 
     def _follow(
         self,
@@ -853,7 +875,10 @@ class Client:
                         text = resp.content[: 64 << 10]
                 finally:
                     resp.close()
-                raise errors.error_from_response(resp.status_code, text, resp.headers, method=method, path=urlsplit(url).path)
+                err = errors.error_from_response(resp.status_code, text, resp.headers, method=method, path=urlsplit(url).path)
+                if at_gateway and hop == 0 and isinstance(err, errors.Unavailable):
+                    err.from_gateway = _origin(url)  # another gateway may answer
+                raise err
             return resp
         raise TooManyRedirects(f"{method} {_shown(url)}: more than {MAX_REDIRECTS} redirects", method=method, path=urlsplit(url).path)
 

@@ -468,3 +468,42 @@ def test_an_answer_cut_midway_is_a_connection_error():
     finally:
         server.shutdown()
     assert isinstance(e.value, aisgo.AisConnectionError), repr(e.value)
+
+
+def test_a_gateway_that_answers_503_is_passed_over():
+    """A gateway that cannot serve (removed from the cluster, starting)
+    answers 503: the next gateway given is asked at once, not the same
+    one again after waits."""
+    import http.server
+    import threading
+
+    asked = []
+
+    def server(status, body):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                asked.append(status)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+        return s
+
+    removed = server(503, {"status": 503, "kind": "unavailable", "message": "node g1 was removed from the cluster"})
+    live = server(200, [{"name": "b", "provider": "ais"}])
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{removed.server_address[1]},http://127.0.0.1:{live.server_address[1]}")
+        buckets = c.list_buckets()
+    finally:
+        removed.shutdown()
+        live.shutdown()
+    assert [b["name"] for b in buckets] == ["b"]
+    assert asked == [503, 200], f"asked {asked}: the removed gateway was asked again (after waits)"
