@@ -343,18 +343,7 @@ func TestSettledJobWithALostPartRemovesItsOutput(t *testing.T) {
 	if _, err := client.Put(ctx, "dst", "not-the-job.tar", strings.NewReader("kept"), api.PutOptions{Size: 4}); err != nil {
 		t.Fatal(err)
 	}
-	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
-		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum := waitDsort(t, client, id); !sum.Archived {
-		t.Fatalf("job ended %+v", sum)
-	}
-	var targets []string
-	for _, m := range c.Targets() {
-		targets = append(targets, m.Node.ID())
-	}
+	id, targets := finishedJob(t, c)
 	count := func() int {
 		n := 0
 		for e, err := range client.ListAll(ctx, "dst", api.ListObjectsMessage{}) {
@@ -397,7 +386,25 @@ func TestSettleWaitsForASilentTargetOfAFinishedJob(t *testing.T) {
 	ctx := t.Context()
 	client.CreateBucket(ctx, "src", nil)
 	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
-	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+	id, targets := finishedJob(t, c)
+	dst := store.Bucket{Provider: "ais", Name: "dst"}
+	victim := c.Targets()[1]
+	c.Kill(victim)
+	if gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
+		t.Fatal("a finished job was settled while one of its targets did not answer")
+	}
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	if !gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
+		t.Fatal("the job was not settled once the silent target was counted out")
+	}
+}
+
+// finishedJob runs a dSort job of src's in-{00..05}.tar into dst to its
+// end, and returns its id and the targets it ran on.
+func finishedJob(t *testing.T, c *gatewaytest.Cluster) (string, []string) {
+	t.Helper()
+	client := c.Client()
+	id, err := client.DsortStart(t.Context(), []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
 		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -409,14 +416,5 @@ func TestSettleWaitsForASilentTargetOfAFinishedJob(t *testing.T) {
 	for _, m := range c.Targets() {
 		targets = append(targets, m.Node.ID())
 	}
-	dst := store.Bucket{Provider: "ais", Name: "dst"}
-	victim := c.Targets()[1]
-	c.Kill(victim)
-	if gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
-		t.Fatal("a finished job was settled while one of its targets did not answer")
-	}
-	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
-	if !gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
-		t.Fatal("the job was not settled once the silent target was counted out")
-	}
+	return id, targets
 }

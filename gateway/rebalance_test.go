@@ -110,29 +110,7 @@ func TestLeavingTargetKeepsWhatCannotMove(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := leavingRuns(t, c, leaving)
-	if err := client.RemoveNode(ctx, leaving.Node.ID()); err != nil {
-		t.Fatal(err)
-	}
-	// Its run ends; then a while for the Left it must not propose.
-	var ended time.Time
-	deadline := time.Now().Add(20 * time.Second)
-	for ended.IsZero() || time.Since(ended) < time.Second {
-		m, err := client.Map(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, still := m.Node(leaving.Node.ID()); !still {
-			t.Fatal("the target left with an object that could not move")
-		}
-		if ended.IsZero() && leavingRuns(t, c, leaving) > before {
-			ended = time.Now()
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the leaving target's rebalance did not end")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	removeAndStay(t, c, leaving, "an object that could not move")
 	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != name {
 		t.Fatalf("the object that could not move: %q %v", got, err)
 	}
@@ -140,19 +118,7 @@ func TestLeavingTargetKeepsWhatCannotMove(t *testing.T) {
 	if err := client.Delete(ctx, "b", name+"/b"); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		m, err := client.Map(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, still := m.Node(leaving.Node.ID()); !still {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the leaving target did not try again once its object could move")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitLeft(t, c, leaving, "the leaving target did not try again once its object could move")
 	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != name {
 		t.Fatalf("the object after its target left: %q %v", got, err)
 	}
@@ -549,18 +515,37 @@ func TestLeavingTargetWaitsForItsDisabledMountpath(t *testing.T) {
 	if _, err := client.MountpathAction(ctx, leaving.URL(), api.ActionDisableMountpath, mps[1].Path); err != nil {
 		t.Fatal(err)
 	}
+	removeAndStay(t, c, leaving, "a mountpath disabled")
+	if _, err := client.MountpathAction(ctx, leaving.URL(), api.ActionEnableMountpath, mps[1].Path); err != nil {
+		t.Fatal(err)
+	}
+	waitLeft(t, c, leaving, "the target did not leave once its mountpath was enabled")
+	for i := range 40 {
+		name := fmt.Sprintf("o%d", i)
+		if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != name {
+			t.Fatalf("%s after the target left: %q %v", name, got, err)
+		}
+	}
+}
+
+// removeAndStay decommissions a target and checks that it stays leaving
+// through its run and a second after it (kept, with what): the Left it
+// must not propose.
+func removeAndStay(t *testing.T, c *gatewaytest.Cluster, leaving *gatewaytest.Member, with string) {
+	t.Helper()
+	client := c.Client()
 	before := leavingRuns(t, c, leaving)
-	if err := client.RemoveNode(ctx, leaving.Node.ID()); err != nil {
+	if err := client.RemoveNode(t.Context(), leaving.Node.ID()); err != nil {
 		t.Fatal(err)
 	}
 	var ended time.Time
 	for deadline := time.Now().Add(20 * time.Second); ended.IsZero() || time.Since(ended) < time.Second; time.Sleep(50 * time.Millisecond) {
-		m, err := client.Map(ctx)
+		m, err := client.Map(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, still := m.Node(leaving.Node.ID()); !still {
-			t.Fatal("the target left with a mountpath disabled")
+			t.Fatalf("the target left with %s", with)
 		}
 		if ended.IsZero() && leavingRuns(t, c, leaving) > before {
 			ended = time.Now()
@@ -569,25 +554,21 @@ func TestLeavingTargetWaitsForItsDisabledMountpath(t *testing.T) {
 			t.Fatal("the leaving target's rebalance did not end")
 		}
 	}
-	if _, err := client.MountpathAction(ctx, leaving.URL(), api.ActionEnableMountpath, mps[1].Path); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// waitLeft waits up to 30s for a leaving target to leave the map.
+func waitLeft(t *testing.T, c *gatewaytest.Cluster, leaving *gatewaytest.Member, what string) {
+	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		m, err := client.Map(ctx)
+		m, err := c.Client().Map(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, still := m.Node(leaving.Node.ID()); !still {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the target did not leave once its mountpath was enabled")
-		}
-	}
-	for i := range 40 {
-		name := fmt.Sprintf("o%d", i)
-		if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != name {
-			t.Fatalf("%s after the target left: %q %v", name, got, err)
+			t.Fatal(what)
 		}
 	}
 }
