@@ -136,7 +136,15 @@ func replicated(props store.Props, size int64) bool {
 func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
 	props, ok := s.props(b)
 	if !ok {
-		return s.Store.Put(ctx, b, name, r, opts)
+		meta, err := s.Store.Put(ctx, b, name, r, opts)
+		// Erasure coding turned on while the body came in: the ec-encode
+		// job may have listed the bucket before this commit.
+		if now, on := s.props(b); err == nil && on {
+			if perr := s.protectStored(context.WithoutCancel(ctx), b, now, name); perr != nil {
+				s.logger.Warn("protect an object written as erasure coding was turned on", "bucket", b.String(), "object", name, "err", perr)
+			}
+		}
+		return meta, err
 	}
 	data := s.newCapture(opts.Size, props.Checksum.Type)
 	defer data.close()
@@ -179,6 +187,12 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return release, stamp, nil
 	}
 	meta, err := s.Store.Put(ctx, b, name, io.TeeReader(r, data), opts)
+	if _, on := s.props(b); err == nil && !on && !sent.IsZero() {
+		// Erasure coding turned off while the body came in: the ec-cleanup
+		// job may have passed before these parts were stored.
+		s.dropParts(context.WithoutCancel(ctx), b, name, store.Stamp{})
+		return meta, nil
+	}
 	if err == nil && replaces {
 		// The parts of the version replaced go (a smaller object has
 		// fewer parts, and the holders may have changed): left, they

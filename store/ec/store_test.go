@@ -151,7 +151,11 @@ func newFleet(t *testing.T, n, data, parity int, limit int64) *fleet {
 		}
 		f.inner[node.ID] = inner
 		f.targets[node.ID] = ec.Wrap(inner, fleetPeers{f, node}, ec.Options{
-			Props:        func(b store.Bucket) (store.Props, bool) { return f.props, b.Normalize() == bucket },
+			Props: func(b store.Bucket) (store.Props, bool) {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				return f.props, b.Normalize() == bucket
+			},
 			WorkDir:      f.workDir(node.ID),
 			MemoryLimit:  64 << 10, // objects above go through files
 			MemoryBudget: 128 << 10,
@@ -999,5 +1003,48 @@ func TestDeleteOfAMisplacedReplicaDropsItsParts(t *testing.T) {
 	}
 	if _, err := f.get("big", false); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the deleted object at its owner: %v, want not found", err)
+	}
+}
+
+// flipsEC is a body that turns a bucket's erasure coding on or off as it
+// is read: a PUT under way when the props change.
+type flipsEC struct {
+	io.Reader
+	f    *fleet
+	on   bool
+	once sync.Once
+}
+
+func (r *flipsEC) Read(p []byte) (int, error) {
+	r.once.Do(func() {
+		r.f.mu.Lock()
+		r.f.props.EC.Enabled = r.on
+		r.f.mu.Unlock()
+	})
+	return r.Reader.Read(p)
+}
+
+// A PUT under way while erasure coding is turned on is protected (the
+// ec-encode job may have listed the bucket before it), and one under way
+// while it is turned off leaves no parts (ec-cleanup may have passed).
+func TestPutSpanningAnECChange(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1000)
+	data := bytes.Repeat([]byte("x"), 5000)
+	f.mu.Lock()
+	f.props.EC.Enabled = false
+	f.mu.Unlock()
+	_, st := f.owner("on")
+	if _, err := st.Put(t.Context(), bucket, "on", &flipsEC{Reader: bytes.NewReader(data), f: f, on: true}, store.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.parts("on"); n == 0 {
+		t.Fatal("a PUT under way as erasure coding was turned on has no parts")
+	}
+	_, st = f.owner("off")
+	if _, err := st.Put(t.Context(), bucket, "off", &flipsEC{Reader: bytes.NewReader(data), f: f, on: false}, store.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.parts("off"); n != 0 {
+		t.Fatalf("a PUT under way as erasure coding was turned off left %d parts", n)
 	}
 }
