@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import ssl
 import re
 import tarfile
 import threading
@@ -528,11 +529,28 @@ def _meta_from_headers(h: Mapping[str, str], size: Optional[int]) -> Dict[str, A
 
 
 def verify_from_env() -> Union[bool, str]:
-    """TLS verification as the CLI does it: AIS_CLIENT_CA, AIS_SKIP_VERIFY_CRT."""
+    """TLS verification as the CLI does it: AIS_CLIENT_CA, AIS_SKIP_VERIFY_CRT,
+    else the system's CAs (as Go's clients take them; requests alone would
+    take certifi's, without a private CA installed on the host)."""
     ca = os.environ.get("AIS_CLIENT_CA", "")
     if ca:
         return ca
-    return os.environ.get("AIS_SKIP_VERIFY_CRT", "").strip().lower() not in ("1", "t", "true", "yes")
+    if os.environ.get("AIS_SKIP_VERIFY_CRT", "").strip().lower() in ("1", "t", "true", "yes"):
+        return False
+    return _system_cas()
+
+
+def _system_cas() -> Union[bool, str]:
+    """The system's CA file (or directory), as OpenSSL finds it; True
+    (certifi's) when there is none."""
+    paths = ssl.get_default_verify_paths()
+    for f in (os.environ.get("SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile):
+        if f and os.path.isfile(f):
+            return f
+    for d in (os.environ.get("SSL_CERT_DIR"), paths.capath, paths.openssl_capath):
+        if d and os.path.isdir(d):
+            return d
+    return True
 
 
 def token_from_env() -> str:

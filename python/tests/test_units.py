@@ -227,9 +227,12 @@ def test_token_is_sent(monkeypatch, tmp_path):
 
 def test_tls_verification_from_env(monkeypatch):
     """An https cluster's certificates are checked as the CLI checks them."""
+    import os
+
     for name in ("AIS_CLIENT_CA", "AIS_SKIP_VERIFY_CRT"):
         monkeypatch.delenv(name, raising=False)
-    assert aisgo.Client("https://127.0.0.1:1").verify is True
+    default = aisgo.Client("https://127.0.0.1:1").verify
+    assert default is True or os.path.exists(default), default  # the system's CAs
     monkeypatch.setenv("AIS_SKIP_VERIFY_CRT", "true")
     assert aisgo.Client("https://127.0.0.1:1").verify is False
     monkeypatch.setenv("AIS_CLIENT_CA", "/etc/ais/ca.pem")
@@ -507,3 +510,21 @@ def test_a_gateway_that_answers_503_is_passed_over():
         live.shutdown()
     assert [b["name"] for b in buckets] == ["b"]
     assert asked == [503, 200], f"asked {asked}: the removed gateway was asked again (after waits)"
+
+
+def test_tls_takes_the_systems_cas(monkeypatch, tmp_path):
+    """An https cluster signed by a CA installed on the host is trusted, as
+    by the Go client and CLI: the system's CA file, not certifi's."""
+    from aisgo.client import verify_from_env
+
+    for name in ("AIS_CLIENT_CA", "AIS_SKIP_VERIFY_CRT", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert verify_from_env() == str(bundle)
+    monkeypatch.setenv("AIS_CLIENT_CA", "/etc/ais/ca.pem")
+    assert verify_from_env() == "/etc/ais/ca.pem"
+    monkeypatch.setenv("AIS_CLIENT_CA", "")
+    monkeypatch.setenv("AIS_SKIP_VERIFY_CRT", "true")
+    assert verify_from_env() is False
