@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import os
 import random
+import warnings
 import tarfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -205,6 +206,7 @@ class ShardDataset(IterableDataset):
             distributed_rank(rank, world_size)  # validate
         self.shards: List[str] = resolve_shards(client, bucket, template, prefix)
         self.epoch = 0
+        self._warned_uneven = False
 
     def set_epoch(self, epoch: int) -> None:
         """Sets the epoch: with the seed, it fixes the shard and sample order."""
@@ -237,6 +239,20 @@ class ShardDataset(IterableDataset):
         if not 0 <= worker < num_workers:
             raise ValueError(f"worker {worker} of {num_workers}")
         distributed_rank(rank, world_size)
+        if world_size > len(self.shards):
+            # That rank's training loop would end at once, and the others
+            # wait for it in every collective step (a hang, not an error).
+            raise ValueError(
+                f"{len(self.shards)} shards of ais://{self.bucket} for {world_size} ranks: rank {len(self.shards)} and up would read none; "
+                "use at least as many shards as ranks (dSort can cut the dataset into more)"
+            )
+        if world_size > 1 and len(self.shards) % world_size and not self._warned_uneven:
+            self._warned_uneven = True
+            warnings.warn(
+                f"{len(self.shards)} shards of ais://{self.bucket} over {world_size} ranks: some ranks read one shard more, and the others "
+                "end their epoch first (a DDP job then waits for them): cap the steps of an epoch, or use a multiple of the ranks",
+                stacklevel=2,
+            )
         return self.epoch_shards(epoch)[rank::world_size][worker::num_workers]
 
     def _place(self) -> Tuple[int, int, int, int]:

@@ -528,3 +528,17 @@ def test_tls_takes_the_systems_cas(monkeypatch, tmp_path):
     monkeypatch.setenv("AIS_CLIENT_CA", "")
     monkeypatch.setenv("AIS_SKIP_VERIFY_CRT", "true")
     assert verify_from_env() is False
+
+
+def test_shards_over_more_ranks_than_shards_are_refused():
+    """A rank with no shard would end its epoch at once while the others
+    wait for it in every collective step (a hang): refused, naming why;
+    an uneven split is warned of."""
+    from aisgo.torch import ShardDataset
+
+    d = ShardDataset(None, "b", ["s-0.tar", "s-1.tar", "s-2.tar"])
+    with pytest.raises(ValueError, match="3 shards .* for 4 ranks"):
+        d.shards_for(0, 4)
+    with pytest.warns(UserWarning, match="over 2 ranks"):
+        assert d.shards_for(0, 2) == ["s-0.tar", "s-2.tar"]
+    assert d.shards_for(0, 3) == ["s-0.tar"]
