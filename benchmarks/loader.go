@@ -123,6 +123,8 @@ func (c *LoadConfig) Validate() error {
 		return errors.New("load: duration and counts cannot be negative")
 	case c.StatsInterval < 0:
 		return fmt.Errorf("load: stats interval %s is negative", c.StatsInterval)
+	case c.TotalPutSize > 0 && max(c.MinSize, c.MaxSize) == 0:
+		return fmt.Errorf("load: a total PUT size of %s is never reached by empty objects (size 0): give a number of PUTs instead", shards.FormatSize(c.TotalPutSize))
 	}
 	putBound := c.PutPercent > 0 && (c.MaxPuts > 0 || c.TotalPutSize > 0)
 	if c.Duration == 0 && c.MaxOps == 0 && !putBound {

@@ -172,6 +172,7 @@ func TestLoadRefusesBadConfigs(t *testing.T) {
 		{"percent", benchmarks.LoadConfig{Client: client, Bucket: "b", PutPercent: 101, MaxOps: 1}, "not within 0-100", nil},
 		{"no stop condition", benchmarks.LoadConfig{Client: client, Bucket: "b", PutPercent: 50}, "no stop condition", nil},
 		{"GET-only with a PUT bound", benchmarks.LoadConfig{Client: client, Bucket: "b", MaxPuts: 5}, "GET-only run never reaches a PUT bound", nil},
+		{"empty PUTs to a total size", benchmarks.LoadConfig{Client: client, Bucket: "b", PutPercent: 100, TotalPutSize: 1 << 20}, "never reached by empty objects", nil},
 		{"unknown bucket", benchmarks.LoadConfig{Client: client, Bucket: "nosuch", MaxOps: 1}, "bucket ais://nosuch: store: bucket does not exist (create it with", api.ErrBucketNotFound},
 		{"nothing to read", benchmarks.LoadConfig{Client: client, Bucket: "empty", MaxOps: 1}, "no objects to read", benchmarks.ErrNoObjects},
 	} {

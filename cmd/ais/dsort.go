@@ -265,7 +265,7 @@ func followWithBars(ctx context.Context, c *api.Client, id string) (api.DsortJob
 		select {
 		case <-ctx.Done():
 			abortBars(extract, create, written)
-			return sum, ctx.Err()
+			return sum, fmt.Errorf("%w (the job goes on: 'ais dsort stop %s' aborts it)", ctx.Err(), id)
 		case <-time.After(pollInterval):
 		}
 	}
@@ -313,7 +313,7 @@ func followWithLines(ctx context.Context, c *api.Client, id string) (api.DsortJo
 		}
 		select {
 		case <-ctx.Done():
-			return sum, ctx.Err()
+			return sum, fmt.Errorf("%w (the job goes on: 'ais dsort stop %s' aborts it)", ctx.Err(), id)
 		case <-time.After(pollInterval):
 		}
 	}
