@@ -405,3 +405,34 @@ func TestSpecOverTheLimitIsRefused(t *testing.T) {
 		t.Fatalf("a spec at the limit: %d bytes, %v", len(data), err)
 	}
 }
+
+// 'ais get OBJ PIPE' writes into a FIFO (or a device: /dev/null) as
+// it is, not a file renamed over it.
+func TestGetIntoAPipe(t *testing.T) {
+	g := newRecordingGateway(t)
+	g.objects["/v1/objects/b/obj.bin"] = "the bytes"
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan string, 1)
+	go func() {
+		f, err := os.Open(fifo)
+		if err != nil {
+			read <- err.Error()
+			return
+		}
+		data, _ := io.ReadAll(f)
+		f.Close()
+		read <- string(data)
+	}()
+	if err := runCLI(t, "get", "ais://b/obj.bin", fifo); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-read; got != "the bytes" {
+		t.Fatalf("the pipe read %q", got)
+	}
+	if info, err := os.Lstat(fifo); err != nil || info.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the pipe after the get: %v %v, want it still a FIFO", info.Mode(), err)
+	}
+}

@@ -210,6 +210,19 @@ func collect(src, name string) (files []localFile, skipped int, err error) {
 // of the one it replaces, else 0666 less the umask, as any tool makes it
 // (not CreateTemp's 0600).
 func writeLocalFile(dest string, fill func(io.Writer) error) error {
+	// A device or a pipe (/dev/null, a FIFO, /dev/stdout) is written
+	// itself: a file renamed over it would replace it.
+	if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		f, err := os.OpenFile(dest, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		err = fill(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 	tmp, err := createPart(dest)
 	if err != nil {
 		return err
