@@ -429,10 +429,10 @@ func TestGetIntoAPipe(t *testing.T) {
 	if err := runCLI(t, "get", "ais://b/obj.bin", fifo); err != nil {
 		t.Fatal(err)
 	}
-	if got := <-read; got != "the bytes" {
-		t.Fatalf("the pipe read %q", got)
-	}
 	if info, err := os.Lstat(fifo); err != nil || info.Mode()&os.ModeNamedPipe == 0 {
 		t.Fatalf("the pipe after the get: %v %v, want it still a FIFO", info.Mode(), err)
+	}
+	if got := <-read; got != "the bytes" {
+		t.Fatalf("the pipe read %q", got)
 	}
 }
