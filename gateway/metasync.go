@@ -27,8 +27,11 @@ func (n *Node) currentMap() *cluster.Map { return n.control.Current().Map }
 func (n *Node) currentBuckets() *store.BucketMetadata { return n.control.Current().Buckets }
 
 func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
+	// A snapshot (100k revoked tokens, many buckets) may pass the bound
+	// of other control bodies: a target refusing every push would go
+	// offline. It is bounded as a peer's answers are (signed, intra).
 	var msg peer.MetaMessage
-	if err := decodeBody(r, &msg); err != nil {
+	if err := decodeBodyUpTo(r, &msg, peer.MaxAnswer); err != nil {
 		n.writeError(w, r, err)
 		return
 	}

@@ -431,7 +431,12 @@ func (n *Node) writeErrorStatus(w http.ResponseWriter, r *http.Request, status i
 
 // readBody reads a bounded control body.
 func readBody(r *http.Request) ([]byte, error) {
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxControlBody))
+	return readBodyUpTo(r, maxControlBody)
+}
+
+// readBodyUpTo reads a body of at most limit bytes.
+func readBodyUpTo(r *http.Request, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	if err != nil {
 		return nil, badRequest("read request body: %w", err)
 	}
@@ -440,7 +445,12 @@ func readBody(r *http.Request) ([]byte, error) {
 
 // decodeBody decodes a JSON body; an empty body leaves v unchanged.
 func decodeBody(r *http.Request, v any) error {
-	data, err := readBody(r)
+	return decodeBodyUpTo(r, v, maxControlBody)
+}
+
+// decodeBodyUpTo is decodeBody of a body of at most limit bytes.
+func decodeBodyUpTo(r *http.Request, v any, limit int64) error {
+	data, err := readBodyUpTo(r, limit)
 	if err != nil || len(data) == 0 {
 		return err
 	}

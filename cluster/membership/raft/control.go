@@ -376,6 +376,11 @@ func (c *Control) waitForMap(ctx context.Context) error {
 // itself as the primary (and starts the map of a new cluster), and the
 // keepalive starts afresh.
 func (c *Control) lead(ctx context.Context, notify <-chan bool) {
+	// retry, when set, tries takeOffice again: one that failed while this
+	// gateway still leads would leave the map naming the old primary
+	// (targets refuse its pushes, nobody judges keepalives).
+	var retry <-chan time.Time
+	delay := 200 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
@@ -384,12 +389,20 @@ func (c *Control) lead(ctx context.Context, notify <-chan bool) {
 			return
 		case leading := <-notify:
 			c.leading.Store(leading)
+			retry, delay = nil, 200*time.Millisecond
 			if !leading {
 				continue
 			}
-			if err := c.takeOffice(ctx); err != nil {
-				c.config.Logger.Warn("raft: take office as primary", "err", err)
+		case <-retry:
+			retry = nil
+			if !c.leading.Load() {
+				continue
 			}
+		}
+		if err := c.takeOffice(ctx); err != nil {
+			c.config.Logger.Warn("raft: take office as primary: trying again", "in", delay, "err", err)
+			retry = time.After(delay)
+			delay = min(2*delay, 5*time.Second)
 		}
 	}
 }
