@@ -241,11 +241,20 @@ func followWithBars(ctx context.Context, c *api.Client, id string) (api.DsortJob
 	create := countBar(bars, "create shards", 0)
 	written := bytesBar(bars, "bytes written", 0)
 	defer bars.Wait()
+	adjusted := false
 	for {
 		sum, err := poll(ctx, c, id)
 		if err != nil {
 			abortBars(extract, create, written)
 			return sum, err
+		}
+		if !adjusted && startedBefore(sum) {
+			// Rates and ETAs from the job's start, not this wait's (a
+			// job half done would show its bytes over a second).
+			adjusted = true
+			for _, b := range []*mpb.Bar{extract, create, written} {
+				b.DecoratorAverageAdjust(sum.StartedTime)
+			}
 		}
 		m := sum.Metrics
 		update(extract, m.Extraction.ExtractedCount, m.Extraction.TotalCount)
@@ -288,11 +297,15 @@ func abortBars(bars ...*mpb.Bar) {
 // every two seconds, for logs and pipes.
 func followWithLines(ctx context.Context, c *api.Client, id string) (api.DsortJobInfo, error) {
 	last, lastLine := time.Time{}, ""
-	begin := time.Now()
+	begin, adjusted := time.Now(), false
 	for {
 		sum, err := poll(ctx, c, id)
 		if err != nil {
 			return sum, err
+		}
+		if !adjusted && startedBefore(sum) {
+			// Timed from the job's start, not this wait's.
+			adjusted, begin = true, sum.StartedTime
 		}
 		m := sum.Metrics
 		elapsed := time.Since(begin).Seconds()
@@ -317,6 +330,12 @@ func followWithLines(ctx context.Context, c *api.Client, id string) (api.DsortJo
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// startedBefore reports a job's start time known and past (the gateway's
+// clock may run ahead of this host's).
+func startedBefore(sum api.DsortJobInfo) bool {
+	return !sum.StartedTime.IsZero() && sum.StartedTime.Before(time.Now())
 }
 
 func rate(bytes, elapsedNanos int64) string {
