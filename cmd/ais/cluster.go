@@ -572,30 +572,30 @@ func newClusterStartCommand() *cobra.Command {
 					nodeJoin = "" // the first gateway of a new cluster
 				}
 				if err := c.launch(&c.Nodes[i], nodeJoin, cancel); err != nil {
-					return err
+					return c.leftRunning(launched, err)
 				}
 				if err := c.save(dir); err != nil {
-					return err
+					return c.leftRunning(launched, err)
 				}
 				if !restart && i == 0 {
 					// Others join through the first gateway: let it listen first.
 					if err := waitHealthy(ctx, withToken(newClient(tc, c.Endpoint)), 15*time.Second); err != nil {
 						if exited, ok := errors.AsType[*nodeExitError](err); ok {
-							return exited
+							return c.leftRunning(launched, exited)
 						}
-						return fmt.Errorf("primary gateway did not start (see %s): %w", filepath.Join(c.Nodes[0].Dir, "node.log"), err)
+						return c.leftRunning(launched, fmt.Errorf("primary gateway did not start (see %s): %w", filepath.Join(c.Nodes[0].Dir, "node.log"), err))
 					}
 				}
 			}
 			if err := c.save(dir); err != nil {
-				return err
+				return c.leftRunning(launched, err)
 			}
 			status, err := waitForNodes(ctx, withToken(newClient(tc, c.gatewayURLs()...)), launched, 30*time.Second)
 			if err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
-					return exited
+					return c.leftRunning(launched, exited)
 				}
-				return fmt.Errorf("%w (logs in %s/*/node.log)", err, dir)
+				return c.leftRunning(launched, fmt.Errorf("%w (logs in %s/*/node.log)", err, dir))
 			}
 			g, t := c.counts()
 			gateways := strings.Join(c.gatewayURLs(), ",")
@@ -952,4 +952,19 @@ func stopProcess(pid int) bool {
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	return true
+}
+
+// leftRunning adds to the error of a start that failed the nodes it
+// launched that still run: they are not stopped, and the user is told.
+func (c *localCluster) leftRunning(launched []string, err error) error {
+	var running []string
+	for i := range c.Nodes {
+		if slices.Contains(launched, c.Nodes[i].Name) && c.Nodes[i].running() {
+			running = append(running, c.Nodes[i].Name)
+		}
+	}
+	if len(running) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w; started and still running: %s ('ais cluster stop' stops them)", err, strings.Join(running, ", "))
 }
