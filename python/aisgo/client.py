@@ -828,16 +828,8 @@ class Client:
                     raise
                 if exc.sent and not replayable:
                     raise
-                tried.append(gateway)
-                if len(tried) >= len(self._gateways):
+                if not self._pass_over(gateway, tried, body):
                     raise
-                if body is not None:
-                    if not body.rewind():
-                        raise
-                    body.sent = False
-                with self._lock:
-                    if self._gateways[0] == gateway:
-                        self._gateways = self._gateways[1:] + self._gateways[:1]
             except errors.Unavailable as exc:
                 # A gateway that cannot serve (removed from the cluster,
                 # starting): the next one is asked before any wait, as the
@@ -850,16 +842,24 @@ class Client:
                     or not replayable
                 ):
                     raise
-                tried.append(gateway)
-                if len(tried) >= len(self._gateways):
+                if not self._pass_over(gateway, tried, body):
                     raise
-                if body is not None:
-                    if not body.rewind():
-                        raise
-                    body.sent = False
-                with self._lock:
-                    if self._gateways[0] == gateway:
-                        self._gateways = self._gateways[1:] + self._gateways[:1]
+
+    def _pass_over(self, gateway: str, tried: List[str], body: Optional[_Body]) -> bool:
+        """Moves on from a gateway that failed a request to the next one
+        given; False when every gateway was tried, or the body cannot be
+        sent again."""
+        tried.append(gateway)
+        if len(tried) >= len(self._gateways):
+            return False
+        if body is not None:
+            if not body.rewind():
+                return False
+            body.sent = False
+        with self._lock:
+            if self._gateways[0] == gateway:
+                self._gateways = self._gateways[1:] + self._gateways[:1]
+        return True
 
     def _follow(
         self,
