@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import http.server
 import io
 import json
 import tarfile
+import threading
 
 import pytest
 
@@ -14,6 +16,21 @@ from aisgo.client import DsortStatus, _range_header
 from aisgo.errors import error_from_response
 from aisgo.index import ShardIndex
 from aisgo.template import parse_template
+
+
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A test server's handler that does not log each request."""
+
+    def log_message(self, *args):
+        pass
+
+
+def _serve(handler):
+    """A local HTTP server of a handler class, serving from a thread until
+    its shutdown()."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def test_templates():
@@ -187,12 +204,10 @@ def test_package_imports_without_torch():
 def test_token_is_sent(monkeypatch, tmp_path):
     """A token (given, from $AIS_AUTHN_TOKEN or from the token file) goes
     with every request as a bearer token."""
-    import http.server
-    import threading
 
     seen = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_QuietHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             seen.append(self.headers.get("Authorization"))
             body = b"[]"
@@ -202,11 +217,7 @@ def test_token_is_sent(monkeypatch, tmp_path):
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(Handler)
     endpoint = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         token_file = tmp_path / "auth.token"
@@ -282,10 +293,8 @@ def test_job_parts_lost_or_unknown():
 def _serve_json(answer: bytes):
     """A local server answering every GET with the JSON answer; returns
     (endpoint, shutdown)."""
-    import http.server
-    import threading
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_QuietHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(200)
@@ -294,11 +303,7 @@ def _serve_json(answer: bytes):
             self.end_headers()
             self.wfile.write(answer)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(Handler)
     return f"http://127.0.0.1:{server.server_address[1]}", server.shutdown
 
 
@@ -318,12 +323,10 @@ def test_incomplete_listing_is_an_error():
 def test_put_with_a_write_only_token():
     """A token that may put and may not look: the HEAD that finds the owner
     is refused, and the PUT goes to the gateway (which redirects it)."""
-    import http.server
-    import threading
 
     seen = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_QuietHandler):
         def do_HEAD(self):  # noqa: N802 (http.server's name)
             seen.append("HEAD")
             self.send_response(403)
@@ -336,11 +339,7 @@ def test_put_with_a_write_only_token():
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(Handler)
     try:
         aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").put_object("b", "o", b"data")
     finally:
@@ -368,21 +367,15 @@ def test_errors_do_not_show_a_redirects_grant():
     """A target that does not answer is named without the query of the
     redirect to it: that carries an access grant, usable for a while by
     whoever reads the log."""
-    import http.server
-    import threading
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_QuietHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             self.send_response(307)
             self.send_header("Location", "http://127.0.0.1:1/v1/objects/b/o?agrant=s3cr3t-grant")
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(Handler)
     try:
         with pytest.raises(aisgo.AisConnectionError) as e:
             aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").get_object("b", "o").read()
@@ -397,8 +390,6 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
     """A target of a job that does not answer (restarting: it resumes its
     part) is waited for; one that stays silent ends the wait, after a
     grace, with its error."""
-    import http.server
-    import threading
 
     import aisgo.client
 
@@ -412,7 +403,7 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
     ]
     calls = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_QuietHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             calls.append(self.path)
             body = json.dumps(polls[min(len(calls), len(polls)) - 1]).encode()
@@ -422,11 +413,7 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(Handler)
     try:
         client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
         assert client.job_wait("download-1", poll=0.001) == {"objects": 0, "bytes": 0}
@@ -444,11 +431,9 @@ def test_an_answer_cut_midway_is_a_connection_error():
     """A node that restarts while it sends a JSON answer (a listing page,
     a job's status) is an AisConnectionError, which scripts catch as an
     AisError: not a raw requests exception."""
-    import http.server
     import socket
-    import threading
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(_QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):  # noqa: N802 (http.server's name)
@@ -460,11 +445,7 @@ def test_an_answer_cut_midway_is_a_connection_error():
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(Handler)
     try:
         with pytest.raises(aisgo.AisError) as e:
             aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").list_buckets()
@@ -477,13 +458,11 @@ def test_a_gateway_that_answers_503_is_passed_over():
     """A gateway that cannot serve (removed from the cluster, starting)
     answers 503: the next gateway given is asked at once, not the same
     one again after waits."""
-    import http.server
-    import threading
 
     asked = []
 
     def server(status, body):
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 asked.append(status)
                 data = json.dumps(body).encode()
@@ -493,11 +472,7 @@ def test_a_gateway_that_answers_503_is_passed_over():
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args):
-                pass
-
-        s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=s.serve_forever, daemon=True).start()
+        s = _serve(Handler)
         return s
 
     removed = server(503, {"status": 503, "kind": "unavailable", "message": "node g1 was removed from the cluster"})
