@@ -588,18 +588,7 @@ func TestFailedPutLeavesNoParts(t *testing.T) {
 func TestDeleteIsNotUndoneByAPartLeft(t *testing.T) {
 	f := newFleet(t, 4, 2, 1, 1<<20)
 	f.put("d", []byte("deleted bytes"))
-	holders, _ := ec.Holders(f.smap, bucket, "d", 3)
-	ownerID, st := f.owner("d")
-	var away string
-	for _, h := range holders {
-		if h.ID != ownerID {
-			away = h.ID
-			break
-		}
-	}
-	f.mu.Lock()
-	f.down[away] = true
-	f.mu.Unlock()
+	st, away := f.holderDown("d")
 	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -617,6 +606,7 @@ func TestDeleteIsNotUndoneByAPartLeft(t *testing.T) {
 	if n := f.parts("d"); n != 0 {
 		t.Fatalf("%d stale parts left after a restore the delete refused", n)
 	}
+	ownerID, _ := f.owner("d")
 	tomb, ok := f.inner[ownerID].Tombstone(bucket, "d")
 	if !ok {
 		t.Fatal("the delete left no tombstone")
@@ -855,18 +845,7 @@ func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
 	defer ec.SetDropRetry(20 * time.Millisecond)()
 	f := newFleet(t, 4, 2, 1, 1<<20)
 	f.put("d", []byte("deleted bytes"))
-	holders, _ := ec.Holders(f.smap, bucket, "d", 3)
-	ownerID, st := f.owner("d")
-	var away string
-	for _, h := range holders {
-		if h.ID != ownerID {
-			away = h.ID
-			break
-		}
-	}
-	f.mu.Lock()
-	f.down[away] = true
-	f.mu.Unlock()
+	st, away := f.holderDown("d")
 	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}); err != nil {
 		t.Fatal(err)
 	}
@@ -1047,4 +1026,22 @@ func TestPutSpanningAnECChange(t *testing.T) {
 	if n := f.parts("off"); n != 0 {
 		t.Fatalf("a PUT under way as erasure coding was turned off left %d parts", n)
 	}
+}
+
+// holderDown takes down a target holding a part of name (not its owner)
+// and returns the owner's store and the target's id.
+func (f *fleet) holderDown(name string) (*ec.Store, string) {
+	holders, _ := ec.Holders(f.smap, bucket, name, 3)
+	ownerID, st := f.owner(name)
+	var away string
+	for _, h := range holders {
+		if h.ID != ownerID {
+			away = h.ID
+			break
+		}
+	}
+	f.mu.Lock()
+	f.down[away] = true
+	f.mu.Unlock()
+	return st, away
 }
