@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -166,11 +167,14 @@ type loader struct {
 		sync.RWMutex
 		names []string // GET candidates: listed and put
 		put   []string // put by this run, for cleanup
+		maybe []string // PUTs cut by the interrupt: they may have landed
 	}
 }
 
 // Load runs a load and returns its report. The report is returned with
-// ErrTooManyErrors too; ctx ends the run early (no cleanup then).
+// ErrTooManyErrors too; ctx ends the run early. Cleanup runs after an
+// early end too, past ctx's cancellation: a caller that must not wait for
+// it ends the process.
 func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -230,9 +234,9 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	if l.config.MaxErrors >= 0 && l.errors.Load() > l.config.MaxErrors {
 		err = fmt.Errorf("%d errors, more than the %d allowed: %w", l.errors.Load(), l.config.MaxErrors, ErrTooManyErrors)
 	}
-	if cfg.Cleanup && ctx.Err() == nil {
+	if cfg.Cleanup {
 		started := time.Now()
-		l.cleanup(ctx)
+		l.cleanup(context.WithoutCancel(ctx))
 		report.Delete = l.del.stats(time.Since(started), l.del.latency.Snapshot())
 	}
 	if err == nil && ctx.Err() != nil {
@@ -343,6 +347,10 @@ func (l *loader) putObject(ctx context.Context, name string, body *patternReader
 	if err != nil {
 		if ctx.Err() == nil {
 			l.put.fail(err)
+		} else if l.config.Cleanup {
+			l.mu.Lock()
+			l.mu.maybe = append(l.mu.maybe, name)
+			l.mu.Unlock()
 		}
 		return err
 	}
@@ -394,18 +402,23 @@ func (l *loader) getObject(ctx context.Context, name string, buf []byte) error {
 	return nil
 }
 
-// cleanup deletes what the run put, in parallel.
+// cleanup deletes what the run put, in parallel, and the PUTs the
+// interrupt cut that may have landed.
 func (l *loader) cleanup(ctx context.Context) {
 	l.mu.Lock()
-	names := l.mu.put
-	l.mu.put = nil
+	names, maybe := l.mu.put, l.mu.maybe
+	l.mu.put, l.mu.maybe = nil, nil
 	l.mu.Unlock()
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.config.Workers)
-	for _, name := range names {
+	for i, name := range slices.Concat(names, maybe) {
 		g.Go(func() error {
 			started := time.Now()
-			if err := l.client.Delete(ctx, l.config.Bucket, name); err != nil {
+			err := l.client.Delete(ctx, l.config.Bucket, name)
+			if err != nil && i >= len(names) && errors.Is(err, api.ErrNotFound) {
+				return nil // the cut PUT did not land
+			}
+			if err != nil {
 				l.del.fail(err)
 				return nil
 			}

@@ -1,6 +1,7 @@
 package benchmarks_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"syscall"
@@ -216,5 +217,29 @@ func TestLoadProgress(t *testing.T) {
 	}
 	if results := r.Results("load"); len(results) != 1 || results[0].Ops != r.Put.Ops {
 		t.Fatalf("results %+v", results)
+	}
+}
+
+// An interrupted run still deletes what it put, including PUTs the
+// interrupt cut that may have landed.
+func TestLoadInterruptedCleansUp(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	newBucket(t, c, "cut")
+	interrupted := errors.New("interrupted")
+	ctx, cancel := context.WithCancelCause(t.Context())
+	time.AfterFunc(300*time.Millisecond, func() { cancel(interrupted) })
+	r, err := benchmarks.Load(ctx, benchmarks.LoadConfig{
+		Client: c.Client(), Bucket: "cut", PutPercent: 100, MinSize: 4 << 10, Workers: 4,
+		MaxOps: 1_000_000, Duration: time.Minute, Seed: 5, Cleanup: true,
+	})
+	if !errors.Is(err, interrupted) {
+		t.Fatalf("Load = %v, want the interrupt's cause", err)
+	}
+	if r.Put.Ops == 0 || r.Delete.Ops < r.Put.Ops || r.Delete.Errors != 0 {
+		t.Fatalf("interrupted run: %d PUTs, cleanup deleted %d with %d errors", r.Put.Ops, r.Delete.Ops, r.Delete.Errors)
+	}
+	page, err := c.Client().ListObjects(t.Context(), "cut", api.ListObjectsMessage{})
+	if err != nil || len(page.Entries) != 0 {
+		t.Fatalf("after the interrupted run's cleanup the bucket lists %d objects, %v", len(page.Entries), err)
 	}
 }

@@ -25,16 +25,27 @@ const defaultEndpoint = "http://localhost:8080"
 
 // Exit statuses.
 const (
-	exitFailed   = 1 // the run failed, or had more errors than allowed
-	exitBadFlags = 2
+	exitFailed      = 1 // the run failed, or had more errors than allowed
+	exitBadFlags    = 2
+	exitInterrupted = 130 // a second interrupt during cleanup, as shells report SIGINT
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv("AIS_ENDPOINT"), os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-signals
+		fmt.Fprintln(os.Stderr, "aisloader: interrupted; stopping (with -cleanup, deleting what the run put: interrupt again to leave it)")
+		cancel(errInterrupted)
+		<-signals
+		fmt.Fprintln(os.Stderr, "aisloader: interrupted again; objects not yet deleted stay")
+		os.Exit(exitInterrupted)
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv("AIS_ENDPOINT"), os.Stdout, os.Stderr))
 }
+
+var errInterrupted = errors.New("interrupted")
 
 // options are the parsed command line.
 type options struct {
