@@ -139,7 +139,7 @@ func parse(args []string, env string, usage io.Writer) (options, error) {
 	flags.BoolVar(&o.json, "json", false, "print the report as JSON on stdout, in place of the summary (AIStore's -json)")
 	flags.StringVar(&o.jsonPath, "json-out", "", "also write the whole report as JSON to `file`")
 	flags.Int64Var(&cfg.MaxErrors, "maxerrors", 0, "errors allowed before the run stops and exits 1; negative: never stop")
-	flags.BoolVar(&cfg.Cleanup, "cleanup", false, "delete every object the run put, at the end")
+	flags.BoolVar(&cfg.Cleanup, "cleanup", false, "delete every object the run put, at the end (after an interrupt too; interrupt again to skip)")
 	cfg.StatsInterval = 10 * time.Second
 	if err := flags.Parse(args); err != nil {
 		return o, err
