@@ -14,6 +14,9 @@ type Budget struct {
 	limit int64
 	used  atomic.Int64
 	peak  atomic.Int64
+	// metadata counts apart the bytes Charge takes: record names and
+	// keys, held to the job's end.
+	metadata atomic.Int64
 	// parent, when set, is the node's budget every job's counts in too:
 	// concurrent jobs share the memory, each within its own limit.
 	parent *Budget
@@ -47,6 +50,43 @@ func (b *Budget) Reserve(n int64) bool {
 		}
 	}
 }
+
+// Charge takes n bytes of record metadata (names, keys), which a job
+// holds to its end and cannot spill. They count apart from contents, up
+// to a quarter of the limit (at least 64 MiB, a million records of short
+// names), in the parent too: a shard of millions of long names fails its
+// job instead of taking the node's memory.
+func (b *Budget) Charge(n int64) bool {
+	if held := b.metadata.Add(n); b.limit > 0 && held > b.MetadataLimit() {
+		b.metadata.Add(-n)
+		return false
+	}
+	if b.parent != nil && !b.parent.Charge(n) {
+		b.metadata.Add(-n)
+		return false
+	}
+	return true
+}
+
+// ReleaseMetadata returns every byte Charge took.
+func (b *Budget) ReleaseMetadata() {
+	n := b.metadata.Swap(0)
+	for p := b.parent; p != nil; p = p.parent {
+		p.metadata.Add(-n)
+	}
+}
+
+// MetadataLimit is the most bytes Charge takes (0: unlimited).
+func (b *Budget) MetadataLimit() int64 {
+	if b.limit <= 0 {
+		return 0
+	}
+	return max(b.limit/4, 64<<20)
+}
+
+// MetadataCost is what a member named name takes in memory beside its
+// contents: the name, kept by its file and its record, and their fields.
+func MetadataCost(name string) int64 { return 2*int64(len(name)) + 256 }
 
 // Release returns n bytes.
 func (b *Budget) Release(n int64) {

@@ -278,6 +278,10 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 			release()
 			return nil, err
 		}
+		if !cfg.Budget.Charge(MetadataCost(e.Name)) {
+			release()
+			return nil, fmt.Errorf("%w: shard %s, at member %d (a name of %d bytes): the records' names take more than the %s a job's memory budget (max_mem_usage) allows them", ErrNamesOverBudget, in.Name, len(files), len(e.Name), shards.FormatSize(cfg.Budget.MetadataLimit()))
+		}
 		member, err := group.Add(e.Name)
 		if err != nil {
 			var dup *shards.DuplicateError
@@ -374,6 +378,10 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 	counters.Shards.Add(1)
 	return records, nil
 }
+
+// ErrNamesOverBudget: the records' names and metadata, which stay in
+// memory for the whole job, pass its memory budget.
+var ErrNamesOverBudget = errors.New("extract: names over the memory budget")
 
 // ErrKeyMissing: a record lacks the file its content key comes from.
 var ErrKeyMissing = errors.New("extract: key is missing")

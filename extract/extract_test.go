@@ -285,3 +285,40 @@ func TestChildBudgetsShareTheNodes(t *testing.T) {
 		t.Fatalf("after job a released: the node holds %d, job a reserves 50 again", node.Used())
 	}
 }
+
+// Names stay in memory for the whole job and cannot spill: a small
+// compressed shard of long names fails its job once they pass the
+// budget's share for them, and a job's end returns that share to the node.
+func TestNamesChargedToTheBudget(t *testing.T) {
+	long := func(count int) []byte {
+		entries := make([]entry, count)
+		for i := range entries {
+			entries[i] = entry{name: fmt.Sprintf("%s-%03d.bin", strings.Repeat("n", 512<<10), i)}
+		}
+		return shard(t, ".tgz", entries...)
+	}
+	big, half := long(80), long(40) // 80 and 40 MiB of names; the shards are a few KiB
+	run := func(budget *extract.Budget, data []byte) error {
+		_, err := extract.Run(t.Context(), extract.Config{Format: format(".tgz"), Budget: budget, SpillDir: t.TempDir() + "/spill"},
+			[]extract.Input{{Name: "names.tgz"}}, memOpener{"names.tgz": data}, nil)
+		return err
+	}
+	if err := run(extract.NewBudget(0), big); err != nil {
+		t.Fatalf("without a budget: %v", err)
+	}
+	node := extract.NewBudget(1 << 20) // names may take 64 MiB
+	job := node.Child(1 << 20)
+	err := run(job, big)
+	if !errors.Is(err, extract.ErrNamesOverBudget) || !strings.Contains(err.Error(), "names.tgz") || !strings.Contains(err.Error(), "64MiB") {
+		t.Fatalf("80 MiB of names in a 64 MiB share: %v", err)
+	}
+	job.ReleaseMetadata()
+	job = node.Child(1 << 20)
+	if err := run(job, half); err != nil {
+		t.Fatalf("after the failed job returned its share, 40 MiB of names: %v", err)
+	}
+	// The node's share is held by the job until it ends.
+	if err := run(node.Child(1<<20), half); !errors.Is(err, extract.ErrNamesOverBudget) {
+		t.Fatalf("a second job beside one holding 40 MiB of names: %v", err)
+	}
+}

@@ -574,9 +574,14 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 		}
 		mu.Unlock()
 	}
+	// The names the scan holds count as the job's would: an input the
+	// job could not hold fails the estimate too.
+	names := w.memory.Child(est.MemoryLimit)
+	defer names.ReleaseMetadata()
 	cfg := extract.Config{
 		Format:      plan.InputFormat,
 		Concurrency: concurrency(plan.ExtractConcurrency, mountpaths),
+		Budget:      names,
 		HeadersOnly: true,
 		Key:         extract.KeyConfig{Extension: plan.KeyExtension, Kind: plan.KeyKind},
 		OnDuplicate: func(shard string, dup *shards.DuplicateError) error {

@@ -1324,6 +1324,7 @@ func (j *targetJob) release() {
 		j.mu.result.Close()
 		j.mu.result = nil // its records' names go too: a finished job keeps its stats only
 	}
+	j.budget.ReleaseMetadata()
 	pathsafe.RemoveAll(j.w.config.WorkDir, filepath.Join(j.w.config.WorkDir, "dsort-"+j.id))
 	for _, obj := range j.mu.objects {
 		obj.Close()
