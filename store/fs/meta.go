@@ -172,6 +172,9 @@ func readMeta(path string, m *store.ObjectMeta) error {
 		if errors.Is(err, syscall.ENODATA) {
 			return fmt.Errorf("%w: %s has no AIS metadata", store.ErrNotFound, path)
 		}
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
+			return fmt.Errorf("%w: %s was removed", store.ErrNotFound, path) // by a DELETE since it was found
+		}
 		return classify(fmt.Errorf("read metadata of %s: %w", path, err))
 	}
 	if err := decodeMeta(buf[:n], m); err != nil {

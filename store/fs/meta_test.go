@@ -1,6 +1,9 @@
 package fs
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -31,5 +34,22 @@ func TestDecodeMetaBoundsTheCustomMap(t *testing.T) {
 	want := store.ObjectMeta{Size: 5, Custom: map[string]string{"k": "v", "etag": "x"}}
 	if err := decodeMeta(encodeMeta(&want), &m); err != nil || m.Custom["k"] != "v" || m.Custom["etag"] != "x" {
 		t.Fatalf("a good header: %v %+v", err, m.Custom)
+	}
+}
+
+// A file removed between finding it and reading its metadata (a HEAD
+// racing a DELETE) is not found, not an I/O fault (a 500).
+func TestMetadataOfARemovedFileIsNotFound(t *testing.T) {
+	var meta store.ObjectMeta
+	dir := t.TempDir()
+	for _, path := range []string{filepath.Join(dir, "gone"), filepath.Join(dir, "gone", "below")} {
+		if err := readMeta(path, &meta); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("metadata of %s: %v, want ErrNotFound", path, err)
+		}
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0o644)
+	if err := readMeta(filepath.Join(file, "below"), &meta); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("metadata below a file: %v, want ErrNotFound", err)
 	}
 }

@@ -301,6 +301,9 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return nil, err
 	}
+	if err := s.prefixConflict(b, name); err != nil {
+		return nil, err
+	}
 	if (opts.IfNewer || opts.IfNotOlder) && (copiesOf(props) > 1 || s.away()) {
 		// Against the newest copy: one on a returning mountpath may be
 		// newer than the current (an older copy arrived while it was
@@ -384,7 +387,8 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	// copies changed) would be stale now.
 	for _, other := range s.readable() {
 		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
-			if os.Remove(other.objectPath(b, name)) == nil {
+			if path := other.objectPath(b, name); os.Remove(path) == nil {
+				removeEmptyParents(filepath.Dir(path), other.bucketDir(b))
 				removed = append(removed, other)
 			}
 		}
@@ -443,6 +447,11 @@ func (s *Store) install(b store.Bucket, name string, m mountpath, work string) e
 			return nil
 		}
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			// An empty directory is a leftover (of a removal, or of a
+			// MkdirAll cut by a full disk), not a prefix of objects.
+			if pathsafe.Remove(m.path, dest) == nil && attempt < maxInstallAttempts {
+				continue
+			}
 			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
 		}
 		if errors.Is(err, syscall.ENOENT) && attempt < maxInstallAttempts {
@@ -451,6 +460,28 @@ func (s *Store) install(b store.Bucket, name string, m mountpath, work string) e
 		s.suspectAfter(m, err)
 		return classify(err)
 	}
+}
+
+// prefixConflict checks a name against the objects of every mountpath:
+// "a" and "a/b" cannot both be objects wherever each hashes, or their
+// copies could never cross mountpaths. Its own mountpaths' install checks
+// them too; an empty directory where the object goes is a leftover and
+// is removed.
+func (s *Store) prefixConflict(b store.Bucket, name string) error {
+	all := s.readable()
+	if len(all) < 2 {
+		return nil
+	}
+	for _, m := range all {
+		dest := m.objectPath(b, name)
+		if parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
+			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
+		}
+		if fi, err := os.Lstat(dest); err == nil && fi.IsDir() && pathsafe.Remove(m.path, dest) != nil {
+			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
+		}
+	}
+	return nil
 }
 
 // parentIsFile reports whether dir or one of its parents below root is

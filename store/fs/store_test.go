@@ -256,6 +256,56 @@ func TestNameConflictOnOneMountpath(t *testing.T) {
 	}
 }
 
+// Across mountpaths too "a" and "a/b" cannot coexist, whichever mountpath
+// each hashes to; an empty directory left where an object goes is no
+// conflict.
+func TestNameConflictAcrossMountpaths(t *testing.T) {
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}
+	for _, mp := range mps {
+		os.Mkdir(mp, 0o755)
+	}
+	st := open(t, mps...)
+	b := store.NewBucket("conflicts")
+	if err := st.CreateBucket(t.Context(), b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	// Files and prefixes that land on other mountpaths than their
+	// neighbors.
+	var file, under string
+	for i := range 200 {
+		file, under = fmt.Sprintf("f%d", i), fmt.Sprintf("f%d/x", i)
+		if st.MountpathOf(b, file) != st.MountpathOf(b, under) {
+			break
+		}
+	}
+	storetest.Put(t, st, b, file, []byte("file"))
+	if _, err := st.Put(t.Context(), b, under, strings.NewReader("x"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("put %s beside object %s on another mountpath: %v, want ErrConflict", under, file, err)
+	}
+	for i := range 200 {
+		file, under = fmt.Sprintf("d%d", i), fmt.Sprintf("d%d/x", i)
+		if st.MountpathOf(b, file) != st.MountpathOf(b, under) {
+			break
+		}
+	}
+	storetest.Put(t, st, b, under, []byte("x"))
+	if _, err := st.Put(t.Context(), b, file, strings.NewReader("x"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("put %s beside prefix %s/ on another mountpath: %v, want ErrConflict", file, file, err)
+	}
+	// Empty directories, as a removal or a full disk leaves them, on
+	// every mountpath.
+	for _, mp := range mps {
+		if err := os.MkdirAll(filepath.Join(mp, "ais", b.Name, "left"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storetest.Put(t, st, b, "left", []byte("a file where empty directories were"))
+	if got := storetest.Get(t, st, b, "left"); string(got) != "a file where empty directories were" {
+		t.Fatalf("got %q", got)
+	}
+}
+
 // TestFailedMetadataSaveChangesNothing: a bucket-metadata save that fails
 // (here: a directory where the file goes, as a full disk would) leaves
 // the store as it was, so the same change works once the cause is gone.
