@@ -3,29 +3,95 @@ package pipeline
 import (
 	"bufio"
 	"bytes"
+	"math"
 	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 )
 
-// systemMemory returns the machine's total memory in bytes from
-// /proc/meminfo, or 8 GiB when it cannot be read.
+// systemMemory returns the memory this process may use: the machine's
+// (/proc/meminfo, 8 GiB when unreadable), or less when a container's
+// cgroup or GOMEMLIMIT caps it. Inside a pod /proc/meminfo shows the
+// host's memory: a budget taken from it would be killed by the cgroup.
 func systemMemory() int64 {
-	f, err := os.Open("/proc/meminfo")
+	total := memTotal("/proc/meminfo")
+	if limit := cgroupMemoryLimit("/proc/self/cgroup", "/sys/fs/cgroup"); limit > 0 {
+		total = min(total, limit)
+	}
+	if limit := debug.SetMemoryLimit(-1); limit > 0 && limit < math.MaxInt64 {
+		total = min(total, limit)
+	}
+	return total
+}
+
+// memTotal reads MemTotal from a meminfo file, or 8 GiB.
+func memTotal(path string) int64 {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 8 << 30
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		line := sc.Bytes()
-		if rest, ok := bytes.CutPrefix(line, []byte("MemTotal:")); ok {
-			fields := bytes.Fields(rest)
-			if len(fields) > 0 {
-				if kb, err := strconv.ParseInt(string(fields[0]), 10, 64); err == nil {
+		if rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("MemTotal:")); ok {
+			if fields := bytes.Fields(rest); len(fields) > 0 {
+				if kb, err := strconv.ParseInt(string(fields[0]), 10, 64); err == nil && kb > 0 {
 					return kb << 10
 				}
 			}
 		}
 	}
 	return 8 << 30
+}
+
+// cgroupMemoryLimit returns the memory limit of this process's cgroup
+// (v2 memory.max, or v1 memory.limit_in_bytes), 0 when there is none.
+// A container sees its own cgroup at the root of the mount; on a host the
+// process's cgroup path is below it.
+func cgroupMemoryLimit(self, root string) int64 {
+	data, err := os.ReadFile(self)
+	if err != nil {
+		return 0
+	}
+	var limits []int64
+	for line := range strings.Lines(string(data)) {
+		// hierarchy-id:controllers:path
+		fields := strings.SplitN(strings.TrimSpace(line), ":", 3)
+		if len(fields) != 3 || strings.Contains(fields[2], "..") {
+			continue
+		}
+		var candidates []string
+		switch {
+		case fields[0] == "0" && fields[1] == "":
+			candidates = []string{filepath.Join(root, fields[2], "memory.max"), filepath.Join(root, "memory.max")}
+		case strings.Contains(","+fields[1]+",", ",memory,"):
+			candidates = []string{filepath.Join(root, "memory", fields[2], "memory.limit_in_bytes"), filepath.Join(root, "memory", "memory.limit_in_bytes")}
+		}
+		for _, path := range candidates {
+			if limit := readLimit(path); limit > 0 {
+				limits = append(limits, limit)
+				break
+			}
+		}
+	}
+	if len(limits) == 0 {
+		return 0
+	}
+	return slices.Min(limits)
+}
+
+// readLimit reads a cgroup limit file: a byte count, or "max" (none).
+// v1 writes no limit as a number near the largest int64.
+func readLimit(path string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil || n <= 0 || n >= math.MaxInt64/2 {
+		return 0
+	}
+	return n
 }

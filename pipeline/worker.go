@@ -69,7 +69,8 @@ type WorkerConfig struct {
 	// journals left there too.
 	RecoverDirs []string
 	// MemoryTotal is the memory a percentage budget refers to; zero means
-	// the machine's (/proc/meminfo).
+	// the machine's (/proc/meminfo), or its container's cgroup limit or
+	// GOMEMLIMIT when lower.
 	MemoryTotal int64
 	// Mountpaths scales the per-mountpath concurrency limits; zero means
 	// the number of mountpaths the store reports.
