@@ -1949,3 +1949,31 @@ func TestSecondAbortWaitsForTheFirstsCleanup(t *testing.T) {
 	}
 	c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
 }
+
+// A job whose abort still removes its shards is not forgotten to make
+// room for ended jobs: the next attempt must wait for that cleanup, and
+// the node's close too.
+func TestAbortingJobIsNotPruned(t *testing.T) {
+	defer pipeline.SetMaxEndedJobs(0)()
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	slow := &slowDeletes{started: make(chan struct{}), release: make(chan struct{})}
+	c := newMemCluster(t, 1, func(_ string, st store.Store) store.Store { slow.Store = st; return slow })
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.beforeFinish = func() {
+		w := c.worker("t1")
+		id := w.Jobs()[0].ID
+		go w.Abort(id, "the first")
+		<-slow.started
+		// Another job's start prunes the ended jobs.
+		if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-other", Spec: baseSpec("in-{0..3}.tar", "other-{000..999}.tar"), Map: c.smap}); err != nil {
+			t.Error(err)
+		}
+		if _, err := w.Stats(id); err != nil {
+			t.Errorf("the job whose abort removes its shards was forgotten: %v", err)
+		}
+		close(slow.release)
+		w.Abort("srt-other", "test over")
+	}
+	c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
+}

@@ -1470,8 +1470,16 @@ func (w *Worker) pruneEnded() {
 	}
 	var list []ended
 	for id, j := range w.mu.jobs {
-		if s := j.stats(); s.Done() {
+		s := j.stats()
+		if !s.Done() {
+			continue
+		}
+		select {
+		case <-j.releasedOrNotAborted():
 			list = append(list, ended{id, s.Finished})
+		default:
+			// Its abort still cleans up: a next attempt and Close wait
+			// for that through this entry.
 		}
 	}
 	if len(list) <= maxEndedJobs {
