@@ -13,7 +13,8 @@ import (
 // Append adds a piece to an object being written in pieces (AIStore's
 // APPEND): the first call has no handle, each later one the handle the
 // call before returned. Nothing is visible until Flush. size is the
-// piece's length, or -1 when unknown.
+// piece's length, or -1 when unknown (as is 0 with a body that does not
+// tell its length).
 func (c *Client) Append(ctx context.Context, bucket, name, handle string, body io.Reader, size int64) (string, error) {
 	q := url.Values{QueryAppendType: {AppendTypeAppend}}
 	if handle != "" {
@@ -22,6 +23,7 @@ func (c *Client) Append(ctx context.Context, bucket, name, handle string, body i
 	if body == nil {
 		body, size = strings.NewReader(""), 0
 	}
+	size = bodySize(body, size)
 	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, body: body, size: size, bucket: bucket, object: name})
 	if err != nil {
 		return "", err

@@ -21,7 +21,10 @@ func objectPath(bucket, name string) string {
 
 // PutOptions describe an object being put.
 type PutOptions struct {
-	// Size of the data, or -1 when unknown (sent chunked).
+	// Size of the data, or -1 when unknown (sent chunked). Zero with a
+	// body is taken as unknown, unless the body tells its length (as
+	// bytes.Reader, strings.Reader and bytes.Buffer do): a PUT never
+	// drops the bytes it was given.
 	Size int64
 	// Checksum, when set, is verified by the target before the object
 	// becomes visible.
@@ -77,6 +80,7 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 		body = strings.NewReader("")
 		opts.Size = 0
 	}
+	opts.Size = bodySize(body, opts.Size)
 	// A body of unknown length is counted: the size the PUT reports.
 	var counted *atomic.Int64
 	if opts.Size < 0 {
@@ -103,6 +107,18 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 		meta.Size = counted.Load()
 	}
 	return meta, nil
+}
+
+// bodySize is the size to send a body with: size, or when it is zero the
+// length the body tells, or -1 (unknown, sent chunked).
+func bodySize(body io.Reader, size int64) int64 {
+	if size != 0 {
+		return size
+	}
+	if l, ok := body.(interface{ Len() int }); ok {
+		return int64(l.Len())
+	}
+	return -1
 }
 
 // countBody wraps a body to count what is read of it, keeping a Seeker

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -65,6 +66,49 @@ func TestRetryBeforeTheBodyIsRead(t *testing.T) {
 	for range 5 {
 		if _, err := client.Put(t.Context(), "b", "o", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// A PUT whose options leave Size zero sends its body all the same: its
+// length when the body tells it, chunked when not; never an empty object.
+func TestPutWithoutASizeSendsTheBody(t *testing.T) {
+	got := make(chan string, 1)
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		got <- string(data)
+	}))
+	defer owner.Close()
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut {
+			http.NotFound(w, r)
+			return
+		}
+		http.Redirect(w, r, owner.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer gateway.Close()
+	client := api.NewClient(gateway.URL)
+	for _, tc := range []struct {
+		name string
+		body func() io.Reader
+		want string
+	}{
+		{"a reader that tells its length", func() io.Reader { return strings.NewReader("data") }, "data"},
+		{"a reader that does not", func() io.Reader { return io.MultiReader(strings.NewReader("da"), strings.NewReader("ta")) }, "data"},
+		{"an empty body", func() io.Reader { return strings.NewReader("") }, ""},
+	} {
+		meta, err := client.Put(t.Context(), "b", "o", tc.body(), api.PutOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if body := <-got; body != tc.want || meta.Size != int64(len(tc.want)) {
+			t.Fatalf("%s: the node got %q, the PUT reports size %d; want %q", tc.name, body, meta.Size, tc.want)
+		}
+		if _, err := client.Append(t.Context(), "b", "o", "", tc.body(), 0); err != nil {
+			t.Fatalf("%s: append: %v", tc.name, err)
+		}
+		if body := <-got; body != tc.want {
+			t.Fatalf("%s: the node got %q of an append, want %q", tc.name, body, tc.want)
 		}
 	}
 }
