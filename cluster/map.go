@@ -253,6 +253,30 @@ func (m *Map) WithState(id string, s State) (*Map, error) {
 	return c, nil
 }
 
+// WithMarks returns a copy of m in which an offline node goes, once back,
+// to maintenance (maintained) or on leaving (leaving), or to active with
+// neither; m itself when that is so already.
+func (m *Map) WithMarks(id string, maintained, leaving bool) (*Map, error) {
+	old, ok := m.Node(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNodeNotFound, id)
+	}
+	if old.State != StateOffline {
+		return nil, fmt.Errorf("cluster: %s is %s, not offline", id, old.State)
+	}
+	if old.Maintained == maintained && old.Leaving == leaving {
+		return m, nil
+	}
+	c := m.Clone()
+	for i := range c.Nodes {
+		if c.Nodes[i].ID == id {
+			c.Nodes[i].Maintained, c.Nodes[i].Leaving = maintained, leaving
+		}
+	}
+	c.Version++
+	return c, nil
+}
+
 // StillLeaving reports whether a target is leaving, or offline while it
 // was.
 func (n Node) StillLeaving() bool {

@@ -370,6 +370,11 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 	}
 	switch c.Kind {
 	case Maintenance:
+		if node.State == cluster.StateOffline {
+			// Into maintenance once back: a node that does not answer
+			// is not made a member of any placement meanwhile.
+			return m.WithMarks(id, true, false)
+		}
 		return m.WithState(id, cluster.StateMaintenance)
 	case Returned:
 		if node.State != cluster.StateOffline {
@@ -383,10 +388,11 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 		}
 		return m.WithState(id, cluster.StateActive)
 	case Activate:
-		if node.State == cluster.StateOffline && node.Leaving {
-			// Back (the keepalive heard it): the decommission goes on.
-			// An administrator cancels it once it is leaving again.
-			return m.WithState(id, cluster.StateLeaving)
+		if node.State == cluster.StateOffline {
+			// Its maintenance or decommission ends; it is active once
+			// back (Returned), not before: an owner that does not
+			// answer would fail its share of PUTs and start rebalances.
+			return m.WithMarks(id, false, false)
 		}
 		return m.WithState(id, cluster.StateActive)
 	case Offline:

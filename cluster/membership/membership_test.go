@@ -296,7 +296,7 @@ func TestApplyTable(t *testing.T) {
 		{"an offline target is removed", membership.Change{Kind: membership.Leave, Node: node("t3")}, map[string]cluster.State{"t3": ""}, nil},
 		{"maintenance", membership.Change{Kind: membership.Maintenance, Node: node("t1")}, map[string]cluster.State{"t1": cluster.StateMaintenance}, nil},
 		{"offline", membership.Change{Kind: membership.Offline, Node: node("t1")}, map[string]cluster.State{"t1": cluster.StateOffline}, nil},
-		{"back from offline", membership.Change{Kind: membership.Activate, Node: node("t3")}, map[string]cluster.State{"t3": cluster.StateActive}, nil},
+		{"back from offline", membership.Change{Kind: membership.Returned, Node: node("t3")}, map[string]cluster.State{"t3": cluster.StateActive}, nil},
 		{"the primary leaves", membership.Change{Kind: membership.Leave, Node: node("g1")}, nil, membership.ErrPrimaryLeaves},
 		{"an unknown node", membership.Change{Kind: membership.Maintenance, Node: node("x")}, nil, cluster.ErrNodeNotFound},
 		{"a join with a path in its id", membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "../x", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}}, nil, cluster.ErrInvalidNode},
@@ -342,8 +342,9 @@ func TestApplyTable(t *testing.T) {
 
 // TestLeavingSurvivesOffline: a leaving target that goes offline goes on
 // leaving when it is back, whether the keepalive hears it again or it
-// restarts and joins; an active one comes back active, and an
-// administrator cancels a decommission once the target is leaving again.
+// restarts and joins; an active one comes back active. An
+// administrator's maintenance or decommission change to an offline
+// target takes effect when it is back.
 func TestLeavingSurvivesOffline(t *testing.T) {
 	start := membership.Snapshot{Map: &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{
 		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
@@ -366,12 +367,18 @@ func TestLeavingSurvivesOffline(t *testing.T) {
 		kinds []membership.Kind
 		want  cluster.State
 	}{
-		{"offline while leaving, heard again", []membership.Kind{membership.Leave, membership.Offline, membership.Activate}, cluster.StateLeaving},
+		{"offline while leaving, heard again", []membership.Kind{membership.Leave, membership.Offline, membership.Returned}, cluster.StateLeaving},
 		{"offline while leaving, restarted", []membership.Kind{membership.Leave, membership.Offline, membership.Join}, cluster.StateLeaving},
-		{"offline twice while leaving", []membership.Kind{membership.Leave, membership.Offline, membership.Activate, membership.Offline, membership.Join}, cluster.StateLeaving},
-		{"offline while active", []membership.Kind{membership.Offline, membership.Activate}, cluster.StateActive},
+		{"offline twice while leaving", []membership.Kind{membership.Leave, membership.Offline, membership.Returned, membership.Offline, membership.Join}, cluster.StateLeaving},
+		{"offline while active", []membership.Kind{membership.Offline, membership.Activate, membership.Returned}, cluster.StateActive},
 		{"offline while active, restarted", []membership.Kind{membership.Offline, membership.Join}, cluster.StateActive},
-		{"decommission cancelled once back", []membership.Kind{membership.Leave, membership.Offline, membership.Activate, membership.Activate}, cluster.StateActive},
+		{"decommission cancelled once back", []membership.Kind{membership.Leave, membership.Offline, membership.Returned, membership.Activate}, cluster.StateActive},
+		// An administrator's change to an offline target takes effect
+		// once it is back: it is not made active (an owner) before.
+		{"maintenance stopped while offline", []membership.Kind{membership.Maintenance, membership.Offline, membership.Activate}, cluster.StateOffline},
+		{"maintenance stopped while offline, returned", []membership.Kind{membership.Maintenance, membership.Offline, membership.Activate, membership.Returned}, cluster.StateActive},
+		{"decommission cancelled while offline", []membership.Kind{membership.Leave, membership.Offline, membership.Activate}, cluster.StateOffline},
+		{"decommission cancelled while offline, returned", []membership.Kind{membership.Leave, membership.Offline, membership.Activate, membership.Returned}, cluster.StateActive},
 		{"a target back in maintenance", []membership.Kind{membership.Maintenance, membership.Offline, membership.Activate, membership.Offline, membership.Join}, cluster.StateActive},
 		// The keepalive hears an offline target again: it is what it was.
 		{"offline while leaving, returned", []membership.Kind{membership.Leave, membership.Offline, membership.Returned}, cluster.StateLeaving},
@@ -393,6 +400,12 @@ func TestLeavingSurvivesOffline(t *testing.T) {
 	}
 	if n := apply(start, membership.Leave, membership.Offline); n.State != cluster.StateOffline || !n.Leaving {
 		t.Fatalf("a leaving target taken offline: %+v, want offline and marked leaving", n)
+	}
+	if n := apply(start, membership.Offline, membership.Maintenance); n.State != cluster.StateOffline || !n.Maintained || n.Leaving {
+		t.Fatalf("maintenance started while offline: %+v, want offline and marked in maintenance", n)
+	}
+	if n := apply(start, membership.Leave, membership.Offline, membership.Maintenance, membership.Returned); n.State != cluster.StateMaintenance || n.Maintained || n.Leaving {
+		t.Fatalf("maintenance started while offline and leaving, returned: %+v, want in maintenance", n)
 	}
 	// The joiner cannot mark itself.
 	marked := t1
