@@ -23,6 +23,7 @@ type Keepalive struct {
 	Skip     func(cluster.Node) bool
 	Logger   *slog.Logger
 	lastSeen map[string]time.Time
+	version  int64 // of the map the last round judged
 }
 
 // Round returns the changes a round at time now implies, given the map
@@ -39,6 +40,21 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// A node gone from the map and back later (a target that left and
+	// joins again) starts afresh: its old sighting would take it offline
+	// at its first missed round.
+	if m.Version != k.version {
+		members := make(map[string]bool, len(m.Nodes))
+		for _, node := range m.Nodes {
+			members[node.ID] = true
+		}
+		for id := range k.lastSeen {
+			if !members[id] {
+				delete(k.lastSeen, id)
+			}
+		}
+	}
+	k.version = m.Version
 	var changes []Change
 	for _, node := range m.Nodes {
 		if node.ID == m.Primary || k.Skip != nil && k.Skip(node) {

@@ -274,6 +274,27 @@ func TestKeepalive(t *testing.T) {
 	f.agree()
 }
 
+// A target that left the map and joins again later gets the whole
+// timeout before a silence takes it offline, as a new one does.
+func TestKeepaliveForgetsNodesThatLeft(t *testing.T) {
+	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive}
+	g1 := cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}
+	with := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{g1, t1}}
+	without := &cluster.Map{Version: 2, Primary: "g1", Nodes: []cluster.Node{g1}}
+	back := &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{g1, t1}}
+	var k membership.Keepalive
+	start := time.Now()
+	k.Round(start, with, nil)
+	k.Round(start.Add(time.Second), with, map[string]error{"t1": errors.New("refused")})
+	k.Round(start.Add(time.Hour), without, nil)
+	if changes := k.Round(start.Add(time.Hour+time.Second), back, map[string]error{"t1": errors.New("refused")}); len(changes) != 0 {
+		t.Fatalf("a target back in the map missed one round: %+v, want no change", changes)
+	}
+	if changes := k.Round(start.Add(time.Hour+12*time.Second), back, map[string]error{"t1": errors.New("refused")}); len(changes) != 1 || changes[0].Kind != membership.Offline {
+		t.Fatalf("silent for the timeout: %+v, want it offline", changes)
+	}
+}
+
 // TestApplyTable: each change and what it does, or why it is refused.
 func TestApplyTable(t *testing.T) {
 	base := membership.Snapshot{Map: &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
