@@ -75,9 +75,9 @@ func TestIntraRoutesRefuseOutsiders(t *testing.T) {
 			responses := map[string]*http.Response{
 				"unsigned": unsigned, "another secret": send(t, other), "stale": send(t, stale), "replay": send(t, replay),
 			}
-			if rt.Pattern != "/v1/internal/cluster" { // a join reaches a seed at any address
-				responses["signed for another node"] = send(t, elsewhere)
-			}
+			// Only a join reaches a seed at any address (its body
+			// here is another change).
+			responses["signed for another node"] = send(t, elsewhere)
 			for name, resp := range responses {
 				if resp.StatusCode != http.StatusUnauthorized {
 					t.Errorf("%s %s %s: %d, want 401", name, method, rt.Pattern, resp.StatusCode)
@@ -90,6 +90,14 @@ func TestIntraRoutesRefuseOutsiders(t *testing.T) {
 	}
 	if intra < 10 {
 		t.Fatalf("only %d intra routes found", intra)
+	}
+	// A join reaches a seed at any address (an alias of the gateway).
+	join := []byte(`{"kind":"join","node":{"id":"t9","role":"target","url":"http://127.0.0.1:9"}}`)
+	req, _ := http.NewRequest(http.MethodPut, node.URL()+"/v1/internal/cluster", bytes.NewReader(join))
+	req.Host = "seed.example:8080"
+	good.Sign(req, "t9")
+	if resp := send(t, req); resp.StatusCode == http.StatusUnauthorized {
+		t.Error("a join sent to a seed's alias: 401")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -58,6 +59,14 @@ func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
 	var change membership.Change
 	if err := decodeBody(r, &change); err != nil {
 		n.writeError(w, r, err)
+		return
+	}
+	// Only a join reaches a gateway at another address than its own (a
+	// seed's alias); every other change goes to the leader's own URL. A
+	// change captured on its way to one gateway is not replayed through
+	// another (each remembers only its own nonces).
+	if own := n.ownHost(); change.Kind != membership.Join && (own == "" || !strings.EqualFold(r.Host, own)) {
+		n.writeError(w, r, fmt.Errorf("%w: a %q change signed for %s, not for node %s: a request replayed to another node", api.ErrUnauthorized, change.Kind, r.Host, n.config.ID))
 		return
 	}
 	switch change.Kind {

@@ -63,7 +63,8 @@ type route struct {
 }
 
 // unaddressedRoutes are the intra routes a node may reach at another
-// address than a node's own (its URL in the map): a join goes to a seed.
+// address than a node's own (its URL in the map): a join goes to a seed
+// (handleMembership binds the other changes).
 // Every other intra route takes only requests signed for this node's
 // address: one captured on its way to a node is refused by the others
 // (each remembers only its own nonces), be it a part's delete, a
