@@ -21,6 +21,7 @@ import (
 	"github.com/aisgo/aisgo/creation"
 	"github.com/aisgo/aisgo/extract"
 	"github.com/aisgo/aisgo/formats"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
@@ -813,7 +814,9 @@ func (j *targetJob) journalShard(name string) error {
 	return nil
 }
 
-// dropJournal closes and removes the job's journal.
+// dropJournal closes and removes the job's journal, durably: a journal
+// back after a crash would have Recover remove the output of a job
+// reported finished.
 func (j *targetJob) dropJournal() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -821,7 +824,13 @@ func (j *targetJob) dropJournal() {
 		j.mu.journal.Close()
 		j.mu.journal = nil
 	}
-	pathsafe.Remove(j.w.config.WorkDir, j.w.journalName(j.id))
+	err := pathsafe.Remove(j.w.config.WorkDir, j.w.journalName(j.id))
+	if err == nil {
+		err = atomicfile.SyncDir(j.w.config.WorkDir)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		j.logger.Warn("dsort journal not removed: a restart would remove the job's output", "err", err)
+	}
 }
 
 // Recover removes the output shards of jobs that a crash cut short: their
