@@ -3,9 +3,11 @@ package formats
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -345,9 +347,11 @@ func (t *tarWriter) ReadFrom(r io.Reader) (int64, error) {
 	return copyPooled(writerOnly{t}, r)
 }
 
-// WriteRaw copies one entry that is already tar-encoded: its header blocks,
-// data and padding, n bytes, a multiple of 512. Its first block must be a
-// tar header with a valid checksum.
+// WriteRaw copies one entry that is already tar-encoded: its header block,
+// data and padding, n bytes, a multiple of 512. The block must be a sound
+// header of a regular file whose size is what n holds and whose name is
+// safe as it is: a raw entry (from another node) cannot bring a link, a
+// name that climbs out, or entries hidden behind a size it misstates.
 func (t *tarWriter) WriteRaw(r io.Reader, n int64) error {
 	if t.err != nil {
 		return t.err
@@ -367,6 +371,9 @@ func (t *tarWriter) WriteRaw(r io.Reader, n int64) error {
 	}
 	if !validChecksum(&block) {
 		return t.fail(fmt.Errorf("formats: raw tar entry does not start with a valid header: %w", ErrCorrupt))
+	}
+	if err := checkRawHeader(&block, n); err != nil {
+		return t.fail(err)
 	}
 	if _, err := t.w.Write(block[:]); err != nil {
 		return t.fail(err)
@@ -395,6 +402,58 @@ func copyInto(w io.Writer, r io.Reader, n int64) (int64, error) {
 
 // validChecksum checks a tar header block's checksum field, which holds the
 // sum of the block's bytes with the field itself counted as spaces.
+// checkRawHeader checks a raw entry's one header block against its n
+// bytes: a regular file, of the size n holds, under a clean name. It reads
+// the fields itself: it runs for every entry a tar-to-tar job copies.
+func checkRawHeader(block *[blockSize]byte, n int64) error {
+	if t := block[156]; t != tar.TypeReg && t != tar.TypeRegA {
+		return fmt.Errorf("formats: raw tar entry is of type %q, not a regular file: %w", t, ErrCorrupt)
+	}
+	name := headerString(block[0:100])
+	if string(block[257:263]) == "ustar\x00" { // USTAR and PAX: a prefix; GNU has none
+		if prefix := headerString(block[345:500]); prefix != "" {
+			name = prefix + "/" + name
+		}
+	}
+	if clean, err := memberName(name); err != nil || clean != name {
+		return fmt.Errorf("formats: raw tar entry %q: %w", name, ErrInvalidName)
+	}
+	size, ok := headerSize(block[124:136])
+	if !ok || blockSize+blockPadded(size) != n {
+		return fmt.Errorf("formats: raw tar entry %q of %d bytes says it holds %d bytes of data: %w", name, n, size, ErrCorrupt)
+	}
+	return nil
+}
+
+// headerString is a NUL-terminated header field.
+func headerString(field []byte) string {
+	if i := bytes.IndexByte(field, 0); i >= 0 {
+		field = field[:i]
+	}
+	return string(field)
+}
+
+// headerSize reads a size field: octal digits between spaces or NULs, or
+// GNU's base-256 for sizes past 8 GiB.
+func headerSize(field []byte) (int64, bool) {
+	if field[0]&0x80 != 0 {
+		if field[0] != 0x80 {
+			return 0, false // negative, or past an int64
+		}
+		var size int64
+		for _, b := range field[1:] {
+			if size > math.MaxInt64>>8 {
+				return 0, false
+			}
+			size = size<<8 | int64(b)
+		}
+		return size, true
+	}
+	digits := strings.Trim(string(field), " \x00")
+	size, err := strconv.ParseInt(digits, 8, 64)
+	return size, err == nil && size >= 0
+}
+
 func validChecksum(block *[blockSize]byte) bool {
 	field := strings.TrimRight(strings.TrimLeft(string(block[148:156]), " \x00"), " \x00")
 	want, err := strconv.ParseUint(field, 8, 32)

@@ -64,9 +64,6 @@ const (
 	// maxWireFileSize bounds a file's size in a frame (no tar entry
 	// comes near; sums of it must not overflow).
 	maxWireFileSize = 1 << 50
-	// maxRawHeaders bounds a raw tar entry's header blocks: a PAX header
-	// and a GNU long name, each up to archive/tar's 1 MiB.
-	maxRawHeaders = 4 << 20
 )
 
 // ErrWireLimit marks a message that declares more than a decoder takes.
@@ -321,9 +318,10 @@ func (f *frameReader) Next() (creation.File, error) {
 	if file.Size < 0 || file.RawSize < 0 || file.Size > maxWireFileSize {
 		return file, fmt.Errorf("record stream: %w: file %s has size %d", ErrWireLimit, file.Name, file.Size)
 	}
-	// A raw entry is the file's bytes, padded, behind its header blocks:
-	// a holder's stream cannot make it bigger than that.
-	if file.Raw && (file.RawSize < shards.EncodedSize(file.Size) || file.RawSize-shards.EncodedSize(file.Size) > maxRawHeaders) {
+	// A raw entry is one header block and the file's bytes, padded
+	// (entries with more header blocks are rewritten, not sent raw): a
+	// holder's stream cannot hide more in it.
+	if file.Raw && file.RawSize != shards.EncodedSize(file.Size) {
 		return file, fmt.Errorf("record stream: %w: raw entry %s of %d bytes holds %d bytes of data", ErrWireLimit, file.Name, file.RawSize, file.Size)
 	}
 	f.left = file.Size
