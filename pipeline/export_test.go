@@ -27,3 +27,10 @@ func SetMaxEndedJobs(n int) (restore func()) {
 	maxEndedJobs = n
 	return func() { maxEndedJobs = old }
 }
+
+// SetMaxOpenInputs changes maxOpenInputs until the returned func restores it.
+func SetMaxOpenInputs(n int) (restore func()) {
+	old := maxOpenInputs
+	maxOpenInputs = n
+	return func() { maxOpenInputs = old }
+}

@@ -1977,3 +1977,61 @@ func TestAbortingJobIsNotPruned(t *testing.T) {
 	}
 	c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
 }
+
+// countingOpens counts the objects of a bucket open at once.
+type countingOpens struct {
+	store.Store
+	bucket string
+	open   atomic.Int64
+}
+
+func (s *countingOpens) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	obj, err := s.Store.Open(ctx, b, name, opts)
+	if err == nil && b.Name == s.bucket {
+		s.open.Add(1)
+		obj = &countedObject{Object: obj, open: &s.open}
+	}
+	return obj, err
+}
+
+type countedObject struct {
+	store.Object
+	open   *atomic.Int64
+	closed atomic.Bool
+}
+
+func (o *countedObject) Close() error {
+	if !o.closed.Swap(true) {
+		o.open.Add(-1)
+	}
+	return o.Object.Close()
+}
+
+// A tar job reads its entries from the input shards at creation; it keeps
+// a bounded number of them open, not one per shard to its end (a job over
+// a million shards would run out of file descriptors), and its output is
+// the same.
+func TestInputShardsOpenAreBounded(t *testing.T) {
+	defer pipeline.SetMaxOpenInputs(3)()
+	inputs := generate(t, datasets.Spec{Template: "in-{00..39}.tar", Records: 4, RecordSize: 300, Seed: 5})
+	counter := &countingOpens{bucket: "src"}
+	c := newMemCluster(t, 1, func(_ string, st store.Store) store.Store { counter.Store = st; return counter })
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.beforeFinish = func() {
+		if open := counter.open.Load(); open > 3 {
+			t.Errorf("%d input shards open once every output shard was created, want at most 3", open)
+		}
+	}
+	spec := baseSpec("in-{00..39}.tar", "out-{000..999}.tar")
+	spec.Algorithm = pipeline.Algorithm{Kind: "shuffle", Seed: "7"}
+	status, err := c.run(spec)
+	if err != nil || !status.Archived {
+		t.Fatalf("job: %+v %v", status, err)
+	}
+	if open := counter.open.Load(); open != 0 {
+		t.Errorf("%d input shards open after the job", open)
+	}
+	want, _ := reference.Run(spec, 7, inputs, nil)
+	equalOutputs(t, c.outputs("dst"), want)
+}

@@ -212,7 +212,8 @@ type targetJob struct {
 		// one output shard, once (a second taker, repeated or forged,
 		// would read a memory buffer the first gives back to the pool).
 		served  map[shards.RecordID]bool
-		objects map[int32]store.Object
+		objects map[int32]*openInput
+		uses    uint64 // ticks of the objects' last use
 		// written are the output shards this job stored here, with the
 		// stamps of the copies it wrote.
 		written  []writtenShard
@@ -304,7 +305,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		Input: plan.Input, Output: plan.Output, Started: time.Now(), Phase: PhaseInit,
 		MemoryLimit: limit,
 	}
-	j.mu.objects = map[int32]store.Object{}
+	j.mu.objects = map[int32]*openInput{}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// Checked under the lock that registers the job, so that no job slips
@@ -1127,27 +1128,72 @@ func (f *streamFiles) close() {
 	}
 }
 
-// inputObject returns an open input shard for offset reads.
-func (j *targetJob) inputObject(ctx context.Context, shard int32) (store.Object, error) {
+// maxOpenInputs bounds the input shards a job keeps open for offset
+// reads beside those being read: a job over a million shards would run
+// out of file descriptors.
+var maxOpenInputs = 128
+
+// openInput is an input shard open for offset reads.
+type openInput struct {
+	obj  store.Object
+	refs int    // readers now
+	used uint64 // tick of the last use
+}
+
+// inputObject returns an open input shard for offset reads, and the
+// release its reader calls when done with it.
+func (j *targetJob) inputObject(ctx context.Context, shard int32) (store.Object, func(), error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if obj, ok := j.mu.objects[shard]; ok {
-		return obj, nil
+	in, ok := j.mu.objects[shard]
+	if !ok {
+		if j.mu.closed {
+			return nil, nil, fmt.Errorf("%w: %s", ErrJobFinished, j.id)
+		}
+		name := j.inputs.At(int(shard))
+		obj, err := j.w.config.Store.Open(ctx, j.plan.Input, name, store.OpenOptions{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("reopen input shard %s: %w", name, err)
+		}
+		if err := j.inputVersions.check(name, obj.Meta()); err != nil {
+			obj.Close()
+			return nil, nil, err
+		}
+		j.closeIdleInputsLocked(maxOpenInputs - 1)
+		in = &openInput{obj: obj}
+		j.mu.objects[shard] = in
 	}
-	if j.mu.closed {
-		return nil, fmt.Errorf("%w: %s", ErrJobFinished, j.id)
+	in.refs++
+	j.mu.uses++
+	in.used = j.mu.uses
+	released := false
+	return in.obj, func() {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if !released {
+			released = true
+			in.refs--
+		}
+	}, nil
+}
+
+// closeIdleInputsLocked closes the least recently used input shards no
+// reader holds until at most keep stay open; j.mu is held.
+func (j *targetJob) closeIdleInputsLocked(keep int) {
+	for len(j.mu.objects) > keep {
+		var oldest int32
+		found := false
+		for shard, in := range j.mu.objects {
+			if in.refs == 0 && (!found || in.used < j.mu.objects[oldest].used) {
+				oldest, found = shard, true
+			}
+		}
+		if !found {
+			return // all being read: they close when the job ends
+		}
+		j.mu.objects[oldest].obj.Close()
+		delete(j.mu.objects, oldest)
 	}
-	name := j.inputs.At(int(shard))
-	obj, err := j.w.config.Store.Open(ctx, j.plan.Input, name, store.OpenOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("reopen input shard %s: %w", name, err)
-	}
-	if err := j.inputVersions.check(name, obj.Meta()); err != nil {
-		obj.Close()
-		return nil, err
-	}
-	j.mu.objects[shard] = obj
-	return obj, nil
 }
 
 // localStream streams records held here.
@@ -1191,6 +1237,8 @@ type localStream struct {
 	record  int
 	file    int // index of the current file in the current record, -1 before the first
 	current io.Reader
+	// release lets go of the input shard the current file is read from.
+	release func()
 	// The current file's bytes in an input shard, when they are there.
 	extentShard  int32
 	extentOffset int64
@@ -1200,6 +1248,10 @@ type localStream struct {
 var _ creation.Stream = (*localStream)(nil)
 
 func (s *localStream) releaseCurrent() {
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
 	if s.file < 0 || s.record >= len(s.records) {
 		return
 	}
@@ -1241,10 +1293,11 @@ func (s *localStream) Next() (creation.File, error) {
 		s.job.mu.Unlock()
 		s.current = io.NewSectionReader(result.Spills.ReaderAt(f.Spill), f.Offset, f.Size)
 	case shards.StorageOffset:
-		obj, err := s.job.inputObject(s.ctx, r.ID.Shard)
+		obj, release, err := s.job.inputObject(s.ctx, r.ID.Shard)
 		if err != nil {
 			return out, err
 		}
+		s.release = release
 		s.extentShard, s.extentOffset, s.extentOK = r.ID.Shard, f.Offset, true
 		if out.Raw {
 			s.extentOffset = f.RawOffset
@@ -1336,8 +1389,8 @@ func (j *targetJob) release() {
 	}
 	j.budget.ReleaseMetadata()
 	pathsafe.RemoveAll(j.w.config.WorkDir, filepath.Join(j.w.config.WorkDir, "dsort-"+j.id))
-	for _, obj := range j.mu.objects {
-		obj.Close()
+	for _, in := range j.mu.objects {
+		in.obj.Close()
 	}
 	j.mu.objects = nil
 	j.mu.byID = nil
