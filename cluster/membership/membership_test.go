@@ -295,6 +295,48 @@ func TestKeepaliveForgetsNodesThatLeft(t *testing.T) {
 	}
 }
 
+// A target restarted at another address (a pod's new IP) waits for the
+// keepalive to find its old entry silent, then joins; it does not fail
+// to start because the map still has it active at the old one.
+func TestTargetRestartedAtAnotherAddressJoins(t *testing.T) {
+	f := newFixture(t, 1)
+	old, _ := f.g1.Current().Map.Node("t1")
+	f.net.mu.Lock()
+	delete(f.net.nodes, old.URL) // the old process is gone
+	f.net.mu.Unlock()
+	self := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1999", State: cluster.StateActive}
+	p, err := membership.NewPush(membership.Config{
+		Self: self, Join: f.g1.Current().Map.Nodes[0].URL, Store: &memStore{}, Transport: transport{f.net, "t1"},
+		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second, Now: func() time.Time { return f.now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.net.mu.Lock()
+	f.net.nodes[self.URL], f.net.ids[self.URL] = p, "t1"
+	f.net.mu.Unlock()
+	started := make(chan error, 1)
+	go func() { started <- p.Start(t.Context(), t.Context()) }()
+	select {
+	case err := <-started:
+		t.Fatalf("the restarted target started (%v) while its old entry was active", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	f.tick(time.Second)
+	f.tick(6 * time.Second) // the old entry is silent past the timeout
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("the restarted target: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the restarted target did not join once its old entry went offline")
+	}
+	if n, _ := f.g1.Current().Map.Node("t1"); n.URL != self.URL || n.State != cluster.StateActive {
+		t.Fatalf("t1 in the map: %+v, want active at %s", n, self.URL)
+	}
+}
+
 // TestApplyTable: each change and what it does, or why it is refused.
 func TestApplyTable(t *testing.T) {
 	base := membership.Snapshot{Map: &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{

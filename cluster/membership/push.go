@@ -515,6 +515,7 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 	if len(urls) == 0 {
 		return errors.New("join: no gateway to join through")
 	}
+	started := time.Now()
 	for attempt := 0; ; attempt++ {
 		url := urls[attempt%len(urls)]
 		s, err := p.config.Transport.Join(ctx, url, p.config.Self, uuid)
@@ -529,10 +530,17 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 			}
 			return nil
 		}
-		if !errors.Is(err, ErrUnreachable) {
+		switch {
+		case errors.Is(err, cluster.ErrDuplicateNode) && time.Since(started) < p.duplicateWait():
+			// Restarted at another address (a pod's new IP): the map
+			// keeps the old one active until the keepalive finds it
+			// silent. A live node under the id fails the join after.
+			p.config.Logger.Warn("waiting for this node's old entry to go offline", "join", url, "err", err)
+		case !errors.Is(err, ErrUnreachable):
 			return fmt.Errorf("join %s: %w", url, err)
+		default:
+			p.config.Logger.Info("waiting for the cluster", "join", url, "err", err)
 		}
-		p.config.Logger.Info("waiting for the cluster", "join", url, "err", err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("join %s: %w", p.config.Join, context.Cause(ctx))
@@ -541,6 +549,10 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 		delay = min(2*delay, 2*time.Second)
 	}
 }
+
+// duplicateWait is how long a join waits for the map's entry of this
+// node at an older address to go offline: a few keepalive timeouts.
+func (p *Push) duplicateWait() time.Duration { return max(3*p.config.KeepaliveTimeout, 30*time.Second) }
 
 // Rejoin joins the cluster again in the background.
 func (p *Push) Rejoin() { p.rejoin() }
