@@ -698,12 +698,37 @@ func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.Re
 	}
 	var firstErr error
 	for _, t := range n.currentMap().Reachable() {
-		_, err := n.peer.Remove(ctx, t, b, req)
-		if err != nil && firstErr == nil {
-			firstErr = fmt.Errorf("target %s: %w", t.ID, err)
+		for _, batch := range removeBatches(req, maxControlBody/2) {
+			if _, err := n.peer.Remove(ctx, t, b, batch); err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("target %s: %w", t.ID, err)
+				}
+				break
+			}
 		}
 	}
 	return firstErr
+}
+
+// removeBatches cuts a removal's names into requests of about limit bytes
+// each: a target takes a control body of maxControlBody at most, and a
+// big job's output names are more.
+func removeBatches(req peer.RemoveRequest, limit int) []peer.RemoveRequest {
+	var out []peer.RemoveRequest
+	start, size := 0, 0
+	for i, name := range req.Names {
+		// A name's JSON: quotes, comma, and escapes at most 6 bytes a byte.
+		if cost := 3 + 6*len(name); size+cost > limit && i > start {
+			batch := req
+			batch.Names = req.Names[start:i]
+			out = append(out, batch)
+			start, size = i, 0
+		}
+		size += 3 + 6*len(name)
+	}
+	batch := req
+	batch.Names = req.Names[start:]
+	return append(out, batch)
 }
 
 // handleRemoveObjects removes the listed objects (or, with all_of_job,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -417,4 +418,36 @@ func finishedJob(t *testing.T, c *gatewaytest.Cluster) (string, []string) {
 		targets = append(targets, m.Node.ID())
 	}
 	return id, targets
+}
+
+// The output of a failed job with more names than one control body takes
+// (millions of shards) is removed all the same: the names go in batches.
+func TestRemovingABigJobsOutput(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Targets: 2, NoSync: true})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "out", nil); err != nil {
+		t.Fatal(err)
+	}
+	const job = "srt-big"
+	var names []string
+	for i := range 60_000 { // about 12 MiB of names
+		names = append(names, fmt.Sprintf("%s-%06d.tar", strings.Repeat("shard", 40), i))
+	}
+	// Output shards as the job's targets wrote them (a client cannot
+	// set the job's mark).
+	st := c.Targets()[0].Store
+	for _, name := range []string{names[0], names[len(names)-1]} {
+		if _, err := st.Put(t.Context(), store.NewBucket("out"), name, strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: job}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asOf := store.Stamp{Map: c.Primary().Node.Map().Version, Clock: time.Now().Add(time.Minute).UnixNano()}
+	if err := gateway.RemoveJobOutput(t.Context(), c.Primary().Node, store.NewBucket("out"), names, job, asOf); err != nil {
+		t.Fatalf("remove %d names: %v", len(names), err)
+	}
+	for _, name := range []string{names[0], names[len(names)-1]} {
+		if _, err := st.Head(t.Context(), store.NewBucket("out"), name); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s after the removal: %v, want not found", name[len(name)-12:], err)
+		}
+	}
 }

@@ -153,3 +153,9 @@ func SetDownloadIdle(d time.Duration) (restore func()) {
 	downloadIdle = d
 	return func() { downloadIdle = old }
 }
+
+// RemoveJobOutput removes the named objects a dSort job wrote, as its
+// coordinator does after a failure.
+func RemoveJobOutput(ctx context.Context, n *Node, b store.Bucket, names []string, job string, asOf store.Stamp) error {
+	return dsortCluster{n}.RemoveObjects(ctx, b, names, job, asOf)
+}

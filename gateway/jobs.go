@@ -58,7 +58,11 @@ func (n *Node) endJob(ctx context.Context, id, cause string) error {
 	_, err := n.control.Propose(ctx, membership.Change{Kind: membership.JobEnded, Job: membership.Job{
 		ID: id, State: state, Cause: cause, Ended: time.Now().UnixNano(),
 	}})
-	return membershipError(err)
+	err = membershipError(err)
+	if errors.Is(err, api.ErrJobNotFound) {
+		return nil // gone from the registry (removed, or pruned): nothing left to record
+	}
+	return err
 }
 
 // orphanedJobs returns the running jobs the registry says this gateway

@@ -109,6 +109,8 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrLeavingAlready), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, membership.ErrJobUnknown):
+		return withKind(api.ErrJobNotFound, err)
 	case errors.Is(err, membership.ErrNoPrimary), errors.Is(err, membership.ErrUnreachable):
 		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	}

@@ -48,6 +48,9 @@ type Coordinator struct {
 		jobs map[string]*coordinatedJob
 	}
 	wg sync.WaitGroup
+	// closing ends the retries of recording jobs' ends.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // NewCoordinator returns a coordinator.
@@ -61,7 +64,7 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	if cfg.KeepaliveInterval <= 0 {
 		cfg.KeepaliveInterval = time.Minute
 	}
-	c := &Coordinator{config: cfg}
+	c := &Coordinator{config: cfg, closing: make(chan struct{})}
 	c.mu.jobs = map[string]*coordinatedJob{}
 	return c
 }
@@ -381,12 +384,16 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", err)
 			}
 		}
+		// An ended job keeps its status, not its names (millions, of a
+		// job with small output shards).
+		job.outputs, job.keyMap = nil, nil
 		job.mu.Lock()
 		job.mu.status.Error, job.mu.status.Aborted, job.mu.status.Finished = err.Error(), true, now
 		job.mu.Unlock()
 		c.endJob(context.WithoutCancel(ctx), job.id, err.Error())
 		return
 	}
+	job.outputs, job.keyMap = nil, nil
 	job.mu.Lock()
 	job.mu.status.Phase, job.mu.status.Archived, job.mu.status.Finished = PhaseFinished, true, now
 	job.mu.Unlock()
@@ -395,23 +402,38 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	c.config.Logger.Info("dsort job finished", "job", job.id, "elapsed", now.Sub(job.mu.status.Started).Round(time.Millisecond))
 }
 
-// endJob records a job's end in the registry, trying a few times while the
-// gateways elect a leader; if it never lands, the leader settles the job
-// from its targets' state (see the gateway's job reaper).
+// endJob records a job's end in the registry, trying until it lands (the
+// gateways may be electing a leader, or cut off for a while) or the
+// coordinator closes: a job left running there would be shown running
+// and kept from removal for good, as the leader's reaper leaves a live
+// coordinator's jobs to it.
 func (c *Coordinator) endJob(ctx context.Context, id, cause string) {
-	var err error
-	for attempt := range 3 {
-		if err = c.config.Cluster.EndJob(ctx, id, cause); err == nil {
+	delay := endJobRetry
+	for attempt := 1; ; attempt++ {
+		err := c.config.Cluster.EndJob(ctx, id, cause)
+		if err == nil {
+			if attempt > 3 {
+				c.config.Logger.Info("recorded the end of a dsort job", "job", id, "attempts", attempt)
+			}
 			return
+		}
+		if attempt == 3 || attempt%20 == 0 {
+			c.config.Logger.Warn("record the end of a dsort job: trying again", "job", id, "attempts", attempt, "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Duration(attempt+1) * time.Second):
+		case <-c.closing:
+			c.config.Logger.Warn("the end of a dsort job is not recorded: the gateway is shutting down (the next leader settles it)", "job", id, "err", err)
+			return
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, 10*endJobRetry)
 	}
-	c.config.Logger.Warn("record the end of a dsort job", "job", id, "err", err)
 }
+
+// endJobRetry is the first wait between attempts to record a job's end.
+var endJobRetry = time.Second
 
 // errTargetsChanged ends a run whose targets left the cluster map or came
 // back to it.
@@ -892,7 +914,7 @@ func (c *Coordinator) Remove(id string) error {
 }
 
 // pruneEnded forgets the oldest ended jobs beyond maxEndedJobs: each
-// keeps its plan and output names, and every status lists them all.
+// keeps its plan, and every status lists them all.
 func (c *Coordinator) pruneEnded() {
 	type ended struct {
 		id       string
@@ -924,6 +946,7 @@ func (c *Coordinator) pruneEnded() {
 
 // Close waits for running jobs' goroutines after aborting them.
 func (c *Coordinator) Close() {
+	c.closeOnce.Do(func() { close(c.closing) })
 	for _, s := range c.Jobs() {
 		if !s.Aborted && !s.Archived {
 			c.Abort(s.ID, fmt.Errorf("%w: the gateway is shutting down", ErrAborted))

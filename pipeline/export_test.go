@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"io"
+	"time"
 
 	"github.com/aisgo/aisgo/creation"
 )
@@ -33,4 +34,11 @@ func SetMaxOpenInputs(n int) (restore func()) {
 	old := maxOpenInputs
 	maxOpenInputs = n
 	return func() { maxOpenInputs = old }
+}
+
+// SetEndJobRetry changes endJobRetry until the returned func restores it.
+func SetEndJobRetry(d time.Duration) (restore func()) {
+	old := endJobRetry
+	endJobRetry = d
+	return func() { endJobRetry = old }
 }

@@ -60,6 +60,9 @@ type memCluster struct {
 	// succeeded, with its context.
 	afterFinish     func(context.Context)
 	afterFinishOnce sync.Once
+	// endJobFailures is how many EndJob calls fail before one lands (a
+	// leader election, a partition).
+	endJobFailures int
 }
 
 // kill takes a target away as a crash would: calls to it fail.
@@ -390,6 +393,10 @@ func (p memPeers) EndJob(ctx context.Context, id, cause string) error {
 	}
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
+	if p.c.endJobFailures > 0 {
+		p.c.endJobFailures--
+		return errors.New("no leader")
+	}
 	if p.c.registry[id] != "running" {
 		return fmt.Errorf("job %s ends twice or was never registered (%q)", id, p.c.registry[id])
 	}

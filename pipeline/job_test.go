@@ -2035,3 +2035,19 @@ func TestInputShardsOpenAreBounded(t *testing.T) {
 	want, _ := reference.Run(spec, 7, inputs, nil)
 	equalOutputs(t, c.outputs("dst"), want)
 }
+
+// A job's end is recorded though the registry refuses it for a while (the
+// gateways elect a leader): a job left running there is shown running,
+// and cannot be removed, for good.
+func TestJobEndIsRecordedAfterAnElection(t *testing.T) {
+	defer pipeline.SetEndJobRetry(5 * time.Millisecond)()
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 3, RecordSize: 100, Seed: 2})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.endJobFailures = 8
+	// run checks that the registry holds the job's end.
+	if status, err := c.run(baseSpec("in-{0..1}.tar", "out-{000..999}.tar")); err != nil || !status.Archived {
+		t.Fatalf("job: %+v %v", status, err)
+	}
+}
