@@ -344,10 +344,12 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 			if err := pathsafe.Name(e.ArchPath); err != nil {
 				return req, nil, nil, badRequest("get-batch: entry %d: archpath: %v", i, err)
 			}
-			if sf, ok := n.formats.ByName(e.ObjName); ok && !sf.Offsets() {
+			// A name without a known extension is read as its content
+			// tells: maybe compressed, so counted.
+			if sf, ok := n.formats.ByName(e.ObjName); !ok || !sf.Offsets() {
 				key := item.bucket.String() + "/" + e.ObjName
 				if scans[key]++; scans[key] > maxCompressedFiles {
-					return req, nil, nil, badRequest("get-batch: more than %d files of %s, a compressed shard read from its start for each: ask for the whole shard, or keep such shards as .tar", maxCompressedFiles, e.ObjName)
+					return req, nil, nil, badRequest("get-batch: more than %d files of %s, a compressed shard (or one whose name does not tell its format) read from its start for each: ask for the whole shard, or keep such shards as .tar", maxCompressedFiles, e.ObjName)
 				}
 			}
 		}

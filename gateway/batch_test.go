@@ -209,6 +209,8 @@ func TestGetBatchRefuses(t *testing.T) {
 		{"negative start", "train", `{"in":[{"objname":"a","start":-1}]}`, "negative"},
 		{"range of a file", "train", `{"in":[{"objname":"a","archpath":"x","length":4}]}`, "range of a file"},
 		{"many files of a tgz", "train", `{"in":[` + strings.Repeat(`{"objname":"s.tgz","archpath":"x"},`, 1024) + `{"objname":"s.tgz","archpath":"y"}]}`, "compressed shard"},
+		// Read as its content tells: maybe compressed.
+		{"many files of a shard without an extension", "train", `{"in":[` + strings.Repeat(`{"objname":"shard","archpath":"x"},`, 1024) + `{"objname":"shard","archpath":"y"}]}`, "compressed shard"},
 	} {
 		u := c.Primary().URL() + "/v1/ml/moss"
 		if tc.bucket != "" {
