@@ -362,6 +362,12 @@ func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name str
 	if s.Bucket.Normalize() != b.Normalize() || s.Name != name {
 		return badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
 	}
+	// Idle past the expiry, it is gone though no append started since
+	// to sweep it: stale pieces do not become an object hours later.
+	if info, err := os.Lstat(n.appendPath(token)); err != nil || time.Since(info.ModTime()) > appendExpiry {
+		n.endAppend(token)
+		return badRequest("%s %q: no such append in progress on target %s (flushed, or idle for %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
+	}
 	return nil
 }
 

@@ -259,6 +259,21 @@ func TestAppendIdleSessionsExpire(t *testing.T) {
 	if _, err := client.Flush(ctx, "logs", "busy.log", busy, store.Checksum{}); err != nil {
 		t.Fatalf("the flush of a session in use: %v", err)
 	}
+	// Idle past the expiry, with no append started since to sweep it.
+	late, err := client.Append(ctx, "logs", "late.log", "", strings.NewReader("old"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, _ = strings.Cut(late, "|")
+	if err := os.Chtimes(filepath.Join(dir, token), past, past); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Append(ctx, "logs", "late.log", late, strings.NewReader("more"), 4); err == nil || !strings.Contains(err.Error(), "no such append") {
+		t.Fatalf("an append to a session idle past the expiry: %v, want 'no such append'", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, token)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the expired session's file stays: %v", err)
+	}
 }
 
 // A flush after a target joined stores each object with its owner of the
