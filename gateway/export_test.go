@@ -159,3 +159,10 @@ func SetDownloadIdle(d time.Duration) (restore func()) {
 func RemoveJobOutput(ctx context.Context, n *Node, b store.Bucket, names []string, job string, asOf store.Stamp) error {
 	return dsortCluster{n}.RemoveObjects(ctx, b, names, job, asOf)
 }
+
+// SetTunnelIdle changes tunnelIdle until the returned func restores it.
+func SetTunnelIdle(d time.Duration) (restore func()) {
+	old := tunnelIdle
+	tunnelIdle = d
+	return func() { tunnelIdle = old }
+}

@@ -1047,3 +1047,41 @@ func TestPrefetchGoesOnPastAFailedObject(t *testing.T) {
 		t.Fatalf("cached after the prefetch: %d objects, %v; want the 18 the origin sends", len(cached.Entries), err)
 	}
 }
+
+// A CONNECT tunnel over which nothing moves either way is closed after a
+// while: tunnels are bounded, and silent ones would hold every slot.
+func TestIdleTunnelIsClosed(t *testing.T) {
+	defer gateway.SetTunnelIdle(300 * time.Millisecond)()
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // accepts and says nothing
+		}
+	}()
+	port := silent.Addr().(*net.TCPAddr).Port
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
+		cfg.FetchAllowLocal, cfg.ConnectPorts = true, []int{port}
+	}})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.Primary().URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", port, port)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	answer, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(answer, "200") {
+		t.Fatalf("CONNECT: %q %v", answer, err)
+	}
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Fatalf("the idle tunnel stayed open: %v", err)
+	}
+}

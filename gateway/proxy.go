@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/internal/idle"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/store"
@@ -92,7 +93,11 @@ func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request) {
 	if _, err := client.Write([]byte("HTTP/1.1 200 Connection Established\r\n\r\n")); err != nil {
 		return
 	}
-	// Each direction ends the other: a side that closes closes the tunnel.
+	// Each direction ends the other: a side that closes closes the tunnel,
+	// and so does a silence of both past tunnelIdle (a tunnel holds one
+	// of maxTunnels, which idle ones would take for good).
+	ctx, watch := idle.Watch(r.Context(), tunnelIdle, errTunnelIdle)
+	defer watch.Stop()
 	done := make(chan struct{}, 2)
 	relay := func(dst net.Conn, src io.Reader) {
 		buf := pool.Get(pool.CopyBufferSize)
@@ -100,13 +105,25 @@ func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request) {
 		pool.Put(buf)
 		done <- struct{}{}
 	}
-	go relay(upstream, buffered) // what the client sent, buffered or not
-	go relay(client, upstream)
-	<-done
+	go relay(upstream, watch.Reader(buffered)) // what the client sent, buffered or not
+	go relay(client, watch.Reader(upstream))
+	ended := 0
+	select {
+	case <-done:
+		ended++
+	case <-ctx.Done():
+	}
 	client.Close()
 	upstream.Close()
-	<-done
+	for ; ended < 2; ended++ {
+		<-done
+	}
 }
+
+// tunnelIdle is how long a CONNECT tunnel may carry nothing either way.
+var tunnelIdle = 5 * time.Minute
+
+var errTunnelIdle = errors.New("CONNECT tunnel idle")
 
 // ofOrigin reports whether an ht:// bucket's props name origin.
 func ofOrigin(props store.Props, origin string) bool {
