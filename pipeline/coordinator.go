@@ -747,6 +747,9 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 	job.mu.Lock()
 	job.mu.status.Shards, job.mu.status.Records = len(planned), records
 	job.mu.Unlock()
+	if err := checkPlans(perTarget, job.targets, MaxPlanRecords, MaxPlanBytes); err != nil {
+		return fmt.Errorf("sort phase: %w", err)
+	}
 
 	job.setPhase(PhaseCreate)
 	err = c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error {
@@ -760,6 +763,19 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 		return err
 	}
 	return c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return peers.Finish(ctx, t, job.id) })
+}
+
+// checkPlans refuses, before any shard is created, a plan a target would
+// refuse to read: the records placement gives one target may be more than
+// any target extracted.
+func checkPlans(perTarget [][]shards.OutputShard, targets []cluster.Node, maxRecords int, maxBytes int64) error {
+	for i, planned := range perTarget {
+		size, records := planSize(planned)
+		if records > maxRecords || size > maxBytes {
+			return fmt.Errorf("%w: target %s would create %d shards of %d records, more than a target takes at once (%d records, %d bytes of their names and keys): run the job on more targets, or split its input", ErrWireLimit, targets[i].ID, len(planned), records, maxRecords, maxBytes)
+		}
+	}
+	return nil
 }
 
 // plan merges the targets' runs, orders and partitions the records, names

@@ -42,3 +42,6 @@ func SetEndJobRetry(d time.Duration) (restore func()) {
 	endJobRetry = d
 	return func() { endJobRetry = old }
 }
+
+// CheckPlansForTest is checkPlans.
+var CheckPlansForTest = checkPlans

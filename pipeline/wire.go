@@ -55,8 +55,9 @@ const (
 	// MaxFetchRecords bounds the records one fetch asks a holder for.
 	MaxFetchRecords = 4 << 20
 	// MaxPlanRecords bounds the records of one target's extraction answer
-	// or shard plan.
+	// or shard plan; MaxPlanBytes their encoding.
 	MaxPlanRecords = 64 << 20
+	MaxPlanBytes   = 2 << 30
 	// maxWireString bounds a name in a record stream: as long as the
 	// longest member name extraction takes (archive/tar's 1 MiB), or a
 	// job would fail on several targets and pass on one.
@@ -120,6 +121,22 @@ func ReadRecords(b []byte, maxRecords int) ([]shards.RecordMeta, []byte, error) 
 		}
 	}
 	return out, b, nil
+}
+
+// planSize bounds from above the bytes AppendShards takes for planned,
+// and counts their records.
+func planSize(planned []shards.OutputShard) (bytes int64, records int) {
+	bytes = 5
+	for _, s := range planned {
+		bytes += 1 + 5 + int64(len(s.Name)) + 5 + 9 + 5
+		records += len(s.Records)
+		for _, r := range s.Records {
+			// Array header, two int32, the key (kind and at most a
+			// 9-byte number, or a string with its header), size, holder.
+			bytes += 1 + 5 + 5 + 2 + 9 + 5 + int64(len(r.Key.String)) + 9 + 5
+		}
+	}
+	return bytes, records
 }
 
 // AppendShards encodes output shard plans.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/tinylib/msgp/msgp"
@@ -144,4 +145,31 @@ func frame(name string, size int64, raw bool, rawSize int64) []byte {
 	b = msgp.AppendInt64(b, rawSize)
 	b = msgp.AppendString(b, "e")
 	return msgp.AppendBool(b, true)
+}
+
+// A plan placement gives one target more records than a target reads is
+// refused before any shard is created, naming the target; the encoding
+// bound holds for what AppendShards writes.
+func TestPlansPastATargetsLimitsAreRefused(t *testing.T) {
+	targets := []cluster.Node{{ID: "t1"}, {ID: "t2"}}
+	shard := func(records int, key string) shards.OutputShard {
+		s := shards.OutputShard{Name: "out-0001.tar"}
+		for i := range records {
+			s.Records = append(s.Records, shards.RecordMeta{ID: shards.RecordID{Shard: int32(i), Record: int32(i)}, Key: shards.Key{Kind: shards.KeyString, String: key}, Size: 1 << 40, Holder: 1})
+		}
+		return s
+	}
+	plans := [][]shards.OutputShard{{shard(10, "a")}, {shard(30, "b"), shard(30, "c")}}
+	if err := pipeline.CheckPlansForTest(plans, targets, 60, 1<<20); err != nil {
+		t.Fatalf("plans within the limits: %v", err)
+	}
+	err := pipeline.CheckPlansForTest(plans, targets, 59, 1<<20)
+	if !errors.Is(err, pipeline.ErrWireLimit) || !strings.Contains(err.Error(), "t2") {
+		t.Fatalf("60 records for a target taking 59: %v, want refused naming t2", err)
+	}
+	long := [][]shards.OutputShard{{shard(100, strings.Repeat("k", 1000))}, nil}
+	encoded := int64(len(pipeline.AppendShards(nil, long[0])))
+	if err := pipeline.CheckPlansForTest(long, targets, 1000, encoded-1); !errors.Is(err, pipeline.ErrWireLimit) {
+		t.Fatalf("a plan of %d bytes for a target taking %d: %v", encoded, encoded-1, err)
+	}
 }

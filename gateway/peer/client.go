@@ -29,7 +29,7 @@ const (
 	MaxAnswer = 64 << 20
 	// MaxPlan bounds the records' metadata of one target: an extraction
 	// answer or a shard plan (pipeline.MaxPlanRecords of them).
-	MaxPlan = 2 << 30
+	MaxPlan = pipeline.MaxPlanBytes
 )
 
 // MetaMessage carries the cluster map and bucket metadata from the
