@@ -34,6 +34,7 @@ import (
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/dryrun"
@@ -175,7 +176,7 @@ func parse(args []string) (config, error) {
 		flags.PrintDefaults()
 	}
 	configFile := flags.String("config", "", "YAML or JSON config `file`; flags override it")
-	role := flags.String("role", cfg.Role, "node role: gateway, target or all")
+	role := flags.String("role", cfg.Role, "node role: gateway, target, all, or authn (the AuthN service)")
 	host := flags.String("host", cfg.Host, "address to listen on; 0.0.0.0 for every interface")
 	port := flags.Int("port", cfg.Port, "port to listen on")
 	publicURL := flags.String("url", "", "URL other nodes and clients reach this node at (default http://HOST:PORT, https:// with -tls-cert, HOST 127.0.0.1 when empty)")
@@ -183,7 +184,7 @@ func parse(args []string) (config, error) {
 	data := flags.String("data", cfg.Data, "data `directory`: metadata, and the mountpath when -mountpaths is not given")
 	mountpaths := flags.String("mountpaths", "", "comma-separated mountpath `directories` (default DATA/mp1)")
 	join := flags.String("join", "", "`URL` of a gateway of the cluster to join (default: start as primary)")
-	secretFile := flags.String("secret-file", "", "`file` with the cluster secret (default: $AIS_CLUSTER_SECRET, else DATA/meta/cluster-secret, created by a new cluster's first node)")
+	secretFile := flags.String("secret-file", "", "`file` with the cluster secret (default: $AIS_CLUSTER_SECRET, else DATA/meta/cluster-secret, created by a new cluster's first node); it takes precedence over $AIS_CLUSTER_SECRET")
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence after which the primary removes a node (default 10s)")
 	electionTimeout := flags.Duration("election-timeout", 0, "gateways: how long a follower waits for the Raft leader before it stands for election (default 1s)")
@@ -316,8 +317,20 @@ func parse(args []string) (config, error) {
 			return cfg, fmt.Errorf("%s %s: a duration cannot be negative (0 is the default)", name, d)
 		}
 	}
+	for i, mp := range cfg.Mountpaths {
+		// "$MPS" unset, or a stray comma: an empty entry would be the
+		// working directory.
+		if cfg.Mountpaths[i] = strings.TrimSpace(mp); cfg.Mountpaths[i] == "" {
+			return cfg, fmt.Errorf("mountpaths %q: entry %d is empty", strings.Join(cfg.Mountpaths, ","), i+1)
+		}
+	}
 	if len(cfg.Mountpaths) == 0 {
 		cfg.Mountpaths = []string{filepath.Join(cfg.Data, "mp1")}
+	}
+	// A timeout within two rounds takes a target offline for one missed
+	// round (the defaults are gateway.Config's).
+	if interval, timeout := cmp.Or(cfg.KeepaliveInterval, 2*time.Second), cmp.Or(cfg.KeepaliveTimeout, 10*time.Second); timeout < 2*interval {
+		return cfg, fmt.Errorf("keepalive-timeout %s: want at least twice the keepalive interval %s, or one missed round takes a target offline", timeout, interval)
 	}
 	if err := cfg.TLS.check(); err != nil {
 		return cfg, err
@@ -448,13 +461,19 @@ func nodeID(cfg config, metaDir string) (string, error) {
 	}
 	path := filepath.Join(metaDir, "node-id")
 	if data, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(data)), nil
+		id := strings.TrimSpace(string(data))
+		if id == "" {
+			return "", fmt.Errorf("%s is empty: write the node's id into it (its id in the cluster map), or pass -id", path)
+		}
+		return id, nil
 	}
 	var b [4]byte
 	rand.Read(b[:])
 	prefix := map[string]string{"gateway": "p", "target": "t", "all": "n"}[cfg.Role]
 	id := prefix + hex.EncodeToString(b[:])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+	// Durable before the node joins under it: an id lost to a crash
+	// would make the node another one at its next start.
+	if err := atomicfile.Write(path, []byte(id+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -463,19 +482,19 @@ func nodeID(cfg config, metaDir string) (string, error) {
 // secretEnv holds the cluster secret in hex, as an alternative to a file.
 const secretEnv = "AIS_CLUSTER_SECRET"
 
-// clusterSecret finds the cluster secret: the environment, the file, or
-// the one kept in the data directory. The first node of a new cluster
-// creates it there; a node that joins must be given it.
+// clusterSecret finds the cluster secret: the file given, the
+// environment, or the one kept in the data directory. The first node of a
+// new cluster creates it there; a node that joins must be given it.
 func clusterSecret(cfg config, metaDir string) (peer.Secret, error) {
+	if cfg.SecretFile != "" {
+		return peer.LoadSecret(cfg.SecretFile)
+	}
 	if text := os.Getenv(secretEnv); text != "" {
 		s, err := peer.ParseSecret(text)
 		if err != nil {
 			return nil, fmt.Errorf("$%s: %w", secretEnv, err)
 		}
 		return s, nil
-	}
-	if cfg.SecretFile != "" {
-		return peer.LoadSecret(cfg.SecretFile)
 	}
 	kept := filepath.Join(metaDir, "cluster-secret")
 	if _, err := os.Stat(kept); err == nil {
@@ -485,7 +504,7 @@ func clusterSecret(cfg config, metaDir string) (peer.Secret, error) {
 		return nil, fmt.Errorf("joining %s needs the cluster secret: pass -secret-file FILE or set $%s (the cluster's first node keeps it in its DATA/meta/cluster-secret)", cfg.Join, secretEnv)
 	}
 	s := peer.NewSecret()
-	if err := os.WriteFile(kept, []byte(s.String()+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(kept, []byte(s.String()+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("cluster secret: %w", err)
 	}
 	return s, nil

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/selfsigned"
 )
 
@@ -67,6 +69,43 @@ func TestBadFlags(t *testing.T) {
 			t.Errorf("aisnode %v: %v, want the negative duration refused", args, err)
 		}
 	}
+	// A timeout within two rounds: one missed round would take a target
+	// offline.
+	for _, args := range [][]string{{"-keepalive", "5s", "-keepalive-timeout", "5s"}, {"-keepalive", "6s"}, {"-keepalive-timeout", "3s"}} {
+		if _, err := parse(args); err == nil || !strings.Contains(err.Error(), "twice the keepalive") {
+			t.Errorf("aisnode %v: %v, want the timeout refused", args, err)
+		}
+	}
+	if _, err := parse([]string{"-keepalive", "5s"}); err != nil {
+		t.Errorf("a 5s keepalive with the default 10s timeout: %v", err)
+	}
+	// An empty mountpath ("$MPS" unset, a stray comma) would be the
+	// working directory.
+	for _, list := range []string{"", "/d1,/d2,", "/d1,,/d2", " "} {
+		if _, err := parse([]string{"-mountpaths", list}); err == nil || !strings.Contains(err.Error(), "is empty") {
+			t.Errorf("-mountpaths %q: %v, want an empty entry refused", list, err)
+		}
+	}
+	if cfg, err := parse([]string{"-mountpaths", "/d1, /d2"}); err != nil || !slices.Equal(cfg.Mountpaths, []string{"/d1", "/d2"}) {
+		t.Errorf("-mountpaths with a space after the comma: %v %v", cfg.Mountpaths, err)
+	}
+}
+
+// A node's id is kept across restarts; an empty id file is refused,
+// naming it, not taken as an id.
+func TestNodeIDFile(t *testing.T) {
+	meta := t.TempDir()
+	id, err := nodeID(config{Role: "target"}, meta)
+	if err != nil || !strings.HasPrefix(id, "t") {
+		t.Fatalf("first start: %q %v", id, err)
+	}
+	if again, err := nodeID(config{Role: "target"}, meta); err != nil || again != id {
+		t.Fatalf("restart: %q %v, want %q", again, err, id)
+	}
+	os.WriteFile(filepath.Join(meta, "node-id"), nil, 0o644)
+	if _, err := nodeID(config{Role: "target"}, meta); err == nil || !strings.Contains(err.Error(), "node-id is empty") {
+		t.Fatalf("an empty node-id file: %v", err)
+	}
 }
 
 // The first node of a new cluster creates the secret, readable only by
@@ -95,6 +134,13 @@ func TestClusterSecret(t *testing.T) {
 	fromFile, err := clusterSecret(config{Join: "http://127.0.0.1:8080", SecretFile: file}, t.TempDir())
 	if err != nil || fromFile.String() != first.String() {
 		t.Fatalf("from a file: %v", err)
+	}
+	// The file given is what the node uses, though the environment has
+	// another (a shell set up for another cluster).
+	t.Setenv(secretEnv, peer.NewSecret().String())
+	fromFile, err = clusterSecret(config{Join: "http://127.0.0.1:8080", SecretFile: file}, t.TempDir())
+	if err != nil || fromFile.String() != first.String() {
+		t.Fatalf("a file given and another secret in the environment: %v", err)
 	}
 	t.Setenv(secretEnv, "not hex")
 	if _, err := clusterSecret(config{}, meta); err == nil || !strings.Contains(err.Error(), secretEnv) {
