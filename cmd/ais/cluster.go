@@ -60,6 +60,10 @@ type localCluster struct {
 	// and AuthKey the secret every node checks tokens with (--auth).
 	AuthN   *localNode `json:"authn,omitempty"`
 	AuthKey string     `json:"auth_key,omitempty"`
+	// Forming: the cluster's first start has not seen every node join
+	// yet. Started again, its first gateway forms it (no -join), as a
+	// gateway of a formed cluster would not.
+	Forming bool `json:"forming,omitempty"`
 }
 
 func statePath(dir string) string { return filepath.Join(dir, "cluster.json") }
@@ -494,7 +498,7 @@ func newClusterStartCommand() *cobra.Command {
 				if mountpaths < 1 || mountpaths > 64 {
 					return fmt.Errorf("--mountpaths %d: want 1 to 64", mountpaths)
 				}
-				c = &localCluster{Args: nodeArgs(noSync, nodeFlags), Mountpaths: mountpaths, TLSCert: tlsCert, TLSKey: tlsKey}
+				c = &localCluster{Args: nodeArgs(noSync, nodeFlags), Mountpaths: mountpaths, TLSCert: tlsCert, TLSKey: tlsKey, Forming: true}
 				c.Endpoint = fmt.Sprintf("%s://127.0.0.1:%d", c.scheme(), port)
 				for i := range gateways + targets {
 					role, name := "gateway", fmt.Sprintf("g%d", i+1)
@@ -568,7 +572,8 @@ func newClusterStartCommand() *cobra.Command {
 				}
 				launched = append(launched, c.Nodes[i].Name)
 				nodeJoin := join
-				if !restart && i == 0 {
+				forms := i == 0 && (!restart || c.Forming)
+				if forms {
 					nodeJoin = "" // the first gateway of a new cluster
 				}
 				if err := c.launch(&c.Nodes[i], nodeJoin, cancel); err != nil {
@@ -577,7 +582,7 @@ func newClusterStartCommand() *cobra.Command {
 				if err := c.save(dir); err != nil {
 					return c.leftRunning(launched, err)
 				}
-				if !restart && i == 0 {
+				if forms {
 					// Others join through the first gateway: let it listen first.
 					if err := waitHealthy(ctx, withToken(newClient(tc, c.Endpoint)), 15*time.Second); err != nil {
 						if exited, ok := errors.AsType[*nodeExitError](err); ok {
@@ -596,6 +601,12 @@ func newClusterStartCommand() *cobra.Command {
 					return c.leftRunning(launched, exited)
 				}
 				return c.leftRunning(launched, fmt.Errorf("%w (logs in %s/*/node.log)", err, dir))
+			}
+			if c.Forming {
+				c.Forming = false
+				if err := c.save(dir); err != nil {
+					return err
+				}
 			}
 			g, t := c.counts()
 			gateways := strings.Join(c.gatewayURLs(), ",")
@@ -937,14 +948,16 @@ func newClusterShowCommand() *cobra.Command {
 	return show
 }
 
-// stopProcess sends SIGTERM, waits up to 10s, then SIGKILL. It reports
-// whether the process was running.
+// stopProcess sends SIGTERM, waits up to 30s (a node drains its requests
+// for 15s, then flushes its store: a kill before would drop the copies a
+// mirror still makes), then SIGKILL. It reports whether the process was
+// running.
 func stopProcess(pid int) bool {
 	if !alive(pid) {
 		return false
 	}
 	syscall.Kill(pid, syscall.SIGTERM)
-	for range 100 {
+	for range 300 {
 		if !alive(pid) {
 			return true
 		}

@@ -153,6 +153,19 @@ func TestStartReportsNodeThatExits(t *testing.T) {
 					t.Errorf("node %s was launched, and its process id is not saved", n.Name)
 				}
 			}
+			if tc.node != "g1" {
+				return
+			}
+			// Started again, the cluster that never formed is formed by
+			// its first gateway: not joined to itself, waiting for good.
+			again := newClusterStartCommand()
+			again.SilenceUsage, again.SilenceErrors = true, true
+			again.SetArgs([]string{"--dir", dir, "--aisnode", fakeAisnode(t)})
+			again.ExecuteContext(t.Context())
+			log, _ := os.ReadFile(filepath.Join(dir, "g1", "node.log"))
+			if !strings.Contains(string(log), "starting") || strings.Contains(string(log), "-join") {
+				t.Errorf("the first gateway of a cluster that never formed, started again: %s", log)
+			}
 		})
 	}
 }
