@@ -166,3 +166,11 @@ func SetTunnelIdle(d time.Duration) (restore func()) {
 	tunnelIdle = d
 	return func() { tunnelIdle = old }
 }
+
+// SetRemoteCachedPage changes remoteCachedPage until the returned func
+// restores it.
+func SetRemoteCachedPage(n int) (restore func()) {
+	old := remoteCachedPage
+	remoteCachedPage = n
+	return func() { remoteCachedPage = old }
+}

@@ -90,33 +90,57 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	if len(list) == 0 {
 		return page, nil
 	}
-	// What the targets have cached of the page's range of names.
+	// What the targets have cached of the page's range of names: from
+	// just before its first name to its last, page after page.
 	local := msg
-	local.ContinuationToken, local.PageSize = "", api.MaxPageSize
-	after := ""
-	if first := list[0].Name; first != "" {
-		after = first[:len(first)-1] // just before the first name
-	}
-	cached, err := n.listPage(ctx, b, local, after)
-	if err != nil {
-		return nil, err
-	}
+	local.ContinuationToken, local.PageSize = "", remoteCachedPage
+	after, last := justBefore(list[0].Name), list[len(list)-1].Name
 	present := map[string]api.ListEntry{}
-	for _, e := range cached.Entries {
-		present[e.Name] = e
+	for range maxCachedPages {
+		cached, err := n.listPage(ctx, b, local, after)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range cached.Entries {
+			present[e.Name] = e
+		}
+		if cached.ContinuationToken == "" || len(cached.Entries) == 0 || cached.Entries[len(cached.Entries)-1].Name >= last {
+			break
+		}
+		after = cached.Entries[len(cached.Entries)-1].Name
 	}
 	for _, o := range list {
+		// The remote's own attributes, and what only the cached copy
+		// has: a copy older than the remote's object shows the remote's
+		// size and version, as a GET with validation would serve.
 		e := api.ListEntry{Name: o.Name, Size: o.Size, Version: o.Version, ETag: o.Custom["remote.etag"]}
 		if c, ok := present[o.Name]; ok {
-			c.ETag = e.ETag
-			e = c
-			e.Flags |= api.EntryPresent
-		} else {
-			e.Flags &^= api.EntryPresent
+			e.Checksum, e.Atime, e.Location, e.Copies = c.Checksum, c.Atime, c.Location, c.Copies
+			e.Flags = c.Flags | api.EntryPresent
 		}
 		page.Entries = append(page.Entries, e)
 	}
 	return page, nil
+}
+
+// remoteCachedPage is the page size of the lookup of what the targets
+// have cached of a remote page's names; maxCachedPages bounds the pages
+// (cached names the remote no longer has fill them).
+var remoteCachedPage = api.MaxPageSize
+
+const maxCachedPages = 10
+
+// justBefore returns a name that sorts just before name: no name of the
+// bucket (valid UTF-8, so without 0xff bytes) falls between them.
+func justBefore(name string) string {
+	if name == "" {
+		return ""
+	}
+	last := name[len(name)-1]
+	if last == 0 {
+		return name[:len(name)-1]
+	}
+	return name[:len(name)-1] + string([]byte{last - 1, 0xff})
 }
 
 // prefetchSelected fetches the selected objects of a remote bucket this

@@ -289,3 +289,44 @@ func TestValidatedGetServesNoCopyTheRemoteDeleted(t *testing.T) {
 		t.Fatalf("a validated GET of an object the remote deleted: %q %v, want not found", data, err)
 	}
 }
+
+// A remote page's cached entries are found though many cached names sort
+// between its first name's prefix and it ("log/…" before "logs"), and
+// an entry shows the remote's size when the cached copy is older.
+func TestRemoteListingFlagsWhatIsCached(t *testing.T) {
+	defer gateway.SetRemoteCachedPage(2)()
+	rs := &countingRemote{objects: map[string][]byte{"log/1": []byte("1"), "log/2": []byte("2"), "log/3": []byte("3"), "logs": []byte("4")}}
+	c := remoteCluster(t, rs, 2)
+	ctx := t.Context()
+	client := c.Client()
+	for _, name := range []string{"log/1", "log/2", "log/3", "logs"} {
+		if _, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs.mu.Lock()
+	rs.objects["logs"] = []byte("changed on the remote")
+	rs.mu.Unlock()
+	entries := map[string]api.ListEntry{}
+	token := ""
+	for range 10 {
+		page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 1, ContinuationToken: token, Props: "name,size,checksum"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Entries {
+			entries[e.Name] = e
+		}
+		if token = page.ContinuationToken; token == "" {
+			break
+		}
+	}
+	for _, name := range []string{"log/1", "log/2", "log/3", "logs"} {
+		if entries[name].Flags&api.EntryPresent == 0 {
+			t.Errorf("%s is cached, listed as not: %+v", name, entries[name])
+		}
+	}
+	if e := entries["logs"]; e.Size != int64(len("changed on the remote")) {
+		t.Errorf("an object changed on the remote lists the cached copy's size %d", e.Size)
+	}
+}
