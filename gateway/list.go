@@ -378,9 +378,14 @@ func (n *Node) listLevel(ctx context.Context, b store.Bucket, opts store.ListOpt
 	if strings.HasSuffix(after, "/") {
 		after += "\xff" // past the directory a page ended with
 	}
+	// A directory takes its first object of a batch, and the rest are
+	// read for nothing: batches start small and grow only over objects
+	// of this level, so that a level of directories of thousands of
+	// objects each is not read whole for one page.
+	batch := levelBatch
 next:
 	for len(objects)+len(dirs) < opts.Limit {
-		want := opts.Limit - len(objects) - len(dirs)
+		want := min(opts.Limit-len(objects)-len(dirs), batch)
 		page, err := n.config.Store.List(ctx, b, store.ListOptions{Prefix: opts.Prefix, StartAfter: after, Limit: want, WithMeta: opts.WithMeta})
 		if err != nil {
 			return nil, nil, err
@@ -390,6 +395,7 @@ next:
 				dirs = append(dirs, dir)
 				// Names are UTF-8: no byte of theirs is 0xff.
 				after = dir + "\xff"
+				batch = levelBatch
 				continue next
 			}
 			objects = append(objects, o)
@@ -398,9 +404,13 @@ next:
 		if len(page) < want {
 			break
 		}
+		batch *= 2
 	}
 	return objects, dirs, nil
 }
+
+// levelBatch is the first batch of objects a level's listing asks for.
+const levelBatch = 16
 
 // levelDir returns the directory under prefix that holds name, if name is
 // not at the prefix's own level. A prefix without a final slash is a
