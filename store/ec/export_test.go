@@ -32,3 +32,20 @@ func SetDropRetry(every time.Duration) func() {
 	old := dropRetryInterval.Swap(int64(every))
 	return func() { dropRetryInterval.Store(old) }
 }
+
+// HoldMemory takes n bytes of the store's memory budget until the
+// returned func gives them back.
+func HoldMemory(s *Store, n int64) func() {
+	if !s.memory.TryAcquire(n) {
+		panic("the budget is taken")
+	}
+	return func() { s.memory.Release(n) }
+}
+
+// InMemoryRestore tells whether a restore of an object of size would be
+// made in memory now.
+func InMemoryRestore(s *Store, size int64) bool {
+	held, release := s.holdMemory(size, 3*size)
+	release()
+	return held
+}

@@ -755,10 +755,14 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		}
 	}
 	for _, p := range replicas {
-		data, cleanup, err := s.fetch(ctx, b, name, p, p.meta.SliceSize <= s.opts.MemoryLimit)
+		// In memory within the node's budget, which restores share with
+		// PUTs: many objects restored at once go through files.
+		held, release := s.holdMemory(p.meta.SliceSize, p.meta.SliceSize)
+		data, cleanup, err := s.fetch(ctx, b, name, p, held)
 		if err == nil {
-			return data, cleanup, nil
+			return data, func() { cleanup(); release() }, nil
 		}
+		release()
 		s.logger.Warn("a replica is bad", "bucket", b.String(), "object", name, "target", p.node.ID, "err", err)
 		*bad = append(*bad, p)
 	}
@@ -776,14 +780,16 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 			c()
 		}
 	}
+	// The slices, their copies for the codec and the object are held at
+	// once: in memory only when the whole object may be, and three times
+	// it fits in the node's budget.
+	inMemory, release := s.holdMemory(meta.ObjectSize, 3*meta.ObjectSize)
 	have := 0
 	for _, p := range sliced {
 		if have == layout.Data || got[p.meta.Index] != nil {
 			continue
 		}
-		// Data slices are held at once: in memory only when the whole
-		// object may be.
-		data, done, err := s.fetch(ctx, b, name, p, meta.ObjectSize <= s.opts.MemoryLimit)
+		data, done, err := s.fetch(ctx, b, name, p, inMemory)
 		if err != nil {
 			s.logger.Warn("a slice is bad", "bucket", b.String(), "object", name, "index", p.meta.Index, "target", p.node.ID, "err", err)
 			*bad = append(*bad, p)
@@ -795,10 +801,11 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 	}
 	if have < layout.Data {
 		cleanup()
+		release()
 		return nil, nothing, fmt.Errorf("%w: %d good slices of the %d needed", ErrUnrecoverable, have, layout.Data)
 	}
 	size := meta.ObjectSize
-	if size <= s.opts.MemoryLimit {
+	if inMemory {
 		in := make([][]byte, len(got))
 		for i, g := range got {
 			if g == nil {
@@ -807,15 +814,17 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 			in[i] = make([]byte, g.Size())
 			if _, err := g.ReadAt(in[i], 0); err != nil && !errors.Is(err, io.EOF) {
 				cleanup()
+				release()
 				return nil, nothing, err
 			}
 		}
 		cleanup()
 		object, err := c.Restore(in, size)
 		if err != nil {
+			release()
 			return nil, nothing, err
 		}
-		return bytes.NewReader(object), nothing, nil
+		return bytes.NewReader(object), release, nil
 	}
 	out, err := os.CreateTemp(s.opts.WorkDir, "ec-object-")
 	if err != nil {
@@ -840,6 +849,21 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 
 // fetch reads a part from its target and checks it against its checksum:
 // in memory up to the memory limit, else into a file.
+// holdMemory takes n bytes of the node's budget for a restore of an
+// object of size, when it is small enough to restore in memory and they
+// fit; false, and a release that does nothing, when not.
+func (s *Store) holdMemory(size, n int64) (bool, func()) {
+	switch {
+	case size > s.opts.MemoryLimit:
+		return false, func() {}
+	case n <= 0:
+		return true, func() {}
+	case !s.memory.TryAcquire(n):
+		return false, func() {}
+	}
+	return true, func() { s.memory.Release(n) }
+}
+
 func (s *Store) fetch(ctx context.Context, b store.Bucket, name string, p found, inMemory bool) (source, func(), error) {
 	var r io.ReadCloser
 	var err error

@@ -1045,3 +1045,32 @@ func (f *fleet) holderDown(name string) (*ec.Store, string) {
 	f.mu.Unlock()
 	return st, away
 }
+
+// Restores share the node's memory budget with PUTs: one that finds it
+// taken (many objects restored at once) goes through files, and the
+// object comes back all the same.
+func TestRestoresKeepToTheMemoryBudget(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1024)
+	data := bytes.Repeat([]byte("restore "), 5000) // 40 KiB: in memory when the budget allows
+	f.put("big", data)
+	owner, st := f.owner("big")
+	if !ec.InMemoryRestore(st, int64(len(data))) {
+		t.Fatal("a 40 KiB restore with the budget free is not made in memory")
+	}
+	if ec.InMemoryRestore(st, 100<<10) {
+		t.Fatal("a restore past the memory limit is made in memory")
+	}
+	release := ec.HoldMemory(st, 128<<10) // PUTs hold all of it
+	defer release()
+	if ec.InMemoryRestore(st, int64(len(data))) {
+		t.Fatal("a restore with the budget taken is made in memory")
+	}
+	f.dropReplica("big")
+	got, err := f.get("big", false)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored through files: %d bytes, %v", len(got), err)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(f.workDirs[owner], "ec-*")); len(matches) != 0 {
+		t.Fatalf("work files left: %v", matches)
+	}
+}
