@@ -99,6 +99,9 @@ type coordinatedJob struct {
 	outputs []string
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
+	// recorded is closed once the job's end is in the registry (after
+	// done, maybe long after while the gateways elect a leader).
+	recorded chan struct{}
 	// attempt numbers the inits of the job on its targets; only run's
 	// goroutine changes it.
 	attempt int
@@ -177,7 +180,8 @@ func (c *Coordinator) Jobs() []Status {
 	return out
 }
 
-// Wait blocks until a job ends and returns its status.
+// Wait blocks until a job ends and its end is recorded, and returns its
+// status.
 func (c *Coordinator) Wait(ctx context.Context, id string) (Status, error) {
 	c.mu.Lock()
 	j, ok := c.mu.jobs[id]
@@ -186,7 +190,7 @@ func (c *Coordinator) Wait(ctx context.Context, id string) (Status, error) {
 		return Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
 	}
 	select {
-	case <-j.done:
+	case <-j.recorded:
 	case <-ctx.Done():
 		return Status{}, ctx.Err()
 	}
@@ -219,7 +223,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	job := &coordinatedJob{id: newJobID(), plan: plan, done: make(chan struct{})}
+	job := &coordinatedJob{id: newJobID(), plan: plan, done: make(chan struct{}), recorded: make(chan struct{})}
 	if spec.EKMFile != "" {
 		if job.keyMap, err = c.loadKeyMap(ctx, job, plan); err != nil {
 			return "", err
@@ -270,7 +274,9 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		c.abortTargets(cleanup, job, err.Error())
-		c.endJob(cleanup, job.id, err.Error())
+		// Recorded in the background: the caller is answered now.
+		record, cause := context.WithoutCancel(ctx), err.Error()
+		c.wg.Go(func() { c.endJob(record, job.id, cause) })
 		return "", err
 	}
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -362,7 +368,7 @@ func (c *Coordinator) broadcast(ctx context.Context, job *coordinatedJob, fn fun
 
 // run drives the phases; any error aborts the job on every target.
 func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
-	defer close(job.done)
+	defer close(job.recorded)
 	alive, stop := context.WithCancel(ctx)
 	go c.keepTargets(alive, job.id)
 	err := c.runAttempts(ctx, job)
@@ -390,6 +396,9 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		job.mu.Lock()
 		job.mu.status.Error, job.mu.status.Aborted, job.mu.status.Finished = err.Error(), true, now
 		job.mu.Unlock()
+		// Ended (an abort, a removal need not wait for the registry),
+		// then recorded.
+		close(job.done)
 		c.endJob(context.WithoutCancel(ctx), job.id, err.Error())
 		return
 	}
@@ -397,6 +406,7 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	job.mu.Lock()
 	job.mu.status.Phase, job.mu.status.Archived, job.mu.status.Finished = PhaseFinished, true, now
 	job.mu.Unlock()
+	close(job.done)
 	// Recorded though an abort came too late (ctx is cancelled then).
 	c.endJob(context.WithoutCancel(ctx), job.id, "")
 	c.config.Logger.Info("dsort job finished", "job", job.id, "elapsed", now.Sub(job.mu.status.Started).Round(time.Millisecond))

@@ -2051,3 +2051,51 @@ func TestJobEndIsRecordedAfterAnElection(t *testing.T) {
 		t.Fatalf("job: %+v %v", status, err)
 	}
 }
+
+// A job that ended answers an abort and a removal at once though its end
+// is not recorded yet (the gateways elect a leader): they do not hang on
+// the registry.
+func TestEndedJobAnswersWhileItsEndIsRecorded(t *testing.T) {
+	defer pipeline.SetEndJobRetry(5 * time.Millisecond)()
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 3, RecordSize: 100, Seed: 2})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.mu.Lock()
+	c.endJobFailures = 1 << 30
+	c.mu.Unlock()
+	id, err := c.coordinator.Start(t.Context(), baseSpec("in-{0..1}.tar", "out-{000..999}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if s, _ := c.coordinator.Status(id); s.Archived {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the job did not finish")
+		}
+	}
+	answered := make(chan error, 1)
+	go func() { answered <- c.coordinator.Abort(id, errors.New("too late")) }()
+	select {
+	case err := <-answered:
+		if !errors.Is(err, pipeline.ErrJobFinished) {
+			t.Fatalf("an abort of a finished job: %v, want ErrJobFinished", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an abort of a finished job waits for the registry")
+	}
+	c.mu.Lock()
+	c.endJobFailures = 0
+	c.mu.Unlock()
+	if _, err := c.coordinator.Wait(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	recorded := c.registry[id]
+	c.mu.Unlock()
+	if recorded != "ended: " {
+		t.Fatalf("the registry holds %q once the leader is back", recorded)
+	}
+}
