@@ -286,6 +286,27 @@ func TestWriteRawRejectsGarbage(t *testing.T) {
 	}
 }
 
+// A raw entry of each type the reader takes as a file (a contiguous
+// file, '7', too) is copied as it is.
+func TestWriteRawTakesEveryFileType(t *testing.T) {
+	for _, typ := range []byte{tar.TypeReg, tar.TypeRegA, tar.TypeCont} {
+		raw := tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: "a.jpg", Size: 3, Format: tar.FormatUSTAR})
+		raw[156] = typ
+		// The header's checksum, again over the new type.
+		copy(raw[148:156], "        ")
+		var sum int
+		for _, b := range raw[:512] {
+			sum += int(b)
+		}
+		copy(raw[148:156], fmt.Sprintf("%06o\x00 ", sum))
+		var out bytes.Buffer
+		w, _ := formats.Tar{}.NewWriter(&out)
+		if err := w.(formats.RawWriter).WriteRaw(bytes.NewReader(raw), int64(len(raw))); err != nil {
+			t.Errorf("type %q: %v", typ, err)
+		}
+	}
+}
+
 // tarHeader encodes one header, with its data as zeros and its padding.
 func tarHeader(t *testing.T, h *tar.Header) []byte {
 	t.Helper()

@@ -406,7 +406,7 @@ func copyInto(w io.Writer, r io.Reader, n int64) (int64, error) {
 // bytes: a regular file, of the size n holds, under a clean name. It reads
 // the fields itself: it runs for every entry a tar-to-tar job copies.
 func checkRawHeader(block *[blockSize]byte, n int64) error {
-	if t := block[156]; t != tar.TypeReg && t != tar.TypeRegA {
+	if t := block[156]; t != tar.TypeReg && t != tar.TypeRegA && t != tar.TypeCont { // the types the reader takes as files
 		return fmt.Errorf("formats: raw tar entry is of type %q, not a regular file: %w", t, ErrCorrupt)
 	}
 	name := headerString(block[0:100])
@@ -450,6 +450,9 @@ func headerSize(field []byte) (int64, bool) {
 		return size, true
 	}
 	digits := strings.Trim(string(field), " \x00")
+	if digits == "" {
+		return 0, true // as archive/tar reads it
+	}
 	size, err := strconv.ParseInt(digits, 8, 64)
 	return size, err == nil && size >= 0
 }

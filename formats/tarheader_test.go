@@ -23,6 +23,8 @@ func TestHeaderSize(t *testing.T) {
 		{[]byte("     1750 \x00\x00"), 1000, true},
 		{[]byte("77777777777\x00"), 8<<30 - 1, true},
 		{base256(9 << 30), 9 << 30, true},
+		{[]byte("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), 0, true},
+		{[]byte("            "), 0, true},
 		{[]byte("0000000175x\x00"), 0, false},
 		{[]byte("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"), 0, false}, // negative
 		{append([]byte{0x80, 0xff}, make([]byte, 10)...), 0, false},            // past an int64
