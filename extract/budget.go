@@ -53,9 +53,8 @@ func (b *Budget) Reserve(n int64) bool {
 
 // Charge takes n bytes of record metadata (names, keys), which a job
 // holds to its end and cannot spill. They count apart from contents, up
-// to a quarter of the limit (at least 64 MiB, a million records of short
-// names), in the parent too: a shard of millions of long names fails its
-// job instead of taking the node's memory.
+// to MetadataLimit, in the parent too: a shard of millions of long names
+// fails its job instead of taking the node's memory.
 func (b *Budget) Charge(n int64) bool {
 	if held := b.metadata.Add(n); b.limit > 0 && held > b.MetadataLimit() {
 		b.metadata.Add(-n)
@@ -76,13 +75,18 @@ func (b *Budget) ReleaseMetadata() {
 	}
 }
 
-// MetadataLimit is the most bytes Charge takes (0: unlimited).
+// MetadataLimit is the most bytes Charge takes (0: unlimited): an eighth
+// of the limit, and at least metadataFloor.
 func (b *Budget) MetadataLimit() int64 {
 	if b.limit <= 0 {
 		return 0
 	}
-	return max(b.limit/4, 64<<20)
+	return max(b.limit/8, metadataFloor)
 }
+
+// metadataFloor is the least MetadataLimit: about a million members of
+// short names, whatever the budget of their contents.
+var metadataFloor int64 = 256 << 20
 
 // MetadataCost is what a member named name takes in memory beside its
 // contents: the name, kept by its file and its record, and their fields.

@@ -306,19 +306,20 @@ func TestNamesChargedToTheBudget(t *testing.T) {
 	if err := run(extract.NewBudget(0), big); err != nil {
 		t.Fatalf("without a budget: %v", err)
 	}
-	node := extract.NewBudget(1 << 20) // names may take 64 MiB
-	job := node.Child(1 << 20)
+	defer extract.SetMetadataFloor(64 << 20)()
+	node := extract.NewBudget(64 << 20) // names may take 64 MiB
+	job := node.Child(64 << 20)
 	err := run(job, big)
 	if !errors.Is(err, extract.ErrNamesOverBudget) || !strings.Contains(err.Error(), "names.tgz") || !strings.Contains(err.Error(), "64MiB") {
 		t.Fatalf("80 MiB of names in a 64 MiB share: %v", err)
 	}
 	job.ReleaseMetadata()
-	job = node.Child(1 << 20)
+	job = node.Child(64 << 20)
 	if err := run(job, half); err != nil {
 		t.Fatalf("after the failed job returned its share, 40 MiB of names: %v", err)
 	}
 	// The node's share is held by the job until it ends.
-	if err := run(node.Child(1<<20), half); !errors.Is(err, extract.ErrNamesOverBudget) {
+	if err := run(node.Child(64<<20), half); !errors.Is(err, extract.ErrNamesOverBudget) {
 		t.Fatalf("a second job beside one holding 40 MiB of names: %v", err)
 	}
 }

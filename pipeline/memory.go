@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -47,7 +46,8 @@ func memTotal(path string) int64 {
 }
 
 // cgroupMemoryLimit returns the memory limit of this process's cgroup
-// (v2 memory.max, or v1 memory.limit_in_bytes), 0 when there is none.
+// (v2 memory.max, or v1 memory.limit_in_bytes), the least of its own and
+// its parents' (a systemd slice may hold the limit), 0 when there is none.
 // A container sees its own cgroup at the root of the mount; on a host the
 // process's cgroup path is below it.
 func cgroupMemoryLimit(self, root string) int64 {
@@ -55,31 +55,32 @@ func cgroupMemoryLimit(self, root string) int64 {
 	if err != nil {
 		return 0
 	}
-	var limits []int64
+	var least int64
 	for line := range strings.Lines(string(data)) {
 		// hierarchy-id:controllers:path
 		fields := strings.SplitN(strings.TrimSpace(line), ":", 3)
-		if len(fields) != 3 || strings.Contains(fields[2], "..") {
+		if len(fields) != 3 || !strings.HasPrefix(fields[2], "/") || strings.Contains(fields[2], "..") {
 			continue
 		}
-		var candidates []string
+		var dir, file string
 		switch {
 		case fields[0] == "0" && fields[1] == "":
-			candidates = []string{filepath.Join(root, fields[2], "memory.max"), filepath.Join(root, "memory.max")}
+			dir, file = root, "memory.max"
 		case strings.Contains(","+fields[1]+",", ",memory,"):
-			candidates = []string{filepath.Join(root, "memory", fields[2], "memory.limit_in_bytes"), filepath.Join(root, "memory", "memory.limit_in_bytes")}
+			dir, file = filepath.Join(root, "memory"), "memory.limit_in_bytes"
+		default:
+			continue
 		}
-		for _, path := range candidates {
-			if limit := readLimit(path); limit > 0 {
-				limits = append(limits, limit)
+		for path := filepath.Clean(fields[2]); ; path = filepath.Dir(path) {
+			if limit := readLimit(filepath.Join(dir, path, file)); limit > 0 && (least == 0 || limit < least) {
+				least = limit
+			}
+			if path == "/" {
 				break
 			}
 		}
 	}
-	if len(limits) == 0 {
-		return 0
-	}
-	return slices.Min(limits)
+	return least
 }
 
 // readLimit reads a cgroup limit file: a byte count, or "max" (none).

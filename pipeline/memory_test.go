@@ -32,6 +32,9 @@ func TestCgroupMemoryLimit(t *testing.T) {
 		{"v1 without a limit", "4:memory:/\n", map[string]string{"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 0},
 		{"both, the smaller", "4:memory:/\n0::/\n", map[string]string{"memory/memory.limit_in_bytes": "3221225472", "memory.max": "2147483648"}, 2 << 30},
 		{"a path that climbs out", "0::/../../etc\n", map[string]string{"memory.max": "max"}, 0},
+		{"v2, the limit on a parent slice", "0::/ais.slice/aisnode.service\n", map[string]string{"ais.slice/memory.max": "17179869184", "ais.slice/aisnode.service/memory.max": "max"}, 16 << 30},
+		{"v1, the limit on a parent", "4:memory:/ais/node\n", map[string]string{"memory/ais/memory.limit_in_bytes": "1073741824", "memory/ais/node/memory.limit_in_bytes": "9223372036854771712"}, 1 << 30},
+		{"v2, a host path not under the container's mount", "0::/kubepods/pod1/c1\n", map[string]string{"memory.max": "2147483648"}, 2 << 30},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
