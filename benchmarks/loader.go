@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -167,14 +166,13 @@ type loader struct {
 		sync.RWMutex
 		names []string // GET candidates: listed and put
 		put   []string // put by this run, for cleanup
-		maybe []string // PUTs cut by the interrupt: they may have landed
 	}
 }
 
 // Load runs a load and returns its report. The report is returned with
-// ErrTooManyErrors too; ctx ends the run early. Cleanup runs after an
-// early end too, past ctx's cancellation: a caller that must not wait for
-// it ends the process.
+// ErrTooManyErrors too; ctx ends the run early. With Cleanup, the PUTs
+// under way finish, and the cleanup runs, past ctx's cancellation: a
+// caller that must not wait for them ends the process.
 func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -343,14 +341,16 @@ func (l *loader) work(ctx context.Context, id uint64) {
 
 func (l *loader) putObject(ctx context.Context, name string, body *patternReader) error {
 	started := time.Now()
-	_, err := l.client.Put(ctx, l.config.Bucket, name, body, api.PutOptions{Size: body.size})
+	putCtx := ctx
+	if l.config.Cleanup {
+		// Finished though the run is interrupted: a PUT cut on its way
+		// may still land, after the cleanup looked for it.
+		putCtx = context.WithoutCancel(ctx)
+	}
+	_, err := l.client.Put(putCtx, l.config.Bucket, name, body, api.PutOptions{Size: body.size})
 	if err != nil {
 		if ctx.Err() == nil {
 			l.put.fail(err)
-		} else if l.config.Cleanup {
-			l.mu.Lock()
-			l.mu.maybe = append(l.mu.maybe, name)
-			l.mu.Unlock()
 		}
 		return err
 	}
@@ -402,22 +402,18 @@ func (l *loader) getObject(ctx context.Context, name string, buf []byte) error {
 	return nil
 }
 
-// cleanup deletes what the run put, in parallel, and the PUTs the
-// interrupt cut that may have landed.
+// cleanup deletes what the run put, in parallel.
 func (l *loader) cleanup(ctx context.Context) {
 	l.mu.Lock()
-	names, maybe := l.mu.put, l.mu.maybe
-	l.mu.put, l.mu.maybe = nil, nil
+	names := l.mu.put
+	l.mu.put = nil
 	l.mu.Unlock()
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.config.Workers)
-	for i, name := range slices.Concat(names, maybe) {
+	for _, name := range names {
 		g.Go(func() error {
 			started := time.Now()
 			err := l.client.Delete(ctx, l.config.Bucket, name)
-			if err != nil && i >= len(names) && errors.Is(err, api.ErrNotFound) {
-				return nil // the cut PUT did not land
-			}
 			if err != nil {
 				l.del.fail(err)
 				return nil
