@@ -301,7 +301,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return nil, err
 	}
-	if err := s.prefixConflict(b, name); err != nil {
+	if err := s.prefixConflict(b, name, mps); err != nil {
 		return nil, err
 	}
 	if (opts.IfNewer || opts.IfNotOlder) && (copiesOf(props) > 1 || s.away()) {
@@ -457,22 +457,31 @@ func (s *Store) install(b store.Bucket, name string, m mountpath, work string) e
 		if errors.Is(err, syscall.ENOENT) && attempt < maxInstallAttempts {
 			continue
 		}
+		// A PUT of a parent's name took the directory made here (it
+		// was empty): that object is a file now.
+		if errors.Is(err, syscall.ENOTDIR) && parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
+			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
+		}
 		s.suspectAfter(m, err)
 		return classify(err)
 	}
 }
 
-// prefixConflict checks a name against the objects of every mountpath:
-// "a" and "a/b" cannot both be objects wherever each hashes, or their
-// copies could never cross mountpaths. Its own mountpaths' install checks
-// them too; an empty directory where the object goes is a leftover and
-// is removed.
-func (s *Store) prefixConflict(b store.Bucket, name string) error {
-	all := s.readable()
+// prefixConflict checks a name against the objects of the other current
+// mountpaths: "a" and "a/b" cannot both be objects wherever each hashes,
+// or their copies could never cross mountpaths (best effort: two PUTs at
+// once on two mountpaths may both pass). Its own mountpaths' install
+// checks them; an empty directory where the object goes is a leftover
+// and is removed.
+func (s *Store) prefixConflict(b store.Bucket, name string, mps []mountpath) error {
+	all := s.current() // a returning mountpath's copies are not current
 	if len(all) < 2 {
 		return nil
 	}
 	for _, m := range all {
+		if slices.ContainsFunc(mps, func(x mountpath) bool { return x.path == m.path }) {
+			continue // its install checks it
+		}
 		dest := m.objectPath(b, name)
 		if parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
 			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)

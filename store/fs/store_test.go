@@ -942,3 +942,32 @@ func TestAttachIsNotFailedByAnotherMountpath(t *testing.T) {
 		t.Fatalf("the attached mountpath's bucket metadata: %s, %v", data, err)
 	}
 }
+
+// A PUT of a name and one of a name below it, at once: one is stored,
+// the other refused as a conflict, never failed otherwise.
+func TestNameAndPrefixRacing(t *testing.T) {
+	st := open(t, t.TempDir())
+	b := store.NewBucket("race")
+	if err := st.CreateBucket(t.Context(), b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		file, under := fmt.Sprintf("p%d", i), fmt.Sprintf("p%d/x", i)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for j, name := range []string{file, under} {
+			wg.Go(func() {
+				_, errs[j] = st.Put(t.Context(), b, name, strings.NewReader("x"), store.PutOptions{Size: 1})
+			})
+		}
+		wg.Wait()
+		for j, err := range errs {
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				t.Fatalf("put %s racing its neighbor: %v, want stored or ErrConflict", []string{file, under}[j], err)
+			}
+		}
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("%s and %s: %v, %v: want exactly one stored", file, under, errs[0], errs[1])
+		}
+	}
+}
