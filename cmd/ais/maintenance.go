@@ -101,6 +101,9 @@ func maintenance(ctx context.Context, c *api.Client, id string, want cluster.Sta
 	if !node.Role.IsTarget() {
 		return fmt.Errorf("%s is a %s: only targets go into maintenance", id, node.Role)
 	}
+	if node.State == cluster.StateOffline {
+		return maintainOffline(ctx, c, node, want)
+	}
 	before := m.Version
 	changed := node.State != want
 	if changed && want == cluster.StateMaintenance && onlyActiveTarget(m, id) {
@@ -139,6 +142,46 @@ func maintenance(ctx context.Context, c *api.Client, id string, want cluster.Sta
 	}
 	fmt.Println("rebalance done")
 	return nil
+}
+
+// maintainOffline marks an offline target to go into maintenance, or to
+// come back active, when it is back: nothing moves until then, so there
+// is no state or rebalance to wait for.
+func maintainOffline(ctx context.Context, c *api.Client, node cluster.Node, want cluster.State) error {
+	marked := want == cluster.StateMaintenance
+	then := map[bool]string{true: "goes into maintenance", false: "is active"}[marked]
+	if node.Maintained == marked && !node.Leaving {
+		fmt.Printf("%s is offline; it %s when it is back (so marked already)\n", node.ID, then)
+		return nil
+	}
+	var err error
+	if marked {
+		err = c.StartMaintenance(ctx, node.ID)
+	} else {
+		err = c.StopMaintenance(ctx, node.ID)
+	}
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := c.Map(ctx)
+		if err != nil {
+			return err
+		}
+		n, ok := m.Node(node.ID)
+		switch {
+		case !ok:
+			return fmt.Errorf("%s left the cluster", node.ID)
+		case n.State != cluster.StateOffline || n.Maintained == marked && !n.Leaving:
+			fmt.Printf("%s is offline; it %s when it is back (map version %d)\n", node.ID, then, m.Version)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not marked yet: %w", node.ID, context.Cause(ctx))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // onlyActiveTarget reports whether id is the map's one active target.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -132,7 +134,12 @@ func (f *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.actions = append(f.actions, msg.Action+" "+value.ID)
 		state := map[string]cluster.State{"start-maintenance": cluster.StateMaintenance, "stop-maintenance": cluster.StateActive}[msg.Action]
 		for i := range f.m.Nodes {
-			if f.m.Nodes[i].ID == value.ID {
+			switch {
+			case f.m.Nodes[i].ID != value.ID:
+			case f.m.Nodes[i].State == cluster.StateOffline:
+				// Marked for when it is back, as the gateways do.
+				f.m.Nodes[i].Maintained, f.m.Nodes[i].Leaving = state == cluster.StateMaintenance, false
+			default:
 				f.m.Nodes[i].State = state
 			}
 		}
@@ -201,5 +208,35 @@ func TestMaintenanceWaitsForRebalance(t *testing.T) {
 	defer f.mu.Unlock()
 	if got := strings.Join(f.actions, ","); got != "start-maintenance t1,stop-maintenance t1" {
 		t.Errorf("actions %q", got)
+	}
+}
+
+// An offline target is marked for when it is back; the command does not
+// wait for a state it cannot reach while the target is away (a pod's
+// preStop hook would hold its termination until the timeout).
+func TestMaintenanceOfAnOfflineTarget(t *testing.T) {
+	f := &fakeGateway{}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	f.m = cluster.Map{Version: 5, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: srv.URL, State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://t1:8080", State: cluster.StateActive},
+		{ID: "t2", Role: cluster.RoleTarget, URL: "http://t2:8080", State: cluster.StateOffline},
+	}}
+	c := api.NewClient(srv.URL)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for _, want := range []cluster.State{cluster.StateMaintenance, cluster.StateMaintenance, cluster.StateActive} {
+		if err := maintenance(ctx, c, "t2", want, true); err != nil {
+			t.Fatalf("%s of an offline target: %v", want, err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := strings.Join(f.actions, ","); got != "start-maintenance t2,stop-maintenance t2" {
+		t.Errorf("actions %q, want each change once", got)
+	}
+	if n, _ := f.m.Node("t2"); n.State != cluster.StateOffline || n.Maintained {
+		t.Errorf("t2 after: %+v", n)
 	}
 }
