@@ -60,9 +60,9 @@ type localCluster struct {
 	// and AuthKey the secret every node checks tokens with (--auth).
 	AuthN   *localNode `json:"authn,omitempty"`
 	AuthKey string     `json:"auth_key,omitempty"`
-	// Forming: the cluster's first start has not seen every node join
-	// yet. Started again, its first gateway forms it (no -join), as a
-	// gateway of a formed cluster would not.
+	// Forming: the cluster's first gateway has not started yet (its
+	// first start failed before). Started again, it forms the cluster
+	// (no -join), as a gateway of a formed cluster would not.
 	Forming bool `json:"forming,omitempty"`
 }
 
@@ -590,6 +590,12 @@ func newClusterStartCommand() *cobra.Command {
 						}
 						return c.leftRunning(launched, fmt.Errorf("primary gateway did not start (see %s): %w", filepath.Join(c.Nodes[0].Dir, "node.log"), err))
 					}
+					// Formed: from now on its gateways restart
+					// together, as any cluster's.
+					c.Forming = false
+					if err := c.save(dir); err != nil {
+						return c.leftRunning(launched, err)
+					}
 				}
 			}
 			if err := c.save(dir); err != nil {
@@ -601,12 +607,6 @@ func newClusterStartCommand() *cobra.Command {
 					return c.leftRunning(launched, exited)
 				}
 				return c.leftRunning(launched, fmt.Errorf("%w (logs in %s/*/node.log)", err, dir))
-			}
-			if c.Forming {
-				c.Forming = false
-				if err := c.save(dir); err != nil {
-					return err
-				}
 			}
 			g, t := c.counts()
 			gateways := strings.Join(c.gatewayURLs(), ",")
