@@ -104,10 +104,13 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 		for _, e := range cached.Entries {
 			present[e.Name] = e
 		}
-		if cached.ContinuationToken == "" || len(cached.Entries) == 0 || cached.Entries[len(cached.Entries)-1].Name >= last {
+		// On from where the page was cut (not its last entry, which may
+		// be a shard's member or be left out, as a directory).
+		next, err := decodeToken(cached.ContinuationToken)
+		if cached.ContinuationToken == "" || err != nil || next >= last {
 			break
 		}
-		after = cached.Entries[len(cached.Entries)-1].Name
+		after = next
 	}
 	for _, o := range list {
 		// The remote's own attributes, and what only the cached copy
