@@ -72,6 +72,7 @@ const (
 	KindNoTargets       = "no-targets"
 	KindNodeNotFound    = "node-not-found"
 	KindDuplicateNode   = "duplicate-node"
+	KindNodeElsewhere   = "node-elsewhere"
 	KindStaleMap        = "stale-map"
 	KindJobNotFound     = "job-not-found"
 	KindJobFinished     = "job-finished"
@@ -93,6 +94,7 @@ var Kinds = append(slices.Clone(store.Kinds), errkind.Table{
 	{Name: KindRange, Err: ErrRange},
 	{Name: KindNoTargets, Err: cluster.ErrNoTargets},
 	{Name: KindNodeNotFound, Err: cluster.ErrNodeNotFound},
+	{Name: KindNodeElsewhere, Err: cluster.ErrNodeElsewhere}, // before the kind it is one of
 	{Name: KindDuplicateNode, Err: cluster.ErrDuplicateNode},
 	{Name: KindStaleMap, Err: cluster.ErrStaleMap},
 	{Name: KindJobNotFound, Err: ErrJobNotFound},

@@ -73,6 +73,9 @@ var (
 	ErrNodeNotFound  = errors.New("cluster: node not in the cluster map")
 	ErrDuplicateNode = errors.New("cluster: node id already in use")
 	ErrStaleMap      = errors.New("cluster: cluster map is older than the current one")
+	// ErrNodeElsewhere: the id is active at another URL (the node
+	// restarted at a new address, or another process took its id).
+	ErrNodeElsewhere = fmt.Errorf("%w at another address", ErrDuplicateNode)
 )
 
 // Map is a versioned snapshot of the cluster. Treat it as immutable.
@@ -212,7 +215,7 @@ func (m *Map) WithNode(n Node) (*Map, error) {
 	c := m.Clone()
 	if old, ok := m.Node(n.ID); ok {
 		if old.URL != n.URL && old.State == StateActive {
-			return nil, fmt.Errorf("%w: %s is %s at %s", ErrDuplicateNode, n.ID, old.Role, old.URL)
+			return nil, fmt.Errorf("%w: %s is %s at %s", ErrNodeElsewhere, n.ID, old.Role, old.URL)
 		}
 		c.Nodes = slices.DeleteFunc(c.Nodes, func(x Node) bool { return x.ID == n.ID })
 	}

@@ -257,7 +257,7 @@ func TestMembershipErrors(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&e)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict || e.Kind != api.KindDuplicateNode || !strings.Contains(e.Message, "already in use") {
+	if resp.StatusCode != http.StatusConflict || e.Kind != api.KindNodeElsewhere || !strings.Contains(e.Message, "already in use") || !errors.Is(&e, cluster.ErrDuplicateNode) {
 		t.Fatalf("duplicate node id: %d %+v", resp.StatusCode, e)
 	}
 

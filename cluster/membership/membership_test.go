@@ -337,6 +337,31 @@ func TestTargetRestartedAtAnotherAddressJoins(t *testing.T) {
 	}
 }
 
+// A node that would join at another member's address is refused at once:
+// no keepalive settles that, and waiting would only hide it.
+func TestJoinAtAMembersAddressFailsAtOnce(t *testing.T) {
+	f := newFixture(t, 1)
+	used, _ := f.g1.Current().Map.Node("t1")
+	self := cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: used.URL, State: cluster.StateActive}
+	p, err := membership.NewPush(membership.Config{
+		Self: self, Join: f.g1.Current().Map.Nodes[0].URL, Store: &memStore{}, Transport: transport{f.net, "t9"},
+		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second, Now: func() time.Time { return f.now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- p.Start(t.Context(), t.Context()) }()
+	select {
+	case err := <-started:
+		if !errors.Is(err, cluster.ErrDuplicateNode) || errors.Is(err, cluster.ErrNodeElsewhere) {
+			t.Fatalf("a join at t1's address: %v, want refused as a duplicate", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a join at another member's address waits")
+	}
+}
+
 // TestApplyTable: each change and what it does, or why it is refused.
 func TestApplyTable(t *testing.T) {
 	base := membership.Snapshot{Map: &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{

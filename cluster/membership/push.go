@@ -531,7 +531,7 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 			return nil
 		}
 		switch {
-		case errors.Is(err, cluster.ErrDuplicateNode) && time.Since(started) < p.duplicateWait():
+		case errors.Is(err, cluster.ErrNodeElsewhere) && time.Since(started) < p.duplicateWait():
 			// Restarted at another address (a pod's new IP): the map
 			// keeps the old one active until the keepalive finds it
 			// silent. A live node under the id fails the join after.
@@ -551,8 +551,9 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 }
 
 // duplicateWait is how long a join waits for the map's entry of this
-// node at an older address to go offline: a few keepalive timeouts.
-func (p *Push) duplicateWait() time.Duration { return max(3*p.config.KeepaliveTimeout, 30*time.Second) }
+// node at an older address to go offline: a few keepalive timeouts (the
+// primary's may be longer than this node's).
+func (p *Push) duplicateWait() time.Duration { return max(3*p.config.KeepaliveTimeout, 2*time.Minute) }
 
 // Rejoin joins the cluster again in the background.
 func (p *Push) Rejoin() { p.rejoin() }

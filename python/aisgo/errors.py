@@ -261,6 +261,7 @@ _KINDS: Dict[str, Type[AisError]] = {
     "job-exists": AlreadyExists,
     "conflict": Conflict,
     "duplicate-node": Conflict,
+    "node-elsewhere": Conflict,
     "stale-map": Conflict,
     "job-busy": JobBusy,
     "job-running": JobBusy,
