@@ -164,8 +164,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		set.enabled = append(set.enabled, m)
 		set.since[path] = time.Now()
 	}
-	// So do those detached while disabled, if configured again.
+	// So do those detached while disabled, if configured again; and one
+	// that was away and is not configured now stays known as gone (its
+	// copies are stale if it is configured again later).
 	set.gone = slices.Clone(rec.Detached)
+	for _, path := range rec.Away {
+		if !slices.Contains(set.paths(), path) && !slices.Contains(set.gone, path) {
+			set.gone = append(set.gone, path)
+		}
+	}
 	for _, path := range slices.Concat(rec.Away, rec.Detached) {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
 		if i >= 0 && len(set.enabled) > 1 {
