@@ -36,3 +36,11 @@ func OnPartFoundBad(hook func(path string)) func() {
 	partFoundBad = hook
 	return func() { partFoundBad = old }
 }
+
+// OnCopiesMade sets the hook placeCopies runs before it removes the copies
+// not wanted, and returns the restore.
+func OnCopiesMade(hook func()) func() {
+	old := copiesMade
+	copiesMade = hook
+	return func() { copiesMade = old }
+}

@@ -201,6 +201,10 @@ func (s *Store) copyNow(c pendingCopy) {
 	}
 }
 
+// copiesMade runs in placeCopies once the copies are made, before the
+// others go (a test's hook).
+var copiesMade = func() {}
+
 // placed says what placeCopies did.
 type placed struct {
 	made, removed int
@@ -299,6 +303,15 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 		if err := s.syncMountpaths(desired); err != nil {
 			return done, fmt.Errorf("copies of %s/%s: %w", b, name, err)
 		}
+	}
+	// A mountpath disabled meanwhile (by hand, or its health check: no
+	// name lock stops either) does not keep the object: the others stay.
+	copiesMade()
+	placement := s.placement()
+	if extra && !slices.ContainsFunc(desired, func(m mountpath) bool {
+		return slices.ContainsFunc(placement, func(e mountpath) bool { return e.path == m.path })
+	}) {
+		return done, fmt.Errorf("%w: the mountpaths %s/%s goes to were disabled meanwhile: its copies stay", store.ErrIO, b, name)
 	}
 	for _, c := range copies {
 		if !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path }) {

@@ -767,3 +767,27 @@ func TestFewerCopiesKeepAGoodOne(t *testing.T) {
 		}
 	}
 }
+
+// Lowering the copies keeps them all when the mountpath the kept one is on
+// is disabled meanwhile (its health check takes no name lock): the object
+// is not left only on a disk nothing reads.
+func TestFewerCopiesKeepThemWhenTheKeptOnesMountpathGoes(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "x", []byte("data"))
+	kept := st.MountpathOf(b, "x")
+	defer fs.OnCopiesMade(func() {
+		st.DisableMountpath(context.WithoutCancel(t.Context()), kept, "a failing disk")
+	})()
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Copies: 1}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MakeCopies(t.Context(), b, nil); err == nil {
+		t.Fatal("make-n-copies succeeded though the kept copy's mountpath went")
+	}
+	if got := storetest.Get(t, st, b, "x"); string(got) != "data" {
+		t.Fatalf("the object after: %q", got)
+	}
+}
