@@ -172,17 +172,32 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
 	}
 	stale := s.hidden(b, name, path)
 	var older []located
+	var same []string // current copies of the same version
 	for _, c := range s.current() {
 		other := c.objectPath(b, name)
 		var cur store.ObjectMeta
 		if _, _, ok := isObjectFile(other); !ok || readMeta(other, &cur) != nil {
 			continue
 		}
-		if cur.Stamp.Compare(meta.Stamp) >= 0 {
+		switch cmp := cur.Stamp.Compare(meta.Stamp); {
+		case cmp > 0:
 			stale = true
-		} else {
+		case cmp == 0:
+			same = append(same, other)
+		default:
 			older = append(older, located{m: c, path: other})
 		}
+	}
+	// A copy of the same version as a current one goes unless the bucket
+	// wants a copy on m (a mirror's), and only once a current one is
+	// read whole: the current disk's copy may be the one with bit rot.
+	if !stale && len(same) > 0 {
+		props, err := s.bucketProps(b)
+		wanted := err == nil && slices.ContainsFunc(s.mountpathsOf(b, name, copiesOf(props)), func(x mountpath) bool { return x.path == m.path })
+		stale = !wanted && slices.ContainsFunc(same, func(other string) bool {
+			var cur store.ObjectMeta
+			return readMeta(other, &cur) == nil && verifyFile(other, cur) == nil
+		})
 	}
 	// The returning disk may be the one that failed: its copy replaces
 	// the older ones only if its bytes hold.

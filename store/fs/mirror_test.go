@@ -791,3 +791,28 @@ func TestFewerCopiesKeepThemWhenTheKeptOnesMountpathGoes(t *testing.T) {
 		t.Fatalf("the object after: %q", got)
 	}
 }
+
+// A mirror's copy back on a returning mountpath is kept though the current
+// copy has the same version: that one may be the copy with bit rot, and
+// the returning one all that is left whole.
+func TestReturningMirrorCopyIsKept(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "x", []byte("data"))
+	mps := st.MountpathsOf(b, "x", 2)
+	away := mps[0]
+	if err := st.DisableMountpath(t.Context(), away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	flip(t, filepath.Join(mps[1], "ais", b.Name, "x")) // bit rot on the copy that stayed
+	if err := st.EnableMountpath(t.Context(), away); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(away, "ais", b.Name, "x"))
+	if err != nil || string(data) != "data" {
+		t.Fatalf("the returning mountpath's good copy: %q %v", data, err)
+	}
+}
