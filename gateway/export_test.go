@@ -160,13 +160,6 @@ func RemoveJobOutput(ctx context.Context, n *Node, b store.Bucket, names []strin
 	return dsortCluster{n}.RemoveObjects(ctx, b, names, job, asOf)
 }
 
-// SetTunnelIdle changes tunnelIdle until the returned func restores it.
-func SetTunnelIdle(d time.Duration) (restore func()) {
-	old := tunnelIdle
-	tunnelIdle = d
-	return func() { tunnelIdle = old }
-}
-
 // SetRemoteCachedPage changes remoteCachedPage until the returned func
 // restores it.
 func SetRemoteCachedPage(n int) (restore func()) {

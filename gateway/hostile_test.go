@@ -1051,7 +1051,6 @@ func TestPrefetchGoesOnPastAFailedObject(t *testing.T) {
 // A CONNECT tunnel over which nothing moves either way is closed after a
 // while: tunnels are bounded, and silent ones would hold every slot.
 func TestIdleTunnelIsClosed(t *testing.T) {
-	defer gateway.SetTunnelIdle(300 * time.Millisecond)()
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -1068,7 +1067,7 @@ func TestIdleTunnelIsClosed(t *testing.T) {
 	}()
 	port := silent.Addr().(*net.TCPAddr).Port
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
-		cfg.FetchAllowLocal, cfg.ConnectPorts = true, []int{port}
+		cfg.FetchAllowLocal, cfg.ConnectPorts, cfg.TunnelIdle = true, []int{port}, 300*time.Millisecond
 	}})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(c.Primary().URL(), "http://"))
 	if err != nil {

@@ -147,6 +147,9 @@ type Config struct {
 	// ConnectPorts are the ports the proxy tunnels CONNECT requests to
 	// (https through the gateway); nil means 443 only.
 	ConnectPorts []int
+	// TunnelIdle is how long a CONNECT tunnel may carry nothing either
+	// way before it is closed; zero means 5 minutes.
+	TunnelIdle time.Duration
 	// BrowserHosts are names browsers reach the cluster by besides its
 	// nodes' own hosts, IP addresses and localhost (a load balancer's).
 	// With user authentication off, a page's requests under any other
@@ -186,6 +189,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
+	}
+	if c.TunnelIdle <= 0 {
+		c.TunnelIdle = 5 * time.Minute
 	}
 	if c.Transport == nil {
 		c.Transport = api.NewTransport()

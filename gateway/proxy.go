@@ -94,9 +94,9 @@ func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Each direction ends the other: a side that closes closes the tunnel,
-	// and so does a silence of both past tunnelIdle (a tunnel holds one
+	// and so does a silence of both past TunnelIdle (a tunnel holds one
 	// of maxTunnels, which idle ones would take for good).
-	ctx, watch := idle.Watch(r.Context(), tunnelIdle, errTunnelIdle)
+	ctx, watch := idle.Watch(r.Context(), n.config.TunnelIdle, errTunnelIdle)
 	defer watch.Stop()
 	done := make(chan struct{}, 2)
 	relay := func(dst net.Conn, src io.Reader) {
@@ -119,9 +119,6 @@ func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request) {
 		<-done
 	}
 }
-
-// tunnelIdle is how long a CONNECT tunnel may carry nothing either way.
-var tunnelIdle = 5 * time.Minute
 
 var errTunnelIdle = errors.New("CONNECT tunnel idle")
 
