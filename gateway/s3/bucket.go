@@ -1,10 +1,13 @@
 package s3
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/s3/sigv4"
 )
 
 // listPageProps are the object properties a listing asks the targets for.
@@ -65,6 +69,9 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 			return notImplemented("bucket configuration")
 		}
 		if err := ValidateBucketName(bucket); err != nil {
+			return err
+		}
+		if err := refuseUnsupported(r.Header); err != nil {
 			return err
 		}
 		if err := s.config.Backend.CreateBucket(ctx, bucket, nil); err != nil {
@@ -174,8 +181,27 @@ func (s *Server) source(bucket string) Source {
 const maxDeleteObjects = 1000
 
 func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket string) error {
+	// The keys are checked against the integrity header S3 requires of
+	// this request (x-amz-checksum-*, or Content-MD5): a body changed on
+	// its way would delete other keys.
+	if err := sigv4.CheckHeaderChecksums(r); err != nil {
+		return authError(err)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 2<<20+1))
+	if err != nil {
+		return backendError(err, bucket, "")
+	}
+	if v := r.Header.Get("Content-MD5"); v != "" {
+		want, err := ParseContentMD5(v)
+		if err != nil {
+			return err
+		}
+		if got := md5.Sum(body); !bytes.Equal(got[:], want) {
+			return ErrBadDigest.WithMessage("The Content-MD5 you specified did not match what was received.")
+		}
+	}
 	var req Delete
-	if err := DecodeXML(r.Body, 2<<20, &req); err != nil {
+	if err := DecodeXML(bytes.NewReader(body), 2<<20, &req); err != nil {
 		return err
 	}
 	if len(req.Objects) == 0 {

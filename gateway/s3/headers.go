@@ -3,6 +3,7 @@ package s3
 import (
 	"crypto/md5"
 	"encoding/base64"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -300,6 +301,28 @@ const (
 	metaHeaderPrefix   = "x-amz-meta-"
 )
 
+// refuseUnsupported answers 501 to a write that asks for what this server
+// does not do and a client relies on: encryption (its object would be
+// stored in the clear), object lock (it could be deleted), a public ACL.
+// Taken silently, they would promise what does not hold.
+func refuseUnsupported(h http.Header) error {
+	for header, values := range h {
+		name := strings.ToLower(header)
+		switch {
+		case strings.HasPrefix(name, "x-amz-server-side-encryption"), strings.HasPrefix(name, "x-amz-copy-source-server-side-encryption"):
+			return notImplemented(fmt.Sprintf("server-side encryption (%s: objects are stored unencrypted)", name))
+		case strings.HasPrefix(name, "x-amz-object-lock-"):
+			return notImplemented(fmt.Sprintf("object lock (%s)", name))
+		case name == "x-amz-bucket-object-lock-enabled" && len(values) > 0 && !strings.EqualFold(values[0], "false"):
+			return notImplemented("object lock (x-amz-bucket-object-lock-enabled)")
+		case name == "x-amz-acl" && len(values) > 0 && values[0] != "private",
+			strings.HasPrefix(name, "x-amz-grant-"):
+			return notImplemented(fmt.Sprintf("an ACL other than private (%s; every bucket and object is private)", name))
+		}
+	}
+	return nil
+}
+
 // storedHeaders are the standard headers an object keeps and sends back.
 var storedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Disposition", "Content-Language", "Cache-Control", "Expires"}
 
@@ -311,6 +334,9 @@ var storedHeaders = []string{"Content-Type", "Content-Encoding", "Content-Dispos
 // "s3.<header in lower case>". User metadata past MaxUserMetadata is
 // MetadataTooLarge.
 func StoredHeaders(h http.Header) (map[string]string, error) {
+	if err := refuseUnsupported(h); err != nil {
+		return nil, err
+	}
 	custom := map[string]string{}
 	userBytes := 0
 	for header, values := range h {

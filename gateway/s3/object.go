@@ -200,6 +200,9 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	// The part or range first: an error answer carries none of the
 	// object's headers.
 	start, length, ranged := int64(0), meta.Size, false
+	if r.URL.Query().Get("partNumber") != "" && r.Header.Get("Range") != "" {
+		return ErrInvalidRequest.WithMessage("Cannot specify both Range header and partNumber query parameter")
+	}
 	if v := r.URL.Query().Get("partNumber"); v != "" {
 		if start, length, err = partRange(meta, v); err != nil {
 			return err
@@ -296,6 +299,9 @@ func copyBody(w io.Writer, body io.Reader) {
 func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	srcBucket, srcKey, err := ParseCopySource(r.Header.Get("x-amz-copy-source"))
 	if err != nil {
+		return err
+	}
+	if err := refuseUnsupported(r.Header); err != nil {
 		return err
 	}
 	directive := strings.ToUpper(r.Header.Get("x-amz-metadata-directive"))

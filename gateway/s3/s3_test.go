@@ -1037,6 +1037,37 @@ func TestUnservedSubresources(t *testing.T) {
 			_, err := client.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: bucket, Key: key, ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag}})
 			return err
 		},
+		// Taken silently, these would promise what does not hold.
+		"PutObject with SSE-C": func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("sse"), Body: strings.NewReader("data"),
+				SSECustomerAlgorithm: aws.String("AES256"), SSECustomerKey: aws.String("MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="), SSECustomerKeyMD5: aws.String("6kO3KzM1TLxnQv+3T5y6Gg==")})
+			return err
+		},
+		"PutObject with SSE-KMS": func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("kms"), Body: strings.NewReader("data"), ServerSideEncryption: types.ServerSideEncryptionAwsKms})
+			return err
+		},
+		"PutObject with an object lock": func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("lock"), Body: strings.NewReader("data"),
+				ObjectLockMode: types.ObjectLockModeCompliance, ObjectLockRetainUntilDate: aws.Time(time.Now().Add(time.Hour))})
+			return err
+		},
+		"PutObject public-read": func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("public"), Body: strings.NewReader("data"), ACL: types.ObjectCannedACLPublicRead})
+			return err
+		},
+		"CopyObject with SSE": func() error {
+			_, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: bucket, Key: aws.String("copy"), CopySource: aws.String("subs/k"), ServerSideEncryption: types.ServerSideEncryptionAes256})
+			return err
+		},
+		"CreateMultipartUpload with SSE": func() error {
+			_, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String("mp"), ServerSideEncryption: types.ServerSideEncryptionAes256})
+			return err
+		},
+		"CreateBucket with an object lock": func() error {
+			_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("locked"), ObjectLockEnabledForBucket: aws.Bool(true)})
+			return err
+		},
 	} {
 		if err := call(); code(err) != "NotImplemented" {
 			t.Errorf("%s: %v, want NotImplemented", name, err)
@@ -1169,8 +1200,14 @@ func TestChecksumHeaders(t *testing.T) {
 // the status and the answer.
 func signedPut(t *testing.T, endpoint, path, body, payload string, header map[string]string) (int, string) {
 	t.Helper()
+	return signedRequest(t, http.MethodPut, endpoint, path, body, payload, header)
+}
+
+// signedRequest sends a request signed as the SDK would (see signedPut).
+func signedRequest(t *testing.T, method, endpoint, path, body, payload string, header map[string]string) (int, string) {
+	t.Helper()
 	ctx := t.Context()
-	raw, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+path, strings.NewReader(body))
+	raw, _ := http.NewRequestWithContext(ctx, method, endpoint+path, strings.NewReader(body))
 	raw.Header.Set("x-amz-content-sha256", payload)
 	for k, v := range header {
 		raw.Header.Set(k, v)
@@ -1616,5 +1653,45 @@ func TestOfflineTargetMakesListingsUnavailable(t *testing.T) {
 	if _, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("small"), UploadId: live.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: out.ETag}}}}); err != nil {
 		t.Fatalf("a Complete whose part is on a live target while another is offline: %v", err)
+	}
+}
+
+// A multi-object delete is checked against its Content-MD5 or
+// x-amz-checksum-*: a body changed on its way deletes nothing. A GET that
+// names both a part and a range is refused, as S3 does.
+func TestDeleteObjectsChecksItsBody(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("del")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("del"), Key: aws.String("k"), Body: strings.NewReader("data")}); err != nil {
+		t.Fatal(err)
+	}
+	body := `<Delete><Object><Key>k</Key></Object></Delete>`
+	other := md5.Sum([]byte(`<Delete><Object><Key>x</Key></Object></Delete>`))
+	payload := hex.EncodeToString(sha256Of(body))
+	for name, header := range map[string]map[string]string{
+		"Content-MD5":          {"Content-MD5": base64.StdEncoding.EncodeToString(other[:])},
+		"x-amz-checksum-crc32": {"x-amz-checksum-crc32": base64.StdEncoding.EncodeToString([]byte{1, 2, 3, 4})},
+	} {
+		status, answer := signedRequest(t, http.MethodPost, endpoint, "/del?delete", body, payload, header)
+		if status != http.StatusBadRequest || !strings.Contains(answer, "BadDigest") {
+			t.Errorf("a delete whose %s does not match: %d %s", name, status, answer)
+		}
+	}
+	if got := objectText(t, client, "del", "k"); got != "data" {
+		t.Fatalf("after refused deletes: %q", got)
+	}
+	sum := md5.Sum([]byte(body))
+	if status, answer := signedRequest(t, http.MethodPost, endpoint, "/del?delete", body, payload, map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(sum[:])}); status != http.StatusOK || !strings.Contains(answer, "<Deleted>") {
+		t.Fatalf("a delete whose Content-MD5 matches: %d %s", status, answer)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("del"), Key: aws.String("k"), Body: strings.NewReader("data")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("del"), Key: aws.String("k"), PartNumber: aws.Int32(1), Range: aws.String("bytes=0-1")}); code(err) != "InvalidRequest" {
+		t.Fatalf("a GET of a part and a range: %v, want InvalidRequest", err)
 	}
 }

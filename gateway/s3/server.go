@@ -182,6 +182,11 @@ func authError(err error) error {
 // accessError turns a refused token into S3's AccessDenied: 401 for a
 // missing or bad token, 403 for a missing permission.
 func accessError(err error) error {
+	// A request the check could not read (a malformed copy source) is
+	// the request's error, not a permission's.
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e
+	}
 	status := http.StatusForbidden
 	if errors.Is(err, api.ErrUnauthorized) {
 		status = http.StatusUnauthorized
