@@ -188,6 +188,14 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
 			older = append(older, located{m: c, path: other})
 		}
 	}
+	// Another returning mountpath's newer copy (two back at once, one
+	// overwritten while the other was away) makes this one stale too.
+	if !stale {
+		if other, ok := s.newestReturning(b, name, m.path); ok {
+			var newer store.ObjectMeta
+			stale = readMeta(other.path, &newer) == nil && newer.Stamp.Compare(meta.Stamp) > 0
+		}
+	}
 	// A copy of the same version as a current one goes unless the bucket
 	// wants a copy on m (a mirror's), and only once a current one is
 	// read whole: the current disk's copy may be the one with bit rot.

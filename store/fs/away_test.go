@@ -331,3 +331,43 @@ func TestAwayMountpathLeftOutOfTheConfigReturns(t *testing.T) {
 		t.Fatalf("after the resilver: %q", got)
 	}
 }
+
+// Two mountpaths back at once, one holding a version the other's write
+// made old: the newer is served, and kept by the reconcile.
+func TestNewestOfTwoReturningCopiesWins(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "x", []byte("old"))
+	first := st.MountpathOf(b, "x")
+	if err := st.DisableMountpath(ctx, first, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "x", []byte("new"))
+	second := st.MountpathOf(b, "x")
+	if err := st.DisableMountpath(ctx, second, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	for _, mp := range []string{first, second} {
+		if err := st.EnableMountpath(ctx, mp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := storetest.Get(t, st, b, "x"); string(got) != "new" {
+		t.Fatalf("both back: %q", got)
+	}
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Get(t, st, b, "x"); string(got) != "new" {
+		t.Fatalf("after the reconcile: %q", got)
+	}
+}

@@ -541,12 +541,34 @@ func (s *Store) findObject(b store.Bucket, name string) (string, int64, error) {
 			return path, size, nil
 		}
 	}
-	for _, m := range s.mountpathSet().returning {
-		if path, size, ok := isObjectFile(m.objectPath(b, name)); ok && !s.hidden(b, name, path) {
-			return path, size, nil
-		}
+	if c, ok := s.newestReturning(b, name, ""); ok {
+		return c.path, c.size, nil
 	}
 	return "", 0, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+}
+
+// newestReturning returns the newest copy of an object on a returning
+// mountpath (but skip) that no delete hides: with two mountpaths back, one
+// may hold a version the other's overwrite made old.
+func (s *Store) newestReturning(b store.Bucket, name, skip string) (located, bool) {
+	var best located
+	var bestMeta store.ObjectMeta
+	found := false
+	for _, m := range s.mountpathSet().returning {
+		path := m.objectPath(b, name)
+		if m.path == skip {
+			continue
+		}
+		_, size, ok := isObjectFile(path)
+		var meta store.ObjectMeta
+		if !ok || s.hidden(b, name, path) || readMeta(path, &meta) != nil {
+			continue
+		}
+		if !found || meta.Stamp.Compare(bestMeta.Stamp) > 0 {
+			best, bestMeta, found = located{m: m, path: path, size: size}, meta, true
+		}
+	}
+	return best, found
 }
 
 // hidden reports a copy on a returning mountpath that was deleted while
@@ -681,8 +703,14 @@ func (s *Store) locate(b store.Bucket, name string) []located {
 	if len(out) > 0 {
 		return out
 	}
+	if c, ok := s.newestReturning(b, name, ""); ok {
+		out = append(out, c) // first: what a read of out[0] serves
+	}
 	for _, m := range s.mountpathSet().returning {
 		path := m.objectPath(b, name)
+		if len(out) > 0 && path == out[0].path {
+			continue
+		}
 		if _, size, ok := isObjectFile(path); ok && !s.hidden(b, name, path) {
 			out = append(out, located{m: m, path: path, size: size})
 		}
