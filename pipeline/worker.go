@@ -1094,6 +1094,9 @@ type streamFiles struct {
 	objs []store.Object
 }
 
+// maxStreamFiles bounds the input shards one record stream keeps open.
+var maxStreamFiles = 64
+
 // fileBacked is a stored object that is a plain file.
 type fileBacked interface{ File() *os.File }
 
@@ -1102,6 +1105,12 @@ type fileBacked interface{ File() *os.File }
 func (f *streamFiles) get(shard int32) (*os.File, error) {
 	if file, ok := f.open[shard]; ok {
 		return file, nil
+	}
+	if len(f.open) >= maxStreamFiles {
+		// A shuffled output shard draws on thousands of input shards:
+		// the stream keeps a few open (none is in use between calls).
+		f.close()
+		f.open, f.objs = map[int32]*os.File{}, nil
 	}
 	name := f.j.inputs.At(int(shard))
 	obj, err := f.j.w.config.Store.Open(f.ctx, f.j.plan.Input, name, store.OpenOptions{})
