@@ -56,7 +56,7 @@ const aclBodyLimit = 64 << 10
 // canned "private" (or none) with no grant headers, and a body, if any,
 // that grants only FULL_CONTROL to the owner.
 func checkPrivateACL(r *http.Request) error {
-	if canned := r.Header.Get("x-amz-acl"); canned != "" && canned != "private" {
+	if canned := r.Header.Get("x-amz-acl"); canned != "" && !ownerOnlyACL(canned) {
 		return notImplemented(fmt.Sprintf("the canned ACL %q (every bucket and object is private)", canned))
 	}
 	for name := range r.Header {

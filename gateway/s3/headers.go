@@ -315,12 +315,23 @@ func refuseUnsupported(h http.Header) error {
 			return notImplemented(fmt.Sprintf("object lock (%s)", name))
 		case name == "x-amz-bucket-object-lock-enabled" && len(values) > 0 && !strings.EqualFold(values[0], "false"):
 			return notImplemented("object lock (x-amz-bucket-object-lock-enabled)")
-		case name == "x-amz-acl" && len(values) > 0 && values[0] != "private",
+		case name == "x-amz-acl" && len(values) > 0 && !ownerOnlyACL(values[0]),
 			strings.HasPrefix(name, "x-amz-grant-"):
 			return notImplemented(fmt.Sprintf("an ACL other than private (%s; every bucket and object is private)", name))
 		}
 	}
 	return nil
+}
+
+// ownerOnlyACL reports a canned ACL that grants no one but the owner:
+// every bucket and object here is its owner's alone, whose own bucket it
+// is (cross-account tools send bucket-owner-full-control by default).
+func ownerOnlyACL(canned string) bool {
+	switch canned {
+	case "private", "bucket-owner-full-control", "bucket-owner-read":
+		return true
+	}
+	return false
 }
 
 // storedHeaders are the standard headers an object keeps and sends back.

@@ -1073,6 +1073,11 @@ func TestUnservedSubresources(t *testing.T) {
 			t.Errorf("%s: %v, want NotImplemented", name, err)
 		}
 	}
+	// A canned ACL that grants the owner alone, as cross-account tools
+	// send, is what every object has: taken.
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("owned"), Body: strings.NewReader("data"), ACL: types.ObjectCannedACLBucketOwnerFullControl}); err != nil {
+		t.Errorf("a PUT with bucket-owner-full-control: %v", err)
+	}
 	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: key, VersionId: aws.String("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")}); code(err) != "InvalidArgument" {
 		t.Errorf("a DELETE of another version: %v, want InvalidArgument", err)
 	}
