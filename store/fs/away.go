@@ -201,7 +201,9 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
 	// read whole: the current disk's copy may be the one with bit rot.
 	if !stale && len(same) > 0 {
 		props, err := s.bucketProps(b)
-		wanted := err == nil && slices.ContainsFunc(s.mountpathsOf(b, name, copiesOf(props)), func(x mountpath) bool { return x.path == m.path })
+		// Ranked among the mountpaths there will be once m is back.
+		after := append(slices.Clone(s.placement()), m)
+		wanted := err == nil && slices.ContainsFunc(rankMountpaths(after, b, name, copiesOf(props)), func(x mountpath) bool { return x.path == m.path })
 		stale = !wanted && slices.ContainsFunc(same, func(other string) bool {
 			var cur store.ObjectMeta
 			return readMeta(other, &cur) == nil && verifyFile(other, cur) == nil

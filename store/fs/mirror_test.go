@@ -816,3 +816,78 @@ func TestReturningMirrorCopyIsKept(t *testing.T) {
 		t.Fatalf("the returning mountpath's good copy: %q %v", data, err)
 	}
 }
+
+// A mirror's copy back on a returning mountpath it belongs on is kept as
+// it is: not read against the current one, removed and made again.
+func TestReturningMirrorCopyStaysInPlace(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "x", []byte("data"))
+	away := st.MountpathsOf(b, "x", 2)[0]
+	path := filepath.Join(away, "ais", b.Name, "x")
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DisableMountpath(t.Context(), away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(t.Context(), away); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(path)
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the returning copy was removed and made again (%v)", err)
+	}
+}
+
+// A mirrored object back only on returning mountpaths, two versions of it
+// (one overwritten while the other's disks were away): the newer is read,
+// whichever of its mountpaths is busier.
+func TestMirroredNewestReturningCopyIsRead(t *testing.T) {
+	root := t.TempDir()
+	var mps []string
+	for i := range 5 {
+		mps = append(mps, filepath.Join(root, fmt.Sprintf("mp%d", i+1)))
+	}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: mps, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "x", []byte("old"))
+	first := st.MountpathsOf(b, "x", 2)
+	for _, mp := range first {
+		if err := st.DisableMountpath(ctx, mp, "by hand"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storetest.Put(t, st, b, "x", []byte("new"))
+	second := st.MountpathsOf(b, "x", 2)
+	for _, mp := range second {
+		if err := st.DisableMountpath(ctx, mp, "by hand"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mp := range slices.Concat(first, second) {
+		if err := st.EnableMountpath(ctx, mp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A reader holds the newer copy's first mountpath busy.
+	busy, err := st.Open(ctx, b, "x", store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for range 3 {
+		if got := storetest.Get(t, st, b, "x"); string(got) != "new" {
+			t.Fatalf("read while back from away: %q", got)
+		}
+	}
+}

@@ -99,13 +99,15 @@ func (s *Store) current() []mountpath {
 	return slices.Concat(set.enabled, set.detaching)
 }
 
-// away reports a mountpath disabled, gone (detached while disabled, or
-// away and left out of the config: it may be attached again) or not yet
-// reconciled: deletes then leave tombstones, and tombstones stay, so that
-// its stale copies do not come back.
+// away reports a mountpath disabled or not yet reconciled: deletes then
+// leave tombstones, and tombstones stay, so that its stale copies do not
+// come back. One gone (detached while disabled, or left out of the
+// config) does not count: it may never come back, and tombstones would
+// pile up for good; attached again within the tombstones' time, its
+// deleted copies stay deleted.
 func (s *Store) away() bool {
 	set := s.mountpathSet()
-	return len(set.disabled) > 0 || len(set.returning) > 0 || len(set.gone) > 0
+	return len(set.disabled) > 0 || len(set.returning) > 0
 }
 
 func (s *Store) isReturning(m mountpath) bool {

@@ -547,6 +547,27 @@ func (s *Store) findObject(b store.Bucket, name string) (string, int64, error) {
 	return "", 0, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 }
 
+// newestOnly keeps the copies of the newest version of those given.
+func (s *Store) newestOnly(copies []located) []located {
+	metas := make([]store.ObjectMeta, len(copies))
+	newest := -1
+	for i, c := range copies {
+		if readMeta(c.path, &metas[i]) == nil && (newest < 0 || metas[i].Stamp.Compare(metas[newest].Stamp) > 0) {
+			newest = i
+		}
+	}
+	if newest < 0 {
+		return copies
+	}
+	var out []located
+	for i, c := range copies {
+		if metas[i].Stamp == metas[newest].Stamp {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // newestReturning returns the newest copy of an object on a returning
 // mountpath (but skip) that no delete hides: with two mountpaths back, one
 // may hold a version the other's overwrite made old.
@@ -635,6 +656,11 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	var copies []located
 	if copiesOf(props) > 1 {
 		copies = s.locate(b, name)
+		if len(copies) > 0 && s.isReturning(copies[0].m) {
+			// Only copies back from away: of the newest version alone
+			// (two mountpaths back may hold two versions).
+			copies = s.newestOnly(copies)
+		}
 		// The least busy first; HRW order among equals.
 		slices.SortStableFunc(copies, func(x, y located) int { return int(x.m.reads.Load() - y.m.reads.Load()) })
 	} else {

@@ -283,7 +283,11 @@ func (s *Store) mountpathOf(b store.Bucket, name string) mountpath {
 // first being mountpathOf's. Fewer when there are fewer mountpaths; nil
 // when n <= 0.
 func (s *Store) mountpathsOf(b store.Bucket, name string, n int) []mountpath {
-	mps := s.placement()
+	return rankMountpaths(s.placement(), b, name, n)
+}
+
+// rankMountpaths is mountpathsOf over the mountpaths mps.
+func rankMountpaths(mps []mountpath, b store.Bucket, name string, n int) []mountpath {
 	digests := make([]uint64, len(mps))
 	for i, m := range mps {
 		digests[i] = m.digest
