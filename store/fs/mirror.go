@@ -307,6 +307,10 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 	// A mountpath disabled meanwhile (by hand, or its health check: no
 	// name lock stops either) does not keep the object: the others stay.
 	copiesMade()
+	// Held to the removals: no mountpath changes between the check and
+	// them (changes take no name lock, so the order cannot deadlock).
+	s.mpsMu.RLock()
+	defer s.mpsMu.RUnlock()
 	placement := s.placement()
 	if extra && !slices.ContainsFunc(desired, func(m mountpath) bool {
 		return slices.ContainsFunc(placement, func(e mountpath) bool { return e.path == m.path })

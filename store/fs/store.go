@@ -55,7 +55,7 @@ type Store struct {
 	config Config
 	// mps is the current mountpath set; mpsMu serializes its changes.
 	mps   atomic.Pointer[mountpathSet]
-	mpsMu sync.Mutex
+	mpsMu sync.RWMutex
 	// awayVersion is the version of the last away record (under mpsMu).
 	awayVersion int64
 	// configured are the mountpaths of the config (absolute); others
