@@ -39,7 +39,7 @@ func (c *Client) Append(ctx context.Context, bucket, name, handle string, body i
 func (c *Client) Flush(ctx context.Context, bucket, name, handle string, checksum store.Checksum) (store.ObjectMeta, error) {
 	q := url.Values{QueryAppendType: {AppendTypeFlush}, QueryAppendHandle: {handle}}
 	h := http.Header{}
-	if !checksum.IsEmpty() {
+	if checksum.Value != "" { // without a type too: the node refuses it
 		h.Set(HeaderChecksumType, checksum.Type)
 		h.Set(HeaderChecksumValue, checksum.Value)
 	}

@@ -771,3 +771,33 @@ func TestArchPathPutKeepsLinks(t *testing.T) {
 		t.Fatalf("the shard changed: %v", err)
 	}
 }
+
+// What a PUT of a whole object asks for (conditions, a checksum, custom
+// metadata) is refused on a PUT into a shard, not ignored; a checksum
+// value needs its type, and is taken in either case of hex.
+func TestPutChecksumAndConditionsAreNotIgnored(t *testing.T) {
+	_, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	if _, err := client.Put(ctx, "b", "s.tar", strings.NewReader("member"), api.PutOptions{Size: 6, ArchPath: "a.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, opts := range map[string]api.PutOptions{
+		"If-Match":        {IfMatch: "0123"},
+		"a checksum":      {Checksum: store.Checksum{Type: store.ChecksumMD5, Value: "00112233445566778899aabbccddeeff"}},
+		"custom metadata": {Custom: map[string]string{"k": "v"}},
+	} {
+		opts.Size, opts.ArchPath = 6, "b.txt"
+		if _, err := client.Put(ctx, "b", "s.tar", strings.NewReader("member"), opts); !errors.Is(err, api.ErrBadRequest) {
+			t.Errorf("a PUT into a shard with %s: %v, want 400", name, err)
+		}
+	}
+	sum := md5.Sum([]byte("data"))
+	value := hex.EncodeToString(sum[:])
+	if _, err := client.Put(ctx, "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4, Checksum: store.Checksum{Value: value}}); !errors.Is(err, api.ErrBadRequest) {
+		t.Errorf("a checksum value without a type: %v, want 400", err)
+	}
+	if _, err := client.Put(ctx, "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4, Checksum: store.Checksum{Type: store.ChecksumMD5, Value: strings.ToUpper(value)}}); err != nil {
+		t.Errorf("an MD5 in upper-case hex: %v", err)
+	}
+}

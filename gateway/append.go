@@ -248,8 +248,11 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	if err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("flush: %w", err)
 	}
-	checksum := store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)}
 	var meta store.ObjectMeta
+	checksum, err := requestChecksum(r)
+	if err != nil {
+		return meta, err
+	}
 	// The pieces went to the work directory: the object's mountpath is
 	// checked now, as for a PUT of its size.
 	if err := n.checkSpaceFor(r.Context(), info.Size()); err != nil {

@@ -355,16 +355,39 @@ func decodeCustom(s string, reserved bool) (map[string]string, error) {
 	return m, nil
 }
 
+// requestChecksum reads the checksum a write asks to be verified: a
+// value needs its type (without one, or with "none", nothing would be
+// checked though the client believes it was); hex is taken in either case.
+func requestChecksum(r *http.Request) (store.Checksum, error) {
+	c := store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: strings.ToLower(r.Header.Get(api.HeaderChecksumValue))}
+	if c.Value != "" && (c.Type == "" || c.Type == store.ChecksumNone) {
+		return c, badRequest("%s %q comes without a checksum type (%s: md5, sha256, xxhash...) to verify it by", api.HeaderChecksumValue, c.Value, api.HeaderChecksumType)
+	}
+	return c, nil
+}
+
 func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
 	if r.URL.Query().Has(api.QueryAppendType) {
 		n.appendObject(w, r, b, name)
 		return
 	}
 	if r.URL.Query().Get(api.QueryArchPath) != "" {
+		// A member goes into a shard the node rewrites under its own
+		// guard: what a PUT of a whole object asks for would be ignored.
+		for _, header := range []string{"If-Match", "If-None-Match", api.HeaderChecksumValue, api.HeaderCustom, api.HeaderETag} {
+			if r.Header.Get(header) != "" {
+				n.writeError(w, r, badRequest("a PUT into a shard (%s) takes no %s: it applies to the shard, which the node rewrites", api.QueryArchPath, header))
+				return
+			}
+		}
 		n.putIntoArchive(w, r, b, name)
 		return
 	}
-	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom), n.signedByNode(r))
+	checksum, err := requestChecksum(r)
+	var custom map[string]string
+	if err == nil {
+		custom, err = decodeCustom(r.Header.Get(api.HeaderCustom), n.signedByNode(r))
+	}
 	var ifMatch, ifNoneMatch string
 	if err == nil {
 		ifMatch, err = api.ParsePutCondition("If-Match", r.Header.Get("If-Match"))
@@ -381,7 +404,7 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	}
 	meta, err := n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), r.Body), store.PutOptions{
 		Size:        r.ContentLength,
-		Checksum:    store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: r.Header.Get(api.HeaderChecksumValue)},
+		Checksum:    checksum,
 		Custom:      custom,
 		ETag:        r.Header.Get(api.HeaderETag) == "true",
 		IfNoneMatch: ifNoneMatch,
