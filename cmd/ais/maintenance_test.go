@@ -167,16 +167,22 @@ func (f *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func TestMaintenanceWaitsForRebalance(t *testing.T) {
+// newFakeGateway serves a map of gateway g1 and targets t1 (active) and
+// t2 (in state t2).
+func newFakeGateway(t *testing.T, t2 cluster.State) (*fakeGateway, *api.Client) {
 	f := &fakeGateway{}
 	srv := httptest.NewServer(f)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	f.m = cluster.Map{Version: 5, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
 		{ID: "g1", Role: cluster.RoleGateway, URL: srv.URL, State: cluster.StateActive},
 		{ID: "t1", Role: cluster.RoleTarget, URL: "http://t1:8080", State: cluster.StateActive},
-		{ID: "t2", Role: cluster.RoleTarget, URL: "http://t2:8080", State: cluster.StateActive},
+		{ID: "t2", Role: cluster.RoleTarget, URL: "http://t2:8080", State: t2},
 	}}
-	c := api.NewClient(srv.URL)
+	return f, api.NewClient(srv.URL)
+}
+
+func TestMaintenanceWaitsForRebalance(t *testing.T) {
+	f, c := newFakeGateway(t, cluster.StateActive)
 
 	if err := maintenance(t.Context(), c, "t1", cluster.StateMaintenance, true); err != nil {
 		t.Fatal(err)
@@ -215,15 +221,7 @@ func TestMaintenanceWaitsForRebalance(t *testing.T) {
 // wait for a state it cannot reach while the target is away (a pod's
 // preStop hook would hold its termination until the timeout).
 func TestMaintenanceOfAnOfflineTarget(t *testing.T) {
-	f := &fakeGateway{}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	f.m = cluster.Map{Version: 5, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
-		{ID: "g1", Role: cluster.RoleGateway, URL: srv.URL, State: cluster.StateActive},
-		{ID: "t1", Role: cluster.RoleTarget, URL: "http://t1:8080", State: cluster.StateActive},
-		{ID: "t2", Role: cluster.RoleTarget, URL: "http://t2:8080", State: cluster.StateOffline},
-	}}
-	c := api.NewClient(srv.URL)
+	f, c := newFakeGateway(t, cluster.StateOffline)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	for _, want := range []cluster.State{cluster.StateMaintenance, cluster.StateMaintenance, cluster.StateActive} {

@@ -272,23 +272,21 @@ func TestNameConflictAcrossMountpaths(t *testing.T) {
 	}
 	// Files and prefixes that land on other mountpaths than their
 	// neighbors.
-	var file, under string
-	for i := range 200 {
-		file, under = fmt.Sprintf("f%d", i), fmt.Sprintf("f%d/x", i)
-		if st.MountpathOf(b, file) != st.MountpathOf(b, under) {
-			break
+	apart := func(prefix string) (file, under string) {
+		for i := range 200 {
+			file, under = fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("%s%d/x", prefix, i)
+			if st.MountpathOf(b, file) != st.MountpathOf(b, under) {
+				break
+			}
 		}
+		return file, under
 	}
+	file, under := apart("f")
 	storetest.Put(t, st, b, file, []byte("file"))
 	if _, err := st.Put(t.Context(), b, under, strings.NewReader("x"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("put %s beside object %s on another mountpath: %v, want ErrConflict", under, file, err)
 	}
-	for i := range 200 {
-		file, under = fmt.Sprintf("d%d", i), fmt.Sprintf("d%d/x", i)
-		if st.MountpathOf(b, file) != st.MountpathOf(b, under) {
-			break
-		}
-	}
+	file, under = apart("d")
 	storetest.Put(t, st, b, under, []byte("x"))
 	if _, err := st.Put(t.Context(), b, file, strings.NewReader("x"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("put %s beside prefix %s/ on another mountpath: %v, want ErrConflict", file, file, err)
