@@ -696,19 +696,27 @@ func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.Re
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	// A removal over a whole bucket (all_of_job), or of a remote bucket's
+	// objects from the remote too, takes longer than a control call.
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, removeTimeout)
+		defer cancel()
+	}
 	var firstErr error
 	for _, t := range n.currentMap().Reachable() {
 		for _, batch := range removeBatches(req, maxControlBody/2) {
-			if _, err := n.peer.Remove(ctx, t, b, batch); err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("target %s: %w", t.ID, err)
-				}
-				break
+			if _, err := n.peer.Remove(ctx, t, b, batch); err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("target %s: %w", t.ID, err)
 			}
 		}
 	}
 	return firstErr
 }
+
+// removeTimeout bounds a removal of what a job wrote, when its caller
+// sets no deadline.
+const removeTimeout = 30 * time.Minute
 
 // removeBatches cuts a removal's names into requests of about limit bytes
 // each: a target takes a control body of maxControlBody at most, and a

@@ -46,6 +46,14 @@ func (n *Node) newRebalance(ctx context.Context) *rebalance.Manager {
 		Run: rebalance.Config{
 			Self: n.config.ID, Store: n.config.Store, Sender: n.peer,
 			BatchObjects: n.config.RebalanceBatchObjects, BatchBytes: n.config.RebalanceBatchBytes,
+			Hold: func(placement uint64) (func(), error) {
+				n.placement.RLock()
+				if m := n.currentMap(); m == nil || m.Placement() != placement {
+					n.placement.RUnlock()
+					return nil, fmt.Errorf("%w: the map changed since the copy moved: it stays", rebalance.ErrPlacementDiffers)
+				}
+				return n.placement.RUnlock, nil
+			},
 		},
 		TombstoneTTL: n.config.TombstoneTTL,
 		Recent:       n.config.RebalanceRecent,

@@ -682,3 +682,31 @@ func TestUnreadableObjectFailsAlone(t *testing.T) {
 		}
 	}
 }
+
+// A copy the owner acknowledged stays when the map changed before it went
+// (a newer map's run may have moved the object back here, or be about to
+// need it): the run says it is incomplete, to run again.
+func TestMovedCopyStaysWhenTheMapChanged(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	held := 0
+	cfg := rebalance.Config{Self: "t2", Store: all["t2"], Sender: sender{stores: all},
+		Hold: func(placement uint64) (func(), error) {
+			held++
+			if placement != m.Placement() {
+				t.Errorf("held placement %d, the run's is %d", placement, m.Placement())
+			}
+			return nil, fmt.Errorf("%w: a newer map", rebalance.ErrPlacementDiffers)
+		}}
+	err := rebalance.Run(t.Context(), cfg, m, nil)
+	if !errors.Is(err, rebalance.ErrIncomplete) || held == 0 {
+		t.Fatalf("a run whose map changed before its copies went: %v (held %d times), want ErrIncomplete", err, held)
+	}
+	if got, _ := get(t, all["t2"], "a"); got != "data" {
+		t.Fatal("the moved copy went though the map changed")
+	}
+	if got, _ := get(t, all["t1"], "a"); got != "data" {
+		t.Fatal("the owner did not get the object")
+	}
+}

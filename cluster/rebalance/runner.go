@@ -47,6 +47,11 @@ type Config struct {
 	PageSize int
 	// Logger receives per-item failures; nil discards them.
 	Logger *slog.Logger
+	// Hold, when set, is called under each moved copy's name lock before
+	// the copy goes: it holds the placement the copy was moved by, or
+	// fails (ErrPlacementDiffers) when the map changed since. A copy moved
+	// back here by a newer map's run must not go.
+	Hold func(placement uint64) (release func(), err error)
 }
 
 func (c *Config) withDefaults() {
@@ -270,7 +275,17 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 			}
 			r.progress.Tombstones.Add(1)
 		default:
-			err := r.cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, store.DeleteOptions{IfStamp: it.Meta.Stamp, KeepParts: true})
+			opts := store.DeleteOptions{IfStamp: it.Meta.Stamp, KeepParts: true}
+			if r.cfg.Hold != nil {
+				placement := r.placement
+				opts.Precommit = func() (func(), error) { return r.cfg.Hold(placement) }
+			}
+			err := r.cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, opts)
+			if errors.Is(err, ErrPlacementDiffers) {
+				// The copies left go with the next map's run, or stay.
+				r.fail(fmt.Errorf("%w: the map changed while copies moved to %s", ErrIncomplete, to.ID))
+				return nil
+			}
 			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
 				return fmt.Errorf("remove moved object %s/%s: %w", it.Bucket, it.Meta.Name, err)
 			}

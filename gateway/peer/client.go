@@ -132,6 +132,20 @@ func (c *Client) HTTP() *http.Client { return c.http }
 func (c *Client) Call(ctx context.Context, method, url string, in, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	return c.call(ctx, method, url, in, out)
+}
+
+// callLong is Call for work that may outlast the request timeout (a
+// removal over a whole bucket, an abort that removes what a job wrote):
+// the caller's deadline bounds it when it has one.
+func (c *Client) callLong(ctx context.Context, method, url string, in, out any) error {
+	if _, ok := ctx.Deadline(); ok {
+		return c.call(ctx, method, url, in, out)
+	}
+	return c.Call(ctx, method, url, in, out)
+}
+
+func (c *Client) call(ctx context.Context, method, url string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)
@@ -305,7 +319,7 @@ func (c *Client) Remove(ctx context.Context, target cluster.Node, b store.Bucket
 	var answer struct {
 		Removed int `json:"removed"`
 	}
-	err := c.Call(ctx, http.MethodPost, target.URL+"/v1/internal/remove/"+url.PathEscape(b.Name)+"?"+providerQuery(b), req, &answer)
+	err := c.callLong(ctx, http.MethodPost, target.URL+"/v1/internal/remove/"+url.PathEscape(b.Name)+"?"+providerQuery(b), req, &answer)
 	return answer.Removed, err
 }
 
@@ -328,7 +342,7 @@ func (c *Client) Send(ctx context.Context, to cluster.Node, placement uint64, bo
 
 // Init prepares a job on a target.
 func (c *Client) Init(ctx context.Context, t cluster.Node, init pipeline.JobInit) error {
-	return c.Call(ctx, http.MethodPost, t.URL+"/v1/sort/init", init, nil)
+	return c.callLong(ctx, http.MethodPost, t.URL+"/v1/sort/init", init, nil)
 }
 
 // Extract runs extraction on a target and returns its records' metadata.
@@ -366,7 +380,7 @@ func (c *Client) Finish(ctx context.Context, t cluster.Node, id string) error {
 
 // Abort stops a job on a target.
 func (c *Client) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
-	return c.Call(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
+	return c.callLong(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
 }
 
 // RemoveJob forgets a finished job on a target.
