@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -708,5 +710,35 @@ func TestMovedCopyStaysWhenTheMapChanged(t *testing.T) {
 	}
 	if got, _ := get(t, all["t1"], "a"); got != "data" {
 		t.Fatal("the owner did not get the object")
+	}
+}
+
+// A copy whose bytes no longer match its checksum (bit rot here) is
+// refused by its owner for good: skipped and counted, not retried
+// forever (a leaving target would never leave); it stays here.
+func TestRottenCopyIsSkippedNotRetried(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "rot", "data", store.Stamp{Map: 1})
+	put(t, all["t2"], "z", "fine", store.Stamp{Map: 1})
+	path := filepath.Join(all["t2"].Mountpaths()[0], "ais", bucket.Name, "rot")
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("D"), 0) // the metadata, and its checksum, stay
+	f.Close()
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	p := new(rebalance.Progress)
+	if err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: all["t2"], Sender: sender{stores: all}}, m, p); err != nil {
+		t.Fatalf("the run: %v, want done with the rotten copy skipped", err)
+	}
+	if p.Skipped.Load() != 1 {
+		t.Fatalf("skipped %d, want 1", p.Skipped.Load())
+	}
+	if got, _ := get(t, all["t1"], "z"); got != "fine" {
+		t.Fatal("the other object did not move")
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the rotten copy is gone from its holder: %v", err)
 	}
 }

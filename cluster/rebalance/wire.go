@@ -48,10 +48,12 @@ func (r Receipt) Err() error {
 }
 
 // permanent reports whether sending an item again will not help (a name
-// conflict, a name or props the receiver refuses): it is skipped, not
-// retried.
+// conflict, a name or props the receiver refuses, bytes that do not match
+// their checksum: bit rot in the copy sent): it is skipped, not retried,
+// or a leaving target would never leave.
 func permanent(err error) bool {
-	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidName) || errors.Is(err, store.ErrInvalidProps)
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidName) || errors.Is(err, store.ErrInvalidProps) ||
+		errors.Is(err, store.ErrBadChecksum) || errors.Is(err, store.ErrCorrupt)
 }
 
 // appendFrame encodes an item's header.
