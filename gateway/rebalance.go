@@ -44,7 +44,9 @@ func (n *Node) moving() bool { return n.rebalance != nil && n.rebalance.Recent()
 func (n *Node) newRebalance(ctx context.Context) *rebalance.Manager {
 	return rebalance.NewManager(ctx, rebalance.ManagerConfig{
 		Run: rebalance.Config{
-			Self: n.config.ID, Store: n.config.Store, Sender: n.peer,
+			// The copies as they are here: a remote bucket's cached copy moves
+			// without its remote asked (the receiver stores through n.held too).
+			Self: n.config.ID, Store: n.held, Sender: n.peer,
 			BatchObjects: n.config.RebalanceBatchObjects, BatchBytes: n.config.RebalanceBatchBytes,
 			Hold: func(placement uint64) (func(), error) {
 				n.placement.RLock()

@@ -28,6 +28,7 @@ type countingRemote struct {
 	mu            sync.Mutex
 	objects       map[string][]byte
 	puts, deletes int
+	heads         int
 	// failPut, when set, is a name whose writes the remote refuses.
 	failPut string
 }
@@ -37,6 +38,7 @@ func (r *countingRemote) HeadBucket(context.Context, store.Bucket) error { retur
 func (r *countingRemote) HeadObject(_ context.Context, _ store.Bucket, name string) (remote.ObjectAttrs, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.heads++
 	data, ok := r.objects[name]
 	if !ok {
 		return remote.ObjectAttrs{}, store.ErrNotFound
@@ -328,5 +330,36 @@ func TestRemoteListingFlagsWhatIsCached(t *testing.T) {
 	}
 	if e := entries["logs"]; e.Size != int64(len("changed on the remote")) {
 		t.Errorf("an object changed on the remote lists the cached copy's size %d", e.Size)
+	}
+}
+
+// A rebalance moves a remote bucket's cached copies as they are: it does
+// not ask the remote about each (with validate_warm_get, a read would),
+// so a remote away does not hold the rebalance.
+func TestRebalanceMovesCachedCopiesWithoutTheRemote(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	for i := range 30 {
+		rs.objects[fmt.Sprintf("o%02d", i)] = bytes.Repeat([]byte{byte(i)}, 100)
+	}
+	c := remoteCluster(t, rs, 1)
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.SetBucketProps(ctx, "s3://rb", map[string]any{"versioning": map[string]any{"validate_warm_get": true}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if _, err := client.GetBytes(ctx, "s3://rb", fmt.Sprintf("o%02d", i), api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs.mu.Lock()
+	heads := rs.heads
+	rs.mu.Unlock()
+	c.AddTarget()
+	c.WaitRebalance(c.WaitForMap(3).Version)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.heads != heads {
+		t.Fatalf("the rebalance asked the remote about %d objects", rs.heads-heads)
 	}
 }
