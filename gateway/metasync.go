@@ -224,8 +224,11 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 	}
 	if previous.Map == nil || leavingAgain || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)
-		if previous.Map != nil {
-			// Parts follow the new placement once objects have moved.
+		if previous.Map != nil || n.savedMap.Load() > 0 {
+			// Parts follow the new placement once objects have moved;
+			// and a target back from a restart sweeps its parts: a
+			// delete made while it was down could not drop them, and
+			// they would restore the object once its tombstone goes.
 			n.restartECResilver()
 		}
 	}

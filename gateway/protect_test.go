@@ -553,3 +553,33 @@ func TestOneChangeOfMirrorAndECStartsBothJobs(t *testing.T) {
 		t.Fatalf("the object stored before the change: %+v %v, want parts", loc, err)
 	}
 }
+
+// A target back from a restart sweeps its erasure-coded parts (a delete
+// made while it was down could not drop them): an ec-resilver runs on it.
+func TestRestartedTargetSweepsItsParts(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "coded", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[2]
+	c.Kill(target)
+	restarted := c.Restart(target)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		status, err := client.ClusterStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, node := range status.Nodes {
+			for _, j := range node.Jobs {
+				if node.ID == restarted.Node.ID() && j.Kind == "ec-resilver" {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no ec-resilver ran on the restarted target")
+		}
+	}
+}
