@@ -324,15 +324,21 @@ func (c *Client) Remove(ctx context.Context, target cluster.Node, b store.Bucket
 }
 
 // Send streams a rebalance batch to a target (rebalance.Sender).
+// A receiver that takes nothing of the batch, or answers nothing once it
+// has it all, for the stall time fails it (the run tries again): a hung
+// handler on a live target would hold the rebalance until the map
+// changes.
 func (c *Client) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
-	resp, err := c.do(ctx, http.MethodPost, to.URL+"/v1/internal/receive?"+QueryPlacement+"="+strconv.FormatUint(placement, 10), body, "application/msgpack")
+	watch := c.watchStall(ctx, fmt.Errorf("%w: target %s took or answered nothing of a rebalance batch for %s", api.ErrUnavailable, to.ID, c.recordsStall))
+	resp, err := c.do(watch.ctx, http.MethodPost, to.URL+"/v1/internal/receive?"+QueryPlacement+"="+strconv.FormatUint(placement, 10), watch.sent(body), "application/msgpack")
 	if err != nil {
-		return nil, err
+		return nil, watch.end(err)
 	}
-	defer resp.Body.Close()
+	answer := watch.body(resp.Body)
+	defer answer.Close()
 	var receipts []rebalance.Receipt
-	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxAnswer)).Decode(&receipts); err != nil {
-		return nil, fmt.Errorf("decode receipts: %w", err)
+	if err := json.NewDecoder(io.LimitReader(answer, MaxAnswer)).Decode(&receipts); err != nil {
+		return nil, watch.end(fmt.Errorf("decode receipts: %w", err))
 	}
 	return receipts, nil
 }

@@ -141,4 +141,8 @@ func TestPartStreamsWithAStalledTargetFail(t *testing.T) {
 	if err := c.SendPart(t.Context(), target, meta, strings.NewReader("first")); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "took nothing of part 1") {
 		t.Fatalf("a part sent to a stalled target: %v, want unavailable naming the stall", err)
 	}
+	// A rebalance batch: a hung receiver does not hold the run.
+	if _, err := c.Send(t.Context(), target, 1, strings.NewReader("frames")); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "rebalance batch") {
+		t.Fatalf("a batch sent to a stalled target: %v, want unavailable naming the stall", err)
+	}
 }
