@@ -127,9 +127,11 @@ func NewAuth(secret Secret, opts Options) *Auth {
 	return a
 }
 
-// canonical is what the header MAC covers.
-func canonical(method, host, uri, stamp, nonce, node, body string) []byte {
-	return []byte("AIS-PEER-1\n" + method + "\n" + host + "\n" + uri + "\n" + stamp + "\n" + nonce + "\n" + node + "\n" + body)
+// canonical is what the header MAC covers: the request line, its time,
+// nonce, node and body, and the metadata header a part travels with (its
+// index, stamp and checksum decide where and whether it is stored).
+func canonical(method, host, uri, stamp, nonce, node, body string, h http.Header) []byte {
+	return []byte("AIS-PEER-2\n" + method + "\n" + host + "\n" + uri + "\n" + stamp + "\n" + nonce + "\n" + node + "\n" + body + "\n" + h.Get(HeaderPart))
 }
 
 func (a *Auth) mac(data []byte) []byte {
@@ -192,7 +194,7 @@ func (a *Auth) Sign(req *http.Request, node string) error {
 	h.Set(HeaderTime, stamp)
 	h.Set(HeaderNonce, nonce)
 	h.Set(HeaderBody, body)
-	h.Set(HeaderMAC, base64.StdEncoding.EncodeToString(a.mac(canonical(req.Method, host, req.URL.RequestURI(), stamp, nonce, node, body))))
+	h.Set(HeaderMAC, base64.StdEncoding.EncodeToString(a.mac(canonical(req.Method, host, req.URL.RequestURI(), stamp, nonce, node, body, req.Header))))
 	return nil
 }
 
@@ -232,7 +234,7 @@ func (a *Auth) Verify(r *http.Request) (string, error) {
 	if err != nil || len(nonce) != 32 || len(node) > 256 {
 		return "", ErrBadMAC
 	}
-	want := a.mac(canonical(r.Method, r.Host, r.RequestURI, stamp, nonce, node, body))
+	want := a.mac(canonical(r.Method, r.Host, r.RequestURI, stamp, nonce, node, body, r.Header))
 	if !hmac.Equal(got, want) {
 		return "", ErrBadMAC
 	}

@@ -202,3 +202,25 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// A part's metadata header is covered by the signature: changed on its
+// way (another index, a stamp that refuses later writes), the request is
+// refused.
+func TestPartHeaderIsSigned(t *testing.T) {
+	secret := NewSecret()
+	sender, receiver := NewAuth(secret, Options{}), NewAuth(secret, Options{})
+	req := httptest.NewRequest(http.MethodPut, "/v1/internal/parts/b/o", strings.NewReader("part"))
+	req.Header.Set(HeaderPart, "index=1")
+	if err := sender.Sign(req, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	signed := req.Header.Clone()
+	req.Header.Set(HeaderPart, "index=2")
+	if _, err := receiver.Verify(req); err == nil {
+		t.Fatal("a part whose metadata header changed after signing was taken")
+	}
+	req.Header = signed
+	if _, err := NewAuth(secret, Options{}).Verify(req); err != nil {
+		t.Fatalf("the part as signed: %v", err)
+	}
+}
