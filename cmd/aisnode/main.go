@@ -610,7 +610,8 @@ func run(args []string) error {
 		}
 		return fmt.Errorf("the node is starting")
 	}
-	backends, origins := remotes3.NewBackends(), ht.Resolve(ht.NewClient(originControl))
+	// So are the endpoints a bucket's props name.
+	backends, origins := remotes3.NewBackends(originControl), ht.Resolve(ht.NewClient(originControl))
 	resolve := func(ctx context.Context, b store.Bucket, props store.Props) (remote.Backend, error) {
 		if b.Normalize().Provider == store.ProviderHT {
 			return origins(ctx, b, props)

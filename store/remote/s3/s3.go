@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,8 +49,16 @@ type failure struct {
 const failedFor = 10 * time.Second
 
 // NewBackends returns an empty set of clients.
-func NewBackends() *Backends {
-	return &Backends{clients: map[store.AWSProps]*Backend{}, failed: map[store.AWSProps]failure{}, build: newBackend}
+//
+// control checks each connection to an endpoint a bucket's props name (a
+// user's choice: it must not reach the node's own, its peers' or a cloud
+// metadata service's addresses); nil checks none. The operator's endpoint
+// (AWS_ENDPOINT_URL, or AWS itself) is not checked.
+func NewBackends(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *Backends {
+	return &Backends{clients: map[store.AWSProps]*Backend{}, failed: map[store.AWSProps]failure{},
+		build: func(ctx context.Context, settings store.AWSProps) (*Backend, error) {
+			return newBackend(ctx, settings, control)
+		}}
 }
 
 // Resolve is a remote.Resolver: the backend of a bucket by its props. A
@@ -94,7 +104,7 @@ type Backend struct {
 	where  string // the endpoint, for errors
 }
 
-func newBackend(ctx context.Context, settings store.AWSProps) (*Backend, error) {
+func newBackend(ctx context.Context, settings store.AWSProps, control func(ctx context.Context, network, address string, c syscall.RawConn) error) (*Backend, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	options := []func(*config.LoadOptions) error{}
@@ -119,6 +129,9 @@ func newBackend(ctx context.Context, settings store.AWSProps) (*Backend, error) 
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
+		if settings.Endpoint != "" && control != nil {
+			o.HTTPClient = checkedClient(control)
+		}
 		// A server named by its address cannot take the bucket in the
 		// host name.
 		o.UsePathStyle = settings.PathStyle || addressedByIP(endpoint)
@@ -132,6 +145,29 @@ func newBackend(ctx context.Context, settings store.AWSProps) (*Backend, error) 
 		where = "AWS S3 (" + cfg.Region + ")"
 	}
 	return &Backend{client: client, where: where}, nil
+}
+
+// checkedClient is the HTTP client of an endpoint a bucket's props name:
+// each connection checked by control, headers and error answers bounded
+// (the SDK reads an error's body whole).
+func checkedClient(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
+	return &http.Client{Transport: boundedErrors{&http.Transport{Proxy: http.ProxyFromEnvironment, DialContext: dialer.DialContext,
+		MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, MaxResponseHeaderBytes: 64 << 10}}}
+}
+
+// boundedErrors cuts the body of an error answer at 64 KiB.
+type boundedErrors struct{ http.RoundTripper }
+
+func (t boundedErrors) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.RoundTripper.RoundTrip(req)
+	if err == nil && resp.StatusCode >= 300 {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, 64<<10), resp.Body}
+	}
+	return resp, err
 }
 
 // classify maps S3's errors to the store's and names the remote.

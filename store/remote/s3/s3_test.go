@@ -3,7 +3,10 @@ package s3
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,7 +30,7 @@ func TestAttrsOfUnknownLength(t *testing.T) {
 // answer) holds no bucket whose client is made already, and once it
 // failed the reads after it are answered at once for a while.
 func TestResolveWaitsOnNoOtherSetup(t *testing.T) {
-	bs := NewBackends()
+	bs := NewBackends(nil)
 	release := make(chan struct{})
 	var builds atomic.Int64
 	bs.build = func(_ context.Context, s store.AWSProps) (*Backend, error) {
@@ -70,5 +73,33 @@ func TestResolveWaitsOnNoOtherSetup(t *testing.T) {
 	}
 	if n := builds.Load(); n != 2 {
 		t.Fatalf("%d setups made, want 2: the fast one, and the slow one once for all", n)
+	}
+}
+
+// An endpoint a bucket's props name is a user's choice: every connection
+// to it is checked (a node's own address, a cloud's metadata service must
+// not be reached through a bucket), the operator's endpoint is not.
+func TestPropsEndpointConnectionsAreChecked(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	var asked atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked.Add(1) }))
+	defer server.Close()
+	refused := errors.New("refused by the node")
+	control := func(context.Context, string, string, syscall.RawConn) error { return refused }
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := be.HeadBucket(t.Context(), b); err == nil || asked.Load() != 0 {
+		t.Fatalf("a bucket's endpoint the node refuses: %v, %d requests reached it", err, asked.Load())
+	}
+	t.Setenv("AWS_ENDPOINT_URL", server.URL)
+	if be, err = newBackend(t.Context(), store.AWSProps{}, control); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.HeadBucket(t.Context(), b); err != nil || asked.Load() == 0 {
+		t.Fatalf("the operator's endpoint: %v, %d requests", err, asked.Load())
 	}
 }
