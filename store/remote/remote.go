@@ -333,6 +333,9 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 				// the later is kept.
 				return s.fetch(ctx, be, b, name)
 			}
+			// The stream had not begun (a remote slow to answer): it
+			// is looked at again, not waited for to its end.
+			joined.Reset(streamJoinWait)
 		}
 	}
 }

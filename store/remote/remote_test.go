@@ -913,3 +913,45 @@ func TestColdGetDoesNotWaitForASlowStreamReader(t *testing.T) {
 	}
 	slow.Close()
 }
+
+// A reader that joins a cold GET whose remote is slow to answer (the
+// stream not begun when it looks) looks again, and fetches for itself
+// once the stream goes to a reader that takes nothing: it does not wait
+// for that reader's end.
+func TestColdGetJoinerLooksAgainAtASlowStart(t *testing.T) {
+	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
+	rs, be, _, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("s"), 9<<20)
+	be.objects["big"] = data
+	be.slow = 300 * time.Millisecond
+	opened := make(chan io.ReadCloser, 1)
+	go func() {
+		slow, err := rs.OpenStreaming(t.Context(), b, "big")
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- slow
+	}()
+	time.Sleep(20 * time.Millisecond) // the stream's fetch has begun
+	got := make(chan string, 1)
+	go func() {
+		data, err := read(t, rs, b, "big")
+		if err != nil {
+			data = err.Error()
+		}
+		got <- data
+	}()
+	slow := <-opened
+	defer func() {
+		io.Copy(io.Discard, slow)
+		slow.Close()
+	}()
+	select {
+	case other := <-got:
+		if other != string(data) {
+			t.Fatalf("the other reader read %d bytes", len(other))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader that joined before the stream began waited for its reader")
+	}
+}
