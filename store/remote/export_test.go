@@ -20,3 +20,6 @@ func SetStreamJoinWait(d time.Duration) func() {
 	streamJoinWait = d
 	return func() { streamJoinWait = old }
 }
+
+// SameVersion is sameVersion.
+var SameVersion = sameVersion

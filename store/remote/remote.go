@@ -256,7 +256,9 @@ const evictedRetries = 3
 
 // sameVersion reports whether a cached object is the remote's current one.
 func sameVersion(cached store.ObjectMeta, remote ObjectAttrs) bool {
-	if remote.Version != "" && cached.Custom[CustomVersion] != "" {
+	// S3 names every version of a bucket without versioning (or with it
+	// suspended) "null": that tells two versions apart no more than none.
+	if remote.Version != "" && remote.Version != "null" && cached.Custom[CustomVersion] != "" {
 		return keptTag(remote.Version) == cached.Custom[CustomVersion]
 	}
 	etag := cached.Custom[CustomETag]

@@ -955,3 +955,20 @@ func TestColdGetJoinerLooksAgainAtASlowStart(t *testing.T) {
 		t.Fatal("a reader that joined before the stream began waited for its reader")
 	}
 }
+
+// S3 names every version of an unversioned bucket "null": a copy cached
+// as "null" is checked by its ETag and size, not taken as current for
+// any "null".
+func TestNullVersionIsNoVersion(t *testing.T) {
+	cached := store.ObjectMeta{Size: 4, Custom: map[string]string{remote.CustomVersion: "null", remote.CustomETag: "aaaa"}}
+	if remote.SameVersion(cached, remote.ObjectAttrs{Version: "null", ETag: "bbbb", Size: 5}) {
+		t.Fatal("an overwritten object of an unversioned bucket is taken for the cached one")
+	}
+	if !remote.SameVersion(cached, remote.ObjectAttrs{Version: "null", ETag: "aaaa", Size: 4}) {
+		t.Fatal("the same object is taken for another")
+	}
+	versioned := store.ObjectMeta{Size: 4, Custom: map[string]string{remote.CustomVersion: "v1", remote.CustomETag: "aaaa"}}
+	if remote.SameVersion(versioned, remote.ObjectAttrs{Version: "v2", ETag: "aaaa", Size: 4}) {
+		t.Fatal("another version is taken for the cached one")
+	}
+}
