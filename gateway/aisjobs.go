@@ -375,13 +375,36 @@ func (n *Node) eachSelected(ctx context.Context, b store.Bucket, req peer.JobReq
 // bucket; every other target only drops a copy it holds, so that a
 // range of names nobody has costs each target no files.
 func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
+	// A tombstone guards against a copy elsewhere coming here later: one
+	// moving, or on a target away. With none, a template of ten million
+	// names a bucket never had costs its owners no files.
+	tombstones := n.copiesMayBeElsewhere()
 	removed, err := n.removeSelected(ctx, b, req, p, n.config.Store, func(name string) store.DeleteOptions {
 		if n.owns(b, name) {
-			return store.DeleteOptions{Stamp: n.stamp(), Tombstone: true}
+			return store.DeleteOptions{Stamp: n.stamp(), Tombstone: tombstones}
 		}
 		return store.DeleteOptions{Stamp: n.stamp(), LocalOnly: true}
 	})
 	return map[string]int{"deleted": removed}, err
+}
+
+// copiesMayBeElsewhere reports a rebalance under way or lately, or a
+// target that is not active (offline, in maintenance, leaving): a copy of
+// a name may then be on another target than its owner.
+func (n *Node) copiesMayBeElsewhere() bool {
+	if n.moving() {
+		return true
+	}
+	m := n.currentMap()
+	if m == nil {
+		return true
+	}
+	for _, t := range m.Targets() {
+		if t.State != cluster.StateActive {
+			return true
+		}
+	}
+	return false
 }
 
 // removeSelected deletes the selected objects from a store (the node's,
