@@ -152,9 +152,9 @@ func TestNoGrabBagPackages(t *testing.T) {
 // TestNegativeRules states the named prohibitions of STYLE.md.
 func TestNegativeRules(t *testing.T) {
 	pkgs := listPackages(t)
-	// store/remote/ht is an HTTP client of origins, as DESIGN.md allows
-	// remote backends.
-	httpServerUsers := []string{"authn", "gateway", "api", "store/download", "store/remote/ht", "benchmarks", "e2e"}
+	// store/remote/ht and store/remote/s3 are HTTP clients of origins and
+	// of S3 endpoints, as DESIGN.md allows remote backends.
+	httpServerUsers := []string{"authn", "gateway", "api", "store/download", "store/remote/ht", "store/remote/s3", "benchmarks", "e2e"}
 	for _, p := range pkgs {
 		rel, ok := relative(p.ImportPath)
 		if !ok || rel == "" {
