@@ -892,22 +892,7 @@ func TestColdGetDoesNotWaitForASlowStreamReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	// It reads nothing yet: a client that does not take the bytes.
-	got := make(chan string, 1)
-	go func() {
-		data, err := read(t, rs, b, "big")
-		if err != nil {
-			data = err.Error()
-		}
-		got <- data
-	}()
-	select {
-	case other := <-got:
-		if other != string(data) {
-			t.Fatalf("the other reader read %d bytes", len(other))
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a reader waited 10s for a cold GET streaming to a reader that reads nothing")
-	}
+	expectRead(t, readInBackground(t, rs, b, "big"), data, "a reader waited 10s for a cold GET streaming to a reader that reads nothing")
 	if n, err := io.Copy(io.Discard, slow); err != nil || n != int64(len(data)) {
 		t.Fatalf("the slow reader: %d bytes, %v", n, err)
 	}
@@ -933,26 +918,39 @@ func TestColdGetJoinerLooksAgainAtASlowStart(t *testing.T) {
 		opened <- slow
 	}()
 	time.Sleep(20 * time.Millisecond) // the stream's fetch has begun
-	got := make(chan string, 1)
-	go func() {
-		data, err := read(t, rs, b, "big")
-		if err != nil {
-			data = err.Error()
-		}
-		got <- data
-	}()
+	got := readInBackground(t, rs, b, "big")
 	slow := <-opened
 	defer func() {
 		io.Copy(io.Discard, slow)
 		slow.Close()
 	}()
+	expectRead(t, got, data, "a reader that joined before the stream began waited for its reader")
+}
+
+// readInBackground reads an object on a goroutine; the channel gets its
+// bytes, or the error's text.
+func readInBackground(t *testing.T, rs *remote.Store, b store.Bucket, name string) <-chan string {
+	got := make(chan string, 1)
+	go func() {
+		data, err := read(t, rs, b, name)
+		if err != nil {
+			data = err.Error()
+		}
+		got <- data
+	}()
+	return got
+}
+
+// expectRead waits up to 10s for a background read to give want.
+func expectRead(t *testing.T, got <-chan string, want []byte, waited string) {
+	t.Helper()
 	select {
 	case other := <-got:
-		if other != string(data) {
+		if other != string(want) {
 			t.Fatalf("the other reader read %d bytes", len(other))
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("a reader that joined before the stream began waited for its reader")
+		t.Fatal(waited)
 	}
 }
 
