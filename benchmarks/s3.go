@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/internal/pool"
 )
 
@@ -62,6 +63,9 @@ func s3Figures(ctx context.Context, rec *recorder, cfg Config, src []byte, dryRu
 	client := s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(node.url + "/s3"), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(benchS3Key, benchS3Secret, ""),
+		// The native client's transport (128 KiB buffers): the figures
+		// compare the server's paths, not two clients' defaults.
+		HTTPClient: &http.Client{Transport: api.NewTransport()},
 	})
 	s3Where := "S3"
 	if dryRun {
@@ -82,7 +86,7 @@ func s3Figures(ctx context.Context, rec *recorder, cfg Config, src []byte, dryRu
 		if err := rec.measure(ctx, nativeGet, func() error { return apiGet(ctx, native, prefix, n, size, httpWorkers) }); err != nil {
 			return err
 		}
-		note := "aws-sdk-go-v2, path-style, signed; the gateway streams to the target (no redirect)"
+		note := "aws-sdk-go-v2 with the native client's transport, path-style, signed; the gateway streams to the target (no redirect)"
 		put := figure{name: apiName(s3Where, "PUT", size, false, httpWorkers), baseline: nativePut.name, bounds: []string{loopbackName("PUT", size, httpWorkers)}, bytes: bytesMoved, ops: n, repeat: dryRun, note: note}
 		get := figure{name: apiName(s3Where, "GET", size, false, httpWorkers), baseline: nativeGet.name, bounds: []string{loopbackName("GET", size, httpWorkers)}, bytes: bytesMoved, ops: n, repeat: true, note: note}
 		err := rec.measure(ctx, put, func() error {
@@ -137,9 +141,9 @@ func presignedFigures(ctx context.Context, rec *recorder, client *s3.Client, whe
 		}
 		putURLs[i], getURLs[i] = put.URL, get.URL
 	}
-	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: httpWorkers}}
+	httpClient := &http.Client{Transport: api.NewTransport()}
 	defer httpClient.CloseIdleConnections()
-	note := "net/http to URLs presigned before the clock starts (UNSIGNED-PAYLOAD): the server's S3 path without the SDK's cost on the client"
+	note := "net/http (the native client's transport) to URLs presigned before the clock starts (UNSIGNED-PAYLOAD): the server's S3 path without the SDK's cost on the client"
 	put := figure{name: apiName(where+" presigned", "PUT", size, false, httpWorkers), baseline: nativePut.name, bytes: n * int64(size), ops: n, repeat: nativePut.repeat, note: note}
 	get := figure{name: apiName(where+" presigned", "GET", size, false, httpWorkers), baseline: nativeGet.name, bytes: n * int64(size), ops: n, repeat: true, note: note}
 	err := rec.measure(ctx, put, func() error {
