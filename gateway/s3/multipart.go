@@ -218,8 +218,11 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		if err != nil {
 			return nil, backendError(err, bucket, key)
 		}
+		// As for a part sent: only an upload gone drops the copy.
 		if _, err := s.loadUpload(ctx, bucket, key, id); err != nil {
-			s.config.Backend.Delete(ctx, bucket, partName(id, n))
+			if errors.Is(err, ErrNoSuchUpload) {
+				s.config.Backend.Delete(ctx, bucket, partName(id, n))
+			}
 			return nil, err
 		}
 		return CopyPartResult{LastModified: FormatTime(lastModified(meta)), ETag: QuoteETag(objectETag(meta))}, nil
@@ -312,7 +315,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	up, err := s.loadUpload(ctx, bucket, key, id)
 	if err != nil {
 		// Already completed? Then the object says so.
-		if meta, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && validUploadID(id) && meta.Custom[customUpload] == id {
+		if meta, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && validUploadID(id) && madeBy(meta, id, req.Parts) {
 			WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
 			return nil
 		}
@@ -392,7 +395,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			// The same Complete sent again while this one ran (its
 			// client lost the first answer) finds the parts gone: the
 			// object the other made answers, as a Complete done does.
-			if done, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && done.Custom[customUpload] == id {
+			if done, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
 				return CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
 			}
 			return nil, backendError(err, bucket, key)
@@ -404,6 +407,24 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		}
 		return CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))}, nil
 	})
+}
+
+// madeBy reports whether an object is what a Complete of upload id with
+// these parts makes: a repeat of a Complete done answers as it did, a
+// Complete of other parts (its own object never made) does not.
+func madeBy(meta store.ObjectMeta, id string, parts []CompletedPart) bool {
+	if meta.Custom[customUpload] != id || len(parts) == 0 {
+		return false
+	}
+	sums := md5.New()
+	for _, p := range parts {
+		raw, err := hex.DecodeString(strings.Trim(p.ETag, `"`))
+		if err != nil || len(raw) != md5.Size {
+			return false
+		}
+		sums.Write(raw)
+	}
+	return objectETag(meta) == fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(parts))
 }
 
 // removeUpload closes an upload's record (no part is taken any more: a

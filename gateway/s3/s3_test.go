@@ -487,6 +487,12 @@ func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) 
 	if out := complete(); aws.ToString(out.ETag) != want {
 		t.Fatalf("complete again: ETag %s, want %s", aws.ToString(out.ETag), want)
 	}
+	// A Complete of other parts did not make the object: it is not told
+	// the ETag of the one that did.
+	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: completed[:2]}})
+	if code(err) != "NoSuchUpload" {
+		t.Fatalf("complete of two of the three parts after the upload completed: %v, want NoSuchUpload", err)
+	}
 	// A copy is not what the upload made: a Complete of it there is
 	// NoSuchUpload, not a success.
 	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("multi"), Key: aws.String("copied"), CopySource: aws.String("multi/big")}); err != nil {
