@@ -87,7 +87,9 @@ func byAction(defaultAction string) access {
 				}
 			}
 		} else {
-			r.Body = io.NopCloser(bytes.NewReader(nil))
+			// The handler fails reading it as this did: a body too big or
+			// too slow must not read as empty, the default action.
+			r.Body = io.NopCloser(failedReader{err})
 		}
 		if p, ok := actionPerms[action]; ok {
 			return p, bucketKey(r)
@@ -95,6 +97,11 @@ func byAction(defaultAction string) access {
 		return authn.PermAdmin, bucketKey(r)
 	}
 }
+
+// failedReader fails every read with the error reading the body met.
+type failedReader struct{ err error }
+
+func (f failedReader) Read([]byte) (int, error) { return 0, f.err }
 
 // objectAccess needs the permission named by the method.
 func objectAccess(r *http.Request) (authn.Perm, string) {

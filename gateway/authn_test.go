@@ -763,3 +763,31 @@ func TestForgedBatchGrantIsRefusedBeforeTheBody(t *testing.T) {
 		t.Fatalf("a get-batch with a forged grant and a body still coming: %q %v, want 401 at once", status, err)
 	}
 }
+
+// A bucket action whose body cannot be read (past the 8 MiB bound) is
+// that error, not the route's default: a delete-listrange of too many
+// names must not destroy the bucket.
+func TestUnreadableActionBodyIsNotTheDefaultAction(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	if err := admin.CreateBucket(t.Context(), "keep", nil); err != nil {
+		t.Fatal(err)
+	}
+	owner := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://keep": authn.PermDelete | authn.PermDestroyBucket | authn.PermList | authn.PermHead}}, time.Hour)
+	names := make([]string, 0, 1<<20)
+	for i := range 1 << 20 {
+		names = append(names, fmt.Sprintf("object-%07d", i))
+	}
+	value, _ := json.Marshal(map[string]any{"objnames": names})
+	body, _ := json.Marshal(api.ActionMessage{Action: api.ActionDeleteListRange, Value: value})
+	if len(body) <= 8<<20 {
+		t.Fatalf("the body is %d bytes, not past the bound", len(body))
+	}
+	status, msg := callAs(t, http.MethodDelete, c.Primary().URL()+"/v1/buckets/keep", owner, body)
+	if status != http.StatusBadRequest && status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a delete-listrange of %d bytes: %d %s, want 400 or 413", len(body), status, msg)
+	}
+	if _, err := admin.BucketProps(t.Context(), "keep"); err != nil {
+		t.Fatalf("the bucket is gone after a delete-listrange too big to read: %v", err)
+	}
+}
