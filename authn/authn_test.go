@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -741,5 +742,57 @@ func TestUserS3KeysAreBounded(t *testing.T) {
 	}
 	if status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil); status != http.StatusCreated {
 		t.Fatalf("another user's key: %d %v", status, out)
+	}
+}
+
+// Guesses sent all at once are throttled as if sent one by one: each is
+// checked again once it has a slot, after the failures before it.
+func TestParallelGuessesAreThrottled(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	// A user unknown costs the configured work: enough that the guesses
+	// are all in before the first fails.
+	s.cfg.Iterations = 100_000
+	h := s.Handler()
+	const guesses = 24
+	var refused, throttled atomic.Int32
+	var wg sync.WaitGroup
+	for range guesses {
+		wg.Go(func() {
+			body, _ := json.Marshal(LoginMsg{Password: "guess"})
+			req := httptest.NewRequest(http.MethodPost, "/v1/users/nobody", strings.NewReader(string(body)))
+			req.RemoteAddr = "198.51.100.7:4000"
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			switch w.Code {
+			case http.StatusUnauthorized:
+				refused.Add(1)
+			case http.StatusTooManyRequests:
+				throttled.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if max := int32(freeFailures + cap(s.logins)); refused.Load() > max {
+		t.Fatalf("%d of %d parallel guesses had their password checked (%d throttled), at most %d", refused.Load(), guesses, throttled.Load(), max)
+	}
+}
+
+// A login under a name no user can have is refused before it is logged
+// or kept by the throttle.
+func TestLoginOfAnImpossibleNameIsRefusedFirst(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	body, _ := json.Marshal(LoginMsg{Password: "guess"})
+	req := httptest.NewRequest(http.MethodPost, "/v1/users/"+strings.Repeat("n", 4096), strings.NewReader(string(body)))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusBadRequest {
+		t.Fatalf("a login of a 4 KiB name: %d %s, want 400", w.Code, w.Body)
+	}
+	s.throttle.mu.Lock()
+	kept := len(s.throttle.failures)
+	s.throttle.mu.Unlock()
+	if kept != 0 {
+		t.Fatalf("the throttle keeps %d keys after a login of an impossible name", kept)
 	}
 }

@@ -188,10 +188,22 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := r.PathValue("id")
+	// A name no user can have is refused before it is logged or kept
+	// as a throttle key (a megabyte each).
+	if err := validID("user", user); err != nil {
+		writeError(w, 0, err)
+		return
+	}
 	key := throttleKey(user, r.RemoteAddr)
-	if wait := s.throttle.wait(key, s.cfg.Now()); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-		writeError(w, http.StatusTooManyRequests, fmt.Errorf("%w: too many failed logins of %q from this address: retry in %s", ErrLogin, user, wait.Round(time.Second)))
+	throttled := func() bool {
+		wait := s.throttle.wait(key, s.cfg.Now())
+		if wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
+			writeError(w, http.StatusTooManyRequests, fmt.Errorf("%w: too many failed logins of %q from this address: retry in %s", ErrLogin, user, wait.Round(time.Second)))
+		}
+		return wait > 0
+	}
+	if throttled() {
 		return
 	}
 	// A queue of logins waits a little for a slot, not for ever: a flood
@@ -201,6 +213,11 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	select {
 	case s.logins <- struct{}{}:
 		defer func() { <-s.logins }()
+		// Again once in a slot: guesses sent all at once passed the
+		// check above before any of them failed.
+		if throttled() {
+			return
+		}
 	case <-busy.C:
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, errors.New("authn: too many logins at once: retry"))
