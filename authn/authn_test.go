@@ -796,3 +796,75 @@ func TestLoginOfAnImpossibleNameIsRefusedFirst(t *testing.T) {
 		t.Fatalf("the throttle keeps %d keys after a login of an impossible name", kept)
 	}
 }
+
+// After the signing keys change, revocations signed with the old ones
+// (which verify nowhere now) do not stop the new ones reaching clusters:
+// a gateway refuses a token it cannot parse.
+func TestRevocationsSignedBeforeAKeyChangeDoNotStopThePush(t *testing.T) {
+	dir := t.TempDir()
+	newKeys, err := NewSecretKeys([]byte("another-secret-of-the-service-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var pushed []string
+	var keysPushed bool
+	cluster := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := newKeys.Parse(BearerToken(r)); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodDelete && r.URL.Path == ClusterTokensPath {
+			var msg TokenMsg
+			json.NewDecoder(r.Body).Decode(&msg)
+			if _, err := newKeys.Parse(msg.Token); err != nil {
+				w.WriteHeader(http.StatusBadRequest) // as a gateway does
+				return
+			}
+			mu.Lock()
+			pushed = append(pushed, msg.Token)
+			mu.Unlock()
+		}
+		if r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath {
+			mu.Lock()
+			keysPushed = true // after every revocation: the push is whole
+			mu.Unlock()
+		}
+	}))
+	defer cluster.Close()
+	old := newTestService(t, dir, cluster.Client())
+	h := old.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	// The old service never runs: its revocation waits to be pushed.
+	if status, _ := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: "c1", URLs: []string{cluster.URL}}); status != http.StatusCreated {
+		t.Fatal("register the cluster")
+	}
+	if status, _ := do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: admin}); status != http.StatusOK {
+		t.Fatal("revoke a token under the old keys")
+	}
+
+	s, err := NewService(Config{Keys: newKeys, StateFile: filepath.Join(dir, "authn.json"), AdminName: "admin", AdminPassword: "secret-pass",
+		Iterations: 1000, Client: cluster.Client(), PushInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = s.Handler()
+	admin = mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: admin}); status != http.StatusOK {
+		t.Fatal("revoke a token under the new keys")
+	}
+	go s.Run(t.Context())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Contains(pushed, admin) && keysPushed
+		mu.Unlock()
+		if got {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a revocation under the new keys never reached the cluster past one signed with the old")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -651,8 +651,13 @@ func (s *Service) pushAll(ctx context.Context) {
 			// Only where it was valid: a whole bearer token in another
 			// cluster's state would be one more place it can leak from
 			// before its own cluster learns it is revoked.
+			// A token the keys no longer verify (signed before they
+			// changed) acts nowhere: a gateway would refuse it, and the
+			// push with it, until it expires.
 			if len(r.Audience) == 0 || slices.Contains(r.Audience, id) {
-				j.tokens = append(j.tokens, r.Token)
+				if _, err := s.cfg.Keys.Parse(r.Token); err == nil {
+					j.tokens = append(j.tokens, r.Token)
+				}
 			}
 		}
 		j.keys.Keys = []S3Key{}
@@ -661,6 +666,9 @@ func (s *Service) pushAll(ctx context.Context) {
 			// token in another cluster's state would let that cluster's
 			// operators act as the user here.
 			if u := s.st.Users[k.User]; u != nil {
+				if _, err := s.cfg.Keys.Parse(k.Token); err != nil {
+					continue // as above: its token verifies nowhere
+				}
 				if clusters, err := keyClusters(u, k.Clusters); err == nil && (len(clusters) == 0 || slices.Contains(clusters, id)) {
 					j.keys.Keys = append(j.keys.Keys, *k)
 				}
