@@ -437,15 +437,21 @@ class ObjectReader(io.RawIOBase):
         self._raw = resp.raw
         self.bucket = bucket
         self.name = name
-        self.headers: Dict[str, str] = dict(resp.headers)
+        # Case-insensitive, as HTTP's names are (a proxy may lower them).
+        self.headers: Mapping[str, str] = requests.structures.CaseInsensitiveDict(resp.headers)
         cl = resp.headers.get("Content-Length")
         self.size: Optional[int] = int(cl) if cl is not None and cl.isdigit() else None
         self._pos = 0
 
     @property
     def meta(self) -> Dict[str, Any]:
-        """The object's metadata from the answer's headers (as head_object)."""
-        return _meta_from_headers(self.headers, self.size)
+        """The object's metadata from the answer's headers (as head_object):
+        its size is the object's, not this answer's, for a range too."""
+        size = self.size
+        total = self.headers.get("Content-Range", "").rpartition("/")[2]
+        if self._resp.status_code == 206 and total.isdigit():
+            size = int(total)
+        return _meta_from_headers(self.headers, size)
 
     def readable(self) -> bool:
         return True
@@ -738,7 +744,13 @@ class Client:
         # The causes are not chained: their text holds the whole URL, and
         # a redirect's carries an access grant (a traceback would log it).
         except requests.exceptions.ConnectTimeout:
-            raise AisTimeout(f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} did not accept a connection in time ({method} {_shown(url)})", method=method, path=urlsplit(url).path) from None
+            raise AisTimeout(
+                f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} did not accept a connection in time ({method} {_shown(url)})",
+                method=method,
+                path=urlsplit(url).path,
+                url=_origin(url),
+                sent=False,
+            ) from None
         except requests.exceptions.ConnectionError as exc:
             who = "AIS endpoint" if gateway else "node"
             raise AisConnectionError(
@@ -759,7 +771,7 @@ class Client:
                 sent=True,
             ) from None
         except requests.exceptions.Timeout:
-            raise AisTimeout(f"{method} {_shown(url)}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path) from None
+            raise AisTimeout(f"{method} {_shown(url)}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path, url=_origin(url)) from None
         except requests.exceptions.InvalidURL as exc:
             raise errors.BadRequest(f"{method} {_shown(url)}: invalid URL: {_reason(exc)}", method=method) from None
 
@@ -820,10 +832,12 @@ class Client:
             url = first_hop or self._url(gateway, path, params)
             try:
                 return self._follow(method, url, headers, payload, body, stream, at_gateway=first_hop is None)
-            except AisConnectionError as exc:
+            except (AisConnectionError, AisTimeout) as exc:
                 # Another gateway, when the request never reached this one
                 # (or may be sent twice): a POST the gateway may have acted
-                # on before the connection broke is not sent again.
+                # on before the connection broke is not sent again. A
+                # gateway that hangs (powered off, dropping packets) is
+                # passed over as one that refuses.
                 if first_hop is not None or exc.url != gateway or len(self._gateways) < 2:
                     raise
                 if exc.sent and not replayable:
@@ -1256,6 +1270,11 @@ class Client:
         target; the shard is stored whole or not at all. Returns the job id,
         after the job ended when ``wait`` (raising AisError if it failed).
         """
+        if objnames is not None:
+            objnames = list(objnames)
+            if not objnames:
+                # Sent empty, it would read as no list: every object.
+                raise errors.BadRequest("archive: objnames is empty; give at least one name")
         if sum(1 for given in (objnames, template, prefix) if given) > 1:
             raise errors.BadRequest("archive: give objnames, template or prefix, not two")
         value: Dict[str, Any] = {"archname": archname, "template": template or prefix}
@@ -1429,6 +1448,10 @@ def _range_header(r: Any) -> Optional[str]:
         if r.step not in (None, 1):
             raise ValueError("byte range: a slice must have step 1")
         start = r.start or 0
+        if start < 0 and r.stop is None:
+            return f"bytes={start}"  # the last -start bytes: bytes=-N
+        if start < 0 or (r.stop is not None and r.stop < 0):
+            raise ValueError(f"byte range {r!r}: only a suffix (slice(-n, None)) may be negative")
         if r.stop is None:
             return f"bytes={start}-"
         if r.stop <= start:
@@ -1440,9 +1463,11 @@ def _range_header(r: Any) -> Optional[str]:
             if end is None or end <= 0:
                 raise ValueError("byte range: (None, n) wants n > 0, the length of the suffix")
             return f"bytes=-{int(end)}"
+        if int(start) < 0:
+            raise ValueError(f"byte range {r!r}: a negative start; (None, n) reads the last n bytes")
         if end is None:
             return f"bytes={int(start)}-"
-        if int(end) < int(start) or int(start) < 0:
+        if int(end) < int(start):
             raise ValueError(f"byte range {r!r}: want 0 <= start <= end (end inclusive)")
         return f"bytes={int(start)}-{int(end)}"
     raise TypeError(f"byte range: want (start, end), range, slice or 'bytes=...', not {type(r).__name__}")

@@ -111,7 +111,16 @@ class AisConnectionError(AisError, ConnectionError):
 
 
 class AisTimeout(AisError, TimeoutError):
-    """A node did not answer in time."""
+    """A node did not answer in time.
+
+    ``url`` is the address that did not answer; ``sent`` is False when no
+    connection was made (the request never left).
+    """
+
+    def __init__(self, message: str, *, url: str = "", method: str = "", path: str = "", sent: bool = True) -> None:
+        super().__init__(message, method=method, path=path)
+        self.url = url
+        self.sent = sent
 
     def __str__(self) -> str:
         return self.message

@@ -104,6 +104,12 @@ def test_range_headers():
         _range_header((3, 1))
     with pytest.raises(TypeError):
         _range_header(3.5)
+    # A negative slice start is a suffix; other negatives are refused
+    # here, not sent as a malformed header (a 416 from the node).
+    assert _range_header(slice(-100, None)) == "bytes=-100"
+    for bad in (slice(-100, -1), slice(2, -1), (-100, None), (-5, 3)):
+        with pytest.raises(ValueError):
+            _range_header(bad)
 
 
 def test_dsort_status_sums_targets():
@@ -517,3 +523,78 @@ def test_shards_over_more_ranks_than_shards_are_refused():
     with pytest.warns(UserWarning, match="over 2 ranks"):
         assert d.shards_for(0, 2) == ["s-0.tar", "s-2.tar"]
     assert d.shards_for(0, 3) == ["s-0.tar"]
+
+
+def test_a_gateway_that_hangs_is_passed_over():
+    """A gateway that takes connections and never answers (hung, or
+    dropping packets) is passed over as one that refuses them, for a
+    request that can be sent again."""
+    import socket
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = hung.accept()
+            except OSError:
+                return
+            accepted.append(conn)  # held open, never answered
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            data = json.dumps([{"name": "b", "provider": "ais"}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    live = _serve(Handler)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{hung.getsockname()[1]},http://127.0.0.1:{live.server_address[1]}", timeout=1)
+        buckets = c.list_buckets()
+    finally:
+        live.shutdown()
+        hung.close()
+        for conn in accepted:
+            conn.close()
+    assert [b["name"] for b in buckets] == ["b"]
+    assert c.endpoint == f"http://127.0.0.1:{live.server_address[1]}"
+
+
+def test_archive_of_no_names_is_refused():
+    """objnames=[] (a filter that matched nothing) is not "every object"."""
+    c = aisgo.Client("http://127.0.0.1:1")
+    with pytest.raises(aisgo.BadRequest, match="objnames"):
+        c.archive("b", "x.tar", objnames=[])
+    with pytest.raises(aisgo.BadRequest, match="objnames"):
+        c.archive("b", "x.tar", objnames=(n for n in ["a"] if n == "z"))
+
+
+def test_reader_of_a_range_tells_the_objects_size():
+    """A ranged read's meta has the object's size (as head_object), and
+    its headers are looked up in any case (a proxy may lower them)."""
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(206)
+            self.send_header("content-range", "bytes 0-1/100")
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ab")
+
+    server = _serve(Handler)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        with c.open_object("b", "o", byte_range=(0, 1)) as r:
+            assert r.read() == b"ab"
+            assert r.size == 2 and r.meta["size"] == 100
+            assert r.headers["Content-Range"] == "bytes 0-1/100"
+    finally:
+        server.shutdown()
