@@ -190,7 +190,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if _, on := s.props(b); err == nil && !on && !sent.IsZero() {
 		// Erasure coding turned off while the body came in: the ec-cleanup
 		// job may have passed before these parts were stored.
-		s.dropParts(context.WithoutCancel(ctx), b, name, store.Stamp{})
+		s.dropParts(context.WithoutCancel(ctx), b, name, sent)
 		return meta, nil
 	}
 	if err == nil && replaces {
@@ -521,6 +521,18 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		// later: the tombstone refuses that restore.
 		opts.Tombstone = true
 	}
+	// The parts that go are those no newer than the delete: an unstamped
+	// delete (a job's cleanup, a remote's object gone) takes the stamp
+	// of what it removes, else a PUT committed meanwhile, or one made
+	// before a failed holder's retry, would lose its parts too.
+	dropStamp := opts.Stamp
+	if protected && !keepParts && dropStamp.IsZero() {
+		if dropStamp = opts.IfStamp; dropStamp.IsZero() {
+			if meta, err := s.Store.Head(ctx, b, name); err == nil {
+				dropStamp = meta.Stamp
+			}
+		}
+	}
 	var copyStamp store.Stamp
 	if protected && opts.LocalOnly && !opts.KeepParts {
 		if meta, err := s.Store.Head(ctx, b, name); err == nil {
@@ -540,7 +552,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	if !protected || err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	found := s.dropParts(ctx, b, name, opts.Stamp)
+	found := s.dropParts(ctx, b, name, dropStamp)
 	if errors.Is(err, store.ErrNotFound) && found > 0 {
 		return nil
 	}

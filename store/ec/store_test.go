@@ -1074,3 +1074,35 @@ func TestRestoresKeepToTheMemoryBudget(t *testing.T) {
 		t.Fatalf("work files left: %v", matches)
 	}
 }
+
+// An unstamped delete (a job's cleanup, a remote's object gone) drops
+// the parts of the version it removed: its retry on a holder that was
+// down does not take the parts of a version put since.
+func TestUnstampedDeleteRetryKeepsANewerVersionsParts(t *testing.T) {
+	defer ec.SetDropRetry(100 * time.Millisecond)()
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	put := func(data string, clock int64) {
+		_, st := f.owner("d")
+		if _, err := st.Put(t.Context(), bucket, "d", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: store.Stamp{Map: 1, Clock: clock}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("first version", 10)
+	st, away := f.holderDown("d")
+	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
+	put("second version", 20)
+	want := f.parts("d")
+	time.Sleep(500 * time.Millisecond) // the retries of the first delete
+	if got := f.parts("d"); got != want {
+		t.Fatalf("%d parts of the second version left after the first one's delete was retried, want %d", got, want)
+	}
+	f.dropReplica("d")
+	if data, err := f.get("d", true); err != nil || string(data) != "second version" {
+		t.Fatalf("restore of the second version: %q %v", data, err)
+	}
+}
