@@ -683,6 +683,11 @@ func (s *Store) find(ctx context.Context, b store.Bucket, name string) ([]found,
 // the current map places them. It restores only the newest version the
 // parts hold, and never over a newer replica.
 func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error {
+	// A caller already gone starts nothing: a batch whose caller gave
+	// up would start a detached restore for every name left.
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
 	key := b.Normalize().String() + "/" + name
 	// The first caller's cancel must not fail the others that joined it;
 	// each may give up (a peer's stream that stalls fails the restore).
@@ -1077,6 +1082,9 @@ func (s *Store) Reprotect(ctx context.Context, b store.Bucket, names []string) e
 func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) error {
 	var errs []error
 	for _, name := range names {
+		if err := context.Cause(ctx); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
 		if _, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -1116,6 +1124,9 @@ func (s *Store) Sweep(ctx context.Context, b store.Bucket, progress *store.Progr
 	for id, names := range byOwner {
 		slices.Sort(names)
 		for batch := range slices.Chunk(names, 1000) {
+			if err := context.Cause(ctx); err != nil {
+				return err // aborted (the targets changed again)
+			}
 			var err error
 			if id == self.ID {
 				err = s.Ensure(ctx, b, batch)

@@ -1106,3 +1106,31 @@ func TestUnstampedDeleteRetryKeepsANewerVersionsParts(t *testing.T) {
 		t.Fatalf("restore of the second version: %q %v", data, err)
 	}
 }
+
+// An Ensure whose caller gave up (a peer's call timed out, the sweep was
+// aborted) restores nothing more: no detached restore for each name left.
+func TestEnsureOfACallerGoneStartsNoRestore(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	ownerID, st := f.owner("e-0")
+	var names []string
+	for i := range 20 {
+		name := fmt.Sprintf("e-%d", i)
+		if id, _ := f.owner(name); id != ownerID {
+			continue
+		}
+		f.put(name, bytes.Repeat([]byte(name), 100))
+		f.dropReplica(name)
+		names = append(names, name)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := st.Ensure(ctx, bucket, names); !errors.Is(err, context.Canceled) {
+		t.Fatalf("an Ensure of a caller gone: %v, want canceled", err)
+	}
+	time.Sleep(200 * time.Millisecond) // a detached restore would be done
+	for _, name := range names {
+		if _, err := f.inner[ownerID].Head(t.Context(), bucket, name); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s was restored after its Ensure's caller was gone: %v", name, err)
+		}
+	}
+}
