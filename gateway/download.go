@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -56,8 +57,13 @@ const (
 	maxDownloadItems     = 1 << 20
 	maxDownloadLink      = 8 << 10
 	maxDownloadLinkBytes = 64 << 20
-	// maxDownloadErrors bounds the failures a target reports.
-	maxDownloadErrors = 1000
+	// maxDownloadErrors and maxDownloadErrorBytes bound the failures a
+	// target reports for a job, each field cut at maxDownloadErrorField:
+	// every kept job's result is in the target's status, which its peers
+	// read up to a bound (past it, the target looks dead).
+	maxDownloadErrors     = 1000
+	maxDownloadErrorBytes = 64 << 10
+	maxDownloadErrorField = 256
 )
 
 // downloadItem is one file of a job: where it is and the object it makes.
@@ -294,6 +300,7 @@ type downloadResult struct {
 	Downloaded int                  `json:"downloaded"`
 	Skipped    int                  `json:"skipped"`
 	Errors     []api.DownloadFailed `json:"errors,omitempty"`
+	Failed     int                  `json:"failed,omitempty"` // listed in Errors or not
 }
 
 // download runs this target's part of a job: the files whose objects it
@@ -326,6 +333,7 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 	}
 	var mu sync.Mutex
 	res := downloadResult{}
+	errorBytes := 0
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(downloadWorkers)
 	fetches := n.downloadShare(b, targets)
@@ -347,10 +355,13 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 				if gctx.Err() != nil {
 					return context.Cause(gctx)
 				}
-				if len(res.Errors) < maxDownloadErrors {
+				res.Failed++
+				if len(res.Errors) < maxDownloadErrors && errorBytes < maxDownloadErrorBytes {
 					link := redact.Link(item.URL)
 					message := strings.ReplaceAll(n.redact(err.Error()), item.URL, link)
-					res.Errors = append(res.Errors, api.DownloadFailed{Name: item.Name, Link: link, Error: message})
+					failed := api.DownloadFailed{Name: clip(item.Name, maxDownloadErrorField), Link: clip(link, maxDownloadErrorField), Error: clip(message, maxDownloadErrorField)}
+					errorBytes += len(failed.Name) + len(failed.Link) + len(failed.Error)
+					res.Errors = append(res.Errors, failed)
 				}
 				return nil
 			}
@@ -367,7 +378,21 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		n.forgetDownload(id)
 	}
 	slices.SortFunc(res.Errors, func(a, b api.DownloadFailed) int { return strings.Compare(a.Name, b.Name) })
+	if left := res.Failed - len(res.Errors); left > 0 {
+		res.Errors = append(res.Errors, api.DownloadFailed{Error: fmt.Sprintf("%s: %d more files failed, not listed", n.config.ID, left)})
+	}
 	return res, err
+}
+
+// clip cuts s to at most n bytes, on a rune's start.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // downloadShare tells the files this target fetches: those HRW gives it
@@ -500,7 +525,10 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		if errors.Is(err, store.ErrSizeMismatch) {
 			return 0, fmt.Errorf("%s sent another size than its Content-Length: %w", item.URL, err), true
 		}
-		return 0, err, !errors.Is(err, store.ErrNoSpace)
+		// What fails the same way again is not fetched again: a full
+		// disk, and what the store or the remote refuses (a name that
+		// conflicts, a bucket gone, a remote forbidding the write).
+		return 0, err, statusOf(err) >= 500 && !errors.Is(err, store.ErrNoSpace)
 	}
 	return meta.Size, nil, false
 }
@@ -624,6 +652,7 @@ func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatu
 // sumDownload sums a job over the nodes' states.
 func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatus, error) {
 	s := api.DownloadStatus{ID: id, Errors: []api.DownloadFailed{}}
+	failed := 0 // files, listed in Errors or not
 	found := false
 	jobTargets := map[string]bool{}
 	for _, node := range nodes {
@@ -650,13 +679,14 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 				s.Total += res.Total
 				s.Skipped += res.Skipped
 				s.Errors = append(s.Errors, res.Errors...)
+				failed += max(res.Failed, len(res.Errors))
 			}
 		}
 	}
 	if !found {
 		return s, fmt.Errorf("%w: download %s", api.ErrJobNotFound, id)
 	}
-	s.Total = max(s.Total, s.Finished+s.Skipped+len(s.Errors)) // a backend download counts as it goes
+	s.Total = max(s.Total, s.Finished+s.Skipped+failed) // a backend download counts as it goes
 	s.Done = !s.Running
 	// A target of the job that does not answer may have fetched its
 	// files or not: they are not counted, and the errors say so.

@@ -98,3 +98,54 @@ func TestDownloadIntoAnOriginsBucketIsRefused(t *testing.T) {
 		t.Fatalf("a download into ht://: %v, want 400 naming the origin's bucket", err)
 	}
 }
+
+// A file the store refuses once it has it whole (its name is below an
+// object's: a conflict) fails at once: it is not fetched again for the
+// same answer.
+func TestDownloadRefusedByTheStoreIsNotFetchedAgain(t *testing.T) {
+	var requests atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Write(bytes.Repeat([]byte("x"), 4096))
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	if _, err := client.Put(t.Context(), "dl", "a", strings.NewReader("an object"), api.PutOptions{Size: 9}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/f", ObjectName: "a/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitDownload(t, client, id)
+	if len(s.Errors) != 1 {
+		t.Fatalf("a download under an object's name: %+v, want one error", s)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Fatalf("the origin was asked %d times for a file the store refuses, want 1", n)
+	}
+}
+
+// A job's failures are reported within a bound (each target's status
+// carries every kept job's result, and its peers read that up to a
+// limit): long links are cut, and past the bound they are counted.
+func TestDownloadErrorsAreBounded(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "gone", http.StatusNotFound)
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	long := strings.Repeat("p", 900)
+	id := startRange(t, client, origin.URL+"/"+long+"/f-{0000..0599}")
+	s := waitDownload(t, client, id)
+	size := 0
+	for _, e := range s.Errors {
+		size += len(e.Name) + len(e.Link) + len(e.Error)
+	}
+	if size > 2*(64<<10) || len(s.Errors) == 0 {
+		t.Fatalf("%d errors of %d bytes for 600 failed files, want at most 128 KiB", len(s.Errors), size)
+	}
+	if s.Total != 600 || !strings.Contains(fmt.Sprint(s.Errors), "more files failed") {
+		t.Fatalf("total %d (want 600), errors end %v", s.Total, s.Errors[len(s.Errors)-1])
+	}
+}
