@@ -436,3 +436,72 @@ func TestGetIntoAPipe(t *testing.T) {
 		t.Fatalf("the pipe read %q", got)
 	}
 }
+
+// 'put -' with --archpath is refused before anything is sent: stdin put
+// as the object would replace the whole shard.
+func TestPutStdinIntoAShardIsRefused(t *testing.T) {
+	g := newRecordingGateway(t)
+	err := runCLI(t, "put", "-", "ais://b/train-0001.tar", "--archpath", "x.jpg")
+	if err == nil || !strings.Contains(err.Error(), "--archpath") {
+		t.Fatalf("put - --archpath: %v, want refused", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Fatalf("requests sent: %v", sent)
+	}
+}
+
+// An empty file put into a shard goes with a Content-Length of 0 (a
+// chunked body is refused there), not as a body of unknown length.
+func TestPutEmptyFileIntoAShard(t *testing.T) {
+	var mu sync.Mutex
+	var lengths []int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			lengths = append(lengths, r.ContentLength)
+			mu.Unlock()
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	t.Setenv("AIS_ENDPOINT", srv.URL)
+	empty := filepath.Join(t.TempDir(), "label.cls")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCLI(t, "put", empty, "ais://b/train-0001.tar", "--archpath", "0001.cls"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lengths) != 1 || lengths[0] != 0 {
+		t.Fatalf("the PUT's Content-Length: %v, want [0]", lengths)
+	}
+}
+
+// A get into a symbolic link writes the file it points to, as cp and
+// curl -o do: the link stays a link.
+func TestGetThroughASymlink(t *testing.T) {
+	g := newRecordingGateway(t)
+	g.objects["/v1/objects/b/model.bin"] = "new weights"
+	dir := t.TempDir()
+	real := filepath.Join(dir, "v3", "model.bin")
+	os.MkdirAll(filepath.Dir(real), 0o755)
+	if err := os.WriteFile(real, []byte("old weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "current.bin")
+	if err := os.Symlink(filepath.Join("v3", "model.bin"), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCLI(t, "get", "ais://b/model.bin", link); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link after the get: %v %v, want a link still", fi.Mode(), err)
+	}
+	if got, err := os.ReadFile(real); err != nil || string(got) != "new weights" {
+		t.Fatalf("the file the link points to: %q %v", got, err)
+	}
+}

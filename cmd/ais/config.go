@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -33,7 +34,8 @@ func newConfigCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("cluster config version %d\n", cfg.Version)
+			// stdout is the JSON alone, for jq and scripts.
+			fmt.Fprintf(os.Stderr, "cluster config version %d\n", cfg.Version)
 			return printJSON(cfg)
 		},
 	})

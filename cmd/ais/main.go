@@ -24,6 +24,12 @@ const defaultEndpoint = "http://localhost:8080"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		// The first Ctrl-C cancels the command; the signals are let go
+		// then, so that a second one ends a command stuck in a read.
+		<-ctx.Done()
+		stop()
+	}()
 	err := newRoot().ExecuteContext(ctx)
 	stop()
 	if err != nil {

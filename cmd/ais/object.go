@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -20,7 +22,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aisgo/aisgo/api"
-	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/shards"
 )
 
@@ -48,6 +49,10 @@ func newPutCommand() *cobra.Command {
 			c := client()
 			ctx := cmd.Context()
 			if args[0] == "-" {
+				if archPath != "" {
+					// Sent as an object, stdin would replace the whole shard.
+					return errors.New("--archpath puts a regular file into a shard (its size is sent first), not stdin")
+				}
 				if name == "" || strings.HasSuffix(name, "/") {
 					return errors.New("putting stdin needs an object name: ais://BUCKET/NAME")
 				}
@@ -141,7 +146,13 @@ func putIntoShard(ctx context.Context, c *api.Client, src string, bucket, name, 
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("--archpath puts one regular file; %s is not", src)
 	}
-	if _, err := c.Put(ctx, bucket, name, file, api.PutOptions{Size: info.Size(), ArchPath: archPath, ArchMime: archMime}); err != nil {
+	var body io.Reader = file
+	if info.Size() == 0 {
+		// A body of unknown length would go chunked, which a PUT into a
+		// shard refuses: an empty member is an empty body of length 0.
+		body = bytes.NewReader(nil)
+	}
+	if _, err := c.Put(ctx, bucket, name, body, api.PutOptions{Size: info.Size(), ArchPath: archPath, ArchMime: archMime}); err != nil {
 		return err
 	}
 	fmt.Printf("put %s as %s in %s/%s (%d bytes)\n", src, archPath, uri(bucket), name, info.Size())
@@ -210,6 +221,18 @@ func collect(src, name string) (files []localFile, skipped int, err error) {
 // of the one it replaces, else 0666 less the umask, as any tool makes it
 // (not CreateTemp's 0600).
 func writeLocalFile(dest string, fill func(io.Writer) error) error {
+	// A symbolic link is written through, as cp and curl -o do: the file
+	// it points to is replaced, the link stays a link.
+	if fi, err := os.Lstat(dest); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if real, err := filepath.EvalSymlinks(dest); err == nil {
+			dest = real
+		}
+	}
+	// A file its owner made read-only is not replaced behind its back
+	// (the rename needs only the directory's permission).
+	if fi, err := os.Stat(dest); err == nil && fi.Mode().IsRegular() && syscall.Access(dest, 2 /* W_OK */) != nil {
+		return fmt.Errorf("%s is not writable: remove it or change its mode first", dest)
+	}
 	// A device or a pipe (/dev/null, a FIFO, /dev/stdout) is written
 	// itself: a file renamed over it would replace it.
 	if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
@@ -352,19 +375,18 @@ func newListCommand() *cobra.Command {
 				msg.Flags |= api.ListCached
 			}
 			remote := strings.Contains(bucket, "://")
-			// A target offline holds objects the listing cannot show: say
-			// so (on stderr), rather than let the list pass for whole.
-			if m, err := c.Map(cmd.Context()); err == nil {
-				for _, t := range m.Targets() {
-					if t.State == cluster.StateOffline {
-						fmt.Fprintf(os.Stderr, "ais: warning: target %s is offline: objects only it holds are not listed\n", t.ID)
-					}
-				}
-			}
 			var entries []api.ListEntry
+			warned := false
 			for e, err := range c.ListAll(cmd.Context(), bucket, msg) {
 				if errors.Is(err, api.ErrIncompleteListing) {
-					continue // warned of above
+					// A target that did not answer holds objects the
+					// listing cannot show: said once (on stderr, naming
+					// it), rather than let the list pass for whole.
+					if !warned {
+						fmt.Fprintf(os.Stderr, "ais: warning: %v: objects only it holds are not listed\n", err)
+						warned = true
+					}
+					continue
 				}
 				if err != nil {
 					return err
@@ -383,6 +405,8 @@ func newListCommand() *cobra.Command {
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			withMeta := strings.Contains(props, "checksum") || strings.Contains(props, "version") || strings.Contains(props, "atime")
 			switch {
+			case remote && withMeta:
+				fmt.Fprintln(w, "NAME\tSIZE\tCACHED\tCHECKSUM\tVERSION\tATIME")
 			case remote:
 				fmt.Fprintln(w, "NAME\tSIZE\tCACHED")
 			case withMeta:
@@ -391,6 +415,10 @@ func newListCommand() *cobra.Command {
 				fmt.Fprintln(w, "NAME\tSIZE")
 			}
 			for _, e := range entries {
+				if remote && withMeta {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0), e.Checksum, printable(e.Version), e.Atime)
+					continue
+				}
 				if remote {
 					fmt.Fprintf(w, "%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0))
 					continue
