@@ -260,7 +260,10 @@ func (n *Node) handleEnsure(w http.ResponseWriter, r *http.Request) {
 // starts a cluster-wide job on every target under one id).
 func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
 	var req peer.JobRequest
-	err := decodeBody(r, &req)
+	// A gateway's body of up to maxControlBody, HTML-escaped by JSON on
+	// the way (each & of a presigned link is six bytes): up to six times
+	// what the gateway took, from a peer.
+	err := decodeBodyUpTo(r, &req, 6*maxControlBody)
 	if err == nil && n.local == nil {
 		err = badRequest("node %s stores no objects", n.config.ID)
 	}

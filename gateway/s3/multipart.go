@@ -520,6 +520,12 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 			return ErrInvalidRequest.WithMessage("bucket %s has more than %d multipart uploads in progress, more than a listing reads: complete or abort those not needed", bucket, maxListedUploads)
 		}
 		data, err := getBytes(ctx, s.config.Backend, bucket, uploadRecord(id), 64<<10)
+		if err != nil && !errors.Is(err, api.ErrNotFound) {
+			// A record that cannot be read now (a target busy or away)
+			// fails the listing: left out, its upload would be skipped
+			// by this page and every page after it.
+			return backendError(err, bucket, "")
+		}
 		var up upload
 		if err != nil || json.Unmarshal(data, &up) != nil || up.Closed || !strings.HasPrefix(up.Key, prefix) {
 			continue
