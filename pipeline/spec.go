@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -527,9 +528,17 @@ func (p *Plan) validateInput(registry *formats.Registry) error {
 			seen[name] = i
 		}
 		p.InputNames = s.InputFormat.ObjectNames
-		if p.InputFormat == nil {
-			if f, ok := registry.ByName(p.InputNames[0]); ok {
+		// Every shard is read in one format: a name of another (a.tar
+		// beside b.tgz) would fail the job midway through extraction.
+		for i, name := range p.InputNames {
+			f, ok := registry.ByName(name)
+			if !ok {
+				continue
+			}
+			if p.InputFormat == nil {
 				p.InputFormat = f
+			} else if p.InputFormat.Name() != f.Name() {
+				return specError("input_format.objnames[%d]: %s is %s, the other shards %s: a job reads one format (input_extension)", i, name, f.Name(), p.InputFormat.Name())
 			}
 		}
 	default:
@@ -609,10 +618,30 @@ func validateShardNames(t shards.Template, suffix string) error {
 
 // validateEKMFile checks where an external key map comes from; "" is none.
 func validateEKMFile(location string) error {
-	if location != "" && !strings.HasPrefix(location, "ais://") && !strings.HasPrefix(location, "http://") && !strings.HasPrefix(location, "https://") {
-		return specError("ekm_file %q: want an http(s):// URL or ais://bucket/object", location)
+	const want = "want an http(s):// URL or ais://bucket/object"
+	switch {
+	case location == "":
+		return nil
+	case strings.HasPrefix(location, "ais://"):
+		bucket, object, _ := strings.Cut(strings.TrimPrefix(location, "ais://"), "/")
+		if bucket == "" || object == "" {
+			return specError("ekm_file %q names no object: %s", location, want)
+		}
+		return nil
+	case strings.HasPrefix(location, "http://"), strings.HasPrefix(location, "https://"):
+		// Checked here, where the user reads why, not at the fetch.
+		u, err := url.Parse(location)
+		if err != nil || u.Hostname() == "" {
+			return specError("ekm_file %q is not a URL with a host: %s", location, want)
+		}
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return specError("ekm_file %q: port %q is not 1..65535", location, port)
+			}
+		}
+		return nil
 	}
-	return nil
+	return specError("ekm_file %q: %s", location, want)
 }
 
 // validateShardSize sets ShardSize; it needs OutputTemplate.
@@ -643,6 +672,11 @@ func (p *Plan) validateAlgorithm() error {
 		return specError("algorithm.kind %q is not known (want alphanumeric, shuffle, content, md5 or none)", a.Kind)
 	}
 	p.Algorithm = sort.Algorithm{Kind: a.Kind, Decreasing: a.Decreasing}
+	if a.Kind == sort.MD5 && p.Spec.EKMFile != "" {
+		// The key map matches keys, which md5 makes hashes of the names:
+		// no pattern would match one.
+		return specError("algorithm.kind md5 with ekm_file: the key map's patterns would be matched against MD5 hashes, not record names; use alphanumeric or shuffle")
+	}
 	if a.Seed != "" {
 		seed, err := strconv.ParseInt(string(a.Seed), 10, 64)
 		if err != nil || seed < 0 {

@@ -122,6 +122,12 @@ func TestBadSpecs(t *testing.T) {
 		{"absurd grace", `{` + good + `,"target_grace":"1000h"}`, "target_grace: 1000h0m0s is longer than"},
 		{"grace not a duration", `{` + good + `,"target_grace":"soon"}`, `target_grace: "soon" is not a duration`},
 		{"dry run mode", `{` + good + `,"dry_run":"maybe"}`, `dry_run: "maybe" is neither true, false nor "estimate"`},
+		{"objnames of two formats", `{"input_bck":{"name":"src"},"input_format":{"objnames":["a.tar","b.tgz"]},"output_format":"o-{0..9}.tar"}`, "objnames[1]: b.tgz is tgz"},
+		{"objnames against input_extension", `{"input_bck":{"name":"src"},"input_extension":".tgz","input_format":{"objnames":["a.tar"]},"output_format":"o-{0..9}.tar"}`, "objnames[0]: a.tar is tar"},
+		{"md5 with a key map", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://x/k.json","output_shard_size":"1MiB","algorithm":{"kind":"md5"}}`, "md5 with ekm_file"},
+		{"key map URL without host", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://","output_shard_size":"1MiB"}`, "not a URL with a host"},
+		{"key map URL with a bad port", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://host:99999/k.json","output_shard_size":"1MiB"}`, "ekm_file"},
+		{"key map bucket without object", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"ais://maps","output_shard_size":"1MiB"}`, "names no object"},
 	}
 	for _, tc := range tests {
 		spec, err := pipeline.ParseSpec([]byte(tc.spec))
