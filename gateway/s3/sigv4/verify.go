@@ -294,6 +294,10 @@ func (a *authorization) parseFields(credentialText, signedHeaders, signature str
 		return malformed(a.presigned, "Invalid credential date %s: it is not the day of the request time %s", quote(a.credential.date), a.timestamp)
 	case a.credential.region == "":
 		return malformed(a.presigned, "The Credential %s has no region", quote(credentialText))
+	case !validRegion(a.credential.region):
+		// A region is a short name (us-east-1): a megabyte of one would
+		// be kept with each signing key derived from it.
+		return malformed(a.presigned, "The Credential's region %.64s is not a region name (at most 64 letters, digits, '-', '_' and '.')", quote(a.credential.region))
 	case scope[2] != service:
 		return malformed(a.presigned, "The Credential is for the service %s; this endpoint is %s", quote(scope[2]), service)
 	case scope[3] != terminator:
@@ -553,7 +557,9 @@ func uriEncode(s string) string {
 // deriving it is four HMACs. The key returned is shared: not to be
 // changed.
 func signingKey(secret string, c credential) []byte {
-	id := signingKeyID{secret: secret, date: c.date, region: c.region}
+	// Cloned: the fields are slices of the request's header, which the
+	// cache would keep whole.
+	id := signingKeyID{secret: secret, date: strings.Clone(c.date), region: strings.Clone(c.region)}
 	signingKeys.Lock()
 	key, ok := signingKeys.keys[id]
 	signingKeys.Unlock()
@@ -571,6 +577,20 @@ func signingKey(secret string, c credential) []byte {
 	signingKeys.keys[id] = key
 	signingKeys.Unlock()
 	return key
+}
+
+// validRegion reports a region name: 1 to 64 letters, digits, '-', '_'
+// and '.' (AWS's are such, and so are those of other S3 servers).
+func validRegion(region string) bool {
+	if len(region) == 0 || len(region) > 64 {
+		return false
+	}
+	for _, c := range region {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // signingKeys are the keys derived lately. Only a request whose access

@@ -190,6 +190,7 @@ func TestHeaderSignedRefusals(t *testing.T) {
 		{name: "two Authorization headers", tamper: func(r *http.Request) { r.Header.Add("Authorization", r.Header.Get("Authorization")) }, code: "AuthorizationHeaderMalformed"},
 		{name: "too many signed headers", tamper: replaceInAuthorization("SignedHeaders=", "SignedHeaders="+strings.Repeat("x-h;", 300)), code: "AuthorizationHeaderMalformed", message: "at most"},
 		{name: "signed header repeated", tamper: replaceInAuthorization("SignedHeaders=host;", "SignedHeaders=host;host;"), code: "AuthorizationHeaderMalformed", message: "distinct"},
+		{name: "region not a name", tamper: replaceInAuthorization("/us-east-1/", "/"+strings.Repeat("r", 5000)+"/"), code: "AuthorizationHeaderMalformed", message: "region"},
 		{name: "SigV4A", tamper: replaceInAuthorization("AWS4-HMAC-SHA256 ", "AWS4-ECDSA-P256-SHA256 "), code: "NotImplemented"},
 		{name: "SigV2", tamper: func(r *http.Request) { r.Header.Set("Authorization", "AWS "+accessKey+":c2ln") }, code: "InvalidRequest"},
 	}
