@@ -1026,3 +1026,56 @@ func TestTarSignedChecksumIsCopiedRaw(t *testing.T) {
 		t.Fatalf("raw copy of an entry with a signed checksum: %v", err)
 	}
 }
+
+// reheader changes a header block by edit and sets its checksum again.
+func reheader(raw []byte, edit func(block []byte)) []byte {
+	raw = bytes.Clone(raw)
+	edit(raw[:512])
+	copy(raw[148:156], "        ")
+	var sum int
+	for _, b := range raw[:512] {
+		sum += int(b)
+	}
+	copy(raw[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return raw
+}
+
+// A header block that Python's tarfile (what training jobs read shards
+// with) reads otherwise than archive/tar is not copied raw: the reader
+// marks its entry to be rewritten, and a raw copy of it is refused. A
+// size field with a leading NUL is 500 bytes to Go and 0 to Python,
+// which would then read the data as the next header (an entry hidden
+// from the checks); a prefix in a V7 block is a name's start to Python.
+func TestHeadersOtherReadersReadOtherwiseAreRewritten(t *testing.T) {
+	plain := tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: "a.jpg", Size: 500, Mode: 0o644, Format: tar.FormatUSTAR})
+	for _, tc := range []struct {
+		name    string
+		raw     []byte
+		rewrite bool
+	}{
+		{"a plain USTAR header", plain, false},
+		{"a size with a leading NUL", reheader(plain, func(b []byte) { copy(b[124:136], "\x000000000764\x00") }), true},
+		{"a V7 block with a prefix", reheader(plain, func(b []byte) { copy(b[257:265], "\x00\x00\x00\x00\x00\x00\x00\x00"); copy(b[345:], "../../tmp") }), true},
+		{"digits after a NUL in the mode", reheader(plain, func(b []byte) { copy(b[100:108], "0644\x00777") }), true},
+		{"a setuid mode", reheader(plain, func(b []byte) { copy(b[100:108], "0004755\x00") }), true},
+		{"a STAR block", reheader(plain, func(b []byte) { copy(b[508:512], "tar\x00") }), true},
+	} {
+		shard := append(bytes.Clone(tc.raw), make([]byte, 1024)...)
+		r, err := formats.Tar{}.NewReader(bytes.NewReader(shard), int64(len(shard)), "s.tar")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := r.Next()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if e.Rewrite != tc.rewrite {
+			t.Errorf("%s: rewrite %v, want %v", tc.name, e.Rewrite, tc.rewrite)
+		}
+		w, _ := formats.Tar{}.NewWriter(io.Discard)
+		err = w.(formats.RawWriter).WriteRaw(bytes.NewReader(tc.raw), int64(len(tc.raw)))
+		if (err == nil) == tc.rewrite {
+			t.Errorf("%s: a raw copy: %v", tc.name, err)
+		}
+	}
+}

@@ -74,6 +74,17 @@ func (s *shardReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// block reads the 512 bytes at off into dst: from the fill buffer, where
+// a header archive/tar just read is, else from the shard.
+func (s *shardReader) block(off int64, dst *[blockSize]byte) error {
+	if s.buf != nil && off >= s.bufFrom && off+blockSize <= s.bufFrom+int64(s.bufLen) {
+		copy(dst[:], (*s.buf)[off-s.bufFrom:])
+		return nil
+	}
+	_, err := s.readAt(dst[:], off)
+	return err
+}
+
 // readAt reads from the ReaderAt, recording a real failure. A short read at
 // the declared end of the shard is io.EOF, which the archive reader turns
 // into io.ErrUnexpectedEOF.

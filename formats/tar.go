@@ -46,6 +46,7 @@ func (Tar) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 		shard:   shard,
 		tr:      tar.NewReader(src),
 		src:     src,
+		plain:   src,
 		size:    size,
 		offsets: true,
 		failure: src.failure,
@@ -87,6 +88,10 @@ type tarReader struct {
 	size  int64                         // size of the tar stream, -1 if unknown
 	// offsets tells whether entries report their offsets (plain tar).
 	offsets bool
+	// plain is the shard of a plain tar, whose header blocks are read
+	// again into block to tell whether every reader reads them alike.
+	plain *shardReader
+	block [blockSize]byte
 	// next is the offset of the next header: 0, then the end of the
 	// previous entry's data rounded up to a block.
 	next int64
@@ -193,6 +198,14 @@ func (r *tarReader) Next() (*Entry, error) {
 			// it, two of one kind are read differently by archive/tar
 			// (the last) and Python's tarfile (the first).
 			e.Rewrite = data-header != blockSize || h.Name != name
+			if !e.Rewrite && r.plain != nil {
+				// Nor one that Python's tarfile (what training jobs read
+				// shards with) would read otherwise: rewritten, it is.
+				if err := r.plain.block(header, &r.block); err != nil {
+					return nil, r.fail(header, err)
+				}
+				e.Rewrite = !portableHeader(&r.block)
+			}
 		}
 		return e, nil
 	}
@@ -422,7 +435,64 @@ func checkRawHeader(block *[blockSize]byte, n int64) error {
 	if !ok || blockSize+blockPadded(size) != n {
 		return fmt.Errorf("formats: raw tar entry %q of %d bytes says it holds %d bytes of data: %w", name, n, size, ErrCorrupt)
 	}
+	if !portableHeader(block) {
+		return fmt.Errorf("formats: raw tar entry %q has a header other readers read otherwise: %w", name, ErrCorrupt)
+	}
 	return nil
+}
+
+// portableHeader reports a header block that archive/tar, Python's
+// tarfile and GNU tar read alike, with no special mode bits: its numeric
+// fields plain octal (Python stops a field at its first NUL, Go trims
+// NULs at both ends), and a name prefix only where every reader takes one
+// (POSIX USTAR; Python reads one from any block, Go from USTAR alone, and
+// a STAR block's is shorter in Go).
+func portableHeader(block *[blockSize]byte) bool {
+	for _, field := range [][]byte{block[100:108], block[108:116], block[116:124], block[136:148], block[148:156], block[329:337], block[337:345]} {
+		if !plainOctal(field) {
+			return false
+		}
+	}
+	if block[124]&0x80 != 0 {
+		if block[124] != 0x80 { // base 256, as headerSize takes it
+			return false
+		}
+	} else if !plainOctal(block[124:136]) {
+		return false
+	}
+	if mode, _ := strconv.ParseInt(strings.Trim(string(block[100:108]), " \x00"), 8, 64); mode&0o7000 != 0 {
+		return false // setuid, setgid or sticky: not copied into a dataset
+	}
+	ustar := string(block[257:265]) == "ustar\x0000"
+	if ustar && string(block[508:512]) == "tar\x00" {
+		return false // STAR
+	}
+	if !ustar {
+		for _, b := range block[345:500] {
+			if b != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// plainOctal reports a numeric field every reader reads as the same
+// number: spaces, octal digits, then only spaces and NULs.
+func plainOctal(field []byte) bool {
+	i := 0
+	for i < len(field) && field[i] == ' ' {
+		i++
+	}
+	for i < len(field) && field[i] >= '0' && field[i] <= '7' {
+		i++
+	}
+	for ; i < len(field); i++ {
+		if field[i] != ' ' && field[i] != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // headerString is a NUL-terminated header field.
