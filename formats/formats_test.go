@@ -1079,3 +1079,28 @@ func TestHeadersOtherReadersReadOtherwiseAreRewritten(t *testing.T) {
 		}
 	}
 }
+
+// A deflated zip member claiming more bytes than deflate can make of its
+// compressed ones (a terabyte from 14 bytes) is refused at its header,
+// before a scan of headers alone (an estimate) takes it for its size.
+func TestZipSizeClaimPastDeflatesBound(t *testing.T) {
+	var deflated bytes.Buffer
+	fw, _ := flate.NewWriter(&deflated, flate.BestSpeed)
+	fw.Write([]byte("abc"))
+	fw.Close()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "bomb.jpg", Method: zip.Deflate, CRC32: 0x352441c2, CompressedSize64: uint64(deflated.Len()), UncompressedSize64: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(deflated.Bytes())
+	zw.Close()
+	r, err := formats.Zip{}.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "s.zip")
+	if err == nil {
+		_, err = r.Next()
+	}
+	if !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "more than deflate") {
+		t.Fatalf("a member of %d compressed bytes claiming 1 TiB: %v, want ErrCorrupt", deflated.Len(), err)
+	}
+}

@@ -138,6 +138,11 @@ func (z *zipReader) Next() (*Entry, error) {
 				errPastEnd, name, f.CompressedSize64, offset, z.size))
 		case f.UncompressedSize64 > math.MaxInt64:
 			return nil, z.fail(offset, fmt.Errorf("member %q: size %d out of range", name, f.UncompressedSize64))
+		case f.Method == zip.Deflate && f.UncompressedSize64 > 1032*f.CompressedSize64+1024:
+			// Deflate expands at most about 1032 times: a larger claim is
+			// a lie, which a scan of headers alone (an estimate) would
+			// take for a record's size.
+			return nil, z.fail(offset, fmt.Errorf("member %q: size %d from %d compressed bytes is more than deflate can make", name, f.UncompressedSize64, f.CompressedSize64))
 		case f.Method == zip.Store && f.UncompressedSize64 != f.CompressedSize64:
 			return nil, z.fail(offset, fmt.Errorf("stored member %q: size %d differs from its stored size %d",
 				name, f.UncompressedSize64, f.CompressedSize64))
