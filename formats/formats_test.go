@@ -1104,3 +1104,23 @@ func TestZipSizeClaimPastDeflatesBound(t *testing.T) {
 		t.Fatalf("a member of %d compressed bytes claiming 1 TiB: %v, want ErrCorrupt", deflated.Len(), err)
 	}
 }
+
+// A name past zip's 65535 bytes (tar takes up to a megabyte) is refused
+// by itself: the shard goes on with the next entry and is read whole.
+func TestZipRefusesALongNameAlone(t *testing.T) {
+	var buf bytes.Buffer
+	w, _ := formats.Zip{}.NewWriter(&buf)
+	if err := w.WriteHeader(&formats.Entry{Name: strings.Repeat("n", 70_000), Size: 1}); !errors.Is(err, formats.ErrInvalidName) {
+		t.Fatalf("a name of 70000 bytes: %v, want ErrInvalidName", err)
+	}
+	if err := w.WriteHeader(&formats.Entry{Name: "a.jpg", Size: 3}); err != nil {
+		t.Fatalf("the next entry: %v", err)
+	}
+	w.Write([]byte("abc"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if files, _, err := readShard(formats.Zip{}, buf.Bytes()); err != nil || len(files) != 1 || files[0].Name != "a.jpg" {
+		t.Fatalf("the shard: %v %v", files, err)
+	}
+}

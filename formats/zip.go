@@ -301,6 +301,11 @@ func (z *zipWriter) WriteHeader(e *Entry) error {
 	if e.Size < 0 {
 		return fmt.Errorf("entry %q: negative size %d: %w", e.Name, e.Size, ErrEntrySize)
 	}
+	if len(e.Name) > math.MaxUint16 {
+		// Refused before the zip writer takes it into its directory,
+		// where it would fail the whole shard (tar takes such names).
+		return fmt.Errorf("entry %.64q...: a name of %d bytes, past zip's %d: %w", e.Name, len(e.Name), math.MaxUint16, ErrInvalidName)
+	}
 	if z.remaining != 0 {
 		return z.fail(fmt.Errorf("%d bytes missing before entry %q: %w", z.remaining, e.Name, ErrEntrySize))
 	}
