@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 )
 
 // KeyKind says how a record's key compares.
@@ -61,8 +63,14 @@ func ParseKey(kind KeyKind, content []byte) (Key, error) {
 		return Key{Kind: KeyInt, Int: v}, nil
 	case KeyFloat:
 		v, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return Key{}, fmt.Errorf("content key %q is not a number", truncate(s))
+		// A decimal number: not NaN (which orders before all and equals
+		// none), not an infinity, not Go's hex floats; -0 is 0, one key
+		// to a key map as to the order.
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || strings.ContainsAny(s, "xX") {
+			return Key{}, fmt.Errorf("content key %q is not a finite decimal number", truncate(s))
+		}
+		if v == 0 {
+			v = math.Abs(v) // -0
 		}
 		return Key{Kind: KeyFloat, Float: v}, nil
 	}

@@ -330,3 +330,18 @@ func TestParseKeyTrimsAllWhiteSpace(t *testing.T) {
 		}
 	}
 }
+
+// A float content key is a finite decimal number: NaN (which sorts before
+// everything and equals nothing), infinities and hex floats are refused,
+// and -0 is the key 0, to a key map as to the order.
+func TestFloatKeysAreFiniteDecimals(t *testing.T) {
+	for _, bad := range []string{"NaN", "nan", "Inf", "-infinity", "0x1p3", "1e400"} {
+		if k, err := shards.ParseKey(shards.KeyFloat, []byte(bad)); err == nil {
+			t.Errorf("float key %q: %+v, want refused", bad, k)
+		}
+	}
+	zero, err := shards.ParseKey(shards.KeyFloat, []byte("-0"))
+	if err != nil || zero.Text() != "0" || math.Signbit(zero.Float) {
+		t.Fatalf("-0: %q %v, want the key 0", zero.Text(), err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"regexp"
 	"slices"
@@ -152,6 +153,12 @@ func parseKey(kind shards.KeyKind, data []byte) (shards.Key, error) {
 		return shards.Key{Kind: kind, Int: v}, err
 	case shards.KeyFloat:
 		v, err := strconv.ParseFloat(s, 64)
+		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0) || strings.ContainsAny(s, "xX")) {
+			err = fmt.Errorf("content key %q is not a finite decimal number", s)
+		}
+		if v == 0 {
+			v = math.Abs(v) // -0
+		}
 		return shards.Key{Kind: kind, Float: v}, err
 	}
 	return shards.Key{Kind: kind, String: s}, nil
