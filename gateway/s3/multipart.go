@@ -38,6 +38,10 @@ const (
 	// minPartSize is S3's least size of a part that is not the last.
 	minPartSize = 5 << 20
 	maxParts    = 10000
+	// S3's bounds: a part (sent or copied) of at most 5 GiB, an object
+	// made of parts of at most 5 TiB.
+	maxPartSize      = 5 << 30
+	maxMultipartSize = 5 << 40
 )
 
 // upload is the record of a multipart upload.
@@ -160,6 +164,9 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 	source := r.Header.Get("x-amz-copy-source")
 	if source == "" {
+		if r.ContentLength > maxPartSize {
+			return ErrEntityTooLarge.WithMessage("part %d is %d bytes: a part is at most 5 GiB", n, r.ContentLength)
+		}
 		opts, err := putOptions(r, r.ContentLength)
 		if err != nil {
 			return err
@@ -201,6 +208,9 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		if start, length, err = ParseCopyRange(spec, src.Size); err != nil {
 			return err
 		}
+	}
+	if length > maxPartSize {
+		return ErrInvalidRequest.WithMessage("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 	}
 	// The copy outlives a client that gives up (answerSlowly).
 	body, got, err := s.config.Backend.Get(context.WithoutCancel(ctx), srcBucket, srcKey, api.GetOptions{Offset: start, Length: length})
@@ -378,6 +388,9 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	}
 	if tooSmall != nil {
 		return tooSmall
+	}
+	if total > maxMultipartSize {
+		return ErrEntityTooLarge.WithMessage("the parts make %d bytes: an object is at most 5 TiB", total)
 	}
 	// A condition the key already fails is answered before the parts
 	// are copied; the store checks it again as it commits.

@@ -1,6 +1,7 @@
 package s3_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -13,6 +14,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -1704,5 +1706,48 @@ func TestDeleteObjectsChecksItsBody(t *testing.T) {
 	}
 	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("del"), Key: aws.String("k"), PartNumber: aws.Int32(1), Range: aws.String("bytes=0-1")}); code(err) != "InvalidRequest" {
 		t.Fatalf("a GET of a part and a range: %v, want InvalidRequest", err)
+	}
+}
+
+// A part is at most 5 GiB, as in S3: one announced larger is refused at
+// once (EntityTooLarge), before its body is read.
+func TestPartPastFiveGiBIsRefused(t *testing.T) {
+	_, endpoint := testClusterOf(t, true)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("parts")}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("parts"), Key: aws.String("big")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, endpoint+"/parts/big?partNumber=1&uploadId="+aws.ToString(up.UploadId), nil)
+	req.ContentLength = 6 << 30
+	req.Header.Set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", req.URL.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.URL.Host, req.ContentLength)
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			fmt.Fprintf(conn, "%s: %s\r\n", k, v)
+		}
+	}
+	fmt.Fprint(conn, "\r\n0123456789")
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "EntityTooLarge") {
+		t.Fatalf("a part of 6 GiB: %d %s, want 400 EntityTooLarge", resp.StatusCode, body)
 	}
 }
