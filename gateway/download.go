@@ -690,18 +690,9 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 	s.Done = !s.Running
 	// A target of the job that does not answer may have fetched its
 	// files or not: they are not counted, and the errors say so.
-	present := make(map[string]bool, len(nodes))
 	for _, node := range nodes {
-		present[node.ID] = true
 		if node.Error != "" && jobTargets[node.ID] {
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s did not answer, its part of the job is not counted: %s", node.ID, n.redact(node.Error))})
-		}
-	}
-	// One removed from the cluster took its share with it: the job did
-	// not fetch those files, whatever the others say.
-	for _, id := range slices.Sorted(maps.Keys(jobTargets)) {
-		if !present[id] {
-			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s left the cluster during the job: the files it was to fetch are not counted nor stored; start the job again for them", id)})
 		}
 	}
 	return s, nil

@@ -1084,28 +1084,3 @@ func TestIdleTunnelIsClosed(t *testing.T) {
 		t.Fatalf("the idle tunnel stayed open: %v", err)
 	}
 }
-
-// A target killed mid-download and then removed from the cluster took
-// its share of the files with it: the status says so, rather than
-// report the job done with its total short and no error.
-func TestDownloadStatusNamesARemovedTarget(t *testing.T) {
-	c, client, id, released := stalledDownload(t, 2)
-	ctx := t.Context()
-	gone := c.Targets()[1]
-	c.Kill(gone)
-	eventually(t, func() bool {
-		m, err := client.Map(ctx)
-		node, ok := m.Node(gone.Node.ID())
-		return err == nil && ok && node.State == cluster.StateOffline
-	}, "the killed target was not marked offline")
-	if err := client.RemoveNode(ctx, gone.Node.ID()); err != nil {
-		t.Fatal(err)
-	}
-	released.Store(true)
-	var s api.DownloadStatus
-	eventually(t, func() bool {
-		var err error
-		s, err = client.DownloadStatus(ctx, id)
-		return err == nil && !s.Running && strings.Contains(fmt.Sprint(s.Errors), "target "+gone.Node.ID()+" left the cluster")
-	}, "the status of the ended download does not name the target removed from the cluster")
-}
