@@ -1,6 +1,7 @@
 package ec
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/aisgo/aisgo/store"
@@ -48,4 +49,16 @@ func InMemoryRestore(s *Store, size int64) bool {
 	held, release := s.holdMemory(size, 3*size)
 	release()
 	return held
+}
+
+// EncodesInMemory tells whether an encode of data read from storage (not
+// a PUT's capture) is made in memory, or through files.
+func EncodesInMemory(s *Store, layout Layout, data []byte) bool {
+	out, cleanup, err := s.encode(layout, bytes.NewReader(data))
+	if err != nil {
+		panic(err)
+	}
+	defer cleanup()
+	_, inMemory := out[0].(*bytes.Reader)
+	return inMemory
 }

@@ -343,19 +343,25 @@ func (s *Store) encode(layout Layout, data source) ([]source, func(), error) {
 		return nil, nil, err
 	}
 	size := data.Size()
-	if size <= s.opts.MemoryLimit {
-		// A PUT's bytes are in memory already; others are read into a
-		// pooled buffer.
-		raw, inMemory := data.(interface{ bytes() ([]byte, bool) })
-		var buf []byte
-		ok := false
-		if inMemory {
-			buf, ok = raw.bytes()
-		}
-		free := func() {}
+	// A PUT's bytes are in memory already; others are read into a pooled
+	// buffer. The copy and the parity slices are the node's memory, from
+	// its budget: past it, the slices go through files.
+	raw, inMemory := data.(interface{ bytes() ([]byte, bool) })
+	var buf []byte
+	ok := false
+	if inMemory && size <= s.opts.MemoryLimit {
+		buf, ok = raw.bytes()
+	}
+	need := encodeMemory(layout, size)
+	if !ok {
+		need += size
+	}
+	if size <= s.opts.MemoryLimit && s.memory.TryAcquire(need) {
+		held := func() { s.memory.Release(need) }
+		free := held
 		if !ok {
 			buf = pool.Get(int(size))
-			free = func() { pool.Put(buf) }
+			free = func() { pool.Put(buf); held() }
 			if _, err := data.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 				free()
 				return nil, nil, err
@@ -866,6 +872,17 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 
 // fetch reads a part from its target and checks it against its checksum:
 // in memory up to the memory limit, else into a file.
+// encodeMemory is what an in-memory encode of size bytes takes beside
+// the bytes themselves: the parity slices and the padded last data ones.
+func encodeMemory(layout Layout, size int64) int64 {
+	slice := layout.SliceSize(size)
+	if slice == 0 {
+		return 0
+	}
+	whole := size / slice
+	return (int64(layout.Slices()) - whole) * slice
+}
+
 // holdMemory takes n bytes of the node's budget for a restore of an
 // object of size, when it is small enough to restore in memory and they
 // fit; false, and a release that does nothing, when not.

@@ -1134,3 +1134,21 @@ func TestEnsureOfACallerGoneStartsNoRestore(t *testing.T) {
 		}
 	}
 }
+
+// An encode of an object read from storage (protect, a restore, a sweep)
+// takes its copy and its parity slices from the node's memory budget:
+// with the budget taken, it goes through files.
+func TestEncodesKeepToTheMemoryBudget(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1024)
+	_, st := f.owner("x")
+	data := bytes.Repeat([]byte("encode "), 5000) // 35 KiB, within the memory limit
+	layout := ec.Layout{Data: 2, Parity: 1}
+	if !ec.EncodesInMemory(st, layout, data) {
+		t.Fatal("an encode with the budget free is not made in memory")
+	}
+	release := ec.HoldMemory(st, 128<<10) // PUTs hold all of it
+	defer release()
+	if ec.EncodesInMemory(st, layout, data) {
+		t.Fatal("an encode with the budget taken is made in memory")
+	}
+}
