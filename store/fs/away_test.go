@@ -366,3 +366,36 @@ func TestNewestOfTwoReturningCopiesWins(t *testing.T) {
 		t.Fatalf("after the reconcile: %q", got)
 	}
 }
+
+// A mountpath that cannot take the bucket metadata (full, or failing)
+// does not hold bucket changes: the others keep it, and their newer copy
+// wins at the next open.
+func TestBucketMetadataSavedWithAMountpathRefusing(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2")}
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: mps, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A directory where mp2's metadata goes: every save there fails.
+	bmd := filepath.Join(mps[1], ".ais", "bmd.json")
+	os.Remove(bmd)
+	if err := os.MkdirAll(filepath.Join(bmd, "refuse"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatalf("a bucket created with one mountpath refusing its metadata: %v", err)
+	}
+	st.Close()
+	os.RemoveAll(bmd) // the disk has room again
+	if st, err = fs.Open(ctx, fs.Config{Mountpaths: mps, NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	md, err := st.Buckets(ctx)
+	if _, ok := md.Props(b); err != nil || !ok {
+		t.Fatalf("the bucket after a restart: %+v %v", md, err)
+	}
+}

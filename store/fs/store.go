@@ -368,10 +368,20 @@ func (s *Store) saveBucketsOnLocked(mountpaths []mountpath, md store.BucketMetad
 	if err != nil {
 		return err
 	}
+	// One mountpath full (or failing) does not hold every bucket change,
+	// nor the node's start, which saves at every open: the newest copy
+	// wins at the next load, and the cluster's is handed out again.
+	var errs []error
 	for _, m := range mountpaths {
 		if err := atomicfile.Write(m.bmdPath(), data, 0o644); err != nil {
-			return fmt.Errorf("save bucket metadata on %s: %w", m.path, classify(err))
+			errs = append(errs, fmt.Errorf("save bucket metadata on %s: %w", m.path, classify(err)))
 		}
+	}
+	if len(mountpaths) > 0 && len(errs) == len(mountpaths) {
+		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		s.logger.Warn("bucket metadata not saved on a mountpath (the others have it)", "err", err)
 	}
 	s.mu.md = md
 	return nil
@@ -392,8 +402,8 @@ func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error)
 			s.suspectAfter(m, err)
 			continue
 		}
-		total := int64(st.Blocks) * st.Bsize
-		free := int64(st.Bavail) * st.Bsize
+		total := int64(st.Blocks) * blockUnit(st)
+		free := int64(st.Bavail) * blockUnit(st)
 		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total,
 			Filesystem: fmt.Sprintf("%x:%x", uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]))})
 	}
@@ -406,4 +416,14 @@ func sameDirectory(a, b string) bool {
 	fa, errA := os.Stat(a)
 	fb, errB := os.Stat(b)
 	return errA == nil && errB == nil && os.SameFile(fa, fb)
+}
+
+// blockUnit is the size of the blocks statfs counts: the fragment size,
+// which Linux reports them in (the block size differs on some FUSE
+// filesystems).
+func blockUnit(st syscall.Statfs_t) int64 {
+	if st.Frsize > 0 {
+		return st.Frsize
+	}
+	return st.Bsize
 }
