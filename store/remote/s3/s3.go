@@ -152,8 +152,32 @@ func newBackend(ctx context.Context, settings store.AWSProps, control func(ctx c
 // (the SDK reads an error's body whole).
 func checkedClient(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *http.Client {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
-	return &http.Client{Transport: boundedErrors{&http.Transport{Proxy: http.ProxyFromEnvironment, DialContext: dialer.DialContext,
-		MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, MaxResponseHeaderBytes: 64 << 10}}}
+	return &http.Client{Transport: boundedErrors{&http.Transport{Proxy: checkedProxy(http.ProxyFromEnvironment, control), DialContext: dialer.DialContext,
+		MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, MaxResponseHeaderBytes: 64 << 10}}}
+}
+
+// checkedProxy is proxyOf (HTTP_PROXY and the like) with the endpoint's
+// addresses checked by control first: through a proxy, the connection
+// control sees is the proxy's, and the proxy would reach any endpoint.
+func checkedProxy(proxyOf func(*http.Request) (*url.URL, error), control func(ctx context.Context, network, address string, c syscall.RawConn) error) func(*http.Request) (*url.URL, error) {
+	return func(r *http.Request) (*url.URL, error) {
+		proxy, err := proxyOf(r)
+		if proxy == nil || err != nil {
+			return proxy, err
+		}
+		port := r.URL.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[r.URL.Scheme]
+		}
+		// A name only the proxy resolves is not one of this network's.
+		ips, _ := net.DefaultResolver.LookupNetIP(r.Context(), "ip", r.URL.Hostname())
+		for _, ip := range ips {
+			if err := control(r.Context(), "tcp", net.JoinHostPort(ip.Unmap().String(), port), nil); err != nil {
+				return nil, err
+			}
+		}
+		return proxy, nil
+	}
 }
 
 // boundedErrors cuts the body of an error answer at 64 KiB.
