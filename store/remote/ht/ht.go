@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
 )
@@ -43,19 +44,22 @@ func (be *Backend) do(ctx context.Context, method, name string) (*http.Response,
 	if err != nil {
 		return nil, err
 	}
+	// Errors reach clients and logs: the origin's user and password (an
+	// origin may be https://user:secret@host) are not in them.
+	shown := redact.Link(be.url(name))
 	resp, err := be.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", remote.ErrUnavailable, be.url(name), err)
+		return nil, fmt.Errorf("%w: %s: %w", remote.ErrUnavailable, shown, redact.Error(err, be.url(name)))
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return resp, nil
 	case resp.StatusCode == http.StatusNotFound:
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s: %w", be.url(name), store.ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", shown, store.ErrNotFound)
 	default:
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w: %s answered %s", remote.ErrUnavailable, be.url(name), resp.Status)
+		return nil, fmt.Errorf("%w: %s answered %s", remote.ErrUnavailable, shown, resp.Status)
 	}
 }
 

@@ -49,3 +49,27 @@ func TestOriginHeadersAreBounded(t *testing.T) {
 		t.Fatal("an answer with 1 MiB of headers was taken")
 	}
 }
+
+// An origin's user and password (https://user:secret@host) are not in the
+// errors a node answers and logs.
+func TestOriginCredentialsAreNotInErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	b := store.Bucket{Name: "origin", Provider: store.ProviderHT}
+	origin := strings.Replace(srv.URL, "http://", "http://reader:s3cret@", 1)
+	be, err := ht.Resolve(srv.Client())(t.Context(), b, store.Props{Extra: &store.ExtraProps{HTTP: &store.HTTPProps{Origin: origin + "/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = be.GetObject(t.Context(), b, "missing")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a GET of a missing name: %v", err)
+	}
+	srv.Close()
+	_, _, err = be.GetObject(t.Context(), b, "any")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("a GET from an origin gone: %v", err)
+	}
+}
