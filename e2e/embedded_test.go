@@ -96,8 +96,9 @@ func TestEmbeddedNodeThroughCLI(t *testing.T) {
 		t.Fatalf("after ais rm: %v", err)
 	}
 	// The cluster config: changed, shown, a bad field refused.
-	if out := ais(t, node.url, "config", "cluster", "distributed_sort.missing_shards=warn"); !strings.Contains(out, "version 1") {
-		t.Fatalf("ais config cluster KEY=VALUE: %q", out)
+	// The new version on stderr, the config alone on stdout (for jq).
+	if out, stderr, err := aisResult(node.url, "config", "cluster", "distributed_sort.missing_shards=warn"); err != nil || !strings.Contains(stderr, "version 1") || !json.Valid([]byte(out)) {
+		t.Fatalf("ais config cluster KEY=VALUE: %v, stdout %q, stderr %q", err, out, stderr)
 	}
 	if out := ais(t, node.url, "config", "cluster"); !strings.Contains(out, `"missing_shards": "warn"`) {
 		t.Fatalf("ais config cluster: %q", out)
