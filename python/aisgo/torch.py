@@ -111,6 +111,22 @@ def resolve_shards(
     return names
 
 
+def _known_place() -> Optional[Tuple[int, int]]:
+    """This process's (rank, world size) when it has one: a process group
+    initialized, or ``$RANK`` and ``$WORLD_SIZE``; else None (a launcher,
+    or a DataLoader worker)."""
+    try:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+    except ImportError:
+        pass
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return distributed_rank()
+    return None
+
+
 def distributed_rank(rank: Optional[int] = None, world_size: Optional[int] = None) -> Tuple[int, int]:
     """This process's (rank, world size): the ones given, else torch.distributed's
     when it is initialized, else ``$RANK`` and ``$WORLD_SIZE``, else (0, 1)."""
@@ -164,8 +180,10 @@ class ShardDataset(IterableDataset):
     disjoint shards that together cover the dataset. The sample shuffle
     buffer is seeded by (seed, epoch, rank, worker).
 
-    With ``persistent_workers=True`` call ``set_epoch`` before creating the
-    DataLoader: workers keep the dataset they were given.
+    Each iteration after ``set_epoch(e)`` is the next epoch: e, e+1, ...
+    (without set_epoch, 0, 1, ...), in the training process and in
+    persistent DataLoader workers alike, which keep the dataset they were
+    given and never see a later set_epoch.
 
     A sample is ``{"__key__": key, ext: bytes, ...}``: consecutive files of
     a shard whose names share the key (the name up to the first '.' of its
@@ -206,19 +224,26 @@ class ShardDataset(IterableDataset):
             distributed_rank(rank, world_size)  # validate
         self.shards: List[str] = resolve_shards(client, bucket, template, prefix)
         self.epoch = 0
+        self._iterated = 0  # iterations since set_epoch: the epochs after it
+        self._pickled_place: Optional[Tuple[int, int]] = None
         self._warned_uneven = False
 
     def set_epoch(self, epoch: int) -> None:
-        """Sets the epoch: with the seed, it fixes the shard and sample order."""
+        """Sets the epoch of the next iteration: with the seed, it fixes the
+        shard and sample order; the iterations after it are the next epochs."""
         self.epoch = int(epoch)
+        self._iterated = 0
 
     def __getstate__(self) -> Dict[str, Any]:
-        # Pickled for DataLoader workers (spawn, forkserver): the rank is
-        # resolved here, in the training process. A worker process has no
-        # process group, and every rank would read rank 0's shards.
+        # Pickled for DataLoader workers (spawn, forkserver): the rank of
+        # the training process goes with it, as a worker has no process
+        # group. Only a rank the pickling process has: a dataset made in a
+        # launcher and spawned into the ranks takes each rank's own.
         state = self.__dict__.copy()
         if self.rank is None:
-            state["rank"], state["world_size"] = distributed_rank()
+            place = _known_place()
+            if place is not None:
+                state["_pickled_place"] = place
         return state
 
     def __repr__(self) -> str:
@@ -256,7 +281,10 @@ class ShardDataset(IterableDataset):
         return self.epoch_shards(epoch)[rank::world_size][worker::num_workers]
 
     def _place(self) -> Tuple[int, int, int, int]:
-        rank, world = distributed_rank(self.rank, self.world_size)
+        if self.rank is not None:
+            rank, world = distributed_rank(self.rank, self.world_size)
+        else:
+            rank, world = _known_place() or self._pickled_place or (0, 1)
         info = get_worker_info()
         if info is None:
             return rank, world, 0, 1
@@ -264,10 +292,12 @@ class ShardDataset(IterableDataset):
 
     def __iter__(self) -> Iterator[Any]:
         rank, world, worker, workers = self._place()
-        shards = self.shards_for(rank, world, worker, workers)
+        epoch = self.epoch + self._iterated
+        self._iterated += 1
+        shards = self.shards_for(rank, world, worker, workers, epoch=epoch)
         samples = self._stream(shards)
         if self.shuffle_buffer > 0:
-            rng = random.Random(f"aisgo-samples:{self.seed}:{self.epoch}:{rank}:{worker}")
+            rng = random.Random(f"aisgo-samples:{self.seed}:{epoch}:{rank}:{worker}")
             samples = _shuffled(samples, self.shuffle_buffer, rng)
         for sample in samples:
             if self.transform is not None:
@@ -350,6 +380,9 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
         try:
             tf = tarfile.open(fileobj=reader, mode="r|*", bufsize=1 << 20, tarinfo=_BoundedTarInfo)
             for ti in tf:
+                # tarfile keeps every member read, in stream mode too: a
+                # shard of a million small files would take gigabytes.
+                tf.members = []
                 if not ti.isreg():
                     continue
                 member = ti

@@ -350,8 +350,28 @@ def test_rank_is_resolved_in_the_training_process(client: Client, ds: Dataset, m
     monkeypatch.delenv("RANK")
     monkeypatch.delenv("WORLD_SIZE")
     clone = pickle.loads(data)
-    assert (clone.rank, clone.world_size) == (1, 2)
+    assert clone._place()[:2] == (1, 2)
     assert set(keys_of(clone)) == rank1 and rank1 != set(ds.expected)
+
+    # Made where no rank is known (a launcher) and spawned into the ranks,
+    # it takes each rank's own, not the launcher's (0 of 1).
+    launched = pickle.dumps(ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=10, seed=5))
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert set(keys_of(pickle.loads(launched))) == rank1
+
+
+def test_persistent_workers_see_the_next_epoch(client: Client, ds: Dataset):
+    # Persistent workers keep the dataset they were given and never see a
+    # later set_epoch: each iteration is the next epoch all the same.
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=64, seed=9)
+    loader = DataLoader(d, batch_size=None, num_workers=2, persistent_workers=True)
+    orders = []
+    for epoch in range(2):
+        d.set_epoch(epoch)
+        orders.append(keys_of(loader))
+    assert sorted(orders[0]) == sorted(orders[1]) == sorted(ds.expected)
+    assert orders[0] != orders[1], "two epochs of persistent workers came in the same order"
 
 
 def test_stale_index_is_refused(client: Client, ds: Dataset):
