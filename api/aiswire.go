@@ -47,28 +47,30 @@ type JobQuery struct {
 	Node       string `json:"node,omitempty"`
 }
 
-// JobSnap is one job on one target (AIStore's job snapshot).
+// JobSnap is one job on one target, in AIStore's names (core.Snap): its
+// Go client reads a job with no start-time as not started, and waits.
 type JobSnap struct {
 	ID        string       `json:"id"`
 	Kind      string       `json:"kind"`
 	Bck       Bck          `json:"bck"`
-	StartTime time.Time    `json:"start_time"`
-	EndTime   time.Time    `json:"end_time"`
+	StartTime time.Time    `json:"start-time"`
+	EndTime   time.Time    `json:"end-time"`
 	Stats     JobSnapStats `json:"stats"`
 	Aborted   bool         `json:"aborted"`
 	Running   bool         `json:"running"`
 	IsIdle    bool         `json:"is_idle"`
-	Err       string       `json:"err,omitempty"`
+	AbortErr  string       `json:"abort-err"`
+	Err       string       `json:"err"`
 }
 
-// JobSnapStats are a job's counters on one target.
+// JobSnapStats are a job's counters on one target (AIStore's names).
 type JobSnapStats struct {
-	Objects    store.Int64String `json:"objects"`
-	Bytes      store.Int64String `json:"bytes"`
-	OutObjects store.Int64String `json:"out_objects"`
-	OutBytes   store.Int64String `json:"out_bytes"`
-	InObjects  store.Int64String `json:"in_objects"`
-	InBytes    store.Int64String `json:"in_bytes"`
+	Objects    store.Int64String `json:"loc-objs"`
+	Bytes      store.Int64String `json:"loc-bytes"`
+	OutObjects store.Int64String `json:"out-objs"`
+	OutBytes   store.Int64String `json:"out-bytes"`
+	InObjects  store.Int64String `json:"in-objs"`
+	InBytes    store.Int64String `json:"in-bytes"`
 }
 
 // JobSnaps are the answer of what=qryxstats: target id → its jobs.

@@ -321,12 +321,16 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 		var bck api.Bck
 		var start time.Time
 		json.Unmarshal(snap["bck"], &bck)
-		json.Unmarshal(snap["start_time"], &start)
+		// AIStore's names (core.Snap): its Go client waits on a job
+		// without start-time, and on one not is_idle.
+		json.Unmarshal(snap["start-time"], &start)
+		var end time.Time
+		json.Unmarshal(snap["end-time"], &end)
 		if string(snap["id"]) != strconv.Quote(id) || string(snap["kind"]) != `"summary"` || bck.Name != "sum" || bck.Provider != "ais" ||
-			start.IsZero() || string(snap["running"]) != "false" || string(snap["aborted"]) != "false" {
+			start.IsZero() || end.IsZero() || string(snap["running"]) != "false" || string(snap["aborted"]) != "false" || string(snap["is_idle"]) != "true" {
 			t.Fatalf("target %s: snapshot %v", target, snap)
 		}
-		counted += stringInt(t, "stats.objects", object(t, snap["stats"])["objects"])
+		counted += stringInt(t, "stats.loc-objs", object(t, snap["stats"])["loc-objs"])
 	}
 	if counted < 12 {
 		t.Fatalf("the targets counted %d objects, want 12 at least", counted)

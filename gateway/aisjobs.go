@@ -80,8 +80,12 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 
 // jobSnap is a job's status in AIStore's shape.
 func jobSnap(j api.JobStatus) api.JobSnap {
-	s := api.JobSnap{ID: j.ID, Kind: j.Kind, Aborted: j.Aborted, Running: j.Running, Err: j.Error,
+	// Idle is not running, as AIStore's clients wait for it.
+	s := api.JobSnap{ID: j.ID, Kind: j.Kind, Aborted: j.Aborted, Running: j.Running, IsIdle: !j.Running, Err: j.Error,
 		Stats: api.JobSnapStats{Objects: store.Int64String(j.Objects), Bytes: store.Int64String(j.Bytes)}}
+	if j.Aborted {
+		s.AbortErr = j.Error
+	}
 	if j.Bucket != "" {
 		provider, name, _ := strings.Cut(j.Bucket, "://")
 		s.Bck = api.Bck{Name: name, Provider: provider}
