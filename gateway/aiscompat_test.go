@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -734,5 +735,35 @@ func TestHeadObjectAndErrorsInAIStoreShape(t *testing.T) {
 		if json.Unmarshal(body, &e) != nil || e.TCode != tc.tcode || e.Status != status {
 			t.Errorf("%s %s: %d %s, want tcode %s", tc.method, tc.path, status, body, tc.tcode)
 		}
+	}
+}
+
+// GET /v1/buckets?provider=ais lists the ais:// buckets alone, as
+// AIStore's Python client asks by default (it takes each for an ais://
+// bucket); without the query, every bucket.
+func TestListBucketsOfAProvider(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "file "+r.URL.Path) }))
+	defer origin.Close()
+	c, remoteBucket := originCluster(t, 1, origin)
+	if err := c.Client().CreateBucket(t.Context(), "local", nil); err != nil {
+		t.Fatal(err)
+	}
+	list := func(query string) []string {
+		status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/buckets"+query, nil, "")
+		var entries []api.BucketEntry
+		if status != http.StatusOK || json.Unmarshal(body, &entries) != nil {
+			t.Fatalf("list buckets%s: %d %s", query, status, body)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Provider+"://"+e.Name)
+		}
+		return names
+	}
+	if got := list("?provider=ais"); !slices.Equal(got, []string{"ais://local"}) {
+		t.Fatalf("?provider=ais: %v, want ais://local alone (the remote one is %s)", got, remoteBucket)
+	}
+	if got := list(""); len(got) != 2 {
+		t.Fatalf("every bucket: %v", got)
 	}
 }

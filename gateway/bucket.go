@@ -33,10 +33,16 @@ func (n *Node) handleListBuckets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	only := msg.Name
+	// ?provider=ais lists those alone (AIStore's Python client asks for
+	// it by default, and takes what comes for ais:// buckets).
+	provider := r.URL.Query().Get(api.QueryProvider)
+	if provider != "" {
+		provider = store.Bucket{Provider: provider}.Normalize().Provider
+	}
 	md := n.currentBuckets()
 	out := make([]api.BucketEntry, 0, len(md.Buckets))
 	for b, props := range md.Buckets {
-		if only == "" || b.Name == only {
+		if (only == "" || b.Name == only) && (provider == "" || b.Provider == provider) {
 			out = append(out, api.BucketEntry{Name: b.Name, Provider: b.Provider, Created: int64(props.Created)})
 		}
 	}
