@@ -111,6 +111,14 @@ type CopyBucketMessage struct {
 	ListRange
 	Prefix string `json:"prefix,omitempty"`
 	DryRun bool   `json:"dry_run,omitempty"`
+	// ToBck is the destination of a copy-listrange, where AIStore's
+	// clients put it (cmn.TCOMsg); the bck_to query names it otherwise.
+	ToBck Bck `json:"tobck,omitzero"`
+	// Prepend, LatestVer and Sync are AIStore's options this copy does
+	// not take: refused when set, not ignored.
+	Prepend   string `json:"prepend,omitempty"`
+	LatestVer bool   `json:"latest-ver,omitempty"`
+	Sync      bool   `json:"synchronize,omitempty"`
 }
 
 // SummaryMessage is the value of summary-bck: UUID empty starts a summary,

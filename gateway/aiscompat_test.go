@@ -427,6 +427,15 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	if names := listNames(t, client, "dst2"); !slices.Equal(names, []string{"b/obj-0", "b/obj-1", "b/obj-2"}) {
 		t.Fatalf("dst2 has %v", names)
 	}
+	// As AIStore's clients send it: the destination in the value (tobck).
+	status, body, _ = call(t, http.MethodPost, url, nil, `{"action":"copy-listrange","value":{"objnames":["b/obj-3"],"tobck":{"name":"dst3","provider":"ais"}}}`)
+	if status != http.StatusOK {
+		t.Fatalf("copy-listrange to tobck: %d %s", status, body)
+	}
+	waitJobSnaps(t, c.Primary().URL(), string(body))
+	if names := listNames(t, client, "dst3"); !slices.Equal(names, []string{"b/obj-3"}) {
+		t.Fatalf("dst3 has %v", names)
+	}
 
 	// Delete by names, by template, by prefix.
 	for _, value := range []string{`{"objnames":["a/obj-0","a/obj-1","a/missing"]}`, `{"template":"a/obj-{2..4}"}`, `{"template":"b/"}`} {
@@ -479,6 +488,8 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 		{http.MethodPost, "", `{"action":"copy-bck"}`, "destination bucket is missing"},
 		{http.MethodPost, "?bck_to=src", `{"action":"copy-bck"}`, "is the source bucket"},
 		{http.MethodPost, "?bck_to=..", `{"action":"copy-bck"}`, "bucket name"},
+		{http.MethodPost, "?bck_to=dst", `{"action":"copy-bck","value":{"prepend":"x/"}}`, "prepend"},
+		{http.MethodPost, "?bck_to=dst", `{"action":"copy-bck","value":{"latest-ver":true}}`, "latest-ver"},
 	} {
 		status, body, _ := call(t, tc.method, url+tc.query, nil, tc.body)
 		if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {

@@ -509,7 +509,21 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 		n.writeError(w, r, badRequest("%s: value: %w", msg.Action, err))
 		return
 	}
-	dst, err := bucketTo(r.URL.Query().Get(api.QueryBucketTo), msg.Name)
+	fallback := msg.Name
+	if value.ToBck.Name != "" {
+		fallback = value.ToBck.Provider + "://" + value.ToBck.Name
+		if value.ToBck.Provider == "" {
+			fallback = value.ToBck.Name
+		}
+	}
+	dst, err := bucketTo(r.URL.Query().Get(api.QueryBucketTo), fallback)
+	switch {
+	case err != nil:
+	case value.Prepend != "":
+		err = badRequest("%s: prepend (a prefix for the copies' names) is not supported: the copies keep the names", msg.Action)
+	case value.LatestVer || value.Sync:
+		err = badRequest("%s: latest-ver and synchronize are not supported", msg.Action)
+	}
 	if err == nil && dst == src {
 		err = badRequest("%s: the destination is the source bucket %s", msg.Action, src)
 	}
