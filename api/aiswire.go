@@ -73,6 +73,16 @@ type JobSnapStats struct {
 	InBytes    store.Int64String `json:"in-bytes"`
 }
 
+// AISJobStatus is AIStore's status of one job (what=status with a job in
+// the body): EndTime in Unix nanoseconds, 0 while it runs anywhere.
+type AISJobStatus struct {
+	UUID    string `json:"uuid"`
+	Kind    string `json:"kind"`
+	Err     string `json:"err"`
+	EndTime int64  `json:"end_time"`
+	Aborted bool   `json:"aborted"`
+}
+
 // JobSnaps are the answer of what=qryxstats: target id → its jobs.
 type JobSnaps map[string][]JobSnap
 

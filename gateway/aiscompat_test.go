@@ -339,6 +339,17 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	if status, _, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=qryxstats", nil, `{"id":"summary-nosuchjob"}`); status != http.StatusNotFound {
 		t.Fatalf("qryxstats of an unknown job: %d", status)
 	}
+	// One job's status, as AIStore's Python client waits on it (end_time
+	// in nanoseconds, 0 while it runs).
+	ended := id
+	status, body, _ = call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=status", nil, `{"id":"`+id+`","kind":"summary"}`)
+	var js api.AISJobStatus
+	if status != http.StatusOK || json.Unmarshal(body, &js) != nil || js.UUID != id || js.EndTime == 0 || js.Aborted || js.Err != "" {
+		t.Fatalf("what=status of the ended summary: %d %s", status, body)
+	}
+	if status, _, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=status", nil, `{"id":"summary-nosuchjob"}`); status != http.StatusNotFound {
+		t.Fatalf("what=status of an unknown job: %d", status)
+	}
 
 	// HEAD with bsumm_remote: 202 with the id, then the summary in a header.
 	status, _, header = call(t, http.MethodHead, url+"?bsumm_remote=true", nil, "")
@@ -367,6 +378,12 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	}
 	if status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/buckets/nosuch", nil, `{"action":"summary-bck"}`); status != http.StatusNotFound || !strings.Contains(string(body), `"tcode":"ErrBckNotFound"`) {
 		t.Fatalf("summary of a missing bucket: %d %s", status, body)
+	}
+	// A target that does not answer: the job's state there is unknown,
+	// not ended.
+	c.Kill(c.Targets()[1])
+	if status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=status", nil, `{"id":"`+ended+`"}`); status != http.StatusServiceUnavailable {
+		t.Fatalf("what=status with a target silent: %d %s, want 503", status, body)
 	}
 }
 

@@ -56,9 +56,13 @@ func (n *Node) handleQueryJobs(w http.ResponseWriter, r *http.Request) {
 func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, error) {
 	out := api.JobSnaps{}
 	found := false
+	var silent []string
 	for _, node := range n.status(ctx).Nodes {
 		if !cluster.Role(node.Role).IsTarget() || q.Node != "" && node.ID != q.Node {
 			continue
+		}
+		if node.Error != "" {
+			silent = append(silent, node.ID)
 		}
 		for _, j := range node.Jobs {
 			switch {
@@ -72,8 +76,44 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 			found = true
 		}
 	}
+	if q.ID != "" && len(silent) > 0 {
+		// Its part there is unknown: answered without it, the job would
+		// read as ended to a client waiting on the targets that answer.
+		return nil, fmt.Errorf("%w: job %s: target %s did not answer; ask again", api.ErrUnavailable, q.ID, strings.Join(silent, ", "))
+	}
 	if q.ID != "" && !found {
 		return nil, fmt.Errorf("%w: %s", api.ErrJobNotFound, q.ID)
+	}
+	return out, nil
+}
+
+// jobStatus is AIStore's status of one job (GET /v1/cluster?what=status
+// with {"id": ...} in the body; its Python client waits on end_time): it
+// ends when it ended on every target, in error or aborted when it did so
+// on one.
+func (n *Node) jobStatus(ctx context.Context, q api.JobQuery) (api.AISJobStatus, error) {
+	snaps, err := n.jobSnaps(ctx, q)
+	if err != nil {
+		return api.AISJobStatus{}, err
+	}
+	out := api.AISJobStatus{UUID: q.ID, Kind: q.Kind}
+	var end time.Time
+	running := false
+	for _, jobs := range snaps {
+		for _, j := range jobs {
+			out.Kind = j.Kind
+			out.Aborted = out.Aborted || j.Aborted
+			if out.Err == "" {
+				out.Err = j.Err
+			}
+			running = running || j.Running
+			if j.EndTime.After(end) {
+				end = j.EndTime
+			}
+		}
+	}
+	if !running && !end.IsZero() {
+		out.EndTime = end.UnixNano()
 	}
 	return out, nil
 }

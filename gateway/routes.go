@@ -505,7 +505,27 @@ func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 	case whatBuckets:
 		writeJSON(w, n.currentBuckets())
 	case whatStatus:
-		writeJSON(w, n.status(r.Context()))
+		// A job in the body asks for its status (AIStore's clients wait
+		// on it); none, for every node's.
+		var q api.JobQuery
+		if err := decodeBody(r, &q); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		if q.ID == "" && q.Kind == "" {
+			writeJSON(w, n.status(r.Context()))
+			return
+		}
+		if q.ID == "" {
+			n.writeError(w, r, badRequest("what=status of a job needs its id"))
+			return
+		}
+		s, err := n.jobStatus(r.Context(), q)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, s)
 	case whatConfig:
 		if err := n.requireGateway(); err != nil {
 			n.writeError(w, r, err)
