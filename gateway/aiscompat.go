@@ -14,7 +14,7 @@ const whatClusterConfig = "cluster_config"
 // distributed_sort is the replicated config; the rest are fixed values of
 // AIS-Go, given so that the clients find the keys they expect.
 type aisConfig struct {
-	Version    string                `json:"version"`
+	Version    string                `json:"config_version"` // AIStore's name, an integer in a string
 	Space      map[string]any        `json:"space"`
 	LRU        map[string]any        `json:"lru"`
 	Mirror     store.MirrorProps     `json:"mirror"`
