@@ -244,7 +244,10 @@ func (a *Auth) Verify(r *http.Request) (string, error) {
 	if err != nil || at < now-window || at > now+window {
 		return "", ErrStale
 	}
-	if err := a.remember(nonce, at+2*window, now); err != nil {
+	// Past at+window the time check refuses the request: its nonce need
+	// not be kept longer (kept twice as long, the table filled at half
+	// the rate).
+	if err := a.remember(nonce, at+window, now); err != nil {
 		return "", err
 	}
 	switch {
@@ -267,7 +270,9 @@ func (a *Auth) Verify(r *http.Request) (string, error) {
 func (a *Auth) remember(nonce string, expiry, now int64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if now > a.mu.sweep {
+	// Swept on schedule, and when full: a full table of expired nonces
+	// must not refuse the cluster's traffic until the next sweep.
+	if now > a.mu.sweep || len(a.mu.nonces) >= a.options.MaxNonces {
 		for k, exp := range a.mu.nonces {
 			if exp < now {
 				delete(a.mu.nonces, k)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -222,5 +223,37 @@ func TestPartHeaderIsSigned(t *testing.T) {
 	req.Header = signed
 	if _, err := NewAuth(secret, Options{}).Verify(req); err != nil {
 		t.Fatalf("the part as signed: %v", err)
+	}
+}
+
+// A nonce is kept only as long as its request's time is accepted: past
+// it, the table has room again for new requests (kept twice as long, a
+// busy node refused its peers' requests, keepalives too, at half the
+// rate).
+func TestNoncesAreKeptOnlyWhileTheirTimeIsAccepted(t *testing.T) {
+	secret := NewSecret()
+	var now atomic.Int64 // read by the server's goroutines
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	window := time.Second
+	server := httptest.NewServer(echo(NewAuth(secret, Options{Window: window, MaxNonces: 4, Now: clock})))
+	defer server.Close()
+	client := &http.Client{Transport: NewAuth(secret, Options{Window: window, Now: clock}).Transport("t1", http.DefaultTransport)}
+	send := func() int {
+		req, _ := http.NewRequest(http.MethodGet, server.URL+"/v1/internal/x", nil)
+		status, _ := do(t, client, req)
+		return status
+	}
+	for i := range 4 {
+		if status := send(); status != http.StatusOK {
+			t.Fatalf("request %d: %d", i, status)
+		}
+	}
+	if status := send(); status == http.StatusOK {
+		t.Fatal("a fifth request within the window went past a table of 4")
+	}
+	now.Add(int64(window + time.Millisecond)) // the first four would be stale now
+	if status := send(); status != http.StatusOK {
+		t.Fatalf("a request once the others' time passed: %d", status)
 	}
 }
