@@ -785,6 +785,11 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 				held = n.local
 			}
 			meta, herr := held.Head(r.Context(), b, name)
+			if herr != nil && !errors.Is(herr, store.ErrNotFound) && !errors.Is(herr, store.ErrBucketNotFound) {
+				// Not known to be another's copy: the caller retries
+				// (answered 200, the job's output would stay for good).
+				return fmt.Errorf("%s/%s: %w", b, name, herr)
+			}
 			if herr != nil || meta.Custom[pipeline.CustomJob] != req.Job || meta.Stamp.Compare(req.Stamp) > 0 {
 				return nil
 			}

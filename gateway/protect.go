@@ -572,7 +572,9 @@ func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string
 	}
 	for _, t := range targets {
 		if err := n.peer.StartJob(ctx, t, req); err != nil {
-			for _, s := range started {
+			// The target that failed may have started it all the same
+			// (the answer lost, the caller gone): it is aborted too.
+			for _, s := range append(started, t) {
 				n.peer.AbortJob(context.WithoutCancel(ctx), s, req.ID)
 			}
 			return "", fmt.Errorf("start %s on target %s: %w", req.Kind, t.ID, err)
