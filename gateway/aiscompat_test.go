@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -443,6 +444,24 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	waitJobSnaps(t, c.Primary().URL(), string(body))
 	if names := listNames(t, client, "dst2"); !slices.Equal(names, []string{"b/obj-0", "b/obj-1", "b/obj-2"}) {
 		t.Fatalf("dst2 has %v", names)
+	}
+	// A dry run is a job AIStore's clients wait on: it counts what a copy
+	// would move and writes nothing.
+	status, body, _ = call(t, http.MethodPost, url+"?bck_to=dry", nil, `{"action":"copy-bck","value":{"prefix":"b/","dry_run":true}}`)
+	if status != http.StatusOK || len(body) == 0 {
+		t.Fatalf("copy-bck dry run: %d %q", status, body)
+	}
+	var counted int64
+	for _, snaps := range waitJobSnaps(t, c.Primary().URL(), string(body)) {
+		for _, s := range snaps {
+			counted += int64(s.Stats.Objects)
+		}
+	}
+	if counted != 10 {
+		t.Fatalf("the dry run counted %d objects, want the 10 under b/", counted)
+	}
+	if _, err := client.BucketProps(ctx, "dry"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("the dry run's destination: %v, want not made", err)
 	}
 	// As AIStore's clients send it: the destination in the value (tobck).
 	status, body, _ = call(t, http.MethodPost, url, nil, `{"action":"copy-listrange","value":{"objnames":["b/obj-3"],"tobck":{"name":"dst3","provider":"ais"}}}`)

@@ -489,7 +489,9 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		}
 		defer obj.Close()
 		meta := obj.Meta()
-		if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom}); err != nil {
+		if req.DryRun {
+			// What the copy would move, counted: nothing is written.
+		} else if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom}); err != nil {
 			return fmt.Errorf("copy %s/%s to %s: %w", src, name, dst, err)
 		}
 		copied++
@@ -570,7 +572,7 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	if err == nil {
 		err = n.authorizeBucket(r, authn.PermPut, dst)
 	}
-	req := peer.JobRequest{Kind: jobCopyBucket, Bucket: src, To: dst, Prefix: value.Prefix}
+	req := peer.JobRequest{Kind: jobCopyBucket, Bucket: src, To: dst, Prefix: value.Prefix, DryRun: value.DryRun}
 	if err == nil {
 		if value.Prefix != "" && (len(value.ObjNames) > 0 || value.Template != "") {
 			err = badRequest("%s: give a prefix, objnames or a template, not two", msg.Action)
@@ -606,8 +608,10 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 			}
 		}
 	}
+	// A dry run is a job too: AIStore's clients wait on its id, and read
+	// what it would copy from its counts.
 	var id string
-	if err == nil && !value.DryRun {
+	if err == nil {
 		id, err = n.startClusterJob(r.Context(), req)
 	}
 	if err != nil {

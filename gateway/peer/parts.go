@@ -173,6 +173,8 @@ type JobRequest struct {
 	Template string       `json:"template,omitempty"`
 	Prefix   string       `json:"prefix,omitempty"`
 	To       store.Bucket `json:"to,omitzero"`
+	// DryRun, for a copy: the objects are counted, not copied.
+	DryRun bool `json:"dry_run,omitempty"`
 	// Download is the request of a download job (api.DownloadRequest).
 	Download json.RawMessage `json:"download,omitempty"`
 	// Archive is what an archive job writes (its To is the shard's
