@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"golang.org/x/sync/singleflight"
 
@@ -268,7 +269,9 @@ func (be *Backend) DeleteObject(ctx context.Context, b store.Bucket, name string
 }
 
 func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, token string, max int) ([]remote.ObjectAttrs, string, error) {
-	in := &awss3.ListObjectsV2Input{Bucket: aws.String(b.Name)}
+	// Keys URL-encoded: one with a control character (legal in S3) would
+	// fail the XML decoder, and the listing with it, at every page.
+	in := &awss3.ListObjectsV2Input{Bucket: aws.String(b.Name), EncodingType: types.EncodingTypeUrl}
 	if prefix != "" {
 		in.Prefix = aws.String(prefix)
 	}
@@ -284,7 +287,15 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 	}
 	list := make([]remote.ObjectAttrs, 0, len(out.Contents))
 	for _, o := range out.Contents {
-		list = append(list, attrsOf(aws.ToString(o.Key), o.Size, o.ETag, nil, o.LastModified))
+		key := aws.ToString(o.Key)
+		if out.EncodingType == types.EncodingTypeUrl {
+			// A server that ignores the request says nothing, and its
+			// keys are as they are.
+			if key, err = url.QueryUnescape(key); err != nil {
+				return nil, "", fmt.Errorf("%w: %s listed a key that is not URL-encoded: %q", remote.ErrUnavailable, be.where, aws.ToString(o.Key))
+			}
+		}
+		list = append(list, attrsOf(key, o.Size, o.ETag, nil, o.LastModified))
 	}
 	next := ""
 	if aws.ToBool(out.IsTruncated) {
