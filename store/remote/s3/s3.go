@@ -181,19 +181,33 @@ func checkedProxy(proxyOf func(*http.Request) (*url.URL, error), control func(ct
 	}
 }
 
-// boundedErrors cuts the body of an error answer at 64 KiB.
+// boundedErrors cuts the body of an error answer at 64 KiB, and of a
+// listing at maxListingPage.
 type boundedErrors struct{ http.RoundTripper }
 
 func (t boundedErrors) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.RoundTripper.RoundTrip(req)
-	if err == nil && resp.StatusCode >= 300 {
+	limit := int64(-1)
+	switch {
+	case err != nil:
+	case resp.StatusCode >= 300:
+		limit = 64 << 10
+	case req.URL.Query().Has("list-type"):
+		// A page of 1000 keys of 1 KiB is 2 MiB of XML: an endpoint
+		// streaming one without end is cut, not decoded into memory.
+		limit = maxListingPage
+	}
+	if limit >= 0 {
 		resp.Body = struct {
 			io.Reader
 			io.Closer
-		}{io.LimitReader(resp.Body, 64<<10), resp.Body}
+		}{io.LimitReader(resp.Body, limit), resp.Body}
 	}
 	return resp, err
 }
+
+// maxListingPage bounds the answer of a listing request.
+const maxListingPage = 16 << 20
 
 // classify maps S3's errors to the store's and names the remote.
 func (be *Backend) classify(err error, b store.Bucket, name string) error {

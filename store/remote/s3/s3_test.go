@@ -155,3 +155,36 @@ func TestListingDecodesURLEncodedKeys(t *testing.T) {
 		t.Fatalf("listing: %+v %v (encoding-type asked: %q)", list, err, asked)
 	}
 }
+
+// A listing answer without end (an endpoint a bucket's props name may be
+// anyone's) is cut at maxListingPage and fails, rather than be decoded
+// into memory.
+func TestListingAnswerIsBounded(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	var sent atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated>`)
+		entry := []byte(`<Contents><Key>k</Key><Size>1</Size></Contents>`)
+		for sent.Load() < 4*maxListingPage {
+			n, err := w.Write(entry)
+			if err != nil {
+				return
+			}
+			sent.Add(int64(n))
+		}
+	}))
+	defer server.Close()
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := be.ListObjects(t.Context(), store.Bucket{Provider: store.ProviderAWS, Name: "b"}, "", "", 0); err == nil {
+		t.Fatalf("a listing of %d bytes without end was taken", sent.Load())
+	}
+	if sent.Load() >= 4*maxListingPage {
+		t.Fatalf("the whole endless answer (%d bytes) was read", sent.Load())
+	}
+}
