@@ -265,7 +265,15 @@ func sameVersion(cached store.ObjectMeta, remote ObjectAttrs) bool {
 	if etag == "" {
 		etag = cached.Custom[store.CustomETag] // written through
 	}
-	return remote.ETag != "" && keptTag(remote.ETag) == etag && remote.Size == cached.Size
+	// A size unknown (a HEAD without Content-Length) does not tell.
+	sameSize := remote.Size < 0 || remote.Size == cached.Size
+	if remote.ETag != "" {
+		return keptTag(remote.ETag) == etag && sameSize
+	}
+	// An HTTP origin without ETags (many plain servers) tells a change by
+	// its Last-Modified: without it too, every read would fetch again.
+	modified := cached.Custom[CustomModified]
+	return !remote.Modified.IsZero() && modified != "" && modified == strconv.FormatInt(remote.Modified.UnixNano(), 10) && sameSize
 }
 
 // maxKeptTag bounds an ETag or version kept in an object's metadata (a

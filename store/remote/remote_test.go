@@ -11,6 +11,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -968,5 +969,26 @@ func TestNullVersionIsNoVersion(t *testing.T) {
 	versioned := store.ObjectMeta{Size: 4, Custom: map[string]string{remote.CustomVersion: "v1", remote.CustomETag: "aaaa"}}
 	if remote.SameVersion(versioned, remote.ObjectAttrs{Version: "v2", ETag: "aaaa", Size: 4}) {
 		t.Fatal("another version is taken for the cached one")
+	}
+}
+
+// An HTTP origin without ETags (Python's http.server, many plain servers)
+// is checked by its Last-Modified, and a size it does not tell (a HEAD
+// without Content-Length) does not count: a warm GET of an unchanged file
+// is not fetched again, one of a changed file is.
+func TestOriginWithoutETagsIsCheckedByItsTime(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	cached := store.ObjectMeta{Size: 4, Custom: map[string]string{remote.CustomModified: strconv.FormatInt(at.UnixNano(), 10)}}
+	if !remote.SameVersion(cached, remote.ObjectAttrs{Modified: at, Size: -1}) {
+		t.Fatal("an unchanged file of an origin without ETags is taken for another")
+	}
+	if remote.SameVersion(cached, remote.ObjectAttrs{Modified: at.Add(time.Second), Size: 4}) {
+		t.Fatal("a file modified since is taken for the cached one")
+	}
+	if remote.SameVersion(cached, remote.ObjectAttrs{Modified: at, Size: 5}) {
+		t.Fatal("a file of another size is taken for the cached one")
+	}
+	if remote.SameVersion(store.ObjectMeta{Size: 4}, remote.ObjectAttrs{Size: 4}) {
+		t.Fatal("an origin that tells neither ETag nor time is taken as unchanged")
 	}
 }
