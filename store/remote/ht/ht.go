@@ -116,6 +116,8 @@ func NewClient(control func(ctx context.Context, network, address string, c sysc
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
 	// Headers are bounded (net/http allows 10 MiB of them). An object is
 	// the origin's bytes: no gzip taken off on the way.
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext, DisableCompression: true,
+	// Idle connections close after 90 s, 256 at most: origins and their
+	// redirects are many hosts.
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, MaxIdleConns: 256, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext, DisableCompression: true,
 		MaxResponseHeaderBytes: 64 << 10}}
 }
