@@ -76,7 +76,9 @@ func (n *Node) checkSpace(ctx context.Context) error {
 		if pct >= space.HighWM {
 			n.startLRU()
 		}
-		if pct >= space.OutOfSpace {
+		if pct >= space.OutOfSpace && !c.NoWrites {
+			// A mountpath leaving (detaching) takes no new object: its
+			// fill does not refuse writes the others have room for.
 			return fmt.Errorf("%w: target %s: mountpath %s is %d%% full, at or above space.out_of_space (%d%%): the write is refused (LRU evicts from buckets with lru.enabled; or add capacity)",
 				store.ErrNoSpace, n.config.ID, n.redact(c.Path), pct, space.OutOfSpace)
 		}
@@ -94,7 +96,9 @@ func (n *Node) checkSpaceFor(ctx context.Context, size int64) error {
 	space := n.control.Current().ClusterConfig().Space
 	most := int64(-1)
 	for _, c := range n.capacity(ctx) {
-		most = max(most, c.Total/100*int64(space.OutOfSpace)-c.Used)
+		if !c.NoWrites {
+			most = max(most, c.Total/100*int64(space.OutOfSpace)-c.Used)
+		}
 	}
 	if most >= 0 && size > most {
 		return fmt.Errorf("%w: target %s: a write of %d bytes does not fit: the most room below space.out_of_space (%d%%) on any mountpath is %d bytes",

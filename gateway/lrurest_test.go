@@ -91,3 +91,29 @@ func lruRestsAfterAFruitlessRun(t *testing.T, unreadable bool) {
 		t.Fatalf("%d LRU runs for 10 writes above highwm with nothing to evict, want 1", runs)
 	}
 }
+
+// leavingFullStore reports a second mountpath, 99% full and taking no new
+// objects (detaching), beside the real one.
+type leavingFullStore struct{ store.Store }
+
+func (s leavingFullStore) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
+	list, err := s.Store.Capacity(ctx)
+	return append(list, store.MountpathCapacity{Path: "/mp/leaving", Total: 100 << 20, Used: 99 << 20, NoWrites: true}), err
+}
+
+// A mountpath that takes no new objects (detaching: its objects move to
+// the others) refuses no write however full it is: the others have room.
+func TestAFullMountpathLeavingRefusesNoWrite(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			cfg.Store = leavingFullStore{cfg.Store}
+		}
+	}})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(t.Context(), "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatalf("a PUT beside a full mountpath leaving: %v", err)
+	}
+}

@@ -190,6 +190,9 @@ type MountpathCapacity struct {
 	// Filesystem tells mountpaths on one filesystem (whose Used and
 	// Total are the same bytes); empty when not known.
 	Filesystem string `json:"filesystem,omitempty"`
+	// NoWrites tells a mountpath new objects do not go to (detaching,
+	// returning): its fill refuses no write.
+	NoWrites bool `json:"no_writes,omitempty"`
 }
 
 // ETagOf is an object's entity tag: the MD5 kept when the object was put

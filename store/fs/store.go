@@ -392,6 +392,10 @@ func (s *Store) saveBucketsOnLocked(mountpaths []mountpath, md store.BucketMetad
 // and the error comes with the others: their watermarks still hold.
 func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
 	mps := s.readable()
+	writable := map[string]bool{}
+	for _, m := range s.placement() {
+		writable[m.path] = true
+	}
 	out := make([]store.MountpathCapacity, 0, len(mps))
 	var failed error
 	for _, m := range mps {
@@ -404,7 +408,7 @@ func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error)
 		}
 		total := int64(st.Blocks) * blockUnit(st)
 		free := int64(st.Bavail) * blockUnit(st)
-		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total,
+		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total, NoWrites: !writable[m.path],
 			Filesystem: fmt.Sprintf("%x:%x", uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]))})
 	}
 	return out, failed
