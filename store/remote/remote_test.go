@@ -992,3 +992,35 @@ func TestOriginWithoutETagsIsCheckedByItsTime(t *testing.T) {
 		t.Fatal("an origin that tells neither ETag nor time is taken as unchanged")
 	}
 }
+
+// A disk that fills up while a cold GET streams ends the copy kept, not
+// the reader's read: it has the headers and part of the object already,
+// and gets the rest from the remote, uncached.
+func TestStreamedColdGetPastTheWatermarkIsServedWhole(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("0123456789abcdef"), (store.SpaceCheckBytes+(4<<20))/16)
+	be.objects["big"] = data
+	var checks atomic.Int32
+	full := fmt.Errorf("%w: mountpath at 96%%", store.ErrNoSpace)
+	rs.SetSpaceCheck(func(context.Context) error {
+		if checks.Add(1) > 1 {
+			return full // the disk filled up since the GET started
+		}
+		return nil
+	})
+	obj, err := rs.OpenStreaming(t.Context(), b, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the streamed read: %d of %d bytes, %v", len(got), len(data), err)
+	}
+	if checks.Load() < 2 {
+		t.Fatal("the space was not checked again while the object streamed: the test proves nothing")
+	}
+	if _, err := local.Head(t.Context(), b, "big"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the copy past the watermark: %v, want none kept", err)
+	}
+}

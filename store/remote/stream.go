@@ -56,14 +56,15 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		end(err)
 		return nil, f.err
 	}
-	guarded, err := s.guardSpace(fetchCtx, b, name, watch.Reader(body))
+	raw := watch.Reader(body)
+	guarded, err := s.guardSpace(fetchCtx, b, name, raw)
 	if err != nil {
 		body.Close()
 		end(err)
 		return nil, err
 	}
-	body = readCloser{guarded, body}
 	if attrs.Size <= storeFirstSize {
+		body = readCloser{guarded, body}
 		// Small, or no length to announce (negative): store, then serve.
 		defer body.Close()
 		_, err := s.Store.Put(fetchCtx, b, name, body, s.fetchOptions(attrs, stamp))
@@ -80,24 +81,32 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		}
 		return obj, err
 	}
+	// Streamed, the space is watched on the cache's side: a disk filling
+	// up ends the copy kept, not the client's read (which has its headers
+	// and part of the object already).
+	body = readCloser{raw, body}
 	f.streaming.Store(true)
 	pr, pw := io.Pipe()
+	var cached io.Reader = pr
+	if s.spaceCheck != nil {
+		cached = store.GuardSpace(fetchCtx, pr, s.spaceCheck)
+	}
 	// A fetch given up (the remote stalled, or the reader did for the
 	// idle timeout) ends the store that reads the tee.
 	context.AfterFunc(fetchCtx, func() { pr.CloseWithError(context.Cause(fetchCtx)) })
 	stored := make(chan error, 1)
 	go func() {
-		_, err := s.Store.Put(fetchCtx, b, name, pr, s.fetchOptions(attrs, stamp))
+		_, err := s.Store.Put(fetchCtx, b, name, cached, s.fetchOptions(attrs, stamp))
 		if superseded(err) {
 			// The reader has the bytes it asked for; the name keeps the
 			// newer object, or its delete.
 			err = nil
 		}
-		pr.CloseWithError(err) // a failed store stops the tee
+		pr.CloseWithError(err) // a failed store stops copying to it
 		stored <- err
 	}()
 	return &streamingObject{
-		body: body, tee: io.TeeReader(body, pw), pw: pw, stored: stored, end: end,
+		body: body, tee: &keepServing{r: body, w: pw}, pw: pw, stored: stored, end: end,
 		cause: func() error { return context.Cause(fetchCtx) },
 		meta:  store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)},
 	}, nil
@@ -159,7 +168,11 @@ func (o *streamingObject) Close() error {
 		return nil
 	}
 	o.closed = true
-	_, err := io.Copy(io.Discard, o.tee)
+	var err error
+	if t, ok := o.tee.(*keepServing); !ok || !t.failed {
+		// Unless the copy kept failed already: nothing to finish then.
+		_, err = io.Copy(io.Discard, o.tee)
+	}
 	o.body.Close()
 	o.pw.CloseWithError(err)
 	stored := <-o.stored
@@ -168,6 +181,25 @@ func (o *streamingObject) Close() error {
 	}
 	o.end(stored)
 	return nil
+}
+
+// keepServing is a tee that stops copying to w at w's first failure (the
+// cached copy's store failed: a full disk) and goes on serving r: the
+// reader gets the object whole, left uncached.
+type keepServing struct {
+	r      io.Reader
+	w      io.Writer
+	failed bool
+}
+
+func (t *keepServing) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 && !t.failed {
+		if _, werr := t.w.Write(p[:n]); werr != nil {
+			t.failed = true
+		}
+	}
+	return n, err
 }
 
 // readCloser reads from one reader and closes another.
