@@ -868,3 +868,56 @@ func TestRevocationsSignedBeforeAKeyChangeDoNotStopThePush(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A revocation one cluster refuses (its list full: 409) does not hold the
+// others, nor the S3 keys, for good: the push goes on past it.
+func TestARefusedRevocationDoesNotStopThePush(t *testing.T) {
+	var mu sync.Mutex
+	var refused string // the one token the cluster always refuses
+	var refusedOne, keysPushed bool
+	cluster := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case r.Method == http.MethodDelete && r.URL.Path == ClusterTokensPath:
+			var msg TokenMsg
+			json.NewDecoder(r.Body).Decode(&msg)
+			if refused == "" {
+				refused = msg.Token
+			}
+			if msg.Token == refused {
+				refusedOne = true
+				http.Error(w, "too many revoked tokens", http.StatusConflict)
+			}
+		case r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath:
+			keysPushed = true
+		}
+	}))
+	defer cluster.Close()
+	s := newTestService(t, t.TempDir(), cluster.Client())
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: "c1", URLs: []string{cluster.URL}}); status != http.StatusCreated {
+		t.Fatal("register the cluster")
+	}
+	for range 2 {
+		token := mustLogin(t, h, "admin", "secret-pass")
+		if status, _ := do(t, h, http.MethodDelete, "/v1/tokens", token, TokenMsg{Token: token}); status != http.StatusOK {
+			t.Fatal("revoke")
+		}
+	}
+	go s.Run(t.Context())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		done := refusedOne && keysPushed
+		mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the push stopped at the revocation the cluster refused")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

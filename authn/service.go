@@ -705,7 +705,17 @@ func (s *Service) push(ctx context.Context, urls, tokens []string, keys S3KeysMs
 		last = nil
 		base = strings.TrimRight(base, "/")
 		for _, t := range tokens {
-			if last = s.send(ctx, http.MethodDelete, base+ClusterTokensPath, TokenMsg{Token: t}, service); last != nil {
+			last = s.send(ctx, http.MethodDelete, base+ClusterTokensPath, TokenMsg{Token: t}, service)
+			var refused *refusedError
+			if errors.As(last, &refused) && (refused.status == http.StatusBadRequest || refused.status == http.StatusConflict) {
+				// That token the cluster will not take (nor ever: sent
+				// again it is refused again); the others, and the S3
+				// keys, still go.
+				s.cfg.Logger.Warn("authn: a cluster refused a revocation", "err", last)
+				last = nil
+				continue
+			}
+			if last != nil {
 				break
 			}
 		}
@@ -738,7 +748,15 @@ func (s *Service) send(ctx context.Context, method, url string, body any, servic
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(msg)))
+		return &refusedError{status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	return nil
 }
+
+// refusedError is a gateway's refusal of one request of a push.
+type refusedError struct {
+	status int
+	msg    string
+}
+
+func (e *refusedError) Error() string { return e.msg }
