@@ -24,11 +24,13 @@ IMAGE_BUILD  = $(IMAGE_TOOL) $(IMAGE_FLAGS) $(if $(filter buildah,$(notdir $(IMA
 
 image:
 	@[ -n "$(IMAGE_TOOL)" ] || { echo "make image: no podman, buildah or docker; apt-get install buildah"; exit 1; }
-	rm -rf $(IMAGE_CTX)
-	mkdir -p $(IMAGE_CTX)/ais-data
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(IMAGE_CTX)/ ./cmd/aisnode ./cmd/ais
-	cp deploy/image/passwd deploy/image/group /etc/ssl/certs/ca-certificates.crt $(IMAGE_CTX)/
-	$(IMAGE_BUILD) -f deploy/image/Containerfile -t $(IMAGE) $(IMAGE_CTX)
+	@# The context is removed and made anew: never empty (/), never split.
+	@case "$(IMAGE_CTX)" in ""|/|*" "*) echo "make image: IMAGE_CTX='$(IMAGE_CTX)' must be a directory path without spaces"; exit 1;; esac
+	rm -rf "$(IMAGE_CTX)"
+	mkdir -p "$(IMAGE_CTX)/ais-data"
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o "$(IMAGE_CTX)/" ./cmd/aisnode ./cmd/ais
+	cp deploy/image/passwd deploy/image/group /etc/ssl/certs/ca-certificates.crt "$(IMAGE_CTX)/"
+	$(IMAGE_BUILD) -f deploy/image/Containerfile -t $(IMAGE) "$(IMAGE_CTX)"
 
 # vet, the unit tests with the race detector, then the end-to-end tests
 # with real processes on loopback.
@@ -66,7 +68,8 @@ lint: vet
 demo: build
 	./scripts/demo.sh
 
-bench: build
+# tools: the remote suite's S3 server (without it, those figures skip).
+bench: build tools
 	mkdir -p $(RESULTS)
 	$(BIN)/aisbench -out $(RESULTS)
 

@@ -451,6 +451,11 @@ func check(m *manifests) []string {
 		if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser != imageUID || sc.FSGroup == nil || *sc.FSGroup != imageUID {
 			fail("%s: the pod securityContext must have runAsNonRoot, runAsUser %d and fsGroup %d (the image's user)", t.owner, imageUID, imageUID)
 		}
+		// aisnode never calls the Kubernetes API: a node broken into
+		// must not find a service account's token.
+		if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+			fail("%s: the pod must set automountServiceAccountToken: false", t.owner)
+		}
 		// A StatefulSet's selector selects its own pods.
 		if sel, err := metav1.LabelSelectorAsSelector(t.set.Spec.Selector); err != nil || sel.Empty() || !sel.Matches(labels.Set(t.meta.Labels)) {
 			fail("%s: spec.selector does not select its pod template's labels", t.owner)
