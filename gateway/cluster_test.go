@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -408,13 +409,16 @@ func TestDeleteDuringRebalanceStaysDeleted(t *testing.T) {
 // the tombstones of deletes made meanwhile does not bring those objects
 // back: it sets its objects aside before it joins. One that stayed in the
 // map (offline: no tombstone is collected then) keeps them.
+// A record of when it was last a member that a crash left unreadable
+// (empty) is not "never a member": the gateway is asked all the same.
 func TestRemovedTargetBackLateSetsItsObjectsAside(t *testing.T) {
 	for _, removed := range []bool{true, false} {
-		t.Run(fmt.Sprintf("removed=%v", removed), func(t *testing.T) { targetBackLate(t, removed) })
+		t.Run(fmt.Sprintf("removed=%v", removed), func(t *testing.T) { targetBackLate(t, removed, false) })
 	}
+	t.Run("removed, its record unreadable", func(t *testing.T) { targetBackLate(t, true, true) })
 }
 
-func targetBackLate(t *testing.T, removed bool) {
+func targetBackLate(t *testing.T, removed, unreadable bool) {
 	// While set, the gateway does not answer a node's pull of the map
 	// (it is starting too, say).
 	var gatewayDown atomic.Bool
@@ -440,6 +444,15 @@ func targetBackLate(t *testing.T, removed bool) {
 	deleted, kept := held[0].Name, held[1].Name
 	time.Sleep(600 * time.Millisecond) // it saves that it is a member
 	c.Kill(gone)
+	if unreadable {
+		record := filepath.Join(gone.Dir, "work-state", "last-member")
+		if _, err := os.Stat(record); err != nil {
+			t.Fatalf("the target's record of its membership: %v", err)
+		}
+		if err := os.WriteFile(record, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	eventually(t, func() bool {
 		m, err := client.Map(ctx)
 		node, ok := m.Node(gone.Node.ID())

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 )
 
@@ -52,7 +53,9 @@ func (n *Node) keepMembership(ctx context.Context) {
 				n.logger.Warn("save when this target last heard as a member", "err", err)
 				continue
 			}
-			if err := os.WriteFile(filepath.Join(n.stateDir(), memberFile), []byte(strconv.FormatInt(last, 10)), 0o644); err != nil {
+			// Durable, whole or not at all: a file a crash left empty
+			// would read as "never a member", and the check be skipped.
+			if err := atomicfile.Write(filepath.Join(n.stateDir(), memberFile), []byte(strconv.FormatInt(last, 10)), 0o644); err != nil {
 				n.logger.Warn("save when this target last heard as a member", "err", err)
 				continue
 			}
@@ -79,11 +82,12 @@ func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 	if err != nil {
 		return nil // never a member, or from before the file
 	}
-	last, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		return nil
+	away := n.config.TombstoneTTL + 1 // unknown: the gateway is asked
+	if last, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil {
+		away = time.Since(time.Unix(0, last))
+	} else {
+		n.logger.Warn("when this target was last a member is unreadable: the gateway is asked whether it still is", "file", memberFile, "err", err)
 	}
-	away := time.Since(time.Unix(0, last))
 	if away <= n.config.TombstoneTTL {
 		return nil
 	}
