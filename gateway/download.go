@@ -23,6 +23,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/hrw"
 	"github.com/aisgo/aisgo/internal/idle"
 	"github.com/aisgo/aisgo/internal/pathsafe"
@@ -551,7 +552,10 @@ func (n *Node) saveDownload(id string, b store.Bucket, raw json.RawMessage, targ
 		return err
 	}
 	data, _ := json.Marshal(savedDownload{ID: id, Bucket: b, Request: raw, Targets: targets})
-	return os.WriteFile(n.downloadFile(id), data, 0o600) // its links may carry secrets
+	// Whole or not at all: a file a crash left empty is dropped at the
+	// restart, and this target's share with it. Its links may carry
+	// secrets: 0600.
+	return atomicfile.Write(n.downloadFile(id), data, 0o600)
 }
 
 func (n *Node) forgetDownload(id string) {

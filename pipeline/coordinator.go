@@ -317,7 +317,7 @@ func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan 
 		if !fetched {
 			return err.Error()
 		}
-		c.config.Logger.Warn("ekm_file is malformed", "url", plan.Spec.EKMFile, "line", line, "err", err)
+		c.config.Logger.Warn("ekm_file is malformed", "url", redact.Link(plan.Spec.EKMFile), "line", line, "err", err)
 		if line > 0 {
 			return fmt.Sprintf("line %d of the fetched key map is malformed", line)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 )
 
 // roleAuthn runs the AuthN service instead of a cluster node.
@@ -50,7 +51,9 @@ func authKeys(cfg config) (*authn.Keys, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(kept, []byte(authn.NewSecret()+"\n"), 0o600); err != nil {
+	// Whole or not at all: one a crash left empty would keep the service
+	// from starting.
+	if err := atomicfile.Write(kept, []byte(authn.NewSecret()+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("authn secret: %w", err)
 	}
 	return authn.LoadKeys(kept)
