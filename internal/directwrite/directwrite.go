@@ -132,11 +132,15 @@ func (w *Writer) Finish() error {
 	if err := w.flush(w.n - tail); err != nil {
 		return err
 	}
+	// Plain from here, as promised, whether a tail is left or not: a
+	// write after Finish of a length not a whole block would fail.
+	if w.direct {
+		if err := w.buffered(); err != nil {
+			return err
+		}
+	}
 	if tail == 0 {
 		return nil
-	}
-	if err := w.buffered(); err != nil {
-		return err
 	}
 	_, err := w.file.Write(w.buf[:tail])
 	return err

@@ -111,3 +111,30 @@ func TestWriterTakesAlignedMemoryWithoutCopy(t *testing.T) {
 		t.Fatalf("the file holds %d bytes unlike the %d written", len(got), len(want))
 	}
 }
+
+// After Finish the file takes plain writes of any length, a whole number
+// of blocks finished too (the file was left in O_DIRECT mode then).
+func TestWriterIsPlainAfterFinish(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	w, err := Create(path, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.direct {
+		t.Skipf("the file system under %s takes no O_DIRECT", filepath.Dir(path))
+	}
+	block := bytes.Repeat([]byte("b"), 2*Align)
+	if _, err := w.Write(block); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.File().Write([]byte("a tail of 17 bytes")); err != nil {
+		t.Fatalf("a plain write after Finish: %v", err)
+	}
+	w.File().Close()
+	if got, _ := os.ReadFile(path); len(got) != 2*Align+18 {
+		t.Fatalf("the file holds %d bytes, want %d", len(got), 2*Align+18)
+	}
+}
