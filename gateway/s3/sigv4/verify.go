@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 const (
@@ -129,13 +130,25 @@ func Verify(r *http.Request, keys Keys, now time.Time) (*Verified, error) {
 	if err != nil {
 		return nil, err
 	}
-	canonical, err := canonicalRequest(r, query, auth, signedPayload)
+	key := signingKey(secret, auth.credential)
+	signs := func(fold func(*strings.Builder, string)) (bool, error) {
+		canonical, err := canonicalRequest(r, query, auth, signedPayload, fold)
+		if err != nil {
+			return false, err
+		}
+		toSign := algorithm + "\n" + auth.timestamp + "\n" + auth.credential.scope() + "\n" + hashHex([]byte(canonical))
+		return hmac.Equal(hmacSHA256(key, toSign), auth.signature), nil
+	}
+	ok, err = signs(writeTrimmed)
+	if err == nil && !ok && foldsOtherwise(r, auth.signedHeaders) {
+		// botocore (boto3, awscli) folds every run of white space, tabs
+		// too, into one space; the Go and Java SDKs spaces alone.
+		ok, err = signs(writeFolded)
+	}
 	if err != nil {
 		return nil, err
 	}
-	key := signingKey(secret, auth.credential)
-	toSign := algorithm + "\n" + auth.timestamp + "\n" + auth.credential.scope() + "\n" + hashHex([]byte(canonical))
-	if !hmac.Equal(hmacSHA256(key, toSign), auth.signature) {
+	if !ok {
 		return nil, newError("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
 	// Signed chunks chain from the request's signature, the seed.
@@ -389,7 +402,7 @@ func payloads(r *http.Request, auth *authorization, query query) (signed, body s
 }
 
 // canonicalRequest is the request as SigV4 for S3 signs it.
-func canonicalRequest(r *http.Request, query query, auth *authorization, payload string) (string, error) {
+func canonicalRequest(r *http.Request, query query, auth *authorization, payload string, fold func(*strings.Builder, string)) (string, error) {
 	var b strings.Builder
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
@@ -413,7 +426,7 @@ func canonicalRequest(r *http.Request, query query, auth *authorization, payload
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writeTrimmed(&b, value)
+			fold(&b, value)
 		}
 		b.WriteByte('\n')
 	}
@@ -448,8 +461,8 @@ func headerValues(r *http.Request, name string) ([]string, bool) {
 	return values, len(values) > 0
 }
 
-// writeTrimmed writes a header value trimmed, with runs of spaces inside
-// collapsed to one.
+// writeTrimmed writes a header value as AWS's Go SDK signs it: trimmed,
+// with runs of spaces inside collapsed to one.
 func writeTrimmed(b *strings.Builder, value string) {
 	value = strings.TrimSpace(value)
 	for i := 0; i < len(value); i++ {
@@ -458,6 +471,26 @@ func writeTrimmed(b *strings.Builder, value string) {
 		}
 		b.WriteByte(value[i])
 	}
+}
+
+// writeFolded writes a header value as botocore signs it: every run of
+// white space one space, none at the ends.
+func writeFolded(b *strings.Builder, value string) {
+	b.WriteString(strings.Join(strings.Fields(value), " "))
+}
+
+// foldsOtherwise reports a signed header whose value writeFolded writes
+// otherwise than writeTrimmed: white space other than spaces in it.
+func foldsOtherwise(r *http.Request, signed []string) bool {
+	for _, name := range signed {
+		values, _ := headerValues(r, name)
+		for _, v := range values {
+			if strings.ContainsFunc(v, func(c rune) bool { return c != ' ' && unicode.IsSpace(c) }) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // param is one decoded query parameter.
