@@ -77,6 +77,9 @@ def main():
     assert head["Metadata"] == {"camera": "x100", "lens-mm": "23"}, head["Metadata"]
     listed = s3.list_objects(Bucket="boto", Prefix="meta/")
     assert [o["Key"] for o in listed["Contents"]] == ["meta/with space"], listed["Contents"]
+    # A value with a tab: botocore signs it folded into a space.
+    s3.put_object(Bucket="boto", Key="meta/tabbed", Body=b"t", Metadata={"note": "a\tb"})
+    s3.delete_object(Bucket="boto", Key="meta/tabbed")
     # A bucket empties through its versions, as cleanup tools do it.
     boto = boto3.resource("s3", endpoint_url=endpoint, region_name="us-east-1",
                           config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
