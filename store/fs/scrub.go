@@ -101,13 +101,12 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	}
 	if newest < 0 {
 		r.Corrupt++
-		if opts.Repair && opts.Restore != nil {
-			// The bad copies go first, those very files: a PUT that
-			// came meanwhile stays (and the restore does not roll it
-			// back).
-			s.removeBadCopies(b, name, copies, good, badFiles)
-		}
+		// Restored first, and only then the bad copies removed (those
+		// very files, not what the restore or a PUT put in their place):
+		// a restore that fails (a target away, too few parts) must not
+		// leave the object with no copy at all, one bit off or not.
 		if opts.Repair && opts.Restore != nil && opts.Restore(ctx, b, name) == nil {
+			s.removeBadCopies(b, name, copies, good, badFiles)
 			r.Repaired++
 		} else {
 			r.Unrecoverable++
