@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math/rand/v2"
+	"path"
 	"runtime"
 	"slices"
 	"strconv"
@@ -103,6 +105,11 @@ func (s Spec) plan() (*plan, error) {
 	}
 	if !t.IsRange() || !t.Bounded() {
 		return nil, invalid("Template", "%q must be a bounded range such as shard-{0000..0099}.tar", s.Template)
+	}
+	if !t.Unique() {
+		// Two shards of one name: the last written would replace the
+		// other, its records lost.
+		return nil, invalid("Template", "%q names some shards twice (ranges of different widths, such as s-{1..11}{1..11}): pad them, {01..11}", s.Template)
 	}
 	p.template = t
 	switch {
@@ -240,7 +247,7 @@ func (p *plan) writeShard(ctx context.Context, i int64, name string, open func(s
 		return Stats{}, fmt.Errorf("generate shard %s: %w", name, err)
 	}
 	counter := &countingWriter{w: out}
-	st, err := p.encodeShard(ctx, i, counter)
+	st, err := p.encodeShard(ctx, i, name, counter)
 	if err != nil {
 		if a, ok := out.(Aborter); ok {
 			a.Abort()
@@ -256,22 +263,44 @@ func (p *plan) writeShard(ctx context.Context, i int64, name string, open func(s
 	return st, nil
 }
 
-// shardSeed derives the ChaCha8 seed of shard i from the Spec's seed.
-func shardSeed(seed, i int64) [32]byte {
+// shardSeed derives the ChaCha8 seed of a shard from the Spec's seed and
+// the shard's name: shard-0100.tar of one run is not shard-0000.tar of
+// another, whatever their places in their templates.
+func shardSeed(seed int64, name string) [32]byte {
 	var s [32]byte
 	copy(s[:8], "aisgo-ds")
 	binary.LittleEndian.PutUint64(s[8:], uint64(seed))
-	binary.LittleEndian.PutUint64(s[16:], uint64(i))
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	binary.LittleEndian.PutUint64(s[16:], h.Sum64())
 	return s
+}
+
+// shardID is what a shard's record names carry of it: the digits of its
+// name (0107 of shard-0107.tar, its directories' too), so that shards of
+// two templates hold no records of one name; its place i in the template
+// when it has none.
+func shardID(name string, i int64, width int) string {
+	var digits strings.Builder
+	for _, c := range strings.TrimSuffix(name, path.Ext(name)) {
+		if c >= '0' && c <= '9' {
+			digits.WriteRune(c)
+		}
+	}
+	if digits.Len() == 0 {
+		return fmt.Sprintf("%0*d", width, i)
+	}
+	return digits.String()
 }
 
 // chunkSize is the buffer through which large files are generated and
 // written, so memory stays bounded whatever RecordSize is.
 const chunkSize = 256 << 10
 
-// encodeShard writes the records of shard i to w.
-func (p *plan) encodeShard(ctx context.Context, i int64, w io.Writer) (Stats, error) {
-	source := rand.NewChaCha8(shardSeed(p.spec.Seed, i))
+// encodeShard writes the records of shard i, of that name, to w.
+func (p *plan) encodeShard(ctx context.Context, i int64, name string, w io.Writer) (Stats, error) {
+	source := rand.NewChaCha8(shardSeed(p.spec.Seed, name))
+	id := shardID(name, i, p.shardWidth)
 	rng := rand.New(source)
 	fw, err := p.format.NewWriter(w)
 	if err != nil {
@@ -284,7 +313,7 @@ func (p *plan) encodeShard(ctx context.Context, i int64, w io.Writer) (Stats, er
 			fw.Close()
 			return Stats{}, context.Cause(ctx)
 		}
-		record := fmt.Sprintf("sample-%0*d-%0*d", p.shardWidth, i, p.indexWidth, r)
+		record := fmt.Sprintf("sample-%s-%0*d", id, p.indexWidth, r)
 		label := rng.IntN(1000)
 		for k, ext := range p.extensions {
 			f := file{name: record + ext, ext: ext, main: k == 0, record: record, shard: i, index: r, label: label}

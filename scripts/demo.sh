@@ -26,7 +26,7 @@ echo "== generating a dataset: 64 tar shards x 100 records (.jpg 32KiB + .cls)"
 "$BIN/ais" archive gen-shards 'ais://demo-src/shard-{000..063}.tar' --records 100 --record-size 32KiB --exts .jpg,.cls --seed 1
 "$BIN/ais" ls ais://demo-src --limit 5
 echo "... one file read out of a shard with archpath:"
-"$BIN/ais" get ais://demo-src/shard-007.tar --archpath sample-07-03.cls -
+"$BIN/ais" get ais://demo-src/shard-007.tar --archpath sample-007-03.cls -
 echo
 
 echo
