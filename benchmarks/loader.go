@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,6 +167,9 @@ type loader struct {
 		sync.RWMutex
 		names []string // GET candidates: listed and put
 		put   []string // put by this run, for cleanup
+		// listed are the names there before the run: its cleanup does
+		// not delete one it overwrote (a seed repeated names them again).
+		listed map[string]bool
 	}
 }
 
@@ -185,7 +189,9 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 		}
 		return nil, fmt.Errorf("bucket ais://%s: %w", cfg.Bucket, err)
 	}
-	if cfg.PutPercent < 100 {
+	// Listed for GETs, and for PUTs that must not take an earlier run's
+	// names (sequential ones), nor delete them at cleanup.
+	if cfg.PutPercent < 100 || cfg.Cleanup || cfg.Names == NamesSequential {
 		if err := l.listNames(ctx); err != nil {
 			return nil, err
 		}
@@ -250,6 +256,15 @@ func (l *loader) listNames(ctx context.Context) error {
 			return fmt.Errorf("list ais://%s: %w", l.config.Bucket, err)
 		}
 		l.mu.names = append(l.mu.names, e.Name)
+		if l.mu.listed == nil {
+			l.mu.listed = map[string]bool{}
+		}
+		l.mu.listed[e.Name] = true
+		// Sequential names go on after those of an earlier run, rather
+		// than write its objects again.
+		if n, err := strconv.ParseInt(strings.TrimPrefix(e.Name, l.config.Prefix), 10, 64); err == nil && n > l.sequence.Load() {
+			l.sequence.Store(n)
+		}
 	}
 	return nil
 }
@@ -357,7 +372,7 @@ func (l *loader) putObject(ctx context.Context, name string, body *patternReader
 	l.put.done(body.size, time.Since(started))
 	l.mu.Lock()
 	l.mu.names = append(l.mu.names, name)
-	if l.config.Cleanup {
+	if l.config.Cleanup && !l.mu.listed[name] {
 		l.mu.put = append(l.mu.put, name)
 	}
 	l.mu.Unlock()

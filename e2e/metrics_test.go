@@ -150,6 +150,16 @@ func TestAisloaderCountsMatchNodeMetrics(t *testing.T) {
 	if err != nil || len(page.Entries) != 0 {
 		t.Fatalf("after -cleanup, ais://scratch lists %d objects, %v", len(page.Entries), err)
 	}
+	// A run with -cleanup over an earlier run's sequential names writes
+	// new ones and deletes those alone; with -json, stdout is JSON only.
+	load(t, c.gateway.url, append(common, "-bucket", "ais://scratch", "-pctput", "100", "-numops", "10", "-randomname=false")...)
+	code, stdout, stderr := aisloader(t, c.gateway.url, append(common, "-bucket", "ais://scratch", "-pctput", "100", "-numops", "10", "-randomname=false", "-cleanup", "-json")...)
+	if code != 0 || !json.Valid([]byte(stdout)) {
+		t.Fatalf("aisloader -json: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if page, err = client.ListObjects(t.Context(), "scratch", api.ListObjectsMessage{}); err != nil || len(page.Entries) != 10 {
+		t.Fatalf("after a second run's -cleanup, ais://scratch lists %d objects (the first run's 10 kept?), %v", len(page.Entries), err)
+	}
 	page, err = client.ListObjects(t.Context(), "load", api.ListObjectsMessage{})
 	if err != nil || len(page.Entries) != 120 {
 		t.Fatalf("ais://load lists %d objects, %v", len(page.Entries), err)

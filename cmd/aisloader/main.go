@@ -282,7 +282,13 @@ func run(ctx context.Context, args []string, env string, stdout, stderr io.Write
 	case 0:
 		kinds = kinds[1:]
 	}
-	fmt.Fprintf(stdout, "aisloader: %s ais://%s, %d%% PUT, %d workers, sizes %s-%s, seed %d\n",
+	// With -json, stdout is the JSON report alone (for jq): the banner
+	// goes to stderr.
+	banner := stdout
+	if o.json {
+		banner = stderr
+	}
+	fmt.Fprintf(banner, "aisloader: %s ais://%s, %d%% PUT, %d workers, sizes %s-%s, seed %d\n",
 		o.endpoint, cfg.Bucket, cfg.PutPercent, cfg.Workers, shards.FormatSize(cfg.MinSize), shards.FormatSize(cfg.MaxSize), cfg.Seed)
 	if cfg.StatsInterval > 0 {
 		header := true
