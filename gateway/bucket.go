@@ -32,6 +32,12 @@ func (n *Node) handleListBuckets(w http.ResponseWriter, r *http.Request) {
 		n.handleSummary(w, r, store.Bucket{}, msg.Value)
 		return
 	}
+	// Not before the gateway is ready: its buckets before that may be a
+	// snapshot's, or none (an existing bucket would read as missing).
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	only := msg.Name
 	// ?provider=ais lists those alone (AIStore's Python client asks for
 	// it by default, and takes what comes for ais:// buckets).

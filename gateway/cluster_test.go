@@ -535,6 +535,7 @@ func TestGatewayNotReadyAnswers503(t *testing.T) {
 	defer server.Close()
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodHead, "/v1/buckets/b"},
+		{http.MethodGet, "/v1/buckets"}, // not an empty list: no bucket known yet
 		{http.MethodGet, "/v1/objects/b/o"},
 		{http.MethodGet, "/s3/b"},
 	} {

@@ -716,7 +716,10 @@ func run(args []string) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
+	// The signals are let go: a second SIGTERM or Ctrl-C ends a shutdown
+	// that hangs, as an operator expects.
+	stop()
+	logger.Info("shutting down (a second signal ends it at once)")
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	// Both ports drain their requests before the node closes: an S3
