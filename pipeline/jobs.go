@@ -30,6 +30,7 @@ type Jobs struct {
 	mu     sync.Mutex
 	jobs   map[string]*runningJob
 	wg     sync.WaitGroup
+	closed bool // no job starts once Close began
 }
 
 // NewJobs returns an empty registry.
@@ -102,6 +103,10 @@ func (j *Jobs) StartOn(ctx context.Context, id, kind string, b store.Bucket, tar
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		// Started now, it would run past Close, on stores closing.
+		return "", fmt.Errorf("%w: %s not started", ErrShuttingDown, kind)
+	}
 	if _, ok := j.jobs[id]; ok {
 		return "", fmt.Errorf("%w: job %s exists", ErrJobExists, id)
 	}
@@ -257,6 +262,7 @@ func (j *Jobs) Wait(ctx context.Context, id string) (JobState, error) {
 // Close aborts the running jobs and waits for them.
 func (j *Jobs) Close() {
 	j.mu.Lock()
+	j.closed = true
 	for _, job := range j.jobs {
 		job.cancel(fmt.Errorf("%w: %w", ErrAborted, ErrShuttingDown))
 	}

@@ -127,3 +127,23 @@ func TestEndedJobsAreBoundedByKind(t *testing.T) {
 		t.Fatalf("%d jobs kept, want at most 2 of each kind and the newest", n)
 	}
 }
+
+// A job asked for once Close began is refused: started, it would run on
+// past Close, on stores closing, with nothing to abort or wait for it.
+func TestNoJobStartsAfterClose(t *testing.T) {
+	j := pipeline.NewJobs(nil)
+	j.Close()
+	ran := make(chan struct{}, 1)
+	_, err := j.Start(t.Context(), "", "lru", store.Bucket{}, func(context.Context, *store.Progress) (any, error) {
+		ran <- struct{}{}
+		return nil, nil
+	})
+	if !errors.Is(err, pipeline.ErrShuttingDown) {
+		t.Fatalf("a job started after Close: %v, want ErrShuttingDown", err)
+	}
+	select {
+	case <-ran:
+		t.Fatal("the job ran after Close")
+	case <-time.After(50 * time.Millisecond):
+	}
+}
