@@ -401,14 +401,25 @@ func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
 			return err
 		}
 	}
-	for b, props := range md.Buckets {
-		want := copiesOf(props)
+	failed := 0
+	var first error
+	for b := range md.Buckets {
 		err := s.names(ctx, b, func(name string, size int64) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if _, err := s.placeCopies(b, name, want, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+			// The bucket's copies as they are now, not when the walk
+			// began: make-n-copies may have raised them meanwhile, and
+			// a copy it made must not be taken for one too many.
+			props, err := s.bucketProps(b)
+			if err != nil {
+				return nil // destroyed meanwhile
+			}
+			if _, err := s.placeCopies(b, name, copiesOf(props), nil); err != nil && !errors.Is(err, store.ErrNotFound) {
 				s.logger.Warn("resilver", "bucket", b.String(), "object", name, "err", err)
+				if failed++; first == nil {
+					first = fmt.Errorf("%s/%s: %w", b, name, err)
+				}
 			}
 			progress.Add(size)
 			return nil
@@ -416,6 +427,11 @@ func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
 		if err != nil && !errors.Is(err, store.ErrBucketNotFound) {
 			return err
 		}
+	}
+	if failed > 0 {
+		// The job fails naming them, rather than end well with objects
+		// short of copies (a full disk, a mountpath gone meanwhile).
+		return fmt.Errorf("resilver: %d objects not placed, the first %w", failed, first)
 	}
 	return nil
 }

@@ -899,3 +899,28 @@ func TestMirroredNewestReturningCopyIsRead(t *testing.T) {
 		}
 	}
 }
+
+// A resilver that cannot place an object's copies (here a file where the
+// copy's directory goes) fails naming it, rather than end well with the
+// object short of its copies.
+func TestResilverFailsNamingWhatItCouldNotPlace(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "d/o", []byte("data"))
+	paths := copyPaths(st, b, "d/o")
+	if len(paths) != 2 {
+		t.Fatalf("%d copies, want 2", len(paths))
+	}
+	// One copy lost, its directory now a file: it cannot be made again.
+	dir := filepath.Dir(paths[1])
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := st.Resilver(t.Context(), nil)
+	if err == nil || !strings.Contains(err.Error(), "d/o") {
+		t.Fatalf("a resilver that could not place d/o's copy: %v", err)
+	}
+}

@@ -28,6 +28,12 @@ func (s *Store) Scrub(ctx context.Context, b store.Bucket, opts store.ScrubOptio
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// The copies as the bucket has them now (make-n-copies may have
+		// changed them since the scrub began): a repair must not remove
+		// a copy just made.
+		if props, err := s.bucketProps(b); err == nil {
+			want = copiesOf(props)
+		}
 		report.Add(s.scrubObject(ctx, b, name, want, opts))
 		progress.Add(size)
 		return nil
