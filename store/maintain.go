@@ -67,6 +67,9 @@ type ScrubReport struct {
 	Misplaced     int64 `json:"misplaced"`
 	Parts         int64 `json:"parts"`
 	BadParts      int64 `json:"bad_parts"`
+	// Skipped objects could not be checked this time (too many open
+	// files, say): not OK, not bad; the next scrub checks them.
+	Skipped int64 `json:"skipped,omitempty"`
 }
 
 // Add sums reports.
@@ -80,6 +83,7 @@ func (r *ScrubReport) Add(o ScrubReport) {
 	r.Misplaced += o.Misplaced
 	r.Parts += o.Parts
 	r.BadParts += o.BadParts
+	r.Skipped += o.Skipped
 }
 
 // Maintainer is what a node asks of its local storage beyond objects:

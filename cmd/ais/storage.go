@@ -251,6 +251,9 @@ func showScrub(out io.Writer, report store.ScrubReport, bucket string, asJSON bo
 			return err
 		}
 	}
+	if report.Skipped > 0 {
+		fmt.Fprintf(os.Stderr, "ais: warning: %d object(s) of %s could not be checked this time (too many open files, say): scrub again\n", report.Skipped, bucket)
+	}
 	if report.Unrecoverable > 0 {
 		return fmt.Errorf("%d object(s) of %s cannot be recovered", report.Unrecoverable, bucket)
 	}

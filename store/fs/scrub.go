@@ -72,7 +72,7 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 			// Not the copy's fault (too many open files, say): it is
 			// checked again by the next scrub, not thrown away.
 			lock.Unlock()
-			return store.ScrubReport{Objects: 1}
+			return store.ScrubReport{Objects: 1, Skipped: 1}
 		}
 		if err != nil {
 			bad++
