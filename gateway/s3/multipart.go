@@ -326,6 +326,14 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	if err != nil {
 		// Already completed? Then the object says so.
 		if meta, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && validUploadID(id) && madeBy(meta, id, req.Parts) {
+			if up.Closed {
+				// The first Complete's cleanup did not end (a target
+				// away, the node stopped): this one finishes it, else
+				// the parts would stay hidden for good.
+				if err := s.removeUpload(context.WithoutCancel(ctx), bucket, id, up, nil); err != nil {
+					s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", err)
+				}
+			}
 			WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
 			return nil
 		}
