@@ -924,3 +924,41 @@ func TestResilverFailsNamingWhatItCouldNotPlace(t *testing.T) {
 		t.Fatalf("a resilver that could not place d/o's copy: %v", err)
 	}
 }
+
+// A good copy of an older version beside the current one (a crash between
+// the renames of a PUT's copies) is found by a scrub, and its repair puts
+// the current version in its place: reads no longer take either.
+func TestScrubFindsAStaleCopy(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	put := func(data string, clock int64) {
+		if _, err := st.Put(t.Context(), b, "o", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: store.Stamp{Map: 1, Clock: clock}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("version one", 10)
+	paths := copyPaths(st, b, "o")
+	if len(paths) != 2 {
+		t.Fatalf("%d copies, want 2", len(paths))
+	}
+	kept := paths[1] + ".v1"
+	if err := os.Rename(paths[1], kept); err != nil { // the old copy, its metadata with it
+		t.Fatal(err)
+	}
+	put("version two", 20)
+	if err := os.Rename(kept, paths[1]); err != nil {
+		t.Fatal(err)
+	}
+	report, err := st.Scrub(t.Context(), b, store.ScrubOptions{}, nil)
+	if err != nil || report.OK != 0 || report.MissingCopies != 1 {
+		t.Fatalf("a scrub of an object with a stale copy: %+v %v", report, err)
+	}
+	if _, err := st.Scrub(t.Context(), b, store.ScrubOptions{Repair: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range copyPaths(st, b, "o") {
+		if data, _ := os.ReadFile(p); string(data) != "version two" {
+			t.Fatalf("after the repair %s holds %q", p, data)
+		}
+	}
+}

@@ -91,6 +91,14 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 			missing++
 		}
 	}
+	// A good copy of an older version (a crash between the renames of a
+	// PUT's copies) is no copy of the current one: reads would take
+	// either. The repair puts the newest in its place.
+	for i := range copies {
+		if good[i] && newest >= 0 && metas[i].Stamp != metas[newest].Stamp {
+			missing++
+		}
+	}
 	misplaced := opts.Owned != nil && !opts.Owned(b, name)
 	// A copy off the object's own mountpaths (left by a change of
 	// mountpaths or of copies) is misplaced too.
