@@ -567,22 +567,29 @@ func (n *Node) forgetDownload(id string) {
 // resumeDownloads starts again the download jobs this target ran when it
 // stopped.
 func (n *Node) resumeDownloads(ctx context.Context) {
-	paths, _ := filepath.Glob(filepath.Join(n.config.WorkDir, "download-*.json"))
-	for _, path := range paths {
-		data, err := os.ReadFile(path)
-		var saved savedDownload
-		if err == nil {
-			err = json.Unmarshal(data, &saved)
+	// The work directory follows the first mountpath enabled: a job saved
+	// where it was before is resumed too, and its file there goes (the
+	// job saves itself in the work directory of now).
+	for _, dir := range append([]string{n.config.WorkDir}, n.config.RecoverDirs...) {
+		paths, _ := filepath.Glob(filepath.Join(dir, "download-*.json"))
+		for _, path := range paths {
+			data, err := os.ReadFile(path)
+			var saved savedDownload
+			if err == nil {
+				err = json.Unmarshal(data, &saved)
+			}
+			if err == nil {
+				_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request, Targets: saved.Targets})
+			}
+			if err != nil || dir != n.config.WorkDir {
+				pathsafe.Remove(dir, path)
+			}
+			if err != nil {
+				n.logger.Warn("resume a download job", "file", path, "err", err)
+				continue
+			}
+			n.logger.Info("download job resumed", "job", saved.ID)
 		}
-		if err == nil {
-			_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request, Targets: saved.Targets})
-		}
-		if err != nil {
-			n.logger.Warn("resume a download job", "file", path, "err", err)
-			pathsafe.Remove(n.config.WorkDir, path)
-			continue
-		}
-		n.logger.Info("download job resumed", "job", saved.ID)
 	}
 }
 

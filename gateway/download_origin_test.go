@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/gatewaytest"
 )
 
 // A file an origin sends gzip-encoded (an S3 object stored with
@@ -183,4 +186,37 @@ func TestDownloadOfManyPresignedLinksStarts(t *testing.T) {
 	}
 	json.Unmarshal(answer, &started)
 	client.AbortDownload(t.Context(), started.ID)
+}
+
+// A download job saved where the work directory was in an earlier run
+// (it follows the first mountpath enabled) is resumed, and its file there
+// goes: left, a later restart would fetch the job again.
+func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "resumed") }))
+	defer origin.Close()
+	var earlier string
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
+		cfg.FetchAllowLocal = true
+		if cfg.Role.IsTarget() {
+			earlier = cfg.WorkDir + "-earlier"
+			cfg.RecoverDirs = []string{earlier}
+		}
+	}})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(earlier, 0o755)
+	saved := fmt.Sprintf(`{"id":"download-0123456789ab","bucket":{"name":"dl","provider":"ais"},"request":{"type":"single","bucket":{"name":"dl"},"link":%q,"object_name":"back"}}`, origin.URL+"/f")
+	if err := os.WriteFile(filepath.Join(earlier, "download-download-0123456789ab.json"), []byte(saved), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gateway.ResumeDownloads(c.Targets()[0].Node, t.Context()) // as at a start
+	eventually(t, func() bool {
+		got, err := client.GetBytes(t.Context(), "dl", "back", api.GetOptions{})
+		return err == nil && string(got) == "resumed"
+	}, "the download saved in the earlier work directory was not resumed")
+	if left, _ := filepath.Glob(filepath.Join(earlier, "download-*.json")); len(left) != 0 {
+		t.Fatalf("the earlier work directory keeps %v", left)
+	}
 }

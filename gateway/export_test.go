@@ -167,3 +167,7 @@ func SetRemoteCachedPage(n int) (restore func()) {
 	remoteCachedPage = n
 	return func() { remoteCachedPage = old }
 }
+
+// ResumeDownloads resumes the download jobs a node finds saved, as it
+// does when it starts.
+func ResumeDownloads(n *Node, ctx context.Context) { n.resumeDownloads(ctx) }

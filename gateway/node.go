@@ -104,6 +104,9 @@ type Config struct {
 	Logger *slog.Logger
 	// WorkDir holds dSort spill files; required for target roles.
 	WorkDir string
+	// RecoverDirs are where WorkDir was in earlier runs (it follows the
+	// first mountpath enabled): a download job saved there is resumed.
+	RecoverDirs []string
 	// StateDir holds the node's own state (when a target last heard from
 	// the primary as a member): a directory that stays where it is, as
 	// the metadata's, unlike WorkDir on the first mountpath enabled.

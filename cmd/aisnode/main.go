@@ -656,6 +656,7 @@ func run(args []string) error {
 				recoverDirs = append(recoverDirs, dir)
 			}
 		}
+		nodeConfig.RecoverDirs = recoverDirs
 		nodeConfig.NewWorker = func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error) {
 			return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: fetcher, Formats: registry,
 				WorkDir: nodeConfig.WorkDir, RecoverDirs: recoverDirs, IdleTimeout: cfg.Limits.DsortIdleTimeout, Logger: nodeLogger})
