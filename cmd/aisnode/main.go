@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -724,13 +723,13 @@ func run(args []string) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	// Both ports drain their requests before the node closes: an S3
-	// upload in flight on its own port is not cut.
-	var drained sync.WaitGroup
+	// upload in flight on its own port is not cut. The S3 port first: its
+	// requests reach the objects through the node's main port, which
+	// stays open for them meanwhile.
 	if s3Server != nil {
-		drained.Go(func() { s3Server.Shutdown(shutdown) })
+		s3Server.Shutdown(shutdown)
 	}
 	err = server.Shutdown(shutdown)
-	drained.Wait()
 	node.Close()
 	return err
 }
