@@ -873,8 +873,9 @@ func TestRevocationsSignedBeforeAKeyChangeDoNotStopThePush(t *testing.T) {
 // others, nor the S3 keys, for good: the push goes on past it.
 func TestARefusedRevocationDoesNotStopThePush(t *testing.T) {
 	var mu sync.Mutex
-	var refused string // the one token the cluster always refuses
-	var refusedOne, keysPushed bool
+	var refused string // the token the cluster refuses, its list full, twice
+	var refusals int
+	var refusedOne, keysPushed, takenLater bool
 	cluster := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -886,8 +887,13 @@ func TestARefusedRevocationDoesNotStopThePush(t *testing.T) {
 				refused = msg.Token
 			}
 			if msg.Token == refused {
-				refusedOne = true
-				http.Error(w, "too many revoked tokens", http.StatusConflict)
+				if refusals < 2 {
+					refusals++
+					refusedOne = true
+					http.Error(w, "too many revoked tokens", http.StatusConflict)
+					return
+				}
+				takenLater = true
 			}
 		case r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath:
 			keysPushed = true
@@ -910,13 +916,13 @@ func TestARefusedRevocationDoesNotStopThePush(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
-		done := refusedOne && keysPushed
+		done := refusedOne && keysPushed && takenLater
 		mu.Unlock()
 		if done {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the push stopped at the revocation the cluster refused")
+			t.Fatalf("the push after a revocation the cluster refused for now: keys pushed %v, the revocation sent again and taken %v", keysPushed, takenLater)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -704,14 +704,19 @@ func (s *Service) push(ctx context.Context, urls, tokens []string, keys S3KeysMs
 	for _, base := range urls {
 		last = nil
 		base = strings.TrimRight(base, "/")
+		var later error // a revocation refused for now: the push is retried
 		for _, t := range tokens {
 			last = s.send(ctx, http.MethodDelete, base+ClusterTokensPath, TokenMsg{Token: t}, service)
 			var refused *refusedError
 			if errors.As(last, &refused) && (refused.status == http.StatusBadRequest || refused.status == http.StatusConflict) {
-				// That token the cluster will not take (nor ever: sent
-				// again it is refused again); the others, and the S3
-				// keys, still go.
+				// One token refused does not hold the others nor the S3
+				// keys. A 400 is for good (sent again, refused again); a
+				// 409 (the cluster's list full) may pass later: the push
+				// is tried again.
 				s.cfg.Logger.Warn("authn: a cluster refused a revocation", "err", last)
+				if refused.status == http.StatusConflict && later == nil {
+					later = last
+				}
 				last = nil
 				continue
 			}
@@ -723,7 +728,7 @@ func (s *Service) push(ctx context.Context, urls, tokens []string, keys S3KeysMs
 			last = s.send(ctx, http.MethodPut, base+ClusterS3KeysPath, keys, service)
 		}
 		if last == nil {
-			return nil
+			return later
 		}
 	}
 	return last

@@ -276,21 +276,17 @@ func shardSeed(seed int64, name string) [32]byte {
 	return s
 }
 
-// shardID is what a shard's record names carry of it: the digits of its
-// name (0107 of shard-0107.tar, its directories' too), so that shards of
-// two templates hold no records of one name; its place i in the template
-// when it has none.
+// shardID is what a shard's record names carry of it: the runs of digits
+// of its name (0107 of shard-0107.tar, its directories' too), so that
+// shards of two templates hold no records of one name; its place i in the
+// template when it has none.
 func shardID(name string, i int64, width int) string {
-	var digits strings.Builder
-	for _, c := range strings.TrimSuffix(name, path.Ext(name)) {
-		if c >= '0' && c <= '9' {
-			digits.WriteRune(c)
-		}
-	}
-	if digits.Len() == 0 {
+	// Each run of digits apart: s1-12 and s11-2 are 1-12 and 11-2.
+	runs := strings.FieldsFunc(strings.TrimSuffix(name, path.Ext(name)), func(c rune) bool { return c < '0' || c > '9' })
+	if len(runs) == 0 {
 		return fmt.Sprintf("%0*d", width, i)
 	}
-	return digits.String()
+	return strings.Join(runs, "-")
 }
 
 // chunkSize is the buffer through which large files are generated and

@@ -131,8 +131,12 @@ func TestGenerateDeterministic(t *testing.T) {
 	if bytes.Equal(one["shard-00.tar"], next["shard-06.tar"]) {
 		t.Fatal("shard-06 of a second run is shard-00 of the first")
 	}
+	// Ranges of varying width: s1-12 and s11-2 hold no records of one name.
+	spec.Template, spec.Extensions = "s{1..12}-{1..12}.tar", []string{".cls"}
+	spec.Records, spec.RecordSize = 1, 8
+	varying, _ := generate(t, spec)
 	names := map[string]bool{}
-	for _, set := range []map[string][]byte{one, next} {
+	for _, set := range []map[string][]byte{one, next, varying} {
 		for name, data := range set {
 			for _, rec := range readRecords(t, name, data) {
 				if names[rec.name] {

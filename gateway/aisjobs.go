@@ -57,6 +57,7 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 	out := api.JobSnaps{}
 	found := false
 	var silent []string
+	named := map[string]bool{} // the targets the jobs found run on
 	for _, node := range n.status(ctx).Nodes {
 		if !cluster.Role(node.Role).IsTarget() || q.Node != "" && node.ID != q.Node {
 			continue
@@ -74,11 +75,16 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 			}
 			out[node.ID] = append(out[node.ID], jobSnap(j))
 			found = true
+			for _, t := range j.Targets {
+				named[t] = true
+			}
 		}
 	}
+	// A target the job runs on (as those that answered name it) that did
+	// not answer: its part is unknown, and answered without it, the job
+	// would read as ended to a client waiting on the others.
+	silent = slices.DeleteFunc(silent, func(id string) bool { return !named[id] })
 	if q.ID != "" && len(silent) > 0 {
-		// Its part there is unknown: answered without it, the job would
-		// read as ended to a client waiting on the targets that answer.
 		return nil, fmt.Errorf("%w: job %s: target %s did not answer; ask again", api.ErrUnavailable, q.ID, strings.Join(silent, ", "))
 	}
 	if q.ID != "" && !found {
@@ -480,6 +486,21 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		if !n.owns(src, name) {
 			return nil // its owner copies it
 		}
+		if req.DryRun {
+			// Counted from its metadata: an open of a remote bucket's
+			// object not cached would fetch it.
+			meta, err := n.config.Store.Head(ctx, src, name)
+			if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidName) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("copy %s/%s (dry run): %w", src, name, err)
+			}
+			copied++
+			p.Objects.Add(1)
+			p.Bytes.Add(meta.Size)
+			return nil
+		}
 		obj, err := n.config.Store.Open(ctx, src, name, store.OpenOptions{})
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidName) {
 			return nil
@@ -489,9 +510,7 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		}
 		defer obj.Close()
 		meta := obj.Meta()
-		if req.DryRun {
-			// What the copy would move, counted: nothing is written.
-		} else if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom}); err != nil {
+		if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom}); err != nil {
 			return fmt.Errorf("copy %s/%s to %s: %w", src, name, dst, err)
 		}
 		copied++

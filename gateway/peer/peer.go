@@ -245,9 +245,11 @@ func (a *Auth) Verify(r *http.Request) (string, error) {
 		return "", ErrStale
 	}
 	// Past at+window the time check refuses the request: its nonce need
-	// not be kept longer (kept twice as long, the table filled at half
-	// the rate).
-	if err := a.remember(nonce, at+window, now); err != nil {
+	// not be kept much longer (kept twice as long, the table filled at
+	// half the rate). The check is made again under the table's lock,
+	// and a sweep's time is kept as margin: a replay that passed the
+	// check before another request swept the nonce must not get in.
+	if err := a.remember(nonce, at, window); err != nil {
 		return "", err
 	}
 	switch {
@@ -266,10 +268,16 @@ func (a *Auth) Verify(r *http.Request) (string, error) {
 	return node, nil
 }
 
-// remember records a nonce until expiry, refusing one seen before.
-func (a *Auth) remember(nonce string, expiry, now int64) error {
+// remember records the nonce of a request of time at until it is stale
+// (and a sweep after), refusing one seen before or stale by now.
+func (a *Auth) remember(nonce string, at, window int64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	now := a.options.Now().UnixNano()
+	if at < now-window || at > now+window {
+		return ErrStale
+	}
+	expiry := at + window + window/4
 	// Swept on schedule, and when full: a full table of expired nonces
 	// must not refuse the cluster's traffic until the next sweep.
 	if now > a.mu.sweep || len(a.mu.nonces) >= a.options.MaxNonces {

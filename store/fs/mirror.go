@@ -415,7 +415,9 @@ func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
 			if err != nil {
 				return nil // destroyed meanwhile
 			}
-			if _, err := s.placeCopies(b, name, copiesOf(props), nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+			// A copy with no readable metadata is a scrub's to find, as
+			// for make-n-copies; it fails no resilver.
+			if _, err := s.placeCopies(b, name, copiesOf(props), nil); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {
 				s.logger.Warn("resilver", "bucket", b.String(), "object", name, "err", err)
 				if failed++; first == nil {
 					first = fmt.Errorf("%s/%s: %w", b, name, err)
