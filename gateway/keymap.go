@@ -17,6 +17,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/internal/redact"
 )
 
@@ -79,16 +80,8 @@ func (n *Node) fetchProxy(proxyOf func(*http.Request) (*url.URL, error)) func(*h
 		if proxy == nil || err != nil {
 			return proxy, err
 		}
-		port := r.URL.Port()
-		if port == "" {
-			port = map[string]string{"http": "80", "https": "443"}[r.URL.Scheme]
-		}
-		// A name only the proxy resolves is not one of this network's.
-		ips, _ := net.DefaultResolver.LookupNetIP(r.Context(), "ip", r.URL.Hostname())
-		for _, ip := range ips {
-			if err := n.checkFetchAddress(r.Context(), net.JoinHostPort(ip.Unmap().String(), port)); err != nil {
-				return nil, err
-			}
+		if err := egress.CheckDestination(r.Context(), r.URL, n.checkFetchAddress); err != nil {
+			return nil, err
 		}
 		return proxy, nil
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
 )
@@ -166,16 +167,11 @@ func checkedProxy(proxyOf func(*http.Request) (*url.URL, error), control func(ct
 		if proxy == nil || err != nil {
 			return proxy, err
 		}
-		port := r.URL.Port()
-		if port == "" {
-			port = map[string]string{"http": "80", "https": "443"}[r.URL.Scheme]
-		}
-		// A name only the proxy resolves is not one of this network's.
-		ips, _ := net.DefaultResolver.LookupNetIP(r.Context(), "ip", r.URL.Hostname())
-		for _, ip := range ips {
-			if err := control(r.Context(), "tcp", net.JoinHostPort(ip.Unmap().String(), port), nil); err != nil {
-				return nil, err
-			}
+		err = egress.CheckDestination(r.Context(), r.URL, func(ctx context.Context, address string) error {
+			return control(ctx, "tcp", address, nil)
+		})
+		if err != nil {
+			return nil, err
 		}
 		return proxy, nil
 	}
