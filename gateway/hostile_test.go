@@ -1084,3 +1084,21 @@ func TestIdleTunnelIsClosed(t *testing.T) {
 		t.Fatalf("the idle tunnel stayed open: %v", err)
 	}
 }
+
+// Jobs over names each selects run at once on one bucket (AIStore runs
+// each as a job of its own): a second download into a bucket while one
+// runs. Jobs that reshape a bucket (make-n-copies, ec-encode) stay one
+// at a time.
+func TestJobsOverOneBucketRunAtOnce(t *testing.T) {
+	_, client, id, released := stalledDownload(t, 1)
+	defer released.Store(true)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "second") }))
+	defer origin.Close()
+	second, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/g", ObjectName: "g"})
+	if err != nil {
+		t.Fatalf("a second download into the bucket while %s runs: %v", id, err)
+	}
+	if s := waitDownload(t, client, second); s.Finished != 1 {
+		t.Fatalf("the second download: %+v", s)
+	}
+}

@@ -386,6 +386,12 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			return "", err
 		}
 	}
+	switch req.Kind {
+	case jobDownload, jobPrefetch, jobSummary, jobDeleteObjects, jobEvict, jobCopyBucket, jobArchive, jobIndexShards:
+		// Over names each job selects: many run on one bucket at once
+		// (two downloads into one bucket were refused as busy).
+		return n.jobs.StartOnShared(ctx, req.ID, req.Kind, b, req.Targets, fn)
+	}
 	return n.jobs.StartOn(ctx, req.ID, req.Kind, b, req.Targets, fn)
 }
 

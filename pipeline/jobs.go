@@ -95,6 +95,17 @@ func (j *Jobs) Start(ctx context.Context, id, kind string, b store.Bucket, fn Jo
 // StartOn is Start for one part of a job that runs on targets, which its
 // state names.
 func (j *Jobs) StartOn(ctx context.Context, id, kind string, b store.Bucket, targets []string, fn JobFunc) (string, error) {
+	return j.start(ctx, id, kind, b, targets, fn, true)
+}
+
+// StartOnShared is StartOn for a kind of which many may run on one bucket
+// at once (downloads, summaries, deletes of names: each its own job, as
+// in AIStore), where StartOn refuses one while another runs.
+func (j *Jobs) StartOnShared(ctx context.Context, id, kind string, b store.Bucket, targets []string, fn JobFunc) (string, error) {
+	return j.start(ctx, id, kind, b, targets, fn, false)
+}
+
+func (j *Jobs) start(ctx context.Context, id, kind string, b store.Bucket, targets []string, fn JobFunc, exclusive bool) (string, error) {
 	if id == "" {
 		id = NewJobID(kind)
 	}
@@ -111,7 +122,7 @@ func (j *Jobs) StartOn(ctx context.Context, id, kind string, b store.Bucket, tar
 		return "", fmt.Errorf("%w: job %s exists", ErrJobExists, id)
 	}
 	for _, other := range j.jobs {
-		if other.state.Running && !other.replaced && other.state.Kind == kind && other.state.Bucket == b {
+		if exclusive && other.state.Running && !other.replaced && other.state.Kind == kind && other.state.Bucket == b {
 			return "", fmt.Errorf("%w: %s %s runs on %s", ErrJobBusy, kind, other.state.ID, b)
 		}
 	}
