@@ -460,7 +460,7 @@ func portableHeader(block *[blockSize]byte) bool {
 	} else if !plainOctal(block[124:136]) {
 		return false
 	}
-	if mode, _ := strconv.ParseInt(strings.Trim(string(block[100:108]), " \x00"), 8, 64); mode&0o7000 != 0 {
+	if plainOctalValue(block[100:108])&0o7000 != 0 {
 		return false // setuid, setgid or sticky: not copied into a dataset
 	}
 	ustar := string(block[257:265]) == "ustar\x0000"
@@ -475,6 +475,22 @@ func portableHeader(block *[blockSize]byte) bool {
 		}
 	}
 	return true
+}
+
+// plainOctalValue is the number of a field plainOctal takes, read
+// without an allocation (a check of every entry a tar-to-tar job copies).
+func plainOctalValue(field []byte) int64 {
+	var v int64
+	for _, c := range field {
+		switch {
+		case c >= '0' && c <= '7':
+			v = v<<3 | int64(c-'0')
+		case c == ' ' && v == 0:
+		default:
+			return v
+		}
+	}
+	return v
 }
 
 // plainOctal reports a numeric field every reader reads as the same

@@ -572,10 +572,7 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	}
 	fallback := msg.Name
 	if value.ToBck.Name != "" {
-		fallback = value.ToBck.Provider + "://" + value.ToBck.Name
-		if value.ToBck.Provider == "" {
-			fallback = value.ToBck.Name
-		}
+		fallback = value.ToBck.String()
 	}
 	dst, err := bucketTo(r.URL.Query().Get(api.QueryBucketTo), fallback)
 	switch {

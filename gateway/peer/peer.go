@@ -239,17 +239,15 @@ func (a *Auth) Verify(r *http.Request) (string, error) {
 		return "", ErrBadMAC
 	}
 	at, err := strconv.ParseInt(stamp, 10, 64)
-	now := a.options.Now().UnixNano()
-	window := int64(a.options.Window)
-	if err != nil || at < now-window || at > now+window {
+	if err != nil {
 		return "", ErrStale
 	}
-	// Past at+window the time check refuses the request: its nonce need
-	// not be kept much longer (kept twice as long, the table filled at
-	// half the rate). The check is made again under the table's lock,
-	// and a sweep's time is kept as margin: a replay that passed the
-	// check before another request swept the nonce must not get in.
-	if err := a.remember(nonce, at, window); err != nil {
+	// The request's time is checked under the nonce table's lock, with
+	// the sweeps: a replay cannot pass the check before another request
+	// sweeps its nonce. Past at+window the check refuses the request, so
+	// its nonce is kept only that long, and a sweep's time as margin
+	// (kept twice as long, the table filled at half the rate).
+	if err := a.remember(nonce, at, int64(a.options.Window)); err != nil {
 		return "", err
 	}
 	switch {

@@ -121,7 +121,7 @@ const storeFirstSize = 8 << 20
 // streamingObject is a cold object read while it is stored.
 type streamingObject struct {
 	body   io.ReadCloser
-	tee    io.Reader
+	tee    *keepServing
 	pw     *io.PipeWriter
 	stored chan error
 	end    func(error)
@@ -169,7 +169,7 @@ func (o *streamingObject) Close() error {
 	}
 	o.closed = true
 	var err error
-	if t, ok := o.tee.(*keepServing); !ok || !t.failed {
+	if !o.tee.failed {
 		// Unless the copy kept failed already: nothing to finish then.
 		_, err = io.Copy(io.Discard, o.tee)
 	}
