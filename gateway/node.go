@@ -67,6 +67,10 @@ type Config struct {
 	S3Keys map[string]string
 	// S3Region is the region S3 requests are signed for (us-east-1).
 	S3Region string
+	// S3UploadTTL is how long a multipart upload may wait for its
+	// Complete: the primary gateway removes older ones, with their
+	// parts; zero means 7 days, negative keeps them for good.
+	S3UploadTTL time.Duration
 	// Meta persists the cluster map and bucket metadata; required.
 	Meta membership.MetaStore
 	// RaftDir holds a gateway's Raft log; required for gateway roles.
@@ -219,6 +223,9 @@ func (c *Config) withDefaults() {
 	if c.TombstoneTTL <= 0 {
 		c.TombstoneTTL = time.Hour
 	}
+	if c.S3UploadTTL == 0 {
+		c.S3UploadTTL = 7 * 24 * time.Hour
+	}
 	if c.BodyTimeout == 0 {
 		c.BodyTimeout = 30 * time.Second
 	}
@@ -277,6 +284,7 @@ type Node struct {
 	logger *slog.Logger
 	// s3 serves the S3 API (gateways), under /s3 and at the root.
 	s3, s3Root http.Handler
+	s3Server   *s3.Server
 	// peer is this node's side of intra-cluster exchanges; it signs every
 	// request with the cluster secret.
 	peer *peer.Client
@@ -481,8 +489,8 @@ func New(cfg Config) (*Node, error) {
 		if n.verifier != nil {
 			s3Config.Authorize = n.authorizeS3
 		}
-		server := s3.New(s3Config)
-		n.s3, n.s3Root = server.Handler("/s3"), server.Handler("")
+		n.s3Server = s3.New(s3Config)
+		n.s3, n.s3Root = n.s3Server.Handler("/s3"), n.s3Server.Handler("")
 	}
 	n.routes()
 	return n, nil
@@ -589,6 +597,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.wg.Go(func() { n.control.Run(loops) })
+	if n.s3Server != nil && n.config.S3UploadTTL > 0 {
+		n.wg.Go(func() { n.sweepUploads(loops) })
+	}
 	if n.coordinator != nil {
 		// Taken before the gateway serves: the jobs it coordinated
 		// before it stopped.

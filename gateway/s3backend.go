@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -116,4 +117,28 @@ func (s s3Backend) Get(ctx context.Context, bucket, name string, opts api.GetOpt
 		io.Reader
 		io.Closer
 	}{io.LimitReader(obj, length), obj}, meta, nil
+}
+
+// sweepUploads has the primary gateway remove, now and then, the S3
+// multipart uploads older than S3UploadTTL, until ctx ends; one gateway
+// is enough, and the others would race it over the same records.
+func (n *Node) sweepUploads(ctx context.Context) {
+	ticker := time.NewTicker(min(n.config.S3UploadTTL/4, time.Hour))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if !n.control.IsPrimary() || !n.ready.Load() {
+			continue
+		}
+		removed, err := n.s3Server.SweepUploads(ctx, time.Now().Add(-n.config.S3UploadTTL))
+		if err != nil && ctx.Err() == nil {
+			n.logger.Warn("sweep stale S3 multipart uploads", "removed", removed, "err", err)
+		} else if removed > 0 {
+			n.logger.Info("stale S3 multipart uploads removed", "removed", removed)
+		}
+	}
 }

@@ -122,6 +122,9 @@ type s3 struct {
 	// Region is the one requests are signed for (us-east-1); a request
 	// signed for another is refused, as S3 does.
 	Region string `yaml:"region"`
+	// UploadTTL is how long a multipart upload may wait for its Complete
+	// (7 days): older ones are removed with their parts; -1s keeps them.
+	UploadTTL time.Duration `yaml:"upload_ttl"`
 }
 
 // limits are the node's tunables; zero means each one's default.
@@ -571,6 +574,7 @@ func run(args []string) error {
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
 		S3Keys:            cfg.S3.Keys,
 		S3Region:          cfg.S3.Region,
+		S3UploadTTL:       cfg.S3.UploadTTL,
 		FetchAllowLocal:   cfg.FetchAllowLocal || cfg.EKMAllowLocal,
 		ConnectPorts:      cfg.ProxyConnectPorts,
 		BrowserHosts:      cfg.BrowserHosts,
