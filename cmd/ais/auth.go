@@ -358,7 +358,7 @@ func newAuthShowCommand() *cobra.Command {
 					if kind == "cluster" {
 						return errors.New("clusters are shown all at once")
 					}
-					path += "/" + args[0]
+					path += "/" + url.PathEscape(args[0])
 				}
 				var out any
 				if err := authnCall(cmd, http.MethodGet, path, nil, &out); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -388,6 +389,31 @@ func TestAuthNamesAreEscaped(t *testing.T) {
 	}
 	if len(paths) != 1 || paths[0] != "/v1/users/alice%23old" {
 		t.Fatalf("requests %q, want one DELETE of /v1/users/alice%%23old", paths)
+	}
+	paths = nil
+	runCLI(t, "auth", "show", "user", "alice#old")
+	if len(paths) != 1 || paths[0] != "/v1/users/alice%23old" {
+		t.Fatalf("requests %q, want one GET of /v1/users/alice%%23old, not of user alice", paths)
+	}
+}
+
+// A listing a target could not answer prints what the others hold and
+// fails: a script acting on it must not take it for the whole bucket.
+func TestListIncompleteFails(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/buckets/b" {
+			json.NewEncoder(w).Encode(api.ListPage{Entries: []api.ListEntry{{Name: "a", Size: 1}}, Incomplete: []string{"t2"}})
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	t.Setenv("AIS_ENDPOINT", srv.URL)
+	for _, args := range [][]string{{"ls", "ais://b"}, {"ls", "ais://b", "--json"}} {
+		err := runCLI(t, args...)
+		if !errors.Is(err, api.ErrIncompleteListing) || !strings.Contains(err.Error(), "t2") {
+			t.Fatalf("ais %s with target t2 unlisted: %v; want an incomplete-listing error naming t2", strings.Join(args, " "), err)
+		}
 	}
 }
 

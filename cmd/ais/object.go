@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -376,16 +377,15 @@ func newListCommand() *cobra.Command {
 			}
 			remote := strings.Contains(bucket, "://")
 			var entries []api.ListEntry
-			warned := false
+			var incomplete error
 			for e, err := range c.ListAll(cmd.Context(), bucket, msg) {
 				if errors.Is(err, api.ErrIncompleteListing) {
 					// A target that did not answer holds objects the
-					// listing cannot show: said once (on stderr, naming
-					// it), rather than let the list pass for whole.
-					if !warned {
-						fmt.Fprintf(os.Stderr, "ais: warning: %v: objects only it holds are not listed\n", err)
-						warned = true
-					}
+					// listing cannot show: what the others hold is
+					// printed, and the exit status says it is not all
+					// (a script acting on the list must not take it for
+					// whole).
+					incomplete = cmp.Or(incomplete, err)
 					continue
 				}
 				if err != nil {
@@ -396,40 +396,10 @@ func newListCommand() *cobra.Command {
 					break
 				}
 			}
-			if asJSON {
-				if entries == nil {
-					entries = []api.ListEntry{}
-				}
-				return printJSON(entries)
+			if err := printListing(entries, asJSON, remote, props); err != nil {
+				return err
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			withMeta := strings.Contains(props, "checksum") || strings.Contains(props, "version") || strings.Contains(props, "atime")
-			switch {
-			case remote && withMeta:
-				fmt.Fprintln(w, "NAME\tSIZE\tCACHED\tCHECKSUM\tVERSION\tATIME")
-			case remote:
-				fmt.Fprintln(w, "NAME\tSIZE\tCACHED")
-			case withMeta:
-				fmt.Fprintln(w, "NAME\tSIZE\tCHECKSUM\tVERSION\tATIME")
-			default:
-				fmt.Fprintln(w, "NAME\tSIZE")
-			}
-			for _, e := range entries {
-				if remote && withMeta {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0), e.Checksum, printable(e.Version), e.Atime)
-					continue
-				}
-				if remote {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0))
-					continue
-				}
-				if withMeta {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), e.Checksum, printable(e.Version), e.Atime)
-				} else {
-					fmt.Fprintf(w, "%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size))
-				}
-			}
-			return w.Flush()
+			return incomplete
 		},
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "list only names with this prefix")
@@ -438,6 +408,44 @@ func newListCommand() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many objects (0: all)")
 	cmd.Flags().BoolVar(&cached, "cached", false, "of a remote bucket, list only what the cluster has cached")
 	return cmd
+}
+
+// printListing prints a listing's entries as JSON or as a table.
+func printListing(entries []api.ListEntry, asJSON, remote bool, props string) error {
+	if asJSON {
+		if entries == nil {
+			entries = []api.ListEntry{}
+		}
+		return printJSON(entries)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	withMeta := strings.Contains(props, "checksum") || strings.Contains(props, "version") || strings.Contains(props, "atime")
+	switch {
+	case remote && withMeta:
+		fmt.Fprintln(w, "NAME\tSIZE\tCACHED\tCHECKSUM\tVERSION\tATIME")
+	case remote:
+		fmt.Fprintln(w, "NAME\tSIZE\tCACHED")
+	case withMeta:
+		fmt.Fprintln(w, "NAME\tSIZE\tCHECKSUM\tVERSION\tATIME")
+	default:
+		fmt.Fprintln(w, "NAME\tSIZE")
+	}
+	for _, e := range entries {
+		if remote && withMeta {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0), e.Checksum, printable(e.Version), e.Atime)
+			continue
+		}
+		if remote {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0))
+			continue
+		}
+		if withMeta {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), e.Checksum, printable(e.Version), e.Atime)
+		} else {
+			fmt.Fprintf(w, "%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size))
+		}
+	}
+	return w.Flush()
 }
 
 func yesNo(b bool) string {

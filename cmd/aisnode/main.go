@@ -674,7 +674,7 @@ func run(args []string) error {
 	}
 	events.Bind(node)
 	if cfg.StatsD != "" {
-		pusher, err := NewStatsD(StatsDConfig{Address: cfg.StatsD, Prefix: "ais." + id, Gatherer: node.Gatherer, Logger: logger})
+		pusher, err := NewStatsD(StatsDConfig{Address: cfg.StatsD, Prefix: "ais." + statsdSegment(id), Gatherer: node.Gatherer, Logger: logger})
 		if err != nil {
 			return err
 		}

@@ -157,15 +157,27 @@ func labelPath(m *dto.Metric) string {
 	var b strings.Builder
 	for _, l := range m.GetLabel() {
 		b.WriteByte('.')
-		for _, r := range l.GetValue() {
-			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-				b.WriteRune(r)
-			} else {
-				b.WriteByte('_')
-			}
-		}
+		writeSafe(&b, l.GetValue())
 	}
 	return b.String()
+}
+
+// statsdSegment makes s one segment of a StatsD name: a '.' would add a
+// level (and break a query as ais.*.get_total), a ':' or '|' the packet.
+func statsdSegment(s string) string {
+	var b strings.Builder
+	writeSafe(&b, s)
+	return b.String()
+}
+
+func writeSafe(b *strings.Builder, s string) {
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
 }
 
 func formatNumber(v float64) string {

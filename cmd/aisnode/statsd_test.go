@@ -188,3 +188,12 @@ func TestStatsDForgetsSeriesGone(t *testing.T) {
 		t.Fatalf("%d totals kept for 1 series left", len(sd.last))
 	}
 }
+
+// A node id with a dot or a colon stays one segment of the name.
+func TestStatsDSegment(t *testing.T) {
+	for in, want := range map[string]string{"t1": "t1", "t1.rack2": "t1_rack2", "g:1|c": "g_1_c", "node-a_b": "node-a_b"} {
+		if got := statsdSegment(in); got != want {
+			t.Errorf("statsdSegment(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
