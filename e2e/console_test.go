@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 )
 
 // chromium finds the browser the console tests drive: Debian's
@@ -491,6 +492,37 @@ func TestConsole(t *testing.T) {
 		}
 		time.Sleep(3 * time.Second) // lines, not points, in the screenshot
 		b.screenshot("metrics")
+	})
+
+	// Last: it stops a target. Its objects are away, not gone, and the
+	// bucket browser says so rather than show part of a bucket as whole.
+	t.Run("a-target-away", func(t *testing.T) {
+		b := console.page(t)
+		c.kill9("t2")
+		c.waitState("t2", cluster.StateOffline)
+		var left []string
+		for e, err := range client.ListAll(ctx, "src", api.ListObjectsMessage{}) {
+			if err == nil {
+				left = append(left, e.Name)
+			}
+		}
+		var away string
+		for i := range 8 {
+			if name := fmt.Sprintf("in-%02d.tar", i); !slices.Contains(left, name) {
+				away = name
+			}
+		}
+		if away == "" {
+			t.Fatalf("every input shard is listed with t2 offline: %q", left)
+		}
+		b.visit("#/buckets/src")
+		b.until("the note that t2 was not listed", `(document.querySelector("#listing-incomplete")?.textContent ?? "").includes("t2")`, 15*time.Second)
+		b.visit("#/buckets/src?object=" + away)
+		b.until("the object's details", `document.querySelector("#object-missing") !== null`, 10*time.Second)
+		if text := b.text("#object-missing"); !strings.Contains(text, "t2") || strings.Contains(text, "not found") {
+			t.Errorf("object %s, on t2, is shown as %q: not found, rather than away with t2", away, text)
+		}
+		b.screenshot("target-away")
 	})
 }
 

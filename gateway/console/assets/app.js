@@ -719,8 +719,14 @@ function bucketPage(route, main) {
     props: 'name,size,checksum,version,copies,location', flags: state.dirs ? listNoRecursion : '',
   }).then((page) => {
     const entries = page.entries || [];
-    set(rows, entries.length ? entries.map((e) => objectRow(e, to, state)) : emptyRow(6, state.prefix ? 'No objects with this prefix.' : 'The bucket is empty.'));
+    const away = page.incomplete || [];
+    let empty = state.prefix ? 'No objects with this prefix.' : 'The bucket is empty.';
+    if (away.length) {
+      empty = 'No object listed.'; // the targets away may hold some
+    }
+    set(rows, entries.length ? entries.map((e) => objectRow(e, to, state)) : emptyRow(6, empty));
     set(pager,
+      away.length ? h('p', {class: 'error-text', id: 'listing-incomplete'}, incompleteNote(away)) : null,
       state.token ? h('a', {href: to({token: '', object: ''}), id: 'first-page'}, '« First page') : null,
       h('span', {class: 'note'}, `${entries.length} entries`),
       page.continuation_token ? h('a', {href: to({token: page.continuation_token, object: ''}), id: 'next-page'}, 'Next page »') : null);
@@ -729,6 +735,12 @@ function bucketPage(route, main) {
   if (state.object) {
     objectDetails(bucket, state.provider, state.object, details).catch((err) => set(details, h('p', {class: 'error'}, err.message)));
   }
+}
+
+// incompleteNote says which targets a listing left out: their objects
+// are away, not gone.
+function incompleteNote(targets) {
+  return `Not listed: target${targets.length > 1 ? 's' : ''} ${targets.join(', ')} did not answer; objects only ${targets.length > 1 ? 'they hold' : 'it holds'} are not shown.`;
 }
 
 function objectRow(entry, to, state) {
@@ -757,7 +769,8 @@ async function objectDetails(bucket, provider, name, node) {
   const entries = page.entries || [];
   const entry = entries.find((e) => e.name === name);
   if (!entry) {
-    set(node, h('h3', {}, name), h('p', {class: 'error'}, 'Object not found.'));
+    const away = page.incomplete || [];
+    set(node, h('h3', {}, name), h('p', {class: 'error', id: 'object-missing'}, away.length ? incompleteNote(away) : 'Object not found.'));
     return;
   }
   const members = entries.filter((e) => e.name.startsWith(`${name}/`) && e !== entry);
