@@ -324,12 +324,13 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 				}
 			}
 		} else {
-			if err := keepContent(cfg, rd, e, &f, spill, buf, counters, in.Name); err != nil {
+			if err := keepContent(ctx, cfg, rd, e, &f, spill, buf, counters, in.Name); err != nil {
 				release()
 				return nil, err
 			}
 			if isKey {
 				if key, err = keyOf(&f, spill, cfg.Key.Kind, in.Name); err != nil {
+					ReleaseFile(cfg.Budget, &f) // not among files yet
 					release()
 					return nil, err
 				}
@@ -388,7 +389,7 @@ var ErrKeyMissing = errors.New("extract: key is missing")
 
 // keepContent copies a file's data into memory if the budget allows, or
 // to the spill file.
-func keepContent(cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spill *spillFile, buf []byte, counters *Counters, shard string) error {
+func keepContent(ctx context.Context, cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spill *spillFile, buf []byte, counters *Counters, shard string) error {
 	if e.Size <= maxInMemory && cfg.Budget.Reserve(int64(pool.Capacity(int(e.Size)))) {
 		data := pool.Get(int(e.Size))
 		if _, err := io.ReadFull(rd, data); err != nil {
@@ -399,7 +400,8 @@ func keepContent(cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spi
 		f.Storage, f.Data = shards.StorageMemory, data
 		return nil
 	}
-	off, err := spill.append(rd, e.Size, buf)
+	// A spilled file may be gigabytes: an abort stops it midway.
+	off, err := spill.append(contextReader{ctx, rd}, e.Size, buf)
 	if err != nil {
 		return fmt.Errorf("spill %s of shard %s: %w", e.Name, shard, err)
 	}
@@ -407,6 +409,19 @@ func keepContent(cfg Config, rd io.Reader, e *formats.Entry, f *shards.File, spi
 	counters.SpilledFiles.Add(1)
 	counters.SpilledBytes.Add(e.Size)
 	return nil
+}
+
+// contextReader ends a copy once its context is done.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
 }
 
 // readKey reads the current entry's content as a key.

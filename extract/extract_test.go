@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aisgo/aisgo/extract"
@@ -224,6 +226,15 @@ func TestDuplicatesMissingShardsAndKeys(t *testing.T) {
 	if err == nil {
 		t.Fatal("a non-integer content key was accepted")
 	}
+	// Kept in memory (a compressed shard) when it failed: its buffer
+	// goes back to the budget, else the node's budget shrinks for good.
+	budget := extract.NewBudget(1 << 20)
+	badGzip := shard(t, ".tgz", entry{"a.jpg", "x"}, entry{"a.cls", "seven"})
+	_, err = extract.Run(t.Context(), extract.Config{Format: format(".tgz"), Budget: budget, SpillDir: t.TempDir() + "/spill", Key: extract.KeyConfig{Extension: ".cls", Kind: shards.KeyInt}},
+		[]extract.Input{{Name: "k.tgz"}}, memOpener{"k.tgz": badGzip}, nil)
+	if err == nil || !strings.Contains(err.Error(), "a.cls") || budget.Used() != 0 {
+		t.Fatalf("a non-integer content key in memory: %v, %d bytes still reserved", err, budget.Used())
+	}
 }
 
 func TestCorruptShardNamesShardAndOffset(t *testing.T) {
@@ -242,6 +253,47 @@ func TestCancel(t *testing.T) {
 	_, err := extract.Run(ctx, extract.Config{Format: format(".tgz"), SpillDir: t.TempDir()}, []extract.Input{{Name: "s.tgz"}}, memOpener{"s.tgz": data}, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled extraction: %v", err)
+	}
+}
+
+// countingShard counts the bytes read from a shard and cancels a context
+// once past a mark.
+type countingShard struct {
+	data   []byte
+	read   atomic.Int64
+	mark   int64
+	cancel context.CancelFunc
+}
+
+func (s *countingShard) ReadAt(p []byte, off int64) (int, error) {
+	n, err := bytes.NewReader(s.data).ReadAt(p, off)
+	if s.read.Add(int64(n)) > s.mark {
+		s.cancel()
+	}
+	return n, err
+}
+
+func (*countingShard) Close() error { return nil }
+
+type countingOpener struct{ *countingShard }
+
+func (o countingOpener) Open(context.Context, string) (extract.Shard, int64, error) {
+	return o.countingShard, int64(len(o.data)), nil
+}
+
+// An abort stops a large file's spill midway, not at the next file.
+func TestCancelStopsASpillMidway(t *testing.T) {
+	big := make([]byte, 16<<20)
+	rand.NewChaCha8([32]byte{1}).Read(big) // incompressible: the shard is as big
+	ctx, cancel := context.WithCancel(t.Context())
+	shard := &countingShard{data: shard(t, ".tgz", entry{"big.bin", string(big)}), mark: 1 << 20, cancel: cancel}
+	_, err := extract.Run(ctx, extract.Config{Format: format(".tgz"), Budget: extract.NewBudget(1), SpillDir: t.TempDir() + "/spill"},
+		[]extract.Input{{Name: "s.tgz"}}, countingOpener{shard}, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("extraction canceled midway: %v", err)
+	}
+	if read := shard.read.Load(); read > 4<<20 {
+		t.Fatalf("%d of the shard's %d bytes read after it was canceled at 1 MiB", read, len(shard.data))
 	}
 }
 

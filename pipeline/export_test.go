@@ -45,3 +45,19 @@ func SetEndJobRetry(d time.Duration) (restore func()) {
 
 // CheckPlansForTest is checkPlans.
 var CheckPlansForTest = checkPlans
+
+// HeldRecordMaps tells how many records a job still keeps per-record
+// state for on a worker: served to creators, and input versions.
+func HeldRecordMaps(w *Worker, id string) (served, versions int, err error) {
+	j, err := w.job(id)
+	if err != nil {
+		return 0, 0, err
+	}
+	j.mu.Lock()
+	served = len(j.mu.served)
+	j.mu.Unlock()
+	j.inputVersions.mu.Lock()
+	versions = len(j.inputVersions.versions)
+	j.inputVersions.mu.Unlock()
+	return served, versions, nil
+}

@@ -1377,9 +1377,22 @@ func TestRecoverReadsEarlierWorkDirectories(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(spill, "run-0"), make([]byte, 1024), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// And an estimate's disk sample; a file of another name stays.
+	sample, other := filepath.Join(earlier, "est-0123456789ab.tmp"), filepath.Join(earlier, "notes.tmp")
+	for _, name := range []string{sample, other} {
+		if err := os.WriteFile(name, make([]byte, 1024), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	recoverJournal(t, st, earlier, []string{"ais://out", "out-000.tar"}, earlier, filepath.Join(earlier, "gone"))
 	if _, err := os.Stat(spill); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the spill files of the crashed job in an earlier work directory are left: %v", err)
+	}
+	if _, err := os.Stat(sample); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the disk sample of a crashed estimate is left: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Fatalf("a file not the worker's went: %v", err)
 	}
 	if _, err := st.Head(ctx, out, "out-000.tar"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the shard of a journal in an earlier work directory: %v, want removed", err)
@@ -2097,5 +2110,25 @@ func TestEndedJobAnswersWhileItsEndIsRecorded(t *testing.T) {
 	c.mu.Unlock()
 	if recorded != "ended: " {
 		t.Fatalf("the registry holds %q once the leader is back", recorded)
+	}
+}
+
+// An ended job keeps its stats, not the per-record state of its run:
+// a node keeps up to maxEndedJobs of them.
+func TestEndedJobHoldsNoRecordState(t *testing.T) {
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 500, Extensions: []string{".jpg"}, Seed: 3}))
+	spec := baseSpec("in-{0..3}.tar", "out-{00..99}.tar")
+	spec.Algorithm.Seed = "5"
+	status, err := c.run(spec)
+	if err != nil || !status.Archived {
+		t.Fatalf("job: %+v %v", status, err)
+	}
+	for _, id := range []string{"t1", "t2"} {
+		served, versions, err := pipeline.HeldRecordMaps(c.worker(id), status.ID)
+		if err != nil || served != 0 || versions != 0 {
+			t.Errorf("target %s after the job: %d records served and %d input versions still held (%v)", id, served, versions, err)
+		}
 	}
 }

@@ -146,6 +146,11 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 			if e.IsDir() && strings.HasPrefix(e.Name(), "dsort-") {
 				pathsafe.RemoveAll(dir, filepath.Join(dir, e.Name()))
 			}
+			// An estimate's disk sample a crash left behind (up to
+			// diskSample bytes each).
+			if e.Type().IsRegular() && strings.HasPrefix(e.Name(), "est-") && strings.HasSuffix(e.Name(), ".tmp") {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
 		}
 	}
 	// Every job's memory is also the node's: concurrent jobs share 80% of
@@ -1346,6 +1351,10 @@ func (s *localStream) Read(p []byte) (int, error) {
 	if s.current == nil {
 		return 0, io.EOF
 	}
+	// An abort stops the copy of a large file too, not only the next.
+	if err := s.ctx.Err(); err != nil {
+		return 0, context.Cause(s.ctx)
+	}
 	return s.current.Read(p)
 }
 
@@ -1403,6 +1412,10 @@ func (j *targetJob) release() {
 	}
 	j.mu.objects = nil
 	j.mu.byID = nil
+	j.mu.served = nil
+	j.inputVersions.mu.Lock()
+	j.inputVersions.versions = nil
+	j.inputVersions.mu.Unlock()
 }
 
 // Abort stops a job on this target: its calls end, the output shards it

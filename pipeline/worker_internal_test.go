@@ -1,0 +1,41 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aisgo/aisgo/extract"
+	"github.com/aisgo/aisgo/shards"
+)
+
+// An abort stops the copy of a large record held here midway, not at
+// its next file: creation copies a file whole from one Read loop.
+func TestLocalStreamStopsMidFile(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	data := make([]byte, 8<<20)
+	record := &shards.Record{Name: "big", Files: []shards.File{{Name: "big.bin", Size: int64(len(data)), Storage: shards.StorageMemory, Data: data}}}
+	s := &localStream{ctx: ctx, job: &targetJob{budget: extract.NewBudget(0)}, records: []*shards.Record{record}, file: -1}
+	if _, err := s.Next(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	read := int64(0)
+	for {
+		n, err := s.Read(buf)
+		read += int64(n)
+		if read >= 1<<20 {
+			cancel()
+		}
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("the stream ended with %v after %d bytes, want canceled", err, read)
+			}
+			break
+		}
+		if read == int64(len(data)) {
+			t.Fatalf("the whole %d-byte file was read after the stream was canceled at 1 MiB", read)
+		}
+	}
+}
