@@ -229,11 +229,19 @@ func TestReverseProxy(t *testing.T) {
 		} else {
 			hits.Add(1)
 		}
-		if r.URL.Path != "/data/file.bin" {
+		switch r.URL.Path {
+		case "/data/file.bin":
+			w.Write(fileBytes(7))
+		case "/data/big.bin":
+			w.Header().Set("Content-Length", "4194304")
+			w.Write(make([]byte, 4<<20))
+		case "/data/unsized.bin":
+			// A HEAD of it tells no size (a body past the server's
+			// buffer is not measured for a HEAD).
+			w.Write(make([]byte, 4<<20))
+		default:
 			http.NotFound(w, r)
-			return
 		}
-		w.Write(fileBytes(7))
 	}))
 	t.Cleanup(origin.Close)
 	gateway := c.nodeURL("g1")
@@ -258,6 +266,19 @@ func TestReverseProxy(t *testing.T) {
 	}
 	if out, err := exec.Command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-x", gateway, gateway+"/v1/cluster?what=smap").Output(); err != nil || string(out) != "401" {
 		t.Fatalf("a cluster node through the proxy: %s %v", out, err)
+	}
+	// A HEAD tells the size without fetching the file.
+	hits.Store(0)
+	out, err := exec.Command("curl", "-sS", "-f", "-I", "-x", gateway, origin.URL+"/data/big.bin").Output()
+	if err != nil || !strings.Contains(strings.ToLower(string(out)), "content-length: 4194304") {
+		t.Fatalf("HEAD through the proxy: %v\n%s", err, out)
+	}
+	// Nor when the origin does not tell the size (no Content-Length: -1).
+	if out, err := exec.Command("curl", "-sS", "-f", "-I", "-x", gateway, origin.URL+"/data/unsized.bin").Output(); err != nil || strings.Contains(strings.ToLower(string(out)), "content-length: -") {
+		t.Fatalf("HEAD through the proxy of a file of unknown size: %v\n%s", err, out)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("a HEAD through the proxy had the origin send the file (%d GETs)", hits.Load())
 	}
 	fmt.Printf("proxy: curl -x through a gateway twice, the origin asked once\n")
 }

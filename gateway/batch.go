@@ -559,7 +559,7 @@ type batchShared struct {
 func (n *Node) batchState() *batchShared {
 	n.batchOnce.Do(func() {
 		n.batch = &batchShared{
-			client:   n.clusterClient().SetToken(""),
+			client:   n.clusterClient(),
 			buffered: make(chan struct{}, maxBufferedBatches),
 		}
 	})

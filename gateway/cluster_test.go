@@ -1,13 +1,16 @@
 package gateway_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -549,6 +552,33 @@ func TestGatewayNotReadyAnswers503(t *testing.T) {
 			t.Errorf("%s %s on a gateway not started: %d, want 503", tc.method, tc.path, resp.StatusCode)
 		}
 	}
+	// Nor the proxy: it checks its origin is not a node of the map.
+	proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(must(url.Parse(server.URL)))}}
+	resp, err := proxied.Get("http://origin.invalid/data/f.bin")
+	if err != nil {
+		t.Fatalf("GET through the proxy of a gateway not started: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET through the proxy of a gateway not started: %d, want 503", resp.StatusCode)
+	}
+	conn, err := net.Dial("tcp", server.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "CONNECT origin.invalid:443 HTTP/1.1\r\nHost: origin.invalid:443\r\n\r\n")
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, " 503 ") {
+		t.Errorf("CONNECT to a gateway not started: %q %v, want 503", status, err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // A gateway keeps the bucket metadata beside its map, as they change: one

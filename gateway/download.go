@@ -448,9 +448,10 @@ func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name, job stri
 }
 
 // clusterClient is the native API of the cluster, as this node reaches
-// its peers.
+// its peers: shared, so that its map is fetched once, not per request.
 func (n *Node) clusterClient() *api.Client {
-	return api.NewClientWith(n.config.URL, n.peer.HTTP())
+	n.clusterOnce.Do(func() { n.cluster = api.NewClientWith(n.config.URL, n.peer.HTTP()) })
+	return n.cluster
 }
 
 // downloadIdle is how long a download waits for the next bytes of a

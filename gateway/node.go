@@ -376,6 +376,10 @@ type Node struct {
 	// batch is what get-batch requests share (batch.go).
 	batch     *batchShared
 	batchOnce sync.Once
+	// cluster is the native API of the cluster as this node reaches its
+	// peers: one client, whose map is fetched once, not per request.
+	clusterOnce sync.Once
+	cluster     *api.Client
 }
 
 // control is what a node needs of its control plane (cluster/membership:

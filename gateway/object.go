@@ -21,20 +21,27 @@ import (
 
 func timeNow() int64 { return time.Now().UnixNano() }
 
+// unready tells why the node cannot serve data yet, or nil. Data is
+// served as soon as the node has a map (a joining target owns objects
+// from the moment the map with it is pushed); a gateway's map and
+// buckets may be a snapshot's until it caught up with the log: it would
+// redirect by them, or answer 404.
+func (n *Node) unready() error {
+	if n.currentMap() == nil {
+		return fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID)
+	}
+	if n.config.Role.IsGateway() && !n.ready.Load() {
+		return n.notReady()
+	}
+	return nil
+}
+
 // handleObject serves GET, HEAD, PUT and DELETE of /v1/objects/B/O. A
 // gateway redirects to the owner target; a target serves what it owns and
 // redirects the rest.
 func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
-	// Data is served as soon as the node has a map: a joining target owns
-	// objects from the moment the map with it is pushed.
-	if n.currentMap() == nil {
-		n.writeError(w, r, fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID))
-		return
-	}
-	if n.config.Role.IsGateway() && !n.ready.Load() {
-		// A gateway's map and buckets may be a snapshot's until it caught
-		// up with the log: it would redirect by them, or answer 404.
-		n.writeError(w, r, n.notReady())
+	if err := n.unready(); err != nil {
+		n.writeError(w, r, err)
 		return
 	}
 	b, err := bucketOf(r)
@@ -509,7 +516,10 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 		}
 	}
 	h.Set(api.HeaderLocation, location)
-	h.Set("Content-Length", strconv.FormatInt(meta.Size, 10))
+	if meta.Size >= 0 {
+		// Unknown (-1) for a remote object whose origin did not tell.
+		h.Set("Content-Length", strconv.FormatInt(meta.Size, 10))
+	}
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -47,6 +47,10 @@ const maxTunnels = 256
 // host: TLS goes end to end, so nothing is cached. Only the allowed ports
 // (443 by default) and no node of this cluster.
 func (n *Node) handleConnect(w http.ResponseWriter, r *http.Request) {
+	if err := n.unready(); err != nil {
+		n.writeError(w, r, err) // the cluster's nodes are not known yet
+		return
+	}
 	host := r.Host
 	_, port, err := net.SplitHostPort(host)
 	if err != nil {
@@ -133,6 +137,10 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("the proxy serves GET and HEAD of http:// URLs (and tunnels https with CONNECT), not %s", r.Method))
 		return
 	}
+	if err := n.unready(); err != nil {
+		n.writeError(w, r, err) // the cluster's nodes are not known yet
+		return
+	}
 	if r.URL.Scheme != "http" || r.URL.Host == "" {
 		n.writeError(w, r, badRequest("the proxy serves http:// URLs, not %q", r.URL.Scheme+"://"+r.URL.Host))
 		return
@@ -197,6 +205,21 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	client := n.clusterClient()
+	if r.Method == http.MethodHead {
+		// Asked of the owner, which asks the origin: a HEAD does not
+		// fetch (and cache) the file.
+		meta, err := client.Head(r.Context(), b.String(), name)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		if meta.Size >= 0 { // the origin may not tell
+			w.Header().Set("Content-Length", strconv.FormatInt(meta.Size, 10))
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	body, meta, err := client.Get(r.Context(), b.String(), name, api.GetOptions{})
 	if err != nil {
 		n.writeError(w, r, err)
@@ -206,9 +229,6 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.FormatInt(meta.Size, 10))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
-	}
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	io.CopyBuffer(w, body, buf)
