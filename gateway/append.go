@@ -277,6 +277,8 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 // startAppend opens a session for an object, after dropping expired
 // ones; there are at most maxAppends.
 func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
+	n.appendStarts.Lock()
+	defer n.appendStarts.Unlock()
 	dir := filepath.Join(n.config.WorkDir, appendDir)
 	if err := pathsafe.MkdirAll(n.config.WorkDir, dir, 0o755); err != nil {
 		return "", fmt.Errorf("append: %w", err)

@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,6 +275,49 @@ func TestAppendIdleSessionsExpire(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, token)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the expired session's file stays: %v", err)
+	}
+}
+
+// Concurrent starts keep to the bound on open sessions (1024).
+func TestAppendStartsKeepTheBound(t *testing.T) {
+	work := t.TempDir()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.WorkDir = work }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(work, "append")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1020 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%032x", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var group sync.WaitGroup
+	var started atomic.Int64
+	for i := range 40 {
+		group.Go(func() {
+			if _, err := client.Append(ctx, "logs", fmt.Sprintf("o-%d", i), "", strings.NewReader("x"), 1); err == nil {
+				started.Add(1)
+			}
+		})
+	}
+	group.Wait()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			open++
+		}
+	}
+	if started.Load() != 4 || open != 1024 {
+		t.Fatalf("%d of 40 concurrent starts over 1020 open sessions went through, %d sessions open; want 4 and 1024", started.Load(), open)
 	}
 }
 

@@ -368,6 +368,9 @@ type Node struct {
 	downloads *http.Client
 	// appendLocks serialize the pieces of an append (see append.go).
 	appendLocks appendLocks
+	// appendStarts serializes session starts: the count of open ones and
+	// the new one's file, else concurrent starts pass maxAppends.
+	appendStarts sync.Mutex
 	// shardLocks serialize the rewrites of a shard on its owner: a file
 	// PUT into it, an archive job appending to it (archive.go).
 	shardLocks shardLocks
