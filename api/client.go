@@ -368,6 +368,11 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 		} else {
 			resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 		}
+		if err != nil && ctx.Err() == nil {
+			if fault := body.fault(ctx, rq.size); fault != nil {
+				return nil, "", fmt.Errorf("%s %s: %w", rq.method, rq.path, fault)
+			}
+		}
 		if err != nil && routed && hop == 0 && ctx.Err() == nil && body.resendable(ctx) && (notSent(err) || rq.idempotent()) {
 			// The map the client routed by is out of date (a target is
 			// gone): ask the gateway, which knows.
@@ -657,6 +662,22 @@ func (b *hopBody) resendable(ctx context.Context) bool {
 	return b.body.err == nil && (b.body.n == 0 || b.seekable)
 }
 
+// fault tells whether a hop failed because of the caller's body: a read
+// error, or fewer or more bytes than the size given. That is no node's
+// fault: no other gateway is tried, and it is not ErrUnavailable.
+func (b *hopBody) fault(ctx context.Context, size int64) error {
+	if b.payload != nil || b.settled(ctx) != nil {
+		return nil
+	}
+	switch {
+	case b.body.err != nil:
+		return fmt.Errorf("read the body: %w", b.body.err)
+	case size > 0 && (b.body.n > size || b.body.eof && b.body.n != size):
+		return fmt.Errorf("the body has %d bytes or more, not the %d given as its size", b.body.n, size)
+	}
+	return nil
+}
+
 // request returns the HTTP request of one hop to target.
 func (b *hopBody) request(ctx context.Context, rq request, target string) (*http.Request, error) {
 	var reqBody io.Reader
@@ -819,12 +840,15 @@ type countingReader struct {
 	r   io.Reader
 	n   int64
 	err error // the body's own failure, not the network's
+	eof bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
-	if err != nil && err != io.EOF {
+	if err == io.EOF {
+		c.eof = true
+	} else if err != nil {
 		c.err = err
 	}
 	return n, err

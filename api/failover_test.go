@@ -199,3 +199,39 @@ func TestDroppedAnswerResendsOnlyIdempotentWrites(t *testing.T) {
 		})
 	}
 }
+
+// failingReader returns some bytes, then an error.
+type failingReader struct{ left int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.left == 0 {
+		return 0, errors.New("disk read failed")
+	}
+	n := min(len(p), f.left)
+	f.left -= n
+	return n, nil
+}
+
+// A body shorter than its size, or that fails to read, is the caller's
+// error: the client does not blame the gateway (nor leave it for
+// another), and the error is not ErrUnavailable, which invites a retry.
+func TestBodyFaultIsNotTheGateways(t *testing.T) {
+	first := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})
+	second := newGateway(t, ok)
+	for name, body := range map[string]io.Reader{
+		"short":   io.LimitReader(strings.NewReader(strings.Repeat("x", 200)), 50),
+		"failing": &failingReader{left: 50},
+	} {
+		c := api.NewClient(first.URL).AddGateways(second.URL).UseRedirects()
+		_, err := c.Put(t.Context(), "b", "o", body, api.PutOptions{Size: 100})
+		if err == nil || errors.Is(err, api.ErrUnavailable) {
+			t.Errorf("%s body: %v; want the body's error, not unavailable", name, err)
+		}
+		if c.Endpoint() != first.URL || second.calls.Load() != 0 {
+			t.Errorf("%s body: the client moved to %s (%d requests to the other gateway)", name, c.Endpoint(), second.calls.Load())
+		}
+	}
+}
