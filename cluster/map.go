@@ -420,7 +420,10 @@ func CheckUpdate(cur, next *Map, sender string, rules UpdateRules) error {
 	if cur.UUID != "" && next.UUID != cur.UUID {
 		return fmt.Errorf("%w: %q, this node is in %q", ErrForeignMap, next.UUID, cur.UUID)
 	}
-	if sender != cur.Primary {
+	if sender != cur.Primary && !(rules.Recovery && next.Primary == sender) {
+		// The answer to this node's own join (Recovery) comes from the
+		// primary it asked, which may have joined and been elected
+		// while this node was away: not in its map, yet of its cluster.
 		g, known := cur.Node(sender)
 		if !known || !g.Role.IsGateway() || next.Primary != sender {
 			return fmt.Errorf("%w: %s sent it, the primary is %s", ErrNotPrimary, sender, cur.Primary)

@@ -141,6 +141,17 @@ func TestCheckUpdate(t *testing.T) {
 		{"a gateway that does not name itself primary", withGateway(cur), next(func(m *cluster.Map) {
 			m.Nodes, m.Version = withGateway(cur).Nodes, withGateway(cur).Version+1
 		}), "g2", cluster.UpdateRules{}, cluster.ErrNotPrimary},
+		{"a primary elected while this node was away, answering its join", cur, next(func(m *cluster.Map) {
+			m.Nodes, m.Version = withGateway(cur).Nodes, cur.Version+3
+			m.Primary = "g2"
+		}), "g2", cluster.UpdateRules{Recovery: true}, nil},
+		{"a primary elected while this node was away, pushing", cur, next(func(m *cluster.Map) {
+			m.Nodes, m.Version = withGateway(cur).Nodes, cur.Version+3
+			m.Primary = "g2"
+		}), "g2", cluster.UpdateRules{}, cluster.ErrNotPrimary},
+		{"a join answered by a gateway that does not name itself primary", cur, next(func(m *cluster.Map) {
+			m.Nodes, m.Version = withGateway(cur).Nodes, cur.Version+3
+		}), "g2", cluster.UpdateRules{Recovery: true}, cluster.ErrNotPrimary},
 		{"the same version", cur, cur.Clone(), "g1", cluster.UpdateRules{}, cluster.ErrStaleMap},
 		{"an older version", cur, func() *cluster.Map { m := cur.Clone(); m.Version--; return m }(), "g1", cluster.UpdateRules{}, cluster.ErrStaleMap},
 		{"version MaxInt64", cur, next(func(m *cluster.Map) { m.Version = 1<<63 - 1 }), "g1", cluster.UpdateRules{}, cluster.ErrVersionJump},

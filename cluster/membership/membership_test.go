@@ -749,6 +749,43 @@ func TestTargetJoinsThroughAPrimaryItDoesNotKnow(t *testing.T) {
 	}
 }
 
+// A target pushed a map too far ahead of its own (away through many
+// changes) joins again, rather than refuse every push for good.
+func TestTargetFarBehindJoinsAgain(t *testing.T) {
+	f := newFixture(t, 1)
+	t1 := f.all["t1"]
+	cur := t1.Current()
+	primary, _ := cur.Map.Node(cur.Map.Primary)
+	next := cur.Map.Clone()
+	next.Version += 20000
+	joins := func() int {
+		f.net.mu.Lock()
+		defer f.net.mu.Unlock()
+		n := 0
+		for _, j := range f.net.joins {
+			if j == "t1@"+primary.URL {
+				n++
+			}
+		}
+		return n
+	}
+	before := joins()
+	err := t1.Accept(t.Context(), membership.Snapshot{Map: next}, membership.Origin{Sender: cur.Map.Primary})
+	if !errors.Is(err, cluster.ErrVersionJump) {
+		t.Fatalf("a push far ahead: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if joins() > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("t1 did not join again through the primary; joins %v", f.net.joins)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A target in maintenance that was taken offline and answers again stays
 // in maintenance: it sees itself offline in the map it is pushed, and
 // waits for the keepalive's Returned rather than join again (a join ends

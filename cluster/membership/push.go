@@ -378,11 +378,12 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 		switch {
 		case errors.Is(err, cluster.ErrStaleMap) && s.Map.Version == cur.Map.Version:
 		case err != nil:
-			if errors.Is(err, cluster.ErrNotPrimary) && cur.Map != nil && s.Map.UUID == cur.Map.UUID && s.Map.Version > cur.Map.Version {
+			if (errors.Is(err, cluster.ErrNotPrimary) || errors.Is(err, cluster.ErrVersionJump)) && cur.Map != nil && s.Map.UUID == cur.Map.UUID && s.Map.Version > cur.Map.Version {
 				// A primary of this cluster this node has not heard of
-				// (elected while it was away): refused, it would stay
-				// out for good. It joins again, through that primary
-				// first; the join's answer is checked as any map.
+				// (elected while it was away), or a map too far ahead
+				// (it was away long): refused, it would stay out for
+				// good. It joins again, through that primary first; the
+				// join's answer is checked as any map.
 				if g, ok := s.Map.Node(from.Sender); ok && g.Role.IsGateway() && s.Map.Primary == from.Sender && from.Sender != p.config.Self.ID {
 					p.rejoin(g.URL)
 				}
