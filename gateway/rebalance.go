@@ -108,7 +108,7 @@ func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration, skipOff
 	status := n.status(ctx)
 	now := time.Now()
 	for _, node := range status.Nodes {
-		if node.Role != string(cluster.RoleTarget) || skipOffline && node.State == string(cluster.StateOffline) {
+		if !cluster.Role(node.Role).IsTarget() || skipOffline && node.State == string(cluster.StateOffline) {
 			continue
 		}
 		if node.Error != "" || node.MapVersion != status.MapVersion {

@@ -63,6 +63,27 @@ func TestTombstonesWaitForEveryTarget(t *testing.T) {
 	}
 }
 
+// A node that is both gateway and target is a target to the check: its
+// disk away holds it too.
+func TestTombstonesWaitForAnEmbeddedNodesDisk(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true, Mountpaths: 2,
+		Configure: func(cfg *gateway.Config) { cfg.RebalanceRecent = 300 * time.Millisecond }})
+	node := c.Targets()[0]
+	deadline := time.Now().Add(20 * time.Second)
+	for !gateway.RebalanceSettled(node.Node) {
+		if time.Now().After(deadline) {
+			t.Fatal("an embedded node at rest is not settled")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.Client().MountpathAction(t.Context(), node.URL(), api.ActionDisableMountpath, node.Store.Mountpaths()[1]); err != nil {
+		t.Fatal(err)
+	}
+	if gateway.RebalanceSettled(node.Node) {
+		t.Fatal("settled with the embedded node's mountpath disabled: its tombstones would go")
+	}
+}
+
 // A delete leaves a tombstone when nothing is moving too: an older copy
 // that arrives later (a rebalance that is long elsewhere) is refused.
 func TestDeleteAlwaysLeavesATombstone(t *testing.T) {
