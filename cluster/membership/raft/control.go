@@ -120,7 +120,7 @@ func New(cfg Config) (*Control, error) {
 		return nil, errors.New("raft: a directory for the log is required")
 	}
 	c := &Control{config: cfg, closed: make(chan struct{}), keepalive: membership.Keepalive{Timeout: cfg.KeepaliveTimeout, Logger: cfg.Logger,
-		Skip: func(n cluster.Node) bool { return n.Role.IsGateway() }}}
+		Skip: func(n cluster.Node) bool { return n.Role == cluster.RoleGateway }}}
 	c.Holder = membership.NewHolder(cfg.Placement, cfg.Changed)
 	c.fsm = &fsm{holder: c.Holder, syncBuckets: cfg.SyncBuckets, logger: cfg.Logger}
 	return c, nil
@@ -567,14 +567,18 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 				return s, false, c.applyError(ctx, err)
 			}
 		}
-	case membership.Leave, membership.Remove:
+	case membership.Leave, membership.Remove, membership.Left:
 		node, ok := c.Current().Map.Node(ch.Node.ID)
 		if !ok && c.isVoter(ch.Node.ID) {
 			// A gateway that left the map but not the voters (the
 			// removal was cut short) is removed again.
 			return c.Current(), false, c.removeVoter(ctx, ch.Node.ID)
 		}
-		if ok && node.Role.IsGateway() {
+		// A node that is also a target, asked to leave while it
+		// answers, stays (leaving) until its objects moved, following
+		// the log: it leaves the map and the voters with Left.
+		moving := ch.Kind == membership.Leave && node.Role.IsTarget() && node.State != cluster.StateOffline
+		if ok && node.Role.IsGateway() && !moving {
 			if err := c.checkNotLastVoter(node.ID); err != nil {
 				return s, false, err
 			}
@@ -731,7 +735,10 @@ func (c *Control) push(ctx context.Context, s membership.Snapshot) map[string]er
 	// for it. One that misses a push gets the next round's.
 	ctx, cancel := context.WithTimeout(ctx, max(c.config.KeepaliveTimeout/2, time.Second))
 	defer cancel()
-	return membership.PushAll(ctx, c.config.Transport, s, c.config.Self.ID, allowEmpty(s), func(n cluster.Node) bool { return !n.Role.IsGateway() })
+	// A node that is also a target is pushed to as well: it follows the
+	// log (and ignores the push), but the push tells the keepalive it
+	// answers, and a dead one goes offline as any target.
+	return membership.PushAll(ctx, c.config.Transport, s, c.config.Self.ID, allowEmpty(s), func(n cluster.Node) bool { return n.Role != cluster.RoleGateway })
 }
 
 // allowEmpty: a committed snapshot is the cluster's own word, also when

@@ -64,8 +64,10 @@ type transport struct {
 	self string
 }
 
+// Push reaches the node, or fails as a push to a dead one does.
 func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
-	return nil
+	_, err := t.net.reach(t.self, to.URL)
+	return err
 }
 
 func (t transport) Join(ctx context.Context, url string, self cluster.Node, uuid string) (membership.Snapshot, error) {
@@ -123,6 +125,17 @@ func (n *net) start(t *testing.T, id, join string) *Control {
 // dir is "").
 func (n *net) startAt(t *testing.T, id, join, url, dir string) *Control {
 	t.Helper()
+	return n.startNode(t, id, join, url, dir, cluster.RoleGateway)
+}
+
+// startAs runs one node of a role (a gateway, or one that is both).
+func (n *net) startAs(t *testing.T, id, join string, role cluster.Role) *Control {
+	t.Helper()
+	return n.startNode(t, id, join, "http://127.0.0.1:"+fmt.Sprint(7000+len(n.controls)), "", role)
+}
+
+func (n *net) startNode(t *testing.T, id, join, url, dir string, role cluster.Role) *Control {
+	t.Helper()
 	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 	n.mu.Lock()
 	for u, other := range n.trans {
@@ -132,7 +145,7 @@ func (n *net) startAt(t *testing.T, id, join, url, dir string) *Control {
 	n.trans[url] = trans
 	n.mu.Unlock()
 	c, err := New(Config{
-		Self: cluster.Node{ID: id, Role: cluster.RoleGateway, URL: url}, Join: join, InMemory: dir == "", Dir: dir,
+		Self: cluster.Node{ID: id, Role: role, URL: url}, Join: join, InMemory: dir == "", Dir: dir,
 		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: time.Second,
 	})
 	if err != nil {
@@ -275,6 +288,45 @@ func TestLeaderLeaves(t *testing.T) {
 	voters, err := gws[1].Voters()
 	if err != nil || len(voters) != 2 {
 		t.Fatalf("voters after g1 left: %v %v", voters, err)
+	}
+}
+
+// A node that is both gateway and target leaves as a target does: it
+// stays in the map (leaving) and among the voters, following the log,
+// until its objects moved (Left); one that dies goes offline.
+func TestNodesThatAreAlsoTargets(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	url := g1.config.Self.URL
+	a2, a3 := n.startAs(t, "a2", url, cluster.RoleAll), n.startAs(t, "a3", url, cluster.RoleAll)
+	n.start(t, "g4", url) // a majority once a3 is dead
+	eventually(t, "every node in the map", func() bool { return len(g1.Current().Map.Nodes) == 4 })
+	s, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "a2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node, ok := s.Map.Node("a2"); !ok || node.State != cluster.StateLeaving {
+		t.Fatalf("a2 asked to leave is %+v in the map, want leaving", node)
+	}
+	if voters, err := g1.Voters(); err != nil || len(voters) != 4 {
+		t.Fatalf("voters while a2 is leaving: %v %v; want all 4 (it follows the log until it left)", voters, err)
+	}
+	// The node itself says it left, once its objects moved.
+	if _, err := a2.Propose(t.Context(), membership.Change{Kind: membership.Left, Node: cluster.Node{ID: "a2"}}); err != nil {
+		t.Fatalf("a2's Left: %v", err)
+	}
+	if _, ok := g1.Current().Map.Node("a2"); ok {
+		t.Fatal("a2 is in the map after it left")
+	}
+	if voters, err := g1.Voters(); err != nil || len(voters) != 3 {
+		t.Fatalf("voters after a2 left: %v %v", voters, err)
+	}
+	n.kill(a3)
+	now := time.Now()
+	g1.Tick(t.Context(), now)
+	g1.Tick(t.Context(), now.Add(time.Minute))
+	if node, _ := g1.Current().Map.Node("a3"); node.State != cluster.StateOffline {
+		t.Fatalf("a3, dead, is %s after the keepalive's timeout, want offline", node.State)
 	}
 }
 
