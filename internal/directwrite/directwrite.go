@@ -20,18 +20,34 @@ const bufferSize = 512 << 10
 // Create creates a new file (O_EXCL) for writing, direct when the file
 // system allows it.
 func Create(path string, perm os.FileMode) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL|unix.O_DIRECT, perm)
-	if errors.Is(err, unix.EINVAL) { // tmpfs before Linux 6.6, some FUSE
-		f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm)
-		if err != nil {
-			return nil, err
-		}
-		return &Writer{file: f}, nil
-	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{file: f, direct: true}, nil
+	// Set after the open: an open with O_DIRECT on a file system that
+	// refuses it (tmpfs before Linux 6.6, some FUSE) fails with EINVAL
+	// after it created the file, and a second open (O_EXCL) would then
+	// fail too. Refused here, the file is written plain.
+	return &Writer{file: f, direct: setDirect(f) == nil}, nil
+}
+
+// setDirect turns O_DIRECT on for an open file.
+func setDirect(f *os.File) error {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var setErr error
+	if err := raw.Control(func(fd uintptr) {
+		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		if err == nil {
+			_, err = unix.FcntlInt(fd, unix.F_SETFL, flags|unix.O_DIRECT)
+		}
+		setErr = err
+	}); err != nil {
+		return err
+	}
+	return setErr
 }
 
 // Writer gathers the bytes written into an aligned buffer and writes each

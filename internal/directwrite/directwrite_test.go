@@ -2,6 +2,7 @@ package directwrite
 
 import (
 	"bytes"
+	"golang.org/x/sys/unix"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -136,5 +137,25 @@ func TestWriterIsPlainAfterFinish(t *testing.T) {
 	w.File().Close()
 	if got, _ := os.ReadFile(path); len(got) != 2*Align+18 {
 		t.Fatalf("the file holds %d bytes, want %d", len(got), 2*Align+18)
+	}
+}
+
+// The file is opened plain and O_DIRECT set on it after: the flag is on
+// where the file system takes it (ext4 under the tests' directory).
+func TestCreateTurnsDirectOn(t *testing.T) {
+	w, err := Create(filepath.Join(t.TempDir(), "file"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.File().Close()
+	flags, err := unix.FcntlInt(w.File().Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.direct != (flags&unix.O_DIRECT != 0) {
+		t.Fatalf("the writer says direct %v, the file's flags %#x", w.direct, flags)
+	}
+	if !w.direct {
+		t.Logf("the file system takes no O_DIRECT: plain writes")
 	}
 }
