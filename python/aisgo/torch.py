@@ -152,6 +152,41 @@ def distributed_rank(rank: Optional[int] = None, world_size: Optional[int] = Non
     return rank, world_size
 
 
+class _WorkerEpochs:
+    """The iterations each DataLoader worker (by id) made since set_epoch,
+    in memory the processes forked from the training process share: a
+    worker forked anew each epoch knows the epochs before it. Pickled (a
+    spawned worker), it is a copy of the counts, no longer shared."""
+
+    SLOTS = 256  # worker ids beyond count in the process only
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self._shared: Any = multiprocessing.RawArray("q", self.SLOTS)
+        self._local: Dict[int, int] = {}
+
+    def next(self, worker: int) -> int:
+        # One process at a time uses a worker id: no lock.
+        if self._shared is not None and worker < self.SLOTS:
+            done = self._shared[worker]
+            self._shared[worker] = done + 1
+            return done
+        done = self._local.get(worker, 0)
+        self._local[worker] = done + 1
+        return done
+
+    def __getstate__(self) -> Dict[str, Any]:
+        counts = dict(self._local)
+        if self._shared is not None:
+            counts.update({i: v for i, v in enumerate(self._shared) if v})
+        return {"counts": counts}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self._shared = None
+        self._local = dict(state["counts"])
+
+
 class ShardDataset(IterableDataset):
     """Streams the samples of a bucket's tar/tgz shards.
 
@@ -182,8 +217,11 @@ class ShardDataset(IterableDataset):
 
     Each iteration after ``set_epoch(e)`` is the next epoch: e, e+1, ...
     (without set_epoch, 0, 1, ...), in the training process and in
-    persistent DataLoader workers alike, which keep the dataset they were
-    given and never see a later set_epoch.
+    DataLoader workers alike: persistent ones, which keep the dataset they
+    were given and never see a later set_epoch, and forked ones started
+    anew each epoch (Linux's default), which count the epochs before them
+    in memory shared with the training process. Workers started anew by
+    spawn or forkserver get a copy each epoch: call set_epoch before each.
 
     A sample is ``{"__key__": key, ext: bytes, ...}``: consecutive files of
     a shard whose names share the key (the name up to the first '.' of its
@@ -225,6 +263,7 @@ class ShardDataset(IterableDataset):
         self.shards: List[str] = resolve_shards(client, bucket, template, prefix)
         self.epoch = 0
         self._iterated = 0  # iterations since set_epoch: the epochs after it
+        self._worker_epochs = _WorkerEpochs()
         self._pickled_place: Optional[Tuple[int, int]] = None
         self._warned_uneven = False
 
@@ -233,6 +272,8 @@ class ShardDataset(IterableDataset):
         shard and sample order; the iterations after it are the next epochs."""
         self.epoch = int(epoch)
         self._iterated = 0
+        # A new count: persistent workers, forked before, keep theirs.
+        self._worker_epochs = _WorkerEpochs()
 
     def __getstate__(self) -> Dict[str, Any]:
         # Pickled for DataLoader workers (spawn, forkserver): the rank of
@@ -292,8 +333,11 @@ class ShardDataset(IterableDataset):
 
     def __iter__(self) -> Iterator[Any]:
         rank, world, worker, workers = self._place()
-        epoch = self.epoch + self._iterated
-        self._iterated += 1
+        if get_worker_info() is None:
+            epoch = self.epoch + self._iterated
+            self._iterated += 1
+        else:
+            epoch = self.epoch + self._worker_epochs.next(worker)
         shards = self.shards_for(rank, world, worker, workers, epoch=epoch)
         samples = self._stream(shards)
         if self.shuffle_buffer > 0:

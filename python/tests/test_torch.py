@@ -374,6 +374,27 @@ def test_persistent_workers_see_the_next_epoch(client: Client, ds: Dataset):
     assert orders[0] != orders[1], "two epochs of persistent workers came in the same order"
 
 
+def test_workers_forked_each_epoch_see_the_next_epoch(client: Client, ds: Dataset):
+    # DataLoader's default: workers forked anew for each epoch, from a
+    # training process that never iterates the dataset itself. Without
+    # set_epoch, each iteration is still the next epoch, as after
+    # set_epoch(0), set_epoch(1).
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=64, seed=9)
+    loader = DataLoader(d, batch_size=None, num_workers=2)
+    orders = [keys_of(loader) for _ in range(2)]
+    assert sorted(orders[0]) == sorted(orders[1]) == sorted(ds.expected)
+    assert orders[0] != orders[1], "two epochs of workers forked anew came in the same order"
+    fixed = []
+    for epoch in range(2):
+        d.set_epoch(epoch)
+        fixed.append(keys_of(DataLoader(d, batch_size=None, num_workers=2)))
+    assert fixed == orders
+    # And a pickled copy (a spawned worker's) still iterates.
+    import pickle
+
+    assert sorted(keys_of(pickle.loads(pickle.dumps(d)))) == sorted(ds.expected)
+
+
 def test_stale_index_is_refused(client: Client, ds: Dataset):
     # A shard written anew beside the index of its old content: reads at
     # the old offsets would return other members' bytes, each of the right
