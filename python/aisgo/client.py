@@ -870,9 +870,7 @@ class Client:
             if not body.rewind():
                 return False
             body.sent = False
-        with self._lock:
-            if self._gateways[0] == gateway:
-                self._gateways = self._gateways[1:] + self._gateways[:1]
+        self._next_gateway(gateway)
         return True
 
     def _follow(
@@ -1038,20 +1036,26 @@ class Client:
 
         The gateway answers a HEAD of an object with a redirect to its owner
         target; that Location serves the PUT as well. A node that answers
-        itself (a target reached directly) is the place.
+        itself (a target reached directly) is the place. A gateway that
+        cannot be reached, hangs, or cannot serve (503) is passed over for
+        the next, as any request's; when every one said 503, they are asked
+        again after a pause.
         """
         path = _object_path(bucket, name)
-        last: Optional[AisConnectionError] = None
-        for _ in range(len(self._gateways)):
-            gateway = self.endpoint
-            url = self._url(gateway, path, None)
-            attempt = 0
-            while True:
+        last: Optional[AisError] = None
+        for attempt in range(len(RETRY_DELAYS) + 1):
+            if attempt:
+                time.sleep(RETRY_DELAYS[attempt - 1])
+            busy = False
+            for _ in range(len(self._gateways)):
+                gateway = self.endpoint
+                url = self._url(gateway, path, None)
                 try:
                     resp = self._send("HEAD", url, headers=None, data=None, stream=False, gateway=True)
-                except AisConnectionError as exc:
+                except (AisConnectionError, AisTimeout) as exc:
                     last = exc
-                    break
+                    self._next_gateway(gateway)
+                    continue
                 resp.close()
                 if resp.status_code in _REDIRECTS and resp.headers.get("Location"):
                     return _redirect_to(url, resp.headers["Location"], "PUT")
@@ -1064,18 +1068,21 @@ class Client:
                     # May put, may not look (a write-only token): the PUT
                     # goes to the gateway, which redirects it (or refuses it).
                     return url
-                if isinstance(err, errors.Unavailable) and not isinstance(err, errors.NoQuorum) and attempt < len(RETRY_DELAYS):
-                    time.sleep(RETRY_DELAYS[attempt])
-                    attempt += 1
+                if isinstance(err, errors.Unavailable) and not isinstance(err, errors.NoQuorum):
+                    last, busy = err, True
+                    self._next_gateway(gateway)
                     continue
                 raise err
-            if len(self._gateways) < 2:
-                break
-            with self._lock:
-                if self._gateways[0] == gateway:
-                    self._gateways = self._gateways[1:] + self._gateways[:1]
+            if not busy:
+                break  # none answered: a pause would not change that
         assert last is not None
         raise last
+
+    def _next_gateway(self, gateway: str) -> None:
+        """Makes the gateway after this one the first asked."""
+        with self._lock:
+            if len(self._gateways) > 1 and self._gateways[0] == gateway:
+                self._gateways = self._gateways[1:] + self._gateways[:1]
 
     def put_object(
         self,

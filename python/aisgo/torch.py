@@ -99,7 +99,10 @@ def resolve_shards(
         names = []
         for e in client.list_objects(bucket, prefix=pfx, props="name"):
             listed += 1
-            if not is_index_name(e.name) and _is_tar_name(e.name):
+            # Shards of a format tarfile cannot read are listed too, to
+            # be refused below: left out, the dataset would silently be
+            # a part of what is under the prefix.
+            if not is_index_name(e.name) and (_is_tar_name(e.name) or e.name.lower().endswith(UNSUPPORTED_SUFFIXES)):
                 names.append(e.name)
         if not names:
             raise DatasetError(

@@ -598,3 +598,70 @@ def test_reader_of_a_range_tells_the_objects_size():
             assert r.headers["Content-Range"] == "bytes 0-1/100"
     finally:
         server.shutdown()
+
+
+def test_a_put_passes_over_a_gateway_that_answers_503_or_hangs():
+    """A PUT first asks a gateway where the object goes (HEAD): one that
+    cannot serve (503) or hangs is passed over for the next, as for any
+    other request, rather than fail the PUT or wait on the same one."""
+    import socket
+
+    asked = []
+
+    class Busy(_QuietHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's name)
+            asked.append("busy " + self.command)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class Live(_QuietHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's name)
+            asked.append("live " + self.command)
+            self.send_response(404)  # not there yet: this node takes it
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_PUT(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            asked.append("live " + self.command)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    busy, live = _serve(Busy), _serve(Live)
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{busy.server_address[1]},http://127.0.0.1:{live.server_address[1]}")
+        c.put_object("b", "o", b"data")
+        assert asked == ["busy HEAD", "live HEAD", "live PUT"], asked
+        asked.clear()
+        c = aisgo.Client(f"http://127.0.0.1:{hung.getsockname()[1]},http://127.0.0.1:{live.server_address[1]}", timeout=1)
+        c.put_object("b", "o", b"data")
+        assert asked == ["live HEAD", "live PUT"], asked
+    finally:
+        busy.shutdown()
+        live.shutdown()
+        hung.close()
+
+
+def test_a_prefix_with_shards_tarfile_cannot_read_is_refused():
+    """Under a prefix, a shard of a format Python's tarfile cannot read
+    (dSort's .tar.zst output, say) is refused by name, not left out of a
+    dataset that would then silently be a part of the prefix's."""
+    from types import SimpleNamespace
+
+    from aisgo.torch import resolve_shards
+
+    class Lister:
+        def __init__(self, names):
+            self.names = names
+
+        def list_objects(self, bucket, prefix="", props=None):
+            return [SimpleNamespace(name=n) for n in self.names if n.startswith(prefix)]
+
+    assert resolve_shards(Lister(["out-0.tar", "out-0.tar.idx", "out-1.tgz"]), "b", prefix="out-") == ["out-0.tar", "out-1.tgz"]
+    with pytest.raises(aisgo.DatasetError, match="out-1.tar.zst: this format is not supported"):
+        resolve_shards(Lister(["out-0.tar", "out-1.tar.zst"]), "b", prefix="out-")
