@@ -345,6 +345,17 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
+		// The token first: a need that reads the body (a bucket action)
+		// must not buffer megabytes for anyone who sends them.
+		if _, err := n.verifier.Verify(requestToken(r)); err != nil {
+			err = fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
+			if strings.HasPrefix(r.URL.Path, console.Prefix) && wantsHTML(r) {
+				console.WriteLogin(w, http.StatusUnauthorized, err.Error())
+				return
+			}
+			n.writeError(w, r, err)
+			return
+		}
 		perm, bucket := need(r)
 		if _, err := n.authorize(r, perm, bucket); err != nil {
 			if strings.HasPrefix(r.URL.Path, console.Prefix) && errors.Is(err, api.ErrUnauthorized) && wantsHTML(r) {
@@ -474,8 +485,8 @@ func (n *Node) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now().Unix()
-	if c.ExpiresAt.Unix() < now || n.control.Current().Tokens.Has(c.ID) {
-		return // expired or revoked already
+	if c.ExpiresAt.Unix()+membership.RevocationMargin < now || n.control.Current().Tokens.Has(c.ID) {
+		return // expired (by any node's clock) or revoked already
 	}
 	change := membership.Change{Kind: membership.RevokeToken, Created: now, Token: membership.RevokedToken{ID: c.ID, Expires: c.ExpiresAt.Unix()}}
 	if _, err := n.control.Propose(r.Context(), change); err != nil {

@@ -764,6 +764,28 @@ func TestForgedBatchGrantIsRefusedBeforeTheBody(t *testing.T) {
 	}
 }
 
+// A bucket action without a valid token is refused before its body is
+// read (the body names the action, and so what it needs): up to 8 MiB
+// buffered for anyone who sends it would be the node's memory for the
+// asking.
+func TestBucketActionWithoutTokenIsRefusedBeforeTheBody(t *testing.T) {
+	c := newAuthCluster(t)
+	u, _ := url.Parse(c.Primary().URL())
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// 8 MiB announced, 1 KiB sent, then nothing.
+	fmt.Fprintf(conn, "POST /v1/buckets/b HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", u.Host, 8<<20)
+	conn.Write(bytes.Repeat([]byte(" "), 1024))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, " 401 ") {
+		t.Fatalf("a bucket action without a token and its body still coming: %q %v, want 401 at once", status, err)
+	}
+}
+
 // A bucket action whose body cannot be read (past the 8 MiB bound) is
 // that error, not the route's default: a delete-listrange of too many
 // names must not destroy the bucket.

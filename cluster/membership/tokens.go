@@ -35,7 +35,14 @@ type RevokedToken struct {
 	Expires int64  `json:"expires"`
 }
 
-// applyRevoke adds a token and drops those expired by the change's time.
+// RevocationMargin is how long after its expiry (seconds) a revoked
+// token stays on the list: the expiry is judged by the proposing
+// gateway's clock, and a node whose clock is behind would take the token
+// as valid again once it is dropped.
+const RevocationMargin = 300
+
+// applyRevoke adds a token and drops those expired, with the margin, by
+// the change's time.
 func applyRevoke(cur *RevokedTokens, c Change) (*RevokedTokens, error) {
 	if c.Token.ID == "" || len(c.Token.ID) > 256 {
 		return nil, fmt.Errorf("%w: %s needs a token id of at most 256 bytes", ErrUnknownChange, c.Kind)
@@ -48,7 +55,7 @@ func applyRevoke(cur *RevokedTokens, c Change) (*RevokedTokens, error) {
 			next.Tokens = map[string]int64{}
 		}
 	}
-	maps.DeleteFunc(next.Tokens, func(_ string, expires int64) bool { return expires < c.Created })
+	maps.DeleteFunc(next.Tokens, func(_ string, expires int64) bool { return expires+RevocationMargin < c.Created })
 	if _, ok := next.Tokens[c.Token.ID]; !ok && len(next.Tokens) >= MaxRevokedTokens {
 		return nil, fmt.Errorf("%w (%d)", ErrTooManyRevoked, MaxRevokedTokens)
 	}
