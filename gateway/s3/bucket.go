@@ -253,11 +253,32 @@ var subresources = []string{
 	"website",
 }
 
+// parameters are the query keys the handlers read (or an SDK adds) that
+// are not subresources.
+var parameters = []string{
+	"uploads", "delete", "uploadId", "partNumber", "versionId", "x-id",
+	"list-type", "continuation-token", "delimiter", "encoding-type", "fetch-owner", "key-marker", "marker",
+	"max-keys", "max-parts", "max-uploads", "part-number-marker", "prefix", "start-after",
+	"upload-id-marker", "version-id-marker",
+}
+
 // unservedSubresource refuses a request naming a subresource other than
-// those served.
+// those served: one of the list, or any other key given without a value
+// (as S3's subresources are, and new ones keep coming: ?metadataTable,
+// ?renameObject), which would otherwise fall through to the plain
+// operation (DELETE ?metadataTable destroying the bucket).
 func unservedSubresource(q map[string][]string, served ...string) error {
 	for _, k := range subresources {
 		if _, ok := q[k]; ok && !slices.Contains(served, k) {
+			return ErrNotImplemented.WithMessage("?%s is not implemented", k)
+		}
+	}
+	for k, values := range q {
+		lower := strings.ToLower(k)
+		if slices.Contains(subresources, k) || slices.Contains(parameters, k) || strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "response-") {
+			continue
+		}
+		if !slices.ContainsFunc(values, func(v string) bool { return v != "" }) {
 			return ErrNotImplemented.WithMessage("?%s is not implemented", k)
 		}
 	}

@@ -1111,6 +1111,32 @@ func TestUnservedSubresources(t *testing.T) {
 	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: bucket, Key: aws.String("copy"), CopySource: aws.String("subs/k?versionId=v2")}); code(err) != "InvalidArgument" {
 		t.Errorf("a copy of another version: %v, want InvalidArgument", err)
 	}
+	// Subresources S3 added later, not on any list here: refused too,
+	// not taken as the plain operation (a DELETE of the bucket, a PUT of
+	// an empty object, a bucket made).
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("subs-empty")}); err != nil {
+		t.Fatal(err)
+	}
+	empty := hex.EncodeToString(sha256Of(""))
+	for _, rq := range []struct {
+		method, path string
+		header       map[string]string
+	}{
+		{http.MethodDelete, "/subs-empty?metadataTable", nil},
+		{http.MethodDelete, "/subs-empty?metadataConfiguration=", nil},
+		{http.MethodPut, "/subs/k?renameObject", map[string]string{"x-amz-rename-source": "/subs/other"}},
+		{http.MethodPut, "/subs-new?abac", nil},
+	} {
+		if status, answer := signedRequest(t, rq.method, endpoint, rq.path, "", empty, rq.header); status != http.StatusNotImplemented || !strings.Contains(answer, "NotImplemented") {
+			t.Errorf("%s %s: %d %s, want 501 NotImplemented", rq.method, rq.path, status, answer)
+		}
+	}
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("subs-empty")}); err != nil {
+		t.Errorf("the empty bucket after DELETE ?metadataTable: %v", err)
+	}
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("subs-new")}); err == nil {
+		t.Error("PUT ?abac made a bucket")
+	}
 	// All of it left the bucket and the object as they were.
 	got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: key, VersionId: aws.String("null")})
 	if err != nil {
