@@ -1247,6 +1247,42 @@ func TestChecksumHeaders(t *testing.T) {
 	if status, answer := put("second", "x-amz-checksum-crc32", crc("second")); status != http.StatusOK {
 		t.Fatalf("a body matching its CRC32: %d %s", status, answer)
 	}
+	// Signed into a presigned URL's query, a checksum and metadata count
+	// as the headers would.
+	presignedPut := func(body string, query map[string]string) (int, string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, endpoint+"/sums/presigned", nil)
+		q := req.URL.Query()
+		q.Set("X-Amz-Expires", "60")
+		for k, v := range query {
+			q.Set(k, v)
+		}
+		req.URL.RawQuery = q.Encode()
+		url, _, err := v4.NewSigner().PresignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		put, _ := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(put)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(answer)
+	}
+	if status, answer := presignedPut("third", map[string]string{"x-amz-checksum-crc32": crc("other")}); status != http.StatusBadRequest || !strings.Contains(answer, "BadDigest") {
+		t.Fatalf("a presigned PUT not matching the CRC32 of its URL: %d %s", status, answer)
+	}
+	if status, answer := presignedPut("third", map[string]string{"x-amz-checksum-crc32": crc("third"), "x-amz-meta-owner": "alice"}); status != http.StatusOK {
+		t.Fatalf("a presigned PUT matching the CRC32 of its URL: %d %s", status, answer)
+	}
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("sums"), Key: aws.String("presigned")})
+	if err != nil || head.Metadata["owner"] != "alice" {
+		t.Fatalf("the metadata of a presigned URL's query: %v %v", head.Metadata, err)
+	}
+	if status, answer := presignedPut("fourth", map[string]string{"x-amz-acl": "public-read"}); status != http.StatusNotImplemented {
+		t.Fatalf("a presigned PUT granting public read in its URL: %d %s, want 501 as for the header", status, answer)
+	}
 }
 
 // signedPut sends a PUT of body signed as the SDK would, with payload as

@@ -136,6 +136,8 @@ func (s *Server) redacted(err error) error {
 // stripped, checksums checked as it is read).
 func (s *Server) authenticate(r *http.Request) (accessKey string, err error) {
 	defer dropChunkedEncoding(r.Header)
+	// After the signature is checked (it covers the query as sent).
+	defer presignedHeaders(r)
 	if s.config.Keys != nil && !isEmptyKeys(s.config.Keys) {
 		verified, err := sigv4.Verify(r, s.config.Keys, s.config.Now())
 		if err != nil {
@@ -156,6 +158,32 @@ func (s *Server) authenticate(r *http.Request) (accessKey string, err error) {
 	// the payload's.
 	r.Body, r.ContentLength = body, length
 	return "", nil
+}
+
+// presignedHeaders takes the x-amz-* parameters of a presigned URL's
+// query as the headers they stand for, as S3 does (presigners move
+// headers there): a checksum, metadata or an ACL signed into the URL is
+// checked, kept or refused as the header would be, not dropped. A header
+// sent as well wins.
+func presignedHeaders(r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("X-Amz-Signature") {
+		return
+	}
+	for k, values := range q {
+		switch lower := strings.ToLower(k); {
+		case !strings.HasPrefix(lower, "x-amz-") || len(values) == 0:
+		case lower == "x-amz-algorithm" || lower == "x-amz-credential" || lower == "x-amz-date" ||
+			lower == "x-amz-expires" || lower == "x-amz-signedheaders" || lower == "x-amz-signature",
+			lower == "x-amz-content-sha256" || lower == "x-amz-decoded-content-length":
+			// The signature's own, or the body's framing: a presigned
+			// body is unsigned.
+		default:
+			if r.Header.Get(k) == "" {
+				r.Header.Set(k, values[0])
+			}
+		}
+	}
 }
 
 // isEmptyKeys reports a key set with no key: a static one, or one that
