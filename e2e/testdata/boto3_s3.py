@@ -87,6 +87,15 @@ def main():
     assert "Contents" not in s3.list_objects(Bucket="boto", Prefix="meta/")
     print("boto3: metadata keys as sent, a key with a space listed, a prefix emptied through its versions")
 
+    # A client set to another region is told the cluster's (in the error,
+    # and in a HEAD's header) and signs again for it, as against S3.
+    other = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1",
+                         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    other.put_object(Bucket="boto", Key="regions/k", Body=b"r")
+    assert other.get_object(Bucket="boto", Key="regions/k")["Body"].read() == b"r"
+    assert other.head_object(Bucket="boto", Key="regions/k")["ContentLength"] == 1
+    print("boto3: a client of another region is redirected to the cluster's and served")
+
 
 if __name__ == "__main__":
     main()

@@ -52,6 +52,7 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 		if _, err := s.config.Backend.BucketProps(ctx, bucket); err != nil {
 			return backendError(err, bucket, "")
 		}
+		w.Header().Set(HeaderBucketRegion, s.config.Region)
 		w.WriteHeader(http.StatusOK)
 		return nil
 	case http.MethodPut:
@@ -218,6 +219,9 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 		err := validateKey(o.Key)
 		if err == nil && o.VersionID != "" && o.VersionID != nullVersion {
 			err = ErrNoSuchVersion.WithMessage("version %q of %s: this bucket keeps one version of an object, \"null\"", o.VersionID, o.Key)
+		}
+		if err == nil && (o.ETag != "" || o.LastModifiedTime != "" || o.Size != "") {
+			err = notImplemented("a conditional delete of " + o.Key)
 		}
 		if err == nil {
 			err = s.config.Backend.Delete(r.Context(), bucket, o.Key)

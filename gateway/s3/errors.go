@@ -15,6 +15,9 @@ type Error struct {
 	Message  string
 	Status   int
 	Resource string
+	// Region, when set, is the one the request should have been signed
+	// for: clients (botocore) sign again for it.
+	Region string
 }
 
 func (e *Error) Error() string {
@@ -36,6 +39,13 @@ func (e *Error) Is(target error) bool {
 func (e *Error) WithMessage(format string, args ...any) *Error {
 	copied := *e
 	copied.Message = fmt.Sprintf(format, args...)
+	return &copied
+}
+
+// WithRegion returns a copy of e naming the region requests are for.
+func (e *Error) WithRegion(region string) *Error {
+	copied := *e
+	copied.Region = region
 	return &copied
 }
 
@@ -95,8 +105,13 @@ type errorBody struct {
 	Code      string   `xml:"Code"`
 	Message   string   `xml:"Message"`
 	Resource  string   `xml:"Resource,omitempty"`
+	Region    string   `xml:"Region,omitempty"`
 	RequestID string   `xml:"RequestId"`
 }
+
+// HeaderBucketRegion tells the region of a bucket (HEAD bucket), or the
+// one a request should have been signed for.
+const HeaderBucketRegion = "X-Amz-Bucket-Region"
 
 // HeaderRequestID carries the id of every answer, as S3 does, so that a
 // client's report can be matched with the node's log.
@@ -109,6 +124,10 @@ const HeaderRequestID = "X-Amz-Request-Id"
 func WriteError(w http.ResponseWriter, r *http.Request, err error, requestID string) {
 	status, body := errorDocument(r, err, requestID)
 	w.Header().Set(HeaderRequestID, requestID)
+	if body.Region != "" {
+		// Where a HEAD, which has no body, tells it.
+		w.Header().Set(HeaderBucketRegion, body.Region)
+	}
 	if status == http.StatusNotModified || (r != nil && r.Method == http.MethodHead) {
 		w.WriteHeader(status)
 		return
@@ -126,7 +145,7 @@ func errorDocument(r *http.Request, err error, requestID string) (int, errorBody
 	if resource == "" && r != nil && r.URL != nil {
 		resource = r.URL.Path
 	}
-	return answer.Status, errorBody{Code: answer.Code, Message: answer.Message, Resource: resource, RequestID: requestID}
+	return answer.Status, errorBody{Code: answer.Code, Message: answer.Message, Resource: resource, Region: answer.Region, RequestID: requestID}
 }
 
 // NewRequestID returns 16 random upper-case hex digits, the form of S3's

@@ -1101,6 +1101,15 @@ func TestUnservedSubresources(t *testing.T) {
 	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("owned"), Body: strings.NewReader("data"), ACL: types.ObjectCannedACLBucketOwnerFullControl}); err != nil {
 		t.Errorf("a PUT with bucket-owner-full-control: %v", err)
 	}
+	// A conditional delete cannot be checked and done as one step: it
+	// is refused, not taken as a plain delete.
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: key, IfMatch: aws.String(`"stale"`)}); code(err) != "NotImplemented" {
+		t.Errorf("a DELETE If-Match: %v, want NotImplemented", err)
+	}
+	conditional, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: bucket, Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: key, ETag: aws.String(`"stale"`)}}}})
+	if err != nil || len(conditional.Errors) != 1 || aws.ToString(conditional.Errors[0].Code) != "NotImplemented" {
+		t.Errorf("a multi-delete with an ETag condition: %+v %v, want NotImplemented", conditional, err)
+	}
 	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: key, VersionId: aws.String("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY")}); code(err) != "InvalidArgument" {
 		t.Errorf("a DELETE of another version: %v, want InvalidArgument", err)
 	}
@@ -1213,6 +1222,24 @@ func TestOtherRegionRefused(t *testing.T) {
 	_, err := client.ListBuckets(t.Context(), &s3.ListBucketsInput{})
 	if code(err) != "AuthorizationHeaderMalformed" || !strings.Contains(err.Error(), "expecting 'us-east-1'") {
 		t.Fatalf("a request signed for eu-west-1: %v, want AuthorizationHeaderMalformed naming us-east-1", err)
+	}
+	// The region is in the body and a header (a HEAD has no body), where
+	// botocore looks to sign again for it.
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, _ := http.NewRequestWithContext(t.Context(), method, endpoint+"/", nil)
+		req.Header.Set("x-amz-content-sha256", hex.EncodeToString(sha256Of("")))
+		if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, hex.EncodeToString(sha256Of("")), "s3", "eu-west-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("X-Amz-Bucket-Region") != "us-east-1" || method == http.MethodGet && !strings.Contains(string(body), "<Region>us-east-1</Region>") {
+			t.Errorf("%s signed for eu-west-1: header %q, body %s; want the region us-east-1 named", method, resp.Header.Get("X-Amz-Bucket-Region"), body)
+		}
 	}
 }
 

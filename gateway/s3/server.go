@@ -146,7 +146,7 @@ func (s *Server) authenticate(r *http.Request) (accessKey string, err error) {
 		// A request signed for another region (another cluster that
 		// shares the keys) is not for this one, as S3 answers.
 		if verified.Region != s.config.Region {
-			return "", ErrAuthorizationHeaderMalformed.WithMessage("The authorization header is malformed; the region '%s' is wrong; expecting '%s'", verified.Region, s.config.Region)
+			return "", ErrAuthorizationHeaderMalformed.WithMessage("The authorization header is malformed; the region '%s' is wrong; expecting '%s'", verified.Region, s.config.Region).WithRegion(s.config.Region)
 		}
 		return verified.AccessKey, nil
 	}

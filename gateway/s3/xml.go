@@ -123,6 +123,10 @@ type Delete struct {
 type ObjectIdentifier struct {
 	Key       string `xml:"Key"`
 	VersionID string `xml:"VersionId,omitempty"`
+	// The conditions of a conditional delete, which is not served.
+	ETag             string `xml:"ETag,omitempty"`
+	LastModifiedTime string `xml:"LastModifiedTime,omitempty"`
+	Size             string `xml:"Size,omitempty"`
 }
 
 // validate: S3 refuses an empty list and more than 1000 keys as
