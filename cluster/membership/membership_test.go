@@ -64,6 +64,7 @@ type network struct {
 	ids   map[string]string           // URL to id
 	down  map[string]bool             // by id
 	joins []string                    // "id@url" of each join asked
+	pulls int                         // snapshots pulled
 }
 
 func newNetwork() *network {
@@ -124,6 +125,9 @@ func (t transport) Probe(ctx context.Context, n cluster.Node) error {
 }
 
 func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snapshot, error) {
+	t.net.mu.Lock()
+	t.net.pulls++
+	t.net.mu.Unlock()
 	p, _, err := t.net.at(from.URL)
 	if err != nil {
 		return membership.Snapshot{}, err
@@ -749,40 +753,42 @@ func TestTargetJoinsThroughAPrimaryItDoesNotKnow(t *testing.T) {
 	}
 }
 
-// A target pushed a map too far ahead of its own (away through many
-// changes) joins again, rather than refuse every push for good.
-func TestTargetFarBehindJoinsAgain(t *testing.T) {
+// A target pushed a map too far ahead of its own asks the primary it
+// knows for its map, taken however far ahead: a target away through many
+// changes catches up, and a forged version (not the primary's) changes
+// nothing, nor makes the target join again.
+func TestTargetPushedFarAheadAsksThePrimary(t *testing.T) {
 	f := newFixture(t, 1)
 	t1 := f.all["t1"]
 	cur := t1.Current()
-	primary, _ := cur.Map.Node(cur.Map.Primary)
 	next := cur.Map.Clone()
 	next.Version += 20000
-	joins := func() int {
-		f.net.mu.Lock()
-		defer f.net.mu.Unlock()
-		n := 0
-		for _, j := range f.net.joins {
-			if j == "t1@"+primary.URL {
-				n++
-			}
-		}
-		return n
-	}
-	before := joins()
+	f.net.mu.Lock()
+	joins, pulls := len(f.net.joins), f.net.pulls
+	f.net.mu.Unlock()
 	err := t1.Accept(t.Context(), membership.Snapshot{Map: next}, membership.Origin{Sender: cur.Map.Primary})
 	if !errors.Is(err, cluster.ErrVersionJump) {
 		t.Fatalf("a push far ahead: %v", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if joins() > before {
+		f.net.mu.Lock()
+		pulled := f.net.pulls > pulls
+		f.net.mu.Unlock()
+		if pulled {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("t1 did not join again through the primary; joins %v", f.net.joins)
+			t.Fatal("t1 did not ask the primary for its map")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a join, if one were coming
+	f.net.mu.Lock()
+	joined := len(f.net.joins) > joins
+	f.net.mu.Unlock()
+	if joined || t1.Current().Map.Version != cur.Map.Version || f.g1.Current().Map.Version != cur.Map.Version {
+		t.Fatalf("after a forged version: joined %v, t1 at %d, the primary at %d; want no join and version %d", joined, t1.Current().Map.Version, f.g1.Current().Map.Version, cur.Map.Version)
 	}
 }
 

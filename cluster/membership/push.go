@@ -100,6 +100,8 @@ type Push struct {
 	emptied   atomic.Bool
 	keepalive Keepalive
 	rejoining atomic.Bool
+	// catchingUp: a pull of the primary's snapshot is under way.
+	catchingUp atomic.Bool
 	// awaitingReturn: this node saw itself offline and waits for the
 	// keepalive's Returned before it joins again.
 	awaitingReturn atomic.Bool
@@ -378,12 +380,20 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 		switch {
 		case errors.Is(err, cluster.ErrStaleMap) && s.Map.Version == cur.Map.Version:
 		case err != nil:
-			if (errors.Is(err, cluster.ErrNotPrimary) || errors.Is(err, cluster.ErrVersionJump)) && cur.Map != nil && s.Map.UUID == cur.Map.UUID && s.Map.Version > cur.Map.Version {
+			if errors.Is(err, cluster.ErrVersionJump) && cur.Map != nil && s.Map.UUID == cur.Map.UUID {
+				// A map too far ahead (this node was away long, or the
+				// push is forged): refused, but the primary this node
+				// knows is asked for its map, taken however far ahead.
+				// A forged version is not the primary's: nothing changes.
+				if g, ok := cur.Map.Node(from.Sender); ok && g.Role.IsGateway() && from.Sender != p.config.Self.ID {
+					p.catchUp(g)
+				}
+			}
+			if errors.Is(err, cluster.ErrNotPrimary) && cur.Map != nil && s.Map.UUID == cur.Map.UUID && s.Map.Version > cur.Map.Version {
 				// A primary of this cluster this node has not heard of
-				// (elected while it was away), or a map too far ahead
-				// (it was away long): refused, it would stay out for
-				// good. It joins again, through that primary first; the
-				// join's answer is checked as any map.
+				// (elected while it was away): refused, it would stay
+				// out for good. It joins again, through that primary
+				// first; the join's answer is checked as any map.
 				if g, ok := s.Map.Node(from.Sender); ok && g.Role.IsGateway() && s.Map.Primary == from.Sender && from.Sender != p.config.Self.ID {
 					p.rejoin(g.URL)
 				}
@@ -570,6 +580,26 @@ func (p *Push) rejoin(first ...string) {
 		p.config.Logger.Warn("this node is not an active member of the cluster map: joining again")
 		if err := p.join(p.loops, first...); err != nil {
 			p.config.Logger.Warn("join again", "err", err)
+		}
+	})
+}
+
+// catchUp asks a gateway this node knows for its snapshot, in the
+// background, and takes it even far ahead of this node's (Recovery).
+func (p *Push) catchUp(gateway cluster.Node) {
+	if p.loops == nil || !p.catchingUp.CompareAndSwap(false, true) {
+		return
+	}
+	p.wg.Go(func() {
+		defer p.catchingUp.Store(false)
+		ctx, cancel := context.WithTimeout(p.loops, 30*time.Second)
+		defer cancel()
+		s, err := p.config.Transport.Pull(ctx, gateway)
+		if err == nil {
+			err = p.Accept(ctx, s, Origin{Sender: gateway.ID, Recovery: true})
+		}
+		if err != nil && !errors.Is(err, cluster.ErrStaleMap) {
+			p.config.Logger.Warn("catch up with the primary's map", "gateway", gateway.ID, "err", err)
 		}
 	})
 }
