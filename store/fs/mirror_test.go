@@ -630,6 +630,34 @@ func TestPutOntoAMountpathDisabledDuringItsCommitFails(t *testing.T) {
 	}
 }
 
+// An overwrite whose mountpath goes while it commits leaves the object it
+// would have replaced as it was: the mountpath comes back with it.
+func TestOverwriteOntoAMountpathDisabledDuringItsCommitKeepsTheOld(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("old"))
+	paths := copyPaths(st, b, "x")
+	mp := strings.TrimSuffix(paths[0], filepath.Join("/ais", b.Name, "x"))
+	precommit := func() (func(), store.Stamp, error) {
+		if err := st.DisableMountpath(t.Context(), mp, "a test"); err != nil {
+			t.Error(err)
+		}
+		return func() {}, store.Stamp{}, nil
+	}
+	if _, err := st.Put(t.Context(), b, "x", strings.NewReader("new"), store.PutOptions{Size: 3, Precommit: precommit}); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("an overwrite whose mountpath was disabled during its commit: %v", err)
+	}
+	if data, err := os.ReadFile(paths[0]); err != nil || string(data) != "old" {
+		t.Fatalf("the object the failed overwrite would have replaced: %q %v, want \"old\" kept", data, err)
+	}
+	if err := st.EnableMountpath(t.Context(), mp); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Get(t, st, b, "x"); string(got) != "old" {
+		t.Fatalf("after the mountpath came back: %q, want \"old\"", got)
+	}
+}
+
 // A bucket destroyed (and created again) while a PUT into it commits
 // does not get the object: the PUT fails, and the new bucket is empty.
 func TestPutIntoABucketDestroyedDuringItsCommitFails(t *testing.T) {

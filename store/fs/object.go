@@ -361,6 +361,15 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 			return nil, err
 		}
 	}
+	// Held from the check to the installs: a mountpath disabled after
+	// the check above (during Precommit, which sends parts) would get the
+	// object renamed over its old one, then removed as unplaced, and come
+	// back without either. Changes take no name lock: no deadlock.
+	s.mpsMu.RLock()
+	defer s.mpsMu.RUnlock()
+	if first := mps[0]; !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == first.path }) {
+		return nil, fmt.Errorf("%w: mountpath %s was disabled while the object was committed: write it again", store.ErrIO, first.path)
+	}
 	var installed []mountpath
 	for i, work := range works {
 		if err := s.install(b, name, mps[i], work); err != nil {
