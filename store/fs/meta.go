@@ -175,6 +175,10 @@ func readMeta(path string, m *store.ObjectMeta) error {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("%w: %s was removed", store.ErrNotFound, path) // by a DELETE since it was found
 		}
+		if errors.Is(err, syscall.ERANGE) {
+			// Larger than any this store writes: not its metadata.
+			return fmt.Errorf("%w: metadata of %s is larger than %d bytes", store.ErrCorrupt, path, len(buf))
+		}
 		return classify(fmt.Errorf("read metadata of %s: %w", path, err))
 	}
 	if err := decodeMeta(buf[:n], m); err != nil {

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -295,8 +297,18 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	}
 	var old store.ObjectMeta
 	exists := false
-	if path, _, err := s.findObject(b, name); err == nil && readMeta(path, &old) == nil {
+	path, _, err := s.findObject(b, name)
+	if err == nil {
+		err = readMeta(path, &old)
+	}
+	switch {
+	case err == nil:
 		exists = true
+	case errors.Is(err, store.ErrNotFound):
+	case conditionalPut(opts):
+		// What is there cannot be read: a condition on it cannot be
+		// checked (If-None-Match: * would replace it).
+		return nil, fmt.Errorf("%s/%s: the conditions of the write cannot be checked: %w", b, name, err)
 	}
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return nil, err
@@ -403,6 +415,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		}
 	}
 	return removed, nil
+}
+
+// conditionalPut reports a write whose conditions depend on what the
+// name holds.
+func conditionalPut(opts store.PutOptions) bool {
+	return opts.IfMatch != "" || opts.IfNoneMatch != "" || opts.IfNewer || opts.IfNotOlder
 }
 
 // stillPlaced checks, after an install, what may have changed while the
@@ -539,19 +557,32 @@ func (s *Store) newestCopy(b store.Bucket, name string) (store.ObjectMeta, bool)
 // mountpaths changed.
 func (s *Store) findObject(b store.Bucket, name string) (string, int64, error) {
 	first := s.mountpathOf(b, name)
-	if path, size, ok := isObjectFile(first.objectPath(b, name)); ok {
+	var unknown error // a mountpath that could not tell
+	look := func(m mountpath) (string, int64, bool) {
+		path := m.objectPath(b, name)
+		size, err := statObject(path)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.suspectAfter(m, err)
+			unknown = cmp.Or(unknown, fmt.Errorf("%s/%s on mountpath %s: %w", b, name, m.path, err))
+		}
+		return path, size, err == nil
+	}
+	if path, size, ok := look(first); ok {
 		return path, size, nil
 	}
 	for _, m := range s.current() {
 		if m.path == first.path {
 			continue
 		}
-		if path, size, ok := isObjectFile(m.objectPath(b, name)); ok {
+		if path, size, ok := look(m); ok {
 			return path, size, nil
 		}
 	}
 	if c, ok := s.newestReturning(b, name, ""); ok {
 		return c.path, c.size, nil
+	}
+	if unknown != nil {
+		return "", 0, unknown
 	}
 	return "", 0, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 }
@@ -622,11 +653,25 @@ func (s *Store) hidden(b store.Bucket, name, path string) bool {
 const clockSkew = time.Minute
 
 func isObjectFile(path string) (string, int64, bool) {
+	size, err := statObject(path)
+	return path, size, err == nil
+}
+
+// statObject returns the size of the object file at path: an error
+// wrapping store.ErrNotFound when there is none (nothing, or not a
+// file), another when the disk cannot tell (EIO: not "absent", which
+// would answer 404 and take a delete for done).
+func statObject(path string) (int64, error) {
 	fi, err := os.Stat(path)
-	if err != nil || !fi.Mode().IsRegular() {
-		return path, 0, false
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		return 0, fmt.Errorf("%w: %s", store.ErrNotFound, path)
+	case err != nil:
+		return 0, classify(err)
+	case !fi.Mode().IsRegular():
+		return 0, fmt.Errorf("%w: %s is not a file", store.ErrNotFound, path)
 	}
-	return path, fi.Size(), true
+	return fi.Size(), nil
 }
 
 // Head returns an object's metadata.
@@ -841,8 +886,15 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	var removed []mountpath
 	for _, m := range s.readable() {
 		path := m.objectPath(b, name)
-		if _, _, ok := isObjectFile(path); !ok {
-			continue
+		if _, err := statObject(path); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			// Not known to be absent: "not found" would have the
+			// delete taken as done, and the object back once the disk
+			// answers.
+			s.suspectAfter(m, err)
+			return fmt.Errorf("delete %s/%s on mountpath %s: %w", b, name, m.path, err)
 		}
 		// Read when the delete has conditions, or a copy may be
 		// returning (only then are there mountpaths away).
@@ -857,6 +909,11 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		// object, and the delete's conditions hold for it.
 		stale := s.isReturning(m) && (s.hidden(b, name, path) || found && (metaErr != nil || meta.Stamp.Compare(foundStamp) <= 0))
 		if !stale && conditional {
+			if metaErr != nil && !errors.Is(metaErr, store.ErrNotFound) {
+				// The conditions cannot be checked: the copy may be a
+				// newer write than the one the delete is for.
+				return fmt.Errorf("delete %s/%s: %w", b, name, metaErr)
+			}
 			if metaErr == nil {
 				if !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp {
 					return fmt.Errorf("delete %s/%s: %w: stamp %s, not %s", b, name, store.ErrExists, meta.Stamp, opts.IfStamp)

@@ -1,0 +1,63 @@
+package fs_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
+	"github.com/aisgo/aisgo/store/storetest"
+)
+
+// A mountpath that cannot tell whether it holds an object (the stat of
+// its file fails, here with ELOOP as EIO would) does not answer "not
+// found": a GET would be a 404 and a DELETE taken as done, the object
+// back once the disk answers.
+func TestObjectTheDiskCannotTellIsNotMissing(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("kept"))
+	path := copyPaths(st, b, "x")[0]
+	if err := os.Rename(path, path+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(path, path); err != nil { // a loop: stat fails with ELOOP
+		t.Fatal(err)
+	}
+	if _, err := st.Head(t.Context(), b, "x"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a HEAD the disk cannot answer: %v, want an error, not not-found", err)
+	}
+	if err := st.Delete(t.Context(), b, "x", store.DeleteOptions{}); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a DELETE the disk cannot answer: %v, want an error, not not-found", err)
+	}
+}
+
+// Metadata that cannot be read (larger than any this store writes, here) is
+// corrupt, and a write or delete with conditions on it is refused rather
+// than taken as if the name held nothing, or held what was asked.
+func TestConditionsOnUnreadableMetadataAreRefused(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	meta := storetest.Put(t, st, b, "x", []byte("kept"))
+	path := copyPaths(st, b, "x")[0]
+	if err := unix.Setxattr(path, "user.ais.meta", bytes.Repeat([]byte{0x80}, 3900), 0); err != nil {
+		t.Fatalf("an extended attribute of 3,900 bytes: %v", err)
+	}
+	if _, err := st.Head(t.Context(), b, "x"); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("a HEAD of metadata larger than any written: %v, want corrupt", err)
+	}
+	if _, err := st.Put(t.Context(), b, "x", strings.NewReader("new"), store.PutOptions{Size: 3, IfNoneMatch: "*"}); err == nil {
+		t.Error("a PUT If-None-Match: * over unreadable metadata replaced the object")
+	}
+	if err := st.Delete(t.Context(), b, "x", store.DeleteOptions{IfStamp: meta.Stamp}); err == nil {
+		t.Error("a conditional DELETE over unreadable metadata removed the object")
+	}
+	if data, err := os.ReadFile(path); err != nil || string(data) != "kept" {
+		t.Fatalf("the object after the refused requests: %q %v", data, err)
+	}
+}
