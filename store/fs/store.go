@@ -196,19 +196,23 @@ func prepareMountpath(m mountpath, create bool) error {
 			return fmt.Errorf("mountpath %s: not a directory: %w", m.path, err)
 		}
 	}
-	for _, dir := range []string{m.path, m.workDir(), m.trashDir()} {
+	for _, dir := range []string{m.path, m.workDir(), m.trashDir(), m.healthDir()} {
 		if err := pathsafe.MkdirAll(m.path, dir, 0o755); err != nil {
 			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
 		}
 	}
-	// A crash may leave work files and trash behind; neither is visible
-	// as an object, so both go.
-	for _, dir := range []string{m.workDir(), m.trashDir()} {
+	// A crash may leave work files, trash and health probes behind; none
+	// is visible as an object, so all go (a probe only once old: a check
+	// may be writing one now).
+	for _, dir := range []string{m.workDir(), m.trashDir(), m.healthDir()} {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			return fmt.Errorf("mountpath %s: %w", m.path, err)
 		}
 		for _, e := range entries {
+			if info, err := e.Info(); dir == m.healthDir() && (err != nil || time.Since(info.ModTime()) < time.Minute) {
+				continue
+			}
 			if err := pathsafe.RemoveAll(dir, filepath.Join(dir, e.Name())); err != nil {
 				return fmt.Errorf("mountpath %s: remove leftover %s: %w", m.path, e.Name(), err)
 			}

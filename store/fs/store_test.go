@@ -71,9 +71,24 @@ func TestOpenRemovesLeftoverWorkFiles(t *testing.T) {
 	if err := os.WriteFile(leftover, []byte("partial"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// And a health check's probe, cut short by a crash.
+	if err := os.MkdirAll(filepath.Join(mp, ".ais", "health"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(mp, ".ais", "health", "probe-interrupted")
+	if err := os.WriteFile(probe, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(probe, past, past); err != nil {
+		t.Fatal(err)
+	}
 	open(t, mp)
 	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
 		t.Fatalf("leftover work file survived a restart: %v", err)
+	}
+	if _, err := os.Stat(probe); !os.IsNotExist(err) {
+		t.Fatalf("a health probe left by a crash survived a restart: %v", err)
 	}
 }
 
