@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/shards"
 )
 
@@ -29,7 +30,8 @@ func newGetBatchCommand() *cobra.Command {
 		Use:   "get-batch ais://BUCKET [OBJECT | SHARD:FILE]... OUT|-",
 		Short: "Get many objects, or files of shards, as one archive in the order given (AIStore's get-batch)",
 		Long: "Get many objects, or files of shards, as one archive in the order given (AIStore's get-batch).\n" +
-			"Name the entries as arguments (OBJECT, or SHARD:FILE for a file of a shard), with --template\n" +
+			"Name the entries as arguments (OBJECT, or SHARD:FILE for a file of a shard: the colon after a name\n" +
+			"with an archive's extension, so that an object named with a colon is taken whole), with --template\n" +
 			"(its names in order; with --archpath, that file of each), or give a request in AIStore's shape\n" +
 			"with --spec (a JSON file, '-' for stdin). Files are named BUCKET/OBJECT[/FILE] in the archive\n" +
 			"(OBJECT[/FILE] with --only-name); the results (sizes, errors) go to stderr.",
@@ -68,8 +70,7 @@ func newGetBatchCommand() *cobra.Command {
 				}
 			default:
 				for _, a := range args[1 : len(args)-1] {
-					object, file, _ := strings.Cut(a, ":")
-					req.In = append(req.In, api.BatchEntry{ObjName: object, ArchPath: file})
+					req.In = append(req.In, batchEntry(a))
 				}
 				if len(req.In) == 0 {
 					return fmt.Errorf("no entries: name objects (or SHARD:FILE) before OUT, or give --spec")
@@ -158,4 +159,20 @@ func readSpecFile(path string, limit int64) ([]byte, error) {
 		err = fmt.Errorf("spec %s is longer than %d bytes", cmp.Or(path, "-"), limit)
 	}
 	return data, err
+}
+
+// batchEntry reads an argument of get-batch: an object, or SHARD:FILE, a
+// file of a shard. The colon splits only after a shard's name (one with
+// an archive's extension): an object named with a colon (a time,
+// "ckpt:100.pt") is taken whole.
+func batchEntry(arg string) api.BatchEntry {
+	for i := range len(arg) {
+		if arg[i] != ':' {
+			continue
+		}
+		if _, ok := formats.Default().ByName(arg[:i]); ok {
+			return api.BatchEntry{ObjName: arg[:i], ArchPath: arg[i+1:]}
+		}
+	}
+	return api.BatchEntry{ObjName: arg}
 }

@@ -531,3 +531,20 @@ func TestGetThroughASymlink(t *testing.T) {
 		t.Fatalf("the file the link points to: %q %v", got, err)
 	}
 }
+
+// SHARD:FILE splits after a shard's name only: an object named with a
+// colon is taken whole.
+func TestBatchEntryArguments(t *testing.T) {
+	for arg, want := range map[string]api.BatchEntry{
+		"shard-0.tar:a.jpg":        {ObjName: "shard-0.tar", ArchPath: "a.jpg"},
+		"d/s.tgz:dir/x:y.cls":      {ObjName: "d/s.tgz", ArchPath: "dir/x:y.cls"},
+		"ckpt:100.pt":              {ObjName: "ckpt:100.pt"},
+		"2024-01-01T10:00:00.jpg":  {ObjName: "2024-01-01T10:00:00.jpg"},
+		"run:7/shard-3.tar:b.json": {ObjName: "run:7/shard-3.tar", ArchPath: "b.json"},
+		"plain.bin":                {ObjName: "plain.bin"},
+	} {
+		if got := batchEntry(arg); got.ObjName != want.ObjName || got.ArchPath != want.ArchPath {
+			t.Errorf("%q: %+v, want %+v", arg, got, want)
+		}
+	}
+}
