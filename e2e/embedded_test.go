@@ -313,3 +313,22 @@ func TestFullDiskRefusesPut(t *testing.T) {
 		}
 	}
 }
+
+// A hang-up (the terminal of a node started by hand closed) stops the
+// node as SIGTERM does: it drains and closes its store, and exits 0.
+func TestHangUpStopsTheNodeGracefully(t *testing.T) {
+	p := startNode(t, "-data", t.TempDir())
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(p.log.String(), "shutting down") {
+			t.Fatalf("after SIGHUP: %v\n%s", err, p.log)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the node did not stop within 30s of SIGHUP\n%s", p.log)
+	}
+}

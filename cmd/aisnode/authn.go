@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -34,7 +35,9 @@ func authKeys(cfg config) (*authn.Keys, error) {
 	if cfg.AuthKey != "" {
 		return authn.LoadKeys(cfg.AuthKey)
 	}
-	if text := os.Getenv(envAuthnSecret); text != "" {
+	// Trimmed as a key file is: a secret written with a newline (openssl
+	// rand -hex 32 > key) signs the same from either.
+	if text := strings.TrimSpace(os.Getenv(envAuthnSecret)); text != "" {
 		keys, err := authn.NewSecretKeys([]byte(text))
 		if err != nil {
 			return nil, fmt.Errorf("$%s: %w", envAuthnSecret, err)

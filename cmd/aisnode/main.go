@@ -296,6 +296,16 @@ func parse(args []string) (config, error) {
 	if badPorts != nil {
 		return cfg, badPorts
 	}
+	// From the config file too: an empty list is the default (443), not
+	// "no port", and each must be a port.
+	if len(cfg.ProxyConnectPorts) == 0 {
+		cfg.ProxyConnectPorts = nil
+	}
+	for _, port := range cfg.ProxyConnectPorts {
+		if port <= 0 || port > 65535 {
+			return cfg, fmt.Errorf("proxy_connect_ports: %d is not a port", port)
+		}
+	}
 	if access, secret := os.Getenv("AIS_S3_ACCESS_KEY"), os.Getenv("AIS_S3_SECRET_KEY"); access != "" || secret != "" {
 		if access == "" || secret == "" {
 			return cfg, errors.New("AIS_S3_ACCESS_KEY and AIS_S3_SECRET_KEY go together: one is set, the other empty")
@@ -532,7 +542,10 @@ func run(args []string) error {
 	if err := checkHost(cfg.Host); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// A hang-up (the terminal of a node started by hand closed) drains as
+	// a stop does: by default it would end the process at once, without
+	// the store's close (queued mirror copies, access times).
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 	if cfg.Role == roleAuthn {
 		return runAuthn(ctx, cfg, logger, serverTLS, clientTLS)

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/selfsigned"
 )
@@ -243,5 +246,47 @@ func TestHostMustBeLocal(t *testing.T) {
 	err := run([]string{"-host", "203.0.113.77", "-data", t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "203.0.113.77") || !strings.Contains(err.Error(), "no network interface") {
 		t.Fatalf("-host 203.0.113.77: %v", err)
+	}
+}
+
+// proxy_connect_ports in the config file: an empty list is the default
+// (443), not "no port"; each must be a port, as with the flag.
+func TestProxyConnectPortsInTheConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(text string) string {
+		path := filepath.Join(dir, "node.yaml")
+		os.WriteFile(path, []byte(text), 0o644)
+		return path
+	}
+	cfg, err := parse([]string{"-config", write("proxy_connect_ports: []\n")})
+	if err != nil || cfg.ProxyConnectPorts != nil {
+		t.Fatalf("an empty list: %v %v, want nil (443)", cfg.ProxyConnectPorts, err)
+	}
+	if _, err := parse([]string{"-config", write("proxy_connect_ports: [443, 70000]\n")}); err == nil || !strings.Contains(err.Error(), "70000") {
+		t.Fatalf("a port out of range in the config: %v", err)
+	}
+}
+
+// The AuthN secret from the environment is trimmed as the key file is:
+// a secret written with a newline signs the same either way.
+func TestAuthnSecretFromTheEnvironmentIsTrimmed(t *testing.T) {
+	secret := strings.Repeat("ab", 32)
+	t.Setenv(envAuthnSecret, secret+"\n")
+	fromEnv, err := authKeys(config{Role: "gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(path, []byte(secret+"\n"), 0o600)
+	fromFile, err := authKeys(config{Role: "gateway", AuthKey: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := fromFile.Sign(&authn.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: "u", ID: authn.NewTokenID(), ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fromEnv.Parse(token); err != nil {
+		t.Fatalf("a token signed with the key file's secret, checked with the environment's: %v", err)
 	}
 }
