@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -273,6 +274,30 @@ func (e *nodeExitError) Error() string {
 
 func (e *nodeExitError) Unwrap() error { return e.Err }
 
+// portsFree checks that the port of every node to start is free.
+func (c *localCluster) portsFree() error {
+	for _, n := range c.Nodes {
+		if n.running() {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(n.Port)))
+		if err != nil {
+			return fmt.Errorf("port %d of node %s is in use (another cluster, or another program): stop it, or start this one with --port: %w", n.Port, n.Name, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+// nodeEnvironment is the user's environment without what would configure
+// the nodes behind the cluster's own settings: an AuthN secret (turning
+// authentication on) or S3 keys the user exported for other tools.
+func nodeEnvironment(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, "AIS_AUTHN_") || strings.HasPrefix(kv, "AIS_S3_ACCESS_KEY=") || strings.HasPrefix(kv, "AIS_S3_SECRET_KEY=")
+	})
+}
+
 // launch starts one node detached from the terminal, logging to its dir.
 // If the process exits while ais still runs, onExit gets a
 // *nodeExitError, so that a wait for the cluster can fail at once rather
@@ -313,8 +338,9 @@ func (c *localCluster) launch(n *localNode, join string, onExit func(error)) err
 		args = append(args, c.Args...)
 	}
 	cmd := exec.Command(c.Aisnode, args...)
+	cmd.Env = nodeEnvironment(os.Environ())
 	if n.Role == roleAuthn {
-		cmd.Env = append(os.Environ(), c.authnEnv...)
+		cmd.Env = append(cmd.Env, c.authnEnv...)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -564,6 +590,11 @@ func newClusterStartCommand() *cobra.Command {
 			// Start what is not running: all of a new or stopped cluster,
 			// or the nodes of a running one that died. Restarted gateways
 			// start together: they need a majority to elect a leader.
+			// Ports taken (another cluster on them) would have this one's
+			// nodes exit while the other's answer its health checks.
+			if err := c.portsFree(); err != nil {
+				return err
+			}
 			join := c.joinURL()
 			var launched []string
 			for i := range c.Nodes {

@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -327,5 +329,33 @@ func TestWaitForNodesWaitsForTheLaunchedOnly(t *testing.T) {
 	}
 	if _, err := waitForNodes(t.Context(), client, []string{"t3"}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "t3") {
 		t.Fatalf("a node not in the map: %v", err)
+	}
+}
+
+// A port another program holds stops the start before any node is
+// launched: the other's nodes would answer this cluster's health checks.
+func TestStartRefusesAPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	c := &localCluster{Nodes: []localNode{{Name: "g1", Role: "gateway", Port: port}}}
+	if err := c.portsFree(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("port %d of node g1 is in use", port)) {
+		t.Fatalf("a start onto a port in use: %v", err)
+	}
+	l.Close()
+	if err := c.portsFree(); err != nil {
+		t.Fatalf("the port freed: %v", err)
+	}
+}
+
+// Nodes do not take the user's AuthN secret or S3 keys from the
+// environment: they follow the cluster's own settings.
+func TestNodesDoNotInheritAuthSettings(t *testing.T) {
+	got := nodeEnvironment([]string{"PATH=/bin", "AIS_AUTHN_SECRET_KEY=s", "AIS_AUTHN_URL=http://x", "AIS_S3_ACCESS_KEY=a", "AIS_S3_SECRET_KEY=b", "AIS_ENDPOINT=http://y"})
+	if !slices.Equal(got, []string{"PATH=/bin", "AIS_ENDPOINT=http://y"}) {
+		t.Fatalf("the nodes' environment: %q", got)
 	}
 }

@@ -3,8 +3,8 @@
 // its data under ./ais-data.
 //
 //	aisnode                                   # embedded node on :8080
-//	aisnode -role gateway -port 8080 -data /var/ais/g1
-//	aisnode -role target -port 8081 -data /var/ais/t1 -join http://127.0.0.1:8080
+//	aisnode -role gateway -port 8080 -data /tmp/ais/g1
+//	aisnode -role target -port 8081 -data /tmp/ais/t1 -join http://127.0.0.1:8080 -secret-file /tmp/ais/g1/meta/cluster-secret
 //
-// SIGTERM or SIGINT shuts the node down gracefully.
+// SIGTERM, SIGINT or SIGHUP shuts the node down gracefully.
 package main
