@@ -58,12 +58,16 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 	found := false
 	var silent []string
 	named := map[string]bool{} // the targets the jobs found run on
+	var first api.JobStatus    // of a job by id, as a target has it
+	started := map[string]int64{}
 	for _, node := range n.status(ctx).Nodes {
 		if !cluster.Role(node.Role).IsTarget() || q.Node != "" && node.ID != q.Node {
 			continue
 		}
 		if node.Error != "" {
 			silent = append(silent, node.ID)
+		} else {
+			started[node.ID] = node.Started
 		}
 		for _, j := range node.Jobs {
 			switch {
@@ -74,11 +78,17 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 				continue
 			}
 			out[node.ID] = append(out[node.ID], jobSnap(j))
+			if !found {
+				first = j
+			}
 			found = true
 			for _, t := range j.Targets {
 				named[t] = true
 			}
 		}
+	}
+	if q.ID != "" && found {
+		lostParts(out, first, named, started)
 	}
 	// A target the job runs on (as those that answered name it) that did
 	// not answer: its part is unknown, and answered without it, the job
@@ -91,6 +101,34 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 		return nil, fmt.Errorf("%w: %s", api.ErrJobNotFound, q.ID)
 	}
 	return out, nil
+}
+
+// lostParts adds, for each target the job runs on that answers without
+// it and restarted while it ran (jobs live in memory), an aborted part:
+// whether it did its share is not known, and the job must not read as
+// done. A target restarted after the job ended everywhere is taken to
+// have done its part.
+func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, started map[string]int64) {
+	if job.Started <= 0 {
+		return
+	}
+	running, end := false, time.Time{}
+	for _, snaps := range out {
+		for _, j := range snaps {
+			running = running || j.Running
+			if j.EndTime.After(end) {
+				end = j.EndTime
+			}
+		}
+	}
+	for id, since := range started {
+		if !named[id] || len(out[id]) > 0 || since <= job.Started || !running && !end.After(time.Unix(0, since)) {
+			continue
+		}
+		cause := fmt.Sprintf("target %s restarted while the job ran: whether it did its part is not known; run the job again", id)
+		out[id] = append(out[id], api.JobSnap{ID: job.ID, Kind: job.Kind, Aborted: true, AbortErr: cause, Err: cause,
+			StartTime: time.Unix(0, job.Started), EndTime: time.Unix(0, since)})
+	}
 }
 
 // jobStatus is AIStore's status of one job (GET /v1/cluster?what=status
