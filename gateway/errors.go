@@ -20,6 +20,10 @@ var statuses = []struct {
 	err    error
 	status int
 }{
+	// Refusals before ErrRemote, which wraps the dial's refusal of an
+	// origin this cluster does not fetch from: asking again won't help.
+	{store.ErrRemoteForbidden, http.StatusForbidden},
+	{api.ErrForbidden, http.StatusForbidden},
 	{store.ErrRemote, http.StatusServiceUnavailable},
 	{store.ErrBucketSealed, http.StatusServiceUnavailable},
 	{store.ErrBucketNotEmpty, http.StatusConflict},
@@ -51,7 +55,6 @@ var statuses = []struct {
 	{api.ErrUnavailable, http.StatusServiceUnavailable},
 	{api.ErrNotImplemented, http.StatusNotImplemented},
 	{api.ErrUnauthorized, http.StatusUnauthorized},
-	{api.ErrForbidden, http.StatusForbidden},
 	{membership.ErrTooManyRevoked, http.StatusConflict},
 	{membership.ErrMapChanged, http.StatusConflict}, // refused for good: a forward does not try again
 	{api.ErrBadGateway, http.StatusBadGateway},

@@ -29,6 +29,10 @@ var (
 	// ErrRemote: the remote store of a remote bucket did not answer or
 	// failed; wrapped with the remote's own error.
 	ErrRemote = errors.New("store: the remote store is unavailable")
+	// ErrRemoteForbidden: the remote store refused access (its
+	// credentials, or an origin this cluster does not fetch from):
+	// asking again does not help, unlike ErrRemote.
+	ErrRemoteForbidden = errors.New("store: the remote store refused access")
 	// ErrBucketSealed: the bucket is being destroyed on the condition
 	// that it is empty (Maintainer.SealBucket); a write may be retried.
 	ErrBucketSealed = errors.New("store: the bucket is being destroyed")
@@ -42,6 +46,7 @@ var (
 var Kinds = errkind.Table{
 	{Name: "not-found", Err: ErrNotFound},
 	{Name: "remote-unavailable", Err: ErrRemote},
+	{Name: "remote-forbidden", Err: ErrRemoteForbidden},
 	{Name: "exists", Err: ErrExists},
 	{Name: "bucket-not-found", Err: ErrBucketNotFound},
 	{Name: "bucket-exists", Err: ErrBucketExists},

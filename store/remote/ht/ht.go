@@ -54,9 +54,12 @@ func (be *Backend) do(ctx context.Context, method, name string) (*http.Response,
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return resp, nil
-	case resp.StatusCode == http.StatusNotFound:
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %w", shown, store.ErrNotFound)
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: %s answered %s", store.ErrRemoteForbidden, shown, resp.Status)
 	default:
 		resp.Body.Close()
 		return nil, fmt.Errorf("%w: %s answered %s", remote.ErrUnavailable, shown, resp.Status)

@@ -1,6 +1,7 @@
 package ht_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -71,5 +72,29 @@ func TestOriginCredentialsAreNotInErrors(t *testing.T) {
 	_, _, err = be.GetObject(t.Context(), b, "any")
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("a GET from an origin gone: %v", err)
+	}
+}
+
+// An origin that refuses (401, 403) is a refusal, not an outage; one
+// that says the file is gone (410) is not found.
+func TestOriginRefusalsAndGone(t *testing.T) {
+	status := http.StatusForbidden
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	b := store.Bucket{Name: "origin", Provider: store.ProviderHT}
+	be, err := ht.Resolve(srv.Client())(t.Context(), b, store.Props{Extra: &store.ExtraProps{HTTP: &store.HTTPProps{Origin: srv.URL + "/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, status = range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		if _, _, err := be.GetObject(t.Context(), b, "f"); !errors.Is(err, store.ErrRemoteForbidden) || errors.Is(err, store.ErrRemote) {
+			t.Errorf("an origin answering %d: %v, want a refusal", status, err)
+		}
+	}
+	status = http.StatusGone
+	if _, _, err := be.GetObject(t.Context(), b, "f"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an origin answering 410: %v, want not found", err)
 	}
 }

@@ -217,6 +217,9 @@ func (be *Backend) classify(err error, b store.Bucket, name string) error {
 				return fmt.Errorf("remote bucket %s at %s: %w", b, be.where, store.ErrBucketNotFound)
 			}
 			return fmt.Errorf("%s/%s at %s: %w", b, name, be.where, store.ErrNotFound)
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled", "AccountProblem", "InvalidToken", "ExpiredToken":
+			// The credentials: asking again does not help.
+			return fmt.Errorf("%w: %s at %s: %s: %s", store.ErrRemoteForbidden, b, be.where, api.ErrorCode(), api.ErrorMessage())
 		}
 		return fmt.Errorf("%w: %s at %s: %s: %s", remote.ErrUnavailable, b, be.where, api.ErrorCode(), api.ErrorMessage())
 	}

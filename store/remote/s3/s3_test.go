@@ -188,3 +188,25 @@ func TestListingAnswerIsBounded(t *testing.T) {
 		t.Fatalf("the whole endless answer (%d bytes) was read", sent.Load())
 	}
 }
+
+// A remote that refuses the credentials is a refusal (403 to clients,
+// not retried), not an outage (503, retried for ever).
+func TestAccessDeniedIsARefusal(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`)
+	}))
+	defer server.Close()
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = be.ListObjects(t.Context(), store.Bucket{Provider: store.ProviderAWS, Name: "b"}, "", "", 0)
+	if !errors.Is(err, store.ErrRemoteForbidden) || errors.Is(err, store.ErrRemote) {
+		t.Fatalf("a listing refused with AccessDenied: %v, want a refusal, not unavailable", err)
+	}
+}
