@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -1113,6 +1115,10 @@ func TestZipRefusesALongNameAlone(t *testing.T) {
 	if err := w.WriteHeader(&formats.Entry{Name: strings.Repeat("n", 70_000), Size: 1}); !errors.Is(err, formats.ErrInvalidName) {
 		t.Fatalf("a name of 70000 bytes: %v, want ErrInvalidName", err)
 	}
+	// Not UTF-8: a zip reader would take it as another name than tar's.
+	if err := w.WriteHeader(&formats.Entry{Name: "caf\xe9.jpg", Size: 1}); !errors.Is(err, formats.ErrInvalidName) {
+		t.Fatalf("a name that is not UTF-8: %v, want ErrInvalidName", err)
+	}
 	if err := w.WriteHeader(&formats.Entry{Name: "a.jpg", Size: 3}); err != nil {
 		t.Fatalf("the next entry: %v", err)
 	}
@@ -1122,5 +1128,85 @@ func TestZipRefusesALongNameAlone(t *testing.T) {
 	}
 	if files, _, err := readShard(formats.Zip{}, buf.Bytes()); err != nil || len(files) != 1 || files[0].Name != "a.jpg" {
 		t.Fatalf("the shard: %v %v", files, err)
+	}
+}
+
+// rawZip builds a zip of one stored member, "a.jpg", with the central
+// directory entries given (name, local header offset): several may point
+// at the one member, as a zip bomb's do.
+func rawZip(data []byte, entries []string, extraLength uint16) []byte {
+	le := binary.LittleEndian
+	crc := crc32.ChecksumIEEE(data)
+	var b []byte
+	local := func(name string) {
+		b = le.AppendUint32(b, 0x04034b50)
+		b = le.AppendUint16(b, 20)
+		b = le.AppendUint16(b, 0) // flags
+		b = le.AppendUint16(b, 0) // stored
+		b = le.AppendUint32(b, 0) // time, date
+		b = le.AppendUint32(b, crc)
+		b = le.AppendUint32(b, uint32(len(data)))
+		b = le.AppendUint32(b, uint32(len(data)))
+		b = le.AppendUint16(b, uint16(len(name)))
+		b = le.AppendUint16(b, extraLength)
+		b = append(b, name...)
+	}
+	local("a.jpg")
+	b = append(b, data...)
+	cd := len(b)
+	for _, name := range entries {
+		b = le.AppendUint32(b, 0x02014b50)
+		b = le.AppendUint16(b, 20)
+		b = le.AppendUint16(b, 20)
+		b = le.AppendUint16(b, 0)
+		b = le.AppendUint16(b, 0)
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, crc)
+		b = le.AppendUint32(b, uint32(len(data)))
+		b = le.AppendUint32(b, uint32(len(data)))
+		b = le.AppendUint16(b, uint16(len(name)))
+		b = le.AppendUint16(b, 0) // extra
+		b = le.AppendUint16(b, 0) // comment
+		b = le.AppendUint16(b, 0) // disk
+		b = le.AppendUint16(b, 0) // internal attributes
+		b = le.AppendUint32(b, 0) // external attributes
+		b = le.AppendUint32(b, 0) // local header at 0
+		b = append(b, name...)
+	}
+	end := len(b)
+	b = le.AppendUint32(b, 0x06054b50)
+	b = le.AppendUint32(b, 0)
+	b = le.AppendUint16(b, uint16(len(entries)))
+	b = le.AppendUint16(b, uint16(len(entries)))
+	b = le.AppendUint32(b, uint32(end-cd))
+	b = le.AppendUint32(b, uint32(cd))
+	b = le.AppendUint16(b, 0)
+	return b
+}
+
+// Directory entries that share a member's data (zip's overlap bomb: a
+// small shard that reads as terabytes) are refused, as Python's zipfile
+// and unzip refuse them; one member read through its own entry is fine.
+func TestZipOverlappingMembersAreRefused(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 1000)
+	if files, _, err := readShard(formats.Zip{}, rawZip(data, []string{"a.jpg"}, 0)); err != nil || len(files) != 1 {
+		t.Fatalf("one member: %v %v", files, err)
+	}
+	bomb := rawZip(data, []string{"a.jpg", "b.jpg", "c.jpg"}, 0)
+	if _, _, err := readShard(formats.Zip{}, bomb); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "overlaps") {
+		t.Fatalf("three entries on one member: %v, want ErrCorrupt naming the overlap", err)
+	}
+}
+
+// A local header whose extra field reaches past the shard puts the data
+// past its end: refused, not taken with any size (the check wrapped).
+func TestZipDataPastTheEndIsRefused(t *testing.T) {
+	data := rawZip([]byte("abc"), []string{"a.jpg"}, 0xffff)
+	r, err := formats.Zip{}.NewReader(bytes.NewReader(data), int64(len(data)), "s.zip")
+	if err == nil {
+		_, err = r.Next()
+	}
+	if !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "shard size") {
+		t.Fatalf("a member whose data lies past the shard: %v, want ErrCorrupt", err)
 	}
 }

@@ -106,7 +106,7 @@ func DecodeIndex(data []byte) (*Index, error) {
 		return nil, fmt.Errorf("formats: shard index of %s: version %d is not %d", idx.Shard, idx.Version, IndexVersion)
 	}
 	for _, m := range idx.Members {
-		if m.HeaderOffset < 0 || m.DataOffset < m.HeaderOffset || m.Size < 0 || m.DataOffset+m.Size > idx.ShardSize {
+		if m.HeaderOffset < 0 || m.DataOffset < m.HeaderOffset || m.Size < 0 || m.DataOffset > idx.ShardSize || m.Size > idx.ShardSize-m.DataOffset {
 			return nil, fmt.Errorf("formats: shard index of %s: member %q lies outside the shard", idx.Shard, m.Name)
 		}
 	}

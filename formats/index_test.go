@@ -66,6 +66,7 @@ func TestShardIndexRefusals(t *testing.T) {
 		`{"version":2,"shard":"s.tar","shard_size":10,"members":[]}`,
 		`{"version":1,"shard":"s.tar","shard_size":10,"members":[{"name":"a","header_offset":0,"data_offset":512,"size":1}]}`,
 		`{"version":1,"shard":"s.tar","shard_size":1024,"members":[{"name":"a","header_offset":-1,"data_offset":512,"size":1}]}`,
+		`{"version":1,"shard":"s.tar","shard_size":1000,"members":[{"name":"x","header_offset":0,"data_offset":512,"size":9223372036854775807}]}`,
 		`not json`,
 	} {
 		if _, err := formats.DecodeIndex([]byte(data)); err == nil {

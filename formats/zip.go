@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash"
@@ -9,7 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"slices"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zip"
@@ -98,6 +101,25 @@ type zipReader struct {
 	err error // sticky
 	// links are the symbolic links skipped.
 	links skippedLinks
+	// spans are the data of the members read, by offset: no two may
+	// share bytes.
+	spans []span
+}
+
+// span is a member's data in the shard, [start, end).
+type span struct{ start, end int64 }
+
+// claim takes a member's data for its own: members whose data overlap
+// (many directory entries on one member, zip's "overlap" bomb, where a
+// small shard makes terabytes of records) are refused, as Python's
+// zipfile and unzip refuse them.
+func (z *zipReader) claim(start, end int64) error {
+	i, _ := slices.BinarySearchFunc(z.spans, start, func(s span, start int64) int { return cmp.Compare(s.start, start) })
+	if i > 0 && z.spans[i-1].end > start || i < len(z.spans) && z.spans[i].start < end {
+		return fmt.Errorf("%w: its data at %d to %d overlaps another member's", ErrCorrupt, start, end)
+	}
+	z.spans = slices.Insert(z.spans, i, span{start, end})
+	return nil
 }
 
 // Links reports the symbolic links skipped so far.
@@ -133,7 +155,7 @@ func (z *zipReader) Next() (*Entry, error) {
 			return nil, z.fail(offset, errEncrypted)
 		case f.Method != zip.Store && f.Method != zip.Deflate:
 			return nil, z.fail(offset, fmt.Errorf("zip compression method %d: %w", f.Method, ErrUnsupported))
-		case f.CompressedSize64 > uint64(z.size-offset):
+		case offset < 0 || offset > z.size || f.CompressedSize64 > uint64(z.size-offset):
 			return nil, z.fail(offset, fmt.Errorf("%w: member %q of %d bytes at offset %d, shard size %d",
 				errPastEnd, name, f.CompressedSize64, offset, z.size))
 		case f.UncompressedSize64 > math.MaxInt64:
@@ -146,6 +168,9 @@ func (z *zipReader) Next() (*Entry, error) {
 		case f.Method == zip.Store && f.UncompressedSize64 != f.CompressedSize64:
 			return nil, z.fail(offset, fmt.Errorf("stored member %q: size %d differs from its stored size %d",
 				name, f.UncompressedSize64, f.CompressedSize64))
+		}
+		if err := z.claim(offset, offset+int64(f.CompressedSize64)); err != nil {
+			return nil, z.fail(offset, fmt.Errorf("member %q: %w", name, err))
 		}
 		data, err := f.Open()
 		if err != nil {
@@ -300,6 +325,11 @@ func (z *zipWriter) WriteHeader(e *Entry) error {
 	}
 	if e.Size < 0 {
 		return fmt.Errorf("entry %q: negative size %d: %w", e.Name, e.Size, ErrEntrySize)
+	}
+	if !utf8.ValidString(e.Name) {
+		// Written without zip's UTF-8 flag, readers would take it as
+		// cp437 (another name than tar's); with it, Python fails on it.
+		return fmt.Errorf("entry %q: a name that is not UTF-8, which a zip member cannot carry as it is: %w", e.Name, ErrInvalidName)
 	}
 	if len(e.Name) > math.MaxUint16 {
 		// Refused before the zip writer takes it into its directory,
