@@ -120,6 +120,42 @@ func (TarZstd) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error
 	})
 }
 
+// finishGzip reads the rest of a gzip stream after the tar end marker:
+// each member to its end (its checksum checked), and past the last one
+// only zeros, which tools pad with (tape blocking, dd conv=sync) and
+// gzip and Python's tarfile ignore.
+func finishGzip(z *gzip.Reader, br *bufio.Reader) error {
+	for {
+		z.Multistream(false)
+		if _, err := copyPooled(io.Discard, z); err != nil {
+			return err
+		}
+		magic, err := br.Peek(2)
+		if err == io.EOF && len(magic) == 0 {
+			return nil
+		}
+		if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+			if err := z.Reset(br); err != nil {
+				return fmt.Errorf("gzip: %w", err)
+			}
+			continue
+		}
+		// Not another member: zeros only, to the end.
+		for {
+			b, err := br.ReadByte()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if b != 0 {
+				return fmt.Errorf("gzip: %w: bytes after the last member that are neither a member nor padding", ErrCorrupt)
+			}
+		}
+	}
+}
+
 // newCompressedReader reads a tar stream through a decompressor, with a
 // pooled read-ahead buffer beneath it.
 func newCompressedReader(r io.ReaderAt, size int64, shard string, open decompressor) (Reader, error) {
@@ -150,7 +186,13 @@ func newCompressedReader(r io.ReaderAt, size int64, shard string, open decompres
 		failure: func() error { return storage.err },
 		// The tar end marker may come before the end of the compressed
 		// stream: read the rest, so that its checksum is verified.
-		finish:  func() error { _, err := copyPooled(io.Discard, stream); return err },
+		finish: func() error {
+			if z, ok := stream.(*gzip.Reader); ok {
+				return finishGzip(z, br)
+			}
+			_, err := copyPooled(io.Discard, stream)
+			return err
+		},
 		release: func() { releaseDecoder(); releaseBuffer() },
 	}, nil
 }

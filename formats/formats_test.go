@@ -1210,3 +1210,27 @@ func TestZipDataPastTheEndIsRefused(t *testing.T) {
 		t.Fatalf("a member whose data lies past the shard: %v, want ErrCorrupt", err)
 	}
 }
+
+// A tgz padded with zeros after its gzip stream (tape blocking, dd
+// conv=sync) reads whole, as gzip and Python's tarfile read it; bytes
+// that are neither padding nor another member are refused.
+func TestTarGzipTrailingPadding(t *testing.T) {
+	tgz := writeShard(t, formats.TarGzip{}, sampleFiles(), 0)
+	want, _, err := readShard(formats.TarGzip{}, tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded := append(slices.Clone(tgz), make([]byte, 10240)...)
+	if got, _, err := readShard(formats.TarGzip{}, padded); err != nil || len(got) != len(want) {
+		t.Fatalf("a tgz padded with zeros: %d files, %v; want %d", len(got), err, len(want))
+	}
+	var empty bytes.Buffer
+	gz := gzip.NewWriter(&empty)
+	gz.Close()
+	if got, _, err := readShard(formats.TarGzip{}, append(slices.Clone(tgz), empty.Bytes()...)); err != nil || len(got) != len(want) {
+		t.Fatalf("a tgz with another (empty) member after it: %d files, %v", len(got), err)
+	}
+	if _, _, err := readShard(formats.TarGzip{}, append(slices.Clone(tgz), "garbage"...)); !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("a tgz with garbage after it: %v, want ErrCorrupt", err)
+	}
+}
