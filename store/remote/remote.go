@@ -213,10 +213,23 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	case err == nil:
 		attrs, herr := be.HeadObject(ctx, b, name)
 		if herr != nil {
+			stamp := obj.Meta().Stamp
 			obj.Close()
 			if errors.Is(herr, store.ErrNotFound) {
-				// Gone from the remote: the cached copy goes too.
-				s.Store.Delete(ctx, b, name, store.DeleteOptions{})
+				// Gone from the remote: the cached copy goes too. Asked
+				// again under the name's lock, which a write-through PUT
+				// holds until the remote has the object (a copy not
+				// there yet is not one the remote lost), and only the
+				// copy seen (not a newer write).
+				unlock := s.lockName(b.String() + "/" + name)
+				_, again := be.HeadObject(ctx, b, name)
+				if errors.Is(again, store.ErrNotFound) {
+					s.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: stamp})
+				}
+				unlock()
+				if again == nil {
+					return s.Store.Open(ctx, b, name, opts)
+				}
 			}
 			return nil, herr
 		}

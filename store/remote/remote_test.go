@@ -845,6 +845,37 @@ func TestValidatedGetDoesNotUndoAWriteThrough(t *testing.T) {
 	}
 }
 
+// The same for the first write-through PUT of a name: the remote does
+// not have it yet, and a validated GET must not take the cached copy for
+// one the remote lost (and delete it).
+func TestValidatedGetKeepsAFirstWriteThrough(t *testing.T) {
+	rs, be, local, b := newRemote(t, true)
+	rs.SetStamp(stamps())
+	be.putEntered, be.putRelease = make(chan struct{}), make(chan struct{})
+	put := make(chan error)
+	go func() {
+		_, err := rs.Put(t.Context(), b, "n", strings.NewReader("new!"), store.PutOptions{Size: 4, Stamp: rs.Stamp()})
+		put <- err
+	}()
+	<-be.putEntered // stored here, on its way to the remote
+	got := make(chan error, 1)
+	go func() {
+		_, err := read(t, rs, b, "n")
+		got <- err
+	}()
+	select {
+	case <-got:
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(be.putRelease)
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+	if data, err := read(t, local, b, "n"); data != "new!" || err != nil {
+		t.Fatalf("the cached copy of a first write-through after a validated GET: %q %v", data, err)
+	}
+}
+
 // A reader that gives up on a cold GET it started (an aborted prefetch)
 // returns at once; the fetch goes on for the readers that join it.
 func TestColdGetStarterGivesUpAtOnce(t *testing.T) {
