@@ -565,6 +565,22 @@ func (n *Node) handleDeleteListRange(w http.ResponseWriter, r *http.Request, b s
 	n.startListRangeJob(w, r, b, msg, jobDeleteObjects, true)
 }
 
+// settledForPrefixDelete refuses a delete by prefix while objects move or
+// a target or a disk is away: each target deletes what it lists, so a
+// copy none of them lists (moving, or on what is away) would come back
+// after the delete, with no tombstone to stop it. Names (a list, a
+// template) leave tombstones at their owners and need no such wait.
+func (n *Node) settledForPrefixDelete(ctx context.Context, req peer.JobRequest) error {
+	if req.Kind != jobDeleteObjects || len(req.Names) > 0 || req.Template != "" {
+		return nil
+	}
+	if n.rebalanceEnded(ctx, 0, false) {
+		return nil
+	}
+	return fmt.Errorf("%w: delete by prefix %q: objects are moving, or a target or a disk is away, and a copy no target lists would come back after the delete: retry once the cluster is settled, or name the objects (a list or a template)",
+		api.ErrUnavailable, req.Prefix)
+}
+
 // startListRangeJob starts a job of a kind on every target over the
 // objects a list-range value selects, and answers its id; with required,
 // an empty selection (every object) is refused.
@@ -581,6 +597,9 @@ func (n *Node) startListRangeJob(w http.ResponseWriter, r *http.Request, b store
 	req, err := listRangeRequest(peer.JobRequest{Kind: kind, Bucket: b}, lr)
 	if err == nil {
 		_, err = n.bucketProps(b)
+	}
+	if err == nil {
+		err = n.settledForPrefixDelete(r.Context(), req)
 	}
 	n.startJobAnswering(w, r, req, err)
 }

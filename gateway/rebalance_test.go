@@ -634,3 +634,31 @@ func TestTemplateDeleteLeavesNoTombstonesOfNothing(t *testing.T) {
 		}
 	}
 }
+
+// A delete by prefix waits for a settled cluster: each target deletes
+// what it lists, and a copy none lists (on a target away) would come
+// back after it with no tombstone. Names need no wait.
+func TestPrefixDeleteWaitsForASettledCluster(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RebalanceRecent = time.Millisecond
+		cfg.KeepaliveInterval = 50 * time.Millisecond
+		cfg.KeepaliveTimeout = 500 * time.Millisecond
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	away := c.Targets()[1]
+	c.WaitRebalance(c.WaitForMap(3).Version)
+	c.Kill(away)
+	c.WaitForState(away.Node.ID(), cluster.StateOffline)
+	if _, err := client.DeleteObjects(ctx, "b", api.ListRange{Template: "p/"}); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "by prefix") {
+		t.Fatalf("a delete by prefix with a target away: %v, want unavailable", err)
+	}
+	id, err := client.DeleteObjects(ctx, "b", api.ListRange{Template: "p/{0..9}"})
+	if err != nil {
+		t.Fatalf("a delete of names with a target away: %v", err)
+	}
+	client.WaitJob(ctx, id, 20*time.Millisecond)
+}
