@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,14 +125,43 @@ func (s *Store) watchIdle(ctx context.Context, b store.Bucket, name string) (con
 func (s *Store) SetStamp(stamp func() store.Stamp) { s.stamp = stamp }
 
 // fetchOptions are the options of a cold GET's Put, stamped when the
-// fetch starts.
-func (s *Store) fetchOptions(attrs ObjectAttrs, stamp store.Stamp) store.PutOptions {
+// fetch starts. With checksum.validate_cold_get, an S3 object whose ETag
+// is its MD5 (one not uploaded in parts) is checked against it as it is
+// stored: bytes changed on the way are not cached.
+func (s *Store) fetchOptions(ctx context.Context, b store.Bucket, attrs ObjectAttrs, stamp store.Stamp) store.PutOptions {
 	// The remote keeps the object: the cached copy need not be durable.
 	opts := store.PutOptions{Size: max(attrs.Size, -1), Custom: customOf(attrs), NoSync: true}
 	if !stamp.IsZero() {
 		opts.Stamp, opts.IfNewer = stamp, true
 	}
+	if etag := strings.Trim(attrs.ETag, `"`); b.Provider == store.ProviderAWS && isMD5(etag) {
+		if md, err := s.Store.Buckets(ctx); err == nil {
+			if props, ok := md.Props(b); ok && props.Checksum.ValidateColdGet {
+				opts.Checksum, opts.ETag = store.Checksum{Type: store.ChecksumMD5, Value: strings.ToLower(etag)}, true
+			}
+		}
+	}
 	return opts
+}
+
+// isMD5 reports 32 hex digits: an ETag that is an MD5 (a multipart one
+// has "-N" after it).
+func isMD5(etag string) bool {
+	if len(etag) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(etag)
+	return err == nil
+}
+
+// coldGetError names a cold GET whose bytes did not match the remote's
+// MD5 as the remote's failure (served again, it may be whole), not the
+// client's bad checksum.
+func coldGetError(err error) error {
+	if errors.Is(err, store.ErrBadChecksum) {
+		return fmt.Errorf("%w: the bytes fetched do not match the remote's MD5 (ETag): %w", ErrUnavailable, err)
+	}
+	return err
 }
 
 // fetchStamp is the stamp of a cold GET starting now (zero without
@@ -376,10 +406,11 @@ func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name stri
 	if err != nil {
 		return err
 	}
-	_, err = s.Store.Put(ctx, b, name, body, s.fetchOptions(attrs, stamp))
+	_, err = s.Store.Put(ctx, b, name, body, s.fetchOptions(ctx, b, attrs, stamp))
 	if cause := context.Cause(ctx); err != nil && cause != nil {
 		err = cause // the stall, not how the read of it failed
 	}
+	err = coldGetError(err)
 	if err != nil && !superseded(err) {
 		return fmt.Errorf("cold GET %s/%s: %w", b, name, err)
 	}

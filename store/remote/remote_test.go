@@ -36,6 +36,9 @@ type fakeBackend struct {
 	// putEntered, when set, is told of each PUT, which then waits for
 	// putRelease before it stores.
 	putEntered, putRelease chan struct{}
+	// corrupt flips a byte of each GET's body on the way (its ETag is
+	// the object's).
+	corrupt atomic.Bool
 }
 
 func etagOf(data []byte) string { sum := md5.Sum(data); return hex.EncodeToString(sum[:]) }
@@ -81,6 +84,9 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 	data := f.objects[name]
 	f.mu.Unlock()
 	time.Sleep(f.slow)
+	if f.corrupt.Load() && len(data) > 0 {
+		data = append([]byte{data[0] ^ 0xff}, data[1:]...)
+	}
 	return io.NopCloser(bytes.NewReader(data)), attrs, nil
 }
 
@@ -1053,5 +1059,41 @@ func TestStreamedColdGetPastTheWatermarkIsServedWhole(t *testing.T) {
 	}
 	if _, err := local.Head(t.Context(), b, "big"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the copy past the watermark: %v, want none kept", err)
+	}
+}
+
+// With checksum.validate_cold_get (the default), bytes changed on their
+// way from S3 (their MD5 not the ETag's) are not cached: the GET fails as
+// the remote's failure, and a later one fetches again. Without it, they
+// are taken as they come.
+func TestValidateColdGet(t *testing.T) {
+	for _, validate := range []bool{true, false} {
+		rs, be, local, b := newRemote(t, false)
+		if !validate {
+			md, _ := local.Buckets(t.Context())
+			props, _ := md.Props(b)
+			props.Checksum.ValidateColdGet = false
+			if err := local.SetBucketProps(t.Context(), b, props); err != nil {
+				t.Fatal(err)
+			}
+		}
+		be.objects["o"] = []byte("the object's bytes")
+		be.corrupt.Store(true)
+		_, err := read(t, rs, b, "o")
+		if validate && (!errors.Is(err, store.ErrRemote) || !strings.Contains(err.Error(), "MD5")) {
+			t.Fatalf("validate_cold_get: a cold GET of changed bytes: %v, want the remote's failure naming the MD5", err)
+		}
+		if !validate && err != nil {
+			t.Fatalf("without validate_cold_get: %v", err)
+		}
+		if _, err := read(t, local, b, "o"); validate != errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("validate_cold_get=%v: the cache after a cold GET of changed bytes: %v", validate, err)
+		}
+		be.corrupt.Store(false)
+		if validate {
+			if data, err := read(t, rs, b, "o"); data != "the object's bytes" || err != nil {
+				t.Fatalf("the next cold GET: %q %v", data, err)
+			}
+		}
 	}
 }

@@ -67,7 +67,8 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		body = readCloser{guarded, body}
 		// Small, or no length to announce (negative): store, then serve.
 		defer body.Close()
-		_, err := s.Store.Put(fetchCtx, b, name, body, s.fetchOptions(attrs, stamp))
+		_, err := s.Store.Put(fetchCtx, b, name, body, s.fetchOptions(fetchCtx, b, attrs, stamp))
+		err = coldGetError(err)
 		if superseded(err) {
 			err = nil // the newer object (or its delete) is what to read
 		}
@@ -96,7 +97,8 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	context.AfterFunc(fetchCtx, func() { pr.CloseWithError(context.Cause(fetchCtx)) })
 	stored := make(chan error, 1)
 	go func() {
-		_, err := s.Store.Put(fetchCtx, b, name, cached, s.fetchOptions(attrs, stamp))
+		_, err := s.Store.Put(fetchCtx, b, name, cached, s.fetchOptions(fetchCtx, b, attrs, stamp))
+		err = coldGetError(err)
 		if superseded(err) {
 			// The reader has the bytes it asked for; the name keeps the
 			// newer object, or its delete.
