@@ -473,7 +473,39 @@ func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobR
 		}
 		return store.DeleteOptions{Stamp: n.stamp(), LocalOnly: true}
 	})
+	if err == nil && b.IsRemote() && len(req.Names) == 0 && req.Template == "" {
+		// By prefix, a remote bucket's objects are the remote's: those
+		// not cached anywhere go too, each deleted by its owner.
+		var more int
+		more, err = n.deleteRemoteByPrefix(ctx, b, req.Prefix, tombstones, p)
+		removed += more
+	}
 	return map[string]int{"deleted": removed}, err
+}
+
+// deleteRemoteByPrefix deletes the objects of a remote bucket's listing
+// under a prefix that this target owns.
+func (n *Node) deleteRemoteByPrefix(ctx context.Context, b store.Bucket, prefix string, tombstones bool, p *store.Progress) (int, error) {
+	props, err := n.bucketProps(b)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	err = n.eachRemote(ctx, b, props, prefix, func(name string) error {
+		if !n.owns(b, name) {
+			return nil
+		}
+		err := n.config.Store.Delete(ctx, b, name, store.DeleteOptions{Stamp: n.stamp(), Tombstone: tombstones})
+		switch {
+		case err == nil:
+			removed++
+			p.Objects.Add(1)
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("delete %s/%s: %w", b, name, err)
+		}
+		return nil
+	})
+	return removed, err
 }
 
 // copiesMayBeElsewhere reports a rebalance under way or lately, or a

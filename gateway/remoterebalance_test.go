@@ -363,3 +363,41 @@ func TestRebalanceMovesCachedCopiesWithoutTheRemote(t *testing.T) {
 		t.Fatalf("the rebalance asked the remote about %d objects", rs.heads-heads)
 	}
 }
+
+// A delete by prefix in a remote bucket deletes the remote's objects
+// under it, cached or not, as a delete by name does.
+func TestPrefixDeleteOfARemoteBucket(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+		cfg.RebalanceRecent = time.Millisecond
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	rs.mu.Lock()
+	for i := range 10 {
+		rs.objects[fmt.Sprintf("logs/%d", i)] = []byte("log")
+	}
+	rs.objects["keep/1"] = []byte("kept")
+	rs.mu.Unlock()
+	if _, err := client.GetBytes(ctx, "s3://rb", "logs/3", api.GetOptions{}); err != nil { // one cached
+		t.Fatal(err)
+	}
+	c.WaitRebalance(c.WaitForMap(3).Version)
+	time.Sleep(50 * time.Millisecond) // past the start's rebalance
+	id, err := client.DeleteObjects(ctx, "s3://rb", api.ListRange{Template: "logs/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	rs.mu.Lock()
+	left := slices.Sorted(maps.Keys(rs.objects))
+	rs.mu.Unlock()
+	if !slices.Equal(left, []string{"keep/1"}) {
+		t.Fatalf("the remote after a delete by prefix logs/: %q, want keep/1 alone", left)
+	}
+}
