@@ -195,6 +195,10 @@ type flight struct {
 	// streaming: its first reader reads the remote's bytes as they come
 	// (OpenStreaming), at the reader's pace.
 	streaming atomic.Bool
+	// second is the one fetch the readers that will not wait for a slow
+	// streaming reader share (under Store.mu): at most two fetches of an
+	// object, however many readers.
+	second *flight
 }
 
 // streamJoinWait is how long a reader waits for a cold GET that streams
@@ -384,12 +388,34 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 			if f.streaming.Load() {
 				// Two copies stored, each stamped as its fetch began:
 				// the later is kept.
-				return s.fetch(ctx, be, b, name)
+				return s.secondFetch(ctx, f, be, b, name)
 			}
 			// The stream had not begun (a remote slow to answer): it
 			// is looked at again, not waited for to its end.
 			joined.Reset(streamJoinWait)
 		}
+	}
+}
+
+// secondFetch has the readers that will not wait for a flight streaming
+// to a slow reader share one fetch of their own.
+func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.Bucket, name string) error {
+	s.mu.Lock()
+	second := f.second
+	if second == nil {
+		second = &flight{done: make(chan struct{})}
+		f.second = second
+		go func() {
+			second.err = s.fetch(context.WithoutCancel(ctx), be, b, name)
+			close(second.done)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-second.done:
+		return second.err
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 }
 

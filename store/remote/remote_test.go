@@ -937,6 +937,31 @@ func TestColdGetDoesNotWaitForASlowStreamReader(t *testing.T) {
 	slow.Close()
 }
 
+// Many readers that will not wait for a slow streaming reader share one
+// fetch of their own: two remote GETs in all, not one a reader.
+func TestReadersPastASlowStreamShareOneFetch(t *testing.T) {
+	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
+	rs, be, _, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("s"), 9<<20) // streamed to its reader
+	be.objects["big"] = data
+	slow, err := rs.OpenStreaming(t.Context(), b, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var readers []<-chan string
+	for range 8 {
+		readers = append(readers, readInBackground(t, rs, b, "big"))
+	}
+	for _, r := range readers {
+		expectRead(t, r, data, "a reader waited for a cold GET streaming to a reader that reads nothing")
+	}
+	if n := be.gets.Load(); n != 2 {
+		t.Fatalf("%d remote GETs for 8 readers past a slow stream, want 2 (the stream's and one they share)", n)
+	}
+	io.Copy(io.Discard, slow)
+	slow.Close()
+}
+
 // A reader that joins a cold GET whose remote is slow to answer (the
 // stream not begun when it looks) looks again, and fetches for itself
 // once the stream goes to a reader that takes nothing: it does not wait
