@@ -482,9 +482,15 @@ func (c *Control) IsPrimary() bool {
 // answers ErrNoQuorum.
 func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership.Snapshot, error) {
 	deadline := time.Now().Add(3 * c.config.ElectionTimeout)
+	// A forward whose answer was lost may have been applied: its retry
+	// then finds the change made.
+	maybeApplied := false
 	for {
 		if c.IsPrimary() {
 			s, again, err := c.proposeAsLeader(ctx, ch, deadline)
+			if maybeApplied && madeAlready(c.Current(), ch, err) {
+				return c.Current(), nil
+			}
 			if !again {
 				return s, err
 			}
@@ -494,9 +500,16 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 			if err == nil {
 				c.waitApplied(ctx, s)
 			}
+			if maybeApplied && err != nil && !errors.Is(err, membership.ErrUnreachable) {
+				c.Refresh(ctx) // the leader's state tells whether it is made
+				if madeAlready(c.Current(), ch, err) {
+					return c.Current(), nil
+				}
+			}
 			if !errors.Is(err, membership.ErrUnreachable) {
 				return s, err
 			}
+			maybeApplied = true
 		}
 		if time.Now().After(deadline) {
 			return membership.Snapshot{}, c.noQuorum(ctx)
@@ -509,6 +522,22 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// madeAlready reports a change refused because it was made, by this very
+// proposal (a forward applied whose answer was lost): a bucket that
+// exists with the change's creation time, a node leaving already.
+func madeAlready(s membership.Snapshot, ch membership.Change, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case ch.Kind == membership.CreateBucket && errors.Is(err, store.ErrBucketExists) && ch.Created != 0 && s.Buckets != nil:
+		props, ok := s.Buckets.Props(ch.Bucket.Normalize())
+		return ok && int64(props.Created) == ch.Created
+	case ch.Kind == membership.Leave && errors.Is(err, membership.ErrLeavingAlready):
+		return true
+	}
+	return false
 }
 
 // waitApplied waits, briefly, until this gateway applied the log up to a

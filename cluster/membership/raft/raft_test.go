@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,10 +25,13 @@ import (
 // net is an in-memory network of gateways: Raft's in-memory transports
 // and a membership.Transport that honours partitions.
 type net struct {
-	mu       sync.Mutex
-	controls map[string]*Control // by URL
-	trans    map[string]*hraft.InmemTransport
-	cut      map[string]bool // by URL: cut off from the others
+	// lostAnswers: forwards applied whose answers are lost, as when the
+	// leader stops or the connection breaks before it answers.
+	lostAnswers atomic.Int32
+	mu          sync.Mutex
+	controls    map[string]*Control // by URL
+	trans       map[string]*hraft.InmemTransport
+	cut         map[string]bool // by URL: cut off from the others
 }
 
 func (n *net) reach(from, to string) (*Control, error) {
@@ -85,6 +89,9 @@ func (t transport) Forward(ctx context.Context, primary cluster.Node, ch members
 	}
 	// As the wire carries it (peer.MetaMessage): no S3 keys, no jobs.
 	s, err := c.Propose(ctx, ch)
+	if t.net.lostAnswers.Add(-1) >= 0 {
+		return membership.Snapshot{}, fmt.Errorf("%w: the answer was lost", membership.ErrUnreachable)
+	}
 	return membership.Snapshot{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, Index: s.Index}, err
 }
 
@@ -327,6 +334,26 @@ func TestNodesThatAreAlsoTargets(t *testing.T) {
 	g1.Tick(t.Context(), now.Add(time.Minute))
 	if node, _ := g1.Current().Map.Node("a3"); node.State != cluster.StateOffline {
 		t.Fatalf("a3, dead, is %s after the keepalive's timeout, want offline", node.State)
+	}
+}
+
+// A change forwarded to the leader, applied, whose answer is lost, is
+// sent again: the retry, finding the change made (the bucket created at
+// its time, the node leaving), answers it made, not refused.
+func TestForwardAppliedWithItsAnswerLost(t *testing.T) {
+	n, gws := threeGateways(t)
+	eventually(t, "every gateway in the map", func() bool { return len(gws[0].Current().Map.Gateways()) == 3 })
+	follower := gws[1]
+	if follower.IsPrimary() {
+		follower = gws[2]
+	}
+	n.lostAnswers.Store(1)
+	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("once"), Created: 1_800_000_000_000_000_000}); err != nil {
+		t.Fatalf("a create forwarded, applied, its answer lost: %v, want made", err)
+	}
+	n.lostAnswers.Store(1)
+	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("once"), Created: 1_800_000_000_000_000_001}); !errors.Is(err, store.ErrBucketExists) {
+		t.Fatalf("another create of that bucket: %v, want exists", err)
 	}
 }
 
