@@ -695,7 +695,7 @@ func (b *hopBody) request(ctx context.Context, rq request, target string) (*http
 			if _, err := b.seeker.Seek(b.start, io.SeekStart); err != nil {
 				return nil, err
 			}
-			b.body.n = 0
+			b.body.n, b.body.eof = 0, false
 		}
 		if rq.size != 0 {
 			hop := &hopReader{Reader: b.body, sent: make(chan struct{})}

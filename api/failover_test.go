@@ -235,3 +235,19 @@ func TestBodyFaultIsNotTheGateways(t *testing.T) {
 		}
 	}
 }
+
+// A body sent whole to a gateway that redirects, then refused by the
+// target (it is down), is the target's failure (unavailable), not the
+// body's: the body was rewound for the second hop.
+func TestRedirectedBodyThenUnreachableTargetIsNotTheBodys(t *testing.T) {
+	dead := deadURL(t)
+	gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		http.Redirect(w, r, dead+r.URL.Path, http.StatusTemporaryRedirect)
+	})
+	c := api.NewClient(gw.URL).UseRedirects()
+	_, err := c.Put(t.Context(), "b", "o", strings.NewReader("twelve bytes"), api.PutOptions{Size: 12})
+	if !errors.Is(err, api.ErrUnavailable) || strings.Contains(err.Error(), "given as its size") {
+		t.Fatalf("a PUT redirected to a target that is down: %v, want unavailable, not the body's fault", err)
+	}
+}

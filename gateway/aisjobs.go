@@ -492,8 +492,8 @@ func (n *Node) deleteRemoteByPrefix(ctx context.Context, b store.Bucket, prefix 
 	}
 	removed := 0
 	err = n.eachRemote(ctx, b, props, prefix, func(name string) error {
-		if !n.owns(b, name) {
-			return nil
+		if store.ValidateName(name) != nil || !n.owns(b, name) {
+			return nil // an S3 "folder" ("photos/"), "a//b": not this cluster's to name
 		}
 		err := n.config.Store.Delete(ctx, b, name, store.DeleteOptions{Stamp: n.stamp(), Tombstone: tombstones})
 		switch {

@@ -381,6 +381,7 @@ func TestPrefixDeleteOfARemoteBucket(t *testing.T) {
 		rs.objects[fmt.Sprintf("logs/%d", i)] = []byte("log")
 	}
 	rs.objects["keep/1"] = []byte("kept")
+	rs.objects["logs/"] = nil // an S3 "folder": no name here, skipped
 	rs.mu.Unlock()
 	if _, err := client.GetBytes(ctx, "s3://rb", "logs/3", api.GetOptions{}); err != nil { // one cached
 		t.Fatal(err)
@@ -397,7 +398,7 @@ func TestPrefixDeleteOfARemoteBucket(t *testing.T) {
 	rs.mu.Lock()
 	left := slices.Sorted(maps.Keys(rs.objects))
 	rs.mu.Unlock()
-	if !slices.Equal(left, []string{"keep/1"}) {
-		t.Fatalf("the remote after a delete by prefix logs/: %q, want keep/1 alone", left)
+	if !slices.Equal(left, []string{"keep/1", "logs/"}) {
+		t.Fatalf("the remote after a delete by prefix logs/: %q, want keep/1 and the folder logs/ alone", left)
 	}
 }

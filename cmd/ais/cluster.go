@@ -274,9 +274,14 @@ func (e *nodeExitError) Error() string {
 
 func (e *nodeExitError) Unwrap() error { return e.Err }
 
-// portsFree checks that the port of every node to start is free.
+// portsFree checks that the port of every node to start (and of the
+// AuthN service) is free.
 func (c *localCluster) portsFree() error {
-	for _, n := range c.Nodes {
+	nodes := c.Nodes
+	if c.AuthN != nil {
+		nodes = append(slices.Clone(nodes), *c.AuthN)
+	}
+	for _, n := range nodes {
 		if n.running() {
 			continue
 		}
@@ -564,6 +569,12 @@ func newClusterStartCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Ports taken (another cluster on them) would have this one's
+			// nodes exit while the other's answer its health checks:
+			// checked before anything starts, the AuthN service too.
+			if err := c.portsFree(); err != nil {
+				return err
+			}
 			// A node that exits cancels the waits below with its error.
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
@@ -590,11 +601,6 @@ func newClusterStartCommand() *cobra.Command {
 			// Start what is not running: all of a new or stopped cluster,
 			// or the nodes of a running one that died. Restarted gateways
 			// start together: they need a majority to elect a leader.
-			// Ports taken (another cluster on them) would have this one's
-			// nodes exit while the other's answer its health checks.
-			if err := c.portsFree(); err != nil {
-				return err
-			}
 			join := c.joinURL()
 			var launched []string
 			for i := range c.Nodes {

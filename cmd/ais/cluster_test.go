@@ -345,6 +345,11 @@ func TestStartRefusesAPortInUse(t *testing.T) {
 	if err := c.portsFree(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("port %d of node g1 is in use", port)) {
 		t.Fatalf("a start onto a port in use: %v", err)
 	}
+	// The AuthN service's port too, checked before it starts.
+	c = &localCluster{AuthN: &localNode{Name: "authn", Role: "authn", Port: port}}
+	if err := c.portsFree(); err == nil || !strings.Contains(err.Error(), "node authn") {
+		t.Fatalf("a start whose AuthN port is in use: %v", err)
+	}
 	l.Close()
 	if err := c.portsFree(); err != nil {
 		t.Fatalf("the port freed: %v", err)

@@ -156,37 +156,53 @@ def distributed_rank(rank: Optional[int] = None, world_size: Optional[int] = Non
 
 
 class _WorkerEpochs:
-    """The iterations each DataLoader worker (by id) made since set_epoch,
-    in memory the processes forked from the training process share: a
-    worker forked anew each epoch knows the epochs before it. Pickled (a
-    spawned worker), it is a copy of the counts, no longer shared."""
+    """The iterations each DataLoader worker made since set_epoch, in
+    memory the processes forked from the one that made it share: a worker
+    forked anew each epoch knows the epochs before it. A worker is known
+    by its id and its parent (the training process: ranks forked from one
+    process that made the dataset count apart). Pickled (a spawned
+    worker), it is a copy of the counts, no longer shared."""
 
-    SLOTS = 256  # worker ids beyond count in the process only
+    SLOTS = 1024  # (rank process, worker) pairs; beyond, counted in the process only
 
     def __init__(self) -> None:
         import multiprocessing
 
-        self._shared: Any = multiprocessing.RawArray("q", self.SLOTS)
+        self._shared: Any = multiprocessing.RawArray("q", 2 * self.SLOTS)  # (key, count) pairs
+        self._lock: Any = multiprocessing.Lock()
         self._local: Dict[int, int] = {}
 
+    @staticmethod
+    def _key(parent: int, worker: int) -> int:
+        return parent * 65536 + worker + 1  # never 0, an empty slot
+
     def next(self, worker: int) -> int:
-        # One process at a time uses a worker id: no lock.
-        if self._shared is not None and worker < self.SLOTS:
-            done = self._shared[worker]
-            self._shared[worker] = done + 1
-            return done
+        if self._shared is not None:
+            key = self._key(os.getppid(), worker)
+            with self._lock:
+                for i in range(0, 2 * self.SLOTS, 2):
+                    if self._shared[i] in (0, key):
+                        self._shared[i] = key
+                        done = self._shared[i + 1]
+                        self._shared[i + 1] = done + 1
+                        return done
         done = self._local.get(worker, 0)
         self._local[worker] = done + 1
         return done
 
     def __getstate__(self) -> Dict[str, Any]:
+        # Pickled by the training process for its spawned workers: its
+        # own workers' counts.
         counts = dict(self._local)
         if self._shared is not None:
-            counts.update({i: v for i, v in enumerate(self._shared) if v})
+            for i in range(0, 2 * self.SLOTS, 2):
+                key = self._shared[i]
+                if key and (key - 1) // 65536 == os.getpid():
+                    counts[(key - 1) % 65536] = self._shared[i + 1]
         return {"counts": counts}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self._shared = None
+        self._shared, self._lock = None, None
         self._local = dict(state["counts"])
 
 

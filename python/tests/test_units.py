@@ -665,3 +665,37 @@ def test_a_prefix_with_shards_tarfile_cannot_read_is_refused():
     assert resolve_shards(Lister(["out-0.tar", "out-0.tar.idx", "out-1.tgz"]), "b", prefix="out-") == ["out-0.tar", "out-1.tgz"]
     with pytest.raises(aisgo.DatasetError, match="out-1.tar.zst: this format is not supported"):
         resolve_shards(Lister(["out-0.tar", "out-1.tar.zst"]), "b", prefix="out-")
+
+
+def test_worker_epochs_count_per_rank_process():
+    """Ranks forked from a process that made the dataset (fork-based DDP
+    launchers) count their workers' epochs apart: each rank's worker 0
+    is at epoch 0, then 1, whatever the other rank's did."""
+    import multiprocessing
+
+    from aisgo.torch import _WorkerEpochs
+
+    ctx = multiprocessing.get_context("fork")
+    epochs = _WorkerEpochs()
+    results = ctx.Queue()
+
+    def worker(q):
+        q.put(epochs.next(0))
+
+    def rank(name, q):
+        seen = []
+        for _ in range(2):  # two epochs, a worker forked anew for each
+            inner = ctx.Queue()
+            p = ctx.Process(target=worker, args=(inner,))
+            p.start()
+            seen.append(inner.get(timeout=30))
+            p.join(30)
+        q.put((name, seen))
+
+    ranks = [ctx.Process(target=rank, args=(name, results)) for name in ("r0", "r1")]
+    for p in ranks:
+        p.start()
+    got = dict(results.get(timeout=60) for _ in ranks)
+    for p in ranks:
+        p.join(30)
+    assert got == {"r0": [0, 1], "r1": [0, 1]}, got

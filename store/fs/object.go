@@ -417,10 +417,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	return removed, nil
 }
 
-// conditionalPut reports a write whose conditions depend on what the
-// name holds.
+// conditionalPut reports a write whose client's conditions depend on
+// what the name holds (If-Match, If-None-Match). Stamp conditions
+// (IfNewer: a cold GET, a rebalance) replace what cannot be read: a
+// re-fetch repairs a copy whose metadata is corrupt.
 func conditionalPut(opts store.PutOptions) bool {
-	return opts.IfMatch != "" || opts.IfNoneMatch != "" || opts.IfNewer || opts.IfNotOlder
+	return opts.IfMatch != "" || opts.IfNoneMatch != ""
 }
 
 // stillPlaced checks, after an install, what may have changed while the
@@ -909,9 +911,10 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		// object, and the delete's conditions hold for it.
 		stale := s.isReturning(m) && (s.hidden(b, name, path) || found && (metaErr != nil || meta.Stamp.Compare(foundStamp) <= 0))
 		if !stale && conditional {
-			if metaErr != nil && !errors.Is(metaErr, store.ErrNotFound) {
-				// The conditions cannot be checked: the copy may be a
-				// newer write than the one the delete is for.
+			if metaErr != nil && !errors.Is(metaErr, store.ErrNotFound) && !opts.IfStamp.IsZero() {
+				// The copy a delete is for (IfStamp: an eviction, a
+				// peer's) cannot be told: it may be a newer write. A
+				// delete by stamp alone (every user's) removes it.
 				return fmt.Errorf("delete %s/%s: %w", b, name, metaErr)
 			}
 			if metaErr == nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -59,5 +60,12 @@ func TestConditionsOnUnreadableMetadataAreRefused(t *testing.T) {
 	}
 	if data, err := os.ReadFile(path); err != nil || string(data) != "kept" {
 		t.Fatalf("the object after the refused requests: %q %v", data, err)
+	}
+	// A user's delete (stamped, no condition on the copy) removes it.
+	if err := st.Delete(t.Context(), b, "x", store.DeleteOptions{Stamp: store.Stamp{Clock: time.Now().UnixNano()}}); err != nil {
+		t.Fatalf("a plain delete of an object whose metadata is corrupt: %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the object after a plain delete: %v", err)
 	}
 }

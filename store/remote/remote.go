@@ -41,6 +41,9 @@ type ObjectAttrs struct {
 	ETag     string
 	Version  string
 	Modified time.Time
+	// ETagNotMD5: the ETag is not the MD5 of the bytes even when it looks
+	// like one (an S3 object encrypted with KMS or a customer's key).
+	ETagNotMD5 bool
 }
 
 // Backend is a remote object store. Missing buckets and objects are
@@ -134,7 +137,7 @@ func (s *Store) fetchOptions(ctx context.Context, b store.Bucket, attrs ObjectAt
 	if !stamp.IsZero() {
 		opts.Stamp, opts.IfNewer = stamp, true
 	}
-	if etag := strings.Trim(attrs.ETag, `"`); b.Provider == store.ProviderAWS && isMD5(etag) {
+	if etag := strings.Trim(attrs.ETag, `"`); b.Provider == store.ProviderAWS && isMD5(etag) && !attrs.ETagNotMD5 {
 		if md, err := s.Store.Buckets(ctx); err == nil {
 			if props, ok := md.Props(b); ok && props.Checksum.ValidateColdGet {
 				opts.Checksum, opts.ETag = store.Checksum{Type: store.ChecksumMD5, Value: strings.ToLower(etag)}, true
@@ -407,6 +410,13 @@ func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.
 		f.second = second
 		go func() {
 			second.err = s.fetch(context.WithoutCancel(ctx), be, b, name)
+			if second.err != nil {
+				// Failed, it is not kept for the readers to come: each
+				// later one that will not wait starts another.
+				s.mu.Lock()
+				f.second = nil
+				s.mu.Unlock()
+			}
 			close(second.done)
 		}()
 	}

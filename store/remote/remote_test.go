@@ -39,6 +39,9 @@ type fakeBackend struct {
 	// corrupt flips a byte of each GET's body on the way (its ETag is
 	// the object's).
 	corrupt atomic.Bool
+	// encrypted answers GETs as of an object encrypted with KMS: its
+	// ETag is not its MD5.
+	encrypted bool
 }
 
 func etagOf(data []byte) string { sum := md5.Sum(data); return hex.EncodeToString(sum[:]) }
@@ -87,6 +90,7 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 	if f.corrupt.Load() && len(data) > 0 {
 		data = append([]byte{data[0] ^ 0xff}, data[1:]...)
 	}
+	attrs.ETagNotMD5 = f.encrypted
 	return io.NopCloser(bytes.NewReader(data)), attrs, nil
 }
 
@@ -1120,5 +1124,40 @@ func TestValidateColdGet(t *testing.T) {
 				t.Fatalf("the next cold GET: %q %v", data, err)
 			}
 		}
+	}
+}
+
+// An object encrypted with KMS keys has an ETag that is not its MD5:
+// not checked against it (every cold GET of it would fail).
+func TestValidateColdGetSkipsEncryptedObjects(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	be.encrypted = true
+	be.objects["o"] = []byte("sealed")
+	be.objects["o2"] = []byte("other bytes")
+	be.corrupt.Store(true) // what an MD5 check would refuse
+	if _, err := read(t, rs, b, "o"); err != nil {
+		t.Fatalf("a cold GET of an encrypted object: %v", err)
+	}
+}
+
+// A shared second fetch that failed is not the answer of the readers
+// that come after it: the next one fetches again.
+func TestFailedSecondFetchIsNotKept(t *testing.T) {
+	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
+	rs, be, _, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("s"), 9<<20) // streamed to its reader
+	be.objects["big"] = data
+	slow, err := rs.OpenStreaming(t.Context(), b, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	be.down.Store(true)
+	if _, err := read(t, rs, b, "big"); !errors.Is(err, store.ErrRemote) {
+		t.Fatalf("a reader past the slow stream, the remote down: %v", err)
+	}
+	be.down.Store(false)
+	if got, err := read(t, rs, b, "big"); err != nil || len(got) != len(data) {
+		t.Fatalf("the next reader, the remote back: %d bytes, %v; want a fetch of its own", len(got), err)
 	}
 }

@@ -534,8 +534,11 @@ func madeAlready(s membership.Snapshot, ch membership.Change, err error) bool {
 	case ch.Kind == membership.CreateBucket && errors.Is(err, store.ErrBucketExists) && ch.Created != 0 && s.Buckets != nil:
 		props, ok := s.Buckets.Props(ch.Bucket.Normalize())
 		return ok && int64(props.Created) == ch.Created
-	case ch.Kind == membership.Leave && errors.Is(err, membership.ErrLeavingAlready):
-		return true
+	case ch.Kind == membership.Leave && s.Map != nil:
+		// By the state, not the error (which crosses the wire as a bad
+		// request): the node leaving, or gone, is the leave made.
+		node, ok := s.Map.Node(ch.Node.ID)
+		return !ok || node.State == cluster.StateLeaving
 	}
 	return false
 }

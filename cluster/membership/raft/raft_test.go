@@ -89,6 +89,9 @@ func (t transport) Forward(ctx context.Context, primary cluster.Node, ch members
 	}
 	// As the wire carries it (peer.MetaMessage): no S3 keys, no jobs.
 	s, err := c.Propose(ctx, ch)
+	if errors.Is(err, membership.ErrLeavingAlready) {
+		err = errors.New(err.Error()) // a bad request on the wire: no sentinel
+	}
 	if t.net.lostAnswers.Add(-1) >= 0 {
 		return membership.Snapshot{}, fmt.Errorf("%w: the answer was lost", membership.ErrUnreachable)
 	}
@@ -354,6 +357,14 @@ func TestForwardAppliedWithItsAnswerLost(t *testing.T) {
 	n.lostAnswers.Store(1)
 	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("once"), Created: 1_800_000_000_000_000_001}); !errors.Is(err, store.ErrBucketExists) {
 		t.Fatalf("another create of that bucket: %v, want exists", err)
+	}
+	// A leave, told by the node's state (the error crosses the wire as a
+	// bad request).
+	n.startAs(t, "a4", gws[0].config.Self.URL, cluster.RoleAll)
+	eventually(t, "a4 in the map", func() bool { _, ok := follower.Current().Map.Node("a4"); return ok })
+	n.lostAnswers.Store(1)
+	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "a4"}}); err != nil {
+		t.Fatalf("a leave forwarded, applied, its answer lost: %v, want made", err)
 	}
 }
 

@@ -262,7 +262,16 @@ func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (
 	if err != nil {
 		return nil, remote.ObjectAttrs{}, be.classify(err, b, name)
 	}
-	return out.Body, attrsOf(name, out.ContentLength, out.ETag, out.VersionId, out.LastModified), nil
+	attrs := attrsOf(name, out.ContentLength, out.ETag, out.VersionId, out.LastModified)
+	attrs.ETagNotMD5 = etagNotMD5(out.ServerSideEncryption, out.SSECustomerAlgorithm)
+	return out.Body, attrs, nil
+}
+
+// etagNotMD5 tells an object whose ETag is not its MD5: encrypted with
+// KMS keys or a customer's key (S3 documents it; SSE-S3, AES256, keeps
+// the MD5).
+func etagNotMD5(sse types.ServerSideEncryption, customerAlgorithm *string) bool {
+	return sse != "" && sse != types.ServerSideEncryptionAes256 || aws.ToString(customerAlgorithm) != ""
 }
 
 func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
