@@ -22,9 +22,10 @@
 // Invariant: the bytes of every shard depend only on the Spec (seed
 // included), never on Workers, the machine or the order in which shards are
 // written: each shard draws from its own ChaCha8 stream, seeded by the Spec's
-// seed and the shard's index.
+// seed and the shard's name (so "shard-05.tar" and "shard-0005.tar" differ).
 //
-// Record names are "sample-<shard index>-<record index>", both zero-padded,
-// so they are unique across shards and sort in generation order; a record's
-// files follow each other in the order of Spec.Extensions.
+// Record names are "sample-<the digits of the shard's name>-<record index>",
+// the index zero-padded, so they are unique across the shards of a template
+// and sort in generation order; a record's files follow each other in the
+// order of Spec.Extensions.
 package datasets

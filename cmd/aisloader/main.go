@@ -86,7 +86,7 @@ type size struct {
 
 func (s *size) String() string {
 	if s.n == nil {
-		return "0"
+		return shards.FormatSize(0) // as the zero value's, or -help prints a "(default 0B)"
 	}
 	return shards.FormatSize(*s.n)
 }
@@ -135,17 +135,14 @@ func parse(args []string, env string, usage io.Writer) (options, error) {
 	readSequential := flags.Bool("readseq", false, "GET objects in name order, round and round, instead of at random")
 	flags.StringVar(&cfg.Prefix, "subdir", "", "virtual directory: PUTs go under SUBDIR/, GETs read the objects listed there")
 	flags.BoolVar(&cfg.VerifyChecksum, "verifyhash", false, "make targets verify checksums on GET")
-	flags.Var(seconds{&cfg.StatsInterval}, "statsinterval", "print stats every `interval` (10s, or seconds); 0 disables")
+	cfg.StatsInterval = 10 * time.Second // before the flag: -help shows it
+	flags.Var(seconds{&cfg.StatsInterval}, "statsinterval", "print stats every `interval` (30s, or seconds); 0 disables")
 	flags.BoolVar(&o.json, "json", false, "print the report as JSON on stdout, in place of the summary (AIStore's -json)")
 	flags.StringVar(&o.jsonPath, "json-out", "", "also write the whole report as JSON to `file`")
 	flags.Int64Var(&cfg.MaxErrors, "maxerrors", 0, "errors allowed before the run stops and exits 1; negative: never stop")
 	flags.BoolVar(&cfg.Cleanup, "cleanup", false, "delete every object the run put, at the end (after an interrupt too; interrupt again to skip)")
-	cfg.StatsInterval = 10 * time.Second
 	if err := flags.Parse(args); err != nil {
 		return o, err
-	}
-	if o.json {
-		cfg.StatsInterval = 0 // stdout is the JSON report alone
 	}
 	// A directory, as AIStore's: -subdir run1 puts run1/..., not run1000...
 	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
@@ -290,7 +287,9 @@ func run(ctx context.Context, args []string, env string, stdout, stderr io.Write
 	}
 	fmt.Fprintf(banner, "aisloader: %s ais://%s, %d%% PUT, %d workers, sizes %s-%s, seed %d\n",
 		o.endpoint, cfg.Bucket, cfg.PutPercent, cfg.Workers, shards.FormatSize(cfg.MinSize), shards.FormatSize(cfg.MaxSize), cfg.Seed)
-	if cfg.StatsInterval > 0 {
+	// With -json, stdout is the JSON report alone: the intervals are
+	// in it, not printed.
+	if cfg.StatsInterval > 0 && !o.json {
 		header := true
 		cfg.Progress = func(interval, _ benchmarks.LoadStats) {
 			if header {

@@ -64,9 +64,10 @@ func TestParse(t *testing.T) {
 				return c.MinSize == 64<<10 && c.MaxSize == 4<<20 && c.TotalPutSize == 1<<30 && c.Names == benchmarks.NamesSequential &&
 					c.ReadOrder == benchmarks.ReadSequential && c.Seed == 7 && c.StatsInterval == 500*time.Millisecond && c.Prefix == "run1/"
 			}},
-		// AIStore's: -subdir is a directory, -json a switch (JSON on stdout, no periodic lines).
-		{"subdir is a directory", []string{"-bucket", "b", "-numops", "1", "-subdir", "run1", "-json"}, "", "http://localhost:8080",
-			func(c benchmarks.LoadConfig) bool { return c.Prefix == "run1/" && c.StatsInterval == 0 }},
+		// AIStore's: -subdir is a directory, -json a switch (JSON on stdout,
+		// no periodic lines; the report keeps the intervals).
+		{"subdir is a directory", []string{"-bucket", "b", "-numops", "1", "-subdir", "run1", "-json", "-statsinterval", "5s"}, "", "http://localhost:8080",
+			func(c benchmarks.LoadConfig) bool { return c.Prefix == "run1/" && c.StatsInterval == 5*time.Second && c.Progress == nil }},
 		{"json as AIStore writes it", []string{"-bucket", "b", "-numops", "1", "-json=true", "-duration", "5s"}, "", "http://localhost:8080",
 			func(c benchmarks.LoadConfig) bool { return c.Duration == 5*time.Second }},
 		{"only maxsize is a fixed size", []string{"-bucket", "b", "-pctput", "100", "-maxsize", "1KiB", "-maxputs", "3"}, "", "http://localhost:8080",
@@ -91,5 +92,9 @@ func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := run(t.Context(), []string{"-help"}, "", &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "-pctput") {
 		t.Fatalf("exit %d, usage %q", code, stdout.String())
+	}
+	// The defaults shown are the real ones.
+	if usage := stdout.String(); strings.Contains(usage, "(default 0B)") || !strings.Contains(usage, "(default 10s)") {
+		t.Fatalf("the defaults in the usage: %s", usage)
 	}
 }
