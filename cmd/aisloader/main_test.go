@@ -67,7 +67,9 @@ func TestParse(t *testing.T) {
 		// AIStore's: -subdir is a directory, -json a switch (JSON on stdout,
 		// no periodic lines; the report keeps the intervals).
 		{"subdir is a directory", []string{"-bucket", "b", "-numops", "1", "-subdir", "run1", "-json", "-statsinterval", "5s"}, "", "http://localhost:8080",
-			func(c benchmarks.LoadConfig) bool { return c.Prefix == "run1/" && c.StatsInterval == 5*time.Second && c.Progress == nil }},
+			func(c benchmarks.LoadConfig) bool {
+				return c.Prefix == "run1/" && c.StatsInterval == 5*time.Second && c.Progress == nil
+			}},
 		{"json as AIStore writes it", []string{"-bucket", "b", "-numops", "1", "-json=true", "-duration", "5s"}, "", "http://localhost:8080",
 			func(c benchmarks.LoadConfig) bool { return c.Duration == 5*time.Second }},
 		{"only maxsize is a fixed size", []string{"-bucket", "b", "-pctput", "100", "-maxsize", "1KiB", "-maxputs", "3"}, "", "http://localhost:8080",
