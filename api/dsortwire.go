@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aisgo/aisgo/store"
@@ -84,26 +85,50 @@ func (b *Bck) UnmarshalJSON(data []byte) error {
 
 type count = store.Int64String
 
+// nanoseconds is an elapsed time as AIStore writes it (a time.Duration:
+// a JSON number); the string of older nodes reads too.
+type nanoseconds int64
+
+func (n nanoseconds) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, int64(n), 10), nil }
+
+func (n *nanoseconds) UnmarshalJSON(data []byte) error {
+	var c count
+	if err := json.Unmarshal(data, &c); err != nil {
+		return err
+	}
+	*n = nanoseconds(c)
+	return nil
+}
+
+// phaseWire is AIStore's PhaseInfo: both times always there (the zero
+// time before they happen), which its Python SDK requires.
 type phaseWire struct {
-	Started  json.RawMessage `json:"started_time,omitempty"`
-	Ended    json.RawMessage `json:"end_time,omitempty"`
-	Elapsed  count           `json:"elapsed"`
+	Started  json.RawMessage `json:"started_time"`
+	Ended    json.RawMessage `json:"end_time"`
+	Elapsed  nanoseconds     `json:"elapsed"`
 	Running  bool            `json:"running"`
 	Finished bool            `json:"finished"`
 }
 
 func (p DsortPhase) wire() (phaseWire, error) {
-	w := phaseWire{Elapsed: count(p.Elapsed), Running: p.Running, Finished: p.Finished}
+	w := phaseWire{Elapsed: nanoseconds(p.Elapsed), Running: p.Running, Finished: p.Finished}
 	var err error
-	if !p.Started.IsZero() {
-		if w.Started, err = json.Marshal(p.Started); err != nil {
-			return w, err
-		}
+	if w.Started, err = json.Marshal(p.Started); err != nil {
+		return w, err
 	}
-	if !p.Ended.IsZero() {
-		w.Ended, err = json.Marshal(p.Ended)
-	}
+	w.Ended, err = json.Marshal(p.Ended)
 	return w, err
+}
+
+// MarshalJSON writes the job with AIStore's counts of what this target
+// (or, in a listing, the job) extracted: loc-objs and loc-bytes.
+func (j DsortJobInfo) MarshalJSON() ([]byte, error) {
+	type plain DsortJobInfo
+	return json.Marshal(struct {
+		plain
+		Objs  count `json:"loc-objs"`
+		Bytes count `json:"loc-bytes"`
+	}{plain(j), count(j.Metrics.Extraction.ExtractedCount), count(j.Metrics.Extraction.ExtractedSize)})
 }
 
 func (p *DsortPhase) fromWire(w phaseWire) error {

@@ -223,6 +223,18 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// In the input's bucket, the first output shard taking an input's
+	// name (the same template) is refused now, not after extraction.
+	if plan.Output.Normalize() == plan.Input.Normalize() && spec.EKMFile == "" {
+		if first, err := plan.OutputTemplate.At(0); err == nil {
+			first += plan.OutputSuffix
+			for _, in := range plan.InputShards(c.config.Formats).All() {
+				if in == first {
+					return "", specError("output shard %s would replace the input shard of that name in %s: name the output apart (output_format) or write it to another bucket", first, plan.Input)
+				}
+			}
+		}
+	}
 	job := &coordinatedJob{id: newJobID(), plan: plan, done: make(chan struct{}), recorded: make(chan struct{})}
 	if spec.EKMFile != "" {
 		if job.keyMap, err = c.loadKeyMap(ctx, job, plan); err != nil {

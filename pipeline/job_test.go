@@ -451,14 +451,14 @@ func TestOutputShardNamedTwice(t *testing.T) {
 	// Ranges of different widths: 1 then 11 runs together as 11 then 1.
 	spec := baseSpec("in-{0..3}.tar", "x{1..11..10}{1..11..10}.tar")
 	spec.OutputShardSize = "120KiB"
-	status, err := c.run(spec)
-	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "two output shards are named x111.tar") {
-		t.Fatalf("a template naming x111.tar twice: %+v %v", status, err)
+	// Refused as the spec is read, before any target extracts.
+	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "names some shards twice") {
+		t.Fatalf("a template naming x111.tar twice: %v, want refused at start", err)
 	}
 	c.keyMaps["http://keys.example/twice.json"] = []byte(`{"out-%d.tar": ["sample-.*[02468]\\.jpg"], "out-{0..9}.tar": ["sample-.*[13579]\\.jpg"]}`)
 	spec = baseSpec("in-{0..3}.tar", "")
 	spec.EKMFile = "http://keys.example/twice.json"
-	status, err = c.run(spec)
+	status, err := c.run(spec)
 	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "two output shards are named out-0.tar") {
 		t.Fatalf("two key map templates naming out-0.tar: %+v %v", status, err)
 	}
@@ -1412,12 +1412,11 @@ func TestOutputDoesNotReplaceInput(t *testing.T) {
 	c.putInputs("src", inputs)
 	spec := baseSpec("in-{0..3}.tar", "in-{0..9}.tar")
 	spec.OutputBucket = pipeline.BucketRef{Name: "src"}
-	status, err := c.run(spec)
-	if err == nil && status.Error == "" {
-		t.Fatal("a job naming its output as its input succeeded")
-	}
-	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "would replace the input shard") {
-		t.Fatalf("the job's error: %q %v, want it to name the input it would replace", status.Error, err)
+	// Refused as it starts (the first output name is an input's), not
+	// after every target extracted.
+	_, err := c.run(spec)
+	if err == nil || !strings.Contains(err.Error(), "would replace the input shard") {
+		t.Fatalf("a job naming its output as its input: %v, want refused at start naming the input it would replace", err)
 	}
 	after := c.outputs("src")
 	if len(after) != len(inputs) {

@@ -575,6 +575,10 @@ func (p *Plan) validateOutput(registry *formats.Registry) error {
 		if !t.IsRange() {
 			return specError("output_format %q has no range: name the shards like out-{0000..0999}.tar", s.OutputFormat)
 		}
+		// Found after extraction otherwise: two shards of one name.
+		if !t.Unique() {
+			return specError("output_format %q names some shards twice (ranges of different widths, such as x{1..11}{1..11}, name x111 twice): pad them, {01..11}", s.OutputFormat)
+		}
 		p.OutputTemplate = t
 		if f, ok := registry.ByName(s.OutputFormat); ok {
 			if p.OutputFormat != nil && p.OutputFormat.Name() != f.Name() {
