@@ -222,7 +222,7 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 		}
 	}
 	status, statusErr := n.coordinator.Status(id)
-	if inRegistry && registered.State == membership.JobRunning && (statusErr != nil || status.Finished.IsZero() && !status.Aborted) {
+	if inRegistry && registered.State == membership.JobRunning && (statusErr != nil || status.Finished.IsZero()) {
 		// A run that lost a target ends on the others while the job
 		// waits for it to come back: the job has not ended, and what
 		// stopped the run is a warning until it does.

@@ -396,11 +396,6 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		// What the job wrote is older than this; what a later job writes
 		// under the same names is newer, and stays.
 		asOf := store.Stamp{Map: c.config.Cluster.Map().Version, Clock: now.UnixNano()}
-		// Aborted from now, while its targets stop and its output goes
-		// (minutes, for many shards); Finished once that is done.
-		job.mu.Lock()
-		job.mu.status.Error, job.mu.status.Aborted = err.Error(), true
-		job.mu.Unlock()
 		c.abortTargets(context.WithoutCancel(ctx), job, err.Error())
 		if len(job.outputs) > 0 && !job.plan.Spec.DryRun {
 			if err := c.config.Cluster.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, job.id, asOf); err != nil {

@@ -63,9 +63,6 @@ type memCluster struct {
 	// endJobFailures is how many EndJob calls fail before one lands (a
 	// leader election, a partition).
 	endJobFailures int
-	// beforeRemove, when set, runs before each removal of an aborted
-	// job's output.
-	beforeRemove func()
 }
 
 // kill takes a target away as a crash would: calls to it fail.
@@ -408,9 +405,6 @@ func (p memPeers) EndJob(ctx context.Context, id, cause string) error {
 }
 
 func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string, job string, asOf store.Stamp) error {
-	if p.c.beforeRemove != nil {
-		p.c.beforeRemove()
-	}
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
 	for _, st := range p.c.stores {
