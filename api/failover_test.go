@@ -251,3 +251,16 @@ func TestRedirectedBodyThenUnreachableTargetIsNotTheBodys(t *testing.T) {
 		t.Fatalf("a PUT redirected to a target that is down: %v, want unavailable, not the body's fault", err)
 	}
 }
+
+// A dSort abort waits for the gateway's answer however long it takes
+// (every target stops the job first), not the gateway timeout.
+func TestDsortAbortIsPatient(t *testing.T) {
+	gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	c := api.NewClient(gw.URL).SetGatewayTimeout(100 * time.Millisecond)
+	if err := c.DsortAbort(t.Context(), "srt-0123456789ab"); err != nil {
+		t.Fatalf("an abort answered after 300ms with a gateway timeout of 100ms: %v", err)
+	}
+}
