@@ -749,6 +749,15 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 	if err != nil {
 		return err
 	}
+	// Nothing found (a template with a typo, the wrong bucket): a job of
+	// no output is no success, as the estimate of it is refused.
+	if !slices.ContainsFunc(runs, func(r []shards.RecordMeta) bool { return len(r) > 0 }) {
+		what := fmt.Sprintf("input_format.template %q", job.plan.InputTemplate.String())
+		if job.plan.InputNames != nil {
+			what = fmt.Sprintf("the %d input_format.objnames", len(job.plan.InputNames))
+		}
+		return fmt.Errorf("extract phase: %w", specError("%w: %s found no record in bucket %s (no such shard, or only empty ones)", ErrNoInput, what, job.plan.Input))
+	}
 
 	job.setPhase(PhaseSort)
 	planned, err := c.plan(ctx, job, runs)

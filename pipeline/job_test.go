@@ -2131,3 +2131,15 @@ func TestEndedJobHoldsNoRecordState(t *testing.T) {
 		}
 	}
 }
+
+// A job whose input selects nothing (a typo in the template) fails,
+// naming the template, rather than finish with no output.
+func TestJobFindingNoInputFails(t *testing.T) {
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 5, RecordSize: 100, Seed: 1}))
+	status, err := c.run(baseSpec("ni-{0..1}.tar", "out-{0..9}.tar"))
+	if msg := status.Error + fmt.Sprint(err); !status.Aborted || !strings.Contains(msg, `"ni-{0..1}.tar" found no record`) {
+		t.Fatalf("a job over a template matching nothing: %+v %v", status, err)
+	}
+}
