@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -335,15 +337,26 @@ func ParseSpec(data []byte) (Spec, error) {
 			return Spec{}, specError("YAML: %w", err)
 		}
 	}
-	for old, current := range legacyNames {
+	// In a fixed order: two old names of one field (order_file_sep and
+	// ekm_sep) must not be chosen between at random.
+	setBy := map[string]string{} // a current name, the old one that set it
+	for _, old := range slices.Sorted(maps.Keys(legacyNames)) {
+		current := legacyNames[old]
 		v, ok := fields[old]
 		if !ok {
 			continue
 		}
 		delete(fields, old)
+		if by, ok := setBy[current]; ok {
+			if !bytes.Equal(bytes.TrimSpace(fields[current]), bytes.TrimSpace(v)) {
+				return Spec{}, specError("%s and %s both give %s, with different values: give one", by, old, current)
+			}
+			continue
+		}
 		if _, ok := fields[current]; ok {
 			continue // the current name wins
 		}
+		setBy[current] = old
 		if old == "ignore_missing_files" {
 			// A boolean in 2019: true meant ignore.
 			var yes bool

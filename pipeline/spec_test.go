@@ -100,6 +100,7 @@ func TestBadSpecs(t *testing.T) {
 		{"input without range", `{"input_bck":{"name":"src"},"input_format":{"template":"shards/"},"output_format":"o-{0..9}.tar"}`, "has no range"},
 		{"reversed range", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{5..1}.tar"},"output_format":"o-{0..9}.tar"}`, "input_format.template"},
 		{"output without range", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out.tar"}`, "output_format \"out.tar\" has no range"},
+		{"two old names of one field, apart", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://k/m.json","order_file_sep":",","ekm_sep":"\t"}`, "both give ekm_file_sep"},
 		{"output naming a shard twice", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-{1..11}{1..11}.tar"}`, "names some shards twice"},
 		// Names grow with their digits: the 100th of these is 256 bytes, past a segment's 255.
 		{"last output name too long", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"` + strings.Repeat("a", 248) + `-{0..999}.tar"}`, "output_format"},
