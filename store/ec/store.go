@@ -178,7 +178,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			meta.Stamp = stamp
 			meta.Version = s.nextVersion(ctx, b, name, props, opts.Version)
 			sent = stamp
-			err = s.protect(ctx, b, props, meta, data, nil, true)
+			// A copy moved or fetched with its own stamp (a rebalance,
+			// a cold GET) is a version the cluster has already: its
+			// parts, wherever they are stored, may be that version's,
+			// and a failure must not remove them.
+			err = s.protect(ctx, b, props, meta, data, nil, opts.Stamp.IsZero())
 		}
 		if err != nil {
 			release()
@@ -205,7 +209,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		stored, herr := s.Store.Head(undo, b, name)
 		// The parts of a write that failed after they were stored go: a
 		// restore must not bring back a version never acknowledged.
-		if !sent.IsZero() && (herr != nil || stored.Stamp != sent) {
+		if !sent.IsZero() && opts.Stamp.IsZero() && (herr != nil || stored.Stamp != sent) {
 			s.dropParts(undo, b, name, sent)
 		}
 		// It may have replaced parts of the version stored before it on

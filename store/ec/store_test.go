@@ -1152,3 +1152,37 @@ func TestEncodesKeepToTheMemoryBudget(t *testing.T) {
 		t.Fatal("an encode with the budget taken is made in memory")
 	}
 }
+
+// A moved copy (a rebalance's receive, with the object's own stamp) that
+// fails for want of a holder leaves the parts of that version alone:
+// they are the object's, not a failed write's.
+func TestFailedMoveKeepsTheVersionsParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("moved"), 3000)
+	f.put("m", data)
+	ownerID, owner := f.owner("m")
+	meta, err := owner.Head(t.Context(), bucket, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.parts("m")
+	var other *ec.Store
+	for id, st := range f.targets {
+		if id != ownerID {
+			other = st
+		}
+	}
+	holders, _ := ec.Holders(f.smap, bucket, "m", 3)
+	f.mu.Lock()
+	f.down[holders[1].ID] = true
+	f.mu.Unlock()
+	if _, err := other.Put(t.Context(), bucket, "m", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp, IfNewer: true}); err == nil {
+		t.Fatal("a moved copy with a holder down succeeded")
+	}
+	f.mu.Lock()
+	f.down[holders[1].ID] = false
+	f.mu.Unlock()
+	if n := f.parts("m"); n != before {
+		t.Fatalf("%d parts after the failed move, %d before: the version's parts went", n, before)
+	}
+}
