@@ -1166,13 +1166,15 @@ func TestFailedMoveKeepsTheVersionsParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := f.parts("m")
+	holders, _ := ec.Holders(f.smap, bucket, "m", 3)
+	// The copy arrives at another target than the owner and the holder
+	// that is down (a target sends its own part to itself).
 	var other *ec.Store
-	for id, st := range f.targets {
-		if id != ownerID {
-			other = st
+	for _, id := range slices.Sorted(maps.Keys(f.targets)) {
+		if id != ownerID && id != holders[1].ID {
+			other = f.targets[id]
 		}
 	}
-	holders, _ := ec.Holders(f.smap, bucket, "m", 3)
 	f.mu.Lock()
 	f.down[holders[1].ID] = true
 	f.mu.Unlock()
