@@ -224,13 +224,8 @@ func TestAppendKeepsWorkDirectoryRoom(t *testing.T) {
 // A session idle past the expiry goes when the next one starts (and a
 // session's record left without its file), while one in use stays.
 func TestAppendIdleSessionsExpire(t *testing.T) {
-	work := t.TempDir()
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.WorkDir = work }})
-	client := c.Client()
+	client, work := appendNode(t)
 	ctx := t.Context()
-	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
-		t.Fatal(err)
-	}
 	idle, err := client.Append(ctx, "logs", "idle.log", "", strings.NewReader("old"), 3)
 	if err != nil {
 		t.Fatal(err)
@@ -280,13 +275,8 @@ func TestAppendIdleSessionsExpire(t *testing.T) {
 
 // Concurrent starts keep to the bound on open sessions (1024).
 func TestAppendStartsKeepTheBound(t *testing.T) {
-	work := t.TempDir()
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.WorkDir = work }})
-	client := c.Client()
+	client, work := appendNode(t)
 	ctx := t.Context()
-	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(work, "append")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -435,4 +425,17 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// appendNode starts an embedded node with its work directory known and
+// a bucket "logs", and returns its client and that directory.
+func appendNode(t *testing.T) (*api.Client, string) {
+	t.Helper()
+	work := t.TempDir()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.WorkDir = work }})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	return client, work
 }

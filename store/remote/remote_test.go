@@ -926,13 +926,7 @@ func TestColdGetStarterGivesUpAtOnce(t *testing.T) {
 // does not wait at that reader's pace: it fetches a copy of its own.
 func TestColdGetDoesNotWaitForASlowStreamReader(t *testing.T) {
 	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
-	rs, be, _, b := newRemote(t, false)
-	data := bytes.Repeat([]byte("s"), 9<<20) // streamed to its reader
-	be.objects["big"] = data
-	slow, err := rs.OpenStreaming(t.Context(), b, "big")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, _, b, data, slow := slowStream(t)
 	// It reads nothing yet: a client that does not take the bytes.
 	expectRead(t, readInBackground(t, rs, b, "big"), data, "a reader waited 10s for a cold GET streaming to a reader that reads nothing")
 	if n, err := io.Copy(io.Discard, slow); err != nil || n != int64(len(data)) {
@@ -945,13 +939,7 @@ func TestColdGetDoesNotWaitForASlowStreamReader(t *testing.T) {
 // fetch of their own: two remote GETs in all, not one a reader.
 func TestReadersPastASlowStreamShareOneFetch(t *testing.T) {
 	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
-	rs, be, _, b := newRemote(t, false)
-	data := bytes.Repeat([]byte("s"), 9<<20) // streamed to its reader
-	be.objects["big"] = data
-	slow, err := rs.OpenStreaming(t.Context(), b, "big")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, be, b, data, slow := slowStream(t)
 	var readers []<-chan string
 	for range 8 {
 		readers = append(readers, readInBackground(t, rs, b, "big"))
@@ -1133,7 +1121,6 @@ func TestValidateColdGetSkipsEncryptedObjects(t *testing.T) {
 	rs, be, _, b := newRemote(t, false)
 	be.encrypted = true
 	be.objects["o"] = []byte("sealed")
-	be.objects["o2"] = []byte("other bytes")
 	be.corrupt.Store(true) // what an MD5 check would refuse
 	if _, err := read(t, rs, b, "o"); err != nil {
 		t.Fatalf("a cold GET of an encrypted object: %v", err)
@@ -1144,13 +1131,7 @@ func TestValidateColdGetSkipsEncryptedObjects(t *testing.T) {
 // that come after it: the next one fetches again.
 func TestFailedSecondFetchIsNotKept(t *testing.T) {
 	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
-	rs, be, _, b := newRemote(t, false)
-	data := bytes.Repeat([]byte("s"), 9<<20) // streamed to its reader
-	be.objects["big"] = data
-	slow, err := rs.OpenStreaming(t.Context(), b, "big")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, be, b, data, slow := slowStream(t)
 	defer slow.Close()
 	be.down.Store(true)
 	if _, err := read(t, rs, b, "big"); !errors.Is(err, store.ErrRemote) {
@@ -1160,4 +1141,18 @@ func TestFailedSecondFetchIsNotKept(t *testing.T) {
 	if got, err := read(t, rs, b, "big"); err != nil || len(got) != len(data) {
 		t.Fatalf("the next reader, the remote back: %d bytes, %v; want a fetch of its own", len(got), err)
 	}
+}
+
+// slowStream starts a cold GET of a big object ("big") streaming to a
+// reader that reads nothing yet (the caller's slow).
+func slowStream(t *testing.T) (rs *remote.Store, be *fakeBackend, b store.Bucket, data []byte, slow store.Object) {
+	t.Helper()
+	rs, be, _, b = newRemote(t, false)
+	data = bytes.Repeat([]byte("s"), 9<<20) // streamed to its reader
+	be.objects["big"] = data
+	slow, err := rs.OpenStreaming(t.Context(), b, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs, be, b, data, slow
 }
