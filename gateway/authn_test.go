@@ -813,3 +813,38 @@ func TestUnreadableActionBodyIsNotTheDefaultAction(t *testing.T) {
 		t.Fatalf("the bucket is gone after a delete-listrange too big to read: %v", err)
 	}
 }
+
+// With authentication on, the primary's sweep of stale S3 multipart
+// uploads acts as the node (it has no user's token), and still removes
+// them.
+func TestUploadSweepWithAuthentication(t *testing.T) {
+	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.Auth = keys
+		cfg.S3UploadTTL = time.Second
+	}})
+	admin := c.Client().SetToken(signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	ctx := t.Context()
+	if err := admin.CreateBucket(ctx, "mp", nil); err != nil {
+		t.Fatal(err)
+	}
+	id := "0123456789abcdef0123456789abcdef"
+	record := fmt.Sprintf(`{"key":"k","initiated":%q}`, time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano))
+	for name, body := range map[string]string{".s3-multipart/" + id + "/upload": record, ".s3-multipart/" + id + "/part-00001": "part"} {
+		if _, err := admin.Put(ctx, "mp", name, strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		page, err := admin.ListObjects(ctx, "mp", api.ListObjectsMessage{Prefix: ".s3-multipart/"})
+		if err == nil && len(page.Entries) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stale upload was not swept with authentication on: %+v %v", page, err)
+		}
+	}
+}

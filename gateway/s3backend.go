@@ -8,6 +8,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/s3"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -125,6 +126,9 @@ func (s s3Backend) Get(ctx context.Context, bucket, name string, opts api.GetOpt
 func (n *Node) sweepUploads(ctx context.Context) {
 	ticker := time.NewTicker(min(n.config.S3UploadTTL/4, time.Hour))
 	defer ticker.Stop()
+	// As the node (its requests signed with the cluster secret), not as
+	// a user: with authentication on, no user token is there to carry.
+	sweeper := s3.New(s3.Config{Backend: s3Backend{Client: n.clusterClient(), n: n}, Logger: n.logger.With("api", "s3")})
 	for {
 		select {
 		case <-ctx.Done():
@@ -134,7 +138,7 @@ func (n *Node) sweepUploads(ctx context.Context) {
 		if !n.control.IsPrimary() || !n.ready.Load() {
 			continue
 		}
-		removed, err := n.s3Server.SweepUploads(ctx, time.Now().Add(-n.config.S3UploadTTL))
+		removed, err := sweeper.SweepUploads(ctx, time.Now().Add(-n.config.S3UploadTTL))
 		if err != nil && ctx.Err() == nil {
 			n.logger.Warn("sweep stale S3 multipart uploads", "removed", removed, "err", err)
 		} else if removed > 0 {
