@@ -433,7 +433,11 @@ func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.
 			} else {
 				err = s.peers.SendPart(ctx, holders[i], part, body(i))
 			}
-			if err != nil && !errors.Is(err, store.ErrExists) {
+			// A holder with a newer part is no failure for a new write
+			// (the part's write won); for a stored or moved version it
+			// is: that version is older than one the cluster protects,
+			// and taking it would serve it over the newer one.
+			if err != nil && (!fresh || !errors.Is(err, store.ErrExists)) {
 				errs[i] = fmt.Errorf("part %d to target %s: %w", i, holders[i].ID, err)
 			}
 		})

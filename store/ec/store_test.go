@@ -1188,3 +1188,30 @@ func TestFailedMoveKeepsTheVersionsParts(t *testing.T) {
 		t.Fatalf("%d parts after the failed move, %d before: the version's parts went", n, before)
 	}
 }
+
+func TestOlderMovedCopyLosesToNewerParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	older := bytes.Repeat([]byte("older"), 3000)
+	newer := bytes.Repeat([]byte("newer"), 3000)
+	f.put("m", older)
+	_, owner := f.owner("m")
+	meta, err := owner.Head(t.Context(), bucket, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.put("m", newer)
+	// The acknowledged overwrite's replica is lost; its parts remain. A
+	// target back from away then moves the older copy to the owner.
+	f.dropReplica("m")
+	_, err = owner.Put(t.Context(), bucket, "m", bytes.NewReader(older), store.PutOptions{Size: int64(len(older)), Stamp: meta.Stamp, IfNewer: true})
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("an older moved copy over newer parts: %v, want ErrExists", err)
+	}
+	got, err := f.get("m", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, newer) {
+		t.Fatalf("read %q..., want the acknowledged overwrite", got[:10])
+	}
+}
