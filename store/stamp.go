@@ -68,6 +68,10 @@ type Tombstone struct {
 	// Created is when the tombstone was written, Unix nanoseconds, for
 	// garbage collection.
 	Created int64 `json:"created"`
+	// Parts marks a tombstone of parts deleted while a mountpath was away
+	// (they must not come back with it), not of the object: the object
+	// may be newer, or kept on another target, and must stay.
+	Parts bool `json:"parts,omitempty"`
 }
 
 // DeleteOptions describe a delete.

@@ -742,3 +742,47 @@ func TestRottenCopyIsSkippedNotRetried(t *testing.T) {
 		t.Fatalf("the rotten copy is gone from its holder: %v", err)
 	}
 }
+
+// A parts tombstone (parts deleted while a mountpath was away) is not
+// sent as a delete: the owner's object is newer than those parts.
+func TestPartsTombstoneIsNotSent(t *testing.T) {
+	all := newStores(t, "t1")
+	root := t.TempDir()
+	paths := []string{root + "/a", root + "/b"}
+	holder, err := fs.Open(t.Context(), fs.Config{Mountpaths: paths, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.CreateBucket(t.Context(), bucket, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	all["t2"] = holder
+	m := mapWith(3, targets("t1", "t2")...)
+	name := ""
+	for i := 0; name == ""; i++ {
+		if o, _ := m.Owner(cluster.Uname("ais", bucket.Name, fmt.Sprint("x", i))); o.ID == "t1" {
+			name = fmt.Sprint("x", i)
+		}
+	}
+	put(t, all["t1"], name, "acknowledged", store.Stamp{Map: 2, Clock: 10})
+	if err := holder.DisableMountpath(t.Context(), paths[1], "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	// A failed overwrite's parts go, stamped after the stored object.
+	if err := holder.DeleteParts(t.Context(), bucket, name, store.Stamp{Map: 2, Clock: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if tombs, _ := holder.Tombstones(t.Context(), bucket); len(tombs) != 1 {
+		t.Fatalf("the holder keeps %+v", tombs)
+	}
+	p, err := runOn(t, all, "t2", m, sender{stores: all})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(t, all["t1"], name); got != "acknowledged" {
+		t.Fatalf("the owner's object after the holder's rebalance: %q %v", got, err)
+	}
+	if p.Tombstones.Load() != 0 {
+		t.Fatalf("sent %d tombstones", p.Tombstones.Load())
+	}
+}

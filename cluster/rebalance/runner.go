@@ -158,9 +158,13 @@ func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetada
 		if err != nil {
 			return err
 		}
-		items := make([]Item, len(tombs))
-		for i, t := range tombs {
-			items[i] = Item{Bucket: b, Meta: store.ObjectMeta{Name: t.Name, Stamp: t.Stamp}, Tombstone: true}
+		items := make([]Item, 0, len(tombs))
+		for _, t := range tombs {
+			// A parts tombstone guards this target's own mountpaths; sent,
+			// it would delete its owner's object.
+			if !t.Parts {
+				items = append(items, Item{Bucket: b, Meta: store.ObjectMeta{Name: t.Name, Stamp: t.Stamp}, Tombstone: true})
+			}
 		}
 		moves, err := Plan(next, r.cfg.Self, items)
 		if err != nil {

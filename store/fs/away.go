@@ -153,8 +153,10 @@ func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath)
 // partHidden reports a part deleted while its mountpath was away (a
 // tombstone DeleteParts left), or of a bucket made again since.
 func (s *Store) partHidden(b store.Bucket, meta store.PartMeta) bool {
-	if tomb, ok := s.readTombstone(b, meta.Name); ok && tomb.Stamp.Compare(meta.Stamp) >= 0 {
-		return true
+	for _, parts := range []bool{false, true} {
+		if tomb, ok := s.readTombstoneOf(b, meta.Name, parts); ok && tomb.Stamp.Compare(meta.Stamp) >= 0 {
+			return true
+		}
 	}
 	props, err := s.bucketProps(b)
 	return err != nil || meta.Stamp.Clock < int64(props.Created)-int64(clockSkew)

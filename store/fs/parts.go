@@ -269,10 +269,12 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 	return s.syncMountpaths(append(removed, guarded...))
 }
 
-// guardParts leaves a tombstone for a name whose parts go while a
+// guardParts leaves a parts tombstone for a name whose parts go while a
 // mountpath is away: that mountpath may hold a part of it, which its
 // return removes by the tombstone (see partHidden); else the part would
-// restore what was deleted once the owner's tombstone is collected.
+// restore what was deleted once the owner's tombstone is collected. Not
+// an object tombstone: the object may be newer (a failed overwrite's
+// parts go), and a rebalance would carry that to its owner as a delete.
 func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mountpath, error) {
 	if !s.away() || stamp.IsZero() {
 		return nil, nil
@@ -280,7 +282,7 @@ func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mo
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano()})
+	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true})
 }
 
 // WalkParts calls fn for every part of a bucket kept here.

@@ -413,3 +413,58 @@ func TestScrubKeepsAPartStoredSinceItsCheck(t *testing.T) {
 		t.Fatalf("the part after the scrub: %q %+v", got, meta)
 	}
 }
+
+// Parts deleted while a mountpath is away leave a parts tombstone, not
+// an object's: the object of the name may be newer than the parts (a
+// failed overwrite's parts go), and must neither read as deleted nor
+// refuse a copy older than the parts.
+func TestPartsTombstoneIsNotAnObjectDelete(t *testing.T) {
+	st, paths := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	now := time.Now().UnixNano()
+	data := []byte("the acknowledged object")
+	if _, err := st.Put(ctx, b, "x", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: store.Stamp{Map: 1, Clock: now}}); err != nil {
+		t.Fatal(err)
+	}
+	var away string
+	for _, p := range paths {
+		if p != st.MountpathOf(b, "x") {
+			away = p
+		}
+	}
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteParts(ctx, b, "x", store.Stamp{Map: 1, Clock: now + 10}); err != nil {
+		t.Fatal(err)
+	}
+	if tomb, found := st.Tombstone(b, "x"); found {
+		t.Fatalf("a parts delete left an object tombstone %+v", tomb)
+	}
+	tombs, err := st.Tombstones(ctx, b)
+	if err != nil || len(tombs) != 1 || !tombs[0].Parts {
+		t.Fatalf("tombstones %+v, %v: want one parts tombstone", tombs, err)
+	}
+	moved := []byte("a copy between the two")
+	if _, err := st.Put(ctx, b, "x", bytes.NewReader(moved), store.PutOptions{Size: int64(len(moved)), Stamp: store.Stamp{Map: 1, Clock: now + 5}, IfNewer: true}); err != nil {
+		t.Fatalf("a copy older than the parts delete, newer than the object: %v", err)
+	}
+	// It still hides an older part on the returning mountpath, and goes
+	// with the collection of the name's tombstones.
+	if err := st.DropTombstone(ctx, b, "x", store.Stamp{Map: 1, Clock: now + 10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DropTombstone(ctx, b, "x", store.Stamp{Map: 1, Clock: now + 10}); err != nil {
+		t.Fatal(err)
+	}
+	if tombs, _ := st.Tombstones(ctx, b); len(tombs) != 0 {
+		t.Fatalf("tombstones left: %+v", tombs)
+	}
+}

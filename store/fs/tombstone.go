@@ -31,8 +31,28 @@ func (m mountpath) tombstonePath(b store.Bucket, name string) string {
 	return filepath.Join(m.tombstoneDir(b), hex.EncodeToString(sum[:16]))
 }
 
+// partsSuffix names a parts tombstone (store.Tombstone.Parts), kept
+// beside the name's object tombstone and never taken for it.
+const partsSuffix = "-parts"
+
+// tombstoneFile is where a tombstone of t's kind for name lives.
+func (m mountpath) tombstoneFile(b store.Bucket, name string, parts bool) string {
+	if parts {
+		return m.tombstonePath(b, name) + partsSuffix
+	}
+	return m.tombstonePath(b, name)
+}
+
 func encodeTombstone(t store.Tombstone) []byte {
-	b := msgp.AppendMapHeader(nil, 4)
+	fields := uint32(4)
+	if t.Parts {
+		fields++
+	}
+	b := msgp.AppendMapHeader(nil, fields)
+	if t.Parts {
+		b = msgp.AppendString(b, "p")
+		b = msgp.AppendBool(b, true)
+	}
 	b = msgp.AppendString(b, "n")
 	b = msgp.AppendString(b, t.Name)
 	b = msgp.AppendString(b, "m")
@@ -63,6 +83,8 @@ func decodeTombstone(data []byte) (store.Tombstone, error) {
 			t.Stamp.Clock, b, err = msgp.ReadInt64Bytes(b)
 		case "t":
 			t.Created, b, err = msgp.ReadInt64Bytes(b)
+		case "p":
+			t.Parts, b, err = msgp.ReadBoolBytes(b)
 		default:
 			b, err = msgp.Skip(b)
 		}
@@ -81,15 +103,20 @@ func (s *Store) Tombstone(b store.Bucket, name string) (store.Tombstone, bool) {
 // readTombstone returns a name's tombstone, the newest if mountpaths hold
 // several.
 func (s *Store) readTombstone(b store.Bucket, name string) (store.Tombstone, bool) {
+	return s.readTombstoneOf(b, name, false)
+}
+
+// readTombstoneOf returns a name's object or parts tombstone.
+func (s *Store) readTombstoneOf(b store.Bucket, name string, parts bool) (store.Tombstone, bool) {
 	var best store.Tombstone
 	found := false
 	for _, m := range s.readable() {
-		data, err := os.ReadFile(m.tombstonePath(b, name))
+		data, err := os.ReadFile(m.tombstoneFile(b, name, parts))
 		if err != nil {
 			continue
 		}
 		t, err := decodeTombstone(data)
-		if err != nil || t.Name != name {
+		if err != nil || t.Name != name || t.Parts != parts {
 			continue
 		}
 		if !found || t.Stamp.Compare(best.Stamp) > 0 {
@@ -109,7 +136,7 @@ const tombstoneCopies = 2
 // which the caller syncs (with the removals, in one group sync) before
 // the delete is acknowledged; the caller holds the name's lock.
 func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, error) {
-	if old, ok := s.readTombstone(b, t.Name); ok && old.Stamp.Compare(t.Stamp) >= 0 {
+	if old, ok := s.readTombstoneOf(b, t.Name, t.Parts); ok && old.Stamp.Compare(t.Stamp) >= 0 {
 		return nil, nil
 	}
 	mps := s.mountpathsOf(b, t.Name, tombstoneCopies)
@@ -120,7 +147,7 @@ func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, 
 	for i, m := range mps {
 		err := pathsafe.MkdirAll(m.path, m.tombstoneDir(b), 0o755)
 		if err == nil {
-			err = atomicfile.Replace(m.tombstonePath(b, t.Name), encodeTombstone(t), 0o644)
+			err = atomicfile.Replace(m.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644)
 		}
 		if err != nil {
 			if i == 0 {
@@ -134,7 +161,7 @@ func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, 
 	}
 	for _, other := range s.readable() {
 		if !slices.ContainsFunc(written, func(m mountpath) bool { return m.path == other.path }) {
-			os.Remove(other.tombstonePath(b, t.Name))
+			os.Remove(other.tombstoneFile(b, t.Name, t.Parts))
 		}
 	}
 	return written, nil
@@ -145,7 +172,11 @@ func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombsto
 	if _, err := s.bucketProps(b); err != nil {
 		return nil, err
 	}
-	byName := map[string]store.Tombstone{}
+	type key struct {
+		name  string
+		parts bool
+	}
+	byName := map[key]store.Tombstone{}
 	for _, m := range s.readable() {
 		dir := m.tombstoneDir(b)
 		entries, err := os.ReadDir(dir)
@@ -168,8 +199,9 @@ func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombsto
 				s.logger.Warn("ignoring an unreadable tombstone", "bucket", b.String(), "file", e.Name(), "err", err)
 				continue
 			}
-			if old, ok := byName[t.Name]; !ok || t.Stamp.Compare(old.Stamp) > 0 {
-				byName[t.Name] = t
+			k := key{t.Name, t.Parts}
+			if old, ok := byName[k]; !ok || t.Stamp.Compare(old.Stamp) > 0 {
+				byName[k] = t
 			}
 		}
 	}
@@ -180,7 +212,8 @@ func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombsto
 	return out, nil
 }
 
-// DropTombstone removes a name's tombstone if it is not newer than stamp.
+// DropTombstone removes a name's tombstones (of the object and of its
+// parts) not newer than stamp.
 func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
 	if err := store.ValidateName(name); err != nil {
 		return err
@@ -195,16 +228,17 @@ func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, 
 	lock.Lock()
 	defer lock.Unlock()
 	for _, m := range s.readable() {
-		path := m.tombstonePath(b, name)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		if t, err := decodeTombstone(data); err == nil && t.Stamp.Compare(stamp) > 0 {
-			continue
-		}
-		if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return classify(err)
+		for _, path := range []string{m.tombstoneFile(b, name, false), m.tombstoneFile(b, name, true)} {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				continue
+			}
+			if t, err := decodeTombstone(data); err == nil && t.Stamp.Compare(stamp) > 0 {
+				continue
+			}
+			if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return classify(err)
+			}
 		}
 	}
 	return nil
@@ -265,8 +299,8 @@ func (s *Store) placeTombstone(b store.Bucket, t store.Tombstone, from mountpath
 	dest := s.mountpathOf(b, t.Name)
 	if dest.path != from.path {
 		newer := false
-		if data, err := os.ReadFile(dest.tombstonePath(b, t.Name)); err == nil {
-			if there, err := decodeTombstone(data); err == nil && there.Name == t.Name && there.Stamp.Compare(t.Stamp) >= 0 {
+		if data, err := os.ReadFile(dest.tombstoneFile(b, t.Name, t.Parts)); err == nil {
+			if there, err := decodeTombstone(data); err == nil && there.Name == t.Name && there.Parts == t.Parts && there.Stamp.Compare(t.Stamp) >= 0 {
 				newer = true
 			}
 		}
@@ -274,7 +308,7 @@ func (s *Store) placeTombstone(b store.Bucket, t store.Tombstone, from mountpath
 			if err := pathsafe.MkdirAll(dest.path, dest.tombstoneDir(b), 0o755); err != nil {
 				return classify(err)
 			}
-			if err := atomicfile.Replace(dest.tombstonePath(b, t.Name), encodeTombstone(t), 0o644); err != nil {
+			if err := atomicfile.Replace(dest.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644); err != nil {
 				return classify(err)
 			}
 		}
