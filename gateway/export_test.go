@@ -171,3 +171,8 @@ func SetRemoteCachedPage(n int) (restore func()) {
 // ResumeDownloads resumes the download jobs a node finds saved, as it
 // does when it starts.
 func ResumeDownloads(n *Node, ctx context.Context) { n.resumeDownloads(ctx) }
+
+// StartJob runs fn on a node as a job of kind on b, as its own jobs run.
+func StartJob(ctx context.Context, n *Node, kind string, b store.Bucket, fn func(context.Context) error) (string, error) {
+	return n.jobs.Start(ctx, "", kind, b, func(ctx context.Context, _ *store.Progress) (any, error) { return nil, fn(ctx) })
+}

@@ -69,7 +69,7 @@ type Protector interface {
 	Restore(ctx context.Context, b store.Bucket, name string) error
 	// DropParts removes the parts of a bucket no longer erasure-coded
 	// (ec-cleanup).
-	DropParts(ctx context.Context, b store.Bucket, progress *store.Progress) error
+	DropParts(ctx context.Context, b store.Bucket, before store.Stamp, progress *store.Progress) error
 }
 
 // ProtectOptions are what the node gives its erasure coding.
@@ -319,19 +319,25 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		if n.ec == nil {
 			return "", badRequest("node %s does no erasure coding", n.config.ID)
 		}
-		// Coded again: a cleanup of the parts of when it was off stops
-		// (what it removed, the encode makes again).
-		for _, j := range n.jobs.List() {
-			if j.Kind == jobECCleanup && j.Running && j.Bucket == b {
-				n.jobs.Abort(j.ID, errors.New("the bucket is erasure-coded again"))
+		fn = func(ctx context.Context, p *store.Progress) (any, error) {
+			// Coded again before the cleanup of when it was off ended:
+			// it ends first, on every target, else the parts it did not
+			// reach would restore objects deleted while EC was off (and
+			// those it did reach after the encode made them go).
+			if err := n.waitJobsEnd(ctx, jobECCleanup, b); err != nil {
+				return nil, err
 			}
+			return nil, n.ec.Protect(ctx, b, p)
 		}
-		fn = func(ctx context.Context, p *store.Progress) (any, error) { return nil, n.ec.Protect(ctx, b, p) }
 	case jobECCleanup:
 		if n.ec == nil {
 			return "", badRequest("node %s does no erasure coding", n.config.ID)
 		}
-		fn = func(ctx context.Context, p *store.Progress) (any, error) { return nil, n.ec.DropParts(ctx, b, p) }
+		// Parts newer than now are of writes after EC is on again.
+		before := n.stamp()
+		fn = func(ctx context.Context, p *store.Progress) (any, error) {
+			return nil, n.ec.DropParts(ctx, b, before, p)
+		}
 	case jobECResilver:
 		fn = n.ecResilver
 	case jobResilver:
@@ -751,6 +757,18 @@ func (n *Node) jobRunning(ctx context.Context, kind string, b store.Bucket) bool
 		}
 	}
 	return false
+}
+
+// waitJobsEnd waits until no node runs a job of kind on b.
+func (n *Node) waitJobsEnd(ctx context.Context, kind string, b store.Bucket) error {
+	for n.jobRunning(ctx, kind, b) {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // stopClusterJob aborts a job on every target: the ids the job list shows

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -581,5 +582,76 @@ func TestRestartedTargetSweepsItsParts(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no ec-resilver ran on the restarted target")
 		}
+	}
+}
+
+// EC turned on again while the cleanup of when it was off still runs:
+// the encode waits for the cleanup to end (it used to abort it, leaving
+// parts that restore objects deleted while EC was off), then protects.
+func TestECEncodeWaitsForTheCleanup(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "e", "kept", bytes.NewReader(bytes.Repeat([]byte("k"), 5000)), api.PutOptions{Size: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	jobOf := func(kind string) api.ClusterJob {
+		t.Helper()
+		jobs, err := client.Jobs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			if j.Kind == kind && j.Running {
+				return j
+			}
+		}
+		for _, j := range jobs {
+			if j.Kind == kind {
+				return j
+			}
+		}
+		t.Fatalf("no %s job: %+v", kind, jobs)
+		return api.ClusterJob{}
+	}
+	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, client, jobOf("ec-cleanup").ID)
+	// A cleanup still under way on one target.
+	release := make(chan struct{})
+	aborted := make(chan struct{})
+	_, err := gateway.StartJob(ctx, c.Targets()[0].Node, "ec-cleanup", store.NewBucket("e"), func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			close(aborted)
+			return ctx.Err()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true}}); err != nil {
+		t.Fatal(err)
+	}
+	encode := jobOf("ec-encode")
+	time.Sleep(1500 * time.Millisecond)
+	select {
+	case <-aborted:
+		t.Fatal("the encode aborted the cleanup")
+	default:
+	}
+	if loc, err := client.ObjectLocation(ctx, "e", "kept"); err != nil || len(loc.Parts) != 0 {
+		t.Fatalf("parts made while the cleanup ran: %+v %v", loc, err)
+	}
+	close(release)
+	waitJob(t, client, encode.ID)
+	if loc, err := client.ObjectLocation(ctx, "e", "kept"); err != nil || len(loc.Parts) == 0 {
+		t.Fatalf("no parts after the encode: %+v %v", loc, err)
 	}
 }

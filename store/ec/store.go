@@ -994,6 +994,11 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			// Parts made once EC is off again would outlive the cleanup
+			// that removes the others.
+			if _, on := s.props(b); !on {
+				return fmt.Errorf("%s is no longer erasure-coded", b)
+			}
 			owner, err := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, meta.Name))
 			if err != nil || owner.ID != self.ID {
 				continue
@@ -1026,22 +1031,20 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 // maxProtectErrors bounds the objects a failed Protect names.
 const maxProtectErrors = 10
 
-// DropParts removes every part of a bucket kept here (ec-cleanup: the
-// bucket is no longer erasure-coded). Parts left would outlive deletes
-// made meanwhile (a delete of a bucket without EC drops no parts) and
-// restore them once EC is on again. It stops, with an error, when the
-// bucket is erasure-coded again.
-func (s *Store) DropParts(ctx context.Context, b store.Bucket, progress *store.Progress) error {
+// DropParts removes the parts of a bucket kept here that are not newer
+// than before, the moment erasure coding was turned off (ec-cleanup).
+// Parts left would outlive deletes made meanwhile (a delete of a bucket
+// without EC drops no parts) and restore them once EC is on again; so it
+// goes on when EC is on again before it ends (the encode then waits for
+// it), sparing the parts of writes made since, which are newer.
+func (s *Store) DropParts(ctx context.Context, b store.Bucket, before store.Stamp, progress *store.Progress) error {
 	last := ""
 	return s.Store.WalkParts(ctx, b, func(meta store.PartMeta) error {
-		if _, on := s.props(b); on {
-			return fmt.Errorf("%s is erasure-coded again: its parts stay", b)
-		}
-		if meta.Name == last {
+		if meta.Name == last || !before.IsZero() && meta.Stamp.Compare(before) > 0 {
 			return nil
 		}
 		last = meta.Name
-		if err := s.Store.DeleteParts(ctx, b, meta.Name, store.Stamp{}); err != nil {
+		if err := s.Store.DeleteParts(ctx, b, meta.Name, before); err != nil {
 			return err
 		}
 		progress.Add(0)

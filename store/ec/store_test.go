@@ -1215,3 +1215,26 @@ func TestOlderMovedCopyLosesToNewerParts(t *testing.T) {
 		t.Fatalf("read %q..., want the acknowledged overwrite", got[:10])
 	}
 }
+
+// The cleanup of a bucket whose EC was turned off removes the parts made
+// before, also once EC is on again (they would restore objects deleted
+// meanwhile), and spares those of writes made since.
+func TestDropPartsKeepsTheNewerParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("parts"), 3000)
+	f.put("before", data)
+	off := store.Stamp{Clock: time.Now().UnixNano()}
+	f.put("since", data)
+	want := f.parts("since")
+	for _, id := range slices.Sorted(maps.Keys(f.targets)) {
+		if err := f.targets[id].DropParts(t.Context(), bucket, off, new(store.Progress)); err != nil {
+			t.Fatalf("cleanup on %s with EC on again: %v", id, err)
+		}
+	}
+	if n := f.parts("before"); n != 0 {
+		t.Fatalf("%d parts of an object written before EC was off are left", n)
+	}
+	if n := f.parts("since"); n != want || n == 0 {
+		t.Fatalf("%d parts of a write since EC is on again, want %d", n, want)
+	}
+}
