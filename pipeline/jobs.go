@@ -19,6 +19,11 @@ import (
 // runs on the bucket.
 var ErrJobBusy = errors.New("a job of that kind already runs on the bucket")
 
+// MaxSharedJobs bounds the jobs of one shared kind (StartOnShared) that
+// run on a node at once: each holds its names, goroutines and buffers,
+// and a caller must not start them without end.
+const MaxSharedJobs = 64
+
 // maxEndedJobs bounds the ended jobs a registry keeps for their status.
 var maxEndedJobs = 256 // a variable for the tests
 
@@ -121,10 +126,18 @@ func (j *Jobs) start(ctx context.Context, id, kind string, b store.Bucket, targe
 	if _, ok := j.jobs[id]; ok {
 		return "", fmt.Errorf("%w: job %s exists", ErrJobExists, id)
 	}
+	running := 0
 	for _, other := range j.jobs {
-		if exclusive && other.state.Running && !other.replaced && other.state.Kind == kind && other.state.Bucket == b {
+		if !other.state.Running || other.state.Kind != kind {
+			continue
+		}
+		running++
+		if exclusive && !other.replaced && other.state.Bucket == b {
 			return "", fmt.Errorf("%w: %s %s runs on %s", ErrJobBusy, kind, other.state.ID, b)
 		}
+	}
+	if !exclusive && running >= MaxSharedJobs {
+		return "", fmt.Errorf("%w: %d %s jobs run on this node, the most at once: start it again when one ends", ErrJobBusy, running, kind)
 	}
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	job := &runningJob{

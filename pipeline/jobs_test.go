@@ -147,3 +147,47 @@ func TestNoJobStartsAfterClose(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// Jobs of a shared kind (many on one bucket at once) are bounded per
+// node: a caller cannot start them without end; one ended makes room.
+func TestSharedJobsAreBounded(t *testing.T) {
+	jobs := pipeline.NewJobs(nil)
+	defer jobs.Close()
+	b := store.NewBucket("b")
+	block := func(ctx context.Context, _ *store.Progress) (any, error) {
+		<-ctx.Done()
+		return nil, context.Cause(ctx)
+	}
+	var first string
+	for i := range pipeline.MaxSharedJobs {
+		id, err := jobs.StartOnShared(t.Context(), "", "archive", b, nil, block)
+		if err != nil {
+			t.Fatalf("archive job %d: %v", i, err)
+		}
+		if first == "" {
+			first = id
+		}
+	}
+	_, err := jobs.StartOnShared(t.Context(), "", "archive", b, nil, block)
+	if !errors.Is(err, pipeline.ErrJobBusy) || !strings.Contains(err.Error(), "64 archive jobs") {
+		t.Fatalf("one past the bound: %v, want ErrJobBusy naming it", err)
+	}
+	// Another kind is not held back by this one's bound.
+	if _, err := jobs.StartOnShared(t.Context(), "", "download", b, nil, block); err != nil {
+		t.Fatalf("another kind: %v", err)
+	}
+	if err := jobs.Abort(first, errors.New("by hand")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := jobs.StartOnShared(t.Context(), "", "archive", b, nil, block)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after one ended: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
