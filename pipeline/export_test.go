@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"io"
+	"os"
 	"time"
 
 	"github.com/aisgo/aisgo/creation"
@@ -60,4 +61,12 @@ func HeldRecordMaps(w *Worker, id string) (served, versions int, err error) {
 	versions = len(j.inputVersions.versions)
 	j.inputVersions.mu.Unlock()
 	return served, versions, nil
+}
+
+// SetJournalSync replaces the sync of dSort journals until the returned
+// func restores it.
+func SetJournalSync(sync func(*os.File) error) (restore func()) {
+	old := journalSync
+	journalSync = sync
+	return func() { journalSync = old }
 }

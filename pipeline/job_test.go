@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -2141,5 +2142,63 @@ func TestJobFindingNoInputFails(t *testing.T) {
 	status, err := c.run(baseSpec("ni-{0..1}.tar", "out-{0..9}.tar"))
 	if msg := status.Error + fmt.Sprint(err); !status.Aborted || !strings.Contains(msg, `"ni-{0..1}.tar" found no record`) {
 		t.Fatalf("a job over a template matching nothing: %+v %v", status, err)
+	}
+}
+
+// journalCheckingStore fails an output shard's PUT whose name the
+// job's journal has not made durable yet.
+type journalCheckingStore struct {
+	store.Store
+	mu     *sync.Mutex
+	synced map[string]bool
+	puts   *int
+}
+
+func (s journalCheckingStore) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if b.Name == "dst" {
+		s.mu.Lock()
+		ok := s.synced[name]
+		*s.puts++
+		s.mu.Unlock()
+		if !ok {
+			return store.ObjectMeta{}, fmt.Errorf("output shard %s stored before its journal entry was synced", name)
+		}
+	}
+	return s.Store.Put(ctx, b, name, r, opts)
+}
+
+// Each output shard is in the journal, durably, before it is stored: a
+// power loss must not leave a shard that recovery does not know of.
+func TestJournalIsSyncedBeforeEachShard(t *testing.T) {
+	var mu sync.Mutex
+	synced := map[string]bool{}
+	puts := 0
+	defer pipeline.SetJournalSync(func(f *os.File) error {
+		data, err := os.ReadFile(f.Name())
+		if err != nil {
+			return err
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		var name string
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &name); err != nil {
+			return err
+		}
+		mu.Lock()
+		synced[name] = true
+		mu.Unlock()
+		return f.Sync()
+	})()
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 1, func(id string, st store.Store) store.Store {
+		return journalCheckingStore{Store: st, mu: &mu, synced: synced, puts: &puts}
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..3}.tar", "out-{000..999}.tar")
+	if _, err := c.run(spec); err != nil {
+		t.Fatal(err)
+	}
+	if puts == 0 || len(c.outputs("dst")) != puts {
+		t.Fatalf("%d shards stored of %d puts", len(c.outputs("dst")), puts)
 	}
 }

@@ -792,6 +792,9 @@ func (w *Worker) journalName(id string) string {
 	return filepath.Join(w.config.WorkDir, "dsort-"+id+".journal")
 }
 
+// journalSync makes a journal durable (a variable for the tests).
+var journalSync = (*os.File).Sync
+
 // journalShard notes an output shard about to be stored.
 func (j *targetJob) journalShard(name string) error {
 	j.mu.Lock()
@@ -811,10 +814,22 @@ func (j *targetJob) journalShard(name string) error {
 			f.Close()
 			return fmt.Errorf("dsort journal: %w", err)
 		}
+		// The journal's name is durable too, or a power loss takes it
+		// with the shards it lists.
+		if err := atomicfile.SyncDir(j.w.config.WorkDir); err != nil {
+			f.Close()
+			return fmt.Errorf("dsort journal: %w", err)
+		}
 		j.mu.journal = f
 	}
 	line, _ := json.Marshal(name)
 	if _, err := j.mu.journal.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("dsort journal: %w", err)
+	}
+	// Durable before the shard is: a shard stored and not listed would
+	// outlive a power loss as output of a job that never finished (a
+	// sync is ~0.15 ms here, beside a shard's megabytes).
+	if err := journalSync(j.mu.journal); err != nil {
 		return fmt.Errorf("dsort journal: %w", err)
 	}
 	return nil
