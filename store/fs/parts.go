@@ -179,7 +179,7 @@ func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index
 			continue
 		}
 		meta, err := readOpenPartMeta(f)
-		if err != nil || meta.Name != name || meta.Index != index || best != nil && meta.Stamp.Compare(bestMeta.Stamp) <= 0 {
+		if err != nil || meta.Name != name || meta.Index != index || best != nil && meta.Stamp.Compare(bestMeta.Stamp) <= 0 || s.stalePart(b, m, meta) {
 			f.Close()
 			continue
 		}
@@ -213,7 +213,7 @@ func (s *Store) PartsOf(ctx context.Context, b store.Bucket, name string) ([]sto
 				continue
 			}
 			meta, err := readPartMeta(filepath.Join(dir, e.Name()))
-			if err != nil || meta.Name != name {
+			if err != nil || meta.Name != name || s.stalePart(b, m, meta) {
 				continue
 			}
 			// One per index, the newest.
@@ -285,6 +285,13 @@ func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mo
 	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true})
 }
 
+// stalePart reports a part on returning mountpath m that was deleted
+// while m was away: until m is reconciled it is there, and read, it
+// would restore what was deleted.
+func (s *Store) stalePart(b store.Bucket, m mountpath, meta store.PartMeta) bool {
+	return s.isReturning(m) && s.partHidden(b, meta)
+}
+
 // WalkParts calls fn for every part of a bucket kept here.
 func (s *Store) WalkParts(ctx context.Context, b store.Bucket, fn func(store.PartMeta) error) error {
 	b = b.Normalize()
@@ -292,6 +299,9 @@ func (s *Store) WalkParts(ctx context.Context, b store.Bucket, fn func(store.Par
 		err := walkPartFiles(ctx, m.partsDir(b), func(path string, meta store.PartMeta, err error) error {
 			if err != nil {
 				s.logger.Warn("ignoring an unreadable part", "path", path, "err", err)
+				return nil
+			}
+			if s.stalePart(b, m, meta) {
 				return nil
 			}
 			return fn(meta)
