@@ -412,23 +412,34 @@ func (n *Node) scrub(ctx context.Context, b store.Bucket, repair bool, progress 
 		},
 	}
 	removed := map[string]bool{} // names whose bad parts the repair removed
+	var reprotectErrs []error
+	flush := func() {
+		if len(removed) == 0 {
+			return
+		}
+		if err := n.reprotect(ctx, b, slices.Sorted(maps.Keys(removed))); err != nil && len(reprotectErrs) < 10 {
+			reprotectErrs = append(reprotectErrs, err)
+		}
+		clear(removed)
+	}
 	if props, ok := n.ecProps(b); ok && props.EC.Enabled && n.ec != nil {
 		// (The scrub removed the bad replica, that very file, first.)
 		opts.Restore = n.ec.Restore
 		opts.PartRemoved = func(_ store.Bucket, name string) {
-			if len(removed) < maxEnsure {
-				removed[name] = true
+			removed[name] = true
+			if len(removed) >= maxEnsure {
+				flush() // (not one name dropped: its part would stay gone)
 			}
 		}
 	}
 	report, err := n.config.Storage.Scrub(ctx, b, opts, progress)
-	if len(removed) > 0 {
-		if rerr := n.reprotect(ctx, b, slices.Sorted(maps.Keys(removed))); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}
-	return report, err
+	flush()
+	return report, errors.Join(append([]error{err}, reprotectErrs...)...)
 }
+
+// reprotectTimeout bounds one request that has an owner store a batch
+// of objects' parts again.
+const reprotectTimeout = 10 * time.Minute
 
 // reprotect has the owners of objects whose parts this target removed
 // (bad) store them again.
@@ -446,14 +457,19 @@ func (n *Node) reprotect(ctx context.Context, b store.Bucket, names []string) er
 	}
 	var errs []error
 	for id, names := range byOwner {
-		var err error
-		if id == n.config.ID {
-			err = n.ec.Reprotect(ctx, b, names)
-		} else {
-			err = n.peer.Reprotect(ctx, owners[id], b, names)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("scrub: the parts removed, stored again by target %s: %w", id, err))
+		for batch := range slices.Chunk(names, 100) {
+			bctx, cancel := context.WithTimeout(ctx, reprotectTimeout)
+			var err error
+			if id == n.config.ID {
+				err = n.ec.Reprotect(bctx, b, batch)
+			} else {
+				err = n.peer.Reprotect(bctx, owners[id], b, batch)
+			}
+			cancel()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("scrub: the parts removed, stored again by target %s: %w", id, err))
+				break
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -759,9 +775,24 @@ func (n *Node) jobRunning(ctx context.Context, kind string, b store.Bucket) bool
 	return false
 }
 
-// waitJobsEnd waits until no node runs a job of kind on b.
+// waitJobsEnd waits until no node runs a job of kind on b. A target that
+// does not answer may run one: it is waited for until it answers or is
+// offline.
 func (n *Node) waitJobsEnd(ctx context.Context, kind string, b store.Bucket) error {
-	for n.jobRunning(ctx, kind, b) {
+	running := func() bool {
+		for _, node := range n.status(ctx).Nodes {
+			if node.Error != "" && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) {
+				return true
+			}
+			for _, j := range node.Jobs {
+				if j.Kind == kind && j.Running && j.Bucket == b.String() {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for running() {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)

@@ -145,7 +145,9 @@ func (c *Client) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucke
 
 // Ensure asks the owner of objects to restore those it lacks.
 func (c *Client) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
-	return c.Call(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name)+"?"+providerQuery(b), names, nil)
+	// A restore of many objects outlasts a control call: the caller's
+	// deadline bounds it.
+	return c.callLong(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name)+"?"+providerQuery(b), names, nil)
 }
 
 // QueryReprotect asks an ensure to store again the parts of objects the
@@ -155,7 +157,7 @@ const QueryReprotect = "reprotect"
 // Reprotect asks the owner of objects to store again the parts a holder
 // lacks.
 func (c *Client) Reprotect(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
-	return c.Call(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name)+"?"+providerQuery(b)+"&"+QueryReprotect+"=true", names, nil)
+	return c.callLong(ctx, http.MethodPost, on.URL+"/v1/internal/ensure/"+url.PathEscape(b.Normalize().Name)+"?"+providerQuery(b)+"&"+QueryReprotect+"=true", names, nil)
 }
 
 // JobRequest starts a job on a target.

@@ -48,6 +48,11 @@ func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stam
 	if s.drops == nil {
 		s.drops = map[string]pendingDrop{}
 	}
+	// One pending for the name keeps the widest delete: a later drop of
+	// older parts (a refused restore's) must not narrow one of a delete.
+	if old, ok := s.drops[key]; ok && !stamp.IsZero() && (old.stamp.IsZero() || old.stamp.Compare(stamp) > 0) {
+		stamp = old.stamp
+	}
 	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, node: node, until: time.Now().Add(dropRetryFor)}
 	if !s.dropping {
 		s.dropping = true

@@ -1,7 +1,10 @@
 package ec
 
 import (
+	"context"
+
 	"bytes"
+	"github.com/aisgo/aisgo/cluster"
 	"time"
 
 	"github.com/aisgo/aisgo/store"
@@ -61,4 +64,9 @@ func EncodesInMemory(s *Store, layout Layout, data []byte) bool {
 	defer cleanup()
 	_, inMemory := out[0].(*bytes.Reader)
 	return inMemory
+}
+
+// DropLater keeps a failed delete of parts on a target for another try.
+func DropLater(s *Store, b store.Bucket, name string, stamp store.Stamp, node cluster.Node) {
+	s.dropLater(context.Background(), b, name, stamp, node)
 }

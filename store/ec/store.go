@@ -1149,28 +1149,47 @@ func (s *Store) Sweep(ctx context.Context, b store.Bucket, progress *store.Progr
 	if err != nil {
 		return err
 	}
+	var failed []error
 	for id, names := range byOwner {
 		slices.Sort(names)
-		for batch := range slices.Chunk(names, 1000) {
+		for batch := range slices.Chunk(names, ensureBatch) {
 			if err := context.Cause(ctx); err != nil {
 				return err // aborted (the targets changed again)
 			}
+			// Each batch may restore objects of any size: bounded by a
+			// deadline of its own, not a control call's.
+			bctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 			var err error
 			if id == self.ID {
-				err = s.Ensure(ctx, b, batch)
+				err = s.Ensure(bctx, b, batch)
 			} else {
-				err = s.peers.Ensure(ctx, owners[id], b, batch)
+				err = s.peers.Ensure(bctx, owners[id], b, batch)
 			}
+			cancel()
 			if err != nil {
 				s.logger.Warn("ensure the owner has its objects", "bucket", b.String(), "owner", id, "err", err)
+				failed = append(failed, fmt.Errorf("owner %s of %d objects (%s...): %w", id, len(batch), batch[0], err))
 			}
 			for range batch {
 				progress.Add(0)
 			}
 		}
 	}
-	return s.Protect(ctx, b, progress)
+	// The sweep fails if an owner was not reached: the objects it lacks
+	// stay unrestored until read, or until a next sweep.
+	err = s.Protect(ctx, b, progress)
+	if len(failed) > maxProtectErrors {
+		failed = append(failed[:maxProtectErrors], fmt.Errorf("and %d more batches", len(failed)-maxProtectErrors))
+	}
+	return errors.Join(append(failed, err)...)
 }
+
+// ensureBatch is how many names one request hands an owner.
+const ensureBatch = 100
+
+// ensureTimeout bounds one request that has an owner restore a batch of
+// objects (or store their parts again).
+const ensureTimeout = 10 * time.Minute
 
 // capture keeps a copy of what a PUT reads, in memory or, past the memory
 // limit (or the node's budget), in a file; and its checksum.

@@ -1238,3 +1238,55 @@ func TestDropPartsKeepsTheNewerParts(t *testing.T) {
 		t.Fatalf("%d parts of a write since EC is on again, want %d", n, want)
 	}
 }
+
+// A sweep that cannot reach an owner fails, naming it: the objects that
+// owner lacks stay unrestored, and the job must not read as done.
+func TestSweepReportsAnOwnerNotReached(t *testing.T) {
+	f := newFleet(t, 4, 1, 1, 0)
+	data := bytes.Repeat([]byte("swept"), 1000)
+	f.put("s", data)
+	ownerID, _ := f.owner("s")
+	holders, _ := ec.Holders(f.smap, bucket, "s", 2)
+	f.mu.Lock()
+	f.down[ownerID] = true
+	f.mu.Unlock()
+	var holder string
+	for _, h := range holders {
+		if h.ID != ownerID {
+			holder = h.ID
+		}
+	}
+	err := f.targets[holder].Sweep(t.Context(), bucket, new(store.Progress))
+	if err == nil || !strings.Contains(err.Error(), "owner "+ownerID) {
+		t.Fatalf("a sweep whose owner %s is down: %v, want an error naming it", ownerID, err)
+	}
+}
+
+// Two deletes of one object's parts kept for a holder that is down: the
+// later, older one (a refused restore's drop) does not narrow the first.
+func TestPendingPartDeleteKeepsTheWidest(t *testing.T) {
+	defer ec.SetDropRetry(20 * time.Millisecond)()
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	f.put("d", []byte("deleted bytes"))
+	st, away := f.holderDown("d")
+	ownerID, _ := f.owner("d")
+	meta, err := f.inner[ownerID].Head(t.Context(), bucket, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, _ := f.smap.Node(away)
+	ec.DropLater(st, bucket, "d", store.Stamp{Map: meta.Stamp.Map, Clock: meta.Stamp.Clock + 10}, node)
+	ec.DropLater(st, bucket, "d", store.Stamp{Map: meta.Stamp.Map, Clock: meta.Stamp.Clock - 10}, node)
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		metas, _ := f.inner[away].PartsOf(t.Context(), bucket, "d")
+		if len(metas) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the holder keeps %d parts of the deleted version", len(metas))
+		}
+	}
+}
