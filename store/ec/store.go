@@ -204,6 +204,9 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// outlived the new one's.
 		s.dropParts(context.WithoutCancel(ctx), b, name, justBefore(meta.Stamp))
 	}
+	if err != nil && errors.Is(err, errNewerParts) {
+		return meta, s.newerThanCopy(context.WithoutCancel(ctx), b, name, err)
+	}
 	if err != nil {
 		undo := context.WithoutCancel(ctx)
 		stored, herr := s.Store.Head(undo, b, name)
@@ -222,6 +225,24 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 	}
 	return meta, err
+}
+
+// errNewerParts: a holder keeps a newer part than the stored or moved
+// copy being protected.
+var errNewerParts = errors.New("a holder keeps a newer part")
+
+// newerThanCopy settles a copy refused for newer parts (err): restored
+// from them, the newer version is here and the copy may go (ErrExists,
+// which a rebalance's sender takes as "received"); parts that do not
+// restore (a failed write's, about to go) refuse it for now only, and
+// its sender keeps it.
+func (s *Store) newerThanCopy(ctx context.Context, b store.Bucket, name string, err error) error {
+	rerr := s.Restore(ctx, b, name)
+	if rerr == nil || errors.Is(rerr, store.ErrExists) {
+		return fmt.Errorf("%w: %s/%s: a newer version is stored (from its parts): %v", store.ErrExists, b, name, err)
+	}
+	// (No sentinel: a rebalance tries it again.)
+	return fmt.Errorf("%s/%s: holders keep newer parts that do not restore (%v): %v", b, name, rerr, err)
 }
 
 // nextVersion is the version the wrapped store gives a write (a PUT is
@@ -438,6 +459,9 @@ func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.
 			// is: that version is older than one the cluster protects,
 			// and taking it would serve it over the newer one.
 			if err != nil && (!fresh || !errors.Is(err, store.ErrExists)) {
+				if errors.Is(err, store.ErrExists) {
+					err = fmt.Errorf("%w: %w", errNewerParts, err)
+				}
 				errs[i] = fmt.Errorf("part %d to target %s: %w", i, holders[i].ID, err)
 			}
 		})

@@ -1290,3 +1290,43 @@ func TestPendingPartDeleteKeepsTheWidest(t *testing.T) {
 		}
 	}
 }
+
+// A moved copy refused for a newer part that does not restore (a failed
+// write's leftover) is not taken for received: its sender must keep it.
+func TestMovedCopyKeptWhenNewerPartsDoNotRestore(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("acked"), 3000)
+	f.put("m", data)
+	ownerID, owner := f.owner("m")
+	meta, err := owner.Head(t.Context(), bucket, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders, _ := ec.Holders(f.smap, bucket, "m", 3)
+	var holder string
+	for _, h := range holders {
+		if h.ID != ownerID {
+			holder = h.ID
+			break
+		}
+	}
+	parts, err := f.inner[holder].PartsOf(t.Context(), bucket, "m")
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("the holder's parts: %v %v", parts, err)
+	}
+	r, pm, err := f.inner[holder].OpenPart(t.Context(), bucket, "m", parts[0].Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slice, _ := io.ReadAll(r)
+	r.Close()
+	pm.Stamp.Clock += 100 // one part of a newer write that failed
+	if err := f.inner[holder].PutPart(t.Context(), pm, bytes.NewReader(slice)); err != nil {
+		t.Fatal(err)
+	}
+	f.dropReplica("m")
+	_, err = owner.Put(t.Context(), bucket, "m", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp, IfNewer: true})
+	if err == nil || errors.Is(err, store.ErrExists) {
+		t.Fatalf("a moved copy over one newer part that does not restore: %v, want an error its sender retries", err)
+	}
+}
