@@ -786,3 +786,26 @@ func TestPartsTombstoneIsNotSent(t *testing.T) {
 		t.Fatalf("sent %d tombstones", p.Tombstones.Load())
 	}
 }
+
+// A tombstone the owner acknowledged stays when the map changed before
+// it went: a newer map's run may have moved the name back here.
+func TestMovedTombstoneStaysWhenTheMapChanged(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	if err := all["t2"].Delete(t.Context(), bucket, "gone", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: 5}, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	cfg := rebalance.Config{Self: "t2", Store: all["t2"], Sender: sender{stores: all},
+		Hold: func(uint64) (func(), error) {
+			return nil, fmt.Errorf("%w: a newer map", rebalance.ErrPlacementDiffers)
+		}}
+	if err := rebalance.Run(t.Context(), cfg, m, nil); !errors.Is(err, rebalance.ErrIncomplete) {
+		t.Fatalf("a run whose map changed before its tombstones went: %v, want ErrIncomplete", err)
+	}
+	if tombs, _ := all["t2"].Tombstones(t.Context(), bucket); len(tombs) != 1 {
+		t.Fatalf("the sender's tombstones: %+v, want it kept", tombs)
+	}
+	if tombs, _ := all["t1"].Tombstones(t.Context(), bucket); len(tombs) != 1 {
+		t.Fatalf("the owner's tombstones: %+v", tombs)
+	}
+}

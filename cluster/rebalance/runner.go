@@ -274,6 +274,21 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 				r.fail(fmt.Errorf("%w: %s/%s on %s: %w", ErrIncomplete, it.Bucket, it.Meta.Name, to.ID, err))
 			}
 		case it.Tombstone:
+			// Only under the placement it moved by: a newer map's run may
+			// have moved the name back here, and the tombstone must stay.
+			// (Checked, not held: DropTombstone takes the name's lock,
+			// which comes before the placement's.)
+			if r.cfg.Hold != nil {
+				release, err := r.cfg.Hold(r.placement)
+				if errors.Is(err, ErrPlacementDiffers) {
+					r.fail(fmt.Errorf("%w: the map changed while tombstones moved to %s", ErrIncomplete, to.ID))
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				release()
+			}
 			if err := r.cfg.Store.DropTombstone(ctx, it.Bucket, it.Meta.Name, it.Meta.Stamp); err != nil {
 				return err
 			}
