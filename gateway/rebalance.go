@@ -313,7 +313,13 @@ func (n *Node) objectLeft(ctx context.Context) (store.Bucket, string) {
 		return store.Bucket{}, "(the bucket metadata: " + err.Error() + ")"
 	}
 	for b := range md.Buckets {
-		if list, err := n.config.Store.List(ctx, b, store.ListOptions{Limit: 1}); err == nil && len(list) > 0 {
+		list, err := n.config.Store.List(ctx, b, store.ListOptions{Limit: 1})
+		switch {
+		case errors.Is(err, store.ErrBucketNotFound):
+		case err != nil:
+			// Not known to be empty: it may hold an object yet.
+			return b, "(its listing: " + err.Error() + ")"
+		case len(list) > 0:
 			return b, list[0].Name
 		}
 	}

@@ -1,6 +1,10 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
+
+	"github.com/aisgo/aisgo/store/fs"
 	"net/url"
 	"testing"
 
@@ -18,5 +22,33 @@ func TestLocalObjectURLNamesTheProvider(t *testing.T) {
 		if err != nil || u.Query().Get("provider") != b.Normalize().Provider || u.Path != "/v1/internal/objects/b/x y" {
 			t.Fatalf("%s: %v %v", b, u, err)
 		}
+	}
+}
+
+// listFailing fails every listing.
+type listFailing struct{ store.Store }
+
+func (listFailing) List(context.Context, store.Bucket, store.ListOptions) ([]store.ObjectMeta, error) {
+	return nil, fmt.Errorf("%w: a disk that fails", store.ErrIO)
+}
+
+// A leaving target whose listing fails is not known to be empty: it does
+// not say it left (the objects it may hold would go with it).
+func TestObjectLeftCountsAFailedListing(t *testing.T) {
+	inner, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inner.Close()
+	if err := inner.CreateBucket(t.Context(), store.NewBucket("b"), store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{config: Config{Store: listFailing{inner}}}
+	if b, name := n.objectLeft(t.Context()); name == "" || b.Name != "b" {
+		t.Fatalf("objectLeft with a failing listing: %s %q, want the bucket named", b, name)
+	}
+	n = &Node{config: Config{Store: inner}}
+	if _, name := n.objectLeft(t.Context()); name != "" {
+		t.Fatalf("objectLeft of an empty store: %q", name)
 	}
 }
