@@ -1140,6 +1140,12 @@ func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) erro
 		if _, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
 			continue
 		}
+		// Asked by a map other than this target's: a copy restored here
+		// would be a stray no sweep protects, which a rebalance could
+		// bring back to its owner after a delete there.
+		if owner, err := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, name)); err != nil || owner.ID != s.peers.Self().ID {
+			continue
+		}
 		if err := s.Restore(ctx, b, name); err != nil && !errors.Is(err, errNoParts) {
 			errs = append(errs, err)
 		}

@@ -1330,3 +1330,32 @@ func TestMovedCopyKeptWhenNewerPartsDoNotRestore(t *testing.T) {
 		t.Fatalf("a moved copy over one newer part that does not restore: %v, want an error its sender retries", err)
 	}
 }
+
+// An ensure restores only the names this target owns: one asked by a
+// sweep with another map would leave a stray copy.
+func TestEnsureRestoresOnlyWhatItOwns(t *testing.T) {
+	f := newFleet(t, 4, 1, 1, 0)
+	data := bytes.Repeat([]byte("owned"), 1000)
+	f.put("e", data)
+	ownerID, _ := f.owner("e")
+	f.dropReplica("e")
+	var other string
+	for _, id := range slices.Sorted(maps.Keys(f.targets)) {
+		if id != ownerID {
+			other = id
+			break
+		}
+	}
+	if err := f.targets[other].Ensure(t.Context(), bucket, []string{"e"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.inner[other].Head(t.Context(), bucket, "e"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("target %s, not the owner, restored a copy: %v", other, err)
+	}
+	if err := f.targets[ownerID].Ensure(t.Context(), bucket, []string{"e"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.inner[ownerID].Head(t.Context(), bucket, "e"); err != nil {
+		t.Fatalf("the owner did not restore it: %v", err)
+	}
+}
