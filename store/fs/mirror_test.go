@@ -406,6 +406,14 @@ func TestScrubCountsAndRepairs(t *testing.T) {
 	if report, _ = st.Scrub(t.Context(), b, store.ScrubOptions{Repair: true}, nil); report.Unrecoverable != 1 {
 		t.Fatalf("an object with no good copy: %+v", report)
 	}
+	// With parts to restore from, a scrub that does not repair finds it
+	// corrupt, not unrecoverable (a repair would restore it).
+	unused := func(context.Context, store.Bucket, string) error {
+		return errors.New("a scrub without repair restored")
+	}
+	if report, _ = st.Scrub(t.Context(), b, store.ScrubOptions{Restore: unused}, nil); report.Unrecoverable != 0 || report.Corrupt != 1 {
+		t.Fatalf("no good copy, not repairing, a restore possible: %+v", report)
+	}
 	// A restore that fails (a target away, too few parts) leaves the
 	// copies there are: one bit off, not none.
 	failing := func(context.Context, store.Bucket, string) error { return errors.New("too few parts") }

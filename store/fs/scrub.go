@@ -119,11 +119,14 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 		// very files, not what the restore or a PUT put in their place):
 		// a restore that fails (a target away, too few parts) must not
 		// leave the object with no copy at all, one bit off or not.
-		if opts.Repair && opts.Restore != nil && opts.Restore(ctx, b, name) == nil {
+		switch {
+		case opts.Repair && opts.Restore != nil && opts.Restore(ctx, b, name) == nil:
 			s.removeBadCopies(b, name, copies, good, badFiles)
 			r.Repaired++
-		} else {
+		case opts.Repair || opts.Restore == nil:
 			r.Unrecoverable++
+			// (Not repairing, with parts to restore from: corrupt only,
+			// which a repair may restore.)
 		}
 		return r
 	}
