@@ -1156,3 +1156,60 @@ func slowStream(t *testing.T) (rs *remote.Store, be *fakeBackend, b store.Bucket
 	}
 	return rs, be, b, data, slow
 }
+
+// A streamed cold GET (past StoreFirstSize) of bytes changed on their way
+// from S3 does not read as whole: the reader gets an error naming the MD5
+// before the last byte, and nothing is cached. Whole bytes read whole,
+// at every read size.
+func TestStreamedColdGetFailsOnABadMD5(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("0123456789"), remote.StoreFirstSize/10+1000)
+	be.objects["big"] = data
+	be.corrupt.Store(true)
+	obj, err := rs.OpenStreaming(t.Context(), b, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(obj)
+	obj.Close()
+	if err == nil || !strings.Contains(err.Error(), "MD5") || len(got) >= len(data) {
+		t.Fatalf("a streamed read of changed bytes: %d of %d bytes, %v; want an error naming the MD5 before the end", len(got), len(data), err)
+	}
+	if _, err := local.Head(t.Context(), b, "big"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the changed bytes were cached: %v", err)
+	}
+	be.corrupt.Store(false)
+	for i, size := range []int{1, 7, 32 << 10} {
+		name := fmt.Sprintf("whole-%d", i)
+		be.objects[name] = data
+		obj, err := rs.OpenStreaming(t.Context(), b, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		buf := make([]byte, size)
+		for {
+			n, err := obj.Read(buf)
+			out.Write(buf[:n])
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("read %d at a time: %v", size, err)
+			}
+			if size == 1 && out.Len() > 1<<16 {
+				// One byte at a time over 8 MiB is slow: the rest at once.
+				rest, err := io.ReadAll(obj)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out.Write(rest)
+				break
+			}
+		}
+		obj.Close()
+		if !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("read %d at a time: %d of %d bytes, not the object", size, out.Len(), len(data))
+		}
+	}
+}

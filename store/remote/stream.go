@@ -96,8 +96,9 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	// idle timeout) ends the store that reads the tee.
 	context.AfterFunc(fetchCtx, func() { pr.CloseWithError(context.Cause(fetchCtx)) })
 	stored := make(chan error, 1)
+	opts := s.fetchOptions(fetchCtx, b, attrs, stamp)
 	go func() {
-		_, err := s.Store.Put(fetchCtx, b, name, cached, s.fetchOptions(fetchCtx, b, attrs, stamp))
+		_, err := s.Store.Put(fetchCtx, b, name, cached, opts)
 		err = coldGetError(err)
 		if superseded(err) {
 			// The reader has the bytes it asked for; the name keeps the
@@ -107,11 +108,19 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		pr.CloseWithError(err) // a failed store stops copying to it
 		stored <- err
 	}()
-	return &streamingObject{
+	o := &streamingObject{
 		body: body, tee: &keepServing{r: body, w: pw}, pw: pw, stored: stored, end: end,
 		cause: func() error { return context.Cause(fetchCtx) },
 		meta:  store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)},
-	}, nil
+	}
+	o.reader = o.tee
+	if opts.ETag {
+		// Checked against the remote's MD5 as it is cached: the reader
+		// gets its last byte only once the copy checks, else an error
+		// (its bytes changed on the way).
+		o.reader = &heldLast{r: o.tee, verdict: o.verdict}
+	}
+	return o, nil
 }
 
 // storeFirstSize is the size up to which a cold object is stored first
@@ -131,18 +140,102 @@ type streamingObject struct {
 	cause  func() error
 	meta   store.ObjectMeta
 	closed bool
+	// reader is what the reader reads: the tee, or the tee holding back
+	// its last byte until the cached copy is checked.
+	reader io.Reader
+	// storedErr is the cached copy's outcome once verdict took it.
+	storedErr *error
 }
 
 func (o *streamingObject) Meta() store.ObjectMeta { return o.meta }
 
 func (o *streamingObject) Read(p []byte) (int, error) {
-	n, err := o.tee.Read(p)
+	n, err := o.reader.Read(p)
 	return n, o.why(err)
 }
 
 func (o *streamingObject) WriteTo(w io.Writer) (int64, error) {
-	n, err := io.Copy(w, struct{ io.Reader }{o.tee})
+	n, err := io.Copy(w, struct{ io.Reader }{o.reader})
 	return n, o.why(err)
+}
+
+// verdict ends the cached copy once the remote's bytes are all read, and
+// fails when they did not match the remote's MD5.
+func (o *streamingObject) verdict() error {
+	o.pw.Close()
+	err := <-o.stored
+	o.storedErr = &err
+	if errors.Is(err, store.ErrBadChecksum) {
+		return err
+	}
+	return nil
+}
+
+// heldLast reads r holding back its last byte until verdict, at r's end,
+// passes: a reader that gets every byte of an object takes it as whole.
+type heldLast struct {
+	r       io.Reader
+	verdict func() error
+	held    [1]byte
+	has     bool
+	eof     bool  // r is read to its end
+	err     error // the end: io.EOF, or why the object fails
+}
+
+func (h *heldLast) Read(p []byte) (int, error) {
+	if h.err != nil {
+		return 0, h.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for !h.eof {
+		var n int
+		var err error
+		if h.has && len(p) == 1 {
+			var one [1]byte
+			if n, err = h.r.Read(one[:]); n == 1 {
+				p[0], h.held[0] = h.held[0], one[0]
+			}
+		} else {
+			off := 0
+			if h.has {
+				off = 1
+			}
+			if n, err = h.r.Read(p[off:]); n > 0 {
+				if h.has {
+					p[0] = h.held[0]
+				}
+				n += off
+				h.held[0], h.has = p[n-1], true
+				n-- // held back
+			}
+		}
+		switch {
+		case err == io.EOF:
+			h.eof = true
+		case err != nil:
+			// Cut short anyway: what was read goes out, then the error.
+			h.err = err
+			if n == 0 {
+				return 0, err
+			}
+			return n, nil
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	if err := h.verdict(); err != nil {
+		h.err = err // the held byte never goes: the object is cut short
+		return 0, err
+	}
+	h.err = io.EOF
+	if h.has {
+		p[0], h.has = h.held[0], false
+		return 1, nil
+	}
+	return 0, io.EOF
 }
 
 // why names a read's failure by the fetch's cause, when it was given up.
@@ -170,6 +263,12 @@ func (o *streamingObject) Close() error {
 		return nil
 	}
 	o.closed = true
+	if o.storedErr != nil {
+		// Read to the end, and the copy's outcome taken.
+		o.body.Close()
+		o.end(*o.storedErr)
+		return nil
+	}
 	var err error
 	if !o.tee.failed {
 		// Unless the copy kept failed already: nothing to finish then.
