@@ -241,8 +241,9 @@ func (s *Store) newerThanCopy(ctx context.Context, b store.Bucket, name string, 
 	if rerr == nil || errors.Is(rerr, store.ErrExists) {
 		return fmt.Errorf("%w: %s/%s: a newer version is stored (from its parts): %v", store.ErrExists, b, name, err)
 	}
-	// (No sentinel: a rebalance tries it again.)
-	return fmt.Errorf("%s/%s: holders keep newer parts that do not restore (%v): %v", b, name, rerr, err)
+	// Their text only, no sentinel (ErrExists would read as received):
+	// a rebalance tries it again.
+	return fmt.Errorf("%s/%s: holders keep newer parts that do not restore (%s): %s", b, name, rerr.Error(), err.Error())
 }
 
 // nextVersion is the version the wrapped store gives a write (a PUT is
