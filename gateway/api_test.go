@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -799,5 +800,32 @@ func TestPutChecksumAndConditionsAreNotIgnored(t *testing.T) {
 	}
 	if _, err := client.Put(ctx, "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4, Checksum: store.Checksum{Type: store.ChecksumMD5, Value: strings.ToUpper(value)}}); err != nil {
 		t.Errorf("an MD5 in upper-case hex: %v", err)
+	}
+}
+
+// A zip member whose bytes do not match its CRC (checked as its last
+// bytes are read) is not served as a whole file: the read fails.
+func TestArchPathOfACorruptZipMemberFails(t *testing.T) {
+	_, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "shards", nil)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	fw, err := zw.CreateHeader(&zip.FileHeader{Name: "a.bin", Method: zip.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte("z"), 5000)
+	fw.Write(content)
+	zw.Close()
+	data := buf.Bytes()
+	i := bytes.Index(data, content)
+	data[i+100] ^= 0xff // the member's bytes change; its CRC stays
+	if _, err := client.Put(ctx, "shards", "bad.zip", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.GetBytes(ctx, "shards", "bad.zip", api.GetOptions{ArchPath: "a.bin"})
+	if err == nil {
+		t.Fatalf("a member that fails its CRC read whole: %d bytes", len(got))
 	}
 }

@@ -90,7 +90,10 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		w.WriteHeader(status)
 		buf := pool.Get(pool.CopyBufferSize)
 		defer pool.Put(buf)
-		if _, err := io.CopyBuffer(w, data, buf); err != nil {
+		// A read that fails (a zip member's CRC, checked with its last
+		// bytes) sends none of its bytes: the body stops short of its
+		// length, and the client sees the failure, not a whole file.
+		if _, err := io.CopyBuffer(w, failWhole{data}, buf); err != nil {
 			n.logger.Debug("archpath: copy interrupted", "object", name, "member", member, "err", err)
 		}
 		return
@@ -135,6 +138,18 @@ func (n *Node) openMember(f formats.Format, b store.Bucket, obj store.Object, na
 			return io.LimitReader(rd, e.Size), e.Size, nil
 		}
 	}
+}
+
+// failWhole is a reader whose read that fails returns no bytes with its
+// error.
+type failWhole struct{ r io.Reader }
+
+func (f failWhole) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err != nil && err != io.EOF {
+		return 0, err
+	}
+	return n, err
 }
 
 // missingMember is the error of a file a shard does not have.
