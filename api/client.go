@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"slices"
@@ -32,6 +33,9 @@ type Client struct {
 	token string
 	// gatewayTimeout bounds the wait for a gateway's answer.
 	gatewayTimeout time.Duration
+	// targetTimeout bounds the wait for a target's answer once the
+	// request is sent.
+	targetTimeout time.Duration
 	// direct sends object requests straight to the owner target by the
 	// cluster map (fetched from the gateway and refreshed when a target
 	// redirects), saving the gateway's redirect; the gateway is used when
@@ -244,7 +248,7 @@ func NewClient(endpoint string) *Client {
 func NewClientWith(endpoint string, hc *http.Client) *Client {
 	c := *hc
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	client := &Client{http: &c, direct: true, gatewayTimeout: DefaultGatewayTimeout, token: TokenFromEnv()}
+	client := &Client{http: &c, direct: true, gatewayTimeout: DefaultGatewayTimeout, targetTimeout: DefaultTargetTimeout, token: TokenFromEnv()}
 	client.mu.gateways = []string{strings.TrimRight(endpoint, "/")}
 	return client
 }
@@ -345,11 +349,16 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 		if hop > maxRedirects {
 			return nil, "", fmt.Errorf("%s %s: %w", rq.method, rq.path, ErrTooManyRedirects)
 		}
-		timed := gateway
-		if rq.patient {
-			timed = ""
+		var hopCtx context.Context
+		var answered, release func()
+		switch {
+		case rq.patient:
+			hopCtx, answered, release = ctx, func() {}, func() {}
+		case gateway != "":
+			hopCtx, answered, release = c.hopContext(ctx, gateway)
+		default:
+			hopCtx, answered, release = c.targetHopContext(ctx, target)
 		}
-		hopCtx, answered, release := c.hopContext(ctx, timed)
 		req, err := body.request(hopCtx, rq, target)
 		if err != nil {
 			release()
@@ -449,6 +458,61 @@ func (c *Client) hopContext(ctx context.Context, gateway string) (hopCtx context
 		cancel(fmt.Errorf("gateway %s did not answer within %s", gateway, c.gatewayTimeout))
 	})
 	return hopCtx, func() { timer.Stop() }, func() { timer.Stop(); cancel(nil) }
+}
+
+// DefaultTargetTimeout bounds the wait for a target's answer (its
+// headers) once the request is sent: long enough for the work a target
+// does before it answers (an object rebuilt from its parts, a PUT made
+// durable), short of waiting for ever on a target that froze.
+const DefaultTargetTimeout = 5 * time.Minute
+
+// SetTargetTimeout sets how long the client waits for a target to start
+// answering once its request is sent; zero waits as long as the
+// request's context allows.
+func (c *Client) SetTargetTimeout(d time.Duration) *Client {
+	c.targetTimeout = d
+	return c
+}
+
+// targetHopContext bounds a hop to a target by the target timeout, from
+// when the request is written (a body may take long to send) until its
+// answer starts (answered); release ends the hop once its answer was
+// read.
+func (c *Client) targetHopContext(ctx context.Context, target string) (hopCtx context.Context, answered, release func()) {
+	if c.targetTimeout <= 0 {
+		return ctx, func() {}, func() {}
+	}
+	hopCtx, cancel := context.WithCancelCause(ctx)
+	var mu sync.Mutex
+	var timer *time.Timer
+	stopped := false
+	start := func(httptrace.WroteRequestInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped && timer == nil {
+			timer = time.AfterFunc(c.targetTimeout, func() {
+				cancel(fmt.Errorf("target at %s did not answer within %s of the request", hostOf(target), c.targetTimeout))
+			})
+		}
+	}
+	stop := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+	hopCtx = httptrace.WithClientTrace(hopCtx, &httptrace.ClientTrace{WroteRequest: start})
+	return hopCtx, stop, func() { stop(); cancel(nil) }
+}
+
+// hostOf is a URL's scheme and host, for messages.
+func hostOf(u string) string {
+	if p, err := url.Parse(u); err == nil && p.Host != "" {
+		return p.Scheme + "://" + p.Host
+	}
+	return u
 }
 
 // releasingBody releases a hop's context when the answer is closed.

@@ -264,3 +264,50 @@ func TestDsortAbortIsPatient(t *testing.T) {
 		t.Fatalf("an abort answered after 300ms with a gateway timeout of 100ms: %v", err)
 	}
 }
+
+// A target that takes the request and never answers (frozen) is given up
+// on after the target timeout, counted from when the request was sent: a
+// slow body does not count against it.
+func TestFrozenTargetIsGivenUpOn(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	target := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	})
+	c := api.NewClient(gw.URL).UseRedirects().SetTargetTimeout(200 * time.Millisecond)
+	start := time.Now()
+	_, err := c.GetBytes(t.Context(), "b", "o", api.GetOptions{})
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer within") {
+		t.Fatalf("a GET from a frozen target: %v, want unavailable naming the wait", err)
+	}
+	if time.Since(start) > time.Minute {
+		t.Fatal("the GET waited on far past the target timeout")
+	}
+	// A body sent slowly for longer than the timeout is no fault.
+	body := &slowReader{r: strings.NewReader("twelve bytes"), delay: 100 * time.Millisecond}
+	if _, err := c.Put(t.Context(), "b", "o", body, api.PutOptions{Size: 12}); err != nil {
+		t.Fatalf("a PUT whose body took longer than the target timeout: %v", err)
+	}
+}
+
+// slowReader reads a byte at a time, each after a delay.
+type slowReader struct {
+	r     io.Reader
+	delay time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return s.r.Read(p[:min(len(p), 1)])
+}
