@@ -84,7 +84,7 @@ func (c *Client) ListObjects(ctx context.Context, bucket string, msg ListObjects
 }
 
 // ListAll walks every page of a listing and yields each entry. A page
-// that could not list every target is followed by an error wrapping
+// that could not list every target is preceded by an error wrapping
 // ErrIncompleteListing: a caller that goes on past it (a listing shown to
 // a user, with a warning) gets the rest.
 func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMessage) iter.Seq2[ListEntry, error] {
@@ -95,14 +95,16 @@ func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMess
 				yield(ListEntry{}, err)
 				return
 			}
-			for _, e := range page.Entries {
-				if !yield(e, nil) {
-					return
-				}
-			}
+			// Before the page's entries: a caller that stops after some
+			// (ais ls --limit) must still learn the listing is not whole.
 			if len(page.Incomplete) > 0 {
 				err := fmt.Errorf("list %s: %w: target(s) %s could not be listed; objects only they hold are left out", bucket, ErrIncompleteListing, strings.Join(page.Incomplete, ", "))
 				if !yield(ListEntry{}, err) {
+					return
+				}
+			}
+			for _, e := range page.Entries {
+				if !yield(e, nil) {
 					return
 				}
 			}

@@ -398,7 +398,8 @@ func TestAuthNamesAreEscaped(t *testing.T) {
 }
 
 // A listing a target could not answer prints what the others hold and
-// fails: a script acting on it must not take it for the whole bucket.
+// fails: a script acting on it must not take it for the whole bucket
+// (with --limit too, which stops before the end of the page).
 func TestListIncompleteFails(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && r.URL.Path == "/v1/buckets/b" {
@@ -409,7 +410,7 @@ func TestListIncompleteFails(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("AIS_ENDPOINT", srv.URL)
-	for _, args := range [][]string{{"ls", "ais://b"}, {"ls", "ais://b", "--json"}} {
+	for _, args := range [][]string{{"ls", "ais://b"}, {"ls", "ais://b", "--json"}, {"ls", "ais://b", "--limit", "1"}} {
 		err := runCLI(t, args...)
 		if !errors.Is(err, api.ErrIncompleteListing) || !strings.Contains(err.Error(), "t2") {
 			t.Fatalf("ais %s with target t2 unlisted: %v; want an incomplete-listing error naming t2", strings.Join(args, " "), err)
