@@ -347,6 +347,13 @@ func TestSelectObjects(t *testing.T) {
 	if _, err := selectObjects("", "", "run@2/"); err == nil || !strings.Contains(err.Error(), "--template") {
 		t.Errorf("a prefix with '@': %v", err)
 	}
+	// A template with no range would be a prefix to the cluster (rm
+	// --template shard-1 removed shard-10..shard-199): refused.
+	for _, rangeless := range []string{"shard-1", "*"} {
+		if _, err := selectObjects("", rangeless, ""); err == nil || !strings.Contains(err.Error(), "--prefix") {
+			t.Errorf("--template %q with no range: %v, want refused pointing to --prefix", rangeless, err)
+		}
+	}
 	g := newRecordingGateway(t)
 	if err := runCLI(t, "evict", "s3://b"); err == nil || !strings.Contains(err.Error(), "name what to drop") {
 		t.Errorf("evict without a selection: %v", err)

@@ -157,6 +157,16 @@ func selectObjects(name, template, prefix string) (api.ListRange, error) {
 	case name != "":
 		return api.ListRange{ObjNames: []string{name}}, nil
 	case template != "":
+		// A template with no range is a prefix to the cluster (AIStore's
+		// form): "shard-1" would select shard-10..shard-199 too, and
+		// "*" every object. Named as such it takes --prefix.
+		t, err := shards.ParseTemplate(template)
+		if err != nil {
+			return api.ListRange{}, err
+		}
+		if !t.IsRange() {
+			return api.ListRange{}, fmt.Errorf("--template %q has no range ({0..9}, @N, %%d): it would select every name it begins; for that, give --prefix %q", template, template)
+		}
 		return api.ListRange{Template: template}, nil
 	}
 	return prefixSelection(prefix)
