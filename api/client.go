@@ -328,6 +328,9 @@ type request struct {
 	// bucket and object name an object request, which a client may route
 	// to the owner target itself.
 	bucket, object string
+	// resent, when set, is told the request went out again after one that
+	// may have reached its node (its answer lost).
+	resent *bool
 	// patient waits for the gateway's answer as long as ctx allows: it
 	// works before answering (a dSort estimate), so the gateway timeout
 	// would take it for a hung gateway.
@@ -385,6 +388,9 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 		if err != nil && routed && hop == 0 && ctx.Err() == nil && body.resendable(ctx) && (notSent(err) || rq.idempotent()) {
 			// The map the client routed by is out of date (a target is
 			// gone): ask the gateway, which knows.
+			if rq.resent != nil && !notSent(err) {
+				*rq.resent = true
+			}
 			c.mapIsStale()
 			target, gateway = c.gatewayURL(rq)
 			routed = false
@@ -396,6 +402,9 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 			*down = append(*down, gateway)
 			next := c.failover(gateway, *down)
 			if next != "" && body.resendable(ctx) && (notSent(err) || rq.idempotent()) {
+				if rq.resent != nil && !notSent(err) {
+					*rq.resent = true
+				}
 				switched++
 				hop--
 				gateway = next

@@ -311,3 +311,30 @@ func (s *slowReader) Read(p []byte) (int, error) {
 	time.Sleep(s.delay)
 	return s.r.Read(p[:min(len(p), 1)])
 }
+
+// A delete whose answer was lost (the connection cut after the node
+// removed the object) is sent again to another gateway; the object is
+// gone by then, and the delete succeeded: not "not found".
+func TestDeleteWithALostAnswerSucceeds(t *testing.T) {
+	cut := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close() // removed, and the answer never sent
+		}
+	})
+	gone := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(api.Error{Status: 404, Kind: api.KindNotFound, Message: "ais://b/o: object not found"})
+	})
+	c := api.NewClient(cut.URL).AddGateways(gone.URL).UseRedirects()
+	if err := c.Delete(t.Context(), "b", "o"); err != nil {
+		t.Fatalf("a delete resent after its answer was lost: %v, want success (calls %d, %d)", err, cut.calls.Load(), gone.calls.Load())
+	}
+	if cut.calls.Load() != 1 || gone.calls.Load() != 1 {
+		t.Fatalf("calls %d and %d, want one to each gateway", cut.calls.Load(), gone.calls.Load())
+	}
+	// Not resent, a 404 stays one.
+	if err := api.NewClient(gone.URL).UseRedirects().Delete(t.Context(), "b", "o"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a delete of a missing object: %v, want not found", err)
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -245,7 +246,14 @@ func (c *Client) Head(ctx context.Context, bucket, name string) (store.ObjectMet
 
 // Delete removes an object.
 func (c *Client) Delete(ctx context.Context, bucket, name string) error {
-	return c.doJSON(ctx, request{method: http.MethodDelete, path: objectPath(bucket, name), bucket: bucket, object: name}, nil)
+	resent := false
+	err := c.doJSON(ctx, request{method: http.MethodDelete, path: objectPath(bucket, name), bucket: bucket, object: name, resent: &resent}, nil)
+	if resent && errors.Is(err, ErrNotFound) {
+		// Sent again after its answer was lost: the first one removed
+		// it.
+		return nil
+	}
+	return err
 }
 
 func metaFromHeaders(name string, h http.Header) store.ObjectMeta {
