@@ -69,7 +69,9 @@ func newBucketCommand() *cobra.Command {
 	remove := &cobra.Command{
 		Use:   "rm ais://BUCKET...",
 		Short: "Destroy buckets and every object in them",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "Destroy buckets and every object in them.\n\n" +
+			"A remote bucket (s3://, ht://) only leaves the cluster: its cached objects go, the remote keeps its own.",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Every name is checked before any bucket goes: an object's
 			// name (ais://b/obj, the wrong verb) destroys nothing.
