@@ -29,9 +29,15 @@ const (
 	jobArchive = "archive"
 	// maxArchiveObjects bounds the objects one archive job takes.
 	maxArchiveObjects = 1_000_000
-	// maxArchiveNameBytes bounds the names a job lists (with a string's
-	// own 16 bytes each).
-	maxArchiveNameBytes = 64 << 20
+	// maxArchiveNameBytes bounds what a job holds of its objects: each
+	// name (with its string's 16 bytes) and its entry of the shard
+	// (archiveItemBytes).
+	maxArchiveNameBytes = 256 << 20
+	// archiveItemBytes is what a job holds per object beside its name.
+	archiveItemBytes = 16 + 200
+	// archiveWriters bounds the archive jobs a target writes at once
+	// (each may hold maxArchiveNameBytes); the others wait their turn.
+	archiveWriters = 8
 )
 
 // handleBucketPut serves PUT on a bucket: AIStore's archive action.
@@ -107,7 +113,7 @@ func checkArchiveTemplate(text string) error {
 	if err != nil {
 		return badRequest("archive: template %.64q: %w", text, err)
 	}
-	if bytes := t.Count() * int64(len(first)+16); bytes > maxArchiveNameBytes {
+	if bytes := t.Count() * int64(2*len(first)+archiveItemBytes); bytes > maxArchiveNameBytes {
 		return badRequest("archive: template %.64q names %d objects of %d bytes: at most %d MiB of names a shard", text, t.Count(), len(first), maxArchiveNameBytes>>20)
 	}
 	return nil
@@ -138,6 +144,12 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	f, err := n.archiveOutput(*msg)
 	if err != nil {
 		return nil, err
+	}
+	select {
+	case n.archiveSlots <- struct{}{}:
+		defer func() { <-n.archiveSlots }()
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
 	}
 	names, err := n.archiveNames(ctx, src, req)
 	if err != nil {
@@ -244,7 +256,7 @@ func (n *Node) archiveNames(ctx context.Context, src store.Bucket, req peer.JobR
 	var held int64
 	if len(req.Names) > 0 || req.Template != "" {
 		err := n.eachSelected(ctx, src, req, func(name string) error {
-			if held += int64(len(name) + 16); held > maxArchiveNameBytes || len(names) == maxArchiveObjects {
+			if held += int64(2*len(name) + archiveItemBytes); held > maxArchiveNameBytes || len(names) == maxArchiveObjects {
 				return badRequest("archive: more than %d objects or %d MiB of names: select fewer", maxArchiveObjects, maxArchiveNameBytes>>20)
 			}
 			names = append(names, name)
@@ -265,7 +277,7 @@ func (n *Node) archiveNames(ctx context.Context, src store.Bucket, req peer.JobR
 		if req.Archive.NonRecursive && strings.Contains(strings.TrimPrefix(e.Name, req.Prefix), "/") {
 			continue
 		}
-		if held += int64(len(e.Name) + 16); held > maxArchiveNameBytes || len(names) == maxArchiveObjects {
+		if held += int64(2*len(e.Name) + archiveItemBytes); held > maxArchiveNameBytes || len(names) == maxArchiveObjects {
 			return nil, badRequest("archive: more than %d objects or %d MiB of names under %q: select fewer", maxArchiveObjects, maxArchiveNameBytes>>20, req.Prefix)
 		}
 		names = append(names, e.Name)

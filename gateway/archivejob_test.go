@@ -97,7 +97,7 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: "a-{0..99999999}"}}, "template"},
 		// Names the target could not hold: too long, or too many bytes.
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: strings.Repeat("a", 2000) + "{0..9}"}}, "limit of 1024"},
-		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: strings.Repeat("a/", 450) + "{0..99999}"}}, "MiB of names"},
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: strings.Repeat("a/", 450) + "{0..199999}"}}, "MiB of names"},
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{ObjNames: slices.Repeat([]string{"a"}, 1_000_001)}}, "at most 1000000"},
 	} {
 		if _, err := client.Archive(ctx, "raw", tc.msg); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -293,7 +293,9 @@ type Node struct {
 	verifier *authn.Verifier
 	// tunnels counts the proxy's open CONNECT tunnels.
 	tunnels chan struct{}
-	mux     *http.ServeMux
+	// archiveSlots holds the archive jobs this target writes at once.
+	archiveSlots chan struct{}
+	mux          *http.ServeMux
 	// objectRoute serves /v1/objects/ outside the mux (see routes).
 	objectRoute http.HandlerFunc
 	formats     *formats.Registry
@@ -419,6 +421,7 @@ func New(cfg Config) (*Node, error) {
 		metrics: newMetrics(),
 		// 4 × formats.MaxBufferedRecord at most.
 		recordRewrites: make(chan struct{}, 4),
+		archiveSlots:   make(chan struct{}, archiveWriters),
 		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout, RecordsStall: cfg.RecordsStall}),
 	}
 	if cfg.Auth != nil {
