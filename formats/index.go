@@ -14,9 +14,13 @@ import (
 // a JSON object beside the shard, named IndexName(shard):
 //
 //	{"version":1,"shard":"shard-0001.tar","shard_size":20480,"format":"tar",
+//	 "shard_checksum":{"type":"xxhash","value":"..."},
 //	 "members":[{"name":"sample-1.jpg","header_offset":0,"data_offset":512,"size":1000}]}
 //
 // A member's bytes are [data_offset, data_offset+size) of the shard.
+// shard_checksum, when there, is the shard object's checksum as stored: a
+// reader compares it with the one its GET answers with (a shard rewritten
+// to the same size has other bytes at the same offsets).
 
 // IndexSuffix ends the name of a shard's index object.
 const IndexSuffix = ".idx"
@@ -36,11 +40,20 @@ var ErrNotIndexable = errors.New("formats: only tar shards can be indexed")
 
 // Index is a shard's index.
 type Index struct {
-	Version   int           `json:"version"`
-	Shard     string        `json:"shard"`
-	ShardSize int64         `json:"shard_size"`
-	Format    string        `json:"format"`
-	Members   []IndexMember `json:"members"`
+	Version   int    `json:"version"`
+	Shard     string `json:"shard"`
+	ShardSize int64  `json:"shard_size"`
+	Format    string `json:"format"`
+	// ShardChecksum is the shard object's checksum, when known.
+	ShardChecksum *IndexChecksum `json:"shard_checksum,omitempty"`
+	Members       []IndexMember  `json:"members"`
+}
+
+// IndexChecksum is a shard's checksum: its type and value as the store
+// keeps them.
+type IndexChecksum struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
 }
 
 // IndexMember locates one member of a shard.

@@ -55,9 +55,16 @@ func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data
 // owns; other objects (and indexes) are skipped.
 func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
 	indexed := 0
+	var unnamed []string // shards whose index would have no valid name
 	err := n.eachSelected(ctx, b, req, func(name string) error {
 		f, ok := n.formats.ByName(name)
 		if !ok || !f.Offsets() || formats.IsIndexName(name) || !n.owns(b, name) {
+			return nil
+		}
+		// A shard at the name limits has no index name: the others go
+		// on, and the job names it at the end.
+		if store.ValidateName(formats.IndexName(name)) != nil {
+			unnamed = append(unnamed, name)
 			return nil
 		}
 		obj, err := n.config.Store.Open(ctx, b, name, store.OpenOptions{})
@@ -67,9 +74,12 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 		if err != nil {
 			return fmt.Errorf("index %s/%s: %w", b, name, err)
 		}
-		size := obj.Meta().Size
+		size, sum := obj.Meta().Size, obj.Meta().Checksum
 		idx, err := formats.BuildIndex(f, obj, size, name)
 		obj.Close()
+		if err == nil && sum.Value != "" {
+			idx.ShardChecksum = &formats.IndexChecksum{Type: sum.Type, Value: sum.Value}
+		}
 		if err != nil {
 			return fmt.Errorf("index %s/%s: %w", b, name, shardError(err))
 		}
@@ -85,6 +95,9 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 		p.Bytes.Add(size)
 		return nil
 	})
+	if err == nil && len(unnamed) > 0 {
+		err = fmt.Errorf("%w: %d shards have no valid index name (%s plus %q is past the name limits), e.g. %.80q", store.ErrInvalidName, len(unnamed), "their name", formats.IndexSuffix, unnamed[0])
+	}
 	return map[string]int{"indexed": indexed}, err
 }
 

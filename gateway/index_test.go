@@ -43,6 +43,12 @@ func checkIndexes(t *testing.T, client *api.Client, bucket string, shards []stri
 		if idx.Shard != name || idx.ShardSize != int64(len(shard)) || len(idx.Members) != len(want.Members) || len(idx.Members) == 0 {
 			t.Fatalf("index of %s: %+v", name, idx)
 		}
+		// The shard's checksum, for readers to tell a shard rewritten
+		// to the same size since.
+		meta, err := client.Head(ctx, bucket, name)
+		if err != nil || idx.ShardChecksum == nil || idx.ShardChecksum.Value != meta.Checksum.Value || idx.ShardChecksum.Type != meta.Checksum.Type {
+			t.Fatalf("index of %s: shard checksum %+v, the shard's %+v (%v)", name, idx.ShardChecksum, meta.Checksum, err)
+		}
 		for i, m := range idx.Members {
 			if m != want.Members[i] {
 				t.Fatalf("%s member %d: %+v, want %+v", name, i, m, want.Members[i])
@@ -94,6 +100,25 @@ func TestIndexShardsJob(t *testing.T) {
 	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || len(j.Errors) == 0 || !strings.Contains(j.Errors[0], "bad.tar") {
 		t.Fatalf("index of a corrupt shard: %+v %v", j, err)
 	}
+	// A shard at the name limits has no valid index name: the job goes
+	// on with the others and fails naming it.
+	client.CreateBucket(ctx, "long", nil)
+	putDataset(t, client, "long", datasets.Spec{Template: "z-{0..9}.tar", Records: 2, RecordSize: 100, Extensions: []string{".bin"}, Seed: 5})
+	long := "a" + strings.Repeat("x", 250) + ".tar" // listed first on its target
+	if shard, err := client.GetBytes(ctx, "long", "z-0.tar", api.GetOptions{}); err != nil {
+		t.Fatal(err)
+	} else if _, err := client.Put(ctx, "long", long, bytes.NewReader(shard), api.PutOptions{Size: int64(len(shard))}); err != nil {
+		t.Fatal(err)
+	}
+	id, _ = client.IndexShards(ctx, "long", api.ListRange{})
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || len(j.Errors) == 0 || !strings.Contains(j.Errors[0], "xxxx") {
+		t.Fatalf("index of a shard with no valid index name: %+v %v, want an error naming it", j, err)
+	}
+	var others []string
+	for i := range 10 {
+		others = append(others, fmt.Sprintf("z-%d.tar", i))
+	}
+	checkIndexes(t, client, "long", others)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Primary().URL()+"/v1/buckets/ds", strings.NewReader(`{"action":"index-shard","value":{"template":"sh-{3..1}.tar"}}`))
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("a bad template: %v %v", resp, err)

@@ -748,10 +748,14 @@ func (s outputSink) writeIndex(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("index %s: %w", name, err)
 	}
+	sum := obj.Meta().Checksum
 	idx, err := formats.BuildIndex(s.j.plan.OutputFormat, obj, obj.Meta().Size, name)
 	obj.Close()
 	if err != nil {
 		return fmt.Errorf("index %s: %w", name, err)
+	}
+	if sum.Value != "" {
+		idx.ShardChecksum = &formats.IndexChecksum{Type: sum.Type, Value: sum.Value}
 	}
 	data, err := idx.Encode()
 	if err != nil {

@@ -158,7 +158,7 @@ func newIndexCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "index ais://BUCKET/SHARD | 'ais://BUCKET/TEMPLATE' | ais://BUCKET [--prefix P]",
 		Short: "Write a shard index (SHARD.idx: each member's offsets and size) beside tar shards, for reads of one record by one range GET",
-		Long: "The index is JSON: {\"version\":1,\"shard\":...,\"shard_size\":...,\"format\":\"tar\",\"members\":[{\"name\",\"header_offset\",\"data_offset\",\"size\"}]}.\n" +
+		Long: "The index is JSON: {\"version\":1,\"shard\":...,\"shard_size\":...,\"format\":\"tar\",\"shard_checksum\":{\"type\",\"value\"},\"members\":[{\"name\",\"header_offset\",\"data_offset\",\"size\"}]}.\n" +
 			"A member's bytes are [data_offset, data_offset+size) of the shard. Without a shard, template or --prefix,\n" +
 			"every tar shard of the bucket is indexed. dSort writes the same indexes with \"output_index\": true.",
 		Args: cobra.ExactArgs(1),

@@ -1301,6 +1301,40 @@ class Client:
             self.job_wait(job_id, timeout=timeout)
         return job_id
 
+    def index_shards(
+        self,
+        bucket: str,
+        *,
+        objnames: Optional[Sequence[str]] = None,
+        template: str = "",
+        prefix: str = "",
+        wait: bool = True,
+        timeout: Optional[float] = None,
+    ) -> str:
+        """Writes a shard index (``<shard>.idx``, see aisgo.index) beside each
+        tar shard of ``bucket`` that ``objnames``, a ``template`` or a
+        ``prefix`` selects (every one when none), as ``ais archive index``
+        does; returns the job's id, once it ended unless ``wait`` is False."""
+        if objnames is not None:
+            objnames = list(objnames)
+            if not objnames:
+                raise errors.BadRequest("index_shards: objnames is empty; give at least one name")
+        if sum(1 for given in (objnames, template, prefix) if given) > 1:
+            raise errors.BadRequest("index_shards: give objnames, template or prefix, not two")
+        value: Dict[str, Any] = {}
+        if objnames:
+            value["objnames"] = objnames
+        elif template or prefix:
+            value["template"] = template or prefix
+        resp = self._do("POST", _bucket_path(bucket), json_body={"action": "index-shard", "value": value})
+        try:
+            job_id = resp.text.strip()
+        finally:
+            resp.close()
+        if wait:
+            self.job_wait(job_id, timeout=timeout)
+        return job_id
+
     def job_wait(self, job_id: str, poll: float = 0.1, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Waits for a cluster job (not dSort: see dsort_wait) to end on
         every node; returns ``{"objects", "bytes"}`` summed over the nodes and

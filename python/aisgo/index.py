@@ -5,11 +5,15 @@ AIS-Go writes an index object named ``<shard>.idx`` beside a tar shard
 ``"output_index": true``)::
 
     {"version": 1, "shard": "shard-0001.tar", "shard_size": 20480, "format": "tar",
+     "shard_checksum": {"type": "xxhash", "value": "..."},
      "members": [{"name": "sample-1.jpg", "header_offset": 0, "data_offset": 512, "size": 1000}, ...]}
 
 ``header_offset`` is where the member's first tar header block starts,
 ``data_offset`` where its data starts and ``size`` its data size: a member is
 read with one range GET of ``[data_offset, data_offset + size)``.
+``shard_checksum`` (in indexes AIS-Go writes) is the shard object's
+checksum: a shard rewritten to the same size since it was indexed is
+refused, not read at the old offsets.
 
 Example::
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 import json
 import tarfile
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 from . import errors
 from .errors import ShardIndexError
@@ -77,6 +81,9 @@ class ShardIndex:
     members: List[IndexMember] = field(default_factory=list)
     format: str = "tar"
     version: int = INDEX_VERSION
+    #: The shard object's checksum as indexed, ``(type, value)``, when the
+    #: index has one: a read checks the shard it reads against it.
+    shard_checksum: Optional[Tuple[str, str]] = None
     _by_name: Dict[str, IndexMember] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -118,12 +125,16 @@ class ShardIndex:
             members = [
                 IndexMember(str(m["name"]), int(m["header_offset"]), int(m["data_offset"]), int(m["size"])) for m in raw_members
             ]
+            raw_sum = d.get("shard_checksum")
+            shard_checksum = (str(raw_sum["type"]), str(raw_sum["value"])) if raw_sum else None
         except (KeyError, TypeError, ValueError) as exc:
             raise ShardIndexError(f"{where}: malformed: {exc!r}") from exc
         for m in members:
             if m.header_offset < 0 or m.data_offset < m.header_offset or m.size < 0 or m.end > shard_size:
                 raise ShardIndexError(f"{where}: member {m.name!r} lies outside the shard ({shard_size} bytes)")
-        return cls(shard=shard, shard_size=shard_size, members=members, format=str(d.get("format") or "tar"), version=version)
+        return cls(
+            shard=shard, shard_size=shard_size, members=members, format=str(d.get("format") or "tar"), version=version, shard_checksum=shard_checksum
+        )
 
     @classmethod
     def from_json(cls, data: Union[str, bytes], *, source: str = "") -> "ShardIndex":
@@ -135,15 +146,16 @@ class ShardIndex:
         return cls.from_dict(d, source=source)
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
+        d: Dict[str, Any] = {
             "version": self.version,
             "shard": self.shard,
             "shard_size": self.shard_size,
             "format": self.format,
-            "members": [
-                {"name": m.name, "header_offset": m.header_offset, "data_offset": m.data_offset, "size": m.size} for m in self.members
-            ],
         }
+        if self.shard_checksum:
+            d["shard_checksum"] = {"type": self.shard_checksum[0], "value": self.shard_checksum[1]}
+        d["members"] = [{"name": m.name, "header_offset": m.header_offset, "data_offset": m.data_offset, "size": m.size} for m in self.members]
+        return d
 
     def to_json(self) -> bytes:
         """Encodes the index as AIS-Go writes it."""
@@ -202,7 +214,10 @@ class ShardIndex:
         idx.shard = shard
         # An index left over from another shard of the name reads other
         # members' bytes at its offsets, each of the right length.
-        size = client.head_object(bucket, shard).get("size")
+        meta = client.head_object(bucket, shard)
+        size = meta.get("size")
+        if size == idx.shard_size and meta.get("checksum_type") and meta.get("checksum"):
+            idx.check_shard(bucket, {"Ais-Checksum-Type": str(meta["checksum_type"]), "Ais-Checksum-Value": str(meta["checksum"])})
         if size is not None and size != idx.shard_size:
             raise ShardIndexError(
                 f"ais://{bucket}/{name} indexes a shard of {idx.shard_size} bytes, ais://{bucket}/{shard} has {size}: "
@@ -214,6 +229,16 @@ class ShardIndex:
         """Writes the index beside its shard, as ``<shard>.idx``."""
         client.put_object(bucket, index_name(self.shard), self.to_json())
 
+    def check_shard(self, bucket: str, headers: Mapping[str, str]) -> None:
+        """Raises ShardIndexError when the shard a GET answered with is not
+        the one indexed (its checksum differs from the index's)."""
+        got = _checksum_of(headers)
+        if self.shard_checksum and got and got[0] == self.shard_checksum[0] and got[1] != self.shard_checksum[1]:
+            raise ShardIndexError(
+                f"ais://{bucket}/{self.shard} has checksum {got[1]}, its index says {self.shard_checksum[1]}: "
+                f"the shard changed since it was indexed (index it again: 'ais archive index ais://{bucket}/{self.shard}')"
+            )
+
     def read_member(self, client: "Client", bucket: str, member: Union[int, str, IndexMember]) -> bytes:
         """Reads one member's data with one range GET of the shard.
 
@@ -224,6 +249,7 @@ class ShardIndex:
             return b""
         with client.open_object(bucket, self.shard, byte_range=(m.data_offset, m.end - 1)) as r:
             total = _range_total(r.headers.get("Content-Range", ""))
+            self.check_shard(bucket, r.headers)
             data = r.read()
         if total is not None and total != self.shard_size:
             raise ShardIndexError(
@@ -235,6 +261,12 @@ class ShardIndex:
                 "(the shard changed since it was indexed?)"
             )
         return data
+
+
+def _checksum_of(headers: Mapping[str, str]) -> Optional[Tuple[str, str]]:
+    """The object checksum a GET answers with (``Ais-Checksum-*``)."""
+    ctype, value = headers.get("Ais-Checksum-Type", ""), headers.get("Ais-Checksum-Value", "")
+    return (ctype, value) if ctype and value else None
 
 
 def _range_total(content_range: str) -> Optional[int]:

@@ -17,7 +17,7 @@ import aisgo  # noqa: E402
 from aisgo import Client  # noqa: E402
 from aisgo.index import ShardIndex, index_name  # noqa: E402
 from aisgo.torch import RecordDataset, ShardDataset, resolve_shards  # noqa: E402
-from tars import read_tar  # noqa: E402
+from tars import make_tar, read_tar  # noqa: E402
 
 SHARDS = 8
 RECORDS = 50
@@ -182,6 +182,30 @@ def test_prefix_and_whole_bucket(client: Client, ds: Dataset):
     assert resolve_shards(client, ds.dst, "out-*") == ds.outputs
     assert resolve_shards(client, ds.dst, "out-{000..002}.tar") == ds.outputs[:3]
     assert len(list(d)) == len(ds.expected)
+
+
+def test_same_size_rewrite_is_refused(client: Client, ds: Dataset):
+    # A shard rewritten to the very same size (its members swapped): the
+    # size check passes, the index's shard checksum does not.
+    name = "same-size.tar"
+    members = read_tar(client.get_object(ds.src, "shard-00.tar"))[:2]
+    assert len(members) == 2 and members[0][1] != members[1][1]
+    client.put_object(ds.src, name, make_tar(members))
+    client.index_shards(ds.src, objnames=[name], timeout=60)
+    try:
+        idx = ShardIndex.load(client, ds.src, name)
+        assert idx.shard_checksum and idx.shard_checksum[1] == client.head_object(ds.src, name)["checksum"]
+        assert idx.read_member(client, ds.src, 0) == members[0][1]
+        swapped = make_tar([(members[0][0], members[1][1]), (members[1][0], members[0][1])])
+        assert len(swapped) == idx.shard_size
+        client.put_object(ds.src, name, swapped)
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            idx.read_member(client, ds.src, 0)
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            ShardIndex.load(client, ds.src, name)
+    finally:
+        client.delete_object(ds.src, name)
+        client.delete_object(ds.src, index_name(name), missing_ok=True)
 
 
 def test_record_dataset_matches_tarfile(client: Client, ds: Dataset):
