@@ -505,6 +505,11 @@ func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, in
 		// here (openInObject).
 		opts.Length = 0
 		body, meta, err = n.batchState().client.Get(ctx, item.bucket.String(), item.ObjName, opts)
+		if err == nil && meta.Size != 0 {
+			// Written meanwhile: not the whole of it for a range.
+			body.Close()
+			return nil, 0, fmt.Errorf("%w: %s/%s changed while it was read (%d bytes now): ask again", api.ErrRange, item.bucket, item.ObjName, meta.Size)
+		}
 	}
 	return body, meta.Size, err
 }
