@@ -441,7 +441,14 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("copy-listrange: %d %s", status, body)
 	}
-	waitJobSnaps(t, c.Primary().URL(), string(body))
+	// Recorded under AIStore's kind for it.
+	for _, snaps := range waitJobSnaps(t, c.Primary().URL(), string(body)) {
+		for _, s := range snaps {
+			if s.Kind != "copy-listrange" {
+				t.Fatalf("copy-listrange recorded as %q", s.Kind)
+			}
+		}
+	}
 	if names := listNames(t, client, "dst2"); !slices.Equal(names, []string{"b/obj-0", "b/obj-1", "b/obj-2"}) {
 		t.Fatalf("dst2 has %v", names)
 	}

@@ -30,6 +30,9 @@ const (
 	jobSummary       = "summary"
 	jobDeleteObjects = "delete-listrange"
 	jobCopyBucket    = "copy-bck"
+	// jobCopyObjects is a copy of named objects (AIStore's kind for
+	// copy-listrange); it runs as copy-bck does.
+	jobCopyObjects = "copy-listrange"
 )
 
 // listPageSize is how many objects a job lists from its store at a time.
@@ -687,6 +690,9 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	}
 	if err == nil && msg.Action == api.ActionCopyListRange && len(req.Names) == 0 && req.Template == "" && req.Prefix == "" {
 		err = badRequest("%s: give objnames or a template", msg.Action)
+	}
+	if msg.Action == api.ActionCopyListRange {
+		req.Kind = jobCopyObjects
 	}
 	var props store.Props
 	if err == nil {

@@ -371,7 +371,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = n.runLRU
 	case jobIndexShards:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.indexSelected(ctx, b, req, p) }
-	case jobCopyBucket:
+	case jobCopyBucket, jobCopyObjects:
 		if err := req.To.Normalize().Validate(); err != nil {
 			return "", err
 		}
@@ -385,7 +385,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.archiveSelected(ctx, b, req, p) }
 	default:
-		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobECCleanup, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobArchive, jobIndexShards, jobPrefetch, jobEvict, jobDownload}, ", "))
+		return "", badRequest("job kind %q is not known (want %s)", req.Kind, strings.Join([]string{jobMakeCopies, jobECEncode, jobECCleanup, jobResilver, jobScrub, jobECResilver, jobSummary, jobDeleteObjects, jobCopyBucket, jobCopyObjects, jobArchive, jobIndexShards, jobPrefetch, jobEvict, jobDownload}, ", "))
 	}
 	if req.Kind != jobResilver && req.Kind != jobECResilver && req.Kind != jobDetach && req.Kind != jobLRU && (req.Kind != jobSummary || b.Name != "") {
 		if _, err := n.bucketProps(b); err != nil {
@@ -393,7 +393,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		}
 	}
 	switch req.Kind {
-	case jobDownload, jobPrefetch, jobSummary, jobDeleteObjects, jobEvict, jobCopyBucket, jobArchive, jobIndexShards:
+	case jobDownload, jobPrefetch, jobSummary, jobDeleteObjects, jobEvict, jobCopyBucket, jobCopyObjects, jobArchive, jobIndexShards:
 		// Over names each job selects: many run on one bucket at once
 		// (two downloads into one bucket were refused as busy).
 		return n.jobs.StartOnShared(ctx, req.ID, req.Kind, b, req.Targets, fn)
