@@ -103,3 +103,40 @@ func FuzzName(f *testing.F) {
 		}
 	})
 }
+
+// A symlink below the root (placed by whoever can write there) is not
+// followed out of it: RemoveAll and Remove of a path through it fail, and
+// of the link itself remove the link, not what it points to.
+func TestRemoveDoesNotFollowLinksOut(t *testing.T) {
+	root, outside := t.TempDir(), t.TempDir()
+	kept := filepath.Join(outside, "kept")
+	if err := os.WriteFile(kept, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "work")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveAll(root, filepath.Join(link, "kept")); err == nil {
+		t.Fatal("RemoveAll through a link out of the root succeeded")
+	}
+	if err := Remove(root, filepath.Join(link, "kept")); err == nil {
+		t.Fatal("Remove through a link out of the root succeeded")
+	}
+	if err := RemoveAll(root, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatalf("the file the link led to: %v", err)
+	}
+	if _, err := os.Lstat(link); !os.IsNotExist(err) {
+		t.Fatalf("the link: %v, want removed", err)
+	}
+	// What does not exist, or a root that does not, is no error.
+	if err := RemoveAll(root, filepath.Join(root, "none", "x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveAll(filepath.Join(root, "gone"), filepath.Join(root, "gone", "x")); err != nil {
+		t.Fatal(err)
+	}
+}
