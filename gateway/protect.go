@@ -335,6 +335,14 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		}
 		// Parts newer than now are of writes after EC is on again.
 		before := n.stamp()
+		// One still running (EC off, on, and off again) is replaced: this
+		// one's stamp covers the parts of when EC was on meanwhile, which
+		// that one spares (refused as busy, they would never go).
+		for _, j := range n.jobs.List() {
+			if j.Kind == jobECCleanup && j.Running && j.Bucket == b && j.ID != req.ID {
+				n.jobs.Replace(j.ID, errors.New("erasure coding was turned off again: a new ec-cleanup replaces this one"))
+			}
+		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
 			return nil, n.ec.DropParts(ctx, b, before, p)
 		}

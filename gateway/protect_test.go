@@ -655,3 +655,32 @@ func TestECEncodeWaitsForTheCleanup(t *testing.T) {
 		t.Fatalf("no parts after the encode: %+v %v", loc, err)
 	}
 }
+
+// EC turned off while an ec-cleanup of when it was off before still runs:
+// the new cleanup replaces it (it was refused as busy, and the parts of
+// the writes made while EC was on again were never removed).
+func TestECCleanupReplacesARunningOne(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	replaced := make(chan struct{})
+	_, err := gateway.StartJob(ctx, c.Targets()[0].Node, "ec-cleanup", store.NewBucket("e"), func(ctx context.Context) error {
+		<-ctx.Done()
+		close(replaced)
+		return ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
+		t.Fatalf("EC off with an ec-cleanup running: %v", err)
+	}
+	select {
+	case <-replaced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the running ec-cleanup was not replaced")
+	}
+}
