@@ -241,10 +241,35 @@ func (s *Store) newerThanCopy(ctx context.Context, b store.Bucket, name string, 
 	if rerr == nil || errors.Is(rerr, store.ErrExists) {
 		return fmt.Errorf("%w: %s/%s: a newer version is stored (from its parts): %v", store.ErrExists, b, name, err)
 	}
+	// Newer parts that do not restore, made long ago (past the retries
+	// of their drop), are a failed write's left for good: they go, and
+	// the copy is taken when sent again (else refused on every run).
+	if parts, ferr := s.find(ctx, b, name); ferr == nil && len(parts) > 0 {
+		props, _ := s.props(b)
+		newest := newestParts(parts, Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices})
+		// Only too few to rebuild: enough that failed to read (a holder
+		// slow to answer) are an acknowledged version, and stay.
+		indexes := map[int]bool{}
+		for _, p := range parts {
+			if p.meta.Same(newest) {
+				indexes[p.meta.Index] = true
+			}
+		}
+		tooFew := !newest.Replica && len(indexes) < newest.Data
+		if age := time.Since(time.Unix(0, newest.Stamp.Clock)); tooFew && age > strayPartAge {
+			s.logger.Warn("dropping newer parts that do not restore, left by a failed write", "bucket", b.String(), "object", name, "stamp", newest.Stamp.String(), "age", age.Round(time.Second).String())
+			s.dropParts(ctx, b, name, newest.Stamp)
+		}
+	}
 	// Their text only, no sentinel (ErrExists would read as received):
 	// a rebalance tries it again.
 	return fmt.Errorf("%s/%s: holders keep newer parts that do not restore (%s): %s", b, name, rerr.Error(), err.Error())
 }
+
+// strayPartAge is the age past which parts that do not restore are a
+// failed write's for good: no write still sends them, and the drop
+// that should have removed them stopped trying (dropRetryFor).
+const strayPartAge = 2 * time.Hour
 
 // nextVersion is the version the wrapped store gives a write (a PUT is
 // committed under the name's lock, which the precommit runs in).

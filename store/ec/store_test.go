@@ -1359,3 +1359,51 @@ func TestEnsureRestoresOnlyWhatItOwns(t *testing.T) {
 		t.Fatalf("the owner did not restore it: %v", err)
 	}
 }
+
+// A newer part that does not restore and is hours old (a failed write's,
+// its drop lost) does not refuse a moved copy for ever: it goes, and the
+// copy is taken when sent again.
+func TestStaleStrayPartDoesNotRefuseForever(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("acked"), 3000)
+	f.put("m", data)
+	ownerID, owner := f.owner("m")
+	meta, err := owner.Head(t.Context(), bucket, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders, _ := ec.Holders(f.smap, bucket, "m", 3)
+	var holder string
+	for _, h := range holders {
+		if h.ID != ownerID {
+			holder = h.ID
+			break
+		}
+	}
+	parts, _ := f.inner[holder].PartsOf(t.Context(), bucket, "m")
+	r, pm, err := f.inner[holder].OpenPart(t.Context(), bucket, "m", parts[0].Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slice, _ := io.ReadAll(r)
+	r.Close()
+	// Newer by its map, written three hours ago.
+	pm.Stamp = store.Stamp{Map: meta.Stamp.Map + 1, Clock: time.Now().Add(-3 * time.Hour).UnixNano()}
+	if err := f.inner[holder].PutPart(t.Context(), pm, bytes.NewReader(slice)); err != nil {
+		t.Fatal(err)
+	}
+	f.dropReplica("m")
+	move := func() error {
+		_, err := owner.Put(t.Context(), bucket, "m", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp, IfNewer: true})
+		return err
+	}
+	if err := move(); err == nil || errors.Is(err, store.ErrExists) {
+		t.Fatalf("the first send: %v, want refused for now", err)
+	}
+	if err := move(); err != nil {
+		t.Fatalf("the copy sent again, the stray part gone: %v", err)
+	}
+	if got, err := f.get("m", true); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after the move: %d bytes, %v", len(got), err)
+	}
+}
