@@ -87,6 +87,11 @@ func (c *Clock) Observe(t int64) {
 	if t > c.wall().UnixNano()+int64(maxAhead) {
 		return
 	}
+	// Leased first: what the caller stores with t (a rebalanced copy) must
+	// stay behind every reading after a restart.
+	if t >= c.lease.until.Load() {
+		c.extend(t)
+	}
 	for {
 		last := c.last.Load()
 		if t <= last || c.last.CompareAndSwap(last, t) {

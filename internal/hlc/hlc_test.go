@@ -76,3 +76,21 @@ func TestKeptClockNeverGoesBackAcrossARestart(t *testing.T) {
 		t.Fatalf("after the restart %d, before it %d: the clock went back", after, before)
 	}
 }
+
+// An observed reading is leased before it is taken: a node that stores a
+// peer's stamp and restarts before it reads its own clock never hands out
+// a reading behind that stamp.
+func TestObservedReadingIsLeased(t *testing.T) {
+	wall := time.Unix(1000, 0)
+	var saved int64
+	save := func(until int64) error { saved = until; return nil }
+	c := New(func() time.Time { return wall })
+	c.Keep(0, 10*time.Second, save)
+	peer := wall.Add(time.Hour).UnixNano() // a peer an hour ahead
+	c.Observe(peer)
+	restarted := New(func() time.Time { return wall })
+	restarted.Keep(saved, 10*time.Second, save)
+	if after := restarted.Now(); after <= peer {
+		t.Fatalf("after the restart %d, the observed stamp %d: behind it", after, peer)
+	}
+}
