@@ -998,3 +998,42 @@ func TestScrubFindsAStaleCopy(t *testing.T) {
 		}
 	}
 }
+
+// A mirror copy's mountpath detached while the PUT's data streamed in
+// gets no copy: left there, it outlived later deletes and came back when
+// the mountpath was attached again.
+func TestPutLeavesNoCopyOnAMountpathDetachedMeanwhile(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "x", []byte("v1"))
+	first := st.MountpathOf(b, "x")
+	var second string
+	for _, p := range copyPaths(st, b, "x") {
+		if mp := filepath.Dir(filepath.Dir(filepath.Dir(p))); mp != first {
+			second = mp
+		}
+	}
+	if second == "" {
+		t.Fatal("no second copy")
+	}
+	body := &disablingReader{Reader: strings.NewReader("v2"), disable: func() {
+		if err := st.DetachMountpath(t.Context(), second, nil); err != nil {
+			t.Error(err)
+		}
+	}}
+	if _, err := st.Put(t.Context(), b, "x", body, store.PutOptions{Size: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(second, "ais", b.Name, "x")); !os.IsNotExist(err) {
+		t.Fatalf("a copy on the mountpath detached during the PUT: %v", err)
+	}
+	if err := st.Delete(t.Context(), b, "x", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(t.Context(), second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Head(t.Context(), b, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the deleted object after the mountpath came back: %v", err)
+	}
+}

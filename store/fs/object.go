@@ -384,6 +384,14 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	}
 	var installed []mountpath
 	for i, work := range works {
+		// A copy's mountpath that left the set while the body came in
+		// (detached, disabled) gets none: kept there, it would come back
+		// stale with the mountpath.
+		if i > 0 && !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == mps[i].path }) {
+			os.Remove(work)
+			s.logger.Warn("a copy was not stored: its mountpath left meanwhile", "bucket", b.String(), "object", name, "mountpath", mps[i].path)
+			continue
+		}
 		if err := s.install(b, name, mps[i], work); err != nil {
 			if i == 0 {
 				return nil, err

@@ -102,6 +102,11 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 	lock := s.lockParts(b, name)
 	lock.Lock()
 	defer lock.Unlock()
+	// Held from the check to the removals, as a PUT's commit holds it: a
+	// disable in between would take the part with it, its other copies
+	// removed. (Changes take no parts lock: no deadlock.)
+	s.mpsMu.RLock()
+	defer s.mpsMu.RUnlock()
 	// Not onto a mountpath disabled while the part streamed in (not read).
 	if !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == m.path }) {
 		return fmt.Errorf("%w: part %d of %s/%s: mountpath %s was disabled meanwhile: send it again", store.ErrIO, meta.Index, b, name, m.path)
