@@ -3,6 +3,7 @@ package fs_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -397,5 +398,51 @@ func TestBucketMetadataSavedWithAMountpathRefusing(t *testing.T) {
 	md, err := st.Buckets(ctx)
 	if _, ok := md.Props(b); err != nil || !ok {
 		t.Fatalf("the bucket after a restart: %+v %v", md, err)
+	}
+}
+
+// The newest record of the mountpaths away may be on an attached one
+// only (a configured one disabled after the attach took no later record):
+// a restart reads it, and the configured one comes back returning, not
+// enabled with its stale copies.
+func TestRestartReadsTheAwayRecordOfAnAttachedMountpath(t *testing.T) {
+	root := t.TempDir()
+	a, attached := filepath.Join(root, "a"), filepath.Join(root, "b")
+	if err := os.MkdirAll(attached, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mirrorBucket(t, st, "plain", 1, false)
+	if err := st.AttachMountpath(t.Context(), attached); err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	for i := 0; name == ""; i++ {
+		if n := fmt.Sprintf("o%03d", i); st.MountpathOf(b, n) == a {
+			name = n
+		}
+	}
+	storetest.Put(t, st, b, name, []byte("v1"))
+	if err := st.DisableMountpath(t.Context(), a, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, name, []byte("v2"))
+	st.Close()
+	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	obj, err := st.Open(t.Context(), b, name, store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(obj)
+	obj.Close()
+	if string(got) != "v2" {
+		t.Fatalf("after the restart %s reads %q, want the overwrite v2", name, got)
 	}
 }

@@ -145,25 +145,34 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// Those away when the node stopped come back returning; one stays
 	// enabled at least.
 	rec := loadAway(set.enabled)
-	s.awayVersion = rec.Version
-	// Those attached while it ran come back too.
-	for _, path := range rec.Attached {
-		if seen[path] || !filepath.IsAbs(path) {
-			continue
-		}
-		seen[path] = true
-		m := newMountpath(path)
-		if err := prepareMountpath(m, false); err != nil {
-			// Kept as disabled, not forgotten: enabled again, it returns
-			// and is reconciled, as its copies may be stale by then.
-			s.logger.Error("a mountpath attached before the restart cannot be opened: it is disabled, and its objects are missing until it is enabled", "mountpath", path, "err", err)
-			set.disabled[path] = "cannot be opened at start: " + err.Error()
+	// Those attached while it ran come back too; and the newest record
+	// may be on them only (a configured one disabled after the attach
+	// took no later record): read again over them, until none is newer.
+	for {
+		for _, path := range rec.Attached {
+			if seen[path] || !filepath.IsAbs(path) {
+				continue
+			}
+			seen[path] = true
+			m := newMountpath(path)
+			if err := prepareMountpath(m, false); err != nil {
+				// Kept as disabled, not forgotten: enabled again, it returns
+				// and is reconciled, as its copies may be stale by then.
+				s.logger.Error("a mountpath attached before the restart cannot be opened: it is disabled, and its objects are missing until it is enabled", "mountpath", path, "err", err)
+				set.disabled[path] = "cannot be opened at start: " + err.Error()
+				set.since[path] = time.Now()
+				continue
+			}
+			set.enabled = append(set.enabled, m)
 			set.since[path] = time.Now()
-			continue
 		}
-		set.enabled = append(set.enabled, m)
-		set.since[path] = time.Now()
+		next := loadAway(set.enabled)
+		if next.Version <= rec.Version {
+			break
+		}
+		rec = next
 	}
+	s.awayVersion = rec.Version
 	// So do those detached while disabled, if configured again; and one
 	// that was away and is not configured now stays known as gone (its
 	// copies are stale if it is configured again later).
