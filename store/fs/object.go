@@ -588,11 +588,13 @@ func (s *Store) findObject(b store.Bucket, name string) (string, int64, error) {
 			return path, size, nil
 		}
 	}
-	if c, ok := s.newestReturning(b, name, ""); ok {
-		return c.path, c.size, nil
-	}
+	// Not a returning copy when a current mountpath could not tell: its
+	// copy, unread, may be newer than the returning one.
 	if unknown != nil {
 		return "", 0, unknown
+	}
+	if c, ok := s.newestReturning(b, name, ""); ok {
+		return c.path, c.size, nil
 	}
 	return "", 0, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 }
@@ -782,16 +784,21 @@ func (s *Store) locate(b store.Bucket, name string) []located {
 		}
 	}
 	var out []located
+	unknown := false // a current mountpath could not tell
 	for _, m := range order {
 		path := m.objectPath(b, name)
-		if _, size, ok := isObjectFile(path); ok {
+		size, err := statObject(path)
+		switch {
+		case err == nil:
 			out = append(out, located{m: m, path: path, size: size})
-		} else if rootGone(m) {
+		case !errors.Is(err, store.ErrNotFound):
+			unknown = true
+		case rootGone(m):
 			s.suspect(m, fmt.Errorf("%s is gone", m.path))
 		}
 	}
-	if len(out) > 0 {
-		return out
+	if len(out) > 0 || unknown {
+		return out // (not a returning copy over one unread)
 	}
 	if c, ok := s.newestReturning(b, name, ""); ok {
 		out = append(out, c) // first: what a read of out[0] serves

@@ -69,3 +69,39 @@ func TestConditionsOnUnreadableMetadataAreRefused(t *testing.T) {
 		t.Fatalf("the object after a plain delete: %v", err)
 	}
 }
+
+// A current copy the disk cannot tell about is not passed over for an
+// older one on a returning mountpath: that would serve a version the
+// overwrite replaced.
+func TestUnreadableCurrentCopyIsNotReplacedByAReturningOne(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("v1"))
+	away := st.MountpathOf(b, "x")
+	if err := st.DisableMountpath(t.Context(), away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "x", []byte("v2"))
+	var current string
+	for _, p := range copyPaths(st, b, "x") {
+		if !strings.HasPrefix(p, away+"/") {
+			current = p
+		}
+	}
+	if err := st.EnableMountpath(t.Context(), away); err != nil { // returning, not reconciled
+		t.Fatal(err)
+	}
+	if err := os.Rename(current, current+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(current, current); err != nil { // stat fails with ELOOP
+		t.Fatal(err)
+	}
+	obj, err := st.Open(t.Context(), b, "x", store.OpenOptions{})
+	if err == nil {
+		data := make([]byte, 8)
+		n, _ := obj.Read(data)
+		obj.Close()
+		t.Fatalf("a GET whose current copy the disk cannot tell about read %q", data[:n])
+	}
+}
