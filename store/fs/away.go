@@ -31,6 +31,10 @@ type awayRecord struct {
 	// Detached are the mountpaths detached while disabled (mountpathSet's
 	// gone): configured or attached again, they return.
 	Detached []string `json:"detached,omitempty"`
+	// Configured are the mountpaths of the node's config when it wrote
+	// the record: one left out of the config at a restart is gone (its
+	// copies grow stale), and configured again later, it returns.
+	Configured []string `json:"configured,omitempty"`
 }
 
 // maxAwayRecord bounds the file read at start: a longer one is not
@@ -60,6 +64,7 @@ func (s *Store) saveAway(set *mountpathSet) error {
 	}
 	slices.Sort(rec.Attached)
 	rec.Detached = slices.Sorted(slices.Values(set.gone))
+	rec.Configured = slices.Sorted(slices.Values(s.configured))
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err

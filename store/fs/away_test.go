@@ -446,3 +446,45 @@ func TestRestartReadsTheAwayRecordOfAnAttachedMountpath(t *testing.T) {
 		t.Fatalf("after the restart %s reads %q, want the overwrite v2", name, got)
 	}
 }
+
+// A configured mountpath left out of the config for one restart, and
+// configured again at the next, comes back returning: its copies may be
+// stale by then (it came back enabled, serving what was overwritten).
+func TestMountpathLeftOutOfTheConfigComesBackReturning(t *testing.T) {
+	root := t.TempDir()
+	a, b2 := filepath.Join(root, "a"), filepath.Join(root, "b")
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mirrorBucket(t, st, "plain", 1, false)
+	var name string
+	for i := 0; name == ""; i++ {
+		if n := fmt.Sprintf("o%03d", i); st.MountpathOf(b, n) == b2 {
+			name = n
+		}
+	}
+	storetest.Put(t, st, b, name, []byte("v1"))
+	st.Close()
+	// A restart without b (a disk taken out), an overwrite meanwhile.
+	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, name, []byte("v2"))
+	st.Close()
+	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	obj, err := st.Open(t.Context(), b, name, store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(obj)
+	obj.Close()
+	if string(got) != "v2" {
+		t.Fatalf("with b configured again, %s reads %q, want the overwrite v2", name, got)
+	}
+}

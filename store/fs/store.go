@@ -177,9 +177,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// that was away and is not configured now stays known as gone (its
 	// copies are stale if it is configured again later).
 	set.gone = slices.Clone(rec.Detached)
-	for _, path := range rec.Away {
+	// Those away, and those configured before and not now, are gone
+	// while out of the set.
+	left := false // one configured before is not now
+	for _, path := range slices.Concat(rec.Away, rec.Configured) {
 		if !slices.Contains(set.paths(), path) && !slices.Contains(set.gone, path) {
 			set.gone = append(set.gone, path)
+			left = left || !slices.Contains(rec.Away, path)
 		}
 	}
 	for _, path := range slices.Concat(rec.Away, rec.Detached) {
@@ -187,6 +191,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if i >= 0 && len(set.enabled) > 1 {
 			set.returning = append(set.returning, set.enabled[i])
 			set.enabled = slices.Delete(set.enabled, i, i+1)
+		}
+	}
+	if left || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) {
+		// Recorded now: the next start may leave one out, or have one
+		// left out configured again.
+		if err := s.saveAway(set); err != nil {
+			return nil, err
 		}
 	}
 	s.mps.Store(set)
