@@ -488,3 +488,40 @@ func TestMountpathLeftOutOfTheConfigComesBackReturning(t *testing.T) {
 		t.Fatalf("with b configured again, %s reads %q, want the overwrite v2", name, got)
 	}
 }
+
+// A mountpath the store used before that comes up without its .ais (its
+// disk did not mount: an empty directory) is disabled at start, not
+// filled: writes would land beneath the mount, its objects missing.
+func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
+	root := t.TempDir()
+	a, b2 := filepath.Join(root, "a"), filepath.Join(root, "b")
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("kept"))
+	st.Close()
+	// The disk of b did not mount: its directory is empty.
+	if err := os.RemoveAll(b2); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(b2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	statuses := st.MountpathStatuses()
+	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == b2 }); i < 0 || statuses[i].State != "disabled" || !strings.Contains(statuses[i].Reason, "mounted") {
+		t.Fatalf("statuses %+v: want %s disabled, saying why", statuses, b2)
+	}
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("new-%d", i), []byte("new"))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(b2, "ais")); len(entries) > 0 {
+		t.Fatalf("objects written beneath the missing disk's mount: %v", entries)
+	}
+}

@@ -115,6 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	seen := map[string]bool{}
 	set := &mountpathSet{disabled: map[string]string{}, since: map[string]time.Time{}}
+	var fresh []string // configured mountpaths without the store's .ais
 	for _, p := range cfg.Mountpaths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
@@ -135,6 +136,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			}
 		}
 		m := newMountpath(abs)
+		if _, err := os.Stat(filepath.Join(abs, ".ais")); err != nil {
+			fresh = append(fresh, abs)
+		}
 		if err := prepareMountpath(m, true); err != nil {
 			return nil, err
 		}
@@ -173,6 +177,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		rec = next
 	}
 	s.awayVersion = rec.Version
+	// One the store used before (its record says so) that has no .ais
+	// now is not the disk it was: one that did not mount, its directory
+	// empty on the root filesystem. Disabled, not filled: the disk's
+	// objects would be missing, and writes would land beneath its mount.
+	for _, path := range fresh {
+		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
+		if i < 0 || !slices.Contains(rec.Configured, path) || len(set.enabled) < 2 {
+			continue
+		}
+		s.logger.Error("a mountpath the store used before has no .ais: is its disk mounted? It is disabled", "mountpath", path)
+		set.enabled = slices.Delete(set.enabled, i, i+1)
+		set.disabled[path] = "its .ais is missing at start: not the disk it was (not mounted?)"
+		set.since[path] = time.Now()
+	}
 	// So do those detached while disabled, if configured again; and one
 	// that was away and is not configured now stays known as gone (its
 	// copies are stale if it is configured again later).
