@@ -77,6 +77,7 @@ func HoldBatchBuffers(n *Node) (release func()) {
 func OwnerWriter(n *Node) interface {
 	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error)
 	DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
+	DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error
 } {
 	return stampedStore{Store: n.config.Store, n: n}
 }

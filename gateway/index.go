@@ -11,6 +11,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -40,6 +41,25 @@ func (s stampedStore) DeleteFromOwner(ctx context.Context, b store.Bucket, name 
 		return err
 	}
 	_, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: []string{name}, Stamp: stamp})
+	return err
+}
+
+// DeleteJobFromOwner removes an object through the target that owns its
+// name if job wrote that copy (pipeline.OwnerWriter).
+func (s stampedStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error {
+	n := s.n
+	if n.owns(b, name) {
+		meta, err := n.config.Store.Head(ctx, b, name)
+		if err != nil || meta.Custom[pipeline.CustomJob] != job {
+			return err
+		}
+		return n.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp})
+	}
+	owner, err := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name))
+	if err != nil {
+		return err
+	}
+	_, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: []string{name}, Job: job})
 	return err
 }
 

@@ -1338,7 +1338,7 @@ func TestRecoverKeepsWhatTheJobDidNotWrite(t *testing.T) {
 	put(stores[0], "other.tar", "srt-y") // stored by another job since
 	put(stores[0], "mine.tar", "srt-x")  // stored by the job
 	put(stores[1], "before.tar.idx", "")
-	put(stores[1], "mine.tar.idx", "")
+	put(stores[1], "mine.tar.idx", "srt-x") // (dSort writes its indexes with its id)
 	recoverJournal(t, deletesOwner{stores[0], stores[1]}, t.TempDir(), []string{"ais://out", "before.tar", "before.tar.idx", "other.tar", "mine.tar", "mine.tar.idx", "never.tar"})
 	for _, tc := range []struct {
 		st   store.Store
@@ -1552,6 +1552,23 @@ func (o ownerStore) DeleteFromOwner(ctx context.Context, b store.Bucket, name st
 	return st.Delete(ctx, b, name, store.DeleteOptions{Stamp: stamp})
 }
 
+func (o ownerStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error {
+	st, err := o.ownerStore(b, name)
+	if err != nil {
+		return err
+	}
+	return deleteJobCopy(ctx, st, b, name, job)
+}
+
+// deleteJobCopy removes an object if job wrote it.
+func deleteJobCopy(ctx context.Context, st store.Store, b store.Bucket, name, job string) error {
+	meta, err := st.Head(ctx, b, name)
+	if err != nil || meta.Custom[pipeline.CustomJob] != job {
+		return err
+	}
+	return st.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp})
+}
+
 // Targets that abort a job on their own (their coordinator gone, a
 // watchdog, a shutdown) remove the indexes of their shards too, from
 // the targets that own them.
@@ -1601,6 +1618,10 @@ func (d deletesOwner) DeleteFromOwner(ctx context.Context, b store.Bucket, name 
 	return d.owner.Delete(ctx, b, name, store.DeleteOptions{Stamp: stamp})
 }
 
+func (d deletesOwner) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error {
+	return deleteJobCopy(ctx, d.owner, b, name, job)
+}
+
 // The index an interrupted job wrote on its owner, another target, goes
 // once the restarted node knows its cluster.
 func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
@@ -1616,15 +1637,26 @@ func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
 		}
 		stores[i] = st
 	}
-	if _, err := stores[1].Put(ctx, store.NewBucket("out"), "out-000.tar.idx", strings.NewReader("{}"), store.PutOptions{Size: 2}); err != nil {
+	ours := map[string]string{pipeline.CustomJob: "srt-x"}
+	if _, err := stores[1].Put(ctx, store.NewBucket("out"), "out-000.tar.idx", strings.NewReader("{}"), store.PutOptions{Size: 2, Custom: ours}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := stores[0].Put(ctx, store.NewBucket("out"), "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: "srt-x"}}); err != nil {
+	// The index of another shard of the journal, written since by a job
+	// run again (another id): it stays.
+	if _, err := stores[1].Put(ctx, store.NewBucket("out"), "out-001.tar.idx", strings.NewReader("{}"), store.PutOptions{Size: 2, Custom: map[string]string{pipeline.CustomJob: "srt-y"}}); err != nil {
 		t.Fatal(err)
 	}
-	recoverJournal(t, deletesOwner{stores[0], stores[1]}, t.TempDir(), []string{"ais://out", "out-000.tar", "out-000.tar.idx"})
+	for _, shard := range []string{"out-000.tar", "out-001.tar"} {
+		if _, err := stores[0].Put(ctx, store.NewBucket("out"), shard, strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: ours}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recoverJournal(t, deletesOwner{stores[0], stores[1]}, t.TempDir(), []string{"ais://out", "out-000.tar", "out-000.tar.idx", "out-001.tar", "out-001.tar.idx"})
 	if _, err := stores[1].Head(ctx, store.NewBucket("out"), "out-000.tar.idx"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the index on its owner after the restart: %v, want removed", err)
+	}
+	if _, err := stores[1].Head(ctx, store.NewBucket("out"), "out-001.tar.idx"); err != nil {
+		t.Fatalf("another job's index of the same name after the restart: %v, want kept", err)
 	}
 }
 

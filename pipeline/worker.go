@@ -115,6 +115,7 @@ type Worker struct {
 type orphan struct {
 	bucket store.Bucket
 	name   string
+	job    string // the job that wrote it
 }
 
 // NewWorker returns a worker.
@@ -739,6 +740,9 @@ type OwnerWriter interface {
 	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error)
 	// DeleteFromOwner removes the object unless it is newer than stamp.
 	DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
+	// DeleteJobFromOwner removes the object if job wrote the copy there
+	// (its CustomJob): another job's stays.
+	DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error
 }
 
 // writeIndex indexes a stored output shard and writes the index beside it.
@@ -912,7 +916,7 @@ func (w *Worker) recoverDir(ctx context.Context, dir string) error {
 				// Written through its owner, which the node reaches once
 				// it has a map.
 				w.mu.Lock()
-				w.mu.orphans = append(w.mu.orphans, orphan{bucket, name})
+				w.mu.orphans = append(w.mu.orphans, orphan{bucket, name, id})
 				w.mu.Unlock()
 				continue
 			}
@@ -970,7 +974,9 @@ func (w *Worker) RemoveOrphans(ctx context.Context) {
 		return
 	}
 	for _, o := range orphans {
-		err := ow.DeleteFromOwner(ctx, o.bucket, o.name, store.Stamp{})
+		// Only the job's own: a job run since may have written the
+		// index of a shard of the same name.
+		err := ow.DeleteJobFromOwner(ctx, o.bucket, o.name, o.job)
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
 			w.config.Logger.Warn("remove the index of an interrupted dsort job", "bucket", o.bucket.String(), "index", o.name, "err", err)
 		}
