@@ -594,7 +594,10 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if n.worker != nil {
 		if err := n.worker.Recover(ctx); err != nil {
-			return fmt.Errorf("recover dsort jobs: %w", err)
+			// Not a reason to stay down (a remote bucket's remote away):
+			// their journals stay, and are tried again meanwhile.
+			n.logger.Warn("recover dsort jobs: some output of interrupted jobs is not removed yet: tried again every 30 s", "err", err)
+			n.wg.Go(func() { n.retryRecover(loops) })
 		}
 	}
 	if n.config.Role.IsTarget() {
@@ -665,3 +668,27 @@ func (n *Node) Close() error {
 	}
 	return nil
 }
+
+// retryRecover runs the dSort recovery again until it removes everything
+// the interrupted jobs' journals name.
+func (n *Node) retryRecover(ctx context.Context) {
+	ticker := time.NewTicker(recoverRetry)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		err := n.worker.Recover(ctx)
+		if err == nil {
+			n.worker.RemoveOrphans(ctx)
+			n.logger.Info("recover dsort jobs: done")
+			return
+		}
+		n.logger.Warn("recover dsort jobs: tried again later", "err", err)
+	}
+}
+
+// recoverRetry spaces the tries of a dSort recovery that failed at start.
+const recoverRetry = 30 * time.Second

@@ -2234,3 +2234,67 @@ func TestJournalIsSyncedBeforeEachShard(t *testing.T) {
 		t.Fatalf("%d shards stored of %d puts", len(c.outputs("dst")), puts)
 	}
 }
+
+// headFails fails every Head in one bucket while fail is set.
+type headFails struct {
+	store.Store
+	bucket string
+	fail   *atomic.Bool
+}
+
+func (h headFails) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	if h.fail.Load() && b.Name == h.bucket {
+		return store.ObjectMeta{}, fmt.Errorf("%w: the remote is away", store.ErrRemote)
+	}
+	return h.Store.Head(ctx, b, name)
+}
+
+// A journal whose shards cannot be checked now (a remote away) stays for
+// the next try, and the other journals are recovered meanwhile: one does
+// not keep the node from starting.
+func TestRecoverGoesOnPastAJournalItCannotFinish(t *testing.T) {
+	ctx := t.Context()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"away", "here"} {
+		if err := st.CreateBucket(ctx, store.NewBucket(name), store.DefaultProps()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, j := range []struct{ bucket, job string }{{"away", "srt-a"}, {"here", "srt-b"}} {
+		if _, err := st.Put(ctx, store.NewBucket(j.bucket), "out-0.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: j.job}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	for _, j := range []struct{ bucket, job string }{{"away", "srt-a"}, {"here", "srt-b"}} {
+		journal := fmt.Sprintf("%q\n%q\n", "ais://"+j.bucket, "out-0.tar")
+		if err := os.WriteFile(filepath.Join(dir, "dsort-"+j.job+".journal"), []byte(journal), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail := new(atomic.Bool)
+	fail.Store(true)
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: headFails{st, "away", fail}, Fetcher: memFetcher{}, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(ctx); err == nil || !strings.Contains(err.Error(), "srt-a") {
+		t.Fatalf("a recovery whose remote is away: %v, want an error naming the job", err)
+	}
+	if _, err := st.Head(ctx, store.NewBucket("here"), "out-0.tar"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the other job's shard: %v, want removed", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dsort-srt-a.journal")); err != nil {
+		t.Fatalf("the journal not finished: %v, want kept", err)
+	}
+	fail.Store(false)
+	if err := w.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Head(ctx, store.NewBucket("away"), "out-0.tar"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the shard once the remote is back: %v, want removed", err)
+	}
+}

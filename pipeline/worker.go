@@ -882,6 +882,8 @@ func (w *Worker) recoverDir(ctx context.Context, dir string) error {
 		}
 		return err
 	}
+	var failed []error
+journals:
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasPrefix(e.Name(), "dsort-") || !strings.HasSuffix(e.Name(), ".journal") {
 			continue
@@ -922,7 +924,10 @@ func (w *Worker) recoverDir(ctx context.Context, dir string) error {
 			}
 			gone, err := w.removeIfWrittenBy(ctx, bucket, name, id)
 			if err != nil {
-				return fmt.Errorf("remove output shard %s of an interrupted job: %w", name, err)
+				// The journal stays for the next try; the other jobs'
+				// go on (a remote bucket's remote may be away a while).
+				failed = append(failed, fmt.Errorf("remove output shard %s of interrupted job %s: %w", name, id, err))
+				continue journals
 			}
 			if gone {
 				ours[name] = true
@@ -934,7 +939,7 @@ func (w *Worker) recoverDir(ctx context.Context, dir string) error {
 			return err
 		}
 	}
-	return nil
+	return errors.Join(failed...)
 }
 
 // removeIfWrittenBy removes the object name if job id stored it (exactly
