@@ -286,21 +286,38 @@ func (s *Store) promote(m mountpath, since time.Time) {
 // that fails stays returning (its copies are still only a fallback), and
 // the others go on.
 func (s *Store) reconcileReturning(ctx context.Context, progress *store.Progress) error {
-	for _, m := range s.mountpathSet().returning {
-		since := s.mountpathSet().since[m.path]
-		if err := s.reconcile(ctx, m, progress); err != nil {
-			if ctx.Err() != nil {
+	// Those that return while it runs are reconciled too; each is tried
+	// once, and the job fails naming those left returning.
+	tried := map[string]bool{}
+	var failed []error
+	for {
+		var next []mountpath
+		for _, m := range s.mountpathSet().returning {
+			if !tried[m.path] {
+				next = append(next, m)
+			}
+		}
+		if len(next) == 0 {
+			return errors.Join(failed...)
+		}
+		for _, m := range next {
+			tried[m.path] = true
+			since := s.mountpathSet().since[m.path]
+			err := s.reconcile(ctx, m, progress)
+			if err != nil && ctx.Err() != nil {
 				return err
 			}
-			s.logger.Warn("reconcile a returning mountpath: it stays returning", "mountpath", m.path, "err", err)
-			continue
+			if err == nil {
+				// The removals are durable before its copies count as
+				// current.
+				err = s.syncMountpaths(s.readable())
+			}
+			if err != nil {
+				s.logger.Warn("reconcile a returning mountpath: it stays returning", "mountpath", m.path, "err", err)
+				failed = append(failed, fmt.Errorf("mountpath %s stays returning (its copies not reconciled): %w", m.path, err))
+				continue
+			}
+			s.promote(m, since)
 		}
-		// The removals are durable before its copies count as current.
-		if err := s.syncMountpaths(s.readable()); err != nil {
-			s.logger.Warn("reconcile a returning mountpath: it stays returning", "mountpath", m.path, "err", err)
-			continue
-		}
-		s.promote(m, since)
 	}
-	return nil
 }

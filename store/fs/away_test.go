@@ -525,3 +525,41 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 		t.Fatalf("objects written beneath the missing disk's mount: %v", entries)
 	}
 }
+
+// A returning mountpath whose reconcile fails stays returning, and the
+// resilver says so (it reported success, and nothing tried again).
+func TestResilverFailsWhenAMountpathStaysReturning(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	away := mps[1]
+	for i := range 10 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%d", i), []byte("x"))
+	}
+	if err := st.DisableMountpath(t.Context(), away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(t.Context(), away); err != nil {
+		t.Fatal(err)
+	}
+	dir, aside := filepath.Join(away, "ais", b.Name), filepath.Join(away, "aside")
+	if err := os.Rename(dir, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir, dir); err != nil { // the walk fails with ELOOP
+		t.Fatal(err)
+	}
+	if err := st.Resilver(t.Context(), nil); err == nil || !strings.Contains(err.Error(), away) {
+		t.Fatalf("a resilver whose reconcile failed: %v, want an error naming %s", err, away)
+	}
+	statuses := st.MountpathStatuses()
+	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == away }); i < 0 || statuses[i].State != fs.MountpathReturning {
+		t.Fatalf("statuses %+v: want %s returning", statuses, away)
+	}
+	os.Remove(dir)
+	if err := os.Rename(aside, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
