@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
@@ -477,7 +478,8 @@ func (s *Store) moveParts(ctx context.Context, m mountpath, md store.BucketMetad
 	return nil
 }
 
-// countObjects counts the objects and parts left on a mountpath.
+// countObjects counts the objects, parts and tombstones left on a
+// mountpath.
 func (s *Store) countObjects(path string) (int, error) {
 	m := newMountpath(path)
 	s.mu.Lock()
@@ -496,12 +498,16 @@ func (s *Store) countObjects(path string) (int, error) {
 				count++
 			}
 		}
-		filepath.WalkDir(m.partsDir(b), func(path string, d iofs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				count++
-			}
-			return nil
-		})
+		// Parts, and tombstones: one left would go with the mountpath,
+		// and an older copy of its name arrive unrefused.
+		for _, dir := range []string{m.partsDir(b), m.tombstoneDir(b)} {
+			filepath.WalkDir(dir, func(path string, d iofs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && !atomicfile.IsTemp(d.Name()) {
+					count++
+				}
+				return nil
+			})
+		}
 	}
 	return count, nil
 }

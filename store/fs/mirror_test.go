@@ -1037,3 +1037,37 @@ func TestPutLeavesNoCopyOnAMountpathDetachedMeanwhile(t *testing.T) {
 		t.Fatalf("the deleted object after the mountpath came back: %v", err)
 	}
 }
+
+// A detach cut short leaves the mountpath detaching; asked again, it goes
+// on (it was refused as "being detached already", for good).
+func TestDetachCutShortGoesOnWhenAskedAgain(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 1, false)
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte("x"))
+	}
+	if err := st.Delete(t.Context(), b, "o00", store.DeleteOptions{Stamp: store.Stamp{Clock: time.Now().UnixNano()}, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	cut, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := st.DetachMountpath(cut, mps[1], nil); err == nil {
+		t.Fatal("a detach with its context gone succeeded")
+	}
+	if err := st.DetachMountpath(t.Context(), mps[1], nil); err != nil {
+		t.Fatalf("the detach asked again: %v", err)
+	}
+	for _, s := range st.MountpathStatuses() {
+		if s.Path == mps[1] {
+			t.Fatalf("the mountpath after its detach: %+v", s)
+		}
+	}
+	for i := 1; i < 20; i++ {
+		if _, err := st.Head(t.Context(), b, fmt.Sprintf("o%02d", i)); err != nil {
+			t.Fatalf("o%02d after the detach: %v", i, err)
+		}
+	}
+	if _, found := st.Tombstone(b, "o00"); !found {
+		t.Fatal("the tombstone of o00 went with the detached mountpath")
+	}
+}

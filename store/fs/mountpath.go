@@ -353,6 +353,9 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 	justGoes := false
 	err = s.changeMountpaths(func(set *mountpathSet) error {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
+		if i < 0 && slices.ContainsFunc(set.detaching, func(m mountpath) bool { return m.path == abs }) {
+			return nil // a detach that failed or was cut short: it goes on
+		}
 		if i < 0 {
 			if _, ok := set.disabled[abs]; ok {
 				delete(set.disabled, abs)
@@ -362,9 +365,6 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 				}
 				justGoes = true
 				return nil
-			}
-			if slices.ContainsFunc(set.detaching, func(m mountpath) bool { return m.path == abs }) {
-				return fmt.Errorf("%w: %s is being detached already", store.ErrMountpath, abs)
 			}
 			if slices.ContainsFunc(set.returning, func(m mountpath) bool { return m.path == abs }) {
 				// Its copies are not known current until reconciled.
@@ -402,7 +402,7 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 		return fmt.Errorf("detach %s: %w", abs, err)
 	}
 	if left > 0 {
-		return fmt.Errorf("%w: detach %s: %d objects or parts could not move; the mountpath stays readable", store.ErrMountpath, abs, left)
+		return fmt.Errorf("%w: detach %s: %d objects, parts or tombstones could not move; the mountpath stays readable (detach it again to go on)", store.ErrMountpath, abs, left)
 	}
 	err = s.changeMountpaths(func(set *mountpathSet) error {
 		set.detaching = slices.DeleteFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
