@@ -170,6 +170,12 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 			err = n.peer.Abort(ctx, t, j.ID, "aborted: "+cause)
 		}
 		switch {
+		case !finished && errors.Is(err, api.ErrJobFinished):
+			// It finished there since the look above (its coordinator
+			// is alive after all): not to be recorded aborted over a
+			// whole output. Looked at again.
+			n.logger.Info("a target finished the dsort job as it was settled: settled later", "job", j.ID, "target", t.ID)
+			return false
 		case err == nil || errors.Is(err, api.ErrJobFinished):
 		case finished && (errors.Is(err, api.ErrJobNotFound) || errors.Is(err, pipeline.ErrAborted)):
 			// Forgotten (restarted), or aborted on its own (its
