@@ -59,7 +59,8 @@ func (s stampedStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, na
 	if err != nil {
 		return err
 	}
-	_, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: []string{name}, Job: job})
+	// (Stamped now: the owner removes the job's copy if not newer.)
+	_, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: []string{name}, Job: job, Stamp: n.stamp()})
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -203,5 +204,22 @@ func TestIndexThroughItsOwner(t *testing.T) {
 	}
 	if _, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the index after its removal: %v", err)
+	}
+	// The removal of a job's own copy, as a restarted target's recovery
+	// asks it: another job's stays, the job's goes.
+	if _, err := ow.PutToOwner(ctx, b, name, []byte("job's"), map[string]string{pipeline.CustomJob: "srt-x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ow.DeleteJobFromOwner(ctx, b, name, "srt-y"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil {
+		t.Fatalf("an index of another job after a job's removal: %v", err)
+	}
+	if err := ow.DeleteJobFromOwner(ctx, b, name, "srt-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the job's index after its removal: %v", err)
 	}
 }

@@ -2298,3 +2298,39 @@ func TestRecoverGoesOnPastAJournalItCannotFinish(t *testing.T) {
 		t.Fatalf("the shard once the remote is back: %v, want removed", err)
 	}
 }
+
+// A recovery tried again while the node serves leaves the journal and the
+// output of a job running here now: only interrupted jobs' go.
+func TestRecoverLeavesARunningJobAlone(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tgz", Records: 5, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.createBucket("dst")
+	c.putInputs("src", inputs)
+	dir := t.TempDir()
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := baseSpec("in-{0..1}.tgz", "out-{000..999}.tar")
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-running", Spec: spec, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort("srt-running", "the test ends")
+	if _, err := c.stores["t1"].Put(t.Context(), store.NewBucket("dst"), "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: "srt-running"}}); err != nil {
+		t.Fatal(err)
+	}
+	journal := filepath.Join(dir, "dsort-srt-running.journal")
+	if err := os.WriteFile(journal, []byte(fmt.Sprintf("%q\n%q\n", "ais://dst", "out-000.tar")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.stores["t1"].Head(t.Context(), store.NewBucket("dst"), "out-000.tar"); err != nil {
+		t.Fatalf("the running job's shard after a recovery: %v, want kept", err)
+	}
+	if _, err := os.Stat(journal); err != nil {
+		t.Fatalf("the running job's journal: %v, want kept", err)
+	}
+}

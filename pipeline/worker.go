@@ -906,6 +906,14 @@ journals:
 			continue
 		}
 		id := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "dsort-"), ".journal")
+		// A job running here now (a recovery tried again while the node
+		// serves) is no interrupted one: its journal and output stay.
+		w.mu.Lock()
+		_, running := w.mu.jobs[id]
+		w.mu.Unlock()
+		if running {
+			continue
+		}
 		removed := 0
 		// Shards this job wrote, or never stored: their indexes go too.
 		ours := map[string]bool{}
@@ -918,7 +926,9 @@ journals:
 				// Written through its owner, which the node reaches once
 				// it has a map.
 				w.mu.Lock()
-				w.mu.orphans = append(w.mu.orphans, orphan{bucket, name, id})
+				if o := (orphan{bucket, name, id}); !slices.Contains(w.mu.orphans, o) {
+					w.mu.orphans = append(w.mu.orphans, o) // (once, tried again or not)
+				}
 				w.mu.Unlock()
 				continue
 			}
