@@ -388,9 +388,20 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 // detaching mountpath holds moves off it. Returning mountpaths are
 // reconciled first, then enabled.
 func (s *Store) Resilver(ctx context.Context, progress *store.Progress) error {
-	if err := s.reconcileReturning(ctx, progress); err != nil {
-		return err
+	// A mountpath that stays returning does not hold the rest back (a
+	// detach of another would fail for good): named at the end.
+	returning := s.reconcileReturning(ctx, progress)
+	if returning != nil && ctx.Err() != nil {
+		return returning
 	}
+	if err := s.resilver(ctx, progress); err != nil {
+		return errors.Join(returning, err)
+	}
+	return returning
+}
+
+// resilver is Resilver past the returning mountpaths.
+func (s *Store) resilver(ctx context.Context, progress *store.Progress) error {
 	s.mu.Lock()
 	md := s.mu.md
 	s.mu.Unlock()

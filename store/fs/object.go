@@ -388,7 +388,10 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		// (detached, disabled) gets none: kept there, it would come back
 		// stale with the mountpath.
 		if i > 0 && !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == mps[i].path }) {
+			// Nor an older copy there: a detaching mountpath is still
+			// read.
 			os.Remove(work)
+			os.Remove(mps[i].objectPath(b, name))
 			s.logger.Warn("a copy was not stored: its mountpath left meanwhile", "bucket", b.String(), "object", name, "mountpath", mps[i].path)
 			continue
 		}
@@ -793,6 +796,7 @@ func (s *Store) locate(b store.Bucket, name string) []located {
 			out = append(out, located{m: m, path: path, size: size})
 		case !errors.Is(err, store.ErrNotFound):
 			unknown = true
+			s.suspectAfter(m, err)
 		case rootGone(m):
 			s.suspect(m, fmt.Errorf("%s is gone", m.path))
 		}
