@@ -494,19 +494,48 @@ func TestMountpathLeftOutOfTheConfigComesBackReturning(t *testing.T) {
 // filled: writes would land beneath the mount, its objects missing.
 func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 	root := t.TempDir()
-	a, b2 := filepath.Join(root, "a"), filepath.Join(root, "b")
+	a, b2, disk := filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "disk")
 	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := mirrorBucket(t, st, "plain", 1, false)
-	storetest.Put(t, st, b, "x", []byte("kept"))
+	var name string
+	for i := 0; name == ""; i++ {
+		if n := fmt.Sprintf("o%03d", i); st.MountpathOf(b, n) == b2 {
+			name = n
+		}
+	}
+	storetest.Put(t, st, b, name, []byte("v1"))
 	st.Close()
 	// The disk of b did not mount: its directory is empty.
-	if err := os.RemoveAll(b2); err != nil {
+	if err := os.Rename(b2, disk); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Mkdir(b2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // and not at the next start either
+		st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses := st.MountpathStatuses()
+		if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == b2 }); i < 0 || statuses[i].State != "disabled" || !strings.Contains(statuses[i].Reason, "mounted") {
+			t.Fatalf("statuses %+v: want %s disabled, saying why", statuses, b2)
+		}
+		storetest.Put(t, st, b, name, []byte("v2"))
+		st.Close()
+		if entries, _ := os.ReadDir(b2); len(entries) > 0 {
+			t.Fatalf("written beneath the missing disk's mount: %v", entries)
+		}
+	}
+	// Mounted again: it comes back returning, and what was overwritten
+	// meanwhile reads as the overwrite.
+	if err := os.Remove(b2); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(disk, b2); err != nil {
 		t.Fatal(err)
 	}
 	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
@@ -514,15 +543,14 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	statuses := st.MountpathStatuses()
-	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == b2 }); i < 0 || statuses[i].State != "disabled" || !strings.Contains(statuses[i].Reason, "mounted") {
-		t.Fatalf("statuses %+v: want %s disabled, saying why", statuses, b2)
+	obj, err := st.Open(t.Context(), b, name, store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range 20 {
-		storetest.Put(t, st, b, fmt.Sprintf("new-%d", i), []byte("new"))
-	}
-	if entries, _ := os.ReadDir(filepath.Join(b2, "ais")); len(entries) > 0 {
-		t.Fatalf("objects written beneath the missing disk's mount: %v", entries)
+	got, _ := io.ReadAll(obj)
+	obj.Close()
+	if string(got) != "v2" {
+		t.Fatalf("with the disk back, %s reads %q, want the overwrite v2", name, got)
 	}
 }
 

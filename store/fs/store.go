@@ -115,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	seen := map[string]bool{}
 	set := &mountpathSet{disabled: map[string]string{}, since: map[string]time.Time{}}
-	var fresh []string // configured mountpaths without the store's .ais
+	var fresh []mountpath // configured mountpaths without the store's .ais
 	for _, p := range cfg.Mountpaths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
@@ -136,15 +136,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			}
 		}
 		m := newMountpath(abs)
+		s.configured = append(s.configured, abs)
 		if _, err := os.Stat(filepath.Join(abs, ".ais")); err != nil {
-			fresh = append(fresh, abs)
+			// Made once the record tells it is new (below).
+			fresh = append(fresh, m)
+			continue
 		}
 		if err := prepareMountpath(m, true); err != nil {
 			return nil, err
 		}
 		set.enabled = append(set.enabled, m)
 		set.since[abs] = time.Now()
-		s.configured = append(s.configured, abs)
 	}
 	// Those away when the node stopped come back returning; one stays
 	// enabled at least.
@@ -179,17 +181,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.awayVersion = rec.Version
 	// One the store used before (its record says so) that has no .ais
 	// now is not the disk it was: one that did not mount, its directory
-	// empty on the root filesystem. Disabled, not filled: the disk's
-	// objects would be missing, and writes would land beneath its mount.
-	for _, path := range fresh {
-		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
-		if i < 0 || !slices.Contains(rec.Configured, path) || len(set.enabled) < 2 {
+	// empty on the root filesystem. Disabled, not made (nor recorded
+	// well at the next start): the disk's objects would be missing, and
+	// writes would land beneath its mount. The others are new.
+	unmounted := false
+	for _, m := range fresh {
+		if slices.Contains(rec.Configured, m.path) {
+			s.logger.Error("a mountpath the store used before has no .ais: is its disk mounted? It is disabled", "mountpath", m.path)
+			set.disabled[m.path] = "its .ais is missing at start: not the disk it was (not mounted?)"
+			set.since[m.path] = time.Now()
+			unmounted = true
 			continue
 		}
-		s.logger.Error("a mountpath the store used before has no .ais: is its disk mounted? It is disabled", "mountpath", path)
-		set.enabled = slices.Delete(set.enabled, i, i+1)
-		set.disabled[path] = "its .ais is missing at start: not the disk it was (not mounted?)"
-		set.since[path] = time.Now()
+		if err := prepareMountpath(m, true); err != nil {
+			return nil, err
+		}
+		set.enabled = append(set.enabled, m)
+		set.since[m.path] = time.Now()
+	}
+	if len(set.enabled) == 0 {
+		return nil, fmt.Errorf("fs store: no mountpath can be used: %v", set.disabled)
 	}
 	// So do those detached while disabled, if configured again; and one
 	// that was away and is not configured now stays known as gone (its
@@ -206,12 +217,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	for _, path := range slices.Concat(rec.Away, rec.Detached) {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
+		if i >= 0 && len(set.enabled) == 1 && unmounted {
+			// Its copies would be served as current, stale: the disk
+			// that did not mount must be there first.
+			return nil, fmt.Errorf("fs store: mountpath %s was away and the others cannot be used (%v): mount their disks first", path, set.disabled)
+		}
 		if i >= 0 && len(set.enabled) > 1 {
 			set.returning = append(set.returning, set.enabled[i])
 			set.enabled = slices.Delete(set.enabled, i, i+1)
 		}
 	}
-	if left || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) {
+	if left || unmounted || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) {
 		// Recorded now: the next start may leave one out, or have one
 		// left out configured again.
 		if err := s.saveAway(set); err != nil {
