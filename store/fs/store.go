@@ -188,7 +188,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	for _, m := range fresh {
 		if slices.Contains(rec.Configured, m.path) {
 			s.logger.Error("a mountpath the store used before has no .ais: is its disk mounted? It is disabled", "mountpath", m.path)
-			set.disabled[m.path] = "its .ais is missing at start: not the disk it was (not mounted?)"
+			set.disabled[m.path] = "its .ais is missing at start: not the disk it was (not mounted?): mount it and restart, or for a new empty disk detach and attach the mountpath"
 			set.since[m.path] = time.Now()
 			unmounted = true
 			continue
