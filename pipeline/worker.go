@@ -865,12 +865,13 @@ func (j *targetJob) dropJournal() {
 // Recover removes the output shards of jobs that a crash cut short: their
 // journals survive in the work directory (or in RecoverDirs).
 func (w *Worker) Recover(ctx context.Context) error {
+	var errs []error // one directory that fails does not hold back the others
 	for _, dir := range append([]string{w.config.WorkDir}, w.config.RecoverDirs...) {
 		if err := w.recoverDir(ctx, dir); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // recoverDir recovers from the journals in one directory.

@@ -255,7 +255,10 @@ func (s *Store) newerThanCopy(ctx context.Context, b store.Bucket, name string, 
 				indexes[p.meta.Index] = true
 			}
 		}
-		tooFew := !newest.Replica && len(indexes) < newest.Data
+		// And only with every target asked: one offline may keep the
+		// parts that would make it whole.
+		m := s.peers.Map()
+		tooFew := !newest.Replica && len(indexes) < newest.Data && len(m.Reachable()) == len(m.Targets())
 		if age := time.Since(time.Unix(0, newest.Stamp.Clock)); tooFew && age > strayPartAge {
 			s.logger.Warn("dropping newer parts that do not restore, left by a failed write", "bucket", b.String(), "object", name, "stamp", newest.Stamp.String(), "age", age.Round(time.Second).String())
 			s.dropParts(ctx, b, name, newest.Stamp)

@@ -1071,3 +1071,20 @@ func TestDetachCutShortGoesOnWhenAskedAgain(t *testing.T) {
 		t.Fatal("the tombstone of o00 went with the detached mountpath")
 	}
 }
+
+// An unreadable tombstone on a detaching mountpath (it names nothing to
+// refuse) does not hold the detach for good.
+func TestDetachPastAnUnreadableTombstone(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 1, false)
+	dir := filepath.Join(mps[1], ".ais", "tombstones", "ais", b.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0123456789abcdef0123456789abcdef"), []byte("not msgpack"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DetachMountpath(t.Context(), mps[1], nil); err != nil {
+		t.Fatalf("a detach past an unreadable tombstone: %v", err)
+	}
+}

@@ -272,6 +272,10 @@ func (s *Store) moveTombstones(ctx context.Context, from mountpath, md store.Buc
 			}
 			t, err := decodeTombstone(data)
 			if err != nil || store.ValidateName(t.Name) != nil {
+				// Guards nothing (no name to refuse): it goes, or the
+				// detach would count it left for good.
+				s.logger.Warn("dropping an unreadable tombstone of a detaching mountpath", "bucket", b.String(), "file", path, "err", err)
+				placed = append(placed, path)
 				continue
 			}
 			if err := s.placeTombstone(b, t, from); err != nil {
