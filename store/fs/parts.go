@@ -102,13 +102,23 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 	lock := s.lockParts(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	// Held from the check to the removals, as a PUT's commit holds it: a
-	// disable in between would take the part with it, its other copies
-	// removed. (Changes take no parts lock: no deadlock.)
+	// Held from the check to the rename, and again from a second check to
+	// the removals, as a PUT's commit holds it: a disable in between would
+	// take the part with it, its other copies removed. Not across the
+	// sync: a disk that hangs there would stall every mountpath change
+	// (its own disable too). (Changes take no parts lock: no deadlock.)
+	placed := func() bool {
+		return slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == m.path })
+	}
 	s.mpsMu.RLock()
-	defer s.mpsMu.RUnlock()
+	held := true
+	defer func() {
+		if held {
+			s.mpsMu.RUnlock()
+		}
+	}()
 	// Not onto a mountpath disabled while the part streamed in (not read).
-	if !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == m.path }) {
+	if !placed() {
 		return fmt.Errorf("%w: part %d of %s/%s: mountpath %s was disabled meanwhile: send it again", store.ErrIO, meta.Index, b, name, m.path)
 	}
 	for _, other := range s.readable() {
@@ -125,10 +135,18 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 		s.suspectAfter(m, err)
 		return classify(err)
 	}
+	s.mpsMu.RUnlock()
+	held = false
 	// The part is durable before the PUT that sent it is acknowledged:
 	// its metadata and its rename with it.
 	if err := s.syncMountpaths([]mountpath{m}); err != nil {
 		return fmt.Errorf("part %d of %s/%s: %w", meta.Index, b, name, err)
+	}
+	s.mpsMu.RLock()
+	held = true
+	if !placed() {
+		// Disabled during the sync: the copies elsewhere stay.
+		return fmt.Errorf("%w: part %d of %s/%s: mountpath %s was disabled meanwhile: send it again", store.ErrIO, meta.Index, b, name, m.path)
 	}
 	for _, other := range s.readable() {
 		if other.path != m.path {
