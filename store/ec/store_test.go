@@ -1291,11 +1291,13 @@ func TestPendingPartDeleteKeepsTheWidest(t *testing.T) {
 	}
 }
 
-// A moved copy refused for a newer part that does not restore (a failed
-// write's leftover) is not taken for received: its sender must keep it.
-func TestMovedCopyKeptWhenNewerPartsDoNotRestore(t *testing.T) {
-	f := newFleet(t, 4, 2, 1, 0)
-	data := bytes.Repeat([]byte("acked"), 3000)
+// strayNewerPart stores data as "m" on its owner, then one part of a
+// newer write that failed (stamped by newer, from the version's stamp) on
+// a holder, and drops the owner's replica: what a moved copy of the
+// stored version then meets. It returns the owner and that version's
+// metadata.
+func strayNewerPart(t *testing.T, f *fleet, data []byte, newer func(store.Stamp) store.Stamp) (*ec.Store, store.ObjectMeta) {
+	t.Helper()
 	f.put("m", data)
 	ownerID, owner := f.owner("m")
 	meta, err := owner.Head(t.Context(), bucket, "m")
@@ -1320,14 +1322,48 @@ func TestMovedCopyKeptWhenNewerPartsDoNotRestore(t *testing.T) {
 	}
 	slice, _ := io.ReadAll(r)
 	r.Close()
-	pm.Stamp.Clock += 100 // one part of a newer write that failed
+	pm.Stamp = newer(meta.Stamp)
 	if err := f.inner[holder].PutPart(t.Context(), pm, bytes.NewReader(slice)); err != nil {
 		t.Fatal(err)
 	}
 	f.dropReplica("m")
-	_, err = owner.Put(t.Context(), bucket, "m", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp, IfNewer: true})
+	return owner, meta
+}
+
+// A moved copy refused for a newer part that does not restore (a failed
+// write's leftover) is not taken for received: its sender must keep it.
+func TestMovedCopyKeptWhenNewerPartsDoNotRestore(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("acked"), 3000)
+	owner, meta := strayNewerPart(t, f, data, func(s store.Stamp) store.Stamp { s.Clock += 100; return s })
+	_, err := owner.Put(t.Context(), bucket, "m", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp, IfNewer: true})
 	if err == nil || errors.Is(err, store.ErrExists) {
 		t.Fatalf("a moved copy over one newer part that does not restore: %v, want an error its sender retries", err)
+	}
+}
+
+// A newer part that does not restore and is hours old (a failed write's,
+// its drop lost) does not refuse a moved copy for ever: it goes, and the
+// copy is taken when sent again.
+func TestStaleStrayPartDoesNotRefuseForever(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("acked"), 3000)
+	// Newer by its map, written three hours ago.
+	owner, meta := strayNewerPart(t, f, data, func(s store.Stamp) store.Stamp {
+		return store.Stamp{Map: s.Map + 1, Clock: time.Now().Add(-3 * time.Hour).UnixNano()}
+	})
+	move := func() error {
+		_, err := owner.Put(t.Context(), bucket, "m", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp, IfNewer: true})
+		return err
+	}
+	if err := move(); err == nil || errors.Is(err, store.ErrExists) {
+		t.Fatalf("the first send: %v, want refused for now", err)
+	}
+	if err := move(); err != nil {
+		t.Fatalf("the copy sent again, the stray part gone: %v", err)
+	}
+	if got, err := f.get("m", true); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("after the move: %d bytes, %v", len(got), err)
 	}
 }
 
@@ -1357,53 +1393,5 @@ func TestEnsureRestoresOnlyWhatItOwns(t *testing.T) {
 	}
 	if _, err := f.inner[ownerID].Head(t.Context(), bucket, "e"); err != nil {
 		t.Fatalf("the owner did not restore it: %v", err)
-	}
-}
-
-// A newer part that does not restore and is hours old (a failed write's,
-// its drop lost) does not refuse a moved copy for ever: it goes, and the
-// copy is taken when sent again.
-func TestStaleStrayPartDoesNotRefuseForever(t *testing.T) {
-	f := newFleet(t, 4, 2, 1, 0)
-	data := bytes.Repeat([]byte("acked"), 3000)
-	f.put("m", data)
-	ownerID, owner := f.owner("m")
-	meta, err := owner.Head(t.Context(), bucket, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	holders, _ := ec.Holders(f.smap, bucket, "m", 3)
-	var holder string
-	for _, h := range holders {
-		if h.ID != ownerID {
-			holder = h.ID
-			break
-		}
-	}
-	parts, _ := f.inner[holder].PartsOf(t.Context(), bucket, "m")
-	r, pm, err := f.inner[holder].OpenPart(t.Context(), bucket, "m", parts[0].Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slice, _ := io.ReadAll(r)
-	r.Close()
-	// Newer by its map, written three hours ago.
-	pm.Stamp = store.Stamp{Map: meta.Stamp.Map + 1, Clock: time.Now().Add(-3 * time.Hour).UnixNano()}
-	if err := f.inner[holder].PutPart(t.Context(), pm, bytes.NewReader(slice)); err != nil {
-		t.Fatal(err)
-	}
-	f.dropReplica("m")
-	move := func() error {
-		_, err := owner.Put(t.Context(), bucket, "m", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp, IfNewer: true})
-		return err
-	}
-	if err := move(); err == nil || errors.Is(err, store.ErrExists) {
-		t.Fatalf("the first send: %v, want refused for now", err)
-	}
-	if err := move(); err != nil {
-		t.Fatalf("the copy sent again, the stray part gone: %v", err)
-	}
-	if got, err := f.get("m", true); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("after the move: %d bytes, %v", len(got), err)
 	}
 }
