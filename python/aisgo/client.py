@@ -108,6 +108,23 @@ def _escape_object(name: str) -> str:
     return "/".join(_escape_segment(seg) for seg in name.split("/"))
 
 
+def _selection(what: str, objnames: Optional[Sequence[str]], template: str, prefix: str) -> Dict[str, Any]:
+    """The objects a job over many selects, in AIStore's shape: names, or a
+    template (a prefix is a template without ranges); none, every object."""
+    if objnames is not None:
+        objnames = list(objnames)
+        if not objnames:
+            # Sent empty, it would read as no list: every object.
+            raise errors.BadRequest(f"{what}: objnames is empty; give at least one name")
+    if sum(1 for given in (objnames, template, prefix) if given) > 1:
+        raise errors.BadRequest(f"{what}: give objnames, template or prefix, not two")
+    if objnames:
+        return {"objnames": objnames}
+    if template or prefix:
+        return {"template": template or prefix}
+    return {}
+
+
 def _bucket_path(bucket: str) -> str:
     if not isinstance(bucket, str) or bucket == "":
         raise errors.InvalidName("a bucket name is required", kind="invalid-name")
@@ -1277,16 +1294,8 @@ class Client:
         target; the shard is stored whole or not at all. Returns the job id,
         after the job ended when ``wait`` (raising AisError if it failed).
         """
-        if objnames is not None:
-            objnames = list(objnames)
-            if not objnames:
-                # Sent empty, it would read as no list: every object.
-                raise errors.BadRequest("archive: objnames is empty; give at least one name")
-        if sum(1 for given in (objnames, template, prefix) if given) > 1:
-            raise errors.BadRequest("archive: give objnames, template or prefix, not two")
         value: Dict[str, Any] = {"archname": archname, "template": template or prefix}
-        if objnames:
-            value["objnames"] = list(objnames)
+        value.update(_selection("archive", objnames, template, prefix))
         if to_bucket:
             value["tobck"] = {"name": to_bucket, "provider": "ais"}
         for key, on in (("mime", mime), ("bnonly", base_name_only), ("isbn", include_src_bucket), ("aate", append), ("coer", continue_on_error)):
@@ -1315,17 +1324,7 @@ class Client:
         tar shard of ``bucket`` that ``objnames``, a ``template`` or a
         ``prefix`` selects (every one when none), as ``ais archive index``
         does; returns the job's id, once it ended unless ``wait`` is False."""
-        if objnames is not None:
-            objnames = list(objnames)
-            if not objnames:
-                raise errors.BadRequest("index_shards: objnames is empty; give at least one name")
-        if sum(1 for given in (objnames, template, prefix) if given) > 1:
-            raise errors.BadRequest("index_shards: give objnames, template or prefix, not two")
-        value: Dict[str, Any] = {}
-        if objnames:
-            value["objnames"] = objnames
-        elif template or prefix:
-            value["template"] = template or prefix
+        value = _selection("index_shards", objnames, template, prefix)
         resp = self._do("POST", _bucket_path(bucket), json_body={"action": "index-shard", "value": value})
         try:
             job_id = resp.text.strip()
