@@ -419,12 +419,7 @@ func TestRestartReadsTheAwayRecordOfAnAttachedMountpath(t *testing.T) {
 	if err := st.AttachMountpath(t.Context(), attached); err != nil {
 		t.Fatal(err)
 	}
-	var name string
-	for i := 0; name == ""; i++ {
-		if n := fmt.Sprintf("o%03d", i); st.MountpathOf(b, n) == a {
-			name = n
-		}
-	}
+	name := nameOn(st, b, a)
 	storetest.Put(t, st, b, name, []byte("v1"))
 	if err := st.DisableMountpath(t.Context(), a, "by hand"); err != nil {
 		t.Fatal(err)
@@ -436,13 +431,7 @@ func TestRestartReadsTheAwayRecordOfAnAttachedMountpath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	obj, err := st.Open(t.Context(), b, name, store.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(obj)
-	obj.Close()
-	if string(got) != "v2" {
+	if got := readString(t, st, b, name); got != "v2" {
 		t.Fatalf("after the restart %s reads %q, want the overwrite v2", name, got)
 	}
 }
@@ -458,12 +447,7 @@ func TestMountpathLeftOutOfTheConfigComesBackReturning(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := mirrorBucket(t, st, "plain", 1, false)
-	var name string
-	for i := 0; name == ""; i++ {
-		if n := fmt.Sprintf("o%03d", i); st.MountpathOf(b, n) == b2 {
-			name = n
-		}
-	}
+	name := nameOn(st, b, b2)
 	storetest.Put(t, st, b, name, []byte("v1"))
 	st.Close()
 	// A restart without b (a disk taken out), an overwrite meanwhile.
@@ -478,13 +462,7 @@ func TestMountpathLeftOutOfTheConfigComesBackReturning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	obj, err := st.Open(t.Context(), b, name, store.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(obj)
-	obj.Close()
-	if string(got) != "v2" {
+	if got := readString(t, st, b, name); got != "v2" {
 		t.Fatalf("with b configured again, %s reads %q, want the overwrite v2", name, got)
 	}
 }
@@ -500,12 +478,7 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := mirrorBucket(t, st, "plain", 1, false)
-	var name string
-	for i := 0; name == ""; i++ {
-		if n := fmt.Sprintf("o%03d", i); st.MountpathOf(b, n) == b2 {
-			name = n
-		}
-	}
+	name := nameOn(st, b, b2)
 	storetest.Put(t, st, b, name, []byte("v1"))
 	st.Close()
 	// The disk of b did not mount: its directory is empty.
@@ -543,13 +516,7 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	obj, err := st.Open(t.Context(), b, name, store.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(obj)
-	obj.Close()
-	if string(got) != "v2" {
+	if got := readString(t, st, b, name); got != "v2" {
 		t.Fatalf("with the disk back, %s reads %q, want the overwrite v2", name, got)
 	}
 }
@@ -590,4 +557,28 @@ func TestResilverFailsWhenAMountpathStaysReturning(t *testing.T) {
 	if err := st.Resilver(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// nameOn returns a name the store places on mountpath mp.
+func nameOn(st *fs.Store, b store.Bucket, mp string) string {
+	for i := 0; ; i++ {
+		if n := fmt.Sprintf("o%03d", i); st.MountpathOf(b, n) == mp {
+			return n
+		}
+	}
+}
+
+// readString reads an object whole.
+func readString(t *testing.T, st *fs.Store, b store.Bucket, name string) string {
+	t.Helper()
+	obj, err := st.Open(t.Context(), b, name, store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	got, err := io.ReadAll(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(got)
 }
