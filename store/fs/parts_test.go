@@ -361,6 +361,18 @@ func TestPartsDeletedWhileAMountpathIsAwayStayDeleted(t *testing.T) {
 	if err := st.EnableMountpath(ctx, away); err != nil {
 		t.Fatal(err)
 	}
+	// Returning, not reconciled yet (no Resilver): the part is not read
+	// (it would restore what was deleted).
+	if parts, err := st.PartsOf(ctx, b, "x"); err != nil || len(parts) != 0 {
+		t.Fatalf("parts of a deleted object while its mountpath returns: %+v, %v", parts, err)
+	}
+	if _, _, err := st.OpenPart(ctx, b, "x", 0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("open the deleted part: %v, want not found", err)
+	}
+	walked := 0
+	if err := st.WalkParts(ctx, b, func(store.PartMeta) error { walked++; return nil }); err != nil || walked != 0 {
+		t.Fatalf("walked %d parts, %v", walked, err)
+	}
 	if err := st.Resilver(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -466,39 +478,5 @@ func TestPartsTombstoneIsNotAnObjectDelete(t *testing.T) {
 	}
 	if tombs, _ := st.Tombstones(ctx, b); len(tombs) != 0 {
 		t.Fatalf("tombstones left: %+v", tombs)
-	}
-}
-
-// Between a mountpath's return and its reconcile, a part deleted while
-// it was away is not read: it would restore what was deleted.
-func TestDeletedPartOnAReturningMountpathIsNotRead(t *testing.T) {
-	st, _ := threeMountpaths(t, fs.Config{})
-	b := mirrorBucket(t, st, "ec", 1, false)
-	ctx := t.Context()
-	data := []byte("a replica part")
-	now := time.Now().UnixNano()
-	if err := st.PutPart(ctx, partOf(b, "x", 0, data, now), bytes.NewReader(data)); err != nil {
-		t.Fatal(err)
-	}
-	away := st.MountpathOf(b, "x")
-	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.DeleteParts(ctx, b, "x", store.Stamp{Map: 1, Clock: now + 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.EnableMountpath(ctx, away); err != nil {
-		t.Fatal(err)
-	}
-	// Returning, not reconciled yet (no Resilver).
-	if parts, err := st.PartsOf(ctx, b, "x"); err != nil || len(parts) != 0 {
-		t.Fatalf("parts of a deleted object while its mountpath returns: %+v, %v", parts, err)
-	}
-	if _, _, err := st.OpenPart(ctx, b, "x", 0); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("open the deleted part: %v, want not found", err)
-	}
-	walked := 0
-	if err := st.WalkParts(ctx, b, func(store.PartMeta) error { walked++; return nil }); err != nil || walked != 0 {
-		t.Fatalf("walked %d parts, %v", walked, err)
 	}
 }
