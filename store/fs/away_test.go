@@ -497,6 +497,10 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 		if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == b2 }); i < 0 || statuses[i].State != "disabled" || !strings.Contains(statuses[i].Reason, "mounted") {
 			t.Fatalf("statuses %+v: want %s disabled, saying why", statuses, b2)
 		}
+		// Nor enabled by hand while its disk is away.
+		if err := st.EnableMountpath(t.Context(), b2); err == nil || !strings.Contains(err.Error(), "mount") {
+			t.Fatalf("enable of a mountpath whose disk is not there: %v, want refused", err)
+		}
 		storetest.Put(t, st, b, name, []byte("v2"))
 		st.Close()
 		if entries, _ := os.ReadDir(b2); len(entries) > 0 {

@@ -245,6 +245,11 @@ func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 		return fmt.Errorf("%w: %s is not a disabled mountpath of this node", store.ErrMountpath, abs)
 	}
 	m := newMountpath(abs)
+	// Its .ais gone, it is not the disk it was (not mounted, wiped): made
+	// here, the check that disabled it would pass on an empty directory.
+	if rootGone(m) {
+		return fmt.Errorf("%w: %s has no .ais: its disk is not there (not mounted?): mount it and enable it, or for a new empty disk detach and attach the mountpath", store.ErrMountpath, abs)
+	}
 	if err := prepareMountpath(m, false); err != nil {
 		return err
 	}
