@@ -910,7 +910,8 @@ journals:
 		// A job running here now (a recovery tried again while the node
 		// serves) is no interrupted one: its journal and output stay.
 		w.mu.Lock()
-		_, running := w.mu.jobs[id]
+		job, running := w.mu.jobs[id]
+		running = running && !job.stats().Done() // (ended jobs stay listed a while)
 		w.mu.Unlock()
 		if running {
 			continue
