@@ -139,7 +139,7 @@ func (s *Store) Close() error {
 func (s *Store) verifyCopies(b store.Bucket, name string) {
 	lock := s.lockName(b, name)
 	lock.Lock()
-	copies := s.locate(b, name)
+	copies, _ := s.locate(b, name) // (none to check when the disk cannot tell)
 	var good *located
 	var bad []located
 	for i, c := range copies {
@@ -224,7 +224,10 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 	lock.Lock()
 	defer lock.Unlock()
 	var done placed
-	copies := s.locate(b, name)
+	copies, err := s.locate(b, name)
+	if err != nil {
+		return done, err
+	}
 	if len(copies) == 0 {
 		return done, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 	}
@@ -531,7 +534,10 @@ func (s *Store) Copies(ctx context.Context, b store.Bucket, name string) ([]stor
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	copies := s.locate(b, name)
+	copies, err := s.locate(b, name)
+	if err != nil {
+		return nil, err
+	}
 	if len(copies) == 0 {
 		return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 	}

@@ -724,7 +724,9 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	validate := opts.Validate || props.Checksum.ValidateWarmGet
 	var copies []located
 	if copiesOf(props) > 1 {
-		copies = s.locate(b, name)
+		if copies, err = s.locate(b, name); err != nil {
+			return nil, err
+		}
 		if len(copies) > 0 && s.isReturning(copies[0].m) {
 			// Only copies back from away: of the newest version alone
 			// (two mountpaths back may hold two versions).
@@ -777,8 +779,9 @@ type located struct {
 
 // locate returns every current copy of an object, those on its HRW
 // mountpaths first; without any, the copies on returning mountpaths that
-// no delete hides.
-func (s *Store) locate(b store.Bucket, name string) []located {
+// no delete hides. With none found and a current mountpath that could
+// not tell (its stat failed), it returns that error: not "absent".
+func (s *Store) locate(b store.Bucket, name string) ([]located, error) {
 	mps := s.current()
 	order := s.mountpathsOf(b, name, len(mps))
 	for _, m := range mps {
@@ -787,7 +790,7 @@ func (s *Store) locate(b store.Bucket, name string) []located {
 		}
 	}
 	var out []located
-	unknown := false // a current mountpath could not tell
+	var unknown error // a current mountpath could not tell
 	for _, m := range order {
 		path := m.objectPath(b, name)
 		size, err := statObject(path)
@@ -795,14 +798,17 @@ func (s *Store) locate(b store.Bucket, name string) []located {
 		case err == nil:
 			out = append(out, located{m: m, path: path, size: size})
 		case !errors.Is(err, store.ErrNotFound):
-			unknown = true
+			unknown = cmp.Or(unknown, fmt.Errorf("%s/%s on mountpath %s: %w", b, name, m.path, err))
 			s.suspectAfter(m, err)
 		case rootGone(m):
 			s.suspect(m, fmt.Errorf("%s is gone", m.path))
 		}
 	}
-	if len(out) > 0 || unknown {
-		return out // (not a returning copy over one unread)
+	if len(out) > 0 {
+		return out, nil
+	}
+	if unknown != nil {
+		return nil, unknown // (not a returning copy over one unread)
 	}
 	if c, ok := s.newestReturning(b, name, ""); ok {
 		out = append(out, c) // first: what a read of out[0] serves
@@ -816,7 +822,7 @@ func (s *Store) locate(b store.Bucket, name string) []located {
 			out = append(out, located{m: m, path: path, size: size})
 		}
 	}
-	return out
+	return out, nil
 }
 
 // mountpathAt returns the mountpath a path is on.

@@ -51,7 +51,12 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	r := store.ScrubReport{Objects: 1}
 	lock := s.lockName(b, name)
 	lock.Lock()
-	copies := s.locate(b, name)
+	copies, err := s.locate(b, name)
+	if err != nil {
+		lock.Unlock()
+		s.logger.Warn("scrub: an object the disk cannot tell about is not checked this time", "bucket", b.String(), "object", name, "err", err)
+		return store.ScrubReport{Objects: 1, Skipped: 1}
+	}
 	if len(copies) == 0 {
 		lock.Unlock()
 		return store.ScrubReport{} // deleted since it was listed

@@ -105,3 +105,22 @@ func TestUnreadableCurrentCopyIsNotReplacedByAReturningOne(t *testing.T) {
 		t.Fatalf("a GET whose current copy the disk cannot tell about read %q", data[:n])
 	}
 }
+
+// In a mirrored bucket too (its reads find every copy), an object whose
+// copies the disk cannot tell about is not "not found".
+func TestMirroredObjectTheDiskCannotTellIsNotMissing(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "x", []byte("kept"))
+	for _, path := range copyPaths(st, b, "x") {
+		if err := os.Rename(path, path+".aside"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(path, path); err != nil { // stat fails with ELOOP
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Open(t.Context(), b, "x", store.OpenOptions{}); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a GET the disk cannot answer: %v, want an error, not not-found", err)
+	}
+}
