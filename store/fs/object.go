@@ -391,7 +391,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 			// Nor an older copy there: a detaching mountpath is still
 			// read.
 			os.Remove(work)
-			os.Remove(mps[i].objectPath(b, name))
+			pathsafe.Remove(mps[i].path, mps[i].objectPath(b, name))
 			s.logger.Warn("a copy was not stored: its mountpath left meanwhile", "bucket", b.String(), "object", name, "mountpath", mps[i].path)
 			continue
 		}
