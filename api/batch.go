@@ -50,6 +50,11 @@ type BatchEntry struct {
 	// a shard); Length 0 means to the end.
 	Start  int64 `json:"start,omitempty"`
 	Length int64 `json:"length,omitempty"`
+	// IfChecksum (an AIS-Go addition) reads the entry only if its object's
+	// checksum is this one: a range taken from a shard's index fails with
+	// ErrPreconditionFailed once the shard is rewritten, rather than read
+	// another shard's bytes at the same offsets.
+	IfChecksum *store.Checksum `json:"if_checksum,omitempty"`
 }
 
 // BatchRequest asks for entries.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -358,6 +359,8 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 			return req, nil, nil, badRequest("get-batch: entry %d: start %d and length %d must not be negative", i, e.Start, e.Length)
 		case e.ArchPath != "" && (e.Start > 0 || e.Length > 0):
 			return req, nil, nil, badRequest("get-batch: entry %d: a range of a file of a shard is not taken", i)
+		case e.IfChecksum != nil && (e.IfChecksum.Type == "" || e.IfChecksum.Value == "" || len(e.IfChecksum.Type)+len(e.IfChecksum.Value) > maxIfChecksum):
+			return req, nil, nil, badRequest("get-batch: entry %d: if_checksum needs a type and a value (%d bytes at most)", i, maxIfChecksum)
 		}
 		item.name = api.BatchEntryName(item.bucket, e, req.OnlyObjName)
 		items[i] = item
@@ -486,16 +489,32 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 // object is while a rebalance moves it) through the native API, signed
 // as this node.
 func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, int64, error) {
+	body, size, meta, err := n.openEntryMeta(ctx, item)
+	if err == nil && item.IfChecksum != nil && meta.Checksum != *item.IfChecksum {
+		body.Close()
+		return nil, 0, fmt.Errorf("%w: %s/%s has checksum %s:%s, the entry asks for %s:%s (the object was written since)", store.ErrPreconditionFailed,
+			item.bucket, item.ObjName, cmp.Or(meta.Checksum.Type, "none"), meta.Checksum.Value, item.IfChecksum.Type, item.IfChecksum.Value)
+	}
+	return body, size, err
+}
+
+// maxIfChecksum bounds an entry's if_checksum (a SHA-512 in hex is 128).
+const maxIfChecksum = 256
+
+// openEntryMeta is openEntry, with the metadata of the entry's object.
+func (n *Node) openEntryMeta(ctx context.Context, item batchItem) (io.ReadCloser, int64, store.ObjectMeta, error) {
 	owner, err := n.currentMap().Owner(cluster.Uname(item.bucket.Provider, item.bucket.Name, item.ObjName))
 	// While this target catches up, its copy may be older than one written
 	// elsewhere meanwhile: the native API serves the newest, as a GET.
 	if err == nil && owner.ID == n.config.ID && !n.catchingUp() {
 		obj, err := n.config.Store.Open(ctx, item.bucket, item.ObjName, store.OpenOptions{})
 		if err == nil {
-			return n.openInObject(obj, item)
+			meta := obj.Meta()
+			body, size, err := n.openInObject(obj, item)
+			return body, size, meta, err
 		}
 		if !errors.Is(err, store.ErrNotFound) {
-			return nil, 0, err
+			return nil, 0, store.ObjectMeta{}, err
 		}
 	}
 	opts := api.GetOptions{ArchPath: item.ArchPath, Offset: item.Start, Length: item.Length}
@@ -508,10 +527,10 @@ func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, in
 		if err == nil && meta.Size != 0 {
 			// Written meanwhile: not the whole of it for a range.
 			body.Close()
-			return nil, 0, fmt.Errorf("%w: %s/%s changed while it was read (%d bytes now): ask again", api.ErrRange, item.bucket, item.ObjName, meta.Size)
+			return nil, 0, store.ObjectMeta{}, fmt.Errorf("%w: %s/%s changed while it was read (%d bytes now): ask again", api.ErrRange, item.bucket, item.ObjName, meta.Size)
 		}
 	}
-	return body, meta.Size, err
+	return body, meta.Size, meta, err
 }
 
 // openInObject returns what an entry reads of an open object: the whole,

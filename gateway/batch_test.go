@@ -18,6 +18,7 @@ import (
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
 )
 
 // batchFixture is a cluster with objects in two buckets and a tar shard.
@@ -323,5 +324,61 @@ func TestGetBatchRangeOfAnEmptyObject(t *testing.T) {
 		if names, contents := readTar(t, out.Bytes()); names[0] != "train/empty" || contents["train/empty"] != "" {
 			t.Fatalf("%s: entries %v", name, names)
 		}
+	}
+}
+
+// An entry with if_checksum is read only while its object has that
+// checksum: a range taken from a shard's index fails once the shard is
+// rewritten, read by its owner or from another target.
+func TestGetBatchIfChecksum(t *testing.T) {
+	c, client := batchFixture(t)
+	ctx := t.Context()
+	m := c.Primary().Node.Map()
+	first, _ := m.Owner(cluster.Uname("ais", "train", "obj-00"))
+	other := ""
+	for i := 1; i < 20 && other == ""; i++ {
+		if o, _ := m.Owner(cluster.Uname("ais", "train", fmt.Sprintf("obj-%02d", i))); o.ID != first.ID {
+			other = fmt.Sprintf("obj-%02d", i)
+		}
+	}
+	if other == "" {
+		t.Fatal("every object on one target")
+	}
+	sums := map[string]api.BatchEntry{}
+	for _, name := range []string{"obj-00", other} {
+		meta, err := client.Head(ctx, "train", name)
+		if err != nil || meta.Checksum.IsEmpty() {
+			t.Fatalf("head %s: %+v %v", name, meta, err)
+		}
+		sum := meta.Checksum
+		sums[name] = api.BatchEntry{ObjName: name, Start: 2, Length: 4, IfChecksum: &sum}
+	}
+	var out bytes.Buffer
+	req := api.BatchRequest{In: []api.BatchEntry{sums["obj-00"], sums[other]}}
+	if _, err := client.GetBatch(ctx, "train", req, &out); err != nil {
+		t.Fatalf("checksums that hold: %v", err)
+	}
+	if _, contents := readTar(t, out.Bytes()); contents["train/obj-00"] != "ject" || contents["train/"+other] != "ject" {
+		t.Fatalf("contents %q", contents)
+	}
+	for name, elsewhere := range map[string]string{"obj-00": other, other: "obj-00"} {
+		body := "rewritten " + name
+		if _, err := client.Put(ctx, "train", name, strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+		// The entry of the rewritten object read by its owner (first),
+		// and from another target (second: the batch goes to the target
+		// that owns the most entries).
+		for _, in := range [][]api.BatchEntry{{sums[name]}, {{ObjName: elsewhere}, {ObjName: elsewhere}, sums[name]}} {
+			out.Reset()
+			_, err := client.GetBatch(ctx, "train", api.BatchRequest{In: in}, &out)
+			if !errors.Is(err, api.ErrPreconditionFailed) || !strings.Contains(err.Error(), "written since") {
+				t.Fatalf("%s rewritten, entries %d: %v", name, len(in), err)
+			}
+		}
+	}
+	bad := api.BatchRequest{In: []api.BatchEntry{{ObjName: "obj-01", IfChecksum: &store.Checksum{Type: "xxhash"}}}}
+	if _, err := client.GetBatch(ctx, "train", bad, &out); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "if_checksum") {
+		t.Fatalf("if_checksum without a value: %v", err)
 	}
 }

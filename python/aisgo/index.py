@@ -214,16 +214,21 @@ class ShardIndex:
         idx.shard = shard
         # An index left over from another shard of the name reads other
         # members' bytes at its offsets, each of the right length.
-        meta = client.head_object(bucket, shard)
-        size = meta.get("size")
-        if size == idx.shard_size and meta.get("checksum_type") and meta.get("checksum"):
-            idx.check_shard(bucket, {"Ais-Checksum-Type": str(meta["checksum_type"]), "Ais-Checksum-Value": str(meta["checksum"])})
-        if size is not None and size != idx.shard_size:
-            raise ShardIndexError(
-                f"ais://{bucket}/{name} indexes a shard of {idx.shard_size} bytes, ais://{bucket}/{shard} has {size}: "
-                f"the shard changed since it was indexed (index it again: 'ais archive index ais://{bucket}/{shard}')"
-            )
+        idx.check_current(client, bucket)
         return idx
+
+    def check_current(self, client: "Client", bucket: str) -> None:
+        """Raises ShardIndexError when the shard in the bucket now is not
+        the one indexed (its size or checksum differs): one HEAD."""
+        meta = client.head_object(bucket, self.shard)
+        size = meta.get("size")
+        if size == self.shard_size and meta.get("checksum_type") and meta.get("checksum"):
+            self.check_shard(bucket, {"Ais-Checksum-Type": str(meta["checksum_type"]), "Ais-Checksum-Value": str(meta["checksum"])})
+        if size is not None and size != self.shard_size:
+            raise ShardIndexError(
+                f"ais://{bucket}/{index_name(self.shard)} indexes a shard of {self.shard_size} bytes, ais://{bucket}/{self.shard} has {size}: "
+                f"the shard changed since it was indexed (index it again: 'ais archive index ais://{bucket}/{self.shard}')"
+            )
 
     def save(self, client: "Client", bucket: str) -> None:
         """Writes the index beside its shard, as ``<shard>.idx``."""

@@ -579,8 +579,22 @@ class RecordDataset(Dataset):
         DataLoader with a batch size calls this for each batch instead of
         ``__getitem__`` per item."""
         located = [self.locate(int(i)) for i in indices]
-        entries = [{"objname": idx.shard, "start": m.data_offset, "length": m.size} for idx, m in located if m.size > 0]
-        datas = iter([data for _, data in self.client.get_batch(self.bucket, entries)] if entries else [])
+        entries: List[Dict[str, Any]] = []
+        for idx, m in located:
+            if m.size > 0:
+                entry: Dict[str, Any] = {"objname": idx.shard, "start": m.data_offset, "length": m.size}
+                if idx.shard_checksum:
+                    # A shard rewritten since it was indexed fails the
+                    # request, rather than give other bytes at the offsets.
+                    entry["if_checksum"] = {"type": idx.shard_checksum[0], "value": idx.shard_checksum[1]}
+                entries.append(entry)
+        try:
+            datas = iter([data for _, data in self.client.get_batch(self.bucket, entries)] if entries else [])
+        except AisError:
+            # Say which shard changed, when one did.
+            for idx in {id(idx): idx for idx, _ in located}.values():
+                idx.check_current(self.client, self.bucket)
+            raise
         items: List[Any] = []
         for idx, m in located:
             data = next(datas, b"") if m.size > 0 else b""

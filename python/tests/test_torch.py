@@ -196,11 +196,16 @@ def test_same_size_rewrite_is_refused(client: Client, ds: Dataset):
         idx = ShardIndex.load(client, ds.src, name)
         assert idx.shard_checksum and idx.shard_checksum[1] == client.head_object(ds.src, name)["checksum"]
         assert idx.read_member(client, ds.src, 0) == members[0][1]
+        rd = RecordDataset(client, ds.src, [name])
+        assert [it["data"] for it in rd.__getitems__([1, 0])] == [members[1][1], members[0][1]]
         swapped = make_tar([(members[0][0], members[1][1]), (members[1][0], members[0][1])])
         assert len(swapped) == idx.shard_size
         client.put_object(ds.src, name, swapped)
         with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
             idx.read_member(client, ds.src, 0)
+        # a batch (one get-batch request) of a dataset built before: refused too
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            rd.__getitems__([0, 1])
         with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
             ShardIndex.load(client, ds.src, name)
     finally:
