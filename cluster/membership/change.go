@@ -157,6 +157,7 @@ var (
 	ErrSeeded         = errors.New("membership: the snapshot is already set")
 	ErrRoleChange     = errors.New("membership: a node cannot change its role")
 	ErrMapChanged     = errors.New("membership: the cluster map or the bucket changed since the change was asked")
+	ErrNoMap          = errors.New("membership: the cluster has no map yet (no gateway has led it)")
 )
 
 // Apply returns the snapshot after a change. It is pure: it reads nothing
@@ -164,6 +165,11 @@ var (
 func Apply(s Snapshot, c Change) (Snapshot, error) {
 	switch c.Kind {
 	case Join, Leave, Left, Maintenance, Activate, Offline, Remove, Returned:
+		if s.Map == nil {
+			// Committed before the first Lead (a change forwarded to a
+			// new leader): refused, not a panic on every replay.
+			return s, fmt.Errorf("%w: %s %s", ErrNoMap, c.Kind, c.Node.ID)
+		}
 		m, err := applyNode(s.Map, c)
 		if err != nil {
 			return s, err
@@ -172,6 +178,9 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 		next.Map = m
 		return next, nil
 	case CreateBucket, DestroyBucket, SetProps:
+		if s.Buckets == nil {
+			return s, fmt.Errorf("%w: %s %s", ErrNoMap, c.Kind, c.Bucket)
+		}
 		if c.Kind == DestroyBucket && c.IfMap != 0 && (s.Map == nil || s.Map.Version != c.IfMap) {
 			return s, fmt.Errorf("%w: destroy bucket %s was asked under map version %d", ErrMapChanged, c.Bucket, c.IfMap)
 		}

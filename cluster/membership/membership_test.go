@@ -513,6 +513,22 @@ func TestLeavingSurvivesOffline(t *testing.T) {
 
 // TestApplyIsAFunctionOfTheChanges: the same sequence gives the same
 // snapshot, whoever applies it.
+// A node or bucket change committed before any Lead (forwarded to a new
+// leader without a map yet) is refused on every replay, not a panic.
+func TestApplyBeforeAMapIsRefused(t *testing.T) {
+	for _, c := range []membership.Change{
+		{Kind: membership.Maintenance, Node: cluster.Node{ID: "t1"}},
+		{Kind: membership.Returned, Node: cluster.Node{ID: "t1"}},
+		{Kind: membership.Join, Node: cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2"}},
+		{Kind: membership.CreateBucket, Bucket: store.NewBucket("b")},
+		{Kind: membership.DestroyBucket, Bucket: store.NewBucket("b")},
+	} {
+		if _, err := membership.Apply(membership.Snapshot{}, c); !errors.Is(err, membership.ErrNoMap) {
+			t.Errorf("%v before a map: %v", c.Kind, err)
+		}
+	}
+}
+
 func TestApplyIsAFunctionOfTheChanges(t *testing.T) {
 	start := membership.Snapshot{Map: &cluster.Map{UUID: "u", Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}},
 		Buckets: &store.BucketMetadata{Buckets: map[store.Bucket]store.Props{}}}
