@@ -184,11 +184,22 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 		n.handleDeleteListRange(w, r, b, msg)
 		return
 	}
-	if _, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.DestroyBucket, Bucket: b}); err != nil {
+	if _, err := n.control.Propose(r.Context(), destroyChange(n.currentBuckets(), b)); err != nil {
 		n.writeError(w, r, membershipError(err))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// destroyChange destroys the bucket as this gateway knows it: a destroy
+// sent again after its answer was lost does not remove a bucket of the
+// name created since, and finds its own done.
+func destroyChange(md *store.BucketMetadata, b store.Bucket) membership.Change {
+	change := membership.Change{Kind: membership.DestroyBucket, Bucket: b}
+	if props, ok := md.Props(b); ok {
+		change.Created = int64(props.Created)
+	}
+	return change
 }
 
 // bucketProps returns a bucket's props from the node's BMD.

@@ -526,7 +526,8 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 
 // madeAlready reports a change refused because it was made, by this very
 // proposal (a forward applied whose answer was lost): a bucket that
-// exists with the change's creation time, a node leaving already.
+// exists with the change's creation time, or is gone for a destroy of it,
+// a node leaving already.
 func madeAlready(s membership.Snapshot, ch membership.Change, err error) bool {
 	switch {
 	case err == nil:
@@ -534,6 +535,10 @@ func madeAlready(s membership.Snapshot, ch membership.Change, err error) bool {
 	case ch.Kind == membership.CreateBucket && errors.Is(err, store.ErrBucketExists) && ch.Created != 0 && s.Buckets != nil:
 		props, ok := s.Buckets.Props(ch.Bucket.Normalize())
 		return ok && int64(props.Created) == ch.Created
+	case ch.Kind == membership.DestroyBucket && ch.Created != 0 && s.Buckets != nil:
+		// By the state too: the bucket as created then is gone.
+		props, ok := s.Buckets.Props(ch.Bucket.Normalize())
+		return !ok || int64(props.Created) != ch.Created
 	case ch.Kind == membership.Leave && s.Map != nil:
 		// By the state, not the error (which crosses the wire as a bad
 		// request): the node leaving, or gone, is the leave made.

@@ -366,6 +366,21 @@ func TestForwardAppliedWithItsAnswerLost(t *testing.T) {
 	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "a4"}}); err != nil {
 		t.Fatalf("a leave forwarded, applied, its answer lost: %v, want made", err)
 	}
+	// A destroy of the bucket as created then: made, not "not found".
+	n.lostAnswers.Store(1)
+	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.DestroyBucket, Bucket: store.NewBucket("once"), Created: 1_800_000_000_000_000_000}); err != nil {
+		t.Fatalf("a destroy forwarded, applied, its answer lost: %v, want made", err)
+	}
+	// A destroy of a bucket created again since does not remove the new one.
+	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("once"), Created: 1_800_000_000_000_000_002}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.DestroyBucket, Bucket: store.NewBucket("once"), Created: 1_800_000_000_000_000_000}); !errors.Is(err, membership.ErrMapChanged) {
+		t.Fatalf("a destroy of the bucket created before: %v, want refused", err)
+	}
+	if _, ok := follower.Current().Buckets.Props(store.NewBucket("once")); !ok {
+		t.Fatal("the bucket created again is gone")
+	}
 }
 
 // TestChangeWaitsForElection: a change proposed while the gateways elect a
