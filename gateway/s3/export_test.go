@@ -9,3 +9,11 @@ func AnswerSlowlyAtOnce() func() {
 	slowAnswerAfter, slowAnswerInterval = 0, time.Millisecond
 	return func() { slowAnswerAfter, slowAnswerInterval = after, interval }
 }
+
+// LimitPutSize bounds what one PUT (or part) writes, and returns the
+// restore.
+func LimitPutSize(n int64) func() {
+	old := maxPutSize
+	maxPutSize = n
+	return func() { maxPutSize = old }
+}

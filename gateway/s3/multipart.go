@@ -38,9 +38,8 @@ const (
 	// minPartSize is S3's least size of a part that is not the last.
 	minPartSize = 5 << 20
 	maxParts    = 10000
-	// S3's bounds: a part (sent or copied) of at most 5 GiB, an object
-	// made of parts of at most 5 TiB.
-	maxPartSize      = 5 << 30
+	// S3's bound on an object made of parts (a part is at most
+	// maxPutSize).
 	maxMultipartSize = 5 << 40
 )
 
@@ -164,8 +163,10 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 	source := r.Header.Get("x-amz-copy-source")
 	if source == "" {
-		if r.ContentLength > maxPartSize {
-			return ErrEntityTooLarge.WithMessage("part %d is %d bytes: a part is at most 5 GiB", n, r.ContentLength)
+		what := fmt.Sprintf("part %d", n)
+		capped, err := limitBody(r, maxPutSize, what)
+		if err != nil {
+			return err
 		}
 		opts, err := putOptions(r, r.ContentLength)
 		if err != nil {
@@ -176,7 +177,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		opts.IfNoneMatch, opts.IfMatch = "", ""
 		meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), r.Body, opts)
 		if err != nil {
-			return backendError(err, bucket, key)
+			return tooLargeAfter(capped, backendError(err, bucket, key), what, maxPutSize)
 		}
 		// An upload completed or aborted while the part came in does not
 		// keep it: it would wait, hidden, for ever. Only then: a check
@@ -209,7 +210,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 			return err
 		}
 	}
-	if length > maxPartSize {
+	if length > maxPutSize {
 		return ErrInvalidRequest.WithMessage("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 	}
 	// The copy outlives a client that gives up (answerSlowly).

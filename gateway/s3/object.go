@@ -146,14 +146,78 @@ func putOptions(r *http.Request, size int64) (api.PutOptions, error) {
 	return opts, nil
 }
 
+// maxPutSize is S3's bound on an object written by one PUT (a bigger one
+// is uploaded in parts), and on a part; a variable for the tests.
+var maxPutSize int64 = 5 << 30
+
+// limitBody refuses a body longer than limit, and bounds one of unknown
+// length (chunked, or aws-chunked without x-amz-decoded-content-length)
+// to it: its read fails past limit, and the write with it.
+func limitBody(r *http.Request, limit int64, what string) (*cappedBody, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(what, r.ContentLength, limit)
+	}
+	if r.ContentLength >= 0 {
+		return nil, nil
+	}
+	capped := &cappedBody{ReadCloser: r.Body, left: limit}
+	r.Body = capped
+	return capped, nil
+}
+
+// cappedBody reads at most left bytes and fails if there are more.
+type cappedBody struct {
+	io.ReadCloser
+	left     int64
+	exceeded bool
+}
+
+func (c *cappedBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		n, err := c.ReadCloser.Read(one[:])
+		if n > 0 {
+			c.exceeded = true
+			return 0, errors.New("s3: the body is longer than an object of one request may be")
+		}
+		return 0, err
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.ReadCloser.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// tooLargeAfter is the answer to a write that failed: EntityTooLarge when
+// its body went past the bound.
+func tooLargeAfter(capped *cappedBody, err error, what string, limit int64) error {
+	if capped != nil && capped.exceeded {
+		return tooLarge(what, -1, limit)
+	}
+	return err
+}
+
+func tooLarge(what string, size, limit int64) error {
+	if size < 0 {
+		return ErrEntityTooLarge.WithMessage("%s is longer than %d bytes, the most one request writes; upload a bigger object in parts", what, limit)
+	}
+	return ErrEntityTooLarge.WithMessage("%s is %d bytes: at most %d in one request; upload a bigger object in parts", what, size, limit)
+}
+
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	capped, err := limitBody(r, maxPutSize, "PUT "+key)
+	if err != nil {
+		return err
+	}
 	opts, err := putOptions(r, r.ContentLength)
 	if err != nil {
 		return err
 	}
 	meta, err := s.config.Backend.Put(r.Context(), bucket, key, r.Body, opts)
 	if err != nil {
-		return backendError(err, bucket, key)
+		return tooLargeAfter(capped, backendError(err, bucket, key), "PUT "+key, maxPutSize)
 	}
 	w.Header().Set("ETag", QuoteETag(objectETag(meta)))
 	w.WriteHeader(http.StatusOK)

@@ -1826,32 +1826,74 @@ func TestPartPastFiveGiBIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPut, endpoint+"/parts/big?partNumber=1&uploadId="+aws.ToString(up.UploadId), nil)
-	req.ContentLength = 6 << 30
-	req.Header.Set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
-	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
+	// send writes a signed PUT by hand: a length claimed, or none
+	// (chunked), and a few bytes of body.
+	send := func(path string, length int64) (int, string) {
+		req, _ := http.NewRequest(http.MethodPut, endpoint+path, nil)
+		req.Header.Set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+		if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := net.Dial("tcp", req.URL.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\n", req.URL.RequestURI(), req.URL.Host)
+		if length >= 0 {
+			fmt.Fprintf(conn, "Content-Length: %d\r\n", length)
+		} else {
+			fmt.Fprint(conn, "Transfer-Encoding: chunked\r\n")
+		}
+		for k, vs := range req.Header {
+			for _, v := range vs {
+				fmt.Fprintf(conn, "%s: %s\r\n", k, v)
+			}
+		}
+		if length >= 0 {
+			fmt.Fprint(conn, "\r\n0123456789")
+		} else {
+			fmt.Fprint(conn, "\r\na\r\n0123456789\r\n0\r\n\r\n")
+		}
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return resp.StatusCode, string(body)
 	}
-	conn, err := net.Dial("tcp", req.URL.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", req.URL.RequestURI(), req.URL.Host, req.ContentLength)
-	for k, vs := range req.Header {
-		for _, v := range vs {
-			fmt.Fprintf(conn, "%s: %s\r\n", k, v)
+	part := "/parts/big?partNumber=1&uploadId=" + aws.ToString(up.UploadId)
+	for _, c := range []struct {
+		what, path string
+		length     int64
+		status     int
+		code       string
+	}{
+		{"a part of 6 GiB", part, 6 << 30, http.StatusBadRequest, "EntityTooLarge"},
+		{"a PUT of 6 GiB", "/parts/single", 6 << 30, http.StatusBadRequest, "EntityTooLarge"},
+	} {
+		if status, body := send(c.path, c.length); status != c.status || !strings.Contains(body, c.code) {
+			t.Errorf("%s: %d %s, want %d %s", c.what, status, body, c.status, c.code)
 		}
 	}
-	fmt.Fprint(conn, "\r\n0123456789")
-	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
-	if err != nil {
-		t.Fatal(err)
+	// A body of unknown length (chunked) is cut at the bound: 10 bytes
+	// past a bound of 9 are refused, within one of 10 stored.
+	restore := s3api.LimitPutSize(9)
+	for _, path := range []string{part, "/parts/single"} {
+		if status, body := send(path, -1); status != http.StatusBadRequest || !strings.Contains(body, "EntityTooLarge") {
+			t.Errorf("%s: 10 bytes of no length past a bound of 9: %d %s, want 400 EntityTooLarge", path, status, body)
+		}
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "EntityTooLarge") {
-		t.Fatalf("a part of 6 GiB: %d %s, want 400 EntityTooLarge", resp.StatusCode, body)
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("parts"), Key: aws.String("single")}); err == nil {
+		t.Error("a refused PUT stored its object")
+	}
+	restore()
+	defer s3api.LimitPutSize(10)()
+	for _, path := range []string{part, "/parts/single"} {
+		if status, body := send(path, -1); status != http.StatusOK {
+			t.Errorf("%s: 10 bytes of no length within a bound of 10: %d %s", path, status, body)
+		}
 	}
 }
