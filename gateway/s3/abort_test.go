@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway"
@@ -90,5 +92,56 @@ func TestAbortThatFailsMidwayIsRetried(t *testing.T) {
 	}
 	if err := abort(); code(err) != "NoSuchUpload" {
 		t.Fatalf("an abort of an upload gone: %v, want NoSuchUpload", err)
+	}
+}
+
+// partGone answers a part as gone once gone is set: an abort that
+// removed it while a Complete read the parts.
+type partGone struct {
+	store.Store
+	gone *atomic.Bool
+}
+
+func (s partGone) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	if s.gone.Load() && strings.HasSuffix(name, "/part-00002") {
+		return nil, store.ErrNotFound
+	}
+	return s.Store.Open(ctx, b, name, opts)
+}
+
+// A Complete that finds a part gone as it reads the parts (an abort came)
+// answers NoSuchUpload, not NoSuchKey for the object it was making.
+func TestCompleteRacingAnAbortAnswersNoSuchUpload(t *testing.T) {
+	var gone atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = partGone{Store: cfg.Store, gone: &gone}
+		}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("race")}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("race"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []types.CompletedPart
+	for n, body := range [][]byte{bytes.Repeat([]byte("a"), 5<<20), []byte("tail")} {
+		out, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("race"), Key: aws.String("k"), UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(n + 1)), Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(n + 1)), ETag: out.ETag})
+	}
+	gone.Store(true)
+	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("race"), Key: aws.String("k"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorCode() != "NoSuchUpload" {
+		t.Fatalf("complete with a part gone meanwhile: %v, want NoSuchUpload", err)
 	}
 }

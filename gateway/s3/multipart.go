@@ -420,6 +420,9 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			if done, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
 				return CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
 			}
+			if body.failed != nil {
+				return nil, body.failed
+			}
 			return nil, backendError(err, bucket, key)
 		}
 		if err := s.removeUpload(ctx, bucket, id, up, stored); err != nil {
@@ -624,6 +627,10 @@ type partsReader struct {
 	id      string
 	parts   []storedPart
 	current io.ReadCloser
+	// failed is the answer when a part went (an abort) or changed (its
+	// upload again) while the parts were read: the write that read them
+	// may have crossed to another node, and lost the error's kind.
+	failed error
 }
 
 func (p *partsReader) Read(buf []byte) (int, error) {
@@ -633,12 +640,16 @@ func (p *partsReader) Read(buf []byte) (int, error) {
 				return 0, io.EOF
 			}
 			body, meta, err := p.backend.Get(p.ctx, p.bucket, partName(p.id, p.parts[0].number), api.GetOptions{})
+			if errors.Is(err, api.ErrNotFound) && !errors.Is(err, api.ErrBucketNotFound) {
+				p.failed = noSuchUpload(p.id)
+			}
 			if err != nil {
 				return 0, fmt.Errorf("read part %d: %w", p.parts[0].number, err)
 			}
 			if objectETag(meta) != p.parts[0].etag {
 				body.Close()
-				return 0, fmt.Errorf("part %d changed while the upload completed", p.parts[0].number)
+				p.failed = ErrInvalidPart.WithMessage("part %d changed while the upload completed: complete it again with the part's new ETag", p.parts[0].number)
+				return 0, p.failed
 			}
 			p.current, p.parts = body, p.parts[1:]
 		}
