@@ -263,7 +263,16 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	if err := CheckConditions(r, QuoteETag(etag), lastModified(meta)); err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Status == http.StatusNotModified {
-			w.Header().Set("ETag", QuoteETag(etag))
+			// What a 200 would say of the copy's freshness (RFC 9110
+			// 15.4.5), as S3 answers: caches keep their rules.
+			h := w.Header()
+			for _, name := range []string{"Cache-Control", "Expires"} {
+				if value, ok := meta.Custom[customHeaderPrefix+strings.ToLower(name)]; ok {
+					h.Set(name, value)
+				}
+			}
+			h.Set("ETag", QuoteETag(etag))
+			h.Set("Last-Modified", lastModified(meta).Format(http.TimeFormat))
 			w.WriteHeader(http.StatusNotModified)
 			return nil
 		}

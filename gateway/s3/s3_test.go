@@ -1897,3 +1897,40 @@ func TestPartPastFiveGiBIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A 304 carries what a 200 says of the copy's freshness: Cache-Control,
+// Expires and Last-Modified, beside the ETag.
+func TestNotModifiedKeepsCachingHeaders(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	endpoint := c.Primary().URL() + "/s3"
+	do := func(method, path string, header http.Header, body string) *http.Response {
+		req, _ := http.NewRequestWithContext(t.Context(), method, endpoint+path, strings.NewReader(body))
+		for name, values := range header {
+			req.Header[name] = values
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := do(http.MethodPut, "/cached", nil, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("create bucket: %d", resp.StatusCode)
+	}
+	put := do(http.MethodPut, "/cached/page", http.Header{"Cache-Control": {"max-age=3600"}, "Expires": {"Wed, 21 Oct 2037 07:28:00 GMT"}}, "hello")
+	if put.StatusCode != http.StatusOK {
+		t.Fatalf("put: %d", put.StatusCode)
+	}
+	full := do(http.MethodGet, "/cached/page", nil, "")
+	again := do(http.MethodGet, "/cached/page", http.Header{"If-None-Match": {put.Header.Get("ETag")}}, "")
+	if again.StatusCode != http.StatusNotModified {
+		t.Fatalf("If-None-Match of its ETag: %d", again.StatusCode)
+	}
+	for _, name := range []string{"ETag", "Cache-Control", "Expires", "Last-Modified"} {
+		if got, want := again.Header.Get(name), full.Header.Get(name); got == "" || got != want {
+			t.Errorf("304's %s %q, the 200's %q", name, got, want)
+		}
+	}
+}
