@@ -169,6 +169,26 @@ def test_get_batch(client: Client, bucket: str):
         list(client.get_batch(bucket, [{"objname": "../escape"}]))
 
 
+def test_streamed_reads_keep_their_connections(cluster, bucket: str, monkeypatch):
+    # Streamed reads (open_object, get_object, get_batch) follow the
+    # gateway's redirect and read the tar's padding: the connections go
+    # back to the pool open, not one new TCP connection per read.
+    import urllib3.connection
+
+    made = []
+    new_conn = urllib3.connection.HTTPConnection._new_conn
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "_new_conn", lambda self: made.append(self.port) or new_conn(self))
+    c = Client(cluster.endpoint)
+    c.put_object(bucket, "reuse", b"r" * 1000)
+    c.put_object(bucket, "reuse-2", b"s" * 10)
+    for _ in range(20):
+        with c.open_object(bucket, "reuse") as r:
+            assert r.read() == b"r" * 1000
+        assert [d for _, d in c.get_batch(bucket, ["reuse", "reuse-2"])] == [b"r" * 1000, b"s" * 10]
+    per_node = {port: made.count(port) for port in set(made)}
+    assert per_node and all(n <= 2 for n in per_node.values()), f"TCP connections made per node: {per_node}"
+
+
 def test_archive(client: Client, bucket: str):
     for i in range(6):
         client.put_object(bucket, f"raw/{i}.txt", f"text {i}".encode())
