@@ -20,6 +20,8 @@ This module needs torch; ``import aisgo`` alone does not import it.
 from __future__ import annotations
 
 import bisect
+import gzip
+import io
 import os
 import random
 import warnings
@@ -441,7 +443,7 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
     member: Optional[tarfile.TarInfo] = None  # the one whose data is being read
     try:
         try:
-            tf = tarfile.open(fileobj=reader, mode="r|*", bufsize=1 << 20, tarinfo=_BoundedTarInfo)
+            tf = tarfile.open(fileobj=_checked_stream(reader), mode="r|*", bufsize=1 << 20, tarinfo=_BoundedTarInfo)
             for ti in tf:
                 # tarfile keeps every member read, in stream mode too: a
                 # shard of a million small files would take gigabytes.
@@ -493,6 +495,17 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
             except Exception:
                 pass
         reader.close()
+
+
+def _checked_stream(reader: Any) -> Any:
+    """The shard's stream, a tgz one through gzip.GzipFile: tarfile's own
+    stream reader never checks the gzip CRC and length, and would yield
+    flipped bytes of a stored block as data. The check comes at the end of
+    the gzip member (the shard's trailer is read to its end)."""
+    buffered = io.BufferedReader(reader, 1 << 16)
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered, mode="rb")
+    return buffered
 
 
 def _check_trailer(tf: tarfile.TarFile) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import uuid
 from collections import Counter
@@ -294,6 +295,24 @@ def test_tgz_shards_stream(client: Client, cluster, bucket: str):
     for i in range(3):
         expected.update(group(read_tar(client.get_object(bucket, f"z-{i}.tgz"))))
     assert {s["__key__"]: {k: v for k, v in s.items() if k != "__key__"} for s in got} == expected
+
+
+def test_tgz_with_a_flipped_byte_is_refused(client: Client, bucket: str):
+    # Random data is kept in stored deflate blocks: a flipped byte there
+    # decompresses fine, only the gzip CRC tells.
+    data = os.urandom(200 << 10)
+    good = io.BytesIO()
+    with tarfile.open(fileobj=good, mode="w:gz") as tf:
+        ti = tarfile.TarInfo("s-0.bin")
+        ti.size = len(data)
+        tf.addfile(ti, io.BytesIO(data))
+    bad = bytearray(good.getvalue())
+    bad[len(bad) // 2] ^= 0xFF
+    client.put_object(bucket, "flipped.tgz", bytes(bad))
+    client.put_object(bucket, "whole.tgz", good.getvalue())
+    assert [s["bin"] for s in aisgo.torch.iter_shard(client, bucket, "whole.tgz")] == [data]
+    with pytest.raises(aisgo.ShardError, match=r"ais://.*/flipped\.tgz is corrupt.*CRC"):
+        list(aisgo.torch.iter_shard(client, bucket, "flipped.tgz"))
 
 
 def test_no_matching_shard(client: Client, ds: Dataset):
