@@ -231,7 +231,22 @@ class ShardIndex:
             )
 
     def save(self, client: "Client", bucket: str) -> None:
-        """Writes the index beside its shard, as ``<shard>.idx``."""
+        """Writes the index beside its shard, as ``<shard>.idx``.
+
+        An index without the shard's checksum (one built here, from_tar)
+        takes the shard's in the bucket: readers then tell a shard
+        rewritten to the same size. Raises ShardIndexError when the shard
+        there is not of the indexed size.
+        """
+        if not self.shard_checksum:
+            meta = client.head_object(bucket, self.shard)
+            if meta.get("size") != self.shard_size:
+                raise ShardIndexError(
+                    f"ais://{bucket}/{self.shard} has {meta.get('size')} bytes, the index was built from {self.shard_size}: "
+                    "not the shard indexed"
+                )
+            if meta.get("checksum_type") and meta.get("checksum"):
+                self.shard_checksum = (str(meta["checksum_type"]), str(meta["checksum"]))
         client.put_object(bucket, index_name(self.shard), self.to_json())
 
     def check_shard(self, bucket: str, headers: Mapping[str, str]) -> None:

@@ -260,6 +260,12 @@ def test_record_dataset_python_built_index(client: Client, ds: Dataset):
     rd = RecordDataset(client, ds.src, shards)
     assert [(rd[i]["name"], rd[i]["data"]) for i in range(len(rd))] == want
     idx = ShardIndex.load(client, ds.src, shards[1])
+    # saved with the shard's checksum (a same-size rewrite is told), and
+    # not saved beside a shard of another size
+    assert idx.shard_checksum == (client.head_object(ds.src, shards[1])["checksum_type"], client.head_object(ds.src, shards[1])["checksum"])
+    other = ShardIndex.from_tar(io.BytesIO(make_tar([("x.bin", b"x")])), shards[1])
+    with pytest.raises(aisgo.ShardIndexError, match="not the shard indexed"):
+        other.save(client, ds.src)
     assert idx.read_member(client, ds.src, want[-1][0]) == want[-1][1]
     assert aisgo.index.read_member(client, ds.src, shards[0], 0) == want[0][1]
     for name in shards:
