@@ -1337,9 +1337,11 @@ class Client:
     def job_wait(self, job_id: str, poll: float = 0.1, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Waits for a cluster job (not dSort: see dsort_wait) to end on
         every node; returns ``{"objects", "bytes"}`` summed over the nodes and
-        raises AisError naming the nodes' errors if it failed."""
+        raises AisError naming the nodes' errors if it failed. Each poll asks
+        every node: the wait between them grows from ``poll`` to a second."""
         deadline = None if timeout is None else time.monotonic() + timeout
         silent_since: Optional[float] = None
+        wait = poll
         while True:
             nodes = self.cluster_status().get("nodes", [])
             jobs = [j for n in nodes for j in (n.get("jobs") or []) if j.get("id") == job_id]
@@ -1362,7 +1364,8 @@ class Client:
                 return {"objects": sum(int(j.get("objects", 0)) for j in jobs), "bytes": sum(int(j.get("bytes", 0)) for j in jobs)}
             if deadline is not None and time.monotonic() > deadline:
                 raise AisTimeout(f"job {job_id} still runs after {timeout} s")
-            time.sleep(poll)
+            time.sleep(wait)
+            wait = min(max(poll, 1.0), wait * 1.5)
 
     # -- dSort --------------------------------------------------------------
 

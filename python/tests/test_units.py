@@ -433,6 +433,37 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
         server.shutdown()
 
 
+def test_job_wait_polls_less_often_as_a_job_runs(monkeypatch):
+    """Each poll asks every node: the wait between polls grows from the
+    first to a second, not ten polls a second for an hour's job."""
+
+    import aisgo.client
+
+    calls = []
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            calls.append(self.path)
+            job = {"id": "copy-1", "kind": "copy", "targets": ["t1"], "running": len(calls) < 15, "started": 1}
+            body = json.dumps({"nodes": [{"id": "t1", "jobs": [job]}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    slept = []
+    monkeypatch.setattr(aisgo.client.time, "sleep", slept.append)
+    server = _serve(Handler)
+    try:
+        client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        client.job_wait("copy-1")
+    finally:
+        server.shutdown()
+    assert len(slept) == 14 and slept[0] == 0.1
+    assert all(a < b or b == 1.0 for a, b in zip(slept, slept[1:])) and slept[-1] == 1.0
+
+
 def test_an_answer_cut_midway_is_a_connection_error():
     """A node that restarts while it sends a JSON answer (a listing page,
     a job's status) is an AisConnectionError, which scripts catch as an
