@@ -56,6 +56,7 @@ var statuses = []struct {
 	{api.ErrNotImplemented, http.StatusNotImplemented},
 	{api.ErrUnauthorized, http.StatusUnauthorized},
 	{membership.ErrTooManyRevoked, http.StatusConflict},
+	{membership.ErrTooManyBuckets, http.StatusConflict},
 	{membership.ErrMapChanged, http.StatusConflict}, // refused for good: a forward does not try again
 	{api.ErrBadGateway, http.StatusBadGateway},
 	{cluster.ErrNoTargets, http.StatusServiceUnavailable},

@@ -158,6 +158,7 @@ var (
 	ErrRoleChange     = errors.New("membership: a node cannot change its role")
 	ErrMapChanged     = errors.New("membership: the cluster map or the bucket changed since the change was asked")
 	ErrNoMap          = errors.New("membership: the cluster has no map yet (no gateway has led it)")
+	ErrTooManyBuckets = fmt.Errorf("membership: a cluster has at most %d buckets", MaxBuckets)
 )
 
 // Apply returns the snapshot after a change. It is pure: it reads nothing
@@ -428,6 +429,11 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 	return m.WithoutNode(id)
 }
 
+// MaxBuckets bounds the buckets (ais:// and remote) of a cluster: the
+// metadata, a few hundred bytes a bucket, is pushed whole to every node,
+// and a node refuses a push past peer.MaxAnswer (64 MiB).
+const MaxBuckets = 50_000
+
 func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error) {
 	b := c.Bucket.Normalize()
 	if err := b.Validate(); err != nil {
@@ -439,6 +445,9 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 	case CreateBucket:
 		if exists {
 			return md, fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
+		}
+		if len(md.Buckets) >= MaxBuckets {
+			return md, fmt.Errorf("%w: create bucket %s: the cluster has %d", ErrTooManyBuckets, b, len(md.Buckets))
 		}
 		props := store.DefaultProps()
 		if c.Props != nil {

@@ -2,6 +2,7 @@ package membership_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -526,6 +528,30 @@ func TestApplyBeforeAMapIsRefused(t *testing.T) {
 		if _, err := membership.Apply(membership.Snapshot{}, c); !errors.Is(err, membership.ErrNoMap) {
 			t.Errorf("%v before a map: %v", c.Kind, err)
 		}
+	}
+}
+
+// The buckets are bounded below what a push of the metadata can carry.
+func TestBucketsAreBounded(t *testing.T) {
+	md := store.NewBucketMetadata()
+	for i := range membership.MaxBuckets {
+		props := store.DefaultProps()
+		props.Provider, props.Created = "ais", store.Int64String(1_800_000_000_000_000_000+int64(i))
+		md.Set(store.NewBucket(fmt.Sprintf("bucket-of-a-long-name-%06d", i)), props)
+	}
+	data, err := json.Marshal(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > peer.MaxAnswer/2 {
+		t.Fatalf("%d buckets take %d bytes, more than half of a push (%d)", membership.MaxBuckets, len(data), peer.MaxAnswer)
+	}
+	s := membership.Snapshot{Map: &cluster.Map{Version: 1}, Buckets: &md}
+	if _, err := membership.Apply(s, membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("one-more"), Created: 1}); !errors.Is(err, membership.ErrTooManyBuckets) {
+		t.Fatalf("a bucket past the bound: %v", err)
+	}
+	if _, err := membership.Apply(s, membership.Change{Kind: membership.DestroyBucket, Bucket: store.NewBucket("bucket-of-a-long-name-000000")}); err != nil {
+		t.Fatalf("a destroy at the bound: %v", err)
 	}
 }
 
