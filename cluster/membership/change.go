@@ -158,6 +158,7 @@ var (
 	ErrRoleChange     = errors.New("membership: a node cannot change its role")
 	ErrMapChanged     = errors.New("membership: the cluster map or the bucket changed since the change was asked")
 	ErrNoMap          = errors.New("membership: the cluster has no map yet (no gateway has led it)")
+	ErrRemoved        = errors.New("membership: this node was removed from the cluster")
 	ErrTooManyBuckets = fmt.Errorf("membership: a cluster has at most %d buckets", MaxBuckets)
 )
 

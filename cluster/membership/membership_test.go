@@ -65,12 +65,15 @@ type network struct {
 	nodes map[string]*membership.Push // by URL
 	ids   map[string]string           // URL to id
 	down  map[string]bool             // by id
+	// refusing nodes take a push and answer it refused (ErrRefused), as
+	// a target whose bucket sync fails after it installed the map.
+	refusing map[string]bool
 	joins []string                    // "id@url" of each join asked
 	pulls int                         // snapshots pulled
 }
 
 func newNetwork() *network {
-	return &network{nodes: map[string]*membership.Push{}, ids: map[string]string{}, down: map[string]bool{}}
+	return &network{nodes: map[string]*membership.Push{}, ids: map[string]string{}, down: map[string]bool{}, refusing: map[string]bool{}}
 }
 
 func (n *network) at(url string) (*membership.Push, string, error) {
@@ -92,11 +95,18 @@ type transport struct {
 }
 
 func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
-	p, _, err := t.net.at(to.URL)
+	p, id, err := t.net.at(to.URL)
 	if err != nil {
 		return err
 	}
-	return p.Accept(ctx, s, membership.Origin{Sender: t.self, AllowEmpty: allowEmpty})
+	err = p.Accept(ctx, s, membership.Origin{Sender: t.self, AllowEmpty: allowEmpty})
+	t.net.mu.Lock()
+	refusing := t.net.refusing[id]
+	t.net.mu.Unlock()
+	if err == nil && refusing {
+		err = fmt.Errorf("%w: 500 the test's bucket sync fails", membership.ErrRefused)
+	}
+	return err
 }
 
 func (t transport) Join(ctx context.Context, url string, self cluster.Node, uuid string) (membership.Snapshot, error) {
@@ -857,6 +867,40 @@ func TestMaintenanceSurvivesAnOfflineSpell(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a join again, if one is coming
 	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateMaintenance {
 		t.Fatalf("t2 answers again and is %s, want still in maintenance", n.State)
+	}
+}
+
+// A target in maintenance, offline a while, that answers again but
+// refuses the pushes (it takes the map, and fails after: the keepalive
+// does not bring it back) returns by itself into maintenance, not active.
+func TestMaintenanceSurvivesAnOfflineSpellWithRefusedPushes(t *testing.T) {
+	f := newFixture(t, 2)
+	ctx := t.Context()
+	if _, err := f.g1.Propose(ctx, membership.Change{Kind: membership.Maintenance, Node: cluster.Node{ID: "t2"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.tick(time.Second)
+	f.net.setDown("t2", true)
+	f.tick(time.Second)
+	f.tick(6 * time.Second)
+	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateOffline {
+		t.Fatalf("t2 is %s after the timeout", n.State)
+	}
+	f.net.mu.Lock()
+	f.net.refusing["t2"] = true
+	f.net.mu.Unlock()
+	f.net.setDown("t2", false)
+	f.tick(time.Second) // t2 takes the map that has it offline, and refuses
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _ := f.g1.Current().Map.Node("t2")
+		if n.State == cluster.StateMaintenance {
+			break
+		}
+		if n.State != cluster.StateOffline || time.Now().After(deadline) {
+			t.Fatalf("t2, back but refusing pushes, is %s, want maintenance", n.State)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -260,7 +260,18 @@ func (p *Push) rejoinIfStillOffline() {
 			return
 		case <-time.After(2 * p.config.KeepaliveInterval):
 		}
-		if self, ok := p.Current().Map.Node(p.config.Self.ID); ok && self.State == cluster.StateOffline {
+		self, ok := p.Current().Map.Node(p.config.Self.ID)
+		switch {
+		case !ok || self.State != cluster.StateOffline:
+		case self.Maintained:
+			// Back as what it was, as the keepalive would make it: a
+			// join (a restart's) would end the maintenance.
+			ctx, cancel := context.WithTimeout(p.loops, 30*time.Second)
+			defer cancel()
+			if _, err := p.Propose(ctx, Change{Kind: Returned, Node: cluster.Node{ID: self.ID}}); err != nil {
+				p.config.Logger.Warn("offline in the map while alive: back into maintenance", "err", err)
+			}
+		default:
 			p.Rejoin()
 		}
 	})

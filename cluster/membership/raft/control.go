@@ -181,7 +181,7 @@ func (c *Control) Start(ctx, loops context.Context) error {
 			return err
 		}
 	}
-	if err := c.waitForMap(ctx); err != nil {
+	if err := c.waitForMap(ctx, existing); err != nil {
 		return err
 	}
 	if existing {
@@ -199,7 +199,11 @@ func (c *Control) catchUp(ctx context.Context) error {
 	// they are committed (or, never committed, replaced: the last index
 	// then falls).
 	logged := c.raft.LastIndex()
+	var removed removedCheck
 	for {
+		if err := removed.check(ctx, c); err != nil {
+			return err
+		}
 		if c.IsPrimary() {
 			if c.raft.Barrier(c.config.ApplyTimeout).Error() == nil {
 				return nil
@@ -216,6 +220,57 @@ func (c *Control) catchUp(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// removedCheck asks, every removedCheckEvery while a restarted gateway
+// waits for the cluster, the other gateways it knows whether it is still
+// a member: one removed while it was down hears from no leader, and
+// would wait for ever.
+type removedCheck struct{ last time.Time }
+
+const removedCheckEvery = 2 * time.Second
+
+func (r *removedCheck) check(ctx context.Context, c *Control) error {
+	if r.last.IsZero() {
+		r.last = time.Now()
+	}
+	if time.Since(r.last) < removedCheckEvery {
+		return nil
+	}
+	r.last = time.Now()
+	// The gateways of the map it had (none before its log is applied),
+	// and the one it joins through.
+	local := c.Current().Map
+	var asked []cluster.Node
+	if local != nil {
+		for _, gw := range local.Gateways() {
+			if gw.ID != c.config.Self.ID {
+				asked = append(asked, gw)
+			}
+		}
+	}
+	if c.config.Join != "" {
+		asked = append(asked, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Join})
+	}
+	for _, gw := range asked {
+		pullCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s, err := c.config.Transport.Pull(pullCtx, gw)
+		cancel()
+		if err != nil || s.Map == nil || local != nil && (s.Map.UUID != local.UUID || s.Map.Version <= local.Version) {
+			continue
+		}
+		// Only the primary's word: a follower behind may not have this
+		// gateway's join yet.
+		if primary, ok := s.Map.PrimaryNode(); !ok || !strings.EqualFold(strings.TrimRight(primary.URL, "/"), strings.TrimRight(gw.URL, "/")) {
+			continue
+		}
+		if _, ok := s.Map.Node(c.config.Self.ID); !ok {
+			return fmt.Errorf("%w: this gateway (%s) was removed from the cluster while it was down (map version %d of gateway %s does not have it): "+
+				"move its raft directory (%s) away and start it with -join to join again", membership.ErrRemoved, c.config.Self.ID, s.Map.Version, gw.ID, c.config.Dir)
+		}
+	}
+	c.config.Logger.Warn("raft: waiting for the cluster's leader to catch up", "gateway", c.config.Self.ID)
+	return nil
 }
 
 // openStores opens the log, the stable store and the snapshots; a corrupt
@@ -357,8 +412,14 @@ func (c *Control) savedUUID() string {
 }
 
 // waitForMap waits until the log gave this gateway a map with itself.
-func (c *Control) waitForMap(ctx context.Context) error {
+func (c *Control) waitForMap(ctx context.Context, restarted bool) error {
+	var removed removedCheck
 	for {
+		if restarted {
+			if err := removed.check(ctx, c); err != nil {
+				return err
+			}
+		}
 		if m := c.Current().Map; m != nil && m.Primary != "" {
 			if _, ok := m.Node(c.config.Self.ID); ok {
 				return nil

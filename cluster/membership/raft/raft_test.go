@@ -146,6 +146,16 @@ func (n *net) startAs(t *testing.T, id, join string, role cluster.Role) *Control
 
 func (n *net) startNode(t *testing.T, id, join, url, dir string, role cluster.Role) *Control {
 	t.Helper()
+	c, err := n.startNodeErr(t, id, join, url, dir, role)
+	if err != nil {
+		t.Fatalf("start %s: %v", id, err)
+	}
+	return c
+}
+
+// startNodeErr is startNode, the start's error returned.
+func (n *net) startNodeErr(t *testing.T, id, join, url, dir string, role cluster.Role) (*Control, error) {
+	t.Helper()
 	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 	n.mu.Lock()
 	for u, other := range n.trans {
@@ -168,10 +178,28 @@ func (n *net) startNode(t *testing.T, id, join, url, dir string, role cluster.Ro
 	t.Cleanup(func() { cancel(); c.Close() })
 	start, stop := context.WithTimeout(t.Context(), 20*time.Second)
 	defer stop()
-	if err := c.Start(start, ctx); err != nil {
-		t.Fatalf("start %s: %v", id, err)
+	return c, c.Start(start, ctx)
+}
+
+// A gateway removed from the cluster while it was down fails to start,
+// saying so, rather than wait for ever for a leader that never comes.
+func TestGatewayRemovedWhileDownRefusesToStart(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	url := g1.config.Self.URL
+	n.start(t, "g2", url)
+	dir, g3url := t.TempDir(), "http://127.0.0.1:7990"
+	g3 := n.startAt(t, "g3", url, g3url, dir)
+	eventually(t, "three gateways", func() bool { return len(g1.Current().Map.Gateways()) == 3 })
+	n.kill(g3)
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "g3"}}); err != nil {
+		t.Fatal(err)
 	}
-	return c
+	eventually(t, "g3 out of the map", func() bool { _, ok := g1.Current().Map.Node("g3"); return !ok })
+	_, err := n.startNodeErr(t, "g3", url, g3url, dir, cluster.RoleGateway)
+	if !errors.Is(err, membership.ErrRemoved) || !strings.Contains(err.Error(), "-join") {
+		t.Fatalf("a removed gateway restarted: %v, want refused as removed", err)
+	}
 }
 
 // eventually polls cond, bounded.
