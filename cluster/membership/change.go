@@ -317,12 +317,28 @@ func applyLead(s Snapshot, c Change) (Snapshot, error) {
 	if m == nil || len(m.Nodes) == 0 {
 		m = &cluster.Map{UUID: c.UUID, Created: c.Created}
 	}
-	if _, ok := m.Node(n.ID); !ok {
+	switch old, ok := m.Node(n.ID); {
+	case !ok:
 		var err error
 		if m, err = m.WithNode(n); err != nil {
 			return s, err
 		}
-	} else {
+	case old.State == cluster.StateOffline:
+		// A node that is also a target, taken offline before it led: it
+		// answers, and is back as what it was (the keepalive, which
+		// would see to that, never looks at the primary).
+		state := cluster.StateActive
+		switch {
+		case old.Leaving:
+			state = cluster.StateLeaving
+		case old.Maintained:
+			state = cluster.StateMaintenance
+		}
+		var err error
+		if m, err = m.WithState(n.ID, state); err != nil {
+			return s, err
+		}
+	default:
 		m = m.Clone()
 		m.Version++
 	}

@@ -565,6 +565,27 @@ func TestBucketsAreBounded(t *testing.T) {
 	}
 }
 
+// A node that is also a target, taken offline, that then leads is back as
+// what it was: active, or in the maintenance it was in.
+func TestOfflineNodeThatLeadsIsBack(t *testing.T) {
+	for _, c := range []struct {
+		maintained bool
+		want       cluster.State
+	}{{false, cluster.StateActive}, {true, cluster.StateMaintenance}} {
+		s := membership.Snapshot{Map: &cluster.Map{Version: 5, Primary: "a1", Nodes: []cluster.Node{
+			{ID: "a1", Role: cluster.RoleAll, URL: "http://127.0.0.1:1", State: cluster.StateActive},
+			{ID: "a2", Role: cluster.RoleAll, URL: "http://127.0.0.1:2", State: cluster.StateOffline, Maintained: c.maintained},
+		}}, Buckets: &store.BucketMetadata{Version: 1}}
+		next, err := membership.Apply(s, membership.Change{Kind: membership.Lead, Node: cluster.Node{ID: "a2", Role: cluster.RoleAll, URL: "http://127.0.0.1:2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := next.Map.Node("a2"); next.Map.Primary != "a2" || n.State != c.want || n.Maintained || next.Map.Version <= 5 {
+			t.Fatalf("maintained %v: a2 leads as %s (marked %v), primary %s, version %d; want %s", c.maintained, n.State, n.Maintained, next.Map.Primary, next.Map.Version, c.want)
+		}
+	}
+}
+
 func TestApplyIsAFunctionOfTheChanges(t *testing.T) {
 	start := membership.Snapshot{Map: &cluster.Map{UUID: "u", Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}},
 		Buckets: &store.BucketMetadata{Buckets: map[store.Bucket]store.Props{}}}
