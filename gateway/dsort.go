@@ -790,7 +790,7 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 				// (answered 200, the job's output would stay for good).
 				return fmt.Errorf("%s/%s: %w", b, name, herr)
 			}
-			if herr != nil || meta.Custom[pipeline.CustomJob] != req.Job || meta.Stamp.Compare(req.Stamp) > 0 {
+			if herr != nil || !writtenByJob(meta, req.Job, req.BeforeAttempt) || meta.Stamp.Compare(req.Stamp) > 0 {
 				return nil
 			}
 			jobOpts := opts

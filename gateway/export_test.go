@@ -73,12 +73,15 @@ func HoldBatchBuffers(n *Node) (release func()) {
 	}
 }
 
-// OwnerWriter is the store dSort writes a shard's index through.
-func OwnerWriter(n *Node) interface {
+// OwnerWriterStore is what dSort writes a shard's index through.
+type OwnerWriterStore interface {
 	PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error)
 	DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
-	DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error
-} {
+	DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string, beforeAttempt int) error
+}
+
+// OwnerWriter is the store dSort writes a shard's index through.
+func OwnerWriter(n *Node) OwnerWriterStore {
 	return stampedStore{Store: n.config.Store, n: n}
 }
 

@@ -46,11 +46,11 @@ func (s stampedStore) DeleteFromOwner(ctx context.Context, b store.Bucket, name 
 
 // DeleteJobFromOwner removes an object through the target that owns its
 // name if job wrote that copy (pipeline.OwnerWriter).
-func (s stampedStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error {
+func (s stampedStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string, beforeAttempt int) error {
 	n := s.n
 	if n.owns(b, name) {
 		meta, err := n.config.Store.Head(ctx, b, name)
-		if err != nil || meta.Custom[pipeline.CustomJob] != job {
+		if err != nil || !writtenByJob(meta, job, beforeAttempt) {
 			return err
 		}
 		return n.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp})
@@ -60,8 +60,14 @@ func (s stampedStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, na
 		return err
 	}
 	// (Stamped now: the owner removes the job's copy if not newer.)
-	_, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: []string{name}, Job: job, Stamp: n.stamp()})
+	_, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: []string{name}, Job: job, BeforeAttempt: beforeAttempt, Stamp: n.stamp()})
 	return err
+}
+
+// writtenByJob reports a copy a dSort job wrote, in an attempt before
+// beforeAttempt when that is above 0.
+func writtenByJob(meta store.ObjectMeta, job string, beforeAttempt int) bool {
+	return meta.Custom[pipeline.CustomJob] == job && (beforeAttempt <= 0 || pipeline.AttemptOf(meta) < beforeAttempt)
 }
 
 func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.ObjectMeta, error) {

@@ -210,16 +210,35 @@ func TestIndexThroughItsOwner(t *testing.T) {
 	if _, err := ow.PutToOwner(ctx, b, name, []byte("job's"), map[string]string{pipeline.CustomJob: "srt-x"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ow.DeleteJobFromOwner(ctx, b, name, "srt-y"); err != nil {
+	if err := ow.DeleteJobFromOwner(ctx, b, name, "srt-y", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil {
 		t.Fatalf("an index of another job after a job's removal: %v", err)
 	}
-	if err := ow.DeleteJobFromOwner(ctx, b, name, "srt-x"); err != nil {
+	if err := ow.DeleteJobFromOwner(ctx, b, name, "srt-x", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the job's index after its removal: %v", err)
+	}
+	// The recovery of an attempt cut short leaves a later attempt's copy,
+	// through the owner (the first target) or on it (the second).
+	for _, writer := range []gateway.OwnerWriterStore{ow, gateway.OwnerWriter(targets[1].Node)} {
+		if _, err := writer.PutToOwner(ctx, b, name, []byte("attempt 2's"), map[string]string{pipeline.CustomJob: "srt-x", pipeline.CustomAttempt: "2"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := writer.DeleteJobFromOwner(ctx, b, name, "srt-x", 2); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "attempt 2's" {
+			t.Fatalf("a later attempt's index after the removal of attempts 0 and 1: %q %v", got, err)
+		}
+		if err := writer.DeleteJobFromOwner(ctx, b, name, "srt-x", 3); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+			t.Fatalf("attempt 2's index after the removal of attempts up to 2: %v", err)
+		}
 	}
 }

@@ -332,7 +332,7 @@ func encodeCustom(m map[string]string) string {
 // shard (a recovery removes what it marks). The S3 ETag and multipart
 // layout come this way from the S3 API, which takes care of them.
 func reservedCustom(key string) bool {
-	return key == pipeline.CustomJob || strings.HasPrefix(key, "remote.")
+	return key == pipeline.CustomJob || key == pipeline.CustomAttempt || strings.HasPrefix(key, "remote.")
 }
 
 // decodeCustom reads what encodeCustom wrote, less the keys the node

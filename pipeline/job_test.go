@@ -619,6 +619,14 @@ func TestRecoverRemovesOutputOfInterruptedJob(t *testing.T) {
 	// A new worker on the same store and work directory, as after a crash.
 	st := c.stores["t1"].(*blockingStore).Store
 	workDir := c.workDirs["t1"]
+	// The journal tells the attempt that wrote the shards after it.
+	journals, _ := filepath.Glob(filepath.Join(workDir, "dsort-*.journal"))
+	if data, err := os.ReadFile(strings.Join(journals, "")); err != nil || !strings.Contains(string(data), "\n{\"attempt\":0}\n") {
+		t.Fatalf("the journal %v: %q %v, want the attempt after the bucket", journals, data, err)
+	}
+	if meta, err := st.Head(t.Context(), store.NewBucket("dst"), "out-000.tar"); err != nil || meta.Custom[pipeline.CustomAttempt] != "0" || meta.Custom[pipeline.CustomJob] == "" {
+		t.Fatalf("a shard written: %+v %v, want the job's attempt 0's", meta.Custom, err)
+	}
 	restarted, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{c}, WorkDir: workDir})
 	if err != nil {
 		t.Fatal(err)
@@ -1552,18 +1560,19 @@ func (o ownerStore) DeleteFromOwner(ctx context.Context, b store.Bucket, name st
 	return st.Delete(ctx, b, name, store.DeleteOptions{Stamp: stamp})
 }
 
-func (o ownerStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error {
+func (o ownerStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string, beforeAttempt int) error {
 	st, err := o.ownerStore(b, name)
 	if err != nil {
 		return err
 	}
-	return deleteJobCopy(ctx, st, b, name, job)
+	return deleteJobCopy(ctx, st, b, name, job, beforeAttempt)
 }
 
-// deleteJobCopy removes an object if job wrote it.
-func deleteJobCopy(ctx context.Context, st store.Store, b store.Bucket, name, job string) error {
+// deleteJobCopy removes an object if job wrote it, in an attempt before
+// beforeAttempt when that is above 0.
+func deleteJobCopy(ctx context.Context, st store.Store, b store.Bucket, name, job string, beforeAttempt int) error {
 	meta, err := st.Head(ctx, b, name)
-	if err != nil || meta.Custom[pipeline.CustomJob] != job {
+	if err != nil || meta.Custom[pipeline.CustomJob] != job || beforeAttempt > 0 && pipeline.AttemptOf(meta) >= beforeAttempt {
 		return err
 	}
 	return st.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp})
@@ -1618,8 +1627,8 @@ func (d deletesOwner) DeleteFromOwner(ctx context.Context, b store.Bucket, name 
 	return d.owner.Delete(ctx, b, name, store.DeleteOptions{Stamp: stamp})
 }
 
-func (d deletesOwner) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error {
-	return deleteJobCopy(ctx, d.owner, b, name, job)
+func (d deletesOwner) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string, beforeAttempt int) error {
+	return deleteJobCopy(ctx, d.owner, b, name, job, beforeAttempt)
 }
 
 // The index an interrupted job wrote on its owner, another target, goes
@@ -1660,6 +1669,47 @@ func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
 	}
 }
 
+// The recovery of an attempt cut short removes its own output, here and
+// on the owners of its indexes, and leaves what a later attempt of the
+// job wrote under the same names.
+func TestRecoverLeavesALaterAttemptsOutput(t *testing.T) {
+	ctx := t.Context()
+	var stores [2]store.Store
+	for i := range stores {
+		st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateBucket(ctx, store.NewBucket("out"), store.DefaultProps()); err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = st
+	}
+	attempt := func(n string) map[string]string {
+		return map[string]string{pipeline.CustomJob: "srt-x", pipeline.CustomAttempt: n}
+	}
+	b := store.NewBucket("out")
+	for i, custom := range []map[string]string{attempt("0"), attempt("1")} {
+		shard := fmt.Sprintf("out-00%d.tar", i)
+		if _, err := stores[0].Put(ctx, b, shard, strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: custom}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stores[1].Put(ctx, b, shard+".idx", strings.NewReader("{}"), store.PutOptions{Size: 2, Custom: custom}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recoverJournal(t, deletesOwner{stores[0], stores[1]}, t.TempDir(), []string{"ais://out", `{"attempt":0}`, "out-000.tar", "out-000.tar.idx", "out-001.tar", "out-001.tar.idx"})
+	for i, st := range stores {
+		suffix := []string{"", ".idx"}[i]
+		if _, err := st.Head(ctx, b, "out-000.tar"+suffix); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("attempt 0's out-000.tar%s after the recovery: %v, want removed", suffix, err)
+		}
+		if _, err := st.Head(ctx, b, "out-001.tar"+suffix); err != nil {
+			t.Errorf("attempt 1's out-001.tar%s after the recovery of attempt 0: %v, want kept", suffix, err)
+		}
+	}
+}
+
 // recoverJournal writes a job's journal (its bucket, then its shards)
 // into journalDir and runs the recovery of a worker restarted over st
 // (with earlier work directories recoverDirs).
@@ -1667,6 +1717,10 @@ func recoverJournal(t *testing.T, st store.Store, journalDir string, lines []str
 	t.Helper()
 	var journal strings.Builder
 	for _, line := range lines {
+		if strings.HasPrefix(line, "{") {
+			journal.WriteString(line + "\n") // an attempt's line
+			continue
+		}
 		fmt.Fprintf(&journal, "%q\n", line)
 	}
 	if err := os.WriteFile(filepath.Join(journalDir, "dsort-srt-x.journal"), []byte(journal.String()), 0o644); err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -116,6 +117,7 @@ type orphan struct {
 	bucket store.Bucket
 	name   string
 	job    string // the job that wrote it
+	before int    // in an attempt before this one (any, at 0)
 }
 
 // NewWorker returns a worker.
@@ -718,7 +720,7 @@ func (s outputSink) Put(ctx context.Context, name string, r io.Reader) error {
 	// An output shard is written once and read later, if at all, by
 	// another job: past the page cache, it costs a fraction of the CPU
 	// (benchmarks/README.md, 17:00 UTC).
-	meta, err := s.j.w.config.Store.Put(ctx, s.j.plan.Output, name, r, store.PutOptions{Size: -1, Direct: true, Custom: map[string]string{CustomJob: s.j.id}})
+	meta, err := s.j.w.config.Store.Put(ctx, s.j.plan.Output, name, r, store.PutOptions{Size: -1, Direct: true, Custom: s.j.custom()})
 	if err != nil {
 		return err
 	}
@@ -741,8 +743,10 @@ type OwnerWriter interface {
 	// DeleteFromOwner removes the object unless it is newer than stamp.
 	DeleteFromOwner(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
 	// DeleteJobFromOwner removes the object if job wrote the copy there
-	// (its CustomJob): another job's stays.
-	DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string) error
+	// (its CustomJob), in an attempt before beforeAttempt when that is
+	// above 0 (CustomAttempt): another job's stays, and so does a later
+	// attempt's.
+	DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string, beforeAttempt int) error
 }
 
 // writeIndex indexes a stored output shard and writes the index beside it.
@@ -771,11 +775,11 @@ func (s outputSink) writeIndex(ctx context.Context, name string) error {
 	}
 	written := writtenShard{name: indexName}
 	if ow, ok := st.(OwnerWriter); ok {
-		written.stamp, err = ow.PutToOwner(ctx, s.j.plan.Output, indexName, data, map[string]string{CustomJob: s.j.id})
+		written.stamp, err = ow.PutToOwner(ctx, s.j.plan.Output, indexName, data, s.j.custom())
 		written.owner = true
 	} else {
 		var meta store.ObjectMeta
-		meta, err = st.Put(ctx, s.j.plan.Output, indexName, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: map[string]string{CustomJob: s.j.id}})
+		meta, err = st.Put(ctx, s.j.plan.Output, indexName, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: s.j.custom()})
 		written.stamp = meta.Stamp
 	}
 	if err != nil {
@@ -793,6 +797,29 @@ func (s outputSink) writeIndex(ctx context.Context, name string) error {
 // job it cut short, not an object of the same name stored before or
 // since.
 const CustomJob = "dsort.job"
+
+// CustomAttempt is the attempt of the job (0 for the first) that wrote an
+// output shard or index: the recovery of an attempt cut short leaves a
+// later attempt's output of the same names alone.
+const CustomAttempt = "dsort.attempt"
+
+// AttemptOf is the attempt that wrote an object of a job (0 when not
+// told: the first, or an older version's).
+func AttemptOf(meta store.ObjectMeta) int {
+	n, _ := strconv.Atoi(meta.Custom[CustomAttempt])
+	return n
+}
+
+// custom is the custom metadata of the job's output.
+func (j *targetJob) custom() map[string]string {
+	return map[string]string{CustomJob: j.id, CustomAttempt: strconv.Itoa(j.attempt)}
+}
+
+// journalAttempt is the journal's line telling the attempt that wrote
+// the names after it.
+type journalAttempt struct {
+	Attempt *int `json:"attempt"`
+}
 
 // journalName is the file listing a job's output shards on this target,
 // before each is stored, so that a restart after a crash removes them.
@@ -818,7 +845,8 @@ func (j *targetJob) journalShard(name string) error {
 		// The bucket with its provider ("s3://out"): a bare name would be
 		// the ais:// bucket of that name.
 		bucket, _ := json.Marshal(j.plan.Output.String())
-		if _, err := f.Write(append(bucket, '\n')); err != nil {
+		attempt, _ := json.Marshal(journalAttempt{Attempt: &j.attempt})
+		if _, err := f.Write(append(append(append(bucket, '\n'), attempt...), '\n')); err != nil {
 			f.Close()
 			return fmt.Errorf("dsort journal: %w", err)
 		}
@@ -916,25 +944,34 @@ journals:
 		if running {
 			continue
 		}
+		// The attempts that wrote here: a later one's copies, written
+		// elsewhere since, stay. (0: a journal of an older version.)
+		before := 0
+		for _, line := range lines[1:] {
+			var a journalAttempt
+			if json.Unmarshal(line, &a) == nil && a.Attempt != nil {
+				before = max(before, *a.Attempt+1)
+			}
+		}
 		removed := 0
 		// Shards this job wrote, or never stored: their indexes go too.
 		ours := map[string]bool{}
 		for _, line := range lines[1:] {
 			var name string
 			if json.Unmarshal(line, &name) != nil {
-				continue // a line cut by the crash
+				continue // a line cut by the crash, or an attempt's
 			}
 			if shard, ok := strings.CutSuffix(name, formats.IndexSuffix); ok && ours[shard] {
 				// Written through its owner, which the node reaches once
 				// it has a map.
 				w.mu.Lock()
-				if o := (orphan{bucket, name, id}); !slices.Contains(w.mu.orphans, o) {
+				if o := (orphan{bucket, name, id, before}); !slices.Contains(w.mu.orphans, o) {
 					w.mu.orphans = append(w.mu.orphans, o) // (once, tried again or not)
 				}
 				w.mu.Unlock()
 				continue
 			}
-			gone, err := w.removeIfWrittenBy(ctx, bucket, name, id)
+			gone, err := w.removeIfWrittenBy(ctx, bucket, name, id, before)
 			if err != nil {
 				// The journal stays for the next try; the other jobs'
 				// go on (a remote bucket's remote may be away a while).
@@ -955,17 +992,18 @@ journals:
 }
 
 // removeIfWrittenBy removes the object name if job id stored it (exactly
-// that copy), and reports whether it is gone or was never there. An
-// object the journal names but another writer stored (before the job, or
-// since) stays.
-func (w *Worker) removeIfWrittenBy(ctx context.Context, b store.Bucket, name, id string) (bool, error) {
+// that copy) in an attempt before beforeAttempt (any, at 0), and reports
+// whether it is gone or was never there. An object the journal names but
+// another writer stored (before the job, or since, or a later attempt)
+// stays.
+func (w *Worker) removeIfWrittenBy(ctx context.Context, b store.Bucket, name, id string, beforeAttempt int) (bool, error) {
 	meta, err := w.config.Store.Head(ctx, b, name)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrBucketNotFound):
 		return true, nil
 	case err != nil:
 		return false, err
-	case meta.Custom[CustomJob] != id:
+	case meta.Custom[CustomJob] != id, beforeAttempt > 0 && AttemptOf(meta) >= beforeAttempt:
 		return false, nil
 	}
 	err = w.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp, WrittenThrough: true})
@@ -993,7 +1031,7 @@ func (w *Worker) RemoveOrphans(ctx context.Context) {
 	for _, o := range orphans {
 		// Only the job's own: a job run since may have written the
 		// index of a shard of the same name.
-		err := ow.DeleteJobFromOwner(ctx, o.bucket, o.name, o.job)
+		err := ow.DeleteJobFromOwner(ctx, o.bucket, o.name, o.job, o.before)
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
 			w.config.Logger.Warn("remove the index of an interrupted dsort job", "bucket", o.bucket.String(), "index", o.name, "err", err)
 		}

@@ -68,8 +68,8 @@ type network struct {
 	// refusing nodes take a push and answer it refused (ErrRefused), as
 	// a target whose bucket sync fails after it installed the map.
 	refusing map[string]bool
-	joins []string                    // "id@url" of each join asked
-	pulls int                         // snapshots pulled
+	joins    []string // "id@url" of each join asked
+	pulls    int      // snapshots pulled
 }
 
 func newNetwork() *network {

@@ -62,6 +62,9 @@ type RemoveRequest struct {
 	// Job, when set, removes only the copies that dSort job wrote (the
 	// output of a failed job): others of the same names stay.
 	Job string `json:"job,omitempty"`
+	// BeforeAttempt, with Job, above 0, removes only the copies of the
+	// job's attempts before it: a later attempt's output stays.
+	BeforeAttempt int `json:"before_attempt,omitempty"`
 	// AllOfJob, with Job and no Names, removes every object of the
 	// bucket the job wrote, found by scanning the target's copies: the
 	// output of a job settled without its coordinator, whose names no
