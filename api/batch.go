@@ -51,9 +51,11 @@ type BatchEntry struct {
 	Start  int64 `json:"start,omitempty"`
 	Length int64 `json:"length,omitempty"`
 	// IfChecksum (an AIS-Go addition) reads the entry only if its object's
-	// checksum is this one: a range taken from a shard's index fails with
-	// ErrPreconditionFailed once the shard is rewritten, rather than read
-	// another shard's bytes at the same offsets.
+	// checksum is this one (an object without one, a remote object not
+	// cached, is read): a range taken from a shard's index fails the
+	// request once the shard is rewritten, rather than read another
+	// shard's bytes at the same offsets (ErrPreconditionFailed before a
+	// streamed archive starts, a cut archive after).
 	IfChecksum *store.Checksum `json:"if_checksum,omitempty"`
 }
 

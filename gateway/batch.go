@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -16,6 +15,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -490,12 +490,28 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 // as this node.
 func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, int64, error) {
 	body, size, meta, err := n.openEntryMeta(ctx, item)
-	if err == nil && item.IfChecksum != nil && meta.Checksum != *item.IfChecksum {
+	if err != nil || item.IfChecksum == nil {
+		return body, size, err
+	}
+	sum := meta.Checksum
+	if sum.IsEmpty() {
+		// Read from its owner, the answer may not tell (a file of a
+		// shard, a remote object streamed as it is fetched): asked.
+		head, herr := n.batchState().client.Head(ctx, item.bucket.String(), item.ObjName)
+		if herr != nil {
+			body.Close()
+			return nil, 0, herr
+		}
+		sum = head.Checksum
+	}
+	// An object without a checksum (a remote one not cached) cannot tell:
+	// it is read.
+	if !sum.IsEmpty() && !(strings.EqualFold(sum.Type, item.IfChecksum.Type) && strings.EqualFold(sum.Value, item.IfChecksum.Value)) {
 		body.Close()
 		return nil, 0, fmt.Errorf("%w: %s/%s has checksum %s:%s, the entry asks for %s:%s (the object was written since)", store.ErrPreconditionFailed,
-			item.bucket, item.ObjName, cmp.Or(meta.Checksum.Type, "none"), meta.Checksum.Value, item.IfChecksum.Type, item.IfChecksum.Value)
+			item.bucket, item.ObjName, sum.Type, sum.Value, item.IfChecksum.Type, item.IfChecksum.Value)
 	}
-	return body, size, err
+	return body, size, nil
 }
 
 // maxIfChecksum bounds an entry's if_checksum (a SHA-512 in hex is 128).

@@ -377,6 +377,32 @@ func TestGetBatchIfChecksum(t *testing.T) {
 			}
 		}
 	}
+	// A file of a shard read from its owner (whose answer has no
+	// checksum): checked too; the value's case does not matter.
+	shardOwner, _ := m.Owner(cluster.Uname("ais", "train", "shard-0.tar"))
+	elsewhere := ""
+	for i := 1; i < 20 && elsewhere == ""; i++ {
+		if o, _ := m.Owner(cluster.Uname("ais", "train", fmt.Sprintf("obj-%02d", i))); o.ID != shardOwner.ID {
+			elsewhere = fmt.Sprintf("obj-%02d", i)
+		}
+	}
+	meta, err := client.Head(ctx, "train", "shard-0.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper := store.Checksum{Type: meta.Checksum.Type, Value: strings.ToUpper(meta.Checksum.Value)}
+	wrong := store.Checksum{Type: meta.Checksum.Type, Value: "0123456789abcdef"}
+	for _, c := range []struct {
+		sum  store.Checksum
+		want error
+	}{{meta.Checksum, nil}, {upper, nil}, {wrong, api.ErrPreconditionFailed}} {
+		out.Reset()
+		req := api.BatchRequest{In: []api.BatchEntry{{ObjName: elsewhere}, {ObjName: elsewhere}, {ObjName: "shard-0.tar", ArchPath: "s1.cls", IfChecksum: &c.sum}}}
+		_, err := client.GetBatch(ctx, "train", req, &out)
+		if !errors.Is(err, c.want) || err == nil && !strings.Contains(out.String(), "s1.cls") {
+			t.Fatalf("a file of a shard read elsewhere, if_checksum %v: %v, want %v", c.sum, err, c.want)
+		}
+	}
 	bad := api.BatchRequest{In: []api.BatchEntry{{ObjName: "obj-01", IfChecksum: &store.Checksum{Type: "xxhash"}}}}
 	if _, err := client.GetBatch(ctx, "train", bad, &out); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "if_checksum") {
 		t.Fatalf("if_checksum without a value: %v", err)

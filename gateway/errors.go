@@ -57,7 +57,8 @@ var statuses = []struct {
 	{api.ErrUnauthorized, http.StatusUnauthorized},
 	{membership.ErrTooManyRevoked, http.StatusConflict},
 	{membership.ErrTooManyBuckets, http.StatusConflict},
-	{membership.ErrMapChanged, http.StatusConflict}, // refused for good: a forward does not try again
+	{membership.ErrNoMap, http.StatusServiceUnavailable}, // no primary has led yet: ask again
+	{membership.ErrMapChanged, http.StatusConflict},      // refused for good: a forward does not try again
 	{api.ErrBadGateway, http.StatusBadGateway},
 	{cluster.ErrNoTargets, http.StatusServiceUnavailable},
 	{cluster.ErrNodeNotFound, http.StatusNotFound},

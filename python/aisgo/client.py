@@ -1334,14 +1334,15 @@ class Client:
             self.job_wait(job_id, timeout=timeout)
         return job_id
 
-    def job_wait(self, job_id: str, poll: float = 0.1, timeout: Optional[float] = None) -> Dict[str, Any]:
+    def job_wait(self, job_id: str, poll: Optional[float] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Waits for a cluster job (not dSort: see dsort_wait) to end on
         every node; returns ``{"objects", "bytes"}`` summed over the nodes and
         raises AisError naming the nodes' errors if it failed. Each poll asks
-        every node: the wait between them grows from ``poll`` to a second."""
+        every node: without ``poll`` (seconds between polls) the wait grows
+        from 0.1 s to a second."""
         deadline = None if timeout is None else time.monotonic() + timeout
         silent_since: Optional[float] = None
-        wait = poll
+        wait = 0.1 if poll is None else poll
         while True:
             nodes = self.cluster_status().get("nodes", [])
             jobs = [j for n in nodes for j in (n.get("jobs") or []) if j.get("id") == job_id]
@@ -1364,8 +1365,9 @@ class Client:
                 return {"objects": sum(int(j.get("objects", 0)) for j in jobs), "bytes": sum(int(j.get("bytes", 0)) for j in jobs)}
             if deadline is not None and time.monotonic() > deadline:
                 raise AisTimeout(f"job {job_id} still runs after {timeout} s")
-            time.sleep(wait)
-            wait = min(max(poll, 1.0), wait * 1.5)
+            time.sleep(wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic())))
+            if poll is None:
+                wait = min(1.0, wait * 1.5)
 
     # -- dSort --------------------------------------------------------------
 

@@ -222,6 +222,10 @@ class ShardIndex:
         the one indexed (its size or checksum differs): one HEAD."""
         meta = client.head_object(bucket, self.shard)
         size = meta.get("size")
+        if self.shard_checksum and meta.get("checksum_type") and str(meta["checksum_type"]) != self.shard_checksum[0]:
+            # Stored again with another checksum type (a copy to a bucket
+            # of another type): its checksum cannot tell, the size does.
+            self.shard_checksum = None
         if size == self.shard_size and meta.get("checksum_type") and meta.get("checksum"):
             self.check_shard(bucket, {"Ais-Checksum-Type": str(meta["checksum_type"]), "Ais-Checksum-Value": str(meta["checksum"])})
         if size is not None and size != self.shard_size:
@@ -234,13 +238,18 @@ class ShardIndex:
         """Writes the index beside its shard, as ``<shard>.idx``.
 
         An index without the shard's checksum (one built here, from_tar)
-        takes the shard's in the bucket: readers then tell a shard
-        rewritten to the same size. Raises ShardIndexError when the shard
-        there is not of the indexed size.
+        takes the shard's in the bucket, when it is there: readers then
+        tell a shard rewritten to the same size. Raises ShardIndexError
+        when the shard there is not of the indexed size.
         """
         if not self.shard_checksum:
-            meta = client.head_object(bucket, self.shard)
-            if meta.get("size") != self.shard_size:
+            try:
+                meta = client.head_object(bucket, self.shard)
+            except errors.BucketNotFound:
+                raise
+            except errors.NotFound:
+                meta = {}  # indexed before it is stored: no checksum to take
+            if meta.get("size") is not None and meta.get("size") != self.shard_size:
                 raise ShardIndexError(
                     f"ais://{bucket}/{self.shard} has {meta.get('size')} bytes, the index was built from {self.shard_size}: "
                     "not the shard indexed"

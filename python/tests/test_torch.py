@@ -247,6 +247,29 @@ def test_record_dataset_matches_tarfile(client: Client, ds: Dataset):
     assert all(len(b) <= 16 for b in batches)
 
 
+def test_index_of_a_shard_stored_with_another_checksum_type(client: Client, ds: Dataset, new_bucket_name):
+    # A shard and its index copied to a bucket of another checksum type:
+    # the index's checksum cannot tell there, the size does; batches read.
+    name = new_bucket_name()
+    client.create_bucket(name, {"checksum": {"type": "md5"}})
+    try:
+        shard = "shard-00.tar"
+        data = client.get_object(ds.src, shard)
+        client.put_object(ds.src, "typed.tar", data)
+        client.index_shards(ds.src, objnames=["typed.tar"], timeout=60)
+        client.put_object(name, "typed.tar", data)
+        client.put_object(name, index_name("typed.tar"), client.get_object(ds.src, index_name("typed.tar")))
+        rd = RecordDataset(client, name, ["typed.tar"])
+        members = read_tar(data)
+        assert [it["data"] for it in rd.__getitems__([1, 0])] == [members[1][1], members[0][1]]
+    finally:
+        client.delete_object(ds.src, "typed.tar")
+        client.delete_object(ds.src, index_name("typed.tar"), missing_ok=True)
+        for o in client.list_objects(name):
+            client.delete_object(name, o.name)
+        client.destroy_bucket(name)
+
+
 def test_record_dataset_python_built_index(client: Client, ds: Dataset):
     # the input shards have no index: build one with tarfile, as `ais archive index` would
     shards = ["shard-00.tar", "shard-01.tar"]
@@ -266,6 +289,11 @@ def test_record_dataset_python_built_index(client: Client, ds: Dataset):
     other = ShardIndex.from_tar(io.BytesIO(make_tar([("x.bin", b"x")])), shards[1])
     with pytest.raises(aisgo.ShardIndexError, match="not the shard indexed"):
         other.save(client, ds.src)
+    # an index saved before its shard is stored: saved, without a checksum
+    early = ShardIndex.from_tar(io.BytesIO(make_tar([("x.bin", b"x")])), "not-yet.tar")
+    early.save(client, ds.src)
+    assert ShardIndex.from_json(client.get_object(ds.src, index_name("not-yet.tar"))).shard_checksum is None
+    client.delete_object(ds.src, index_name("not-yet.tar"))
     assert idx.read_member(client, ds.src, want[-1][0]) == want[-1][1]
     assert aisgo.index.read_member(client, ds.src, shards[0], 0) == want[0][1]
     for name in shards:

@@ -462,6 +462,15 @@ def test_job_wait_polls_less_often_as_a_job_runs(monkeypatch):
         server.shutdown()
     assert len(slept) == 14 and slept[0] == 0.1
     assert all(a < b or b == 1.0 for a, b in zip(slept, slept[1:])) and slept[-1] == 1.0
+    # a poll asked for is kept
+    calls.clear()
+    slept.clear()
+    server = _serve(Handler)
+    try:
+        aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").job_wait("copy-1", poll=0.05)
+    finally:
+        server.shutdown()
+    assert slept == [0.05] * 14
 
 
 def test_an_answer_cut_midway_is_a_connection_error():
