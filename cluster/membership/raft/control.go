@@ -252,12 +252,29 @@ func (r *removedCheck) check(ctx context.Context, c *Control) error {
 	if c.config.Join != "" {
 		asked = append(asked, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Join})
 	}
-	for _, gw := range asked {
-		pullCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		s, err := c.config.Transport.Pull(pullCtx, gw)
-		cancel()
-		if err != nil || s.Map == nil || local != nil && (s.Map.UUID != local.UUID || s.Map.Version <= local.Version) {
-			continue
+	uuid := c.savedUUID()
+	if local != nil {
+		uuid = local.UUID
+	}
+	// All at once, bounded together: gateways that do not answer hold the
+	// wait for the leader up to one timeout, not one each.
+	pulled := make([]membership.Snapshot, len(asked))
+	pullCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	var wg sync.WaitGroup
+	for i, gw := range asked {
+		wg.Go(func() {
+			if s, err := c.config.Transport.Pull(pullCtx, gw); err == nil {
+				pulled[i] = s
+			}
+		})
+	}
+	wg.Wait()
+	cancel()
+	r.last = time.Now()
+	for i, gw := range asked {
+		s := pulled[i]
+		if s.Map == nil || uuid != "" && s.Map.UUID != uuid || local != nil && s.Map.Version <= local.Version {
+			continue // not an answer, another cluster's, or not newer
 		}
 		// Only the primary's word: a follower behind may not have this
 		// gateway's join yet.
