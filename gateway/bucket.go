@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
@@ -184,11 +186,34 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 		n.handleDeleteListRange(w, r, b, msg)
 		return
 	}
-	if _, err := n.control.Propose(r.Context(), destroyChange(n.currentBuckets(), b)); err != nil {
+	if err := n.proposeDestroy(r.Context(), b); err != nil {
 		n.writeError(w, r, membershipError(err))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// proposeDestroy destroys a bucket as this gateway knows it; refused as
+// created again since (this gateway's view was behind the log), it
+// destroys the bucket as it is, once this gateway has that.
+func (n *Node) proposeDestroy(ctx context.Context, b store.Bucket) error {
+	change := destroyChange(n.currentBuckets(), b)
+	_, err := n.control.Propose(ctx, change)
+	if change.Created == 0 || !errors.Is(err, membership.ErrMapChanged) && statusOf(err) != http.StatusConflict {
+		return err
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		if again := destroyChange(n.currentBuckets(), b); again.Created != change.Created {
+			_, err = n.control.Propose(ctx, again)
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return err
 }
 
 // destroyChange destroys the bucket as this gateway knows it: a destroy

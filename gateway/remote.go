@@ -306,7 +306,7 @@ func (n *Node) handleEvict(w http.ResponseWriter, r *http.Request, b store.Bucke
 		return
 	}
 	if msg.Action == api.ActionEvictRemote {
-		if _, err := n.control.Propose(r.Context(), destroyChange(n.currentBuckets(), b)); err != nil {
+		if err := n.proposeDestroy(r.Context(), b); err != nil {
 			n.writeError(w, r, membershipError(err))
 			return
 		}

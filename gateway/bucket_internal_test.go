@@ -1,0 +1,62 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/store"
+)
+
+// laggingControl is a control plane whose gateway applies the log late:
+// its buckets are behind the leader's, which applies the changes.
+type laggingControl struct {
+	control
+	mu      sync.Mutex
+	leader  membership.Snapshot
+	local   membership.Snapshot
+	catchUp bool // the next look at the local state finds it caught up
+}
+
+func (c *laggingControl) Current() membership.Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.catchUp {
+		c.local = c.leader
+	}
+	return c.local
+}
+
+func (c *laggingControl) Propose(ctx context.Context, ch membership.Change) (membership.Snapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next, err := membership.Apply(c.leader, ch)
+	if err == nil {
+		c.leader = next
+	}
+	c.catchUp = true
+	return next, err
+}
+
+// A destroy through a gateway whose view is behind (the bucket destroyed
+// and created again elsewhere) destroys the bucket as it is once the
+// gateway has it, rather than answer a conflict.
+func TestDestroyThroughALaggingGateway(t *testing.T) {
+	b := store.NewBucket("b")
+	snapshot := func(created int64) membership.Snapshot {
+		md := store.NewBucketMetadata()
+		props := store.DefaultProps()
+		props.Provider, props.Created = "ais", store.Int64String(created)
+		md.Set(b, props)
+		return membership.Snapshot{Buckets: &md}
+	}
+	c := &laggingControl{leader: snapshot(2), local: snapshot(1)}
+	n := &Node{control: c}
+	if err := n.proposeDestroy(t.Context(), b); err != nil {
+		t.Fatalf("a destroy through a gateway behind the log: %v", err)
+	}
+	if _, ok := c.leader.Buckets.Props(b); ok {
+		t.Fatal("the bucket is still there")
+	}
+}
