@@ -282,6 +282,7 @@ func TestRangeRequests(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	c, client := embedded(t)
 	client.CreateBucket(t.Context(), "b", nil)
+	client.Put(t.Context(), "b", "there", strings.NewReader("x"), api.PutOptions{Size: 1})
 	base := c.Primary().URL()
 	type check struct {
 		name, method, path, body string
@@ -302,6 +303,7 @@ func TestBadRequests(t *testing.T) {
 		{"method", "PATCH", "/v1/objects/b/o", "", 405, api.KindBadRequest, "not allowed"},
 		{"route", "GET", "/v2/whatever", "", 404, api.KindBadRequest, "no such route"},
 		{"what", "GET", "/v1/cluster?what=everything", "", 400, api.KindBadRequest, "what="},
+		{"validate", "GET", "/v1/objects/b/there?pid=x&validate-checksum=yes", "", 400, api.KindBadRequest, "validate-checksum"},
 	}
 	for _, name := range storetest.BadObjectNames {
 		if name == "" || strings.ContainsAny(name, "\x00") || strings.HasPrefix(name, "/") {
@@ -335,6 +337,14 @@ func TestBadRequests(t *testing.T) {
 	var e api.Error
 	if resp.StatusCode != 404 || json.Unmarshal([]byte(resp.Header.Get(api.HeaderError)), &e) != nil || e.Kind != api.KindNotFound {
 		t.Fatalf("HEAD error: %d %q", resp.StatusCode, resp.Header.Get(api.HeaderError))
+	}
+	// A HEAD of a file of a shard would answer the shard's size: refused.
+	if resp, err = http.Head(base + "/v1/objects/b/missing?pid=x&archpath=a.jpg"); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(resp.Header.Get(api.HeaderError), "archpath") {
+		t.Fatalf("HEAD with archpath: %d %q", resp.StatusCode, resp.Header.Get(api.HeaderError))
 	}
 }
 

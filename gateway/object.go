@@ -478,6 +478,12 @@ func (n *Node) unlessOffline(w http.ResponseWriter, err error, b store.Bucket, n
 // headObject answers HEAD; with fallback, an object this target owns but
 // does not have is looked for on the other targets (see rebalance).
 func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
+	if q := r.URL.Query(); q.Has(api.QueryArchPath) || q.Has(api.QueryArchRegex) {
+		// What a HEAD would answer is the shard's: a file of it is told
+		// by a GET.
+		n.writeError(w, r, badRequest("HEAD %s/%s: a HEAD does not take %s or %s; GET the file of the shard", b, name, api.QueryArchPath, api.QueryArchRegex))
+		return
+	}
 	meta, err := n.storeFor(fallback).Head(r.Context(), b, name)
 	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && !n.remoteDecides(b, false) {
 		if n.serveFromNeighbors(w, r, b, name) {
@@ -548,7 +554,14 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		n.objectLocation(w, r, b, name)
 		return
 	}
-	validate, _ := strconv.ParseBool(q.Get(api.QueryValidate))
+	validate := false
+	if v := q.Get(api.QueryValidate); v != "" {
+		var err error
+		if validate, err = strconv.ParseBool(v); err != nil {
+			n.writeError(w, r, badRequest("%s=%q is not true or false", api.QueryValidate, v))
+			return
+		}
+	}
 	// latest-ver checks the remote's version; synchronize does too, and
 	// both drop a cached copy the remote no longer has (store/remote).
 	latest := false
