@@ -15,6 +15,9 @@ import (
 // for as long as it likes.
 var errSlowBody = errors.New("the request body arrived too slowly")
 
+// errBodyCut marks a request body that ended before what it announced.
+var errBodyCut = errors.New("the request body ended early")
+
 // pacedBody puts a read deadline on a request body that moves with the
 // bytes received: grace for the start, then at least minRate bytes per
 // second. A legitimate upload never meets it; one byte every few seconds
@@ -72,6 +75,11 @@ func (p *pacedBody) Read(b []byte) (int, error) {
 	if err == io.EOF {
 		p.off = true // the body is whole: no deadline on what follows
 		return n, err
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// The client's fault (it closed the connection short of its
+		// Content-Length, or cut a chunk): a 400, not a server error.
+		return n, fmt.Errorf("%w after %d bytes: %w", errBodyCut, p.read, err)
 	}
 	p.extend()
 	return n, err

@@ -72,6 +72,7 @@ var statuses = []struct {
 	{store.ErrBucketsJump, http.StatusConflict},
 	{store.ErrBucketsWipe, http.StatusConflict},
 	{errSlowBody, http.StatusRequestTimeout},
+	{errBodyCut, http.StatusBadRequest},
 	{context.Canceled, http.StatusServiceUnavailable},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout},
 }

@@ -1102,3 +1102,35 @@ func TestJobsOverOneBucketRunAtOnce(t *testing.T) {
 		t.Fatalf("the second download: %+v", s)
 	}
 }
+
+// A PUT whose client closes short of its Content-Length is the client's
+// fault: a 400 naming it, no object, no work file.
+func TestCutBodyIsABadRequest(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	u := strings.TrimPrefix(c.Primary().URL(), "http://")
+	conn, err := net.Dial("tcp", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/objects/b/cut?pid=client HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\nabc", u)
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "ended early") {
+		t.Fatalf("a PUT cut short: %d %s, want 400 naming it", resp.StatusCode, body)
+	}
+	if _, err := client.Head(t.Context(), "b", "cut"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the object of a cut PUT: %v", err)
+	}
+	if work, _ := os.ReadDir(filepath.Join(c.Primary().Store.Mountpaths()[0], ".ais", "work")); len(work) != 0 {
+		t.Fatalf("work files left: %v", work)
+	}
+}
