@@ -91,6 +91,18 @@ func appendTarget(q url.Values) (string, bool) {
 func (n *Node) appendObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
 	q := r.URL.Query()
 	handle := q.Get(api.QueryAppendHandle)
+	// What such a request would ask for and not get: refused, not ignored
+	// (an If-None-Match flush over an object; a piece's checksum).
+	refused := []string{"If-Match", "If-None-Match"}
+	if q.Get(api.QueryAppendType) == api.AppendTypeAppend {
+		refused = append(refused, api.HeaderChecksumType, api.HeaderChecksumValue)
+	}
+	for _, header := range refused {
+		if r.Header.Get(header) != "" {
+			n.writeError(w, r, badRequest("an append (%s=%s) takes no %s: a checksum goes with the flush, and an append writes whatever is there", api.QueryAppendType, q.Get(api.QueryAppendType), header))
+			return
+		}
+	}
 	switch kind := q.Get(api.QueryAppendType); kind {
 	case api.AppendTypeAppend:
 		handle, err := n.appendPiece(r, b, name, handle)

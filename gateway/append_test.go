@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -117,6 +118,21 @@ func TestAppendRefusesBadHandles(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400 naming %q", tc.name, status, body, tc.want)
 		}
 	}
+	// What an append would not honour is refused: conditions, and a
+	// piece's checksum (a flush takes one).
+	for _, tc := range []struct {
+		appendType string
+		header     http.Header
+	}{
+		{"flush", http.Header{"If-None-Match": {"*"}}},
+		{"append", http.Header{"If-Match": {`"x"`}}},
+		{"append", http.Header{api.HeaderChecksumType: {"xxhash"}, api.HeaderChecksumValue: {"0123456789abcdef"}}},
+	} {
+		q := url.Values{"append_type": {tc.appendType}, "append_handle": {handle}}
+		if status, body := putHeaders(t, c.Primary().URL()+"/v1/objects/logs/a.log?"+q.Encode(), "", tc.header); status != http.StatusBadRequest || !strings.Contains(body, "takes no") {
+			t.Errorf("%s with %v: %d %s, want 400", tc.appendType, tc.header, status, body)
+		}
+	}
 	// A handle of a target that is not the one asked: the gateway routes
 	// by the handle, so go to the other target straight.
 	for _, m := range c.Targets() {
@@ -149,10 +165,17 @@ func TestAppendRefusesBadHandles(t *testing.T) {
 // body.
 func put(t *testing.T, u, body string) (int, string) {
 	t.Helper()
+	return putHeaders(t, u, body, nil)
+}
+
+// putHeaders is put with request headers, on both hops.
+func putHeaders(t *testing.T, u, body string, header http.Header) (int, string) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, u, bytes.NewReader([]byte(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	maps.Copy(req.Header, header)
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +184,7 @@ func put(t *testing.T, u, body string) (int, string) {
 	if resp.StatusCode == http.StatusTemporaryRedirect {
 		// Follow the gateway's redirect once, to the target.
 		req, _ = http.NewRequestWithContext(t.Context(), http.MethodPut, resp.Header.Get("Location"), bytes.NewReader([]byte(body)))
+		maps.Copy(req.Header, header)
 		if strings.Contains(u, "pid=direct") {
 			return resp.StatusCode, ""
 		}
