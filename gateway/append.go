@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -295,11 +296,66 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 	if err := pathsafe.MkdirAll(n.config.WorkDir, dir, 0o755); err != nil {
 		return "", fmt.Errorf("append: %w", err)
 	}
-	entries, err := os.ReadDir(dir)
+	open, err := n.sweepAppendsLocked()
+	if err != nil {
+		return "", err
+	}
+	if open >= maxAppends {
+		return "", fmt.Errorf("%w: target %s has %d appends in progress (at most %d): flush some first", store.ErrConflict, n.config.ID, open, maxAppends)
+	}
+	raw := make([]byte, appendTokenLength/2)
+	rand.Read(raw)
+	token := hex.EncodeToString(raw)
+	session, err := json.Marshal(appendSession{Bucket: b, Name: name, Started: time.Now()})
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(n.appendPath(token), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", fmt.Errorf("append: %w", err)
 	}
-	open := 0
+	f.Close()
+	// Durable, with the data file's entry (the same directory): the
+	// pieces acknowledged later are of no use without it.
+	if err := atomicfile.Write(n.appendPath(token)+".json", session, 0o644); err != nil {
+		n.endAppend(token)
+		return "", fmt.Errorf("append: %w", err)
+	}
+	return token, nil
+}
+
+// appendSweepEvery spaces the sweeps of idle appends (a variable for the
+// tests).
+var appendSweepEvery = appendExpiry / 4
+
+// sweepAppends ends the sessions idle past appendExpiry, every quarter of
+// it: abandoned ones would hold the work directory's room (shared with
+// erasure coding and dSort) until another append starts here.
+func (n *Node) sweepAppends(ctx context.Context) {
+	ticker := time.NewTicker(appendSweepEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		n.appendStarts.Lock()
+		_, err := n.sweepAppendsLocked()
+		n.appendStarts.Unlock()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			n.logger.Warn("sweep idle appends", "err", err)
+		}
+	}
+}
+
+// sweepAppendsLocked ends the idle sessions and counts the others; the
+// caller holds appendStarts.
+func (n *Node) sweepAppendsLocked() (open int, err error) {
+	entries, err := os.ReadDir(filepath.Join(n.config.WorkDir, appendDir))
+	if err != nil {
+		return 0, fmt.Errorf("append: %w", err)
+	}
 	for _, e := range entries {
 		token := e.Name()
 		if session, ok := strings.CutSuffix(token, ".json"); ok && validToken(session) {
@@ -326,28 +382,7 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 		n.endAppend(token)
 		release()
 	}
-	if open >= maxAppends {
-		return "", fmt.Errorf("%w: target %s has %d appends in progress (at most %d): flush some first", store.ErrConflict, n.config.ID, open, maxAppends)
-	}
-	raw := make([]byte, appendTokenLength/2)
-	rand.Read(raw)
-	token := hex.EncodeToString(raw)
-	session, err := json.Marshal(appendSession{Bucket: b, Name: name, Started: time.Now()})
-	if err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(n.appendPath(token), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("append: %w", err)
-	}
-	f.Close()
-	// Durable, with the data file's entry (the same directory): the
-	// pieces acknowledged later are of no use without it.
-	if err := atomicfile.Write(n.appendPath(token)+".json", session, 0o644); err != nil {
-		n.endAppend(token)
-		return "", fmt.Errorf("append: %w", err)
-	}
-	return token, nil
+	return open, nil
 }
 
 // appendToken checks a handle against this target and returns its token.

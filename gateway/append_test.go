@@ -297,6 +297,33 @@ func TestAppendIdleSessionsExpire(t *testing.T) {
 	}
 }
 
+// An abandoned session goes by itself once idle past the expiry, with no
+// other append to sweep it: its pieces would hold the work directory.
+func TestAbandonedAppendIsSwept(t *testing.T) {
+	defer gateway.SweepAppendsEvery(20 * time.Millisecond)()
+	client, work := appendNode(t)
+	handle, err := client.Append(t.Context(), "logs", "gone.log", "", strings.NewReader("abandoned"), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, _ := strings.Cut(handle, "|")
+	file := filepath.Join(work, "append", token)
+	past := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(file, past, past); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := os.Stat(file)
+		_, jerr := os.Stat(file + ".json")
+		if errors.Is(err, fs.ErrNotExist) && errors.Is(jerr, fs.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an abandoned append idle past the expiry is still there after 5 s: %v %v", err, jerr)
+		}
+	}
+}
+
 // Concurrent starts keep to the bound on open sessions (1024).
 func TestAppendStartsKeepTheBound(t *testing.T) {
 	client, work := appendNode(t)

@@ -180,3 +180,11 @@ func ResumeDownloads(n *Node, ctx context.Context) { n.resumeDownloads(ctx) }
 func StartJob(ctx context.Context, n *Node, kind string, b store.Bucket, fn func(context.Context) error) (string, error) {
 	return n.jobs.Start(ctx, "", kind, b, func(ctx context.Context, _ *store.Progress) (any, error) { return nil, fn(ctx) })
 }
+
+// SweepAppendsEvery spaces the sweeps of idle appends of the nodes started
+// after it, and returns the restore.
+func SweepAppendsEvery(d time.Duration) func() {
+	old := appendSweepEvery
+	appendSweepEvery = d
+	return func() { appendSweepEvery = old }
+}

@@ -591,6 +591,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.rebalance = n.newRebalance(loops)
 		n.wg.Go(func() { n.collectTombstones(loops) })
 		n.wg.Go(func() { n.watchSpace(loops) })
+		n.wg.Go(func() { n.sweepAppends(loops) })
 	}
 	if n.worker != nil {
 		if err := n.worker.Recover(ctx); err != nil {
