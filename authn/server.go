@@ -315,7 +315,9 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	// What the user may do changed (or who can log in as it): the
 	// tokens issued before no longer say it.
 	if !reflect.DeepEqual(s.grants(old), s.grants(&next)) || !slices.Equal(old.Clusters, next.Clusters) || next.Password != old.Password {
-		s.revokeUserLocked(id)
+		// A new password (the answer to a stolen one) takes the S3 keys
+		// too: a key made with a stolen login would outlive it.
+		s.revokeUserKeysLocked(id, next.Password != old.Password)
 	}
 	if err := s.save(); err != nil {
 		writeError(w, 0, err)

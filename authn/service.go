@@ -425,7 +425,12 @@ func (s *Service) loginToken(token, subject string) bool {
 // S3 keys' (which are issued again with its grants as they are now,
 // unless the user is gone). A token it cannot revoke is logged, and the
 // rest revoked all the same. The caller holds mu.
-func (s *Service) revokeUserLocked(user string) {
+func (s *Service) revokeUserLocked(user string) { s.revokeUserKeysLocked(user, false) }
+
+// revokeUserKeysLocked is revokeUserLocked; with dropKeys, the user's S3
+// keys go rather than being issued again (a password changed: a key made
+// with a stolen login would outlive it).
+func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 	for _, t := range s.st.Issued[user] {
 		if err := s.revokeLocked(t.Token); err != nil {
 			s.cfg.Logger.Warn("revoke a token of a changed user", "user", user, "err", err)
@@ -440,7 +445,7 @@ func (s *Service) revokeUserLocked(user string) {
 		if err := s.revokeLocked(k.Token); err != nil {
 			s.cfg.Logger.Warn("revoke an S3 key of a changed user", "user", user, "access_key", access, "err", err)
 		}
-		if u == nil {
+		if u == nil || dropKeys {
 			delete(s.st.S3Keys, access)
 			continue
 		}
