@@ -140,6 +140,12 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 			n.writeError(w, r, badRequest("start_after: not supported in a listing of remote bucket %s (page with continuation_token, or list what is cached with flags %d)", b, api.ListCached))
 			return
 		}
+		if msg.Flags&api.ListNoRecursion != 0 {
+			// The remote is listed flat: one level of it would be every
+			// name under the prefix.
+			n.writeError(w, r, badRequest("no-recursion (flags %d): not supported in a listing of remote bucket %s (list it whole, or list what is cached with flags %d)", api.ListNoRecursion, b, api.ListCached))
+			return
+		}
 		// The token wraps the remote's own.
 		msg.ContinuationToken = after
 		page, err = n.listRemote(r.Context(), b, props, msg)

@@ -331,6 +331,15 @@ func TestRemoteListingFlagsWhatIsCached(t *testing.T) {
 	if e := entries["logs"]; e.Size != int64(len("changed on the remote")) {
 		t.Errorf("an object changed on the remote lists the cached copy's size %d", e.Size)
 	}
+	// One level of the remote is not listed (it is listed flat): refused,
+	// not every name under the prefix; of what is cached, it is.
+	if _, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{Flags: api.ListNoRecursion}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "no-recursion") {
+		t.Errorf("a no-recursion listing of the remote: %v, want refused", err)
+	}
+	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{Flags: api.ListNoRecursion | api.ListCached})
+	if err != nil || len(page.Entries) != 2 {
+		t.Errorf("a no-recursion listing of what is cached: %+v %v, want log/ and logs", page, err)
+	}
 }
 
 // A rebalance moves a remote bucket's cached copies as they are: it does
