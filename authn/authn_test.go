@@ -404,13 +404,23 @@ func TestServiceRevokesTokensOfAChangedUser(t *testing.T) {
 	if status, _ := do(t, h, http.MethodGet, "/v1/users", first, nil); status != http.StatusUnauthorized {
 		t.Fatalf("a token of bob's from before his demotion lists users: %d", status)
 	}
+	// The same password sent again changes nothing: the key stays.
+	if status, out := do(t, h, http.MethodPut, "/v1/users/bob", admin, map[string]any{"password": "pw"}); status != http.StatusOK {
+		t.Fatalf("bob's password sent again: %d %v", status, out)
+	}
+	s.mu.Lock()
+	_, kept := s.st.S3Keys[access]
+	s.mu.Unlock()
+	if !kept || revoked(after) {
+		t.Fatalf("bob's S3 key after his password was sent again: kept %v, its token revoked %v", kept, revoked(after))
+	}
 	// A new password (the answer to a stolen one) takes his S3 keys: one
 	// made with a stolen login would outlive it.
 	if status, out := do(t, h, http.MethodPut, "/v1/users/bob", admin, map[string]any{"password": "new-pw"}); status != http.StatusOK {
 		t.Fatalf("bob's new password: %d %v", status, out)
 	}
 	s.mu.Lock()
-	_, kept := s.st.S3Keys[access]
+	_, kept = s.st.S3Keys[access]
 	s.mu.Unlock()
 	if kept || !revoked(after) {
 		t.Fatalf("bob's S3 key after his password changed: kept %v, its token revoked %v", kept, revoked(after))

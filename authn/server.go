@@ -287,7 +287,9 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := *old
-	if u.Password != "" {
+	// The same password sent again (a script that applies a user's
+	// record) changes nothing: its S3 keys stay.
+	if u.Password != "" && !checkPassword(old.Password, u.Password) {
 		hash, err := s.hashPassword(u.Password)
 		if err != nil {
 			writeError(w, 0, err)
