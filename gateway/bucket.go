@@ -197,13 +197,18 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 // created again since (this gateway's view was behind the log), it
 // destroys the bucket as it is, once this gateway has that.
 func (n *Node) proposeDestroy(ctx context.Context, b store.Bucket) error {
+	arrived := time.Now().UnixNano()
 	change := destroyChange(n.currentBuckets(), b)
 	_, err := n.control.Propose(ctx, change)
-	if change.Created == 0 || !errors.Is(err, membership.ErrMapChanged) && statusOf(err) != http.StatusConflict {
+	// (A forwarded refusal crosses the wire as a 409 with its message.)
+	createdAgain := errors.Is(err, membership.ErrMapChanged) || statusOf(err) == http.StatusConflict && strings.Contains(err.Error(), "created again")
+	if change.Created == 0 || !createdAgain {
 		return err
 	}
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
-		if again := destroyChange(n.currentBuckets(), b); again.Created != change.Created {
+		// Only a bucket created before the request came, and after the
+		// one this gateway knew: never one created since.
+		if again := destroyChange(n.currentBuckets(), b); again.Created > change.Created && again.Created < arrived {
 			_, err = n.control.Propose(ctx, again)
 			return err
 		}

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/store"
@@ -58,5 +60,15 @@ func TestDestroyThroughALaggingGateway(t *testing.T) {
 	}
 	if _, ok := c.leader.Buckets.Props(b); ok {
 		t.Fatal("the bucket is still there")
+	}
+	// A bucket of the name created after the request came stays.
+	later := time.Now().Add(time.Hour).UnixNano()
+	c = &laggingControl{leader: snapshot(later), local: snapshot(1)}
+	n = &Node{control: c}
+	if err := n.proposeDestroy(t.Context(), b); !errors.Is(err, membership.ErrMapChanged) {
+		t.Fatalf("a destroy that finds the bucket created since: %v, want refused", err)
+	}
+	if _, ok := c.leader.Buckets.Props(b); !ok {
+		t.Fatal("a bucket created after the destroy came is gone")
 	}
 }
