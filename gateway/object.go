@@ -478,12 +478,8 @@ func (n *Node) unlessOffline(w http.ResponseWriter, err error, b store.Bucket, n
 // headObject answers HEAD; with fallback, an object this target owns but
 // does not have is looked for on the other targets (see rebalance).
 func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
-	if q := r.URL.Query(); q.Has(api.QueryArchPath) || q.Has(api.QueryArchRegex) {
-		// What a HEAD would answer is the shard's: a file of it is told
-		// by a GET.
-		n.writeError(w, r, badRequest("HEAD %s/%s: a HEAD does not take %s or %s; GET the file of the shard", b, name, api.QueryArchPath, api.QueryArchRegex))
-		return
-	}
+	// (archpath and archregx, which AIStore's clients send on a HEAD as
+	// on the GET they go with, are not looked at: the shard is described.)
 	meta, err := n.storeFor(fallback).Head(r.Context(), b, name)
 	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && !n.remoteDecides(b, false) {
 		if n.serveFromNeighbors(w, r, b, name) {

@@ -662,6 +662,8 @@ function isArchive(name) {
 // and of its entries (api.EntryIsDir).
 const listArchive = 8;
 const listNoRecursion = 512;
+// A remote bucket is listed flat: one level of it is of what is cached.
+const listCached = 1;
 const entryIsDir = 256;
 
 const pageSize = 100;
@@ -681,6 +683,7 @@ function bucketPage(route, main) {
     object: q.get('object') || '',
     dirs: q.get('dirs') === '1',
   };
+  const remote = state.provider !== '' && state.provider !== 'ais';
   const to = (changes) => href(['buckets', bucket], {...state, dirs: state.dirs ? '1' : '', ...changes});
   const error = errorBox('bucket-error');
   const props = h('p', {class: 'note', id: 'bucket-props'});
@@ -689,7 +692,7 @@ function bucketPage(route, main) {
   const form = h('form', {class: 'inline', id: 'prefix-form', onsubmit: (event) => {
     event.preventDefault();
     location.hash = href(['buckets', bucket], {provider: state.provider, prefix: prefixInput.value, dirs: dirsInput.checked ? '1' : ''});
-  }}, prefixInput, h('label', {}, dirsInput, ' one level'), h('button', {type: 'submit'}, 'List'));
+  }}, prefixInput, h('label', {}, dirsInput, remote ? ' one level (of what is cached)' : ' one level'), h('button', {type: 'submit'}, 'List'));
   const rows = h('tbody');
   const pager = h('div', {class: 'pager', id: 'pager'});
   const details = h('div', {id: 'object-details'});
@@ -716,7 +719,7 @@ function bucketPage(route, main) {
 
   getJSON(`/v1/buckets/${encodeURIComponent(bucket)}`, {
     provider: state.provider, prefix: state.prefix, pagesize: pageSize, continuation_token: state.token,
-    props: 'name,size,checksum,version,copies,location', flags: state.dirs ? listNoRecursion : '',
+    props: 'name,size,checksum,version,copies,location', flags: state.dirs ? (remote ? listNoRecursion | listCached : listNoRecursion) : '',
   }).then((page) => {
     const entries = page.entries || [];
     const away = page.incomplete || [];
