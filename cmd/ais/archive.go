@@ -221,8 +221,9 @@ func newArchiveBucketCommand() *cobra.Command {
 			if selections > 1 {
 				return fmt.Errorf("select the objects one way: --prefix, --template or --list")
 			}
-			if prefix != "" {
-				selection, err := prefixSelection(prefix) // a template without ranges
+			if prefix != "" || msg.Template != "" {
+				// A template without ranges would be a prefix: refused.
+				selection, err := selectObjects("", msg.Template, prefix)
 				if err != nil {
 					return err
 				}

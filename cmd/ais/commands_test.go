@@ -358,6 +358,15 @@ func TestSelectObjects(t *testing.T) {
 	if err := runCLI(t, "evict", "s3://b"); err == nil || !strings.Contains(err.Error(), "name what to drop") {
 		t.Errorf("evict without a selection: %v", err)
 	}
+	// So for a copy and an archive of a bucket's objects.
+	for _, args := range [][]string{
+		{"bucket", "cp", "ais://a", "ais://b", "--template", "shard-0001.tar"},
+		{"archive", "bucket", "ais://raw", "ais://s/x.tar", "--template", "img/0001.jpg"},
+	} {
+		if err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--prefix") {
+			t.Errorf("%v: %v, want refused pointing to --prefix", args, err)
+		}
+	}
 	if sent := g.sent(); len(sent) > 0 {
 		t.Errorf("evict without a selection sent %v", sent)
 	}

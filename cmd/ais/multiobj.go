@@ -67,6 +67,15 @@ func newCopyBucketCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if msg.Prefix != "" && msg.Template != "" {
+				return fmt.Errorf("select the objects one way: --prefix or --template")
+			}
+			if msg.Template != "" {
+				// A template without ranges would be a prefix: refused.
+				if _, err := selectObjects("", msg.Template, ""); err != nil {
+					return err
+				}
+			}
 			c := client()
 			id, err := c.CopyBucket(cmd.Context(), from, to, msg)
 			if err != nil {
