@@ -1196,6 +1196,23 @@ func TestZipOverlappingMembersAreRefused(t *testing.T) {
 	if _, _, err := readShard(formats.Zip{}, bomb); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "overlaps") {
 		t.Fatalf("three entries on one member: %v, want ErrCorrupt naming the overlap", err)
 	}
+	// Past the spans checked one by one, the data adding up to more than
+	// the shard refuses them.
+	restore := formats.SetMaxExactSpans(0)
+	defer restore()
+	if _, _, err := readShard(formats.Zip{}, bomb); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "add up to more than the shard") {
+		t.Fatalf("three entries on one member, past the exact check: %v, want ErrCorrupt", err)
+	}
+	restore()
+	// Empty members on one local header share no data: read, each once
+	// (a directory of millions of them once cost an insert each).
+	names := make([]string, 2000)
+	for i := range names {
+		names[i] = fmt.Sprintf("e%04d.txt", i)
+	}
+	if files, _, err := readShard(formats.Zip{}, rawZip(nil, names, 0)); err != nil || len(files) != len(names) {
+		t.Fatalf("empty members on one header: %d files, %v", len(files), err)
+	}
 }
 
 // A local header whose extra field reaches past the shard puts the data
