@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -177,7 +178,8 @@ func newCompressedReader(r io.ReaderAt, size int64, shard string, open decompres
 		}
 		return nil, &HeaderError{Shard: shard, Offset: 0, Err: err}
 	}
-	counter := &countingReader{r: stream}
+	limited := &expansionLimit{r: stream, left: min(size, math.MaxInt64/maxExpansion-expansionSlack)*maxExpansion + expansionSlack}
+	counter := &countingReader{r: limited}
 	return &tarReader{
 		shard:   shard,
 		tr:      tar.NewReader(counter),
@@ -188,13 +190,41 @@ func newCompressedReader(r io.ReaderAt, size int64, shard string, open decompres
 		// stream: read the rest, so that its checksum is verified.
 		finish: func() error {
 			if z, ok := stream.(*gzip.Reader); ok {
-				return finishGzip(z, br)
+				return finishGzip(z, br) // deflate expands 1032 times at most
 			}
-			_, err := copyPooled(io.Discard, stream)
+			_, err := copyPooled(io.Discard, limited)
 			return err
 		},
 		release: func() { releaseDecoder(); releaseBuffer() },
 	}, nil
+}
+
+// maxExpansion bounds what a compressed shard decompresses to, as a
+// multiple of its size (plus expansionSlack): deflate makes 1032 times at
+// most, but zstd's runs make 32,768 (a 1 MiB shard of 32 GiB, spilled to
+// disk by an extraction, read whole by an estimate).
+const maxExpansion = 1100
+
+// expansionSlack is what any shard may decompress to beyond the ratio (a
+// variable for the tests).
+var expansionSlack int64 = 64 << 20
+
+// expansionLimit fails a decompressed stream past its bound.
+type expansionLimit struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *expansionLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, fmt.Errorf("%w: the shard decompresses to more than %d times its size (a compression bomb?)", ErrCorrupt, maxExpansion)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 func (TarGzip) NewWriter(w io.Writer) (Writer, error) {

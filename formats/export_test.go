@@ -7,3 +7,11 @@ func SetMaxExactSpans(n int) func() {
 	maxExactSpans = n
 	return func() { maxExactSpans = old }
 }
+
+// SetExpansionSlack sets what any compressed shard may decompress to
+// beyond the ratio, and returns the restore.
+func SetExpansionSlack(n int64) func() {
+	old := expansionSlack
+	expansionSlack = n
+	return func() { expansionSlack = old }
+}

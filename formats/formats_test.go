@@ -1251,3 +1251,35 @@ func TestTarGzipTrailingPadding(t *testing.T) {
 		t.Fatalf("a tgz with garbage after it: %v, want ErrCorrupt", err)
 	}
 }
+
+// A compressed tar that decompresses to more than maxExpansion times its
+// size (zstd's runs reach 32,768) is refused as it is read; deflate's
+// most (about 1032) is within it.
+func TestCompressionBombIsRefused(t *testing.T) {
+	defer formats.SetExpansionSlack(0)()
+	zeros := make([]byte, 8<<20)
+	for _, c := range []struct {
+		format formats.Format
+		bomb   bool
+	}{{formats.TarZstd{}, true}, {formats.TarGzip{}, false}} {
+		var shard bytes.Buffer
+		w, err := c.format.NewWriter(&shard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteHeader(&formats.Entry{Name: "s-0.bin", Size: int64(len(zeros))}); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(zeros)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		files, _, err := readShard(c.format, shard.Bytes())
+		switch {
+		case c.bomb && (!errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "decompresses to more than")):
+			t.Errorf("%s: 8 MiB of zeros in %d bytes: %v, want refused as a bomb", c.format.Name(), shard.Len(), err)
+		case !c.bomb && (err != nil || len(files) != 1):
+			t.Errorf("%s: 8 MiB of zeros in %d bytes: %d files, %v", c.format.Name(), shard.Len(), len(files), err)
+		}
+	}
+}
