@@ -86,8 +86,43 @@ func (TarGzip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error
 		if err != nil {
 			return nil, func() {}, fmt.Errorf("gzip: %w", err)
 		}
-		return z, func() { gzipReaders.Put(z) }, nil
+		z.Multistream(false)
+		return &gzipMembers{z: z, br: br}, func() { gzipReaders.Put(z) }, nil
 	})
+}
+
+// gzipMembers reads a gzip stream's members one after another, looking
+// at what follows each before reading it as a header: zeros padding the
+// stream (dd conv=sync) end it, for finishGzip to check, rather than
+// fail as a member's header. (gzip.Reader's own multistream mode reads
+// the next header as the last member's bytes come, and keeps the error.)
+type gzipMembers struct {
+	z    *gzip.Reader
+	br   *bufio.Reader
+	done bool
+}
+
+func (g *gzipMembers) Read(p []byte) (int, error) {
+	for !g.done {
+		n, err := g.z.Read(p)
+		if err != io.EOF {
+			return n, err
+		}
+		// A member ended, its checksum checked: another follows, or the
+		// stream ends.
+		if magic, _ := g.br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+			if err := g.z.Reset(g.br); err != nil {
+				return n, fmt.Errorf("gzip: %w", err)
+			}
+			g.z.Multistream(false)
+		} else {
+			g.done = true
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	return 0, io.EOF
 }
 
 func (TarLZ4) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
@@ -189,8 +224,8 @@ func newCompressedReader(r io.ReaderAt, size int64, shard string, open decompres
 		// The tar end marker may come before the end of the compressed
 		// stream: read the rest, so that its checksum is verified.
 		finish: func() error {
-			if z, ok := stream.(*gzip.Reader); ok {
-				return finishGzip(z, br) // deflate expands 1032 times at most
+			if g, ok := stream.(*gzipMembers); ok {
+				return finishGzip(g.z, br) // deflate expands 1032 times at most
 			}
 			_, err := copyPooled(io.Discard, limited)
 			return err

@@ -1283,3 +1283,34 @@ func TestCompressionBombIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A tgz padded with zeros after its gzip member (dd conv=sync) is read,
+// whatever ends the tar: here Go's writer, ending at its end marker.
+func TestGzipPaddedWithZerosIsRead(t *testing.T) {
+	var tarData bytes.Buffer
+	w, err := formats.Tar{}.NewWriter(&tarData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteHeader(&formats.Entry{Name: "s-0.txt", Size: 5})
+	io.WriteString(w, "hello")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// One member, and the tar cut across two (cat a.gz b.gz).
+	for _, cuts := range [][]int{{tarData.Len()}, {700, tarData.Len()}} {
+		var shard bytes.Buffer
+		from := 0
+		for _, to := range cuts {
+			z := gzip.NewWriter(&shard)
+			z.Write(tarData.Bytes()[from:to])
+			z.Close()
+			from = to
+		}
+		shard.Write(make([]byte, 512-shard.Len()%512))
+		files, _, err := readShard(formats.TarGzip{}, shard.Bytes())
+		if err != nil || len(files) != 1 || string(files[0].Data) != "hello" {
+			t.Fatalf("a tgz of %d members padded with zeros: %v, %v", len(cuts), files, err)
+		}
+	}
+}
