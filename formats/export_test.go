@@ -15,3 +15,11 @@ func SetExpansionSlack(n int64) func() {
 	expansionSlack = n
 	return func() { expansionSlack = old }
 }
+
+// SetMaxZipDirectory bounds a zip shard's central directory, and returns
+// the restore.
+func SetMaxZipDirectory(n uint64) func() {
+	old := maxZipDirectory
+	maxZipDirectory = n
+	return func() { maxZipDirectory = old }
+}

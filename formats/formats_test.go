@@ -1314,3 +1314,36 @@ func TestGzipPaddedWithZerosIsRead(t *testing.T) {
 		}
 	}
 }
+
+// A zip whose central directory is past the bound is refused before it is
+// read into memory (about four times its size, before any bound on the
+// members); within it, read.
+func TestZipDirectoryIsBounded(t *testing.T) {
+	shard := writeShard(t, formats.Zip{}, sampleFiles(), 0)
+	if _, _, err := readShard(formats.Zip{}, shard); err != nil {
+		t.Fatal(err)
+	}
+	// 65,535 members: the directory's size is in the zip64 end record.
+	var big bytes.Buffer
+	zw := zip.NewWriter(&big)
+	for i := range 65535 {
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("f%05d", i), Method: zip.Store}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := formats.Zip{}.NewReader(bytes.NewReader(big.Bytes()), int64(big.Len()), "zip64")
+	if err != nil {
+		t.Fatalf("a zip64 of 65,535 members: %v", err)
+	}
+	_ = r
+	defer formats.SetMaxZipDirectory(100)()
+	zips := map[string][]byte{"a zip": shard, "a zip64": big.Bytes()}
+	for name, data := range zips {
+		if _, err := (formats.Zip{}).NewReader(bytes.NewReader(data), int64(len(data)), "bounded"); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "central directory is") {
+			t.Fatalf("%s past a bound of 100 bytes of directory: %v, want refused", name, err)
+		}
+	}
+}
