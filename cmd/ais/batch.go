@@ -44,6 +44,13 @@ func newGetBatchCommand() *cobra.Command {
 				return err
 			}
 			out := args[len(args)-1]
+			if _, known := formats.Default().ByName(out); out != "-" && !known {
+				// Likely an entry taken for the archive (OUT forgotten): a
+				// local file of that name is not replaced.
+				if info, err := os.Stat(out); err == nil && info.Mode().IsRegular() {
+					return fmt.Errorf("OUT %q exists and is not an archive's name (.tar, .tgz, .zip, .tar.lz4, .tar.zst): name the archive last, or - for stdout", out)
+				}
+			}
 			var req api.BatchRequest
 			switch {
 			case (spec != "") && (template != "" || len(args) > 2), template != "" && len(args) > 2:
@@ -105,7 +112,7 @@ func newGetBatchCommand() *cobra.Command {
 			for _, r := range resp.Out {
 				if r.ErrMsg != "" {
 					missing++
-					fmt.Fprintf(os.Stderr, "missing: %s/%s %s: %s\n", r.Bucket, r.ObjName, r.ArchPath, r.ErrMsg)
+					fmt.Fprintf(os.Stderr, "missing: %s/%s %s: %s\n", r.Bucket, printable(r.ObjName), printable(r.ArchPath), printable(r.ErrMsg))
 				}
 			}
 			if req.Streaming {

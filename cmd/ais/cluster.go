@@ -970,13 +970,16 @@ func newClusterShowCommand() *cobra.Command {
 					usedText = fmt.Sprintf("%s (%.0f%%)", shards.FormatSize(used), 100*float64(used)/float64(total))
 					totalText = shards.FormatSize(total)
 				}
-				note := n.Error
+				var notes []string
+				if n.Error != "" {
+					notes = append(notes, n.Error)
+				}
 				for _, j := range n.Jobs {
 					if j.Running {
-						note += fmt.Sprintf("%s running: %d objects, %s moved", j.Kind, j.Objects, shards.FormatSize(j.Bytes))
+						notes = append(notes, fmt.Sprintf("%s running: %d objects, %s moved", j.Kind, j.Objects, shards.FormatSize(j.Bytes)))
 					}
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Role, n.State, n.URL, usedText, totalText, note)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Role, n.State, n.URL, usedText, totalText, printable(strings.Join(notes, "; ")))
 			}
 			return w.Flush()
 		},

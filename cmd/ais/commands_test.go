@@ -565,3 +565,25 @@ func TestBatchEntryArguments(t *testing.T) {
 		}
 	}
 }
+
+// A local file that is not an archive's name is not taken for get-batch's
+// OUT (an entry with OUT forgotten); a HEAD names an object.
+func TestLocalFilesAndNamesAreChecked(t *testing.T) {
+	g := newRecordingGateway(t)
+	existing := filepath.Join(t.TempDir(), "obj-2")
+	if err := os.WriteFile(existing, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCLI(t, "ml", "get-batch", "ais://b", "obj-1", existing); err == nil || !strings.Contains(err.Error(), "not an archive's name") {
+		t.Errorf("get-batch over an existing file: %v", err)
+	}
+	if data, _ := os.ReadFile(existing); string(data) != "mine" {
+		t.Errorf("the local file is now %q", data)
+	}
+	if err := runCLI(t, "object", "head", "ais://b"); err == nil || !strings.Contains(err.Error(), "names no object") {
+		t.Errorf("object head of a bucket: %v", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Errorf("sent %v", sent)
+	}
+}

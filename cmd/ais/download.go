@@ -58,7 +58,7 @@ func newDownloadCommand() *cobra.Command {
 			}
 			fmt.Printf("downloaded %d of %d files into %s (%d already there)\n", s.Finished, s.Total, uri(bucket), s.Skipped)
 			for _, f := range s.Errors {
-				fmt.Fprintf(os.Stderr, "failed: %s (%s): %s\n", f.Name, f.Link, f.Error)
+				fmt.Fprintf(os.Stderr, "failed: %s (%s): %s\n", printable(f.Name), printable(f.Link), printable(f.Error))
 			}
 			if len(s.Errors) > 0 {
 				return fmt.Errorf("%d files failed", len(s.Errors))

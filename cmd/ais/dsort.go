@@ -373,9 +373,9 @@ func printSummary(sum api.DsortJobInfo) {
 	}
 	fmt.Printf("records held in memory: %s; spilled to disk: %s\n", held, spilled)
 	if len(m.Warnings) > 0 {
-		fmt.Printf("%d warning(s), first: %s\n", len(m.Warnings), m.Warnings[0])
+		fmt.Printf("%d warning(s), first: %s\n", len(m.Warnings), printable(m.Warnings[0]))
 	}
 	for _, e := range m.Errors {
-		fmt.Printf("error: %s\n", e)
+		fmt.Printf("error: %s\n", printable(e))
 	}
 }

@@ -64,7 +64,7 @@ func newJobCommand() *cobra.Command {
 					end = n.Finished
 				}
 				elapsed := time.Duration(end - n.Started).Round(time.Millisecond)
-				fmt.Fprintf(w, "%s\t%v\t%d\t%d\t%s\t%s\n", id, n.Running, n.Objects, n.Bytes, elapsed, n.Error)
+				fmt.Fprintf(w, "%s\t%v\t%d\t%d\t%s\t%s\n", id, n.Running, n.Objects, n.Bytes, elapsed, printable(n.Error))
 			}
 			return w.Flush()
 		},

@@ -504,6 +504,9 @@ func newObjectCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if name == "" {
+				return fmt.Errorf("%q names no object (want ais://BUCKET/OBJECT)", args[0])
+			}
 			meta, err := client().Head(cmd.Context(), bucket, name)
 			if err != nil {
 				return err
@@ -546,17 +549,17 @@ func newObjectCommand() *cobra.Command {
 				if !c.Current {
 					kind = "stale copy"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", loc.Target, kind, c.Mountpath, c.Size, c.Version)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", loc.Target, kind, c.Mountpath, c.Size, printable(c.Version))
 			}
 			for _, p := range loc.Parts {
 				kind := fmt.Sprintf("slice %d of %d+%d", p.Index, p.Data, p.Parity)
 				if p.Replica {
 					kind = fmt.Sprintf("replica %d", p.Index)
 				}
-				fmt.Fprintf(w, "%s\t%s\t-\t%d\t%s\n", p.Target, kind, p.Size, p.Version)
+				fmt.Fprintf(w, "%s\t%s\t-\t%d\t%s\n", p.Target, kind, p.Size, printable(p.Version))
 			}
 			for _, e := range loc.Errors {
-				fmt.Fprintf(w, "%s\tunreachable\t-\t-\t-\n", e)
+				fmt.Fprintf(w, "%s\tunreachable\t-\t-\t-\n", printable(e))
 			}
 			return w.Flush()
 		},
