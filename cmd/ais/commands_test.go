@@ -583,6 +583,14 @@ func TestLocalFilesAndNamesAreChecked(t *testing.T) {
 	if err := runCLI(t, "object", "head", "ais://b"); err == nil || !strings.Contains(err.Error(), "names no object") {
 		t.Errorf("object head of a bucket: %v", err)
 	}
+	// Flags that would be ignored are refused.
+	spec := filepath.Join(t.TempDir(), "spec.json")
+	os.WriteFile(spec, []byte(`{"input_bck":{"name":"src"},"input_format":"in-{0..9}.tar","output_format":"out-{00..99}.tar","output_shard_size":"1MiB"}`), 0o644)
+	for _, flags := range [][]string{{"--progress"}, {"--estimate", "--wait"}} {
+		if err := runCLI(t, append([]string{"dsort", "start", spec}, flags...)...); err == nil || !strings.Contains(err.Error(), "--wait") {
+			t.Errorf("dsort start %v: %v", flags, err)
+		}
+	}
 	if sent := g.sent(); len(sent) > 0 {
 		t.Errorf("sent %v", sent)
 	}

@@ -55,6 +55,12 @@ func newDsortCommand() *cobra.Command {
 			if estimateJSON && !estimate {
 				return fmt.Errorf("--json prints an estimate: it goes with --estimate")
 			}
+			if estimate && (wait || progress) {
+				return fmt.Errorf("--estimate starts no job to wait for: --wait and --progress go with a job (or --estimate-first)")
+			}
+			if progress && !wait && !estimateFirst {
+				return fmt.Errorf("--progress draws the bars of --wait: give --wait too")
+			}
 			var est *api.DsortEstimate
 			if estimate || estimateFirst {
 				e, err := c.EstimateDsort(cmd.Context(), data)
