@@ -595,3 +595,33 @@ func TestLocalFilesAndNamesAreChecked(t *testing.T) {
 		t.Errorf("sent %v", sent)
 	}
 }
+
+// A listing is printed as it comes: its JSON is the array of its entries
+// (empty too), its table a header and a row each.
+func TestListingPrinter(t *testing.T) {
+	entries := []api.ListEntry{{Name: "a", Size: 1}, {Name: "b\x1b[2J", Size: 2048}, {Name: "c", Size: 3}}
+	for n := range len(entries) + 1 {
+		var out bytes.Buffer
+		p := newListingPrinter(&out, true, false, "name,size")
+		for _, e := range entries[:n] {
+			p.add(e)
+		}
+		if err := p.close(); err != nil {
+			t.Fatal(err)
+		}
+		var got []api.ListEntry
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != n || n > 0 && got[n-1].Name != entries[n-1].Name {
+			t.Fatalf("%d entries as JSON: %q %v", n, out.String(), err)
+		}
+	}
+	var out bytes.Buffer
+	p := newListingPrinter(&out, false, true, "name,size")
+	for _, e := range entries {
+		p.add(e)
+	}
+	p.close()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "CACHED") || strings.Contains(out.String(), "\x1b") || !strings.Contains(lines[2], "2.00KiB") && !strings.Contains(lines[2], "2KiB") {
+		t.Fatalf("the table: %q", out.String())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -376,7 +377,10 @@ func newListCommand() *cobra.Command {
 				msg.Flags |= api.ListCached
 			}
 			remote := strings.Contains(bucket, "://")
-			var entries []api.ListEntry
+			// Printed as the pages come: a bucket of millions of objects
+			// is not held in memory, and its first names show at once.
+			out := newListingPrinter(os.Stdout, asJSON, remote, props)
+			listed := 0
 			var incomplete error
 			for e, err := range c.ListAll(cmd.Context(), bucket, msg) {
 				if errors.Is(err, api.ErrIncompleteListing) {
@@ -389,14 +393,15 @@ func newListCommand() *cobra.Command {
 					continue
 				}
 				if err != nil {
+					out.close() // what was printed stays valid (JSON closed)
 					return err
 				}
-				entries = append(entries, e)
-				if limit > 0 && len(entries) >= limit {
+				out.add(e)
+				if listed++; limit > 0 && listed >= limit {
 					break
 				}
 			}
-			if err := printListing(entries, asJSON, remote, props); err != nil {
+			if err := out.close(); err != nil {
 				return err
 			}
 			return incomplete
@@ -410,42 +415,76 @@ func newListCommand() *cobra.Command {
 	return cmd
 }
 
-// printListing prints a listing's entries as JSON or as a table.
-func printListing(entries []api.ListEntry, asJSON, remote bool, props string) error {
+// listingPrinter prints a listing's entries as they come, as a JSON
+// array or as a table (flushed every listingChunk rows: its columns are
+// aligned within a chunk).
+type listingPrinter struct {
+	out              io.Writer
+	w                *tabwriter.Writer
+	asJSON           bool
+	remote, withMeta bool
+	n                int
+}
+
+const listingChunk = 1000
+
+func newListingPrinter(out io.Writer, asJSON, remote bool, props string) *listingPrinter {
+	p := &listingPrinter{out: out, asJSON: asJSON, remote: remote,
+		withMeta: strings.Contains(props, "checksum") || strings.Contains(props, "version") || strings.Contains(props, "atime")}
 	if asJSON {
-		if entries == nil {
-			entries = []api.ListEntry{}
-		}
-		return printJSON(entries)
+		return p
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	withMeta := strings.Contains(props, "checksum") || strings.Contains(props, "version") || strings.Contains(props, "atime")
+	p.w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	switch {
-	case remote && withMeta:
-		fmt.Fprintln(w, "NAME\tSIZE\tCACHED\tCHECKSUM\tVERSION\tATIME")
-	case remote:
-		fmt.Fprintln(w, "NAME\tSIZE\tCACHED")
-	case withMeta:
-		fmt.Fprintln(w, "NAME\tSIZE\tCHECKSUM\tVERSION\tATIME")
+	case p.remote && p.withMeta:
+		fmt.Fprintln(p.w, "NAME\tSIZE\tCACHED\tCHECKSUM\tVERSION\tATIME")
+	case p.remote:
+		fmt.Fprintln(p.w, "NAME\tSIZE\tCACHED")
+	case p.withMeta:
+		fmt.Fprintln(p.w, "NAME\tSIZE\tCHECKSUM\tVERSION\tATIME")
 	default:
-		fmt.Fprintln(w, "NAME\tSIZE")
+		fmt.Fprintln(p.w, "NAME\tSIZE")
 	}
-	for _, e := range entries {
-		if remote && withMeta {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0), e.Checksum, printable(e.Version), e.Atime)
-			continue
+	return p
+}
+
+func (p *listingPrinter) add(e api.ListEntry) {
+	defer func() { p.n++ }()
+	if p.asJSON {
+		data, _ := json.MarshalIndent(e, "  ", "  ")
+		sep := ",\n  "
+		if p.n == 0 {
+			sep = "[\n  "
 		}
-		if remote {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0))
-			continue
-		}
-		if withMeta {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), e.Checksum, printable(e.Version), e.Atime)
-		} else {
-			fmt.Fprintf(w, "%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size))
-		}
+		fmt.Fprintf(p.out, "%s%s", sep, data)
+		return
 	}
-	return w.Flush()
+	switch {
+	case p.remote && p.withMeta:
+		fmt.Fprintf(p.w, "%s\t%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0), e.Checksum, printable(e.Version), e.Atime)
+	case p.remote:
+		fmt.Fprintf(p.w, "%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), yesNo(e.Flags&api.EntryPresent != 0))
+	case p.withMeta:
+		fmt.Fprintf(p.w, "%s\t%s\t%s\t%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size), e.Checksum, printable(e.Version), e.Atime)
+	default:
+		fmt.Fprintf(p.w, "%s\t%s\n", printable(e.Name), shards.FormatSize(e.Size))
+	}
+	if (p.n+1)%listingChunk == 0 {
+		p.w.Flush()
+	}
+}
+
+// close ends the listing: the JSON array's end, the table's last rows.
+func (p *listingPrinter) close() error {
+	if p.asJSON {
+		if p.n == 0 {
+			_, err := fmt.Fprint(p.out, "[]\n")
+			return err
+		}
+		_, err := fmt.Fprint(p.out, "\n]\n")
+		return err
+	}
+	return p.w.Flush()
 }
 
 func yesNo(b bool) string {
