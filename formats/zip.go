@@ -3,7 +3,6 @@ package formats
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -13,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
@@ -49,12 +49,16 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 	// io.EOF, never bytes past the end or an error of the storage.
 	storage := &failureReaderAt{r: io.NewSectionReader(r, 0, size)}
 	// zip.NewReader holds the whole directory in memory, about four times
-	// its size, before any bound on the members applies: a directory of
-	// empty records (a few GiB) would be tens of GiB.
-	if dir, ok := zipDirectorySize(storage, size); ok && dir > maxZipDirectory {
-		return nil, &HeaderError{Shard: shard, Offset: -1, Err: fmt.Errorf("%w: its central directory is %d bytes, more than the %d a zip shard may have (about a million members)", ErrCorrupt, dir, maxZipDirectory)}
+	// its size, before any bound on the members applies (a directory of
+	// empty records, a few GiB, would be tens of GiB): what it reads is
+	// bounded, whatever the end record declares.
+	budget := &readBudget{r: storage, left: int64(maxZipDirectory) + zipEndSearch}
+	zr, err := zip.NewReader(budget, size)
+	if budget.exceeded.Load() {
+		return nil, &HeaderError{Shard: shard, Offset: -1, Err: fmt.Errorf("%w: its central directory is more than the %d bytes a zip shard may have (about a million members)", ErrCorrupt, maxZipDirectory)}
 	}
-	zr, err := zip.NewReader(storage, size)
+	// The members are read through it too: not bounded.
+	atomic.StoreInt64(&budget.left, math.MaxInt64/2)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) { // names are checked one by one below
 		if storage.err != nil {
 			return nil, fmt.Errorf("formats: read shard %q: %w", shard, storage.err)
@@ -68,42 +72,26 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 // the tests).
 var maxZipDirectory uint64 = 128 << 20
 
-// zipDirectorySize reads the size of a zip's central directory from its
-// end records (zip64's when the classic one overflows); ok is false when
-// they cannot be found, for zip.NewReader to say why.
-func zipDirectorySize(r io.ReaderAt, size int64) (uint64, bool) {
-	const endLength, maxComment = 22, 1<<16 - 1
-	tail := make([]byte, min(size, endLength+maxComment))
-	start := size - int64(len(tail))
-	if _, err := r.ReadAt(tail, start); err != nil && err != io.EOF {
-		return 0, false
-	}
-	le := binary.LittleEndian
-	for i := len(tail) - endLength; i >= 0; i-- {
-		if le.Uint32(tail[i:]) != 0x06054b50 {
-			continue
-		}
-		dir := uint64(le.Uint32(tail[i+12:]))
-		if dir != 0xffffffff {
-			return dir, true
-		}
-		// zip64: its locator just before, naming the zip64 end record.
-		locator := make([]byte, 20)
-		at := start + int64(i) - 20
-		if at < 0 {
-			return 0, false
-		}
-		if _, err := r.ReadAt(locator, at); err != nil || le.Uint32(locator) != 0x07064b50 {
-			return 0, false
-		}
-		record := make([]byte, 56)
-		if _, err := r.ReadAt(record, int64(le.Uint64(locator[8:]))); err != nil || le.Uint32(record) != 0x06064b50 {
-			return 0, false
-		}
-		return le.Uint64(record[40:]), true
-	}
-	return 0, false
+// zipEndSearch is what zip.NewReader reads to find the end records (the
+// last 64 KiB and change, a comment's most).
+const zipEndSearch = 66 << 10
+
+// readBudget fails the reads past a number of bytes.
+type readBudget struct {
+	r        io.ReaderAt
+	left     int64 // atomically
+	exceeded atomic.Bool
 }
+
+func (b *readBudget) ReadAt(p []byte, off int64) (int, error) {
+	if atomic.AddInt64(&b.left, -int64(len(p))) < 0 {
+		b.exceeded.Store(true)
+		return 0, errZipDirectory
+	}
+	return b.r.ReadAt(p, off)
+}
+
+var errZipDirectory = fmt.Errorf("%w: the zip's directory is too big", ErrCorrupt)
 
 // failureReaderAt records the first error of a ReaderAt other than io.EOF.
 type failureReaderAt struct {

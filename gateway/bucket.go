@@ -195,9 +195,9 @@ func (n *Node) handleDestroyBucket(w http.ResponseWriter, r *http.Request) {
 
 // proposeDestroy destroys a bucket as this gateway knows it; refused as
 // created again since (this gateway's view was behind the log), it
-// destroys the bucket as it is, once this gateway has that.
+// destroys the bucket as it is once this gateway has that (within 2 s;
+// else the refusal is the answer).
 func (n *Node) proposeDestroy(ctx context.Context, b store.Bucket) error {
-	arrived := time.Now().UnixNano()
 	change := destroyChange(n.currentBuckets(), b)
 	_, err := n.control.Propose(ctx, change)
 	// (A forwarded refusal crosses the wire as a 409 with its message.)
@@ -206,9 +206,10 @@ func (n *Node) proposeDestroy(ctx context.Context, b store.Bucket) error {
 		return err
 	}
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
-		// Only a bucket created before the request came, and after the
-		// one this gateway knew: never one created since.
-		if again := destroyChange(n.currentBuckets(), b); again.Created > change.Created && again.Created < arrived {
+		// The bucket as this gateway has it once caught up (a bucket of
+		// the name created within these 2 s, racing the destroy, may be
+		// it: creation times are of other nodes' clocks, not compared).
+		if again := destroyChange(n.currentBuckets(), b); again.Created != 0 && again.Created != change.Created {
 			_, err = n.control.Propose(ctx, again)
 			return err
 		}

@@ -44,7 +44,7 @@ func newGetBatchCommand() *cobra.Command {
 				return err
 			}
 			out := args[len(args)-1]
-			if _, known := formats.Default().ByName(out); out != "-" && !known {
+			if _, known := formats.Default().ByName(out); out != "-" && !known && template == "" && spec == "" && len(args) > 2 {
 				// Likely an entry taken for the archive (OUT forgotten): a
 				// local file of that name is not replaced.
 				if info, err := os.Stat(out); err == nil && info.Mode().IsRegular() {

@@ -594,6 +594,17 @@ func TestLocalFilesAndNamesAreChecked(t *testing.T) {
 	if sent := g.sent(); len(sent) > 0 {
 		t.Errorf("sent %v", sent)
 	}
+	// A spec that asks for an estimate itself, with --wait: estimated, as
+	// before (not refused for a flag not given).
+	dry := filepath.Join(t.TempDir(), "dry.json")
+	os.WriteFile(dry, []byte(`{"input_bck":{"name":"src"},"input_format":"in-{0..9}.tar","output_format":"out-{00..99}.tar","output_shard_size":"1MiB","dry_run":"estimate"}`), 0o644)
+	if err := runCLI(t, "dsort", "start", dry, "--wait"); err != nil && strings.Contains(err.Error(), "--estimate starts no job") {
+		t.Errorf("a dry-run spec with --wait: %v", err)
+	}
+	// get-batch with --template: OUT is the last argument, whatever it is.
+	if err := runCLI(t, "ml", "get-batch", "ais://b", "--template", "s-{0..1}.tar", existing); err != nil && strings.Contains(err.Error(), "not an archive's name") {
+		t.Errorf("get-batch --template into an existing file: %v", err)
+	}
 }
 
 // A listing is printed as it comes: its JSON is the array of its entries
@@ -614,8 +625,30 @@ func TestListingPrinter(t *testing.T) {
 			t.Fatalf("%d entries as JSON: %q %v", n, out.String(), err)
 		}
 	}
+	// A listing that fails prints nothing when nothing was listed (not an
+	// empty bucket's "[]" or header), and leaves a JSON array cut short
+	// open.
+	for _, asJSON := range []bool{true, false} {
+		var out bytes.Buffer
+		newListingPrinter(&out, asJSON, false, "name,size").fail()
+		if out.Len() != 0 {
+			t.Errorf("json %v: a listing failed at once printed %q", asJSON, out.String())
+		}
+	}
+	var cut bytes.Buffer
+	p := newListingPrinter(&cut, true, false, "name,size")
+	p.add(entries[0])
+	p.fail()
+	if json.Valid(cut.Bytes()) {
+		t.Errorf("a JSON listing cut short reads whole: %q", cut.String())
+	}
+	var empty bytes.Buffer
+	newListingPrinter(&empty, false, false, "name,size").close()
+	if strings.TrimSpace(empty.String()) != "NAME  SIZE" {
+		t.Errorf("an empty bucket's table: %q", empty.String())
+	}
 	var out bytes.Buffer
-	p := newListingPrinter(&out, false, true, "name,size")
+	p = newListingPrinter(&out, false, true, "name,size")
 	for _, e := range entries {
 		p.add(e)
 	}

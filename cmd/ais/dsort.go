@@ -55,7 +55,9 @@ func newDsortCommand() *cobra.Command {
 			if estimateJSON && !estimate {
 				return fmt.Errorf("--json prints an estimate: it goes with --estimate")
 			}
-			if estimate && (wait || progress) {
+			if cmd.Flags().Changed("estimate") && (wait || progress) {
+				// (A spec's "dry_run": "estimate" with --wait still prints
+				// the estimate, as it did.)
 				return fmt.Errorf("--estimate starts no job to wait for: --wait and --progress go with a job (or --estimate-first)")
 			}
 			if progress && !wait && !estimateFirst {

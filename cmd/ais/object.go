@@ -393,7 +393,7 @@ func newListCommand() *cobra.Command {
 					continue
 				}
 				if err != nil {
-					out.close() // what was printed stays valid (JSON closed)
+					out.fail() // a JSON array cut short is left open: a parser sees it
 					return err
 				}
 				out.add(e)
@@ -435,6 +435,11 @@ func newListingPrinter(out io.Writer, asJSON, remote bool, props string) *listin
 		return p
 	}
 	p.w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	return p
+}
+
+// header starts the table, once something is listed or the listing ends.
+func (p *listingPrinter) header() {
 	switch {
 	case p.remote && p.withMeta:
 		fmt.Fprintln(p.w, "NAME\tSIZE\tCACHED\tCHECKSUM\tVERSION\tATIME")
@@ -445,7 +450,6 @@ func newListingPrinter(out io.Writer, asJSON, remote bool, props string) *listin
 	default:
 		fmt.Fprintln(p.w, "NAME\tSIZE")
 	}
-	return p
 }
 
 func (p *listingPrinter) add(e api.ListEntry) {
@@ -458,6 +462,9 @@ func (p *listingPrinter) add(e api.ListEntry) {
 		}
 		fmt.Fprintf(p.out, "%s%s", sep, data)
 		return
+	}
+	if p.n == 0 {
+		p.header()
 	}
 	switch {
 	case p.remote && p.withMeta:
@@ -474,6 +481,14 @@ func (p *listingPrinter) add(e api.ListEntry) {
 	}
 }
 
+// fail ends a listing that failed: nothing if nothing was listed (not an
+// empty bucket's "[]"), the table's rows so far, a JSON array left open.
+func (p *listingPrinter) fail() {
+	if p.n > 0 && !p.asJSON {
+		p.w.Flush()
+	}
+}
+
 // close ends the listing: the JSON array's end, the table's last rows.
 func (p *listingPrinter) close() error {
 	if p.asJSON {
@@ -483,6 +498,9 @@ func (p *listingPrinter) close() error {
 		}
 		_, err := fmt.Fprint(p.out, "\n]\n")
 		return err
+	}
+	if p.n == 0 {
+		p.header() // an empty bucket: the header alone, as before
 	}
 	return p.w.Flush()
 }
