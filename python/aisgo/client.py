@@ -459,6 +459,8 @@ class ObjectReader(io.RawIOBase):
         cl = resp.headers.get("Content-Length")
         self.size: Optional[int] = int(cl) if cl is not None and cl.isdigit() else None
         self._pos = 0
+        self._fetched = 0  # from the network; _pos is what the caller has
+        self._buf = b""  # read ahead by readline, handed out first
 
     @property
     def meta(self) -> Dict[str, Any]:
@@ -477,19 +479,48 @@ class ObjectReader(io.RawIOBase):
         """Bytes read so far."""
         return self._pos
 
-    def _read_raw(self, n: int) -> bytes:
+    def _fetch(self, n: int) -> bytes:
         if self.closed:
             raise ValueError("read of a closed object reader")
         try:
             data = self._raw.read(n)
         except Exception as exc:  # urllib3's ProtocolError, ReadTimeoutError...
             if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
-                raise AisTimeout(f"reading ais://{self.bucket}/{self.name} at byte {self._pos}: timed out: {exc}") from exc
-            raise AisError(f"reading ais://{self.bucket}/{self.name} at byte {self._pos}: {_reason(exc)}") from exc
-        if not data and n > 0 and self.size is not None and self._pos < self.size:
-            raise AisError(f"reading ais://{self.bucket}/{self.name}: the answer ended at byte {self._pos} of {self.size}")
+                raise AisTimeout(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: timed out: {exc}") from exc
+            raise AisError(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: {_reason(exc)}") from exc
+        if not data and n > 0 and self.size is not None and self._fetched < self.size:
+            raise AisError(f"reading ais://{self.bucket}/{self.name}: the answer ended at byte {self._fetched} of {self.size}")
+        self._fetched += len(data)
+        return data
+
+    def _read_raw(self, n: int) -> bytes:
+        if self._buf and n > 0:
+            data, self._buf = self._buf[:n], self._buf[n:]
+        else:
+            data = self._fetch(n)
         self._pos += len(data)
         return data
+
+    def readline(self, size: Optional[int] = -1) -> bytes:
+        """Reads a line (up to and with ``b"\\n"``, at most ``size`` bytes),
+        fetching ahead in chunks (io's own readline asks for a byte at a
+        time): ``for line in reader`` reads a JSONL manifest quickly."""
+        limit = -1 if size is None else size
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0 or 0 <= limit <= len(self._buf):
+                cut = end + 1 if end >= 0 else len(self._buf)
+                if 0 <= limit < cut:
+                    cut = limit
+                line, self._buf = self._buf[:cut], self._buf[cut:]
+                self._pos += len(line)
+                return line
+            chunk = self._fetch(CHUNK_SIZE)
+            if not chunk:
+                line, self._buf = self._buf, b""
+                self._pos += len(line)
+                return line
+            self._buf += chunk
 
     def read(self, size: int = -1) -> bytes:
         """Reads up to ``size`` bytes (all that is left when negative)."""

@@ -221,6 +221,30 @@ def test_open_object_streams(client: Client, bucket: str):
         assert buf.read(100) == data[5:105]
 
 
+def test_object_reader_lines(client: Client, bucket: str):
+    # A JSONL manifest read line by line: each line whole, in few reads of
+    # the network (io's readline asks for a byte at a time); reads mixed
+    # with lines keep their place.
+    lines = [json.dumps({"i": i, "name": f"img-{i}.jpg"}).encode() + b"\n" for i in range(2000)]
+    data = b"".join(lines) + b"last line without newline"
+    client.put_object(bucket, "manifest.jsonl", data)
+    with client.open_object(bucket, "manifest.jsonl") as r:
+        fetches = []
+        raw_read = r._raw.read
+        r._raw.read = lambda n=None: fetches.append(n) or raw_read(n)
+        got = list(r)
+        assert got == lines + [b"last line without newline"]
+        assert r.tell() == len(data) and len(fetches) <= 3
+    with client.open_object(bucket, "manifest.jsonl") as r:
+        assert r.readline() == lines[0]
+        assert r.read(5) == lines[1][:5]
+        assert r.readline(3) == lines[1][5:8]
+        assert r.readline() == lines[1][8:]
+        assert r.tell() == len(lines[0]) + len(lines[1])
+        rest = r.read()
+        assert rest == data[len(lines[0]) + len(lines[1]) :]
+
+
 def test_errors(client: Client, bucket: str):
     with pytest.raises(aisgo.NotFound) as e:
         client.get_object(bucket, "missing")
