@@ -1631,21 +1631,28 @@ func (d deletesOwner) DeleteJobFromOwner(ctx context.Context, b store.Bucket, na
 	return deleteJobCopy(ctx, d.owner, b, name, job, beforeAttempt)
 }
 
-// The index an interrupted job wrote on its owner, another target, goes
-// once the restarted node knows its cluster.
-func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
-	ctx := t.Context()
+// twoStoresWithOut is two targets' stores, each with the bucket "out".
+func twoStoresWithOut(t *testing.T) [2]store.Store {
+	t.Helper()
 	var stores [2]store.Store
 	for i := range stores {
-		st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+		st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.CreateBucket(ctx, store.NewBucket("out"), store.DefaultProps()); err != nil {
+		if err := st.CreateBucket(t.Context(), store.NewBucket("out"), store.DefaultProps()); err != nil {
 			t.Fatal(err)
 		}
 		stores[i] = st
 	}
+	return stores
+}
+
+// The index an interrupted job wrote on its owner, another target, goes
+// once the restarted node knows its cluster.
+func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
+	ctx := t.Context()
+	stores := twoStoresWithOut(t)
 	ours := map[string]string{pipeline.CustomJob: "srt-x"}
 	if _, err := stores[1].Put(ctx, store.NewBucket("out"), "out-000.tar.idx", strings.NewReader("{}"), store.PutOptions{Size: 2, Custom: ours}); err != nil {
 		t.Fatal(err)
@@ -1674,17 +1681,7 @@ func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
 // job wrote under the same names.
 func TestRecoverLeavesALaterAttemptsOutput(t *testing.T) {
 	ctx := t.Context()
-	var stores [2]store.Store
-	for i := range stores {
-		st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CreateBucket(ctx, store.NewBucket("out"), store.DefaultProps()); err != nil {
-			t.Fatal(err)
-		}
-		stores[i] = st
-	}
+	stores := twoStoresWithOut(t)
 	attempt := func(n string) map[string]string {
 		return map[string]string{pipeline.CustomJob: "srt-x", pipeline.CustomAttempt: n}
 	}
