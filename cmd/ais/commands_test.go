@@ -584,6 +584,16 @@ func TestLocalFilesAndNamesAreChecked(t *testing.T) {
 		t.Errorf("object head of a bucket: %v", err)
 	}
 	// Flags that would be ignored are refused.
+	for _, args := range [][]string{
+		{"ls", "--prefix", "x"},
+		{"ls", "--limit", "3"},
+		{"ls", "ais://b/p", "--prefix", "q"},
+		{"put", existing, "ais://b/o", "--archmime", ".tgz"},
+	} {
+		if err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--") && !strings.Contains(err.Error(), "prefixes") {
+			t.Errorf("%v: %v, want refused", args, err)
+		}
+	}
 	spec := filepath.Join(t.TempDir(), "spec.json")
 	os.WriteFile(spec, []byte(`{"input_bck":{"name":"src"},"input_format":"in-{0..9}.tar","output_format":"out-{00..99}.tar","output_shard_size":"1MiB"}`), 0o644)
 	for _, flags := range [][]string{{"--progress"}, {"--estimate", "--wait"}} {

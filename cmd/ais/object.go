@@ -48,6 +48,9 @@ func newPutCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if archMime != "" && archPath == "" {
+				return errors.New("--archmime names the format of the shard --archpath puts a file into: give --archpath")
+			}
 			c := client()
 			ctx := cmd.Context()
 			if args[0] == "-" {
@@ -363,11 +366,19 @@ func newListCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := client()
 			if len(args) == 0 {
+				for _, flag := range []string{"prefix", "limit", "props", "cached"} {
+					if cmd.Flags().Changed(flag) {
+						return fmt.Errorf("--%s lists objects: name the bucket (ais ls ais://BUCKET --%s ...)", flag, flag)
+					}
+				}
 				return listBuckets(cmd.Context(), asJSON)
 			}
 			bucket, objPrefix, err := parseURI(args[0])
 			if err != nil {
 				return err
+			}
+			if prefix != "" && objPrefix != "" && prefix != objPrefix {
+				return fmt.Errorf("two prefixes: %q in %s and --prefix %q: give one", objPrefix, args[0], prefix)
 			}
 			if prefix == "" {
 				prefix = objPrefix
