@@ -44,3 +44,11 @@ func OnCopiesMade(hook func()) func() {
 	copiesMade = hook
 	return func() { copiesMade = old }
 }
+
+// OnCopyInstalling sets the hook copyFile runs before it installs a copy,
+// and returns the restore.
+func OnCopyInstalling(hook func()) func() {
+	old := copyInstalling
+	copyInstalling = hook
+	return func() { copyInstalling = old }
+}

@@ -50,6 +50,10 @@ func (s *Store) repairCopies(b store.Bucket, name string, good located, bad []lo
 // mountpath m, checking the checksum of what it reads; the caller holds
 // the name's lock.
 func (s *Store) copyFile(src string, meta store.ObjectMeta, m mountpath, b store.Bucket, name string) error {
+	props, err := s.bucketProps(b)
+	if err != nil {
+		return err
+	}
 	in, err := os.Open(src)
 	if err != nil {
 		return classify(err)
@@ -89,8 +93,17 @@ func (s *Store) copyFile(src string, meta store.ObjectMeta, m mountpath, b store
 	if err := writeMeta(work, &meta); err != nil {
 		return err
 	}
-	return s.install(b, name, m, work)
+	copyInstalling()
+	if err := s.install(b, name, m, work); err != nil {
+		return err
+	}
+	// A destroy takes no name lock: the install may have made the
+	// bucket's directories again after it.
+	return s.placedOrUndone(b, props.Created, []mountpath{m}, name)
 }
+
+// copyInstalling is a test's hook: a copy is about to be installed.
+var copyInstalling = func() {}
 
 // verifyLater checks every copy of an object after a validated read, and
 // rewrites the bad ones from a good one; when the queue is full, the

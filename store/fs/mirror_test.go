@@ -690,6 +690,44 @@ func TestPutIntoABucketDestroyedDuringItsCommitFails(t *testing.T) {
 	}
 }
 
+// A copy being made while its bucket is destroyed and made again (a
+// destroy takes no name lock) does not land in the new bucket.
+func TestCopyIntoABucketDestroyedMeanwhileIsUndone(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	ctx := t.Context()
+	b := mirrorBucket(t, st, "m", 1, false)
+	storetest.Put(t, st, b, "x", []byte("old bucket's"))
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Enabled: true, Copies: 2}
+	if err := st.SetBucketProps(ctx, b, props); err != nil {
+		t.Fatal(err)
+	}
+	once := false
+	defer fs.OnCopyInstalling(func() {
+		if once {
+			return
+		}
+		once = true
+		if err := st.DestroyBucket(ctx, b); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(2 * time.Millisecond) // another creation time
+		if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+			t.Error(err)
+		}
+	})()
+	st.MakeCopies(ctx, b, new(store.Progress)) // (fails or not: what is left counts)
+	if !once {
+		t.Fatal("no copy was made")
+	}
+	if paths := copyPaths(st, b, "x"); len(paths) != 0 {
+		t.Fatalf("the bucket made again holds the old bucket's object: %v", paths)
+	}
+	if _, err := st.Head(ctx, b, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("head in the bucket made again: %v", err)
+	}
+}
+
 // A read of either copy of a mirrored object (the other is busy) is a
 // read of the object: a listing shows its access time, pending or
 // flushed, and LRU does not take the object for cold.

@@ -409,10 +409,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		}
 		installed = append(installed, mps[i])
 	}
-	if err := s.stillPlaced(b, current.Created, installed); err != nil {
-		for _, m := range installed {
-			pathsafe.Remove(m.path, m.objectPath(b, name))
-		}
+	if err := s.placedOrUndone(b, current.Created, installed, name); err != nil {
 		return nil, err
 	}
 	// A copy left on another mountpath (placed before mountpaths or the
@@ -457,6 +454,23 @@ func (s *Store) stillPlaced(b store.Bucket, created store.Int64String, installed
 		}
 	}
 	return fmt.Errorf("%w: the mountpaths of the object were disabled while it was written: write it again", store.ErrIO)
+}
+
+// placedOrUndone removes the copies just installed on mountpaths when
+// stillPlaced fails, and makes the removal durable: a crash must not
+// bring them back (a group sync may have made the install durable).
+func (s *Store) placedOrUndone(b store.Bucket, created store.Int64String, installed []mountpath, name string) error {
+	err := s.stillPlaced(b, created, installed)
+	if err == nil {
+		return nil
+	}
+	for _, m := range installed {
+		pathsafe.Remove(m.path, m.objectPath(b, name))
+	}
+	if serr := s.syncMountpaths(installed); serr != nil {
+		s.logger.Warn("sync the removal of an object whose bucket or mountpaths changed", "bucket", b.String(), "object", name, "err", serr)
+	}
+	return err
 }
 
 // maxInstallAttempts bounds the retries of an install that deletes of

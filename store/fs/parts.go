@@ -52,7 +52,8 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 		return err
 	}
 	b, name := meta.Bucket.Normalize(), meta.Name
-	if _, err := s.bucketProps(b); err != nil {
+	props, err := s.bucketProps(b)
+	if err != nil {
 		return err
 	}
 	encoded, err := meta.MarshalMsg(nil)
@@ -152,6 +153,17 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 		if other.path != m.path {
 			os.Remove(other.partPath(b, name, meta.Index))
 		}
+	}
+	s.mpsMu.RUnlock()
+	held = false
+	// A destroy takes no parts lock: the MkdirAll above may have made
+	// the bucket's directories again after it.
+	if current, err := s.bucketProps(b); err != nil || current.Created != props.Created {
+		pathsafe.Remove(m.path, dest)
+		if err := s.syncMountpaths([]mountpath{m}); err != nil {
+			s.logger.Warn("sync the removal of a part whose bucket was destroyed", "bucket", b.String(), "object", name, "err", err)
+		}
+		return fmt.Errorf("part %d of %s/%s: %w: the bucket was destroyed while the part was stored", meta.Index, b, name, store.ErrBucketNotFound)
 	}
 	return nil
 }

@@ -339,6 +339,32 @@ func TestPartOntoAMountpathDisabledMeanwhileFails(t *testing.T) {
 	}
 }
 
+// A part stored while its bucket is destroyed and made again (a destroy
+// takes no parts lock) fails, and the bucket made again holds no part.
+func TestPartIntoABucketDestroyedMeanwhileFails(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	data := []byte("a part")
+	body := &disablingReader{Reader: bytes.NewReader(data), disable: func() {
+		if err := st.DestroyBucket(ctx, b); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(2 * time.Millisecond) // another creation time
+		if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+			t.Error(err)
+		}
+	}}
+	if err := st.PutPart(ctx, partOf(b, "p", 0, data, 10), body); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("a part into a bucket destroyed meanwhile: %v", err)
+	}
+	for _, mp := range mps {
+		if found, _ := filepath.Glob(filepath.Join(mp, ".ais", "parts", "ais", b.Name, "*", "*")); len(found) > 0 {
+			t.Fatalf("the bucket made again holds the part: %v", found)
+		}
+	}
+}
+
 // Parts deleted while a mountpath holding one of them is away stay
 // deleted when it returns: the delete leaves a tombstone the return
 // removes the part by (else it would restore what was deleted).
