@@ -924,7 +924,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	found := false
 	var foundStamp store.Stamp
 	conditional, away := !opts.IfStamp.IsZero() || !opts.Stamp.IsZero(), s.away()
-	var removed []mountpath
+	var doomed, removed []mountpath
 	for _, m := range s.readable() {
 		path := m.objectPath(b, name)
 		if _, err := statObject(path); err != nil {
@@ -965,13 +965,22 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 				}
 			}
 		}
-		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("delete %s/%s: %w", b, name, classify(err))
-		}
 		if !stale && (!found || meta.Stamp.Compare(foundStamp) > 0) {
 			foundStamp = meta.Stamp
 		}
 		found = found || !stale
+		doomed = append(doomed, m)
+	}
+	// Every copy passed its conditions before any goes: a delete that
+	// fails on one copy leaves the others.
+	for _, m := range doomed {
+		path := m.objectPath(b, name)
+		if err := os.Remove(path); err != nil {
+			if len(removed) > 0 {
+				s.syncMountpaths(removed) // (what went stays gone)
+			}
+			return fmt.Errorf("delete %s/%s: %w", b, name, classify(err))
+		}
 		removed = append(removed, m)
 		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
 	}

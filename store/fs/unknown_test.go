@@ -70,6 +70,28 @@ func TestConditionsOnUnreadableMetadataAreRefused(t *testing.T) {
 	}
 }
 
+// A conditional delete refused on one copy of a mirrored object (its
+// metadata cannot be read) removes no other copy: the delete failed, and
+// the object stays whole.
+func TestRefusedConditionalDeleteKeepsEveryCopy(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 3, false)
+	meta := storetest.Put(t, st, b, "x", []byte("kept"))
+	paths := copyPaths(st, b, "x")
+	if len(paths) != 3 {
+		t.Fatalf("copies %v", paths)
+	}
+	if err := unix.Setxattr(paths[2], "user.ais.meta", bytes.Repeat([]byte{0x80}, 3900), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(t.Context(), b, "x", store.DeleteOptions{IfStamp: meta.Stamp}); err == nil {
+		t.Fatal("a conditional DELETE over unreadable metadata succeeded")
+	}
+	if left := copyPaths(st, b, "x"); len(left) != 3 {
+		t.Fatalf("a refused delete removed copies: left %v", left)
+	}
+}
+
 // A current copy the disk cannot tell about is not passed over for an
 // older one on a returning mountpath: that would serve a version the
 // overwrite replaced.
