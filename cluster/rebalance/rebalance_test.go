@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,43 @@ func TestRunMovesEverythingOnce(t *testing.T) {
 				t.Fatalf("%s is still on %s, its owner is %s", name, id, owner.ID)
 			}
 		}
+	}
+}
+
+// An object with as many custom entries as the store takes (short keys:
+// far more than a few hundred) moves like any other, with its metadata.
+func TestObjectWithTheMostCustomEntriesMoves(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	after := mapWith(2, targets("t1", "t2")...)
+	name := ""
+	for i := 0; name == ""; i++ {
+		if owner, _ := after.Owner(cluster.Uname("ais", "b", fmt.Sprint("o", i))); owner.ID == "t2" {
+			name = fmt.Sprint("o", i)
+		}
+	}
+	// The most a store's metadata holds: add entries until it refuses.
+	custom := map[string]string{}
+	for i := 0; ; i++ {
+		custom[strconv.FormatInt(int64(i), 36)] = ""
+		_, err := all["t1"].Put(t.Context(), bucket, name, strings.NewReader("d"), store.PutOptions{Size: 1, Stamp: store.Stamp{Map: 1, Clock: 1}, Custom: custom})
+		if err != nil {
+			delete(custom, strconv.FormatInt(int64(i), 36))
+			break
+		}
+	}
+	if len(custom) <= 256 {
+		t.Fatalf("the store took only %d custom entries", len(custom))
+	}
+	if _, err := runOn(t, all, "t1", after, sender{stores: all}); err != nil {
+		t.Fatalf("a run moving an object with %d custom entries: %v", len(custom), err)
+	}
+	obj, err := all["t2"].Open(t.Context(), bucket, name, store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	if got := obj.Meta().Custom; len(got) != len(custom) {
+		t.Fatalf("moved with %d custom entries, want %d", len(got), len(custom))
 	}
 }
 
@@ -487,7 +525,16 @@ func TestReceiveBoundsPeerInput(t *testing.T) {
 	if _, err := rebalance.Receive(t.Context(), rebalance.ReceiveConfig{Store: st}, &many); !errors.Is(err, rebalance.ErrFrame) {
 		t.Fatalf("a stream of %d items: %v", rebalance.MaxFrames+1, err)
 	}
-	frame := tombstoneFrame(bucket.Name, "x", store.Stamp{Map: 9, Clock: 1})
+	// Custom metadata past what any store keeps is refused, unread.
+	huge := map[string]string{}
+	for i := range 3 {
+		huge[fmt.Sprint(i)] = strings.Repeat("v", 4000)
+	}
+	frame := rebalance.AppendFrame(nil, rebalance.Item{Bucket: bucket, Meta: store.ObjectMeta{Name: "x", Size: 0, Custom: huge, Stamp: store.Stamp{Map: 1, Clock: 1}}})
+	if _, err := rebalance.Receive(t.Context(), rebalance.ReceiveConfig{Store: st}, bytes.NewReader(frame)); !errors.Is(err, rebalance.ErrFrame) {
+		t.Fatalf("custom metadata of 12,000 bytes: %v", err)
+	}
+	frame = tombstoneFrame(bucket.Name, "x", store.Stamp{Map: 9, Clock: 1})
 	receipts, err := rebalance.Receive(t.Context(), rebalance.ReceiveConfig{Store: st, MapVersion: func() int64 { return 3 }}, bytes.NewReader(frame))
 	if err != nil || len(receipts) != 1 || receipts[0].Error == "" || receipts[0].Kind != "" {
 		t.Fatalf("a stamp of a later map: %+v %v", receipts, err)

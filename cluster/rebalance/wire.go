@@ -9,11 +9,15 @@ import (
 	"github.com/tinylib/msgp/msgp"
 )
 
-// Limits of a frame: an object's metadata fits an xattr (store/fs).
+// Limits of a frame: an object's metadata fits an xattr (store/fs, 3
+// KiB), whose custom entries take 2 bytes or more each. A limit below
+// what a store takes would fail every batch with such an object, and the
+// run forever.
 const (
-	maxFrameFields = 16
-	maxFrameCustom = 256
-	maxFrameString = 4 << 10
+	maxFrameFields      = 16
+	maxFrameCustom      = 2048
+	maxFrameCustomBytes = 8 << 10
+	maxFrameString      = 4 << 10
 )
 
 // ErrFrame marks a malformed or oversized frame stream.
@@ -169,7 +173,8 @@ func readStringMap(rd *msgp.Reader) (map[string]string, error) {
 	if n > maxFrameCustom {
 		return nil, fmt.Errorf("custom metadata of %d entries (at most %d)", n, maxFrameCustom)
 	}
-	m := make(map[string]string, n)
+	m := make(map[string]string, min(n, 64))
+	size := 0
 	for range n {
 		k, err := rd.ReadString()
 		if err != nil {
@@ -178,6 +183,9 @@ func readStringMap(rd *msgp.Reader) (map[string]string, error) {
 		v, err := rd.ReadString()
 		if err != nil {
 			return nil, err
+		}
+		if size += len(k) + len(v); size > maxFrameCustomBytes {
+			return nil, fmt.Errorf("custom metadata of more than %d bytes", maxFrameCustomBytes)
 		}
 		m[k] = v
 	}
