@@ -88,9 +88,15 @@ func TestOriginRefusalsAndGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, status = range []int{http.StatusUnauthorized, http.StatusForbidden} {
+	for _, status = range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusUnavailableForLegalReasons} {
 		if _, _, err := be.GetObject(t.Context(), b, "f"); !errors.Is(err, store.ErrRemoteForbidden) || errors.Is(err, store.ErrRemote) {
 			t.Errorf("an origin answering %d: %v, want a refusal", status, err)
+		}
+	}
+	// A throttle, a timeout or a server's failure is worth asking again.
+	for _, status = range []int{http.StatusTooManyRequests, http.StatusRequestTimeout, http.StatusBadGateway} {
+		if _, _, err := be.GetObject(t.Context(), b, "f"); !errors.Is(err, store.ErrRemote) {
+			t.Errorf("an origin answering %d: %v, want unavailable", status, err)
 		}
 	}
 	status = http.StatusGone

@@ -18,6 +18,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/aisgo/aisgo/internal/egress"
@@ -221,12 +222,33 @@ func (be *Backend) classify(err error, b store.Bucket, name string) error {
 			// The credentials: asking again does not help.
 			return fmt.Errorf("%w: %s at %s: %s: %s", store.ErrRemoteForbidden, b, be.where, api.ErrorCode(), api.ErrorMessage())
 		}
+		// An answer without a body (a HEAD's) has its code named after
+		// the status ("Forbidden", "BadRequest"): the status decides.
+		var resp *smithyhttp.ResponseError
+		if errors.As(err, &resp) {
+			if status := resp.HTTPStatusCode(); status == http.StatusNotFound {
+				if name == "" {
+					return fmt.Errorf("remote bucket %s at %s: %w", b, be.where, store.ErrBucketNotFound)
+				}
+				return fmt.Errorf("%s/%s at %s: %w", b, name, be.where, store.ErrNotFound)
+			} else if refusedForGood(status) {
+				return fmt.Errorf("%w: %s at %s: %s: %s", store.ErrRemoteForbidden, b, be.where, api.ErrorCode(), api.ErrorMessage())
+			}
+		}
 		return fmt.Errorf("%w: %s at %s: %s: %s", remote.ErrUnavailable, b, be.where, api.ErrorCode(), api.ErrorMessage())
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return fmt.Errorf("%w: %s at %s: %w", remote.ErrUnavailable, b, be.where, err)
+}
+
+// refusedForGood reports a remote's answer that asking again does not
+// change: a 4xx but a timeout or a throttle, or S3's 301 (the bucket is in
+// another region). A 503 would have clients retry it without end.
+func refusedForGood(status int) bool {
+	return status == http.StatusMovedPermanently ||
+		status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
 }
 
 func attrsOf(name string, size *int64, etag, version *string, modified *time.Time) remote.ObjectAttrs {

@@ -210,3 +210,43 @@ func TestAccessDeniedIsARefusal(t *testing.T) {
 		t.Fatalf("a listing refused with AccessDenied: %v, want a refusal, not unavailable", err)
 	}
 }
+
+// A HEAD has no error body: the SDK names its code after the status
+// ("Forbidden", "BadRequest", "MovedPermanently": another region). A
+// refusal by status is one too (a 503
+// would have clients retry for ever); a 404 is not found; a 5xx or a
+// throttle is worth asking again.
+func TestHeadRefusalsByStatus(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	var status atomic.Int32
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer server.Close()
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
+	for code, want := range map[int32]error{
+		http.StatusForbidden:          store.ErrRemoteForbidden,
+		http.StatusBadRequest:         store.ErrRemoteForbidden,
+		http.StatusMovedPermanently:   store.ErrRemoteForbidden,
+		http.StatusNotFound:           store.ErrNotFound,
+		http.StatusServiceUnavailable: store.ErrRemote,
+	} {
+		status.Store(code)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		_, err := be.HeadObject(ctx, b, "x")
+		cancel()
+		if !errors.Is(err, want) || want == store.ErrRemoteForbidden && errors.Is(err, store.ErrRemote) {
+			t.Errorf("a HEAD answered %d: %v, want %v", code, err, want)
+		}
+	}
+	status.Store(http.StatusForbidden)
+	if err := be.HeadBucket(t.Context(), b); !errors.Is(err, store.ErrRemoteForbidden) {
+		t.Errorf("a HEAD of the bucket answered 403: %v, want a refusal", err)
+	}
+}
