@@ -42,6 +42,20 @@ type fakeBackend struct {
 	// encrypted answers GETs as of an object encrypted with KMS: its
 	// ETag is not its MD5.
 	encrypted bool
+	// served counts the bytes read from GETs' bodies.
+	served atomic.Int64
+}
+
+// countedReader counts what is read from r.
+type countedReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func etagOf(data []byte) string { sum := md5.Sum(data); return hex.EncodeToString(sum[:]) }
@@ -76,6 +90,9 @@ func (f *fakeBackend) HeadObject(ctx context.Context, b store.Bucket, name strin
 }
 
 func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
+	if err := context.Cause(ctx); err != nil {
+		return nil, remote.ObjectAttrs{}, err // as an SDK's request
+	}
 	attrs, err := f.HeadObject(ctx, b, name)
 	if err != nil {
 		return nil, attrs, err
@@ -91,7 +108,7 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 		data = append([]byte{data[0] ^ 0xff}, data[1:]...)
 	}
 	attrs.ETagNotMD5 = f.encrypted
-	return io.NopCloser(bytes.NewReader(data)), attrs, nil
+	return io.NopCloser(countedReader{bytes.NewReader(data), &f.served}), attrs, nil
 }
 
 func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
@@ -1077,6 +1094,91 @@ func TestStreamedColdGetPastTheWatermarkIsServedWhole(t *testing.T) {
 	if _, err := local.Head(t.Context(), b, "big"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the copy past the watermark: %v, want none kept", err)
 	}
+}
+
+// A streamed cold GET its reader leaves early is finished into the cache
+// from the remote, but no further than the cached copy's failure (the
+// disk filled up): the rest would be fetched for nothing.
+func TestAbandonedStreamStopsWhenTheCopyFails(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	data := bytes.Repeat([]byte("0123456789abcdef"), (store.SpaceCheckBytes+(32<<20))/16)
+	be.objects["big"] = data
+	var checks atomic.Int32
+	rs.SetSpaceCheck(func(context.Context) error {
+		if checks.Add(1) > 1 {
+			return fmt.Errorf("%w: mountpath at 96%%", store.ErrNoSpace)
+		}
+		return nil
+	})
+	obj, err := rs.OpenStreaming(t.Context(), b, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(obj, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	obj.Close()
+	if checks.Load() < 2 {
+		t.Fatal("the space was not checked again: the test proves nothing")
+	}
+	if n := be.served.Load(); n >= int64(len(data)) {
+		t.Fatalf("read %d of %d bytes from the remote after the cached copy failed", n, len(data))
+	}
+	if _, err := local.Head(t.Context(), b, "big"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the copy past the watermark: %v, want none kept", err)
+	}
+}
+
+// A streamed cold GET that waits for a write through of the same name
+// (which holds the name for its whole upload) is not given up as stalled
+// while it waits: the idle watch starts with the fetch.
+func TestStreamedColdGetWaitsForAWriteThrough(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	rs.SetFetchIdleTimeout(100 * time.Millisecond)
+	old := bytes.Repeat([]byte("o"), 9<<20) // streamed, not stored first
+	be.objects["x"] = old
+	release := make(chan struct{})
+	body := &heldReader{Reader: bytes.NewReader(old), hold: release, started: make(chan struct{})}
+	put := make(chan error, 1)
+	go func() {
+		_, err := rs.Put(t.Context(), b, "x", body, store.PutOptions{Size: int64(len(old))})
+		put <- err
+	}()
+	<-body.started // the PUT holds the name
+	got := make(chan error, 1)
+	go func() {
+		obj, err := rs.OpenStreaming(t.Context(), b, "x")
+		if err == nil {
+			_, err = io.Copy(io.Discard, obj)
+			obj.Close()
+		}
+		got <- err
+	}()
+	time.Sleep(400 * time.Millisecond) // past the idle timeout
+	close(release)
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("a cold GET that waited for a write through: %v", err)
+	}
+}
+
+// heldReader holds its first read until hold closes, and tells
+// started when it is there.
+type heldReader struct {
+	io.Reader
+	hold    chan struct{}
+	started chan struct{}
+	once    sync.Once
+}
+
+func (r *heldReader) Read(p []byte) (int, error) {
+	r.once.Do(func() {
+		close(r.started)
+		<-r.hold
+	})
+	return r.Reader.Read(p)
 }
 
 // With checksum.validate_cold_get (the default), bytes changed on their

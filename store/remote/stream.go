@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -37,6 +38,9 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	f := &flight{done: make(chan struct{})}
 	s.flights[key] = f
 	s.mu.Unlock()
+	// Before the idle watch starts: a write through of the name holds
+	// its lock for as long as its upload takes.
+	stamp := s.startStamp(b, name)
 	// The fetch outlives a reader that gives up, not a remote that stalls.
 	fetchCtx, watch := s.watchIdle(context.WithoutCancel(ctx), b, name)
 	end := func(err error) {
@@ -50,7 +54,6 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		s.mu.Unlock()
 		close(f.done)
 	}
-	stamp := s.startStamp(b, name)
 	body, attrs, err := be.GetObject(fetchCtx, b, name)
 	if err != nil {
 		end(err)
@@ -269,11 +272,7 @@ func (o *streamingObject) Close() error {
 		o.end(*o.storedErr)
 		return nil
 	}
-	var err error
-	if !o.tee.failed {
-		// Unless the copy kept failed already: nothing to finish then.
-		_, err = io.Copy(io.Discard, o.tee)
-	}
+	err := o.tee.drain()
 	o.body.Close()
 	o.pw.CloseWithError(err)
 	stored := <-o.stored
@@ -301,6 +300,22 @@ func (t *keepServing) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// drain reads the rest of r into the cached copy, and stops as soon as
+// that copy fails (a full disk): the rest would be fetched for nothing.
+func (t *keepServing) drain() error {
+	buf := pool.Get(pool.CopyBufferSize)
+	defer pool.Put(buf)
+	for !t.failed {
+		if _, err := t.Read(buf); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // readCloser reads from one reader and closes another.
