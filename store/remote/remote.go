@@ -410,13 +410,15 @@ func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.
 		f.second = second
 		go func() {
 			second.err = s.fetch(context.WithoutCancel(ctx), be, b, name)
-			if second.err != nil {
-				// Failed, it is not kept for the readers to come: each
-				// later one that will not wait starts another.
-				s.mu.Lock()
+			// Done, it is not kept for the readers to come: failed, each
+			// later one that will not wait starts another; fetched, a
+			// later one finds the copy cached, or (the remote changed,
+			// or an evict) wants a fetch newer than this one.
+			s.mu.Lock()
+			if f.second == second {
 				f.second = nil
-				s.mu.Unlock()
 			}
+			s.mu.Unlock()
 			close(second.done)
 		}()
 	}

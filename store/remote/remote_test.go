@@ -971,6 +971,29 @@ func TestReadersPastASlowStreamShareOneFetch(t *testing.T) {
 	slow.Close()
 }
 
+// A second fetch done is not what a later reader past the same slow
+// stream gets: one that asks for the latest version after the remote
+// changed fetches that version, not the copy the second fetch cached.
+func TestLatestReadPastASlowStreamGetsTheNewVersion(t *testing.T) {
+	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
+	rs, be, b, data, slow := slowStream(t)
+	defer slow.Close()
+	expectRead(t, readInBackground(t, rs, b, "big"), data, "a reader waited for a cold GET streaming to a reader that reads nothing")
+	newer := bytes.Repeat([]byte("n"), len(data))
+	be.mu.Lock()
+	be.objects["big"] = newer
+	be.mu.Unlock()
+	obj, err := rs.Open(t.Context(), b, "big", store.OpenOptions{Latest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(got, newer) {
+		t.Fatalf("a latest read after the remote changed: %d bytes, the newer: %v, %v", len(got), bytes.Equal(got, newer), err)
+	}
+}
+
 // A reader that joins a cold GET whose remote is slow to answer (the
 // stream not begun when it looks) looks again, and fetches for itself
 // once the stream goes to a reader that takes nothing: it does not wait
