@@ -256,6 +256,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	job.mu.status = Status{
 		ID: job.id, Description: spec.Description, Input: plan.Input, Output: plan.Output,
 		Phase: PhaseInit, Targets: nodeIDs(job.targets), Started: time.Now(),
+		Warnings: job.mu.status.Warnings, // the key map's malformed lines
 	}
 	// The output bucket is made once the spec is known good (its key map
 	// read, targets there): a refused spec leaves no bucket behind.

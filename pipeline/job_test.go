@@ -441,6 +441,26 @@ func TestExternalKeyMap(t *testing.T) {
 	}
 }
 
+// A key map's malformed lines, with ekm_malformed_line: warn, are
+// skipped and named in the job's warnings (not lost as the job starts).
+func TestKeyMapMalformedLinesWarn(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 700, Seed: 4})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.keyMaps["http://keys.example/map.txt"] = []byte("sample-.*\\.jpg\tall-{000..099}.tar\nno separator here\n")
+	spec := baseSpec("in-{0..3}.tar", "")
+	spec.EKMFile = "http://keys.example/map.txt"
+	spec.EKMMalformedLine = "warn"
+	status, err := c.run(spec)
+	if err != nil || !status.Archived {
+		t.Fatalf("a key map with a malformed line, warned: %+v %v", status, err)
+	}
+	if !slices.ContainsFunc(status.Warnings, func(w string) bool { return strings.Contains(w, "line 2") }) {
+		t.Fatalf("the job's warnings do not name the malformed line: %q", status.Warnings)
+	}
+}
+
 // A job whose output template or key map names a shard twice fails,
 // naming the shard, rather than store one of the two in place of the
 // other and lose its records.
