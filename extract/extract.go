@@ -336,6 +336,13 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 				}
 			}
 		}
+		// A content key (content_key_type string: up to 1 MiB) is held
+		// to the job's end, as the names are.
+		if len(key.String) > 0 && !cfg.Budget.Charge(int64(len(key.String))) {
+			ReleaseFile(cfg.Budget, &f) // not among files yet
+			release()
+			return nil, fmt.Errorf("%w: shard %s, at member %d (a key of %d bytes): the records' names and keys take more than the %s a job's memory budget (max_mem_usage) allows them", ErrNamesOverBudget, in.Name, len(files), len(key.String), shards.FormatSize(cfg.Budget.MetadataLimit()))
+		}
 		files = append(files, f)
 		keys = append(keys, key)
 		keyFound = append(keyFound, isKey)

@@ -338,6 +338,24 @@ func TestChildBudgetsShareTheNodes(t *testing.T) {
 	}
 }
 
+// Content keys (content_key_type string) stay in memory for the whole
+// job, as names do: keys past the budget's share fail the job, however
+// short the names.
+func TestContentKeysChargedToTheBudget(t *testing.T) {
+	entries := make([]entry, 80)
+	for i := range entries {
+		entries[i] = entry{name: fmt.Sprintf("s%03d.txt", i), body: strings.Repeat("k", 1<<20)}
+	}
+	data := shard(t, ".tar", entries...)
+	defer extract.SetMetadataFloor(64 << 20)()
+	budget := extract.NewBudget(64 << 20)
+	_, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), Budget: budget, Key: extract.KeyConfig{Extension: ".txt", Kind: shards.KeyString}},
+		[]extract.Input{{Name: "keys.tar"}}, memOpener{"keys.tar": data}, nil)
+	if !errors.Is(err, extract.ErrNamesOverBudget) || !strings.Contains(err.Error(), "keys.tar") || !strings.Contains(err.Error(), "key of") {
+		t.Fatalf("80 MiB of content keys in a 64 MiB share: %v", err)
+	}
+}
+
 // Names stay in memory for the whole job and cannot spill: a small
 // compressed shard of long names fails its job once they pass the
 // budget's share for them, and a job's end returns that share to the node.
