@@ -569,6 +569,78 @@ func TestAbortRemovesWrittenShards(t *testing.T) {
 	equalOutputs(t, c.outputs("dst"), want)
 }
 
+// secondOpenStore blocks the second open of any input shard (the first
+// is its extraction; the second reads its records for a creator) until
+// the context ends.
+type secondOpenStore struct {
+	store.Store
+	mu      sync.Mutex
+	opened  map[string]int
+	reached chan struct{}
+	once    *sync.Once
+}
+
+func (s *secondOpenStore) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	if b.Name == "src" {
+		s.mu.Lock()
+		s.opened[name]++
+		second := s.opened[name] == 2
+		s.mu.Unlock()
+		if second {
+			s.once.Do(func() { close(s.reached) })
+			<-ctx.Done()
+			return nil, context.Cause(ctx)
+		}
+	}
+	return s.Store.Open(ctx, b, name, opts)
+}
+
+// An input shard slow to open again for a creator (a remote one evicted
+// since its extraction is fetched again) holds neither the target's
+// stats nor the job's abort.
+func TestSlowInputOpenHoldsNoJobCall(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 20, RecordSize: 1000, Seed: 8})
+	reached := make(chan struct{})
+	var once sync.Once
+	c := newMemCluster(t, 2, func(id string, st store.Store) store.Store {
+		return &secondOpenStore{Store: st, opened: map[string]int{}, reached: reached, once: &once}
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	id, err := c.coordinator.Start(t.Context(), baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no input shard was opened again for its records")
+	}
+	answered := make(chan struct{})
+	go func() {
+		for _, w := range c.workers {
+			w.Stats(id)
+			w.Jobs()
+		}
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the targets' stats wait for an input shard's open")
+	}
+	aborted := make(chan error, 1)
+	go func() { aborted <- c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)) }()
+	select {
+	case err := <-aborted:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the abort waits for an input shard's open")
+	}
+}
+
 // A target joining while a job runs aborts the job everywhere.
 func TestTargetJoiningAbortsJob(t *testing.T) {
 	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 20, RecordSize: 1000, Seed: 8})

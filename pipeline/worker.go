@@ -1244,18 +1244,26 @@ func (j *targetJob) inputObject(ctx context.Context, shard int32) (store.Object,
 		if j.mu.closed {
 			return nil, nil, fmt.Errorf("%w: %s", ErrJobFinished, j.id)
 		}
-		name := j.inputs.At(int(shard))
-		obj, err := j.w.config.Store.Open(ctx, j.plan.Input, name, store.OpenOptions{})
+		// Opened without the job's lock: an open of a remote shard may
+		// fetch it again (evicted since), and the lock is every call's
+		// and the abort's.
+		j.mu.Unlock()
+		obj, err := j.openInput(ctx, shard)
+		j.mu.Lock()
 		if err != nil {
-			return nil, nil, fmt.Errorf("reopen input shard %s: %w", name, err)
-		}
-		if err := j.inputVersions.check(name, obj.Meta()); err != nil {
-			obj.Close()
 			return nil, nil, err
 		}
-		j.closeIdleInputsLocked(maxOpenInputs - 1)
-		in = &openInput{obj: obj}
-		j.mu.objects[shard] = in
+		if j.mu.closed {
+			obj.Close()
+			return nil, nil, fmt.Errorf("%w: %s", ErrJobFinished, j.id)
+		}
+		if in, ok = j.mu.objects[shard]; ok {
+			obj.Close() // another reader opened it meanwhile
+		} else {
+			j.closeIdleInputsLocked(maxOpenInputs - 1)
+			in = &openInput{obj: obj}
+			j.mu.objects[shard] = in
+		}
 	}
 	in.refs++
 	j.mu.uses++
@@ -1269,6 +1277,20 @@ func (j *targetJob) inputObject(ctx context.Context, shard int32) (store.Object,
 			in.refs--
 		}
 	}, nil
+}
+
+// openInput opens an input shard and checks it is the version extracted.
+func (j *targetJob) openInput(ctx context.Context, shard int32) (store.Object, error) {
+	name := j.inputs.At(int(shard))
+	obj, err := j.w.config.Store.Open(ctx, j.plan.Input, name, store.OpenOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reopen input shard %s: %w", name, err)
+	}
+	if err := j.inputVersions.check(name, obj.Meta()); err != nil {
+		obj.Close()
+		return nil, err
+	}
+	return obj, nil
 }
 
 // closeIdleInputsLocked closes the least recently used input shards no
