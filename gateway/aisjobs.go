@@ -469,7 +469,7 @@ func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobR
 	// A tombstone guards against a copy elsewhere coming here later: one
 	// moving, or on a target away. With none, a template of ten million
 	// names a bucket never had costs its owners no files.
-	tombstones := n.copiesMayBeElsewhere()
+	tombstones := n.copiesMayBeElsewhere(ctx)
 	removed, err := n.removeSelected(ctx, b, req, p, n.config.Store, func(name string) store.DeleteOptions {
 		if n.owns(b, name) {
 			return store.DeleteOptions{Stamp: n.stamp(), Tombstone: tombstones}
@@ -511,11 +511,12 @@ func (n *Node) deleteRemoteByPrefix(ctx context.Context, b store.Bucket, prefix 
 	return removed, err
 }
 
-// copiesMayBeElsewhere reports a rebalance under way or lately, or a
-// target that is not active (offline, in maintenance, leaving): a copy of
-// a name may then be on another target than its owner.
-func (n *Node) copiesMayBeElsewhere() bool {
-	if n.moving() {
+// copiesMayBeElsewhere reports a rebalance under way or lately (this
+// target's, or another's: asked now), or a target that is not active
+// (offline, in maintenance, leaving): a copy of a name may then be on
+// another target than its owner.
+func (n *Node) copiesMayBeElsewhere(ctx context.Context) bool {
+	if n.rebalancingNow(ctx) {
 		return true
 	}
 	m := n.currentMap()

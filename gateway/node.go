@@ -362,6 +362,11 @@ type Node struct {
 	catchUp       atomic.Int64 // a generation; 0: caught up
 	caughtUpCheck atomic.Int64
 	savedMap      atomic.Int64
+	// settledMap is the map version under which every target's
+	// rebalance was last seen ended (0: not seen), settledCheck when
+	// that was last asked (Unix ns). See rebalancing.
+	settledMap   atomic.Int64
+	settledCheck atomic.Int64
 	// started is when the node was made, for its uptime.
 	started time.Time
 	// space is the last reading of a target's capacity (see lru.go).

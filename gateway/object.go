@@ -168,7 +168,7 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 			return
 		}
 	}
-	moving := n.moving()
+	moving := n.rebalancing()
 	// Always a tombstone: an older copy may still be on its way from a
 	// target whose rebalance has not ended, whatever this one's state.
 	// The local removal runs under the placement lock, as a PUT's commit
@@ -194,7 +194,7 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	err := n.config.Store.Delete(r.Context(), b, name, opts)
 	// A rebalance that started while the delete ran may have sent the
 	// object on already: the other targets (of the map now) are asked too.
-	moving = moving || n.moving()
+	moving = moving || n.rebalancing()
 	smap = n.currentMap()
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		n.writeError(w, r, err)

@@ -433,6 +433,57 @@ func (n *Node) catchingUp() bool {
 	return true
 }
 
+// rebalancing reports whether objects may still be on their way to
+// their owners: this target's run is recent, or another target's run
+// under this map was not seen ended. Another target's run may go on for
+// hours after this one's ended (it sends this target its share), and
+// this one's may have nothing to send. Asked in the background, at most
+// every settledRecheck; the answer meanwhile is the last one seen.
+func (n *Node) rebalancing() bool {
+	if n.moving() {
+		return true
+	}
+	m := n.currentMap()
+	if m == nil {
+		return true
+	}
+	settled := n.settledMap.Load() == m.Version
+	now, last := time.Now().UnixNano(), n.settledCheck.Load()
+	if now-last > int64(settledRecheck) && n.settledCheck.CompareAndSwap(last, now) && n.loops != nil {
+		n.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(n.loops, 30*time.Second)
+			defer cancel()
+			n.checkSettled(ctx, m.Version)
+		})
+	}
+	return !settled
+}
+
+// rebalancingNow is rebalancing asked of the targets now, for a job that
+// asks once.
+func (n *Node) rebalancingNow(ctx context.Context) bool {
+	if n.moving() {
+		return true
+	}
+	m := n.currentMap()
+	return m == nil || !n.checkSettled(ctx, m.Version)
+}
+
+// checkSettled asks whether every target's rebalance has ended (offline
+// ones send nothing: not waited for), and keeps the answer for version.
+func (n *Node) checkSettled(ctx context.Context, version int64) bool {
+	if n.rebalanceEnded(ctx, 0, true) {
+		n.settledMap.Store(version)
+		return true
+	}
+	n.settledMap.Store(0)
+	return false
+}
+
+// settledRecheck is how often rebalancing asks the targets again; a run
+// started again under the same map is seen within it.
+const settledRecheck = 2 * time.Second
+
 // peerHeadTimeout bounds a HEAD of another target while catching up: a
 // hung peer must not hold the reads of this one.
 const peerHeadTimeout = 5 * time.Second
@@ -485,7 +536,7 @@ func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucke
 // object (a condition, a file put into a shard) asks also while objects
 // move (writing): the current copy may not have reached its new owner.
 func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, writing bool) (other cluster.Node, deleted, ok bool) {
-	if b.IsRemote() || !n.catchingUp() && !(writing && n.moving()) {
+	if b.IsRemote() || !n.catchingUp() && !(writing && n.rebalancing()) {
 		return cluster.Node{}, false, false
 	}
 	other, deleted, ok, _ = n.newestElsewhere(ctx, b, name, stamp)

@@ -318,9 +318,21 @@ func TestReturningTargetServesNoStaleCopy(t *testing.T) {
 // the new owner's missing copy: it is refused to retry, rather than
 // overwrite an object that exists or replace a shard with one file.
 func TestWriteOnTheCurrentObjectWaitsForItsMove(t *testing.T) {
+	t.Run("recent", func(t *testing.T) { testWriteOnTheCurrentObjectWaitsForItsMove(t, 0) })
+	// The new owner's own run (nothing to send) ended long ago; the run
+	// sending it its share goes on.
+	t.Run("another target's run", func(t *testing.T) { testWriteOnTheCurrentObjectWaitsForItsMove(t, time.Millisecond) })
+}
+
+func testWriteOnTheCurrentObjectWaitsForItsMove(t *testing.T, recent time.Duration) {
 	var held atomic.Bool
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
-		Configure: func(cfg *gateway.Config) { cfg.Transport = holdReceives{api.NewTransport(), &held} }})
+		Configure: func(cfg *gateway.Config) {
+			cfg.Transport = holdReceives{api.NewTransport(), &held}
+			if recent > 0 {
+				cfg.RebalanceRecent = recent
+			}
+		}})
 	client := c.Client()
 	ctx := t.Context()
 	if err := client.CreateBucket(ctx, "b", nil); err != nil {
@@ -349,6 +361,9 @@ func TestWriteOnTheCurrentObjectWaitsForItsMove(t *testing.T) {
 	}
 	if object == "" || shard == "" {
 		t.Fatal("no name moves to the new target: the test proves nothing")
+	}
+	if recent > 0 {
+		time.Sleep(300 * time.Millisecond) // the new target's own run long over
 	}
 	if _, err := client.Put(ctx, "b", object, strings.NewReader("second"), api.PutOptions{Size: 6, IfNoneMatch: "*"}); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("a create-only PUT of an object still moving: %v, want 503 to retry", err)
