@@ -52,3 +52,11 @@ func OnCopyInstalling(hook func()) func() {
 	copyInstalling = hook
 	return func() { copyInstalling = old }
 }
+
+// OnCopiesLocated sets the hook a read runs between finding an object's
+// copies and opening them, and returns the restore.
+func OnCopiesLocated(hook func()) func() {
+	old := copiesLocated
+	copiesLocated = hook
+	return func() { copiesLocated = old }
+}

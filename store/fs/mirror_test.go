@@ -728,6 +728,41 @@ func TestCopyIntoABucketDestroyedMeanwhileIsUndone(t *testing.T) {
 	}
 }
 
+// A read whose copy moves to another mountpath between its lookup and its
+// open (a resilver, an overwrite placed elsewhere) finds it again: an
+// object that exists is not a 404.
+func TestReadOfACopyMovedMeanwhileFindsIt(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("moved"))
+	from := copyPaths(st, b, "x")[0]
+	var to string
+	for _, mp := range mps {
+		if !strings.HasPrefix(from, mp+"/") {
+			to = filepath.Join(mp, "ais", b.Name, "x")
+			break
+		}
+	}
+	moved := false
+	defer fs.OnCopiesLocated(func() {
+		if !moved {
+			moved = true
+			if err := os.Rename(from, to); err != nil { // keeps the xattr
+				t.Error(err)
+			}
+		}
+	})()
+	obj, err := st.Open(t.Context(), b, "x", store.OpenOptions{})
+	if err != nil {
+		t.Fatalf("a read of an object moved between its lookup and its open: %v", err)
+	}
+	got, _ := io.ReadAll(obj)
+	obj.Close()
+	if string(got) != "moved" || !moved {
+		t.Fatalf("read %q (moved: %v)", got, moved)
+	}
+}
+
 // A read of either copy of a mirrored object (the other is busy) is a
 // read of the object: a listing shows its access time, pending or
 // flushed, and LRU does not take the object for cold.

@@ -301,6 +301,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err == nil {
 		err = readMeta(path, &old)
 	}
+	unreadable := err != nil && !errors.Is(err, store.ErrNotFound)
 	switch {
 	case err == nil:
 		exists = true
@@ -346,6 +347,11 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		meta.Version = opts.Version
 	case props.Versioning.Enabled:
 		meta.Version = "1"
+		if !exists && unreadable {
+			// The first copy's metadata cannot be read: a mirror's other
+			// copy tells the version, which must not go back to 1.
+			old, exists = s.newestCopy(b, name)
+		}
 		if v, err := strconv.ParseInt(old.Version, 10, 64); exists && err == nil {
 			meta.Version = strconv.FormatInt(v+1, 10)
 		}
@@ -711,16 +717,24 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 	if _, err := s.bucketProps(b); err != nil {
 		return store.ObjectMeta{}, err
 	}
-	path, _, err := s.findObject(b, name)
-	if err != nil {
-		return store.ObjectMeta{}, err
+	for attempt := 0; ; attempt++ {
+		path, _, err := s.findObject(b, name)
+		if err != nil {
+			return store.ObjectMeta{}, err
+		}
+		meta := store.ObjectMeta{Name: name}
+		err = readMeta(path, &meta)
+		if errors.Is(err, store.ErrNotFound) && attempt < movedRetries {
+			continue // moved since it was found: looked for again
+		}
+		return meta, err
 	}
-	meta := store.ObjectMeta{Name: name}
-	if err := readMeta(path, &meta); err != nil {
-		return store.ObjectMeta{}, err
-	}
-	return meta, nil
 }
+
+// movedRetries bounds the lookups again of a read whose copy went between
+// its lookup and its open: a resilver moved it, an overwrite placed it on
+// another mountpath, a lowered mirror removed it. Only a delete is a 404.
+const movedRetries = 3
 
 // Open opens an object for reading. With opts.Validate, or the bucket's
 // validate_warm_get, the whole object is checksummed first, so a mismatch
@@ -736,7 +750,28 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		return nil, err
 	}
 	validate := opts.Validate || props.Checksum.ValidateWarmGet
+	for attempt := 0; ; attempt++ {
+		obj, err := s.openLocated(b, name, props, validate, opts.Internal)
+		if errors.Is(err, errMoved) {
+			if attempt < movedRetries {
+				continue
+			}
+			err = fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+		}
+		return obj, err
+	}
+}
+
+// copiesLocated is a test's hook: a read found its copies.
+var copiesLocated = func() {}
+
+// errMoved: every copy a lookup found went before it was opened.
+var errMoved = errors.New("moved since it was found")
+
+// openLocated looks an object's copies up and opens the first it can.
+func (s *Store) openLocated(b store.Bucket, name string, props store.Props, validate, internal bool) (store.Object, error) {
 	var copies []located
+	var err error
 	if copiesOf(props) > 1 {
 		if copies, err = s.locate(b, name); err != nil {
 			return nil, err
@@ -758,10 +793,12 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	if len(copies) == 0 {
 		return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 	}
+	copiesLocated()
 	var bad []located
 	var firstErr error
+	gone := 0
 	for _, c := range copies {
-		obj, err := s.openCopy(c, name, validate, opts.Internal)
+		obj, err := s.openCopy(c, name, validate, internal)
 		if err == nil {
 			if len(bad) > 0 {
 				s.repairCopies(b, name, c, bad)
@@ -773,6 +810,9 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 			}
 			return obj, nil
 		}
+		if errors.Is(err, store.ErrNotFound) {
+			gone++
+		}
 		err = fmt.Errorf("open %s/%s: %w", b, name, err)
 		if errors.Is(err, store.ErrCorrupt) {
 			bad = append(bad, c)
@@ -780,6 +820,9 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		if firstErr == nil || errors.Is(err, store.ErrCorrupt) && !errors.Is(firstErr, store.ErrCorrupt) {
 			firstErr = err
 		}
+	}
+	if gone == len(copies) {
+		return nil, errMoved
 	}
 	return nil, firstErr
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,30 @@ func TestRefusedConditionalDeleteKeepsEveryCopy(t *testing.T) {
 	}
 	if left := copyPaths(st, b, "x"); len(left) != 3 {
 		t.Fatalf("a refused delete removed copies: left %v", left)
+	}
+}
+
+// An overwrite of a mirrored object whose first copy's metadata cannot
+// be read takes the version from the other copy: versions do not go
+// back to 1.
+func TestVersionSurvivesAnUnreadableFirstCopy(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := store.NewBucket("versioned")
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Enabled: true, Copies: 2}
+	props.Versioning.Enabled = true
+	if err := st.CreateBucket(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		storetest.Put(t, st, b, "x", []byte("data"))
+	}
+	first := filepath.Join(st.MountpathOf(b, "x"), "ais", b.Name, "x")
+	if err := unix.Setxattr(first, "user.ais.meta", bytes.Repeat([]byte{0x80}, 3900), 0); err != nil {
+		t.Fatal(err)
+	}
+	if meta := storetest.Put(t, st, b, "x", []byte("data")); meta.Version != "4" {
+		t.Fatalf("the overwrite after version 3 is version %q", meta.Version)
 	}
 }
 
