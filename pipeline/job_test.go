@@ -1333,8 +1333,16 @@ func TestServeRecordsLengthAndFilePath(t *testing.T) {
 		if err := w.ServeRecords(t.Context(), run.id, metas, run.out); err != nil {
 			t.Fatal(err)
 		}
+		// What a stream would refuse is refused with the length, before
+		// an answer's status: records served, a job aborted.
+		if _, err := w.RecordsLength(run.id, metas[:1]); !errors.Is(err, pipeline.ErrPhase) {
+			t.Fatalf("the length of records served already: %v", err)
+		}
 		if err := w.Abort(run.id, "done"); err != nil {
 			t.Fatal(err)
+		}
+		if _, err := w.RecordsLength(run.id, nil); !errors.Is(err, pipeline.ErrAborted) {
+			t.Fatalf("the length of records of an aborted job: %v", err)
 		}
 	}
 	if int64(sent.Len()) != length || int64(copied.Len()) != length || !bytes.Equal(sent.Bytes(), copied.Bytes()) {

@@ -1151,6 +1151,15 @@ func (w *Worker) RecordsLength(id string, records []shards.RecordMeta) (int64, e
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	// What ServeRecords would refuse is refused here, before the answer's
+	// status is sent: after it, a refusal only cuts the stream, and the
+	// creator is not told why.
+	if j.mu.stopping {
+		if j.mu.stats.Aborted {
+			return 0, fmt.Errorf("%w: %s", ErrAborted, j.id)
+		}
+		return 0, fmt.Errorf("%w: %s", ErrJobFinished, j.id)
+	}
 	if j.mu.byID == nil {
 		return 0, fmt.Errorf("job %s has not extracted on target %s", j.id, j.w.config.NodeID)
 	}
@@ -1160,6 +1169,9 @@ func (w *Worker) RecordsLength(id string, records []shards.RecordMeta) (int64, e
 		r, ok := j.mu.byID[m.ID]
 		if !ok {
 			return 0, fmt.Errorf("record %d/%d is not held by target %s", m.ID.Shard, m.ID.Record, j.w.config.NodeID)
+		}
+		if j.mu.served[m.ID] {
+			return 0, fmt.Errorf("%w: record %d/%d of job %s was asked for already", ErrPhase, m.ID.Shard, m.ID.Record, j.id)
 		}
 		for i := range r.Files {
 			f, size := j.frameOf(r, i)
