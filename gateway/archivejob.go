@@ -277,6 +277,9 @@ func (n *Node) archiveNames(ctx context.Context, src store.Bucket, req peer.JobR
 		if req.Archive.NonRecursive && strings.Contains(strings.TrimPrefix(e.Name, req.Prefix), "/") {
 			continue
 		}
+		if store.ValidateName(e.Name) != nil {
+			continue // a remote's S3 "folder" ("photos/"), "a//b": no object here
+		}
 		if held += int64(2*len(e.Name) + archiveItemBytes); held > maxArchiveNameBytes || len(names) == maxArchiveObjects {
 			return nil, badRequest("archive: more than %d objects or %d MiB of names under %q: select fewer", maxArchiveObjects, maxArchiveNameBytes>>20, req.Prefix)
 		}

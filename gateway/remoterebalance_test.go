@@ -411,3 +411,45 @@ func TestPrefixDeleteOfARemoteBucket(t *testing.T) {
 		t.Fatalf("the remote after a delete by prefix logs/: %q, want keep/1 and the folder logs/ alone", left)
 	}
 }
+
+// An archive of a remote bucket by prefix passes over the remote's S3
+// "folder" keys ("logs/"), which name no object here, and archives the
+// rest.
+func TestArchiveOfARemotePrefixSkipsFolders(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	rs.mu.Lock()
+	for i := range 5 {
+		rs.objects[fmt.Sprintf("logs/%d", i)] = []byte("log")
+	}
+	rs.objects["logs/"] = nil
+	rs.mu.Unlock()
+	if err := client.CreateBucket(ctx, "shards", nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.Archive(ctx, "s3://rb", api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "logs.tar", ListRange: api.ListRange{Template: "logs/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || len(job.Errors) > 0 || job.Aborted {
+		t.Fatalf("an archive of a prefix with a folder key: %+v %v", job, err)
+	}
+	var members []string
+	for e, err := range client.ListAll(ctx, "shards", api.ListObjectsMessage{Prefix: "logs.tar", Flags: api.ListArchive}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(e.Name, "logs.tar/") {
+			members = append(members, e.Name)
+		}
+	}
+	if len(members) != 5 {
+		t.Fatalf("the shard holds %q, want the 5 logs", members)
+	}
+}
