@@ -17,6 +17,7 @@ import (
 	"github.com/aisgo/aisgo/internal/namelock"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
 )
@@ -317,6 +318,10 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 			// bytes as the remote does.)
 			opts.Custom = maps.Clone(old.Meta().Custom)
 			delete(opts.Custom, store.CustomETag)
+			// The user's shard now, not a dSort job's output: its
+			// cleanup (an abort, a settle) must not take it.
+			delete(opts.Custom, pipeline.CustomJob)
+			delete(opts.Custom, pipeline.CustomAttempt)
 			opts.IfMatch = store.ETagOf(old.Meta())
 		}
 	case errors.Is(err, store.ErrNotFound):

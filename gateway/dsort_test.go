@@ -451,3 +451,31 @@ func TestRemovingABigJobsOutput(t *testing.T) {
 		}
 	}
 }
+
+// A file put into a dSort output shard makes it the user's: the job's
+// marker goes, so that the job's cleanup (an abort, a settle) leaves it.
+func TestFilePutIntoAnOutputShardDropsTheJobMarker(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{0..1}.tar", Records: 4, RecordSize: 500, Seed: 3})
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..1}.tar"},"output_format":"out-{000..999}.tar","output_shard_size":"1MiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := waitDsort(t, client, id); !sum.Archived {
+		t.Fatalf("job ended %+v", sum)
+	}
+	meta, err := client.Head(ctx, "dst", "out-000.tar")
+	if err != nil || meta.Custom[pipeline.CustomJob] != id {
+		t.Fatalf("the output shard's marker: %v %v", meta.Custom, err)
+	}
+	if _, err := client.Put(ctx, "dst", "out-000.tar", strings.NewReader("x"), api.PutOptions{Size: 1, ArchPath: "added.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	meta, err = client.Head(ctx, "dst", "out-000.tar")
+	if err != nil || meta.Custom[pipeline.CustomJob] != "" || meta.Custom[pipeline.CustomAttempt] != "" {
+		t.Fatalf("the shard the user wrote into keeps the job's marker: %v %v", meta.Custom, err)
+	}
+}

@@ -200,8 +200,10 @@ type flight struct {
 	streaming atomic.Bool
 	// second is the one fetch the readers that will not wait for a slow
 	// streaming reader share (under Store.mu): at most two fetches of an
-	// object, however many readers.
+	// object, however many readers (but those that want a newer one).
 	second *flight
+	// started is when the fetch began.
+	started time.Time
 }
 
 // streamJoinWait is how long a reader waits for a cold GET that streams
@@ -277,8 +279,14 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBadChecksum) && !errors.Is(err, store.ErrCorrupt):
 		return nil, err
 	}
+	// A cached copy found and not served (another version, or corrupt)
+	// needs a fetch begun after it was found.
+	var after time.Time
+	if err == nil || errors.Is(err, store.ErrBadChecksum) || errors.Is(err, store.ErrCorrupt) {
+		after = time.Now()
+	}
 	var fetched store.Object
-	err = s.coldGetThen(ctx, be, b, name, func() (err error) {
+	err = s.coldGetThen(ctx, be, b, name, after, func() (err error) {
 		fetched, err = s.Store.Open(ctx, b, name, opts)
 		return err
 	})
@@ -288,9 +296,9 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 // coldGetThen fetches an object and then reads what it stored with read:
 // an evict may remove the copy between the two, and the remote still has
 // the object, so it is fetched again (evictedRetries times at most).
-func (s *Store) coldGetThen(ctx context.Context, be Backend, b store.Bucket, name string, read func() error) error {
+func (s *Store) coldGetThen(ctx context.Context, be Backend, b store.Bucket, name string, after time.Time, read func() error) error {
 	for attempt := 1; ; attempt++ {
-		if err := s.coldGet(ctx, be, b, name); err != nil {
+		if err := s.coldGet(ctx, be, b, name, after); err != nil {
 			return err
 		}
 		err := read()
@@ -351,7 +359,7 @@ func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched
 		return false, meta.Size, nil
 	}
 	var meta store.ObjectMeta
-	err = s.coldGetThen(ctx, be, b, name, func() (err error) {
+	err = s.coldGetThen(ctx, be, b, name, time.Time{}, func() (err error) {
 		fetched = true
 		meta, err = s.Store.Head(ctx, b, name)
 		return err
@@ -360,8 +368,9 @@ func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched
 }
 
 // coldGet fetches an object into the local store, once for all the
-// readers that ask for it at the same time.
-func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name string) error {
+// readers that ask for it at the same time. A reader with after set wants
+// a fetch begun then or later (it found the cached copy not current).
+func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name string, after time.Time) error {
 	key := b.String() + "/" + name
 	s.mu.Lock()
 	f, ok := s.flights[key]
@@ -391,7 +400,7 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 			if f.streaming.Load() {
 				// Two copies stored, each stamped as its fetch began:
 				// the later is kept.
-				return s.secondFetch(ctx, f, be, b, name)
+				return s.secondFetch(ctx, f, be, b, name, after)
 			}
 			// The stream had not begun (a remote slow to answer): it
 			// is looked at again, not waited for to its end.
@@ -402,23 +411,26 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 
 // secondFetch has the readers that will not wait for a flight streaming
 // to a slow reader share one fetch of their own.
-func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.Bucket, name string) error {
+func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.Bucket, name string, after time.Time) error {
 	s.mu.Lock()
 	second := f.second
-	if second == nil {
-		second = &flight{done: make(chan struct{})}
+	// One begun before a reader that wants a newer one found the cached
+	// copy not current (a latest read after the remote changed) is not
+	// that reader's: it starts the next.
+	if second == nil || second.started.Before(after) {
+		second = &flight{done: make(chan struct{}), started: time.Now()}
 		f.second = second
 		go func() {
 			second.err = s.fetch(context.WithoutCancel(ctx), be, b, name)
-			// Done, it is not kept for the readers to come: failed, each
-			// later one that will not wait starts another; fetched, a
-			// later one finds the copy cached, or (the remote changed,
-			// or an evict) wants a fetch newer than this one.
-			s.mu.Lock()
-			if f.second == second {
-				f.second = nil
+			if second.err != nil {
+				// Failed, it is not kept for the readers to come: each
+				// later one that will not wait starts another.
+				s.mu.Lock()
+				if f.second == second {
+					f.second = nil
+				}
+				s.mu.Unlock()
 			}
-			s.mu.Unlock()
 			close(second.done)
 		}()
 	}

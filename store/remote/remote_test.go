@@ -971,6 +971,24 @@ func TestReadersPastASlowStreamShareOneFetch(t *testing.T) {
 	slow.Close()
 }
 
+// A reader that joined a slow stream's fetch while the second fetch ran,
+// and gives up waiting after that one is done, reads what it cached: no
+// third fetch of the same version.
+func TestReaderPastASecondFetchDoneFetchesNoMore(t *testing.T) {
+	defer remote.SetStreamJoinWait(300 * time.Millisecond)()
+	rs, be, b, data, slow := slowStream(t)
+	defer slow.Close()
+	be.slow = 50 * time.Millisecond
+	first := readInBackground(t, rs, b, "big") // its wait ends at 300 ms: the second fetch
+	time.Sleep(250 * time.Millisecond)
+	late := readInBackground(t, rs, b, "big") // joins the stream's; its wait ends at 550 ms
+	expectRead(t, first, data, "the first reader past the slow stream")
+	expectRead(t, late, data, "the late reader past the slow stream")
+	if n := be.gets.Load(); n != 2 {
+		t.Fatalf("%d remote GETs, want 2 (the stream's and the second)", n)
+	}
+}
+
 // A second fetch done is not what a later reader past the same slow
 // stream gets: one that asks for the latest version after the remote
 // changed fetches that version, not the copy the second fetch cached.
