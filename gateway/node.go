@@ -362,11 +362,14 @@ type Node struct {
 	catchUp       atomic.Int64 // a generation; 0: caught up
 	caughtUpCheck atomic.Int64
 	savedMap      atomic.Int64
-	// settledMap is the map version under which every target's
-	// rebalance was last seen ended (0: not seen), settledCheck when
-	// that was last asked (Unix ns). See rebalancing.
-	settledMap   atomic.Int64
-	settledCheck atomic.Int64
+	// settle is what rebalancing last saw: the map version under which
+	// every target's run had ended (0: not seen), when the question
+	// that answered began, and when one was last asked.
+	settle struct {
+		mu              sync.Mutex
+		version         int64
+		answered, asked time.Time
+	}
 	// started is when the node was made, for its uptime.
 	started time.Time
 	// space is the last reading of a target's capacity (see lru.go).

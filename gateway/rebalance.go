@@ -169,6 +169,7 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	n.unsettle()
 	receipts, err := rebalance.Receive(r.Context(), rebalance.ReceiveConfig{
 		// A copy moving between targets: a remote bucket's object is not
 		// written to (or deleted from) the remote again.
@@ -437,8 +438,10 @@ func (n *Node) catchingUp() bool {
 // their owners: this target's run is recent, or another target's run
 // under this map was not seen ended. Another target's run may go on for
 // hours after this one's ended (it sends this target its share), and
-// this one's may have nothing to send. Asked in the background, at most
-// every settledRecheck; the answer meanwhile is the last one seen.
+// this one's may have nothing to send. Until the runs are seen ended,
+// they are asked in the background, at most every settledRecheck (the
+// answer meanwhile is the last one seen); once they are, nothing is
+// asked until the map changes or a batch arrives (a run again).
 func (n *Node) rebalancing() bool {
 	if n.moving() {
 		return true
@@ -447,9 +450,14 @@ func (n *Node) rebalancing() bool {
 	if m == nil {
 		return true
 	}
-	settled := n.settledMap.Load() == m.Version
-	now, last := time.Now().UnixNano(), n.settledCheck.Load()
-	if now-last > int64(settledRecheck) && n.settledCheck.CompareAndSwap(last, now) && n.loops != nil {
+	n.settle.mu.Lock()
+	settled := n.settle.version == m.Version
+	ask := !settled && time.Since(n.settle.asked) > settledRecheck && n.loops != nil
+	if ask {
+		n.settle.asked = time.Now()
+	}
+	n.settle.mu.Unlock()
+	if ask {
 		n.wg.Go(func() {
 			ctx, cancel := context.WithTimeout(n.loops, 30*time.Second)
 			defer cancel()
@@ -470,18 +478,33 @@ func (n *Node) rebalancingNow(ctx context.Context) bool {
 }
 
 // checkSettled asks whether every target's rebalance has ended (offline
-// ones send nothing: not waited for), and keeps the answer for version.
+// ones send nothing: not waited for), and keeps the answer for version
+// unless a later question (or a batch received) answered meanwhile.
 func (n *Node) checkSettled(ctx context.Context, version int64) bool {
-	if n.rebalanceEnded(ctx, 0, true) {
-		n.settledMap.Store(version)
-		return true
+	start := time.Now()
+	ended := n.rebalanceEnded(ctx, 0, true)
+	n.settle.mu.Lock()
+	defer n.settle.mu.Unlock()
+	if start.After(n.settle.answered) {
+		n.settle.answered = start
+		n.settle.version = 0
+		if ended {
+			n.settle.version = version
+		}
 	}
-	n.settledMap.Store(0)
-	return false
+	return ended
 }
 
-// settledRecheck is how often rebalancing asks the targets again; a run
-// started again under the same map is seen within it.
+// unsettle forgets that the runs were seen ended: a batch arrived, so
+// one runs (again, maybe under the same map).
+func (n *Node) unsettle() {
+	n.settle.mu.Lock()
+	n.settle.version, n.settle.answered = 0, time.Now()
+	n.settle.mu.Unlock()
+}
+
+// settledRecheck is how often rebalancing asks the targets again while
+// the runs were not seen ended.
 const settledRecheck = 2 * time.Second
 
 // peerHeadTimeout bounds a HEAD of another target while catching up: a

@@ -363,7 +363,16 @@ func testWriteOnTheCurrentObjectWaitsForItsMove(t *testing.T, recent time.Durati
 		t.Fatal("no name moves to the new target: the test proves nothing")
 	}
 	if recent > 0 {
-		time.Sleep(300 * time.Millisecond) // the new target's own run long over
+		// The new target's own run (nothing to send) is over: it no
+		// longer counts itself as moving.
+		deadline := time.Now().Add(30 * time.Second)
+		for !ownRunEnded(t, client, added.Node.ID(), smap.Version) {
+			if time.Now().After(deadline) {
+				t.Fatal("the new target's own rebalance did not end")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(10 * recent)
 	}
 	if _, err := client.Put(ctx, "b", object, strings.NewReader("second"), api.PutOptions{Size: 6, IfNoneMatch: "*"}); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("a create-only PUT of an object still moving: %v, want 503 to retry", err)
@@ -391,6 +400,27 @@ func testWriteOnTheCurrentObjectWaitsForItsMove(t *testing.T, recent time.Durati
 			t.Fatalf("the shard lost %s: %v", m, members)
 		}
 	}
+}
+
+// ownRunEnded reports whether node's rebalance under map version has
+// ended, as the cluster's status tells.
+func ownRunEnded(t *testing.T, client *api.Client, node string, version int64) bool {
+	t.Helper()
+	status, err := client.ClusterStatus(t.Context())
+	if err != nil {
+		return false
+	}
+	for _, n := range status.Nodes {
+		if n.ID != node {
+			continue
+		}
+		for _, j := range n.Jobs {
+			if j.Kind == "rebalance" && j.ID == fmt.Sprintf("reb-%d", version) && !j.Running && j.Finished != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // tarOf is a tar shard of the files given.
