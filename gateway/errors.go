@@ -26,6 +26,7 @@ var statuses = []struct {
 	{api.ErrForbidden, http.StatusForbidden},
 	{store.ErrRemote, http.StatusServiceUnavailable},
 	{store.ErrBucketSealed, http.StatusServiceUnavailable},
+	{store.ErrPlacementChanged, http.StatusServiceUnavailable},
 	{store.ErrBucketNotEmpty, http.StatusConflict},
 	{store.ErrNotFound, http.StatusNotFound},
 	{store.ErrBucketNotFound, http.StatusNotFound},

@@ -38,6 +38,9 @@ var (
 	ErrBucketSealed = errors.New("store: the bucket is being destroyed")
 	// ErrBucketNotEmpty: a destroy that wants an empty bucket found objects.
 	ErrBucketNotEmpty = errors.New("store: the bucket is not empty")
+	// ErrPlacementChanged: the cluster map changed while a write was
+	// made (an erasure-coded object's parts sent): it may be sent again.
+	ErrPlacementChanged = errors.New("store: the cluster map changed during the write")
 )
 
 // Kinds name the store's error conditions where errors cross nodes as
@@ -62,4 +65,5 @@ var Kinds = errkind.Table{
 	{Name: "unknown-checksum", Err: ErrUnknownChecksum},
 	{Name: "bucket-sealed", Err: ErrBucketSealed},
 	{Name: "bucket-not-empty", Err: ErrBucketNotEmpty},
+	{Name: "placement-changed", Err: ErrPlacementChanged},
 }

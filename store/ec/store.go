@@ -158,13 +158,21 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	var sent store.Stamp
 	replaces := false // an object of the name was there
 	opts.Precommit = func() (func(), store.Stamp, error) {
-		release, stamp := func() {}, store.Stamp{}
+		// The stamp under the caller's hold (a map change waits for it),
+		// the parts sent without it (a holder slow or gone must not hold
+		// map changes, and every write behind them), then the hold
+		// again: a write whose map changed meanwhile fails, its parts
+		// with it, to be sent again.
+		stamp := store.Stamp{}
 		if outer != nil {
-			var err error
-			if release, stamp, err = outer(); err != nil {
+			release, held, err := outer()
+			if err != nil {
 				return nil, store.Stamp{}, err
 			}
+			release()
+			stamp = held
 		}
+		accepted := stamp
 		if !opts.Stamp.IsZero() {
 			stamp = opts.Stamp
 		}
@@ -185,8 +193,18 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			err = s.protect(ctx, b, props, meta, data, nil, opts.Stamp.IsZero())
 		}
 		if err != nil {
-			release()
 			return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w", b, name, err)
+		}
+		release := func() {}
+		if outer != nil {
+			var again store.Stamp
+			if release, again, err = outer(); err != nil {
+				return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w", b, name, err)
+			}
+			if again.Map != accepted.Map {
+				release()
+				return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w while its parts were sent: send it again", b, name, store.ErrPlacementChanged)
+			}
 		}
 		return release, stamp, nil
 	}

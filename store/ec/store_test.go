@@ -47,6 +47,8 @@ type fleet struct {
 	workDirs         map[string]string
 	sent             atomic.Int64 // parts sent to other targets
 	props            store.Props
+	// sending, when set, runs before each part is sent.
+	sending func()
 }
 
 type fleetPeers struct {
@@ -77,6 +79,9 @@ func (p fleetPeers) SendPart(ctx context.Context, to cluster.Node, meta store.Pa
 		return err
 	}
 	p.f.sent.Add(1)
+	if p.f.sending != nil {
+		p.f.sending()
+	}
 	err = st.PutPart(ctx, meta, r)
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
@@ -804,6 +809,52 @@ func TestRefusedPutSendsNoPart(t *testing.T) {
 	}
 	if n := f.sent.Load() - before; n != 0 {
 		t.Fatalf("a refused PUT sent %d parts", n)
+	}
+}
+
+// A PUT sends its parts without its caller's hold (the placement lock a
+// map change takes): a holder slow to take them holds no map change. A
+// map that changed meanwhile fails the PUT, to be sent again, and leaves
+// no part.
+func TestPartsAreSentWithoutTheCallersHold(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	_, st := f.owner("p")
+	var placement sync.RWMutex
+	var mapVersion atomic.Int64
+	mapVersion.Store(1)
+	hold := func() (func(), store.Stamp, error) {
+		placement.RLock()
+		return placement.RUnlock, store.Stamp{Map: mapVersion.Load(), Clock: time.Now().UnixNano()}, nil
+	}
+	var changed atomic.Bool
+	f.sending = func() {
+		locked := make(chan struct{})
+		go func() {
+			placement.Lock() // a map change
+			mapVersion.Add(1)
+			placement.Unlock()
+			close(locked)
+		}()
+		select {
+		case <-locked:
+			changed.Store(true)
+		case <-time.After(10 * time.Second):
+		}
+	}
+	data := bytes.Repeat([]byte("data"), 3000)
+	_, err := st.Put(t.Context(), bucket, "p", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Precommit: hold})
+	f.sending = nil
+	if !changed.Load() {
+		t.Fatal("a map change waited for a PUT's parts to be sent")
+	}
+	if !errors.Is(err, store.ErrPlacementChanged) {
+		t.Fatalf("a PUT whose map changed while its parts were sent: %v", err)
+	}
+	if n := f.parts("p"); n != 0 {
+		t.Fatalf("the failed PUT left %d parts", n)
+	}
+	if _, err := st.Put(t.Context(), bucket, "p", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Precommit: hold}); err != nil {
+		t.Fatalf("the PUT sent again: %v", err)
 	}
 }
 
