@@ -648,10 +648,18 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 // on every target that keeps some, and returns how many it found.
 func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) int {
 	found, err := s.find(ctx, b, name)
-	if err != nil {
-		s.logger.Warn("find the parts of an object", "bucket", b.String(), "object", name, "err", err)
-	}
 	holders := map[string]cluster.Node{}
+	if err != nil {
+		// A target that did not tell may hold a part (one a map change
+		// left there): every target is asked to delete, else that part
+		// would bring the object back once its tombstone goes.
+		s.logger.Warn("find the parts of an object: every target deletes them", "bucket", b.String(), "object", name, "err", err)
+		for _, t := range s.peers.Map().Reachable() {
+			if t.Role.IsTarget() {
+				holders[t.ID] = t
+			}
+		}
+	}
 	for _, f := range found {
 		holders[f.node.ID] = f.node
 	}

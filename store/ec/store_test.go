@@ -49,6 +49,8 @@ type fleet struct {
 	props            store.Props
 	// sending, when set, runs before each part is sent.
 	sending func()
+	// unlisting targets fail to list their parts and still take deletes.
+	unlisting map[string]bool
 }
 
 type fleetPeers struct {
@@ -96,10 +98,13 @@ func (p fleetPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Buck
 		return nil, err
 	}
 	p.f.mu.Lock()
-	hiding := p.f.hiding[from.ID]
+	hiding, unlisting := p.f.hiding[from.ID], p.f.unlisting[from.ID]
 	p.f.mu.Unlock()
 	if hiding {
 		return nil, nil
+	}
+	if unlisting {
+		return nil, fmt.Errorf("%w: %s did not answer in time", errDown, from.ID)
 	}
 	return st.PartsOf(ctx, b, name)
 }
@@ -809,6 +814,54 @@ func TestRefusedPutSendsNoPart(t *testing.T) {
 	}
 	if n := f.sent.Load() - before; n != 0 {
 		t.Fatalf("a refused PUT sent %d parts", n)
+	}
+}
+
+// A delete reaches a target that did not list its parts in time, though
+// it is not a holder by placement (a part left there by a map change): a
+// part left would bring the object back once its tombstone goes.
+func TestDeleteReachesATargetThatDidNotList(t *testing.T) {
+	f := newFleet(t, 5, 2, 1, 1000)
+	f.put("small", []byte("tiny"))
+	owner, st := f.owner("small")
+	holders, err := ec.Holders(f.smap, bucket, "small", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := ""
+	for id := range f.inner {
+		if id != owner && !slices.ContainsFunc(holders, func(n cluster.Node) bool { return n.ID == id }) {
+			stray = id
+		}
+	}
+	if stray == "" {
+		t.Fatal("every target holds the object: the test proves nothing")
+	}
+	from := holders[0].ID
+	if from == owner {
+		from = holders[1].ID
+	}
+	metas, err := f.inner[from].PartsOf(t.Context(), bucket, "small")
+	if err != nil || len(metas) == 0 {
+		t.Fatalf("the parts on %s: %v %v", from, metas, err)
+	}
+	r, meta, err := f.inner[from].OpenPart(t.Context(), bucket, "small", metas[0].Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.inner[stray].PutPart(t.Context(), meta, r)
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.unlisting = map[string]bool{stray: true}
+	f.mu.Unlock()
+	if err := st.Delete(t.Context(), bucket, "small", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := f.inner[stray].PartsOf(t.Context(), bucket, "small"); len(left) != 0 {
+		t.Fatalf("the part on %s, which did not list in time, outlived the delete", stray)
 	}
 }
 
