@@ -815,6 +815,9 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	}
 	var bad []found
 	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts, &bad)
+	if errors.Is(err, errPartsUnreached) {
+		return fmt.Errorf("restore %s/%s: %w", b, name, err) // (the peers' error: unavailable)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: restore %s/%s: %w", store.ErrCorrupt, b, name, err)
 	}
@@ -854,8 +857,18 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 
 // rebuild fetches good parts and makes the object of them: a replica if
 // any is good, else Data good slices through the codec.
+// errPartsUnreached marks a rebuild short of parts that were not read (a
+// holder down, a stall), not found bad.
+var errPartsUnreached = errors.New("ec: parts could not be read")
+
+// corruptPart reports a fetch that read a part and found it bad.
+func corruptPart(err error) bool {
+	return errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) || errors.Is(err, store.ErrSizeMismatch)
+}
+
 func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta store.PartMeta, parts []found, bad *[]found) (source, func(), error) {
 	nothing := func() {}
+	var unreached []error // fetches that failed short of reading a part
 	var replicas, sliced []found
 	for _, p := range parts {
 		if p.meta.Replica {
@@ -875,6 +888,9 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		release()
 		s.logger.Warn("a replica is bad", "bucket", b.String(), "object", name, "target", p.node.ID, "err", err)
 		*bad = append(*bad, p)
+		if !corruptPart(err) {
+			unreached = append(unreached, err)
+		}
 	}
 	layout := Layout{Data: meta.Data, Parity: meta.Parity}
 	c, err := s.codec(layout)
@@ -903,6 +919,9 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		if err != nil {
 			s.logger.Warn("a slice is bad", "bucket", b.String(), "object", name, "index", p.meta.Index, "target", p.node.ID, "err", err)
 			*bad = append(*bad, p)
+			if !corruptPart(err) {
+				unreached = append(unreached, err)
+			}
 			continue
 		}
 		cleanups = append(cleanups, done)
@@ -912,7 +931,13 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 	if have < layout.Data {
 		cleanup()
 		release()
-		return nil, nothing, fmt.Errorf("%w: %d good slices of the %d needed", ErrUnrecoverable, have, layout.Data)
+		err := fmt.Errorf("%w: %d good slices of the %d needed", ErrUnrecoverable, have, layout.Data)
+		if len(unreached) > 0 {
+			// Parts not read (a holder restarting), not parts found bad:
+			// the object may be restored in a while.
+			err = errors.Join(fmt.Errorf("%w: %w", errPartsUnreached, err), errors.Join(unreached...))
+		}
+		return nil, nothing, err
 	}
 	size := meta.ObjectSize
 	if inMemory {

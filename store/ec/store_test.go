@@ -51,6 +51,8 @@ type fleet struct {
 	sending func()
 	// unlisting targets fail to list their parts and still take deletes.
 	unlisting map[string]bool
+	// unreadable targets list their parts and fail to send them.
+	unreadable map[string]bool
 }
 
 type fleetPeers struct {
@@ -122,6 +124,12 @@ func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Buc
 	st, err := p.reach(from.ID)
 	if err != nil {
 		return nil, store.PartMeta{}, err
+	}
+	p.f.mu.Lock()
+	unreadable := p.f.unreadable[from.ID]
+	p.f.mu.Unlock()
+	if unreadable {
+		return nil, store.PartMeta{}, fmt.Errorf("%w: %s restarts", errDown, from.ID)
 	}
 	return st.OpenPart(ctx, b, name, index)
 }
@@ -814,6 +822,34 @@ func TestRefusedPutSendsNoPart(t *testing.T) {
 	}
 	if n := f.sent.Load() - before; n != 0 {
 		t.Fatalf("a refused PUT sent %d parts", n)
+	}
+}
+
+// A restore short of parts its holders could not send (restarting) is
+// not corruption: the error says the parts were not read, and the object
+// is restored once they are.
+func TestRestoreShortOfUnreadPartsIsNotCorruption(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1000)
+	data := bytes.Repeat([]byte("z"), 5000)
+	f.put("big", data)
+	f.dropReplica("big")
+	owner, _ := f.owner("big")
+	f.mu.Lock()
+	f.unreadable = map[string]bool{}
+	for id := range f.inner {
+		if id != owner {
+			f.unreadable[id] = true
+		}
+	}
+	f.mu.Unlock()
+	if _, err := f.get("big", false); err == nil || errors.Is(err, store.ErrCorrupt) || !errors.Is(err, errDown) {
+		t.Fatalf("a restore whose holders could not send their parts: %v, want their error, not corrupt", err)
+	}
+	f.mu.Lock()
+	f.unreadable = nil
+	f.mu.Unlock()
+	if got, err := f.get("big", false); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the restore once the holders send: %d bytes, %v", len(got), err)
 	}
 }
 
