@@ -221,6 +221,10 @@ func (be *Backend) classify(err error, b store.Bucket, name string) error {
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled", "AccountProblem", "InvalidToken", "ExpiredToken":
 			// The credentials: asking again does not help.
 			return fmt.Errorf("%w: %s at %s: %s: %s", store.ErrRemoteForbidden, b, be.where, api.ErrorCode(), api.ErrorMessage())
+		case "RequestTimeout", "OperationAborted", "RequestTimeTooSkewed", "SlowDown", "ServiceUnavailable", "InternalError":
+			// A 4xx that asking again (later, or with a clock set right)
+			// may pass.
+			return fmt.Errorf("%w: %s at %s: %s: %s", remote.ErrUnavailable, b, be.where, api.ErrorCode(), api.ErrorMessage())
 		}
 		// An answer without a body (a HEAD's) has its code named after
 		// the status ("Forbidden", "BadRequest"): the status decides.

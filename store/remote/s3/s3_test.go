@@ -250,3 +250,33 @@ func TestHeadRefusalsByStatus(t *testing.T) {
 		t.Errorf("a HEAD of the bucket answered 403: %v, want a refusal", err)
 	}
 }
+
+// S3's refusals that asking again may pass (RequestTimeout is a 400,
+// OperationAborted a 409, RequestTimeTooSkewed a 403) stay unavailable.
+func TestRetryableCodesAreUnavailable(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	var code atomic.Value
+	var status atomic.Int32
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(int(status.Load()))
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>`+code.Load().(string)+`</Code><Message>m</Message></Error>`)
+	}))
+	defer server.Close()
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c, s := range map[string]int32{"RequestTimeout": 400, "OperationAborted": 409, "RequestTimeTooSkewed": 403} {
+		code.Store(c)
+		status.Store(s)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		_, _, err := be.GetObject(ctx, store.Bucket{Provider: store.ProviderAWS, Name: "b"}, "x")
+		cancel()
+		if !errors.Is(err, store.ErrRemote) || errors.Is(err, store.ErrRemoteForbidden) {
+			t.Errorf("%s (%d): %v, want unavailable", c, s, err)
+		}
+	}
+}
