@@ -99,8 +99,15 @@ func (s *Store) copyFile(src string, meta store.ObjectMeta, m mountpath, b store
 	}
 	// A destroy takes no name lock: the install may have made the
 	// bucket's directories again after it.
-	return s.placedOrUndone(b, props.Created, []mountpath{m}, name)
+	if err := s.placedOrUndone(b, props.Created, []mountpath{m}, name); err != nil {
+		return fmt.Errorf("%w: %w", errNotPlaced, err)
+	}
+	return nil
 }
+
+// errNotPlaced: a copy's mountpath or bucket went while it was made; no
+// other source would do better.
+var errNotPlaced = errors.New("the copy's place went while it was made")
 
 // copyInstalling is a test's hook: a copy is about to be installed.
 var copyInstalling = func() {}
@@ -279,7 +286,7 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 			if metas[i].Stamp != metas[newest].Stamp {
 				continue
 			}
-			if err = s.copyFile(c.path, metas[i], m, b, name); err == nil {
+			if err = s.copyFile(c.path, metas[i], m, b, name); err == nil || errors.Is(err, errNotPlaced) {
 				break
 			}
 		}
@@ -303,7 +310,7 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 		err := fmt.Errorf("%w: no other copy", store.ErrCorrupt)
 		for j, c := range copies {
 			if j != i && metas[j].Stamp == metas[newest].Stamp {
-				if err = s.copyFile(c.path, metas[j], m, b, name); err == nil {
+				if err = s.copyFile(c.path, metas[j], m, b, name); err == nil || errors.Is(err, errNotPlaced) {
 					break
 				}
 			}

@@ -728,6 +728,39 @@ func TestCopyIntoABucketDestroyedMeanwhileIsUndone(t *testing.T) {
 	}
 }
 
+// A copy whose mountpath is disabled while it is made is not made again
+// from the object's other copies, onto that disk (maybe failing).
+func TestCopyOntoAMountpathDisabledMeanwhileIsNotTriedAgain(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "x", []byte("data"))
+	held := copyPaths(st, b, "x")
+	var third string
+	for _, mp := range mps {
+		if !slices.ContainsFunc(held, func(p string) bool { return strings.HasPrefix(p, mp+"/") }) {
+			third = mp
+		}
+	}
+	installs := 0
+	defer fs.OnCopyInstalling(func() {
+		if installs++; installs == 1 {
+			st.DisableMountpath(context.WithoutCancel(t.Context()), third, "a failing disk")
+		}
+	})()
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Enabled: true, Copies: 3}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	st.MakeCopies(t.Context(), b, nil) // (fails: the third copy has no place)
+	if installs != 1 {
+		t.Fatalf("%d copies installed onto the mountpath disabled at the first, want 1", installs)
+	}
+	if _, err := os.Stat(filepath.Join(third, "ais", b.Name, "x")); !os.IsNotExist(err) {
+		t.Fatalf("a copy is left on the disabled mountpath: %v", err)
+	}
+}
+
 // A read whose copy moves to another mountpath between its lookup and its
 // open (a resilver, an overwrite placed elsewhere) finds it again: an
 // object that exists is not a 404.
