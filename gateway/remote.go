@@ -96,12 +96,19 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	local.ContinuationToken, local.PageSize = "", remoteCachedPage
 	after, last := justBefore(list[0].Name), list[len(list)-1].Name
 	present := map[string]api.ListEntry{}
+	members := map[string][]api.ListEntry{} // of cached shards (ListArchive), by shard
 	for range maxCachedPages {
 		cached, err := n.listPage(ctx, b, local, after)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range cached.Entries {
+			if e.Flags&api.EntryInArch != 0 {
+				if shard, _, ok := archiveOfMember(e.Name, present); ok {
+					members[shard] = append(members[shard], e)
+				}
+				continue
+			}
 			present[e.Name] = e
 		}
 		// On from where the page was cut (not its last entry, which may
@@ -122,8 +129,24 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 			e.Flags = c.Flags | api.EntryPresent
 		}
 		page.Entries = append(page.Entries, e)
+		// A cached shard's files follow it, as in a listing of what is
+		// cached (an uncached one's would need the shard fetched).
+		page.Entries = append(page.Entries, members[o.Name]...)
 	}
 	return page, nil
+}
+
+// archiveOfMember returns the shard, among those listed, a shard
+// member's name is in: the longest listed prefix of it before a slash.
+func archiveOfMember(name string, listed map[string]api.ListEntry) (shard, member string, ok bool) {
+	for i := len(name) - 1; i > 0; i-- {
+		if name[i] == '/' {
+			if _, found := listed[name[:i]]; found {
+				return name[:i], name[i+1:], true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // remoteCachedPage is the page size of the lookup of what the targets

@@ -453,3 +453,35 @@ func TestArchiveOfARemotePrefixSkipsFolders(t *testing.T) {
 		t.Fatalf("the shard holds %q, want the 5 logs", members)
 	}
 }
+
+// A listing of a remote bucket with its shards' files (ListArchive) shows
+// the files of the shards cached, after each shard, as a listing of what
+// is cached does.
+func TestRemoteListingShowsCachedShardsFiles(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	rs.mu.Lock()
+	rs.objects["a.tar"] = tarOf(t, map[string]string{"1.txt": "one", "2.txt": "two"})
+	rs.objects["b.tar"] = tarOf(t, map[string]string{"3.txt": "three"})
+	rs.objects["c.txt"] = []byte("plain")
+	rs.mu.Unlock()
+	if _, err := client.GetBytes(ctx, "s3://rb", "a.tar", api.GetOptions{}); err != nil { // cached
+		t.Fatal(err)
+	}
+	var names []string
+	for e, err := range client.ListAll(ctx, "s3://rb", api.ListObjectsMessage{Flags: api.ListArchive}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, e.Name)
+	}
+	if want := []string{"a.tar", "a.tar/1.txt", "a.tar/2.txt", "b.tar", "c.txt"}; !slices.Equal(names, want) {
+		t.Fatalf("the listing with shards' files: %q, want %q", names, want)
+	}
+}
