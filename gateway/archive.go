@@ -55,7 +55,7 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		return
 	}
 	if match == nil {
-		data, size, err := n.openMember(f, b, obj, name, path.Clean(member))
+		data, size, err := n.openMember(r.Context(), f, b, obj, name, path.Clean(member))
 		if err != nil {
 			n.writeError(w, r, shardError(err))
 			return
@@ -115,7 +115,7 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 // its files (tarDirs), in the others by reading up to it. It returns a
 // reader of the file's data (not to be used past obj's Close) and its
 // size.
-func (n *Node) openMember(f formats.Format, b store.Bucket, obj store.Object, name, member string) (io.Reader, int64, error) {
+func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket, obj store.Object, name, member string) (io.Reader, int64, error) {
 	if f.Offsets() {
 		e, err := n.tarDirs.find(f, b, name, obj, member)
 		if err != nil {
@@ -123,7 +123,10 @@ func (n *Node) openMember(f formats.Format, b store.Bucket, obj store.Object, na
 		}
 		return io.NewSectionReader(obj, e.DataOffset, e.Size), e.Size, nil
 	}
-	rd, err := f.NewReader(obj, obj.Meta().Size, name)
+	// Read through the context: a compressed shard is decompressed up
+	// to the file (or whole, for one it lacks), which a caller gone
+	// stops.
+	rd, err := f.NewReader(contextReaderAt{ctx, obj}, obj.Meta().Size, name)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -139,6 +142,19 @@ func (n *Node) openMember(f formats.Format, b store.Bucket, obj store.Object, na
 			return io.LimitReader(rd, e.Size), e.Size, nil
 		}
 	}
+}
+
+// contextReaderAt fails its reads once its context ends.
+type contextReaderAt struct {
+	ctx context.Context
+	r   io.ReaderAt
+}
+
+func (c contextReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.ReadAt(p, off)
 }
 
 // failWhole is a reader whose read that fails returns no bytes with its

@@ -526,7 +526,7 @@ func (n *Node) openEntryMeta(ctx context.Context, item batchItem) (io.ReadCloser
 		obj, err := n.config.Store.Open(ctx, item.bucket, item.ObjName, store.OpenOptions{})
 		if err == nil {
 			meta := obj.Meta()
-			body, size, err := n.openInObject(obj, item)
+			body, size, err := n.openInObject(ctx, obj, item)
 			return body, size, meta, err
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -551,14 +551,14 @@ func (n *Node) openEntryMeta(ctx context.Context, item batchItem) (io.ReadCloser
 
 // openInObject returns what an entry reads of an open object: the whole,
 // a range, or a file of the shard.
-func (n *Node) openInObject(obj store.Object, item batchItem) (io.ReadCloser, int64, error) {
+func (n *Node) openInObject(ctx context.Context, obj store.Object, item batchItem) (io.ReadCloser, int64, error) {
 	size := obj.Meta().Size
 	switch {
 	case item.ArchPath != "":
 		f, err := n.archiveFormat(obj, item.ObjName, "")
 		if err == nil {
 			var data io.Reader
-			if data, size, err = n.openMember(f, item.bucket, obj, item.ObjName, item.ArchPath); err == nil {
+			if data, size, err = n.openMember(ctx, f, item.bucket, obj, item.ObjName, item.ArchPath); err == nil {
 				return readCloser{data, obj}, size, nil
 			}
 		}

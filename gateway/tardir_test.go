@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -119,5 +120,33 @@ func TestTarDirServesAFileBeforeTheDamage(t *testing.T) {
 	}
 	if _, err := readFile(t, &d, damaged, "c.jpg"); err == nil {
 		t.Fatal("the damaged file read")
+	}
+}
+
+// A file looked for in a compressed shard (decompressed up to it, or
+// whole for one it lacks) is looked for no further once the caller is
+// gone.
+func TestMemberSearchStopsWithItsCaller(t *testing.T) {
+	f, _ := formats.Default().ByExtension(".tgz")
+	var shard bytes.Buffer
+	w, err := f.NewWriter(&shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.txt", "b.txt"} {
+		if err := w.WriteHeader(&formats.Entry{Name: name, Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte("x"))
+	}
+	w.Close()
+	obj := memObject{bytes.NewReader(shard.Bytes()), store.ObjectMeta{Name: "s.tgz", Size: int64(shard.Len())}}
+	if _, _, err := (&Node{}).openMember(t.Context(), f, store.NewBucket("b"), obj, "s.tgz", "b.txt"); err != nil {
+		t.Fatalf("a file of the shard: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, _, err := (&Node{}).openMember(ctx, f, store.NewBucket("b"), obj, "s.tgz", "b.txt"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a search whose caller is gone: %v, want canceled", err)
 	}
 }
