@@ -290,9 +290,15 @@ func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats
 // condition), for the rewrites among themselves.
 type shardLocks struct{ names namelock.Locks }
 
-// lock waits for the shard's lock; the function it returns unlocks.
-func (l *shardLocks) lock(b store.Bucket, name string) func() {
-	return l.names.Lock(b.Normalize().String() + "/" + name)
+// lock waits for the shard's lock, until ctx ends (a caller gone, a job
+// aborted: an archive job may hold it long); the function it returns
+// unlocks.
+func (l *shardLocks) lock(ctx context.Context, b store.Bucket, name string) (func(), error) {
+	unlock, err := l.names.LockContext(ctx, b.Normalize().String()+"/"+name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s/%s: another write into the shard is under way: %w", api.ErrUnavailable, b, name, err)
+	}
+	return unlock, nil
 }
 
 // shardError marks a malformed shard as a bad request: the object cannot
@@ -320,7 +326,12 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		n.writeError(w, r, badRequest("%s: a PUT of a file into a shard needs its Content-Length", api.QueryArchPath))
 		return
 	}
-	defer n.shardLocks.lock(b, name)()
+	unlock, err := n.shardLocks.lock(r.Context(), b, name)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	defer unlock()
 	opts := store.PutOptions{Size: -1}
 	var old store.Object
 	obj, err := n.config.Store.Open(r.Context(), b, name, store.OpenOptions{})

@@ -174,7 +174,11 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	if msg.AppendIfExists {
 		// What the shard holds now is kept: a write since fails the job
 		// (412) rather than be overwritten.
-		defer n.shardLocks.lock(dst, msg.ArchName)()
+		unlock, err := n.shardLocks.lock(ctx, dst, msg.ArchName)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 		obj, err := n.config.Store.Open(ctx, dst, msg.ArchName, store.OpenOptions{})
 		switch {
 		case err == nil:

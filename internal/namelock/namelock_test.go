@@ -1,8 +1,11 @@
 package namelock
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 )
 
 // One holder of a name at a time, names apart from each other, and no
@@ -32,4 +35,25 @@ func TestOneHolderPerName(t *testing.T) {
 	if n := l.Len(); n != 0 {
 		t.Fatalf("%d names kept after every holder left", n)
 	}
+}
+
+// A wait given up (its context ended) leaves the lock to its holder, and
+// the name to the next who asks.
+func TestLockContextGivesUp(t *testing.T) {
+	var l Locks
+	unlock := l.Lock("a")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := l.LockContext(ctx, "a"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a wait for a held name, given up: %v", err)
+	}
+	unlock()
+	if n := l.Len(); n != 0 {
+		t.Fatalf("%d names held after the holder and the waiter left", n)
+	}
+	again, err := l.LockContext(t.Context(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
 }
