@@ -949,3 +949,16 @@ func TestARefusedRevocationDoesNotStopThePush(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A key given where its file's name goes is not echoed in the error
+// (which reaches logs); a missing file named by a path is.
+func TestLoadKeysDoesNotEchoAKey(t *testing.T) {
+	secret := strings.Repeat("ab12", 16)
+	if _, err := LoadKeys(secret); err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "not the key") {
+		t.Fatalf("a key given as the key file's name: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "none.key")
+	if _, err := LoadKeys(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("a missing key file: %v, want it named", err)
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -103,6 +105,12 @@ func ParseRSAKeys(data []byte) (*Keys, error) {
 func LoadKeys(path string) (*Keys, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
+		// A key given where its file's name goes is not echoed into
+		// logs: a name without a slash is not shown.
+		var pathErr *fs.PathError
+		if !strings.ContainsRune(path, filepath.Separator) && errors.As(err, &pathErr) {
+			return nil, fmt.Errorf("authn key: the key file (auth_key, -auth-key: a file's name, not the key) cannot be read: %w", pathErr.Err)
+		}
 		return nil, fmt.Errorf("authn key: %w", err)
 	}
 	if strings.Contains(string(data), "-----BEGIN") {

@@ -34,6 +34,7 @@ import (
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/dryrun"
@@ -81,9 +82,9 @@ type config struct {
 	Limits       limits    `yaml:"limits"`
 	S3           s3        `yaml:"s3"`
 	TLS          tlsConfig `yaml:"tls"`
-	// AuthKey turns user authentication on: the HS256 secret or the RSA
-	// public key (PEM) tokens are verified with; for -role authn, the
-	// secret or RSA private key they are signed with.
+	// AuthKey turns user authentication on: the file of the HS256
+	// secret or the RSA public key (PEM) tokens are verified with; for
+	// -role authn, of the secret or RSA private key they are signed with.
 	AuthKey string `yaml:"auth_key"`
 	// TokenTTL is the AuthN service's default token lifetime (24h).
 	TokenTTL time.Duration `yaml:"token_ttl"`
@@ -315,6 +316,14 @@ func parse(args []string) (config, error) {
 		}
 		cfg.S3.Keys[access] = secret
 	}
+	for access, secret := range cfg.S3.Keys {
+		// An empty secret signs with a key anyone can make: the S3 API
+		// would be open to whoever sees the access key (in every
+		// request's Authorization header).
+		if strings.TrimSpace(access) == "" || secret == "" {
+			return cfg, fmt.Errorf("s3.keys: access key %q has an empty secret, or is empty: each key needs both", access)
+		}
+	}
 	if cfg.S3.Port < 0 || cfg.S3.Port > 65535 || cfg.S3.Port != 0 && cfg.S3.Port == cfg.Port {
 		return cfg, fmt.Errorf("s3 port %d: out of range or the node's own port", cfg.S3.Port)
 	}
@@ -467,6 +476,21 @@ func listen(host string, port int, tc *tls.Config) (net.Listener, error) {
 
 // nodeID returns the configured id, or the one kept in the data directory,
 // generating it on first start so that restarts keep it.
+// metaApart refuses a metadata directory inside a mountpath, or one
+// holding a mountpath: a mountpath's directories are buckets'
+// (MP/ais/NAME), and a bucket's destroy, or the sweep of buckets no
+// longer known, would remove the node's secret, id and Raft log.
+func metaApart(metaDir string, mountpaths []string) error {
+	meta := pathsafe.Resolve(metaDir)
+	for _, mp := range mountpaths {
+		real := pathsafe.Resolve(mp)
+		if meta == real || pathsafe.Within(real, meta) == nil || pathsafe.Within(meta, real) == nil {
+			return fmt.Errorf("mountpath %s holds or is inside the metadata directory %s: give -data a directory apart from the mountpaths", mp, metaDir)
+		}
+	}
+	return nil
+}
+
 func nodeID(cfg config, metaDir string) (string, error) {
 	if cfg.ID != "" {
 		return cfg.ID, nil
@@ -559,6 +583,9 @@ func run(args []string) error {
 	}
 
 	metaDir := filepath.Join(cfg.Data, "meta")
+	if err := metaApart(metaDir, cfg.Mountpaths); err != nil {
+		return err
+	}
 	meta, err := membership.NewFileStore(metaDir)
 	if err != nil {
 		return err

@@ -43,6 +43,35 @@ func TestConfigFileAndFlags(t *testing.T) {
 	}
 }
 
+// A static S3 key with an empty secret (a template's unset variable)
+// is refused: it would sign with a key anyone can make.
+func TestEmptyS3SecretIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.yaml")
+	os.WriteFile(path, []byte("role: gateway\ns3:\n  keys:\n    AKIAEXAMPLE0001:\n"), 0o644)
+	if _, err := parse([]string{"-config", path}); err == nil || !strings.Contains(err.Error(), "AKIAEXAMPLE0001") {
+		t.Fatalf("an S3 key with an empty secret: %v", err)
+	}
+	os.WriteFile(path, []byte("role: gateway\ns3:\n  keys:\n    AKIAEXAMPLE0001: a-secret-of-the-key\n"), 0o644)
+	if _, err := parse([]string{"-config", path}); err != nil {
+		t.Fatalf("an S3 key with its secret: %v", err)
+	}
+}
+
+// A metadata directory inside a mountpath (-data /mnt/d1/ais with the
+// mountpath /mnt/d1: its meta is the bucket ais://meta) is refused, as
+// is a mountpath inside it; apart, both are taken.
+func TestMetadataApartFromMountpaths(t *testing.T) {
+	root := t.TempDir()
+	for _, mps := range [][]string{{root}, {filepath.Join(root, "ais", "meta", "x")}} {
+		if err := metaApart(filepath.Join(root, "ais", "meta"), mps); err == nil {
+			t.Errorf("metadata %s with mountpaths %v: taken", filepath.Join(root, "ais", "meta"), mps)
+		}
+	}
+	if err := metaApart(filepath.Join(root, "data", "meta"), []string{filepath.Join(root, "data", "mp1"), filepath.Join(root, "d2")}); err != nil {
+		t.Errorf("metadata apart from the mountpaths: %v", err)
+	}
+}
+
 func TestMisspelledConfigField(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "node.yaml")
 	os.WriteFile(path, []byte("role: target\nkeepalive_timout: 30s\n"), 0o644)
