@@ -202,10 +202,7 @@ func (n *Node) authorizeToken(r *http.Request, token string, need authn.Perm, bu
 // requestToken is the bearer token, or an S3 client's session token; for
 // the console, the token of its cookie (its files) or of its login form.
 func requestToken(r *http.Request) string {
-	if t := authn.BearerToken(r); t != "" {
-		return t
-	}
-	if t := r.Header.Get("X-Amz-Security-Token"); t != "" {
+	if t := apiToken(r); t != "" {
 		return t
 	}
 	if strings.HasPrefix(r.URL.Path, console.Prefix) {
@@ -223,6 +220,16 @@ func requestToken(r *http.Request) string {
 	// A token in the query only for S3's presigned requests (authorizeS3):
 	// on the native API it would end up in redirects, logs and history.
 	return ""
+}
+
+// apiToken is the bearer token, or an S3 client's session token: never
+// the console's cookie, which a browser sends with any request to the
+// host (on the S3 port, /console/KEY is an object of bucket console).
+func apiToken(r *http.Request) string {
+	if t := authn.BearerToken(r); t != "" {
+		return t
+	}
+	return r.Header.Get("X-Amz-Security-Token")
 }
 
 // wantsHTML reports a browser's navigation, or its post of the login
@@ -516,7 +523,7 @@ func (n *Node) newVerifier() *authn.Verifier {
 func (n *Node) authorizeS3(r *http.Request, bucket, key, accessKey string) (*http.Request, error) {
 	// A request signed with a user's S3 key acts as that user; a session
 	// or bearer token says who it is otherwise.
-	token := cmp.Or(requestToken(r), r.URL.Query().Get("X-Amz-Security-Token"))
+	token := cmp.Or(apiToken(r), r.URL.Query().Get("X-Amz-Security-Token"))
 	if token == "" && accessKey != "" {
 		if c, ok := n.control.Current().S3Keys.Lookup(accessKey); ok {
 			token = c.Token

@@ -427,6 +427,35 @@ func TestConsoleLoginCookie(t *testing.T) {
 	}
 }
 
+// The S3 port serves buckets at its root, so /console/KEY there is an
+// object of bucket console: a browser's console cookie (sent to any port
+// of the host) does not authorize it.
+func TestS3PortTakesNoConsoleCookie(t *testing.T) {
+	c := newAuthCluster(t)
+	ctx := t.Context()
+	token := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	admin := c.Client().SetToken(token)
+	if err := admin.CreateBucket(ctx, "console", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Put(ctx, "console", "x", strings.NewReader("secret"), api.PutOptions{Size: 6}); err != nil {
+		t.Fatal(err)
+	}
+	s3 := httptest.NewServer(c.Primary().Node.S3Handler())
+	defer s3.Close()
+	req, _ := http.NewRequest(http.MethodGet, s3.URL+"/console/x", nil)
+	req.AddCookie(&http.Cookie{Name: "ais_token", Value: token})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || strings.Contains(string(body), "secret") {
+		t.Fatalf("an S3 GET with only the console's cookie: %s %q", resp.Status, body)
+	}
+}
+
 // The console's page calls the API under /console/api/ with its cookie
 // (which no script reads): reads go through, changes need the console's
 // header and the page's origin, and only the REST API is reachable.
