@@ -376,13 +376,7 @@ func TestRebalanceMovesCachedCopiesWithoutTheRemote(t *testing.T) {
 // A delete by prefix in a remote bucket deletes the remote's objects
 // under it, cached or not, as a delete by name does.
 func TestPrefixDeleteOfARemoteBucket(t *testing.T) {
-	rs := &countingRemote{objects: map[string][]byte{}}
-	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
-		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
-		cfg.RebalanceRecent = time.Millisecond
-	}})
+	rs, c := twoTargetsOverARemote(t, func(cfg *gateway.Config) { cfg.RebalanceRecent = time.Millisecond })
 	client := c.Client()
 	ctx := t.Context()
 	rs.mu.Lock()
@@ -416,12 +410,7 @@ func TestPrefixDeleteOfARemoteBucket(t *testing.T) {
 // "folder" keys ("logs/"), which name no object here, and archives the
 // rest.
 func TestArchiveOfARemotePrefixSkipsFolders(t *testing.T) {
-	rs := &countingRemote{objects: map[string][]byte{}}
-	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
-		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
-	}})
+	rs, c := twoTargetsOverARemote(t, nil)
 	client := c.Client()
 	ctx := t.Context()
 	rs.mu.Lock()
@@ -458,12 +447,7 @@ func TestArchiveOfARemotePrefixSkipsFolders(t *testing.T) {
 // the files of the shards cached, after each shard, as a listing of what
 // is cached does.
 func TestRemoteListingShowsCachedShardsFiles(t *testing.T) {
-	rs := &countingRemote{objects: map[string][]byte{}}
-	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
-		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
-	}})
+	rs, c := twoTargetsOverARemote(t, nil)
 	client := c.Client()
 	ctx := t.Context()
 	rs.mu.Lock()
@@ -484,4 +468,19 @@ func TestRemoteListingShowsCachedShardsFiles(t *testing.T) {
 	if want := []string{"a.tar", "a.tar/1.txt", "a.tar/2.txt", "b.tar", "c.txt"}; !slices.Equal(names, want) {
 		t.Fatalf("the listing with shards' files: %q, want %q", names, want)
 	}
+}
+
+// twoTargetsOverARemote is a cluster of two targets whose remote buckets
+// are kept in a countingRemote; configure, when set, sets more.
+func twoTargetsOverARemote(t *testing.T, configure func(*gateway.Config)) (*countingRemote, *gatewaytest.Cluster) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		cfg.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+		if configure != nil {
+			configure(cfg)
+		}
+	}})
+	return rs, c
 }
