@@ -206,6 +206,16 @@ type flight struct {
 	started time.Time
 }
 
+// finished reports whether the fetch is done.
+func (f *flight) finished() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // streamJoinWait is how long a reader waits for a cold GET that streams
 // to another reader before it fetches a copy of its own: a slow client
 // sets the pace of that one.
@@ -305,6 +315,7 @@ func (s *Store) coldGetThen(ctx context.Context, be Backend, b store.Bucket, nam
 		if !errors.Is(err, store.ErrNotFound) || attempt == evictedRetries {
 			return err
 		}
+		after = time.Now() // evicted since: a fetch from now on
 	}
 }
 
@@ -414,10 +425,11 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.Bucket, name string, after time.Time) error {
 	s.mu.Lock()
 	second := f.second
-	// One begun before a reader that wants a newer one found the cached
-	// copy not current (a latest read after the remote changed) is not
-	// that reader's: it starts the next.
-	if second == nil || second.started.Before(after) {
+	// One running is joined (however many readers, two fetches at
+	// most). One done, begun before a reader that wants a newer one found
+	// the cached copy not current (a latest read after the remote
+	// changed, an evict), is not that reader's: it starts the next.
+	if second == nil || second.finished() && second.started.Before(after) {
 		second = &flight{done: make(chan struct{}), started: time.Now()}
 		f.second = second
 		go func() {

@@ -1012,6 +1012,43 @@ func TestLatestReadPastASlowStreamGetsTheNewVersion(t *testing.T) {
 	}
 }
 
+// Latest readers that find the cached copy changed, past a slow stream,
+// share the one newer fetch while it runs: three remote GETs in all, not
+// one more for each of them.
+func TestLatestReadersShareTheNewerFetch(t *testing.T) {
+	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
+	rs, be, b, data, slow := slowStream(t)
+	defer slow.Close()
+	expectRead(t, readInBackground(t, rs, b, "big"), data, "a reader past the slow stream")
+	newer := bytes.Repeat([]byte("n"), len(data))
+	be.mu.Lock()
+	be.objects["big"] = newer
+	be.mu.Unlock()
+	be.slow = 400 * time.Millisecond
+	latest := func() <-chan string {
+		got := make(chan string, 1)
+		go func() {
+			obj, err := rs.Open(t.Context(), b, "big", store.OpenOptions{Latest: true})
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			data, _ := io.ReadAll(obj)
+			obj.Close()
+			got <- string(data)
+		}()
+		return got
+	}
+	first := latest()
+	time.Sleep(150 * time.Millisecond) // the first one's fetch under way
+	second := latest()
+	expectRead(t, first, newer, "the first latest reader")
+	expectRead(t, second, newer, "the second latest reader")
+	if n := be.gets.Load(); n != 3 {
+		t.Fatalf("%d remote GETs, want 3 (the stream's, the first second fetch, the newer one)", n)
+	}
+}
+
 // A reader that joins a cold GET whose remote is slow to answer (the
 // stream not begun when it looks) looks again, and fetches for itself
 // once the stream goes to a reader that takes nothing: it does not wait
