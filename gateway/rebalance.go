@@ -440,8 +440,9 @@ func (n *Node) catchingUp() bool {
 // hours after this one's ended (it sends this target its share), and
 // this one's may have nothing to send. Until the runs are seen ended,
 // they are asked in the background, at most every settledRecheck (the
-// answer meanwhile is the last one seen); once they are, nothing is
-// asked until the map changes or a batch arrives (a run again).
+// answer meanwhile is the last one seen); once they are, every
+// settledRecheckWhenSettled, and again at once when the map changes or a
+// batch arrives (a run again).
 func (n *Node) rebalancing() bool {
 	if n.moving() {
 		return true
@@ -452,7 +453,9 @@ func (n *Node) rebalancing() bool {
 	}
 	n.settle.mu.Lock()
 	settled := n.settle.version == m.Version
-	ask := !settled && time.Since(n.settle.asked) > settledRecheck && n.loops != nil
+	// Settled, asked again now and then: a run started again under the
+	// same map (a leaving target's) is seen before its first batch.
+	ask := time.Since(n.settle.asked) > settledRecheck && (!settled || time.Since(n.settle.answered) > settledRecheckWhenSettled) && n.loops != nil
 	if ask {
 		n.settle.asked = time.Now()
 	}
@@ -504,8 +507,11 @@ func (n *Node) unsettle() {
 }
 
 // settledRecheck is how often rebalancing asks the targets again while
-// the runs were not seen ended.
-const settledRecheck = 2 * time.Second
+// the runs were not seen ended, settledRecheckWhenSettled once they were.
+const (
+	settledRecheck            = 2 * time.Second
+	settledRecheckWhenSettled = 15 * time.Second
+)
 
 // peerHeadTimeout bounds a HEAD of another target while catching up: a
 // hung peer must not hold the reads of this one.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -476,16 +477,22 @@ func listen(host string, port int, tc *tls.Config) (net.Listener, error) {
 
 // nodeID returns the configured id, or the one kept in the data directory,
 // generating it on first start so that restarts keep it.
-// metaApart refuses a metadata directory inside a mountpath, or one
-// holding a mountpath: a mountpath's directories are buckets'
-// (MP/ais/NAME), and a bucket's destroy, or the sweep of buckets no
-// longer known, would remove the node's secret, id and Raft log.
+// metaApart refuses a metadata directory where a mountpath keeps its own
+// (buckets at MP/ais/NAME, work files and trash under MP/.ais), or one
+// holding a mountpath: a bucket's destroy, the sweep of buckets no
+// longer known or of work files would remove the node's secret, id and
+// Raft log. MP/meta itself (-data the same as a mountpath) is apart.
 func metaApart(metaDir string, mountpaths []string) error {
 	meta := pathsafe.Resolve(metaDir)
 	for _, mp := range mountpaths {
 		real := pathsafe.Resolve(mp)
-		if meta == real || pathsafe.Within(real, meta) == nil || pathsafe.Within(meta, real) == nil {
-			return fmt.Errorf("mountpath %s holds or is inside the metadata directory %s: give -data a directory apart from the mountpaths", mp, metaDir)
+		inside := false
+		if rel, err := filepath.Rel(real, meta); err == nil && pathsafe.Within(real, meta) == nil {
+			first, _, _ := strings.Cut(rel, string(filepath.Separator))
+			inside = slices.Contains([]string{store.ProviderAIS, store.ProviderAWS, store.ProviderHT, ".ais"}, first)
+		}
+		if meta == real || inside || pathsafe.Within(meta, real) == nil {
+			return fmt.Errorf("mountpath %s holds or is inside the metadata directory %s where the store keeps its own: give -data a directory apart from the mountpaths", mp, metaDir)
 		}
 	}
 	return nil

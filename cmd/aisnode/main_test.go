@@ -62,13 +62,20 @@ func TestEmptyS3SecretIsRefused(t *testing.T) {
 // is a mountpath inside it; apart, both are taken.
 func TestMetadataApartFromMountpaths(t *testing.T) {
 	root := t.TempDir()
-	for _, mps := range [][]string{{root}, {filepath.Join(root, "ais", "meta", "x")}} {
+	for _, mps := range [][]string{{root}, {filepath.Join(root, "ais", "meta", "x")}, {filepath.Join(root, "ais", "meta")}} {
 		if err := metaApart(filepath.Join(root, "ais", "meta"), mps); err == nil {
 			t.Errorf("metadata %s with mountpaths %v: taken", filepath.Join(root, "ais", "meta"), mps)
 		}
 	}
 	if err := metaApart(filepath.Join(root, "data", "meta"), []string{filepath.Join(root, "data", "mp1"), filepath.Join(root, "d2")}); err != nil {
 		t.Errorf("metadata apart from the mountpaths: %v", err)
+	}
+	// -data the same as a mountpath: MP/meta is no bucket's.
+	if err := metaApart(filepath.Join(root, "meta"), []string{root}); err != nil {
+		t.Errorf("metadata at MP/meta: %v", err)
+	}
+	if err := metaApart(filepath.Join(root, ".ais", "meta"), []string{root}); err == nil {
+		t.Error("metadata among the mountpath's work files: taken")
 	}
 }
 
