@@ -156,6 +156,9 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// The stamp of the parts sent, once they are: some may be stored
 	// where the send failed (an answer lost).
 	var sent store.Stamp
+	// placed is the map the parts were placed by: their holders there
+	// are told of a failure (an offline one, in a later map, too).
+	var placed *cluster.Map
 	replaces := false // an object of the name was there
 	opts.Precommit = func() (func(), store.Stamp, error) {
 		// The stamp under the caller's hold (a map change waits for it),
@@ -169,10 +172,10 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			if err != nil {
 				return nil, store.Stamp{}, err
 			}
+			placed = s.peers.Map()
 			release()
 			stamp = held
 		}
-		accepted := stamp
 		if !opts.Stamp.IsZero() {
 			stamp = opts.Stamp
 		}
@@ -197,11 +200,12 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 		release := func() {}
 		if outer != nil {
-			var again store.Stamp
-			if release, again, err = outer(); err != nil {
+			if release, _, err = outer(); err != nil {
 				return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w", b, name, err)
 			}
-			if again.Map != accepted.Map {
+			// A map that places alike (a gateway joined) keeps the
+			// parts where they are; one that does not fails the write.
+			if s.peers.Map().Placement() != placed.Placement() {
 				release()
 				return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w while its parts were sent: send it again", b, name, store.ErrPlacementChanged)
 			}
@@ -232,6 +236,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// restore must not bring back a version never acknowledged.
 		if !sent.IsZero() && opts.Stamp.IsZero() && (herr != nil || stored.Stamp != sent) {
 			s.dropParts(undo, b, name, sent)
+			if placed != nil && errors.Is(err, store.ErrPlacementChanged) {
+				// A holder the map took offline meanwhile is not among
+				// those dropParts reaches: tried until it answers.
+				s.dropPartsOn(undo, b, name, sent, placed)
+			}
 		}
 		// It may have replaced parts of the version stored before it on
 		// some holders: they are made again from it. A write refused
@@ -680,6 +689,25 @@ func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stam
 		}
 	}
 	return len(found)
+}
+
+// dropPartsOn deletes an object's parts up to stamp on the holders m
+// placed them on, and tries again later on those that do not answer.
+func (s *Store) dropPartsOn(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, m *cluster.Map) {
+	props, ok := s.props(b)
+	if !ok {
+		return
+	}
+	layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
+	holders, err := Holders(m, b, name, layout.Slices())
+	if err != nil {
+		return
+	}
+	for _, node := range holders {
+		if derr := s.deletePartsOn(ctx, node, b, name, stamp); derr != nil {
+			s.dropLater(ctx, b, name, stamp, node)
+		}
+	}
 }
 
 // newestParts picks the parts a restore combines: those of the newest

@@ -903,47 +903,78 @@ func TestDeleteReachesATargetThatDidNotList(t *testing.T) {
 
 // A PUT sends its parts without its caller's hold (the placement lock a
 // map change takes): a holder slow to take them holds no map change. A
-// map that changed meanwhile fails the PUT, to be sent again, and leaves
-// no part.
+// map change that places alike (a version bump) leaves the PUT be; one
+// that does not (a holder goes offline) fails it, to be sent again, and
+// its parts go, on the holder gone offline too.
 func TestPartsAreSentWithoutTheCallersHold(t *testing.T) {
 	f := newFleet(t, 4, 2, 1, 0)
-	_, st := f.owner("p")
+	owner, st := f.owner("p")
 	var placement sync.RWMutex
-	var mapVersion atomic.Int64
-	mapVersion.Store(1)
 	hold := func() (func(), store.Stamp, error) {
 		placement.RLock()
-		return placement.RUnlock, store.Stamp{Map: mapVersion.Load(), Clock: time.Now().UnixNano()}, nil
-	}
-	var changed atomic.Bool
-	f.sending = func() {
-		locked := make(chan struct{})
-		go func() {
-			placement.Lock() // a map change
-			mapVersion.Add(1)
-			placement.Unlock()
-			close(locked)
-		}()
-		select {
-		case <-locked:
-			changed.Store(true)
-		case <-time.After(10 * time.Second):
-		}
+		f.mu.Lock()
+		version := f.smap.Version
+		f.mu.Unlock()
+		return placement.RUnlock, store.Stamp{Map: version, Clock: time.Now().UnixNano()}, nil
 	}
 	data := bytes.Repeat([]byte("data"), 3000)
-	_, err := st.Put(t.Context(), bucket, "p", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Precommit: hold})
-	f.sending = nil
-	if !changed.Load() {
+	put := func(change func(m *cluster.Map) *cluster.Map) (bool, error) {
+		var once sync.Once
+		var changed atomic.Bool
+		f.sending = func() {
+			once.Do(func() {
+				locked := make(chan struct{})
+				go func() {
+					placement.Lock() // a map change
+					f.mu.Lock()
+					f.smap = change(f.smap)
+					f.mu.Unlock()
+					placement.Unlock()
+					close(locked)
+				}()
+				select {
+				case <-locked:
+					changed.Store(true)
+				case <-time.After(10 * time.Second):
+				}
+			})
+		}
+		defer func() { f.sending = nil }()
+		_, err := st.Put(t.Context(), bucket, "p", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Precommit: hold})
+		return changed.Load(), err
+	}
+	changed, err := put(func(m *cluster.Map) *cluster.Map { next := *m; next.Version++; return &next })
+	if !changed {
 		t.Fatal("a map change waited for a PUT's parts to be sent")
 	}
-	if !errors.Is(err, store.ErrPlacementChanged) {
-		t.Fatalf("a PUT whose map changed while its parts were sent: %v", err)
+	if err != nil {
+		t.Fatalf("a PUT whose map changed alike while its parts were sent: %v", err)
 	}
-	if n := f.parts("p"); n != 0 {
-		t.Fatalf("the failed PUT left %d parts", n)
+	first, err := st.Head(t.Context(), bucket, "p")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := st.Put(t.Context(), bucket, "p", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Precommit: hold}); err != nil {
-		t.Fatalf("the PUT sent again: %v", err)
+	holders, err := ec.Holders(f.smap, bucket, "p", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := holders[0].ID
+	if gone == owner {
+		gone = holders[1].ID
+	}
+	changed, err = put(func(m *cluster.Map) *cluster.Map {
+		next, err := m.WithState(gone, cluster.StateOffline)
+		if err != nil {
+			t.Error(err)
+			return m
+		}
+		return next
+	})
+	if !changed || !errors.Is(err, store.ErrPlacementChanged) {
+		t.Fatalf("a PUT whose holder went offline while its parts were sent: changed %v, %v", changed, err)
+	}
+	if left, _ := f.inner[gone].PartsOf(t.Context(), bucket, "p"); slices.ContainsFunc(left, func(p store.PartMeta) bool { return p.Stamp.Compare(first.Stamp) > 0 }) {
+		t.Fatalf("the failed PUT's part stayed on %s, offline now", gone)
 	}
 }
 
