@@ -209,12 +209,14 @@ func (m *Map) Owners(uname string, n int) []Node {
 }
 
 // WithNode returns a new map with the node added (or replaced when it has
-// the same id and URL, as a restarted node rejoining) and the version
-// incremented. A different node under a used id is ErrDuplicateNode.
+// the same id and URL, as a restarted node rejoining, or when its old
+// entry is offline) and the version incremented. Another URL under the id
+// of a node not offline (active, in maintenance, leaving: alive, holding
+// objects) is ErrNodeElsewhere.
 func (m *Map) WithNode(n Node) (*Map, error) {
 	c := m.Clone()
 	if old, ok := m.Node(n.ID); ok {
-		if old.URL != n.URL && old.State == StateActive {
+		if old.URL != n.URL && old.State != StateOffline {
 			return nil, fmt.Errorf("%w: %s is %s at %s", ErrNodeElsewhere, n.ID, old.Role, old.URL)
 		}
 		c.Nodes = slices.DeleteFunc(c.Nodes, func(x Node) bool { return x.ID == n.ID })

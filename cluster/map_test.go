@@ -91,6 +91,19 @@ func TestMapChanges(t *testing.T) {
 	if err != nil || len(same.Nodes) != len(m.Nodes) {
 		t.Fatalf("a node rejoining at its URL: %v, %d nodes", err, len(same.Nodes))
 	}
+	// A node in maintenance or leaving is alive and holds objects: its
+	// id from another URL is refused as for an active one; offline, the
+	// node may come back at a new address.
+	for _, state := range []cluster.State{cluster.StateMaintenance, cluster.StateLeaving, cluster.StateOffline} {
+		marked, err := m.WithState("t1", state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = marked.WithNode(cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:999", State: cluster.StateActive})
+		if refused := errors.Is(err, cluster.ErrNodeElsewhere); refused == (state == cluster.StateOffline) {
+			t.Errorf("t1 %s, joined at another URL: %v", state, err)
+		}
+	}
 	if _, err := m.WithoutNode("nope"); !errors.Is(err, cluster.ErrNodeNotFound) {
 		t.Fatalf("removing an unknown node: %v", err)
 	}

@@ -24,6 +24,8 @@ type Keepalive struct {
 	Logger   *slog.Logger
 	lastSeen map[string]time.Time
 	version  int64 // of the map the last round judged
+	// offline are the nodes offline in the map the last round judged.
+	offline map[string]bool
 }
 
 // Round returns the changes a round at time now implies, given the map
@@ -55,6 +57,19 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 		}
 	}
 	k.version = m.Version
+	// A target offline at the last round and not now came back by a
+	// join, not by an answer to a push: it starts afresh too, else its
+	// sighting from before it went down would take it offline at its
+	// first missed round.
+	offline := make(map[string]bool, len(k.offline))
+	for _, node := range m.Nodes {
+		if node.State == cluster.StateOffline {
+			offline[node.ID] = true
+		} else if k.offline[node.ID] {
+			delete(k.lastSeen, node.ID)
+		}
+	}
+	k.offline = offline
 	var changes []Change
 	for _, node := range m.Nodes {
 		if node.ID == m.Primary || k.Skip != nil && k.Skip(node) {

@@ -311,6 +311,32 @@ func TestKeepaliveForgetsNodesThatLeft(t *testing.T) {
 	}
 }
 
+// A target offline for an hour that joins again (not by answering a
+// push) gets the whole timeout before a silence takes it offline: its
+// sighting from before it went down does not count.
+func TestKeepaliveRestartsTheClockOfARejoinedTarget(t *testing.T) {
+	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive}
+	g1 := cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}
+	down := t1
+	down.State = cluster.StateOffline
+	active := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{g1, t1}}
+	offline := &cluster.Map{Version: 2, Primary: "g1", Nodes: []cluster.Node{g1, down}}
+	rejoined := &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{g1, t1}}
+	refused := map[string]error{"t1": errors.New("refused")}
+	var k membership.Keepalive
+	start := time.Now()
+	k.Round(start, active, nil)
+	k.Round(start.Add(time.Second), active, refused)
+	k.Round(start.Add(12*time.Second), offline, refused)
+	k.Round(start.Add(time.Hour), offline, refused)
+	if changes := k.Round(start.Add(time.Hour+time.Second), rejoined, refused); len(changes) != 0 {
+		t.Fatalf("a target that joined again missed one round: %+v, want no change", changes)
+	}
+	if changes := k.Round(start.Add(time.Hour+12*time.Second), rejoined, refused); len(changes) != 1 || changes[0].Kind != membership.Offline {
+		t.Fatalf("silent for the timeout: %+v, want it offline", changes)
+	}
+}
+
 // A target restarted at another address (a pod's new IP) waits for the
 // keepalive to find its old entry silent, then joins; it does not fail
 // to start because the map still has it active at the old one.
