@@ -256,11 +256,13 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		return nil, err
 	}
 	obj, err := s.Store.Open(ctx, b, name, opts)
+	var seen *ObjectAttrs // the remote's version, when asked
 	switch {
 	case err == nil && !props.Versioning.ValidateWarmGet && !opts.Latest:
 		return obj, nil
 	case err == nil:
 		attrs, herr := be.HeadObject(ctx, b, name)
+		seen = &attrs
 		if herr != nil {
 			stamp := obj.Meta().Stamp
 			obj.Close()
@@ -300,6 +302,15 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		fetched, err = s.Store.Open(ctx, b, name, opts)
 		return err
 	})
+	if err == nil && seen != nil && comparable(*seen) && !sameVersion(fetched.Meta(), *seen) {
+		// A fetch joined under way had begun before the remote changed
+		// to the version this reader saw: one more, begun now.
+		fetched.Close()
+		err = s.coldGetThen(ctx, be, b, name, time.Now(), func() (err error) {
+			fetched, err = s.Store.Open(ctx, b, name, opts)
+			return err
+		})
+	}
 	return fetched, err
 }
 
@@ -343,6 +354,12 @@ func sameVersion(cached store.ObjectMeta, remote ObjectAttrs) bool {
 	// its Last-Modified: without it too, every read would fetch again.
 	modified := cached.Custom[CustomModified]
 	return !remote.Modified.IsZero() && modified != "" && modified == strconv.FormatInt(remote.Modified.UnixNano(), 10) && sameSize
+}
+
+// comparable reports whether a remote's attributes tell its versions
+// apart (an origin without ETag or Last-Modified does not).
+func comparable(a ObjectAttrs) bool {
+	return a.ETag != "" || a.Version != "" && a.Version != "null" || !a.Modified.IsZero()
 }
 
 // maxKeptTag bounds an ETag or version kept in an object's metadata (a

@@ -1049,6 +1049,43 @@ func TestLatestReadersShareTheNewerFetch(t *testing.T) {
 	}
 }
 
+// A latest reader that joins a fetch begun before the remote changed to
+// the version it saw gets that version still: one more fetch, begun after.
+func TestLatestReaderPastAnOlderRunningFetchGetsItsVersion(t *testing.T) {
+	defer remote.SetStreamJoinWait(50 * time.Millisecond)()
+	rs, be, b, data, slow := slowStream(t)
+	defer slow.Close()
+	expectRead(t, readInBackground(t, rs, b, "big"), data, "a reader past the slow stream")
+	set := func(v []byte) {
+		be.mu.Lock()
+		be.objects["big"] = v
+		be.mu.Unlock()
+	}
+	latest := func() <-chan string {
+		got := make(chan string, 1)
+		go func() {
+			obj, err := rs.Open(t.Context(), b, "big", store.OpenOptions{Latest: true})
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			data, _ := io.ReadAll(obj)
+			obj.Close()
+			got <- string(data)
+		}()
+		return got
+	}
+	v1, v2 := bytes.Repeat([]byte("1"), len(data)), bytes.Repeat([]byte("2"), len(data))
+	set(v1)
+	be.slow = 400 * time.Millisecond
+	first := latest() // its fetch (of v1) runs 400 ms
+	time.Sleep(200 * time.Millisecond)
+	set(v2)
+	second := latest() // sees v2, joins the fetch of v1 under way
+	expectRead(t, first, v1, "the first latest reader")
+	expectRead(t, second, v2, "the latest reader that saw v2")
+}
+
 // A reader that joins a cold GET whose remote is slow to answer (the
 // stream not begun when it looks) looks again, and fetches for itself
 // once the stream goes to a reader that takes nothing: it does not wait
