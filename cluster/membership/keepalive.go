@@ -102,6 +102,9 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 		if node.Role.IsTarget() {
 			logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
 			changes = append(changes, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}})
+			// Taken as offline now: a join before the next round sees it
+			// offline starts it afresh too.
+			k.offline[node.ID] = true
 			continue
 		}
 		logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "err", failed[node.ID])

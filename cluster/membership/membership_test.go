@@ -335,6 +335,11 @@ func TestKeepaliveRestartsTheClockOfARejoinedTarget(t *testing.T) {
 	if changes := k.Round(start.Add(time.Hour+12*time.Second), rejoined, refused); len(changes) != 1 || changes[0].Kind != membership.Offline {
 		t.Fatalf("silent for the timeout: %+v, want it offline", changes)
 	}
+	// Joined again before a round saw the map with it offline.
+	quick := &cluster.Map{Version: 5, Primary: "g1", Nodes: []cluster.Node{g1, t1}}
+	if changes := k.Round(start.Add(time.Hour+14*time.Second), quick, refused); len(changes) != 0 {
+		t.Fatalf("a target that joined again at once missed one round: %+v, want no change", changes)
+	}
 }
 
 // A target restarted at another address (a pod's new IP) waits for the
