@@ -193,7 +193,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			// a cold GET) is a version the cluster has already: its
 			// parts, wherever they are stored, may be that version's,
 			// and a failure must not remove them.
-			err = s.protect(ctx, b, props, meta, data, nil, opts.Stamp.IsZero())
+			err = s.protectBy(ctx, placed, b, props, meta, data, nil, opts.Stamp.IsZero())
 		}
 		if err != nil {
 			return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w", b, name, err)
@@ -236,7 +236,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// restore must not bring back a version never acknowledged.
 		if !sent.IsZero() && opts.Stamp.IsZero() && (herr != nil || stored.Stamp != sent) {
 			s.dropParts(undo, b, name, sent)
-			if placed != nil && errors.Is(err, store.ErrPlacementChanged) {
+			if placed != nil && s.peers.Map().Placement() != placed.Placement() {
 				// A holder the map took offline meanwhile is not among
 				// those dropParts reaches: tried until it answers.
 				s.dropPartsOn(undo, b, name, sent, placed)
@@ -330,6 +330,16 @@ type source interface {
 // a stored version (made again, or restored) stay whatever fails: they
 // protect it, and other holders may have had them before.
 func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, object store.ObjectMeta, data source, present []found, fresh bool) error {
+	return s.protectBy(ctx, nil, b, props, object, data, present, fresh)
+}
+
+// protectBy is protect by the holders of map m (nil: the current map): a
+// PUT places its parts by the map it checked, not one that changed and
+// changed back while they were sent.
+func (s *Store) protectBy(ctx context.Context, m *cluster.Map, b store.Bucket, props store.Props, object store.ObjectMeta, data source, present []found, fresh bool) error {
+	if m == nil {
+		m = s.peers.Map()
+	}
 	layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
 	if err := layout.Validate(); err != nil {
 		return err
@@ -346,7 +356,7 @@ func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, 
 		s.logger.Warn("custom metadata too large to keep with the parts", "bucket", b.String(), "object", object.Name, "bytes", store.CustomSize(object.Custom))
 	}
 	if replicated(props, size) {
-		holders, err := Holders(s.peers.Map(), b, object.Name, layout.Parity)
+		holders, err := Holders(m, b, object.Name, layout.Parity)
 		if err != nil {
 			return err
 		}
@@ -362,7 +372,7 @@ func (s *Store) protect(ctx context.Context, b store.Bucket, props store.Props, 
 		holders, parts = missing(holders, parts, present)
 		return s.send(ctx, holders, parts, fresh, func(int) io.Reader { return io.NewSectionReader(data, 0, size) })
 	}
-	holders, err := Holders(s.peers.Map(), b, object.Name, layout.Slices())
+	holders, err := Holders(m, b, object.Name, layout.Slices())
 	if err != nil {
 		return err
 	}
@@ -691,8 +701,8 @@ func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stam
 	return len(found)
 }
 
-// dropPartsOn deletes an object's parts up to stamp on the holders m
-// placed them on, and tries again later on those that do not answer.
+// dropPartsOn has the holders m placed an object's parts on that are
+// offline now delete them up to stamp, once they answer.
 func (s *Store) dropPartsOn(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, m *cluster.Map) {
 	props, ok := s.props(b)
 	if !ok {
@@ -703,10 +713,20 @@ func (s *Store) dropPartsOn(ctx context.Context, b store.Bucket, name string, st
 	if err != nil {
 		return
 	}
+	// Those reachable now had dropParts's delete; the others (offline
+	// now) are tried until they answer, without holding the write's
+	// answer on a node that may hang.
+	now := s.peers.Map()
+	done := map[string]bool{}
 	for _, node := range holders {
-		if derr := s.deletePartsOn(ctx, node, b, name, stamp); derr != nil {
-			s.dropLater(ctx, b, name, stamp, node)
+		if done[node.ID] {
+			continue
 		}
+		done[node.ID] = true
+		if current, ok := now.Node(node.ID); !ok || current.State != cluster.StateOffline {
+			continue
+		}
+		s.dropLater(ctx, b, name, stamp, node)
 	}
 }
 

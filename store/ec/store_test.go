@@ -907,6 +907,7 @@ func TestDeleteReachesATargetThatDidNotList(t *testing.T) {
 // that does not (a holder goes offline) fails it, to be sent again, and
 // its parts go, on the holder gone offline too.
 func TestPartsAreSentWithoutTheCallersHold(t *testing.T) {
+	defer ec.SetDropRetry(20 * time.Millisecond)()
 	f := newFleet(t, 4, 2, 1, 0)
 	owner, st := f.owner("p")
 	var placement sync.RWMutex
@@ -973,8 +974,17 @@ func TestPartsAreSentWithoutTheCallersHold(t *testing.T) {
 	if !changed || !errors.Is(err, store.ErrPlacementChanged) {
 		t.Fatalf("a PUT whose holder went offline while its parts were sent: changed %v, %v", changed, err)
 	}
-	if left, _ := f.inner[gone].PartsOf(t.Context(), bucket, "p"); slices.ContainsFunc(left, func(p store.PartMeta) bool { return p.Stamp.Compare(first.Stamp) > 0 }) {
-		t.Fatalf("the failed PUT's part stayed on %s, offline now", gone)
+	// Offline now, it is told once it answers (here at once: retried).
+	failedPart := func() bool {
+		left, _ := f.inner[gone].PartsOf(t.Context(), bucket, "p")
+		return slices.ContainsFunc(left, func(p store.PartMeta) bool { return p.Stamp.Compare(first.Stamp) > 0 })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for failedPart() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed PUT's part stayed on %s, offline now", gone)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
