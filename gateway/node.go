@@ -369,6 +369,7 @@ type Node struct {
 		mu              sync.Mutex
 		version         int64
 		answered, asked time.Time
+		asking          bool // a question is under way
 	}
 	// started is when the node was made, for its uptime.
 	started time.Time

@@ -455,13 +455,19 @@ func (n *Node) rebalancing() bool {
 	settled := n.settle.version == m.Version
 	// Settled, asked again now and then: a run started again under the
 	// same map (a leaving target's) is seen before its first batch.
-	ask := time.Since(n.settle.asked) > settledRecheck && (!settled || time.Since(n.settle.answered) > settledRecheckWhenSettled) && n.loops != nil
+	// One question at a time: a target slow to answer holds one.
+	ask := !n.settle.asking && time.Since(n.settle.asked) > settledRecheck && (!settled || time.Since(n.settle.answered) > settledRecheckWhenSettled) && n.loops != nil
 	if ask {
-		n.settle.asked = time.Now()
+		n.settle.asked, n.settle.asking = time.Now(), true
 	}
 	n.settle.mu.Unlock()
 	if ask {
 		n.wg.Go(func() {
+			defer func() {
+				n.settle.mu.Lock()
+				n.settle.asking = false
+				n.settle.mu.Unlock()
+			}()
 			ctx, cancel := context.WithTimeout(n.loops, 30*time.Second)
 			defer cancel()
 			n.checkSettled(ctx, m.Version)
