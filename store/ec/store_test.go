@@ -944,7 +944,7 @@ func TestPartsAreSentWithoutTheCallersHold(t *testing.T) {
 		_, err := st.Put(t.Context(), bucket, "p", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Precommit: hold})
 		return changed.Load(), err
 	}
-	changed, err := put(func(m *cluster.Map) *cluster.Map { next := *m; next.Version++; return &next })
+	changed, err := put(func(m *cluster.Map) *cluster.Map { next := m.Clone(); next.Version++; return next })
 	if !changed {
 		t.Fatal("a map change waited for a PUT's parts to be sent")
 	}
