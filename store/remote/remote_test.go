@@ -1025,20 +1025,7 @@ func TestLatestReadersShareTheNewerFetch(t *testing.T) {
 	be.objects["big"] = newer
 	be.mu.Unlock()
 	be.slow = 400 * time.Millisecond
-	latest := func() <-chan string {
-		got := make(chan string, 1)
-		go func() {
-			obj, err := rs.Open(t.Context(), b, "big", store.OpenOptions{Latest: true})
-			if err != nil {
-				got <- err.Error()
-				return
-			}
-			data, _ := io.ReadAll(obj)
-			obj.Close()
-			got <- string(data)
-		}()
-		return got
-	}
+	latest := func() <-chan string { return readLatestInBackground(t, rs, b, "big") }
 	first := latest()
 	time.Sleep(150 * time.Millisecond) // the first one's fetch under way
 	second := latest()
@@ -1061,20 +1048,7 @@ func TestLatestReaderPastAnOlderRunningFetchGetsItsVersion(t *testing.T) {
 		be.objects["big"] = v
 		be.mu.Unlock()
 	}
-	latest := func() <-chan string {
-		got := make(chan string, 1)
-		go func() {
-			obj, err := rs.Open(t.Context(), b, "big", store.OpenOptions{Latest: true})
-			if err != nil {
-				got <- err.Error()
-				return
-			}
-			data, _ := io.ReadAll(obj)
-			obj.Close()
-			got <- string(data)
-		}()
-		return got
-	}
+	latest := func() <-chan string { return readLatestInBackground(t, rs, b, "big") }
 	v1, v2 := bytes.Repeat([]byte("1"), len(data)), bytes.Repeat([]byte("2"), len(data))
 	set(v1)
 	be.slow = 400 * time.Millisecond
@@ -1124,6 +1098,23 @@ func readInBackground(t *testing.T, rs *remote.Store, b store.Bucket, name strin
 			data = err.Error()
 		}
 		got <- data
+	}()
+	return got
+}
+
+// readLatestInBackground is readInBackground with the remote's latest
+// version asked for.
+func readLatestInBackground(t *testing.T, rs *remote.Store, b store.Bucket, name string) <-chan string {
+	got := make(chan string, 1)
+	go func() {
+		obj, err := rs.Open(t.Context(), b, name, store.OpenOptions{Latest: true})
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		data, _ := io.ReadAll(obj)
+		obj.Close()
+		got <- string(data)
 	}()
 	return got
 }
