@@ -66,6 +66,16 @@ func (l *Locks) lock(done <-chan struct{}, name string) (unlock func(), ok bool)
 	}, true
 }
 
+// Users is how many hold or wait for name's lock.
+func (l *Locks) Users(name string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.names[name]; e != nil {
+		return e.users
+	}
+	return 0
+}
+
 // Len is how many names are held or waited for.
 func (l *Locks) Len() int {
 	l.mu.Lock()

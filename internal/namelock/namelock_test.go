@@ -44,10 +44,19 @@ func TestLockContextGivesUp(t *testing.T) {
 	unlock := l.Lock("a")
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
+	if n := l.Users("a"); n != 1 {
+		t.Fatalf("users of a held name: %d, want 1", n)
+	}
 	if _, err := l.LockContext(ctx, "a"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a wait for a held name, given up: %v", err)
 	}
+	if n := l.Users("a"); n != 1 {
+		t.Fatalf("users after a waiter gave up: %d, want 1", n)
+	}
 	unlock()
+	if n := l.Users("a"); n != 0 {
+		t.Fatalf("users after the holder left: %d, want 0", n)
+	}
 	if n := l.Len(); n != 0 {
 		t.Fatalf("%d names held after the holder and the waiter left", n)
 	}

@@ -23,3 +23,8 @@ func SetStreamJoinWait(d time.Duration) func() {
 
 // SameVersion is sameVersion.
 var SameVersion = sameVersion
+
+// NameUsers is how many hold or wait for the write lock of b's name.
+func (s *Store) NameUsers(b store.Bucket, name string) int {
+	return s.writes.Users(b.String() + "/" + name)
+}

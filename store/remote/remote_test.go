@@ -1260,7 +1260,12 @@ func TestStreamedColdGetWaitsForAWriteThrough(t *testing.T) {
 		}
 		got <- err
 	}()
-	time.Sleep(400 * time.Millisecond) // past the idle timeout
+	for deadline := time.Now().Add(10 * time.Second); rs.NameUsers(b, "x") < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the cold GET never waited for the write-through's lock")
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // waiting past the idle timeout
 	close(release)
 	if err := <-put; err != nil {
 		t.Fatal(err)
