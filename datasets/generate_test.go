@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/aisgo/aisgo/datasets"
@@ -365,10 +366,18 @@ func TestWriteLocal(t *testing.T) {
 	if len(entries) != 10 || st.Shards != 10 {
 		t.Fatalf("%d files, Stats %+v", len(entries), st)
 	}
+	umask := syscall.Umask(0o022)
+	syscall.Umask(umask)
 	for name, want := range inMemory {
 		got, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s differs from the in-memory shard (%v)", name, err)
+		}
+		// Readable by others as a file the shell writes is.
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o666&^os.FileMode(umask) {
+			t.Errorf("%s: mode %v, want %v", name, fi.Mode().Perm(), 0o666&^os.FileMode(umask))
 		}
 	}
 }
