@@ -44,11 +44,19 @@ func newGetBatchCommand() *cobra.Command {
 				return err
 			}
 			out := args[len(args)-1]
-			if _, known := formats.Default().ByName(out); out != "-" && !known && template == "" && spec == "" && len(args) > 2 {
-				// Likely an entry taken for the archive (OUT forgotten): a
-				// local file of that name is not replaced.
-				if info, err := os.Stat(out); err == nil && info.Mode().IsRegular() {
-					return fmt.Errorf("OUT %q exists and is not an archive's name (.tar, .tgz, .zip, .tar.lz4, .tar.zst): name the archive last, or - for stdout", out)
+			outFormat, known := formats.Default().ByName(out)
+			mimeGiven := cmd.Flags().Changed("mime")
+			switch {
+			case out == "-":
+			case !known && !mimeGiven && template == "" && spec == "" && len(args) > 2:
+				// Likely an entry taken for the archive (OUT forgotten).
+				return fmt.Errorf("OUT %q is not an archive's name (.tar, .tgz, .zip, .tar.lz4, .tar.zst): name the archive last, - for stdout, or give --mime", out)
+			case known && !mimeGiven:
+				// The archive is what its name says.
+				mime, mimeGiven = outFormat.Extensions()[0], true
+			case known:
+				if f, ok := formats.Default().ByExtension(mime); ok && f.Name() != outFormat.Name() {
+					return fmt.Errorf("--mime %s and OUT %q disagree: name the archive *%s, or leave out --mime", mime, out, f.Extensions()[0])
 				}
 			}
 			var req api.BatchRequest
@@ -83,7 +91,7 @@ func newGetBatchCommand() *cobra.Command {
 					return fmt.Errorf("no entries: name objects (or SHARD:FILE) before OUT, or give --spec")
 				}
 			}
-			if cmd.Flags().Changed("mime") {
+			if mimeGiven {
 				req.Mime = mime
 			}
 			if cmd.Flags().Changed("stream") {
@@ -126,7 +134,7 @@ func newGetBatchCommand() *cobra.Command {
 	cmd.Flags().StringVar(&template, "template", "", "the entries: the names of a template, in order, e.g. 'shard-{000..099}.tar'")
 	cmd.Flags().StringVar(&archPath, "archpath", "", "with --template: this file of each shard")
 	cmd.Flags().StringVar(&spec, "spec", "", "a get-batch request as JSON (AIStore's MossReq: in, mime, coer, onob, strm); '-' reads stdin")
-	cmd.Flags().StringVar(&mime, "mime", ".tar", "the archive's format: .tar, .tgz, .zip, .tar.lz4, .tar.zst")
+	cmd.Flags().StringVar(&mime, "mime", ".tar", "the archive's format: .tar, .tgz, .zip, .tar.lz4, .tar.zst (default: OUT's extension, else .tar)")
 	cmd.Flags().BoolVar(&stream, "stream", false, "stream the archive as it is made (no per-entry results)")
 	cmd.Flags().BoolVar(&continueOnErr, "continue-on-error", false, "put what is missing as an empty file under __404__/ instead of failing")
 	cmd.Flags().BoolVar(&onlyName, "only-name", false, "name files OBJECT[/FILE], without the bucket")

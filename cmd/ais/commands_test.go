@@ -36,7 +36,7 @@ func newRecordingGateway(t *testing.T) *recordingGateway {
 		data, _ := io.ReadAll(r.Body)
 		g.mu.Lock()
 		g.requests = append(g.requests, r.Method+" "+r.URL.Path)
-		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+		if r.Method == http.MethodPut || r.Method == http.MethodPost || len(data) > 0 {
 			g.bodies[r.Method+" "+r.URL.Path] = string(data)
 		}
 		obj, ok := g.objects[r.URL.Path]
@@ -580,6 +580,17 @@ func TestLocalFilesAndNamesAreChecked(t *testing.T) {
 	if data, _ := os.ReadFile(existing); string(data) != "mine" {
 		t.Errorf("the local file is now %q", data)
 	}
+	// Not only an existing one: an entry is not taken for OUT.
+	absent := filepath.Join(t.TempDir(), "obj-3")
+	if err := runCLI(t, "ml", "get-batch", "ais://b", "obj-1", absent); err == nil || !strings.Contains(err.Error(), "not an archive's name") {
+		t.Errorf("get-batch with OUT forgotten: %v", err)
+	}
+	if _, err := os.Stat(absent); err == nil {
+		t.Errorf("get-batch with OUT forgotten wrote %s", absent)
+	}
+	if err := runCLI(t, "ml", "get-batch", "ais://b", "obj-1", "--mime", ".zip", filepath.Join(t.TempDir(), "out.tgz")); err == nil || !strings.Contains(err.Error(), "disagree") {
+		t.Errorf("get-batch --mime .zip into out.tgz: %v", err)
+	}
 	if err := runCLI(t, "object", "head", "ais://b"); err == nil || !strings.Contains(err.Error(), "names no object") {
 		t.Errorf("object head of a bucket: %v", err)
 	}
@@ -666,5 +677,31 @@ func TestListingPrinter(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 4 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "CACHED") || strings.Contains(out.String(), "\x1b") || !strings.Contains(lines[2], "2.00KiB") && !strings.Contains(lines[2], "2KiB") {
 		t.Fatalf("the table: %q", out.String())
+	}
+}
+
+// get-batch makes the archive OUT's name says, unless --mime says it.
+func TestGetBatchFormatFromOut(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		mime string
+	}{
+		{[]string{"out.tgz"}, `"mime":".tgz"`},
+		{[]string{"out.tar.gz"}, `"mime":".tgz"`},
+		{[]string{"--mime", ".zip", "out.zip"}, `"mime":".zip"`},
+		{[]string{"--mime", ".zip", "--template", "s-{0..1}.tar", "batch"}, `"mime":".zip"`},
+	} {
+		g := newRecordingGateway(t)
+		dir := t.TempDir()
+		args := append([]string{"ml", "get-batch", "ais://b"}, c.args...)
+		if !slices.Contains(c.args, "--template") {
+			args = slices.Insert(args, 3, "obj-1")
+		}
+		args[len(args)-1] = filepath.Join(dir, args[len(args)-1])
+		runCLI(t, args...) // the recorder has no get-batch: only the request counts
+		body, _ := g.body("GET /v1/ml/moss/b")
+		if !strings.Contains(body, c.mime) {
+			t.Errorf("%v: sent %q, want %s", c.args, body, c.mime)
+		}
 	}
 }
