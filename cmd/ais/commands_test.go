@@ -600,6 +600,8 @@ func TestLocalFilesAndNamesAreChecked(t *testing.T) {
 		{"ls", "--limit", "3"},
 		{"ls", "ais://b/p", "--prefix", "q"},
 		{"put", existing, "ais://b/o", "--archmime", ".tgz"},
+		{"get", "ais://b/shard.bin", "--archmime", ".tar"},
+		{"get", "ais://b/shard.bin", "--archpath", "a.jpg", "--archmode", "prefix"},
 	} {
 		if err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--") && !strings.Contains(err.Error(), "prefixes") {
 			t.Errorf("%v: %v, want refused", args, err)

@@ -303,6 +303,13 @@ func newGetCommand() *cobra.Command {
 			if opts.Offset < 0 || opts.Length < 0 {
 				return fmt.Errorf("--offset %d --length %d: want a first byte and a count of 0 or more", opts.Offset, opts.Length)
 			}
+			// Flags the target reads only beside others are not ignored.
+			if opts.ArchMime != "" && opts.ArchPath == "" && opts.ArchRegex == "" {
+				return errors.New("--archmime names the format of the shard --archpath or --archregx reads from: give one of them")
+			}
+			if opts.ArchMode != "" && opts.ArchRegex == "" {
+				return errors.New("--archmode says how --archregx matches: give --archregx")
+			}
 			base := path.Base(name)
 			if opts.ArchPath != "" {
 				base = path.Base(opts.ArchPath)
