@@ -403,6 +403,11 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		return backendError(err, srcBucket, srcKey)
 	}
 	defer body.Close()
+	// As S3: a larger object is copied by parts (UploadPartCopy), which a
+	// client can stop; one copy outlives its client.
+	if src.Size > maxPutSize {
+		return ErrInvalidRequest.WithMessage("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
 	if err := CheckCopyConditions(r, QuoteETag(objectETag(src)), lastModified(src)); err != nil {
 		return err
 	}

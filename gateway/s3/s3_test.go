@@ -341,6 +341,17 @@ func TestCopyAndMultiDelete(t *testing.T) {
 	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("src"), Key: aws.String("a b/c"), CopySource: aws.String("src/a%20b/c")}); code(err) != "InvalidRequest" {
 		t.Fatalf("a copy onto itself without REPLACE: %v", err)
 	}
+	// A source past what one copy may be (5 GiB in S3, here a bound of
+	// less than its size) is refused as S3 refuses it: nothing is written.
+	restore := s3api.LimitPutSize(int64(len(data)) - 1)
+	_, err = client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dst"), Key: aws.String("too-big"), CopySource: aws.String("src/a%20b/c")})
+	restore()
+	if code(err) != "InvalidRequest" || !strings.Contains(err.Error(), "maximum allowable size") {
+		t.Fatalf("a copy of a source over the bound: %v", err)
+	}
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dst"), Key: aws.String("too-big")}); err == nil {
+		t.Fatal("a refused copy stored its object")
+	}
 	// Multi-delete, with a key that does not exist.
 	out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("src"), Delete: &types.Delete{Objects: []types.ObjectIdentifier{
 		{Key: aws.String("a b/c")}, {Key: aws.String("replaced")}, {Key: aws.String("never")},
