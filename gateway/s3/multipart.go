@@ -298,7 +298,7 @@ func (s *Server) listParts(w http.ResponseWriter, r *http.Request, bucket, key s
 			continue
 		}
 		if len(out.Parts) == limit {
-			out.IsTruncated = true
+			out.IsTruncated = limit > 0 // (none asked for: nothing to go on from)
 			break
 		}
 		out.Parts = append(out.Parts, Part{PartNumber: p.number, ETag: QuoteETag(p.etag), Size: p.size, LastModified: FormatTime(p.modified)})
@@ -599,7 +599,7 @@ func pageUploads(uploads []Upload, prefix, delimiter, keyMarker string, limit in
 			continue
 		}
 		if entries == limit {
-			out.IsTruncated = true
+			out.IsTruncated = limit > 0 // (none asked for: nothing to go on from)
 			break
 		}
 		entries++

@@ -430,6 +430,16 @@ func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) 
 	if err != nil || len(uploads.Uploads) != 1 || aws.ToString(uploads.Uploads[0].UploadId) != id {
 		t.Fatalf("list uploads: %+v %v", uploads, err)
 	}
+	// A page of none (max 0) is the end, as max-keys=0 of a listing: a
+	// truncated empty page would give its client no marker to go on from.
+	none, err := client.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MaxParts: aws.Int32(0)})
+	if err != nil || len(none.Parts) != 0 || aws.ToBool(none.IsTruncated) {
+		t.Fatalf("list parts, at most 0: want no parts and not truncated (%v)", err)
+	}
+	noUploads, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("multi"), MaxUploads: aws.Int32(0)})
+	if err != nil || len(noUploads.Uploads) != 0 || aws.ToBool(noUploads.IsTruncated) {
+		t.Fatalf("list uploads, at most 0: want no uploads and not truncated (%v)", err)
+	}
 	// Uploads page by key and upload id.
 	var others []string
 	for _, key := range []string{"a", "a", "z"} {
