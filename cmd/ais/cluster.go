@@ -662,7 +662,7 @@ func newClusterStartCommand() *cobra.Command {
 			return nil
 		},
 	}
-	start.Flags().BoolVar(&auth, "auth", false, "also run an AuthN service and turn user authentication on in every node; the first admin is $AIS_AUTHN_SU_NAME (default admin) with $AIS_AUTHN_SU_PASS (default: generated, printed)")
+	start.Flags().BoolVar(&auth, "auth", false, "also run an AuthN service and turn user authentication on in every node; the first admin is $AIS_AUTHN_SU_NAME (default admin) with $AIS_AUTHN_SU_PASS (default: generated and kept in DIR/authn/admin-password); both are taken at the first start only")
 	start.Flags().IntVar(&gateways, "gateways", 1, "gateways to start (3 or 5 keep the control plane up when one, or two, fail)")
 	start.Flags().IntVar(&targets, "targets", 3, "targets to start")
 	start.Flags().IntVar(&mountpaths, "mountpaths", 1, "mountpaths (directories) of each target: 2 or more allow mirroring")

@@ -55,10 +55,16 @@ func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit fu
 	// The login shown reads the password, never shows it: the output of
 	// a start lands in CI logs, and a -p argument in the process list.
 	admin.loginHint = fmt.Sprintf(`ais auth login %s --password-stdin <<< "$AIS_AUTHN_SU_PASS"`, admin.name)
+	// The service takes its first admin at its first start only: after,
+	// the admin is the one it keeps (its state file).
+	_, err := os.Stat(filepath.Join(c.AuthN.Dir, "authn.json"))
+	started := err == nil
 	if password == "" {
 		kept := filepath.Join(c.AuthN.Dir, "admin-password")
 		if data, err := os.ReadFile(kept); err == nil {
 			password = strings.TrimSpace(string(data))
+		} else if started {
+			return nil, fmt.Errorf("the AuthN service in %s keeps the admin of its first start, given then by AIS_AUTHN_SU_NAME and AIS_AUTHN_SU_PASS: set them as then", c.AuthN.Dir)
 		} else {
 			var b [12]byte
 			rand.Read(b[:])
@@ -82,6 +88,9 @@ func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit fu
 		err := admin.login(ctx, password)
 		if err == nil {
 			return admin, nil
+		}
+		if e := (*authnError)(nil); errors.As(err, &e) && e.Status == http.StatusUnauthorized && started {
+			return nil, fmt.Errorf("the AuthN service refused the admin %q: it keeps the admin of its first start (set AIS_AUTHN_SU_NAME and AIS_AUTHN_SU_PASS as then; `ais cluster stop --dir` stops what runs): %w", admin.name, err)
 		}
 		if cause := context.Cause(ctx); cause != nil {
 			return nil, cause

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -705,5 +708,59 @@ func TestGetBatchFormatFromOut(t *testing.T) {
 		if !strings.Contains(body, c.mime) {
 			t.Errorf("%v: sent %q, want %s", c.args, body, c.mime)
 		}
+	}
+}
+
+// A restarted AuthN service keeps the admin of its first start: without
+// its password, or with another, the start fails at once and says so (a
+// password generated anew was written over the kept one, and the start
+// retried a login that could not succeed).
+func TestAuthNRestartKeepsItsAdmin(t *testing.T) {
+	dir := t.TempDir()
+	authDir := filepath.Join(dir, "authn")
+	if err := os.MkdirAll(authDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(authDir, "authn.json"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logins atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		logins.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"message":"invalid credentials"}`)
+	}))
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	// A process that passes for the running service (aisnode, its -data).
+	shell := filepath.Join(dir, "aisnode")
+	if err := os.Symlink("/bin/sh", shell); err != nil {
+		t.Fatal(err)
+	}
+	service := exec.Command(shell, "-c", "sleep 60; :", "authn", "-data", authDir)
+	if err := service.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { service.Process.Kill(); service.Wait() })
+	c := &localCluster{AuthKey: filepath.Join(dir, "auth.key"), AuthN: &localNode{Name: "authn", Role: "authn", Port: port, Dir: authDir, PID: service.Process.Pid}}
+	for deadline := time.Now().Add(10 * time.Second); !c.AuthN.running(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stand-in service does not pass for the running one")
+		}
+	}
+	t.Setenv("AIS_AUTHN_SU_NAME", "")
+	t.Setenv("AIS_AUTHN_SU_PASS", "")
+	if _, err := c.startAuthn(t.Context(), nil, func(error) {}); err == nil || !strings.Contains(err.Error(), "AIS_AUTHN_SU_PASS") {
+		t.Fatalf("a restart without the admin's password: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(authDir, "admin-password")); err == nil {
+		t.Fatal("a restart without the admin's password kept a new one")
+	}
+	t.Setenv("AIS_AUTHN_SU_PASS", "not-the-first")
+	if _, err := c.startAuthn(t.Context(), nil, func(error) {}); err == nil || !strings.Contains(err.Error(), "first start") {
+		t.Fatalf("a restart with another password: %v", err)
+	}
+	if n := logins.Load(); n != 1 {
+		t.Fatalf("%d logins with a refused password, want 1", n)
 	}
 }
