@@ -200,6 +200,30 @@ func TestDownloadURLWithAt(t *testing.T) {
 	}
 }
 
+// A NAME that ends in '/' is a prefix, for one URL and for a range.
+func TestDownloadIntoPrefix(t *testing.T) {
+	g := newRecordingGateway(t)
+	for _, c := range []struct{ link, typ string }{
+		{"https://host/labels.json", api.DownloadSingle},
+		{"https://host/t-{0..9}.tar", api.DownloadRange},
+	} {
+		if err := runCLI(t, "download", c.link, "ais://b/meta/", "--no-wait"); err != nil {
+			t.Fatal(err)
+		}
+		var req api.DownloadRequest
+		body, _ := g.body("POST /v1/download")
+		if err := json.Unmarshal([]byte(body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if req.Type != c.typ || req.Subdir != "meta/" || req.ObjectName != "" {
+			t.Errorf("%s into ais://b/meta/ sent as %+v", c.link, req)
+		}
+	}
+	if err := runCLI(t, "download", "https://host/a.json", "ais://b/meta/", "--subdir", "x"); err == nil || !strings.Contains(err.Error(), "once") {
+		t.Errorf("a prefix given twice: %v", err)
+	}
+}
+
 // 'ais get OBJ DIR' writes DIR/<base name>, as cp does; a name whose base
 // is ".." is refused, not written over the parent.
 func TestGetIntoDirectory(t *testing.T) {

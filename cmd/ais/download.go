@@ -26,6 +26,14 @@ func newDownloadCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// ais://b/dir/ names a prefix, as for ais put: the file keeps
+			// its own name under it.
+			if strings.HasSuffix(name, "/") {
+				if subdir != "" {
+					return fmt.Errorf("%q ends in '/' and --subdir %q is given: name the prefix once", args[1], subdir)
+				}
+				subdir, name = name, ""
+			}
 			req := api.DownloadRequest{Type: api.DownloadSingle, Link: args[0], ObjectName: name, Subdir: subdir, Timeout: timeout}
 			req.Bucket.Name, req.Bucket.Provider = bucket, "ais"
 			if b, ok := strings.CutPrefix(bucket, "s3://"); ok {
