@@ -341,6 +341,9 @@ func TestParseURIProviders(t *testing.T) {
 		{"aws://b/x", "s3://b", "x"},
 		{"ais://b/x", "b", "x"},
 		{"b", "b", ""},
+		{"ais://@#/imgs/a/b.jpg", "imgs", "a/b.jpg"},
+		{"ais://@#/imgs", "imgs", ""},
+		{"s3://@#/b/x", "s3://b", "x"},
 	} {
 		bucket, object, err := parseURI(c.in)
 		if err != nil || bucket != c.bucket || object != c.object {
@@ -349,6 +352,9 @@ func TestParseURIProviders(t *testing.T) {
 	}
 	if _, _, err := parseURI("gs://b"); err == nil {
 		t.Error("gs:// taken")
+	}
+	if _, _, err := parseURI("ais://@uuid#ns/imgs"); err == nil || !strings.Contains(err.Error(), "namespace") {
+		t.Errorf("a namespace other than the global one: %v", err)
 	}
 }
 

@@ -193,6 +193,15 @@ func parseURI(s string) (bucket, object string, err error) {
 			return "", "", fmt.Errorf("%q: provider %q is not supported (want ais://BUCKET[/OBJECT], s3://BUCKET[/OBJECT] or ht://BUCKET[/OBJECT])", s, scheme)
 		}
 	}
+	if strings.HasPrefix(rest, "@") {
+		// AIStore's namespace (ais://@uuid#ns/BUCKET): only the global
+		// one (@#, as scripts written for AIStore spell it) is here.
+		ns, after, _ := strings.Cut(rest, "/")
+		if ns != "@#" && ns != "@" {
+			return "", "", fmt.Errorf("%q: namespace %q is not supported (only the global one, ais://@#/BUCKET or ais://BUCKET)", s, ns)
+		}
+		rest = after
+	}
 	bucket, object, _ = strings.Cut(rest, "/")
 	if bucket == "" {
 		return "", "", fmt.Errorf("%q names no bucket (want ais://BUCKET[/OBJECT])", s)
