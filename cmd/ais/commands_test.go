@@ -657,6 +657,13 @@ func TestLocalFilesAndNamesAreChecked(t *testing.T) {
 	if err := runCLI(t, "dsort", "start", dry, "--wait"); err != nil && strings.Contains(err.Error(), "--estimate starts no job") {
 		t.Errorf("a dry-run spec with --wait: %v", err)
 	}
+	before := len(g.sent())
+	if err := runCLI(t, "dsort", "start", dry, "--estimate-first"); err == nil || !strings.Contains(err.Error(), "dry_run") {
+		t.Errorf("a dry-run spec with --estimate-first: %v", err)
+	}
+	if sent := g.sent()[before:]; len(sent) > 0 {
+		t.Errorf("a dry-run spec with --estimate-first sent %v", sent)
+	}
 	// get-batch with --template: OUT is the last argument, whatever it is.
 	if err := runCLI(t, "ml", "get-batch", "ais://b", "--template", "s-{0..1}.tar", existing); err != nil && strings.Contains(err.Error(), "not an archive's name") {
 		t.Errorf("get-batch --template into an existing file: %v", err)

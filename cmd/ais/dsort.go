@@ -46,7 +46,10 @@ func newDsortCommand() *cobra.Command {
 				return err
 			}
 			c := client()
-			if spec, err := pipeline.ParseSpec(data); err == nil && spec.Estimate && !estimateFirst {
+			if spec, err := pipeline.ParseSpec(data); err == nil && spec.Estimate {
+				if estimateFirst {
+					return fmt.Errorf(`--estimate-first runs the job after its estimate, and the spec asks for the estimate alone ("dry_run": "estimate"): drop one of them`)
+				}
 				estimate = true // "dry_run": "estimate" in the spec
 			}
 			if estimate && estimateFirst {
