@@ -101,11 +101,11 @@ func targetURL(ctx context.Context, c *api.Client, id string) (string, error) {
 
 func newMountpathCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "mountpath", Short: "Attach, detach, enable or disable a target's mountpath; the objects move (resilver)"}
-	actions := []struct{ action, short string }{
-		{api.ActionAttachMountpath, "Attach a new mountpath (inside the target's data directory, or one it was configured with)"},
-		{api.ActionDetachMountpath, "Detach a mountpath for good, after moving its objects to the others"},
-		{api.ActionEnableMountpath, "Enable a disabled mountpath, after a health check"},
-		{api.ActionDisableMountpath, "Disable a mountpath: nothing is read or written there until it is enabled"},
+	actions := []struct{ action, done, short string }{
+		{api.ActionAttachMountpath, "attached", "Attach a new mountpath (inside the target's data directory, or one it was configured with)"},
+		{api.ActionDetachMountpath, "detached", "Detach a mountpath for good, after moving its objects to the others"},
+		{api.ActionEnableMountpath, "enabled", "Enable a disabled mountpath, after a health check"},
+		{api.ActionDisableMountpath, "disabled", "Disable a mountpath: nothing is read or written there until it is enabled"},
 	}
 	for _, a := range actions {
 		var noWait bool
@@ -125,7 +125,7 @@ func newMountpathCommand() *cobra.Command {
 					return err
 				}
 				if id == "" {
-					fmt.Printf("%s: %s %sd\n", args[0], args[1], a.action)
+					fmt.Printf("%s: %s %s\n", args[0], args[1], a.done)
 					return nil
 				}
 				fmt.Printf("%s: detaching %s, job %s\n", args[0], args[1], id)
