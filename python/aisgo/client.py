@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import ssl
 import re
 import tarfile
@@ -460,7 +461,10 @@ class ObjectReader(io.RawIOBase):
         self.size: Optional[int] = int(cl) if cl is not None and cl.isdigit() else None
         self._pos = 0
         self._fetched = 0  # from the network; _pos is what the caller has
-        self._buf = b""  # read ahead by readline, handed out first
+        # Read ahead by readline, handed out first from _off on (a slice
+        # of the rest at each line would copy the chunk again and again).
+        self._buf = b""
+        self._off = 0
 
     @property
     def meta(self) -> Dict[str, Any]:
@@ -494,8 +498,9 @@ class ObjectReader(io.RawIOBase):
         return data
 
     def _read_raw(self, n: int) -> bytes:
-        if self._buf and n > 0:
-            data, self._buf = self._buf[:n], self._buf[n:]
+        if self._off < len(self._buf) and n > 0:
+            data = self._buf[self._off : self._off + n]
+            self._off += len(data)
         else:
             data = self._fetch(n)
         self._pos += len(data)
@@ -506,21 +511,25 @@ class ObjectReader(io.RawIOBase):
         fetching ahead in chunks (io's own readline asks for a byte at a
         time): ``for line in reader`` reads a JSONL manifest quickly."""
         limit = -1 if size is None else size
-        while True:
-            end = self._buf.find(b"\n")
-            if end >= 0 or 0 <= limit <= len(self._buf):
-                cut = end + 1 if end >= 0 else len(self._buf)
-                if 0 <= limit < cut:
-                    cut = limit
-                line, self._buf = self._buf[:cut], self._buf[cut:]
-                self._pos += len(line)
-                return line
-            chunk = self._fetch(CHUNK_SIZE)
-            if not chunk:
-                line, self._buf = self._buf, b""
-                self._pos += len(line)
-                return line
-            self._buf += chunk
+        parts = []
+        got = 0
+        while got != limit:
+            if self._off == len(self._buf):
+                chunk = self._fetch(CHUNK_SIZE)
+                if not chunk:
+                    break
+                self._buf, self._off = chunk, 0
+            stop = len(self._buf) if limit < 0 else min(len(self._buf), self._off + limit - got)
+            end = self._buf.find(b"\n", self._off, stop)
+            cut = end + 1 if end >= 0 else stop
+            parts.append(self._buf[self._off : cut])
+            got += cut - self._off
+            self._off = cut
+            if end >= 0:
+                break
+        line = b"".join(parts)
+        self._pos += len(line)
+        return line
 
     def read(self, size: int = -1) -> bytes:
         """Reads up to ``size`` bytes (all that is left when negative)."""
@@ -607,14 +616,25 @@ def _system_cas() -> Union[bool, str]:
     return True
 
 
+def _user_config_dir() -> str:
+    """The directory Go's os.UserConfigDir names, where ``ais auth login``
+    keeps its token: per platform, as Go has it."""
+    if sys.platform == "darwin":
+        return os.path.join(os.path.expanduser("~"), "Library", "Application Support")
+    if sys.platform.startswith("win"):
+        return os.environ.get("AppData") or os.path.join(os.path.expanduser("~"), "AppData", "Roaming")
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    if os.path.isabs(xdg):  # (Go ignores a relative one)
+        return xdg
+    return os.path.join(os.path.expanduser("~"), ".config")
+
+
 def token_from_env() -> str:
     """The token of ``$AIS_AUTHN_TOKEN``, else of the token file; "" when none."""
     token = os.environ.get("AIS_AUTHN_TOKEN", "").strip()
     if token:
         return token
-    path = os.environ.get("AIS_AUTHN_TOKEN_FILE") or os.path.join(
-        os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config"), "ais", "cli", "auth.token"
-    )
+    path = os.environ.get("AIS_AUTHN_TOKEN_FILE") or os.path.join(_user_config_dir(), "ais", "cli", "auth.token")
     try:
         with open(path, "rb") as f:
             return f.read(64 << 10).decode().strip()
@@ -710,7 +730,10 @@ class Client:
         self.timeout = timeout
         self.pool_size = pool_size
         self.verify = verify if verify is not None else verify_from_env()
-        self.token = token if token is not None else token_from_env()
+        self.token = (token if token is not None else token_from_env()).strip()
+        if not self.token.isprintable():
+            # (Not shown: the message would carry the token into logs.)
+            raise ValueError("the token has a line break or another control character inside: give the token alone")
         self._lock = threading.Lock()
         self._sess: Optional[requests.Session] = None
         self._sess_pid = 0
@@ -759,7 +782,10 @@ class Client:
                 # A forked child must not share its parent's sockets.
                 s = requests.Session()
                 s.trust_env = False  # a cluster is reached directly, never through a proxy
-                adapter = HTTPAdapter(pool_connections=16, pool_maxsize=self.pool_size, max_retries=0)
+                # A pool per node: one per node of a large cluster, each
+                # kept (past the number of pools kept, each new node's
+                # would close another's connections).
+                adapter = HTTPAdapter(pool_connections=1024, pool_maxsize=self.pool_size, max_retries=0)
                 s.mount("http://", adapter)
                 s.mount("https://", adapter)
                 s.verify = self.verify
@@ -895,13 +921,13 @@ class Client:
             except errors.Unavailable as exc:
                 # A gateway that cannot serve (removed from the cluster,
                 # starting): the next one is asked before any wait, as the
-                # Go client does. A quorum lost is every gateway's answer.
+                # Go client does, whatever the request (a gateway's 503 is
+                # work not done). A quorum lost is every gateway's answer.
                 if (
                     getattr(exc, "from_gateway", None) != _origin(gateway)
                     or first_hop is not None
                     or len(self._gateways) < 2
                     or isinstance(exc, errors.NoQuorum)
-                    or not replayable
                 ):
                     raise
                 if not self._pass_over(gateway, tried, body):

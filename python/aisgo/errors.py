@@ -328,7 +328,9 @@ _STATUSES: Dict[int, Type[AisError]] = {
 
 def error_class(kind: str, status: int, tcode: str = "") -> Type[AisError]:
     """Returns the exception class of an error's kind, type code or status."""
-    if kind in _KINDS:
+    # "internal" is any error of no kind of its own, whatever its status
+    # (a 503 to ask again, a 409): the status says more.
+    if kind in _KINDS and kind != "internal":
         return _KINDS[kind]
     if tcode in _TCODES:
         return _TCODES[tcode]

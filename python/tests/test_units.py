@@ -84,6 +84,11 @@ def test_error_mapping():
     assert type(err(404, tcode="ErrBckNotFound")) is aisgo.BucketNotFound
     assert type(err(404)) is aisgo.NotFound  # an unknown kind: by status
     assert type(err(500, "io")) is aisgo.ServerError
+    # An error of no kind of its own ("internal") is what its status says:
+    # a 503 is asked again, a 409 is a conflict.
+    assert type(err(503, "internal")) is aisgo.Unavailable
+    assert type(err(409, "internal")) is aisgo.Conflict
+    assert type(err(500, "internal")) is aisgo.ServerError
     assert type(err(418)) is aisgo.AisError
     e = err(404, "not-found", msg="ais://b/o: object not found")
     assert e.status == 404 and e.kind == "not-found" and e.node == "t1" and "ais://b/o" in str(e)
@@ -234,12 +239,33 @@ def test_token_is_sent(monkeypatch, tmp_path):
         monkeypatch.setenv("AIS_AUTHN_TOKEN", "from-env")
         aisgo.Client(endpoint).list_buckets()
         aisgo.Client(endpoint, token="given").list_buckets()
+        aisgo.Client(endpoint, token="read-from-a-file\n").list_buckets()
         monkeypatch.delenv("AIS_AUTHN_TOKEN")
         monkeypatch.setenv("AIS_AUTHN_TOKEN_FILE", str(tmp_path / "none"))
         aisgo.Client(endpoint).list_buckets()
     finally:
         server.shutdown()
-    assert seen == ["Bearer from-file", "Bearer from-env", "Bearer given", None]
+    assert seen == ["Bearer from-file", "Bearer from-env", "Bearer given", "Bearer read-from-a-file", None]
+    # A line break inside is refused, and the message does not show the
+    # token (requests' own error would, into a job's log).
+    with pytest.raises(ValueError) as e:
+        aisgo.Client(endpoint, token="secret-part\nother-part")
+    assert "secret-part" not in str(e.value) and "other-part" not in str(e.value)
+
+
+def test_token_file_where_the_cli_keeps_it(monkeypatch):
+    """The token file is where Go's os.UserConfigDir puts ``ais auth
+    login``'s, on each platform."""
+    from aisgo import client as module
+
+    monkeypatch.setenv("HOME", "/home/u")
+    monkeypatch.setattr(module.sys, "platform", "darwin")
+    assert module._user_config_dir() == "/home/u/Library/Application Support"
+    monkeypatch.setattr(module.sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/xdg")
+    assert module._user_config_dir() == "/xdg"
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative")
+    assert module._user_config_dir() == "/home/u/.config"
 
 
 def test_tls_verification_from_env(monkeypatch):
@@ -739,3 +765,67 @@ def test_worker_epochs_count_per_rank_process():
     for p in ranks:
         p.join(30)
     assert got == {"r0": [0, 1], "r1": [0, 1]}, got
+
+
+def test_a_gateway_that_answers_503_is_passed_over_for_an_action():
+    """A gateway's 503 is work not done: an action (POST) goes to the next
+    gateway at once, as the Go client sends it, not to the same one after
+    waits."""
+
+    asked = []
+
+    def server(status):
+        class Handler(_QuietHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                asked.append(status)
+                data = json.dumps({"status": status, "kind": "unavailable", "message": "starting"}).encode() if status != 200 else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return _serve(Handler)
+
+    starting, live = server(503), server(200)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{starting.server_address[1]},http://127.0.0.1:{live.server_address[1]}")
+        c.create_bucket("b")
+    finally:
+        starting.shutdown()
+        live.shutdown()
+    assert asked == [503, 200], f"asked {asked}"
+
+
+class _FakeResponse:
+    """What ObjectReader takes of a requests.Response."""
+
+    def __init__(self, data):
+        self.raw = io.BytesIO(data)
+        self.headers = {"Content-Length": str(len(data))}
+        self.status_code = 200
+
+    def close(self):
+        pass
+
+
+def test_object_reader_lines_across_chunks(monkeypatch):
+    """Lines that cross the read-ahead's chunks, lines longer than a chunk,
+    limits, and reads between lines: each byte once, in order."""
+    from aisgo import client as module
+
+    monkeypatch.setattr(module, "CHUNK_SIZE", 7)
+    lines = [b"a\n", b"bcdefghijklmnopq\n", b"\n", b"rs\n", b"t" * 30 + b"\n", b"no newline"]
+    data = b"".join(lines)
+    r = module.ObjectReader(_FakeResponse(data), "b", "o")
+    assert [r.readline() for _ in lines] == lines
+    assert r.readline() == b"" and r.tell() == len(data)
+    r = module.ObjectReader(_FakeResponse(data), "b", "o")
+    assert r.readline(0) == b""
+    assert r.readline(1) == b"a"
+    assert r.readline(5) == b"\n"
+    assert r.readline(10) == b"bcdefghijk"
+    got = r.read(3)  # (a raw read may be short: what the read-ahead has)
+    assert got and got + r.readline() == b"lmnopq\n"
+    assert r.read() == data[len(lines[0]) + len(lines[1]) :]
