@@ -106,6 +106,13 @@ type PutOptions struct {
 	// failed). A non-zero stamp it returns becomes the object's, unless
 	// Stamp is set.
 	Precommit func() (release func(), stamp Stamp, err error)
+	// Stage, when set, is called under the name's lock with the object's
+	// bytes once they are durable, before Precommit and before the object
+	// becomes visible: an error stores nothing. A write-through sends
+	// them to the remote there, so a copy is read here only once the
+	// remote has it. A store that keeps no bytes (a dry run) does not
+	// call it.
+	Stage func(data io.ReaderAt, size int64) error
 }
 
 // CustomETag is the custom metadata key of an object's S3 ETag.

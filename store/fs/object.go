@@ -232,6 +232,16 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	return meta, works, nil
 }
 
+// stage hands the bytes of a work file to PutOptions.Stage.
+func stage(work string, size int64, fn func(io.ReaderAt, int64) error) error {
+	f, err := os.Open(work)
+	if err != nil {
+		return classify(err)
+	}
+	defer f.Close()
+	return fn(f, size)
+}
+
 // syncAll closes the work files of an object and makes their data
 // durable before any is renamed into place, so that a crash leaves an
 // object whole or absent. Each file's data is synced by itself: it waits
@@ -361,6 +371,11 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		meta.Atime = opts.Atime
 	}
 	meta.Stamp = opts.Stamp
+	if opts.Stage != nil {
+		if err := stage(works[0], meta.Size, opts.Stage); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Precommit != nil {
 		release, stamp, err := opts.Precommit()
 		if err != nil {

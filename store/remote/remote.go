@@ -550,13 +550,41 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// The MD5 is what S3 answers as the ETag of a single PUT: a validated
 	// warm GET then knows the cached copy is the remote's.
 	opts.ETag = true
-	// Under the name's lock, the copy read back is this PUT's, and the
-	// remote gets the writes of a name in the order they are stored here.
+	// Under the name's lock, the remote gets the writes of a name in the
+	// order they are stored here.
 	defer s.lockName(b.String() + "/" + name)()
+	// The remote first, from the bytes staged here, then the copy here:
+	// no one reads a copy the remote may yet refuse, and a crash between
+	// the two leaves the remote's, fetched on the next GET.
+	staged, sent := false, false
+	inner := opts.Stage
+	opts.Stage = func(data io.ReaderAt, size int64) error {
+		if inner != nil {
+			if err := inner(data, size); err != nil {
+				return err
+			}
+		}
+		staged = true
+		if _, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size); err != nil {
+			return fmt.Errorf("write through %s/%s: %w", b, name, err)
+		}
+		sent = true
+		return nil
+	}
 	meta, err := s.Store.Put(ctx, b, name, r, opts)
+	if staged {
+		if err != nil && sent {
+			// The remote may have the new object and the copy here be
+			// the one before: it goes, and the next GET fetches.
+			err = errors.Join(err, s.dropStale(ctx, b, name))
+		}
+		return meta, err
+	}
 	if err != nil {
 		return meta, err
 	}
+	// A store that keeps no bytes (a dry run) stages none: the copy is
+	// read back and sent.
 	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
 	if err == nil {
 		if got := obj.Meta().Stamp; got != meta.Stamp {
@@ -573,6 +601,16 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return store.ObjectMeta{}, fmt.Errorf("write through %s/%s: %w", b, name, err)
 	}
 	return meta, nil
+}
+
+// dropStale removes the copy of a name whose write-through failed after
+// the remote may have taken the new object.
+func (s *Store) dropStale(ctx context.Context, b store.Bucket, name string) error {
+	err := s.Store.Delete(context.WithoutCancel(ctx), b, name, store.DeleteOptions{})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("the copy here may be older than the remote's: %w", err)
+	}
+	return nil
 }
 
 // Delete removes an object from the remote and from the local store. A

@@ -898,6 +898,10 @@ func TestValidatedGetKeepsAFirstWriteThrough(t *testing.T) {
 	if err := <-put; err != nil {
 		t.Fatal(err)
 	}
+	// The GET saw no object (the remote did not have it yet) or this one.
+	if err := <-got; err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a validated GET during a first write-through: %v", err)
+	}
 	if data, err := read(t, local, b, "n"); data != "new!" || err != nil {
 		t.Fatalf("the cached copy of a first write-through after a validated GET: %q %v", data, err)
 	}
@@ -1424,5 +1428,59 @@ func TestStreamedColdGetFailsOnABadMD5(t *testing.T) {
 		if !bytes.Equal(out.Bytes(), data) {
 			t.Fatalf("read %d at a time: %d of %d bytes, not the object", size, out.Len(), len(data))
 		}
+	}
+}
+
+// A write-through's copy is read here only once the remote has taken the
+// object: while the remote PUT is under way the copy before it is read;
+// one the remote refuses leaves that copy; one whose copy here then fails
+// leaves none (the remote's is newer).
+func TestWriteThroughCopyVisibleOnceTheRemoteHasIt(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("old"), store.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	be.putEntered, be.putRelease = make(chan struct{}), make(chan struct{})
+	put := make(chan error)
+	go func() {
+		_, err := rs.Put(t.Context(), b, "n", strings.NewReader("new!"), store.PutOptions{Size: 4})
+		put <- err
+	}()
+	<-be.putEntered // on its way to the remote
+	if data, err := read(t, local, b, "n"); data != "old" || err != nil {
+		t.Fatalf("the copy here while the remote takes the new one: %q %v, want the old", data, err)
+	}
+	close(be.putRelease)
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+	if data, err := read(t, local, b, "n"); data != "new!" || err != nil {
+		t.Fatalf("the copy here after the write-through: %q %v", data, err)
+	}
+	be.putEntered = nil
+
+	// The remote refuses: nothing changes, here or there.
+	be.down.Store(true)
+	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("refused"), store.PutOptions{Size: 7}); !errors.Is(err, remote.ErrUnavailable) {
+		t.Fatalf("a write-through the remote refuses: %v", err)
+	}
+	be.down.Store(false)
+	if data, err := read(t, local, b, "n"); data != "new!" || err != nil {
+		t.Fatalf("the copy here after a refused write-through: %q %v", data, err)
+	}
+
+	// The remote takes it, the copy here fails (its Precommit): the copy
+	// before goes, and the next GET reads the remote's.
+	failed := errors.New("the map changed")
+	_, err := rs.Put(t.Context(), b, "n", strings.NewReader("newest"), store.PutOptions{Size: 6,
+		Precommit: func() (func(), store.Stamp, error) { return nil, store.Stamp{}, failed }})
+	if !errors.Is(err, failed) {
+		t.Fatalf("a write-through whose copy here failed: %v", err)
+	}
+	if _, err := read(t, local, b, "n"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the copy before a write-through the remote took: %v, want it gone", err)
+	}
+	if data, err := read(t, rs, b, "n"); data != "newest" || err != nil {
+		t.Fatalf("a GET after: %q %v, want the remote's", data, err)
 	}
 }
