@@ -667,6 +667,7 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 	failed := 0 // files, listed in Errors or not
 	found := false
 	jobTargets := map[string]bool{}
+	reported := map[string]bool{} // targets that answered with their part
 	for _, node := range nodes {
 		for _, j := range node.Jobs {
 			if j.ID != id || j.Kind != jobDownload && j.Kind != jobPrefetch {
@@ -676,6 +677,7 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 				jobTargets[t] = true
 			}
 			found = true
+			reported[node.ID] = true
 			s.Running = s.Running || j.Running
 			s.Aborted = s.Aborted || j.Aborted
 			s.Finished += int(j.Objects)
@@ -701,10 +703,25 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 	s.Total = max(s.Total, s.Finished+s.Skipped+failed) // a backend download counts as it goes
 	s.Done = !s.Running
 	// A target of the job that does not answer may have fetched its
-	// files or not: they are not counted, and the errors say so.
+	// files or not: they are not counted, the errors say so, and the job
+	// is not done (the target resumes its part when it is back). One
+	// that answers without the job (restarted after its part ended) or
+	// has left the cluster took its part's counts along.
+	answered := map[string]bool{}
 	for _, node := range nodes {
-		if node.Error != "" && jobTargets[node.ID] {
+		answered[node.ID] = true
+		switch {
+		case !jobTargets[node.ID] || reported[node.ID]:
+		case node.Error != "":
+			s.Done = false
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s did not answer, its part of the job is not counted: %s", node.ID, n.redact(node.Error))})
+		default:
+			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s has no record of the job (it restarted after its part ended): its part is not counted", node.ID)})
+		}
+	}
+	for _, t := range slices.Sorted(maps.Keys(jobTargets)) {
+		if !answered[t] {
+			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s has left the cluster: its part of the job is not counted", t)})
 		}
 	}
 	return s, nil

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -50,5 +52,32 @@ func TestDownloadRequestChecks(t *testing.T) {
 	}
 	if err := checkTimeout("timeout", "30s", maxFileTimeout); err != nil {
 		t.Errorf("timeout 30s: %v", err)
+	}
+}
+
+// A download's status counts every target of the job: one that answers
+// without the job (restarted after its part ended), has left the cluster
+// or does not answer is named, and a silent one keeps the job from done.
+func TestDownloadStatusNamesLostParts(t *testing.T) {
+	part := func(objects int64) api.JobStatus {
+		return api.JobStatus{ID: "dl-1", Kind: "download", Objects: objects, Targets: []string{"t1", "t2", "t3", "t4"},
+			Result: json.RawMessage(fmt.Sprintf(`{"total":%d}`, objects))}
+	}
+	nodes := []api.NodeStatus{
+		{ID: "t1", Role: "target", Jobs: []api.JobStatus{part(5)}},
+		{ID: "t2", Role: "target"}, // restarted: no record of the job
+		// t3 has left the map
+	}
+	s, err := (&Node{}).sumDownload(nodes, "dl-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := fmt.Sprint(s.Errors)
+	if !s.Done || s.Finished != 5 || !strings.Contains(errs, "target t2 has no record") || !strings.Contains(errs, "target t3 has left") || !strings.Contains(errs, "target t4 has left") {
+		t.Fatalf("a status with lost parts: %+v", s)
+	}
+	nodes = append(nodes, api.NodeStatus{ID: "t4", Role: "target", Error: "connection refused"})
+	if s, _ := (&Node{}).sumDownload(nodes, "dl-1"); s.Done || !strings.Contains(fmt.Sprint(s.Errors), "target t4 did not answer") {
+		t.Fatalf("a status with a silent target: %+v", s)
 	}
 }
