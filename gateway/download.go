@@ -522,7 +522,9 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 			return 0, stalled, true
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return 0, fmt.Errorf("timed out after %s", timeout), true
+			// Its bytes were coming: fetched again from byte 0 under the
+			// same limit, they would take as long again.
+			return 0, fmt.Errorf("timed out after %s, the most one file may take (the job's timeout): the file was still coming", timeout), false
 		}
 		if errors.Is(err, store.ErrSizeMismatch) {
 			return 0, fmt.Errorf("%s sent another size than its Content-Length: %w", item.URL, err), true

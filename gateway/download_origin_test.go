@@ -220,3 +220,34 @@ func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
 		t.Fatalf("the earlier work directory keeps %v", left)
 	}
 }
+
+// A file whose bytes keep coming past the job's per-file timeout fails
+// at its first attempt, naming the timeout: fetched again from byte 0
+// under the same limit, it would only time out again.
+func TestDownloadOverItsTimeoutIsNotFetchedAgain(t *testing.T) {
+	var requests atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Length", "1048576")
+		for range 1024 {
+			if _, err := w.Write(make([]byte, 1024)); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(10 * time.Millisecond)
+		}
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/big", Timeout: "300ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitDownload(t, client, id)
+	if s.Finished != 0 || len(s.Errors) != 1 || !strings.Contains(s.Errors[0].Error, "timed out after 300ms") {
+		t.Fatalf("a download over its timeout: %+v", s)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Fatalf("the origin was asked %d times, want once", n)
+	}
+}
