@@ -581,6 +581,11 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 			if err == nil {
 				err = json.Unmarshal(data, &saved)
 			}
+			if err == nil && dir != n.config.WorkDir {
+				// Kept where the job looks for it: there, it is resumed
+				// (what it stored is done), not started anew.
+				err = n.saveDownload(saved.ID, saved.Bucket, saved.Request, saved.Targets)
+			}
 			if err == nil {
 				_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request, Targets: saved.Targets})
 			}

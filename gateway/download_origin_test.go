@@ -192,7 +192,11 @@ func TestDownloadOfManyPresignedLinksStarts(t *testing.T) {
 // (it follows the first mountpath enabled) is resumed, and its file there
 // goes: left, a later restart would fetch the job again.
 func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "resumed") }))
+	var asked atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		io.WriteString(w, "resumed")
+	}))
 	defer origin.Close()
 	var earlier string
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
@@ -207,7 +211,11 @@ func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.MkdirAll(earlier, 0o755)
-	saved := fmt.Sprintf(`{"id":"download-0123456789ab","bucket":{"name":"dl","provider":"ais"},"request":{"type":"single","bucket":{"name":"dl"},"link":%q,"object_name":"back"}}`, origin.URL+"/f")
+	// A file the job stored before the restart is done: not fetched again.
+	if _, err := client.Put(t.Context(), "dl", "done", strings.NewReader("stored before"), api.PutOptions{Size: 13, Custom: map[string]string{"download.job": "download-0123456789ab"}}); err != nil {
+		t.Fatal(err)
+	}
+	saved := fmt.Sprintf(`{"id":"download-0123456789ab","bucket":{"name":"dl","provider":"ais"},"request":{"type":"multi","bucket":{"name":"dl"},"objects":{"back":%q,"done":%q}}}`, origin.URL+"/f", origin.URL+"/g")
 	if err := os.WriteFile(filepath.Join(earlier, "download-download-0123456789ab.json"), []byte(saved), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +224,10 @@ func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
 		got, err := client.GetBytes(t.Context(), "dl", "back", api.GetOptions{})
 		return err == nil && string(got) == "resumed"
 	}, "the download saved in the earlier work directory was not resumed")
+	s := waitDownload(t, client, "download-0123456789ab")
+	if got, err := client.GetBytes(t.Context(), "dl", "done", api.GetOptions{}); err != nil || string(got) != "stored before" || s.Skipped != 1 || asked.Load() != 1 {
+		t.Fatalf("a file stored before the restart: %q %v, status %+v, origin asked %d times: want it kept, skipped, not fetched", got, err, s, asked.Load())
+	}
 	if left, _ := filepath.Glob(filepath.Join(earlier, "download-*.json")); len(left) != 0 {
 		t.Fatalf("the earlier work directory keeps %v", left)
 	}
