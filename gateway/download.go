@@ -93,10 +93,14 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 			return err
 		}
 		if name == "" {
+			// The last segment of the path as sent, then decoded: an
+			// escaped '/' is the segment's, not a separator.
 			u, _ := url.Parse(link)
-			name = strings.TrimPrefix(u.Path, "/")
-			if i := strings.LastIndexByte(name, '/'); i >= 0 {
-				name = name[i+1:]
+			segment := u.EscapedPath()
+			segment = segment[strings.LastIndexByte(segment, '/')+1:]
+			var err error
+			if name, err = url.PathUnescape(segment); err != nil {
+				return badRequest("download: the last path segment of %s: %w", redact.Link(link), err)
 			}
 		}
 		if spec.Subdir != "" {

@@ -35,7 +35,12 @@ func TestDownloadRequestChecks(t *testing.T) {
 			t.Errorf("%+v: %v, want a 400 naming %q", tc.spec, err, tc.want)
 		}
 	}
-	items, err := downloadItems(&api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/d/x-{00..02}.tar", Subdir: "in/"})
+	// An escaped '/' in the last segment is of the name, not a separator.
+	items, err := downloadItems(&api.DownloadRequest{Type: api.DownloadMulti, Links: []string{"http://h/get/report%2F2024.csv", "http://h/get/summary%2F2024.csv", "http://h/a%20b.txt"}})
+	if err != nil || len(items) != 3 || items[0].Name != "report/2024.csv" || items[1].Name != "summary/2024.csv" || items[2].Name != "a b.txt" {
+		t.Fatalf("links with escaped segments: %+v, %v", items, err)
+	}
+	items, err = downloadItems(&api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/d/x-{00..02}.tar", Subdir: "in/"})
 	if err != nil || len(items) != 3 || items[2] != (downloadItem{Name: "in/x-02.tar", URL: "http://h/d/x-02.tar"}) {
 		t.Fatalf("range: %+v, %v", items, err)
 	}
