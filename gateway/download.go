@@ -320,20 +320,30 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		return nil, err
 	}
 	timeout, _ := time.ParseDuration(cmpOr(spec.Timeout, "1m"))
-	if jobTimeout, err := time.ParseDuration(spec.JobTimeout); err == nil && jobTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, jobTimeout, fmt.Errorf("the download job timed out after %s (job_timeout)", jobTimeout))
-		defer cancel()
-	}
 	// A job resumed after a restart finds its file: what it stored
 	// before is done. A new job fetches every file, stored or not (the
 	// origin may have changed it).
 	resumed := false
+	saved := savedDownload{ID: id, Bucket: b, Request: raw, Targets: targets}
 	if pipeline.ValidateJobID(id) == nil {
-		_, err := os.Stat(n.downloadFile(id))
-		resumed = err == nil
+		if data, err := os.ReadFile(n.downloadFile(id)); err == nil {
+			resumed = true
+			var before savedDownload
+			if json.Unmarshal(data, &before) == nil {
+				saved.Deadline = before.Deadline
+			}
+		}
 	}
-	if err := n.saveDownload(id, b, raw, targets); err != nil {
+	if jobTimeout, err := time.ParseDuration(spec.JobTimeout); err == nil && jobTimeout > 0 {
+		// From the job's start: a restart does not give it another.
+		if saved.Deadline == 0 {
+			saved.Deadline = time.Now().Add(jobTimeout).UnixNano()
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadlineCause(ctx, time.Unix(0, saved.Deadline), fmt.Errorf("the download job timed out after %s (job_timeout)", jobTimeout))
+		defer cancel()
+	}
+	if err := n.saveDownload(saved); err != nil {
 		n.logger.Warn("keep a download job for a restart", "job", id, "err", err)
 	}
 	var mu sync.Mutex
@@ -552,17 +562,20 @@ type savedDownload struct {
 	Bucket  store.Bucket    `json:"bucket"`
 	Request json.RawMessage `json:"request"`
 	Targets []string        `json:"targets,omitempty"`
+	// Deadline is when job_timeout ends the job (Unix nanoseconds; 0:
+	// none), kept across restarts.
+	Deadline int64 `json:"deadline,omitempty"`
 }
 
-func (n *Node) saveDownload(id string, b store.Bucket, raw json.RawMessage, targets []string) error {
-	if err := pipeline.ValidateJobID(id); err != nil {
+func (n *Node) saveDownload(saved savedDownload) error {
+	if err := pipeline.ValidateJobID(saved.ID); err != nil {
 		return err
 	}
-	data, _ := json.Marshal(savedDownload{ID: id, Bucket: b, Request: raw, Targets: targets})
+	data, _ := json.Marshal(saved)
 	// Whole or not at all: a file a crash left empty is dropped at the
 	// restart, and this target's share with it. Its links may carry
 	// secrets: 0600.
-	return atomicfile.Write(n.downloadFile(id), data, 0o600)
+	return atomicfile.Write(n.downloadFile(saved.ID), data, 0o600)
 }
 
 func (n *Node) forgetDownload(id string) {
@@ -588,7 +601,7 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 			if err == nil && dir != n.config.WorkDir {
 				// Kept where the job looks for it: there, it is resumed
 				// (what it stored is done), not started anew.
-				err = n.saveDownload(saved.ID, saved.Bucket, saved.Request, saved.Targets)
+				err = n.saveDownload(saved)
 			}
 			if err == nil {
 				_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request, Targets: saved.Targets})

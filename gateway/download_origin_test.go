@@ -263,3 +263,36 @@ func TestDownloadOverItsTimeoutIsNotFetchedAgain(t *testing.T) {
 		t.Fatalf("the origin was asked %d times, want once", n)
 	}
 }
+
+// A job's job_timeout runs from its start: a job resumed after a restart
+// past its deadline ends at once, naming it, rather than run for another
+// job_timeout.
+func TestDownloadResumedPastItsDeadlineEnds(t *testing.T) {
+	var asked atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		io.WriteString(w, "late")
+	}))
+	defer origin.Close()
+	var work string
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
+		cfg.FetchAllowLocal = true
+		if cfg.Role.IsTarget() {
+			work = cfg.WorkDir
+		}
+	}})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	saved := fmt.Sprintf(`{"id":"download-0123456789ab","bucket":{"name":"dl","provider":"ais"},"request":{"type":"single","bucket":{"name":"dl"},"link":%q,"object_name":"late","job_timeout":"1h"},"deadline":%d}`,
+		origin.URL+"/f", time.Now().Add(-time.Second).UnixNano())
+	if err := os.WriteFile(filepath.Join(work, "download-download-0123456789ab.json"), []byte(saved), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gateway.ResumeDownloads(c.Targets()[0].Node, t.Context()) // as at a start
+	s := waitDownload(t, client, "download-0123456789ab")
+	if !strings.Contains(fmt.Sprint(s.Errors), "job_timeout") || asked.Load() != 0 {
+		t.Fatalf("a job resumed past its deadline: %+v, origin asked %d times", s, asked.Load())
+	}
+}
