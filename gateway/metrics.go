@@ -330,6 +330,10 @@ var (
 		"Bytes a job has processed on this node.", []string{"kind", "id"}, nil)
 )
 
+// jobSeriesAfterEnd is how long an ended job's series are exported: a few
+// scrape intervals.
+const jobSeriesAfterEnd = 5 * time.Minute
+
 // stateCollector turns the node's state into metrics on each scrape.
 type stateCollector struct {
 	ctx  context.Context
@@ -391,7 +395,15 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if jobs == nil {
 		jobs = n.jobStatuses
 	}
+	now := time.Now().UnixNano()
 	for _, j := range jobs() {
+		// A job's series live while it runs and a while after (for its
+		// last figures to be scraped): the hundreds of ended jobs a node
+		// keeps (an LRU run every few seconds) would grow the series
+		// without bound.
+		if !j.Running && now-j.Finished > int64(jobSeriesAfterEnd) {
+			continue
+		}
 		running := 0.0
 		if j.Running {
 			running = 1

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway"
@@ -34,7 +35,13 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Configure = func(cfg *gateway.Config) {
-				cfg.JobProgress = func() []api.JobStatus { return []api.JobStatus{job} }
+				cfg.JobProgress = func() []api.JobStatus {
+					// Ended a while ago, and just now: only the second has
+					// series (ended jobs would grow them without bound).
+					old := api.JobStatus{ID: "lru-old", Kind: "lru", Objects: 3, Finished: time.Now().Add(-time.Hour).UnixNano()}
+					recent := api.JobStatus{ID: "lru-new", Kind: "lru", Objects: 4, Finished: time.Now().UnixNano()}
+					return []api.JobStatus{job, old, recent}
+				}
 			}
 			c := gatewaytest.NewCluster(t, tc.opts)
 			client := c.Client().UseRedirects() // redirects are part of what is counted
@@ -96,6 +103,8 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 				{"ais_request_duration_seconds", []string{"op", "put"}, puts},
 				{"ais_redirects_total", []string{"op", "put"}, puts * tc.redirectsPerPut},
 				{"ais_job_objects_total", []string{"kind", "dsort", "id", "srt-1"}, 7 * float64(len(c.Members()))},
+				{"ais_job_objects_total", []string{"kind", "lru", "id", "lru-new"}, 4 * float64(len(c.Members()))},
+				{"ais_job_objects_total", []string{"kind", "lru", "id", "lru-old"}, 0},
 			}
 			for _, w := range want {
 				if got := c.Metric(w.name, w.labels...); got != w.value {
