@@ -165,6 +165,15 @@ func (m *metrics) observe(op operation, next http.HandlerFunc) http.HandlerFunc 
 			r.Body = body
 		}
 		start := time.Now()
+		defer func() {
+			// A response cut by aborting the handler (http.ErrAbortHandler,
+			// once its status went out) is an error of the request too.
+			if p := recover(); p != nil {
+				m.errors.WithLabelValues(string(op), api.KindInternal).Inc()
+				m.duration.WithLabelValues(string(op)).Observe(time.Since(start).Seconds())
+				panic(p)
+			}
+		}()
 		next(ow, r)
 		elapsed := time.Since(start)
 		switch {

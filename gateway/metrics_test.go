@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store/faulty"
 )
 
 // N PUTs of S bytes give exactly N and N×S on the targets that stored
@@ -182,5 +184,35 @@ func TestErrorSeriesStartAtZero(t *testing.T) {
 	}
 	if !found {
 		t.Fatal(`no ais_errors_total{op="get",kind="not-found"} at 0 before an error`)
+	}
+}
+
+// A GET whose body the disk cuts after the status went out is counted as
+// an error, not as a GET served.
+func TestMetricsCountABodyCutByTheDisk(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			f := faulty.Wrap(cfg.Store)
+			f.Inject(faulty.Fault{Op: faulty.OpRead, Prefix: "cut", After: 64 << 10, Err: syscall.EIO})
+			cfg.Store = f
+		}
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	if _, err := client.Put(ctx, "m", "cut", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := client.GetBytes(ctx, "m", "cut", api.GetOptions{}); err == nil && len(got) == len(data) {
+		t.Fatal("a GET the disk cut came whole")
+	}
+	if got := c.Metric("ais_get_total"); got != 0 {
+		t.Errorf("a GET the disk cut counted as served: ais_get_total %v", got)
+	}
+	if got := c.Metric("ais_errors_total", "op", "get"); got != 1 {
+		t.Errorf("a GET the disk cut: ais_errors_total{op=get} %v, want 1", got)
 	}
 }

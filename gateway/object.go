@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -630,14 +631,29 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		w.WriteHeader(http.StatusPartialContent)
 		buf := pool.Get(pool.CopyBufferSize)
 		defer pool.Put(buf)
-		io.CopyBuffer(w, io.LimitReader(obj, length), buf)
+		_, err := io.CopyBuffer(w, io.LimitReader(obj, length), buf)
+		n.bodyCut(w, r, b, name, err)
 		return
 	}
 	h.Set("Content-Length", strconv.FormatInt(meta.Size, 10))
 	w.WriteHeader(http.StatusOK)
-	if _, err := obj.WriteTo(w); err != nil {
-		// The status is sent; the client sees a short body.
-		n.logger.Debug("get: copy interrupted", "bucket", b.Name, "object", name, "err", err)
+	_, err = obj.WriteTo(w)
+	n.bodyCut(w, r, b, name, err)
+}
+
+// bodyCut notes a body cut after its status went out (the client sees a
+// short body): one cut by this node (a disk's read error) is the
+// request's error in the metrics; a client that left is not.
+func (n *Node) bodyCut(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, err error) {
+	if err == nil {
+		return
+	}
+	n.logger.Debug("get: copy interrupted", "bucket", b.Name, "object", name, "err", err)
+	if r.Context().Err() != nil || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		return
+	}
+	if rec, ok := w.(errorRecorder); ok {
+		rec.recordError(err)
 	}
 }
 
