@@ -1359,3 +1359,44 @@ func TestZipDirectoryIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A zip64 end record that claims far more members than its central
+// directory holds is refused before zip.NewReader sizes its list by the
+// claim (8 bytes a member, up to a quarter of the shard's size); the
+// same record with the true count reads.
+func TestZipClaimOfMembersIsBounded(t *testing.T) {
+	shard := writeShard(t, formats.Zip{}, sampleFiles()[:1], 0)
+	end := len(shard) - 22 // no comment
+	dirSize := binary.LittleEndian.Uint32(shard[end+12:])
+	dirOffset := binary.LittleEndian.Uint32(shard[end+16:])
+	zip64 := func(records uint64) []byte {
+		out := bytes.Clone(shard[:end])
+		record := make([]byte, 56)
+		binary.LittleEndian.PutUint32(record, 0x06064b50)
+		binary.LittleEndian.PutUint64(record[4:], 44)
+		binary.LittleEndian.PutUint16(record[12:], 45)
+		binary.LittleEndian.PutUint16(record[14:], 45)
+		binary.LittleEndian.PutUint64(record[24:], records)
+		binary.LittleEndian.PutUint64(record[32:], records)
+		binary.LittleEndian.PutUint64(record[40:], uint64(dirSize))
+		binary.LittleEndian.PutUint64(record[48:], uint64(dirOffset))
+		locator := make([]byte, 20)
+		binary.LittleEndian.PutUint32(locator, 0x07064b50)
+		binary.LittleEndian.PutUint64(locator[8:], uint64(end))
+		binary.LittleEndian.PutUint32(locator[16:], 1)
+		tail := make([]byte, 22)
+		binary.LittleEndian.PutUint32(tail, 0x06054b50)
+		binary.LittleEndian.PutUint16(tail[8:], 0xffff)
+		binary.LittleEndian.PutUint16(tail[10:], 0xffff)
+		binary.LittleEndian.PutUint32(tail[12:], 0xffffffff)
+		binary.LittleEndian.PutUint32(tail[16:], 0xffffffff)
+		return append(append(append(out, record...), locator...), tail...)
+	}
+	if files, _, err := readShard(formats.Zip{}, zip64(1)); err != nil || len(files) != 1 {
+		t.Fatalf("a zip64 end record of the true count: %d files, %v", len(files), err)
+	}
+	claimed := zip64(1 + 100*65536) // the low 16 bits agree with the one member
+	if _, err := (formats.Zip{}).NewReader(bytes.NewReader(claimed), int64(len(claimed)), "claim"); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "claims 6553601 members") {
+		t.Fatalf("a zip64 end record claiming 6,553,601 members: %v, want refused", err)
+	}
+}

@@ -3,8 +3,10 @@ package formats
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/aisgo/aisgo/internal/pool"
 	"hash"
 	"hash/crc32"
 	"io"
@@ -52,6 +54,9 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 	// its size, before any bound on the members applies (a directory of
 	// empty records, a few GiB, would be tens of GiB): what it reads is
 	// bounded, whatever the end record declares.
+	if err := checkZipEnd(storage, size); err != nil {
+		return nil, &HeaderError{Shard: shard, Offset: -1, Err: err}
+	}
 	budget := &readBudget{r: storage, left: int64(maxZipDirectory) + zipEndSearch}
 	zr, err := zip.NewReader(budget, size)
 	if budget.exceeded.Load() {
@@ -71,6 +76,59 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 // maxZipDirectory bounds a zip shard's central directory (a variable for
 // the tests).
 var maxZipDirectory uint64 = 128 << 20
+
+// checkZipEnd refuses an end record whose count of members its central
+// directory cannot hold (a member's record is 46 bytes at least):
+// zip.NewReader sizes its list by that count before it reads any (and
+// checks only its low 16 bits after). An end record it cannot find is
+// left for zip.NewReader to name.
+func checkZipEnd(r io.ReaderAt, size int64) error {
+	const endLen, locatorLen, end64Len, minRecord = 22, 20, 56, 46
+	block := pool.Get(int(min(size, zipEndSearch)))
+	defer pool.Put(block)
+	base := size - int64(len(block))
+	if n, _ := r.ReadAt(block, base); n < len(block) {
+		return nil
+	}
+	at := -1
+	for i := len(block) - endLen; i >= 0; i-- {
+		if binary.LittleEndian.Uint32(block[i:]) == 0x06054b50 && i+endLen+int(binary.LittleEndian.Uint16(block[i+20:])) <= len(block) {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return nil
+	}
+	end := block[at:]
+	records := uint64(binary.LittleEndian.Uint16(end[10:]))
+	dirSize := uint64(binary.LittleEndian.Uint32(end[12:]))
+	if records == 0xffff || dirSize == 0xffffffff || binary.LittleEndian.Uint32(end[16:]) == 0xffffffff {
+		// Zip64: the counts are in the zip64 end record the locator
+		// before this one points at.
+		locator := make([]byte, locatorLen)
+		record := make([]byte, end64Len)
+		if base+int64(at) < locatorLen {
+			return nil
+		}
+		if _, err := r.ReadAt(locator, base+int64(at)-locatorLen); err != nil || binary.LittleEndian.Uint32(locator) != 0x07064b50 {
+			return nil
+		}
+		offset := binary.LittleEndian.Uint64(locator[8:])
+		if offset > uint64(size) {
+			return nil
+		}
+		if _, err := r.ReadAt(record, int64(offset)); err != nil || binary.LittleEndian.Uint32(record) != 0x06064b50 {
+			return nil
+		}
+		records = binary.LittleEndian.Uint64(record[32:])
+		dirSize = binary.LittleEndian.Uint64(record[40:])
+	}
+	if records > dirSize/minRecord {
+		return fmt.Errorf("%w: its end record claims %d members in a central directory of %d bytes", ErrCorrupt, records, dirSize)
+	}
+	return nil
+}
 
 // zipEndSearch is what zip.NewReader reads to find the end records (the
 // last 64 KiB and change, a comment's most).
