@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/aisgo/aisgo/internal/pool"
 	"hash"
 	"hash/crc32"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zip"
 )
