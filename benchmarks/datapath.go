@@ -215,7 +215,7 @@ func archiveFigure(ctx context.Context, rec *recorder, c *localCluster, put figu
 		if err != nil {
 			return err
 		}
-		job, err := client.WaitJob(ctx, id, 10*time.Millisecond)
+		job, err := waitJob(ctx, client, id, 10*time.Millisecond)
 		if err == nil && (len(job.Errors) > 0 || job.Objects != n) {
 			err = fmt.Errorf("archive job %s: %d of %d objects, errors %v", id, job.Objects, n, job.Errors)
 		}

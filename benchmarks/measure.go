@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aisgo/aisgo/api"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -300,6 +301,18 @@ func (r *cycleReader) Read(p []byte) (int, error) {
 // jobLimit bounds how long a benchmark waits for a job it started: a job
 // that never ends fails the figure rather than hang the run.
 const jobLimit = 30 * time.Minute
+
+// waitJob waits for a job of the cluster to end, as poll does: within
+// jobLimit.
+func waitJob(ctx context.Context, client *api.Client, id string, interval time.Duration) (api.ClusterJob, error) {
+	limited, cancel := context.WithTimeoutCause(ctx, jobLimit, fmt.Errorf("job %s did not end within %s", id, jobLimit))
+	defer cancel()
+	job, err := client.WaitJob(limited, id, interval)
+	if err != nil && ctx.Err() == nil && limited.Err() != nil {
+		err = context.Cause(limited)
+	}
+	return job, err
+}
 
 // poll calls done every interval until it reports true or fails, ctx
 // ends, or jobLimit passes.

@@ -205,7 +205,7 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 			if err != nil {
 				return err
 			}
-			if _, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil {
+			if _, err := waitJob(ctx, client, id, 20*time.Millisecond); err != nil {
 				return err
 			}
 			return warm()
@@ -244,7 +244,7 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 		if err != nil {
 			return err
 		}
-		j, err := client.WaitJob(ctx, id, 50*time.Millisecond)
+		j, err := waitJob(ctx, client, id, 50*time.Millisecond)
 		if err == nil && len(j.Errors) > 0 {
 			err = fmt.Errorf("prefetch: %s", j.Errors[0])
 		}
