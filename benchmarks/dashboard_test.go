@@ -33,7 +33,7 @@ func TestGrafanaDashboardQueriesServedMetrics(t *testing.T) {
 		t.Fatalf("uid %q, title %q", model.UID, model.Title)
 	}
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.JobProgress = func() []api.JobStatus { return []api.JobStatus{{ID: "r1", Kind: "rebalance"}} }
+		cfg.JobProgress = func() []api.JobStatus { return []api.JobStatus{{ID: "r1", Kind: "rebalance", Running: true}} }
 	}})
 	// Errors appear once one happened.
 	if _, err := c.Client().Head(t.Context(), "nosuch", "o"); err == nil {
