@@ -106,12 +106,12 @@ type PutOptions struct {
 	// failed). A non-zero stamp it returns becomes the object's, unless
 	// Stamp is set.
 	Precommit func() (release func(), stamp Stamp, err error)
-	// Stage, when set, is called under the name's lock with the object's
-	// bytes once they are durable, before Precommit and before the object
-	// becomes visible: an error stores nothing. A write-through sends
-	// them to the remote there, so a copy is read here only once the
-	// remote has it. A store that keeps no bytes (a dry run) does not
-	// call it.
+	// Stage, when set, is called with the object's bytes once they are
+	// durable, before the object becomes visible (and before Precommit),
+	// outside the store's locks (the caller orders its writes of a name):
+	// an error stores nothing. A write-through sends them to the remote
+	// there, so a copy is read here only once the remote has it. A store
+	// that keeps no bytes (a dry run) does not call it.
 	Stage func(data io.ReaderAt, size int64) error
 }
 

@@ -63,6 +63,16 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if meta.Custom == nil {
 		meta.Custom = opts.Custom
 	}
+	if opts.Stage != nil {
+		// Outside the name's lock: a long send (a write-through to a
+		// remote) holds up no writer of the names that share the lock.
+		if err := stage(works[0], meta.Size, opts.Stage); err != nil {
+			for _, w := range works {
+				os.Remove(w)
+			}
+			return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+		}
+	}
 	// The copies kept are those written now: with mirror.burst, an older
 	// copy on a mountpath of the later ones would be read meanwhile (the
 	// copies made later replace it).
@@ -371,11 +381,6 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		meta.Atime = opts.Atime
 	}
 	meta.Stamp = opts.Stamp
-	if opts.Stage != nil {
-		if err := stage(works[0], meta.Size, opts.Stage); err != nil {
-			return nil, err
-		}
-	}
 	if opts.Precommit != nil {
 		release, stamp, err := opts.Precommit()
 		if err != nil {
