@@ -88,9 +88,12 @@ type DownloadStatus struct {
 	Skipped  int              `json:"skipped_cnt"`
 	Bytes    int64            `json:"bytes"`
 	Errors   []DownloadFailed `json:"errors"`
-	Running  bool             `json:"running"`
-	Aborted  bool             `json:"aborted"`
-	Done     bool             `json:"job_finished"`
+	// Failed counts the files that failed, listed in Errors or not
+	// (Errors also holds errors of the job, and is bounded).
+	Failed  int  `json:"failed_cnt,omitempty"`
+	Running bool `json:"running"`
+	Aborted bool `json:"aborted"`
+	Done    bool `json:"job_finished"`
 }
 
 // StartDownload starts a download job and returns its id.

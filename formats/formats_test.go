@@ -1395,6 +1395,13 @@ func TestZipClaimOfMembersIsBounded(t *testing.T) {
 	if files, _, err := readShard(formats.Zip{}, zip64(1)); err != nil || len(files) != 1 {
 		t.Fatalf("a zip64 end record of the true count: %d files, %v", len(files), err)
 	}
+	// An end record that understates its directory's size (zip.NewReader
+	// reads from the directory's offset on) is no claim past it.
+	understated := bytes.Clone(shard)
+	binary.LittleEndian.PutUint32(understated[end+12:], 0)
+	if files, _, err := readShard(formats.Zip{}, understated); err != nil || len(files) != 1 {
+		t.Fatalf("an end record of directory size 0: %d files, %v", len(files), err)
+	}
 	claimed := zip64(1 + 100*65536) // the low 16 bits agree with the one member
 	if _, err := (formats.Zip{}).NewReader(bytes.NewReader(claimed), int64(len(claimed)), "claim"); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "claims 6553601 members") {
 		t.Fatalf("a zip64 end record claiming 6,553,601 members: %v, want refused", err)

@@ -101,9 +101,11 @@ func checkZipEnd(r io.ReaderAt, size int64) error {
 		return nil
 	}
 	end := block[at:]
+	endAt := uint64(base) + uint64(at)
 	records := uint64(binary.LittleEndian.Uint16(end[10:]))
 	dirSize := uint64(binary.LittleEndian.Uint32(end[12:]))
-	if records == 0xffff || dirSize == 0xffffffff || binary.LittleEndian.Uint32(end[16:]) == 0xffffffff {
+	dirOffset := uint64(binary.LittleEndian.Uint32(end[16:]))
+	if records == 0xffff || dirSize == 0xffffffff || dirOffset == 0xffffffff {
 		// Zip64: the counts are in the zip64 end record the locator
 		// before this one points at.
 		locator := make([]byte, locatorLen)
@@ -123,6 +125,13 @@ func checkZipEnd(r io.ReaderAt, size int64) error {
 		}
 		records = binary.LittleEndian.Uint64(record[32:])
 		dirSize = binary.LittleEndian.Uint64(record[40:])
+		dirOffset = binary.LittleEndian.Uint64(record[48:])
+		endAt = offset
+	}
+	// zip.NewReader reads from the directory's offset on, whatever size
+	// the end record gives it: the room before the end record counts.
+	if dirOffset < endAt {
+		dirSize = max(dirSize, endAt-dirOffset)
 	}
 	if records > dirSize/minRecord {
 		return fmt.Errorf("%w: its end record claims %d members in a central directory of %d bytes", ErrCorrupt, records, dirSize)

@@ -240,6 +240,7 @@ func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats
 	// merely ends early would read as a whole one.
 	cut := func(err error) {
 		n.logger.Warn("archregx: cut short", "object", name, "err", err)
+		recordCut(w, r, err)
 		formats.Abort(tw)
 		panic(http.ErrAbortHandler)
 	}

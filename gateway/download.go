@@ -725,6 +725,7 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 		return s, fmt.Errorf("%w: download %s", api.ErrJobNotFound, id)
 	}
 	s.Total = max(s.Total, s.Finished+s.Skipped+failed) // a backend download counts as it goes
+	s.Failed = failed
 	s.Done = !s.Running
 	// A target of the job that does not answer may have fetched its
 	// files or not: they are not counted, the errors say so, and the job

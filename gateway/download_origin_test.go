@@ -149,8 +149,8 @@ func TestDownloadErrorsAreBounded(t *testing.T) {
 	if size > 2*(64<<10) || len(s.Errors) == 0 {
 		t.Fatalf("%d errors of %d bytes for 600 failed files, want at most 128 KiB", len(s.Errors), size)
 	}
-	if s.Total != 600 || !strings.Contains(fmt.Sprint(s.Errors), "more files failed") {
-		t.Fatalf("total %d (want 600), errors end %v", s.Total, s.Errors[len(s.Errors)-1])
+	if s.Total != 600 || s.Failed != 600 || !strings.Contains(fmt.Sprint(s.Errors), "more files failed") {
+		t.Fatalf("total %d, failed %d (want 600 each), errors end %v", s.Total, s.Failed, s.Errors[len(s.Errors)-1])
 	}
 }
 

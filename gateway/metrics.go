@@ -167,9 +167,16 @@ func (m *metrics) observe(op operation, next http.HandlerFunc) http.HandlerFunc 
 		start := time.Now()
 		defer func() {
 			// A response cut by aborting the handler (http.ErrAbortHandler,
-			// once its status went out) is an error of the request too.
+			// once its status went out) is an error of the request when
+			// the handler recorded one (not a client that left); any
+			// other panic is.
 			if p := recover(); p != nil {
-				m.errors.WithLabelValues(string(op), api.KindInternal).Inc()
+				switch {
+				case ow.err != nil:
+					m.errors.WithLabelValues(string(op), api.KindOf(ow.err)).Inc()
+				case p != http.ErrAbortHandler:
+					m.errors.WithLabelValues(string(op), api.KindInternal).Inc()
+				}
 				m.duration.WithLabelValues(string(op)).Observe(time.Since(start).Seconds())
 				panic(p)
 			}
@@ -406,11 +413,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := time.Now().UnixNano()
 	for _, j := range jobs() {
-		// A job's series live while it runs and a while after (for its
-		// last figures to be scraped): the hundreds of ended jobs a node
-		// keeps (an LRU run every few seconds) would grow the series
-		// without bound.
-		if !j.Running && now-j.Finished > int64(jobSeriesAfterEnd) {
+		// A job's series live while it runs (or ends: no end time yet)
+		// and a while after (for its last figures to be scraped): the
+		// hundreds of ended jobs a node keeps (an LRU run every few
+		// seconds) would grow the series without bound.
+		if !j.Running && j.Finished != 0 && now-j.Finished > int64(jobSeriesAfterEnd) {
 			continue
 		}
 		running := 0.0

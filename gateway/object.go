@@ -649,6 +649,12 @@ func (n *Node) bodyCut(w http.ResponseWriter, r *http.Request, b store.Bucket, n
 		return
 	}
 	n.logger.Debug("get: copy interrupted", "bucket", b.Name, "object", name, "err", err)
+	recordCut(w, r, err)
+}
+
+// recordCut gives the metrics the error that cut a body, unless the
+// client left.
+func recordCut(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
 		return
 	}

@@ -65,18 +65,16 @@ func newDownloadCommand() *cobra.Command {
 				return err
 			}
 			fmt.Printf("downloaded %d of %d files into %s (%d already there)\n", s.Finished, s.Total, uri(bucket), s.Skipped)
-			files := 0
 			for _, f := range s.Errors {
 				if f.Name == "" && f.Link == "" {
-					// Of the job, not of a file (a target's part).
-					fmt.Fprintf(os.Stderr, "job: %s\n", printable(f.Error))
+					// Of the job or of a target's part, not of one file.
+					fmt.Fprintf(os.Stderr, "error: %s\n", printable(f.Error))
 					continue
 				}
-				files++
 				fmt.Fprintf(os.Stderr, "failed: %s (%s): %s\n", printable(f.Name), printable(f.Link), printable(f.Error))
 			}
 			if len(s.Errors) > 0 {
-				return fmt.Errorf("%d files failed, %d errors of the job (above)", files, len(s.Errors)-files)
+				return fmt.Errorf("%d files failed (errors above)", s.Failed)
 			}
 			return nil
 		},

@@ -618,14 +618,16 @@ def _system_cas() -> Union[bool, str]:
 
 def _user_config_dir() -> str:
     """The directory Go's os.UserConfigDir names, where ``ais auth login``
-    keeps its token: per platform, as Go has it."""
+    keeps its token: per platform, as Go has it; "" where Go has none (a
+    relative $XDG_CONFIG_HOME, no %AppData%), as the CLI then keeps no
+    token."""
     if sys.platform == "darwin":
         return os.path.join(os.path.expanduser("~"), "Library", "Application Support")
     if sys.platform.startswith("win"):
-        return os.environ.get("AppData") or os.path.join(os.path.expanduser("~"), "AppData", "Roaming")
+        return os.environ.get("AppData", "")
     xdg = os.environ.get("XDG_CONFIG_HOME", "")
-    if os.path.isabs(xdg):  # (Go ignores a relative one)
-        return xdg
+    if xdg:
+        return xdg if os.path.isabs(xdg) else ""
     return os.path.join(os.path.expanduser("~"), ".config")
 
 
@@ -634,7 +636,12 @@ def token_from_env() -> str:
     token = os.environ.get("AIS_AUTHN_TOKEN", "").strip()
     if token:
         return token
-    path = os.environ.get("AIS_AUTHN_TOKEN_FILE") or os.path.join(_user_config_dir(), "ais", "cli", "auth.token")
+    path = os.environ.get("AIS_AUTHN_TOKEN_FILE")
+    if not path:
+        config = _user_config_dir()
+        if not config:
+            return ""
+        path = os.path.join(config, "ais", "cli", "auth.token")
     try:
         with open(path, "rb") as f:
             return f.read(64 << 10).decode().strip()

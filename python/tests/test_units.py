@@ -265,6 +265,8 @@ def test_token_file_where_the_cli_keeps_it(monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", "/xdg")
     assert module._user_config_dir() == "/xdg"
     monkeypatch.setenv("XDG_CONFIG_HOME", "relative")
+    assert module._user_config_dir() == ""  # none, as Go has
+    monkeypatch.delenv("XDG_CONFIG_HOME")
     assert module._user_config_dir() == "/home/u/.config"
 
 

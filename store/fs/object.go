@@ -66,7 +66,12 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if opts.Stage != nil {
 		// Outside the name's lock: a long send (a write-through to a
 		// remote) holds up no writer of the names that share the lock.
-		if err := stage(works[0], meta.Size, opts.Stage); err != nil {
+		// What the commit would refuse for sure is refused before.
+		err := s.precheck(b, name, props.Created)
+		if err == nil {
+			err = stage(works[0], meta.Size, opts.Stage)
+		}
+		if err != nil {
 			for _, w := range works {
 				os.Remove(w)
 			}
@@ -240,6 +245,32 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 		works = append(works, f.Name())
 	}
 	return meta, works, nil
+}
+
+// precheck refuses, before a Stage sends the bytes elsewhere, what the
+// commit would: a bucket sealed, a name one of whose parents is an
+// object or that is the prefix of others. (The commit checks again.)
+func (s *Store) precheck(b store.Bucket, name string, created store.Int64String) error {
+	s.seals.mu.Lock()
+	sealed := s.sealedLocked(sealKey(b), created, time.Now())
+	s.seals.mu.Unlock()
+	if sealed {
+		return fmt.Errorf("%w: %s takes no new objects while it is destroyed if empty: retry", store.ErrBucketSealed, b)
+	}
+	for _, m := range s.current() {
+		dest := m.objectPath(b, name)
+		if parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
+			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
+		}
+		if dir, err := os.Open(dest); err == nil {
+			names, _ := dir.Readdirnames(1)
+			dir.Close()
+			if len(names) > 0 {
+				return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
+			}
+		}
+	}
+	return nil
 }
 
 // stage hands the bytes of a work file to PutOptions.Stage.

@@ -554,9 +554,12 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// order they are stored here.
 	defer s.lockName(b.String() + "/" + name)()
 	// The remote first, from the bytes staged here, then the copy here:
-	// no one reads a copy the remote may yet refuse, and a crash between
-	// the two leaves the remote's, fetched on the next GET.
-	staged, sent := false, false
+	// no one reads a copy the remote may yet refuse. The copy before
+	// goes first: once the remote may have the new object (a send that
+	// failed may have reached it, a crash may come before the copy
+	// here), it is stale; a GET meanwhile fetches, after this write
+	// (under the name's lock).
+	staged := false
 	inner := opts.Stage
 	opts.Stage = func(data io.ReaderAt, size int64) error {
 		if inner != nil {
@@ -565,22 +568,16 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			}
 		}
 		staged = true
+		if err := s.dropStale(ctx, b, name); err != nil {
+			return fmt.Errorf("write through %s/%s: %w", b, name, err)
+		}
 		if _, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size); err != nil {
 			return fmt.Errorf("write through %s/%s: %w", b, name, err)
 		}
-		sent = true
 		return nil
 	}
 	meta, err := s.Store.Put(ctx, b, name, r, opts)
-	if staged {
-		if err != nil && sent {
-			// The remote may have the new object and the copy here be
-			// the one before: it goes, and the next GET fetches.
-			err = errors.Join(err, s.dropStale(ctx, b, name))
-		}
-		return meta, err
-	}
-	if err != nil {
+	if staged || err != nil {
 		return meta, err
 	}
 	// A store that keeps no bytes (a dry run) stages none: the copy is
@@ -603,12 +600,12 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	return meta, nil
 }
 
-// dropStale removes the copy of a name whose write-through failed after
-// the remote may have taken the new object.
+// dropStale removes the copy of a name a write-through is about to
+// replace on the remote.
 func (s *Store) dropStale(ctx context.Context, b store.Bucket, name string) error {
 	err := s.Store.Delete(context.WithoutCancel(ctx), b, name, store.DeleteOptions{})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("the copy here may be older than the remote's: %w", err)
+		return fmt.Errorf("drop the copy the write replaces: %w", err)
 	}
 	return nil
 }

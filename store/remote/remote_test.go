@@ -1432,9 +1432,9 @@ func TestStreamedColdGetFailsOnABadMD5(t *testing.T) {
 }
 
 // A write-through's copy is read here only once the remote has taken the
-// object: while the remote PUT is under way the copy before it is read;
-// one the remote refuses leaves that copy; one whose copy here then fails
-// leaves none (the remote's is newer).
+// object. The copy before goes first (a send that fails may have reached
+// the remote, a crash may come before the copy here): a reader meanwhile,
+// or after a failure, reads the remote's.
 func TestWriteThroughCopyVisibleOnceTheRemoteHasIt(t *testing.T) {
 	rs, be, local, b := newRemote(t, false)
 	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("old"), store.PutOptions{Size: 3}); err != nil {
@@ -1447,8 +1447,8 @@ func TestWriteThroughCopyVisibleOnceTheRemoteHasIt(t *testing.T) {
 		put <- err
 	}()
 	<-be.putEntered // on its way to the remote
-	if data, err := read(t, local, b, "n"); data != "old" || err != nil {
-		t.Fatalf("the copy here while the remote takes the new one: %q %v, want the old", data, err)
+	if data, err := read(t, local, b, "n"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the copy here while the remote takes the new one: %q %v, want none (neither the old nor the new)", data, err)
 	}
 	close(be.putRelease)
 	if err := <-put; err != nil {
@@ -1459,18 +1459,22 @@ func TestWriteThroughCopyVisibleOnceTheRemoteHasIt(t *testing.T) {
 	}
 	be.putEntered = nil
 
-	// The remote refuses: nothing changes, here or there.
+	// The remote refuses (or fails after it took the object): no copy
+	// here says what the remote holds; a GET reads it.
 	be.down.Store(true)
 	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("refused"), store.PutOptions{Size: 7}); !errors.Is(err, remote.ErrUnavailable) {
 		t.Fatalf("a write-through the remote refuses: %v", err)
 	}
 	be.down.Store(false)
-	if data, err := read(t, local, b, "n"); data != "new!" || err != nil {
-		t.Fatalf("the copy here after a refused write-through: %q %v", data, err)
+	if _, err := read(t, local, b, "n"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the copy here after a failed write-through: %v, want none", err)
+	}
+	if data, err := read(t, rs, b, "n"); data != "new!" || err != nil {
+		t.Fatalf("a GET after a failed write-through: %q %v, want the remote's", data, err)
 	}
 
-	// The remote takes it, the copy here fails (its Precommit): the copy
-	// before goes, and the next GET reads the remote's.
+	// The remote takes it, the copy here fails (its Precommit): a GET
+	// reads the remote's.
 	failed := errors.New("the map changed")
 	_, err := rs.Put(t.Context(), b, "n", strings.NewReader("newest"), store.PutOptions{Size: 6,
 		Precommit: func() (func(), store.Stamp, error) { return nil, store.Stamp{}, failed }})
@@ -1482,5 +1486,23 @@ func TestWriteThroughCopyVisibleOnceTheRemoteHasIt(t *testing.T) {
 	}
 	if data, err := read(t, rs, b, "n"); data != "newest" || err != nil {
 		t.Fatalf("a GET after: %q %v, want the remote's", data, err)
+	}
+}
+
+// A write-through the copy here would refuse for sure (a parent of the
+// name is an object) is refused before the remote gets it.
+func TestWriteThroughRefusedHereIsNotSent(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	if _, err := rs.Put(t.Context(), b, "a", strings.NewReader("file"), store.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.Put(t.Context(), b, "a/b", strings.NewReader("under a file"), store.PutOptions{Size: 12}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a write-through under an object's name: %v, want a conflict", err)
+	}
+	be.mu.Lock()
+	_, sent := be.objects["a/b"]
+	be.mu.Unlock()
+	if sent {
+		t.Fatal("the remote got a write-through the copy here refused")
 	}
 }
