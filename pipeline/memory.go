@@ -26,6 +26,12 @@ func systemMemory() int64 {
 	return total
 }
 
+// ContainerMemoryLimit is the memory limit of this process's cgroup (a
+// container's hard limit), 0 when there is none.
+func ContainerMemoryLimit() int64 {
+	return cgroupMemoryLimit("/proc/self/cgroup", "/sys/fs/cgroup")
+}
+
 // memTotal reads MemTotal from a meminfo file, or 8 GiB.
 func memTotal(path string) int64 {
 	data, err := os.ReadFile(path)

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -553,6 +554,18 @@ func clusterSecret(cfg config, metaDir string) (peer.Secret, error) {
 	return s, nil
 }
 
+// softMemoryLimit is the Go runtime's memory limit for a container's
+// hard one: 90% of it, so that the collector works harder before the
+// kernel kills the process (GOMEMLIMIT at the hard limit leaves it no
+// room). 0 when GOMEMLIMIT is set (it is the operator's) or there is no
+// container limit.
+func softMemoryLimit(env string, container int64) int64 {
+	if env != "" || container <= 0 {
+		return 0
+	}
+	return container / 10 * 9
+}
+
 func run(args []string) error {
 	cfg, err := parse(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -566,6 +579,10 @@ func run(args []string) error {
 		return fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if limit := softMemoryLimit(os.Getenv("GOMEMLIMIT"), pipeline.ContainerMemoryLimit()); limit > 0 {
+		debug.SetMemoryLimit(limit)
+		logger.Info("memory limit", "soft", limit, "container", pipeline.ContainerMemoryLimit())
+	}
 	serverTLS, clientTLS, err := cfg.TLS.load(logger, cfg.URL)
 	if err != nil {
 		return err

@@ -326,3 +326,21 @@ func TestAuthnSecretFromTheEnvironmentIsTrimmed(t *testing.T) {
 		t.Fatalf("a token signed with the key file's secret, checked with the environment's: %v", err)
 	}
 }
+
+// In a container, the runtime's soft limit sits below the hard one (90%);
+// an operator's GOMEMLIMIT is kept; no container limit sets none.
+func TestSoftMemoryLimit(t *testing.T) {
+	for _, c := range []struct {
+		env       string
+		container int64
+		want      int64
+	}{
+		{"", 10 << 30, 9 << 30},
+		{"6GiB", 10 << 30, 0},
+		{"", 0, 0},
+	} {
+		if got := softMemoryLimit(c.env, c.container); got != c.want {
+			t.Errorf("softMemoryLimit(%q, %d) = %d, want %d", c.env, c.container, got, c.want)
+		}
+	}
+}

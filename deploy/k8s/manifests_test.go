@@ -504,6 +504,19 @@ func check(m *manifests) []string {
 		}
 		where := t.owner + " container " + node.Name
 		problems = append(problems, checkProbesAndPorts(where, node)...)
+		// GOMEMLIMIT at the container's limit leaves the collector no
+		// room before the kernel kills: aisnode sets 90% of it itself.
+		for _, e := range node.Env {
+			if e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil {
+				fail("%s: GOMEMLIMIT from %s is the hard limit itself (aisnode sets 90%% of the container's limit)", where, e.ValueFrom.ResourceFieldRef.Resource)
+			}
+		}
+		if role, _ := flag(node.Args, "role"); role == "gateway" {
+			// Serving on while the Service drops the stopping pod.
+			if h := node.Lifecycle; h == nil || h.PreStop == nil || h.PreStop.Sleep == nil || h.PreStop.Sleep.Seconds < 5 {
+				fail("%s: no preStop sleep of 5 s or more: a stopping gateway would refuse the connections its Service still sends", where)
+			}
+		}
 		// Every flag is aisnode's, and every $(VAR) is an env var of the
 		// container (Kubernetes leaves an unknown one as it is).
 		declared := map[string]bool{}
@@ -825,6 +838,12 @@ func checkTargets(targets, gateways []podTemplate, services map[string]*corev1.S
 		}
 		if g := t.spec.TerminationGracePeriodSeconds; g == nil || *g < 600 {
 			fail("%s: terminationGracePeriodSeconds must leave the preStop hook time to move the objects (at least 600)", t.owner)
+		}
+		// A probe's kill restarts the node, not drains it for an hour.
+		for name, probe := range map[string]*corev1.Probe{"startupProbe": node.StartupProbe, "livenessProbe": node.LivenessProbe} {
+			if probe != nil && (probe.TerminationGracePeriodSeconds == nil || *probe.TerminationGracePeriodSeconds > 60) {
+				fail("%s: %s has no terminationGracePeriodSeconds of at most 60: a probe's kill would run the hour-long drain", where, name)
+			}
 		}
 		if !spreads(t) {
 			fail("%s: no pod anti-affinity across kubernetes.io/hostname for its own pods", t.owner)
