@@ -315,6 +315,9 @@ func (n *Node) handleConsoleSession(w http.ResponseWriter, r *http.Request) {
 // with the token of the console's cookie as its bearer. Only the REST API
 // and /metrics are reachable this way; a change needs the console's
 // header.
+// consoleKey marks a request of the console's API.
+type consoleKey struct{}
+
 func consoleAPIRequest(r *http.Request) (*http.Request, error) {
 	escaped := "/" + strings.TrimPrefix(r.URL.EscapedPath(), console.APIPrefix)
 	path, err := url.PathUnescape(escaped)
@@ -327,7 +330,7 @@ func consoleAPIRequest(r *http.Request) (*http.Request, error) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Header.Get(console.CallHeader) == "" {
 		return r, fmt.Errorf("%w: %s %s through the console's API needs the console's header %s", api.ErrForbidden, r.Method, path, console.CallHeader)
 	}
-	out := r.Clone(r.Context())
+	out := r.Clone(context.WithValue(r.Context(), consoleKey{}, true))
 	out.URL.Path, out.URL.RawPath = path, escaped
 	if out.Header.Get("Authorization") == "" {
 		if c, err := r.Cookie(console.TokenCookie); err == nil && c.Value != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/pool"
+	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
@@ -269,6 +271,13 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 		user, _ := r.Context().Value(userKey{}).(string)
 		q.Set(queryGrant, n.grant(r, r.URL.EscapedPath(), user))
 	}
+	location := to.URL + r.URL.EscapedPath() + "?" + q.Encode()
+	if console, _ := r.Context().Value(consoleKey{}).(bool); console && n.config.Role.IsGateway() && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// The console's browser may reach the gateway only (a port
+		// forward, a load balancer): the object comes through it.
+		n.relay(w, r, location)
+		return
+	}
 	status := http.StatusTemporaryRedirect
 	if r.Method == http.MethodGet {
 		status = http.StatusMovedPermanently
@@ -276,8 +285,29 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 	// A browser keeps a 301 for good: its grant lives 2 minutes, and the
 	// object's owner may change.
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Location", to.URL+r.URL.EscapedPath()+"?"+q.Encode())
+	w.Header().Set("Location", location)
 	w.WriteHeader(status)
+}
+
+// relay serves a read from the node at location (a redirect's, with its
+// grant) through this one.
+func (n *Node) relay(w http.ResponseWriter, r *http.Request, location string) {
+	target, err := url.Parse(location)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL, pr.Out.Host = target, target.Host
+			pr.Out.Header.Del("Authorization") // the grant says who
+		},
+		Transport: n.peer.HTTP().Transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			n.writeError(w, r, fmt.Errorf("%w: %s: %w", api.ErrUnavailable, redact.Link(location), err))
+		},
+	}
+	proxy.ServeHTTP(w, r)
 }
 
 // bounceKey marks a read a non-owner serves because it has the object.
