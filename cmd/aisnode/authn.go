@@ -90,8 +90,7 @@ func runAuthn(ctx context.Context, cfg config, logger *slog.Logger, serverTLS, c
 	if err != nil {
 		return err
 	}
-	server := &http.Server{Handler: service.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
+	server := authnServer(service.Handler(), logger)
 	logger.Info("AuthN service listening", "addr", listener.Addr().String(), "url", cfg.URL, "algorithm", keys.Algorithm(), "state", filepath.Join(cfg.Data, "authn.json"))
 	served := make(chan error, 1)
 	go func() { served <- server.Serve(listener) }()
@@ -106,4 +105,12 @@ func runAuthn(ctx context.Context, cfg config, logger *slog.Logger, serverTLS, c
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return server.Shutdown(shutdown)
+}
+
+// authnServer serves the AuthN service. Its requests are small (a login,
+// a user, a key): the whole of one is read within a minute, so that a
+// body sent a byte at a time holds no connection for long.
+func authnServer(h http.Handler, logger *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 5 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -342,5 +343,14 @@ func TestSoftMemoryLimit(t *testing.T) {
 		if got := softMemoryLimit(c.env, c.container); got != c.want {
 			t.Errorf("softMemoryLimit(%q, %d) = %d, want %d", c.env, c.container, got, c.want)
 		}
+	}
+}
+
+// The AuthN service reads a whole request within a bound: a body sent a
+// byte at a time does not hold a connection for ever.
+func TestAuthnServerBoundsARequest(t *testing.T) {
+	s := authnServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	if s.ReadTimeout <= 0 || s.ReadTimeout > 5*time.Minute || s.ReadHeaderTimeout <= 0 {
+		t.Fatalf("read timeout %s, header timeout %s: want both bounded", s.ReadTimeout, s.ReadHeaderTimeout)
 	}
 }
