@@ -625,6 +625,103 @@ func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
 	}
 }
 
+// An S3 key of a user of every cluster reaches each cluster with a token
+// for that cluster alone (one cluster's operators cannot act as the user
+// on another), the same one at each push; deleting the key revokes each.
+func TestS3KeyTokenIsPerCluster(t *testing.T) {
+	var mu sync.Mutex
+	received := map[string][]S3Key{} // by cluster
+	revokedAt := map[string][]string{}
+	var servers []*httptest.Server
+	for _, id := range []string{"c1", "c2"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath:
+				var msg S3KeysMsg
+				json.NewDecoder(r.Body).Decode(&msg)
+				mu.Lock()
+				received[id] = msg.Keys
+				mu.Unlock()
+			case r.Method == http.MethodDelete && r.URL.Path == ClusterTokensPath:
+				var msg TokenMsg
+				json.NewDecoder(r.Body).Decode(&msg)
+				mu.Lock()
+				revokedAt[id] = append(revokedAt[id], msg.Token)
+				mu.Unlock()
+			}
+		}))
+		defer srv.Close()
+		servers = append(servers, srv)
+	}
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	go s.Run(t.Context())
+	admin := admin2(t, h)
+	for i, id := range []string{"c1", "c2"} {
+		if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: id, URLs: []string{servers[i].URL}}); status != http.StatusCreated {
+			t.Fatalf("register %s: %d %v", id, status, out)
+		}
+	}
+	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
+	access, _ := out["access_key"].(string)
+	if status != http.StatusCreated {
+		t.Fatalf("admin's S3 key: %d %v", status, out)
+	}
+	tokenAt := func(cluster string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range received[cluster] {
+			if k.AccessKey == access {
+				return k.Token
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tokenAt("c1") == "" || tokenAt("c2") == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the clusters did not get the key")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tokens := map[string]string{}
+	for _, id := range []string{"c1", "c2"} {
+		tokens[id] = tokenAt(id)
+		c, err := s.cfg.Keys.Parse(tokens[id])
+		if err != nil || !slices.Equal([]string(c.Audience), []string{id}) {
+			t.Fatalf("the key's token at %s: audience %v (%v), want [%s] alone", id, c.Audience, err, id)
+		}
+	}
+	// Pushed again (a change): the same token each.
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "bob", Password: "pw", Perm: ReadOnly}); status != http.StatusCreated {
+		t.Fatal("add bob")
+	}
+	s.pushAll(t.Context())
+	for _, id := range []string{"c1", "c2"} {
+		if got := tokenAt(id); got != tokens[id] {
+			t.Fatalf("%s got another token for the same key at the next push", id)
+		}
+	}
+	if status, out := do(t, h, http.MethodDelete, "/v1/s3-keys/"+access, admin, nil); status != http.StatusOK && status != http.StatusNoContent {
+		t.Fatalf("delete the key: %d %v", status, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		done := slices.Contains(revokedAt["c1"], tokens["c1"]) && slices.Contains(revokedAt["c2"], tokens["c2"])
+		leaked := slices.Contains(revokedAt["c1"], tokens["c2"]) || slices.Contains(revokedAt["c2"], tokens["c1"])
+		mu.Unlock()
+		if leaked {
+			t.Fatal("a cluster got another cluster's token of the key in a revocation")
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key's tokens were not revoked at their clusters")
+		}
+	}
+}
+
 // The service keeps an admin for every cluster: the last one cannot be
 // demoted by a role, limited to some clusters, or deleted. "authn", the
 // service's own name in its tokens, is no user's.

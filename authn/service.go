@@ -66,6 +66,10 @@ type S3Key struct {
 	// Clusters narrows the user's clusters for this key (made with a
 	// token for some clusters); empty: the user's.
 	Clusters []string `json:"clusters,omitempty"`
+	// ClusterTokens are the key's tokens for one cluster each, pushed in
+	// place of Token when Token may act on every cluster: a cluster's
+	// state then holds no token another cluster takes.
+	ClusterTokens map[string]string `json:"cluster_tokens,omitempty"`
 }
 
 // S3KeysMsg is the set of S3 keys pushed to a cluster (it replaces the
@@ -442,9 +446,7 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 		if k.User != user {
 			continue
 		}
-		if err := s.revokeLocked(k.Token); err != nil {
-			s.cfg.Logger.Warn("revoke an S3 key of a changed user", "user", user, "access_key", access, "err", err)
-		}
+		s.revokeKeyLocked(k)
 		if u == nil || dropKeys {
 			delete(s.st.S3Keys, access)
 			continue
@@ -589,24 +591,56 @@ func (s *Service) NewS3Key(user string, within []string) (S3Key, error) {
 	return key, s.save()
 }
 
-// DeleteS3Key removes a key and revokes its token.
+// DeleteS3Key removes a key and revokes its tokens.
 func (s *Service) DeleteS3Key(access string) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	key := s.st.S3Keys[access]
-	var err error
-	if key != nil {
-		delete(s.st.S3Keys, access)
-		s.changed()
-		err = s.save()
-	}
-	s.mu.Unlock()
 	if key == nil {
 		return fmt.Errorf("%w: S3 key %q", ErrNotFound, access)
 	}
-	if err != nil {
-		return err
+	delete(s.st.S3Keys, access)
+	s.revokeKeyLocked(key)
+	s.changed()
+	return s.save()
+}
+
+// revokeKeyLocked revokes an S3 key's tokens: its own and those made for
+// one cluster each. The caller holds mu.
+func (s *Service) revokeKeyLocked(k *S3Key) {
+	for _, token := range append([]string{k.Token}, slices.Collect(maps.Values(k.ClusterTokens))...) {
+		if err := s.revokeLocked(token); err != nil {
+			s.cfg.Logger.Warn("revoke a token of an S3 key", "user", k.User, "access_key", k.AccessKey, "err", err)
+		}
 	}
-	return s.Revoke(key.Token)
+	k.ClusterTokens = nil
+}
+
+// clusterKeyToken is the token of key k pushed to cluster id: its own
+// when it names its clusters, else one for id alone, made once (with the
+// grants and end of its own) and kept. The caller holds mu.
+func (s *Service) clusterKeyToken(k *S3Key, id string) (token string, made bool, err error) {
+	c, err := s.cfg.Keys.Parse(k.Token)
+	if err != nil {
+		return "", false, err
+	}
+	if len(c.Audience) > 0 {
+		return k.Token, false, nil
+	}
+	if t := k.ClusterTokens[id]; t != "" {
+		if _, err := s.cfg.Keys.Parse(t); err == nil {
+			return t, false, nil
+		}
+	}
+	token, err = s.issue(k.User, c.Grants, []string{id}, c.ExpiresAt.Sub(s.cfg.Now()))
+	if err != nil {
+		return "", false, err
+	}
+	if k.ClusterTokens == nil {
+		k.ClusterTokens = map[string]string{}
+	}
+	k.ClusterTokens[id] = token
+	return token, true, nil
 }
 
 // Run pushes revocations to the registered clusters until ctx ends:
@@ -645,6 +679,7 @@ func (s *Service) pushAll(ctx context.Context) {
 		keys   S3KeysMsg
 	}
 	var jobs []job
+	madeTokens := false // a key's token for a cluster, to keep
 	for id, change := range s.dirty {
 		c := s.st.Clusters[id]
 		if c == nil {
@@ -667,19 +702,32 @@ func (s *Service) pushAll(ctx context.Context) {
 		}
 		j.keys.Keys = []S3Key{}
 		for _, k := range s.st.S3Keys {
-			// A key goes only where its token may act: its secret and
-			// token in another cluster's state would let that cluster's
-			// operators act as the user here.
+			// A key goes only where its token may act, with a token for
+			// that cluster alone: its secret and a token in another
+			// cluster's state would let that cluster's operators act as
+			// the user here.
 			if u := s.st.Users[k.User]; u != nil {
-				if _, err := s.cfg.Keys.Parse(k.Token); err != nil {
+				if clusters, err := keyClusters(u, k.Clusters); err != nil || len(clusters) > 0 && !slices.Contains(clusters, id) {
+					continue
+				}
+				token, made, err := s.clusterKeyToken(k, id)
+				if err != nil {
 					continue // as above: its token verifies nowhere
 				}
-				if clusters, err := keyClusters(u, k.Clusters); err == nil && (len(clusters) == 0 || slices.Contains(clusters, id)) {
-					j.keys.Keys = append(j.keys.Keys, *k)
-				}
+				madeTokens = madeTokens || made
+				pushed := *k
+				pushed.Token, pushed.ClusterTokens = token, nil
+				j.keys.Keys = append(j.keys.Keys, pushed)
 			}
 		}
 		jobs = append(jobs, j)
+	}
+	if madeTokens {
+		// Kept, so that each cluster keeps the one token it was given
+		// (and a delete of the key revokes it).
+		if err := s.save(); err != nil {
+			s.cfg.Logger.Warn("authn: keep the S3 keys' tokens for the clusters", "err", err)
+		}
 	}
 	s.mu.Unlock()
 	for _, j := range jobs {
