@@ -1059,3 +1059,40 @@ func TestLoadKeysDoesNotEchoAKey(t *testing.T) {
 		t.Fatalf("a missing key file: %v, want it named", err)
 	}
 }
+
+// Revoking a login token (stolen) takes the S3 keys made with it: they
+// would act as the user for a year after.
+func TestRevokedLoginTakesItsS3Keys(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	admin := admin2(t, h)
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "alice", Password: "pw", Perm: ReadOnly}); status != http.StatusCreated {
+		t.Fatal("add alice")
+	}
+	stolen, other := mustLogin(t, h, "alice", "pw"), mustLogin(t, h, "alice", "pw")
+	_, out := do(t, h, http.MethodPost, "/v1/users/alice/s3-keys", stolen, nil)
+	minted, _ := out["access_key"].(string)
+	_, out = do(t, h, http.MethodPost, "/v1/users/alice/s3-keys", other, nil)
+	kept, _ := out["access_key"].(string)
+	if minted == "" || kept == "" {
+		t.Fatal("alice's keys were not made")
+	}
+	s.mu.Lock()
+	mintedToken := s.st.S3Keys[minted].Token
+	s.mu.Unlock()
+	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", admin, map[string]any{"token": stolen}); status != http.StatusOK {
+		t.Fatalf("revoke the stolen token: %d %v", status, out)
+	}
+	s.mu.Lock()
+	_, mintedLeft := s.st.S3Keys[minted]
+	_, keptLeft := s.st.S3Keys[kept]
+	c, _ := s.cfg.Keys.Parse(mintedToken)
+	_, revoked := s.st.Revoked[c.ID]
+	s.mu.Unlock()
+	if mintedLeft || !revoked {
+		t.Fatalf("the key made with a revoked login: kept %v, its token revoked %v", mintedLeft, revoked)
+	}
+	if !keptLeft {
+		t.Fatal("a key made with another login went with the revoked one")
+	}
+}

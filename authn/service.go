@@ -66,6 +66,9 @@ type S3Key struct {
 	// Clusters narrows the user's clusters for this key (made with a
 	// token for some clusters); empty: the user's.
 	Clusters []string `json:"clusters,omitempty"`
+	// MadeWith is the id of the login token the key was made with: a
+	// revocation of that token (stolen) takes the key too.
+	MadeWith string `json:"made_with,omitempty"`
 	// ClusterTokens are the key's tokens for one cluster each, pushed in
 	// place of Token when Token may act on every cluster: a cluster's
 	// state then holds no token another cluster takes.
@@ -492,6 +495,16 @@ func (s *Service) Revoke(token string) error {
 	if err := s.revokeLocked(token); err != nil {
 		return err
 	}
+	// The S3 keys made with it go too: a stolen login's keys would
+	// outlive its revocation by a year.
+	if c, err := s.cfg.Keys.Parse(token); err == nil && c.ID != "" {
+		for access, k := range s.st.S3Keys {
+			if k.MadeWith == c.ID {
+				delete(s.st.S3Keys, access)
+				s.revokeKeyLocked(k)
+			}
+		}
+	}
 	return s.save()
 }
 
@@ -552,7 +565,7 @@ func keyClusters(u *User, within []string) ([]string, error) {
 // NewS3Key makes an S3 access key for a user, acting with the user's
 // grants as of now, on the user's clusters; within, when given, narrows
 // them (a key asked for with a token for some clusters).
-func (s *Service) NewS3Key(user string, within []string) (S3Key, error) {
+func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key, error) {
 	// Under one hold of the lock: a key made for a user deleted, or
 	// changed, meanwhile would outlive the change.
 	s.mu.Lock()
@@ -585,7 +598,7 @@ func (s *Service) NewS3Key(user string, within []string) (S3Key, error) {
 	var secret [30]byte
 	rand.Read(id[:])
 	rand.Read(secret[:])
-	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token, Clusters: slices.Clone(within)}
+	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token, Clusters: slices.Clone(within), MadeWith: madeWith}
 	s.st.S3Keys[key.AccessKey] = &key
 	s.changed()
 	return key, s.save()
