@@ -1096,3 +1096,21 @@ func TestRevokedLoginTakesItsS3Keys(t *testing.T) {
 		t.Fatal("a key made with another login went with the revoked one")
 	}
 }
+
+// The keys the service pushes fit in what a gateway takes in one body:
+// a key past that is refused, naming why, rather than stop every push.
+func TestS3KeysFitOnePush(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	s.mu.Lock()
+	for i := range 400 {
+		access := fmt.Sprintf("AISFILL%016d", i)
+		s.st.S3Keys[access] = &S3Key{AccessKey: access, Secret: strings.Repeat("s", 40), User: "filler", Token: strings.Repeat("t", 16000)}
+	}
+	s.mu.Unlock()
+	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "one push") {
+		t.Fatalf("a key past what one push takes: %d %v, want 400", status, out)
+	}
+}

@@ -98,6 +98,15 @@ const (
 	maxUserS3Keys = 16
 )
 
+// maxS3KeysPush bounds the bytes of the keys pushed to a cluster, below
+// what a gateway takes in one body (8 MiB): past it, no push would land.
+const maxS3KeysPush = 6 << 20
+
+// pushSize is about what key k takes in a push (its JSON).
+func pushSize(k *S3Key) int {
+	return len(k.AccessKey) + len(k.Secret) + len(k.User) + len(k.Token) + 128
+}
+
 // revokedToken is kept until it expires, to be pushed to clusters.
 type revokedToken struct {
 	Token   string `json:"token"`
@@ -593,6 +602,13 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 	token, err := s.issue(user, s.grants(u), clusters, s3KeyTTL)
 	if err != nil {
 		return S3Key{}, err
+	}
+	size := pushSize(&S3Key{AccessKey: strings.Repeat("A", 23), Secret: strings.Repeat("s", 40), User: user, Token: token})
+	for _, k := range s.st.S3Keys {
+		size += pushSize(k)
+	}
+	if size > maxS3KeysPush {
+		return S3Key{}, fmt.Errorf("%w: the S3 keys would take %d bytes, more than the %d a cluster takes in one push: delete some first", ErrBadRequest, size, maxS3KeysPush)
 	}
 	var id [10]byte
 	var secret [30]byte
