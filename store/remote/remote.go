@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aisgo/aisgo/internal/idle"
@@ -554,12 +556,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// order they are stored here.
 	defer s.lockName(b.String() + "/" + name)()
 	// The remote first, from the bytes staged here, then the copy here:
-	// no one reads a copy the remote may yet refuse. The copy before
-	// goes first: once the remote may have the new object (a send that
-	// failed may have reached it, a crash may come before the copy
-	// here), it is stale; a GET meanwhile fetches, after this write
-	// (under the name's lock).
-	staged := false
+	// no one reads a copy the remote may yet refuse (readers meanwhile
+	// read the copy before). A send that may have reached the remote
+	// whose copy here then fails leaves the copy before stale: it goes,
+	// with a tombstone that keeps a fetch of it under way out.
+	staged, reached := false, false
 	inner := opts.Stage
 	opts.Stage = func(data io.ReaderAt, size int64) error {
 		if inner != nil {
@@ -568,16 +569,21 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			}
 		}
 		staged = true
-		if err := s.dropStale(ctx, b, name); err != nil {
-			return fmt.Errorf("write through %s/%s: %w", b, name, err)
-		}
-		if _, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size); err != nil {
+		_, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size)
+		reached = err == nil || mayHaveReached(err)
+		if err != nil {
 			return fmt.Errorf("write through %s/%s: %w", b, name, err)
 		}
 		return nil
 	}
 	meta, err := s.Store.Put(ctx, b, name, r, opts)
-	if staged || err != nil {
+	if staged {
+		if err != nil && reached {
+			err = errors.Join(err, s.dropStale(ctx, b, name))
+		}
+		return meta, err
+	}
+	if err != nil {
 		return meta, err
 	}
 	// A store that keeps no bytes (a dry run) stages none: the copy is
@@ -600,14 +606,28 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	return meta, nil
 }
 
-// dropStale removes the copy of a name a write-through is about to
-// replace on the remote.
+// dropStale removes the copy of a name whose write-through may have
+// reached the remote but failed here.
 func (s *Store) dropStale(ctx context.Context, b store.Bucket, name string) error {
-	err := s.Store.Delete(context.WithoutCancel(ctx), b, name, store.DeleteOptions{})
+	err := s.Store.Delete(context.WithoutCancel(ctx), b, name, store.DeleteOptions{Stamp: s.fetchStamp(), Tombstone: true})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("drop the copy the write replaces: %w", err)
+		return fmt.Errorf("the copy here may be older than the remote's: %w", err)
 	}
 	return nil
+}
+
+// mayHaveReached reports whether a failed send may have stored the
+// object all the same: anything but a refusal, or a connection never
+// made.
+func mayHaveReached(err error) bool {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(err, store.ErrRemoteForbidden), !errors.Is(err, store.ErrRemote):
+		return false // refused (a 4xx)
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dns):
+		return false
+	}
+	return true
 }
 
 // Delete removes an object from the remote and from the local store. A

@@ -44,6 +44,8 @@ type fakeBackend struct {
 	encrypted bool
 	// served counts the bytes read from GETs' bodies.
 	served atomic.Int64
+	// forbid refuses PUTs as a remote refuses access (a 403).
+	forbid atomic.Bool
 }
 
 // countedReader counts what is read from r.
@@ -114,6 +116,9 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
 	if err := f.check(); err != nil {
 		return remote.ObjectAttrs{}, err
+	}
+	if f.forbid.Load() {
+		return remote.ObjectAttrs{}, store.ErrRemoteForbidden
 	}
 	data, err := io.ReadAll(r)
 	if err != nil || int64(len(data)) != size {
@@ -1432,9 +1437,10 @@ func TestStreamedColdGetFailsOnABadMD5(t *testing.T) {
 }
 
 // A write-through's copy is read here only once the remote has taken the
-// object. The copy before goes first (a send that fails may have reached
-// the remote, a crash may come before the copy here): a reader meanwhile,
-// or after a failure, reads the remote's.
+// object: while the remote PUT is under way the copy before is read. One
+// the remote refuses (a 403) leaves that copy; one that may have reached
+// the remote (a failed connection, a 5xx), or that the remote took and
+// the copy here then failed, leaves none (the remote's may be newer).
 func TestWriteThroughCopyVisibleOnceTheRemoteHasIt(t *testing.T) {
 	rs, be, local, b := newRemote(t, false)
 	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("old"), store.PutOptions{Size: 3}); err != nil {
@@ -1442,39 +1448,51 @@ func TestWriteThroughCopyVisibleOnceTheRemoteHasIt(t *testing.T) {
 	}
 	be.putEntered, be.putRelease = make(chan struct{}), make(chan struct{})
 	put := make(chan error)
+	var meta store.ObjectMeta
 	go func() {
-		_, err := rs.Put(t.Context(), b, "n", strings.NewReader("new!"), store.PutOptions{Size: 4})
+		var err error
+		meta, err = rs.Put(t.Context(), b, "n", strings.NewReader("new!"), store.PutOptions{Size: 4})
 		put <- err
 	}()
 	<-be.putEntered // on its way to the remote
-	if data, err := read(t, local, b, "n"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("the copy here while the remote takes the new one: %q %v, want none (neither the old nor the new)", data, err)
+	if data, err := read(t, local, b, "n"); data != "old" || err != nil {
+		t.Fatalf("the copy here while the remote takes the new one: %q %v, want the old", data, err)
 	}
 	close(be.putRelease)
 	if err := <-put; err != nil {
 		t.Fatal(err)
 	}
-	if data, err := read(t, local, b, "n"); data != "new!" || err != nil {
-		t.Fatalf("the copy here after the write-through: %q %v", data, err)
+	if data, err := read(t, local, b, "n"); data != "new!" || err != nil || meta.Version != "2" {
+		t.Fatalf("the copy here after the write-through: %q %v, version %q (want 2)", data, err, meta.Version)
 	}
 	be.putEntered = nil
 
-	// The remote refuses (or fails after it took the object): no copy
-	// here says what the remote holds; a GET reads it.
-	be.down.Store(true)
-	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("refused"), store.PutOptions{Size: 7}); !errors.Is(err, remote.ErrUnavailable) {
+	// The remote refuses: nothing changes, here or there.
+	be.forbid.Store(true)
+	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("refused"), store.PutOptions{Size: 7}); !errors.Is(err, store.ErrRemoteForbidden) {
 		t.Fatalf("a write-through the remote refuses: %v", err)
+	}
+	be.forbid.Store(false)
+	if data, err := read(t, local, b, "n"); data != "new!" || err != nil {
+		t.Fatalf("the copy here after a refused write-through: %q %v", data, err)
+	}
+
+	// A send that may have reached the remote: no copy here says what
+	// the remote holds; a GET reads it.
+	be.down.Store(true)
+	if _, err := rs.Put(t.Context(), b, "n", strings.NewReader("unknown"), store.PutOptions{Size: 7}); !errors.Is(err, remote.ErrUnavailable) {
+		t.Fatalf("a write-through the remote failed: %v", err)
 	}
 	be.down.Store(false)
 	if _, err := read(t, local, b, "n"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("the copy here after a failed write-through: %v, want none", err)
+		t.Fatalf("the copy here after a write-through that may have reached the remote: %v, want none", err)
 	}
 	if data, err := read(t, rs, b, "n"); data != "new!" || err != nil {
-		t.Fatalf("a GET after a failed write-through: %q %v, want the remote's", data, err)
+		t.Fatalf("a GET after: %q %v, want the remote's", data, err)
 	}
 
-	// The remote takes it, the copy here fails (its Precommit): a GET
-	// reads the remote's.
+	// The remote takes it, the copy here fails (its Precommit): the copy
+	// before goes, and the next GET reads the remote's.
 	failed := errors.New("the map changed")
 	_, err := rs.Put(t.Context(), b, "n", strings.NewReader("newest"), store.PutOptions{Size: 6,
 		Precommit: func() (func(), store.Stamp, error) { return nil, store.Stamp{}, failed }})
