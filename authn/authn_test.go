@@ -1095,6 +1095,16 @@ func TestRevokedLoginTakesItsS3Keys(t *testing.T) {
 	if !keptLeft {
 		t.Fatal("a key made with another login went with the revoked one")
 	}
+	// A logout (the holder revokes its own token) keeps its keys.
+	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", other, map[string]any{"token": other}); status != http.StatusOK {
+		t.Fatalf("log out: %d %v", status, out)
+	}
+	s.mu.Lock()
+	_, keptLeft = s.st.S3Keys[kept]
+	s.mu.Unlock()
+	if !keptLeft {
+		t.Fatal("a logout took the S3 key made with its login")
+	}
 }
 
 // The keys the service pushes fit in what a gateway takes in one body:

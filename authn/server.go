@@ -617,7 +617,9 @@ func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, fmt.Errorf("%w: revoking another's token needs an admin's token for every cluster (logged in without a cluster)", ErrForbidden))
 		return
 	}
-	if err := s.Revoke(msg.Token); err != nil {
+	// Another's token (an admin's revocation, as of one stolen) takes
+	// the S3 keys made with it; the holder's own (a logout) does not.
+	if err := s.Revoke(msg.Token, bearer != msg.Token); err != nil {
 		writeError(w, 0, err)
 	}
 }

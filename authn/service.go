@@ -497,16 +497,17 @@ func (s *Service) issue(subject string, grants Grants, audience []string, ttl ti
 }
 
 // Revoke revokes a valid token of this service and pushes it to every
-// registered cluster.
-func (s *Service) Revoke(token string) error {
+// registered cluster. With keys (a token revoked by another, as one
+// stolen), the S3 keys made with it go too: a stolen login's keys would
+// outlive its revocation by a year. A logout (the holder's own) keeps
+// them.
+func (s *Service) Revoke(token string, keys bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.revokeLocked(token); err != nil {
 		return err
 	}
-	// The S3 keys made with it go too: a stolen login's keys would
-	// outlive its revocation by a year.
-	if c, err := s.cfg.Keys.Parse(token); err == nil && c.ID != "" {
+	if c, err := s.cfg.Keys.Parse(token); err == nil && c.ID != "" && keys {
 		for access, k := range s.st.S3Keys {
 			if k.MadeWith == c.ID {
 				delete(s.st.S3Keys, access)
