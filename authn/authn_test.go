@@ -684,6 +684,13 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	s.mu.Lock()
+	own, _ := s.cfg.Keys.Parse(s.st.S3Keys[access].Token)
+	_, ownRevoked := s.st.Revoked[own.ID]
+	s.mu.Unlock()
+	if ownRevoked {
+		t.Fatal("the own token of a key made with tokens per cluster was revoked (pushed everywhere)")
+	}
 	tokens := map[string]string{}
 	for _, id := range []string{"c1", "c2"} {
 		tokens[id] = tokenAt(id)
@@ -1122,5 +1129,33 @@ func TestS3KeysFitOnePush(t *testing.T) {
 	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
 	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "one push") {
 		t.Fatalf("a key past what one push takes: %d %v, want 400", status, out)
+	}
+}
+
+// A key from before tokens per cluster (its own token pushed to every
+// cluster) has that token revoked once it gets tokens per cluster.
+func TestS3KeyFromBeforeLosesItsEveryClusterToken(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	admin := admin2(t, h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: "c1", URLs: []string{srv.URL}}); status != http.StatusCreated {
+		t.Fatalf("register: %d %v", status, out)
+	}
+	_, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
+	access, _ := out["access_key"].(string)
+	s.mu.Lock()
+	k := s.st.S3Keys[access]
+	k.MadeWith, k.ClusterTokens = "", nil // as a key kept before
+	c, _ := s.cfg.Keys.Parse(k.Token)
+	s.changed()
+	s.mu.Unlock()
+	s.pushAll(t.Context())
+	s.mu.Lock()
+	_, revoked := s.st.Revoked[c.ID]
+	s.mu.Unlock()
+	if !revoked {
+		t.Fatal("the every-cluster token of a key from before was not revoked")
 	}
 }

@@ -668,6 +668,13 @@ func (s *Service) clusterKeyToken(k *S3Key, id string) (token string, made bool,
 	}
 	if k.ClusterTokens == nil {
 		k.ClusterTokens = map[string]string{}
+		if k.MadeWith == "" {
+			// A key from before tokens per cluster: its own token was
+			// pushed to every cluster, and goes.
+			if err := s.revokeLocked(k.Token); err != nil {
+				s.cfg.Logger.Warn("revoke the every-cluster token of an S3 key", "user", k.User, "access_key", k.AccessKey, "err", err)
+			}
+		}
 	}
 	k.ClusterTokens[id] = token
 	return token, true, nil
