@@ -839,10 +839,11 @@ func checkTargets(targets, gateways []podTemplate, services map[string]*corev1.S
 		if g := t.spec.TerminationGracePeriodSeconds; g == nil || *g < 600 {
 			fail("%s: terminationGracePeriodSeconds must leave the preStop hook time to move the objects (at least 600)", t.owner)
 		}
-		// A probe's kill restarts the node, not drains it for an hour.
+		// A probe's kill restarts the node within a minute, not after
+		// the drain's hour.
 		for name, probe := range map[string]*corev1.Probe{"startupProbe": node.StartupProbe, "livenessProbe": node.LivenessProbe} {
 			if probe != nil && (probe.TerminationGracePeriodSeconds == nil || *probe.TerminationGracePeriodSeconds > 60) {
-				fail("%s: %s has no terminationGracePeriodSeconds of at most 60: a probe's kill would run the hour-long drain", where, name)
+				fail("%s: %s has no terminationGracePeriodSeconds of at most 60: a probe's kill would wait for the hour-long drain", where, name)
 			}
 		}
 		if !spreads(t) {
