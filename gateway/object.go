@@ -289,6 +289,45 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 	w.WriteHeader(status)
 }
 
+// nodeRedirects follows a node's redirect to another node of the map (its
+// map is ahead: the object's owner changed), a few times: the browser
+// behind a relay reaches no node.
+type nodeRedirects struct {
+	base   http.RoundTripper
+	isNode func(*url.URL) bool
+}
+
+func (t *nodeRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
+	for range 3 {
+		resp, err := t.base.RoundTrip(req)
+		if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+			return resp, err
+		}
+		next, err := req.URL.Parse(resp.Header.Get("Location"))
+		if err != nil || !t.isNode(next) {
+			return resp, nil // not a node's: the client's to follow
+		}
+		resp.Body.Close()
+		req = req.Clone(req.Context())
+		req.URL, req.Host = next, next.Host
+	}
+	return nil, fmt.Errorf("%w: the nodes sent the read on more than 3 times", api.ErrUnavailable)
+}
+
+// isNodeURL reports whether u is at a node of the current map.
+func (n *Node) isNodeURL(u *url.URL) bool {
+	m := n.currentMap()
+	if m == nil {
+		return false
+	}
+	for _, node := range m.Nodes {
+		if base, err := url.Parse(node.URL); err == nil && base.Scheme == u.Scheme && base.Host == u.Host {
+			return true
+		}
+	}
+	return false
+}
+
 // relay serves a read from the node at location (a redirect's, with its
 // grant) through this one.
 func (n *Node) relay(w http.ResponseWriter, r *http.Request, location string) {
@@ -302,7 +341,7 @@ func (n *Node) relay(w http.ResponseWriter, r *http.Request, location string) {
 			pr.Out.URL, pr.Out.Host = target, target.Host
 			pr.Out.Header.Del("Authorization") // the grant says who
 		},
-		Transport: n.peer.HTTP().Transport,
+		Transport: &nodeRedirects{base: n.peer.HTTP().Transport, isNode: n.isNodeURL},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			n.writeError(w, r, fmt.Errorf("%w: %s: %w", api.ErrUnavailable, redact.Link(location), err))
 		},
