@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -73,8 +74,11 @@ func newDownloadCommand() *cobra.Command {
 				}
 				fmt.Fprintf(os.Stderr, "failed: %s (%s): %s\n", printable(f.Name), printable(f.Link), printable(f.Error))
 			}
-			if len(s.Errors) > 0 {
+			switch {
+			case s.Failed > 0:
 				return fmt.Errorf("%d files failed (errors above)", s.Failed)
+			case len(s.Errors) > 0:
+				return errors.New("the job has errors (above)")
 			}
 			return nil
 		},
