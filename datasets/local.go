@@ -2,13 +2,13 @@ package datasets
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/aisgo/aisgo/internal/atomicfile"
 )
 
 // WriteLocal generates the Spec's shards as files under dir, creating
@@ -27,28 +27,13 @@ func WriteLocal(ctx context.Context, spec Spec, dir string) (Stats, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, err
 		}
-		f, err := createTemp(path)
+		// Readable by others as the umask allows, as a shell's file.
+		f, err := atomicfile.CreateUnique(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-", 0o666)
 		if err != nil {
 			return nil, err
 		}
 		return &atomicFile{File: f, path: path}, nil
 	})
-}
-
-// createTemp creates a new file beside path with mode 0666 narrowed by
-// the umask, as a shell's redirection would: os.CreateTemp's 0600, kept
-// by the rename, would hide the shards from a loader of another user.
-func createTemp(path string) (*os.File, error) {
-	for range 100 {
-		var b [6]byte
-		rand.Read(b[:])
-		name := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-"+hex.EncodeToString(b[:]))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if !errors.Is(err, os.ErrExist) {
-			return f, err
-		}
-	}
-	return nil, fmt.Errorf("create a file beside %s: too many name clashes", path)
 }
 
 // atomicFile is a temporary file renamed to path on Close.

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/shards"
 )
 
@@ -274,16 +273,7 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 // createPart makes a new file beside dest with mode 0666, which the
 // kernel narrows by the umask.
 func createPart(dest string) (*os.File, error) {
-	for range 100 {
-		var b [6]byte
-		rand.Read(b[:])
-		name := filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".part-"+hex.EncodeToString(b[:]))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-		if !errors.Is(err, os.ErrExist) {
-			return f, err
-		}
-	}
-	return nil, fmt.Errorf("create a file beside %s: too many name clashes", dest)
+	return atomicfile.CreateUnique(filepath.Dir(dest), "."+filepath.Base(dest)+".part-", 0o666)
 }
 
 func newGetCommand() *cobra.Command {

@@ -3,6 +3,8 @@ package atomicfile
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,3 +72,18 @@ func SyncDir(dir string) error {
 
 // IsTemp reports whether a file name is a temporary file of Write.
 func IsTemp(name string) bool { return strings.Contains(filepath.Base(name), tempMarker) }
+
+// CreateUnique creates a new file in dir named prefix and random hex
+// digits, with mode perm (narrowed by the umask, as a shell's file is:
+// os.CreateTemp's 0600 would hide it from other users once renamed).
+func CreateUnique(dir, prefix string, perm os.FileMode) (*os.File, error) {
+	for range 100 {
+		var b [6]byte
+		rand.Read(b[:])
+		f, err := os.OpenFile(filepath.Join(dir, prefix+hex.EncodeToString(b[:])), os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if !errors.Is(err, os.ErrExist) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("create a file %s* in %s: too many name clashes", prefix, dir)
+}
