@@ -521,42 +521,62 @@ func TestLoginRacingADeleteGetsNoLiveToken(t *testing.T) {
 // An S3 key's token (pushed to the key's clusters, kept in their state)
 // acts on clusters only: it neither administers the service nor acts as
 // its user there. A key goes only to the clusters it is for.
-func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
-	var mu sync.Mutex
-	received := map[string][]S3Key{} // by cluster
-	revokedAt := map[string][]string{}
-	pushes := map[string]int{}
-	var servers []*httptest.Server
-	for _, id := range []string{"c1", "c2"} {
+// fakeClusters are registered clusters' gateways that record the S3 keys
+// and revocations the service pushes them.
+type fakeClusters struct {
+	mu        sync.Mutex
+	ids       []string
+	urls      []string
+	received  map[string][]S3Key // by cluster
+	revokedAt map[string][]string
+	pushes    map[string]int
+}
+
+func newFakeClusters(t *testing.T, ids ...string) *fakeClusters {
+	fc := &fakeClusters{ids: ids, received: map[string][]S3Key{}, revokedAt: map[string][]string{}, pushes: map[string]int{}}
+	for _, id := range ids {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath:
 				var msg S3KeysMsg
 				json.NewDecoder(r.Body).Decode(&msg)
-				mu.Lock()
-				received[id] = msg.Keys
-				pushes[id]++
-				mu.Unlock()
+				fc.mu.Lock()
+				fc.received[id] = msg.Keys
+				fc.pushes[id]++
+				fc.mu.Unlock()
 			case r.Method == http.MethodDelete && r.URL.Path == ClusterTokensPath:
 				var msg TokenMsg
 				json.NewDecoder(r.Body).Decode(&msg)
-				mu.Lock()
-				revokedAt[id] = append(revokedAt[id], msg.Token)
-				mu.Unlock()
+				fc.mu.Lock()
+				fc.revokedAt[id] = append(fc.revokedAt[id], msg.Token)
+				fc.mu.Unlock()
 			}
 		}))
-		defer srv.Close()
-		servers = append(servers, srv)
+		t.Cleanup(srv.Close)
+		fc.urls = append(fc.urls, srv.URL)
 	}
+	return fc
+}
+
+// service starts a service that pushes to the clusters, registered, and
+// returns it, its handler and an admin's token.
+func (fc *fakeClusters) service(t *testing.T) (*Service, http.Handler, string) {
 	s := newTestService(t, t.TempDir(), http.DefaultClient)
 	h := s.Handler()
 	go s.Run(t.Context())
 	admin := admin2(t, h)
-	for i, id := range []string{"c1", "c2"} {
-		if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: id, URLs: []string{servers[i].URL}}); status != http.StatusCreated {
+	for i, id := range fc.ids {
+		if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: id, URLs: []string{fc.urls[i]}}); status != http.StatusCreated {
 			t.Fatalf("register %s: %d %v", id, status, out)
 		}
 	}
+	return s, h, admin
+}
+
+func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
+	fc := newFakeClusters(t, "c1", "c2")
+	mu, received, revokedAt, pushes := &fc.mu, fc.received, fc.revokedAt, fc.pushes
+	s, h, admin := fc.service(t)
 	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
 	access, _ := out["access_key"].(string)
 	if status != http.StatusCreated {
@@ -629,39 +649,9 @@ func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
 // for that cluster alone (one cluster's operators cannot act as the user
 // on another), the same one at each push; deleting the key revokes each.
 func TestS3KeyTokenIsPerCluster(t *testing.T) {
-	var mu sync.Mutex
-	received := map[string][]S3Key{} // by cluster
-	revokedAt := map[string][]string{}
-	var servers []*httptest.Server
-	for _, id := range []string{"c1", "c2"} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case r.Method == http.MethodPut && r.URL.Path == ClusterS3KeysPath:
-				var msg S3KeysMsg
-				json.NewDecoder(r.Body).Decode(&msg)
-				mu.Lock()
-				received[id] = msg.Keys
-				mu.Unlock()
-			case r.Method == http.MethodDelete && r.URL.Path == ClusterTokensPath:
-				var msg TokenMsg
-				json.NewDecoder(r.Body).Decode(&msg)
-				mu.Lock()
-				revokedAt[id] = append(revokedAt[id], msg.Token)
-				mu.Unlock()
-			}
-		}))
-		defer srv.Close()
-		servers = append(servers, srv)
-	}
-	s := newTestService(t, t.TempDir(), http.DefaultClient)
-	h := s.Handler()
-	go s.Run(t.Context())
-	admin := admin2(t, h)
-	for i, id := range []string{"c1", "c2"} {
-		if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: id, URLs: []string{servers[i].URL}}); status != http.StatusCreated {
-			t.Fatalf("register %s: %d %v", id, status, out)
-		}
-	}
+	fc := newFakeClusters(t, "c1", "c2")
+	mu, received, revokedAt := &fc.mu, fc.received, fc.revokedAt
+	s, h, admin := fc.service(t)
 	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
 	access, _ := out["access_key"].(string)
 	if status != http.StatusCreated {
