@@ -192,24 +192,9 @@ func TestDownloadOfManyPresignedLinksStarts(t *testing.T) {
 // (it follows the first mountpath enabled) is resumed, and its file there
 // goes: left, a later restart would fetch the job again.
 func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
-	var asked atomic.Int32
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked.Add(1)
-		io.WriteString(w, "resumed")
-	}))
-	defer origin.Close()
-	var earlier string
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
-		cfg.FetchAllowLocal = true
-		if cfg.Role.IsTarget() {
-			earlier = cfg.WorkDir + "-earlier"
-			cfg.RecoverDirs = []string{earlier}
-		}
-	}})
-	client := c.Client()
-	if err := client.CreateBucket(t.Context(), "dl", nil); err != nil {
-		t.Fatal(err)
-	}
+	r := newResumeCluster(t, "resumed")
+	c, client, earlier, asked := r.c, r.client, r.earlier, r.asked
+	origin := r.origin
 	os.MkdirAll(earlier, 0o755)
 	// A file the job stored before the restart is done: not fetched again.
 	if _, err := client.Put(t.Context(), "dl", "done", strings.NewReader("stored before"), api.PutOptions{Size: 13, Custom: map[string]string{"download.job": "download-0123456789ab"}}); err != nil {
@@ -268,23 +253,9 @@ func TestDownloadOverItsTimeoutIsNotFetchedAgain(t *testing.T) {
 // past its deadline ends at once, naming it, rather than run for another
 // job_timeout.
 func TestDownloadResumedPastItsDeadlineEnds(t *testing.T) {
-	var asked atomic.Int32
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked.Add(1)
-		io.WriteString(w, "late")
-	}))
-	defer origin.Close()
-	var work string
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
-		cfg.FetchAllowLocal = true
-		if cfg.Role.IsTarget() {
-			work = cfg.WorkDir
-		}
-	}})
-	client := c.Client()
-	if err := client.CreateBucket(t.Context(), "dl", nil); err != nil {
-		t.Fatal(err)
-	}
+	r := newResumeCluster(t, "late")
+	c, client, work, asked := r.c, r.client, r.work, r.asked
+	origin := r.origin
 	saved := fmt.Sprintf(`{"id":"download-0123456789ab","bucket":{"name":"dl","provider":"ais"},"request":{"type":"single","bucket":{"name":"dl"},"link":%q,"object_name":"late","job_timeout":"1h"},"deadline":%d}`,
 		origin.URL+"/f", time.Now().Add(-time.Second).UnixNano())
 	if err := os.WriteFile(filepath.Join(work, "download-download-0123456789ab.json"), []byte(saved), 0o600); err != nil {
@@ -295,4 +266,36 @@ func TestDownloadResumedPastItsDeadlineEnds(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(s.Errors), "job_timeout") || asked.Load() != 0 {
 		t.Fatalf("a job resumed past its deadline: %+v, origin asked %d times", s, asked.Load())
 	}
+}
+
+// resumeCluster is a cluster of one target whose download journals a test
+// writes by hand (in its work directory, or an earlier one), and the
+// origin they name, which answers body and counts what it is asked.
+type resumeCluster struct {
+	c             *gatewaytest.Cluster
+	client        *api.Client
+	origin        *httptest.Server
+	work, earlier string
+	asked         *atomic.Int32
+}
+
+func newResumeCluster(t *testing.T, body string) *resumeCluster {
+	r := &resumeCluster{asked: new(atomic.Int32)}
+	r.origin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		r.asked.Add(1)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(r.origin.Close)
+	r.c = gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Configure: func(cfg *gateway.Config) {
+		cfg.FetchAllowLocal = true
+		if cfg.Role.IsTarget() {
+			r.work, r.earlier = cfg.WorkDir, cfg.WorkDir+"-earlier"
+			cfg.RecoverDirs = []string{r.earlier}
+		}
+	}})
+	r.client = r.c.Client()
+	if err := r.client.CreateBucket(t.Context(), "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
