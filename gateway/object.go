@@ -294,7 +294,7 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 // behind a relay reaches no node.
 type nodeRedirects struct {
 	base   http.RoundTripper
-	isNode func(*url.URL) bool
+	isNode func(context.Context, *url.URL) bool
 }
 
 func (t *nodeRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -304,7 +304,7 @@ func (t *nodeRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		next, err := req.URL.Parse(resp.Header.Get("Location"))
-		if err != nil || !t.isNode(next) {
+		if err != nil || !t.isNode(req.Context(), next) {
 			return resp, nil // not a node's: the client's to follow
 		}
 		resp.Body.Close()
@@ -314,9 +314,10 @@ func (t *nodeRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, fmt.Errorf("%w: the nodes sent the read on more than 3 times", api.ErrUnavailable)
 }
 
-// isNodeURL reports whether u is at a node of the current map.
-func (n *Node) isNodeURL(u *url.URL) bool {
-	m := n.currentMap()
+// isNodeURL reports whether u is at a node of the map of the redirect
+// that names it (a node that joined: its map waited for, as a redirect's).
+func (n *Node) isNodeURL(ctx context.Context, u *url.URL) bool {
+	m := n.awaitMap(ctx, u.Query().Get(api.QueryMapVersion))
 	if m == nil {
 		return false
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +23,9 @@ func TestRelayFollowsNodeRedirects(t *testing.T) {
 		http.Redirect(w, r, owner.URL+r.URL.Path, http.StatusMovedPermanently)
 	}))
 	defer first.Close()
-	isNode := func(u *url.URL) bool { return "http://"+u.Host == owner.URL || "http://"+u.Host == first.URL }
+	isNode := func(_ context.Context, u *url.URL) bool {
+		return "http://"+u.Host == owner.URL || "http://"+u.Host == first.URL
+	}
 	rt := &nodeRedirects{base: http.DefaultTransport, isNode: isNode}
 	req, _ := http.NewRequest(http.MethodGet, first.URL+"/v1/objects/b/o", nil)
 	resp, err := rt.RoundTrip(req)

@@ -28,3 +28,6 @@ var SameVersion = sameVersion
 func (s *Store) NameUsers(b store.Bucket, name string) int {
 	return s.writes.Users(b.String() + "/" + name)
 }
+
+// MayHaveReached is mayHaveReached.
+var MayHaveReached = mayHaveReached

@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aisgo/aisgo/internal/idle"
@@ -559,7 +557,8 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// no one reads a copy the remote may yet refuse (readers meanwhile
 	// read the copy before). A send that may have reached the remote
 	// whose copy here then fails leaves the copy before stale: it goes,
-	// with a tombstone that keeps a fetch of it under way out.
+	// with a tombstone that keeps a fetch of it under way out. (A crash
+	// between the remote's answer and the copy here leaves it too.)
 	staged, reached := false, false
 	inner := opts.Stage
 	opts.Stage = func(data io.ReaderAt, size int64) error {
@@ -617,15 +616,15 @@ func (s *Store) dropStale(ctx context.Context, b store.Bucket, name string) erro
 }
 
 // mayHaveReached reports whether a failed send may have stored the
-// object all the same: anything but a refusal, or a connection never
-// made.
+// object all the same: anything but the remote's refusal (a 4xx). A send
+// cut short (a client gone, a timeout) may have; so may one whose last
+// retry found no connection (an earlier one may have stored it).
 func mayHaveReached(err error) bool {
-	var dns *net.DNSError
 	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return true
 	case errors.Is(err, store.ErrRemoteForbidden), !errors.Is(err, store.ErrRemote):
-		return false // refused (a 4xx)
-	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &dns):
-		return false
+		return false // refused
 	}
 	return true
 }

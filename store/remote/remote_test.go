@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1522,5 +1523,25 @@ func TestWriteThroughRefusedHereIsNotSent(t *testing.T) {
 	be.mu.Unlock()
 	if sent {
 		t.Fatal("the remote got a write-through the copy here refused")
+	}
+}
+
+// A failed send is taken as refused only when the remote refused it; one
+// cut short or failed on the way may have stored the object.
+func TestMayHaveReached(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{store.ErrRemoteForbidden, false},
+		{fmt.Errorf("put: %w", store.ErrInvalidProps), false},
+		{fmt.Errorf("put: %w", context.Canceled), true},
+		{fmt.Errorf("put: %w", context.DeadlineExceeded), true},
+		{errors.Join(store.ErrRemote, syscall.ECONNREFUSED), true}, // an earlier retry may have stored it
+		{errors.Join(store.ErrRemote, errors.New("500 Internal Server Error")), true},
+	} {
+		if got := remote.MayHaveReached(c.err); got != c.want {
+			t.Errorf("MayHaveReached(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }
