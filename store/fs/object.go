@@ -255,7 +255,7 @@ func (s *Store) precheck(b store.Bucket, name string, created store.Int64String)
 	sealed := s.sealedLocked(sealKey(b), created, time.Now())
 	s.seals.mu.Unlock()
 	if sealed {
-		return fmt.Errorf("%w: %s takes no new objects while it is destroyed if empty: retry", store.ErrBucketSealed, b)
+		return errSealed(b)
 	}
 	for _, m := range s.current() {
 		dest := m.objectPath(b, name)

@@ -51,7 +51,7 @@ func (s *Store) beginCommit(b store.Bucket, created store.Int64String) (end func
 	s.seals.mu.Lock()
 	defer s.seals.mu.Unlock()
 	if s.sealedLocked(key, created, time.Now()) {
-		return nil, fmt.Errorf("%w: %s takes no new objects while it is destroyed if empty: retry", store.ErrBucketSealed, b)
+		return nil, errSealed(b)
 	}
 	if s.seals.inflight == nil {
 		s.seals.inflight = map[string]int{}
@@ -136,4 +136,9 @@ func (s *Store) UnsealBucket(b store.Bucket, token string) {
 			delete(s.seals.sealed, key)
 		}
 	}
+}
+
+// errSealed refuses a write into a bucket sealed to be destroyed.
+func errSealed(b store.Bucket) error {
+	return fmt.Errorf("%w: %s takes no new objects while it is destroyed if empty: retry", store.ErrBucketSealed, b)
 }
