@@ -356,10 +356,24 @@ func TestSpecValidate(t *testing.T) {
 
 func TestWriteLocal(t *testing.T) {
 	dir := t.TempDir()
-	spec := datasets.Spec{Template: "train/shard-{000..009}.tar", Records: 10, RecordSize: 1 << 10, Seed: 3}
-	st, err := datasets.WriteLocal(t.Context(), spec, dir)
+	spec := datasets.Spec{Template: "train/shard-{000..009}.tar", Records: 10, RecordSize: 1 << 10, Seed: 3, Workers: 4}
+	var mu sync.Mutex
+	var written []string
+	st, err := datasets.WriteLocal(t.Context(), spec, dir, func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		// Called once the shard is in place (a progress bar counts it).
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s reported written before it is in place: %v", name, err)
+		}
+		written = append(written, name)
+	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	slices.Sort(written)
+	if len(written) != 10 || written[0] != "train/shard-000.tar" || written[9] != "train/shard-009.tar" {
+		t.Errorf("reported written: %q", written)
 	}
 	inMemory, _ := generate(t, spec)
 	entries, _ := os.ReadDir(filepath.Join(dir, "train"))
@@ -387,7 +401,7 @@ func TestWriteLocalCancelLeavesNoPartialShard(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	spec := datasets.Spec{Template: "s-{0..99}.tar", Records: 100, RecordSize: 1 << 10}
-	if _, err := datasets.WriteLocal(ctx, spec, dir); !errors.Is(err, context.Canceled) {
+	if _, err := datasets.WriteLocal(ctx, spec, dir, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("WriteLocal with a canceled context: %v", err)
 	}
 	entries, _ := os.ReadDir(dir)

@@ -15,7 +15,10 @@ import (
 // directories the shard names hold. Each shard is written to a temporary
 // file in its final directory, synced and renamed into place, so a shard is
 // either whole or absent; a failed run leaves no temporary file.
-func WriteLocal(ctx context.Context, spec Spec, dir string) (Stats, error) {
+//
+// written, when not nil, is called with each shard's name once it is in
+// place (a progress bar counts them).
+func WriteLocal(ctx context.Context, spec Spec, dir string, written func(shardName string)) (Stats, error) {
 	if err := spec.Validate(); err != nil {
 		return Stats{}, err
 	}
@@ -32,14 +35,19 @@ func WriteLocal(ctx context.Context, spec Spec, dir string) (Stats, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &atomicFile{File: f, path: path}, nil
+		return &atomicFile{File: f, path: path, written: func() {
+			if written != nil {
+				written(name)
+			}
+		}}, nil
 	})
 }
 
 // atomicFile is a temporary file renamed to path on Close.
 type atomicFile struct {
 	*os.File
-	path string
+	path    string
+	written func()
 }
 
 // Close syncs the file and renames it into place.
@@ -53,8 +61,10 @@ func (a *atomicFile) Close() error {
 	}
 	if err != nil {
 		os.Remove(a.Name())
+		return err
 	}
-	return err
+	a.written()
+	return nil
 }
 
 // Abort discards the file.

@@ -64,7 +64,7 @@ func newArchiveCommand() *cobra.Command {
 			start := time.Now()
 			var stats datasets.Stats
 			if local != "" {
-				stats, err = datasets.WriteLocal(ctx, spec, local)
+				stats, err = generateToDirectory(ctx, spec, local, progress)
 			} else {
 				stats, err = generateToBucket(ctx, spec, bucket, progress)
 			}
@@ -106,6 +106,23 @@ func generateToBucket(ctx context.Context, spec datasets.Spec, bucket string, pr
 	stats, err := datasets.Generate(ctx, spec, func(name string) (io.WriteCloser, error) {
 		return newPutWriter(ctx, c, bucket, name, func() { bar.Increment() }), nil
 	})
+	if err != nil {
+		bar.Abort(false)
+	}
+	bars.Wait()
+	return stats, err
+}
+
+// generateToDirectory writes the shards as local files, with the bar a
+// bucket's generation draws.
+func generateToDirectory(ctx context.Context, spec datasets.Spec, dir string, progress bool) (datasets.Stats, error) {
+	tmpl, err := shards.ParseTemplate(spec.Template)
+	if err != nil {
+		return datasets.Stats{}, err
+	}
+	bars := newBars(ctx, progress)
+	bar := countBar(bars, "shards", tmpl.Count())
+	stats, err := datasets.WriteLocal(ctx, spec, dir, func(string) { bar.Increment() })
 	if err != nil {
 		bar.Abort(false)
 	}

@@ -58,3 +58,27 @@ func TestAliveIsANodesProcess(t *testing.T) {
 	}
 	runningNode(t, t.TempDir()) // fails unless its process is taken for a node
 }
+
+// gen-shards --local --progress draws the shards bar, as a bucket's
+// generation does, and counts every shard in place.
+func TestGenShardsLocalProgress(t *testing.T) {
+	dir := t.TempDir()
+	stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = stderr
+	err = runCLI(t, "archive", "gen-shards", "s-{0..4}.tar", "--local", dir, "--records", "3", "--record-size", "1KiB", "--progress")
+	os.Stderr = saved
+	if err != nil {
+		t.Fatal(err)
+	}
+	drawn, _ := os.ReadFile(stderr.Name())
+	if !strings.Contains(string(drawn), "shards") || !strings.Contains(string(drawn), "5 / 5") {
+		t.Errorf("no bar drawn: %q", drawn)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 5 {
+		t.Errorf("%d files in the directory, want 5", len(entries))
+	}
+}

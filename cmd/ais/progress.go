@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -18,11 +19,17 @@ func isTerminal(f *os.File) bool {
 // newBars returns a progress container drawing on stderr when it is a
 // terminal (or when forced), and drawing nothing otherwise.
 func newBars(ctx context.Context, force bool) *mpb.Progress {
-	var out io.Writer = io.Discard
-	if force || isTerminal(os.Stderr) {
-		out = os.Stderr
+	options := []mpb.ContainerOption{mpb.WithWidth(36), mpb.WithOutput(io.Discard)}
+	switch {
+	case isTerminal(os.Stderr):
+		options = append(options, mpb.WithOutput(os.Stderr))
+	case force:
+		// mpb draws nothing on other output unless told to: a log (a
+		// CI job's) gets a frame a second, not one every 150 ms, and
+		// lines as wide as a terminal's (the width is the line's there).
+		options = append(options, mpb.WithOutput(os.Stderr), mpb.WithAutoRefresh(), mpb.WithRefreshRate(time.Second), mpb.WithWidth(100))
 	}
-	return mpb.NewWithContext(ctx, mpb.WithOutput(out), mpb.WithWidth(36))
+	return mpb.NewWithContext(ctx, options...)
 }
 
 // bytesBar counts bytes, with rate and ETA.
