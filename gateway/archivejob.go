@@ -156,6 +156,9 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		return nil, err
 	}
 	items := make([]batchItem, 0, len(names))
+	// A member's name once: readers of a shard (archpath, get-batch)
+	// take the first of a name, so a second would never be read.
+	entries := make(map[string]string, len(names))
 	for _, name := range names {
 		if src == dst && name == msg.ArchName {
 			continue // not the shard into itself
@@ -167,7 +170,14 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		if msg.InclSrcBname {
 			entry = src.Name + "/" + entry
 		}
+		if other, taken := entries[entry]; taken {
+			return nil, badRequest("archive %s/%s: objects %q and %q would both be its member %q", dst, msg.ArchName, other, name, entry)
+		}
+		entries[entry] = name
 		items = append(items, batchItem{BatchEntry: api.BatchEntry{ObjName: name}, bucket: src, name: entry})
+	}
+	if len(items) == 0 {
+		return nil, badRequest("archive %s/%s: nothing to archive: no object of %s matches", dst, msg.ArchName, src)
 	}
 	var old store.Object
 	put := store.PutOptions{Size: -1}
@@ -210,7 +220,7 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		pw.CloseWithError(n.writeArchive(pw, f, old, msg, items, reads, p, &archived, &missing))
+		pw.CloseWithError(n.writeArchive(pw, f, old, msg, items, entries, reads, p, &archived, &missing))
 	}()
 	_, err = n.putOwned(ctx, dst, msg.ArchName, store.GuardSpace(ctx, pr, n.checkSpace), put)
 	pr.CloseWithError(io.ErrClosedPipe)
@@ -221,21 +231,29 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	return map[string]int64{"archived": archived.Load(), "missing": missing.Load()}, nil
 }
 
-// writeArchive writes the old shard's files (when appending), then the
-// selected objects in order; a missing one fails the job unless the
-// message continues on error.
-func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
+// writeArchive writes the old shard's files (when appending) but those
+// the selected objects replace, then the selected objects in order; a
+// missing one fails the job unless the message continues on error, and
+// then the old file of its name, if any, stays. A job that archives
+// nothing fails: it would store an empty shard, or the old one again.
+func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, entries map[string]string, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
 	return writeArchiveWith(w, f, func(aw formats.Writer, buf []byte) error {
 		if old != nil {
-			if err := copyEntries(aw, f, old, msg.ArchName, func(string) bool { return true }, buf); err != nil {
+			replaced := func(entry string) bool { _, ok := entries[entry]; return ok }
+			if err := copyEntries(aw, f, old, msg.ArchName, func(e string) bool { return !replaced(e) }, buf); err != nil {
 				return err
 			}
 		}
+		var notReplaced map[string]bool // the missing objects' members
 		for i, item := range items {
 			read := reads.Next()
 			if read.err != nil {
 				if msg.ContinueOnError && errors.Is(read.err, store.ErrNotFound) {
 					missing.Add(1)
+					if notReplaced == nil {
+						notReplaced = map[string]bool{}
+					}
+					notReplaced[item.name] = true
 					continue
 				}
 				return fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
@@ -246,6 +264,15 @@ func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg
 			archived.Add(1)
 			p.Objects.Add(1)
 			p.Bytes.Add(read.size)
+		}
+		if archived.Load() == 0 {
+			return fmt.Errorf("%w: none of the %d objects to archive exists", store.ErrNotFound, len(items))
+		}
+		if old != nil && len(notReplaced) > 0 {
+			if _, err := old.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			return copyEntries(aw, f, old, msg.ArchName, func(e string) bool { return notReplaced[e] }, buf)
 		}
 		return nil
 	})

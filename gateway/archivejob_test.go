@@ -75,6 +75,60 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		t.Fatalf("appended: %v", got)
 	}
 
+	// Appended again, an object of a member's name replaces it: one
+	// member of the name, the new bytes (readers take the first).
+	if _, err := client.Put(ctx, "raw", "img/0007.jpg", strings.NewReader("new bytes"), api.PutOptions{Size: 9}); err != nil {
+		t.Fatal(err)
+	}
+	run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s-0.tar", ListRange: api.ListRange{ObjNames: []string{"img/0007.jpg"}}, AppendIfExists: true})
+	if got, contents := read("shards", "s-0.tar", ".tar"); len(got) != 6 || contents["img/0007.jpg"] != "new bytes" || slices.Index(got, "img/0007.jpg") != 5 {
+		t.Fatalf("appended an object of a member's name: %v", got)
+	}
+	if data, err := client.GetBytes(ctx, "shards", "s-0.tar", api.GetOptions{ArchPath: "img/0007.jpg"}); err != nil || string(data) != "new bytes" {
+		t.Fatalf("the member read by archpath: %q, %v", data, err)
+	}
+	// An object gone since (coer) keeps the member of its name.
+	if _, err := client.Put(ctx, "raw", "img/tmp.jpg", strings.NewReader("kept"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s-1.tar", ListRange: api.ListRange{ObjNames: []string{"img/tmp.jpg"}}})
+	if err := client.Delete(ctx, "raw", "img/tmp.jpg"); err != nil {
+		t.Fatal(err)
+	}
+	run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s-1.tar", ListRange: api.ListRange{ObjNames: []string{"img/tmp.jpg", "img/0001.jpg"}}, AppendIfExists: true, ContinueOnError: true})
+	if got, contents := read("shards", "s-1.tar", ".tar"); len(got) != 2 || contents["img/tmp.jpg"] != "kept" || contents["img/0001.jpg"] != body("img/0001.jpg") {
+		t.Fatalf("appended with a replacing object gone: %v %q", got, contents)
+	}
+	// Nothing to archive (a prefix that matches nothing, every object
+	// missing): the job fails and the shard stays as it was.
+	before, _ := read("shards", "all.tgz", ".tgz")
+	for _, msg := range []api.ArchiveMessage{
+		{ToBck: api.Bck{Name: "shards"}, ArchName: "all.tgz", ListRange: api.ListRange{Template: "trian/"}},
+		{ToBck: api.Bck{Name: "shards"}, ArchName: "all.tgz", ListRange: api.ListRange{ObjNames: []string{"gone-1", "gone-2"}}, ContinueOnError: true},
+	} {
+		if job := run(msg); len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), "nothing to archive") && !strings.Contains(strings.Join(job.Errors, " "), "none of the 2") {
+			t.Errorf("archive %+v: %+v, want failed", msg.ListRange, job)
+		}
+		if got, _ := read("shards", "all.tgz", ".tgz"); !slices.Equal(got, before) {
+			t.Errorf("archive %+v changed the shard: %v", msg.ListRange, got)
+		}
+	}
+	// Two objects that would be one member: refused.
+	if _, err := client.Put(ctx, "raw", "other/0002.jpg", strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []api.ArchiveMessage{
+		{ArchName: "dup.tar", ListRange: api.ListRange{ObjNames: []string{"img/0002.jpg", "other/0002.jpg"}}, BaseNameOnly: true},
+		{ArchName: "dup.tar", ListRange: api.ListRange{ObjNames: []string{"img/0002.jpg", "img/0002.jpg"}}},
+	} {
+		if job := run(msg); len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), `member "`) {
+			t.Errorf("archive %+v: %+v, want refused naming the member", msg.ListRange, job)
+		}
+	}
+	if _, err := client.Head(ctx, "raw", "dup.tar"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a refused archive job stored %v", err)
+	}
+
 	job = run(api.ArchiveMessage{ArchName: "bad.zip", ListRange: api.ListRange{ObjNames: []string{"img/0001.jpg", "gone.jpg"}}})
 	if len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), "gone.jpg") {
 		t.Fatalf("a missing object without coer: %+v, want the job failed naming it", job)
