@@ -21,6 +21,7 @@ import (
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -401,6 +402,11 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 		objects[fmt.Sprintf("b/obj-%d", i)] = "b" + strconv.Itoa(i)
 	}
 	putObjects(t, client, "src", objects)
+	// A dSort job's output shard: the copy is the user's, unmarked.
+	marked := gateway.OwnerWriter(c.Targets()[0].Node)
+	if _, err := marked.PutToOwner(ctx, store.NewBucket("src"), "a/obj-3", []byte(objects["a/obj-3"]), map[string]string{pipeline.CustomJob: "srt-x", "label": "kept"}); err != nil {
+		t.Fatal(err)
+	}
 	url := c.Primary().URL() + "/v1/buckets/src"
 
 	// Copy the a/ prefix to a new bucket, as a job.
@@ -424,6 +430,9 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	names := listNames(t, client, "dst")
 	if len(names) != 10 || !strings.HasPrefix(names[0], "a/") {
 		t.Fatalf("dst has %v", names)
+	}
+	if meta, err := client.Head(ctx, "dst", "a/obj-3"); err != nil || meta.Custom["label"] != "kept" || meta.Custom[pipeline.CustomJob] != "" {
+		t.Fatalf("the copy of a job's output shard: %+v, %v", meta.Custom, err)
 	}
 	for _, name := range names {
 		r, _, err := client.Get(ctx, "dst", name, api.GetOptions{})

@@ -584,7 +584,13 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		}
 		defer obj.Close()
 		meta := obj.Meta()
-		if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: meta.Custom}); err != nil {
+		// The copy is the user's object: not a dSort job's output (its
+		// cleanup would take it), nor a cache of the source's remote
+		// (a validated read would find it another version). The PUT is
+		// a node's, whose reserved keys the owner would keep.
+		custom := maps.Clone(meta.Custom)
+		maps.DeleteFunc(custom, func(key, _ string) bool { return reservedCustom(key) })
+		if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: custom}); err != nil {
 			return fmt.Errorf("copy %s/%s to %s: %w", src, name, dst, err)
 		}
 		copied++
