@@ -383,9 +383,20 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	}
 	// A target that does not answer: the job's state there is unknown,
 	// not ended.
-	c.Kill(c.Targets()[1])
+	killed := c.Targets()[1]
+	c.Kill(killed)
 	if status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=status", nil, `{"id":"`+ended+`"}`); status != http.StatusServiceUnavailable {
 		t.Fatalf("what=status with a target silent: %d %s, want 503", status, body)
+	}
+	summary := `{"action":"summary-bck","value":{"uuid":"` + ended + `"}}`
+	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusServiceUnavailable || !strings.Contains(string(body), killed.Node.ID()) {
+		t.Fatalf("the summary with a target of it silent: %d %s, want 503 naming it", status, body)
+	}
+	// Back without its part (jobs live in memory): the totals would be
+	// short, and the summary is not given.
+	c.Restart(killed)
+	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusServiceUnavailable || !strings.Contains(string(body), "run the summary again") {
+		t.Fatalf("the summary with a target of it restarted: %d %s, want 503", status, body)
 	}
 }
 

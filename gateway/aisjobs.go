@@ -343,18 +343,26 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 	totals := map[store.Bucket]*api.BucketSummary{}
 	var disks int64
 	found := false
+	named := map[string]bool{} // the targets the job runs on
+	silent := map[string]string{}
+	var without []string // answered, without the job
 	for _, node := range n.status(ctx).Nodes {
 		if !cluster.Role(node.Role).IsTarget() {
 			continue
 		}
 		if node.Error != "" {
-			return nil, false, fmt.Errorf("%w: summary %s: target %s: %s", api.ErrUnavailable, id, node.ID, node.Error)
+			silent[node.ID] = node.Error
+			continue
 		}
+		has := false
 		for _, j := range node.Jobs {
 			if j.ID != id || j.Kind != jobSummary {
 				continue
 			}
-			found = true
+			found, has = true, true
+			for _, t := range j.Targets {
+				named[t] = true
+			}
 			if j.Running {
 				return nil, false, nil
 			}
@@ -379,9 +387,26 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 				s.TotalSize.OnDisk += store.Int64String(p.OnDisk)
 			}
 		}
+		if !has {
+			without = append(without, node.ID)
+		}
 	}
 	if !found {
 		return nil, false, fmt.Errorf("%w: %s", api.ErrJobNotFound, id)
+	}
+	// A target the job runs on that is silent, or answers without its
+	// part (restarted since: jobs live in memory), leaves the totals
+	// short: not a summary. One the job does not run on (joined since,
+	// or away when it started) is not waited for.
+	for _, t := range slices.Sorted(maps.Keys(silent)) {
+		if named[t] {
+			return nil, false, fmt.Errorf("%w: summary %s: target %s: %s", api.ErrUnavailable, id, t, silent[t])
+		}
+	}
+	for _, t := range without {
+		if named[t] {
+			return nil, false, fmt.Errorf("%w: summary %s: target %s no longer has its part (it restarted): run the summary again", api.ErrUnavailable, id, t)
+		}
 	}
 	out = make([]api.BucketSummary, 0, len(totals))
 	for _, b := range slices.SortedFunc(maps.Keys(totals), func(a, b store.Bucket) int { return strings.Compare(a.String(), b.String()) }) {
