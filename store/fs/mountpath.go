@@ -316,10 +316,9 @@ func (s *Store) AttachMountpath(ctx context.Context, path string) error {
 	// Against every mountpath, disabled ones too (one enabled later would
 	// hold the other: a bucket's removal there would wipe it), with
 	// symlinks resolved.
-	real := pathsafe.Resolve(abs)
 	for _, path := range set.paths() {
-		if other := pathsafe.Resolve(path); isWithin(real, other) || isWithin(other, real) {
-			return fmt.Errorf("%w: %s overlaps mountpath %s", store.ErrMountpath, abs, path)
+		if overlapping(abs, path) {
+			return fmt.Errorf("%w: %s overlaps mountpath %s (the same directory, or one holds the other)", store.ErrMountpath, abs, path)
 		}
 	}
 	m := newMountpath(abs)

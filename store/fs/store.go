@@ -130,8 +130,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// object's copies from the mountpaths it does not place it on
 		// would remove the one it just wrote.
 		for _, other := range s.configured {
-			a, b := pathsafe.Resolve(abs), pathsafe.Resolve(other)
-			if isWithin(a, b) || isWithin(b, a) || sameDirectory(abs, other) {
+			if overlapping(abs, other) {
 				return nil, fmt.Errorf("mountpaths %s and %s are the same directory, or one holds the other", other, abs)
 			}
 		}
@@ -161,6 +160,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			}
 			seen[path] = true
 			m := newMountpath(path)
+			if rootGone(m) {
+				// Its attach made .ais: without it, this is not the disk
+				// (its mount point's empty directory, the disk not
+				// mounted), and writes there would land beneath its mount.
+				s.logger.Error("a mountpath attached before the restart has no .ais: is its disk mounted? It is disabled", "mountpath", path)
+				set.disabled[path] = "its .ais is missing at start: not the disk it was (not mounted?): mount it and restart"
+				set.since[path] = time.Now()
+				continue
+			}
 			if err := prepareMountpath(m, false); err != nil {
 				// Kept as disabled, not forgotten: enabled again, it returns
 				// and is reconciled, as its copies may be stale by then.
@@ -470,6 +478,15 @@ func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error)
 			Filesystem: fmt.Sprintf("%x:%x", uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]))})
 	}
 	return out, failed
+}
+
+// overlapping reports whether two mountpaths are one directory by two
+// names (a symlink, a bind mount), or one holds the other: a PUT that
+// removes an object's copies from the mountpaths it does not place it on
+// would remove the one it wrote.
+func overlapping(a, b string) bool {
+	ra, rb := pathsafe.Resolve(a), pathsafe.Resolve(b)
+	return isWithin(ra, rb) || isWithin(rb, ra) || sameDirectory(a, b)
 }
 
 // sameDirectory reports whether two existing paths are one directory

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -551,6 +552,25 @@ func TestAttachedMountpathThatCannotOpenStaysDisabled(t *testing.T) {
 		}
 		st.Close()
 	}
+	// Its directory there but empty (the disk not mounted on it):
+	// disabled too, and nothing made in it.
+	if err := os.Mkdir(attached, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := state(st); got != fs.MountpathDisabled || slices.Contains(st.Mountpaths(), attached) {
+		t.Fatalf("the attached mountpath's empty directory: %q (in use: %v), want disabled", got, st.Mountpaths())
+	}
+	st.Close()
+	if entries, _ := os.ReadDir(attached); len(entries) > 0 {
+		t.Fatalf("made %v in the empty directory of a disk not mounted", entries)
+	}
+	if err := os.Remove(attached); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Rename(moved, attached); err != nil {
 		t.Fatal(err)
 	}
@@ -810,6 +830,20 @@ func TestAttachRefusesOverlapsOfAnyMountpath(t *testing.T) {
 	}
 	if err := st.AttachMountpath(ctx, filepath.Join(link, "inner")); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), "overlaps") {
 		t.Fatalf("attach inside a mountpath through a symlink: %v, want refused as an overlap", err)
+	}
+	// The same directory by a bind mount (no symlink tells it): a PUT
+	// would remove the copy it wrote as one on another mountpath.
+	if os.Geteuid() != 0 {
+		t.Log("not root: the bind mount case is not tried")
+		return
+	}
+	bound := t.TempDir()
+	if err := syscall.Mount(first, bound, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(bound, syscall.MNT_DETACH) })
+	if err := st.AttachMountpath(ctx, bound); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), "overlaps") {
+		t.Fatalf("attach of a bind mount of a mountpath: %v, want refused as an overlap", err)
 	}
 }
 
