@@ -142,7 +142,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			continue
 		}
 		if err := prepareMountpath(m, true); err != nil {
-			return nil, err
+			// A disk the store used (its .ais is there) that fails now
+			// (read-only after errors, EIO): disabled, as the health
+			// check would have it, while the others serve.
+			s.logger.Error("a mountpath cannot be opened at start: it is disabled, and its objects are missing until it is enabled", "mountpath", abs, "err", err)
+			set.disabled[abs] = "cannot be opened at start: " + err.Error()
+			set.since[abs] = time.Now()
+			continue
 		}
 		set.enabled = append(set.enabled, m)
 		set.since[abs] = time.Now()

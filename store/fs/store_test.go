@@ -514,6 +514,59 @@ func TestAttachedMountpathsSurviveARestart(t *testing.T) {
 	}
 }
 
+// A configured mountpath the store used that fails at start (a disk
+// remounted read-only, EIO) is disabled, and the node starts on the
+// others: one disk does not keep the healthy ones from serving.
+func TestConfiguredMountpathThatCannotOpenIsDisabled(t *testing.T) {
+	ctx := t.Context()
+	good, bad := t.TempDir(), t.TempDir()
+	cfg := fs.Config{Mountpaths: []string{good, bad}, NoSync: true}
+	st, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	st.Close()
+	// Its work directory unusable: the start's preparation fails there.
+	work := filepath.Join(bad, ".ais", "work")
+	if err := os.RemoveAll(work); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(work, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open with one mountpath failing: %v", err)
+	}
+	defer st.Close()
+	if got := st.Mountpaths(); !slices.Equal(got, []string{good}) {
+		t.Fatalf("mountpaths in use: %v, want %s only", got, good)
+	}
+	for _, m := range st.MountpathStatuses() {
+		if m.Path == bad && m.State != fs.MountpathDisabled {
+			t.Fatalf("the failing mountpath: %+v, want disabled", m)
+		}
+	}
+	// Those on the good one are served.
+	served := 0
+	for i := range 20 {
+		if obj, err := st.Open(ctx, b, fmt.Sprintf("o%02d", i), store.OpenOptions{}); err == nil {
+			served++
+			obj.Close()
+		}
+	}
+	if served == 0 {
+		t.Fatal("no object served from the good mountpath")
+	}
+}
+
 // An attached mountpath that cannot be opened at a restart stays one of
 // the node's, disabled: it is neither forgotten (an attach would then put
 // its stale copies in use at once) nor in use.
