@@ -881,6 +881,43 @@ func TestListingSkipsOnlyTheCopyItCannotRead(t *testing.T) {
 	}
 }
 
+// A HEAD of a mirrored object whose copy's metadata does not read
+// answers from another copy, as a GET reads another copy; with every
+// copy bad, it fails.
+func TestMirroredHeadPassesOverABadCopy(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "o", []byte("object"))
+	paths := copyPaths(st, b, "o")
+	if len(paths) != 2 {
+		t.Fatalf("copies %v", paths)
+	}
+	for _, path := range paths {
+		meta := make([]byte, 4096)
+		n, err := syscall.Getxattr(path, "user.ais.meta", meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Setxattr(path, "user.ais.meta", []byte("rot"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.Head(t.Context(), b, "o"); err != nil || got.Size != 6 {
+			t.Fatalf("HEAD with the copy %s bad: %+v, %v", path, got, err)
+		}
+		if err := syscall.Setxattr(path, "user.ais.meta", meta[:n], 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, path := range paths {
+		if err := syscall.Setxattr(path, "user.ais.meta", []byte("rot"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Head(t.Context(), b, "o"); err == nil {
+		t.Fatal("HEAD with every copy bad succeeded")
+	}
+}
+
 // Lowering the copies keeps a copy that reads whole: a kept copy with
 // bit rot is written again from a good one before the others go (it was
 // kept unread, and the good copy removed).

@@ -765,7 +765,8 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 	if err := store.ValidateName(name); err != nil {
 		return store.ObjectMeta{}, err
 	}
-	if _, err := s.bucketProps(b); err != nil {
+	props, err := s.bucketProps(b)
+	if err != nil {
 		return store.ObjectMeta{}, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -778,8 +779,35 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 		if errors.Is(err, store.ErrNotFound) && attempt < movedRetries {
 			continue // moved since it was found: looked for again
 		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) && copiesOf(props) > 1 {
+			// A copy whose metadata does not read: another's does, as
+			// a GET reads another copy.
+			return s.headOtherCopy(b, name, path, err)
+		}
 		return meta, err
 	}
+}
+
+// headOtherCopy reads the metadata of a mirrored object's copies but the
+// one at path, whose read failed with err: the first that reads.
+func (s *Store) headOtherCopy(b store.Bucket, name, path string, err error) (store.ObjectMeta, error) {
+	copies, lerr := s.locate(b, name)
+	if lerr != nil {
+		return store.ObjectMeta{}, err
+	}
+	if len(copies) > 0 && s.isReturning(copies[0].m) {
+		copies = s.newestOnly(copies) // as a GET reads them
+	}
+	for _, c := range copies {
+		if c.path == path {
+			continue
+		}
+		meta := store.ObjectMeta{Name: name}
+		if readMeta(c.path, &meta) == nil {
+			return meta, nil
+		}
+	}
+	return store.ObjectMeta{}, err
 }
 
 // movedRetries bounds the lookups again of a read whose copy went between
