@@ -52,18 +52,25 @@ func (s *Store) createDirs(b store.Bucket) error {
 	return nil
 }
 
-// removeDirs moves the bucket's directories to the trash, then deletes
-// them: the bucket disappears at once even if deletion takes a while.
-func (s *Store) removeDirs(b store.Bucket) error {
-	return s.removeBucketDirs(s.readable(), b)
-}
-
 // removeBucketDirs removes a bucket's objects, tombstones and parts from
 // mountpaths: moved to their trash, the moves made durable, then deleted.
 // A power loss must not leave them in place, where a bucket created again
 // under the name would find them.
 func (s *Store) removeBucketDirs(mps []mountpath, b store.Bucket) error {
-	type trashed struct{ root, dir string }
+	moved, err := s.trashBucketDirs(mps, b)
+	if err != nil {
+		return err
+	}
+	return emptyTrash(b, moved)
+}
+
+// trashed is a directory moved to a mountpath's trash.
+type trashed struct{ root, dir string }
+
+// trashBucketDirs moves a bucket's directories to the trash, durably: the
+// bucket disappears at once, and emptyTrash deletes them after, out of
+// the store's lock (a start sweeps what a crash left in the trash).
+func (s *Store) trashBucketDirs(mps []mountpath, b store.Bucket) ([]trashed, error) {
 	var moved []trashed
 	for _, m := range mps {
 		for _, dir := range []string{m.bucketDir(b), m.tombstoneDir(b), m.partsDir(b)} {
@@ -72,13 +79,25 @@ func (s *Store) removeBucketDirs(mps []mountpath, b store.Bucket) error {
 				if os.IsNotExist(err) {
 					continue
 				}
-				return fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
+				return moved, fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))
 			}
 			moved = append(moved, trashed{m.path, trash})
 		}
 	}
 	if err := s.syncMountpaths(mps); err != nil {
-		return fmt.Errorf("destroy bucket %s: %w", b, err)
+		return moved, fmt.Errorf("destroy bucket %s: %w", b, err)
+	}
+	return moved, nil
+}
+
+// beforeEmptyTrash is a test's hook, run before a destroyed bucket's
+// directories are deleted.
+var beforeEmptyTrash = func() {}
+
+// emptyTrash deletes what trashBucketDirs moved.
+func emptyTrash(b store.Bucket, moved []trashed) error {
+	if len(moved) > 0 {
+		beforeEmptyTrash()
 	}
 	for _, t := range moved {
 		if err := pathsafe.RemoveAll(t.root, t.dir); err != nil {
@@ -88,11 +107,23 @@ func (s *Store) removeBucketDirs(mps []mountpath, b store.Bucket) error {
 	return nil
 }
 
+// emptyTrashAfter deletes a destroyed bucket's directories once the
+// store's lock is released: the deletion of millions of files holds no
+// other request up. The bucket is gone already; a failure is logged (the
+// next start sweeps the trash).
+func (s *Store) emptyTrashAfter(b store.Bucket, moved []trashed) {
+	if err := emptyTrash(b, moved); err != nil {
+		s.logger.Warn("a destroyed bucket's files are left in the trash until the next start", "bucket", b.String(), "err", err)
+	}
+}
+
 // DestroyBucket removes a bucket and all its objects.
 func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
+	var moved []trashed
+	defer func() { s.emptyTrashAfter(b, moved) }() // after the unlock
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.mu.md.Props(b); !ok {
@@ -102,7 +133,8 @@ func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	// bucket: a crash or a failure between leaves the bucket listed, to
 	// be destroyed again, never its objects under a name no metadata has
 	// (where a bucket made again would find them).
-	if err := s.removeDirs(b); err != nil {
+	var err error
+	if moved, err = s.trashBucketDirs(s.readable(), b); err != nil {
 		return err
 	}
 	md := s.mu.md.Clone()
@@ -147,6 +179,21 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	if err := md.Validate(); err != nil {
 		return err
 	}
+	type destroyed struct {
+		b     store.Bucket
+		moved []trashed
+	}
+	var trash []destroyed
+	defer func() { // after the unlock
+		for _, d := range trash {
+			s.emptyTrashAfter(d.b, d.moved)
+		}
+	}()
+	removeDirs := func(b store.Bucket) error {
+		moved, err := s.trashBucketDirs(s.readable(), b)
+		trash = append(trash, destroyed{b, moved})
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if md.Version <= s.mu.md.Version {
@@ -158,7 +205,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 			// Destroyed and made again while this store was away: what
 			// it holds of the old bucket is not the new one's.
 			s.logger.Info("a bucket made again while the store was away: its old objects go", "bucket", b.String())
-			if err := s.removeDirs(b); err != nil {
+			if err := removeDirs(b); err != nil {
 				return err
 			}
 			ok = false
@@ -171,7 +218,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	}
 	for b := range s.mu.md.Buckets {
 		if _, ok := md.Props(b); !ok {
-			if err := s.removeDirs(b); err != nil {
+			if err := removeDirs(b); err != nil {
 				return err
 			}
 		}

@@ -60,3 +60,11 @@ func OnCopiesLocated(hook func()) func() {
 	copiesLocated = hook
 	return func() { copiesLocated = old }
 }
+
+// OnEmptyTrash sets the hook run before a destroyed bucket's directories
+// are deleted, and returns the restore.
+func OnEmptyTrash(hook func()) func() {
+	old := beforeEmptyTrash
+	beforeEmptyTrash = hook
+	return func() { beforeEmptyTrash = old }
+}

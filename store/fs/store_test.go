@@ -683,6 +683,69 @@ func TestDestroyBucketSyncsTheRemoval(t *testing.T) {
 	}
 }
 
+// The deletion of a destroyed bucket's files (minutes for millions)
+// holds no other request up: the store's lock is not held through it,
+// whether the destroy is the node's own or comes with newer metadata.
+func TestDestroyedBucketsFilesGoOutOfTheLock(t *testing.T) {
+	ctx := t.Context()
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	other := store.NewBucket("other")
+	for _, b := range []store.Bucket{store.NewBucket("b"), store.NewBucket("c"), other} {
+		if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+			t.Fatal(err)
+		}
+		storetest.Put(t, st, b, "o", []byte("object"))
+	}
+	// While the files are deleted, another bucket's reads and writes go.
+	served := make(chan error, 1)
+	defer fs.OnEmptyTrash(func() {
+		done := make(chan error, 1)
+		go func() {
+			_, err := st.Put(ctx, other, "during", strings.NewReader("x"), store.PutOptions{Size: 1})
+			if err == nil {
+				_, err = st.Head(ctx, other, "o")
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			served <- err
+		case <-time.After(10 * time.Second):
+			served <- errors.New("a PUT and a HEAD of another bucket waited for the deletion")
+		}
+	})()
+	if err := st.DestroyBucket(ctx, store.NewBucket("b")); err != nil {
+		t.Fatal(err)
+	}
+	wait := func() error {
+		select {
+		case err := <-served:
+			return err
+		case <-time.After(20 * time.Second):
+			return errors.New("the files were not deleted through the hook")
+		}
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	md, _ := st.Buckets(ctx)
+	md.Delete(store.NewBucket("c"))
+	md.Version++
+	if err := st.SyncBuckets(ctx, md); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("newer metadata without a bucket: %v", err)
+	}
+	if _, err := st.Head(ctx, store.NewBucket("c"), "o"); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("the bucket destroyed by newer metadata: %v", err)
+	}
+}
+
 // What a crash left of atomic writes (temporary files of the bucket
 // metadata, the away record, tombstones) goes at the next open; the
 // records themselves stay.
