@@ -68,3 +68,11 @@ func OnEmptyTrash(hook func()) func() {
 	beforeEmptyTrash = hook
 	return func() { beforeEmptyTrash = old }
 }
+
+// OnRepair sets the hook a repair of bad copies runs before it takes the
+// name's lock, and returns the restore.
+func OnRepair(hook func()) func() {
+	old := beforeRepair
+	beforeRepair = hook
+	return func() { beforeRepair = old }
+}

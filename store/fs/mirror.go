@@ -24,14 +24,28 @@ func (s *Store) suspectAfter(m mountpath, err error) {
 	}
 }
 
+// beforeRepair is a test's hook, run before a repair takes the name's
+// lock.
+var beforeRepair = func() {}
+
 // repairCopies rewrites bad copies of an object from a good one, if the
 // good one is still the object's current version.
 func (s *Store) repairCopies(b store.Bucket, name string, good located, bad []located) {
+	beforeRepair()
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
 	var meta store.ObjectMeta
 	if err := readMeta(good.path, &meta); err != nil {
+		return
+	}
+	// Found before the lock: its mountpath may have gone since (an
+	// overwrite then leaves it as it is) and a newer version be placed
+	// on the others; it would be written over that.
+	if !slices.ContainsFunc(s.readable(), func(m mountpath) bool { return m.path == good.m.path }) {
+		return
+	}
+	if newest, ok := s.newestCopy(b, name); !ok || newest.Stamp.Compare(meta.Stamp) > 0 {
 		return
 	}
 	for _, c := range bad {

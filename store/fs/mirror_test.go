@@ -881,6 +881,60 @@ func TestListingSkipsOnlyTheCopyItCannotRead(t *testing.T) {
 	}
 }
 
+// A repair found by a read before an overwrite, whose good copy's
+// mountpath went meanwhile, writes no old version over the new one.
+func TestRepairWritesNoOldVersionOverANewerOne(t *testing.T) {
+	ctx := t.Context()
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "o", []byte("version 1"))
+	paths := copyPaths(st, b, "o")
+	if len(paths) != 2 {
+		t.Fatalf("copies %v", paths)
+	}
+	bad, good := paths[0], paths[1]
+	flip(t, bad)
+	var once sync.Once
+	hooked := make(chan error, 1)
+	defer fs.OnRepair(func() {
+		once.Do(func() {
+			// The good copy's disk fails, and the object is written
+			// again (on the others) before the repair takes the lock.
+			err := st.DisableMountpath(ctx, filepath.Dir(filepath.Dir(filepath.Dir(good))), "a test")
+			if err == nil {
+				_, err = st.Put(ctx, b, "o", strings.NewReader("version 2"), store.PutOptions{Size: 9})
+			}
+			hooked <- err
+		})
+	})()
+	obj, err := st.Open(ctx, b, "o", store.OpenOptions{Validate: true})
+	if err == nil {
+		obj.Close()
+	}
+	select {
+	case err := <-hooked:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no repair began")
+	}
+	// The repair, done or skipped, is over once it gives up the lock: a
+	// PUT of another name does not tell; reads of this one do, a while.
+	for range 50 {
+		for _, path := range copyPaths(st, b, "o") {
+			if data, _ := os.ReadFile(path); string(data) != "version 2" {
+				t.Fatalf("%s holds %q after the overwrite", path, data)
+			}
+		}
+		got := storetest.Get(t, st, b, "o")
+		if string(got) != "version 2" {
+			t.Fatalf("read %q after the overwrite", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A HEAD of a mirrored object whose copy's metadata does not read
 // answers from another copy, as a GET reads another copy; with every
 // copy bad, it fails.
