@@ -10,12 +10,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/faulty"
 	"github.com/aisgo/aisgo/store/fs"
 	"github.com/tinylib/msgp/msgp"
 )
@@ -398,6 +400,48 @@ func TestFailedSendKeepsCopies(t *testing.T) {
 	}
 }
 
+// failingOwner fails every batch to one owner, counting them; the others
+// go to their stores.
+type failingOwner struct {
+	sender
+	owner string
+	tries *atomic.Int64
+}
+
+func (s failingOwner) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
+	if to.ID == s.owner {
+		s.tries.Add(1)
+		io.CopyN(io.Discard, body, 10)
+		return nil, errors.New("the owner's disk hangs")
+	}
+	return s.sender.Send(ctx, to, placement, body)
+}
+
+// After one failed batch, an owner gets no more in the run (which runs
+// again later): each would take as long to fail, and the others' moves
+// wait behind its queue.
+func TestFailingOwnerGetsOneBatchARun(t *testing.T) {
+	all := newStores(t, "t1", "t2", "t3")
+	for i := range 40 {
+		put(t, all["t2"], fmt.Sprintf("o%02d", i), "data", store.Stamp{Map: 1})
+	}
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance), node("t3", cluster.RoleTarget, cluster.StateActive))
+	tries := new(atomic.Int64)
+	err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: all["t2"], Sender: failingOwner{sender{stores: all}, "t1", tries}, BatchObjects: 1}, m, nil)
+	if err == nil || tries.Load() != 1 {
+		t.Fatalf("the run: %v, %d batches to the failing owner: want an error, one batch", err, tries.Load())
+	}
+	moved := 0
+	for i := range 40 {
+		if got, _ := get(t, all["t3"], fmt.Sprintf("o%02d", i)); got == "data" {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatal("nothing moved to the owner that takes them")
+	}
+}
+
 // TestCollectTombstones: tombstones go after their TTL, not while a target
 // is offline.
 func TestCollectTombstones(t *testing.T) {
@@ -729,6 +773,32 @@ func TestUnreadableObjectFailsAlone(t *testing.T) {
 		if got, _ := get(t, all["t2"], "bad"); got != "data" {
 			t.Fatalf("%v: the object that could not be read is gone from its holder", tc.err)
 		}
+	}
+}
+
+// An object whose read fails midway (a bad sector: its frame is cut)
+// stays, and the others of its batch move all the same: the batch goes
+// again without it, not failed at every retry.
+func TestObjectCutMidwayFailsAlone(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	for _, name := range []string{"a", "bad", "z"} {
+		put(t, all["t2"], name, "data of "+name, store.Stamp{Map: 1})
+	}
+	source := faulty.Wrap(all["t2"])
+	source.Inject(faulty.Fault{Op: faulty.OpRead, Prefix: "bad", After: 3, Err: store.ErrIO})
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	p := new(rebalance.Progress)
+	err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: source, Sender: sender{stores: all}, BatchObjects: 7}, m, p)
+	if !errors.Is(err, rebalance.ErrIncomplete) || p.Skipped.Load() != 1 {
+		t.Fatalf("the run: %v, skipped %d: want incomplete, one skipped", err, p.Skipped.Load())
+	}
+	for _, name := range []string{"a", "z"} {
+		if got, _ := get(t, all["t1"], name); got != "data of "+name {
+			t.Fatalf("%s of the batch did not move: %q", name, got)
+		}
+	}
+	if got, _ := get(t, all["t2"], "bad"); got != "data of bad" {
+		t.Fatalf("the object cut midway is gone from its holder: %q", got)
 	}
 }
 

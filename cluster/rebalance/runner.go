@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -58,6 +59,7 @@ func (c *Config) withDefaults() {
 	if c.BatchObjects <= 0 {
 		c.BatchObjects = 256
 	}
+	c.BatchObjects = min(c.BatchObjects, MaxFrames) // a receiver's bound
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 64 << 20
 	}
@@ -217,9 +219,15 @@ func (r *run) queueFor(ctx context.Context, owner cluster.Node) chan Item {
 func (r *run) send(ctx context.Context, to cluster.Node, q <-chan Item) {
 	var batch []Item
 	var size int64
+	// After a failed batch, the owner's items are not sent in this run
+	// (it runs again later): an owner that takes minutes to fail each
+	// batch (its disk hung) would hold the listing, and every other
+	// owner's moves, back behind its full queue.
+	failed := false
 	flush := func() {
-		if len(batch) > 0 && ctx.Err() == nil {
+		if len(batch) > 0 && ctx.Err() == nil && !failed {
 			if err := r.sendBatch(ctx, to, batch); err != nil {
+				failed = true
 				r.fail(fmt.Errorf("send to %s: %w", to.ID, err))
 			}
 		}
@@ -240,15 +248,27 @@ func (r *run) send(ctx context.Context, to cluster.Node, q <-chan Item) {
 func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) error {
 	pr, pw := io.Pipe()
 	sent := make([]bool, len(batch))
+	var writeErr error
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		pw.CloseWithError(r.writeBatch(ctx, pw, batch, sent))
+		writeErr = r.writeBatch(ctx, pw, batch, sent)
+		pw.CloseWithError(writeErr)
 	}()
 	receipts, err := r.cfg.Sender.Send(ctx, to, r.placement, pr)
 	// Whatever the answer, the writer must not wait on an unread pipe.
 	pr.CloseWithError(errors.New("the receiving target stopped reading"))
 	<-written
+	if cut, ok := errors.AsType[*readCut](writeErr); ok && err != nil {
+		// An object that failed midway (a bad sector) cut the stream:
+		// it stays, and the batch goes again without it, or it would
+		// fail again at every retry and hold the rest back.
+		it := batch[cut.index]
+		r.progress.Skipped.Add(1)
+		r.cfg.Logger.Warn("rebalance: an object could not be read to move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "err", cut.err)
+		r.fail(fmt.Errorf("%w: read %s/%s: %w", ErrIncomplete, it.Bucket, it.Meta.Name, cut.err))
+		return r.sendBatch(ctx, to, slices.Delete(slices.Clone(batch), cut.index, cut.index+1))
+	}
 	if err != nil {
 		return err
 	}
@@ -353,10 +373,15 @@ func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent []
 		header = appendFrame(header[:0], *it)
 		_, err = bw.Write(header)
 		if err == nil {
+			source := &sourceReader{r: io.LimitReader(obj, it.Meta.Size)}
 			var copied int64
-			copied, err = io.CopyBuffer(bw, io.LimitReader(obj, it.Meta.Size), buf)
+			copied, err = io.CopyBuffer(bw, source, buf)
 			if err == nil && copied != it.Meta.Size {
 				err = fmt.Errorf("%s: read %d of %d bytes", it.Meta.Name, copied, it.Meta.Size)
+				source.err = err
+			}
+			if source.err != nil {
+				err = &readCut{index: i, err: source.err}
 			}
 		}
 		obj.Close()
@@ -366,4 +391,29 @@ func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent []
 		sent[i] = true
 	}
 	return bw.Flush()
+}
+
+// readCut is a batch cut by the read of one of its objects (not by the
+// receiver).
+type readCut struct {
+	index int
+	err   error
+}
+
+func (e *readCut) Error() string { return fmt.Sprintf("object %d of the batch: %v", e.index, e.err) }
+func (e *readCut) Unwrap() error { return e.err }
+
+// sourceReader keeps the error of the reads of an object being sent,
+// which a copy does not tell from the writes'.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }

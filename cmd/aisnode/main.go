@@ -32,6 +32,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -339,6 +340,10 @@ func parse(args []string) (config, error) {
 		if d < 0 {
 			return cfg, fmt.Errorf("%s %s: a duration cannot be negative (0 is the default)", name, d)
 		}
+	}
+	if n := cfg.Limits.RebalanceBatchObjects; n < 0 || n > rebalance.MaxFrames {
+		// A receiver refuses a longer stream: every batch would fail.
+		return cfg, fmt.Errorf("limits.rebalance_batch_objects %d: want 0 (the default) to %d", n, rebalance.MaxFrames)
 	}
 	for i, mp := range cfg.Mountpaths {
 		// "$MPS" unset, or a stray comma: an empty entry would be the

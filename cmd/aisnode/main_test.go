@@ -44,6 +44,16 @@ func TestConfigFileAndFlags(t *testing.T) {
 	}
 }
 
+// A rebalance batch longer than a receiver takes is refused at start:
+// every batch would fail, and a leaving target never drain.
+func TestRebalanceBatchBeyondTheReceiversBoundIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.yaml")
+	os.WriteFile(path, []byte("role: target\nlimits:\n  rebalance_batch_objects: 100000\n"), 0o644)
+	if _, err := parse([]string{"-config", path}); err == nil || !strings.Contains(err.Error(), "rebalance_batch_objects") {
+		t.Fatalf("rebalance_batch_objects 100000: %v", err)
+	}
+}
+
 // A static S3 key with an empty secret (a template's unset variable)
 // is refused: it would sign with a key anyone can make.
 func TestEmptyS3SecretIsRefused(t *testing.T) {
