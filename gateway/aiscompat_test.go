@@ -394,9 +394,15 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	}
 	// Back without its part (jobs live in memory): the totals would be
 	// short, and the summary is not given.
-	c.Restart(killed)
+	restarted := c.Restart(killed)
 	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusServiceUnavailable || !strings.Contains(string(body), "run the summary again") {
 		t.Fatalf("the summary with a target of it restarted: %d %s, want 503", status, body)
+	}
+	// Every target silent: unavailable, not an unknown job.
+	c.Kill(restarted)
+	c.Kill(c.Targets()[0])
+	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusServiceUnavailable {
+		t.Fatalf("the summary with every target silent: %d %s, want 503", status, body)
 	}
 }
 

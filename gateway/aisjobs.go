@@ -391,6 +391,10 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 			without = append(without, node.ID)
 		}
 	}
+	if !found && len(silent) > 0 {
+		// Those silent may be the ones that have it.
+		return nil, false, fmt.Errorf("%w: summary %s: target %s did not answer", api.ErrUnavailable, id, strings.Join(slices.Sorted(maps.Keys(silent)), ", "))
+	}
 	if !found {
 		return nil, false, fmt.Errorf("%w: %s", api.ErrJobNotFound, id)
 	}

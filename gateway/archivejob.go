@@ -238,9 +238,19 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 // nothing fails: it would store an empty shard, or the old one again.
 func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, entries map[string]string, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
 	return writeArchiveWith(w, f, func(aw formats.Writer, buf []byte) error {
+		var inOld map[string]bool // the old members an object replaces
 		if old != nil {
-			replaced := func(entry string) bool { _, ok := entries[entry]; return ok }
-			if err := copyEntries(aw, f, old, msg.ArchName, func(e string) bool { return !replaced(e) }, buf); err != nil {
+			keep := func(e string) bool {
+				if _, replaced := entries[e]; replaced {
+					if inOld == nil {
+						inOld = map[string]bool{}
+					}
+					inOld[e] = true
+					return false
+				}
+				return true
+			}
+			if err := copyEntries(aw, f, old, msg.ArchName, keep, buf); err != nil {
 				return err
 			}
 		}
@@ -250,10 +260,12 @@ func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg
 			if read.err != nil {
 				if msg.ContinueOnError && errors.Is(read.err, store.ErrNotFound) {
 					missing.Add(1)
-					if notReplaced == nil {
-						notReplaced = map[string]bool{}
+					if inOld[item.name] {
+						if notReplaced == nil {
+							notReplaced = map[string]bool{}
+						}
+						notReplaced[item.name] = true
 					}
-					notReplaced[item.name] = true
 					continue
 				}
 				return fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
@@ -268,9 +280,9 @@ func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg
 		if archived.Load() == 0 {
 			return fmt.Errorf("%w: none of the %d objects to archive exists", store.ErrNotFound, len(items))
 		}
-		if old != nil && len(notReplaced) > 0 {
+		if len(notReplaced) > 0 {
 			if _, err := old.Seek(0, io.SeekStart); err != nil {
-				return err
+				return fmt.Errorf("keep the members of %s whose objects are missing: %w", msg.ArchName, err)
 			}
 			return copyEntries(aw, f, old, msg.ArchName, func(e string) bool { return notReplaced[e] }, buf)
 		}

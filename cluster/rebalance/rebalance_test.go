@@ -442,6 +442,43 @@ func TestFailingOwnerGetsOneBatchARun(t *testing.T) {
 	}
 }
 
+// failingDelete fails the first removal of one name here.
+type failingDelete struct {
+	store.Store
+	name   string
+	failed *atomic.Bool
+}
+
+func (s failingDelete) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if name == s.name && s.failed.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: remove %s", store.ErrIO, name)
+	}
+	return s.Store.Delete(ctx, b, name, opts)
+}
+
+// A failure here after the owner took a batch (the removal of a moved
+// copy) is not the owner's: the other batches still go to it.
+func TestLocalFailureKeepsSendingToTheOwner(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	for i := range 10 {
+		put(t, all["t2"], fmt.Sprintf("o%02d", i), "data", store.Stamp{Map: 1})
+	}
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	source := failingDelete{all["t2"], "o00", new(atomic.Bool)}
+	if err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: source, Sender: sender{stores: all}, BatchObjects: 1}, m, nil); err == nil {
+		t.Fatal("a failed removal is not an error to retry")
+	}
+	for i := 1; i < 10; i++ {
+		name := fmt.Sprintf("o%02d", i)
+		if got, _ := get(t, all["t1"], name); got != "data" {
+			t.Fatalf("%s did not move after the failed removal of o00", name)
+		}
+		if _, err := get(t, all["t2"], name); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s stays on its old target: %v", name, err)
+		}
+	}
+}
+
 // TestCollectTombstones: tombstones go after their TTL, not while a target
 // is offline.
 func TestCollectTombstones(t *testing.T) {

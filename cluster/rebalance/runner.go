@@ -227,7 +227,7 @@ func (r *run) send(ctx context.Context, to cluster.Node, q <-chan Item) {
 	flush := func() {
 		if len(batch) > 0 && ctx.Err() == nil && !failed {
 			if err := r.sendBatch(ctx, to, batch); err != nil {
-				failed = true
+				_, failed = errors.AsType[*ownerFailed](err)
 				r.fail(fmt.Errorf("send to %s: %w", to.ID, err))
 			}
 		}
@@ -270,7 +270,7 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 		return r.sendBatch(ctx, to, slices.Delete(slices.Clone(batch), cut.index, cut.index+1))
 	}
 	if err != nil {
-		return err
+		return &ownerFailed{err}
 	}
 	// Keyed by the bucket with its provider: ais://b/x and s3://b/x may
 	// go to one owner in one batch.
@@ -392,6 +392,13 @@ func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent []
 	}
 	return bw.Flush()
 }
+
+// ownerFailed is a batch the owner did not take (not a failure here
+// after it did).
+type ownerFailed struct{ err error }
+
+func (e *ownerFailed) Error() string { return e.err.Error() }
+func (e *ownerFailed) Unwrap() error { return e.err }
 
 // readCut is a batch cut by the read of one of its objects (not by the
 // receiver).

@@ -114,6 +114,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	seen := map[string]bool{}
+	// A mountpath in use before that cannot be used now: recorded away,
+	// so that its copies return (not served as current) when it does.
+	lost := false
 	set := &mountpathSet{disabled: map[string]string{}, since: map[string]time.Time{}}
 	var fresh []mountpath // configured mountpaths without the store's .ais
 	for _, p := range cfg.Mountpaths {
@@ -142,9 +145,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			continue
 		}
 		if err := prepareMountpath(m, true); err != nil {
+			if errors.Is(err, store.ErrNoXattr) {
+				return nil, err // a filesystem that cannot hold objects
+			}
 			// A disk the store used (its .ais is there) that fails now
 			// (read-only after errors, EIO): disabled, as the health
-			// check would have it, while the others serve.
+			// check would have it, while the others serve; recorded
+			// away, it returns (its copies may be stale by then).
+			lost = true
 			s.logger.Error("a mountpath cannot be opened at start: it is disabled, and its objects are missing until it is enabled", "mountpath", abs, "err", err)
 			set.disabled[abs] = "cannot be opened at start: " + err.Error()
 			set.since[abs] = time.Now()
@@ -170,6 +178,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 				// Its attach made .ais: without it, this is not the disk
 				// (its mount point's empty directory, the disk not
 				// mounted), and writes there would land beneath its mount.
+				lost = true
 				s.logger.Error("a mountpath attached before the restart has no .ais: is its disk mounted? It is disabled", "mountpath", path)
 				set.disabled[path] = "its .ais is missing at start: not the disk it was (not mounted?): mount it and restart"
 				set.since[path] = time.Now()
@@ -178,6 +187,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			if err := prepareMountpath(m, false); err != nil {
 				// Kept as disabled, not forgotten: enabled again, it returns
 				// and is reconciled, as its copies may be stale by then.
+				lost = true
 				s.logger.Error("a mountpath attached before the restart cannot be opened: it is disabled, and its objects are missing until it is enabled", "mountpath", path, "err", err)
 				set.disabled[path] = "cannot be opened at start: " + err.Error()
 				set.since[path] = time.Now()
@@ -198,13 +208,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// empty on the root filesystem. Disabled, not made (nor recorded
 	// well at the next start): the disk's objects would be missing, and
 	// writes would land beneath its mount. The others are new.
-	unmounted := false
 	for _, m := range fresh {
 		if slices.Contains(rec.Configured, m.path) {
 			s.logger.Error("a mountpath the store used before has no .ais: is its disk mounted? It is disabled", "mountpath", m.path)
 			set.disabled[m.path] = "its .ais is missing at start: not the disk it was (not mounted?): mount it and restart, or for a new empty disk detach and attach the mountpath"
 			set.since[m.path] = time.Now()
-			unmounted = true
+			lost = true
 			continue
 		}
 		if err := prepareMountpath(m, true); err != nil {
@@ -231,7 +240,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	for _, path := range slices.Concat(rec.Away, rec.Detached) {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
-		if i >= 0 && len(set.enabled) == 1 && unmounted {
+		if i >= 0 && len(set.enabled) == 1 && lost {
 			// Its copies would be served as current, stale: the disk
 			// that did not mount must be there first.
 			return nil, fmt.Errorf("fs store: mountpath %s was away and the others cannot be used (%v): mount their disks first", path, set.disabled)
@@ -241,7 +250,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			set.enabled = slices.Delete(set.enabled, i, i+1)
 		}
 	}
-	if left || unmounted || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) {
+	if left || lost || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) {
 		// Recorded now: the next start may leave one out, or have one
 		// left out configured again.
 		if err := s.saveAway(set); err != nil {

@@ -565,6 +565,35 @@ func TestConfiguredMountpathThatCannotOpenIsDisabled(t *testing.T) {
 	if served == 0 {
 		t.Fatal("no object served from the good mountpath")
 	}
+	// An object of the failed disk written again meanwhile reads as
+	// written once the disk is back: it returns, its copies not served
+	// as current.
+	var onBad string
+	for i := range 20 {
+		if _, err := os.Stat(filepath.Join(bad, "ais", "b", fmt.Sprintf("o%02d", i))); err == nil {
+			onBad = fmt.Sprintf("o%02d", i)
+			break
+		}
+	}
+	if onBad == "" {
+		t.Fatal("no object on the failing mountpath")
+	}
+	storetest.Put(t, st, b, onBad, []byte("written while the disk failed"))
+	st.Close()
+	if err := os.Remove(work); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for range 100 {
+		if got := storetest.Get(t, st, b, onBad); string(got) != "written while the disk failed" {
+			t.Fatalf("%s, written again while its disk failed, reads %q", onBad, got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // An attached mountpath that cannot be opened at a restart stays one of
