@@ -59,6 +59,27 @@ func copyPaths(st *fs.Store, b store.Bucket, name string) []string {
 	return out
 }
 
+// replaceMeta replaces a copy's metadata with meta (nil: none) and
+// returns the restore of what it was.
+func replaceMeta(t *testing.T, path string, meta []byte) (restore func()) {
+	t.Helper()
+	was := make([]byte, 4096)
+	n, err := syscall.Getxattr(path, "user.ais.meta", was)
+	if err == nil && meta == nil {
+		err = syscall.Removexattr(path, "user.ais.meta")
+	} else if err == nil {
+		err = syscall.Setxattr(path, "user.ais.meta", meta, 0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := syscall.Setxattr(path, "user.ais.meta", was[:n], 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // flip flips a byte of a file in place, keeping its metadata.
 func flip(t *testing.T, path string) {
 	t.Helper()
@@ -863,21 +884,12 @@ func TestListingSkipsOnlyTheCopyItCannotRead(t *testing.T) {
 		t.Fatalf("copies %v", paths)
 	}
 	for _, path := range paths {
-		meta := make([]byte, 4096)
-		n, err := syscall.Getxattr(path, "user.ais.meta", meta)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := syscall.Removexattr(path, "user.ais.meta"); err != nil {
-			t.Fatal(err)
-		}
+		restore := replaceMeta(t, path, nil)
 		page, err := st.List(t.Context(), b, store.ListOptions{WithMeta: true})
 		if err != nil || len(page) != 2 || page[1].Name != "o" {
 			t.Fatalf("listed %+v, %v with the copy %s unreadable: want the object", page, err, path)
 		}
-		if err := syscall.Setxattr(path, "user.ais.meta", meta[:n], 0); err != nil {
-			t.Fatal(err)
-		}
+		restore()
 	}
 }
 
@@ -947,25 +959,14 @@ func TestMirroredHeadPassesOverABadCopy(t *testing.T) {
 		t.Fatalf("copies %v", paths)
 	}
 	for _, path := range paths {
-		meta := make([]byte, 4096)
-		n, err := syscall.Getxattr(path, "user.ais.meta", meta)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := syscall.Setxattr(path, "user.ais.meta", []byte("rot"), 0); err != nil {
-			t.Fatal(err)
-		}
+		restore := replaceMeta(t, path, []byte("rot"))
 		if got, err := st.Head(t.Context(), b, "o"); err != nil || got.Size != 6 {
 			t.Fatalf("HEAD with the copy %s bad: %+v, %v", path, got, err)
 		}
-		if err := syscall.Setxattr(path, "user.ais.meta", meta[:n], 0); err != nil {
-			t.Fatal(err)
-		}
+		restore()
 	}
 	for _, path := range paths {
-		if err := syscall.Setxattr(path, "user.ais.meta", []byte("rot"), 0); err != nil {
-			t.Fatal(err)
-		}
+		replaceMeta(t, path, []byte("rot"))
 	}
 	if _, err := st.Head(t.Context(), b, "o"); err == nil {
 		t.Fatal("HEAD with every copy bad succeeded")

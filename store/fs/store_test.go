@@ -623,30 +623,26 @@ func TestAttachedMountpathThatCannotOpenStaysDisabled(t *testing.T) {
 		}
 		return ""
 	}
-	// Twice: a restart while it is still missing keeps it too.
-	for range 2 {
-		st, err = fs.Open(ctx, cfg)
+	disabledAtStart := func(what string) {
+		t.Helper()
+		st, err := fs.Open(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer st.Close()
 		if got := state(st); got != fs.MountpathDisabled || slices.Contains(st.Mountpaths(), attached) {
-			t.Fatalf("the attached mountpath that cannot be opened: %q (in use: %v), want disabled", got, st.Mountpaths())
+			t.Fatalf("the attached mountpath %s: %q (in use: %v), want disabled", what, got, st.Mountpaths())
 		}
-		st.Close()
 	}
+	// Twice: a restart while it is still missing keeps it too.
+	disabledAtStart("that cannot be opened")
+	disabledAtStart("that cannot be opened, again")
 	// Its directory there but empty (the disk not mounted on it):
 	// disabled too, and nothing made in it.
 	if err := os.Mkdir(attached, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	st, err = fs.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := state(st); got != fs.MountpathDisabled || slices.Contains(st.Mountpaths(), attached) {
-		t.Fatalf("the attached mountpath's empty directory: %q (in use: %v), want disabled", got, st.Mountpaths())
-	}
-	st.Close()
+	disabledAtStart("whose directory is empty")
 	if entries, _ := os.ReadDir(attached); len(entries) > 0 {
 		t.Fatalf("made %v in the empty directory of a disk not mounted", entries)
 	}
