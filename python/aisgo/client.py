@@ -1321,6 +1321,9 @@ class Client:
         try:
             with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
                 for member in tar:
+                    # tarfile keeps every header it read, in stream mode
+                    # too: a batch of a million entries would hold them.
+                    tar.members = []
                     f = tar.extractfile(member)
                     yield member.name, (f.read() if f is not None else b"")
                     got += 1
@@ -1330,6 +1333,8 @@ class Client:
                 raise tarfile.ReadError(f"{got} of the {len(items)} entries asked for came")
         except (tarfile.TarError, requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             # (A connection cut mid-body is urllib3's ProtocolError.)
+            if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)) or isinstance(exc.__context__, urllib3.exceptions.TimeoutError):
+                raise AisTimeout(f"get-batch from {bucket}: no bytes of the archive within {self.timeout} s: {exc}", method="GET", path=path) from exc
             raise AisError(f"get-batch from {bucket}: the archive broke off: {exc}", method="GET", path=path) from exc
         finally:
             resp.close()

@@ -349,6 +349,30 @@ def test_tgz_with_a_flipped_byte_is_refused(client: Client, bucket: str):
         list(aisgo.torch.iter_shard(client, bucket, "flipped.tgz"))
 
 
+def test_bz2_and_xz_shards_stream(client: Client, bucket: str):
+    members = [(f"s-{i}.{ext}", os.urandom(3000) if ext == "bin" else str(i).encode()) for i in range(4) for ext in ("bin", "cls")]
+    for mode, name in (("w:bz2", "b.tar.bz2"), ("w:xz", "x.tar.xz")):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode=mode) as tf:
+            for member, data in members:
+                ti = tarfile.TarInfo(member)
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+            link = tarfile.TarInfo("s-9.bin")
+            link.type, link.linkname = tarfile.SYMTYPE, "s-0.bin"
+            tf.addfile(link)
+        client.put_object(bucket, name, buf.getvalue())
+        # A link is not a file: skipped, with a warning naming the shard.
+        with pytest.warns(UserWarning, match=rf"{name}: links"):
+            got = list(aisgo.torch.iter_shard(client, bucket, name))
+        assert got == [dict(__key__=f"s-{i}", bin=members[2 * i][1], cls=members[2 * i + 1][1]) for i in range(4)], name
+        bad = bytearray(buf.getvalue())
+        bad[len(bad) // 2] ^= 0xFF
+        client.put_object(bucket, "bad-" + name, bytes(bad))
+        with pytest.raises(aisgo.ShardError, match=rf"bad-{name} is corrupt"):
+            list(aisgo.torch.iter_shard(client, bucket, "bad-" + name))
+
+
 def test_no_matching_shard(client: Client, ds: Dataset):
     with pytest.raises(aisgo.DatasetError, match=r"no shard of ais://.* matches the template 'nope-\{00\.\.09\}\.tar'"):
         ShardDataset(client, ds.dst, "nope-{00..09}.tar")
