@@ -713,10 +713,7 @@ func TestDestroyBucketSyncsTheRemoval(t *testing.T) {
 // whether the destroy is the node's own or comes with newer metadata.
 func TestDestroyedBucketsFilesGoOutOfTheLock(t *testing.T) {
 	ctx := t.Context()
-	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := open(t, t.TempDir())
 	defer st.Close()
 	other := store.NewBucket("other")
 	for _, b := range []store.Bucket{store.NewBucket("b"), store.NewBucket("c"), other} {
