@@ -449,12 +449,17 @@ class ObjectReader(io.RawIOBase):
         headers: the answer's headers.
     """
 
-    def __init__(self, resp: requests.Response, bucket: str, name: str) -> None:
+    def __init__(self, resp: requests.Response, bucket: str, name: str, reopen: Optional[Callable[[int], requests.Response]] = None) -> None:
         super().__init__()
         self._resp = resp
         self._raw = resp.raw
         self.bucket = bucket
         self.name = name
+        # A whole object's read cut by the network (a target restarting)
+        # goes on from where it stopped: reopen(offset) asks for the rest,
+        # which must be of the same version.
+        self._reopen = reopen if resp.status_code == 200 and any(_identity(resp.headers)) else None
+        self._resumes = 0
         # Case-insensitive, as HTTP's names are (a proxy may lower them).
         self.headers: Mapping[str, str] = requests.structures.CaseInsensitiveDict(resp.headers)
         cl = resp.headers.get("Content-Length")
@@ -486,16 +491,39 @@ class ObjectReader(io.RawIOBase):
     def _fetch(self, n: int) -> bytes:
         if self.closed:
             raise ValueError("read of a closed object reader")
+        while True:
+            try:
+                data = self._raw.read(n)
+            except Exception as exc:  # urllib3's ProtocolError, ReadTimeoutError...
+                if self._resume():
+                    continue
+                if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
+                    raise AisTimeout(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: timed out: {exc}") from exc
+                raise AisError(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: {_reason(exc)}") from exc
+            if not data and n > 0 and self.size is not None and self._fetched < self.size:
+                if self._resume():
+                    continue
+                raise AisError(f"reading ais://{self.bucket}/{self.name}: the answer ended at byte {self._fetched} of {self.size}")
+            self._fetched += len(data)
+            return data
+
+    def _resume(self) -> bool:
+        """Asks for the rest of the object after a cut read; False when it
+        cannot (not a whole object's read, resumed too often, no answer)."""
+        if self._reopen is None or self._resumes >= MAX_RESUMES:
+            return False
+        self._resumes += 1
         try:
-            data = self._raw.read(n)
-        except Exception as exc:  # urllib3's ProtocolError, ReadTimeoutError...
-            if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
-                raise AisTimeout(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: timed out: {exc}") from exc
-            raise AisError(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: {_reason(exc)}") from exc
-        if not data and n > 0 and self.size is not None and self._fetched < self.size:
-            raise AisError(f"reading ais://{self.bucket}/{self.name}: the answer ended at byte {self._fetched} of {self.size}")
-        self._fetched += len(data)
-        return data
+            resp = self._reopen(self._fetched)
+        except AisError:
+            return False
+        total = resp.headers.get("Content-Range", "").rpartition("/")[2]
+        if resp.status_code != 206 or _identity(resp.headers) != _identity(self.headers) or not total.isdigit() or int(total) != self.size:
+            resp.close()
+            raise AisError(f"reading ais://{self.bucket}/{self.name}: cut at byte {self._fetched}, and the object changed since the read began (another version): read it again")
+        self._resp.close()
+        self._resp, self._raw = resp, resp.raw
+        return True
 
     def _read_raw(self, n: int) -> bytes:
         if self._off < len(self._buf) and n > 0:
@@ -568,6 +596,16 @@ class ObjectReader(io.RawIOBase):
 
     def __enter__(self) -> "ObjectReader":
         return self
+
+
+# MAX_RESUMES bounds how often one read of an object goes on after a cut.
+MAX_RESUMES = 3
+
+
+def _identity(h: Mapping[str, str]) -> Tuple[str, str, str]:
+    """What tells one version of an object from another in an answer."""
+    hl = {k.lower(): v for k, v in h.items()}
+    return hl.get("ais-version", ""), hl.get("ais-checksum-value", ""), hl.get("etag", "")
 
 
 def _meta_from_headers(h: Mapping[str, str], size: Optional[int]) -> Dict[str, Any]:
@@ -1262,7 +1300,10 @@ class Client:
             # A server that ignored the range sends other bytes than asked.
             resp.close()
             raise errors.AisError(f"GET ais://{bucket}/{name}: asked for a range, answered {resp.status_code} without it", status=resp.status_code)
-        return ObjectReader(resp, bucket, name)
+        reopen = None
+        if byte_range is None and not archpath:
+            reopen = lambda offset: self._get(bucket, name, (offset, None), None, False)  # noqa: E731
+        return ObjectReader(resp, bucket, name, reopen)
 
     def head_object(self, bucket: str, name: str) -> Dict[str, Any]:
         """Returns an object's metadata: ``size``, ``checksum_type``,

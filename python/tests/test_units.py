@@ -831,3 +831,49 @@ def test_object_reader_lines_across_chunks(monkeypatch):
     got = r.read(3)  # (a raw read may be short: what the read-ahead has)
     assert got and got + r.readline() == b"lmnopq\n"
     assert r.read() == data[len(lines[0]) + len(lines[1]) :]
+
+
+def test_a_read_cut_midway_goes_on_from_where_it_stopped():
+    """A whole object's read cut by the network (a target restarting) asks
+    for the rest and goes on, nothing read twice; a rest of another
+    version is an error, not a mix of two."""
+    import socket
+
+    data = bytes(range(256)) * 64
+    answers = {"version": "1", "cuts": 2}
+
+    class Handler(_QuietHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            start = 0
+            rng = self.headers.get("Range", "")
+            if rng:
+                start = int(rng.removeprefix("bytes=").split("-")[0])
+            self.send_response(206 if rng else 200)
+            self.send_header("Ais-Version", answers["version"])
+            self.send_header("Content-Length", str(len(data) - start))
+            if rng:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.end_headers()
+            if answers["cuts"] > 0:
+                answers["cuts"] -= 1
+                self.wfile.write(data[start : start + 3000])  # then the connection goes
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(data[start:])
+
+    server = _serve(Handler)
+    try:
+        client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        with client.open_object("b", "o") as reader:
+            assert reader.read() == data
+        # Cut, and the rest is another version's.
+        answers["cuts"] = 1
+        with client.open_object("b", "o") as reader:
+            answers["version"] = "2"
+            with pytest.raises(aisgo.AisError, match="changed since the read began"):
+                reader.read()
+    finally:
+        server.shutdown()
