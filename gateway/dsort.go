@@ -89,6 +89,10 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 	// The job starts from the buckets as the cluster has them now, not
 	// as this gateway last applied them.
 	n.refresh(r.Context())
+	if err := n.settledForDsort(r.Context(), spec); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	id, err := n.coordinator.Start(r.Context(), spec)
 	if err != nil {
 		n.writeError(w, r, dsortError(err))
@@ -97,6 +101,34 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain")
 	io.WriteString(w, id)
 }
+
+// settledForDsort waits (a while) for the cluster to settle before a job
+// over an ais:// input starts: each target reads the input shards it owns
+// from its own disks, so one not there yet (a rebalance moving it) or on
+// what is away (a target, a disk) would be missing, and with the default
+// missing_shards its records dropped without a word. A remote input is
+// fetched where it is missing.
+func (n *Node) settledForDsort(ctx context.Context, spec pipeline.Spec) error {
+	if store.Bucket(spec.InputBucket).Normalize().IsRemote() {
+		return nil
+	}
+	deadline := time.Now().Add(dsortSettleWait)
+	for !n.rebalanceEnded(ctx, 0, false) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: dsort: objects are moving (a rebalance), or a target or a disk is away: input shards may not be where the job reads them; start it once the cluster is settled", api.ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// dsortSettleWait bounds how long a dSort start waits for the cluster to
+// settle.
+var dsortSettleWait = 30 * time.Second
 
 // authorizeDsort checks that the caller may read the input (and an
 // ais:// key map) and write the output: the targets then act for it.

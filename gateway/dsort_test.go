@@ -479,3 +479,20 @@ func TestFilePutIntoAnOutputShardDropsTheJobMarker(t *testing.T) {
 		t.Fatalf("the shard the user wrote into keeps the job's marker: %v %v", meta.Custom, err)
 	}
 }
+
+// A job over an ais:// input does not start while a target that may hold
+// input shards is away (each target reads the shards it owns from its
+// own disks): 503, not a job that drops their records without a word.
+func TestDsortWaitsForASettledCluster(t *testing.T) {
+	defer gateway.SetDsortSettleWait(300 * time.Millisecond)()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..09}.tar", Records: 5, RecordSize: 500, Extensions: []string{".jpg"}, Seed: 1})
+	c.Kill(c.Targets()[1])
+	spec := `{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..09}.tar"},"output_format":"out-{000..999}.tar","output_shard_size":"50KiB"}`
+	if _, err := client.DsortStart(ctx, []byte(spec)); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "settled") {
+		t.Fatalf("dsort start with a target away: %v, want 503", err)
+	}
+}

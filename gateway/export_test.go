@@ -188,3 +188,11 @@ func SweepAppendsEvery(d time.Duration) func() {
 	appendSweepEvery = d
 	return func() { appendSweepEvery = old }
 }
+
+// SetDsortSettleWait sets how long a dSort start waits for the cluster to
+// settle, and returns the restore.
+func SetDsortSettleWait(d time.Duration) func() {
+	old := dsortSettleWait
+	dsortSettleWait = d
+	return func() { dsortSettleWait = old }
+}
