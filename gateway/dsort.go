@@ -107,10 +107,11 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 // from its own disks, so one not there yet (a rebalance moving it) or on
 // what is away (a target, a disk) would be missing, and with the default
 // missing_shards its records dropped without a word. A remote input is
-// fetched where it is missing.
+// fetched where it is missing, an erasure-coded one rebuilt from its parts.
 func (n *Node) settledForDsort(ctx context.Context, spec pipeline.Spec) error {
-	if store.Bucket(spec.InputBucket).Normalize().IsRemote() {
-		return nil
+	in := store.Bucket(spec.InputBucket).Normalize()
+	if props, err := n.bucketProps(in); in.IsRemote() || err != nil || props.EC.Enabled {
+		return nil // (a missing bucket is the job's error to name)
 	}
 	deadline := time.Now().Add(dsortSettleWait)
 	for !n.rebalanceEnded(ctx, 0, false) {
