@@ -27,6 +27,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/remote"
 )
 
 // Remote buckets against a real S3 server: versitygw (v1.8.0, which
@@ -146,6 +148,17 @@ func remoteCluster(t *testing.T, targets int) (*s3Server, *cliCluster) {
 	return s, startCLICluster(t, 1, targets)
 }
 
+// checksumOf is data's checksum of a type the store knows.
+func checksumOf(t *testing.T, typ string, data []byte) store.Checksum {
+	t.Helper()
+	h, err := store.NewHash(typ)
+	if err != nil || h == nil {
+		t.Fatalf("checksum type %q: %v", typ, err)
+	}
+	h.Write(data)
+	return store.ChecksumOf(typ, h)
+}
+
 func objectData(name string, size int) []byte {
 	return bytes.Repeat([]byte(name+"|"), size/(len(name)+1)+1)[:size]
 }
@@ -207,6 +220,13 @@ func TestRemoteBucket(t *testing.T) {
 	if got := s.getsOf("remote-data", "cold/o-0007"); got != 1 {
 		t.Fatalf("cold/o-0007 was fetched %d times", got)
 	}
+	// The SDK put them with a CRC (CRC64NVME in this version), which S3
+	// gives back with the bytes: the cold GET checked that, and keeps it.
+	meta, err := client.Head(ctx, bucket, "cold/o-0007")
+	kept, _, _ := strings.Cut(meta.Custom[remote.CustomChecksum], ":")
+	if want := checksumOf(t, kept, objectData("cold/o-0007", 1007)); err != nil || kept == "" || meta.Custom[remote.CustomChecksum] != want.String() {
+		t.Fatalf("a cold GET's copy: custom %v %v, want %s=%s", meta.Custom, err, remote.CustomChecksum, want)
+	}
 	// The S3 server stops: every object is still served, warm.
 	s.down.Store(true)
 	if err := readAll("cold/o-%04d", 1000, 1000, 1); err != nil {
@@ -216,7 +236,7 @@ func TestRemoteBucket(t *testing.T) {
 		t.Fatalf("prefetched objects with S3 down: %v", err)
 	}
 	// An object never fetched: 503 naming the remote, nothing left here.
-	_, err := client.GetBytes(ctx, bucket, "never/fetched", api.GetOptions{})
+	_, err = client.GetBytes(ctx, bucket, "never/fetched", api.GetOptions{})
 	var apiErr *api.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusServiceUnavailable || !strings.Contains(apiErr.Message, "remote") {
 		t.Fatalf("cold GET with S3 down: %v", err)

@@ -243,7 +243,7 @@ func DefaultProps() Props {
 
 // Validate checks that the properties are usable.
 func (p Props) Validate() error {
-	if _, err := NewHash(p.Checksum.Type); err != nil {
+	if err := CheckBucketChecksumType(p.Checksum.Type); err != nil {
 		return fmt.Errorf("%w: checksum.type: %w", ErrInvalidProps, err)
 	}
 	if p.Mirror.Enabled && (p.Mirror.Copies < 1 || p.Mirror.Copies > 32) {

@@ -109,3 +109,21 @@ func TestCheckBucketUpdate(t *testing.T) {
 		})
 	}
 }
+
+// The CRCs S3 keeps, by their standard check values (of "123456789").
+func TestRemoteChecksumTypes(t *testing.T) {
+	for typ, want := range map[string]string{store.ChecksumCRC32: "cbf43926", store.ChecksumCRC32C: "e3069283", store.ChecksumCRC64NVME: "ae8b14860a799888"} {
+		h, err := store.NewHash(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write([]byte("123456789"))
+		if got := store.ChecksumOf(typ, h); got.Value != want {
+			t.Errorf("%s of 123456789: %s, want %s", typ, got.Value, want)
+		}
+		// Not a bucket's type: AIStore's are.
+		if err := store.CheckBucketChecksumType(typ); typ != store.ChecksumCRC32C && err == nil {
+			t.Errorf("%s taken as a bucket's checksum type", typ)
+		}
+	}
+}

@@ -32,6 +32,10 @@ const (
 	CustomETag     = "remote.etag"
 	CustomVersion  = "remote.version"
 	CustomModified = "remote.modified"
+	// CustomChecksum is the whole-object checksum the remote gave with
+	// the bytes a cold GET cached ("crc32:2c407315"), checked against them
+	// with checksum.validate_cold_get.
+	CustomChecksum = "remote.checksum"
 )
 
 // ObjectAttrs describe an object in the remote store.
@@ -44,6 +48,9 @@ type ObjectAttrs struct {
 	// ETagNotMD5: the ETag is not the MD5 of the bytes even when it looks
 	// like one (an S3 object encrypted with KMS or a customer's key).
 	ETagNotMD5 bool
+	// Checksum is a checksum of the whole object the remote gave with
+	// the bytes (S3's CRC32C, CRC32, CRC64NVME or SHA-256), if any.
+	Checksum store.Checksum
 }
 
 // Backend is a remote object store. Missing buckets and objects are
@@ -128,23 +135,44 @@ func (s *Store) watchIdle(ctx context.Context, b store.Bucket, name string) (con
 func (s *Store) SetStamp(stamp func() store.Stamp) { s.stamp = stamp }
 
 // fetchOptions are the options of a cold GET's Put, stamped when the
-// fetch starts. With checksum.validate_cold_get, an S3 object whose ETag
-// is its MD5 (one not uploaded in parts) is checked against it as it is
-// stored: bytes changed on the way are not cached.
+// fetch starts. With checksum.validate_cold_get, an S3 object is checked
+// as it is stored against the whole-object checksum S3 gave with it, or,
+// without one, against its ETag when that is its MD5 (an object not
+// uploaded in parts): bytes changed on the way are not cached.
 func (s *Store) fetchOptions(ctx context.Context, b store.Bucket, attrs ObjectAttrs, stamp store.Stamp) store.PutOptions {
 	// The remote keeps the object: the cached copy need not be durable.
 	opts := store.PutOptions{Size: max(attrs.Size, -1), Custom: customOf(attrs), NoSync: true}
 	if !stamp.IsZero() {
 		opts.Stamp, opts.IfNewer = stamp, true
 	}
-	if etag := strings.Trim(attrs.ETag, `"`); b.Provider == store.ProviderAWS && isMD5(etag) && !attrs.ETagNotMD5 {
-		if md, err := s.Store.Buckets(ctx); err == nil {
-			if props, ok := md.Props(b); ok && props.Checksum.ValidateColdGet {
-				opts.Checksum, opts.ETag = store.Checksum{Type: store.ChecksumMD5, Value: strings.ToLower(etag)}, true
-			}
+	if b.Provider != store.ProviderAWS || !s.validatesColdGet(ctx, b) {
+		return opts
+	}
+	etag := strings.ToLower(strings.Trim(attrs.ETag, `"`))
+	md5ETag := isMD5(etag) && !attrs.ETagNotMD5
+	switch {
+	case !attrs.Checksum.IsEmpty():
+		// A CRC costs a fiftieth of an MD5 (CRC64NVME a half): the MD5
+		// is not computed, and the ETag, the MD5 of the bytes the CRC
+		// checks, is kept as the S3 API's.
+		opts.Checksum = attrs.Checksum
+		if md5ETag {
+			opts.Custom[store.CustomETag] = etag
 		}
+	case md5ETag:
+		opts.Checksum, opts.ETag = store.Checksum{Type: store.ChecksumMD5, Value: etag}, true
 	}
 	return opts
+}
+
+// validatesColdGet reports a bucket's checksum.validate_cold_get.
+func (s *Store) validatesColdGet(ctx context.Context, b store.Bucket) bool {
+	md, err := s.Store.Buckets(ctx)
+	if err != nil {
+		return false
+	}
+	props, ok := md.Props(b)
+	return ok && props.Checksum.ValidateColdGet
 }
 
 // isMD5 reports 32 hex digits: an ETag that is an MD5 (a multipart one
@@ -162,7 +190,7 @@ func isMD5(etag string) bool {
 // client's bad checksum.
 func coldGetError(err error) error {
 	if errors.Is(err, store.ErrBadChecksum) {
-		return fmt.Errorf("%w: the bytes fetched do not match the remote's MD5 (ETag): %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: the bytes fetched do not match the remote's checksum: %w", ErrUnavailable, err)
 	}
 	return err
 }
@@ -507,6 +535,9 @@ func customOf(attrs ObjectAttrs) map[string]string {
 	}
 	if !attrs.Modified.IsZero() {
 		custom[CustomModified] = strconv.FormatInt(attrs.Modified.UnixNano(), 10)
+	}
+	if !attrs.Checksum.IsEmpty() {
+		custom[CustomChecksum] = attrs.Checksum.String()
 	}
 	return custom
 }

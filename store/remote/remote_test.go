@@ -43,6 +43,12 @@ type fakeBackend struct {
 	// encrypted answers GETs as of an object encrypted with KMS: its
 	// ETag is not its MD5.
 	encrypted bool
+	// checksum, when set, is the type of the whole-object checksum GETs
+	// give with the bytes (of the object, not of a corrupted body), as
+	// S3 does for an object uploaded with one.
+	checksum string
+	// wrongETag answers GETs with an MD5-like ETag that is not the MD5.
+	wrongETag bool
 	// served counts the bytes read from GETs' bodies.
 	served atomic.Int64
 	// forbid refuses PUTs as a remote refuses access (a 403).
@@ -111,6 +117,17 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 		data = append([]byte{data[0] ^ 0xff}, data[1:]...)
 	}
 	attrs.ETagNotMD5 = f.encrypted
+	if f.checksum != "" {
+		h, err := store.NewHash(f.checksum)
+		if err != nil {
+			return nil, attrs, err
+		}
+		h.Write(f.objects[name])
+		attrs.Checksum = store.ChecksumOf(f.checksum, h)
+	}
+	if f.wrongETag {
+		attrs.ETag = strings.Repeat("0", 32)
+	}
 	return io.NopCloser(countedReader{bytes.NewReader(data), &f.served}), attrs, nil
 }
 
@@ -1320,7 +1337,7 @@ func TestValidateColdGet(t *testing.T) {
 		be.objects["o"] = []byte("the object's bytes")
 		be.corrupt.Store(true)
 		_, err := read(t, rs, b, "o")
-		if validate && (!errors.Is(err, store.ErrRemote) || !strings.Contains(err.Error(), "MD5")) {
+		if validate && (!errors.Is(err, store.ErrRemote) || !strings.Contains(err.Error(), "md5")) {
 			t.Fatalf("validate_cold_get: a cold GET of changed bytes: %v, want the remote's failure naming the MD5", err)
 		}
 		if !validate && err != nil {
@@ -1335,6 +1352,41 @@ func TestValidateColdGet(t *testing.T) {
 				t.Fatalf("the next cold GET: %q %v", data, err)
 			}
 		}
+	}
+}
+
+// An object S3 gives with a whole-object checksum (a CRC the SDK sent,
+// the CRC64NVME S3 computes) is checked against it, not against the MD5
+// of its ETag (a fiftieth of the CPU for a CRC32): changed bytes are not
+// cached, and whole ones keep the ETag as their S3 ETag.
+func TestValidateColdGetByRemoteChecksum(t *testing.T) {
+	for _, typ := range []string{store.ChecksumCRC32C, store.ChecksumCRC32, store.ChecksumCRC64NVME, store.ChecksumSHA256} {
+		rs, be, local, b := newRemote(t, false)
+		be.checksum = typ
+		be.objects["o"] = []byte("the object's bytes")
+		be.corrupt.Store(true)
+		if _, err := read(t, rs, b, "o"); !errors.Is(err, store.ErrRemote) || !strings.Contains(err.Error(), typ) {
+			t.Fatalf("%s: a cold GET of changed bytes: %v, want the remote's failure naming the %s", typ, err, typ)
+		}
+		if _, err := read(t, local, b, "o"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: the cache after a cold GET of changed bytes: %v", typ, err)
+		}
+		be.corrupt.Store(false)
+		if data, err := read(t, rs, b, "o"); data != "the object's bytes" || err != nil {
+			t.Fatalf("%s: the next cold GET: %q %v", typ, data, err)
+		}
+		meta, err := local.Head(t.Context(), b, "o")
+		if want := etagOf(be.objects["o"]); err != nil || meta.Custom[store.CustomETag] != want {
+			t.Fatalf("%s: the cached copy's S3 ETag: %q %v, want the remote's %q", typ, meta.Custom[store.CustomETag], err, want)
+		}
+	}
+	// The CRC is what is checked: an ETag that is not the bytes' MD5 (as
+	// no S3 gives one) does not fail a cold GET whose CRC holds.
+	rs, be, _, b := newRemote(t, false)
+	be.checksum, be.wrongETag = store.ChecksumCRC32, true
+	be.objects["o"] = []byte("checked by its CRC")
+	if data, err := read(t, rs, b, "o"); data != "checked by its CRC" || err != nil {
+		t.Fatalf("a cold GET checked by its CRC32: %q %v", data, err)
 	}
 }
 
@@ -1381,11 +1433,20 @@ func slowStream(t *testing.T) (rs *remote.Store, be *fakeBackend, b store.Bucket
 }
 
 // A streamed cold GET (past StoreFirstSize) of bytes changed on their way
-// from S3 does not read as whole: the reader gets an error naming the MD5
-// before the last byte, and nothing is cached. Whole bytes read whole,
-// at every read size.
-func TestStreamedColdGetFailsOnABadMD5(t *testing.T) {
+// from S3 does not read as whole: the reader gets an error naming the
+// checksum (the ETag's MD5, or the CRC S3 gave) before the last byte, and
+// nothing is cached. Whole bytes read whole, at every read size.
+func TestStreamedColdGetFailsOnABadChecksum(t *testing.T) {
+	for _, typ := range []string{store.ChecksumMD5, store.ChecksumCRC32C} {
+		t.Run(typ, func(t *testing.T) { testStreamedColdGetFailsOnABadChecksum(t, typ) })
+	}
+}
+
+func testStreamedColdGetFailsOnABadChecksum(t *testing.T, typ string) {
 	rs, be, local, b := newRemote(t, false)
+	if typ != store.ChecksumMD5 {
+		be.checksum = typ
+	}
 	data := bytes.Repeat([]byte("0123456789"), remote.StoreFirstSize/10+1000)
 	be.objects["big"] = data
 	be.corrupt.Store(true)
@@ -1395,8 +1456,8 @@ func TestStreamedColdGetFailsOnABadMD5(t *testing.T) {
 	}
 	got, err := io.ReadAll(obj)
 	obj.Close()
-	if err == nil || !strings.Contains(err.Error(), "MD5") || len(got) >= len(data) {
-		t.Fatalf("a streamed read of changed bytes: %d of %d bytes, %v; want an error naming the MD5 before the end", len(got), len(data), err)
+	if err == nil || !strings.Contains(err.Error(), "sent "+typ+":") || len(got) >= len(data) {
+		t.Fatalf("a streamed read of changed bytes: %d of %d bytes, %v; want an error naming the %s before the end", len(got), len(data), err, typ)
 	}
 	if _, err := local.Head(t.Context(), b, "big"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the changed bytes were cached: %v", err)

@@ -117,8 +117,8 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		meta:  store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)},
 	}
 	o.reader = o.tee
-	if opts.ETag {
-		// Checked against the remote's MD5 as it is cached: the reader
+	if !opts.Checksum.IsEmpty() {
+		// Checked against the remote's checksum as it is cached: the reader
 		// gets its last byte only once the copy checks, else an error
 		// (its bytes changed on the way).
 		o.reader = &heldLast{r: o.tee, verdict: o.verdict}
@@ -163,7 +163,7 @@ func (o *streamingObject) WriteTo(w io.Writer) (int64, error) {
 }
 
 // verdict ends the cached copy once the remote's bytes are all read, and
-// fails when they did not match the remote's MD5.
+// fails when they did not match the remote's checksum.
 func (o *streamingObject) verdict() error {
 	o.pw.Close()
 	err := <-o.stored

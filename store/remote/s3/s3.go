@@ -2,6 +2,8 @@ package s3
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -284,13 +286,41 @@ func (be *Backend) HeadObject(ctx context.Context, b store.Bucket, name string) 
 }
 
 func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
-	out, err := be.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name)})
+	out, err := be.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name)}, askChecksum)
 	if err != nil {
 		return nil, remote.ObjectAttrs{}, be.classify(err, b, name)
 	}
 	attrs := attrsOf(name, out.ContentLength, out.ETag, out.VersionId, out.LastModified)
 	attrs.ETagNotMD5 = etagNotMD5(out.ServerSideEncryption, out.SSECustomerAlgorithm)
+	if out.ChecksumType != types.ChecksumTypeComposite {
+		attrs.Checksum = fullChecksum(out.ChecksumCRC32C, out.ChecksumCRC32, out.ChecksumCRC64NVME, out.ChecksumSHA256)
+	}
 	return out.Body, attrs, nil
+}
+
+// askChecksum has S3 answer a GET with the checksum it keeps of the
+// object. The header is set by hand, not by GetObjectInput.ChecksumMode,
+// which would have the SDK check the body too: the store checks it as it
+// writes the cached copy, once.
+func askChecksum(o *awss3.Options) {
+	o.APIOptions = append(o.APIOptions, smithyhttp.AddHeaderValue("x-amz-checksum-mode", "ENABLED"))
+}
+
+// fullChecksum is the cheapest to check of the whole-object checksums S3
+// gave (base64, big-endian), as a store checksum; empty when it gave
+// none, or only a checksum of parts ("...-N").
+func fullChecksum(crc32c, crc32, crc64nvme, sha256 *string) store.Checksum {
+	for _, c := range []struct {
+		typ   string
+		value *string
+		size  int
+	}{{store.ChecksumCRC32C, crc32c, 4}, {store.ChecksumCRC32, crc32, 4}, {store.ChecksumCRC64NVME, crc64nvme, 8}, {store.ChecksumSHA256, sha256, 32}} {
+		sum, err := base64.StdEncoding.DecodeString(aws.ToString(c.value))
+		if err == nil && len(sum) == c.size {
+			return store.Checksum{Type: c.typ, Value: hex.EncodeToString(sum)}
+		}
+	}
+	return store.Checksum{}
 }
 
 // etagNotMD5 tells an object whose ETag is not its MD5: encrypted with

@@ -280,3 +280,48 @@ func TestRetryableCodesAreUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// A GET asks S3 for the checksum it keeps (x-amz-checksum-mode), and the
+// cheapest whole-object one comes back as the object's: the store checks
+// it as it caches the bytes, so the SDK must not read them a second time
+// (a wrong CRC reads through here). A checksum of parts is none.
+func TestGetObjectGivesTheRemoteChecksum(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	var mode atomic.Value
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mode.Store(r.Header.Get("x-amz-checksum-mode"))
+		w.Header().Set("ETag", `"00000000000000000000000000000000"`)
+		switch r.URL.Path {
+		case "/b/full":
+			w.Header().Set("x-amz-checksum-crc64nvme", "AAAAAAAAAAE=")
+			w.Header().Set("x-amz-checksum-crc32", "AAAAAQ==") // not the bytes'
+			w.Header().Set("x-amz-checksum-type", "FULL_OBJECT")
+		case "/b/parts":
+			w.Header().Set("x-amz-checksum-crc32", "AAAAAQ==-3")
+			w.Header().Set("x-amz-checksum-type", "COMPOSITE")
+		}
+		io.WriteString(w, "the bytes")
+	}))
+	defer server.Close()
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
+	for name, want := range map[string]store.Checksum{"full": {Type: store.ChecksumCRC32, Value: "00000001"}, "parts": {}, "none": {}} {
+		body, attrs, err := be.GetObject(t.Context(), b, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(body)
+		body.Close()
+		if err != nil || string(data) != "the bytes" {
+			t.Fatalf("%s: %q %v: the SDK checked the body", name, data, err)
+		}
+		if attrs.Checksum != want || mode.Load() != "ENABLED" {
+			t.Fatalf("%s: checksum %+v (x-amz-checksum-mode %q), want %+v", name, attrs.Checksum, mode.Load(), want)
+		}
+	}
+}
