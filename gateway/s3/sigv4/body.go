@@ -11,12 +11,13 @@ import (
 	"fmt"
 	"hash"
 	"hash/crc32"
-	"hash/crc64"
 	"io"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/minio/crc64nvme"
 )
 
 // Values of x-amz-content-sha256 besides a hex SHA-256 of the payload.
@@ -40,15 +41,11 @@ const (
 // emptyHash is the hex SHA-256 of nothing, part of every chunk's string to sign.
 const emptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// crc64NVME is CRC-64/NVME, reflected; hash/crc64 applies its initial
-// and final inversion.
-var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
-
 // checksums are the trailers S3 accepts, each with its algorithm.
 var checksums = map[string]func() hash.Hash{
 	"x-amz-checksum-crc32":     func() hash.Hash { return crc32.NewIEEE() },
 	"x-amz-checksum-crc32c":    func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) },
-	"x-amz-checksum-crc64nvme": func() hash.Hash { return crc64.New(crc64NVME) },
+	"x-amz-checksum-crc64nvme": func() hash.Hash { return crc64nvme.New() },
 	"x-amz-checksum-sha1":      sha1.New,
 	"x-amz-checksum-sha256":    sha256.New,
 }
