@@ -110,9 +110,11 @@ type PutOptions struct {
 	// durable, before the object becomes visible (and before Precommit),
 	// outside the store's locks (the caller orders its writes of a name):
 	// an error stores nothing. A write-through sends them to the remote
-	// there, so a copy is read here only once the remote has it. A store
-	// that keeps no bytes (a dry run) does not call it.
-	Stage func(data io.ReaderAt, size int64) error
+	// there, so a copy is read here only once the remote has it; the
+	// custom metadata it returns (what the remote said of the object) is
+	// added to the object's. A store that keeps no bytes (a dry run) does
+	// not call it.
+	Stage func(data io.ReaderAt, size int64) (map[string]string, error)
 }
 
 // CustomETag is the custom metadata key of an object's S3 ETag.

@@ -68,14 +68,23 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// remote) holds up no writer of the names that share the lock.
 		// What the commit would refuse for sure is refused before.
 		err := s.precheck(b, name, props.Created)
+		var custom map[string]string
 		if err == nil {
-			err = stage(works[0], meta.Size, opts.Stage)
+			custom, err = stage(works[0], meta.Size, opts.Stage)
 		}
 		if err != nil {
 			for _, w := range works {
 				os.Remove(w)
 			}
 			return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
+		}
+		if len(custom) > 0 {
+			// A copy: meta.Custom may be the caller's map.
+			meta.Custom = maps.Clone(meta.Custom)
+			if meta.Custom == nil {
+				meta.Custom = map[string]string{}
+			}
+			maps.Copy(meta.Custom, custom)
 		}
 	}
 	// The copies kept are those written now: with mirror.burst, an older
@@ -274,10 +283,10 @@ func (s *Store) precheck(b store.Bucket, name string, created store.Int64String)
 }
 
 // stage hands the bytes of a work file to PutOptions.Stage.
-func stage(work string, size int64, fn func(io.ReaderAt, int64) error) error {
+func stage(work string, size int64, fn func(io.ReaderAt, int64) (map[string]string, error)) (map[string]string, error) {
 	f, err := os.Open(work)
 	if err != nil {
-		return classify(err)
+		return nil, classify(err)
 	}
 	defer f.Close()
 	return fn(f, size)

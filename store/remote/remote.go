@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -578,9 +579,6 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// copy cannot say whether a condition holds there.
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: a conditional PUT to a remote bucket is not supported", b, name, store.ErrInvalidProps)
 	}
-	// The MD5 is what S3 answers as the ETag of a single PUT: a validated
-	// warm GET then knows the cached copy is the remote's.
-	opts.ETag = true
 	// Under the name's lock, the remote gets the writes of a name in the
 	// order they are stored here.
 	defer s.lockName(b.String() + "/" + name)()
@@ -592,19 +590,31 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// between the remote's answer and the copy here leaves it too.)
 	staged, reached := false, false
 	inner := opts.Stage
-	opts.Stage = func(data io.ReaderAt, size int64) error {
+	localETag := opts.ETag
+	opts.Stage = func(data io.ReaderAt, size int64) (map[string]string, error) {
+		custom := map[string]string{}
 		if inner != nil {
-			if err := inner(data, size); err != nil {
-				return err
+			more, err := inner(data, size)
+			if err != nil {
+				return nil, err
 			}
+			maps.Copy(custom, more)
 		}
 		staged = true
-		_, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size)
+		attrs, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size)
 		reached = err == nil || mayHaveReached(err)
 		if err != nil {
-			return fmt.Errorf("write through %s/%s: %w", b, name, err)
+			return nil, fmt.Errorf("write through %s/%s: %w", b, name, err)
 		}
-		return nil
+		// The remote's ETag and version, as a cold GET keeps them: a
+		// validated warm GET then knows the copy is the remote's (an
+		// encrypted or versioned object too), and no MD5 is computed
+		// here for it.
+		maps.Copy(custom, customOf(attrs))
+		if etag := strings.ToLower(attrs.ETag); !localETag && isMD5(etag) && !attrs.ETagNotMD5 {
+			custom[store.CustomETag] = etag
+		}
+		return custom, nil
 	}
 	meta, err := s.Store.Put(ctx, b, name, r, opts)
 	if staged {

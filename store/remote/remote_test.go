@@ -43,6 +43,9 @@ type fakeBackend struct {
 	// encrypted answers GETs as of an object encrypted with KMS: its
 	// ETag is not its MD5.
 	encrypted bool
+	// kms answers as S3 does for objects encrypted with KMS keys: ETags
+	// that look like MD5s and are not the bytes', and a version each.
+	kms bool
 	// checksum, when set, is the type of the whole-object checksum GETs
 	// give with the bytes (of the object, not of a corrupted body), as
 	// S3 does for an object uploaded with one.
@@ -72,6 +75,9 @@ func etagOf(data []byte) string { sum := md5.Sum(data); return hex.EncodeToStrin
 func (f *fakeBackend) etag(data []byte) string {
 	if f.longTags {
 		return strings.Repeat(etagOf(data), 200)
+	}
+	if f.kms {
+		return etagOf(append([]byte("kms"), data...))
 	}
 	return etagOf(data)
 }
@@ -116,7 +122,7 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 	if f.corrupt.Load() && len(data) > 0 {
 		data = append([]byte{data[0] ^ 0xff}, data[1:]...)
 	}
-	attrs.ETagNotMD5 = f.encrypted
+	attrs.ETagNotMD5 = f.encrypted || f.kms
 	if f.checksum != "" {
 		h, err := store.NewHash(f.checksum)
 		if err != nil {
@@ -149,7 +155,11 @@ func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string
 	f.mu.Lock()
 	f.objects[name] = data
 	f.mu.Unlock()
-	return remote.ObjectAttrs{Name: name, Size: size, ETag: etagOf(data)}, nil
+	attrs := remote.ObjectAttrs{Name: name, Size: size, ETag: f.etag(data), ETagNotMD5: f.kms}
+	if f.kms {
+		attrs.Version = "v-" + attrs.ETag
+	}
+	return attrs, nil
 }
 
 func (f *fakeBackend) DeleteObject(ctx context.Context, b store.Bucket, name string) error {
@@ -505,6 +515,34 @@ func TestCopyRemovalsLeaveTheRemote(t *testing.T) {
 
 // Concurrent write-through PUTs of a name leave the remote and the local
 // store with the same object, each sent whole.
+// A write-through keeps what the remote answered (its ETag, its version),
+// as a cold GET does, and computes no MD5 of its own: a validated read of
+// an object whose ETag is not its MD5 (encrypted with KMS) does not fetch
+// it again, and one whose ETag is keeps it as its S3 ETag.
+func TestWriteThroughKeepsTheRemoteAnswer(t *testing.T) {
+	for _, kms := range []bool{true, false} {
+		rs, be, local, b := newRemote(t, true)
+		be.kms = kms
+		if _, err := rs.Put(t.Context(), b, "w", strings.NewReader("written"), store.PutOptions{Size: 7}); err != nil {
+			t.Fatal(err)
+		}
+		if data, err := read(t, rs, b, "w"); data != "written" || err != nil || be.gets.Load() != 0 {
+			t.Fatalf("kms=%v: a validated read after a write-through: %q %v, %d GETs", kms, data, err, be.gets.Load())
+		}
+		meta, err := local.Head(t.Context(), b, "w")
+		etag := be.etag([]byte("written"))
+		if err != nil || meta.Custom[remote.CustomETag] != etag {
+			t.Fatalf("kms=%v: the copy's metadata %v %v, want the remote's ETag %s", kms, meta.Custom, err, etag)
+		}
+		if kms && (meta.Custom[remote.CustomVersion] != "v-"+etag || meta.Custom[store.CustomETag] != "") {
+			t.Fatalf("an encrypted object's copy: %v, want the remote's version and no MD5 taken for its ETag", meta.Custom)
+		}
+		if !kms && meta.Custom[store.CustomETag] != etagOf([]byte("written")) {
+			t.Fatalf("a plain object's copy: %v, want the remote's MD5 as its S3 ETag", meta.Custom)
+		}
+	}
+}
+
 func TestWriteThroughPutsKeepOneOrder(t *testing.T) {
 	rs, be, local, b := newRemote(t, false)
 	rs.SetStamp(stamps())

@@ -335,7 +335,9 @@ func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r
 	if err != nil {
 		return remote.ObjectAttrs{}, be.classify(err, b, name)
 	}
-	return attrsOf(name, &size, out.ETag, out.VersionId, nil), nil
+	attrs := attrsOf(name, &size, out.ETag, out.VersionId, nil)
+	attrs.ETagNotMD5 = etagNotMD5(out.ServerSideEncryption, out.SSECustomerAlgorithm)
+	return attrs, nil
 }
 
 func (be *Backend) DeleteObject(ctx context.Context, b store.Bucket, name string) error {
