@@ -330,7 +330,28 @@ func etagNotMD5(sse types.ServerSideEncryption, customerAlgorithm *string) bool 
 	return sse != "" && sse != types.ServerSideEncryptionAes256 || aws.ToString(customerAlgorithm) != ""
 }
 
+// maxSinglePut is the most S3 takes in one PUT: a bigger object is
+// uploaded in parts (a variable for the tests).
+var maxSinglePut int64 = 5 << 30
+
+// minPartSize is the least part of a multipart write: S3 allows 10,000
+// parts, and 5 MiB at least for all but the last.
+const (
+	minPartSize = 64 << 20
+	maxParts    = 10000
+)
+
+// partSizeFor is the part size of an upload of size bytes: whole MiBs,
+// at most maxParts parts.
+func partSizeFor(size int64) int64 {
+	part := max(minPartSize, (size+maxParts-1)/maxParts)
+	return (part + 1<<20 - 1) &^ (1<<20 - 1)
+}
+
 func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+	if size > maxSinglePut {
+		return be.putParts(ctx, b, name, r, size)
+	}
 	out, err := be.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name), Body: r, ContentLength: aws.Int64(size)})
 	if err != nil {
 		return remote.ObjectAttrs{}, be.classify(err, b, name)
@@ -338,6 +359,67 @@ func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r
 	attrs := attrsOf(name, &size, out.ETag, out.VersionId, nil)
 	attrs.ETagNotMD5 = etagNotMD5(out.ServerSideEncryption, out.SSECustomerAlgorithm)
 	return attrs, nil
+}
+
+// putParts uploads an object too big for one PUT in parts, one after
+// another, each from its own section of r (which the SDK rewinds to sign
+// and to retry). A failure aborts the upload: S3 keeps no parts.
+func (be *Backend) putParts(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+	at, ok := r.(io.ReaderAt)
+	if !ok {
+		at = &seekingReaderAt{r: r}
+	}
+	created, err := be.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(name)})
+	if err != nil {
+		return remote.ObjectAttrs{}, be.classify(err, b, name)
+	}
+	upload := created.UploadId
+	abort := func(err error) (remote.ObjectAttrs, error) {
+		// Whatever stopped the upload, its parts go (S3 bills them).
+		_, aerr := be.client.AbortMultipartUpload(context.WithoutCancel(ctx), &awss3.AbortMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(name), UploadId: upload})
+		if aerr != nil {
+			err = errors.Join(err, fmt.Errorf("abort the upload of %s/%s (its parts stay in S3 until a lifecycle rule removes them): %w", b, name, aerr))
+		}
+		return remote.ObjectAttrs{}, be.classify(err, b, name)
+	}
+	partSize := partSizeFor(size)
+	var parts []types.CompletedPart
+	for number, offset := int32(1), int64(0); offset < size; number, offset = number+1, offset+partSize {
+		length := min(partSize, size-offset)
+		out, err := be.client.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String(b.Name), Key: aws.String(name), UploadId: upload,
+			PartNumber: aws.Int32(number), Body: io.NewSectionReader(at, offset, length), ContentLength: aws.Int64(length)})
+		if err != nil {
+			return abort(err)
+		}
+		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(number)})
+	}
+	done, err := be.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(name), UploadId: upload,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	if err != nil {
+		return abort(err)
+	}
+	attrs := attrsOf(name, &size, done.ETag, done.VersionId, nil)
+	attrs.ETagNotMD5 = true // the MD5 of the parts' MD5s
+	return attrs, nil
+}
+
+// seekingReaderAt reads at offsets of a reader that only seeks.
+type seekingReaderAt struct {
+	mu sync.Mutex
+	r  io.ReadSeeker
+}
+
+func (s *seekingReaderAt) ReadAt(p []byte, offset int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.r.Seek(offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	n, err := io.ReadFull(s.r, p)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF // short at the end, as ReaderAt says
+	}
+	return n, err
 }
 
 func (be *Backend) DeleteObject(ctx context.Context, b store.Bucket, name string) error {

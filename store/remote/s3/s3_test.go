@@ -1,13 +1,18 @@
 package s3
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -323,5 +328,98 @@ func TestGetObjectGivesTheRemoteChecksum(t *testing.T) {
 		if attrs.Checksum != want || mode.Load() != "ENABLED" {
 			t.Fatalf("%s: checksum %+v (x-amz-checksum-mode %q), want %+v", name, attrs.Checksum, mode.Load(), want)
 		}
+	}
+}
+
+// fakeMultipart is an S3 endpoint that takes multipart uploads (and
+// refuses single PUTs): parts are kept per upload, a completed upload's
+// bytes are the parts in the order listed.
+type fakeMultipart struct {
+	mu       sync.Mutex
+	parts    map[int][]byte
+	object   []byte
+	aborted  bool
+	failPart int // a part number answered 400
+}
+
+func (f *fakeMultipart) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := r.URL.Query()
+	switch {
+	case r.Method == http.MethodPost && q.Has("uploads"):
+		f.parts = map[int][]byte{}
+		io.WriteString(w, `<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>big</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
+	case r.Method == http.MethodPut && q.Get("uploadId") == "u1":
+		number, _ := strconv.Atoi(q.Get("partNumber"))
+		if number == f.failPart {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `<Error><Code>InvalidArgument</Code><Message>no</Message></Error>`)
+			return
+		}
+		data, _ := io.ReadAll(r.Body)
+		f.parts[number] = data
+		w.Header().Set("ETag", fmt.Sprintf(`"p%d"`, number))
+	case r.Method == http.MethodPost && q.Get("uploadId") == "u1":
+		var done struct {
+			Parts []struct {
+				PartNumber int
+				ETag       string
+			} `xml:"Part"`
+		}
+		if err := xml.NewDecoder(r.Body).Decode(&done); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		f.object = nil
+		for i, p := range done.Parts {
+			if p.PartNumber != i+1 || p.ETag != fmt.Sprintf(`"p%d"`, i+1) {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, `<Error><Code>InvalidPart</Code><Message>no</Message></Error>`)
+				return
+			}
+			f.object = append(f.object, f.parts[p.PartNumber]...)
+		}
+		io.WriteString(w, fmt.Sprintf(`<CompleteMultipartUploadResult><ETag>"m-%d"</ETag></CompleteMultipartUploadResult>`, len(done.Parts)))
+	case r.Method == http.MethodDelete && q.Get("uploadId") == "u1":
+		f.aborted = true
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `<Error><Code>EntityTooLarge</Code><Message>one PUT</Message></Error>`)
+	}
+}
+
+// An object bigger than S3 takes in one PUT (a write-through of 6 GiB)
+// goes in parts, each from its own section of the bytes; a part refused
+// aborts the upload, and the PUT fails.
+func TestBigWriteThroughGoesInParts(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	defer func(was int64) { maxSinglePut = was }(maxSinglePut)
+	maxSinglePut = 1 << 20
+	fake := &fakeMultipart{}
+	server := httptest.NewServer(fake)
+	defer server.Close()
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
+	data := make([]byte, 2*minPartSize+12345)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	attrs, err := be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)))
+	if err != nil || !bytes.Equal(fake.object, data) || len(fake.parts) != 3 || attrs.ETag != "m-3" || !attrs.ETagNotMD5 {
+		t.Fatalf("a PUT in parts: %+v %v; %d bytes in %d parts, want %d in 3", attrs, err, len(fake.object), len(fake.parts), len(data))
+	}
+	fake.failPart = 2
+	if _, err := be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data))); err == nil || !fake.aborted {
+		t.Fatalf("a PUT whose second part is refused: %v, upload aborted %v", err, fake.aborted)
+	}
+	if got := partSizeFor(50 << 30); got*maxParts < 50<<30 || got%(1<<20) != 0 {
+		t.Fatalf("part size of 50 GiB: %d", got)
 	}
 }
