@@ -4,7 +4,11 @@
   (a template such as ``shard-{000..063}.tar``, or a prefix) and yields
   WebDataset-style samples, the files of a record grouped by key::
 
-      {"__key__": "a/b/sample-1", "jpg": b"...", "cls": b"..."}
+      {"__key__": "a/b/sample-1", "__url__": "ais://bucket/shard-007.tar",
+       "jpg": b"...", "cls": b"..."}
+
+  (``__url__``, as in WebDataset, names the shard: a transform that fails
+  can say where its sample came from.)
 
   Shards are split across DataLoader workers and distributed ranks (each
   shard read by exactly one of them), shuffled reproducibly per epoch
@@ -246,10 +250,11 @@ class ShardDataset(IterableDataset):
     in memory shared with the training process. Workers started anew by
     spawn or forkserver get a copy each epoch: call set_epoch before each.
 
-    A sample is ``{"__key__": key, ext: bytes, ...}``: consecutive files of
-    a shard whose names share the key (the name up to the first '.' of its
-    last component) form one sample, keyed by their extensions (without the
-    dot). A shard that cannot be read raises ShardError naming it.
+    A sample is ``{"__key__": key, "__url__": "ais://bucket/shard", ext:
+    bytes, ...}``: consecutive files of a shard whose names share the key
+    (the name up to the first '.' of its last component) form one sample,
+    keyed by their extensions (without the dot). A shard that cannot be
+    read raises ShardError naming it.
     """
 
     def __init__(
@@ -436,7 +441,8 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
     (naming the shard, and the offset in the tar stream) when the shard is
     corrupt, truncated or not a tar, when a file is larger than
     ``max_member_size`` (each is read into memory), or when a file's
-    extension is ``__key__`` (the sample's own key).
+    extension is ``__key__`` or ``__url__`` (the sample's own key, and
+    the shard's ``ais://bucket/name``, which every sample carries).
     """
     where = f"ais://{bucket}/{shard}"
     reader = client.open_object(bucket, shard)
@@ -467,12 +473,12 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
                     raise tarfile.ReadError(f"{len(data)} of {ti.size} bytes")
                 member = None
                 key, ext = split_name(ti.name)
-                if ext == "__key__":
-                    raise ShardError(f"shard {where}: {ti.name} would replace its sample's key", shard=where, offset=ti.offset)
+                if ext in ("__key__", "__url__"):
+                    raise ShardError(f"shard {where}: {ti.name} would replace its sample's {ext}", shard=where, offset=ti.offset)
                 if sample is None or sample["__key__"] != key:
                     if sample is not None:
                         yield sample
-                    sample = {"__key__": key}
+                    sample = {"__key__": key, "__url__": where}
                 sample[ext] = data
             # tarfile stops quietly at a header it cannot parse, or at no
             # header at all: the archive must end with its end marker, and
@@ -549,8 +555,8 @@ class RecordDataset(Dataset):
 
     Every shard needs its index, ``<shard>.idx`` (``ais archive index``, or
     dSort's ``"output_index": true``). Item ``i`` is the i-th member across
-    the shards in order: ``{"__key__": key, "name": member name, "data":
-    bytes}``, read with one range GET.
+    the shards in order: ``{"__key__": key, "__url__": "ais://bucket/shard",
+    "name": member name, "data": bytes}``, read with one range GET.
     """
 
     def __init__(
@@ -598,7 +604,7 @@ class RecordDataset(Dataset):
     def __getitem__(self, i: int) -> Any:
         idx, m = self.locate(int(i))
         data = idx.read_member(self.client, self.bucket, m)
-        item: Sample = {"__key__": split_name(m.name)[0], "name": m.name, "data": data}
+        item: Sample = {"__key__": split_name(m.name)[0], "__url__": f"ais://{self.bucket}/{idx.shard}", "name": m.name, "data": data}
         if self.transform is not None:
             return self.transform(item)
         return item
@@ -629,7 +635,7 @@ class RecordDataset(Dataset):
             data = next(datas, b"") if m.size > 0 else b""
             if len(data) != m.size:
                 raise DatasetError(f"RecordDataset: {idx.shard}:{m.name}: get-batch returned {len(data)} bytes, the index says {m.size}")
-            item: Sample = {"__key__": split_name(m.name)[0], "name": m.name, "data": data}
+            item: Sample = {"__key__": split_name(m.name)[0], "__url__": f"ais://{self.bucket}/{idx.shard}", "name": m.name, "data": data}
             items.append(self.transform(item) if self.transform is not None else item)
         return items
 

@@ -99,8 +99,10 @@ def test_samples_are_records(client: Client, ds: Dataset):
     assert len(got) == len(ds.expected)
     for s in got:
         want = ds.expected[s["__key__"]]
-        assert set(s) == {"__key__", "jpg", "cls"}
+        assert set(s) == {"__key__", "__url__", "jpg", "cls"}
         assert s["jpg"] == want["jpg"] and s["cls"] == want["cls"]
+        # The shard it came from, as WebDataset names it.
+        assert s["__url__"] in {f"ais://{ds.dst}/{o}" for o in ds.outputs}
 
 
 def test_dataloader_two_workers_each_record_once(client: Client, ds: Dataset):
@@ -228,7 +230,7 @@ def test_record_dataset_matches_tarfile(client: Client, ds: Dataset):
     assert len(rd) == len(want) == 2 * len(ds.expected)
     for i, (name, data) in enumerate(want):
         item = rd[i]
-        assert item == {"__key__": aisgo.split_name(name)[0], "name": name, "data": data}
+        assert item == {"__key__": aisgo.split_name(name)[0], "__url__": f"ais://{ds.dst}/{rd.locate(i)[0].shard}", "name": name, "data": data}
     assert rd[-1]["name"] == want[-1][0]
     with pytest.raises(IndexError):
         rd[len(rd)]
@@ -324,11 +326,11 @@ def test_tgz_shards_stream(client: Client, cluster, bucket: str):
     cluster.ais("archive", "gen-shards", f"ais://{bucket}/z-{{0..2}}.tgz", "--records", "10", "--record-size", "256", "--exts", ".txt,.cls,.json")
     d = ShardDataset(client, bucket, "z-{0..2}.tgz")
     got = list(d)
-    assert len(got) == 30 and all(set(s) == {"__key__", "txt", "cls", "json"} for s in got)
+    assert len(got) == 30 and all(set(s) == {"__key__", "__url__", "txt", "cls", "json"} for s in got)
     expected = {}
     for i in range(3):
         expected.update(group(read_tar(client.get_object(bucket, f"z-{i}.tgz"))))
-    assert {s["__key__"]: {k: v for k, v in s.items() if k != "__key__"} for s in got} == expected
+    assert {s["__key__"]: {k: v for k, v in s.items() if k not in ("__key__", "__url__")} for s in got} == expected
 
 
 def test_tgz_with_a_flipped_byte_is_refused(client: Client, bucket: str):
@@ -365,7 +367,7 @@ def test_bz2_and_xz_shards_stream(client: Client, bucket: str):
         # A link is not a file: skipped, with a warning naming the shard.
         with pytest.warns(UserWarning, match=rf"{name}: links"):
             got = list(aisgo.torch.iter_shard(client, bucket, name))
-        assert got == [dict(__key__=f"s-{i}", bin=members[2 * i][1], cls=members[2 * i + 1][1]) for i in range(4)], name
+        assert got == [dict(__key__=f"s-{i}", __url__=f"ais://{bucket}/{name}", bin=members[2 * i][1], cls=members[2 * i + 1][1]) for i in range(4)], name
         bad = bytearray(buf.getvalue())
         bad[len(bad) // 2] ^= 0xFF
         client.put_object(bucket, "bad-" + name, bytes(bad))
@@ -430,16 +432,17 @@ def test_shard_bombs_and_spoofed_keys(client: Client, bucket: str):
     client.put_object(bucket, "bomb.tgz", bomb.getvalue())
     with pytest.raises(aisgo.ShardError, match=r"s-0\.bin is 4194304 bytes, more than the 1048576"):
         list(aisgo.torch.iter_shard(client, bucket, "bomb.tgz", max_member_size=1 << 20))
-    # A file named as a sample's key does not replace it.
-    spoof = io.BytesIO()
-    with tarfile.open(fileobj=spoof, mode="w") as tf:
-        for name in ("s-0.bin", "s-0.__key__"):
-            ti = tarfile.TarInfo(name)
-            ti.size = 3
-            tf.addfile(ti, io.BytesIO(b"abc"))
-    client.put_object(bucket, "spoof.tar", spoof.getvalue())
-    with pytest.raises(aisgo.ShardError, match=r"would replace its sample's key"):
-        list(ShardDataset(client, bucket, "spoof.tar"))
+    # A file named as a sample's key, or its shard's, does not replace it.
+    for field in ("key", "url"):
+        spoof = io.BytesIO()
+        with tarfile.open(fileobj=spoof, mode="w") as tf:
+            for name in ("s-0.bin", f"s-0.__{field}__"):
+                ti = tarfile.TarInfo(name)
+                ti.size = 3
+                tf.addfile(ti, io.BytesIO(b"abc"))
+        client.put_object(bucket, "spoof.tar", spoof.getvalue())
+        with pytest.raises(aisgo.ShardError, match=rf"would replace its sample's __{field}__"):
+            list(ShardDataset(client, bucket, "spoof.tar"))
 
 
 def test_rank_is_resolved_in_the_training_process(client: Client, ds: Dataset, monkeypatch):
