@@ -68,7 +68,8 @@ func (r *countingRemote) PutObject(_ context.Context, _ store.Bucket, name strin
 	}
 	r.puts++
 	r.objects[name] = data
-	return remote.ObjectAttrs{Name: name, Size: size}, nil
+	// S3 answers a PUT with the object's ETag.
+	return remote.ObjectAttrs{Name: name, Size: size, ETag: fmt.Sprintf("%x", md5.Sum(data))}, nil
 }
 
 func (r *countingRemote) DeleteObject(_ context.Context, _ store.Bucket, name string) error {

@@ -80,11 +80,17 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 		if len(custom) > 0 {
 			// A copy: meta.Custom may be the caller's map.
-			meta.Custom = maps.Clone(meta.Custom)
-			if meta.Custom == nil {
-				meta.Custom = map[string]string{}
+			merged := maps.Clone(meta.Custom)
+			if merged == nil {
+				merged = map[string]string{}
 			}
-			maps.Copy(meta.Custom, custom)
+			maps.Copy(merged, custom)
+			// What the stage said of the object is kept when it fits: the
+			// remote has the object already, and a write it took must not
+			// fail here for metadata it added.
+			if checkMetaRoom(props.Checksum.Type, merged, false) == nil {
+				meta.Custom = merged
+			}
 		}
 	}
 	// The copies kept are those written now: with mirror.burst, an older

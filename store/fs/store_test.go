@@ -3,6 +3,7 @@ package fs_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -1158,6 +1159,34 @@ func TestNameAndPrefixRacing(t *testing.T) {
 		}
 		if (errs[0] == nil) == (errs[1] == nil) {
 			t.Fatalf("%s and %s: %v, %v: want exactly one stored", file, under, errs[0], errs[1])
+		}
+	}
+}
+
+// What a Stage says of the object (a remote's ETag and version) is added
+// to its metadata, and left out when it does not fit: the bytes are on
+// the remote already, and the write must not fail here for it.
+func TestStagedCustomMetadataIsKeptWhenItFits(t *testing.T) {
+	st := open(t, t.TempDir())
+	b := store.Bucket{Provider: store.ProviderAIS, Name: "b"}
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{"fits": "etag-1", "too-big": strings.Repeat("x", 4<<10)} {
+		caller := map[string]string{"mine": "v"}
+		stage := func(io.ReaderAt, int64) (map[string]string, error) {
+			return map[string]string{"remote.etag": value}, nil
+		}
+		if _, err := st.Put(t.Context(), b, name, strings.NewReader("data"), store.PutOptions{Size: 4, Custom: caller, Stage: stage}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		meta, err := st.Head(t.Context(), b, name)
+		kept := meta.Custom["remote.etag"] == value
+		if err != nil || kept != (name == "fits") || meta.Custom["mine"] != "v" {
+			t.Fatalf("%s: custom %v %v", name, meta.Custom, err)
+		}
+		if len(caller) != 1 {
+			t.Fatalf("%s: the caller's map was changed: %v", name, caller)
 		}
 	}
 }

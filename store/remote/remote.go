@@ -729,10 +729,14 @@ func (s *Store) deleteWrittenThrough(ctx context.Context, be Backend, b store.Bu
 	if meta.Stamp != opts.IfStamp {
 		return fmt.Errorf("delete %s/%s: %w: it has stamp %s, not %s", b, name, store.ErrExists, meta.Stamp, opts.IfStamp)
 	}
-	if etag := meta.Custom[store.CustomETag]; etag != "" {
+	// The ETag the remote answered the write-through (an encrypted or
+	// multipart object's is not its MD5), or, kept by an older build,
+	// the MD5 computed here.
+	remoteETag, md5ETag := meta.Custom[CustomETag], meta.Custom[store.CustomETag]
+	if remoteETag != "" || md5ETag != "" {
 		attrs, err := be.HeadObject(ctx, b, name)
 		switch {
-		case err == nil && attrs.ETag == etag:
+		case err == nil && (remoteETag != "" && keptTag(attrs.ETag) == remoteETag || remoteETag == "" && attrs.ETag == md5ETag):
 			if err := be.DeleteObject(ctx, b, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}

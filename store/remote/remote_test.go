@@ -540,6 +540,14 @@ func TestWriteThroughKeepsTheRemoteAnswer(t *testing.T) {
 		if !kms && meta.Custom[store.CustomETag] != etagOf([]byte("written")) {
 			t.Fatalf("a plain object's copy: %v, want the remote's MD5 as its S3 ETag", meta.Custom)
 		}
+		// Undone (a dSort job aborted): the remote's object goes too, known
+		// by the ETag the remote answered.
+		if err := rs.Delete(t.Context(), b, "w", store.DeleteOptions{IfStamp: meta.Stamp, WrittenThrough: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := be.objects["w"]; ok {
+			t.Fatalf("kms=%v: an undone write-through left the remote's object", kms)
+		}
 	}
 }
 

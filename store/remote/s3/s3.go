@@ -377,10 +377,14 @@ func (be *Backend) putParts(ctx context.Context, b store.Bucket, name string, r 
 	abort := func(err error) (remote.ObjectAttrs, error) {
 		// Whatever stopped the upload, its parts go (S3 bills them).
 		_, aerr := be.client.AbortMultipartUpload(context.WithoutCancel(ctx), &awss3.AbortMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(name), UploadId: upload})
+		err = be.classify(err, b, name)
 		if aerr != nil {
-			err = errors.Join(err, fmt.Errorf("abort the upload of %s/%s (its parts stay in S3 until a lifecycle rule removes them): %w", b, name, aerr))
+			// Named, not classified: a Complete whose answer was lost
+			// leaves no upload to abort (NoSuchUpload), and the write
+			// is what failed, not a missing object.
+			err = fmt.Errorf("%w (and the abort of the upload failed: %v; its parts stay in S3 until a lifecycle rule removes them)", err, aerr)
 		}
-		return remote.ObjectAttrs{}, be.classify(err, b, name)
+		return remote.ObjectAttrs{}, err
 	}
 	partSize := partSizeFor(size)
 	var parts []types.CompletedPart
