@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/aisgo/aisgo/internal/egress"
@@ -339,6 +340,7 @@ var maxSinglePut int64 = 5 << 30
 const (
 	minPartSize = 64 << 20
 	maxParts    = 10000
+	partsAtOnce = 4
 )
 
 // partSizeFor is the part size of an upload of size bytes: whole MiBs,
@@ -361,9 +363,9 @@ func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r
 	return attrs, nil
 }
 
-// putParts uploads an object too big for one PUT in parts, one after
-// another, each from its own section of r (which the SDK rewinds to sign
-// and to retry). A failure aborts the upload: S3 keeps no parts.
+// putParts uploads an object too big for one PUT in parts, partsAtOnce
+// at a time, each from its own section of r (which the SDK rewinds to
+// sign and to retry). A failure aborts the upload: S3 keeps no parts.
 func (be *Backend) putParts(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
 	at, ok := r.(io.ReaderAt)
 	if !ok {
@@ -387,15 +389,26 @@ func (be *Backend) putParts(ctx context.Context, b store.Bucket, name string, r 
 		return remote.ObjectAttrs{}, err
 	}
 	partSize := partSizeFor(size)
-	var parts []types.CompletedPart
-	for number, offset := int32(1), int64(0); offset < size; number, offset = number+1, offset+partSize {
+	parts := make([]types.CompletedPart, (size+partSize-1)/partSize)
+	// A few parts at a time: one S3 connection moves far less than a
+	// target's disk reads.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(partsAtOnce)
+	for i := range parts {
+		number, offset := int32(i+1), int64(i)*partSize
 		length := min(partSize, size-offset)
-		out, err := be.client.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String(b.Name), Key: aws.String(name), UploadId: upload,
-			PartNumber: aws.Int32(number), Body: io.NewSectionReader(at, offset, length), ContentLength: aws.Int64(length)})
-		if err != nil {
-			return abort(err)
-		}
-		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(number)})
+		g.Go(func() error {
+			out, err := be.client.UploadPart(gctx, &awss3.UploadPartInput{Bucket: aws.String(b.Name), Key: aws.String(name), UploadId: upload,
+				PartNumber: aws.Int32(number), Body: io.NewSectionReader(at, offset, length), ContentLength: aws.Int64(length)})
+			if err != nil {
+				return err
+			}
+			parts[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(number)}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return abort(err)
 	}
 	done, err := be.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(name), UploadId: upload,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
