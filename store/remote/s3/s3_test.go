@@ -291,10 +291,8 @@ func TestRetryableCodesAreUnavailable(t *testing.T) {
 // it as it caches the bytes, so the SDK must not read them a second time
 // (a wrong CRC reads through here). A checksum of parts is none.
 func TestGetObjectGivesTheRemoteChecksum(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "key")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	var mode atomic.Value
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	be := backendOf(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mode.Store(r.Header.Get("x-amz-checksum-mode"))
 		w.Header().Set("ETag", `"00000000000000000000000000000000"`)
 		switch r.URL.Path {
@@ -308,12 +306,6 @@ func TestGetObjectGivesTheRemoteChecksum(t *testing.T) {
 		}
 		io.WriteString(w, "the bytes")
 	}))
-	defer server.Close()
-	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
 	for name, want := range map[string]store.Checksum{"full": {Type: store.ChecksumCRC32, Value: "00000001"}, "parts": {}, "none": {}} {
 		body, attrs, err := be.GetObject(t.Context(), b, name)
@@ -394,18 +386,10 @@ func (f *fakeMultipart) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // goes in parts, each from its own section of the bytes; a part refused
 // aborts the upload, and the PUT fails.
 func TestBigWriteThroughGoesInParts(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "key")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	defer func(was int64) { maxSinglePut = was }(maxSinglePut)
 	maxSinglePut = 1 << 20
 	fake := &fakeMultipart{}
-	server := httptest.NewServer(fake)
-	defer server.Close()
-	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := backendOf(t, fake)
 	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
 	data := make([]byte, 2*minPartSize+12345)
 	for i := range data {
@@ -422,4 +406,20 @@ func TestBigWriteThroughGoesInParts(t *testing.T) {
 	if got := partSizeFor(50 << 30); got*maxParts < 50<<30 || got%(1<<20) != 0 {
 		t.Fatalf("part size of 50 GiB: %d", got)
 	}
+}
+
+// backendOf is a backend of an endpoint served by handler on loopback,
+// with static credentials.
+func backendOf(t *testing.T, handler http.Handler) *Backend {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	server := httptest.NewServer(handler)
+	t.Cleanup(server.Close)
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be
 }
