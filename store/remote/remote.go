@@ -153,9 +153,9 @@ func (s *Store) fetchOptions(ctx context.Context, b store.Bucket, attrs ObjectAt
 	md5ETag := isMD5(etag) && !attrs.ETagNotMD5
 	switch {
 	case !attrs.Checksum.IsEmpty():
-		// A CRC costs a fiftieth of an MD5 (CRC64NVME a half): the MD5
-		// is not computed, and the ETag, the MD5 of the bytes the CRC
-		// checks, is kept as the S3 API's.
+		// A CRC costs a small fraction of an MD5's CPU: the MD5 is not
+		// computed, and the ETag, the MD5 of the bytes the CRC checks, is
+		// kept as the S3 API's.
 		opts.Checksum = attrs.Checksum
 		if md5ETag {
 			opts.Custom[store.CustomETag] = etag
