@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sys/unix"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/internal/pool"
@@ -69,7 +71,7 @@ func remoteName(what string) string {
 func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	rec := newRecorder("remote", cfg.Logger)
 	n := count(cfg.Size, remoteObjSize)
-	names := []string{"S3 GET straight from versitygw", cacheBoundWhat, "cold GET", "ais:// GET", "warm GET", "HTTP GET loop", "downloader", "prefetch"}
+	names := []string{"S3 GET straight from versitygw", cacheBoundWhat, "cold GET", "ais:// GET", "warm GET", "HTTP GET loop", "downloader", "prefetch", pinnedDirectWhat, pinnedColdWhat}
 	why := ""
 	server := versitygw()
 	switch {
@@ -135,7 +137,7 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	bytesMoved := n * remoteObjSize
 	note := fmt.Sprintf("versitygw on loopback; 1 gateway and %d targets", datapathTargets)
 	direct := figure{name: remoteName("S3 GET straight from versitygw"), bytes: bytesMoved, ops: n, note: "aws-sdk-go-v2 with its defaults (it checks the CRC64NVME S3 gives with each object, as the cold GET does), no cluster", repeat: true}
-	err = rec.measure(ctx, direct, func() error {
+	straight := func() error {
 		return runWorkers(ctx, httpWorkers, n, 0, func(ctx context.Context, i int64, _ []byte) error {
 			out, err := sdk.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(remoteBucket), Key: aws.String(key("cold", i))})
 			if err != nil {
@@ -145,8 +147,8 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 			_, err = io.Copy(io.Discard, out.Body)
 			return err
 		})
-	})
-	if err != nil {
+	}
+	if err := rec.measure(ctx, direct, straight); err != nil {
 		return rec.results, err
 	}
 	get := func(bucket, prefix string) func() error {
@@ -238,6 +240,9 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := downloadFigures(ctx, rec, c, client, src, n); err != nil {
 		return rec.results, err
 	}
+	if err := pinnedColdFigures(ctx, rec, c, cmd.Process.Pid, direct, straight, cold, get("s3://"+remoteBucket, "cold")); err != nil {
+		return rec.results, err
+	}
 	prefetch := figure{name: remoteName("prefetch"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note + "; a job on every target, 8 cold GETs at a time each; each run after an evict job", setup: evict("pre"), repeat: true}
 	err = rec.measureWith(ctx, prefetch, func() error {
 		id, err := client.Prefetch(ctx, "s3://"+remoteBucket, api.ListRange{Template: "pre/"})
@@ -306,4 +311,43 @@ func downloadFigures(ctx context.Context, rec *recorder, c *localCluster, client
 			return true, nil
 		})
 	}, c)
+}
+
+// The cold GET again with the cluster on CPUs of its own: the client and
+// versitygw on one half of the CPUs, the nodes on the other, as where the
+// cache runs on its own hosts. On one host they share every CPU, and a
+// cold GET moves each byte twice as often as a straight GET does.
+const (
+	pinnedDirectWhat = "S3 GET straight, client and S3 on half the CPUs"
+	pinnedColdWhat   = "cold GET, the cluster on the other half"
+)
+
+// pinnedColdFigures measures the straight GET and the cold GET with the
+// CPUs split (see pinnedDirectWhat); afterwards every process has every
+// CPU again.
+func pinnedColdFigures(ctx context.Context, rec *recorder, c *localCluster, server int, direct figure, straight func() error, cold figure, coldGet func() error) error {
+	clients, cluster, all, ok := cpuSplit()
+	direct.name, direct.note = remoteName(pinnedDirectWhat), direct.note+"; this process and versitygw pinned to half the CPUs"
+	cold.name, cold.baseline, cold.bounds = remoteName(pinnedColdWhat), direct.name, nil
+	cold.note += "; the client and versitygw on half the CPUs, the nodes on the other half"
+	if !ok {
+		rec.skip(direct.name, "", "one CPU: nothing to split")
+		rec.skip(cold.name, direct.name, "one CPU: nothing to split")
+		return nil
+	}
+	pin := func(clientCPUs, clusterCPUs unix.CPUSet) error {
+		err := errors.Join(pinProcess(0, clientCPUs), pinProcess(server, clientCPUs))
+		for _, n := range c.nodes {
+			err = errors.Join(err, pinProcess(n.cmd.Process.Pid, clusterCPUs))
+		}
+		return err
+	}
+	defer pin(all, all)
+	if err := pin(clients, cluster); err != nil {
+		return err
+	}
+	if err := rec.measure(ctx, direct, straight); err != nil {
+		return err
+	}
+	return rec.measureWith(ctx, cold, coldGet, c)
 }

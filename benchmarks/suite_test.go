@@ -106,6 +106,7 @@ func TestSuites(t *testing.T) {
 		{"http", "cluster dry-run GET 100 KiB, 4 workers", "net/http GET 100 KiB, 4 streams"},
 		{"remote", "remote cold GET 1 MiB, 4 workers", "remote S3 GET straight from versitygw 1 MiB, 4 workers"},
 		{"remote", "remote S3 GET straight, each object written to a new file 1 MiB, 4 workers", ""},
+		{"remote", "remote cold GET, the cluster on the other half 1 MiB, 4 workers", "remote S3 GET straight, client and S3 on half the CPUs 1 MiB, 4 workers"},
 		{"s3", "S3 presigned PUT 100 KiB, 4 workers", "API PUT 100 KiB, 4 workers"},
 		{"s3", "S3 dry-run presigned GET 1 MiB, 4 workers", "API dry-run GET 1 MiB, 4 workers"},
 		{"controlplane", "bucket create, 3 gateways, through a follower", "bucket create, 1 gateway"},
