@@ -358,7 +358,12 @@ func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta
 	if !o.Atime.IsZero() {
 		e.Atime = o.Atime.UTC().Format(layout)
 	}
+	// A remote bucket's copy shows the remote's ETag when it has no S3
+	// one of its own (an encrypted or multipart object's is not an MD5).
 	e.ETag = o.Custom[store.CustomETag]
+	if e.ETag == "" && b.IsRemote() {
+		e.ETag = o.Custom["remote.etag"]
+	}
 	if o.Stamp.Clock > 0 {
 		e.Mtime = time.Unix(0, o.Stamp.Clock).UTC().Format(time.RFC3339Nano)
 	}

@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"crypto/md5"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/datasets"
 )
 
@@ -39,5 +42,23 @@ func TestAbortedDsortRemovesItsRemoteOutput(t *testing.T) {
 	}
 	if _, ok := rs.objects["keep.tar"]; !ok {
 		t.Error("the remote's own object was removed")
+	}
+}
+
+// A listing of what is cached of a remote bucket shows each copy's ETag:
+// the S3 one (its MD5), or, for an object whose ETag is not its MD5 (an
+// encrypted one), the ETag the remote answered its write-through.
+func TestCachedListingShowsTheRemoteETag(t *testing.T) {
+	for _, kms := range []bool{false, true} {
+		rs := &countingRemote{objects: map[string][]byte{}, kms: kms}
+		client := remoteCluster(t, rs, 1).Client()
+		if _, err := client.Put(t.Context(), "s3://out", "o", strings.NewReader("written"), api.PutOptions{Size: 7}); err != nil {
+			t.Fatal(err)
+		}
+		page, err := client.ListObjects(t.Context(), "s3://out", api.ListObjectsMessage{Flags: api.ListCached, Props: "name,etag"})
+		want := fmt.Sprintf("%x", md5.Sum([]byte("written")))
+		if err != nil || len(page.Entries) != 1 || page.Entries[0].ETag != want {
+			t.Fatalf("kms=%v: the cached listing: %+v %v, want the ETag %s", kms, page, err, want)
+		}
 	}
 }

@@ -31,6 +31,9 @@ type countingRemote struct {
 	heads         int
 	// failPut, when set, is a name whose writes the remote refuses.
 	failPut string
+	// kms answers PUTs as for an object encrypted with KMS keys: an ETag
+	// that is not its MD5.
+	kms bool
 }
 
 func (r *countingRemote) HeadBucket(context.Context, store.Bucket) error { return nil }
@@ -69,7 +72,7 @@ func (r *countingRemote) PutObject(_ context.Context, _ store.Bucket, name strin
 	r.puts++
 	r.objects[name] = data
 	// S3 answers a PUT with the object's ETag.
-	return remote.ObjectAttrs{Name: name, Size: size, ETag: fmt.Sprintf("%x", md5.Sum(data))}, nil
+	return remote.ObjectAttrs{Name: name, Size: size, ETag: fmt.Sprintf("%x", md5.Sum(data)), ETagNotMD5: r.kms}, nil
 }
 
 func (r *countingRemote) DeleteObject(_ context.Context, _ store.Bucket, name string) error {
