@@ -381,6 +381,30 @@ func TestRemoteBucket(t *testing.T) {
 		t.Fatalf("the copy made ais://remote-data: %v", err)
 	}
 
+	// extra.aws.multipart_size: a write-through bigger than it goes to S3
+	// in parts (an object past 5 GiB always does); a size S3 does not
+	// take as a part is refused, naming the setting.
+	if _, errOut, err := aisResult(c.endpoint, "bucket", "props", bucket, "--set", `{"extra":{"aws":{"multipart_size":"1048576"}}}`); err == nil || !strings.Contains(errOut, "multipart_size") {
+		t.Fatalf("multipart_size of 1 MiB: %v %s", err, errOut)
+	}
+	ais(t, c.endpoint, "bucket", "props", bucket, "--set", `{"extra":{"aws":{"multipart_size":"5242880"}}}`)
+	parted := objectData("parts/big", 12<<20)
+	if _, err := client.Put(ctx, bucket, "parts/big", bytes.NewReader(parted), api.PutOptions{Size: int64(len(parted))}); err != nil {
+		t.Fatalf("a write-through in parts: %v", err)
+	}
+	inParts, err := s.client().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("remote-data"), Key: aws.String("parts/big")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inS3, _ := io.ReadAll(inParts.Body)
+	inParts.Body.Close()
+	if !bytes.Equal(inS3, parted) || !strings.HasSuffix(strings.Trim(aws.ToString(inParts.ETag), `"`), "-3") {
+		t.Fatalf("the write-through in parts: %d bytes in S3 (want %d), ETag %s (want 3 parts)", len(inS3), len(parted), aws.ToString(inParts.ETag))
+	}
+	if data, err := client.GetBytes(ctx, bucket, "parts/big", api.GetOptions{}); err != nil || !bytes.Equal(data, parted) {
+		t.Fatalf("the object written in parts, read back: %d bytes, %v", len(data), err)
+	}
+
 	// Bad input.
 	if _, errOut, err := aisResult(c.endpoint, "ls", "gs://x"); err == nil || !strings.Contains(errOut, "provider") {
 		t.Fatalf("an unknown provider: %v %s", err, errOut)

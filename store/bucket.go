@@ -110,7 +110,18 @@ type AWSProps struct {
 	Endpoint  string `json:"endpoint,omitempty"`
 	Region    string `json:"region,omitempty"`
 	PathStyle bool   `json:"path_style,omitempty"`
+	// MultipartSize: an object bigger than this is written through in
+	// parts of this size (at least 5 MiB, at most 5 GiB); 0 writes in
+	// parts only what one PUT cannot take (past 5 GiB).
+	MultipartSize Int64String `json:"multipart_size,omitempty"`
 }
+
+// Bounds of AWSProps.MultipartSize: S3's least part (but the last) and
+// its most.
+const (
+	MinMultipartSize = 5 << 20
+	MaxMultipartSize = 5 << 30
+)
 
 // Clone returns a deep copy: decoding a patch over it (set-bprops) must
 // not write through Extra's pointers into the props it came from.
@@ -245,6 +256,9 @@ func DefaultProps() Props {
 func (p Props) Validate() error {
 	if err := CheckBucketChecksumType(p.Checksum.Type); err != nil {
 		return fmt.Errorf("%w: checksum.type: %w", ErrInvalidProps, err)
+	}
+	if size := p.AWS().MultipartSize; size != 0 && (size < MinMultipartSize || size > MaxMultipartSize) {
+		return fmt.Errorf("%w: extra.aws.multipart_size must be 0 (parts only past 5 GiB) or %d..%d bytes (5 MiB..5 GiB), not %d", ErrInvalidProps, MinMultipartSize, MaxMultipartSize, size)
 	}
 	if p.Mirror.Enabled && (p.Mirror.Copies < 1 || p.Mirror.Copies > 32) {
 		return fmt.Errorf("%w: mirror.copies must be 1..32, not %d", ErrInvalidProps, p.Mirror.Copies)

@@ -127,3 +127,14 @@ func TestRemoteChecksumTypes(t *testing.T) {
 		}
 	}
 }
+
+// extra.aws.multipart_size is 0 or a size S3 takes as a part.
+func TestMultipartSizeIsAPartS3Takes(t *testing.T) {
+	for size, ok := range map[store.Int64String]bool{0: true, 5 << 20: true, 64 << 20: true, 5 << 30: true, 1 << 20: false, 6 << 30: false, -1: false} {
+		props := store.DefaultRemoteProps(store.Bucket{Provider: store.ProviderAWS, Name: "b"})
+		props.Extra = &store.ExtraProps{AWS: &store.AWSProps{MultipartSize: size}}
+		if err := props.Validate(); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "multipart_size") {
+			t.Errorf("multipart_size %d: %v", size, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -85,7 +86,7 @@ func (bs *Backends) Resolve(ctx context.Context, b store.Bucket, props store.Pro
 	case failed && time.Now().Before(f.until):
 		return nil, f.err
 	}
-	key := fmt.Sprintf("%q %q %v", settings.Endpoint, settings.Region, settings.PathStyle)
+	key := fmt.Sprintf("%q %q %v %d", settings.Endpoint, settings.Region, settings.PathStyle, settings.MultipartSize)
 	made, err, _ := bs.builds.Do(key, func() (any, error) {
 		be, err := bs.build(context.WithoutCancel(ctx), settings)
 		bs.mu.Lock()
@@ -108,6 +109,9 @@ func (bs *Backends) Resolve(ctx context.Context, b store.Bucket, props store.Pro
 type Backend struct {
 	client *awss3.Client
 	where  string // the endpoint, for errors
+	// multipartSize is the bucket's extra.aws.multipart_size (0: parts
+	// only past maxSinglePut).
+	multipartSize int64
 }
 
 func newBackend(ctx context.Context, settings store.AWSProps, control func(ctx context.Context, network, address string, c syscall.RawConn) error) (*Backend, error) {
@@ -150,7 +154,7 @@ func newBackend(ctx context.Context, settings store.AWSProps, control func(ctx c
 	if where == "" {
 		where = "AWS S3 (" + cfg.Region + ")"
 	}
-	return &Backend{client: client, where: where}, nil
+	return &Backend{client: client, where: where, multipartSize: int64(settings.MultipartSize)}, nil
 }
 
 // checkedClient is the HTTP client of an endpoint a bucket's props name:
@@ -343,15 +347,21 @@ const (
 	partsAtOnce = 4
 )
 
-// partSizeFor is the part size of an upload of size bytes: whole MiBs,
-// at most maxParts parts.
-func partSizeFor(size int64) int64 {
-	part := max(minPartSize, (size+maxParts-1)/maxParts)
-	return (part + 1<<20 - 1) &^ (1<<20 - 1)
+// partSizeFor is the part size of an upload of size bytes: want (the
+// bucket's multipart_size), else minPartSize, raised to whole MiBs when
+// maxParts parts would not hold it.
+func partSizeFor(size, want int64) int64 {
+	if want <= 0 {
+		want = minPartSize
+	}
+	if least := (size + maxParts - 1) / maxParts; least > want {
+		return (least + 1<<20 - 1) &^ (1<<20 - 1)
+	}
+	return want
 }
 
 func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
-	if size > maxSinglePut {
+	if size > cmp.Or(be.multipartSize, maxSinglePut) {
 		return be.putParts(ctx, b, name, r, size)
 	}
 	out, err := be.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name), Body: r, ContentLength: aws.Int64(size)})
@@ -388,7 +398,7 @@ func (be *Backend) putParts(ctx context.Context, b store.Bucket, name string, r 
 		}
 		return remote.ObjectAttrs{}, err
 	}
-	partSize := partSizeFor(size)
+	partSize := partSizeFor(size, be.multipartSize)
 	parts := make([]types.CompletedPart, (size+partSize-1)/partSize)
 	// A few parts at a time: one S3 connection moves far less than a
 	// target's disk reads.

@@ -403,8 +403,15 @@ func TestBigWriteThroughGoesInParts(t *testing.T) {
 	if _, err := be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data))); err == nil || !fake.aborted {
 		t.Fatalf("a PUT whose second part is refused: %v, upload aborted %v", err, fake.aborted)
 	}
-	if got := partSizeFor(50 << 30); got*maxParts < 50<<30 || got%(1<<20) != 0 {
-		t.Fatalf("part size of 50 GiB: %d", got)
+	for _, c := range []struct{ size, want, part int64 }{
+		{50 << 30, 0, minPartSize},
+		{5 << 40, 0, 525 << 20}, // 5 TiB: 10,000 parts at most
+		{100 << 20, 8 << 20, 8 << 20},
+		{5 << 40, 8 << 20, 525 << 20},
+	} {
+		if got := partSizeFor(c.size, c.want); got != c.part || (c.size+got-1)/got > maxParts {
+			t.Errorf("part size of %d bytes, %d wanted: %d, want %d", c.size, c.want, got, c.part)
+		}
 	}
 }
 
