@@ -152,6 +152,26 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if opts.ETag {
 		data.etag = md5.New()
 	}
+	if stage := opts.Stage; stage != nil {
+		// What the stage says of the object (a remote's ETag) goes with
+		// the parts too, as the local store keeps it: when it fits.
+		opts.Stage = func(staged io.ReaderAt, size int64) (map[string]string, error) {
+			custom, err := stage(staged, size)
+			if err == nil && len(custom) > 0 {
+				merged := maps.Clone(data.custom)
+				if merged == nil {
+					merged = map[string]string{}
+				}
+				maps.Copy(merged, custom)
+				if fits, ok := s.Store.(interface {
+					CustomFits(checksum string, custom map[string]string) bool
+				}); ok && fits.CustomFits(props.Checksum.Type, merged) {
+					data.custom = merged
+				}
+			}
+			return custom, err
+		}
+	}
 	outer := opts.Precommit
 	// The stamp of the parts sent, once they are: some may be stored
 	// where the send failed (an answer lost).

@@ -1576,3 +1576,26 @@ func TestEnsureRestoresOnlyWhatItOwns(t *testing.T) {
 		t.Fatalf("the owner did not restore it: %v", err)
 	}
 }
+
+// What a Stage says of an object (a write-through's remote ETag) is kept
+// by its parts as by its replica: an object restored from its slices
+// keeps it.
+func TestStagedCustomIsKeptByTheParts(t *testing.T) {
+	f := newFleet(t, 5, 2, 2, 1024)
+	data := randomData(rand.New(rand.NewPCG(9, 9)), 5000)
+	stage := func(io.ReaderAt, int64) (map[string]string, error) {
+		return map[string]string{"remote.etag": "the remote's"}, nil
+	}
+	_, st := f.owner("o")
+	if _, err := st.Put(t.Context(), bucket, "o", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: map[string]string{"mine": "v"}, Stage: stage}); err != nil {
+		t.Fatal(err)
+	}
+	f.dropReplica("o")
+	if got, err := f.get("o", false); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored: %d bytes, %v", len(got), err)
+	}
+	meta, err := st.Head(t.Context(), bucket, "o")
+	if err != nil || meta.Custom["remote.etag"] != "the remote's" || meta.Custom["mine"] != "v" {
+		t.Fatalf("the restored object's custom metadata: %v %v", meta.Custom, err)
+	}
+}

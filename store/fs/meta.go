@@ -148,6 +148,13 @@ func checkMetaRoom(checksum string, custom map[string]string, etag bool) error {
 	return nil
 }
 
+// CustomFits reports whether an object of a bucket with this checksum
+// type can keep this custom metadata (an erasure-coded store asks it of
+// what a Stage adds, to keep in its parts what the copy keeps).
+func (s *Store) CustomFits(checksum string, custom map[string]string) bool {
+	return checkMetaRoom(checksum, custom, false) == nil
+}
+
 func writeMeta(path string, m *store.ObjectMeta) error {
 	data := encodeMeta(m)
 	if len(data) > maxMetaSize {

@@ -88,7 +88,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			// What the stage said of the object is kept when it fits: the
 			// remote has the object already, and a write it took must not
 			// fail here for metadata it added.
-			if checkMetaRoom(props.Checksum.Type, merged, false) == nil {
+			if s.CustomFits(props.Checksum.Type, merged) {
 				meta.Custom = merged
 			}
 		}
