@@ -40,8 +40,8 @@ const (
 func remoteSuite() Suite {
 	return Suite{
 		Name: "remote",
-		Doc: "an s3:// bucket of versitygw behind 1 gateway and 2 targets: cold GET beside aws-sdk-go-v2 straight from the server, " +
-			"warm GET beside an ais:// bucket, prefetch",
+		Doc: "an s3:// bucket of versitygw behind 1 gateway and 2 targets: cold GET beside aws-sdk-go-v2 straight from the server " +
+			"(on shared CPUs, and with the CPUs split between the client and server and the cluster), warm GET beside an ais:// bucket, prefetch",
 		DefaultSize: 128 << 20,
 		Run:         runRemote,
 	}
