@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/aisgo/aisgo/internal/pathsafe"
@@ -115,6 +116,15 @@ type PutOptions struct {
 	// added to the object's. A store that keeps no bytes (a dry run) does
 	// not call it.
 	Stage func(data io.ReaderAt, size int64) (map[string]string, error)
+}
+
+// MergedCustom is a new map of base's custom metadata with more's keys
+// set over it (base, which may be a caller's, is not changed).
+func MergedCustom(base, more map[string]string) map[string]string {
+	merged := make(map[string]string, len(base)+len(more))
+	maps.Copy(merged, base)
+	maps.Copy(merged, more)
+	return merged
 }
 
 // CustomETag is the custom metadata key of an object's S3 ETag.

@@ -158,11 +158,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		opts.Stage = func(staged io.ReaderAt, size int64) (map[string]string, error) {
 			custom, err := stage(staged, size)
 			if err == nil && len(custom) > 0 {
-				merged := maps.Clone(data.custom)
-				if merged == nil {
-					merged = map[string]string{}
-				}
-				maps.Copy(merged, custom)
+				merged := store.MergedCustom(data.custom, custom)
 				if fits, ok := s.Store.(interface {
 					CustomFits(checksum string, custom map[string]string) bool
 				}); ok && fits.CustomFits(props.Checksum.Type, merged) {

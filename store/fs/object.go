@@ -80,11 +80,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 		if len(custom) > 0 {
 			// A copy: meta.Custom may be the caller's map.
-			merged := maps.Clone(meta.Custom)
-			if merged == nil {
-				merged = map[string]string{}
-			}
-			maps.Copy(merged, custom)
+			merged := store.MergedCustom(meta.Custom, custom)
 			// What the stage said of the object is kept when it fits: the
 			// remote has the object already, and a write it took must not
 			// fail here for metadata it added.
