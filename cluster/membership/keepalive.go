@@ -11,19 +11,25 @@ import (
 )
 
 // Keepalive decides, from the nodes a push round reached, which change
-// state: a target silent for the timeout goes offline, a gateway leaves
-// the map, an offline target that answers is active again. It keeps when
-// each node last answered; the caller gives the time, so it is pure of
-// clocks.
+// state: a target silent for the timeout, and for a few rounds in a row,
+// goes offline, a gateway leaves the map, an offline target that answers
+// is active again. It keeps when each node last answered; the caller
+// gives the time, so it is pure of clocks.
 type Keepalive struct {
 	// Timeout is how long a node may miss rounds; zero means 10s.
 	Timeout time.Duration
+	// Misses is how many rounds in a row a node must miss besides, so
+	// that rounds stretched by a node that hangs (each waits for the
+	// push timeout) do not take a live node offline at its first
+	// missed answer; zero means 3.
+	Misses int
 	// Skip, when set, names nodes the rounds do not judge (gateways that
 	// follow a replicated log).
 	Skip     func(cluster.Node) bool
 	Logger   *slog.Logger
 	lastSeen map[string]time.Time
-	version  int64 // of the map the last round judged
+	missed   map[string]int // rounds in a row without an answer
+	version  int64          // of the map the last round judged
 	// offline are the nodes offline in the map the last round judged.
 	offline map[string]bool
 }
@@ -32,11 +38,15 @@ type Keepalive struct {
 // and the nodes that could not be reached (failed).
 func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error) []Change {
 	if k.lastSeen == nil {
-		k.lastSeen = map[string]time.Time{}
+		k.lastSeen, k.missed = map[string]time.Time{}, map[string]int{}
 	}
 	timeout := k.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
+	}
+	misses := k.Misses
+	if misses <= 0 {
+		misses = 3
 	}
 	logger := k.Logger
 	if logger == nil {
@@ -52,7 +62,7 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 		}
 		for id := range k.lastSeen {
 			if !members[id] {
-				delete(k.lastSeen, id)
+				k.forget(id)
 			}
 		}
 	}
@@ -66,7 +76,7 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 		if node.State == cluster.StateOffline {
 			offline[node.ID] = true
 		} else if k.offline[node.ID] {
-			delete(k.lastSeen, node.ID)
+			k.forget(node.ID)
 		}
 	}
 	k.offline = offline
@@ -79,39 +89,48 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 			// It answered: alive, though behind. Not activated either:
 			// an offline target that cannot take the map rejoins itself.
 			k.lastSeen[node.ID] = now
+			delete(k.missed, node.ID)
 			logger.Warn("a node refuses the cluster's snapshot", "id", node.ID, "err", err)
 			continue
 		}
 		if _, bad := failed[node.ID]; !bad {
 			k.lastSeen[node.ID] = now
+			delete(k.missed, node.ID)
 			if node.State == cluster.StateOffline {
 				logger.Info("an offline target answers again", "id", node.ID)
 				changes = append(changes, Change{Kind: Returned, Node: cluster.Node{ID: node.ID}})
 			}
 			continue
 		}
+		k.missed[node.ID]++
 		first, seen := k.lastSeen[node.ID]
 		if !seen {
 			k.lastSeen[node.ID] = now
 			continue
 		}
-		if now.Sub(first) < timeout || node.State == cluster.StateOffline {
+		if now.Sub(first) < timeout || k.missed[node.ID] < misses || node.State == cluster.StateOffline {
 			continue
 		}
 		silent := now.Sub(first).Round(time.Second)
 		if node.Role.IsTarget() {
-			logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
+			logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "rounds", k.missed[node.ID], "err", failed[node.ID])
 			changes = append(changes, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}})
 			// Taken as offline now: a join before the next round sees it
 			// offline starts it afresh too.
 			k.offline[node.ID] = true
 			continue
 		}
-		logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "err", failed[node.ID])
+		logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "rounds", k.missed[node.ID], "err", failed[node.ID])
 		changes = append(changes, Change{Kind: Remove, Node: cluster.Node{ID: node.ID}})
-		delete(k.lastSeen, node.ID)
+		k.forget(node.ID)
 	}
 	return changes
+}
+
+// forget drops what the rounds know of a node: it starts afresh.
+func (k *Keepalive) forget(id string) {
+	delete(k.lastSeen, id)
+	delete(k.missed, id)
 }
 
 // PushTimeout bounds one push: a node that hangs (it takes connections

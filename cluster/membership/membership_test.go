@@ -284,6 +284,7 @@ func TestKeepalive(t *testing.T) {
 	f.net.setDown("g2", true)
 	tick(time.Second)
 	tick(6 * time.Second)
+	tick(time.Second) // the third round missed in a row
 	if _, ok := f.g1.Current().Map.Node("g2"); ok {
 		t.Fatal("a silent gateway is still in the map")
 	}
@@ -306,8 +307,40 @@ func TestKeepaliveForgetsNodesThatLeft(t *testing.T) {
 	if changes := k.Round(start.Add(time.Hour+time.Second), back, map[string]error{"t1": errors.New("refused")}); len(changes) != 0 {
 		t.Fatalf("a target back in the map missed one round: %+v, want no change", changes)
 	}
-	if changes := k.Round(start.Add(time.Hour+12*time.Second), back, map[string]error{"t1": errors.New("refused")}); len(changes) != 1 || changes[0].Kind != membership.Offline {
-		t.Fatalf("silent for the timeout: %+v, want it offline", changes)
+	if changes := k.Round(start.Add(time.Hour+12*time.Second), back, map[string]error{"t1": errors.New("refused")}); len(changes) != 0 {
+		t.Fatalf("silent for the timeout, two rounds: %+v, want no change", changes)
+	}
+	if changes := k.Round(start.Add(time.Hour+13*time.Second), back, map[string]error{"t1": errors.New("refused")}); len(changes) != 1 || changes[0].Kind != membership.Offline {
+		t.Fatalf("silent for the timeout and three rounds: %+v, want it offline", changes)
+	}
+}
+
+// Rounds stretched past the timeout (each waits for the push timeout of
+// a node that hangs) do not take a live target offline at its first
+// missed answer; a target silent for three of them goes offline.
+func TestKeepaliveStretchedRoundsNeedThreeMisses(t *testing.T) {
+	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive}
+	g1 := cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}
+	m := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{g1, t1}}
+	missed := map[string]error{"t1": errors.New("connection reset")}
+	k := membership.Keepalive{Timeout: 10 * time.Second}
+	start := time.Now()
+	round := func(i int, failed map[string]error) []membership.Change {
+		return k.Round(start.Add(time.Duration(i)*11*time.Second), m, failed)
+	}
+	round(0, nil)
+	if changes := round(1, missed); len(changes) != 0 {
+		t.Fatalf("one missed answer after a stretched round: %+v, want no change", changes)
+	}
+	round(2, nil)
+	if changes := round(3, missed); len(changes) != 0 {
+		t.Fatalf("a missed answer after one: %+v, want no change", changes)
+	}
+	if changes := round(4, missed); len(changes) != 0 {
+		t.Fatalf("two missed in a row: %+v, want no change", changes)
+	}
+	if changes := round(5, missed); len(changes) != 1 || changes[0].Kind != membership.Offline || changes[0].Node.ID != "t1" {
+		t.Fatalf("three missed in a row, 33s silent: %+v, want t1 offline", changes)
 	}
 }
 
@@ -332,8 +365,11 @@ func TestKeepaliveRestartsTheClockOfARejoinedTarget(t *testing.T) {
 	if changes := k.Round(start.Add(time.Hour+time.Second), rejoined, refused); len(changes) != 0 {
 		t.Fatalf("a target that joined again missed one round: %+v, want no change", changes)
 	}
-	if changes := k.Round(start.Add(time.Hour+12*time.Second), rejoined, refused); len(changes) != 1 || changes[0].Kind != membership.Offline {
-		t.Fatalf("silent for the timeout: %+v, want it offline", changes)
+	if changes := k.Round(start.Add(time.Hour+12*time.Second), rejoined, refused); len(changes) != 0 {
+		t.Fatalf("a target that joined again missed two rounds: %+v, want no change", changes)
+	}
+	if changes := k.Round(start.Add(time.Hour+13*time.Second), rejoined, refused); len(changes) != 1 || changes[0].Kind != membership.Offline {
+		t.Fatalf("silent for the timeout and three rounds: %+v, want it offline", changes)
 	}
 	// Joined again before a round saw the map with it offline.
 	quick := &cluster.Map{Version: 5, Primary: "g1", Nodes: []cluster.Node{g1, t1}}
@@ -370,7 +406,8 @@ func TestTargetRestartedAtAnotherAddressJoins(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	f.tick(time.Second)
-	f.tick(6 * time.Second) // the old entry is silent past the timeout
+	f.tick(6 * time.Second)
+	f.tick(time.Second) // the old entry is silent past the timeout, three rounds
 	select {
 	case err := <-started:
 		if err != nil {
@@ -911,6 +948,7 @@ func TestMaintenanceSurvivesAnOfflineSpell(t *testing.T) {
 	f.net.setDown("t2", true)
 	tick(time.Second)
 	tick(6 * time.Second)
+	tick(time.Second)
 	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateOffline {
 		t.Fatalf("t2 is %s after the timeout", n.State)
 	}
@@ -935,6 +973,7 @@ func TestMaintenanceSurvivesAnOfflineSpellWithRefusedPushes(t *testing.T) {
 	f.net.setDown("t2", true)
 	f.tick(time.Second)
 	f.tick(6 * time.Second)
+	f.tick(time.Second)
 	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateOffline {
 		t.Fatalf("t2 is %s after the timeout", n.State)
 	}

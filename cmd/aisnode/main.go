@@ -192,7 +192,7 @@ func parse(args []string) (config, error) {
 	join := flags.String("join", "", "`URL` of a gateway of the cluster to join (default: start as primary)")
 	secretFile := flags.String("secret-file", "", "`file` with the cluster secret (default: $AIS_CLUSTER_SECRET, else DATA/meta/cluster-secret, created by a new cluster's first node); it takes precedence over $AIS_CLUSTER_SECRET")
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
-	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence after which the primary removes a node (default 10s)")
+	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence (of three rounds at least) after which the primary takes a target offline or removes a gateway (default 10s)")
 	electionTimeout := flags.Duration("election-timeout", 0, "gateways: how long a follower waits for the Raft leader before it stands for election (default 1s)")
 	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
 	fetchAllowLocal := flags.Bool("fetch-allow-local", false, "let the downloader, the proxy, ht:// origins and dSort key maps fetch from loopback and link-local addresses (a developer's machine)")

@@ -363,6 +363,7 @@ func TestNodesThatAreAlsoTargets(t *testing.T) {
 	now := time.Now()
 	g1.Tick(t.Context(), now)
 	g1.Tick(t.Context(), now.Add(time.Minute))
+	g1.Tick(t.Context(), now.Add(time.Minute+time.Second))
 	if node, _ := g1.Current().Map.Node("a3"); node.State != cluster.StateOffline {
 		t.Fatalf("a3, dead, is %s after the keepalive's timeout, want offline", node.State)
 	}
