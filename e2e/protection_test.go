@@ -405,6 +405,60 @@ func TestTargetLoss(t *testing.T) {
 		len(objects), failed1+failed2, wrong1+wrong2, c.repairs(t, "ec"))
 }
 
+// The work directory (dSort's spills and journals, appends, downloads,
+// erasure coding's large objects) is on the first mountpath enabled: with
+// that disk detached, and nothing writable where the work was, a dSort
+// job and an append still run, on the other mountpath. (A disk disabled,
+// not detached, holds dSort back: the input may be on it.)
+func TestWorkFollowsTheMountpaths(t *testing.T) {
+	c := startMountpathCluster(t, 1, 1, 2)
+	ctx := t.Context()
+	var mp1, mp2 string
+	for _, n := range c.state() {
+		if n.Name == "t1" {
+			mp1, mp2 = filepath.Join(n.Dir, "mp1"), filepath.Join(n.Dir, "mp2")
+		}
+	}
+	ais(t, c.endpoint, "storage", "mountpath", "detach", "t1", mp1)
+	// The disk is gone: nothing can be made where the work was.
+	work := filepath.Join(mp1, ".ais", "dsort")
+	if err := os.RemoveAll(work); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(work, []byte("a dead disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ais(t, c.endpoint, "bucket", "create", "ais://src")
+	ais(t, c.endpoint, "archive", "gen-shards", "ais://src/in-{000..009}.tar", "--records", "20", "--record-size", "4KiB", "--exts", ".jpg,.cls", "--seed", "3")
+	spec := writeSpec(t, `{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{000..009}.tar"},
+		"output_format":"out-{00..99}.tar","output_shard_size":"64KiB","algorithm":{"kind":"shuffle","seed":"5"}}`)
+	id := strings.Fields(ais(t, c.endpoint, "dsort", "start", spec, "--wait"))[0]
+	metrics, err := c.client().DsortMetrics(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := api.DsortSummary(metrics); sum.Aborted || !sum.Archived || sum.Metrics.Creation.CreatedCount == 0 {
+		t.Fatalf("dSort with the first mountpath disabled: %+v", sum)
+	}
+	client := c.client()
+	handle, err := client.Append(ctx, "src", "pieces", "", strings.NewReader("hello "), 6)
+	if err == nil {
+		handle, err = client.Append(ctx, "src", "pieces", handle, strings.NewReader("world"), 5)
+	}
+	if err == nil {
+		_, err = client.Flush(ctx, "src", "pieces", handle, store.Checksum{})
+	}
+	if err != nil {
+		t.Fatalf("append with the first mountpath disabled: %v", err)
+	}
+	if got, err := client.GetBytes(ctx, "src", "pieces", api.GetOptions{}); err != nil || string(got) != "hello world" {
+		t.Fatalf("the appended object: %q %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(mp2, ".ais", "dsort", "append")); err != nil {
+		t.Fatalf("the append's work directory is not on the mountpath enabled: %v", err)
+	}
+}
+
 // make-n-copies on a bucket of 10,000 objects while PUTs go on: every
 // object, those PUT during the job included, ends with 2 copies on
 // distinct mountpaths of its owner.

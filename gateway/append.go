@@ -170,7 +170,7 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 // writePiece appends the body to the session's file and syncs it; on
 // failure the file is cut back to where it was.
 func (n *Node) writePiece(r *http.Request, token string) error {
-	room, err := workDirRoom(n.config.WorkDir, r.ContentLength)
+	room, err := workDirRoom(n.appendRoot(token), r.ContentLength)
 	if err != nil {
 		return err
 	}
@@ -292,8 +292,8 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 	n.appendStarts.Lock()
 	defer n.appendStarts.Unlock()
-	dir := filepath.Join(n.config.WorkDir, appendDir)
-	if err := pathsafe.MkdirAll(n.config.WorkDir, dir, 0o755); err != nil {
+	root := n.workDir()
+	if err := pathsafe.MkdirAll(root, filepath.Join(root, appendDir), 0o755); err != nil {
 		return "", fmt.Errorf("append: %w", err)
 	}
 	open, err := n.sweepAppendsLocked()
@@ -349,10 +349,24 @@ func (n *Node) sweepAppends(ctx context.Context) {
 	}
 }
 
-// sweepAppendsLocked ends the idle sessions and counts the others; the
-// caller holds appendStarts.
+// sweepAppendsLocked ends the idle sessions and counts the others, in
+// every work directory (sessions stay where they began); the caller
+// holds appendStarts.
 func (n *Node) sweepAppendsLocked() (open int, err error) {
-	entries, err := os.ReadDir(filepath.Join(n.config.WorkDir, appendDir))
+	for i, root := range n.workDirs() {
+		count, err := n.sweepAppendDir(root)
+		if err != nil && i == 0 {
+			return 0, err
+		}
+		// Where the work directory was: a disk gone is skipped.
+		open += count
+	}
+	return open, nil
+}
+
+// sweepAppendDir sweeps the sessions of one work directory.
+func (n *Node) sweepAppendDir(root string) (open int, err error) {
+	entries, err := os.ReadDir(filepath.Join(root, appendDir))
 	if err != nil {
 		return 0, fmt.Errorf("append: %w", err)
 	}
@@ -360,8 +374,8 @@ func (n *Node) sweepAppendsLocked() (open int, err error) {
 		token := e.Name()
 		if session, ok := strings.CutSuffix(token, ".json"); ok && validToken(session) {
 			// Counted by its file; without one (a crash mid-end), it goes.
-			if _, err := os.Lstat(n.appendPath(session)); errors.Is(err, fs.ErrNotExist) {
-				pathsafe.Remove(n.config.WorkDir, n.appendPath(session)+".json")
+			if _, err := os.Lstat(filepath.Join(root, appendDir, session)); errors.Is(err, fs.ErrNotExist) {
+				pathsafe.Remove(root, filepath.Join(root, appendDir, token))
 			}
 			continue
 		}
@@ -425,12 +439,29 @@ func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name str
 
 // endAppend removes a session and its file.
 func (n *Node) endAppend(token string) {
-	pathsafe.Remove(n.config.WorkDir, n.appendPath(token))
-	pathsafe.Remove(n.config.WorkDir, n.appendPath(token)+".json")
+	root := n.appendRoot(token)
+	pathsafe.Remove(root, filepath.Join(root, appendDir, token))
+	pathsafe.Remove(root, filepath.Join(root, appendDir, token+".json"))
 }
 
+// appendPath is a session's data file; its record is beside it (.json).
 func (n *Node) appendPath(token string) string {
-	return filepath.Join(n.config.WorkDir, appendDir, token)
+	return filepath.Join(n.appendRoot(token), appendDir, token)
+}
+
+// appendRoot is the work directory a session is in: the one it began in
+// (the work directory may have moved since), or for a new one the work
+// directory of now.
+func (n *Node) appendRoot(token string) string {
+	dirs := n.workDirs()
+	for _, root := range dirs {
+		for _, name := range []string{token, token + ".json"} {
+			if _, err := os.Lstat(filepath.Join(root, appendDir, name)); err == nil {
+				return root
+			}
+		}
+	}
+	return dirs[0]
 }
 
 // validToken: lowercase hex of appendTokenLength, as startAppend makes.

@@ -554,7 +554,7 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 // A target's running download jobs, kept in its work directory.
 
 func (n *Node) downloadFile(id string) string {
-	return filepath.Join(n.config.WorkDir, "download-"+id+".json")
+	return filepath.Join(n.workDir(), "download-"+id+".json")
 }
 
 type savedDownload struct {
@@ -579,8 +579,12 @@ func (n *Node) saveDownload(saved savedDownload) error {
 }
 
 func (n *Node) forgetDownload(id string) {
-	if pipeline.ValidateJobID(id) == nil {
-		pathsafe.Remove(n.config.WorkDir, n.downloadFile(id))
+	if pipeline.ValidateJobID(id) != nil {
+		return
+	}
+	// Where it was saved: the work directory may have moved since.
+	for _, dir := range n.workDirs() {
+		pathsafe.Remove(dir, filepath.Join(dir, "download-"+id+".json"))
 	}
 }
 
@@ -590,7 +594,8 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 	// The work directory follows the first mountpath enabled: a job saved
 	// where it was before is resumed too, and its file there goes (the
 	// job saves itself in the work directory of now).
-	for _, dir := range append([]string{n.config.WorkDir}, n.config.RecoverDirs...) {
+	dirs := n.workDirs()
+	for _, dir := range dirs {
 		paths, _ := filepath.Glob(filepath.Join(dir, "download-*.json"))
 		for _, path := range paths {
 			data, err := os.ReadFile(path)
@@ -598,7 +603,7 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 			if err == nil {
 				err = json.Unmarshal(data, &saved)
 			}
-			if err == nil && dir != n.config.WorkDir {
+			if err == nil && dir != dirs[0] {
 				// Kept where the job looks for it: there, it is resumed
 				// (what it stored is done), not started anew.
 				err = n.saveDownload(saved)
@@ -606,7 +611,7 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 			if err == nil {
 				_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request, Targets: saved.Targets})
 			}
-			if err != nil || dir != n.config.WorkDir {
+			if err != nil || dir != dirs[0] {
 				pathsafe.Remove(dir, path)
 			}
 			if err != nil {

@@ -108,6 +108,12 @@ type Config struct {
 	Logger *slog.Logger
 	// WorkDir holds dSort spill files; required for target roles.
 	WorkDir string
+	// PickWorkDir, when set, says where new work goes now (dSort jobs,
+	// appends, downloads, erasure coding's large objects): the work
+	// directory follows the first mountpath enabled, away from a disk
+	// disabled or detached since the start. Work begun stays where it
+	// began. Empty or nil means WorkDir.
+	PickWorkDir func() string
 	// RecoverDirs are where WorkDir was in earlier runs (it follows the
 	// first mountpath enabled): a download job saved there is resumed.
 	RecoverDirs []string
@@ -212,7 +218,7 @@ func (c *Config) withDefaults() {
 	}
 	if c.NewWorker == nil {
 		c.NewWorker = func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error) {
-			return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: c.ID, Store: st, Fetcher: fetcher, Formats: c.Formats, WorkDir: c.WorkDir, Logger: c.Logger.With("node", c.ID)})
+			return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: c.ID, Store: st, Fetcher: fetcher, Formats: c.Formats, WorkDir: c.WorkDir, PickWorkDir: c.PickWorkDir, RecoverDirs: c.RecoverDirs, Logger: c.Logger.With("node", c.ID)})
 		}
 	}
 	if c.NewCoordinator == nil {
@@ -461,15 +467,17 @@ func New(cfg Config) (*Node, error) {
 		n.keepClock()
 		// Erasure coding's temporary files are of requests that ended
 		// with the last run (a crash leaves them).
-		if entries, err := os.ReadDir(filepath.Join(cfg.WorkDir, "ec")); err == nil {
-			for _, e := range entries {
-				pathsafe.RemoveAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, "ec", e.Name()))
+		for _, dir := range n.workDirs() {
+			if entries, err := os.ReadDir(filepath.Join(dir, "ec")); err == nil {
+				for _, e := range entries {
+					pathsafe.RemoveAll(dir, filepath.Join(dir, "ec", e.Name()))
+				}
 			}
 		}
 		n.local = cfg.Store
 		if cfg.Protect != nil {
 			n.config.Store, n.ec = cfg.Protect(cfg.Store, ecPeers{n}, ProtectOptions{
-				Props: n.ecProps, WorkDir: filepath.Join(cfg.WorkDir, "ec"), Logger: n.logger,
+				Props: n.ecProps, WorkDir: filepath.Join(cfg.WorkDir, "ec"), PickWorkDir: n.ecWorkDir, Logger: n.logger,
 				OnRestore: func(store.Bucket, string) { n.metrics.repairs.WithLabelValues("ec").Inc() },
 			})
 		}

@@ -78,6 +78,9 @@ type ProtectOptions struct {
 	Props func(b store.Bucket) (store.Props, bool)
 	// WorkDir holds objects too large to encode in memory.
 	WorkDir string
+	// PickWorkDir says where such an object goes now (a directory that
+	// exists): the node's work directory moves with its mountpaths.
+	PickWorkDir func() string
 	// OnRestore is told of each object rebuilt from parts.
 	OnRestore func(b store.Bucket, name string)
 	Logger    *slog.Logger

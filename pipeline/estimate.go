@@ -544,7 +544,7 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 		return TargetEstimate{}, fmt.Errorf("dsort estimate: node %s is not an active target of the map", w.config.NodeID)
 	}
 	// A job's view of ownership, never registered.
-	j := &targetJob{w: w, id: init.ID, plan: plan, targets: targets, placement: &cluster.Map{Nodes: targets},
+	j := &targetJob{w: w, id: init.ID, workDir: w.workDir(), plan: plan, targets: targets, placement: &cluster.Map{Nodes: targets},
 		self: int32(self), inputs: plan.InputShards(w.config.Formats)}
 	opener := storeOpener{store: w.config.Store, bucket: plan.Input}
 	est := TargetEstimate{Node: w.config.NodeID, MemoryLimit: memoryLimit(plan, w.config.MemoryTotal), Disk: w.diskID(ctx)}
@@ -560,7 +560,7 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 		// A full work directory is the job's concern, not the estimate's:
 		// the forecast takes the other targets' write rate.
 		est.WriteBytes, est.WriteTime = 0, 0
-		est.Warnings = append(est.Warnings, fmt.Sprintf("no write sample: the work directory %s is full", w.config.WorkDir))
+		est.Warnings = append(est.Warnings, fmt.Sprintf("no write sample: the work directory %s is full", w.workDir()))
 	} else if err != nil {
 		return TargetEstimate{}, fmt.Errorf("dsort estimate: write sample: %w", err)
 	}
@@ -727,7 +727,7 @@ func readSample(ctx context.Context, shard extract.Shard, size int64, buf []byte
 // many at once as creation builds, until diskSample bytes in all or
 // sampleTime; it syncs each, as a built shard is, and removes them.
 func (w *Worker) sampleWrite(ctx context.Context, streams int) (int64, time.Duration, error) {
-	dir := w.config.WorkDir
+	dir := w.workDir()
 	if err := pathsafe.MkdirAll(dir, dir, 0o755); err != nil {
 		return 0, 0, err
 	}

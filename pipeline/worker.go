@@ -66,6 +66,11 @@ type WorkerConfig struct {
 	Formats *formats.Registry
 	// WorkDir holds spill files, one directory per job; required.
 	WorkDir string
+	// PickWorkDir, when set, says where a new job's files go now: the
+	// work directory follows the first mountpath enabled, away from a
+	// disk disabled or detached since the start (a job stays where it
+	// began). Empty or nil means WorkDir.
+	PickWorkDir func() string
 	// RecoverDirs are where the work directory was in earlier runs (it
 	// moves with the first mountpath enabled): Recover reads the
 	// journals left there too.
@@ -181,6 +186,8 @@ type targetJob struct {
 	w       *Worker
 	id      string
 	attempt int
+	// workDir holds the job's spill files and journal, fixed at its start.
+	workDir string
 	plan    *Plan
 	targets []cluster.Node
 	// placement is a map of the job's targets, for HRW ownership.
@@ -295,6 +302,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		w:          w,
 		id:         init.ID,
 		attempt:    init.Attempt,
+		workDir:    w.workDir(),
 		plan:       plan,
 		targets:    targets,
 		placement:  &cluster.Map{Nodes: targets},
@@ -499,7 +507,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		Format:      j.plan.InputFormat,
 		Concurrency: concurrency(j.plan.ExtractConcurrency, j.mountpaths),
 		Budget:      j.budget,
-		SpillDir:    filepath.Join(w.config.WorkDir, "dsort-"+id),
+		SpillDir:    filepath.Join(j.workDir, "dsort-"+id),
 		Key:         extract.KeyConfig{Extension: j.plan.KeyExtension, Kind: j.plan.KeyKind},
 		OnDuplicate: func(shard string, dup *shards.DuplicateError) error {
 			return j.react(j.plan.Reactions.DuplicatedRecords, fmt.Errorf("shard %s: %w", shard, dup))
@@ -821,10 +829,20 @@ type journalAttempt struct {
 	Attempt *int `json:"attempt"`
 }
 
+// workDir is where a new job's files go now.
+func (w *Worker) workDir() string {
+	if w.config.PickWorkDir != nil {
+		if dir := w.config.PickWorkDir(); dir != "" {
+			return dir
+		}
+	}
+	return w.config.WorkDir
+}
+
 // journalName is the file listing a job's output shards on this target,
 // before each is stored, so that a restart after a crash removes them.
-func (w *Worker) journalName(id string) string {
-	return filepath.Join(w.config.WorkDir, "dsort-"+id+".journal")
+func (j *targetJob) journalName() string {
+	return filepath.Join(j.workDir, "dsort-"+j.id+".journal")
 }
 
 // journalSync makes a journal durable (a variable for the tests).
@@ -835,10 +853,10 @@ func (j *targetJob) journalShard(name string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.mu.journal == nil {
-		if err := pathsafe.MkdirAll(j.w.config.WorkDir, j.w.config.WorkDir, 0o755); err != nil {
+		if err := pathsafe.MkdirAll(j.workDir, j.workDir, 0o755); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(j.w.journalName(j.id), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(j.journalName(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return fmt.Errorf("dsort journal: %w", err)
 		}
@@ -852,7 +870,7 @@ func (j *targetJob) journalShard(name string) error {
 		}
 		// The journal's name is durable too, or a power loss takes it
 		// with the shards it lists.
-		if err := atomicfile.SyncDir(j.w.config.WorkDir); err != nil {
+		if err := atomicfile.SyncDir(j.workDir); err != nil {
 			f.Close()
 			return fmt.Errorf("dsort journal: %w", err)
 		}
@@ -881,9 +899,9 @@ func (j *targetJob) dropJournal() {
 		j.mu.journal.Close()
 		j.mu.journal = nil
 	}
-	err := pathsafe.Remove(j.w.config.WorkDir, j.w.journalName(j.id))
+	err := pathsafe.Remove(j.workDir, j.journalName())
 	if err == nil {
-		err = atomicfile.SyncDir(j.w.config.WorkDir)
+		err = atomicfile.SyncDir(j.workDir)
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		j.logger.Warn("dsort journal not removed: a restart would remove the job's output", "err", err)
@@ -1520,7 +1538,7 @@ func (j *targetJob) release() {
 		j.mu.result = nil // its records' names go too: a finished job keeps its stats only
 	}
 	j.budget.ReleaseMetadata()
-	pathsafe.RemoveAll(j.w.config.WorkDir, filepath.Join(j.w.config.WorkDir, "dsort-"+j.id))
+	pathsafe.RemoveAll(j.workDir, filepath.Join(j.workDir, "dsort-"+j.id))
 	for _, in := range j.mu.objects {
 		in.obj.Close()
 	}

@@ -159,7 +159,7 @@ type limits struct {
 
 // protect puts erasure coding over a target's store.
 func protect(st store.Store, peers gateway.PartPeers, opts gateway.ProtectOptions) (store.Store, gateway.Protector) {
-	coded := ec.Wrap(st, peers, ec.Options{Props: opts.Props, WorkDir: opts.WorkDir, OnRestore: opts.OnRestore, Logger: opts.Logger})
+	coded := ec.Wrap(st, peers, ec.Options{Props: opts.Props, WorkDir: opts.WorkDir, PickWorkDir: opts.PickWorkDir, OnRestore: opts.OnRestore, Logger: opts.Logger})
 	return coded, coded
 }
 
@@ -710,8 +710,15 @@ func run(args []string) error {
 		// errors.
 		go st.WatchHealth(ctx, cmp.Or(cfg.Limits.HealthInterval, time.Minute))
 		nodeConfig.Protect = protect
-		// dSort spills next to the data, on the first mountpath.
+		// dSort spills next to the data, on the first mountpath enabled:
+		// new work moves when that one is disabled or detached.
 		nodeConfig.WorkDir = filepath.Join(st.Mountpaths()[0], ".ais", "dsort")
+		nodeConfig.PickWorkDir = func() string {
+			if enabled := st.Mountpaths(); len(enabled) > 0 {
+				return filepath.Join(enabled[0], ".ais", "dsort")
+			}
+			return "" // none enabled: WorkDir, where work fails as the store does
+		}
 		nodeConfig.StateDir = metaDir
 		if cfg.DryRun {
 			nodeConfig.Store = dryrun.Wrap(st)
@@ -731,7 +738,7 @@ func run(args []string) error {
 		nodeConfig.RecoverDirs = recoverDirs
 		nodeConfig.NewWorker = func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error) {
 			return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: fetcher, Formats: registry,
-				WorkDir: nodeConfig.WorkDir, RecoverDirs: recoverDirs, IdleTimeout: cfg.Limits.DsortIdleTimeout, Logger: nodeLogger})
+				WorkDir: nodeConfig.WorkDir, PickWorkDir: nodeConfig.PickWorkDir, RecoverDirs: recoverDirs, IdleTimeout: cfg.Limits.DsortIdleTimeout, Logger: nodeLogger})
 		}
 	}
 	node, err := gateway.New(nodeConfig)

@@ -52,6 +52,10 @@ type Options struct {
 	Props func(b store.Bucket) (store.Props, bool)
 	// WorkDir holds objects too large to encode or restore in memory.
 	WorkDir string
+	// PickWorkDir, when set, says where such an object goes now (the
+	// node's work directory follows the first mountpath enabled); it
+	// returns a directory that exists. Empty or nil means WorkDir.
+	PickWorkDir func() string
 	// MemoryLimit is the largest object encoded or restored in memory;
 	// zero means 64 MiB.
 	MemoryLimit int64
@@ -496,7 +500,7 @@ func (s *Store) encode(layout Layout, data source) ([]source, func(), error) {
 	}
 	writers := make([]io.Writer, len(files))
 	for i := range files {
-		if files[i], err = os.CreateTemp(s.opts.WorkDir, "ec-slice-"); err != nil {
+		if files[i], err = os.CreateTemp(s.workDir(), "ec-slice-"); err != nil {
 			cleanup()
 			return nil, nil, err
 		}
@@ -1025,7 +1029,7 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		}
 		return bytes.NewReader(object), release, nil
 	}
-	out, err := os.CreateTemp(s.opts.WorkDir, "ec-object-")
+	out, err := os.CreateTemp(s.workDir(), "ec-object-")
 	if err != nil {
 		cleanup()
 		return nil, nothing, err
@@ -1098,7 +1102,7 @@ func (s *Store) fetch(ctx context.Context, b store.Bucket, name string, p found,
 		}
 		return bytes.NewReader(data), func() {}, nil
 	}
-	f, err := os.CreateTemp(s.opts.WorkDir, "ec-part-")
+	f, err := os.CreateTemp(s.workDir(), "ec-part-")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -1383,8 +1387,18 @@ type capture struct {
 	etag   hash.Hash
 }
 
+// workDir is where an object too large for memory goes now.
+func (s *Store) workDir() string {
+	if s.opts.PickWorkDir != nil {
+		if dir := s.opts.PickWorkDir(); dir != "" {
+			return dir
+		}
+	}
+	return s.opts.WorkDir
+}
+
 func (s *Store) newCapture(size int64, typ string) *capture {
-	c := &capture{dir: s.opts.WorkDir, typ: store.NormalizeChecksumType(typ), release: func() {}}
+	c := &capture{dir: s.workDir(), typ: store.NormalizeChecksumType(typ), release: func() {}}
 	// In memory only within the node's budget: clients that each announce
 	// the memory limit, and send slowly, would hold it many times over.
 	want := s.opts.MemoryLimit // no size announced: as much as it may be
