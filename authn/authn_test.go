@@ -294,6 +294,17 @@ func TestServiceUsersRolesAndRevocation(t *testing.T) {
 	if pushedKey == nil || pushedKey.Secret != out["secret_key"] {
 		t.Fatal("the S3 key did not reach the cluster")
 	}
+	// Alice sees her keys' access ids (not their secrets), not another's.
+	status, self := do(t, h, http.MethodGet, "/v1/users/alice", mustLogin(t, h, "alice", "pw"), nil)
+	if status != http.StatusOK || fmt.Sprint(self["s3_keys"]) != "["+access+"]" || strings.Contains(fmt.Sprint(self), pushedKey.Secret) || self["password"] != nil && self["password"] != "" {
+		t.Fatalf("alice shows herself: %d %v", status, self)
+	}
+	if status, other := do(t, h, http.MethodGet, "/v1/users/admin", mustLogin(t, h, "alice", "pw"), nil); status != http.StatusForbidden {
+		t.Fatalf("alice shows the admin: %d %v", status, other)
+	}
+	if status, _ := do(t, h, http.MethodGet, "/v1/users/alice", "", nil); status != http.StatusUnauthorized {
+		t.Fatalf("an anonymous caller shows alice: %d", status)
+	}
 	if kc, err := NewVerifier(testServiceKeys, VerifierOptions{}).Verify(pushedKey.Token); err != nil || kc.Subject != "alice" || !kc.Allows(PermPut, "ais://b") {
 		t.Fatalf("the S3 key's token: %+v %v", kc, err)
 	}

@@ -35,7 +35,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/users", s.admin(s.handleAddUser))
 	mux.HandleFunc("PUT /v1/users/{id}", s.admin(s.handleUpdateUser))
 	mux.HandleFunc("GET /v1/users", s.admin(s.handleGetUsers))
-	mux.HandleFunc("GET /v1/users/{id}", s.admin(s.handleGetUsers))
+	mux.HandleFunc("GET /v1/users/{id}", s.handleGetUser)
 	mux.HandleFunc("DELETE /v1/users/{id}", s.admin(s.handleDeleteUser))
 	mux.HandleFunc("POST /v1/roles", s.admin(s.handleAddRole))
 	mux.HandleFunc("GET /v1/roles", s.admin(s.handleGetRoles))
@@ -420,6 +420,16 @@ func (s *Service) handleDeleteS3Key(w http.ResponseWriter, r *http.Request) {
 	if err := s.DeleteS3Key(access); err != nil {
 		writeError(w, 0, err)
 	}
+}
+
+// handleGetUser shows one user to an admin, or to that user: its roles,
+// and the access keys of its S3 keys (to find one to delete).
+func (s *Service) handleGetUser(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.selfOrAdmin(r, r.PathValue("id")); err != nil {
+		writeError(w, 0, err)
+		return
+	}
+	s.handleGetUsers(w, r)
 }
 
 func (s *Service) handleGetUsers(w http.ResponseWriter, r *http.Request) {

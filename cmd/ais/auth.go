@@ -350,7 +350,7 @@ func newAuthShowCommand() *cobra.Command {
 	for _, kind := range []string{"user", "role", "cluster"} {
 		show.AddCommand(&cobra.Command{
 			Use:   kind + " [NAME]",
-			Short: "Show the " + kind + "s, or one",
+			Short: "Show the " + kind + "s, or one (a user may show itself: its roles and S3 access keys)",
 			Args:  cobra.MaximumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				path := "/v1/" + kind + "s"
