@@ -347,10 +347,12 @@ func newAuthAddCommand() *cobra.Command {
 
 func newAuthShowCommand() *cobra.Command {
 	show := &cobra.Command{Use: "show", Short: "Show users, roles or clusters"}
+	shorts := map[string]string{"user": "Show the users, or one (a user may show itself: its roles and S3 access keys)",
+		"role": "Show the roles, or one", "cluster": "Show the registered clusters"}
 	for _, kind := range []string{"user", "role", "cluster"} {
 		show.AddCommand(&cobra.Command{
 			Use:   kind + " [NAME]",
-			Short: "Show the " + kind + "s, or one (a user may show itself: its roles and S3 access keys)",
+			Short: shorts[kind],
 			Args:  cobra.MaximumNArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				path := "/v1/" + kind + "s"
