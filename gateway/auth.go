@@ -122,19 +122,22 @@ const (
 	grantTTL   = 2 * time.Minute
 )
 
-// grant returns the grant of a redirected request: "EXPIRY.USER.MAC".
-// The MAC binds the method, the path (as given) and the request's bucket
-// with its provider and namespace (which are in the query, not the path):
-// a grant for ais://b is no grant for s3://b.
-func (n *Node) grant(r *http.Request, path, user string) string {
+// grant returns the grant of a redirected request made with a token:
+// "EXPIRY.USER.TOKEN_ID.MAC". The MAC binds the method, the path (as
+// given) and the request's bucket with its provider and namespace (which
+// are in the query, not the path): a grant for ais://b is no grant for
+// s3://b. The token's id lets the target refuse the grant once the token
+// is revoked, within its two minutes.
+func (n *Node) grant(r *http.Request, path string, who caller) string {
 	expires := strconv.FormatInt(time.Now().Add(grantTTL).Unix(), 10)
-	user = base64.RawURLEncoding.EncodeToString([]byte(user))
-	return expires + "." + user + "." + n.grantMAC(r.Method, path, bucketKey(r), expires, user)
+	user := base64.RawURLEncoding.EncodeToString([]byte(who.user))
+	token := base64.RawURLEncoding.EncodeToString([]byte(who.tokenID))
+	return expires + "." + user + "." + token + "." + n.grantMAC(r.Method, path, bucketKey(r), expires, user, token)
 }
 
-func (n *Node) grantMAC(method, path, bucket, expires, user string) string {
+func (n *Node) grantMAC(method, path, bucket, expires, user, token string) string {
 	mac := hmac.New(sha256.New, n.config.Secret)
-	fmt.Fprintf(mac, "ais-grant\n%s\n%s\n%s\n%s\n%s", method, path, bucket, expires, user)
+	fmt.Fprintf(mac, "ais-grant\n%s\n%s\n%s\n%s\n%s\n%s", method, path, bucket, expires, user, token)
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
@@ -151,17 +154,21 @@ func (n *Node) checkGrantFor(r *http.Request, path string) bool {
 	if g == "" || len(g) > 1024 {
 		return false
 	}
-	expires, rest, ok := strings.Cut(g, ".")
-	user, mac, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 {
+	parts := strings.Split(g, ".")
+	if len(parts) != 4 {
 		return false
 	}
+	expires, user, token, mac := parts[0], parts[1], parts[2], parts[3]
 	t, err := strconv.ParseInt(expires, 10, 64)
 	if err != nil || time.Now().Unix() > t {
 		return false
 	}
-	want := n.grantMAC(r.Method, path, bucketKey(r), expires, user)
-	return hmac.Equal([]byte(mac), []byte(want))
+	want := n.grantMAC(r.Method, path, bucketKey(r), expires, user, token)
+	if !hmac.Equal([]byte(mac), []byte(want)) {
+		return false
+	}
+	id, err := base64.RawURLEncoding.DecodeString(token)
+	return err == nil && (len(id) == 0 || !n.control.Current().Tokens.Has(string(id)))
 }
 
 // grantedKey marks a request served on the strength of its grant: a
@@ -177,26 +184,36 @@ func asGranted(r *http.Request) *http.Request {
 // error the caller answers (401 or 403, naming the permission). It
 // returns the token's user, "" when auth is off.
 func (n *Node) authorize(r *http.Request, need authn.Perm, bucket string) (string, error) {
-	return n.authorizeToken(r, requestToken(r), need, bucket)
+	who, err := n.authorizeCaller(r, requestToken(r), need, bucket)
+	return who.user, err
 }
 
 // authorizeToken is authorize with the token given.
 func (n *Node) authorizeToken(r *http.Request, token string, need authn.Perm, bucket string) (string, error) {
+	who, err := n.authorizeCaller(r, token, need, bucket)
+	return who.user, err
+}
+
+// caller is who a request's token is: its user, and the token's id.
+type caller struct{ user, tokenID string }
+
+// authorizeCaller is authorizeToken, telling the token's id too.
+func (n *Node) authorizeCaller(r *http.Request, token string, need authn.Perm, bucket string) (caller, error) {
 	if n.verifier == nil || r.Context().Value(nodeKey{}) != nil {
-		return "", nil
+		return caller{}, nil
 	}
 	c, err := n.verifier.Verify(token)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
+		return caller{}, fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
 	}
 	if !c.Allows(need, bucket) {
 		on := "the cluster"
 		if bucket != "" {
 			on = bucket
 		}
-		return c.Subject, fmt.Errorf("%w: %w: user %q may not %s %s: it needs %s on %s", api.ErrForbidden, authn.ErrForbidden, c.Subject, r.Method, r.URL.Path, need, on)
+		return caller{user: c.Subject}, fmt.Errorf("%w: %w: user %q may not %s %s: it needs %s on %s", api.ErrForbidden, authn.ErrForbidden, c.Subject, r.Method, r.URL.Path, need, on)
 	}
-	return c.Subject, nil
+	return caller{user: c.Subject, tokenID: c.ID}, nil
 }
 
 // requestToken is the bearer token, or an S3 client's session token; for
@@ -408,12 +425,12 @@ func (n *Node) guardGranted(w http.ResponseWriter, r *http.Request, need access,
 		return
 	}
 	perm, bucket := need(r)
-	user, err := n.authorize(r, perm, bucket)
+	who, err := n.authorizeCaller(r, requestToken(r), perm, bucket)
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
-	h(w, withUser(r, user))
+	h(w, withCaller(r, who))
 }
 
 // servedAsNode serves a request a node signed (and refuses one that
@@ -462,11 +479,17 @@ func asNode(r *http.Request) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), nodeKey{}, true))
 }
 
-// userKey carries an authorized user to the redirect.
-type userKey struct{}
+// callerKey carries an authorized caller to the redirect.
+type callerKey struct{}
 
-func withUser(r *http.Request, user string) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+func withCaller(r *http.Request, who caller) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), callerKey{}, who))
+}
+
+// callerOf is who a request's token is (withCaller); zero without auth.
+func callerOf(r *http.Request) caller {
+	who, _ := r.Context().Value(callerKey{}).(caller)
+	return who
 }
 
 // authorizeBucket checks a permission on one more bucket than the route's

@@ -370,6 +370,40 @@ func TestGrantNotRenewed(t *testing.T) {
 	}
 }
 
+// TestRevokedTokensGrantIsRefused: a redirect's grant is of the token it
+// was made with; revoked, the target refuses the grant within its two
+// minutes, as it refuses the token.
+func TestRevokedTokensGrantIsRefused(t *testing.T) {
+	c := newAuthCluster(t)
+	adminToken := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	admin := c.Client().SetToken(adminToken)
+	if err := admin.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Put(t.Context(), "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	reader := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://b": authn.ReadOnly}}, time.Hour)
+	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
+	req.Header.Set("Authorization", "Bearer "+reader)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	location := resp.Header.Get("Location")
+	if !strings.Contains(location, "agrant=") {
+		t.Fatalf("redirect: %d %s", resp.StatusCode, location)
+	}
+	if status, msg := callAs(t, http.MethodGet, location, "", nil); status != http.StatusOK || msg != "data" {
+		t.Fatalf("the grant before the revocation: %d %s", status, msg)
+	}
+	c.revoke(t, adminToken, reader)
+	if status, msg := callAs(t, http.MethodGet, location, "", nil); status != http.StatusUnauthorized {
+		t.Fatalf("the grant of a revoked token: %d %s, want 401", status, msg)
+	}
+}
+
 // The console keeps a login in a cookie of its own path, which the API
 // does not take: only the console's pages see it or send it.
 func TestConsoleLoginCookie(t *testing.T) {

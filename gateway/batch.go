@@ -276,10 +276,9 @@ func (n *Node) redirectBatch(w http.ResponseWriter, r *http.Request, items []bat
 	q.Set(api.QueryRedirectTime, strconv.FormatInt(timeNow(), 10))
 	q.Set(api.QueryMapVersion, strconv.FormatInt(smap.Version, 10))
 	if n.verifier != nil {
-		user, _ := r.Context().Value(userKey{}).(string)
 		hash := bodyHash(body)
 		q.Set(queryBodyHash, hash)
-		q.Set(queryGrant, n.grant(r, batchGrantPath(r, hash), user))
+		q.Set(queryGrant, n.grant(r, batchGrantPath(r, hash), callerOf(r)))
 	}
 	w.Header().Set("Location", best.URL+r.URL.EscapedPath()+"?"+q.Encode())
 	w.WriteHeader(http.StatusTemporaryRedirect)

@@ -268,8 +268,7 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 		q.Set(api.QueryMapVersion, strconv.FormatInt(m.Version, 10))
 	}
 	if granted, _ := r.Context().Value(grantedKey{}).(bool); n.verifier != nil && !granted {
-		user, _ := r.Context().Value(userKey{}).(string)
-		q.Set(queryGrant, n.grant(r, r.URL.EscapedPath(), user))
+		q.Set(queryGrant, n.grant(r, r.URL.EscapedPath(), callerOf(r)))
 	}
 	location := to.URL + r.URL.EscapedPath() + "?" + q.Encode()
 	if console, _ := r.Context().Value(consoleKey{}).(bool); console && n.config.Role.IsGateway() && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
