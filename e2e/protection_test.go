@@ -459,6 +459,53 @@ func TestWorkFollowsTheMountpaths(t *testing.T) {
 	}
 }
 
+// A target whose only disk did not mount (its mountpath an empty
+// directory) refuses to start, saying so, rather than start empty and
+// take writes that would vanish beneath the disk once mounted; with the
+// disk back it starts with its objects.
+func TestTargetWithoutItsDiskDoesNotStart(t *testing.T) {
+	c := startCLICluster(t, 1, 1)
+	client := c.client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(t.Context(), "b", "o", strings.NewReader("kept"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	var mp, log string
+	for _, n := range c.state() {
+		if n.Name == "t1" {
+			mp, log = filepath.Join(n.Dir, "mp1"), filepath.Join(n.Dir, "node.log")
+		}
+	}
+	c.kill9("t1")
+	disk := mp + ".disk"
+	if err := os.Rename(mp, disk); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(mp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := aisResult(c.endpoint, "cluster", "start", "--dir", c.dir, "--aisnode", filepath.Join(binDir, "aisnode"))
+	data, _ := os.ReadFile(log)
+	if err == nil || !strings.Contains(errOut, "t1") || !strings.Contains(string(data), "not mounted") || !strings.Contains(string(data), mp) {
+		t.Fatalf("a target whose disk did not mount: %v %q; its log:\n%s", err, errOut, data)
+	}
+	if entries, _ := os.ReadDir(mp); len(entries) > 0 {
+		t.Fatalf("written beneath the missing disk's mount: %v", entries)
+	}
+	if err := os.Remove(mp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(disk, mp); err != nil {
+		t.Fatal(err)
+	}
+	c.restart(1)
+	if got, err := client.GetBytes(t.Context(), "b", "o", api.GetOptions{}); err != nil || string(got) != "kept" {
+		t.Fatalf("with the disk back: %q %v", got, err)
+	}
+}
+
 // make-n-copies on a bucket of 10,000 objects while PUTs go on: every
 // object, those PUT during the job included, ends with 2 copies on
 // distinct mountpaths of its owner.

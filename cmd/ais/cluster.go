@@ -432,9 +432,12 @@ func waitHealthy(ctx context.Context, c *api.Client, timeout time.Duration) erro
 	}
 }
 
-// waitForNodes waits until the cluster map holds want nodes, all active.
-// When ctx is canceled it returns the cause, such as a *nodeExitError.
-func waitForNodes(ctx context.Context, c *api.Client, want []string, timeout time.Duration) (*api.ClusterStatus, error) {
+// waitForNodes waits until the cluster map holds want nodes, all active,
+// and those in direct (clients of the nodes themselves) answer their
+// health checks: a restarted node that exits at once is still active in
+// the map of its last run. When ctx is canceled it returns the cause,
+// such as a *nodeExitError.
+func waitForNodes(ctx context.Context, c *api.Client, want []string, direct map[string]*api.Client, timeout time.Duration) (*api.ClusterStatus, error) {
 	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
@@ -446,6 +449,10 @@ func waitForNodes(ctx context.Context, c *api.Client, want []string, timeout tim
 			for _, id := range want {
 				if n, ok := m.Node(id); !ok || n.State != cluster.StateActive {
 					waiting = append(waiting, id)
+				} else if node := direct[id]; node != nil {
+					if _, err := node.Health(ctx); err != nil {
+						waiting = append(waiting, id)
+					}
 				}
 			}
 			if len(waiting) == 0 {
@@ -638,7 +645,13 @@ func newClusterStartCommand() *cobra.Command {
 			if err := c.save(dir); err != nil {
 				return c.leftRunning(launched, err)
 			}
-			status, err := waitForNodes(ctx, withToken(newClient(tc, c.gatewayURLs()...)), launched, 30*time.Second)
+			direct := map[string]*api.Client{}
+			for _, n := range c.Nodes {
+				if slices.Contains(launched, n.Name) {
+					direct[n.Name] = withToken(newClient(tc, c.url(n)))
+				}
+			}
+			status, err := waitForNodes(ctx, withToken(newClient(tc, c.gatewayURLs()...)), launched, direct, 30*time.Second)
 			if err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
 					return c.leftRunning(launched, exited)
@@ -841,7 +854,7 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			if _, err := waitForNodes(ctx, client, []string{n.Name}, 30*time.Second); err != nil {
+			if _, err := waitForNodes(ctx, client, []string{n.Name}, nil, 30*time.Second); err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
 					return exited
 				}

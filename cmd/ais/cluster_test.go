@@ -324,11 +324,23 @@ func TestWaitForNodesWaitsForTheLaunchedOnly(t *testing.T) {
 	}))
 	defer srv.Close()
 	client := api.NewClient(srv.URL)
-	if _, err := waitForNodes(t.Context(), client, []string{"t1"}, 5*time.Second); err != nil {
+	if _, err := waitForNodes(t.Context(), client, []string{"t1"}, nil, 5*time.Second); err != nil {
 		t.Fatalf("the launched node is active, one other in maintenance: %v", err)
 	}
-	if _, err := waitForNodes(t.Context(), client, []string{"t3"}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "t3") {
+	if _, err := waitForNodes(t.Context(), client, []string{"t3"}, nil, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "t3") {
 		t.Fatalf("a node not in the map: %v", err)
+	}
+	// Restarted, t1 is active in the map of its last run; its new process
+	// (exited at once) does not answer: still waited for.
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	direct := map[string]*api.Client{"t1": api.NewClient(gone.URL)}
+	if _, err := waitForNodes(t.Context(), client, []string{"t1"}, direct, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "t1") {
+		t.Fatalf("a restarted node active in the map that does not answer: %v, want waited for", err)
+	}
+	direct["t1"] = client // answers its health check
+	if _, err := waitForNodes(t.Context(), client, []string{"t1"}, direct, 5*time.Second); err != nil {
+		t.Fatalf("a restarted node that answers: %v", err)
 	}
 }
 

@@ -694,7 +694,9 @@ func run(args []string) error {
 	nodeConfig.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
 	events := new(gateway.StorageEvents)
 	if role.IsTarget() {
-		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger,
+		// The mountpaths' record is kept in the node's metadata too: a
+		// node whose every disk did not mount does not start empty.
+		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger, RecordDir: metaDir,
 			OnMountpathChange: events.MountpathChanged, OnRepair: events.Repaired})
 		if err != nil {
 			return err

@@ -43,6 +43,19 @@ const maxAwayRecord = 1 << 20
 
 func (m mountpath) awayPath() string { return filepath.Join(m.path, ".ais", "away.json") }
 
+// recordFile is the record's copy in Config.RecordDir.
+const recordFile = "mountpaths.json"
+
+// recordMissing reports whether Config.RecordDir lacks its copy (a node
+// from before it was kept there).
+func (s *Store) recordMissing() bool {
+	if s.config.RecordDir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(s.config.RecordDir, recordFile))
+	return err != nil
+}
+
 // saveAway records set's away mountpaths on its mountpaths in use. A
 // mountpath that cannot take it is left out: the others have the record.
 // When none takes it, the change is refused: a restart would take the
@@ -80,14 +93,33 @@ func (s *Store) saveAway(set *mountpathSet) error {
 	if len(inUse) > 0 && len(errs) == len(inUse) {
 		return fmt.Errorf("%w: no mountpath took the record of the mountpaths away: %w", store.ErrMountpath, errors.Join(errs...))
 	}
+	if dir := s.config.RecordDir; dir != "" {
+		// Besides: the mountpaths' own copies are what a restart reads
+		// first, this one tells only that they held data.
+		err := pathsafe.MkdirAll(dir, dir, 0o755)
+		if err == nil {
+			err = atomicfile.Write(filepath.Join(dir, recordFile), data, 0o644)
+		}
+		if err != nil {
+			s.logger.Warn("keep the record of the mountpaths in the node's metadata", "dir", dir, "err", err)
+		}
+	}
 	return nil
 }
 
-// loadAway returns the newest record on the given mountpaths.
-func loadAway(mps []mountpath) awayRecord {
-	var best awayRecord
+// loadAway returns the newest record on the given mountpaths, or in
+// Config.RecordDir.
+func (s *Store) loadAway(mps []mountpath) awayRecord {
+	paths := make([]string, 0, len(mps)+1)
 	for _, m := range mps {
-		f, err := os.Open(m.awayPath())
+		paths = append(paths, m.awayPath())
+	}
+	if s.config.RecordDir != "" {
+		paths = append(paths, filepath.Join(s.config.RecordDir, recordFile))
+	}
+	var best awayRecord
+	for _, path := range paths {
+		f, err := os.Open(path)
 		if err != nil {
 			continue
 		}

@@ -525,6 +525,67 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 	}
 }
 
+// A node whose only mountpath comes up without its .ais (its disk did not
+// mount) does not start empty on the mount point when the record is kept
+// off the mountpaths too (RecordDir): its objects would be missing, and
+// writes would vanish beneath the disk once mounted. With the disk back
+// it starts as it was; with the record removed (a new empty disk), empty.
+func TestOnlyMountpathWithoutItsDiskFailsTheStart(t *testing.T) {
+	root := t.TempDir()
+	mp, disk, meta := filepath.Join(root, "mp"), filepath.Join(root, "disk"), filepath.Join(root, "meta")
+	cfg := fs.Config{Mountpaths: []string{mp}, RecordDir: meta}
+	st, err := fs.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.Bucket{Name: "b"}
+	if err := st.CreateBucket(t.Context(), b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("v1"))
+	st.Close()
+	if err := os.Rename(mp, disk); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(mp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.Open(t.Context(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "mounted") || !strings.Contains(err.Error(), filepath.Join(meta, "mountpaths.json")) {
+		t.Fatalf("start with the only disk not mounted: %v, want refused, saying why and how to start empty", err)
+	}
+	if entries, _ := os.ReadDir(mp); len(entries) > 0 {
+		t.Fatalf("written beneath the missing disk's mount: %v", entries)
+	}
+	// Mounted again: as it was.
+	if err := os.Remove(mp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(disk, mp); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readString(t, st, b, "o"); got != "v1" {
+		t.Fatalf("with the disk back, o reads %q", got)
+	}
+	st.Close()
+	// A new empty disk in its place, the record removed: an empty node.
+	if err := os.RemoveAll(mp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(meta, "mountpaths.json")); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("a new empty disk with the record removed: %v", err)
+	}
+	st.Close()
+}
+
 // A returning mountpath whose reconcile fails stays returning, and the
 // resilver says so (it reported success, and nothing tried again).
 func TestResilverFailsWhenAMountpathStaysReturning(t *testing.T) {

@@ -48,6 +48,12 @@ type Config struct {
 	// OnRepair, when set, is told of each copy rewritten from a good one
 	// after a checksum mismatch.
 	OnRepair func(b store.Bucket, name, path string)
+	// RecordDir, when set, is a directory off the mountpaths (the node's
+	// metadata) that keeps a copy of their record: a node whose every
+	// disk did not mount learns there that its mountpaths held data, and
+	// does not start empty on their mount points (writes there would
+	// vanish beneath the disks once mounted).
+	RecordDir string
 }
 
 // Store keeps objects as plain files on mountpaths.
@@ -163,7 +169,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	// Those away when the node stopped come back returning; one stays
 	// enabled at least.
-	rec := loadAway(set.enabled)
+	rec := s.loadAway(set.enabled)
 	// Those attached while it ran come back too; and the newest record
 	// may be on them only (a configured one disabled after the attach
 	// took no later record): read again over them, until none is newer.
@@ -196,7 +202,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			set.enabled = append(set.enabled, m)
 			set.since[path] = time.Now()
 		}
-		next := loadAway(set.enabled)
+		next := s.loadAway(set.enabled)
 		if next.Version <= rec.Version {
 			break
 		}
@@ -223,6 +229,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		set.since[m.path] = time.Now()
 	}
 	if len(set.enabled) == 0 {
+		if cfg.RecordDir != "" && len(fresh) > 0 {
+			return nil, fmt.Errorf("fs store: no mountpath can be used: %v; for new empty disks in their place, remove %s to start the node empty",
+				set.disabled, filepath.Join(cfg.RecordDir, recordFile))
+		}
 		return nil, fmt.Errorf("fs store: no mountpath can be used: %v", set.disabled)
 	}
 	// So do those detached while disabled, if configured again; and one
@@ -250,7 +260,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			set.enabled = slices.Delete(set.enabled, i, i+1)
 		}
 	}
-	if left || lost || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) {
+	if left || lost || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) || s.recordMissing() {
 		// Recorded now: the next start may leave one out, or have one
 		// left out configured again.
 		if err := s.saveAway(set); err != nil {
