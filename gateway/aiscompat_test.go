@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -403,6 +404,67 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	c.Kill(c.Targets()[0])
 	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusServiceUnavailable {
 		t.Fatalf("the summary with every target silent: %d %s, want 503", status, body)
+	}
+}
+
+// A copy job during which the cluster's targets change (an object moving
+// then is copied by no target) does not report success: it fails, saying
+// so, and the same copy run again once the rebalance ends copies all.
+func TestCopyFailsWhenTheTargetsChange(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	objects := map[string]string{}
+	for i := range 40 {
+		objects[fmt.Sprintf("o%02d", i)] = "v" + strconv.Itoa(i)
+	}
+	putObjects(t, client, "src", objects)
+	first, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	gateway.SetAfterCopy(t, func() {
+		once.Do(func() {
+			close(first)
+			<-resume
+		})
+	})
+	url := c.Primary().URL() + "/v1/buckets/src"
+	status, body, _ := call(t, http.MethodPost, url+"?bck_to=ais://dst", nil, `{"action":"copy-bck","value":{}}`)
+	if status != http.StatusOK {
+		t.Fatalf("copy-bck: %d %s", status, body)
+	}
+	select {
+	case <-first:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the copy copied nothing")
+	}
+	c.AddTarget()
+	m := c.WaitForMap(4)
+	close(resume)
+	failed := ""
+	for _, list := range waitJobSnaps(t, c.Primary().URL(), string(body)) {
+		for _, s := range list {
+			failed += s.Err
+		}
+	}
+	if !strings.Contains(failed, "targets changed during the copy") {
+		t.Fatalf("a copy during which a target joined: errors %q, want it failed saying why", failed)
+	}
+	c.WaitRebalance(m.Version)
+	status, body, _ = call(t, http.MethodPost, url+"?bck_to=ais://dst", nil, `{"action":"copy-bck","value":{}}`)
+	if status != http.StatusOK {
+		t.Fatalf("copy-bck again: %d %s", status, body)
+	}
+	for _, list := range waitJobSnaps(t, c.Primary().URL(), string(body)) {
+		for _, s := range list {
+			if s.Err != "" {
+				t.Fatalf("the copy again: %s", s.Err)
+			}
+		}
+	}
+	if names := listNames(t, client, "dst"); len(names) != len(objects) {
+		t.Fatalf("dst has %d objects, want %d", len(names), len(objects))
 	}
 }
 

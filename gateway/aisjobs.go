@@ -585,7 +585,21 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 	dst := req.To.Normalize()
 	client := n.clusterClient()
 	copied := 0
+	// Each target copies what it owns: with the targets changed midway,
+	// an object moving then is copied by none, and the job must not
+	// report success.
+	placement := n.currentMap().Placement()
+	moved := func() error {
+		if now := n.currentMap(); now.Placement() != placement {
+			return fmt.Errorf("%w: copy %s to %s: the cluster's targets changed during the copy (now map version %d): objects moving then may not be copied; run it again once the rebalance ends (the copies made are overwritten alike)",
+				api.ErrConflict, src, dst, now.Version)
+		}
+		return nil
+	}
 	err := n.eachSelected(ctx, src, req, func(name string) error {
+		if err := moved(); err != nil {
+			return err
+		}
 		if !n.owns(src, name) {
 			return nil // its owner copies it
 		}
@@ -625,10 +639,18 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		copied++
 		p.Objects.Add(1)
 		p.Bytes.Add(meta.Size)
+		afterCopy()
 		return nil
 	})
+	if err == nil {
+		err = moved()
+	}
 	return map[string]int{"copied": copied}, err
 }
+
+// afterCopy is called after each object a copy job copies (a variable
+// for the tests).
+var afterCopy = func() {}
 
 // handleDeleteListRange serves delete-listrange and evict-listrange on a
 // bucket: a job on every target; the answer is its id.

@@ -196,3 +196,11 @@ func SetDsortSettleWait(d time.Duration) func() {
 	dsortSettleWait = d
 	return func() { dsortSettleWait = old }
 }
+
+// SetAfterCopy sets what a copy job calls after each object it copies,
+// until the test ends.
+func SetAfterCopy(t interface{ Cleanup(func()) }, f func()) {
+	before := afterCopy
+	afterCopy = f
+	t.Cleanup(func() { afterCopy = before })
+}
