@@ -429,11 +429,24 @@ func TestCopyFailsWhenTheTargetsChange(t *testing.T) {
 			<-resume
 		})
 	})
-	url := c.Primary().URL() + "/v1/buckets/src"
-	status, body, _ := call(t, http.MethodPost, url+"?bck_to=ais://dst", nil, `{"action":"copy-bck","value":{}}`)
-	if status != http.StatusOK {
-		t.Fatalf("copy-bck: %d %s", status, body)
+	// start starts the copy; jobErrors waits for its end and joins its
+	// targets' errors.
+	start := func() string {
+		status, body, _ := call(t, http.MethodPost, c.Primary().URL()+"/v1/buckets/src?bck_to=ais://dst", nil, `{"action":"copy-bck","value":{}}`)
+		if status != http.StatusOK {
+			t.Fatalf("copy-bck: %d %s", status, body)
+		}
+		return string(body)
 	}
+	jobErrors := func(id string) (all string) {
+		for _, list := range waitJobSnaps(t, c.Primary().URL(), id) {
+			for _, s := range list {
+				all += s.Err
+			}
+		}
+		return all
+	}
+	id := start()
 	select {
 	case <-first:
 	case <-time.After(20 * time.Second):
@@ -442,26 +455,12 @@ func TestCopyFailsWhenTheTargetsChange(t *testing.T) {
 	c.AddTarget()
 	m := c.WaitForMap(4)
 	close(resume)
-	failed := ""
-	for _, list := range waitJobSnaps(t, c.Primary().URL(), string(body)) {
-		for _, s := range list {
-			failed += s.Err
-		}
-	}
-	if !strings.Contains(failed, "targets changed during the copy") {
+	if failed := jobErrors(id); !strings.Contains(failed, "targets changed during the copy") {
 		t.Fatalf("a copy during which a target joined: errors %q, want it failed saying why", failed)
 	}
 	c.WaitRebalance(m.Version)
-	status, body, _ = call(t, http.MethodPost, url+"?bck_to=ais://dst", nil, `{"action":"copy-bck","value":{}}`)
-	if status != http.StatusOK {
-		t.Fatalf("copy-bck again: %d %s", status, body)
-	}
-	for _, list := range waitJobSnaps(t, c.Primary().URL(), string(body)) {
-		for _, s := range list {
-			if s.Err != "" {
-				t.Fatalf("the copy again: %s", s.Err)
-			}
-		}
+	if failed := jobErrors(start()); failed != "" {
+		t.Fatalf("the copy again: %s", failed)
 	}
 	if names := listNames(t, client, "dst"); len(names) != len(objects) {
 		t.Fatalf("dst has %d objects, want %d", len(names), len(objects))

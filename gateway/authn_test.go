@@ -68,6 +68,21 @@ func callAs(t *testing.T, method, url, bearer string, body []byte) (int, string)
 	return resp.StatusCode, string(msg)
 }
 
+// withObject makes bucket b holding o ("data"), as an admin whose token
+// it returns.
+func (c *authCluster) withObject(t *testing.T) string {
+	t.Helper()
+	admin := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	client := c.Client().SetToken(admin)
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(t.Context(), "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	return admin
+}
+
 // revoke revokes a token through the gateway and waits until the target
 // refuses it too.
 func (c *authCluster) revoke(t *testing.T, admin, victim string) {
@@ -98,14 +113,7 @@ func (c *authCluster) revoke(t *testing.T, admin, victim string) {
 func TestEveryRouteChecksTokens(t *testing.T) {
 	c := newAuthCluster(t)
 	wrongKeys, _ := authn.NewSecretKeys([]byte(authn.NewSecret()))
-	admin := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
-	client := c.Client().SetToken(admin)
-	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.Put(t.Context(), "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
-		t.Fatal(err)
-	}
+	admin := c.withObject(t)
 	revoked := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
 	c.revoke(t, admin, revoked)
 
@@ -187,13 +195,7 @@ func TestEveryRouteChecksTokens(t *testing.T) {
 // signed grant), cannot write, and a tampered grant is refused.
 func TestReadOnlyAndRedirects(t *testing.T) {
 	c := newAuthCluster(t)
-	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
-	if err := admin.CreateBucket(t.Context(), "b", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Put(t.Context(), "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
-		t.Fatal(err)
-	}
+	c.withObject(t)
 	reader := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://b": authn.ReadOnly}}, time.Hour)
 	dropping := &http.Client{CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		req.Header.Del("Authorization")
@@ -375,14 +377,7 @@ func TestGrantNotRenewed(t *testing.T) {
 // minutes, as it refuses the token.
 func TestRevokedTokensGrantIsRefused(t *testing.T) {
 	c := newAuthCluster(t)
-	adminToken := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
-	admin := c.Client().SetToken(adminToken)
-	if err := admin.CreateBucket(t.Context(), "b", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Put(t.Context(), "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
-		t.Fatal(err)
-	}
+	adminToken := c.withObject(t)
 	reader := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://b": authn.ReadOnly}}, time.Hour)
 	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
 	req.Header.Set("Authorization", "Bearer "+reader)
