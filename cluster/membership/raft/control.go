@@ -845,6 +845,13 @@ func (c *Control) noQuorum(ctx context.Context) error {
 // push sends the snapshot to the nodes that do not follow the log (the
 // targets).
 func (c *Control) push(ctx context.Context, s membership.Snapshot) map[string]error {
+	// Not to the offline targets: one behind a dead link would hold every
+	// change for the push timeout, and the keepalive's rounds push to it.
+	return c.pushTo(ctx, s, func(n cluster.Node) bool { return n.State != cluster.StateOffline })
+}
+
+// pushTo pushes a snapshot to the targets that match.
+func (c *Control) pushTo(ctx context.Context, s membership.Snapshot, match func(cluster.Node) bool) map[string]error {
 	// A target behind a dead link drops packets rather than refusing
 	// them: without a bound, every change and keepalive round would wait
 	// for it. One that misses a push gets the next round's.
@@ -853,7 +860,7 @@ func (c *Control) push(ctx context.Context, s membership.Snapshot) map[string]er
 	// A node that is also a target is pushed to as well: it follows the
 	// log (and ignores the push), but the push tells the keepalive it
 	// answers, and a dead one goes offline as any target.
-	return membership.PushAll(ctx, c.config.Transport, s, c.config.Self.ID, allowEmpty(s), func(n cluster.Node) bool { return n.Role != cluster.RoleGateway })
+	return membership.PushAll(ctx, c.config.Transport, s, c.config.Self.ID, allowEmpty(s), func(n cluster.Node) bool { return n.Role != cluster.RoleGateway && match(n) })
 }
 
 // allowEmpty: a committed snapshot is the cluster's own word, also when
@@ -889,7 +896,8 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	if s.Map == nil || s.Map.Primary != c.config.Self.ID {
 		return // not in office yet
 	}
-	failed := c.push(ctx, s)
+	// Every target, the offline ones too: their answers bring them back.
+	failed := c.pushTo(ctx, s, func(cluster.Node) bool { return true })
 	for _, ch := range c.keepalive.Round(now, s.Map, failed) {
 		if _, err := c.Propose(ctx, ch); err != nil {
 			c.config.Logger.Warn("change the cluster map", "change", ch.Kind, "node_id", ch.Node.ID, "err", err)

@@ -32,6 +32,14 @@ type net struct {
 	controls    map[string]*Control // by URL
 	trans       map[string]*hraft.InmemTransport
 	cut         map[string]bool // by URL: cut off from the others
+	// targets are plain targets (by URL): they take pushes and probes,
+	// or, hung, hold a push until its context ends (hungPushes counts
+	// those made).
+	targets    map[string]bool
+	hung       map[string]bool
+	hungPushes atomic.Int32
+	// keepaliveTimeout of the gateways started; zero: the default.
+	keepaliveTimeout time.Duration
 }
 
 func (n *net) reach(from, to string) (*Control, error) {
@@ -70,6 +78,17 @@ type transport struct {
 
 // Push reaches the node, or fails as a push to a dead one does.
 func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
+	t.net.mu.Lock()
+	target, hung := t.net.targets[to.URL], t.net.hung[to.URL]
+	t.net.mu.Unlock()
+	switch {
+	case hung:
+		t.net.hungPushes.Add(1)
+		<-ctx.Done()
+		return ctx.Err()
+	case target:
+		return nil
+	}
 	_, err := t.net.reach(t.self, to.URL)
 	return err
 }
@@ -99,6 +118,12 @@ func (t transport) Forward(ctx context.Context, primary cluster.Node, ch members
 }
 
 func (t transport) Probe(ctx context.Context, n cluster.Node) error {
+	t.net.mu.Lock()
+	target := t.net.targets[n.URL]
+	t.net.mu.Unlock()
+	if target {
+		return nil
+	}
 	_, err := t.net.reach(t.self, n.URL)
 	return err
 }
@@ -122,7 +147,8 @@ func (n *net) kill(c *Control) {
 }
 
 func newNet() *net {
-	return &net{controls: map[string]*Control{}, trans: map[string]*hraft.InmemTransport{}, cut: map[string]bool{}}
+	return &net{controls: map[string]*Control{}, trans: map[string]*hraft.InmemTransport{}, cut: map[string]bool{},
+		targets: map[string]bool{}, hung: map[string]bool{}}
 }
 
 // start runs one gateway; join is the URL of another, or "".
@@ -167,6 +193,7 @@ func (n *net) startNodeErr(t *testing.T, id, join, url, dir string, role cluster
 	c, err := New(Config{
 		Self: cluster.Node{ID: id, Role: role, URL: url}, Join: join, InMemory: dir == "", Dir: dir,
 		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: time.Second,
+		KeepaliveTimeout: n.keepaliveTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -332,6 +359,44 @@ func TestLeaderLeaves(t *testing.T) {
 // A node that is both gateway and target leaves as a target does: it
 // stays in the map (leaving) and among the voters, following the log,
 // until its objects moved (Left); one that dies goes offline.
+// A target that hangs (a dead link: it drops packets) holds the changes
+// for the push timeout while it is a member; offline, it holds none: the
+// change answers while a push to it would still wait.
+func TestOfflineTargetDoesNotHoldChanges(t *testing.T) {
+	n := newNet()
+	n.keepaliveTimeout = 2 * time.Second // pushes wait 1s at most
+	g1 := n.start(t, "g1", "")
+	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:7900"}
+	n.mu.Lock()
+	n.targets[t1.URL] = true
+	n.mu.Unlock()
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: t1}); err != nil {
+		t.Fatal(err)
+	}
+	n.mu.Lock()
+	n.hung[t1.URL] = true
+	n.mu.Unlock()
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Offline, Node: cluster.Node{ID: "t1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if node, _ := g1.Current().Map.Node("t1"); node.State != cluster.StateOffline {
+		t.Fatalf("t1 is %s, want offline", node.State)
+	}
+	// The keepalive's round still asks it (and waits): it is how an
+	// offline target is found back.
+	before := n.hungPushes.Load()
+	g1.Tick(t.Context(), time.Now())
+	if n.hungPushes.Load() != before+1 {
+		t.Fatal("the keepalive's round did not push to the offline target")
+	}
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.SetConfig, Patch: []byte(`{"distributed_sort":{"missing_shards":"warn"}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if pushes := n.hungPushes.Load() - before - 1; pushes != 0 {
+		t.Fatalf("a change pushed to the offline target (%d), waiting for its push timeout", pushes)
+	}
+}
+
 func TestNodesThatAreAlsoTargets(t *testing.T) {
 	n := newNet()
 	g1 := n.start(t, "g1", "")
