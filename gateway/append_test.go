@@ -449,6 +449,61 @@ func TestFlushAndArchivePastOutOfSpace(t *testing.T) {
 }
 
 // A PUT that claims more bytes than any mountpath has room for below
+// Past out_of_space, make-n-copies stops, naming the watermark, rather
+// than fill the disks with copies; back below it, it makes them all.
+func TestMakeCopiesKeepsToOutOfSpace(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		name := fmt.Sprintf("o%02d", i)
+		if _, err := client.Put(ctx, "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copies := func() (total int) {
+		for i := range 20 {
+			list, err := c.Targets()[0].Store.Copies(ctx, store.NewBucket("b"), fmt.Sprintf("o%02d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += len(list)
+		}
+		return total
+	}
+	mirror := func() string {
+		id, err := client.MakeNCopies(ctx, "b", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := client.WaitJob(ctx, id, 20*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(j.Errors, "; ")
+	}
+	// The disk this test runs on is "full" above 3%.
+	if _, err := client.SetClusterConfig(ctx, map[string]any{"space": map[string]any{"lowwm": 1, "highwm": 2, "out_of_space": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if errs := mirror(); !strings.Contains(errs, "out_of_space") {
+		t.Fatalf("make-n-copies past out_of_space: errors %q, want it stopped naming the watermark", errs)
+	}
+	if n := copies(); n != 20 {
+		t.Fatalf("%d copies of 20 objects past out_of_space, want one each", n)
+	}
+	if _, err := client.SetClusterConfig(ctx, map[string]any{"space": map[string]any{"lowwm": 97, "highwm": 98, "out_of_space": 99}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return mirror() == "" }, "make-n-copies below out_of_space did not succeed")
+	if n := copies(); n != 40 {
+		t.Fatalf("%d copies of 20 objects after make-n-copies, want two each", n)
+	}
+}
+
 // out_of_space is refused before its body is read (it would otherwise
 // fill the disk to the last byte, failing every other write there).
 func TestPutBiggerThanTheRoomIsRefused(t *testing.T) {

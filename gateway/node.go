@@ -495,6 +495,12 @@ func New(cfg Config) (*Node, error) {
 				guarded.SetSpaceCheck(n.checkSpace)
 			}
 		}
+		// make-n-copies too: its copies fill the disks as PUTs do.
+		if guarded, ok := cfg.Storage.(interface {
+			SetRoomCheck(func(context.Context) error)
+		}); ok {
+			guarded.SetRoomCheck(n.checkSpace)
+		}
 		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err == nil {
 			n.worker.SetCheckSpace(n.checkSpace) // output shards keep to the watermarks, as PUTs do
 		}

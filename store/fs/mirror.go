@@ -254,6 +254,12 @@ type placed struct {
 // placed (a newer PUT has placed its own). ErrNotFound when the object is
 // gone.
 func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.Stamp) (placed, error) {
+	return s.placeCopiesWithin(b, name, want, stamp, nil)
+}
+
+// placeCopiesWithin is placeCopies that asks room, when set, before it
+// writes a copy: its error ends the placement, the copies as they were.
+func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *store.Stamp, room func() error) (placed, error) {
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -292,6 +298,11 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 	for _, m := range desired {
 		if current(m) {
 			continue
+		}
+		if room != nil {
+			if err := room(); err != nil {
+				return done, err
+			}
 		}
 		// Any copy of the newest version may serve: the first whose
 		// checksum holds does.
@@ -397,17 +408,23 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 	}
 	want := copiesOf(props)
 	corrupt := 0
+	var room func() error
+	if check := s.room.Load(); check != nil && *check != nil {
+		room = func() error { return (*check)(ctx) }
+	}
 	err = s.names(ctx, b, func(name string, size int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		_, err := s.placeCopies(b, name, want, nil)
+		_, err := s.placeCopiesWithin(b, name, want, nil, room)
 		switch {
 		case errors.Is(err, store.ErrCorrupt):
 			// Its copies stay as they are (a scrub tells it): the
 			// others of the bucket go on.
 			corrupt++
 			s.logger.Warn("make-n-copies: an object has no good copy to keep", "bucket", b.String(), "object", name, "err", err)
+		case errors.Is(err, store.ErrNoSpace):
+			return fmt.Errorf("make-n-copies of %s stopped at %s: %w", b, name, err)
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return err
 		}

@@ -101,7 +101,15 @@ type Store struct {
 	atimes accessTimes
 	// seals are the buckets that take no new objects (SealBucket).
 	seals seals
+	// room, when set, is asked before make-n-copies adds a copy (the
+	// node's capacity watermarks; SetRoomCheck).
+	room atomic.Pointer[func(context.Context) error]
 }
+
+// SetRoomCheck sets what make-n-copies asks before it adds a copy: an
+// error (the disks at their out_of_space watermark) ends the job, as it
+// refuses a PUT, rather than fill them.
+func (s *Store) SetRoomCheck(check func(context.Context) error) { s.room.Store(&check) }
 
 var (
 	_ store.Store      = (*Store)(nil)
