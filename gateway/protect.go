@@ -350,6 +350,13 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			return nil, n.ec.DropParts(ctx, b, before, p)
 		}
 	case jobECResilver:
+		// One running goes: what changed since it passed (the targets,
+		// a disk lost) would be missed.
+		for _, j := range n.jobs.List() {
+			if j.Kind == jobECResilver && j.Running && j.ID != req.ID {
+				n.jobs.Replace(j.ID, errors.New("a new ec-resilver replaces this one"))
+			}
+		}
 		fn = n.ecResilver
 	case jobResilver:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
@@ -517,23 +524,42 @@ func (n *Node) ecResilver(ctx context.Context, progress *store.Progress) (any, e
 // restartECResilver replaces a running ec-resilver with a fresh one: the
 // targets changed again.
 func (n *Node) restartECResilver() {
-	if n.ec == nil || n.loops == nil {
+	if n.ec == nil || n.loops == nil || !n.hasEC() {
 		return
-	}
-	hasEC := false
-	for _, props := range n.currentBuckets().Buckets {
-		hasEC = hasEC || props.EC.Enabled
-	}
-	if !hasEC {
-		return
-	}
-	for _, j := range n.jobs.List() {
-		if j.Kind == jobECResilver && j.Running {
-			n.jobs.Abort(j.ID, errors.New("the targets changed again"))
-		}
 	}
 	if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobECResilver}); err != nil {
 		n.logger.Warn("start ec-resilver", "err", err)
+	}
+}
+
+// hasEC reports whether a bucket is erasure-coded.
+func (n *Node) hasEC() bool {
+	for _, props := range n.currentBuckets().Buckets {
+		if props.EC.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
+// ecResilverEverywhere starts ec-resilver on every active target after
+// this one lost a mountpath: the parts it kept there are of objects
+// other targets own, which send them again, and the objects it owned
+// there come back from the parts the others hold.
+func (n *Node) ecResilverEverywhere() {
+	if n.ec == nil || n.loops == nil || !n.hasEC() {
+		return
+	}
+	for _, t := range n.currentMap().ActiveTargets() {
+		if t.ID == n.config.ID {
+			n.restartECResilver()
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.loops, n.config.RequestTimeout)
+		if err := n.peer.StartJob(ctx, t, peer.JobRequest{Kind: jobECResilver}); err != nil {
+			n.logger.Warn("start ec-resilver on a target after a mountpath was lost here", "target", t.ID, "err", err)
+		}
+		cancel()
 	}
 }
 
@@ -568,6 +594,10 @@ func (n *Node) MountpathChanged(path, state, reason string) {
 	}
 	if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobResilver}); err != nil {
 		n.logger.Warn("start a resilver after a mountpath change", "mountpath", path, "state", state, "err", err)
+	}
+	if state == "disabled" {
+		// Erasure coding's parts and replicas there are lost too.
+		go n.ecResilverEverywhere()
 	}
 }
 

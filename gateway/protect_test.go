@@ -225,6 +225,76 @@ func TestErasureCodingThroughTheAPI(t *testing.T) {
 	}
 }
 
+// A disk lost on a target (its mountpath disabled) takes the parts and
+// replicas erasure coding kept there: every target sweeps again, and
+// each object is back to its copy and all its parts.
+func TestLostMountpathGetsItsPartsBack(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, Mountpaths: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1, "objsize_limit": 1024}}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	objects := map[string][]byte{}
+	for i := range 40 {
+		name := fmt.Sprintf("o%02d", i)
+		data := make([]byte, 500+rng.IntN(4000))
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
+		objects[name] = data
+		if _, err := client.Put(ctx, "e", name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// whole reports whether every object has its copy and all its parts.
+	whole := func() (bool, string) {
+		for name, data := range objects {
+			loc, err := client.ObjectLocation(ctx, "e", name)
+			want := 3
+			if len(data) < 1024 {
+				want = 1
+			}
+			if err != nil || len(loc.Copies) != 1 || len(loc.Parts) != want {
+				return false, fmt.Sprintf("%s: %d copies, %d parts of %d (%v)", name, len(loc.Copies), len(loc.Parts), want, err)
+			}
+		}
+		return true, ""
+	}
+	if ok, why := whole(); !ok {
+		t.Fatalf("before the loss: %s", why)
+	}
+	victim := c.Targets()[1]
+	mps, err := client.Mountpaths(ctx, victim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.MountpathAction(ctx, victim.URL(), api.ActionDisableMountpath, mps[0].Path); err != nil {
+		t.Fatal(err)
+	}
+	// The disk is gone: what was on it with it.
+	if err := os.RemoveAll(mps[0].Path); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, why := whole()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30s after target %s lost a mountpath: %s", victim.URL(), why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for name, data := range objects {
+		if got, err := client.GetBytes(ctx, "e", name, api.GetOptions{Validate: true}); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s after the loss: %d bytes, %v", name, len(got), err)
+		}
+	}
+}
+
 func TestMountpathsThroughTheAPI(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 2, NoSync: true})
 	client := c.Client()
