@@ -210,9 +210,13 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 		if previous.Map != nil {
 			if before, known := previous.Map.Node(n.config.ID); known && before.State == cluster.StateOffline {
 				n.catchUp.Add(1)
+				go n.dropStaleParts()
 			}
-		} else if saved := n.savedMap.Load(); saved > 0 && next.Map.Version > saved {
-			n.catchUp.Add(1)
+		} else {
+			if saved := n.savedMap.Load(); saved > 0 && next.Map.Version > saved {
+				n.catchUp.Add(1)
+			}
+			go n.dropStaleParts()
 		}
 	}
 	// A leaving target back from offline moves on what it still holds

@@ -532,6 +532,29 @@ func (n *Node) restartECResilver() {
 	}
 }
 
+// dropStaleParts runs ec-cleanup here for each bucket no longer
+// erasure-coded that still has parts here: the one its gateway started
+// missed this target, away (down or offline) when erasure coding was
+// turned off, and the parts would take room for good.
+func (n *Node) dropStaleParts() {
+	if n.ec == nil || n.loops == nil {
+		return
+	}
+	errFound := errors.New("a part")
+	for b, props := range n.currentBuckets().Buckets {
+		if props.EC.Enabled {
+			continue
+		}
+		err := n.local.WalkParts(n.loops, b, func(store.PartMeta) error { return errFound })
+		if !errors.Is(err, errFound) {
+			continue
+		}
+		if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobECCleanup, Bucket: b}); err != nil {
+			n.logger.Warn("ec-cleanup of a bucket no longer erasure-coded, missed while away", "bucket", b.String(), "err", err)
+		}
+	}
+}
+
 // hasEC reports whether a bucket is erasure-coded.
 func (n *Node) hasEC() bool {
 	for _, props := range n.currentBuckets().Buckets {

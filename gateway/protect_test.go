@@ -655,6 +655,46 @@ func TestRestartedTargetSweepsItsParts(t *testing.T) {
 	}
 }
 
+// A target away when erasure coding was turned off (it missed the
+// ec-cleanup) drops the bucket's parts it keeps once it is back.
+func TestTargetBackDropsThePartsOfItsMissedCleanup(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "coded", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		name := fmt.Sprintf("o%02d", i)
+		if _, err := client.Put(ctx, "coded", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parts := func(m *gatewaytest.Member) (count int) {
+		if err := m.Store.WalkParts(ctx, store.NewBucket("coded"), func(store.PartMeta) error { count++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return count
+	}
+	victim := c.Targets()[2]
+	if parts(victim) == 0 {
+		t.Fatal("the target keeps no part: the test tests nothing")
+	}
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	if err := client.SetBucketProps(ctx, "coded", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
+		t.Fatal(err)
+	}
+	back := c.Restart(victim)
+	eventually(t, func() bool { return parts(back) == 0 }, "the target back kept the parts of a bucket no longer erasure-coded")
+	for i := range 20 {
+		name := fmt.Sprintf("o%02d", i)
+		if got, err := client.GetBytes(ctx, "coded", name, api.GetOptions{}); err != nil || string(got) != name {
+			t.Fatalf("%s after the cleanup: %q %v", name, got, err)
+		}
+	}
+}
+
 // EC turned on again while the cleanup of when it was off still runs:
 // the encode waits for the cleanup to end (it used to abort it, leaving
 // parts that restore objects deleted while EC was off), then protects.
