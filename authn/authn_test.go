@@ -1133,6 +1133,50 @@ func TestS3KeysFitOnePush(t *testing.T) {
 	}
 }
 
+// A change of a user's grants that would take its S3 keys, issued again,
+// past what one push takes is refused: the user and its keys as before.
+func TestRegrantKeepsTheS3KeysWithinOnePush(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "bob", Password: "pw", Perm: PermGet}); status != http.StatusCreated {
+		t.Fatal("add bob")
+	}
+	if status, out := do(t, h, http.MethodPost, "/v1/users/bob/s3-keys", admin, nil); status != http.StatusCreated {
+		t.Fatalf("bob's key: %d %v", status, out)
+	}
+	s.mu.Lock()
+	for i := range 388 { // the keys one push takes, but for a few KiB
+		access := fmt.Sprintf("AISFILL%016d", i)
+		s.st.S3Keys[access] = &S3Key{AccessKey: access, Secret: strings.Repeat("s", 40), User: "filler", Token: strings.Repeat("t", 16000)}
+	}
+	var before string
+	for _, k := range s.st.S3Keys {
+		if k.User == "bob" {
+			before = k.Token
+		}
+	}
+	s.mu.Unlock()
+	buckets := map[string]Perm{}
+	for i := range 300 {
+		buckets[fmt.Sprintf("ais://bucket-%04d", i)] = PermGet
+	}
+	status, out := do(t, h, http.MethodPut, "/v1/users/bob", admin, map[string]any{"buckets": buckets})
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "one push") {
+		t.Fatalf("grants that take bob's key past one push: %d %v, want 400", status, out)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.st.Users["bob"].Buckets) != 0 {
+		t.Fatal("the refused change was applied")
+	}
+	for _, k := range s.st.S3Keys {
+		if k.User == "bob" && k.Token != before {
+			t.Fatal("the refused change issued bob's key again")
+		}
+	}
+}
+
 // A key from before tokens per cluster (its own token pushed to every
 // cluster) has that token revoked once it gets tokens per cluster.
 func TestS3KeyFromBeforeLosesItsEveryClusterToken(t *testing.T) {

@@ -313,10 +313,19 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id))
 		return
 	}
+	regrant := !reflect.DeepEqual(s.grants(old), s.grants(&next)) || !slices.Equal(old.Clusters, next.Clusters)
+	if regrant && next.Password == old.Password {
+		// Its S3 keys are issued again with the new grants: they must
+		// still fit one push, or no cluster would take any key.
+		if err := s.checkReissue(id, &next); err != nil {
+			writeError(w, 0, err)
+			return
+		}
+	}
 	s.st.Users[id] = &next
 	// What the user may do changed (or who can log in as it): the
 	// tokens issued before no longer say it.
-	if !reflect.DeepEqual(s.grants(old), s.grants(&next)) || !slices.Equal(old.Clusters, next.Clusters) || next.Password != old.Password {
+	if regrant || next.Password != old.Password {
 		// A new password (the answer to a stolen one) takes the S3 keys
 		// too: a key made with a stolen login would outlive it.
 		s.revokeUserKeysLocked(id, next.Password != old.Password)

@@ -621,6 +621,33 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 	return key, s.save()
 }
 
+// checkReissue checks that the S3 keys, those of user issued again with
+// the grants of next, fit one push. The caller holds mu.
+func (s *Service) checkReissue(user string, next *User) error {
+	keys := 0
+	size := 0
+	for _, k := range s.st.S3Keys {
+		if k.User != user {
+			size += pushSize(k)
+			continue
+		}
+		keys++
+	}
+	if keys == 0 {
+		return nil
+	}
+	token, err := s.issue(user, s.grants(next), next.Clusters, s3KeyTTL)
+	if err != nil {
+		return err
+	}
+	size += keys * pushSize(&S3Key{AccessKey: strings.Repeat("A", 23), Secret: strings.Repeat("s", 40), User: user, Token: token})
+	if size > maxS3KeysPush {
+		return fmt.Errorf("%w: the %d S3 keys of %q, issued again with the new grants, would take the keys to %d bytes, more than the %d a cluster takes in one push: delete some first",
+			ErrBadRequest, keys, user, size, maxS3KeysPush)
+	}
+	return nil
+}
+
 // DeleteS3Key removes a key and revokes its tokens.
 func (s *Service) DeleteS3Key(access string) error {
 	s.mu.Lock()
