@@ -540,6 +540,10 @@ func (n *Node) dropStaleParts() {
 	if n.ec == nil || n.loops == nil {
 		return
 	}
+	// The buckets as the primary has them now: a map taken with its
+	// buckets refused (too far ahead) leaves older ones here, in which a
+	// bucket coded again meanwhile would read as not.
+	n.refresh(n.loops)
 	errFound := errors.New("a part")
 	for b, props := range n.currentBuckets().Buckets {
 		if props.EC.Enabled {
