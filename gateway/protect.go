@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -350,11 +351,12 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			return nil, n.ec.DropParts(ctx, b, before, p)
 		}
 	case jobECResilver:
-		// One running goes: what changed since it passed (the targets,
-		// a disk lost) would be missed.
+		// One running goes first (its end waited for: two sweeps by two
+		// maps would hand objects to their old owners): what changed
+		// since it passed (the targets, a disk lost) would be missed.
 		for _, j := range n.jobs.List() {
 			if j.Kind == jobECResilver && j.Running && j.ID != req.ID {
-				n.jobs.Replace(j.ID, errors.New("a new ec-resilver replaces this one"))
+				n.jobs.Abort(j.ID, errors.New("a new ec-resilver replaces this one"))
 			}
 		}
 		fn = n.ecResilver
@@ -543,7 +545,10 @@ func (n *Node) dropStaleParts() {
 	// The buckets as the primary has them now: a map taken with its
 	// buckets refused (too far ahead) leaves older ones here, in which a
 	// bucket coded again meanwhile would read as not.
-	n.refresh(n.loops)
+	if err := n.control.Refresh(n.loops); err != nil {
+		n.logger.Warn("the cleanup of parts missed while away waits for the next return: the primary's buckets are unknown", "err", err)
+		return
+	}
 	errFound := errors.New("a part")
 	for b, props := range n.currentBuckets().Buckets {
 		if props.EC.Enabled {
@@ -553,7 +558,16 @@ func (n *Node) dropStaleParts() {
 		if !errors.Is(err, errFound) {
 			continue
 		}
-		if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobECCleanup, Bucket: b}); err != nil {
+		fn := func(ctx context.Context, p *store.Progress) (any, error) {
+			// Asked again once the job is known: an ec-encode started
+			// from now on waits for it (waitJobsEnd), and a bucket coded
+			// again before keeps its parts.
+			if props, err := n.bucketProps(b); err != nil || props.EC.Enabled {
+				return nil, nil
+			}
+			return nil, n.ec.DropParts(ctx, b, n.stamp(), p)
+		}
+		if _, err := n.jobs.StartOn(n.loops, pipeline.NewJobID(jobECCleanup), jobECCleanup, b, nil, fn); err != nil {
 			n.logger.Warn("ec-cleanup of a bucket no longer erasure-coded, missed while away", "bucket", b.String(), "err", err)
 		}
 	}
@@ -577,17 +591,21 @@ func (n *Node) ecResilverEverywhere() {
 	if n.ec == nil || n.loops == nil || !n.hasEC() {
 		return
 	}
+	var wg sync.WaitGroup // one that hangs does not hold the others
 	for _, t := range n.currentMap().ActiveTargets() {
 		if t.ID == n.config.ID {
-			n.restartECResilver()
+			wg.Go(n.restartECResilver)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(n.loops, n.config.RequestTimeout)
-		if err := n.peer.StartJob(ctx, t, peer.JobRequest{Kind: jobECResilver}); err != nil {
-			n.logger.Warn("start ec-resilver on a target after a mountpath was lost here", "target", t.ID, "err", err)
-		}
-		cancel()
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(n.loops, n.config.RequestTimeout)
+			defer cancel()
+			if err := n.peer.StartJob(ctx, t, peer.JobRequest{Kind: jobECResilver}); err != nil {
+				n.logger.Warn("start ec-resilver on a target after a mountpath was lost here", "target", t.ID, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
