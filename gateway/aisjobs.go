@@ -585,14 +585,25 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 	dst := req.To.Normalize()
 	client := n.clusterClient()
 	copied := 0
-	// Each target copies what it owns: with the targets changed midway,
-	// an object moving then is copied by none, and the job must not
-	// report success.
-	placement := n.currentMap().Placement()
+	// Each target copies what it owns: with the targets changed since
+	// the gateway started the job on them, an object moving then is
+	// copied by none, and the job must not report success.
+	started := slices.Sorted(slices.Values(req.Targets))
+	if len(started) == 0 { // a job of an older gateway: this map's
+		for _, t := range n.currentMap().ActiveTargets() {
+			started = append(started, t.ID)
+		}
+		slices.Sort(started)
+	}
 	moved := func() error {
-		if now := n.currentMap(); now.Placement() != placement {
-			return fmt.Errorf("%w: copy %s to %s: the cluster's targets changed during the copy (now map version %d): objects moving then may not be copied; run it again once the rebalance ends (the copies made are overwritten alike)",
-				api.ErrConflict, src, dst, now.Version)
+		now := n.currentMap()
+		ids := make([]string, 0, len(started))
+		for _, t := range now.ActiveTargets() {
+			ids = append(ids, t.ID)
+		}
+		if slices.Sort(ids); !slices.Equal(ids, started) {
+			return fmt.Errorf("%w: copy %s to %s: the cluster's targets changed during the copy (it started on %d targets; map version %d has %d, not all the same): objects moving then may not be copied; run it again once the rebalance ends (the copies made are overwritten alike)",
+				api.ErrConflict, src, dst, len(started), now.Version, len(ids))
 		}
 		return nil
 	}
