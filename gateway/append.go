@@ -310,14 +310,15 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(n.appendPath(token), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	path := filepath.Join(root, appendDir, token) // where appendPath finds it from now on
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", fmt.Errorf("append: %w", err)
 	}
 	f.Close()
 	// Durable, with the data file's entry (the same directory): the
 	// pieces acknowledged later are of no use without it.
-	if err := atomicfile.Write(n.appendPath(token)+".json", session, 0o644); err != nil {
+	if err := atomicfile.Write(path+".json", session, 0o644); err != nil {
 		n.endAppend(token)
 		return "", fmt.Errorf("append: %w", err)
 	}
@@ -355,10 +356,11 @@ func (n *Node) sweepAppends(ctx context.Context) {
 func (n *Node) sweepAppendsLocked() (open int, err error) {
 	for i, root := range n.workDirs() {
 		count, err := n.sweepAppendDir(root)
-		if err != nil && i == 0 {
+		// One with no sessions yet, or where the work directory was (a
+		// disk gone), is skipped.
+		if err != nil && i == 0 && !errors.Is(err, fs.ErrNotExist) {
 			return 0, err
 		}
-		// Where the work directory was: a disk gone is skipped.
 		open += count
 	}
 	return open, nil

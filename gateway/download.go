@@ -572,6 +572,10 @@ func (n *Node) saveDownload(saved savedDownload) error {
 		return err
 	}
 	data, _ := json.Marshal(saved)
+	// The work directory of now may be new (it moved with the mountpaths).
+	if dir := n.workDir(); pathsafe.MkdirAll(dir, dir, 0o755) != nil {
+		return fmt.Errorf("download job %s: work directory %s cannot be made", saved.ID, dir)
+	}
 	// Whole or not at all: a file a crash left empty is dropped at the
 	// restart, and this target's share with it. Its links may carry
 	// secrets: 0600.

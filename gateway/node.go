@@ -497,9 +497,9 @@ func New(cfg Config) (*Node, error) {
 		}
 		// make-n-copies too: its copies fill the disks as PUTs do.
 		if guarded, ok := cfg.Storage.(interface {
-			SetRoomCheck(func(context.Context) error)
+			SetRoomCheck(func(context.Context, int64) error)
 		}); ok {
-			guarded.SetRoomCheck(n.checkSpace)
+			guarded.SetRoomCheck(n.checkSpaceFor)
 		}
 		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err == nil {
 			n.worker.SetCheckSpace(n.checkSpace) // output shards keep to the watermarks, as PUTs do

@@ -727,13 +727,14 @@ func run(args []string) error {
 			logger.Warn("dry run: PUT data is discarded and GETs are served from memory")
 		}
 		// The work directory of an earlier run may have been on another
-		// mountpath (the first was disabled then, or is now).
+		// mountpath (the first was disabled then, or is now), one
+		// attached at run time included (the store opens those again).
 		var recoverDirs []string
-		for _, mp := range cfg.Mountpaths {
+		for _, mp := range append(slices.Clone(cfg.Mountpaths), st.Mountpaths()...) {
 			if abs, err := filepath.Abs(mp); err == nil {
 				mp = abs
 			}
-			if dir := filepath.Join(mp, ".ais", "dsort"); dir != nodeConfig.WorkDir {
+			if dir := filepath.Join(mp, ".ais", "dsort"); dir != nodeConfig.WorkDir && !slices.Contains(recoverDirs, dir) {
 				recoverDirs = append(recoverDirs, dir)
 			}
 		}

@@ -408,13 +408,14 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 	}
 	want := copiesOf(props)
 	corrupt := 0
-	var room func() error
-	if check := s.room.Load(); check != nil && *check != nil {
-		room = func() error { return (*check)(ctx) }
-	}
+	check := s.room.Load()
 	err = s.names(ctx, b, func(name string, size int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		var room func() error
+		if check != nil && *check != nil {
+			room = func() error { return (*check)(ctx, size) }
 		}
 		_, err := s.placeCopiesWithin(b, name, want, nil, room)
 		switch {

@@ -101,15 +101,15 @@ type Store struct {
 	atimes accessTimes
 	// seals are the buckets that take no new objects (SealBucket).
 	seals seals
-	// room, when set, is asked before make-n-copies adds a copy (the
-	// node's capacity watermarks; SetRoomCheck).
-	room atomic.Pointer[func(context.Context) error]
+	// room, when set, is asked before make-n-copies adds a copy of so
+	// many bytes (the node's capacity watermarks; SetRoomCheck).
+	room atomic.Pointer[func(context.Context, int64) error]
 }
 
-// SetRoomCheck sets what make-n-copies asks before it adds a copy: an
-// error (the disks at their out_of_space watermark) ends the job, as it
-// refuses a PUT, rather than fill them.
-func (s *Store) SetRoomCheck(check func(context.Context) error) { s.room.Store(&check) }
+// SetRoomCheck sets what make-n-copies asks before it adds a copy of
+// size bytes: an error (no disk has room below its out_of_space
+// watermark) ends the job, as it refuses a PUT, rather than fill them.
+func (s *Store) SetRoomCheck(check func(ctx context.Context, size int64) error) { s.room.Store(&check) }
 
 var (
 	_ store.Store      = (*Store)(nil)
