@@ -83,6 +83,20 @@ func (c *authCluster) withObject(t *testing.T) string {
 	return admin
 }
 
+// redirectOf asks the gateway for ais://b/o with a token and returns its
+// redirect, unfollowed: the status, Location and Cache-Control.
+func (c *authCluster) redirectOf(t *testing.T, token string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Cache-Control")
+}
+
 // revoke revokes a token through the gateway and waits until the target
 // refuses it too.
 func (c *authCluster) revoke(t *testing.T, admin, victim string) {
@@ -212,16 +226,7 @@ func TestReadOnlyAndRedirects(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(data) != "data" {
 		t.Fatalf("GET through the redirect: %d %q", resp.StatusCode, data)
 	}
-	status, location, caching := func() (int, string, string) {
-		req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
-		req.Header.Set("Authorization", "Bearer "+reader)
-		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Cache-Control")
-	}()
+	status, location, caching := c.redirectOf(t, reader)
 	if status != http.StatusMovedPermanently || !strings.Contains(location, "agrant=") {
 		t.Fatalf("redirect: %d %s", status, location)
 	}
@@ -379,16 +384,9 @@ func TestRevokedTokensGrantIsRefused(t *testing.T) {
 	c := newAuthCluster(t)
 	adminToken := c.withObject(t)
 	reader := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://b": authn.ReadOnly}}, time.Hour)
-	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
-	req.Header.Set("Authorization", "Bearer "+reader)
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	location := resp.Header.Get("Location")
+	status, location, _ := c.redirectOf(t, reader)
 	if !strings.Contains(location, "agrant=") {
-		t.Fatalf("redirect: %d %s", resp.StatusCode, location)
+		t.Fatalf("redirect: %d %s", status, location)
 	}
 	if status, msg := callAs(t, http.MethodGet, location, "", nil); status != http.StatusOK || msg != "data" {
 		t.Fatalf("the grant before the revocation: %d %s", status, msg)
