@@ -504,6 +504,45 @@ func TestMakeCopiesKeepsToOutOfSpace(t *testing.T) {
 	}
 }
 
+// A job's error that names a file of the node (a disk that fails) says
+// <data> for the node's data directory, as a request's error does.
+func TestJobErrorsHideTheDataDirectory(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		name := fmt.Sprintf("o%d", i)
+		if _, err := client.Put(ctx, "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The second mountpath's directory of the bucket becomes a file: the
+	// copies cannot be written there.
+	target := c.Targets()[0]
+	bucketDir := filepath.Join(target.Dir, "mp2", "ais", "b")
+	if err := os.RemoveAll(bucketDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bucketDir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.MakeNCopies(ctx, "b", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := client.WaitJob(ctx, id, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := strings.Join(j.Errors, "; ")
+	if errs == "" || strings.Contains(errs, target.Dir) || !strings.Contains(errs, "<data>") {
+		t.Fatalf("the job's errors: %q, want one naming <data>, not %s", errs, target.Dir)
+	}
+}
+
 // out_of_space is refused before its body is read (it would otherwise
 // fill the disk to the last byte, failing every other write there).
 func TestPutBiggerThanTheRoomIsRefused(t *testing.T) {

@@ -110,5 +110,10 @@ func (n *Node) jobStatuses() []api.JobStatus {
 		}
 		out = append(out, s)
 	}
+	// Errors name files (a failed disk's): the node's directories are
+	// not for every caller to see.
+	for i := range out {
+		out[i].Error = n.redact(out[i].Error)
+	}
 	return out
 }
