@@ -609,6 +609,13 @@ func (n *Node) handleDsortStats(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, dsortError(err))
 		return
 	}
+	// As a job's errors (jobStatuses): no directory of this node shown.
+	for i := range stats.Errors {
+		stats.Errors[i] = n.redact(stats.Errors[i])
+	}
+	for i := range stats.Warnings {
+		stats.Warnings[i] = n.redact(stats.Warnings[i])
+	}
 	writeJSON(w, stats)
 }
 

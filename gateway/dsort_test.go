@@ -9,6 +9,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -326,6 +328,33 @@ func TestAbortedDsortShowsAbortedInStatus(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Fatal("no node shows the job")
+	}
+}
+
+// A dSort job's errors that name a file of a target (its work directory
+// unusable) show <data> for the target's data directory.
+func TestDsortErrorsHideTheDataDirectory(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{0..2}.tar", Records: 5, RecordSize: 500, Seed: 1})
+	target := c.Targets()[0]
+	work := filepath.Join(target.Dir, "work")
+	if err := os.RemoveAll(work); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(work, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..2}.tar"},"output_format":"out-{0..99}.tar","output_shard_size":"1KiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := waitDsort(t, client, id)
+	errs := strings.Join(sum.Metrics.Errors, "; ")
+	if !sum.Aborted || strings.Contains(errs, target.Dir) || !strings.Contains(errs, "<data>") {
+		t.Fatalf("a job whose work directory is a file: aborted %v, errors %q; want aborted, naming <data>, not %s", sum.Aborted, errs, target.Dir)
 	}
 }
 
