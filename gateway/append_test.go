@@ -448,22 +448,44 @@ func TestFlushAndArchivePastOutOfSpace(t *testing.T) {
 	}
 }
 
-// A PUT that claims more bytes than any mountpath has room for below
-// Past out_of_space, make-n-copies stops, naming the watermark, rather
-// than fill the disks with copies; back below it, it makes them all.
-func TestMakeCopiesKeepsToOutOfSpace(t *testing.T) {
+// twoMountpathsWithObjects starts a target of two mountpaths with n
+// objects in bucket b (o00, o01, ...), one copy each.
+func twoMountpathsWithObjects(t *testing.T, n int) (*gatewaytest.Cluster, *api.Client) {
+	t.Helper()
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 2, NoSync: true})
 	client := c.Client()
-	ctx := t.Context()
-	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 20 {
+	for i := range n {
 		name := fmt.Sprintf("o%02d", i)
-		if _, err := client.Put(ctx, "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+		if _, err := client.Put(t.Context(), "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return c, client
+}
+
+// mirrorErrors runs make-n-copies of 2 on bucket b to its end and joins
+// its errors.
+func mirrorErrors(t *testing.T, client *api.Client) string {
+	t.Helper()
+	id, err := client.MakeNCopies(t.Context(), "b", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := client.WaitJob(t.Context(), id, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(j.Errors, "; ")
+}
+
+// Past out_of_space, make-n-copies stops, naming the watermark, rather
+// than fill the disks with copies; back below it, it makes them all.
+func TestMakeCopiesKeepsToOutOfSpace(t *testing.T) {
+	c, client := twoMountpathsWithObjects(t, 20)
+	ctx := t.Context()
 	copies := func() (total int) {
 		for i := range 20 {
 			list, err := c.Targets()[0].Store.Copies(ctx, store.NewBucket("b"), fmt.Sprintf("o%02d", i))
@@ -474,17 +496,7 @@ func TestMakeCopiesKeepsToOutOfSpace(t *testing.T) {
 		}
 		return total
 	}
-	mirror := func() string {
-		id, err := client.MakeNCopies(ctx, "b", 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := client.WaitJob(ctx, id, 20*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(j.Errors, "; ")
-	}
+	mirror := func() string { return mirrorErrors(t, client) }
 	// The disk this test runs on is "full" above 3%.
 	if _, err := client.SetClusterConfig(ctx, map[string]any{"space": map[string]any{"lowwm": 1, "highwm": 2, "out_of_space": 3}}); err != nil {
 		t.Fatal(err)
@@ -507,18 +519,7 @@ func TestMakeCopiesKeepsToOutOfSpace(t *testing.T) {
 // A job's error that names a file of the node (a disk that fails) says
 // <data> for the node's data directory, as a request's error does.
 func TestJobErrorsHideTheDataDirectory(t *testing.T) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 2, NoSync: true})
-	client := c.Client()
-	ctx := t.Context()
-	if err := client.CreateBucket(ctx, "b", nil); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		name := fmt.Sprintf("o%d", i)
-		if _, err := client.Put(ctx, "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, client := twoMountpathsWithObjects(t, 10)
 	// The second mountpath's directory of the bucket becomes a file: the
 	// copies cannot be written there.
 	target := c.Targets()[0]
@@ -529,20 +530,13 @@ func TestJobErrorsHideTheDataDirectory(t *testing.T) {
 	if err := os.WriteFile(bucketDir, []byte("not a directory"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	id, err := client.MakeNCopies(ctx, "b", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := client.WaitJob(ctx, id, 20*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errs := strings.Join(j.Errors, "; ")
+	errs := mirrorErrors(t, client)
 	if errs == "" || strings.Contains(errs, target.Dir) || !strings.Contains(errs, "<data>") {
 		t.Fatalf("the job's errors: %q, want one naming <data>, not %s", errs, target.Dir)
 	}
 }
 
+// A PUT that claims more bytes than any mountpath has room for below
 // out_of_space is refused before its body is read (it would otherwise
 // fill the disk to the last byte, failing every other write there).
 func TestPutBiggerThanTheRoomIsRefused(t *testing.T) {
