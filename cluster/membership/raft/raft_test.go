@@ -356,9 +356,6 @@ func TestLeaderLeaves(t *testing.T) {
 	}
 }
 
-// A node that is both gateway and target leaves as a target does: it
-// stays in the map (leaving) and among the voters, following the log,
-// until its objects moved (Left); one that dies goes offline.
 // A target that hangs (a dead link: it drops packets) holds the changes
 // for the push timeout while it is a member; offline, it holds none: the
 // change answers while a push to it would still wait.
@@ -397,6 +394,9 @@ func TestOfflineTargetDoesNotHoldChanges(t *testing.T) {
 	}
 }
 
+// A node that is both gateway and target leaves as a target does: it
+// stays in the map (leaving) and among the voters, following the log,
+// until its objects moved (Left); one that dies goes offline.
 func TestNodesThatAreAlsoTargets(t *testing.T) {
 	n := newNet()
 	g1 := n.start(t, "g1", "")
