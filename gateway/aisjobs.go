@@ -595,8 +595,12 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		}
 		slices.Sort(started)
 	}
+	checked := int64(-1) // the map version last found the same
 	moved := func() error {
 		now := n.currentMap()
+		if now.Version == checked {
+			return nil // asked per object: the targets are read once per map
+		}
 		ids := make([]string, 0, len(started))
 		for _, t := range now.ActiveTargets() {
 			ids = append(ids, t.ID)
@@ -605,6 +609,7 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 			return fmt.Errorf("%w: copy %s to %s: the cluster's targets changed during the copy (it started on %d targets; map version %d has %d, not all the same): objects moving then may not be copied; run it again once the rebalance ends (the copies made are overwritten alike)",
 				api.ErrConflict, src, dst, len(started), now.Version, len(ids))
 		}
+		checked = now.Version
 		return nil
 	}
 	err := n.eachSelected(ctx, src, req, func(name string) error {
