@@ -25,13 +25,18 @@ from __future__ import annotations
 
 import bisect
 import bz2
+import fcntl
 import gzip
 import io
 import lzma
 import os
 import random
+import struct
+import tempfile
+import threading
 import warnings
 import tarfile
+import weakref
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -164,54 +169,103 @@ def distributed_rank(rank: Optional[int] = None, world_size: Optional[int] = Non
 
 
 class _WorkerEpochs:
-    """The iterations each DataLoader worker made since set_epoch, in
-    memory the processes forked from the one that made it share: a worker
-    forked anew each epoch knows the epochs before it. A worker is known
-    by its id and its parent (the training process: ranks forked from one
-    process that made the dataset count apart). Pickled (a spawned
-    worker), it is a copy of the counts, no longer shared."""
+    """The iterations each DataLoader worker made since set_epoch, kept in a
+    small file the training process makes (in /dev/shm where there is one)
+    and removes: workers forked or spawned anew each epoch read the epochs
+    before them there. A worker is known by its id and its training
+    process (ranks forked from one process that made the dataset count
+    apart). Without the file (a copy unpickled after its maker removed
+    it), a worker counts in its own process from the counts it was given."""
 
-    SLOTS = 1024  # (rank process, worker) pairs; beyond, counted in the process only
+    SLOTS = 1024  # (training process, worker) pairs; beyond, counted in the process only
+    _SLOT = struct.Struct("<qq")  # key, count
 
     def __init__(self) -> None:
-        import multiprocessing
-
-        self._shared: Any = multiprocessing.RawArray("q", 2 * self.SLOTS)  # (key, count) pairs
-        self._lock: Any = multiprocessing.Lock()
+        fd, path = tempfile.mkstemp(prefix="aisgo-epochs-", dir=_shared_memory_dir())
+        os.ftruncate(fd, self.SLOTS * self._SLOT.size)
+        self._fd: Optional[int] = fd
+        self._path = path
+        self._trainer: Optional[int] = None  # None: the parent (forked workers)
+        self._lock = threading.Lock()
         self._local: Dict[int, int] = {}
+        # Only the maker removes the file: a forked worker's copy would
+        # remove it under its siblings.
+        self._closer = weakref.finalize(self, _close_epochs, fd, path, os.getpid())
 
     @staticmethod
-    def _key(parent: int, worker: int) -> int:
-        return parent * 65536 + worker + 1  # never 0, an empty slot
+    def _key(trainer: int, worker: int) -> int:
+        return trainer * 65536 + worker + 1  # never 0, an empty slot
 
     def next(self, worker: int) -> int:
-        if self._shared is not None:
-            key = self._key(os.getppid(), worker)
-            with self._lock:
-                for i in range(0, 2 * self.SLOTS, 2):
-                    if self._shared[i] in (0, key):
-                        self._shared[i] = key
-                        done = self._shared[i + 1]
-                        self._shared[i + 1] = done + 1
-                        return done
-        done = self._local.get(worker, 0)
-        self._local[worker] = done + 1
-        return done
+        trainer = os.getppid() if self._trainer is None else self._trainer
+        with self._lock:
+            if self._fd is not None:
+                done = self._next_shared(self._key(trainer, worker))
+                if done is not None:
+                    return done
+            done = self._local.get(worker, 0)
+            self._local[worker] = done + 1
+            return done
+
+    def _next_shared(self, key: int) -> Optional[int]:
+        fd = self._fd
+        assert fd is not None
+        # lockf's locks are the process's own: workers that share the
+        # file's description (forked) still exclude each other.
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        try:
+            table = os.pread(fd, self.SLOTS * self._SLOT.size, 0)
+            for offset in range(0, len(table) - self._SLOT.size + 1, self._SLOT.size):
+                slot, done = self._SLOT.unpack_from(table, offset)
+                if slot in (0, key):
+                    os.pwrite(fd, self._SLOT.pack(key, done + 1), offset)
+                    return done
+            return None
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN)
+
+    def _counts_of(self, trainer: int) -> Dict[int, int]:
+        counts = dict(self._local)
+        if self._fd is not None:
+            table = os.pread(self._fd, self.SLOTS * self._SLOT.size, 0)
+            for offset in range(0, len(table) - self._SLOT.size + 1, self._SLOT.size):
+                key, done = self._SLOT.unpack_from(table, offset)
+                if key and (key - 1) // 65536 == trainer:
+                    counts[(key - 1) % 65536] = done
+        return counts
 
     def __getstate__(self) -> Dict[str, Any]:
-        # Pickled by the training process for its spawned workers: its
-        # own workers' counts.
-        counts = dict(self._local)
-        if self._shared is not None:
-            for i in range(0, 2 * self.SLOTS, 2):
-                key = self._shared[i]
-                if key and (key - 1) // 65536 == os.getpid():
-                    counts[(key - 1) % 65536] = self._shared[i + 1]
-        return {"counts": counts}
+        # Pickled by the training process for its spawned workers: they
+        # count as its workers, in the same file.
+        trainer = os.getpid()
+        return {"path": self._path, "trainer": trainer, "counts": self._counts_of(trainer)}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
-        self._shared, self._lock = None, None
+        self._path = state["path"]
+        self._trainer = state["trainer"]
+        self._lock = threading.Lock()
         self._local = dict(state["counts"])
+        try:
+            # Opened now and kept: the maker may remove the file while a
+            # persistent worker still counts in it.
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+            return
+        self._closer = weakref.finalize(self, os.close, self._fd)
+
+
+def _shared_memory_dir() -> Optional[str]:
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _close_epochs(fd: int, path: str, maker: int) -> None:
+    os.close(fd)
+    if os.getpid() == maker:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 class ShardDataset(IterableDataset):
@@ -245,10 +299,9 @@ class ShardDataset(IterableDataset):
     Each iteration after ``set_epoch(e)`` is the next epoch: e, e+1, ...
     (without set_epoch, 0, 1, ...), in the training process and in
     DataLoader workers alike: persistent ones, which keep the dataset they
-    were given and never see a later set_epoch, and forked ones started
-    anew each epoch (Linux's default), which count the epochs before them
-    in memory shared with the training process. Workers started anew by
-    spawn or forkserver get a copy each epoch: call set_epoch before each.
+    were given and never see a later set_epoch, and ones started anew each
+    epoch (forked, spawned or by a forkserver), which count the epochs
+    before them in a small file the training process shares with them.
 
     A sample is ``{"__key__": key, "__url__": "ais://bucket/shard", ext:
     bytes, ...}``: consecutive files of a shard whose names share the key

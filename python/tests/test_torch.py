@@ -504,6 +504,23 @@ def test_workers_forked_each_epoch_see_the_next_epoch(client: Client, ds: Datase
     assert sorted(keys_of(pickle.loads(pickle.dumps(d)))) == sorted(ds.expected)
 
 
+def test_workers_spawned_each_epoch_see_the_next_epoch(client: Client, ds: Dataset):
+    # Workers started anew each epoch by spawn (forkserver is Python
+    # 3.14's default) get the dataset pickled, not memory shared by a
+    # fork: without set_epoch, each iteration is still the next epoch, in
+    # the order forked workers give after set_epoch(0), set_epoch(1).
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=64, seed=9)
+    loader = DataLoader(d, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    orders = [keys_of(loader) for _ in range(2)]
+    assert sorted(orders[0]) == sorted(orders[1]) == sorted(ds.expected)
+    assert orders[0] != orders[1], "two epochs of workers spawned anew came in the same order"
+    fixed = []
+    for epoch in range(2):
+        d.set_epoch(epoch)
+        fixed.append(keys_of(DataLoader(d, batch_size=None, num_workers=2)))
+    assert fixed == orders
+
+
 def test_stale_index_is_refused(client: Client, ds: Dataset):
     # A shard written anew beside the index of its old content: reads at
     # the old offsets would return other members' bytes, each of the right
