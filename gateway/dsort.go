@@ -258,12 +258,16 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 	if inRegistry && registered.State == membership.JobRunning && (statusErr != nil || status.Finished.IsZero()) {
 		// A run that lost a target ends on the others while the job
 		// waits for it to come back: the job has not ended, and what
-		// stopped the run is a warning until it does.
+		// stopped the run is a warning until it does. A job whose output
+		// is being removed has not ended either, but its errors stand.
+		aborting := statusErr == nil && status.Phase == pipeline.PhaseAborting
 		for k, v := range out {
 			if v.Aborted {
 				v.Aborted, v.Metrics.Aborted = false, false
-				v.Metrics.Warnings = append(v.Metrics.Warnings, v.Metrics.Errors...)
-				v.Metrics.Errors = nil
+				if !aborting {
+					v.Metrics.Warnings = append(v.Metrics.Warnings, v.Metrics.Errors...)
+					v.Metrics.Errors = nil
+				}
 				out[k] = v
 			}
 		}

@@ -2,8 +2,11 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -117,5 +121,102 @@ func TestDsortListShowsAJobWaitingForALostTargetAsRunning(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the job aborted through another gateway goes on: %+v %v", api.DsortSummary(metrics), err)
 		}
+	}
+}
+
+// cleanupHoldingStore holds the writes of one output shard until their
+// context ends (an abort cuts them) and the removals of another until
+// release is closed: an aborted job's cleanup under way.
+type cleanupHoldingStore struct {
+	store.Store
+	holdPut, holdDelete string
+	release             chan struct{}
+}
+
+func (s cleanupHoldingStore) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if name == s.holdPut {
+		<-ctx.Done()
+		return store.ObjectMeta{}, context.Cause(ctx)
+	}
+	return s.Store.Put(ctx, b, name, r, opts)
+}
+
+func (s cleanupHoldingStore) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if name == s.holdDelete {
+		<-s.release
+	}
+	return s.Store.Delete(ctx, b, name, opts)
+}
+
+// An aborted job whose output is still being removed reads as aborting,
+// with its cause, in its metrics and in `ais dsort ls`: not running in
+// its phase, and not ended before its output is gone.
+func TestDsortAbortingJobReadsAsAborting(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	unhold := func() { once.Do(func() { close(release) }) }
+	defer unhold()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) {
+			if cfg.Store != nil {
+				cfg.Store = cleanupHoldingStore{Store: cfg.Store, holdPut: "out-003.tar", holdDelete: "out-000.tar", release: release}
+			}
+		}})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 10, RecordSize: 1000, Seed: 6})
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB","create_concurrency_max_limit":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := client.Head(ctx, "dst", "out-000.tar"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first output shard was not written")
+		}
+	}
+	aborted := make(chan error, 1)
+	go func() { aborted <- client.DsortAbort(ctx, id) }()
+	var sum api.DsortJobInfo
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		metrics, err := client.DsortMetrics(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum = api.DsortSummary(metrics); sum.Phase == pipeline.PhaseAborting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job does not read as aborting while its output is removed: %+v", sum)
+		}
+	}
+	mentionsAbort := func(e string) bool { return strings.Contains(e, "abort") }
+	if sum.Aborted || sum.Archived || !slices.ContainsFunc(sum.Metrics.Errors, mentionsAbort) || slices.ContainsFunc(sum.Metrics.Warnings, mentionsAbort) {
+		t.Fatalf("aborting: %+v", sum)
+	}
+	jobs, err := client.DsortList(ctx, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(jobs, func(j api.DsortJobInfo) bool { return j.ID == id }); i < 0 || jobs[i].Phase != pipeline.PhaseAborting || jobs[i].Aborted {
+		t.Fatalf("the list while the output is removed: %+v", jobs)
+	}
+	unhold()
+	if err := <-aborted; err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := client.DsortMetrics(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := api.DsortSummary(metrics); !sum.Aborted || sum.Phase == pipeline.PhaseAborting {
+		t.Fatalf("after the abort: %+v", sum)
+	}
+	if _, err := client.Head(ctx, "dst", "out-000.tar"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the aborted job's shard stays: %v", err)
 	}
 }

@@ -394,6 +394,11 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 	now := time.Now()
 	if err != nil {
 		c.config.Logger.Warn("dsort job failed", "job", job.id, "err", err)
+		// Not ended until its output is gone, and not running either.
+		job.mu.Lock()
+		failedIn := job.mu.status.Phase
+		job.mu.status.Phase, job.mu.status.Error = PhaseAborting, err.Error()
+		job.mu.Unlock()
 		// What the job wrote is older than this; what a later job writes
 		// under the same names is newer, and stays.
 		asOf := store.Stamp{Map: c.config.Cluster.Map().Version, Clock: now.UnixNano()}
@@ -407,7 +412,8 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		// job with small output shards).
 		job.outputs, job.keyMap = nil, nil
 		job.mu.Lock()
-		job.mu.status.Error, job.mu.status.Aborted, job.mu.status.Finished = err.Error(), true, now
+		// Ended, it shows the phase it failed in.
+		job.mu.status.Phase, job.mu.status.Aborted, job.mu.status.Finished = failedIn, true, now
 		job.mu.Unlock()
 		// Ended (an abort, a removal need not wait for the registry),
 		// then recorded.

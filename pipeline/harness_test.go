@@ -60,6 +60,9 @@ type memCluster struct {
 	// succeeded, with its context.
 	afterFinish     func(context.Context)
 	afterFinishOnce sync.Once
+	// beforeRemove, when set, runs before RemoveObjects: an aborted
+	// job's cleanup.
+	beforeRemove func()
 	// endJobFailures is how many EndJob calls fail before one lands (a
 	// leader election, a partition).
 	endJobFailures int
@@ -405,6 +408,9 @@ func (p memPeers) EndJob(ctx context.Context, id, cause string) error {
 }
 
 func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []string, job string, asOf store.Stamp) error {
+	if p.c.beforeRemove != nil {
+		p.c.beforeRemove()
+	}
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
 	for _, st := range p.c.stores {

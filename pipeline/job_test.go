@@ -539,11 +539,22 @@ func TestAbortRemovesWrittenShards(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// While its output is removed, the job reads as aborting, with its
+	// cause: neither running in its phase nor ended.
+	cleaning := make(chan pipeline.Status, 1)
+	c.beforeRemove = func() {
+		status, _ := c.coordinator.Status(id)
+		cleaning <- status
+	}
 	if err := c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)); err != nil {
 		t.Fatal(err)
 	}
+	if during := <-cleaning; during.Phase != pipeline.PhaseAborting || during.Aborted || !strings.Contains(during.Error, "by the test") {
+		t.Fatalf("status while the output is removed: %+v", during)
+	}
+	c.beforeRemove = nil
 	status, _ := c.coordinator.Status(id)
-	if !status.Aborted || !strings.Contains(status.Error, "by the test") {
+	if !status.Aborted || !strings.Contains(status.Error, "by the test") || status.Phase != pipeline.PhaseCreate {
 		t.Fatalf("status after abort: %+v", status)
 	}
 	if out := c.outputs("dst"); len(out) != 0 {

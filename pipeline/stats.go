@@ -13,6 +13,9 @@ const (
 	PhaseSort     = "sort"
 	PhaseCreate   = "create"
 	PhaseFinished = "finished"
+	// PhaseAborting is a job that failed or was aborted, while its
+	// targets stop and its output shards are removed.
+	PhaseAborting = "aborting"
 )
 
 // PhaseStats is the progress of one phase on one node.

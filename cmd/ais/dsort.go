@@ -212,6 +212,8 @@ func state(j api.DsortJobInfo) string {
 		return "aborted"
 	case j.Archived:
 		return "finished"
+	case j.Phase == pipeline.PhaseAborting:
+		return "aborting" // its output is being removed
 	}
 	return "running"
 }
