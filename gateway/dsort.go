@@ -570,7 +570,7 @@ func (n *Node) handleDsortFinish(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handleDsortTargetAbort(w http.ResponseWriter, r *http.Request) {
 	err := n.requireWorker()
 	if err == nil {
-		err = n.worker.Abort(r.PathValue("id"), r.URL.Query().Get("cause"))
+		err = n.worker.Abort(r.Context(), r.PathValue("id"), r.URL.Query().Get("cause"))
 	}
 	if err != nil {
 		n.writeError(w, r, dsortError(err))

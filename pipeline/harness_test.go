@@ -353,7 +353,7 @@ func (p memPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
 
 func (p memPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
 	if w := p.c.worker(t.ID); w != nil {
-		return w.Abort(id, cause)
+		return w.Abort(ctx, id, cause)
 	}
 	return nil
 }

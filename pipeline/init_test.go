@@ -70,7 +70,7 @@ func TestJobIDsThatClimbOut(t *testing.T) {
 		if !errors.Is(err, pipeline.ErrInvalidJobID) {
 			t.Errorf("init %q: %v", id, err)
 		}
-		if err := w.Abort(id, "test"); !errors.Is(err, pipeline.ErrInvalidJobID) {
+		if err := w.Abort(t.Context(), id, "test"); !errors.Is(err, pipeline.ErrInvalidJobID) {
 			t.Errorf("abort %q: %v", id, err)
 		}
 		if err := w.Remove(id); !errors.Is(err, pipeline.ErrInvalidJobID) {

@@ -1349,7 +1349,7 @@ func TestServeRecordsLengthAndFilePath(t *testing.T) {
 		if _, err := w.RecordsLength(run.id, metas[:1]); !errors.Is(err, pipeline.ErrPhase) {
 			t.Fatalf("the length of records served already: %v", err)
 		}
-		if err := w.Abort(run.id, "done"); err != nil {
+		if err := w.Abort(t.Context(), run.id, "done"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := w.RecordsLength(run.id, nil); !errors.Is(err, pipeline.ErrAborted) {
@@ -1596,7 +1596,7 @@ func TestAbortCutsAStuckRecordStream(t *testing.T) {
 	const id = "srt-stuck"
 	w, _, served := stuckStream(t, id)
 	aborted := make(chan error, 1)
-	go func() { aborted <- w.Abort(id, "by the test") }()
+	go func() { aborted <- w.Abort(t.Context(), id, "by the test") }()
 	for _, ch := range []chan error{aborted, served} {
 		select {
 		case <-ch:
@@ -1623,7 +1623,7 @@ func TestAbortDuringFinishIsRefused(t *testing.T) {
 			t.Fatal("Finish did not start")
 		}
 	}
-	if err := w.Abort(id, "by the test"); !errors.Is(err, pipeline.ErrJobFinished) {
+	if err := w.Abort(t.Context(), id, "by the test"); !errors.Is(err, pipeline.ErrJobFinished) {
 		t.Fatalf("an abort during Finish: %v, want it refused as finished", err)
 	}
 	out.Cut()
@@ -1703,7 +1703,7 @@ func TestTargetAbortRemovesIndexes(t *testing.T) {
 		for _, id := range []string{"t1", "t2", "t3"} {
 			w := c.worker(id)
 			for _, job := range w.Jobs() {
-				if err := w.Abort(job.ID, "by the test"); err != nil {
+				if err := w.Abort(t.Context(), job.ID, "by the test"); err != nil {
 					t.Errorf("abort on %s: %v", id, err)
 				}
 			}
@@ -1983,7 +1983,7 @@ func TestNextAttemptWaitsForTheAbortBefore(t *testing.T) {
 	}
 	go w.Extract(t.Context(), "srt-again")
 	<-st.opened
-	go w.Abort("srt-again", "the first abort") // waits for the extraction
+	go w.Abort(t.Context(), "srt-again", "the first abort") // waits for the extraction
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if s, _ := w.Stats("srt-again"); s.Aborted {
 			break
@@ -2129,9 +2129,9 @@ func TestSecondAbortWaitsForTheFirstsCleanup(t *testing.T) {
 	c.beforeFinish = func() {
 		w := c.worker("t1")
 		id := w.Jobs()[0].ID
-		go w.Abort(id, "the first")
+		go w.Abort(t.Context(), id, "the first")
 		<-slow.started
-		go func() { second <- w.Abort(id, "the second") }()
+		go func() { second <- w.Abort(t.Context(), id, "the second") }()
 		var err error
 		answered := false
 		select {
@@ -2142,6 +2142,21 @@ func TestSecondAbortWaitsForTheFirstsCleanup(t *testing.T) {
 		}
 		if err := w.Remove(id); !errors.Is(err, pipeline.ErrJobRunning) {
 			t.Errorf("a remove while the abort removes the shards: %v, want refused", err)
+		}
+		// One that stops waiting is answered, and the cleanup goes on.
+		third := make(chan error, 1)
+		go func() {
+			short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+			defer cancel()
+			third <- w.Abort(short, id, "the third")
+		}()
+		select {
+		case err := <-third:
+			if err == nil || !strings.Contains(err.Error(), "still cleaning up") {
+				t.Errorf("an abort that stopped waiting: %v, want one naming the cleanup under way", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("an abort whose caller stopped waiting was not answered")
 		}
 		close(slow.release)
 		if !answered {
@@ -2170,7 +2185,7 @@ func TestAbortingJobIsNotPruned(t *testing.T) {
 	c.beforeFinish = func() {
 		w := c.worker("t1")
 		id := w.Jobs()[0].ID
-		go w.Abort(id, "the first")
+		go w.Abort(t.Context(), id, "the first")
 		<-slow.started
 		// Another job's start prunes the ended jobs.
 		if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-other", Spec: baseSpec("in-{0..3}.tar", "other-{000..999}.tar"), Map: c.smap}); err != nil {
@@ -2180,7 +2195,7 @@ func TestAbortingJobIsNotPruned(t *testing.T) {
 			t.Errorf("the job whose abort removes its shards was forgotten: %v", err)
 		}
 		close(slow.release)
-		w.Abort("srt-other", "test over")
+		w.Abort(t.Context(), "srt-other", "test over")
 	}
 	c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
 }
@@ -2478,7 +2493,7 @@ func TestRecoverLeavesARunningJobAlone(t *testing.T) {
 	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-running", Spec: spec, Map: c.smap}); err != nil {
 		t.Fatal(err)
 	}
-	defer w.Abort("srt-running", "the test ends")
+	defer w.Abort(t.Context(), "srt-running", "the test ends")
 	if _, err := c.stores["t1"].Put(t.Context(), store.NewBucket("dst"), "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: "srt-running"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -350,7 +350,7 @@ func (w *Worker) retire(ctx context.Context, init JobInit) error {
 	if err != nil || old.attempt >= init.Attempt {
 		return nil // Init refuses a repeated attempt under the lock
 	}
-	err = old.abort(fmt.Sprintf("attempt %d of the job replaces attempt %d", init.Attempt+1, old.attempt+1))
+	err = old.abort(ctx, fmt.Sprintf("attempt %d of the job replaces attempt %d", init.Attempt+1, old.attempt+1))
 	if errors.Is(err, ErrJobFinished) {
 		return fmt.Errorf("%w: %s finished here; it does not run again", ErrJobExists, init.ID)
 	}
@@ -555,7 +555,7 @@ func (j *targetJob) failed(ctx context.Context, err error) {
 	}
 	j.mu.Unlock()
 	if errors.Is(context.Cause(ctx), errCoordinatorGone) {
-		go j.abort(errCoordinatorGone.Error())
+		go j.abort(ctx, errCoordinatorGone.Error())
 	}
 }
 
@@ -1070,7 +1070,8 @@ func (j *targetJob) armWatchdogLocked() {
 	}
 	timeout := j.w.config.IdleTimeout
 	j.mu.watchdog = time.AfterFunc(timeout, func() {
-		j.abort(fmt.Sprintf("no word from the coordinator for %s", timeout))
+		// Nobody waits for it: a cleanup under way goes on alone.
+		j.abort(j.ctx, fmt.Sprintf("no word from the coordinator for %s", timeout))
 	})
 }
 
@@ -1552,18 +1553,19 @@ func (j *targetJob) release() {
 
 // Abort stops a job on this target: its calls end, the output shards it
 // wrote are removed, and its memory and spill files are released. The
-// input is untouched.
-func (w *Worker) Abort(id string, cause string) error {
+// input is untouched. An abort of a job whose abort is under way waits
+// for that one's cleanup, or for ctx; the cleanup itself outlives ctx.
+func (w *Worker) Abort(ctx context.Context, id string, cause string) error {
 	j, err := w.job(id)
 	if err != nil {
 		return err
 	}
-	return j.abort(cause)
+	return j.abort(ctx, cause)
 }
 
 // abort is Abort of this attempt of the job: a later attempt under the
 // same id is not this one's to stop.
-func (j *targetJob) abort(cause string) error {
+func (j *targetJob) abort(ctx context.Context, cause string) error {
 	w := j.w
 	id := j.id
 	j.mu.Lock()
@@ -1580,8 +1582,7 @@ func (j *targetJob) abort(cause string) error {
 		j.mu.Unlock()
 		// Answered once the first abort's cleanup ended: a caller told
 		// "aborted" must not find its shards still being removed.
-		<-j.released
-		return nil
+		return j.awaitRelease(ctx)
 	}
 	j.mu.stats.Aborted, j.mu.stopping = true, true
 	if cause != "" && !slices.Contains(j.mu.stats.Errors, cause) {
@@ -1666,7 +1667,8 @@ func (w *Worker) Close() error {
 			continue
 		}
 		wg.Go(func() {
-			err := j.abort("the node is shutting down")
+			// The stores must outlive a cleanup under way.
+			err := j.abort(context.WithoutCancel(j.ctx), "the node is shutting down")
 			// A job that finished or went meanwhile needs no abort.
 			if !errors.Is(err, ErrJobFinished) && !errors.Is(err, ErrJobNotFound) {
 				errs[i] = err
