@@ -47,6 +47,7 @@ type PartPeers interface {
 	Map() *cluster.Map
 	SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error
 	PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error)
+	PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error)
 	OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error)
 	DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error
 	Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error
@@ -100,6 +101,9 @@ func (p ecPeers) SendPart(ctx context.Context, to cluster.Node, meta store.PartM
 }
 func (p ecPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
 	return p.n.peer.PartsOf(ctx, from, b, name)
+}
+func (p ecPeers) PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error) {
+	return p.n.peer.PartsOfMany(ctx, from, b, names)
 }
 func (p ecPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
 	return p.n.peer.OpenPart(ctx, from, b, name, index)
@@ -256,6 +260,50 @@ func (n *Node) handleEnsure(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// handlePartsOfMany answers which parts of the named objects this target
+// keeps (peer.PartsOfMany): an owner's sweep sends only the parts its
+// holders lack.
+func (n *Node) handlePartsOfMany(w http.ResponseWriter, r *http.Request) {
+	b, err := bucketOf(r)
+	var names []string
+	if err == nil && n.local == nil {
+		err = badRequest("node %s stores no objects", n.config.ID)
+	}
+	if err == nil {
+		err = decodeBody(r, &names)
+	}
+	if err == nil && len(names) > peer.MaxPartsQuery {
+		err = badRequest("%d names, at most %d", len(names), peer.MaxPartsQuery)
+	}
+	for _, name := range names {
+		if err == nil {
+			err = store.ValidateName(name)
+		}
+	}
+	out := map[string][]string{}
+	for _, name := range names {
+		if err != nil {
+			break
+		}
+		var metas []store.PartMeta
+		if metas, err = n.local.PartsOf(r.Context(), b, name); err != nil {
+			break
+		}
+		for _, m := range metas {
+			var e string
+			if e, err = peer.EncodePart(m); err != nil {
+				break
+			}
+			out[name] = append(out[name], e)
+		}
+	}
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, out)
 }
 
 // Jobs over stored objects.

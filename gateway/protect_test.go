@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -652,6 +653,53 @@ func TestRestartedTargetSweepsItsParts(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no ec-resilver ran on the restarted target")
 		}
+	}
+}
+
+// A target answers which parts of many objects it keeps, in one request
+// of at most peer.MaxPartsQuery names: the targets together keep every
+// part of each object, and a query past the bound is refused.
+func TestPartsOfManyAnswersEachTargetsParts(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "coded", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"a", "b/c", "d"}
+	for _, name := range names {
+		if _, err := client.Put(ctx, "coded", name, strings.NewReader(name+" bytes"), api.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peers := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()})
+	b := store.NewBucket("coded")
+	count := map[string]int{}
+	for _, tg := range c.Targets() {
+		kept, err := peers.PartsOfMany(ctx, cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}, b, append(names, "never-put"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, metas := range kept {
+			count[name] += len(metas)
+		}
+	}
+	if count["a"] != 2 || count["b/c"] != 2 || count["d"] != 2 || count["never-put"] != 0 {
+		t.Fatalf("parts kept over the targets: %v, want 2 of each object put", count)
+	}
+	many := make([]string, peer.MaxPartsQuery+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("o-%d", i)
+	}
+	body, _ := json.Marshal(many)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.Targets()[0].URL()+peer.PartsOfManyPath(b), bytes.NewReader(body))
+	resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a query of %d names: %s, want 400", len(many), resp.Status)
 	}
 }
 

@@ -127,6 +127,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/internal/parts/{bucket}/{object...}", n.handleGetParts, targets, true, nil},
 		{http.MethodDelete, "/v1/internal/parts/{bucket}/{object...}", n.handleDeleteParts, targets, true, nil},
 		{http.MethodPost, "/v1/internal/ensure/{bucket}", n.handleEnsure, targets, true, nil},
+		{http.MethodPost, "/v1/internal/parts-of/{bucket}", n.handlePartsOfMany, targets, true, nil},
 		{http.MethodPost, "/v1/internal/seal/{bucket}", n.handleSeal, targets, true, nil},
 		{http.MethodDelete, "/v1/internal/seal/{bucket}", n.handleUnseal, targets, true, nil},
 		{http.MethodPut, "/v1/internal/jobs", n.handleStartJob, targets, true, nil},

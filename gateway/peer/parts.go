@@ -115,6 +115,52 @@ func (c *Client) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket,
 	return out, nil
 }
 
+// MaxPartsQuery bounds the names of one PartsOfMany (an owner's sweep
+// asks for a batch of 100).
+const MaxPartsQuery = 100
+
+// PartsOfManyPath is the intra-cluster path that answers which parts of
+// many objects of a bucket a target keeps.
+func PartsOfManyPath(b store.Bucket) string {
+	return "/v1/internal/parts-of/" + url.PathEscape(b.Normalize().Name) + "?" + providerQuery(b)
+}
+
+// PartsOfMany asks a target which parts of the named objects it keeps:
+// by name, those it keeps any of.
+func (c *Client) PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error) {
+	if len(names) > MaxPartsQuery {
+		return nil, fmt.Errorf("peer: %d names in one parts query, at most %d", len(names), MaxPartsQuery)
+	}
+	var encoded map[string][]string
+	if err := c.Call(ctx, http.MethodPost, from.URL+PartsOfManyPath(b), names, &encoded); err != nil {
+		return nil, err
+	}
+	asked := make(map[string]bool, len(names))
+	for _, name := range names {
+		asked[name] = true
+	}
+	out := make(map[string][]store.PartMeta, len(encoded))
+	for name, list := range encoded {
+		if !asked[name] {
+			return nil, fmt.Errorf("%w: target %s answered the parts of %s/%s, not asked for", store.ErrInvalidPart, from.ID, b, name)
+		}
+		if len(list) > MaxParts {
+			return nil, fmt.Errorf("%w: target %s answered %d parts of %s/%s", store.ErrInvalidPart, from.ID, len(list), b, name)
+		}
+		for _, e := range list {
+			meta, err := DecodePart(e)
+			if err != nil {
+				return nil, fmt.Errorf("target %s: %w", from.ID, err)
+			}
+			if meta.Bucket.Normalize() != b.Normalize() || meta.Name != name {
+				return nil, fmt.Errorf("%w: target %s answered a part of %s/%s for %s/%s", store.ErrInvalidPart, from.ID, meta.Bucket, meta.Name, b, name)
+			}
+			out[name] = append(out[name], meta)
+		}
+	}
+	return out, nil
+}
+
 // OpenPart reads one part of an object from a target.
 func (c *Client) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
 	watch := c.watchStall(ctx, fmt.Errorf("%w: target %s sent nothing of part %d of %s/%s for %s", api.ErrUnavailable, from.ID, index, b, name, c.recordsStall))

@@ -36,6 +36,9 @@ type Peers interface {
 	SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error
 	// PartsOf asks a target which parts of an object it keeps.
 	PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error)
+	// PartsOfMany asks a target which parts of the named objects (at
+	// most ensureBatch) it keeps: by name, those it keeps any of.
+	PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error)
 	// OpenPart reads one part from a target.
 	OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error)
 	// DeleteParts removes an object's parts on a target, those not newer
@@ -144,7 +147,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// Erasure coding turned on while the body came in: the ec-encode
 		// job may have listed the bucket before this commit.
 		if now, on := s.props(b); err == nil && on {
-			if perr := s.protectStored(context.WithoutCancel(ctx), b, now, name); perr != nil {
+			if perr := s.protectStored(context.WithoutCancel(ctx), b, now, name, nil); perr != nil {
 				s.logger.Warn("protect an object written as erasure coding was turned on", "bucket", b.String(), "object", name, "err", perr)
 			}
 		}
@@ -266,7 +269,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// some holders: they are made again from it. A write refused
 		// before it sent parts (its condition failed) replaced none.
 		if herr == nil && !sent.IsZero() {
-			if perr := s.protectStored(undo, b, props, name); perr != nil {
+			if perr := s.protectStored(undo, b, props, name, nil); perr != nil {
 				s.logger.Warn("protect an object again after a failed write", "bucket", b.String(), "object", name, "err", perr)
 			}
 		}
@@ -1162,32 +1165,45 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 		if err != nil {
 			return err
 		}
+		m := s.peers.Map()
+		owned := make([]store.ObjectMeta, 0, len(page))
 		for _, meta := range page {
-			if err := ctx.Err(); err != nil {
-				return err
+			if owner, err := m.Owner(cluster.Uname(b.Normalize().Provider, b.Name, meta.Name)); err == nil && owner.ID == self.ID {
+				owned = append(owned, meta)
 			}
-			// Parts made once EC is off again would outlive the cleanup
-			// that removes the others.
-			if _, on := s.props(b); !on {
-				return fmt.Errorf("%s is no longer erasure-coded", b)
-			}
-			owner, err := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, meta.Name))
-			if err != nil || owner.ID != self.ID {
-				continue
-			}
-			err = s.protectStored(ctx, b, props, meta.Name)
-			if errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) {
-				// The replica went bad: rebuilt from the parts, which
-				// are then stored again.
-				err = s.Restore(ctx, b, meta.Name)
-			}
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				if count++; len(failed) < maxProtectErrors {
-					failed = append(failed, fmt.Errorf("protect %s/%s: %w", b, meta.Name, err))
+		}
+		for batch := range slices.Chunk(owned, ensureBatch) {
+			// Only what a holder lacks is sent: a sweep after a disk
+			// lost on one target must not encode and send every object
+			// of the cluster again.
+			present := s.presentParts(ctx, m, b, props, batch)
+			for _, meta := range batch {
+				if err := ctx.Err(); err != nil {
+					return err
 				}
-				continue
+				// Parts made once EC is off again would outlive the
+				// cleanup that removes the others.
+				if _, on := s.props(b); !on {
+					return fmt.Errorf("%s is no longer erasure-coded", b)
+				}
+				if complete(m, b, props, meta, present[meta.Name]) {
+					progress.Add(meta.Size)
+					continue
+				}
+				err := s.protectStored(ctx, b, props, meta.Name, present[meta.Name])
+				if errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) {
+					// The replica went bad: rebuilt from the parts,
+					// which are then stored again.
+					err = s.Restore(ctx, b, meta.Name)
+				}
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					if count++; len(failed) < maxProtectErrors {
+						failed = append(failed, fmt.Errorf("protect %s/%s: %w", b, meta.Name, err))
+					}
+					continue
+				}
+				progress.Add(meta.Size)
 			}
-			progress.Add(meta.Size)
 		}
 		if len(page) < 1000 {
 			break
@@ -1202,6 +1218,85 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 
 // maxProtectErrors bounds the objects a failed Protect names.
 const maxProtectErrors = 10
+
+// presentParts asks the holders of a batch of objects (by map m) which
+// of their parts they keep, one request per holder. A holder that does
+// not answer is taken to keep none: its parts are sent again.
+func (s *Store) presentParts(ctx context.Context, m *cluster.Map, b store.Bucket, props store.Props, metas []store.ObjectMeta) map[string][]found {
+	self := s.peers.Self()
+	byNode := map[string][]string{}
+	nodes := map[string]cluster.Node{}
+	for _, meta := range metas {
+		// Every slice's holders: a replica's are the first of them.
+		holders, err := Holders(m, b, meta.Name, props.EC.DataSlices+props.EC.ParitySlices)
+		if err != nil {
+			continue
+		}
+		for i, h := range holders {
+			if !slices.ContainsFunc(holders[:i], func(o cluster.Node) bool { return o.ID == h.ID }) {
+				byNode[h.ID] = append(byNode[h.ID], meta.Name)
+				nodes[h.ID] = h
+			}
+		}
+	}
+	out := map[string][]found{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id, names := range byNode {
+		wg.Go(func() {
+			var kept map[string][]store.PartMeta
+			var err error
+			if id == self.ID {
+				kept = map[string][]store.PartMeta{}
+				for _, name := range names {
+					var metas []store.PartMeta
+					if metas, err = s.Store.PartsOf(ctx, b, name); err != nil {
+						break
+					}
+					kept[name] = metas
+				}
+			} else {
+				kept, err = s.peers.PartsOfMany(ctx, nodes[id], b, names)
+			}
+			if err != nil {
+				s.logger.Debug("ask a holder for its parts; they are sent again", "bucket", b.String(), "target", id, "err", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for name, metas := range kept {
+				for _, meta := range metas {
+					out[name] = append(out[name], found{node: nodes[id], meta: meta})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// complete tells whether every holder of an object (by map m) keeps its
+// part of the version listed: nothing to encode or send.
+func complete(m *cluster.Map, b store.Bucket, props store.Props, meta store.ObjectMeta, present []found) bool {
+	if len(present) == 0 {
+		return false
+	}
+	count, replica := props.EC.DataSlices+props.EC.ParitySlices, replicated(props, meta.Size)
+	if replica {
+		count = props.EC.ParitySlices
+	}
+	holders, err := Holders(m, b, meta.Name, count)
+	if err != nil || len(holders) == 0 {
+		return false
+	}
+	probe := make([]store.PartMeta, len(holders))
+	for i := range probe {
+		probe[i] = store.PartMeta{Bucket: b.Normalize(), Name: meta.Name, Data: props.EC.DataSlices, Parity: props.EC.ParitySlices,
+			ObjectSize: meta.Size, Checksum: meta.Checksum, Stamp: meta.Stamp, Index: i, Replica: replica}
+	}
+	lacking, _ := missing(holders, probe, present)
+	return len(lacking) == 0
+}
 
 // DropParts removes the parts of a bucket kept here that are not newer
 // than before, the moment erasure coding was turned off (ec-cleanup).
@@ -1239,7 +1334,7 @@ func (s *Store) dropIfGone(ctx context.Context, b store.Bucket, name string, sen
 }
 
 // protectStored stores the parts of an object kept here.
-func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.Props, name string) error {
+func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.Props, name string, present []found) error {
 	// Checked first: parts made of a replica gone bad would replace the
 	// good ones (they carry the same stamp), and nothing could restore
 	// the object then.
@@ -1249,7 +1344,7 @@ func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.P
 	}
 	defer obj.Close()
 	meta := obj.Meta()
-	err = s.protect(ctx, b, props, meta, objectSource{obj, meta.Size}, nil, false)
+	err = s.protect(ctx, b, props, meta, objectSource{obj, meta.Size}, present, false)
 	s.dropIfGone(ctx, b, name, meta.Stamp)
 	return err
 }
@@ -1268,9 +1363,19 @@ func (s *Store) Reprotect(ctx context.Context, b store.Bucket, names []string) e
 	if !ok {
 		return nil
 	}
+	metas := make([]store.ObjectMeta, 0, len(names))
+	for _, name := range names {
+		if meta, err := s.Store.Head(ctx, b, name); err == nil {
+			metas = append(metas, meta)
+		}
+	}
+	var present map[string][]found
+	if len(metas) <= ensureBatch {
+		present = s.presentParts(ctx, s.peers.Map(), b, props, metas)
+	}
 	var errs []error
 	for _, name := range names {
-		err := s.protectStored(ctx, b, props, name)
+		err := s.protectStored(ctx, b, props, name, present[name])
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("protect %s/%s again: %w", b, name, err))
 		}

@@ -46,6 +46,7 @@ type fleet struct {
 	restored         atomic.Int64
 	workDirs         map[string]string
 	sent             atomic.Int64 // parts sent to other targets
+	queries          atomic.Int64 // PartsOfMany calls
 	props            store.Props
 	// sending, when set, runs before each part is sent.
 	sending func()
@@ -109,6 +110,18 @@ func (p fleetPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Buck
 		return nil, fmt.Errorf("%w: %s did not answer in time", errDown, from.ID)
 	}
 	return st.PartsOf(ctx, b, name)
+}
+func (p fleetPeers) PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error) {
+	p.f.queries.Add(1)
+	out := map[string][]store.PartMeta{}
+	for _, name := range names {
+		metas, err := p.PartsOf(ctx, from, b, name)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = metas
+	}
+	return out, nil
 }
 func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
 	p.f.mu.Lock()
@@ -531,6 +544,59 @@ func TestSweepAfterOwnerLoss(t *testing.T) {
 			if got, err := os.ReadFile(f.inner[id].Mountpaths()[0] + "/ais/" + bucket.Name + "/" + name); err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("after losing %s: %s on its owner %s: %v", lost, name, id, err)
 			}
+		}
+	}
+}
+
+// A sweep sends only the parts their holders lack: with every part in
+// place it sends none (a disk lost on one target must not have every
+// object of the cluster encoded and sent again), and with one lost, that
+// one. Holders are asked in batches, not per object.
+func TestSweepSendsOnlyTheMissingParts(t *testing.T) {
+	f := newFleet(t, 5, 2, 2, 1024)
+	rng := rand.New(rand.NewPCG(11, 11))
+	objects := map[string][]byte{}
+	for i := range 30 {
+		name := fmt.Sprintf("w-%02d", i)
+		objects[name] = randomData(rng, []int{100, 5000}[i%2]) // replicated, then sliced
+		f.put(name, objects[name])
+	}
+	sweep := func() {
+		t.Helper()
+		for id, st := range f.targets {
+			if err := st.Sweep(t.Context(), bucket, nil); err != nil {
+				t.Fatalf("sweep on %s: %v", id, err)
+			}
+		}
+	}
+	before := f.sent.Load()
+	sweep()
+	if sent := f.sent.Load() - before; sent != 0 {
+		t.Fatalf("a sweep with every part in place sent %d parts", sent)
+	}
+	if q := f.queries.Load(); q == 0 || q > 5*4 {
+		t.Fatalf("a sweep of 30 objects on 5 targets asked holders %d times, want one batch per owner and holder", q)
+	}
+	full := map[string]int{}
+	for name := range objects {
+		full[name] = f.parts(name)
+	}
+	lost := []string{"w-03", "w-04"}
+	for _, name := range lost {
+		f.loseParts(rng, name, 1)
+	}
+	before = f.sent.Load()
+	sweep()
+	if sent := f.sent.Load() - before; sent > int64(len(lost)) {
+		t.Fatalf("a sweep with %d parts lost sent %d", len(lost), sent)
+	}
+	for name, data := range objects {
+		if got := f.parts(name); got != full[name] {
+			t.Fatalf("%s: %d parts after the sweep, want %d", name, got, full[name])
+		}
+		f.dropReplica(name)
+		if got, err := f.get(name, true); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s restored from its parts: %v", name, err)
 		}
 	}
 }
