@@ -1413,56 +1413,74 @@ func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) erro
 func (s *Store) Sweep(ctx context.Context, b store.Bucket, progress *store.Progress) error {
 	m := s.peers.Map()
 	self := s.peers.Self()
+	// Names are handed over a batch at a time as the walk finds them:
+	// a target's parts may be millions, and a list of them all would be
+	// its memory. A name found twice (its parts on two mountpaths) is
+	// asked for twice, which costs its owner a HEAD.
 	byOwner := map[string][]string{}
 	owners := map[string]cluster.Node{}
-	seen := map[string]bool{}
-	err := s.Store.WalkParts(ctx, b, func(meta store.PartMeta) error {
-		if seen[meta.Name] {
+	var failed []error
+	failures := 0
+	ensure := func(id string) error {
+		batch := byOwner[id]
+		byOwner[id] = batch[:0:0]
+		if len(batch) == 0 {
 			return nil
 		}
-		seen[meta.Name] = true
+		if err := context.Cause(ctx); err != nil {
+			return err // aborted (the targets changed again)
+		}
+		// Each batch may restore objects of any size: bounded by a
+		// deadline of its own, not a control call's.
+		bctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+		var err error
+		if id == self.ID {
+			err = s.Ensure(bctx, b, batch)
+		} else {
+			err = s.peers.Ensure(bctx, owners[id], b, batch)
+		}
+		cancel()
+		if err != nil {
+			s.logger.Warn("ensure the owner has its objects", "bucket", b.String(), "owner", id, "err", err)
+			if failures++; len(failed) < maxProtectErrors {
+				failed = append(failed, fmt.Errorf("owner %s of %d objects (%s...): %w", id, len(batch), batch[0], err))
+			}
+		}
+		for range batch {
+			progress.Add(0)
+		}
+		return nil
+	}
+	last := ""
+	err := s.Store.WalkParts(ctx, b, func(meta store.PartMeta) error {
+		if meta.Name == last {
+			return nil // the next part of the same object
+		}
+		last = meta.Name
 		owner, err := m.Owner(cluster.Uname(b.Normalize().Provider, b.Name, meta.Name))
 		if err != nil {
 			return nil
 		}
 		byOwner[owner.ID] = append(byOwner[owner.ID], meta.Name)
 		owners[owner.ID] = owner
-		return nil
+		if len(byOwner[owner.ID]) < ensureBatch {
+			return nil
+		}
+		return ensure(owner.ID)
 	})
 	if err != nil {
 		return err
 	}
-	var failed []error
-	for id, names := range byOwner {
-		slices.Sort(names)
-		for batch := range slices.Chunk(names, ensureBatch) {
-			if err := context.Cause(ctx); err != nil {
-				return err // aborted (the targets changed again)
-			}
-			// Each batch may restore objects of any size: bounded by a
-			// deadline of its own, not a control call's.
-			bctx, cancel := context.WithTimeout(ctx, ensureTimeout)
-			var err error
-			if id == self.ID {
-				err = s.Ensure(bctx, b, batch)
-			} else {
-				err = s.peers.Ensure(bctx, owners[id], b, batch)
-			}
-			cancel()
-			if err != nil {
-				s.logger.Warn("ensure the owner has its objects", "bucket", b.String(), "owner", id, "err", err)
-				failed = append(failed, fmt.Errorf("owner %s of %d objects (%s...): %w", id, len(batch), batch[0], err))
-			}
-			for range batch {
-				progress.Add(0)
-			}
+	for _, id := range slices.Sorted(maps.Keys(byOwner)) {
+		if err := ensure(id); err != nil {
+			return err
 		}
 	}
 	// The sweep fails if an owner was not reached: the objects it lacks
 	// stay unrestored until read, or until a next sweep.
 	err = s.Protect(ctx, b, progress)
-	if len(failed) > maxProtectErrors {
-		failed = append(failed[:maxProtectErrors], fmt.Errorf("and %d more batches", len(failed)-maxProtectErrors))
+	if failures > len(failed) {
+		failed = append(failed, fmt.Errorf("and %d more batches", failures-len(failed)))
 	}
 	return errors.Join(append(failed, err)...)
 }

@@ -47,6 +47,8 @@ type fleet struct {
 	workDirs         map[string]string
 	sent             atomic.Int64 // parts sent to other targets
 	queries          atomic.Int64 // PartsOfMany calls
+	ensured          atomic.Int64 // Ensure calls
+	widestEnsure     atomic.Int64 // the most names of one
 	props            store.Props
 	// sending, when set, runs before each part is sent.
 	sending func()
@@ -154,6 +156,10 @@ func (p fleetPeers) DeleteParts(ctx context.Context, on cluster.Node, b store.Bu
 	return st.DeleteParts(ctx, b, name, stamp)
 }
 func (p fleetPeers) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
+	p.f.ensured.Add(1)
+	if n := int64(len(names)); n > p.f.widestEnsure.Load() {
+		p.f.widestEnsure.Store(n)
+	}
 	st, err := p.reach(on.ID)
 	if err != nil {
 		return err
@@ -597,6 +603,41 @@ func TestSweepSendsOnlyTheMissingParts(t *testing.T) {
 		f.dropReplica(name)
 		if got, err := f.get(name, true); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%s restored from its parts: %v", name, err)
+		}
+	}
+}
+
+// A target that lost many objects (its disk) gets them back from a sweep
+// that hands them over in batches of at most 100 as the others' walks
+// find their parts.
+func TestSweepHandsOverManyObjectsInBatches(t *testing.T) {
+	f := newFleet(t, 4, 1, 1, 0)
+	rng := rand.New(rand.NewPCG(12, 12))
+	objects := map[string][]byte{}
+	for i := range 400 {
+		name := fmt.Sprintf("m-%03d", i)
+		objects[name] = randomData(rng, 200)
+		f.put(name, objects[name])
+	}
+	victim := "t2"
+	lost := 0
+	for name := range objects {
+		if id, _ := f.owner(name); id == victim {
+			f.dropReplica(name)
+			lost++
+		}
+	}
+	for id, st := range f.targets {
+		if err := st.Sweep(t.Context(), bucket, nil); err != nil {
+			t.Fatalf("sweep on %s: %v", id, err)
+		}
+	}
+	if widest := f.widestEnsure.Load(); widest > 100 || f.ensured.Load() < 2 {
+		t.Fatalf("%d objects lost on %s handed over in %d requests of up to %d names", lost, victim, f.ensured.Load(), widest)
+	}
+	for name, data := range objects {
+		if got, err := os.ReadFile(f.replicaPath(name)); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s after the sweep: %v", name, err)
 		}
 	}
 }
