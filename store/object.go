@@ -201,6 +201,13 @@ type Store interface {
 	WalkParts(ctx context.Context, b Bucket, fn func(PartMeta) error) error
 }
 
+// PartDeleter is a Store that removes one part of an object, only if it
+// is of stamp (ErrNotFound otherwise): a part kept on a target that no
+// longer holds its index, once its holder keeps it.
+type PartDeleter interface {
+	DeletePart(ctx context.Context, b Bucket, name string, index int, stamp Stamp) error
+}
+
 // MountpathCapacity is the space of one mountpath.
 type MountpathCapacity struct {
 	Path  string `json:"path"`

@@ -1479,10 +1479,90 @@ func (s *Store) Sweep(ctx context.Context, b store.Bucket, progress *store.Progr
 	// The sweep fails if an owner was not reached: the objects it lacks
 	// stay unrestored until read, or until a next sweep.
 	err = s.Protect(ctx, b, progress)
+	if err == nil {
+		err = s.dropStrays(ctx, m, b)
+	}
 	if failures > len(failed) {
 		failed = append(failed, fmt.Errorf("and %d more batches", failures-len(failed)))
 	}
 	return errors.Join(append(failed, err)...)
+}
+
+// dropStrays removes the parts kept here whose index this target no
+// longer holds by map m (the targets changed, and with them the
+// holders), once their holder keeps the same part or a newer one. One
+// whose holder lacks it stays: the owner's sweep sends the holder its
+// part, and the next sweep here drops this one.
+func (s *Store) dropStrays(ctx context.Context, m *cluster.Map, b store.Bucket) error {
+	deleter, ok := s.Store.(store.PartDeleter)
+	if !ok {
+		return nil
+	}
+	self := s.peers.Self()
+	type stray struct {
+		meta   store.PartMeta
+		holder cluster.Node
+	}
+	var batch []stray
+	dropped := 0
+	flush := func() error {
+		byHolder := map[string][]string{}
+		holders := map[string]cluster.Node{}
+		for _, st := range batch {
+			if names := byHolder[st.holder.ID]; len(names) == 0 || names[len(names)-1] != st.meta.Name {
+				byHolder[st.holder.ID] = append(names, st.meta.Name)
+			}
+			holders[st.holder.ID] = st.holder
+		}
+		kept := map[string]map[string][]store.PartMeta{}
+		for id, names := range byHolder {
+			if got, err := s.peers.PartsOfMany(ctx, holders[id], b, names); err == nil {
+				kept[id] = got
+			}
+		}
+		for _, st := range batch {
+			if err := context.Cause(ctx); err != nil {
+				return err
+			}
+			if s.peers.Map().Version != m.Version {
+				return nil // the holders changed again: the next sweep sees
+			}
+			held := slices.ContainsFunc(kept[st.holder.ID][st.meta.Name], func(k store.PartMeta) bool {
+				return k.Index == st.meta.Index && (k.Same(st.meta) || k.Stamp.Compare(st.meta.Stamp) > 0)
+			})
+			if !held {
+				continue
+			}
+			if err := deleter.DeletePart(ctx, b, st.meta.Name, st.meta.Index, st.meta.Stamp); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			dropped++
+		}
+		batch = batch[:0]
+		return nil
+	}
+	err := s.Store.WalkParts(ctx, b, func(meta store.PartMeta) error {
+		count := meta.Data + meta.Parity
+		if meta.Replica {
+			count = meta.Parity
+		}
+		holders, err := Holders(m, b, meta.Name, count)
+		if err != nil || meta.Index >= len(holders) || holders[meta.Index].ID == self.ID {
+			return nil
+		}
+		batch = append(batch, stray{meta, holders[meta.Index]})
+		if len(batch) < ensureBatch {
+			return nil
+		}
+		return flush()
+	})
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	if dropped > 0 {
+		s.logger.Info("dropped parts held elsewhere now", "bucket", b.String(), "parts", dropped)
+	}
+	return err
 }
 
 // ensureBatch is how many names one request hands an owner.

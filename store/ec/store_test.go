@@ -177,30 +177,36 @@ func newFleet(t *testing.T, n, data, parity int, limit int64) *fleet {
 	f.props.EC = store.ECProps{Enabled: true, DataSlices: data, ParitySlices: parity, ObjSizeLimit: limit}
 	m := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}}
 	for i := range n {
-		node := cluster.Node{ID: fmt.Sprintf("t%d", i+1), Role: cluster.RoleTarget, URL: fmt.Sprintf("http://127.0.0.1:%d", 100+i), State: cluster.StateActive}
-		m.Nodes = append(m.Nodes, node)
-		inner, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := inner.CreateBucket(t.Context(), bucket, f.props); err != nil {
-			t.Fatal(err)
-		}
-		f.inner[node.ID] = inner
-		f.targets[node.ID] = ec.Wrap(inner, fleetPeers{f, node}, ec.Options{
-			Props: func(b store.Bucket) (store.Props, bool) {
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				return f.props, b.Normalize() == bucket
-			},
-			WorkDir:      f.workDir(node.ID),
-			MemoryLimit:  64 << 10, // objects above go through files
-			MemoryBudget: 128 << 10,
-			OnRestore:    func(store.Bucket, string) { f.restored.Add(1) },
-		})
+		m.Nodes = append(m.Nodes, f.newTarget(i))
 	}
 	f.smap = m
 	return f
+}
+
+// newTarget makes target number i (t<i+1>), in no map yet.
+func (f *fleet) newTarget(i int) cluster.Node {
+	t := f.t
+	node := cluster.Node{ID: fmt.Sprintf("t%d", i+1), Role: cluster.RoleTarget, URL: fmt.Sprintf("http://127.0.0.1:%d", 100+i), State: cluster.StateActive}
+	inner, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inner.CreateBucket(t.Context(), bucket, f.props); err != nil {
+		t.Fatal(err)
+	}
+	f.inner[node.ID] = inner
+	f.targets[node.ID] = ec.Wrap(inner, fleetPeers{f, node}, ec.Options{
+		Props: func(b store.Bucket) (store.Props, bool) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.props, b.Normalize() == bucket
+		},
+		WorkDir:      f.workDir(node.ID),
+		MemoryLimit:  64 << 10, // objects above go through files
+		MemoryBudget: 128 << 10,
+		OnRestore:    func(store.Bucket, string) { f.restored.Add(1) },
+	})
+	return node
 }
 
 // workDir is where a target's PUTs keep what they do not in memory.
@@ -639,6 +645,66 @@ func TestSweepHandsOverManyObjectsInBatches(t *testing.T) {
 		if got, err := os.ReadFile(f.replicaPath(name)); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%s after the sweep: %v", name, err)
 		}
+	}
+}
+
+// A target that joins takes over some holders' parts: once it keeps
+// them, the sweeps drop the old holders' copies, and every part of each
+// object is where the map places it, once.
+func TestSweepDropsThePartsHeldElsewhereNow(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1024)
+	rng := rand.New(rand.NewPCG(13, 13))
+	objects := map[string][]byte{}
+	for i := range 60 {
+		name := fmt.Sprintf("j-%02d", i)
+		objects[name] = randomData(rng, []int{300, 6000}[i%2])
+		f.put(name, objects[name])
+	}
+	want := map[string]int{}
+	for name := range objects {
+		want[name] = f.parts(name)
+	}
+	node := f.newTarget(4)
+	f.mu.Lock()
+	next, err := f.smap.WithNode(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.smap = next
+	f.mu.Unlock()
+	// Objects that changed owner move (a rebalance's work, not the
+	// sweep's): here, copied to their new owner.
+	for name, data := range objects {
+		if id, st := f.owner(name); id == node.ID {
+			if _, err := st.Put(t.Context(), bucket, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The owners' sweeps send the new holder its parts while the old
+	// holders' run: a second round finds them kept there.
+	for range 2 {
+		for _, id := range slices.Sorted(maps.Keys(f.targets)) {
+			if err := f.targets[id].Sweep(t.Context(), bucket, nil); err != nil {
+				t.Fatalf("sweep on %s: %v", id, err)
+			}
+		}
+	}
+	moved := 0
+	for name, data := range objects {
+		if got := f.parts(name); got != want[name] {
+			t.Fatalf("%s: %d parts over the targets after the sweeps, want %d", name, got, want[name])
+		}
+		if metas, _ := f.inner[node.ID].PartsOf(t.Context(), bucket, name); len(metas) > 0 {
+			moved++
+		}
+		f.dropReplica(name)
+		if got, err := f.get(name, true); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s restored from its parts: %v", name, err)
+		}
+	}
+	if moved == 0 {
+		t.Fatal("the new target holds no part: the test moved nothing")
 	}
 }
 

@@ -304,6 +304,37 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 	return s.syncMountpaths(append(removed, guarded...))
 }
 
+// DeletePart removes one part of an object if it is of stamp (see
+// store.PartDeleter).
+func (s *Store) DeletePart(ctx context.Context, b store.Bucket, name string, index int, stamp store.Stamp) error {
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	if index < 0 || index >= store.MaxSlices {
+		return fmt.Errorf("%w: part index %d", store.ErrInvalidPart, index)
+	}
+	b = b.Normalize()
+	lock := s.lockParts(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	var removed []mountpath
+	for _, m := range s.readable() {
+		path := m.partPath(b, name, index)
+		meta, err := readPartMeta(path)
+		if err != nil || meta.Name != name || meta.Stamp != stamp {
+			continue
+		}
+		if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return classify(err)
+		}
+		removed = append(removed, m)
+	}
+	if len(removed) == 0 {
+		return fmt.Errorf("%w: part %d of %s/%s of stamp %s", store.ErrNotFound, index, b, name, stamp)
+	}
+	return s.syncMountpaths(removed)
+}
+
 // guardParts leaves a parts tombstone for a name whose parts go while a
 // mountpath is away: that mountpath may hold a part of it, which its
 // return removes by the tombstone (see partHidden); else the part would

@@ -76,6 +76,19 @@ func TestParts(t *testing.T) {
 	if err := st.WalkParts(ctx, b, func(store.PartMeta) error { walked++; return nil }); err != nil || walked != 5 {
 		t.Fatalf("walked %d parts: %v", walked, err)
 	}
+	// One part goes by its index, and only of its stamp.
+	if err := st.DeletePart(ctx, b, "a", 1, store.Stamp{Map: 1, Clock: 29}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a delete of part 1 of another stamp: %v", err)
+	}
+	if err := st.DeletePart(ctx, b, "a", 1, store.Stamp{Map: 1, Clock: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if parts, _ = st.PartsOf(ctx, b, "a"); len(parts) != 1 || parts[0].Index != 0 {
+		t.Fatalf("after deleting part 1: %+v", parts)
+	}
+	if err := st.PutPart(ctx, partOf(b, "a", 1, []byte("one"), 30), strings.NewReader("one")); err != nil {
+		t.Fatal(err)
+	}
 	// A delete as of stamp 25 keeps the part of stamp 30.
 	if err := st.DeleteParts(ctx, b, "a", store.Stamp{Map: 1, Clock: 25}); err != nil {
 		t.Fatal(err)
