@@ -92,6 +92,19 @@ func (r *Registry) extensionOf(name string) string {
 	return best
 }
 
+// ExtensionOf returns the longest registered extension that ends name,
+// spelled as name spells it (".TAR.GZ" stays so), or "".
+func (r *Registry) ExtensionOf(name string) string {
+	ext := r.extensionOf(name)
+	if ext == "" || len(ext) > len(name) {
+		return ""
+	}
+	if tail := name[len(name)-len(ext):]; strings.EqualFold(tail, ext) {
+		return tail
+	}
+	return ext // (a letter that lowercases to another length)
+}
+
 // HasExtension reports whether name ends in a registered extension and has
 // something before it.
 func (r *Registry) HasExtension(name string) bool { return r.extensionOf(name) != "" }

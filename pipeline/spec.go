@@ -608,7 +608,16 @@ func (p *Plan) validateOutput(registry *formats.Registry) error {
 	}
 	if p.OutputTemplate.IsRange() {
 		if _, ok := registry.ByName(s.OutputFormat); !ok {
-			p.OutputSuffix = p.OutputFormat.Extensions()[0]
+			// As the spec spells it: out-{0..9} of x.tar.gz shards are
+			// out-N.tar.gz, not out-N.tgz.
+			switch {
+			case s.OutputExtension != "":
+				p.OutputSuffix = spelling(s.OutputExtension)
+			case p.OutputFormat.Name() == p.InputFormat.Name():
+				p.OutputSuffix = p.inputSuffix(registry)
+			default:
+				p.OutputSuffix = p.OutputFormat.Extensions()[0]
+			}
 		}
 		if err := validateShardNames(p.OutputTemplate, p.OutputSuffix); err != nil {
 			return specError("output_format %q: %w", s.OutputFormat, err)
@@ -875,7 +884,35 @@ func (p *Plan) InputShards(registry *formats.Registry) Inputs {
 	}
 	suffix := ""
 	if _, ok := registry.ByName(p.InputTemplate.String()); !ok && p.Spec.InputExtension != "" {
-		suffix = p.InputFormat.Extensions()[0]
+		suffix = spelling(p.Spec.InputExtension)
 	}
 	return Inputs{template: p.InputTemplate, suffix: suffix}
+}
+
+// spelling is an extension as a spec gives it, with its dot: shards
+// named x.tar.gz are not found as x.tgz.
+func spelling(ext string) string {
+	ext = strings.TrimSpace(ext)
+	if !strings.HasPrefix(ext, ".") {
+		ext = "." + ext
+	}
+	return ext
+}
+
+// inputSuffix is the input shards' extension as the spec spells it: the
+// template's, else input_extension, else the first object name's, else
+// the input format's.
+func (p *Plan) inputSuffix(registry *formats.Registry) string {
+	if ext := registry.ExtensionOf(p.Spec.InputFormat.Template); ext != "" {
+		return ext
+	}
+	if p.Spec.InputExtension != "" {
+		return spelling(p.Spec.InputExtension)
+	}
+	for _, name := range p.InputNames {
+		if ext := registry.ExtensionOf(name); ext != "" {
+			return ext
+		}
+	}
+	return p.InputFormat.Extensions()[0]
 }

@@ -73,6 +73,38 @@ func TestParseSpecAcceptsCurrentLegacyAndYAML(t *testing.T) {
 	}
 }
 
+// Names without an extension get the one the spec spells: shards named
+// x.tar.gz are read as x.tar.gz, not x.tgz, and outputs take the input's
+// spelling unless output_extension says.
+func TestExtensionsKeepTheirSpelling(t *testing.T) {
+	for _, c := range []struct {
+		name, spec, input, output string
+	}{
+		{"input_extension", `"input_format":{"template":"s-{0..2}"},"input_extension":"tar.gz","output_format":"o-{0..9}"`, "s-1.tar.gz", "o-0.tar.gz"},
+		{"template", `"input_format":{"template":"s-{0..2}.tar.gz"},"output_format":"o-{0..9}"`, "s-1.tar.gz", "o-0.tar.gz"},
+		{"tgz", `"input_format":{"template":"s-{0..2}"},"input_extension":".tgz","output_format":"o-{0..9}"`, "s-1.tgz", "o-0.tgz"},
+		{"output_extension", `"input_format":{"template":"s-{0..2}.tgz"},"output_format":"o-{0..9}","output_extension":".tar.gz"`, "s-1.tgz", "o-0.tar.gz"},
+		{"objnames", `"input_format":{"objnames":["a.TAR.GZ","b.tar.gz"]},"output_format":"o-{0..9}"`, "b.tar.gz", "o-0.TAR.GZ"},
+		{"other format", `"input_format":{"template":"s-{0..2}.tar"},"output_format":"o-{0..9}","output_extension":"zip"`, "s-1.tar", "o-0.zip"},
+	} {
+		spec, err := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"src"},` + c.spec + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		plan, err := spec.Validate(formats.Default())
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got := plan.InputShards(formats.Default()).At(1); got != c.input {
+			t.Errorf("%s: input shard %q, want %q", c.name, got, c.input)
+		}
+		first, _ := plan.OutputTemplate.At(0)
+		if got := first + plan.OutputSuffix; got != c.output {
+			t.Errorf("%s: output shard %q, want %q", c.name, got, c.output)
+		}
+	}
+}
+
 // Every bad spec is refused before anything runs, with a message naming
 // the field and the problem.
 func TestBadSpecs(t *testing.T) {
