@@ -177,7 +177,10 @@ type hashReader struct {
 	sums    []expectedSum
 	held    byte
 	holding bool
-	err     error // sticky
+	// ended: the body ended and its sums held, the byte held back (if
+	// any) still to give.
+	ended bool
+	err   error // sticky
 }
 
 // expectedSum is a hash the body must have, and the error if it has not.
@@ -194,15 +197,31 @@ func (h *hashReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if h.ended {
+		h.err = io.EOF
+		if !h.holding {
+			return 0, io.EOF
+		}
+		p[0], h.holding = h.held, false
+		return 1, io.EOF
+	}
 	off := 0
 	if h.holding {
 		p[0], off, h.holding = h.held, 1, false
 	}
-	n, err := h.body.Read(p[off:])
-	for _, sum := range h.sums {
-		sum.hash.Write(p[off : off+n])
+	buf := p[off:]
+	var ahead [1]byte
+	if len(buf) == 0 {
+		// No room past the held byte (a 1-byte read: a LimitReader's
+		// last byte, a cap's probe): one byte is read ahead into the
+		// hold. Answering 0 bytes would have the caller ask again for
+		// ever, the body never read.
+		buf = ahead[:]
 	}
-	n += off
+	n, err := h.body.Read(buf)
+	for _, sum := range h.sums {
+		sum.hash.Write(buf[:n])
+	}
 	switch {
 	case err == io.EOF:
 		for _, sum := range h.sums {
@@ -211,12 +230,34 @@ func (h *hashReader) Read(p []byte) (int, error) {
 				return 0, h.err
 			}
 		}
-		h.err = io.EOF
-		return n, io.EOF
 	case err != nil:
 		h.err = err
 		return 0, err
-	case n > 0:
+	case n == 0 && off == 1:
+		// Nothing read past it: the held byte may still be the last.
+		h.holding = true
+		return 0, nil
+	}
+	if len(p[off:]) == 0 {
+		// p[0] is the byte held before; the one read ahead is held now.
+		if n == 1 {
+			h.held, h.holding = ahead[0], true
+		}
+		if err == io.EOF {
+			h.ended = true
+			if !h.holding {
+				h.err = io.EOF
+				return off, io.EOF
+			}
+		}
+		return off, nil
+	}
+	n += off
+	if err == io.EOF {
+		h.err = io.EOF
+		return n, io.EOF
+	}
+	if n > 0 {
 		h.held, h.holding = p[n-1], true
 		n--
 	}
