@@ -288,7 +288,9 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		if start, length, err = partRange(meta, v); err != nil {
 			return err
 		}
-		ranged = start != 0 || length != meta.Size
+		// An empty last part has no byte range to name (bytes 5-4/5 is
+		// no range): its answer is a whole, empty one.
+		ranged = length > 0 && (start != 0 || length != meta.Size)
 	} else if spec := r.Header.Get("Range"); spec != "" {
 		var ok bool
 		start, length, ok, err = ParseRange(spec, meta.Size)
