@@ -72,12 +72,29 @@ var ErrWireLimit = errors.New("dsort message is over its limits")
 
 // AppendRecords encodes record metadata.
 func AppendRecords(b []byte, records []shards.RecordMeta) []byte {
+	return appendRecords(b, records, true)
+}
+
+// AppendFetch encodes the records a fetch asks a holder for, as
+// AppendRecords without their keys (ReadRecords reads them, keys empty):
+// the holder finds records by id, and content keys of up to a megabyte
+// each would have a batch pass what a fetch may carry on a cluster of
+// some sizes and not others.
+func AppendFetch(b []byte, records []shards.RecordMeta) []byte {
+	return appendRecords(b, records, false)
+}
+
+func appendRecords(b []byte, records []shards.RecordMeta, keys bool) []byte {
 	b = msgp.AppendArrayHeader(b, uint32(len(records)))
 	for _, r := range records {
 		b = msgp.AppendArrayHeader(b, 5)
 		b = msgp.AppendInt32(b, r.ID.Shard)
 		b = msgp.AppendInt32(b, r.ID.Record)
-		b = appendKey(b, r.Key)
+		if keys {
+			b = appendKey(b, r.Key)
+		} else {
+			b = appendKey(b, shards.Key{})
+		}
 		b = msgp.AppendInt64(b, r.Size)
 		b = msgp.AppendInt32(b, r.Holder)
 	}

@@ -421,7 +421,7 @@ func (c *Client) Jobs(ctx context.Context, t cluster.Node) ([]pipeline.JobStats,
 // its next bytes fails the fetch.
 func (c *Client) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
 	watch := c.watchStall(ctx, fmt.Errorf("%w: holder %s at %s sent nothing for %s", api.ErrUnavailable, holder.ID, holder.URL, c.recordsStall))
-	resp, err := c.stream(watch.ctx, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendRecords(nil, records))
+	resp, err := c.stream(watch.ctx, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendFetch(nil, records))
 	if err != nil {
 		return nil, watch.end(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -101,6 +102,36 @@ func TestFetchFromAStalledHolderFails(t *testing.T) {
 	_, err = body.Read(buf)
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "sent nothing") {
 		t.Fatalf("a read from a stalled holder: %v, want unavailable naming the stall", err)
+	}
+}
+
+// A fetch names records by id, not with their keys: a batch of records
+// with content keys of a megabyte each stays small, and the holder reads
+// every id back.
+func TestFetchCarriesNoKeys(t *testing.T) {
+	got := make(chan []byte, 1)
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- body
+	}))
+	defer server.Close()
+	records := make([]shards.RecordMeta, 200)
+	for i := range records {
+		records[i] = shards.RecordMeta{ID: shards.RecordID{Shard: 1, Record: int32(i)}, Key: shards.Key{Kind: shards.KeyString, String: strings.Repeat("k", 1<<20)}, Size: 10, Holder: 2}
+	}
+	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1"})
+	body, err := c.Fetch(t.Context(), cluster.Node{ID: "t2", URL: server.URL}, "srt-1", records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body.Close()
+	sent := <-got
+	if len(sent) > 64<<10 {
+		t.Fatalf("a fetch of %d records sent %d bytes", len(records), len(sent))
+	}
+	back, _, err := pipeline.ReadRecords(sent, pipeline.MaxFetchRecords)
+	if err != nil || len(back) != len(records) || back[199].ID != records[199].ID || back[199].Size != 10 {
+		t.Fatalf("the holder reads %d records: %v", len(back), err)
 	}
 }
 
