@@ -690,6 +690,11 @@ func (p dsortCluster) CreateBucket(ctx context.Context, b store.Bucket, props st
 	return p.n.createBucket(ctx, b, props)
 }
 
+// DestroyEmptyBucket removes an ais:// bucket a job made, if still empty.
+func (p dsortCluster) DestroyEmptyBucket(ctx context.Context, b store.Bucket) error {
+	return p.n.destroyEmptyBucket(ctx, b, "")
+}
+
 // FetchKeyMap reads an external key map from ais://bucket/object or an
 // http(s) URL.
 func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte, error) {

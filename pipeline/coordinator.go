@@ -259,7 +259,19 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		Warnings: job.mu.status.Warnings, // the key map's malformed lines
 	}
 	// The output bucket is made once the spec is known good (its key map
-	// read, targets there): a refused spec leaves no bucket behind.
+	// read, targets there): a refused spec leaves no bucket behind, nor
+	// does a job that does not start (removed if still empty).
+	created := false
+	undoCreate := func() {
+		if !created {
+			return
+		}
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := peers.DestroyEmptyBucket(cleanup, plan.Output); err != nil {
+			c.config.Logger.Warn("remove the output bucket of a job that did not start", "job", job.id, "bucket", plan.Output, "err", err)
+		}
+	}
 	if plan.Output != plan.Input && !spec.DryRun {
 		_, err := peers.BucketProps(ctx, plan.Output)
 		if errors.Is(err, store.ErrBucketNotFound) {
@@ -270,6 +282,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 				props.LRU = store.DefaultProps().LRU
 			}
 			err = peers.CreateBucket(ctx, plan.Output, props)
+			created = err == nil && !plan.Output.IsRemote()
 			if errors.Is(err, store.ErrBucketExists) {
 				err = nil
 			}
@@ -280,6 +293,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	}
 	reg := JobRegistration{ID: job.id, Output: plan.Output, Targets: job.mu.status.Targets, Started: job.mu.status.Started}
 	if err := peers.RegisterJob(ctx, reg); err != nil {
+		undoCreate()
 		return "", fmt.Errorf("register job %s: %w", job.id, err)
 	}
 	if err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return c.config.Targets.Init(ctx, t, job.init) }); err != nil {
@@ -290,6 +304,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		// Recorded in the background: the caller is answered now.
 		record, cause := context.WithoutCancel(ctx), err.Error()
 		c.wg.Go(func() { c.endJob(record, job.id, cause) })
+		undoCreate()
 		return "", err
 	}
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))

@@ -280,6 +280,15 @@ func (p memPeers) CreateBucket(ctx context.Context, b store.Bucket, props store.
 	return nil
 }
 
+func (p memPeers) DestroyEmptyBucket(ctx context.Context, b store.Bucket) error {
+	for _, st := range p.c.stores {
+		if err := st.DestroyBucket(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // errKeyMapUnreachable is the fake network's failure to fetch a key map.
 var errKeyMapUnreachable = errors.New("no such key map")
 

@@ -652,6 +652,22 @@ func TestSlowInputOpenHoldsNoJobCall(t *testing.T) {
 	}
 }
 
+// A job that does not start (a target refuses its init) leaves no output
+// bucket behind: it made the bucket, and removes it.
+func TestJobThatDoesNotStartLeavesNoOutputBucket(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 5, RecordSize: 100, Seed: 3})
+	c := newMemCluster(t, 3, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.kill("t2")
+	if _, err := c.coordinator.Start(t.Context(), baseSpec("in-{0..3}.tar", "out-{00..99}.tar")); err == nil {
+		t.Fatal("a job started with a target gone")
+	}
+	if _, err := (memPeers{c}).BucketProps(t.Context(), store.NewBucket("dst")); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("the output bucket of a job that did not start: %v, want none", err)
+	}
+}
+
 // A target joining while a job runs aborts the job everywhere.
 func TestTargetJoiningAbortsJob(t *testing.T) {
 	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 20, RecordSize: 1000, Seed: 8})
