@@ -176,8 +176,10 @@ func ReadShards(b []byte, maxRecords int) ([]shards.OutputShard, error) {
 	if err != nil {
 		return nil, err
 	}
-	if int64(n) > int64(len(b)/minShardBytes) {
-		return nil, fmt.Errorf("%w: %d shards declared in %d bytes", ErrWireLimit, n, len(b))
+	// Each planned shard has a record: no more shards than records may
+	// be (a struct each, several times its bytes on the wire).
+	if int64(n) > int64(len(b)/minShardBytes) || int64(n) > int64(maxRecords) {
+		return nil, fmt.Errorf("%w: %d shards declared in %d bytes (at most %d)", ErrWireLimit, n, len(b), min(len(b)/minShardBytes, maxRecords))
 	}
 	out := make([]shards.OutputShard, n)
 	for i := range out {

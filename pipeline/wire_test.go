@@ -46,6 +46,13 @@ func TestDecodersRefuseDeclaredCounts(t *testing.T) {
 	if !errors.Is(err, pipeline.ErrWireLimit) || n > 1<<20 {
 		t.Fatalf("plan: %v after allocating %d bytes", err, n)
 	}
+	// More shards than records may be: each planned shard has one.
+	shardsPlan := msgp.AppendArrayHeader(nil, 100_000)
+	shardsPlan = append(shardsPlan, make([]byte, 1<<20)...)
+	n = allocated(func() { _, err = pipeline.ReadShards(shardsPlan, 1000) })
+	if !errors.Is(err, pipeline.ErrWireLimit) || n > 1<<20 {
+		t.Fatalf("a plan of more shards than records: %v after allocating %d bytes", err, n)
+	}
 	// Within the message but over the ceiling.
 	many := pipeline.AppendRecords(nil, make([]shards.RecordMeta, 1000))
 	if _, _, err := pipeline.ReadRecords(many, 999); !errors.Is(err, pipeline.ErrWireLimit) {
