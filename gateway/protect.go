@@ -718,6 +718,11 @@ func (n *Node) Repaired(b store.Bucket, name, path string) {
 // maxJobTargets bounds the targets a job request names.
 const maxJobTargets = 10000
 
+// jobStartTimeout bounds a target's start of a job: a download of many
+// links is megabytes to decode and record, past a control call's time
+// on a busy node.
+const jobStartTimeout = 2 * time.Minute
+
 // startClusterJob starts a job on every active target under one id; a
 // target that refuses makes the job stop on the others.
 func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string, error) {
@@ -732,8 +737,10 @@ func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string
 	for _, t := range targets {
 		req.Targets = append(req.Targets, t.ID)
 	}
+	startCtx, cancel := context.WithTimeout(ctx, jobStartTimeout)
+	defer cancel()
 	for _, t := range targets {
-		if err := n.peer.StartJob(ctx, t, req); err != nil {
+		if err := n.peer.StartJob(startCtx, t, req); err != nil {
 			// The target that failed may have started it all the same
 			// (the answer lost, the caller gone): it is aborted too.
 			for _, s := range append(started, t) {

@@ -240,7 +240,9 @@ type JobRequest struct {
 
 // StartJob starts a job on a target.
 func (c *Client) StartJob(ctx context.Context, on cluster.Node, req JobRequest) error {
-	return c.Call(ctx, http.MethodPut, on.URL+"/v1/internal/jobs", req, nil)
+	// A download's links may be tens of megabytes to read and record:
+	// the caller's deadline bounds it.
+	return c.callLong(ctx, http.MethodPut, on.URL+"/v1/internal/jobs", req, nil)
 }
 
 // AbortJob aborts a job on a target.
