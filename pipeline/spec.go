@@ -279,7 +279,7 @@ func (s *SizeString) UnmarshalJSON(data []byte) error {
 	}
 	var n json.Number
 	if err := json.Unmarshal(data, &n); err != nil {
-		return fmt.Errorf("want a size like \"10MiB\" or a number of bytes")
+		return fmt.Errorf("want a string (such as \"10MiB\") or a number, not %s", truncate(string(data), 40))
 	}
 	*s = SizeString(n.String())
 	return nil
@@ -390,9 +390,36 @@ func ParseSpec(data []byte) (Spec, error) {
 	dec := json.NewDecoder(bytes.NewReader(normalized))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&spec); err != nil {
-		return Spec{}, specError("%v", strings.TrimPrefix(err.Error(), "json: "))
+		return Spec{}, specError("%s", fieldError(fields, err))
 	}
 	return spec, nil
+}
+
+// fieldError names the field of a spec a decode error is about: the
+// errors of the spec's own decoders (sizes, buckets, input formats) do
+// not, as encoding/json's type errors do.
+func fieldError(fields map[string]json.RawMessage, err error) string {
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return msg
+	}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if strings.Contains(msg, strconv.Quote(k)) {
+			return msg // it names the field itself (unknown field "k")
+		}
+		one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
+		var s Spec
+		dec := json.NewDecoder(bytes.NewReader(one))
+		dec.DisallowUnknownFields()
+		if dec.Decode(&s) != nil {
+			if strings.HasPrefix(msg, k+" ") {
+				return msg // it starts with its name
+			}
+			return k + ": " + msg
+		}
+	}
+	return msg
 }
 
 // Plan is a validated spec, with everything parsed.
