@@ -267,6 +267,29 @@ func (f *fleet) dropReplica(name string) {
 	}
 }
 
+// putMany puts n objects named by format (with their index), of the
+// sizes given in turn, and returns their bytes by name.
+func (f *fleet) putMany(rng *rand.Rand, format string, n int, sizes ...int) map[string][]byte {
+	f.t.Helper()
+	objects := map[string][]byte{}
+	for i := range n {
+		name := fmt.Sprintf(format, i)
+		objects[name] = randomData(rng, sizes[i%len(sizes)])
+		f.put(name, objects[name])
+	}
+	return objects
+}
+
+// sweepAll runs a sweep on every target, in id order.
+func (f *fleet) sweepAll() {
+	f.t.Helper()
+	for _, id := range slices.Sorted(maps.Keys(f.targets)) {
+		if err := f.targets[id].Sweep(f.t.Context(), bucket, nil); err != nil {
+			f.t.Fatalf("sweep on %s: %v", id, err)
+		}
+	}
+}
+
 func randomData(rng *rand.Rand, n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
@@ -567,22 +590,9 @@ func TestSweepAfterOwnerLoss(t *testing.T) {
 func TestSweepSendsOnlyTheMissingParts(t *testing.T) {
 	f := newFleet(t, 5, 2, 2, 1024)
 	rng := rand.New(rand.NewPCG(11, 11))
-	objects := map[string][]byte{}
-	for i := range 30 {
-		name := fmt.Sprintf("w-%02d", i)
-		objects[name] = randomData(rng, []int{100, 5000}[i%2]) // replicated, then sliced
-		f.put(name, objects[name])
-	}
-	sweep := func() {
-		t.Helper()
-		for id, st := range f.targets {
-			if err := st.Sweep(t.Context(), bucket, nil); err != nil {
-				t.Fatalf("sweep on %s: %v", id, err)
-			}
-		}
-	}
+	objects := f.putMany(rng, "w-%02d", 30, 100, 5000) // replicated, then sliced
 	before := f.sent.Load()
-	sweep()
+	f.sweepAll()
 	if sent := f.sent.Load() - before; sent != 0 {
 		t.Fatalf("a sweep with every part in place sent %d parts", sent)
 	}
@@ -598,7 +608,7 @@ func TestSweepSendsOnlyTheMissingParts(t *testing.T) {
 		f.loseParts(rng, name, 1)
 	}
 	before = f.sent.Load()
-	sweep()
+	f.sweepAll()
 	if sent := f.sent.Load() - before; sent > int64(len(lost)) {
 		t.Fatalf("a sweep with %d parts lost sent %d", len(lost), sent)
 	}
@@ -618,13 +628,7 @@ func TestSweepSendsOnlyTheMissingParts(t *testing.T) {
 // find their parts.
 func TestSweepHandsOverManyObjectsInBatches(t *testing.T) {
 	f := newFleet(t, 4, 1, 1, 0)
-	rng := rand.New(rand.NewPCG(12, 12))
-	objects := map[string][]byte{}
-	for i := range 400 {
-		name := fmt.Sprintf("m-%03d", i)
-		objects[name] = randomData(rng, 200)
-		f.put(name, objects[name])
-	}
+	objects := f.putMany(rand.New(rand.NewPCG(12, 12)), "m-%03d", 400, 200)
 	victim := "t2"
 	lost := 0
 	for name := range objects {
@@ -633,11 +637,7 @@ func TestSweepHandsOverManyObjectsInBatches(t *testing.T) {
 			lost++
 		}
 	}
-	for id, st := range f.targets {
-		if err := st.Sweep(t.Context(), bucket, nil); err != nil {
-			t.Fatalf("sweep on %s: %v", id, err)
-		}
-	}
+	f.sweepAll()
 	if widest := f.widestEnsure.Load(); widest > 100 || f.ensured.Load() < 2 {
 		t.Fatalf("%d objects lost on %s handed over in %d requests of up to %d names", lost, victim, f.ensured.Load(), widest)
 	}
@@ -653,13 +653,7 @@ func TestSweepHandsOverManyObjectsInBatches(t *testing.T) {
 // object is where the map places it, once.
 func TestSweepDropsThePartsHeldElsewhereNow(t *testing.T) {
 	f := newFleet(t, 4, 2, 1, 1024)
-	rng := rand.New(rand.NewPCG(13, 13))
-	objects := map[string][]byte{}
-	for i := range 60 {
-		name := fmt.Sprintf("j-%02d", i)
-		objects[name] = randomData(rng, []int{300, 6000}[i%2])
-		f.put(name, objects[name])
-	}
+	objects := f.putMany(rand.New(rand.NewPCG(13, 13)), "j-%02d", 60, 300, 6000)
 	want := map[string]int{}
 	for name := range objects {
 		want[name] = f.parts(name)
@@ -683,13 +677,8 @@ func TestSweepDropsThePartsHeldElsewhereNow(t *testing.T) {
 	}
 	// The owners' sweeps send the new holder its parts while the old
 	// holders' run: a second round finds them kept there.
-	for range 2 {
-		for _, id := range slices.Sorted(maps.Keys(f.targets)) {
-			if err := f.targets[id].Sweep(t.Context(), bucket, nil); err != nil {
-				t.Fatalf("sweep on %s: %v", id, err)
-			}
-		}
-	}
+	f.sweepAll()
+	f.sweepAll()
 	moved := 0
 	for name, data := range objects {
 		if got := f.parts(name); got != want[name] {
