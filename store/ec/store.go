@@ -1247,14 +1247,7 @@ func (s *Store) presentParts(ctx context.Context, m *cluster.Map, b store.Bucket
 			var kept map[string][]store.PartMeta
 			var err error
 			if id == self.ID {
-				kept = map[string][]store.PartMeta{}
-				for _, name := range names {
-					var metas []store.PartMeta
-					if metas, err = s.Store.PartsOf(ctx, b, name); err != nil {
-						break
-					}
-					kept[name] = metas
-				}
+				kept, err = PartsOfEach(names, func(name string) ([]store.PartMeta, error) { return s.Store.PartsOf(ctx, b, name) })
 			} else {
 				kept, err = s.peers.PartsOfMany(ctx, nodes[id], b, names)
 			}
@@ -1273,6 +1266,22 @@ func (s *Store) presentParts(ctx context.Context, m *cluster.Map, b store.Bucket
 	}
 	wg.Wait()
 	return out
+}
+
+// PartsOfEach is PartsOfMany of a target that answers one name at a time
+// (partsOf): the parts of each name, for those it keeps any of.
+func PartsOfEach(names []string, partsOf func(name string) ([]store.PartMeta, error)) (map[string][]store.PartMeta, error) {
+	out := map[string][]store.PartMeta{}
+	for _, name := range names {
+		metas, err := partsOf(name)
+		if err != nil {
+			return nil, err
+		}
+		if len(metas) > 0 {
+			out[name] = metas
+		}
+	}
+	return out, nil
 }
 
 // complete tells whether every holder of an object (by map m) keeps its

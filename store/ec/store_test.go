@@ -115,15 +115,7 @@ func (p fleetPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Buck
 }
 func (p fleetPeers) PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error) {
 	p.f.queries.Add(1)
-	out := map[string][]store.PartMeta{}
-	for _, name := range names {
-		metas, err := p.PartsOf(ctx, from, b, name)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = metas
-	}
-	return out, nil
+	return ec.PartsOfEach(names, func(name string) ([]store.PartMeta, error) { return p.PartsOf(ctx, from, b, name) })
 }
 func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
 	p.f.mu.Lock()
