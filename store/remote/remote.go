@@ -282,6 +282,14 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		return s.Store.Open(ctx, b, name, opts)
 	}
 	if err != nil {
+		// A cached copy that needs no word from the remote is served
+		// though its client cannot be made now (credentials expired, a
+		// metadata service down): the local tier outlives the remote.
+		if !props.Versioning.ValidateWarmGet && !opts.Latest && !errors.Is(err, store.ErrBucketNotFound) {
+			if obj, lerr := s.Store.Open(ctx, b, name, opts); lerr == nil {
+				return obj, nil
+			}
+		}
 		return nil, err
 	}
 	obj, err := s.Store.Open(ctx, b, name, opts)
@@ -307,8 +315,11 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 					s.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: stamp})
 				}
 				unlock()
-				if again == nil {
+				switch {
+				case again == nil:
 					return s.Store.Open(ctx, b, name, opts)
+				case !errors.Is(again, store.ErrNotFound):
+					return nil, again // (the copy kept: not known gone)
 				}
 			}
 			return nil, herr
@@ -551,6 +562,10 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 		return s.Store.Head(ctx, b, name)
 	}
 	if err != nil {
+		// As Open: a cached copy answers without the remote's client.
+		if meta, lerr := s.Store.Head(ctx, b, name); lerr == nil && !errors.Is(err, store.ErrBucketNotFound) {
+			return meta, nil
+		}
 		return store.ObjectMeta{}, err
 	}
 	meta, err := s.Store.Head(ctx, b, name)

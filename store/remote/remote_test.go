@@ -56,6 +56,8 @@ type fakeBackend struct {
 	served atomic.Int64
 	// forbid refuses PUTs as a remote refuses access (a 403).
 	forbid atomic.Bool
+	// headAnswers, when not empty, answer the next HEADs, one each.
+	headAnswers []error
 }
 
 // countedReader counts what is read from r.
@@ -97,6 +99,11 @@ func (f *fakeBackend) HeadObject(ctx context.Context, b store.Bucket, name strin
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.headAnswers) > 0 {
+		err := f.headAnswers[0]
+		f.headAnswers = f.headAnswers[1:]
+		return remote.ObjectAttrs{}, err
+	}
 	data, ok := f.objects[name]
 	if !ok {
 		return remote.ObjectAttrs{}, store.ErrNotFound
@@ -247,6 +254,59 @@ func TestColdGetOnceThenWarm(t *testing.T) {
 	be.down.Store(false)
 	if _, err := read(t, rs, b, "missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an object the remote does not have: %v", err)
+	}
+}
+
+// A cached copy is served, and answers a HEAD, while the remote's client
+// cannot be made (credentials expired, a metadata service down); an
+// object not cached, or a read that must ask the remote, gets the error.
+func TestCachedCopyWithoutTheRemotesClient(t *testing.T) {
+	for _, validate := range []bool{false, true} {
+		_, be, local, b := newRemote(t, validate)
+		var broken atomic.Bool
+		errNoCredentials := fmt.Errorf("%w: no S3 credentials", store.ErrRemote)
+		rs := remote.New(local, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) {
+			if broken.Load() {
+				return nil, errNoCredentials
+			}
+			return be, nil
+		})
+		be.objects["o"] = []byte("cached")
+		if data, err := read(t, rs, b, "o"); data != "cached" || err != nil {
+			t.Fatalf("cold read: %q %v", data, err)
+		}
+		broken.Store(true)
+		data, err := read(t, rs, b, "o")
+		_, herr := rs.Head(t.Context(), b, "o")
+		if validate {
+			if !errors.Is(err, errNoCredentials) {
+				t.Fatalf("a validated read without the remote's client: %q %v, want its error", data, err)
+			}
+		} else if data != "cached" || err != nil || herr != nil {
+			t.Fatalf("a warm read without the remote's client: %q %v, HEAD %v", data, err, herr)
+		}
+		if _, err := read(t, rs, b, "not-cached"); !errors.Is(err, errNoCredentials) {
+			t.Fatalf("a cold read without the remote's client: %v, want its error", err)
+		}
+	}
+}
+
+// A validated read whose remote says "not found" and then, asked again,
+// fails keeps the cached copy and answers the failure, not a 404.
+func TestValidatedReadOfAFlappingRemote(t *testing.T) {
+	rs, be, local, b := newRemote(t, true)
+	be.objects["o"] = []byte("cached")
+	if data, err := read(t, rs, b, "o"); data != "cached" || err != nil {
+		t.Fatalf("cold read: %q %v", data, err)
+	}
+	be.mu.Lock()
+	be.headAnswers = []error{store.ErrNotFound, fmt.Errorf("%w: 503 slow down", store.ErrRemote)}
+	be.mu.Unlock()
+	if _, err := read(t, rs, b, "o"); errors.Is(err, store.ErrNotFound) || !errors.Is(err, store.ErrRemote) {
+		t.Fatalf("a read whose remote flapped: %v, want the remote's failure", err)
+	}
+	if _, err := local.Head(t.Context(), b, "o"); err != nil {
+		t.Fatalf("the cached copy after a flapping remote: %v", err)
 	}
 }
 
