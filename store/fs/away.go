@@ -271,7 +271,9 @@ func (s *Store) dropGoneBuckets(m mountpath, md store.BucketMetadata) error {
 		return fmt.Errorf("reconcile %s: %w", m.path, classify(err))
 	}
 	for _, p := range providers {
-		if !p.IsDir() || p.Name() == ".ais" {
+		// Only providers' directories: a disk's own (lost+found, root's
+		// alone) would fail the reconcile, and the mountpath stay away.
+		if !p.IsDir() || (store.Bucket{Provider: p.Name(), Name: "b"}).Validate() != nil {
 			continue
 		}
 		buckets, err := os.ReadDir(filepath.Join(m.path, p.Name()))
