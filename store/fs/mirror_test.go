@@ -322,6 +322,37 @@ func TestDetachOfADisabledMountpath(t *testing.T) {
 	}
 }
 
+// A detach whose mountpath is disabled while its objects move (its disk
+// failed, its tree gone) does not report the mountpath emptied: it fails,
+// and the mountpath stays listed, disabled.
+func TestDetachOfAMountpathDisabledMeanwhileFails(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	for i := range 60 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	var once sync.Once
+	defer fs.OnCopiesMade(func() {
+		once.Do(func() {
+			if err := st.DisableMountpath(context.WithoutCancel(t.Context()), mps[0], "a failed disk"); err != nil {
+				t.Error(err)
+			}
+			// The disk's tree goes with it (unmounted).
+			if err := os.Rename(mps[0], mps[0]+".gone"); err != nil {
+				t.Error(err)
+			}
+			os.Mkdir(mps[0], 0o755)
+		})
+	})()
+	err := st.DetachMountpath(t.Context(), mps[0], nil)
+	if !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), "disabled") {
+		t.Fatalf("a detach whose mountpath was disabled meanwhile: %v, want a failure naming it", err)
+	}
+	if !slices.ContainsFunc(st.MountpathStatuses(), func(m store.MountpathStatus) bool { return m.Path == mps[0] && m.State == "disabled" }) {
+		t.Fatalf("the mountpath after the failed detach: %+v, want it disabled", st.MountpathStatuses())
+	}
+}
+
 func TestDetachMovesEveryObject(t *testing.T) {
 	st, mps := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "plain", 1, false)

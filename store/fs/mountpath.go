@@ -401,6 +401,17 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 		// this mountpath was emptied.
 		s.logger.Warn("detach: the resilver left some objects unplaced", "mountpath", abs, "err", err)
 	}
+	// Disabled meanwhile (its disk failed): what is on it now says nothing
+	// of what moved (an unmounted tree reads empty).
+	disabledMeanwhile := func(set *mountpathSet) error {
+		if !slices.ContainsFunc(set.detaching, func(m mountpath) bool { return m.path == abs }) {
+			return fmt.Errorf("%w: detach %s: the mountpath was disabled while its objects moved (%s); those not moved are not here: detach it again to drop it", store.ErrMountpath, abs, set.disabled[abs])
+		}
+		return nil
+	}
+	if err := disabledMeanwhile(s.mountpathSet()); err != nil {
+		return err
+	}
 	left, err := s.countObjects(abs)
 	if err != nil {
 		return fmt.Errorf("detach %s: %w", abs, err)
@@ -409,6 +420,9 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 		return fmt.Errorf("%w: detach %s: %d objects, parts or tombstones could not move; the mountpath stays readable (detach it again to go on)", store.ErrMountpath, abs, left)
 	}
 	err = s.changeMountpaths(func(set *mountpathSet) error {
+		if err := disabledMeanwhile(set); err != nil {
+			return err
+		}
 		set.detaching = slices.DeleteFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
 		delete(set.since, abs)
 		return nil
