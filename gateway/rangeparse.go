@@ -49,8 +49,13 @@ func parseRange(spec string, size int64) (start, length int64, err error) {
 		if !ok {
 			return fail("bad suffix length")
 		}
-		if suffix == 0 || size == 0 {
+		if suffix == 0 {
 			return fail("empty range")
+		}
+		if size == 0 {
+			// The last N bytes of nothing are all of it (RFC 9110: a
+			// suffix range of a non-zero length is satisfiable).
+			return 0, 0, errIgnoreRange
 		}
 		suffix = min(suffix, size)
 		return size - suffix, suffix, nil
