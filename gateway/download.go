@@ -373,7 +373,7 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 				res.Failed++
 				if len(res.Errors) < maxDownloadErrors && errorBytes < maxDownloadErrorBytes {
 					link := redact.Link(item.URL)
-					message := strings.ReplaceAll(n.redact(err.Error()), item.URL, link)
+					message := n.redact(strings.ReplaceAll(err.Error(), item.URL, link)) // the link first: hidden as <data>, it would not be found
 					failed := api.DownloadFailed{Name: clip(item.Name, maxDownloadErrorField), Link: clip(link, maxDownloadErrorField), Error: clip(message, maxDownloadErrorField)}
 					errorBytes += len(failed.Name) + len(failed.Link) + len(failed.Error)
 					res.Errors = append(res.Errors, failed)

@@ -130,6 +130,26 @@ func TestDownloadRefusedByTheStoreIsNotFetchedAgain(t *testing.T) {
 	}
 }
 
+// A failed link's secrets (its query) stay out of the job's errors, also
+// when its path holds the node's data directory (hidden as <data> first,
+// the link was not found again to hide).
+func TestDownloadErrorHidesTheLinksSecrets(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	defer origin.Close()
+	c, client := downloadCluster(t)
+	link := origin.URL + c.Targets()[0].Dir + "/a.tar?token=SECRET"
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: link, ObjectName: "a.tar"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitDownload(t, client, id)
+	if len(s.Errors) != 1 || strings.Contains(fmt.Sprint(s.Errors), "SECRET") || !strings.Contains(s.Errors[0].Error, "403") {
+		t.Fatalf("the errors of a link with a token: %+v", s.Errors)
+	}
+}
+
 // A job's failures are reported within a bound (each target's status
 // carries every kept job's result, and its peers read that up to a
 // limit): long links are cut, and past the bound they are counted.
