@@ -190,10 +190,28 @@ func isMD5(etag string) bool {
 // MD5 as the remote's failure (served again, it may be whole), not the
 // client's bad checksum.
 func coldGetError(err error) error {
-	if errors.Is(err, store.ErrBadChecksum) {
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return err
+	case errors.Is(err, store.ErrBadChecksum):
 		return fmt.Errorf("%w: the bytes fetched do not match the remote's checksum: %w", ErrUnavailable, err)
+	case errors.Is(err, store.ErrSizeMismatch):
+		return fmt.Errorf("%w: the remote sent another size than it said: %w", ErrUnavailable, err)
 	}
 	return err
+}
+
+// remoteBody marks a failed read of a remote's body (a connection cut,
+// a short body) as the remote's failure, a 503 to try again, not this
+// node's 500.
+type remoteBody struct{ r io.Reader }
+
+func (b remoteBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, ErrUnavailable) {
+		err = fmt.Errorf("%w: reading the remote's bytes: %w", ErrUnavailable, err)
+	}
+	return n, err
 }
 
 // fetchStamp is the stamp of a cold GET starting now (zero without
@@ -521,7 +539,7 @@ func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name stri
 		return cmp.Or(context.Cause(ctx), err)
 	}
 	defer r.Close()
-	body, err := s.guardSpace(ctx, b, name, watch.Reader(r))
+	body, err := s.guardSpace(ctx, b, name, remoteBody{watch.Reader(r)})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aisgo/aisgo/store"
@@ -58,6 +59,9 @@ type fakeBackend struct {
 	forbid atomic.Bool
 	// headAnswers, when not empty, answer the next HEADs, one each.
 	headAnswers []error
+	// cutBodies ends each GET's body halfway: with a connection's error,
+	// or (short) as if it were whole.
+	cutBodies, shortBodies atomic.Bool
 }
 
 // countedReader counts what is read from r.
@@ -141,7 +145,14 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 	if f.wrongETag {
 		attrs.ETag = strings.Repeat("0", 32)
 	}
-	return io.NopCloser(countedReader{bytes.NewReader(data), &f.served}), attrs, nil
+	var body io.Reader = bytes.NewReader(data)
+	switch {
+	case f.cutBodies.Load():
+		body = io.MultiReader(bytes.NewReader(data[:len(data)/2]), iotest.ErrReader(errors.New("connection reset by peer")))
+	case f.shortBodies.Load():
+		body = bytes.NewReader(data[:len(data)/2])
+	}
+	return io.NopCloser(countedReader{body, &f.served}), attrs, nil
 }
 
 func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
@@ -307,6 +318,34 @@ func TestValidatedReadOfAFlappingRemote(t *testing.T) {
 	}
 	if _, err := local.Head(t.Context(), b, "o"); err != nil {
 		t.Fatalf("the cached copy after a flapping remote: %v", err)
+	}
+}
+
+// A remote whose body is cut, or ends short of its length, is the
+// remote's failure (503, try again), not this node's; nothing is kept.
+func TestColdGetOfACutBodyIsUnavailable(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	for _, short := range []bool{false, true} {
+		be.cutBodies.Store(!short)
+		be.shortBodies.Store(short)
+		for i, open := range []func(string) (store.Object, error){
+			func(name string) (store.Object, error) { return rs.Open(t.Context(), b, name, store.OpenOptions{}) },
+			func(name string) (store.Object, error) { return rs.OpenStreaming(t.Context(), b, name) },
+		} {
+			name := fmt.Sprintf("o-%v-%d", short, i)
+			be.objects[name] = bytes.Repeat([]byte("y"), 64<<10)
+			obj, err := open(name)
+			if err == nil {
+				_, err = io.ReadAll(obj)
+				obj.Close()
+			}
+			if !errors.Is(err, remote.ErrUnavailable) {
+				t.Fatalf("%s: a cold GET of a body cut short: %v, want the remote unavailable", name, err)
+			}
+			if _, err := local.Head(t.Context(), b, name); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s: a cut body left a copy: %v", name, err)
+			}
+		}
 	}
 }
 

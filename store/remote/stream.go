@@ -59,7 +59,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		end(err)
 		return nil, f.err
 	}
-	raw := watch.Reader(body)
+	raw := io.Reader(remoteBody{watch.Reader(body)})
 	guarded, err := s.guardSpace(fetchCtx, b, name, raw)
 	if err != nil {
 		body.Close()
