@@ -722,6 +722,15 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		return err
 	}
 	defer s.lockName(b.String() + "/" + name)()
+	// The tombstone is stamped under the name's lock: a cold GET that
+	// began between the caller's stamp and the lock, still fetching, must
+	// not store the remote's object over the delete once it is gone.
+	tomb := opts.Stamp
+	if s.stamp != nil && !opts.Stamp.IsZero() {
+		if now := s.stamp(); now.Map == opts.Stamp.Map && now.Compare(opts.Stamp) > 0 {
+			tomb = now
+		}
+	}
 	if !opts.Stamp.IsZero() {
 		// A newer object here is the remote's too: it stays in both.
 		if meta, err := s.Store.Head(ctx, b, name); err == nil && meta.Stamp.Compare(opts.Stamp) > 0 {
@@ -742,6 +751,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	if rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
 		return rerr
 	}
+	opts.Stamp = tomb
 	lerr := s.Store.Delete(ctx, b, name, opts)
 	if errors.Is(lerr, store.ErrNotFound) && rerr == nil {
 		return nil

@@ -527,6 +527,33 @@ func stamps() func() store.Stamp {
 	return func() store.Stamp { return store.Stamp{Map: 1, Clock: clock.Add(1)} }
 }
 
+// A delete stamped before a cold GET began, and run while it fetches,
+// is not undone by it: the GET does not store the remote's object once
+// the delete has removed it (the tombstone is stamped under the lock).
+func TestDeleteStampedBeforeAColdGetIsNotUndoneByIt(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	stamp := stamps()
+	rs.SetStamp(stamp)
+	be.objects["o"] = []byte("remote bytes")
+	be.slow = 300 * time.Millisecond
+	before := stamp() // the DELETE's, taken before the GET's
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		read(t, rs, b, "o") // (its answer either way: the delete came first)
+	}()
+	for be.gets.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: before, Tombstone: true}); err != nil {
+		t.Fatalf("a delete while a cold GET fetches: %v", err)
+	}
+	<-done
+	if _, err := local.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the object deleted while it was fetched is cached: %v", err)
+	}
+}
+
 // A cold GET that was fetching while the name was written or deleted does
 // not store its older copy over the write or bring the object back.
 func TestColdGetDoesNotUndoAWriteOrDelete(t *testing.T) {
