@@ -260,6 +260,10 @@ func (p Props) Validate() error {
 	if size := p.AWS().MultipartSize; size != 0 && (size < MinMultipartSize || size > MaxMultipartSize) {
 		return fmt.Errorf("%w: extra.aws.multipart_size must be 0 (parts only past 5 GiB) or %d..%d bytes (5 MiB..5 GiB), not %d", ErrInvalidProps, MinMultipartSize, MaxMultipartSize, size)
 	}
+	if p.LRU.DontEvictTime < 0 {
+		// A cutoff in the future: objects read a moment ago would go.
+		return fmt.Errorf("%w: lru.dont_evict_time must not be negative, not %s", ErrInvalidProps, time.Duration(p.LRU.DontEvictTime))
+	}
 	if p.Mirror.Enabled && (p.Mirror.Copies < 1 || p.Mirror.Copies > 32) {
 		return fmt.Errorf("%w: mirror.copies must be 1..32, not %d", ErrInvalidProps, p.Mirror.Copies)
 	}

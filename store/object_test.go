@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/store"
 )
@@ -135,6 +136,18 @@ func TestMultipartSizeIsAPartS3Takes(t *testing.T) {
 		props.Extra = &store.ExtraProps{AWS: &store.AWSProps{MultipartSize: size}}
 		if err := props.Validate(); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "multipart_size") {
 			t.Errorf("multipart_size %d: %v", size, err)
+		}
+	}
+}
+
+// lru.dont_evict_time is not negative: a cutoff in the future would let
+// the LRU evict objects read a moment ago.
+func TestDontEvictTimeIsNotNegative(t *testing.T) {
+	for d, ok := range map[time.Duration]bool{0: true, time.Hour: true, -time.Hour: false} {
+		props := store.DefaultRemoteProps(store.Bucket{Provider: store.ProviderAWS, Name: "b"})
+		props.LRU.DontEvictTime = store.Duration(d)
+		if err := props.Validate(); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "dont_evict_time") {
+			t.Errorf("dont_evict_time %s: %v", d, err)
 		}
 	}
 }
