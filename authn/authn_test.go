@@ -381,6 +381,37 @@ var testRSAKey = func() string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
 }()
 
+// A user's logins and logouts are bounded together: a logout's revocation
+// stays on every cluster's list until the token expires, and a user
+// logging in and out in a loop would fill the lists (capped for all) so
+// that no revocation, an admin's included, was taken any more.
+func TestLoginsAndLogoutsAreBoundedPerUser(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "carol", Password: "pw"}); status != http.StatusCreated {
+		t.Fatalf("add carol: %d", status)
+	}
+	token := mustLogin(t, h, "carol", "pw")
+	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", token, TokenMsg{Token: token}); status != http.StatusOK {
+		t.Fatalf("carol's logout: %d %v", status, out)
+	}
+	// As after maxIssued-2 more logins and logouts.
+	s.mu.Lock()
+	expires := s.cfg.Now().Add(time.Hour).Unix()
+	for i := range maxIssued - 2 {
+		s.st.Revoked[fmt.Sprintf("logged-out-%d", i)] = revokedToken{Token: "t", Expires: expires, LoggedOut: "carol"}
+	}
+	s.mu.Unlock()
+	mustLogin(t, h, "carol", "pw") // the last one
+	status, out := do(t, h, http.MethodPost, "/v1/users/carol", "", LoginMsg{Password: "pw"})
+	if status != http.StatusTooManyRequests || !strings.Contains(fmt.Sprint(out["message"]), "tokens that have not expired") {
+		t.Fatalf("a login past carol's tokens alive: %d %v, want 429", status, out)
+	}
+	// Another user logs in all the same.
+	mustLogin(t, h, "admin", "secret-pass")
+}
+
 // What a user may do is what its tokens say only while it is so: changing
 // its grants or password, or deleting it, revokes every token it has (its
 // S3 keys are issued again with its grants as they are).

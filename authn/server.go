@@ -119,6 +119,8 @@ func Status(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrTooManyTokens):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

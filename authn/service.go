@@ -35,6 +35,8 @@ var (
 	ErrExists     = errors.New("authn: already exists")
 	ErrBadRequest = errors.New("authn: bad request")
 	ErrLogin      = errors.New("authn: wrong user name or password")
+	// ErrTooManyTokens refuses a login past a user's tokens alive.
+	ErrTooManyTokens = errors.New("authn: too many tokens alive")
 )
 
 // User is an account: its password (kept as a PBKDF2 hash, never
@@ -113,6 +115,9 @@ type revokedToken struct {
 	Expires int64  `json:"expires"`
 	// Audience are the clusters the token was for (none: any).
 	Audience []string `json:"audience,omitempty"`
+	// LoggedOut names the user whose own logout revoked it: until it
+	// expires it counts among the user's tokens (maxIssued).
+	LoggedOut string `json:"logged_out,omitempty"`
 }
 
 // state is what the service keeps on disk.
@@ -127,8 +132,11 @@ type state struct {
 	Issued map[string][]revokedToken `json:"issued,omitempty"`
 }
 
-// maxIssued bounds a user's live login tokens: a login past it revokes
-// the oldest.
+// maxIssued bounds a user's tokens alive, logged in or logged out (a
+// logout's revocation stays on every cluster's list, capped for all, until
+// the token expires): a login past it is refused. Revoking the oldest
+// instead let one user fill the clusters' lists with logins alone, and
+// then no revocation, an admin's included, was taken.
 const maxIssued = 1000
 
 // Config configures the service.
@@ -412,17 +420,21 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 		}
 		audience = []string{cluster}
 	}
+	now := s.cfg.Now().Unix()
+	live := slices.DeleteFunc(s.st.Issued[name], func(t revokedToken) bool { return t.Expires < now })
+	loggedOut := 0
+	for _, r := range s.st.Revoked {
+		if r.LoggedOut == name && r.Expires >= now {
+			loggedOut++
+		}
+	}
+	if len(live)+loggedOut >= maxIssued {
+		s.st.Issued[name] = live
+		return "", fmt.Errorf("%w: user %q has %d tokens that have not expired (%d logged out: revoked until they expire), at most %d: log in again once some expire", ErrTooManyTokens, name, len(live)+loggedOut, loggedOut, maxIssued)
+	}
 	token, err := s.issue(name, grants, audience, ttl)
 	if err != nil {
 		return "", err
-	}
-	now := s.cfg.Now().Unix()
-	live := slices.DeleteFunc(s.st.Issued[name], func(t revokedToken) bool { return t.Expires < now })
-	for len(live) >= maxIssued {
-		if err := s.revokeLocked(live[0].Token); err != nil {
-			s.cfg.Logger.Warn("revoke the oldest token of a user", "user", name, "err", err)
-		}
-		live = live[1:]
 	}
 	s.st.Issued[name] = append(live, revokedToken{Token: token, Expires: now + int64(ttl/time.Second)})
 	return token, s.save()
@@ -506,6 +518,15 @@ func (s *Service) Revoke(token string, keys bool) error {
 	defer s.mu.Unlock()
 	if err := s.revokeLocked(token); err != nil {
 		return err
+	}
+	if c, err := s.cfg.Keys.Parse(token); err == nil && !keys {
+		// A logout: counted among its user's tokens until it expires
+		// (as revoked now, not as logged in).
+		if r, ok := s.st.Revoked[c.ID]; ok {
+			r.LoggedOut = c.Subject
+			s.st.Revoked[c.ID] = r
+		}
+		s.st.Issued[c.Subject] = slices.DeleteFunc(s.st.Issued[c.Subject], func(t revokedToken) bool { return t.Token == token })
 	}
 	if c, err := s.cfg.Keys.Parse(token); err == nil && c.ID != "" && keys {
 		for access, k := range s.st.S3Keys {
