@@ -21,6 +21,9 @@ import (
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/remote"
+	"github.com/aisgo/aisgo/store/remote/ht"
 )
 
 // authCluster is a test cluster with user authentication on.
@@ -903,5 +906,56 @@ func TestUploadSweepWithAuthentication(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the stale upload was not swept with authentication on: %+v %v", page, err)
 		}
+	}
+}
+
+// Through the proxy a reader fetches from the origins already there; a
+// new origin (a new ht:// bucket) needs CREATE-BUCKET, and a tunnel
+// (CONNECT, opaque, to any host of its ports) an admin.
+func TestProxyNeedsMoreThanGetForNewOriginsAndTunnels(t *testing.T) {
+	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	origins := ht.Resolve(ht.NewClient(nil))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) {
+			cfg.Auth, cfg.FetchAllowLocal = keys, true
+			cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
+			cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
+		}})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) }))
+	defer origin.Close()
+	reader := signToken(t, keys, authn.Grants{Perm: authn.PermGet | authn.PermHead | authn.PermList}, time.Hour)
+	admin := signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(must(url.Parse(c.Primary().URL())))}}
+	get := func(token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, origin.URL+"/f", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := proxied.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return resp.StatusCode, string(body)
+	}
+	if status, body := get(reader); status != http.StatusForbidden {
+		t.Fatalf("a reader's GET of a new origin through the proxy: %d %s, want 403", status, body)
+	}
+	if status, body := get(admin); status != http.StatusOK || body != "hello" {
+		t.Fatalf("an admin's GET of a new origin through the proxy: %d %s", status, body)
+	}
+	if status, body := get(reader); status != http.StatusOK || body != "hello" {
+		t.Fatalf("a reader's GET through the proxy of an origin there: %d %s", status, body)
+	}
+	conn, err := net.Dial("tcp", c.Primary().Server.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nAuthorization: Bearer %s\r\n\r\n", reader)
+	if status, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(status, " 403 ") {
+		t.Fatalf("a reader's CONNECT: %q %v, want 403", status, err)
 	}
 }

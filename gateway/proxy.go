@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/internal/idle"
 	"github.com/aisgo/aisgo/internal/pool"
@@ -181,6 +182,12 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
+		// A new origin is a new bucket: for those who may create one (a
+		// reader fetches through the origins already there).
+		if err := n.authorizeBucket(r, authn.PermCreateBucket, b); err != nil {
+			n.writeError(w, r, fmt.Errorf("proxy: %s is a new origin, a new bucket %s: %w", origin, b, err))
+			return
+		}
 		// A bucket comes only for an origin that answers, and only so
 		// many: a GET of any name must not grow the cluster's metadata.
 		if err := n.probeOrigin(r.Context(), r.URL); err != nil {
