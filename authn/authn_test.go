@@ -1235,3 +1235,18 @@ func TestS3KeyFromBeforeLosesItsEveryClusterToken(t *testing.T) {
 		t.Fatal("the every-cluster token of a key from before was not revoked")
 	}
 }
+
+// An IPv6 client is throttled by its /64: the addresses of one host are
+// one key; IPv4 addresses, and other /64s, are keys of their own.
+func TestThrottleKeyOfAnIPv6ClientIsItsSlash64(t *testing.T) {
+	a, b := throttleKey("admin", "[2001:db8:1:2::5]:4000"), throttleKey("admin", "[2001:db8:1:2:ffff::9]:4001")
+	if a != b {
+		t.Fatalf("two addresses of one /64: keys %q and %q", a, b)
+	}
+	if other := throttleKey("admin", "[2001:db8:1:3::5]:4000"); other == a {
+		t.Fatal("another /64 has the same key")
+	}
+	if throttleKey("admin", "198.51.100.7:4000") == throttleKey("admin", "198.51.100.8:4000") {
+		t.Fatal("two IPv4 addresses have one key")
+	}
+}

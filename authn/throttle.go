@@ -2,6 +2,7 @@ package authn
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -28,10 +29,18 @@ const (
 	throttleForget = time.Hour
 )
 
+// throttleKey is a user's key from an address: an IPv6 client's is its
+// /64, which one host holds whole (2^64 addresses of 5 free guesses each
+// would be no throttle).
 func throttleKey(user, remoteAddr string) string {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		host = remoteAddr
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap().Is6() {
+		if prefix, err := ip.Prefix(64); err == nil {
+			host = prefix.String()
+		}
 	}
 	return user + "\x00" + host
 }
