@@ -102,6 +102,9 @@ func (m *Map) Clone() *Map {
 
 // Node returns the node with an id.
 func (m *Map) Node(id string) (Node, bool) {
+	if m == nil {
+		return Node{}, false // no map yet (a node before its join): in none
+	}
 	i, ok := slices.BinarySearchFunc(m.Nodes, id, func(n Node, id string) int { return strings.Compare(n.ID, id) })
 	if !ok {
 		return Node{}, false

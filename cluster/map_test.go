@@ -306,3 +306,12 @@ func TestOwnersIsHRWOrder(t *testing.T) {
 		}
 	}
 }
+
+// A node with no map yet (before its join) is in none: a push that
+// carries no map is answered, not a panic.
+func TestNoMapHasNoNode(t *testing.T) {
+	var m *cluster.Map
+	if _, ok := m.Node("t1"); ok {
+		t.Fatal("a nil map has a node")
+	}
+}
