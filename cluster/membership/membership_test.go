@@ -894,6 +894,55 @@ func TestTargetJoinsThroughAPrimaryItDoesNotKnow(t *testing.T) {
 	}
 }
 
+// A target in maintenance, offline in the map of a primary elected while
+// it was away, takes that primary's map and returns in maintenance: a
+// join (its answer to a primary it did not know) ended the maintenance,
+// and the target took writes while its disks were being replaced.
+func TestTargetInMaintenanceFollowsAPrimaryItDoesNotKnow(t *testing.T) {
+	f := newFixture(t, 1)
+	t1 := f.all["t1"]
+	next := t1.Current().Map.Clone()
+	next.Version += 2
+	next.Primary = "g9"
+	g9 := cluster.Node{ID: "g9", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1999", State: cluster.StateActive}
+	next.Nodes = append(next.Nodes, g9)
+	slices.SortFunc(next.Nodes, func(a, b cluster.Node) int { return strings.Compare(a.ID, b.ID) })
+	for i := range next.Nodes {
+		if next.Nodes[i].ID == "t1" {
+			next.Nodes[i].State, next.Nodes[i].Maintained = cluster.StateOffline, true
+		}
+	}
+	primary, err := membership.NewPush(membership.Config{Self: g9, Store: &memStore{m: next}, Transport: transport{f.net, "g9"},
+		KeepaliveInterval: time.Hour, KeepaliveTimeout: time.Hour, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.net.mu.Lock()
+	f.net.nodes[g9.URL], f.net.ids[g9.URL] = primary, "g9"
+	f.net.mu.Unlock()
+	if err := primary.Start(t.Context(), t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Its start pushed its map to t1 already, which may have taken it.
+	if err := t1.Accept(t.Context(), membership.Snapshot{Map: next}, membership.Origin{Sender: "g9"}); !errors.Is(err, cluster.ErrNotPrimary) && !errors.Is(err, cluster.ErrStaleMap) {
+		t.Fatalf("a push from a primary not in the map: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		self, _ := primary.Current().Map.Node("t1")
+		if self.State == cluster.StateMaintenance {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("t1 in the new primary's map: %+v, want back in maintenance", self)
+		}
+	}
+	f.net.mu.Lock()
+	defer f.net.mu.Unlock()
+	if slices.Contains(f.net.joins, "t1@"+g9.URL) {
+		t.Fatal("t1 joined through the new primary (a join ends its maintenance)")
+	}
+}
+
 // A target pushed a map too far ahead of its own asks the primary it
 // knows for its map, taken however far ahead: a target away through many
 // changes catches up, and a forged version (not the primary's) changes

@@ -403,10 +403,12 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 			if errors.Is(err, cluster.ErrNotPrimary) && cur.Map != nil && s.Map.UUID == cur.Map.UUID && s.Map.Version > cur.Map.Version {
 				// A primary of this cluster this node has not heard of
 				// (elected while it was away): refused, it would stay
-				// out for good. It joins again, through that primary
-				// first; the join's answer is checked as any map.
+				// out for good. It takes that primary's map, asked of
+				// it (then, offline there, it returns as what it was: a
+				// maintenance stays, which a join would end); failing
+				// that, it joins again through it.
 				if g, ok := s.Map.Node(from.Sender); ok && g.Role.IsGateway() && s.Map.Primary == from.Sender && from.Sender != p.config.Self.ID {
-					p.rejoin(g.URL)
+					p.followNewPrimary(g)
 				}
 			}
 			return err
@@ -591,6 +593,28 @@ func (p *Push) rejoin(first ...string) {
 		p.config.Logger.Warn("this node is not an active member of the cluster map: joining again")
 		if err := p.join(p.loops, first...); err != nil {
 			p.config.Logger.Warn("join again", "err", err)
+		}
+	})
+}
+
+// followNewPrimary takes the snapshot of a primary this node had not
+// heard of, asked of it, in the background; when that fails, it joins
+// again through it.
+func (p *Push) followNewPrimary(primary cluster.Node) {
+	if p.loops == nil || !p.catchingUp.CompareAndSwap(false, true) {
+		return
+	}
+	p.wg.Go(func() {
+		defer p.catchingUp.Store(false)
+		ctx, cancel := context.WithTimeout(p.loops, 30*time.Second)
+		defer cancel()
+		s, err := p.config.Transport.Pull(ctx, primary)
+		if err == nil {
+			err = p.Accept(ctx, s, Origin{Sender: primary.ID, Recovery: true})
+		}
+		if err != nil {
+			p.config.Logger.Warn("take the map of a primary this node had not heard of; joining again through it", "gateway", primary.ID, "err", err)
+			p.rejoin(primary.URL)
 		}
 	})
 }
