@@ -64,6 +64,33 @@ func (n *Node) keepMembership(ctx context.Context) {
 	}
 }
 
+// primarysSnapshot asks the join gateway for the cluster's snapshot, and
+// then the primary it names: only the primary's word tells whether this
+// target is still a member (a follower cut off from the others may still
+// list a target removed since; -join may be a service over any gateway).
+func (n *Node) primarysSnapshot(ctx context.Context) (membership.Snapshot, error) {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := n.peer.Pull(pctx, cluster.Node{URL: n.config.Join})
+	if err != nil {
+		return s, err
+	}
+	if s.Map == nil {
+		return s, fmt.Errorf("the gateway at %s has no cluster map yet", n.config.Join)
+	}
+	primary, ok := s.Map.PrimaryNode()
+	if !ok {
+		return s, fmt.Errorf("the gateway at %s names no primary", n.config.Join)
+	}
+	if s, err = n.peer.Pull(pctx, primary); err != nil {
+		return s, err
+	}
+	if s.Map == nil || s.Map.Primary != primary.ID {
+		return s, fmt.Errorf("gateway %s, the primary the gateway at %s names, is not the primary now", primary.ID, n.config.Join)
+	}
+	return s, nil
+}
+
 // stateDir is where the node keeps its own state.
 func (n *Node) stateDir() string { return cmp.Or(n.config.StateDir, n.config.WorkDir) }
 
@@ -95,10 +122,8 @@ func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 	// electing): an unclear answer must not keep objects deleted meanwhile.
 	var s membership.Snapshot
 	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		s, err = n.peer.Pull(pctx, cluster.Node{URL: n.config.Join})
-		cancel()
-		if err == nil && s.Map != nil {
+		s, err = n.primarysSnapshot(ctx)
+		if err == nil {
 			break
 		}
 		n.logger.Warn("waiting for the gateway to tell whether this target was removed from the cluster while it was away", "away", away.Round(time.Second), "gateway", n.config.Join, "err", err)

@@ -1,0 +1,53 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store"
+)
+
+// Whether a target back late is still a member is the primary's word: a
+// gateway behind -join (a follower cut off from the others) that still
+// lists it is not taken at its word, the primary it names is asked.
+func TestRemovedCheckTakesThePrimarysWord(t *testing.T) {
+	serve := func(m *cluster.Map) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Query().Get("what") {
+			case "smap":
+				json.NewEncoder(w).Encode(m)
+			case "bmd":
+				json.NewEncoder(w).Encode(store.BucketMetadata{})
+			default:
+				w.Write([]byte("{}"))
+			}
+		}))
+	}
+	primaryMap := &cluster.Map{Version: 9, UUID: "u", Primary: "g1"}
+	primary := serve(primaryMap)
+	defer primary.Close()
+	primaryMap.Nodes = []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: primary.URL, State: cluster.StateActive}}
+	// The follower's older map still has t1.
+	followerMap := &cluster.Map{Version: 7, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: primary.URL, State: cluster.StateActive},
+		{ID: "g2", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateOffline},
+	}}
+	follower := serve(followerMap)
+	defer follower.Close()
+	n := &Node{config: Config{ID: "t1", Join: follower.URL}, peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"})}
+	s, err := n.primarysSnapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Map.Version != 9 {
+		t.Fatalf("the snapshot taken: version %d, want the primary's 9", s.Map.Version)
+	}
+	if _, ok := s.Map.Node("t1"); ok {
+		t.Fatal("the follower's word was taken: t1 reads as a member")
+	}
+}
