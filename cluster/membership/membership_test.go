@@ -982,6 +982,35 @@ func TestTargetPushedFarAheadAsksThePrimary(t *testing.T) {
 	}
 }
 
+// A target pushed bucket metadata too far ahead of its own asks the
+// primary for its snapshot, as for a map: refused alone, every push
+// after it was refused too, and the target went offline and back for good.
+func TestTargetPushedBucketsFarAheadAsksThePrimary(t *testing.T) {
+	f := newFixture(t, 1)
+	t1 := f.all["t1"]
+	cur := t1.Current()
+	md := cur.Buckets.Clone()
+	md.Version += 20000
+	f.net.mu.Lock()
+	pulls := f.net.pulls
+	f.net.mu.Unlock()
+	err := t1.Accept(t.Context(), membership.Snapshot{Buckets: &md}, membership.Origin{Sender: cur.Map.Primary})
+	if !errors.Is(err, store.ErrBucketsJump) {
+		t.Fatalf("bucket metadata pushed far ahead: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		f.net.mu.Lock()
+		pulled := f.net.pulls > pulls
+		f.net.mu.Unlock()
+		if pulled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("t1 did not ask the primary for its snapshot")
+		}
+	}
+}
+
 // A target in maintenance that was taken offline and answers again stays
 // in maintenance: it sees itself offline in the map it is pushed, and
 // waits for the keepalive's Returned rather than join again (a join ends

@@ -426,6 +426,14 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 		if withMap.Map != cur.Map {
 			p.install(withMap)
 		}
+		if errors.Is(err, store.ErrBucketsJump) && !from.Recovery {
+			// As a map too far ahead: the primary is asked for its
+			// snapshot, taken however far ahead; refused alone, every
+			// push after it would be too, for good.
+			if g, ok := withMap.Map.PrimaryNode(); ok && withMap.Map.Primary == from.Sender && g.ID != p.config.Self.ID {
+				p.catchUp(g)
+			}
+		}
 		return err
 	}
 	if withMap.Map != cur.Map {
