@@ -413,6 +413,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 			}
 		}
 		if err != nil {
+			err = hideQuery(err)
 			if ctx.Err() != nil {
 				return nil, "", err
 			}
@@ -971,4 +972,20 @@ func withProvider(rq request) request {
 		return rq
 	}
 	return rq
+}
+
+// hideQuery drops the query of the URL a failed request's error names: a
+// redirect's carries an access grant (agrant), good for two minutes to
+// whoever reads the error in a terminal or a log.
+func hideQuery(err error) error {
+	ue, ok := err.(*url.Error)
+	if !ok {
+		return err
+	}
+	if i := strings.IndexByte(ue.URL, '?'); i >= 0 {
+		hidden := *ue
+		hidden.URL = ue.URL[:i] + "?..."
+		return &hidden
+	}
+	return err
 }

@@ -112,3 +112,20 @@ func TestPutWithoutASizeSendsTheBody(t *testing.T) {
 		}
 	}
 }
+
+// A redirect to a node that does not answer fails naming the node, not
+// the redirect's query: it carries an access grant, good for minutes to
+// whoever reads the error in a terminal or a log.
+func TestUnreachableRedirectHidesItsGrant(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, deadURL+r.URL.Path+"?agrant=GRANT-SECRET&pid=g1", http.StatusTemporaryRedirect)
+	}))
+	defer gateway.Close()
+	_, err := api.NewClient(gateway.URL).GetBytes(t.Context(), "b", "o", api.GetOptions{})
+	if err == nil || strings.Contains(err.Error(), "GRANT-SECRET") || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("a redirect to a dead node: %v, want it unreachable without the grant", err)
+	}
+}
