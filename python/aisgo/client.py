@@ -121,6 +121,9 @@ def _selection(what: str, objnames: Optional[Sequence[str]], template: str, pref
         raise errors.BadRequest(f"{what}: give objnames, template or prefix, not two")
     if objnames:
         return {"objnames": objnames}
+    if prefix and any(c in prefix for c in "{}@%"):
+        # Sent as a template, ckpt@100 would select ckpt000..ckpt100.
+        raise errors.BadRequest(f"{what}: prefix {prefix!r} has '{{', '}}', '@' or '%', which would be read as a template; select those objects with template= or by name")
     if template or prefix:
         return {"template": template or prefix}
     return {}

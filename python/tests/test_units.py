@@ -645,6 +645,17 @@ def test_archive_of_no_names_is_refused():
         c.archive("b", "x.tar", objnames=(n for n in ["a"] if n == "z"))
 
 
+def test_prefix_that_reads_as_a_template_is_refused():
+    """A prefix is sent as a template without ranges: ckpt@100 would select
+    ckpt000..ckpt100, not the names that start with it."""
+    c = aisgo.Client("http://127.0.0.1:1")
+    for prefix in ("ckpt@100", "a{b", "x}", "5%"):
+        with pytest.raises(aisgo.BadRequest, match="read as a template"):
+            c.archive("b", "x.tar", prefix=prefix)
+        with pytest.raises(aisgo.BadRequest, match="read as a template"):
+            c.index_shards("b", prefix=prefix)
+
+
 def test_reader_of_a_range_tells_the_objects_size():
     """A ranged read's meta has the object's size (as head_object), and
     its headers are looked up in any case (a proxy may lower them)."""
