@@ -70,3 +70,11 @@ func EncodesInMemory(s *Store, layout Layout, data []byte) bool {
 func DropLater(s *Store, b store.Bucket, name string, stamp store.Stamp, node cluster.Node) {
 	s.dropLater(context.Background(), b, name, stamp, node)
 }
+
+// OnProtectStored sets the hook told of each object protectStored reads,
+// and returns the restore.
+func OnProtectStored(hook func(name string)) func() {
+	old := protecting
+	protecting = hook
+	return func() { protecting = old }
+}

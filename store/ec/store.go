@@ -1161,7 +1161,9 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 	var failed []error
 	count := 0
 	for {
-		page, err := s.Store.List(ctx, b, store.ListOptions{StartAfter: after, Limit: 1000})
+		// With their stamps and checksums: complete() tells by them an
+		// object whose parts are all in place, not read again.
+		page, err := s.Store.List(ctx, b, store.ListOptions{StartAfter: after, Limit: 1000, WithMeta: true})
 		if err != nil {
 			return err
 		}
@@ -1344,6 +1346,9 @@ func (s *Store) dropIfGone(ctx context.Context, b store.Bucket, name string, sen
 
 // protectStored stores the parts of an object kept here.
 func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.Props, name string, present []found) error {
+	if protecting != nil {
+		protecting(name)
+	}
 	// Checked first: parts made of a replica gone bad would replace the
 	// good ones (they carry the same stamp), and nothing could restore
 	// the object then.
@@ -1497,6 +1502,10 @@ func (s *Store) Sweep(ctx context.Context, b store.Bucket, progress *store.Progr
 	return errors.Join(append(failed, err)...)
 }
 
+// protecting, when set (tests), is told of each object protectStored
+// reads to protect.
+var protecting func(name string)
+
 // dropStrays removes the parts kept here whose index this target no
 // longer holds by map m (the targets changed, and with them the
 // holders), once their holder keeps the same part or a newer one. One
@@ -1537,7 +1546,9 @@ func (s *Store) dropStrays(ctx context.Context, m *cluster.Map, b store.Bucket) 
 				return nil // the holders changed again: the next sweep sees
 			}
 			held := slices.ContainsFunc(kept[st.holder.ID][st.meta.Name], func(k store.PartMeta) bool {
-				return k.Index == st.meta.Index && (k.Same(st.meta) || k.Stamp.Compare(st.meta.Stamp) > 0)
+				// A replica for a replica: one slice does not restore
+				// an object as one replica does.
+				return k.Index == st.meta.Index && k.Replica == st.meta.Replica && (k.Same(st.meta) || k.Stamp.Compare(st.meta.Stamp) > 0)
 			})
 			if !held {
 				continue

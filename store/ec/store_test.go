@@ -584,9 +584,12 @@ func TestSweepSendsOnlyTheMissingParts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	objects := f.putMany(rng, "w-%02d", 30, 100, 5000) // replicated, then sliced
 	before := f.sent.Load()
+	var read atomic.Int64
+	restore := ec.OnProtectStored(func(string) { read.Add(1) })
 	f.sweepAll()
-	if sent := f.sent.Load() - before; sent != 0 {
-		t.Fatalf("a sweep with every part in place sent %d parts", sent)
+	restore()
+	if sent := f.sent.Load() - before; sent != 0 || read.Load() != 0 {
+		t.Fatalf("a sweep with every part in place sent %d parts and read %d objects", sent, read.Load())
 	}
 	if q := f.queries.Load(); q == 0 || q > 5*4 {
 		t.Fatalf("a sweep of 30 objects on 5 targets asked holders %d times, want one batch per owner and holder", q)
