@@ -566,7 +566,14 @@ func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.
 			continue
 		}
 		var derr error
-		if holders[i].ID == self.ID {
+		if deleter, ok := s.Store.(store.PartDeleter); ok && holders[i].ID == self.ID {
+			// Exactly the part sent, without the name's lock: a write's
+			// commit may hold it (its precommit sends the parts), and a
+			// removal of every part under it would wait for itself.
+			if derr = deleter.DeletePart(undo, part.Bucket, part.Name, part.Index, part.Stamp); errors.Is(derr, store.ErrNotFound) {
+				derr = nil
+			}
+		} else if holders[i].ID == self.ID {
 			derr = s.Store.DeleteParts(undo, part.Bucket, part.Name, part.Stamp)
 		} else {
 			derr = s.peers.DeleteParts(undo, holders[i], part.Bucket, part.Name, part.Stamp)
