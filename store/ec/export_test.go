@@ -78,3 +78,9 @@ func OnProtectStored(hook func(name string)) func() {
 	protecting = hook
 	return func() { protecting = old }
 }
+
+// DropIfGone exposes dropIfGone: the parts of a version sent go when the
+// object is gone from here.
+func (s *Store) DropIfGone(ctx context.Context, b store.Bucket, name string, sent store.Stamp) {
+	s.dropIfGone(ctx, b, name, sent)
+}

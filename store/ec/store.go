@@ -1346,9 +1346,24 @@ func justBefore(s store.Stamp) store.Stamp { return store.Stamp{Map: s.Map, Cloc
 // were on their way): the delete's own drop did not find them yet, and
 // they would restore it once its tombstone is collected.
 func (s *Store) dropIfGone(ctx context.Context, b store.Bucket, name string, sent store.Stamp) {
-	if cur, err := s.Store.Head(ctx, b, name); errors.Is(err, store.ErrNotFound) || err == nil && cur.Stamp != sent {
-		s.dropParts(ctx, b, name, sent)
+	if ctx.Err() != nil {
+		return // cut short (the targets changed): no word on a delete
 	}
+	cur, err := s.Store.Head(ctx, b, name)
+	switch {
+	case err == nil && cur.Stamp != sent:
+		// Written again: the version sent is older.
+	case errors.Is(err, store.ErrNotFound):
+		// Deleted, or moved by a rebalance to its new owner, whose parts
+		// they are now: only an owner still this target tells a delete.
+		owner, oerr := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, name))
+		if oerr != nil || owner.ID != s.peers.Self().ID {
+			return
+		}
+	default:
+		return
+	}
+	s.dropParts(ctx, b, name, sent)
 }
 
 // protectStored stores the parts of an object kept here.

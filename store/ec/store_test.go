@@ -692,6 +692,53 @@ func TestSweepDropsThePartsHeldElsewhereNow(t *testing.T) {
 	}
 }
 
+// An object gone from its old owner because a rebalance moved it keeps
+// its parts: only an owner still this target takes "not here" for a
+// delete (its parts were dropped everywhere, the moved object left with
+// one replica).
+func TestMovedObjectKeepsItsParts(t *testing.T) {
+	f := newFleet(t, 4, 1, 1, 0)
+	// A target joins and takes a name: the first that moves to another.
+	node := f.newTarget(4)
+	next, err := f.smap.WithNode(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := ""
+	for i := 0; name == ""; i++ {
+		candidate := fmt.Sprintf("m-%d", i)
+		before, _ := f.smap.Owner(cluster.Uname("ais", bucket.Name, candidate))
+		after, _ := next.Owner(cluster.Uname("ais", bucket.Name, candidate))
+		if before.ID != after.ID {
+			name = candidate
+		}
+	}
+	data := []byte("moved by a rebalance")
+	f.put(name, data)
+	oldOwner, st := f.owner(name)
+	meta, err := f.inner[oldOwner].Head(t.Context(), bucket, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := f.parts(name)
+	f.mu.Lock()
+	f.smap = next
+	f.mu.Unlock()
+	// The object moves (stored by its new owner with its stamp), and the
+	// old owner's copy goes.
+	newOwner, _ := f.owner(name)
+	if _, err := f.inner[newOwner].Put(t.Context(), bucket, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.inner[oldOwner].Delete(t.Context(), bucket, name, store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st.DropIfGone(t.Context(), bucket, name, meta.Stamp)
+	if got := f.parts(name); got != parts {
+		t.Fatalf("the moved object's parts: %d, want %d", got, parts)
+	}
+}
+
 // A restored object keeps its custom metadata, its S3 ETag included.
 func TestRestoreKeepsCustomMetadata(t *testing.T) {
 	f := newFleet(t, 5, 2, 2, 1024)
