@@ -318,6 +318,8 @@ type Node struct {
 	// recordRewrites bounds the archpath PUTs into record-format shards
 	// at once (each holds a record in memory).
 	recordRewrites chan struct{}
+	// ecRestarts orders the ec-resilvers a map change starts.
+	ecRestarts sync.Mutex
 	// leaveWaits is set while a leaving target waits for its download
 	// and prefetch jobs to end before it leaves; closing, once Close
 	// began (its jobs are aborted then, to resume at the next start).

@@ -577,9 +577,20 @@ func (n *Node) restartECResilver() {
 	if n.ec == nil || n.loops == nil || !n.hasEC() {
 		return
 	}
-	if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobECResilver}); err != nil {
-		n.logger.Warn("start ec-resilver", "err", err)
-	}
+	// In the background: the start waits for the running sweep to end,
+	// which may be past an object of gigabytes, and the map's install
+	// (and every push after it) must not. One start at a time, each
+	// sweeping by the map current when it runs.
+	go func() {
+		n.ecRestarts.Lock()
+		defer n.ecRestarts.Unlock()
+		if n.loops.Err() != nil {
+			return
+		}
+		if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobECResilver}); err != nil {
+			n.logger.Warn("start ec-resilver", "err", err)
+		}
+	}()
 }
 
 // dropStaleParts runs ec-cleanup here for each bucket no longer
