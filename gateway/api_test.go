@@ -579,14 +579,14 @@ func TestArchPathPutAddsMember(t *testing.T) {
 	for _, ext := range []string{".tar", ".tgz", ".zip"} {
 		shard := "s" + ext
 		steps := []struct{ member, body string }{
-			{"a/1.jpg", "first jpg"}, {"a/1.cls", "7"}, {"b/2.jpg", "second jpg"}, {"a/1.cls", "8"},
+			{"a/1.jpg", "first jpg"}, {"a/1.cls", "7"}, {"b/2.jpg", "second jpg"}, {"a/1.cls", "8"}, {"a/1.json", "{}"},
 		}
 		for _, s := range steps {
 			if err := put(shard, s.member, s.body, ""); err != nil {
 				t.Fatalf("%s: put %s: %v", shard, s.member, err)
 			}
 		}
-		want := map[string]string{"a/1.jpg": "first jpg", "b/2.jpg": "second jpg", "a/1.cls": "8"}
+		want := map[string]string{"a/1.jpg": "first jpg", "b/2.jpg": "second jpg", "a/1.cls": "8", "a/1.json": "{}"}
 		data, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -597,8 +597,10 @@ func TestArchPathPutAddsMember(t *testing.T) {
 				t.Fatalf("%s: %s holds %q, want %q", shard, name, body, want[name])
 			}
 		}
-		if !slices.Equal(order, []string{"a/1.jpg", "b/2.jpg", "a/1.cls"}) {
-			t.Fatalf("%s: files %v, want a/1.jpg, b/2.jpg, then the replaced a/1.cls", shard, order)
+		// A file replaced stays in its place, a new one goes after its
+		// record's: a record's files stay together (one sample).
+		if !slices.Equal(order, []string{"a/1.jpg", "a/1.cls", "a/1.json", "b/2.jpg"}) {
+			t.Fatalf("%s: files %v, want a/1.jpg, a/1.cls (replaced in its place), a/1.json (after its record's), b/2.jpg", shard, order)
 		}
 	}
 	if err := put("blob", "x.txt", "x", "tgz"); err != nil {
@@ -648,7 +650,7 @@ func TestArchPathPutAddsMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if order, _ := readArchive(t, ".tgz", data); !slices.Equal(order, []string{"a/1.jpg", "b/2.jpg", "a/1.cls"}) {
+	if order, _ := readArchive(t, ".tgz", data); !slices.Equal(order, []string{"a/1.jpg", "a/1.cls", "a/1.json", "b/2.jpg"}) {
 		t.Fatalf("s.tgz after the failed PUTs: %v", order)
 	}
 	compressing := func() int {

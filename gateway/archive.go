@@ -409,26 +409,52 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 	w.WriteHeader(http.StatusOK)
 }
 
-// rewriteShard writes the files of the old shard (if any) but one named
-// member, then member with size bytes of body.
+// rewriteShard writes the files of the old shard (if any) with member,
+// size bytes of body, in the place of the old one of its name, else right
+// after the other files of its record, else last: a file moved away from
+// its record's would split the record in two (a second sample of the same
+// key in msgpack and TFRecord shards, and for WebDataset's readers).
 func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, member string, body io.Reader, size int64) error {
+	record, _ := shards.SplitName(member)
 	return writeArchiveWith(dst, f, func(sw formats.Writer, buf []byte) error {
+		done := false
+		writeMember := func() error {
+			if done {
+				return nil
+			}
+			done = true
+			if err := sw.WriteHeader(&formats.Entry{Name: member, Size: size}); err != nil {
+				return err
+			}
+			written, err := io.CopyBuffer(sw, io.LimitReader(body, size), buf)
+			if err != nil {
+				return err
+			}
+			if written != size {
+				return fmt.Errorf("%w: received %d bytes of %s, announced %d", store.ErrSizeMismatch, written, member, size)
+			}
+			return nil
+		}
 		if old != nil {
-			if err := copyEntries(sw, f, old, name, func(e string) bool { return e != member }, buf); err != nil {
+			inRecord := false
+			err := eachEntry(f, old, name, func(e *formats.Entry, data io.Reader) error {
+				if e.Name == member {
+					return writeMember() // in the old one's place (a copy again of its name goes)
+				}
+				r, _ := shards.SplitName(e.Name)
+				if inRecord && r != record {
+					if err := writeMember(); err != nil {
+						return err
+					}
+				}
+				inRecord = r == record
+				return copyEntry(sw, e, data, buf)
+			})
+			if err != nil {
 				return err
 			}
 		}
-		if err := sw.WriteHeader(&formats.Entry{Name: member, Size: size}); err != nil {
-			return err
-		}
-		written, err := io.CopyBuffer(sw, io.LimitReader(body, size), buf)
-		if err != nil {
-			return err
-		}
-		if written != size {
-			return fmt.Errorf("%w: received %d bytes of %s, announced %d", store.ErrSizeMismatch, written, member, size)
-		}
-		return nil
+		return writeMember()
 	})
 }
 
@@ -453,6 +479,27 @@ func writeArchiveWith(w io.Writer, f formats.Format, fn func(aw formats.Writer, 
 // copyEntries writes the files of a shard that keep says to keep into a
 // shard being written.
 func copyEntries(sw formats.Writer, f formats.Format, old store.Object, name string, keep func(string) bool, buf []byte) error {
+	return eachEntry(f, old, name, func(e *formats.Entry, data io.Reader) error {
+		if !keep(e.Name) {
+			return nil
+		}
+		return copyEntry(sw, e, data, buf)
+	})
+}
+
+// copyEntry writes one file of a shard, read from data, into another.
+func copyEntry(sw formats.Writer, e *formats.Entry, data io.Reader, buf []byte) error {
+	if err := sw.WriteHeader(&formats.Entry{Name: e.Name, Size: e.Size}); err != nil {
+		return err
+	}
+	_, err := io.CopyBuffer(sw, io.LimitReader(data, e.Size), buf)
+	return err
+}
+
+// eachEntry calls fn with each file of a shard and a reader of its bytes
+// (read or not); a shard holding links, which a rewrite would drop, is
+// refused at its end.
+func eachEntry(f formats.Format, old store.Object, name string, fn func(e *formats.Entry, data io.Reader) error) error {
 	rd, err := f.NewReader(old, old.Meta().Size, name)
 	if err != nil {
 		return err
@@ -472,13 +519,7 @@ func copyEntries(sw formats.Writer, f formats.Format, old store.Object, name str
 		if err != nil {
 			return err
 		}
-		if !keep(e.Name) {
-			continue
-		}
-		if err := sw.WriteHeader(&formats.Entry{Name: e.Name, Size: e.Size}); err != nil {
-			return err
-		}
-		if _, err := io.CopyBuffer(sw, io.LimitReader(rd, e.Size), buf); err != nil {
+		if err := fn(e, rd); err != nil {
 			return err
 		}
 	}
