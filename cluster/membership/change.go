@@ -143,7 +143,9 @@ type Change struct {
 	// IfMap, when set, makes DestroyBucket apply only under that map
 	// version, and Created (when set) only to the bucket created then:
 	// a destroy checked against every target's objects (S3's
-	// DeleteBucket) destroys what it checked.
+	// DeleteBucket) destroys what it checked. So with the keepalive's
+	// Offline and Remove: judged on one map, they do not apply to a node
+	// that joined again since (a restart during the round).
 	IfMap int64 `json:"if_map,omitempty"`
 }
 
@@ -171,6 +173,9 @@ func Apply(s Snapshot, c Change) (Snapshot, error) {
 			// Committed before the first Lead (a change forwarded to a
 			// new leader): refused, not a panic on every replay.
 			return s, fmt.Errorf("%w: %s %s", ErrNoMap, c.Kind, c.Node.ID)
+		}
+		if (c.Kind == Offline || c.Kind == Remove) && c.IfMap != 0 && s.Map.Version != c.IfMap {
+			return s, fmt.Errorf("%w: %s %s was judged on map version %d, now %d", ErrMapChanged, c.Kind, c.Node.ID, c.IfMap, s.Map.Version)
 		}
 		m, err := applyNode(s.Map, c)
 		if err != nil {

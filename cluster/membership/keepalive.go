@@ -114,14 +114,14 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 		silent := now.Sub(first).Round(time.Second)
 		if node.Role.IsTarget() {
 			logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "rounds", k.missed[node.ID], "err", failed[node.ID])
-			changes = append(changes, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}})
+			changes = append(changes, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}, IfMap: m.Version})
 			// Taken as offline now: a join before the next round sees it
 			// offline starts it afresh too.
 			k.offline[node.ID] = true
 			continue
 		}
 		logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "rounds", k.missed[node.ID], "err", failed[node.ID])
-		changes = append(changes, Change{Kind: Remove, Node: cluster.Node{ID: node.ID}})
+		changes = append(changes, Change{Kind: Remove, Node: cluster.Node{ID: node.ID}, IfMap: m.Version})
 		k.forget(node.ID)
 	}
 	return changes
@@ -160,4 +160,25 @@ func PushAll(ctx context.Context, t Transport, s Snapshot, self string, allowEmp
 	}
 	wg.Wait()
 	return failed
+}
+
+// ProposeRound proposes a round's changes in order, each of an Offline or
+// Remove as of the map the change before it left: the round's own changes
+// follow each other, and one of another's in between (a join while the
+// round pushed) refuses the rest, judged again at the next round.
+func ProposeRound(ctx context.Context, changes []Change, version int64, propose func(context.Context, Change) (Snapshot, error), logger *slog.Logger) {
+	for _, c := range changes {
+		if c.IfMap != 0 {
+			c.IfMap = version
+		}
+		next, err := propose(ctx, c)
+		switch {
+		case errors.Is(err, ErrMapChanged):
+			logger.Info("the map changed during the keepalive round: judged again at the next", "change", c.Kind, "node_id", c.Node.ID)
+		case err != nil:
+			logger.Warn("change the cluster map", "change", c.Kind, "node_id", c.Node.ID, "err", err)
+		case next.Map != nil:
+			version = next.Map.Version
+		}
+	}
 }

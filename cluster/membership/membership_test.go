@@ -291,6 +291,24 @@ func TestKeepalive(t *testing.T) {
 	f.agree()
 }
 
+// Two targets silent together go offline in the same round: the round's
+// changes follow each other (each as of the map the one before it left),
+// not refused as of a map changed by the first.
+func TestKeepaliveTakesTwoSilentTargetsOfflineTogether(t *testing.T) {
+	f := newFixture(t, 3)
+	f.tick(time.Second)
+	f.net.setDown("t1", true)
+	f.net.setDown("t2", true)
+	f.tick(time.Second)
+	f.tick(3 * time.Second)
+	f.tick(3 * time.Second)
+	for _, id := range []string{"t1", "t2"} {
+		if n, _ := f.g1.Current().Map.Node(id); n.State != cluster.StateOffline {
+			t.Fatalf("%s is %s after the round that took the other offline", id, n.State)
+		}
+	}
+}
+
 // A target that left the map and joins again later gets the whole
 // timeout before a silence takes it offline, as a new one does.
 func TestKeepaliveForgetsNodesThatLeft(t *testing.T) {
@@ -312,6 +330,35 @@ func TestKeepaliveForgetsNodesThatLeft(t *testing.T) {
 	}
 	if changes := k.Round(start.Add(time.Hour+13*time.Second), back, map[string]error{"t1": errors.New("refused")}); len(changes) != 1 || changes[0].Kind != membership.Offline {
 		t.Fatalf("silent for the timeout and three rounds: %+v, want it offline", changes)
+	}
+}
+
+// The keepalive's Offline is of the map it judged: a target that joined
+// again meanwhile (restarted during the round) is not taken offline by
+// it, which started two rebalances for nothing and failed its writes.
+func TestKeepaliveOfflineIsOfTheMapItJudged(t *testing.T) {
+	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive}
+	g1 := cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}
+	m := &cluster.Map{Version: 4, Primary: "g1", Nodes: []cluster.Node{g1, t1}}
+	k := membership.Keepalive{Timeout: time.Second}
+	start := time.Now()
+	missed := map[string]error{"t1": errors.New("connection refused")}
+	var changes []membership.Change
+	for i := 0; i < 10 && len(changes) == 0; i++ {
+		changes = k.Round(start.Add(time.Duration(i)*time.Second), m, missed)
+	}
+	if len(changes) != 1 || changes[0].Kind != membership.Offline || changes[0].IfMap != m.Version {
+		t.Fatalf("a silent target: %+v, want it offline as of map %d", changes, m.Version)
+	}
+	joined := m.Clone()
+	joined.Version++ // t1's join, committed while the round pushed
+	if _, err := membership.Apply(membership.Snapshot{Map: joined}, changes[0]); !errors.Is(err, membership.ErrMapChanged) {
+		t.Fatalf("an Offline judged on map %d applied to map %d: %v, want refused", m.Version, joined.Version, err)
+	}
+	if s, err := membership.Apply(membership.Snapshot{Map: m}, changes[0]); err != nil {
+		t.Fatal(err)
+	} else if node, _ := s.Map.Node("t1"); node.State != cluster.StateOffline {
+		t.Fatalf("t1 after the Offline of its map: %+v", node)
 	}
 }
 

@@ -655,11 +655,11 @@ func (p *Push) Tick(ctx context.Context, now time.Time) {
 		return
 	}
 	failed := p.distribute(ctx)
-	for _, c := range p.keepalive.Round(now, p.Current().Map, failed) {
-		if _, err := p.change(ctx, c); err != nil {
-			p.config.Logger.Warn("change the cluster map", "change", c.Kind, "node_id", c.Node.ID, "err", err)
-		}
+	m := p.Current().Map
+	if m == nil {
+		return
 	}
+	ProposeRound(ctx, p.keepalive.Round(now, m, failed), m.Version, p.change, p.config.Logger)
 }
 
 // AllowEmpty reports whether the primary's own changes emptied the map

@@ -898,11 +898,7 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	}
 	// Every target, the offline ones too: their answers bring them back.
 	failed := c.pushTo(ctx, s, func(cluster.Node) bool { return true })
-	for _, ch := range c.keepalive.Round(now, s.Map, failed) {
-		if _, err := c.Propose(ctx, ch); err != nil {
-			c.config.Logger.Warn("change the cluster map", "change", ch.Kind, "node_id", ch.Node.ID, "err", err)
-		}
-	}
+	membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, c.Propose, c.config.Logger)
 }
 
 // Accept is not how a gateway learns the state (the log is); a push from
