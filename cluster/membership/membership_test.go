@@ -1007,19 +1007,7 @@ func TestTargetPushedFarAheadAsksThePrimary(t *testing.T) {
 	if !errors.Is(err, cluster.ErrVersionJump) {
 		t.Fatalf("a push far ahead: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		f.net.mu.Lock()
-		pulled := f.net.pulls > pulls
-		f.net.mu.Unlock()
-		if pulled {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("t1 did not ask the primary for its map")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	f.awaitPull(pulls, "t1 did not ask the primary for its map")
 	time.Sleep(100 * time.Millisecond) // a join, if one were coming
 	f.net.mu.Lock()
 	joined := len(f.net.joins) > joins
@@ -1045,15 +1033,21 @@ func TestTargetPushedBucketsFarAheadAsksThePrimary(t *testing.T) {
 	if !errors.Is(err, store.ErrBucketsJump) {
 		t.Fatalf("bucket metadata pushed far ahead: %v", err)
 	}
+	f.awaitPull(pulls, "t1 did not ask the primary for its snapshot")
+}
+
+// awaitPull waits for a pull past the first pulls, or fails saying why.
+func (f *fixture) awaitPull(pulls int, why string) {
+	f.t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		f.net.mu.Lock()
 		pulled := f.net.pulls > pulls
 		f.net.mu.Unlock()
 		if pulled {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("t1 did not ask the primary for its snapshot")
+			f.t.Fatal(why)
 		}
 	}
 }

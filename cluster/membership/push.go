@@ -609,27 +609,25 @@ func (p *Push) rejoin(first ...string) {
 // heard of, asked of it, in the background; when that fails, it joins
 // again through it.
 func (p *Push) followNewPrimary(primary cluster.Node) {
-	if p.loops == nil || !p.catchingUp.CompareAndSwap(false, true) {
-		return
-	}
-	p.wg.Go(func() {
-		defer p.catchingUp.Store(false)
-		ctx, cancel := context.WithTimeout(p.loops, 30*time.Second)
-		defer cancel()
-		s, err := p.config.Transport.Pull(ctx, primary)
-		if err == nil {
-			err = p.Accept(ctx, s, Origin{Sender: primary.ID, Recovery: true})
-		}
-		if err != nil {
-			p.config.Logger.Warn("take the map of a primary this node had not heard of; joining again through it", "gateway", primary.ID, "err", err)
-			p.rejoin(primary.URL)
-		}
+	p.pullFrom(primary, func(err error) {
+		p.config.Logger.Warn("take the map of a primary this node had not heard of; joining again through it", "gateway", primary.ID, "err", err)
+		p.rejoin(primary.URL)
 	})
 }
 
 // catchUp asks a gateway this node knows for its snapshot, in the
 // background, and takes it even far ahead of this node's (Recovery).
 func (p *Push) catchUp(gateway cluster.Node) {
+	p.pullFrom(gateway, func(err error) {
+		if !errors.Is(err, cluster.ErrStaleMap) {
+			p.config.Logger.Warn("catch up with the primary's map", "gateway", gateway.ID, "err", err)
+		}
+	})
+}
+
+// pullFrom takes a gateway's snapshot, however far ahead (Recovery), in
+// the background, one at a time; failed is told why it could not.
+func (p *Push) pullFrom(gateway cluster.Node, failed func(error)) {
 	if p.loops == nil || !p.catchingUp.CompareAndSwap(false, true) {
 		return
 	}
@@ -641,8 +639,8 @@ func (p *Push) catchUp(gateway cluster.Node) {
 		if err == nil {
 			err = p.Accept(ctx, s, Origin{Sender: gateway.ID, Recovery: true})
 		}
-		if err != nil && !errors.Is(err, cluster.ErrStaleMap) {
-			p.config.Logger.Warn("catch up with the primary's map", "gateway", gateway.ID, "err", err)
+		if err != nil {
+			failed(err)
 		}
 	})
 }
