@@ -111,6 +111,7 @@ func (n *Node) watchJobs(ctx context.Context, orphans []membership.Job) {
 // reapRound is one look at the registry by the leader.
 func (n *Node) reapRound(ctx context.Context, silent map[string]time.Time, now time.Time) {
 	jobs := n.control.Current().Jobs
+	forgetSettled(silent, jobs)
 	m := n.currentMap()
 	for _, id := range slices.Sorted(maps.Keys(jobs)) {
 		j := jobs[id]
@@ -132,6 +133,19 @@ func (n *Node) reapRound(ctx context.Context, silent map[string]time.Time, now t
 		}
 		n.settleJob(ctx, j, fmt.Sprintf("its coordinating gateway %s stopped answering", j.Coordinator))
 	}
+}
+
+// forgetSettled drops the silences of coordinators that run no job now:
+// one back after its jobs were settled, which starts another, gets the
+// whole timeout again, not one failed probe.
+func forgetSettled(silent map[string]time.Time, jobs map[string]membership.Job) {
+	running := map[string]bool{}
+	for _, j := range jobs {
+		if j.State == membership.JobRunning {
+			running[j.Coordinator] = true
+		}
+	}
+	maps.DeleteFunc(silent, func(coordinator string, _ time.Time) bool { return !running[coordinator] })
 }
 
 // settleJob ends a job whose coordinator is gone: finished when a target

@@ -3,13 +3,14 @@ package gateway
 import (
 	"context"
 	"fmt"
-
-	"github.com/aisgo/aisgo/store/fs"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
 )
 
 // A peer's copy is asked for in its own bucket: s3://b and ais://b are
@@ -50,5 +51,21 @@ func TestObjectLeftCountsAFailedListing(t *testing.T) {
 	n = &Node{config: Config{Store: inner}}
 	if _, name := n.objectLeft(t.Context()); name != "" {
 		t.Fatalf("objectLeft of an empty store: %q", name)
+	}
+}
+
+// A coordinator whose jobs were settled is not silent any more: back, and
+// running a new job, it gets the whole timeout, not one failed probe.
+func TestSettledCoordinatorIsForgotten(t *testing.T) {
+	silent := map[string]time.Time{"g2": time.Now().Add(-time.Hour), "g3": time.Now()}
+	forgetSettled(silent, map[string]membership.Job{
+		"srt-1": {ID: "srt-1", Coordinator: "g2", State: membership.JobAborted},
+		"srt-2": {ID: "srt-2", Coordinator: "g3", State: membership.JobRunning},
+	})
+	if _, ok := silent["g2"]; ok {
+		t.Fatal("a coordinator with no job running is still taken as silent")
+	}
+	if _, ok := silent["g3"]; !ok {
+		t.Fatal("a silent coordinator with a job running is forgotten")
 	}
 }
