@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -179,6 +180,7 @@ type lruCandidate struct {
 func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucket, fn func(store.ObjectMeta) error) error, now time.Time, limit int) ([]lruCandidate, error) {
 	// The most recently read candidate is on top, to be dropped first.
 	var out lruHeap
+	var skipped []error
 	for b, props := range buckets {
 		if !props.LRU.Enabled || !b.IsRemote() {
 			continue
@@ -198,12 +200,17 @@ func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucke
 			}
 			return nil
 		})
-		if err != nil {
-			return nil, err
+		switch {
+		case errors.Is(err, store.ErrBucketNotFound): // destroyed meanwhile
+		case err != nil:
+			// One bucket that cannot be listed (a read error of one of
+			// its directories) leaves the others evicted, not the disks
+			// to fill up to out_of_space.
+			skipped = append(skipped, fmt.Errorf("list %s: %w", b, err))
 		}
 	}
 	slices.SortFunc(out, func(a, b lruCandidate) int { return a.atime.Compare(b.atime) })
-	return out, nil
+	return out, errors.Join(skipped...)
 }
 
 // lruExcess is how many bytes must go from each filesystem at or over
@@ -315,9 +322,13 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 			after = page[len(page)-1].Name
 		}
 	}
-	candidates, err := lruCandidates(md.Buckets, list, time.Now(), maxLRUCandidates)
-	if err != nil {
-		return nil, err
+	candidates, listErr := lruCandidates(md.Buckets, list, time.Now(), maxLRUCandidates)
+	if listErr != nil {
+		n.logger.Warn("lru: buckets left out, the others evicted", "err", n.redact(listErr.Error()))
+		if len(candidates) == 0 {
+			n.restLRU() // the next run waits, not every write above highwm
+			return nil, listErr
+		}
 	}
 	// On which filesystems each candidate's copies are (all of those
 	// over lowwm when the store cannot tell).
@@ -367,7 +378,8 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 		// nothing. The next waits a capacity_upd_time.
 		n.restLRU()
 	}
-	return map[string]int{"evicted": evicted}, nil
+	// The buckets left out say so in the job's error.
+	return map[string]int{"evicted": evicted}, listErr
 }
 
 // restLRU has the next LRU run wait a capacity_upd_time.

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +59,18 @@ func TestLRUCandidates(t *testing.T) {
 	// the listing gives.
 	if got, want := names(2), []string{"young/y2", "hot/a"}; !slices.Equal(got, want) {
 		t.Fatalf("2 candidates %v, want %v", got, want)
+	}
+	// A bucket that cannot be listed is left out, named; the others'
+	// objects are candidates all the same.
+	failing := func(b store.Bucket, fn func(store.ObjectMeta) error) error {
+		if b == young {
+			return errors.New("read error in a directory")
+		}
+		return list(b, fn)
+	}
+	got, err := lruCandidates(buckets, failing, now, 100)
+	if err == nil || !strings.Contains(err.Error(), "young") || len(got) != 3 {
+		t.Fatalf("with one bucket unlistable: %d candidates, %v; want hot's 3 and an error naming young", len(got), err)
 	}
 }
 
