@@ -69,3 +69,36 @@ func TestSettledCoordinatorIsForgotten(t *testing.T) {
 		t.Fatal("a silent coordinator with a job running is forgotten")
 	}
 }
+
+// endlessListing is a remote bucket whose listing goes on for 1,000
+// pages, counting them.
+type endlessListing struct{ pages *int }
+
+func (e endlessListing) HeadBucket(context.Context, store.Bucket, store.Props) error { return nil }
+func (e endlessListing) List(ctx context.Context, b store.Bucket, props store.Props, prefix, token string, max int) ([]store.ObjectMeta, string, error) {
+	*e.pages++
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	next := "more"
+	if *e.pages == 1000 {
+		next = ""
+	}
+	return []store.ObjectMeta{{Name: fmt.Sprintf("o-%d", *e.pages)}}, next, nil
+}
+
+// A job over a remote bucket's prefix stops listing at its first failure
+// (a delete the remote refuses), not after paging through all of it.
+func TestRemoteWalkStopsAtTheFirstFailure(t *testing.T) {
+	pages := 0
+	n := &Node{config: Config{RemoteBuckets: endlessListing{&pages}}}
+	refused := fmt.Errorf("403 AccessDenied")
+	calls := 0
+	err := n.eachRemote(t.Context(), store.Bucket{Provider: store.ProviderAWS, Name: "b"}, store.Props{}, "", func(string) error {
+		calls++
+		return refused
+	})
+	if err != refused || calls != 1 || pages > 2 {
+		t.Fatalf("a walk whose first object fails: %v after %d calls and %d pages", err, calls, pages)
+	}
+}

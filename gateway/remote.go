@@ -263,10 +263,16 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 
 // eachRemote calls fn on every name of a remote bucket under a prefix.
 func (n *Node) eachRemote(ctx context.Context, b store.Bucket, props store.Props, prefix string, fn func(string) error) error {
+	// The first failure ends the listing too: a delete the remote
+	// refuses must not page through millions of names first.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var fnErr error
 	err := n.eachRemoteObject(ctx, b, props, prefix, func(o store.ObjectMeta) {
 		if fnErr == nil {
-			fnErr = fn(o.Name)
+			if fnErr = fn(o.Name); fnErr != nil {
+				cancel(fnErr)
+			}
 		}
 	})
 	if fnErr != nil {
