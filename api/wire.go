@@ -230,6 +230,9 @@ type NodeStatus struct {
 	Mountpaths []store.MountpathStatus `json:"mountpaths,omitempty"`
 	// Error is set when the node did not answer.
 	Error string `json:"error,omitempty"`
+	// CapacityError says why the node, which answered, could not read its
+	// mountpaths' capacity (Capacity then lacks some).
+	CapacityError string `json:"capacity_error,omitempty"`
 	// Started is when the node's process started (Unix nanoseconds): a
 	// job's part on a node restarted since is lost with the restart.
 	Started int64 `json:"started,omitempty"`

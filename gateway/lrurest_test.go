@@ -117,3 +117,41 @@ func TestAFullMountpathLeavingRefusesNoWrite(t *testing.T) {
 		t.Fatalf("a PUT beside a full mountpath leaving: %v", err)
 	}
 }
+
+// capacityFailing is a store whose capacity cannot be read (statfs fails
+// on a mountpath, not as a disk error).
+type capacityFailing struct{ store.Store }
+
+func (s capacityFailing) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
+	return nil, errors.New("statfs: input/output error")
+}
+
+// A target that cannot read its capacity still answers: its status says
+// why apart from "did not answer", and a bucket summary, which waits for
+// every target's answer, completes.
+func TestCapacityErrorIsNoSilence(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			cfg.Store = capacityFailing{cfg.Store}
+		}
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	status, err := client.ClusterStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range status.Nodes {
+		if node.Role == "target" && (node.Error != "" || !strings.Contains(node.CapacityError, "statfs")) {
+			t.Fatalf("a target that cannot read its capacity: error %q, capacity error %q", node.Error, node.CapacityError)
+		}
+	}
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	summaryCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := client.BucketSummary(summaryCtx, "b", "", 50*time.Millisecond); err != nil {
+		t.Fatalf("a summary with a target that cannot read its capacity: %v", err)
+	}
+}

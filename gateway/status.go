@@ -31,7 +31,9 @@ func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 	if n.config.Store != nil {
 		capacity, err := n.config.Store.Capacity(ctx)
 		if err != nil {
-			s.Error = err.Error()
+			// Not Error, which says the node did not answer: a job's
+			// status, a summary and ec-encode would wait for it.
+			s.CapacityError = n.redact(err.Error())
 		}
 		s.Capacity = capacity
 	}

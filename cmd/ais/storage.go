@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -55,7 +56,7 @@ func showStorage(ctx context.Context, asJSON bool) error {
 			continue
 		}
 		for _, m := range n.Mountpaths {
-			r := row{Target: n.ID, Mountpath: m.Path, State: m.State, Reason: m.Reason}
+			r := row{Target: n.ID, Mountpath: m.Path, State: m.State, Reason: cmp.Or(m.Reason, n.CapacityError)}
 			for _, c := range n.Capacity {
 				if c.Path == m.Path {
 					r.UsedBytes, r.TotalBytes = c.Used, c.Total
