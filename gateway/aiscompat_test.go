@@ -22,6 +22,7 @@ import (
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
@@ -407,6 +408,44 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	}
 }
 
+// A delete job fails, saying why, when the cluster's targets are not
+// those the gateway started it on: each target deletes what it owns,
+// and an object moving then would be deleted by none.
+func TestDeleteFailsWhenTheTargetsChange(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	putObjects(t, client, "src", map[string]string{"o1": "1"})
+	target := c.Targets()[0]
+	peers := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()})
+	// Started on a target that is gone since.
+	req := peer.JobRequest{ID: "del-targets-changed", Kind: "delete-listrange", Bucket: store.NewBucket("src"), Names: []string{"o1"},
+		Targets: []string{target.Node.ID(), "t-gone"}}
+	if err := peers.StartJob(t.Context(), cluster.Node{ID: target.Node.ID(), Role: cluster.RoleTarget, URL: target.URL()}, req); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		status, err := client.ClusterStatus(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(status.Nodes, func(n api.NodeStatus) bool { return n.ID == target.Node.ID() })
+		if i >= 0 {
+			if j := slices.IndexFunc(status.Nodes[i].Jobs, func(j api.JobStatus) bool { return j.ID == req.ID }); j >= 0 && !status.Nodes[i].Jobs[j].Running {
+				if job := status.Nodes[i].Jobs[j]; !strings.Contains(job.Error, "targets changed during the job") {
+					t.Fatalf("a delete started on targets that changed: %+v, want it failed saying why", job)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delete job did not end")
+		}
+	}
+}
+
 // A copy job during which the cluster's targets change (an object moving
 // then is copied by no target) does not report success: it fails, saying
 // so, and the same copy run again once the rebalance ends copies all.
@@ -455,7 +494,7 @@ func TestCopyFailsWhenTheTargetsChange(t *testing.T) {
 	c.AddTarget()
 	m := c.WaitForMap(4)
 	close(resume)
-	if failed := jobErrors(id); !strings.Contains(failed, "targets changed during the copy") {
+	if failed := jobErrors(id); !strings.Contains(failed, "targets changed during the job") {
 		t.Fatalf("a copy during which a target joined: errors %q, want it failed saying why", failed)
 	}
 	c.WaitRebalance(m.Version)

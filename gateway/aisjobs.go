@@ -499,6 +499,7 @@ func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobR
 	// moving, or on a target away. With none, a template of ten million
 	// names a bucket never had costs its owners no files.
 	tombstones := n.copiesMayBeElsewhere(ctx)
+	moved := n.targetsUnchanged(req, fmt.Sprintf("delete from %s", b), "objects moving then may be left; run it again once the rebalance ends")
 	removed, err := n.removeSelected(ctx, b, req, p, n.config.Store, func(name string) store.DeleteOptions {
 		if n.owns(b, name) {
 			return store.DeleteOptions{Stamp: n.stamp(), Tombstone: tombstones}
@@ -511,6 +512,9 @@ func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobR
 		var more int
 		more, err = n.deleteRemoteByPrefix(ctx, b, req.Prefix, tombstones, p)
 		removed += more
+	}
+	if err == nil {
+		err = moved()
 	}
 	return map[string]int{"deleted": removed}, err
 }
@@ -585,33 +589,7 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 	dst := req.To.Normalize()
 	client := n.clusterClient()
 	copied := 0
-	// Each target copies what it owns: with the targets changed since
-	// the gateway started the job on them, an object moving then is
-	// copied by none, and the job must not report success.
-	started := slices.Sorted(slices.Values(req.Targets))
-	if len(started) == 0 { // a job of an older gateway: this map's
-		for _, t := range n.currentMap().ActiveTargets() {
-			started = append(started, t.ID)
-		}
-		slices.Sort(started)
-	}
-	checked := int64(-1) // the map version last found the same
-	moved := func() error {
-		now := n.currentMap()
-		if now.Version == checked {
-			return nil // asked per object: the targets are read once per map
-		}
-		ids := make([]string, 0, len(started))
-		for _, t := range now.ActiveTargets() {
-			ids = append(ids, t.ID)
-		}
-		if slices.Sort(ids); !slices.Equal(ids, started) {
-			return fmt.Errorf("%w: copy %s to %s: the cluster's targets changed during the copy (it started on %d targets; map version %d has %d, not all the same): objects moving then may not be copied; run it again once the rebalance ends (the copies made are overwritten alike)",
-				api.ErrConflict, src, dst, len(started), now.Version, len(ids))
-		}
-		checked = now.Version
-		return nil
-	}
+	moved := n.targetsUnchanged(req, fmt.Sprintf("copy %s to %s", src, dst), "objects moving then may not be copied; run it again once the rebalance ends (the copies made are overwritten alike)")
 	err := n.eachSelected(ctx, src, req, func(name string) error {
 		if err := moved(); err != nil {
 			return err
@@ -662,6 +640,38 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		err = moved()
 	}
 	return map[string]int{"copied": copied}, err
+}
+
+// targetsUnchanged returns a check that the cluster's active targets are
+// still those the gateway started a job on (req.Targets). Each target
+// does its part by what it owns: with the targets changed, an object
+// moving then is done by none, and the job must not report success
+// (what: the job; then: what it means, what to do).
+func (n *Node) targetsUnchanged(req peer.JobRequest, what, then string) func() error {
+	started := slices.Sorted(slices.Values(req.Targets))
+	if len(started) == 0 { // a job of an older gateway: this map's
+		for _, t := range n.currentMap().ActiveTargets() {
+			started = append(started, t.ID)
+		}
+		slices.Sort(started)
+	}
+	checked := int64(-1) // the map version last found the same
+	return func() error {
+		now := n.currentMap()
+		if now.Version == checked {
+			return nil // asked per object: the targets are read once per map
+		}
+		ids := make([]string, 0, len(started))
+		for _, t := range now.ActiveTargets() {
+			ids = append(ids, t.ID)
+		}
+		if slices.Sort(ids); !slices.Equal(ids, started) {
+			return fmt.Errorf("%w: %s: the cluster's targets changed during the job (it started on %d targets; map version %d has %d, not all the same): %s",
+				api.ErrConflict, what, len(started), now.Version, len(ids), then)
+		}
+		checked = now.Version
+		return nil
+	}
 }
 
 // afterCopy is called after each object a copy job copies (a variable
