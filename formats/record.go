@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"unicode/utf8"
 )
@@ -185,9 +186,11 @@ func (r *recordReader) addMember(key, field string, offset, size int64) error {
 	if err != nil {
 		return err
 	}
-	if k, _ := splitMember(name); k != key {
+	if k, _ := splitMember(name); k != key && k != path.Clean(key) {
 		// Members are grouped by name up to the first dot (WebDataset's
-		// rule): this key's members would join another record, k.
+		// rule): this key's members would join another record, k. A key
+		// as WebDataset gives one of a tar made of "." ("./a") is its
+		// clean name's ("a").
 		return fmt.Errorf("record key %q has a '.' in its base name: its members would be taken for record %q's: %w", key, k, ErrUnsupported)
 	}
 	if err := r.rules.check(splitMember(name)); err != nil {

@@ -348,4 +348,10 @@ func TestRecordKeyWithADotRefused(t *testing.T) {
 	if got, _, err := readShard(formats.Msgpack{}, fine); err != nil || len(got) != 1 || got[0].Name != "d.ir/s.jpg" {
 		t.Fatalf("a dot in the key's directory: %v, %v", got, err)
 	}
+	// A key as WebDataset gives one of a tar made of "." is its clean
+	// name's.
+	dotted := []byte("\x82\xa7__key__\xa3./s\xa3jpg\xc4\x01x")
+	if got, _, err := readShard(formats.Msgpack{}, dotted); err != nil || len(got) != 1 || got[0].Name != "s.jpg" {
+		t.Fatalf("the key ./s: %v, %v", got, err)
+	}
 }
