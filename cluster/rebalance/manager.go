@@ -130,7 +130,8 @@ func (mg *Manager) Start(m *cluster.Map) {
 			<-previous.done
 		}
 		err := Run(ctx, mg.config.Run, m, &r.progress)
-		for delay := time.Second; err != nil && ctx.Err() == nil; delay = min(2*delay, 30*time.Second) {
+		for attempt := 1; err != nil && ctx.Err() == nil; attempt++ {
+			delay := retryDelay(attempt)
 			mg.config.Logger.Info("rebalance will try again", "id", r.id, "in", delay, "err", err)
 			select {
 			case <-ctx.Done():
@@ -209,6 +210,18 @@ func (mg *Manager) Statuses() []Status {
 		out = append(out, s)
 	}
 	return out
+}
+
+// retryDelay is the wait before retry number attempt (from 1) of a run
+// that failed: doubling from a second to 30 s, then, past twenty tries
+// (an object that cannot be read, an owner that refuses for good), ten
+// minutes: each retry walks every object of the target again. A change
+// of the targets starts a run at once all the same.
+func retryDelay(attempt int) time.Duration {
+	if attempt > 20 {
+		return 10 * time.Minute
+	}
+	return min(time.Second<<min(attempt-1, 5), 30*time.Second)
 }
 
 // Wait waits for the runs to end (their context ends them).

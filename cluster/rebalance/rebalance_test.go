@@ -963,3 +963,15 @@ func TestMovedTombstoneStaysWhenTheMapChanged(t *testing.T) {
 		t.Fatalf("the owner's tombstones: %+v", tombs)
 	}
 }
+
+// A run that keeps failing (an object that cannot be read) is retried
+// fast at first, then every ten minutes, not every 30 s for good: each
+// retry walks every object of the target again.
+func TestFailedRunsAreRetriedLessOften(t *testing.T) {
+	want := map[int]float64{1: 1, 2: 2, 3: 4, 5: 16, 6: 30, 20: 30, 21: 600, 1000: 600}
+	for attempt, seconds := range want {
+		if got := rebalance.RetryDelay(attempt).Seconds(); got != seconds {
+			t.Errorf("retry %d: after %gs, want %gs", attempt, got, seconds)
+		}
+	}
+}
