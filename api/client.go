@@ -232,6 +232,12 @@ func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("tls: key file %s (for certificate %s): %w", keyFile, certFile, err)
 	}
+	if pair.Leaf == nil {
+		// GODEBUG=x509keypairleaf=0 leaves it out.
+		if pair.Leaf, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
+			return tls.Certificate{}, fmt.Errorf("tls: certificate file %s: %w", certFile, err)
+		}
+	}
 	return pair, nil
 }
 

@@ -95,6 +95,20 @@ func TestTLSClientCertificate(t *testing.T) {
 	}
 }
 
+// A key pair's Leaf is there whatever GODEBUG says: the node reads its
+// certificate's names and dates from it at start.
+func TestLoadKeyPairParsesTheLeaf(t *testing.T) {
+	cert, key, err := selfsigned.Write(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GODEBUG", "x509keypairleaf=0")
+	pair, err := api.LoadKeyPair(cert, key)
+	if err != nil || pair.Leaf == nil || pair.Leaf.Subject.CommonName != "aisgo test node" {
+		t.Fatalf("leaf %v, %v", pair.Leaf, err)
+	}
+}
+
 func TestTLSConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	cert, key, err := selfsigned.Write(dir, "127.0.0.1")

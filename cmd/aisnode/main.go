@@ -336,10 +336,24 @@ func parse(args []string) (config, error) {
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("port %d is out of range", cfg.Port)
 	}
-	for name, d := range map[string]time.Duration{"keepalive": cfg.KeepaliveInterval, "keepalive-timeout": cfg.KeepaliveTimeout, "limits.health_interval": cfg.Limits.HealthInterval} {
+	for name, d := range map[string]time.Duration{"keepalive": cfg.KeepaliveInterval, "keepalive-timeout": cfg.KeepaliveTimeout,
+		"limits.health_interval": cfg.Limits.HealthInterval, "limits.request_timeout": cfg.Limits.RequestTimeout,
+		"limits.tombstone_ttl": cfg.Limits.TombstoneTTL, "limits.dsort_idle_timeout": cfg.Limits.DsortIdleTimeout,
+		"election-timeout": cfg.Limits.ElectionTimeout, "token-ttl": cfg.TokenTTL} {
 		if d < 0 {
 			return cfg, fmt.Errorf("%s %s: a duration cannot be negative (0 is the default)", name, d)
 		}
+	}
+	if cfg.Limits.BodyMinRate < 0 || cfg.Limits.RebalanceBatchBytes < 0 {
+		return cfg, fmt.Errorf("limits.body_min_rate %d, limits.rebalance_batch_bytes %d: neither can be negative (0 is the default)", cfg.Limits.BodyMinRate, cfg.Limits.RebalanceBatchBytes)
+	}
+	// Raft's leader lease is half of it and must be 5 ms at least.
+	if d := cfg.Limits.ElectionTimeout; d != 0 && d < 10*time.Millisecond {
+		return cfg, fmt.Errorf("election-timeout %s: want 10ms or more (0 is the default, 1s)", d)
+	}
+	// A login's own expires_in is capped at 30 days: the default is too.
+	if cfg.TokenTTL > 30*24*time.Hour {
+		return cfg, fmt.Errorf("token-ttl %s: want at most 720h (30 days)", cfg.TokenTTL)
 	}
 	if n := cfg.Limits.RebalanceBatchObjects; n < 0 || n > rebalance.MaxFrames {
 		// A receiver refuses a longer stream: every batch would fail.
@@ -376,6 +390,10 @@ func parse(args []string) (config, error) {
 	}
 	if cfg.TLS.Cert != "" && strings.HasPrefix(cfg.URL, "http://") {
 		return cfg, fmt.Errorf("-url %s is http://, but with -tls-cert the node serves HTTPS only", cfg.URL)
+	}
+	// Here, before anything is written to the data directory.
+	if role, err := cluster.ParseRole(cfg.Role); err == nil && !role.IsGateway() && cfg.Join == "" {
+		return cfg, fmt.Errorf("role %s must join a cluster: give -join with the URL of a gateway", cfg.Role)
 	}
 	return cfg, nil
 }
@@ -445,13 +463,25 @@ func (c tlsConfig) load(logger *slog.Logger, url string) (server, client *tls.Co
 		// hijacked upgrades, which HTTP/2 has not.
 		NextProtos: []string{"http/1.1"},
 	}
+	leaf := pair.Leaf
 	if c.ClientCA != "" {
 		if server.ClientCAs, err = api.LoadCertPool(c.ClientCA); err != nil {
 			return nil, nil, err
 		}
+		// The node shows its certificate to the peers it calls, which
+		// verify it as this node does: one that fails here would fail
+		// every call between nodes while each node starts fine.
+		intermediates := x509.NewCertPool()
+		for _, der := range pair.Certificate[1:] {
+			if cert, err := x509.ParseCertificate(der); err == nil {
+				intermediates.AddCert(cert)
+			}
+		}
+		if _, err := leaf.Verify(x509.VerifyOptions{Roots: server.ClientCAs, Intermediates: intermediates, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			return nil, nil, fmt.Errorf("-tls-cert %s does not pass as a client certificate against -tls-client-ca %s, and the node shows it to the peers it calls: %w", c.Cert, c.ClientCA, err)
+		}
 	}
 	client.Certificates = []tls.Certificate{pair}
-	leaf := pair.Leaf
 	if c.CA == "" && bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil {
 		// A self-signed certificate, shared by the nodes of a test or
 		// development cluster: they trust it.
@@ -481,8 +511,6 @@ func listen(host string, port int, tc *tls.Config) (net.Listener, error) {
 	return tls.NewListener(l, tc), nil
 }
 
-// nodeID returns the configured id, or the one kept in the data directory,
-// generating it on first start so that restarts keep it.
 // metaApart refuses a metadata directory where a mountpath keeps its own
 // (buckets at MP/ais/NAME, work files and trash under MP/.ais), or one
 // holding a mountpath: a bucket's destroy, the sweep of buckets no
@@ -504,22 +532,34 @@ func metaApart(metaDir string, mountpaths []string) error {
 	return nil
 }
 
+// nodeID is the node's id: -id, or the one kept in DATA/meta/node-id,
+// made up at the first start. An -id is kept too, and one other than the
+// kept id is refused: the node would start as another node of its
+// cluster (a gateway outside its own Raft log, a target refused as a
+// second one at its URL).
 func nodeID(cfg config, metaDir string) (string, error) {
-	if cfg.ID != "" {
-		return cfg.ID, nil
-	}
 	path := filepath.Join(metaDir, "node-id")
-	if data, err := os.ReadFile(path); err == nil {
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
 		id := strings.TrimSpace(string(data))
 		if id == "" {
 			return "", fmt.Errorf("%s is empty: write the node's id into it (its id in the cluster map), or pass -id", path)
 		}
+		if cfg.ID != "" && cfg.ID != id {
+			return "", fmt.Errorf("-id %s: this node's data (%s) is node %s's; start it with -id %s, or give -data a new directory for a new node", cfg.ID, path, id, id)
+		}
 		return id, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("node id: %w", err)
 	}
-	var b [4]byte
-	rand.Read(b[:])
-	prefix := map[string]string{"gateway": "p", "target": "t", "all": "n"}[cfg.Role]
-	id := prefix + hex.EncodeToString(b[:])
+	id := cfg.ID
+	if id == "" {
+		var b [4]byte
+		rand.Read(b[:])
+		prefix := map[string]string{"gateway": "p", "target": "t", "all": "n"}[cfg.Role]
+		id = prefix + hex.EncodeToString(b[:])
+	}
 	// Durable before the node joins under it: an id lost to a crash
 	// would make the node another one at its next start.
 	if err := atomicfile.Write(path, []byte(id+"\n"), 0o644); err != nil {
@@ -551,6 +591,13 @@ func clusterSecret(cfg config, metaDir string) (peer.Secret, error) {
 	}
 	if cfg.Join != "" {
 		return nil, fmt.Errorf("joining %s needs the cluster secret: pass -secret-file FILE or set $%s (the cluster's first node keeps it in its DATA/meta/cluster-secret)", cfg.Join, secretEnv)
+	}
+	// A node that was in a cluster already was given its secret: a new
+	// one would fail every call between it and the others.
+	for _, name := range []string{"smap.json", "raft"} {
+		if _, err := os.Lstat(filepath.Join(metaDir, name)); err == nil {
+			return nil, fmt.Errorf("this node was started with a cluster secret before (it keeps cluster state in %s) and is given none now: pass -secret-file FILE or set $%s", filepath.Join(metaDir, name), secretEnv)
+		}
 	}
 	s := peer.NewSecret()
 	if err := atomicfile.Write(kept, []byte(s.String()+"\n"), 0o600); err != nil {
@@ -763,8 +810,9 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	var running handlers
 	server := &http.Server{
-		Handler:           node.Handler(),
+		Handler:           running.track(node.Handler()),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
@@ -782,7 +830,7 @@ func run(args []string) error {
 				server.Close()
 				return fmt.Errorf("s3 port: %w", err)
 			}
-			s3Server = &http.Server{Handler: node.S3Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
+			s3Server = &http.Server{Handler: running.track(node.S3Handler()), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute,
 				ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}
 			go func() { served <- s3Server.Serve(s3Listener) }()
 			defer s3Server.Close()
@@ -810,12 +858,13 @@ func run(args []string) error {
 	defer cancel()
 	// Both ports drain their requests before the node closes: an S3
 	// upload in flight on its own port is not cut. The S3 port first: its
-	// requests reach the objects through the node's main port, which
+	// requests may reach the objects through the node's main port, which
 	// stays open for them meanwhile.
+	var s3Err error
 	if s3Server != nil {
-		s3Server.Shutdown(shutdown)
+		s3Err = s3Server.Shutdown(shutdown)
 	}
-	if err := server.Shutdown(shutdown); err != nil {
+	if err := cmp.Or(server.Shutdown(shutdown), s3Err); err != nil {
 		// Requests still running past the drain (a long upload) are
 		// cut before the node and the store close under them; what was
 		// acknowledged is on disk, and the stop is not a failure.
@@ -824,7 +873,40 @@ func run(args []string) error {
 		if s3Server != nil {
 			s3Server.Close()
 		}
+		// Close does not wait for the handlers: those cut end at their
+		// next read or write, before the store closes.
+		if !running.wait(5 * time.Second) {
+			logger.Warn("requests still running as the node closes")
+		}
 	}
 	node.Close()
 	return nil
+}
+
+// handlers counts the requests being served, so that a shutdown that
+// cuts them waits for their handlers to return. A counter, not a
+// WaitGroup: a request read just before the cut may start its handler
+// while wait runs.
+type handlers struct{ running atomic.Int64 }
+
+func (h *handlers) track(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.running.Add(1)
+		defer h.running.Add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// wait waits for the handlers running to return, at most limit (a
+// hijacked connection's handler may outlive its request); it reports
+// whether they did.
+func (h *handlers) wait(limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for h.running.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }

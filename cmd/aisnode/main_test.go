@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,10 +115,31 @@ func TestBadFlags(t *testing.T) {
 	}
 	// A negative interval is refused when read, not a panic of a ticker
 	// after the node joined.
-	for _, args := range [][]string{{"-keepalive", "-2s"}, {"-keepalive-timeout", "-1s"}} {
+	for _, args := range [][]string{{"-keepalive", "-2s"}, {"-keepalive-timeout", "-1s"}, {"-election-timeout", "-1s"}, {"-role", "authn", "-token-ttl", "-1h"}} {
 		if _, err := parse(args); err == nil || !strings.Contains(err.Error(), "negative") {
 			t.Errorf("aisnode %v: %v, want the negative duration refused", args, err)
 		}
+	}
+	// Raft would refuse it only once the node listens, naming neither
+	// the flag nor the range.
+	if _, err := parse([]string{"-election-timeout", "8ms"}); err == nil || !strings.Contains(err.Error(), "election-timeout 8ms") {
+		t.Errorf("an 8ms election timeout: %v", err)
+	}
+	if _, err := parse([]string{"-role", "authn", "-token-ttl", "1000h"}); err == nil || !strings.Contains(err.Error(), "720h") {
+		t.Errorf("a 1000h default token lifetime: %v", err)
+	}
+	// A target without -join is refused before its data directory is
+	// touched: a cluster secret made up there would be taken at the next
+	// start, with -join, and fail every call.
+	data := t.TempDir()
+	if _, err := parse([]string{"-role", "target", "-data", data}); err == nil || !strings.Contains(err.Error(), "-join") {
+		t.Errorf("a target without -join: %v", err)
+	}
+	if err := run([]string{"-role", "target", "-data", data}); err == nil {
+		t.Error("a target without -join started")
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("a target without -join wrote %v into its data directory", entries)
 	}
 	// A timeout within two rounds: one missed round would take a target
 	// offline.
@@ -158,6 +180,25 @@ func TestNodeIDFile(t *testing.T) {
 	}
 }
 
+// An -id is kept as a made-up one is: a restart without it is the same
+// node, and a restart with another is refused, naming both.
+func TestNodeIDGivenIsKept(t *testing.T) {
+	meta := t.TempDir()
+	if id, err := nodeID(config{Role: "gateway", ID: "p1"}, meta); err != nil || id != "p1" {
+		t.Fatalf("first start with -id p1: %q %v", id, err)
+	}
+	if id, err := nodeID(config{Role: "gateway"}, meta); err != nil || id != "p1" {
+		t.Fatalf("restart without -id: %q %v, want p1", id, err)
+	}
+	_, err := nodeID(config{Role: "gateway", ID: "p2"}, meta)
+	if err == nil || !strings.Contains(err.Error(), "p2") || !strings.Contains(err.Error(), "-id p1") {
+		t.Fatalf("restart with -id p2: %v", err)
+	}
+	if id, err := nodeID(config{Role: "gateway", ID: "p1"}, meta); err != nil || id != "p1" {
+		t.Fatalf("restart with -id p1: %q %v", id, err)
+	}
+}
+
 // The first node of a new cluster creates the secret, readable only by
 // its owner; later starts reuse it; a node that joins must be given it.
 func TestClusterSecret(t *testing.T) {
@@ -195,6 +236,24 @@ func TestClusterSecret(t *testing.T) {
 	t.Setenv(secretEnv, "not hex")
 	if _, err := clusterSecret(config{}, meta); err == nil || !strings.Contains(err.Error(), secretEnv) {
 		t.Fatalf("a bad secret in the environment: %v", err)
+	}
+}
+
+// A gateway first started with a secret given (a file, the environment)
+// and restarted without one is refused: a made-up secret would fail
+// every call between it and the other nodes.
+func TestClusterSecretNotMadeUpForAnOldNode(t *testing.T) {
+	t.Setenv(secretEnv, "")
+	for _, state := range []string{"smap.json", "raft"} {
+		meta := t.TempDir()
+		os.Mkdir(filepath.Join(meta, state), 0o700)
+		_, err := clusterSecret(config{}, meta)
+		if err == nil || !strings.Contains(err.Error(), "-secret-file") || !strings.Contains(err.Error(), state) {
+			t.Fatalf("%s kept, no secret given: %v", state, err)
+		}
+		if _, err := os.Stat(filepath.Join(meta, "cluster-secret")); err == nil {
+			t.Fatalf("%s kept: a secret was made up", state)
+		}
 	}
 }
 
@@ -251,6 +310,12 @@ func TestTLSFiles(t *testing.T) {
 	junk := filepath.Join(dir, "junk.pem")
 	os.WriteFile(junk, []byte("-----BEGIN NOTHING-----\n"), 0o644)
 	missing := filepath.Join(dir, "missing.pem")
+	// A client CA that did not sign the node's certificate: the node's
+	// calls to its peers, which show it, would all fail.
+	otherCA, _, err := selfsigned.Write(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	logger := slog.New(slog.DiscardHandler)
 	for _, tc := range []struct {
 		tls  tlsConfig
@@ -261,6 +326,7 @@ func TestTLSFiles(t *testing.T) {
 		{tlsConfig{Cert: cert, Key: junk, ClientAuth: "none"}, junk},
 		{tlsConfig{Cert: cert, Key: key, ClientAuth: "verify", ClientCA: junk}, junk},
 		{tlsConfig{CA: missing, ClientAuth: "none"}, missing},
+		{tlsConfig{Cert: cert, Key: key, ClientAuth: "verify", ClientCA: otherCA}, "does not pass as a client certificate"},
 	} {
 		if _, _, err := tc.tls.load(logger, "https://127.0.0.1:8080"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got %v, want an error naming %s", tc.tls, err, tc.want)
@@ -362,5 +428,26 @@ func TestAuthnServerBoundsARequest(t *testing.T) {
 	s := authnServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
 	if s.ReadTimeout <= 0 || s.ReadTimeout > 5*time.Minute || s.ReadHeaderTimeout <= 0 {
 		t.Fatalf("read timeout %s, header timeout %s: want both bounded", s.ReadTimeout, s.ReadHeaderTimeout)
+	}
+}
+
+// A shutdown that cuts requests waits for their handlers before the
+// store closes under them, and only as long as its limit.
+func TestShutdownWaitsForCutHandlers(t *testing.T) {
+	var running handlers
+	release := make(chan struct{})
+	started := make(chan struct{})
+	handler := running.track(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+	}))
+	go handler.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	<-started
+	if running.wait(20 * time.Millisecond) {
+		t.Fatal("wait returned with a handler running")
+	}
+	close(release)
+	if !running.wait(time.Minute) {
+		t.Fatal("wait did not see the handler return")
 	}
 }
