@@ -186,7 +186,7 @@ func parse(args []string) (config, error) {
 	host := flags.String("host", cfg.Host, "address to listen on; 0.0.0.0 for every interface")
 	port := flags.Int("port", cfg.Port, "port to listen on")
 	publicURL := flags.String("url", "", "URL other nodes and clients reach this node at (default http://HOST:PORT, https:// with -tls-cert, HOST 127.0.0.1 when empty)")
-	id := flags.String("id", "", "node id (default: generated once and kept in DATA/meta/node-id)")
+	id := flags.String("id", "", "node id, kept in DATA/meta/node-id: later starts are this node (default: one made up at the first start)")
 	data := flags.String("data", cfg.Data, "data `directory`: metadata, and the mountpath when -mountpaths is not given")
 	mountpaths := flags.String("mountpaths", "", "comma-separated mountpath `directories` (default DATA/mp1)")
 	join := flags.String("join", "", "`URL` of a gateway of the cluster to join (default: start as primary)")
