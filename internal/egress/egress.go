@@ -1,9 +1,13 @@
 package egress
 
 import (
+	"cmp"
 	"context"
 	"net"
+	"net/netip"
 	"net/url"
+	"strconv"
+	"strings"
 )
 
 // CheckDestination resolves u's host and checks each of its addresses
@@ -14,6 +18,12 @@ func CheckDestination(ctx context.Context, u *url.URL, check func(ctx context.Co
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
+	// A number in another form than a.b.c.d ("127.1", "2130706433",
+	// "0x7f000001") is no name to Go's resolver, and an IPv4 address to
+	// most proxies' (inet_aton): it is checked as the address it reads as.
+	if ip, ok := numericIPv4(u.Hostname()); ok {
+		return check(ctx, net.JoinHostPort(ip.String(), port))
+	}
 	ips, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
 	for _, ip := range ips {
 		if err := check(ctx, net.JoinHostPort(ip.Unmap().String(), port)); err != nil {
@@ -21,4 +31,47 @@ func CheckDestination(ctx context.Context, u *url.URL, check func(ctx context.Co
 		}
 	}
 	return nil
+}
+
+// numericIPv4 reads host as inet_aton(3) does: one to four numbers,
+// decimal, octal (a leading 0) or hex (0x), the last filling the bytes
+// left ("127.1" is 127.0.0.1). ok is false for anything else, names
+// included.
+func numericIPv4(host string) (netip.Addr, bool) {
+	host = strings.TrimSuffix(host, ".")
+	parts := strings.Split(host, ".")
+	if host == "" || len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var value uint64
+	for i, part := range parts {
+		base, digits := 10, part
+		switch {
+		case len(part) > 1 && (part[:2] == "0x" || part[:2] == "0X"):
+			base, digits = 16, part[2:]
+		case len(part) > 1 && part[0] == '0':
+			base, digits = 8, part[1:]
+		}
+		if digits == "" && base != 16 || strings.ContainsAny(digits, "+-_") {
+			return netip.Addr{}, false
+		}
+		n, err := strconv.ParseUint(cmp.Or(digits, "0"), base, 32)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		if i < len(parts)-1 {
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+			value = value<<8 | n
+			continue
+		}
+		// The last number fills the bytes the others left.
+		left := uint(8 * (4 - i))
+		if left < 32 && n >= 1<<left {
+			return netip.Addr{}, false
+		}
+		value = value<<left | n
+	}
+	return netip.AddrFrom4([4]byte{byte(value >> 24), byte(value >> 16), byte(value >> 8), byte(value)}), true
 }

@@ -31,3 +31,36 @@ func TestCheckDestination(t *testing.T) {
 		t.Fatalf("checked %v", asked)
 	}
 }
+
+// A host a proxy reads as an IPv4 address, though not written a.b.c.d,
+// is checked as that address: Go's resolver has no answer for it.
+func TestNumericHostsAreCheckedAsTheirAddress(t *testing.T) {
+	var asked []string
+	check := func(_ context.Context, address string) error {
+		asked = append(asked, address)
+		return nil
+	}
+	for host, want := range map[string]string{
+		"127.1":         "127.0.0.1:80",
+		"2130706433":    "127.0.0.1:80",
+		"0x7f000001":    "127.0.0.1:80",
+		"0177.0.0.1":    "127.0.0.1:80",
+		"0x7f.1":        "127.0.0.1:80",
+		"2852039166":    "169.254.169.254:80",
+		"169.254.43518": "169.254.169.254:80",
+		"10.0.0.1.":     "10.0.0.1:80",
+		"0":             "0.0.0.0:80",
+	} {
+		asked = nil
+		u, _ := url.Parse("http://" + host + "/x")
+		if err := CheckDestination(t.Context(), u, check); err != nil || len(asked) != 1 || asked[0] != want {
+			t.Errorf("%s: checked %v (%v), want %s", host, asked, err, want)
+		}
+	}
+	// Names, and numbers inet_aton refuses, are not addresses.
+	for _, host := range []string{"example.com", "1.2.3.4.5", "256.1", "1.2.3.256", "4294967296", "08", "0xg", "1e3", "+1", "a.1"} {
+		if _, ok := numericIPv4(host); ok {
+			t.Errorf("%s read as an address", host)
+		}
+	}
+}
