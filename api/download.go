@@ -42,7 +42,8 @@ type DownloadRequest struct {
 	Prefix string `json:"prefix,omitempty"`
 	// Subdir prefixes every object name.
 	Subdir string `json:"subdir,omitempty"`
-	// Timeout bounds each file (a Go duration; default 1m); JobTimeout
+	// Timeout bounds each file (a Go duration; by default none, 24h at
+	// most: a file that stalls for 2 minutes is tried again); JobTimeout
 	// the whole job (none by default).
 	Timeout     string `json:"timeout,omitempty"`
 	JobTimeout  string `json:"job_timeout,omitempty"`

@@ -73,21 +73,39 @@ type downloadItem struct {
 	URL  string
 }
 
+// maxDownloadSubdir bounds a job's subdir: it is part of every name.
+const maxDownloadSubdir = 255
+
 // downloadItems expands a job's request into its files: one link, a
 // template of links (object names are their last path segment), or a
-// list (links, or object name → link).
-func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
+// list (links, or object name → link). With keep (a target's share), only
+// the files whose names it keeps are returned, the rest checked and let
+// go, and names are not checked for clashes (the gateway did).
+func downloadItems(spec *api.DownloadRequest, keep func(name string) bool) ([]downloadItem, error) {
+	subdir := strings.TrimSuffix(spec.Subdir, "/")
+	if spec.Subdir != "" {
+		if len(subdir) > maxDownloadSubdir {
+			return nil, badRequest("download: subdir %.64q... is %d bytes, more than %d", subdir, len(subdir), maxDownloadSubdir)
+		}
+		if err := store.ValidateName(subdir); err != nil {
+			return nil, badRequest("download: subdir %q: %w", spec.Subdir, err)
+		}
+	}
 	var items []downloadItem
 	// linkOf is each name's link: two files stored under one name would
 	// overwrite each other, in no order.
-	linkOf := map[string]string{}
-	total := 0
+	var linkOf map[string]string
+	if keep == nil {
+		linkOf = map[string]string{}
+	}
+	total, count := 0, 0
 	add := func(name, link string) error {
 		if len(link) > maxDownloadLink {
 			return badRequest("download: link %.64q... is %d bytes, more than %d", link, len(link), maxDownloadLink)
 		}
-		if total += len(link); total > maxDownloadLinkBytes {
-			return badRequest("download: the links of one job take more than %d bytes", maxDownloadLinkBytes)
+		// A name under a subdir is a string of its own: it counts too.
+		if total += len(link) + len(subdir); total > maxDownloadLinkBytes {
+			return badRequest("download: the links and names of one job take more than %d bytes", maxDownloadLinkBytes)
 		}
 		if err := checkLink(link); err != nil {
 			return err
@@ -103,14 +121,20 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 				return badRequest("download: the last path segment of %s: %w", redact.Link(link), err)
 			}
 		}
-		if spec.Subdir != "" {
-			name = strings.TrimSuffix(spec.Subdir, "/") + "/" + name
+		if subdir != "" {
+			name = subdir + "/" + name
 		}
 		if err := store.ValidateName(name); err != nil {
-			return badRequest("download: object name for %s: %w", link, err)
+			return badRequest("download: object name for %s: %w", redact.Link(link), err)
 		}
-		if len(items) == maxDownloadItems {
+		if count++; count > maxDownloadItems {
 			return badRequest("download: more than %d files in one job", maxDownloadItems)
+		}
+		if keep != nil {
+			if keep(name) {
+				items = append(items, downloadItem{Name: name, URL: link})
+			}
+			return nil
 		}
 		if other, ok := linkOf[name]; ok {
 			return badRequest("download: %s and %s would both be stored as %q (name the objects, or give each file its own last path segment)", redact.Link(other), redact.Link(link), name)
@@ -139,7 +163,7 @@ func downloadItems(spec *api.DownloadRequest) ([]downloadItem, error) {
 		if t.Count() > maxDownloadItems {
 			return nil, badRequest("download range: template %q names %d files, more than %d in one job", spec.Template, t.Count(), maxDownloadItems)
 		}
-		if len(spec.Template) > maxDownloadLink || int64(len(spec.Template))*t.Count() > 2*maxDownloadLinkBytes {
+		if len(spec.Template) > maxDownloadLink || int64(len(spec.Template)+len(subdir))*t.Count() > 2*maxDownloadLinkBytes {
 			return nil, badRequest("download range: template %.64q... (%d bytes) for %d files: its links would take more than %d bytes", spec.Template, len(spec.Template), t.Count(), maxDownloadLinkBytes)
 		}
 		for link := range t.Names() {
@@ -248,7 +272,7 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	}
 	var items []downloadItem
 	if err == nil {
-		items, err = downloadItems(&spec)
+		items, err = downloadItems(&spec, nil)
 	}
 	// Not a way to fetch from the cluster's own nodes.
 	hosts := map[string]bool{}
@@ -259,7 +283,7 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil {
-		err = checkTimeout("timeout", cmpOr(spec.Timeout, "1m"), maxFileTimeout)
+		err = checkTimeout("timeout", cmpOr(spec.Timeout, maxFileTimeout.String()), maxFileTimeout)
 	}
 	if err == nil && spec.JobTimeout != "" {
 		err = checkTimeout("job_timeout", spec.JobTimeout, maxJobTimeout)
@@ -315,11 +339,13 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 	if err := json.Unmarshal(raw, &spec); err != nil {
 		return nil, badRequest("download: %w", err)
 	}
-	items, err := downloadItems(&spec)
+	// Only this target's share is kept: the job's whole list is the
+	// gateway's to hold.
+	items, err := downloadItems(&spec, n.downloadShare(b, targets))
 	if err != nil {
 		return nil, err
 	}
-	timeout, _ := time.ParseDuration(cmpOr(spec.Timeout, "1m"))
+	timeout, _ := time.ParseDuration(cmpOr(spec.Timeout, maxFileTimeout.String()))
 	// A job resumed after a restart finds its file: what it stored
 	// before is done. A new job fetches every file, stored or not (the
 	// origin may have changed it).
@@ -351,10 +377,11 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 	errorBytes := 0
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(downloadWorkers)
-	fetches := n.downloadShare(b, targets)
-	items = slices.DeleteFunc(items, func(item downloadItem) bool { return !fetches(item.Name) })
 	p.Total.Store(int64(len(items))) // the status's total while the part runs
 	for _, item := range items {
+		if gctx.Err() != nil {
+			break // aborted: the files left are not tried
+		}
 		res.Total++
 		g.Go(func() error {
 			if resumed && n.downloaded(gctx, b, item.Name, id) {
@@ -375,7 +402,9 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 					link := redact.Link(item.URL)
 					message := n.redact(strings.ReplaceAll(err.Error(), item.URL, link)) // the link first: hidden as <data>, it would not be found
 					failed := api.DownloadFailed{Name: clip(item.Name, maxDownloadErrorField), Link: clip(link, maxDownloadErrorField), Error: clip(message, maxDownloadErrorField)}
-					errorBytes += len(failed.Name) + len(failed.Link) + len(failed.Error)
+					// As the status carries it: JSON escapes '<' in six bytes.
+					encoded, _ := json.Marshal(failed)
+					errorBytes += len(encoded)
 					res.Errors = append(res.Errors, failed)
 				}
 				return nil
@@ -387,6 +416,9 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		})
 	}
 	err = g.Wait()
+	if err == nil && ctx.Err() != nil {
+		err = context.Cause(ctx) // aborted or timed out before its files
+	}
 	// Ended, failed or aborted: not to be resumed. A target that died or
 	// was stopped mid-job finds the file again when it starts.
 	if !errors.Is(context.Cause(ctx), pipeline.ErrShuttingDown) {
@@ -722,12 +754,15 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 			if j.Running {
 				s.Total += int(j.Total) // told at the part's end otherwise
 			}
-			if json.Unmarshal(j.Result, &res) == nil {
-				s.Total += res.Total
-				s.Skipped += res.Skipped
-				s.Errors = append(s.Errors, res.Errors...)
-				failed += max(res.Failed, len(res.Errors))
+			if j.Kind == jobPrefetch {
+				res = prefetchCounts(j.Result)
+			} else if json.Unmarshal(j.Result, &res) != nil {
+				res = downloadResult{}
 			}
+			s.Total += res.Total
+			s.Skipped += res.Skipped
+			s.Errors = append(s.Errors, res.Errors...)
+			failed += max(res.Failed, len(res.Errors))
 		}
 	}
 	if !found {
@@ -759,6 +794,18 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 		}
 	}
 	return s, nil
+}
+
+// prefetchCounts reads a backend download's part (a prefetch's result)
+// as a download's: what was cached already is skipped, as a file stored
+// before is; a listed object gone or unnamable here failed.
+func prefetchCounts(result json.RawMessage) downloadResult {
+	var counts struct{ Fetched, Cached, Skipped, Failed int }
+	if json.Unmarshal(result, &counts) != nil {
+		return downloadResult{}
+	}
+	return downloadResult{Total: counts.Fetched + counts.Cached + counts.Skipped + counts.Failed,
+		Downloaded: counts.Fetched, Skipped: counts.Cached, Failed: counts.Skipped + counts.Failed}
 }
 
 // handleDownloadRemove serves DELETE /v1/download/remove?id=: an ended

@@ -174,6 +174,50 @@ func TestDownloadErrorsAreBounded(t *testing.T) {
 	}
 }
 
+// The bound of a target's listed failures counts them as its status
+// carries them: names and links full of '<', which JSON escapes in six
+// bytes, do not grow the status past it.
+func TestDownloadErrorsAreBoundedEscaped(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "gone", http.StatusNotFound)
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	id := startRange(t, client, origin.URL+"/"+strings.Repeat("<", 240)+"/"+strings.Repeat("<", 200)+"-{000..199}")
+	s := waitDownload(t, client, id)
+	encoded, _ := json.Marshal(s.Errors)
+	if len(encoded) > 64<<10+4<<10 || s.Failed != 200 {
+		t.Fatalf("%d errors of %d bytes as JSON for %d failed files, want at most 64 KiB and a bit", len(s.Errors), len(encoded), s.Failed)
+	}
+}
+
+// A redirect does not carry the link, with the token in its query, to
+// the next host as its Referer.
+func TestDownloadRedirectSendsNoReferer(t *testing.T) {
+	var referer atomic.Value
+	referer.Store("unset")
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		referer.Store(r.Header.Get("Referer"))
+		io.WriteString(w, "payload")
+	}))
+	defer target.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/cdn/file", http.StatusFound)
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/file?access_token=SECRET", ObjectName: "file"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := waitDownload(t, client, id); s.Finished != 1 {
+		t.Fatalf("the download: %+v", s)
+	}
+	if got := referer.Load().(string); got != "" {
+		t.Fatalf("the redirect's target was sent Referer %q", got)
+	}
+}
+
 // A job the gateway takes reaches its targets as sent: links full of
 // '&' (presigned URLs) are not HTML-escaped on the way, which would grow
 // a body near the bound past what the targets read.

@@ -29,20 +29,31 @@ func TestDownloadRequestChecks(t *testing.T) {
 		// Two files, one name: they would overwrite each other.
 		{api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/{0..9}/data.tar"}, `would both be stored as "data.tar"`},
 		{api.DownloadRequest{Type: api.DownloadMulti, Links: []string{"http://a/x.tar", "http://b/x.tar?sig=secret"}}, `http://b/x.tar?... would both be stored`},
+		// A subdir is part of every name: checked once, and its bytes
+		// counted for every file.
+		{api.DownloadRequest{Type: api.DownloadSingle, Link: "http://h/f", Subdir: strings.Repeat("d", 300)}, "subdir"},
+		{api.DownloadRequest{Type: api.DownloadSingle, Link: "http://h/f", Subdir: "a/../b"}, "subdir"},
+		{api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/{0000000..1048575}", Subdir: strings.Repeat("d/", 120)}, "its links would take more than"},
+		{api.DownloadRequest{Type: api.DownloadMulti, Links: manyLinks(300000), Subdir: strings.Repeat("d/", 120)}, "links and names of one job take more than"},
 	} {
-		_, err := downloadItems(&tc.spec)
+		_, err := downloadItems(&tc.spec, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, api.ErrBadRequest) {
 			t.Errorf("%+v: %v, want a 400 naming %q", tc.spec, err, tc.want)
 		}
 	}
 	// An escaped '/' in the last segment is of the name, not a separator.
-	items, err := downloadItems(&api.DownloadRequest{Type: api.DownloadMulti, Links: []string{"http://h/get/report%2F2024.csv", "http://h/get/summary%2F2024.csv", "http://h/a%20b.txt"}})
+	items, err := downloadItems(&api.DownloadRequest{Type: api.DownloadMulti, Links: []string{"http://h/get/report%2F2024.csv", "http://h/get/summary%2F2024.csv", "http://h/a%20b.txt"}}, nil)
 	if err != nil || len(items) != 3 || items[0].Name != "report/2024.csv" || items[1].Name != "summary/2024.csv" || items[2].Name != "a b.txt" {
 		t.Fatalf("links with escaped segments: %+v, %v", items, err)
 	}
-	items, err = downloadItems(&api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/d/x-{00..02}.tar", Subdir: "in/"})
+	items, err = downloadItems(&api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/d/x-{00..02}.tar", Subdir: "in/"}, nil)
 	if err != nil || len(items) != 3 || items[2] != (downloadItem{Name: "in/x-02.tar", URL: "http://h/d/x-02.tar"}) {
 		t.Fatalf("range: %+v, %v", items, err)
+	}
+	// A target keeps its share only.
+	items, err = downloadItems(&api.DownloadRequest{Type: api.DownloadRange, Template: "http://h/d/x-{00..09}.tar"}, func(name string) bool { return name < "x-03" })
+	if err != nil || len(items) != 3 || items[2].Name != "x-02.tar" {
+		t.Fatalf("a target's share: %+v, %v", items, err)
 	}
 
 	for _, tc := range []struct{ value, want string }{
@@ -57,6 +68,29 @@ func TestDownloadRequestChecks(t *testing.T) {
 	}
 	if err := checkTimeout("timeout", "30s", maxFileTimeout); err != nil {
 		t.Errorf("timeout 30s: %v", err)
+	}
+}
+
+// manyLinks makes n distinct links of 100 bytes each.
+func manyLinks(n int) []string {
+	links := make([]string, n)
+	for i := range links {
+		links[i] = fmt.Sprintf("http://h/%080d/%07d", 0, i)
+	}
+	return links
+}
+
+// A backend download (a prefetch by another name) counts as a download:
+// objects cached already are skipped, those gone from the listing failed.
+func TestBackendDownloadCounts(t *testing.T) {
+	nodes := []api.NodeStatus{{ID: "t1", Role: "target", Jobs: []api.JobStatus{{ID: "dl-2", Kind: jobPrefetch, Objects: 4, Targets: []string{"t1"},
+		Result: json.RawMessage(`{"fetched":4,"cached":3,"skipped":1,"failed":2}`)}}}}
+	s, err := (&Node{}).sumDownload(nodes, "dl-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Total != 10 || s.Finished != 4 || s.Skipped != 3 || s.Failed != 3 || !s.Done {
+		t.Fatalf("a backend download's status: %+v, want 10 in all: 4 fetched, 3 cached (skipped), 3 failed", s)
 	}
 }
 

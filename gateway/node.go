@@ -455,7 +455,16 @@ func New(cfg Config) (*Node, error) {
 	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers, DisableCompression: true,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}).DialContext,
 		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second,
-		MaxResponseHeaderBytes: maxOriginHeader}}
+		MaxResponseHeaderBytes: maxOriginHeader},
+		// A link's query may hold a token: net/http would send it on as
+		// the Referer of a redirect to another host.
+		CheckRedirect: func(r *http.Request, via []*http.Request) error {
+			r.Header.Del("Referer")
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return nil
+		}}
 	n.tunnels = make(chan struct{}, maxTunnels)
 	var err error
 	if n.control, err = n.newControl(); err != nil {

@@ -288,7 +288,7 @@ func (n *Node) notClusterNode(host string) error {
 	for _, node := range n.currentMap().Nodes {
 		h, p, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(node.URL, "http://"), "https://"))
 		if err == nil && p == port && (h == hostname || isLoopback(h) && isLoopback(hostname)) {
-			return fmt.Errorf("%w: proxy: %s is node %s of this cluster", api.ErrUnauthorized, host, node.ID)
+			return fmt.Errorf("%w: %s is node %s of this cluster, not an origin to fetch from", api.ErrForbidden, host, node.ID)
 		}
 	}
 	return nil
