@@ -83,8 +83,11 @@ type Control struct {
 	closers   []io.Closer
 	keepalive membership.Keepalive
 	tickMu    sync.Mutex
-	leading   atomic.Bool
-	wg        sync.WaitGroup
+	// strays are the voters the leader found outside the map, and when
+	// (under tickMu): removed once strayVoterGrace has passed.
+	strays  map[string]time.Time
+	leading atomic.Bool
+	wg      sync.WaitGroup
 	// closed ends the background work when Close is called before loops
 	// end.
 	closed    chan struct{}
@@ -501,6 +504,17 @@ func (c *Control) takeOffice(ctx context.Context) error {
 			}
 		}
 	}
+	if m := c.Current().Map; m != nil && len(m.Nodes) > 0 {
+		if _, ok := m.Node(c.config.Self.ID); !ok {
+			// Out of the map but still a voter: its removal, or its
+			// join, was cut short. Leading would put it back as the
+			// primary of a cluster it has left.
+			if err := c.raft.LeadershipTransfer().Error(); err != nil {
+				return fmt.Errorf("this gateway is not in the cluster map and could not hand the lead over: %w", err)
+			}
+			return fmt.Errorf("this gateway is not in the cluster map (its removal or join was cut short): it handed the lead over")
+		}
+	}
 	uuid := ""
 	if m := c.Current().Map; m == nil || m.UUID == "" {
 		uuid = randomID()
@@ -899,6 +913,43 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	// Every target, the offline ones too: their answers bring them back.
 	failed := c.pushTo(ctx, s, func(cluster.Node) bool { return true })
 	membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, c.Propose, c.config.Logger)
+	c.removeStrays(ctx, now, s.Map)
+}
+
+// strayVoterGrace is how long a voter may be outside the map: a join
+// adds the voter, then the node, within seconds.
+const strayVoterGrace = time.Minute
+
+// removeStrays takes out of the voters the gateways the map no longer
+// has (a removal cut short after the map's change): left there, each one
+// dead counts against the quorum for good. The caller holds tickMu.
+func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Map) {
+	f := c.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	seen := map[string]time.Time{}
+	for _, server := range f.Configuration().Servers {
+		id := string(server.ID)
+		if _, ok := m.Node(id); ok || id == c.config.Self.ID {
+			continue
+		}
+		first, ok := c.strays[id]
+		if !ok {
+			first = now
+		}
+		seen[id] = first
+		if now.Sub(first) < strayVoterGrace {
+			continue
+		}
+		if err := c.removeVoter(ctx, id); err != nil {
+			c.config.Logger.Warn("raft: remove a voter the map no longer has", "gateway", id, "err", err)
+			continue
+		}
+		c.config.Logger.Info("raft: removed a voter the map no longer has", "gateway", id)
+		delete(seen, id)
+	}
+	c.strays = seen
 }
 
 // Accept is not how a gateway learns the state (the log is); a push from

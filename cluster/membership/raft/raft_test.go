@@ -356,6 +356,78 @@ func TestLeaderLeaves(t *testing.T) {
 	}
 }
 
+// A gateway whose removal was cut short (out of the map, still a voter)
+// does not lead: elected, it hands the lead over rather than put itself
+// back as the primary; and the leader takes it out of the voters once the
+// grace a join needs has passed.
+func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
+	_, gws := threeGateways(t)
+	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
+	var leader *Control
+	eventually(t, "a primary in office", func() bool {
+		for _, g := range gws {
+			if m := g.Current().Map; g.IsPrimary() && m.Primary == g.config.Self.ID {
+				leader = g
+				return true
+			}
+		}
+		return false
+	})
+	var stray *Control
+	for _, g := range gws {
+		if g != leader {
+			stray = g
+			break
+		}
+	}
+	id := stray.config.Self.ID
+	// The map's change only: the voter's removal never happened.
+	if _, err := leader.apply(membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: id}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stray gateway out of every map", func() bool {
+		for _, g := range gws {
+			if _, ok := g.Current().Map.Node(id); ok {
+				return false
+			}
+		}
+		return true
+	})
+	if err := leader.raft.LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(stray.config.Self.URL)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	// Whoever leads now, the map never names the stray gateway.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, g := range gws {
+			if m := g.Current().Map; m.Primary == id {
+				t.Fatalf("the gateway out of the map leads it: %+v", m)
+			} else if _, ok := m.Node(id); ok {
+				t.Fatalf("the gateway out of the map is back in it: %+v", m)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	eventually(t, "a primary in the map", func() bool {
+		for _, g := range gws {
+			if m := g.Current().Map; g != stray && g.IsPrimary() && m.Primary == g.config.Self.ID {
+				leader = g
+				return true
+			}
+		}
+		return false
+	})
+	now := time.Now()
+	leader.Tick(t.Context(), now)
+	if voters, _ := leader.Voters(); len(voters) != 3 {
+		t.Fatalf("voters %v: the stray one removed within its grace", voters)
+	}
+	leader.Tick(t.Context(), now.Add(strayVoterGrace))
+	if voters, _ := leader.Voters(); len(voters) != 2 || strings.Contains(strings.Join(voters, ","), id) {
+		t.Fatalf("voters %v: want the stray %s removed", voters, id)
+	}
+}
+
 // A target that hangs (a dead link: it drops packets) holds the changes
 // for the push timeout while it is a member; offline, it holds none: the
 // change answers while a push to it would still wait.
