@@ -131,6 +131,14 @@ func TestBucketLifecycle(t *testing.T) {
 	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"checksum": map[string]any{"type": "crc64"}}); !errors.Is(err, store.ErrInvalidProps) {
 		t.Fatalf("bad checksum type: %v", err)
 	}
+	// A change goes into the log as sent, unknown fields too: bounded.
+	padded := map[string]any{"versioning": map[string]any{"enabled": true}, "pad": strings.Repeat("x", 100<<10)}
+	if err := client.SetBucketProps(ctx, "imgs", padded); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "more than 65536") {
+		t.Fatalf("a 100 KiB props change: %v", err)
+	}
+	if _, err := client.SetClusterConfig(ctx, padded); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "more than 65536") {
+		t.Fatalf("a 100 KiB config change: %v", err)
+	}
 	if err := client.DestroyBucket(ctx, "imgs"); err != nil {
 		t.Fatal(err)
 	}

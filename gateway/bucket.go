@@ -282,6 +282,10 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("set-bprops: value must be the props to change"))
 		return
 	}
+	if err := checkPatch("set-bprops", msg.Value); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	if err := n.checkExtraChange(r, b, msg.Value); err != nil {
 		n.writeError(w, r, err)
 		return

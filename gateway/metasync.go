@@ -117,6 +117,18 @@ func membershipError(err error) error {
 	return err
 }
 
+// maxPatch bounds a change of props or config: it goes into the log as
+// sent (unknown fields and all), kept by every gateway and sent to each
+// follower that lags.
+const maxPatch = 64 << 10
+
+func checkPatch(action string, patch json.RawMessage) error {
+	if len(patch) > maxPatch {
+		return badRequest("%s: the change is %d bytes, more than %d", action, len(patch), maxPatch)
+	}
+	return nil
+}
+
 // actionSetConfig changes the cluster config (PUT /v1/cluster).
 const actionSetConfig = "set-config"
 
@@ -166,6 +178,10 @@ func (n *Node) handleClusterAction(w http.ResponseWriter, r *http.Request) {
 	if msg.Action == actionSetConfig {
 		if len(msg.Value) == 0 {
 			n.writeError(w, r, badRequest("set-config: value must be the config fields to change, e.g. {\"distributed_sort\":{\"missing_shards\":\"warn\"}}"))
+			return
+		}
+		if err := checkPatch("set-config", msg.Value); err != nil {
+			n.writeError(w, r, err)
 			return
 		}
 		s, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.SetConfig, Patch: msg.Value})

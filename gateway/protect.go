@@ -834,6 +834,9 @@ func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, aft
 // setProtectedProps applies a change of a bucket's props after checking
 // it against the cluster, then starts the jobs it calls for.
 func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json.RawMessage) (string, error) {
+	if err := checkPatch("set-bprops", patch); err != nil {
+		return "", err
+	}
 	before, err := n.bucketProps(b)
 	if err != nil {
 		return "", err
