@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -247,6 +248,31 @@ func TestReturningTargetUndoesNothing(t *testing.T) {
 func errorsIsUnavailable(err error) bool {
 	var e *api.Error
 	return errors.As(err, &e) && e.Status == http.StatusServiceUnavailable
+}
+
+// TestSecondNodeOnItsDirectoriesIsRefused: a node's data directory, and
+// each of its mountpaths, serve one node: a second aisnode given one
+// (a unit started twice, a copied config) fails to start, naming it,
+// rather than write over the first's metadata and objects.
+func TestSecondNodeOnItsDirectoriesIsRefused(t *testing.T) {
+	data := t.TempDir()
+	gw := startNode(t, "-role", "gateway", "-id", "g1", "-data", data)
+	mountpath := t.TempDir()
+	startNode(t, "-role", "target", "-id", "t1", "-data", t.TempDir(), "-mountpaths", mountpath, "-join", gw.url, "-no-sync")
+	for _, args := range [][]string{
+		{"-role", "gateway", "-id", "g1", "-data", data},
+		{"-role", "target", "-id", "t2", "-data", t.TempDir(), "-mountpaths", mountpath, "-join", gw.url},
+	} {
+		cmd := exec.Command(filepath.Join(binDir, "aisnode"), append([]string{"-host", "127.0.0.1", "-port", fmt.Sprint(freePort(t))}, args...)...)
+		cmd.Env = append(os.Environ(), "AIS_CLUSTER_SECRET="+testSecret.String())
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "in use by another aisnode") {
+			t.Fatalf("aisnode %v beside a running node: %v\n%s", args, err, out)
+		}
+	}
+	if _, err := gw.client().Health(t.Context()); err != nil {
+		t.Fatalf("the first node after the refusals: %v", err)
+	}
 }
 
 // TestMetadataSurvivesKill: kill -9 a gateway while it saves the cluster

@@ -666,6 +666,11 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	locks, err := lockDirs(append([]string{metaDir}, cfg.Mountpaths...)...)
+	if err != nil {
+		return err
+	}
+	defer locks.Close()
 	id, err := nodeID(cfg, metaDir)
 	if err != nil {
 		return err

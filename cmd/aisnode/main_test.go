@@ -451,3 +451,22 @@ func TestShutdownWaitsForCutHandlers(t *testing.T) {
 		t.Fatal("wait did not see the handler return")
 	}
 }
+
+// A directory locked by one node is refused to a second, naming it, and
+// free again once the first lets it go; a directory missing is skipped.
+func TestLockDirs(t *testing.T) {
+	dir := t.TempDir()
+	first, err := lockDirs(dir, filepath.Join(dir, "not-mounted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDirs(t.TempDir(), dir); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("a second lock of %s: %v", dir, err)
+	}
+	first.Close()
+	again, err := lockDirs(dir)
+	if err != nil {
+		t.Fatalf("after the first let go: %v", err)
+	}
+	again.Close()
+}
