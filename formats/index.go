@@ -35,8 +35,9 @@ const MaxIndexNameBytes = 16 << 20
 // refused rather than indexed into an object of unbounded size.
 const MaxIndexMembers = 1 << 20
 
-// ErrNotIndexable: only uncompressed tar shards have member offsets.
-var ErrNotIndexable = errors.New("formats: only tar shards can be indexed")
+// ErrNotIndexable: a shard that is not a plain tar (only those have
+// member offsets), or whose members are past the index's bounds.
+var ErrNotIndexable = errors.New("formats: the shard cannot be indexed")
 
 // Index is a shard's index.
 type Index struct {
@@ -73,7 +74,7 @@ func IsIndexName(name string) bool { return strings.HasSuffix(name, IndexSuffix)
 // BuildIndex reads a tar shard and returns its index.
 func BuildIndex(f Format, r io.ReaderAt, size int64, shard string) (*Index, error) {
 	if !f.Offsets() {
-		return nil, fmt.Errorf("%w: %s is %s", ErrNotIndexable, shard, f.Name())
+		return nil, fmt.Errorf("%w: %s is %s (only tar shards are)", ErrNotIndexable, shard, f.Name())
 	}
 	rd, err := f.NewReader(r, size, shard)
 	if err != nil {
@@ -90,16 +91,16 @@ func BuildIndex(f Format, r io.ReaderAt, size int64, shard string) (*Index, erro
 			return nil, err
 		}
 		if len(idx.Members) == MaxIndexMembers {
-			return nil, fmt.Errorf("formats: shard %s has more than %d members to index", shard, MaxIndexMembers)
+			return nil, fmt.Errorf("%w: shard %s has more than %d members to index", ErrNotIndexable, shard, MaxIndexMembers)
 		}
 		// A tar name may be a megabyte, and JSON may write a byte as six.
 		if names += len(e.Name); names > MaxIndexNameBytes {
-			return nil, fmt.Errorf("formats: the member names of shard %s take more than %d MiB: it is not indexed", shard, MaxIndexNameBytes>>20)
+			return nil, fmt.Errorf("%w: the member names of shard %s take more than %d MiB", ErrNotIndexable, shard, MaxIndexNameBytes>>20)
 		}
 		// JSON would write each bad byte as U+FFFD: names that differ
 		// would read back the same, and match no member.
 		if !utf8.ValidString(e.Name) {
-			return nil, fmt.Errorf("formats: shard %s: member name %q is not UTF-8: it is not indexed", shard, e.Name)
+			return nil, fmt.Errorf("%w: shard %s: member name %q is not UTF-8", ErrNotIndexable, shard, e.Name)
 		}
 		idx.Members = append(idx.Members, IndexMember{Name: e.Name, HeaderOffset: e.HeaderOffset, DataOffset: e.DataOffset, Size: e.Size})
 	}

@@ -260,7 +260,7 @@ func (w *recordWriter) WriteHeader(e *Entry) error {
 		return fmt.Errorf("entry %q: %w", e.Name, err)
 	}
 	if e.Size > w.rules.maxMember {
-		return fmt.Errorf("entry %q: %d bytes, more than the %d a value holds", e.Name, e.Size, w.rules.maxMember)
+		return fmt.Errorf("entry %q: %d bytes, more than the %d a value holds: %w", e.Name, e.Size, w.rules.maxMember, ErrEntrySize)
 	}
 	if len(w.fields) > 0 && (key != w.key || len(w.fields) == maxRecordFields ||
 		w.names+len(field) > maxRecordNames || w.hasField(field)) {

@@ -534,6 +534,9 @@ func TestArchRegexSelectsMembers(t *testing.T) {
 		{api.GetOptions{ArchRegex: "a", ArchPath: "a/1.jpg", ArchMime: "tar"}, "send one"},
 		{api.GetOptions{ArchPath: "a/1.jpg", ArchMime: "rar"}, "not a shard format"},
 		{api.GetOptions{ArchRegex: "a"}, "name the format with archmime"},
+		// A format the shard's bytes belie: the request is wrong, not
+		// the shard.
+		{api.GetOptions{ArchPath: "a/1.jpg", ArchMime: ".zip"}, "blob-tar is a tar shard"},
 	} {
 		object := "blob-tar"
 		if tc.opts.ArchMime == "" {
@@ -573,6 +576,39 @@ func TestArchPathPutIntoRecordShardsIsBounded(t *testing.T) {
 	release()
 	if err := put(ctx); err != nil {
 		t.Fatalf("once a slot is free: %v", err)
+	}
+}
+
+// A file PUT into a shard a long write holds waits a while, then is
+// told to send again (503), rather than hang for the write's length.
+func TestArchPathPutWaitsForItsShardBounded(t *testing.T) {
+	defer gateway.SetShardLockWait(200 * time.Millisecond)()
+	c, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "shards", nil)
+	release := gateway.HoldShardLock(ctx, c.Primary().Node, store.NewBucket("shards"), "s.tar")
+	defer release()
+	short, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err := client.Put(short, "shards", "s.tar", strings.NewReader("v"), api.PutOptions{Size: 1, ArchPath: "k.x"})
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "another write into the shard") {
+		t.Fatalf("a file PUT into a held shard: %v, want a 503", err)
+	}
+}
+
+// A file past what a record-format shard's record may hold is the
+// request's fault: a 400 that names the bound, not a 500.
+func TestArchPathPutPastARecordsBoundIsABadRequest(t *testing.T) {
+	_, client := embedded(t)
+	ctx := t.Context()
+	client.CreateBucket(ctx, "shards", nil)
+	if _, err := client.Put(ctx, "shards", "r.msgpack", strings.NewReader("v"), api.PutOptions{Size: 1, ArchPath: "k.x"}); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(formats.MaxBufferedRecord + 1)
+	_, err := client.Put(ctx, "shards", "r.msgpack", io.LimitReader(zeros{}, size), api.PutOptions{Size: size, ArchPath: "big.bin"})
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "in memory") {
+		t.Fatalf("a %d-byte file into a msgpack shard: %v, want a 400 naming the bound", size, err)
 	}
 }
 

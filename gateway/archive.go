@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/formats"
@@ -117,7 +118,7 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 // size.
 func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket, obj store.Object, name, member string) (io.Reader, int64, error) {
 	if f.Offsets() {
-		e, err := n.tarDirs.find(f, b, name, obj, member)
+		e, err := n.tarDirs.find(f, b, name, contextObject{obj, ctx}, member)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -142,6 +143,20 @@ func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket,
 			return io.LimitReader(rd, e.Size), e.Size, nil
 		}
 	}
+}
+
+// contextObject is an object whose ReadAt fails once its context ends:
+// a scan of a big shard's headers stops when its caller is gone.
+type contextObject struct {
+	store.Object
+	ctx context.Context
+}
+
+func (c contextObject) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.Object.ReadAt(p, off)
 }
 
 // contextReaderAt fails its reads once its context ends.
@@ -178,10 +193,22 @@ func missingMember(name, member string) error {
 // the one of its name's extension, else the one its first bytes show (obj
 // nil: a shard yet to be made).
 func (n *Node) archiveFormat(obj store.Object, name, mime string) (formats.Format, error) {
+	detect := func() (formats.Format, bool) {
+		head := make([]byte, 1024)
+		k, _ := obj.ReadAt(head, 0)
+		return n.formats.Detect(head[:k])
+	}
 	if mime != "" {
 		f, ok := n.formats.ByExtension(mime)
 		if !ok {
 			return nil, badRequest("%s=%q is not a shard format (want one of %v)", api.QueryArchMime, mime, n.formats.Extensions())
+		}
+		// A shard whose bytes show another format: the request is
+		// wrong, not the shard (read as the other, it would be corrupt).
+		if obj != nil {
+			if other, ok := detect(); ok && other.Name() != f.Name() {
+				return nil, badRequest("%s=%s, but %s is a %s shard", api.QueryArchMime, mime, name, other.Name())
+			}
 		}
 		return f, nil
 	}
@@ -189,9 +216,7 @@ func (n *Node) archiveFormat(obj store.Object, name, mime string) (formats.Forma
 		return f, nil
 	}
 	if obj != nil {
-		head := make([]byte, 1024)
-		k, _ := obj.ReadAt(head, 0)
-		if f, ok := n.formats.Detect(head[:k]); ok {
+		if f, ok := detect(); ok {
 			return f, nil
 		}
 	}
@@ -285,6 +310,10 @@ func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats
 	}
 }
 
+// shardLockWait bounds a file PUT's wait for its shard's lock (a
+// variable for the tests).
+var shardLockWait = 30 * time.Second
+
 // shardLocks lets one rewrite of a shard run at a time on its owner. The
 // If-Match of the rewrite's PUT guards against any other write; this also
 // covers the buckets where it cannot (remote ones, whose PUTs take no
@@ -327,7 +356,11 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		n.writeError(w, r, badRequest("%s: a PUT of a file into a shard needs its Content-Length", api.QueryArchPath))
 		return
 	}
-	unlock, err := n.shardLocks.lock(r.Context(), b, name)
+	// A job writing the shard may hold it for long: past a while, the
+	// client is told to send again rather than hang.
+	wait, cancel := context.WithTimeout(r.Context(), shardLockWait)
+	unlock, err := n.shardLocks.lock(wait, b, name)
+	cancel()
 	if err != nil {
 		n.writeError(w, r, err)
 		return
@@ -399,7 +432,9 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 	pr.CloseWithError(io.ErrClosedPipe)
 	<-written
 	if err != nil {
-		if errors.Is(err, formats.ErrInvalidName) {
+		// A name the format cannot hold, a file past what its record
+		// may hold, a body short of its length: the request's.
+		if errors.Is(err, formats.ErrInvalidName) || errors.Is(err, formats.ErrEntrySize) {
 			err = badRequest("%s: %v", api.QueryArchPath, err)
 		}
 		n.writeError(w, r, shardError(err))

@@ -145,6 +145,19 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	if err != nil {
 		return nil, err
 	}
+	if msg.AppendIfExists || dst.IsRemote() {
+		// The shard's lock: an append keeps what the shard holds (a
+		// write since fails the job, 412, rather than be overwritten),
+		// and a remote bucket's PUT takes no condition, so the lock is
+		// all that keeps a file put into the shard meanwhile from
+		// writing the old shard over this one. Taken before a writer's
+		// slot: a job waiting for its shard holds none.
+		unlock, err := n.shardLocks.lock(ctx, dst, msg.ArchName)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	select {
 	case n.archiveSlots <- struct{}{}:
 		defer func() { <-n.archiveSlots }()
@@ -182,13 +195,6 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	var old store.Object
 	put := store.PutOptions{Size: -1}
 	if msg.AppendIfExists {
-		// What the shard holds now is kept: a write since fails the job
-		// (412) rather than be overwritten.
-		unlock, err := n.shardLocks.lock(ctx, dst, msg.ArchName)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
 		obj, err := n.config.Store.Open(ctx, dst, msg.ArchName, store.OpenOptions{})
 		switch {
 		case err == nil:

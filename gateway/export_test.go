@@ -204,3 +204,21 @@ func SetAfterCopy(t interface{ Cleanup(func()) }, f func()) {
 	afterCopy = f
 	t.Cleanup(func() { afterCopy = before })
 }
+
+// HoldShardLock takes a shard's lock on n, as a write into the shard
+// does, and returns its release.
+func HoldShardLock(ctx context.Context, n *Node, b store.Bucket, name string) func() {
+	unlock, err := n.shardLocks.lock(ctx, b, name)
+	if err != nil {
+		panic(err)
+	}
+	return unlock
+}
+
+// SetShardLockWait sets how long a file PUT waits for its shard's lock,
+// and returns the restore.
+func SetShardLockWait(d time.Duration) func() {
+	old := shardLockWait
+	shardLockWait = d
+	return func() { shardLockWait = old }
+}

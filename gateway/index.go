@@ -83,6 +83,10 @@ func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data
 func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
 	indexed := 0
 	var unnamed []string // shards whose index would have no valid name
+	// Shards that cannot be indexed (malformed, past the index's
+	// bounds): the others go on, and the job names them at the end.
+	var malformed []string
+	var firstMalformed error
 	err := n.eachSelected(ctx, b, req, func(name string) error {
 		f, ok := n.formats.ByName(name)
 		if !ok || !f.Offsets() || formats.IsIndexName(name) || !n.owns(b, name) {
@@ -108,7 +112,14 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 			idx.ShardChecksum = &formats.IndexChecksum{Type: sum.Type, Value: sum.Value}
 		}
 		if err != nil {
-			return fmt.Errorf("index %s/%s: %w", b, name, shardError(err))
+			if ctx.Err() != nil || !errors.Is(err, formats.ErrCorrupt) && !errors.Is(err, formats.ErrUnsupported) && !errors.Is(err, formats.ErrNotIndexable) {
+				return fmt.Errorf("index %s/%s: %w", b, name, shardError(err))
+			}
+			if firstMalformed == nil {
+				firstMalformed = err
+			}
+			malformed = append(malformed, name)
+			return nil
 		}
 		data, err := idx.Encode()
 		if err == nil {
@@ -122,6 +133,9 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 		p.Bytes.Add(size)
 		return nil
 	})
+	if err == nil && len(malformed) > 0 {
+		err = fmt.Errorf("%w: %d shards could not be indexed, e.g. %.80q: %w", api.ErrBadRequest, len(malformed), malformed[0], firstMalformed)
+	}
 	if err == nil && len(unnamed) > 0 {
 		err = fmt.Errorf("%w: %d shards have no valid index name (%s plus %q is past the name limits), e.g. %.80q", store.ErrInvalidName, len(unnamed), "their name", formats.IndexSuffix, unnamed[0])
 	}

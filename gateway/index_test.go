@@ -101,6 +101,18 @@ func TestIndexShardsJob(t *testing.T) {
 	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || len(j.Errors) == 0 || !strings.Contains(j.Errors[0], "bad.tar") {
 		t.Fatalf("index of a corrupt shard: %+v %v", j, err)
 	}
+	// The others are indexed all the same: a bad shard listed first
+	// does not leave every shard after it on its target without one.
+	client.CreateBucket(ctx, "mixed", nil)
+	putDataset(t, client, "mixed", datasets.Spec{Template: "sh-{0..5}.tar", Records: 2, RecordSize: 100, Extensions: []string{".bin"}, Seed: 6})
+	for _, name := range []string{"a-bad-0.tar", "a-bad-1.tar", "a-bad-2.tar"} {
+		client.Put(ctx, "mixed", name, strings.NewReader(strings.Repeat("x", 3000)), api.PutOptions{Size: 3000})
+	}
+	id, _ = client.IndexShards(ctx, "mixed", api.ListRange{})
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || len(j.Errors) == 0 || !strings.Contains(fmt.Sprint(j.Errors), "a-bad-") {
+		t.Fatalf("index of a bucket with corrupt shards: %+v %v", j, err)
+	}
+	checkIndexes(t, client, "mixed", []string{"sh-0.tar", "sh-1.tar", "sh-2.tar", "sh-3.tar", "sh-4.tar", "sh-5.tar"})
 	// A shard at the name limits has no valid index name: the job goes
 	// on with the others and fails naming it.
 	client.CreateBucket(ctx, "long", nil)

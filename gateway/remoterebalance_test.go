@@ -218,6 +218,42 @@ func TestEvictDropsTheParts(t *testing.T) {
 	}
 }
 
+// An archive job into a remote bucket takes the shard's lock, as a file
+// put into the shard does: the remote's PUT takes no condition, and a
+// file PUT finishing last would write the old shard over the job's.
+func TestArchiveIntoARemoteBucketWaitsForTheShardsLock(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	c := remoteCluster(t, rs, 1)
+	ctx := t.Context()
+	client := c.Client()
+	client.CreateBucket(ctx, "src", nil)
+	if _, err := client.Put(ctx, "src", "a.txt", strings.NewReader("a"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	release := gateway.HoldShardLock(ctx, c.Targets()[0].Node, store.Bucket{Name: "rb", Provider: store.ProviderAWS}, "s.tar")
+	id, err := client.Archive(ctx, "src", api.ArchiveMessage{ToBck: api.Bck{Name: "rb", Provider: "aws"}, ArchName: "s.tar", ListRange: api.ListRange{Template: "a.txt"}})
+	if err != nil {
+		release()
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	rs.mu.Lock()
+	_, written := rs.objects["s.tar"]
+	rs.mu.Unlock()
+	release()
+	if written {
+		t.Fatal("the archive job wrote the shard while a write into it held its lock")
+	}
+	if _, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if _, ok := rs.objects["s.tar"]; !ok {
+		t.Fatal("the archive job did not write the shard once the lock was free")
+	}
+}
+
 // remoteCluster is a cluster of 1 gateway and targets whose s3:// buckets
 // are those of rs.
 func remoteCluster(t *testing.T, rs *countingRemote, targets int) *gatewaytest.Cluster {
