@@ -351,7 +351,7 @@ func TestTargetLoss(t *testing.T) {
 	}{
 		{[]string{"--data", "3", "--parity", "1"}, "ec.data_slices + ec.parity_slices is 4: it needs 5 targets"},
 		{[]string{"--data", "0", "--parity", "1"}, "ec.data_slices"},
-		{[]string{"--data", "2", "--parity", "-1"}, "ec.parity_slices"},
+		{[]string{"--data", "2", "--parity", "-1"}, "--parity -1: cannot be negative"},
 	} {
 		_, errOut, err := aisResult(c.endpoint, append([]string{"bucket", "ec-encode", "ais://coded"}, bad.args...)...)
 		if err == nil || !strings.Contains(errOut, bad.want) {

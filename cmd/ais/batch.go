@@ -124,7 +124,8 @@ func newGetBatchCommand() *cobra.Command {
 				}
 			}
 			if req.Streaming {
-				fmt.Fprintf(os.Stderr, "got %d entries into %s\n", len(req.In), out)
+				// Streamed, the missing are only known inside the archive.
+				fmt.Fprintf(os.Stderr, "asked for %d entries into %s (with --continue-on-error, those missing are empty files under __404__/ in it)\n", len(req.In), out)
 			} else {
 				fmt.Fprintf(os.Stderr, "got %d entries (%d missing) into %s, batch %s\n", len(req.In), missing, out, resp.UUID)
 			}

@@ -536,6 +536,10 @@ func newClusterStartCommand() *cobra.Command {
 				if mountpaths < 1 || mountpaths > 64 {
 					return fmt.Errorf("--mountpaths %d: want 1 to 64", mountpaths)
 				}
+				// Every node's port, and the AuthN service's after them.
+				if last := port + gateways + targets; port < 1 || last > 65535 {
+					return fmt.Errorf("--port %d: the nodes take ports %d to %d, which must lie within 1 to 65535", port, port, last)
+				}
 				c = &localCluster{Args: nodeArgs(noSync, nodeFlags), Mountpaths: mountpaths, TLSCert: tlsCert, TLSKey: tlsKey, Forming: true}
 				c.Endpoint = fmt.Sprintf("%s://127.0.0.1:%d", c.scheme(), port)
 				for i := range gateways + targets {

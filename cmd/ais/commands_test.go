@@ -90,6 +90,28 @@ func runCLI(t *testing.T, args ...string) error {
 	}
 }
 
+// A negative count, size or duration is refused before anything is
+// sent, naming the flag; so are no workers and a port range past 65535.
+func TestNegativeFlagsAreRefused(t *testing.T) {
+	g := newRecordingGateway(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ls", "ais://b", "--limit", "-1"}, "--limit -1: cannot be negative"},
+		{[]string{"auth", "login", "alice", "-p", "x", "--expires", "-1h"}, "--expires -1h0m0s: cannot be negative"},
+		{[]string{"put", os.Args[0], "ais://b/x", "--workers", "0"}, "--workers 0: want 1 to 1024"},
+		{[]string{"cluster", "start", "--dir", t.TempDir(), "--aisnode", os.Args[0], "--port", "65534", "--targets", "3"}, "must lie within 1 to 65535"},
+	} {
+		if err := runCLI(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ais %v: %v, want an error naming %q", tc.args, err, tc.want)
+		}
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Errorf("refused commands sent %v", sent)
+	}
+}
+
 // The object's name given to 'bucket rm' (the wrong verb) destroys no
 // bucket: not that one, nor one named before it.
 func TestBucketRmRefusesAnObjectName(t *testing.T) {
@@ -409,7 +431,7 @@ func TestSelectObjects(t *testing.T) {
 func TestShowScrubFailsOnUnrecoverable(t *testing.T) {
 	for _, asJSON := range []bool{false, true} {
 		var out bytes.Buffer
-		err := showScrub(&out, store.ScrubReport{Objects: 10, OK: 7, Unrecoverable: 3}, "ais://b", asJSON)
+		err := showScrub(&out, store.ScrubReport{Objects: 10, OK: 7, Unrecoverable: 3}, "ais://b", asJSON, true)
 		if err == nil || !strings.Contains(err.Error(), "3 object(s) of ais://b cannot be recovered") {
 			t.Errorf("json %v: %v", asJSON, err)
 		}
@@ -417,8 +439,16 @@ func TestShowScrubFailsOnUnrecoverable(t *testing.T) {
 			t.Errorf("not JSON: %s", out.String())
 		}
 	}
-	if err := showScrub(io.Discard, store.ScrubReport{Objects: 10, OK: 10}, "ais://b", true); err != nil {
+	if err := showScrub(io.Discard, store.ScrubReport{Objects: 10, OK: 10}, "ais://b", true, false); err != nil {
 		t.Error(err)
+	}
+	// Not repaired, what needs repairs fails it: a script's check acts.
+	found := store.ScrubReport{Objects: 10, OK: 8, Corrupt: 1, MissingCopies: 1}
+	if err := showScrub(io.Discard, found, "ais://b", true, false); err == nil || !strings.Contains(err.Error(), "--repair") {
+		t.Errorf("a validate that found a corrupt object: %v", err)
+	}
+	if err := showScrub(io.Discard, store.ScrubReport{Objects: 10, OK: 8, Corrupt: 1, Repaired: 1, MissingCopies: 1}, "ais://b", true, true); err != nil {
+		t.Errorf("a repair that repaired all: %v", err)
 	}
 }
 

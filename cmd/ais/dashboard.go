@@ -32,7 +32,7 @@ func newDashboardCommand() *cobra.Command {
 		Long: "push provisions the AIS-Go dashboard through Grafana's HTTP API. The dashboard reads\n" +
 			"a Prometheus data source that scrapes /metrics of every node; pick it in the dashboard's\n" +
 			"Prometheus variable. --grafana and --token default to GRAFANA_URL and GRAFANA_TOKEN.",
-		Example: "  ais dashboard push --grafana http://localhost:3000 --token glsa_...",
+		Example: "  GRAFANA_TOKEN=glsa_... ais dashboard push --grafana http://localhost:3000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if grafanaURL == "" {
@@ -57,8 +57,8 @@ func newDashboardCommand() *cobra.Command {
 		},
 	}
 	push.Flags().StringVar(&grafanaURL, "grafana", "", "Grafana `URL`, e.g. http://localhost:3000")
-	push.Flags().StringVar(&token, "token", "", "Grafana service account `token` (or API key)")
-	push.Flags().StringVar(&user, "user", "", "basic authentication instead of a token, `NAME:PASSWORD`")
+	push.Flags().StringVar(&token, "token", "", "Grafana service account `token` (or API key; visible in the process list: prefer GRAFANA_TOKEN)")
+	push.Flags().StringVar(&user, "user", "", "basic authentication instead of a token, `NAME:PASSWORD` (visible in the process list)")
 	push.Flags().StringVar(&folder, "folder", "", "`UID` of the Grafana folder to put the dashboard in (default General)")
 	push.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "bound on the request to Grafana")
 	show := &cobra.Command{

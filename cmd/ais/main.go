@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/store"
@@ -109,6 +110,22 @@ func newClient(tc *tls.Config, gateways ...string) *api.Client {
 	return api.NewClientWith(gateways[0], &http.Client{Transport: api.NewTransportTLS(tc)}).AddGateways(gateways[1:]...)
 }
 
+// checkCounts refuses a negative count, size or duration given to a
+// command (a seed may be any number): -1 would otherwise mean "all",
+// "no limit" or the default, each flag its own way.
+func checkCounts(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		switch f.Value.Type() {
+		case "int", "int64", "duration":
+			if err == nil && f.Name != "seed" && strings.HasPrefix(f.Value.String(), "-") {
+				err = fmt.Errorf("--%s %s: cannot be negative", f.Name, f.Value)
+			}
+		}
+	})
+	return err
+}
+
 func newRoot() *cobra.Command {
 	var skipVerify bool
 	root := &cobra.Command{
@@ -123,7 +140,10 @@ func newRoot() *cobra.Command {
 			"for clusters that verify clients.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkCounts(cmd); err != nil {
+				return err
+			}
 			tc, err := clientTLSConfig(skipVerify)
 			if err != nil {
 				return err

@@ -39,7 +39,9 @@ func newPutCommand() *cobra.Command {
 		Use:   "put FILE|DIR|- ais://BUCKET[/NAME]",
 		Short: "Put a file, a directory (recursively, in parallel) or stdin into a bucket",
 		Long: "Put a file as ais://BUCKET/NAME (NAME defaults to the file's base name; a NAME ending in '/' is a prefix).\n" +
-			"A directory is put recursively, in parallel, each file named PREFIX + its path inside the directory.\n" +
+			"A directory is put recursively, in parallel, each file named PREFIX + its path inside the directory;\n" +
+			"a symbolic link to a file is followed (the file it points to is put, wherever it is, under the link's name),\n" +
+			"one to a directory is skipped.\n" +
 			"'-' reads stdin and needs a NAME.",
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -69,6 +71,9 @@ func newPutCommand() *cobra.Command {
 			}
 			if archPath != "" {
 				return putIntoShard(ctx, c, args[0], bucket, name, archPath, archMime)
+			}
+			if workers < 1 || workers > 1024 {
+				return fmt.Errorf("--workers %d: want 1 to 1024", workers)
 			}
 			files, skipped, err := collect(args[0], name)
 			if err != nil {

@@ -40,6 +40,15 @@ func bytesBar(p *mpb.Progress, name string, total int64) *mpb.Bar {
 	)
 }
 
+// tallyBar counts items whose total is unknown (a job's): a spinner
+// with the count and the rate, no ETA.
+func tallyBar(p *mpb.Progress, name string) *mpb.Bar {
+	return p.New(0, mpb.SpinnerStyle(),
+		mpb.PrependDecorators(decor.Name(name, decor.WC{W: 16, C: decor.DindentRight}), decor.CurrentNoUnit("%d", decor.WC{W: 12})),
+		mpb.AppendDecorators(decor.AverageSpeed(nil, " %.0f/s", decor.WC{W: 14})),
+	)
+}
+
 // countBar counts items, with rate and ETA.
 func countBar(p *mpb.Progress, name string, total int64) *mpb.Bar {
 	return p.New(total, mpb.BarStyle(),

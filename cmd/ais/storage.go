@@ -151,7 +151,9 @@ func newScrubCommand(use string) *cobra.Command {
 		Use:   use + " ais://BUCKET",
 		Short: "Read every object, copy and part of a bucket and check its checksum; --repair fixes what it can",
 		Long: "Runs a scrub job on every target and prints its counts: objects, ok, corrupt, repaired,\n" +
-			"unrecoverable, missing copies, misplaced, parts and bad parts. Without --repair it only counts.",
+			"unrecoverable, missing copies, misplaced, parts and bad parts. Without --repair it only counts.\n" +
+			"It exits 1 when objects cannot be recovered, or, without --repair, when any are corrupt,\n" +
+			"miss copies or have bad parts (a script can run it and act on the status).",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket, err := bucketArg(args[0], use)
@@ -177,7 +179,7 @@ func newScrubCommand(use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return showScrub(os.Stdout, report, uri(bucket), asJSON)
+			return showScrub(os.Stdout, report, uri(bucket), asJSON, repair)
 		},
 	}
 	cmd.Flags().BoolVar(&repair, "repair", false, "rewrite bad copies, make missing ones, restore from parts, move misplaced objects")
@@ -191,7 +193,7 @@ func newScrubCommand(use string) *cobra.Command {
 // aborted.
 func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, error) {
 	bars := newBars(ctx, false)
-	bar := countBar(bars, "objects", 0)
+	bar := tallyBar(bars, "objects")
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	lastLine := time.Now()
@@ -205,7 +207,6 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 			bars.Wait()
 			return j, err
 		}
-		bar.SetTotal(j.Objects+1, false)
 		bar.SetCurrent(j.Objects)
 		if !isTerminal(os.Stderr) && time.Since(lastLine) > 5*time.Second {
 			fmt.Fprintf(os.Stderr, "%s: %d objects, %d bytes\n", id, j.Objects, j.Bytes)
@@ -222,7 +223,7 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 		case <-tick.C:
 		}
 	}
-	bar.SetTotal(j.Objects, true)
+	bar.SetTotal(-1, true)
 	bars.Wait()
 	switch {
 	case len(j.Errors) > 0:
@@ -235,8 +236,9 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 }
 
 // showScrub prints a scrub's report, a table or JSON, and fails when
-// objects cannot be recovered, whichever way it is shown.
-func showScrub(out io.Writer, report store.ScrubReport, bucket string, asJSON bool) error {
+// objects cannot be recovered, or, not repaired, need to be, whichever
+// way it is shown.
+func showScrub(out io.Writer, report store.ScrubReport, bucket string, asJSON, repaired bool) error {
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -257,6 +259,9 @@ func showScrub(out io.Writer, report store.ScrubReport, bucket string, asJSON bo
 	}
 	if report.Unrecoverable > 0 {
 		return fmt.Errorf("%d object(s) of %s cannot be recovered", report.Unrecoverable, bucket)
+	}
+	if found := report.Corrupt + report.MissingCopies + report.BadParts; !repaired && found > 0 {
+		return fmt.Errorf("%s needs repairs: %d corrupt, %d missing copies, %d bad parts (run it again with --repair)", bucket, report.Corrupt, report.MissingCopies, report.BadParts)
 	}
 	return nil
 }
