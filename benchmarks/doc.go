@@ -11,7 +11,7 @@
 // measured against:
 //
 //	report, err := benchmarks.Run(ctx, benchmarks.Config{Dir: scratch, Aisnode: "bin/aisnode"}, benchmarks.Suites())
-//	path, err := report.WriteDir("benchmarks/results") // report-<date>.md, .json, latest.md
+//	path, err := report.WriteDir("benchmarks/results", true) // report-<date>.md, .json, latest.md
 //
 // A suite may also be run alone and its results added to a report by hand:
 //

@@ -219,15 +219,20 @@ func (r *Report) WriteFiles(markdownPath, jsonPath string) error {
 	return nil
 }
 
-// WriteDir writes report-<date>.md and report-<date>.json into dir, and
-// the Markdown again as latest.md. It returns the Markdown file's path.
-func (r *Report) WriteDir(dir string) (string, error) {
+// WriteDir writes report-<date>.md and report-<date>.json into dir, and,
+// when latest is set (a whole run), the Markdown again as latest.md: a
+// run cut short does not replace the reference with part of one. It
+// returns the Markdown file's path.
+func (r *Report) WriteDir(dir string, latest bool) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
 	base := filepath.Join(dir, "report-"+r.Date.UTC().Format("2006-01-02-150405"))
 	if err := r.WriteFiles(base+".md", base+".json"); err != nil {
 		return "", err
+	}
+	if !latest {
+		return base + ".md", nil
 	}
 	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(r.Markdown()), 0o644); err != nil {
 		return "", fmt.Errorf("write report: %w", err)

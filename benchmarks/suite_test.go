@@ -133,7 +133,7 @@ func TestSuites(t *testing.T) {
 	}
 
 	out := t.TempDir()
-	path, err := report.WriteDir(out)
+	path, err := report.WriteDir(out, true)
 	if err != nil {
 		t.Fatal(err)
 	}

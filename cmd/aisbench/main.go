@@ -96,15 +96,25 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// The first signal stops the run (the suite running winds down); a
+	// second ends the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	report, runErr := benchmarks.Run(ctx, cfg, selected)
 	if *out == "" {
 		fmt.Print(report.Markdown())
 	} else {
-		path, err := report.WriteDir(*out)
+		path, err := report.WriteDir(*out, runErr == nil)
 		if err != nil {
 			return errors.Join(runErr, err)
 		}
-		fmt.Printf("report: %s (and %s)\n", path, filepath.Join(*out, "latest.md"))
+		if runErr == nil {
+			fmt.Printf("report: %s (and %s)\n", path, filepath.Join(*out, "latest.md"))
+		} else {
+			fmt.Printf("report of the run cut short: %s (%s kept)\n", path, filepath.Join(*out, "latest.md"))
+		}
 	}
 	return runErr
 }
