@@ -173,6 +173,10 @@ type loader struct {
 	}
 }
 
+// DurationGrace is how long past a run's duration an operation under way
+// may take before it is cut: a tenth of the duration, 5 s at least.
+func DurationGrace(duration time.Duration) time.Duration { return max(5*time.Second, duration/10) }
+
 // Load runs a load and returns its report. The report is returned with
 // ErrTooManyErrors too; ctx ends the run early. With Cleanup, the PUTs
 // under way finish, and the cleanup runs, past ctx's cancellation: a
@@ -213,9 +217,18 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	}
 	l.start = time.Now()
 	report.Start = l.start
+	// No operation starts past the duration; one under way is cut a
+	// grace later (a stalled body would hold the run for ever), and not
+	// counted as an error.
+	opsCtx := ctx
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		opsCtx, cancel = context.WithDeadline(ctx, l.start.Add(cfg.Duration+DurationGrace(cfg.Duration)))
+		defer cancel()
+	}
 	var workers sync.WaitGroup
 	for id := range cfg.Workers {
-		workers.Go(func() { l.work(ctx, uint64(id)) })
+		workers.Go(func() { l.work(opsCtx, uint64(id)) })
 	}
 	done := make(chan struct{})
 	var progress sync.WaitGroup
@@ -282,11 +295,12 @@ func (l *loader) next(ctx context.Context, rng *rand.Rand) (put bool, size int64
 	switch {
 	case l.stopped.Load():
 		return false, 0, false
+	case cfg.Duration > 0 && time.Since(l.start) >= cfg.Duration:
+		// Before the context: the one past the duration's grace ends too.
+		l.stop("duration")
+		return false, 0, false
 	case ctx.Err() != nil:
 		l.stop("interrupted")
-		return false, 0, false
-	case cfg.Duration > 0 && time.Since(l.start) >= cfg.Duration:
-		l.stop("duration")
 		return false, 0, false
 	case cfg.MaxOps > 0 && l.ops.Add(1) > cfg.MaxOps:
 		l.stop("operations")

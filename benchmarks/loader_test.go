@@ -3,6 +3,8 @@ package benchmarks_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,6 +124,42 @@ func TestLoadBounds(t *testing.T) {
 				t.Fatalf("stopped by %q after %d PUTs, want %q after %d", r.StopReason, r.Put.Ops, tc.reason, tc.puts)
 			}
 		})
+	}
+}
+
+// A run's duration is a hard stop: a PUT whose target stalls is cut a
+// grace past it, not waited for, and not counted as an error.
+func TestLoadDurationCutsAStalledOperation(t *testing.T) {
+	stalled, ended := make(chan struct{}, 16), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.Header().Set(api.HeaderBucketProps, `{}`)
+			return
+		}
+		stalled <- struct{}{}
+		// A target that takes the request and never answers.
+		select {
+		case <-r.Context().Done():
+		case <-ended:
+		}
+	}))
+	defer srv.Close()
+	defer close(ended)
+	done := make(chan struct{})
+	var r *benchmarks.LoadReport
+	var err error
+	go func() {
+		defer close(done)
+		r, err = benchmarks.Load(t.Context(), benchmarks.LoadConfig{Client: api.NewClient(srv.URL), Bucket: "b", PutPercent: 100, MinSize: 10, Workers: 1, Duration: 100 * time.Millisecond})
+	}()
+	<-stalled
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the run went on past its duration and grace, held by a stalled PUT")
+	}
+	if err != nil || r.StopReason != "duration" || r.Put.Errors != 0 {
+		t.Fatalf("err %v, stopped by %q, %d errors: want the duration, no errors", err, r.StopReason, r.Put.Errors)
 	}
 }
 

@@ -126,7 +126,7 @@ func parse(args []string, env string, usage io.Writer) (options, error) {
 	flags.Var(minSize, "minsize", "minimum object `size` of PUTs, e.g. 64KiB (default 1MiB, or -maxsize)")
 	flags.Var(maxSize, "maxsize", "maximum object `size` of PUTs, e.g. 4MiB (default -minsize)")
 	flags.IntVar(&cfg.Workers, "numworkers", 10, "workers running operations in parallel")
-	flags.Var(seconds{&cfg.Duration}, "duration", "stop after this `duration` (30s, 5m, or seconds)")
+	flags.Var(seconds{&cfg.Duration}, "duration", "stop after this `duration` (30s, 5m, or seconds): no operation starts past it, one under way is cut a tenth of it (5s at least) later")
 	flags.Int64Var(&cfg.MaxOps, "numops", 0, "stop after this many operations, PUTs and GETs")
 	flags.Int64Var(&cfg.MaxPuts, "maxputs", 0, "stop after this many PUTs")
 	flags.Var(&size{n: &cfg.TotalPutSize}, "totalputsize", "stop once PUTs reach this `size`, e.g. 10GiB")
