@@ -90,6 +90,26 @@ func runCLI(t *testing.T, args ...string) error {
 	}
 }
 
+// A preStop hook's --skip-if file that reads true (the whole cluster
+// stops) drains nothing and sends nothing; a value other than true or
+// false is an error, not a guess.
+func TestMaintenanceSkipIf(t *testing.T) {
+	g := newRecordingGateway(t)
+	dir := t.TempDir()
+	stopping, typo := filepath.Join(dir, "stopping"), filepath.Join(dir, "typo")
+	os.WriteFile(stopping, []byte("true"), 0o644)
+	os.WriteFile(typo, []byte("yes"), 0o644)
+	if err := runCLI(t, "cluster", "maintenance", "start", "t1", "--wait-rebalance", "--skip-if", stopping); err != nil {
+		t.Fatalf("with the cluster stopping: %v", err)
+	}
+	if err := runCLI(t, "cluster", "maintenance", "start", "t1", "--skip-if", typo); err == nil || !strings.Contains(err.Error(), `"yes": want true or false`) {
+		t.Fatalf("a --skip-if file reading yes: %v", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Errorf("sent %v", sent)
+	}
+}
+
 // A negative count, size or duration is refused before anything is
 // sent, naming the flag; so are no workers and a port range past 65535.
 func TestNegativeFlagsAreRefused(t *testing.T) {

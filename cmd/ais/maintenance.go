@@ -43,7 +43,7 @@ func newMaintenanceCommand() *cobra.Command {
 func newMaintenanceActionCommand(verb string, want cluster.State, short string) *cobra.Command {
 	var wait bool
 	var timeout time.Duration
-	var secretFile string
+	var secretFile, skipIf string
 	c := &cobra.Command{
 		Use:   verb + " [ID]",
 		Short: short,
@@ -58,6 +58,16 @@ func newMaintenanceActionCommand(verb string, want cluster.State, short string) 
 			}
 			if id == "" {
 				return fmt.Errorf("maintenance %s: name the target (ID, or $%s)", verb, envNodeID)
+			}
+			if skipIf != "" {
+				skip, err := skipRequested(skipIf)
+				if err != nil {
+					return err
+				}
+				if skip {
+					fmt.Printf("%s says the whole cluster is stopping: %s is not drained\n", skipIf, id)
+					return nil
+				}
 			}
 			ctx := cmd.Context()
 			if timeout > 0 {
@@ -83,8 +93,30 @@ func newMaintenanceActionCommand(verb string, want cluster.State, short string) 
 	}
 	c.Flags().StringVar(&secretFile, "secret-file", "", "sign the requests as the node ID with the cluster secret in this `file` (the node's own preStop hook), instead of a user token")
 	c.Flags().BoolVar(&wait, "wait-rebalance", false, "wait until the rebalance the change causes has ended on every target")
+	c.Flags().StringVar(&skipIf, "skip-if", "", "do nothing when this `file` reads \"true\" (a Kubernetes ConfigMap key: the whole cluster is stopping, and draining each target onto the ones still up would pile every object onto the last)")
 	c.Flags().DurationVar(&timeout, "timeout", time.Hour, "how long to wait in all (0: no limit)")
 	return c
+}
+
+// skipRequested reads a --skip-if file: "true" skips, "false" or a
+// missing file does not, anything else is an error (a typo must not
+// silently drain, or not drain, every target).
+func skipRequested(path string) (bool, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("--skip-if: %w", err)
+	}
+	switch value := strings.TrimSpace(string(data)); value {
+	case "true":
+		return true, nil
+	case "false", "":
+		return false, nil
+	default:
+		return false, fmt.Errorf("--skip-if %s reads %q: want true or false", path, value)
+	}
 }
 
 // maintenance moves target id to state want (maintenance or active) and,

@@ -550,6 +550,19 @@ func check(m *manifests) []string {
 				problems = append(problems, checkConfig(fmt.Sprintf("%s: -config %s (%s key %s)", t.owner, file, source, key), content, fields)...)
 			}
 		}
+		// The preStop hook's --skip-if file is a mounted ConfigMap key
+		// that reads false: true, every stop would skip the drain.
+		if hook := node.Lifecycle; hook != nil && hook.PreStop != nil && hook.PreStop.Exec != nil {
+			for _, a := range hook.PreStop.Exec.Command {
+				if file, ok := strings.CutPrefix(a, "--skip-if="); ok {
+					if _, _, content, err := mountedFile(node, volumes, configMaps, secrets, file); err != nil {
+						fail("%s: preStop --skip-if %s: %v", where, file, err)
+					} else if content != "false" {
+						fail("%s: preStop --skip-if %s reads %q: want \"false\" (a target stopping alone drains)", where, file, content)
+					}
+				}
+			}
+		}
 		if id, _ := flag(node.Args, "id"); id != "$(POD_NAME)" || envFromField(node, "POD_NAME") != "metadata.name" {
 			fail("%s: -id must be $(POD_NAME), the pod name (env POD_NAME from metadata.name): the node id stays across restarts", where)
 		}
@@ -823,6 +836,11 @@ func checkTargets(targets, gateways []podTemplate, services map[string]*corev1.S
 			cmd := strings.Join(hook.PreStop.Exec.Command[1:], " ")
 			if !strings.HasPrefix(cmd, "cluster maintenance start") || !strings.Contains(cmd, "--wait-rebalance") {
 				fail("%s: the preStop hook %q is not `ais cluster maintenance start --wait-rebalance`", where, cmd)
+			}
+			// Without it, stopping the whole cluster drains every target
+			// onto the ones still up, the last taking every object.
+			if !strings.Contains(cmd, "--skip-if=") {
+				fail("%s: the preStop hook %q has no --skip-if: a whole cluster's stop would pile every object onto its last target", where, cmd)
 			}
 			// Exec hooks do not expand $(VAR): the CLI takes the id
 			// from AIS_NODE_ID, the pod name like -id.
