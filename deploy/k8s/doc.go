@@ -12,8 +12,10 @@
 // they name; aisnode's flags and config fields are real (read from
 // cmd/aisnode/main.go); one gateway starts the cluster and the others join
 // it at its stable DNS name; every target mountpath is a claim of its own;
-// and a stopping target drains itself first.
+// and a stopping target drains itself first (unless ConfigMap
+// ais-lifecycle says the whole cluster is stopping). The manifests need
+// Kubernetes 1.30 or later (the gateways' sleep preStop hook).
 //
-//	kubectl apply -k deploy/k8s
+//	kubectl apply -k my-overlay   # one that replaces the placeholder Secrets (README.md)
 //	go test ./deploy/k8s/
 package k8s
