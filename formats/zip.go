@@ -54,7 +54,7 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 	// its size, before any bound on the members applies (a directory of
 	// empty records, a few GiB, would be tens of GiB): what it reads is
 	// bounded, whatever the end record declares.
-	if err := checkZipEnd(storage, size); err != nil {
+	if _, err := checkZipEnd(storage, size); err != nil {
 		return nil, &HeaderError{Shard: shard, Offset: -1, Err: err}
 	}
 	budget := &readBudget{r: storage, left: int64(maxZipDirectory) + zipEndSearch}
@@ -77,18 +77,30 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 // the tests).
 var maxZipDirectory uint64 = 128 << 20
 
+// ZipMemory is about the memory a zip shard's Reader holds for as long as
+// it is open: its central directory, as its end record states it, four
+// times over (0 when the end record cannot be read: NewReader fails).
+// A server bounds the shards it holds open at once by it.
+func ZipMemory(r io.ReaderAt, size int64) int64 {
+	dirSize, err := checkZipEnd(r, size)
+	if err != nil {
+		return 0
+	}
+	return 4 * int64(min(dirSize, maxZipDirectory))
+}
+
 // checkZipEnd refuses an end record whose count of members its central
 // directory cannot hold (a member's record is 46 bytes at least):
 // zip.NewReader sizes its list by that count before it reads any (and
 // checks only its low 16 bits after). An end record it cannot find is
 // left for zip.NewReader to name.
-func checkZipEnd(r io.ReaderAt, size int64) error {
+func checkZipEnd(r io.ReaderAt, size int64) (dirSize uint64, err error) {
 	const endLen, locatorLen, end64Len, minRecord = 22, 20, 56, 46
 	block := pool.Get(int(min(size, zipEndSearch)))
 	defer pool.Put(block)
 	base := size - int64(len(block))
 	if n, _ := r.ReadAt(block, base); n < len(block) {
-		return nil
+		return 0, nil
 	}
 	at := -1
 	for i := len(block) - endLen; i >= 0; i-- {
@@ -98,12 +110,12 @@ func checkZipEnd(r io.ReaderAt, size int64) error {
 		}
 	}
 	if at < 0 {
-		return nil
+		return 0, nil
 	}
 	end := block[at:]
 	endAt := uint64(base) + uint64(at)
 	records := uint64(binary.LittleEndian.Uint16(end[10:]))
-	dirSize := uint64(binary.LittleEndian.Uint32(end[12:]))
+	dirSize = uint64(binary.LittleEndian.Uint32(end[12:]))
 	dirOffset := uint64(binary.LittleEndian.Uint32(end[16:]))
 	if records == 0xffff || dirSize == 0xffffffff || dirOffset == 0xffffffff {
 		// Zip64: the counts are in the zip64 end record the locator
@@ -111,17 +123,17 @@ func checkZipEnd(r io.ReaderAt, size int64) error {
 		locator := make([]byte, locatorLen)
 		record := make([]byte, end64Len)
 		if base+int64(at) < locatorLen {
-			return nil
+			return 0, nil
 		}
 		if _, err := r.ReadAt(locator, base+int64(at)-locatorLen); err != nil || binary.LittleEndian.Uint32(locator) != 0x07064b50 {
-			return nil
+			return 0, nil
 		}
 		offset := binary.LittleEndian.Uint64(locator[8:])
 		if offset > uint64(size) {
-			return nil
+			return 0, nil
 		}
 		if _, err := r.ReadAt(record, int64(offset)); err != nil || binary.LittleEndian.Uint32(record) != 0x06064b50 {
-			return nil
+			return 0, nil
 		}
 		records = binary.LittleEndian.Uint64(record[32:])
 		dirSize = binary.LittleEndian.Uint64(record[40:])
@@ -134,9 +146,9 @@ func checkZipEnd(r io.ReaderAt, size int64) error {
 		dirSize = max(dirSize, endAt-dirOffset)
 	}
 	if records > dirSize/minRecord {
-		return fmt.Errorf("%w: its end record claims %d members in a central directory of %d bytes", ErrCorrupt, records, dirSize)
+		return 0, fmt.Errorf("%w: its end record claims %d members in a central directory of %d bytes", ErrCorrupt, records, dirSize)
 	}
-	return nil
+	return dirSize, nil
 }
 
 // zipEndSearch is what zip.NewReader reads to find the end records (the

@@ -421,7 +421,7 @@ func TestListPagesAreStableAndComplete(t *testing.T) {
 }
 
 func TestArchPathReadsOneMember(t *testing.T) {
-	_, client := embedded(t)
+	c, client := embedded(t)
 	ctx := t.Context()
 	client.CreateBucket(ctx, "shards", nil)
 	for _, ext := range []string{".tar", ".tgz", ".zip", ".msgpack", ".tfrecord"} {
@@ -463,6 +463,29 @@ func TestArchPathReadsOneMember(t *testing.T) {
 	client.Put(ctx, "shards", "plain.bin", strings.NewReader("not an archive at all"), api.PutOptions{Size: 21})
 	if _, err := client.GetBytes(ctx, "shards", "plain.bin", api.GetOptions{ArchPath: "x"}); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("archpath of a non-archive: %v", err)
+	}
+	// A zip shard's directory is held while its file is read, within a
+	// bound: each read (archpath, archregx, get-batch) lets it go, and
+	// past the bound a read waits, then is told to come back (503).
+	var out bytes.Buffer
+	batch := api.BatchRequest{In: []api.BatchEntry{{ObjName: "shard-0.zip", ArchPath: "a/1.jpg"}, {ObjName: "shard-0.zip", ArchPath: "nope"}}, ContinueOnErr: true}
+	if _, err := client.GetBatch(ctx, "shards", batch, &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetBytes(ctx, "shards", "shard-0.zip", api.GetOptions{ArchRegex: "jpg", ArchMode: "suffix"}); err != nil {
+		t.Fatal(err)
+	}
+	node := c.Primary().Node
+	if !gateway.ZipMemoryFree(node) {
+		t.Fatal("the zip shards read hold their directories still")
+	}
+	release := gateway.HoldZipMemory(ctx, node)
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := client.GetBytes(short, "shards", "shard-0.zip", api.GetOptions{ArchPath: "a/1.cls"})
+	release()
+	if err == nil {
+		t.Fatal("a zip shard was read past the bound of the directories held")
 	}
 }
 

@@ -222,3 +222,21 @@ func SetShardLockWait(d time.Duration) func() {
 	shardLockWait = d
 	return func() { shardLockWait = old }
 }
+
+// HoldZipMemory takes all of n's zip memory, as zip shards being read
+// would, and returns its release.
+func HoldZipMemory(ctx context.Context, n *Node) func() {
+	if err := n.zipMemory.Acquire(ctx, maxZipMemory); err != nil {
+		panic(err)
+	}
+	return func() { n.zipMemory.Release(maxZipMemory) }
+}
+
+// ZipMemoryFree reports whether none of n's zip memory is held.
+func ZipMemoryFree(n *Node) bool {
+	if !n.zipMemory.TryAcquire(maxZipMemory) {
+		return false
+	}
+	n.zipMemory.Release(maxZipMemory)
+	return true
+}

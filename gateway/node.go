@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
@@ -318,6 +320,10 @@ type Node struct {
 	// recordRewrites bounds the archpath PUTs into record-format shards
 	// at once (each holds a record in memory).
 	recordRewrites chan struct{}
+	// zipMemory bounds the zip shards open at once for their files (each
+	// holds its central directory, up to half a GiB), by
+	// formats.ZipMemory.
+	zipMemory *semaphore.Weighted
 	// ecRestarts orders the ec-resilvers a map change starts.
 	ecRestarts sync.Mutex
 	// leaveWaits is set while a leaving target waits for its download
@@ -438,6 +444,7 @@ func New(cfg Config) (*Node, error) {
 		metrics: newMetrics(),
 		// 4 × formats.MaxBufferedRecord at most.
 		recordRewrites: make(chan struct{}, 4),
+		zipMemory:      semaphore.NewWeighted(maxZipMemory),
 		archiveSlots:   make(chan struct{}, archiveWriters),
 		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout, RecordsStall: cfg.RecordsStall}),
 	}
