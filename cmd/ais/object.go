@@ -286,7 +286,10 @@ func newGetCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get ais://BUCKET/OBJECT [FILE|-]",
 		Short: "Get an object into a file (default: its base name) or stdout ('-')",
-		Args:  cobra.RangeArgs(1, 2),
+		Long: "Get an object into a file (default: its base name, in the current directory) or stdout ('-').\n" +
+			"The object is written beside the file and renamed over it once whole: a file there is replaced\n" +
+			"(the command says so), and a failed download leaves it as it was.",
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket, name, err := parseURI(args[0])
 			if err != nil {
@@ -335,6 +338,7 @@ func newGetCommand() *cobra.Command {
 				return err
 			}
 			var n int64
+			_, existed := os.Lstat(dest)
 			err = writeLocalFile(dest, func(w io.Writer) (err error) {
 				n, err = io.Copy(w, r)
 				return err
@@ -342,7 +346,11 @@ func newGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "got %s/%s -> %s (%d bytes)\n", uri(bucket), name, dest, n)
+			replaced := ""
+			if existed == nil {
+				replaced = ", replacing the file that was there" // as cp does, but said
+			}
+			fmt.Fprintf(os.Stderr, "got %s/%s -> %s (%d bytes%s)\n", uri(bucket), name, dest, n, replaced)
 			return nil
 		},
 	}
