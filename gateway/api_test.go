@@ -794,7 +794,10 @@ func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 	if err := client.CreateBucket(ctx, "b", nil); err != nil {
 		t.Fatal(err)
 	}
-	forged := map[string]string{"dsort.job": "srt-x", "remote.version": "7", "remote.etag": "e", "owner": "me"}
+	forged := map[string]string{"dsort.job": "srt-x", "remote.version": "7", "remote.etag": "e", "owner": "me",
+		// An ETag a copied HEAD would carry onto new bytes, and a forged
+		// multipart layout.
+		"s3.etag": "\"0123\"", "s3.mp-parts": "9", "s3.mp-sizes": "1*9", "s3.mp-upload": "u"}
 	if _, err := client.Put(ctx, "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4, Custom: forged}); err != nil {
 		t.Fatal(err)
 	}

@@ -399,10 +399,12 @@ func encodeCustom(m map[string]string) string {
 // reservedCustom reports a custom key the node itself sets, which a
 // client's metadata must not: a cached object's remote attributes (a
 // validated warm GET compares them), the dSort job that wrote an output
-// shard (a recovery removes what it marks). The S3 ETag and multipart
-// layout come this way from the S3 API, which takes care of them.
+// shard (a recovery removes what it marks), the S3 ETag and multipart
+// layout (conditional requests and GETs by part number trust them; the
+// S3 API sends them signed as its node).
 func reservedCustom(key string) bool {
-	return key == pipeline.CustomJob || key == pipeline.CustomAttempt || strings.HasPrefix(key, "remote.")
+	return key == pipeline.CustomJob || key == pipeline.CustomAttempt || strings.HasPrefix(key, "remote.") ||
+		key == store.CustomETag || strings.HasPrefix(key, "s3.mp-")
 }
 
 // decodeCustom reads what encodeCustom wrote, less the keys the node

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -39,6 +41,11 @@ func (s s3Backend) owned(bucket, name string) (store.Bucket, bool) {
 func (s s3Backend) Put(ctx context.Context, bucket, name string, body io.Reader, opts api.PutOptions) (store.ObjectMeta, error) {
 	b, ok := s.owned(bucket, name)
 	if !ok {
+		if slices.ContainsFunc(slices.Collect(maps.Keys(opts.Custom)), reservedCustom) {
+			// A completed upload's ETag and parts: keys the owner takes
+			// from a node only (the S3 API checked the user's right).
+			return s.n.clusterClient().Put(ctx, bucket, name, body, opts)
+		}
 		return s.Client.Put(ctx, bucket, name, body, opts)
 	}
 	if _, err := s.n.bucketProps(b); err != nil {
