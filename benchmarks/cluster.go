@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -178,18 +179,34 @@ func (c *localCluster) restart(n *clusterNode) error {
 // freePort returns a loopback port that was free a moment ago, outside
 // the ephemeral range (32768-60999 on Linux): there, the client side of
 // another connection (tests running beside) could take it before the
-// node binds it.
+// node binds it. A port is handed out once per process: two clusters
+// started at once (suites, tests) do not race for one.
 func freePort() (int, error) {
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 200 {
 		port := 20000 + rand.IntN(10000)
+		if handedOut.ports[port] {
+			continue
+		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
 		}
 		l.Close()
+		if handedOut.ports == nil {
+			handedOut.ports = map[int]bool{}
+		}
+		handedOut.ports[port] = true
 		return port, nil
 	}
 	return 0, errors.New("no free loopback port in 20000-29999")
+}
+
+// handedOut are the ports freePort returned.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
 }
 
 // launch starts one node, logging to node.log in its directory. The
