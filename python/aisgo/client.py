@@ -751,6 +751,13 @@ class Client:
             ``$AIS_AUTHN_TOKEN``, else the file ``$AIS_AUTHN_TOKEN_FILE``
             names, else ``~/.config/ais/cli/auth.token`` (where
             ``ais auth login`` keeps it), else none.
+        retry_time: seconds a request that can be sent twice (a GET, a
+            HEAD, a PUT whose body rewinds, or one that never left) is
+            tried again, with growing pauses, when its node cannot be
+            reached or does not answer, so that a target restarting (a
+            rolling upgrade) does not fail a training job's reads; the
+            default 0 fails at once (a script asking whether the cluster
+            is up). The PyTorch datasets read with 60 s.
 
     The client is safe to use from several threads, and to pickle into
     DataLoader workers (each process opens its own connections).
@@ -764,6 +771,7 @@ class Client:
         pool_size: int = 32,
         verify: Union[bool, str, None] = None,
         token: Optional[str] = None,
+        retry_time: float = 0.0,
     ) -> None:
         if endpoint is None:
             endpoint = os.environ.get("AIS_ENDPOINT") or "http://localhost:8080"
@@ -776,6 +784,9 @@ class Client:
                 raise ValueError(f"endpoint {g!r}: want http://HOST:PORT or https://HOST:PORT")
         self._gateways = gateways
         self.timeout = timeout
+        if retry_time < 0:
+            raise ValueError(f"retry_time {retry_time}: cannot be negative")
+        self.retry_time = retry_time
         self.pool_size = pool_size
         self.verify = verify if verify is not None else verify_from_env()
         self.token = (token if token is not None else token_from_env()).strip()
@@ -923,9 +934,22 @@ class Client:
         # that appends): once sent, it is not sent again to another gateway.
         replayable = method in _IDEMPOTENT and not (method != "GET" and isinstance(json_body, Mapping) and "action" in json_body)
         attempt = 0
+        deadline, pause = time.monotonic() + getattr(self, "retry_time", 0.0), 0.2
         while True:
             try:
                 return self._do_once(method, path, params, hdrs, payload, body, stream, first_hop, replayable)
+            except (AisConnectionError, AisTimeout) as exc:
+                # A node down a while (a target restarting, its gateway
+                # still sending its objects' reads there): asked again
+                # through the gateway, when sending twice is safe.
+                if first_hop is not None or (exc.sent and not replayable) or time.monotonic() + pause > deadline:
+                    raise
+                if body is not None and not body.rewind():
+                    raise
+                if body is not None:
+                    body.sent = False
+                time.sleep(pause)
+                pause = min(2 * pause, 5.0)
             except errors.Unavailable as exc:
                 if isinstance(exc, errors.NoQuorum) or attempt >= len(RETRY_DELAYS):
                     raise

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import bz2
+import copy
 import fcntl
 import gzip
 import io
@@ -268,6 +269,24 @@ def _close_epochs(fd: int, path: str, maker: int) -> None:
             pass
 
 
+# DATASET_RETRY_TIME is how long a dataset's reads are tried again when a
+# node cannot be reached: a target restarting (a rolling upgrade, its
+# keepalive timeout and its start) does not end a training job.
+DATASET_RETRY_TIME = 60.0
+
+
+def _retrying(client: Client, retry_time: float) -> Client:
+    """A copy of client whose reads are tried again for retry_time seconds
+    (the longer of its own and this)."""
+    if retry_time < 0:
+        raise ValueError(f"retry_time {retry_time}: cannot be negative")
+    if client is None or getattr(client, "retry_time", 0.0) >= retry_time:
+        return client
+    reading = copy.copy(client)
+    reading.retry_time = retry_time
+    return reading
+
+
 class ShardDataset(IterableDataset):
     """Streams the samples of a bucket's tar/tgz shards.
 
@@ -289,6 +308,9 @@ class ShardDataset(IterableDataset):
             ``shuffle_buffer`` > 0.
         rank, world_size: this process's place among distributed ranks;
             default torch.distributed's, else ``$RANK``/``$WORLD_SIZE``.
+        retry_time: seconds a read is tried again when its node cannot be
+            reached (a target restarting); the dataset reads with a copy
+            of the client set so, the one given is left as it is.
 
     Each epoch, the shard list is shuffled (the same way in every process)
     and split: rank r of w takes every w-th shard from r, and DataLoader
@@ -323,11 +345,12 @@ class ShardDataset(IterableDataset):
         shuffle_shards: Optional[bool] = None,
         rank: Optional[int] = None,
         world_size: Optional[int] = None,
+        retry_time: float = DATASET_RETRY_TIME,
     ) -> None:
         super().__init__()
         if shuffle_buffer < 0:
             raise ValueError("shuffle_buffer must be >= 0")
-        self.client = client
+        self.client = client = _retrying(client, retry_time)
         self.bucket = bucket
         self.template = template
         self.prefix = prefix
@@ -605,6 +628,7 @@ class RecordDataset(Dataset):
         shards: a list of shard names, or a template (as ShardDataset
             takes; the names that exist).
         transform: called with each item; its result is returned instead.
+        retry_time: as ShardDataset's.
 
     Every shard needs its index, ``<shard>.idx`` (``ais archive index``, or
     dSort's ``"output_index": true``). Item ``i`` is the i-th member across
@@ -620,9 +644,10 @@ class RecordDataset(Dataset):
         transform: Optional[Callable[[Sample], Any]] = None,
         *,
         load_concurrency: int = 8,
+        retry_time: float = DATASET_RETRY_TIME,
     ) -> None:
         super().__init__()
-        self.client = client
+        self.client = client = _retrying(client, retry_time)
         self.bucket = bucket
         self.transform = transform
         if isinstance(shards, str):

@@ -9,6 +9,7 @@ import json
 import os
 import tarfile
 import threading
+import time
 
 import pytest
 
@@ -420,6 +421,68 @@ def test_errors_do_not_show_a_redirects_grant():
     assert "s3cr3t-grant" not in str(e.value) and "127.0.0.1:1/v1/objects/b/o" in str(e.value)
     # Nor in the exception it came from, which a traceback prints.
     assert e.value.__cause__ is None and e.value.__suppress_context__, f"the chained {e.value.__cause__ or e.value.__context__!r} is printed"
+
+
+def test_reads_wait_for_a_restarting_target():
+    """A read the gateway sends to a target that is down (restarting) is
+    asked again, through the gateway, for the client's retry_time; with
+    the default 0 it fails at once. The datasets read with 60 s."""
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    target_port = probe.getsockname()[1]
+    probe.close()
+
+    class Gateway(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{target_port}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class Target(_QuietHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.send_header("Ais-Version", "1")
+            self.end_headers()
+            self.wfile.write(b"data")
+
+    gateway = _serve(Gateway)
+    endpoint = f"http://127.0.0.1:{gateway.server_address[1]}"
+    target = None
+    try:
+        with pytest.raises(aisgo.AisConnectionError):
+            aisgo.Client(endpoint).get_object("b", "o")
+
+        def start_target():
+            nonlocal target
+            time.sleep(1)
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", target_port), Target)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            target = server
+
+        threading.Thread(target=start_target, daemon=True).start()
+        assert aisgo.Client(endpoint, retry_time=30).get_object("b", "o") == b"data"
+    finally:
+        gateway.shutdown()
+        if target is not None:
+            target.shutdown()
+    with pytest.raises(ValueError, match="retry_time"):
+        aisgo.Client(endpoint, retry_time=-1)
+
+
+def test_datasets_read_with_retries():
+    """A dataset reads with a copy of the client that retries; the client
+    given is left as it was."""
+    if not os.environ.get("CI"):
+        pytest.importorskip("torch")
+    from aisgo import torch as torch_mod
+    c = aisgo.Client("http://127.0.0.1:1")
+    reading = torch_mod._retrying(c, torch_mod.DATASET_RETRY_TIME)
+    assert reading is not c and reading.retry_time == 60.0 and c.retry_time == 0.0
+    assert torch_mod._retrying(reading, 60.0) is reading
 
 
 def test_job_wait_waits_for_a_silent_target(monkeypatch):
