@@ -864,11 +864,16 @@ class Client:
 
     def _send(self, method: str, url: str, *, headers: Optional[Mapping[str, str]], data: Any, stream: bool, gateway: bool) -> requests.Response:
         """One HTTP exchange, no redirects followed."""
+        hdrs: Dict[str, Optional[str]] = dict(headers or {})
+        if self.token and "agrant=" in urlsplit(url).query:
+            # A redirect's grant authorizes this hop (a target): the token
+            # stays with the gateways (None drops the session's header).
+            hdrs["Authorization"] = None
         try:
             return self._session().request(
                 method,
                 url,
-                headers=dict(headers or {}),
+                headers=hdrs,
                 data=data,
                 stream=stream,
                 allow_redirects=False,

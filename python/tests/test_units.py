@@ -485,6 +485,38 @@ def test_datasets_read_with_retries():
     assert torch_mod._retrying(reading, 60.0) is reading
 
 
+def test_token_stays_with_the_gateways():
+    """A redirect that carries an access grant is followed without the
+    token: the target needs only the grant, and never sees the token."""
+    seen = {}
+
+    class Target(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen["target"] = self.headers.get("Authorization")
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    target = _serve(Target)
+
+    class Gateway(_QuietHandler):
+        def do_GET(self):  # noqa: N802
+            seen["gateway"] = self.headers.get("Authorization")
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{target.server_address[1]}{self.path}?agrant=g")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    gateway = _serve(Gateway)
+    try:
+        assert aisgo.Client(f"http://127.0.0.1:{gateway.server_address[1]}", token="tok").get_object("b", "o") == b"ok"
+    finally:
+        gateway.shutdown()
+        target.shutdown()
+    assert seen == {"gateway": "Bearer tok", "target": None}, seen
+
+
 def test_job_wait_waits_for_a_silent_target(monkeypatch):
     """A target of a job that does not answer (restarting: it resumes its
     part) is waited for; one that stays silent ends the wait, after a
