@@ -300,6 +300,45 @@ func TestRangeRequests(t *testing.T) {
 	}
 }
 
+// A name on two targets (a stray copy not yet removed) is listed as its
+// owner holds it, whichever target answers first.
+func TestListingTakesTheOwnersCopy(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	b := store.NewBucket("b")
+	strays := map[int]string{} // the index of the owner target → a name it owns
+	for i := 0; len(strays) < 2 && i < 100; i++ {
+		name := fmt.Sprintf("o-%d", i)
+		if _, err := client.Put(ctx, "b", name, strings.NewReader("four"), api.PutOptions{Size: 4}); err != nil {
+			t.Fatal(err)
+		}
+		for k, target := range c.Targets() {
+			if _, err := target.Store.Head(ctx, b, name); err == nil && strays[k] == "" {
+				strays[k] = name
+				// An older, longer copy on the other target.
+				other := c.Targets()[1-k]
+				if _, err := other.Store.Put(ctx, b, name, strings.NewReader("stale copy"), store.PutOptions{Size: 10}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if len(strays) != 2 {
+		t.Fatalf("names owned by each target: %v", strays)
+	}
+	page, err := client.ListObjects(ctx, "b", api.ListObjectsMessage{Props: "name,size"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range page.Entries {
+		if e.Size != 4 {
+			t.Errorf("%s listed with %d bytes: the stray copy's, not its owner's", e.Name, e.Size)
+		}
+	}
+}
+
 // Bad input gets the right status and a JSON body that names the problem.
 func TestBadRequests(t *testing.T) {
 	c, client := embedded(t)

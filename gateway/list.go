@@ -168,6 +168,39 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 }
 
 // listPage gathers one page from every target.
+// dedupeListing sorts the targets' entries by name and keeps one of each
+// name: the same name on two targets (an object being moved, a copy not
+// yet removed) counts once, as its owner lists it (the copy a write goes
+// to), not as whichever target answered first. targetOf names the target
+// of entry k, ownerOf the owner of a name.
+func dedupeListing(all []api.ListEntry, targetOf func(k int) string, ownerOf func(name string) string) []api.ListEntry {
+	order := make([]int, len(all))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(x, y int) int { return strings.Compare(all[x].Name, all[y].Name) })
+	out := make([]api.ListEntry, 0, len(all))
+	for i := 0; i < len(order); {
+		j := i + 1
+		for j < len(order) && all[order[j]].Name == all[order[i]].Name {
+			j++
+		}
+		pick := order[i]
+		if j-i > 1 {
+			owner := ownerOf(all[pick].Name)
+			for _, k := range order[i:j] {
+				if targetOf(k) == owner {
+					pick = k
+					break
+				}
+			}
+		}
+		out = append(out, all[pick])
+		i = j
+	}
+	return out
+}
+
 func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjectsMessage, after string) (*api.ListPage, error) {
 	// An offline target cannot answer: the page says which, so that it
 	// is not taken for whole (its objects are away, not gone).
@@ -196,16 +229,21 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 		wg.Go(func() { pages[i], errs[i] = n.peer.List(ctx, t, b, q) })
 	}
 	wg.Wait()
-	var merged []api.ListEntry
+	var all []api.ListEntry
+	var from []int // the target of each entry
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("list %s on target %s: %w", b, targets[i].ID, err)
 		}
-		merged = append(merged, pages[i]...)
+		all = append(all, pages[i]...)
+		for range pages[i] {
+			from = append(from, i)
+		}
 	}
-	slices.SortFunc(merged, func(a, b api.ListEntry) int { return strings.Compare(a.Name, b.Name) })
-	// The same name on two targets (an object being moved) counts once.
-	merged = slices.CompactFunc(merged, func(a, b api.ListEntry) bool { return a.Name == b.Name })
+	merged := dedupeListing(all, func(k int) string { return targets[from[k]].ID }, func(name string) string {
+		owner, _ := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
+		return owner.ID
+	})
 	page := &api.ListPage{Entries: merged, Incomplete: incomplete}
 	if len(merged) >= msg.PageSize {
 		page.Entries = merged[:msg.PageSize]
