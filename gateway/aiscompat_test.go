@@ -880,6 +880,28 @@ func TestListArchiveMembersKeepsToABudget(t *testing.T) {
 	if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil || len(page.Entries) != 4 {
 		t.Fatalf("a page within the budget: %d %.300s", status, body)
 	}
+	// The gateway holds every target's page at once: the budget is the
+	// whole page's, shared among the targets. 30 KiB of names fit one
+	// target's 64 KiB, not a third of it.
+	three := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3})
+	if err := three.Client().CreateBucket(ctx, "arch", nil); err != nil {
+		t.Fatal(err)
+	}
+	medium := shard(10, 3<<10)
+	if _, err := three.Client().Put(ctx, "arch", "medium.tgz", bytes.NewReader(medium), api.PutOptions{Size: int64(len(medium))}); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = call(t, http.MethodGet, three.Primary().URL()+"/v1/buckets/arch", nil, fmt.Sprintf(`{"action":"list","value":{"flags":"%d"}}`, api.ListArchive))
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "medium.tgz") {
+		t.Fatalf("30 KiB of members over 3 targets' share of 64 KiB: %d %.300s, want 400", status, body)
+	}
+	if _, err := client.Put(ctx, "arch", "medium.tgz", bytes.NewReader(medium), api.PutOptions{Size: int64(len(medium))}); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = call(t, http.MethodGet, url, nil, fmt.Sprintf(`{"action":"list","value":{"flags":"%d","prefix":"medium"}}`, api.ListArchive))
+	if status != http.StatusOK {
+		t.Fatalf("30 KiB of members on one target: %d %.300s", status, body)
+	}
 }
 
 func TestHeadObjectAndErrorsInAIStoreShape(t *testing.T) {

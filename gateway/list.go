@@ -222,6 +222,7 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	q.Set(api.QueryProps, msg.Props)
 	q.Set(api.QueryFlags, strconv.FormatUint(uint64(msg.Flags), 10))
 	q.Set(api.QueryTimeFormat, msg.TimeFormat)
+	q.Set(queryListTargets, strconv.Itoa(len(targets)))
 	pages := make([][]api.ListEntry, len(targets))
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
@@ -290,10 +291,16 @@ func timeLayout(format string) (string, error) {
 const maxArchiveMembers = 100000
 
 // maxArchiveListBytes bounds what a page's archive members take (their
-// names and fields): the page is built in memory, and a gateway takes no
-// bigger answer from a target (peer.MaxAnswer). A shard's member names
-// may be long (a tar name up to 1 MiB) and compress well.
+// names and fields), shared among the targets a gateway asks (it holds
+// every target's page at once): the page is built in memory, and a
+// gateway takes no bigger answer from a target (peer.MaxAnswer). A
+// shard's member names may be long (a tar name up to 1 MiB) and compress
+// well.
 var maxArchiveListBytes int64 = 48 << 20
+
+// queryListTargets tells a target how many targets a gateway's listing
+// asks, to share the member bound by.
+const queryListTargets = "list_targets"
 
 // jsonLength is how many bytes a string takes in the JSON answer: up to
 // six a byte (<, >, &, control bytes and invalid UTF-8 are escaped).
@@ -356,7 +363,10 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]api.ListEntry, 0, len(objects)+len(dirs))
-	budget := maxArchiveListBytes
+	// The gateway merges every target's page: the members' bound is the
+	// whole page's, shared.
+	asked, _ := strconv.Atoi(q.Get(queryListTargets))
+	budget := maxArchiveListBytes / int64(min(max(asked, 1), 1024))
 	for _, o := range objects {
 		e := n.listEntry(r.Context(), b, o, props, layout)
 		if flags&api.ListArchive != 0 {
