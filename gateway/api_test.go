@@ -517,9 +517,9 @@ func TestArchPathReadsOneMember(t *testing.T) {
 	if _, err := client.GetBytes(ctx, "shards", "plain.bin", api.GetOptions{ArchPath: "x"}); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("archpath of a non-archive: %v", err)
 	}
-	// A zip shard's directory is held while its file is read, within a
-	// bound: each read (archpath, archregx, get-batch) lets it go, and
-	// past the bound a read waits, then is told to come back (503).
+	// A zip shard's directory is read within a bound: each read
+	// (archpath, archregx, get-batch) lets it go, and past the bound a
+	// read waits, then is told to come back (503).
 	var out bytes.Buffer
 	batch := api.BatchRequest{In: []api.BatchEntry{{ObjName: "shard-0.zip", ArchPath: "a/1.jpg"}, {ObjName: "shard-0.zip", ArchPath: "nope"}}, ContinueOnErr: true}
 	if _, err := client.GetBatch(ctx, "shards", batch, &out); err != nil {

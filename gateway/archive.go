@@ -56,12 +56,11 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		return
 	}
 	if match == nil {
-		data, size, release, err := n.openMember(r.Context(), f, b, obj, name, path.Clean(member))
+		data, size, err := n.openMember(r.Context(), f, b, obj, name, path.Clean(member))
 		if err != nil {
 			n.writeError(w, r, shardError(err))
 			return
 		}
-		defer release()
 		status, length := http.StatusOK, size
 		start, part, err := int64(0), int64(0), errIgnoreRange
 		if spec := r.Header.Get("Range"); spec != "" {
@@ -121,53 +120,52 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 
 // openMember finds a file of a shard: in a tar shard by the directory of
 // its files (tarDirs), in the others by reading up to it. It returns a
-// reader of the file's data (not to be used past obj's Close), its size,
-// and the release of what the reader holds (a zip shard's share of
-// zipMemory), to call once it is read.
-func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket, obj store.Object, name, member string) (io.Reader, int64, func(), error) {
+// reader of the file's data (not to be used past obj's Close) and its
+// size. A zip shard's directory is read within zipMemory, taken until
+// the file is found: held while the file streams, a get-batch's entries
+// (read ahead, written in order) would wait for one another.
+func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket, obj store.Object, name, member string) (io.Reader, int64, error) {
 	if f.Offsets() {
 		e, err := n.tarDirs.find(f, b, name, contextObject{obj, ctx}, member)
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, 0, err
 		}
-		return io.NewSectionReader(obj, e.DataOffset, e.Size), e.Size, func() {}, nil
+		return io.NewSectionReader(obj, e.DataOffset, e.Size), e.Size, nil
 	}
 	release, err := n.holdShard(ctx, f, obj)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, err
 	}
+	defer release()
 	// Read through the context: a compressed shard is decompressed up
 	// to the file (or whole, for one it lacks), which a caller gone
 	// stops.
 	rd, err := f.NewReader(contextReaderAt{ctx, obj}, obj.Meta().Size, name)
 	if err != nil {
-		release()
-		return nil, 0, nil, err
+		return nil, 0, err
 	}
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
-			release()
-			return nil, 0, nil, missingMember(name, member)
+			return nil, 0, missingMember(name, member)
 		}
 		if err != nil {
-			release()
-			return nil, 0, nil, err
+			return nil, 0, err
 		}
 		if e.Name == member {
-			return io.LimitReader(rd, e.Size), e.Size, release, nil
+			return io.LimitReader(rd, e.Size), e.Size, nil
 		}
 	}
 }
 
-// maxZipMemory bounds the central directories of the zip shards open at
-// once for their files (archpath, archregx, get-batch).
+// maxZipMemory bounds the central directories of the zip shards being
+// read at once for their files (archpath, get-batch: until the file is
+// found; archregx: the whole read).
 const maxZipMemory = 1 << 30
 
-// holdShard takes a zip shard's share of zipMemory for as long as its
-// reader is open (a slow client's download included), waiting for it
-// until ctx ends; other formats hold nothing. The function it returns
-// releases it.
+// holdShard takes a zip shard's share of zipMemory, waiting for it until
+// ctx ends; other formats hold nothing. The function it returns releases
+// it.
 func (n *Node) holdShard(ctx context.Context, f formats.Format, obj store.Object) (func(), error) {
 	if f.Name() != (formats.Zip{}).Name() || n.zipMemory == nil {
 		return func() {}, nil

@@ -557,9 +557,8 @@ func (n *Node) openInObject(ctx context.Context, obj store.Object, item batchIte
 		f, err := n.archiveFormat(obj, item.ObjName, "")
 		if err == nil {
 			var data io.Reader
-			var release func()
-			if data, size, release, err = n.openMember(ctx, f, item.bucket, obj, item.ObjName, item.ArchPath); err == nil {
-				return readCloser{data, releasing{obj, release}}, size, nil
+			if data, size, err = n.openMember(ctx, f, item.bucket, obj, item.ObjName, item.ArchPath); err == nil {
+				return readCloser{data, obj}, size, nil
 			}
 		}
 		obj.Close()
@@ -580,18 +579,6 @@ func (n *Node) openInObject(ctx context.Context, obj store.Object, item batchIte
 		return readCloser{io.LimitReader(obj, length), obj}, length, nil
 	}
 	return obj, size, nil
-}
-
-// releasing closes an object, then releases what its reader held.
-type releasing struct {
-	io.Closer
-	release func()
-}
-
-func (r releasing) Close() error {
-	err := r.Closer.Close()
-	r.release()
-	return err
 }
 
 // readCloser reads from one and closes another.

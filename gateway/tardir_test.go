@@ -141,12 +141,12 @@ func TestMemberSearchStopsWithItsCaller(t *testing.T) {
 	}
 	w.Close()
 	obj := memObject{bytes.NewReader(shard.Bytes()), store.ObjectMeta{Name: "s.tgz", Size: int64(shard.Len())}}
-	if _, _, _, err := (&Node{}).openMember(t.Context(), f, store.NewBucket("b"), obj, "s.tgz", "b.txt"); err != nil {
+	if _, _, err := (&Node{}).openMember(t.Context(), f, store.NewBucket("b"), obj, "s.tgz", "b.txt"); err != nil {
 		t.Fatalf("a file of the shard: %v", err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, _, _, err := (&Node{}).openMember(ctx, f, store.NewBucket("b"), obj, "s.tgz", "b.txt"); !errors.Is(err, context.Canceled) {
+	if _, _, err := (&Node{}).openMember(ctx, f, store.NewBucket("b"), obj, "s.tgz", "b.txt"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a search whose caller is gone: %v, want canceled", err)
 	}
 }
