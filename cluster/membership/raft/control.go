@@ -495,6 +495,7 @@ func (c *Control) takeOffice(ctx context.Context) error {
 	}
 	c.tickMu.Lock()
 	c.keepalive = membership.Keepalive{Timeout: c.config.KeepaliveTimeout, Logger: c.config.Logger, Skip: c.keepalive.Skip}
+	c.strays = nil // seen from this term on
 	c.tickMu.Unlock()
 	cur := c.Current()
 	if (cur.Map == nil || len(cur.Map.Nodes) == 0) && c.config.Legacy != nil {
@@ -916,20 +917,42 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	c.removeStrays(ctx, now, s.Map)
 }
 
+// majorityWithout reports whether the voters the map has (this gateway
+// and those that answer a probe) are a majority of themselves: the
+// configuration left once the strays go.
+func (c *Control) majorityWithout(ctx context.Context, servers []hraft.Server, m *cluster.Map) bool {
+	voters, alive := 0, 0
+	for _, server := range servers {
+		node, ok := m.Node(string(server.ID))
+		if server.Suffrage != hraft.Voter || !ok {
+			continue
+		}
+		voters++
+		if node.ID == c.config.Self.ID || c.config.Transport.Probe(ctx, node) == nil {
+			alive++
+		}
+	}
+	return voters > 0 && alive > voters/2
+}
+
 // strayVoterGrace is how long a voter may be outside the map: a join
 // adds the voter, then the node, within seconds.
 const strayVoterGrace = time.Minute
 
 // removeStrays takes out of the voters the gateways the map no longer
 // has (a removal cut short after the map's change): left there, each one
-// dead counts against the quorum for good. The caller holds tickMu.
+// dead counts against the quorum for good. One is removed only while
+// the voters left (the map's) answer in a majority: a live stray's vote
+// may be what keeps the quorum now, and Raft counts a new configuration
+// at once. The caller holds tickMu.
 func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Map) {
 	f := c.raft.GetConfiguration()
 	if f.Error() != nil {
 		return
 	}
+	servers := f.Configuration().Servers
 	seen := map[string]time.Time{}
-	for _, server := range f.Configuration().Servers {
+	for _, server := range servers {
 		id := string(server.ID)
 		if _, ok := m.Node(id); ok || id == c.config.Self.ID {
 			continue
@@ -940,6 +963,10 @@ func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Ma
 		}
 		seen[id] = first
 		if now.Sub(first) < strayVoterGrace {
+			continue
+		}
+		if !c.majorityWithout(ctx, servers, m) {
+			c.config.Logger.Warn("raft: a voter the map no longer has stays: the others do not answer in a majority without it", "gateway", id)
 			continue
 		}
 		if err := c.removeVoter(ctx, id); err != nil {

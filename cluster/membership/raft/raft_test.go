@@ -361,7 +361,7 @@ func TestLeaderLeaves(t *testing.T) {
 // back as the primary; and the leader takes it out of the voters once the
 // grace a join needs has passed.
 func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
-	_, gws := threeGateways(t)
+	n, gws := threeGateways(t)
 	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
 	var leader *Control
 	eventually(t, "a primary in office", func() bool {
@@ -422,10 +422,30 @@ func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
 	if voters, _ := leader.Voters(); len(voters) != 3 {
 		t.Fatalf("voters %v: the stray one removed within its grace", voters)
 	}
-	leader.Tick(t.Context(), now.Add(strayVoterGrace))
-	if voters, _ := leader.Voters(); len(voters) != 2 || strings.Contains(strings.Join(voters, ","), id) {
-		t.Fatalf("voters %v: want the stray %s removed", voters, id)
+	// The other gateway of the map cut off: the stray's vote is the
+	// quorum now, and it stays.
+	var other *Control
+	for _, g := range gws {
+		if g != leader && g != stray {
+			other = g
+		}
 	}
+	n.partition(other.config.Self.URL, true)
+	leader.Tick(t.Context(), now.Add(strayVoterGrace))
+	if voters, _ := leader.Voters(); len(voters) != 3 {
+		t.Fatalf("voters %v: the stray removed while the map's other gateway was cut off", voters)
+	}
+	n.partition(other.config.Self.URL, false)
+	eventually(t, "the stray removed once the map's gateways answer", func() bool {
+		for _, g := range gws {
+			if m := g.Current().Map; g != stray && g.IsPrimary() && m.Primary == g.config.Self.ID {
+				g.Tick(t.Context(), now.Add(2*strayVoterGrace))
+				voters, _ := g.Voters()
+				return len(voters) == 2 && !strings.Contains(strings.Join(voters, ","), id)
+			}
+		}
+		return false
+	})
 }
 
 // A target that hangs (a dead link: it drops packets) holds the changes
