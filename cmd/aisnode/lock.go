@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -13,32 +15,50 @@ import (
 // config) would write over the first's metadata and objects.
 type dirLocks []*os.File
 
-// lockDirs takes an exclusive lock on each directory that exists (a
-// mountpath not mounted yet is the store's to tell): flock(2) on the
-// directory itself, released by the kernel when the process ends, however
-// it ends.
-func lockDirs(dirs ...string) (io.Closer, error) {
+// lockDirs takes an exclusive lock on each directory it can open: flock(2)
+// on the directory itself, released by the kernel when the process ends,
+// however it ends. A directory it cannot open (missing, a failing disk)
+// is left to the store, which disables such a mountpath; one whose
+// filesystem takes no flock (NFS, which emulates it for files open for
+// writing only) is logged and left unlocked; one listed twice is locked
+// once (the store names the repetition).
+func lockDirs(logger *slog.Logger, dirs ...string) (io.Closer, error) {
 	var locks dirLocks
+	var opened []os.FileInfo
 	for _, dir := range dirs {
 		f, err := os.Open(dir)
-		if errors.Is(err, os.ErrNotExist) {
+		if err != nil {
 			continue
 		}
-		if err != nil {
-			locks.Close()
-			return nil, fmt.Errorf("lock %s: %w", dir, err)
+		fi, err := f.Stat()
+		if err != nil || sameAsOne(fi, opened) {
+			f.Close()
+			continue
 		}
-		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		opened = append(opened, fi)
+		switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); {
+		case err == nil:
+			locks = append(locks, f)
+		case errors.Is(err, syscall.EWOULDBLOCK):
 			f.Close()
 			locks.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%s is in use by another aisnode (or another program holds its lock): one directory serves one node", dir)
-			}
-			return nil, fmt.Errorf("lock %s: %w", dir, err)
+			return nil, fmt.Errorf("%s is in use by another aisnode (or another program holds its lock): one directory serves one node", dir)
+		default:
+			f.Close()
+			logger.Warn("a directory of the node cannot be locked against a second aisnode: run one node on it", "dir", filepath.Clean(dir), "err", err)
 		}
-		locks = append(locks, f)
 	}
 	return locks, nil
+}
+
+// sameAsOne reports whether fi is the same directory as one of those.
+func sameAsOne(fi os.FileInfo, those []os.FileInfo) bool {
+	for _, other := range those {
+		if os.SameFile(fi, other) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l dirLocks) Close() error {

@@ -666,7 +666,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	locks, err := lockDirs(append([]string{metaDir}, cfg.Mountpaths...)...)
+	locks, err := lockDirs(logger, append([]string{metaDir}, cfg.Mountpaths...)...)
 	if err != nil {
 		return err
 	}

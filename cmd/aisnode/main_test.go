@@ -453,18 +453,20 @@ func TestShutdownWaitsForCutHandlers(t *testing.T) {
 }
 
 // A directory locked by one node is refused to a second, naming it, and
-// free again once the first lets it go; a directory missing is skipped.
+// free again once the first lets it go; a directory missing, or listed
+// twice (the store names that), is no conflict.
 func TestLockDirs(t *testing.T) {
 	dir := t.TempDir()
-	first, err := lockDirs(dir, filepath.Join(dir, "not-mounted"))
+	logger := slog.New(slog.DiscardHandler)
+	first, err := lockDirs(logger, dir, filepath.Join(dir, "not-mounted"), dir+"/.")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lockDirs(t.TempDir(), dir); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use") {
+	if _, err := lockDirs(logger, t.TempDir(), dir); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("a second lock of %s: %v", dir, err)
 	}
 	first.Close()
-	again, err := lockDirs(dir)
+	again, err := lockDirs(logger, dir)
 	if err != nil {
 		t.Fatalf("after the first let go: %v", err)
 	}
