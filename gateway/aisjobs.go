@@ -624,9 +624,14 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 		// The copy is the user's object: not a dSort job's output (its
 		// cleanup would take it), nor a cache of the source's remote
 		// (a validated read would find it another version). The PUT is
-		// a node's, whose reserved keys the owner would keep.
+		// a node's, whose reserved keys the owner would keep. The S3
+		// ETag and parts describe the same bytes: they stay, in an
+		// ais:// copy (a remote's write-through has its own).
 		custom := maps.Clone(meta.Custom)
-		maps.DeleteFunc(custom, func(key, _ string) bool { return reservedCustom(key) })
+		maps.DeleteFunc(custom, func(key, _ string) bool {
+			sameBytes := key == store.CustomETag || key == "s3.mp-parts" || key == "s3.mp-sizes"
+			return reservedCustom(key) && (!sameBytes || dst.IsRemote())
+		})
 		if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: custom}); err != nil {
 			return fmt.Errorf("copy %s/%s to %s: %w", src, name, dst, err)
 		}

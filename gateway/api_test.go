@@ -300,6 +300,32 @@ func TestRangeRequests(t *testing.T) {
 	}
 }
 
+// A copy of a bucket keeps its objects' S3 ETags: the bytes are the same.
+func TestCopyKeepsTheS3ETag(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	if _, err := client.Put(ctx, "src", "o", strings.NewReader("data"), api.PutOptions{Size: 4, ETag: true}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := client.Head(ctx, "src", "o")
+	if err != nil || before.Custom[store.CustomETag] == "" {
+		t.Fatalf("the source's ETag: %v %v", before.Custom, err)
+	}
+	id, err := client.CopyBucket(ctx, "src", "dst", api.CopyBucketMessage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	after, err := client.Head(ctx, "dst", "o")
+	if err != nil || after.Custom[store.CustomETag] != before.Custom[store.CustomETag] {
+		t.Fatalf("the copy's ETag %q (%v), want the source's %q", after.Custom[store.CustomETag], err, before.Custom[store.CustomETag])
+	}
+}
+
 // A name on two targets (a stray copy not yet removed) is listed as its
 // owner holds it, whichever target answers first.
 func TestListingTakesTheOwnersCopy(t *testing.T) {
