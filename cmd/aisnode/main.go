@@ -537,7 +537,10 @@ func metaApart(metaDir string, mountpaths []string) error {
 // kept id is refused: the node would start as another node of its
 // cluster (a gateway outside its own Raft log, a target refused as a
 // second one at its URL).
-func nodeID(cfg config, metaDir string) (string, error) {
+// saved is the cluster map the node kept, if any: a node whose -id was
+// not kept before (older versions kept only a made-up id) is the node the
+// map names.
+func nodeID(cfg config, metaDir string, saved *cluster.Map) (string, error) {
 	path := filepath.Join(metaDir, "node-id")
 	data, err := os.ReadFile(path)
 	switch {
@@ -547,7 +550,15 @@ func nodeID(cfg config, metaDir string) (string, error) {
 			return "", fmt.Errorf("%s is empty: write the node's id into it (its id in the cluster map), or pass -id", path)
 		}
 		if cfg.ID != "" && cfg.ID != id {
-			return "", fmt.Errorf("-id %s: this node's data (%s) is node %s's; start it with -id %s, or give -data a new directory for a new node", cfg.ID, path, id, id)
+			_, given := saved.Node(cfg.ID)
+			if _, kept := saved.Node(id); saved == nil || !given || kept {
+				return "", fmt.Errorf("-id %s: this node's data (%s) is node %s's; start it with -id %s, or give -data a new directory for a new node", cfg.ID, path, id, id)
+			}
+			// The map knows the node by -id, not by the id kept.
+			if err := atomicfile.Write(path, []byte(cfg.ID+"\n"), 0o644); err != nil {
+				return "", err
+			}
+			return cfg.ID, nil
 		}
 		return id, nil
 	case !errors.Is(err, os.ErrNotExist):
@@ -671,7 +682,8 @@ func run(args []string) error {
 		return err
 	}
 	defer locks.Close()
-	id, err := nodeID(cfg, metaDir)
+	savedMap, _ := meta.LoadMap() // unreadable: the start fails there, naming it
+	id, err := nodeID(cfg, metaDir, savedMap)
 	if err != nil {
 		return err
 	}

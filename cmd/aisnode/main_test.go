@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/selfsigned"
 )
@@ -167,15 +168,15 @@ func TestBadFlags(t *testing.T) {
 // naming it, not taken as an id.
 func TestNodeIDFile(t *testing.T) {
 	meta := t.TempDir()
-	id, err := nodeID(config{Role: "target"}, meta)
+	id, err := nodeID(config{Role: "target"}, meta, nil)
 	if err != nil || !strings.HasPrefix(id, "t") {
 		t.Fatalf("first start: %q %v", id, err)
 	}
-	if again, err := nodeID(config{Role: "target"}, meta); err != nil || again != id {
+	if again, err := nodeID(config{Role: "target"}, meta, nil); err != nil || again != id {
 		t.Fatalf("restart: %q %v, want %q", again, err, id)
 	}
 	os.WriteFile(filepath.Join(meta, "node-id"), nil, 0o644)
-	if _, err := nodeID(config{Role: "target"}, meta); err == nil || !strings.Contains(err.Error(), "node-id is empty") {
+	if _, err := nodeID(config{Role: "target"}, meta, nil); err == nil || !strings.Contains(err.Error(), "node-id is empty") {
 		t.Fatalf("an empty node-id file: %v", err)
 	}
 }
@@ -184,18 +185,32 @@ func TestNodeIDFile(t *testing.T) {
 // node, and a restart with another is refused, naming both.
 func TestNodeIDGivenIsKept(t *testing.T) {
 	meta := t.TempDir()
-	if id, err := nodeID(config{Role: "gateway", ID: "p1"}, meta); err != nil || id != "p1" {
+	if id, err := nodeID(config{Role: "gateway", ID: "p1"}, meta, nil); err != nil || id != "p1" {
 		t.Fatalf("first start with -id p1: %q %v", id, err)
 	}
-	if id, err := nodeID(config{Role: "gateway"}, meta); err != nil || id != "p1" {
+	if id, err := nodeID(config{Role: "gateway"}, meta, nil); err != nil || id != "p1" {
 		t.Fatalf("restart without -id: %q %v, want p1", id, err)
 	}
-	_, err := nodeID(config{Role: "gateway", ID: "p2"}, meta)
+	_, err := nodeID(config{Role: "gateway", ID: "p2"}, meta, nil)
 	if err == nil || !strings.Contains(err.Error(), "p2") || !strings.Contains(err.Error(), "-id p1") {
 		t.Fatalf("restart with -id p2: %v", err)
 	}
-	if id, err := nodeID(config{Role: "gateway", ID: "p1"}, meta); err != nil || id != "p1" {
+	if id, err := nodeID(config{Role: "gateway", ID: "p1"}, meta, nil); err != nil || id != "p1" {
 		t.Fatalf("restart with -id p1: %q %v", id, err)
+	}
+	// A node an older version knew by -id alone (it kept a made-up id,
+	// never used): the map it kept names -id, so -id it is, and kept.
+	old := t.TempDir()
+	os.WriteFile(filepath.Join(old, "node-id"), []byte("t1a2b3c4d\n"), 0o644)
+	saved := &cluster.Map{Nodes: []cluster.Node{{ID: "t7", Role: cluster.RoleTarget}}}
+	if id, err := nodeID(config{Role: "target", ID: "t7"}, old, saved); err != nil || id != "t7" {
+		t.Fatalf("-id t7 with the map naming t7: %q %v", id, err)
+	}
+	if id, err := nodeID(config{Role: "target"}, old, saved); err != nil || id != "t7" {
+		t.Fatalf("then without -id: %q %v, want t7 kept", id, err)
+	}
+	if _, err := nodeID(config{Role: "target", ID: "t8"}, old, saved); err == nil {
+		t.Fatal("-id t8, which the map does not name: taken")
 	}
 }
 
