@@ -364,13 +364,15 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]api.ListEntry, 0, len(objects)+len(dirs))
 	// The gateway merges every target's page: the members' bound is the
-	// whole page's, shared.
+	// whole page's, shared, but never under an eighth of it (one big
+	// shard on a page of a large cluster is listed still).
 	asked, _ := strconv.Atoi(q.Get(queryListTargets))
-	budget := maxArchiveListBytes / int64(min(max(asked, 1), 1024))
+	budget := max(maxArchiveListBytes/int64(min(max(asked, 1), 1024)), maxArchiveListBytes/8)
+	share := budget // for the error
 	for _, o := range objects {
 		e := n.listEntry(r.Context(), b, o, props, layout)
 		if flags&api.ListArchive != 0 {
-			if e.Members, err = n.archiveMembers(r.Context(), b, o.Name, &budget); err != nil {
+			if e.Members, err = n.archiveMembers(r.Context(), b, o.Name, &budget, share); err != nil {
 				n.writeError(w, r, err)
 				return
 			}
@@ -492,7 +494,7 @@ func levelDir(prefix, name string) (string, bool) {
 // format, or cannot be read whole as one, has none. A page whose members
 // exceed the budget, or a shard with more than maxArchiveMembers, is
 // refused, naming what to ask instead.
-func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, budget *int64) ([]api.ListEntry, error) {
+func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, budget *int64, share int64) ([]api.ListEntry, error) {
 	f, ok := n.formats.ByName(name)
 	if !ok {
 		return nil, nil
@@ -522,7 +524,7 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 			return nil, badRequest("list archive members in %s: shard %s has more than %d members; read its index, or the shard itself", b, name, maxArchiveMembers)
 		}
 		if *budget -= int64(jsonLength(name)+1+jsonLength(e.Name)) + archiveEntryBytes; *budget < 0 {
-			return nil, badRequest("list archive members in %s: the members of this page's shards (up to %s) take more than %d KiB; list fewer objects a page (pagesize)", b, name, maxArchiveListBytes>>10)
+			return nil, badRequest("list archive members in %s: the members of this page's shards (up to %s) take more than this target's %d KiB; list fewer objects a page (pagesize), or read a big shard's index", b, name, share>>10)
 		}
 		out = append(out, api.ListEntry{Name: name + "/" + e.Name, Size: e.Size, Flags: api.EntryInArch | api.EntryPresent})
 	}
