@@ -681,20 +681,26 @@ func TestArchPathPutIntoRecordShardsIsBounded(t *testing.T) {
 	}
 }
 
-// A file PUT into a shard a long write holds waits a while, then is
-// told to send again (503), rather than hang for the write's length.
+// A file PUT into a shard an archive job holds waits a while, then is
+// told to send again (503), rather than hang for the job's length;
+// behind another file PUT it waits its turn.
 func TestArchPathPutWaitsForItsShardBounded(t *testing.T) {
 	defer gateway.SetShardLockWait(200 * time.Millisecond)()
 	c, client := embedded(t)
 	ctx := t.Context()
 	client.CreateBucket(ctx, "shards", nil)
-	release := gateway.HoldShardLock(ctx, c.Primary().Node, store.NewBucket("shards"), "s.tar")
-	defer release()
+	release := gateway.HoldShardLock(ctx, c.Primary().Node, store.NewBucket("shards"), "s.tar", true)
 	short, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	_, err := client.Put(short, "shards", "s.tar", strings.NewReader("v"), api.PutOptions{Size: 1, ArchPath: "k.x"})
-	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "another write into the shard") {
-		t.Fatalf("a file PUT into a held shard: %v, want a 503", err)
+	release()
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "archive job") {
+		t.Fatalf("a file PUT into a shard a job holds: %v, want a 503", err)
+	}
+	release = gateway.HoldShardLock(ctx, c.Primary().Node, store.NewBucket("shards"), "s.tar", false)
+	time.AfterFunc(time.Second, release)
+	if _, err := client.Put(short, "shards", "s.tar", strings.NewReader("v"), api.PutOptions{Size: 1, ArchPath: "k.x"}); err != nil {
+		t.Fatalf("a file PUT behind another: %v, want it to wait its turn", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -350,17 +351,65 @@ var shardLockWait = 30 * time.Second
 // If-Match of the rewrite's PUT guards against any other write; this also
 // covers the buckets where it cannot (remote ones, whose PUTs take no
 // condition), for the rewrites among themselves.
-type shardLocks struct{ names namelock.Locks }
+type shardLocks struct {
+	names namelock.Locks
+	mu    sync.Mutex
+	// jobs are the shards an archive job holds (its name as a key).
+	jobs map[string]bool
+}
 
 // lock waits for the shard's lock, until ctx ends (a caller gone, a job
 // aborted: an archive job may hold it long); the function it returns
 // unlocks.
 func (l *shardLocks) lock(ctx context.Context, b store.Bucket, name string) (func(), error) {
-	unlock, err := l.names.LockContext(ctx, b.Normalize().String()+"/"+name)
+	unlock, err := l.names.LockContext(ctx, l.key(b, name))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s/%s: another write into the shard is under way: %w", api.ErrUnavailable, b, name, err)
 	}
 	return unlock, nil
+}
+
+func (l *shardLocks) key(b store.Bucket, name string) string { return b.Normalize().String() + "/" + name }
+
+// lockForJob is lock, the shard marked as an archive job's while held.
+func (l *shardLocks) lockForJob(ctx context.Context, b store.Bucket, name string) (func(), error) {
+	unlock, err := l.lock(ctx, b, name)
+	if err != nil {
+		return nil, err
+	}
+	key := l.key(b, name)
+	l.mu.Lock()
+	if l.jobs == nil {
+		l.jobs = map[string]bool{}
+	}
+	l.jobs[key] = true
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		delete(l.jobs, key)
+		l.mu.Unlock()
+		unlock()
+	}, nil
+}
+
+// lockUnlessJob is lock for a file PUT: past wait, while an archive job
+// holds the shard (it may for long), it gives up (503: send again);
+// behind other file PUTs it waits its turn.
+func (l *shardLocks) lockUnlessJob(ctx context.Context, b store.Bucket, name string, wait time.Duration) (func(), error) {
+	for {
+		bounded, cancel := context.WithTimeout(ctx, wait)
+		unlock, err := l.lock(bounded, b, name)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return unlock, err
+		}
+		l.mu.Lock()
+		job := l.jobs[l.key(b, name)]
+		l.mu.Unlock()
+		if job {
+			return nil, fmt.Errorf("%w: %s/%s: an archive job is writing the shard: send the file again once it ends", api.ErrUnavailable, b, name)
+		}
+	}
 }
 
 // shardError marks a malformed shard as a bad request: the object cannot
@@ -390,9 +439,7 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 	}
 	// A job writing the shard may hold it for long: past a while, the
 	// client is told to send again rather than hang.
-	wait, cancel := context.WithTimeout(r.Context(), shardLockWait)
-	unlock, err := n.shardLocks.lock(wait, b, name)
-	cancel()
+	unlock, err := n.shardLocks.lockUnlessJob(r.Context(), b, name, shardLockWait)
 	if err != nil {
 		n.writeError(w, r, err)
 		return

@@ -152,7 +152,7 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		// all that keeps a file put into the shard meanwhile from
 		// writing the old shard over this one. Taken before a writer's
 		// slot: a job waiting for its shard holds none.
-		unlock, err := n.shardLocks.lock(ctx, dst, msg.ArchName)
+		unlock, err := n.shardLocks.lockForJob(ctx, dst, msg.ArchName)
 		if err != nil {
 			return nil, err
 		}

@@ -205,10 +205,14 @@ func SetAfterCopy(t interface{ Cleanup(func()) }, f func()) {
 	t.Cleanup(func() { afterCopy = before })
 }
 
-// HoldShardLock takes a shard's lock on n, as a write into the shard
-// does, and returns its release.
-func HoldShardLock(ctx context.Context, n *Node, b store.Bucket, name string) func() {
-	unlock, err := n.shardLocks.lock(ctx, b, name)
+// HoldShardLock takes a shard's lock on n, as a file PUT into the shard
+// does, or an archive job (job), and returns its release.
+func HoldShardLock(ctx context.Context, n *Node, b store.Bucket, name string, job bool) func() {
+	lock := n.shardLocks.lock
+	if job {
+		lock = n.shardLocks.lockForJob
+	}
+	unlock, err := lock(ctx, b, name)
 	if err != nil {
 		panic(err)
 	}

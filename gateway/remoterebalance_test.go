@@ -230,7 +230,7 @@ func TestArchiveIntoARemoteBucketWaitsForTheShardsLock(t *testing.T) {
 	if _, err := client.Put(ctx, "src", "a.txt", strings.NewReader("a"), api.PutOptions{Size: 1}); err != nil {
 		t.Fatal(err)
 	}
-	release := gateway.HoldShardLock(ctx, c.Targets()[0].Node, store.Bucket{Name: "rb", Provider: store.ProviderAWS}, "s.tar")
+	release := gateway.HoldShardLock(ctx, c.Targets()[0].Node, store.Bucket{Name: "rb", Provider: store.ProviderAWS}, "s.tar", false)
 	id, err := client.Archive(ctx, "src", api.ArchiveMessage{ToBck: api.Bck{Name: "rb", Provider: "aws"}, ArchName: "s.tar", ListRange: api.ListRange{Template: "a.txt"}})
 	if err != nil {
 		release()
