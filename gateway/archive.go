@@ -369,7 +369,9 @@ func (l *shardLocks) lock(ctx context.Context, b store.Bucket, name string) (fun
 	return unlock, nil
 }
 
-func (l *shardLocks) key(b store.Bucket, name string) string { return b.Normalize().String() + "/" + name }
+func (l *shardLocks) key(b store.Bucket, name string) string {
+	return b.Normalize().String() + "/" + name
+}
 
 // lockForJob is lock, the shard marked as an archive job's while held.
 func (l *shardLocks) lockForJob(ctx context.Context, b store.Bucket, name string) (func(), error) {
