@@ -57,6 +57,10 @@ def is_index_name(name: str) -> bool:
 class IndexMember:
     """One member (file) of an indexed shard."""
 
+    # Slots: a dataset of millions of records keeps one of these each, in
+    # every DataLoader worker.
+    __slots__ = ("name", "header_offset", "data_offset", "size")
+
     name: str
     header_offset: int
     data_offset: int
@@ -84,10 +88,14 @@ class ShardIndex:
     #: The shard object's checksum as indexed, ``(type, value)``, when the
     #: index has one: a read checks the shard it reads against it.
     shard_checksum: Optional[Tuple[str, str]] = None
-    _by_name: Dict[str, IndexMember] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _by_name: Optional[Dict[str, IndexMember]] = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self._by_name = {m.name: m for m in self.members}  # a later duplicate wins, as in dSort
+    def _names(self) -> Dict[str, IndexMember]:
+        """The members by name, made at the first lookup by name (a
+        dataset reading by position never needs it)."""
+        if self._by_name is None:
+            self._by_name = {m.name: m for m in self.members}  # a later duplicate wins, as in dSort
+        return self._by_name
 
     def __len__(self) -> int:
         return len(self.members)
@@ -99,13 +107,13 @@ class ShardIndex:
         """The i-th member, or the member of that name."""
         if isinstance(key, str):
             try:
-                return self._by_name[key]
+                return self._names()[key]
             except KeyError:
                 raise KeyError(f"shard {self.shard} has no member {key!r}") from None
         return self.members[key]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return name in self._names()
 
     # -- encoding --------------------------------------------------------------
 

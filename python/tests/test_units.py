@@ -172,6 +172,18 @@ def test_index_from_tar_and_json():
     assert set(doc["members"][0]) == {"name", "header_offset", "data_offset", "size"}
 
 
+def test_index_members_are_compact():
+    """A dataset keeps a member per record in every worker: no __dict__
+    each, and the by-name table only once a name is looked up."""
+    from aisgo.index import IndexMember
+
+    m = IndexMember("a.jpg", 0, 512, 10)
+    assert not hasattr(m, "__dict__")
+    idx = ShardIndex(shard="s.tar", shard_size=2048, members=[m])
+    assert idx._by_name is None
+    assert idx["a.jpg"] is m and "a.jpg" in idx and "b.jpg" not in idx
+
+
 def test_index_validation():
     good = {"version": 1, "shard": "s.tar", "shard_size": 2048, "format": "tar", "members": [{"name": "a", "header_offset": 0, "data_offset": 512, "size": 10}]}
     assert len(ShardIndex.from_dict(good)) == 1
