@@ -420,7 +420,8 @@ class ShardDataset(IterableDataset):
             self._warned_uneven = True
             warnings.warn(
                 f"{len(self.shards)} shards of ais://{self.bucket} over {world_size} ranks: some ranks read one shard more, and the others "
-                "end their epoch first (a DDP job then waits for them): cap the steps of an epoch, or use a multiple of the ranks",
+                "end their epoch first (a DDP job then waits for them): cap the steps of an epoch (a multiple of the ranks is not "
+                "enough when shards hold different numbers of samples, as dSort's cut by size do)",
                 stacklevel=2,
             )
         return self.epoch_shards(epoch)[rank::world_size][worker::num_workers]
