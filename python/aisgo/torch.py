@@ -315,8 +315,11 @@ class ShardDataset(IterableDataset):
     Each epoch, the shard list is shuffled (the same way in every process)
     and split: rank r of w takes every w-th shard from r, and DataLoader
     worker k of n every n-th of those from k. So ranks and workers read
-    disjoint shards that together cover the dataset. The sample shuffle
-    buffer is seeded by (seed, epoch, rank, worker).
+    disjoint shards that together cover the dataset, as long as every
+    rank lists the same shards: each lists them itself, so a dataset still
+    being written (a dSort job running) is given as an explicit list, or
+    read once it is complete. The sample shuffle buffer is seeded by
+    (seed, epoch, rank, worker).
 
     Each iteration after ``set_epoch(e)`` is the next epoch: e, e+1, ...
     (without set_epoch, 0, 1, ...), in the training process and in
