@@ -751,13 +751,14 @@ class Client:
             ``$AIS_AUTHN_TOKEN``, else the file ``$AIS_AUTHN_TOKEN_FILE``
             names, else ``~/.config/ais/cli/auth.token`` (where
             ``ais auth login`` keeps it), else none.
-        retry_time: seconds a request that can be sent twice (a GET, a
-            HEAD, a PUT whose body rewinds, or one that never left) is
-            tried again, with growing pauses, when its node cannot be
-            reached or does not answer, so that a target restarting (a
-            rolling upgrade) does not fail a training job's reads; the
-            default 0 fails at once (a script asking whether the cluster
-            is up). The PyTorch datasets read with 60 s.
+        retry_time: seconds a GET or HEAD (or a request that never left)
+            through the gateway is tried again, with growing pauses, when
+            its node cannot be reached or does not answer, so that a
+            target restarting (a rolling upgrade) does not fail a training
+            job's reads; the default 0 fails at once (a script asking
+            whether the cluster is up). The PyTorch datasets read with
+            60 s. A PUT (sent to its target) and a get-batch cut midway
+            are not tried again.
 
     The client is safe to use from several threads, and to pickle into
     DataLoader workers (each process opens its own connections).
@@ -862,12 +863,16 @@ class Client:
                 url += "?" + urlencode(query)
         return url
 
-    def _send(self, method: str, url: str, *, headers: Optional[Mapping[str, str]], data: Any, stream: bool, gateway: bool) -> requests.Response:
-        """One HTTP exchange, no redirects followed."""
+    def _send(
+        self, method: str, url: str, *, headers: Optional[Mapping[str, str]], data: Any, stream: bool, gateway: bool, followed: bool = False
+    ) -> requests.Response:
+        """One HTTP exchange, no redirects followed. ``followed``: the URL is
+        a redirect's, answered to this very request."""
         hdrs: Dict[str, Optional[str]] = dict(headers or {})
-        if self.token and "agrant=" in urlsplit(url).query:
-            # A redirect's grant authorizes this hop (a target): the token
-            # stays with the gateways (None drops the session's header).
+        if followed and self.token and "agrant=" in urlsplit(url).query:
+            # The redirect's grant, made for this request, authorizes this
+            # hop (a target): the token stays with the gateways (None drops
+            # the session's header). A located PUT's grant is a HEAD's: not so.
             hdrs["Authorization"] = None
         try:
             return self._session().request(
@@ -947,7 +952,7 @@ class Client:
                 # A node down a while (a target restarting, its gateway
                 # still sending its objects' reads there): asked again
                 # through the gateway, when sending twice is safe.
-                if first_hop is not None or (exc.sent and not replayable) or time.monotonic() + pause > deadline:
+                if first_hop is not None or (exc.sent and method not in ("GET", "HEAD")) or time.monotonic() + pause > deadline:
                     raise
                 if body is not None and not body.rewind():
                     raise
@@ -1036,7 +1041,7 @@ class Client:
     ) -> requests.Response:
         for hop in range(MAX_REDIRECTS + 1):
             data = body.payload() if body is not None else payload
-            resp = self._send(method, url, headers=headers, data=data, stream=stream, gateway=at_gateway and hop == 0)
+            resp = self._send(method, url, headers=headers, data=data, stream=stream, gateway=at_gateway and hop == 0, followed=hop > 0)
             if resp.status_code in _REDIRECTS:
                 loc = resp.headers.get("Location")
                 resp.close()

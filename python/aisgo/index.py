@@ -61,6 +61,11 @@ class IndexMember:
     # every DataLoader worker.
     __slots__ = ("name", "header_offset", "data_offset", "size")
 
+    def __reduce__(self) -> Tuple[Any, Tuple[str, int, int, int]]:
+        # Frozen slots refuse the setattr pickle and copy restore with:
+        # built anew (a RecordDataset goes to spawned DataLoader workers).
+        return (IndexMember, (self.name, self.header_offset, self.data_offset, self.size))
+
     name: str
     header_offset: int
     data_offset: int

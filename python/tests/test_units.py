@@ -177,11 +177,18 @@ def test_index_members_are_compact():
     each, and the by-name table only once a name is looked up."""
     from aisgo.index import IndexMember
 
+    import copy
+    import pickle
+
     m = IndexMember("a.jpg", 0, 512, 10)
     assert not hasattr(m, "__dict__")
     idx = ShardIndex(shard="s.tar", shard_size=2048, members=[m])
     assert idx._by_name is None
     assert idx["a.jpg"] is m and "a.jpg" in idx and "b.jpg" not in idx
+    # Pickled into spawned DataLoader workers with the dataset, copied.
+    again = pickle.loads(pickle.dumps(idx))
+    assert again.members == [m] and again["a.jpg"] == m
+    assert copy.copy(m) == m and copy.deepcopy(m) == m
 
 
 def test_index_validation():
@@ -527,6 +534,38 @@ def test_token_stays_with_the_gateways():
         gateway.shutdown()
         target.shutdown()
     assert seen == {"gateway": "Bearer tok", "target": None}, seen
+
+
+def test_a_located_put_keeps_the_token():
+    """A PUT goes to the target a HEAD found: the grant in that redirect is
+    the HEAD's, so the PUT carries the token; a GET's own redirect carries
+    the grant for it, and no token."""
+    seen = {}
+
+    class Target(_QuietHandler):
+        def do_PUT(self):  # noqa: N802 (http.server's name)
+            seen["put"] = self.headers.get("Authorization")
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    target = _serve(Target)
+
+    class Gateway(_QuietHandler):
+        def do_HEAD(self):  # noqa: N802
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{target.server_address[1]}{self.path}?agrant=for-the-head")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    gateway = _serve(Gateway)
+    try:
+        aisgo.Client(f"http://127.0.0.1:{gateway.server_address[1]}", token="tok").put_object("b", "o", b"data")
+    finally:
+        gateway.shutdown()
+        target.shutdown()
+    assert seen == {"put": "Bearer tok"}, seen
 
 
 def test_job_wait_waits_for_a_silent_target(monkeypatch):
