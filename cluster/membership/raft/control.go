@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -84,10 +85,12 @@ type Control struct {
 	keepalive membership.Keepalive
 	tickMu    sync.Mutex
 	// strays are the voters the leader found outside the map, and when
-	// (under tickMu): removed once strayVoterGrace has passed.
-	strays  map[string]time.Time
-	leading atomic.Bool
-	wg      sync.WaitGroup
+	// (under tickMu): removed once strayVoterGrace has passed;
+	// strayChecked is when the last were weighed.
+	strays       map[string]time.Time
+	strayChecked time.Time
+	leading      atomic.Bool
+	wg           sync.WaitGroup
 	// closed ends the background work when Close is called before loops
 	// end.
 	closed    chan struct{}
@@ -495,7 +498,7 @@ func (c *Control) takeOffice(ctx context.Context) error {
 	}
 	c.tickMu.Lock()
 	c.keepalive = membership.Keepalive{Timeout: c.config.KeepaliveTimeout, Logger: c.config.Logger, Skip: c.keepalive.Skip}
-	c.strays = nil // seen from this term on
+	c.strays, c.strayChecked = nil, time.Time{} // seen from this term on
 	c.tickMu.Unlock()
 	cur := c.Current()
 	if (cur.Map == nil || len(cur.Map.Nodes) == 0) && c.config.Legacy != nil {
@@ -917,34 +920,17 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	c.removeStrays(ctx, now, s.Map)
 }
 
-// majorityWithout reports whether the voters the map has (this gateway
-// and those that answer a probe) are a majority of themselves: the
-// configuration left once the strays go.
-func (c *Control) majorityWithout(ctx context.Context, servers []hraft.Server, m *cluster.Map) bool {
-	voters, alive := 0, 0
-	for _, server := range servers {
-		node, ok := m.Node(string(server.ID))
-		if server.Suffrage != hraft.Voter || !ok {
-			continue
-		}
-		voters++
-		if node.ID == c.config.Self.ID || c.config.Transport.Probe(ctx, node) == nil {
-			alive++
-		}
-	}
-	return voters > 0 && alive > voters/2
-}
-
 // strayVoterGrace is how long a voter may be outside the map: a join
 // adds the voter, then the node, within seconds.
 const strayVoterGrace = time.Minute
 
 // removeStrays takes out of the voters the gateways the map no longer
 // has (a removal cut short after the map's change): left there, each one
-// dead counts against the quorum for good. One is removed only while
-// the voters left (the map's) answer in a majority: a live stray's vote
-// may be what keeps the quorum now, and Raft counts a new configuration
-// at once. The caller holds tickMu.
+// dead counts against the quorum for good. At most one goes a check,
+// every strayCheckEvery, a dead one first, and only while the voters
+// left answer in a majority: a live stray's vote may be what keeps the
+// quorum now, and Raft counts a new configuration at once. The caller
+// holds tickMu.
 func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Map) {
 	f := c.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -952,9 +938,10 @@ func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Ma
 	}
 	servers := f.Configuration().Servers
 	seen := map[string]time.Time{}
+	var due []hraft.Server
 	for _, server := range servers {
 		id := string(server.ID)
-		if _, ok := m.Node(id); ok || id == c.config.Self.ID {
+		if _, ok := m.Node(id); ok || id == c.config.Self.ID || server.Suffrage != hraft.Voter {
 			continue
 		}
 		first, ok := c.strays[id]
@@ -962,22 +949,76 @@ func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Ma
 			first = now
 		}
 		seen[id] = first
-		if now.Sub(first) < strayVoterGrace {
-			continue
+		if now.Sub(first) >= strayVoterGrace {
+			due = append(due, server)
 		}
-		if !c.majorityWithout(ctx, servers, m) {
-			c.config.Logger.Warn("raft: a voter the map no longer has stays: the others do not answer in a majority without it", "gateway", id)
-			continue
-		}
-		if err := c.removeVoter(ctx, id); err != nil {
-			c.config.Logger.Warn("raft: remove a voter the map no longer has", "gateway", id, "err", err)
-			continue
-		}
-		c.config.Logger.Info("raft: removed a voter the map no longer has", "gateway", id)
-		delete(seen, id)
 	}
 	c.strays = seen
+	if len(due) == 0 || now.Sub(c.strayChecked) < strayCheckEvery {
+		return
+	}
+	c.strayChecked = now
+	alive := c.answering(ctx, servers)
+	slices.SortStableFunc(due, func(a, b hraft.Server) int {
+		return cmp.Compare(boolRank(alive[string(a.ID)]), boolRank(alive[string(b.ID)]))
+	})
+	stray := string(due[0].ID)
+	voters, up := 0, 0
+	for _, server := range servers {
+		if server.Suffrage != hraft.Voter || string(server.ID) == stray {
+			continue
+		}
+		voters++
+		if alive[string(server.ID)] {
+			up++
+		}
+	}
+	if up <= voters/2 {
+		c.config.Logger.Warn("raft: a voter the map no longer has stays: the others do not answer in a majority without it", "gateway", stray)
+		return
+	}
+	if err := c.removeVoter(ctx, stray); err != nil {
+		c.config.Logger.Warn("raft: remove a voter the map no longer has", "gateway", stray, "err", err)
+		return
+	}
+	c.config.Logger.Info("raft: removed a voter the map no longer has", "gateway", stray)
+	delete(c.strays, stray)
 }
+
+// answering probes the voters at once, each for 2 s at most; this
+// gateway answers.
+func (c *Control) answering(ctx context.Context, servers []hraft.Server) map[string]bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	alive := map[string]bool{c.config.Self.ID: true}
+	var wg sync.WaitGroup
+	for _, server := range servers {
+		id := string(server.ID)
+		if server.Suffrage != hraft.Voter || id == c.config.Self.ID {
+			continue
+		}
+		wg.Go(func() {
+			err := c.config.Transport.Probe(ctx, cluster.Node{ID: id, Role: cluster.RoleGateway, URL: string(server.Address)})
+			mu.Lock()
+			alive[id] = err == nil
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return alive
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// strayCheckEvery is how often the strays past their grace are weighed
+// for removal (each check probes the voters).
+const strayCheckEvery = 30 * time.Second
 
 // Accept is not how a gateway learns the state (the log is); a push from
 // the leader is ignored.

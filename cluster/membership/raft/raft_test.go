@@ -436,10 +436,12 @@ func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
 		t.Fatalf("voters %v: the stray removed while the map's other gateway was cut off", voters)
 	}
 	n.partition(other.config.Self.URL, false)
+	later := now.Add(strayVoterGrace)
 	eventually(t, "the stray removed once the map's gateways answer", func() bool {
 		for _, g := range gws {
 			if m := g.Current().Map; g != stray && g.IsPrimary() && m.Primary == g.config.Self.ID {
-				g.Tick(t.Context(), now.Add(2*strayVoterGrace))
+				later = later.Add(strayCheckEvery) // a check each round
+				g.Tick(t.Context(), later)
 				voters, _ := g.Voters()
 				return len(voters) == 2 && !strings.Contains(strings.Join(voters, ","), id)
 			}
