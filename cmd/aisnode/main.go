@@ -550,7 +550,10 @@ func nodeID(cfg config, metaDir string, saved *cluster.Map) (string, error) {
 			return "", fmt.Errorf("%s is empty: write the node's id into it (its id in the cluster map), or pass -id", path)
 		}
 		if cfg.ID != "" && cfg.ID != id {
-			_, given := saved.Node(cfg.ID)
+			// Only this node's entry: at its URL, in its role (not
+			// another node's id, copied by mistake).
+			entry, given := saved.Node(cfg.ID)
+			given = given && entry.URL == cfg.URL && string(entry.Role) == cfg.Role
 			if _, kept := saved.Node(id); saved == nil || !given || kept {
 				return "", fmt.Errorf("-id %s: this node's data (%s) is node %s's; start it with -id %s, or give -data a new directory for a new node", cfg.ID, path, id, id)
 			}

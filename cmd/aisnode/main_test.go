@@ -202,15 +202,19 @@ func TestNodeIDGivenIsKept(t *testing.T) {
 	// never used): the map it kept names -id, so -id it is, and kept.
 	old := t.TempDir()
 	os.WriteFile(filepath.Join(old, "node-id"), []byte("t1a2b3c4d\n"), 0o644)
-	saved := &cluster.Map{Nodes: []cluster.Node{{ID: "t7", Role: cluster.RoleTarget}}}
-	if id, err := nodeID(config{Role: "target", ID: "t7"}, old, saved); err != nil || id != "t7" {
+	saved := &cluster.Map{Nodes: []cluster.Node{{ID: "t7", Role: cluster.RoleTarget, URL: "http://10.0.0.7:8080"}, {ID: "t8", Role: cluster.RoleTarget, URL: "http://10.0.0.8:8080"}}}
+	// Another node's id, given by mistake: not taken.
+	if _, err := nodeID(config{Role: "target", ID: "t8", URL: "http://10.0.0.7:8080"}, old, saved); err == nil {
+		t.Fatal("-id t8, the map's entry of another node: taken")
+	}
+	if id, err := nodeID(config{Role: "target", ID: "t7", URL: "http://10.0.0.7:8080"}, old, saved); err != nil || id != "t7" {
 		t.Fatalf("-id t7 with the map naming t7: %q %v", id, err)
 	}
 	if id, err := nodeID(config{Role: "target"}, old, saved); err != nil || id != "t7" {
 		t.Fatalf("then without -id: %q %v, want t7 kept", id, err)
 	}
-	if _, err := nodeID(config{Role: "target", ID: "t8"}, old, saved); err == nil {
-		t.Fatal("-id t8, which the map does not name: taken")
+	if _, err := nodeID(config{Role: "target", ID: "t9", URL: "http://10.0.0.7:8080"}, old, saved); err == nil {
+		t.Fatal("-id t9, which the map does not name: taken")
 	}
 }
 
