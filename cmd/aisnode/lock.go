@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/aisgo/aisgo/internal/atomicfile"
 )
 
 // dirLocks hold the node's directories for the life of the process: a
@@ -66,4 +68,20 @@ func (l dirLocks) Close() error {
 		f.Close()
 	}
 	return nil
+}
+
+// sweepTemps removes the temporary files (internal/atomicfile) a crash
+// left in dir: each is a copy of a file being replaced, never the file.
+func sweepTemps(logger *slog.Logger, dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && atomicfile.IsTemp(e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				logger.Warn("remove a temporary file a crash left", "file", filepath.Join(dir, e.Name()), "err", err)
+			}
+		}
+	}
 }

@@ -685,6 +685,9 @@ func run(args []string) error {
 		return err
 	}
 	defer locks.Close()
+	// Locked, the directory is this process's: what a crash left
+	// half-written there goes.
+	sweepTemps(logger, metaDir)
 	savedMap, _ := meta.LoadMap() // unreadable: the start fails there, naming it
 	id, err := nodeID(cfg, metaDir, savedMap)
 	if err != nil {

@@ -491,3 +491,16 @@ func TestLockDirs(t *testing.T) {
 	}
 	again.Close()
 }
+
+// The temporary files a crash left in the metadata directory go; the
+// files they would have replaced stay.
+func TestSweepTemps(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "smap.json"), []byte("{}"), 0o600)
+	os.WriteFile(filepath.Join(dir, "smap.json.tmp-0a1b2c3d4e5f"), []byte("{half"), 0o600)
+	sweepTemps(slog.New(slog.DiscardHandler), dir)
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "smap.json" {
+		t.Fatalf("left %v, want smap.json alone", entries)
+	}
+}
