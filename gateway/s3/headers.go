@@ -117,6 +117,26 @@ func CheckConditions(r *http.Request, etag string, modified time.Time) error {
 		etag, modified, read, notModified, resource)
 }
 
+// RangeHolds evaluates an If-Range value against an object of that
+// etag (quoted or not) and modification time: true when there is none,
+// or when it names this version, an entity tag compared strongly or the
+// date of the last modification to the second (RFC 9110 13.1.5). A
+// false answer means the range is of another version: the whole object
+// is sent, so a resumed download does not join two versions.
+func RangeHolds(value, etag string, modified time.Time) bool {
+	value = strings.TrimSpace(value)
+	switch {
+	case value == "":
+		return true
+	case strings.HasPrefix(value, "W/"):
+		return false
+	case strings.HasPrefix(value, `"`):
+		return len(value) > 2 && strings.HasSuffix(value, `"`) && unquote(value) == unquote(etag)
+	}
+	date, err := http.ParseTime(value)
+	return err == nil && date.Equal(modified.Truncate(time.Second))
+}
+
 // CheckCopyConditions evaluates the x-amz-copy-source-if-* headers of a
 // CopyObject or UploadPartCopy against the source object as
 // CheckConditions does, except that S3 answers every failure, even the

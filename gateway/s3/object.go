@@ -291,7 +291,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 		// An empty last part has no byte range to name (bytes 5-4/5 is
 		// no range): its answer is a whole, empty one.
 		ranged = length > 0 && (start != 0 || length != meta.Size)
-	} else if spec := r.Header.Get("Range"); spec != "" {
+	} else if spec := r.Header.Get("Range"); spec != "" && RangeHolds(r.Header.Get("If-Range"), etag, lastModified(meta)) {
 		var ok bool
 		start, length, ok, err = ParseRange(spec, meta.Size)
 		if err != nil {
