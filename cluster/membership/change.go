@@ -34,6 +34,30 @@ type Snapshot struct {
 	Index uint64 `json:"-"`
 }
 
+// Validate checks a snapshot restored from a peer or from disk as the
+// saved state is checked when read, and the changes that made it were.
+func (s Snapshot) Validate() error {
+	if s.Map != nil {
+		if err := s.Map.Validate(); err != nil {
+			return err
+		}
+	}
+	if s.Buckets != nil {
+		if err := s.Buckets.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := (ControlState{Config: s.Config, Tokens: s.Tokens, S3Keys: s.S3Keys}).Validate(); err != nil {
+		return err
+	}
+	for id, j := range s.Jobs {
+		if id == "" || id != j.ID {
+			return fmt.Errorf("%w: job %q is kept under %q", ErrUnknownChange, j.ID, id)
+		}
+	}
+	return nil
+}
+
 // ClusterConfig returns the snapshot's cluster config.
 func (s Snapshot) ClusterConfig() ClusterConfig {
 	if s.Config == nil {

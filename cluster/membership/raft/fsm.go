@@ -73,6 +73,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(&s); err != nil {
 		return fmt.Errorf("raft snapshot: %w", err)
 	}
+	if err := s.Validate(); err != nil {
+		// Installed, it would be served as the cluster's state.
+		return fmt.Errorf("raft snapshot: %w", err)
+	}
 	if s.Buckets == nil {
 		md := store.NewBucketMetadata()
 		s.Buckets = &md

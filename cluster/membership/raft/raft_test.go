@@ -623,6 +623,33 @@ func TestSnapshotEqualsReplay(t *testing.T) {
 	}
 }
 
+// A snapshot that could not have come from the log (a map whose primary
+// is not among its nodes, a bucket named "..", watermarks out of order) is
+// refused, and the state stays as it was.
+func TestRestoreRefusesAnUnsoundSnapshot(t *testing.T) {
+	want := map[string]string{
+		"primary not in the map": `primary "g9"`, "bucket named ..": `".." is reserved`,
+		"watermarks out of order": "watermarks", "job under another id": `job "b"`,
+	}
+	for name, snapshot := range map[string]string{
+		"primary not in the map":  `{"map":{"version":2,"primary":"g9","nodes":[{"id":"g1","role":"gateway","url":"http://127.0.0.1:1"}]}}`,
+		"bucket named ..":         `{"bmd":{"version":"1","providers":{"ais":{"@#":{"..":{}}}}}}`,
+		"watermarks out of order": `{"config":{"distributed_sort":{"duplicated_records":"ignore","missing_shards":"ignore","ekm_malformed_line":"abort","ekm_missing_key":"abort","default_max_mem_usage":"80%"},"space":{"lowwm":90,"highwm":80,"out_of_space":95}}}`,
+		"job under another id":    `{"jobs":{"a":{"id":"b"}}}`,
+	} {
+		f := &fsm{holder: membership.NewHolder(nil, nil)}
+		before, _ := jsonMarshal(f.holder.Current())
+		if err := f.Restore(nopCloser{bytes.NewReader([]byte(snapshot))}); err == nil {
+			t.Errorf("%s: restored", name)
+		} else if !strings.Contains(err.Error(), want[name]) {
+			t.Errorf("%s: %v, want it to name %q", name, err, want[name])
+		}
+		if after, _ := jsonMarshal(f.holder.Current()); !bytes.Equal(before, after) {
+			t.Errorf("%s: the state changed to %s", name, after)
+		}
+	}
+}
+
 // TestCorruptLogRefusesToStart: a damaged log file stops the gateway with
 // a clear error; it never starts empty.
 func TestCorruptLogRefusesToStart(t *testing.T) {
