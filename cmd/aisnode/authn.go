@@ -64,11 +64,19 @@ func authKeys(cfg config) (*authn.Keys, error) {
 
 // runAuthn serves the AuthN service until ctx ends.
 func runAuthn(ctx context.Context, cfg config, logger *slog.Logger, serverTLS, clientTLS *tls.Config) error {
-	keys, err := authKeys(cfg)
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return err
+	}
+	// Two services on one state file would each write over the other's
+	// users and keys.
+	locks, err := lockDirs(logger, cfg.Data)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+	defer locks.Close()
+	sweepTemps(logger, cfg.Data)
+	keys, err := authKeys(cfg)
+	if err != nil {
 		return err
 	}
 	service, err := authn.NewService(authn.Config{

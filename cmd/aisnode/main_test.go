@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
@@ -490,6 +491,37 @@ func TestLockDirs(t *testing.T) {
 		t.Fatalf("after the first let go: %v", err)
 	}
 	again.Close()
+}
+
+// A second AuthN service on a running one's data directory is refused
+// before it writes anything; a crash's temporary files there go at start.
+func TestAuthnDataDirectoryIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	logger := slog.New(slog.DiscardHandler)
+	held, err := lockDirs(logger, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config{Role: roleAuthn, Host: "127.0.0.1", Port: 0, Data: dir}
+	err = runAuthn(t.Context(), cfg, logger, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "in use by another aisnode") {
+		t.Fatalf("a second service on a locked directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("the refused service wrote %v", entries)
+	}
+	held.Close()
+	t.Setenv(envAuthnAdminName, "admin")
+	t.Setenv(envAuthnAdminPass, "a password long enough")
+	os.WriteFile(filepath.Join(dir, "authn.json.tmp-0a1b2c3d4e5f"), []byte("{half"), 0o600)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := runAuthn(ctx, cfg, logger, nil, nil); err != nil {
+		t.Fatalf("the service once the lock is gone: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "authn.json.tmp-0a1b2c3d4e5f")); !os.IsNotExist(err) {
+		t.Fatalf("the temporary file a crash left is still there: %v", err)
+	}
 }
 
 // The temporary files a crash left in the metadata directory go; the
