@@ -184,7 +184,8 @@ func (m *metrics) observe(op operation, next http.HandlerFunc) http.HandlerFunc 
 		next(ow, r)
 		elapsed := time.Since(start)
 		switch {
-		case isRedirect(ow.status):
+		case isRedirect(ow.status) || ow.relayed:
+			// A relay is a redirect the gateway follows for its client.
 			m.redirects.WithLabelValues(string(op)).Inc()
 			return
 		case ow.err != nil || ow.status >= http.StatusBadRequest:
@@ -242,9 +243,16 @@ type observedWriter struct {
 	status int
 	bytes  int64
 	err    error
+	// relayed: the answer is a target's, which counts it.
+	relayed bool
 }
 
 func (o *observedWriter) recordError(err error) { o.err = err }
+
+func (o *observedWriter) recordRelay() { o.relayed = true }
+
+// relayRecorder is the observed writer, told that a target answers.
+type relayRecorder interface{ recordRelay() }
 
 func (o *observedWriter) WriteHeader(status int) {
 	if o.status == 0 {

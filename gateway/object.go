@@ -274,6 +274,9 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 	if console, _ := r.Context().Value(consoleKey{}).(bool); console && n.config.Role.IsGateway() && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		// The console's browser may reach the gateway only (a port
 		// forward, a load balancer): the object comes through it.
+		if rec, ok := w.(relayRecorder); ok {
+			rec.recordRelay()
+		}
 		n.relay(w, r, location)
 		return
 	}
