@@ -485,9 +485,20 @@ func rebalanceFigures(ctx context.Context, rec *recorder, cfg Config, c *localCl
 	if err != nil {
 		return err
 	}
-	note := fmt.Sprintf("from starting the new target to the last job's end (joined after %s); moved %d objects, %s; %d of 100 sampled objects unreadable after; %s",
-		joined.Round(time.Millisecond), moved.Objects, formatBytes(moved.Bytes), unreadable, rssNote)
-	rec.add(Result{Name: name, Bytes: n * rebalanceObjectSize, Ops: n, Elapsed: elapsed, Baseline: loadName, PeakRSS: rss, Note: note})
+	if unreadable > 0 {
+		// A rebalance that loses objects has no speed worth reporting.
+		rec.skip(name, loadName, fmt.Sprintf("rebalance lost data: %d of 100 sampled objects unreadable after it", unreadable))
+		return nil
+	}
+	if moved.Objects == 0 {
+		rec.skip(name, loadName, fmt.Sprintf("the new target joined in %s and no object moved to it: no speed to report", joined.Round(time.Millisecond)))
+		return nil
+	}
+	// What moved, over the time it took: the objects that stayed cost it
+	// nothing.
+	note := fmt.Sprintf("from starting the new target to the last job's end (joined after %s); moved %d of %d objects, %s; 100 sampled objects read after; %s",
+		joined.Round(time.Millisecond), moved.Objects, n, formatBytes(moved.Bytes), rssNote)
+	rec.add(Result{Name: name, Bytes: moved.Bytes, Ops: moved.Objects, Elapsed: elapsed, Baseline: loadName, PeakRSS: rss, Note: note})
 	return nil
 }
 

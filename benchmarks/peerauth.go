@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -131,10 +132,23 @@ func measureShuffle(ctx context.Context, rec *recorder, client *api.Client, mete
 		"output_format":"out-{00000..99999}.tar","output_shard_size":%q,"algorithm":{"kind":"shuffle","seed":%q}}`,
 		spec.Template, dsortOutputShard, dsortSeed)
 	f.bytes = total
+	// Each run writes a new "dst": one over the shards of the run before
+	// would be other work (their files freed as it goes).
+	f.setup = func() error {
+		if err := client.DestroyBucket(ctx, "dst"); err != nil && !errors.Is(err, api.ErrBucketNotFound) {
+			return err
+		}
+		return nil
+	}
 	var phases []Phase
+	var fastest time.Duration
 	if err := rec.measureWith(ctx, f, func() error {
-		var err error
-		phases, err = runJob(ctx, client, jobSpec)
+		start := time.Now()
+		p, err := runJob(ctx, client, jobSpec)
+		// The report shows the phases of the run it keeps: the fastest.
+		if elapsed := time.Since(start); err == nil && (fastest == 0 || elapsed < fastest) {
+			phases, fastest = p, elapsed
+		}
 		return err
 	}, meter); err != nil {
 		return err
