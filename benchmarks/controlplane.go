@@ -112,7 +112,7 @@ func measureControl(ctx context.Context, rec *recorder, c *localCluster, gateway
 		if gateways > 1 {
 			baseline = createName(1, "")
 		}
-		if err := measureCreates(ctx, rec, api.NewClient(node.URL), createName(gateways, through), baseline, fmt.Sprintf("c%d-", i), creates); err != nil {
+		if err := measureCreates(ctx, rec, c, api.NewClient(node.URL), createName(gateways, through), baseline, fmt.Sprintf("c%d-", i), creates); err != nil {
 			return err
 		}
 	}
@@ -147,6 +147,9 @@ func measureDataPath(ctx context.Context, rec *recorder, cfg Config, clusters ma
 			{"GET", LoadConfig{PutPercent: 0, MaxOps: n, ReadOrder: ReadSequential}},
 		} {
 			best := map[int]time.Duration{}
+			for _, c := range clusters {
+				c.reset()
+			}
 			for round := range maxRuns {
 				// Each goes first in turn: what one run leaves (garbage in
 				// this process, dirty caches) weighs on both alike.
@@ -173,8 +176,9 @@ func measureDataPath(ctx context.Context, rec *recorder, cfg Config, clusters ma
 				}
 			}
 			for _, gateways := range []int{1, 3} {
-				r := Result{Name: controlDataName(run.method, gateways, redirects), Bytes: n * controlObjectSize, Ops: n, Elapsed: best[gateways],
-					Note: fmt.Sprintf("%d workers, %d dry-run targets; best of %d runs, alternating with the other cluster", controlWorkers, clusterTargets, maxRuns)}
+				rss, rssNote := clusters[gateways].peak()
+				r := Result{Name: controlDataName(run.method, gateways, redirects), Bytes: n * controlObjectSize, Ops: n, Elapsed: best[gateways], PeakRSS: rss,
+					Note: fmt.Sprintf("%d workers, %d dry-run targets; best of %d runs, alternating with the other cluster; %s over the runs", controlWorkers, clusterTargets, maxRuns, rssNote)}
 				if gateways > 1 {
 					r.Baseline = controlDataName(run.method, 1, redirects)
 				}
@@ -186,8 +190,9 @@ func measureDataPath(ctx context.Context, rec *recorder, cfg Config, clusters ma
 }
 
 // measureCreates times bucket creates, one after another.
-func measureCreates(ctx context.Context, rec *recorder, client *api.Client, name, baseline, prefix string, creates int) error {
+func measureCreates(ctx context.Context, rec *recorder, meter peakMeter, client *api.Client, name, baseline, prefix string, creates int) error {
 	var h Histogram
+	meter.reset()
 	start := time.Now()
 	for i := range creates {
 		t := time.Now()
@@ -197,9 +202,10 @@ func measureCreates(ctx context.Context, rec *recorder, client *api.Client, name
 		h.Record(time.Since(t))
 	}
 	elapsed := time.Since(start)
+	rss, rssNote := meter.peak()
 	s := h.Snapshot()
-	rec.add(Result{Name: name, Ops: int64(creates), Elapsed: elapsed, Baseline: baseline,
-		Note: fmt.Sprintf("%d creates, one after another; latency p50 %s p99 %s", creates, short(s.Quantile(0.5)), short(s.Quantile(0.99)))})
+	rec.add(Result{Name: name, Ops: int64(creates), Elapsed: elapsed, Baseline: baseline, PeakRSS: rss,
+		Note: fmt.Sprintf("%d creates, one after another; latency p50 %s p99 %s; %s", creates, short(s.Quantile(0.5)), short(s.Quantile(0.99)), rssNote)})
 	return nil
 }
 
@@ -209,6 +215,7 @@ func measureCreates(ctx context.Context, rec *recorder, client *api.Client, name
 func measureFailover(ctx context.Context, rec *recorder, c *localCluster, kills int) error {
 	client := c.client()
 	var times []time.Duration
+	c.reset()
 	for i := range kills {
 		m, err := client.Map(ctx)
 		if err != nil {
@@ -250,8 +257,10 @@ func measureFailover(ctx context.Context, rec *recorder, c *localCluster, kills 
 	for _, t := range times {
 		each = append(each, short(t))
 	}
-	rec.add(Result{Name: failoverName(), Elapsed: sorted[len(sorted)/2],
-		Note: fmt.Sprintf("median of %d kills: %s; aim under 5s; election timeout 1s", kills, strings.Join(each, ", "))})
+	// The killed gateways' own peaks are of their last lives.
+	rss, rssNote := c.peak()
+	rec.add(Result{Name: failoverName(), Elapsed: sorted[len(sorted)/2], PeakRSS: rss,
+		Note: fmt.Sprintf("median of %d kills: %s; aim under 5s; election timeout 1s; %s", kills, strings.Join(each, ", "), rssNote)})
 	return nil
 }
 

@@ -128,18 +128,19 @@ func Formats(ctx context.Context, opts FormatsOptions) ([]Result, error) {
 	total := p.bytes()
 	ops := 2 * p.records
 	var results []Result
+	var peak int64 // of the last timed step
 	add := func(name, baseline string, elapsed time.Duration, note string) {
 		results = append(results, Result{Suite: "formats", Name: name, Bytes: total, Ops: ops,
-			Elapsed: elapsed, Baseline: baseline, Note: note})
+			Elapsed: elapsed, Baseline: baseline, PeakRSS: peak, Note: note})
 	}
 
 	plain := filepath.Join(dir, "payload.bin")
-	elapsed, err := timed(func() error { return copyToFile(plain, p.reader()) })
+	elapsed, err := timed(&peak, func() error { return copyToFile(plain, p.reader()) })
 	if err != nil {
 		return nil, err
 	}
 	add("io.Copy", "", elapsed, "payload bytes to a file")
-	elapsed, err = timed(func() error { return readFile(plain) })
+	elapsed, err = timed(&peak, func() error { return readFile(plain) })
 	if err != nil {
 		return nil, err
 	}
@@ -151,13 +152,13 @@ func Formats(ctx context.Context, opts FormatsOptions) ([]Result, error) {
 			return results, err
 		}
 		shard := filepath.Join(dir, "shard"+f.Extensions()[0])
-		elapsed, err := timed(func() error { return writeShard(ctx, f, shard, p) })
+		elapsed, err := timed(&peak, func() error { return writeShard(ctx, f, shard, p) })
 		if err != nil {
 			return results, fmt.Errorf("formats benchmark: write %s: %w", f.Name(), err)
 		}
 		size := fileSize(shard)
 		add(f.Name()+" write", "io.Copy", elapsed, fmt.Sprintf("shard %d bytes (%.3f of payload)", size, float64(size)/float64(total)))
-		elapsed, err = timed(func() error { return readShard(ctx, f, shard, total) })
+		elapsed, err = timed(&peak, func() error { return readShard(ctx, f, shard, total) })
 		if err != nil {
 			return results, fmt.Errorf("formats benchmark: read %s: %w", f.Name(), err)
 		}
@@ -170,12 +171,12 @@ func Formats(ctx context.Context, opts FormatsOptions) ([]Result, error) {
 			return results, err
 		}
 		file := filepath.Join(dir, "payload"+c.ext)
-		elapsed, err := timed(func() error { return compressFile(file, p.reader(), c.compress) })
+		elapsed, err := timed(&peak, func() error { return compressFile(file, p.reader(), c.compress) })
 		if err != nil {
 			return results, fmt.Errorf("formats benchmark: %s: %w", c.name, err)
 		}
 		add(c.name+" compress", "io.Copy", elapsed, fmt.Sprintf("payload alone, %d bytes out", fileSize(file)))
-		elapsed, err = timed(func() error { return decompressFile(file, total, c.decompress) })
+		elapsed, err = timed(&peak, func() error { return decompressFile(file, total, c.decompress) })
 		if err != nil {
 			return results, fmt.Errorf("formats benchmark: %s: %w", c.name, err)
 		}
@@ -185,10 +186,15 @@ func Formats(ctx context.Context, opts FormatsOptions) ([]Result, error) {
 	return results, nil
 }
 
-func timed(f func() error) (time.Duration, error) {
+// timed runs f and returns how long it took, with this process's peak
+// RSS while it ran in *peak.
+func timed(peak *int64, f func() error) (time.Duration, error) {
+	selfPeak{}.reset()
 	start := time.Now()
 	err := f()
-	return time.Since(start), err
+	elapsed := time.Since(start)
+	*peak, _ = selfPeak{}.peak()
+	return elapsed, err
 }
 
 func fileSize(path string) int64 {

@@ -21,7 +21,7 @@ func TestFormats(t *testing.T) {
 	var names []string
 	for _, r := range results {
 		names = append(names, r.Name)
-		if r.Suite != "formats" || r.Bytes < 4<<20 || r.Ops != 2*64 || r.Elapsed <= 0 {
+		if r.Suite != "formats" || r.Bytes < 4<<20 || r.Ops != 2*64 || r.Elapsed <= 0 || r.PeakRSS <= 0 {
 			t.Errorf("result %+v", r)
 		}
 	}

@@ -45,6 +45,8 @@ type pythonFigure struct {
 	Records  int64   `json:"records"`
 	Bytes    int64   `json:"bytes"`
 	Baseline string  `json:"baseline"`
+	// PeakRSS is the script's, or its largest worker's, in bytes.
+	PeakRSS int64 `json:"peak_rss"`
 }
 
 func runPython(ctx context.Context, cfg Config) ([]Result, error) {
@@ -139,7 +141,7 @@ func (w *bucketWriter) Close() error {
 // operations.
 func pythonResult(f pythonFigure) Result {
 	return Result{Name: f.Name, Bytes: f.Bytes, Ops: f.Records, Elapsed: time.Duration(f.Seconds * float64(time.Second)),
-		Baseline: f.Baseline, Note: "ops are records; measured by " + pythonScript}
+		Baseline: f.Baseline, PeakRSS: f.PeakRSS, Note: "ops are records; peak RSS of the Python process (or its largest DataLoader worker); measured by " + pythonScript}
 }
 
 // findInRepository looks for a file of the repository from the working

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import tarfile
 import time
@@ -30,8 +31,33 @@ from aisgo import Client  # noqa: E402
 from aisgo.torch import RecordDataset, ShardDataset, resolve_shards  # noqa: E402
 
 
-def emit(name: str, seconds: float, records: int, nbytes: int, baseline: str = "") -> None:
-    print(json.dumps({"name": name, "seconds": seconds, "records": records, "bytes": nbytes, "baseline": baseline}), flush=True)
+def reset_peak() -> None:
+    """Brings this process's peak RSS (VmHWM) down to its RSS now (Linux)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss(children: bool = False) -> int:
+    """This process's peak RSS in bytes since reset_peak; with children,
+    the largest of it and of the child processes that ended (the
+    DataLoader's workers)."""
+    peak = 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) * 1024
+    if children:
+        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+    return peak
+
+
+def emit(name: str, seconds: float, records: int, nbytes: int, baseline: str = "", children: bool = False) -> None:
+    figure = {"name": name, "seconds": seconds, "records": records, "bytes": nbytes, "baseline": baseline, "peak_rss": peak_rss(children)}
+    print(json.dumps(figure), flush=True)
+    reset_peak()
 
 
 def main() -> None:
@@ -54,6 +80,7 @@ def main() -> None:
             for chunk in reader.iter_chunks():
                 f.write(chunk)
         paths.append(path)
+    reset_peak()
     start, records, nbytes = time.perf_counter(), 0, 0
     for path in paths:
         with tarfile.open(path, "r|*") as tf:
@@ -75,7 +102,7 @@ def main() -> None:
             if key not in ("__key__", "__url__"):
                 files += 1
                 nbytes += len(value)
-    emit("ShardDataset, 2 DataLoader workers", time.perf_counter() - start, files, nbytes, baseline)
+    emit("ShardDataset, 2 DataLoader workers", time.perf_counter() - start, files, nbytes, baseline, children=True)
 
     # RecordDataset: random records, one range GET each.
     records_ds = RecordDataset(client, args.bucket, shards)
