@@ -76,3 +76,11 @@ func OnRepair(hook func()) func() {
 	beforeRepair = hook
 	return func() { beforeRepair = old }
 }
+
+// OnGetxattr makes reads of object metadata go through hook, and returns
+// the restore.
+func OnGetxattr(hook func(path, attr string, dest []byte) (int, error)) func() {
+	old := getxattr
+	getxattr = hook
+	return func() { getxattr = old }
+}

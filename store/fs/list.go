@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -25,6 +26,7 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		return nil, err
 	}
 	type cursor struct {
+		m         mountpath
 		next      func() (listed, bool)
 		stop      func()
 		head      listed
@@ -34,7 +36,7 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 	cursors := make([]*cursor, 0, len(s.readable()))
 	for _, m := range s.readable() {
 		next, stop := iter.Pull(walkCached(&s.dirs, m.bucketDir(b), opts.Prefix, opts.StartAfter))
-		c := &cursor{next: next, stop: stop, returning: s.isReturning(m)}
+		c := &cursor{m: m, next: next, stop: stop, returning: s.isReturning(m)}
 		c.head, c.ok = next()
 		cursors = append(cursors, c)
 	}
@@ -57,7 +59,7 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		if min == nil {
 			break
 		}
-		item, returning := min.head, min.returning
+		item, returning, m := min.head, min.returning, min.m
 		min.head, min.ok = min.next()
 		if item.err != nil {
 			return nil, fmt.Errorf("list %s: %w", b, classify(item.err))
@@ -78,15 +80,24 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		meta := store.ObjectMeta{Name: item.name, Size: item.size}
 		// A file without AIS metadata is not an object (GET answers 404):
 		// listing agrees.
+		// A disk's error fails the page: an object skipped would make a
+		// bucket look empty to the checks that destroy it.
 		if opts.WithMeta {
 			if err := readMeta(item.path, &meta); err != nil {
-				continue // removed or replaced since it was walked
+				if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorrupt) {
+					continue // removed since it was walked, or not ours
+				}
+				s.suspectAfter(m, err)
+				return nil, fmt.Errorf("list %s: %w", b, err)
 			}
 			meta.Name = item.name
 			if t, ok := s.accessTime(item.path); ok && t.After(meta.Atime) {
 				meta.Atime = t
 			}
-		} else if !hasMeta(item.path) {
+		} else if has, err := hasMeta(item.path); err != nil {
+			s.suspectAfter(m, err)
+			return nil, fmt.Errorf("list %s: %w", b, err)
+		} else if !has {
 			continue
 		}
 		out = append(out, meta)

@@ -166,15 +166,27 @@ func writeMeta(path string, m *store.ObjectMeta) error {
 	return nil
 }
 
-// hasMeta reports whether a file carries AIS metadata.
-func hasMeta(path string) bool {
-	n, err := syscall.Getxattr(path, xattrName, nil)
-	return err == nil && n > 0
+// getxattr is syscall.Getxattr; tests make a disk fail with it.
+var getxattr = syscall.Getxattr
+
+// hasMeta reports whether a file carries AIS metadata. A file gone, or
+// one without it, is no object; any other failure (EIO of a failing disk)
+// is an error: the caller must not take the object for absent (a bucket
+// found empty is destroyed, a mountpath found empty forgotten).
+func hasMeta(path string) (bool, error) {
+	n, err := getxattr(path, xattrName, nil)
+	switch {
+	case err == nil:
+		return n > 0, nil
+	case errors.Is(err, syscall.ENODATA) || errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR):
+		return false, nil
+	}
+	return false, classify(fmt.Errorf("read metadata of %s: %w", path, err))
 }
 
 func readMeta(path string, m *store.ObjectMeta) error {
 	buf := make([]byte, maxMetaSize+512)
-	n, err := syscall.Getxattr(path, xattrName, buf)
+	n, err := getxattr(path, xattrName, buf)
 	if err != nil {
 		if errors.Is(err, syscall.ENODATA) {
 			return fmt.Errorf("%w: %s has no AIS metadata", store.ErrNotFound, path)

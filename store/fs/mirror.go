@@ -560,7 +560,8 @@ func (s *Store) countObjects(path string) (int, error) {
 				}
 				return count, item.err
 			}
-			if hasMeta(item.path) {
+			// One unreadable is counted: it may be an object.
+			if has, err := hasMeta(item.path); has || err != nil {
 				count++
 			}
 		}

@@ -326,6 +326,43 @@ func TestNameConflictAcrossMountpaths(t *testing.T) {
 	}
 }
 
+// A listing that cannot read an object's metadata (EIO of a failing
+// disk) fails, rather than leave the object out: a bucket listed empty is
+// destroyed by the checks that ask. A file without AIS metadata is still
+// no object.
+func TestListFailsOnAnUnreadableObject(t *testing.T) {
+	st := open(t, t.TempDir())
+	ctx := t.Context()
+	b := store.NewBucket("eio")
+	if err := st.CreateBucket(ctx, b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if _, err := st.Put(ctx, b, name, strings.NewReader(name), store.PutOptions{Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(st.Mountpaths()[0], "ais", b.Name, "plain"), []byte("not an object"), 0o644)
+	for _, withMeta := range []bool{false, true} {
+		got, err := st.List(ctx, b, store.ListOptions{WithMeta: withMeta})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("listing with meta %v before the fault: %d objects, %v", withMeta, len(got), err)
+		}
+	}
+	restore := fs.OnGetxattr(func(path, attr string, dest []byte) (int, error) {
+		if filepath.Base(path) == "b" {
+			return 0, syscall.EIO
+		}
+		return syscall.Getxattr(path, attr, dest)
+	})
+	defer restore()
+	for _, withMeta := range []bool{false, true} {
+		if got, err := st.List(ctx, b, store.ListOptions{WithMeta: withMeta, Limit: 5}); err == nil {
+			t.Errorf("listing with meta %v over an unreadable object: %d objects, no error", withMeta, len(got))
+		}
+	}
+}
+
 // TestFailedMetadataSaveChangesNothing: a bucket-metadata save that fails
 // (here: a directory where the file goes, as a full disk would) leaves
 // the store as it was, so the same change works once the cause is gone.
