@@ -53,7 +53,9 @@ func (s stampedStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, na
 		if err != nil || !writtenByJob(meta, job, beforeAttempt) {
 			return err
 		}
-		return n.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp})
+		// Stamped too: a delete, not a move, it leaves a tombstone while
+		// a mountpath is away, so that a copy there does not come back.
+		return n.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp, Stamp: n.stamp()})
 	}
 	owner, err := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name))
 	if err != nil {

@@ -2,10 +2,12 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,6 +173,53 @@ func TestDsortOutputIndex(t *testing.T) {
 	if _, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..4}.tar"},
 		"output_format":"out-{00..99}.tgz","output_index":true}`)); err == nil || !strings.Contains(err.Error(), "output_index") {
 		t.Fatalf("output_index with tgz output: %v", err)
+	}
+}
+
+// deleteRecorder keeps the options of every delete made through it.
+type deleteRecorder struct {
+	store.Store
+	mu      sync.Mutex
+	deletes []store.DeleteOptions
+}
+
+func (r *deleteRecorder) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	r.mu.Lock()
+	r.deletes = append(r.deletes, opts)
+	r.mu.Unlock()
+	return r.Store.Delete(ctx, b, name, opts)
+}
+
+// The removal of a job's copy on its owner is a delete with its place in
+// the name's history (a stamp), not only the copy's: while a mountpath is
+// away, the store leaves a tombstone for it, and a copy of the job's
+// output there does not come back.
+func TestJobRemovalOnTheOwnerIsStamped(t *testing.T) {
+	var recorder *deleteRecorder
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true, Configure: func(cfg *gateway.Config) {
+		recorder = &deleteRecorder{Store: cfg.Store}
+		cfg.Store = recorder
+	}})
+	ctx := t.Context()
+	if err := c.Client().CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	ow := gateway.OwnerWriter(c.Targets()[0].Node)
+	written, err := ow.PutToOwner(ctx, b, "s.tar.idx", []byte("job's"), map[string]string{pipeline.CustomJob: "srt-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ow.DeleteJobFromOwner(ctx, b, "s.tar.idx", "srt-x", 0); err != nil {
+		t.Fatal(err)
+	}
+	recorder.mu.Lock()
+	defer recorder.mu.Unlock()
+	if len(recorder.deletes) != 1 {
+		t.Fatalf("%d deletes, want 1", len(recorder.deletes))
+	}
+	if got := recorder.deletes[0]; got.IfStamp != written || got.Stamp.Compare(written) <= 0 {
+		t.Fatalf("the removal of the job's copy %v: IfStamp %v, Stamp %v; want its stamp and a later one", written, got.IfStamp, got.Stamp)
 	}
 }
 

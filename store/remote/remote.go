@@ -330,7 +330,9 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 				unlock := s.lockName(b.String() + "/" + name)
 				_, again := be.HeadObject(ctx, b, name)
 				if errors.Is(again, store.ErrNotFound) {
-					s.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: stamp})
+					// Stamped: a tombstone while a mountpath is away keeps
+					// a copy there from coming back.
+					s.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: stamp, Stamp: s.fetchStamp()})
 				}
 				unlock()
 				switch {

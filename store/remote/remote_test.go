@@ -527,6 +527,50 @@ func stamps() func() store.Stamp {
 	return func() store.Stamp { return store.Stamp{Map: 1, Clock: clock.Add(1)} }
 }
 
+// deleteRecorder keeps the options of every delete made through it.
+type deleteRecorder struct {
+	store.Store
+	mu      sync.Mutex
+	deletes []store.DeleteOptions
+}
+
+func (r *deleteRecorder) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	r.mu.Lock()
+	r.deletes = append(r.deletes, opts)
+	r.mu.Unlock()
+	return r.Store.Delete(ctx, b, name, opts)
+}
+
+// A cached copy of an object gone from the remote goes with a stamp (a
+// delete, not a move): while a mountpath is away, the store leaves a
+// tombstone, and a copy there does not come back.
+func TestCopyOfAnObjectGoneFromTheRemoteGoesStamped(t *testing.T) {
+	_, be, local, b := newRemote(t, true)
+	recorder := &deleteRecorder{Store: local}
+	rs := remote.New(recorder, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	rs.SetStamp(stamps())
+	be.objects["o"] = []byte("remote bytes")
+	if data, err := read(t, rs, b, "o"); data != "remote bytes" || err != nil {
+		t.Fatalf("the cold GET: %q %v", data, err)
+	}
+	cached, err := local.Head(t.Context(), b, "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(be.objects, "o")
+	if _, err := read(t, rs, b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a validated read of an object gone from the remote: %v", err)
+	}
+	recorder.mu.Lock()
+	defer recorder.mu.Unlock()
+	if len(recorder.deletes) != 1 {
+		t.Fatalf("%d deletes, want 1", len(recorder.deletes))
+	}
+	if got := recorder.deletes[0]; got.IfStamp != cached.Stamp || got.Stamp.Compare(cached.Stamp) <= 0 {
+		t.Fatalf("the removal of the copy %v: IfStamp %v, Stamp %v; want its stamp and a later one", cached.Stamp, got.IfStamp, got.Stamp)
+	}
+}
+
 // A delete stamped before a cold GET began, and run while it fetches,
 // is not undone by it: the GET does not store the remote's object once
 // the delete has removed it (the tombstone is stamped under the lock).
