@@ -84,3 +84,11 @@ func OnGetxattr(hook func(path, attr string, dest []byte) (int, error)) func() {
 	getxattr = hook
 	return func() { getxattr = old }
 }
+
+// OnRemoveCopy makes a PUT's removals of older copies go through hook,
+// and returns the restore.
+func OnRemoveCopy(hook func(path string) error) func() {
+	old := removeCopy
+	removeCopy = hook
+	return func() { removeCopy = old }
+}

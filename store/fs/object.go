@@ -471,7 +471,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 			// made again by the next resilver. An older copy there
 			// must not be read meanwhile.
 			os.Remove(work)
-			os.Remove(mps[i].objectPath(b, name))
+			if rerr := removeCopy(mps[i].objectPath(b, name)); copyStays(rerr) {
+				// An older copy a read may still pick: the write is not
+				// done (written again, it replaces it or fails the same).
+				s.suspectAfter(mps[i], rerr)
+				return nil, fmt.Errorf("%w: an older copy on mountpath %s could not be replaced nor removed: %w", store.ErrIO, mps[i].path, classify(rerr))
+			}
 			s.logger.Warn("a copy was not stored", "bucket", b.String(), "object", name, "mountpath", mps[i].path, "err", err)
 			continue
 		}
@@ -484,13 +489,28 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	// copies changed) would be stale now.
 	for _, other := range s.readable() {
 		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
-			if path := other.objectPath(b, name); os.Remove(path) == nil {
+			path := other.objectPath(b, name)
+			switch err := removeCopy(path); {
+			case err == nil:
 				removeEmptyParents(filepath.Dir(path), other.bucketDir(b))
 				removed = append(removed, other)
+			case copyStays(err):
+				s.suspectAfter(other, err)
+				return nil, fmt.Errorf("%w: an older copy on mountpath %s could not be removed: %w", store.ErrIO, other.path, classify(err))
 			}
 		}
 	}
 	return removed, nil
+}
+
+// removeCopy is os.Remove; tests make a disk fail with it.
+var removeCopy = os.Remove
+
+// copyStays reports a removal of an older copy that failed with the copy
+// still there: not a name missing, nor a directory of other objects.
+func copyStays(err error) bool {
+	return err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) &&
+		!errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) && !errors.Is(err, syscall.EISDIR)
 }
 
 // conditionalPut reports a write whose client's conditions depend on

@@ -363,6 +363,43 @@ func TestListFailsOnAnUnreadableObject(t *testing.T) {
 	}
 }
 
+// A PUT that cannot remove an older copy of its object on another
+// mountpath (EIO) fails rather than acknowledge a write a read may not
+// see; one whose stale copy goes is acknowledged.
+func TestPutFailsWhenAnOlderCopyStays(t *testing.T) {
+	mps := []string{t.TempDir(), t.TempDir()}
+	st := open(t, mps...)
+	ctx := t.Context()
+	b := store.NewBucket("stale")
+	if err := st.CreateBucket(ctx, b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	other := mps[0]
+	if st.MountpathOf(b, "x") == other {
+		other = mps[1]
+	}
+	stale := filepath.Join(other, "ais", b.Name, "x")
+	os.MkdirAll(filepath.Dir(stale), 0o755)
+	restore := fs.OnRemoveCopy(func(path string) error {
+		if path == stale {
+			return &os.PathError{Op: "remove", Path: path, Err: syscall.EIO}
+		}
+		return os.Remove(path)
+	})
+	defer restore()
+	os.WriteFile(stale, []byte("old"), 0o644)
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("new"), store.PutOptions{Size: 3}); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("a PUT whose older copy stays: %v, want an I/O error", err)
+	}
+	restore()
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("new"), store.PutOptions{Size: 3}); err != nil {
+		t.Fatalf("a PUT once the older copy can go: %v", err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the older copy is still there: %v", err)
+	}
+}
+
 // TestFailedMetadataSaveChangesNothing: a bucket-metadata save that fails
 // (here: a directory where the file goes, as a full disk would) leaves
 // the store as it was, so the same change works once the cause is gone.
