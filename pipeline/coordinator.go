@@ -369,7 +369,17 @@ func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan 
 	// Names are used as the templates give them: checked now, not when
 	// the first PUT of one fails after the whole extraction.
 	for _, t := range km.Templates() {
-		if err := validateShardNames(t, ""); err != nil {
+		suffix := ""
+		if plan.Spec.OutputIndex {
+			suffix = formats.IndexSuffix // the longest name each gives
+		}
+		err := validateShardNames(t, suffix)
+		if err == nil && !t.Unique() {
+			// Found in the sort otherwise, and only once a run needs the
+			// shards named twice.
+			err = errors.New("it names some shards twice (ranges of different widths, such as x{1..11}{1..11}, name x111 twice): pad them, {01..11}")
+		}
+		if err != nil {
 			return nil, specError("ekm_file %q: %s", redact.Link(plan.Spec.EKMFile), describe(fmt.Errorf("template %q: %w", t.String(), err), 0))
 		}
 	}

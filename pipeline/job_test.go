@@ -490,6 +490,14 @@ func TestOutputShardNamedTwice(t *testing.T) {
 	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || strings.Contains(err.Error(), "cats") {
 		t.Fatalf("a key map naming /cats-0000.tar: %v", err)
 	}
+	// A key map template naming a shard twice is refused at start too,
+	// whatever number of shards a run needs (the fetched map's detail in
+	// the log only).
+	c.keyMaps["http://keys.example/widths.json"] = []byte(`{"x{1..11}{1..11}.tar": ["sample-"]}`)
+	spec.EKMFile = "http://keys.example/widths.json"
+	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "ekm_file") {
+		t.Fatalf("a key map template naming x111.tar twice: %v, want refused at start", err)
+	}
 	if got := c.outputs("dst"); len(got) != 0 {
 		t.Fatalf("the refused jobs wrote %d shards", len(got))
 	}

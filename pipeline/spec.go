@@ -555,6 +555,11 @@ func (p *Plan) validateInput(registry *formats.Registry) error {
 			}
 			p.InputFormat = f
 		}
+		// Refused here, not when the extraction meets them (after the
+		// output bucket is made): names no object can have.
+		if err := validateShardNames(t, p.InputShards(registry).suffix); err != nil {
+			return specError("input_format.template %q: %w", s.InputFormat.Template, err)
+		}
 	case len(s.InputFormat.ObjectNames) > 0:
 		seen := make(map[string]int, len(s.InputFormat.ObjectNames))
 		for i, name := range s.InputFormat.ObjectNames {
@@ -648,6 +653,12 @@ func (p *Plan) validateOutput(registry *formats.Registry) error {
 		}
 		if err := validateShardNames(p.OutputTemplate, p.OutputSuffix); err != nil {
 			return specError("output_format %q: %w", s.OutputFormat, err)
+		}
+		// An index is stored beside each shard, once the shard is made.
+		if s.OutputIndex {
+			if err := validateShardNames(p.OutputTemplate, p.OutputSuffix+formats.IndexSuffix); err != nil {
+				return specError("output_format %q with output_index: %w", s.OutputFormat, err)
+			}
 		}
 	}
 	return nil

@@ -154,6 +154,11 @@ func TestBadSpecs(t *testing.T) {
 		{"output names that climb", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"../o-{0..9}.tar"}`, `output_format "../o-{0..9}.tar"`},
 		{"output names with an empty segment", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"a//o-{0..9}.tar"}`, `output_format "a//o-{0..9}.tar"`},
 		{"both inputs", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar","objnames":["a.tar"]},"output_format":"o-{0..9}.tar"}`, "not both"},
+		{"input names that climb", `{"input_bck":{"name":"src"},"input_format":{"template":"../in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, `input_format.template "../in-{0..9}.tar"`},
+		{"input names with an empty segment", `{"input_bck":{"name":"src"},"input_format":{"template":"a//in-{0..9}.tar"},"output_format":"o-{0..9}.tar"}`, `input_format.template "a//in-{0..9}.tar"`},
+		{"input names too long with input_extension", `{"input_bck":{"name":"src"},"input_extension":".tar","input_format":{"template":"` + strings.Repeat("a", 250) + `-{0..9}"},"output_format":"o-{0..9}.tar"}`, "input_format.template"},
+		// The index's name is the shard's and .idx: 256 bytes here.
+		{"index names too long", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_index":true,"output_format":"o/` + strings.Repeat("a", 246) + `-{0..9}.tar"}`, "with output_index"},
 		{"bad objname", `{"input_bck":{"name":"src"},"input_format":{"objnames":["../a.tar"]},"output_format":"o-{0..9}.tar"}`, "objnames[0]"},
 		{"negative grace", `{` + good + `,"target_grace":"-5s"}`, "target_grace: -5s is negative"},
 		{"absurd grace", `{` + good + `,"target_grace":"1000h"}`, "target_grace: 1000h0m0s is longer than"},
