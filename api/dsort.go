@@ -30,6 +30,9 @@ type DsortExtraction struct {
 	ExtractedRecordCount int64 `json:"extracted_record_count"`
 	ExtractedToDiskCount int64 `json:"extracted_to_disk_count"`
 	ExtractedToDiskSize  int64 `json:"extracted_to_disk_size"`
+	// MissingCount is the input shards not found and skipped
+	// (missing_shards ignore or warn), counted in ExtractedCount too.
+	MissingCount int64 `json:"missing_count,omitempty"`
 }
 
 // DsortCreation is the creation phase (AIStore's shard_creation).
@@ -151,6 +154,7 @@ func DsortSummary(perTarget map[string]DsortJobInfo) DsortJobInfo {
 		s.Extraction.ExtractedRecordCount += m.Extraction.ExtractedRecordCount
 		s.Extraction.ExtractedToDiskCount += m.Extraction.ExtractedToDiskCount
 		s.Extraction.ExtractedToDiskSize += m.Extraction.ExtractedToDiskSize
+		s.Extraction.MissingCount += m.Extraction.MissingCount
 		s.Extraction.Elapsed = max(s.Extraction.Elapsed, m.Extraction.Elapsed)
 		s.Extraction.Running = s.Extraction.Running || m.Extraction.Running
 		s.Sorting.Elapsed = max(s.Sorting.Elapsed, m.Sorting.Elapsed)

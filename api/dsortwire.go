@@ -170,6 +170,7 @@ type extractionWire struct {
 	ExtractedRecordCount count `json:"extracted_record_count"`
 	ExtractedToDiskCount count `json:"extracted_to_disk_count"`
 	ExtractedToDiskSize  count `json:"extracted_to_disk_size"`
+	MissingCount         count `json:"missing_count,omitempty"`
 }
 
 // MarshalJSON writes the counters as strings.
@@ -179,7 +180,7 @@ func (e DsortExtraction) MarshalJSON() ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(extractionWire{phase, count(e.TotalCount), count(e.ExtractedCount), count(e.ExtractedSize),
-		count(e.ExtractedRecordCount), count(e.ExtractedToDiskCount), count(e.ExtractedToDiskSize)})
+		count(e.ExtractedRecordCount), count(e.ExtractedToDiskCount), count(e.ExtractedToDiskSize), count(e.MissingCount)})
 }
 
 // UnmarshalJSON reads either form.
@@ -189,7 +190,8 @@ func (e *DsortExtraction) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*e = DsortExtraction{TotalCount: int64(w.TotalCount), ExtractedCount: int64(w.ExtractedCount), ExtractedSize: int64(w.ExtractedSize),
-		ExtractedRecordCount: int64(w.ExtractedRecordCount), ExtractedToDiskCount: int64(w.ExtractedToDiskCount), ExtractedToDiskSize: int64(w.ExtractedToDiskSize)}
+		ExtractedRecordCount: int64(w.ExtractedRecordCount), ExtractedToDiskCount: int64(w.ExtractedToDiskCount), ExtractedToDiskSize: int64(w.ExtractedToDiskSize),
+		MissingCount: int64(w.MissingCount)}
 	return e.DsortPhase.fromWire(w.phaseWire)
 }
 

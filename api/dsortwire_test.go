@@ -15,7 +15,7 @@ func TestDsortJobInfoShape(t *testing.T) {
 	info := api.DsortJobInfo{ID: "srt-1", SourceBck: api.DsortBucket{Name: "src", Provider: "ais"}, DestBck: api.DsortBucket{Name: "dst", Provider: "ais"},
 		StartedTime: time.Unix(100, 0).UTC()}
 	info.Metrics.Extraction = api.DsortExtraction{DsortPhase: api.DsortPhase{Elapsed: 5, Finished: true, Started: time.Unix(100, 0).UTC()},
-		TotalCount: 10, ExtractedCount: 9, ExtractedSize: 1 << 40, ExtractedRecordCount: 200, ExtractedToDiskCount: 3, ExtractedToDiskSize: 4}
+		TotalCount: 10, ExtractedCount: 9, ExtractedSize: 1 << 40, ExtractedRecordCount: 200, ExtractedToDiskCount: 3, ExtractedToDiskSize: 4, MissingCount: 1}
 	info.Metrics.Creation = api.DsortCreation{ToCreate: 7, CreatedCount: 6, CreatedSize: 5, CreatedRecordCount: 4, MovedShardCount: 1}
 	info.Metrics.Sorting = api.DsortPhase{Elapsed: 8}
 	data, err := json.Marshal(info)
@@ -25,7 +25,7 @@ func TestDsortJobInfoShape(t *testing.T) {
 	for _, want := range []string{
 		`"src-bck":{"name":"src","provider":"ais","namespace":{"uuid":"","name":""}}`, `"dst-bck":{"name":"dst","provider":"ais","namespace":{"uuid":"","name":""}}`,
 		`"total_count":"10"`, `"extracted_count":"9"`, `"extracted_size":"1099511627776"`, `"extracted_record_count":"200"`,
-		`"extracted_to_disk_count":"3"`, `"extracted_to_disk_size":"4"`, `"to_create":"7"`, `"created_count":"6"`,
+		`"extracted_to_disk_count":"3"`, `"extracted_to_disk_size":"4"`, `"missing_count":"1"`, `"to_create":"7"`, `"created_count":"6"`,
 		`"created_size":"5"`, `"created_record_count":"4"`, `"moved_shard_count":"1"`, `"elapsed":5,`, `"elapsed":8,`,
 		`"started_time":"1970-01-01T00:01:40Z"`, `"finished":true`,
 		// AIStore's PhaseInfo writes both times always; its JobInfo, what

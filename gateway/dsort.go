@@ -348,6 +348,7 @@ func jobInfo(s pipeline.JobStats) api.DsortJobInfo {
 				DsortPhase: phaseOf(s.Extract), TotalCount: s.Extract.Total, ExtractedCount: s.Extract.Done,
 				ExtractedSize: s.Extract.Bytes, ExtractedRecordCount: s.Extract.Records,
 				ExtractedToDiskCount: s.Extract.SpilledFiles, ExtractedToDiskSize: s.Extract.SpilledBytes,
+				MissingCount: s.Extract.Missing,
 			},
 			Sorting: phaseOf(s.Sort),
 			Creation: api.DsortCreation{

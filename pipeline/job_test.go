@@ -357,11 +357,18 @@ func TestMissingShardReactions(t *testing.T) {
 					t.Fatalf("status %+v", status)
 				}
 				warned := false
+				// The extraction's progress reaches its total, the
+				// skipped shard counted as missing.
+				var total, done, missing int64
 				for _, w := range c.workers {
 					st, _ := w.Stats(status.ID)
 					for _, msg := range st.Warnings {
 						warned = warned || strings.Contains(msg, "in-3.tar")
 					}
+					total, done, missing = total+st.Extract.Total, done+st.Extract.Done, missing+st.Extract.Missing
+				}
+				if total != 6 || done != 6 || missing != 1 {
+					t.Fatalf("extraction %d of %d shards, %d missing; want 6 of 6, 1 missing", done, total, missing)
 				}
 				if warned != (reaction == "warn") {
 					t.Fatalf("reaction %s: warned=%v", reaction, warned)

@@ -35,6 +35,9 @@ type PhaseStats struct {
 	// because they did not fit the memory budget.
 	SpilledFiles int64 `json:"spilled_count,omitempty"`
 	SpilledBytes int64 `json:"spilled_size,omitempty"`
+	// Missing counts the input shards not found and skipped
+	// (missing_shards ignore or warn); Done counts them too.
+	Missing int64 `json:"missing_count,omitempty"`
 }
 
 // JobStats is the state of a job on one node.

@@ -1784,7 +1784,8 @@ func (j *targetJob) stats() JobStats {
 	s.Extract = s.Extract.snapshot(now)
 	s.Sort = s.Sort.snapshot(now)
 	s.Create = s.Create.snapshot(now)
-	s.Extract.Done = j.extracted.Shards.Load()
+	s.Extract.Missing = j.extracted.Missing.Load()
+	s.Extract.Done = j.extracted.Shards.Load() + s.Extract.Missing
 	s.Extract.Records = j.extracted.Records.Load()
 	s.Extract.Bytes = j.extracted.Bytes.Load()
 	s.Extract.SpilledFiles = j.extracted.SpilledFiles.Load()

@@ -376,6 +376,9 @@ func printSummary(sum api.DsortJobInfo) {
 		m.Creation.CreatedCount, m.Creation.ToCreate, m.Creation.CreatedRecordCount,
 		shards.FormatSize(m.Creation.CreatedSize), rate(m.Creation.CreatedSize, m.Creation.Elapsed))
 	w.Flush()
+	if n := m.Extraction.MissingCount; n > 0 {
+		fmt.Printf("%d input shard(s) not found, skipped (missing_shards)\n", n)
+	}
 	// Records of plain tar input stay in their shards: nothing is held.
 	held, spilled := "none", "none"
 	if m.MemoryPeak > 0 {
