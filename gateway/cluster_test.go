@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -571,6 +572,45 @@ func TestGatewayNotReadyAnswers503(t *testing.T) {
 	status, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil || !strings.Contains(status, " 503 ") {
 		t.Errorf("CONNECT to a gateway not started: %q %v, want 503", status, err)
+	}
+}
+
+// A change of a newer protocol level in the log (a leader of a newer
+// version) stops every gateway that cannot apply it: each answers 503
+// saying to upgrade it, rather than serve a state the other rules made.
+func TestGatewaysStopOnALogTheyCannotFollow(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 3, Targets: 1, NoSync: true})
+	ctx := t.Context()
+	if err := c.Client().CreateBucket(ctx, "before", nil); err != nil {
+		t.Fatal(err)
+	}
+	newer := membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("newer"), Level: membership.ProtocolLevel + 1}
+	if err := gateway.Propose(ctx, c.Primary().Node, newer); !errors.Is(err, membership.ErrTooNew) {
+		t.Fatalf("proposing a change of a newer level: %v", err)
+	}
+	for _, m := range c.Members() {
+		if m.Store != nil {
+			continue
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get(m.URL() + "/v1/health")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(body), "upgrade") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("gateway %s after a change it cannot apply: %s %s, want 503 saying to upgrade it", m.Node.ID(), resp.Status, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if b := m.Node.Buckets(); len(b.Buckets) != 1 {
+			t.Fatalf("gateway %s holds %d buckets, want the 1 before the change", m.Node.ID(), len(b.Buckets))
+		}
 	}
 }
 

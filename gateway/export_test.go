@@ -244,3 +244,9 @@ func ZipMemoryFree(n *Node) bool {
 	n.zipMemory.Release(maxZipMemory)
 	return true
 }
+
+// Propose proposes a change to the node's control plane.
+func Propose(ctx context.Context, n *Node, c membership.Change) error {
+	_, err := n.control.Propose(ctx, c)
+	return err
+}

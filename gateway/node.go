@@ -354,6 +354,9 @@ type Node struct {
 	raftStream *peer.RaftStream
 	ready      atomic.Bool
 	removed    atomic.Bool // a gateway taken out of the cluster
+	// incompatible: the cluster's log needs a newer build (a gateway of
+	// a newer version leads); this one's state stopped following it.
+	incompatible atomic.Pointer[error]
 
 	// background loops end when stop is called.
 	stop  context.CancelFunc
@@ -574,6 +577,10 @@ func (n *Node) newControl() (control, error) {
 		Placement: &n.placement, Changed: n.controlChanged, LocalBuckets: localBuckets, SyncBuckets: syncBuckets,
 		Legacy: cfg.Meta, KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
 		ElectionTimeout: cfg.ElectionTimeout, Logger: n.logger,
+		Incompatible: func(err error) {
+			n.incompatible.Store(&err)
+			n.ready.Store(false)
+		},
 	})
 }
 
@@ -668,7 +675,8 @@ func (n *Node) Start(ctx context.Context) error {
 			n.wg.Go(func() { n.worker.RemoveOrphans(loops) })
 		}
 	}
-	n.ready.Store(true)
+	// (Not over a log this build cannot follow, found as it caught up.)
+	n.ready.Store(n.incompatible.Load() == nil)
 	if n.config.Role.IsTarget() && !n.rebalance.Running() {
 		// A decommission that goes on across a restart: the rebalance of
 		// the join may have ended before the downloads resumed (one still

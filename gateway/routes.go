@@ -478,6 +478,9 @@ func (n *Node) notReady() error {
 	if n.removed.Load() {
 		return fmt.Errorf("%w: node %s was removed from the cluster", api.ErrUnavailable, n.config.ID)
 	}
+	if err := n.incompatible.Load(); err != nil {
+		return fmt.Errorf("%w: gateway %s: %w", api.ErrUnavailable, n.config.ID, *err)
+	}
 	return fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID)
 }
 

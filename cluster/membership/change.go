@@ -28,6 +28,9 @@ type Snapshot struct {
 	Tokens *RevokedTokens `json:"tokens,omitempty"`
 	// S3Keys are the AuthN service's S3 access keys (gateways only).
 	S3Keys *S3Keys `json:"s3_keys,omitempty"`
+	// Level is the highest ProtocolLevel of the changes that made it: a
+	// node of a lower one cannot read it whole.
+	Level int `json:"level,omitempty"`
 	// Index is the position in the replicated log the snapshot was made
 	// at (0: not known): a gateway that forwarded a change waits until it
 	// applied the log that far.
@@ -37,6 +40,9 @@ type Snapshot struct {
 // Validate checks a snapshot restored from a peer or from disk as the
 // saved state is checked when read, and the changes that made it were.
 func (s Snapshot) Validate() error {
+	if s.Level > ProtocolLevel {
+		return fmt.Errorf("%w (a snapshot of level %d)", ErrTooNew, s.Level)
+	}
 	if s.Map != nil {
 		if err := s.Map.Validate(); err != nil {
 			return err
@@ -171,7 +177,16 @@ type Change struct {
 	// Offline and Remove: judged on one map, they do not apply to a node
 	// that joined again since (a restart during the round).
 	IfMap int64 `json:"if_map,omitempty"`
+	// Level is the ProtocolLevel a node needs to apply the change: above
+	// the first one for a change kind, or a rule, newer than it.
+	Level int `json:"level,omitempty"`
 }
+
+// ProtocolLevel is the highest level of change this build applies. A
+// change of a higher one comes from a newer gateway's leader: applied by
+// the older rules (or refused), the state would differ from the other
+// nodes', so a node stops following the log instead (ErrTooNew).
+const ProtocolLevel = 1
 
 // Errors of Apply.
 var (
@@ -186,11 +201,23 @@ var (
 	ErrNoMap          = errors.New("membership: the cluster has no map yet (no gateway has led it)")
 	ErrRemoved        = errors.New("membership: this node was removed from the cluster")
 	ErrTooManyBuckets = fmt.Errorf("membership: a cluster has at most %d buckets", MaxBuckets)
+	ErrTooNew         = fmt.Errorf("membership: the cluster's log holds a change of a newer protocol level than this node's %d: upgrade it", ProtocolLevel)
 )
 
 // Apply returns the snapshot after a change. It is pure: it reads nothing
 // but its arguments and never changes s.
 func Apply(s Snapshot, c Change) (Snapshot, error) {
+	if c.Level > ProtocolLevel {
+		return s, fmt.Errorf("%w (%s of level %d)", ErrTooNew, c.Kind, c.Level)
+	}
+	next, err := apply(s, c)
+	if err == nil && c.Level > next.Level {
+		next.Level = c.Level
+	}
+	return next, err
+}
+
+func apply(s Snapshot, c Change) (Snapshot, error) {
 	switch c.Kind {
 	case Join, Leave, Left, Maintenance, Activate, Offline, Remove, Returned:
 		if s.Map == nil {

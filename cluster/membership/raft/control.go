@@ -71,8 +71,12 @@ type Config struct {
 	// ApplyTimeout bounds one change; zero means 5s.
 	ApplyTimeout time.Duration
 	// Now is the keepalive's clock; nil means time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// Incompatible, when set, is told once that the log holds a change
+	// of a newer protocol level than this build's (a newer gateway leads):
+	// this gateway's state stops following the cluster's.
+	Incompatible func(error)
+	Logger       *slog.Logger
 }
 
 // Control is the Raft control plane of one gateway.
@@ -128,7 +132,7 @@ func New(cfg Config) (*Control, error) {
 	c := &Control{config: cfg, closed: make(chan struct{}), keepalive: membership.Keepalive{Timeout: cfg.KeepaliveTimeout, Logger: cfg.Logger,
 		Skip: func(n cluster.Node) bool { return n.Role == cluster.RoleGateway }}}
 	c.Holder = membership.NewHolder(cfg.Placement, cfg.Changed)
-	c.fsm = &fsm{holder: c.Holder, syncBuckets: cfg.SyncBuckets, logger: cfg.Logger}
+	c.fsm = &fsm{holder: c.Holder, syncBuckets: cfg.SyncBuckets, logger: cfg.Logger, incompatible: cfg.Incompatible}
 	return c, nil
 }
 

@@ -3,6 +3,7 @@ package raft
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,11 @@ type fsm struct {
 	syncBuckets func(ctx context.Context, md store.BucketMetadata) error
 	ctx         context.Context
 	logger      *slog.Logger
+	// incompatible is told once when the log holds a change this build
+	// cannot apply (membership.ErrTooNew); halted, the fsm applies
+	// nothing more: the state stays as it was, not as older rules make it.
+	incompatible func(error)
+	halted       error
 }
 
 var _ hraft.FSM = (*fsm)(nil)
@@ -33,12 +39,19 @@ type result struct {
 // Apply applies one change. A change Apply refuses leaves the state as it
 // was, on every node alike.
 func (f *fsm) Apply(l *hraft.Log) any {
+	cur := f.holder.Current()
+	if f.halted != nil {
+		return result{snapshot: cur, err: f.halted}
+	}
 	var c membership.Change
 	if err := json.Unmarshal(l.Data, &c); err != nil {
 		return result{err: fmt.Errorf("raft log entry %d: %w", l.Index, err)}
 	}
-	cur := f.holder.Current()
 	next, err := membership.Apply(cur, c)
+	if errors.Is(err, membership.ErrTooNew) {
+		f.halt(fmt.Errorf("raft log entry %d: %w", l.Index, err))
+		return result{snapshot: cur, err: f.halted}
+	}
 	if err != nil {
 		return result{snapshot: cur, err: err}
 	}
@@ -55,6 +68,17 @@ func (f *fsm) install(cur, next membership.Snapshot) {
 		}
 	}
 	f.holder.Install(next)
+}
+
+// halt stops applying the log, and says so once.
+func (f *fsm) halt(err error) {
+	f.halted = err
+	if f.logger != nil {
+		f.logger.Error("this gateway stops following the cluster's state: upgrade it to the version of the other gateways", "err", err)
+	}
+	if f.incompatible != nil {
+		f.incompatible(err)
+	}
 }
 
 // Snapshot captures the state for the log's compaction.
@@ -75,7 +99,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	if err := s.Validate(); err != nil {
 		// Installed, it would be served as the cluster's state.
-		return fmt.Errorf("raft snapshot: %w", err)
+		err = fmt.Errorf("raft snapshot: %w", err)
+		if errors.Is(err, membership.ErrTooNew) && f.halted == nil {
+			f.halt(err)
+		}
+		return err
 	}
 	if s.Buckets == nil {
 		md := store.NewBucketMetadata()

@@ -650,6 +650,34 @@ func TestRestoreRefusesAnUnsoundSnapshot(t *testing.T) {
 	}
 }
 
+// A change of a newer protocol level halts the fsm: it says so once and
+// applies nothing more, rather than follow the log by older rules; a
+// snapshot of a newer level is refused the same way.
+func TestNewerLevelHaltsTheFSM(t *testing.T) {
+	var told []error
+	f := &fsm{holder: membership.NewHolder(nil, nil), incompatible: func(err error) { told = append(told, err) }}
+	apply := func(i int, c membership.Change) error {
+		data, _ := jsonMarshal(c)
+		return f.Apply(&hraft.Log{Index: uint64(i), Data: data}).(result).err
+	}
+	if err := apply(1, membership.Change{Kind: membership.Lead, Node: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1"}, UUID: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(2, membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("newer"), Level: membership.ProtocolLevel + 1}); !errors.Is(err, membership.ErrTooNew) {
+		t.Fatalf("a change of a newer level: %v", err)
+	}
+	if err := apply(3, membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("after")}); !errors.Is(err, membership.ErrTooNew) {
+		t.Fatalf("a change after it: %v, want the fsm halted", err)
+	}
+	if n := len(f.holder.Current().Buckets.Buckets); n != 0 || len(told) != 1 {
+		t.Fatalf("%d buckets, told %d times; want none and once", n, len(told))
+	}
+	restored := &fsm{holder: membership.NewHolder(nil, nil), incompatible: func(err error) { told = append(told, err) }}
+	if err := restored.Restore(nopCloser{bytes.NewReader([]byte(`{"level":2}`))}); !errors.Is(err, membership.ErrTooNew) || len(told) != 2 {
+		t.Fatalf("a snapshot of a newer level: %v, told %d times", err, len(told))
+	}
+}
+
 // TestCorruptLogRefusesToStart: a damaged log file stops the gateway with
 // a clear error; it never starts empty.
 func TestCorruptLogRefusesToStart(t *testing.T) {
