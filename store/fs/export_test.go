@@ -92,3 +92,11 @@ func OnRemoveCopy(hook func(path string) error) func() {
 	removeCopy = hook
 	return func() { removeCopy = old }
 }
+
+// OnCopyOpened sets the hook a scrub's check runs once it has opened a
+// copy, and returns the restore.
+func OnCopyOpened(hook func(path string)) func() {
+	old := copyOpened
+	copyOpened = hook
+	return func() { copyOpened = old }
+}

@@ -174,17 +174,22 @@ func (s *Store) verifyCopies(b store.Bucket, name string) {
 	lock := s.lockName(b, name)
 	lock.Lock()
 	copies, _ := s.locate(b, name) // (none to check when the disk cannot tell)
+	lock.Unlock()
+	// Read outside the lock (its stripe holds other names' writes), each
+	// copy through one descriptor; the repair checks, under the lock,
+	// that the good copy is still the newest.
 	var good *located
 	var bad []located
 	for i, c := range copies {
-		var meta store.ObjectMeta
-		if readMeta(c.path, &meta) != nil || verifyFile(c.path, meta) != nil {
-			bad = append(bad, c)
+		if _, _, err := checkCopy(c.path); err != nil {
+			// (One gone since it was found is no bad copy.)
+			if !transient(err) && !errors.Is(err, os.ErrNotExist) {
+				bad = append(bad, c)
+			}
 		} else if good == nil {
 			good = &copies[i]
 		}
 	}
-	lock.Unlock()
 	if good != nil && len(bad) > 0 {
 		s.repairCopies(b, name, *good, bad)
 	}

@@ -426,6 +426,50 @@ func TestDisableAndEnable(t *testing.T) {
 	}
 }
 
+// A scrub reads the copies without the name's lock: a PUT of the object
+// it reads goes through meanwhile, and the scrub, finding other copies
+// than it read, leaves the object to the next one (not called corrupt).
+func TestScrubReadsWithoutTheNameLock(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "big", bytes.Repeat([]byte{1}, 1<<20))
+	var once sync.Once
+	put := make(chan error, 1)
+	restore := fs.OnCopyOpened(func(string) {
+		once.Do(func() {
+			go func() {
+				_, err := st.Put(t.Context(), b, "big", bytes.NewReader(bytes.Repeat([]byte{2}, 1<<20)), store.PutOptions{Size: 1 << 20})
+				put <- err
+			}()
+			select {
+			case err := <-put:
+				put <- err
+			case <-time.After(10 * time.Second):
+				put <- errors.New("the PUT waited for the scrub's read")
+			}
+		})
+	})
+	defer restore()
+	report, err := st.Scrub(t.Context(), b, store.ScrubOptions{Repair: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-put:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("the scrub opened no copy")
+	}
+	if report.Objects != 1 || report.Skipped != 1 || report.Corrupt != 0 || report.Repaired != 0 {
+		t.Fatalf("a scrub whose object was written while it read: %+v", report)
+	}
+	if got := storetest.Get(t, st, b, "big"); !bytes.Equal(got, bytes.Repeat([]byte{2}, 1<<20)) {
+		t.Fatal("the object after the scrub is not the PUT's")
+	}
+}
+
 func TestScrubCountsAndRepairs(t *testing.T) {
 	st, _ := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "m", 2, false)

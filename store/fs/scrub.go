@@ -46,48 +46,53 @@ func (s *Store) Scrub(ctx context.Context, b store.Bucket, opts store.ScrubOptio
 	return report, err
 }
 
-// scrubObject checks one object's copies.
+// scrubObject checks one object's copies. They are read outside the
+// name's lock (a big shard takes seconds, and the lock's stripe holds up
+// other names' writes), each file once through one descriptor; the lock
+// is taken after to see that they are still the object's copies.
 func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, want int, opts store.ScrubOptions) store.ScrubReport {
 	r := store.ScrubReport{Objects: 1}
 	lock := s.lockName(b, name)
 	lock.Lock()
 	copies, err := s.locate(b, name)
+	lock.Unlock()
 	if err != nil {
-		lock.Unlock()
 		s.logger.Warn("scrub: an object the disk cannot tell about is not checked this time", "bucket", b.String(), "object", name, "err", err)
 		return store.ScrubReport{Objects: 1, Skipped: 1}
 	}
 	if len(copies) == 0 {
-		lock.Unlock()
 		return store.ScrubReport{} // deleted since it was listed
 	}
 	good := make([]bool, len(copies))
 	metas := make([]store.ObjectMeta, len(copies))
-	// The bad copies' files, so that a repair removes those very files
-	// and not what a PUT put in their place since.
-	badFiles := make([]os.FileInfo, len(copies))
+	// The files read, so that a repair removes those very files and not
+	// what a PUT put in their place since.
+	files := make([]os.FileInfo, len(copies))
 	newest := -1
 	bad := 0
 	for i, c := range copies {
-		err := readMeta(c.path, &metas[i])
-		if err == nil {
-			err = verifyFile(c.path, metas[i])
-		}
+		var err error
+		metas[i], files[i], err = checkCopy(c.path)
 		if transient(err) {
 			// Not the copy's fault (too many open files, say): it is
 			// checked again by the next scrub, not thrown away.
-			lock.Unlock()
 			return store.ScrubReport{Objects: 1, Skipped: 1}
 		}
 		if err != nil {
 			bad++
-			badFiles[i], _ = os.Stat(c.path)
 			continue
 		}
 		good[i] = true
 		if newest < 0 || metas[i].Stamp.Compare(metas[newest].Stamp) > 0 {
 			newest = i
 		}
+	}
+	lock.Lock()
+	if now, err := s.locate(b, name); err != nil || !sameCopies(copies, files, now) {
+		// Written, deleted or moved while it was read: the next scrub
+		// checks what is there then.
+		lock.Unlock()
+		return store.ScrubReport{Objects: 1, Skipped: 1}
 	}
 	desired := s.mountpathsOf(b, name, want)
 	missing := 0
@@ -126,7 +131,7 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 		// leave the object with no copy at all, one bit off or not.
 		switch {
 		case opts.Repair && opts.Restore != nil && opts.Restore(ctx, b, name) == nil:
-			s.removeBadCopies(b, name, copies, good, badFiles)
+			s.removeBadCopies(b, name, copies, good, files)
 			r.Repaired++
 		case opts.Repair || opts.Restore == nil:
 			r.Unrecoverable++
@@ -147,7 +152,7 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	if opts.Repair {
 		// Bad copies are replaced by good ones, missing ones made, extra
 		// ones removed: what placeCopies does from the newest good copy.
-		s.removeBadCopies(b, name, copies, good, badFiles)
+		s.removeBadCopies(b, name, copies, good, files)
 		if _, err := s.placeCopies(b, name, want, nil); err == nil {
 			r.Repaired++
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -176,6 +181,50 @@ func transient(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.EAGAIN)
 }
 
+// copyOpened is a test's hook, run when a check has opened a copy.
+var copyOpened = func(string) {}
+
+// checkCopy reads a copy's metadata and bytes through one descriptor and
+// checks them; it returns the file read (nil when it could not be opened).
+func checkCopy(path string) (store.ObjectMeta, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return store.ObjectMeta{}, nil, err
+	}
+	defer f.Close()
+	copyOpened(path)
+	fi, err := f.Stat()
+	if err != nil {
+		return store.ObjectMeta{}, nil, err
+	}
+	o := &object{file: f}
+	if err := o.readMeta(); err != nil {
+		return store.ObjectMeta{}, fi, err
+	}
+	return o.meta, fi, verifyReader(f, o.meta)
+}
+
+// sameCopies reports whether the copies located now are the ones read:
+// the same paths, each the same file (a copy that could not be opened
+// is taken as it is).
+func sameCopies(read []located, files []os.FileInfo, now []located) bool {
+	if len(read) != len(now) {
+		return false
+	}
+	for i := range read {
+		if read[i].path != now[i].path {
+			return false
+		}
+		if files[i] == nil {
+			continue
+		}
+		if fi, err := os.Stat(now[i].path); err != nil || !os.SameFile(files[i], fi) {
+			return false
+		}
+	}
+	return true
+}
+
 // verifyFile reads a file and checks it against its metadata.
 func verifyFile(path string, meta store.ObjectMeta) error {
 	f, err := os.Open(path)
@@ -183,6 +232,12 @@ func verifyFile(path string, meta store.ObjectMeta) error {
 		return err
 	}
 	defer f.Close()
+	return verifyReader(f, meta)
+}
+
+// verifyReader reads an object's bytes and checks them against its
+// metadata.
+func verifyReader(f io.Reader, meta store.ObjectMeta) error {
 	h, err := store.NewHash(meta.Checksum.Type)
 	if err != nil {
 		return err
