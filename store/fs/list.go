@@ -224,8 +224,12 @@ type cachedDir struct {
 const (
 	// dirCacheMinEntries: smaller directories are cheap to read again.
 	dirCacheMinEntries = 1024
-	// dirCacheBytes bounds the names cached.
-	dirCacheBytes = 64 << 20
+	// dirCacheBytes bounds the names cached; one directory may take up
+	// to half of it (a flat bucket of a million 20-byte names: 60 MiB).
+	dirCacheBytes = 128 << 20
+	// dirItemBytes is what an entry costs besides its name (the string's
+	// header, the flags, the slice's slack).
+	dirItemBytes = 40
 	// dirSettled is how long a directory must not have changed before
 	// its entries are cached: a change after that moves its mtime to
 	// another clock tick for sure, and the cached copy is not used.
@@ -256,10 +260,10 @@ func (c *dirCache) read(dir string) ([]dirItem, error) {
 	bytes := int64(0)
 	for i, e := range entries {
 		items[i] = dirItem{name: e.Name(), dir: e.IsDir(), regular: e.Type().IsRegular()}
-		bytes += int64(len(e.Name())) + 32
+		bytes += int64(len(e.Name())) + dirItemBytes
 	}
 	slices.SortFunc(items, func(a, b dirItem) int { return strings.Compare(a.key(), b.key()) })
-	if c != nil && len(items) >= dirCacheMinEntries && bytes <= dirCacheBytes/4 && time.Since(before.ModTime()) > dirSettled {
+	if c != nil && len(items) >= dirCacheMinEntries && bytes <= dirCacheBytes/2 && time.Since(before.ModTime()) > dirSettled {
 		if after, err := os.Stat(dir); err == nil && after.ModTime().Equal(before.ModTime()) {
 			c.keep(dir, &cachedDir{mtime: before.ModTime(), items: items, bytes: bytes})
 		}
