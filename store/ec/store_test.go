@@ -164,9 +164,17 @@ var bucket = store.NewBucket("ec")
 // newFleet starts n targets with an EC bucket of the layout; objects
 // smaller than limit are replicated.
 func newFleet(t *testing.T, n, data, parity int, limit int64) *fleet {
+	return newFleetWith(t, n, data, parity, limit, nil)
+}
+
+// newFleetWith is newFleet with the bucket's props changed by set first.
+func newFleetWith(t *testing.T, n, data, parity int, limit int64, set func(*store.Props)) *fleet {
 	f := &fleet{t: t, targets: map[string]*ec.Store{}, inner: map[string]*fs.Store{}, down: map[string]bool{}, hiding: map[string]bool{}, unanswered: map[string]bool{}}
 	f.props = store.DefaultProps()
 	f.props.EC = store.ECProps{Enabled: true, DataSlices: data, ParitySlices: parity, ObjSizeLimit: limit}
+	if set != nil {
+		set(&f.props)
+	}
 	m := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}}
 	for i := range n {
 		m.Nodes = append(m.Nodes, f.newTarget(i))
@@ -320,6 +328,20 @@ func TestPutStoresPartsAndRestores(t *testing.T) {
 	}
 	if f.restored.Load() != int64(len(objects)) {
 		t.Fatalf("%d restores counted, want %d", f.restored.Load(), len(objects))
+	}
+}
+
+// A bucket without checksums (checksum.type none) restores its objects
+// from their parts as any other: no checksum of the object to check.
+func TestRestoreWithoutChecksums(t *testing.T) {
+	f := newFleetWith(t, 5, 2, 2, 1024, func(p *store.Props) { p.Checksum.Type = store.ChecksumNone })
+	rng := rand.New(rand.NewPCG(3, 4))
+	objects := f.putMany(rng, "n-%d", 4, 0, 100, 5000, 300<<10)
+	for name, data := range objects {
+		f.dropReplica(name)
+		if got, err := f.get(name, false); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s after the replica was lost: %d bytes, %v", name, len(got), err)
+		}
 	}
 }
 
