@@ -1360,6 +1360,20 @@ func TestZipDirectoryIsBounded(t *testing.T) {
 	}
 }
 
+// The memory a zip shard's reader holds is judged as zip.NewReader reads
+// it: an end record that signals zip64 with no locator it takes is read
+// by its own (32-bit) values, not taken for a directory of nothing.
+func TestZipMemoryFollowsTheReader(t *testing.T) {
+	shard := writeShard(t, formats.Zip{}, sampleFiles()[:1], 0)
+	end := len(shard) - 22 // no comment
+	noLocator := bytes.Clone(shard)
+	binary.LittleEndian.PutUint16(noLocator[end+10:], 0xffff)
+	binary.LittleEndian.PutUint32(noLocator[end+12:], 4<<20)
+	if got := formats.ZipMemory(bytes.NewReader(noLocator), int64(len(noLocator))); got != 4*(4<<20) {
+		t.Errorf("a zip64 end with no locator, claiming 4 MiB of directory: %d bytes held, want %d", got, 4*(4<<20))
+	}
+}
+
 // A zip64 end record that claims far more members than its central
 // directory holds is refused before zip.NewReader sizes its list by the
 // claim (8 bytes a member, up to a quarter of the shard's size); the

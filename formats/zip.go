@@ -89,13 +89,37 @@ func ZipMemory(r io.ReaderAt, size int64) int64 {
 	return 4 * int64(min(dirSize, maxZipDirectory))
 }
 
+// zip64End reads the zip64 end record that the locator before the end
+// record at endAt points at, as zip.NewReader does (ok false where it
+// takes none).
+func zip64End(r io.ReaderAt, size, endAt int64) (records, dirSize, dirOffset, offset uint64, ok bool) {
+	const locatorLen, end64Len = 20, 56
+	if endAt < locatorLen {
+		return 0, 0, 0, 0, false
+	}
+	locator := make([]byte, locatorLen)
+	if _, err := r.ReadAt(locator, endAt-locatorLen); err != nil || binary.LittleEndian.Uint32(locator) != 0x07064b50 ||
+		binary.LittleEndian.Uint32(locator[4:]) != 0 || binary.LittleEndian.Uint32(locator[16:]) != 1 {
+		return 0, 0, 0, 0, false
+	}
+	offset = binary.LittleEndian.Uint64(locator[8:])
+	if offset > uint64(size) {
+		return 0, 0, 0, 0, false
+	}
+	record := make([]byte, end64Len)
+	if _, err := r.ReadAt(record, int64(offset)); err != nil || binary.LittleEndian.Uint32(record) != 0x06064b50 {
+		return 0, 0, 0, 0, false
+	}
+	return binary.LittleEndian.Uint64(record[32:]), binary.LittleEndian.Uint64(record[40:]), binary.LittleEndian.Uint64(record[48:]), offset, true
+}
+
 // checkZipEnd refuses an end record whose count of members its central
 // directory cannot hold (a member's record is 46 bytes at least):
 // zip.NewReader sizes its list by that count before it reads any (and
 // checks only its low 16 bits after). An end record it cannot find is
 // left for zip.NewReader to name.
 func checkZipEnd(r io.ReaderAt, size int64) (dirSize uint64, err error) {
-	const endLen, locatorLen, end64Len, minRecord = 22, 20, 56, 46
+	const endLen, minRecord = 22, 46
 	block := pool.Get(int(min(size, zipEndSearch)))
 	defer pool.Put(block)
 	base := size - int64(len(block))
@@ -119,26 +143,12 @@ func checkZipEnd(r io.ReaderAt, size int64) (dirSize uint64, err error) {
 	dirOffset := uint64(binary.LittleEndian.Uint32(end[16:]))
 	if records == 0xffff || dirSize == 0xffffffff || dirOffset == 0xffffffff {
 		// Zip64: the counts are in the zip64 end record the locator
-		// before this one points at.
-		locator := make([]byte, locatorLen)
-		record := make([]byte, end64Len)
-		if base+int64(at) < locatorLen {
-			return 0, nil
+		// before this one points at. Without a locator zip.NewReader
+		// takes (one on disk 0 of 1), it reads by the values above:
+		// so does this.
+		if records64, dirSize64, dirOffset64, offset, ok := zip64End(r, size, base+int64(at)); ok {
+			records, dirSize, dirOffset, endAt = records64, dirSize64, dirOffset64, offset
 		}
-		if _, err := r.ReadAt(locator, base+int64(at)-locatorLen); err != nil || binary.LittleEndian.Uint32(locator) != 0x07064b50 {
-			return 0, nil
-		}
-		offset := binary.LittleEndian.Uint64(locator[8:])
-		if offset > uint64(size) {
-			return 0, nil
-		}
-		if _, err := r.ReadAt(record, int64(offset)); err != nil || binary.LittleEndian.Uint32(record) != 0x06064b50 {
-			return 0, nil
-		}
-		records = binary.LittleEndian.Uint64(record[32:])
-		dirSize = binary.LittleEndian.Uint64(record[40:])
-		dirOffset = binary.LittleEndian.Uint64(record[48:])
-		endAt = offset
 	}
 	// zip.NewReader reads from the directory's offset on, whatever size
 	// the end record gives it: the room before the end record counts.
