@@ -566,6 +566,29 @@ func TestArchPathReadsOneMember(t *testing.T) {
 	if err == nil {
 		t.Fatal("a zip shard was read past the bound of the directories held")
 	}
+	// So are a listing of its members and a member's PUT into it.
+	release = gateway.HoldZipMemory(ctx, node)
+	listing := api.ListObjectsMessage{Prefix: "shard-0.zip", Flags: api.FlagString(api.ListArchive)}
+	short, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := client.ListObjects(short, "shards", listing); err == nil {
+		t.Fatal("a zip shard's members were listed past the bound of the directories held")
+	}
+	short, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := client.Put(short, "shards", "shard-0.zip", strings.NewReader("new"), api.PutOptions{Size: 3, ArchPath: "c/3.cls"}); err == nil {
+		t.Fatal("a member was put into a zip shard past the bound of the directories held")
+	}
+	release()
+	if page, err := client.ListObjects(ctx, "shards", listing); err != nil || len(page.Entries) < 4 {
+		t.Fatalf("a zip shard's members once the bound is free: %+v %v", page, err)
+	}
+	if _, err := client.Put(ctx, "shards", "shard-0.zip", strings.NewReader("new"), api.PutOptions{Size: 3, ArchPath: "c/3.cls"}); err != nil {
+		t.Fatalf("a member put into a zip shard once the bound is free: %v", err)
+	}
+	if !gateway.ZipMemoryFree(node) {
+		t.Fatal("the zip shards listed and rewritten hold their directories still")
+	}
 }
 
 // archregx with each archmode returns the matching files of a shard as a

@@ -501,6 +501,16 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 			return
 		}
 	}
+	if old != nil {
+		// The old shard is read through its reader: a zip's holds its
+		// central directory all the while.
+		release, err := n.holdShard(r.Context(), f, old)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		defer release()
+	}
 	pr, pw := io.Pipe()
 	written := make(chan struct{})
 	go func() {

@@ -203,6 +203,13 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 			if f, err = n.archiveFormat(old, msg.ArchName, msg.Mime); err != nil {
 				return nil, err
 			}
+			// Its members are copied through its reader: a zip's holds
+			// its central directory all the while.
+			release, err := n.holdShard(ctx, f, old)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
 			if !dst.IsRemote() {
 				put.IfMatch = store.ETagOf(old.Meta())
 			}

@@ -504,6 +504,13 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 		return nil, nil
 	}
 	defer obj.Close()
+	// A zip's reader holds its central directory: counted with the
+	// others read at once.
+	release, err := n.holdShard(ctx, f, obj)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)
 	if err != nil {
 		return nil, nil
