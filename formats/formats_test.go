@@ -277,6 +277,7 @@ func TestWriteRawRejectsGarbage(t *testing.T) {
 		{"a hard link", tarHeader(t, &tar.Header{Typeflag: tar.TypeLink, Name: "a.jpg", Linkname: "b.jpg"}), 512},
 		{"a name that climbs out", tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: "../a.jpg", Size: 1}), 1024},
 		{"an absolute name", tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: "/a.jpg", Size: 1}), 1024},
+		{"a name that climbs out on Windows", tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: `..\..\a.jpg`, Size: 1}), 1024},
 		{"an entry hidden behind a short size", append(tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: "a.jpg", Size: 1}), tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: "b.jpg", Size: 1})...), 2048},
 		{"a size past the bytes", tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: "a.jpg", Size: 4096}), 1024},
 		{"a PAX header", tarHeader(t, &tar.Header{Typeflag: tar.TypeReg, Name: strings.Repeat("n", 200), Size: 1}), 2048},
@@ -390,15 +391,22 @@ func TestTarSmallEntriesFewReads(t *testing.T) {
 func TestWriterErrors(t *testing.T) {
 	for _, f := range allFormats() {
 		t.Run(f.Name(), func(t *testing.T) {
-			for _, name := range []string{"", ".", "..", "../x", "/abs", "a/../b", "./a", "a//b", "a/", "nul\x00"} {
+			// As Windows reads them too: \ separates, C: roots.
+			for _, name := range []string{"", ".", "..", "../x", "/abs", "a/../b", "./a", "a//b", "a/", "nul\x00", `..\x`, `a\..\..\b`, `\abs`, `C:\x`, "c:x"} {
 				w, _ := f.NewWriter(io.Discard)
 				if err := w.WriteHeader(&formats.Entry{Name: name}); !errors.Is(err, formats.ErrInvalidName) {
 					t.Errorf("WriteHeader(%q) = %v, want ErrInvalidName", name, err)
 				}
 				w.Close()
 			}
-
+			// A backslash that climbs nowhere is a name's own byte.
 			w, _ := f.NewWriter(io.Discard)
+			if err := w.WriteHeader(&formats.Entry{Name: `a\b.jpg`}); err != nil {
+				t.Errorf(`WriteHeader("a\\b.jpg") = %v`, err)
+			}
+			w.Close()
+
+			w, _ = f.NewWriter(io.Discard)
 			if err := w.WriteHeader(&formats.Entry{Name: "a", Size: -1}); !errors.Is(err, formats.ErrEntrySize) {
 				t.Errorf("negative size: %v", err)
 			}

@@ -20,7 +20,7 @@ func memberName(raw string) (string, error) {
 	if strings.IndexByte(raw, 0) >= 0 {
 		return "", fmt.Errorf("member name %q holds a NUL", raw)
 	}
-	if strings.HasPrefix(raw, "/") {
+	if strings.HasPrefix(raw, "/") || windowsUnsafe(raw) {
 		return "", fmt.Errorf("%w: %q", errUnsafeName, raw)
 	}
 	name := path.Clean(raw)
@@ -28,6 +28,24 @@ func memberName(raw string) (string, error) {
 		return "", fmt.Errorf("%w: %q", errUnsafeName, raw)
 	}
 	return name, nil
+}
+
+// windowsUnsafe reports a name that is absolute or climbs out as Windows
+// reads it, where \ separates too (\x, C:x, ..\x): a shard written with
+// it would let a consumer there write outside its directory.
+func windowsUnsafe(raw string) bool {
+	if strings.HasPrefix(raw, `\`) || len(raw) >= 2 && raw[1] == ':' && ('a' <= raw[0]|0x20 && raw[0]|0x20 <= 'z') {
+		return true
+	}
+	if !strings.Contains(raw, `\`) {
+		return false
+	}
+	for part := range strings.FieldsFuncSeq(raw, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if part == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // checkName validates a name given to a Writer: it must be what memberName
