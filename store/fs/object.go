@@ -436,6 +436,9 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if meta.Stamp.IsZero() {
 		meta.Stamp = store.Stamp{Clock: meta.Atime.UnixNano()}
 	}
+	if err := s.behindTheName(b, name, exists, old, meta.Stamp, opts); err != nil {
+		return nil, err
+	}
 	for _, work := range works {
 		if err := writeMeta(work, meta); err != nil {
 			return nil, err
@@ -511,6 +514,28 @@ var removeCopy = os.Remove
 func copyStays(err error) bool {
 	return err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) &&
 		!errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, syscall.EEXIST) && !errors.Is(err, syscall.EISDIR)
+}
+
+// behindTheName refuses a plain write stamped under an older cluster map
+// than the copy or the delete the name holds: its node has not taken the
+// map another node wrote under (a push on its way), and the write, older
+// than what is there, would be dropped by the rebalance after it was
+// acknowledged. Sent again once the map is here, it is newer.
+func (s *Store) behindTheName(b store.Bucket, name string, exists bool, old store.ObjectMeta, stamp store.Stamp, opts store.PutOptions) error {
+	if opts.IfNewer || opts.IfNotOlder || stamp.Map == 0 {
+		return nil // a copy moving or fetched: judged by its own rules
+	}
+	later := int64(0)
+	if exists {
+		later = old.Stamp.Map
+	}
+	if tomb, ok := s.readTombstone(b, name); ok {
+		later = max(later, tomb.Stamp.Map)
+	}
+	if later > stamp.Map {
+		return fmt.Errorf("%w: %s/%s was written or deleted under cluster map version %d, and this node has version %d: send it again", store.ErrPlacementChanged, b, name, later, stamp.Map)
+	}
+	return nil
 }
 
 // conditionalPut reports a write whose client's conditions depend on

@@ -400,6 +400,43 @@ func TestPutFailsWhenAnOlderCopyStays(t *testing.T) {
 	}
 }
 
+// A plain write stamped under an older cluster map than the copy or the
+// delete its name holds comes from a node behind the map: refused, to be
+// sent again, rather than acknowledged and then dropped as the older.
+func TestWriteBehindTheNamesMapIsRefused(t *testing.T) {
+	st := open(t, t.TempDir())
+	ctx := t.Context()
+	b := store.NewBucket("behind")
+	if err := st.CreateBucket(ctx, b, store.Props{}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(name string, stamp store.Stamp) error {
+		_, err := st.Put(ctx, b, name, strings.NewReader("x"), store.PutOptions{Size: 1, Stamp: stamp})
+		return err
+	}
+	if err := put("x", store.Stamp{Map: 11, Clock: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("x", store.Stamp{Map: 10, Clock: 200}); !errors.Is(err, store.ErrPlacementChanged) {
+		t.Fatalf("a write under map 10 over a copy of map 11: %v, want refused", err)
+	}
+	if err := put("x", store.Stamp{Map: 11, Clock: 300}); err != nil {
+		t.Fatalf("a write under the same map: %v", err)
+	}
+	if err := st.Delete(ctx, b, "x", store.DeleteOptions{Stamp: store.Stamp{Map: 12, Clock: 400}, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("x", store.Stamp{Map: 11, Clock: 500}); !errors.Is(err, store.ErrPlacementChanged) {
+		t.Fatalf("a write under map 11 over a delete of map 12: %v, want refused", err)
+	}
+	if err := put("x", store.Stamp{Map: 12, Clock: 600}); err != nil {
+		t.Fatalf("a write under the delete's map: %v", err)
+	}
+	if got, err := st.Head(ctx, b, "x"); err != nil || got.Stamp != (store.Stamp{Map: 12, Clock: 600}) {
+		t.Fatalf("the object after: %+v %v", got.Stamp, err)
+	}
+}
+
 // TestFailedMetadataSaveChangesNothing: a bucket-metadata save that fails
 // (here: a directory where the file goes, as a full disk would) leaves
 // the store as it was, so the same change works once the cause is gone.
