@@ -373,10 +373,20 @@ func (n *Node) remoteDecides(b store.Bucket, latest bool) bool {
 	return err == nil && props.Versioning.ValidateWarmGet
 }
 
+// relayStall bounds how long serveFrom waits for the other target's
+// answer, then for each of its next bytes: one whose disk hangs would
+// hold the read, and a connection to it, for as long as the client waits.
+var relayStall = 30 * time.Second
+
 // serveFrom answers a GET or HEAD with another target's copy; false when
-// it has none (or does not answer).
+// it has none (or does not answer, or stalls before it does).
 func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node, b store.Bucket, name string) bool {
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, n.localObjectURL(t, b, name), nil)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stalled := fmt.Errorf("%w: target %s sent nothing of %s/%s for %s", api.ErrUnavailable, t.ID, b, name, relayStall)
+	timer := time.AfterFunc(relayStall, func() { cancel(stalled) })
+	defer timer.Stop()
+	req, err := http.NewRequestWithContext(ctx, r.Method, n.localObjectURL(t, b, name), nil)
 	if err != nil {
 		return false
 	}
@@ -386,6 +396,7 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	// What the read asks for (validation, an archive member) the same.
 	req.URL.RawQuery = r.URL.RawQuery
 	resp, err := n.peer.HTTP().Do(req)
+	timer.Stop()
 	if err != nil {
 		return false
 	}
@@ -400,9 +411,25 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	w.Header().Set(api.HeaderNodeID, n.config.ID)
 	w.WriteHeader(resp.StatusCode)
 	buf := pool.Get(pool.CopyBufferSize)
-	io.CopyBuffer(w, resp.Body, buf)
+	if _, err := io.CopyBuffer(w, stallingReader{resp.Body, timer}, buf); err != nil && context.Cause(ctx) == stalled {
+		n.logger.Warn("a read served from another target's copy was cut", "err", stalled)
+	}
 	pool.Put(buf)
 	return true
+}
+
+// stallingReader counts against its timer only the time a read waits for
+// the peer: the client taking the bytes slowly is not the peer's stall.
+type stallingReader struct {
+	body  io.Reader
+	timer *time.Timer
+}
+
+func (s stallingReader) Read(p []byte) (int, error) {
+	s.timer.Reset(relayStall)
+	n, err := s.body.Read(p)
+	s.timer.Stop()
+	return n, err
 }
 
 func (n *Node) localObjectURL(t cluster.Node, b store.Bucket, name string) string {

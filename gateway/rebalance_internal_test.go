@@ -3,12 +3,17 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
 )
@@ -100,5 +105,47 @@ func TestRemoteWalkStopsAtTheFirstFailure(t *testing.T) {
 	})
 	if err != refused || calls != 1 || pages > 2 {
 		t.Fatalf("a walk whose first object fails: %v after %d calls and %d pages", err, calls, pages)
+	}
+}
+
+// A read served from another target's copy gives up on a target that
+// answers nothing (false: asked elsewhere), and cuts one that stalls
+// midway, rather than hold the read for as long as its client waits.
+func TestServeFromGivesUpOnAStalledTarget(t *testing.T) {
+	defer func(old time.Duration) { relayStall = old }(relayStall)
+	relayStall = 200 * time.Millisecond
+	release := make(chan struct{})
+	peerServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "midway") {
+			w.Header().Set("Content-Length", "100")
+			w.Write([]byte("first bytes"))
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer peerServer.Close()
+	defer close(release) // (before the server's Close, which waits for its handlers)
+	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler)}
+	holder := cluster.Node{ID: "t2", URL: peerServer.URL}
+	for _, tc := range []struct {
+		name   string
+		served bool
+	}{{"silent", false}, {"midway", true}} {
+		done := make(chan bool, 1)
+		rec := httptest.NewRecorder()
+		go func() {
+			done <- n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/"+tc.name, nil), holder, store.NewBucket("b"), tc.name)
+		}()
+		select {
+		case served := <-done:
+			if served != tc.served {
+				t.Errorf("%s: served %v, want %v", tc.name, served, tc.served)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the read still waits on a target that stalled", tc.name)
+		}
 	}
 }
