@@ -513,10 +513,91 @@ func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobR
 		more, err = n.deleteRemoteByPrefix(ctx, b, req.Prefix, tombstones, p)
 		removed += more
 	}
+	if err == nil && len(req.Names) == 0 && req.Template == "" {
+		// An erasure-coded object whose owner lost its replica is parts
+		// alone until restored: no target lists it, and its parts would
+		// bring it back.
+		var more int
+		more, err = n.deletePartsOnlyByPrefix(ctx, b, req.Prefix, p)
+		removed += more
+	}
 	if err == nil {
 		err = moved()
 	}
 	return map[string]int{"deleted": removed}, err
+}
+
+// deletePartsOnlyBatch is how many names a holder sends an owner at once.
+const deletePartsOnlyBatch = 1000
+
+// deletePartsOnlyByPrefix has the owners delete the erasure-coded objects
+// under a prefix whose parts this target still holds once its own objects
+// are deleted: those an owner deleted took their parts with them, and
+// those left are objects no target listed (their replica lost).
+func (n *Node) deletePartsOnlyByPrefix(ctx context.Context, b store.Bucket, prefix string, p *store.Progress) (int, error) {
+	props, err := n.bucketProps(b)
+	if err != nil || !props.EC.Enabled {
+		return 0, nil
+	}
+	removed := 0
+	byOwner := map[string][]string{}
+	pending := 0
+	flush := func() error {
+		smap := n.currentMap()
+		for id, names := range byOwner {
+			owner, ok := smap.Node(id)
+			if !ok {
+				continue
+			}
+			var got int
+			var err error
+			if id == n.config.ID {
+				for _, name := range names {
+					derr := n.config.Store.Delete(ctx, b, name, store.DeleteOptions{Stamp: n.stamp(), Tombstone: true})
+					switch {
+					case derr == nil:
+						got++
+					case !errors.Is(derr, store.ErrNotFound) && !errors.Is(derr, store.ErrExists):
+						err = derr
+					}
+				}
+			} else {
+				got, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: names, Stamp: n.stamp()})
+			}
+			if err != nil {
+				return fmt.Errorf("delete the objects of %s held as parts alone (owner %s): %w", b, id, err)
+			}
+			removed += got
+			p.Objects.Add(int64(got))
+		}
+		clear(byOwner)
+		pending = 0
+		return nil
+	}
+	seen := map[string]bool{}
+	err = n.local.WalkParts(ctx, b, func(part store.PartMeta) error {
+		if !strings.HasPrefix(part.Name, prefix) || seen[part.Name] {
+			return nil
+		}
+		seen[part.Name] = true
+		owner, err := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, part.Name))
+		if err != nil {
+			return err
+		}
+		byOwner[owner.ID] = append(byOwner[owner.ID], part.Name)
+		if pending++; pending >= deletePartsOnlyBatch {
+			clear(seen) // (bounded: a name sent twice is deleted once)
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if errors.Is(err, store.ErrBucketNotFound) {
+		err = nil
+	}
+	return removed, err
 }
 
 // deleteRemoteByPrefix deletes the objects of a remote bucket's listing

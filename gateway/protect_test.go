@@ -226,6 +226,49 @@ func TestErasureCodingThroughTheAPI(t *testing.T) {
 	}
 }
 
+// A delete by prefix takes an erasure-coded object whose owner lost its
+// replica (parts alone until restored): no target lists it, and left, its
+// parts would bring it back at the next read.
+func TestDeleteByPrefixTakesObjectsHeldAsPartsAlone(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1, "objsize_limit": 1024}}); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("slices "), 1000)
+	for i := range 6 {
+		if _, err := client.Put(ctx, "e", fmt.Sprintf("d/o%d", i), bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The owner of d/o0 loses its replica (a disk gone, not swept yet).
+	owner, _ := c.Primary().Node.Map().Owner(cluster.Uname("ais", "e", "d/o0"))
+	for _, tg := range c.Targets() {
+		if tg.Node.ID() == owner.ID {
+			if err := tg.Store.Delete(ctx, store.NewBucket("e"), "d/o0", store.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	id, err := client.DeleteObjects(ctx, "e", api.ListRange{Template: "d/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := waitJob(t, client, id); len(j.Errors) > 0 {
+		t.Fatalf("delete by prefix: %v", j.Errors)
+	}
+	for i := range 6 {
+		name := fmt.Sprintf("d/o%d", i)
+		if _, err := client.GetBytes(ctx, "e", name, api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+			t.Errorf("%s after the delete by prefix: %v, want not found", name, err)
+		}
+		if loc, err := client.ObjectLocation(ctx, "e", name); err == nil && len(loc.Parts) != 0 {
+			t.Errorf("%s after the delete by prefix keeps parts %+v", name, loc.Parts)
+		}
+	}
+}
+
 // A disk lost on a target (its mountpath disabled) takes the parts and
 // replicas erasure coding kept there: every target sweeps again, and
 // each object is back to its copy and all its parts.
