@@ -757,8 +757,10 @@ class Client:
             target restarting (a rolling upgrade) does not fail a training
             job's reads; the default 0 fails at once (a script asking
             whether the cluster is up). The PyTorch datasets read with
-            60 s. A PUT (sent to its target) and a get-batch cut midway
-            are not tried again.
+            60 s. A PUT whose body can be sent again (bytes, a seekable
+            file, a path) is tried again the same way, its target found
+            anew; one of a generator, and a get-batch cut midway, are
+            not.
 
     The client is safe to use from several threads, and to pickle into
     DataLoader workers (each process opens its own connections).
@@ -902,6 +904,16 @@ class Client:
                 method=method,
                 path=urlsplit(url).path,
                 sent=not _never_connected(exc),
+            ) from None
+        except urllib3.exceptions.NewConnectionError as exc:
+            # requests sends a chunked body (a generator) on a connection
+            # of its own, and lets this through unwrapped.
+            raise AisConnectionError(
+                f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} is unreachable: {method} {_shown(url)}: {_reason(exc)}",
+                url=_origin(url),
+                method=method,
+                path=urlsplit(url).path,
+                sent=False,
             ) from None
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
             # The answer was cut (the node restarted mid-body): a failure
@@ -1272,10 +1284,22 @@ class Client:
 
             headers["Ais-Custom-Md"] = ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in custom.items())
         body = _Body(data, size)
+        deadline, pause = time.monotonic() + self.retry_time, 0.2
         try:
-            target = self._locate(bucket, name)
-            resp = self._do("PUT", _object_path(bucket, name), headers=headers, body=body, first_hop=target)
-            resp.close()
+            while True:
+                try:
+                    target = self._locate(bucket, name)
+                    resp = self._do("PUT", _object_path(bucket, name), headers=headers, body=body, first_hop=target)
+                    resp.close()
+                    break
+                except (AisConnectionError, AisTimeout, errors.Unavailable) as exc:
+                    # Its target restarting (a rolling upgrade), or the map
+                    # moving: found again, and sent again when it can be.
+                    if isinstance(exc, errors.NoQuorum) or time.monotonic() + pause > deadline or not body.rewind():
+                        raise
+                    body.sent = False
+                    time.sleep(pause)
+                    pause = min(2 * pause, 5.0)
         finally:
             body.close()
         meta = _meta_from_headers(resp.headers, body.length)

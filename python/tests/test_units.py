@@ -492,6 +492,58 @@ def test_reads_wait_for_a_restarting_target():
         aisgo.Client(endpoint, retry_time=-1)
 
 
+def test_puts_wait_for_a_restarting_target():
+    """A PUT whose target is down (restarting) is sent again, its target
+    found anew, for the client's retry_time when its body can be sent
+    again; a generator's, or with the default 0, fails at once."""
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    target_port = probe.getsockname()[1]
+    probe.close()
+    received = []
+
+    class Gateway(_QuietHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's name)
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{target_port}{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class Target(_QuietHandler):
+        def do_PUT(self):  # noqa: N802
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.send_header("Ais-Version", "1")
+            self.end_headers()
+
+    gateway = _serve(Gateway)
+    endpoint = f"http://127.0.0.1:{gateway.server_address[1]}"
+    target = None
+    try:
+        with pytest.raises(aisgo.AisConnectionError):
+            aisgo.Client(endpoint).put_object("b", "o", b"data")
+        with pytest.raises(aisgo.AisConnectionError):
+            aisgo.Client(endpoint, retry_time=30).put_object("b", "o", (chunk for chunk in [b"da", b"ta"]))
+
+        def start_target():
+            nonlocal target
+            time.sleep(1)
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", target_port), Target)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            target = server
+
+        threading.Thread(target=start_target, daemon=True).start()
+        aisgo.Client(endpoint, retry_time=30).put_object("b", "o", b"data")
+        assert received == [b"data"]
+    finally:
+        gateway.shutdown()
+        if target is not None:
+            target.shutdown()
+
+
 def test_datasets_read_with_retries():
     """A dataset reads with a copy of the client that retries; the client
     given is left as it was."""
