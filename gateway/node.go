@@ -675,8 +675,12 @@ func (n *Node) Start(ctx context.Context) error {
 			n.wg.Go(func() { n.worker.RemoveOrphans(loops) })
 		}
 	}
-	// (Not over a log this build cannot follow, found as it caught up.)
-	n.ready.Store(n.incompatible.Load() == nil)
+	n.ready.Store(true)
+	if n.incompatible.Load() != nil {
+		// A log this build cannot follow, found as it caught up (the
+		// halt stores its error before it clears ready: seen here).
+		n.ready.Store(false)
+	}
 	if n.config.Role.IsTarget() && !n.rebalance.Running() {
 		// A decommission that goes on across a restart: the rebalance of
 		// the join may have ended before the downloads resumed (one still

@@ -500,6 +500,14 @@ func (c *Control) takeOffice(ctx context.Context) error {
 	if err := c.raft.Barrier(c.config.ApplyTimeout).Error(); err != nil {
 		return err
 	}
+	if err := c.fsm.haltedBy(); err != nil {
+		// It cannot apply the log: as the primary, every change would
+		// fail here and its map stay behind the others'.
+		if terr := c.raft.LeadershipTransfer().Error(); terr != nil {
+			return fmt.Errorf("this gateway cannot follow the log (%w) and could not hand the lead over: %w", err, terr)
+		}
+		return fmt.Errorf("this gateway cannot follow the log, and handed the lead over: %w", err)
+	}
 	c.tickMu.Lock()
 	c.keepalive = membership.Keepalive{Timeout: c.config.KeepaliveTimeout, Logger: c.config.Logger, Skip: c.keepalive.Skip}
 	c.strays, c.strayChecked = nil, time.Time{} // seen from this term on

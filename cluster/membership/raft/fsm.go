@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 
 	hraft "github.com/hashicorp/raft"
 
@@ -25,7 +26,15 @@ type fsm struct {
 	// cannot apply (membership.ErrTooNew); halted, the fsm applies
 	// nothing more: the state stays as it was, not as older rules make it.
 	incompatible func(error)
-	halted       error
+	halted       atomic.Pointer[error]
+}
+
+// haltedBy is the error that halted the fsm, nil while it applies.
+func (f *fsm) haltedBy() error {
+	if err := f.halted.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 var _ hraft.FSM = (*fsm)(nil)
@@ -40,8 +49,8 @@ type result struct {
 // was, on every node alike.
 func (f *fsm) Apply(l *hraft.Log) any {
 	cur := f.holder.Current()
-	if f.halted != nil {
-		return result{snapshot: cur, err: f.halted}
+	if err := f.haltedBy(); err != nil {
+		return result{snapshot: cur, err: err}
 	}
 	var c membership.Change
 	if err := json.Unmarshal(l.Data, &c); err != nil {
@@ -50,7 +59,7 @@ func (f *fsm) Apply(l *hraft.Log) any {
 	next, err := membership.Apply(cur, c)
 	if errors.Is(err, membership.ErrTooNew) {
 		f.halt(fmt.Errorf("raft log entry %d: %w", l.Index, err))
-		return result{snapshot: cur, err: f.halted}
+		return result{snapshot: cur, err: f.haltedBy()}
 	}
 	if err != nil {
 		return result{snapshot: cur, err: err}
@@ -72,7 +81,7 @@ func (f *fsm) install(cur, next membership.Snapshot) {
 
 // halt stops applying the log, and says so once.
 func (f *fsm) halt(err error) {
-	f.halted = err
+	f.halted.Store(&err)
 	if f.logger != nil {
 		f.logger.Error("this gateway stops following the cluster's state: upgrade it to the version of the other gateways", "err", err)
 	}
@@ -81,8 +90,13 @@ func (f *fsm) halt(err error) {
 	}
 }
 
-// Snapshot captures the state for the log's compaction.
+// Snapshot captures the state for the log's compaction. A halted fsm
+// takes none: its state is not the log's past the halt, and the log must
+// stay for a restart (upgraded, it applies it; not, it halts again).
 func (f *fsm) Snapshot() (hraft.FSMSnapshot, error) {
+	if err := f.haltedBy(); err != nil {
+		return nil, err
+	}
 	data, err := json.Marshal(f.holder.Current())
 	if err != nil {
 		return nil, err
@@ -100,10 +114,15 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := s.Validate(); err != nil {
 		// Installed, it would be served as the cluster's state.
 		err = fmt.Errorf("raft snapshot: %w", err)
-		if errors.Is(err, membership.ErrTooNew) && f.halted == nil {
+		if errors.Is(err, membership.ErrTooNew) && f.haltedBy() == nil {
 			f.halt(err)
 		}
 		return err
+	}
+	if s.Config != nil && f.logger != nil {
+		if err := s.ClusterConfig().Validate(); err != nil {
+			f.logger.Warn("the restored cluster config breaks a rule of this version: set it again", "err", err)
+		}
 	}
 	if s.Buckets == nil {
 		md := store.NewBucketMetadata()

@@ -356,6 +356,46 @@ func TestLeaderLeaves(t *testing.T) {
 	}
 }
 
+// A gateway that cannot follow the log (a change of a newer level halted
+// it) does not lead: elected, it hands the lead over rather than take
+// office with a state behind the others'.
+func TestHaltedGatewayDoesNotLead(t *testing.T) {
+	_, gws := threeGateways(t)
+	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
+	var leader *Control
+	eventually(t, "a primary in office", func() bool {
+		for _, g := range gws {
+			if m := g.Current().Map; g.IsPrimary() && m.Primary == g.config.Self.ID {
+				leader = g
+				return true
+			}
+		}
+		return false
+	})
+	halted := gws[0]
+	if halted == leader {
+		halted = gws[1]
+	}
+	halted.fsm.halt(fmt.Errorf("raft log entry 0: %w", membership.ErrTooNew))
+	id := halted.config.Self.ID
+	if err := leader.raft.LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(halted.config.Self.URL)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a gateway that follows the log in office", func() bool {
+		for _, g := range gws {
+			if m := g.Current().Map; g != halted && g.IsPrimary() && m.Primary == g.config.Self.ID {
+				return true
+			}
+		}
+		return false
+	})
+	for _, g := range gws {
+		if g != halted && g.Current().Map.Primary == id {
+			t.Fatalf("%s's map names the halted gateway its primary", g.config.Self.ID)
+		}
+	}
+}
+
 // A gateway whose removal was cut short (out of the map, still a voter)
 // does not lead: elected, it hands the lead over rather than put itself
 // back as the primary; and the leader takes it out of the voters once the
@@ -624,18 +664,17 @@ func TestSnapshotEqualsReplay(t *testing.T) {
 }
 
 // A snapshot that could not have come from the log (a map whose primary
-// is not among its nodes, a bucket named "..", watermarks out of order) is
+// is not among its nodes, a bucket named "..", a job under another id) is
 // refused, and the state stays as it was.
 func TestRestoreRefusesAnUnsoundSnapshot(t *testing.T) {
 	want := map[string]string{
 		"primary not in the map": `primary "g9"`, "bucket named ..": `".." is reserved`,
-		"watermarks out of order": "watermarks", "job under another id": `job "b"`,
+		"job under another id": `job "b"`,
 	}
 	for name, snapshot := range map[string]string{
-		"primary not in the map":  `{"map":{"version":2,"primary":"g9","nodes":[{"id":"g1","role":"gateway","url":"http://127.0.0.1:1"}]}}`,
-		"bucket named ..":         `{"bmd":{"version":"1","providers":{"ais":{"@#":{"..":{}}}}}}`,
-		"watermarks out of order": `{"config":{"distributed_sort":{"duplicated_records":"ignore","missing_shards":"ignore","ekm_malformed_line":"abort","ekm_missing_key":"abort","default_max_mem_usage":"80%"},"space":{"lowwm":90,"highwm":80,"out_of_space":95}}}`,
-		"job under another id":    `{"jobs":{"a":{"id":"b"}}}`,
+		"primary not in the map": `{"map":{"version":2,"primary":"g9","nodes":[{"id":"g1","role":"gateway","url":"http://127.0.0.1:1"}]}}`,
+		"bucket named ..":        `{"bmd":{"version":"1","providers":{"ais":{"@#":{"..":{}}}}}}`,
+		"job under another id":   `{"jobs":{"a":{"id":"b"}}}`,
 	} {
 		f := &fsm{holder: membership.NewHolder(nil, nil)}
 		before, _ := jsonMarshal(f.holder.Current())
@@ -672,9 +711,28 @@ func TestNewerLevelHaltsTheFSM(t *testing.T) {
 	if n := len(f.holder.Current().Buckets.Buckets); n != 0 || len(told) != 1 {
 		t.Fatalf("%d buckets, told %d times; want none and once", n, len(told))
 	}
+	// Nor a snapshot of the state before the halt, under the log's later
+	// index: the log stays for a restart to apply.
+	if _, err := f.Snapshot(); !errors.Is(err, membership.ErrTooNew) {
+		t.Fatalf("a snapshot of a halted fsm: %v", err)
+	}
 	restored := &fsm{holder: membership.NewHolder(nil, nil), incompatible: func(err error) { told = append(told, err) }}
 	if err := restored.Restore(nopCloser{bytes.NewReader([]byte(`{"level":2}`))}); !errors.Is(err, membership.ErrTooNew) || len(told) != 2 {
 		t.Fatalf("a snapshot of a newer level: %v, told %d times", err, len(told))
+	}
+}
+
+// A snapshot whose config an older version took, and this one's rules
+// refuse (a bound added since), is restored: refused, it would stop the
+// gateway for good; the config is set again through the API.
+func TestRestoreTakesAConfigOfOlderRules(t *testing.T) {
+	f := &fsm{holder: membership.NewHolder(nil, nil)}
+	snapshot := `{"config":{"distributed_sort":{"duplicated_records":"ignore","missing_shards":"ignore","ekm_malformed_line":"abort","ekm_missing_key":"abort","default_max_mem_usage":"80%"},"space":{"lowwm":75,"highwm":90,"out_of_space":95},"lru":{"capacity_upd_time":"48h"}}}`
+	if err := f.Restore(nopCloser{bytes.NewReader([]byte(snapshot))}); err != nil {
+		t.Fatalf("a config of 48h capacity_upd_time: %v", err)
+	}
+	if got := f.holder.Current().Config; got == nil || time.Duration(got.LRU.CapacityUpdTime) != 48*time.Hour {
+		t.Fatalf("the restored config: %+v", got)
 	}
 }
 
