@@ -525,6 +525,11 @@ func (s *Store) behindTheName(b store.Bucket, name string, exists bool, old stor
 	if opts.IfNewer || opts.IfNotOlder || stamp.Map == 0 {
 		return nil // a copy moving or fetched: judged by its own rules
 	}
+	if opts.Stage != nil {
+		// A write-through: the remote took it already, and orders the
+		// writes; refused here, the copy kept would be older than it.
+		return nil
+	}
 	later := int64(0)
 	if exists {
 		later = old.Stamp.Map

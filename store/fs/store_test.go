@@ -435,6 +435,12 @@ func TestWriteBehindTheNamesMapIsRefused(t *testing.T) {
 	if got, err := st.Head(ctx, b, "x"); err != nil || got.Stamp != (store.Stamp{Map: 12, Clock: 600}) {
 		t.Fatalf("the object after: %+v %v", got.Stamp, err)
 	}
+	// A write-through's remote took the write before the commit here:
+	// the remote orders it, and the copy here follows.
+	staged := store.PutOptions{Size: 1, Stamp: store.Stamp{Map: 10, Clock: 700}, Stage: func(io.ReaderAt, int64) (map[string]string, error) { return nil, nil }}
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("y"), staged); err != nil {
+		t.Fatalf("a write-through under an older map: %v", err)
+	}
 }
 
 // TestFailedMetadataSaveChangesNothing: a bucket-metadata save that fails
