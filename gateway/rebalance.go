@@ -373,18 +373,20 @@ func (n *Node) remoteDecides(b store.Bucket, latest bool) bool {
 	return err == nil && props.Versioning.ValidateWarmGet
 }
 
-// relayStall bounds how long serveFrom waits for the other target's
-// answer, then for each of its next bytes: one whose disk hangs would
-// hold the read, and a connection to it, for as long as the client waits.
-var relayStall = 30 * time.Second
+// relayFirstByte bounds how long serveFrom waits for the other target's
+// answer (a validated read checksums the whole object first, an archive
+// member's read decompresses up to it), relayStall each of its next
+// bytes: one whose disk hangs would hold the read, and a connection to
+// it, for as long as the client waits.
+var relayFirstByte, relayStall = 5 * time.Minute, 30 * time.Second
 
 // serveFrom answers a GET or HEAD with another target's copy; false when
 // it has none (or does not answer, or stalls before it does).
 func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node, b store.Bucket, name string) bool {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	stalled := fmt.Errorf("%w: target %s sent nothing of %s/%s for %s", api.ErrUnavailable, t.ID, b, name, relayStall)
-	timer := time.AfterFunc(relayStall, func() { cancel(stalled) })
+	stalled := fmt.Errorf("%w: target %s sent nothing of %s/%s in time", api.ErrUnavailable, t.ID, b, name)
+	timer := time.AfterFunc(relayFirstByte, func() { cancel(stalled) })
 	defer timer.Stop()
 	req, err := http.NewRequestWithContext(ctx, r.Method, n.localObjectURL(t, b, name), nil)
 	if err != nil {

@@ -112,8 +112,8 @@ func TestRemoteWalkStopsAtTheFirstFailure(t *testing.T) {
 // answers nothing (false: asked elsewhere), and cuts one that stalls
 // midway, rather than hold the read for as long as its client waits.
 func TestServeFromGivesUpOnAStalledTarget(t *testing.T) {
-	defer func(old time.Duration) { relayStall = old }(relayStall)
-	relayStall = 200 * time.Millisecond
+	defer func(first, stall time.Duration) { relayFirstByte, relayStall = first, stall }(relayFirstByte, relayStall)
+	relayFirstByte, relayStall = 2*time.Second, 200*time.Millisecond
 	release := make(chan struct{})
 	peerServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(r.URL.Path, "midway") {
