@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -81,11 +80,12 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		// A file without AIS metadata is not an object (GET answers 404):
 		// listing agrees.
 		// A disk's error fails the page: an object skipped would make a
-		// bucket look empty to the checks that destroy it.
+		// bucket look empty to the checks that destroy it. Another (a
+		// stray file this node may not read) skips the file.
 		if opts.WithMeta {
 			if err := readMeta(item.path, &meta); err != nil {
-				if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorrupt) {
-					continue // removed since it was walked, or not ours
+				if !failsListing(err) {
+					continue // removed since it was walked, not ours, or not readable
 				}
 				s.suspectAfter(m, err)
 				return nil, fmt.Errorf("list %s: %w", b, err)
@@ -94,7 +94,7 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 			if t, ok := s.accessTime(item.path); ok && t.After(meta.Atime) {
 				meta.Atime = t
 			}
-		} else if has, err := hasMeta(item.path); err != nil {
+		} else if has, err := hasMeta(item.path); err != nil && failsListing(err) {
 			s.suspectAfter(m, err)
 			return nil, fmt.Errorf("list %s: %w", b, err)
 		} else if !has {
@@ -103,6 +103,13 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		out = append(out, meta)
 	}
 	return out, nil
+}
+
+// failsListing reports an error reading an object's metadata that fails
+// a listing page: the disk's, or the machine short of something for a
+// moment (the page is asked again).
+func failsListing(err error) bool {
+	return isDiskError(err) || transient(err)
 }
 
 // laterReadOfCopy gives meta the access time of another copy of its

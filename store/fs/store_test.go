@@ -328,8 +328,8 @@ func TestNameConflictAcrossMountpaths(t *testing.T) {
 
 // A listing that cannot read an object's metadata (EIO of a failing
 // disk) fails, rather than leave the object out: a bucket listed empty is
-// destroyed by the checks that ask. A file without AIS metadata is still
-// no object.
+// destroyed by the checks that ask. A file without AIS metadata, or one
+// this node may not read, is still no object.
 func TestListFailsOnAnUnreadableObject(t *testing.T) {
 	st := open(t, t.TempDir())
 	ctx := t.Context()
@@ -359,6 +359,20 @@ func TestListFailsOnAnUnreadableObject(t *testing.T) {
 	for _, withMeta := range []bool{false, true} {
 		if got, err := st.List(ctx, b, store.ListOptions{WithMeta: withMeta, Limit: 5}); err == nil {
 			t.Errorf("listing with meta %v over an unreadable object: %d objects, no error", withMeta, len(got))
+		}
+	}
+	// A stray file this node may not read (EACCES) is skipped, as one
+	// without metadata is: the listing goes on.
+	restore()
+	restore = fs.OnGetxattr(func(path, attr string, dest []byte) (int, error) {
+		if filepath.Base(path) == "b" {
+			return 0, syscall.EACCES
+		}
+		return syscall.Getxattr(path, attr, dest)
+	})
+	for _, withMeta := range []bool{false, true} {
+		if got, err := st.List(ctx, b, store.ListOptions{WithMeta: withMeta, Limit: 5}); err != nil || len(got) != 1 {
+			t.Errorf("listing with meta %v over a file it may not read: %d objects, %v", withMeta, len(got), err)
 		}
 	}
 }
