@@ -355,7 +355,7 @@ func TestListFailsOnAnUnreadableObject(t *testing.T) {
 		}
 		return syscall.Getxattr(path, attr, dest)
 	})
-	defer restore()
+	defer func() { restore() }() // (the restore of the hook set last)
 	for _, withMeta := range []bool{false, true} {
 		if got, err := st.List(ctx, b, store.ListOptions{WithMeta: withMeta, Limit: 5}); err == nil {
 			t.Errorf("listing with meta %v over an unreadable object: %d objects, no error", withMeta, len(got))
