@@ -117,6 +117,23 @@ func (s *Store) emptyTrashAfter(b store.Bucket, moved []trashed) {
 	}
 }
 
+// emptyTrashLater empties a destroyed bucket's trash in the background:
+// a target syncing the metadata of a bucket destroyed elsewhere answers
+// the push at once (deleting millions of files takes minutes, and the
+// pushes that say the target is alive would wait behind it). Closed, the
+// store leaves it to the next start's sweep.
+func (s *Store) emptyTrashLater(b store.Bucket, moved []trashed) {
+	if len(moved) == 0 {
+		return
+	}
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.background.Go(func() { s.emptyTrashAfter(b, moved) })
+}
+
 // DestroyBucket removes a bucket and all its objects.
 func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	if err := b.Validate(); err != nil {
@@ -186,7 +203,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	var trash []destroyed
 	defer func() { // after the unlock
 		for _, d := range trash {
-			s.emptyTrashAfter(d.b, d.moved)
+			s.emptyTrashLater(d.b, d.moved)
 		}
 	}()
 	removeDirs := func(b store.Bucket) error {

@@ -900,6 +900,45 @@ func TestDestroyedBucketsFilesGoOutOfTheLock(t *testing.T) {
 	}
 }
 
+// A bucket destroyed by newer metadata (a push from the gateways) is
+// gone when SyncBuckets returns, and its files are deleted after: the
+// push is answered at once, not after minutes of deletes (the target's
+// keepalive pushes would wait behind it).
+func TestSyncBucketsDeletesTheFilesAfterItReturns(t *testing.T) {
+	ctx := t.Context()
+	st := open(t, t.TempDir())
+	defer st.Close()
+	b := store.NewBucket("big")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("object"))
+	release, deleting := make(chan struct{}), make(chan struct{})
+	defer fs.OnEmptyTrash(func() {
+		close(deleting)
+		<-release
+	})()
+	md, _ := st.Buckets(ctx)
+	md.Delete(b)
+	md.Version++
+	synced := make(chan error, 1)
+	go func() { synced <- st.SyncBuckets(ctx, md) }()
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("SyncBuckets waited for the destroyed bucket's files to be deleted")
+	}
+	if _, err := st.Head(ctx, b, "o"); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("the bucket after the sync: %v", err)
+	}
+	<-deleting
+	close(release)
+}
+
 // What a crash left of atomic writes (temporary files of the bucket
 // metadata, the away record, tombstones) goes at the next open; the
 // records themselves stay.
