@@ -56,6 +56,9 @@ const aclBodyLimit = 64 << 10
 // canned "private" (or none) with no grant headers, and a body, if any,
 // that grants only FULL_CONTROL to the owner.
 func checkPrivateACL(r *http.Request) error {
+	if canned := r.Header.Get("x-amz-acl"); canned != "" && !cannedACL(canned) {
+		return badCannedACL(canned)
+	}
 	if canned := r.Header.Get("x-amz-acl"); canned != "" && !ownerOnlyACL(canned) {
 		return notImplemented(fmt.Sprintf("the canned ACL %q (every bucket and object is private)", canned))
 	}
@@ -83,6 +86,55 @@ func checkPrivateACL(r *http.Request) error {
 		if g.Permission != "FULL_CONTROL" || g.Grantee.ID != o.ID || g.Grantee.URI != "" || g.Grantee.Email != "" {
 			return notImplemented(fmt.Sprintf("an ACL granting %q to another grantee (every bucket and object is private)", g.Permission))
 		}
+	}
+	return nil
+}
+
+// Tagging is the body of GetObjectTagging and PutObjectTagging.
+type Tagging struct {
+	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ Tagging"`
+	// TagSet is written even when empty: clients read it as required.
+	TagSet TagSet `xml:"TagSet"`
+}
+
+// TagSet holds a Tagging's tags.
+type TagSet struct {
+	Tags []Tag `xml:"Tag"`
+}
+
+// Tag is one tag of a Tagging.
+type Tag struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
+}
+
+// taggingBodyLimit bounds a PutObjectTagging body (10 tags in S3).
+const taggingBodyLimit = 64 << 10
+
+// objectTagging answers the object tagging calls as for an object with no
+// tags, which every object here is: GetObjectTagging an empty tag set
+// (awscli v2 asks it before each multipart copy), PutObjectTagging of no
+// tag and DeleteObjectTagging done; tags themselves are not kept (501).
+func (s *Server) objectTagging(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	if r.Method == http.MethodPut {
+		var tagging Tagging
+		if err := DecodeXML(r.Body, taggingBodyLimit, &tagging); err != nil {
+			return err
+		}
+		if len(tagging.TagSet.Tags) > 0 {
+			return notImplemented("object tags (no object keeps tags)")
+		}
+	}
+	if _, err := s.config.Backend.Head(r.Context(), bucket, key); err != nil {
+		return backendError(err, bucket, key)
+	}
+	switch r.Method {
+	case http.MethodPut:
+		w.WriteHeader(http.StatusOK)
+	case http.MethodDelete:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		WriteXML(w, http.StatusOK, Tagging{})
 	}
 	return nil
 }

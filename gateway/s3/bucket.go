@@ -192,8 +192,8 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	if err != nil {
 		return backendError(err, bucket, "")
 	}
-	if v := r.Header.Get("Content-MD5"); v != "" {
-		want, err := ParseContentMD5(v)
+	if vs := r.Header.Values("Content-MD5"); len(vs) > 0 {
+		want, err := ParseContentMD5(vs[0])
 		if err != nil {
 			return err
 		}

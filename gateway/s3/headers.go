@@ -335,6 +335,8 @@ func refuseUnsupported(h http.Header) error {
 			return notImplemented(fmt.Sprintf("object lock (%s)", name))
 		case name == "x-amz-bucket-object-lock-enabled" && len(values) > 0 && !strings.EqualFold(values[0], "false"):
 			return notImplemented("object lock (x-amz-bucket-object-lock-enabled)")
+		case name == "x-amz-acl" && len(values) > 0 && !cannedACL(values[0]):
+			return badCannedACL(values[0])
 		case name == "x-amz-acl" && len(values) > 0 && !ownerOnlyACL(values[0]),
 			strings.HasPrefix(name, "x-amz-grant-"):
 			return notImplemented(fmt.Sprintf("an ACL other than private (%s; every bucket and object is private)", name))
@@ -346,6 +348,22 @@ func refuseUnsupported(h http.Header) error {
 // ownerOnlyACL reports a canned ACL that grants no one but the owner:
 // every bucket and object here is its owner's alone, whose own bucket it
 // is (cross-account tools send bucket-owner-full-control by default).
+// cannedACL reports one of S3's canned ACL names: another is S3's 400
+// InvalidArgument, not an ACL this server does not keep (501).
+func cannedACL(canned string) bool {
+	switch canned {
+	case "private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
+		"bucket-owner-read", "bucket-owner-full-control", "log-delivery-write":
+		return true
+	}
+	return false
+}
+
+// badCannedACL is the error of an x-amz-acl that names no canned ACL.
+func badCannedACL(canned string) error {
+	return ErrInvalidArgument.WithMessage("x-amz-acl %q is not a canned ACL", canned)
+}
+
 func ownerOnlyACL(canned string) bool {
 	switch canned {
 	case "private", "bucket-owner-full-control", "bucket-owner-read":

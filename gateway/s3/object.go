@@ -20,7 +20,7 @@ import (
 
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	q := r.URL.Query()
-	if err := unservedSubresource(q, "acl"); err != nil {
+	if err := unservedSubresource(q, "acl", "tagging"); err != nil {
 		return err
 	}
 	// One version of an object is kept, "null" in S3's terms: a request
@@ -36,7 +36,10 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		if q.Has("acl") {
 			return s.objectACL(w, r, bucket, key)
 		}
-		if hasAny(q, "tagging", "retention", "legal-hold", "torrent", "attributes") {
+		if q.Has("tagging") {
+			return s.objectTagging(w, r, bucket, key)
+		}
+		if hasAny(q, "retention", "legal-hold", "torrent", "attributes") {
 			return notImplemented("object configuration")
 		}
 		return s.getObject(w, r, bucket, key)
@@ -47,7 +50,10 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		if q.Has("acl") {
 			return s.objectACL(w, r, bucket, key)
 		}
-		if hasAny(q, "tagging", "retention", "legal-hold") {
+		if q.Has("tagging") {
+			return s.objectTagging(w, r, bucket, key)
+		}
+		if hasAny(q, "retention", "legal-hold") {
 			return notImplemented("object configuration")
 		}
 		if r.Header.Get("x-amz-copy-source") != "" {
@@ -57,6 +63,9 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 	case http.MethodDelete:
 		if q.Has("uploadId") {
 			return s.abortUpload(w, r, bucket, key)
+		}
+		if q.Has("tagging") {
+			return s.objectTagging(w, r, bucket, key)
 		}
 		// A delete only if the object is still the one the client saw
 		// cannot be checked and done as one step here: refused rather
@@ -136,8 +145,9 @@ func putOptions(r *http.Request, size int64) (api.PutOptions, error) {
 	if opts.IfMatch, opts.IfNoneMatch, err = writeConditions(r); err != nil {
 		return opts, err
 	}
-	if v := r.Header.Get("Content-MD5"); v != "" {
-		sum, err := ParseContentMD5(v)
+	// Present and empty is a bad digest (S3's InvalidDigest), not none.
+	if vs := r.Header.Values("Content-MD5"); len(vs) > 0 {
+		sum, err := ParseContentMD5(vs[0])
 		if err != nil {
 			return opts, err
 		}
@@ -306,7 +316,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	h := w.Header()
 	RestoreHeaders(h, meta.Custom)
 	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Type", "binary/octet-stream") // S3's, for an object stored without one
 	}
 	h.Set("ETag", QuoteETag(etag))
 	h.Set("Last-Modified", lastModified(meta).Format(http.TimeFormat))

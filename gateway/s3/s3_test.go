@@ -1061,10 +1061,6 @@ func TestUnservedSubresources(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, call := range map[string]func() error{
-		"DeleteObjectTagging": func() error {
-			_, err := client.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: bucket, Key: key})
-			return err
-		},
 		"DeleteBucketCors": func() error {
 			_, err := client.DeleteBucketCors(ctx, &s3.DeleteBucketCorsInput{Bucket: bucket})
 			return err
@@ -1447,6 +1443,73 @@ func TestGetErrorsCarryNoObjectHeaders(t *testing.T) {
 				t.Errorf("%s: the %d answer has %s: %s", name, resp.HTTPStatusCode(), k, v)
 			}
 		}
+	}
+}
+
+// Objects keep no tags: their tagging reads as an empty set (awscli v2
+// asks it before a multipart copy), a PUT of no tags and a DELETE are
+// done (the object stays), a PUT of tags is refused; a missing key is
+// NoSuchKey.
+func TestObjectTagging(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	bucket, key := aws.String("tags"), aws.String("k")
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: bucket}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: key, Body: strings.NewReader("data")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: bucket, Key: key})
+	if err != nil || got.TagSet == nil || len(got.TagSet) != 0 {
+		t.Fatalf("the tagging of an object: %+v %v, want an empty tag set", got, err)
+	}
+	if _, err := client.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: bucket, Key: key, Tagging: &types.Tagging{TagSet: []types.Tag{}}}); err != nil {
+		t.Fatalf("a PUT of no tags: %v", err)
+	}
+	tagged := &types.Tagging{TagSet: []types.Tag{{Key: aws.String("team"), Value: aws.String("vision")}}}
+	if _, err := client.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: bucket, Key: key, Tagging: tagged}); code(err) != "NotImplemented" {
+		t.Fatalf("a PUT of tags: %v, want NotImplemented", err)
+	}
+	if _, err := client.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: bucket, Key: key}); err != nil {
+		t.Fatalf("DeleteObjectTagging: %v", err)
+	}
+	if text := objectText(t, client, "tags", "k"); text != "data" {
+		t.Fatalf("the object after DeleteObjectTagging: %q", text)
+	}
+	if _, err := client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: bucket, Key: aws.String("missing")}); code(err) != "NoSuchKey" {
+		t.Fatalf("the tagging of a missing key: %v", err)
+	}
+}
+
+// An empty Content-MD5 is a bad digest, not none; an x-amz-acl that is no
+// canned ACL is a bad argument, not one this server does not keep; an
+// object stored without a Content-Type reads as S3's default.
+func TestHeadersS3Checks(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("hdrs")}); err != nil {
+		t.Fatal(err)
+	}
+	const unsigned = "UNSIGNED-PAYLOAD"
+	if status, body := signedPut(t, endpoint, "/hdrs/md5", "data", unsigned, map[string]string{"Content-MD5": ""}); status != http.StatusBadRequest || !strings.Contains(body, "InvalidDigest") {
+		t.Errorf("a PUT with an empty Content-MD5: %d %s", status, body)
+	}
+	if status, body := signedPut(t, endpoint, "/hdrs/acl", "data", unsigned, map[string]string{"x-amz-acl": "public-ready"}); status != http.StatusBadRequest || !strings.Contains(body, "InvalidArgument") {
+		t.Errorf("a PUT with x-amz-acl public-ready: %d %s", status, body)
+	}
+	if status, body := signedPut(t, endpoint, "/hdrs/acl", "data", unsigned, map[string]string{"x-amz-acl": "public-read"}); status != http.StatusNotImplemented {
+		t.Errorf("a PUT with x-amz-acl public-read: %d %s", status, body)
+	}
+	// (The SDK would send a Content-Type of its own.)
+	if status, body := signedPut(t, endpoint, "/hdrs/plain", "data", unsigned, nil); status != http.StatusOK {
+		t.Fatalf("a PUT without a Content-Type: %d %s", status, body)
+	}
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("hdrs"), Key: aws.String("plain")})
+	if err != nil || aws.ToString(head.ContentType) != "binary/octet-stream" {
+		t.Errorf("the Content-Type of an object stored without one: %q %v", aws.ToString(head.ContentType), err)
 	}
 }
 
