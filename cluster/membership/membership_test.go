@@ -22,6 +22,8 @@ type memStore struct {
 	mu sync.Mutex
 	m  *cluster.Map
 	md *store.BucketMetadata
+	// failing saves fail (a metadata volume gone read only).
+	failing bool
 }
 
 func (s *memStore) LoadMap() (*cluster.Map, error) {
@@ -34,8 +36,11 @@ func (s *memStore) LoadMap() (*cluster.Map, error) {
 }
 func (s *memStore) SaveMap(m *cluster.Map) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing {
+		return errors.New("read-only file system")
+	}
 	s.m = m.Clone()
-	s.mu.Unlock()
 	return nil
 }
 func (s *memStore) LoadBuckets() (store.BucketMetadata, bool, error) {
@@ -49,6 +54,9 @@ func (s *memStore) LoadBuckets() (store.BucketMetadata, bool, error) {
 func (s *memStore) SaveBuckets(md store.BucketMetadata) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failing {
+		return errors.New("read-only file system")
+	}
 	c := md.Clone()
 	s.md = &c
 	return nil
@@ -153,13 +161,20 @@ type fixture struct {
 	now time.Time
 	all map[string]*membership.Push
 	g1  *membership.Push
+	// stores are the nodes' metadata stores, by id.
+	stores map[string]*memStore
 }
 
 func (f *fixture) start(id string, role cluster.Role, join string) *membership.Push {
 	f.t.Helper()
 	self := cluster.Node{ID: id, Role: role, URL: "http://127.0.0.1:" + fmt.Sprint(1000+len(f.all)), State: cluster.StateActive}
+	meta := &memStore{}
+	if f.stores == nil {
+		f.stores = map[string]*memStore{}
+	}
+	f.stores[id] = meta
 	p, err := membership.NewPush(membership.Config{
-		Self: self, Join: join, Store: &memStore{}, Transport: transport{f.net, id},
+		Self: self, Join: join, Store: meta, Transport: transport{f.net, id},
 		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second,
 		Now: func() time.Time { return f.now },
 	})
@@ -207,6 +222,23 @@ func (f *fixture) agree() membership.Snapshot {
 		}
 	}
 	return want
+}
+
+// A target that cannot save the metadata it is pushed (its metadata
+// volume gone read only) takes it all the same: refused, it would stay on
+// its old map for good while answering as alive.
+func TestTargetTakesWhatItCannotSave(t *testing.T) {
+	f := newFixture(t, 2)
+	f.stores["t1"].mu.Lock()
+	f.stores["t1"].failing = true
+	f.stores["t1"].mu.Unlock()
+	if _, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.Maintenance, Node: cluster.Node{ID: "t2"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.agree()
 }
 
 func TestJoinAndProposeEverywhere(t *testing.T) {

@@ -413,8 +413,12 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 			}
 			return err
 		default:
+			// Taken though it cannot be saved (the metadata volume read
+			// only, or full): refused, the node would stay on its old
+			// map for good while still answering as alive; restarted,
+			// its join brings the current one.
 			if err := p.config.Store.SaveMap(s.Map); err != nil {
-				return fmt.Errorf("save cluster map: %w", err)
+				p.config.Logger.Error("the cluster map cannot be saved: taken in memory only; fix the metadata directory", "version", s.Map.Version, "err", err)
 			}
 			withMap.Map = s.Map
 		}
@@ -465,8 +469,10 @@ func (p *Push) acceptBuckets(ctx context.Context, withMap Snapshot, s Snapshot, 
 				return err
 			}
 		}
+		// The store has it already: the node's view follows, saved or
+		// not (unsaved, a restart syncs it again from the gateways).
 		if err := p.config.Store.SaveBuckets(md); err != nil {
-			return fmt.Errorf("save bucket metadata: %w", err)
+			p.config.Logger.Error("the bucket metadata cannot be saved: taken in memory only; fix the metadata directory", "version", md.Version, "err", err)
 		}
 		next := cur
 		next.Buckets = &md
