@@ -2,12 +2,10 @@ package gateway_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/storetest"
 )
 
 // checkIndexes reads each shard's index and every member through it, by
@@ -176,28 +175,14 @@ func TestDsortOutputIndex(t *testing.T) {
 	}
 }
 
-// deleteRecorder keeps the options of every delete made through it.
-type deleteRecorder struct {
-	store.Store
-	mu      sync.Mutex
-	deletes []store.DeleteOptions
-}
-
-func (r *deleteRecorder) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
-	r.mu.Lock()
-	r.deletes = append(r.deletes, opts)
-	r.mu.Unlock()
-	return r.Store.Delete(ctx, b, name, opts)
-}
-
 // The removal of a job's copy on its owner is a delete with its place in
 // the name's history (a stamp), not only the copy's: while a mountpath is
 // away, the store leaves a tombstone for it, and a copy of the job's
 // output there does not come back.
 func TestJobRemovalOnTheOwnerIsStamped(t *testing.T) {
-	var recorder *deleteRecorder
+	var recorder *storetest.DeleteRecorder
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true, Configure: func(cfg *gateway.Config) {
-		recorder = &deleteRecorder{Store: cfg.Store}
+		recorder = &storetest.DeleteRecorder{Store: cfg.Store}
 		cfg.Store = recorder
 	}})
 	ctx := t.Context()
@@ -213,12 +198,11 @@ func TestJobRemovalOnTheOwnerIsStamped(t *testing.T) {
 	if err := ow.DeleteJobFromOwner(ctx, b, "s.tar.idx", "srt-x", 0); err != nil {
 		t.Fatal(err)
 	}
-	recorder.mu.Lock()
-	defer recorder.mu.Unlock()
-	if len(recorder.deletes) != 1 {
-		t.Fatalf("%d deletes, want 1", len(recorder.deletes))
+	deletes := recorder.Deletes()
+	if len(deletes) != 1 {
+		t.Fatalf("%d deletes, want 1", len(deletes))
 	}
-	if got := recorder.deletes[0]; got.IfStamp != written || got.Stamp.Compare(written) <= 0 {
+	if got := deletes[0]; got.IfStamp != written || got.Stamp.Compare(written) <= 0 {
 		t.Fatalf("the removal of the job's copy %v: IfStamp %v, Stamp %v; want its stamp and a later one", written, got.IfStamp, got.Stamp)
 	}
 }

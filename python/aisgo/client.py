@@ -896,24 +896,16 @@ class Client:
                 url=_origin(url),
                 sent=False,
             ) from None
-        except requests.exceptions.ConnectionError as exc:
+        # requests sends a chunked body (a generator) on a connection of
+        # its own, and lets urllib3's refusal through unwrapped.
+        except (requests.exceptions.ConnectionError, urllib3.exceptions.NewConnectionError) as exc:
             who = "AIS endpoint" if gateway else "node"
             raise AisConnectionError(
                 f"{who} {_origin(url)} is unreachable: {method} {_shown(url)}: {_reason(exc)}",
                 url=_origin(url),
                 method=method,
                 path=urlsplit(url).path,
-                sent=not _never_connected(exc),
-            ) from None
-        except urllib3.exceptions.NewConnectionError as exc:
-            # requests sends a chunked body (a generator) on a connection
-            # of its own, and lets this through unwrapped.
-            raise AisConnectionError(
-                f"{'AIS endpoint' if gateway else 'node'} {_origin(url)} is unreachable: {method} {_shown(url)}: {_reason(exc)}",
-                url=_origin(url),
-                method=method,
-                path=urlsplit(url).path,
-                sent=False,
+                sent=not isinstance(exc, urllib3.exceptions.NewConnectionError) and not _never_connected(exc),
             ) from None
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
             # The answer was cut (the node restarted mid-body): a failure

@@ -27,6 +27,17 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def _free_port() -> int:
+    """A loopback port nothing listens on (a node down, for now)."""
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
 def _serve(handler):
     """A local HTTP server of a handler class, serving from a thread until
     its shutdown()."""
@@ -446,12 +457,7 @@ def test_reads_wait_for_a_restarting_target():
     """A read the gateway sends to a target that is down (restarting) is
     asked again, through the gateway, for the client's retry_time; with
     the default 0 it fails at once. The datasets read with 60 s."""
-    import socket
-
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    target_port = probe.getsockname()[1]
-    probe.close()
+    target_port = _free_port()
 
     class Gateway(_QuietHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
@@ -496,12 +502,7 @@ def test_puts_wait_for_a_restarting_target():
     """A PUT whose target is down (restarting) is sent again, its target
     found anew, for the client's retry_time when its body can be sent
     again; a generator's, or with the default 0, fails at once."""
-    import socket
-
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    target_port = probe.getsockname()[1]
-    probe.close()
+    target_port = _free_port()
     received = []
 
     class Gateway(_QuietHandler):

@@ -23,6 +23,7 @@ import (
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
 	"github.com/aisgo/aisgo/store/remote"
+	"github.com/aisgo/aisgo/store/storetest"
 )
 
 // fakeBackend is an in-memory remote store that counts its GETs.
@@ -527,26 +528,12 @@ func stamps() func() store.Stamp {
 	return func() store.Stamp { return store.Stamp{Map: 1, Clock: clock.Add(1)} }
 }
 
-// deleteRecorder keeps the options of every delete made through it.
-type deleteRecorder struct {
-	store.Store
-	mu      sync.Mutex
-	deletes []store.DeleteOptions
-}
-
-func (r *deleteRecorder) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
-	r.mu.Lock()
-	r.deletes = append(r.deletes, opts)
-	r.mu.Unlock()
-	return r.Store.Delete(ctx, b, name, opts)
-}
-
 // A cached copy of an object gone from the remote goes with a stamp (a
 // delete, not a move): while a mountpath is away, the store leaves a
 // tombstone, and a copy there does not come back.
 func TestCopyOfAnObjectGoneFromTheRemoteGoesStamped(t *testing.T) {
 	_, be, local, b := newRemote(t, true)
-	recorder := &deleteRecorder{Store: local}
+	recorder := &storetest.DeleteRecorder{Store: local}
 	rs := remote.New(recorder, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
 	rs.SetStamp(stamps())
 	be.objects["o"] = []byte("remote bytes")
@@ -561,12 +548,11 @@ func TestCopyOfAnObjectGoneFromTheRemoteGoesStamped(t *testing.T) {
 	if _, err := read(t, rs, b, "o"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a validated read of an object gone from the remote: %v", err)
 	}
-	recorder.mu.Lock()
-	defer recorder.mu.Unlock()
-	if len(recorder.deletes) != 1 {
-		t.Fatalf("%d deletes, want 1", len(recorder.deletes))
+	deletes := recorder.Deletes()
+	if len(deletes) != 1 {
+		t.Fatalf("%d deletes, want 1", len(deletes))
 	}
-	if got := recorder.deletes[0]; got.IfStamp != cached.Stamp || got.Stamp.Compare(cached.Stamp) <= 0 {
+	if got := deletes[0]; got.IfStamp != cached.Stamp || got.Stamp.Compare(cached.Stamp) <= 0 {
 		t.Fatalf("the removal of the copy %v: IfStamp %v, Stamp %v; want its stamp and a later one", cached.Stamp, got.IfStamp, got.Stamp)
 	}
 }

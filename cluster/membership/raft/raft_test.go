@@ -240,6 +240,23 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("%s: not within 10s", what)
 }
 
+// primaryInOffice waits for the gateway that leads and is the map's
+// primary.
+func primaryInOffice(t *testing.T, gws []*Control) *Control {
+	t.Helper()
+	var leader *Control
+	eventually(t, "a primary in office", func() bool {
+		for _, g := range gws {
+			if m := g.Current().Map; g.IsPrimary() && m.Primary == g.config.Self.ID {
+				leader = g
+				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
 func threeGateways(t *testing.T) (*net, []*Control) {
 	n := newNet()
 	g1 := n.start(t, "g1", "")
@@ -362,16 +379,7 @@ func TestLeaderLeaves(t *testing.T) {
 func TestHaltedGatewayDoesNotLead(t *testing.T) {
 	_, gws := threeGateways(t)
 	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
-	var leader *Control
-	eventually(t, "a primary in office", func() bool {
-		for _, g := range gws {
-			if m := g.Current().Map; g.IsPrimary() && m.Primary == g.config.Self.ID {
-				leader = g
-				return true
-			}
-		}
-		return false
-	})
+	leader := primaryInOffice(t, gws)
 	halted := gws[0]
 	if halted == leader {
 		halted = gws[1]
@@ -403,16 +411,7 @@ func TestHaltedGatewayDoesNotLead(t *testing.T) {
 func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
 	n, gws := threeGateways(t)
 	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
-	var leader *Control
-	eventually(t, "a primary in office", func() bool {
-		for _, g := range gws {
-			if m := g.Current().Map; g.IsPrimary() && m.Primary == g.config.Self.ID {
-				leader = g
-				return true
-			}
-		}
-		return false
-	})
+	leader := primaryInOffice(t, gws)
 	var stray *Control
 	for _, g := range gws {
 		if g != leader {
