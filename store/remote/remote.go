@@ -330,6 +330,14 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 				unlock := s.lockName(b.String() + "/" + name)
 				_, again := be.HeadObject(ctx, b, name)
 				if errors.Is(again, store.ErrNotFound) {
+					// A HEAD's 404 does not tell a key gone from a
+					// bucket gone (deleted, or an endpoint changed): the
+					// copy goes only when the bucket answers.
+					if berr := be.HeadBucket(ctx, b); berr != nil {
+						again = fmt.Errorf("%s/%s is not found, and neither is its bucket (the copy here is kept): %w", b, name, berr)
+					}
+				}
+				if errors.Is(again, store.ErrNotFound) {
 					// Stamped: a tombstone while a mountpath is away keeps
 					// a copy there from coming back.
 					s.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: stamp, Stamp: s.fetchStamp()})

@@ -63,6 +63,9 @@ type fakeBackend struct {
 	// cutBodies ends each GET's body halfway: with a connection's error,
 	// or (short) as if it were whole.
 	cutBodies, shortBodies atomic.Bool
+	// bucketGone answers as S3 does once the bucket is deleted: a HEAD
+	// of any key 404, and of the bucket too.
+	bucketGone atomic.Bool
 }
 
 // countedReader counts what is read from r.
@@ -96,11 +99,19 @@ func (f *fakeBackend) check() error {
 	return nil
 }
 
-func (f *fakeBackend) HeadBucket(ctx context.Context, b store.Bucket) error { return f.check() }
+func (f *fakeBackend) HeadBucket(ctx context.Context, b store.Bucket) error {
+	if f.bucketGone.Load() {
+		return fmt.Errorf("%s: %w", b, store.ErrBucketNotFound)
+	}
+	return f.check()
+}
 
 func (f *fakeBackend) HeadObject(ctx context.Context, b store.Bucket, name string) (remote.ObjectAttrs, error) {
 	if err := f.check(); err != nil {
 		return remote.ObjectAttrs{}, err
+	}
+	if f.bucketGone.Load() {
+		return remote.ObjectAttrs{}, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -554,6 +565,24 @@ func TestCopyOfAnObjectGoneFromTheRemoteGoesStamped(t *testing.T) {
 	}
 	if got := deletes[0]; got.IfStamp != cached.Stamp || got.Stamp.Compare(cached.Stamp) <= 0 {
 		t.Fatalf("the removal of the copy %v: IfStamp %v, Stamp %v; want its stamp and a later one", cached.Stamp, got.IfStamp, got.Stamp)
+	}
+}
+
+// A validated read whose remote bucket is gone (deleted by mistake, an
+// endpoint changed) keeps the cached copy: a HEAD's 404 does not tell a
+// key gone from a bucket gone, and the copy may be the last one.
+func TestCopyStaysWhenTheRemoteBucketIsGone(t *testing.T) {
+	rs, be, local, b := newRemote(t, true)
+	be.objects["o"] = []byte("remote bytes")
+	if data, err := read(t, rs, b, "o"); data != "remote bytes" || err != nil {
+		t.Fatalf("the cold GET: %q %v", data, err)
+	}
+	be.bucketGone.Store(true)
+	if _, err := read(t, rs, b, "o"); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("a validated read with the bucket gone: %v, want the bucket named missing", err)
+	}
+	if _, err := local.Head(t.Context(), b, "o"); err != nil {
+		t.Fatalf("the cached copy after the bucket went: %v", err)
 	}
 }
 
