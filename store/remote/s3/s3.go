@@ -390,6 +390,12 @@ func (be *Backend) putParts(ctx context.Context, b store.Bucket, name string, r 
 		// Whatever stopped the upload, its parts go (S3 bills them).
 		_, aerr := be.client.AbortMultipartUpload(context.WithoutCancel(ctx), &awss3.AbortMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(name), UploadId: upload})
 		err = be.classify(err, b, name)
+		if errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
+			// The upload gone (NoSuchUpload): completed with its answer
+			// lost, or aborted by a lifecycle rule. Not a missing
+			// object: the write may have reached S3.
+			err = fmt.Errorf("%w: the upload of %s/%s is gone (completed with its answer lost, or aborted): %v", remote.ErrUnavailable, b, name, err)
+		}
 		if aerr != nil {
 			// Named, not classified: a Complete whose answer was lost
 			// leaves no upload to abort (NoSuchUpload), and the write

@@ -332,6 +332,9 @@ type fakeMultipart struct {
 	object   []byte
 	aborted  bool
 	failPart int // a part number answered 400
+	// gone answers the complete and the abort as S3 does once the upload
+	// is completed (its answer lost) or aborted: 404 NoSuchUpload.
+	gone bool
 }
 
 func (f *fakeMultipart) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -352,6 +355,9 @@ func (f *fakeMultipart) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		data, _ := io.ReadAll(r.Body)
 		f.parts[number] = data
 		w.Header().Set("ETag", fmt.Sprintf(`"p%d"`, number))
+	case f.gone && q.Get("uploadId") == "u1" && r.Method != http.MethodPut:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>`)
 	case r.Method == http.MethodPost && q.Get("uploadId") == "u1":
 		var done struct {
 			Parts []struct {
@@ -402,6 +408,14 @@ func TestBigWriteThroughGoesInParts(t *testing.T) {
 	fake.failPart = 2
 	if _, err := be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data))); err == nil || !fake.aborted {
 		t.Fatalf("a PUT whose second part is refused: %v, upload aborted %v", err, fake.aborted)
+	}
+	// An upload gone when completed (its first answer lost, or aborted
+	// by a lifecycle rule) may have reached S3: unavailable, never "not
+	// found" (the caller drops its copy of what may be stale).
+	fake.failPart, fake.gone = 0, true
+	_, err = be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)))
+	if !errors.Is(err, store.ErrRemote) || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a PUT whose upload is gone at its completion: %v, want the remote's failure", err)
 	}
 	for _, c := range []struct{ size, want, part int64 }{
 		{50 << 30, 0, minPartSize},
