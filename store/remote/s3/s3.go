@@ -495,6 +495,13 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 	next := ""
 	if aws.ToBool(out.IsTruncated) {
 		next = aws.ToString(out.NextContinuationToken)
+		if next == "" || next == token {
+			// Taken for the end, the rest of the bucket would be left
+			// out without a word (a server answering as ListObjects
+			// v1 does, with a NextMarker); the same token again would
+			// list the same page for good.
+			return nil, "", fmt.Errorf("%w: %s said its listing of %s goes on but gave no new continuation token (does it serve ListObjectsV2?)", remote.ErrUnavailable, be.where, b)
+		}
 	}
 	return list, next, nil
 }
