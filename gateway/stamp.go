@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,8 +73,14 @@ func (n *Node) keepClock() {
 	}
 	path := filepath.Join(dir, clockFile)
 	var saved int64
-	if data, err := os.ReadFile(path); err == nil {
-		saved, _ = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		saved, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		// Started from the wall clock alone, its stamps may be behind
+		// those it gave before (a wall clock stepped back).
+		n.logger.Error("the clock's lease cannot be read: stamps start from the wall clock", "path", path, "err", err)
 	}
 	n.clock.Keep(saved, clockLeaseStep, func(until int64) error {
 		err := atomicfile.Write(path, []byte(strconv.FormatInt(until, 10)), 0o644)

@@ -35,7 +35,8 @@ func New(wall func() time.Time) *Clock {
 // Keep has the clock start after saved (a lease Keep saved before a
 // restart; 0 for none) and save each next lease, step ahead of a reading,
 // before it hands out a reading past the one before. A save that fails
-// is tried again a step later (save reports it): the clock does not stop.
+// is tried again a second of readings later (save reports it): the clock
+// does not stop, and the readings a restart could go behind are few.
 func (c *Clock) Keep(saved int64, step time.Duration, save func(until int64) error) {
 	for {
 		last := c.last.Load()
@@ -49,6 +50,10 @@ func (c *Clock) Keep(saved int64, step time.Duration, save func(until int64) err
 	c.lease.mu.Unlock()
 }
 
+// retryLease is how soon, in readings, a lease that failed to save is
+// tried again.
+const retryLease = int64(time.Second)
+
 // extend saves a lease past next.
 func (c *Clock) extend(next int64) {
 	c.lease.mu.Lock()
@@ -57,7 +62,9 @@ func (c *Clock) extend(next int64) {
 		return
 	}
 	until := next + c.lease.step
-	c.lease.save(until)
+	if err := c.lease.save(until); err != nil {
+		until = next + min(c.lease.step, retryLease)
+	}
 	c.lease.until.Store(until)
 }
 

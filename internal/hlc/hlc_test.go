@@ -1,6 +1,7 @@
 package hlc
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"testing"
@@ -74,6 +75,30 @@ func TestKeptClockNeverGoesBackAcrossARestart(t *testing.T) {
 	restarted.Keep(saved, 10*time.Second, save)
 	if after := restarted.Now(); after <= before {
 		t.Fatalf("after the restart %d, before it %d: the clock went back", after, before)
+	}
+}
+
+// A lease that fails to save is tried again a second of readings later,
+// not a whole step: few readings a restart could go behind.
+func TestFailedLeaseIsTriedAgainSoon(t *testing.T) {
+	wall := time.Unix(1000, 0)
+	var saved int64
+	failing := true
+	save := func(until int64) error {
+		if failing {
+			return errors.New("no space left on device")
+		}
+		saved = until
+		return nil
+	}
+	c := New(func() time.Time { return wall })
+	c.Keep(0, 10*time.Second, save)
+	c.Now()
+	failing = false
+	wall = wall.Add(2 * time.Second)
+	reading := c.Now()
+	if saved <= reading {
+		t.Fatalf("2 s after a failed save, the lease saved is %d, behind the reading %d", saved, reading)
 	}
 }
 
