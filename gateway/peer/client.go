@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -99,7 +100,27 @@ type Client struct {
 	http         *http.Client
 	timeout      time.Duration
 	recordsStall time.Duration
+	// pushed is the last snapshot a push encoded, and its body: a round
+	// of keepalives pushes one snapshot to every target, encoded once.
+	pushed struct {
+		mu   sync.Mutex
+		key  pushKey
+		body encoded
+	}
 }
+
+// pushKey names a pushed snapshot by its parts, which a change replaces
+// and never alters.
+type pushKey struct {
+	m          *cluster.Map
+	buckets    *store.BucketMetadata
+	config     *membership.ClusterConfig
+	tokens     *membership.RevokedTokens
+	allowEmpty bool
+}
+
+// encoded is a request body already in JSON.
+type encoded []byte
 
 var (
 	_ membership.Transport = (*Client)(nil)
@@ -150,7 +171,9 @@ func (c *Client) callLong(ctx context.Context, method, url string, in, out any) 
 
 func (c *Client) call(ctx context.Context, method, url string, in, out any) error {
 	var body io.Reader
-	if in != nil {
+	if e, ok := in.(encoded); ok {
+		body = bytes.NewReader(e)
+	} else if in != nil {
 		data, err := json.Marshal(in)
 		if err != nil {
 			return err
@@ -235,12 +258,32 @@ const QueryPlacement = "placement"
 // (another cluster's node, another secret, a stale sender) is not ours
 // to count as alive.
 func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
-	err := c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, AllowEmpty: allowEmpty}, nil)
+	body, err := c.pushBody(s, allowEmpty)
+	if err != nil {
+		return err
+	}
+	err = c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", body, nil)
 	var answer *api.Error
 	if errors.As(err, &answer) && answer.Status >= 500 && answer.Status != http.StatusServiceUnavailable {
 		return fmt.Errorf("%w: %w", membership.ErrRefused, err)
 	}
 	return err
+}
+
+// pushBody is the body of a push of s, encoded once for the snapshot.
+func (c *Client) pushBody(s membership.Snapshot, allowEmpty bool) (encoded, error) {
+	key := pushKey{s.Map, s.Buckets, s.Config, s.Tokens, allowEmpty}
+	c.pushed.mu.Lock()
+	defer c.pushed.mu.Unlock()
+	if c.pushed.body != nil && c.pushed.key == key {
+		return c.pushed.body, nil
+	}
+	data, err := json.Marshal(MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, AllowEmpty: allowEmpty})
+	if err != nil {
+		return nil, err
+	}
+	c.pushed.key, c.pushed.body = key, data
+	return data, nil
 }
 
 // Join asks the gateway at url to add self, of the cluster uuid if known.

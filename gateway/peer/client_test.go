@@ -177,3 +177,25 @@ func TestPartStreamsWithAStalledTargetFail(t *testing.T) {
 		t.Fatalf("a batch sent to a stalled target: %v, want unavailable naming the stall", err)
 	}
 }
+
+// A round of pushes of one snapshot encodes it once; a snapshot changed
+// in any part (a new map, new buckets) is encoded anew.
+func TestPushBodyIsEncodedOncePerSnapshot(t *testing.T) {
+	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "g1"})
+	md := store.NewBucketMetadata()
+	s := membership.Snapshot{Map: &cluster.Map{Version: 3}, Buckets: &md}
+	first, err := c.pushBody(s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := c.pushBody(s, false)
+	if &first[0] != &again[0] {
+		t.Fatal("the same snapshot was encoded again")
+	}
+	s.Map = &cluster.Map{Version: 4}
+	changed, _ := c.pushBody(s, false)
+	var msg MetaMessage
+	if err := json.Unmarshal(changed, &msg); err != nil || msg.Map.Version != 4 {
+		t.Fatalf("the body of a changed snapshot: %+v %v", msg.Map, err)
+	}
+}
