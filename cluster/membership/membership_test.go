@@ -241,6 +241,26 @@ func TestTargetTakesWhatItCannotSave(t *testing.T) {
 	f.agree()
 }
 
+// A target takes the cluster config its primary sends though it breaks
+// a rule of this version (a bound added since it was set): refused, the
+// target could not join; the revoked tokens of the push are taken too.
+func TestTargetTakesAConfigOfOlderRules(t *testing.T) {
+	f := newFixture(t, 1)
+	s := f.g1.Current()
+	config := membership.DefaultClusterConfig()
+	config.Version = 5
+	config.LRU.CapacityUpdTime = store.Duration(48 * time.Hour)
+	s.Config = &config
+	s.Tokens = &membership.RevokedTokens{Version: 3, Tokens: map[string]int64{"jti-1": time.Now().Add(time.Hour).Unix()}}
+	if err := f.all["t1"].Accept(t.Context(), s, membership.Origin{Sender: "g1"}); err != nil {
+		t.Fatalf("a push of a config of older rules: %v", err)
+	}
+	got := f.all["t1"].Current()
+	if got.Config == nil || got.Config.Version != 5 || got.Tokens == nil || !got.Tokens.Has("jti-1") {
+		t.Fatalf("after the push: config %+v, tokens %+v", got.Config, got.Tokens)
+	}
+}
+
 func TestJoinAndProposeEverywhere(t *testing.T) {
 	f := newFixture(t, 3)
 	s := f.agree()
