@@ -500,6 +500,9 @@ func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobR
 	// names a bucket never had costs its owners no files.
 	tombstones := n.copiesMayBeElsewhere(ctx)
 	moved := n.targetsUnchanged(req, fmt.Sprintf("delete from %s", b), "objects moving then may be left; run it again once the rebalance ends")
+	// The parts sweep below deletes what was there when the job began:
+	// an object written since, whose owner's walk passed its name, stays.
+	began := n.stamp()
 	removed, err := n.removeSelected(ctx, b, req, p, n.config.Store, func(name string) store.DeleteOptions {
 		if n.owns(b, name) {
 			return store.DeleteOptions{Stamp: n.stamp(), Tombstone: tombstones}
@@ -518,7 +521,7 @@ func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobR
 		// alone until restored: no target lists it, and its parts would
 		// bring it back.
 		var more int
-		more, err = n.deletePartsOnlyByPrefix(ctx, b, req.Prefix, p)
+		more, err = n.deletePartsOnlyByPrefix(ctx, b, req.Prefix, began, p)
 		removed += more
 	}
 	if err == nil {
@@ -527,18 +530,24 @@ func (n *Node) deleteSelected(ctx context.Context, b store.Bucket, req peer.JobR
 	return map[string]int{"deleted": removed}, err
 }
 
-// deletePartsOnlyBatch is how many names a holder sends an owner at once.
-const deletePartsOnlyBatch = 1000
+// deletePartsOnlyBatch is how many names a holder sends an owner at once:
+// each costs the owner a tombstone and a removal of every part.
+const deletePartsOnlyBatch = 256
 
-// deletePartsOnlyByPrefix has the owners delete the erasure-coded objects
-// under a prefix whose parts this target still holds once its own objects
-// are deleted: those an owner deleted took their parts with them, and
-// those left are objects no target listed (their replica lost).
-func (n *Node) deletePartsOnlyByPrefix(ctx context.Context, b store.Bucket, prefix string, p *store.Progress) (int, error) {
+// deletePartsOnlyByPrefix has the owners delete, as of began, the
+// erasure-coded objects under a prefix whose parts of a write before
+// began this target still holds once its own objects are deleted: those
+// an owner deleted took their parts with them, and those left are
+// objects no target listed (their replica lost). Parts of a later write
+// are another object's, which stays.
+func (n *Node) deletePartsOnlyByPrefix(ctx context.Context, b store.Bucket, prefix string, began store.Stamp, p *store.Progress) (int, error) {
 	props, err := n.bucketProps(b)
 	if err != nil || !props.EC.Enabled {
 		return 0, nil
 	}
+	// An owner's removal of a batch takes longer than a control call.
+	ctx, cancel := context.WithTimeout(ctx, removeTimeout)
+	defer cancel()
 	removed := 0
 	byOwner := map[string][]string{}
 	pending := 0
@@ -553,7 +562,7 @@ func (n *Node) deletePartsOnlyByPrefix(ctx context.Context, b store.Bucket, pref
 			var err error
 			if id == n.config.ID {
 				for _, name := range names {
-					derr := n.config.Store.Delete(ctx, b, name, store.DeleteOptions{Stamp: n.stamp(), Tombstone: true})
+					derr := n.config.Store.Delete(ctx, b, name, store.DeleteOptions{Stamp: began, Tombstone: true})
 					switch {
 					case derr == nil:
 						got++
@@ -562,7 +571,7 @@ func (n *Node) deletePartsOnlyByPrefix(ctx context.Context, b store.Bucket, pref
 					}
 				}
 			} else {
-				got, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: names, Stamp: n.stamp()})
+				got, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: names, Stamp: began})
 			}
 			if err != nil {
 				return fmt.Errorf("delete the objects of %s held as parts alone (owner %s): %w", b, id, err)
@@ -576,7 +585,7 @@ func (n *Node) deletePartsOnlyByPrefix(ctx context.Context, b store.Bucket, pref
 	}
 	seen := map[string]bool{}
 	err = n.local.WalkParts(ctx, b, func(part store.PartMeta) error {
-		if !strings.HasPrefix(part.Name, prefix) || seen[part.Name] {
+		if !strings.HasPrefix(part.Name, prefix) || seen[part.Name] || part.Stamp.Compare(began) > 0 {
 			return nil
 		}
 		seen[part.Name] = true

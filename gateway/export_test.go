@@ -250,3 +250,9 @@ func Propose(ctx context.Context, n *Node, c membership.Change) error {
 	_, err := n.control.Propose(ctx, c)
 	return err
 }
+
+// DeletePartsOnlyByPrefix runs a delete-by-prefix job's parts sweep on n,
+// as of began.
+func DeletePartsOnlyByPrefix(ctx context.Context, n *Node, b store.Bucket, prefix string, began store.Stamp) (int, error) {
+	return n.deletePartsOnlyByPrefix(ctx, b, prefix, began, &store.Progress{})
+}

@@ -364,7 +364,9 @@ func (s *Store) WalkParts(ctx context.Context, b store.Bucket, fn func(store.Par
 	for _, m := range s.readable() {
 		err := walkPartFiles(ctx, m.partsDir(b), func(path string, meta store.PartMeta, err error) error {
 			if err != nil {
-				s.logger.Warn("ignoring an unreadable part", "path", path, "err", err)
+				if !errors.Is(err, store.ErrNotFound) { // (one deleted since it was listed)
+					s.logger.Warn("ignoring an unreadable part", "path", path, "err", err)
+				}
 				return nil
 			}
 			if s.stalePart(b, m, meta) {
