@@ -2,7 +2,9 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -112,9 +114,62 @@ func emptyTrash(b store.Bucket, moved []trashed) error {
 // other request up. The bucket is gone already; a failure is logged (the
 // next start sweeps the trash).
 func (s *Store) emptyTrashAfter(b store.Bucket, moved []trashed) {
-	if err := emptyTrash(b, moved); err != nil {
-		s.logger.Warn("a destroyed bucket's files are left in the trash until the next start", "bucket", b.String(), "err", err)
+	if len(moved) > 0 {
+		beforeEmptyTrash()
 	}
+	for _, t := range moved {
+		// A file at a time, so that a closing store stops (the deletion
+		// of millions of files would hold its Close for minutes).
+		if err := removeTree(t.dir, s.stopping.Load); err != nil {
+			if !errors.Is(err, errStopped) {
+				s.logger.Warn("a destroyed bucket's files are left in the trash until the next start", "bucket", b.String(), "err", classify(err))
+			}
+			return
+		}
+	}
+}
+
+// errStopped: a deletion stopped as its store closes.
+var errStopped = errors.New("stopped: the store closes")
+
+// removeTree removes dir and all below it, a batch of entries at a time,
+// until stop says to stop. It follows no symbolic link (a directory's
+// entries are taken by their own type).
+func removeTree(dir string, stop func() bool) error {
+	for {
+		f, err := os.Open(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		entries, err := f.ReadDir(256)
+		f.Close()
+		if len(entries) == 0 {
+			if err != nil && err != io.EOF {
+				return err
+			}
+			break
+		}
+		for _, e := range entries {
+			if stop() {
+				return errStopped
+			}
+			path := filepath.Join(dir, e.Name())
+			if e.IsDir() {
+				if err := removeTree(path, stop); err != nil {
+					return err
+				}
+			} else if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // emptyTrashLater empties a destroyed bucket's trash in the background:

@@ -100,3 +100,12 @@ func OnCopyOpened(hook func(path string)) func() {
 	copyOpened = hook
 	return func() { copyOpened = old }
 }
+
+// RemoveTree exposes removeTree and its stop error.
+func RemoveTree(dir string, stop func() bool) error { return removeTree(dir, stop) }
+
+// ErrStopped is errStopped.
+var ErrStopped = errStopped
+
+// Stopping reports whether Close has told the background work to stop.
+func (s *Store) Stopping() bool { return s.stopping.Load() }

@@ -162,6 +162,7 @@ func (s *Store) Close() error {
 		}
 	}
 	s.queueMu.Unlock()
+	s.stopping.Store(true)
 	s.background.Wait()
 	// Reads noted and not written yet would be lost with the process.
 	s.flushAccessTimes()

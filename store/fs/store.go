@@ -95,6 +95,8 @@ type Store struct {
 	background sync.WaitGroup
 	queueMu    sync.Mutex
 	closed     bool
+	// stopping tells background deletions that the store closes.
+	stopping atomic.Bool
 	// syncers group the syncs of durable PUTs, one per mountpath path.
 	syncers sync.Map
 	// atimes are the access times not yet written (see touch).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -937,6 +938,82 @@ func TestSyncBucketsDeletesTheFilesAfterItReturns(t *testing.T) {
 	}
 	<-deleting
 	close(release)
+}
+
+// A destroyed bucket's files are deleted a file at a time, and the
+// deletion stops when told (a store closing): a big bucket's does not
+// hold the store's Close for minutes; the rest is the next start's.
+func TestTrashDeletionStops(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "trash")
+	for i := range 40 {
+		sub := filepath.Join(dir, fmt.Sprintf("d%d", i%4), "x")
+		os.MkdirAll(sub, 0o755)
+		os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d", i)), []byte("x"), 0o644)
+	}
+	// A link to a directory outside is removed, not followed.
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "keep"), []byte("x"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "link"))
+	calls := 0
+	if err := fs.RemoveTree(dir, func() bool { calls++; return calls > 5 }); !errors.Is(err, fs.ErrStopped) {
+		t.Fatalf("a deletion told to stop: %v", err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("the stopped deletion removed it all: %v", err)
+	}
+	if err := fs.RemoveTree(dir, func() bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the deletion left %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Fatalf("the deletion followed a link: %v", err)
+	}
+}
+
+// A store that closes while a destroyed bucket's files are deleted in
+// the background stops the deletion (the next start sweeps the rest)
+// rather than wait for it.
+func TestCloseStopsTheTrashDeletion(t *testing.T) {
+	ctx := t.Context()
+	mp := t.TempDir()
+	st := open(t, mp)
+	b := store.NewBucket("big")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte("object"))
+	}
+	closed := make(chan struct{})
+	defer fs.OnEmptyTrash(func() {
+		go func() { st.Close(); close(closed) }()
+		for deadline := time.Now().Add(10 * time.Second); !st.Stopping() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	})()
+	md, _ := st.Buckets(ctx)
+	md.Delete(b)
+	md.Version++
+	if err := st.SyncBuckets(ctx, md); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	left := 0
+	filepath.WalkDir(mp, func(path string, d iofs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "o") {
+			left++
+		}
+		return nil
+	})
+	if left == 0 {
+		t.Fatal("the deletion went on to the end after Close")
+	}
 }
 
 // What a crash left of atomic writes (temporary files of the bucket
