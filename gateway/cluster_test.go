@@ -614,6 +614,31 @@ func TestGatewaysStopOnALogTheyCannotFollow(t *testing.T) {
 	}
 }
 
+// A read served from another target's copy waits 30 s for its answer,
+// or 5 minutes when the other target works before it answers (a
+// validated read, an archive member's).
+func TestRelayWaitsLongerForReadsThatWorkFirst(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	ctx := t.Context()
+	c.Client().CreateBucket(ctx, "plain", nil)
+	c.Client().CreateBucket(ctx, "checked", map[string]any{"versioning": map[string]any{"validate_warm_get": true}})
+	n := c.Primary().Node
+	for _, tc := range []struct {
+		bucket, query string
+		want          time.Duration
+	}{
+		{"plain", "", 30 * time.Second},
+		{"plain", "?validate-checksum=true", 5 * time.Minute},
+		{"plain", "?archpath=a.jpg", 5 * time.Minute},
+		{"checked", "", 5 * time.Minute},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/objects/"+tc.bucket+"/o"+tc.query, nil)
+		if got := gateway.FirstByteWait(n, r, store.NewBucket(tc.bucket)); got != tc.want {
+			t.Errorf("%s%s: waits %s, want %s", tc.bucket, tc.query, got, tc.want)
+		}
+	}
+}
+
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

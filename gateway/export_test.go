@@ -256,3 +256,9 @@ func Propose(ctx context.Context, n *Node, c membership.Change) error {
 func DeletePartsOnlyByPrefix(ctx context.Context, n *Node, b store.Bucket, prefix string, began store.Stamp) (int, error) {
 	return n.deletePartsOnlyByPrefix(ctx, b, prefix, began, &store.Progress{})
 }
+
+// FirstByteWait is how long a read served from another target's copy
+// waits for its answer.
+func FirstByteWait(n *Node, r *http.Request, b store.Bucket) time.Duration {
+	return n.firstByteWait(r, b)
+}

@@ -373,12 +373,25 @@ func (n *Node) remoteDecides(b store.Bucket, latest bool) bool {
 	return err == nil && props.Versioning.ValidateWarmGet
 }
 
-// relayFirstByte bounds how long serveFrom waits for the other target's
-// answer (a validated read checksums the whole object first, an archive
-// member's read decompresses up to it), relayStall each of its next
-// bytes: one whose disk hangs would hold the read, and a connection to
-// it, for as long as the client waits.
+// relayStall bounds how long serveFrom waits for the other target's
+// answer, then for each of its next bytes: one whose disk hangs would
+// hold the read, and a connection to it, for as long as the client waits.
+// A read that works before it answers (a validated one checksums the
+// whole object first, an archive member's decompresses up to it) waits
+// relayFirstByte for its answer.
 var relayFirstByte, relayStall = 5 * time.Minute, 30 * time.Second
+
+// firstByteWait is how long serveFrom waits for the answer to r.
+func (n *Node) firstByteWait(r *http.Request, b store.Bucket) time.Duration {
+	q := r.URL.Query()
+	if q.Has(api.QueryValidate) || q.Has(api.QueryArchPath) || q.Has(api.QueryArchRegex) {
+		return relayFirstByte
+	}
+	if props, err := n.bucketProps(b); err == nil && (props.Versioning.ValidateWarmGet || props.Checksum.ValidateWarmGet) {
+		return relayFirstByte
+	}
+	return relayStall
+}
 
 // serveFrom answers a GET or HEAD with another target's copy; false when
 // it has none (or does not answer, or stalls before it does).
@@ -386,7 +399,7 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	stalled := fmt.Errorf("%w: target %s sent nothing of %s/%s in time", api.ErrUnavailable, t.ID, b, name)
-	timer := time.AfterFunc(relayFirstByte, func() { cancel(stalled) })
+	timer := time.AfterFunc(n.firstByteWait(r, b), func() { cancel(stalled) })
 	defer timer.Stop()
 	req, err := http.NewRequestWithContext(ctx, r.Method, n.localObjectURL(t, b, name), nil)
 	if err != nil {

@@ -137,7 +137,7 @@ func TestServeFromGivesUpOnAStalledTarget(t *testing.T) {
 		done := make(chan bool, 1)
 		rec := httptest.NewRecorder()
 		go func() {
-			done <- n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/"+tc.name, nil), holder, store.NewBucket("b"), tc.name)
+			done <- n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/"+tc.name+"?validate-checksum=true", nil), holder, store.NewBucket("b"), tc.name)
 		}()
 		select {
 		case served := <-done:

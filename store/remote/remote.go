@@ -333,7 +333,8 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 					// A HEAD's 404 does not tell a key gone from a
 					// bucket gone (deleted, or an endpoint changed): the
 					// copy goes only when the bucket answers.
-					if berr := be.HeadBucket(ctx, b); berr != nil {
+					// (A 403 says the bucket is there.)
+					if berr := be.HeadBucket(ctx, b); berr != nil && !errors.Is(berr, store.ErrRemoteForbidden) {
 						again = fmt.Errorf("%s/%s is not found, and neither is its bucket (the copy here is kept): %w", b, name, berr)
 					}
 				}

@@ -66,6 +66,9 @@ type fakeBackend struct {
 	// bucketGone answers as S3 does once the bucket is deleted: a HEAD
 	// of any key 404, and of the bucket too.
 	bucketGone atomic.Bool
+	// bucketForbidden refuses a HEAD of the bucket (403), as a store
+	// whose keys' permissions leave the bucket's out does.
+	bucketForbidden atomic.Bool
 }
 
 // countedReader counts what is read from r.
@@ -102,6 +105,9 @@ func (f *fakeBackend) check() error {
 func (f *fakeBackend) HeadBucket(ctx context.Context, b store.Bucket) error {
 	if f.bucketGone.Load() {
 		return fmt.Errorf("%s: %w", b, store.ErrBucketNotFound)
+	}
+	if f.bucketForbidden.Load() {
+		return fmt.Errorf("%s: %w", b, store.ErrRemoteForbidden)
 	}
 	return f.check()
 }
@@ -583,6 +589,17 @@ func TestCopyStaysWhenTheRemoteBucketIsGone(t *testing.T) {
 	}
 	if _, err := local.Head(t.Context(), b, "o"); err != nil {
 		t.Fatalf("the cached copy after the bucket went: %v", err)
+	}
+	// A bucket that refuses its HEAD (403) is there: the key is gone,
+	// and so goes its copy.
+	be.bucketGone.Store(false)
+	be.bucketForbidden.Store(true)
+	delete(be.objects, "o")
+	if _, err := read(t, rs, b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a validated read of a key gone from a bucket that refuses its HEAD: %v", err)
+	}
+	if _, err := local.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the cached copy of a key gone: %v", err)
 	}
 }
 
