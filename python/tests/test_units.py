@@ -38,6 +38,39 @@ def _free_port() -> int:
     return port
 
 
+def _redirects_to(port: int, *methods: str):
+    """A gateway's handler that redirects the methods to a node at port."""
+
+    def redirect(self):
+        self.send_response(307)
+        self.send_header("Location", f"http://127.0.0.1:{port}{self.path}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    return type("Gateway", (_QuietHandler,), {f"do_{method}": redirect for method in methods})
+
+
+class _LaterServer:
+    """Serves a handler at a port after a delay, in the background: a node
+    restarting. stop() shuts it down, started or about to be."""
+
+    def __init__(self, port: int, handler, delay: float = 1.0):
+        self.server = None
+
+        def start():
+            time.sleep(delay)
+            self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+        self.thread = threading.Thread(target=start, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.thread.join(timeout=10)
+        if self.server is not None:
+            self.server.shutdown()
+
+
 def _serve(handler):
     """A local HTTP server of a handler class, serving from a thread until
     its shutdown()."""
@@ -459,41 +492,26 @@ def test_reads_wait_for_a_restarting_target():
     the default 0 it fails at once. The datasets read with 60 s."""
     target_port = _free_port()
 
-    class Gateway(_QuietHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            self.send_response(307)
-            self.send_header("Location", f"http://127.0.0.1:{target_port}{self.path}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
     class Target(_QuietHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):  # noqa: N802 (http.server's name)
             self.send_response(200)
             self.send_header("Content-Length", "4")
             self.send_header("Ais-Version", "1")
             self.end_headers()
             self.wfile.write(b"data")
 
-    gateway = _serve(Gateway)
+    gateway = _serve(_redirects_to(target_port, "GET"))
     endpoint = f"http://127.0.0.1:{gateway.server_address[1]}"
     target = None
     try:
         with pytest.raises(aisgo.AisConnectionError):
             aisgo.Client(endpoint).get_object("b", "o")
-
-        def start_target():
-            nonlocal target
-            time.sleep(1)
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", target_port), Target)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            target = server
-
-        threading.Thread(target=start_target, daemon=True).start()
+        target = _LaterServer(target_port, Target)
         assert aisgo.Client(endpoint, retry_time=30).get_object("b", "o") == b"data"
     finally:
         gateway.shutdown()
         if target is not None:
-            target.shutdown()
+            target.stop()
     with pytest.raises(ValueError, match="retry_time"):
         aisgo.Client(endpoint, retry_time=-1)
 
@@ -505,22 +523,15 @@ def test_puts_wait_for_a_restarting_target():
     target_port = _free_port()
     received = []
 
-    class Gateway(_QuietHandler):
-        def do_HEAD(self):  # noqa: N802 (http.server's name)
-            self.send_response(307)
-            self.send_header("Location", f"http://127.0.0.1:{target_port}{self.path}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
     class Target(_QuietHandler):
-        def do_PUT(self):  # noqa: N802
+        def do_PUT(self):  # noqa: N802 (http.server's name)
             received.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.send_header("Ais-Version", "1")
             self.end_headers()
 
-    gateway = _serve(Gateway)
+    gateway = _serve(_redirects_to(target_port, "HEAD"))
     endpoint = f"http://127.0.0.1:{gateway.server_address[1]}"
     target = None
     try:
@@ -528,21 +539,13 @@ def test_puts_wait_for_a_restarting_target():
             aisgo.Client(endpoint).put_object("b", "o", b"data")
         with pytest.raises(aisgo.AisConnectionError):
             aisgo.Client(endpoint, retry_time=30).put_object("b", "o", (chunk for chunk in [b"da", b"ta"]))
-
-        def start_target():
-            nonlocal target
-            time.sleep(1)
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", target_port), Target)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            target = server
-
-        threading.Thread(target=start_target, daemon=True).start()
+        target = _LaterServer(target_port, Target)
         aisgo.Client(endpoint, retry_time=30).put_object("b", "o", b"data")
         assert received == [b"data"]
     finally:
         gateway.shutdown()
         if target is not None:
-            target.shutdown()
+            target.stop()
 
 
 def test_datasets_read_with_retries():
