@@ -166,9 +166,7 @@ func TestListingDecodesURLEncodedKeys(t *testing.T) {
 // sends the same token again) fails, rather than end the bucket there or
 // list the same page for good.
 func TestListingTruncatedWithoutAToken(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "key")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	be := backendOf(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/xml")
 		token := ""
 		if r.URL.Query().Get("continuation-token") != "" {
@@ -177,12 +175,6 @@ func TestListingTruncatedWithoutAToken(t *testing.T) {
 		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name><IsTruncated>true</IsTruncated><NextMarker>k</NextMarker>`+token+
 			`<Contents><Key>k</Key><Size>1</Size><ETag>"e"</ETag></Contents></ListBucketResult>`)
 	}))
-	defer server.Close()
-	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
 	for _, token := range []string{"", "t1"} {
 		if list, next, err := be.ListObjects(t.Context(), b, "", token, 0); !errors.Is(err, store.ErrRemote) {
