@@ -722,6 +722,14 @@ func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte,
 // RemoveObjects waits for rebalances to settle, then has every target
 // remove the objects if it has them.
 func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names []string, job string, asOf store.Stamp) error {
+	// The targets stamp by their own clocks (hybrid: ahead of the wall's
+	// after a restart, or past a faster peer's by up to a day), not this
+	// gateway's wall clock: the job's copies stamped ahead of it would
+	// stay. Only the job's own copies are removed (by their mark), each
+	// exactly as found: a cut-off past any clock's reach loses nothing.
+	if later := (store.Stamp{Map: asOf.Map, Clock: p.n.stamp().Clock + int64(24*time.Hour)}); later.Compare(asOf) > 0 {
+		asOf = later
+	}
 	return p.n.removeJobObjects(ctx, b, peer.RemoveRequest{Names: names, Stamp: asOf, Job: job})
 }
 

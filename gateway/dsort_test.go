@@ -465,12 +465,16 @@ func TestRemovingABigJobsOutput(t *testing.T) {
 	// Output shards as the job's targets wrote them (a client cannot
 	// set the job's mark).
 	st := c.Targets()[0].Store
+	// Stamped by a target's clock ahead of the wall's (a restart's lease).
+	ahead := store.Stamp{Map: c.Primary().Node.Map().Version, Clock: time.Now().Add(5 * time.Second).UnixNano()}
 	for _, name := range []string{names[0], names[len(names)-1]} {
-		if _, err := st.Put(t.Context(), store.NewBucket("out"), name, strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: map[string]string{pipeline.CustomJob: job}}); err != nil {
+		if _, err := st.Put(t.Context(), store.NewBucket("out"), name, strings.NewReader("shard"), store.PutOptions{Size: 5, Stamp: ahead, Custom: map[string]string{pipeline.CustomJob: job}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	asOf := store.Stamp{Map: c.Primary().Node.Map().Version, Clock: time.Now().Add(time.Minute).UnixNano()}
+	// Stamped as of the wall clock: the targets' hybrid clocks may be
+	// ahead of it, and the job's copies removed all the same.
+	asOf := store.Stamp{Map: c.Primary().Node.Map().Version, Clock: time.Now().Add(-time.Minute).UnixNano()}
 	if err := gateway.RemoveJobOutput(t.Context(), c.Primary().Node, store.NewBucket("out"), names, job, asOf); err != nil {
 		t.Fatalf("remove %d names: %v", len(names), err)
 	}
