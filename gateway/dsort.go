@@ -692,7 +692,14 @@ func (p dsortCluster) CreateBucket(ctx context.Context, b store.Bucket, props st
 }
 
 // DestroyEmptyBucket removes an ais:// bucket a job made, if still empty.
-func (p dsortCluster) DestroyEmptyBucket(ctx context.Context, b store.Bucket) error {
+func (p dsortCluster) DestroyEmptyBucket(ctx context.Context, b store.Bucket, job string) error {
+	// Another job started into it a moment after (it found it made):
+	// empty while that one extracts, the bucket is that job's too.
+	for id, j := range p.n.control.Current().Jobs {
+		if id != job && j.State == membership.JobRunning && j.Output.Normalize() == b.Normalize() {
+			return nil
+		}
+	}
 	return p.n.destroyEmptyBucket(ctx, b, "")
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
@@ -482,6 +483,37 @@ func TestRemovingABigJobsOutput(t *testing.T) {
 		if _, err := st.Head(t.Context(), store.NewBucket("out"), name); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("%s after the removal: %v, want not found", name[len(name)-12:], err)
 		}
+	}
+}
+
+// A job that did not start removes the output bucket it made, unless
+// another job started into it meanwhile (empty while that one extracts).
+func TestFailedStartLeavesAnotherJobsOutput(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	ctx := t.Context()
+	client := c.Client()
+	if err := client.CreateBucket(ctx, "shared", nil); err != nil {
+		t.Fatal(err)
+	}
+	n := c.Primary().Node
+	other := membership.Job{ID: "srt-y", Coordinator: n.ID(), Output: store.NewBucket("shared"), Started: time.Now().UnixNano()}
+	if err := gateway.Propose(ctx, n, membership.Change{Kind: membership.JobStarted, Job: other}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gateway.DestroyJobOutput(ctx, n, store.NewBucket("shared"), "srt-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.BucketProps(ctx, "shared"); err != nil {
+		t.Fatalf("the output bucket of another running job: %v", err)
+	}
+	if err := gateway.Propose(ctx, n, membership.Change{Kind: membership.JobEnded, Job: membership.Job{ID: "srt-y", State: membership.JobAborted}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := gateway.DestroyJobOutput(ctx, n, store.NewBucket("shared"), "srt-x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.BucketProps(ctx, "shared"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("the output bucket once no other job writes into it: %v", err)
 	}
 }
 

@@ -262,3 +262,9 @@ func DeletePartsOnlyByPrefix(ctx context.Context, n *Node, b store.Bucket, prefi
 func FirstByteWait(n *Node, r *http.Request, b store.Bucket) time.Duration {
 	return n.firstByteWait(r, b)
 }
+
+// DestroyJobOutput removes the output bucket job made, as a job that did
+// not start does.
+func DestroyJobOutput(ctx context.Context, n *Node, b store.Bucket, job string) error {
+	return dsortCluster{n}.DestroyEmptyBucket(ctx, b, job)
+}

@@ -268,7 +268,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		}
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
-		if err := peers.DestroyEmptyBucket(cleanup, plan.Output); err != nil {
+		if err := peers.DestroyEmptyBucket(cleanup, plan.Output, job.id); err != nil {
 			c.config.Logger.Warn("remove the output bucket of a job that did not start", "job", job.id, "bucket", plan.Output, "err", err)
 		}
 	}

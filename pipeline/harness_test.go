@@ -280,7 +280,7 @@ func (p memPeers) CreateBucket(ctx context.Context, b store.Bucket, props store.
 	return nil
 }
 
-func (p memPeers) DestroyEmptyBucket(ctx context.Context, b store.Bucket) error {
+func (p memPeers) DestroyEmptyBucket(ctx context.Context, b store.Bucket, _ string) error {
 	for _, st := range p.c.stores {
 		if err := st.DestroyBucket(ctx, b); err != nil {
 			return err

@@ -35,9 +35,9 @@ type Cluster interface {
 	BucketProps(ctx context.Context, b store.Bucket) (store.Props, error)
 	// CreateBucket creates a bucket (the output of a job).
 	CreateBucket(ctx context.Context, b store.Bucket, props store.Props) error
-	// DestroyEmptyBucket removes a bucket a job made if it is still
-	// empty: the job did not start.
-	DestroyEmptyBucket(ctx context.Context, b store.Bucket) error
+	// DestroyEmptyBucket removes a bucket job made if it is still empty
+	// and no other job writes into it: the job did not start.
+	DestroyEmptyBucket(ctx context.Context, b store.Bucket, job string) error
 	// FetchKeyMap reads an external key map from a URL or an ais:// object.
 	FetchKeyMap(ctx context.Context, location string) ([]byte, error)
 	// RemoveObjects removes the copies job wrote (CustomJob) of objects,
