@@ -486,6 +486,56 @@ func TestRemovingABigJobsOutput(t *testing.T) {
 	}
 }
 
+// inputHoldingStore holds each read of one bucket until released.
+type inputHoldingStore struct {
+	store.Store
+	bucket  string
+	opened  chan struct{}
+	release chan struct{}
+}
+
+func (h inputHoldingStore) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	if b.Name == h.bucket {
+		select {
+		case h.opened <- struct{}{}:
+		default:
+		}
+		<-h.release
+	}
+	return h.Store.Open(ctx, b, name, opts)
+}
+
+// A mountpath disabled while a job reads its input aborts the job,
+// naming it: its shards there would read as missing, and by the default
+// of missing_shards be dropped without a word.
+func TestMountpathDisabledDuringExtractAbortsTheJob(t *testing.T) {
+	opened, release := make(chan struct{}, 1), make(chan struct{})
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.Store = inputHoldingStore{Store: cfg.Store, bucket: "src", opened: opened, release: release}
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{0..3}.tar", Records: 4, RecordSize: 500, Seed: 3})
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..3}.tar"},"output_format":"out-{000..999}.tar","output_shard_size":"1MiB"}`))
+	if err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	select {
+	case <-opened:
+	case <-time.After(30 * time.Second):
+		close(release)
+		t.Fatal("the job read no input")
+	}
+	c.Primary().Node.MountpathChanged("/mnt/disk9", "disabled", "I/O errors")
+	close(release)
+	sum := waitDsort(t, client, id)
+	if !sum.Aborted || !strings.Contains(strings.Join(sum.Metrics.Errors, " "), "/mnt/disk9") {
+		t.Fatalf("a job whose input disk went: %+v, want aborted naming the mountpath", sum)
+	}
+}
+
 // A job that did not start removes the output bucket it made, unless
 // another job started into it meanwhile (empty while that one extracts).
 func TestFailedStartLeavesAnotherJobsOutput(t *testing.T) {

@@ -692,6 +692,7 @@ func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
 func (n *Node) MountpathChanged(path, state, reason string) {
 	if state == "disabled" {
 		n.metrics.mountpathsDisabled.Inc()
+		n.abortJobsReadingInput(path, reason)
 	}
 	if n.loops == nil || n.config.Storage == nil {
 		return
@@ -702,6 +703,27 @@ func (n *Node) MountpathChanged(path, state, reason string) {
 	if state == "disabled" {
 		// Erasure coding's parts and replicas there are lost too.
 		go n.ecResilverEverywhere()
+	}
+}
+
+// abortJobsReadingInput stops the dSort jobs still reading their input
+// here when a mountpath is disabled: an input shard on it would read as
+// missing and, by missing_shards' default, its records be dropped without
+// a word (a job started then is refused for it, see settledForDsort).
+func (n *Node) abortJobsReadingInput(path, reason string) {
+	if n.worker == nil || n.loops == nil {
+		return
+	}
+	for _, s := range n.worker.Jobs() {
+		if s.Done() || s.Phase != pipeline.PhaseInit && s.Phase != pipeline.PhaseExtract {
+			continue
+		}
+		cause := fmt.Sprintf("mountpath %s of target %s was disabled while the job read its input (%s): its shards there would be missing; run the job again", path, n.config.ID, reason)
+		go func(id string) {
+			if err := n.worker.Abort(n.loops, id, cause); err != nil && !errors.Is(err, pipeline.ErrJobFinished) {
+				n.logger.Warn("abort a dsort job reading a disabled mountpath", "job", id, "err", err)
+			}
+		}(s.ID)
 	}
 }
 
