@@ -556,6 +556,22 @@ func (n *Node) handleDsortCreate(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// handleDsortRegistry answers a target's question about a job it
+// finished: the registry's entry (see settleFinishedMarks).
+func (n *Node) handleDsortRegistry(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := pipeline.ValidateJobID(id); err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
+	j, ok := n.registeredJob(id)
+	if !ok {
+		n.writeError(w, r, fmt.Errorf("%w: dsort job %s is not in the registry", api.ErrJobNotFound, id))
+		return
+	}
+	writeJSON(w, j)
+}
+
 func (n *Node) handleDsortFinish(w http.ResponseWriter, r *http.Request) {
 	err := n.requireWorker()
 	if err == nil {

@@ -390,10 +390,19 @@ func TestSettledJobWithALostPartRemovesItsOutput(t *testing.T) {
 	if count() < 3 {
 		t.Fatal("too few output shards to show anything")
 	}
-	// The restarted target forgot the job: its part counts as lost.
+	// A target restarted before the job's finish reached it: its
+	// journal has its shards removed, its part counts as lost.
 	victim := c.Targets()[1]
 	c.Kill(victim)
 	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	// (Its mark may be gone already: the registry records the job
+	// finished.)
+	marks, _ := filepath.Glob(filepath.Join(victim.Dir, "work", "dsort-"+id+".finished"))
+	for _, mark := range marks {
+		if err := os.Rename(mark, strings.TrimSuffix(mark, ".finished")+".journal"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	back := c.Restart(victim)
 	m := c.WaitForState(back.Node.ID(), cluster.StateActive)
 	c.WaitRebalance(m.Version)
@@ -428,6 +437,140 @@ func TestSettleWaitsForASilentTargetOfAFinishedJob(t *testing.T) {
 	if !gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
 		t.Fatal("the job was not settled once the silent target was counted out")
 	}
+}
+
+// A job whose targets all finished, whose coordinator died before the
+// registry recorded its end, is settled finished by the leader though a
+// target restarted meanwhile: a target's finish is durable, its shards
+// are not counted lost, and the output stays whole.
+func TestSettleKeepsAJobFinishedOnATargetThatRestarted(t *testing.T) {
+	c, id, dst := jobWhoseCoordinatorDied(t, func(c *gatewaytest.Cluster) {
+		victim := c.Targets()[1]
+		c.Kill(victim)
+		c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+		back := c.Restart(victim)
+		c.WaitForState(back.Node.ID(), cluster.StateActive)
+	})
+	j := waitJobRecorded(t, c, id)
+	if j.State != membership.JobFinished {
+		t.Fatalf("the job is recorded %s (%s), want finished", j.State, j.Cause)
+	}
+	if got := outputCount(t, c, "dst"); got != dst {
+		t.Fatalf("%d output shards after the settle, want the %d written", got, dst)
+	}
+}
+
+// A job settled aborted while a target that had finished it was offline
+// (another target lost its part) has that target's shards removed when
+// it is back: no node lists them, its finished mark does.
+func TestTargetBackFromAnAbortedSettleRemovesItsShards(t *testing.T) {
+	var victim *gatewaytest.Member
+	c, id, _ := jobWhoseCoordinatorDied(t, func(c *gatewaytest.Cluster) {
+		victim = c.Targets()[1]
+		c.Kill(victim)
+		c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	})
+	j := waitJobRecorded(t, c, id)
+	if j.State != membership.JobAborted || !strings.Contains(j.Cause, victim.Node.ID()) {
+		t.Fatalf("the job is recorded %s (%s), want aborted naming %s", j.State, j.Cause, victim.Node.ID())
+	}
+	back := c.Restart(victim)
+	c.WaitForState(back.Node.ID(), cluster.StateActive)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		n := outputCount(t, c, "dst")
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			j, ok := gateway.RegisteredJob(back.Node, id)
+			entries, _ := os.ReadDir(filepath.Join(back.Dir, "work"))
+			t.Fatalf("%d output shards of the aborted job left on the target back (its registry: %+v %v; work: %v)", n, j, ok, entries)
+		}
+	}
+	if marks, _ := filepath.Glob(filepath.Join(back.Dir, "work", "dsort-*")); len(marks) != 0 {
+		t.Fatalf("left in the work directory: %v", marks)
+	}
+}
+
+// jobWhoseCoordinatorDied runs a job through the second of three
+// gateways, whose record of the job's end fails; once every target
+// finished it, between runs, then the coordinator is killed. It returns
+// the job's id and how many output shards it wrote.
+func jobWhoseCoordinatorDied(t *testing.T, between func(c *gatewaytest.Cluster)) (*gatewaytest.Cluster, string, int) {
+	t.Helper()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 3, Targets: 3, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
+	coordinator := c.Members()[1]
+	if coordinator.Store != nil {
+		t.Fatal("the second member is no gateway")
+	}
+	restore := gateway.FailJobEnds(coordinator.Node.ID())
+	t.Cleanup(restore)
+	id, err := api.NewClient(coordinator.URL()).DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Finished on every target; its end is not recorded (the registry
+	// says running).
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		metrics, err := api.NewClient(coordinator.URL()).DsortMetrics(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := api.DsortSummary(metrics)
+		if sum.Aborted {
+			t.Fatalf("job ended %+v", sum)
+		}
+		if sum.Phase == "finished" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s did not finish: %+v", id, sum)
+		}
+	}
+	written := outputCount(t, c, "dst")
+	if written < 3 {
+		t.Fatalf("%d output shards: too few to show anything", written)
+	}
+	between(c)
+	if j, ok := gateway.RegisteredJob(c.Primary().Node, id); !ok || j.State != membership.JobRunning {
+		t.Fatalf("the registry has the job as %+v (%v), want running", j, ok)
+	}
+	c.Kill(coordinator)
+	return c, id, written
+}
+
+// waitJobRecorded waits for the registry to record a job's end.
+func waitJobRecorded(t *testing.T, c *gatewaytest.Cluster, id string) membership.Job {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if j, ok := gateway.RegisteredJob(c.Primary().Node, id); ok && j.State != membership.JobRunning {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the end of job %s is not recorded", id)
+		}
+	}
+}
+
+// outputCount counts a bucket's out-* objects.
+func outputCount(t *testing.T, c *gatewaytest.Cluster, bucket string) int {
+	t.Helper()
+	n := 0
+	for e, err := range c.Client().ListAll(t.Context(), bucket, api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(e.Name, "out-") {
+			n++
+		}
+	}
+	return n
 }
 
 // finishedJob runs a dSort job of src's in-{00..05}.tar into dst to its

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -126,6 +127,22 @@ func HoldRecordRewrites(n *Node) (release func()) {
 		}
 	}
 }
+
+// FailJobEnds fails the records of job ends that a gateway's coordinator
+// makes, until restore.
+func FailJobEnds(gateway string) (restore func()) {
+	fault := func(id string) error {
+		if id == gateway {
+			return errors.New("the test fails the record of the job's end")
+		}
+		return nil
+	}
+	endJobFault.Store(&fault)
+	return func() { endJobFault.Store(nil) }
+}
+
+// RegisteredJob returns a job's entry in the node's registry.
+func RegisteredJob(n *Node, id string) (membership.Job, bool) { return n.registeredJob(id) }
 
 // SettleJob settles a dSort job as the leader does one whose coordinator
 // went.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -47,8 +48,18 @@ func (p dsortCluster) RegisterJob(ctx context.Context, reg pipeline.JobRegistrat
 
 // EndJob records how a job this gateway coordinates ended.
 func (p dsortCluster) EndJob(ctx context.Context, id, cause string) error {
+	if fault := endJobFault.Load(); fault != nil {
+		if err := (*fault)(p.n.config.ID); err != nil {
+			return err
+		}
+	}
 	return p.n.endJob(ctx, id, cause)
 }
+
+// endJobFault, set by the tests, fails the coordinators' records of their
+// jobs' ends: a coordinator that dies between its targets' finish and the
+// record.
+var endJobFault atomic.Pointer[func(gateway string) error]
 
 func (n *Node) endJob(ctx context.Context, id, cause string) error {
 	state := membership.JobFinished
@@ -238,4 +249,69 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 func (n *Node) registeredJob(id string) (membership.Job, bool) {
 	j, ok := n.control.Current().Jobs[id]
 	return j, ok
+}
+
+// settleFinishedMarks looks, on a target, at the jobs it finished whose
+// end the registry had not recorded then (see pipeline.Worker.Unfinish):
+// one recorded finished needs its mark no more; one recorded aborted
+// (settled while this target was away, another target's part lost) has
+// the shards this target wrote removed. It also tries again the indexes
+// of interrupted jobs whose owners did not answer.
+func (n *Node) settleFinishedMarks(ctx context.Context) {
+	ticker := time.NewTicker(n.config.KeepaliveInterval)
+	defer ticker.Stop()
+	recover := false // a recovery to run, or to try again
+	var orphansTried time.Time
+	for {
+		for _, id := range n.worker.FinishedJobs() {
+			// Targets hold no registry: the primary's word.
+			m := n.currentMap()
+			if m == nil {
+				break
+			}
+			primary, ok := m.PrimaryNode()
+			if !ok {
+				break
+			}
+			call, cancel := context.WithTimeout(ctx, 5*time.Second)
+			j, err := n.peer.RegisteredJob(call, primary, id)
+			cancel()
+			switch {
+			case err != nil:
+				if !errors.Is(err, api.ErrJobNotFound) && ctx.Err() == nil {
+					n.logger.Debug("ask the primary about a dsort job finished here", "job", id, "err", err)
+				}
+				if err := ctx.Err(); err != nil {
+					return
+				}
+			case j.State == membership.JobRunning:
+			case j.State == membership.JobAborted:
+				if err := n.worker.Unfinish(id); err != nil {
+					n.logger.Warn("remove the shards of a dsort job recorded aborted after it finished here", "job", id, "err", err)
+					continue
+				}
+				n.logger.Warn("a dsort job that finished here was recorded aborted: its shards here are removed", "job", id, "cause", n.redact(j.Cause))
+				recover = true
+			case j.State == membership.JobFinished:
+				n.worker.ForgetFinished(id)
+			}
+		}
+		if recover {
+			if err := n.worker.Recover(ctx); err != nil {
+				n.logger.Warn("remove the shards of a dsort job recorded aborted: tried again later", "err", err)
+			} else {
+				recover = false
+			}
+		}
+		if n.worker.HasOrphans() && time.Since(orphansTried) >= recoverRetry {
+			// Indexes of interrupted jobs whose owners did not answer.
+			orphansTried = time.Now()
+			n.worker.RemoveOrphans(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }

@@ -673,6 +673,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.resilverReturning()
 		if n.worker != nil {
 			n.wg.Go(func() { n.worker.RemoveOrphans(loops) })
+			n.wg.Go(func() { n.settleFinishedMarks(loops) })
 		}
 	}
 	n.ready.Store(true)

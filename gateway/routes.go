@@ -138,6 +138,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodPut, "/v1/daemon/mountpaths", n.handleMountpathAction, targets, false, onCluster(authn.PermAdmin)},
 		{http.MethodGet, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true, nil},
 		{http.MethodHead, "/v1/internal/objects/{bucket}/{object...}", n.handleLocalObject, targets, true, nil},
+		{http.MethodGet, "/v1/sort/registry/{id}", n.handleDsortRegistry, gateways, true, nil},
 		{http.MethodPost, "/v1/sort/init", n.handleDsortInit, targets, true, nil},
 		{http.MethodPost, "/v1/sort/extract/{id}", n.handleDsortExtract, targets, true, nil},
 		{http.MethodPost, "/v1/sort/create/{id}", n.handleDsortCreate, targets, true, nil},

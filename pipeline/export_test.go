@@ -70,3 +70,11 @@ func SetJournalSync(sync func(*os.File) error) (restore func()) {
 	journalSync = sync
 	return func() { journalSync = old }
 }
+
+// SetMaxFinishedMarks changes maxFinishedMarks until the returned func
+// restores it.
+func SetMaxFinishedMarks(n int) (restore func()) {
+	old := maxFinishedMarks
+	maxFinishedMarks = n
+	return func() { maxFinishedMarks = old }
+}

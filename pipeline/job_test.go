@@ -1429,6 +1429,115 @@ func TestTargetFlappingRestartsJob(t *testing.T) {
 	}
 }
 
+// A target that finished a job keeps a durable mark of it: restarted
+// before the registry records the job's end (its coordinator died), it
+// still answers "finished" and Recover leaves its shards; should the job
+// be recorded aborted after all, Unfinish has Recover remove them.
+func TestFinishedJobOutlivesARestart(t *testing.T) {
+	ctx := t.Context()
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	id, err := c.coordinator.Start(ctx, baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := c.coordinator.Wait(ctx, id); !status.Archived {
+		t.Fatalf("the job ended %+v", status)
+	}
+	written := len(c.outputs("dst"))
+	if written == 0 {
+		t.Fatal("the job wrote nothing")
+	}
+	restart := func() *pipeline.Worker {
+		w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: c.workDirs["t1"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Recover(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	w := restart()
+	if n := len(c.outputs("dst")); n != written {
+		t.Fatalf("%d of the finished job's %d shards left after a restart", n, written)
+	}
+	stats, err := w.Stats(id)
+	if err != nil || !stats.Archived || stats.Aborted || stats.Phase != pipeline.PhaseFinished || stats.Output.Name != "dst" {
+		t.Fatalf("the stats of a job finished before the restart: %+v %v", stats, err)
+	}
+	if err := w.Finish(ctx, id); err != nil {
+		t.Fatalf("finish again after the restart: %v", err)
+	}
+	if err := w.Abort(ctx, id, "late"); !errors.Is(err, pipeline.ErrJobFinished) {
+		t.Fatalf("abort after the restart: %v, want ErrJobFinished", err)
+	}
+	if got := w.FinishedJobs(); !slices.Equal(got, []string{id}) {
+		t.Fatalf("finished jobs %v, want %s", got, id)
+	}
+	// Recorded aborted after all: the shards go, and the mark.
+	if err := w.Unfinish(id); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.outputs("dst")); n != 0 {
+		t.Fatalf("%d shards of a job taken back left", n)
+	}
+	if _, err := w.Stats(id); !errors.Is(err, pipeline.ErrJobNotFound) {
+		t.Fatalf("stats of a job taken back: %v, want not found", err)
+	}
+	if got := restart().FinishedJobs(); len(got) != 0 {
+		t.Fatalf("finished jobs after a restart: %v, want none", got)
+	}
+}
+
+// Finished marks are bounded: the oldest go first; a job's removal or
+// the registry's record of its end (ForgetFinished) takes its mark.
+func TestFinishedMarksAreBounded(t *testing.T) {
+	defer pipeline.SetMaxFinishedMarks(2)()
+	dir := t.TempDir()
+	now := time.Now()
+	for i, id := range []string{"srt-c", "srt-a", "srt-b"} {
+		path := filepath.Join(dir, "dsort-"+id+".finished")
+		if err := os.WriteFile(path, []byte("\"ais://dst\"\n{\"attempt\":0}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := now.Add(time.Duration(i) * time.Minute)
+		if err := os.Chtimes(path, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not marks: a name that is no job id, a directory.
+	os.WriteFile(filepath.Join(dir, "dsort-no id!.finished"), nil, 0o644)
+	os.Mkdir(filepath.Join(dir, "dsort-srt-d.finished"), 0o755)
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: twoStoresWithOut(t)[0], Fetcher: memFetcher{}, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.FinishedJobs(); !slices.Equal(got, []string{"srt-a", "srt-b"}) {
+		t.Fatalf("finished jobs %v, want the newest two", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dsort-srt-c.finished")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the oldest mark: %v, want removed", err)
+	}
+	if !w.ForgetFinished("srt-a") || w.ForgetFinished("srt-a") {
+		t.Fatal("ForgetFinished does not tell whether there was a mark")
+	}
+	if err := w.Remove("srt-b"); err != nil {
+		t.Fatalf("remove a job known by its mark only: %v", err)
+	}
+	if got := w.FinishedJobs(); len(got) != 0 {
+		t.Fatalf("finished jobs %v, want none", got)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(dir, "dsort-srt-[ab].finished")); len(entries) != 0 {
+		t.Fatalf("marks left: %v", entries)
+	}
+}
+
 // A journal names its output bucket with the provider: recovery removes
 // the interrupted job's shards from that bucket, not from the ais://
 // bucket of the same name.

@@ -114,7 +114,17 @@ type Worker struct {
 		// keep: Recover finds them, RemoveOrphans (once the node knows
 		// the cluster) removes them.
 		orphans []orphan
+		// finished are the jobs whose coordinator said finished here, by
+		// id, as their marks on disk tell (see markFinished).
+		finished map[string]finishedMark
 	}
+}
+
+// finishedMark is the file that tells a job finished on this target.
+type finishedMark struct {
+	path   string
+	output store.Bucket
+	at     time.Time
 }
 
 // orphan is an object an interrupted job wrote through its owner.
@@ -154,6 +164,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 			if e.IsDir() && strings.HasPrefix(e.Name(), "dsort-") {
 				pathsafe.RemoveAll(dir, filepath.Join(dir, e.Name()))
 			}
+			// A finished mark a crash cut short of its rename.
+			if e.Type().IsRegular() && strings.HasPrefix(e.Name(), "dsort-") && atomicfile.IsTemp(e.Name()) {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
 			// An estimate's disk sample a crash left behind (up to
 			// diskSample bytes each).
 			if e.Type().IsRegular() && strings.HasPrefix(e.Name(), "est-") && strings.HasSuffix(e.Name(), ".tmp") {
@@ -165,6 +179,8 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	// it, each within its own limit (max_mem_usage).
 	w := &Worker{config: cfg, estimating: make(chan struct{}, 1), memory: extract.NewBudget(cfg.MemoryTotal * nodeMemoryPercent / 100)}
 	w.mu.jobs = map[string]*targetJob{}
+	w.mu.finished = loadFinishedMarks(append([]string{cfg.WorkDir}, cfg.RecoverDirs...))
+	w.pruneFinishedLocked()
 	return w, nil
 }
 
@@ -1046,14 +1062,33 @@ func (w *Worker) RemoveOrphans(ctx context.Context) {
 	if !ok {
 		return
 	}
+	var failed []orphan
 	for _, o := range orphans {
 		// Only the job's own: a job run since may have written the
 		// index of a shard of the same name.
 		err := ow.DeleteJobFromOwner(ctx, o.bucket, o.name, o.job, o.before)
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
-			w.config.Logger.Warn("remove the index of an interrupted dsort job", "bucket", o.bucket.String(), "index", o.name, "err", err)
+			w.config.Logger.Warn("remove the index of an interrupted dsort job: tried again later", "bucket", o.bucket.String(), "index", o.name, "err", err)
+			failed = append(failed, o)
 		}
 	}
+	if len(failed) > 0 {
+		w.mu.Lock()
+		for _, o := range failed {
+			if !slices.Contains(w.mu.orphans, o) {
+				w.mu.orphans = append(w.mu.orphans, o)
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// HasOrphans reports whether indexes of interrupted jobs wait for
+// RemoveOrphans (one that failed is kept for the next call).
+func (w *Worker) HasOrphans() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.mu.orphans) > 0
 }
 
 // armWatchdog aborts the job unless the coordinator calls again within the
@@ -1500,6 +1535,9 @@ func (s *localStream) Close() error {
 func (w *Worker) Finish(ctx context.Context, id string) error {
 	j, err := w.job(id)
 	if err != nil {
+		if w.finishedHere(id) {
+			return nil // finished before a restart
+		}
 		return err
 	}
 	j.mu.Lock()
@@ -1511,7 +1549,7 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 	j.mu.Unlock()
 	j.active.Wait()
 	j.release()
-	j.dropJournal()
+	j.markFinished()
 	j.mu.Lock()
 	j.mu.stats.Archived = true
 	j.mu.stats.Phase = PhaseFinished
@@ -1558,6 +1596,9 @@ func (j *targetJob) release() {
 func (w *Worker) Abort(ctx context.Context, id string, cause string) error {
 	j, err := w.job(id)
 	if err != nil {
+		if w.finishedHere(id) {
+			return fmt.Errorf("%w: %s (before this target restarted)", ErrJobFinished, id)
+		}
 		return err
 	}
 	return j.abort(ctx, cause)
@@ -1713,6 +1754,9 @@ func (w *Worker) pruneEnded() {
 func (w *Worker) Remove(id string) error {
 	j, err := w.job(id)
 	if err != nil {
+		if w.ForgetFinished(id) {
+			return nil
+		}
 		return err
 	}
 	if !j.stats().Done() {
@@ -1729,6 +1773,7 @@ func (w *Worker) Remove(id string) error {
 		delete(w.mu.jobs, id)
 	}
 	w.mu.Unlock()
+	w.ForgetFinished(id)
 	return nil
 }
 
@@ -1739,6 +1784,9 @@ func (w *Worker) Remove(id string) error {
 func (w *Worker) Heard(id string) error {
 	j, err := w.job(id)
 	if err != nil {
+		if w.finishedHere(id) {
+			return nil // nothing left to watch
+		}
 		return err
 	}
 	j.mu.Lock()
@@ -1753,6 +1801,9 @@ func (w *Worker) Heard(id string) error {
 func (w *Worker) Stats(id string) (JobStats, error) {
 	j, err := w.job(id)
 	if err != nil {
+		if stats, ok := w.finishedStats(id); ok {
+			return stats, nil
+		}
 		return JobStats{}, err
 	}
 	return j.stats(), nil

@@ -447,6 +447,13 @@ func (c *Client) Stats(ctx context.Context, t cluster.Node, id string) (pipeline
 	return s, err
 }
 
+// RegisteredJob asks a gateway for a job's entry in the registry.
+func (c *Client) RegisteredJob(ctx context.Context, gateway cluster.Node, id string) (membership.Job, error) {
+	var j membership.Job
+	err := c.Call(ctx, http.MethodGet, gateway.URL+"/v1/sort/registry/"+url.PathEscape(id), nil, &j)
+	return j, err
+}
+
 // Keepalive tells a target a job's coordinator is alive.
 func (c *Client) Keepalive(ctx context.Context, t cluster.Node, id string) error {
 	return c.Call(ctx, http.MethodGet, t.URL+"/v1/sort/stats/"+url.PathEscape(id)+"?keepalive=true", nil, nil)
