@@ -1927,6 +1927,58 @@ func TestRecoverRemovesIndexesOnTheirOwners(t *testing.T) {
 	}
 }
 
+// An index of an interrupted job whose owner does not answer is kept for
+// the next RemoveOrphans, not dropped after one try.
+func TestOrphanIndexIsTriedAgain(t *testing.T) {
+	ctx := t.Context()
+	stores := twoStoresWithOut(t)
+	ours := map[string]string{pipeline.CustomJob: "srt-x"}
+	if _, err := stores[1].Put(ctx, store.NewBucket("out"), "out-000.tar.idx", strings.NewReader("{}"), store.PutOptions{Size: 2, Custom: ours}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stores[0].Put(ctx, store.NewBucket("out"), "out-000.tar", strings.NewReader("shard"), store.PutOptions{Size: 5, Custom: ours}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "dsort-srt-x.journal"), []byte("\"ais://out\"\n\"out-000.tar\"\n\"out-000.tar.idx\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	owner := &awayOwner{deletesOwner: deletesOwner{stores[0], stores[1]}}
+	owner.away.Store(true)
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: owner, Fetcher: memFetcher{}, WorkDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.RemoveOrphans(ctx)
+	if !w.HasOrphans() {
+		t.Fatal("an index whose owner did not answer was dropped")
+	}
+	owner.away.Store(false)
+	w.RemoveOrphans(ctx)
+	if w.HasOrphans() {
+		t.Fatal("an index removed is still kept")
+	}
+	if _, err := stores[1].Head(ctx, store.NewBucket("out"), "out-000.tar.idx"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the index on its owner after the second try: %v, want removed", err)
+	}
+}
+
+// awayOwner is deletesOwner whose owner does not answer while away.
+type awayOwner struct {
+	deletesOwner
+	away atomic.Bool
+}
+
+func (a *awayOwner) DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string, beforeAttempt int) error {
+	if a.away.Load() {
+		return errors.New("connection refused")
+	}
+	return a.deletesOwner.DeleteJobFromOwner(ctx, b, name, job, beforeAttempt)
+}
+
 // The recovery of an attempt cut short removes its own output, here and
 // on the owners of its indexes, and leaves what a later attempt of the
 // job wrote under the same names.
