@@ -542,11 +542,14 @@ func TestGatewayNotReadyAnswers503(t *testing.T) {
 		{http.MethodGet, "/v1/buckets"}, // not an empty list: no bucket known yet
 		{http.MethodGet, "/v1/objects/b/o"},
 		{http.MethodGet, "/s3/b"},
+		// dSort's abort and removal look at the map (none yet).
+		{http.MethodDelete, "/v1/sort/abort?uuid=srt-x"},
+		{http.MethodDelete, "/v1/sort?uuid=srt-x"},
 	} {
 		req, _ := http.NewRequest(tc.method, server.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s %s on a gateway not started: %v", tc.method, tc.path, err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable {

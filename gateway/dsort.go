@@ -225,8 +225,10 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 		if lastErr != nil {
 			return nil, lastErr
 		}
-		if status, err := n.coordinator.Status(id); err == nil {
-			// Known here, but no target has it (it failed at init).
+		if status, err := n.coordinator.Status(id); err == nil && inRegistry {
+			// Known here, but no target has it (it failed at init); not
+			// one removed through another gateway (gone from the
+			// registry).
 			return map[string]api.DsortJobInfo{n.config.ID: coordinatorInfo(status)}, nil
 		}
 		if inRegistry {
@@ -329,6 +331,14 @@ func (n *Node) dsortList(ctx context.Context) ([]api.DsortJobInfo, error) {
 		n.jobView(id, per, registered, inRegistry)
 		out = append(out, api.DsortSummary(per))
 	}
+	// Jobs the targets forgot (restarted, or past the ended jobs they
+	// keep) or that none answered for are listed as the registry knows
+	// them, as their metrics are.
+	for id, j := range n.control.Current().Jobs {
+		if _, seen := perJob[id]; !seen {
+			out = append(out, registryInfo(j))
+		}
+	}
 	slices.SortFunc(out, func(a, b api.DsortJobInfo) int { return a.StartedTime.Compare(b.StartedTime) })
 	return out, nil
 }
@@ -387,6 +397,10 @@ func registryInfo(j membership.Job) api.DsortJobInfo {
 
 // handleDsortAbort: DELETE /v1/sort/abort?uuid=ID.
 func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	id := r.URL.Query().Get(api.QueryUUID)
 	if id == "" {
 		n.writeError(w, r, badRequest("uuid is required"))
@@ -418,7 +432,20 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 		}
 	}
 	// Then on every target, which makes a coordinator abort too.
-	return n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
+	err = n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
+	if errors.Is(err, api.ErrJobNotFound) {
+		// Its targets forgot it (restarted, or past the ended jobs they
+		// keep): the registry says how it ended.
+		if j, ok := n.registeredJob(id); ok {
+			switch j.State {
+			case membership.JobFinished:
+				return fmt.Errorf("%w: dsort job %s finished", api.ErrJobFinished, id)
+			case membership.JobAborted:
+				return nil // aborted already
+			}
+		}
+	}
+	return err
 }
 
 func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
@@ -448,6 +475,10 @@ func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
 
 // handleDsortRemove: DELETE /v1/sort?uuid=ID forgets a finished job.
 func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	id := r.URL.Query().Get(api.QueryUUID)
 	if id == "" {
 		n.writeError(w, r, badRequest("uuid is required"))

@@ -492,6 +492,64 @@ func TestTargetBackFromAnAbortedSettleRemovesItsShards(t *testing.T) {
 	}
 }
 
+// Jobs the targets forgot (a restart) are the registry's: a finished job
+// stays listed and answers 410 to an abort; one removed through another
+// gateway is gone through its coordinator too. A list no target
+// answers still shows the registry's jobs.
+func TestDsortJobsTheTargetsForgot(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: 3 * time.Second})
+	client, coordinator := c.Client(), api.NewClient(c.Members()[1].URL())
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
+	id, err := coordinator.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := waitDsort(t, coordinator, id); !sum.Archived {
+		t.Fatalf("job ended %+v", sum)
+	}
+	target := c.Targets()[0]
+	c.Kill(target)
+	if jobs, err := client.DsortList(ctx, "", false); err != nil || !slices.ContainsFunc(jobs, func(j api.DsortJobInfo) bool { return j.ID == id && j.Archived }) {
+		t.Fatalf("the list while the only target is down: %+v %v, want the job finished", jobs, err)
+	}
+	c.WaitForState(target.Node.ID(), cluster.StateOffline)
+	back := c.Restart(target)
+	c.WaitForState(back.Node.ID(), cluster.StateActive)
+	// Its finished mark goes once it learns the registry recorded the end.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if marks, _ := filepath.Glob(filepath.Join(back.Dir, "work", "dsort-*.finished")); len(marks) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restarted target keeps its finished mark")
+		}
+	}
+	jobs, err := client.DsortList(ctx, "", false)
+	if err != nil || !slices.ContainsFunc(jobs, func(j api.DsortJobInfo) bool { return j.ID == id && j.Archived }) {
+		t.Fatalf("the list after the target forgot the job: %+v %v, want it finished", jobs, err)
+	}
+	if err := client.DsortAbort(ctx, id); !errors.Is(err, api.ErrJobFinished) {
+		t.Fatalf("abort of a finished job its targets forgot: %v, want 410", err)
+	}
+	if err := client.DsortRemove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// (Once the coordinator applied the removal.)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		metrics, err := coordinator.DsortMetrics(ctx, id)
+		if errors.Is(err, api.ErrJobNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job removed through another gateway, through its coordinator: %+v %v, want not found", metrics, err)
+		}
+	}
+}
+
 // jobWhoseCoordinatorDied runs a job through the second of three
 // gateways, whose record of the job's end fails; once every target
 // finished it, between runs, then the coordinator is killed. It returns
