@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -165,13 +166,7 @@ func newDsortCommand() *cobra.Command {
 			if listJSON {
 				return printJSON(jobs)
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "JOB\tSTATE\tPHASE\tINPUT\tOUTPUT\tSTARTED\tDESCRIPTION")
-			for _, j := range jobs {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, state(j), j.Phase, j.SourceBck, j.DestBck,
-					j.StartedTime.Local().Format("2006-01-02 15:04:05"), j.Metrics.Description)
-			}
-			return w.Flush()
+			return writeJobTable(os.Stdout, jobs)
 		},
 	}
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
@@ -237,6 +232,19 @@ func follow(ctx context.Context, c *api.Client, id string, force bool) (api.Dsor
 	return followWithLines(ctx, c, id)
 }
 
+// writeJobTable prints the jobs `ais dsort ls` lists. A description is
+// any user's text: its control characters are shown escaped, not sent to
+// the terminal.
+func writeJobTable(out io.Writer, jobs []api.DsortJobInfo) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "JOB\tSTATE\tPHASE\tINPUT\tOUTPUT\tSTARTED\tDESCRIPTION")
+	for _, j := range jobs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, state(j), j.Phase, j.SourceBck, j.DestBck,
+			j.StartedTime.Local().Format("2006-01-02 15:04:05"), printable(j.Metrics.Description))
+	}
+	return w.Flush()
+}
+
 // poll returns the job's summed metrics.
 func poll(ctx context.Context, c *api.Client, id string) (api.DsortJobInfo, error) {
 	metrics, err := c.DsortMetrics(ctx, id)
@@ -272,8 +280,7 @@ func followWithBars(ctx context.Context, c *api.Client, id string) (api.DsortJob
 		m := sum.Metrics
 		update(extract, m.Extraction.ExtractedCount, m.Extraction.TotalCount)
 		update(create, m.Creation.CreatedCount, m.Creation.ToCreate)
-		estimate := m.Extraction.ExtractedSize
-		update(written, m.Creation.CreatedSize, max(estimate, m.Creation.CreatedSize))
+		update(written, m.Creation.CreatedSize, writtenEstimate(m.Creation))
 		if sum.Aborted || sum.Archived {
 			if sum.Archived {
 				for _, b := range []*mpb.Bar{extract, create, written} {
@@ -291,6 +298,18 @@ func followWithBars(ctx context.Context, c *api.Client, id string) (api.DsortJob
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// writtenEstimate is the bytes the job will write, as the shards created
+// so far tell (the output is cut to one shard size; the input's bytes
+// are not its measure: tar headers add to them, compression takes from
+// them); 0, unknown, before the first shard.
+func writtenEstimate(c api.DsortCreation) int64 {
+	if c.CreatedCount <= 0 || c.ToCreate <= 0 {
+		return 0
+	}
+	estimate := int64(float64(c.CreatedSize) / float64(c.CreatedCount) * float64(c.ToCreate))
+	return max(estimate, c.CreatedSize)
 }
 
 func update(b *mpb.Bar, done, total int64) {

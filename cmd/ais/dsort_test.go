@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
@@ -21,6 +22,41 @@ func TestDsortStateNamesAnAbortInProgress(t *testing.T) {
 	} {
 		if got := state(c.job); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.job, got, c.want)
+		}
+	}
+}
+
+// A job's description is any user's text: `ais dsort ls` shows its
+// control characters escaped (an escape sequence would drive the
+// terminal of whoever lists the jobs; a tab or newline would break the
+// table).
+func TestDsortListEscapesDescriptions(t *testing.T) {
+	var out strings.Builder
+	jobs := []api.DsortJobInfo{{ID: "srt-1", Metrics: api.DsortMetrics{Description: "a\x1b]0;pwned\x07\x1b[2J\tb\nc"}}}
+	if err := writeJobTable(&out, jobs); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.ContainsAny(got, "\x1b\x07") || strings.Count(got, "\n") != 2 || !strings.Contains(got, `a\x1b]0;pwned\x07\x1b[2J\x09b\x0ac`) {
+		t.Fatalf("the table:\n%q", got)
+	}
+}
+
+// The bytes-written bar's total is the output's, as the shards created
+// so far measure it, not the input's bytes.
+func TestDsortWrittenEstimate(t *testing.T) {
+	for _, c := range []struct {
+		creation api.DsortCreation
+		want     int64
+	}{
+		{api.DsortCreation{ToCreate: 10}, 0},
+		{api.DsortCreation{ToCreate: 10, CreatedCount: 2, CreatedSize: 2048}, 10240},
+		{api.DsortCreation{ToCreate: 4, CreatedCount: 4, CreatedSize: 4000}, 4000},
+		// A last shard smaller than the others: never below what is written.
+		{api.DsortCreation{ToCreate: 3, CreatedCount: 3, CreatedSize: 2500}, 2500},
+	} {
+		if got := writtenEstimate(c.creation); got != c.want {
+			t.Errorf("%+v: %d, want %d", c.creation, got, c.want)
 		}
 	}
 }
