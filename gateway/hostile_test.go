@@ -947,8 +947,8 @@ func TestReboundNameIsRefused(t *testing.T) {
 	if err := c.Client().CreateBucket(t.Context(), "b", nil); err != nil {
 		t.Fatal(err)
 	}
-	ask := func(method, host string, header http.Header) int {
-		req, err := http.NewRequestWithContext(t.Context(), method, c.Primary().URL()+"/v1/buckets/b", strings.NewReader(`{"action":"list"}`))
+	ask := func(method, path, host string, header http.Header) int {
+		req, err := http.NewRequestWithContext(t.Context(), method, c.Primary().URL()+path, strings.NewReader(`{"action":"list"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -977,8 +977,26 @@ func TestReboundNameIsRefused(t *testing.T) {
 		{"typed URL", "rebind.attacker.example", http.Header{"Sec-Fetch-Site": {"none"}}, http.StatusOK},
 		{"client", "rebind.attacker.example", nil, http.StatusOK},
 	} {
-		if got := ask(http.MethodGet, tc.host, tc.header); got != tc.status {
+		if got := ask(http.MethodGet, "/v1/buckets/b", tc.host, tc.header); got != tc.status {
 			t.Errorf("%s: GET %d, want %d", tc.name, got, tc.status)
+		}
+	}
+	// The console's own files hold nothing of the cluster: they load under
+	// any name, so that the page can show why its calls are refused.
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/console/", http.StatusOK},
+		{http.MethodGet, "/console/app.js", http.StatusOK},
+		{http.MethodHead, "/console/style.css", http.StatusOK},
+		{http.MethodGet, "/console/api/v1/buckets/b", http.StatusForbidden},
+		{http.MethodGet, "/console/api/v1/buckets", http.StatusForbidden},
+		{http.MethodGet, "/console/session", http.StatusForbidden},
+		{http.MethodGet, "/console/nope.js", http.StatusForbidden},
+	} {
+		if got := ask(tc.method, tc.path, "rebind.attacker.example:8080", page); got != tc.status {
+			t.Errorf("a rebound page's %s %s: %d, want %d", tc.method, tc.path, got, tc.status)
 		}
 	}
 }

@@ -402,7 +402,10 @@ func (n *Node) Handler() http.Handler {
 			n.guard(onCluster(authn.PermAdmin), n.handleConnect)(w, r)
 			return
 		}
-		if err := n.fromAnotherSite(r); err != nil {
+		// The console's files are served under any name: its page then
+		// loads, and its first call says why the name is refused.
+		staticFile := n.config.Role.IsGateway() && console.Static(r)
+		if err := n.fromAnotherSite(r); err != nil && !staticFile {
 			n.writeError(w, r, err)
 			return
 		}

@@ -106,6 +106,17 @@ func Public(r *http.Request) bool {
 	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && !r.URL.IsAbs() && r.URL.Path == Prefix+"style.css"
 }
 
+// Static reports a read of one of the console's files: the same bytes
+// of the binary for anyone, with no data of the cluster in them.
+func Static(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.URL.IsAbs() {
+		return false
+	}
+	name, ok := strings.CutPrefix(r.URL.Path, Prefix)
+	_, found := assets[name]
+	return ok && found
+}
+
 // LoginPath is where the login form posts a token (with auth on): the
 // console's own path, by POST.
 const LoginPath = Prefix

@@ -100,3 +100,38 @@ func TestConsoleConditionalGet(t *testing.T) {
 		t.Errorf("GET with If-None-Match: %d, want 304", resp.StatusCode)
 	}
 }
+
+// Until its script runs, the page says it is loading: a script that
+// does not come leaves that, not a blank page.
+func TestConsolePageSaysLoading(t *testing.T) {
+	page, _ := io.ReadAll(get(t, console.Handler(nil), console.Prefix, nil).Body)
+	main := regexp.MustCompile(`(?s)<main id="main">(.*)</main>`).FindSubmatch(page)
+	if main == nil || !strings.Contains(string(main[1]), "Loading") {
+		t.Fatalf("the page's main holds no loading text: %q", main)
+	}
+}
+
+// Static is every console file by GET or HEAD, and nothing else: not
+// the API, the session, a change or a proxied URL.
+func TestConsoleStatic(t *testing.T) {
+	for _, tc := range []struct {
+		method, target string
+		want           bool
+	}{
+		{http.MethodGet, console.Prefix, true},
+		{http.MethodGet, console.Prefix + "index.html", true},
+		{http.MethodGet, console.Prefix + "app.js", true},
+		{http.MethodHead, console.Prefix + "style.css", true},
+		{http.MethodPost, console.Prefix, false},
+		{http.MethodDelete, console.Prefix, false},
+		{http.MethodGet, console.SessionPath, false},
+		{http.MethodGet, console.APIPrefix + "v1/buckets", false},
+		{http.MethodGet, console.Prefix + "nope.js", false},
+		{http.MethodGet, "/app.js", false},
+		{http.MethodGet, "http://elsewhere.example" + console.Prefix + "app.js", false},
+	} {
+		if got := console.Static(httptest.NewRequest(tc.method, tc.target, nil)); got != tc.want {
+			t.Errorf("Static(%s %s) = %v, want %v", tc.method, tc.target, got, tc.want)
+		}
+	}
+}
