@@ -384,9 +384,9 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		perm, bucket := need(r)
-		if _, err := n.authorize(r, perm, bucket); err != nil {
-			if strings.HasPrefix(r.URL.Path, console.Prefix) && errors.Is(err, api.ErrUnauthorized) && wantsHTML(r) {
-				console.WriteLogin(w, http.StatusUnauthorized, err.Error())
+		if user, err := n.authorize(r, perm, bucket); err != nil {
+			if strings.HasPrefix(r.URL.Path, console.Prefix) && wantsHTML(r) {
+				writeConsoleRefusal(w, err, user, perm)
 				return
 			}
 			n.writeError(w, r, err)
@@ -394,6 +394,17 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// writeConsoleRefusal answers a browser whose token the console does not
+// take with the login page: 403 naming what the user lacks, so that they
+// can log in as another.
+func writeConsoleRefusal(w http.ResponseWriter, err error, user string, perm authn.Perm) {
+	if errors.Is(err, api.ErrForbidden) {
+		console.WriteLogin(w, http.StatusForbidden, fmt.Sprintf("User %q may not use the console: it needs the %s permission on the cluster, which this token does not grant. Log in with a token that does.", user, perm))
+		return
+	}
+	console.WriteLogin(w, http.StatusUnauthorized, err.Error())
 }
 
 // guardObject checks an object request: a valid redirect grant (on a

@@ -582,6 +582,40 @@ func TestConsoleLoginWithABadTokenShowsTheForm(t *testing.T) {
 	}
 }
 
+// A token without LIST gets the login page in a browser, 403 and naming
+// the permission, to log in as another user; a client gets JSON.
+func TestConsoleWithoutListShowsTheLoginForbidden(t *testing.T) {
+	c := newAuthCluster(t)
+	token := signToken(t, c.keys, authn.Grants{Perm: authn.PermGet}, time.Hour)
+	ask := func(req *http.Request) (*http.Response, string) {
+		t.Helper()
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	page, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/console/", nil)
+	page.Header.Set("Accept", "text/html,application/xhtml+xml")
+	page.AddCookie(&http.Cookie{Name: "ais_token", Value: token})
+	login, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/console/", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for name, req := range map[string]*http.Request{"the page": page, "the login form": login} {
+		resp, body := ask(req)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") ||
+			!strings.Contains(body, "<form") || !strings.Contains(body, "LIST") {
+			t.Errorf("%s with a token without LIST: %s %s %.300s, want 403 with the login form naming LIST", name, resp.Status, resp.Header.Get("Content-Type"), body)
+		}
+	}
+	script, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/console/app.js", nil)
+	script.AddCookie(&http.Cookie{Name: "ais_token", Value: token})
+	if resp, body := ask(script); resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		t.Errorf("the script with a token without LIST: %s %s %.200s, want a JSON 403", resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+}
+
 // The login page's style comes before a login; the console's other files
 // do not.
 func TestConsoleStyleBeforeLogin(t *testing.T) {
