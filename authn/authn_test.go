@@ -826,6 +826,84 @@ func TestLoginGuessingIsThrottled(t *testing.T) {
 	}
 }
 
+// An address guessing under fresh names each time is throttled too: past
+// its own free failures, of any users, its attempts wait, while another
+// address logs in.
+func TestLoginGuessingUnderFreshNamesIsThrottled(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	login := func(user, password, remote string) *httptest.ResponseRecorder {
+		body, _ := json.Marshal(LoginMsg{Password: password})
+		req := httptest.NewRequest(http.MethodPost, "/v1/users/"+user, strings.NewReader(string(body)))
+		req.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	for i := range freeAddressFailures {
+		if w := login(fmt.Sprintf("u%d", i), "guess", "198.51.100.7:4000"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	w := login("fresh", "guess", "198.51.100.7:4001")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "from this address") {
+		t.Fatalf("a guess under a fresh name past the address's failures: %d %s", w.Code, w.Body)
+	}
+	if w := login("admin", "secret-pass", "203.0.113.9:5000"); w.Code != http.StatusOK {
+		t.Fatalf("a login from another address: %d %s", w.Code, w.Body)
+	}
+}
+
+// One address holds a few logins at once, waiting or checked: one more
+// is refused at once (429), not queued ahead of everyone's.
+func TestLoginsOfOneAddressAreBounded(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	// Every password check slot taken: logins queue.
+	for range cap(s.logins) {
+		s.logins <- struct{}{}
+	}
+	login := func(remote string) *httptest.ResponseRecorder {
+		body, _ := json.Marshal(LoginMsg{Password: "secret-pass"})
+		req := httptest.NewRequest(http.MethodPost, "/v1/users/admin", strings.NewReader(string(body)))
+		req.RemoteAddr = remote
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, maxAddressLogins)
+	for i := range maxAddressLogins {
+		wg.Go(func() { codes[i] = login(fmt.Sprintf("198.51.100.7:%d", 4000+i)).Code })
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.throttle.mu.Lock()
+		queued := s.throttle.pending[addressKey("198.51.100.7:1")]
+		s.throttle.mu.Unlock()
+		if queued == maxAddressLogins {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d logins queued, want %d", queued, maxAddressLogins)
+		}
+	}
+	if w := login("198.51.100.7:4999"); w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "under way") {
+		t.Fatalf("one login more from the address: %d %s, want 429", w.Code, w.Body)
+	}
+	for range cap(s.logins) {
+		<-s.logins
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("queued login %d: %d", i, code)
+		}
+	}
+	if w := login("198.51.100.7:5000"); w.Code != http.StatusOK {
+		t.Fatalf("a login once the others ended: %d %s", w.Code, w.Body)
+	}
+}
+
 // A flood of failed logins under fresh names does not set free a key
 // being throttled: a full table evicts the keys with the fewest failures.
 func TestThrottleKeepsItsKeysUnderAFlood(t *testing.T) {
@@ -835,12 +913,12 @@ func TestThrottleKeepsItsKeysUnderAFlood(t *testing.T) {
 	flood := func(n int) {
 		for i := range n {
 			now = now.Add(time.Microsecond)
-			th.failed(throttleKey(fmt.Sprintf("u%d-%d", i, now.UnixNano()), "198.51.100.7:4000"), now)
+			th.failed(throttleKey(fmt.Sprintf("u%d-%d", i, now.UnixNano()), "198.51.100.7:4000"), freeFailures, now)
 		}
 	}
 	flood(maxThrottled) // the table is full before the guessing starts
 	for range freeFailures + 2 {
-		th.failed(guessed, now)
+		th.failed(guessed, freeFailures, now)
 	}
 	flood(200) // and takes new names during it
 	if th.wait(guessed, now) == 0 {
@@ -900,6 +978,78 @@ func TestUserS3KeysAreBounded(t *testing.T) {
 	}
 	if status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil); status != http.StatusCreated {
 		t.Fatalf("another user's key: %d %v", status, out)
+	}
+}
+
+// A user's deleted S3 keys count among its keys until their tokens
+// expire: each deletion revokes a year's token, and a user making and
+// deleting keys in a loop would fill the clusters' lists (capped for
+// all), after which no revocation, an admin's included, was taken.
+func TestDeletedS3KeysAreBoundedPerUser(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "mallory", Password: "pw", Roles: []string{RoleReadOnly}}); status != http.StatusCreated {
+		t.Fatal("add mallory")
+	}
+	mallory := mustLogin(t, h, "mallory", "pw")
+	_, out := do(t, h, http.MethodPost, "/v1/users/mallory/s3-keys", mallory, nil)
+	access, _ := out["access_key"].(string)
+	if access == "" {
+		t.Fatalf("mallory's key: %v", out)
+	}
+	if status, out := do(t, h, http.MethodDelete, "/v1/s3-keys/"+access, mallory, nil); status != http.StatusOK {
+		t.Fatalf("delete mallory's key: %d %v", status, out)
+	}
+	s.mu.Lock()
+	counted := 0
+	for _, r := range s.st.Revoked {
+		if r.KeyOf == "mallory" {
+			counted++
+		}
+	}
+	// As after maxIssued-2 more keys made and deleted.
+	expires := s.cfg.Now().Add(time.Hour).Unix()
+	for i := range maxIssued - 2 {
+		s.st.Revoked[fmt.Sprintf("deleted-key-%d", i)] = revokedToken{Token: "t", Expires: expires, KeyOf: "mallory"}
+	}
+	s.mu.Unlock()
+	if counted != 1 {
+		t.Fatalf("%d revoked tokens counted as mallory's deleted key, want 1", counted)
+	}
+	if status, out := do(t, h, http.MethodPost, "/v1/users/mallory/s3-keys", mallory, nil); status != http.StatusCreated {
+		t.Fatalf("mallory's last key: %d %v", status, out)
+	}
+	status, out := do(t, h, http.MethodPost, "/v1/users/mallory/s3-keys", mallory, nil)
+	if status != http.StatusTooManyRequests || !strings.Contains(fmt.Sprint(out["message"]), "deleted ones revoked") {
+		t.Fatalf("a key past mallory's keys and deleted ones: %d %v, want 429", status, out)
+	}
+	if status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil); status != http.StatusCreated {
+		t.Fatalf("another user's key: %d %v", status, out)
+	}
+}
+
+// A key is not made with a token revoked after the request's check of it
+// (a password reset, a stolen token's revocation under way): it would
+// outlive the revocation by a year.
+func TestS3KeyIsNotMadeWithATokenRevokedMeanwhile(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "alice", Password: "pw", Roles: []string{RoleReadOnly}}); status != http.StatusCreated {
+		t.Fatal("add alice")
+	}
+	stolen := mustLogin(t, h, "alice", "pw")
+	c, err := s.cfg.Keys.Parse(stolen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(stolen, true); err != nil {
+		t.Fatal(err)
+	}
+	// As the request checked the token just before the revocation.
+	if key, err := s.NewS3Key("alice", nil, c.ID); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("a key made with a token revoked meanwhile: %+v %v, want refused", key, err)
 	}
 }
 

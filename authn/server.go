@@ -196,18 +196,28 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, err)
 		return
 	}
-	key := throttleKey(user, r.RemoteAddr)
+	key, address := throttleKey(user, r.RemoteAddr), addressKey(r.RemoteAddr)
 	throttled := func() bool {
-		wait := s.throttle.wait(key, s.cfg.Now())
+		now := s.cfg.Now()
+		wait, whose := s.throttle.wait(key, now), fmt.Sprintf("of %q ", user)
+		if byAddress := s.throttle.wait(address, now); byAddress > wait {
+			wait, whose = byAddress, ""
+		}
 		if wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-			writeError(w, http.StatusTooManyRequests, fmt.Errorf("%w: too many failed logins of %q from this address: retry in %s", ErrLogin, user, wait.Round(time.Second)))
+			writeError(w, http.StatusTooManyRequests, fmt.Errorf("%w: too many failed logins %sfrom this address: retry in %s", ErrLogin, whose, wait.Round(time.Second)))
 		}
 		return wait > 0
 	}
 	if throttled() {
 		return
 	}
+	if !s.throttle.enter(address) {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, fmt.Errorf("authn: %d logins from this address are under way already: retry", maxAddressLogins))
+		return
+	}
+	defer s.throttle.leave(address)
 	// A queue of logins waits a little for a slot, not for ever: a flood
 	// must not hold everyone's logins.
 	busy := time.NewTimer(loginQueueWait)
@@ -230,7 +240,9 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	token, err := s.Login(user, msg.Password, time.Duration(msg.ExpiresIn), msg.ClusterID)
 	if err != nil {
 		if errors.Is(err, ErrLogin) {
-			s.throttle.failed(key, s.cfg.Now())
+			now := s.cfg.Now()
+			s.throttle.failed(key, freeFailures, now)
+			s.throttle.failed(address, freeAddressFailures, now)
 		}
 		s.cfg.Logger.Warn("authn: login refused", "user", user, "remote", r.RemoteAddr, "err", err)
 		writeError(w, 0, err)

@@ -118,6 +118,10 @@ type revokedToken struct {
 	// LoggedOut names the user whose own logout revoked it: until it
 	// expires it counts among the user's tokens (maxIssued).
 	LoggedOut string `json:"logged_out,omitempty"`
+	// KeyOf names the user whose S3 key it was: until it expires it
+	// counts among the user's keys (a year's token revoked with each key
+	// deleted would let one user fill the clusters' lists).
+	KeyOf string `json:"key_of,omitempty"`
 }
 
 // state is what the service keeps on disk.
@@ -605,6 +609,11 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 	if u == nil {
 		return S3Key{}, fmt.Errorf("%w: user %q", ErrNotFound, user)
 	}
+	if _, revoked := s.st.Revoked[madeWith]; madeWith != "" && revoked {
+		// Revoked (a password reset, a stolen token) since the caller's
+		// check: a key made now would outlive that by a year.
+		return S3Key{}, fmt.Errorf("%w: the token this request came with, since it was checked", ErrRevoked)
+	}
 	if count := len(s.st.S3Keys); count >= maxS3Keys {
 		return S3Key{}, fmt.Errorf("%w: %d S3 keys already", ErrBadRequest, count)
 	}
@@ -616,6 +625,17 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 	}
 	if mine >= maxUserS3Keys {
 		return S3Key{}, fmt.Errorf("%w: user %q has %d S3 keys already, the most one may have: delete one first", ErrBadRequest, user, mine)
+	}
+	now := s.cfg.Now().Unix()
+	revoked := 0
+	for _, r := range s.st.Revoked {
+		if r.KeyOf == user && r.Expires >= now {
+			revoked++
+		}
+	}
+	if mine+revoked >= maxIssued {
+		return S3Key{}, fmt.Errorf("%w: user %q has %d S3 keys, and %d tokens of deleted ones revoked until they expire (a year after they were made), at most %d together",
+			ErrTooManyTokens, user, mine, revoked, maxIssued)
 	}
 	clusters, err := keyClusters(u, within)
 	if err != nil {
@@ -689,6 +709,13 @@ func (s *Service) revokeKeyLocked(k *S3Key) {
 	for _, token := range append([]string{k.Token}, slices.Collect(maps.Values(k.ClusterTokens))...) {
 		if err := s.revokeLocked(token); err != nil {
 			s.cfg.Logger.Warn("revoke a token of an S3 key", "user", k.User, "access_key", k.AccessKey, "err", err)
+			continue
+		}
+		if c, err := s.cfg.Keys.Parse(token); err == nil {
+			if r, ok := s.st.Revoked[c.ID]; ok {
+				r.KeyOf = k.User
+				s.st.Revoked[c.ID] = r
+			}
 		}
 	}
 	k.ClusterTokens = nil

@@ -11,9 +11,16 @@ import (
 // of one user from one address, each further attempt waits a delay that
 // doubles up to maxLoginDelay. A success clears the count. Keyed by user
 // and address, so that a guesser does not lock the user out elsewhere.
+//
+// An address is also throttled alone, across the users it names (a
+// guesser trying a fresh name each time gets each one's free failures),
+// and holds a few logins at once, waiting or checked: one client's flood
+// must not queue ahead of everyone's logins.
 type loginThrottle struct {
 	mu       sync.Mutex
 	failures map[string]*loginFailures
+	// pending are the logins of each address under way.
+	pending map[string]int
 }
 
 type loginFailures struct {
@@ -23,10 +30,15 @@ type loginFailures struct {
 }
 
 const (
-	freeFailures   = 5
-	maxLoginDelay  = 15 * time.Minute
-	maxThrottled   = 10_000 // keys kept; past it the stale ones go
-	throttleForget = time.Hour
+	freeFailures = 5
+	// freeAddressFailures are the failed logins of one address, of any
+	// users, before its attempts wait.
+	freeAddressFailures = 50
+	// maxAddressLogins are the logins of one address under way at once.
+	maxAddressLogins = 4
+	maxLoginDelay    = 15 * time.Minute
+	maxThrottled     = 10_000 // keys kept; past it the stale ones go
+	throttleForget   = time.Hour
 )
 
 // throttleKey is a user's key from an address: an IPv6 client's is its
@@ -45,6 +57,33 @@ func throttleKey(user, remoteAddr string) string {
 	return user + "\x00" + host
 }
 
+// addressKey is an address's own key: no user's (a user's name is never
+// empty).
+func addressKey(remoteAddr string) string { return throttleKey("", remoteAddr) }
+
+// enter admits a login of an address, unless it has maxAddressLogins
+// under way; leave ends it.
+func (t *loginThrottle) enter(address string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending == nil {
+		t.pending = map[string]int{}
+	}
+	if t.pending[address] >= maxAddressLogins {
+		return false
+	}
+	t.pending[address]++
+	return true
+}
+
+func (t *loginThrottle) leave(address string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending[address]--; t.pending[address] <= 0 {
+		delete(t.pending, address)
+	}
+}
+
 // wait returns how long the caller must wait before trying (0: now).
 func (t *loginThrottle) wait(key string, now time.Time) time.Duration {
 	t.mu.Lock()
@@ -55,8 +94,9 @@ func (t *loginThrottle) wait(key string, now time.Time) time.Duration {
 	return 0
 }
 
-// failed counts a failed login.
-func (t *loginThrottle) failed(key string, now time.Time) {
+// failed counts a failed login of a key that has free failures before
+// its attempts wait.
+func (t *loginThrottle) failed(key string, free int, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.failures == nil {
@@ -85,8 +125,8 @@ func (t *loginThrottle) failed(key string, now time.Time) {
 	}
 	f.count++
 	f.last = now
-	if f.count >= freeFailures {
-		delay := min(time.Second<<min(f.count-freeFailures, 20), maxLoginDelay)
+	if f.count >= free {
+		delay := min(time.Second<<min(f.count-free, 20), maxLoginDelay)
 		f.until = now.Add(delay)
 	}
 }
