@@ -191,8 +191,14 @@ func newLogoutCommand() *cobra.Command {
 			// As the token itself (not AIS_AUTHN_TOKEN's): a 401 then
 			// says it is no longer valid, and only then it may go.
 			err = authnCallAs(cmd, token, http.MethodDelete, "/v1/tokens", authn.TokenMsg{Token: token}, nil)
+			// Only a token expired or revoked goes: a 401 for a token
+			// the service cannot verify (another service's, as when
+			// AIS_AUTHN_URL names another) leaves it valid where it was
+			// made.
 			var refused *authnError
-			expired := errors.As(err, &refused) && refused.Status == http.StatusUnauthorized
+			expired := errors.As(err, &refused) && refused.Status == http.StatusUnauthorized &&
+				(strings.Contains(refused.Message, strings.TrimPrefix(authn.ErrExpired.Error(), "authn: ")) ||
+					strings.Contains(refused.Message, strings.TrimPrefix(authn.ErrRevoked.Error(), "authn: ")))
 			if err != nil && !expired {
 				// A token removed but not revoked could not be revoked later.
 				return fmt.Errorf("%w; the token is kept in %s: retry, or remove it only here with --local", err, path)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/internal/atomicfile"
 )
 
 // roleAuthn is aisnode's role of the AuthN service.
@@ -39,7 +40,9 @@ func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit fu
 		return nil, errors.New("the cluster has an AuthN service but no auth key")
 	}
 	if _, err := os.Stat(c.AuthKey); err != nil {
-		if err := os.WriteFile(c.AuthKey, []byte(authn.NewSecret()+"\n"), 0o600); err != nil {
+		// Whole or not at all: a key cut short by a crash would be taken
+		// for one at the next start.
+		if err := atomicfile.Write(c.AuthKey, []byte(authn.NewSecret()+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("auth key: %w", err)
 		}
 	}
@@ -69,7 +72,7 @@ func (c *localCluster) startAuthn(ctx context.Context, tc *tls.Config, onExit fu
 			var b [12]byte
 			rand.Read(b[:])
 			password = hex.EncodeToString(b[:])
-			if err := os.WriteFile(kept, []byte(password+"\n"), 0o600); err != nil {
+			if err := atomicfile.Write(kept, []byte(password+"\n"), 0o600); err != nil {
 				return nil, err
 			}
 		}

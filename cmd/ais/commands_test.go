@@ -318,6 +318,18 @@ func TestLogoutKeepsAnUnrevokedToken(t *testing.T) {
 	if _, err := os.Stat(token); err != nil {
 		t.Fatalf("the unrevoked token was removed: %v", err)
 	}
+	// A token the service cannot verify (another service's) stays.
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"message":"authn: invalid token: signature is invalid"}`, http.StatusUnauthorized)
+	}))
+	defer foreign.Close()
+	t.Setenv("AIS_AUTHN_URL", foreign.URL)
+	if err := runCLI(t, "auth", "logout"); err == nil || !strings.Contains(err.Error(), "--local") {
+		t.Fatalf("a logout at a service that cannot verify the token: %v", err)
+	}
+	if _, err := os.Stat(token); err != nil {
+		t.Fatalf("a token another service refused was removed: %v", err)
+	}
 	// A token the service no longer takes (expired) goes.
 	expired := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"message":"token expired"}`, http.StatusUnauthorized)
