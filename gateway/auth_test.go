@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -163,9 +164,15 @@ func TestForgedMetadataIsRefused(t *testing.T) {
 }
 
 // TestJoinIsChecked: a join needs the cluster secret, a sound URL, and a
-// node that answers there as itself.
+// node that answers there as itself; one that does not answer yet (its
+// name not in DNS yet, its listener not up) is a 503 the joiner waits
+// out, not a 400 that stops it.
 func TestJoinIsChecked(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(api.NodeStatus{ID: "someone-else"})
+	}))
+	defer impostor.Close()
 	join := func(httpClient *http.Client, id, url string) int {
 		body, _ := json.Marshal(map[string]any{"kind": "join", "node": map[string]string{"id": id, "role": "target", "url": url}})
 		req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/internal/cluster", bytes.NewReader(body))
@@ -186,7 +193,8 @@ func TestJoinIsChecked(t *testing.T) {
 	}{
 		{"an outsider", http.DefaultClient, "evil", "http://127.0.0.1:1", http.StatusUnauthorized},
 		{"a URL that is not one", c.PeerClient("x"), "x", "::::", http.StatusBadRequest},
-		{"nobody answers", c.PeerClient("x"), "x", "http://127.0.0.1:1", http.StatusBadRequest},
+		{"nobody answers", c.PeerClient("x"), "x", "http://127.0.0.1:1", http.StatusServiceUnavailable},
+		{"another answers", c.PeerClient("x"), "x", impostor.URL, http.StatusBadRequest},
 		// A member's URL is its own: refused before the probe.
 		{"another node answers", c.PeerClient("x"), "x", other.URL(), http.StatusConflict},
 	} {

@@ -105,6 +105,10 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
+	case errors.Is(err, membership.ErrProbe) && errors.Is(err, api.ErrUnavailable):
+		// The joiner does not answer yet (its name not in DNS yet, its
+		// listener not up): a join waits that out.
+		return err
 	case errors.Is(err, membership.ErrForeign), errors.Is(err, membership.ErrInvalidConfig), errors.Is(err, membership.ErrRoleChange):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrLeavingAlready), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
