@@ -272,6 +272,9 @@ func TestConsole(t *testing.T) {
 		slices.Sort(want)
 		b.visit("#/cluster")
 		b.until("every node", `document.querySelectorAll("#nodes tr[data-node]").length === 3`, 10*time.Second)
+		if eval[bool](b, `document.querySelector("#loading") !== null`) {
+			t.Error("the page still says Loading once its script runs")
+		}
 		b.until("the capacity bars", `document.querySelectorAll("#capacity .target-capacity .bar .mark").length >= 4`, 10*time.Second)
 		got := eval[[]string](b, `[...document.querySelectorAll("#nodes tr[data-node]")].map((r) => r.dataset.node).sort()`)
 		if !slices.Equal(got, want) {
@@ -316,6 +319,64 @@ func TestConsole(t *testing.T) {
 			}
 			shards = append(shards, e.Name)
 		}
+	})
+
+	t.Run("output-link-names-the-provider", func(t *testing.T) {
+		b := console.page(t)
+		link := func(provider string) string {
+			return eval[string](b, `(() => { const dl = document.createElement("dl");
+				showJobSummary(dl, [["t1", {"src-bck": {name: "src", provider: "ais"}, "dst-bck": {name: "out", provider: `+js(provider)+`}}]]);
+				return dl.querySelector("#job-output").getAttribute("href"); })()`)
+		}
+		for provider, want := range map[string]string{"s3": "#/buckets/out?provider=s3", "ais": "#/buckets/out"} {
+			if got := link(provider); got != want {
+				t.Errorf("a job's output in %s://out links to %q, want %q", provider, got, want)
+			}
+		}
+	})
+
+	t.Run("estimate-beside-the-spec", func(t *testing.T) {
+		b := console.page(t)
+		b.visit("#/jobs")
+		b.typeSpec(`{"input_bck": {"name": "src"}, "output_bck": {"name": "est"}, "input_format": {"template": "in-{00..07}.tar"},` +
+			` "output_format": "e-{00..99}.tar", "output_shard_size": "100KiB", "dry_run": "estimate"}`)
+		b.do("estimate", chromedp.Click(chromedp.ID("start")))
+		b.until("the estimate", `document.querySelector("#spec-estimate") !== null`, 30*time.Second)
+		if hash := eval[string](b, "location.hash"); hash != "#/jobs" {
+			t.Errorf("an estimate went to %q, not staying on #/jobs", hash)
+		}
+		shown := eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll("#spec-estimate dt")].map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))`)
+		if shown["Input shards"] != "8" || shown["Records"] != "160" || !strings.HasPrefix(shown["Input"], "ais://src") {
+			t.Errorf("the estimate shows %q, want 8 input shards of ais://src and 160 records", shown)
+		}
+		if n := eval[int](b, `document.querySelectorAll("#spec-estimate-targets tr[data-target]").length`); n != 2 {
+			t.Errorf("the estimate shows %d targets, want 2", n)
+		}
+		b.screenshot("dsort-estimate")
+		if _, err := client.BucketProps(ctx, "est"); err == nil {
+			t.Error("an estimate made the output bucket")
+		}
+	})
+
+	t.Run("other-jobs", func(t *testing.T) {
+		b := console.page(t)
+		id, err := client.CopyBucket(ctx, "src", "copied", api.CopyBucketMessage{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, err := client.WaitJob(ctx, id, 100*time.Millisecond)
+		if err != nil || job.Objects == 0 {
+			t.Fatalf("the copy: %+v, %v", job, err)
+		}
+		b.visit("#/jobs")
+		row := fmt.Sprintf(`#other-jobs tr[data-job=%s]`, js(id))
+		b.until("the copy in the list", fmt.Sprintf(`document.querySelector('%s')?.textContent.includes("finished")`, row), 10*time.Second)
+		cells := eval[[]string](b, fmt.Sprintf(`[...document.querySelectorAll('%s td')].map((td) => td.textContent)`, row))
+		// Job, Kind, Bucket, State, Targets, Objects, Bytes, Started, Took.
+		if len(cells) < 9 || cells[5] != fmt.Sprint(job.Objects) || cells[6] == "0 B" || cells[7] == "—" || cells[8] == "—" {
+			t.Errorf("the copy's row shows %q: want %d objects, its bytes, when it started and how long it took", cells, job.Objects)
+		}
+		b.screenshot("other-jobs")
 	})
 
 	t.Run("output-in-the-bucket-browser", func(t *testing.T) {
@@ -541,7 +602,7 @@ func TestConsoleWithAuth(t *testing.T) {
 		t.Skip("the web console tests need chromium (/usr/bin/chromium or chromium in PATH; .ci/run installs Debian's): skipped")
 	}
 	dir := t.TempDir()
-	admin, _, endpoint := startAuthCluster(t, dir)
+	admin, user, endpoint := startAuthCluster(t, dir)
 	admin.must("auth", "login", "admin", "-p", "admin-pass")
 	admin.must("bucket", "create", "ais://b")
 	src := filepath.Join(dir, "report.txt")
@@ -589,6 +650,29 @@ func TestConsoleWithAuth(t *testing.T) {
 
 	b.do("log out", chromedp.Click(chromedp.ID("logout")))
 	b.untilLoaded("the login form again", `document.querySelector("textarea[name=token]") !== null`, 10*time.Second)
+
+	// A read-only user sees the console; a node's own figures, an admin's,
+	// are refused once, said so, and not asked for again.
+	admin.must("auth", "add", "user", "reader", "-p", "reader-pass", "--role", "read-only")
+	reader := user("reader")
+	reader.must("auth", "login", "reader", "-p", "reader-pass")
+	eval[chromedp.Void](b, `document.querySelector("textarea[name=token]").value = `+js(reader.token()))
+	b.do("log in as the reader", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	b.untilLoaded("the console, logged in as reader", `document.querySelector("#user")?.textContent === "reader"`, 10*time.Second)
+	eval[chromedp.Void](b, `(() => { window.daemonCalls = 0; const fetch = window.fetch;
+		window.fetch = (url, init) => { if (String(url).includes("/reverse/daemon")) window.daemonCalls++; return fetch(url, init); }; })()`)
+	b.visit("#/cluster")
+	b.until("the nodes", `document.querySelector("#nodes tr[data-node] a") !== null`, 10*time.Second)
+	b.do("open a node", chromedp.Click(chromedp.CSS(`#nodes tr[data-node] a`)))
+	b.until("the refusal", `document.querySelector("#node-forbidden") !== null`, 10*time.Second)
+	if text := b.text("#node-forbidden"); !strings.Contains(text, "admin permission") || !strings.Contains(text, "ADMIN") {
+		t.Errorf("the node's details say %q, not that they need admin permission", text)
+	}
+	time.Sleep(5 * time.Second) // past the poll's retry after one failure (4 s)
+	if calls := eval[int](b, "window.daemonCalls"); calls != 1 {
+		t.Errorf("the node's details were asked for %d times, want once", calls)
+	}
+	b.screenshot("auth-node-needs-admin")
 	if dialogs := console.seenDialogs(); len(dialogs) > 0 {
 		t.Errorf("the console opened dialogs: %q", dialogs)
 	}

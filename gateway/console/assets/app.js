@@ -493,7 +493,19 @@ function clusterPage(route, main) {
   }, 2000, error.show);
 
   if (selected) {
-    poll(async () => set(details, await nodeDetails(selected)), 2000, (err) => {
+    poll(async (self) => {
+      try {
+        set(details, await nodeDetails(selected));
+      } catch (err) {
+        if (err.status !== 403) {
+          throw err;
+        }
+        // Asking again would be refused again: a login changes it.
+        self.stop();
+        set(details, h('p', {class: 'error', id: 'node-forbidden'},
+          'A node\'s own figures (memory, CPU, uptime) need admin permission; the gateway refused them: ', err.message));
+      }
+    }, 2000, (err) => {
       if (err) {
         set(details, h('p', {class: 'error'}, err.message));
       }
@@ -635,7 +647,7 @@ function bucketsPage(route, main) {
     set(rows, buckets.map((b, i) => {
       const p = props[i] || {};
       return h('tr', {'data-bucket': b.name},
-        h('td', {}, h('a', {href: href(['buckets', b.name], {provider: b.provider === 'ais' ? '' : b.provider})}, b.name)),
+        h('td', {}, h('a', {href: bucketHref(b)}, b.name)),
         h('td', {}, b.provider),
         h('td', {}, p.checksum ? p.checksum.type : '—'),
         h('td', {}, p.versioning ? (p.versioning.enabled ? 'on' : 'off') : '—'),
@@ -644,6 +656,12 @@ function bucketsPage(route, main) {
         h('td', {}, p.created ? time(num(p.created)) : '—'));
     }));
   }, 5000, error.show);
+}
+
+// bucketHref links to a bucket's page, naming its provider unless ais.
+function bucketHref(b) {
+  const bucket = b || {};
+  return href(['buckets', bucket.name || ''], {provider: bucket.provider === 'ais' ? '' : bucket.provider});
 }
 
 async function bucketProps(name, provider) {
@@ -868,7 +886,8 @@ function bucketName(b) {
 }
 
 // otherJobRows groups the jobs of every target by id; dSort jobs have
-// their own table.
+// their own table. The snapshots have AIStore's names (api.JobSnap): an
+// unset start-time or end-time is Go's zero time, which millis reads as 0.
 function otherJobRows(snaps, error) {
   const jobs = new Map();
   for (const [target, list] of Object.entries(snaps)) {
@@ -881,10 +900,11 @@ function otherJobRows(snaps, error) {
       j.targets.push(target);
       j.running = j.running || job.running;
       j.aborted = j.aborted || job.aborted;
-      j.objects += num(job.stats && job.stats.objects);
-      j.bytes += num(job.stats && job.stats.bytes);
-      j.start = Math.min(j.start, millis(job.start_time) || Infinity);
-      j.end = Math.max(j.end, millis(job.end_time));
+      const stats = job.stats || {};
+      j.objects += num(stats['loc-objs']);
+      j.bytes += num(stats['loc-bytes']);
+      j.start = Math.min(j.start, millis(job['start-time']) || Infinity);
+      j.end = Math.max(j.end, millis(job['end-time']));
       if (job.err) {
         j.errors.push(`${target}: ${job.err}`);
       }
@@ -926,7 +946,7 @@ function startForm() {
   const clear = () => {
     spec.classList.remove('invalid');
     spec.removeAttribute('aria-invalid');
-    feedback.classList.remove('shown');
+    feedback.classList.remove('shown', 'estimate');
   };
   spec.addEventListener('input', clear);
   const form = h('form', {id: 'start-form', class: 'start', onsubmit: async (event) => {
@@ -940,7 +960,16 @@ function startForm() {
     start.disabled = true;
     try {
       const response = await call('POST', '/v1/sort', {body: text, headers: {'Content-Type': text.startsWith('{') ? 'application/json' : 'application/yaml'}});
+      // "dry_run": "estimate" starts no job: the answer is the estimate.
+      if ((response.headers.get('Content-Type') || '').startsWith('application/json')) {
+        showEstimate(feedback, await response.json());
+        return;
+      }
       const id = (await response.text()).trim();
+      if (!/^[\w.-]{1,128}$/.test(id)) {
+        showSpecError(spec, feedback, `the gateway answered no job id: ${id.slice(0, 300)}`);
+        return;
+      }
       location.hash = href(['jobs', 'dsort', id]);
     } catch (err) {
       showSpecError(spec, feedback, err.message, err.body && err.body.node);
@@ -955,6 +984,40 @@ function startForm() {
       clear();
     }}, 'Example')));
   return section('Start a dSort job', form);
+}
+
+// showEstimate shows what a job of the spec would do (api.DsortEstimate)
+// beside the spec: the whole, then each target.
+function showEstimate(feedback, e) {
+  const forecast = e.forecast || {};
+  const pair = (key, value) => [h('dt', {}, key), h('dd', {}, value)];
+  const records = `${count(e.records)}${num(e.output_records) !== num(e.records) ? `, ${count(e.output_records)} of them in the output` : ''}`;
+  const shards = `${count(e.output_shards)}${e.first_shard ? ` (${e.first_shard} … ${e.last_shard || e.first_shard})` : ''}`;
+  const targets = e.targets || [];
+  feedback.classList.add('shown', 'estimate');
+  set(feedback,
+    h('p', {class: 'spec-title'}, 'Estimate: no job was started'),
+    h('dl', {class: 'summary', id: 'spec-estimate'},
+      pair('Input', [bucketName(e.input_bck), e.input_format].filter(Boolean).join(' ')),
+      pair('Output', [bucketName(e.output_bck), e.output_format].filter(Boolean).join(' ')),
+      pair('Input shards', `${count(e.input_shards)}${num(e.missing_shards) ? `, ${count(e.missing_shards)} missing` : ''}`),
+      pair('Input size', `${bytes(e.input_bytes)} (files ${bytes(e.file_bytes)})`),
+      pair('Records', records),
+      pair('Output shards', shards),
+      pair('Output size', `${bytes(e.output_bytes)}${e.output_exact ? '' : ' (as tar, before the output format compresses it)'}`),
+      pair('Spills to disk', e.spills ? 'yes: past a target\'s memory budget' : 'no'),
+      pair('Extraction', duration(forecast.extract_time)),
+      pair('Sorting', duration(forecast.sort_time)),
+      pair('Creation', duration(forecast.create_time)),
+      pair('Total', duration(forecast.total_time)),
+      e.seed ? pair('Seed', e.seed) : null,
+      pair('Estimated in', duration(e.elapsed))),
+    (e.warnings || []).length ? h('ul', {class: 'problems', id: 'spec-estimate-warnings'}, e.warnings.map((w) => h('li', {}, w))) : null,
+    targets.length ? table('spec-estimate-targets', ['Target', 'Input shards', 'Records', 'Memory / budget', 'Output shards', 'Extract', 'Create'],
+      h('tbody', {}, targets.map((t) => h('tr', {'data-target': t.node},
+        h('td', {}, t.node), h('td', {class: 'num'}, count(t.input_shards)), h('td', {class: 'num'}, count(t.records)),
+        h('td', {class: 'num'}, `${bytes(t.memory)} / ${bytes(t.memory_limit)}`), h('td', {class: 'num'}, count(t.output_shards)),
+        h('td', {class: 'num'}, duration(t.extract_time)), h('td', {class: 'num'}, duration(t.create_time)))))) : null);
 }
 
 // Spec keys that are one word; the others have an underscore or a dot.
@@ -1148,7 +1211,7 @@ function showJobSummary(summary, infos) {
   const m = first.Metrics || {};
   set(summary,
     h('dt', {}, 'Input'), h('dd', {}, bucketName(first['src-bck'])),
-    h('dt', {}, 'Output'), h('dd', {}, h('a', {href: href(['buckets', (first['dst-bck'] || {}).name || ''])}, bucketName(first['dst-bck']))),
+    h('dt', {}, 'Output'), h('dd', {}, h('a', {href: bucketHref(first['dst-bck']), id: 'job-output'}, bucketName(first['dst-bck']))),
     h('dt', {}, 'Started'), h('dd', {}, Number.isFinite(start) ? time(new Date(start)) : '—'),
     h('dt', {}, 'Finished'), h('dd', {}, finished ? time(new Date(finished)) : '—'),
     h('dt', {}, 'Took'), h('dd', {}, Number.isFinite(start) ? duration(((finished || Date.now()) - start) * 1e6) : '—'),
