@@ -284,19 +284,40 @@ func TestRangeRequests(t *testing.T) {
 	if err != nil || string(part) != "uvwxyz" {
 		t.Fatalf("client range to the end: %q %v", part, err)
 	}
-	// A range held to a validator (a resumed download) is not served
-	// against one the native API cannot check: the whole object.
-	req, _ := http.NewRequest("GET", c.Primary().URL()+"/v1/objects/b/alpha", nil)
-	req.Header.Set("Range", "bytes=20-")
-	req.Header.Set("If-Range", `"an-etag-of-before"`)
-	resp, err := http.DefaultClient.Do(req)
+	// A range held to a validator (a resumed download) is served when it
+	// names this version (its ETag, or its Last-Modified date), else the
+	// whole object is.
+	ranged := func(ifRange string) (int, string) {
+		req, _ := http.NewRequest("GET", c.Primary().URL()+"/v1/objects/b/alpha", nil)
+		req.Header.Set("Range", "bytes=20-")
+		req.Header.Set("If-Range", ifRange)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	if status, body := ranged(`"an-etag-of-before"`); status != http.StatusOK || body != string(data) {
+		t.Fatalf("a range with If-Range of another version: %d %q, want 200 and the whole object", status, body)
+	}
+	resp, err := http.Head(c.Primary().URL() + "/v1/objects/b/alpha")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(body) != string(data) {
-		t.Fatalf("a range with If-Range: %d %q, want 200 and the whole object", resp.StatusCode, body)
+	etag, modified := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	if !strings.HasPrefix(etag, `"`) || len(etag) < 3 || modified == "" {
+		t.Fatalf("HEAD's validators: ETag %q, Last-Modified %q", etag, modified)
+	}
+	for _, validator := range []string{etag, modified} {
+		if status, body := ranged(validator); status != http.StatusPartialContent || body != "uvwxyz" {
+			t.Fatalf("a range with If-Range %s of this version: %d %q, want 206 and the rest", validator, status, body)
+		}
+	}
+	if status, body := ranged("W/" + etag); status != http.StatusOK || body != string(data) {
+		t.Fatalf("a range with a weak If-Range: %d %q, want 200 and the whole object", status, body)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/gateway/s3"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/pipeline"
@@ -388,6 +389,14 @@ func setMetaHeaders(h http.Header, meta store.ObjectMeta) {
 	if !meta.Stamp.IsZero() {
 		h.Set(api.HeaderStamp, meta.Stamp.String())
 	}
+	// The validators the S3 API gives too: a resumed download holds its
+	// range to them (If-Range).
+	if etag := store.ETagOf(meta); etag != "" {
+		h.Set("ETag", s3.QuoteETag(etag))
+	}
+	if modified := store.ModifiedOf(meta); modified.Unix() > 0 {
+		h.Set("Last-Modified", modified.Format(http.TimeFormat))
+	}
 }
 
 // encodeCustom writes custom metadata as "k1=v1,k2=v2" with escaped parts.
@@ -612,12 +621,6 @@ func (n *Node) storeFor(owner bool) store.Store {
 
 // getObject answers GET; with fallback as in headObject.
 func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
-	if r.Header.Get("If-Range") != "" {
-		// The native API has no validator to hold it to: a range of
-		// another version would join a resumed download's first part, so
-		// the whole object is sent (RFC 9110 13.1.5).
-		r.Header.Del("Range")
-	}
 	if b.IsRemote() && fallback {
 		// A cold GET fills the disks: LRU may have work.
 		n.checkSpace(r.Context())
@@ -693,7 +696,10 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", "application/octet-stream")
 	start, length, err := int64(0), int64(0), errIgnoreRange
-	if spec := r.Header.Get("Range"); spec != "" {
+	// A range held to another version than this one (If-Range) is not
+	// served: it would join a resumed download's first part, so the
+	// whole object is sent (RFC 9110 13.1.5).
+	if spec := r.Header.Get("Range"); spec != "" && s3.RangeHolds(r.Header.Get("If-Range"), store.ETagOf(meta), store.ModifiedOf(meta)) {
 		start, length, err = parseRange(spec, meta.Size)
 	}
 	if !errors.Is(err, errIgnoreRange) {

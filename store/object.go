@@ -235,6 +235,15 @@ func ETagOf(meta ObjectMeta) string {
 	return fmt.Sprintf("%x%016x", meta.Stamp.Map, meta.Stamp.Clock)
 }
 
+// ModifiedOf is when an object was last written, as far as its metadata
+// tells: its stamp's clock, else its access time.
+func ModifiedOf(meta ObjectMeta) time.Time {
+	if meta.Stamp.Clock > 0 {
+		return time.Unix(0, meta.Stamp.Clock).UTC()
+	}
+	return meta.Atime.UTC()
+}
+
 // CheckPutConditions checks the conditions of a Put against what the
 // name holds now (old, when exists).
 func CheckPutConditions(opts PutOptions, name string, exists bool, old ObjectMeta) error {

@@ -240,14 +240,8 @@ func objectETag(meta store.ObjectMeta) string {
 	return store.ETagOf(meta)
 }
 
-// lastModified is when the object was last written, as far as the
-// metadata tells: the stamp's clock, else its access time.
-func lastModified(meta store.ObjectMeta) time.Time {
-	if meta.Stamp.Clock > 0 {
-		return time.Unix(0, meta.Stamp.Clock).UTC()
-	}
-	return meta.Atime.UTC()
-}
+// lastModified is when the object was last written (the store's rule).
+func lastModified(meta store.ObjectMeta) time.Time { return store.ModifiedOf(meta) }
 
 // getObject answers GET and HEAD: conditions, a range or a part, the
 // stored headers and the response-* overrides.
