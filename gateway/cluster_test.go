@@ -519,6 +519,42 @@ func (r refusePulls) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.next.RoundTrip(req)
 }
 
+// A keepalive round of an unchanged snapshot names the body a node took
+// by its digest: the node takes it as that body; a digest of another it
+// refuses (412), and the sender sends the body.
+func TestMetasyncTakesADigestOfTheBodyTaken(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, KeepaliveInterval: 50 * time.Millisecond})
+	target := c.Targets()[0]
+	var digest string
+	for deadline := time.Now().Add(10 * time.Second); digest == ""; time.Sleep(20 * time.Millisecond) {
+		digest = gateway.TakenDigest(target.Node)
+		if time.Now().After(deadline) {
+			t.Fatal("the target took no push")
+		}
+	}
+	primary := c.Primary().Node.ID()
+	send := func(digest string) int {
+		req, _ := http.NewRequest(http.MethodPut, target.URL()+"/v1/metasync?digest="+digest, nil)
+		resp, err := c.PeerClient(primary).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := send(digest); status != http.StatusOK {
+		t.Fatalf("a push of the digest of the body taken: %d, want 200", status)
+	}
+	if status := send("0123abcd"); status != http.StatusPreconditionFailed {
+		t.Fatalf("a push of another digest: %d, want 412", status)
+	}
+	// The keepalive goes on: the target stays active.
+	time.Sleep(300 * time.Millisecond)
+	if n, _ := c.Primary().Node.Map().Node(target.Node.ID()); n.State != cluster.StateActive {
+		t.Fatalf("the target is %s after digest pushes", n.State)
+	}
+}
+
 // A gateway answers data and bucket requests only once it is ready: its
 // map and buckets before that may be a snapshot's, and a 404 for a bucket
 // that exists would be wrong.

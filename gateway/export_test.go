@@ -141,6 +141,14 @@ func FailJobEnds(gateway string) (restore func()) {
 	return func() { endJobFault.Store(nil) }
 }
 
+// TakenDigest is the digest of the metasync body a node took last.
+func TakenDigest(n *Node) string {
+	if taken := n.taken.Load(); taken != nil {
+		return taken.digest
+	}
+	return ""
+}
+
 // RegisteredJob returns a job's entry in the node's registry.
 func RegisteredJob(n *Node, id string) (membership.Job, bool) { return n.registeredJob(id) }
 

@@ -32,9 +32,29 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 	// of other control bodies: a target refusing every push would go
 	// offline. It is bounded as a peer's answers are (signed, intra).
 	var msg peer.MetaMessage
-	if err := decodeBodyUpTo(r, &msg, peer.MaxAnswer); err != nil {
-		n.writeError(w, r, err)
-		return
+	digest := r.URL.Query().Get(peer.QueryDigest)
+	if digest != "" {
+		// The body this node took last, named by its digest (a
+		// keepalive round of an unchanged snapshot): taken again, as
+		// if sent whole, the sender's checks and all.
+		taken := n.taken.Load()
+		if taken == nil || taken.digest != digest {
+			n.writeError(w, r, fmt.Errorf("%w: metasync digest %q is not of the body this node took last: send the body", api.ErrPreconditionFailed, digest))
+			return
+		}
+		msg = taken.msg
+	} else {
+		data, err := readBodyUpTo(r, peer.MaxAnswer)
+		if err == nil && len(data) > 0 {
+			if err = json.Unmarshal(data, &msg); err != nil {
+				err = badRequest("malformed JSON body: %w", err)
+			}
+		}
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		digest = peer.Digest(data)
 	}
 	// A node far behind (down for long) catches up by joining again,
 	// which takes any version; a push never makes it jump.
@@ -44,8 +64,15 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	n.taken.Store(&takenPush{digest: digest, msg: msg})
 	n.heardAsMember()
 	w.WriteHeader(http.StatusOK)
+}
+
+// takenPush is a metasync body a node took, by its digest.
+type takenPush struct {
+	digest string
+	msg    peer.MetaMessage
 }
 
 // handleMembership serves the changes nodes propose (a join, a leaving

@@ -357,6 +357,9 @@ type Node struct {
 	// incompatible: the cluster's log needs a newer build (a gateway of
 	// a newer version leads); this one's state stopped following it.
 	incompatible atomic.Pointer[error]
+	// taken is the last metasync body this node took, for a push that
+	// names it by its digest alone.
+	taken atomic.Pointer[takenPush]
 
 	// background loops end when stop is called.
 	stop  context.CancelFunc

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
@@ -103,9 +105,14 @@ type Client struct {
 	// pushed is the last snapshot a push encoded, and its body: a round
 	// of keepalives pushes one snapshot to every target, encoded once.
 	pushed struct {
-		mu   sync.Mutex
-		key  pushKey
-		body encoded
+		mu     sync.Mutex
+		key    pushKey
+		body   encoded
+		digest string
+		// took are the nodes that took this body whole, by id: the next
+		// rounds send them its digest alone (a snapshot with many
+		// revoked tokens is megabytes, every round, to every node).
+		took map[string]bool
 	}
 }
 
@@ -257,33 +264,60 @@ const QueryPlacement = "placement"
 // removed) is alive and failed to take it (membership.ErrRefused); a 4xx
 // (another cluster's node, another secret, a stale sender) is not ours
 // to count as alive.
+//
+// A node that took the same body whole before is sent its digest alone
+// (QueryDigest), which it takes as the body it stands for; one that
+// does not know it (restarted, of an older version) is sent the body.
 func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
-	body, err := c.pushBody(s, allowEmpty)
+	body, digest, took, err := c.pushBody(s, allowEmpty, to.ID)
 	if err != nil {
 		return err
+	}
+	if took {
+		err := c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync?"+QueryDigest+"="+digest, nil, nil)
+		var answer *api.Error
+		if !errors.As(err, &answer) {
+			return err // taken, or not reached
+		}
+		// Answered otherwise (it does not know the digest): the body.
 	}
 	err = c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", body, nil)
 	var answer *api.Error
 	if errors.As(err, &answer) && answer.Status >= 500 && answer.Status != http.StatusServiceUnavailable {
 		return fmt.Errorf("%w: %w", membership.ErrRefused, err)
 	}
+	if err == nil {
+		c.pushed.mu.Lock()
+		if c.pushed.digest == digest {
+			c.pushed.took[to.ID] = true
+		}
+		c.pushed.mu.Unlock()
+	}
 	return err
 }
 
-// pushBody is the body of a push of s, encoded once for the snapshot.
-func (c *Client) pushBody(s membership.Snapshot, allowEmpty bool) (encoded, error) {
+// QueryDigest names a metasync push's digest: the body it stands for is
+// the one the node took last.
+const QueryDigest = "digest"
+
+// Digest is a metasync body's digest.
+func Digest(body []byte) string { return strconv.FormatUint(xxhash.Sum64(body), 16) }
+
+// pushBody is the body of a push of s, encoded once for the snapshot,
+// its digest, and whether node took it whole already.
+func (c *Client) pushBody(s membership.Snapshot, allowEmpty bool, node string) (encoded, string, bool, error) {
 	key := pushKey{s.Map, s.Buckets, s.Config, s.Tokens, allowEmpty}
 	c.pushed.mu.Lock()
 	defer c.pushed.mu.Unlock()
 	if c.pushed.body != nil && c.pushed.key == key {
-		return c.pushed.body, nil
+		return c.pushed.body, c.pushed.digest, c.pushed.took[node], nil
 	}
 	data, err := json.Marshal(MetaMessage{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Tokens: s.Tokens, AllowEmpty: allowEmpty})
 	if err != nil {
-		return nil, err
+		return nil, "", false, err
 	}
-	c.pushed.key, c.pushed.body = key, data
-	return data, nil
+	c.pushed.key, c.pushed.body, c.pushed.digest, c.pushed.took = key, data, Digest(data), map[string]bool{}
+	return data, c.pushed.digest, false, nil
 }
 
 // Join asks the gateway at url to add self, of the cluster uuid if known.
