@@ -92,6 +92,12 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 	if err == nil && req.Template != "" {
 		err = checkArchiveTemplate(req.Template)
 	}
+	if err == nil && value.NonRecursive && (len(req.Names) > 0 || req.Template != "") {
+		// It leaves out the objects below a prefix's directories: names
+		// and templates select theirs, which would be archived all the
+		// same.
+		err = badRequest("archive: non-recursive is of a prefix's selection, not of a list or a template")
+	}
 	n.startJobAnswering(w, r, req, err)
 }
 

@@ -153,6 +153,10 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: strings.Repeat("a", 2000) + "{0..9}"}}, "limit of 1024"},
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: strings.Repeat("a/", 450) + "{0..199999}"}}, "MiB of names"},
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{ObjNames: slices.Repeat([]string{"a"}, 1_000_001)}}, "at most 1000000"},
+		// Non-recursive is of a prefix's selection: names and templates
+		// would be archived all the same.
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: "img/{0001..0003}.jpg"}, NonRecursive: true}, "non-recursive"},
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{ObjNames: []string{"img/0001.jpg"}}, NonRecursive: true}, "non-recursive"},
 	} {
 		if _, err := client.Archive(ctx, "raw", tc.msg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("archive %.200v: %.300v, want an error naming %q", fmt.Sprint(tc.msg), err, tc.want)

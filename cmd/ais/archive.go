@@ -238,6 +238,9 @@ func newArchiveBucketCommand() *cobra.Command {
 			if selections > 1 {
 				return fmt.Errorf("select the objects one way: --prefix, --template or --list")
 			}
+			if msg.NonRecursive && (msg.Template != "" || len(list) > 0) {
+				return errors.New("--non-recursive leaves out the objects below --prefix's directories: not for --template or --list, whose names are archived as given")
+			}
 			if prefix != "" || msg.Template != "" {
 				// A template without ranges would be a prefix: refused.
 				selection, err := selectObjects("", msg.Template, prefix)

@@ -34,7 +34,7 @@ func newGetBatchCommand() *cobra.Command {
 			"with an archive's extension, so that an object named with a colon is taken whole), with --template\n" +
 			"(its names in order; with --archpath, that file of each), or give a request in AIStore's shape\n" +
 			"with --spec (a JSON file, '-' for stdin). Files are named BUCKET/OBJECT[/FILE] in the archive\n" +
-			"(OBJECT[/FILE] with --only-name); the results (sizes, errors) go to stderr.",
+			"(OBJECT[/FILE] with --only-name); the entries missing and a summary go to stderr.",
 		Example: "  ais ml get-batch ais://train obj-1 shard-7.tar:s-3.jpg batch.tar\n" +
 			"  ais ml get-batch ais://train --template 'shard-{000..099}.tar' --archpath image_42.jpg --continue-on-error out.tar",
 		Args: cobra.MinimumNArgs(2),

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/store"
@@ -471,6 +472,10 @@ func TestShowScrubFailsOnUnrecoverable(t *testing.T) {
 			t.Errorf("not JSON: %s", out.String())
 		}
 	}
+	// Objects not checked are no clean bill: a script scrubs again.
+	if err := showScrub(io.Discard, store.ScrubReport{Objects: 10, OK: 9, Skipped: 1}, "ais://b", false, false); err == nil || !strings.Contains(err.Error(), "scrub again") {
+		t.Fatalf("a scrub that skipped an object: %v, want a failure saying to scrub again", err)
+	}
 	if err := showScrub(io.Discard, store.ScrubReport{Objects: 10, OK: 10}, "ais://b", true, false); err != nil {
 		t.Error(err)
 	}
@@ -861,5 +866,92 @@ func TestAuthNRestartKeepsItsAdmin(t *testing.T) {
 	}
 	if n := logins.Load(); n != 1 {
 		t.Fatalf("%d logins with a refused password, want 1", n)
+	}
+}
+
+// `ais storage` shows a disk's reason escaped: a disk's I/O error may
+// quote the file of an object any user named.
+func TestStorageEscapesReasons(t *testing.T) {
+	status := &api.ClusterStatus{Nodes: []api.NodeStatus{
+		{ID: "t1", Role: "target", Mountpaths: []store.MountpathStatus{{Path: "/data/1", State: "disabled", Reason: "health check failed: open /data/1/ais/b/x\x1b]0;pwned\x07: input/output error"}}},
+		{ID: "t2", Role: "target", Error: "dial: \x1b[2J"},
+	}}
+	var out strings.Builder
+	if err := showStorage(&out, status, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); strings.ContainsAny(got, "\x1b\x07") || !strings.Contains(got, `x\x1b]0;pwned\x07`) {
+		t.Fatalf("the table:\n%q", got)
+	}
+}
+
+// A get follows a link as the kernel would (fs.protected_symlinks): in
+// a sticky, world-writable directory (/tmp), another user's link is not
+// followed, else it would have the user replace any of its files.
+func TestGetFollowsLinksAsTheKernelDoes(t *testing.T) {
+	shared := os.ModeDir | os.ModeSticky | 0o777
+	for _, c := range []struct {
+		mode                      os.FileMode
+		dirOwner, linkOwner, user uint32
+		want                      bool
+	}{
+		{shared, 0, 1001, 1000, false},   // another user's link in /tmp
+		{shared, 0, 1000, 1000, true},    // the user's own
+		{shared, 1001, 1001, 1000, true}, // the directory owner's
+		{os.ModeDir | 0o777, 0, 1001, 1000, true},
+		{os.ModeDir | os.ModeSticky | 0o755, 0, 1001, 1000, true},
+	} {
+		if got := followAllowed(c.mode, c.dirOwner, c.linkOwner, c.user); got != c.want {
+			t.Errorf("%+v: %v, want %v", c, got, c.want)
+		}
+	}
+}
+
+// The part file of a get fits a file name whatever the object's base
+// name is (255 bytes, which objects may have), and a second interrupt's
+// cleanup removes it.
+func TestGetPartFileOfALongName(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), strings.Repeat("é", 127)+"x") // 255 bytes
+	part, err := createPart(dest)
+	if err != nil {
+		t.Fatalf("the part file of a 255-byte name: %v", err)
+	}
+	part.Close()
+	if len(filepath.Base(part.Name())) > 255 || !utf8.ValidString(part.Name()) {
+		t.Fatalf("the part file's name: %q", filepath.Base(part.Name()))
+	}
+	removeParts()
+	if _, err := os.Stat(part.Name()); !os.IsNotExist(err) {
+		t.Fatalf("the part file after the cleanup: %v, want removed", err)
+	}
+}
+
+// An object whose base name is "-" is written to a file of that name:
+// standard output is for a "-" the user names.
+func TestGetOfAnObjectNamedDash(t *testing.T) {
+	g := newRecordingGateway(t)
+	g.objects["/v1/objects/b/logs/-"] = "log lines"
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := runCLI(t, "get", "ais://b/logs/-"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "-")); err != nil || string(got) != "log lines" {
+		t.Fatalf("the file named -: %q %v", got, err)
+	}
+}
+
+// --non-recursive is of --prefix's selection: with --template or --list
+// it would be ignored, and objects below directories archived.
+func TestArchiveNonRecursiveNeedsAPrefix(t *testing.T) {
+	g := newRecordingGateway(t)
+	for _, selection := range [][]string{{"--template", "img/{0..9}/a.jpg"}, {"--list", "img/a.jpg"}} {
+		args := append([]string{"archive", "bucket", "ais://raw", "ais://raw/x.tar", "--non-recursive"}, selection...)
+		if err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--non-recursive") {
+			t.Errorf("%v: %v, want refused naming --non-recursive", selection, err)
+		}
+	}
+	if sent := g.sent(); len(sent) != 0 {
+		t.Fatalf("requests sent: %v", sent)
 	}
 }

@@ -45,7 +45,7 @@ func printEstimate(e api.DsortEstimate) {
 	fmt.Printf("forecast: %s (extract %s, sort %s, create %s)\n", f.Total.Round(time.Millisecond), f.Extract.Round(time.Millisecond),
 		f.Sort.Round(time.Millisecond), f.Create.Round(time.Millisecond))
 	for _, warning := range e.Warnings {
-		fmt.Printf("warning: %s\n", warning)
+		fmt.Printf("warning: %s\n", printable(warning))
 	}
 }
 

@@ -24,15 +24,22 @@ import (
 const defaultEndpoint = "http://localhost:8080"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
-		// The first Ctrl-C cancels the command; the signals are let go
-		// then, so that a second one ends a command stuck in a read.
-		<-ctx.Done()
-		stop()
+		// The first signal (Ctrl-C, a closed terminal) cancels the
+		// command; a second ends it at once, a command stuck in a read
+		// too, without the part files it was writing.
+		sig := <-signals
+		cancel(fmt.Errorf("%v", sig))
+		<-signals
+		removeParts()
+		os.Exit(130)
 	}()
 	err := newRoot().ExecuteContext(ctx)
-	stop()
+	signal.Stop(signals)
+	cancel(nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ais:", oneLine(err))
 		os.Exit(1)

@@ -262,7 +262,7 @@ func waitRebalance(ctx context.Context, c *api.Client, before, after int64, star
 			return nil
 		}
 		if time.Since(lastLine) > 5*time.Second {
-			fmt.Fprintf(os.Stderr, "waiting for the rebalance: %s\n", strings.Join(pending, "; "))
+			fmt.Fprintf(os.Stderr, "waiting for the rebalance: %s\n", printable(strings.Join(pending, "; ")))
 			lastLine = time.Now()
 		}
 		select {

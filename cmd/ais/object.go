@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
@@ -233,6 +234,9 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	// A symbolic link is written through, as cp and curl -o do: the file
 	// it points to is replaced, the link stays a link.
 	if fi, err := os.Lstat(dest); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if err := mayFollow(dest, fi); err != nil {
+			return err
+		}
 		if real, err := filepath.EvalSymlinks(dest); err == nil {
 			dest = real
 		}
@@ -272,13 +276,62 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	if err != nil {
 		os.Remove(tmp.Name())
 	}
+	parts.Delete(tmp.Name())
 	return err
 }
 
+// mayFollow applies the kernel's rule for links in shared directories
+// (fs.protected_symlinks), which a rename over the link's target would
+// bypass: a link in a sticky, world-writable directory (/tmp) is
+// followed only when it is the user's own or the directory owner's,
+// else another user's link would have the user replace any of its
+// files.
+func mayFollow(link string, fi os.FileInfo) error {
+	dir, err := os.Stat(filepath.Dir(link))
+	if err != nil {
+		return err
+	}
+	linkStat, ok1 := fi.Sys().(*syscall.Stat_t)
+	dirStat, ok2 := dir.Sys().(*syscall.Stat_t)
+	if !ok1 || !ok2 || followAllowed(dir.Mode(), dirStat.Uid, linkStat.Uid, uint32(os.Geteuid())) {
+		return nil
+	}
+	return fmt.Errorf("%s is another user's link in a shared directory (%s): not followed; name another file", link, filepath.Dir(link))
+}
+
+// followAllowed is the rule of mayFollow: a directory's mode and owner, a
+// link's owner, and the user's id.
+func followAllowed(dirMode os.FileMode, dirOwner, linkOwner, user uint32) bool {
+	shared := dirMode&os.ModeSticky != 0 && dirMode.Perm()&0o002 != 0
+	return !shared || linkOwner == user || linkOwner == dirOwner
+}
+
 // createPart makes a new file beside dest with mode 0666, which the
-// kernel narrows by the umask.
+// kernel narrows by the umask. Its name keeps at most 200 bytes of
+// dest's, so that it fits the 255 of a file name whatever dest's is.
 func createPart(dest string) (*os.File, error) {
-	return atomicfile.CreateUnique(filepath.Dir(dest), "."+filepath.Base(dest)+".part-", 0o666)
+	base := filepath.Base(dest)
+	if len(base) > 200 {
+		base = strings.ToValidUTF8(base[:200], "")
+	}
+	part, err := atomicfile.CreateUnique(filepath.Dir(dest), "."+base+".part-", 0o666)
+	if err == nil {
+		parts.Store(part.Name(), true)
+	}
+	return part, err
+}
+
+// parts are the part files being written: a second interrupt, which ends
+// the command at once, removes them (removeParts).
+var parts sync.Map
+
+// removeParts removes the part files being written.
+func removeParts() {
+	parts.Range(func(name, _ any) bool {
+		os.Remove(name.(string))
+		parts.Delete(name)
+		return true
+	})
 }
 
 func newGetCommand() *cobra.Command {
@@ -333,7 +386,9 @@ func newGetCommand() *cobra.Command {
 				return err
 			}
 			defer r.Close()
-			if dest == "-" {
+			// Standard output when named so, not for an object whose base
+			// name is "-".
+			if len(args) == 2 && args[1] == "-" {
 				_, err = io.Copy(os.Stdout, r)
 				return err
 			}

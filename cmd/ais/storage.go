@@ -24,7 +24,11 @@ func newStorageCommand() *cobra.Command {
 		Short: "Show the targets' mountpaths, change them, and validate (scrub) buckets",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return showStorage(cmd.Context(), asJSON)
+			status, err := client().ClusterStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return showStorage(os.Stdout, status, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -33,11 +37,7 @@ func newStorageCommand() *cobra.Command {
 }
 
 // showStorage prints every target's mountpaths with their states.
-func showStorage(ctx context.Context, asJSON bool) error {
-	status, err := client().ClusterStatus(ctx)
-	if err != nil {
-		return err
-	}
+func showStorage(out io.Writer, status *api.ClusterStatus, asJSON bool) error {
 	type row struct {
 		Target     string `json:"target"`
 		Mountpath  string `json:"mountpath"`
@@ -66,16 +66,20 @@ func showStorage(ctx context.Context, asJSON bool) error {
 		}
 	}
 	if asJSON {
-		return printJSON(rows)
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TARGET\tMOUNTPATH\tSTATE\tUSED\tREASON")
 	for _, r := range rows {
 		used := "-"
 		if r.TotalBytes > 0 {
 			used = fmt.Sprintf("%.0f%%", 100*float64(r.UsedBytes)/float64(r.TotalBytes))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Target, r.Mountpath, r.State, used, r.Reason)
+		// A reason may quote a file of an object (a disk's I/O error):
+		// any user's name, shown escaped.
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Target, printable(r.Mountpath), r.State, used, printable(r.Reason))
 	}
 	return w.Flush()
 }
@@ -247,21 +251,22 @@ func showScrub(out io.Writer, report store.ScrubReport, bucket string, asJSON, r
 		}
 	} else {
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "OBJECTS\tOK\tCORRUPT\tREPAIRED\tUNRECOVERABLE\tMISSING COPIES\tMISPLACED\tPARTS\tBAD PARTS")
-		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", report.Objects, report.OK, report.Corrupt, report.Repaired,
-			report.Unrecoverable, report.MissingCopies, report.Misplaced, report.Parts, report.BadParts)
+		fmt.Fprintln(w, "OBJECTS\tOK\tCORRUPT\tREPAIRED\tUNRECOVERABLE\tMISSING COPIES\tMISPLACED\tPARTS\tBAD PARTS\tSKIPPED")
+		fmt.Fprintf(w, "%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", report.Objects, report.OK, report.Corrupt, report.Repaired,
+			report.Unrecoverable, report.MissingCopies, report.Misplaced, report.Parts, report.BadParts, report.Skipped)
 		if err := w.Flush(); err != nil {
 			return err
 		}
-	}
-	if report.Skipped > 0 {
-		fmt.Fprintf(os.Stderr, "ais: warning: %d object(s) of %s could not be checked this time (too many open files, say): scrub again\n", report.Skipped, bucket)
 	}
 	if report.Unrecoverable > 0 {
 		return fmt.Errorf("%d object(s) of %s cannot be recovered", report.Unrecoverable, bucket)
 	}
 	if found := report.Corrupt + report.MissingCopies + report.BadParts; !repaired && found > 0 {
 		return fmt.Errorf("%s needs repairs: %d corrupt, %d missing copies, %d bad parts (run it again with --repair)", bucket, report.Corrupt, report.MissingCopies, report.BadParts)
+	}
+	if report.Skipped > 0 {
+		// Not a clean bill: a script acting on the status scrubs again.
+		return fmt.Errorf("%d object(s) of %s could not be checked this time (too many open files, say): scrub again", report.Skipped, bucket)
 	}
 	return nil
 }
