@@ -29,6 +29,7 @@ import copy
 import fcntl
 import gzip
 import io
+import itertools
 import lzma
 import os
 import random
@@ -311,6 +312,14 @@ class ShardDataset(IterableDataset):
         retry_time: seconds a read is tried again when its node cannot be
             reached (a target restarting); the dataset reads with a copy
             of the client set so, the one given is left as it is.
+        samples_per_epoch: the samples every rank yields in an epoch,
+            exactly (split over its DataLoader workers), as WebDataset's
+            ``with_epoch``: ranks whose shards hold different numbers of
+            samples (dSort cuts shards by size) then take the same steps,
+            and a DDP job does not wait at the end of an epoch for the
+            rank with the most. A rank whose shards run out goes on with
+            them in the next epoch's order; one with more stops at the
+            count. Default: every sample of the rank's shards, once.
 
     Each epoch, the shard list is shuffled (the same way in every process)
     and split: rank r of w takes every w-th shard from r, and DataLoader
@@ -349,10 +358,14 @@ class ShardDataset(IterableDataset):
         rank: Optional[int] = None,
         world_size: Optional[int] = None,
         retry_time: float = DATASET_RETRY_TIME,
+        samples_per_epoch: Optional[int] = None,
     ) -> None:
         super().__init__()
         if shuffle_buffer < 0:
             raise ValueError("shuffle_buffer must be >= 0")
+        if samples_per_epoch is not None and (isinstance(samples_per_epoch, bool) or int(samples_per_epoch) != samples_per_epoch or samples_per_epoch < 1):
+            raise ValueError(f"samples_per_epoch {samples_per_epoch!r}: want a whole number of 1 or more")
+        self.samples_per_epoch = None if samples_per_epoch is None else int(samples_per_epoch)
         self.client = client = _retrying(client, retry_time)
         self.bucket = bucket
         self.template = template
@@ -419,11 +432,11 @@ class ShardDataset(IterableDataset):
                 f"{len(self.shards)} shards of ais://{self.bucket} for {world_size} ranks: rank {len(self.shards)} and up would read none; "
                 "use at least as many shards as ranks (dSort can cut the dataset into more)"
             )
-        if world_size > 1 and len(self.shards) % world_size and not self._warned_uneven:
+        if world_size > 1 and len(self.shards) % world_size and not self._warned_uneven and self.samples_per_epoch is None:
             self._warned_uneven = True
             warnings.warn(
                 f"{len(self.shards)} shards of ais://{self.bucket} over {world_size} ranks: some ranks read one shard more, and the others "
-                "end their epoch first (a DDP job then waits for them): cap the steps of an epoch (a multiple of the ranks is not "
+                "end their epoch first (a DDP job then waits for them): give samples_per_epoch (a multiple of the ranks is not "
                 "enough when shards hold different numbers of samples, as dSort's cut by size do)",
                 stacklevel=2,
             )
@@ -447,20 +460,48 @@ class ShardDataset(IterableDataset):
         else:
             epoch = self.epoch + self._worker_epochs.next(worker)
         shards = self.shards_for(rank, world, worker, workers, epoch=epoch)
-        samples = self._stream(shards)
+        quota = None
+        if self.samples_per_epoch is not None:
+            # This worker's part of the rank's count: the rank's workers
+            # together yield it exactly.
+            quota = self.samples_per_epoch // workers + (1 if worker < self.samples_per_epoch % workers else 0)
+            if quota == 0:
+                return
+            samples = self._cycle(rank, world, worker, workers, epoch)
+        else:
+            samples = self._stream(shards)
         if self.shuffle_buffer > 0:
             rng = random.Random(f"aisgo-samples:{self.seed}:{epoch}:{rank}:{worker}")
             samples = _shuffled(samples, self.shuffle_buffer, rng)
+        yielded = 0
         for sample in samples:
             if self.transform is not None:
                 sample = self.transform(sample)
                 if sample is None:
                     continue
             yield sample
+            yielded += 1
+            if quota is not None and yielded >= quota:
+                return
 
     def _stream(self, shards: Sequence[str]) -> Iterator[Sample]:
         for shard in shards:
             yield from iter_shard(self.client, self.bucket, shard)
+
+    def _cycle(self, rank: int, world: int, worker: int, workers: int, epoch: int) -> Iterator[Sample]:
+        """A worker's samples of an epoch and, once they run out, of the
+        epochs after (their shard orders), for samples_per_epoch."""
+        for e in itertools.count(epoch):
+            mine = self.epoch_shards(e)[rank::world]
+            # A worker past the rank's shards reads one of them: the count
+            # is the rank's, whatever its workers.
+            shards = mine[worker::workers] or [mine[worker % len(mine)]]
+            read = 0
+            for sample in self._stream(shards):
+                read += 1
+                yield sample
+            if read == 0:
+                raise DatasetError(f"the shards of rank {rank} of ais://{self.bucket} hold no samples: samples_per_epoch cannot be met")
 
 
 def _shuffled(samples: Iterator[Sample], size: int, rng: random.Random) -> Iterator[Sample]:

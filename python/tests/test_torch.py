@@ -161,6 +161,33 @@ def test_ranks_split_disjoint_and_cover(client: Client, ds: Dataset, monkeypatch
         assert sorted(got) == sorted(ds.outputs)
 
 
+def test_samples_per_epoch_evens_the_ranks(client: Client, ds: Dataset):
+    # dSort cuts shards by size: the ranks' shards hold different numbers
+    # of samples, and a DDP job would wait at each epoch's end for the
+    # rank with the most. With samples_per_epoch every rank yields exactly
+    # that many, over its workers, going on with its shards when they run
+    # out.
+    counts = []
+    for rank in range(3):
+        d = ShardDataset(client, ds.dst, OUT_TEMPLATE, rank=rank, world_size=3)
+        counts.append(len(keys_of(d)))
+    assert len(set(counts)) > 1, counts  # uneven, or the test shows nothing
+    for n in (min(counts) - 1, max(counts) + 5):
+        for workers in (0, 2):
+            for rank in range(3):
+                d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=5, seed=2, rank=rank, world_size=3, samples_per_epoch=n)
+                d.set_epoch(1)
+                keys = keys_of(DataLoader(d, batch_size=None, num_workers=workers))
+                assert len(keys) == n, (n, workers, rank, len(keys))
+                assert set(keys) <= set(ds.expected)
+    # More workers than a rank's shards: still the count.
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, rank=0, world_size=3, samples_per_epoch=7)
+    assert len(keys_of(DataLoader(d, batch_size=None, num_workers=4))) == 7
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError):
+            ShardDataset(client, ds.dst, OUT_TEMPLATE, samples_per_epoch=bad)
+
+
 def test_seed_and_epoch_fix_the_order(client: Client, ds: Dataset):
     def order(seed, epoch, workers=0):
         d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=64, seed=seed)
