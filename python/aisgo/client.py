@@ -9,7 +9,9 @@ with 307); the client follows these redirects itself, at most
   is not followed: the gateway answers with the owner target's URL) and
   sends its body once, straight to that target. A body is never pushed to a
   gateway that would only redirect it, so a generator or a pipe works and a
-  1 GiB file is sent once;
+  1 GiB file is sent once (but with a token that may put and may not look,
+  whose HEAD is refused: the body then goes to the gateway and, redirected,
+  again to the target, which a generator or a pipe cannot be);
 * a body is re-sent on a later redirect (the cluster map changed meanwhile)
   only when it can be rewound (bytes, a seekable file, a path).
 
@@ -227,21 +229,28 @@ class _Body:
             self._iter = data
         else:
             raise TypeError(f"put data must be bytes, a file object, a path or an iterable of bytes, not {type(data).__name__}")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise ValueError(f"put data: size {size!r}: want a whole number of bytes, 0 or more")
         self.size: Optional[int] = size
         self.rewindable = self._bytes is not None
         if self._bytes is not None:
             self.size = len(self._bytes)
         elif self._file is not None:
+            end: Optional[int] = None
             try:
                 if self._file.seekable():
                     self._start = self._file.tell()
                     end = self._file.seek(0, io.SEEK_END)
                     self._file.seek(self._start)
-                    if self.size is None:
-                        self.size = end - self._start
                     self.rewindable = True
             except (OSError, AttributeError, ValueError):
                 self.rewindable = False
+            if end is not None:
+                # A size that is not the file's would store a part of it,
+                # or fail once sent.
+                if self.size is not None and self.size != end - self._start:
+                    raise ValueError(f"put data: size {self.size}, but the file holds {end - self._start} bytes from its position")
+                self.size = end - self._start
 
     def payload(self) -> Any:
         """What to hand to requests for one hop."""
@@ -252,14 +261,19 @@ class _Body:
         if self._bytes is not None:
             return self._bytes
         if self._file is not None:
-            chunks = _file_chunks(self._file, self.size)
+            # To its end: more than the size announced fails the request
+            # (_SizedChunks), rather than store the first bytes.
+            chunks = _file_chunks(self._file, None)
         else:
             assert self._iter is not None
             chunks = _bytes_chunks(self._iter)
         if self.size is not None:
+            sized = _SizedChunks(chunks, self.size)
             if self.size == 0:
+                for _ in sized:  # raises when the data holds any
+                    pass
                 return b""
-            return _SizedChunks(chunks, self.size)
+            return sized
         return self._counted(chunks)  # sent chunked
 
     def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -896,6 +910,14 @@ class Client:
                 url=_origin(url),
                 sent=False,
             ) from None
+        except requests.exceptions.SSLError as exc:
+            # Not a node away: trying again (or another gateway) would fail
+            # the same way.
+            raise AisError(
+                f"{_origin(url)}: TLS: {_reason(exc)} ({method} {_shown(url)}): is its certificate's CA trusted ($AIS_CLIENT_CA)?",
+                method=method,
+                path=urlsplit(url).path,
+            ) from None
         # requests sends a chunked body (a generator) on a connection of
         # its own, and lets urllib3's refusal through unwrapped.
         except (requests.exceptions.ConnectionError, urllib3.exceptions.NewConnectionError) as exc:
@@ -1226,7 +1248,9 @@ class Client:
                     return url  # the object is not there yet: this node is its owner
                 if isinstance(err, errors.Unauthorized):
                     # May put, may not look (a write-only token): the PUT
-                    # goes to the gateway, which redirects it (or refuses it).
+                    # goes to the gateway, which redirects it (or refuses
+                    # it); a body that cannot be rewound fails then, saying
+                    # so (requests sends no Expect: 100-continue).
                     return url
                 if isinstance(err, errors.Unavailable) and not isinstance(err, errors.NoQuorum):
                     last, busy = err, True
@@ -1510,7 +1534,7 @@ class Client:
             nodes = self.cluster_status().get("nodes", [])
             jobs = [j for n in nodes for j in (n.get("jobs") or []) if j.get("id") == job_id]
             if not jobs:
-                raise errors.NotFound(f"job {job_id} is on no node", kind="job-not-found")
+                raise errors.JobNotFound(f"job {job_id} is on no node", kind="job-not-found")
             targets = {t for j in jobs for t in (j.get("targets") or [])}
             silent = [n for n in nodes if n.get("error") and n.get("id") in targets]
             if any(j.get("running") for j in jobs) or not silent:

@@ -188,6 +188,7 @@ class _WorkerEpochs:
         self._fd: Optional[int] = fd
         self._path = path
         self._trainer: Optional[int] = None  # None: the parent (forked workers)
+        self._owner: Optional[int] = None  # the process that unpickled this copy
         self._lock = threading.Lock()
         self._local: Dict[int, int] = {}
         # Only the maker removes the file: a forked worker's copy would
@@ -199,7 +200,14 @@ class _WorkerEpochs:
         return trainer * 65536 + worker + 1  # never 0, an empty slot
 
     def next(self, worker: int) -> int:
-        trainer = os.getppid() if self._trainer is None else self._trainer
+        # A copy's pickler is the training process of the process that
+        # unpickled it (a spawned worker), not of the processes that one
+        # forks: ranks spawned with a dataset made in their launcher fork
+        # workers of their own, which count apart.
+        if self._trainer is None or os.getpid() != self._owner:
+            trainer = os.getppid()
+        else:
+            trainer = self._trainer
         with self._lock:
             if self._fd is not None:
                 done = self._next_shared(self._key(trainer, worker))
@@ -245,6 +253,7 @@ class _WorkerEpochs:
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self._path = state["path"]
         self._trainer = state["trainer"]
+        self._owner = os.getpid()
         self._lock = threading.Lock()
         self._local = dict(state["counts"])
         try:
@@ -463,8 +472,12 @@ class ShardDataset(IterableDataset):
         quota = None
         if self.samples_per_epoch is not None:
             # This worker's part of the rank's count: the rank's workers
-            # together yield it exactly.
-            quota = self.samples_per_epoch // workers + (1 if worker < self.samples_per_epoch % workers else 0)
+            # that have shards yield it together, exactly (a worker past
+            # its rank's shards would read another's from its start).
+            active = min(workers, len(self.shards[rank::world]))
+            if worker >= active:
+                return
+            quota = self.samples_per_epoch // active + (1 if worker < self.samples_per_epoch % active else 0)
             if quota == 0:
                 return
             samples = self._cycle(rank, world, worker, workers, epoch)
@@ -492,10 +505,7 @@ class ShardDataset(IterableDataset):
         """A worker's samples of an epoch and, once they run out, of the
         epochs after (their shard orders), for samples_per_epoch."""
         for e in itertools.count(epoch):
-            mine = self.epoch_shards(e)[rank::world]
-            # A worker past the rank's shards reads one of them: the count
-            # is the rank's, whatever its workers.
-            shards = mine[worker::workers] or [mine[worker % len(mine)]]
+            shards = self.epoch_shards(e)[rank::world][worker::workers]
             read = 0
             for sample in self._stream(shards):
                 read += 1
@@ -638,13 +648,16 @@ def _checked_stream(reader: Any) -> Any:
     flipped bytes of a stored block as data. The check comes at the end of
     the gzip member (the shard's trailer is read to its end)."""
     buffered = io.BufferedReader(reader, 1 << 16)
-    magic = buffered.peek(6)[:6]
+    head = buffered.peek(10)[:10]
+    magic = head[:6]
     if magic[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=buffered, mode="rb")
     # Through their file readers, which bound what one read inflates
     # (tarfile's stream would inflate a MiB of input whole: a sparse
     # member, gigabytes at once).
-    if magic[:3] == b"BZh":
+    # bzip2's whole header (a block size, then a block's or the end's
+    # magic): a tar's first member may be named "BZh...".
+    if head[:3] == b"BZh" and head[3:4] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9") and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
         return bz2.BZ2File(buffered, mode="rb")
     if magic == b"\xfd7zXZ\x00":
         return lzma.LZMAFile(buffered, mode="rb")

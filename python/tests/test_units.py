@@ -1092,3 +1092,115 @@ def test_a_read_cut_midway_goes_on_from_where_it_stopped():
                 reader.read()
     finally:
         server.shutdown()
+
+
+def test_job_wait_of_an_unknown_job_is_job_not_found():
+    endpoint, shutdown = _serve_json(b'{"nodes": [{"id": "t1", "jobs": []}]}')
+    try:
+        with pytest.raises(aisgo.JobNotFound):
+            aisgo.Client(endpoint).job_wait("bogus", timeout=5)
+    finally:
+        shutdown()
+
+
+def test_put_size_must_be_the_datas():
+    """A size that is not the data's is an error, never a part of the data
+    stored: a file's is checked before anything is sent, a pipe's or a
+    generator's as it is sent."""
+    from aisgo.client import _Body
+
+    with pytest.raises(ValueError, match="holds 1000 bytes"):
+        _Body(io.BytesIO(b"x" * 1000), 100)
+    with pytest.raises(ValueError, match="holds 1000 bytes"):
+        _Body(io.BytesIO(b"x" * 1000), 0)
+    assert _Body(io.BytesIO(b"x" * 1000), 1000).size == 1000
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, data):
+            self._data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            return self._data.readinto(b)
+
+    with pytest.raises(ValueError, match="more than the 100 bytes"):
+        list(_Body(Pipe(b"x" * 1000), 100).payload())
+    with pytest.raises(ValueError, match="more than the 0 bytes"):
+        _Body(iter([b"data"]), 0).payload()
+    assert _Body(iter([]), 0).payload() == b""
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError):
+            _Body(b"", bad)
+
+
+def test_a_tls_failure_is_not_retried_as_a_node_away():
+    """An https endpoint that does not speak TLS (or whose certificate is
+    not trusted) is an error saying so, not a node away tried again."""
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.end_headers()
+
+    server = _serve(Handler)
+    try:
+        c = aisgo.Client(f"https://127.0.0.1:{server.server_address[1]}", retry_time=30)
+        with pytest.raises(aisgo.AisError) as info:
+            c.list_buckets()
+    finally:
+        server.shutdown()
+    assert not isinstance(info.value, aisgo.AisConnectionError)
+    assert "TLS" in str(info.value)
+
+
+def test_a_tar_whose_first_member_is_named_bzh_is_a_tar():
+    from aisgo.torch import _checked_stream
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("BZh9abc.jpg")
+        info.size = 3
+        tf.addfile(info, io.BytesIO(b"img"))
+    buf.seek(0)
+    stream = _checked_stream(buf)
+    with tarfile.open(fileobj=stream, mode="r|") as tf:
+        assert [m.name for m in tf] == ["BZh9abc.jpg"]
+
+
+def test_worker_epochs_of_ranks_spawned_with_the_dataset():
+    """Ranks spawned with a dataset made in their launcher (mp.spawn(main,
+    args=(ds,))) fork workers of their own: each rank's worker 0 is at
+    epoch 0, then 1, whatever the other rank's did."""
+    import multiprocessing
+    import pickle
+
+    from aisgo.torch import _WorkerEpochs
+
+    ctx = multiprocessing.get_context("fork")
+    launcher = _WorkerEpochs()  # kept: its maker removes the file when it goes
+    state = pickle.dumps(launcher)  # as spawn sends it
+    results = ctx.Queue()
+
+    def worker(epochs, q):
+        q.put(epochs.next(0))
+
+    def rank(name, q):
+        epochs = pickle.loads(state)  # unpickled in the rank
+        seen = []
+        for _ in range(2):  # two epochs, a worker forked anew for each
+            inner = ctx.Queue()
+            p = ctx.Process(target=worker, args=(epochs, inner))
+            p.start()
+            seen.append(inner.get(timeout=30))
+            p.join(30)
+        q.put((name, seen))
+
+    ranks = [ctx.Process(target=rank, args=(name, results)) for name in ("r0", "r1")]
+    for p in ranks:
+        p.start()
+    got = dict(results.get(timeout=60) for _ in ranks)
+    for p in ranks:
+        p.join(30)
+    assert got == {"r0": [0, 1], "r1": [0, 1]}, got
