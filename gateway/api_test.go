@@ -520,6 +520,17 @@ func TestListPagesAreStableAndComplete(t *testing.T) {
 	}
 }
 
+// shardETag is an object's ETag, as HEAD gives it.
+func shardETag(t *testing.T, c *gatewaytest.Cluster, name string) string {
+	t.Helper()
+	resp, err := http.Head(c.Primary().URL() + "/v1/objects/shards/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("ETag")
+}
+
 func TestArchPathReadsOneMember(t *testing.T) {
 	c, client := embedded(t)
 	ctx := t.Context()
@@ -555,6 +566,22 @@ func TestArchPathReadsOneMember(t *testing.T) {
 		}
 		if _, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchPath: "b/2.jpg", Offset: 5000}); !errors.Is(err, api.ErrRange) {
 			t.Fatalf("%s: a range past a file's end: %v", ext, err)
+		}
+		// A range held to another version of the shard (If-Range): the
+		// whole file; held to this one, the range.
+		for ifRange, want := range map[string]string{`"another-version"`: strings.Repeat("2", 1002), shardETag(t, c, shard): "22"} {
+			req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/shards/"+shard+"?archpath=b/2.jpg", nil)
+			req.Header.Set("Range", "bytes=1000-1001")
+			req.Header.Set("If-Range", ifRange)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != want {
+				t.Fatalf("%s: a member's range with If-Range %s: %d %q, want %q", ext, ifRange, resp.StatusCode, body[:min(len(body), 10)], want[:min(len(want), 10)])
+			}
 		}
 		if _, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchRegex: "jpg", ArchMode: "suffix", Offset: 10}); !errors.Is(err, api.ErrBadRequest) {
 			t.Fatalf("%s: a range of selected files: %v", ext, err)

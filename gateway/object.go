@@ -687,6 +687,12 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	if fallback && n.servedNewer(w, r, b, name, meta.Stamp) {
 		return
 	}
+	// A range held to another version than this one (If-Range) is not
+	// served, of the object or of a member of it: it would join a resumed
+	// download's first part, so the whole is sent (RFC 9110 13.1.5).
+	if r.Header.Get("Range") != "" && !s3.RangeHolds(r.Header.Get("If-Range"), store.ETagOf(meta), store.ModifiedOf(meta)) {
+		r.Header.Del("Range")
+	}
 	if q.Get(api.QueryArchPath) != "" || q.Get(api.QueryArchRegex) != "" {
 		n.getFromArchive(w, r, b, obj, name)
 		return
@@ -696,10 +702,7 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", "application/octet-stream")
 	start, length, err := int64(0), int64(0), errIgnoreRange
-	// A range held to another version than this one (If-Range) is not
-	// served: it would join a resumed download's first part, so the
-	// whole object is sent (RFC 9110 13.1.5).
-	if spec := r.Header.Get("Range"); spec != "" && s3.RangeHolds(r.Header.Get("If-Range"), store.ETagOf(meta), store.ModifiedOf(meta)) {
+	if spec := r.Header.Get("Range"); spec != "" {
 		start, length, err = parseRange(spec, meta.Size)
 	}
 	if !errors.Is(err, errIgnoreRange) {

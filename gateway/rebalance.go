@@ -405,8 +405,12 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	if err != nil {
 		return false
 	}
-	if rg := r.Header.Get("Range"); rg != "" {
-		req.Header.Set("Range", rg)
+	// The range with the version it is held to: a resumed download must
+	// not get a range of the copy there if it is of another version.
+	for _, header := range []string{"Range", "If-Range"} {
+		if v := r.Header.Get(header); v != "" {
+			req.Header.Set(header, v)
+		}
 	}
 	// What the read asks for (validation, an archive member) the same.
 	req.URL.RawQuery = r.URL.RawQuery

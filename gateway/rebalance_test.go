@@ -474,6 +474,12 @@ func TestNewOwnerServesTheNewestCopyOnItsWay(t *testing.T) {
 	if _, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3}); err != nil {
 		t.Fatal(err)
 	}
+	resp, err := http.Head(c.Primary().URL() + "/v1/objects/b/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	oldETag := resp.Header.Get("ETag")
 	held.Store(true)
 	if id := c.AddTarget().Node.ID(); id != second {
 		t.Fatalf("the second target is %s, not %s: the test's names are wrong", id, second)
@@ -488,6 +494,20 @@ func TestNewOwnerServesTheNewestCopyOnItsWay(t *testing.T) {
 	c.WaitForMap(4)
 	if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "new" {
 		t.Fatalf("GET from the new owner while both copies are on their way: %q %v, want the overwrite", got, err)
+	}
+	// A resumed download of the old version, relayed from the target that
+	// has the newest copy: the whole overwrite, not its range.
+	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/"+name, nil)
+	req.Header.Set("Range", "bytes=1-")
+	req.Header.Set("If-Range", oldETag)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "new" {
+		t.Fatalf("a range held to the old version (%s), relayed: %d %q, want 200 and the whole overwrite", oldETag, resp.StatusCode, body)
 	}
 }
 
