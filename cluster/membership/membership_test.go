@@ -545,6 +545,38 @@ func TestJoinAtAMembersAddressFailsAtOnce(t *testing.T) {
 	}
 }
 
+// A joiner the gateway cannot reach at the URL it gave is waited for a
+// while (its name not in DNS yet), then the join fails naming the probe.
+func TestJoinAtAURLNobodyAnswersGivesUp(t *testing.T) {
+	defer func(old time.Duration) { membership.JoinProbeWait = old }(membership.JoinProbeWait)
+	membership.JoinProbeWait = 300 * time.Millisecond
+	f := newFixture(t, 1)
+	self := cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9", State: cluster.StateActive}
+	p, err := membership.NewPush(membership.Config{
+		Self: self, Join: f.g1.Current().Map.Nodes[0].URL, Store: &memStore{}, Transport: transport{f.net, "t9"},
+		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second, Now: func() time.Time { return f.now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- p.Start(t.Context(), t.Context()) }()
+	select {
+	case err := <-started:
+		if !membership.ProbeFailed(err) || !strings.Contains(err.Error(), self.URL) {
+			t.Fatalf("a join at a URL nobody answers: %v, want a probe failure naming the URL", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a join at a URL nobody answers waits for ever")
+	}
+	f.net.mu.Lock()
+	joins := len(f.net.joins)
+	f.net.mu.Unlock()
+	if joins < 2 {
+		t.Fatalf("%d joins asked, want the join tried again while it waits", joins)
+	}
+}
+
 // TestApplyTable: each change and what it does, or why it is refused.
 func TestApplyTable(t *testing.T) {
 	base := membership.Snapshot{Map: &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,18 @@ var ErrRefused = errors.New("membership: the node refused the snapshot")
 // ErrProbe marks a joining node that does not answer at the URL it gave,
 // as itself.
 var ErrProbe = errors.New("membership: the joining node does not answer at its URL as itself")
+
+// JoinProbeWait is how long a joiner waits for the gateway to reach it at
+// the URL it gave (its name not in DNS yet, its listener not up); past
+// it, the join fails naming the URL (one nobody can reach).
+var JoinProbeWait = 30 * time.Second
+
+// ProbeFailed reports a join refused because the joiner did not answer
+// at its URL (as a gateway's answer says it: the sentinel does not cross
+// the wire).
+func ProbeFailed(err error) bool {
+	return err != nil && (errors.Is(err, ErrProbe) || strings.Contains(err.Error(), ErrProbe.Error()))
+}
 
 // ErrNoPrimary marks a node that knows no primary to send a change to.
 var ErrNoPrimary = errors.New("membership: no primary gateway in the map")
@@ -577,7 +590,7 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 			// keeps the old one active until the keepalive finds it
 			// silent. A live node under the id fails the join after.
 			p.config.Logger.Warn("waiting for this node's old entry to go offline", "join", url, "err", err)
-		case !errors.Is(err, ErrUnreachable):
+		case !errors.Is(err, ErrUnreachable), ProbeFailed(err) && time.Since(started) >= JoinProbeWait:
 			return fmt.Errorf("join %s: %w", url, err)
 		default:
 			p.config.Logger.Info("waiting for the cluster", "join", url, "err", err)
