@@ -523,7 +523,8 @@ func (r refusePulls) RoundTrip(req *http.Request) (*http.Response, error) {
 // by its digest: the node takes it as that body; a digest of another it
 // refuses (412), and the sender sends the body.
 func TestMetasyncTakesADigestOfTheBodyTaken(t *testing.T) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, KeepaliveInterval: 50 * time.Millisecond})
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		KeepaliveInterval: 50 * time.Millisecond, KeepaliveTimeout: 500 * time.Millisecond})
 	target := c.Targets()[0]
 	var digest string
 	for deadline := time.Now().Add(10 * time.Second); digest == ""; time.Sleep(20 * time.Millisecond) {
@@ -548,8 +549,15 @@ func TestMetasyncTakesADigestOfTheBodyTaken(t *testing.T) {
 	if status := send("0123abcd"); status != http.StatusPreconditionFailed {
 		t.Fatalf("a push of another digest: %d, want 412", status)
 	}
-	// The keepalive goes on: the target stays active.
-	time.Sleep(300 * time.Millisecond)
+	// The keepalive rounds send the digest alone, and keep the target
+	// active past the keepalive timeout.
+	before := gateway.DigestsTaken(target.Node)
+	time.Sleep(time.Second) // past the keepalive timeout
+	for deadline := time.Now().Add(10 * time.Second); gateway.DigestsTaken(target.Node)-before < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d keepalive pushes taken by their digest, want the rounds to send it", gateway.DigestsTaken(target.Node)-before)
+		}
+	}
 	if n, _ := c.Primary().Node.Map().Node(target.Node.ID()); n.State != cluster.StateActive {
 		t.Fatalf("the target is %s after digest pushes", n.State)
 	}

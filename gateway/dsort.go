@@ -590,6 +590,12 @@ func (n *Node) handleDsortCreate(w http.ResponseWriter, r *http.Request) {
 // handleDsortRegistry answers a target's question about a job it
 // finished: the registry's entry (see settleFinishedMarks).
 func (n *Node) handleDsortRegistry(w http.ResponseWriter, r *http.Request) {
+	// A gateway catching up may not have the job yet: its "not found"
+	// would have the target forget a mark it still needs.
+	if err := n.requireGateway(); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	id := r.PathValue("id")
 	if err := pipeline.ValidateJobID(id); err != nil {
 		n.writeError(w, r, dsortError(err))

@@ -149,6 +149,9 @@ func TakenDigest(n *Node) string {
 	return ""
 }
 
+// DigestsTaken counts the metasync pushes a node took by their digest.
+func DigestsTaken(n *Node) int64 { return n.digestsTaken.Load() }
+
 // RegisteredJob returns a job's entry in the node's registry.
 func RegisteredJob(n *Node, id string) (membership.Job, bool) { return n.registeredJob(id) }
 

@@ -261,7 +261,7 @@ func (n *Node) settleFinishedMarks(ctx context.Context) {
 	ticker := time.NewTicker(n.config.KeepaliveInterval)
 	defer ticker.Stop()
 	recover := false // a recovery to run, or to try again
-	var orphansTried time.Time
+	var orphansTried, recoverTried time.Time
 	for {
 		for _, id := range n.worker.FinishedJobs() {
 			// Targets hold no registry: the primary's word.
@@ -277,13 +277,18 @@ func (n *Node) settleFinishedMarks(ctx context.Context) {
 			j, err := n.peer.RegisteredJob(call, primary, id)
 			cancel()
 			switch {
+			case errors.Is(err, api.ErrJobNotFound):
+				// Removed from the registry (or pruned, ended long ago):
+				// nothing left to settle.
+				n.worker.ForgetFinished(id)
+				continue
 			case err != nil:
-				if !errors.Is(err, api.ErrJobNotFound) && ctx.Err() == nil {
-					n.logger.Debug("ask the primary about a dsort job finished here", "job", id, "err", err)
-				}
-				if err := ctx.Err(); err != nil {
+				if ctx.Err() != nil {
 					return
 				}
+				// Not answered (an older primary, one away): the next
+				// round asks again, not every mark now.
+				n.logger.Debug("ask the primary about a dsort job finished here", "job", id, "err", err)
 			case j.State == membership.JobRunning:
 			case j.State == membership.JobAborted:
 				if err := n.worker.Unfinish(id); err != nil {
@@ -295,8 +300,12 @@ func (n *Node) settleFinishedMarks(ctx context.Context) {
 			case j.State == membership.JobFinished:
 				n.worker.ForgetFinished(id)
 			}
+			if err != nil {
+				break
+			}
 		}
-		if recover {
+		if recover && time.Since(recoverTried) >= recoverRetry {
+			recoverTried = time.Now()
 			if err := n.worker.Recover(ctx); err != nil {
 				n.logger.Warn("remove the shards of a dsort job recorded aborted: tried again later", "err", err)
 			} else {

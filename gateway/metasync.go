@@ -43,6 +43,7 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		msg = taken.msg
+		n.digestsTaken.Add(1)
 	} else {
 		data, err := readBodyUpTo(r, peer.MaxAnswer)
 		if err == nil && len(data) > 0 {

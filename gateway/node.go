@@ -360,6 +360,8 @@ type Node struct {
 	// taken is the last metasync body this node took, for a push that
 	// names it by its digest alone.
 	taken atomic.Pointer[takenPush]
+	// digestsTaken counts the pushes taken by their digest alone.
+	digestsTaken atomic.Int64
 
 	// background loops end when stop is called.
 	stop  context.CancelFunc

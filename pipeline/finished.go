@@ -112,13 +112,14 @@ func (j *targetJob) markFinished() {
 			err = atomicfile.Write(mark, append(append(append(bucket, '\n'), attempt...), '\n'), 0o644)
 		}
 	}
-	if err == nil {
-		err = atomicfile.SyncDir(j.workDir)
-	}
 	if err != nil {
 		j.logger.Warn("dsort job's finished mark not made: a restart before the registry records its end counts this target's shards lost", "err", err)
 		j.dropJournal()
 		return
+	}
+	if err := atomicfile.SyncDir(j.workDir); err != nil {
+		// Made, maybe not durably: kept track of all the same.
+		j.logger.Warn("dsort job's finished mark not synced", "err", err)
 	}
 	w := j.w
 	w.mu.Lock()
@@ -213,6 +214,10 @@ func (w *Worker) Unfinish(id string) error {
 	}
 	dir := filepath.Dir(mark.path)
 	journal := filepath.Join(dir, "dsort-"+id+".journal")
+	if _, err := os.Lstat(journal); err == nil {
+		// Another attempt's list: not to be replaced by this one.
+		return fmt.Errorf("dsort job %s: a journal of it is there already (%s): its mark is kept", id, filepath.Base(journal))
+	}
 	if err := pathsafe.Rename(dir, mark.path, journal); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("dsort job %s: take back its finished mark: %w", id, err)
 	}
@@ -220,5 +225,10 @@ func (w *Worker) Unfinish(id string) error {
 		return fmt.Errorf("dsort job %s: take back its finished mark: %w", id, err)
 	}
 	delete(w.mu.finished, id)
+	// Forgotten (its stats too): Recover takes a job it knows for one
+	// that runs or finished here.
+	if j, known := w.mu.jobs[id]; known && j.stats().Done() {
+		delete(w.mu.jobs, id)
+	}
 	return nil
 }

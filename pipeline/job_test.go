@@ -1450,6 +1450,25 @@ func TestFinishedJobOutlivesARestart(t *testing.T) {
 	if written == 0 {
 		t.Fatal("the job wrote nothing")
 	}
+	// A recovery that read the job's journal just before it became the
+	// mark (a recovery while the node serves) leaves a job it knows
+	// finished alone.
+	marks, _ := filepath.Glob(filepath.Join(c.workDirs["t1"], "dsort-*.finished"))
+	if len(marks) != 1 {
+		t.Fatalf("finished marks %v, want one", marks)
+	}
+	mark, _ := os.ReadFile(marks[0])
+	journal := strings.TrimSuffix(marks[0], ".finished") + ".journal"
+	if err := os.WriteFile(journal, mark, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.workers["t1"].Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.outputs("dst")); n != written {
+		t.Fatalf("%d of the finished job's %d shards left after a recovery in service", n, written)
+	}
+	os.Remove(journal)
 	restart := func() *pipeline.Worker {
 		w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: c.workDirs["t1"]})
 		if err != nil {
@@ -1477,6 +1496,19 @@ func TestFinishedJobOutlivesARestart(t *testing.T) {
 	if got := w.FinishedJobs(); !slices.Equal(got, []string{id}) {
 		t.Fatalf("finished jobs %v, want %s", got, id)
 	}
+	// It does not run again, a later attempt neither.
+	if err := w.Init(ctx, pipeline.JobInit{ID: id, Attempt: 1, Spec: baseSpec("in-{0..3}.tar", "out-{000..999}.tar"), Map: c.smap}); !errors.Is(err, pipeline.ErrJobExists) {
+		t.Fatalf("an attempt of a job finished before the restart: %v, want refused", err)
+	}
+	// A journal of another attempt there: the mark is not taken back
+	// over it.
+	if err := os.WriteFile(journal, []byte("\"ais://dst\"\n{\"attempt\":1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Unfinish(id); err == nil {
+		t.Fatal("a mark taken back over another attempt's journal")
+	}
+	os.Remove(journal)
 	// Recorded aborted after all: the shards go, and the mark.
 	if err := w.Unfinish(id); err != nil {
 		t.Fatal(err)

@@ -350,6 +350,11 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		cancel(nil)
 		return fmt.Errorf("%w: %s", ErrJobExists, init.ID)
 	}
+	if _, finished := w.mu.finished[init.ID]; finished {
+		// Finished here before a restart: it does not run again.
+		cancel(nil)
+		return fmt.Errorf("%w: %s finished here; it does not run again", ErrJobExists, init.ID)
+	}
 	w.mu.jobs[init.ID] = j
 	w.pruneEnded()
 	// A job whose coordinator never calls again (its start failed, its
@@ -971,11 +976,15 @@ journals:
 		id := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "dsort-"), ".journal")
 		// A job running here now (a recovery tried again while the node
 		// serves) is no interrupted one: its journal and output stay.
+		// A job known here and not aborted is no interrupted one: running
+		// (a recovery tried again while the node serves), or finished
+		// (its journal, read above, became its mark since): its output
+		// stays. (Unfinish forgets a job it takes back.)
 		w.mu.Lock()
-		job, running := w.mu.jobs[id]
-		running = running && !job.stats().Done() // (ended jobs stay listed a while)
+		job, known := w.mu.jobs[id]
+		_, marked := w.mu.finished[id]
 		w.mu.Unlock()
-		if running {
+		if known && !job.stats().Aborted || marked {
 			continue
 		}
 		// The attempts that wrote here: a later one's copies, written
@@ -1018,7 +1027,7 @@ journals:
 			}
 		}
 		w.config.Logger.Warn("removed the output of a dsort job interrupted by a restart", "journal", e.Name(), "shards", removed)
-		if err := pathsafe.Remove(dir, path); err != nil {
+		if err := pathsafe.Remove(dir, path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
