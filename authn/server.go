@@ -212,7 +212,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if throttled() {
 		return
 	}
-	if !s.throttle.enter(address) {
+	if !s.throttle.enter(r.Context(), address, loginQueueWait) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, fmt.Errorf("authn: %d logins from this address are under way already: retry", maxAddressLogins))
 		return
@@ -241,8 +241,8 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, ErrLogin) {
 			now := s.cfg.Now()
-			s.throttle.failed(key, freeFailures, now)
-			s.throttle.failed(address, freeAddressFailures, now)
+			s.throttle.failed(key, freeFailures, 0, now)
+			s.throttle.failed(address, freeAddressFailures, addressDecay, now)
 		}
 		s.cfg.Logger.Warn("authn: login refused", "user", user, "remote", r.RemoteAddr, "err", err)
 		writeError(w, 0, err)

@@ -474,7 +474,7 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 		if k.User != user {
 			continue
 		}
-		s.revokeKeyLocked(k)
+		s.revokeKeyLocked(k, false)
 		if u == nil || dropKeys {
 			delete(s.st.S3Keys, access)
 			continue
@@ -536,7 +536,7 @@ func (s *Service) Revoke(token string, keys bool) error {
 		for access, k := range s.st.S3Keys {
 			if k.MadeWith == c.ID {
 				delete(s.st.S3Keys, access)
-				s.revokeKeyLocked(k)
+				s.revokeKeyLocked(k, false)
 			}
 		}
 	}
@@ -698,20 +698,22 @@ func (s *Service) DeleteS3Key(access string) error {
 		return fmt.Errorf("%w: S3 key %q", ErrNotFound, access)
 	}
 	delete(s.st.S3Keys, access)
-	s.revokeKeyLocked(key)
+	s.revokeKeyLocked(key, true)
 	s.changed()
 	return s.save()
 }
 
 // revokeKeyLocked revokes an S3 key's tokens: its own and those made for
-// one cluster each. The caller holds mu.
-func (s *Service) revokeKeyLocked(k *S3Key) {
+// one cluster each. A key deleted (not issued again by an admin's change)
+// counts among its user's keys until its own token expires (KeyOf). The
+// caller holds mu.
+func (s *Service) revokeKeyLocked(k *S3Key, deleted bool) {
 	for _, token := range append([]string{k.Token}, slices.Collect(maps.Values(k.ClusterTokens))...) {
 		if err := s.revokeLocked(token); err != nil {
 			s.cfg.Logger.Warn("revoke a token of an S3 key", "user", k.User, "access_key", k.AccessKey, "err", err)
 			continue
 		}
-		if c, err := s.cfg.Keys.Parse(token); err == nil {
+		if c, err := s.cfg.Keys.Parse(token); err == nil && deleted && token == k.Token {
 			if r, ok := s.st.Revoked[c.ID]; ok {
 				r.KeyOf = k.User
 				s.st.Revoked[c.ID] = r

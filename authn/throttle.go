@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"sync"
@@ -32,8 +33,11 @@ type loginFailures struct {
 const (
 	freeFailures = 5
 	// freeAddressFailures are the failed logins of one address, of any
-	// users, before its attempts wait.
+	// users, before its attempts wait; its count drops by one each
+	// addressDecay, so that the typos of many users behind one NAT do
+	// not add up to a lockout.
 	freeAddressFailures = 50
+	addressDecay        = 30 * time.Second
 	// maxAddressLogins are the logins of one address under way at once.
 	maxAddressLogins = 4
 	maxLoginDelay    = 15 * time.Minute
@@ -61,19 +65,31 @@ func throttleKey(user, remoteAddr string) string {
 // empty).
 func addressKey(remoteAddr string) string { return throttleKey("", remoteAddr) }
 
-// enter admits a login of an address, unless it has maxAddressLogins
-// under way; leave ends it.
-func (t *loginThrottle) enter(address string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.pending == nil {
-		t.pending = map[string]int{}
+// enter admits a login of an address once it has fewer than
+// maxAddressLogins under way, waiting up to wait (or ctx) for one to
+// end; leave ends it.
+func (t *loginThrottle) enter(ctx context.Context, address string, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		t.mu.Lock()
+		if t.pending == nil {
+			t.pending = map[string]int{}
+		}
+		if t.pending[address] < maxAddressLogins {
+			t.pending[address]++
+			t.mu.Unlock()
+			return true
+		}
+		t.mu.Unlock()
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	if t.pending[address] >= maxAddressLogins {
-		return false
-	}
-	t.pending[address]++
-	return true
 }
 
 func (t *loginThrottle) leave(address string) {
@@ -95,8 +111,9 @@ func (t *loginThrottle) wait(key string, now time.Time) time.Duration {
 }
 
 // failed counts a failed login of a key that has free failures before
-// its attempts wait.
-func (t *loginThrottle) failed(key string, free int, now time.Time) {
+// its attempts wait; decay, when not zero, takes one failure off the
+// count for each time it passed since the last.
+func (t *loginThrottle) failed(key string, free int, decay time.Duration, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.failures == nil {
@@ -120,8 +137,11 @@ func (t *loginThrottle) failed(key string, free int, now time.Time) {
 		f = &loginFailures{}
 		t.failures[key] = f
 	}
-	if now.Sub(f.last) > throttleForget {
+	switch {
+	case now.Sub(f.last) > throttleForget:
 		f.count = 0
+	case decay > 0 && !f.last.IsZero():
+		f.count = max(0, f.count-int(now.Sub(f.last)/decay))
 	}
 	f.count++
 	f.last = now
