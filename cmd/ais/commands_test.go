@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -953,5 +954,57 @@ func TestArchiveNonRecursiveNeedsAPrefix(t *testing.T) {
 	}
 	if sent := g.sent(); len(sent) != 0 {
 		t.Fatalf("requests sent: %v", sent)
+	}
+}
+
+// A get through a chain of links follows each as the kernel would: one
+// link's target may be another user's link in a shared directory, not to
+// be followed either.
+func TestGetThroughAChainOfLinks(t *testing.T) {
+	g := newRecordingGateway(t)
+	g.objects["/v1/objects/b/x"] = "new"
+	home, shared := t.TempDir(), t.TempDir()
+	if err := os.Chmod(shared, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(home, "real.bin")
+	os.WriteFile(real, []byte("old"), 0o644)
+	middle := filepath.Join(shared, "latest.bin")
+	if err := os.Symlink(real, middle); err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(home, "latest")
+	if err := os.Symlink(middle, first); err != nil {
+		t.Fatal(err)
+	}
+	// The user's own links: followed to the end.
+	if err := runCLI(t, "get", "ais://b/x", first); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(real); string(got) != "new" {
+		t.Fatalf("the end of a chain of the user's links: %q, want the object", got)
+	}
+	if os.Geteuid() != 0 {
+		t.Log("not root: another user's link in the chain is not tried")
+		return
+	}
+	if err := os.Lchown(middle, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCLI(t, "get", "ais://b/x", first); err == nil || !strings.Contains(err.Error(), "another user's link") {
+		t.Fatalf("a chain through another user's link in a shared directory: %v, want refused", err)
+	}
+}
+
+// A closed terminal cancels a command, unless it was started to outlive
+// it (nohup ignores the hangup).
+func TestHangupCancelsUnlessIgnored(t *testing.T) {
+	if !slices.Contains(interrupts(), os.Signal(syscall.SIGHUP)) {
+		t.Fatal("a hangup does not cancel a command")
+	}
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	if slices.Contains(interrupts(), os.Signal(syscall.SIGHUP)) {
+		t.Fatal("a command under nohup is cancelled by the hangup")
 	}
 }

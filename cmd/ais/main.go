@@ -26,7 +26,7 @@ const defaultEndpoint = "http://localhost:8080"
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(signals, interrupts()...)
 	go func() {
 		// The first signal (Ctrl-C, a closed terminal) cancels the
 		// command; a second ends it at once, a command stuck in a read
@@ -44,6 +44,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ais:", oneLine(err))
 		os.Exit(1)
 	}
+}
+
+// interrupts are the signals that cancel a command: a closed terminal's
+// too, unless the command was started to outlive it (nohup ignores it).
+func interrupts() []os.Signal {
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // oneLine keeps an error message on one line; an untrusted certificate

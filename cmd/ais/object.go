@@ -233,14 +233,11 @@ func collect(src, name string) (files []localFile, skipped int, err error) {
 func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	// A symbolic link is written through, as cp and curl -o do: the file
 	// it points to is replaced, the link stays a link.
-	if fi, err := os.Lstat(dest); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-		if err := mayFollow(dest, fi); err != nil {
-			return err
-		}
-		if real, err := filepath.EvalSymlinks(dest); err == nil {
-			dest = real
-		}
+	real, err := followLinks(dest)
+	if err != nil {
+		return err
 	}
+	dest = real
 	// A file its owner made read-only is not replaced behind its back
 	// (the rename needs only the directory's permission).
 	if fi, err := os.Stat(dest); err == nil && fi.Mode().IsRegular() && syscall.Access(dest, 2 /* W_OK */) != nil {
@@ -278,6 +275,32 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	}
 	parts.Delete(tmp.Name())
 	return err
+}
+
+// followLinks resolves dest's chain of links, link by link, each under
+// mayFollow: the kernel would check every link of the chain, a rename
+// over its end none. A path that is no link is dest itself.
+func followLinks(dest string) (string, error) {
+	for hops := 0; ; hops++ {
+		fi, err := os.Lstat(dest)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return dest, nil
+		}
+		if hops == 40 {
+			return "", fmt.Errorf("%s: too many links", dest)
+		}
+		if err := mayFollow(dest, fi); err != nil {
+			return "", err
+		}
+		target, err := os.Readlink(dest)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(dest), target)
+		}
+		dest = target
+	}
 }
 
 // mayFollow applies the kernel's rule for links in shared directories
