@@ -213,6 +213,7 @@ class _Body:
         self._iter: Optional[Iterable[bytes]] = None
         self._bytes: Optional[bytes] = None
         self._start = 0
+        self._snapshot = False  # a seekable file's size, read exactly
         self.sent = False
         self.count: Optional[int] = None
         if data is None:
@@ -251,6 +252,9 @@ class _Body:
                 if self.size is not None and self.size != end - self._start:
                     raise ValueError(f"put data: size {self.size}, but the file holds {end - self._start} bytes from its position")
                 self.size = end - self._start
+                # Its bytes as of now: a file still growing (a log) is
+                # stored as it was, as before.
+                self._snapshot = True
 
     def payload(self) -> Any:
         """What to hand to requests for one hop."""
@@ -261,9 +265,10 @@ class _Body:
         if self._bytes is not None:
             return self._bytes
         if self._file is not None:
-            # To its end: more than the size announced fails the request
-            # (_SizedChunks), rather than store the first bytes.
-            chunks = _file_chunks(self._file, None)
+            # A pipe to its end: more than the size announced fails the
+            # request (_SizedChunks), rather than store the first bytes. A
+            # seekable file's size was checked: that many bytes.
+            chunks = _file_chunks(self._file, self.size if self._snapshot else None)
         else:
             assert self._iter is not None
             chunks = _bytes_chunks(self._iter)

@@ -470,6 +470,7 @@ class ShardDataset(IterableDataset):
             epoch = self.epoch + self._worker_epochs.next(worker)
         shards = self.shards_for(rank, world, worker, workers, epoch=epoch)
         quota = None
+        pass_size = [0]  # the samples of one pass over the worker's shards, once known
         if self.samples_per_epoch is not None:
             # This worker's part of the rank's count: the rank's workers
             # that have shards yield it together, exactly (a worker past
@@ -480,17 +481,24 @@ class ShardDataset(IterableDataset):
             quota = self.samples_per_epoch // active + (1 if worker < self.samples_per_epoch % active else 0)
             if quota == 0:
                 return
-            samples = self._cycle(rank, world, worker, workers, epoch)
+            samples = self._cycle(rank, world, worker, workers, epoch, pass_size)
         else:
             samples = self._stream(shards)
         if self.shuffle_buffer > 0:
             rng = random.Random(f"aisgo-samples:{self.seed}:{epoch}:{rank}:{worker}")
             samples = _shuffled(samples, self.shuffle_buffer, rng)
-        yielded = 0
+        yielded = dropped = 0
         for sample in samples:
             if self.transform is not None:
                 sample = self.transform(sample)
                 if sample is None:
+                    dropped += 1
+                    # Every sample of two passes over the worker's shards
+                    # dropped: the count would never be met.
+                    if quota is not None and yielded == 0 and pass_size[0] and dropped >= 2 * pass_size[0]:
+                        raise DatasetError(
+                            f"the transform dropped every sample of rank {rank}'s shards of ais://{self.bucket}: samples_per_epoch cannot be met"
+                        )
                     continue
             yield sample
             yielded += 1
@@ -501,7 +509,7 @@ class ShardDataset(IterableDataset):
         for shard in shards:
             yield from iter_shard(self.client, self.bucket, shard)
 
-    def _cycle(self, rank: int, world: int, worker: int, workers: int, epoch: int) -> Iterator[Sample]:
+    def _cycle(self, rank: int, world: int, worker: int, workers: int, epoch: int, pass_size: List[int]) -> Iterator[Sample]:
         """A worker's samples of an epoch and, once they run out, of the
         epochs after (their shard orders), for samples_per_epoch."""
         for e in itertools.count(epoch):
@@ -510,6 +518,8 @@ class ShardDataset(IterableDataset):
             for sample in self._stream(shards):
                 read += 1
                 yield sample
+            if not pass_size[0]:
+                pass_size[0] = read  # the samples of one pass
             if read == 0:
                 raise DatasetError(f"the shards of rank {rank} of ais://{self.bucket} hold no samples: samples_per_epoch cannot be met")
 

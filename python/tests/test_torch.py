@@ -190,6 +190,10 @@ def test_samples_per_epoch_evens_the_ranks(client: Client, ds: Dataset):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
             ShardDataset(client, ds.dst, OUT_TEMPLATE, samples_per_epoch=bad)
+    # A transform that drops every sample: an error, not a loop for ever.
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=5, rank=0, world_size=world, samples_per_epoch=7, transform=lambda s: None)
+    with pytest.raises(aisgo.DatasetError, match="dropped every sample"):
+        list(d)
 
 
 def test_seed_and_epoch_fix_the_order(client: Client, ds: Dataset):

@@ -1114,6 +1114,13 @@ def test_put_size_must_be_the_datas():
     with pytest.raises(ValueError, match="holds 1000 bytes"):
         _Body(io.BytesIO(b"x" * 1000), 0)
     assert _Body(io.BytesIO(b"x" * 1000), 1000).size == 1000
+    # A file still growing (a log) is stored as it was when the put began.
+    growing = io.BytesIO(b"x" * 1000)
+    body = _Body(growing)
+    growing.seek(0, io.SEEK_END)
+    growing.write(b"y" * 500)
+    growing.seek(0)
+    assert b"".join(body.payload()) == b"x" * 1000
 
     class Pipe(io.RawIOBase):
         def __init__(self, data):
