@@ -907,6 +907,16 @@ func TestLoginsOfOneAddressAreBounded(t *testing.T) {
 	if s.throttle.enter(t.Context(), addressKey("198.51.100.7:1"), 50*time.Millisecond) {
 		t.Error("a login admitted past the address's at once, none ending")
 	}
+	// As many wait as may run; one more is refused at once, not queued.
+	s.throttle.mu.Lock()
+	s.throttle.waiting[addressKey("198.51.100.7:1")] = maxAddressLogins
+	s.throttle.mu.Unlock()
+	if s.throttle.enter(t.Context(), addressKey("198.51.100.7:1"), time.Hour) {
+		t.Error("a login admitted past the address's waiting")
+	}
+	s.throttle.mu.Lock()
+	delete(s.throttle.waiting, addressKey("198.51.100.7:1"))
+	s.throttle.mu.Unlock()
 	s.throttle.mu.Lock()
 	delete(s.throttle.pending, addressKey("198.51.100.7:1"))
 	s.throttle.mu.Unlock()
@@ -936,6 +946,16 @@ func TestAddressFailuresDecay(t *testing.T) {
 	th.failed(address, freeAddressFailures, addressDecay, now)
 	if th.wait(address, now) != 0 {
 		t.Fatal("an address's failures of half an hour ago still hold its logins")
+	}
+	// Failures closer together than the decay's interval still decay at
+	// its rate: one every 29 s adds up no more than it goes.
+	var steady loginThrottle
+	for i := range 500 {
+		now = now.Add(29 * time.Second)
+		steady.failed(address, freeAddressFailures, addressDecay, now)
+		if steady.wait(address, now) != 0 {
+			t.Fatalf("a failure every 29 s holds the address's logins after %d of them", i+1)
+		}
 	}
 }
 

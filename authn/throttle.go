@@ -20,14 +20,19 @@ import (
 type loginThrottle struct {
 	mu       sync.Mutex
 	failures map[string]*loginFailures
-	// pending are the logins of each address under way.
-	pending map[string]int
+	// pending are the logins of each address under way; waiting, those
+	// waiting for one of them to end.
+	pending, waiting map[string]int
 }
 
 type loginFailures struct {
 	count int
 	until time.Time // no attempt before
 	last  time.Time
+	// decayed is when the count last lost a failure to the decay: it
+	// moves by whole intervals, so that failures closer together than
+	// one still decay at its rate.
+	decayed time.Time
 }
 
 const (
@@ -68,27 +73,49 @@ func addressKey(remoteAddr string) string { return throttleKey("", remoteAddr) }
 // enter admits a login of an address once it has fewer than
 // maxAddressLogins under way, waiting up to wait (or ctx) for one to
 // end; leave ends it.
+// As many wait as may be under way; more are refused at once.
 func (t *loginThrottle) enter(ctx context.Context, address string, wait time.Duration) bool {
-	deadline := time.Now().Add(wait)
-	for {
+	t.mu.Lock()
+	if t.pending == nil {
+		t.pending, t.waiting = map[string]int{}, map[string]int{}
+	}
+	if t.pending[address] < maxAddressLogins {
+		t.pending[address]++
+		t.mu.Unlock()
+		return true
+	}
+	if t.waiting[address] >= maxAddressLogins {
+		t.mu.Unlock()
+		return false
+	}
+	t.waiting[address]++
+	t.mu.Unlock()
+	defer func() {
 		t.mu.Lock()
-		if t.pending == nil {
-			t.pending = map[string]int{}
+		if t.waiting[address]--; t.waiting[address] <= 0 {
+			delete(t.waiting, address)
 		}
+		t.mu.Unlock()
+	}()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		case <-tick.C:
+		}
+		t.mu.Lock()
 		if t.pending[address] < maxAddressLogins {
 			t.pending[address]++
 			t.mu.Unlock()
 			return true
 		}
 		t.mu.Unlock()
-		if time.Now().After(deadline) {
-			return false
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
 	}
 }
 
@@ -139,9 +166,13 @@ func (t *loginThrottle) failed(key string, free int, decay time.Duration, now ti
 	}
 	switch {
 	case now.Sub(f.last) > throttleForget:
-		f.count = 0
-	case decay > 0 && !f.last.IsZero():
-		f.count = max(0, f.count-int(now.Sub(f.last)/decay))
+		f.count, f.decayed = 0, now
+	case decay > 0 && !f.decayed.IsZero():
+		n := now.Sub(f.decayed) / decay
+		f.count = max(0, f.count-int(n))
+		f.decayed = f.decayed.Add(n * decay)
+	default:
+		f.decayed = now
 	}
 	f.count++
 	f.last = now

@@ -490,6 +490,18 @@ func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, dsortError(fmt.Errorf("%w: %s", pipeline.ErrJobRunning, id)))
 		return
 	}
+	if j, ok := n.registeredJob(id); ok && j.State == membership.JobAborted {
+		// A target offline may hold shards of the job that only its
+		// finished mark lists: back, it asks the registry, which must
+		// still say aborted for them to go.
+		m := n.currentMap()
+		for _, t := range j.Targets {
+			if node, inMap := m.Node(t); inMap && node.State == cluster.StateOffline {
+				n.writeError(w, r, fmt.Errorf("%w: dsort job %s: target %s is offline and may hold shards of the aborted job: remove the job once it is back (or out of the cluster)", api.ErrConflict, id, t))
+				return
+			}
+		}
+	}
 	found := false
 	if err := n.coordinator.Remove(id); err == nil {
 		found = true

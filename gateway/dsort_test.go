@@ -474,6 +474,11 @@ func TestTargetBackFromAnAbortedSettleRemovesItsShards(t *testing.T) {
 	if j.State != membership.JobAborted || !strings.Contains(j.Cause, victim.Node.ID()) {
 		t.Fatalf("the job is recorded %s (%s), want aborted naming %s", j.State, j.Cause, victim.Node.ID())
 	}
+	// Not removed while the target that may hold its shards is away: the
+	// registry's word is what has them removed.
+	if err := c.Client().DsortRemove(t.Context(), id); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), victim.Node.ID()) {
+		t.Fatalf("remove of the aborted job while %s is offline: %v, want a conflict naming it", victim.Node.ID(), err)
+	}
 	back := c.Restart(victim)
 	c.WaitForState(back.Node.ID(), cluster.StateActive)
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -489,6 +494,9 @@ func TestTargetBackFromAnAbortedSettleRemovesItsShards(t *testing.T) {
 	}
 	if marks, _ := filepath.Glob(filepath.Join(back.Dir, "work", "dsort-*")); len(marks) != 0 {
 		t.Fatalf("left in the work directory: %v", marks)
+	}
+	if err := c.Client().DsortRemove(t.Context(), id); err != nil {
+		t.Fatalf("remove of the aborted job once its targets are back: %v", err)
 	}
 }
 

@@ -976,15 +976,16 @@ journals:
 		id := strings.TrimSuffix(strings.TrimPrefix(e.Name(), "dsort-"), ".journal")
 		// A job running here now (a recovery tried again while the node
 		// serves) is no interrupted one: its journal and output stay.
-		// A job known here and not aborted is no interrupted one: running
-		// (a recovery tried again while the node serves), or finished
-		// (its journal, read above, became its mark since): its output
-		// stays. (Unfinish forgets a job it takes back.)
+		// A job known here is no interrupted one: running (a recovery
+		// tried again while the node serves), finished (its journal, read
+		// above, became its mark since), or aborted (its own abort drops
+		// its journal; a next attempt may be writing one of the same
+		// name). (Unfinish forgets a job it takes back.)
 		w.mu.Lock()
-		job, known := w.mu.jobs[id]
+		_, known := w.mu.jobs[id]
 		_, marked := w.mu.finished[id]
 		w.mu.Unlock()
-		if known && !job.stats().Aborted || marked {
+		if known || marked {
 			continue
 		}
 		// The attempts that wrote here: a later one's copies, written

@@ -1222,3 +1222,24 @@ func TestPushToAHangingNodeIsBounded(t *testing.T) {
 		t.Fatalf("a push to a hanging node: failed %v after %s", failed, time.Since(start))
 	}
 }
+
+// The probe's wait counts from its first refusal: a join that waited for
+// the gateway before gets the whole wait for its name to resolve.
+func TestProbeWaitCountsFromTheFirstProbeRefusal(t *testing.T) {
+	var w membership.ProbeWait
+	if got := w.FailedFor(fmt.Errorf("%w: no quorum", membership.ErrUnreachable)); got != 0 {
+		t.Fatalf("another error: %v, want 0", got)
+	}
+	probe := fmt.Errorf("%w: node t9 at http://x", membership.ErrProbe)
+	if got := w.FailedFor(probe); got > time.Second {
+		t.Fatalf("the first probe refusal: %v, want its start", got)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := w.FailedFor(probe); got < 20*time.Millisecond {
+		t.Fatalf("a second probe refusal: %v, want the time since the first", got)
+	}
+	w.FailedFor(errors.New("another answer"))
+	if got := w.FailedFor(probe); got >= 20*time.Millisecond {
+		t.Fatalf("a probe refusal after another answer: %v, want counted anew", got)
+	}
+}

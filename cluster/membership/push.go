@@ -61,6 +61,24 @@ func ProbeFailed(err error) bool {
 	return err != nil && (errors.Is(err, ErrProbe) || strings.Contains(err.Error(), ErrProbe.Error()))
 }
 
+// ProbeWait measures how long a join has been refused for its probe
+// alone, from the first such refusal after any other answer (a gateway
+// away or without quorum before does not count).
+type ProbeWait struct{ since time.Time }
+
+// FailedFor notes a join's error and returns how long the probe has
+// failed (0 for another error).
+func (w *ProbeWait) FailedFor(err error) time.Duration {
+	if !ProbeFailed(err) {
+		w.since = time.Time{}
+		return 0
+	}
+	if w.since.IsZero() {
+		w.since = time.Now()
+	}
+	return time.Since(w.since)
+}
+
 // ErrNoPrimary marks a node that knows no primary to send a change to.
 var ErrNoPrimary = errors.New("membership: no primary gateway in the map")
 
@@ -570,6 +588,7 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 		return errors.New("join: no gateway to join through")
 	}
 	started := time.Now()
+	var probing ProbeWait
 	for attempt := 0; ; attempt++ {
 		url := urls[attempt%len(urls)]
 		s, err := p.config.Transport.Join(ctx, url, p.config.Self, uuid)
@@ -590,7 +609,7 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 			// keeps the old one active until the keepalive finds it
 			// silent. A live node under the id fails the join after.
 			p.config.Logger.Warn("waiting for this node's old entry to go offline", "join", url, "err", err)
-		case !errors.Is(err, ErrUnreachable), ProbeFailed(err) && time.Since(started) >= JoinProbeWait:
+		case !errors.Is(err, ErrUnreachable), probing.FailedFor(err) >= JoinProbeWait:
 			return fmt.Errorf("join %s: %w", url, err)
 		default:
 			p.config.Logger.Info("waiting for the cluster", "join", url, "err", err)

@@ -296,11 +296,34 @@ func followLinks(dest string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		// Where the kernel takes it: ".." after a directory that is a
+		// link is that directory's parent (Join would drop both by the
+		// text), and the directories' links are followed under its rule.
+		raw := target
 		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(dest), target)
+			raw = dest[:strings.LastIndex(dest, string(filepath.Separator))+1] + target
 		}
-		dest = target
+		i := strings.LastIndex(raw, string(filepath.Separator))
+		dir, err := kernelDir(cmp.Or(raw[:i+1], "."))
+		if err != nil {
+			return "", err
+		}
+		dest = filepath.Join(dir, raw[i+1:])
 	}
+}
+
+// kernelDir is a directory's path as the kernel resolves it (opened, and
+// named by /proc), without links or "..".
+func kernelDir(dir string) (string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if real, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil {
+		return real, nil
+	}
+	return filepath.EvalSymlinks(dir) // no /proc
 }
 
 // mayFollow applies the kernel's rule for links in shared directories

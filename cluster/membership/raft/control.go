@@ -355,14 +355,14 @@ func openBolt(path string) (store *raftboltdb.BoltStore, err error) {
 func (c *Control) join(ctx context.Context) error {
 	delay := 100 * time.Millisecond
 	self := c.config.Self
-	started := time.Now()
+	var probing membership.ProbeWait
 	for {
 		_, err := c.config.Transport.Join(ctx, c.config.Join, self, c.savedUUID())
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, membership.ErrUnreachable) && !errors.Is(err, ErrNoQuorum) ||
-			membership.ProbeFailed(err) && time.Since(started) >= membership.JoinProbeWait {
+			probing.FailedFor(err) >= membership.JoinProbeWait {
 			return fmt.Errorf("join %s: %w", c.config.Join, err)
 		}
 		c.config.Logger.Info("waiting for the cluster", "join", c.config.Join, "err", err)
