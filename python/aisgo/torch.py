@@ -470,7 +470,10 @@ class ShardDataset(IterableDataset):
             epoch = self.epoch + self._worker_epochs.next(worker)
         shards = self.shards_for(rank, world, worker, workers, epoch=epoch)
         quota = None
-        pass_size = [0]  # the samples of one pass over the worker's shards, once known
+        # Of each pass over the worker's shards (samples_per_epoch): the
+        # samples read once it is whole, and those handed to the transform.
+        read: Dict[int, int] = {}
+        handed: Dict[int, int] = {}
         if self.samples_per_epoch is not None:
             # This worker's part of the rank's count: the rank's workers
             # that have shards yield it together, exactly (a worker past
@@ -481,21 +484,24 @@ class ShardDataset(IterableDataset):
             quota = self.samples_per_epoch // active + (1 if worker < self.samples_per_epoch % active else 0)
             if quota == 0:
                 return
-            samples = self._cycle(rank, world, worker, workers, epoch, pass_size)
+            samples: Iterator[Any] = self._cycle(rank, world, worker, workers, epoch, read)
         else:
             samples = self._stream(shards)
         if self.shuffle_buffer > 0:
             rng = random.Random(f"aisgo-samples:{self.seed}:{epoch}:{rank}:{worker}")
             samples = _shuffled(samples, self.shuffle_buffer, rng)
-        yielded = dropped = 0
+        yielded = 0
         for sample in samples:
+            if quota is not None:
+                p, sample = sample
+                if yielded == 0:
+                    handed[p] = handed.get(p, 0) + 1
             if self.transform is not None:
                 sample = self.transform(sample)
                 if sample is None:
-                    dropped += 1
-                    # Every sample of two passes over the worker's shards
+                    # Every sample of two whole passes handed over and
                     # dropped: the count would never be met.
-                    if quota is not None and yielded == 0 and pass_size[0] and dropped >= 2 * pass_size[0]:
+                    if quota is not None and yielded == 0 and sum(1 for q, n in read.items() if handed.get(q) == n) >= 2:
                         raise DatasetError(
                             f"the transform dropped every sample of rank {rank}'s shards of ais://{self.bucket}: samples_per_epoch cannot be met"
                         )
@@ -509,19 +515,20 @@ class ShardDataset(IterableDataset):
         for shard in shards:
             yield from iter_shard(self.client, self.bucket, shard)
 
-    def _cycle(self, rank: int, world: int, worker: int, workers: int, epoch: int, pass_size: List[int]) -> Iterator[Sample]:
+    def _cycle(self, rank: int, world: int, worker: int, workers: int, epoch: int, read: Dict[int, int]) -> Iterator[Tuple[int, Sample]]:
         """A worker's samples of an epoch and, once they run out, of the
-        epochs after (their shard orders), for samples_per_epoch."""
-        for e in itertools.count(epoch):
+        epochs after (their shard orders), for samples_per_epoch: each with
+        its pass, whose count goes in read once the pass is whole."""
+        for p, e in enumerate(itertools.count(epoch)):
             shards = self.epoch_shards(e)[rank::world][worker::workers]
-            read = 0
+            n = 0
             for sample in self._stream(shards):
-                read += 1
-                yield sample
-            if not pass_size[0]:
-                pass_size[0] = read  # the samples of one pass
-            if read == 0:
+                n += 1
+                yield p, sample
+            if n == 0:
                 raise DatasetError(f"the shards of rank {rank} of ais://{self.bucket} hold no samples: samples_per_epoch cannot be met")
+            if len(read) < 2:
+                read[p] = n  # the first two passes tell
 
 
 def _shuffled(samples: Iterator[Sample], size: int, rng: random.Random) -> Iterator[Sample]:

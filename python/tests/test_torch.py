@@ -190,6 +190,13 @@ def test_samples_per_epoch_evens_the_ranks(client: Client, ds: Dataset):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
             ShardDataset(client, ds.dst, OUT_TEMPLATE, samples_per_epoch=bad)
+    # A transform that keeps few, under a shuffle buffer of many passes:
+    # the count, not an error.
+    few = [k for k in ds.expected if k.endswith("1")]
+    assert few
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=1000, rank=0, world_size=world, samples_per_epoch=3,
+                     transform=lambda s: s if s["__key__"].endswith("1") else None)
+    assert len(keys_of(d)) == 3
     # A transform that drops every sample: an error, not a loop for ever.
     d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=5, rank=0, world_size=world, samples_per_epoch=7, transform=lambda s: None)
     with pytest.raises(aisgo.DatasetError, match="dropped every sample"):
