@@ -453,7 +453,15 @@ func (s *Store) suspect(m mountpath, cause error) {
 		return
 	}
 	m.lastCheck.Store(now)
-	go func() {
+	// Counted with the store's background work: Close waits for it (a
+	// check writes its probe file on the disk, and disables it).
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	if s.closed {
+		m.checking.Store(false)
+		return
+	}
+	s.background.Go(func() {
 		defer m.checking.Store(false)
 		if err := checkHealth(m); err != nil {
 			reason := fmt.Sprintf("health check failed: %v (after: %v)", err, cause)
@@ -461,7 +469,7 @@ func (s *Store) suspect(m mountpath, cause error) {
 				s.logger.Error("disable a failing mountpath", "mountpath", m.path, "reason", reason, "err", err)
 			}
 		}
-	}()
+	})
 }
 
 // CheckMountpaths checks the health of every enabled mountpath now and

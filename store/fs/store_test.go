@@ -333,6 +333,7 @@ func TestNameConflictAcrossMountpaths(t *testing.T) {
 // this node may not read, is still no object.
 func TestListFailsOnAnUnreadableObject(t *testing.T) {
 	st := open(t, t.TempDir())
+	defer st.Close() // before the directory goes: the health check the fault starts writes there
 	ctx := t.Context()
 	b := store.NewBucket("eio")
 	if err := st.CreateBucket(ctx, b, store.Props{}); err != nil {
