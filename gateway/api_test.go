@@ -288,16 +288,7 @@ func TestRangeRequests(t *testing.T) {
 	// names this version (its ETag, or its Last-Modified date), else the
 	// whole object is.
 	ranged := func(ifRange string) (int, string) {
-		req, _ := http.NewRequest("GET", c.Primary().URL()+"/v1/objects/b/alpha", nil)
-		req.Header.Set("Range", "bytes=20-")
-		req.Header.Set("If-Range", ifRange)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, string(body)
+		return getHeldRange(t, c.Primary().URL()+"/v1/objects/b/alpha", "bytes=20-", ifRange)
 	}
 	if status, body := ranged(`"an-etag-of-before"`); status != http.StatusOK || body != string(data) {
 		t.Fatalf("a range with If-Range of another version: %d %q, want 200 and the whole object", status, body)
@@ -520,6 +511,22 @@ func TestListPagesAreStableAndComplete(t *testing.T) {
 	}
 }
 
+// getHeldRange GETs a range held to a version by If-Range, following
+// redirects; it returns the status and the body.
+func getHeldRange(t *testing.T, url, rangeSpec, ifRange string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Range", rangeSpec)
+	req.Header.Set("If-Range", ifRange)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(body)
+}
+
 // shardETag is an object's ETag, as HEAD gives it.
 func shardETag(t *testing.T, c *gatewaytest.Cluster, name string) string {
 	t.Helper()
@@ -570,17 +577,9 @@ func TestArchPathReadsOneMember(t *testing.T) {
 		// A range held to another version of the shard (If-Range): the
 		// whole file; held to this one, the range.
 		for ifRange, want := range map[string]string{`"another-version"`: strings.Repeat("2", 1002), shardETag(t, c, shard): "22"} {
-			req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/shards/"+shard+"?archpath=b/2.jpg", nil)
-			req.Header.Set("Range", "bytes=1000-1001")
-			req.Header.Set("If-Range", ifRange)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(body) != want {
-				t.Fatalf("%s: a member's range with If-Range %s: %d %q, want %q", ext, ifRange, resp.StatusCode, body[:min(len(body), 10)], want[:min(len(want), 10)])
+			status, body := getHeldRange(t, c.Primary().URL()+"/v1/objects/shards/"+shard+"?archpath=b/2.jpg", "bytes=1000-1001", ifRange)
+			if body != want {
+				t.Fatalf("%s: a member's range with If-Range %s: %d %q, want %q", ext, ifRange, status, body[:min(len(body), 10)], want[:min(len(want), 10)])
 			}
 		}
 		if _, err := client.GetBytes(ctx, "shards", shard, api.GetOptions{ArchRegex: "jpg", ArchMode: "suffix", Offset: 10}); !errors.Is(err, api.ErrBadRequest) {

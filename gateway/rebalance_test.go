@@ -497,17 +497,8 @@ func TestNewOwnerServesTheNewestCopyOnItsWay(t *testing.T) {
 	}
 	// A resumed download of the old version, relayed from the target that
 	// has the newest copy: the whole overwrite, not its range.
-	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/"+name, nil)
-	req.Header.Set("Range", "bytes=1-")
-	req.Header.Set("If-Range", oldETag)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(body) != "new" {
-		t.Fatalf("a range held to the old version (%s), relayed: %d %q, want 200 and the whole overwrite", oldETag, resp.StatusCode, body)
+	if status, body := getHeldRange(t, c.Primary().URL()+"/v1/objects/b/"+name, "bytes=1-", oldETag); status != http.StatusOK || body != "new" {
+		t.Fatalf("a range held to the old version (%s), relayed: %d %q, want 200 and the whole overwrite", oldETag, status, body)
 	}
 }
 

@@ -950,26 +950,24 @@ def test_a_prefix_with_shards_tarfile_cannot_read_is_refused():
         resolve_shards(Lister(["out-0.tar", "out-1.tar.zst"]), "b", prefix="out-")
 
 
-def test_worker_epochs_count_per_rank_process():
-    """Ranks forked from a process that made the dataset (fork-based DDP
-    launchers) count their workers' epochs apart: each rank's worker 0
-    is at epoch 0, then 1, whatever the other rank's did."""
+def _epochs_seen_per_rank(epochs_in_rank):
+    """Each of two ranks (forked) forks a worker for each of two epochs;
+    returns the epoch each rank's worker 0 was at, by rank. epochs_in_rank
+    gives, in the rank, the _WorkerEpochs its workers count in."""
     import multiprocessing
 
-    from aisgo.torch import _WorkerEpochs
-
     ctx = multiprocessing.get_context("fork")
-    epochs = _WorkerEpochs()
     results = ctx.Queue()
 
-    def worker(q):
+    def worker(epochs, q):
         q.put(epochs.next(0))
 
     def rank(name, q):
+        epochs = epochs_in_rank()
         seen = []
         for _ in range(2):  # two epochs, a worker forked anew for each
             inner = ctx.Queue()
-            p = ctx.Process(target=worker, args=(inner,))
+            p = ctx.Process(target=worker, args=(epochs, inner))
             p.start()
             seen.append(inner.get(timeout=30))
             p.join(30)
@@ -981,6 +979,17 @@ def test_worker_epochs_count_per_rank_process():
     got = dict(results.get(timeout=60) for _ in ranks)
     for p in ranks:
         p.join(30)
+    return got
+
+
+def test_worker_epochs_count_per_rank_process():
+    """Ranks forked from a process that made the dataset (fork-based DDP
+    launchers) count their workers' epochs apart: each rank's worker 0
+    is at epoch 0, then 1, whatever the other rank's did."""
+    from aisgo.torch import _WorkerEpochs
+
+    epochs = _WorkerEpochs()
+    got = _epochs_seen_per_rank(lambda: epochs)
     assert got == {"r0": [0, 1], "r1": [0, 1]}, got
 
 
@@ -1180,34 +1189,11 @@ def test_worker_epochs_of_ranks_spawned_with_the_dataset():
     """Ranks spawned with a dataset made in their launcher (mp.spawn(main,
     args=(ds,))) fork workers of their own: each rank's worker 0 is at
     epoch 0, then 1, whatever the other rank's did."""
-    import multiprocessing
     import pickle
 
     from aisgo.torch import _WorkerEpochs
 
-    ctx = multiprocessing.get_context("fork")
     launcher = _WorkerEpochs()  # kept: its maker removes the file when it goes
     state = pickle.dumps(launcher)  # as spawn sends it
-    results = ctx.Queue()
-
-    def worker(epochs, q):
-        q.put(epochs.next(0))
-
-    def rank(name, q):
-        epochs = pickle.loads(state)  # unpickled in the rank
-        seen = []
-        for _ in range(2):  # two epochs, a worker forked anew for each
-            inner = ctx.Queue()
-            p = ctx.Process(target=worker, args=(epochs, inner))
-            p.start()
-            seen.append(inner.get(timeout=30))
-            p.join(30)
-        q.put((name, seen))
-
-    ranks = [ctx.Process(target=rank, args=(name, results)) for name in ("r0", "r1")]
-    for p in ranks:
-        p.start()
-    got = dict(results.get(timeout=60) for _ in ranks)
-    for p in ranks:
-        p.join(30)
+    got = _epochs_seen_per_rank(lambda: pickle.loads(state))  # unpickled in the rank
     assert got == {"r0": [0, 1], "r1": [0, 1]}, got
