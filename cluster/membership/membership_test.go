@@ -526,15 +526,7 @@ func TestJoinAtAMembersAddressFailsAtOnce(t *testing.T) {
 	f := newFixture(t, 1)
 	used, _ := f.g1.Current().Map.Node("t1")
 	self := cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: used.URL, State: cluster.StateActive}
-	p, err := membership.NewPush(membership.Config{
-		Self: self, Join: f.g1.Current().Map.Nodes[0].URL, Store: &memStore{}, Transport: transport{f.net, "t9"},
-		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second, Now: func() time.Time { return f.now },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan error, 1)
-	go func() { started <- p.Start(t.Context(), t.Context()) }()
+	started := startJoiner(t, f, self)
 	select {
 	case err := <-started:
 		if !errors.Is(err, cluster.ErrDuplicateNode) || errors.Is(err, cluster.ErrNodeElsewhere) {
@@ -545,15 +537,12 @@ func TestJoinAtAMembersAddressFailsAtOnce(t *testing.T) {
 	}
 }
 
-// A joiner the gateway cannot reach at the URL it gave is waited for a
-// while (its name not in DNS yet), then the join fails naming the probe.
-func TestJoinAtAURLNobodyAnswersGivesUp(t *testing.T) {
-	defer func(old time.Duration) { membership.JoinProbeWait = old }(membership.JoinProbeWait)
-	membership.JoinProbeWait = 300 * time.Millisecond
-	f := newFixture(t, 1)
-	self := cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9", State: cluster.StateActive}
+// startJoiner starts a node that joins f's cluster as self; its Start's
+// error comes on the channel.
+func startJoiner(t *testing.T, f *fixture, self cluster.Node) <-chan error {
+	t.Helper()
 	p, err := membership.NewPush(membership.Config{
-		Self: self, Join: f.g1.Current().Map.Nodes[0].URL, Store: &memStore{}, Transport: transport{f.net, "t9"},
+		Self: self, Join: f.g1.Current().Map.Nodes[0].URL, Store: &memStore{}, Transport: transport{f.net, self.ID},
 		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second, Now: func() time.Time { return f.now },
 	})
 	if err != nil {
@@ -561,6 +550,17 @@ func TestJoinAtAURLNobodyAnswersGivesUp(t *testing.T) {
 	}
 	started := make(chan error, 1)
 	go func() { started <- p.Start(t.Context(), t.Context()) }()
+	return started
+}
+
+// A joiner the gateway cannot reach at the URL it gave is waited for a
+// while (its name not in DNS yet), then the join fails naming the probe.
+func TestJoinAtAURLNobodyAnswersGivesUp(t *testing.T) {
+	defer func(old time.Duration) { membership.JoinProbeWait = old }(membership.JoinProbeWait)
+	membership.JoinProbeWait = 300 * time.Millisecond
+	f := newFixture(t, 1)
+	self := cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9", State: cluster.StateActive}
+	started := startJoiner(t, f, self)
 	select {
 	case err := <-started:
 		if !membership.ProbeFailed(err) || !strings.Contains(err.Error(), self.URL) {
