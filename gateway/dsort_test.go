@@ -375,18 +375,7 @@ func TestSettledJobWithALostPartRemovesItsOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	id, targets := finishedJob(t, c)
-	count := func() int {
-		n := 0
-		for e, err := range client.ListAll(ctx, "dst", api.ListObjectsMessage{}) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasPrefix(e.Name, "out-") {
-				n++
-			}
-		}
-		return n
-	}
+	count := func() int { return outputCount(t, c, "dst") }
 	if count() < 3 {
 		t.Fatal("too few output shards to show anything")
 	}
