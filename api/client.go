@@ -341,6 +341,9 @@ type request struct {
 	// works before answering (a dSort estimate), so the gateway timeout
 	// would take it for a hung gateway.
 	patient bool
+	// startsJob waits for the gateway's answer up to JobStartTimeout: it
+	// starts a job on every target before answering.
+	startsJob bool
 }
 
 // doOnce sends a request and follows redirects; the caller closes the
@@ -364,7 +367,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 		case rq.patient:
 			hopCtx, answered, release = ctx, func() {}, func() {}
 		case gateway != "":
-			hopCtx, answered, release = c.hopContext(ctx, gateway)
+			hopCtx, answered, release = c.hopContext(ctx, gateway, rq.startsJob)
 		default:
 			hopCtx, answered, release = c.targetHopContext(ctx, target)
 		}
@@ -455,6 +458,11 @@ func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *
 // headers): a gateway that hangs (stopped, frozen) is left for another.
 const DefaultGatewayTimeout = 15 * time.Second
 
+// JobStartTimeout bounds the wait for a gateway that starts a job (a
+// download, a prefetch, a copy, a dSort): it starts it on every target
+// before it answers, each start bounded by two minutes in all.
+const JobStartTimeout = 3 * time.Minute
+
 // SetGatewayTimeout sets how long the client waits for a gateway to start
 // answering before it turns to another; zero waits as long as the
 // request's context allows.
@@ -465,13 +473,17 @@ func (c *Client) SetGatewayTimeout(d time.Duration) *Client {
 
 // hopContext bounds a hop to a gateway by the gateway timeout until its
 // answer starts (answered); release ends the hop once its answer was read.
-func (c *Client) hopContext(ctx context.Context, gateway string) (hopCtx context.Context, answered, release func()) {
+func (c *Client) hopContext(ctx context.Context, gateway string, startsJob bool) (hopCtx context.Context, answered, release func()) {
 	if gateway == "" || c.gatewayTimeout <= 0 {
 		return ctx, func() {}, func() {}
 	}
+	timeout := c.gatewayTimeout
+	if startsJob {
+		timeout = max(timeout, JobStartTimeout)
+	}
 	hopCtx, cancel := context.WithCancelCause(ctx)
-	timer := time.AfterFunc(c.gatewayTimeout, func() {
-		cancel(fmt.Errorf("gateway %s did not answer within %s", gateway, c.gatewayTimeout))
+	timer := time.AfterFunc(timeout, func() {
+		cancel(fmt.Errorf("gateway %s did not answer within %s", gateway, timeout))
 	})
 	return hopCtx, func() { timer.Stop() }, func() { timer.Stop(); cancel(nil) }
 }

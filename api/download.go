@@ -102,7 +102,7 @@ func (c *Client) StartDownload(ctx context.Context, req DownloadRequest) (string
 	var out struct {
 		ID string `json:"id"`
 	}
-	err := c.doJSON(ctx, request{method: http.MethodPost, path: "/v1/download", bodyJSON: req}, &out)
+	err := c.doJSON(ctx, request{method: http.MethodPost, path: "/v1/download", bodyJSON: req, startsJob: true}, &out)
 	return out.ID, err
 }
 
@@ -131,7 +131,7 @@ func (c *Client) AbortDownload(ctx context.Context, id string) error {
 // RemoveDownload forgets an ended download job; a running one is refused
 // (ErrConflict).
 func (c *Client) RemoveDownload(ctx context.Context, id string) error {
-	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/download/remove", query: url.Values{QueryDownloadID: {id}}, bodyJSON: downloadID{id}}, nil)
+	return c.removeJob(ctx, request{method: http.MethodDelete, path: "/v1/download/remove", query: url.Values{QueryDownloadID: {id}}, bodyJSON: downloadID{id}})
 }
 
 // downloadID names a job in AIStore's way, a JSON body (the query names

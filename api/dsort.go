@@ -78,7 +78,7 @@ type DsortJobInfo struct {
 // DsortStart submits a job spec (JSON or YAML) and returns the job id.
 func (c *Client) DsortStart(ctx context.Context, spec []byte) (string, error) {
 	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/v1/sort", body: strings.NewReader(string(spec)), size: int64(len(spec)),
-		header: http.Header{"Content-Type": {"application/json"}}})
+		header: http.Header{"Content-Type": {"application/json"}}, startsJob: true})
 	if err != nil {
 		return "", err
 	}
@@ -125,7 +125,19 @@ func (c *Client) DsortAbort(ctx context.Context, id string) error {
 
 // DsortRemove forgets a finished job.
 func (c *Client) DsortRemove(ctx context.Context, id string) error {
-	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/sort", query: url.Values{QueryUUID: {id}}}, nil)
+	return c.removeJob(ctx, request{method: http.MethodDelete, path: "/v1/sort", query: url.Values{QueryUUID: {id}}})
+}
+
+// removeJob sends a job's removal; one sent again after its answer was
+// lost finds the job gone by the first: done.
+func (c *Client) removeJob(ctx context.Context, rq request) error {
+	resent := false
+	rq.resent = &resent
+	err := c.doJSON(ctx, rq, nil)
+	if resent && (errors.Is(err, ErrJobNotFound) || errors.Is(err, ErrNotFound)) {
+		return nil
+	}
+	return err
 }
 
 // DsortSummary sums a job's metrics over its targets.

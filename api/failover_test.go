@@ -338,3 +338,46 @@ func TestDeleteWithALostAnswerSucceeds(t *testing.T) {
 		t.Fatalf("a delete of a missing object: %v, want not found", err)
 	}
 }
+
+// A job start waits for the gateway past its usual answer time: the
+// gateway starts the job on every target before it answers.
+func TestJobStartIsPatient(t *testing.T) {
+	gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "prefetch-1")
+	})
+	c := api.NewClient(gw.URL).SetGatewayTimeout(100 * time.Millisecond)
+	id, err := c.Prefetch(t.Context(), "s3://b", api.ListRange{Template: "o-{0..9}"})
+	if err != nil || id != "prefetch-1" {
+		t.Fatalf("a prefetch started in 300ms with a gateway timeout of 100ms: %q, %v", id, err)
+	}
+	// Not every call: a plain one still leaves a gateway that hangs.
+	if err := c.CreateBucket(t.Context(), "b", nil); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a bucket create answered after 300ms with a gateway timeout of 100ms: %v, want unavailable", err)
+	}
+}
+
+// A job's removal sent again after its answer was lost finds the job
+// gone by the first: done, for a download and a dSort job.
+func TestJobRemovalWithALostAnswerSucceeds(t *testing.T) {
+	cut := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	})
+	gone := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(api.Error{Status: 404, Kind: api.KindJobNotFound, Message: "job not found"})
+	})
+	for _, remove := range []func(*api.Client) error{
+		func(c *api.Client) error { return c.RemoveDownload(t.Context(), "download-1") },
+		func(c *api.Client) error { return c.DsortRemove(t.Context(), "srt-1") },
+	} {
+		if err := remove(api.NewClient(cut.URL).AddGateways(gone.URL)); err != nil {
+			t.Fatalf("a removal resent after its answer was lost: %v, want success", err)
+		}
+		if err := remove(api.NewClient(gone.URL)); !errors.Is(err, api.ErrJobNotFound) {
+			t.Fatalf("a removal of a missing job: %v, want not found", err)
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -38,15 +41,20 @@ type ClusterJob struct {
 // resumes its part.
 var UnansweredGrace = time.Minute
 
+// MinPoll is the shortest poll of a wait: each asks every node.
+const MinPoll = 100 * time.Millisecond
+
 // JobWatch tells, poll by poll, whether a wait for a job is over: not
 // while the job runs, nor, for UnansweredGrace, while a target of it does
 // not answer.
 type JobWatch struct {
 	silent time.Time
+	missed time.Time // the first of the polls failing in a row
 }
 
 // Ended reports whether the wait for j is over.
 func (w *JobWatch) Ended(j ClusterJob) bool {
+	w.missed = time.Time{}
 	switch {
 	case j.Running:
 		w.silent = time.Time{}
@@ -57,6 +65,20 @@ func (w *JobWatch) Ended(j ClusterJob) bool {
 		w.silent = time.Now()
 	}
 	return time.Since(w.silent) > UnansweredGrace
+}
+
+// Missed reports whether a poll that failed with err is to be tried
+// again: a cluster that does not answer for a while (a gateway
+// restarting, a target of the job busy) is waited for, UnansweredGrace at
+// most, as a job's silent target is.
+func (w *JobWatch) Missed(err error) bool {
+	if !errors.Is(err, ErrUnavailable) {
+		return false
+	}
+	if w.missed.IsZero() {
+		w.missed = time.Now()
+	}
+	return time.Since(w.missed) <= UnansweredGrace
 }
 
 // Jobs returns the cluster's jobs (dSort excepted: see DsortList), the
@@ -130,24 +152,36 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 		out = append(out, *j)
 	}
 	slices.SortFunc(out, func(a, b ClusterJob) int {
-		if started[a.ID] != started[b.ID] {
-			return int(started[a.ID] - started[b.ID])
+		if c := cmp.Compare(started[a.ID], started[b.ID]); c != 0 {
+			return c
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out
 }
 
-// Job returns one cluster job; ErrJobNotFound when no node has it.
+// Job returns one cluster job; ErrJobNotFound when no node has it, and
+// ErrUnavailable when none of the nodes that answered has it while some
+// target did not answer (it may be running the job).
 func (c *Client) Job(ctx context.Context, id string) (ClusterJob, error) {
-	jobs, err := c.Jobs(ctx)
+	status, err := c.ClusterStatus(ctx)
 	if err != nil {
 		return ClusterJob{}, err
 	}
-	for _, j := range jobs {
+	for _, j := range ClusterJobs(status) {
 		if j.ID == id {
 			return j, nil
 		}
+	}
+	var silent []string
+	for _, node := range status.Nodes {
+		if node.Error != "" && cluster.Role(node.Role).IsTarget() {
+			silent = append(silent, node.ID)
+		}
+	}
+	if len(silent) > 0 {
+		slices.Sort(silent)
+		return ClusterJob{}, fmt.Errorf("%w: job %s: no node that answered has it; targets %s did not answer", ErrUnavailable, id, strings.Join(silent, ", "))
 	}
 	return ClusterJob{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
 }
@@ -156,10 +190,14 @@ func (c *Client) Job(ctx context.Context, id string) (ClusterJob, error) {
 // target of the job that does not answer is waited for (JobWatch).
 func (c *Client) WaitJob(ctx context.Context, id string, poll time.Duration) (ClusterJob, error) {
 	var watch JobWatch
+	poll = max(poll, MinPoll)
 	for {
 		j, err := c.Job(ctx, id)
-		if err != nil || watch.Ended(j) {
+		switch {
+		case err != nil && !watch.Missed(err):
 			return j, err
+		case err == nil && watch.Ended(j):
+			return j, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -284,7 +322,7 @@ func (c *Client) bucketJobWith(ctx context.Context, method, bucket string, query
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.do(ctx, request{method: method, path: bucketPath(bucket), query: query, bodyJSON: ActionMessage{Action: action, Value: data}})
+	resp, err := c.do(ctx, request{method: method, path: bucketPath(bucket), query: query, bodyJSON: ActionMessage{Action: action, Value: data}, startsJob: true})
 	if err != nil {
 		return "", err
 	}
@@ -323,6 +361,7 @@ func (c *Client) BucketSummary(ctx context.Context, bucket, prefix string, poll 
 		path = bucketPath(bucket)
 	}
 	msg := SummaryMessage{Prefix: prefix}
+	poll = max(poll, MinPoll)
 	for {
 		value, _ := json.Marshal(msg)
 		resp, err := c.do(ctx, request{method: http.MethodGet, path: path, bodyJSON: ActionMessage{Action: ActionSummaryBucket, Value: value}})

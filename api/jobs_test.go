@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -101,5 +102,47 @@ func TestWaitJobWaitsForASilentTarget(t *testing.T) {
 	j, err = api.NewClient(g.URL).WaitJob(t.Context(), "download-1", time.Millisecond)
 	if err != nil || len(j.Unanswered) != 1 || j.Unanswered[0] != "t2" {
 		t.Fatalf("the wait for a job whose target stays silent: %+v, %v", j, err)
+	}
+}
+
+// A wait goes on through polls that fail: a job that no node answering
+// has while a target does not answer (it may run the job there), and a
+// gateway that cannot be reached for a moment (restarting).
+func TestWaitJobWaitsThroughFailedPolls(t *testing.T) {
+	job := func(running bool) api.JobStatus {
+		return api.JobStatus{ID: "copy-1", Kind: "copy-bucket", Targets: []string{"t1"}, Running: running, Started: 1}
+	}
+	polls := []api.ClusterStatus{
+		{Nodes: []api.NodeStatus{{ID: "g1", Role: "gateway"}, {ID: "t1", Role: "target", Error: "context deadline exceeded"}}},
+		{}, // the gateway hangs up
+		{Nodes: []api.NodeStatus{{ID: "g1", Role: "gateway"}, {ID: "t1", Role: "target", Jobs: []api.JobStatus{job(true)}}}},
+		{Nodes: []api.NodeStatus{{ID: "g1", Role: "gateway"}, {ID: "t1", Role: "target", Jobs: []api.JobStatus{job(false)}}}},
+	}
+	var calls atomic.Int64
+	g := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		n := min(int(calls.Add(1)), len(polls)) - 1
+		if n == 1 {
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		json.NewEncoder(w).Encode(polls[n])
+	})
+	j, err := api.NewClient(g.URL).WaitJob(t.Context(), "copy-1", time.Millisecond)
+	if err != nil || j.Running || calls.Load() < int64(len(polls)) {
+		t.Fatalf("the wait ended after %d polls with %+v, %v: want the job done", calls.Load(), j, err)
+	}
+	// With every target answering, a job none has is not found at once.
+	calls.Store(0)
+	polls = polls[3:]
+	if _, err := api.NewClient(g.URL).WaitJob(t.Context(), "copy-2", time.Millisecond); !errors.Is(err, api.ErrJobNotFound) || calls.Load() != 1 {
+		t.Fatalf("a wait for a job no node has: %v after %d polls, want not found at the first", err, calls.Load())
+	}
+	// A cluster that stays silent ends the wait after the grace, saying so.
+	defer func(old time.Duration) { api.UnansweredGrace = old }(api.UnansweredGrace)
+	api.UnansweredGrace = 50 * time.Millisecond
+	if _, err := api.NewClient(deadURL(t)).WaitJob(t.Context(), "copy-1", time.Millisecond); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a wait on a gateway that never answers: %v, want unavailable", err)
 	}
 }

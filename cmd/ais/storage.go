@@ -206,18 +206,27 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 	var watch api.JobWatch // a target restarting is waited for
 	for {
 		j, err = c.Job(ctx, id)
-		if err != nil {
+		if err != nil && !watch.Missed(err) {
 			bar.Abort(false)
 			bars.Wait()
 			return j, err
 		}
-		bar.SetCurrent(j.Objects)
-		if !isTerminal(os.Stderr) && time.Since(lastLine) > 5*time.Second {
+		switch {
+		case err != nil:
+			// The cluster did not answer this poll: waited for, a while.
+			if !isTerminal(os.Stderr) && time.Since(lastLine) > 5*time.Second {
+				fmt.Fprintf(os.Stderr, "%s: no answer (%v); waiting\n", id, err)
+				lastLine = time.Now()
+			}
+		case !isTerminal(os.Stderr) && time.Since(lastLine) > 5*time.Second:
 			fmt.Fprintf(os.Stderr, "%s: %d objects, %d bytes\n", id, j.Objects, j.Bytes)
 			lastLine = time.Now()
 		}
-		if watch.Ended(j) {
-			break
+		if err == nil {
+			bar.SetCurrent(j.Objects)
+			if watch.Ended(j) {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
