@@ -233,7 +233,11 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 			return false
 		}
 	}
-	if err := n.endJob(ctx, j.ID, outcome); err != nil {
+	// A context of its own: the removal above may have taken the
+	// minute of the calls to the targets.
+	end, cancelEnd := context.WithTimeout(parent, time.Minute)
+	defer cancelEnd()
+	if err := n.endJob(end, j.ID, outcome); err != nil {
 		n.logger.Warn("record the end of a dsort job", "job", j.ID, "err", err)
 		return false
 	}
