@@ -142,7 +142,8 @@ const (
 	JobEnded   Kind = "job-ended"
 	JobRemoved Kind = "job-removed" // a user forgets an ended job
 
-	// SetConfig decodes Patch over the cluster config.
+	// SetConfig decodes Patch over the cluster config; a leader that
+	// resolved it sends Config too, the config it makes.
 	SetConfig Kind = "set-config"
 
 	// RevokeToken adds Token to the revoked tokens (Created is the time,
@@ -174,6 +175,10 @@ type Change struct {
 	Token RevokedToken `json:"token,omitzero"`
 	// S3Keys are the keys of SetS3Keys.
 	S3Keys map[string]S3Credential `json:"s3_keys,omitempty"`
+	// Config is the whole config a SetConfig makes, as the leader's rules
+	// checked it: installed as is by every node whose config it follows
+	// (a node of another build, with other rules, makes the same one).
+	Config *ClusterConfig `json:"config,omitempty"`
 	// IfMap, when set, makes DestroyBucket apply only under that map
 	// version, and Created (when set) only to the bucket created then:
 	// a destroy checked against every target's objects (S3's
@@ -283,6 +288,14 @@ func apply(s Snapshot, c Change) (Snapshot, error) {
 		next.Jobs = jobs
 		return next, nil
 	case SetConfig:
+		if c.Config != nil && c.Config.Version == configVersion(s.Config)+1 {
+			config := *c.Config
+			next := s
+			next.Config = &config
+			return next, nil
+		}
+		// Resolved against another config (a change committed between),
+		// or by a leader of an older build: the patch again.
 		config, err := applyConfig(s.Config, c.Patch)
 		if err != nil {
 			return s, err

@@ -123,6 +123,29 @@ func (m *MemUsage) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// ResolveConfig makes a SetConfig carry the whole config its patch makes
+// of s's, checked by this build's rules: the nodes that apply it install
+// that config, whatever their own rules (a cluster being upgraded).
+func ResolveConfig(s Snapshot, c Change) (Change, error) {
+	if c.Kind != SetConfig {
+		return c, nil
+	}
+	config, err := applyConfig(s.Config, c.Patch)
+	if err != nil {
+		return c, err
+	}
+	c.Config = config
+	return c, nil
+}
+
+// configVersion is a config's version; the default's when there is none.
+func configVersion(c *ClusterConfig) int64 {
+	if c == nil {
+		return DefaultClusterConfig().Version
+	}
+	return c.Version
+}
+
 // applyConfig decodes a partial config over the current one; an unknown
 // field or a bad value refuses the whole change.
 func applyConfig(current *ClusterConfig, patch json.RawMessage) (*ClusterConfig, error) {

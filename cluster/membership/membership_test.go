@@ -912,6 +912,43 @@ func TestClusterConfig(t *testing.T) {
 	}
 }
 
+// A config change resolved by the leader is installed as the leader's
+// rules made it, by a node whose rules differ (a cluster being
+// upgraded): every node holds the same config at the same version. One
+// resolved against an older config (a change committed between) is
+// applied from its patch.
+func TestResolvedConfigIsInstalledAsMade(t *testing.T) {
+	s, err := membership.Apply(membership.Snapshot{}, membership.Change{Kind: membership.SetConfig, Patch: []byte(`{"space":{"lowwm":70}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(`{"distributed_sort":{"missing_shards":"warn"}}`)
+	resolved, err := membership.ResolveConfig(s, membership.Change{Kind: membership.SetConfig, Patch: patch})
+	if err != nil || resolved.Config == nil || resolved.Config.Version != 2 || resolved.Config.Dsort.MissingShards != "warn" || resolved.Config.Space.LowWM != 70 {
+		t.Fatalf("resolved: %+v, %v", resolved.Config, err)
+	}
+	next, err := membership.Apply(s, resolved)
+	if err != nil || next.ClusterConfig() != *resolved.Config {
+		t.Fatalf("applied: %+v, %v; want the leader's %+v", next.ClusterConfig(), err, *resolved.Config)
+	}
+	// Resolved against version 1, applied over version 2: the patch.
+	later, err := membership.Apply(next, membership.Change{Kind: membership.SetConfig, Patch: []byte(`{"space":{"lowwm":60}}`), Config: resolved.Config})
+	if err != nil || later.ClusterConfig().Version != 3 || later.ClusterConfig().Space.LowWM != 60 || later.ClusterConfig().Dsort.MissingShards != "warn" {
+		t.Fatalf("a change resolved against an older config: %+v, %v", later.ClusterConfig(), err)
+	}
+	// The leader's rules took a value this build's refuse: installed.
+	made := *resolved.Config
+	made.LRU.CapacityUpdTime = store.Duration(48 * time.Hour)
+	foreign, err := membership.Apply(s, membership.Change{Kind: membership.SetConfig, Patch: patch, Config: &made})
+	if err != nil || foreign.ClusterConfig() != made {
+		t.Fatalf("applied: %+v, %v; want the leader's %+v", foreign.ClusterConfig(), err, made)
+	}
+	// A patch this build refuses is not resolved.
+	if _, err := membership.ResolveConfig(s, membership.Change{Kind: membership.SetConfig, Patch: []byte(`{"lru":{"capacity_upd_time":"48h"}}`)}); !errors.Is(err, membership.ErrInvalidConfig) {
+		t.Fatalf("an invalid patch resolved: %v", err)
+	}
+}
+
 // The config takes every budget a job's max_mem_usage takes: fractions,
 // short units, a number of bytes.
 func TestClusterConfigMemUsage(t *testing.T) {

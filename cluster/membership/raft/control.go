@@ -701,6 +701,10 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 		return s, true, nil // takeOffice has not applied Lead yet
 	}
 	switch ch.Kind {
+	case membership.SetConfig:
+		if ch, err = membership.ResolveConfig(c.Current(), ch); err != nil {
+			return s, false, err
+		}
 	case membership.Join:
 		if _, err := membership.Apply(c.Current(), ch); err != nil {
 			return s, false, err
