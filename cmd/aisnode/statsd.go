@@ -103,13 +103,34 @@ func (s *StatsD) Flush(ctx context.Context) error {
 		}
 		packet = append(packet, line...)
 	}
+	// A job's series (labelled by its id) are summed by kind: a name per
+	// job would be a new series on the StatsD server for each job run, kept
+	// there for good.
+	var jobNames []string
+	jobSums := map[string]*jobSum{}
 	for _, family := range families {
 		base, ok := strings.CutPrefix(family.GetName(), "ais_")
 		if !ok || strings.HasSuffix(base, "_info") {
 			continue
 		}
 		for _, m := range family.GetMetric() {
-			name := s.config.Prefix + "." + base + labelPath(m)
+			path, id := labelPath(m)
+			name := s.config.Prefix + "." + base + path
+			if id != "" {
+				sum := jobSums[name]
+				if sum == nil {
+					sum = &jobSum{gauge: family.GetType() == dto.MetricType_GAUGE}
+					jobSums[name] = sum
+					jobNames = append(jobNames, name)
+				}
+				switch family.GetType() {
+				case dto.MetricType_COUNTER:
+					sum.value += s.delta(name+"#"+id, m.GetCounter().GetValue())
+				case dto.MetricType_GAUGE:
+					sum.value += m.GetGauge().GetValue()
+				}
+				continue
+			}
 			switch family.GetType() {
 			case dto.MetricType_COUNTER:
 				if delta := s.delta(name, m.GetCounter().GetValue()); delta > 0 {
@@ -119,13 +140,21 @@ func (s *StatsD) Flush(ctx context.Context) error {
 				add(name + ":" + formatNumber(m.GetGauge().GetValue()) + "|g")
 			case dto.MetricType_HISTOGRAM:
 				h := m.GetHistogram()
-				timer := s.config.Prefix + "." + strings.TrimSuffix(base, "_seconds") + labelPath(m)
+				timer := s.config.Prefix + "." + strings.TrimSuffix(base, "_seconds") + path
 				count := s.delta(timer+"#count", float64(h.GetSampleCount()))
 				sum := s.delta(timer+"#sum", h.GetSampleSum())
 				if count > 0 {
 					add(fmt.Sprintf("%s:%s|ms|@%s", timer, formatNumber(sum/count*1000), formatNumber(1/count)))
 				}
 			}
+		}
+	}
+	for _, name := range jobNames {
+		switch sum := jobSums[name]; {
+		case sum.gauge:
+			add(name + ":" + formatNumber(sum.value) + "|g")
+		case sum.value > 0:
+			add(name + ":" + formatNumber(sum.value) + "|c")
 		}
 	}
 	if len(packet) > 0 {
@@ -142,6 +171,12 @@ func (s *StatsD) Flush(ctx context.Context) error {
 	return nil
 }
 
+// jobSum is a job metric summed over the jobs of a kind.
+type jobSum struct {
+	gauge bool
+	value float64
+}
+
 // delta returns the increase of a cumulative value since the last flush.
 func (s *StatsD) delta(key string, value float64) float64 {
 	prev := s.last[key]
@@ -152,14 +187,19 @@ func (s *StatsD) delta(key string, value float64) float64 {
 	return value - prev
 }
 
-// labelPath appends the label values, made safe for StatsD names.
-func labelPath(m *dto.Metric) string {
+// labelPath appends the label values, made safe for StatsD names, but a
+// job's id, which it returns apart.
+func labelPath(m *dto.Metric) (path, id string) {
 	var b strings.Builder
 	for _, l := range m.GetLabel() {
+		if l.GetName() == "id" {
+			id = l.GetValue()
+			continue
+		}
 		b.WriteByte('.')
 		writeSafe(&b, l.GetValue())
 	}
-	return b.String()
+	return b.String(), id
 }
 
 // statsdSegment makes s one segment of a StatsD name: a '.' would add a

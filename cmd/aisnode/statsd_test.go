@@ -197,3 +197,37 @@ func TestStatsDSegment(t *testing.T) {
 		}
 	}
 }
+
+// A job's series are sent summed by kind, with no name per job: each job
+// run would be a series the StatsD server keeps for good.
+func TestStatsDSumsJobsByKind(t *testing.T) {
+	listener := listenUDP(t)
+	registry := prometheus.NewRegistry()
+	objects := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ais_job_objects_total"}, []string{"kind", "id"})
+	running := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ais_job_running"}, []string{"kind", "id"})
+	registry.MustRegister(objects, running)
+	sd, err := NewStatsD(StatsDConfig{Address: listener.conn.LocalAddr().String(), Prefix: "ais.n1",
+		Gatherer: func(context.Context) prometheus.Gatherer { return registry }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects.WithLabelValues("lru", "lru-1").Add(3)
+	objects.WithLabelValues("lru", "lru-2").Add(4)
+	running.WithLabelValues("lru", "lru-1").Set(0)
+	running.WithLabelValues("lru", "lru-2").Set(1)
+	if err := sd.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first := listener.lines(t, 300*time.Millisecond)
+	objects.WithLabelValues("lru", "lru-2").Add(1)
+	if err := sd.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second := listener.lines(t, 300*time.Millisecond)
+	if !slices.Contains(first, "ais.n1.job_objects_total.lru:7|c") || !slices.Contains(first, "ais.n1.job_running.lru:1|g") || len(first) != 2 {
+		t.Errorf("first flush: %q, want the objects and running jobs of kind lru", first)
+	}
+	if !slices.Contains(second, "ais.n1.job_objects_total.lru:1|c") {
+		t.Errorf("second flush: %q, want the increase of 1", second)
+	}
+}
