@@ -130,6 +130,10 @@ var copyInstalling = func() {}
 // rewrites the bad ones from a good one; when the queue is full, the
 // check is skipped (a scrub finds what it missed).
 func (s *Store) verifyLater(b store.Bucket, name string) {
+	s.queueVerify(pendingCopy{bucket: b, name: name})
+}
+
+func (s *Store) queueVerify(c pendingCopy) {
 	s.queueMu.Lock()
 	defer s.queueMu.Unlock()
 	if s.closed {
@@ -139,12 +143,16 @@ func (s *Store) verifyLater(b store.Bucket, name string) {
 		s.verifies = make(chan pendingCopy, 1024)
 		s.background.Go(func() {
 			for c := range s.verifies {
-				s.verifyCopies(c.bucket, c.name)
+				if c.refresh {
+					s.refreshStale(c.bucket, c.name)
+				} else {
+					s.verifyCopies(c.bucket, c.name)
+				}
 			}
 		})
 	})
 	select {
-	case s.verifies <- pendingCopy{bucket: b, name: name}:
+	case s.verifies <- c:
 	default:
 	}
 }
@@ -196,6 +204,38 @@ func (s *Store) verifyCopies(b store.Bucket, name string) {
 	}
 }
 
+// refreshLater queues the rewrite of an object's copies older than its
+// newest; dropped when the queue is full (a later read queues it again).
+func (s *Store) refreshLater(b store.Bucket, name string) {
+	s.queueVerify(pendingCopy{bucket: b, name: name, refresh: true})
+}
+
+// refreshStale rewrites the copies of an object older than its newest
+// (left by a crash between a PUT's installs, or not made yet by a burst
+// PUT) from a newest one, under the name's lock: a PUT meanwhile has
+// made them current, or a newer version, and they are left.
+func (s *Store) refreshStale(b store.Bucket, name string) {
+	lock := s.lockName(b, name)
+	lock.Lock()
+	defer lock.Unlock()
+	copies, err := s.locate(b, name)
+	if err != nil || len(copies) < 2 || s.isReturning(copies[0].m) {
+		return
+	}
+	newest, older := splitNewest(copies)
+	var meta store.ObjectMeta
+	if len(older) == 0 || readMeta(newest[0].path, &meta) != nil {
+		return
+	}
+	for _, c := range older {
+		if err := s.copyFile(newest[0].path, meta, c.m, b, name); err != nil {
+			s.logger.Warn("rewrite an older copy from the newest", "bucket", b.String(), "object", name, "mountpath", c.m.path, "err", err)
+			continue
+		}
+		s.logger.Info("rewrote an older copy from the newest", "bucket", b.String(), "object", name, "mountpath", c.m.path)
+	}
+}
+
 // copyLater makes the copies of a burst-mode PUT after it returned; when
 // the queue is full, now.
 func (s *Store) copyLater(b store.Bucket, name string, stamp store.Stamp) {
@@ -230,6 +270,8 @@ type pendingCopy struct {
 	bucket store.Bucket
 	name   string
 	stamp  store.Stamp
+	// refresh: a read found older copies beside the newest.
+	refresh bool
 }
 
 func (s *Store) copyNow(c pendingCopy) {

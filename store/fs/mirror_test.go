@@ -1361,3 +1361,46 @@ func TestDetachPastAnUnreadableTombstone(t *testing.T) {
 		t.Fatalf("a detach past an unreadable tombstone: %v", err)
 	}
 }
+
+// A mirrored object whose copies hold two versions (a crash between a
+// PUT's installs) is read at its newest from either copy, and the older
+// copy is rewritten from the newest.
+func TestMirroredReadServesTheNewestCopy(t *testing.T) {
+	ctx := t.Context()
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	b := mirrorBucket(t, st, "m", 2, false)
+	const name = "o"
+	v1, v2 := []byte("the first version"), []byte("the second version, longer")
+	storetest.Put(t, st, b, name, v1)
+	// The first copy in HRW order keeps the first version, as a crash
+	// after the second copy's install would leave it.
+	first := st.MountpathsOf(b, name, 2)[0]
+	path := filepath.Join(first, "ais", b.Name, name)
+	saved := filepath.Join(first, "saved-copy")
+	if err := os.Link(path, saved); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, name, v2)
+	if err := os.Rename(saved, path); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		obj, err := st.Open(ctx, b, name, store.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(obj)
+		obj.Close()
+		if err != nil || !bytes.Equal(got, v2) {
+			t.Fatalf("a read of copies of two versions: %q, %v; want the newest %q", got, err, v2)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if disk, _ := os.ReadFile(path); bytes.Equal(disk, v2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the older copy %s was not rewritten", path)
+		}
+	}
+}

@@ -736,23 +736,35 @@ func (s *Store) findObject(b store.Bucket, name string) (string, int64, error) {
 
 // newestOnly keeps the copies of the newest version of those given.
 func (s *Store) newestOnly(copies []located) []located {
+	newest, _ := splitNewest(copies)
+	return newest
+}
+
+// splitNewest parts copies into those of the newest version and the
+// older ones. A copy whose metadata cannot be read goes with the newest:
+// the read finds it corrupt (and repairs it) or gone.
+func splitNewest(copies []located) (newest, older []located) {
 	metas := make([]store.ObjectMeta, len(copies))
-	newest := -1
+	readable := make([]bool, len(copies))
+	best := -1
 	for i, c := range copies {
-		if readMeta(c.path, &metas[i]) == nil && (newest < 0 || metas[i].Stamp.Compare(metas[newest].Stamp) > 0) {
-			newest = i
+		readable[i] = readMeta(c.path, &metas[i]) == nil
+		if readable[i] && (best < 0 || metas[i].Stamp.Compare(metas[best].Stamp) > 0) {
+			best = i
 		}
 	}
-	if newest < 0 {
-		return copies
+	if best < 0 {
+		return copies, nil
 	}
-	var out []located
 	for i, c := range copies {
-		if metas[i].Stamp == metas[newest].Stamp {
-			out = append(out, c)
+		switch {
+		case !readable[i] || metas[i].Stamp == metas[best].Stamp:
+			newest = append(newest, c)
+		default:
+			older = append(older, c)
 		}
 	}
-	return out
+	return newest, older
 }
 
 // newestReturning returns the newest copy of an object on a returning
@@ -916,10 +928,16 @@ func (s *Store) openLocated(b store.Bucket, name string, props store.Props, vali
 		if copies, err = s.locate(b, name); err != nil {
 			return nil, err
 		}
-		if len(copies) > 0 && s.isReturning(copies[0].m) {
-			// Only copies back from away: of the newest version alone
-			// (two mountpaths back may hold two versions).
-			copies = s.newestOnly(copies)
+		if len(copies) > 1 {
+			// Of the newest version alone: copies may differ (a crash
+			// between a PUT's installs, a burst PUT's copies not made
+			// yet, two mountpaths back from away), and a read must not
+			// go back to an older one.
+			var older []located
+			copies, older = splitNewest(copies)
+			if len(older) > 0 && !s.isReturning(copies[0].m) {
+				s.refreshLater(b, name)
+			}
 		}
 		// The least busy first; HRW order among equals.
 		slices.SortStableFunc(copies, func(x, y located) int { return int(x.m.reads.Load() - y.m.reads.Load()) })
