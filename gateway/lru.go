@@ -170,6 +170,9 @@ type lruCandidate struct {
 	size   int64
 	atime  time.Time
 	stamp  store.Stamp
+	// cutoff is its bucket's dont_evict_time before the listing: one
+	// read since is kept.
+	cutoff time.Time
 }
 
 // lruCandidates lists, least recently read first, the objects of the
@@ -190,7 +193,7 @@ func lruCandidates(buckets map[store.Bucket]store.Props, list func(b store.Bucke
 			if !o.Atime.Before(cutoff) {
 				return nil
 			}
-			c := lruCandidate{bucket: b, name: o.Name, size: o.Size, atime: o.Atime, stamp: o.Stamp}
+			c := lruCandidate{bucket: b, name: o.Name, size: o.Size, atime: o.Atime, stamp: o.Stamp, cutoff: cutoff}
 			switch {
 			case len(out) < limit:
 				heap.Push(&out, c)
@@ -357,9 +360,9 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 				return nil, context.Cause(ctx)
 			}
 			// Through erasure coding (its parts go too, or they would
-			// restore the object), and only the copy listed: one fetched
-			// or written since stays.
-			if err := n.held.Delete(ctx, c.bucket, c.name, store.DeleteOptions{Stamp: n.stamp(), IfStamp: c.stamp}); err == nil {
+			// restore the object), and only the copy listed, unread
+			// since: one fetched, written or read since stays.
+			if err := n.held.Delete(ctx, c.bucket, c.name, store.DeleteOptions{Stamp: n.stamp(), IfStamp: c.stamp, IfReadBefore: c.cutoff}); err == nil {
 				evicted++
 				p.Objects.Add(1)
 				p.Bytes.Add(c.size)

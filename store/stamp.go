@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Stamp orders the writes and deletes of one name cluster-wide, so that
@@ -87,6 +88,10 @@ type DeleteOptions struct {
 	// (a rebalance removes the copy it sent, not a newer one written
 	// since); another stamp is ErrExists.
 	IfStamp Stamp
+	// IfReadBefore, when set, deletes only an object last read before it
+	// (an eviction keeps one read since it was listed); another is
+	// ErrExists.
+	IfReadBefore time.Time
 	// KeepParts keeps the object's erasure-coded parts on other targets:
 	// the object moved rather than went.
 	KeepParts bool

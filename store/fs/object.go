@@ -1124,7 +1124,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	}
 	found := false
 	var foundStamp store.Stamp
-	conditional, away := !opts.IfStamp.IsZero() || !opts.Stamp.IsZero(), s.away()
+	conditional, away := !opts.IfStamp.IsZero() || !opts.Stamp.IsZero() || !opts.IfReadBefore.IsZero(), s.away()
 	var doomed, removed []mountpath
 	for _, m := range s.readable() {
 		path := m.objectPath(b, name)
@@ -1163,6 +1163,15 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 				}
 				if !opts.Stamp.IsZero() && meta.Stamp.Compare(opts.Stamp) > 0 {
 					return fmt.Errorf("delete %s/%s: %w: stamp %s is newer than the delete's %s", b, name, store.ErrExists, meta.Stamp, opts.Stamp)
+				}
+				if !opts.IfReadBefore.IsZero() {
+					read := meta.Atime
+					if t, ok := s.accessTime(path); ok && t.After(read) {
+						read = t
+					}
+					if !read.Before(opts.IfReadBefore) {
+						return fmt.Errorf("delete %s/%s: %w: read at %s, not before %s", b, name, store.ErrExists, read.Format(time.RFC3339Nano), opts.IfReadBefore.Format(time.RFC3339Nano))
+					}
 				}
 			}
 		}

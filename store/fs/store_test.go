@@ -1438,3 +1438,44 @@ func TestStagedCustomMetadataIsKeptWhenItFits(t *testing.T) {
 		}
 	}
 }
+
+// A delete for objects unread since a time (an eviction) keeps one read
+// since, whether its read is noted only (pending) or written into its
+// metadata, and removes one that was not.
+func TestDeleteIfReadBefore(t *testing.T) {
+	ctx := t.Context()
+	st := open(t, t.TempDir())
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-time.Hour)
+	for _, name := range []string{"read", "read-flushed", "unread"} {
+		if _, err := st.Put(ctx, b, name, strings.NewReader(name), store.PutOptions{Size: int64(len(name)), Atime: long}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cutoff := time.Now().Add(-time.Minute)
+	for _, name := range []string{"read", "read-flushed"} {
+		obj, err := st.Open(ctx, b, name, store.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj.Close()
+		if name == "read-flushed" {
+			st.FlushAccessTimes()
+		}
+		if err := st.Delete(ctx, b, name, store.DeleteOptions{IfReadBefore: cutoff}); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("%s: the delete of an object read since: %v, want ErrExists", name, err)
+		}
+		if _, err := st.Head(ctx, b, name); err != nil {
+			t.Fatalf("%s: %v after the refused delete", name, err)
+		}
+	}
+	if err := st.Delete(ctx, b, "unread", store.DeleteOptions{IfReadBefore: cutoff}); err != nil {
+		t.Fatalf("the delete of an object unread since: %v", err)
+	}
+	if _, err := st.Head(ctx, b, "unread"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after its delete: %v", err)
+	}
+}
