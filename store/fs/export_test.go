@@ -109,3 +109,6 @@ var ErrStopped = errStopped
 
 // Stopping reports whether Close has told the background work to stop.
 func (s *Store) Stopping() bool { return s.stopping.Load() }
+
+// FilesystemID exposes filesystemID.
+func FilesystemID(x, y uint32, path string) string { return filesystemID(x, y, path) }

@@ -510,9 +510,23 @@ func (s *Store) Capacity(ctx context.Context) ([]store.MountpathCapacity, error)
 		total := int64(st.Blocks) * blockUnit(st)
 		free := int64(st.Bavail) * blockUnit(st)
 		out = append(out, store.MountpathCapacity{Path: m.path, Used: total - free, Total: total, NoWrites: !writable[m.path],
-			Filesystem: fmt.Sprintf("%x:%x", uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]))})
+			Filesystem: filesystemID(uint32(st.Fsid.X__val[0]), uint32(st.Fsid.X__val[1]), m.path)})
 	}
 	return out, failed
+}
+
+// filesystemID names the filesystem of a mountpath by its fsid; by its
+// device when the fsid is zero (FUSE, some network filesystems), which
+// would make every such mountpath one filesystem to LRU.
+func filesystemID(x, y uint32, path string) string {
+	if x != 0 || y != 0 {
+		return fmt.Sprintf("%x:%x", x, y)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return "path:" + path
+	}
+	return fmt.Sprintf("dev:%x", st.Dev)
 }
 
 // overlapping reports whether two mountpaths are one directory by two

@@ -1479,3 +1479,23 @@ func TestDeleteIfReadBefore(t *testing.T) {
 		t.Fatalf("after its delete: %v", err)
 	}
 }
+
+// Mountpaths on filesystems without an fsid (FUSE) are told apart by
+// their devices: to LRU, one full disk's excess is not freed by
+// evicting from another.
+func TestFilesystemIDWithoutFsid(t *testing.T) {
+	dir := t.TempDir()
+	if got := fs.FilesystemID(1, 2, dir); got != "1:2" {
+		t.Fatalf("with an fsid: %q", got)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fs.FilesystemID(0, 0, dir), fmt.Sprintf("dev:%x", st.Dev); got != want {
+		t.Fatalf("without an fsid: %q, want the device's %q", got, want)
+	}
+	if fs.FilesystemID(0, 0, "/proc") == fs.FilesystemID(0, 0, dir) {
+		t.Fatal("two filesystems without an fsid are one")
+	}
+}
