@@ -1534,12 +1534,38 @@ class Client:
         from 0.1 s to a second."""
         deadline = None if timeout is None else time.monotonic() + timeout
         silent_since: Optional[float] = None
-        wait = 0.1 if poll is None else poll
+        missed_since: Optional[float] = None
+        wait = 0.1 if poll is None or poll <= 0 else poll
         while True:
-            nodes = self.cluster_status().get("nodes", [])
-            jobs = [j for n in nodes for j in (n.get("jobs") or []) if j.get("id") == job_id]
-            if not jobs:
-                raise errors.JobNotFound(f"job {job_id} is on no node", kind="job-not-found")
+            # A poll the cluster does not answer (a gateway restarting), or
+            # one where no node that answered has the job while a target
+            # did not answer (it may run it), is waited through for a
+            # while, as a silent target of the job is.
+            missed: Optional[AisError] = None
+            jobs: List[Dict[str, Any]] = []
+            nodes: List[Dict[str, Any]] = []
+            try:
+                nodes = self.cluster_status().get("nodes", [])
+            except (AisConnectionError, AisTimeout, errors.Unavailable) as exc:
+                missed = exc
+            if missed is None:
+                jobs = [j for n in nodes for j in (n.get("jobs") or []) if j.get("id") == job_id]
+                silent_targets = sorted(n.get("id", "") for n in nodes if n.get("error") and n.get("role") in ("target", "all"))
+                if not jobs and not silent_targets:
+                    raise errors.JobNotFound(f"job {job_id} is on no node", kind="job-not-found")
+                if not jobs:
+                    missed = errors.Unavailable(f"job {job_id}: no node that answered has it; targets {', '.join(silent_targets)} did not answer",
+                                                kind="unavailable")
+            if missed is not None:
+                if missed_since is None:
+                    missed_since = time.monotonic()
+                if time.monotonic() - missed_since > UNANSWERED_GRACE:
+                    raise missed
+                if deadline is not None and time.monotonic() > deadline:
+                    raise AisTimeout(f"job {job_id}: no answer after {timeout} s: {missed}")
+                time.sleep(wait if deadline is None else max(0.0, min(wait, deadline - time.monotonic())))
+                continue
+            missed_since = None
             targets = {t for j in jobs for t in (j.get("targets") or [])}
             silent = [n for n in nodes if n.get("error") and n.get("id") in targets]
             if any(j.get("running") for j in jobs) or not silent:

@@ -665,6 +665,53 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
         server.shutdown()
 
 
+def test_job_wait_waits_through_failed_polls(monkeypatch):
+    """A poll where no node that answered has the job while a target did
+    not answer (it may run it), or one the gateway does not answer (it
+    restarts), is waited through; a cluster silent past the grace ends the
+    wait with Unavailable."""
+
+    import aisgo.client
+
+    done = {"id": "copy-1", "kind": "copy-bucket", "targets": ["t1"], "running": False, "started": 1, "objects": 3}
+    polls = [
+        {"nodes": [{"id": "g1", "role": "gateway"}, {"id": "t1", "role": "target", "error": "context deadline exceeded"}]},
+        {"nodes": [{"id": "g1", "role": "gateway"}, {"id": "t1", "role": "target", "jobs": [done]}]},
+    ]
+    calls = []
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            calls.append(self.path)
+            body = json.dumps(polls[min(len(calls), len(polls)) - 1]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = _serve(Handler)
+    try:
+        client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        assert client.job_wait("copy-1", poll=0.001) == {"objects": 3, "bytes": 0}
+        assert len(calls) == 2
+        monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 0.05)
+        del polls[1:]
+        with pytest.raises(aisgo.Unavailable, match="targets t1 did not answer"):
+            client.job_wait("copy-1", poll=0.001)
+    finally:
+        server.shutdown()
+    # A gateway that comes up in a moment.
+    monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 60.0)
+    polls[:] = [{"nodes": [{"id": "t1", "role": "target", "jobs": [done]}]}]
+    port = _free_port()
+    later = _LaterServer(port, Handler, delay=0.5)
+    try:
+        assert aisgo.Client(f"http://127.0.0.1:{port}").job_wait("copy-1", poll=0.05, timeout=30) == {"objects": 3, "bytes": 0}
+    finally:
+        later.stop()
+
+
 def test_job_wait_polls_less_often_as_a_job_runs(monkeypatch):
     """Each poll asks every node: the wait between polls grows from the
     first to a second, not ten polls a second for an hour's job."""
