@@ -245,14 +245,30 @@ func writeJobTable(out io.Writer, jobs []api.DsortJobInfo) error {
 	return w.Flush()
 }
 
-// poll returns the job's summed metrics.
+// poll returns the job's summed metrics. A cluster that does not answer
+// (a gateway restarting) is asked again each second, for
+// api.UnansweredGrace at most: a wait of hours does not end at a blip.
 func poll(ctx context.Context, c *api.Client, id string) (api.DsortJobInfo, error) {
-	metrics, err := c.DsortMetrics(ctx, id)
-	if err != nil {
-		return api.DsortJobInfo{}, err
+	var watch api.JobWatch
+	for {
+		metrics, err := c.DsortMetrics(ctx, id)
+		if err == nil {
+			return api.DsortSummary(metrics), nil
+		}
+		if !watch.Missed(err) {
+			return api.DsortJobInfo{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return api.DsortJobInfo{}, err
+		case <-time.After(missedPollWait):
+		}
 	}
-	return api.DsortSummary(metrics), nil
 }
+
+// missedPollWait is the wait before a poll the cluster did not answer is
+// sent again (a variable for the tests).
+var missedPollWait = time.Second
 
 const pollInterval = 250 * time.Millisecond
 

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/pipeline"
@@ -58,5 +64,34 @@ func TestDsortWrittenEstimate(t *testing.T) {
 		if got := writtenEstimate(c.creation); got != c.want {
 			t.Errorf("%+v: %d, want %d", c.creation, got, c.want)
 		}
+	}
+}
+
+// A follow of a dSort job rides out polls the gateway does not answer (it
+// restarts), for a grace; past it, the error is the wait's.
+func TestDsortPollRidesOutAMissedAnswer(t *testing.T) {
+	defer func(old time.Duration) { missedPollWait = old }(missedPollWait)
+	missedPollWait = time.Millisecond
+	var calls atomic.Int64
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close() // restarting: no answer
+			}
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]api.DsortJobInfo{"t1": {ID: "srt-1", Archived: true}})
+	}))
+	defer gw.Close()
+	c := api.NewClient(gw.URL)
+	sum, err := poll(t.Context(), c, "srt-1")
+	if err != nil || !sum.Archived {
+		t.Fatalf("a poll after two missed answers: %+v, %v", sum, err)
+	}
+	defer func(old time.Duration) { api.UnansweredGrace = old }(api.UnansweredGrace)
+	api.UnansweredGrace = 20 * time.Millisecond
+	calls.Store(-1 << 40) // never answers again
+	if _, err := poll(t.Context(), c, "srt-1"); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a poll the gateway never answers: %v, want unavailable", err)
 	}
 }

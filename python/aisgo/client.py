@@ -1638,8 +1638,20 @@ class Client:
         seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        missed_since: Optional[float] = None
         while True:
-            st = self.dsort_status(job_id)
+            try:
+                st = self.dsort_status(job_id)
+            except (AisConnectionError, AisTimeout, errors.Unavailable):
+                # The cluster did not answer (a gateway restarting): asked
+                # again, for UNANSWERED_GRACE at most.
+                now = time.monotonic()
+                missed_since = now if missed_since is None else missed_since
+                if now - missed_since > UNANSWERED_GRACE or deadline is not None and now >= deadline:
+                    raise
+                time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - now)))
+                continue
+            missed_since = None
             if progress is not None:
                 progress(st)
             if st.done:

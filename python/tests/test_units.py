@@ -712,6 +712,33 @@ def test_job_wait_waits_through_failed_polls(monkeypatch):
         later.stop()
 
 
+def test_dsort_wait_rides_out_a_gateway_restart(monkeypatch):
+    """A dSort wait (hours, in a training script) goes on through a gateway
+    that does not answer for a moment; past the grace, it raises."""
+
+    import aisgo.client
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            body = json.dumps({"t1": {"id": "srt-1", "archived": True, "metrics": {}}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    port = _free_port()
+    later = _LaterServer(port, Handler, delay=0.5)
+    try:
+        st = aisgo.Client(f"http://127.0.0.1:{port}").dsort_wait("srt-1", poll=0.05, timeout=30)
+        assert st.done and not st.aborted
+    finally:
+        later.stop()
+    monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 0.1)
+    with pytest.raises(aisgo.AisConnectionError):
+        aisgo.Client(f"http://127.0.0.1:{_free_port()}").dsort_wait("srt-1", poll=0.02)
+
+
 def test_job_wait_polls_less_often_as_a_job_runs(monkeypatch):
     """Each poll asks every node: the wait between polls grows from the
     first to a second, not ten polls a second for an hour's job."""
