@@ -201,6 +201,30 @@ type Store interface {
 	WalkParts(ctx context.Context, b Bucket, fn func(PartMeta) error) error
 }
 
+// PropsReader is a Store that reads one bucket's props without copying
+// the whole metadata (up to 50,000 buckets) as Buckets does.
+type PropsReader interface {
+	// BucketProps returns b's props, or ErrBucketNotFound.
+	BucketProps(ctx context.Context, b Bucket) (Props, error)
+}
+
+// PropsOf returns b's props from st, through PropsReader when st is one;
+// ErrBucketNotFound when it has no such bucket.
+func PropsOf(ctx context.Context, st Store, b Bucket) (Props, error) {
+	if r, ok := st.(PropsReader); ok {
+		return r.BucketProps(ctx, b)
+	}
+	md, err := st.Buckets(ctx)
+	if err != nil {
+		return Props{}, err
+	}
+	props, ok := md.Props(b)
+	if !ok {
+		return Props{}, fmt.Errorf("bucket %s: %w", b, ErrBucketNotFound)
+	}
+	return props, nil
+}
+
 // PartDeleter is a Store that removes one part of an object, only if it
 // is of stamp (ErrNotFound otherwise): a part kept on a target that no
 // longer holds its index, once its holder keeps it.

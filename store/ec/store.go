@@ -111,6 +111,12 @@ func Wrap(inner store.Store, peers Peers, opts Options) *Store {
 // partChecksum is the checksum type of every part's bytes.
 const partChecksum = store.ChecksumXXHash
 
+// BucketProps reads b's props from the store beneath (a
+// store.PropsReader: the remote store asks on each read).
+func (s *Store) BucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
+	return store.PropsOf(ctx, s.Store, b)
+}
+
 func (s *Store) props(b store.Bucket) (store.Props, bool) {
 	if s.opts.Props == nil {
 		return store.Props{}, false

@@ -298,6 +298,13 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	return s.saveBucketsLocked(md.Clone())
 }
 
+// BucketProps returns a bucket's props or ErrBucketNotFound (a
+// store.PropsReader).
+func (s *Store) BucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
+	p, err := s.bucketProps(b)
+	return p.Clone(), err
+}
+
 // bucketProps returns a bucket's props or ErrBucketNotFound.
 func (s *Store) bucketProps(b store.Bucket) (store.Props, error) {
 	if err := b.Validate(); err != nil {

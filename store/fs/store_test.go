@@ -7,6 +7,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -1497,5 +1498,30 @@ func TestFilesystemIDWithoutFsid(t *testing.T) {
 	}
 	if fs.FilesystemID(0, 0, "/proc") == fs.FilesystemID(0, 0, dir) {
 		t.Fatal("two filesystems without an fsid are one")
+	}
+}
+
+// One bucket's props are read without the whole metadata, and the same
+// as the metadata's; a bucket there is not is ErrBucketNotFound.
+func TestBucketProps(t *testing.T) {
+	ctx := t.Context()
+	st := open(t, t.TempDir())
+	b := store.Bucket{Provider: "aws", Name: "b"}
+	props := store.DefaultProps()
+	props.Checksum.ValidateColdGet = true
+	if err := st.CreateBucket(ctx, b, props); err != nil {
+		t.Fatal(err)
+	}
+	md, err := st.Buckets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := md.Props(b)
+	got, err := store.PropsOf(ctx, st, b)
+	if err != nil || !reflect.DeepEqual(got, want) || !got.Checksum.ValidateColdGet {
+		t.Fatalf("props %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := store.PropsOf(ctx, st, store.Bucket{Provider: "aws", Name: "other"}); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("a missing bucket: %v", err)
 	}
 }

@@ -168,12 +168,8 @@ func (s *Store) fetchOptions(ctx context.Context, b store.Bucket, attrs ObjectAt
 
 // validatesColdGet reports a bucket's checksum.validate_cold_get.
 func (s *Store) validatesColdGet(ctx context.Context, b store.Bucket) bool {
-	md, err := s.Store.Buckets(ctx)
-	if err != nil {
-		return false
-	}
-	props, ok := md.Props(b)
-	return ok && props.Checksum.ValidateColdGet
+	props, err := store.PropsOf(ctx, s.Store, b)
+	return err == nil && props.Checksum.ValidateColdGet
 }
 
 // isMD5 reports 32 hex digits: an ETag that is an MD5 (a multipart one
@@ -279,13 +275,9 @@ func (s *Store) backend(ctx context.Context, b store.Bucket) (Backend, store.Pro
 	if !b.IsRemote() {
 		return nil, store.Props{}, false, nil
 	}
-	md, err := s.Store.Buckets(ctx)
+	props, err := store.PropsOf(ctx, s.Store, b)
 	if err != nil {
-		return nil, store.Props{}, true, err
-	}
-	props, found := md.Props(b)
-	if !found {
-		return nil, props, true, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
+		return nil, props, true, err
 	}
 	be, err := s.resolve(ctx, b, props)
 	return be, props, true, err
