@@ -168,35 +168,54 @@ func (b *shardBody) finish() error {
 // must not decide whether a job succeeds on so many targets.
 const fetchBatch = 16 << 10
 
+// parkGap is how many bytes of other holders' records a build may read
+// between two of one holder's before it closes that holder's stream, to
+// ask for the rest when it gets there: a stream left waiting long (an
+// output sorted by name, each input shard's records in one run) would be
+// cut by its holder, and holds its buffers meanwhile. A variable for the
+// tests.
+var parkGap int64 = 64 << 20
+
 // batchedStream is a holder's records of a shard, asked for fetchBatch at
-// a time, as one stream.
+// a time, as one stream; opened when first read, and again after a park.
 type batchedStream struct {
 	ctx    context.Context
 	src    Source
 	holder int32
-	rest   []shards.RecordMeta
+	all    []shards.RecordMeta // the holder's records, in the shard's order
+	next   int                 // the first of all not read whole yet
+	end    int                 // the end of what cur was asked for
 	cur    Stream
 }
 
-// open asks for the next batch.
-func (b *batchedStream) open() error {
-	n := min(len(b.rest), fetchBatch)
-	s, err := b.src.Open(b.ctx, b.holder, b.rest[:n])
+// open asks for the records from the first not asked for yet: from next
+// after a park, else from the end of the last batch.
+func (b *batchedStream) open(from int) error {
+	n := min(len(b.all)-from, fetchBatch)
+	s, err := b.src.Open(b.ctx, b.holder, b.all[from:from+n])
 	if err != nil {
 		return err
 	}
-	b.cur, b.rest = s, b.rest[n:]
+	b.cur, b.end = s, from+n
 	return nil
 }
 
 func (b *batchedStream) Next() (File, error) {
+	if b.cur == nil {
+		if b.next >= len(b.all) {
+			return File{}, io.EOF
+		}
+		if err := b.open(b.next); err != nil {
+			return File{}, err
+		}
+	}
 	for {
 		f, err := b.cur.Next()
-		if err != io.EOF || len(b.rest) == 0 {
+		if err != io.EOF || b.end >= len(b.all) {
 			return f, err
 		}
 		b.cur.Close()
-		if err := b.open(); err != nil {
+		if err := b.open(b.end); err != nil {
 			b.cur = nil
 			return File{}, err
 		}
@@ -205,11 +224,42 @@ func (b *batchedStream) Next() (File, error) {
 
 func (b *batchedStream) Read(p []byte) (int, error) { return b.cur.Read(p) }
 
+// done counts a record read whole.
+func (b *batchedStream) done() { b.next++ }
+
+// park closes the stream until its next record comes up.
+func (b *batchedStream) park() {
+	if b.cur != nil {
+		b.cur.Close()
+		b.cur = nil
+	}
+}
+
 func (b *batchedStream) Close() error {
 	if b.cur == nil {
 		return nil
 	}
 	return b.cur.Close()
+}
+
+// gapsAfter returns, for each record of a shard, the bytes of other
+// holders' records before the next of its holder's (-1 when none comes).
+func gapsAfter(records []shards.RecordMeta) []int64 {
+	gaps := make([]int64, len(records))
+	// Sums from the end: after[i] is the bytes of records i and later.
+	after := int64(0)
+	nextAt := map[int32]int64{} // a holder's next record's after, once seen
+	for i := len(records) - 1; i >= 0; i-- {
+		r := records[i]
+		if at, ok := nextAt[r.Holder]; ok {
+			gaps[i] = after - at
+		} else {
+			gaps[i] = -1
+		}
+		after += r.Size
+		nextAt[r.Holder] = after
+	}
+	return gaps
 }
 
 // Build writes one shard to w: its records in order, each from the stream
@@ -224,19 +274,16 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 		}
 		byHolder[r.Holder] = append(byHolder[r.Holder], r)
 	}
-	streams := make(map[int32]Stream, len(holders))
+	streams := make(map[int32]*batchedStream, len(holders))
 	defer func() {
 		for _, s := range streams {
 			s.Close()
 		}
 	}()
 	for _, h := range holders {
-		s := &batchedStream{ctx: ctx, src: src, holder: h, rest: byHolder[h]}
-		if err := s.open(); err != nil {
-			return err
-		}
-		streams[h] = s
+		streams[h] = &batchedStream{ctx: ctx, src: src, holder: h, all: byHolder[h]}
 	}
+	gaps := gapsAfter(shard.Records)
 	fw, err := format.NewWriter(w)
 	if err != nil {
 		return err
@@ -249,7 +296,7 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 	raw, _ := fw.(formats.RawWriter)
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
-	for _, r := range shard.Records {
+	for i, r := range shard.Records {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
 		}
@@ -294,6 +341,10 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 			if f.Last {
 				break
 			}
+		}
+		s.done()
+		if gaps[i] > parkGap {
+			s.park()
 		}
 	}
 	for _, h := range holders {

@@ -31,6 +31,8 @@ type memSource struct {
 	cut bool
 	// most, when set, refuses a fetch of more records, as a holder does.
 	most int
+	// asked are the fetches, as "holder:records".
+	asked []string
 }
 
 func (s *memSource) Open(ctx context.Context, holder int32, metas []shards.RecordMeta) (creation.Stream, error) {
@@ -39,6 +41,7 @@ func (s *memSource) Open(ctx context.Context, holder int32, metas []shards.Recor
 	}
 	s.mu.Lock()
 	s.opened[holder]++
+	s.asked = append(s.asked, fmt.Sprintf("%d:%d", holder, len(metas)))
 	s.mu.Unlock()
 	st := &memStream{}
 	for i, m := range metas {
@@ -268,5 +271,37 @@ func TestBuildRefusesRecordsNotAsPlanned(t *testing.T) {
 		if _, ok := sink.shards["out-0.tar"]; ok {
 			t.Errorf("%s: the shard was stored", name)
 		}
+	}
+}
+
+// A holder whose next records come after many bytes of other holders'
+// is not kept waiting on an open stream (its holder would cut it): the
+// stream closes, and the rest of its records are asked for when they
+// come up. The shard is as planned.
+func TestBuildParksAStreamLeftWaiting(t *testing.T) {
+	defer creation.SetParkGap(100)()
+	src := &memSource{records: map[int32]map[shards.RecordID]record{0: {}, 1: {}}, opened: map[int32]int{}}
+	out := shards.OutputShard{Name: "sorted.tar"}
+	holders := []int32{0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1}
+	var want []string
+	for r, h := range holders {
+		id := shards.RecordID{Record: int32(r)}
+		name := fmt.Sprintf("r%02d.bin", r)
+		src.records[h][id] = record{files: []creation.File{{Name: name, Size: 20, Last: true}}, data: [][]byte{bytes.Repeat([]byte{byte('a' + r)}, 20)}}
+		out.Records = append(out.Records, shards.RecordMeta{ID: id, Holder: h, Size: shards.EncodedSize(20)})
+		want = append(want, name)
+	}
+	sink := &memSink{shards: map[string][]byte{}}
+	f, _ := formats.Default().ByExtension(".tar")
+	if err := creation.Run(t.Context(), creation.Config{Format: f, Concurrency: 1}, []shards.OutputShard{out}, src, sink, &creation.Counters{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readNames(t, f, sink.shards["sorted.tar"]); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("entries %v, want %v", got, want)
+	}
+	// Holder 0 waits out ten records (over 100 bytes): asked for its
+	// five records, then for the two left; holder 1 waits out two.
+	if strings.Join(src.asked, " ") != "0:5 1:11 0:2 1:1" {
+		t.Fatalf("fetches %v, want holder 0's records then the rest of them", src.asked)
 	}
 }

@@ -722,8 +722,14 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 	out := newStallWriter(w, n.config.RecordsStall, n.config.BodyMinRate)
 	defer out.done()
 	if err := n.worker.ServeRecords(r.Context(), r.PathValue("id"), records, out); err != nil {
-		// The status is sent; a cut stream tells the receiver.
-		n.logger.Warn("serve records", "job", r.PathValue("id"), "err", err)
+		// The status is sent; a cut stream tells the receiver. A creator
+		// that closed it (it parks a stream it will not read for a
+		// while, and asks for the rest later) is no failure.
+		if r.Context().Err() != nil {
+			n.logger.Debug("serve records: the creator closed the stream", "job", r.PathValue("id"), "err", err)
+		} else {
+			n.logger.Warn("serve records", "job", r.PathValue("id"), "err", err)
+		}
 		panic(http.ErrAbortHandler)
 	}
 }
