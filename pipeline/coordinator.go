@@ -847,9 +847,11 @@ func (c *Coordinator) plan(ctx context.Context, job *coordinatedJob, runs [][]sh
 	plan := job.plan
 	alg := plan.Algorithm
 	alg.Seed = job.init.Seed
-	merged := sort.Merge(runs, alg)
+	merged, err := sort.Merge(ctx, runs, alg)
+	if err != nil {
+		return nil, err
+	}
 	var planned []shards.OutputShard
-	var err error
 	if job.keyMap != nil {
 		planned, err = sort.PartitionByKeyMap(ctx, merged, plan.ShardSize, job.keyMap, func(err error) error {
 			switch plan.Reactions.EKMMissingKey {
@@ -861,7 +863,7 @@ func (c *Coordinator) plan(ctx context.Context, job *coordinatedJob, runs [][]sh
 			return nil
 		})
 	} else {
-		planned, err = sort.Partition(merged, plan.ShardSize, plan.OutputTemplate)
+		planned, err = sort.Partition(ctx, merged, plan.ShardSize, plan.OutputTemplate)
 	}
 	if err != nil {
 		return nil, err

@@ -8,5 +8,5 @@
 // and position), and a shuffle starts from the input order.
 //
 //	sort.Records(records, sort.Algorithm{Kind: sort.Shuffle, Seed: 42})
-//	planned, err := sort.Partition(records, 1<<30, shards.MustParseTemplate("out-{000..999}.tar"))
+//	planned, err := sort.Partition(ctx, records, 1<<30, shards.MustParseTemplate("out-{000..999}.tar"))
 package sort

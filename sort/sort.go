@@ -2,6 +2,7 @@ package sort
 
 import (
 	"container/heap"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -87,9 +88,14 @@ func hashKeys(records []shards.RecordMeta, alg Algorithm) {
 	}
 }
 
+// checkEvery is how many records a merge or partition handles between
+// looks at its context: an abort does not wait for a hundred million.
+const checkEvery = 64 << 10
+
 // Merge combines runs ordered by Local into the global order: a k-way
-// merge, then, for a shuffle, the shuffle of the whole.
-func Merge(runs [][]shards.RecordMeta, alg Algorithm) []shards.RecordMeta {
+// merge, then, for a shuffle, the shuffle of the whole. It stops at
+// ctx's end with its cause.
+func Merge(ctx context.Context, runs [][]shards.RecordMeta, alg Algorithm) ([]shards.RecordMeta, error) {
 	total := 0
 	for _, r := range runs {
 		total += len(r)
@@ -103,6 +109,9 @@ func Merge(runs [][]shards.RecordMeta, alg Algorithm) []shards.RecordMeta {
 	}
 	heap.Init(h)
 	for h.Len() > 0 {
+		if len(out)%checkEvery == 0 && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		r := h.runs[0]
 		out = append(out, r[0])
 		if len(r) == 1 {
@@ -115,7 +124,7 @@ func Merge(runs [][]shards.RecordMeta, alg Algorithm) []shards.RecordMeta {
 	if alg.Kind == Shuffle {
 		shuffle(out, alg.Seed)
 	}
-	return out
+	return out, nil
 }
 
 type runHeap struct {
@@ -136,8 +145,9 @@ func (h *runHeap) Pop() any {
 // Partition cuts ordered records into output shards named by a template:
 // a shard ends with the record that brings its size to size bytes or more,
 // so every shard but the last reaches size, and a record is never split.
-// A size of 0 spreads the records over all the template's names.
-func Partition(records []shards.RecordMeta, size int64, names shards.Template) ([]shards.OutputShard, error) {
+// A size of 0 spreads the records over all the template's names. It
+// stops at ctx's end with its cause.
+func Partition(ctx context.Context, records []shards.RecordMeta, size int64, names shards.Template) ([]shards.OutputShard, error) {
 	if !names.IsRange() {
 		return nil, fmt.Errorf("output template %q names no shards", names.String())
 	}
@@ -154,6 +164,9 @@ func Partition(records []shards.RecordMeta, size int64, names shards.Template) (
 	var out []shards.OutputShard
 	var current shards.OutputShard
 	for i, r := range records {
+		if i%checkEvery == 0 && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		current.Records = append(current.Records, r)
 		current.Size += r.Size
 		if current.Size < size && i < len(records)-1 {

@@ -131,7 +131,10 @@ func TestMergeOfRunsEqualsWholeSort(t *testing.T) {
 				for _, run := range runs {
 					sort.Local(run, alg)
 				}
-				merged := sort.Merge(runs, alg)
+				merged, err := sort.Merge(t.Context(), runs, alg)
+				if err != nil {
+					t.Fatal(err)
+				}
 				whole := slices.Clone(all)
 				sort.Records(whole, alg)
 				if !slices.Equal(ids(merged), ids(whole)) {
@@ -146,7 +149,7 @@ func TestPartitionSizes(t *testing.T) {
 	rs := records(300, 5)
 	tmpl := shards.MustParseTemplate("out-{000..999}.tar")
 	const size = 10_000
-	planned, err := sort.Partition(rs, size, tmpl)
+	planned, err := sort.Partition(t.Context(), rs, size, tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,14 +173,14 @@ func TestPartitionSizes(t *testing.T) {
 	if count != len(rs) {
 		t.Fatalf("%d records in shards, want %d", count, len(rs))
 	}
-	if _, err := sort.Partition(rs, size, shards.MustParseTemplate("few-{0..2}.tar")); !errors.Is(err, sort.ErrTooFewNames) {
+	if _, err := sort.Partition(t.Context(), rs, size, shards.MustParseTemplate("few-{0..2}.tar")); !errors.Is(err, sort.ErrTooFewNames) {
 		t.Fatalf("too few names: %v", err)
 	}
-	spread, err := sort.Partition(rs, 0, shards.MustParseTemplate("s-{0..9}.tar"))
+	spread, err := sort.Partition(t.Context(), rs, 0, shards.MustParseTemplate("s-{0..9}.tar"))
 	if err != nil || len(spread) > 10 || len(spread) < 9 {
 		t.Fatalf("size 0 over 10 names: %d shards, %v", len(spread), err)
 	}
-	if _, err := sort.Partition(rs, 0, shards.MustParseTemplate("s-%04d.tar")); err == nil {
+	if _, err := sort.Partition(t.Context(), rs, 0, shards.MustParseTemplate("s-%04d.tar")); err == nil {
 		t.Fatal("size 0 with an unbounded template was accepted")
 	}
 }
@@ -296,5 +299,20 @@ func TestKeyMapMatchesAnywhere(t *testing.T) {
 	both, _ := sort.ParseKeyMap([]byte("cat\ta-{0..9}\ncat_0\tb-{0..9}\n"), sort.KeyMapText, "\t", nil)
 	if _, err := sort.PartitionByKeyMap(t.Context(), rs[:1], 10, both, func(err error) error { return err }); err == nil || !strings.Contains(err.Error(), "matches templates") {
 		t.Fatalf("a key holding plain keys of two templates: %v", err)
+	}
+}
+
+// A merge or a partition stops at its context's end (a job aborted
+// while it plans a hundred million records), with the cause.
+func TestMergeAndPartitionStopWhenAsked(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(t.Context())
+	aborted := errors.New("aborted by the user")
+	cancel(aborted)
+	runs := [][]shards.RecordMeta{{{ID: shards.RecordID{Record: 1}, Size: 1}}}
+	if _, err := sort.Merge(ctx, runs, sort.Algorithm{Kind: sort.Alphanumeric}); !errors.Is(err, aborted) {
+		t.Fatalf("a merge under an ended context: %v", err)
+	}
+	if _, err := sort.Partition(ctx, runs[0], 1, shards.MustParseTemplate("o-{0..9}.tar")); !errors.Is(err, aborted) {
+		t.Fatalf("a partition under an ended context: %v", err)
 	}
 }
