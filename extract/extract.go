@@ -68,7 +68,11 @@ type Config struct {
 	// SpillDir receives the spill files; it is created and, by
 	// Result.Close, removed. Required unless the format has offsets.
 	SpillDir string
-	Key      KeyConfig
+	// SpillDirs, when set, are more directories (on other disks) the
+	// spill files are spread over with SpillDir, one file each in turn;
+	// created and removed as SpillDir is.
+	SpillDirs []string
+	Key       KeyConfig
 	// OnDuplicate decides about a second file with the same record and
 	// extension in a shard (the later is kept): an error aborts.
 	OnDuplicate func(shard string, dup *shards.DuplicateError) error
@@ -132,12 +136,16 @@ func RunEach(ctx context.Context, cfg Config, inputs iter.Seq[Input], opener Ope
 		if cfg.SpillDir == "" {
 			return nil, errors.New("extract: a spill directory is required for " + cfg.Format.Name())
 		}
-		if err := pathsafe.MkdirAll(filepath.Dir(cfg.SpillDir), cfg.SpillDir, 0o755); err != nil {
-			return nil, fmt.Errorf("extract: %w", err)
+		dirs := append([]string{cfg.SpillDir}, cfg.SpillDirs...)
+		for _, dir := range dirs {
+			if err := pathsafe.MkdirAll(filepath.Dir(dir), dir, 0o755); err != nil {
+				res.Close()
+				return nil, fmt.Errorf("extract: %w", err)
+			}
+			res.Spills.dirs = append(res.Spills.dirs, dir)
 		}
-		res.Spills.dir = cfg.SpillDir
 		for i := range cfg.Concurrency {
-			s, err := createSpill(cfg.SpillDir, int32(i))
+			s, err := createSpill(dirs[i%len(dirs)], int32(i))
 			if err != nil {
 				res.Close()
 				return nil, err

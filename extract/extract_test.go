@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -391,5 +393,76 @@ func TestNamesChargedToTheBudget(t *testing.T) {
 	// The node's share is held by the job until it ends.
 	if err := run(node.Child(64<<20), half); !errors.Is(err, extract.ErrNamesOverBudget) {
 		t.Fatalf("a second job beside one holding 40 MiB of names: %v", err)
+	}
+}
+
+// Spill files go to every spill directory in turn (one per disk), and
+// all of them are removed with the result.
+func TestSpillsSpreadOverDirectories(t *testing.T) {
+	var entries []entry
+	for i := range 40 {
+		entries = append(entries, entry{fmt.Sprintf("r%02d.bin", i), string(bytes.Repeat([]byte{byte(i)}, 3000))})
+	}
+	inputs, opener := []extract.Input{}, memOpener{}
+	for s := range 4 {
+		name := fmt.Sprintf("s%d.tgz", s)
+		inputs = append(inputs, extract.Input{Name: name})
+		opener[name] = shard(t, ".tgz", entries[s*10:(s+1)*10]...)
+	}
+	first, second := filepath.Join(t.TempDir(), "spill"), filepath.Join(t.TempDir(), "spill")
+	res, err := extract.Run(t.Context(), extract.Config{Format: format(".tgz"), Concurrency: 4, Budget: extract.NewBudget(1 << 10), SpillDir: first, SpillDirs: []string{second}},
+		inputs, opener, &extract.Counters{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{first, second} {
+		if files, _ := filepath.Glob(filepath.Join(dir, "spill-*.bin")); len(files) != 2 {
+			t.Errorf("%s holds spill files %v, want two of the four", dir, files)
+		}
+	}
+	for _, r := range res.Records {
+		f := r.Files[0]
+		got := make([]byte, f.Size)
+		if f.Storage != shards.StorageSpill {
+			t.Fatalf("record %s kept in memory under a budget of 1 KiB", r.Name)
+		}
+		res.Spills.ReaderAt(f.Spill).ReadAt(got, f.Offset)
+		var i int
+		fmt.Sscanf(r.Name, "r%d", &i)
+		if want := bytes.Repeat([]byte{byte(i)}, 3000); !bytes.Equal(got, want) {
+			t.Fatalf("record %s: content differs", r.Name)
+		}
+	}
+	res.Close()
+	for _, dir := range []string{first, second} {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left after the result's close: %v", dir, err)
+		}
+	}
+}
+
+// The reserve counts what other appends are spilling at the same time:
+// bytes none of them has written yet still take the disk's room.
+func TestSpillCountsOtherAppendsInFlight(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs at %s (this test needs root, which CI has): %v %s", dir, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	data := shard(t, ".tgz", entry{"r0.bin", string(make([]byte, 1<<20))})
+	run := func() error {
+		res, err := extract.Run(t.Context(), extract.Config{Format: format(".tgz"), Budget: extract.NewBudget(1 << 10), SpillDir: dir + "/spill"},
+			[]extract.Input{{Name: "s.tgz"}}, memOpener{"s.tgz": data}, &extract.Counters{})
+		if err == nil {
+			res.Close()
+		}
+		return err
+	}
+	if err := run(); err != nil {
+		t.Fatalf("1 MiB into a 4 MiB disk: %v", err)
+	}
+	defer extract.AddSpilling(3 << 20)()
+	if err := run(); !errors.Is(err, extract.ErrNoSpace) || !strings.Contains(err.Error(), "more being spilled") {
+		t.Fatalf("1 MiB into a 4 MiB disk while 3 MiB are being spilled: %v, want ErrNoSpace", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/aisgo/aisgo/internal/pathsafe"
@@ -34,18 +35,27 @@ func createSpill(dir string, index int32) (*spillFile, error) {
 // fill the disk the node's other state is on.
 const spillReserve = 5 // percent
 
-// room refuses n more bytes that would leave the spill's filesystem less
-// than spillReserve free.
-func (s *spillFile) room(n int64) error {
+// spilling is the bytes being appended to spill files now, by every job:
+// each append's check of the room left counts the others' (the disks'
+// free space does not show them yet).
+var spilling atomic.Int64
+
+// room takes n bytes of the spill's filesystem for an append, or refuses
+// them when they would leave it less than spillReserve free; done gives
+// them back once written.
+func (s *spillFile) room(n int64) (done func(), err error) {
 	var st syscall.Statfs_t
 	if err := syscall.Fstatfs(int(s.file.Fd()), &st); err != nil {
-		return nil // a full disk still fails the write
+		return func() {}, nil // a full disk still fails the write
 	}
 	total, free := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize
-	if free-int64(s.writer.Buffered())-n < total*spillReserve/100 {
-		return fmt.Errorf("%w: spilling %d bytes would leave the work directory's filesystem less than %d%% free (%d of %d bytes free)", ErrNoSpace, n, spillReserve, free, total)
+	taken := spilling.Add(n)
+	if free-int64(s.writer.Buffered())-taken < total*spillReserve/100 {
+		spilling.Add(-n)
+		return nil, fmt.Errorf("%w: spilling %d bytes (with %d more being spilled) would leave the work directory's filesystem less than %d%% free (%d of %d bytes free)",
+			ErrNoSpace, n, taken-n, spillReserve, free, total)
 	}
-	return nil
+	return func() { spilling.Add(-n) }, nil
 }
 
 // ErrNoSpace: the work directory has no room for a spill.
@@ -53,9 +63,11 @@ var ErrNoSpace = errors.New("extract: no space to spill")
 
 // append copies n bytes from r and returns their offset.
 func (s *spillFile) append(r io.Reader, n int64, buf []byte) (int64, error) {
-	if err := s.room(n); err != nil {
+	done, err := s.room(n)
+	if err != nil {
 		return 0, err
 	}
+	defer done()
 	off := s.size
 	written, err := io.CopyBuffer(s.writer, io.LimitReader(r, n), buf)
 	s.size += written
@@ -71,7 +83,7 @@ func (s *spillFile) append(r io.Reader, n int64, buf []byte) (int64, error) {
 // Spills are the spill files of one extraction.
 type Spills struct {
 	files []*spillFile
-	dir   string
+	dirs  []string
 }
 
 // ReaderAt returns spill file i for reading.
@@ -91,10 +103,13 @@ func (s *Spills) Close() error {
 	for _, f := range s.files {
 		f.file.Close()
 	}
-	if s.dir == "" {
-		return nil
+	var first error
+	for _, dir := range s.dirs {
+		if err := pathsafe.RemoveAll(filepath.Dir(dir), dir); err != nil && first == nil {
+			first = err
+		}
 	}
-	return pathsafe.RemoveAll(filepath.Dir(s.dir), s.dir)
+	return first
 }
 
 func (s *Spills) flush() error {

@@ -2735,3 +2735,43 @@ func TestRecoverLeavesARunningJobAlone(t *testing.T) {
 		t.Fatalf("the running job's journal: %v, want kept", err)
 	}
 }
+
+// A job's spill files go to every spill directory (one per mountpath),
+// and all of them go with the job.
+func TestSpillsOnEveryMountpathGoWithTheJob(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tgz", Records: 10, RecordSize: 4000, Seed: 8})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	// unknown is no work directory of the node's (a mountpath attached
+	// since its start): a crash's spills there would stay, so none go.
+	first, second, unknown := t.TempDir(), t.TempDir(), t.TempDir()
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: first, RecoverDirs: []string{second},
+		SpillDirs: func() []string { return []string{first, second, unknown} }, IdleTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := baseSpec("in-{0..3}.tgz", "out-{000..999}.tar")
+	spec.MaxMemUsage = "8KiB"
+	spec.ExtractConcurrencyMaxLimit = 4
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-spread", Spec: spec, Map: c.smap}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Extract(t.Context(), "srt-spread"); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{first, second} {
+		if files, _ := filepath.Glob(filepath.Join(dir, "dsort-srt-spread", "spill-*.bin")); len(files) == 0 {
+			t.Errorf("no spill files in %s", dir)
+		}
+	}
+	if entries, _ := os.ReadDir(unknown); len(entries) != 0 {
+		t.Errorf("spills in a directory no work directory's: %v", entries)
+	}
+	waitSilentAbort(t, w, "srt-spread")
+	for _, dir := range []string{first, second} {
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("left in %s after the abort: %v", dir, entries)
+		}
+	}
+}

@@ -71,6 +71,11 @@ type WorkerConfig struct {
 	// disk disabled or detached since the start (a job stays where it
 	// began). Empty or nil means WorkDir.
 	PickWorkDir func() string
+	// SpillDirs, when set, says where else a new job's spill files go:
+	// the work directories of the other mountpaths enabled, which share
+	// its spills' bytes and bandwidth. Each must be one of WorkDir and
+	// RecoverDirs (a crash's spills are removed from those at start).
+	SpillDirs func() []string
 	// RecoverDirs are where the work directory was in earlier runs (it
 	// moves with the first mountpath enabled): Recover reads the
 	// journals left there too.
@@ -204,8 +209,10 @@ type targetJob struct {
 	attempt int
 	// workDir holds the job's spill files and journal, fixed at its start.
 	workDir string
-	plan    *Plan
-	targets []cluster.Node
+	// spillDirs are the other work directories its spill files go to.
+	spillDirs []string
+	plan      *Plan
+	targets   []cluster.Node
 	// placement is a map of the job's targets, for HRW ownership.
 	placement *cluster.Map
 	self      int32
@@ -319,6 +326,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		id:         init.ID,
 		attempt:    init.Attempt,
 		workDir:    w.workDir(),
+		spillDirs:  w.spillDirs(),
 		plan:       plan,
 		targets:    targets,
 		placement:  &cluster.Map{Nodes: targets},
@@ -529,6 +537,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		Concurrency: concurrency(j.plan.ExtractConcurrency, j.mountpaths),
 		Budget:      j.budget,
 		SpillDir:    filepath.Join(j.workDir, "dsort-"+id),
+		SpillDirs:   j.spillPaths(),
 		Key:         extract.KeyConfig{Extension: j.plan.KeyExtension, Kind: j.plan.KeyKind},
 		OnDuplicate: func(shard string, dup *shards.DuplicateError) error {
 			return j.react(j.plan.Reactions.DuplicatedRecords, fmt.Errorf("shard %s: %w", shard, dup))
@@ -848,6 +857,34 @@ func (j *targetJob) custom() map[string]string {
 // the names after it.
 type journalAttempt struct {
 	Attempt *int `json:"attempt"`
+}
+
+// spillDirs are the work directories besides workDir a new job's spill
+// files go to now; those WorkDir and RecoverDirs do not name are left
+// (a crash's spills there would stay).
+func (w *Worker) spillDirs() []string {
+	if w.config.SpillDirs == nil {
+		return nil
+	}
+	known := append([]string{w.config.WorkDir}, w.config.RecoverDirs...)
+	main := w.workDir()
+	var out []string
+	for _, dir := range w.config.SpillDirs() {
+		if dir != main && slices.Contains(known, dir) && !slices.Contains(out, dir) {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// spillPaths are the job's spill directories besides its work
+// directory's.
+func (j *targetJob) spillPaths() []string {
+	var out []string
+	for _, dir := range j.spillDirs {
+		out = append(out, filepath.Join(dir, "dsort-"+j.id))
+	}
+	return out
 }
 
 // workDir is where a new job's files go now.
@@ -1588,6 +1625,9 @@ func (j *targetJob) release() {
 	}
 	j.budget.ReleaseMetadata()
 	pathsafe.RemoveAll(j.workDir, filepath.Join(j.workDir, "dsort-"+j.id))
+	for _, dir := range j.spillDirs {
+		pathsafe.RemoveAll(dir, filepath.Join(dir, "dsort-"+j.id))
+	}
 	for _, in := range j.mu.objects {
 		in.obj.Close()
 	}

@@ -809,9 +809,18 @@ func run(args []string) error {
 			}
 		}
 		nodeConfig.RecoverDirs = recoverDirs
+		// A job's spill files go to every mountpath enabled, not the
+		// first one's alone: their bytes and bandwidth are shared.
+		spillDirs := func() []string {
+			var dirs []string
+			for _, mp := range st.Mountpaths() {
+				dirs = append(dirs, filepath.Join(mp, ".ais", "dsort"))
+			}
+			return dirs
+		}
 		nodeConfig.NewWorker = func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error) {
 			return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: id, Store: st, Fetcher: fetcher, Formats: registry,
-				WorkDir: nodeConfig.WorkDir, PickWorkDir: nodeConfig.PickWorkDir, RecoverDirs: recoverDirs, IdleTimeout: cfg.Limits.DsortIdleTimeout, Logger: nodeLogger})
+				WorkDir: nodeConfig.WorkDir, PickWorkDir: nodeConfig.PickWorkDir, SpillDirs: spillDirs, RecoverDirs: recoverDirs, IdleTimeout: cfg.Limits.DsortIdleTimeout, Logger: nodeLogger})
 		}
 	}
 	node, err := gateway.New(nodeConfig)
