@@ -187,9 +187,9 @@ type batchCounts struct {
 	bytes          int64
 }
 
-// maxCompressedFiles bounds the files a request reads of one compressed
-// shard (tgz, zip, ...): without offsets, each costs a scan of the shard
-// up to it.
+// maxCompressedFiles bounds the files a request reads of compressed
+// shards (tgz, zip, ...), of all of them together: without offsets, each
+// costs a scan of its shard up to it.
 const maxCompressedFiles = 1024
 
 // readBatchBody reads a get-batch request's body, at most maxBatchBody,
@@ -317,7 +317,7 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 	}
 	items := make([]batchItem, len(req.In))
 	// Each file of a compressed shard is a scan from the shard's start.
-	scans := map[string]int{}
+	scans := 0 // files of compressed shards
 	for i, e := range req.In {
 		item := batchItem{BatchEntry: e}
 		switch {
@@ -347,9 +347,8 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 			// A name without a known extension is read as its content
 			// tells: maybe compressed, so counted.
 			if sf, ok := n.formats.ByName(e.ObjName); !ok || !sf.Offsets() {
-				key := item.bucket.String() + "/" + e.ObjName
-				if scans[key]++; scans[key] > maxCompressedFiles {
-					return req, nil, nil, badRequest("get-batch: more than %d files of %s, a compressed shard (or one whose name does not tell its format) read from its start for each: ask for the whole shard, or keep such shards as .tar", maxCompressedFiles, e.ObjName)
+				if scans++; scans > maxCompressedFiles {
+					return req, nil, nil, badRequest("get-batch: more than %d files of compressed shards (or shards whose names do not tell their format; %s is one), each read from its shard's start: ask for whole shards, or keep such shards as .tar", maxCompressedFiles, e.ObjName)
 				}
 			}
 		}

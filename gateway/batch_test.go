@@ -210,6 +210,8 @@ func TestGetBatchRefuses(t *testing.T) {
 		{"negative start", "train", `{"in":[{"objname":"a","start":-1}]}`, "negative"},
 		{"range of a file", "train", `{"in":[{"objname":"a","archpath":"x","length":4}]}`, "range of a file"},
 		{"many files of a tgz", "train", `{"in":[` + strings.Repeat(`{"objname":"s.tgz","archpath":"x"},`, 1024) + `{"objname":"s.tgz","archpath":"y"}]}`, "compressed shard"},
+		// Of all the shards of the request together.
+		{"many files of tgz shards", "train", `{"in":[` + strings.Repeat(`{"objname":"s1.tgz","archpath":"x"},{"objname":"s2.zip","archpath":"x"},`, 512) + `{"objname":"s3.tgz","archpath":"y"}]}`, "compressed shard"},
 		// Read as its content tells: maybe compressed.
 		{"many files of a shard without an extension", "train", `{"in":[` + strings.Repeat(`{"objname":"shard","archpath":"x"},`, 1024) + `{"objname":"shard","archpath":"y"}]}`, "compressed shard"},
 	} {
