@@ -23,3 +23,6 @@ func SetMaxZipDirectory(n uint64) func() {
 	maxZipDirectory = n
 	return func() { maxZipDirectory = old }
 }
+
+// ZipMembersHeld is how many members' records a zip Reader holds.
+func ZipMembersHeld(r Reader) int { return len(r.(*zipReader).files) }

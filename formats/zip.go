@@ -393,6 +393,66 @@ func (z *zipReader) checkEnd() error {
 	return z.fail(z.offset, fmt.Errorf("member %q: no end after its declared size", name))
 }
 
+// Detacher is a Reader that can let go of all it holds of a shard but
+// the member Next returned last, which it reads on alone; Next then ends.
+// A server that streams one file of a zip shard holds that file's record
+// only, not the directory of every member (hundreds of MiB).
+type Detacher interface {
+	Detach() error
+}
+
+var _ Detacher = (*zipReader)(nil)
+
+// Detach reads the current member on from its own bytes, method, size
+// and CRC, and drops the central directory. It is taken before the
+// member's first read only.
+func (z *zipReader) Detach() error {
+	if z.err != nil {
+		return z.err
+	}
+	if z.data == nil || z.next == 0 || z.left != int64(z.files[z.next-1].UncompressedSize64) {
+		return errors.New("formats: detach: no member whose data is unread")
+	}
+	f := z.files[z.next-1]
+	section := io.NewSectionReader(z.storage, z.offset, int64(f.CompressedSize64))
+	var data io.ReadCloser
+	switch f.Method {
+	case zip.Store:
+		data = io.NopCloser(section)
+	case zip.Deflate:
+		data = flate.NewReader(section)
+	default:
+		return fmt.Errorf("formats: detach: zip compression method %d", f.Method)
+	}
+	z.closeData()
+	z.data, z.crc = &crcChecked{ReadCloser: data, name: z.name, want: f.CRC32, size: f.UncompressedSize64, hash: crc32.NewIEEE()}, nil
+	z.files, z.next, z.spans = nil, 0, nil
+	return nil
+}
+
+// crcChecked fails the end of a member's data whose size or CRC is not
+// its record's, as the zip reader does.
+type crcChecked struct {
+	io.ReadCloser
+	name       string
+	want       uint32
+	size, read uint64
+	hash       hash.Hash32
+}
+
+func (c *crcChecked) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.hash.Write(p[:n])
+	c.read += uint64(n)
+	switch {
+	case err == io.EOF && c.read != c.size:
+		return n, fmt.Errorf("member %q: %w: %d bytes of data, its record says %d", c.name, io.ErrUnexpectedEOF, c.read, c.size)
+	case err == io.EOF && c.hash.Sum32() != c.want:
+		return n, fmt.Errorf("member %q: %w: its data's CRC is %08x, its record's %08x", c.name, zip.ErrChecksum, c.hash.Sum32(), c.want)
+	}
+	return n, err
+}
+
 // WriteTo copies the rest of the current member to w through a pooled
 // buffer.
 func (z *zipReader) WriteTo(w io.Writer) (int64, error) {

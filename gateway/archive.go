@@ -123,8 +123,10 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 // its files (tarDirs), in the others by reading up to it. It returns a
 // reader of the file's data (not to be used past obj's Close) and its
 // size. A zip shard's directory is read within zipMemory, taken until
-// the file is found: held while the file streams, a get-batch's entries
-// (read ahead, written in order) would wait for one another.
+// the file is found, and let go then (formats.Detacher): held while the
+// file streams, a get-batch's entries (read ahead, written in order)
+// would wait for one another, and untaken, many slow readers would hold
+// a directory each.
 func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket, obj store.Object, name, member string) (io.Reader, int64, error) {
 	if f.Offsets() {
 		e, err := n.tarDirs.find(f, b, name, contextObject{obj, ctx}, member)
@@ -154,6 +156,11 @@ func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket,
 			return nil, 0, err
 		}
 		if e.Name == member {
+			if d, ok := rd.(formats.Detacher); ok {
+				if err := d.Detach(); err != nil {
+					return nil, 0, err
+				}
+			}
 			return io.LimitReader(rd, e.Size), e.Size, nil
 		}
 	}
