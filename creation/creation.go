@@ -169,70 +169,85 @@ func (b *shardBody) finish() error {
 const fetchBatch = 16 << 10
 
 // parkGap is how many bytes of other holders' records a build may read
-// between two of one holder's before it closes that holder's stream, to
-// ask for the rest when it gets there: a stream left waiting long (an
-// output sorted by name, each input shard's records in one run) would be
-// cut by its holder, and holds its buffers meanwhile. A variable for the
-// tests.
+// between two of one holder's before that holder's stream is let go: a
+// batch asked of a holder ends at such a record, and the next batch is
+// asked for when its first record comes up. A stream left waiting long
+// (an output sorted by name, each input shard's records in one run)
+// would be cut by its holder, and hold its buffers meanwhile; a holder
+// serves each record once, so a batch is never cut short to be asked
+// again. A variable for the tests.
 var parkGap int64 = 64 << 20
 
-// batchedStream is a holder's records of a shard, asked for fetchBatch at
-// a time, as one stream; opened when first read, and again after a park.
+// batchedStream is a holder's records of a shard, asked for in batches of
+// fetchBatch at most, each ending where the next record of the holder
+// comes after more than parkGap bytes of others'; each batch is asked
+// for when its first record is read.
 type batchedStream struct {
 	ctx    context.Context
 	src    Source
 	holder int32
 	all    []shards.RecordMeta // the holder's records, in the shard's order
-	next   int                 // the first of all not read whole yet
-	end    int                 // the end of what cur was asked for
+	gaps   []int64             // after each of all, as gapsAfter
+	end    int                 // the end of the batches asked for
 	cur    Stream
 }
 
-// open asks for the records from the first not asked for yet: from next
-// after a park, else from the end of the last batch.
-func (b *batchedStream) open(from int) error {
-	n := min(len(b.all)-from, fetchBatch)
-	s, err := b.src.Open(b.ctx, b.holder, b.all[from:from+n])
+// open asks for the next batch.
+func (b *batchedStream) open() error {
+	n := min(len(b.all)-b.end, fetchBatch)
+	for k := b.end; k < b.end+n; k++ {
+		if b.gaps[k] > parkGap {
+			n = k - b.end + 1 // its stream would wait long after it
+			break
+		}
+	}
+	s, err := b.src.Open(b.ctx, b.holder, b.all[b.end:b.end+n])
 	if err != nil {
 		return err
 	}
-	b.cur, b.end = s, from+n
+	b.cur, b.end = s, b.end+n
 	return nil
 }
 
+// Next returns the next file; between batches it asks for the next one,
+// once the one before has ended where it should.
 func (b *batchedStream) Next() (File, error) {
-	if b.cur == nil {
-		if b.next >= len(b.all) {
-			return File{}, io.EOF
-		}
-		if err := b.open(b.next); err != nil {
-			return File{}, err
-		}
-	}
 	for {
+		if b.cur == nil {
+			if b.end >= len(b.all) {
+				return File{}, io.EOF
+			}
+			if err := b.open(); err != nil {
+				return File{}, err
+			}
+		}
 		f, err := b.cur.Next()
 		if err != io.EOF || b.end >= len(b.all) {
 			return f, err
 		}
 		b.cur.Close()
-		if err := b.open(b.end); err != nil {
-			b.cur = nil
-			return File{}, err
-		}
+		b.cur = nil
 	}
 }
 
 func (b *batchedStream) Read(p []byte) (int, error) { return b.cur.Read(p) }
 
-// done counts a record read whole.
-func (b *batchedStream) done() { b.next++ }
-
-// park closes the stream until its next record comes up.
-func (b *batchedStream) park() {
-	if b.cur != nil {
-		b.cur.Close()
-		b.cur = nil
+// park lets the stream go after its batch's last record, which the
+// holder ended there, until the next batch's first record comes up.
+func (b *batchedStream) park(last shards.RecordMeta) error {
+	if b.cur == nil {
+		return nil
 	}
+	f, err := b.cur.Next()
+	switch {
+	case err == nil:
+		return fmt.Errorf("holder %d sent file %s past record %d/%d, the last of the records asked", b.holder, f.Name, last.ID.Shard, last.ID.Record)
+	case err != io.EOF:
+		return err
+	}
+	b.cur.Close()
+	b.cur = nil
+	return nil
 }
 
 func (b *batchedStream) Close() error {
@@ -266,24 +281,23 @@ func gapsAfter(records []shards.RecordMeta) []int64 {
 // of its holder.
 func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard, src Source, w io.Writer) (err error) {
 	// One stream per holder, asked for that holder's records in order.
-	byHolder := map[int32][]shards.RecordMeta{}
+	gaps := gapsAfter(shard.Records)
+	streams := map[int32]*batchedStream{}
 	var holders []int32
-	for _, r := range shard.Records {
-		if _, ok := byHolder[r.Holder]; !ok {
+	for i, r := range shard.Records {
+		s := streams[r.Holder]
+		if s == nil {
+			s = &batchedStream{ctx: ctx, src: src, holder: r.Holder}
+			streams[r.Holder] = s
 			holders = append(holders, r.Holder)
 		}
-		byHolder[r.Holder] = append(byHolder[r.Holder], r)
+		s.all, s.gaps = append(s.all, r), append(s.gaps, gaps[i])
 	}
-	streams := make(map[int32]*batchedStream, len(holders))
 	defer func() {
 		for _, s := range streams {
 			s.Close()
 		}
 	}()
-	for _, h := range holders {
-		streams[h] = &batchedStream{ctx: ctx, src: src, holder: h, all: byHolder[h]}
-	}
-	gaps := gapsAfter(shard.Records)
 	fw, err := format.NewWriter(w)
 	if err != nil {
 		return err
@@ -342,9 +356,10 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 				break
 			}
 		}
-		s.done()
 		if gaps[i] > parkGap {
-			s.park()
+			if err := s.park(r); err != nil {
+				return err
+			}
 		}
 	}
 	for _, h := range holders {

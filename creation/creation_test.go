@@ -33,6 +33,8 @@ type memSource struct {
 	most int
 	// asked are the fetches, as "holder:records".
 	asked []string
+	// served are the records asked for.
+	served map[shards.RecordID]bool
 }
 
 func (s *memSource) Open(ctx context.Context, holder int32, metas []shards.RecordMeta) (creation.Stream, error) {
@@ -42,6 +44,17 @@ func (s *memSource) Open(ctx context.Context, holder int32, metas []shards.Recor
 	s.mu.Lock()
 	s.opened[holder]++
 	s.asked = append(s.asked, fmt.Sprintf("%d:%d", holder, len(metas)))
+	// A holder serves each record once (it frees it as it goes).
+	if s.served == nil {
+		s.served = map[shards.RecordID]bool{}
+	}
+	for _, m := range metas {
+		if s.served[m.ID] {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("record %d/%d was asked for already", m.ID.Shard, m.ID.Record)
+		}
+		s.served[m.ID] = true
+	}
 	s.mu.Unlock()
 	st := &memStream{}
 	for i, m := range metas {
@@ -189,6 +202,7 @@ func TestRawEntriesAreCopiedVerbatim(t *testing.T) {
 		t.Fatal("the raw entry was re-encoded")
 	}
 	zip, _ := formats.Default().ByExtension(".zip")
+	src.served = nil // another job's
 	if err := creation.Build(t.Context(), zip, shard, src, io.Discard); err == nil || !strings.Contains(err.Error(), "raw") {
 		t.Fatalf("a raw entry into zip: %v", err)
 	}
@@ -275,9 +289,9 @@ func TestBuildRefusesRecordsNotAsPlanned(t *testing.T) {
 }
 
 // A holder whose next records come after many bytes of other holders'
-// is not kept waiting on an open stream (its holder would cut it): the
-// stream closes, and the rest of its records are asked for when they
-// come up. The shard is as planned.
+// is not kept waiting on an open stream (its holder would cut it): its
+// batch ends before them, and they are asked for when they come up,
+// each record once. The shard is as planned.
 func TestBuildParksAStreamLeftWaiting(t *testing.T) {
 	defer creation.SetParkGap(100)()
 	src := &memSource{records: map[int32]map[shards.RecordID]record{0: {}, 1: {}}, opened: map[int32]int{}}
@@ -300,8 +314,8 @@ func TestBuildParksAStreamLeftWaiting(t *testing.T) {
 		t.Fatalf("entries %v, want %v", got, want)
 	}
 	// Holder 0 waits out ten records (over 100 bytes): asked for its
-	// five records, then for the two left; holder 1 waits out two.
-	if strings.Join(src.asked, " ") != "0:5 1:11 0:2 1:1" {
+	// first three, then for the two after; holder 1 waits out two.
+	if strings.Join(src.asked, " ") != "0:3 1:10 0:2 1:1" {
 		t.Fatalf("fetches %v, want holder 0's records then the rest of them", src.asked)
 	}
 }
