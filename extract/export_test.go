@@ -1,5 +1,10 @@
 package extract
 
+import (
+	"sync/atomic"
+	"syscall"
+)
+
 // SetMetadataFloor changes metadataFloor until the returned func restores
 // it.
 func SetMetadataFloor(n int64) (restore func()) {
@@ -8,9 +13,27 @@ func SetMetadataFloor(n int64) (restore func()) {
 	return func() { metadataFloor = old }
 }
 
-// AddSpilling adds n to the bytes being spilled by others until the
-// returned func takes them back.
-func AddSpilling(n int64) (restore func()) {
-	spilling.Add(n)
-	return func() { spilling.Add(-n) }
+// AddSpilling adds n to the bytes being spilled by others onto dir's
+// filesystem until the returned func takes them back.
+func AddSpilling(dir string, n int64) (restore func()) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		panic(err)
+	}
+	counter, _ := spilling.LoadOrStore(st.Fsid.X__val, new(atomic.Int64))
+	counter.(*atomic.Int64).Add(n)
+	return func() { counter.(*atomic.Int64).Add(-n) }
+}
+
+// SpillingOn is the bytes being spilled onto dir's filesystem.
+func SpillingOn(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		panic(err)
+	}
+	counter, ok := spilling.Load(st.Fsid.X__val)
+	if !ok {
+		return 0
+	}
+	return counter.(*atomic.Int64).Load()
 }

@@ -461,8 +461,17 @@ func TestSpillCountsOtherAppendsInFlight(t *testing.T) {
 	if err := run(); err != nil {
 		t.Fatalf("1 MiB into a 4 MiB disk: %v", err)
 	}
-	defer extract.AddSpilling(3 << 20)()
+	if left := extract.SpillingOn(dir); left != 0 {
+		t.Fatalf("%d bytes still counted as being spilled after the append", left)
+	}
+	// Being spilled onto another disk, they take none of this one's room.
+	other := extract.AddSpilling(t.TempDir(), 3<<20)
+	if err := run(); err != nil {
+		t.Fatalf("1 MiB into a 4 MiB disk while 3 MiB are spilled onto another: %v", err)
+	}
+	other()
+	defer extract.AddSpilling(dir, 3<<20)()
 	if err := run(); !errors.Is(err, extract.ErrNoSpace) || !strings.Contains(err.Error(), "more being spilled") {
-		t.Fatalf("1 MiB into a 4 MiB disk while 3 MiB are being spilled: %v, want ErrNoSpace", err)
+		t.Fatalf("1 MiB into a 4 MiB disk while 3 MiB are being spilled onto it: %v, want ErrNoSpace", err)
 	}
 }

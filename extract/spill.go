@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -35,27 +36,57 @@ func createSpill(dir string, index int32) (*spillFile, error) {
 // fill the disk the node's other state is on.
 const spillReserve = 5 // percent
 
-// spilling is the bytes being appended to spill files now, by every job:
-// each append's check of the room left counts the others' (the disks'
-// free space does not show them yet).
-var spilling atomic.Int64
+// spilling is, per filesystem (its fsid), the bytes appends to spill
+// files have yet to write, every job's: each append's check of the room
+// left counts the others' (the disk's free space does not show them yet).
+var spilling sync.Map // [2]int32 -> *atomic.Int64
+
+// reservation is an append's bytes not written yet.
+type reservation struct {
+	onDisk *atomic.Int64
+	left   int64
+}
+
+// wrote counts n bytes written: the disk's free space shows them now.
+func (r *reservation) wrote(n int64) {
+	n = min(n, r.left)
+	r.left -= n
+	r.onDisk.Add(-n)
+}
+
+// done gives back what was not written.
+func (r *reservation) done() { r.wrote(r.left) }
 
 // room takes n bytes of the spill's filesystem for an append, or refuses
-// them when they would leave it less than spillReserve free; done gives
-// them back once written.
-func (s *spillFile) room(n int64) (done func(), err error) {
+// them when they would leave it less than spillReserve free.
+func (s *spillFile) room(n int64) (*reservation, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Fstatfs(int(s.file.Fd()), &st); err != nil {
-		return func() {}, nil // a full disk still fails the write
+		return &reservation{onDisk: new(atomic.Int64)}, nil // a full disk still fails the write
 	}
+	counter, _ := spilling.LoadOrStore(st.Fsid.X__val, new(atomic.Int64))
+	onDisk := counter.(*atomic.Int64)
 	total, free := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize
-	taken := spilling.Add(n)
+	taken := onDisk.Add(n)
 	if free-int64(s.writer.Buffered())-taken < total*spillReserve/100 {
-		spilling.Add(-n)
+		onDisk.Add(-n)
 		return nil, fmt.Errorf("%w: spilling %d bytes (with %d more being spilled) would leave the work directory's filesystem less than %d%% free (%d of %d bytes free)",
 			ErrNoSpace, n, taken-n, spillReserve, free, total)
 	}
-	return func() { spilling.Add(-n) }, nil
+	return &reservation{onDisk: onDisk, left: n}, nil
+}
+
+// countedReader tells a reservation of the bytes read through it, which
+// are written next.
+type countedReader struct {
+	r   io.Reader
+	res *reservation
+}
+
+func (c countedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.res.wrote(int64(n))
+	return n, err
 }
 
 // ErrNoSpace: the work directory has no room for a spill.
@@ -63,13 +94,13 @@ var ErrNoSpace = errors.New("extract: no space to spill")
 
 // append copies n bytes from r and returns their offset.
 func (s *spillFile) append(r io.Reader, n int64, buf []byte) (int64, error) {
-	done, err := s.room(n)
+	res, err := s.room(n)
 	if err != nil {
 		return 0, err
 	}
-	defer done()
+	defer res.done()
 	off := s.size
-	written, err := io.CopyBuffer(s.writer, io.LimitReader(r, n), buf)
+	written, err := io.CopyBuffer(s.writer, countedReader{io.LimitReader(r, n), res}, buf)
 	s.size += written
 	if err == nil && written != n {
 		err = io.ErrUnexpectedEOF
