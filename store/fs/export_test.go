@@ -112,3 +112,20 @@ func (s *Store) Stopping() bool { return s.stopping.Load() }
 
 // FilesystemID exposes filesystemID.
 func FilesystemID(x, y uint32, path string) string { return filesystemID(x, y, path) }
+
+// SetBeforeRefresh sets the hook run as a rewrite of older copies
+// begins, and returns its restore.
+func SetBeforeRefresh(f func()) (restore func()) {
+	old := beforeRefresh
+	beforeRefresh = f
+	return func() { beforeRefresh = old }
+}
+
+// RefreshFailed reports whether a rewrite of an object's older copies
+// failed lately.
+func (s *Store) RefreshFailed(b store.Bucket, name string) bool {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	_, ok := s.refreshFailed[b.String()+"/"+name]
+	return ok
+}

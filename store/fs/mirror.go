@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/pathsafe"
@@ -204,10 +205,43 @@ func (s *Store) verifyCopies(b store.Bucket, name string) {
 	}
 }
 
+// beforeRefresh is a test's hook, run as a rewrite of older copies
+// begins.
+var beforeRefresh = func() {}
+
 // refreshLater queues the rewrite of an object's copies older than its
 // newest; dropped when the queue is full (a later read queues it again).
 func (s *Store) refreshLater(b store.Bucket, name string) {
+	s.queueMu.Lock()
+	failed, ok := s.refreshFailed[b.String()+"/"+name]
+	s.queueMu.Unlock()
+	if ok && time.Since(failed) < refreshRetry {
+		return // a read each would copy the object each, and fail alike
+	}
 	s.queueVerify(pendingCopy{bucket: b, name: name, refresh: true})
+}
+
+// refreshRetry is how long an object whose older copies could not be
+// rewritten waits before a read queues it again; maxRefreshFailed bounds
+// the objects remembered so.
+const (
+	refreshRetry     = 10 * time.Minute
+	maxRefreshFailed = 4096
+)
+
+// refreshed notes how a rewrite of an object's older copies went.
+func (s *Store) refreshed(b store.Bucket, name string, failed bool) {
+	key := b.String() + "/" + name
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	switch {
+	case !failed:
+		delete(s.refreshFailed, key)
+	case s.refreshFailed == nil || len(s.refreshFailed) >= maxRefreshFailed:
+		s.refreshFailed = map[string]time.Time{key: time.Now()}
+	default:
+		s.refreshFailed[key] = time.Now()
+	}
 }
 
 // refreshStale rewrites the copies of an object older than its newest
@@ -215,6 +249,7 @@ func (s *Store) refreshLater(b store.Bucket, name string) {
 // PUT) from a newest one, under the name's lock: a PUT meanwhile has
 // made them current, or a newer version, and they are left.
 func (s *Store) refreshStale(b store.Bucket, name string) {
+	beforeRefresh()
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -227,13 +262,16 @@ func (s *Store) refreshStale(b store.Bucket, name string) {
 	if len(older) == 0 || readMeta(newest[0].path, &meta) != nil {
 		return
 	}
+	failed := false
 	for _, c := range older {
 		if err := s.copyFile(newest[0].path, meta, c.m, b, name); err != nil {
 			s.logger.Warn("rewrite an older copy from the newest", "bucket", b.String(), "object", name, "mountpath", c.m.path, "err", err)
+			failed = true
 			continue
 		}
 		s.logger.Info("rewrote an older copy from the newest", "bucket", b.String(), "object", name, "mountpath", c.m.path)
 	}
+	s.refreshed(b, name, failed)
 }
 
 // copyLater makes the copies of a burst-mode PUT after it returned; when

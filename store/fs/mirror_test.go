@@ -1404,3 +1404,53 @@ func TestMirroredReadServesTheNewestCopy(t *testing.T) {
 		}
 	}
 }
+
+// Older copies that cannot be rewritten (the newest fails its checksum)
+// are not queued again by every read: a read each would copy the whole
+// object each, and fail alike.
+func TestFailedRefreshIsNotQueuedByEveryRead(t *testing.T) {
+	ctx := t.Context()
+	var refreshes atomic.Int64
+	defer fs.SetBeforeRefresh(func() { refreshes.Add(1) })()
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	b := mirrorBucket(t, st, "m", 2, false)
+	const name = "o"
+	storetest.Put(t, st, b, name, []byte("the first version"))
+	first := st.MountpathsOf(b, name, 2)[0]
+	path := filepath.Join(first, "ais", b.Name, name)
+	saved := filepath.Join(first, "saved-copy")
+	if err := os.Link(path, saved); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, name, []byte("the second version"))
+	if err := os.Rename(saved, path); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range copyPaths(st, b, name) {
+		if p != path {
+			flip(t, p) // the newest copy's bytes no longer match
+		}
+	}
+	read := func() {
+		t.Helper()
+		obj, err := st.Open(ctx, b, name, store.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(obj)
+		obj.Close()
+	}
+	read()
+	for deadline := time.Now().Add(10 * time.Second); !st.RefreshFailed(b, name); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed rewrite of the older copy was noted")
+		}
+	}
+	for range 5 {
+		read()
+	}
+	st.Close() // after what was queued
+	if n := refreshes.Load(); n != 1 {
+		t.Fatalf("%d rewrites tried for a copy that cannot be rewritten, want 1", n)
+	}
+}

@@ -1140,6 +1140,12 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		}
 		// Read when the delete has conditions, or a copy may be
 		// returning (only then are there mountpaths away).
+		// A read noted and not written yet, asked before the metadata: a
+		// flush between the two writes it there.
+		var pendingRead time.Time
+		if !opts.IfReadBefore.IsZero() {
+			pendingRead, _ = s.accessTime(path)
+		}
 		var meta store.ObjectMeta
 		metaErr := errNoMetaRead
 		if conditional || away {
@@ -1166,8 +1172,8 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 				}
 				if !opts.IfReadBefore.IsZero() {
 					read := meta.Atime
-					if t, ok := s.accessTime(path); ok && t.After(read) {
-						read = t
+					if pendingRead.After(read) {
+						read = pendingRead
 					}
 					if !read.Before(opts.IfReadBefore) {
 						return fmt.Errorf("delete %s/%s: %w: read at %s, not before %s", b, name, store.ErrExists, read.Format(time.RFC3339Nano), opts.IfReadBefore.Format(time.RFC3339Nano))

@@ -95,6 +95,10 @@ type Store struct {
 	background sync.WaitGroup
 	queueMu    sync.Mutex
 	closed     bool
+	// refreshFailed are the objects whose older copies could not be
+	// rewritten lately (under queueMu), by the time it failed: reads do
+	// not queue them again for refreshRetry.
+	refreshFailed map[string]time.Time
 	// stopping tells background deletions that the store closes.
 	stopping atomic.Bool
 	// syncers group the syncs of durable PUTs, one per mountpath path.
