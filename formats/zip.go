@@ -420,12 +420,15 @@ func (z *zipReader) Detach() error {
 	case zip.Store:
 		data = io.NopCloser(section)
 	case zip.Deflate:
-		data = flate.NewReader(section)
+		data = newInflater(section)
 	default:
 		return fmt.Errorf("formats: detach: zip compression method %d", f.Method)
 	}
 	z.closeData()
-	z.data, z.crc = &crcChecked{ReadCloser: data, name: z.name, want: f.CRC32, size: f.UncompressedSize64, hash: crc32.NewIEEE()}, nil
+	// A CRC of 0 with a data descriptor is not checked, as the zip
+	// reader does not.
+	checkCRC := f.CRC32 != 0 || f.Flags&0x8 == 0
+	z.data, z.crc = &crcChecked{ReadCloser: data, name: z.name, want: f.CRC32, checkCRC: checkCRC, size: f.UncompressedSize64, hash: crc32.NewIEEE()}, nil
 	z.files, z.next, z.spans = nil, 0, nil
 	return nil
 }
@@ -436,6 +439,7 @@ type crcChecked struct {
 	io.ReadCloser
 	name       string
 	want       uint32
+	checkCRC   bool
 	size, read uint64
 	hash       hash.Hash32
 }
@@ -447,10 +451,45 @@ func (c *crcChecked) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF && c.read != c.size:
 		return n, fmt.Errorf("member %q: %w: %d bytes of data, its record says %d", c.name, io.ErrUnexpectedEOF, c.read, c.size)
-	case err == io.EOF && c.hash.Sum32() != c.want:
+	case err == io.EOF && c.checkCRC && c.hash.Sum32() != c.want:
 		return n, fmt.Errorf("member %q: %w: its data's CRC is %08x, its record's %08x", c.name, zip.ErrChecksum, c.hash.Sum32(), c.want)
 	}
 	return n, err
+}
+
+// inflaters pools the decompressors of detached members: each costs tens
+// of KiB, and a get-batch detaches a member per file of a zip.
+var inflaters sync.Pool // io.ReadCloser, a flate.Resetter
+
+// newInflater decompresses r with a pooled decompressor, given back by
+// its Close.
+func newInflater(r io.Reader) io.ReadCloser {
+	if d, ok := inflaters.Get().(io.ReadCloser); ok {
+		if d.(flate.Resetter).Reset(r, nil) == nil {
+			return &pooledInflater{d}
+		}
+	}
+	return &pooledInflater{flate.NewReader(r)}
+}
+
+type pooledInflater struct{ io.ReadCloser }
+
+func (p *pooledInflater) Read(b []byte) (int, error) {
+	if p.ReadCloser == nil {
+		return 0, ErrClosed
+	}
+	return p.ReadCloser.Read(b)
+}
+
+func (p *pooledInflater) Close() error {
+	if p.ReadCloser == nil {
+		return nil
+	}
+	d := p.ReadCloser
+	p.ReadCloser = nil
+	d.(flate.Resetter).Reset(bytes.NewReader(nil), nil) // let go of the shard
+	inflaters.Put(d)
+	return nil
 }
 
 // WriteTo copies the rest of the current member to w through a pooled
