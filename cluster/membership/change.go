@@ -176,8 +176,9 @@ type Change struct {
 	// S3Keys are the keys of SetS3Keys.
 	S3Keys map[string]S3Credential `json:"s3_keys,omitempty"`
 	// Config is the whole config a SetConfig makes, as the leader's rules
-	// checked it: installed as is by every node whose config it follows
-	// (a node of another build, with other rules, makes the same one).
+	// checked it: installed as is by every node whose config is older (a
+	// node of another build, with other rules, makes the same one; one
+	// left behind catches up). Nodes of builds before it apply Patch.
 	Config *ClusterConfig `json:"config,omitempty"`
 	// IfMap, when set, makes DestroyBucket apply only under that map
 	// version, and Created (when set) only to the bucket created then:
@@ -288,14 +289,17 @@ func apply(s Snapshot, c Change) (Snapshot, error) {
 		next.Jobs = jobs
 		return next, nil
 	case SetConfig:
-		if c.Config != nil && c.Config.Version == configVersion(s.Config)+1 {
+		// Past the current version: the next one (a node of another
+		// build makes the same), or further on for a node whose config
+		// fell behind (its build refused a change), which catches up.
+		if c.Config != nil && c.Config.Version > configVersion(s.Config) {
 			config := *c.Config
 			next := s
 			next.Config = &config
 			return next, nil
 		}
-		// Resolved against another config (a change committed between),
-		// or by a leader of an older build: the patch again.
+		// Resolved against a config changed since (a change committed
+		// between), or by a leader of an older build: the patch again.
 		config, err := applyConfig(s.Config, c.Patch)
 		if err != nil {
 			return s, err

@@ -124,8 +124,9 @@ func (m *MemUsage) UnmarshalJSON(data []byte) error {
 }
 
 // ResolveConfig makes a SetConfig carry the whole config its patch makes
-// of s's, checked by this build's rules: the nodes that apply it install
-// that config, whatever their own rules (a cluster being upgraded).
+// of s's, checked by this build's rules: the nodes that apply it (of this
+// build on) install that config, whatever their own rules (a cluster
+// being upgraded); a node of an older build applies the patch.
 func ResolveConfig(s Snapshot, c Change) (Change, error) {
 	if c.Kind != SetConfig {
 		return c, nil

@@ -943,6 +943,14 @@ func TestResolvedConfigIsInstalledAsMade(t *testing.T) {
 	if err != nil || foreign.ClusterConfig() != made {
 		t.Fatalf("applied: %+v, %v; want the leader's %+v", foreign.ClusterConfig(), err, made)
 	}
+	// A node whose config fell behind (its older build refused a change)
+	// takes the next resolved one whole, and is level again.
+	ahead := made
+	ahead.Version = 5
+	caught, err := membership.Apply(s, membership.Change{Kind: membership.SetConfig, Patch: patch, Config: &ahead})
+	if err != nil || caught.ClusterConfig() != ahead {
+		t.Fatalf("a node behind: %+v, %v; want the leader's %+v", caught.ClusterConfig(), err, ahead)
+	}
 	// A patch this build refuses is not resolved.
 	if _, err := membership.ResolveConfig(s, membership.Change{Kind: membership.SetConfig, Patch: []byte(`{"lru":{"capacity_upd_time":"48h"}}`)}); !errors.Is(err, membership.ErrInvalidConfig) {
 		t.Fatalf("an invalid patch resolved: %v", err)
