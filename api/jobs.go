@@ -160,9 +160,10 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 	return out
 }
 
-// Job returns one cluster job; ErrJobNotFound when no node has it, and
-// ErrUnavailable when none of the nodes that answered has it while some
-// target did not answer (it may be running the job).
+// Job returns one cluster job; ErrJobNotFound when no node has it, which
+// is ErrUnavailable too when a target did not answer (it may be running
+// the job): a wait goes on a while, a lookup of a wrong id is still not
+// found.
 func (c *Client) Job(ctx context.Context, id string) (ClusterJob, error) {
 	status, err := c.ClusterStatus(ctx)
 	if err != nil {
@@ -181,7 +182,7 @@ func (c *Client) Job(ctx context.Context, id string) (ClusterJob, error) {
 	}
 	if len(silent) > 0 {
 		slices.Sort(silent)
-		return ClusterJob{}, fmt.Errorf("%w: job %s: no node that answered has it; targets %s did not answer", ErrUnavailable, id, strings.Join(silent, ", "))
+		return ClusterJob{}, fmt.Errorf("%w: %s: no node that answered has it, and targets %s did not answer (%w)", ErrJobNotFound, id, strings.Join(silent, ", "), ErrUnavailable)
 	}
 	return ClusterJob{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
 }

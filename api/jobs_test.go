@@ -139,9 +139,16 @@ func TestWaitJobWaitsThroughFailedPolls(t *testing.T) {
 	if _, err := api.NewClient(g.URL).WaitJob(t.Context(), "copy-2", time.Millisecond); !errors.Is(err, api.ErrJobNotFound) || calls.Load() != 1 {
 		t.Fatalf("a wait for a job no node has: %v after %d polls, want not found at the first", err, calls.Load())
 	}
-	// A cluster that stays silent ends the wait after the grace, saying so.
+	// A job no answering node has while a target is silent: not found
+	// (and unavailable), once the grace is over.
 	defer func(old time.Duration) { api.UnansweredGrace = old }(api.UnansweredGrace)
 	api.UnansweredGrace = 50 * time.Millisecond
+	polls = []api.ClusterStatus{{Nodes: []api.NodeStatus{{ID: "t1", Role: "target", Error: "connection refused"}}}}
+	calls.Store(0)
+	if _, err := api.NewClient(g.URL).WaitJob(t.Context(), "copy-9", time.Millisecond); !errors.Is(err, api.ErrJobNotFound) || !errors.Is(err, api.ErrUnavailable) || calls.Load() < 2 {
+		t.Fatalf("a wait for a job no answering node has, a target silent: %v after %d polls", err, calls.Load())
+	}
+	// A cluster that stays silent ends the wait after the grace, saying so.
 	if _, err := api.NewClient(deadURL(t)).WaitJob(t.Context(), "copy-1", time.Millisecond); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("a wait on a gateway that never answers: %v, want unavailable", err)
 	}

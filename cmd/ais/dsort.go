@@ -260,7 +260,7 @@ func poll(ctx context.Context, c *api.Client, id string) (api.DsortJobInfo, erro
 		}
 		select {
 		case <-ctx.Done():
-			return api.DsortJobInfo{}, err
+			return api.DsortJobInfo{}, fmt.Errorf("%w (the job goes on: 'ais dsort stop %s' aborts it)", ctx.Err(), id)
 		case <-time.After(missedPollWait):
 		}
 	}

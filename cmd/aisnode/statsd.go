@@ -40,6 +40,8 @@ type StatsD struct {
 	last map[string]float64
 	// next gathers those of this flush; it becomes last.
 	next map[string]float64
+	// jobGauges are the job gauges (by kind) the last flush sent.
+	jobGauges map[string]bool
 }
 
 // statsdPacket bounds a datagram below common MTUs.
@@ -149,14 +151,24 @@ func (s *StatsD) Flush(ctx context.Context) error {
 			}
 		}
 	}
+	gauges := map[string]bool{}
 	for _, name := range jobNames {
 		switch sum := jobSums[name]; {
 		case sum.gauge:
 			add(name + ":" + formatNumber(sum.value) + "|g")
+			gauges[name] = true
 		case sum.value > 0:
 			add(name + ":" + formatNumber(sum.value) + "|c")
 		}
 	}
+	// A kind whose last job left the node's list: its gauge goes to 0,
+	// not left at what it was on the server.
+	for name := range s.jobGauges {
+		if !gauges[name] {
+			add(name + ":0|g")
+		}
+	}
+	s.jobGauges = gauges
 	if len(packet) > 0 {
 		if _, err := s.conn.Write(packet); err != nil {
 			sendErr = err

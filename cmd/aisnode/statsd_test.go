@@ -230,4 +230,15 @@ func TestStatsDSumsJobsByKind(t *testing.T) {
 	if !slices.Contains(second, "ais.n1.job_objects_total.lru:1|c") {
 		t.Errorf("second flush: %q, want the increase of 1", second)
 	}
+	// The kind's last jobs leave the list: its gauge goes to 0, once.
+	objects.Reset()
+	running.Reset()
+	for range 2 {
+		if err := sd.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if third := listener.lines(t, 300*time.Millisecond); strings.Join(third, ",") != "ais.n1.job_running.lru:0|g" {
+		t.Errorf("after the last job left: %q, want the gauge at 0 once", third)
+	}
 }

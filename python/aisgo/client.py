@@ -1554,8 +1554,8 @@ class Client:
                 if not jobs and not silent_targets:
                     raise errors.JobNotFound(f"job {job_id} is on no node", kind="job-not-found")
                 if not jobs:
-                    missed = errors.Unavailable(f"job {job_id}: no node that answered has it; targets {', '.join(silent_targets)} did not answer",
-                                                kind="unavailable")
+                    missed = errors.JobNotFound(f"job {job_id}: no node that answered has it, and targets {', '.join(silent_targets)} did not answer",
+                                                kind="job-not-found")
             if missed is not None:
                 if missed_since is None:
                     missed_since = time.monotonic()
@@ -1642,14 +1642,17 @@ class Client:
         while True:
             try:
                 st = self.dsort_status(job_id)
-            except (AisConnectionError, AisTimeout, errors.Unavailable):
+            except (AisConnectionError, AisTimeout, errors.Unavailable) as exc:
                 # The cluster did not answer (a gateway restarting): asked
                 # again, for UNANSWERED_GRACE at most.
                 now = time.monotonic()
                 missed_since = now if missed_since is None else missed_since
-                if now - missed_since > UNANSWERED_GRACE or deadline is not None and now >= deadline:
+                if deadline is not None and now >= deadline:
+                    raise errors.DsortTimeout(f"dsort job {job_id}: no answer within {timeout} s: {exc}") from exc
+                if now - missed_since > UNANSWERED_GRACE:
                     raise
-                time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - now)))
+                wait = max(poll, 0.1)
+                time.sleep(wait if deadline is None else max(0.0, min(wait, deadline - now)))
                 continue
             missed_since = None
             if progress is not None:

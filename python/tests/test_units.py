@@ -668,8 +668,8 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
 def test_job_wait_waits_through_failed_polls(monkeypatch):
     """A poll where no node that answered has the job while a target did
     not answer (it may run it), or one the gateway does not answer (it
-    restarts), is waited through; a cluster silent past the grace ends the
-    wait with Unavailable."""
+    restarts), is waited through; past the grace, the job is not found
+    (naming the silent targets)."""
 
     import aisgo.client
 
@@ -697,7 +697,7 @@ def test_job_wait_waits_through_failed_polls(monkeypatch):
         assert len(calls) == 2
         monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 0.05)
         del polls[1:]
-        with pytest.raises(aisgo.Unavailable, match="targets t1 did not answer"):
+        with pytest.raises(aisgo.JobNotFound, match="targets t1 did not answer"):
             client.job_wait("copy-1", poll=0.001)
     finally:
         server.shutdown()
@@ -737,6 +737,11 @@ def test_dsort_wait_rides_out_a_gateway_restart(monkeypatch):
     monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 0.1)
     with pytest.raises(aisgo.AisConnectionError):
         aisgo.Client(f"http://127.0.0.1:{_free_port()}").dsort_wait("srt-1", poll=0.02)
+    # Its timeout, run out while the cluster does not answer, is the
+    # wait's timeout.
+    monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 60.0)
+    with pytest.raises(aisgo.DsortTimeout):
+        aisgo.Client(f"http://127.0.0.1:{_free_port()}").dsort_wait("srt-1", poll=0.02, timeout=0.3)
 
 
 def test_job_wait_polls_less_often_as_a_job_runs(monkeypatch):
