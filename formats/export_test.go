@@ -26,3 +26,7 @@ func SetMaxZipDirectory(n uint64) func() {
 
 // ZipMembersHeld is how many members' records a zip Reader holds.
 func ZipMembersHeld(r Reader) int { return len(r.(*zipReader).files) }
+
+// ZipDataOpen reports whether a zip Reader holds its current member's
+// decompressor.
+func ZipDataOpen(r Reader) bool { return r.(*zipReader).data != nil }

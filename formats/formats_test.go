@@ -1478,6 +1478,13 @@ func TestZipDetachedMember(t *testing.T) {
 			if _, err := r.Read(make([]byte, 1)); err != io.EOF {
 				return got, fmt.Errorf("past the member: %v", err)
 			}
+			// Read to its end, it gave its decompressor back.
+			if formats.ZipDataOpen(r) {
+				return got, errors.New("the member's decompressor is held past its end")
+			}
+			if _, err := r.Read(make([]byte, 1)); err != io.EOF {
+				return got, fmt.Errorf("past the member: %v", err)
+			}
 			if _, err := r.Next(); err != io.EOF {
 				return got, fmt.Errorf("a next member after a detach: %v", err)
 			}
@@ -1494,5 +1501,17 @@ func TestZipDetachedMember(t *testing.T) {
 	bad[bytes.Index(bad, bodies["a.jpg"])+5] ^= 0x55
 	if _, err := read(bad, "a.jpg"); !errors.Is(err, formats.ErrCorrupt) {
 		t.Fatalf("a flipped byte of a detached stored member: %v, want corrupt", err)
+	}
+	// A member of CRC 0 with a data descriptor is checked as any other.
+	buf.Reset()
+	zw = zip.NewWriter(&buf)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "d.cls", Method: zip.Store, Flags: 0x8, CRC32: 0, CompressedSize64: 1, UncompressedSize64: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("7"))
+	zw.Close()
+	if _, err := read(buf.Bytes(), "d.cls"); !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("a detached member whose data is not its CRC of 0: %v, want corrupt", err)
 	}
 }

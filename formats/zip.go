@@ -369,6 +369,9 @@ func (z *zipReader) Read(p []byte) (int, error) {
 		}
 		return n, io.EOF
 	}
+	if err == io.EOF {
+		z.closeData() // its decompressor back to its pool now
+	}
 	return n, err
 }
 
@@ -385,6 +388,7 @@ func (z *zipReader) checkEnd() error {
 		case err == io.EOF && z.crc != nil && z.crc.Sum32() != 0:
 			return z.fail(z.offset, fmt.Errorf("member %q: %w: its data's CRC is %08x, its header's 0", name, zip.ErrChecksum, z.crc.Sum32()))
 		case err == io.EOF:
+			z.closeData() // its decompressor back to its pool now
 			return nil
 		case err != nil:
 			return z.fail(z.offset, fmt.Errorf("member %q: %w", name, err))
@@ -425,10 +429,7 @@ func (z *zipReader) Detach() error {
 		return fmt.Errorf("formats: detach: zip compression method %d", f.Method)
 	}
 	z.closeData()
-	// A CRC of 0 with a data descriptor is not checked, as the zip
-	// reader does not.
-	checkCRC := f.CRC32 != 0 || f.Flags&0x8 == 0
-	z.data, z.crc = &crcChecked{ReadCloser: data, name: z.name, want: f.CRC32, checkCRC: checkCRC, size: f.UncompressedSize64, hash: crc32.NewIEEE()}, nil
+	z.data, z.crc = &crcChecked{ReadCloser: data, name: z.name, want: f.CRC32, size: f.UncompressedSize64, hash: crc32.NewIEEE()}, nil
 	z.files, z.next, z.spans = nil, 0, nil
 	return nil
 }
@@ -439,7 +440,6 @@ type crcChecked struct {
 	io.ReadCloser
 	name       string
 	want       uint32
-	checkCRC   bool
 	size, read uint64
 	hash       hash.Hash32
 }
@@ -451,7 +451,7 @@ func (c *crcChecked) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF && c.read != c.size:
 		return n, fmt.Errorf("member %q: %w: %d bytes of data, its record says %d", c.name, io.ErrUnexpectedEOF, c.read, c.size)
-	case err == io.EOF && c.checkCRC && c.hash.Sum32() != c.want:
+	case err == io.EOF && c.hash.Sum32() != c.want:
 		return n, fmt.Errorf("member %q: %w: its data's CRC is %08x, its record's %08x", c.name, zip.ErrChecksum, c.hash.Sum32(), c.want)
 	}
 	return n, err

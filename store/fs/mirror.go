@@ -212,13 +212,19 @@ var beforeRefresh = func() {}
 // refreshLater queues the rewrite of an object's copies older than its
 // newest; dropped when the queue is full (a later read queues it again).
 func (s *Store) refreshLater(b store.Bucket, name string) {
-	s.queueMu.Lock()
-	failed, ok := s.refreshFailed[b.String()+"/"+name]
-	s.queueMu.Unlock()
-	if ok && time.Since(failed) < refreshRetry {
+	if s.refreshFailedLately(b, name) {
 		return // a read each would copy the object each, and fail alike
 	}
 	s.queueVerify(pendingCopy{bucket: b, name: name, refresh: true})
+}
+
+// refreshFailedLately reports a rewrite of an object's older copies that
+// failed within refreshRetry.
+func (s *Store) refreshFailedLately(b store.Bucket, name string) bool {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	failed, ok := s.refreshFailed[b.String()+"/"+name]
+	return ok && time.Since(failed) < refreshRetry
 }
 
 // refreshRetry is how long an object whose older copies could not be
@@ -249,6 +255,9 @@ func (s *Store) refreshed(b store.Bucket, name string, failed bool) {
 // PUT) from a newest one, under the name's lock: a PUT meanwhile has
 // made them current, or a newer version, and they are left.
 func (s *Store) refreshStale(b store.Bucket, name string) {
+	if s.refreshFailedLately(b, name) {
+		return // queued by reads before it failed
+	}
 	beforeRefresh()
 	lock := s.lockName(b, name)
 	lock.Lock()

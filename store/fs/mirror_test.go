@@ -1411,7 +1411,11 @@ func TestMirroredReadServesTheNewestCopy(t *testing.T) {
 func TestFailedRefreshIsNotQueuedByEveryRead(t *testing.T) {
 	ctx := t.Context()
 	var refreshes atomic.Int64
-	defer fs.SetBeforeRefresh(func() { refreshes.Add(1) })()
+	release := make(chan struct{})
+	defer fs.SetBeforeRefresh(func() {
+		refreshes.Add(1)
+		<-release // while reads queue the object again
+	})()
 	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
 	b := mirrorBucket(t, st, "m", 2, false)
 	const name = "o"
@@ -1441,6 +1445,15 @@ func TestFailedRefreshIsNotQueuedByEveryRead(t *testing.T) {
 		obj.Close()
 	}
 	read()
+	for deadline := time.Now().Add(10 * time.Second); refreshes.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no rewrite of the older copy was tried")
+		}
+	}
+	for range 5 {
+		read() // queued while the first rewrite runs
+	}
+	close(release)
 	for deadline := time.Now().Add(10 * time.Second); !st.RefreshFailed(b, name); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no failed rewrite of the older copy was noted")
