@@ -1554,8 +1554,8 @@ class Client:
                 if not jobs and not silent_targets:
                     raise errors.JobNotFound(f"job {job_id} is on no node", kind="job-not-found")
                 if not jobs:
-                    missed = errors.JobNotFound(f"job {job_id}: no node that answered has it, and targets {', '.join(silent_targets)} did not answer",
-                                                kind="job-not-found")
+                    missed = errors.JobUnknown(f"job {job_id}: no node that answered has it, and targets {', '.join(silent_targets)} did not answer",
+                                               kind="job-not-found")
             if missed is not None:
                 if missed_since is None:
                     missed_since = time.monotonic()

@@ -39,6 +39,7 @@ __all__ = [
     "BadGateway",
     "Unavailable",
     "NoQuorum",
+    "JobUnknown",
     "TooManyRedirects",
     "DsortAborted",
     "DsortTimeout",
@@ -204,6 +205,11 @@ class Unavailable(AisError):
 
 class NoQuorum(Unavailable):
     """503 ``no-quorum``: the gateways cannot agree on a change now."""
+
+
+class JobUnknown(JobNotFound, Unavailable):
+    """No node that answered has the job, and a target did not answer (it
+    may be running it): both not found and unavailable."""
 
 
 class TooManyRedirects(AisError):

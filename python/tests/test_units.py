@@ -697,8 +697,9 @@ def test_job_wait_waits_through_failed_polls(monkeypatch):
         assert len(calls) == 2
         monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 0.05)
         del polls[1:]
-        with pytest.raises(aisgo.JobNotFound, match="targets t1 did not answer"):
+        with pytest.raises(aisgo.JobNotFound, match="targets t1 did not answer") as caught:
             client.job_wait("copy-1", poll=0.001)
+        assert isinstance(caught.value, aisgo.Unavailable)
     finally:
         server.shutdown()
     # A gateway that comes up in a moment.
