@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"os"
 	"sync/atomic"
 	"syscall"
 )
@@ -20,7 +21,7 @@ func AddSpilling(dir string, n int64) (restore func()) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		panic(err)
 	}
-	counter, _ := spilling.LoadOrStore(st.Fsid.X__val, new(atomic.Int64))
+	counter, _ := spilling.LoadOrStore(filesystemOfDir(dir, st), new(atomic.Int64))
 	counter.(*atomic.Int64).Add(n)
 	return func() { counter.(*atomic.Int64).Add(-n) }
 }
@@ -31,9 +32,18 @@ func SpillingOn(dir string) int64 {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		panic(err)
 	}
-	counter, ok := spilling.Load(st.Fsid.X__val)
+	counter, ok := spilling.Load(filesystemOfDir(dir, st))
 	if !ok {
 		return 0
 	}
 	return counter.(*atomic.Int64).Load()
+}
+
+func filesystemOfDir(dir string, st syscall.Statfs_t) filesystem {
+	f, err := os.Open(dir)
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	return filesystemOf(f, st)
 }

@@ -39,7 +39,25 @@ const spillReserve = 5 // percent
 // spilling is, per filesystem (its fsid), the bytes appends to spill
 // files have yet to write, every job's: each append's check of the room
 // left counts the others' (the disk's free space does not show them yet).
-var spilling sync.Map // [2]int32 -> *atomic.Int64
+var spilling sync.Map // filesystem -> *atomic.Int64
+
+// filesystem names one: by its fsid, or its device when the fsid is 0
+// (FUSE, older tmpfs), which would make them all one.
+type filesystem struct {
+	fsid [2]int32
+	dev  uint64
+}
+
+func filesystemOf(f *os.File, st syscall.Statfs_t) filesystem {
+	if st.Fsid.X__val != [2]int32{} {
+		return filesystem{fsid: st.Fsid.X__val}
+	}
+	var stat syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &stat); err != nil {
+		return filesystem{}
+	}
+	return filesystem{dev: stat.Dev}
+}
 
 // reservation is an append's bytes not written yet.
 type reservation struct {
@@ -64,7 +82,7 @@ func (s *spillFile) room(n int64) (*reservation, error) {
 	if err := syscall.Fstatfs(int(s.file.Fd()), &st); err != nil {
 		return &reservation{onDisk: new(atomic.Int64)}, nil // a full disk still fails the write
 	}
-	counter, _ := spilling.LoadOrStore(st.Fsid.X__val, new(atomic.Int64))
+	counter, _ := spilling.LoadOrStore(filesystemOf(s.file, st), new(atomic.Int64))
 	onDisk := counter.(*atomic.Int64)
 	total, free := int64(st.Blocks)*st.Bsize, int64(st.Bavail)*st.Bsize
 	taken := onDisk.Add(n)
