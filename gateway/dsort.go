@@ -44,7 +44,7 @@ func dsortError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrJobNotFound, err)
 	case errors.Is(err, pipeline.ErrJobFinished):
 		return fmt.Errorf("%w: %w", api.ErrJobFinished, err)
-	case errors.Is(err, pipeline.ErrPhase):
+	case errors.Is(err, pipeline.ErrPhase), errors.Is(err, pipeline.ErrInputNotCached):
 		return fmt.Errorf("%w: %w", api.ErrConflict, err)
 	case errors.Is(err, pipeline.ErrJobRunning), errors.Is(err, pipeline.ErrInvalidJobID), errors.Is(err, pipeline.ErrInvalidInit), errors.Is(err, pipeline.ErrWireLimit):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)

@@ -2,8 +2,11 @@ package gateway_test
 
 import (
 	"crypto/md5"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
@@ -60,5 +63,49 @@ func TestCachedListingShowsTheRemoteETag(t *testing.T) {
 		if err != nil || len(page.Entries) != 1 || page.Entries[0].ETag != want {
 			t.Fatalf("kms=%v: the cached listing: %+v %v, want the ETag %s", kms, page, err, want)
 		}
+	}
+}
+
+// An estimate of a job over a remote bucket reads only what the cluster
+// holds: a shard not cached is a 409 saying to prefetch it, and nothing
+// is fetched from the remote (an estimate downloads no dataset). Once
+// cached, the estimate is made.
+func TestDsortEstimateFetchesNothing(t *testing.T) {
+	shards := map[string][]byte{}
+	var mu sync.Mutex
+	if _, err := datasets.Generate(t.Context(), datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 3}, func(name string) (io.WriteCloser, error) {
+		return &bufferShard{name: name, mu: &mu, out: shards}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rs := &countingRemote{objects: shards}
+	c := remoteCluster(t, rs, 2)
+	client := c.Client()
+	ctx := t.Context()
+	if _, err := client.ListObjects(ctx, "aws://in", api.ListObjectsMessage{}); err != nil {
+		t.Fatal(err)
+	}
+	spec := []byte(`{"input_bck":{"name":"in","provider":"aws"},"input_format":{"template":"in-{0..3}.tar"},"output_format":"out-{00..99}.tar","output_shard_size":"10KiB"}`)
+	_, err := client.EstimateDsort(ctx, spec)
+	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "not cached") || !strings.Contains(err.Error(), "prefetch") {
+		t.Fatalf("an estimate over shards not cached: %v, want a 409 saying to prefetch", err)
+	}
+	rs.mu.Lock()
+	gets := rs.gets
+	rs.mu.Unlock()
+	if gets != 0 {
+		t.Fatalf("the estimate fetched %d objects from the remote", gets)
+	}
+	for name := range shards {
+		obj, _, err := client.Get(ctx, "aws://in", name, api.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, obj)
+		obj.Close()
+	}
+	est, err := client.EstimateDsort(ctx, spec)
+	if err != nil || est.Records != 40 {
+		t.Fatalf("an estimate over cached shards: %+v, %v", est, err)
 	}
 }

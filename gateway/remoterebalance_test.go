@@ -28,6 +28,7 @@ type countingRemote struct {
 	mu            sync.Mutex
 	objects       map[string][]byte
 	puts, deletes int
+	gets          int
 	heads         int
 	// failPut, when set, is a name whose writes the remote refuses.
 	failPut string
@@ -56,6 +57,7 @@ func (r *countingRemote) GetObject(ctx context.Context, b store.Bucket, name str
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.gets++
 	return io.NopCloser(bytes.NewReader(r.objects[name])), attrs, nil
 }
 

@@ -24,6 +24,15 @@ type stampedStore struct {
 	n *Node
 }
 
+// OpenCached opens what this node holds, fetching nothing (a dSort
+// estimate's reads), when the store beneath can tell.
+func (s stampedStore) OpenCached(ctx context.Context, b store.Bucket, name string) (store.Object, error) {
+	if cached, ok := s.Store.(store.CachedOpener); ok {
+		return cached.OpenCached(ctx, b, name)
+	}
+	return s.Store.Open(ctx, b, name, store.OpenOptions{})
+}
+
 func (s stampedStore) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
 	if opts.Stamp.IsZero() && opts.Precommit == nil {
 		// Under the placement lock, as client PUTs: a map change waits

@@ -81,6 +81,10 @@ const (
 // shards a job would abort on.
 var ErrNoInput = errors.New("no input shard")
 
+// ErrInputNotCached: an estimate's input shard of a remote bucket is not
+// cached (an estimate fetches nothing).
+var ErrInputNotCached = errors.New("dsort estimate: the input is not cached")
+
 // TargetEstimate is one target's part of an estimate: what its extraction
 // would find and hold, and how fast its disk reads and writes. The
 // coordinator fills the output, network and forecast fields. Durations
@@ -546,7 +550,7 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 	// A job's view of ownership, never registered.
 	j := &targetJob{w: w, id: init.ID, workDir: w.workDir(), plan: plan, targets: targets, placement: &cluster.Map{Nodes: targets},
 		self: int32(self), inputs: plan.InputShards(w.config.Formats)}
-	opener := storeOpener{store: w.config.Store, bucket: plan.Input}
+	opener := storeOpener{store: w.config.Store, bucket: plan.Input, cachedOnly: true, node: w.config.NodeID}
 	est := TargetEstimate{Node: w.config.NodeID, MemoryLimit: memoryLimit(plan, w.config.MemoryTotal), Disk: w.diskID(ctx)}
 
 	// The disk first, before the scan brings the input into the cache.

@@ -443,11 +443,26 @@ type storeOpener struct {
 	bucket store.Bucket
 	// seen, when set, keeps what each input was when extracted.
 	seen *inputVersions
+	// cachedOnly reads what the node holds, fetching nothing from a
+	// remote bucket (an estimate): a shard not cached is
+	// ErrInputNotCached.
+	cachedOnly bool
+	node       string
 }
 
 func (o storeOpener) Open(ctx context.Context, name string) (extract.Shard, int64, error) {
-	obj, err := o.store.Open(ctx, o.bucket, name, store.OpenOptions{})
+	var obj store.Object
+	var err error
+	if cached, ok := o.store.(store.CachedOpener); ok && o.cachedOnly {
+		obj, err = cached.OpenCached(ctx, o.bucket, name)
+	} else {
+		obj, err = o.store.Open(ctx, o.bucket, name, store.OpenOptions{})
+	}
 	if err != nil {
+		if errors.Is(err, store.ErrNotCached) {
+			return nil, 0, fmt.Errorf("%w: input shard %s/%s is not cached on target %s: an estimate reads only what the cluster holds, not the remote (that would download the input): prefetch the input first (ais prefetch %s --template ...)",
+				ErrInputNotCached, o.bucket, name, o.node, o.bucket)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, 0, fmt.Errorf("%w: %s/%s", extract.ErrMissing, o.bucket, name)
 		}
@@ -549,7 +564,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 			return j.react(ReactWarn, linksSkipped(shard, count, names))
 		},
 	}
-	result, err := extract.RunEach(ctx, cfg, owned, storeOpener{w.config.Store, j.plan.Input, &j.inputVersions}, &j.extracted)
+	result, err := extract.RunEach(ctx, cfg, owned, storeOpener{store: w.config.Store, bucket: j.plan.Input, seen: &j.inputVersions}, &j.extracted)
 	if err != nil {
 		j.failed(ctx, err)
 		return nil, err

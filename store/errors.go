@@ -9,7 +9,10 @@ import (
 // Sentinel errors. Implementations wrap them with the operation and name;
 // callers test with errors.Is.
 var (
-	ErrNotFound       = errors.New("store: object not found")
+	ErrNotFound = errors.New("store: object not found")
+	// ErrNotCached: a remote bucket's object this node holds no copy of,
+	// asked of CachedOpener (which fetches nothing).
+	ErrNotCached      = errors.New("store: not cached on this node")
 	ErrExists         = errors.New("store: object already exists")
 	ErrBucketNotFound = errors.New("store: bucket does not exist")
 	ErrBucketExists   = errors.New("store: bucket already exists")

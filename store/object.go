@@ -201,6 +201,13 @@ type Store interface {
 	WalkParts(ctx context.Context, b Bucket, fn func(PartMeta) error) error
 }
 
+// CachedOpener is a Store that opens what this node holds of an object,
+// fetching nothing from a remote bucket's backend (ErrNotCached when it
+// holds no copy): a look at the data that must not download it.
+type CachedOpener interface {
+	OpenCached(ctx context.Context, b Bucket, name string) (Object, error)
+}
+
 // PropsReader is a Store that reads one bucket's props without copying
 // the whole metadata (up to 50,000 buckets) as Buckets does.
 type PropsReader interface {

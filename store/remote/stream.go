@@ -10,6 +10,17 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
+// OpenCached opens the copy this node holds of an object, fetching
+// nothing (a store.CachedOpener): store.ErrNotCached when a remote
+// bucket's object is not cached here.
+func (s *Store) OpenCached(ctx context.Context, b store.Bucket, name string) (store.Object, error) {
+	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
+	if b.IsRemote() && errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotCached)
+	}
+	return obj, err
+}
+
 // OpenStreaming reads an object like Open, but an object not cached and
 // bigger than storeFirstSize is served while it is stored: the first
 // reader reads the remote's bytes as they arrive, and the cached copy is
