@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 
@@ -42,6 +45,85 @@ type keyMapEntry struct {
 	template int // index into templates
 }
 
+// maxPatternProgram bounds one key's regular expression, and
+// maxKeyMapPrograms a key map's, in instructions of their programs (tens
+// of bytes each, matched against every record's key).
+const (
+	maxPatternProgram = 10_000
+	maxKeyMapPrograms = 2_000_000
+)
+
+// programSize is how many instructions pattern compiles to.
+func programSize(pattern string) (int, error) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 0, err
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0, err
+	}
+	return len(prog.Inst), nil
+}
+
+// decodeKeyMapJSON reads {"template": ["regex", ...], ...}, counting the
+// keys as it goes: a map past MaxKeyMapEntries is refused before it is
+// all in memory. A template given twice keeps its last list, as JSON
+// decoding does.
+func decodeKeyMapJSON(data []byte) (map[string][]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	expect := func(want json.Delim) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok != want {
+			return fmt.Errorf("want %q, got %v", want, tok)
+		}
+		return nil
+	}
+	if err := expect('{'); err != nil {
+		return nil, err
+	}
+	m := map[string][]string{}
+	count := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a template, got %v", tok)
+		}
+		if err := expect('['); err != nil {
+			return nil, fmt.Errorf("template %q: %w", name, err)
+		}
+		var patterns []string
+		for dec.More() {
+			var pattern string
+			if err := dec.Decode(&pattern); err != nil {
+				return nil, fmt.Errorf("template %q: %w", name, err)
+			}
+			if count++; count > MaxKeyMapEntries {
+				return nil, fmt.Errorf("more than %d entries: keys of a pattern in one entry are cheaper", MaxKeyMapEntries)
+			}
+			patterns = append(patterns, pattern)
+		}
+		if err := expect(']'); err != nil {
+			return nil, fmt.Errorf("template %q: %w", name, err)
+		}
+		m[name] = patterns
+	}
+	if err := expect('}'); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the key map's object")
+	}
+	return m, nil
+}
+
 // KeyMapFormat is how an EKM file is written.
 type KeyMapFormat int
 
@@ -57,7 +139,7 @@ const (
 // returning nil skips the line.
 func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(line int, err error) error) (*KeyMap, error) {
 	km := &KeyMap{literals: map[string]int{}, byText: map[string]int{}}
-	count := 0
+	count, programs := 0, 0
 	add := func(pattern, template string) error {
 		if count++; count > MaxKeyMapEntries {
 			return fmt.Errorf("more than %d entries: keys of a pattern in one entry are cheaper", MaxKeyMapEntries)
@@ -85,6 +167,18 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 			}
 			return nil
 		}
+		// Its program is sized before it is built: a short pattern of
+		// nested repeats compiles to millions of instructions.
+		size, err := programSize(pattern)
+		if err != nil {
+			return fmt.Errorf("key %q is not a regular expression: %w", pattern, err)
+		}
+		if size > maxPatternProgram {
+			return fmt.Errorf("key %q is a regular expression of %d instructions, more than %d: write it simpler", pattern, size, maxPatternProgram)
+		}
+		if programs += size; programs > maxKeyMapPrograms {
+			return fmt.Errorf("the key map's regular expressions make more than %d instructions: use fewer, or literal keys", maxKeyMapPrograms)
+		}
 		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return fmt.Errorf("key %q is not a regular expression: %w", pattern, err)
@@ -94,8 +188,8 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 	}
 	switch format {
 	case KeyMapJSON:
-		var m map[string][]string
-		if err := json.Unmarshal(data, &m); err != nil {
+		m, err := decodeKeyMapJSON(data)
+		if err != nil {
 			return nil, fmt.Errorf("%w: JSON: %w", ErrKeyMap, err)
 		}
 		names := make([]string, 0, len(m))

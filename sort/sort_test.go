@@ -254,6 +254,40 @@ func TestKeyMap(t *testing.T) {
 	if _, err := sort.ParseKeyMap([]byte(many.String()), sort.KeyMapText, "\t", func(_ int, err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) || !strings.Contains(err.Error(), "more than 100000 entries") {
 		t.Fatalf("a key map past the bound: %v", err)
 	}
+	// The same in JSON, refused as it is read.
+	var manyJSON strings.Builder
+	manyJSON.WriteString(`{"s-{0..9}":[`)
+	for i := range sort.MaxKeyMapEntries + 1 {
+		if i > 0 {
+			manyJSON.WriteByte(',')
+		}
+		fmt.Fprintf(&manyJSON, `"k%d"`, i)
+	}
+	manyJSON.WriteString(`]}`)
+	if _, err := sort.ParseKeyMap([]byte(manyJSON.String()), sort.KeyMapJSON, "", nil); !errors.Is(err, sort.ErrKeyMap) || !strings.Contains(err.Error(), "more than 100000 entries") {
+		t.Fatalf("a JSON key map past the bound: %v", err)
+	}
+	// A short expression of nested repeats compiles to millions of
+	// instructions: refused before it is built.
+	for _, format := range []sort.KeyMapFormat{sort.KeyMapText, sort.KeyMapJSON} {
+		data := "(?:ab|cd|ef|gh|ij|kl|mn|op){1000}\ts-{0..9}\n"
+		if format == sort.KeyMapJSON {
+			data = `{"s-{0..9}":["(?:ab|cd|ef|gh|ij|kl|mn|op){1000}"]}`
+		}
+		if _, err := sort.ParseKeyMap([]byte(data), format, "\t", func(_ int, err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) || !strings.Contains(err.Error(), "instructions") {
+			t.Fatalf("a key map of a huge expression: %v", err)
+		}
+	}
+	// JSON that is not a key map's object.
+	for _, bad := range []string{`[]`, `{"s-{0..9}":"x"}`, `{"s-{0..9}":[1]}`, `{"s-{0..9}":["x"]} {}`, `{"s-{0..9}":["x"]`} {
+		if _, err := sort.ParseKeyMap([]byte(bad), sort.KeyMapJSON, "", nil); !errors.Is(err, sort.ErrKeyMap) {
+			t.Errorf("%s: %v, want ErrKeyMap", bad, err)
+		}
+	}
+	km, err = sort.ParseKeyMap([]byte(`{"a-{0..9}":["x.*"],"b-{0..9}":["y.*","z"]}`), sort.KeyMapJSON, "", nil)
+	if err != nil || km == nil {
+		t.Fatalf("a JSON key map: %v", err)
+	}
 }
 
 // A key map's expressions and plain keys match anywhere in a key, as
