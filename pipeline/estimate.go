@@ -579,8 +579,10 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 		mu.Unlock()
 	}
 	// The names the scan holds count as the job's would: an input the
-	// job could not hold fails the estimate too.
-	names := w.memory.Child(est.MemoryLimit)
+	// job could not hold fails the estimate too. A budget of its own,
+	// not the node's: jobs running meanwhile neither fail for an
+	// estimate's names nor make its verdict (one estimate at a time).
+	names := extract.NewBudget(est.MemoryLimit)
 	defer names.ReleaseMetadata()
 	cfg := extract.Config{
 		Format:      plan.InputFormat,

@@ -302,3 +302,19 @@ func TestEstimateNoInput(t *testing.T) {
 		t.Fatalf("an estimate registered jobs: %+v", jobs)
 	}
 }
+
+// An estimate's names are its own: a node whose jobs hold all the memory
+// it gives names still estimates (the verdict is the plan's), and jobs do
+// not fail for an estimate's names.
+func TestEstimateNamesAreNotTheNodes(t *testing.T) {
+	inputs := exactDataset(t, ".tar")
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	w := c.workers["t1"]
+	defer w.ChargeNodeNames(w.NodeNamesLimit())()
+	est, err := c.coordinator.Estimate(t.Context(), baseSpec("in-{0..5}.tar", "out-{000..999}.tar"))
+	if err != nil || est.Records == 0 {
+		t.Fatalf("an estimate on a node whose jobs hold its names' memory: %+v, %v", est, err)
+	}
+}

@@ -78,3 +78,16 @@ func SetMaxFinishedMarks(n int) (restore func()) {
 	maxFinishedMarks = n
 	return func() { maxFinishedMarks = old }
 }
+
+// ChargeNodeNames takes n bytes of the node's budget for names, as jobs
+// running do, and returns their release.
+func (w *Worker) ChargeNodeNames(n int64) (release func()) {
+	job := w.memory.Child(0)
+	if !job.Charge(n) {
+		panic("the node's budget for names is full")
+	}
+	return job.ReleaseMetadata
+}
+
+// NodeNamesLimit is the most the node's budget takes for names.
+func (w *Worker) NodeNamesLimit() int64 { return w.memory.MetadataLimit() }
