@@ -302,6 +302,14 @@ func (c *Coordinator) Estimate(ctx context.Context, spec Spec) (Estimate, error)
 		est.warn(w)
 	}
 	job.mu.Unlock()
+	// A plan a target could not take fails the job at its sort phase.
+	perTarget := make([][]shards.OutputShard, len(job.targets))
+	for _, s := range planned {
+		perTarget[s.Owner] = append(perTarget[s.Owner], s)
+	}
+	if err := checkPlans(perTarget, job.targets, MaxPlanRecords, MaxPlanBytes); err != nil {
+		return Estimate{}, fmt.Errorf("dsort estimate: the job would fail at its sort phase: %w", err)
+	}
 	est.account(answers, planned)
 	c.sampleNetwork(ctx, estimators, job.targets, answers, &est)
 	est.Targets = answers
@@ -328,6 +336,11 @@ func checkInputFound(plan *Plan, est Estimate, missing []string) error {
 	if est.MissingShards > 0 && plan.Reactions.MissingShards == ReactAbort {
 		return specError("%w: %d input shards do not exist (the first: %s), and missing_shards is abort: the job would abort",
 			ErrNoInput, est.MissingShards, missing[0])
+	}
+	if est.Records == 0 {
+		// As the job would abort at its extract phase.
+		return specError("%w: the %d input shards found in bucket %s hold no record (empty, or only links or files the key extension leaves out): the job would abort",
+			ErrNoInput, est.InputShards, plan.Input)
 	}
 	return nil
 }

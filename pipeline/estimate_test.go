@@ -318,3 +318,20 @@ func TestEstimateNamesAreNotTheNodes(t *testing.T) {
 		t.Fatalf("an estimate on a node whose jobs hold its names' memory: %+v, %v", est, err)
 	}
 }
+
+// An estimate refuses what the job would abort on: shards found that
+// hold no record (empty tars).
+func TestEstimateOfShardsWithNoRecordFails(t *testing.T) {
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	empty := make([]byte, 1024) // a tar's end: no member
+	c.putInputs("src", map[string][]byte{"in-0.tar": empty, "in-1.tar": empty})
+	spec := baseSpec("in-{0..1}.tar", "out-{0..9}.tar")
+	if _, err := c.coordinator.Estimate(t.Context(), spec); !errors.Is(err, pipeline.ErrNoInput) || !strings.Contains(err.Error(), "hold no record") {
+		t.Fatalf("an estimate over empty shards: %v, want the job's refusal", err)
+	}
+	status, err := c.run(spec)
+	if msg := status.Error + fmt.Sprint(err); !status.Aborted || !strings.Contains(msg, "found no record") {
+		t.Fatalf("the job over empty shards: %+v %v", status, err)
+	}
+}
