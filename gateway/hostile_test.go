@@ -215,6 +215,12 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 			t.Errorf("%s (local fetches allowed: %v): %v, want refused %v", tc.address, tc.allowLocal, err, tc.refused)
 		}
 	}
+	// A node whose name does not resolve now (DNS down): an address
+	// cannot be told from its, and the fetch is refused, not let through.
+	unresolved := []cluster.Node{{ID: "t3", Role: cluster.RoleTarget, URL: "http://no-such-node.invalid:9090"}}
+	if err := gateway.CheckFetchAddressOf(t.Context(), "10.9.9.9:80", unresolved, false); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "does not resolve") {
+		t.Fatalf("a fetch while a node's name does not resolve: %v, want refused as unavailable", err)
+	}
 }
 
 // The downloader, the proxy and ht:// origins fetch URLs users give: not

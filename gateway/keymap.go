@@ -99,21 +99,25 @@ func (n *Node) checkFetchAddress(ctx context.Context, address string) error {
 
 // nodeAddrs are the addresses of a node's host: its URL's IP, or what
 // its name resolves to (nodes named in DNS, as in Kubernetes), kept a
-// while.
-func nodeAddrs(ctx context.Context, host string) []netip.Addr {
+// while. A lookup that fails is not kept: the caller refuses the fetch
+// (an address it cannot tell from a node's is not taken for another).
+func nodeAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{ip.Unmap()}
+		return []netip.Addr{ip.Unmap()}, nil
 	}
 	key := strings.ToLower(strings.TrimSuffix(host, "."))
 	resolved.mu.Lock()
 	entry, ok := resolved.names[key]
 	resolved.mu.Unlock()
 	if ok && time.Since(entry.at) < nodeAddrsTTL {
-		return entry.addrs
+		return entry.addrs, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	found, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", key)
+	found, err := net.DefaultResolver.LookupNetIP(ctx, "ip", key)
+	if err != nil {
+		return nil, err
+	}
 	addrs := make([]netip.Addr, 0, len(found))
 	for _, a := range found {
 		addrs = append(addrs, a.Unmap())
@@ -124,7 +128,7 @@ func nodeAddrs(ctx context.Context, host string) []netip.Addr {
 	}
 	resolved.names[key] = resolvedAddrs{addrs: addrs, at: time.Now()}
 	resolved.mu.Unlock()
-	return addrs
+	return addrs, nil
 }
 
 // resolved caches the addresses of nodes named in DNS.
@@ -164,7 +168,11 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		if err != nil {
 			continue
 		}
-		if !slices.Contains(nodeAddrs(ctx, u.Hostname()), ip) {
+		addrs, err := nodeAddrs(ctx, u.Hostname())
+		if err != nil {
+			return fmt.Errorf("%w: address %s: the name of node %s (%s) does not resolve now, so the address cannot be told from the node's: %v", api.ErrUnavailable, address, node.ID, u.Hostname(), err)
+		}
+		if !slices.Contains(addrs, ip) {
 			continue
 		}
 		// The node's own port always; its host's other ports unless
