@@ -624,6 +624,24 @@ def test_a_located_put_keeps_the_token():
     assert seen == {"put": "Bearer tok"}, seen
 
 
+def _answering_polls(polls, calls):
+    """A gateway's handler that answers each GET with the next of polls
+    (the last one again past them), noting its path in calls; polls may
+    change in place between waits."""
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            calls.append(self.path)
+            body = json.dumps(polls[min(len(calls), len(polls)) - 1]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
 def test_job_wait_waits_for_a_silent_target(monkeypatch):
     """A target of a job that does not answer (restarting: it resumes its
     part) is waited for; one that stays silent ends the wait, after a
@@ -641,15 +659,7 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
     ]
     calls = []
 
-    class Handler(_QuietHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            calls.append(self.path)
-            body = json.dumps(polls[min(len(calls), len(polls)) - 1]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    Handler = _answering_polls(polls, calls)
 
     server = _serve(Handler)
     try:
@@ -680,15 +690,7 @@ def test_job_wait_waits_through_failed_polls(monkeypatch):
     ]
     calls = []
 
-    class Handler(_QuietHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            calls.append(self.path)
-            body = json.dumps(polls[min(len(calls), len(polls)) - 1]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    Handler = _answering_polls(polls, calls)
 
     server = _serve(Handler)
     try:
