@@ -1436,8 +1436,8 @@ func TestZipClaimOfMembersIsBounded(t *testing.T) {
 func TestZipDetachedMember(t *testing.T) {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	bodies := map[string][]byte{"a.jpg": bytes.Repeat([]byte("jpeg bytes "), 100), "b.txt": bytes.Repeat([]byte("text "), 3000), "c.cls": []byte("7")}
-	for _, name := range []string{"a.jpg", "b.txt", "c.cls"} {
+	bodies := map[string][]byte{"a.jpg": bytes.Repeat([]byte("jpeg bytes "), 100), "b.txt": bytes.Repeat([]byte("text "), 3000), "c.cls": []byte("7"), "e.txt": {}}
+	for _, name := range []string{"a.jpg", "b.txt", "c.cls", "e.txt"} {
 		method := zip.Deflate
 		if name == "a.jpg" {
 			method = zip.Store

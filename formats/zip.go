@@ -414,10 +414,18 @@ func (z *zipReader) Detach() error {
 	if z.err != nil {
 		return z.err
 	}
-	if z.data == nil || z.next == 0 || z.left != int64(z.files[z.next-1].UncompressedSize64) {
+	if z.next == 0 {
 		return errors.New("formats: detach: no member whose data is unread")
 	}
 	f := z.files[z.next-1]
+	if f.UncompressedSize64 == 0 && z.data == nil {
+		// An empty member, checked and ended by Next: nothing to read.
+		z.files, z.next, z.spans = nil, 0, nil
+		return nil
+	}
+	if z.data == nil || z.left != int64(f.UncompressedSize64) {
+		return errors.New("formats: detach: no member whose data is unread")
+	}
 	section := io.NewSectionReader(z.storage, z.offset, int64(f.CompressedSize64))
 	var data io.ReadCloser
 	switch f.Method {
