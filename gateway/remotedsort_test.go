@@ -85,7 +85,9 @@ func TestDsortEstimateFetchesNothing(t *testing.T) {
 	if _, err := client.ListObjects(ctx, "aws://in", api.ListObjectsMessage{}); err != nil {
 		t.Fatal(err)
 	}
-	spec := []byte(`{"input_bck":{"name":"in","provider":"aws"},"input_format":{"template":"in-{0..3}.tar"},"output_format":"out-{00..99}.tar","output_shard_size":"10KiB"}`)
+	// in-4.tar is in neither the cluster nor the remote: missing (the
+	// default reaction ignores it), not "not cached".
+	spec := []byte(`{"input_bck":{"name":"in","provider":"aws"},"input_format":{"template":"in-{0..4}.tar"},"output_format":"out-{00..99}.tar","output_shard_size":"10KiB"}`)
 	_, err := client.EstimateDsort(ctx, spec)
 	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "not cached") || !strings.Contains(err.Error(), "prefetch") {
 		t.Fatalf("an estimate over shards not cached: %v, want a 409 saying to prefetch", err)
@@ -105,7 +107,7 @@ func TestDsortEstimateFetchesNothing(t *testing.T) {
 		obj.Close()
 	}
 	est, err := client.EstimateDsort(ctx, spec)
-	if err != nil || est.Records != 40 {
-		t.Fatalf("an estimate over cached shards: %+v, %v", est, err)
+	if err != nil || est.Records != 40 || est.MissingShards != 1 {
+		t.Fatalf("an estimate over cached shards and one the remote has not: %+v, %v", est, err)
 	}
 }

@@ -12,13 +12,23 @@ import (
 
 // OpenCached opens the copy this node holds of an object, fetching
 // nothing (a store.CachedOpener): store.ErrNotCached when a remote
-// bucket's object is not cached here.
+// bucket's object is not cached here, store.ErrNotFound when the remote
+// has none either (a HEAD tells, moving no data).
 func (s *Store) OpenCached(ctx context.Context, b store.Bucket, name string) (store.Object, error) {
 	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
-	if b.IsRemote() && errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotCached)
+	if !b.IsRemote() || !errors.Is(err, store.ErrNotFound) {
+		return obj, err
 	}
-	return obj, err
+	be, _, _, berr := s.backend(ctx, b)
+	if berr != nil {
+		return nil, berr
+	}
+	if _, herr := be.HeadObject(ctx, b, name); errors.Is(herr, store.ErrNotFound) {
+		return nil, err
+	} else if herr != nil {
+		return nil, fmt.Errorf("%s/%s: not cached, and the remote's HEAD failed: %w", b, name, herr)
+	}
+	return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotCached)
 }
 
 // OpenStreaming reads an object like Open, but an object not cached and
