@@ -221,6 +221,12 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 	if err := gateway.CheckFetchAddressOf(t.Context(), "10.9.9.9:80", unresolved, false); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "does not resolve") {
 		t.Fatalf("a fetch while a node's name does not resolve: %v, want refused as unavailable", err)
 	}
+	// An offline node's name withdrawn (a pod not ready): the others
+	// still fetch.
+	unresolved[0].State = cluster.StateOffline
+	if err := gateway.CheckFetchAddressOf(t.Context(), "10.9.9.9:80", unresolved, false); err != nil {
+		t.Fatalf("a fetch while an offline node's name does not resolve: %v", err)
+	}
 }
 
 // The downloader, the proxy and ht:// origins fetch URLs users give: not

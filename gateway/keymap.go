@@ -99,8 +99,9 @@ func (n *Node) checkFetchAddress(ctx context.Context, address string) error {
 
 // nodeAddrs are the addresses of a node's host: its URL's IP, or what
 // its name resolves to (nodes named in DNS, as in Kubernetes), kept a
-// while. A lookup that fails is not kept: the caller refuses the fetch
-// (an address it cannot tell from a node's is not taken for another).
+// while. A lookup that fails keeps the addresses last resolved (for
+// another TTL: the DNS is not asked at every connection while it is
+// down); a name never resolved is an error.
 func nodeAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{ip.Unmap()}, nil
@@ -115,6 +116,12 @@ func nodeAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	found, err := net.DefaultResolver.LookupNetIP(ctx, "ip", key)
+	if err != nil && ok {
+		resolved.mu.Lock()
+		resolved.names[key] = resolvedAddrs{addrs: entry.addrs, at: time.Now()}
+		resolved.mu.Unlock()
+		return entry.addrs, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +176,11 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 			continue
 		}
 		addrs, err := nodeAddrs(ctx, u.Hostname())
+		if err != nil && node.State == cluster.StateOffline {
+			// Not ready, its name withdrawn (Kubernetes): it serves
+			// nothing at an address it had.
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("%w: address %s: the name of node %s (%s) does not resolve now, so the address cannot be told from the node's: %v", api.ErrUnavailable, address, node.ID, u.Hostname(), err)
 		}
