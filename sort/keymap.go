@@ -47,23 +47,53 @@ type keyMapEntry struct {
 
 // maxPatternProgram bounds one key's regular expression, and
 // maxKeyMapPrograms a key map's, in instructions of their programs (tens
-// of bytes each, matched against every record's key).
+// of bytes each, matched against every record's key): a key spelled out
+// (^class_a/img_000123\.jpg$) is about 30.
 const (
 	maxPatternProgram = 10_000
-	maxKeyMapPrograms = 2_000_000
+	maxKeyMapPrograms = 64 * MaxKeyMapEntries
 )
 
-// programSize is how many instructions pattern compiles to.
+// programSize bounds the instructions pattern compiles to, from its parse
+// tree alone: nothing is compiled for a pattern past maxPatternProgram
+// (maxPatternProgram+1 then).
 func programSize(pattern string) (int, error) {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return 0, err
 	}
-	prog, err := syntax.Compile(re.Simplify())
-	if err != nil {
-		return 0, err
+	// A program's own instructions: its start, fail and match.
+	return programBound(re, maxPatternProgram) + 3, nil
+}
+
+// programBound is at least the instructions re compiles to, or limit+1
+// when that is more than limit.
+func programBound(re *syntax.Regexp, limit int) int {
+	var n int
+	switch re.Op {
+	case syntax.OpLiteral:
+		n = len(re.Rune) + 1
+	case syntax.OpRepeat:
+		// Compiled as that many copies of its operand (and a branch
+		// each for the optional ones).
+		reps := re.Max
+		if reps < 0 {
+			reps = re.Min + 1
+		}
+		sub := programBound(re.Sub[0], limit) + 2
+		if reps > 0 && sub > (limit+1)/reps {
+			return limit + 1
+		}
+		n = sub*reps + 2
+	default:
+		n = 2 + len(re.Sub)
+		for _, sub := range re.Sub {
+			if n += programBound(sub, limit); n > limit {
+				return limit + 1
+			}
+		}
 	}
-	return len(prog.Inst), nil
+	return min(n, limit+1)
 }
 
 // decodeKeyMapJSON reads {"template": ["regex", ...], ...}, counting the
@@ -96,21 +126,11 @@ func decodeKeyMapJSON(data []byte) (map[string][]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("want a template, got %v", tok)
 		}
-		if err := expect('['); err != nil {
-			return nil, fmt.Errorf("template %q: %w", name, err)
-		}
-		var patterns []string
-		for dec.More() {
-			var pattern string
-			if err := dec.Decode(&pattern); err != nil {
-				return nil, fmt.Errorf("template %q: %w", name, err)
-			}
-			if count++; count > MaxKeyMapEntries {
-				return nil, fmt.Errorf("more than %d entries: keys of a pattern in one entry are cheaper", MaxKeyMapEntries)
-			}
-			patterns = append(patterns, pattern)
-		}
-		if err := expect(']'); err != nil {
+		// A list given before for the template is replaced, as JSON
+		// decoding does: its entries no longer count.
+		count -= len(m[name])
+		patterns, err := decodePatterns(dec, &count)
+		if err != nil {
 			return nil, fmt.Errorf("template %q: %w", name, err)
 		}
 		m[name] = patterns
@@ -122,6 +142,40 @@ func decodeKeyMapJSON(data []byte) (map[string][]string, error) {
 		return nil, errors.New("data after the key map's object")
 	}
 	return m, nil
+}
+
+// decodePatterns reads a template's list of expressions (null is none),
+// counting them into count.
+func decodePatterns(dec *json.Decoder, count *int) ([]string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if tok != json.Delim('[') {
+		return nil, fmt.Errorf("want a list of expressions, got %v", tok)
+	}
+	var patterns []string
+	for dec.More() {
+		var pattern string
+		if err := dec.Decode(&pattern); err != nil {
+			return nil, err
+		}
+		if *count++; *count > MaxKeyMapEntries {
+			return nil, fmt.Errorf("more than %d entries: keys of a pattern in one entry are cheaper", MaxKeyMapEntries)
+		}
+		patterns = append(patterns, pattern)
+	}
+	tok, err = dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok != json.Delim(']') {
+		return nil, fmt.Errorf("want the list's end, got %v", tok)
+	}
+	return patterns, nil
 }
 
 // KeyMapFormat is how an EKM file is written.

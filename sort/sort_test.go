@@ -284,9 +284,28 @@ func TestKeyMap(t *testing.T) {
 			t.Errorf("%s: %v, want ErrKeyMap", bad, err)
 		}
 	}
-	km, err = sort.ParseKeyMap([]byte(`{"a-{0..9}":["x.*"],"b-{0..9}":["y.*","z"]}`), sort.KeyMapJSON, "", nil)
+	km, err = sort.ParseKeyMap([]byte(`{"a-{0..9}":["x.*"],"b-{0..9}":["y.*","z"],"c-{0..9}":null}`), sort.KeyMapJSON, "", nil)
 	if err != nil || km == nil {
-		t.Fatalf("a JSON key map: %v", err)
+		t.Fatalf("a JSON key map (one template's list null, as Go writes an empty one): %v", err)
+	}
+	// A template given twice keeps its last list, and only it counts.
+	var twice strings.Builder
+	for i := range 2 {
+		if i == 0 {
+			twice.WriteString(`{"a-{0..9}":[`)
+		} else {
+			twice.WriteString(`],"a-{0..9}":[`)
+		}
+		for k := range sort.MaxKeyMapEntries * 3 / 5 {
+			if k > 0 {
+				twice.WriteByte(',')
+			}
+			fmt.Fprintf(&twice, `"k%d-%d"`, i, k)
+		}
+	}
+	twice.WriteString(`]}`)
+	if _, err := sort.ParseKeyMap([]byte(twice.String()), sort.KeyMapJSON, "", nil); err != nil {
+		t.Fatalf("a template given twice, each list under the bound: %v", err)
 	}
 }
 
