@@ -591,11 +591,13 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 		}
 		mu.Unlock()
 	}
-	// The names the scan holds count as the job's would: an input the
-	// job could not hold fails the estimate too. A budget of its own,
-	// not the node's: jobs running meanwhile neither fail for an
-	// estimate's names nor make its verdict (one estimate at a time).
-	names := extract.NewBudget(est.MemoryLimit)
+	// The names the scan holds count as the job's would, within the
+	// node's budget as the job's are: an input the job could not hold
+	// fails the estimate too. The node's budget as it is with no job
+	// running, not the one jobs share: jobs running meanwhile neither
+	// fail for an estimate's names nor make its verdict (one estimate at
+	// a time).
+	names := extract.NewBudget(w.memory.Limit()).Child(est.MemoryLimit)
 	defer names.ReleaseMetadata()
 	cfg := extract.Config{
 		Format:      plan.InputFormat,
