@@ -1412,6 +1412,8 @@ func TestFailedRefreshIsNotQueuedByEveryRead(t *testing.T) {
 	ctx := t.Context()
 	var refreshes atomic.Int64
 	release := make(chan struct{})
+	var released sync.Once
+	defer released.Do(func() { close(release) }) // a failure before does not hang the test
 	defer fs.SetBeforeRefresh(func() {
 		refreshes.Add(1)
 		<-release // while reads queue the object again
@@ -1453,7 +1455,7 @@ func TestFailedRefreshIsNotQueuedByEveryRead(t *testing.T) {
 	for range 5 {
 		read() // queued while the first rewrite runs
 	}
-	close(release)
+	released.Do(func() { close(release) })
 	for deadline := time.Now().Add(10 * time.Second); !st.RefreshFailed(b, name); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no failed rewrite of the older copy was noted")
