@@ -62,36 +62,48 @@ func programSize(pattern string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// A program's own instructions: its start, fail and match.
-	return programBound(re, maxPatternProgram) + 3, nil
+	// A program's own instructions: its start (a fail) and match.
+	return min(programBound(re, maxPatternProgram)+2, maxPatternProgram+1), nil
 }
 
-// programBound is at least the instructions re compiles to, or limit+1
-// when that is more than limit.
+// programBound is at least the instructions re compiles to (as
+// regexp/syntax's Simplify and Compile make them), or limit+1 when that
+// is more than limit.
 func programBound(re *syntax.Regexp, limit int) int {
+	sub := func(i int) int { return programBound(re.Sub[i], limit) }
 	var n int
 	switch re.Op {
 	case syntax.OpLiteral:
-		n = len(re.Rune) + 1
+		n = max(len(re.Rune), 1)
+	case syntax.OpCapture, syntax.OpStar:
+		n = sub(0) + 2
+	case syntax.OpPlus, syntax.OpQuest:
+		n = sub(0) + 1
 	case syntax.OpRepeat:
-		// Compiled as that many copies of its operand (and a branch
-		// each for the optional ones).
-		reps := re.Max
-		if reps < 0 {
-			reps = re.Min + 1
+		// x{n,m}: m copies and m-n branches; x{n,}: n copies and a
+		// loop (a star for n = 0); x{0}: an empty match.
+		each, copies, more := sub(0), re.Max, re.Max-re.Min
+		switch {
+		case re.Max < 0 && re.Min == 0:
+			copies, more = 1, 1
+		case re.Max < 0:
+			copies, more = re.Min, 1
+		case re.Max == 0:
+			copies, more = 0, 1
 		}
-		sub := programBound(re.Sub[0], limit) + 2
-		if reps > 0 && sub > (limit+1)/reps {
+		if copies > 0 && each > (limit+1)/copies {
 			return limit + 1
 		}
-		n = sub*reps + 2
-	default:
-		n = 2 + len(re.Sub)
-		for _, sub := range re.Sub {
-			if n += programBound(sub, limit); n > limit {
+		n = each*copies + more + 1
+	case syntax.OpConcat, syntax.OpAlternate:
+		n = max(len(re.Sub), 1)
+		for i := range re.Sub {
+			if n += sub(i); n > limit {
 				return limit + 1
 			}
 		}
+	default: // a class, any char, an empty match, a position
+		n = 1
 	}
 	return min(n, limit+1)
 }

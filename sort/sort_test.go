@@ -304,8 +304,15 @@ func TestKeyMap(t *testing.T) {
 		}
 	}
 	twice.WriteString(`]}`)
-	if _, err := sort.ParseKeyMap([]byte(twice.String()), sort.KeyMapJSON, "", nil); err != nil {
+	last, err := sort.ParseKeyMap([]byte(twice.String()), sort.KeyMapJSON, "", nil)
+	if err != nil {
 		t.Fatalf("a template given twice, each list under the bound: %v", err)
+	}
+	var missed []error
+	planned, err = sort.PartitionByKeyMap(t.Context(), []shards.RecordMeta{{Key: shards.Key{String: "k0-5"}, Size: 1}, {Key: shards.Key{String: "k1-5"}, Size: 1}},
+		10, last, func(err error) error { missed = append(missed, err); return nil })
+	if err != nil || len(missed) != 1 || !strings.Contains(missed[0].Error(), "k0-5") || len(planned) != 1 || len(planned[0].Records) != 1 {
+		t.Fatalf("the first list of a template given twice is not kept: %+v, missed %v, %v", planned, missed, err)
 	}
 }
 
