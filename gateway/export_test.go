@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"time"
@@ -295,4 +296,30 @@ func FirstByteWait(n *Node, r *http.Request, b store.Bucket) time.Duration {
 // not start does.
 func DestroyJobOutput(ctx context.Context, n *Node, b store.Bucket, job string) error {
 	return dsortCluster{n}.DestroyEmptyBucket(ctx, b, job)
+}
+
+// SetLookupNetIP replaces the resolver of nodes' names, and returns the
+// restore.
+func SetLookupNetIP(f func(ctx context.Context, network, host string) ([]netip.Addr, error)) (restore func()) {
+	old := lookupNetIP
+	lookupNetIP = f
+	return func() { lookupNetIP = old }
+}
+
+// ForgetNodeAddrs empties the cache of nodes' addresses, and makes the
+// next lookup of each name ask the DNS.
+func ForgetNodeAddrs() {
+	resolved.mu.Lock()
+	defer resolved.mu.Unlock()
+	clear(resolved.names)
+}
+
+// AgeNodeAddrs makes every name's addresses due to be asked again.
+func AgeNodeAddrs() {
+	resolved.mu.Lock()
+	defer resolved.mu.Unlock()
+	for name, entry := range resolved.names {
+		entry.asked = time.Time{}
+		resolved.names[name] = entry
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -222,10 +223,38 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 		t.Fatalf("a fetch while a node's name does not resolve: %v, want refused as unavailable", err)
 	}
 	// An offline node's name withdrawn (a pod not ready): the others
-	// still fetch.
+	// still fetch, but not at its port (its address is not known).
 	unresolved[0].State = cluster.StateOffline
 	if err := gateway.CheckFetchAddressOf(t.Context(), "10.9.9.9:80", unresolved, false); err != nil {
 		t.Fatalf("a fetch while an offline node's name does not resolve: %v", err)
+	}
+	if err := gateway.CheckFetchAddressOf(t.Context(), "10.9.9.9:9090", unresolved, false); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a fetch at an offline node's port while its name does not resolve: %v, want refused", err)
+	}
+}
+
+// A node's name that stops resolving for a while (the DNS down) keeps
+// its last addresses, so a fetch to them is still refused; one the DNS
+// says is gone is not kept.
+func TestFetchKeepsANodesLastAddressesWhileTheDNSIsDown(t *testing.T) {
+	gateway.ForgetNodeAddrs()
+	defer gateway.ForgetNodeAddrs()
+	var answer func() ([]netip.Addr, error)
+	defer gateway.SetLookupNetIP(func(context.Context, string, string) ([]netip.Addr, error) { return answer() })()
+	nodes := []cluster.Node{{ID: "t1", Role: cluster.RoleTarget, URL: "http://t1.cluster.example:9090"}}
+	answer = func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("10.7.7.7")}, nil }
+	if err := gateway.CheckFetchAddressOf(t.Context(), "10.7.7.7:9090", nodes, false); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("a fetch at the node: %v, want refused", err)
+	}
+	gateway.AgeNodeAddrs()
+	answer = func() ([]netip.Addr, error) { return nil, &net.DNSError{Err: "server misbehaving", IsTemporary: true} }
+	if err := gateway.CheckFetchAddressOf(t.Context(), "10.7.7.7:9090", nodes, false); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("a fetch at the node while the DNS is down: %v, want refused by its last addresses", err)
+	}
+	gateway.AgeNodeAddrs()
+	answer = func() ([]netip.Addr, error) { return nil, &net.DNSError{Err: "no such host", IsNotFound: true} }
+	if err := gateway.CheckFetchAddressOf(t.Context(), "10.7.7.7:9090", nodes, false); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a fetch while the node's name is gone: %v, want refused as unavailable (not by stale addresses)", err)
 	}
 }
 

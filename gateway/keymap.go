@@ -99,9 +99,9 @@ func (n *Node) checkFetchAddress(ctx context.Context, address string) error {
 
 // nodeAddrs are the addresses of a node's host: its URL's IP, or what
 // its name resolves to (nodes named in DNS, as in Kubernetes), kept a
-// while. A lookup that fails keeps the addresses last resolved (for
-// another TTL: the DNS is not asked at every connection while it is
-// down); a name never resolved is an error.
+// while. A lookup that fails for a while (the DNS down) keeps the
+// addresses last resolved, for nodeAddrsStale after they were; a name
+// the DNS says is gone, or never resolved, is an error.
 func nodeAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{ip.Unmap()}, nil
@@ -110,19 +110,24 @@ func nodeAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	resolved.mu.Lock()
 	entry, ok := resolved.names[key]
 	resolved.mu.Unlock()
-	if ok && time.Since(entry.at) < nodeAddrsTTL {
+	if ok && time.Since(entry.asked) < nodeAddrsTTL {
 		return entry.addrs, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	found, err := net.DefaultResolver.LookupNetIP(ctx, "ip", key)
-	if err != nil && ok {
+	found, err := lookupNetIP(ctx, "ip", key)
+	var dnsErr *net.DNSError
+	gone := errors.As(err, &dnsErr) && dnsErr.IsNotFound
+	if err != nil && ok && !gone && time.Since(entry.at) < nodeAddrsStale {
 		resolved.mu.Lock()
-		resolved.names[key] = resolvedAddrs{addrs: entry.addrs, at: time.Now()}
+		resolved.names[key] = resolvedAddrs{addrs: entry.addrs, at: entry.at, asked: time.Now()}
 		resolved.mu.Unlock()
 		return entry.addrs, nil
 	}
 	if err != nil {
+		resolved.mu.Lock()
+		delete(resolved.names, key)
+		resolved.mu.Unlock()
 		return nil, err
 	}
 	addrs := make([]netip.Addr, 0, len(found))
@@ -133,10 +138,14 @@ func nodeAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	if len(resolved.names) >= maxResolvedNodes {
 		clear(resolved.names)
 	}
-	resolved.names[key] = resolvedAddrs{addrs: addrs, at: time.Now()}
+	now := time.Now()
+	resolved.names[key] = resolvedAddrs{addrs: addrs, at: now, asked: now}
 	resolved.mu.Unlock()
 	return addrs, nil
 }
+
+// lookupNetIP resolves a name (a variable for the tests).
+var lookupNetIP = net.DefaultResolver.LookupNetIP
 
 // resolved caches the addresses of nodes named in DNS.
 var resolved = struct {
@@ -146,13 +155,16 @@ var resolved = struct {
 
 type resolvedAddrs struct {
 	addrs []netip.Addr
-	at    time.Time
+	at    time.Time // resolved
+	asked time.Time // the DNS asked last
 }
 
 // nodeAddrsTTL is how long a node name's addresses are kept;
+// nodeAddrsStale how long they stand for a DNS that does not answer;
 // maxResolvedNodes bounds the names kept.
 const (
 	nodeAddrsTTL     = 30 * time.Second
+	nodeAddrsStale   = 5 * time.Minute
 	maxResolvedNodes = 4096
 )
 
@@ -176,9 +188,9 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 			continue
 		}
 		addrs, err := nodeAddrs(ctx, u.Hostname())
-		if err != nil && node.State == cluster.StateOffline {
-			// Not ready, its name withdrawn (Kubernetes): it serves
-			// nothing at an address it had.
+		if err != nil && node.State == cluster.StateOffline && u.Port() != fmt.Sprint(ap.Port()) {
+			// Not ready, its name withdrawn (Kubernetes): its address
+			// is not known, and only its own port is refused.
 			continue
 		}
 		if err != nil {

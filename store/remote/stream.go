@@ -11,22 +11,25 @@ import (
 )
 
 // OpenCached opens the copy this node holds of an object, fetching
-// nothing (a store.CachedOpener): store.ErrNotCached when a remote
-// bucket's object is not cached here, store.ErrNotFound when the remote
-// has none either (a HEAD tells, moving no data).
+// nothing (a store.CachedOpener): store.ErrNotFound when the remote has
+// none either (a HEAD's 404 tells, moving no data), else
+// store.ErrNotCached when a remote bucket's object is not cached here (a
+// HEAD that fails otherwise, refused or busy, does not say it is gone).
 func (s *Store) OpenCached(ctx context.Context, b store.Bucket, name string) (store.Object, error) {
 	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
 	if !b.IsRemote() || !errors.Is(err, store.ErrNotFound) {
 		return obj, err
 	}
 	be, _, _, berr := s.backend(ctx, b)
-	if berr != nil {
-		return nil, berr
+	if berr == nil {
+		_, herr := be.HeadObject(ctx, b, name)
+		if errors.Is(herr, store.ErrNotFound) {
+			return nil, err
+		}
+		berr = herr
 	}
-	if _, herr := be.HeadObject(ctx, b, name); errors.Is(herr, store.ErrNotFound) {
-		return nil, err
-	} else if herr != nil {
-		return nil, fmt.Errorf("%s/%s: not cached, and the remote's HEAD failed: %w", b, name, herr)
+	if berr != nil {
+		return nil, fmt.Errorf("%s/%s: %w (the remote's HEAD: %v)", b, name, store.ErrNotCached, berr)
 	}
 	return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotCached)
 }
