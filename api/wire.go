@@ -38,7 +38,10 @@ const (
 
 // Query parameters of the native API.
 const (
-	QueryProvider     = "provider"
+	QueryProvider = "provider"
+	// QueryNamespace names a bucket's namespace (AIStore's "@uuid#ns");
+	// only the global one ("" or "@#") is served.
+	QueryNamespace    = "namespace"
 	QueryProxyID      = "pid" // set on redirects from a gateway
 	QueryRedirectTime = "utm" // Unix nanoseconds of the redirect
 	QueryMapVersion   = "smv" // the redirecting node's map version

@@ -150,6 +150,46 @@ loop:
 	}
 }
 
+// A request naming a bucket of another namespace (AIStore's
+// "@uuid#ns") is refused, not served from the global bucket of the name:
+// a destroy of ais://@#ns1/b would have destroyed ais://b.
+func TestOtherNamespacesAreRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, namespace string) int {
+		t.Helper()
+		u := c.Primary().URL() + path + "?namespace=" + url.QueryEscape(namespace)
+		req, _ := http.NewRequestWithContext(ctx, method, u, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodDelete, "/v1/buckets/b"}, {http.MethodGet, "/v1/objects/b/o"}, {http.MethodDelete, "/v1/objects/b/o"}, {http.MethodHead, "/v1/buckets/b"},
+	} {
+		if status := do(tc.method, tc.path, "#ns1"); status != http.StatusNotImplemented {
+			t.Errorf("%s %s in namespace #ns1: %d, want 501", tc.method, tc.path, status)
+		}
+	}
+	if status := do(http.MethodGet, "/v1/objects/b/o", "@#"); status != http.StatusOK {
+		t.Errorf("a GET in the global namespace named: %d, want 200", status)
+	}
+	if _, _, err := client.Get(ctx, "b", "o", api.GetOptions{}); err != nil {
+		t.Fatalf("the global bucket's object after the refused requests: %v", err)
+	}
+}
+
 // The downloader's abort stops downloads only: stopping any other job
 // (a scrub, a resilver) takes ADMIN, which its route does not.
 func TestDownloadAbortStopsOnlyDownloads(t *testing.T) {

@@ -468,9 +468,15 @@ func decodeBodyUpTo(r *http.Request, v any, limit int64) error {
 	return nil
 }
 
-// bucketOf reads and checks the bucket of a request.
+// bucketOf reads and checks the bucket of a request. A namespace other
+// than the global one is refused: taken for the global bucket of the
+// name, a request for another namespace's bucket would read, write or
+// destroy this one.
 func bucketOf(r *http.Request) (store.Bucket, error) {
 	b := store.Bucket{Name: r.PathValue("bucket"), Provider: r.URL.Query().Get(api.QueryProvider)}.Normalize()
+	if ns := r.URL.Query().Get(api.QueryNamespace); ns != "" && ns != store.GlobalNamespace {
+		return b, fmt.Errorf("%w: bucket %s: namespace %q: only the global namespace is served", api.ErrNotImplemented, b, ns)
+	}
 	if err := b.Validate(); err != nil {
 		return b, err
 	}
