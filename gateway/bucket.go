@@ -118,7 +118,12 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 		n.handleProtectAction(w, r, b, msg)
 		return
 	}
+	// A remote bucket's defaults (LRU on: its copies are a cache) under
+	// what the request sets, as for one that joins at first access.
 	props := store.DefaultProps()
+	if b.IsRemote() {
+		props = store.DefaultRemoteProps(b)
+	}
 	if len(msg.Value) > 0 && string(msg.Value) != "null" {
 		if err := json.Unmarshal(msg.Value, &props); err != nil {
 			n.writeError(w, r, badRequest("create-bck: bucket props: %w", err))
@@ -143,9 +148,6 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 		if _, ok := n.currentBuckets().Props(b); ok {
 			n.writeError(w, r, fmt.Errorf("bucket %s: %w", b, store.ErrBucketExists))
 			return
-		}
-		if len(msg.Value) == 0 || string(msg.Value) == "null" {
-			props = store.DefaultRemoteProps(b)
 		}
 		if err := n.addRemoteBucket(r.Context(), b, &props); err != nil {
 			n.writeError(w, r, err)

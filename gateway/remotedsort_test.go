@@ -111,3 +111,18 @@ func TestDsortEstimateFetchesNothing(t *testing.T) {
 		t.Fatalf("an estimate over cached shards and one the remote has not: %+v, %v", est, err)
 	}
 }
+
+// A remote bucket created with props of its own keeps the remote
+// defaults under them (LRU on: its copies are a cache), as one that
+// joins at first access does.
+func TestRemoteBucketCreatedWithPropsKeepsItsDefaults(t *testing.T) {
+	c := remoteCluster(t, &countingRemote{objects: map[string][]byte{}}, 1)
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "aws://r", map[string]any{"checksum": map[string]any{"type": "md5"}}); err != nil {
+		t.Fatal(err)
+	}
+	props, err := client.BucketProps(t.Context(), "aws://r")
+	if err != nil || !props.LRU.Enabled || props.Checksum.Type != "md5" || props.Provider != "aws" {
+		t.Fatalf("a remote bucket created with a checksum type: %+v, %v; want LRU on, md5, provider aws", props, err)
+	}
+}
