@@ -1067,3 +1067,69 @@ func TestArchPathOfACorruptZipMemberFails(t *testing.T) {
 		t.Fatalf("a member that fails its CRC read whole: %d bytes", len(got))
 	}
 }
+
+// A GET or HEAD honours its preconditions (RFC 9110 13.2) through the
+// gateway's redirect: If-Match or If-Unmodified-Since that fails is 412,
+// If-None-Match or If-Modified-Since that holds is 304 with the
+// validators; a DELETE with one is refused (501), not taken as a plain
+// delete.
+func TestObjectPreconditions(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	data := []byte("the object")
+	if _, err := client.Put(ctx, "b", "o", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	do := func(method string, header map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, c.Primary().URL()+"/v1/objects/b/o", nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	plain := do(http.MethodHead, nil)
+	etag, modified := plain.Header.Get("ETag"), plain.Header.Get("Last-Modified")
+	if etag == "" || modified == "" {
+		t.Fatalf("no validators: ETag %q, Last-Modified %q", etag, modified)
+	}
+	later := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	earlier := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		for _, tc := range []struct {
+			header map[string]string
+			status int
+		}{
+			{map[string]string{"If-Match": etag}, 200},
+			{map[string]string{"If-Match": `"other"`}, 412},
+			{map[string]string{"If-Unmodified-Since": earlier}, 412},
+			{map[string]string{"If-None-Match": etag}, 304},
+			{map[string]string{"If-None-Match": "W/" + etag}, 304},
+			{map[string]string{"If-None-Match": `"other"`}, 200},
+			{map[string]string{"If-Modified-Since": later}, 304},
+			{map[string]string{"If-Modified-Since": earlier}, 200},
+		} {
+			resp := do(method, tc.header)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s with %v: %d, want %d", method, tc.header, resp.StatusCode, tc.status)
+			}
+			if tc.status == 304 && resp.Header.Get("ETag") != etag {
+				t.Errorf("%s with %v: 304 with ETag %q, want %q", method, tc.header, resp.Header.Get("ETag"), etag)
+			}
+		}
+	}
+	if resp := do(http.MethodDelete, map[string]string{"If-Match": `"other"`}); resp.StatusCode != http.StatusNotImplemented {
+		t.Fatalf("a conditional DELETE: %d, want 501", resp.StatusCode)
+	}
+	if _, err := client.Head(ctx, "b", "o"); err != nil {
+		t.Fatalf("the object after a refused conditional DELETE: %v", err)
+	}
+}

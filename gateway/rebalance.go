@@ -407,7 +407,7 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	}
 	// The range with the version it is held to: a resumed download must
 	// not get a range of the copy there if it is of another version.
-	for _, header := range []string{"Range", "If-Range"} {
+	for _, header := range append([]string{"Range", "If-Range"}, preconditionHeaders...) {
 		if v := r.Header.Get(header); v != "" {
 			req.Header.Set(header, v)
 		}
