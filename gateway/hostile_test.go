@@ -182,8 +182,13 @@ func TestOtherNamespacesAreRefused(t *testing.T) {
 			t.Errorf("%s %s in namespace #ns1: %d, want 501", tc.method, tc.path, status)
 		}
 	}
-	if status := do(http.MethodGet, "/v1/objects/b/o", "@#"); status != http.StatusOK {
-		t.Errorf("a GET in the global namespace named: %d, want 200", status)
+	for _, global := range []string{"@#", "#", "@"} {
+		if status := do(http.MethodGet, "/v1/objects/b/o", global); status != http.StatusOK {
+			t.Errorf("a GET in the global namespace named %q: %d, want 200", global, status)
+		}
+	}
+	if status := do(http.MethodGet, "/v1/objects/b/o", "@uuid#"); status != http.StatusNotImplemented {
+		t.Errorf("a GET in another cluster's namespace: %d, want 501", status)
 	}
 	if _, _, err := client.Get(ctx, "b", "o", api.GetOptions{}); err != nil {
 		t.Fatalf("the global bucket's object after the refused requests: %v", err)
@@ -236,6 +241,7 @@ func TestFetchRefusesMetadataServices(t *testing.T) {
 // its other ports unless local fetches are allowed.
 func TestFetchRefusesTheNodesHost(t *testing.T) {
 	nodes := []cluster.Node{{ID: "t1", Role: cluster.RoleTarget, URL: "http://10.1.2.3:9090"}, {ID: "g1", Role: cluster.RoleGateway, URL: "http://[2001:db8::7]:8080"},
+		{ID: "t3", Role: cluster.RoleTarget, URL: "https://10.1.2.5"},       // the scheme's port
 		{ID: "t2", Role: cluster.RoleTarget, URL: "http://LOCALHOST.:7070"}} // named in DNS, as in Kubernetes
 	for _, tc := range []struct {
 		address    string
@@ -250,6 +256,8 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 		{"10.1.2.4:9090", false, false},
 		{"127.0.0.1:7070", true, true},
 		{"127.0.0.1:7071", true, false},
+		{"10.1.2.5:443", true, true},
+		{"10.1.2.5:80", true, false},
 	} {
 		err := gateway.CheckFetchAddressOf(t.Context(), tc.address, nodes, tc.allowLocal)
 		if tc.refused != (err != nil) || tc.refused && !errors.Is(err, api.ErrForbidden) {

@@ -187,8 +187,12 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		if err != nil {
 			continue
 		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
 		addrs, err := nodeAddrs(ctx, u.Hostname())
-		if err != nil && node.State == cluster.StateOffline && u.Port() != fmt.Sprint(ap.Port()) {
+		if err != nil && node.State == cluster.StateOffline && port != fmt.Sprint(ap.Port()) {
 			// Not ready, its name withdrawn (Kubernetes): its address
 			// is not known, and only its own port is refused.
 			continue
@@ -201,7 +205,7 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		}
 		// The node's own port always; its host's other ports unless
 		// local fetches are allowed (the nodes' host is no origin).
-		if u.Port() == fmt.Sprint(ap.Port()) {
+		if port == fmt.Sprint(ap.Port()) {
 			return fmt.Errorf("%w: address %s is node %s of this cluster", api.ErrForbidden, address, node.ID)
 		}
 		if !allowLocal {

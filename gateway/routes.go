@@ -474,13 +474,20 @@ func decodeBodyUpTo(r *http.Request, v any, limit int64) error {
 // destroy this one.
 func bucketOf(r *http.Request) (store.Bucket, error) {
 	b := store.Bucket{Name: r.PathValue("bucket"), Provider: r.URL.Query().Get(api.QueryProvider)}.Normalize()
-	if ns := r.URL.Query().Get(api.QueryNamespace); ns != "" && ns != store.GlobalNamespace {
+	if ns := r.URL.Query().Get(api.QueryNamespace); !globalNamespace(ns) {
 		return b, fmt.Errorf("%w: bucket %s: namespace %q: only the global namespace is served", api.ErrNotImplemented, b, ns)
 	}
 	if err := b.Validate(); err != nil {
 		return b, err
 	}
 	return b, nil
+}
+
+// globalNamespace reports AIStore's global namespace in any of its
+// spellings ("", "@", "#", "@#": no cluster uuid, no name).
+func globalNamespace(ns string) bool {
+	uuid, name, _ := strings.Cut(strings.TrimPrefix(ns, "@"), "#")
+	return uuid == "" && name == ""
 }
 
 // notReady says why the node does not serve yet, or any more.

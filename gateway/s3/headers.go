@@ -156,18 +156,21 @@ type conditionHeaders struct {
 func checkConditions(h http.Header, names conditionHeaders, etag string, modified time.Time, useModifiedSince bool, notModified *Error, resource string) error {
 	etag = unquote(etag)
 	modified = modified.Truncate(time.Second)
+	// An object of no known modification time is held to no date
+	// (RFC 9110 13.1.3, 13.1.4): only the entity tags count.
+	dated := modified.Unix() > 0
 	if list := h.Get(names.match); list != "" {
 		if !etagListMatches(list, etag, false) {
 			return ErrPreconditionFailed.WithMessage("%s %s does not match the ETag %q", names.match, list, etag).WithResource(resource)
 		}
-	} else if date, err := http.ParseTime(h.Get(names.unmodifiedSince)); err == nil && modified.After(date) {
+	} else if date, err := http.ParseTime(h.Get(names.unmodifiedSince)); dated && err == nil && modified.After(date) {
 		return ErrPreconditionFailed.WithMessage("the object was modified at %s, after %s %s", modified.UTC().Format(http.TimeFormat), names.unmodifiedSince, date.Format(http.TimeFormat)).WithResource(resource)
 	}
 	if list := h.Get(names.noneMatch); list != "" {
 		if etagListMatches(list, etag, true) {
 			return notModified.WithMessage("%s %s matches the ETag %q", names.noneMatch, list, etag).WithResource(resource)
 		}
-	} else if date, err := http.ParseTime(h.Get(names.modifiedSince)); useModifiedSince && err == nil && !modified.After(date) {
+	} else if date, err := http.ParseTime(h.Get(names.modifiedSince)); useModifiedSince && dated && err == nil && !modified.After(date) {
 		return notModified.WithMessage("the object was last modified at %s, not after %s %s", modified.UTC().Format(http.TimeFormat), names.modifiedSince, date.Format(http.TimeFormat)).WithResource(resource)
 	}
 	return nil

@@ -163,6 +163,24 @@ func TestCheckConditions(t *testing.T) {
 	}
 }
 
+// An object of no known modification time (a remote's, not cached) is
+// held to no date: If-Modified-Since and If-Unmodified-Since are
+// ignored, the entity tags still count (RFC 9110 13.1.3, 13.1.4).
+func TestCheckConditionsWithoutAModificationTime(t *testing.T) {
+	for header, want := range map[string]error{
+		"If-Modified-Since": nil, "If-Unmodified-Since": nil, "If-None-Match": ErrNotModified,
+	} {
+		value := "Mon, 01 Jan 2024 00:00:00 GMT"
+		if header == "If-None-Match" {
+			value = `"abc"`
+		}
+		r := &http.Request{Method: http.MethodHead, Header: http.Header{header: {value}}}
+		if err := CheckConditions(r, "abc", time.Time{}); !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("%s with no modification time: %v, want %v", header, err, want)
+		}
+	}
+}
+
 // A request with only headers (no method, no URL) is a GET.
 func TestCheckConditionsOfABareRequest(t *testing.T) {
 	r := &http.Request{Header: http.Header{"If-None-Match": {`"abc"`}}}

@@ -11,10 +11,10 @@ import (
 )
 
 // OpenCached opens the copy this node holds of an object, fetching
-// nothing (a store.CachedOpener): store.ErrNotFound when the remote has
-// none either (a HEAD's 404 tells, moving no data), else
-// store.ErrNotCached when a remote bucket's object is not cached here (a
-// HEAD that fails otherwise, refused or busy, does not say it is gone).
+// nothing (a store.CachedOpener): store.ErrNotCached when a remote
+// bucket's object is not cached here and the remote has it,
+// store.ErrNotFound when it has none either (a HEAD tells, moving no
+// data), and the remote's error when it cannot tell (down, refusing).
 func (s *Store) OpenCached(ctx context.Context, b store.Bucket, name string) (store.Object, error) {
 	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
 	if !b.IsRemote() || !errors.Is(err, store.ErrNotFound) {
@@ -22,14 +22,14 @@ func (s *Store) OpenCached(ctx context.Context, b store.Bucket, name string) (st
 	}
 	be, _, _, berr := s.backend(ctx, b)
 	if berr == nil {
-		_, herr := be.HeadObject(ctx, b, name)
-		if errors.Is(herr, store.ErrNotFound) {
+		_, berr = be.HeadObject(ctx, b, name)
+		if errors.Is(berr, store.ErrNotFound) {
 			return nil, err
 		}
-		berr = herr
 	}
 	if berr != nil {
-		return nil, fmt.Errorf("%s/%s: %w (the remote's HEAD: %v)", b, name, store.ErrNotCached, berr)
+		// Not "missing": the remote did not say it has none.
+		return nil, fmt.Errorf("%s/%s is not cached here, and the remote could not tell whether it has it: %w: %v", b, name, ErrUnavailable, berr)
 	}
 	return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotCached)
 }
