@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,10 @@ type awayRecord struct {
 	// the record: one left out of the config at a restart is gone (its
 	// copies grow stale), and configured again later, it returns.
 	Configured []string `json:"configured,omitempty"`
+	// AwaySince and Unguarded are the mountpathSet's, for the
+	// mountpaths away.
+	AwaySince map[string]int64 `json:"away_since,omitempty"`
+	Unguarded []string         `json:"unguarded,omitempty"`
 }
 
 // maxAwayRecord bounds the file read at start: a longer one is not
@@ -78,6 +83,18 @@ func (s *Store) saveAway(set *mountpathSet) error {
 	slices.Sort(rec.Attached)
 	rec.Detached = slices.Sorted(slices.Values(set.gone))
 	rec.Configured = slices.Sorted(slices.Values(s.configured))
+	for _, path := range slices.Concat(rec.Away, rec.Detached) {
+		if at, ok := set.awaySince[path]; ok {
+			if rec.AwaySince == nil {
+				rec.AwaySince = map[string]int64{}
+			}
+			rec.AwaySince[path] = at
+		}
+		if set.unguarded[path] {
+			rec.Unguarded = append(rec.Unguarded, path)
+		}
+	}
+	slices.Sort(rec.Unguarded)
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -138,12 +155,26 @@ func (s *Store) loadAway(mps []mountpath) awayRecord {
 // copy as new or newer stands for, goes; a bucket destroyed meanwhile
 // goes whole. What stays is current and moves to its place when the
 // mountpath is enabled (Resilver).
+//
+// On an unguarded mountpath (some tombstones of its absence collected),
+// a copy that stays only because nothing says it was deleted is set
+// aside instead, in .ais/set-aside/returned-TIME: it may have been.
 func (s *Store) reconcile(ctx context.Context, m mountpath, progress *store.Progress) error {
 	s.mu.Lock()
 	md := s.mu.md
 	s.mu.Unlock()
 	if err := s.dropGoneBuckets(m, md); err != nil {
 		return err
+	}
+	var aside *setAside
+	if s.mountpathSet().unguarded[m.path] {
+		aside = &setAside{m: m, dir: m.setAsideDir("returned-" + time.Now().UTC().Format("20060102T150405Z"))}
+		defer func() {
+			if aside.moved > 0 {
+				s.logger.Warn("a mountpath came back after the tombstones of deletes made meanwhile were collected: its objects no other mountpath holds, which may have been deleted, are set aside (not served)",
+					"mountpath", m.path, "copies", aside.moved, "dir", aside.dir)
+			}
+		}()
 	}
 	for b := range md.Buckets {
 		for item := range walk(m.bucketDir(b), "", "") {
@@ -153,21 +184,42 @@ func (s *Store) reconcile(ctx context.Context, m mountpath, progress *store.Prog
 			if item.err != nil {
 				return fmt.Errorf("reconcile %s on %s: %w", b, m.path, classify(item.err))
 			}
-			if err := s.reconcileCopy(b, item.name, m); err != nil {
+			if err := s.reconcileCopy(b, item.name, m, aside); err != nil {
 				return err
 			}
 			progress.Add(item.size)
 		}
-		if err := s.reconcileParts(ctx, b, m); err != nil {
+		if err := s.reconcileParts(ctx, b, m, aside); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// setAside moves the copies an unguarded mountpath cannot vouch for out
+// of sight, on the mountpath itself.
+type setAside struct {
+	m     mountpath
+	dir   string
+	moved int
+}
+
+// move sets the file at path aside under rel.
+func (a *setAside) move(path, rel string) error {
+	dest := filepath.Join(a.dir, rel)
+	if err := pathsafe.MkdirAll(a.m.path, filepath.Dir(dest), 0o755); err != nil {
+		return fmt.Errorf("set aside %s: %w", path, classify(err))
+	}
+	if err := pathsafe.Rename(a.m.path, path, dest); err != nil {
+		return fmt.Errorf("set aside %s: %w", path, classify(err))
+	}
+	a.moved++
+	return nil
+}
+
 // reconcileParts removes the parts on returning mountpath m that a part
 // as new or newer elsewhere replaced.
-func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath) error {
+func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath, aside *setAside) error {
 	return walkPartFiles(ctx, m.partsDir(b), func(path string, meta store.PartMeta, err error) error {
 		if err != nil {
 			return nil
@@ -182,6 +234,14 @@ func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath)
 			if other, err := readPartMeta(c.partPath(b, meta.Name, meta.Index)); err == nil && other.Name == meta.Name && other.Stamp.Compare(meta.Stamp) >= 0 {
 				return pathsafe.Remove(m.path, path)
 			}
+		}
+		if aside != nil {
+			rel, err := filepath.Rel(m.partsDir(b), path)
+			if err != nil {
+				return err
+			}
+			bn := b.Normalize()
+			return aside.move(path, filepath.Join("parts", bn.Provider, bn.Name, rel))
 		}
 		return nil
 	})
@@ -200,7 +260,7 @@ func (s *Store) partHidden(b store.Bucket, meta store.PartMeta) bool {
 }
 
 // reconcileCopy settles the copy of one object on returning mountpath m.
-func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
+func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *setAside) error {
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -252,6 +312,10 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath) error {
 	// the older ones only if its bytes hold.
 	if !stale && len(older) > 0 && verifyFile(path, meta) != nil {
 		stale, older = true, nil
+	}
+	if !stale && len(same) == 0 && len(older) == 0 && aside != nil {
+		bn := b.Normalize()
+		return aside.move(path, filepath.Join("objects", bn.Provider, bn.Name, filepath.FromSlash(name)))
 	}
 	if stale {
 		older = []located{{m: m, path: path}}
@@ -307,6 +371,8 @@ func (s *Store) promote(m mountpath, since time.Time) {
 			set.enabled = append(set.enabled, m)
 			set.since[m.path] = time.Now()
 			set.gone = slices.DeleteFunc(set.gone, func(path string) bool { return path == m.path })
+			delete(set.awaySince, m.path)
+			delete(set.unguarded, m.path)
 			promoted = true
 		}
 		return nil
@@ -352,6 +418,31 @@ func (s *Store) reconcileReturning(ctx context.Context, progress *store.Progress
 				continue
 			}
 			s.promote(m, since)
+		}
+	}
+}
+
+// guardsFromRecord gives each mountpath away at start when it last took
+// a delete, and whether it is unguarded, as rec tells. One rec does not
+// know about was in use when rec was written, or later: rec's time is
+// before it stopped taking deletes, and so errs on the guarded side.
+func guardsFromRecord(set *mountpathSet, rec awayRecord) {
+	away := slices.Concat(slices.Collect(maps.Keys(set.disabled)), set.gone)
+	for _, m := range set.returning {
+		away = append(away, m.path)
+	}
+	for _, path := range away {
+		at, ok := rec.AwaySince[path]
+		switch {
+		case ok:
+		case slices.Contains(rec.Away, path) || slices.Contains(rec.Detached, path):
+			at = 0 // away before records kept the time: any tombstone guards it
+		default:
+			at = rec.Version
+		}
+		set.awaySince[path] = at
+		if slices.Contains(rec.Unguarded, path) {
+			set.unguarded[path] = true
 		}
 	}
 }

@@ -647,3 +647,125 @@ func readString(t *testing.T, st *fs.Store, b store.Bucket, name string) string 
 	}
 	return string(got)
 }
+
+// A mountpath detached while disabled and attached again after the
+// tombstones of its absence were collected cannot tell a copy deleted
+// meanwhile from one never deleted: those no current copy stands for are
+// set aside, never served. Collecting only tombstones of deletes it took
+// before it went leaves it guarded: its copies are served.
+func TestUnguardedReturningMountpathSetsAsideWhatItCannotVouchFor(t *testing.T) {
+	for _, how := range []string{"attach", "restart"} {
+		for _, collected := range []string{"during", "before"} {
+			t.Run(how+"/tombstone from "+collected, func(t *testing.T) {
+				ctx := t.Context()
+				root := t.TempDir()
+				cfg := fs.Config{Mountpaths: []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}, NoSync: true}
+				st, err := fs.Open(ctx, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() { st.Close() }()
+				b := store.NewBucket("b")
+				if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+					t.Fatal(err)
+				}
+				away := st.MountpathOf(b, "over")
+				var names []string // on the mountpath away: deleted, kept, early
+				for i := 0; len(names) < 3; i++ {
+					if name := fmt.Sprintf("obj-%d", i); st.MountpathOf(b, name) == away {
+						names = append(names, name)
+					}
+				}
+				deleted, kept, early := names[0], names[1], names[2]
+				for _, name := range append(names, "over") {
+					storetest.Put(t, st, b, name, []byte("old"))
+				}
+				remove := func(name string) store.Stamp {
+					t.Helper()
+					stamp := store.Stamp{Clock: time.Now().UnixNano()}
+					if err := st.Delete(ctx, b, name, store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+						t.Fatal(err)
+					}
+					return stamp
+				}
+				earlyStamp := remove(early)
+				if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+					t.Fatal(err)
+				}
+				storetest.Put(t, st, b, "over", []byte("new"))
+				deletedStamp := remove(deleted)
+				if err := st.DetachMountpath(ctx, away, nil); err != nil {
+					t.Fatal(err)
+				}
+				// The collection of tombstones, an hour on.
+				switch collected {
+				case "during":
+					if err := st.DropTombstone(ctx, b, deleted, deletedStamp); err != nil {
+						t.Fatal(err)
+					}
+					if _, ok := st.Tombstone(b, deleted); ok {
+						t.Fatal("the tombstone was not dropped")
+					}
+				case "before":
+					if err := st.DropTombstone(ctx, b, early, earlyStamp); err != nil {
+						t.Fatal(err)
+					}
+				}
+				switch how {
+				case "attach":
+					if err := st.AttachMountpath(ctx, away); err != nil {
+						t.Fatal(err)
+					}
+				case "restart":
+					st.Close()
+					if st, err = fs.Open(ctx, cfg); err != nil {
+						t.Fatal(err)
+					}
+				}
+				check := func(when string) {
+					t.Helper()
+					if got := storetest.Get(t, st, b, "over"); string(got) != "new" {
+						t.Fatalf("%s: the object overwritten while its mountpath was away: %q", when, got)
+					}
+					for _, name := range []string{deleted, early} {
+						if _, err := st.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
+							t.Fatalf("%s: %s, deleted, is back: %v", when, name, err)
+						}
+					}
+					_, err := st.Head(ctx, b, kept)
+					switch collected {
+					case "during":
+						if !errors.Is(err, store.ErrNotFound) {
+							t.Fatalf("%s: %s, which the unguarded mountpath cannot vouch for, is served: %v", when, kept, err)
+						}
+					case "before":
+						if got := storetest.Get(t, st, b, kept); string(got) != "old" {
+							t.Fatalf("%s: %s on the guarded mountpath: %q", when, kept, got)
+						}
+					}
+				}
+				check("back")
+				if err := st.Resilver(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+				check("after the resilver")
+				aside, _ := filepath.Glob(filepath.Join(away, ".ais", "set-aside", "returned-*", "objects", "*", "b", "*"))
+				var setAside []string
+				for _, path := range aside {
+					setAside = append(setAside, filepath.Base(path))
+				}
+				slices.Sort(setAside)
+				want := []string(nil)
+				if collected == "during" {
+					want = []string{deleted, kept}
+				}
+				if !slices.Equal(setAside, want) {
+					t.Fatalf("set aside: %v, want %v", setAside, want)
+				}
+				if status := st.MountpathStatuses(); !slices.ContainsFunc(status, func(s store.MountpathStatus) bool { return s.Path == away && s.State == fs.MountpathEnabled }) {
+					t.Fatalf("the mountpath after the resilver: %+v", status)
+				}
+			})
+		}
+	}
+}

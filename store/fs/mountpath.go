@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +63,14 @@ type mountpathSet struct {
 	// never reconciled, so attached again (or configured at a restart)
 	// they return rather than serve stale copies as current.
 	gone []string
+	// awaySince is when each mountpath disabled, returning or gone last
+	// took a delete (Unix nanoseconds; 0 when unknown): a tombstone
+	// written later guards its copies.
+	awaySince map[string]int64
+	// unguarded are gone or returning mountpaths some of whose guarding
+	// tombstones were collected: their copies that no current one stands
+	// for may have been deleted, so they are set aside, never served.
+	unguarded map[string]bool
 }
 
 // paths returns every mountpath of the set, in any state.
@@ -80,13 +89,22 @@ func (set *mountpathSet) paths() []string {
 func (s *Store) placement() []mountpath { return s.mountpathSet().enabled }
 
 // readable returns every mountpath objects may be on, the returning
-// ones last.
+// ones last; an unguarded one is read only by its reconcile.
 func (s *Store) readable() []mountpath {
 	set := s.mountpathSet()
 	if len(set.detaching) == 0 && len(set.returning) == 0 {
 		return set.enabled
 	}
-	return slices.Concat(set.enabled, set.detaching, set.returning)
+	return slices.Concat(set.enabled, set.detaching, set.guardedReturning())
+}
+
+// guardedReturning returns the returning mountpaths whose copies the
+// tombstones still guard.
+func (set *mountpathSet) guardedReturning() []mountpath {
+	if len(set.unguarded) == 0 {
+		return set.returning
+	}
+	return slices.DeleteFunc(slices.Clone(set.returning), func(m mountpath) bool { return set.unguarded[m.path] })
 }
 
 // current returns the mountpaths whose copies are current: all readable
@@ -123,13 +141,14 @@ func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
 	cur := s.mps.Load()
 	next := &mountpathSet{
 		enabled: slices.Clone(cur.enabled), detaching: slices.Clone(cur.detaching), returning: slices.Clone(cur.returning),
-		disabled: map[string]string{}, since: map[string]time.Time{}, gone: slices.Clone(cur.gone),
+		disabled: maps.Clone(cur.disabled), since: maps.Clone(cur.since), gone: slices.Clone(cur.gone),
+		awaySince: maps.Clone(cur.awaySince), unguarded: maps.Clone(cur.unguarded),
 	}
-	for k, v := range cur.disabled {
-		next.disabled[k] = v
+	if next.awaySince == nil {
+		next.awaySince = map[string]int64{}
 	}
-	for k, v := range cur.since {
-		next.since[k] = v
+	if next.unguarded == nil {
+		next.unguarded = map[string]bool{}
 	}
 	if err := fn(next); err != nil {
 		return err
@@ -197,6 +216,7 @@ func (s *Store) disable(path, reason string) error {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
 		j := slices.IndexFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
 		if k := slices.IndexFunc(set.returning, func(m mountpath) bool { return m.path == abs }); k >= 0 {
+			// Away since it first went: its copies are as stale.
 			set.returning = slices.Delete(set.returning, k, k+1)
 			set.disabled[abs] = reason
 			set.since[abs] = time.Now()
@@ -217,6 +237,7 @@ func (s *Store) disable(path, reason string) error {
 		}
 		set.disabled[abs] = reason
 		set.since[abs] = time.Now()
+		set.awaySince[abs] = time.Now().UnixNano()
 		return nil
 	})
 	if err != nil {
@@ -272,6 +293,8 @@ func (s *Store) enable(m mountpath, returning bool) error {
 		} else {
 			set.enabled = append(set.enabled, m)
 			set.gone = slices.DeleteFunc(set.gone, func(path string) bool { return path == m.path })
+			delete(set.awaySince, m.path)
+			delete(set.unguarded, m.path)
 		}
 		set.since[m.path] = time.Now()
 		return nil

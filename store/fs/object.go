@@ -774,7 +774,7 @@ func (s *Store) newestReturning(b store.Bucket, name, skip string) (located, boo
 	var best located
 	var bestMeta store.ObjectMeta
 	found := false
-	for _, m := range s.mountpathSet().returning {
+	for _, m := range s.mountpathSet().guardedReturning() {
 		path := m.objectPath(b, name)
 		if m.path == skip {
 			continue
@@ -1028,7 +1028,7 @@ func (s *Store) locate(b store.Bucket, name string) ([]located, error) {
 	if c, ok := s.newestReturning(b, name, ""); ok {
 		out = append(out, c) // first: what a read of out[0] serves
 	}
-	for _, m := range s.mountpathSet().returning {
+	for _, m := range s.mountpathSet().guardedReturning() {
 		path := m.objectPath(b, name)
 		if len(out) > 0 && path == out[0].path {
 			continue

@@ -137,7 +137,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// A mountpath in use before that cannot be used now: recorded away,
 	// so that its copies return (not served as current) when it does.
 	lost := false
-	set := &mountpathSet{disabled: map[string]string{}, since: map[string]time.Time{}}
+	set := &mountpathSet{disabled: map[string]string{}, since: map[string]time.Time{}, awaySince: map[string]int64{}, unguarded: map[string]bool{}}
 	var fresh []mountpath // configured mountpaths without the store's .ais
 	for _, p := range cfg.Mountpaths {
 		abs, err := filepath.Abs(p)
@@ -274,6 +274,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			set.enabled = slices.Delete(set.enabled, i, i+1)
 		}
 	}
+	guardsFromRecord(set, rec)
 	if left || lost || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) || s.recordMissing() {
 		// Recorded now: the next start may leave one out, or have one
 		// left out configured again.

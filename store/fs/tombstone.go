@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/tinylib/msgp/msgp"
 
@@ -227,19 +228,67 @@ func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, 
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
+	type dropped struct{ root, path string }
+	var drops []dropped
+	newest := int64(-1) // when the newest of them was written
 	for _, m := range s.readable() {
 		for _, path := range []string{m.tombstoneFile(b, name, false), m.tombstoneFile(b, name, true)} {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				continue
 			}
-			if t, err := decodeTombstone(data); err == nil && t.Stamp.Compare(stamp) > 0 {
+			t, err := decodeTombstone(data)
+			if err == nil && t.Stamp.Compare(stamp) > 0 {
 				continue
 			}
-			if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return classify(err)
+			if err != nil {
+				t.Created = time.Now().UnixNano() // unknown: taken as recent
+			}
+			newest = max(newest, t.Created)
+			drops = append(drops, dropped{m.path, path})
+		}
+	}
+	if len(drops) == 0 {
+		return nil
+	}
+	if err := s.unguard(newest); err != nil {
+		return err
+	}
+	for _, d := range drops {
+		if err := pathsafe.Remove(d.root, d.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return classify(err)
+		}
+	}
+	return nil
+}
+
+// unguard marks the gone mountpaths that a tombstone written at created
+// guards as unguarded, before the tombstone goes: attached again, their
+// copies no current one stands for are set aside.
+func (s *Store) unguard(created int64) error {
+	set := s.mountpathSet()
+	var lose []string
+	for _, path := range set.gone {
+		if !set.unguarded[path] && set.awaySince[path] <= created {
+			lose = append(lose, path)
+		}
+	}
+	if len(lose) == 0 {
+		return nil
+	}
+	err := s.changeMountpaths(func(set *mountpathSet) error {
+		for _, path := range lose {
+			if slices.Contains(set.gone, path) {
+				set.unguarded[path] = true
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("keep the tombstone of a delete a detached mountpath did not take: %w", err)
+	}
+	for _, path := range lose {
+		s.logger.Warn("tombstones of deletes made while a detached mountpath was away are collected: attached again, its objects no other mountpath holds will be set aside, not served", "mountpath", path)
 	}
 	return nil
 }
