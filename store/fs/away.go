@@ -176,7 +176,16 @@ func (s *Store) reconcile(ctx context.Context, m mountpath, progress *store.Prog
 			}
 		}()
 	}
-	for b := range md.Buckets {
+	for b, props := range md.Buckets {
+		if otherBucket(m.bucketDir(b), props.Created) {
+			s.logger.Info("a bucket destroyed and made again while its mountpath was away: the old bucket's objects there go", "bucket", b.String(), "mountpath", m.path)
+			if err := s.removeBucketDirs([]mountpath{m}, b); err != nil {
+				return err
+			}
+			if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
+				return fmt.Errorf("reconcile %s on %s: %w", b, m.path, classify(err))
+			}
+		}
 		for item := range walk(m.bucketDir(b), "", "") {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -192,8 +201,22 @@ func (s *Store) reconcile(ctx context.Context, m mountpath, progress *store.Prog
 		if err := s.reconcileParts(ctx, b, m, aside); err != nil {
 			return err
 		}
+		if err := s.markReconciled(m, b, props.Created); err != nil {
+			return fmt.Errorf("reconcile %s on %s: %w", b, m.path, classify(err))
+		}
 	}
 	return nil
+}
+
+// markReconciled marks bucket b's directory on m, reconciled, as the
+// bucket's, unless it was destroyed (and made again) since created.
+func (s *Store) markReconciled(m mountpath, b store.Bucket, created store.Int64String) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if props, ok := s.mu.md.Props(b); !ok || props.Created != created {
+		return nil
+	}
+	return markBucketDir(m.bucketDir(b), created)
 }
 
 // setAside moves the copies an unguarded mountpath cannot vouch for out

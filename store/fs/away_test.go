@@ -758,6 +758,7 @@ func TestUnguardedReturningMountpathSetsAsideWhatItCannotVouchFor(t *testing.T) 
 				want := []string(nil)
 				if collected == "during" {
 					want = []string{deleted, kept}
+					slices.Sort(want)
 				}
 				if !slices.Equal(setAside, want) {
 					t.Fatalf("set aside: %v, want %v", setAside, want)
@@ -767,5 +768,72 @@ func TestUnguardedReturningMountpathSetsAsideWhatItCannotVouchFor(t *testing.T) 
 				}
 			})
 		}
+	}
+}
+
+// A bucket destroyed and made again at once while a mountpath is away:
+// the old bucket's objects there, however recent, are not the new one's,
+// before and after the resilver, with and without a restart.
+func TestBucketMadeAgainAtOnceWhileAMountpathIsAway(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			st, mps := threeMountpaths(t, fs.Config{})
+			away := mps[1]
+			b := mirrorBucket(t, st, "again", 1, false)
+			var old []string
+			for i := 0; len(old) < 4; i++ {
+				if name := fmt.Sprintf("o%03d", i); st.MountpathOf(b, name) == away {
+					old = append(old, name)
+					storetest.Put(t, st, b, name, []byte("old"))
+				}
+			}
+			if err := st.DisableMountpath(t.Context(), away, "by hand"); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.DestroyBucket(t.Context(), b); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+				t.Fatal(err)
+			}
+			storetest.Put(t, st, b, "new", []byte("new"))
+			if restart {
+				st.Close()
+				var err error
+				if st, err = fs.Open(t.Context(), fs.Config{Mountpaths: mps}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+			} else if err := st.EnableMountpath(t.Context(), away); err != nil {
+				t.Fatal(err)
+			}
+			check := func(when string) {
+				t.Helper()
+				for _, name := range old {
+					if _, err := st.Head(t.Context(), b, name); !errors.Is(err, store.ErrNotFound) {
+						t.Fatalf("%s: %s of the destroyed bucket: %v", when, name, err)
+					}
+				}
+				if names := listNames(t, st, b); !slices.Equal(names, []string{"new"}) {
+					t.Fatalf("%s: the bucket made again lists %v", when, names)
+				}
+			}
+			check("back")
+			if err := st.Resilver(t.Context(), nil); err != nil {
+				t.Fatal(err)
+			}
+			check("after the resilver")
+			// Its objects of the new bucket are current from now on.
+			name := ""
+			for i := 0; name == ""; i++ {
+				if n := fmt.Sprintf("p%03d", i); st.MountpathOf(b, n) == away {
+					name = n
+				}
+			}
+			storetest.Put(t, st, b, name, []byte("later"))
+			if got := storetest.Get(t, st, b, name); string(got) != "later" {
+				t.Fatalf("a later object on the mountpath back: %q", got)
+			}
+		})
 	}
 }

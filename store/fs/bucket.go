@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/aisgo/aisgo/internal/pathsafe"
@@ -36,7 +38,7 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 		props.Created = store.Int64String(time.Now().UnixNano())
 	}
 	props.Provider = b.Normalize().Provider
-	if err := s.createDirs(b); err != nil {
+	if err := s.createDirs(b, props.Created); err != nil {
 		return err
 	}
 	md := s.mu.md.Clone()
@@ -45,13 +47,56 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 	return s.saveBucketsLocked(md)
 }
 
-func (s *Store) createDirs(b store.Bucket) error {
+// createDirs makes bucket b's directory on every mountpath in use, marked
+// with created (bucketXattr) where it is current.
+func (s *Store) createDirs(b store.Bucket, created store.Int64String) error {
 	for _, m := range s.readable() {
 		if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
 			return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
 		}
+		if s.isReturning(m) {
+			continue // marked once reconciled: it may hold an older bucket's
+		}
+		if err := markBucketDir(m.bucketDir(b), created); err != nil {
+			return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
+		}
 	}
 	return nil
+}
+
+// bucketXattr on a bucket's directory holds the creation time of the
+// bucket it was made for: a mountpath back from away tells by it a
+// directory of a bucket destroyed and made again meanwhile, whatever
+// the clocks.
+const bucketXattr = "user.ais.bucket"
+
+// markBucketDir marks dir as made for the bucket created at created,
+// unless it is marked already (or gone: its bucket destroyed).
+func markBucketDir(dir string, created store.Int64String) error {
+	if created == 0 {
+		return nil
+	}
+	if _, err := getxattr(dir, bucketXattr, nil); err == nil || errors.Is(err, syscall.ENOENT) {
+		return nil
+	} else if !errors.Is(err, syscall.ENODATA) {
+		return fmt.Errorf("read the mark of %s: %w", dir, err)
+	}
+	if err := syscall.Setxattr(dir, bucketXattr, strconv.AppendInt(nil, int64(created), 10), 0); err != nil {
+		return fmt.Errorf("mark %s: %w", dir, err)
+	}
+	return nil
+}
+
+// otherBucket reports whether dir is marked as made for a bucket other
+// than the one created at created (of the same name).
+func otherBucket(dir string, created store.Int64String) bool {
+	var buf [24]byte
+	n, err := getxattr(dir, bucketXattr, buf[:])
+	if err != nil || created == 0 {
+		return false
+	}
+	v, err := strconv.ParseInt(string(buf[:n]), 10, 64)
+	return err == nil && v != int64(created)
 }
 
 // removeBucketDirs removes a bucket's objects, tombstones and parts from
@@ -283,7 +328,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 			ok = false
 		}
 		if !ok {
-			if err := s.createDirs(b); err != nil {
+			if err := s.createDirs(b, props.Created); err != nil {
 				return err
 			}
 		}

@@ -306,8 +306,14 @@ func (s *Store) enable(m mountpath, returning bool) error {
 	s.mu.Lock()
 	md := s.mu.md
 	s.mu.Unlock()
-	for b := range md.Buckets {
+	for b, props := range md.Buckets {
 		if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
+			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
+		}
+		if returning {
+			continue // marked once reconciled
+		}
+		if err := markBucketDir(m.bucketDir(b), props.Created); err != nil {
 			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
 		}
 	}

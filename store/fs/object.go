@@ -804,7 +804,8 @@ func (s *Store) hidden(b store.Bucket, name, path string) bool {
 		return true
 	}
 	props, err := s.bucketProps(b)
-	return err != nil || !meta.Stamp.IsZero() && meta.Stamp.Clock < int64(props.Created)-int64(clockSkew)
+	return err != nil || !meta.Stamp.IsZero() && meta.Stamp.Clock < int64(props.Created)-int64(clockSkew) ||
+		otherBucket(s.mountpathAt(path).bucketDir(b), props.Created)
 }
 
 // clockSkew is how far the clocks of two nodes are taken to differ at

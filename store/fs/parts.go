@@ -355,7 +355,11 @@ func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mo
 // while m was away: until m is reconciled it is there, and read, it
 // would restore what was deleted.
 func (s *Store) stalePart(b store.Bucket, m mountpath, meta store.PartMeta) bool {
-	return s.isReturning(m) && s.partHidden(b, meta)
+	if !s.isReturning(m) {
+		return false
+	}
+	props, err := s.bucketProps(b)
+	return s.partHidden(b, meta) || err == nil && otherBucket(m.bucketDir(b), props.Created)
 }
 
 // WalkParts calls fn for every part of a bucket kept here.

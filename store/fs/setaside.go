@@ -51,8 +51,8 @@ func (s *Store) SetAside(ctx context.Context, name string) (bool, error) {
 			}
 		}
 	}
-	for b := range s.mu.md.Buckets {
-		if err := s.createDirs(b); err != nil {
+	for b, props := range s.mu.md.Buckets {
+		if err := s.createDirs(b, props.Created); err != nil {
 			return moved, err
 		}
 	}

@@ -454,8 +454,8 @@ func (s *Store) loadBuckets() error {
 		return fmt.Errorf("saved bucket metadata: %w", err)
 	}
 	// Every mountpath gets every bucket directory and the newest metadata.
-	for b := range best.Buckets {
-		if err := s.createDirs(b); err != nil {
+	for b, props := range best.Buckets {
+		if err := s.createDirs(b, props.Created); err != nil {
 			return err
 		}
 	}
