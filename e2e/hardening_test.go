@@ -281,11 +281,13 @@ func TestSecondNodeOnItsDirectoriesIsRefused(t *testing.T) {
 // (never an empty or cut file) and no older than what was acknowledged.
 func TestMetadataSurvivesKill(t *testing.T) {
 	gw := startNode(t, "-role", "gateway", "-id", "g1", "-data", t.TempDir(), "-keepalive-timeout", "1h")
+	// Two targets: the only active one is kept out of maintenance.
 	startNode(t, "-role", "target", "-id", "t1", "-data", t.TempDir(), "-join", gw.url, "-no-sync")
+	startNode(t, "-role", "target", "-id", "t2", "-data", t.TempDir(), "-join", gw.url, "-no-sync")
 	client := gw.client()
 	ctx := t.Context()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(mustMap(t, client).Nodes) != 2 && time.Now().Before(deadline) {
+	for len(mustMap(t, client).Nodes) != 3 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	var acked int64

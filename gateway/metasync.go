@@ -139,6 +139,8 @@ func membershipError(err error) error {
 		return err
 	case errors.Is(err, membership.ErrForeign), errors.Is(err, membership.ErrInvalidConfig), errors.Is(err, membership.ErrRoleChange):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, membership.ErrLastTarget):
+		return fmt.Errorf("%w: %w", api.ErrConflict, err)
 	case errors.Is(err, membership.ErrNotLeaving), errors.Is(err, membership.ErrLeavingAlready), errors.Is(err, membership.ErrPrimaryLeaves), errors.Is(err, membership.ErrUnknownChange), errors.Is(err, membership.ErrProbe):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrJobUnknown):

@@ -211,6 +211,7 @@ var (
 	ErrNoMap          = errors.New("membership: the cluster has no map yet (no gateway has led it)")
 	ErrRemoved        = errors.New("membership: this node was removed from the cluster")
 	ErrTooManyBuckets = fmt.Errorf("membership: a cluster has at most %d buckets", MaxBuckets)
+	ErrLastTarget     = errors.New("membership: the only active target cannot go into maintenance or leave")
 	ErrTooNew         = fmt.Errorf("membership: the cluster's log holds a change of a newer protocol level than this node's %d: upgrade it", ProtocolLevel)
 )
 
@@ -521,6 +522,27 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 		}
 	}
 	return m.WithoutNode(id)
+}
+
+// Admissible refuses, before it is applied, a change the cluster would
+// not come back from by itself: the maintenance or the leave of its only
+// active target (no owner left, every object unreachable and the leave
+// never done). Apply does not check it, so that a log replays as
+// written.
+func Admissible(s Snapshot, c Change) error {
+	if (c.Kind != Maintenance && c.Kind != Leave) || s.Map == nil {
+		return nil
+	}
+	node, ok := s.Map.Node(c.Node.ID)
+	if !ok || !node.Role.IsTarget() || node.State != cluster.StateActive {
+		return nil
+	}
+	for _, t := range s.Map.ActiveTargets() {
+		if t.ID != node.ID {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is the cluster's only active target; join another target first", ErrLastTarget, node.ID)
 }
 
 // MaxBuckets bounds the buckets (ais:// and remote) of a cluster: the

@@ -1288,3 +1288,32 @@ func TestProbeWaitCountsFromTheFirstProbeRefusal(t *testing.T) {
 		t.Fatalf("a probe refusal after another answer: %v, want counted anew", got)
 	}
 }
+
+// The only active target neither goes into maintenance nor leaves (every
+// object would be out of reach, the leave never done), forwarded or not;
+// with another active target it does, and then the other is the only one.
+func TestOnlyActiveTargetStays(t *testing.T) {
+	f := newFixture(t, 2)
+	g2 := f.all["g2"]
+	if _, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.Maintenance, Node: cluster.Node{ID: "t1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, via := range []*membership.Push{f.g1, g2} {
+		for _, kind := range []membership.Kind{membership.Maintenance, membership.Leave} {
+			_, err := via.Propose(t.Context(), membership.Change{Kind: kind, Node: cluster.Node{ID: "t2"}})
+			if !errors.Is(err, membership.ErrLastTarget) {
+				t.Fatalf("%s of the only active target: %v", kind, err)
+			}
+		}
+	}
+	if n, _ := f.g1.Current().Map.Node("t2"); n.State != cluster.StateActive {
+		t.Fatalf("the only active target is %s", n.State)
+	}
+	// Back from maintenance, t1 is active: t2 may go.
+	if _, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.Activate, Node: cluster.Node{ID: "t1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g2.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "t2"}}); err != nil {
+		t.Fatal(err)
+	}
+}

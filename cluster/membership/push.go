@@ -322,6 +322,9 @@ func (p *Push) Propose(ctx context.Context, c Change) (Snapshot, error) {
 		}
 		return p.config.Transport.Forward(ctx, primary, c)
 	}
+	if err := Admissible(p.Current(), c); err != nil {
+		return Snapshot{}, err
+	}
 	if c.Kind == Join {
 		// Refuse a used id before the node is asked anything, then check
 		// that it answers at the URL it gave, as itself.

@@ -700,6 +700,9 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	if m := c.Current().Map; (m == nil || m.Primary != c.config.Self.ID) && ch.Kind != membership.Lead && time.Now().Before(deadline) {
 		return s, true, nil // takeOffice has not applied Lead yet
 	}
+	if err := membership.Admissible(c.Current(), ch); err != nil {
+		return s, false, err
+	}
 	switch ch.Kind {
 	case membership.SetConfig:
 		if ch, err = membership.ResolveConfig(c.Current(), ch); err != nil {

@@ -587,8 +587,10 @@ func TestForwardAppliedWithItsAnswerLost(t *testing.T) {
 	}
 	// A leave, told by the node's state (the error crosses the wire as a
 	// bad request).
+	// (a5 with it: the only active target would not leave.)
 	n.startAs(t, "a4", gws[0].config.Self.URL, cluster.RoleAll)
-	eventually(t, "a4 in the map", func() bool { _, ok := follower.Current().Map.Node("a4"); return ok })
+	n.startAs(t, "a5", gws[0].config.Self.URL, cluster.RoleAll)
+	eventually(t, "a4 and a5 in the map", func() bool { return len(follower.Current().Map.ActiveTargets()) == 2 })
 	n.lostAnswers.Store(1)
 	if _, err := follower.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "a4"}}); err != nil {
 		t.Fatalf("a leave forwarded, applied, its answer lost: %v, want made", err)
@@ -919,4 +921,22 @@ func startWithoutLog(t *testing.T, url string, meta membership.MetaStore) (*Cont
 	ctx, stop := context.WithTimeout(t.Context(), 20*time.Second)
 	defer stop()
 	return c, c.Start(ctx, t.Context())
+}
+
+// The Raft leader refuses the maintenance or leave of the only active
+// target, as the push primary does, before anything is logged.
+func TestRaftOnlyActiveTargetStays(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	a2 := n.startAs(t, "a2", g1.config.Self.URL, cluster.RoleAll)
+	eventually(t, "every node in the map", func() bool { return len(g1.Current().Map.Nodes) == 2 })
+	before := g1.Current().Map.Version
+	for _, kind := range []membership.Kind{membership.Maintenance, membership.Leave} {
+		if _, err := a2.Propose(t.Context(), membership.Change{Kind: kind, Node: cluster.Node{ID: "a2"}}); !errors.Is(err, membership.ErrLastTarget) {
+			t.Fatalf("%s of the only active target: %v", kind, err)
+		}
+	}
+	if after := g1.Current().Map.Version; after != before {
+		t.Fatalf("the map changed from version %d to %d", before, after)
+	}
 }
