@@ -1133,3 +1133,51 @@ func TestObjectPreconditions(t *testing.T) {
 		t.Fatalf("the object after a refused conditional DELETE: %v", err)
 	}
 }
+
+// A DELETE of an object its owner lacks removes the copy another target
+// holds (one a rebalance could not place), which a GET would serve: the
+// delete holds once its tombstone is collected.
+func TestDeleteReachesACopyItsOwnerLacks(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.RebalanceRecent = 100 * time.Millisecond }})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	b := store.NewBucket("b")
+	if _, err := client.Put(ctx, "b", "o", strings.NewReader("four"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	// Moved to the other target, as a stray the owner does not have.
+	var owner, other *gatewaytest.Member
+	for k, target := range c.Targets() {
+		if _, err := target.Store.Head(ctx, b, "o"); err == nil {
+			owner, other = target, c.Targets()[1-k]
+		}
+	}
+	if _, err := other.Store.Put(ctx, b, "o", strings.NewReader("four"), store.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Store.Delete(ctx, b, "o", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := client.Get(ctx, "b", "o", api.GetOptions{})
+	if err != nil {
+		t.Fatalf("the stray copy is served: %v", err)
+	}
+	rc.Close()
+	// Settled: the owner asks the others only because it lacks the object.
+	for deadline := time.Now().Add(10 * time.Second); gateway.Rebalancing(owner.Node); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the owner still sees a rebalance")
+		}
+	}
+	if err := client.Delete(ctx, "b", "o"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := other.Store.Head(ctx, b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the stray copy after the DELETE: %v", err)
+	}
+	if err := client.Delete(ctx, "b", "o"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a second delete: %v, want not found", err)
+	}
+}

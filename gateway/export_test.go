@@ -323,3 +323,10 @@ func AgeNodeAddrs() {
 		resolved.names[name] = entry
 	}
 }
+
+// Rebalancing asks the targets whether their rebalances ended, then
+// answers as rebalancing does: whether a DELETE here asks the others too.
+func Rebalancing(n *Node) bool {
+	n.checkSettled(context.Background(), n.currentMap().Version)
+	return n.rebalancing()
+}

@@ -214,7 +214,10 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 		return
 	}
 	deleted := err == nil
-	if moving {
+	// Not here, the object may still be elsewhere (a copy a rebalance
+	// could not place), where a GET would find it: it goes there too, or
+	// it would come back once the tombstone is collected.
+	if moving || !deleted {
 		for _, t := range smap.Reachable() {
 			if t.ID == n.config.ID {
 				continue
