@@ -52,6 +52,19 @@ func BckOf(b store.Bucket) Bck {
 }
 
 // String is "provider://name", or "" for no bucket.
+// IsGlobal reports the global namespace, the one AIS-Go serves.
+func (ns Namespace) IsGlobal() bool { return ns.UUID == "" && ns.Name == "" }
+
+// CheckNamespace refuses a bucket of another namespace than the global
+// one (ErrNotImplemented): taken for the global bucket of its name, it
+// would be written in the caller's stead.
+func (b Bck) CheckNamespace() error {
+	if b.Namespace.IsGlobal() {
+		return nil
+	}
+	return fmt.Errorf("%w: bucket %s: namespace @%s#%s: only the global namespace is served", ErrNotImplemented, b, b.Namespace.UUID, b.Namespace.Name)
+}
+
 func (b Bck) String() string {
 	if b.Name == "" {
 		return ""

@@ -605,6 +605,24 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	if names := listNames(t, client, "dst3"); !slices.Equal(names, []string{"b/obj-3"}) {
 		t.Fatalf("dst3 has %v", names)
 	}
+	// A destination of another namespace is not served (nor taken for the
+	// global bucket of its name): a copy or an archive there is 501.
+	for _, value := range []string{
+		`{"action":"copy-listrange","value":{"objnames":["b/obj-4"],"tobck":{"name":"dst3","provider":"ais","namespace":{"uuid":"","name":"team1"}}}}`,
+		`{"action":"copy-bck","value":{"tobck":{"name":"dst3","namespace":{"uuid":"other","name":""}}}}`,
+	} {
+		status, body, _ = call(t, http.MethodPost, url, nil, value)
+		if status != http.StatusNotImplemented || !strings.Contains(string(body), "namespace") {
+			t.Fatalf("%s: %d %s, want 501 naming the namespace", value, status, body)
+		}
+	}
+	archive := `{"action":"archive","value":{"archname":"x.tar","objnames":["b/obj-4"],"tobck":{"name":"dst3","namespace":{"name":"team1"}}}}`
+	if status, body, _ = call(t, http.MethodPut, url, nil, archive); status != http.StatusNotImplemented || !strings.Contains(string(body), "namespace") {
+		t.Fatalf("an archive into another namespace: %d %s, want 501", status, body)
+	}
+	if names := listNames(t, client, "dst3"); !slices.Equal(names, []string{"b/obj-3"}) {
+		t.Fatalf("dst3 after the refused copies has %v", names)
+	}
 
 	// Delete by names, by template, by prefix.
 	for _, value := range []string{`{"objnames":["a/obj-0","a/obj-1","a/missing"]}`, `{"template":"a/obj-{2..4}"}`, `{"template":"b/"}`} {

@@ -848,6 +848,8 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	dst, err := bucketTo(r.URL.Query().Get(api.QueryBucketTo), fallback)
 	switch {
 	case err != nil:
+	case value.ToBck.Name != "" && value.ToBck.CheckNamespace() != nil:
+		err = fmt.Errorf("%s: tobck: %w", msg.Action, value.ToBck.CheckNamespace())
 	case value.Prepend != "":
 		err = badRequest("%s: prepend (a prefix for the copies' names) is not supported: the copies keep the names", msg.Action)
 	case value.LatestVer || value.Sync:

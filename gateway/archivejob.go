@@ -55,6 +55,11 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 	if err == nil && value.ToBck.Name != "" {
 		dst = store.Bucket{Name: value.ToBck.Name, Provider: value.ToBck.Provider}.Normalize()
 		err = dst.Validate()
+		if err == nil {
+			if nerr := value.ToBck.CheckNamespace(); nerr != nil {
+				err = fmt.Errorf("archive: tobck: %w", nerr)
+			}
+		}
 	}
 	if err == nil {
 		if verr := store.ValidateName(value.ArchName); verr != nil {
