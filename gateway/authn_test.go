@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -991,5 +993,91 @@ func TestProxyNeedsMoreThanGetForNewOriginsAndTunnels(t *testing.T) {
 	fmt.Fprintf(conn, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nAuthorization: Bearer %s\r\n\r\n", reader)
 	if status, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(status, " 403 ") {
 		t.Fatalf("a reader's CONNECT: %q %v, want 403", status, err)
+	}
+}
+
+// A user who may only PUT into a bucket uploads in parts there as with
+// one PUT: what the upload reads, lists and deletes of its own records
+// and parts beneath is the node's doing, not a GET the user may not make.
+func TestS3MultipartNeedsOnlyPut(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	if err := admin.CreateBucket(t.Context(), "drop", nil); err != nil {
+		t.Fatal(err)
+	}
+	writer := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://drop": authn.PermPut}}, time.Hour)
+	call := func(method, query, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, c.Primary().URL()+"/s3/drop/big?"+query, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+writer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+		return resp.StatusCode, string(msg)
+	}
+	status, msg := call(http.MethodPost, "uploads", "")
+	if status != http.StatusOK {
+		t.Fatalf("create the upload: %d %s", status, msg)
+	}
+	var created struct{ UploadId string }
+	if err := xml.Unmarshal([]byte(msg), &created); err != nil || created.UploadId == "" {
+		t.Fatalf("create's answer %q: %v", msg, err)
+	}
+	parts := []string{strings.Repeat("a", 5<<20), "tail"}
+	var complete strings.Builder
+	complete.WriteString("<CompleteMultipartUpload>")
+	for i, part := range parts {
+		q := url.Values{"partNumber": {fmt.Sprint(i + 1)}, "uploadId": {created.UploadId}}
+		req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/s3/drop/big?"+q.Encode(), strings.NewReader(part))
+		req.Header.Set("Authorization", "Bearer "+writer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("part %d: %d %s", i+1, resp.StatusCode, body)
+		}
+		fmt.Fprintf(&complete, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i+1, resp.Header.Get("ETag"))
+	}
+	complete.WriteString("</CompleteMultipartUpload>")
+	if status, msg := call(http.MethodPost, "uploadId="+created.UploadId, complete.String()); status != http.StatusOK || !strings.Contains(msg, "CompleteMultipartUploadResult") {
+		t.Fatalf("complete: %d %s", status, msg)
+	}
+	rc, meta, err := admin.Get(t.Context(), "drop", "big", api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != strings.Join(parts, "") || meta.Size != int64(len(got)) {
+		t.Fatalf("the object is %d bytes, want the %d of its parts", len(got), len(strings.Join(parts, "")))
+	}
+	// Nothing of the upload is left: its parts and record went.
+	var left []string
+	for e, err := range admin.ListAll(t.Context(), "drop", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, e.Name)
+	}
+	if !slices.Equal(left, []string{"big"}) {
+		t.Fatalf("the bucket after the upload holds %v", left)
+	}
+	// A user who may not PUT there starts no upload.
+	reader := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://drop": authn.ReadOnly}}, time.Hour)
+	req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/s3/drop/other?uploads", nil)
+	req.Header.Set("Authorization", "Bearer "+reader)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an upload started by a reader: %d, want 403", resp.StatusCode)
 	}
 }

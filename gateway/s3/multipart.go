@@ -96,7 +96,7 @@ func (s *Server) readUpload(ctx context.Context, bucket, key, id string) (upload
 	if !validUploadID(id) {
 		return up, noSuchUpload(id)
 	}
-	data, err := getBytes(ctx, s.config.Backend, bucket, uploadRecord(id), 64<<10)
+	data, err := getBytes(ctx, s.hidden(), bucket, uploadRecord(id), 64<<10)
 	if errors.Is(err, api.ErrNotFound) {
 		return up, noSuchUpload(id)
 	}
@@ -185,7 +185,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		// remove the copy a retry of the part stored meanwhile.
 		if _, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err != nil {
 			if errors.Is(err, ErrNoSuchUpload) {
-				s.config.Backend.Delete(context.WithoutCancel(ctx), bucket, partName(id, n))
+				s.hidden().Delete(context.WithoutCancel(ctx), bucket, partName(id, n))
 			}
 			return err
 		}
@@ -232,7 +232,7 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 		// As for a part sent: only an upload gone drops the copy.
 		if _, err := s.loadUpload(ctx, bucket, key, id); err != nil {
 			if errors.Is(err, ErrNoSuchUpload) {
-				s.config.Backend.Delete(ctx, bucket, partName(id, n))
+				s.hidden().Delete(ctx, bucket, partName(id, n))
 			}
 			return nil, err
 		}
@@ -253,7 +253,7 @@ func (s *Server) parts(ctx context.Context, bucket, id string) ([]storedPart, er
 	var out []storedPart
 	prefix := uploadDir(id) + "part-"
 	var incomplete error
-	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: prefix, Props: listPageProps}) {
+	for e, err := range s.hidden().ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: prefix, Props: listPageProps}) {
 		if errors.Is(err, api.ErrIncompleteListing) {
 			incomplete = err // the caller decides (and gets the rest)
 			continue
@@ -360,7 +360,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			if _, ok := byNumber[p.PartNumber]; ok || p.PartNumber < 1 || p.PartNumber > maxParts {
 				continue
 			}
-			meta, err := s.config.Backend.Head(ctx, bucket, partName(id, p.PartNumber))
+			meta, err := s.hidden().Head(ctx, bucket, partName(id, p.PartNumber))
 			switch {
 			case err == nil:
 				part := storedPart{number: p.PartNumber, etag: objectETag(meta), size: meta.Size, modified: lastModified(meta)}
@@ -410,7 +410,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	custom := completedCustom(up.Custom, etag, id, chosen)
 	opts.Size, opts.Custom = total, custom
 	return s.answerSlowly(w, r, func(ctx context.Context) (any, error) {
-		body := &partsReader{ctx: ctx, backend: s.config.Backend, bucket: bucket, id: id, parts: chosen}
+		body := &partsReader{ctx: ctx, backend: s.hidden(), bucket: bucket, id: id, parts: chosen}
 		defer body.Close()
 		meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
 		if err != nil {
@@ -469,7 +469,7 @@ func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload,
 		names[partName(id, p.number)] = true
 	}
 	var errs []error
-	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: uploadDir(id)}) {
+	for e, err := range s.hidden().ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: uploadDir(id)}) {
 		if errors.Is(err, api.ErrIncompleteListing) {
 			// The parts of the targets listed go now; the closed
 			// record stays for a retry to find the others.
@@ -484,14 +484,14 @@ func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload,
 		}
 	}
 	for name := range names {
-		if err := s.config.Backend.Delete(ctx, bucket, name); err != nil && !errors.Is(err, api.ErrNotFound) {
+		if err := s.hidden().Delete(ctx, bucket, name); err != nil && !errors.Is(err, api.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("remove %s: %w", name, err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := s.config.Backend.Delete(ctx, bucket, uploadRecord(id)); err != nil && !errors.Is(err, api.ErrNotFound) {
+	if err := s.hidden().Delete(ctx, bucket, uploadRecord(id)); err != nil && !errors.Is(err, api.ErrNotFound) {
 		return fmt.Errorf("remove the record of multipart upload %s: %w", id, err)
 	}
 	return nil
@@ -533,7 +533,7 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 	// One level: an upload's directory, not its parts. Its record tells
 	// the key (ids are not in key order): the uploads read are bounded.
 	read := 0
-	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix, Flags: api.ListNoRecursion}) {
+	for e, err := range s.hidden().ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix, Flags: api.ListNoRecursion}) {
 		if err != nil {
 			return backendError(err, bucket, "")
 		}
@@ -544,7 +544,7 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 		if read++; read > maxListedUploads {
 			return ErrInvalidRequest.WithMessage("bucket %s has more than %d multipart uploads in progress, more than a listing reads: complete or abort those not needed", bucket, maxListedUploads)
 		}
-		data, err := getBytes(ctx, s.config.Backend, bucket, uploadRecord(id), 64<<10)
+		data, err := getBytes(ctx, s.hidden(), bucket, uploadRecord(id), 64<<10)
 		if err != nil && !errors.Is(err, api.ErrNotFound) {
 			// A record that cannot be read now (a target busy or away)
 			// fails the listing: left out, its upload would be skipped

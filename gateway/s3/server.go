@@ -37,6 +37,13 @@ type Backend interface {
 // Config is what a Server needs.
 type Config struct {
 	Backend Backend
+	// Hidden, when set, reads, lists and deletes the uploads' own objects
+	// (records and parts) as the node rather than as the caller: the S3
+	// operation was authorized, and what it does beneath needs other
+	// rights (a GET of the record for a user who may only PUT). Writes
+	// stay the caller's (a node's would be signed, body and all). Nil:
+	// Backend.
+	Hidden Backend
 	// Keys are the access keys requests must be signed with; none means
 	// requests are not authenticated.
 	Keys sigv4.Keys
@@ -73,12 +80,18 @@ func New(config Config) *Server {
 	if config.Now == nil {
 		config.Now = time.Now
 	}
+	if config.Hidden == nil {
+		config.Hidden = config.Backend
+	}
 	logger := config.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{config: config, logger: logger}
 }
+
+// hidden is the backend of the uploads' own objects (Config.Hidden).
+func (s *Server) hidden() Backend { return s.config.Hidden }
 
 // Handler serves S3 under prefix ("/s3", or "" for a port of its own).
 func (s *Server) Handler(prefix string) http.Handler {
