@@ -1470,3 +1470,26 @@ func TestThrottleKeyOfAnIPv6ClientIsItsSlash64(t *testing.T) {
 		t.Fatal("two IPv4 addresses have one key")
 	}
 }
+
+// AnyBucket asks whether a permission is granted on some bucket.
+func TestAllowsOnAnyBucket(t *testing.T) {
+	g := Grants{Buckets: map[string]Perm{"ais://a": PermGet, "ais://b": PermList}}
+	for _, tc := range []struct {
+		want   Perm
+		bucket string
+		ok     bool
+	}{
+		{PermGet, AnyBucket, true},
+		{PermList, AnyBucket, true},
+		{PermPut, AnyBucket, false},
+		{PermGet, "", false},
+		{PermGet, "ais://b", false},
+	} {
+		if got := g.Allows(tc.want, tc.bucket); got != tc.ok {
+			t.Errorf("%s on %q: %v, want %v", tc.want, tc.bucket, got, tc.ok)
+		}
+	}
+	if !(Grants{Perm: PermPut}).Allows(PermPut, AnyBucket) {
+		t.Error("a grant on every bucket is one on some bucket")
+	}
+}

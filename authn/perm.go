@@ -127,11 +127,23 @@ type Grants struct {
 	Buckets map[string]Perm `json:"buckets,omitempty"`
 }
 
+// AnyBucket, as the bucket of Allows, asks whether want is granted on
+// some bucket: for a request whose buckets its handler checks one by one.
+const AnyBucket = "*"
+
 // Allows reports whether the grants cover want on bucket ("" for an
-// operation on no bucket).
+// operation on no bucket, AnyBucket for one on buckets checked later).
 func (g Grants) Allows(want Perm, bucket string) bool {
 	if g.Perm.Has(want) {
 		return true
+	}
+	if bucket == AnyBucket {
+		for _, p := range g.Buckets {
+			if p.Has(want) {
+				return true
+			}
+		}
+		return false
 	}
 	return bucket != "" && g.Buckets[bucket].Has(want)
 }

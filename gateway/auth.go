@@ -41,6 +41,12 @@ func onCluster(p authn.Perm) access {
 	return func(*http.Request) (authn.Perm, string) { return p, "" }
 }
 
+// onSomeBucket needs a permission on some bucket at least: the handler
+// checks it on each bucket the request names.
+func onSomeBucket(p authn.Perm) access {
+	return func(*http.Request) (authn.Perm, string) { return p, authn.AnyBucket }
+}
+
 // onBucket needs a permission on the route's {bucket}.
 func onBucket(p authn.Perm) access {
 	return func(r *http.Request) (authn.Perm, string) { return p, bucketKey(r) }
@@ -208,7 +214,11 @@ func (n *Node) authorizeCaller(r *http.Request, token string, need authn.Perm, b
 	}
 	if !c.Allows(need, bucket) {
 		on := "the cluster"
-		if bucket != "" {
+		switch bucket {
+		case "":
+		case authn.AnyBucket:
+			on = "any bucket"
+		default:
 			on = bucket
 		}
 		return caller{user: c.Subject}, fmt.Errorf("%w: %w: user %q may not %s %s: it needs %s on %s", api.ErrForbidden, authn.ErrForbidden, c.Subject, r.Method, r.URL.Path, need, on)

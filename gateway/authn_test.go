@@ -1081,3 +1081,63 @@ func TestS3MultipartNeedsOnlyPut(t *testing.T) {
 		t.Fatalf("an upload started by a reader: %d, want 403", resp.StatusCode)
 	}
 }
+
+// Grants on single buckets do for a dSort job (GET on its input, PUT on
+// its output), its watch and its abort, and for a download (PUT on its
+// destination); a user without them on those buckets is refused, and does
+// not see the job in the list.
+func TestJobsTakeGrantsOnTheirBuckets(t *testing.T) {
+	c := newAuthCluster(t)
+	ctx := t.Context()
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	for _, b := range []string{"in", "out", "other"} {
+		if err := admin.CreateBucket(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shard := tarOf(t, map[string]string{"a.txt": "a", "b.txt": "b"})
+	if _, err := admin.Put(ctx, "in", "x-0.tar", bytes.NewReader(shard), api.PutOptions{Size: int64(len(shard))}); err != nil {
+		t.Fatal(err)
+	}
+	user := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{
+		"ais://in": authn.ReadOnly, "ais://out": authn.PermPut | authn.PermList}}, time.Hour))
+	stranger := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{
+		"ais://other": authn.PermPut | authn.PermList | authn.PermGet}}, time.Hour))
+	spec := []byte(`{"input_bck": {"name": "in"}, "output_bck": {"name": "out"}, "input_format": {"template": "x-{0..0}.tar"},` +
+		` "output_format": "o-{0..9}.tar", "output_shard_size": "1MiB"}`)
+	forbidden := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, api.ErrForbidden) {
+			t.Fatalf("%s: %v, want 403", what, err)
+		}
+	}
+	if _, err := stranger.DsortStart(ctx, spec); !errors.Is(err, api.ErrForbidden) {
+		forbidden("a dSort by a user without grants on its buckets", err)
+	}
+	id, err := user.DsortStart(ctx, spec)
+	if err != nil {
+		t.Fatalf("a dSort with grants on its input and output only: %v", err)
+	}
+	if _, err := user.DsortMetrics(ctx, id); err != nil {
+		t.Fatalf("its watch by its user: %v", err)
+	}
+	_, err = stranger.DsortMetrics(ctx, id)
+	forbidden("its watch by another", err)
+	forbidden("its abort by another", stranger.DsortAbort(ctx, id))
+	jobs, err := stranger.DsortList(ctx, "", false)
+	if err != nil || slices.ContainsFunc(jobs, func(j api.DsortJobInfo) bool { return j.ID == id }) {
+		t.Fatalf("the list of another: %v %+v, want the job left out", err, jobs)
+	}
+	jobs, err = user.DsortList(ctx, "", false)
+	if err != nil || !slices.ContainsFunc(jobs, func(j api.DsortJobInfo) bool { return j.ID == id }) {
+		t.Fatalf("the list of its user: %v %+v, want the job", err, jobs)
+	}
+	download := func(bucket string) error {
+		_, err := user.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: bucket}, Link: "http://127.0.0.1:1/f", ObjectName: "f"})
+		return err
+	}
+	if err := download("out"); errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("a download into a bucket the user may PUT in: %v", err)
+	}
+	forbidden("a download into a bucket the user may not PUT in", download("in"))
+}

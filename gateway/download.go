@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/atomicfile"
@@ -252,7 +253,10 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 			// it; a download's write-through would be refused each file.
 			err = badRequest("download: %s is an HTTP origin's bucket, filled by reading its objects: download into an ais:// or cloud bucket", b)
 		case err == nil:
-			_, err = n.bucketProps(b)
+			// The route asked for PUT on some bucket: this is the one.
+			if err = n.authorizeBucket(r, authn.PermPut, b); err == nil {
+				_, err = n.bucketProps(b)
+			}
 		}
 	}
 	if err == nil && spec.Type == api.DownloadBackend {

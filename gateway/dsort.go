@@ -161,6 +161,20 @@ func (n *Node) authorizeDsort(r *http.Request, spec pipeline.Spec) error {
 	return nil
 }
 
+// authorizeJob checks need on a dSort job's output bucket, or on the
+// cluster for a job the registry does not know.
+func (n *Node) authorizeJob(r *http.Request, need authn.Perm, id string) error {
+	if n.verifier == nil {
+		return nil
+	}
+	bucket := ""
+	if j, ok := n.registeredJob(id); ok && j.Output.Name != "" {
+		bucket = j.Output.Normalize().String()
+	}
+	_, err := n.authorize(r, need, bucket)
+	return err
+}
+
 // handleDsortGet: GET /v1/sort?uuid=ID gives per-target metrics; without
 // uuid, the list of jobs (?regex=, ?only_active=true).
 func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
@@ -170,6 +184,10 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if id := q.Get(api.QueryUUID); id != "" {
+		if err := n.authorizeJob(r, authn.PermList, id); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
 		metrics, err := n.dsortMetrics(r.Context(), id)
 		if err != nil {
 			n.writeError(w, r, err)
@@ -198,6 +216,10 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if filter != nil && !filter.MatchString(j.Metrics.Description) && !filter.MatchString(j.ID) {
+			continue
+		}
+		// Those whose output the caller may list.
+		if _, err := n.authorize(r, authn.PermList, store.Bucket{Name: j.DestBck.Name, Provider: j.DestBck.Provider}.Normalize().String()); err != nil {
 			continue
 		}
 		out = append(out, j)
@@ -406,6 +428,10 @@ func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("uuid is required"))
 		return
 	}
+	if err := n.authorizeJob(r, authn.PermPut, id); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	if err := n.abortDsort(r.Context(), id); err != nil {
 		n.writeError(w, r, dsortError(err))
 		return
@@ -482,6 +508,10 @@ func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get(api.QueryUUID)
 	if id == "" {
 		n.writeError(w, r, badRequest("uuid is required"))
+		return
+	}
+	if err := n.authorizeJob(r, authn.PermPut, id); err != nil {
+		n.writeError(w, r, err)
 		return
 	}
 	// A job the registry says runs (coordinated elsewhere, or waiting

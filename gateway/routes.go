@@ -98,15 +98,19 @@ func (n *Node) routeTable() []route {
 		{http.MethodHead, "/v1/buckets/{bucket}", n.handleBucketProps, gateways, false, onBucket(authn.PermHead)},
 		{http.MethodPatch, "/v1/buckets/{bucket}", n.handleSetProps, gateways, false, onBucket(authn.PermAdmin)},
 		{http.MethodPut, "/v1/buckets/{bucket}", n.handleBucketPut, gateways, false, byAction(api.ActionArchive)},
-		{http.MethodPost, "/v1/sort", n.handleDsortStart, gateways, false, onCluster(authn.PermPut)},
-		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false, onCluster(authn.PermList)},
-		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false, onCluster(authn.PermPut)},
-		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false, onCluster(authn.PermPut)},
-		// An estimate also needs GET on the input bucket (the handler checks it).
-		{http.MethodPost, "/v1/sort/estimate", n.handleDsortEstimate, gateways, false, onCluster(authn.PermList)},
-		{http.MethodGet, "/v1/ml/moss", n.handleGetBatch, everyNode, false, onCluster(authn.PermGet)},
+		// dSort: GET on the input and PUT on the output (a job's watch,
+		// abort and removal: LIST or PUT on its output), the handlers check.
+		{http.MethodPost, "/v1/sort", n.handleDsortStart, gateways, false, onSomeBucket(authn.PermPut)},
+		{http.MethodGet, "/v1/sort", n.handleDsortGet, gateways, false, onSomeBucket(authn.PermList)},
+		{http.MethodDelete, "/v1/sort", n.handleDsortRemove, gateways, false, onSomeBucket(authn.PermPut)},
+		{http.MethodDelete, "/v1/sort/abort", n.handleDsortAbort, gateways, false, onSomeBucket(authn.PermPut)},
+		// An estimate needs GET on the input bucket (the handler checks it).
+		{http.MethodPost, "/v1/sort/estimate", n.handleDsortEstimate, gateways, false, onSomeBucket(authn.PermGet)},
+		// Each entry's bucket is checked for GET.
+		{http.MethodGet, "/v1/ml/moss", n.handleGetBatch, everyNode, false, onSomeBucket(authn.PermGet)},
 		{http.MethodGet, "/v1/ml/moss/{bucket}", n.handleGetBatch, everyNode, false, onBucket(authn.PermGet)},
-		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false, onCluster(authn.PermPut)},
+		// PUT on the destination bucket (the handler checks it).
+		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false, onSomeBucket(authn.PermPut)},
 		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onCluster(authn.PermPut)},
 		{http.MethodDelete, "/v1/download/remove", n.handleDownloadRemove, gateways, false, onCluster(authn.PermPut)},
