@@ -828,3 +828,40 @@ func TestConditionalPutOfAnObjectOnAnOfflineTarget(t *testing.T) {
 		t.Fatalf("a PUT with If-None-Match: * of an object on an offline target: %v, want 503", err)
 	}
 }
+
+// A target in maintenance (its objects drained) asked to leave leaves:
+// the targets that own objects are the same, and yet it moves what it
+// still holds and goes.
+func TestLeaveFromMaintenance(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	client.CreateBucket(t.Context(), "b", nil)
+	want := putMany(t, client, "b", 40)
+	leaving := c.Targets()[0]
+	if err := client.StartMaintenance(t.Context(), leaving.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitRebalance(c.WaitForState(leaving.Node.ID(), cluster.StateMaintenance).Version)
+	if err := client.RemoveNode(t.Context(), leaving.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, err := client.Map(t.Context())
+		if err == nil {
+			if _, still := m.Node(leaving.Node.ID()); !still {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the target asked to leave from maintenance is still in the map: %+v", m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.Kill(leaving)
+	for name, data := range want {
+		if got, err := client.GetBytes(t.Context(), "b", name, api.GetOptions{}); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("GET %s after the leave: %v", name, err)
+		}
+	}
+}

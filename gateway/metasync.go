@@ -269,12 +269,14 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 			go n.dropStaleParts()
 		}
 	}
-	// A leaving target back from offline moves on what it still holds
-	// (its run may have stopped meanwhile), and then leaves.
+	// A target that turns leaving moves what it holds, and then leaves:
+	// from maintenance too, where the targets that own objects stay the
+	// same (its drain may have ended, or still run under the old map);
+	// back from offline, its run may have stopped meanwhile.
 	leavingAgain := false
 	if ok && previous.Map != nil && self.State == cluster.StateLeaving {
 		before, known := previous.Map.Node(n.config.ID)
-		leavingAgain = known && before.State == cluster.StateOffline
+		leavingAgain = known && before.State != cluster.StateLeaving
 	}
 	if previous.Map == nil || leavingAgain || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)
