@@ -148,6 +148,40 @@ func partNumber(v string) (int, error) {
 	return n, nil
 }
 
+// openPartSource opens the range of a part copy's source, its conditions
+// held; errChanged when the bytes are of another version than the
+// conditions were checked on (an overwrite meanwhile: to open again).
+func (s *Server) openPartSource(ctx context.Context, r *http.Request, srcBucket, srcKey string) (io.ReadCloser, int64, error) {
+	src, err := s.config.Backend.Head(ctx, srcBucket, srcKey)
+	if err != nil {
+		return nil, 0, backendError(err, srcBucket, srcKey)
+	}
+	if err := CheckCopyConditions(r, QuoteETag(objectETag(src)), lastModified(src)); err != nil {
+		return nil, 0, err
+	}
+	start, length := int64(0), src.Size
+	if spec := r.Header.Get("x-amz-copy-source-range"); spec != "" {
+		if start, length, err = ParseCopyRange(spec, src.Size); err != nil {
+			return nil, 0, err
+		}
+	}
+	if length > maxPutSize {
+		return nil, 0, ErrInvalidRequest.WithMessage("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+	// The copy outlives a client that gives up (answerSlowly).
+	body, got, err := s.config.Backend.Get(context.WithoutCancel(ctx), srcBucket, srcKey, api.GetOptions{Offset: start, Length: length})
+	if err != nil {
+		return nil, 0, backendError(err, srcBucket, srcKey)
+	}
+	// The conditions were checked on the HEAD's version: the bytes must
+	// be of that version (a bucket without checksums tells by the stamp).
+	if got.Checksum != src.Checksum || got.Stamp != src.Stamp {
+		body.Close()
+		return nil, 0, errChanged
+	}
+	return body, length, nil
+}
+
 // uploadPart stores one part: the request's body, or a range of another
 // object (UploadPartCopy).
 func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key string) error {
@@ -197,33 +231,21 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	if err != nil {
 		return err
 	}
-	src, err := s.config.Backend.Head(ctx, srcBucket, srcKey)
-	if err != nil {
-		return backendError(err, srcBucket, srcKey)
-	}
-	if err := CheckCopyConditions(r, QuoteETag(objectETag(src)), lastModified(src)); err != nil {
-		return err
-	}
-	start, length := int64(0), src.Size
-	if spec := r.Header.Get("x-amz-copy-source-range"); spec != "" {
-		if start, length, err = ParseCopyRange(spec, src.Size); err != nil {
+	var body io.ReadCloser
+	var length int64
+	for attempt := 1; body == nil; attempt++ {
+		if body, length, err = s.openPartSource(ctx, r, srcBucket, srcKey); err != nil {
+			if errors.Is(err, errChanged) && attempt < changedReads {
+				continue
+			}
+			if errors.Is(err, errChanged) {
+				w.Header().Set("Retry-After", "1")
+				return ErrSlowDown.WithMessage("the copy source %s/%s is overwritten faster than it can be copied; copy it again", srcBucket, srcKey)
+			}
 			return err
 		}
 	}
-	if length > maxPutSize {
-		return ErrInvalidRequest.WithMessage("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
-	}
-	// The copy outlives a client that gives up (answerSlowly).
-	body, got, err := s.config.Backend.Get(context.WithoutCancel(ctx), srcBucket, srcKey, api.GetOptions{Offset: start, Length: length})
-	if err != nil {
-		return backendError(err, srcBucket, srcKey)
-	}
 	defer body.Close()
-	// The conditions were checked on the HEAD's version: the bytes must
-	// be of that version (a bucket without checksums tells by the stamp).
-	if got.Checksum != src.Checksum || got.Stamp != src.Stamp {
-		return ErrPreconditionFailed.WithMessage("the source changed while it was copied; copy it again")
-	}
 	return s.answerSlowly(w, r, func(ctx context.Context) (any, error) {
 		meta, err := s.config.Backend.Put(ctx, bucket, partName(id, n), body, api.PutOptions{Size: length, ETag: true})
 		if err != nil {

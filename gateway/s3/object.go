@@ -243,9 +243,35 @@ func objectETag(meta store.ObjectMeta) string {
 // lastModified is when the object was last written (the store's rule).
 func lastModified(meta store.ObjectMeta) time.Time { return store.ModifiedOf(meta) }
 
+// changedReads bounds the reads of an object overwritten between its
+// metadata and its bytes: each is a request anew (its conditions checked
+// again), then it is 503, to retry.
+const changedReads = 3
+
+// errChanged is a read whose bytes were of another version than its
+// metadata: nothing was answered yet.
+var errChanged = errors.New("s3: the object changed while it was read")
+
 // getObject answers GET and HEAD: conditions, a range or a part, the
-// stored headers and the response-* overrides.
+// stored headers and the response-* overrides. An object overwritten
+// while it is read is read again, as S3 serves the current version.
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	for range changedReads - 1 {
+		if err := s.getObjectOnce(w, r, bucket, key); !errors.Is(err, errChanged) {
+			return err
+		}
+		clearObjectHeaders(w.Header())
+	}
+	err := s.getObjectOnce(w, r, bucket, key)
+	if errors.Is(err, errChanged) {
+		clearObjectHeaders(w.Header())
+		w.Header().Set("Retry-After", "1")
+		return ErrSlowDown.WithMessage("%s/%s is overwritten faster than it can be read; read it again", bucket, key)
+	}
+	return err
+}
+
+func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	ctx := r.Context()
 	// A plain GET is one request to the target, its headers from the
 	// answer; conditions, ranges and parts need the metadata first.
@@ -343,8 +369,7 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	if got.Stamp != meta.Stamp || got.Checksum != meta.Checksum {
 		// Overwritten between the HEAD and the GET: the headers sent
 		// would not match the bytes.
-		clearObjectHeaders(h)
-		return ErrPreconditionFailed.WithMessage("the object changed while it was read; read it again")
+		return errChanged
 	}
 	w.WriteHeader(status)
 	copyBody(w, body)

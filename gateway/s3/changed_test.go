@@ -1,0 +1,113 @@
+package s3_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aisgo/aisgo/api"
+	s3api "github.com/aisgo/aisgo/gateway/s3"
+	"github.com/aisgo/aisgo/store"
+)
+
+// overwriting overwrites key after each of its first overwrites HEADs: the
+// GET that follows reads another version than the HEAD described.
+type overwriting struct {
+	clientBackend
+	key        string
+	overwrites int32
+	heads      atomic.Int32
+}
+
+func (o *overwriting) Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
+	meta, err := o.clientBackend.Head(ctx, bucket, name)
+	if name == o.key {
+		if n := o.heads.Add(1); n <= o.overwrites {
+			body := fmt.Sprintf("version %d of the object", n+1)
+			if _, perr := o.Client.Put(ctx, bucket, name, strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); perr != nil {
+				return meta, perr
+			}
+		}
+	}
+	return meta, err
+}
+
+// A ranged read, or a part copied from a range, of an object overwritten
+// between its HEAD and its GET is read again (S3 serves the current
+// version, and clients do not retry a 412 they did not ask for); one
+// overwritten on every read is 503, which they retry.
+func TestObjectOverwrittenWhileReadIsReadAgain(t *testing.T) {
+	c, _ := testCluster(t)
+	native := api.NewClient(c.Primary().URL())
+	ctx := t.Context()
+	if err := native.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	body := "version 1 of the object"
+	if _, err := native.Put(ctx, "b", "k", strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		overwrites int32
+		status     int
+		want       string
+	}{
+		{1, http.StatusPartialContent, "version 2"},
+		{3, http.StatusServiceUnavailable, "SlowDown"},
+	} {
+		backend := &overwriting{clientBackend: clientBackend{native}, key: "k", overwrites: tc.overwrites}
+		server := httptest.NewServer(s3api.New(s3api.Config{Backend: backend}).Handler(""))
+		req, _ := http.NewRequest(http.MethodGet, server.URL+"/b/k", nil)
+		req.Header.Set("Range", "bytes=0-8")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(got), tc.want) {
+			t.Errorf("a range of an object overwritten %d times while read: %d %q, want %d with %q", tc.overwrites, resp.StatusCode, got, tc.status, tc.want)
+		}
+		if tc.status == http.StatusPartialContent && resp.Header.Get("Content-Range") != "bytes 0-8/23" {
+			t.Errorf("its Content-Range: %q", resp.Header.Get("Content-Range"))
+		}
+
+		// A part copied from it.
+		backend.heads.Store(0)
+		status, answer := s3Call(t, server.URL, http.MethodPost, "/b/dst?uploads", nil)
+		if status != http.StatusOK {
+			t.Fatalf("create an upload: %d %s", status, answer)
+		}
+		id := answer[strings.Index(answer, "<UploadId>")+len("<UploadId>") : strings.Index(answer, "</UploadId>")]
+		status, answer = s3Call(t, server.URL, http.MethodPut, "/b/dst?partNumber=1&uploadId="+id, map[string]string{"x-amz-copy-source": "b/k", "x-amz-copy-source-range": "bytes=0-8"})
+		want := http.StatusOK
+		if tc.status != http.StatusPartialContent {
+			want = tc.status
+		}
+		if status != want {
+			t.Errorf("a part copied from an object overwritten %d times while read: %d %s, want %d", tc.overwrites, status, answer, want)
+		}
+		server.Close()
+	}
+}
+
+// s3Call sends an unsigned S3 request and returns its status and body.
+func s3Call(t *testing.T, endpoint, method, path string, header map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, endpoint+path, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
+}
