@@ -1166,9 +1166,11 @@ func TestDeleteReachesACopyItsOwnerLacks(t *testing.T) {
 	}
 	rc.Close()
 	// Settled: the owner asks the others only because it lacks the object.
-	for deadline := time.Now().Add(10 * time.Second); gateway.Rebalancing(owner.Node); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the owner still sees a rebalance")
+	for _, target := range c.Targets() {
+		for deadline := time.Now().Add(10 * time.Second); gateway.Rebalancing(target.Node); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("target %s still sees a rebalance", target.Node.ID())
+			}
 		}
 	}
 	if err := client.Delete(ctx, "b", "o"); err != nil {
@@ -1179,5 +1181,48 @@ func TestDeleteReachesACopyItsOwnerLacks(t *testing.T) {
 	}
 	if err := client.Delete(ctx, "b", "o"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("a second delete: %v, want not found", err)
+	}
+	// A delete of a name no target holds leaves its tombstone on the
+	// owner only.
+	if err := client.Delete(ctx, "b", "never"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a delete of a name never written: %v, want not found", err)
+	}
+	m, err := client.Map(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	neverOwner, _ := m.Owner(cluster.Uname("ais", "b", "never"))
+	for _, target := range c.Targets() {
+		if _, ok := target.Store.Tombstone(b, "never"); ok != (target.Node.ID() == neverOwner.ID) {
+			t.Fatalf("target %s keeps a tombstone of a name it does not own and never held: %v", target.Node.ID(), ok)
+		}
+	}
+}
+
+// A DELETE its owner misses while another target cannot tell whether it
+// holds a copy is 503, to retry: not found would be a guess.
+func TestDeleteMissWithASilentNeighborIsUnavailable(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RebalanceRecent = 100 * time.Millisecond
+		if cfg.Store != nil {
+			cfg.Store = headFails{cfg.Store, "x", fmt.Errorf("%w: the test's disk", store.ErrIO)}
+		}
+	}})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range c.Targets() {
+		for deadline := time.Now().Add(10 * time.Second); gateway.Rebalancing(target.Node); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("target %s still sees a rebalance", target.Node.ID())
+			}
+		}
+	}
+	if err := client.Delete(t.Context(), "b", "x"); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a delete the owner misses while another target cannot tell: %v, want 503", err)
+	}
+	if err := client.Delete(t.Context(), "b", "y"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a delete of a name no target holds: %v, want 404", err)
 	}
 }

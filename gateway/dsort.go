@@ -965,6 +965,15 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 			jobOpts.WrittenThrough = !opts.LocalOnly
 			err = n.config.Store.Delete(r.Context(), b, name, jobOpts)
 		} else {
+			if req.Held {
+				_, herr := n.local.Head(r.Context(), b, name)
+				if errors.Is(herr, store.ErrNotFound) || errors.Is(herr, store.ErrBucketNotFound) {
+					return nil
+				}
+				if herr != nil {
+					return fmt.Errorf("%s/%s: %w", b, name, herr) // not known absent: asked again
+				}
+			}
 			err = n.config.Store.Delete(r.Context(), b, name, opts)
 		}
 		switch {

@@ -216,16 +216,27 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	deleted := err == nil
 	// Not here, the object may still be elsewhere (a copy a rebalance
 	// could not place), where a GET would find it: it goes there too, or
-	// it would come back once the tombstone is collected.
+	// it would come back once the tombstone is collected. While objects
+	// move, the others keep a tombstone too (a copy may be on its way).
+	var silent []string
 	if moving || !deleted {
-		for _, t := range smap.Reachable() {
-			if t.ID == n.config.ID {
-				continue
-			}
-			if removed, err := n.peer.Remove(r.Context(), t, b, peer.RemoveRequest{Names: []string{name}, Stamp: opts.Stamp}); err == nil && removed > 0 {
+		others := slices.DeleteFunc(smap.Reachable(), func(t cluster.Node) bool { return t.ID == n.config.ID })
+		req := peer.RemoveRequest{Names: []string{name}, Stamp: opts.Stamp, Held: !moving}
+		removed, errs := askTargets(r.Context(), others, func(ctx context.Context, t cluster.Node) (int, error) { return n.peer.Remove(ctx, t, b, req) })
+		for i, t := range others {
+			switch {
+			case errs[i] != nil:
+				silent = append(silent, t.ID)
+			case removed[i] > 0:
 				deleted = true
 			}
 		}
+	}
+	if !deleted && len(silent) > 0 {
+		// One that did not answer may hold it: not found would be a guess.
+		w.Header().Set("Retry-After", "1")
+		n.writeError(w, r, fmt.Errorf("%w: %s/%s is not here, and target(s) %s that may hold it did not answer: retry", api.ErrUnavailable, b, name, strings.Join(silent, ", ")))
+		return
 	}
 	if !deleted {
 		n.writeError(w, r, fmt.Errorf("delete %s/%s: %w", b, name, store.ErrNotFound))

@@ -73,6 +73,10 @@ type RemoveRequest struct {
 	// output of a job settled without its coordinator, whose names no
 	// node keeps.
 	AllOfJob bool `json:"all_of_job,omitempty"`
+	// Held removes only the copies the target holds, leaving no
+	// tombstone where it has none (a stray copy's removal, outside a
+	// rebalance: the owner keeps the delete's tombstone).
+	Held bool `json:"held,omitempty"`
 }
 
 // ClientConfig configures a Client.
