@@ -1068,11 +1068,35 @@ func TestS3MultipartNeedsOnlyPut(t *testing.T) {
 	if !slices.Equal(left, []string{"big"}) {
 		t.Fatalf("the bucket after the upload holds %v", left)
 	}
+	// A user who may only DELETE there aborts an upload.
+	adminToken := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/s3/drop/aborted?uploads", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := xml.Unmarshal(answer, &created); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the admin's upload: %d %s", resp.StatusCode, answer)
+	}
+	deleter := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://drop": authn.PermDelete}}, time.Hour)
+	req, _ = http.NewRequest(http.MethodDelete, c.Primary().URL()+"/s3/drop/aborted?uploadId="+created.UploadId, nil)
+	req.Header.Set("Authorization", "Bearer "+deleter)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	answer, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("an abort by a user who may only DELETE: %d %s", resp.StatusCode, answer)
+	}
 	// A user who may not PUT there starts no upload.
 	reader := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://drop": authn.ReadOnly}}, time.Hour)
-	req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/s3/drop/other?uploads", nil)
+	req, _ = http.NewRequest(http.MethodPost, c.Primary().URL()+"/s3/drop/other?uploads", nil)
 	req.Header.Set("Authorization", "Bearer "+reader)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,13 @@ func TestObjectOverwrittenWhileReadIsReadAgain(t *testing.T) {
 		{3, http.StatusServiceUnavailable, "SlowDown"},
 	} {
 		backend := &overwriting{clientBackend: clientBackend{native}, key: "k", overwrites: tc.overwrites}
-		server := httptest.NewServer(s3api.New(s3api.Config{Backend: backend}).Handler(""))
+		// As the node serves it: with its policy for stored content set
+		// first, which an answer read again keeps.
+		handler := s3api.New(s3api.Config{Backend: backend}).Handler("")
+		server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Security-Policy", "sandbox")
+			handler.ServeHTTP(w, r)
+		}))
 		req, _ := http.NewRequest(http.MethodGet, server.URL+"/b/k", nil)
 		req.Header.Set("Range", "bytes=0-8")
 		resp, err := http.DefaultClient.Do(req)
@@ -75,6 +81,9 @@ func TestObjectOverwrittenWhileReadIsReadAgain(t *testing.T) {
 		}
 		if tc.status == http.StatusPartialContent && resp.Header.Get("Content-Range") != "bytes 0-8/23" {
 			t.Errorf("its Content-Range: %q", resp.Header.Get("Content-Range"))
+		}
+		if resp.Header.Get("Content-Security-Policy") != "sandbox" {
+			t.Errorf("the answer read again lost the policy set before it: %q", resp.Header)
 		}
 
 		// A part copied from it.

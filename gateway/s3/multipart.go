@@ -481,8 +481,10 @@ func madeBy(meta store.ObjectMeta, id string, parts []CompletedPart) bool {
 // finish the removal.
 func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload, parts []storedPart) error {
 	if !up.Closed {
+		// As the node: an abort is the caller's DELETE, not a PUT.
 		up.Closed = true
-		if err := s.saveUpload(ctx, bucket, id, up); err != nil {
+		record, _ := json.Marshal(up)
+		if _, err := s.hidden().Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record))}); err != nil {
 			return fmt.Errorf("close multipart upload %s: %w", id, err)
 		}
 	}

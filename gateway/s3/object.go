@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -256,15 +257,23 @@ var errChanged = errors.New("s3: the object changed while it was read")
 // stored headers and the response-* overrides. An object overwritten
 // while it is read is read again, as S3 serves the current version.
 func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	// The headers the answer had before (the node's security policy for
+	// stored content among them) are what each read again starts from.
+	before := w.Header().Clone()
+	restore := func() {
+		h := w.Header()
+		clear(h)
+		maps.Copy(h, before)
+	}
 	for range changedReads - 1 {
 		if err := s.getObjectOnce(w, r, bucket, key); !errors.Is(err, errChanged) {
 			return err
 		}
-		clearObjectHeaders(w.Header())
+		restore()
 	}
 	err := s.getObjectOnce(w, r, bucket, key)
 	if errors.Is(err, errChanged) {
-		clearObjectHeaders(w.Header())
+		restore()
 		w.Header().Set("Retry-After", "1")
 		return ErrSlowDown.WithMessage("%s/%s is overwritten faster than it can be read; read it again", bucket, key)
 	}
