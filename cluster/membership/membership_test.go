@@ -1317,3 +1317,29 @@ func TestOnlyActiveTargetStays(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two targets asked into maintenance at once (a drain of two machines):
+// one goes, the other stays active.
+func TestOnlyActiveTargetStaysUnderConcurrentMaintenance(t *testing.T) {
+	for range 5 {
+		f := newFixture(t, 2)
+		errs := make(chan error, 2)
+		for _, id := range []string{"t1", "t2"} {
+			go func() {
+				_, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.Maintenance, Node: cluster.Node{ID: id}})
+				errs <- err
+			}()
+		}
+		refused := 0
+		for range 2 {
+			if err := <-errs; errors.Is(err, membership.ErrLastTarget) {
+				refused++
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if active := f.g1.Current().Map.ActiveTargets(); refused != 1 || len(active) != 1 {
+			t.Fatalf("two maintenances at once: %d refused, %d targets active; want one of each", refused, len(active))
+		}
+	}
+}

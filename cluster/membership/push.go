@@ -322,9 +322,6 @@ func (p *Push) Propose(ctx context.Context, c Change) (Snapshot, error) {
 		}
 		return p.config.Transport.Forward(ctx, primary, c)
 	}
-	if err := Admissible(p.Current(), c); err != nil {
-		return Snapshot{}, err
-	}
 	if c.Kind == Join {
 		// Refuse a used id before the node is asked anything, then check
 		// that it answers at the URL it gave, as itself.
@@ -345,6 +342,10 @@ func (p *Push) change(ctx context.Context, c Change) (Snapshot, error) {
 	p.changeMu.Lock()
 	defer p.changeMu.Unlock()
 	previous := p.Current()
+	// Under changeMu: two at once would each find the other target active.
+	if err := Admissible(previous, c); err != nil {
+		return previous, err
+	}
 	next, err := Apply(previous, c)
 	if err != nil {
 		return previous, err

@@ -88,6 +88,9 @@ type Control struct {
 	closers   []io.Closer
 	keepalive membership.Keepalive
 	tickMu    sync.Mutex
+	// admitMu takes maintenances and leaves one at a time: two at once
+	// would each find the other target active (membership.Admissible).
+	admitMu sync.Mutex
 	// strays are the voters the leader found outside the map, and when
 	// (under tickMu): removed once strayVoterGrace has passed;
 	// strayChecked is when the last were weighed.
@@ -699,6 +702,10 @@ func applied(cur, s membership.Snapshot) bool {
 func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, deadline time.Time) (s membership.Snapshot, again bool, err error) {
 	if m := c.Current().Map; (m == nil || m.Primary != c.config.Self.ID) && ch.Kind != membership.Lead && time.Now().Before(deadline) {
 		return s, true, nil // takeOffice has not applied Lead yet
+	}
+	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave {
+		c.admitMu.Lock()
+		defer c.admitMu.Unlock()
 	}
 	if err := membership.Admissible(c.Current(), ch); err != nil {
 		return s, false, err
