@@ -216,7 +216,8 @@ func (s *Store) markReconciled(m mountpath, b store.Bucket, created store.Int64S
 	if props, ok := s.mu.md.Props(b); !ok || props.Created != created {
 		return nil
 	}
-	return markBucketDir(m.bucketDir(b), created)
+	s.mark(m.bucketDir(b), created)
+	return nil
 }
 
 // setAside moves the copies an unguarded mountpath cannot vouch for out
@@ -433,7 +434,7 @@ func (s *Store) reconcileReturning(ctx context.Context, progress *store.Progress
 			if err == nil {
 				// The removals are durable before its copies count as
 				// current.
-				err = s.syncMountpaths(s.readable())
+				err = s.syncMountpaths(s.inUse())
 			}
 			if err != nil {
 				s.logger.Warn("reconcile a returning mountpath: it stays returning", "mountpath", m.path, "err", err)
@@ -447,9 +448,9 @@ func (s *Store) reconcileReturning(ctx context.Context, progress *store.Progress
 
 // guardsFromRecord gives each mountpath away at start when it last took
 // a delete, and whether it is unguarded, as rec tells. One rec does not
-// know about was in use when rec was written, or later: rec's time is
-// before it stopped taking deletes, and so errs on the guarded side.
-func guardsFromRecord(set *mountpathSet, rec awayRecord) {
+// know away was in use until the node stopped: every tombstone written
+// before started (this start) was written while it took deletes.
+func guardsFromRecord(set *mountpathSet, rec awayRecord, started int64) {
 	away := slices.Concat(slices.Collect(maps.Keys(set.disabled)), set.gone)
 	for _, m := range set.returning {
 		away = append(away, m.path)
@@ -461,7 +462,7 @@ func guardsFromRecord(set *mountpathSet, rec awayRecord) {
 		case slices.Contains(rec.Away, path) || slices.Contains(rec.Detached, path):
 			at = 0 // away before records kept the time: any tombstone guards it
 		default:
-			at = rec.Version
+			at = started
 		}
 		set.awaySince[path] = at
 		if slices.Contains(rec.Unguarded, path) {

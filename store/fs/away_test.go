@@ -837,3 +837,147 @@ func TestBucketMadeAgainAtOnceWhileAMountpathIsAway(t *testing.T) {
 		})
 	}
 }
+
+// Deletes while a mountpath is gone (detached while disabled) guard its
+// copies too: one with a stamp leaves a tombstone (its copy there goes
+// when it is back), one without makes it unguarded (its copies no other
+// holds are set aside, not served).
+func TestDeletesWhileAMountpathIsGone(t *testing.T) {
+	for _, stamped := range []bool{true, false} {
+		t.Run(fmt.Sprintf("stamped=%v", stamped), func(t *testing.T) {
+			ctx := t.Context()
+			st, mps := threeMountpaths(t, fs.Config{})
+			b := mirrorBucket(t, st, "b", 1, false)
+			away := mps[2]
+			var names []string // on the mountpath that goes: deleted, kept
+			for i := 0; len(names) < 2; i++ {
+				if name := fmt.Sprintf("o%03d", i); st.MountpathOf(b, name) == away {
+					names = append(names, name)
+					storetest.Put(t, st, b, name, []byte("old"))
+				}
+			}
+			deleted, kept := names[0], names[1]
+			if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.DetachMountpath(ctx, away, nil); err != nil {
+				t.Fatal(err)
+			}
+			opts := store.DeleteOptions{} // no tombstone asked
+			if stamped {
+				opts.Stamp = store.Stamp{Clock: time.Now().UnixNano()}
+			}
+			if err := st.Delete(ctx, b, deleted, opts); err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.Fatal(err)
+			}
+			if err := st.AttachMountpath(ctx, away); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Resilver(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Head(ctx, b, deleted); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s, deleted while its mountpath was gone, is back: %v", deleted, err)
+			}
+			_, err := st.Head(ctx, b, kept)
+			if stamped && err != nil {
+				t.Fatalf("%s, never deleted, on a mountpath its tombstones guard: %v", kept, err)
+			}
+			if !stamped && !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s on a mountpath a delete without a tombstone left unguarded: %v, want set aside", kept, err)
+			}
+		})
+	}
+}
+
+// A mountpath left out of the config at a restart, whose tombstones of
+// deletes made before the restart are collected, stays guarded: it took
+// those deletes. Configured again, its objects are served.
+func TestMountpathLeftOutKeepsItsGuardsFromBeforeTheRestart(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	all := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: all, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	kept := ""
+	for i := 0; kept == ""; i++ {
+		if name := fmt.Sprintf("o%03d", i); st.MountpathOf(b, name) == all[2] {
+			kept = name
+		}
+	}
+	storetest.Put(t, st, b, kept, []byte("kept"))
+	storetest.Put(t, st, b, "gone", []byte("x"))
+	stamp := store.Stamp{Clock: time.Now().UnixNano()}
+	if err := st.Delete(ctx, b, "gone", store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if st, err = fs.Open(ctx, fs.Config{Mountpaths: all[:2], NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DropTombstone(ctx, b, "gone", stamp); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if st, err = fs.Open(ctx, fs.Config{Mountpaths: all, NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Get(t, st, b, kept); string(got) != "kept" {
+		t.Fatalf("the object of the mountpath configured again: %q", got)
+	}
+}
+
+// A disk detached whole (its objects moved off) keeps its bucket
+// directories: attached again after the bucket was destroyed and made
+// again, its directory is the new bucket's from then on, and what is
+// written there later outlives a time away.
+func TestReattachedDiskTakesTheNewBucketsMark(t *testing.T) {
+	ctx := t.Context()
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "b", 1, false)
+	disk := mps[2]
+	storetest.Put(t, st, b, "before", []byte("x"))
+	if err := st.DetachMountpath(ctx, disk, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DestroyBucket(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	props := store.DefaultProps()
+	props.Created = store.Int64String(time.Now().Add(time.Second).UnixNano())
+	if err := st.CreateBucket(ctx, b, props); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(ctx, disk); err != nil {
+		t.Fatal(err)
+	}
+	name := ""
+	for i := 0; name == ""; i++ {
+		if n := fmt.Sprintf("o%03d", i); st.MountpathOf(b, n) == disk {
+			name = n
+		}
+	}
+	storetest.Put(t, st, b, name, []byte("new"))
+	if err := st.DisableMountpath(ctx, disk, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(ctx, disk); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Get(t, st, b, name); string(got) != "new" {
+		t.Fatalf("an object of the new bucket on the disk attached again: %q", got)
+	}
+}

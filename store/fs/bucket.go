@@ -48,20 +48,49 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 }
 
 // createDirs makes bucket b's directory on every mountpath in use, marked
-// with created (bucketXattr) where it is current.
+// with created (bucketXattr) where it is current. The caller holds s.mu.
 func (s *Store) createDirs(b store.Bucket, created store.Int64String) error {
 	for _, m := range s.readable() {
-		if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
-			return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
-		}
 		if s.isReturning(m) {
-			continue // marked once reconciled: it may hold an older bucket's
+			// Marked once reconciled: it may hold an older bucket's.
+			if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
+				return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
+			}
+			continue
 		}
-		if err := markBucketDir(m.bucketDir(b), created); err != nil {
-			return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
+		if err := s.currentBucketDir(m, b, created); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// currentBucketDir makes bucket b's directory on current mountpath m,
+// marked as the bucket created at created: one there of an older bucket
+// of the name (a disk attached again, detached before the bucket was
+// destroyed) goes first. The caller holds s.mu.
+func (s *Store) currentBucketDir(m mountpath, b store.Bucket, created store.Int64String) error {
+	dir := m.bucketDir(b)
+	if otherBucket(dir, created) {
+		s.logger.Info("a bucket directory of an older bucket of the name goes", "bucket", b.String(), "mountpath", m.path)
+		if err := s.removeBucketDirs([]mountpath{m}, b); err != nil {
+			return err
+		}
+	}
+	if err := pathsafe.MkdirAll(m.path, dir, 0o755); err != nil {
+		return fmt.Errorf("create bucket %s on %s: %w", b, m.path, classify(err))
+	}
+	s.mark(dir, created)
+	return nil
+}
+
+// mark marks a bucket directory (markBucketDir); a failure (a disk whose
+// inode has no room for one more attribute) is logged: an unmarked
+// directory only loses that check.
+func (s *Store) mark(dir string, created store.Int64String) {
+	if err := markBucketDir(dir, created); err != nil {
+		s.logger.Warn("mark a bucket directory with its bucket's creation", "dir", dir, "err", err)
+	}
 }
 
 // bucketXattr on a bucket's directory holds the creation time of the
@@ -251,7 +280,7 @@ func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	// be destroyed again, never its objects under a name no metadata has
 	// (where a bucket made again would find them).
 	var err error
-	if moved, err = s.trashBucketDirs(s.readable(), b); err != nil {
+	if moved, err = s.trashBucketDirs(s.inUse(), b); err != nil {
 		return err
 	}
 	md := s.mu.md.Clone()
@@ -307,7 +336,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 		}
 	}()
 	removeDirs := func(b store.Bucket) error {
-		moved, err := s.trashBucketDirs(s.readable(), b)
+		moved, err := s.trashBucketDirs(s.inUse(), b)
 		trash = append(trash, destroyed{b, moved})
 		return err
 	}

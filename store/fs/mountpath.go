@@ -107,6 +107,14 @@ func (set *mountpathSet) guardedReturning() []mountpath {
 	return slices.DeleteFunc(slices.Clone(set.returning), func(m mountpath) bool { return set.unguarded[m.path] })
 }
 
+// inUse returns every mountpath in use, the unguarded returning ones
+// too: what goes whole (a bucket destroyed, a store set aside) goes from
+// each.
+func (s *Store) inUse() []mountpath {
+	set := s.mountpathSet()
+	return slices.Concat(set.enabled, set.detaching, set.returning)
+}
+
 // current returns the mountpaths whose copies are current: all readable
 // ones but the returning.
 func (s *Store) current() []mountpath {
@@ -126,6 +134,23 @@ func (s *Store) current() []mountpath {
 func (s *Store) away() bool {
 	set := s.mountpathSet()
 	return len(set.disabled) > 0 || len(set.returning) > 0
+}
+
+// guarding reports that deletes must leave tombstones: a mountpath is
+// away, or gone and still guarded by them (attached again, it is
+// reconciled by them).
+func (s *Store) guarding() bool {
+	set := s.mountpathSet()
+	return len(set.disabled) > 0 || len(set.returning) > 0 || slices.ContainsFunc(set.gone, func(path string) bool { return !set.unguarded[path] })
+}
+
+// unguardedBy makes the gone mountpaths unguarded when a delete leaves
+// no tombstone (it has no stamp): attached again, they cannot tell.
+func (s *Store) unguardedBy(stamp store.Stamp) error {
+	if !stamp.IsZero() || len(s.mountpathSet().gone) == 0 {
+		return nil
+	}
+	return s.unguard(time.Now().UnixNano())
 }
 
 func (s *Store) isReturning(m mountpath) bool {
@@ -283,6 +308,11 @@ func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 // enable puts m in use: a new mountpath at once, one that was away as
 // returning.
 func (s *Store) enable(m mountpath, returning bool) error {
+	if returning {
+		// No tombstone drop in flight: one that began before would not
+		// see it back, and its reconcile would not see the drop.
+		s.dropMu.Lock()
+	}
 	err := s.changeMountpaths(func(set *mountpathSet) error {
 		delete(set.disabled, m.path)
 		set.detaching = slices.DeleteFunc(set.detaching, func(x mountpath) bool { return x.path == m.path })
@@ -299,23 +329,16 @@ func (s *Store) enable(m mountpath, returning bool) error {
 		set.since[m.path] = time.Now()
 		return nil
 	})
+	if returning {
+		s.dropMu.Unlock()
+	}
 	if err != nil {
 		return err
 	}
-	// Buckets made while it was away get their directories.
-	s.mu.Lock()
-	md := s.mu.md
-	s.mu.Unlock()
-	for b, props := range md.Buckets {
-		if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
-			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
-		}
-		if returning {
-			continue // marked once reconciled
-		}
-		if err := markBucketDir(m.bucketDir(b), props.Created); err != nil {
-			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
-		}
+	// Buckets made while it was away get their directories (under s.mu:
+	// a bucket destroyed and made again meanwhile is marked as it is).
+	if err := s.makeBucketDirs(m, returning); err != nil {
+		return err
 	}
 	state := MountpathEnabled
 	if returning {
@@ -324,6 +347,26 @@ func (s *Store) enable(m mountpath, returning bool) error {
 	s.logger.Info("mountpath "+state, "mountpath", m.path)
 	if s.config.OnMountpathChange != nil {
 		s.config.OnMountpathChange(m.path, state, "")
+	}
+	return nil
+}
+
+// makeBucketDirs makes every bucket's directory on m, marked where m is
+// current.
+func (s *Store) makeBucketDirs(m mountpath, returning bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for b, props := range s.mu.md.Buckets {
+		if returning {
+			// Marked once reconciled.
+			if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
+				return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
+			}
+			continue
+		}
+		if err := s.currentBucketDir(m, b, props.Created); err != nil {
+			return fmt.Errorf("mountpath %s: %w", m.path, err)
+		}
 	}
 	return nil
 }

@@ -1188,6 +1188,9 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		found = found || !stale
 		doomed = append(doomed, m)
 	}
+	if err := s.unguardedBy(opts.Stamp); err != nil {
+		return fmt.Errorf("delete %s/%s: %w", b, name, err)
+	}
 	// Every copy passed its conditions before any goes: a delete that
 	// fails on one copy leaves the others.
 	for _, m := range doomed {
@@ -1205,7 +1208,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	// the tombstone keeps it from coming back.
 	// (Not at IfStamp: a tombstone at a live copy's own stamp would
 	// refuse that copy where it moves next.)
-	if (opts.Tombstone || s.away()) && !opts.Stamp.IsZero() {
+	if (opts.Tombstone || s.guarding()) && !opts.Stamp.IsZero() {
 		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
 		if err != nil {
 			return fmt.Errorf("delete %s/%s: %w", b, name, err)

@@ -342,7 +342,10 @@ func (s *Store) DeletePart(ctx context.Context, b store.Bucket, name string, ind
 // an object tombstone: the object may be newer (a failed overwrite's
 // parts go), and a rebalance would carry that to its owner as a delete.
 func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mountpath, error) {
-	if !s.away() || stamp.IsZero() {
+	if err := s.unguardedBy(stamp); err != nil {
+		return nil, err
+	}
+	if !s.guarding() || stamp.IsZero() {
 		return nil, nil
 	}
 	lock := s.lockName(b, name)

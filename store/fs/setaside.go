@@ -23,10 +23,29 @@ func (s *Store) SetAside(ctx context.Context, name string) (bool, error) {
 	if err := pathsafe.Name(name); err != nil || filepath.Base(name) != name {
 		return false, fmt.Errorf("set aside: %q is not a directory name", name)
 	}
+	// The tombstones go aside with the objects: a mountpath away (or
+	// being reconciled) cannot vouch for its copies when it is back.
+	if set := s.mountpathSet(); len(set.disabled) > 0 || len(set.gone) > 0 || len(set.returning) > 0 {
+		err := s.changeMountpaths(func(set *mountpathSet) error {
+			for path := range set.disabled {
+				set.unguarded[path] = true
+			}
+			for _, path := range set.gone {
+				set.unguarded[path] = true
+			}
+			for _, m := range set.returning {
+				set.unguarded[m.path] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("set aside: %w", err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	moved := false
-	for _, m := range s.readable() {
+	for _, m := range s.inUse() {
 		dest := m.setAsideDir(name)
 		for b := range s.mu.md.Buckets {
 			b = b.Normalize()
@@ -58,7 +77,7 @@ func (s *Store) SetAside(ctx context.Context, name string) (bool, error) {
 	}
 	// Durable before the node serves: undone by a crash, the renames
 	// would bring back objects that may have been deleted meanwhile.
-	if err := s.syncMountpaths(s.readable()); err != nil {
+	if err := s.syncMountpaths(s.inUse()); err != nil {
 		return moved, fmt.Errorf("set aside: %w", err)
 	}
 	return moved, ctx.Err()

@@ -62,6 +62,9 @@ type Store struct {
 	// mps is the current mountpath set; mpsMu serializes its changes.
 	mps   atomic.Pointer[mountpathSet]
 	mpsMu sync.RWMutex
+	// dropMu: tombstone drops (read) against a mountpath coming back
+	// (write).
+	dropMu sync.RWMutex
 	// awayVersion is the version of the last away record (under mpsMu).
 	awayVersion int64
 	// configured are the mountpaths of the config (absolute); others
@@ -129,6 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if len(cfg.Mountpaths) == 0 {
 		return nil, errors.New("fs store: no mountpaths configured")
 	}
+	started := time.Now().UnixNano()
 	s := &Store{config: cfg, logger: cfg.Logger}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -274,7 +278,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			set.enabled = slices.Delete(set.enabled, i, i+1)
 		}
 	}
-	guardsFromRecord(set, rec)
+	guardsFromRecord(set, rec, started)
 	if left || lost || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) || s.recordMissing() {
 		// Recorded now: the next start may leave one out, or have one
 		// left out configured again.

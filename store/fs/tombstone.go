@@ -222,6 +222,10 @@ func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, 
 	if _, err := s.bucketProps(b); err != nil {
 		return err
 	}
+	// A gone mountpath attached now waits for the drop (its reconcile
+	// then knows it unguarded); one away already keeps the tombstone.
+	s.dropMu.RLock()
+	defer s.dropMu.RUnlock()
 	if s.away() {
 		return nil // a mountpath away may hold what it hides
 	}
@@ -264,23 +268,27 @@ func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, 
 
 // unguard marks the gone mountpaths that a tombstone written at created
 // guards as unguarded, before the tombstone goes: attached again, their
-// copies no current one stands for are set aside.
+// copies no current one stands for are set aside. One attached again
+// and being reconciled is not: what goes from now goes from it too.
 func (s *Store) unguard(created int64) error {
-	set := s.mountpathSet()
-	var lose []string
-	for _, path := range set.gone {
-		if !set.unguarded[path] && set.awaySince[path] <= created {
-			lose = append(lose, path)
-		}
-	}
-	if len(lose) == 0 {
-		return nil
-	}
-	err := s.changeMountpaths(func(set *mountpathSet) error {
-		for _, path := range lose {
-			if slices.Contains(set.gone, path) {
-				set.unguarded[path] = true
+	unguards := func(set *mountpathSet) []string {
+		var out []string
+		for _, path := range set.gone {
+			returning := slices.ContainsFunc(set.returning, func(m mountpath) bool { return m.path == path })
+			if !set.unguarded[path] && !returning && set.awaySince[path] <= created {
+				out = append(out, path)
 			}
+		}
+		return out
+	}
+	if len(unguards(s.mountpathSet())) == 0 {
+		return nil // (the record is not written for nothing)
+	}
+	var lose []string
+	err := s.changeMountpaths(func(set *mountpathSet) error {
+		lose = unguards(set)
+		for _, path := range lose {
+			set.unguarded[path] = true
 		}
 		return nil
 	})
