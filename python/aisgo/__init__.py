@@ -46,7 +46,7 @@ from .errors import (
     Unavailable,
 )
 from .index import IndexMember, ShardIndex
-from .template import Template, TemplateError, parse_template, split_name
+from .template import Template, TemplateError, member_name, parse_template, split_name
 
 __version__ = "0.1.0"
 
@@ -63,6 +63,7 @@ __all__ = [
     "TemplateError",
     "parse_template",
     "split_name",
+    "member_name",
     "AisError",
     "AisConnectionError",
     "AisTimeout",

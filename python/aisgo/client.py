@@ -32,6 +32,8 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import json
 import os
@@ -148,6 +150,27 @@ def _object_path(bucket: str, name: str) -> str:
 # Methods a gateway may be sent twice.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
+#: How long a request that starts a job waits for its answer at least (a
+#: gateway asks every target first), as the Go client's JobStartTimeout.
+JOB_START_TIMEOUT = 180.0
+
+_UNSET: Any = object()
+#: A read timeout for the requests made in a block (see _reading); None
+#: waits for the answer as long as it takes.
+_READ_TIMEOUT: contextvars.ContextVar[Any] = contextvars.ContextVar("aisgo_read_timeout", default=_UNSET)
+
+
+@contextlib.contextmanager
+def _reading(read: Optional[float]) -> Iterator[None]:
+    """Requests made in the block wait ``read`` seconds for their answer
+    (None: as long as it takes): those the node answers once its work is
+    done (an estimate, an abort)."""
+    token = _READ_TIMEOUT.set(read)
+    try:
+        yield
+    finally:
+        _READ_TIMEOUT.reset(token)
+
 
 def _never_connected(exc: BaseException) -> bool:
     """Whether a connection error happened before a connection was made
@@ -262,8 +285,13 @@ class _Body:
             if not self.rewind():
                 raise AisError("the request was redirected after its body was sent, and the body cannot be rewound (pass bytes, a seekable file or a path)")
         self.sent = True
-        if self._bytes is not None:
+        if self._bytes is not None and len(self._bytes) <= CHUNK_SIZE:
             return self._bytes
+        if self._bytes is not None:
+            # In pieces: a socket's timeout while sending is the connect
+            # timeout, and bounds each piece's send, not the whole body.
+            view = memoryview(self._bytes)
+            return _SizedChunks(iter(view[i : i + CHUNK_SIZE] for i in range(0, len(view), CHUNK_SIZE)), len(view))
         if self._file is not None:
             # A pipe to its end: more than the size announced fails the
             # request (_SizedChunks), rather than store the first bytes. A
@@ -704,8 +732,10 @@ def token_from_env() -> str:
         path = os.path.join(config, "ais", "cli", "auth.token")
     try:
         with open(path, "rb") as f:
-            return f.read(64 << 10).decode().strip()
-    except OSError:
+            data = f.read((64 << 10) + 1)
+        # Not a token: larger than any, or not text (as the Go client).
+        return "" if len(data) > 64 << 10 else data.decode().strip()
+    except (OSError, ValueError):
         return ""
 
 
@@ -903,7 +933,7 @@ class Client:
                 data=data,
                 stream=stream,
                 allow_redirects=False,
-                timeout=self.timeout,
+                timeout=self._timeout_now(),
             )
         # The causes are not chained: their text holds the whole URL, and
         # a redirect's carries an access grant (a traceback would log it).
@@ -949,6 +979,15 @@ class Client:
         except requests.exceptions.InvalidURL as exc:
             raise errors.BadRequest(f"{method} {_shown(url)}: invalid URL: {_reason(exc)}", method=method) from None
 
+    def _timeout_now(self) -> Any:
+        """The timeout of a request now: the client's, or its read part
+        as _reading set it."""
+        read = _READ_TIMEOUT.get()
+        if read is _UNSET:
+            return self.timeout
+        connect = self.timeout[0] if isinstance(self.timeout, tuple) else self.timeout
+        return (connect, read)
+
     def _do(
         self,
         method: str,
@@ -960,11 +999,14 @@ class Client:
         body: Optional[_Body] = None,
         stream: bool = False,
         first_hop: Optional[str] = None,
+        once: bool = False,
     ) -> requests.Response:
         """Sends a request, follows redirects and raises AisError on failure.
 
         ``first_hop`` replaces the gateway as the first URL (a target found
         beforehand). 503 answers are tried again when the request can be.
+        ``once``: a request that reached a gateway is not sent to another
+        (its second sending would not answer as the first did).
         """
         hdrs = dict(headers or {})
         payload: Any = None
@@ -973,7 +1015,13 @@ class Client:
             hdrs["Content-Type"] = "application/json"
         # An action sent by PUT or POST starts work (a job, an archive
         # that appends): once sent, it is not sent again to another gateway.
-        replayable = method in _IDEMPOTENT and not (method != "GET" and isinstance(json_body, Mapping) and "action" in json_body)
+        action = method != "GET" and isinstance(json_body, Mapping) and "action" in json_body
+        replayable = method in _IDEMPOTENT and not action and not once
+        # A job's start waits for every target's answer first.
+        if (action or method == "POST" and path in ("/v1/sort", "/v1/download")) and _READ_TIMEOUT.get() is _UNSET:
+            read = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+            with _reading(max(read, JOB_START_TIMEOUT)):
+                return self._do(method, path, params=params, headers=headers, json_body=json_body, body=body, stream=stream, first_hop=first_hop, once=once)
         attempt = 0
         deadline, pause = time.monotonic() + getattr(self, "retry_time", 0.0), 0.2
         while True:
@@ -1614,7 +1662,10 @@ class Client:
         of each phase in nanoseconds. The targets read only the input
         shards' headers; nothing is written.
         """
-        return self._json("POST", "/v1/sort/estimate", headers={"Content-Type": "application/json"}, body=_Body(_spec_bytes(spec))) or {}
+        # As long as reading every input shard's headers takes (all of a
+        # compressed shard), as the Go client waits.
+        with _reading(None):
+            return self._json("POST", "/v1/sort/estimate", headers={"Content-Type": "application/json"}, body=_Body(_spec_bytes(spec))) or {}
 
     def dsort_status(self, job_id: str) -> DsortStatus:
         """Returns a job's progress summed over its targets (``.targets`` has each target's metrics)."""
@@ -1672,11 +1723,17 @@ class Client:
 
     def dsort_abort(self, job_id: str) -> None:
         """Aborts a running job: every target stops and removes what it wrote."""
-        self._do("DELETE", "/v1/sort/abort", params={"uuid": job_id}).close()
+        # Answered once the targets stopped (as long as that takes); not
+        # sent to another gateway once sent: a second abort of a job that
+        # ended is refused.
+        with _reading(None):
+            self._do("DELETE", "/v1/sort/abort", params={"uuid": job_id}, once=True).close()
 
     def dsort_remove(self, job_id: str) -> None:
         """Forgets a finished job."""
-        self._do("DELETE", "/v1/sort", params={"uuid": job_id}).close()
+        # Not sent to another gateway once sent: the second would find the
+        # job gone (JobNotFound) though the first removed it.
+        self._do("DELETE", "/v1/sort", params={"uuid": job_id}, once=True).close()
 
     def dsort_list(self, regex: str = "", only_active: bool = False) -> List[Dict[str, Any]]:
         """Lists jobs (each summed over its targets); ``regex`` filters by description or id."""

@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Option
 
 from . import errors
 from .errors import ShardIndexError
+from .template import member_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
@@ -193,8 +194,9 @@ class ShardIndex:
             with tarfile.open(fileobj=fileobj, mode="r:") as tf:
                 for ti in tf:
                     if ti.isreg():
-                        members.append(IndexMember(ti.name, ti.offset, ti.offset_data, ti.size))
-        except tarfile.TarError as exc:
+                        # Named as the cluster's index names it.
+                        members.append(IndexMember(member_name(ti.name), ti.offset, ti.offset_data, ti.size))
+        except (tarfile.TarError, ValueError) as exc:
             raise errors.ShardError(f"shard {shard}: cannot index: {exc}", shard=shard) from exc
         return cls(shard=shard, shard_size=int(shard_size), members=members)
 

@@ -13,6 +13,7 @@ here.
 from __future__ import annotations
 
 import itertools
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Tuple
@@ -191,6 +192,25 @@ def _parse_at(text: str) -> Template:
         ranges.append(_Range(0, end, 1, len(number), rest[:nxt]))
         rest = rest[nxt:]
     return _checked(Template(text=text, prefix=prefix, ranges=tuple(ranges)))
+
+
+def member_name(raw: str) -> str:
+    """A shard member's name as AIS-Go reads it: cleaned (``./a.jpg`` is
+    ``a.jpg``, ``a//b`` is ``a/b``), so that keys and indexes agree with
+    the cluster's. Raises ValueError for a name that is empty, holds a
+    NUL, is absolute or climbs out with ``..`` (as Windows reads it too).
+    """
+    if not raw:
+        raise ValueError("empty member name")
+    if "\x00" in raw:
+        raise ValueError(f"member name {raw!r} holds a NUL")
+    drive = len(raw) >= 2 and raw[1] == ":" and raw[0].isascii() and raw[0].isalpha()
+    if raw.startswith(("/", "\\")) or drive or "\\" in raw and ".." in re.split(r"[/\\]", raw):
+        raise ValueError(f"member name {raw!r} is absolute or climbs out of its directory")
+    name = posixpath.normpath(raw)
+    if name in (".", "..") or name.startswith("../"):
+        raise ValueError(f"member name {raw!r} is absolute or climbs out of its directory")
+    return name
 
 
 def split_name(name: str) -> Tuple[str, str]:

@@ -48,7 +48,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from .client import Client
 from .errors import AisError, DatasetError, ShardError
 from .index import IndexMember, ShardIndex, is_index_name
-from .template import TemplateError, parse_template, split_name
+from .template import TemplateError, member_name, parse_template, split_name
 
 __all__ = ["ShardDataset", "RecordDataset", "resolve_shards", "distributed_rank", "Sample"]
 
@@ -315,7 +315,9 @@ class ShardDataset(IterableDataset):
         transform: called with each sample; its result is yielded instead
             (None drops the sample).
         shuffle_shards: shuffle the shard order each epoch; default: when
-            ``shuffle_buffer`` > 0.
+            ``shuffle_buffer`` > 0, or ``samples_per_epoch`` is given (an
+            epoch that stops at the count would read the same first
+            shards each time).
         rank, world_size: this process's place among distributed ranks;
             default torch.distributed's, else ``$RANK``/``$WORLD_SIZE``.
         retry_time: seconds a read is tried again when its node cannot be
@@ -382,7 +384,7 @@ class ShardDataset(IterableDataset):
         self.shuffle_buffer = int(shuffle_buffer)
         self.seed = int(seed)
         self.transform = transform
-        self.shuffle_shards = self.shuffle_buffer > 0 if shuffle_shards is None else bool(shuffle_shards)
+        self.shuffle_shards = (self.shuffle_buffer > 0 or self.samples_per_epoch is not None) if shuffle_shards is None else bool(shuffle_shards)
         self.rank = rank
         self.world_size = world_size
         if (rank is None) != (world_size is None):
@@ -620,7 +622,7 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
                 if len(data) != ti.size:
                     raise tarfile.ReadError(f"{len(data)} of {ti.size} bytes")
                 member = None
-                key, ext = split_name(ti.name)
+                key, ext = split_name(member_name(ti.name))
                 if ext in ("__key__", "__url__"):
                     raise ShardError(f"shard {where}: {ti.name} would replace its sample's {ext}", shard=where, offset=ti.offset)
                 if sample is None or sample["__key__"] != key:

@@ -197,6 +197,14 @@ def test_samples_per_epoch_evens_the_ranks(client: Client, ds: Dataset):
     d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=1000, rank=0, world_size=world, samples_per_epoch=3,
                      transform=lambda s: s if s["__key__"].endswith("1") else None)
     assert len(keys_of(d)) == 3
+    # Epochs that stop at the count read other shards each time (the
+    # shard order is shuffled by default then), not the first ones only.
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, samples_per_epoch=3)
+    firsts = set()
+    for epoch in range(6):
+        d.set_epoch(epoch)
+        firsts.add(frozenset(keys_of(d)))
+    assert len(firsts) > 1, firsts
     # A transform that drops every sample: an error, not a loop for ever.
     d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=5, rank=0, world_size=world, samples_per_epoch=7, transform=lambda s: None)
     with pytest.raises(aisgo.DatasetError, match="dropped every sample"):

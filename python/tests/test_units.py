@@ -1279,3 +1279,109 @@ def test_worker_epochs_of_ranks_spawned_with_the_dataset():
     state = pickle.dumps(launcher)  # as spawn sends it
     got = _epochs_seen_per_rank(lambda: pickle.loads(state))  # unpickled in the rank
     assert got == {"r0": [0, 1], "r1": [0, 1]}, got
+
+
+def test_a_large_bytes_put_outlasts_the_connect_timeout():
+    """A body of bytes goes in pieces: a node that takes it more slowly
+    than the connect timeout (which bounds each send) takes it whole,
+    rather than the PUT failing as a node unreachable."""
+    got = []
+
+    class Slow(_QuietHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's name)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_PUT(self):  # noqa: N802 (http.server's name)
+            left, total = int(self.headers["Content-Length"]), 0
+            while left > 0:
+                time.sleep(0.2)
+                piece = self.rfile.read(min(left, 4 << 20))
+                left -= len(piece)
+                total += len(piece)
+            got.append(total)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = _serve(Slow)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}", timeout=(0.5, 10))
+        data = bytes(32 << 20)
+        c.put_object("b", "o", data)
+        assert got == [len(data)], got
+    finally:
+        server.shutdown()
+
+
+def test_estimates_and_job_starts_wait_past_the_read_timeout():
+    """An estimate is answered once the targets read the shards' headers,
+    and a job's start once every target took it: both wait for the answer
+    longer than the read timeout of other requests (as the Go client)."""
+
+    class Slow(_QuietHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            time.sleep(1.5)
+            body = b'{"records": 1}' if self.path.startswith("/v1/sort/estimate") else b"srt-1"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json" if self.path.startswith("/v1/sort/estimate") else "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_DELETE = do_POST  # noqa: N815 (http.server's name)
+        do_GET = do_POST  # noqa: N815 (http.server's name)
+
+    server = _serve(Slow)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}", timeout=(1, 1))
+        spec = {"input_bck": {"name": "in"}, "input_format": {"template": "x-{0..1}.tar"}, "output_format": "o-{0..1}.tar", "output_shard_size": "1MiB"}
+        assert c.dsort_estimate(spec) == {"records": 1}
+        assert c.dsort_start(spec) == "srt-1"
+        c.dsort_abort("srt-1")
+        # Other requests keep the read timeout.
+        try:
+            c.dsort_list()
+        except aisgo.AisTimeout:
+            pass
+        else:
+            raise AssertionError("a listing waited past the read timeout")
+    finally:
+        server.shutdown()
+
+
+def test_member_names_are_read_as_the_cluster_reads_them():
+    """A shard's member names are cleaned as AIS-Go's reader cleans them
+    (``./a.jpg`` is ``a.jpg``), so that an index built here agrees with one
+    built by the cluster; names that climb out are refused."""
+    from aisgo import member_name
+
+    for raw, want in (("./a.jpg", "a.jpg"), ("a//b/./c.txt", "a/b/c.txt"), ("x/../y.cls", "y.cls"), ("a.b", "a.b")):
+        assert member_name(raw) == want, raw
+    for bad in ("", "/etc/passwd", "../x", "a/../../x", "\\x", "C:x", "a\\..\\b", "a\x00b", ".", "x/.."):
+        with pytest.raises(ValueError):
+            member_name(bad)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name in ("./s-1.jpg", "./s-1.cls"):
+            ti = tarfile.TarInfo(name)
+            ti.size = 3
+            tf.addfile(ti, io.BytesIO(b"abc"))
+    buf.seek(0)
+    idx = ShardIndex.from_tar(buf, "s.tar")
+    assert [m.name for m in idx.members] == ["s-1.jpg", "s-1.cls"]
+
+
+def test_a_token_file_that_holds_no_token(monkeypatch, tmp_path):
+    """A token file larger than any token, or not text, is no token (as the
+    Go client reads it), not the first bytes of it nor an exception."""
+    from aisgo import client as module
+
+    monkeypatch.delenv("AIS_AUTHN_TOKEN", raising=False)
+    path = tmp_path / "auth.token"
+    monkeypatch.setenv("AIS_AUTHN_TOKEN_FILE", str(path))
+    for data, want in ((b"tok\n", "tok"), (b"a" * (65 << 10), ""), (b"\xff\xfe", "")):
+        path.write_bytes(data)
+        assert module.token_from_env() == want, data[:8]
