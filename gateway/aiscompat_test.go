@@ -620,6 +620,10 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	if status, body, _ = call(t, http.MethodPut, url, nil, archive); status != http.StatusNotImplemented || !strings.Contains(string(body), "namespace") {
 		t.Fatalf("an archive into another namespace: %d %s, want 501", status, body)
 	}
+	download := api.DownloadRequest{Type: api.DownloadSingle, Link: "http://127.0.0.1:1/f", ObjectName: "f", Bucket: api.Bck{Name: "dst3", Namespace: api.Namespace{Name: "team1"}}}
+	if _, err := client.StartDownload(ctx, download); !errors.Is(err, api.ErrNotImplemented) {
+		t.Fatalf("a download into another namespace: %v, want 501", err)
+	}
 	if names := listNames(t, client, "dst3"); !slices.Equal(names, []string{"b/obj-3"}) {
 		t.Fatalf("dst3 after the refused copies has %v", names)
 	}

@@ -1156,12 +1156,20 @@ func TestJobsTakeGrantsOnTheirBuckets(t *testing.T) {
 	if err != nil || !slices.ContainsFunc(jobs, func(j api.DsortJobInfo) bool { return j.ID == id }) {
 		t.Fatalf("the list of its user: %v %+v, want the job", err, jobs)
 	}
-	download := func(bucket string) error {
-		_, err := user.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: bucket}, Link: "http://127.0.0.1:1/f", ObjectName: "f"})
-		return err
+	download := func(bucket string) (string, error) {
+		return user.StartDownload(ctx, api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: bucket}, Link: "http://127.0.0.1:1/f", ObjectName: "f"})
 	}
-	if err := download("out"); errors.Is(err, api.ErrForbidden) {
+	dl, err := download("out")
+	if err != nil {
 		t.Fatalf("a download into a bucket the user may PUT in: %v", err)
 	}
-	forbidden("a download into a bucket the user may not PUT in", download("in"))
+	_, err = download("in")
+	forbidden("a download into a bucket the user may not PUT in", err)
+	if _, err := user.DownloadStatus(ctx, dl); err != nil {
+		t.Fatalf("the download's watch by its user: %v", err)
+	}
+	_, err = stranger.DownloadStatus(ctx, dl)
+	forbidden("the download's watch by another", err)
+	forbidden("the download's abort by another", stranger.AbortDownload(ctx, dl))
+	forbidden("the download's removal by another", stranger.RemoveDownload(ctx, dl))
 }

@@ -245,6 +245,9 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	}
 	var b store.Bucket
 	if err == nil {
+		err = spec.Bucket.CheckNamespace()
+	}
+	if err == nil {
 		b = store.Bucket{Name: spec.Bucket.Name, Provider: spec.Bucket.Provider}.Normalize()
 		err = b.Validate()
 		switch {
@@ -676,7 +679,8 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id == "" {
-		// Every job from one asking of the nodes (not one per job).
+		// Every job from one asking of the nodes (not one per job): those
+		// whose bucket the caller may list.
 		var out []api.DownloadStatus
 		seen := map[string]bool{}
 		nodes := n.status(r.Context()).Nodes
@@ -684,6 +688,9 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 			for _, j := range node.Jobs {
 				if j.Kind == jobDownload && !seen[j.ID] {
 					seen[j.ID] = true
+					if _, err := n.authorize(r, authn.PermList, j.Bucket); err != nil {
+						continue
+					}
 					if s, err := n.sumDownload(nodes, j.ID); err == nil {
 						out = append(out, s)
 					}
@@ -693,12 +700,34 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, out)
 		return
 	}
+	if err := n.authorizeDownload(r, authn.PermList, id); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	s, err := n.downloadStatus(r.Context(), id)
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, s)
+}
+
+// authorizeDownload checks need on a download (or prefetch) job's bucket,
+// as the nodes report it; on the cluster for a job none reports.
+func (n *Node) authorizeDownload(r *http.Request, need authn.Perm, id string) error {
+	if n.verifier == nil {
+		return nil
+	}
+	bucket := ""
+	for _, node := range n.status(r.Context()).Nodes {
+		for _, j := range node.Jobs {
+			if j.ID == id && (j.Kind == jobDownload || j.Kind == jobPrefetch) && j.Bucket != "" {
+				bucket = j.Bucket
+			}
+		}
+	}
+	_, err := n.authorize(r, need, bucket)
+	return err
 }
 
 // downloadIDOf is the job a status, abort or remove request names: by
@@ -824,6 +853,10 @@ func (n *Node) handleDownloadRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	if err := n.authorizeDownload(r, authn.PermPut, id); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	if err := n.downloadPartOffline(id, "remove"); err != nil {
 		n.writeError(w, r, err) // before the status: the offline part is unknown
 		return
@@ -852,6 +885,10 @@ func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 	// (PUT /v1/cluster), where this route takes PUT.
 	id, err := downloadIDOf(r)
 	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	if err := n.authorizeDownload(r, authn.PermPut, id); err != nil {
 		n.writeError(w, r, err)
 		return
 	}

@@ -111,9 +111,10 @@ func (n *Node) routeTable() []route {
 		{http.MethodGet, "/v1/ml/moss/{bucket}", n.handleGetBatch, everyNode, false, onBucket(authn.PermGet)},
 		// PUT on the destination bucket (the handler checks it).
 		{http.MethodPost, "/v1/download", n.handleDownloadStart, gateways, false, onSomeBucket(authn.PermPut)},
-		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onCluster(authn.PermList)},
-		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onCluster(authn.PermPut)},
-		{http.MethodDelete, "/v1/download/remove", n.handleDownloadRemove, gateways, false, onCluster(authn.PermPut)},
+		// A job's watch: LIST on its bucket; its abort and removal: PUT.
+		{http.MethodGet, "/v1/download", n.handleDownloadGet, gateways, false, onSomeBucket(authn.PermList)},
+		{http.MethodDelete, "/v1/download/abort", n.handleDownloadAbort, gateways, false, onSomeBucket(authn.PermPut)},
+		{http.MethodDelete, "/v1/download/remove", n.handleDownloadRemove, gateways, false, onSomeBucket(authn.PermPut)},
 		{http.MethodGet, console.Prefix, n.handleConsoleGet, gateways, false, onCluster(authn.PermList)}, // a browser sends the token as a cookie (see requestToken)
 		{http.MethodPost, console.LoginPath, n.handleConsoleLogin, gateways, false, onCluster(authn.PermList)},
 		{http.MethodDelete, console.LogoutPath, n.handleConsoleLogout, gateways, false, public},
