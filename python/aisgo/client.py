@@ -1000,13 +1000,15 @@ class Client:
         stream: bool = False,
         first_hop: Optional[str] = None,
         once: bool = False,
+        sends: Optional[List[str]] = None,
     ) -> requests.Response:
         """Sends a request, follows redirects and raises AisError on failure.
 
         ``first_hop`` replaces the gateway as the first URL (a target found
         beforehand). 503 answers are tried again when the request can be.
         ``once``: a request that reached a gateway is not sent to another
-        (its second sending would not answer as the first did).
+        (its second sending would not answer as the first did). ``sends``
+        gets the gateway of each sending (more than one: it was sent again).
         """
         hdrs = dict(headers or {})
         payload: Any = None
@@ -1020,13 +1022,13 @@ class Client:
         # A job's start waits for every target's answer first.
         if (action or method == "POST" and path in ("/v1/sort", "/v1/download")) and _READ_TIMEOUT.get() is _UNSET:
             read = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
-            with _reading(max(read, JOB_START_TIMEOUT)):
-                return self._do(method, path, params=params, headers=headers, json_body=json_body, body=body, stream=stream, first_hop=first_hop, once=once)
+            with _reading(None if read is None else max(read, JOB_START_TIMEOUT)):
+                return self._do(method, path, params=params, headers=headers, json_body=json_body, body=body, stream=stream, first_hop=first_hop, once=once, sends=sends)
         attempt = 0
         deadline, pause = time.monotonic() + getattr(self, "retry_time", 0.0), 0.2
         while True:
             try:
-                return self._do_once(method, path, params, hdrs, payload, body, stream, first_hop, replayable)
+                return self._do_once(method, path, params, hdrs, payload, body, stream, first_hop, replayable, sends)
             except (AisConnectionError, AisTimeout) as exc:
                 # A node down a while (a target restarting, its gateway
                 # still sending its objects' reads there): asked again
@@ -1060,11 +1062,14 @@ class Client:
         stream: bool,
         first_hop: Optional[str],
         replayable: bool,
+        sends: Optional[List[str]] = None,
     ) -> requests.Response:
         tried: List[str] = []
         while True:
             gateway = self.endpoint
             url = first_hop or self._url(gateway, path, params)
+            if sends is not None:
+                sends.append(gateway)
             try:
                 return self._follow(method, url, headers, payload, body, stream, at_gateway=first_hop is None)
             except (AisConnectionError, AisTimeout) as exc:
@@ -1731,9 +1736,14 @@ class Client:
 
     def dsort_remove(self, job_id: str) -> None:
         """Forgets a finished job."""
-        # Not sent to another gateway once sent: the second would find the
-        # job gone (JobNotFound) though the first removed it.
-        self._do("DELETE", "/v1/sort", params={"uuid": job_id}, once=True).close()
+        # Sent again (a lost answer, a 503), the second may find the job
+        # gone though the first removed it: done, as the Go client has it.
+        sends: List[str] = []
+        try:
+            self._do("DELETE", "/v1/sort", params={"uuid": job_id}, sends=sends).close()
+        except errors.JobNotFound:
+            if len(sends) < 2:
+                raise
 
     def dsort_list(self, regex: str = "", only_active: bool = False) -> List[Dict[str, Any]]:
         """Lists jobs (each summed over its targets); ``regex`` filters by description or id."""

@@ -1385,3 +1385,41 @@ def test_a_token_file_that_holds_no_token(monkeypatch, tmp_path):
     for data, want in ((b"tok\n", "tok"), (b"a" * (65 << 10), ""), (b"\xff\xfe", "")):
         path.write_bytes(data)
         assert module.token_from_env() == want, data[:8]
+
+
+def test_a_job_removal_sent_again_that_finds_it_gone_is_done():
+    """A removal the gateway answered 503 though it removed the job is sent
+    again, and the job not found then is the removal done (as the Go
+    client has it); a removal of a job never there is JobNotFound."""
+    asked = []
+
+    class Gateway(_QuietHandler):
+        def do_DELETE(self):  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            if len(asked) == 1 and "srt-1" in self.path:
+                status, body = 503, b'{"message": "a target did not answer", "status": 503, "kind": "unavailable"}'
+            else:
+                status, body = 404, b'{"message": "no such job", "status": 404, "kind": "job-not-found"}'
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = _serve(Gateway)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        c.dsort_remove("srt-1")
+        assert len(asked) == 2, asked
+        with pytest.raises(aisgo.JobNotFound):
+            c.dsort_remove("srt-2")
+        # A read timeout of None (wait for ever) is one for job starts too.
+        aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}", timeout=None).create_bucket("b")
+    finally:
+        server.shutdown()
