@@ -700,11 +700,12 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, out)
 		return
 	}
-	if err := n.authorizeDownload(r, authn.PermList, id); err != nil {
+	nodes, err := n.authorizeDownload(r, authn.PermList, id)
+	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
-	s, err := n.downloadStatus(r.Context(), id)
+	s, err := n.sumDownload(nodes, id)
 	if err != nil {
 		n.writeError(w, r, err)
 		return
@@ -713,13 +714,15 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorizeDownload checks need on a download (or prefetch) job's bucket,
-// as the nodes report it; on the cluster for a job none reports.
-func (n *Node) authorizeDownload(r *http.Request, need authn.Perm, id string) error {
-	if n.verifier == nil {
-		return nil
+// as the nodes report it (on the cluster for a job none reports), and
+// returns their statuses.
+func (n *Node) authorizeDownload(r *http.Request, need authn.Perm, id string) ([]api.NodeStatus, error) {
+	if err := pipeline.ValidateJobID(id); err != nil {
+		return nil, badRequest("%w", err)
 	}
+	nodes := n.status(r.Context()).Nodes
 	bucket := ""
-	for _, node := range n.status(r.Context()).Nodes {
+	for _, node := range nodes {
 		for _, j := range node.Jobs {
 			if j.ID == id && (j.Kind == jobDownload || j.Kind == jobPrefetch) && j.Bucket != "" {
 				bucket = j.Bucket
@@ -727,7 +730,7 @@ func (n *Node) authorizeDownload(r *http.Request, need authn.Perm, id string) er
 		}
 	}
 	_, err := n.authorize(r, need, bucket)
-	return err
+	return nodes, err
 }
 
 // downloadIDOf is the job a status, abort or remove request names: by
@@ -749,14 +752,6 @@ func downloadIDOf(r *http.Request) (string, error) {
 		}
 	}
 	return body.ID, nil
-}
-
-// downloadStatus sums a job over the targets.
-func (n *Node) downloadStatus(ctx context.Context, id string) (api.DownloadStatus, error) {
-	if err := pipeline.ValidateJobID(id); err != nil {
-		return api.DownloadStatus{}, badRequest("%w", err)
-	}
-	return n.sumDownload(n.status(ctx).Nodes, id)
 }
 
 // sumDownload sums a job over the nodes' states.
@@ -853,7 +848,8 @@ func (n *Node) handleDownloadRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	if err := n.authorizeDownload(r, authn.PermPut, id); err != nil {
+	nodes, err := n.authorizeDownload(r, authn.PermPut, id)
+	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -861,7 +857,7 @@ func (n *Node) handleDownloadRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err) // before the status: the offline part is unknown
 		return
 	}
-	if s, err := n.downloadStatus(r.Context(), id); err != nil {
+	if s, err := n.sumDownload(nodes, id); err != nil {
 		n.writeError(w, r, err)
 		return
 	} else if s.Running {
@@ -888,7 +884,8 @@ func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	if err := n.authorizeDownload(r, authn.PermPut, id); err != nil {
+	nodes, err := n.authorizeDownload(r, authn.PermPut, id)
+	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -896,7 +893,7 @@ func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err) // before the status: the offline part is unknown
 		return
 	}
-	if _, err := n.downloadStatus(r.Context(), id); err != nil {
+	if _, err := n.sumDownload(nodes, id); err != nil {
 		n.writeError(w, r, err)
 		return
 	}

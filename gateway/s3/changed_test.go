@@ -120,3 +120,47 @@ func s3Call(t *testing.T, endpoint, method, path string, header map[string]strin
 	data, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(data)
 }
+
+// vanishing answers a HEAD of key, then has no object for its GET (a
+// delete in between).
+type vanishing struct {
+	clientBackend
+	key string
+}
+
+func (v vanishing) Get(ctx context.Context, bucket, name string, opts api.GetOptions) (io.ReadCloser, store.ObjectMeta, error) {
+	if name == v.key {
+		return nil, store.ObjectMeta{}, fmt.Errorf("%w: deleted meanwhile", api.ErrNotFound)
+	}
+	return v.clientBackend.Get(ctx, bucket, name, opts)
+}
+
+// An error found after the object's headers were set answers without
+// them, and with the node's own (its policy for stored content).
+func TestErrorAfterTheHeadersKeepsTheNodesHeaders(t *testing.T) {
+	c, _ := testCluster(t)
+	native := api.NewClient(c.Primary().URL())
+	ctx := t.Context()
+	if err := native.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := native.Put(ctx, "b", "k", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	handler := s3api.New(s3api.Config{Backend: vanishing{clientBackend{native}, "k"}}).Handler("")
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "sandbox")
+		handler.ServeHTTP(w, r)
+	}))
+	defer server.Close()
+	req, _ := http.NewRequest(http.MethodGet, server.URL+"/b/k", nil)
+	req.Header.Set("Range", "bytes=0-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("ETag") != "" || resp.Header.Get("Content-Security-Policy") != "sandbox" {
+		t.Fatalf("a GET whose object went after its HEAD: %d, headers %v; want 404 with the node's policy and no ETag", resp.StatusCode, resp.Header)
+	}
+}

@@ -260,18 +260,14 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	// The headers the answer had before (the node's security policy for
 	// stored content among them) are what each read again starts from.
 	before := w.Header().Clone()
-	restore := func() {
-		h := w.Header()
-		clear(h)
-		maps.Copy(h, before)
-	}
+	restore := func() { restoreHeaders(w.Header(), before) }
 	for range changedReads - 1 {
-		if err := s.getObjectOnce(w, r, bucket, key); !errors.Is(err, errChanged) {
+		if err := s.getObjectOnce(w, r, bucket, key, before); !errors.Is(err, errChanged) {
 			return err
 		}
 		restore()
 	}
-	err := s.getObjectOnce(w, r, bucket, key)
+	err := s.getObjectOnce(w, r, bucket, key, before)
 	if errors.Is(err, errChanged) {
 		restore()
 		w.Header().Set("Retry-After", "1")
@@ -280,7 +276,14 @@ func (s *Server) getObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	return err
 }
 
-func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+// restoreHeaders makes h what it was (before): the object's headers set
+// for an answer that turns out to be an error go, the node's stay.
+func restoreHeaders(h, before http.Header) {
+	clear(h)
+	maps.Copy(h, before)
+}
+
+func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, key string, before http.Header) error {
 	ctx := r.Context()
 	// A plain GET is one request to the target, its headers from the
 	// answer; conditions, ranges and parts need the metadata first.
@@ -371,7 +374,7 @@ func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, k
 	}
 	body, got, err := s.config.Backend.Get(ctx, bucket, key, api.GetOptions{Offset: start, Length: length})
 	if err != nil {
-		clearObjectHeaders(h)
+		restoreHeaders(h, before)
 		return backendError(err, bucket, key)
 	}
 	defer body.Close()
@@ -383,16 +386,6 @@ func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, k
 	w.WriteHeader(status)
 	copyBody(w, body)
 	return nil
-}
-
-// clearObjectHeaders drops the object's headers set for an answer that
-// turns out to be an error.
-func clearObjectHeaders(h http.Header) {
-	for k := range h {
-		if k != "X-Amz-Request-Id" && k != "Server" {
-			delete(h, k)
-		}
-	}
 }
 
 // plainGet reports a GET of a whole object without conditions.

@@ -73,7 +73,9 @@ func (s *Store) currentBucketDir(m mountpath, b store.Bucket, created store.Int6
 	dir := m.bucketDir(b)
 	if otherBucket(dir, created) {
 		s.logger.Info("a bucket directory of an older bucket of the name goes", "bucket", b.String(), "mountpath", m.path)
-		if err := s.removeBucketDirs([]mountpath{m}, b); err != nil {
+		moved, err := s.trashBucketDirs([]mountpath{m}, b)
+		s.emptyTrashLater(b, moved) // not under the lock
+		if err != nil {
 			return err
 		}
 	}

@@ -308,6 +308,13 @@ func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 // enable puts m in use: a new mountpath at once, one that was away as
 // returning.
 func (s *Store) enable(m mountpath, returning bool) error {
+	if !returning {
+		// Ready before it takes objects: a directory of an older bucket
+		// of a name goes now, not under a PUT it took.
+		if err := s.makeBucketDirs(m, false); err != nil {
+			return err
+		}
+	}
 	if returning {
 		// No tombstone drop in flight: one that began before would not
 		// see it back, and its reconcile would not see the drop.
@@ -335,8 +342,9 @@ func (s *Store) enable(m mountpath, returning bool) error {
 	if err != nil {
 		return err
 	}
-	// Buckets made while it was away get their directories (under s.mu:
-	// a bucket destroyed and made again meanwhile is marked as it is).
+	// Buckets made while it was away (or since the above) get their
+	// directories (under s.mu: a bucket destroyed and made again
+	// meanwhile is marked as it is).
 	if err := s.makeBucketDirs(m, returning); err != nil {
 		return err
 	}

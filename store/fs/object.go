@@ -1123,6 +1123,11 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		}
 		defer release()
 	}
+	// Before the mountpaths are read: one gone then attached meanwhile is
+	// either among them (its copy goes) or unguarded (set aside).
+	if err := s.unguardedBy(opts.Stamp); err != nil {
+		return fmt.Errorf("delete %s/%s: %w", b, name, err)
+	}
 	found := false
 	var foundStamp store.Stamp
 	conditional, away := !opts.IfStamp.IsZero() || !opts.Stamp.IsZero() || !opts.IfReadBefore.IsZero(), s.away()
@@ -1187,9 +1192,6 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		}
 		found = found || !stale
 		doomed = append(doomed, m)
-	}
-	if err := s.unguardedBy(opts.Stamp); err != nil {
-		return fmt.Errorf("delete %s/%s: %w", b, name, err)
 	}
 	// Every copy passed its conditions before any goes: a delete that
 	// fails on one copy leaves the others.
