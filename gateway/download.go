@@ -854,14 +854,16 @@ func (n *Node) handleDownloadRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := n.downloadPartOffline(id, "remove"); err != nil {
-		n.writeError(w, r, err) // before the status: the offline part is unknown
+		n.writeError(w, r, err) // the offline part is unknown: not summed
 		return
 	}
 	if s, err := n.sumDownload(nodes, id); err != nil {
 		n.writeError(w, r, err)
 		return
-	} else if s.Running {
-		n.writeError(w, r, fmt.Errorf("%w: download %s is running: abort it first", api.ErrConflict, id))
+	} else if !s.Done {
+		// Running, or a part not told (a target that did not answer
+		// when asked): not taken from under it.
+		n.writeError(w, r, fmt.Errorf("%w: download %s is running (or a target with a part of it did not answer): abort it first, or retry", api.ErrConflict, id))
 		return
 	}
 	if err := n.removeClusterJob(r.Context(), id); err != nil {
@@ -890,7 +892,7 @@ func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := n.downloadPartOffline(id, "abort"); err != nil {
-		n.writeError(w, r, err) // before the status: the offline part is unknown
+		n.writeError(w, r, err) // the offline part is unknown: not summed
 		return
 	}
 	if _, err := n.sumDownload(nodes, id); err != nil {

@@ -1000,15 +1000,16 @@ class Client:
         stream: bool = False,
         first_hop: Optional[str] = None,
         once: bool = False,
-        sends: Optional[List[str]] = None,
+        resent: Optional[List[bool]] = None,
     ) -> requests.Response:
         """Sends a request, follows redirects and raises AisError on failure.
 
         ``first_hop`` replaces the gateway as the first URL (a target found
         beforehand). 503 answers are tried again when the request can be.
         ``once``: a request that reached a gateway is not sent to another
-        (its second sending would not answer as the first did). ``sends``
-        gets the gateway of each sending (more than one: it was sent again).
+        (its second sending would not answer as the first did). ``resent``
+        gets True when the request went again after a sending that may
+        have arrived (a connection cut once it was sent).
         """
         hdrs = dict(headers or {})
         payload: Any = None
@@ -1023,12 +1024,12 @@ class Client:
         if (action or method == "POST" and path in ("/v1/sort", "/v1/download")) and _READ_TIMEOUT.get() is _UNSET:
             read = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
             with _reading(None if read is None else max(read, JOB_START_TIMEOUT)):
-                return self._do(method, path, params=params, headers=headers, json_body=json_body, body=body, stream=stream, first_hop=first_hop, once=once, sends=sends)
+                return self._do(method, path, params=params, headers=headers, json_body=json_body, body=body, stream=stream, first_hop=first_hop, once=once, resent=resent)
         attempt = 0
         deadline, pause = time.monotonic() + getattr(self, "retry_time", 0.0), 0.2
         while True:
             try:
-                return self._do_once(method, path, params, hdrs, payload, body, stream, first_hop, replayable, sends)
+                return self._do_once(method, path, params, hdrs, payload, body, stream, first_hop, replayable, resent)
             except (AisConnectionError, AisTimeout) as exc:
                 # A node down a while (a target restarting, its gateway
                 # still sending its objects' reads there): asked again
@@ -1062,14 +1063,12 @@ class Client:
         stream: bool,
         first_hop: Optional[str],
         replayable: bool,
-        sends: Optional[List[str]] = None,
+        resent: Optional[List[bool]] = None,
     ) -> requests.Response:
         tried: List[str] = []
         while True:
             gateway = self.endpoint
             url = first_hop or self._url(gateway, path, params)
-            if sends is not None:
-                sends.append(gateway)
             try:
                 return self._follow(method, url, headers, payload, body, stream, at_gateway=first_hop is None)
             except (AisConnectionError, AisTimeout) as exc:
@@ -1084,6 +1083,8 @@ class Client:
                     raise
                 if not self._pass_over(gateway, tried, body):
                     raise
+                if exc.sent and resent is not None:
+                    resent.append(True)
             except errors.Unavailable as exc:
                 # A gateway that cannot serve (removed from the cluster,
                 # starting): the next one is asked before any wait, as the
@@ -1736,13 +1737,14 @@ class Client:
 
     def dsort_remove(self, job_id: str) -> None:
         """Forgets a finished job."""
-        # Sent again (a lost answer, a 503), the second may find the job
-        # gone though the first removed it: done, as the Go client has it.
-        sends: List[str] = []
+        # Sent again after a sending that may have arrived (its answer
+        # lost), the second may find the job gone though the first removed
+        # it: done, as the Go client has it.
+        resent: List[bool] = []
         try:
-            self._do("DELETE", "/v1/sort", params={"uuid": job_id}, sends=sends).close()
+            self._do("DELETE", "/v1/sort", params={"uuid": job_id}, resent=resent).close()
         except errors.JobNotFound:
-            if len(sends) < 2:
+            if not resent:
                 raise
 
     def dsort_list(self, regex: str = "", only_active: bool = False) -> List[Dict[str, Any]]:

@@ -1388,18 +1388,23 @@ def test_a_token_file_that_holds_no_token(monkeypatch, tmp_path):
 
 
 def test_a_job_removal_sent_again_that_finds_it_gone_is_done():
-    """A removal the gateway answered 503 though it removed the job is sent
-    again, and the job not found then is the removal done (as the Go
-    client has it); a removal of a job never there is JobNotFound."""
+    """A removal whose answer was lost (the connection cut once it was
+    sent) goes to the next gateway, and the job not found there is the
+    removal done, as the Go client has it; a 503 is work not done, and a
+    removal of a job never there is JobNotFound."""
     asked = []
+
+    class Cut(_QuietHandler):
+        def do_DELETE(self):  # noqa: N802 (http.server's name)
+            asked.append("cut")
+            self.close_connection = True  # no answer
 
     class Gateway(_QuietHandler):
         def do_DELETE(self):  # noqa: N802 (http.server's name)
-            asked.append(self.path)
-            if len(asked) == 1 and "srt-1" in self.path:
-                status, body = 503, b'{"message": "a target did not answer", "status": 503, "kind": "unavailable"}'
-            else:
-                status, body = 404, b'{"message": "no such job", "status": 404, "kind": "job-not-found"}'
+            asked.append("gateway")
+            busy = "busy" in self.path and asked.count("gateway") == 1
+            status, body = (503, b'{"message": "starting", "status": 503, "kind": "unavailable"}') if busy else (
+                404, b'{"message": "no such job", "status": 404, "kind": "job-not-found"}')
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -1412,14 +1417,20 @@ def test_a_job_removal_sent_again_that_finds_it_gone_is_done():
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    server = _serve(Gateway)
+    cut, gateway = _serve(Cut), _serve(Gateway)
     try:
-        c = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        c = aisgo.Client(f"http://127.0.0.1:{cut.server_address[1]},http://127.0.0.1:{gateway.server_address[1]}")
         c.dsort_remove("srt-1")
-        assert len(asked) == 2, asked
+        assert asked == ["cut", "gateway"], asked
+        asked.clear()
+        one = aisgo.Client(f"http://127.0.0.1:{gateway.server_address[1]}")
         with pytest.raises(aisgo.JobNotFound):
-            c.dsort_remove("srt-2")
+            one.dsort_remove("busy-1")  # 503, then not found: never there
+        assert asked == ["gateway", "gateway"], asked
+        with pytest.raises(aisgo.JobNotFound):
+            one.dsort_remove("srt-2")
         # A read timeout of None (wait for ever) is one for job starts too.
-        aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}", timeout=None).create_bucket("b")
+        aisgo.Client(f"http://127.0.0.1:{gateway.server_address[1]}", timeout=None).create_bucket("b")
     finally:
-        server.shutdown()
+        cut.shutdown()
+        gateway.shutdown()

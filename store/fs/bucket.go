@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -50,7 +51,7 @@ func (s *Store) CreateBucket(ctx context.Context, b store.Bucket, props store.Pr
 // createDirs makes bucket b's directory on every mountpath in use, marked
 // with created (bucketXattr) where it is current. The caller holds s.mu.
 func (s *Store) createDirs(b store.Bucket, created store.Int64String) error {
-	for _, m := range s.readable() {
+	for _, m := range slices.Concat(s.readable(), s.mu.attaching) {
 		if s.isReturning(m) {
 			// Marked once reconciled: it may hold an older bucket's.
 			if err := pathsafe.MkdirAll(m.path, m.bucketDir(b), 0o755); err != nil {
@@ -282,7 +283,7 @@ func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	// be destroyed again, never its objects under a name no metadata has
 	// (where a bucket made again would find them).
 	var err error
-	if moved, err = s.trashBucketDirs(s.inUse(), b); err != nil {
+	if moved, err = s.trashBucketDirs(slices.Concat(s.inUse(), s.mu.attaching), b); err != nil {
 		return err
 	}
 	md := s.mu.md.Clone()
@@ -338,7 +339,7 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 		}
 	}()
 	removeDirs := func(b store.Bucket) error {
-		moved, err := s.trashBucketDirs(s.inUse(), b)
+		moved, err := s.trashBucketDirs(slices.Concat(s.inUse(), s.mu.attaching), b)
 		trash = append(trash, destroyed{b, moved})
 		return err
 	}

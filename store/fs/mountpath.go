@@ -310,10 +310,22 @@ func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 func (s *Store) enable(m mountpath, returning bool) error {
 	if !returning {
 		// Ready before it takes objects: a directory of an older bucket
-		// of a name goes now, not under a PUT it took.
-		if err := s.makeBucketDirs(m, false); err != nil {
+		// of a name goes now, not under a PUT it took; and what buckets
+		// go or come until it is in use reach it too.
+		s.mu.Lock()
+		err := s.makeBucketDirsLocked(m, false)
+		if err == nil {
+			s.mu.attaching = append(s.mu.attaching, m)
+		}
+		s.mu.Unlock()
+		if err != nil {
 			return err
 		}
+		defer func() {
+			s.mu.Lock()
+			s.mu.attaching = slices.DeleteFunc(s.mu.attaching, func(x mountpath) bool { return x.path == m.path })
+			s.mu.Unlock()
+		}()
 	}
 	if returning {
 		// No tombstone drop in flight: one that began before would not
@@ -342,11 +354,12 @@ func (s *Store) enable(m mountpath, returning bool) error {
 	if err != nil {
 		return err
 	}
-	// Buckets made while it was away (or since the above) get their
-	// directories (under s.mu: a bucket destroyed and made again
-	// meanwhile is marked as it is).
-	if err := s.makeBucketDirs(m, returning); err != nil {
-		return err
+	// Buckets made while it was away get their directories (under s.mu:
+	// a bucket destroyed and made again meanwhile is marked as it is).
+	if returning {
+		if err := s.makeBucketDirs(m, returning); err != nil {
+			return err
+		}
 	}
 	state := MountpathEnabled
 	if returning {
@@ -364,6 +377,10 @@ func (s *Store) enable(m mountpath, returning bool) error {
 func (s *Store) makeBucketDirs(m mountpath, returning bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.makeBucketDirsLocked(m, returning)
+}
+
+func (s *Store) makeBucketDirsLocked(m mountpath, returning bool) error {
 	for b, props := range s.mu.md.Buckets {
 		if returning {
 			// Marked once reconciled.

@@ -84,6 +84,10 @@ type Store struct {
 	mu struct {
 		sync.Mutex
 		md store.BucketMetadata
+		// attaching are new mountpaths whose bucket directories are made
+		// before they take objects: a bucket destroyed or made meanwhile
+		// is destroyed or made on them too.
+		attaching []mountpath
 	}
 	// dirs caches the sorted entries of big directories for listings.
 	dirs dirCache
