@@ -8,7 +8,10 @@ import (
 // Item is an object or a tombstone a target holds.
 type Item struct {
 	Bucket store.Bucket
-	// Meta describes the object; a tombstone has only Name and Stamp.
+	// Created is when the bucket the item is of was made, as the sender
+	// knows it (0: not told): a receiver whose bucket of the name was
+	// made later (the sender's destroyed since) refuses it.
+	Created   store.Int64String
 	Meta      store.ObjectMeta
 	Tombstone bool
 }

@@ -125,6 +125,9 @@ func contains(list []string, s string) bool {
 // cluster of fs stores joined by an in-process sender.
 type stores map[string]*fs.Store
 
+// bucketCreated is when the test's buckets were made.
+const bucketCreated = store.Int64String(1_800_000_000_000_000_000)
+
 func newStores(t *testing.T, ids ...string) stores {
 	t.Helper()
 	out := stores{}
@@ -133,7 +136,8 @@ func newStores(t *testing.T, ids ...string) stores {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.CreateBucket(t.Context(), bucket, store.Props{}); err != nil {
+		// Made once in the cluster: the same on every target.
+		if err := st.CreateBucket(t.Context(), bucket, store.Props{Created: bucketCreated}); err != nil {
 			t.Fatal(err)
 		}
 		out[id] = st
@@ -546,7 +550,7 @@ func TestReceiptsOfSameNameInTwoProviders(t *testing.T) {
 	all := newStores(t, "t1", "t2")
 	remote := store.Bucket{Name: bucket.Name, Provider: store.ProviderAWS}
 	for _, st := range all {
-		if err := st.CreateBucket(t.Context(), remote, store.Props{}); err != nil {
+		if err := st.CreateBucket(t.Context(), remote, store.Props{Created: bucketCreated}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -907,7 +911,7 @@ func TestPartsTombstoneIsNotSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := holder.CreateBucket(t.Context(), bucket, store.Props{}); err != nil {
+	if err := holder.CreateBucket(t.Context(), bucket, store.Props{Created: bucketCreated}); err != nil {
 		t.Fatal(err)
 	}
 	all["t2"] = holder
@@ -973,5 +977,37 @@ func TestFailedRunsAreRetriedLessOften(t *testing.T) {
 		if got := rebalance.RetryDelay(attempt).Seconds(); got != seconds {
 			t.Errorf("retry %d: after %gs, want %gs", attempt, got, seconds)
 		}
+	}
+}
+
+// An object of a bucket destroyed and made again on its owner since the
+// sender listed it is of the old bucket: the owner does not take it into
+// the new one (it stays with the sender, whose own metadata drops it).
+func TestObjectOfABucketMadeAgainIsNotTaken(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "old", "of the old bucket", store.Stamp{Map: 1})
+	// Made again on t1, the owner, later than t2 knows.
+	md, err := all["t1"].Buckets(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	md = md.Clone()
+	md.Version++
+	props, _ := md.Props(bucket)
+	props.Created = bucketCreated + 1000
+	md.Set(bucket, props)
+	if err := all["t1"].SyncBuckets(t.Context(), md); err != nil {
+		t.Fatal(err)
+	}
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	p, err := runOn(t, all, "t2", m, sender{stores: all})
+	if err != nil {
+		t.Fatalf("an object of the old bucket failed the run: %v", err)
+	}
+	if p.Skipped.Load() != 1 {
+		t.Fatalf("skipped %d, want the old bucket's object", p.Skipped.Load())
+	}
+	if _, err := get(t, all["t1"], "old"); err == nil {
+		t.Fatal("the bucket made again took the old bucket's object")
 	}
 }

@@ -116,6 +116,17 @@ const MaxStampAhead = 24 * time.Hour
 
 // receiveItem stores one item; a copy that is not newer is not an error.
 func receiveItem(ctx context.Context, cfg ReceiveConfig, it Item, data io.Reader) error {
+	// Of the bucket of the name as made when the sender listed it: one
+	// destroyed and made again since is another bucket.
+	if st, ok := cfg.Store.(store.Store); ok && it.Created != 0 {
+		if props, err := store.PropsOf(ctx, st, it.Bucket); err == nil && props.Created != 0 && props.Created != it.Created {
+			if it.Created < props.Created {
+				return fmt.Errorf("%w: %s/%s is of bucket %s as made before it was destroyed and made again: not taken", store.ErrConflict, it.Bucket, it.Meta.Name, it.Bucket)
+			}
+			// Made again here later than this node knows: asked for.
+			return fmt.Errorf("%w: %s as the sender knows it (made again) is not here yet", store.ErrBucketNotFound, it.Bucket)
+		}
+	}
 	if it.Tombstone {
 		// Held under the name's lock, as a PUT's commit is (held before
 		// it, a PUT of the name waiting on the placement behind a map

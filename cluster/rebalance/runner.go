@@ -152,7 +152,7 @@ func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetada
 		}
 		return nil
 	}
-	for b := range md.Buckets {
+	for b, props := range md.Buckets {
 		tombs, err := r.cfg.Store.Tombstones(ctx, b)
 		if errors.Is(err, store.ErrBucketNotFound) {
 			continue
@@ -165,7 +165,7 @@ func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetada
 			// A parts tombstone guards this target's own mountpaths; sent,
 			// it would delete its owner's object.
 			if !t.Parts {
-				items = append(items, Item{Bucket: b, Meta: store.ObjectMeta{Name: t.Name, Stamp: t.Stamp}, Tombstone: true})
+				items = append(items, Item{Bucket: b, Created: props.Created, Meta: store.ObjectMeta{Name: t.Name, Stamp: t.Stamp}, Tombstone: true})
 			}
 		}
 		moves, err := Plan(next, r.cfg.Self, items)
@@ -189,7 +189,7 @@ func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetada
 			}
 			items = items[:0]
 			for _, o := range page {
-				items = append(items, Item{Bucket: b, Meta: o})
+				items = append(items, Item{Bucket: b, Created: props.Created, Meta: o})
 			}
 			moves, err := Plan(next, r.cfg.Self, items)
 			if err != nil {

@@ -63,7 +63,9 @@ func permanent(err error) bool {
 // appendFrame encodes an item's header.
 func appendFrame(b []byte, it Item) []byte {
 	meta := it.Meta
-	b = msgp.AppendMapHeader(b, 12)
+	b = msgp.AppendMapHeader(b, 13)
+	b = msgp.AppendString(b, "bc")
+	b = msgp.AppendInt64(b, int64(it.Created))
 	b = msgp.AppendString(b, "p")
 	b = msgp.AppendString(b, it.Bucket.Normalize().Provider)
 	b = msgp.AppendString(b, "b")
@@ -122,6 +124,10 @@ func readFrame(rd *msgp.Reader) (Item, error) {
 			it.Bucket.Provider, err = rd.ReadString()
 		case "b":
 			it.Bucket.Name, err = rd.ReadString()
+		case "bc":
+			var created int64
+			created, err = rd.ReadInt64()
+			it.Created = store.Int64String(created)
 		case "n":
 			meta.Name, err = rd.ReadString()
 		case "d":
