@@ -865,3 +865,48 @@ func TestLeaveFromMaintenance(t *testing.T) {
 		}
 	}
 }
+
+// A mountpath back (disabled, then enabled) may hold copies of objects
+// its target no longer owns: once it is reconciled they go to their
+// owners, not at the next change of the map.
+func TestMountpathBackSendsStraysToTheirOwners(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, Mountpaths: 2, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.RebalanceRecent = 100 * time.Millisecond }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	m := c.WaitForMap(3)
+	c.WaitRebalance(m.Version)
+	// A stray: a copy on t-other of a name the owner does not hold.
+	holder, owner := c.Targets()[0], c.Targets()[1]
+	name := ""
+	for i := 0; name == ""; i++ {
+		n := fmt.Sprintf("o%03d", i)
+		if o, err := m.Owner(cluster.Uname("ais", "b", n)); err == nil && o.ID == owner.Node.ID() {
+			name = n
+		}
+	}
+	if _, err := holder.Store.Put(ctx, b, name, strings.NewReader("stray"), store.PutOptions{Size: 5, Stamp: store.Stamp{Map: m.Version, Clock: time.Now().UnixNano()}}); err != nil {
+		t.Fatal(err)
+	}
+	mp := holder.Store.MountpathStatuses()[1].Path
+	if err := holder.Store.DisableMountpath(ctx, mp, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Store.EnableMountpath(ctx, mp); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, here := holder.Store.Head(ctx, b, name)
+		_, there := owner.Store.Head(ctx, b, name)
+		if errors.Is(here, store.ErrNotFound) && there == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stray after its target's mountpath came back: here %v, on its owner %v", here, there)
+		}
+	}
+}

@@ -410,7 +410,19 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = n.ecResilver
 	case jobResilver:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			return nil, n.config.Storage.Resilver(ctx, p)
+			returning := slices.ContainsFunc(n.config.Storage.MountpathStatuses(), func(mp store.MountpathStatus) bool { return mp.State == "returning" })
+			if err := n.config.Storage.Resilver(ctx, p); err != nil {
+				return nil, err
+			}
+			// A mountpath back may hold copies of objects this target no
+			// longer owns (moved away while it was away): they go to their
+			// owners now, not at the next change of the map (after a
+			// delete there, they would come back once its tombstone went).
+			if m := n.currentMap(); returning && m != nil && n.rebalance != nil {
+				n.logger.Info("a mountpath is back: its copies owned elsewhere move to their owners", "map", m.Version)
+				n.startRebalance(m)
+			}
+			return nil, nil
 		}
 	case jobScrub:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.scrub(ctx, b, req.Repair, p) }
