@@ -351,6 +351,10 @@ func TestJobStartIsPatient(t *testing.T) {
 	if err != nil || id != "prefetch-1" {
 		t.Fatalf("a prefetch started in 300ms with a gateway timeout of 100ms: %q, %v", id, err)
 	}
+	// Mirroring, erasure coding and scrubbing start jobs too.
+	if _, err := c.MakeNCopies(t.Context(), "b", 2); err != nil {
+		t.Fatalf("a mirror started in 300ms with a gateway timeout of 100ms: %v", err)
+	}
 	// Not every call: a plain one still leaves a gateway that hangs.
 	if err := c.CreateBucket(t.Context(), "b", nil); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("a bucket create answered after 300ms with a gateway timeout of 100ms: %v, want unavailable", err)

@@ -220,7 +220,7 @@ func (c *Client) bucketJob(ctx context.Context, bucket, action string, value any
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: bucketPath(bucket), bodyJSON: ActionMessage{Action: action, Value: data}})
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: bucketPath(bucket), bodyJSON: ActionMessage{Action: action, Value: data}, startsJob: true})
 	if err != nil {
 		return "", err
 	}
@@ -365,7 +365,8 @@ func (c *Client) BucketSummary(ctx context.Context, bucket, prefix string, poll 
 	poll = max(poll, MinPoll)
 	for {
 		value, _ := json.Marshal(msg)
-		resp, err := c.do(ctx, request{method: http.MethodGet, path: path, bodyJSON: ActionMessage{Action: ActionSummaryBucket, Value: value}})
+		// The first starts the job: its answer waits for every target.
+		resp, err := c.do(ctx, request{method: http.MethodGet, path: path, bodyJSON: ActionMessage{Action: ActionSummaryBucket, Value: value}, startsJob: msg.UUID == ""})
 		if err != nil {
 			return nil, err
 		}

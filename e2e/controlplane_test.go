@@ -279,7 +279,7 @@ func TestDsortCoordinatorKilled(t *testing.T) {
 	spec := dsortSpec(t, "src", "in-{000..047}.tgz", "dst", "")
 	ais(t, c.endpoint, "dsort", "start", spec, "--wait")
 	baseline := c.outputs("dst")
-	ais(t, c.endpoint, "bucket", "rm", "ais://dst")
+	ais(t, c.endpoint, "bucket", "rm", "--yes", "ais://dst")
 
 	// A follower coordinates the job: it is started through it.
 	primary := c.primary()

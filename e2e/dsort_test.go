@@ -134,7 +134,7 @@ func (c *cliCluster) rerun(spec, output string, baseline map[string]string) {
 		c.t.Logf("shards missing from the rerun: %v", missing)
 		c.t.Fatalf("the job after the fault wrote %d shards that differ from the first run's %d", len(got), len(baseline))
 	}
-	ais(c.t, c.endpoint, "bucket", "rm", "ais://"+output)
+	ais(c.t, c.endpoint, "bucket", "rm", "--yes", "ais://"+output)
 }
 
 // restart brings a killed target back and waits for the cluster to settle.
@@ -180,7 +180,7 @@ with tarfile.open(sys.argv[1]) as t:
 	if err != nil || len(strings.Fields(string(pyOut))) != 2 {
 		t.Fatalf("python tarfile: %v %s", err, pyOut)
 	}
-	ais(t, c.endpoint, "bucket", "rm", "ais://dst")
+	ais(t, c.endpoint, "bucket", "rm", "--yes", "ais://dst")
 
 	// A target killed and restarted within target_grace costs the job a
 	// restart: it finishes with the same shards.
@@ -200,7 +200,7 @@ with tarfile.open(sys.argv[1]) as t:
 			if got := c.outputs("dst"); !maps.Equal(got, baseline) {
 				t.Fatalf("the job that lost %s wrote %d shards that differ from the first run's %d", tc.target, len(got), len(baseline))
 			}
-			ais(t, c.endpoint, "bucket", "rm", "ais://dst")
+			ais(t, c.endpoint, "bucket", "rm", "--yes", "ais://dst")
 		})
 	}
 	// Without the target back (and no copy of its inputs elsewhere) the
@@ -452,7 +452,7 @@ func TestDsortTargetLostErasureCoded(t *testing.T) {
 	spec := dsortSpec(t, "src", "in-{000..047}.tgz", "dst", `,"target_grace":"60s"`)
 	ais(t, c.endpoint, "dsort", "start", spec, "--wait")
 	baseline := c.outputs("dst")
-	ais(t, c.endpoint, "bucket", "rm", "ais://dst")
+	ais(t, c.endpoint, "bucket", "rm", "--yes", "ais://dst")
 
 	id := c.startJob(spec)
 	c.waitPhase(id, "create")

@@ -39,8 +39,13 @@ func newArchiveCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket, template, err := parseURI(args[0])
-			if local != "" && !strings.HasPrefix(args[0], "ais://") {
+			switch {
+			case local != "" && strings.Contains(args[0], "://"):
+				return fmt.Errorf("%q: with --local, give the template alone (the shards go to %s, not to a bucket)", args[0], local)
+			case local != "":
 				bucket, template, err = "", args[0], nil
+			case err == nil && template == "":
+				return fmt.Errorf("%q: want 'ais://BUCKET/TEMPLATE' (or --local DIR and the template)", args[0])
 			}
 			if err != nil {
 				return err

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -66,10 +68,12 @@ func newBucketCommand() *cobra.Command {
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
+	var yes bool
 	remove := &cobra.Command{
 		Use:   "rm ais://BUCKET...",
 		Short: "Destroy buckets and every object in them",
 		Long: "Destroy buckets and every object in them.\n\n" +
+			"An ais:// bucket that holds objects is destroyed with --yes, or once confirmed on a terminal.\n" +
 			"A remote bucket (s3://, ht://) only leaves the cluster: its cached objects go, the remote keeps its own.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,6 +88,11 @@ func newBucketCommand() *cobra.Command {
 				buckets = append(buckets, b)
 			}
 			for _, b := range buckets {
+				if !yes {
+					if err := confirmDestroy(cmd, b); err != nil {
+						return err
+					}
+				}
 				if err := client().DestroyBucket(cmd.Context(), b); err != nil {
 					return err
 				}
@@ -92,6 +101,7 @@ func newBucketCommand() *cobra.Command {
 			return nil
 		},
 	}
+	remove.Flags().BoolVarP(&yes, "yes", "y", false, "destroy buckets that hold objects without asking")
 
 	var set string
 	var propsJSON bool
@@ -234,4 +244,27 @@ func bucketURI(provider, name string) string {
 		provider = "s3"
 	}
 	return provider + "://" + name
+}
+
+// confirmDestroy asks before an ais:// bucket that holds objects goes:
+// on a terminal, a yes; elsewhere (a script), --yes. A remote bucket's
+// objects stay with the remote, and one not found is the destroy's to say.
+func confirmDestroy(cmd *cobra.Command, bucket string) error {
+	if strings.Contains(bucket, "://") && !strings.HasPrefix(bucket, "ais://") {
+		return nil
+	}
+	page, err := client().ListObjects(cmd.Context(), bucket, api.ListObjectsMessage{PageSize: 1, Props: "name"})
+	if err != nil || len(page.Entries) == 0 {
+		return nil
+	}
+	in, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !hasTermios(in) {
+		return fmt.Errorf("%s holds objects: pass --yes to destroy it with them", uri(bucket))
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s holds objects (%s, ...). Destroy it with every object? [y/N] ", uri(bucket), printable(page.Entries[0].Name))
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	if answer := strings.ToLower(strings.TrimSpace(line)); answer != "y" && answer != "yes" {
+		return fmt.Errorf("%s not destroyed", uri(bucket))
+	}
+	return nil
 }

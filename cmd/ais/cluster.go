@@ -927,7 +927,7 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 				}
 				select {
 				case <-cmd.Context().Done():
-					return cmd.Context().Err()
+					return fmt.Errorf("%w: %s is still leaving (its objects go on moving); run 'ais cluster rm-target %s' again to wait for it", cmd.Context().Err(), id, id)
 				case <-time.After(200 * time.Millisecond):
 				}
 			}

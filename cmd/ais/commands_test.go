@@ -1034,3 +1034,76 @@ func TestHangupCancelsUnlessIgnored(t *testing.T) {
 		t.Fatal("a command under nohup is cancelled by the hangup")
 	}
 }
+
+// A bucket that holds objects is destroyed with --yes only (a script
+// without a terminal is refused, nothing sent); an empty one needs none.
+func TestBucketRmOfABucketWithObjectsNeedsYes(t *testing.T) {
+	g := newRecordingGateway(t)
+	g.mu.Lock()
+	g.objects["/v1/buckets/full"] = `{"entries": [{"name": "x"}]}`
+	g.mu.Unlock()
+	err := runCLI(t, "bucket", "rm", "ais://full")
+	if err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("bucket rm of a bucket with objects without --yes: %v", err)
+	}
+	if slices.Contains(g.sent(), "DELETE /v1/buckets/full") {
+		t.Fatal("the bucket was destroyed without --yes")
+	}
+	if err := runCLI(t, "bucket", "rm", "--yes", "ais://full"); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCLI(t, "bucket", "rm", "ais://empty"); err != nil {
+		t.Fatal(err)
+	}
+	sent := g.sent()
+	if !slices.Contains(sent, "DELETE /v1/buckets/full") || !slices.Contains(sent, "DELETE /v1/buckets/empty") {
+		t.Fatalf("requests: %v", sent)
+	}
+}
+
+// A word that is none of a group's commands fails (a script's typo does
+// not pass for done), naming a near one; the group alone shows its help.
+func TestUnknownSubcommandFails(t *testing.T) {
+	g := newRecordingGateway(t)
+	err := runCLI(t, "job", "wiat", "x")
+	if err == nil || !strings.Contains(err.Error(), `unknown command "wiat"`) || !strings.Contains(err.Error(), "wait") {
+		t.Fatalf("ais job wiat: %v", err)
+	}
+	if err := runCLI(t, "cluster", "maintenence", "start", "t1"); err == nil {
+		t.Fatal("ais cluster maintenence start: no error")
+	}
+	if err := runCLI(t, "bucket"); err != nil {
+		t.Fatalf("ais bucket alone: %v", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Fatalf("requests sent: %v", sent)
+	}
+}
+
+// An AIS_ENDPOINT that is no URL is named, before anything is sent.
+func TestEndpointWithoutAScheme(t *testing.T) {
+	t.Setenv("AIS_ENDPOINT", "127.0.0.1:8080")
+	if err := runCLI(t, "ls"); err == nil || !strings.Contains(err.Error(), "AIS_ENDPOINT") {
+		t.Fatalf("ais ls with AIS_ENDPOINT=127.0.0.1:8080: %v", err)
+	}
+}
+
+// A GET into a directory fails before any byte is asked for; sizes with
+// units are taken for --offset and --length.
+func TestGetIntoADirectoryFailsFirst(t *testing.T) {
+	g := newRecordingGateway(t)
+	out := t.TempDir()
+	if err := os.Mkdir(filepath.Join(out, "o"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := runCLI(t, "get", "ais://b/o", out)
+	if err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("ais get into a directory of the object's name: %v", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Fatalf("requests sent: %v", sent)
+	}
+	if err := runCLI(t, "get", "ais://b/o", filepath.Join(out, "x"), "--offset", "1KiB", "--length", "ten"); err == nil || !strings.Contains(err.Error(), "--length") {
+		t.Fatalf("a length that is no size: %v", err)
+	}
+}

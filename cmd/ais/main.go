@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -103,6 +104,19 @@ func endpoints() []string {
 	return out
 }
 
+// checkEndpoints refuses an AIS_ENDPOINT entry that is no http(s) URL of
+// a host: "127.0.0.1:8080" would fail each request with a parse error,
+// or be waited on as a node away.
+func checkEndpoints() error {
+	for _, e := range endpoints() {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("AIS_ENDPOINT %q: want http://HOST:PORT or https://HOST:PORT (a comma-separated list for several gateways)", e)
+		}
+	}
+	return nil
+}
+
 // clientTLS is how every command's client checks an HTTPS cluster's
 // certificates: set before a command runs, from --skip-verify and the
 // environment (see clientTLSConfig).
@@ -161,6 +175,9 @@ func newRoot() *cobra.Command {
 			if err := checkCounts(cmd); err != nil {
 				return err
 			}
+			if err := checkEndpoints(); err != nil {
+				return err
+			}
 			tc, err := clientTLSConfig(skipVerify)
 			if err != nil {
 				return err
@@ -202,7 +219,33 @@ func newRoot() *cobra.Command {
 				return c.Evict(cmd.Context(), bucket, selection)
 			}),
 	)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every group of commands (ais job, ais
+// bucket, ...) fail on a word that is none of its commands: cobra shows
+// the group's help and exits 0 there, and a script (a preStop hook's
+// "ais cluster maintenence start") would go on as if it had run.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if !cmd.HasParent() || !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if suggestions := cmd.SuggestionsFor(args[0]); len(suggestions) > 0 {
+			msg += "; did you mean " + strings.Join(suggestions, " or ") + "?"
+		}
+		return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
+	}
 }
 
 // printJSON writes v indented to stdout.

@@ -382,6 +382,7 @@ func removeParts() {
 
 func newGetCommand() *cobra.Command {
 	var opts api.GetOptions
+	var offset, length string
 	cmd := &cobra.Command{
 		Use:   "get ais://BUCKET/OBJECT [FILE|-]",
 		Short: "Get an object into a file (default: its base name) or stdout ('-')",
@@ -427,6 +428,16 @@ func newGetCommand() *cobra.Command {
 					return fmt.Errorf("%q: its base name %q is no file name; name the file to write", args[0], base)
 				}
 			}
+			// Before the bytes come: a directory there would take none.
+			if info, err := os.Stat(dest); err == nil && info.IsDir() && (len(args) < 2 || args[1] != "-") {
+				return fmt.Errorf("%s is a directory: name the file to write", dest)
+			}
+			if opts.Offset, err = shards.ParseSize(offset); err != nil {
+				return fmt.Errorf("--offset %q: %w", offset, err)
+			}
+			if opts.Length, err = shards.ParseSize(length); err != nil {
+				return fmt.Errorf("--length %q: %w", length, err)
+			}
 			r, _, err := client().Get(cmd.Context(), bucket, name, opts)
 			if err != nil {
 				return err
@@ -461,8 +472,8 @@ func newGetCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.ArchMime, "archmime", "", "the shard's format (.tar, .tgz, .zip, ...) when its name does not tell")
 	cmd.Flags().BoolVar(&opts.Validate, "validate", false, "have the target verify the checksum before sending")
 	cmd.Flags().BoolVar(&opts.Latest, "latest", false, "of a remote bucket: fetch the object again if the remote has a newer version")
-	cmd.Flags().Int64Var(&opts.Offset, "offset", 0, "first byte to read")
-	cmd.Flags().Int64Var(&opts.Length, "length", 0, "bytes to read (0: to the end)")
+	cmd.Flags().StringVar(&offset, "offset", "", "first byte to read (bytes, or with a unit: 4KiB, 1MB)")
+	cmd.Flags().StringVar(&length, "length", "", "bytes to read (with a unit or not; 0 or none: to the end)")
 	return cmd
 }
 
