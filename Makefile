@@ -22,15 +22,22 @@ IMAGE_FLAGS ?=
 # bud: older buildahs have no build alias.
 IMAGE_BUILD  = $(IMAGE_TOOL) $(IMAGE_FLAGS) $(if $(filter buildah,$(notdir $(IMAGE_TOOL))),bud,build)
 
+# The image's platform (linux/IMAGE_ARCH, whatever this host is) and the
+# CA bundle it takes: Debian's, else Fedora's.
+IMAGE_ARCH  ?= amd64
+CA_BUNDLE   ?= $(firstword $(wildcard /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt))
+
 image:
 	@[ -n "$(IMAGE_TOOL)" ] || { echo "make image: no podman, buildah or docker; apt-get install buildah"; exit 1; }
+	@[ -n "$(CA_BUNDLE)" ] || { echo "make image: no CA bundle found: apt-get install ca-certificates, or set CA_BUNDLE=FILE"; exit 1; }
 	@# The context is removed and made anew: never empty (/), never split.
 	@case "$(IMAGE_CTX)" in ""|/|*" "*) echo "make image: IMAGE_CTX='$(IMAGE_CTX)' must be a directory path without spaces"; exit 1;; esac
 	rm -rf "$(IMAGE_CTX)"
 	mkdir -p "$(IMAGE_CTX)/ais-data"
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o "$(IMAGE_CTX)/" ./cmd/aisnode ./cmd/ais
-	cp deploy/image/passwd deploy/image/group /etc/ssl/certs/ca-certificates.crt "$(IMAGE_CTX)/"
-	$(IMAGE_BUILD) -f deploy/image/Containerfile -t $(IMAGE) "$(IMAGE_CTX)"
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '-s -w' -o "$(IMAGE_CTX)/" ./cmd/aisnode ./cmd/ais
+	cp deploy/image/passwd deploy/image/group "$(IMAGE_CTX)/"
+	cp "$(CA_BUNDLE)" "$(IMAGE_CTX)/ca-certificates.crt"
+	$(IMAGE_BUILD) -f deploy/image/Containerfile --platform linux/$(IMAGE_ARCH) -t $(IMAGE) "$(IMAGE_CTX)"
 
 # vet, the unit tests with the race detector, then the end-to-end tests
 # with real processes on loopback.
