@@ -410,19 +410,17 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = n.ecResilver
 	case jobResilver:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			returning := slices.ContainsFunc(n.config.Storage.MountpathStatuses(), func(mp store.MountpathStatus) bool { return mp.State == "returning" })
-			if err := n.config.Storage.Resilver(ctx, p); err != nil {
-				return nil, err
-			}
-			// A mountpath back may hold copies of objects this target no
-			// longer owns (moved away while it was away): they go to their
+			before := n.enabledMountpaths()
+			err := n.config.Storage.Resilver(ctx, p)
+			// A mountpath back (enabled now, reconciled, whatever else the
+			// resilver did) may hold copies of objects this target no
+			// longer owns (moved while it was away): they go to their
 			// owners now, not at the next change of the map (after a
 			// delete there, they would come back once its tombstone went).
-			if m := n.currentMap(); returning && m != nil && n.rebalance != nil {
-				n.logger.Info("a mountpath is back: its copies owned elsewhere move to their owners", "map", m.Version)
-				n.startRebalance(m)
+			if after := n.enabledMountpaths(); len(after) > 0 && !after.SubsetOf(before) {
+				n.rebalanceHere("a mountpath is back: its copies owned elsewhere move to their owners")
 			}
-			return nil, nil
+			return nil, err
 		}
 	case jobScrub:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.scrub(ctx, b, req.Repair, p) }
@@ -716,6 +714,45 @@ func (n *Node) MountpathChanged(path, state, reason string) {
 		// Erasure coding's parts and replicas there are lost too.
 		go n.ecResilverEverywhere()
 	}
+}
+
+// mountpathSet is a set of mountpaths' paths.
+type mountpathSet map[string]bool
+
+// SubsetOf reports whether every path of s is in other.
+func (s mountpathSet) SubsetOf(other mountpathSet) bool {
+	for path := range s {
+		if !other[path] {
+			return false
+		}
+	}
+	return true
+}
+
+// enabledMountpaths returns the mountpaths enabled now.
+func (n *Node) enabledMountpaths() mountpathSet {
+	out := mountpathSet{}
+	for _, mp := range n.config.Storage.MountpathStatuses() {
+		if mp.State == "enabled" { // (store/fs's state)
+			out[mp.Path] = true
+		}
+	}
+	return out
+}
+
+// rebalanceHere runs a rebalance of this target's objects under the
+// current map, unless it is offline in it (it joins again rather than
+// move its objects away, as mapChanged has it).
+func (n *Node) rebalanceHere(why string) {
+	m := n.currentMap()
+	if m == nil || n.rebalance == nil {
+		return
+	}
+	if self, ok := m.Node(n.config.ID); !ok || self.State == cluster.StateOffline {
+		return
+	}
+	n.logger.Info(why, "map", m.Version)
+	n.startRebalance(m)
 }
 
 // abortJobsReadingInput stops the dSort jobs still reading their input

@@ -65,6 +65,7 @@ type Manager struct {
 
 type managedRun struct {
 	id       string
+	version  int64 // of the map it runs under
 	cancel   context.CancelCauseFunc
 	done     chan struct{}
 	progress Progress
@@ -106,11 +107,23 @@ func NewManager(ctx context.Context, cfg ManagerConfig) *Manager {
 // RunIDPrefix starts the id of every rebalance run: reb-VERSION.
 const RunIDPrefix = "reb-"
 
-// Start replaces a running rebalance with one for map m.
+// Start replaces a running rebalance with one for map m; a map older than
+// the last run's is ignored (a start that raced a newer map's).
 func (mg *Manager) Start(m *cluster.Map) {
-	ctx, cancel := context.WithCancelCause(mg.loops)
-	r := &managedRun{id: fmt.Sprintf("%s%d", RunIDPrefix, m.Version), cancel: cancel, done: make(chan struct{}), started: mg.config.Now()}
 	mg.mu.Lock()
+	if cur := mg.mu.current; cur != nil && cur.version > m.Version {
+		mg.mu.Unlock()
+		return
+	}
+	mg.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(mg.loops)
+	r := &managedRun{id: fmt.Sprintf("%s%d", RunIDPrefix, m.Version), version: m.Version, cancel: cancel, done: make(chan struct{}), started: mg.config.Now()}
+	mg.mu.Lock()
+	if cur := mg.mu.current; cur != nil && cur.version > m.Version {
+		mg.mu.Unlock()
+		cancel(nil)
+		return
+	}
 	previous := mg.mu.current
 	mg.mu.current = r
 	// A run again under the same map (a retried decommission) takes its

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -1000,14 +1001,32 @@ func TestObjectOfABucketMadeAgainIsNotTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
-	p, err := runOn(t, all, "t2", m, sender{stores: all})
-	if err != nil {
-		t.Fatalf("an object of the old bucket failed the run: %v", err)
-	}
-	if p.Skipped.Load() != 1 {
-		t.Fatalf("skipped %d, want the old bucket's object", p.Skipped.Load())
+	// Not taken, and not given up: the run tries again (by then the
+	// sender knows the bucket is another, or the owner that it is not).
+	if _, err := runOn(t, all, "t2", m, sender{stores: all}); !errors.Is(err, rebalance.ErrIncomplete) {
+		t.Fatalf("an object of the old bucket: %v, want the run incomplete", err)
 	}
 	if _, err := get(t, all["t1"], "old"); err == nil {
 		t.Fatal("the bucket made again took the old bucket's object")
+	}
+	if got, _ := get(t, all["t2"], "old"); got != "of the old bucket" {
+		t.Fatal("the sender dropped the copy the owner did not take")
+	}
+}
+
+// A start under a map older than the last run's is ignored: one that
+// raced a newer map's start must not replace its run.
+func TestStartOfAnOlderMapIsIgnored(t *testing.T) {
+	all := newStores(t, "t1")
+	mg := rebalance.NewManager(t.Context(), rebalance.ManagerConfig{Run: rebalance.Config{Self: "t1", Store: all["t1"]}})
+	mg.Start(mapWith(6, targets("t1")...))
+	mg.Start(mapWith(5, targets("t1")...))
+	mg.Wait()
+	var ids []string
+	for _, s := range mg.Statuses() {
+		ids = append(ids, s.ID)
+	}
+	if !slices.Equal(ids, []string{rebalance.RunIDPrefix + "6"}) {
+		t.Fatalf("runs %v, want only the newer map's", ids)
 	}
 }

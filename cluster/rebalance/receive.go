@@ -117,14 +117,15 @@ const MaxStampAhead = 24 * time.Hour
 // receiveItem stores one item; a copy that is not newer is not an error.
 func receiveItem(ctx context.Context, cfg ReceiveConfig, it Item, data io.Reader) error {
 	// Of the bucket of the name as made when the sender listed it: one
-	// destroyed and made again since is another bucket.
+	// destroyed and made again is another bucket. Which of the two is
+	// the current one the metadata tells, not the times (of different
+	// clocks): this node asks for it once (a bucket not found), and the
+	// sender tries again later, by when it has it too (and drops what
+	// it held of a bucket gone).
 	if st, ok := cfg.Store.(store.Store); ok && it.Created != 0 {
 		if props, err := store.PropsOf(ctx, st, it.Bucket); err == nil && props.Created != 0 && props.Created != it.Created {
-			if it.Created < props.Created {
-				return fmt.Errorf("%w: %s/%s is of bucket %s as made before it was destroyed and made again: not taken", store.ErrConflict, it.Bucket, it.Meta.Name, it.Bucket)
-			}
-			// Made again here later than this node knows: asked for.
-			return fmt.Errorf("%w: %s as the sender knows it (made again) is not here yet", store.ErrBucketNotFound, it.Bucket)
+			return fmt.Errorf("%w: %s/%s is of bucket %s as made at %d, and this node's was made at %d (destroyed and made again): not taken until both know which is current",
+				store.ErrBucketNotFound, it.Bucket, it.Meta.Name, it.Bucket, it.Created, props.Created)
 		}
 	}
 	if it.Tombstone {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -87,12 +88,15 @@ func newBucketCommand() *cobra.Command {
 				}
 				buckets = append(buckets, b)
 			}
+			// Each confirmed before any goes, as each name is checked.
 			for _, b := range buckets {
 				if !yes {
 					if err := confirmDestroy(cmd, b); err != nil {
 						return err
 					}
 				}
+			}
+			for _, b := range buckets {
 				if err := client().DestroyBucket(cmd.Context(), b); err != nil {
 					return err
 				}
@@ -254,7 +258,12 @@ func confirmDestroy(cmd *cobra.Command, bucket string) error {
 		return nil
 	}
 	page, err := client().ListObjects(cmd.Context(), bucket, api.ListObjectsMessage{PageSize: 1, Props: "name"})
-	if err != nil || len(page.Entries) == 0 {
+	switch {
+	case errors.Is(err, api.ErrBucketNotFound), errors.Is(err, api.ErrNotFound):
+		return nil // the destroy says so
+	case err != nil:
+		return fmt.Errorf("could not tell whether %s holds objects (%w): pass --yes to destroy it as it is", uri(bucket), err)
+	case len(page.Entries) == 0:
 		return nil
 	}
 	in, ok := cmd.InOrStdin().(*os.File)

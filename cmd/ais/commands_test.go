@@ -1049,6 +1049,10 @@ func TestBucketRmOfABucketWithObjectsNeedsYes(t *testing.T) {
 	if slices.Contains(g.sent(), "DELETE /v1/buckets/full") {
 		t.Fatal("the bucket was destroyed without --yes")
 	}
+	// Several: each confirmed before any goes.
+	if err := runCLI(t, "bucket", "rm", "ais://empty", "ais://full"); err == nil || slices.Contains(g.sent(), "DELETE /v1/buckets/empty") {
+		t.Fatalf("bucket rm of an empty bucket and one with objects: %v, requests %v; want refused before any goes", err, g.sent())
+	}
 	if err := runCLI(t, "bucket", "rm", "--yes", "ais://full"); err != nil {
 		t.Fatal(err)
 	}
@@ -1105,5 +1109,18 @@ func TestGetIntoADirectoryFailsFirst(t *testing.T) {
 	}
 	if err := runCLI(t, "get", "ais://b/o", filepath.Join(out, "x"), "--offset", "1KiB", "--length", "ten"); err == nil || !strings.Contains(err.Error(), "--length") {
 		t.Fatalf("a length that is no size: %v", err)
+	}
+}
+
+// A malformed AIS_ENDPOINT does not stop the commands that do not use it
+// (a group's help, shards generated into a local directory).
+func TestEndpointNotCheckedWhereUnused(t *testing.T) {
+	t.Setenv("AIS_ENDPOINT", "127.0.0.1:8080")
+	if err := runCLI(t, "bucket"); err != nil {
+		t.Fatalf("ais bucket: %v", err)
+	}
+	dir := t.TempDir()
+	if err := runCLI(t, "archive", "gen-shards", "s-{0..1}.tar", "--local", dir, "--records", "2", "--record-size", "1KiB"); err != nil {
+		t.Fatalf("gen-shards --local: %v", err)
 	}
 }

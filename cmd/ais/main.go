@@ -104,6 +104,23 @@ func endpoints() []string {
 	return out
 }
 
+// usesEndpoint reports a command that talks to the cluster of
+// AIS_ENDPOINT: not a group, the AuthN service's (AIS_AUTHN_URL), a local
+// cluster's start or stop, or shards generated into a local directory.
+func usesEndpoint(cmd *cobra.Command) bool {
+	path := cmd.CommandPath()
+	local := cmd.Flags().Lookup("local")
+	switch {
+	case cmd.HasSubCommands(), path == "ais auth" || strings.HasPrefix(path, "ais auth "):
+		return false
+	case path == "ais cluster start", path == "ais cluster stop":
+		return false
+	case local != nil && local.Changed:
+		return false
+	}
+	return true
+}
+
 // checkEndpoints refuses an AIS_ENDPOINT entry that is no http(s) URL of
 // a host: "127.0.0.1:8080" would fail each request with a parse error,
 // or be waited on as a node away.
@@ -175,8 +192,10 @@ func newRoot() *cobra.Command {
 			if err := checkCounts(cmd); err != nil {
 				return err
 			}
-			if err := checkEndpoints(); err != nil {
-				return err
+			if usesEndpoint(cmd) {
+				if err := checkEndpoints(); err != nil {
+					return err
+				}
 			}
 			tc, err := clientTLSConfig(skipVerify)
 			if err != nil {
