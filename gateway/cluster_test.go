@@ -101,19 +101,7 @@ func TestRebalanceOnJoinAndLeave(t *testing.T) {
 	if err := client.RemoveNode(t.Context(), leaving.Node.ID()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m, err := client.Map(t.Context())
-		if err == nil {
-			if _, still := m.Node(leaving.Node.ID()); !still {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the leaving target is still in the map: %+v", m)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitOutOfTheMap(t, client, leaving.Node.ID())
 	if list, _ := leaving.Store.List(t.Context(), store.NewBucket("b"), store.ListOptions{}); len(list) != 0 {
 		t.Fatalf("the target that left still holds %d objects", len(list))
 	}
@@ -845,19 +833,7 @@ func TestLeaveFromMaintenance(t *testing.T) {
 	if err := client.RemoveNode(t.Context(), leaving.Node.ID()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m, err := client.Map(t.Context())
-		if err == nil {
-			if _, still := m.Node(leaving.Node.ID()); !still {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the target asked to leave from maintenance is still in the map: %+v", m)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitOutOfTheMap(t, client, leaving.Node.ID())
 	c.Kill(leaving)
 	for name, data := range want {
 		if got, err := client.GetBytes(t.Context(), "b", name, api.GetOptions{}); err != nil || !bytes.Equal(got, data) {
@@ -908,5 +884,23 @@ func TestMountpathBackSendsStraysToTheirOwners(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the stray after its target's mountpath came back: here %v, on its owner %v", here, there)
 		}
+	}
+}
+
+// waitOutOfTheMap waits (30 s at most) until node id has left the map.
+func waitOutOfTheMap(t *testing.T, client *api.Client, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, err := client.Map(t.Context())
+		if err == nil {
+			if _, still := m.Node(id); !still {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leaving target %s is still in the map: %+v", id, m)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
