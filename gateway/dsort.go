@@ -175,6 +175,19 @@ func (n *Node) authorizeJob(r *http.Request, need authn.Perm, id string) error {
 	return err
 }
 
+// authorizeOutput checks need on a job's output bucket as its targets'
+// metrics name it; on the cluster when none does.
+func (n *Node) authorizeOutput(r *http.Request, need authn.Perm, metrics map[string]api.DsortJobInfo) error {
+	bucket := ""
+	for _, info := range metrics {
+		if info.DestBck.Name != "" {
+			bucket = store.Bucket{Name: info.DestBck.Name, Provider: info.DestBck.Provider}.Normalize().String()
+		}
+	}
+	_, err := n.authorize(r, need, bucket)
+	return err
+}
+
 // handleDsortGet: GET /v1/sort?uuid=ID gives per-target metrics; without
 // uuid, the list of jobs (?regex=, ?only_active=true).
 func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
@@ -184,11 +197,20 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if id := q.Get(api.QueryUUID); id != "" {
-		if err := n.authorizeJob(r, authn.PermList, id); err != nil {
-			n.writeError(w, r, err)
-			return
+		_, registered := n.registeredJob(id)
+		if registered {
+			if err := n.authorizeJob(r, authn.PermList, id); err != nil {
+				n.writeError(w, r, err)
+				return
+			}
 		}
 		metrics, err := n.dsortMetrics(r.Context(), id)
+		if err == nil && !registered {
+			// Not registered here yet (a follower gateway behind the
+			// log, or an ended job pruned): its output as its targets
+			// tell it, else the cluster.
+			err = n.authorizeOutput(r, authn.PermList, metrics)
+		}
 		if err != nil {
 			n.writeError(w, r, err)
 			return
