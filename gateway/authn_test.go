@@ -1147,6 +1147,13 @@ func TestJobsTakeGrantsOnTheirBuckets(t *testing.T) {
 	}
 	_, err = stranger.DsortMetrics(ctx, id)
 	forbidden("its watch by another", err)
+	// Whether a job no gateway registered exists is for the cluster's
+	// listers to learn.
+	_, err = stranger.DsortMetrics(ctx, "srt-none")
+	forbidden("the watch of a job never started, by a user of single buckets", err)
+	if _, err := admin.DsortMetrics(ctx, "srt-none"); !errors.Is(err, api.ErrJobNotFound) {
+		t.Fatalf("the watch of a job never started, by an admin: %v, want not found", err)
+	}
 	forbidden("its abort by another", stranger.DsortAbort(ctx, id))
 	jobs, err := stranger.DsortList(ctx, "", false)
 	if err != nil || slices.ContainsFunc(jobs, func(j api.DsortJobInfo) bool { return j.ID == id }) {

@@ -205,11 +205,18 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		metrics, err := n.dsortMetrics(r.Context(), id)
-		if err == nil && !registered {
+		switch {
+		case !registered && err == nil:
 			// Not registered here yet (a follower gateway behind the
 			// log, or an ended job pruned): its output as its targets
 			// tell it, else the cluster.
 			err = n.authorizeOutput(r, authn.PermList, metrics)
+		case !registered:
+			// Whether it exists, and what the targets said, is for one
+			// who may list the cluster.
+			if _, aerr := n.authorize(r, authn.PermList, ""); aerr != nil {
+				err = aerr
+			}
 		}
 		if err != nil {
 			n.writeError(w, r, err)

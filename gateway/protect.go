@@ -426,7 +426,13 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.scrub(ctx, b, req.Repair, p) }
 	case jobDetach:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			return nil, n.config.Storage.DetachMountpath(ctx, req.Path, p)
+			// Its resilver may enable a mountpath back too (see jobResilver).
+			before := n.enabledMountpaths()
+			err := n.config.Storage.DetachMountpath(ctx, req.Path, p)
+			if after := n.enabledMountpaths(); len(after) > 0 && !after.SubsetOf(before) {
+				n.rebalanceHere("a mountpath is back: its copies owned elsewhere move to their owners")
+			}
+			return nil, err
 		}
 	case jobSummary:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.summarize(ctx, b, req.Prefix, p) }
@@ -744,6 +750,10 @@ func (n *Node) enabledMountpaths() mountpathSet {
 // current map, unless it is offline in it (it joins again rather than
 // move its objects away, as mapChanged has it).
 func (n *Node) rebalanceHere(why string) {
+	// Against a map's install: a newer one is either seen here, or
+	// installed after this start (and its change starts its own run).
+	n.placement.RLock()
+	defer n.placement.RUnlock()
 	m := n.currentMap()
 	if m == nil || n.rebalance == nil {
 		return

@@ -115,7 +115,7 @@ func usesEndpoint(cmd *cobra.Command) bool {
 		return false
 	case path == "ais cluster start", path == "ais cluster stop":
 		return false
-	case local != nil && local.Changed:
+	case local != nil && local.Value.String() != "":
 		return false
 	}
 	return true
