@@ -1166,13 +1166,7 @@ func TestDeleteReachesACopyItsOwnerLacks(t *testing.T) {
 	}
 	rc.Close()
 	// Settled: the owner asks the others only because it lacks the object.
-	for _, target := range c.Targets() {
-		for deadline := time.Now().Add(10 * time.Second); gateway.Rebalancing(target.Node); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("target %s still sees a rebalance", target.Node.ID())
-			}
-		}
-	}
+	waitNoRebalance(t, c)
 	if err := client.Delete(ctx, "b", "o"); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
@@ -1212,17 +1206,24 @@ func TestDeleteMissWithASilentNeighborIsUnavailable(t *testing.T) {
 	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
 		t.Fatal(err)
 	}
+	waitNoRebalance(t, c)
+	if err := client.Delete(t.Context(), "b", "x"); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a delete the owner misses while another target cannot tell: %v, want 503", err)
+	}
+	if err := client.Delete(t.Context(), "b", "y"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a delete of a name no target holds: %v, want 404", err)
+	}
+}
+
+// waitNoRebalance waits (10 s at most) until no target sees a rebalance:
+// a DELETE then asks the others only for an object its owner lacks.
+func waitNoRebalance(t *testing.T, c *gatewaytest.Cluster) {
+	t.Helper()
 	for _, target := range c.Targets() {
 		for deadline := time.Now().Add(10 * time.Second); gateway.Rebalancing(target.Node); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("target %s still sees a rebalance", target.Node.ID())
 			}
 		}
-	}
-	if err := client.Delete(t.Context(), "b", "x"); !errors.Is(err, api.ErrUnavailable) {
-		t.Fatalf("a delete the owner misses while another target cannot tell: %v, want 503", err)
-	}
-	if err := client.Delete(t.Context(), "b", "y"); !errors.Is(err, api.ErrNotFound) {
-		t.Fatalf("a delete of a name no target holds: %v, want 404", err)
 	}
 }
