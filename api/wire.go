@@ -239,6 +239,9 @@ type NodeStatus struct {
 	// Started is when the node's process started (Unix nanoseconds): a
 	// job's part on a node restarted since is lost with the restart.
 	Started int64 `json:"started,omitempty"`
+	// Starting is set while the node, which answered, has not finished
+	// starting: jobs it resumes (downloads) are not in Jobs yet.
+	Starting bool `json:"starting,omitempty"`
 	// Jobs are the node's running and recent jobs (rebalance, dSort...).
 	Jobs []JobStatus `json:"jobs,omitempty"`
 }

@@ -812,6 +812,10 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 		case node.Error != "":
 			s.Done = false
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s did not answer, its part of the job is not counted: %s", node.ID, n.redact(node.Error))})
+		case node.Starting:
+			// Its part may be one it resumes once started.
+			s.Done = false
+			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s is starting: its part of the job is not counted yet", node.ID)})
 		default:
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s has no record of the job (it restarted after its part ended): its part is not counted", node.ID)})
 		}

@@ -4,10 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/pipeline"
 )
 
 // A request's bad parts are refused with a 400 that names them, and a
@@ -118,5 +122,33 @@ func TestDownloadStatusNamesLostParts(t *testing.T) {
 	nodes = append(nodes, api.NodeStatus{ID: "t4", Role: "target", Error: "connection refused"})
 	if s, _ := (&Node{}).sumDownload(nodes, "dl-1"); s.Done || !strings.Contains(fmt.Sprint(s.Errors), "target t4 did not answer") {
 		t.Fatalf("a status with a silent target: %+v", s)
+	}
+	// A target still starting resumes its part then: not done.
+	nodes[1].Starting = true
+	if s, _ := (&Node{}).sumDownload(nodes[:2], "dl-1"); s.Done || !strings.Contains(fmt.Sprint(s.Errors), "target t2 is starting") {
+		t.Fatalf("a status with a target starting: %+v", s)
+	}
+}
+
+// A target still starting answers an abort or removal of a job it does
+// not have with 503, not "no such job": a download it resumes once
+// started would escape the abort.
+func TestAbortOnATargetStartingIsRefused(t *testing.T) {
+	n := &Node{jobs: pipeline.NewJobs(nil), logger: slog.New(slog.DiscardHandler)}
+	for _, path := range []string{"/v1/internal/jobs/download-1", "/v1/internal/jobs/download-1?remove=true"} {
+		for _, ready := range []bool{false, true} {
+			n.ready.Store(ready)
+			r := httptest.NewRequest(http.MethodDelete, path, nil)
+			r.SetPathValue("id", "download-1")
+			w := httptest.NewRecorder()
+			n.handleAbortJob(w, r)
+			want := http.StatusServiceUnavailable
+			if ready {
+				want = http.StatusNotFound
+			}
+			if w.Code != want {
+				t.Errorf("DELETE %s (ready %v): %d %s, want %d", path, ready, w.Code, w.Body, want)
+			}
+		}
 	}
 }

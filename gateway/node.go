@@ -468,6 +468,8 @@ func New(cfg Config) (*Node, error) {
 	// host: a client of their own, its connections checked. A file is
 	// stored as its origin sends it (no gzip taken off on the way).
 	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers, DisableCompression: true,
+		// Links spread over many hosts: idle connections bounded in all.
+		MaxIdleConns: 256, TLSHandshakeTimeout: 30 * time.Second,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}).DialContext,
 		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second,
 		MaxResponseHeaderBytes: maxOriginHeader},

@@ -689,11 +689,18 @@ func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("%w", err))
 		return
 	}
+	// Read before: once ready, the jobs it resumes have started.
+	started := n.ready.Load()
 	var err error
 	if r.URL.Query().Get("remove") == "true" {
 		err = n.jobs.Remove(id)
 	} else {
 		err = n.jobs.Abort(id, fmt.Errorf("by a user request to gateway %s", r.URL.Query().Get(api.QueryProxyID)))
+	}
+	if errors.Is(err, pipeline.ErrJobNotFound) && !started {
+		// A job it resumes once started (a download) would escape the
+		// abort: asked again, it answers.
+		err = n.notReady()
 	}
 	if err != nil {
 		n.writeError(w, r, err)

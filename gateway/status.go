@@ -21,7 +21,8 @@ func decodeJSON(data json.RawMessage, v any) error {
 
 // localStatus is this node's own part of the cluster status.
 func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
-	s := api.NodeStatus{ID: n.self.ID, Role: string(n.self.Role), URL: n.self.URL, State: string(n.self.State), Started: n.started.UnixNano()}
+	s := api.NodeStatus{ID: n.self.ID, Role: string(n.self.Role), URL: n.self.URL, State: string(n.self.State), Started: n.started.UnixNano(),
+		Starting: !n.ready.Load()}
 	if m := n.currentMap(); m != nil {
 		s.MapVersion = m.Version
 		if node, ok := m.Node(n.self.ID); ok {
