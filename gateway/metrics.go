@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"io"
+	"maps"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -346,22 +348,77 @@ var (
 		"1 when the last capacity reading failed, else 0.", nil, nil)
 	mountpathStateDesc = prometheus.NewDesc("ais_mountpath_enabled",
 		"1 for an enabled mountpath, 0 for a disabled or detaching one.", []string{"mountpath", "state"}, nil)
+	// By kind, not by job: a job's id as a label would make new series
+	// with every job (an LRU run every few seconds), which a Prometheus
+	// server keeps for hours. A job's own figures are in its status.
 	jobRunningDesc = prometheus.NewDesc("ais_job_running",
-		"1 while a job (rebalance, dsort, ...) runs on this node, else 0.", []string{"kind", "id"}, nil)
+		"Jobs of a kind (rebalance, dsort, ...) running on this node.", []string{"kind"}, nil)
 	jobObjectsDesc = prometheus.NewDesc("ais_job_objects_total",
-		"Objects a job has processed on this node.", []string{"kind", "id"}, nil)
+		"Objects the jobs of a kind have processed on this node since it started.", []string{"kind"}, nil)
 	jobBytesDesc = prometheus.NewDesc("ais_job_bytes_total",
-		"Bytes a job has processed on this node.", []string{"kind", "id"}, nil)
+		"Bytes the jobs of a kind have processed on this node since it started.", []string{"kind"}, nil)
 )
 
-// jobSeriesAfterEnd is how long an ended job's series are exported: a few
-// scrape intervals.
-const jobSeriesAfterEnd = 5 * time.Minute
+// jobCounts are a job's, or a kind's, objects and bytes.
+type jobCounts struct{ objects, bytes int64 }
+
+// jobTotals adds up the jobs' progress by kind across scrapes: each job's
+// growth since the scrape before, so that the totals go on growing as
+// ended jobs leave the node's list.
+type jobTotals struct {
+	mu sync.Mutex
+	// seen is what each job had counted when last listed; a job missing
+	// from one list (a status not read then) is remembered a while, or
+	// its counts would be added again when it is back.
+	seen   map[jobKey]seenJob
+	totals map[string]jobCounts
+}
+
+type jobKey struct{ kind, id string }
+
+type seenJob struct {
+	jobCounts
+	at time.Time
+}
+
+// jobForgotten is how long a job no longer listed is remembered.
+const jobForgotten = time.Hour
+
+// add takes the jobs listed now and returns the totals and the running
+// jobs by kind (every kind seen since the start, running or not).
+func (t *jobTotals) add(jobs []api.JobStatus, now time.Time) (map[string]jobCounts, map[string]int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.totals == nil {
+		t.totals, t.seen = map[string]jobCounts{}, map[jobKey]seenJob{}
+	}
+	maps.DeleteFunc(t.seen, func(_ jobKey, s seenJob) bool { return now.Sub(s.at) > jobForgotten })
+	for _, j := range jobs {
+		key := jobKey{j.Kind, j.ID}
+		before := t.seen[key]
+		total := t.totals[j.Kind]
+		total.objects += max(0, j.Objects-before.objects)
+		total.bytes += max(0, j.Bytes-before.bytes)
+		t.totals[j.Kind] = total
+		t.seen[key] = seenJob{jobCounts{max(j.Objects, before.objects), max(j.Bytes, before.bytes)}, now}
+	}
+	running := make(map[string]int, len(t.totals))
+	for kind := range t.totals {
+		running[kind] = 0
+	}
+	for _, j := range jobs {
+		if j.Running {
+			running[j.Kind]++
+		}
+	}
+	return maps.Clone(t.totals), running
+}
 
 // stateCollector turns the node's state into metrics on each scrape.
 type stateCollector struct {
 	ctx  context.Context
 	node *Node
+	jobs jobTotals
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -419,21 +476,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if jobs == nil {
 		jobs = n.jobStatuses
 	}
-	now := time.Now().UnixNano()
-	for _, j := range jobs() {
-		// A job's series live while it runs (or ends: no end time yet)
-		// and a while after (for its last figures to be scraped): the
-		// hundreds of ended jobs a node keeps (an LRU run every few
-		// seconds) would grow the series without bound.
-		if !j.Running && j.Finished != 0 && now-j.Finished > int64(jobSeriesAfterEnd) {
-			continue
-		}
-		running := 0.0
-		if j.Running {
-			running = 1
-		}
-		gauge(jobRunningDesc, running, j.Kind, j.ID)
-		ch <- prometheus.MustNewConstMetric(jobObjectsDesc, prometheus.CounterValue, float64(j.Objects), j.Kind, j.ID)
-		ch <- prometheus.MustNewConstMetric(jobBytesDesc, prometheus.CounterValue, float64(j.Bytes), j.Kind, j.ID)
+	totals, running := c.jobs.add(jobs(), time.Now())
+	for kind, total := range totals {
+		gauge(jobRunningDesc, float64(running[kind]), kind)
+		ch <- prometheus.MustNewConstMetric(jobObjectsDesc, prometheus.CounterValue, float64(total.objects), kind)
+		ch <- prometheus.MustNewConstMetric(jobBytesDesc, prometheus.CounterValue, float64(total.bytes), kind)
 	}
 }

@@ -39,8 +39,8 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Configure = func(cfg *gateway.Config) {
 				cfg.JobProgress = func() []api.JobStatus {
-					// Ended a while ago, and just now: only the second has
-					// series (ended jobs would grow them without bound).
+					// Ended a while ago, and just now: both count in
+					// their kind's totals (no series of their own).
 					old := api.JobStatus{ID: "lru-old", Kind: "lru", Objects: 3, Finished: time.Now().Add(-time.Hour).UnixNano()}
 					recent := api.JobStatus{ID: "lru-new", Kind: "lru", Objects: 4, Finished: time.Now().UnixNano()}
 					return []api.JobStatus{job, old, recent}
@@ -116,9 +116,11 @@ func TestMetricsCountKnownTraffic(t *testing.T) {
 				{"ais_errors_total", []string{"op", "put"}, 0},
 				{"ais_request_duration_seconds", []string{"op", "put"}, puts},
 				{"ais_redirects_total", []string{"op", "put"}, puts * tc.redirectsPerPut},
-				{"ais_job_objects_total", []string{"kind", "dsort", "id", "srt-1"}, 7 * float64(len(c.Members()))},
-				{"ais_job_objects_total", []string{"kind", "lru", "id", "lru-new"}, 4 * float64(len(c.Members()))},
-				{"ais_job_objects_total", []string{"kind", "lru", "id", "lru-old"}, 0},
+				{"ais_job_objects_total", []string{"kind", "dsort"}, 7 * float64(len(c.Members()))},
+				{"ais_job_bytes_total", []string{"kind", "dsort"}, 7000 * float64(len(c.Members()))},
+				{"ais_job_running", []string{"kind", "dsort"}, float64(len(c.Members()))},
+				{"ais_job_objects_total", []string{"kind", "lru"}, 7 * float64(len(c.Members()))},
+				{"ais_job_running", []string{"kind", "lru"}, 0},
 			}
 			for _, w := range want {
 				if got := c.Metric(w.name, w.labels...); got != w.value {

@@ -1,0 +1,39 @@
+package gateway
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// The job totals by kind grow with each job's progress and keep what
+// ended jobs did after they leave the list; a job missing from one list
+// is not counted twice when it is back.
+func TestJobTotalsByKind(t *testing.T) {
+	var totals jobTotals
+	start := time.Now()
+	check := func(what string, jobs []api.JobStatus, at time.Duration, kind string, objects, bytes int64, running int) {
+		t.Helper()
+		got, runs := totals.add(jobs, start.Add(at))
+		if got[kind] != (jobCounts{objects, bytes}) || runs[kind] != running {
+			t.Fatalf("%s: %s totals %+v, %d running; want %d objects, %d bytes, %d running", what, kind, got[kind], runs[kind], objects, bytes, running)
+		}
+	}
+	a := api.JobStatus{ID: "lru-1", Kind: "lru", Running: true, Objects: 5, Bytes: 500}
+	b := api.JobStatus{ID: "lru-2", Kind: "lru", Running: true, Objects: 1, Bytes: 100}
+	check("two jobs", []api.JobStatus{a, b}, 0, "lru", 6, 600, 2)
+	a.Objects, a.Bytes, a.Running = 8, 800, false
+	check("one grown and ended", []api.JobStatus{a, b}, time.Second, "lru", 9, 900, 1)
+	check("the same again", []api.JobStatus{a, b}, 2*time.Second, "lru", 9, 900, 1)
+	check("the ended one gone", []api.JobStatus{b}, 3*time.Second, "lru", 9, 900, 1)
+	b.Objects, b.Bytes = 2, 200
+	check("the ended one back", []api.JobStatus{a, b}, 4*time.Second, "lru", 10, 1000, 1)
+	check("none listed", nil, 5*time.Second, "lru", 10, 1000, 0)
+	// Forgotten after jobForgotten: an id used again is a new job.
+	check("an id long gone used again", []api.JobStatus{{ID: "lru-1", Kind: "lru", Objects: 3, Bytes: 30}}, jobForgotten+time.Minute, "lru", 13, 1030, 0)
+	check("another kind", []api.JobStatus{{ID: "g1", Kind: "rebalance", Running: true, Objects: 4}}, jobForgotten+2*time.Minute, "rebalance", 4, 0, 1)
+	if got, _ := totals.add(nil, start.Add(jobForgotten+3*time.Minute)); got["lru"] != (jobCounts{13, 1030}) {
+		t.Fatalf("lru totals after another kind: %+v", got["lru"])
+	}
+}
