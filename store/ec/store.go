@@ -658,8 +658,13 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	keepParts := opts.KeepParts || opts.LocalOnly
 	if protected && !keepParts {
 		// A part a holder fails to delete must not restore the object
-		// later: the tombstone refuses that restore.
+		// later: the tombstone refuses that restore. A delete of one
+		// version (a job's cleanup: IfStamp) leaves it at that version's
+		// stamp: a tombstone needs one.
 		opts.Tombstone = true
+		if opts.Stamp.IsZero() {
+			opts.Stamp = opts.IfStamp
+		}
 	}
 	// The parts that go are those no newer than the delete: an unstamped
 	// delete (a job's cleanup, a remote's object gone) takes the stamp
@@ -1352,27 +1357,52 @@ func justBefore(s store.Stamp) store.Stamp { return store.Stamp{Map: s.Map, Cloc
 
 // dropIfGone drops parts of an object's version just sent when that
 // version is no longer the object (deleted or written again while they
-// were on their way): the delete's own drop did not find them yet, and
-// they would restore it once its tombstone is collected.
+// were on their way), or erasure coding was turned off meanwhile: the
+// delete's own drop (the cleanup) did not find them yet, and they would
+// restore it once its tombstone is collected.
 func (s *Store) dropIfGone(ctx context.Context, b store.Bucket, name string, sent store.Stamp) {
+	if _, on := s.props(b); !on {
+		// Erasure coding turned off while they were on their way: the
+		// ec-cleanup job may have passed the holders before they were
+		// stored, and they would restore the object after a delete.
+		s.dropParts(context.WithoutCancel(ctx), b, name, sent)
+		return
+	}
 	if ctx.Err() != nil {
 		return // cut short (the targets changed): no word on a delete
 	}
 	cur, err := s.Store.Head(ctx, b, name)
 	switch {
-	case err == nil && cur.Stamp != sent:
-		// Written again: the version sent is older.
+	case err == nil && cur.Stamp.Compare(sent) > 0:
+		// Written again: the version sent is older. (An older copy found
+		// says nothing: the one sent may be on a mountpath away.)
 	case errors.Is(err, store.ErrNotFound):
 		// Deleted, or moved by a rebalance to its new owner, whose parts
 		// they are now: only an owner still this target tells a delete.
 		owner, oerr := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, name))
-		if oerr != nil || owner.ID != s.peers.Self().ID {
+		if oerr != nil || owner.ID != s.peers.Self().ID || !s.deleted(b, name, sent) {
 			return
 		}
 	default:
 		return
 	}
 	s.dropParts(ctx, b, name, sent)
+}
+
+// deleted reports whether an object not found here was deleted at or
+// after stamp: its tombstone says so, or, with every mountpath here, its
+// absence does. A mountpath away (disabled) may hold it: its parts are
+// then all that would restore it.
+func (s *Store) deleted(b store.Bucket, name string, stamp store.Stamp) bool {
+	if tombstones, ok := s.Store.(interface {
+		Tombstone(store.Bucket, string) (store.Tombstone, bool)
+	}); ok {
+		if t, found := tombstones.Tombstone(b, name); found && t.Stamp.Compare(stamp) >= 0 {
+			return true
+		}
+	}
+	away, ok := s.Store.(interface{ Away() bool })
+	return !ok || !away.Away()
 }
 
 // protectStored stores the parts of an object kept here.
@@ -1444,7 +1474,9 @@ func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) erro
 		if owner, err := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, name)); err != nil || owner.ID != s.peers.Self().ID {
 			continue
 		}
-		if err := s.Restore(ctx, b, name); err != nil && !errors.Is(err, errNoParts) {
+		// ErrExists: deleted (its tombstone refused the restore, whose
+		// stale parts went) or written meanwhile; either way, done.
+		if err := s.Restore(ctx, b, name); err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrExists) {
 			errs = append(errs, err)
 		}
 	}

@@ -56,6 +56,8 @@ type fleet struct {
 	unlisting map[string]bool
 	// unreadable targets list their parts and fail to send them.
 	unreadable map[string]bool
+	// mountpaths each target has (1 when 0).
+	mountpaths int
 }
 
 type fleetPeers struct {
@@ -169,7 +171,12 @@ func newFleet(t *testing.T, n, data, parity int, limit int64) *fleet {
 
 // newFleetWith is newFleet with the bucket's props changed by set first.
 func newFleetWith(t *testing.T, n, data, parity int, limit int64, set func(*store.Props)) *fleet {
-	f := &fleet{t: t, targets: map[string]*ec.Store{}, inner: map[string]*fs.Store{}, down: map[string]bool{}, hiding: map[string]bool{}, unanswered: map[string]bool{}}
+	return newFleetOn(t, n, data, parity, limit, 1, set)
+}
+
+// newFleetOn is newFleetWith with mountpaths mountpaths on each target.
+func newFleetOn(t *testing.T, n, data, parity int, limit int64, mountpaths int, set func(*store.Props)) *fleet {
+	f := &fleet{t: t, targets: map[string]*ec.Store{}, inner: map[string]*fs.Store{}, down: map[string]bool{}, hiding: map[string]bool{}, unanswered: map[string]bool{}, mountpaths: mountpaths}
 	f.props = store.DefaultProps()
 	f.props.EC = store.ECProps{Enabled: true, DataSlices: data, ParitySlices: parity, ObjSizeLimit: limit}
 	if set != nil {
@@ -187,7 +194,11 @@ func newFleetWith(t *testing.T, n, data, parity int, limit int64, set func(*stor
 func (f *fleet) newTarget(i int) cluster.Node {
 	t := f.t
 	node := cluster.Node{ID: fmt.Sprintf("t%d", i+1), Role: cluster.RoleTarget, URL: fmt.Sprintf("http://127.0.0.1:%d", 100+i), State: cluster.StateActive}
-	inner, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	var dirs []string
+	for range max(f.mountpaths, 1) {
+		dirs = append(dirs, t.TempDir())
+	}
+	inner, err := fs.Open(t.Context(), fs.Config{Mountpaths: dirs, NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -860,6 +871,106 @@ func TestDeleteIsNotUndoneByAPartLeft(t *testing.T) {
 	}
 	if got, err := f.get("d", false); err == nil {
 		t.Fatalf("a deleted object came back once its tombstone was collected: %q", got)
+	}
+}
+
+// A delete of one version (IfStamp, no stamp: a dSort job's cleanup of
+// its output) leaves a tombstone too: a part on a holder that was down
+// does not bring the object back.
+func TestDeleteOfAVersionIsNotUndoneByAPartLeft(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	f.put("d", []byte("a job's output"))
+	st, away := f.holderDown("d")
+	meta, err := st.Head(t.Context(), bucket, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{IfStamp: meta.Stamp}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
+	if n := f.parts("d"); n == 0 {
+		t.Fatal("the holder that was down kept no part: the test proves nothing")
+	}
+	f.sweepAll()
+	if got, err := f.get("d", false); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after the delete of its version, with a part left and a sweep: %q %v", got, err)
+	}
+	if n := f.parts("d"); n != 0 {
+		t.Fatalf("%d stale parts left after a sweep the delete refused", n)
+	}
+}
+
+// Protecting an object whose replica's mountpath is disabled meanwhile
+// keeps the parts it made: not found here then is not deleted, and the
+// parts are what restores it if that disk never comes back.
+func TestProtectKeepsThePartsOfAReplicaOnADisabledMountpath(t *testing.T) {
+	f := newFleetOn(t, 4, 2, 1, 0, 2, nil)
+	data := bytes.Repeat([]byte("kept "), 3000)
+	f.put("m", data)
+	ownerID, st := f.owner("m")
+	for _, inner := range f.inner {
+		if err := inner.DeleteParts(t.Context(), bucket, "m", store.Stamp{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var replica string
+	for _, mp := range f.inner[ownerID].Mountpaths() {
+		if _, err := os.Stat(filepath.Join(mp, "ais", bucket.Name, "m")); err == nil {
+			replica = mp
+		}
+	}
+	if replica == "" {
+		t.Fatal("the replica's mountpath is not found")
+	}
+	var once sync.Once
+	f.sending = func() {
+		once.Do(func() {
+			if err := f.inner[ownerID].DisableMountpath(context.Background(), replica, "test"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	if err := st.Protect(t.Context(), bucket, &store.Progress{}); err != nil {
+		t.Fatal(err)
+	}
+	f.sending = nil
+	if n := f.parts("m"); n == 0 {
+		t.Fatal("the parts made while the replica's mountpath went away were dropped")
+	}
+}
+
+// A restore whose parts are sent after erasure coding was turned off
+// drops them: the cleanup may have passed the holders already, and they
+// would bring the object back after a delete.
+func TestRestoreAcrossECTurnedOffLeavesNoParts(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("restored "), 3000)
+	f.put("r", data)
+	f.dropReplica("r")
+	f.loseParts(rand.New(rand.NewPCG(1, 2)), "r", 1) // the restore sends it again
+	var once sync.Once
+	sent := false
+	f.sending = func() {
+		once.Do(func() {
+			f.mu.Lock()
+			f.props.EC.Enabled = false
+			f.mu.Unlock()
+			sent = true
+		})
+	}
+	got, err := f.get("r", false)
+	f.sending = nil
+	if !sent {
+		t.Fatal("the restore sent no part: the test proves nothing")
+	}
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored: %d bytes, %v", len(got), err)
+	}
+	if n := f.parts("r"); n != 0 {
+		t.Fatalf("%d parts left by a restore that crossed erasure coding turned off", n)
 	}
 }
 

@@ -136,6 +136,10 @@ func (s *Store) away() bool {
 	return len(set.disabled) > 0 || len(set.returning) > 0
 }
 
+// Away reports a mountpath disabled or returning: an object not found
+// may be on it.
+func (s *Store) Away() bool { return s.away() }
+
 // guarding reports that deletes must leave tombstones: a mountpath is
 // away, or gone and still guarded by them (attached again, it is
 // reconciled by them).
