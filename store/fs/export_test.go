@@ -29,6 +29,14 @@ func (s *Store) CachedDirs() int {
 // DirSettled is how long a directory must be unchanged to be cached.
 const DirSettled = dirSettled
 
+// OnPartMatched sets the scrub's hook between opening a part whose
+// metadata is the walk's and checking its bytes, and returns the restore.
+func OnPartMatched(hook func(path string)) func() {
+	old := partMatched
+	partMatched = hook
+	return func() { partMatched = old }
+}
+
 // OnPartFoundBad sets the scrub's hook between finding a part bad and
 // removing it, and returns the restore.
 func OnPartFoundBad(hook func(path string)) func() {

@@ -465,6 +465,48 @@ func TestScrubKeepsAPartStoredSinceItsCheck(t *testing.T) {
 	}
 }
 
+// Nor one a PUT stored between the scrub's look at the part's metadata
+// and its check of the bytes: the check is of the file it looked at.
+func TestScrubKeepsAPartStoredDuringItsCheck(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	old := []byte("the old version's part")
+	if err := st.PutPart(ctx, partOf(b, "o", 0, old, 10), bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	for _, m := range st.Mountpaths() {
+		filepath.WalkDir(m, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.Contains(p, "/.ais/parts/") {
+				path = p
+			}
+			return nil
+		})
+	}
+	if path == "" {
+		t.Fatal("no part file on disk")
+	}
+	flip(t, path)
+	good := []byte("the new version's part")
+	defer fs.OnPartMatched(func(string) {
+		if err := st.PutPart(ctx, partOf(b, "o", 0, good, 20), bytes.NewReader(good)); err != nil {
+			t.Error(err)
+		}
+	})()
+	if _, err := st.Scrub(ctx, b, store.ScrubOptions{Repair: true}, nil); err != nil {
+		t.Fatalf("scrub: %v", err)
+	}
+	r, meta, err := st.OpenPart(ctx, b, "o", 0)
+	if err != nil {
+		t.Fatalf("the part stored during the scrub's check: %v", err)
+	}
+	defer r.Close()
+	if got, _ := io.ReadAll(r); !bytes.Equal(got, good) || meta.Stamp.Clock != 20 {
+		t.Fatalf("the part after the scrub: %q %+v", got, meta)
+	}
+}
+
 // Parts deleted while a mountpath is away leave a parts tombstone, not
 // an object's: the object of the name may be newer than the parts (a
 // failed overwrite's parts go), and must neither read as deleted nor

@@ -267,19 +267,31 @@ func (s *Store) scrubParts(ctx context.Context, b store.Bucket, opts store.Scrub
 		r.Parts++
 		// The file walked: another copy of the part (newer, on another
 		// mountpath) is checked against its own metadata when walked.
+		// The metadata, the bytes checked and the file a repair removes
+		// are of one open file: a part renamed over the path meanwhile
+		// (a new PUT's) is neither checked against the old metadata nor
+		// removed.
 		var path string
+		var file *os.File
 		for _, m := range s.readable() {
 			p := m.partPath(b, meta.Name, meta.Index)
-			if on, err := readPartMeta(p); err == nil && on.Name == meta.Name && on.Stamp == meta.Stamp && on.PartChecksum == meta.PartChecksum {
-				path = p
+			f, err := os.Open(p)
+			if err != nil {
+				continue
+			}
+			if on, err := readOpenPartMeta(f); err == nil && on.Name == meta.Name && on.Stamp == meta.Stamp && on.PartChecksum == meta.PartChecksum {
+				path, file = p, f
 				break
 			}
+			f.Close()
 		}
-		if path == "" {
+		if file == nil {
 			return nil
 		}
-		checked, err := os.Stat(path)
-		if err != nil || verifyPart(path, meta) == nil {
+		defer file.Close()
+		partMatched(path)
+		checked, err := file.Stat()
+		if err != nil || verifyReader(file, store.ObjectMeta{Size: meta.SliceSize, Checksum: meta.PartChecksum}) == nil {
 			return nil
 		}
 		r.BadParts++
@@ -295,6 +307,10 @@ func (s *Store) scrubParts(ctx context.Context, b store.Bucket, opts store.Scrub
 // partFoundBad is a test's hook: a part was found bad and is not removed
 // yet.
 var partFoundBad = func(path string) {}
+
+// partMatched is a test's hook: a part's file is open, its metadata the
+// walk's, and its bytes not checked yet.
+var partMatched = func(path string) {}
 
 // removeBadPart removes a part that failed its check if it is still the
 // file checked: a part stored since (a new PUT's, renamed over it under
