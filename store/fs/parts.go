@@ -406,7 +406,3 @@ func walkPartFiles(ctx context.Context, root string, fn func(path string, meta s
 	})
 }
 
-// verifyPart checks a part file against its checksum.
-func verifyPart(path string, meta store.PartMeta) error {
-	return verifyFile(path, store.ObjectMeta{Size: meta.SliceSize, Checksum: meta.PartChecksum})
-}
