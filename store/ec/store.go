@@ -600,11 +600,12 @@ func checksumOf(r io.Reader) (store.Checksum, error) {
 	return store.ChecksumOf(partChecksum, h), nil
 }
 
-// Open reads an object; for an erasure-coded bucket, a replica missing or
-// corrupt here is rebuilt from parts first.
+// Open reads an object; for an erasure-coded bucket, a replica missing,
+// corrupt or unreadable (EIO: a bad sector) here is rebuilt from parts
+// first.
 func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
 	obj, err := s.Store.Open(ctx, b, name, opts)
-	if err == nil || !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {
+	if err == nil || !replicaLost(err) {
 		return obj, err
 	}
 	if _, ok := s.props(b); !ok {
@@ -622,6 +623,12 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		return nil, rerr
 	}
 	return s.Store.Open(ctx, b, name, opts)
+}
+
+// replicaLost reports an open of a replica that the parts can stand in
+// for: missing, corrupt, or unreadable.
+func replicaLost(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrIO)
 }
 
 // Head describes an object; for an erasure-coded bucket, a replica
@@ -1214,7 +1221,7 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 					continue
 				}
 				err := s.protectStored(ctx, b, props, meta.Name, present[meta.Name])
-				if errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) {
+				if errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) || errors.Is(err, store.ErrIO) {
 					// The replica went bad: rebuilt from the parts,
 					// which are then stored again.
 					err = s.Restore(ctx, b, meta.Name)

@@ -22,6 +22,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/ec"
+	"github.com/aisgo/aisgo/store/faulty"
 	"github.com/aisgo/aisgo/store/fs"
 )
 
@@ -206,7 +207,13 @@ func (f *fleet) newTarget(i int) cluster.Node {
 		t.Fatal(err)
 	}
 	f.inner[node.ID] = inner
-	f.targets[node.ID] = ec.Wrap(inner, fleetPeers{f, node}, ec.Options{
+	f.targets[node.ID] = f.wrap(node, inner)
+	return node
+}
+
+// wrap puts erasure coding over a target's store.
+func (f *fleet) wrap(node cluster.Node, inner store.Store) *ec.Store {
+	return ec.Wrap(inner, fleetPeers{f, node}, ec.Options{
 		Props: func(b store.Bucket) (store.Props, bool) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -217,7 +224,6 @@ func (f *fleet) newTarget(i int) cluster.Node {
 		MemoryBudget: 128 << 10,
 		OnRestore:    func(store.Bucket, string) { f.restored.Add(1) },
 	})
-	return node
 }
 
 // workDir is where a target's PUTs keep what they do not in memory.
@@ -971,6 +977,31 @@ func TestRestoreAcrossECTurnedOffLeavesNoParts(t *testing.T) {
 	}
 	if n := f.parts("r"); n != 0 {
 		t.Fatalf("%d parts left by a restore that crossed erasure coding turned off", n)
+	}
+}
+
+// A replica its disk cannot read (EIO: a bad sector, the mountpath still
+// enabled) is rebuilt from the parts, as a corrupt one is.
+func TestUnreadableReplicaIsRestored(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("unreadable "), 3000)
+	f.put("e", data)
+	ownerID, _ := f.owner("e")
+	var node cluster.Node
+	for _, n := range f.smap.Nodes {
+		if n.ID == ownerID {
+			node = n
+		}
+	}
+	broken := faulty.Wrap(f.inner[ownerID])
+	broken.Inject(faulty.Fault{Op: faulty.OpOpen, Prefix: "e", Err: fmt.Errorf("read the replica: %w", store.ErrIO), Times: 1})
+	f.targets[ownerID] = f.wrap(node, broken)
+	got, err := f.get("e", true)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("a GET of a replica the disk cannot read: %d bytes, %v", len(got), err)
+	}
+	if f.restored.Load() != 1 {
+		t.Fatalf("%d restores, want 1", f.restored.Load())
 	}
 }
 
