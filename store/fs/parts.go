@@ -405,4 +405,3 @@ func walkPartFiles(ctx context.Context, root string, fn func(path string, meta s
 		return fn(path, meta, err)
 	})
 }
-
