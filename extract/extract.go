@@ -258,6 +258,16 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		// which the kernel fills now while extraction reads the headers.
 		w.WillNeed(0, 0)
 	}
+	if cfg.Format.Name() == (formats.Zip{}).Name() {
+		// A zip's reader holds its central directory (up to half a GiB)
+		// until the shard is read: the shards extracted at once share
+		// the process's zip memory with the node's archive reads.
+		release, err := formats.HoldZip(ctx, obj, size)
+		if err != nil {
+			return nil, fmt.Errorf("input shard %s: %w", in.Name, err)
+		}
+		defer release()
+	}
 	rd, err := cfg.Format.NewReader(obj, size, in.Name)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/extract"
 	"github.com/aisgo/aisgo/formats"
@@ -474,4 +475,30 @@ func TestSpillCountsOtherAppendsInFlight(t *testing.T) {
 	if err := run(); !errors.Is(err, extract.ErrNoSpace) || !strings.Contains(err.Error(), "more being spilled") {
 		t.Fatalf("1 MiB into a 4 MiB disk while 3 MiB are being spilled onto it: %v, want ErrNoSpace", err)
 	}
+}
+
+// Zip shards extracted at once hold their central directories within
+// the process's zip memory, which the node's archive reads share: with
+// it all taken, an extraction waits for it.
+func TestZipShardsWaitForZipMemory(t *testing.T) {
+	data := shard(t, ".zip", entry{"a.jpg", "x"}, entry{"b.jpg", "y"})
+	if err := formats.ZipDirectories.Acquire(t.Context(), formats.MaxZipMemory); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err := extract.Run(ctx, extract.Config{Format: format(".zip"), SpillDir: t.TempDir()}, []extract.Input{{Name: "s.zip"}}, memOpener{"s.zip": data}, nil)
+	formats.ZipDirectories.Release(formats.MaxZipMemory)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "zip shards") {
+		t.Fatalf("a zip shard extracted with the zip memory taken: %v, want a wait until the deadline", err)
+	}
+	res, err := extract.Run(t.Context(), extract.Config{Format: format(".zip"), SpillDir: t.TempDir()}, []extract.Input{{Name: "s.zip"}}, memOpener{"s.zip": data}, nil)
+	if err != nil || len(res.Records) != 2 {
+		t.Fatalf("extracted with the zip memory free: %+v, %v", res, err)
+	}
+	res.Close()
+	if !formats.ZipDirectories.TryAcquire(formats.MaxZipMemory) {
+		t.Fatal("the extraction kept some of the zip memory")
+	}
+	formats.ZipDirectories.Release(formats.MaxZipMemory)
 }

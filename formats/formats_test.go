@@ -1359,10 +1359,11 @@ func TestZipDirectoryIsBounded(t *testing.T) {
 	}
 	_ = r
 	defer formats.SetMaxZipDirectory(100)()
-	// (What zip.NewReader reads is counted, whatever the end records say.)
+	// (What zip.NewReader reads is counted, whatever the end records say;
+	// a count of members past the bound is refused before.)
 	zips := map[string][]byte{"a zip64": big.Bytes()}
 	for name, data := range zips {
-		if _, err := (formats.Zip{}).NewReader(bytes.NewReader(data), int64(len(data)), "bounded"); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "central directory is") {
+		if _, err := (formats.Zip{}).NewReader(bytes.NewReader(data), int64(len(data)), "bounded"); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "central directory") {
 			t.Fatalf("%s past a bound of 100 bytes of directory: %v, want refused", name, err)
 		}
 	}
@@ -1391,29 +1392,7 @@ func TestZipClaimOfMembersIsBounded(t *testing.T) {
 	end := len(shard) - 22 // no comment
 	dirSize := binary.LittleEndian.Uint32(shard[end+12:])
 	dirOffset := binary.LittleEndian.Uint32(shard[end+16:])
-	zip64 := func(records uint64) []byte {
-		out := bytes.Clone(shard[:end])
-		record := make([]byte, 56)
-		binary.LittleEndian.PutUint32(record, 0x06064b50)
-		binary.LittleEndian.PutUint64(record[4:], 44)
-		binary.LittleEndian.PutUint16(record[12:], 45)
-		binary.LittleEndian.PutUint16(record[14:], 45)
-		binary.LittleEndian.PutUint64(record[24:], records)
-		binary.LittleEndian.PutUint64(record[32:], records)
-		binary.LittleEndian.PutUint64(record[40:], uint64(dirSize))
-		binary.LittleEndian.PutUint64(record[48:], uint64(dirOffset))
-		locator := make([]byte, 20)
-		binary.LittleEndian.PutUint32(locator, 0x07064b50)
-		binary.LittleEndian.PutUint64(locator[8:], uint64(end))
-		binary.LittleEndian.PutUint32(locator[16:], 1)
-		tail := make([]byte, 22)
-		binary.LittleEndian.PutUint32(tail, 0x06054b50)
-		binary.LittleEndian.PutUint16(tail[8:], 0xffff)
-		binary.LittleEndian.PutUint16(tail[10:], 0xffff)
-		binary.LittleEndian.PutUint32(tail[12:], 0xffffffff)
-		binary.LittleEndian.PutUint32(tail[16:], 0xffffffff)
-		return append(append(append(out, record...), locator...), tail...)
-	}
+	zip64 := func(records uint64) []byte { return withZip64End(shard, records, uint64(dirSize), uint64(dirOffset)) }
 	if files, _, err := readShard(formats.Zip{}, zip64(1)); err != nil || len(files) != 1 {
 		t.Fatalf("a zip64 end record of the true count: %d files, %v", len(files), err)
 	}
@@ -1427,6 +1406,56 @@ func TestZipClaimOfMembersIsBounded(t *testing.T) {
 	claimed := zip64(1 + 100*65536) // the low 16 bits agree with the one member
 	if _, err := (formats.Zip{}).NewReader(bytes.NewReader(claimed), int64(len(claimed)), "claim"); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "claims 6553601 members") {
 		t.Fatalf("a zip64 end record claiming 6,553,601 members: %v, want refused", err)
+	}
+}
+
+// withZip64End replaces a zip's end record (with no comment) by a zip64
+// end record with the counts given, its locator, and an end record that
+// points at them.
+func withZip64End(shard []byte, records, dirSize, dirOffset uint64) []byte {
+	end := len(shard) - 22
+	out := bytes.Clone(shard[:end])
+	record := make([]byte, 56)
+	binary.LittleEndian.PutUint32(record, 0x06064b50)
+	binary.LittleEndian.PutUint64(record[4:], 44)
+	binary.LittleEndian.PutUint16(record[12:], 45)
+	binary.LittleEndian.PutUint16(record[14:], 45)
+	binary.LittleEndian.PutUint64(record[24:], records)
+	binary.LittleEndian.PutUint64(record[32:], records)
+	binary.LittleEndian.PutUint64(record[40:], dirSize)
+	binary.LittleEndian.PutUint64(record[48:], dirOffset)
+	locator := make([]byte, 20)
+	binary.LittleEndian.PutUint32(locator, 0x07064b50)
+	binary.LittleEndian.PutUint64(locator[8:], uint64(end))
+	binary.LittleEndian.PutUint32(locator[16:], 1)
+	tail := make([]byte, 22)
+	binary.LittleEndian.PutUint32(tail, 0x06054b50)
+	binary.LittleEndian.PutUint16(tail[8:], 0xffff)
+	binary.LittleEndian.PutUint16(tail[10:], 0xffff)
+	binary.LittleEndian.PutUint32(tail[12:], 0xffffffff)
+	binary.LittleEndian.PutUint32(tail[16:], 0xffffffff)
+	return append(append(append(out, record...), locator...), tail...)
+}
+
+// Nor one whose count fits the room before its end record (the whole
+// shard, with a directory offset of 0) but not a directory a zip shard
+// may have: its list would be sized by the count all the same.
+func TestZipClaimOfMembersIsBoundedByTheDirectoryLimit(t *testing.T) {
+	defer formats.SetMaxZipDirectory(1 << 20)()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "big.bin", Method: zip.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(make([]byte, 4<<20))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	claimed := withZip64End(buf.Bytes(), 1+65536, 46, 0) // the low 16 bits agree with the one member
+	_, err = (formats.Zip{}).NewReader(bytes.NewReader(claimed), int64(len(claimed)), "claim")
+	if !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "claims 65537 members, more than") {
+		t.Fatalf("a zip64 end record claiming 65,537 members in the room of a 4 MiB shard: %v, want refused by the count", err)
 	}
 }
 
@@ -1513,5 +1542,42 @@ func TestZipDetachedMember(t *testing.T) {
 	zw.Close()
 	if _, err := read(buf.Bytes(), "d.cls"); !errors.Is(err, formats.ErrCorrupt) {
 		t.Fatalf("a detached member whose data is not its CRC of 0: %v, want corrupt", err)
+	}
+}
+
+// A zip member with data is a file whatever its mode bits say (an
+// MS-DOS directory bit, a Unix FIFO's), as unzip and Python's zipfile
+// read it; a name ending in "/" or a directory bit with no data is a
+// directory, which holds no record.
+func TestZipMembersWithDataAreFiles(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	add := func(name string, data []byte, external uint32, creator uint16) {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate, ExternalAttrs: external, CreatorVersion: creator << 8}
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	const msdos, unix = 0, 3
+	add("s1.jpg", []byte("jpeg bytes"), 0x10, msdos)        // the MS-DOS directory bit
+	add("s2.jpg", []byte("fifo bytes"), 0o010644<<16, unix) // S_IFIFO
+	add("dir/", nil, 0x10, msdos)
+	add("marker", nil, 0x10, msdos)
+	add("s3.jpg", []byte("plain"), 0o100644<<16, unix)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _, err := readShard(formats.Zip{}, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Name+"="+string(f.Data))
+	}
+	if want := []string{"s1.jpg=jpeg bytes", "s2.jpg=fifo bytes", "s3.jpg=plain"}; !slices.Equal(got, want) {
+		t.Fatalf("the members read: %q, want %q", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"io/fs"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -19,6 +21,7 @@ import (
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zip"
+	"golang.org/x/sync/semaphore"
 )
 
 // Zip is the zip format (".zip"). Readers take members in central-directory
@@ -89,6 +92,32 @@ func ZipMemory(r io.ReaderAt, size int64) int64 {
 	return 4 * int64(min(dirSize, maxZipDirectory))
 }
 
+// MaxZipMemory bounds the central directories of the zip shards a
+// process reads at once (ZipDirectories).
+const MaxZipMemory = 1 << 30
+
+// ZipDirectories is the process's MaxZipMemory, weighed by ZipWeight:
+// dSort's extraction and estimate and a node's archive reads draw on
+// one, so that zip shards read at once hold that much at most, however
+// many there are.
+var ZipDirectories = semaphore.NewWeighted(MaxZipMemory)
+
+// ZipWeight is a zip shard's share of ZipDirectories: its ZipMemory and
+// a little more, MaxZipMemory at most.
+func ZipWeight(r io.ReaderAt, size int64) int64 {
+	return min(ZipMemory(r, size)+64<<10, MaxZipMemory)
+}
+
+// HoldZip takes a zip shard's share of ZipDirectories, waiting for it
+// until ctx ends; release gives it back once the shard's Reader is done.
+func HoldZip(ctx context.Context, r io.ReaderAt, size int64) (release func(), err error) {
+	weight := ZipWeight(r, size)
+	if err := ZipDirectories.Acquire(ctx, weight); err != nil {
+		return nil, fmt.Errorf("zip shards of %d bytes of directories are being read: %w", MaxZipMemory, context.Cause(ctx))
+	}
+	return func() { ZipDirectories.Release(weight) }, nil
+}
+
 // zip64End reads the zip64 end record that the locator before the end
 // record at endAt points at, as zip.NewReader does (ok false where it
 // takes none).
@@ -157,6 +186,12 @@ func checkZipEnd(r io.ReaderAt, size int64) (dirSize uint64, err error) {
 	}
 	if records > dirSize/minRecord {
 		return 0, fmt.Errorf("%w: its end record claims %d members in a central directory of %d bytes", ErrCorrupt, records, dirSize)
+	}
+	// Nor more than a directory a shard may have holds: the room before
+	// the end record may be the whole shard, and the list sized by the
+	// count would be allocated before the read past the bound fails.
+	if records > maxZipDirectory/minRecord {
+		return 0, fmt.Errorf("%w: its end record claims %d members, more than the %d bytes of central directory a zip shard may have hold", ErrCorrupt, records, maxZipDirectory)
 	}
 	return dirSize, nil
 }
@@ -289,8 +324,11 @@ func (z *zipReader) Next() (*Entry, error) {
 			z.links.skip(f.Name)
 			continue
 		}
-		if !f.Mode().IsRegular() {
-			continue // directories
+		// A directory by its name, or by its mode with no data: a member
+		// with data is a file whatever its mode says (an MS-DOS
+		// directory bit, a FIFO's), as unzip and Python read it.
+		if strings.HasSuffix(f.Name, "/") || !f.Mode().IsRegular() && f.UncompressedSize64 == 0 {
+			continue
 		}
 		offset, err := f.DataOffset()
 		if err != nil {

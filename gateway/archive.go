@@ -167,9 +167,9 @@ func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket,
 }
 
 // maxZipMemory bounds the central directories of the zip shards being
-// read at once for their files (archpath, get-batch: until the file is
-// found; archregx: the whole read).
-const maxZipMemory = 1 << 30
+// read at once (archpath, get-batch: until the file is found; archregx:
+// the whole read), with dSort's in the same process.
+const maxZipMemory = formats.MaxZipMemory
 
 // holdShard takes a zip shard's share of zipMemory, waiting for it until
 // ctx ends; other formats hold nothing. The function it returns releases
@@ -178,7 +178,7 @@ func (n *Node) holdShard(ctx context.Context, f formats.Format, obj store.Object
 	if f.Name() != (formats.Zip{}).Name() || n.zipMemory == nil {
 		return func() {}, nil
 	}
-	weight := min(formats.ZipMemory(obj, obj.Meta().Size)+64<<10, maxZipMemory)
+	weight := formats.ZipWeight(obj, obj.Meta().Size)
 	if err := n.zipMemory.Acquire(ctx, weight); err != nil {
 		return nil, fmt.Errorf("%w: zip shards of %d bytes of directories are being read: %w", api.ErrUnavailable, maxZipMemory, context.Cause(ctx))
 	}

@@ -322,7 +322,7 @@ type Node struct {
 	recordRewrites chan struct{}
 	// zipMemory bounds the zip shards open at once for their files (each
 	// holds its central directory, up to half a GiB), by
-	// formats.ZipMemory.
+	// formats.ZipMemory: the process's, which dSort's extraction shares.
 	zipMemory *semaphore.Weighted
 	// ecRestarts orders the ec-resilvers a map change starts.
 	ecRestarts sync.Mutex
@@ -452,7 +452,7 @@ func New(cfg Config) (*Node, error) {
 		metrics: newMetrics(),
 		// 4 × formats.MaxBufferedRecord at most.
 		recordRewrites: make(chan struct{}, 4),
-		zipMemory:      semaphore.NewWeighted(maxZipMemory),
+		zipMemory:      formats.ZipDirectories,
 		archiveSlots:   make(chan struct{}, archiveWriters),
 		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout, RecordsStall: cfg.RecordsStall}),
 	}
