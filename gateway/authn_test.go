@@ -538,6 +538,14 @@ func TestConsoleCallsTheAPIWithItsCookie(t *testing.T) {
 	if resp.Header.Get("Content-Security-Policy") != "sandbox" {
 		t.Errorf("an object through the console's API runs in the console's origin: CSP %q", resp.Header.Get("Content-Security-Policy"))
 	}
+	// Authorized by the cookie: no cache keeps it (a shared machine's
+	// browser after the log out, a proxy in front).
+	if got := resp.Header.Values("Cache-Control"); len(got) != 1 || got[0] != "private, no-store" {
+		t.Errorf("an object through the console's API: Cache-Control %q, want private, no-store", got)
+	}
+	if resp, _ := call(http.MethodGet, "/console/api/v1/buckets", token); resp.Header.Get("Cache-Control") != "private, no-store" {
+		t.Errorf("the buckets through the console's API: Cache-Control %q", resp.Header.Get("Cache-Control"))
+	}
 	for _, tc := range []struct {
 		name   string
 		header []string

@@ -151,4 +151,13 @@ func TestAbortOnATargetStartingIsRefused(t *testing.T) {
 			}
 		}
 	}
+	// Any other job is not resumed: not there is not there.
+	n.ready.Store(false)
+	r := httptest.NewRequest(http.MethodDelete, "/v1/internal/jobs/copies-1", nil)
+	r.SetPathValue("id", "copies-1")
+	w := httptest.NewRecorder()
+	n.handleAbortJob(w, r)
+	if w.Code != http.StatusNotFound {
+		t.Errorf("DELETE of a job that is not a download on a target starting: %d %s, want 404", w.Code, w.Body)
+	}
 }

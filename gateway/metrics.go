@@ -374,7 +374,12 @@ type jobTotals struct {
 	totals map[string]jobCounts
 }
 
-type jobKey struct{ kind, id string }
+// jobKey tells jobs apart: an id may name a job again (a rebalance run
+// again under its map, a dSort job's next attempt), started anew.
+type jobKey struct {
+	kind, id string
+	started  int64
+}
 
 type seenJob struct {
 	jobCounts
@@ -394,13 +399,16 @@ func (t *jobTotals) add(jobs []api.JobStatus, now time.Time) (map[string]jobCoun
 	}
 	maps.DeleteFunc(t.seen, func(_ jobKey, s seenJob) bool { return now.Sub(s.at) > jobForgotten })
 	for _, j := range jobs {
-		key := jobKey{j.Kind, j.ID}
+		key := jobKey{j.Kind, j.ID, j.Started}
 		before := t.seen[key]
+		if j.Objects < before.objects || j.Bytes < before.bytes {
+			before = seenJob{} // counted from zero again: a new run
+		}
 		total := t.totals[j.Kind]
 		total.objects += max(0, j.Objects-before.objects)
 		total.bytes += max(0, j.Bytes-before.bytes)
 		t.totals[j.Kind] = total
-		t.seen[key] = seenJob{jobCounts{max(j.Objects, before.objects), max(j.Bytes, before.bytes)}, now}
+		t.seen[key] = seenJob{jobCounts{j.Objects, j.Bytes}, now}
 	}
 	running := make(map[string]int, len(t.totals))
 	for kind := range t.totals {

@@ -32,8 +32,13 @@ func TestJobTotalsByKind(t *testing.T) {
 	check("none listed", nil, 5*time.Second, "lru", 10, 1000, 0)
 	// Forgotten after jobForgotten: an id used again is a new job.
 	check("an id long gone used again", []api.JobStatus{{ID: "lru-1", Kind: "lru", Objects: 3, Bytes: 30}}, jobForgotten+time.Minute, "lru", 13, 1030, 0)
+	// An id run again (a rebalance under the same map) counts anew.
+	again := api.JobStatus{ID: "lru-1", Kind: "lru", Started: 7, Objects: 2, Bytes: 20}
+	check("an id started again", []api.JobStatus{again}, jobForgotten+90*time.Second, "lru", 15, 1050, 0)
+	again.Objects, again.Bytes, again.Started = 1, 10, 0
+	check("the same id and start, counted from zero again", []api.JobStatus{again}, jobForgotten+100*time.Second, "lru", 16, 1060, 0)
 	check("another kind", []api.JobStatus{{ID: "g1", Kind: "rebalance", Running: true, Objects: 4}}, jobForgotten+2*time.Minute, "rebalance", 4, 0, 1)
-	if got, _ := totals.add(nil, start.Add(jobForgotten+3*time.Minute)); got["lru"] != (jobCounts{13, 1030}) {
+	if got, _ := totals.add(nil, start.Add(jobForgotten+3*time.Minute)); got["lru"] != (jobCounts{16, 1060}) {
 		t.Fatalf("lru totals after another kind: %+v", got["lru"])
 	}
 }

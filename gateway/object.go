@@ -369,6 +369,12 @@ func (n *Node) relay(w http.ResponseWriter, r *http.Request, location string) {
 			pr.Out.Header.Del("Authorization") // the grant says who
 		},
 		Transport: &nodeRedirects{base: n.peer.HTTP().Transport, isNode: n.isNodeURL},
+		// The target's headers are added to the console's own: its
+		// Cache-Control (none, for an object) must not loosen them.
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Del("Cache-Control")
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			n.writeError(w, r, fmt.Errorf("%w: %s: %w", api.ErrUnavailable, redact.Link(location), err))
 		},

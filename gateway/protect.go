@@ -697,8 +697,8 @@ func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
 	} else {
 		err = n.jobs.Abort(id, fmt.Errorf("by a user request to gateway %s", r.URL.Query().Get(api.QueryProxyID)))
 	}
-	if errors.Is(err, pipeline.ErrJobNotFound) && !started {
-		// A job it resumes once started (a download) would escape the
+	if errors.Is(err, pipeline.ErrJobNotFound) && !started && strings.HasPrefix(id, jobDownload+"-") {
+		// A download, which it resumes once started, would escape the
 		// abort: asked again, it answers.
 		err = n.notReady()
 	}

@@ -393,6 +393,11 @@ func (n *Node) Handler() http.Handler {
 				n.writeError(w, r, err)
 				return
 			}
+			// Authorized by the session's cookie: no cache keeps the
+			// answer (a download link is a navigation, which the page's
+			// own fetch options do not cover).
+			w.Header().Set("Cache-Control", "private, no-store")
+			w.Header().Add("Vary", "Cookie")
 		}
 		if !strings.HasPrefix(r.URL.Path, console.Prefix) {
 			untrustedContent(w.Header())

@@ -1221,7 +1221,7 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 					continue
 				}
 				err := s.protectStored(ctx, b, props, meta.Name, present[meta.Name])
-				if errors.Is(err, store.ErrCorrupt) || errors.Is(err, store.ErrBadChecksum) || errors.Is(err, store.ErrIO) {
+				if errors.Is(err, errReplicaUnreadable) {
 					// The replica went bad: rebuilt from the parts,
 					// which are then stored again.
 					err = s.Restore(ctx, b, meta.Name)
@@ -1412,6 +1412,11 @@ func (s *Store) deleted(b store.Bucket, name string, stamp store.Stamp) bool {
 	return !ok || !away.Away()
 }
 
+// errReplicaUnreadable marks the replica's own failure in what
+// protectStored returns (its parts' sends fail with the holders' kinds,
+// an EIO among them): the parts may rebuild the replica.
+var errReplicaUnreadable = errors.New("ec: the replica here cannot be read")
+
 // protectStored stores the parts of an object kept here.
 func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.Props, name string, present []found) error {
 	if protecting != nil {
@@ -1422,6 +1427,9 @@ func (s *Store) protectStored(ctx context.Context, b store.Bucket, props store.P
 	// the object then.
 	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{Validate: true, Internal: true})
 	if err != nil {
+		if replicaLost(err) && !errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrBadChecksum) {
+			err = fmt.Errorf("%w: %w", errReplicaUnreadable, err)
+		}
 		return err
 	}
 	defer obj.Close()

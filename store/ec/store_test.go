@@ -59,6 +59,8 @@ type fleet struct {
 	unreadable map[string]bool
 	// mountpaths each target has (1 when 0).
 	mountpaths int
+	// storing fails the parts sent to a target with its error.
+	storing map[string]error
 }
 
 type fleetPeers struct {
@@ -91,6 +93,9 @@ func (p fleetPeers) SendPart(ctx context.Context, to cluster.Node, meta store.Pa
 	p.f.sent.Add(1)
 	if p.f.sending != nil {
 		p.f.sending()
+	}
+	if err := p.f.storing[to.ID]; err != nil {
+		return err
 	}
 	err = st.PutPart(ctx, meta, r)
 	p.f.mu.Lock()
@@ -1002,6 +1007,34 @@ func TestUnreadableReplicaIsRestored(t *testing.T) {
 	}
 	if f.restored.Load() != 1 {
 		t.Fatalf("%d restores, want 1", f.restored.Load())
+	}
+}
+
+// A holder that fails to store a part with an I/O error (its disk) does
+// not make Protect take the replica here for unreadable: it is not
+// rebuilt, and the holder's failure is what Protect reports.
+func TestProtectWithAHolderDiskFailingKeepsTheReplica(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("healthy "), 3000)
+	f.put("h", data)
+	ownerID, st := f.owner("h")
+	var holder string
+	for id, inner := range f.inner {
+		if metas, _ := inner.PartsOf(t.Context(), bucket, "h"); id != ownerID && len(metas) > 0 {
+			holder = id
+		}
+	}
+	if err := f.inner[holder].DeleteParts(t.Context(), bucket, "h", store.Stamp{}); err != nil {
+		t.Fatal(err)
+	}
+	f.storing = map[string]error{holder: fmt.Errorf("store a part: %w", store.ErrIO)}
+	err := st.Protect(t.Context(), bucket, &store.Progress{})
+	f.storing = nil
+	if !errors.Is(err, store.ErrIO) || !strings.Contains(err.Error(), holder) {
+		t.Fatalf("protect with %s's disk failing: %v, want its I/O error", holder, err)
+	}
+	if n := f.restored.Load(); n != 0 {
+		t.Fatalf("the healthy replica was rebuilt %d times", n)
 	}
 }
 
