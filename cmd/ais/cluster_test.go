@@ -66,15 +66,32 @@ func runningNode(t *testing.T, dir string) int {
 
 // freePort returns a loopback port nothing listens on, so that health and
 // map requests fail and only the node's exit can end the wait early.
+// freePort returns a port that is free, with the 3 after it: a local
+// cluster's nodes take consecutive ports (one in use would fail another
+// way than a test expects).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		held := []net.Listener{l}
+		for next := port + 1; next < port+4; next++ {
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", next)); err == nil {
+				held = append(held, l)
+			}
+		}
+		for _, l := range held {
+			l.Close()
+		}
+		if len(held) == 4 {
+			return port
+		}
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
+	t.Fatal("no 4 consecutive free ports on 127.0.0.1")
+	return 0
 }
 
 func TestStartReportsNodeThatExits(t *testing.T) {
