@@ -41,6 +41,10 @@ type Client struct {
 	// redirects), saving the gateway's redirect; the gateway is used when
 	// no map can be had.
 	direct bool
+	// secure is set for a client given an https endpoint: it never
+	// sends a request (its token, its body) to a node's plain http URL,
+	// by the map or by a redirect.
+	secure bool
 	mu     struct {
 		sync.Mutex
 		smap      *cluster.Map
@@ -90,11 +94,14 @@ func (c *Client) ownerURL(ctx context.Context, b store.Bucket, name string) stri
 	}
 	b = b.Normalize()
 	owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, name))
-	if err != nil {
-		return ""
+	if err != nil || c.secure && !isHTTPS(owner.URL) {
+		return "" // (through the gateway, whose redirect there is refused)
 	}
 	return strings.TrimRight(owner.URL, "/")
 }
+
+// isHTTPS reports a URL of the https scheme.
+func isHTTPS(u string) bool { return len(u) >= 8 && strings.EqualFold(u[:8], "https://") }
 
 // mapIsStale notes that a target redirected a request the client routed.
 func (c *Client) mapIsStale() {
@@ -256,6 +263,7 @@ func NewClientWith(endpoint string, hc *http.Client) *Client {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	client := &Client{http: &c, direct: true, gatewayTimeout: DefaultGatewayTimeout, targetTimeout: DefaultTargetTimeout, token: TokenFromEnv()}
 	client.mu.gateways = []string{strings.TrimRight(endpoint, "/")}
+	client.secure = isHTTPS(endpoint)
 	return client
 }
 
@@ -294,6 +302,9 @@ func (c *Client) Gateways() []string {
 // learnLocked adds the gateways a map names.
 func (c *Client) learnLocked(m *cluster.Map) {
 	for _, g := range m.Gateways() {
+		if c.secure && !isHTTPS(g.URL) {
+			continue // failed over to, it would have the token in the clear
+		}
 		if u := strings.TrimRight(g.URL, "/"); u != "" && !slices.Contains(c.mu.gateways, u) {
 			c.mu.gateways = append(c.mu.gateways, u)
 		}
@@ -582,6 +593,9 @@ func certificateError(err error) bool {
 // PUT fails), nor an action that starts work (a second archive job with
 // append puts every file in the shard twice).
 func (rq request) idempotent() bool {
+	if rq.startsJob {
+		return false // a bucket summary starts one with a GET
+	}
 	switch rq.method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return true
@@ -666,8 +680,9 @@ func (c *Client) redirect(ctx context.Context, rq request, resp *http.Response, 
 	}
 	// The token and the body go with the request: never from https to
 	// plain http, where anyone on the way reads them.
-	if resp.Request != nil && resp.Request.URL.Scheme == "https" && loc.Scheme != "https" {
-		return "", fmt.Errorf("%s %s: refused a redirect from https to %s", rq.method, rq.path, loc.Redacted())
+	if (c.secure || resp.Request != nil && resp.Request.URL.Scheme == "https") && loc.Scheme != "https" {
+		// Not its query: it may hold an access grant.
+		return "", fmt.Errorf("%s %s: refused a redirect from https to %s://%s%s (give the nodes https URLs)", rq.method, rq.path, loc.Scheme, loc.Host, loc.Path)
 	}
 	if routed && hop == 0 {
 		c.mapIsStale() // the target knows a newer map

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/internal/selfsigned"
 )
 
@@ -159,5 +161,58 @@ func TestTLSFromEnv(t *testing.T) {
 	t.Setenv(api.EnvSkipVerify, "yes please")
 	if _, err := api.TLSFromEnv(); err == nil || !strings.Contains(err.Error(), api.EnvSkipVerify) {
 		t.Fatalf("a bad %s: %v", api.EnvSkipVerify, err)
+	}
+}
+
+// A client given an https endpoint never sends a request (its token, its
+// body) to a node's plain http URL: not to the owner by its map, not to
+// a gateway the map names, not by a redirect (whose refusal does not
+// print the redirect's query, which may hold a grant).
+func TestHTTPSClientKeepsOffPlainHTTPNodes(t *testing.T) {
+	var plain atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plain.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer target.Close()
+	cert, key, err := selfsigned.Write(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := api.LoadKeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/cluster" {
+			json.NewEncoder(w).Encode(cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{
+				{ID: "g1", Role: cluster.RoleGateway, URL: "https://" + r.Host, State: cluster.StateActive},
+				{ID: "g2", Role: cluster.RoleGateway, URL: target.URL, State: cluster.StateActive},
+				{ID: "t1", Role: cluster.RoleTarget, URL: target.URL, State: cluster.StateActive},
+			}})
+			return
+		}
+		http.Redirect(w, r, target.URL+r.URL.Path+"?agrant=secret-grant", http.StatusTemporaryRedirect)
+	}))
+	gateway.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	gateway.StartTLS()
+	defer gateway.Close()
+	config, err := api.TLSConfig{CAFile: cert}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClientWith(gateway.URL, &http.Client{Transport: api.NewTransportTLS(config)}).SetToken("a-token")
+	defer c.CloseIdleConnections()
+	_, err = c.Put(t.Context(), "b", "o", strings.NewReader("secret"), api.PutOptions{Size: 6})
+	if err == nil || !strings.Contains(err.Error(), "refused a redirect from https to http://") || strings.Contains(err.Error(), "secret-grant") {
+		t.Fatalf("a PUT whose owner and redirect are plain http: %v", err)
+	}
+	if n := plain.Load(); n != 0 {
+		t.Fatalf("%d requests reached a plain http node", n)
+	}
+	for _, g := range c.Gateways() {
+		if !strings.HasPrefix(g, "https://") {
+			t.Fatalf("the client learned a plain http gateway: %v", c.Gateways())
+		}
 	}
 }

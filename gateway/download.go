@@ -503,7 +503,9 @@ func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name, job stri
 // clusterClient is the native API of the cluster, as this node reaches
 // its peers: shared, so that its map is fetched once, not per request.
 func (n *Node) clusterClient() *api.Client {
-	n.clusterOnce.Do(func() { n.cluster = api.NewClientWith(n.config.URL, n.peer.HTTP()) })
+	// Signed by the node (its transport), with no person's token from
+	// the environment of the account that runs it.
+	n.clusterOnce.Do(func() { n.cluster = api.NewClientWith(n.config.URL, n.peer.HTTP()).SetToken("") })
 	return n.cluster
 }
 

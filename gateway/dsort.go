@@ -479,7 +479,7 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 	// start again once it is back).
 	if j, ok := n.registeredJob(id); ok && j.State == membership.JobRunning && j.Coordinator != n.config.ID {
 		if g, ok := n.currentMap().Node(j.Coordinator); ok {
-			err := api.NewClientWith(g.URL, n.peer.HTTP()).DsortAbort(ctx, id)
+			err := api.NewClientWith(g.URL, n.peer.HTTP()).SetToken("").DsortAbort(ctx, id)
 			if !errors.Is(err, api.ErrJobNotFound) && !errors.Is(err, api.ErrUnavailable) {
 				return err
 			}
@@ -839,7 +839,7 @@ func (p dsortCluster) FetchKeyMap(ctx context.Context, location string) ([]byte,
 	if rest, ok := strings.CutPrefix(location, "ais://"); ok {
 		limit := p.n.config.KeyMapMaxSize
 		bucket, object, _ := strings.Cut(rest, "/")
-		client := api.NewClientWith(p.n.config.URL, p.n.peer.HTTP())
+		client := api.NewClientWith(p.n.config.URL, p.n.peer.HTTP()).SetToken("")
 		r, _, err := client.Get(ctx, bucket, object, api.GetOptions{})
 		if err != nil {
 			return nil, err
