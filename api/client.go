@@ -360,13 +360,9 @@ type request struct {
 // doOnce sends a request and follows redirects; the caller closes the
 // response body. Non-2xx responses are returned as *Error.
 // A gateway that answers 503 is named by refusedBy.
-func (c *Client) doOnce(ctx context.Context, rq request, down *[]string) (resp *http.Response, refusedBy string, err error) {
+func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]string) (resp *http.Response, refusedBy string, err error) {
 	target, gateway := c.route(ctx, rq)
 	routed := gateway == "" && rq.base == ""
-	body, err := newHopBody(rq)
-	if err != nil {
-		return nil, "", err
-	}
 	switched := 0
 	for hop := 0; ; hop++ {
 		if hop > maxRedirects {
@@ -844,10 +840,11 @@ var retryDelays = [...]time.Duration{100 * time.Millisecond, 300 * time.Millisec
 // is unavailable for a moment and the body can be sent again.
 func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	rq = withProvider(rq)
-	_, rewindable := rq.body.(io.Seeker)
-	var start int64
-	if rewindable {
-		start, _ = rq.body.(io.Seeker).Seek(0, io.SeekCurrent)
+	// One for every attempt: it knows what of the body went out, and
+	// rewinds it for the next.
+	body, err := newHopBody(rq)
+	if err != nil {
+		return nil, err
 	}
 	// down holds the gateways that failed this request: unreachable, or
 	// unavailable (starting, removed, or without a quorum after waiting
@@ -857,7 +854,7 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	// than an unreachable one after it.
 	var refused error
 	for attempt := 0; ; {
-		resp, refusedBy, err := c.doOnce(ctx, rq, &down)
+		resp, refusedBy, err := c.doOnce(ctx, rq, body, &down)
 		var e *Error
 		if err == nil || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
 			if err != nil && refused != nil && !errors.As(err, &e) && ctx.Err() == nil {
@@ -885,13 +882,10 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 			attempt++
 			down = down[:0]
 		}
-		if rq.body != nil && rq.bodyJSON == nil {
-			if !rewindable {
-				return resp, err
-			}
-			if _, serr := rq.body.(io.Seeker).Seek(start, io.SeekStart); serr != nil {
-				return resp, err
-			}
+		// Sent again when none of it went out (a node that answers 503
+		// before its go-ahead read nothing), or rewound.
+		if rq.body != nil && rq.bodyJSON == nil && !body.resendable(ctx) {
+			return resp, err
 		}
 		select {
 		case <-ctx.Done():

@@ -70,6 +70,36 @@ func TestRetryBeforeTheBodyIsRead(t *testing.T) {
 	}
 }
 
+// So does a body that cannot be rewound (a pipe): the node refused it
+// before its go-ahead, so none of it went out, and the retry sends it
+// whole.
+func TestRetryOfAStreamBeforeItIsRead(t *testing.T) {
+	data := bytes.Repeat([]byte("stream bytes "), 1<<16)
+	var calls atomic.Int64
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPut {
+			http.NotFound(w, r) // no map: through the gateway
+			return
+		}
+		if calls.Add(1) == 1 {
+			http.Error(w, `{"status":503,"message":"busy for a moment"}`, http.StatusServiceUnavailable)
+			return
+		}
+		got, err := io.ReadAll(r.Body)
+		if err != nil || !bytes.Equal(got, data) {
+			http.Error(w, "the body came cut or changed", http.StatusBadRequest)
+		}
+	}))
+	defer node.Close()
+	stream := struct{ io.Reader }{bytes.NewReader(data)} // no Seek
+	if _, err := api.NewClient(node.URL).Put(t.Context(), "b", "o", stream, api.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatalf("a stream PUT refused once before it was read: %v", err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
+	}
+}
+
 // A PUT whose options leave Size zero sends its body all the same: its
 // length when the body tells it, chunked when not; never an empty object.
 func TestPutWithoutASizeSendsTheBody(t *testing.T) {
