@@ -394,6 +394,9 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 		if err != nil || isRedirect(resp.StatusCode) || resp.StatusCode >= 300 {
 			defer release() // after the body is drained
 		} else {
+			if watch, ok := hopCtx.Value(stallKey{}).(*stallWatch); ok {
+				resp.Body = &stallAnswer{ReadCloser: resp.Body, watch: watch}
+			}
 			resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 		}
 		if err != nil && ctx.Err() == nil {
@@ -539,7 +542,93 @@ func (c *Client) targetHopContext(ctx context.Context, target string) (hopCtx co
 		}
 	}
 	hopCtx = httptrace.WithClientTrace(hopCtx, &httptrace.ClientTrace{WroteRequest: start})
-	return hopCtx, stop, func() { stop(); cancel(nil) }
+	watch := &stallWatch{limit: c.targetTimeout, cancel: func() {
+		cancel(fmt.Errorf("target at %s moved no byte for %s", hostOf(target), c.targetTimeout))
+	}}
+	hopCtx = context.WithValue(hopCtx, stallKey{}, watch)
+	// Answered, the wait is the answer's reads' (and the caller's before
+	// them is not counted).
+	return hopCtx, func() { stop(); watch.working() }, func() { stop(); watch.stop(); cancel(nil) }
+}
+
+// stallWatch ends a hop to a target whose transfer stopped: one wait on
+// the network (the transport writing the request's body, a read of the
+// answer) longer than limit; a target frozen mid-transfer (its window
+// shut, its socket silent) would hold the request for ever. The time the
+// caller's body takes to give bytes, or the caller takes between reads
+// of the answer, is not a wait on the target.
+type stallWatch struct {
+	limit  time.Duration
+	cancel func()
+	mu     sync.Mutex
+	timer  *time.Timer
+	done   bool
+}
+
+type stallKey struct{}
+
+// waiting starts, or starts again, the wait on the network.
+func (w *stallWatch) waiting() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.done:
+	case w.timer == nil:
+		w.timer = time.AfterFunc(w.limit, w.cancel)
+	default:
+		w.timer.Reset(w.limit)
+	}
+}
+
+// working pauses it: the caller's turn.
+func (w *stallWatch) working() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+func (w *stallWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+}
+
+// stallBody is a request body the transport reads between its writes.
+type stallBody struct {
+	r     io.Reader
+	watch *stallWatch
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	b.watch.working()
+	n, err := b.r.Read(p)
+	b.watch.waiting() // the transport writes what it got, or ends the request
+	return n, err
+}
+
+func (b *stallBody) Close() error {
+	if c, ok := b.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// stallAnswer is an answer's body, each read a wait on the network.
+type stallAnswer struct {
+	io.ReadCloser
+	watch *stallWatch
+}
+
+func (a *stallAnswer) Read(p []byte) (int, error) {
+	a.watch.waiting()
+	n, err := a.ReadCloser.Read(p)
+	a.watch.working()
+	return n, err
 }
 
 // hostOf is a URL's scheme and host, for messages.
@@ -805,6 +894,9 @@ func (b *hopBody) request(ctx context.Context, rq request, target string) (*http
 			b.sent, reqBody = hop.sent, hop
 		} else {
 			b.sent, reqBody = nil, b.body
+		}
+		if watch, ok := ctx.Value(stallKey{}).(*stallWatch); ok && rq.size != 0 {
+			reqBody = &stallBody{r: reqBody, watch: watch}
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, rq.method, target, reqBody)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 )
@@ -157,5 +158,78 @@ func TestUnreachableRedirectHidesItsGrant(t *testing.T) {
 	_, err := api.NewClient(gateway.URL).GetBytes(t.Context(), "b", "o", api.GetOptions{})
 	if err == nil || strings.Contains(err.Error(), "GRANT-SECRET") || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("a redirect to a dead node: %v, want it unreachable without the grant", err)
+	}
+}
+
+// A target that freezes mid-transfer (its answer, or its reads of a
+// PUT's body, stop) ends the request after the target timeout with no
+// byte moved; a caller that takes longer than that between its own reads
+// is not a stalled target.
+func TestTargetFrozenMidTransferEndsTheRequest(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	frozen := make(chan struct{})
+	data := bytes.Repeat([]byte("x"), 64<<20) // past the sockets' buffers
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPut:
+			io.CopyN(io.Discard, r.Body, 1<<20)
+			<-frozen
+		case strings.HasSuffix(r.URL.Path, "/frozen"):
+			w.Header().Set("Content-Length", "2000000")
+			w.Write(make([]byte, 1000))
+			w.(http.Flusher).Flush()
+			<-frozen
+		default:
+			w.Header().Set("Content-Length", "3")
+			for _, b := range []byte("abc") {
+				w.Write([]byte{b})
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	defer target.Close()
+	defer close(frozen) // before the close, which waits for the handlers
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/objects/") {
+			http.NotFound(w, r) // no map: through the gateway
+			return
+		}
+		http.Redirect(w, r, target.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer gateway.Close()
+	client := api.NewClient(gateway.URL).SetTargetTimeout(limit)
+	ctx := t.Context()
+	body, _, err := client.Get(ctx, "b", "frozen", api.GetOptions{})
+	if err == nil {
+		_, err = io.Copy(io.Discard, body)
+		body.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "moved no byte") {
+		t.Fatalf("a GET whose target froze mid-answer: %v", err)
+	}
+	if _, err := client.Put(ctx, "b", "o", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err == nil || !strings.Contains(err.Error(), "moved no byte") {
+		t.Fatalf("a PUT whose target stopped reading: %v", err)
+	}
+	// A slow caller: a pause past the limit between its reads.
+	body, _, err = client.Get(ctx, "b", "slow", api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	var got []byte
+	buf := make([]byte, 1)
+	for {
+		time.Sleep(2 * limit)
+		n, err := body.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("a GET read slowly by its caller: %v", err)
+		}
+	}
+	if string(got) != "abc" {
+		t.Fatalf("a GET read slowly by its caller: %q", got)
 	}
 }
