@@ -280,6 +280,21 @@ func TestConsole(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("the cluster page shows nodes %q, the map has %q", got, want)
 		}
+		// Figures at the units' edges, and mountpaths on one filesystem
+		// counted once.
+		for expression, want := range map[string]string{
+			`bytes(1048575)`:     "1.00 MiB",
+			`bytes(1023)`:        "1023 B",
+			`duration(179.6e9)`:  "3 min 0 s",
+			`duration(119.96e9)`: "2 min 0 s",
+			`duration(999.7e6)`:  "1.00 s",
+			`duration(7199.9e9)`: "2 h 0 min",
+			`JSON.stringify(sumCapacity([{path: "/a", filesystem: "sda", used: 90, total: 100}, {path: "/b", filesystem: "sda", used: 90, total: 100}, {path: "/c", used: 10, total: 100}]))`: `{"used":100,"total":200,"fraction":0.5}`,
+		} {
+			if got := eval[string](b, expression); got != want {
+				t.Errorf("%s = %q, want %q", expression, got, want)
+			}
+		}
 		if primary := b.text(`#nodes tr[data-node="` + m.Primary + `"]`); !strings.Contains(primary, "primary") {
 			t.Errorf("the primary's row does not say so: %q", primary)
 		}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -134,6 +135,8 @@ func (n *Node) nodeStatus(ctx context.Context) api.DaemonStatus {
 	}
 	var used, total int64
 	s.Capacity.PctMin = 100
+	// Mountpaths on one filesystem are the same bytes: summed once.
+	counted := map[string]bool{}
 	for _, c := range capacity {
 		pct := int32(0)
 		if c.Total > 0 {
@@ -145,7 +148,10 @@ func (n *Node) nodeStatus(ctx context.Context) api.DaemonStatus {
 		}
 		s.Capacity.Mountpaths[c.Path] = api.MountpathUsage{Used: store.Int64String(c.Used), Avail: store.Int64String(c.Total - c.Used),
 			PctUsed: pct, State: state, Disks: []string{}}
-		used, total = used+c.Used, total+c.Total
+		if fs := cmp.Or(c.Filesystem, c.Path); !counted[fs] {
+			counted[fs] = true
+			used, total = used+c.Used, total+c.Total
+		}
 		s.Capacity.PctMax = max(s.Capacity.PctMax, pct)
 		s.Capacity.PctMin = min(s.Capacity.PctMin, pct)
 	}

@@ -220,11 +220,13 @@ function bytes(value) {
   let n = num(value);
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let unit = 0;
-  while (Math.abs(n) >= 1024 && unit < units.length - 1) {
+  // Past what rounds to 1024 of a unit, the next (1,048,575 B is
+  // 1.00 MiB, not 1024.0 KiB).
+  while (Math.abs(n) >= (unit === 0 ? 1024 : 1023.95) && unit < units.length - 1) {
     n /= 1024;
     unit++;
   }
-  return unit === 0 ? `${Math.round(n)} B` : `${n.toFixed(n < 10 ? 2 : 1)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(n)} B` : `${n.toFixed(Math.abs(n) < 9.995 ? 2 : 1)} ${units[unit]}`;
 }
 
 function rate(bytesPerSecond) {
@@ -242,18 +244,21 @@ function percent(fraction) {
 // duration formats nanoseconds.
 function duration(ns) {
   const ms = num(ns) / 1e6;
-  if (ms < 1000) {
-    return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  if (ms < 999.5) {
+    return `${ms.toFixed(ms < 9.95 ? 1 : 0)} ms`;
   }
   const s = ms / 1000;
-  if (s < 120) {
-    return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+  if (s < 119.95) {
+    return `${s.toFixed(s < 9.995 ? 2 : 1)} s`;
   }
-  const m = Math.floor(s / 60);
+  // Rounded first, then split: 179.6 s is 3 min 0 s, not 2 min 60 s.
+  const whole = Math.round(s);
+  const m = Math.floor(whole / 60);
   if (m < 120) {
-    return `${m} min ${Math.round(s - m * 60)} s`;
+    return `${m} min ${whole % 60} s`;
   }
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
+  const minutes = Math.round(s / 60);
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
 // time formats a Date, an RFC 3339 string or Unix nanoseconds; Go's zero
@@ -531,7 +536,14 @@ function nodeRow(node, primary, selected) {
 function sumCapacity(capacity) {
   let used = 0;
   let total = 0;
+  // Mountpaths on one filesystem are the same bytes: counted once.
+  const seen = new Set();
   for (const mp of capacity || []) {
+    const fs = mp.filesystem || mp.path;
+    if (seen.has(fs)) {
+      continue;
+    }
+    seen.add(fs);
     used += num(mp.used);
     total += num(mp.total);
   }
