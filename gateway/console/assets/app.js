@@ -648,16 +648,25 @@ function bucketsPage(route, main) {
   const rows = h('tbody');
   fill(main, h('h2', {}, 'Buckets'), error,
     table('buckets', ['Bucket', 'Provider', 'Checksum', 'Versioning', 'Mirror', 'Erasure coding', 'Created'], rows));
+  // The props are a HEAD per bucket, and change seldom: asked for the
+  // first 100 buckets, six at a time, again after 30 s.
+  const known = new Map();
   poll(async () => {
     const buckets = await getJSON('/v1/buckets');
     if (!buckets || !buckets.length) {
       set(rows, emptyRow(7, 'No buckets yet: ais bucket create ais://NAME'));
       return;
     }
-    // The props are a HEAD per bucket: at most the first 100.
-    const props = await Promise.all(buckets.slice(0, 100).map((b) => bucketProps(b.name, b.provider).catch(() => null)));
-    set(rows, buckets.map((b, i) => {
-      const p = props[i] || {};
+    const key = (b) => `${b.provider}://${b.name}`;
+    const now = Date.now();
+    const due = buckets.slice(0, 100).filter((b) => !known.has(key(b)) || now - known.get(key(b)).at > 30000);
+    for (let i = 0; i < due.length; i += 6) {
+      await Promise.all(due.slice(i, i + 6).map(async (b) => {
+        known.set(key(b), {props: await bucketProps(b.name, b.provider).catch(() => null), at: now});
+      }));
+    }
+    set(rows, buckets.map((b) => {
+      const p = (known.get(key(b)) || {}).props || {created: b.created};
       return h('tr', {'data-bucket': b.name},
         h('td', {}, h('a', {href: bucketHref(b)}, b.name)),
         h('td', {}, b.provider),
@@ -665,7 +674,7 @@ function bucketsPage(route, main) {
         h('td', {}, p.versioning ? (p.versioning.enabled ? 'on' : 'off') : '—'),
         h('td', {}, p.mirror ? (p.mirror.enabled ? `${p.mirror.copies} copies` : 'off') : '—'),
         h('td', {}, p.ec ? (p.ec.enabled ? `${p.ec.data_slices}+${p.ec.parity_slices}` : 'off') : '—'),
-        h('td', {}, p.created ? time(num(p.created)) : '—'));
+        h('td', {}, p.created || b.created ? time(num(p.created || b.created)) : '—'));
     }));
   }, 5000, error.show);
 }
@@ -842,12 +851,16 @@ function jobsPage(route, main) {
     dsortJobPage(route.parts[2], main);
     return;
   }
+  // Each poll has its own box (one's answer would clear the other's
+  // failure), and a Stop its own, which no poll clears.
   const error = errorBox('jobs-error');
+  const othersError = errorBox('other-jobs-error');
+  const actionError = errorBox('jobs-action-error');
   const dsortRows = h('tbody');
   const otherRows = h('tbody');
-  fill(main, h('h2', {}, 'Jobs'), error, startForm(),
+  fill(main, h('h2', {}, 'Jobs'), error, actionError, startForm(),
     section('dSort jobs', table('dsort-jobs', ['Job', 'Buckets', 'State', 'Phase', 'Shards', 'Records', 'Started', 'Took', 'Description'], dsortRows)),
-    section('Other jobs', table('other-jobs', ['Job', 'Kind', 'Bucket', 'State', 'Targets', 'Objects', 'Bytes', 'Started', 'Took', ''], otherRows)));
+    section('Other jobs', othersError, table('other-jobs', ['Job', 'Kind', 'Bucket', 'State', 'Targets', 'Objects', 'Bytes', 'Started', 'Took', ''], otherRows)));
   poll(async () => {
     const list = (await getJSON('/v1/sort')) || [];
     list.sort((a, b) => millis(b.started_time) - millis(a.started_time));
@@ -855,8 +868,8 @@ function jobsPage(route, main) {
   }, 1000, error.show);
   poll(async () => {
     const snaps = (await getJSON('/v1/cluster', {what: 'qryxstats'})) || {};
-    set(otherRows, otherJobRows(snaps, error));
-  }, 2000, error.show);
+    set(otherRows, otherJobRows(snaps, actionError));
+  }, 2000, othersError.show);
 }
 
 // dsortState is a job's state from its metrics: aborted on any target,
@@ -934,8 +947,10 @@ function otherJobRows(snaps, error) {
       event.target.disabled = true;
       try {
         await call('PUT', '/v1/cluster', {body: JSON.stringify({action: 'stop', value: {id: j.id}}), headers: {'Content-Type': 'application/json'}});
+        error.show(null);
       } catch (err) {
-        error.show(err);
+        error.show(new Error(`Stop ${j.id}: ${err.message || err}`));
+        event.target.disabled = false;
       }
     }}, 'Stop') : null;
     return h('tr', {'data-job': j.id},
@@ -1145,21 +1160,26 @@ function dsortJobPage(id, main) {
     abort.textContent = 'Aborting…';
     try {
       await call('DELETE', '/v1/sort/abort', {query: {uuid: id}});
+      actionError.show(null);
       set(notice, 'Abort requested: every target stops and removes what it wrote.');
+      task.tick();
     } catch (err) {
-      error.show(err);
+      // Kept in its own box, which the polls do not clear.
+      actionError.show(new Error(`Abort: ${err.message || err}`));
+      abort.disabled = false;
+      abort.textContent = 'Abort';
     }
-    task.tick();
   }}, 'Abort');
   const remove = h('button', {id: 'remove', class: 'secondary', hidden: true, onclick: async () => {
     try {
       await call('DELETE', '/v1/sort', {query: {uuid: id}});
       location.hash = '#/jobs';
     } catch (err) {
-      error.show(err);
+      actionError.show(new Error(`Forget: ${err.message || err}`));
     }
   }}, 'Forget');
-  const body = h('div', {id: 'job-body'}, notice, h('div', {class: 'buttons'}, abort, remove), summary, overview,
+  const actionError = errorBox('job-action-error');
+  const body = h('div', {id: 'job-body'}, notice, actionError, h('div', {class: 'buttons'}, abort, remove), summary, overview,
     section('Per target', table('job-targets', ['Target', 'Phase', 'Extraction', 'Extract rate', 'Sorting', 'Creation', 'Create rate', 'Memory peak / budget', 'Spilled', 'State'], targets)),
     problems);
   fill(main, h('h2', {}, h('a', {href: '#/jobs'}, 'Jobs'), ' / dSort ', h('code', {id: 'job-id'}, id), ' ', stateNode), error, body);
