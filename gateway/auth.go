@@ -280,8 +280,8 @@ func (n *Node) handleConsoleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Another site's form must not log the browser in as someone else.
-	if origin := r.Header.Get("Origin"); origin != "" && !strings.HasSuffix(origin, "://"+r.Host) {
-		n.writeError(w, r, fmt.Errorf("%w: a console login from another origin (%s)", api.ErrForbidden, origin))
+	if n.sentByAnotherSite(r) != nil {
+		n.writeError(w, r, fmt.Errorf("%w: a console login from another origin (%s)", api.ErrForbidden, r.Header.Get("Origin")))
 		return
 	}
 	token := requestToken(r)

@@ -1188,3 +1188,41 @@ func TestJobsTakeGrantsOnTheirBuckets(t *testing.T) {
 	forbidden("the download's abort by another", stranger.AbortDownload(ctx, dl))
 	forbidden("the download's removal by another", stranger.RemoveDownload(ctx, dl))
 }
+
+// A console login behind a proxy that passes its own Host: the browser's
+// word (Sec-Fetch-Site: same-origin) is taken; without it, the Origin is
+// the page's when browser_hosts names it; another site's is refused.
+func TestConsoleLoginBehindAProxy(t *testing.T) {
+	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Auth, cfg.BrowserHosts = keys, []string{"ais.example.com"} }})
+	token := signToken(t, keys, authn.Grants{Perm: authn.ReadOnly}, time.Hour)
+	for _, tc := range []struct {
+		name, origin, site string
+		want               int
+	}{
+		{"the browser says same-origin", "https://ais.example.org", "same-origin", http.StatusSeeOther},
+		{"a name of browser_hosts", "https://ais.example.com", "", http.StatusSeeOther},
+		{"another site, said", "https://ais.example.com", "cross-site", http.StatusForbidden},
+		{"another site, by its origin", "https://evil.example", "", http.StatusForbidden},
+	} {
+		form := url.Values{"token": {token}}
+		req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/console/", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", tc.origin)
+		if tc.site != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.site)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("a login, %s: %s, want %d", tc.name, resp.Status, tc.want)
+		}
+	}
+}

@@ -340,7 +340,7 @@ func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucke
 	}
 	if id == "" {
 		// A HEAD needs no CORS approval: one that starts a job is a change.
-		if err := sentByAnotherSite(r); err != nil {
+		if err := n.sentByAnotherSite(r); err != nil {
 			n.writeError(w, r, err)
 			return
 		}

@@ -315,22 +315,43 @@ func (n *Node) fromAnotherSite(r *http.Request) error {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
-	return sentByAnotherSite(r)
+	return n.sentByAnotherSite(r)
 }
 
 // sentByAnotherSite refuses a request of any method that a page of another
-// site had a browser send: for the few reads that start work.
-func sentByAnotherSite(r *http.Request) error {
+// site had a browser send: for the few reads that start work. A browser
+// that does not say (no Sec-Fetch-Site) is judged by its Origin: the
+// request's host, or a name of browser_hosts (a proxy in front that
+// passes its own Host).
+func (n *Node) sentByAnotherSite(r *http.Request) error {
 	site := r.Header.Get("Sec-Fetch-Site")
 	origin := r.Header.Get("Origin")
 	switch {
 	case site != "" && site != "same-origin" && site != "none":
-	case site == "" && origin != "" && origin != "null" && !strings.HasSuffix(origin, "://"+r.Host):
+	case site == "" && origin != "" && origin != "null" && !n.ownOrigin(origin, r.Host):
 	case origin == "null":
 	default:
 		return nil
 	}
 	return fmt.Errorf("%w: %s %s from a page of another site (origin %q): the cluster takes changes from its own pages and from clients, not from other sites", api.ErrForbidden, r.Method, r.URL.Path, origin)
+}
+
+// ownOrigin reports an Origin of the request's own host, or of a name in
+// browser_hosts (with its port, when it names one).
+func (n *Node) ownOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, host) {
+		return true
+	}
+	for _, known := range n.config.BrowserHosts {
+		if strings.EqualFold(u.Host, known) || !strings.Contains(known, ":") && strings.EqualFold(u.Hostname(), known) {
+			return true
+		}
+	}
+	return false
 }
 
 // reboundName refuses, with authentication off, a page's request under a
