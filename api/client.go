@@ -73,12 +73,18 @@ func (c *Client) UseRedirects() *Client {
 func (c *Client) ownerURL(ctx context.Context, b store.Bucket, name string) string {
 	c.mu.Lock()
 	smap, stale, next := c.mu.smap, c.mu.stale, c.mu.nextFetch
+	fetch := (smap == nil || stale) && time.Now().After(next)
+	if fetch {
+		// One fetch at a time: the requests meanwhile go by the map they
+		// have, or through a gateway.
+		c.mu.nextFetch = time.Now().Add(time.Hour)
+	}
 	c.mu.Unlock()
-	if (smap == nil || stale) && time.Now().After(next) {
-		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if fetch {
+		// Bounded by the gateway timeout, past which the next gateway is
+		// asked (a bound of its own, shorter, would end the fetch first).
 		fresh := new(cluster.Map)
-		err := c.doJSON(fetchCtx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"smap"}}}, fresh)
-		cancel()
+		err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"smap"}}}, fresh)
 		c.mu.Lock()
 		if err == nil {
 			c.mu.smap, c.mu.stale = fresh, false
