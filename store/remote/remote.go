@@ -616,8 +616,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: a conditional PUT to a remote bucket is not supported", b, name, store.ErrInvalidProps)
 	}
 	// Under the name's lock, the remote gets the writes of a name in the
-	// order they are stored here.
-	defer s.lockName(b.String() + "/" + name)()
+	// order they are stored here: taken once the body is staged here
+	// (a slow client's upload holds up no reader or delete of the name),
+	// until the copy here is committed.
+	unlock := func() {}
+	defer func() { unlock() }()
 	// The remote first, from the bytes staged here, then the copy here:
 	// no one reads a copy the remote may yet refuse (readers meanwhile
 	// read the copy before). A send that may have reached the remote
@@ -637,6 +640,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			maps.Copy(custom, more)
 		}
 		staged = true
+		unlock = s.lockName(b.String() + "/" + name)
 		attrs, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size)
 		reached = err == nil || mayHaveReached(err)
 		if err != nil {
@@ -663,7 +667,8 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return meta, err
 	}
 	// A store that keeps no bytes (a dry run) stages none: the copy is
-	// read back and sent.
+	// read back and sent (a newer one committed meanwhile is told below).
+	unlock = s.lockName(b.String() + "/" + name)
 	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
 	if err == nil {
 		if got := obj.Meta().Stamp; got != meta.Stamp {
@@ -755,6 +760,9 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		return rerr
 	}
 	opts.Stamp = tomb
+	// Always a tombstone (the caller's may not ask for one: a bulk
+	// delete): it is what refuses the cold GET still fetching.
+	opts.Tombstone = opts.Tombstone || !tomb.IsZero()
 	lerr := s.Store.Delete(ctx, b, name, opts)
 	if errors.Is(lerr, store.ErrNotFound) && rerr == nil {
 		return nil

@@ -606,27 +606,30 @@ func TestCopyStaysWhenTheRemoteBucketIsGone(t *testing.T) {
 // A delete stamped before a cold GET began, and run while it fetches,
 // is not undone by it: the GET does not store the remote's object once
 // the delete has removed it (the tombstone is stamped under the lock).
+// A bulk delete's (no tombstone asked for) is not either.
 func TestDeleteStampedBeforeAColdGetIsNotUndoneByIt(t *testing.T) {
-	rs, be, local, b := newRemote(t, false)
-	stamp := stamps()
-	rs.SetStamp(stamp)
-	be.objects["o"] = []byte("remote bytes")
-	be.slow = 300 * time.Millisecond
-	before := stamp() // the DELETE's, taken before the GET's
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		read(t, rs, b, "o") // (its answer either way: the delete came first)
-	}()
-	for be.gets.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: before, Tombstone: true}); err != nil {
-		t.Fatalf("a delete while a cold GET fetches: %v", err)
-	}
-	<-done
-	if _, err := local.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("the object deleted while it was fetched is cached: %v", err)
+	for _, tombstone := range []bool{true, false} {
+		rs, be, local, b := newRemote(t, false)
+		stamp := stamps()
+		rs.SetStamp(stamp)
+		be.objects["o"] = []byte("remote bytes")
+		be.slow = 300 * time.Millisecond
+		before := stamp() // the DELETE's, taken before the GET's
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			read(t, rs, b, "o") // (its answer either way: the delete came first)
+		}()
+		for be.gets.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: before, Tombstone: tombstone}); err != nil {
+			t.Fatalf("a delete (tombstone %v) while a cold GET fetches: %v", tombstone, err)
+		}
+		<-done
+		if _, err := local.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the object deleted (tombstone %v) while it was fetched is cached: %v", tombstone, err)
+		}
 	}
 }
 
@@ -1511,21 +1514,20 @@ func TestAbandonedStreamStopsWhenTheCopyFails(t *testing.T) {
 }
 
 // A streamed cold GET that waits for a write through of the same name
-// (which holds the name for its whole upload) is not given up as stalled
-// while it waits: the idle watch starts with the fetch.
+// (which holds the name while it sends to the remote) is not given up
+// as stalled while it waits: the idle watch starts with the fetch.
 func TestStreamedColdGetWaitsForAWriteThrough(t *testing.T) {
 	rs, be, _, b := newRemote(t, false)
 	rs.SetFetchIdleTimeout(100 * time.Millisecond)
 	old := bytes.Repeat([]byte("o"), 9<<20) // streamed, not stored first
 	be.objects["x"] = old
-	release := make(chan struct{})
-	body := &heldReader{Reader: bytes.NewReader(old), hold: release, started: make(chan struct{})}
+	be.putEntered, be.putRelease = make(chan struct{}, 1), make(chan struct{})
 	put := make(chan error, 1)
 	go func() {
-		_, err := rs.Put(t.Context(), b, "x", body, store.PutOptions{Size: int64(len(old))})
+		_, err := rs.Put(t.Context(), b, "x", bytes.NewReader(old), store.PutOptions{Size: int64(len(old))})
 		put <- err
 	}()
-	<-body.started // the PUT holds the name
+	<-be.putEntered // the PUT holds the name, sending to the remote
 	got := make(chan error, 1)
 	go func() {
 		obj, err := rs.OpenStreaming(t.Context(), b, "x")
@@ -1541,12 +1543,43 @@ func TestStreamedColdGetWaitsForAWriteThrough(t *testing.T) {
 		}
 	}
 	time.Sleep(400 * time.Millisecond) // waiting past the idle timeout
-	close(release)
+	close(be.putRelease)
 	if err := <-put; err != nil {
 		t.Fatal(err)
 	}
 	if err := <-got; err != nil {
 		t.Fatalf("a cold GET that waited for a write through: %v", err)
+	}
+}
+
+// A write through whose client is slow to upload holds the name only
+// once its body is here: a cold GET and a delete of the name meanwhile
+// do not wait for the client.
+func TestSlowUploadHoldsUpNoReaderOfTheName(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	old := bytes.Repeat([]byte("o"), 9<<20)
+	be.objects["x"], be.objects["y"] = old, []byte("y")
+	release := make(chan struct{})
+	body := &heldReader{Reader: bytes.NewReader(old), hold: release, started: make(chan struct{})}
+	put := make(chan error, 1)
+	go func() {
+		_, err := rs.Put(t.Context(), b, "x", body, store.PutOptions{Size: int64(len(old))})
+		put <- err
+	}()
+	<-body.started // the upload has begun, and stalls
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	obj, err := rs.OpenStreaming(ctx, b, "x")
+	if err == nil {
+		_, err = io.Copy(io.Discard, obj)
+		obj.Close()
+	}
+	if err != nil {
+		t.Fatalf("a cold GET during a stalled upload of the name: %v", err)
+	}
+	close(release)
+	if err := <-put; err != nil {
+		t.Fatal(err)
 	}
 }
 
