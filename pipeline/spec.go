@@ -312,6 +312,14 @@ var legacyNames = map[string]string{
 // use for.
 var ignoredKeys = map[string]bool{"dsorter_type": true, "stream_multiplier": true, "bundle_multiplier": true, "dsorter_mem_threshold": true}
 
+// hasAlias reports a YAML alias anywhere in a document.
+func hasAlias(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode {
+		return true
+	}
+	return slices.ContainsFunc(n.Content, hasAlias)
+}
+
 // ParseSpec decodes a spec from JSON or YAML, accepting the 2019 names.
 // Unknown fields are errors, so a misspelled field is not silently lost.
 func ParseSpec(data []byte) (Spec, error) {
@@ -325,8 +333,17 @@ func ParseSpec(data []byte) (Spec, error) {
 			return Spec{}, specError("not valid JSON: %w", err)
 		}
 	} else {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(trimmed, &doc); err != nil {
+			return Spec{}, specError("neither JSON nor YAML: %w", err)
+		}
+		// An alias repeats what it names: a small spec of many aliases
+		// of a long value would be gigabytes once expanded.
+		if hasAlias(&doc) {
+			return Spec{}, specError("YAML aliases (*name) are not taken in a spec: write the values out")
+		}
 		var v map[string]any
-		if err := yaml.Unmarshal(trimmed, &v); err != nil {
+		if err := doc.Decode(&v); err != nil {
 			return Spec{}, specError("neither JSON nor YAML: %w", err)
 		}
 		asJSON, err := json.Marshal(v)

@@ -325,3 +325,19 @@ func TestInputTemplateNamingAShardTwiceIsRefused(t *testing.T) {
 		t.Fatalf("in-{1..11}{1..11}.tar: %v", err)
 	}
 }
+
+// A YAML spec with aliases is refused before it is expanded: a small
+// one of many aliases of a long value would take gigabytes.
+func TestParseSpecRefusesYAMLAliases(t *testing.T) {
+	var spec strings.Builder
+	spec.WriteString("input_bck: {name: src}\ninput_format: {template: \"shard-{0..9}.tar\"}\noutput_format: \"out-{0..9}.tar\"\noutput_shard_size: 1MiB\n")
+	spec.WriteString("description: &a \"" + strings.Repeat("x", 1000) + "\"\nextra: [")
+	for range 1000 {
+		spec.WriteString("*a, ")
+	}
+	spec.WriteString("*a]\n")
+	_, err := pipeline.ParseSpec([]byte(spec.String()))
+	if err == nil || !strings.Contains(err.Error(), "aliases") {
+		t.Fatalf("a YAML spec of 1001 aliases: %v, want refused for its aliases", err)
+	}
+}
