@@ -112,6 +112,8 @@ type coordinatedJob struct {
 	mu         struct {
 		sync.Mutex
 		status Status
+		// warningBytes are the bytes of status.Warnings.
+		warningBytes int
 		// cancelAttempt ends the current run, not the job: a lost
 		// target may come back.
 		cancelAttempt context.CancelCauseFunc
@@ -140,9 +142,11 @@ func (j *coordinatedJob) cancelAttempt(cause error) {
 }
 
 func (j *coordinatedJob) warn(msg string) {
+	msg = truncate(msg, maxMessage)
 	j.mu.Lock()
-	if len(j.mu.status.Warnings) < 1000 {
+	if len(j.mu.status.Warnings) < maxWarnings && j.mu.warningBytes+len(msg) <= maxWarningBytes {
 		j.mu.status.Warnings = append(j.mu.status.Warnings, msg)
+		j.mu.warningBytes += len(msg)
 	}
 	j.mu.Unlock()
 }
@@ -422,12 +426,12 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		// Not ended until its output is gone, and not running either.
 		job.mu.Lock()
 		failedIn := job.mu.status.Phase
-		job.mu.status.Phase, job.mu.status.Error = PhaseAborting, err.Error()
+		job.mu.status.Phase, job.mu.status.Error = PhaseAborting, truncate(err.Error(), maxMessage)
 		job.mu.Unlock()
 		// What the job wrote is older than this; what a later job writes
 		// under the same names is newer, and stays.
 		asOf := store.Stamp{Map: c.config.Cluster.Map().Version, Clock: now.UnixNano()}
-		c.abortTargets(context.WithoutCancel(ctx), job, err.Error())
+		c.abortTargets(context.WithoutCancel(ctx), job, truncate(err.Error(), maxMessage))
 		if len(job.outputs) > 0 && !job.plan.Spec.DryRun {
 			if err := c.config.Cluster.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, job.id, asOf); err != nil {
 				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", err)

@@ -141,6 +141,14 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
+// Bounds of what a job tells: a message (a warning, an error) quotes
+// names and keys of up to a MiB; the warnings go with every status.
+const (
+	maxMessage      = 2 << 10
+	maxWarnings     = 1000
+	maxWarningBytes = 256 << 10
+)
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "..."

@@ -244,8 +244,10 @@ type targetJob struct {
 		watchdog *time.Timer
 		journal  *os.File
 		stats    JobStats
-		result   *extract.Result
-		byID     map[shards.RecordID]*shards.Record
+		// warningBytes are the bytes of stats.Warnings.
+		warningBytes int
+		result       *extract.Result
+		byID         map[shards.RecordID]*shards.Record
 		// served are the records a creator's stream took: each goes into
 		// one output shard, once (a second taker, repeated or forged,
 		// would read a memory buffer the first gives back to the pool).
@@ -417,9 +419,13 @@ func (j *targetJob) react(reaction string, err error) error {
 	case ReactAbort:
 		return err
 	case ReactWarn:
+		// Bounded in count and bytes: a warning may quote names of a
+		// MiB (a shard's links), and the stats go to the coordinator.
+		msg := truncate(err.Error(), maxMessage)
 		j.mu.Lock()
-		if len(j.mu.stats.Warnings) < 1000 {
-			j.mu.stats.Warnings = append(j.mu.stats.Warnings, err.Error())
+		if len(j.mu.stats.Warnings) < maxWarnings && j.mu.warningBytes+len(msg) <= maxWarningBytes {
+			j.mu.stats.Warnings = append(j.mu.stats.Warnings, msg)
+			j.mu.warningBytes += len(msg)
 		}
 		j.mu.Unlock()
 	}

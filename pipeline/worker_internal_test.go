@@ -39,3 +39,28 @@ func TestLocalStreamStopsMidFile(t *testing.T) {
 		}
 	}
 }
+
+// A job's warnings are bounded in bytes as in count: a shard's links of
+// a MiB name each would otherwise make stats no peer takes.
+func TestWarningsAreBoundedInBytes(t *testing.T) {
+	j := &targetJob{}
+	long := make([]byte, 1<<20)
+	for i := range long {
+		long[i] = 'n'
+	}
+	for range maxWarnings {
+		if err := j.react(ReactWarn, linksSkipped("s.tar", 10, []string{string(long)})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, w := range j.mu.stats.Warnings {
+		if len(w) > maxMessage+3 {
+			t.Fatalf("a warning of %d bytes", len(w))
+		}
+		total += len(w)
+	}
+	if total > maxWarningBytes || len(j.mu.stats.Warnings) == 0 {
+		t.Fatalf("%d warnings of %d bytes, want some, at most %d bytes", len(j.mu.stats.Warnings), total, maxWarningBytes)
+	}
+}

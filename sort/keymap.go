@@ -312,6 +312,15 @@ func (km *KeyMap) Templates() []shards.Template { return km.templates }
 
 // lookup returns the template index for a key, or an error when the key
 // matches no entry or entries of different templates.
+// quoted is a key as a message shows it: its first 256 bytes (a key
+// may be a MiB long).
+func quoted(key string) string {
+	if len(key) > 256 {
+		return key[:256] + "..."
+	}
+	return key
+}
+
 func (km *KeyMap) lookup(key string) (int, error) {
 	found := -1
 	// The literals in the key: its substrings of their lengths.
@@ -322,9 +331,9 @@ func (km *KeyMap) lookup(key string) (int, error) {
 			case !ok:
 				continue
 			case index == conflicting:
-				return -1, fmt.Errorf("%w: key %q holds %q, which is in entries of different templates", ErrKeyMap, key, key[i:i+n])
+				return -1, fmt.Errorf("%w: key %q holds %q, which is in entries of different templates", ErrKeyMap, quoted(key), quoted(key[i:i+n]))
 			case found >= 0 && found != index:
-				return -1, fmt.Errorf("%w: key %q matches templates %q and %q", ErrKeyMap, key, km.templates[found].String(), km.templates[index].String())
+				return -1, fmt.Errorf("%w: key %q matches templates %q and %q", ErrKeyMap, quoted(key), km.templates[found].String(), km.templates[index].String())
 			}
 			found = index
 		}
@@ -334,12 +343,12 @@ func (km *KeyMap) lookup(key string) (int, error) {
 			continue
 		}
 		if found >= 0 && found != e.template {
-			return -1, fmt.Errorf("%w: key %q matches templates %q and %q", ErrKeyMap, key, km.templates[found].String(), km.templates[e.template].String())
+			return -1, fmt.Errorf("%w: key %q matches templates %q and %q", ErrKeyMap, quoted(key), km.templates[found].String(), km.templates[e.template].String())
 		}
 		found = e.template
 	}
 	if found < 0 {
-		return -1, fmt.Errorf("%w: key %q matches no entry", ErrKeyMap, key)
+		return -1, fmt.Errorf("%w: key %q matches no entry", ErrKeyMap, quoted(key))
 	}
 	return found, nil
 }

@@ -470,8 +470,14 @@ func (c *Client) Finish(ctx context.Context, t cluster.Node, id string) error {
 
 // Abort stops a job on a target.
 func (c *Client) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
+	if len(cause) > maxAbortCause {
+		cause = cause[:maxAbortCause] + "..." // in the URL: within a header's bounds
+	}
 	return c.callLong(ctx, http.MethodDelete, t.URL+"/v1/sort/abort/"+url.PathEscape(id)+"?cause="+url.QueryEscape(cause), nil, nil)
 }
+
+// maxAbortCause bounds the cause an abort carries.
+const maxAbortCause = 4 << 10
 
 // RemoveJob forgets a finished job on a target.
 func (c *Client) RemoveJob(ctx context.Context, t cluster.Node, id string) error {
