@@ -321,10 +321,15 @@ func quoted(key string) string {
 	return key
 }
 
-func (km *KeyMap) lookup(key string) (int, error) {
+func (km *KeyMap) lookup(ctx context.Context, key string) (int, error) {
 	found := -1
-	// The literals in the key: its substrings of their lengths.
+	// The literals in the key: its substrings of their lengths. A long
+	// key against many lengths and patterns is long work: an abort
+	// stops it.
 	for _, n := range km.literalLengths {
+		if err := ctx.Err(); err != nil {
+			return -1, context.Cause(ctx)
+		}
 		for i := 0; i+n <= len(key); i++ {
 			index, ok := km.literals[key[i:i+n]]
 			switch {
@@ -338,7 +343,10 @@ func (km *KeyMap) lookup(key string) (int, error) {
 			found = index
 		}
 	}
-	for _, e := range km.entries {
+	for i, e := range km.entries {
+		if i%64 == 0 && ctx.Err() != nil {
+			return -1, context.Cause(ctx)
+		}
 		if !e.pattern.MatchString(key) {
 			continue
 		}
@@ -368,13 +376,11 @@ func PartitionByKeyMap(ctx context.Context, records []shards.RecordMeta, size in
 	for i := range open {
 		open[i] = -1
 	}
-	for i, r := range records {
-		// A key map of many patterns over many records takes long: an
-		// abort must not wait for it.
-		if i%256 == 0 && ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+	for _, r := range records {
+		t, err := km.lookup(ctx, r.Key.Text())
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx) // (not a key's miss)
 		}
-		t, err := km.lookup(r.Key.Text())
 		if err != nil {
 			if err := onMissing(err); err != nil {
 				return nil, err

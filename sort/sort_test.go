@@ -222,6 +222,11 @@ func TestKeyMap(t *testing.T) {
 	if _, err := sort.PartitionByKeyMap(t.Context(), rs, 1000, km, func(err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) {
 		t.Fatalf("abort on a missing key: %v", err)
 	}
+	// A key of a MiB that matches nothing is named by its start.
+	long := []shards.RecordMeta{{Key: shards.Key{String: strings.Repeat("z", 1<<20)}, Size: 1}}
+	if _, err := sort.PartitionByKeyMap(t.Context(), long, 1000, km, func(err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) || len(err.Error()) > 1000 {
+		t.Fatalf("a missing key of a MiB: an error of %d bytes (%.100v), want a short one", len(err.Error()), err)
+	}
 	lines := 0
 	text := "cat_.*\tcats-{0..9}.tar\nnot a line\n(bad\tx-{0..1}\ndog_.*\tdogs-{0..9}.tar\n"
 	if _, err := sort.ParseKeyMap([]byte(text), sort.KeyMapText, "\t", func(int, error) error { lines++; return nil }); err != nil || lines != 2 {
