@@ -1785,6 +1785,13 @@ func TestAbortDuringFinishIsRefused(t *testing.T) {
 	const id = "srt-finishing"
 	// A record stream still being served holds the Finish.
 	w, out, served := stuckStream(t, id)
+	// A Finish before the create phase is refused: the job has no output.
+	if err := w.Finish(t.Context(), id); !errors.Is(err, pipeline.ErrPhase) {
+		t.Fatalf("a Finish in the sort phase: %v, want refused", err)
+	}
+	if err := w.Create(t.Context(), id, nil); err != nil {
+		t.Fatal(err)
+	}
 	finished := make(chan error, 1)
 	go func() { finished <- w.Finish(t.Context(), id) }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
@@ -1805,6 +1812,10 @@ func TestAbortDuringFinishIsRefused(t *testing.T) {
 	}
 	if st, _ := w.Stats(id); st.Aborted || !st.Archived {
 		t.Fatalf("the job after Finish: aborted %v, archived %v", st.Aborted, st.Archived)
+	}
+	// Asked again (a gateway settling the job), it is done already.
+	if err := w.Finish(t.Context(), id); err != nil {
+		t.Fatalf("a second Finish: %v", err)
 	}
 }
 

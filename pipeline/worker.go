@@ -1609,9 +1609,21 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 		return err
 	}
 	j.mu.Lock()
-	if j.mu.stats.Aborted {
+	switch {
+	case j.mu.stats.Aborted:
 		j.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrAborted, id)
+	case j.mu.stats.Archived || j.mu.finishing:
+		// Asked again (the coordinator and a gateway settling the job
+		// both may): its finished mark, which names what it wrote, stays.
+		j.mu.Unlock()
+		return nil
+	case j.mu.stats.Phase != PhaseCreate:
+		// Not an attempt's output yet (a later attempt's in an earlier
+		// phase): finished, it would be kept as whole.
+		phase := j.mu.stats.Phase
+		j.mu.Unlock()
+		return fmt.Errorf("%w: finish of job %s, which is in phase %s", ErrPhase, id, phase)
 	}
 	j.mu.stopping, j.mu.finishing = true, true
 	j.mu.Unlock()
