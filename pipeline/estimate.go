@@ -247,6 +247,13 @@ func (c *Coordinator) Estimate(ctx context.Context, spec Spec) (Estimate, error)
 			return fmt.Errorf("estimate: %w", err)
 		}
 		e.Node = t.ID
+		// The records it holds, by its index: another would index past
+		// the targets below.
+		for _, m := range e.metas {
+			if int(m.Holder) != i {
+				return fmt.Errorf("estimate: target %s answered a record held by target %d, not itself (%d)", t.ID, m.Holder, i)
+			}
+		}
 		answers[i] = e
 		return nil
 	})
@@ -277,6 +284,9 @@ func (c *Coordinator) Estimate(ctx context.Context, spec Spec) (Estimate, error)
 		}
 	}
 	slices.Sort(missing)
+	if est.MissingShards > 0 && len(missing) == 0 {
+		missing = []string{"(not named)"} // a target that counted and named none
+	}
 	if err := checkInputFound(plan, est, missing); err != nil {
 		return Estimate{}, err
 	}
