@@ -82,6 +82,9 @@ type Store struct {
 	// the number of readers.
 	mu      sync.Mutex
 	flights map[string]*flight
+	// fetching counts the cold GETs of each name from their start stamp
+	// to their copy's store (see startStamp).
+	fetching map[string]int
 	// writes serialize the write-through PUTs and DELETEs of a name, so
 	// that the remote sees them in the order the local store does.
 	writes namelock.Locks
@@ -223,10 +226,34 @@ func (s *Store) fetchStamp() store.Stamp {
 // write lock: a write-through PUT stored before it has then reached the
 // remote, which the GET reads after. (A GET stamped while the PUT was on
 // its way would read the remote's older object and replace the PUT's.)
-func (s *Store) startStamp(b store.Bucket, name string) store.Stamp {
-	unlock := s.lockName(b.String() + "/" + name)
+//
+// The fetch counts as under way until fetched is called (once its copy
+// is stored or given up): a delete through to the remote meanwhile
+// leaves a tombstone, which refuses that copy.
+func (s *Store) startStamp(b store.Bucket, name string) (stamp store.Stamp, fetched func()) {
+	key := b.String() + "/" + name
+	unlock := s.lockName(key)
 	defer unlock()
-	return s.fetchStamp()
+	s.mu.Lock()
+	s.fetching[key]++
+	s.mu.Unlock()
+	var once sync.Once
+	return s.fetchStamp(), func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.fetching[key]--; s.fetching[key] <= 0 {
+				delete(s.fetching, key)
+			}
+			s.mu.Unlock()
+		})
+	}
+}
+
+// fetchingNow reports a cold GET of key under way (call under its lock).
+func (s *Store) fetchingNow(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetching[key] > 0
 }
 
 // superseded reports whether a cold GET's Put failed only because a
@@ -266,7 +293,7 @@ var streamJoinWait = 5 * time.Second
 
 // New decorates a local store.
 func New(local store.Store, resolve Resolver) *Store {
-	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}}
+	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}, fetching: map[string]int{}}
 }
 
 // backend returns a remote bucket's backend and props; ok is false for an
@@ -534,7 +561,8 @@ func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.
 }
 
 func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name string) error {
-	stamp := s.startStamp(b, name)
+	stamp, fetched := s.startStamp(b, name)
+	defer fetched()
 	ctx, watch := s.watchIdle(ctx, b, name)
 	defer watch.Stop()
 	r, attrs, err := be.GetObject(ctx, b, name)
@@ -760,9 +788,10 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		return rerr
 	}
 	opts.Stamp = tomb
-	// Always a tombstone (the caller's may not ask for one: a bulk
-	// delete): it is what refuses the cold GET still fetching.
-	opts.Tombstone = opts.Tombstone || !tomb.IsZero()
+	// A cold GET still fetching is refused by a tombstone, which the
+	// caller may not ask for (a bulk delete of names a bucket mostly
+	// never had leaves none).
+	opts.Tombstone = opts.Tombstone || !tomb.IsZero() && s.fetchingNow(b.String()+"/"+name)
 	lerr := s.Store.Delete(ctx, b, name, opts)
 	if errors.Is(lerr, store.ErrNotFound) && rerr == nil {
 		return nil

@@ -630,6 +630,14 @@ func TestDeleteStampedBeforeAColdGetIsNotUndoneByIt(t *testing.T) {
 		if _, err := local.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the object deleted (tombstone %v) while it was fetched is cached: %v", tombstone, err)
 		}
+		// With no cold GET under way, a bulk delete of a name leaves no
+		// tombstone (a template of millions of names never there).
+		if err := rs.Delete(t.Context(), b, "never", store.DeleteOptions{Stamp: stamp()}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if _, ok := local.(*fs.Store).Tombstone(b, "never"); ok {
+			t.Fatal("a bulk delete of a name not fetched left a tombstone")
+		}
 	}
 }
 

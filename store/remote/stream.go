@@ -64,7 +64,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	s.mu.Unlock()
 	// Before the idle watch starts: a write through of the name holds
 	// its lock for as long as its upload takes.
-	stamp := s.startStamp(b, name)
+	stamp, fetched := s.startStamp(b, name)
 	// The fetch outlives a reader that gives up, not a remote that stalls.
 	fetchCtx, watch := s.watchIdle(context.WithoutCancel(ctx), b, name)
 	end := func(err error) {
@@ -80,12 +80,14 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	}
 	body, attrs, err := be.GetObject(fetchCtx, b, name)
 	if err != nil {
+		fetched()
 		end(err)
 		return nil, f.err
 	}
 	raw := io.Reader(remoteBody{watch.Reader(body)})
 	guarded, err := s.guardSpace(fetchCtx, b, name, raw)
 	if err != nil {
+		fetched()
 		body.Close()
 		end(err)
 		return nil, err
@@ -95,6 +97,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		// Small, or no length to announce (negative): store, then serve.
 		defer body.Close()
 		_, err := s.Store.Put(fetchCtx, b, name, body, s.fetchOptions(fetchCtx, b, attrs, stamp))
+		fetched()
 		err = coldGetError(err)
 		if superseded(err) {
 			err = nil // the newer object (or its delete) is what to read
@@ -126,6 +129,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	opts := s.fetchOptions(fetchCtx, b, attrs, stamp)
 	go func() {
 		_, err := s.Store.Put(fetchCtx, b, name, cached, opts)
+		fetched()
 		err = coldGetError(err)
 		if superseded(err) {
 			// The reader has the bytes it asked for; the name keeps the
