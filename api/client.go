@@ -81,19 +81,7 @@ func (c *Client) ownerURL(ctx context.Context, b store.Bucket, name string) stri
 	}
 	c.mu.Unlock()
 	if fetch {
-		// Bounded by the gateway timeout, past which the next gateway is
-		// asked (a bound of its own, shorter, would end the fetch first).
-		fresh := new(cluster.Map)
-		err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"smap"}}}, fresh)
-		c.mu.Lock()
-		if err == nil {
-			c.mu.smap, c.mu.stale = fresh, false
-			smap = fresh
-			c.learnLocked(fresh)
-		}
-		// At most one fetch a second, whatever happens.
-		c.mu.nextFetch = time.Now().Add(time.Second)
-		c.mu.Unlock()
+		smap = c.fetchMap(ctx, smap)
 	}
 	if smap == nil {
 		return ""
@@ -108,6 +96,34 @@ func (c *Client) ownerURL(ctx context.Context, b store.Bucket, name string) stri
 
 // isHTTPS reports a URL of the https scheme.
 func isHTTPS(u string) bool { return len(u) >= 8 && strings.EqualFold(u[:8], "https://") }
+
+// fetchMap reads the cluster map from a gateway and returns it, or the
+// map the client had when it cannot be read. Its bound outlasts a gateway
+// that hangs (the gateway timeout), so that the next is asked, and ends
+// one that stops mid-answer.
+func (c *Client) fetchMap(ctx context.Context, had *cluster.Map) *cluster.Map {
+	defer func() {
+		// At most one fetch a second, whatever happens.
+		c.mu.Lock()
+		c.mu.nextFetch = time.Now().Add(time.Second)
+		c.mu.Unlock()
+	}()
+	bound := 5 * time.Second
+	if c.gatewayTimeout > 0 {
+		bound += 2 * c.gatewayTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	fresh := new(cluster.Map)
+	if err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"smap"}}}, fresh); err != nil {
+		return had
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mu.smap, c.mu.stale = fresh, false
+	c.learnLocked(fresh)
+	return fresh
+}
 
 // mapIsStale notes that a target redirected a request the client routed.
 func (c *Client) mapIsStale() {
