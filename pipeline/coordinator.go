@@ -466,6 +466,7 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 // and kept from removal for good, as the leader's reaper leaves a live
 // coordinator's jobs to it.
 func (c *Coordinator) endJob(ctx context.Context, id, cause string) {
+	cause = truncate(cause, maxMessage) // kept in the registry, which every gateway holds
 	delay := endJobRetry
 	for attempt := 1; ; attempt++ {
 		err := c.config.Cluster.EndJob(ctx, id, cause)

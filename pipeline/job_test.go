@@ -1805,10 +1805,21 @@ func TestAbortDuringFinishIsRefused(t *testing.T) {
 	if err := w.Abort(t.Context(), id, "by the test"); !errors.Is(err, pipeline.ErrJobFinished) {
 		t.Fatalf("an abort during Finish: %v, want it refused as finished", err)
 	}
+	// A Finish asked again meanwhile is done only when the first is.
+	again := make(chan error, 1)
+	go func() { again <- w.Finish(t.Context(), id) }()
+	select {
+	case err := <-again:
+		t.Fatalf("a second Finish answered (%v) before the first was done", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	out.Cut()
 	<-served
 	if err := <-finished; err != nil {
 		t.Fatalf("Finish: %v", err)
+	}
+	if err := <-again; err != nil {
+		t.Fatalf("the second Finish: %v", err)
 	}
 	if st, _ := w.Stats(id); st.Aborted || !st.Archived {
 		t.Fatalf("the job after Finish: aborted %v, archived %v", st.Aborted, st.Archived)

@@ -262,6 +262,9 @@ type targetJob struct {
 		// finishing: Finish runs; an abort then would remove the shards
 		// of a job the coordinator records as finished.
 		finishing bool
+		// finished is closed once the running Finish is done (its mark
+		// made): a Finish asked again waits for it.
+		finished chan struct{}
 	}
 }
 
@@ -598,7 +601,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 // aborts the job by itself.
 func (j *targetJob) failed(ctx context.Context, err error) {
 	j.mu.Lock()
-	j.mu.stats.Errors = append(j.mu.stats.Errors, err.Error())
+	j.mu.stats.Errors = append(j.mu.stats.Errors, truncate(err.Error(), maxMessage))
 	if !j.mu.closed {
 		// The coordinator aborts the job; if that call is lost, the
 		// watchdog does, rather than hold its memory and files for good.
@@ -1613,11 +1616,21 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 	case j.mu.stats.Aborted:
 		j.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrAborted, id)
-	case j.mu.stats.Archived || j.mu.finishing:
+	case j.mu.stats.Archived:
 		// Asked again (the coordinator and a gateway settling the job
 		// both may): its finished mark, which names what it wrote, stays.
 		j.mu.Unlock()
 		return nil
+	case j.mu.finishing:
+		// Done once the running one is: not before its mark is made.
+		done := j.mu.finished
+		j.mu.Unlock()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	case j.mu.stats.Phase != PhaseCreate:
 		// Not an attempt's output yet (a later attempt's in an earlier
 		// phase): finished, it would be kept as whole.
@@ -1626,6 +1639,7 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 		return fmt.Errorf("%w: finish of job %s, which is in phase %s", ErrPhase, id, phase)
 	}
 	j.mu.stopping, j.mu.finishing = true, true
+	j.mu.finished = make(chan struct{})
 	j.mu.Unlock()
 	j.active.Wait()
 	j.release()
@@ -1634,6 +1648,7 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 	j.mu.stats.Archived = true
 	j.mu.stats.Phase = PhaseFinished
 	j.mu.stats.Finished = time.Now()
+	close(j.mu.finished)
 	j.mu.Unlock()
 	j.cancel(nil)
 	j.logger.Info("dsort job finished", "created", j.created.Shards.Load(), "memory_peak", j.budget.Peak())
@@ -1677,6 +1692,7 @@ func (j *targetJob) release() {
 // input is untouched. An abort of a job whose abort is under way waits
 // for that one's cleanup, or for ctx; the cleanup itself outlives ctx.
 func (w *Worker) Abort(ctx context.Context, id string, cause string) error {
+	cause = truncate(cause, maxMessage)
 	j, err := w.job(id)
 	if err != nil {
 		if w.finishedHere(id) {
