@@ -1198,7 +1198,9 @@ func TestConsoleLoginBehindAProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
-		Configure: func(cfg *gateway.Config) { cfg.Auth, cfg.BrowserHosts = keys, []string{"ais.example.com"} }})
+		Configure: func(cfg *gateway.Config) {
+			cfg.Auth, cfg.BrowserHosts = keys, []string{"ais.example.com", "https://console.example.com"}
+		}})
 	token := signToken(t, keys, authn.Grants{Perm: authn.ReadOnly}, time.Hour)
 	for _, tc := range []struct {
 		name, origin, site string
@@ -1206,6 +1208,9 @@ func TestConsoleLoginBehindAProxy(t *testing.T) {
 	}{
 		{"the browser says same-origin", "https://ais.example.org", "same-origin", http.StatusSeeOther},
 		{"a name of browser_hosts", "https://ais.example.com", "", http.StatusSeeOther},
+		{"a name of browser_hosts on another port", "https://ais.example.com:8081", "", http.StatusForbidden},
+		{"a URL of browser_hosts", "https://console.example.com", "", http.StatusSeeOther},
+		{"a URL of browser_hosts by another scheme", "http://console.example.com", "", http.StatusForbidden},
 		{"another site, said", "https://ais.example.com", "cross-site", http.StatusForbidden},
 		{"another site, by its origin", "https://evil.example", "", http.StatusForbidden},
 	} {

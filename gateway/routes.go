@@ -337,7 +337,8 @@ func (n *Node) sentByAnotherSite(r *http.Request) error {
 }
 
 // ownOrigin reports an Origin of the request's own host, or of a name in
-// browser_hosts (with its port, when it names one).
+// browser_hosts: "host[:port]" (the port by the origin's scheme when
+// none) or a URL, whose scheme must be the origin's too.
 func (n *Node) ownOrigin(origin, host string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
@@ -347,11 +348,31 @@ func (n *Node) ownOrigin(origin, host string) bool {
 		return true
 	}
 	for _, known := range n.config.BrowserHosts {
-		if strings.EqualFold(u.Host, known) || !strings.Contains(known, ":") && strings.EqualFold(u.Hostname(), known) {
+		scheme, name := u.Scheme, known
+		if strings.Contains(known, "://") {
+			k, err := url.Parse(known)
+			if err != nil {
+				continue
+			}
+			scheme, name = k.Scheme, k.Host
+		}
+		if strings.EqualFold(scheme, u.Scheme) && strings.EqualFold(withPort(name, scheme), withPort(u.Host, u.Scheme)) {
 			return true
 		}
 	}
 	return false
+}
+
+// withPort is host:port, the scheme's port when host names none.
+func withPort(host, scheme string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	port := "80"
+	if strings.EqualFold(scheme, "https") {
+		port = "443"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
 
 // reboundName refuses, with authentication off, a page's request under a
