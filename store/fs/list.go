@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aisgo/aisgo/store"
@@ -157,7 +159,9 @@ func walkCached(cache *dirCache, root, prefix, startAfter string) iter.Seq[liste
 func walkDir(cache *dirCache, dir, rel, prefix, startAfter string, yield func(listed) bool) bool {
 	items, err := cache.read(dir)
 	if err != nil {
-		if os.IsNotExist(err) {
+		// Gone since its parent was read, or made an object's name
+		// (ENOTDIR): nothing of it to list.
+		if os.IsNotExist(err) || errors.Is(err, syscall.ENOTDIR) {
 			return true
 		}
 		return yield(listed{err: err})

@@ -184,21 +184,26 @@ func hasMeta(path string) (bool, error) {
 	return false, classify(fmt.Errorf("read metadata of %s: %w", path, err))
 }
 
+// metaReadError is what a failed read of an object's metadata (by path
+// or by its open file) means, as a store error.
+func metaReadError(path string, err error, room int) error {
+	switch {
+	case errors.Is(err, syscall.ENODATA):
+		return fmt.Errorf("%w: %s has no AIS metadata", store.ErrNotFound, path)
+	case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%w: %s was removed", store.ErrNotFound, path) // by a DELETE since it was found
+	case errors.Is(err, syscall.ERANGE):
+		// Larger than any this store writes: not its metadata.
+		return fmt.Errorf("%w: metadata of %s is larger than %d bytes", store.ErrCorrupt, path, room)
+	}
+	return classify(fmt.Errorf("read metadata of %s: %w", path, err))
+}
+
 func readMeta(path string, m *store.ObjectMeta) error {
 	buf := make([]byte, maxMetaSize+512)
 	n, err := getxattr(path, xattrName, buf)
 	if err != nil {
-		if errors.Is(err, syscall.ENODATA) {
-			return fmt.Errorf("%w: %s has no AIS metadata", store.ErrNotFound, path)
-		}
-		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) {
-			return fmt.Errorf("%w: %s was removed", store.ErrNotFound, path) // by a DELETE since it was found
-		}
-		if errors.Is(err, syscall.ERANGE) {
-			// Larger than any this store writes: not its metadata.
-			return fmt.Errorf("%w: metadata of %s is larger than %d bytes", store.ErrCorrupt, path, len(buf))
-		}
-		return classify(fmt.Errorf("read metadata of %s: %w", path, err))
+		return metaReadError(path, err, len(buf))
 	}
 	if err := decodeMeta(buf[:n], m); err != nil {
 		return fmt.Errorf("%w: metadata of %s: %w", store.ErrCorrupt, path, err)

@@ -1469,3 +1469,65 @@ func TestFailedRefreshIsNotQueuedByEveryRead(t *testing.T) {
 		t.Fatalf("%d rewrites tried for a copy that cannot be rewritten, want 1", n)
 	}
 }
+
+// An overwrite whose object lands on another mountpath than its old
+// copy (placed before the mountpaths changed) makes the new copy durable
+// before the old one goes: a crash between the two must not leave
+// neither.
+func TestOverwriteSyncsTheNewCopyBeforeTheOldGoes(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	st, mps := threeMountpaths(t, fs.Config{SyncFS: func(path string) error {
+		mu.Lock()
+		events = append(events, "sync "+path)
+		mu.Unlock()
+		return nil
+	}})
+	b := mirrorBucket(t, st, "b", 1, false)
+	ctx := t.Context()
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("old"), store.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	home := st.MountpathOf(b, "x")
+	var elsewhere string
+	for _, mp := range mps {
+		if mp != home {
+			elsewhere = mp
+			break
+		}
+	}
+	// The old copy, as a placement of before left it: elsewhere only.
+	if err := os.MkdirAll(filepath.Join(elsewhere, "ais", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(home, "ais", "b", "x"), filepath.Join(elsewhere, "ais", "b", "x")); err != nil {
+		t.Fatal(err)
+	}
+	defer fs.OnRemoveCopy(func(path string) error {
+		mu.Lock()
+		events = append(events, "remove "+path)
+		mu.Unlock()
+		return os.Remove(path)
+	})()
+	mu.Lock()
+	events = nil
+	mu.Unlock()
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("new"), store.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	synced := -1
+	for i, e := range events {
+		if strings.HasPrefix(e, "sync "+home) && synced < 0 {
+			synced = i
+		}
+		if strings.HasPrefix(e, "remove "+elsewhere) {
+			if synced < 0 {
+				t.Fatalf("the old copy went before the new one was synced: %q", events)
+			}
+			return
+		}
+	}
+	t.Fatalf("the old copy was not removed: %q", events)
+}

@@ -490,9 +490,19 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	}
 	// A copy left on another mountpath (placed before mountpaths or the
 	// copies changed) would be stale now.
+	synced := false
 	for _, other := range s.readable() {
 		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
 			path := other.objectPath(b, name)
+			if _, err := os.Lstat(path); err == nil && !synced {
+				// The copies installed are durable before the old one
+				// goes: its removal, durable first (another write's sync
+				// of its disk), would leave neither after a crash.
+				if err := s.syncMountpathsUnless(opts.NoSync, installed); err != nil {
+					return nil, fmt.Errorf("put %s/%s: %w", b, name, err)
+				}
+				synced = true
+			}
 			switch err := removeCopy(path); {
 			case err == nil:
 				removeEmptyParents(filepath.Dir(path), other.bucketDir(b))
@@ -1056,7 +1066,8 @@ func (s *Store) mountpathAt(path string) mountpath {
 func (s *Store) openCopy(c located, name string, validate, internal bool) (store.Object, error) {
 	f, err := os.Open(c.path)
 	if err != nil {
-		if os.IsNotExist(err) {
+		// ENOTDIR: a directory on its path became an object since.
+		if os.IsNotExist(err) || errors.Is(err, syscall.ENOTDIR) {
 			if rootGone(c.m) {
 				s.suspect(c.m, err)
 			}
@@ -1260,10 +1271,7 @@ func (o *object) readMeta() error {
 	buf := make([]byte, maxMetaSize+512)
 	n, err := unix.Fgetxattr(int(o.file.Fd()), xattrName, buf)
 	if err != nil {
-		if errors.Is(err, unix.ENODATA) {
-			return fmt.Errorf("%w: %s has no AIS metadata", store.ErrNotFound, o.file.Name())
-		}
-		return classify(err)
+		return metaReadError(o.file.Name(), err, len(buf))
 	}
 	name := o.meta.Name
 	if err := decodeMeta(buf[:n], &o.meta); err != nil {

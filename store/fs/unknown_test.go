@@ -171,3 +171,22 @@ func TestMirroredObjectTheDiskCannotTellIsNotMissing(t *testing.T) {
 		t.Errorf("a GET the disk cannot answer: %v, want an error, not not-found", err)
 	}
 }
+
+// Metadata larger than any this store writes is corrupt, read by the
+// object's path (HEAD) or by its open file (GET): the mirror's repair and
+// erasure coding's rebuild take it as such.
+func TestOversizedMetadataIsCorrupt(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("kept"))
+	path := copyPaths(st, b, "x")[0]
+	if err := unix.Setxattr(path, "user.ais.meta", bytes.Repeat([]byte{0xc1}, 3800), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Head(t.Context(), b, "x"); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("a HEAD of oversized metadata: %v, want corrupt", err)
+	}
+	if _, err := st.Open(t.Context(), b, "x", store.OpenOptions{}); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("a GET of oversized metadata: %v, want corrupt", err)
+	}
+}
