@@ -68,6 +68,8 @@ var (
 	ErrInvalidBucketName            = &Error{Code: "InvalidBucketName", Status: http.StatusBadRequest, Message: "The specified bucket is not valid."}
 	ErrInvalidArgument              = &Error{Code: "InvalidArgument", Status: http.StatusBadRequest, Message: "Invalid argument."}
 	ErrAuthorizationHeaderMalformed = &Error{Code: "AuthorizationHeaderMalformed", Status: http.StatusBadRequest, Message: "The authorization header is malformed."}
+	// ErrAuthorizationQueryParameters is its presigned URL's twin.
+	ErrAuthorizationQueryParameters = &Error{Code: "AuthorizationQueryParametersError", Status: http.StatusBadRequest, Message: "Error parsing the X-Amz-Credential parameter."}
 	ErrNoSuchVersion                = &Error{Code: "NoSuchVersion", Status: http.StatusNotFound, Message: "The specified version does not exist."}
 	ErrInvalidRequest               = &Error{Code: "InvalidRequest", Status: http.StatusBadRequest, Message: "Invalid request."}
 	// ErrKeyConflict is not S3's: objects are files, and one object's name

@@ -1258,6 +1258,42 @@ func TestOtherRegionRefused(t *testing.T) {
 			t.Errorf("%s signed for eu-west-1: header %q, body %s; want the region us-east-1 named", method, resp.Header.Get("X-Amz-Bucket-Region"), body)
 		}
 	}
+	// A URL presigned for it has no authorization header to be malformed.
+	presigned, err := s3.NewPresignClient(client).PresignGetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(presigned.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "<Code>AuthorizationQueryParametersError</Code>") {
+		t.Fatalf("a URL presigned for eu-west-1: %d %s, want AuthorizationQueryParametersError", resp.StatusCode, body)
+	}
+}
+
+// A DeleteObjects whose payload is unsigned must say what its body is
+// (Content-MD5 or x-amz-checksum-*), as S3 requires: else a body changed
+// on its way would delete other keys.
+func TestDeleteObjectsUnsignedNeedsAnIntegrityHeader(t *testing.T) {
+	_, endpoint := testCluster(t)
+	body := `<Delete><Object><Key>k</Key></Object></Delete>`
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint+"/b?delete", strings.NewReader(body))
+	req.Header.Set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+	if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "Content-MD5") {
+		t.Fatalf("an unsigned DeleteObjects without an integrity header: %d %s, want 400 naming Content-MD5", resp.StatusCode, answer)
+	}
 }
 
 // The x-amz-checksum-* headers of a PUT are checked: a body that does not

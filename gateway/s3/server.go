@@ -159,6 +159,9 @@ func (s *Server) authenticate(r *http.Request) (accessKey string, err error) {
 		// A request signed for another region (another cluster that
 		// shares the keys) is not for this one, as S3 answers.
 		if verified.Region != s.config.Region {
+			if verified.Presigned {
+				return "", ErrAuthorizationQueryParameters.WithMessage("Error parsing the X-Amz-Credential parameter; the region '%s' is wrong; expecting '%s'", verified.Region, s.config.Region).WithRegion(s.config.Region)
+			}
 			return "", ErrAuthorizationHeaderMalformed.WithMessage("The authorization header is malformed; the region '%s' is wrong; expecting '%s'", verified.Region, s.config.Region).WithRegion(s.config.Region)
 		}
 		return verified.AccessKey, nil

@@ -32,10 +32,15 @@ const (
 
 // Bounds on what a peer's aws-chunked body can make us read or hold.
 const (
-	maxLine         = 4 << 10  // a chunk header or a trailer line, with its CRLF
-	maxChunk        = 64 << 20 // the data of one chunk
-	maxTrailerLines = 16
-	maxTrailerNames = 8 // in x-amz-trailer
+	maxLine = 4 << 10 // a chunk header or a trailer line, with its CRLF
+	// maxChunk bounds a signed chunk's data (passed on before its
+	// signature is checked); an unsigned chunk takes up to an object's
+	// 5 GiB: the SDKs send a body of known length as one (nothing of it
+	// is held, and the body's length is bounded apart).
+	maxChunk         = 64 << 20
+	maxUnsignedChunk = 5 << 30
+	maxTrailerLines  = 16
+	maxTrailerNames  = 8 // in x-amz-trailer
 )
 
 // emptyHash is the hex SHA-256 of nothing, part of every chunk's string to sign.
@@ -556,6 +561,10 @@ func parseChunkHeader(line string, signed bool) (size int64, signature string, e
 	if sizeText == "" {
 		return 0, "", newError("InvalidRequest", "aws-chunked chunk header %s has no size", quote(line))
 	}
+	limit := int64(maxChunk)
+	if !signed {
+		limit = maxUnsignedChunk
+	}
 	for i := 0; i < len(sizeText); i++ {
 		var digit byte
 		switch c := sizeText[i]; {
@@ -569,8 +578,8 @@ func parseChunkHeader(line string, signed bool) (size int64, signature string, e
 			return 0, "", newError("InvalidRequest", "aws-chunked chunk header %s has a size that is not hex", quote(line))
 		}
 		// Checked at each digit, so that the size cannot overflow.
-		if size = size<<4 | int64(digit); size > maxChunk {
-			return 0, "", newError("InvalidRequest", "aws-chunked chunk header %s has a size over the limit of %d bytes", quote(line), maxChunk)
+		if size = size<<4 | int64(digit); size > limit {
+			return 0, "", newError("InvalidRequest", "aws-chunked chunk header %s has a size over the limit of %d bytes", quote(line), limit)
 		}
 	}
 	if !signed {

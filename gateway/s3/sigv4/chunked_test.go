@@ -179,6 +179,11 @@ func TestSignedChunks(t *testing.T) {
 		}, code: "SignatureDoesNotMatch"},
 		{name: "unsigned chunks", payload: signed, data: data, body: func(data []byte, _ *testChain) []byte { return frame(data, 64<<10, nil, nil) }, code: "InvalidRequest", message: "chunk-signature"},
 		{name: "truncated", payload: signed, data: data, body: func(data []byte, chain *testChain) []byte { return frame(data, 64<<10, chain, nil)[:100_000] }, code: "IncompleteBody"},
+		// A signed chunk's data goes on before its signature is checked:
+		// its size is bounded (an unsigned one's is not, see the framing).
+		{name: "signed chunk over the limit", payload: signed, data: data, body: func(data []byte, _ *testChain) []byte {
+			return []byte("4000001;chunk-signature=" + strings.Repeat("0", 64) + "\r\n")
+		}, code: "InvalidRequest", message: "limit"},
 		{name: "data after the end", payload: signed, data: data, body: func(data []byte, chain *testChain) []byte { return append(frame(data, 64<<10, chain, nil), 'x') }, code: "InvalidRequest", message: "after the end"},
 		{name: "shorter than declared", payload: signed, data: data, length: len(data) + 1, code: "IncompleteBody", message: "x-amz-decoded-content-length"},
 		{name: "longer than declared", payload: signed, data: data, length: len(data) - 1, code: "IncompleteBody", message: "longer than"},
@@ -398,7 +403,10 @@ var framingVectors = []struct {
 	{name: "well formed", body: []byte("5\r\nhello\r\n0\r\n" + crcTrailer("hello") + "\r\n\r\n"), want: "hello", length: -1},
 	{name: "uppercase hex and leading zeros", body: []byte("000A\r\nhellohello\r\n0\r\n" + crcTrailer("hellohello") + "\r\n\r\n"), want: "hellohello", length: -1},
 	{name: "chunk extension ignored", body: []byte("5;name=value\r\nhello\r\n0\r\n" + crcTrailer("hello") + "\r\n\r\n"), want: "hello", length: -1},
-	{name: "chunk over the limit", body: []byte("4000001\r\n"), code: "InvalidRequest", message: "limit"},
+	{name: "chunk over the limit", body: []byte("140000001\r\n"), code: "InvalidRequest", message: "limit"},
+	// An unsigned chunk of 100 MiB (what the SDK sends over HTTPS for a
+	// PUT of 100 MiB) is taken: this one is cut short.
+	{name: "chunk of 100 MiB", body: []byte("6400000\r\nhello"), code: "IncompleteBody"},
 	{name: "size overflow", body: []byte("fffffffffffffffffffff\r\n"), code: "InvalidRequest", message: "limit"},
 	{name: "size not hex", body: []byte("5x\r\nhello\r\n"), code: "InvalidRequest", message: "not hex"},
 	{name: "no size", body: []byte(";chunk-signature=00\r\n"), code: "InvalidRequest", message: "no size"},

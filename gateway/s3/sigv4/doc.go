@@ -22,7 +22,8 @@
 // from Read at the end of the chunk or of the body: the invariant is that
 // a handler that reads the body to its end without error has exactly the
 // payload that was signed and declared. Everything read from the peer is
-// bounded: framing lines to 4 KiB, chunks to 64 MiB, trailers to 16 lines.
+// bounded: framing lines to 4 KiB, signed chunks to 64 MiB (unsigned
+// ones, whose data is not held, to 5 GiB), trailers to 16 lines.
 //
 // A server without keys uses Anonymous and DecodeBody, which strips the
 // framing and checks what needs no key. Refusals are *Error values that
