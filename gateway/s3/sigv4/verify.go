@@ -139,11 +139,13 @@ func Verify(r *http.Request, keys Keys, now time.Time) (*Verified, error) {
 		toSign := algorithm + "\n" + auth.timestamp + "\n" + auth.credential.scope() + "\n" + hashHex([]byte(canonical))
 		return hmac.Equal(hmacSHA256(key, toSign), auth.signature), nil
 	}
-	ok, err = signs(writeTrimmed)
+	fold := writeTrimmed
+	ok, err = signs(fold)
 	if err == nil && !ok && foldsOtherwise(r, auth.signedHeaders) {
 		// botocore (boto3, awscli) folds every run of white space, tabs
 		// too, into one space; the Go and Java SDKs spaces alone.
-		ok, err = signs(writeFolded)
+		fold = writeFolded
+		ok, err = signs(fold)
 	}
 	if err != nil {
 		return nil, err
@@ -151,6 +153,7 @@ func Verify(r *http.Request, keys Keys, now time.Time) (*Verified, error) {
 	if !ok {
 		return nil, newError("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 	}
+	actOnSigned(r, auth.signedHeaders, fold)
 	// Signed chunks chain from the request's signature, the seed.
 	seed := &chain{key: key, timestamp: auth.timestamp, scope: auth.credential.scope(), previous: hex.EncodeToString(auth.signature)}
 	body, length, err := decode(r, bodyPayload, seed)
@@ -435,6 +438,28 @@ func canonicalRequest(r *http.Request, query query, auth *authorization, payload
 	b.WriteByte('\n')
 	b.WriteString(payload)
 	return b.String(), nil
+}
+
+// actOnSigned sets each signed header to its value as it was signed
+// (trimmed, folded): the handlers act on those bytes, not on white space
+// the signature did not cover (a no-break space added after a copy
+// source would name another object).
+func actOnSigned(r *http.Request, signed []string, fold func(*strings.Builder, string)) {
+	for _, name := range signed {
+		switch name {
+		case "host", "content-length", "transfer-encoding":
+			continue // not in the header map as sent
+		}
+		key := http.CanonicalHeaderKey(name)
+		values := r.Header[key]
+		for i, value := range values {
+			var b strings.Builder
+			fold(&b, value)
+			if b.String() != value {
+				values[i] = b.String()
+			}
+		}
+	}
 }
 
 // headerValues finds a signed header, including those net/http moves out
