@@ -1321,6 +1321,9 @@ func TestChecksumHeaders(t *testing.T) {
 	if status, answer := put("second", "x-amz-checksum-crc32", "not base64!"); status != http.StatusBadRequest || !strings.Contains(answer, "InvalidRequest") {
 		t.Fatalf("a malformed CRC32: %d %s", status, answer)
 	}
+	if status, answer := put("second", "x-amz-checksum-crc32", ""); status != http.StatusBadRequest || !strings.Contains(answer, "InvalidRequest") {
+		t.Fatalf("an empty CRC32: %d %s", status, answer)
+	}
 	if data := objectText(t, client, "sums", "k"); data != "first" {
 		t.Fatalf("after the refused PUTs: %q", data)
 	}

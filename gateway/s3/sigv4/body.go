@@ -280,9 +280,13 @@ func (h *hashReader) Close() error { return h.body.Close() }
 func CheckHeaderChecksums(r *http.Request) error {
 	var sums []expectedSum
 	for name, newHash := range checksums {
-		v := r.Header.Get(name)
-		if v == "" {
+		values, present := r.Header[http.CanonicalHeaderKey(name)]
+		if !present {
 			continue
+		}
+		v := ""
+		if len(values) > 0 {
+			v = values[0] // (an empty one is no sum: invalid, not skipped)
 		}
 		h := newHash()
 		want, err := base64.StdEncoding.DecodeString(v)
