@@ -1531,3 +1531,27 @@ func TestOverwriteSyncsTheNewCopyBeforeTheOldGoes(t *testing.T) {
 	}
 	t.Fatalf("the old copy was not removed: %q", events)
 }
+
+// An object and a name under it ("x" and "x/b") cannot both be, whichever
+// of a mirror's mountpaths holds the object: a copy's mountpath is checked
+// as the first's is (its install's failure was only logged, and the
+// name stored with a copy short).
+func TestMirrorRefusesANameUnderAnObjectOnAnyCopy(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 1, false)
+	ctx := t.Context()
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("x%d", i), []byte("object"))
+	}
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Enabled: true, Copies: 2}
+	if err := st.SetBucketProps(ctx, b, props); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		name := fmt.Sprintf("x%d/b", i)
+		if _, err := st.Put(ctx, b, name, strings.NewReader("under"), store.PutOptions{Size: 5}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("a PUT of %s under the object x%d (one copy, mirror raised to 2): %v, want a conflict", name, i, err)
+		}
+	}
+}

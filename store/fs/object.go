@@ -661,8 +661,10 @@ func (s *Store) prefixConflict(b store.Bucket, name string, mps []mountpath) err
 		return nil
 	}
 	for _, m := range all {
-		if slices.ContainsFunc(mps, func(x mountpath) bool { return x.path == m.path }) {
-			continue // its install checks it
+		if len(mps) > 0 && m.path == mps[0].path {
+			// Its install checks it; a mirror's other copies do not
+			// (a copy that fails there is only logged).
+			continue
 		}
 		dest := m.objectPath(b, name)
 		if parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
