@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tinylib/msgp/msgp"
 	"golang.org/x/sys/unix"
 
 	"github.com/aisgo/aisgo/store"
@@ -103,8 +104,40 @@ func flushAccessTime(path string, t time.Time) {
 	if err != nil || decodeMeta(buf[:n], &meta) != nil || !meta.Atime.Before(t) {
 		return
 	}
-	meta.Atime = t
-	unix.Fsetxattr(fd, xattrName, encodeMeta(&meta), 0) // best effort: an access time only
+	patched, err := withAtime(buf[:n], t)
+	if err != nil {
+		return
+	}
+	unix.Fsetxattr(fd, xattrName, patched, 0) // best effort: an access time only
+}
+
+// withAtime is encoded metadata with its access time replaced and every
+// other key kept as it is: a newer writer's keys, which decodeMeta skips,
+// must not go with a read's access time.
+func withAtime(raw []byte, t time.Time) ([]byte, error) {
+	n, rest, err := msgp.ReadMapHeaderBytes(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := msgp.AppendMapHeader(make([]byte, 0, len(raw)+16), n)
+	for range n {
+		key, after, err := msgp.ReadStringBytes(rest)
+		if err != nil {
+			return nil, err
+		}
+		end, err := msgp.Skip(after)
+		if err != nil {
+			return nil, err
+		}
+		out = msgp.AppendString(out, key)
+		if key == "a" {
+			out = msgp.AppendInt64(out, t.UnixNano())
+		} else {
+			out = append(out, after[:len(after)-len(end)]...)
+		}
+		rest = end
+	}
+	return out, nil
 }
 
 // FlushAccessTimes writes every pending access time now (before a

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinylib/msgp/msgp"
 	"golang.org/x/sys/unix"
 
 	"github.com/aisgo/aisgo/store"
@@ -188,5 +189,46 @@ func TestOversizedMetadataIsCorrupt(t *testing.T) {
 	}
 	if _, err := st.Open(t.Context(), b, "x", store.OpenOptions{}); !errors.Is(err, store.ErrCorrupt) {
 		t.Errorf("a GET of oversized metadata: %v, want corrupt", err)
+	}
+}
+
+// A read's access time written into an object's metadata keeps the keys
+// this version does not know (a newer one's, after a downgrade).
+func TestAccessTimeKeepsUnknownMetadata(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	storetest.Put(t, st, b, "x", []byte("kept"))
+	path := copyPaths(st, b, "x")[0]
+	buf := make([]byte, 4096)
+	n, err := unix.Getxattr(path, "user.ais.meta", buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs, rest, err := msgp.ReadMapHeaderBytes(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := msgp.AppendMapHeader(nil, pairs+1)
+	newer = append(newer, rest...)
+	newer = msgp.AppendString(msgp.AppendString(newer, "zz"), "a newer version's")
+	if err := unix.Setxattr(path, "user.ais.meta", newer, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // a read later than the PUT
+	obj, err := st.Open(t.Context(), b, "x", store.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Close()
+	st.FlushAccessTimes()
+	n, err = unix.Getxattr(path, "user.ais.meta", buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(buf[:n], []byte("a newer version's")) {
+		t.Fatal("the access time's write dropped a key this version does not know")
+	}
+	if bytes.Equal(buf[:n], newer) {
+		t.Fatal("the read's access time was not written: the test proves nothing")
 	}
 }
