@@ -181,17 +181,6 @@ func (s *Server) source(bucket string) Source {
 // maxDeleteObjects is the most keys one DeleteObjects names, as in S3.
 const maxDeleteObjects = 1000
 
-// hasChecksumHeader reports an x-amz-checksum-<algorithm> header with a
-// value.
-func hasChecksumHeader(h http.Header) bool {
-	for name, values := range h {
-		if lower := strings.ToLower(name); strings.HasPrefix(lower, "x-amz-checksum-") && lower != "x-amz-checksum-type" && lower != "x-amz-checksum-algorithm" && lower != "x-amz-checksum-mode" && len(values) > 0 && values[0] != "" {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket string) error {
 	// The keys are checked against the integrity header S3 requires of
 	// this request (x-amz-checksum-*, or Content-MD5): a body changed on
@@ -201,7 +190,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	}
 	// Nothing says what the body is when it was not signed either (an
 	// unsigned payload): S3 requires one.
-	if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" && r.Header.Get("Content-MD5") == "" && !hasChecksumHeader(r.Header) {
+	if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" && r.Header.Get("Content-MD5") == "" && !sigv4.HasHeaderChecksum(r.Header) {
 		return ErrInvalidRequest.WithMessage("Missing required header for this request: Content-MD5 or x-amz-checksum-* (the payload is unsigned)")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 2<<20+1))

@@ -1277,22 +1277,28 @@ func TestOtherRegionRefused(t *testing.T) {
 // A DeleteObjects whose payload is unsigned must say what its body is
 // (Content-MD5 or x-amz-checksum-*), as S3 requires: else a body changed
 // on its way would delete other keys.
+// (A checksum of an algorithm not checked is none.)
 func TestDeleteObjectsUnsignedNeedsAnIntegrityHeader(t *testing.T) {
 	_, endpoint := testCluster(t)
 	body := `<Delete><Object><Key>k</Key></Object></Delete>`
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint+"/b?delete", strings.NewReader(body))
-	req.Header.Set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
-	if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "Content-MD5") {
-		t.Fatalf("an unsigned DeleteObjects without an integrity header: %d %s, want 400 naming Content-MD5", resp.StatusCode, answer)
+	for _, header := range []map[string]string{nil, {"x-amz-checksum-md5": "x"}} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint+"/b?delete", strings.NewReader(body))
+		req.Header.Set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "Content-MD5") {
+			t.Fatalf("an unsigned DeleteObjects with headers %v: %d %s, want 400 naming Content-MD5", header, resp.StatusCode, answer)
+		}
 	}
 }
 

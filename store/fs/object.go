@@ -444,10 +444,58 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 			return nil, err
 		}
 	}
-	// Held from the check to the installs: a mountpath disabled after
-	// the check above (during Precommit, which sends parts) would get the
-	// object renamed over its old one, then removed as unplaced, and come
-	// back without either. Changes take no name lock: no deadlock.
+	installed, err := s.installCopies(b, name, mps, works, current.Created)
+	if err != nil {
+		return nil, err
+	}
+	// A copy left on another mountpath (placed before mountpaths or the
+	// copies changed) would be stale now. The copies installed are
+	// durable before it goes: its removal, durable first (another
+	// write's sync of its disk), would leave neither after a crash.
+	// (Outside the mountpaths' lock: a disk that hangs in its sync
+	// would hold up every mountpath change, its own disable too.)
+	for _, other := range s.readable() {
+		if slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
+			continue
+		}
+		if _, err := os.Lstat(other.objectPath(b, name)); err == nil {
+			if err := s.syncMountpathsUnless(opts.NoSync, installed); err != nil {
+				return nil, fmt.Errorf("put %s/%s: %w", b, name, err)
+			}
+			break
+		}
+	}
+	s.mpsMu.RLock()
+	defer s.mpsMu.RUnlock()
+	// Placed still (a mountpath change may have come during the sync):
+	// else the older copy is all that is read, and stays.
+	if !slices.ContainsFunc(installed, func(m mountpath) bool {
+		return slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == m.path })
+	}) {
+		return nil, fmt.Errorf("%w: the mountpaths of %s/%s were disabled while it was committed: write it again", store.ErrIO, b, name)
+	}
+	for _, other := range s.readable() {
+		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
+			path := other.objectPath(b, name)
+			switch err := removeCopy(path); {
+			case err == nil:
+				removeEmptyParents(filepath.Dir(path), other.bucketDir(b))
+				removed = append(removed, other)
+			case copyStays(err):
+				s.suspectAfter(other, err)
+				return nil, fmt.Errorf("%w: an older copy on mountpath %s could not be removed: %w", store.ErrIO, other.path, classify(err))
+			}
+		}
+	}
+	return removed, nil
+}
+
+// installCopies installs a commit's work files on their mountpaths, under the
+// mountpaths' lock: a mountpath disabled after the check above (during
+// Precommit, which sends parts) would get the object renamed over its
+// old one, then removed as unplaced, and come back without either.
+// Changes take no name lock: no deadlock.
+func (s *Store) installCopies(b store.Bucket, name string, mps []mountpath, works []string, created store.Int64String) ([]mountpath, error) {
 	s.mpsMu.RLock()
 	defer s.mpsMu.RUnlock()
 	if first := mps[0]; !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == first.path }) {
@@ -485,35 +533,10 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		}
 		installed = append(installed, mps[i])
 	}
-	if err := s.placedOrUndone(b, current.Created, installed, name); err != nil {
+	if err := s.placedOrUndone(b, created, installed, name); err != nil {
 		return nil, err
 	}
-	// A copy left on another mountpath (placed before mountpaths or the
-	// copies changed) would be stale now.
-	synced := false
-	for _, other := range s.readable() {
-		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
-			path := other.objectPath(b, name)
-			if _, err := os.Lstat(path); err == nil && !synced {
-				// The copies installed are durable before the old one
-				// goes: its removal, durable first (another write's sync
-				// of its disk), would leave neither after a crash.
-				if err := s.syncMountpathsUnless(opts.NoSync, installed); err != nil {
-					return nil, fmt.Errorf("put %s/%s: %w", b, name, err)
-				}
-				synced = true
-			}
-			switch err := removeCopy(path); {
-			case err == nil:
-				removeEmptyParents(filepath.Dir(path), other.bucketDir(b))
-				removed = append(removed, other)
-			case copyStays(err):
-				s.suspectAfter(other, err)
-				return nil, fmt.Errorf("%w: an older copy on mountpath %s could not be removed: %w", store.ErrIO, other.path, classify(err))
-			}
-		}
-	}
-	return removed, nil
+	return installed, nil
 }
 
 // removeCopy is os.Remove; tests make a disk fail with it.

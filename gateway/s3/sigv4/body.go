@@ -271,6 +271,17 @@ func (h *hashReader) Read(p []byte) (int, error) {
 
 func (h *hashReader) Close() error { return h.body.Close() }
 
+// HasHeaderChecksum reports an x-amz-checksum-* header of an algorithm
+// CheckHeaderChecksums checks.
+func HasHeaderChecksum(h http.Header) bool {
+	for name := range checksums {
+		if _, ok := h[http.CanonicalHeaderKey(name)]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // CheckHeaderChecksums makes r's body check the x-amz-checksum-* headers
 // it came with (CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256) as it is read:
 // one that does not match fails the read (BadDigest) before the body's

@@ -440,15 +440,19 @@ func canonicalRequest(r *http.Request, query query, auth *authorization, payload
 	return b.String(), nil
 }
 
-// actOnSigned sets each signed header to its value as it was signed
-// (trimmed, folded): the handlers act on those bytes, not on white space
-// the signature did not cover (a no-break space added after a copy
-// source would name another object).
+// actOnSigned sets each signed header the server acts on to its value
+// as it was signed (trimmed, folded): not on white space the signature
+// did not cover (a no-break space added after a copy source would name
+// another object). What an object keeps as sent (its metadata, its
+// Content-* headers) stays as sent, as S3 keeps it.
 func actOnSigned(r *http.Request, signed []string, fold func(*strings.Builder, string)) {
 	for _, name := range signed {
-		switch name {
-		case "host", "content-length", "transfer-encoding":
+		switch {
+		case name == "host", name == "content-length", name == "transfer-encoding":
 			continue // not in the header map as sent
+		case strings.HasPrefix(name, "x-amz-meta-"), strings.HasPrefix(name, "content-") && name != "content-md5",
+			name == "cache-control", name == "expires":
+			continue
 		}
 		key := http.CanonicalHeaderKey(name)
 		values := r.Header[key]
