@@ -20,6 +20,12 @@ import (
 // newTLSGateway serves a healthy gateway over HTTPS with a self-signed
 // certificate for 127.0.0.1 and returns it with the certificate's files.
 func newTLSGateway(t *testing.T, clientAuth tls.ClientAuthType) (srv *httptest.Server, cert, key string) {
+	return newTLSServer(t, func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(api.Health{}) }, clientAuth)
+}
+
+// newTLSServer serves handler over HTTPS with a self-signed certificate
+// for 127.0.0.1 and returns it with the certificate's files.
+func newTLSServer(t *testing.T, handler http.HandlerFunc, clientAuth tls.ClientAuthType) (srv *httptest.Server, cert, key string) {
 	t.Helper()
 	cert, key, err := selfsigned.Write(t.TempDir(), "127.0.0.1")
 	if err != nil {
@@ -29,9 +35,7 @@ func newTLSGateway(t *testing.T, clientAuth tls.ClientAuthType) (srv *httptest.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(api.Health{})
-	}))
+	srv = httptest.NewUnstartedServer(handler)
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: clientAuth}
 	if clientAuth == tls.RequireAndVerifyClientCert {
 		if srv.TLS.ClientCAs, err = api.LoadCertPool(cert); err != nil {
@@ -175,15 +179,7 @@ func TestHTTPSClientKeepsOffPlainHTTPNodes(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer target.Close()
-	cert, key, err := selfsigned.Write(t.TempDir(), "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := api.LoadKeyPair(cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gateway := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	gateway, cert, _ := newTLSServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/cluster" {
 			json.NewEncoder(w).Encode(cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{
 				{ID: "g1", Role: cluster.RoleGateway, URL: "https://" + r.Host, State: cluster.StateActive},
@@ -193,10 +189,7 @@ func TestHTTPSClientKeepsOffPlainHTTPNodes(t *testing.T) {
 			return
 		}
 		http.Redirect(w, r, target.URL+r.URL.Path+"?agrant=secret-grant", http.StatusTemporaryRedirect)
-	}))
-	gateway.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
-	gateway.StartTLS()
-	defer gateway.Close()
+	}, tls.NoClientCert)
 	config, err := api.TLSConfig{CAFile: cert}.Config()
 	if err != nil {
 		t.Fatal(err)

@@ -423,16 +423,9 @@ func TestPartsDeletedWhileAMountpathIsAwayStayDeleted(t *testing.T) {
 	}
 }
 
-// A scrub's repair removes the part it found bad, not a good one a PUT
-// stored in its place meanwhile.
-func TestScrubKeepsAPartStoredSinceItsCheck(t *testing.T) {
-	st, _ := threeMountpaths(t, fs.Config{})
-	b := mirrorBucket(t, st, "ec", 1, false)
-	ctx := t.Context()
-	old := []byte("the old version's part")
-	if err := st.PutPart(ctx, partOf(b, "o", 0, old, 10), bytes.NewReader(old)); err != nil {
-		t.Fatal(err)
-	}
+// partFile is the path of the one part file a store holds.
+func partFile(t *testing.T, st *fs.Store) string {
+	t.Helper()
 	var path string
 	for _, m := range st.Mountpaths() {
 		filepath.WalkDir(m, func(p string, d os.DirEntry, err error) error {
@@ -445,6 +438,20 @@ func TestScrubKeepsAPartStoredSinceItsCheck(t *testing.T) {
 	if path == "" {
 		t.Fatal("no part file on disk")
 	}
+	return path
+}
+
+// A scrub's repair removes the part it found bad, not a good one a PUT
+// stored in its place meanwhile.
+func TestScrubKeepsAPartStoredSinceItsCheck(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	old := []byte("the old version's part")
+	if err := st.PutPart(ctx, partOf(b, "o", 0, old, 10), bytes.NewReader(old)); err != nil {
+		t.Fatal(err)
+	}
+	path := partFile(t, st)
 	flip(t, path)
 	good := []byte("the new version's part")
 	defer fs.OnPartFoundBad(func(string) {
@@ -475,18 +482,7 @@ func TestScrubKeepsAPartStoredDuringItsCheck(t *testing.T) {
 	if err := st.PutPart(ctx, partOf(b, "o", 0, old, 10), bytes.NewReader(old)); err != nil {
 		t.Fatal(err)
 	}
-	var path string
-	for _, m := range st.Mountpaths() {
-		filepath.WalkDir(m, func(p string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.Contains(p, "/.ais/parts/") {
-				path = p
-			}
-			return nil
-		})
-	}
-	if path == "" {
-		t.Fatal("no part file on disk")
-	}
+	path := partFile(t, st)
 	flip(t, path)
 	good := []byte("the new version's part")
 	defer fs.OnPartMatched(func(string) {
