@@ -442,64 +442,41 @@ func partFile(t *testing.T, st *fs.Store) string {
 }
 
 // A scrub's repair removes the part it found bad, not a good one a PUT
-// stored in its place meanwhile.
-func TestScrubKeepsAPartStoredSinceItsCheck(t *testing.T) {
-	st, _ := threeMountpaths(t, fs.Config{})
-	b := mirrorBucket(t, st, "ec", 1, false)
-	ctx := t.Context()
-	old := []byte("the old version's part")
-	if err := st.PutPart(ctx, partOf(b, "o", 0, old, 10), bytes.NewReader(old)); err != nil {
-		t.Fatal(err)
-	}
-	path := partFile(t, st)
-	flip(t, path)
-	good := []byte("the new version's part")
-	defer fs.OnPartFoundBad(func(string) {
-		if err := st.PutPart(ctx, partOf(b, "o", 0, good, 20), bytes.NewReader(good)); err != nil {
-			t.Error(err)
-		}
-	})()
-	if report, err := st.Scrub(ctx, b, store.ScrubOptions{Repair: true}, nil); err != nil || report.BadParts != 1 {
-		t.Fatalf("scrub: %+v %v", report, err)
-	}
-	r, meta, err := st.OpenPart(ctx, b, "o", 0)
-	if err != nil {
-		t.Fatalf("the part stored during the scrub: %v", err)
-	}
-	defer r.Close()
-	if got, _ := io.ReadAll(r); !bytes.Equal(got, good) || meta.Stamp.Clock != 20 {
-		t.Fatalf("the part after the scrub: %q %+v", got, meta)
-	}
-}
-
-// Nor one a PUT stored between the scrub's look at the part's metadata
-// and its check of the bytes: the check is of the file it looked at.
-func TestScrubKeepsAPartStoredDuringItsCheck(t *testing.T) {
-	st, _ := threeMountpaths(t, fs.Config{})
-	b := mirrorBucket(t, st, "ec", 1, false)
-	ctx := t.Context()
-	old := []byte("the old version's part")
-	if err := st.PutPart(ctx, partOf(b, "o", 0, old, 10), bytes.NewReader(old)); err != nil {
-		t.Fatal(err)
-	}
-	path := partFile(t, st)
-	flip(t, path)
-	good := []byte("the new version's part")
-	defer fs.OnPartMatched(func(string) {
-		if err := st.PutPart(ctx, partOf(b, "o", 0, good, 20), bytes.NewReader(good)); err != nil {
-			t.Error(err)
-		}
-	})()
-	if _, err := st.Scrub(ctx, b, store.ScrubOptions{Repair: true}, nil); err != nil {
-		t.Fatalf("scrub: %v", err)
-	}
-	r, meta, err := st.OpenPart(ctx, b, "o", 0)
-	if err != nil {
-		t.Fatalf("the part stored during the scrub's check: %v", err)
-	}
-	defer r.Close()
-	if got, _ := io.ReadAll(r); !bytes.Equal(got, good) || meta.Stamp.Clock != 20 {
-		t.Fatalf("the part after the scrub: %q %+v", got, meta)
+// stored in its place meanwhile: after the scrub found it bad, or between
+// its look at the part's metadata and its check of the bytes (the check
+// is of the file it looked at).
+func TestScrubKeepsAPartStoredMeanwhile(t *testing.T) {
+	for _, when := range []struct {
+		name string
+		hook func(func(path string)) func()
+	}{{"since its check", fs.OnPartFoundBad}, {"during its check", fs.OnPartMatched}} {
+		t.Run(when.name, func(t *testing.T) {
+			st, _ := threeMountpaths(t, fs.Config{})
+			b := mirrorBucket(t, st, "ec", 1, false)
+			ctx := t.Context()
+			old := []byte("the old version's part")
+			if err := st.PutPart(ctx, partOf(b, "o", 0, old, 10), bytes.NewReader(old)); err != nil {
+				t.Fatal(err)
+			}
+			flip(t, partFile(t, st))
+			good := []byte("the new version's part")
+			defer when.hook(func(string) {
+				if err := st.PutPart(ctx, partOf(b, "o", 0, good, 20), bytes.NewReader(good)); err != nil {
+					t.Error(err)
+				}
+			})()
+			if report, err := st.Scrub(ctx, b, store.ScrubOptions{Repair: true}, nil); err != nil || report.BadParts != 1 {
+				t.Fatalf("scrub: %+v %v", report, err)
+			}
+			r, meta, err := st.OpenPart(ctx, b, "o", 0)
+			if err != nil {
+				t.Fatalf("the part stored during the scrub: %v", err)
+			}
+			defer r.Close()
+			if got, _ := io.ReadAll(r); !bytes.Equal(got, good) || meta.Stamp.Clock != 20 {
+				t.Fatalf("the part after the scrub: %q %+v", got, meta)
+			}
+		})
 	}
 }
 
