@@ -454,15 +454,22 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	// write's sync of its disk), would leave neither after a crash.
 	// (Outside the mountpaths' lock: a disk that hangs in its sync
 	// would hold up every mountpath change, its own disable too.)
+	var absent []string // (the mountpaths known to hold none: not tried again)
+	synced := false
 	for _, other := range s.readable() {
 		if slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
 			continue
 		}
-		if _, err := os.Lstat(other.objectPath(b, name)); err == nil {
+		_, err := os.Lstat(other.objectPath(b, name))
+		if errors.Is(err, os.ErrNotExist) {
+			absent = append(absent, other.path)
+			continue
+		}
+		if err == nil && !synced {
 			if err := s.syncMountpathsUnless(opts.NoSync, installed); err != nil {
 				return nil, fmt.Errorf("put %s/%s: %w", b, name, err)
 			}
-			break
+			synced = true
 		}
 	}
 	s.mpsMu.RLock()
@@ -475,7 +482,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		return nil, fmt.Errorf("%w: the mountpaths of %s/%s were disabled while it was committed: write it again", store.ErrIO, b, name)
 	}
 	for _, other := range s.readable() {
-		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
+		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) && !slices.Contains(absent, other.path) {
 			path := other.objectPath(b, name)
 			switch err := removeCopy(path); {
 			case err == nil:
