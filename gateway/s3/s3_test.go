@@ -1212,7 +1212,20 @@ func TestStoredHTMLIsSandboxed(t *testing.T) {
 	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("pages"), Key: aws.String("x.html"), Body: strings.NewReader(page), ContentType: aws.String("text/html")}); err != nil {
 		t.Fatal(err)
 	}
-	presigned, err := s3.NewPresignClient(client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("pages"), Key: aws.String("x.html"), ResponseContentType: aws.String("text/html")})
+	resp, body := presignedGet(t, client, &s3.GetObjectInput{Bucket: aws.String("pages"), Key: aws.String("x.html"), ResponseContentType: aws.String("text/html")})
+	if resp.StatusCode != http.StatusOK || string(body) != page {
+		t.Fatalf("the page: %d %q", resp.StatusCode, body)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); csp != "sandbox" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("an HTML object served with policy %q, nosniff %q: want sandbox and nosniff", csp, resp.Header.Get("X-Content-Type-Options"))
+	}
+}
+
+// presignedGet fetches a URL the client presigns for a GET with plain
+// net/http, and returns the answer and its body.
+func presignedGet(t *testing.T, client *s3.Client, input *s3.GetObjectInput) (*http.Response, []byte) {
+	t.Helper()
+	presigned, err := s3.NewPresignClient(client).PresignGetObject(t.Context(), input)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1222,12 +1235,7 @@ func TestStoredHTMLIsSandboxed(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(body) != page {
-		t.Fatalf("the page: %d %q", resp.StatusCode, body)
-	}
-	if csp := resp.Header.Get("Content-Security-Policy"); csp != "sandbox" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-		t.Fatalf("an HTML object served with policy %q, nosniff %q: want sandbox and nosniff", csp, resp.Header.Get("X-Content-Type-Options"))
-	}
+	return resp, body
 }
 
 // A request signed for another region is refused, as S3 does: keys shared
@@ -1259,16 +1267,7 @@ func TestOtherRegionRefused(t *testing.T) {
 		}
 	}
 	// A URL presigned for it has no authorization header to be malformed.
-	presigned, err := s3.NewPresignClient(client).PresignGetObject(t.Context(), &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get(presigned.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := presignedGet(t, client, &s3.GetObjectInput{Bucket: aws.String("b"), Key: aws.String("k")})
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "<Code>AuthorizationQueryParametersError</Code>") {
 		t.Fatalf("a URL presigned for eu-west-1: %d %s, want AuthorizationQueryParametersError", resp.StatusCode, body)
 	}
