@@ -181,9 +181,23 @@ func (a *Auth) Sign(req *http.Request, node string) error {
 		}
 		req.Trailer[TrailerMAC] = nil
 		req.ContentLength = -1
-		req.Body = &signingBody{body: req.Body, hash: sha256.New(), done: func(digest []byte) {
-			req.Trailer.Set(TrailerMAC, a.bodyMAC(nonce, digest))
-		}}
+		sign := func(body io.ReadCloser) io.ReadCloser {
+			return &signingBody{body: body, hash: sha256.New(), done: func(digest []byte) {
+				req.Trailer.Set(TrailerMAC, a.bodyMAC(nonce, digest))
+			}}
+		}
+		req.Body = sign(req.Body)
+		if rewind := req.GetBody; rewind != nil {
+			// A retry (a connection closed before the request went out)
+			// rewinds the body: signed again, or it goes without its MAC.
+			req.GetBody = func() (io.ReadCloser, error) {
+				body, err := rewind()
+				if err != nil {
+					return nil, err
+				}
+				return sign(body), nil
+			}
+		}
 	}
 	host := req.Host
 	if host == "" {

@@ -257,3 +257,27 @@ func TestNoncesAreKeptOnlyWhileTheirTimeIsAccepted(t *testing.T) {
 		t.Fatalf("a request once the others' time passed: %d", status)
 	}
 }
+
+// TestStreamedBodyRewoundIsSignedAgain: a retry rewinds a streamed body
+// through GetBody (a connection closed before the request went out): the
+// body sent then carries its MAC too.
+func TestStreamedBodyRewoundIsSignedAgain(t *testing.T) {
+	secret := NewSecret()
+	server := httptest.NewServer(echo(NewAuth(secret, Options{})))
+	defer server.Close()
+	retry := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+		req.Body = body
+		return http.DefaultTransport.RoundTrip(req)
+	})
+	client := &http.Client{Transport: NewAuth(secret, Options{}).Transport("t1", retry)}
+	req, _ := http.NewRequest(http.MethodPost, server.URL+"/x", bytes.NewReader([]byte("abc")))
+	req.ContentLength = -1 // streamed, though it can be rewound
+	if status, got := do(t, client, req); status != http.StatusOK || got != "t1:abc" {
+		t.Fatalf("%d %q", status, got)
+	}
+}
