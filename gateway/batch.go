@@ -287,17 +287,22 @@ func (n *Node) redirectBatch(w http.ResponseWriter, r *http.Request, items []bat
 // parseBatch reads and checks a request: every entry names a valid
 // bucket and object, and the format is an archive's.
 func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []batchItem, formats.Format, error) {
-	var req api.BatchRequest
+	var decoded struct {
+		api.BatchRequest
+		In batchEntries `json:"in"`
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, nil, nil, badRequest("get-batch: the body is not a request (a JSON object with \"in\", at most %d MiB): %v", maxBatchBody>>20, err)
+	if err := dec.Decode(&decoded); err != nil {
+		if errors.Is(err, errTooManyEntries) {
+			return api.BatchRequest{}, nil, nil, badRequest("get-batch: more than %d entries, at most %d a request", api.MaxBatchEntries, api.MaxBatchEntries)
+		}
+		return api.BatchRequest{}, nil, nil, badRequest("get-batch: the body is not a request (a JSON object with \"in\", at most %d MiB): %v", maxBatchBody>>20, err)
 	}
-	switch {
-	case len(req.In) == 0:
+	req := decoded.BatchRequest
+	req.In = decoded.In
+	if len(req.In) == 0 {
 		return req, nil, nil, badRequest("get-batch: \"in\" lists no entry")
-	case len(req.In) > api.MaxBatchEntries:
-		return req, nil, nil, badRequest("get-batch: %d entries, at most %d a request", len(req.In), api.MaxBatchEntries)
 	}
 	mimeType := req.Mime
 	if mimeType == "" {
@@ -669,4 +674,37 @@ func (b *limitedBuffer) Release() {
 		pool.Put(c)
 	}
 	b.chunks, b.size = nil, 0
+}
+
+// errTooManyEntries is a request of more than api.MaxBatchEntries entries.
+var errTooManyEntries = errors.New("too many entries")
+
+// batchEntries decodes a request's entries counting them: one that lists
+// too many is refused before it is all decoded (a 32 MiB body of "{},"
+// would be a hundred times that in entries).
+type batchEntries []api.BatchEntry
+
+func (e *batchEntries) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*e = nil
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if token, err := dec.Token(); err != nil || token != json.Delim('[') {
+		return errors.New("\"in\" is not an array")
+	}
+	var entries []api.BatchEntry
+	for dec.More() {
+		if len(entries) == api.MaxBatchEntries {
+			return errTooManyEntries
+		}
+		var entry api.BatchEntry
+		if err := dec.Decode(&entry); err != nil {
+			return err
+		}
+		entries = append(entries, entry)
+	}
+	*e = entries
+	return nil
 }
