@@ -104,6 +104,10 @@ func (n *Node) appendObject(w http.ResponseWriter, r *http.Request, b store.Buck
 			return
 		}
 	}
+	if param := archiveParam(q); param != "" {
+		n.writeError(w, r, badRequest("an append (%s) takes no %s: it writes the whole object", api.QueryAppendType, param))
+		return
+	}
 	switch kind := q.Get(api.QueryAppendType); kind {
 	case api.AppendTypeAppend:
 		handle, err := n.appendPiece(r, b, name, handle)

@@ -118,6 +118,26 @@ func TestAppendRefusesBadHandles(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400 naming %q", tc.name, status, body, tc.want)
 		}
 	}
+	// Nor is it a write into a shard: the whole object would be written,
+	// nor a DELETE of a file of one: the whole shard would go.
+	for _, appendType := range []string{"append", "flush"} {
+		q := url.Values{"append_type": {appendType}, "append_handle": {handle}, "archpath": {"x.txt"}}
+		if status, body := put(t, c.Primary().URL()+"/v1/objects/logs/a.log?"+q.Encode(), "more"); status != http.StatusBadRequest || !strings.Contains(body, "archpath") {
+			t.Errorf("%s with archpath: %d %s, want 400 naming archpath", appendType, status, body)
+		}
+	}
+	for _, param := range []string{"archpath=x.txt", "archregx=x", "archmime=.tar"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.Primary().URL()+"/v1/objects/logs/a.log?"+param, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if name, _, _ := strings.Cut(param, "="); resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), name) {
+			t.Errorf("DELETE with %s: %d %s, want 400 naming it", param, resp.StatusCode, body)
+		}
+	}
 	// What an append would not honour is refused: conditions, and a
 	// piece's checksum (a flush takes one).
 	for _, tc := range []struct {

@@ -170,6 +170,11 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 			return
 		}
 	}
+	// A file of a shard is not deleted alone: the whole shard would go.
+	if param := archiveParam(r.URL.Query()); param != "" {
+		n.writeError(w, r, badRequest("a DELETE takes no %s: it removes the whole object, not a file of a shard", param))
+		return
+	}
 	smap := n.currentMap()
 	uname := cluster.Uname(b.Provider, b.Name, name)
 	// An object only an offline target may hold cannot be deleted now: the
@@ -502,6 +507,17 @@ func decodeCustom(s string, reserved bool) (map[string]string, error) {
 		m[key] = value
 	}
 	return m, nil
+}
+
+// archiveParam names the first query parameter that selects files of a
+// shard, if any: what only a GET (and a PUT of a member) acts on.
+func archiveParam(q url.Values) string {
+	for _, param := range []string{api.QueryArchPath, api.QueryArchRegex, api.QueryArchMode, api.QueryArchMime} {
+		if q.Has(param) {
+			return param
+		}
+	}
+	return ""
 }
 
 // requestChecksum reads the checksum a write asks to be verified: a
