@@ -112,9 +112,13 @@ func (n *Node) handleReverseDaemon(w http.ResponseWriter, r *http.Request) {
 
 // nodeStatus gathers this node's status.
 func (n *Node) nodeStatus(ctx context.Context) api.DaemonStatus {
+	var mapVersion int64 // 0 for a node waiting for its first map
+	if m := n.currentMap(); m != nil {
+		mapVersion = m.Version
+	}
 	s := api.DaemonStatus{
 		Snode: n.snode(), Status: "online", Deployment: "dev", Version: "aisgo",
-		SmapVersion: store.Int64String(n.currentMap().Version),
+		SmapVersion: store.Int64String(mapVersion),
 		Uptime:      store.Int64String(time.Since(n.started)),
 		SysInfo:     sysInfo(),
 		Capacity:    api.TargetCapacity{Mountpaths: map[string]api.MountpathUsage{}},

@@ -1,0 +1,62 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store/fs"
+)
+
+// TestRoutesOfANodeWithoutAMap: every public route of a node that has no
+// cluster map yet (a target waiting to join) answers, none panics.
+func TestRoutesOfANodeWithoutAMap(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := membership.NewFileStore(filepath.Join(dir, "meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{filepath.Join(dir, "mp")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{ID: "n1", Role: cluster.RoleAll, URL: "http://127.0.0.1:1", Meta: meta, Store: st, Storage: st,
+		WorkDir: filepath.Join(dir, "work"), RaftDir: filepath.Join(dir, "meta", "raft"), Secret: peer.NewSecret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	wildcard := regexp.MustCompile(`\{[a-z]+(\.\.\.)?\}`)
+	routes := n.routeTable()
+	for _, method := range objectMethods {
+		routes = append(routes, route{method: method, pattern: "/v1/objects/{bucket}/{object}"}, route{method: method, pattern: "/s3/{bucket}/{object}"})
+	}
+	for _, rt := range routes {
+		if rt.intra {
+			continue
+		}
+		path := wildcard.ReplaceAllString(rt.pattern, "x")
+		for _, query := range []string{"", "?what=node_status", "?what=smap"} {
+			name := fmt.Sprintf("%s %s%s", rt.method, path, query)
+			t.Run(name, func(t *testing.T) {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("panic: %v", p)
+					}
+				}()
+				w := httptest.NewRecorder()
+				n.Handler().ServeHTTP(w, httptest.NewRequest(rt.method, path+query, strings.NewReader("{}")))
+				if w.Code == http.StatusInternalServerError {
+					t.Errorf("%d %s", w.Code, w.Body)
+				}
+			})
+		}
+	}
+}
