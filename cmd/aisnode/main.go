@@ -377,6 +377,8 @@ func parse(args []string) (config, error) {
 	if err := cfg.TLS.check(); err != nil {
 		return cfg, err
 	}
+	// Nodes put their routes after it: "http://h:8080/" would make "//v1".
+	cfg.URL = strings.TrimRight(cfg.URL, "/")
 	if cfg.URL == "" {
 		h := cfg.Host
 		if h == "" || h == "0.0.0.0" || h == "::" {

@@ -536,3 +536,15 @@ func TestSweepTemps(t *testing.T) {
 		t.Fatalf("left %v, want smap.json alone", entries)
 	}
 }
+
+// A URL given with a trailing "/" is the node's URL without it: nodes put
+// their routes after it.
+func TestURLTrailingSlashIsTrimmed(t *testing.T) {
+	cfg, err := parse([]string{"-url", "http://10.0.0.2:9002/", "-data", t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.URL != "http://10.0.0.2:9002" {
+		t.Fatalf("url %q", cfg.URL)
+	}
+}
