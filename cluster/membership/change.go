@@ -212,6 +212,7 @@ var (
 	ErrRemoved        = errors.New("membership: this node was removed from the cluster")
 	ErrTooManyBuckets = fmt.Errorf("membership: a cluster has at most %d buckets", MaxBuckets)
 	ErrLastTarget     = errors.New("membership: the only active target cannot go into maintenance or leave")
+	ErrLeaderBehind   = fmt.Errorf("membership: the change needs a newer protocol level than the leader's %d: retry once an upgraded gateway leads", ProtocolLevel)
 	ErrTooNew         = fmt.Errorf("membership: the cluster's log holds a change of a newer protocol level than this node's %d: upgrade it", ProtocolLevel)
 )
 
@@ -525,11 +526,16 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 }
 
 // Admissible refuses, before it is applied, a change the cluster would
-// not come back from by itself: the maintenance or the leave of its only
-// active target (no owner left, every object unreachable and the leave
-// never done). Apply does not check it, so that a log replays as
-// written.
+// not come back from by itself: one of a newer protocol level than this
+// leader's (forwarded by an upgraded gateway: in the log it would halt
+// every gateway of this build, for good), or the maintenance or the
+// leave of its only active target (no owner left, every object
+// unreachable and the leave never done). Apply does not check it, so
+// that a log replays as written.
 func Admissible(s Snapshot, c Change) error {
+	if c.Level > ProtocolLevel {
+		return fmt.Errorf("%w (%s of level %d)", ErrLeaderBehind, c.Kind, c.Level)
+	}
 	if (c.Kind != Maintenance && c.Kind != Leave) || s.Map == nil {
 		return nil
 	}

@@ -723,6 +723,26 @@ func TestNewerLevelHaltsTheFSM(t *testing.T) {
 	}
 }
 
+// A change of a newer level than the leader's (forwarded by an upgraded
+// follower) is refused before it goes into the log: there it would halt
+// every gateway of the leader's build.
+func TestLeaderRefusesAChangeOfANewerLevel(t *testing.T) {
+	_, gws := threeGateways(t)
+	leader := primaryInOffice(t, gws)
+	newer := membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("newer"), Level: membership.ProtocolLevel + 1}
+	if _, err := leader.Propose(t.Context(), newer); !errors.Is(err, membership.ErrLeaderBehind) {
+		t.Fatalf("a change of a newer level: %v, want refused", err)
+	}
+	if _, err := leader.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("after")}); err != nil {
+		t.Fatalf("a change after it: %v", err)
+	}
+	for _, g := range gws {
+		if _, ok := g.Current().Buckets.Props(store.NewBucket("newer")); ok {
+			t.Fatalf("%s applied the change of a newer level", g.config.Self.ID)
+		}
+	}
+}
+
 // A snapshot whose config an older version took, and this one's rules
 // refuse (a bound added since), is restored: refused, it would stop the
 // gateway for good; the config is set again through the API.
