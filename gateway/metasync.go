@@ -273,12 +273,15 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 	// from maintenance too, where the targets that own objects stay the
 	// same (its drain may have ended, or still run under the old map);
 	// back from offline, its run may have stopped meanwhile.
-	leavingAgain := false
-	if ok && previous.Map != nil && self.State == cluster.StateLeaving {
+	// And one back from offline into maintenance (started while it was
+	// away) owns nothing in either map, but holds what it owned before.
+	leavingAgain, returned := false, false
+	if ok && previous.Map != nil {
 		before, known := previous.Map.Node(n.config.ID)
-		leavingAgain = known && before.State != cluster.StateLeaving
+		leavingAgain = self.State == cluster.StateLeaving && known && before.State != cluster.StateLeaving
+		returned = self.Role.IsTarget() && known && before.State == cluster.StateOffline
 	}
-	if previous.Map == nil || leavingAgain || !cluster.SameTargets(previous.Map, next.Map) {
+	if previous.Map == nil || leavingAgain || returned || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)
 		if previous.Map != nil || n.savedMap.Load() > 0 {
 			// Parts follow the new placement once objects have moved;

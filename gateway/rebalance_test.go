@@ -718,3 +718,71 @@ func TestPrefixDeleteWaitsForASettledCluster(t *testing.T) {
 	}
 	client.WaitJob(ctx, id, 20*time.Millisecond)
 }
+
+// cutOff fails every request to the host it names (none while empty): a
+// node the others cannot reach, though it runs.
+type cutOff struct {
+	next http.RoundTripper
+	host *atomic.Pointer[string]
+}
+
+func (c cutOff) RoundTrip(r *http.Request) (*http.Response, error) {
+	if host := c.host.Load(); host != nil && r.URL.Host == *host {
+		return nil, fmt.Errorf("%s is cut off", *host)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// A target put into maintenance while it was offline, and back without a
+// restart, sends what it holds to the owners: it owns nothing before or
+// after, and no change of the owners started its run.
+func TestTargetBackIntoMaintenanceDrains(t *testing.T) {
+	var cut atomic.Pointer[string]
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = cutOff{api.NewTransport(), &cut} }})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	c.WaitRebalance(c.WaitForMap(4).Version)
+	want := putMany(t, client, "b", 60)
+	victim := c.Targets()[0]
+	holds := func() int {
+		n := 0
+		for name := range want {
+			if _, err := victim.Store.Head(ctx, store.NewBucket("b"), name); err == nil {
+				n++
+			}
+		}
+		return n
+	}
+	if holds() == 0 {
+		t.Fatal("the victim holds none of the objects")
+	}
+	host := strings.TrimPrefix(victim.URL(), "http://")
+	cut.Store(&host)
+	// The victim cannot learn it: WaitForState would wait for it too.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if node, _ := c.Primary().Node.Map().Node(victim.Node.ID()); node.State == cluster.StateOffline {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the target cut off is not offline")
+		}
+	}
+	if err := client.StartMaintenance(ctx, victim.Node.ID()); err != nil {
+		t.Fatalf("maintenance of the offline target: %v", err)
+	}
+	cut.Store(nil)
+	c.WaitForState(victim.Node.ID(), cluster.StateMaintenance)
+	for deadline := time.Now().Add(30 * time.Second); holds() > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the target in maintenance still holds %d objects", holds())
+		}
+	}
+	for name, data := range want {
+		if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("GET %s after the drain: %v", name, err)
+		}
+	}
+}
