@@ -163,6 +163,9 @@ type fixture struct {
 	g1  *membership.Push
 	// stores are the nodes' metadata stores, by id.
 	stores map[string]*memStore
+	// syncFails has the nodes whose store cannot take new buckets (a
+	// mountpath read only).
+	syncFails sync.Map
 }
 
 func (f *fixture) start(id string, role cluster.Role, join string) *membership.Push {
@@ -177,6 +180,12 @@ func (f *fixture) start(id string, role cluster.Role, join string) *membership.P
 		Self: self, Join: join, Store: meta, Transport: transport{f.net, id},
 		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second,
 		Now: func() time.Time { return f.now },
+		SyncBuckets: func(context.Context, store.BucketMetadata) error {
+			if _, fails := f.syncFails.Load(id); fails {
+				return errors.New("mkdir: read-only file system")
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -258,6 +267,33 @@ func TestTargetTakesAConfigOfOlderRules(t *testing.T) {
 	got := f.all["t1"].Current()
 	if got.Config == nil || got.Config.Version != 5 || got.Tokens == nil || !got.Tokens.Has("jti-1") {
 		t.Fatalf("after the push: config %+v, tokens %+v", got.Config, got.Tokens)
+	}
+}
+
+// A target whose store cannot take a new bucket still takes the revoked
+// tokens and the config of the same push: its bucket sync may fail for
+// long, and a revoked token would work on it meanwhile.
+func TestTargetTakesRevocationsThoughItsBucketsFail(t *testing.T) {
+	f := newFixture(t, 1)
+	f.syncFails.Store("t1", true)
+	s := f.g1.Current()
+	md := s.Buckets.Clone()
+	md.Version++
+	md.Buckets[store.NewBucket("b")] = store.Props{}
+	s.Buckets = &md
+	config := membership.DefaultClusterConfig()
+	config.Version = 5
+	s.Config = &config
+	s.Tokens = &membership.RevokedTokens{Version: 3, Tokens: map[string]int64{"jti-1": time.Now().Add(time.Hour).Unix()}}
+	if err := f.all["t1"].Accept(t.Context(), s, membership.Origin{Sender: "g1"}); err == nil {
+		t.Fatal("a push of buckets the store cannot take: accepted")
+	}
+	got := f.all["t1"].Current()
+	if got.Config == nil || got.Config.Version != 5 || got.Tokens == nil || !got.Tokens.Has("jti-1") {
+		t.Fatalf("after the push: config %+v, tokens %+v", got.Config, got.Tokens)
+	}
+	if _, ok := got.Buckets.Props(store.NewBucket("b")); ok {
+		t.Fatal("the bucket the store could not take is in the node's view")
 	}
 }
 

@@ -473,7 +473,10 @@ func (p *Push) Accept(ctx context.Context, s Snapshot, from Origin) error {
 				p.catchUp(g)
 			}
 		}
-		return err
+		// The config and revoked tokens stand apart (versions and sender
+		// checks of their own): a bucket the store cannot take for long
+		// (a mountpath read only) must not keep a revoked token working.
+		return errors.Join(err, p.acceptRest(s, from))
 	}
 	if withMap.Map != cur.Map {
 		next := p.Current()
