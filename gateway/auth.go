@@ -477,7 +477,7 @@ func (n *Node) fromNode(r *http.Request) (bool, error) {
 		return false, nil
 	}
 	if _, err := n.auth.Verify(r); err != nil {
-		return false, fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
+		return false, fmt.Errorf("%w: %s %s: %w", verifyKind(err), r.Method, r.URL.Path, err)
 	}
 	return true, nil
 }

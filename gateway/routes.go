@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -185,7 +186,7 @@ func (n *Node) routes() {
 			own := n.ownHost()
 			h = func(w http.ResponseWriter, r *http.Request) {
 				if _, err := n.auth.Verify(r); err != nil {
-					n.writeError(w, r, fmt.Errorf("%w: %s %s is an intra-cluster route: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err))
+					n.writeError(w, r, fmt.Errorf("%w: %s %s is an intra-cluster route: %w", verifyKind(err), r.Method, r.URL.Path, err))
 					return
 				}
 				if bound && (own == "" || !strings.EqualFold(r.Host, own)) {
@@ -228,6 +229,15 @@ func (n *Node) methodNotAllowed(methods []string) http.HandlerFunc {
 		w.Header().Set("Allow", list)
 		n.writeErrorStatus(w, r, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: method not allowed (allowed: %s)", r.Method, r.URL.Path, list))
 	}
+}
+
+// verifyKind is what a failed signature check is: the caller's fault,
+// or a node too busy to check it now (to retry).
+func verifyKind(err error) error {
+	if errors.Is(err, peer.ErrBusy) {
+		return api.ErrUnavailable
+	}
+	return api.ErrUnauthorized
 }
 
 // sender returns the node that signed a request; it is authenticated only

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bytes"
+	"container/heap"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -40,13 +41,17 @@ const maxHashedBody = 16 << 20
 // SecretSize is the length of a cluster secret in bytes.
 const SecretSize = 32
 
-// Errors of verification. All of them are the caller's fault (401).
+// Errors of verification. All of them but ErrBusy are the caller's fault
+// (401).
 var (
 	ErrUnsigned = errors.New("peer: request is not signed by a cluster node")
 	ErrBadMAC   = errors.New("peer: request signature does not match the cluster secret")
 	ErrStale    = errors.New("peer: request timestamp is outside the allowed window")
 	ErrReplay   = errors.New("peer: request was already received (replay)")
 	ErrBodyMAC  = errors.New("peer: request body does not match its signature")
+	// ErrBusy is a request that cannot be remembered (the nonce table is
+	// full): not the caller's fault, to retry.
+	ErrBusy = errors.New("peer: too many signed requests at once to check for replays")
 )
 
 // Secret is the cluster secret.
@@ -107,8 +112,29 @@ type Auth struct {
 	mu      struct {
 		sync.Mutex
 		nonces map[string]int64 // nonce to expiry, Unix nanoseconds
-		sweep  int64
+		// expiries orders the nonces by expiry: each request drops the
+		// expired ones it finds first, never a scan of the table.
+		expiries nonceHeap
 	}
+}
+
+// nonceHeap is a min-heap of nonces by expiry (container/heap).
+type nonceHeap []nonceExpiry
+
+type nonceExpiry struct {
+	nonce  string
+	expiry int64
+}
+
+func (h nonceHeap) Len() int           { return len(h) }
+func (h nonceHeap) Less(i, j int) bool { return h[i].expiry < h[j].expiry }
+func (h nonceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *nonceHeap) Push(x any)        { *h = append(*h, x.(nonceExpiry)) }
+func (h *nonceHeap) Pop() any {
+	old := *h
+	last := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return last
 }
 
 // NewAuth returns an Auth for a cluster secret.
@@ -257,10 +283,10 @@ func (a *Auth) Verify(r *http.Request) (string, error) {
 		return "", ErrStale
 	}
 	// The request's time is checked under the nonce table's lock, with
-	// the sweeps: a replay cannot pass the check before another request
-	// sweeps its nonce. Past at+window the check refuses the request, so
-	// its nonce is kept only that long, and a sweep's time as margin
-	// (kept twice as long, the table filled at half the rate).
+	// the removal of expired nonces: a replay cannot pass the check
+	// before another request removes its nonce. Past at+window the check
+	// refuses the request, so its nonce is kept only that long, and a
+	// quarter window as margin.
 	if err := a.remember(nonce, at, int64(a.options.Window)); err != nil {
 		return "", err
 	}
@@ -290,23 +316,17 @@ func (a *Auth) remember(nonce string, at, window int64) error {
 		return ErrStale
 	}
 	expiry := at + window + window/4
-	// Swept on schedule, and when full: a full table of expired nonces
-	// must not refuse the cluster's traffic until the next sweep.
-	if now > a.mu.sweep || len(a.mu.nonces) >= a.options.MaxNonces {
-		for k, exp := range a.mu.nonces {
-			if exp < now {
-				delete(a.mu.nonces, k)
-			}
-		}
-		a.mu.sweep = now + int64(a.options.Window)/4
+	for len(a.mu.expiries) > 0 && a.mu.expiries[0].expiry < now {
+		delete(a.mu.nonces, heap.Pop(&a.mu.expiries).(nonceExpiry).nonce)
 	}
 	if _, seen := a.mu.nonces[nonce]; seen {
 		return ErrReplay
 	}
 	if len(a.mu.nonces) >= a.options.MaxNonces {
-		return fmt.Errorf("%w: too many requests in the window to remember", ErrReplay)
+		return fmt.Errorf("%w: %d requests in the last %s to remember", ErrBusy, len(a.mu.nonces), a.options.Window)
 	}
 	a.mu.nonces[nonce] = expiry
+	heap.Push(&a.mu.expiries, nonceExpiry{nonce, expiry})
 	return nil
 }
 
