@@ -330,3 +330,10 @@ func Rebalancing(n *Node) bool {
 	n.checkSettled(context.Background(), n.currentMap().Version)
 	return n.rebalancing()
 }
+
+// SetAsideBeforeRejoin runs the check a running target makes before it
+// joins again, as if it last heard as a member at lastMember.
+func SetAsideBeforeRejoin(ctx context.Context, n *Node, lastMember time.Time) error {
+	n.lastMember.Store(lastMember.UnixNano())
+	return n.setAsideBeforeRejoin(ctx)
+}

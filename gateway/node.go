@@ -571,7 +571,7 @@ func (n *Node) newControl() (control, error) {
 			Self: n.self, Join: cfg.Join, Store: cfg.Meta, Transport: n.peer,
 			KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
 			Placement: &n.placement, Changed: n.mapChanged, Logger: n.logger,
-			LocalBuckets: localBuckets, SyncBuckets: syncBuckets,
+			LocalBuckets: localBuckets, SyncBuckets: syncBuckets, BeforeRejoin: n.setAsideBeforeRejoin,
 		})
 	}
 	var raftTLS *tls.Config

@@ -761,15 +761,7 @@ func TestTargetBackIntoMaintenanceDrains(t *testing.T) {
 	}
 	host := strings.TrimPrefix(victim.URL(), "http://")
 	cut.Store(&host)
-	// The victim cannot learn it: WaitForState would wait for it too.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if node, _ := c.Primary().Node.Map().Node(victim.Node.ID()); node.State == cluster.StateOffline {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the target cut off is not offline")
-		}
-	}
+	waitOfflineOnThePrimary(t, c, victim)
 	if err := client.StartMaintenance(ctx, victim.Node.ID()); err != nil {
 		t.Fatalf("maintenance of the offline target: %v", err)
 	}
@@ -784,5 +776,68 @@ func TestTargetBackIntoMaintenanceDrains(t *testing.T) {
 		if got, err := client.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("GET %s after the drain: %v", name, err)
 		}
+	}
+}
+
+// waitOfflineOnThePrimary waits until the primary's map has a target cut
+// off offline: the target cannot learn it (WaitForState would wait for
+// it too).
+func waitOfflineOnThePrimary(t *testing.T, c *gatewaytest.Cluster, target *gatewaytest.Member) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if node, _ := c.Primary().Node.Map().Node(target.Node.ID()); node.State == cluster.StateOffline {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("target %s, cut off, is not offline", target.Node.ID())
+		}
+	}
+}
+
+// A running target cut off longer than tombstones are kept, and removed
+// meanwhile, sets its objects aside before it joins again, as it would
+// at a start: they may be older than deletes the cluster forgot.
+func TestTargetRemovedWhileCutOffSetsAsideBeforeRejoin(t *testing.T) {
+	var cut atomic.Pointer[string]
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = cutOff{api.NewTransport(), &cut} }})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	c.WaitRebalance(c.WaitForMap(3).Version)
+	victim := c.Targets()[1]
+	b := store.NewBucket("b")
+	if _, err := victim.Store.Put(ctx, b, "stale", strings.NewReader("old"), store.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	longAgo := time.Now().Add(-48 * time.Hour)
+	// Away long, but still a member: nothing is set aside.
+	if err := gateway.SetAsideBeforeRejoin(ctx, victim.Node, longAgo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Store.Head(ctx, b, "stale"); err != nil {
+		t.Fatalf("a member's object after the check: %v", err)
+	}
+	host := strings.TrimPrefix(victim.URL(), "http://")
+	cut.Store(&host)
+	waitOfflineOnThePrimary(t, c, victim)
+	if err := client.RemoveNode(ctx, victim.Node.ID()); err != nil {
+		t.Fatalf("remove the offline target: %v", err)
+	}
+	waitOutOfTheMap(t, client, victim.Node.ID())
+	cut.Store(nil)
+	// Heard as a member just now: not away long enough to lose deletes.
+	if err := gateway.SetAsideBeforeRejoin(ctx, victim.Node, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Store.Head(ctx, b, "stale"); err != nil {
+		t.Fatalf("the object of a target away briefly: %v", err)
+	}
+	if err := gateway.SetAsideBeforeRejoin(ctx, victim.Node, longAgo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.Store.Head(ctx, b, "stale"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the object of a target removed while it was away long: %v, want set aside", err)
 	}
 }

@@ -94,9 +94,10 @@ func (n *Node) primarysSnapshot(ctx context.Context) (membership.Snapshot, error
 // stateDir is where the node keeps its own state.
 func (n *Node) stateDir() string { return cmp.Or(n.config.StateDir, n.config.WorkDir) }
 
-// setAsideIfRemoved sets this target's objects aside when it was last a
-// member longer ago than tombstones are kept and the cluster no longer
-// has it: its objects may be older than deletes made meanwhile.
+// setAsideIfRemoved sets this target's objects aside at its start when
+// it was last a member longer ago than tombstones are kept and the
+// cluster no longer has it: its objects may be older than deletes made
+// meanwhile.
 func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 	if n.config.Join == "" || n.config.Storage == nil {
 		return nil
@@ -115,9 +116,28 @@ func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 	} else {
 		n.logger.Warn("when this target was last a member is unreadable: the gateway is asked whether it still is", "file", memberFile, "err", err)
 	}
+	return n.setAsideIfAwayAndRemoved(ctx, away)
+}
+
+// setAsideBeforeRejoin is setAsideIfRemoved for a target that runs and
+// joins again (cut off from the gateways, and back): away since it last
+// heard as a member.
+func (n *Node) setAsideBeforeRejoin(ctx context.Context) error {
+	last := n.lastMember.Load()
+	if n.config.Join == "" || n.config.Storage == nil || last == 0 {
+		return nil
+	}
+	return n.setAsideIfAwayAndRemoved(ctx, time.Since(time.Unix(0, last)))
+}
+
+// setAsideIfAwayAndRemoved sets this target's objects aside when it was
+// away longer than tombstones are kept and the primary's map does not
+// have it.
+func (n *Node) setAsideIfAwayAndRemoved(ctx context.Context, away time.Duration) error {
 	if away <= n.config.TombstoneTTL {
 		return nil
 	}
+	var err error
 	// Asked until the gateway answers (it may be starting too, or
 	// electing): an unclear answer must not keep objects deleted meanwhile.
 	var s membership.Snapshot

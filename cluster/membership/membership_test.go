@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,6 +167,8 @@ type fixture struct {
 	// syncFails has the nodes whose store cannot take new buckets (a
 	// mountpath read only).
 	syncFails sync.Map
+	// beforeRejoin has the nodes' checks before they join again, by id.
+	beforeRejoin sync.Map
 }
 
 func (f *fixture) start(id string, role cluster.Role, join string) *membership.Push {
@@ -180,6 +183,12 @@ func (f *fixture) start(id string, role cluster.Role, join string) *membership.P
 		Self: self, Join: join, Store: meta, Transport: transport{f.net, id},
 		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second,
 		Now: func() time.Time { return f.now },
+		BeforeRejoin: func(ctx context.Context) error {
+			if check, ok := f.beforeRejoin.Load(id); ok {
+				return check.(func(context.Context) error)(ctx)
+			}
+			return nil
+		},
 		SyncBuckets: func(context.Context, store.BucketMetadata) error {
 			if _, fails := f.syncFails.Load(id); fails {
 				return errors.New("mkdir: read-only file system")
@@ -294,6 +303,37 @@ func TestTargetTakesRevocationsThoughItsBucketsFail(t *testing.T) {
 	}
 	if _, ok := got.Buckets.Props(store.NewBucket("b")); ok {
 		t.Fatal("the bucket the store could not take is in the node's view")
+	}
+}
+
+// A running node joins again only once its check before (a target
+// removed while away sets its objects aside) passed.
+func TestRejoinWaitsForItsCheck(t *testing.T) {
+	f := newFixture(t, 1)
+	joins := func() int {
+		f.net.mu.Lock()
+		defer f.net.mu.Unlock()
+		return len(f.net.joins)
+	}
+	before := joins()
+	var checks atomic.Int32
+	// Only the second check passes (the loop below may ask once more).
+	f.beforeRejoin.Store("t1", func(context.Context) error {
+		if checks.Add(1) != 2 {
+			return errors.New("set aside: read-only file system")
+		}
+		return nil
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for checks.Load() < 2 || joins() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d checks, %d joins", checks.Load(), joins()-before)
+		}
+		f.all["t1"].Rejoin() // one at a time: the second once the first ended
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := joins() - before; n != 1 {
+		t.Fatalf("%d joins after a failed check and a passed one, want 1", n)
 	}
 }
 

@@ -108,6 +108,10 @@ type Config struct {
 	// SyncBuckets, when set, brings a target's store in line with bucket
 	// metadata before the node takes it.
 	SyncBuckets func(ctx context.Context, md store.BucketMetadata) error
+	// BeforeRejoin, when set, runs before a running node joins again (a
+	// target found offline or out of the map): one removed while it was
+	// away sets its objects aside, as at a start. An error keeps it out.
+	BeforeRejoin func(ctx context.Context) error
 	// Changed is called after each change of the current snapshot, in
 	// order, with the one it replaced (nil Map before the first).
 	Changed func(previous, next Snapshot)
@@ -647,6 +651,12 @@ func (p *Push) rejoin(first ...string) {
 	p.wg.Go(func() {
 		defer p.rejoining.Store(false)
 		p.config.Logger.Warn("this node is not an active member of the cluster map: joining again")
+		if p.config.BeforeRejoin != nil {
+			if err := p.config.BeforeRejoin(p.loops); err != nil {
+				p.config.Logger.Error("not joining again", "err", err)
+				return
+			}
+		}
 		if err := p.join(p.loops, first...); err != nil {
 			p.config.Logger.Warn("join again", "err", err)
 		}
