@@ -81,6 +81,14 @@ func ParseListRequest(q url.Values) (ListRequest, error) {
 	if req.EncodingType != "" && req.EncodingType != "url" {
 		return ListRequest{}, ErrInvalidArgument.WithMessage("encoding-type %q is not url", req.EncodingType)
 	}
+	// Keys are UTF-8: a position that is not would be another one in the
+	// native listing (JSON makes its bytes U+FFFD), and its keys out of
+	// order against it.
+	for name, value := range map[string]string{"prefix": req.Prefix, "delimiter": req.Delimiter, "marker": req.Marker, "start-after": req.StartAfter} {
+		if !utf8.ValidString(value) {
+			return ListRequest{}, ErrInvalidArgument.WithMessage("%s %q is not UTF-8", name, value)
+		}
+	}
 	if s := q.Get("fetch-owner"); s != "" {
 		fetch, err := strconv.ParseBool(s)
 		if err != nil {
@@ -104,7 +112,7 @@ func encodeToken(after string) string { return base64.RawURLEncoding.EncodeToStr
 
 func decodeToken(token string) (string, error) {
 	after, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
+	if err != nil || !utf8.Valid(after) {
 		return "", ErrInvalidArgument.WithMessage("the continuation-token %q was not issued by this gateway", token)
 	}
 	return string(after), nil

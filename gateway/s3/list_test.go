@@ -642,6 +642,14 @@ func TestParseListRequest(t *testing.T) {
 		{query: "list-type=2&continuation-token=", want: ListRequest{V2: true, MaxKeys: 1000, TokenGiven: true}}, // empty: the first page
 		{query: "list-type=2&continuation-token=%25%25", bad: true},
 		{query: "list-type=2&continuation-token=a+b", bad: true},
+		// Not UTF-8: a key cannot be, and the listing would seek another
+		// position.
+		{query: "list-type=2&start-after=%FF", bad: true},
+		{query: "prefix=a%FF", bad: true},
+		{query: "marker=%C3", bad: true},
+		{query: "delimiter=%FE", bad: true},
+		{query: "list-type=2&continuation-token=" + encodeToken("\xff"), bad: true},
+		{query: "prefix=%E2%82%AC", want: ListRequest{Prefix: "€", MaxKeys: 1000}},
 	}
 	for _, tc := range tests {
 		q, err := url.ParseQuery(tc.query)
