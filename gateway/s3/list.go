@@ -99,8 +99,12 @@ func ParseListRequest(q url.Values) (ListRequest, error) {
 	if req.V2 {
 		// An empty continuation-token is none (the first page), as S3
 		// servers take it.
-		if _, err := decodeToken(req.ContinuationToken); err != nil {
+		after, err := decodeToken(req.ContinuationToken)
+		if err != nil {
 			return ListRequest{}, err
+		}
+		if !utf8.ValidString(after) {
+			return ListRequest{}, ErrInvalidArgument.WithMessage("the continuation-token %q was not issued by this gateway", req.ContinuationToken)
 		}
 	}
 	return req, nil
@@ -112,7 +116,7 @@ func encodeToken(after string) string { return base64.RawURLEncoding.EncodeToStr
 
 func decodeToken(token string) (string, error) {
 	after, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || !utf8.Valid(after) {
+	if err != nil {
 		return "", ErrInvalidArgument.WithMessage("the continuation-token %q was not issued by this gateway", token)
 	}
 	return string(after), nil
