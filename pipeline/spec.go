@@ -8,6 +8,7 @@ import (
 	"iter"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -328,6 +329,93 @@ func hasAlias(n *yaml.Node) bool {
 	return slices.ContainsFunc(n.Content, hasAlias)
 }
 
+// decimalInteger is an integer as a spec writes one: the YAML forms
+// 0123 (octal), 0x2A and 1_000 are not, and stay text.
+var decimalInteger = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
+// yamlToJSON turns a YAML document into JSON keeping each scalar as
+// written: decoded into Go values first, 0123 became 83 (octal) and a
+// date a timestamp, where AIStore reads the text ("0123", a seed of 123).
+// A number YAML would read otherwise than as decimal stays a string, so
+// a number field refuses it.
+func yamlToJSON(n *yaml.Node) ([]byte, error) {
+	var out []byte
+	var walk func(n *yaml.Node) error
+	walk = func(n *yaml.Node) error {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			if len(n.Content) == 0 {
+				out = append(out, "null"...)
+				return nil
+			}
+			return walk(n.Content[0])
+		case yaml.MappingNode:
+			out = append(out, '{')
+			seen := map[string]bool{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := n.Content[i]
+				if key.Kind != yaml.ScalarNode {
+					return fmt.Errorf("line %d: a key is not a plain name", key.Line)
+				}
+				if seen[key.Value] {
+					return fmt.Errorf("line %d: %q is given twice", key.Line, key.Value)
+				}
+				seen[key.Value] = true
+				if i > 0 {
+					out = append(out, ',')
+				}
+				out, _ = appendJSONString(out, key.Value)
+				out = append(out, ':')
+				if err := walk(n.Content[i+1]); err != nil {
+					return err
+				}
+			}
+			out = append(out, '}')
+		case yaml.SequenceNode:
+			out = append(out, '[')
+			for i, item := range n.Content {
+				if i > 0 {
+					out = append(out, ',')
+				}
+				if err := walk(item); err != nil {
+					return err
+				}
+			}
+			out = append(out, ']')
+		case yaml.ScalarNode:
+			switch n.ShortTag() {
+			case "!!null":
+				out = append(out, "null"...)
+			case "!!bool":
+				var b bool
+				if err := n.Decode(&b); err != nil {
+					return fmt.Errorf("line %d: %w", n.Line, err)
+				}
+				out = strconv.AppendBool(out, b)
+			case "!!int", "!!float":
+				if decimalInteger.MatchString(n.Value) || n.ShortTag() == "!!float" && json.Valid([]byte(n.Value)) {
+					out = append(out, n.Value...)
+					return nil
+				}
+				out, _ = appendJSONString(out, n.Value)
+			default: // strings, and dates and the rest as written
+				out, _ = appendJSONString(out, n.Value)
+			}
+		default:
+			return fmt.Errorf("line %d: an alias", n.Line)
+		}
+		return nil
+	}
+	err := walk(n)
+	return out, err
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(out []byte, s string) ([]byte, error) {
+	quoted, err := json.Marshal(s)
+	return append(out, quoted...), err
+}
+
 // ParseSpec decodes a spec from JSON or YAML, accepting the 2019 names.
 // Unknown fields are errors, so a misspelled field is not silently lost.
 func ParseSpec(data []byte) (Spec, error) {
@@ -350,16 +438,12 @@ func ParseSpec(data []byte) (Spec, error) {
 		if hasAlias(&doc) {
 			return Spec{}, specError("YAML aliases (*name) are not taken in a spec: write the values out")
 		}
-		var v map[string]any
-		if err := doc.Decode(&v); err != nil {
-			return Spec{}, specError("neither JSON nor YAML: %w", err)
-		}
-		asJSON, err := json.Marshal(v)
+		asJSON, err := yamlToJSON(&doc)
 		if err != nil {
 			return Spec{}, specError("YAML: %w", err)
 		}
 		if err := json.Unmarshal(asJSON, &fields); err != nil {
-			return Spec{}, specError("YAML: %w", err)
+			return Spec{}, specError("YAML: the spec is not a mapping of fields: %w", err)
 		}
 	}
 	// In a fixed order: two old names of one field (order_file_sep and

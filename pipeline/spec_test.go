@@ -341,3 +341,42 @@ func TestParseSpecRefusesYAMLAliases(t *testing.T) {
 		t.Fatalf("a YAML spec of 1001 aliases: %v, want refused for its aliases", err)
 	}
 }
+
+// A YAML spec's values are read as written, as AIStore reads them: seed
+// 0123 is 123 (not octal 83), a date is its text; a number YAML would
+// read otherwise than as decimal (0x2A, 1_000, 010) is refused where a
+// number goes, and a key given twice is refused.
+func TestParseSpecReadsYAMLValuesAsWritten(t *testing.T) {
+	base := "input_bck: {name: src}\ninput_format: {template: \"shard-{0..9}.tar\"}\noutput_format: \"out-{0..9}.tar\"\noutput_shard_size: 1MiB\n"
+	for _, c := range []struct {
+		seed string
+		want int64
+	}{{"0123", 123}, {"42", 42}, {"'0042'", 42}, {"0", 0}} {
+		spec, err := pipeline.ParseSpec([]byte(base + "description: 2024-01-01\nalgorithm: {kind: shuffle, seed: " + c.seed + "}\n"))
+		if err != nil {
+			t.Fatalf("seed %s: %v", c.seed, err)
+		}
+		plan, err := spec.Validate(formats.Default())
+		if err != nil {
+			t.Fatalf("seed %s: %v", c.seed, err)
+		}
+		if plan.Algorithm.Seed != c.want || spec.Description != "2024-01-01" {
+			t.Errorf("seed %s: %d, description %q; want %d, 2024-01-01", c.seed, plan.Algorithm.Seed, spec.Description, c.want)
+		}
+	}
+	for _, bad := range []string{
+		"algorithm: {kind: shuffle, seed: 0x2A}\n",
+		"algorithm: {kind: shuffle, seed: 1_000}\n",
+		"algorithm: {kind: shuffle, seed: 1e3}\n",
+		"extract_concurrency_max_limit: 010\n",
+		"description: a\ndescription: b\n",
+	} {
+		spec, err := pipeline.ParseSpec([]byte(base + bad))
+		if err == nil {
+			_, err = spec.Validate(formats.Default())
+		}
+		if err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+}
