@@ -200,6 +200,10 @@ const (
 	KeyMapText
 )
 
+// errKeyMapLimit is a key map past its bounds (entries, instructions):
+// not a malformed line.
+var errKeyMapLimit = errors.New("the key map is too large")
+
 // ParseKeyMap reads an external key map. onMalformed is called for a text
 // line that cannot be read; returning an error stops parsing with it,
 // returning nil skips the line.
@@ -207,8 +211,8 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 	km := &KeyMap{literals: map[string]int{}, byText: map[string]int{}}
 	count, programs := 0, 0
 	add := func(pattern, template string) error {
-		if count++; count > MaxKeyMapEntries {
-			return fmt.Errorf("more than %d entries: keys of a pattern in one entry are cheaper", MaxKeyMapEntries)
+		if count == MaxKeyMapEntries {
+			return fmt.Errorf("%w: more than %d entries: keys of a pattern in one entry are cheaper", errKeyMapLimit, MaxKeyMapEntries)
 		}
 		index, ok := km.byText[template]
 		if !ok {
@@ -231,6 +235,7 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 			if i, found := slices.BinarySearch(km.literalLengths, len(pattern)); !found {
 				km.literalLengths = slices.Insert(km.literalLengths, i, len(pattern))
 			}
+			count++
 			return nil
 		}
 		// Its program is sized before it is built: a short pattern of
@@ -242,14 +247,15 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 		if size > maxPatternProgram {
 			return fmt.Errorf("key %q is a regular expression of %d instructions, more than %d: write it simpler", pattern, size, maxPatternProgram)
 		}
-		if programs += size; programs > maxKeyMapPrograms {
-			return fmt.Errorf("the key map's regular expressions make more than %d instructions: use fewer, or literal keys", maxKeyMapPrograms)
+		if programs+size > maxKeyMapPrograms {
+			return fmt.Errorf("%w: the key map's regular expressions make more than %d instructions: use fewer, or literal keys", errKeyMapLimit, maxKeyMapPrograms)
 		}
 		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return fmt.Errorf("key %q is not a regular expression: %w", pattern, err)
 		}
 		km.entries = append(km.entries, keyMapEntry{pattern: re, template: index})
+		count, programs = count+1, programs+size
 		return nil
 	}
 	switch format {
@@ -290,6 +296,11 @@ func ParseKeyMap(data []byte, format KeyMapFormat, sep string, onMalformed func(
 				if err != nil {
 					err = fmt.Errorf("line %d: %w", line, err)
 				}
+			}
+			// A map past its bounds is refused whole, whatever is done
+			// with malformed lines: those after would be dropped too.
+			if errors.Is(err, errKeyMapLimit) {
+				return nil, fmt.Errorf("%w: %w", ErrKeyMap, err)
 			}
 			if err != nil {
 				if err := onMalformed(line, err); err != nil {

@@ -259,6 +259,12 @@ func TestKeyMap(t *testing.T) {
 	if _, err := sort.ParseKeyMap([]byte(many.String()), sort.KeyMapText, "\t", func(_ int, err error) error { return err }); !errors.Is(err, sort.ErrKeyMap) || !strings.Contains(err.Error(), "more than 100000 entries") {
 		t.Fatalf("a key map past the bound: %v", err)
 	}
+	// Refused too when malformed lines are skipped (ekm_malformed_line
+	// ignore): it is whole lines, not malformed ones, that do not fit,
+	// and the map would be cut short silently.
+	if _, err := sort.ParseKeyMap([]byte(many.String()), sort.KeyMapText, "\t", func(int, error) error { return nil }); !errors.Is(err, sort.ErrKeyMap) || !strings.Contains(err.Error(), "more than 100000 entries") {
+		t.Fatalf("a key map past the bound, malformed lines ignored: %v", err)
+	}
 	// The same in JSON, refused as it is read.
 	var manyJSON strings.Builder
 	manyJSON.WriteString(`{"s-{0..9}":[`)
