@@ -255,6 +255,9 @@ func (s *Store) reconcileParts(ctx context.Context, b store.Bucket, m mountpath,
 			return pathsafe.Remove(m.path, path)
 		}
 		for _, c := range s.current() {
+			if c.path == m.path {
+				continue // enabled meanwhile: its own copy is no other
+			}
 			if other, err := readPartMeta(c.partPath(b, meta.Name, meta.Index)); err == nil && other.Name == meta.Name && other.Stamp.Compare(meta.Stamp) >= 0 {
 				return pathsafe.Remove(m.path, path)
 			}
@@ -297,6 +300,9 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *s
 	var older []located
 	var same []string // current copies of the same version
 	for _, c := range s.current() {
+		if c.path == m.path {
+			continue // enabled meanwhile: its own copy is no other
+		}
 		other := c.objectPath(b, name)
 		var cur store.ObjectMeta
 		if _, _, ok := isObjectFile(other); !ok || readMeta(other, &cur) != nil {
@@ -410,6 +416,12 @@ func (s *Store) promote(m mountpath, since time.Time) {
 // that fails stays returning (its copies are still only a fallback), and
 // the others go on.
 func (s *Store) reconcileReturning(ctx context.Context, progress *store.Progress) error {
+	select {
+	case s.reconciling <- struct{}{}:
+		defer func() { <-s.reconciling }()
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 	// Those that return while it runs are reconciled too; each is tried
 	// once, and the job fails naming those left returning.
 	tried := map[string]bool{}

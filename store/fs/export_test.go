@@ -1,6 +1,11 @@
 package fs
 
-import "github.com/aisgo/aisgo/store"
+import (
+	"context"
+	"fmt"
+
+	"github.com/aisgo/aisgo/store"
+)
 
 // MountpathOf exposes mountpathOf: the directory of an object's mountpath.
 func (s *Store) MountpathOf(b store.Bucket, name string) string {
@@ -136,4 +141,15 @@ func (s *Store) RefreshFailed(b store.Bucket, name string) bool {
 	defer s.queueMu.Unlock()
 	_, ok := s.refreshFailed[b.String()+"/"+name]
 	return ok
+}
+
+// ReconcileAgain reconciles an enabled mountpath as a second reconcile of
+// it would have, walking it after the first enabled it.
+func (s *Store) ReconcileAgain(ctx context.Context, path string) error {
+	for _, m := range s.current() {
+		if m.path == path {
+			return s.reconcile(ctx, m, nil)
+		}
+	}
+	return fmt.Errorf("%s is not enabled", path)
 }

@@ -534,3 +534,43 @@ func TestPartsTombstoneIsNotAnObjectDelete(t *testing.T) {
 		t.Fatalf("tombstones left: %+v", tombs)
 	}
 }
+
+// A reconcile of a mountpath already enabled (a second one, a detach's,
+// walking it after a resilver's enabled it) takes none of its parts for
+// a copy elsewhere: it compared each with itself, and removed them all.
+func TestReconcileOfAnEnabledMountpathKeepsItsParts(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	data := []byte("the only part")
+	if err := st.PutPart(ctx, partOf(b, "x", 0, data, time.Now().UnixNano()), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	away := st.MountpathOf(b, "x")
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	read := func(when string) {
+		t.Helper()
+		r, _, err := st.OpenPart(ctx, b, "x", 0)
+		if err != nil {
+			t.Fatalf("the only part %s: %v", when, err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if string(got) != string(data) {
+			t.Fatalf("%s: read %q", when, got)
+		}
+	}
+	read("after the resilver")
+	if err := st.ReconcileAgain(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	read("after a second reconcile")
+}

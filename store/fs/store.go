@@ -65,6 +65,11 @@ type Store struct {
 	// dropMu: tombstone drops (read) against a mountpath coming back
 	// (write).
 	dropMu sync.RWMutex
+	// reconciling holds the one reconcile of returning mountpaths at a
+	// time (a resilver and a detach's may both ask): once the first
+	// enabled a mountpath, a second walking it took each copy there for
+	// a current one of its own, and removed it.
+	reconciling chan struct{}
 	// awayVersion is the version of the last away record (under mpsMu).
 	awayVersion int64
 	// configured are the mountpaths of the config (absolute); others
@@ -137,7 +142,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, errors.New("fs store: no mountpaths configured")
 	}
 	started := time.Now().UnixNano()
-	s := &Store{config: cfg, logger: cfg.Logger}
+	s := &Store{config: cfg, logger: cfg.Logger, reconciling: make(chan struct{}, 1)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
