@@ -342,6 +342,9 @@ type Node struct {
 	// lastMember is when this target last heard from the primary as a
 	// member (Unix nanoseconds; see removed.go).
 	lastMember atomic.Int64
+	// resilverPending is set while a resilver waits for the running one
+	// to end (a mountpath changed during it).
+	resilverPending atomic.Bool
 	// worker runs dSort on targets, coordinator on gateways; nil otherwise.
 	worker      *pipeline.Worker
 	coordinator *pipeline.Coordinator

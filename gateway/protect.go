@@ -720,14 +720,51 @@ func (n *Node) MountpathChanged(path, state, reason string) {
 	if n.loops == nil || n.config.Storage == nil {
 		return
 	}
-	if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobResilver}); err != nil {
-		n.logger.Warn("start a resilver after a mountpath change", "mountpath", path, "state", state, "err", err)
-	}
+	n.resilverAfterChange(path, state)
 	if state == "disabled" {
 		// Erasure coding's parts and replicas there are lost too.
 		go n.ecResilverEverywhere()
 	}
 }
+
+// resilverAfterChange starts a resilver for a mountpath change; one
+// running may have passed what changed (a mountpath enabled would stay
+// returning, copies short for names done): another follows it, one for
+// all the changes made meanwhile.
+func (n *Node) resilverAfterChange(path, state string) {
+	_, err := n.startJob(n.loops, peer.JobRequest{Kind: jobResilver})
+	if !errors.Is(err, pipeline.ErrJobBusy) {
+		if err != nil {
+			n.logger.Warn("start a resilver after a mountpath change", "mountpath", path, "state", state, "err", err)
+		}
+		return
+	}
+	if !n.resilverPending.CompareAndSwap(false, true) {
+		return // one waits already, and starts after this change
+	}
+	go func() { // ends with the node's loops
+		defer n.resilverPending.Store(false)
+		for {
+			select {
+			case <-n.loops.Done():
+				return
+			case <-time.After(resilverRetry):
+			}
+			_, err := n.startJob(n.loops, peer.JobRequest{Kind: jobResilver})
+			if errors.Is(err, pipeline.ErrJobBusy) {
+				continue
+			}
+			if err != nil {
+				n.logger.Warn("start a resilver after a mountpath change", "mountpath", path, "state", state, "err", err)
+			}
+			return
+		}
+	}()
+}
+
+// resilverRetry is how often a resilver waiting for the running one asks
+// again (a variable for the tests).
+var resilverRetry = time.Second
 
 // mountpathSet is a set of mountpaths' paths.
 type mountpathSet map[string]bool
