@@ -565,6 +565,7 @@ func (s *Store) resilver(ctx context.Context, progress *store.Progress) error {
 	}
 	failed := 0
 	var first error
+	check := s.room.Load()
 	for b := range md.Buckets {
 		err := s.names(ctx, b, func(name string, size int64) error {
 			if err := ctx.Err(); err != nil {
@@ -577,9 +578,17 @@ func (s *Store) resilver(ctx context.Context, progress *store.Progress) error {
 			if err != nil {
 				return nil // destroyed meanwhile
 			}
+			// Within the watermarks, as make-n-copies: a detach of more
+			// than the others hold below out_of_space fails, rather than
+			// fill every disk (metadata and buckets could then not be
+			// written anywhere).
+			var room func() error
+			if check != nil && *check != nil {
+				room = func() error { return (*check)(ctx, size) }
+			}
 			// A copy with no readable metadata is a scrub's to find, as
 			// for make-n-copies; it fails no resilver.
-			if _, err := s.placeCopies(b, name, copiesOf(props), nil); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {
+			if _, err := s.placeCopiesWithin(b, name, copiesOf(props), nil, room); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {
 				s.logger.Warn("resilver", "bucket", b.String(), "object", name, "err", err)
 				if failed++; first == nil {
 					first = fmt.Errorf("%s/%s: %w", b, name, err)

@@ -1555,3 +1555,26 @@ func TestMirrorRefusesANameUnderAnObjectOnAnyCopy(t *testing.T) {
 		}
 	}
 }
+
+// A detach moves objects within the watermarks, as make-n-copies: past
+// out_of_space on the others it fails naming why, its objects still on
+// the mountpath, rather than fill every disk.
+func TestDetachStaysWithinTheWatermarks(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	for i := range 30 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	full := errors.New("capacity past out_of_space")
+	st.SetRoomCheck(func(context.Context, int64) error { return full })
+	err := st.DetachMountpath(t.Context(), mps[0], nil)
+	if !errors.Is(err, full) {
+		t.Fatalf("a detach with no room on the others: %v, want refused for room", err)
+	}
+	for i := range 30 {
+		name := fmt.Sprintf("o%02d", i)
+		if got := storetest.Get(t, st, b, name); string(got) != fmt.Sprint(i) {
+			t.Fatalf("%s after the failed detach: %q", name, got)
+		}
+	}
+}

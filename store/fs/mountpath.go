@@ -493,14 +493,15 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 		s.logger.Info("mountpath detached", "mountpath", abs)
 		return nil
 	}
-	if err := s.Resilver(ctx, progress); err != nil {
+	unplaced := s.Resilver(ctx, progress)
+	if unplaced != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("detach %s: %w", abs, err)
+			return fmt.Errorf("detach %s: %w", abs, unplaced)
 		}
 		// Objects elsewhere it could not place (a full disk, one with no
 		// readable copy) do not hold the detach: what counts is whether
 		// this mountpath was emptied.
-		s.logger.Warn("detach: the resilver left some objects unplaced", "mountpath", abs, "err", err)
+		s.logger.Warn("detach: the resilver left some objects unplaced", "mountpath", abs, "err", unplaced)
 	}
 	// Disabled meanwhile (its disk failed): what is on it now says nothing
 	// of what moved (an unmounted tree reads empty).
@@ -518,7 +519,11 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 		return fmt.Errorf("detach %s: %w", abs, err)
 	}
 	if left > 0 {
-		return fmt.Errorf("%w: detach %s: %d objects, parts or tombstones could not move; the mountpath stays readable (detach it again to go on)", store.ErrMountpath, abs, left)
+		err := fmt.Errorf("%w: detach %s: %d objects, parts or tombstones could not move; the mountpath stays readable (detach it again to go on)", store.ErrMountpath, abs, left)
+		if unplaced != nil {
+			err = fmt.Errorf("%w: %w", err, unplaced) // why: no room, a disk failing
+		}
+		return err
 	}
 	err = s.changeMountpaths(func(set *mountpathSet) error {
 		if err := disabledMeanwhile(set); err != nil {
