@@ -223,7 +223,13 @@ func workDirRoom(dir string, size int64) (int64, error) {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return math.MaxInt64 - 1, nil // a full disk still fails the write, cleanly
 	}
-	total, free := int64(st.Blocks)*int64(st.Bsize), int64(st.Bavail)*int64(st.Bsize)
+	// Blocks are counted in fragment units (some FUSE filesystems differ
+	// from their block size), as the store counts them.
+	unit := int64(st.Frsize)
+	if unit <= 0 {
+		unit = int64(st.Bsize)
+	}
+	total, free := int64(st.Blocks)*unit, int64(st.Bavail)*unit
 	room := free - total*appendReserve/100
 	if room-max(size, 0) < 0 {
 		return 0, fmt.Errorf("%w: append: the work directory's filesystem has %d bytes free of %d, and keeps %d%% free", store.ErrNoSpace, free, total, appendReserve)
