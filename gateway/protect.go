@@ -1195,6 +1195,9 @@ func (n *Node) handleMountpathAction(w http.ResponseWriter, r *http.Request) {
 		}
 	case api.ActionDetachMountpath:
 		var id string
+		if err = n.detachable(path); err != nil {
+			break
+		}
 		if id, err = n.startJob(ctx, peer.JobRequest{Kind: jobDetach, Path: path}); err == nil {
 			w.Header().Set("Content-Type", "text/plain")
 			io.WriteString(w, id)
@@ -1213,6 +1216,23 @@ func (n *Node) handleMountpathAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// detachable refuses, before a job starts, the detach its job would fail
+// at once (a client told "detaching" of a mistyped path): a path that is
+// no mountpath, one returning, the last one enabled. The job checks again.
+func (n *Node) detachable(path string) error {
+	statuses := n.config.Storage.MountpathStatuses()
+	i := slices.IndexFunc(statuses, func(m store.MountpathStatus) bool { return m.Path == path })
+	switch {
+	case i < 0:
+		return badRequest("detach: %s is not a mountpath of node %s", path, n.config.ID)
+	case statuses[i].State == "returning": // (store/fs's states)
+		return badRequest("detach: %s is returning: detach it when its resilver has enabled it, or disable it first (its objects are then dropped)", path)
+	case statuses[i].State == "enabled" && !slices.ContainsFunc(statuses, func(m store.MountpathStatus) bool { return m.State == "enabled" && m.Path != path }):
+		return badRequest("detach: %s is the last enabled mountpath of node %s", path, n.config.ID)
+	}
+	return nil
 }
 
 // attachable refuses to attach a directory that is neither one of the

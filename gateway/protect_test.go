@@ -395,6 +395,21 @@ func TestMountpathsThroughTheAPI(t *testing.T) {
 	if mps, _ = client.Mountpaths(ctx, target.URL()); len(mps) != 2 {
 		t.Fatalf("after attach and detach: %+v", mps)
 	}
+	// A detach its job would fail at once is refused before it starts:
+	// no job id for a mistyped path, or for the last enabled mountpath.
+	if id, err := client.MountpathAction(ctx, target.URL(), api.ActionDetachMountpath, filepath.Join(target.Dir, "mp-typo")); !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "not a mountpath") {
+		t.Fatalf("detach of a path that is no mountpath: %q %v", id, err)
+	}
+	if _, err := client.MountpathAction(ctx, target.URL(), api.ActionDisableMountpath, fresh); err != nil {
+		t.Fatal(err)
+	}
+	last := mps[0].Path
+	if last == fresh {
+		last = mps[1].Path
+	}
+	if id, err := client.MountpathAction(ctx, target.URL(), api.ActionDetachMountpath, last); !errors.As(err, &e) || e.Status != 400 || !strings.Contains(e.Message, "last enabled") {
+		t.Fatalf("detach of the last enabled mountpath: %q %v", id, err)
+	}
 }
 
 // A mountpath disabled when its target stopped comes back after the
