@@ -816,3 +816,25 @@ func TestDsortWaitsForASettledCluster(t *testing.T) {
 		t.Fatalf("dsort start with a target away: %v, want 503", err)
 	}
 }
+
+// A job run again on fewer targets (one lost during extraction), whose
+// coordinator died before the registry recorded its end, is settled by
+// the attempt that finished: the target it no longer ran on, listed by
+// the registry since the start, loses no part of it, and the output
+// stays whole.
+func TestSettleJudgesTheAttemptThatFinished(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
+	id, targets := finishedJob(t, c)
+	written := outputCount(t, c, "dst")
+	// The registry names a third target of the first attempt, gone since.
+	if !gateway.SettleJob(ctx, c.Primary().Node, id, store.Bucket{Provider: "ais", Name: "dst"}, append(targets, "t-gone"), "the test's cause") {
+		t.Fatal("the finished job was not settled")
+	}
+	if got := outputCount(t, c, "dst"); got != written || written == 0 {
+		t.Fatalf("%d output shards after the settle, want the %d written", got, written)
+	}
+}

@@ -61,6 +61,10 @@ type JobStats struct {
 	Errors      []string `json:"errors,omitempty"`
 	Aborted     bool     `json:"aborted"`
 	Archived    bool     `json:"archived"`
+	// Targets are the ids of the targets of this node's attempt of the
+	// job (one restarted on fewer has fewer than the job began with);
+	// unknown for a job known by its finished mark only.
+	Targets []string `json:"targets,omitempty"`
 }
 
 // Done reports whether the job ended, one way or the other.

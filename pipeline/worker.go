@@ -348,7 +348,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 	j.mu.stats = JobStats{
 		ID: init.ID, Node: w.config.NodeID, Description: init.Spec.Description,
 		Input: plan.Input, Output: plan.Output, Started: time.Now(), Phase: PhaseInit,
-		MemoryLimit: limit,
+		MemoryLimit: limit, Targets: nodeIDs(targets),
 	}
 	j.mu.objects = map[int32]*openInput{}
 	w.mu.Lock()
