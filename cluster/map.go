@@ -337,8 +337,9 @@ func (n Node) Validate() error {
 }
 
 // ValidateURL checks a node URL: http or https, a host and a port, and
-// nothing else (no user, path, query or fragment, not even a "/": nodes
-// put their routes after it).
+// nothing else (no user, path, query or fragment). A trailing "/" passes:
+// maps saved with one must still load (aisnode trims it from -url, as
+// nodes put their routes after it).
 func ValidateURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -347,8 +348,8 @@ func ValidateURL(s string) error {
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("url %q: the scheme must be http or https", s)
-	case u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || u.ForceQuery:
-		return fmt.Errorf("url %q: want only scheme, host and port (no path, not even a trailing /)", s)
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || u.ForceQuery:
+		return fmt.Errorf("url %q: want only scheme, host and port", s)
 	case u.Hostname() == "":
 		return fmt.Errorf("url %q: the host is missing", s)
 	}

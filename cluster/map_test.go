@@ -192,12 +192,12 @@ func TestCheckUpdate(t *testing.T) {
 }
 
 func TestValidateURL(t *testing.T) {
-	for _, good := range []string{"http://127.0.0.1:8080", "https://node-1.example:443", "http://[::1]:80"} {
+	for _, good := range []string{"http://127.0.0.1:8080", "https://node-1.example:443", "http://[::1]:80/"} {
 		if err := cluster.ValidateURL(good); err != nil {
 			t.Errorf("%s: %v", good, err)
 		}
 	}
-	for _, bad := range []string{"::::", "", "ftp://h:1", "http://h", "http://h:0", "http://h:70000", "http://u:p@h:1", "http://h:1/x", "http://h:1/", "http://h:1?q", "http://h:1?", "http://:1"} {
+	for _, bad := range []string{"::::", "", "ftp://h:1", "http://h", "http://h:0", "http://h:70000", "http://u:p@h:1", "http://h:1/x", "http://h:1?q", "http://h:1?", "http://:1"} {
 		if err := cluster.ValidateURL(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -246,6 +247,8 @@ func (c *Config) withDefaults() {
 	if c.RecordsStall <= 0 {
 		c.RecordsStall = 2 * time.Minute
 	}
+	// Routes go after it: "http://h:8080/" would make "//v1".
+	c.URL = strings.TrimRight(c.URL, "/")
 	if c.LeaveRetry <= 0 {
 		c.LeaveRetry = time.Minute
 	}

@@ -27,12 +27,16 @@ func TestRoutesOfANodeWithoutAMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Config{ID: "n1", Role: cluster.RoleAll, URL: "http://127.0.0.1:1", Meta: meta, Store: st, Storage: st,
+	n, err := New(Config{ID: "n1", Role: cluster.RoleAll, URL: "http://127.0.0.1:1/", Meta: meta, Store: st, Storage: st,
 		WorkDir: filepath.Join(dir, "work"), RaftDir: filepath.Join(dir, "meta", "raft"), Secret: peer.NewSecret()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Close()
+	// Given with a "/" after it, its URL is without: routes go after it.
+	if n.self.URL != "http://127.0.0.1:1" {
+		t.Fatalf("the node's URL %q", n.self.URL)
+	}
 	wildcard := regexp.MustCompile(`\{[a-z]+(\.\.\.)?\}`)
 	routes := n.routeTable()
 	for _, method := range objectMethods {
