@@ -504,7 +504,7 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 }
 
 func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
-	found := false
+	found, aborted := false, false
 	var finished, failed error
 	// Every target is told, whichever fail: one down must not keep the
 	// job running on the others.
@@ -512,7 +512,7 @@ func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
 		err := n.peer.Abort(ctx, t, id, cause)
 		switch {
 		case err == nil:
-			found = true
+			found, aborted = true, true
 		case errors.Is(err, api.ErrJobFinished):
 			found, finished = true, err
 		case !errors.Is(err, pipeline.ErrJobNotFound):
@@ -524,6 +524,12 @@ func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
 	}
 	if !found {
 		return fmt.Errorf("%w: dsort job %s", api.ErrJobNotFound, id)
+	}
+	if aborted {
+		// Aborted on a target that had not finished it: the job cannot
+		// finish, and its output goes (those that finished are settled
+		// aborted): not "finished", though some had.
+		return nil
 	}
 	return finished
 }
