@@ -87,6 +87,25 @@ func (n *Node) checkSpace(ctx context.Context) error {
 	return nil
 }
 
+// roomOn refuses a copy of size bytes that would bring mountpath past
+// out_of_space: what make-n-copies, a resilver and a detach ask of each
+// copy's destination (a disk added to a full target takes what moves to
+// it; a detach does not fill the others).
+func (n *Node) roomOn(ctx context.Context, mountpath string, size int64) error {
+	space := n.control.Current().ClusterConfig().Space
+	for _, c := range n.capacity(ctx) {
+		if c.Path != mountpath || c.Total <= 0 {
+			continue
+		}
+		if pct := (c.Used + max(size, 0)) * 100 / c.Total; pct >= int64(space.OutOfSpace) {
+			return fmt.Errorf("%w: target %s: mountpath %s would be %d%% full with a copy of %d bytes, at or above space.out_of_space (%d%%): not placed (LRU evicts from buckets with lru.enabled; or add capacity)",
+				store.ErrNoSpace, n.config.ID, n.redact(c.Path), pct, size, space.OutOfSpace)
+		}
+		return nil
+	}
+	return nil // not read yet (attached since): a full disk still fails the write, cleanly
+}
+
 // checkSpaceFor is checkSpace for a write of size bytes (unknown when
 // negative): refused at once when no mountpath has that much room below
 // out_of_space.

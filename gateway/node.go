@@ -531,9 +531,9 @@ func New(cfg Config) (*Node, error) {
 		}
 		// make-n-copies too: its copies fill the disks as PUTs do.
 		if guarded, ok := cfg.Storage.(interface {
-			SetRoomCheck(func(context.Context, int64) error)
+			SetRoomCheck(func(context.Context, string, int64) error)
 		}); ok {
-			guarded.SetRoomCheck(n.checkSpaceFor)
+			guarded.SetRoomCheck(n.roomOn)
 		}
 		if n.worker, err = cfg.NewWorker(stampedStore{n.config.Store, n}, n.peer); err == nil {
 			n.worker.SetCheckSpace(n.checkSpace) // output shards keep to the watermarks, as PUTs do

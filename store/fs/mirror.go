@@ -353,8 +353,9 @@ func (s *Store) placeCopies(b store.Bucket, name string, want int, stamp *store.
 }
 
 // placeCopiesWithin is placeCopies that asks room, when set, before it
-// writes a copy: its error ends the placement, the copies as they were.
-func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *store.Stamp, room func() error) (placed, error) {
+// writes a copy to a mountpath: its error ends the placement, the copies
+// as they were.
+func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *store.Stamp, room func(mountpath) error) (placed, error) {
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -395,7 +396,7 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 			continue
 		}
 		if room != nil {
-			if err := room(); err != nil {
+			if err := room(m); err != nil {
 				return done, err
 			}
 		}
@@ -508,9 +509,9 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var room func() error
+		var room func(mountpath) error
 		if check != nil && *check != nil {
-			room = func() error { return (*check)(ctx, size) }
+			room = func(m mountpath) error { return (*check)(ctx, m.path, size) }
 		}
 		_, err := s.placeCopiesWithin(b, name, want, nil, room)
 		switch {
@@ -578,13 +579,14 @@ func (s *Store) resilver(ctx context.Context, progress *store.Progress) error {
 			if err != nil {
 				return nil // destroyed meanwhile
 			}
-			// Within the watermarks, as make-n-copies: a detach of more
-			// than the others hold below out_of_space fails, rather than
-			// fill every disk (metadata and buckets could then not be
-			// written anywhere).
-			var room func() error
+			// Within the watermarks of where each copy goes, as
+			// make-n-copies: a detach of more than the others hold below
+			// out_of_space fails, rather than fill every disk (metadata
+			// and buckets could then not be written anywhere); a disk
+			// added to a full target takes what moves to it.
+			var room func(mountpath) error
 			if check != nil && *check != nil {
-				room = func() error { return (*check)(ctx, size) }
+				room = func(m mountpath) error { return (*check)(ctx, m.path, size) }
 			}
 			// A copy with no readable metadata is a scrub's to find, as
 			// for make-n-copies; it fails no resilver.

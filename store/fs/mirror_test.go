@@ -1566,7 +1566,12 @@ func TestDetachStaysWithinTheWatermarks(t *testing.T) {
 		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
 	}
 	full := errors.New("capacity past out_of_space")
-	st.SetRoomCheck(func(context.Context, int64) error { return full })
+	st.SetRoomCheck(func(_ context.Context, mountpath string, _ int64) error {
+		if mountpath == mps[0] {
+			t.Errorf("room asked of the mountpath detaching")
+		}
+		return full
+	})
 	err := st.DetachMountpath(t.Context(), mps[0], nil)
 	if !errors.Is(err, full) {
 		t.Fatalf("a detach with no room on the others: %v, want refused for room", err)
@@ -1576,5 +1581,49 @@ func TestDetachStaysWithinTheWatermarks(t *testing.T) {
 		if got := storetest.Get(t, st, b, name); string(got) != fmt.Sprint(i) {
 			t.Fatalf("%s after the failed detach: %q", name, got)
 		}
+	}
+}
+
+// A resilver moves objects to a mountpath added to a full store: room is
+// asked of each copy's destination, not of the disks it leaves.
+func TestResilverMovesOntoAnAddedMountpathWhenFull(t *testing.T) {
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2")}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: mps[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mirrorBucket(t, st, "plain", 1, false)
+	for i := range 40 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%02d", i), []byte(fmt.Sprint(i)))
+	}
+	// The first disk is full; the one added is not.
+	st.SetRoomCheck(func(_ context.Context, mountpath string, _ int64) error {
+		if mountpath == mps[0] {
+			return errors.New("capacity past out_of_space")
+		}
+		return nil
+	})
+	if err := st.AttachMountpath(t.Context(), mps[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(t.Context(), nil); err != nil {
+		t.Fatalf("a resilver onto an added mountpath, the store full: %v", err)
+	}
+	moved := 0
+	for i := range 40 {
+		name := fmt.Sprintf("o%02d", i)
+		if st.MountpathOf(b, name) == mps[1] {
+			moved++
+		}
+		if got := storetest.Get(t, st, b, name); string(got) != fmt.Sprint(i) {
+			t.Fatalf("%s after the resilver: %q", name, got)
+		}
+		if paths := copyPaths(st, b, name); len(paths) != 1 {
+			t.Fatalf("%s has copies %v, want one", name, paths)
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no object places on the added mountpath: the test shows nothing")
 	}
 }

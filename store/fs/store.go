@@ -119,15 +119,19 @@ type Store struct {
 	atimes accessTimes
 	// seals are the buckets that take no new objects (SealBucket).
 	seals seals
-	// room, when set, is asked before make-n-copies adds a copy of so
-	// many bytes (the node's capacity watermarks; SetRoomCheck).
-	room atomic.Pointer[func(context.Context, int64) error]
+	// room, when set, is asked before a copy of so many bytes goes to a
+	// mountpath (the node's capacity watermarks; SetRoomCheck).
+	room atomic.Pointer[func(context.Context, string, int64) error]
 }
 
-// SetRoomCheck sets what make-n-copies asks before it adds a copy of
-// size bytes: an error (no disk has room below its out_of_space
-// watermark) ends the job, as it refuses a PUT, rather than fill them.
-func (s *Store) SetRoomCheck(check func(ctx context.Context, size int64) error) { s.room.Store(&check) }
+// SetRoomCheck sets what make-n-copies, a resilver and a detach ask
+// before they write a copy of size bytes to mountpath: an error (it would
+// pass its out_of_space watermark) ends the job, as it refuses a PUT,
+// rather than fill the disk. Asked of the destination: a disk added to a
+// full target takes the objects that move to it.
+func (s *Store) SetRoomCheck(check func(ctx context.Context, mountpath string, size int64) error) {
+	s.room.Store(&check)
+}
 
 var (
 	_ store.Store      = (*Store)(nil)
