@@ -337,3 +337,6 @@ func SetAsideBeforeRejoin(ctx context.Context, n *Node, lastMember time.Time) er
 	n.lastMember.Store(lastMember.UnixNano())
 	return n.setAsideBeforeRejoin(ctx)
 }
+
+// SetJoin changes the gateway a node joins through (-join).
+func SetJoin(n *Node, url string) { n.config.Join = url }

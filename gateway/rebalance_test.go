@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -834,7 +835,11 @@ func TestTargetRemovedWhileCutOffSetsAsideBeforeRejoin(t *testing.T) {
 	if _, err := victim.Store.Head(ctx, b, "stale"); err != nil {
 		t.Fatalf("the object of a target away briefly: %v", err)
 	}
-	if err := gateway.SetAsideBeforeRejoin(ctx, victim.Node, longAgo); err != nil {
+	// Its -join gateway gone for good: the gateways of its map are asked.
+	gateway.SetJoin(victim.Node, "http://127.0.0.1:1")
+	bounded, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := gateway.SetAsideBeforeRejoin(bounded, victim.Node, longAgo); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := victim.Store.Head(ctx, b, "stale"); !errors.Is(err, store.ErrNotFound) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,31 +65,46 @@ func (n *Node) keepMembership(ctx context.Context) {
 	}
 }
 
-// primarysSnapshot asks the join gateway for the cluster's snapshot, and
-// then the primary it names: only the primary's word tells whether this
-// target is still a member (a follower cut off from the others may still
-// list a target removed since; -join may be a service over any gateway).
-func (n *Node) primarysSnapshot(ctx context.Context) (membership.Snapshot, error) {
+// primarysSnapshot asks a gateway (at via) for the cluster's snapshot,
+// and then the primary it names: only the primary's word tells whether
+// this target is still a member (a follower cut off from the others may
+// still list a target removed since; -join may be a service over any
+// gateway).
+func (n *Node) primarysSnapshot(ctx context.Context, via string) (membership.Snapshot, error) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := n.peer.Pull(pctx, cluster.Node{URL: n.config.Join})
+	s, err := n.peer.Pull(pctx, cluster.Node{URL: via})
 	if err != nil {
 		return s, err
 	}
 	if s.Map == nil {
-		return s, fmt.Errorf("the gateway at %s has no cluster map yet", n.config.Join)
+		return s, fmt.Errorf("the gateway at %s has no cluster map yet", via)
 	}
 	primary, ok := s.Map.PrimaryNode()
 	if !ok {
-		return s, fmt.Errorf("the gateway at %s names no primary", n.config.Join)
+		return s, fmt.Errorf("the gateway at %s names no primary", via)
 	}
 	if s, err = n.peer.Pull(pctx, primary); err != nil {
 		return s, err
 	}
 	if s.Map == nil || s.Map.Primary != primary.ID {
-		return s, fmt.Errorf("gateway %s, the primary the gateway at %s names, is not the primary now", primary.ID, n.config.Join)
+		return s, fmt.Errorf("gateway %s, the primary the gateway at %s names, is not the primary now", primary.ID, via)
 	}
 	return s, nil
+}
+
+// gatewayURLs are the gateways to ask: -join, then those of the map this
+// node has (a target running: -join may be the one gone).
+func (n *Node) gatewayURLs() []string {
+	urls := []string{n.config.Join}
+	if m := n.currentMap(); m != nil {
+		for _, g := range m.Gateways() {
+			if !slices.Contains(urls, g.URL) {
+				urls = append(urls, g.URL)
+			}
+		}
+	}
+	return urls
 }
 
 // stateDir is where the node keeps its own state.
@@ -141,15 +157,17 @@ func (n *Node) setAsideIfAwayAndRemoved(ctx context.Context, away time.Duration)
 	// Asked until the gateway answers (it may be starting too, or
 	// electing): an unclear answer must not keep objects deleted meanwhile.
 	var s membership.Snapshot
-	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		s, err = n.primarysSnapshot(ctx)
+	urls := n.gatewayURLs()
+	for attempt, delay := 0, 200*time.Millisecond; ; attempt, delay = attempt+1, min(2*delay, 5*time.Second) {
+		via := urls[attempt%len(urls)]
+		s, err = n.primarysSnapshot(ctx, via)
 		if err == nil {
 			break
 		}
-		n.logger.Warn("waiting for the gateway to tell whether this target was removed from the cluster while it was away", "away", away.Round(time.Second), "gateway", n.config.Join, "err", err)
+		n.logger.Warn("waiting for a gateway to tell whether this target was removed from the cluster while it was away", "away", away.Round(time.Second), "gateway", via, "err", err)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("this target was away %s, longer than tombstones are kept, and the gateway at %s did not tell whether it was removed meanwhile: %w", away.Round(time.Second), n.config.Join, context.Cause(ctx))
+			return fmt.Errorf("this target was away %s, longer than tombstones are kept, and no gateway (%s) told whether it was removed meanwhile: %w", away.Round(time.Second), strings.Join(urls, ", "), context.Cause(ctx))
 		case <-time.After(delay):
 		}
 	}

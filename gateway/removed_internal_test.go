@@ -40,7 +40,7 @@ func TestRemovedCheckTakesThePrimarysWord(t *testing.T) {
 	follower := serve(followerMap)
 	defer follower.Close()
 	n := &Node{config: Config{ID: "t1", Join: follower.URL}, peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"})}
-	s, err := n.primarysSnapshot(t.Context())
+	s, err := n.primarysSnapshot(t.Context(), follower.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
