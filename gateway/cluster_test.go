@@ -614,7 +614,9 @@ func TestGatewayNotReadyAnswers503(t *testing.T) {
 // version) stops every gateway that cannot apply it: each answers 503
 // saying to upgrade it, rather than serve a state the other rules made.
 func TestGatewaysStopOnALogTheyCannotFollow(t *testing.T) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 3, Targets: 1, NoSync: true})
+	// The leader writes it as a newer version's would.
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 3, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.RaftAdmitLevel = membership.ProtocolLevel + 1 }})
 	ctx := t.Context()
 	if err := c.Client().CreateBucket(ctx, "before", nil); err != nil {
 		t.Fatal(err)

@@ -81,6 +81,10 @@ type Config struct {
 	// ElectionTimeout is how long a gateway waits for the Raft leader
 	// before it stands for election; zero means 1s.
 	ElectionTimeout time.Duration
+	// RaftAdmitLevel is the highest protocol level of a change a leading
+	// gateway writes to the log; zero means this build's (tests play a
+	// newer leader with more).
+	RaftAdmitLevel int
 	// Secret is the cluster secret that signs every intra-cluster
 	// request; required, and the same on every node.
 	Secret peer.Secret
@@ -589,7 +593,7 @@ func (n *Node) newControl() (control, error) {
 		Self: n.self, Join: cfg.Join, Dir: cfg.RaftDir, Transport: n.peer, Stream: n.raftStream,
 		Placement: &n.placement, Changed: n.controlChanged, LocalBuckets: localBuckets, SyncBuckets: syncBuckets,
 		Legacy: cfg.Meta, KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
-		ElectionTimeout: cfg.ElectionTimeout, Logger: n.logger,
+		ElectionTimeout: cfg.ElectionTimeout, AdmitLevel: cfg.RaftAdmitLevel, Logger: n.logger,
 		Incompatible: func(err error) {
 			n.incompatible.Store(&err)
 			n.ready.Store(false)

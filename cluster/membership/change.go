@@ -526,16 +526,11 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 }
 
 // Admissible refuses, before it is applied, a change the cluster would
-// not come back from by itself: one of a newer protocol level than this
-// leader's (forwarded by an upgraded gateway: in the log it would halt
-// every gateway of this build, for good), or the maintenance or the
-// leave of its only active target (no owner left, every object
-// unreachable and the leave never done). Apply does not check it, so
-// that a log replays as written.
+// not come back from by itself: the maintenance or the leave of its only
+// active target (no owner left, every object unreachable and the leave
+// never done). Apply does not check it, so that a log replays as
+// written.
 func Admissible(s Snapshot, c Change) error {
-	if c.Level > ProtocolLevel {
-		return fmt.Errorf("%w (%s of level %d)", ErrLeaderBehind, c.Kind, c.Level)
-	}
 	if (c.Kind != Maintenance && c.Kind != Leave) || s.Map == nil {
 		return nil
 	}

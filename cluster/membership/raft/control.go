@@ -70,6 +70,10 @@ type Config struct {
 	ElectionTimeout time.Duration
 	// ApplyTimeout bounds one change; zero means 5s.
 	ApplyTimeout time.Duration
+	// AdmitLevel is the highest protocol level of a change this gateway,
+	// leading, writes to the log; zero means membership.ProtocolLevel (a
+	// test plays a newer leader with more).
+	AdmitLevel int
 	// Now is the keepalive's clock; nil means time.Now.
 	Now func() time.Time
 	// Incompatible, when set, is told once that the log holds a change
@@ -706,6 +710,12 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave {
 		c.admitMu.Lock()
 		defer c.admitMu.Unlock()
+	}
+	// One of a newer level than this leader's (forwarded by an upgraded
+	// follower) would halt every gateway of this build in the log, for
+	// good: refused, to retry once an upgraded gateway leads.
+	if ch.Level > cmp.Or(c.config.AdmitLevel, membership.ProtocolLevel) {
+		return s, false, fmt.Errorf("%w (%s of level %d)", membership.ErrLeaderBehind, ch.Kind, ch.Level)
 	}
 	if err := membership.Admissible(c.Current(), ch); err != nil {
 		return s, false, err
