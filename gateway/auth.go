@@ -133,9 +133,14 @@ const (
 // given) and the request's bucket with its provider and namespace (which
 // are in the query, not the path): a grant for ais://b is no grant for
 // s3://b. The token's id lets the target refuse the grant once the token
-// is revoked, within its two minutes.
+// is revoked, within its two minutes; it ends when the token does, if
+// sooner.
 func (n *Node) grant(r *http.Request, path string, who caller) string {
-	expires := strconv.FormatInt(time.Now().Add(grantTTL).Unix(), 10)
+	until := time.Now().Add(grantTTL)
+	if !who.expires.IsZero() && who.expires.Before(until) {
+		until = who.expires // not past its token
+	}
+	expires := strconv.FormatInt(until.Unix(), 10)
 	user := base64.RawURLEncoding.EncodeToString([]byte(who.user))
 	token := base64.RawURLEncoding.EncodeToString([]byte(who.tokenID))
 	return expires + "." + user + "." + token + "." + n.grantMAC(r.Method, path, bucketKey(r), expires, user, token)
@@ -201,7 +206,12 @@ func (n *Node) authorizeToken(r *http.Request, token string, need authn.Perm, bu
 }
 
 // caller is who a request's token is: its user, and the token's id.
-type caller struct{ user, tokenID string }
+type caller struct {
+	user, tokenID string
+	// expires is when the token expires (zero: none, a node's request):
+	// a grant ends no later.
+	expires time.Time
+}
 
 // authorizeCaller is authorizeToken, telling the token's id too.
 func (n *Node) authorizeCaller(r *http.Request, token string, need authn.Perm, bucket string) (caller, error) {
@@ -223,7 +233,11 @@ func (n *Node) authorizeCaller(r *http.Request, token string, need authn.Perm, b
 		}
 		return caller{user: c.Subject}, fmt.Errorf("%w: %w: user %q may not %s %s: it needs %s on %s", api.ErrForbidden, authn.ErrForbidden, c.Subject, r.Method, r.URL.Path, need, on)
 	}
-	return caller{user: c.Subject, tokenID: c.ID}, nil
+	who := caller{user: c.Subject, tokenID: c.ID}
+	if c.ExpiresAt != nil {
+		who.expires = c.ExpiresAt.Time
+	}
+	return who, nil
 }
 
 // requestToken is the bearer token, or an S3 client's session token; for

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -328,6 +329,41 @@ func TestGetBatchChecksEachBucket(t *testing.T) {
 	other := `{"in":[{"objname":"o","bucket":"closed"}],"strm":true}`
 	if status, msg := callAs(t, http.MethodGet, location, "", []byte(other)); status != http.StatusUnauthorized {
 		t.Fatalf("another body with the grant: %d %s, want 401", status, msg)
+	}
+}
+
+// A redirect's grant ends when its token does, if sooner than its two
+// minutes: a client keeping the Location could use it past the token.
+func TestGrantEndsWithItsToken(t *testing.T) {
+	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Auth = keys }})
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, ttl := range []time.Duration{30 * time.Second, time.Hour} {
+		admin := c.Client().SetToken(signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+		admin.CreateBucket(t.Context(), "b", nil)
+		req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
+		req.Header.Set("Authorization", "Bearer "+signToken(t, keys, authn.Grants{Perm: authn.ReadOnly}, ttl))
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		location, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || resp.StatusCode != http.StatusMovedPermanently {
+			t.Fatalf("gateway: %d %s %v", resp.StatusCode, resp.Header.Get("Location"), err)
+		}
+		expiry, _, _ := strings.Cut(location.Query().Get("agrant"), ".")
+		at, err := strconv.ParseInt(expiry, 10, 64)
+		if err != nil {
+			t.Fatalf("grant %q", location.Query().Get("agrant"))
+		}
+		if left := time.Until(time.Unix(at, 0)); left > min(ttl, 2*time.Minute)+time.Second {
+			t.Errorf("a token of %s: its grant ends in %s", ttl, left.Round(time.Second))
+		}
 	}
 }
 
