@@ -631,7 +631,9 @@ func (n *Node) authorizeS3(r *http.Request, bucket, key, accessKey string) (*htt
 }
 
 // s3Keyring answers the S3 API's signature checks: the node's configured
-// keys, then those of the AuthN service's users.
+// keys, then those of the AuthN service's users while user
+// authentication is on (off, nothing would check what those users may
+// do, and the saved set could not be changed).
 type s3Keyring struct {
 	static sigv4.StaticKeys
 	n      *Node
@@ -642,14 +644,20 @@ func (k s3Keyring) Secret(access string) (string, bool) {
 	if secret, ok := k.static[access]; ok {
 		return secret, true
 	}
+	if k.n.verifier == nil {
+		return "", false
+	}
 	c, ok := k.n.control.Current().S3Keys.Lookup(access)
 	return c.Secret, ok
 }
 
 // Empty reports no key at all: requests are then not signature-checked.
 func (k s3Keyring) Empty() bool {
+	if len(k.static) > 0 {
+		return false
+	}
 	keys := k.n.control.Current().S3Keys
-	return len(k.static) == 0 && (keys == nil || len(keys.Keys) == 0)
+	return k.n.verifier == nil || keys == nil || len(keys.Keys) == 0
 }
 
 // validAccessKey: letters and digits, as AWS's.
