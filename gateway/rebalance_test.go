@@ -189,6 +189,18 @@ func TestWriteUnderANewerMapIsRetried(t *testing.T) {
 	if _, err := client.Head(ctx, "b", "x"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the refused PUT stored the object: %v", err)
 	}
+	// A gateway redirects by its own map: a client's map version is none
+	// of its business (one far ahead held the request, then 503).
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPut, c.Primary().URL()+"/v1/objects/b/x?"+api.QueryMapVersion+"=999999", strings.NewReader("data"))
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect {
+		t.Fatalf("a PUT to the gateway with a far map version: %s, want a redirect", resp.Status)
+	}
 }
 
 // A read routed under a newer map than the target has, of an object not
