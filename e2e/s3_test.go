@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -37,7 +38,21 @@ func s3Cluster(t *testing.T) (c *cliCluster, endpoint, rootEndpoint string) {
 	t.Setenv("AIS_S3_SECRET_KEY", s3Secret)
 	s3Port := freePortRange(t, 1)
 	c = startCLICluster(t, 1, 2, "-s3-port="+strconv.Itoa(s3Port))
-	return c, c.nodeURL("g1") + "/s3", fmt.Sprintf("http://127.0.0.1:%d", s3Port)
+	endpoint, rootEndpoint = c.nodeURL("g1")+"/s3", fmt.Sprintf("http://127.0.0.1:%d", s3Port)
+	// The nodes took the key from ais cluster start's environment: an
+	// unsigned request is refused.
+	for _, url := range []string{endpoint + "/", rootEndpoint + "/"} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "AccessDenied") {
+			t.Fatalf("an unsigned ListBuckets at %s: %s %s, want 403 AccessDenied", url, resp.Status, body)
+		}
+	}
+	return c, endpoint, rootEndpoint
 }
 
 // clientEnv is the environment of the Debian S3 clients.

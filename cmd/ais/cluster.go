@@ -296,10 +296,12 @@ func (c *localCluster) portsFree() error {
 
 // nodeEnvironment is the user's environment without what would configure
 // the nodes behind the cluster's own settings: an AuthN secret (turning
-// authentication on) or S3 keys the user exported for other tools.
+// authentication on; --auth does). The S3 key (AIS_S3_ACCESS_KEY and
+// AIS_S3_SECRET_KEY) goes through: that is how a local cluster's S3 API
+// gets one.
 func nodeEnvironment(env []string) []string {
 	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		return strings.HasPrefix(kv, "AIS_AUTHN_") || strings.HasPrefix(kv, "AIS_S3_ACCESS_KEY=") || strings.HasPrefix(kv, "AIS_S3_SECRET_KEY=")
+		return strings.HasPrefix(kv, "AIS_AUTHN_")
 	})
 }
 
