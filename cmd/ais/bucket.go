@@ -263,17 +263,28 @@ func confirmDestroy(cmd *cobra.Command, bucket string) error {
 		return nil // the destroy says so
 	case err != nil:
 		return fmt.Errorf("could not tell whether %s holds objects (%w): pass --yes to destroy it as it is", uri(bucket), err)
+	case len(page.Entries) == 0 && len(page.Incomplete) > 0:
+		// Its objects may all be on the targets not listed.
+		return fmt.Errorf("could not tell whether %s holds objects (target(s) %s not listed): pass --yes to destroy it as it is", uri(bucket), strings.Join(page.Incomplete, ", "))
 	case len(page.Entries) == 0:
 		return nil
 	}
+	return askYes(cmd, fmt.Sprintf("%s holds objects (%s, ...). Destroy it with every object?", uri(bucket), printable(page.Entries[0].Name)),
+		fmt.Sprintf("%s holds objects: pass --yes to destroy it with them", uri(bucket)), fmt.Sprintf("%s not destroyed", uri(bucket)))
+}
+
+// askYes asks question on a terminal, and fails with no unless the
+// answer is yes; elsewhere (a script) it fails with script, which names
+// --yes.
+func askYes(cmd *cobra.Command, question, script, no string) error {
 	in, ok := cmd.InOrStdin().(*os.File)
 	if !ok || !hasTermios(in) {
-		return fmt.Errorf("%s holds objects: pass --yes to destroy it with them", uri(bucket))
+		return errors.New(script)
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "%s holds objects (%s, ...). Destroy it with every object? [y/N] ", uri(bucket), printable(page.Entries[0].Name))
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s [y/N] ", question)
 	line, _ := bufio.NewReader(in).ReadString('\n')
 	if answer := strings.ToLower(strings.TrimSpace(line)); answer != "y" && answer != "yes" {
-		return fmt.Errorf("%s not destroyed", uri(bucket))
+		return errors.New(no)
 	}
 	return nil
 }

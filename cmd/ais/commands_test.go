@@ -1063,6 +1063,17 @@ func TestBucketRmOfABucketWithObjectsNeedsYes(t *testing.T) {
 	if !slices.Contains(sent, "DELETE /v1/buckets/full") || !slices.Contains(sent, "DELETE /v1/buckets/empty") {
 		t.Fatalf("requests: %v", sent)
 	}
+	// A listing that could not reach every target tells nothing: its
+	// objects may all be on those.
+	g.mu.Lock()
+	g.objects["/v1/buckets/partly"] = `{"entries": [], "incomplete": ["t2"]}`
+	g.mu.Unlock()
+	if err := runCLI(t, "bucket", "rm", "ais://partly"); err == nil || !strings.Contains(err.Error(), "t2") || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("bucket rm of a bucket listed without t2: %v", err)
+	}
+	if slices.Contains(g.sent(), "DELETE /v1/buckets/partly") {
+		t.Fatal("the bucket was destroyed on a listing that missed a target")
+	}
 }
 
 // A word that is none of a group's commands fails (a script's typo does
