@@ -372,7 +372,7 @@ func TestTargetLoss(t *testing.T) {
 	if failed1+wrong1 != 0 {
 		t.Fatalf("with t2 down: %d failed, %d wrong", failed1, wrong1)
 	}
-	ais(t, c.endpoint, "cluster", "rm-target", "t2", "--dir", c.dir)
+	ais(t, c.endpoint, "cluster", "rm-target", "t2", "--yes", "--dir", c.dir)
 	m := c.waitMap(4) // a gateway and three targets
 	c.waitRebalance(m.Version)
 	// The targets re-create the parts once t2 is out of the active ones.

@@ -879,7 +879,7 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 }
 
 func newClusterRmTargetCommand() *cobra.Command {
-	return newClusterRmCommand("target", "Take a target out of the cluster; its objects move to the others (with --dir, its process stops too)")
+	return newClusterRmCommand("target", "Take a target out of the cluster; its objects move to the others (an offline one goes at once, with --yes or once confirmed; with --dir, its process stops too)")
 }
 
 func newClusterRmGatewayCommand() *cobra.Command {
@@ -890,6 +890,7 @@ func newClusterRmGatewayCommand() *cobra.Command {
 func newClusterRmCommand(role, short string) *cobra.Command {
 	var rmDir string
 	var rmTimeout time.Duration
+	var yes bool
 	rm := &cobra.Command{
 		Use:   "rm-" + role + " ID",
 		Short: short,
@@ -907,6 +908,16 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 			}
 			if node.Role.IsGateway() != (role == "gateway") {
 				return fmt.Errorf("%s is a %s: use 'ais cluster rm-%s'", id, node.Role, node.Role)
+			}
+			// An offline target is not drained: it goes at once, and what
+			// only it holds with it (a blip may be all that made it so).
+			if node.Role.IsTarget() && node.State == cluster.StateOffline && !yes {
+				err := askYes(cmd, fmt.Sprintf("target %s is offline: taken out now, the objects only it holds are given up. Take it out?", id),
+					fmt.Sprintf("target %s is offline: taken out now, the objects only it holds are given up; bring it back to drain it, or pass --yes", id),
+					fmt.Sprintf("%s not taken out", id))
+				if err != nil {
+					return err
+				}
 			}
 			if node.State == cluster.StateLeaving {
 				// Asked before (the wait below timed out): wait again.
@@ -958,6 +969,9 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 	}
 	rm.Flags().StringVar(&rmDir, "dir", "", "directory of a local cluster whose process to stop")
 	rm.Flags().DurationVar(&rmTimeout, "timeout", 10*time.Minute, "how long to wait for the node to leave (a target's objects to move away)")
+	if role == "target" {
+		rm.Flags().BoolVarP(&yes, "yes", "y", false, "take out an offline target without asking (the objects only it holds are given up)")
+	}
 	return rm
 }
 

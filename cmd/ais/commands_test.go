@@ -1135,3 +1135,31 @@ func TestEndpointNotCheckedWhereUnused(t *testing.T) {
 		t.Fatalf("gen-shards --local: %v", err)
 	}
 }
+
+// An offline target is taken out with --yes only (a script without a
+// terminal is refused, nothing sent): it goes at once, and the objects
+// only it holds with it.
+func TestRmTargetOfAnOfflineTargetNeedsYes(t *testing.T) {
+	g := newRecordingGateway(t)
+	g.mu.Lock()
+	g.objects["/v1/cluster"] = `{"version":3,"uuid":"u","primary":"g1","nodes":[` +
+		`{"id":"g1","role":"gateway","url":"` + os.Getenv("AIS_ENDPOINT") + `","state":"active"},` +
+		`{"id":"t1","role":"target","url":"http://127.0.0.1:1","state":"active"},` +
+		`{"id":"t2","role":"target","url":"http://127.0.0.1:2","state":"offline"}]}`
+	g.mu.Unlock()
+	err := runCLI(t, "cluster", "rm-target", "t2")
+	if err == nil || !strings.Contains(err.Error(), "offline") || !strings.Contains(err.Error(), "--yes") {
+		t.Fatalf("rm-target of an offline target without --yes: %v", err)
+	}
+	if slices.Contains(g.sent(), "PUT /v1/cluster") {
+		t.Fatal("the offline target was taken out without --yes")
+	}
+	// With it, the request goes (and the wait for the map, which the
+	// fake never changes, ends at the timeout).
+	if err := runCLI(t, "cluster", "rm-target", "t2", "--yes", "--timeout", "100ms"); err == nil || !strings.Contains(err.Error(), "still leaving") {
+		t.Fatalf("rm-target --yes: %v", err)
+	}
+	if !slices.Contains(g.sent(), "PUT /v1/cluster") {
+		t.Fatalf("rm-target --yes sent %v", g.sent())
+	}
+}
