@@ -898,6 +898,17 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
 			c := client()
+			if rmDir != "" {
+				// The --dir cluster's node, whatever AIS_ENDPOINT names:
+				// node names repeat from one local cluster to the next.
+				_, lc, err := openCluster(rmDir)
+				if err != nil {
+					return err
+				}
+				if c, err = lc.client(); err != nil {
+					return err
+				}
+			}
 			m, err := c.Map(cmd.Context())
 			if err != nil {
 				return err

@@ -1163,3 +1163,29 @@ func TestRmTargetOfAnOfflineTargetNeedsYes(t *testing.T) {
 		t.Fatalf("rm-target --yes sent %v", g.sent())
 	}
 }
+
+// rm-target --dir takes the node out of the --dir cluster, whatever
+// AIS_ENDPOINT names: node names repeat from one local cluster to the
+// next.
+func TestRmTargetWithDirAsksThatCluster(t *testing.T) {
+	other := newRecordingGateway(t) // AIS_ENDPOINT: another cluster
+	otherURL := os.Getenv("AIS_ENDPOINT")
+	own := newRecordingGateway(t) // the --dir cluster's gateway
+	ownURL := os.Getenv("AIS_ENDPOINT")
+	t.Setenv("AIS_ENDPOINT", otherURL)
+	own.mu.Lock()
+	own.objects["/v1/cluster"] = `{"version":3,"uuid":"u","primary":"g1","nodes":[` +
+		`{"id":"g1","role":"gateway","url":"` + ownURL + `","state":"active"},` +
+		`{"id":"t1","role":"target","url":"http://127.0.0.1:1","state":"active"},` +
+		`{"id":"t2","role":"target","url":"http://127.0.0.1:2","state":"active"}]}`
+	own.mu.Unlock()
+	dir := t.TempDir()
+	state, _ := json.Marshal(localCluster{Endpoint: ownURL, Nodes: []localNode{{Name: "t2", Role: "target", Port: 1, Dir: filepath.Join(dir, "t2")}}})
+	if err := os.WriteFile(filepath.Join(dir, "cluster.json"), state, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runCLI(t, "cluster", "rm-target", "t2", "--dir", dir, "--timeout", "100ms")
+	if !slices.Contains(own.sent(), "PUT /v1/cluster") || slices.Contains(other.sent(), "PUT /v1/cluster") {
+		t.Fatalf("the --dir cluster got %v, the AIS_ENDPOINT one %v", own.sent(), other.sent())
+	}
+}
