@@ -823,21 +823,14 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 			if c.Aisnode, err = findAisnode(aisnode); err != nil {
 				return err
 			}
-			next, count := 0, 0
+			next := 0
 			if c.AuthN != nil {
 				next = c.AuthN.Port + 1
 			}
 			for _, n := range c.Nodes {
 				next = max(next, n.Port+1)
-				if n.Role == role {
-					count++
-				}
 			}
-			name := fmt.Sprintf("%s%d", prefix, count+1)
-			for slices.ContainsFunc(c.Nodes, func(n localNode) bool { return n.Name == name }) {
-				count++
-				name = fmt.Sprintf("%s%d", prefix, count+1)
-			}
+			name := c.newNodeName(dir, role, prefix)
 			client, err := c.client()
 			if err != nil {
 				return err
@@ -884,6 +877,33 @@ func newClusterRmTargetCommand() *cobra.Command {
 
 func newClusterRmGatewayCommand() *cobra.Command {
 	return newClusterRmCommand("gateway", "Take a gateway out of the cluster and its Raft voters; the primary hands over first; the last cannot go (with --dir, its process stops too)")
+}
+
+// newNodeName names a node of role added to the cluster in dir: the
+// next number after the role's nodes, and neither the name of a node it
+// has nor of one taken out before (its directory, a gateway's Raft state
+// or a target's data, is kept: a new node there would start as the one
+// removed).
+func (c *localCluster) newNodeName(dir, role, prefix string) string {
+	count := 0
+	for _, n := range c.Nodes {
+		if n.Role == role {
+			count++
+		}
+	}
+	taken := func(name string) bool {
+		if slices.ContainsFunc(c.Nodes, func(n localNode) bool { return n.Name == name }) {
+			return true
+		}
+		_, err := os.Lstat(filepath.Join(dir, name))
+		return err == nil
+	}
+	name := fmt.Sprintf("%s%d", prefix, count+1)
+	for taken(name) {
+		count++
+		name = fmt.Sprintf("%s%d", prefix, count+1)
+	}
+	return name
 }
 
 // newClusterRmCommand takes a node of a role out of the cluster.

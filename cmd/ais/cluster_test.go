@@ -394,3 +394,21 @@ func TestNodesDoNotInheritAuthSettings(t *testing.T) {
 		t.Fatalf("the nodes' environment: %q", got)
 	}
 }
+
+// A node added takes a name of its own: not one a node of the cluster
+// has, nor one taken out before (its directory is kept, and a node
+// started there would be the one removed).
+func TestNewNodeNameSkipsRemovedNodes(t *testing.T) {
+	dir := t.TempDir()
+	c := &localCluster{Nodes: []localNode{{Name: "g1", Role: "gateway"}, {Name: "g2", Role: "gateway"}, {Name: "t1", Role: "target"}}}
+	if got := c.newNodeName(dir, "gateway", "g"); got != "g3" {
+		t.Fatalf("a third gateway: %s", got)
+	}
+	os.Mkdir(filepath.Join(dir, "g3"), 0o755) // g3 added, then taken out
+	if got := c.newNodeName(dir, "gateway", "g"); got != "g4" {
+		t.Fatalf("a gateway after g3 was taken out: %s, want g4", got)
+	}
+	if got := c.newNodeName(dir, "target", "t"); got != "t2" {
+		t.Fatalf("a second target: %s", got)
+	}
+}
