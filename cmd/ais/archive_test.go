@@ -50,13 +50,16 @@ func TestPutWriterAbortStoresNothing(t *testing.T) {
 	}
 }
 
-// alive knows a node's process by its program: another one that took a
-// saved id (after a reboot) is not a node, and stop leaves it alone.
-func TestAliveIsANodesProcess(t *testing.T) {
-	if alive(os.Getpid()) {
+// A node's process is known by its data directory: another program that
+// took a saved id (after a reboot) is not a node, and stop leaves it
+// alone; a node's binary of another name (--aisnode ./bin/node) is one.
+func TestRunningIsANodesProcess(t *testing.T) {
+	dir := t.TempDir()
+	if (&localNode{PID: os.Getpid(), Dir: dir}).running() {
 		t.Fatal("the test's own process taken for a node")
 	}
-	runningNode(t, t.TempDir()) // fails unless its process is taken for a node
+	runningNode(t, t.TempDir())              // fails unless its process is taken for a node
+	runningNodeNamed(t, t.TempDir(), "node") // the same, by another name
 }
 
 // gen-shards --local --progress draws the shards bar, as a bucket's

@@ -186,18 +186,12 @@ func openCluster(dir string) (string, *localCluster, error) {
 	return abs, c, err
 }
 
-// alive reports whether a node's process runs; a zombie (exited, not yet
-// reaped by its new parent) does not, nor another program that took its
-// id since (after a reboot, say): stop must not signal that one.
+// alive reports whether a process runs; a zombie (exited, not yet reaped
+// by its new parent) does not. Whether it is still a node's is running's
+// to tell (by its data directory, whatever the binary is named).
 func alive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
-	}
-	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
-		program, _, _ := bytes.Cut(cmdline, []byte{0})
-		if !strings.Contains(filepath.Base(string(program)), "aisnode") {
-			return false
-		}
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -211,15 +205,16 @@ func alive(pid int) bool {
 }
 
 // running reports whether the node's saved process is still this node:
-// an aisnode started with its data directory. A PID another aisnode took
-// since (another cluster's, after a reboot) is not this node's.
+// one started with its data directory (its aisnode, by whatever name
+// --aisnode gave). A PID another program took since (another cluster's
+// node, after a reboot) is not this node's: stop must not signal it.
 func (n *localNode) running() bool {
 	if !alive(n.PID) {
 		return false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n.PID))
 	if err != nil {
-		return true // no /proc to tell by: the program check must do
+		return true // no /proc to tell by
 	}
 	args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
 	for i := 1; i+1 < len(args); i++ {

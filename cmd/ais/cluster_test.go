@@ -37,11 +37,18 @@ func fakeAisnode(t *testing.T) string {
 // killed when the test ends.
 func runningNode(t *testing.T, dir string) int {
 	t.Helper()
+	return runningNodeNamed(t, dir, "aisnode")
+}
+
+// runningNodeNamed is runningNode of a binary of another name (--aisnode
+// ./bin/node).
+func runningNodeNamed(t *testing.T, dir, program string) int {
+	t.Helper()
 	shell, err := exec.LookPath("sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := filepath.Join(t.TempDir(), "aisnode")
+	node := filepath.Join(t.TempDir(), program)
 	if err := os.Symlink(shell, node); err != nil {
 		t.Fatal(err)
 	}
