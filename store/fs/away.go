@@ -345,7 +345,11 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *s
 	}
 	if !stale && len(same) == 0 && len(older) == 0 && aside != nil {
 		bn := b.Normalize()
-		return aside.move(path, filepath.Join("objects", bn.Provider, bn.Name, filepath.FromSlash(name)))
+		if err := aside.move(path, filepath.Join("objects", bn.Provider, bn.Name, filepath.FromSlash(name))); err != nil {
+			return err
+		}
+		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
+		return nil
 	}
 	if stale {
 		older = []located{{m: m, path: path}}
@@ -354,6 +358,9 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *s
 		if err := pathsafe.Remove(c.m.path, c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("reconcile %s/%s: %w", b, name, classify(err))
 		}
+		// Empty directories left would make the name's prefix (x of
+		// x/y/z) a conflict for good.
+		removeEmptyParents(filepath.Dir(c.path), c.m.bucketDir(b))
 	}
 	return nil
 }

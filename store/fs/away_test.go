@@ -981,3 +981,33 @@ func TestReattachedDiskTakesTheNewBucketsMark(t *testing.T) {
 		t.Fatalf("an object of the new bucket on the disk attached again: %q", got)
 	}
 }
+
+// A copy a returning mountpath's reconcile removes (deleted while away)
+// leaves no empty directories: the name's prefix (x of x/y/z) takes an
+// object again, on that mountpath and every other.
+func TestReconcileLeavesNoEmptyDirectories(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	ctx := t.Context()
+	storetest.Put(t, st, b, "x/y/z", []byte("old"))
+	away := st.MountpathOf(b, "x/y/z")
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, b, "x/y/z", store.DeleteOptions{Stamp: store.Stamp{Clock: time.Now().UnixNano()}}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete while away: %v", err)
+	}
+	if err := st.EnableMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(away, "ais", b.Name, "x")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the deleted copy's directories on the returned mountpath: %v", err)
+	}
+	storetest.Put(t, st, b, "x", []byte("a name that was a prefix"))
+	if got := storetest.Get(t, st, b, "x"); string(got) != "a name that was a prefix" {
+		t.Fatalf("x: %q", got)
+	}
+}

@@ -517,7 +517,9 @@ func (s *Store) installCopies(b store.Bucket, name string, mps []mountpath, work
 			// Nor an older copy there: a detaching mountpath is still
 			// read.
 			os.Remove(work)
-			pathsafe.Remove(mps[i].path, mps[i].objectPath(b, name))
+			if pathsafe.Remove(mps[i].path, mps[i].objectPath(b, name)) == nil {
+				removeEmptyParents(filepath.Dir(mps[i].objectPath(b, name)), mps[i].bucketDir(b))
+			}
 			s.logger.Warn("a copy was not stored: its mountpath left meanwhile", "bucket", b.String(), "object", name, "mountpath", mps[i].path)
 			continue
 		}
@@ -623,7 +625,9 @@ func (s *Store) placedOrUndone(b store.Bucket, created store.Int64String, instal
 		return nil
 	}
 	for _, m := range installed {
-		pathsafe.Remove(m.path, m.objectPath(b, name))
+		if pathsafe.Remove(m.path, m.objectPath(b, name)) == nil {
+			removeEmptyParents(filepath.Dir(m.objectPath(b, name)), m.bucketDir(b))
+		}
 	}
 	if serr := s.syncMountpaths(installed); serr != nil {
 		s.logger.Warn("sync the removal of an object whose bucket or mountpaths changed", "bucket", b.String(), "object", name, "err", serr)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 
@@ -170,7 +171,9 @@ func (s *Store) removeBadCopies(b store.Bucket, name string, copies []located, g
 	defer lock.Unlock()
 	for i, c := range copies {
 		if now, err := os.Stat(c.path); !good[i] && badFiles[i] != nil && err == nil && os.SameFile(badFiles[i], now) {
-			os.Remove(c.path)
+			if os.Remove(c.path) == nil {
+				removeEmptyParents(filepath.Dir(c.path), c.m.bucketDir(b))
+			}
 		}
 	}
 }
