@@ -160,8 +160,23 @@ func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, 
 		}
 		written = append(written, m)
 	}
+	var stale []mountpath // older tombstones where this one is not
 	for _, other := range s.readable() {
 		if !slices.ContainsFunc(written, func(m mountpath) bool { return m.path == other.path }) {
+			if _, err := os.Lstat(other.tombstoneFile(b, t.Name, t.Parts)); err == nil {
+				stale = append(stale, other)
+			}
+		}
+	}
+	if len(stale) > 0 {
+		// The new ones are durable before an older one goes: its removal
+		// could reach the disk first (another writer's sync), and a crash
+		// then leave no tombstone of an acknowledged delete.
+		if err := s.syncMountpaths(written); err != nil {
+			s.logger.Warn("older tombstones kept: the new ones could not be synced", "bucket", b.String(), "object", t.Name, "err", err)
+			return written, nil
+		}
+		for _, other := range stale {
 			os.Remove(other.tombstoneFile(b, t.Name, t.Parts))
 		}
 	}
