@@ -210,11 +210,32 @@ func (s *Store) emptyTrashAfter(b store.Bucket, moved []trashed) {
 var errStopped = errors.New("stopped: the store closes")
 
 // removeTree removes dir and all below it, a batch of entries at a time,
-// until stop says to stop. It follows no symbolic link (a directory's
-// entries are taken by their own type).
+// until stop says to stop. It never leaves dir: every name is resolved
+// within it (os.Root), so a directory swapped for a symbolic link
+// meanwhile is not followed out.
 func removeTree(dir string, stop func() bool) error {
+	root, err := os.OpenRoot(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = removeBelow(root, ".", stop)
+	root.Close()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// removeBelow removes what is in rel, a directory of root.
+func removeBelow(root *os.Root, rel string, stop func() bool) error {
 	for {
-		f, err := os.Open(dir)
+		f, err := root.Open(rel)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
@@ -227,26 +248,23 @@ func removeTree(dir string, stop func() bool) error {
 			if err != nil && err != io.EOF {
 				return err
 			}
-			break
+			return nil
 		}
 		for _, e := range entries {
 			if stop() {
 				return errStopped
 			}
-			path := filepath.Join(dir, e.Name())
+			path := filepath.Join(rel, e.Name())
 			if e.IsDir() {
-				if err := removeTree(path, stop); err != nil {
+				if err := removeBelow(root, path, stop); err != nil {
 					return err
 				}
-			} else if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			}
+			if err := root.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		}
 	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
 }
 
 // emptyTrashLater empties a destroyed bucket's trash in the background:

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/fs"
 	"github.com/aisgo/aisgo/store/storetest"
 )
 
@@ -126,5 +127,35 @@ func TestDeletePrecommit(t *testing.T) {
 	}
 	if _, err := st.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the object after the delete: %v", err)
+	}
+}
+
+// The trash's deletion never leaves its directory: a directory swapped
+// for a symbolic link after it was listed (by whoever can write there)
+// is not followed out.
+func TestTrashDeletionFollowsNoLinkOut(t *testing.T) {
+	root := t.TempDir()
+	trash, outside := filepath.Join(root, "trash"), filepath.Join(root, "outside")
+	for _, dir := range []string{filepath.Join(trash, "sub"), outside} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(trash, "sub", "a"), []byte("a"), 0o644)
+	os.WriteFile(filepath.Join(outside, "keep"), []byte("keep"), 0o644)
+	swapped := false
+	stop := func() bool {
+		if !swapped { // listed as a directory; now a link out
+			swapped = true
+			os.RemoveAll(filepath.Join(trash, "sub"))
+			if err := os.Symlink(outside, filepath.Join(trash, "sub")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return false
+	}
+	fs.RemoveTree(trash, stop)
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Fatalf("a file outside the trash, through a link swapped in: %v", err)
 	}
 }
