@@ -146,9 +146,10 @@ type Config struct {
 	// cause may have gone (a name conflict removed, a receiver back).
 	// Zero means 1m.
 	LeaveRetry time.Duration
-	// RecordsStall is how long a dSort creator on another target may
-	// take no bytes of the records this one streams to it (plus their
-	// length at BodyMinRate) before the stream is cut; zero means 2m.
+	// RecordsStall is how long another target may take no bytes of what
+	// this one streams to it (a dSort creator its records, an erasure
+	// coding restore a part; plus their length at BodyMinRate) before the
+	// stream is cut; zero means 2m.
 	RecordsStall time.Duration
 	// DataDirs are the node's data directories: error messages sent to
 	// clients show them as "<data>", the log in full.

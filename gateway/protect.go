@@ -190,7 +190,12 @@ func (n *Node) handleGetParts(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set(peer.HeaderPart, header)
 		w.Header().Set("Content-Length", strconv.FormatInt(meta.SliceSize, 10))
-		io.Copy(w, rc)
+		// A target that stops taking the part (frozen, its restore stuck
+		// on a disk) does not hold the part's file and this handler for
+		// good.
+		out := newStallWriter(w, n.config.RecordsStall, n.config.BodyMinRate)
+		defer out.done()
+		io.Copy(out, io.LimitReader(rc, meta.SliceSize)) // its length: the deadline's
 		return
 	}
 	metas, err := n.local.PartsOf(r.Context(), b, name)

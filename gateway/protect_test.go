@@ -918,3 +918,40 @@ func TestECCleanupReplacesARunningOne(t *testing.T) {
 		t.Fatal("the running ec-cleanup was not replaced")
 	}
 }
+
+// A target that stops taking a part it asked for (frozen, its restore
+// stuck on a disk) has the stream cut after the stall, rather than hold
+// the part's file and the handler for good.
+func TestPartReaderThatStopsIsCut(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.RecordsStall, cfg.BodyMinRate = 200*time.Millisecond, 1<<30 }})
+	ctx := t.Context()
+	if err := c.Client().CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0]
+	data := bytes.Repeat([]byte("part"), 16<<20) // 64 MiB: past what the sockets buffer
+	h, _ := store.NewHash(store.ChecksumXXHash)
+	h.Write(data)
+	sum := store.ChecksumOf(store.ChecksumXXHash, h)
+	meta := store.PartMeta{Bucket: store.NewBucket("b"), Name: "o", Index: 0, Replica: true, Data: 1, Parity: 1,
+		ObjectSize: int64(len(data)), SliceSize: int64(len(data)), Checksum: sum, PartChecksum: sum,
+		Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}
+	if err := target.Store.PutPart(ctx, meta, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target.URL()+"/v1/internal/parts/b/o?index=0", nil)
+	resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET the part: %s", resp.Status)
+	}
+	time.Sleep(2 * time.Second) // a reader that stops, ten stalls long
+	got, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && got == int64(len(data)) {
+		t.Fatal("a part stream nobody read for ten stalls was still whole: not cut")
+	}
+}
