@@ -61,6 +61,10 @@ type localCluster struct {
 	// and AuthKey the secret every node checks tokens with (--auth).
 	AuthN   *localNode `json:"authn,omitempty"`
 	AuthKey string     `json:"auth_key,omitempty"`
+	// S3KeyFile, when set, holds the S3 key (access key and secret, a
+	// line each) the cluster was started with: every node it launches,
+	// added or restarted later from any shell, takes it.
+	S3KeyFile string `json:"s3_key_file,omitempty"`
 	// Forming: the cluster's first gateway has not started yet (its
 	// first start failed before). Started again, it forms the cluster
 	// (no -join), as a gateway of a formed cluster would not.
@@ -289,15 +293,53 @@ func (c *localCluster) portsFree() error {
 	return nil
 }
 
+// Environment variables of the nodes' S3 key.
+const (
+	envS3Access = "AIS_S3_ACCESS_KEY"
+	envS3Secret = "AIS_S3_SECRET_KEY"
+)
+
 // nodeEnvironment is the user's environment without what would configure
 // the nodes behind the cluster's own settings: an AuthN secret (turning
-// authentication on; --auth does). The S3 key (AIS_S3_ACCESS_KEY and
-// AIS_S3_SECRET_KEY) goes through: that is how a local cluster's S3 API
-// gets one.
+// authentication on; --auth does) and an S3 key (the cluster's own, saved
+// when it started, goes instead: a node added from another shell would
+// serve S3 unsigned).
 func nodeEnvironment(env []string) []string {
 	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		return strings.HasPrefix(kv, "AIS_AUTHN_")
+		return strings.HasPrefix(kv, "AIS_AUTHN_") || strings.HasPrefix(kv, envS3Access+"=") || strings.HasPrefix(kv, envS3Secret+"=")
 	})
+}
+
+// keepS3Key saves the S3 key of the environment (both variables set) as
+// the cluster's, for every node it launches; without one, the cluster
+// keeps the key it has, if any.
+func (c *localCluster) keepS3Key(dir string) error {
+	access, secret := os.Getenv(envS3Access), os.Getenv(envS3Secret)
+	if access == "" || secret == "" {
+		return nil
+	}
+	path := filepath.Join(dir, "s3-key")
+	if err := atomicfile.Write(path, []byte(access+"\n"+secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("save the S3 key: %w", err)
+	}
+	c.S3KeyFile = path
+	return nil
+}
+
+// s3KeyEnvironment is the cluster's S3 key as the nodes' environment.
+func (c *localCluster) s3KeyEnvironment() ([]string, error) {
+	if c.S3KeyFile == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(c.S3KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("the cluster's S3 key (the nodes would serve S3 unsigned): %w", err)
+	}
+	access, secret, _ := strings.Cut(strings.TrimSpace(string(data)), "\n")
+	if access == "" || secret == "" {
+		return nil, fmt.Errorf("the cluster's S3 key in %s: want the access key and the secret, a line each", c.S3KeyFile)
+	}
+	return []string{envS3Access + "=" + access, envS3Secret + "=" + strings.TrimSpace(secret)}, nil
 }
 
 // launch starts one node detached from the terminal, logging to its dir.
@@ -339,8 +381,12 @@ func (c *localCluster) launch(n *localNode, join string, onExit func(error)) err
 	if n.Role != roleAuthn {
 		args = append(args, c.Args...)
 	}
+	keyEnv, err := c.s3KeyEnvironment()
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(c.Aisnode, args...)
-	cmd.Env = nodeEnvironment(os.Environ())
+	cmd.Env = append(nodeEnvironment(os.Environ()), keyEnv...)
 	if n.Role == roleAuthn {
 		cmd.Env = append(cmd.Env, c.authnEnv...)
 	}
@@ -571,6 +617,9 @@ func newClusterStartCommand() *cobra.Command {
 				return err
 			}
 			if err := c.ensureSecret(dir); err != nil {
+				return err
+			}
+			if err := c.keepS3Key(dir); err != nil {
 				return err
 			}
 			tc, err := c.tlsConfig()

@@ -392,12 +392,12 @@ func TestStartRefusesAPortInUse(t *testing.T) {
 	}
 }
 
-// Nodes do not take the user's AuthN secret from the environment: they
-// follow the cluster's own settings. They do take the S3 key (the README
-// starts a cluster so).
+// Nodes do not take the user's AuthN secret or S3 key from the
+// environment: they follow the cluster's own settings (its S3 key saved
+// when it started, in whatever shell a node is added later).
 func TestNodesDoNotInheritAuthSettings(t *testing.T) {
 	got := nodeEnvironment([]string{"PATH=/bin", "AIS_AUTHN_SECRET_KEY=s", "AIS_AUTHN_URL=http://x", "AIS_S3_ACCESS_KEY=a", "AIS_S3_SECRET_KEY=b", "AIS_ENDPOINT=http://y"})
-	if !slices.Equal(got, []string{"PATH=/bin", "AIS_S3_ACCESS_KEY=a", "AIS_S3_SECRET_KEY=b", "AIS_ENDPOINT=http://y"}) {
+	if !slices.Equal(got, []string{"PATH=/bin", "AIS_ENDPOINT=http://y"}) {
 		t.Fatalf("the nodes' environment: %q", got)
 	}
 }
@@ -417,5 +417,30 @@ func TestNewNodeNameSkipsRemovedNodes(t *testing.T) {
 	}
 	if got := c.newNodeName(dir, "target", "t"); got != "t2" {
 		t.Fatalf("a second target: %s", got)
+	}
+}
+
+// The S3 key a cluster starts with is saved (0600) and given to every
+// node it launches, from a shell without it too; a start without one
+// keeps the saved key.
+func TestClusterKeepsItsS3Key(t *testing.T) {
+	dir := t.TempDir()
+	c := &localCluster{}
+	t.Setenv("AIS_S3_ACCESS_KEY", "AKIDLOCAL")
+	t.Setenv("AIS_S3_SECRET_KEY", "the secret")
+	if err := c.keepS3Key(dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(c.S3KeyFile); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the saved key: %v %v", info, err)
+	}
+	t.Setenv("AIS_S3_ACCESS_KEY", "")
+	t.Setenv("AIS_S3_SECRET_KEY", "")
+	if err := c.keepS3Key(dir); err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.s3KeyEnvironment()
+	if err != nil || !slices.Equal(env, []string{"AIS_S3_ACCESS_KEY=AKIDLOCAL", "AIS_S3_SECRET_KEY=the secret"}) {
+		t.Fatalf("the nodes' key: %q %v", env, err)
 	}
 }
