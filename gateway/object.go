@@ -65,12 +65,13 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	// The map version a redirect came with is a target's to wait for: a
+	// The map version a redirect came with is a target's to wait for; a
+	// request no node redirected (no pid) names none a node set, and a
 	// gateway redirects by its own map (a client's far-future one would
 	// hold the request 2 s, then answer 503 to retry for ever).
-	mapVersion := r.URL.Query().Get(api.QueryMapVersion)
-	if n.config.Role == cluster.RoleGateway {
-		mapVersion = ""
+	mapVersion := ""
+	if r.URL.Query().Has(api.QueryProxyID) && n.config.Role != cluster.RoleGateway {
+		mapVersion = r.URL.Query().Get(api.QueryMapVersion)
 	}
 	smap := n.awaitMap(r.Context(), mapVersion)
 	if want, err := strconv.ParseInt(mapVersion, 10, 64); err == nil && smap.Version < want && r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -131,7 +132,7 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		// meanwhile is bounced after all, see readElsewhere). A node with
 		// the sender's map sends the read on to the owner: an overwrite
 		// there is newer than the copy here, still on its way.
-		want, err := strconv.ParseInt(r.URL.Query().Get(api.QueryMapVersion), 10, 64)
+		want, err := strconv.ParseInt(mapVersion, 10, 64)
 		behind := err == nil && smap.Version < want
 		if behind && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			if _, err := n.local.Head(r.Context(), b, name); err == nil {
