@@ -210,35 +210,43 @@ func (s *Store) emptyTrashAfter(b store.Bucket, moved []trashed) {
 var errStopped = errors.New("stopped: the store closes")
 
 // removeTree removes dir and all below it, a batch of entries at a time,
-// until stop says to stop. It never leaves dir: every name is resolved
-// within it (os.Root), so a directory swapped for a symbolic link
-// meanwhile is not followed out.
+// until stop says to stop. It never leaves dir's parent: every name is
+// resolved within it (os.Root), one at a time, so a directory swapped for
+// a symbolic link (dir itself too) has the link removed, never what it
+// names.
 func removeTree(dir string, stop func() bool) error {
-	root, err := os.OpenRoot(dir)
+	parent, err := os.OpenRoot(filepath.Dir(dir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	err = removeBelow(root, ".", stop)
-	root.Close()
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	defer parent.Close()
+	if err := removeEntry(parent, filepath.Base(dir), stop); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
 }
 
-// removeBelow removes what is in rel, a directory of root.
-func removeBelow(root *os.Root, rel string, stop func() bool) error {
-	for {
-		f, err := root.Open(rel)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
+// removeEntry removes name, a directory of root with all below it, or
+// another entry (a link) alone.
+func removeEntry(root *os.Root, name string, stop func() bool) error {
+	if sub, err := root.OpenRoot(name); err == nil {
+		err = removeBelow(sub, stop)
+		sub.Close()
+		if err != nil {
+			return err
 		}
+	}
+	// Not a directory within root (a link out, a file), or emptied.
+	return root.Remove(name)
+}
+
+// removeBelow removes what is in root's directory.
+func removeBelow(root *os.Root, stop func() bool) error {
+	for {
+		f, err := root.Open(".")
 		if err != nil {
 			return err
 		}
@@ -254,13 +262,12 @@ func removeBelow(root *os.Root, rel string, stop func() bool) error {
 			if stop() {
 				return errStopped
 			}
-			path := filepath.Join(rel, e.Name())
 			if e.IsDir() {
-				if err := removeBelow(root, path, stop); err != nil {
-					return err
-				}
+				err = removeEntry(root, e.Name(), stop)
+			} else {
+				err = root.Remove(e.Name())
 			}
-			if err := root.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
 		}

@@ -158,4 +158,19 @@ func TestTrashDeletionFollowsNoLinkOut(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
 		t.Fatalf("a file outside the trash, through a link swapped in: %v", err)
 	}
+	// The trashed directory itself a link out: the link goes, not what
+	// it names.
+	link := filepath.Join(root, "trash-link")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.RemoveTree(link, func() bool { return false }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "keep")); err != nil {
+		t.Fatalf("a file outside the trash, through the trashed directory's link: %v", err)
+	}
+	if _, err := os.Lstat(link); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the link: %v, want removed", err)
+	}
 }
