@@ -1044,9 +1044,9 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 	}
 	rm.Flags().StringVar(&rmDir, "dir", "", "directory of a local cluster whose process to stop")
 	rm.Flags().DurationVar(&rmTimeout, "timeout", 10*time.Minute, "how long to wait for the node to leave (a target's objects to move away)")
-	if role == "target" {
-		rm.Flags().BoolVarP(&yes, "yes", "y", false, "take out an offline target without asking (the objects only it holds are given up)")
-	}
+	// rm-gateway too: an all-in-one node (a gateway and a target) goes
+	// by it.
+	rm.Flags().BoolVarP(&yes, "yes", "y", false, "take out an offline target without asking (the objects only it holds are given up)")
 	return rm
 }
 
