@@ -341,21 +341,10 @@ func TestGrantEndsWithItsToken(t *testing.T) {
 	}
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
 		Configure: func(cfg *gateway.Config) { cfg.Auth = keys }})
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	admin := c.Client().SetToken(signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	admin.CreateBucket(t.Context(), "b", nil)
 	for _, ttl := range []time.Duration{30 * time.Second, time.Hour} {
-		admin := c.Client().SetToken(signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour))
-		admin.CreateBucket(t.Context(), "b", nil)
-		req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
-		req.Header.Set("Authorization", "Bearer "+signToken(t, keys, authn.Grants{Perm: authn.ReadOnly}, ttl))
-		resp, err := noFollow.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		location, err := url.Parse(resp.Header.Get("Location"))
-		if err != nil || resp.StatusCode != http.StatusMovedPermanently {
-			t.Fatalf("gateway: %d %s %v", resp.StatusCode, resp.Header.Get("Location"), err)
-		}
+		location := grantedRedirect(t, c, signToken(t, keys, authn.Grants{Perm: authn.ReadOnly}, ttl))
 		expiry, _, _ := strings.Cut(location.Query().Get("agrant"), ".")
 		at, err := strconv.ParseInt(expiry, 10, 64)
 		if err != nil {
@@ -365,6 +354,25 @@ func TestGrantEndsWithItsToken(t *testing.T) {
 			t.Errorf("a token of %s: its grant ends in %s", ttl, left.Round(time.Second))
 		}
 	}
+}
+
+// grantedRedirect is where the gateway redirects a GET of b/o made with
+// token (not followed): a target's URL with its grant.
+func grantedRedirect(t *testing.T, c *gatewaytest.Cluster, token string) *url.URL {
+	t.Helper()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	location, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusMovedPermanently {
+		t.Fatalf("gateway: %d %s %v", resp.StatusCode, resp.Header.Get("Location"), err)
+	}
+	return location
 }
 
 // TestGrantNotRenewed: a target that sends a granted request on to
@@ -382,17 +390,7 @@ func TestGrantNotRenewed(t *testing.T) {
 		t.Fatal(err)
 	}
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
-	req.Header.Set("Authorization", "Bearer "+signToken(t, keys, authn.Grants{Perm: authn.ReadOnly}, time.Hour))
-	resp, err := noFollow.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	location, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode != http.StatusMovedPermanently {
-		t.Fatalf("gateway: %d %s %v", resp.StatusCode, resp.Header.Get("Location"), err)
-	}
+	location := grantedRedirect(t, c, signToken(t, keys, authn.Grants{Perm: authn.ReadOnly}, time.Hour))
 	grant := location.Query().Get("agrant")
 	bounced := 0
 	for _, target := range c.Targets() {

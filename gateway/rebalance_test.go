@@ -752,18 +752,29 @@ func (c cutOff) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
+// cutOffCluster starts a gateway and targets whose requests to the host
+// cut names fail (a node cut off, though it runs), with bucket b made
+// and settled, keepalives fast.
+func cutOffCluster(t *testing.T, targets int) (*gatewaytest.Cluster, *atomic.Pointer[string]) {
+	t.Helper()
+	cut := new(atomic.Pointer[string])
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: targets, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = cutOff{api.NewTransport(), cut} }})
+	if err := c.Client().CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitRebalance(c.WaitForMap(1 + targets).Version)
+	return c, cut
+}
+
 // A target put into maintenance while it was offline, and back without a
 // restart, sends what it holds to the owners: it owns nothing before or
 // after, and no change of the owners started its run.
 func TestTargetBackIntoMaintenanceDrains(t *testing.T) {
-	var cut atomic.Pointer[string]
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
-		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
-		Configure: func(cfg *gateway.Config) { cfg.Transport = cutOff{api.NewTransport(), &cut} }})
+	c, cut := cutOffCluster(t, 3)
 	client := c.Client()
 	ctx := t.Context()
-	client.CreateBucket(ctx, "b", nil)
-	c.WaitRebalance(c.WaitForMap(4).Version)
 	want := putMany(t, client, "b", 60)
 	victim := c.Targets()[0]
 	holds := func() int {
@@ -817,14 +828,9 @@ func waitOfflineOnThePrimary(t *testing.T, c *gatewaytest.Cluster, target *gatew
 // meanwhile, sets its objects aside before it joins again, as it would
 // at a start: they may be older than deletes the cluster forgot.
 func TestTargetRemovedWhileCutOffSetsAsideBeforeRejoin(t *testing.T) {
-	var cut atomic.Pointer[string]
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
-		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second,
-		Configure: func(cfg *gateway.Config) { cfg.Transport = cutOff{api.NewTransport(), &cut} }})
+	c, cut := cutOffCluster(t, 2)
 	client := c.Client()
 	ctx := t.Context()
-	client.CreateBucket(ctx, "b", nil)
-	c.WaitRebalance(c.WaitForMap(3).Version)
 	victim := c.Targets()[1]
 	b := store.NewBucket("b")
 	if _, err := victim.Store.Put(ctx, b, "stale", strings.NewReader("old"), store.PutOptions{Size: 3}); err != nil {
