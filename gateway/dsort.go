@@ -486,6 +486,11 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 			n.logger.Warn("the coordinator of a dsort job did not take its abort: aborted on its targets", "job", id, "coordinator", j.Coordinator, "err", err)
 		}
 	}
+	// Recorded finished: its output is whole (a target may still hold an
+	// aborted copy of an earlier attempt, which says nothing of it).
+	if j, ok := n.registeredJob(id); ok && j.State == membership.JobFinished {
+		return fmt.Errorf("%w: dsort job %s finished", api.ErrJobFinished, id)
+	}
 	// Then on every target, which makes a coordinator abort too.
 	err = n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
 	if errors.Is(err, api.ErrJobNotFound) {

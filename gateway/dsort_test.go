@@ -838,3 +838,53 @@ func TestSettleJudgesTheAttemptThatFinished(t *testing.T) {
 		t.Fatalf("%d output shards after the settle, want the %d written", got, written)
 	}
 }
+
+// The first target of a finished job asked may have restarted since: it
+// knows the job by its mark only, without the attempt's targets, and
+// another is asked (taken for the registry's list, the target the job
+// no longer ran on counted lost, and the whole output went).
+func TestSettleAsksPastATargetThatRestarted(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
+	// Its end not recorded: the targets keep their finished marks.
+	t.Cleanup(gateway.FailJobEnds(c.Primary().Node.ID()))
+	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		metrics, err := client.DsortMetrics(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := api.DsortSummary(metrics); sum.Phase == "finished" {
+			break
+		} else if sum.Aborted || time.Now().After(deadline) {
+			t.Fatalf("job ended %+v", sum)
+		}
+	}
+	var targets []string
+	for _, m := range c.Targets() {
+		targets = append(targets, m.Node.ID())
+	}
+	written := outputCount(t, c, "dst")
+	victim := c.Targets()[0]
+	if victim.Node.ID() != targets[0] {
+		t.Fatalf("the first target %s is not the first the registry lists (%v)", victim.Node.ID(), targets)
+	}
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	back := c.Restart(victim)
+	c.WaitRebalance(c.WaitForState(back.Node.ID(), cluster.StateActive).Version)
+	if !gateway.SettleJob(ctx, c.Primary().Node, id, store.Bucket{Provider: "ais", Name: "dst"}, append(targets, "t-gone"), "the test's cause") {
+		t.Fatal("the finished job was not settled")
+	}
+	if got := outputCount(t, c, "dst"); got != written || written == 0 {
+		t.Fatalf("%d output shards after the settle, want the %d written", got, written)
+	}
+}

@@ -176,15 +176,19 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 	finished := false
 	members := j.Targets
 	for _, t := range targets {
-		if stats, err := n.peer.Stats(ctx, t, j.ID); err == nil && stats.Archived {
-			finished = true
-			// The attempt that finished is what counts: a job run again
-			// on fewer targets (one lost) has nothing on the others,
-			// whose silence or "not found" loses no part of it.
-			if attempt := slices.DeleteFunc(slices.Clone(stats.Targets), func(id string) bool { return !slices.Contains(j.Targets, id) }); len(attempt) > 0 {
-				members = attempt
-				targets = slices.DeleteFunc(targets, func(t cluster.Node) bool { return !slices.Contains(members, t.ID) })
-			}
+		stats, err := n.peer.Stats(ctx, t, j.ID)
+		if err != nil || !stats.Archived {
+			continue
+		}
+		finished = true
+		// The attempt that finished is what counts: a job run again on
+		// fewer targets (one lost) has nothing on the others, whose
+		// silence or "not found" loses no part of it. A target that
+		// restarted since knows the job by its mark only, without its
+		// targets: another is asked.
+		if attempt := slices.DeleteFunc(slices.Clone(stats.Targets), func(id string) bool { return !slices.Contains(j.Targets, id) }); len(attempt) > 0 {
+			members = attempt
+			targets = slices.DeleteFunc(targets, func(t cluster.Node) bool { return !slices.Contains(members, t.ID) })
 			break
 		}
 	}

@@ -265,7 +265,9 @@ func confirmDestroy(cmd *cobra.Command, bucket string) error {
 		return fmt.Errorf("could not tell whether %s holds objects (%w): pass --yes to destroy it as it is", uri(bucket), err)
 	case len(page.Entries) == 0 && len(page.Incomplete) > 0:
 		// Its objects may all be on the targets not listed.
-		return fmt.Errorf("could not tell whether %s holds objects (target(s) %s not listed): pass --yes to destroy it as it is", uri(bucket), strings.Join(page.Incomplete, ", "))
+		missed := strings.Join(page.Incomplete, ", ")
+		return askYes(cmd, fmt.Sprintf("could not tell whether %s holds objects (target(s) %s not listed). Destroy it as it is?", uri(bucket), missed),
+			fmt.Sprintf("could not tell whether %s holds objects (target(s) %s not listed): pass --yes to destroy it as it is", uri(bucket), missed), fmt.Sprintf("%s not destroyed", uri(bucket)))
 	case len(page.Entries) == 0:
 		return nil
 	}

@@ -238,7 +238,7 @@ func (n *localNode) stop() bool {
 	if !n.running() {
 		return false
 	}
-	return stopProcess(n.PID)
+	return stopProcess(n.PID, n.running)
 }
 
 // findAisnode locates the aisnode binary: the flag, next to ais, or PATH.
@@ -315,8 +315,20 @@ func nodeEnvironment(env []string) []string {
 // keeps the key it has, if any.
 func (c *localCluster) keepS3Key(dir string) error {
 	access, secret := os.Getenv(envS3Access), os.Getenv(envS3Secret)
-	if access == "" || secret == "" {
+	switch {
+	case access == "" && secret == "":
 		return nil
+	case access == "" || secret == "":
+		return fmt.Errorf("%s and %s go together: set both (or neither)", envS3Access, envS3Secret)
+	}
+	saved, err := c.s3KeyEnvironment()
+	if changed := err == nil && len(saved) == 2 && (saved[0] != envS3Access+"="+access || saved[1] != envS3Secret+"="+secret); changed {
+		// Nodes of the cluster that run keep the key they started with.
+		for _, n := range c.Nodes {
+			if n.running() {
+				return fmt.Errorf("node %s runs with the cluster's S3 key, not the one in %s: stop the cluster (ais cluster stop) to change it", n.Name, envS3Access)
+			}
+		}
 	}
 	path := filepath.Join(dir, "s3-key")
 	if err := atomicfile.Write(path, []byte(access+"\n"+secret+"\n"), 0o600); err != nil {
@@ -1098,15 +1110,16 @@ func newClusterShowCommand() *cobra.Command {
 
 // stopProcess sends SIGTERM, waits up to 30s (a node drains its requests
 // for 15s, then flushes its store: a kill before would drop the copies a
-// mirror still makes), then SIGKILL. It reports whether the process was
-// running.
-func stopProcess(pid int) bool {
-	if !alive(pid) {
+// mirror still makes), then SIGKILL, while ours says the process is
+// still the one to stop (its id may be another's once it exited). It
+// reports whether the process was running.
+func stopProcess(pid int, ours func() bool) bool {
+	if !ours() {
 		return false
 	}
 	syscall.Kill(pid, syscall.SIGTERM)
 	for range 300 {
-		if !alive(pid) {
+		if !ours() {
 			return true
 		}
 		time.Sleep(100 * time.Millisecond)

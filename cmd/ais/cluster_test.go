@@ -443,4 +443,21 @@ func TestClusterKeepsItsS3Key(t *testing.T) {
 	if err != nil || !slices.Equal(env, []string{"AIS_S3_ACCESS_KEY=AKIDLOCAL", "AIS_S3_SECRET_KEY=the secret"}) {
 		t.Fatalf("the nodes' key: %q %v", env, err)
 	}
+	// One of the two alone is a mistake, not "no key" (the nodes would
+	// serve S3 unsigned).
+	t.Setenv("AIS_S3_ACCESS_KEY", "AKIDOTHER")
+	if err := c.keepS3Key(dir); err == nil || !strings.Contains(err.Error(), "go together") {
+		t.Fatalf("an access key without its secret: %v", err)
+	}
+	// Another key while a node runs with the saved one: refused, the
+	// gateways would check two keys.
+	t.Setenv("AIS_S3_SECRET_KEY", "another secret")
+	nodeDir := t.TempDir()
+	c.Nodes = []localNode{{Name: "g1", PID: runningNode(t, nodeDir), Dir: nodeDir}}
+	if err := c.keepS3Key(dir); err == nil || !strings.Contains(err.Error(), "g1") {
+		t.Fatalf("another key while g1 runs: %v", err)
+	}
+	if env, _ := c.s3KeyEnvironment(); !slices.Equal(env, []string{"AIS_S3_ACCESS_KEY=AKIDLOCAL", "AIS_S3_SECRET_KEY=the secret"}) {
+		t.Fatalf("the saved key after a refused change: %q", env)
+	}
 }
