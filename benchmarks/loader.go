@@ -86,6 +86,10 @@ type LoadConfig struct {
 	MaxErrors int64
 	// Cleanup deletes every object the run put, when it ends.
 	Cleanup bool
+	// CleanupContext, when set, bounds the cleanup (a second interrupt
+	// leaves what is not deleted yet); otherwise the run's context,
+	// uncancelled, does: an interrupt stops the run, not its cleanup.
+	CleanupContext context.Context
 	// StatsInterval is how often Progress is called; zero means never.
 	StatsInterval time.Duration
 	// Progress, when set, receives the stats of each interval and the
@@ -239,7 +243,10 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	close(done)
 	progress.Wait()
 	report.Elapsed = time.Since(l.start)
-	if ctx.Err() != nil {
+	// Interrupted while it ran: an interrupt during the cleanup leaves
+	// the measurement whole.
+	interrupted := ctx.Err() != nil
+	if interrupted {
 		l.stop("interrupted")
 	}
 	if reason := l.reason.Load(); reason != nil {
@@ -253,10 +260,14 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 	}
 	if cfg.Cleanup {
 		started := time.Now()
-		l.cleanup(context.WithoutCancel(ctx))
+		cleanupCtx := cfg.CleanupContext
+		if cleanupCtx == nil {
+			cleanupCtx = context.WithoutCancel(ctx)
+		}
+		l.cleanup(cleanupCtx)
 		report.Delete = l.del.stats(time.Since(started), l.del.latency.Snapshot())
 	}
-	if err == nil && ctx.Err() != nil {
+	if err == nil && interrupted {
 		err = context.Cause(ctx)
 	}
 	return report, err
@@ -373,8 +384,14 @@ func (l *loader) putObject(ctx context.Context, name string, body *patternReader
 	putCtx := ctx
 	if l.config.Cleanup {
 		// Finished though the run is interrupted: a PUT cut on its way
-		// may still land, after the cleanup looked for it.
+		// may still land, after the cleanup looked for it. Not past the
+		// run's deadline though (-duration cuts what is under way).
 		putCtx = context.WithoutCancel(ctx)
+		if deadline, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			putCtx, cancel = context.WithDeadline(putCtx, deadline)
+			defer cancel()
+		}
 	}
 	_, err := l.client.Put(putCtx, l.config.Bucket, name, body, api.PutOptions{Size: body.size})
 	if err != nil {
@@ -440,6 +457,9 @@ func (l *loader) cleanup(ctx context.Context) {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.config.Workers)
 	for _, name := range names {
+		if ctx.Err() != nil {
+			break // left, as the user asked: not failed deletions
+		}
 		g.Go(func() error {
 			started := time.Now()
 			err := l.client.Delete(ctx, l.config.Bucket, name)

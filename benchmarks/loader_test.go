@@ -3,6 +3,8 @@ package benchmarks_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -130,10 +132,22 @@ func TestLoadBounds(t *testing.T) {
 // A run's duration is a hard stop: a PUT whose target stalls is cut a
 // grace past it, not waited for, and not counted as an error.
 func TestLoadDurationCutsAStalledOperation(t *testing.T) {
+	// With -cleanup too: a PUT then outlives an interrupt, not the
+	// duration.
+	for _, cleanup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cleanup=%v", cleanup), func(t *testing.T) { testLoadDurationCutsAStalledOperation(t, cleanup) })
+	}
+}
+
+func testLoadDurationCutsAStalledOperation(t *testing.T, cleanup bool) {
 	stalled, ended := make(chan struct{}, 16), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
 			w.Header().Set(api.HeaderBucketProps, `{}`)
+			return
+		}
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/buckets/b" {
+			io.WriteString(w, `{"entries":[]}`) // the listing -cleanup reads first
 			return
 		}
 		stalled <- struct{}{}
@@ -150,13 +164,16 @@ func TestLoadDurationCutsAStalledOperation(t *testing.T) {
 	var err error
 	go func() {
 		defer close(done)
-		r, err = benchmarks.Load(t.Context(), benchmarks.LoadConfig{Client: api.NewClient(srv.URL), Bucket: "b", PutPercent: 100, MinSize: 10, Workers: 1, Duration: 100 * time.Millisecond})
+		r, err = benchmarks.Load(t.Context(), benchmarks.LoadConfig{Client: api.NewClient(srv.URL), Bucket: "b", PutPercent: 100, MinSize: 10, Workers: 1, Duration: 100 * time.Millisecond, Cleanup: cleanup})
 	}()
 	<-stalled
 	select {
 	case <-done:
 	case <-time.After(time.Minute):
 		t.Fatal("the run went on past its duration and grace, held by a stalled PUT")
+	}
+	if r == nil {
+		t.Fatalf("no report: %v", err)
 	}
 	if err != nil || r.StopReason != "duration" || r.Put.Errors != 0 {
 		t.Fatalf("err %v, stopped by %q, %d errors: want the duration, no errors", err, r.StopReason, r.Put.Errors)
@@ -279,5 +296,25 @@ func TestLoadInterruptedCleansUp(t *testing.T) {
 	page, err := c.Client().ListObjects(t.Context(), "cut", api.ListObjectsMessage{})
 	if err != nil || len(page.Entries) != 0 {
 		t.Fatalf("after the interrupted run's cleanup the bucket lists %d objects, %v", len(page.Entries), err)
+	}
+}
+
+// An interrupt during the cleanup (the second Ctrl-C) leaves what is not
+// deleted yet, and the measurement stands: the report comes, no error.
+func TestCleanupInterruptedKeepsTheReport(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	newBucket(t, c, "b")
+	stopped, stop := context.WithCancel(t.Context())
+	stop()
+	r, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{Client: c.Client(), Bucket: "b", PutPercent: 100, MinSize: 10, Workers: 2, MaxOps: 20,
+		Cleanup: true, CleanupContext: stopped})
+	if err != nil || r == nil || r.Put.Ops != 20 {
+		t.Fatalf("a run whose cleanup was stopped: %+v %v, want its 20 PUTs and no error", r, err)
+	}
+	if r.Delete.Errors != 0 {
+		t.Fatalf("%d deletions counted failed: those left are not failures", r.Delete.Errors)
+	}
+	if page, err := c.Client().ListObjects(t.Context(), "b", api.ListObjectsMessage{}); err != nil || len(page.Entries) != 20 {
+		t.Fatalf("the bucket after a stopped cleanup: %d objects, %v; want the 20 left", len(page.Entries), err)
 	}
 }

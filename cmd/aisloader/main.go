@@ -27,22 +27,26 @@ const defaultEndpoint = "http://localhost:8080"
 const (
 	exitFailed      = 1 // the run failed, or had more errors than allowed
 	exitBadFlags    = 2
-	exitInterrupted = 130 // a second interrupt during cleanup, as shells report SIGINT
+	exitInterrupted = 130 // a third interrupt, as shells report SIGINT
 )
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	signals := make(chan os.Signal, 2)
+	cleanupCtx, stopCleanup := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 3)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-signals
 		fmt.Fprintln(os.Stderr, "aisloader: interrupted; stopping (with -cleanup, deleting what the run put: interrupt again to leave it)")
 		cancel(errInterrupted)
 		<-signals
-		fmt.Fprintln(os.Stderr, "aisloader: interrupted again; objects not yet deleted stay")
+		// The report still comes: the cleanup stops, the measurement stays.
+		fmt.Fprintln(os.Stderr, "aisloader: interrupted again; objects not yet deleted stay (a third interrupt exits at once)")
+		stopCleanup()
+		<-signals
 		os.Exit(exitInterrupted)
 	}()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv("AIS_ENDPOINT"), os.Stdout, os.Stderr))
+	os.Exit(runWithCleanup(ctx, cleanupCtx, os.Args[1:], os.Getenv("AIS_ENDPOINT"), os.Stdout, os.Stderr))
 }
 
 var errInterrupted = errors.New("interrupted")
@@ -263,6 +267,11 @@ func parseBucket(s string) (string, error) {
 
 // run is the program; it returns the exit status.
 func run(ctx context.Context, args []string, env string, stdout, stderr io.Writer) int {
+	return runWithCleanup(ctx, nil, args, env, stdout, stderr)
+}
+
+// runWithCleanup is run whose cleanup cleanupCtx bounds (nil: none does).
+func runWithCleanup(ctx, cleanupCtx context.Context, args []string, env string, stdout, stderr io.Writer) int {
 	o, err := parse(args, env, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -272,6 +281,7 @@ func run(ctx context.Context, args []string, env string, stdout, stderr io.Write
 		return exitBadFlags
 	}
 	cfg := o.load
+	cfg.CleanupContext = cleanupCtx
 	kinds := []string{"PUT", "GET"}
 	switch cfg.PutPercent {
 	case 100:
