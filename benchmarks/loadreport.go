@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/shards"
 )
 
@@ -146,7 +146,8 @@ func (r *LoadReport) WriteJSON(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	// Whole or not at all: a run cut while it writes leaves the last one.
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return fmt.Errorf("write load report: %w", err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/aisgo/aisgo/internal/atomicfile"
 )
 
 // Result is one measured figure.
@@ -206,14 +208,14 @@ func formatBytes(n int64) string {
 
 // WriteFiles writes the report as Markdown and JSON next to each other.
 func (r *Report) WriteFiles(markdownPath, jsonPath string) error {
-	if err := os.WriteFile(markdownPath, []byte(r.Markdown()), 0o644); err != nil {
+	if err := atomicfile.Write(markdownPath, []byte(r.Markdown()), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	if err := os.WriteFile(jsonPath, data, 0o644); err != nil {
+	if err := atomicfile.Write(jsonPath, data, 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
@@ -234,7 +236,8 @@ func (r *Report) WriteDir(dir string, latest bool) (string, error) {
 	if !latest {
 		return base + ".md", nil
 	}
-	if err := os.WriteFile(filepath.Join(dir, "latest.md"), []byte(r.Markdown()), 0o644); err != nil {
+	// Whole or not at all: the reference stays if the write fails.
+	if err := atomicfile.Write(filepath.Join(dir, "latest.md"), []byte(r.Markdown()), 0o644); err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
 	return base + ".md", nil
