@@ -161,8 +161,12 @@ type loader struct {
 
 	ops, puts, putBytes atomic.Int64 // reserved, to enforce the bounds
 	sequence            atomic.Int64 // of sequential names
-	readPosition        atomic.Int64
-	errors              atomic.Int64
+	// drawn numbers the operations as they are reserved: the k-th draws
+	// its choice, size and name from (seed, k), whichever worker runs it,
+	// so a seed repeats a run's names and sizes.
+	drawn        atomic.Uint64
+	readPosition atomic.Int64
+	errors       atomic.Int64
 
 	stopped atomic.Bool
 	reason  atomic.Pointer[string]
@@ -300,8 +304,9 @@ func (l *loader) stop(reason string) {
 }
 
 // next reserves one operation and tells whether it is a PUT, and of what
-// size; ok is false when the run is over.
-func (l *loader) next(ctx context.Context, rng *rand.Rand) (put bool, size int64, ok bool) {
+// size; ok is false when the run is over. It seeds source, rng's, for
+// the operation: the rest of its draws (a name) follow from it.
+func (l *loader) next(ctx context.Context, source *rand.PCG, rng *rand.Rand) (put bool, size int64, ok bool) {
 	cfg := &l.config
 	switch {
 	case l.stopped.Load():
@@ -317,6 +322,7 @@ func (l *loader) next(ctx context.Context, rng *rand.Rand) (put bool, size int64
 		l.stop("operations")
 		return false, 0, false
 	}
+	source.Seed(cfg.Seed, l.drawn.Add(1))
 	put = rng.IntN(100) < cfg.PutPercent
 	if !put {
 		l.mu.RLock()
@@ -345,13 +351,14 @@ func (l *loader) next(ctx context.Context, rng *rand.Rand) (put bool, size int64
 
 // work runs operations until the run is over.
 func (l *loader) work(ctx context.Context, id uint64) {
-	rng := rand.New(rand.NewPCG(l.config.Seed, id+1))
+	source := rand.NewPCG(l.config.Seed, id+1)
+	rng := rand.New(source)
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	body := &patternReader{pattern: l.pattern}
 	var random [16]byte
 	for {
-		put, size, ok := l.next(ctx, rng)
+		put, size, ok := l.next(ctx, source, rng)
 		if !ok {
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -316,5 +317,31 @@ func TestCleanupInterruptedKeepsTheReport(t *testing.T) {
 	}
 	if page, err := c.Client().ListObjects(t.Context(), "b", api.ListObjectsMessage{}); err != nil || len(page.Entries) != 20 {
 		t.Fatalf("the bucket after a stopped cleanup: %d objects, %v; want the 20 left", len(page.Entries), err)
+	}
+}
+
+// A seed repeats a run's names and sizes whatever worker takes which
+// operation: two runs of 4 workers put the same objects.
+func TestSeedRepeatsNamesAndSizes(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	objects := func(bucket string) map[string]int64 {
+		newBucket(t, c, bucket)
+		if _, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{Client: c.Client(), Bucket: bucket, PutPercent: 100,
+			MinSize: 1, MaxSize: 4096, Workers: 4, MaxPuts: 40, Seed: 7}); err != nil {
+			t.Fatal(err)
+		}
+		page, err := c.Client().ListObjects(t.Context(), bucket, api.ListObjectsMessage{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, e := range page.Entries {
+			out[e.Name] = e.Size
+		}
+		return out
+	}
+	first, second := objects("first"), objects("second")
+	if len(first) != 40 || !maps.Equal(first, second) {
+		t.Fatalf("two runs of seed 7: %d and %d objects, equal %v", len(first), len(second), maps.Equal(first, second))
 	}
 }
