@@ -378,12 +378,23 @@ func (l *loader) work(ctx context.Context, id uint64) {
 		} else {
 			err = l.getObject(ctx, l.pickName(rng), buf)
 		}
-		if err != nil && ctx.Err() == nil {
+		if err != nil && !runEnded(ctx) {
 			if n := l.errors.Add(1); l.config.MaxErrors >= 0 && n > l.config.MaxErrors {
 				l.stop("errors")
 			}
 		}
 	}
+}
+
+// runEnded reports the run over (interrupted, or past its deadline): an
+// operation it cut is no error. The deadline is read, not only the
+// context: a PUT's own copy of it may fire first.
+func runEnded(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	deadline, ok := ctx.Deadline()
+	return ok && !time.Now().Before(deadline)
 }
 
 func (l *loader) putObject(ctx context.Context, name string, body *patternReader) error {
@@ -402,7 +413,7 @@ func (l *loader) putObject(ctx context.Context, name string, body *patternReader
 	}
 	_, err := l.client.Put(putCtx, l.config.Bucket, name, body, api.PutOptions{Size: body.size})
 	if err != nil {
-		if ctx.Err() == nil {
+		if !runEnded(ctx) {
 			l.put.fail(err)
 		}
 		return err
@@ -446,7 +457,7 @@ func (l *loader) getObject(ctx context.Context, name string, buf []byte) error {
 		r.Close()
 	}
 	if err != nil {
-		if ctx.Err() == nil {
+		if !runEnded(ctx) {
 			l.get.fail(err)
 		}
 		return err
