@@ -44,7 +44,7 @@ func TestLocalStreamStopsMidFile(t *testing.T) {
 // a MiB name each would otherwise make stats no peer takes.
 func TestWarningsAreBoundedInBytes(t *testing.T) {
 	j := &targetJob{}
-	long := make([]byte, 1<<20)
+	long := make([]byte, 64<<10) // past maxMessage: each is cut
 	for i := range long {
 		long[i] = 'n'
 	}
