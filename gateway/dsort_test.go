@@ -558,6 +558,28 @@ func TestDsortJobsTheTargetsForgot(t *testing.T) {
 // gateways, whose record of the job's end fails; once every target
 // finished it, between runs, then the coordinator is killed. It returns
 // the job's id and how many output shards it wrote.
+// waitFinishedPhase waits until a job's phase is finished on every
+// target (whether or not the registry records its end).
+func waitFinishedPhase(t *testing.T, client *api.Client, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		metrics, err := client.DsortMetrics(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := api.DsortSummary(metrics)
+		if sum.Aborted {
+			t.Fatalf("job ended %+v", sum)
+		}
+		if sum.Phase == "finished" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s did not finish: %+v", id, sum)
+		}
+	}
+}
+
 func jobWhoseCoordinatorDied(t *testing.T, between func(c *gatewaytest.Cluster)) (*gatewaytest.Cluster, string, int) {
 	t.Helper()
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 3, Targets: 3, NoSync: true,
@@ -579,22 +601,7 @@ func jobWhoseCoordinatorDied(t *testing.T, between func(c *gatewaytest.Cluster))
 	}
 	// Finished on every target; its end is not recorded (the registry
 	// says running).
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		metrics, err := api.NewClient(coordinator.URL()).DsortMetrics(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := api.DsortSummary(metrics)
-		if sum.Aborted {
-			t.Fatalf("job ended %+v", sum)
-		}
-		if sum.Phase == "finished" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s did not finish: %+v", id, sum)
-		}
-	}
+	waitFinishedPhase(t, api.NewClient(coordinator.URL()), id)
 	written := outputCount(t, c, "dst")
 	if written < 3 {
 		t.Fatalf("%d output shards: too few to show anything", written)
@@ -857,17 +864,7 @@ func TestSettleAsksPastATargetThatRestarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		metrics, err := client.DsortMetrics(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sum := api.DsortSummary(metrics); sum.Phase == "finished" {
-			break
-		} else if sum.Aborted || time.Now().After(deadline) {
-			t.Fatalf("job ended %+v", sum)
-		}
-	}
+	waitFinishedPhase(t, client, id)
 	var targets []string
 	for _, m := range c.Targets() {
 		targets = append(targets, m.Node.ID())
