@@ -347,15 +347,15 @@ func TestChildBudgetsShareTheNodes(t *testing.T) {
 func TestContentKeysChargedToTheBudget(t *testing.T) {
 	entries := make([]entry, 80)
 	for i := range entries {
-		entries[i] = entry{name: fmt.Sprintf("s%03d.txt", i), body: strings.Repeat("k", 1<<20)}
+		entries[i] = entry{name: fmt.Sprintf("s%03d.txt", i), body: strings.Repeat("k", 128<<10)}
 	}
 	data := shard(t, ".tar", entries...)
-	defer extract.SetMetadataFloor(64 << 20)()
-	budget := extract.NewBudget(64 << 20)
+	defer extract.SetMetadataFloor(8 << 20)()
+	budget := extract.NewBudget(8 << 20)
 	_, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), Budget: budget, Key: extract.KeyConfig{Extension: ".txt", Kind: shards.KeyString}},
 		[]extract.Input{{Name: "keys.tar"}}, memOpener{"keys.tar": data}, nil)
 	if !errors.Is(err, extract.ErrNamesOverBudget) || !strings.Contains(err.Error(), "keys.tar") || !strings.Contains(err.Error(), "key of") {
-		t.Fatalf("80 MiB of content keys in a 64 MiB share: %v", err)
+		t.Fatalf("10 MiB of content keys in an 8 MiB share: %v", err)
 	}
 }
 
@@ -366,11 +366,11 @@ func TestNamesChargedToTheBudget(t *testing.T) {
 	long := func(count int) []byte {
 		entries := make([]entry, count)
 		for i := range entries {
-			entries[i] = entry{name: fmt.Sprintf("%s-%03d.bin", strings.Repeat("n", 512<<10), i)}
+			entries[i] = entry{name: fmt.Sprintf("%s-%03d.bin", strings.Repeat("n", 64<<10), i)}
 		}
 		return shard(t, ".tgz", entries...)
 	}
-	big, half := long(80), long(40) // 80 and 40 MiB of names; the shards are a few KiB
+	big, half := long(80), long(40) // 10 and 5 MiB of names; the shards are a few KiB
 	run := func(budget *extract.Budget, data []byte) error {
 		_, err := extract.Run(t.Context(), extract.Config{Format: format(".tgz"), Budget: budget, SpillDir: t.TempDir() + "/spill"},
 			[]extract.Input{{Name: "names.tgz"}}, memOpener{"names.tgz": data}, nil)
@@ -379,21 +379,21 @@ func TestNamesChargedToTheBudget(t *testing.T) {
 	if err := run(extract.NewBudget(0), big); err != nil {
 		t.Fatalf("without a budget: %v", err)
 	}
-	defer extract.SetMetadataFloor(64 << 20)()
-	node := extract.NewBudget(64 << 20) // names may take 64 MiB
-	job := node.Child(64 << 20)
+	defer extract.SetMetadataFloor(8 << 20)()
+	node := extract.NewBudget(8 << 20) // names may take 8 MiB
+	job := node.Child(8 << 20)
 	err := run(job, big)
-	if !errors.Is(err, extract.ErrNamesOverBudget) || !strings.Contains(err.Error(), "names.tgz") || !strings.Contains(err.Error(), "64MiB") {
-		t.Fatalf("80 MiB of names in a 64 MiB share: %v", err)
+	if !errors.Is(err, extract.ErrNamesOverBudget) || !strings.Contains(err.Error(), "names.tgz") || !strings.Contains(err.Error(), "8MiB") {
+		t.Fatalf("10 MiB of names in an 8 MiB share: %v", err)
 	}
 	job.ReleaseMetadata()
-	job = node.Child(64 << 20)
+	job = node.Child(8 << 20)
 	if err := run(job, half); err != nil {
-		t.Fatalf("after the failed job returned its share, 40 MiB of names: %v", err)
+		t.Fatalf("after the failed job returned its share, 5 MiB of names: %v", err)
 	}
 	// The node's share is held by the job until it ends.
-	if err := run(node.Child(64<<20), half); !errors.Is(err, extract.ErrNamesOverBudget) {
-		t.Fatalf("a second job beside one holding 40 MiB of names: %v", err)
+	if err := run(node.Child(8<<20), half); !errors.Is(err, extract.ErrNamesOverBudget) {
+		t.Fatalf("a second job beside one holding 5 MiB of names: %v", err)
 	}
 }
 

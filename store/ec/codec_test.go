@@ -104,12 +104,12 @@ func TestLayoutSliceSize(t *testing.T) {
 // EncodeShared gives the slices Encode gives, leaves the data as it was,
 // and zero-pads even when the pool hands back dirty memory.
 func TestEncodeSharedMatchesEncode(t *testing.T) {
-	rng := rand.New(rand.NewPCG(4, 4))
+	objects := sizedObjects(rand.New(rand.NewPCG(4, 4)))
 	for _, l := range layouts {
 		c := newCodec(t, l)
 		for round := range 3 {
 			for _, size := range sizes {
-				data := randomBytes(rng, size)
+				data := objects[size]
 				original := bytes.Clone(data)
 				want, err := c.Encode(data)
 				if err != nil {
@@ -320,27 +320,27 @@ func streamCodec(t testing.TB, l ec.Layout, chunk int64) *ec.Codec {
 }
 
 func TestEncodeStream(t *testing.T) {
-	rng := rand.New(rand.NewPCG(4, 4))
+	// One object of each size, one whole encoding of it per layout: under
+	// -race the time goes to allocations' size, not to the streams.
+	data := sizedObjects(rand.New(rand.NewPCG(4, 4)))
 	for _, l := range layouts {
 		whole := newCodec(t, l)
-		for _, chunk := range chunks {
-			c := streamCodec(t, l, chunk)
-			for _, size := range sizes {
+		for _, size := range sizes {
+			want, err := whole.Encode(data[size])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, chunk := range chunks {
 				if chunk > 0 && l.SliceSize(size)/chunk > 2000 {
 					continue // slow, and crosses nothing new
-				}
-				data := randomBytes(rng, size)
-				want, err := whole.Encode(data)
-				if err != nil {
-					t.Fatal(err)
 				}
 				out := make([]*bytes.Buffer, len(want))
 				writers := make([]io.Writer, len(want))
 				for i := range out {
-					out[i] = new(bytes.Buffer)
+					out[i] = bytes.NewBuffer(make([]byte, 0, len(want[i])))
 					writers[i] = out[i]
 				}
-				if err := c.EncodeStream(bytes.NewReader(data), size, writers); err != nil {
+				if err := streamCodec(t, l, chunk).EncodeStream(bytes.NewReader(data[size]), size, writers); err != nil {
 					t.Fatalf("%+v chunk %d size %d: %v", l, chunk, size, err)
 				}
 				for i := range want {
@@ -353,18 +353,27 @@ func TestEncodeStream(t *testing.T) {
 	}
 }
 
+// sizedObjects is random contents of each of sizes.
+func sizedObjects(rng *rand.Rand) map[int64][]byte {
+	objects := map[int64][]byte{}
+	for _, size := range sizes {
+		objects[size] = randomBytes(rng, size)
+	}
+	return objects
+}
+
 func TestRestoreStream(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
+	data := sizedObjects(rng)
 	for _, l := range layouts {
 		whole := newCodec(t, l)
-		for _, chunk := range chunks {
-			c := streamCodec(t, l, chunk)
-			for _, size := range sizes {
+		for _, size := range sizes {
+			slices, _ := whole.Encode(data[size])
+			for _, chunk := range chunks {
 				if chunk > 0 && l.SliceSize(size)/chunk > 2000 {
 					continue
 				}
-				data := randomBytes(rng, size)
-				slices, _ := whole.Encode(data)
+				c := streamCodec(t, l, chunk)
 				lost := rng.IntN(l.Parity + 1)
 				some := dropped(rng, slices, lost)
 				want, err := whole.Restore(some, size)

@@ -336,8 +336,8 @@ func etagNotMD5(sse types.ServerSideEncryption, customerAlgorithm *string) bool 
 }
 
 // maxSinglePut is the most S3 takes in one PUT: a bigger object is
-// uploaded in parts (a variable for the tests).
-var maxSinglePut int64 = 5 << 30
+// uploaded in parts.
+const maxSinglePut int64 = 5 << 30
 
 // minPartSize is the least part of a multipart write: S3 allows 10,000
 // parts, and 5 MiB at least for all but the last.

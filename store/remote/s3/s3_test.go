@@ -414,12 +414,13 @@ func (f *fakeMultipart) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // goes in parts, each from its own section of the bytes; a part refused
 // aborts the upload, and the PUT fails.
 func TestBigWriteThroughGoesInParts(t *testing.T) {
-	defer func(was int64) { maxSinglePut = was }(maxSinglePut)
-	maxSinglePut = 1 << 20
 	fake := &fakeMultipart{}
 	be := backendOf(t, fake)
+	// A bucket's multipart_size: past it in parts of it (the default,
+	// 64 MiB parts past 5 GiB, moves too much for a test).
+	be.multipartSize = 1 << 20
 	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
-	data := make([]byte, 2*minPartSize+12345)
+	data := make([]byte, 2*be.multipartSize+12345)
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
