@@ -244,8 +244,9 @@ func encodeFigures(ctx context.Context, rec *recorder, src []byte, n int64) erro
 		return err
 	}
 	// Encoding is fast: more objects than the disk figures, so that the
-	// time is not noise; both walk the same 8 MiB of source.
-	n = max(n, 2048)
+	// time is not noise (a small run, a test's, keeps to a few more);
+	// both walk the same 8 MiB of source.
+	n = max(n, min(2048, 64*n))
 	regions := srcSize / protectionSize
 	sets := make([][][]byte, regions)
 	for i := range sets {

@@ -465,7 +465,7 @@ func TestListPagesAreStableAndComplete(t *testing.T) {
 	if err := client.CreateBucket(ctx, "many", nil); err != nil {
 		t.Fatal(err)
 	}
-	const n = 25000
+	const n = api.MaxPageSize + 2000 // two pages of the default size
 	smap := c.Primary().Node.Map()
 	stores := map[string]store.Store{}
 	for _, m := range c.Targets() {

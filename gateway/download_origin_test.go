@@ -223,10 +223,12 @@ func TestDownloadRedirectSendsNoReferer(t *testing.T) {
 // a body near the bound past what the targets read.
 func TestDownloadOfManyPresignedLinksStarts(t *testing.T) {
 	c, client := downloadCluster(t)
-	query := strings.Repeat("&x=1", 60)
+	// Few long links: the bytes near the bound are what matters, and
+	// each link is work for the targets.
+	query := strings.Repeat("&x=1", 500)
 	var body strings.Builder
 	body.WriteString(`{"type":"multi","bucket":{"name":"dl"},"links":[`)
-	for i := range 24000 {
+	for i := range 3000 {
 		if i > 0 {
 			body.WriteByte(',')
 		}
@@ -243,7 +245,7 @@ func TestDownloadOfManyPresignedLinksStarts(t *testing.T) {
 	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("a download of 24000 presigned links (%d bytes): %d %.300s", body.Len(), resp.StatusCode, answer)
+		t.Fatalf("a download of 3000 presigned links (%d bytes): %d %.300s", body.Len(), resp.StatusCode, answer)
 	}
 	var started struct {
 		ID string `json:"id"`

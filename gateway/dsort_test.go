@@ -672,8 +672,10 @@ func TestRemovingABigJobsOutput(t *testing.T) {
 	}
 	const job = "srt-big"
 	var names []string
-	for i := range 60_000 { // about 12 MiB of names
-		names = append(names, fmt.Sprintf("%s-%06d.tar", strings.Repeat("shard", 40), i))
+	// About 10 MiB of names, long ones (fewer to look up).
+	long := strings.Repeat(strings.Repeat("shard", 48)+"/", 4)
+	for i := range 10_000 {
+		names = append(names, fmt.Sprintf("%s%06d.tar", long, i))
 	}
 	// Output shards as the job's targets wrote them (a client cannot
 	// set the job's mark).
