@@ -227,6 +227,42 @@ def _reason(exc: BaseException) -> str:
     return re.sub(r"\?[^\s)'\"]*", "", text)
 
 
+# MAX_MEMBER_SIZE bounds a file of a shard read into memory: a small
+# compressed shard may claim files of many gigabytes.
+MAX_MEMBER_SIZE = 1 << 30
+
+# MAX_HEADER_SIZE bounds a long-name or PAX header, which tarfile reads
+# whole before the file it describes (as Go's archive/tar does).
+MAX_HEADER_SIZE = 1 << 20
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that refuses long-name and PAX headers past MAX_HEADER_SIZE
+    before tarfile reads them into memory."""
+
+    def _proc_gnulong(self, tarfile_):  # type: ignore[override]
+        self._check_header_size()
+        return super()._proc_gnulong(tarfile_)  # type: ignore[misc]
+
+    def _proc_pax(self, tarfile_):  # type: ignore[override]
+        self._check_header_size()
+        return super()._proc_pax(tarfile_)  # type: ignore[misc]
+
+    @classmethod
+    def fromtarfile(cls, tarfile_):  # type: ignore[override]
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.EOFHeaderError:
+            # A zero block: the archive's end marker. tarfile stops as
+            # quietly at a missing or cut header (a shard cut short).
+            tarfile_._aisgo_end_marker = True  # type: ignore[attr-defined]
+            raise
+
+    def _check_header_size(self) -> None:
+        if self.size > MAX_HEADER_SIZE:
+            raise tarfile.ReadError(f"a header of {self.size} bytes, more than the {MAX_HEADER_SIZE} a header may be")
+
+
 class _Body:
     """A request body as sent on each hop, rewound when it can be."""
 
@@ -1477,6 +1513,7 @@ class Client:
         *,
         continue_on_error: bool = False,
         only_obj_name: bool = False,
+        max_member_size: int = MAX_MEMBER_SIZE,
     ) -> Iterator[Tuple[str, bytes]]:
         """Yields ``(name, data)`` for many objects, or files of shards, in
         the order given, from one get-batch request (AIStore's
@@ -1488,7 +1525,8 @@ class Client:
         (``OBJECT[/ARCHPATH]`` with ``only_obj_name``). With
         ``continue_on_error`` what is missing comes as ``__404__/NAME`` with
         no data; otherwise it raises NotFound (before the first entry, or
-        as a broken stream after).
+        as a broken stream after). An entry larger than ``max_member_size``
+        (each is read into memory) raises too.
         """
         items = [{"objname": e} if isinstance(e, str) else dict(e) for e in entries]
         req = {"in": items, "coer": continue_on_error, "onob": only_obj_name, "strm": True}
@@ -1496,13 +1534,20 @@ class Client:
         resp = self._do("GET", path, json_body=req, stream=True)
         got = 0
         try:
-            with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
+            # Bounded as a dataset's shards are: each file is read into
+            # memory, and tarfile reads a long-name or PAX header whole.
+            with tarfile.open(fileobj=resp.raw, mode="r|", bufsize=64 << 10, tarinfo=_BoundedTarInfo) as tar:
                 for member in tar:
                     # tarfile keeps every header it read, in stream mode
                     # too: a batch of a million entries would hold them.
                     tar.members = []
+                    if member.size > max_member_size:
+                        raise AisError(f"get-batch from {bucket}: {member.name} is {member.size} bytes, more than the {max_member_size} an entry read into memory may be (max_member_size)", method="GET", path=path)
                     f = tar.extractfile(member)
-                    yield member.name, (f.read() if f is not None else b"")
+                    data = f.read() if f is not None else b""
+                    if len(data) != member.size:
+                        raise tarfile.ReadError(f"{member.name}: {len(data)} of {member.size} bytes")
+                    yield member.name, data
                     got += 1
             # tarfile stops quietly at a cut header: every entry asked
             # for comes (a missing one as __404__/, or the request fails).

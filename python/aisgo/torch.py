@@ -45,7 +45,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from .client import Client
+from .client import MAX_HEADER_SIZE, MAX_MEMBER_SIZE, Client, _BoundedTarInfo
 from .errors import AisError, DatasetError, ShardError
 from .index import IndexMember, ShardIndex, is_index_name
 from .template import TemplateError, member_name, parse_template, split_name
@@ -545,42 +545,6 @@ def _shuffled(samples: Iterator[Sample], size: int, rng: random.Random) -> Itera
         yield s
     rng.shuffle(buf)
     yield from buf
-
-
-# MAX_MEMBER_SIZE bounds a file of a shard read into memory: a small
-# compressed shard may claim files of many gigabytes.
-MAX_MEMBER_SIZE = 1 << 30
-
-# MAX_HEADER_SIZE bounds a long-name or PAX header, which tarfile reads
-# whole before the file it describes (as Go's archive/tar does).
-MAX_HEADER_SIZE = 1 << 20
-
-
-class _BoundedTarInfo(tarfile.TarInfo):
-    """A TarInfo that refuses long-name and PAX headers past MAX_HEADER_SIZE
-    before tarfile reads them into memory."""
-
-    def _proc_gnulong(self, tarfile_):  # type: ignore[override]
-        self._check_header_size()
-        return super()._proc_gnulong(tarfile_)  # type: ignore[misc]
-
-    def _proc_pax(self, tarfile_):  # type: ignore[override]
-        self._check_header_size()
-        return super()._proc_pax(tarfile_)  # type: ignore[misc]
-
-    @classmethod
-    def fromtarfile(cls, tarfile_):  # type: ignore[override]
-        try:
-            return super().fromtarfile(tarfile_)
-        except tarfile.EOFHeaderError:
-            # A zero block: the archive's end marker. tarfile stops as
-            # quietly at a missing or cut header (a shard cut short).
-            tarfile_._aisgo_end_marker = True  # type: ignore[attr-defined]
-            raise
-
-    def _check_header_size(self) -> None:
-        if self.size > MAX_HEADER_SIZE:
-            raise tarfile.ReadError(f"a header of {self.size} bytes, more than the {MAX_HEADER_SIZE} a header may be")
 
 
 def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = MAX_MEMBER_SIZE) -> Iterator[Sample]:

@@ -463,6 +463,38 @@ def test_get_batch_cut_short_is_an_error():
         shutdown()
 
 
+def test_get_batch_bounds_what_it_reads():
+    """get-batch reads each entry into memory: an entry past max_member_size,
+    or a long-name header past MAX_HEADER_SIZE, raises before it is read;
+    an entry cut short raises too."""
+    def batch(*members: tuple) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tf:
+            for name, data in members:
+                ti = tarfile.TarInfo(name)
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data))
+        return out.getvalue()
+
+    cases = [
+        (batch(("b/one", b"x" * 2000)), {"max_member_size": 1000}, "b/one is 2000 bytes, more than the 1000"),
+        (batch(("b/" + "n" * (aisgo.client.MAX_HEADER_SIZE + 1), b"x")), {}, "a header of"),
+        (batch(("b/one", b"x" * 2000))[:512 + 1024], {}, "the archive broke off"),
+    ]
+    for body, kwargs, want in cases:
+        endpoint, shutdown = _serve_json(body)
+        try:
+            with pytest.raises(aisgo.AisError, match=want):
+                list(aisgo.Client(endpoint).get_batch("b", ["one"], **kwargs))
+        finally:
+            shutdown()
+    endpoint, shutdown = _serve_json(batch(("b/one", b"x" * 1000)))
+    try:
+        assert list(aisgo.Client(endpoint).get_batch("b", ["one"], max_member_size=1000)) == [("b/one", b"x" * 1000)]
+    finally:
+        shutdown()
+
+
 def test_errors_do_not_show_a_redirects_grant():
     """A target that does not answer is named without the query of the
     redirect to it: that carries an access grant, usable for a while by
