@@ -171,7 +171,9 @@ type ListEntry struct {
 	Checksum string `json:"checksum,omitempty"`
 	Atime    string `json:"atime,omitempty"`
 	Version  string `json:"version,omitempty"`
-	// ETag is the MD5 kept for S3 (props "etag"), when the object has one.
+	// ETag is the MD5 kept for S3 (props "etag"), when the object has
+	// one; an object without a checksum gives its write's stamp (the
+	// ETag of its HEAD).
 	ETag string `json:"etag,omitempty"`
 	// Mtime is when the object was written (RFC 3339), with any of the
 	// props that read metadata.

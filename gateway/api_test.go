@@ -8,6 +8,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -1225,5 +1226,40 @@ func waitNoRebalance(t *testing.T, c *gatewaytest.Cluster) {
 				t.Fatalf("target %s still sees a rebalance", target.Node.ID())
 			}
 		}
+	}
+}
+
+// An object of a bucket without checksums lists, through S3, with the
+// ETag its HEAD gives (its write's stamp): clients that list and then
+// read or sync by ETag see one object, not a changed one.
+func TestS3ListingETagOfAnObjectWithoutChecksum(t *testing.T) {
+	c, client := embedded(t)
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "plain", map[string]any{"checksum": map[string]any{"type": "none"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "plain", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Head(c.Primary().URL() + "/s3/plain/o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	head := resp.Header.Get("ETag")
+	resp, err = http.Get(c.Primary().URL() + "/s3/plain?list-type=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed struct {
+		Contents []struct{ Key, ETag string }
+	}
+	err = xml.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	if err != nil || len(listed.Contents) != 1 {
+		t.Fatalf("the S3 listing: %+v %v", listed, err)
+	}
+	if head == "" || head == `""` || listed.Contents[0].ETag != head {
+		t.Fatalf("listed ETag %q, HEAD's %q: want the same, not empty", listed.Contents[0].ETag, head)
 	}
 }

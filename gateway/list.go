@@ -411,8 +411,13 @@ func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta
 	// A remote bucket's copy shows the remote's ETag when it has no S3
 	// one of its own (an encrypted or multipart object's is not an MD5).
 	e.ETag = o.Custom[store.CustomETag]
-	if e.ETag == "" && b.IsRemote() {
+	switch {
+	case e.ETag == "" && b.IsRemote():
 		e.ETag = o.Custom["remote.etag"]
+	case e.ETag == "" && e.Checksum == "":
+		// No checksum (a bucket of checksum none): its write's stamp, the
+		// ETag HEAD and conditional requests use.
+		e.ETag = store.ETagOf(o)
 	}
 	if o.Stamp.Clock > 0 {
 		e.Mtime = time.Unix(0, o.Stamp.Clock).UTC().Format(time.RFC3339Nano)
