@@ -408,19 +408,15 @@ func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta
 	if !o.Atime.IsZero() {
 		e.Atime = o.Atime.UTC().Format(layout)
 	}
-	// A remote bucket's copy shows the remote's ETag when it has no S3
-	// one of its own (an encrypted or multipart object's is not an MD5).
-	e.ETag = o.Custom[store.CustomETag]
-	switch {
-	case e.ETag == "" && b.IsRemote():
-		e.ETag = o.Custom["remote.etag"]
-	case e.ETag == "" && e.Checksum == "":
-		// No checksum (a bucket of checksum none): its write's stamp, the
-		// ETag HEAD and conditional requests use.
-		e.ETag = store.ETagOf(o)
+	// The ETag and time HEAD gives: a remote bucket's copy shows the
+	// remote's when it has no S3 ETag of its own (an encrypted or
+	// multipart object's is not an MD5), an object without a checksum
+	// its write's stamp.
+	if etag := store.ETagOf(o); etag != e.Checksum || o.Custom[store.CustomETag] != "" {
+		e.ETag = etag
 	}
-	if o.Stamp.Clock > 0 {
-		e.Mtime = time.Unix(0, o.Stamp.Clock).UTC().Format(time.RFC3339Nano)
+	if modified := store.ModifiedOf(o); modified.Unix() > 0 && (o.Stamp.Clock > 0 || o.Custom[store.CustomRemoteModified] != "") {
+		e.Mtime = modified.Format(time.RFC3339Nano)
 	}
 	if wantsProp(props, "copies") || wantsProp(props, "location") {
 		e.Copies = 1

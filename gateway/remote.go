@@ -123,7 +123,10 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 		// The remote's own attributes, and what only the cached copy
 		// has: a copy older than the remote's object shows the remote's
 		// size and version, as a GET with validation would serve.
-		e := api.ListEntry{Name: o.Name, Size: o.Size, Version: o.Version, ETag: o.Custom["remote.etag"]}
+		e := api.ListEntry{Name: o.Name, Size: o.Size, Version: o.Version, ETag: store.ETagOf(o)}
+		if modified := store.ModifiedOf(o); modified.Unix() > 0 {
+			e.Mtime = modified.Format(time.RFC3339Nano)
+		}
 		if c, ok := present[o.Name]; ok {
 			e.Checksum, e.Atime, e.Location, e.Copies = c.Checksum, c.Atime, c.Location, c.Copies
 			e.Flags = c.Flags | api.EntryPresent

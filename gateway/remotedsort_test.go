@@ -1,13 +1,16 @@
 package gateway_test
 
 import (
+	"bytes"
 	"crypto/md5"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/datasets"
@@ -124,5 +127,62 @@ func TestRemoteBucketCreatedWithPropsKeepsItsDefaults(t *testing.T) {
 	props, err := client.BucketProps(t.Context(), "aws://r")
 	if err != nil || !props.LRU.Enabled || props.Checksum.Type != "md5" || props.Provider != "aws" {
 		t.Fatalf("a remote bucket created with a checksum type: %+v, %v; want LRU on, md5, provider aws", props, err)
+	}
+}
+
+// A remote bucket's object answers with the remote's ETag and
+// Last-Modified however it is read: a HEAD before it is cached, a cold
+// GET streamed while it is stored, a warm GET, a listing. A client that
+// resumes a read by If-Range, or syncs by ETag, sees one object.
+func TestRemoteObjectKeepsTheRemotesValidators(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), (9<<20)/16) // streamed while stored
+	modified := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	rs := &countingRemote{objects: map[string][]byte{"big": data}, modified: modified}
+	c := remoteCluster(t, rs, 1)
+	url := c.Primary().URL() + "/v1/objects/out/big?provider=aws"
+	etag := fmt.Sprintf("%x", md5.Sum(data))
+	lastModified := modified.Format(http.TimeFormat)
+	check := func(what string, h http.Header) {
+		t.Helper()
+		if h.Get("ETag") != `"`+etag+`"` || h.Get("Last-Modified") != lastModified {
+			t.Fatalf("%s: ETag %q, Last-Modified %q; want %s and %s", what, h.Get("ETag"), h.Get("Last-Modified"), etag, lastModified)
+		}
+	}
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "s3://out", nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Head(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	check("a HEAD of the object not cached", resp.Header)
+	for _, what := range []string{"the cold GET", "the warm GET"} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: %d of %d bytes, %v", what, len(got), len(data), err)
+		}
+		check(what, resp.Header)
+	}
+	if rs.gets != 1 {
+		t.Fatalf("%d GETs reached the remote, want the one cold GET", rs.gets)
+	}
+	resp, err = http.Head(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	check("a HEAD of the cached object", resp.Header)
+	for _, flags := range []api.FlagString{0, api.ListCached} {
+		page, err := client.ListObjects(t.Context(), "s3://out", api.ListObjectsMessage{Flags: flags, Props: "name,etag,checksum"})
+		if err != nil || len(page.Entries) != 1 || page.Entries[0].ETag != etag || page.Entries[0].Mtime != modified.Format(time.RFC3339Nano) {
+			t.Fatalf("the listing (flags %d): %+v %v; want ETag %s, mtime %s", flags, page, err, etag, modified)
+		}
 	}
 }

@@ -35,6 +35,8 @@ type countingRemote struct {
 	// kms answers PUTs as for an object encrypted with KMS keys: an ETag
 	// that is not its MD5.
 	kms bool
+	// modified, when set, is every object's Last-Modified.
+	modified time.Time
 }
 
 func (r *countingRemote) HeadBucket(context.Context, store.Bucket) error { return nil }
@@ -47,7 +49,7 @@ func (r *countingRemote) HeadObject(_ context.Context, _ store.Bucket, name stri
 	if !ok {
 		return remote.ObjectAttrs{}, store.ErrNotFound
 	}
-	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", md5.Sum(data))}, nil
+	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", md5.Sum(data)), Modified: r.modified}, nil
 }
 
 func (r *countingRemote) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
@@ -108,7 +110,8 @@ func (r *countingRemote) ListObjects(_ context.Context, _ store.Bucket, prefix, 
 		if len(out) == max {
 			return out, strings.Repeat("t", remoteTokenPad) + ":" + out[len(out)-1].Name, nil
 		}
-		out = append(out, remote.ObjectAttrs{Name: name, Size: int64(len(r.objects[name]))})
+		data := r.objects[name]
+		out = append(out, remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", md5.Sum(data)), Modified: r.modified})
 	}
 	return out, "", nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aisgo/aisgo/internal/pathsafe"
@@ -130,6 +132,14 @@ func MergedCustom(base, more map[string]string) map[string]string {
 // CustomETag is the custom metadata key of an object's S3 ETag.
 const CustomETag = "s3.etag"
 
+// The custom metadata keys under which a remote bucket's object keeps the
+// remote's ETag and Last-Modified (nanoseconds since the epoch): its own,
+// cached or not (see store/remote).
+const (
+	CustomRemoteETag     = "remote.etag"
+	CustomRemoteModified = "remote.modified"
+)
+
 // OpenOptions describe a read.
 type OpenOptions struct {
 	// Validate recomputes the checksum before any byte is returned.
@@ -253,11 +263,15 @@ type MountpathCapacity struct {
 }
 
 // ETagOf is an object's entity tag: the MD5 kept when the object was put
-// with PutOptions.ETag, else its checksum, else (a bucket with checksums
-// off) its write's stamp, so that every stored object has one and a
-// condition on it holds only for that write.
+// with PutOptions.ETag, else the remote's (a remote bucket's object, the
+// same before, while and after it is cached), else its checksum, else (a
+// bucket with checksums off) its write's stamp, so that every stored
+// object has one and a condition on it holds only for that write.
 func ETagOf(meta ObjectMeta) string {
 	if etag := meta.Custom[CustomETag]; etag != "" {
+		return etag
+	}
+	if etag := meta.Custom[CustomRemoteETag]; strongTag(etag) {
 		return etag
 	}
 	if meta.Checksum.Value != "" || meta.Stamp == (Stamp{}) {
@@ -266,9 +280,19 @@ func ETagOf(meta ObjectMeta) string {
 	return fmt.Sprintf("%x%016x", meta.Stamp.Map, meta.Stamp.Clock)
 }
 
+// strongTag reports whether a remote's ETag serves as one of ours: not
+// empty, not weak (an HTTP origin's W/"..."), nothing to quote.
+func strongTag(etag string) bool {
+	return etag != "" && !strings.HasPrefix(etag, "W/") && !strings.ContainsAny(etag, "\"\\ ")
+}
+
 // ModifiedOf is when an object was last written, as far as its metadata
-// tells: its stamp's clock, else its access time.
+// tells: the remote's Last-Modified for a remote bucket's object, else
+// its stamp's clock, else its access time.
 func ModifiedOf(meta ObjectMeta) time.Time {
+	if nanos, err := strconv.ParseInt(meta.Custom[CustomRemoteModified], 10, 64); err == nil && nanos > 0 {
+		return time.Unix(0, nanos).UTC()
+	}
 	if meta.Stamp.Clock > 0 {
 		return time.Unix(0, meta.Stamp.Clock).UTC()
 	}

@@ -30,9 +30,9 @@ var (
 // Custom metadata keys under which a cached object keeps what the remote
 // said of it.
 const (
-	CustomETag     = "remote.etag"
+	CustomETag     = store.CustomRemoteETag
 	CustomVersion  = "remote.version"
-	CustomModified = "remote.modified"
+	CustomModified = store.CustomRemoteModified
 	// CustomChecksum is the whole-object checksum the remote gave with
 	// the bytes a cold GET cached ("crc32:2c407315"), checked against them
 	// with checksum.validate_cold_get.
