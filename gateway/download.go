@@ -187,7 +187,9 @@ func downloadItems(spec *api.DownloadRequest, keep func(name string) bool) ([]do
 				return nil, err
 			}
 		}
-		if len(items) == 0 {
+		// Counted before a target's share is taken: a target that owns
+		// none of the files has nothing to do, and no error.
+		if count == 0 {
 			return nil, badRequest("download multi: give objects (name → link) or links")
 		}
 	default:

@@ -365,3 +365,29 @@ func newResumeCluster(t *testing.T, body string) *resumeCluster {
 	}
 	return r
 }
+
+// A multi download of fewer files than targets: the targets that own none
+// of them have nothing to do, and no error (each said "give objects or
+// links" to its empty share, and the job ended with errors).
+func TestMultiDownloadOfOneFileOnManyTargets(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data") }))
+	defer origin.Close()
+	_, client := downloadClusterOf(t, 3)
+	for _, req := range []api.DownloadRequest{
+		{Type: api.DownloadMulti, Bucket: api.Bck{Name: "dl"}, Links: []string{origin.URL + "/one.bin"}},
+		{Type: api.DownloadMulti, Bucket: api.Bck{Name: "dl"}, Objects: api.DownloadObjects{"two.bin": origin.URL + "/x"}},
+	} {
+		id, err := client.StartDownload(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := waitDownload(t, client, id); s.Finished != 1 || len(s.Errors) != 0 || s.Failed != 0 {
+			t.Fatalf("a multi download of one file on 3 targets: %+v", s)
+		}
+	}
+	for _, name := range []string{"one.bin", "two.bin"} {
+		if got, err := client.GetBytes(t.Context(), "dl", name, api.GetOptions{}); err != nil || string(got) != "data" {
+			t.Fatalf("%s: %q %v", name, got, err)
+		}
+	}
+}
