@@ -1324,7 +1324,7 @@ func TestGzipPaddedWithZerosIsRead(t *testing.T) {
 }
 
 // A zip whose central directory is past the bound is refused as it is
-// read into memory (about four times its size, before any bound on the
+// read into memory (up to eight times its size, before any bound on the
 // members); within it, read.
 func TestZipDirectoryIsBounded(t *testing.T) {
 	shard := writeShard(t, formats.Zip{}, sampleFiles(), 0)
@@ -1378,8 +1378,52 @@ func TestZipMemoryFollowsTheReader(t *testing.T) {
 	noLocator := bytes.Clone(shard)
 	binary.LittleEndian.PutUint16(noLocator[end+10:], 0xffff)
 	binary.LittleEndian.PutUint32(noLocator[end+12:], 4<<20)
-	if got := formats.ZipMemory(bytes.NewReader(noLocator), int64(len(noLocator))); got != 4*(4<<20) {
-		t.Errorf("a zip64 end with no locator, claiming 4 MiB of directory: %d bytes held, want %d", got, 4*(4<<20))
+	if got := formats.ZipMemory(bytes.NewReader(noLocator), int64(len(noLocator))); got != 8*(4<<20) {
+		t.Errorf("a zip64 end with no locator, claiming 4 MiB of directory: %d bytes held, want %d", got, 8*(4<<20))
+	}
+}
+
+// A zip64 end record in the middle of a directory that goes on past it
+// (the comment of the record before it covers it; 65,536 more records
+// follow, so the count's low 16 bits agree) is weighed as 46 bytes of
+// directory: zip.NewReader would read 3 MiB of records, 65,537 Files,
+// on that weight. It reads no more than was weighed.
+func TestZipDirectoryPastItsZip64EndIsRefused(t *testing.T) {
+	record := func(commentLen uint16) []byte {
+		r := make([]byte, 46)
+		binary.LittleEndian.PutUint32(r, 0x02014b50)
+		binary.LittleEndian.PutUint16(r[4:], 20)
+		binary.LittleEndian.PutUint16(r[6:], 20)
+		binary.LittleEndian.PutUint16(r[32:], commentLen)
+		return r
+	}
+	shard := record(56)
+	end64 := make([]byte, 56)
+	binary.LittleEndian.PutUint32(end64, 0x06064b50)
+	binary.LittleEndian.PutUint64(end64[4:], 44)
+	binary.LittleEndian.PutUint64(end64[24:], 1)
+	binary.LittleEndian.PutUint64(end64[32:], 1)
+	binary.LittleEndian.PutUint64(end64[40:], 46) // the directory's size
+	binary.LittleEndian.PutUint64(end64[48:], 0)  // and offset
+	shard = append(shard, end64...)
+	shard = append(shard, bytes.Repeat(record(0), 65536)...)
+	locator := make([]byte, 20)
+	binary.LittleEndian.PutUint32(locator, 0x07064b50)
+	binary.LittleEndian.PutUint64(locator[8:], 46) // the zip64 end record's offset
+	binary.LittleEndian.PutUint32(locator[16:], 1)
+	tail := make([]byte, 22)
+	binary.LittleEndian.PutUint32(tail, 0x06054b50)
+	binary.LittleEndian.PutUint16(tail[8:], 0xffff)
+	binary.LittleEndian.PutUint16(tail[10:], 0xffff)
+	binary.LittleEndian.PutUint32(tail[12:], 0xffffffff)
+	binary.LittleEndian.PutUint32(tail[16:], 0xffffffff)
+	shard = append(append(shard, locator...), tail...)
+	if weight := formats.ZipMemory(bytes.NewReader(shard), int64(len(shard))); weight > 1<<10 {
+		t.Fatalf("weighed %d bytes: the test's end records do not give the small directory it needs", weight)
+	}
+	_, err := formats.Zip{}.NewReader(bytes.NewReader(shard), int64(len(shard)), "past")
+	if !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "runs past the 46 bytes") {
+		t.Fatalf("a directory of 65,537 records behind an end record of 46 bytes: %v, want refused", err)
 	}
 }
 

@@ -53,17 +53,24 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 	// The section bounds every read to the shard: a corrupt offset reads
 	// io.EOF, never bytes past the end or an error of the storage.
 	storage := &failureReaderAt{r: io.NewSectionReader(r, 0, size)}
-	// zip.NewReader holds the whole directory in memory, about four times
+	// zip.NewReader holds the whole directory in memory, up to eight times
 	// its size, before any bound on the members applies (a directory of
 	// empty records, a few GiB, would be tens of GiB): what it reads is
 	// bounded, whatever the end record declares.
-	if _, err := checkZipEnd(storage, size); err != nil {
+	dirSize, err := checkZipEnd(storage, size)
+	if err != nil {
 		return nil, &HeaderError{Shard: shard, Offset: -1, Err: err}
 	}
-	budget := &readBudget{r: storage, left: int64(maxZipDirectory) + zipEndSearch}
+	// zip.NewReader reads records until one does not parse, past the
+	// size the end records give (a zip64 end record may sit in the middle
+	// of a directory that goes on): it reads no more than was weighed.
+	budget := &readBudget{r: storage, left: int64(min(dirSize, maxZipDirectory)) + zipEndSearch + zipRecordSlack}
 	zr, err := zip.NewReader(budget, size)
 	if budget.exceeded.Load() {
-		return nil, &HeaderError{Shard: shard, Offset: -1, Err: fmt.Errorf("%w: its central directory is more than the %d bytes a zip shard may have (about a million members)", ErrCorrupt, maxZipDirectory)}
+		if dirSize > maxZipDirectory {
+			return nil, &HeaderError{Shard: shard, Offset: -1, Err: fmt.Errorf("%w: its central directory is more than the %d bytes a zip shard may have (about a million members)", ErrCorrupt, maxZipDirectory)}
+		}
+		return nil, &HeaderError{Shard: shard, Offset: -1, Err: fmt.Errorf("%w: its central directory runs past the %d bytes its end records give it", ErrCorrupt, dirSize)}
 	}
 	// The members are read through it too: not bounded.
 	atomic.StoreInt64(&budget.left, math.MaxInt64/2)
@@ -81,15 +88,17 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 var maxZipDirectory uint64 = 128 << 20
 
 // ZipMemory is about the memory a zip shard's Reader holds for as long as
-// it is open: its central directory, as its end record states it, four
-// times over (0 when the end record cannot be read: NewReader fails).
-// A server bounds the shards it holds open at once by it.
+// it is open: its central directory, as its end records state it, eight
+// times over (a record of 46 bytes takes about 360 in memory at most: its
+// File, its slot, a time zone of its own) (0 when the end record cannot
+// be read: NewReader fails). A server bounds the shards it holds open at
+// once by it.
 func ZipMemory(r io.ReaderAt, size int64) int64 {
 	dirSize, err := checkZipEnd(r, size)
 	if err != nil {
 		return 0
 	}
-	return 4 * int64(min(dirSize, maxZipDirectory))
+	return 8 * int64(min(dirSize, maxZipDirectory))
 }
 
 // MaxZipMemory bounds the central directories of the zip shards a
@@ -199,6 +208,11 @@ func checkZipEnd(r io.ReaderAt, size int64) (dirSize uint64, err error) {
 // zipEndSearch is what zip.NewReader reads to find the end records (the
 // last 64 KiB and change, a comment's most).
 const zipEndSearch = 66 << 10
+
+// zipRecordSlack is what zip.NewReader may read past a directory's end:
+// the zip64 records, a buffer's worth, and a record's name, extra field
+// and comment (64 KiB each at most).
+const zipRecordSlack = 256 << 10
 
 // readBudget fails the reads past a number of bytes.
 type readBudget struct {
