@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -583,8 +582,17 @@ func (n *Node) newVerifier() *authn.Verifier {
 // context, for the native API the S3 API calls.
 func (n *Node) authorizeS3(r *http.Request, bucket, key, accessKey string) (*http.Request, error) {
 	// A request signed with a user's S3 key acts as that user; a session
-	// or bearer token says who it is otherwise.
-	token := cmp.Or(apiToken(r), r.URL.Query().Get("X-Amz-Security-Token"))
+	// or bearer token says who it is otherwise. A session token in the
+	// query (a presigned URL) counts only when its signature was checked
+	// (accessKey): without keys, its expiry, method and path are not, and
+	// the URL would be the token itself, for any request, until it ends.
+	token := apiToken(r)
+	if query := r.URL.Query().Get("X-Amz-Security-Token"); token == "" && query != "" {
+		if accessKey == "" {
+			return r, fmt.Errorf("%w: a session token in the query (a presigned URL) is taken only from a URL signed by an S3 key of the cluster (none is configured): send it as the X-Amz-Security-Token header", api.ErrUnauthorized)
+		}
+		token = query
+	}
 	if token == "" && accessKey != "" {
 		if c, ok := n.control.Current().S3Keys.Lookup(accessKey); ok {
 			token = c.Token

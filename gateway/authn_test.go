@@ -845,6 +845,33 @@ func TestNativeRoutesTakeNoTokenInTheQuery(t *testing.T) {
 	}
 }
 
+// Without S3 keys, the S3 API takes a session token from the header
+// only: one in the query (a presigned URL whose signature and expiry
+// nobody checks) would be the token itself, good for any request until
+// it ends.
+func TestS3TakesNoUnsignedTokenInTheQuery(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := c.withObject(t)
+	status, msg := callAs(t, http.MethodDelete, c.Primary().URL()+"/s3/b/o?X-Amz-Security-Token="+admin, "", nil)
+	if status != http.StatusUnauthorized || !strings.Contains(msg, "as the X-Amz-Security-Token header") {
+		t.Fatalf("an S3 DELETE with its token in the query: %d %s, want 401 naming the header", status, msg)
+	}
+	if got, err := c.Client().SetToken(admin).GetBytes(t.Context(), "b", "o", api.GetOptions{}); err != nil || string(got) != "data" {
+		t.Fatalf("the object after the refused DELETE: %q %v", got, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/s3/b/o", nil)
+	req.Header.Set("X-Amz-Security-Token", admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "data" {
+		t.Fatalf("an S3 GET with its token in the header: %d %s", resp.StatusCode, body)
+	}
+}
+
 // An S3 copy's source is authorized as the copy reads it: URL-decoded
 // (x-amz-copy-source: src%2Fobj names bucket src).
 func TestS3CopySourceIsAuthorizedDecoded(t *testing.T) {
