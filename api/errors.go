@@ -50,6 +50,11 @@ var (
 	// ErrBadGateway: something the node had to fetch for the request
 	// (a dSort key map) could not be had.
 	ErrBadGateway = errors.New("api: bad gateway")
+	// ErrSlowBody: a request body arrived too slowly (408); ErrBodyCut:
+	// it ended before what it announced (400). A node's, for the APIs it
+	// serves.
+	ErrSlowBody = errors.New("api: the request body arrived too slowly")
+	ErrBodyCut  = errors.New("api: the request body ended early")
 )
 
 // Kinds name error conditions on the wire. They are stable: clients decode

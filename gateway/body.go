@@ -8,15 +8,17 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/aisgo/aisgo/api"
 )
 
 // errSlowBody marks a request body that arrived too slowly: a client that
 // trickles bytes would otherwise hold a work file and a connection open
 // for as long as it likes.
-var errSlowBody = errors.New("the request body arrived too slowly")
+var errSlowBody = api.ErrSlowBody
 
 // errBodyCut marks a request body that ended before what it announced.
-var errBodyCut = errors.New("the request body ended early")
+var errBodyCut = api.ErrBodyCut
 
 // pacedBody puts a read deadline on a request body that moves with the
 // bytes received: grace for the start, then at least minRate bytes per

@@ -105,12 +105,32 @@ func TestTricklingBodyIsCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := strings.TrimPrefix(c.Primary().URL(), "http://")
-	conn, err := net.Dial("tcp", u)
+	if answer := trickle(t, u, "/v1/objects/b/slow?pid=client"); !strings.HasPrefix(answer, "408") {
+		t.Fatalf("the trickling PUT ended with %q, want 408", answer)
+	}
+	// Through the S3 API: S3's 400 RequestTimeout, not a 500.
+	if answer := trickle(t, u, "/s3/b/slow"); !strings.HasPrefix(answer, "400") || !strings.Contains(answer, "<Code>RequestTimeout</Code>") {
+		t.Fatalf("the trickling S3 PUT ended with %q, want 400 RequestTimeout", answer)
+	}
+	work, _ := os.ReadDir(filepath.Join(c.Primary().Store.Mountpaths()[0], ".ais", "work"))
+	if len(work) != 0 {
+		t.Fatalf("work files left: %v", work)
+	}
+	if _, err := client.Head(t.Context(), "b", "slow"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the cut PUT is visible: %v", err)
+	}
+}
+
+// trickle PUTs 1000 bytes to path a byte every 200 ms, and returns the
+// answer's status and body once it comes (10 s at most).
+func trickle(t *testing.T, host, path string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "PUT /v1/objects/b/slow?pid=client HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\n", u)
+	fmt.Fprintf(conn, "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\n", path, host)
 	started := time.Now()
 	done := make(chan string, 1)
 	go func() {
@@ -124,30 +144,17 @@ func TestTricklingBodyIsCut(t *testing.T) {
 	}()
 	ticker := time.NewTicker(200 * time.Millisecond)
 	defer ticker.Stop()
-	var answer string
-loop:
 	for range 50 { // at most 10 s
 		select {
-		case answer = <-done:
-			break loop
+		case answer := <-done:
+			t.Logf("%s cut after %s", path, time.Since(started).Round(time.Millisecond))
+			return answer
 		case <-ticker.C:
 			conn.Write([]byte("x"))
 		}
 	}
-	if answer == "" {
-		t.Fatal("a trickling PUT was still open after 10 s")
-	}
-	if !strings.HasPrefix(answer, "408") {
-		t.Fatalf("the trickling PUT ended with %q, want 408", answer)
-	}
-	t.Logf("cut after %s", time.Since(started).Round(time.Millisecond))
-	work, _ := os.ReadDir(filepath.Join(c.Primary().Store.Mountpaths()[0], ".ais", "work"))
-	if len(work) != 0 {
-		t.Fatalf("work files left: %v", work)
-	}
-	if _, err := client.Head(t.Context(), "b", "slow"); !errors.Is(err, api.ErrNotFound) {
-		t.Fatalf("the cut PUT is visible: %v", err)
-	}
+	t.Fatalf("a trickling PUT to %s was still open after 10 s", path)
+	return ""
 }
 
 // A request naming a bucket of another namespace (AIStore's
