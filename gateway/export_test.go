@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
 	"time"
 
@@ -340,3 +341,13 @@ func SetAsideBeforeRejoin(ctx context.Context, n *Node, lastMember time.Time) er
 
 // SetJoin changes the gateway a node joins through (-join).
 func SetJoin(n *Node, url string) { n.config.Join = url }
+
+// CloseJobs ends a node's jobs as its shutdown does (a download keeps its
+// file, to be resumed).
+func CloseJobs(n *Node) { n.jobs.Close() }
+
+// DownloadSaved reports whether a node keeps a download job's file.
+func DownloadSaved(n *Node, id string) bool {
+	_, err := os.Stat(n.downloadFile(id))
+	return err == nil
+}

@@ -1254,3 +1254,27 @@ func TestCutBodyIsABadRequest(t *testing.T) {
 		t.Fatalf("work files left: %v", work)
 	}
 }
+
+// A download cut by its target's shutdown keeps its file there, to be
+// resumed; a user's abort that reaches the target meanwhile (its jobs
+// closed, its server still up) drops it: the aborted job does not come
+// back at the restart.
+func TestDownloadAbortedDuringAShutdownIsNotResumed(t *testing.T) {
+	var release atomic.Bool
+	origin := stallingOrigin(t, func(path string) bool { return path == "/f-3" }, &release)
+	defer release.Store(true)
+	c, client := downloadCluster(t)
+	id := startRange(t, client, origin.URL+"/f-{0..3}")
+	eventually(t, func() bool { _, err := client.Head(t.Context(), "dl", "f-2"); return err == nil }, "f-2 was not downloaded")
+	target := c.Targets()[0].Node
+	gateway.CloseJobs(target)
+	if !gateway.DownloadSaved(target, id) {
+		t.Fatal("a download cut by a shutdown kept no file: the test shows nothing")
+	}
+	if err := client.AbortDownload(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if gateway.DownloadSaved(target, id) {
+		t.Fatal("the aborted download's file is kept: the job would come back at the restart")
+	}
+}

@@ -711,6 +711,11 @@ func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	if strings.HasPrefix(id, jobDownload+"-") {
+		// A download cut by this node's shutdown keeps its file, to be
+		// resumed at the start: aborted meanwhile, it is not.
+		n.forgetDownload(id)
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
