@@ -73,27 +73,42 @@ type Grouper struct {
 	members []memberSlot
 	records []recordSlot
 	index   map[string]int // record name → record index
-	dropped int            // members dropped as duplicates
+	// byExt finds the live member of a record by extension, for records
+	// past indexedFrom files (a walk of thousands per file would take
+	// minutes over a shard of millions).
+	byExt   map[recordExt]int
+	dropped int // members dropped as duplicates
 }
 
 type memberSlot struct {
-	ext    string
-	record int
-	next   int // next member of the same record, or -1
-	live   bool
+	ext        string
+	record     int
+	prev, next int // the record's live members before and after, or -1
+	live       bool
 }
 
 type recordSlot struct {
 	name        string
 	first, last int // first and last live member, or -1
 	size        int // live members
+	indexed     bool
 }
+
+type recordExt struct {
+	record int
+	ext    string
+}
+
+// indexedFrom is the size past which a record's members are found by a
+// map rather than a walk.
+const indexedFrom = 16
 
 // Reset forgets every file and record, keeping the allocated memory.
 func (g *Grouper) Reset() {
 	g.members = g.members[:0]
 	g.records = g.records[:0]
 	clear(g.index)
+	clear(g.byExt)
 	g.dropped = 0
 }
 
@@ -130,8 +145,8 @@ func (g *Grouper) Add(name string) (Member, error) {
 		g.unlink(r, previous)
 		err = &DuplicateError{Record: record, Ext: ext, Previous: previous, Index: index}
 	}
-	g.members = append(g.members, memberSlot{ext: ext, record: r, next: -1, live: true})
 	rec := &g.records[r]
+	g.members = append(g.members, memberSlot{ext: ext, record: r, prev: rec.last, next: -1, live: true})
 	if rec.last >= 0 {
 		g.members[rec.last].next = index
 	} else {
@@ -139,11 +154,29 @@ func (g *Grouper) Add(name string) (Member, error) {
 	}
 	rec.last = index
 	rec.size++
+	switch {
+	case rec.indexed:
+		g.byExt[recordExt{r, ext}] = index
+	case rec.size > indexedFrom:
+		if g.byExt == nil {
+			g.byExt = make(map[recordExt]int)
+		}
+		for m := rec.first; m >= 0; m = g.members[m].next {
+			g.byExt[recordExt{r, g.members[m].ext}] = m
+		}
+		rec.indexed = true
+	}
 	return Member{Index: index, Record: r, Ext: ext}, err
 }
 
 // find returns the live member of record r with extension ext, or -1.
 func (g *Grouper) find(r int, ext string) int {
+	if g.records[r].indexed {
+		if m, ok := g.byExt[recordExt{r, ext}]; ok {
+			return m
+		}
+		return -1
+	}
 	for m := g.records[r].first; m >= 0; m = g.members[m].next {
 		if g.members[m].ext == ext {
 			return m
@@ -155,20 +188,21 @@ func (g *Grouper) find(r int, ext string) int {
 // unlink drops member m from record r.
 func (g *Grouper) unlink(r, m int) {
 	rec := &g.records[r]
-	prev := -1
-	for at := rec.first; at != m; at = g.members[at].next {
-		prev = at
-	}
-	next := g.members[m].next
+	prev, next := g.members[m].prev, g.members[m].next
 	if prev < 0 {
 		rec.first = next
 	} else {
 		g.members[prev].next = next
 	}
-	if rec.last == m {
+	if next < 0 {
 		rec.last = prev
+	} else {
+		g.members[next].prev = prev
 	}
-	g.members[m].live, g.members[m].next = false, -1
+	if rec.indexed {
+		delete(g.byExt, recordExt{r, g.members[m].ext})
+	}
+	g.members[m].live, g.members[m].prev, g.members[m].next = false, -1, -1
 	rec.size--
 	g.dropped++
 }

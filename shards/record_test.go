@@ -3,6 +3,7 @@ package shards_test
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -257,5 +258,58 @@ func TestGrouperLimits(t *testing.T) {
 	}
 	if _, err := g.Add("same.bin"); !errors.Is(err, shards.ErrTooManyFiles) {
 		t.Fatalf("a shard of %d files and one more: %v", 1<<16, err)
+	}
+}
+
+// Records of many files, their duplicates dropped anywhere in them, are
+// grouped as a plain model does: each record's files in shard order, a
+// duplicate in the place of its later copy (large records are found by
+// extension through a map, not a walk, and unlinked in place).
+func TestGrouperLargeRecordsMatchAModel(t *testing.T) {
+	type file struct {
+		index int
+		ext   string
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	var g shards.Grouper
+	for round := range 3 {
+		g.Reset()
+		model := map[string][]file{}
+		var order []string
+		for i := range 5000 {
+			record := fmt.Sprintf("r%d", rng.IntN(4))
+			ext := fmt.Sprintf(".e%d", rng.IntN(40+round*100))
+			m, err := g.Add(record + ext)
+			if m.Index != i {
+				t.Fatalf("file %d placed at %d", i, m.Index)
+			}
+			files, seen := model[record]
+			if !seen {
+				order = append(order, record)
+			}
+			at := slices.IndexFunc(files, func(f file) bool { return f.ext == ext })
+			var dup *shards.DuplicateError
+			switch {
+			case at >= 0 && (!errors.As(err, &dup) || dup.Previous != files[at].index || dup.Index != i):
+				t.Fatalf("round %d: %s%s, file %d: %v, want a duplicate of file %d", round, record, ext, i, err, files[at].index)
+			case at < 0 && err != nil:
+				t.Fatalf("round %d: %s%s, file %d: %v", round, record, ext, i, err)
+			case at >= 0:
+				files = slices.Delete(files, at, at+1)
+			}
+			model[record] = append(files, file{i, ext})
+		}
+		if g.Records() != len(order) {
+			t.Fatalf("round %d: %d records, want %d", round, g.Records(), len(order))
+		}
+		for r, name := range order {
+			var got []file
+			for m := range g.Members(r) {
+				got = append(got, file{m.Index, m.Ext})
+			}
+			if g.RecordName(r) != name || !slices.Equal(got, model[name]) || g.RecordSize(r) != len(model[name]) {
+				t.Fatalf("round %d: record %d (%s): %v, want %v", round, r, g.RecordName(r), got, model[name])
+			}
+		}
 	}
 }
