@@ -1139,6 +1139,36 @@ func TestZipRefusesALongNameAlone(t *testing.T) {
 	}
 }
 
+// So is a name past what a tar header carries (its PAX record past 1 MiB,
+// which archive/tar fails on for good), in every tar format; one just
+// short of it is written and read back.
+func TestTarRefusesALongNameAlone(t *testing.T) {
+	long := strings.Repeat("n", 1<<20-100)
+	for _, ext := range []string{".tar", ".tgz", ".tar.zst"} {
+		f, _ := formats.Default().ByExtension(ext)
+		var buf bytes.Buffer
+		w, err := f.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteHeader(&formats.Entry{Name: strings.Repeat("n", 1<<20), Size: 1}); !errors.Is(err, formats.ErrInvalidName) {
+			t.Fatalf("%s: a name of 1 MiB: %v, want ErrInvalidName", ext, err)
+		}
+		for _, name := range []string{long, "a.jpg"} {
+			if err := w.WriteHeader(&formats.Entry{Name: name, Size: 3}); err != nil {
+				t.Fatalf("%s: the next entry: %v", ext, err)
+			}
+			w.Write([]byte("abc"))
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if files, _, err := readShard(f, buf.Bytes()); err != nil || len(files) != 2 || files[0].Name != long || files[1].Name != "a.jpg" {
+			t.Fatalf("%s: the shard: %d files, %v", ext, len(files), err)
+		}
+	}
+}
+
 // rawZip builds a zip of one stored member, "a.jpg", with the central
 // directory entries given (name, local header offset): several may point
 // at the one member, as a zip bomb's do.

@@ -296,6 +296,10 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// maxTarName is the longest entry name a tarWriter writes: its PAX
+// record ("%d path=%s\n") must fit archive/tar's 1 MiB for a PAX header.
+const maxTarName = 1<<20 - 32
+
 // tarWriter writes a tar stream to w; done, if set, finishes what lies
 // under the tar stream (flushes a buffer, closes a compressor).
 type tarWriter struct {
@@ -322,6 +326,11 @@ func (t *tarWriter) WriteHeader(e *Entry) error {
 	}
 	if e.Size < 0 {
 		return fmt.Errorf("entry %q: negative size %d: %w", e.Name, e.Size, ErrEntrySize)
+	}
+	if len(e.Name) > maxTarName {
+		// Refused here, the writer still usable: archive/tar fails for
+		// good on a PAX header past 1 MiB.
+		return fmt.Errorf("entry %.64q...: a name of %d bytes, past the %d a tar header carries: %w", e.Name, len(e.Name), maxTarName, ErrInvalidName)
 	}
 	if t.remaining != 0 {
 		return t.fail(fmt.Errorf("%d bytes missing before entry %q: %w", t.remaining, e.Name, ErrEntrySize))
