@@ -1169,6 +1169,24 @@ func TestTarRefusesALongNameAlone(t *testing.T) {
 	}
 }
 
+// A compressed shard cut in the middle of an entry's data fails on that
+// entry, named: the offset of a compressed tar is in the uncompressed
+// stream, which a user cannot find in the object.
+func TestDataErrorsNameTheEntry(t *testing.T) {
+	noise := make([]byte, 100<<10)
+	for i, r := 0, rand.New(rand.NewPCG(3, 4)); i < len(noise); i += 8 {
+		binary.LittleEndian.PutUint64(noise[i:], r.Uint64())
+	}
+	// (A zstd or lz4 block would hold the whole shard: those fail on the
+	// first header, before any entry.)
+	f, _ := formats.Default().ByExtension(".tgz")
+	shard := writeShard(t, f, []file{{Name: "first.txt", Data: []byte("hello")}, {Name: "images/big.jpg", Data: noise}}, 0)
+	_, _, err := readShard(f, shard[:len(shard)*6/10])
+	if !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), `entry "images/big.jpg"`) {
+		t.Fatalf("a tgz cut in big.jpg's data: %v, want corrupt naming the entry", err)
+	}
+}
+
 // rawZip builds a zip of one stored member, "a.jpg", with the central
 // directory entries given (name, local header offset): several may point
 // at the one member, as a zip bomb's do.

@@ -95,8 +95,10 @@ type tarReader struct {
 	// next is the offset of the next header: 0, then the end of the
 	// previous entry's data rounded up to a block.
 	next int64
-	// current is the header offset of the entry being read.
+	// current is the header offset of the entry being read, name its
+	// name (for its data's errors).
 	current int64
+	name    string
 	// links are the hard and symbolic links skipped.
 	links skippedLinks
 	// failure returns the first error of the underlying storage, if any.
@@ -189,7 +191,7 @@ func (r *tarReader) Next() (*Entry, error) {
 		if err != nil {
 			return nil, r.fail(header, err)
 		}
-		r.current = header
+		r.current, r.name = header, name
 		e := &Entry{Name: name, Size: h.Size, HeaderOffset: -1, DataOffset: -1}
 		if r.offsets {
 			e.HeaderOffset, e.DataOffset = header, data
@@ -220,7 +222,7 @@ func (r *tarReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.tr.Read(p)
 	if err != nil && err != io.EOF {
-		return n, r.fail(r.current, err)
+		return n, r.fail(r.current, fmt.Errorf("entry %q: %w", r.name, err))
 	}
 	return n, err
 }

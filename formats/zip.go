@@ -404,7 +404,7 @@ func (z *zipReader) Read(p []byte) (int, error) {
 	}
 	n, err := z.data.Read(p)
 	if err != nil && err != io.EOF {
-		return n, z.fail(z.offset, err)
+		return n, z.fail(z.offset, fmt.Errorf("member %q: %w", z.name, err))
 	}
 	if z.crc != nil {
 		z.crc.Write(p[:n])
