@@ -351,3 +351,12 @@ func DownloadSaved(n *Node, id string) bool {
 	_, err := os.Stat(n.downloadFile(id))
 	return err == nil
 }
+
+// HandleStartJob is a target's handler of a job's start (a peer route).
+func HandleStartJob(n *Node) http.HandlerFunc { return n.handleStartJob }
+
+// JobKnown reports whether a node has a job of the id.
+func JobKnown(n *Node, id string) bool {
+	_, err := n.jobs.Status(id)
+	return err == nil
+}

@@ -1278,3 +1278,26 @@ func TestDownloadAbortedDuringAShutdownIsNotResumed(t *testing.T) {
 		t.Fatal("the aborted download's file is kept: the job would come back at the restart")
 	}
 }
+
+// A target that has read the start of a job its gateway gave up on
+// meanwhile (a caller gone, a start past its time) does not start it: the
+// gateway's abort may have found nothing there, and the job would run
+// with nobody knowing its id.
+func TestJobStartGivenUpWhileReadDoesNotStart(t *testing.T) {
+	c, _ := downloadCluster(t)
+	target := c.Targets()[0].Node
+	body, _ := json.Marshal(peer.JobRequest{ID: "download-given-up", Kind: "download", Bucket: store.NewBucket("dl"),
+		Download: json.RawMessage(`{"type":"single","bucket":{"name":"dl"},"link":"http://127.0.0.1:1/f"}`), Targets: []string{target.ID()}})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	w := httptest.NewRecorder()
+	gateway.HandleStartJob(target)(w, httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/peer/jobs", bytes.NewReader(body)))
+	if w.Code != http.StatusServiceUnavailable || gateway.JobKnown(target, "download-given-up") {
+		t.Fatalf("a start given up while read: %d %s, job known %v; want 503 and no job", w.Code, w.Body, gateway.JobKnown(target, "download-given-up"))
+	}
+	w = httptest.NewRecorder()
+	gateway.HandleStartJob(target)(w, httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/peer/jobs", bytes.NewReader(body)))
+	if w.Code != http.StatusOK || !gateway.JobKnown(target, "download-given-up") {
+		t.Fatalf("the same start, not given up: %d %s", w.Code, w.Body)
+	}
+}

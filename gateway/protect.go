@@ -332,6 +332,12 @@ func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
 			err = fmt.Errorf("%w: target %s is leaving the cluster and takes no share of a new %s", api.ErrUnavailable, n.config.ID, req.Kind)
 		}
 	}
+	if err == nil && r.Context().Err() != nil {
+		// The gateway gave up while the body was read (its caller gone,
+		// its start timed out): its abort may have come before this job
+		// was known here, and found nothing to stop.
+		err = fmt.Errorf("%w: the request to start job %s was given up while it was read", api.ErrUnavailable, req.ID)
+	}
 	if err == nil {
 		_, err = n.startJob(r.Context(), req)
 	}
