@@ -583,9 +583,14 @@ func TestGatewayNotReadyAnswers503(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s on a gateway not started: %v", tc.method, tc.path, err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("%s %s on a gateway not started: %d, want 503", tc.method, tc.path, resp.StatusCode)
+		}
+		// S3 clients read S3's XML error, not the native API's JSON.
+		if strings.HasPrefix(tc.path, "/s3/") && !strings.Contains(string(body), "<Code>ServiceUnavailable</Code>") {
+			t.Errorf("%s %s on a gateway not started: %s, want S3's ServiceUnavailable", tc.method, tc.path, body)
 		}
 	}
 	// Nor the proxy: it checks its origin is not a node of the map.

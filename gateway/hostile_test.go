@@ -1002,6 +1002,11 @@ func TestChangesFromAnotherSiteAreRefused(t *testing.T) {
 	if status, _, _ := call(t, http.MethodHead, summary, nil, ""); status != http.StatusAccepted {
 		t.Fatalf("a summary started by a client: %d", status)
 	}
+	// Through the S3 API, refused as S3 refuses: its XML error.
+	status, body, _ := call(t, http.MethodPut, base+"/s3/client/o", http.Header{"Sec-Fetch-Site": {"cross-site"}}, "data")
+	if status != http.StatusForbidden || !strings.Contains(string(body), "<Code>AccessDenied</Code>") {
+		t.Fatalf("an S3 PUT from another site: %d %s, want 403 AccessDenied", status, body)
+	}
 }
 
 // A link that fails to connect is shown in the job's status without its

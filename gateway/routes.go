@@ -17,6 +17,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/gateway/s3"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -252,14 +253,14 @@ func (n *Node) S3Handler() http.Handler {
 		r, done := ownBody(w, r)
 		defer done()
 		if err := n.fromAnotherSite(r); err != nil {
-			n.writeError(w, r, err)
+			n.writeS3Error(w, r, err)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}
 		if !n.ready.Load() {
-			n.writeError(w, r, n.notReady())
+			n.writeS3Error(w, r, n.notReady())
 			return
 		}
 		n.s3Root.ServeHTTP(w, r)
@@ -467,8 +468,13 @@ func (n *Node) Handler() http.Handler {
 		// The console's files are served under any name: its page then
 		// loads, and its first call says why the name is refused.
 		staticFile := n.config.Role.IsGateway() && console.Static(r)
+		s3Path := r.URL.Path == "/s3" || strings.HasPrefix(r.URL.Path, "/s3/")
 		if err := n.fromAnotherSite(r); err != nil && !staticFile {
-			n.writeError(w, r, err)
+			if s3Path {
+				n.writeS3Error(w, r, err)
+			} else {
+				n.writeError(w, r, err)
+			}
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
@@ -478,13 +484,13 @@ func (n *Node) Handler() http.Handler {
 			n.objectRoute(w, r)
 			return
 		}
-		if r.URL.Path == "/s3" || strings.HasPrefix(r.URL.Path, "/s3/") {
+		if s3Path {
 			if n.s3 == nil {
-				n.writeError(w, r, badRequest("the S3 API is served by gateways; node %s is a %s", n.config.ID, n.config.Role))
+				n.writeS3Error(w, r, badRequest("the S3 API is served by gateways; node %s is a %s", n.config.ID, n.config.Role))
 				return
 			}
 			if !n.ready.Load() {
-				n.writeError(w, r, n.notReady())
+				n.writeS3Error(w, r, n.notReady())
 				return
 			}
 			n.s3.ServeHTTP(w, r)
@@ -553,6 +559,22 @@ func globalNamespace(ns string) bool {
 }
 
 // notReady says why the node does not serve yet, or any more.
+// writeS3Error answers an S3 request refused before the S3 API took it
+// (a node starting, a request from another site) as S3 does: an XML
+// error an SDK reads, with its code.
+func (n *Node) writeS3Error(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	code := map[int]string{http.StatusServiceUnavailable: "ServiceUnavailable", http.StatusForbidden: "AccessDenied",
+		http.StatusUnauthorized: "AccessDenied"}[status]
+	if code == "" {
+		code = "InvalidRequest"
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	s3.WriteError(w, r, &s3.Error{Code: code, Status: status, Message: n.redact(err.Error())}, s3.NewRequestID())
+}
+
 func (n *Node) notReady() error {
 	if n.removed.Load() {
 		return fmt.Errorf("%w: node %s was removed from the cluster", api.ErrUnavailable, n.config.ID)
