@@ -188,9 +188,10 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	if err := sigv4.CheckHeaderChecksums(r); err != nil {
 		return authError(err)
 	}
-	// Nothing says what the body is when it was not signed either (an
-	// unsigned payload): S3 requires one.
-	if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" && r.Header.Get("Content-MD5") == "" && !sigv4.HasHeaderChecksum(r.Header) {
+	// Nothing says what the body is when its signature does not either
+	// (an unsigned payload, chunks nobody verifies): S3 requires one.
+	signed := s.config.Keys != nil && !isEmptyKeys(s.config.Keys)
+	if r.Header.Get("Content-MD5") == "" && !sigv4.HasHeaderChecksum(r.Header) && !sigv4.PayloadChecked(r.Header, signed) {
 		return ErrInvalidRequest.WithMessage("Missing required header for this request: Content-MD5 or x-amz-checksum-* (the payload is unsigned)")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 2<<20+1))

@@ -1299,6 +1299,23 @@ func TestDeleteObjectsUnsignedNeedsAnIntegrityHeader(t *testing.T) {
 			t.Fatalf("an unsigned DeleteObjects with headers %v: %d %s, want 400 naming Content-MD5", header, resp.StatusCode, answer)
 		}
 	}
+	// Presigned: its payload is unsigned though no header says so.
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint+"/b?delete=&X-Amz-Expires=300", nil)
+	url, signed, err := v4.NewSigner().PresignHTTP(t.Context(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
+	req.Header = signed
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "Content-MD5") {
+		t.Fatalf("a presigned DeleteObjects without an integrity header: %d %s, want 400 naming Content-MD5", resp.StatusCode, answer)
+	}
 }
 
 // The x-amz-checksum-* headers of a PUT are checked: a body that does not

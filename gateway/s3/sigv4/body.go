@@ -282,6 +282,22 @@ func HasHeaderChecksum(h http.Header) bool {
 	return false
 }
 
+// PayloadChecked reports whether a request's body is checked as it is
+// read by what signed it: its SHA-256 in x-amz-content-sha256, or its
+// chunks' signatures when they are verified (signed, a server with keys),
+// or a checksum its trailer carries. An unsigned payload, or none named,
+// is not.
+func PayloadChecked(h http.Header, signed bool) bool {
+	payload := h.Get("X-Amz-Content-Sha256")
+	if _, ok := parseHash(payload); ok {
+		return true
+	}
+	if signed && (payload == streamingSigned || payload == streamingSignedTrailer) {
+		return true
+	}
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(h.Get("X-Amz-Trailer"))), "x-amz-checksum-")
+}
+
 // CheckHeaderChecksums makes r's body check the x-amz-checksum-* headers
 // it came with (CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256) as it is read:
 // one that does not match fails the read (BadDigest) before the body's
