@@ -191,9 +191,11 @@ func presignedHeaders(r *http.Request) {
 		case !strings.HasPrefix(lower, "x-amz-") || len(values) == 0:
 		case lower == "x-amz-algorithm" || lower == "x-amz-credential" || lower == "x-amz-date" ||
 			lower == "x-amz-expires" || lower == "x-amz-signedheaders" || lower == "x-amz-signature",
-			lower == "x-amz-content-sha256" || lower == "x-amz-decoded-content-length":
+			lower == "x-amz-content-sha256" || lower == "x-amz-decoded-content-length",
+			lower == "x-amz-security-token":
 			// The signature's own, or the body's framing: a presigned
-			// body is unsigned.
+			// body is unsigned. The session token stays in the query,
+			// taken only where the URL's signature was checked.
 		default:
 			if r.Header.Get(k) == "" {
 				r.Header.Set(k, values[0])
