@@ -1163,6 +1163,15 @@ func TestTarRefusesALongNameAlone(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
+		// The longest name taken, of an entry whose size needs a PAX
+		// record of its own too (8 GiB and more): its header is written.
+		huge, _ := f.NewWriter(io.Discard)
+		if err := huge.WriteHeader(&formats.Entry{Name: strings.Repeat("n", 1<<20-32), Size: 1 << 40}); !errors.Is(err, formats.ErrInvalidName) {
+			t.Fatalf("%s: a name 32 bytes short of 1 MiB, of an entry of 1 TiB: %v, want ErrInvalidName", ext, err)
+		}
+		if err := huge.WriteHeader(&formats.Entry{Name: strings.Repeat("n", 1<<20-64), Size: 1 << 40}); err != nil {
+			t.Fatalf("%s: the longest name, of an entry of 1 TiB: %v", ext, err)
+		}
 		if files, _, err := readShard(f, buf.Bytes()); err != nil || len(files) != 2 || files[0].Name != long || files[1].Name != "a.jpg" {
 			t.Fatalf("%s: the shard: %d files, %v", ext, len(files), err)
 		}

@@ -299,8 +299,10 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 }
 
 // maxTarName is the longest entry name a tarWriter writes: its PAX
-// record ("%d path=%s\n") must fit archive/tar's 1 MiB for a PAX header.
-const maxTarName = 1<<20 - 32
+// record ("%d path=%s\n", 14 bytes more) and a size's record (an entry of
+// 8 GiB or more, 28 bytes at most) must fit archive/tar's 1 MiB for a
+// PAX header.
+const maxTarName = 1<<20 - 64
 
 // tarWriter writes a tar stream to w; done, if set, finishes what lies
 // under the tar stream (flushes a buffer, closes a compressor).

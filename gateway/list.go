@@ -412,7 +412,7 @@ func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta
 	// remote's when it has no S3 ETag of its own (an encrypted or
 	// multipart object's is not an MD5), an object without a checksum
 	// its write's stamp.
-	if etag := store.ETagOf(o); etag != e.Checksum || o.Custom[store.CustomETag] != "" {
+	if etag := store.ETagOf(o); etag != e.Checksum || o.Custom[store.CustomETag] != "" || o.Custom[store.CustomRemoteETag] != "" {
 		e.ETag = etag
 	}
 	if modified := store.ModifiedOf(o); modified.Unix() > 0 && (o.Stamp.Clock > 0 || o.Custom[store.CustomRemoteModified] != "") {

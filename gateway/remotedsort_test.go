@@ -185,4 +185,17 @@ func TestRemoteObjectKeepsTheRemotesValidators(t *testing.T) {
 			t.Fatalf("the listing (flags %d): %+v %v; want ETag %s, mtime %s", flags, page, err, etag, modified)
 		}
 	}
+	// A bucket of MD5 checksums, not checked at the cold GET: the copy's
+	// checksum is the remote's ETag, and its listing still shows it.
+	rs.objects["small"] = []byte("small")
+	if err := client.SetBucketProps(t.Context(), "s3://out", map[string]any{"checksum": map[string]any{"type": "md5", "validate_cold_get": false}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetBytes(t.Context(), "s3://out", "small", api.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := client.ListObjects(t.Context(), "s3://out", api.ListObjectsMessage{Flags: api.ListCached, Prefix: "small", Props: "name,etag,checksum"})
+	if small := fmt.Sprintf("%x", md5.Sum([]byte("small"))); err != nil || len(page.Entries) != 1 || page.Entries[0].ETag != small {
+		t.Fatalf("the cached listing of an MD5 bucket: %+v %v; want ETag %s", page, err, small)
+	}
 }

@@ -281,9 +281,10 @@ func ETagOf(meta ObjectMeta) string {
 }
 
 // strongTag reports whether a remote's ETag serves as one of ours: not
-// empty, not weak (an HTTP origin's W/"..."), nothing to quote.
+// empty, not weak (an HTTP origin's W/"..."), nothing to quote, no comma
+// (a condition's list splits on it).
 func strongTag(etag string) bool {
-	return etag != "" && !strings.HasPrefix(etag, "W/") && !strings.ContainsAny(etag, "\"\\ ")
+	return etag != "" && !strings.HasPrefix(etag, "W/") && !strings.ContainsAny(etag, "\"\\ ,")
 }
 
 // ModifiedOf is when an object was last written, as far as its metadata

@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,25 @@ func TestDontEvictTimeIsNotNegative(t *testing.T) {
 		if err := props.Validate(); (err == nil) != ok || err != nil && !strings.Contains(err.Error(), "dont_evict_time") {
 			t.Errorf("dont_evict_time %s: %v", d, err)
 		}
+	}
+}
+
+// A remote's ETag is an object's own, cached or not; one that is weak,
+// or would not survive a condition's list (a comma, a quote), is not:
+// the checksum is. A remote's Last-Modified is the object's time.
+func TestETagAndModifiedOfARemoteObject(t *testing.T) {
+	checksum := store.Checksum{Type: store.ChecksumXXHash, Value: "0123456789abcdef"}
+	for tag, want := range map[string]string{"9b2cf535f27731c974343645a3985328": "9b2cf535f27731c974343645a3985328",
+		`W/"x"`: checksum.Value, "a,b": checksum.Value, `a"b`: checksum.Value, "a b": checksum.Value, "": checksum.Value} {
+		meta := store.ObjectMeta{Checksum: checksum, Custom: map[string]string{store.CustomRemoteETag: tag}}
+		if got := store.ETagOf(meta); got != want {
+			t.Errorf("remote ETag %q: ETag %q, want %q", tag, got, want)
+		}
+	}
+	modified := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	meta := store.ObjectMeta{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()},
+		Custom: map[string]string{store.CustomRemoteModified: strconv.FormatInt(modified.UnixNano(), 10)}}
+	if got := store.ModifiedOf(meta); !got.Equal(modified) {
+		t.Errorf("a remote object's time: %s, want the remote's %s", got, modified)
 	}
 }
