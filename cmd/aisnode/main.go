@@ -768,7 +768,7 @@ func run(args []string) error {
 	if role.IsTarget() {
 		// The mountpaths' record is kept in the node's metadata too: a
 		// node whose every disk did not mount does not start empty.
-		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger, RecordDir: metaDir,
+		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger, RecordDir: metaDir, Owner: id,
 			OnMountpathChange: events.MountpathChanged, OnRepair: events.Repaired})
 		if err != nil {
 			return err

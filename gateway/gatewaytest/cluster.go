@@ -142,7 +142,7 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 		for i := range paths {
 			paths[i] = filepath.Join(dir, fmt.Sprintf("mp%d", i+1))
 		}
-		st, err := fs.Open(c.t.Context(), fs.Config{Mountpaths: paths, NoSync: c.options.NoSync,
+		st, err := fs.Open(c.t.Context(), fs.Config{Mountpaths: paths, NoSync: c.options.NoSync, Owner: id,
 			OnMountpathChange: events.MountpathChanged, OnRepair: events.Repaired})
 		if err != nil {
 			c.t.Fatal(err)

@@ -300,7 +300,7 @@ func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 	if rootGone(m) {
 		return fmt.Errorf("%w: %s has no .ais: its disk is not there (not mounted?): mount it and enable it, or for a new empty disk detach and attach the mountpath", store.ErrMountpath, abs)
 	}
-	if err := prepareMountpath(m, false); err != nil {
+	if err := s.prepare(m, false); err != nil {
 		return err
 	}
 	if err := checkHealth(m); err != nil {
@@ -423,7 +423,7 @@ func (s *Store) AttachMountpath(ctx context.Context, path string) error {
 		}
 	}
 	m := newMountpath(abs)
-	if err := prepareMountpath(m, true); err != nil {
+	if err := s.prepare(m, true); err != nil {
 		return fmt.Errorf("%w: %w", store.ErrMountpath, err)
 	}
 	// Detached while disabled, its copies may be stale: it returns.

@@ -54,6 +54,10 @@ type Config struct {
 	// does not start empty on their mount points (writes there would
 	// vanish beneath the disks once mounted).
 	RecordDir string
+	// Owner, when set, is the node the mountpaths are for: each keeps it
+	// (.ais/owner), and one that names another node is refused (another
+	// node's disk, given to this one by mistake, or shared by two).
+	Owner string
 }
 
 // Store keeps objects as plain files on mountpaths.
@@ -181,9 +185,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			fresh = append(fresh, m)
 			continue
 		}
-		if err := prepareMountpath(m, true); err != nil {
-			if errors.Is(err, store.ErrNoXattr) {
-				return nil, err // a filesystem that cannot hold objects
+		if err := s.prepare(m, true); err != nil {
+			if errors.Is(err, store.ErrNoXattr) || errors.Is(err, errOtherOwner) {
+				return nil, err // a filesystem that cannot hold objects, another node's disk
 			}
 			// A disk the store used (its .ais is there) that fails now
 			// (read-only after errors, EIO): disabled, as the health
@@ -221,7 +225,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 				set.since[path] = time.Now()
 				continue
 			}
-			if err := prepareMountpath(m, false); err != nil {
+			if err := s.prepare(m, false); err != nil {
+				if errors.Is(err, errOtherOwner) {
+					return nil, err
+				}
 				// Kept as disabled, not forgotten: enabled again, it returns
 				// and is reconciled, as its copies may be stale by then.
 				lost = true
@@ -253,7 +260,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			lost = true
 			continue
 		}
-		if err := prepareMountpath(m, true); err != nil {
+		if err := s.prepare(m, true); err != nil {
 			return nil, err
 		}
 		set.enabled = append(set.enabled, m)
@@ -305,6 +312,39 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	return s, nil
 }
+
+// errOtherOwner marks a mountpath that names another node as its owner.
+var errOtherOwner = errors.New("the mountpath is another node's")
+
+// prepare prepares a mountpath (prepareMountpath) and checks that it is
+// this node's, claiming it if it is no node's yet.
+func (s *Store) prepare(m mountpath, create bool) error {
+	if err := prepareMountpath(m, create); err != nil {
+		return err
+	}
+	if s.config.Owner == "" {
+		return nil
+	}
+	marker := filepath.Join(m.path, ".ais", ownerFile)
+	data, err := os.ReadFile(marker)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := atomicfile.Write(marker, []byte(s.config.Owner+"\n"), 0o644); err != nil {
+			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
+	}
+	if owner := strings.TrimSpace(string(data)); owner != s.config.Owner {
+		return fmt.Errorf("%w: %w: mountpath %s belongs to node %.64q (its .ais/%s), not to this node %s: give each node disks of its own; to take this one over, objects and all, remove that file",
+			store.ErrMountpath, errOtherOwner, m.path, owner, ownerFile, s.config.Owner)
+	}
+	return nil
+}
+
+// ownerFile, under a mountpath's .ais, names the node it is for.
+const ownerFile = "owner"
 
 // prepareMountpath makes the store's directories on a mountpath (create:
 // the mountpath itself too), empties its work and trash, and checks that

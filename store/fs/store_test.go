@@ -1525,3 +1525,43 @@ func TestBucketProps(t *testing.T) {
 		t.Fatalf("a missing bucket: %v", err)
 	}
 }
+
+// A mountpath keeps the node it is for: another node's disk, given to
+// this one by mistake (or shared by two), is refused at start, attach
+// and enable, naming its node; one of no node's yet is claimed.
+func TestMountpathOfAnotherNodeIsRefused(t *testing.T) {
+	ctx := t.Context()
+	theirs, ours, spare := t.TempDir(), t.TempDir(), t.TempDir()
+	other, err := fs.Open(ctx, fs.Config{Mountpaths: []string{theirs}, NoSync: true, Owner: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, err := fs.Open(ctx, fs.Config{Mountpaths: []string{ours, theirs}, NoSync: true, Owner: "t2"}); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), `belongs to node "t1"`) {
+		t.Fatalf("a start with another node's mountpath: %v, want refused naming t1", err)
+	}
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{ours, spare}, NoSync: true, Owner: "t2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AttachMountpath(ctx, theirs); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), `belongs to node "t1"`) {
+		t.Fatalf("an attach of another node's mountpath: %v, want refused naming t1", err)
+	}
+	// Disabled, its owner changed beneath it: not enabled.
+	if err := st.DisableMountpath(ctx, spare, "a test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spare, ".ais", "owner"), []byte("t1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(ctx, spare); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), `belongs to node "t1"`) {
+		t.Fatalf("an enable of a mountpath now another node's: %v, want refused", err)
+	}
+	// The same node started again takes its own.
+	if again, err := fs.Open(ctx, fs.Config{Mountpaths: []string{theirs}, NoSync: true, Owner: "t1"}); err != nil {
+		t.Fatalf("the owner started again: %v", err)
+	} else {
+		again.Close()
+	}
+}
