@@ -22,9 +22,10 @@ IMAGE_FLAGS ?=
 # bud: older buildahs have no build alias.
 IMAGE_BUILD  = $(IMAGE_TOOL) $(IMAGE_FLAGS) $(if $(filter buildah,$(notdir $(IMAGE_TOOL))),bud,build)
 
-# The image's platform (linux/IMAGE_ARCH, whatever this host is) and the
-# CA bundle it takes: Debian's, else Fedora's.
-IMAGE_ARCH  ?= amd64
+# The image's platform (linux/IMAGE_ARCH: this host's by default; e.g.
+# IMAGE_ARCH=arm64 for another cluster's) and the CA bundle it takes:
+# Debian's, else Fedora's.
+IMAGE_ARCH  ?= $(shell $(GO) env GOARCH)
 CA_BUNDLE   ?= $(firstword $(wildcard /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt))
 
 image:

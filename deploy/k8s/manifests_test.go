@@ -947,8 +947,11 @@ func checkBudgets(m *manifests, gateways, targets []podTemplate) []string {
 	for _, g := range gateways {
 		voters += int(replicas(g.set))
 	}
-	if b := covered(gateways); b == nil || b.Spec.MinAvailable == nil || *b.Spec.MinAvailable != intstr.FromInt32(int32(voters/2+1)) {
-		problems = append(problems, fmt.Sprintf("no PodDisruptionBudget with minAvailable %d (a majority of %d) covers every gateway", voters/2+1, voters))
+	// One gateway at a time keeps a majority of any number from three;
+	// a minAvailable must be a majority of the gateways there are.
+	if b := covered(gateways); b == nil || !(b.Spec.MaxUnavailable != nil && *b.Spec.MaxUnavailable == intstr.FromInt32(1) ||
+		b.Spec.MinAvailable != nil && *b.Spec.MinAvailable == intstr.FromInt32(int32(voters/2+1))) {
+		problems = append(problems, fmt.Sprintf("no PodDisruptionBudget with maxUnavailable 1 or minAvailable %d (a majority of %d) covers every gateway", voters/2+1, voters))
 	}
 	return problems
 }
@@ -1028,7 +1031,8 @@ func TestManifestsMutated(t *testing.T) {
 				"  clusterIP: None\n  publishNotReadyAddresses: true\n  selector:\n    app.kubernetes.io/name: ais\n    app.kubernetes.io/component: target\n  replicas: 3")
 		}, `unknown field "spec.replicas"`},
 		{"duplicate field", func(t *testing.T, fsys fstest.MapFS) {
-			edit(t, fsys, "disruption.yaml", "  maxUnavailable: 1\n", "  maxUnavailable: 1\n  maxUnavailable: 2\n")
+			edit(t, fsys, "disruption.yaml", "  maxUnavailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ais\n      app.kubernetes.io/component: target",
+				"  maxUnavailable: 1\n  maxUnavailable: 2\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ais\n      app.kubernetes.io/component: target")
 		}, `"maxUnavailable" already set`},
 		{"wrong type", func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "targets.yaml", "  replicas: 3", "  replicas: three")
@@ -1124,8 +1128,8 @@ func TestManifestsMutated(t *testing.T) {
 			statefulSet(t, m, "ais-gateway").Spec.Replicas = &three
 		}, want: "4 gateways"},
 		{name: "budget selects nothing", text: func(t *testing.T, fsys fstest.MapFS) {
-			edit(t, fsys, "disruption.yaml", "  minAvailable: 2\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ais\n      app.kubernetes.io/component: gateway",
-				"  minAvailable: 2\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ais\n      app.kubernetes.io/component: gw")
+			edit(t, fsys, "disruption.yaml", "  maxUnavailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ais\n      app.kubernetes.io/component: gateway",
+				"  maxUnavailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: ais\n      app.kubernetes.io/component: gw")
 		}, want: "PodDisruptionBudget ais-gateway selects no pod template"},
 		{name: "root", mutate: func(t *testing.T, m *manifests) {
 			statefulSet(t, m, "ais-target").Spec.Template.Spec.SecurityContext = nil
