@@ -571,6 +571,10 @@ func nodeID(cfg config, metaDir string, saved *cluster.Map) (string, error) {
 	}
 	id := cfg.ID
 	if id == "" {
+		// Its data directory lost, its disks still say whose they are.
+		id = mountpathsOwner(cfg.Mountpaths)
+	}
+	if id == "" {
 		var b [4]byte
 		rand.Read(b[:])
 		prefix := map[string]string{"gateway": "p", "target": "t", "all": "n"}[cfg.Role]
@@ -582,6 +586,24 @@ func nodeID(cfg config, metaDir string, saved *cluster.Map) (string, error) {
 		return "", err
 	}
 	return id, nil
+}
+
+// mountpathsOwner is the node the mountpaths say they are for
+// (store/fs keeps it in .ais/owner), when they all say one; else "".
+func mountpathsOwner(mountpaths []string) string {
+	owner := ""
+	for _, mp := range mountpaths {
+		data, err := os.ReadFile(filepath.Join(mp, ".ais", "owner"))
+		if err != nil {
+			continue
+		}
+		id := strings.TrimSpace(string(data))
+		if id == "" || owner != "" && id != owner || pathsafe.Segment("node id", id) != nil {
+			return ""
+		}
+		owner = id
+	}
+	return owner
 }
 
 // secretEnv holds the cluster secret in hex, as an alternative to a file.
@@ -691,9 +713,16 @@ func run(args []string) error {
 	// half-written there goes.
 	sweepTemps(logger, metaDir)
 	savedMap, _ := meta.LoadMap() // unreadable: the start fails there, naming it
+	kept, _ := os.ReadFile(filepath.Join(metaDir, "node-id"))
 	id, err := nodeID(cfg, metaDir, savedMap)
 	if err != nil {
 		return err
+	}
+	// Renamed by -id (the map knows it so): its disks, stamped with the
+	// id it had, are its own.
+	formerID := strings.TrimSpace(string(kept))
+	if formerID == id {
+		formerID = ""
 	}
 	secret, err := clusterSecret(cfg, metaDir)
 	if err != nil {
@@ -768,7 +797,7 @@ func run(args []string) error {
 	if role.IsTarget() {
 		// The mountpaths' record is kept in the node's metadata too: a
 		// node whose every disk did not mount does not start empty.
-		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger, RecordDir: metaDir, Owner: id,
+		st, err := fs.Open(ctx, fs.Config{Mountpaths: cfg.Mountpaths, NoSync: cfg.NoSync, Logger: logger, RecordDir: metaDir, Owner: id, FormerOwner: formerID,
 			OnMountpathChange: events.MountpathChanged, OnRepair: events.Repaired})
 		if err != nil {
 			return err

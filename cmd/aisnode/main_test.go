@@ -182,6 +182,25 @@ func TestNodeIDFile(t *testing.T) {
 	}
 }
 
+// A target whose data directory was lost, started without -id, is the
+// node its disks say (their .ais/owner), not a new one they refuse; disks
+// that disagree tell nothing.
+func TestNodeIDFromItsMountpaths(t *testing.T) {
+	mp1, mp2 := t.TempDir(), t.TempDir()
+	for _, mp := range []string{mp1, mp2} {
+		os.MkdirAll(filepath.Join(mp, ".ais"), 0o755)
+		os.WriteFile(filepath.Join(mp, ".ais", "owner"), []byte("t7\n"), 0o644)
+	}
+	meta := t.TempDir()
+	if id, err := nodeID(config{Role: "target", Mountpaths: []string{mp1, mp2}}, meta, nil); err != nil || id != "t7" {
+		t.Fatalf("a lost data directory, the disks of t7: %q %v", id, err)
+	}
+	os.WriteFile(filepath.Join(mp2, ".ais", "owner"), []byte("t8\n"), 0o644)
+	if id, err := nodeID(config{Role: "target", Mountpaths: []string{mp1, mp2}}, t.TempDir(), nil); err != nil || id == "t7" || id == "t8" {
+		t.Fatalf("disks of t7 and t8: %q %v, want a new id", id, err)
+	}
+}
+
 // An -id is kept as a made-up one is: a restart without it is the same
 // node, and a restart with another is refused, naming both.
 func TestNodeIDGivenIsKept(t *testing.T) {

@@ -536,6 +536,8 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 	if err != nil {
 		return err
 	}
+	// Emptied: no node's now, for another to take.
+	pathsafe.Remove(abs, filepath.Join(abs, ".ais", ownerFile))
 	s.logger.Info("mountpath detached", "mountpath", abs)
 	if s.config.OnMountpathChange != nil {
 		s.config.OnMountpathChange(abs, "detached", "")

@@ -57,7 +57,9 @@ type Config struct {
 	// Owner, when set, is the node the mountpaths are for: each keeps it
 	// (.ais/owner), and one that names another node is refused (another
 	// node's disk, given to this one by mistake, or shared by two).
-	Owner string
+	// FormerOwner is this node's id before (-id renamed it): its
+	// mountpaths are this node's.
+	Owner, FormerOwner string
 }
 
 // Store keeps objects as plain files on mountpaths.
@@ -316,29 +318,36 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // errOtherOwner marks a mountpath that names another node as its owner.
 var errOtherOwner = errors.New("the mountpath is another node's")
 
-// prepare prepares a mountpath (prepareMountpath) and checks that it is
-// this node's, claiming it if it is no node's yet.
+// prepare prepares a mountpath (prepareMountpath) once it is known to be
+// this node's (checked before anything there changes), claiming it if it
+// is no node's yet, or was this node's under its former id.
 func (s *Store) prepare(m mountpath, create bool) error {
+	owner := s.config.Owner
+	marker := filepath.Join(m.path, ".ais", ownerFile)
+	claim := false
+	if owner != "" {
+		data, err := os.ReadFile(marker)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			claim = true
+		case err != nil:
+			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
+		default:
+			other := strings.TrimSpace(string(data))
+			claim = other == s.config.FormerOwner && other != ""
+			if other != owner && !claim {
+				return fmt.Errorf("%w: %w: mountpath %s belongs to node %.64q (its .ais/%s), not to this node %s: if this is that node, start it with -id %.64s; else give each node disks of its own (to take this one over, objects and all, remove that file)",
+					store.ErrMountpath, errOtherOwner, m.path, other, ownerFile, owner, other)
+			}
+		}
+	}
 	if err := prepareMountpath(m, create); err != nil {
 		return err
 	}
-	if s.config.Owner == "" {
-		return nil
-	}
-	marker := filepath.Join(m.path, ".ais", ownerFile)
-	data, err := os.ReadFile(marker)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if err := atomicfile.Write(marker, []byte(s.config.Owner+"\n"), 0o644); err != nil {
+	if claim {
+		if err := atomicfile.Write(marker, []byte(owner+"\n"), 0o644); err != nil {
 			return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
 		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
-	}
-	if owner := strings.TrimSpace(string(data)); owner != s.config.Owner {
-		return fmt.Errorf("%w: %w: mountpath %s belongs to node %.64q (its .ais/%s), not to this node %s: give each node disks of its own; to take this one over, objects and all, remove that file",
-			store.ErrMountpath, errOtherOwner, m.path, owner, ownerFile, s.config.Owner)
 	}
 	return nil
 }

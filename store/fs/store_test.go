@@ -1558,10 +1558,46 @@ func TestMountpathOfAnotherNodeIsRefused(t *testing.T) {
 	if err := st.EnableMountpath(ctx, spare); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), `belongs to node "t1"`) {
 		t.Fatalf("an enable of a mountpath now another node's: %v, want refused", err)
 	}
-	// The same node started again takes its own.
+	// Refused before anything there changed: the other node's work stays.
+	work := filepath.Join(theirs, ".ais", "work", "a-put-in-flight")
+	if err := os.WriteFile(work, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Open(ctx, fs.Config{Mountpaths: []string{theirs}, NoSync: true, Owner: "t2"}); err == nil {
+		t.Fatal("another node's mountpath opened")
+	}
+	if _, err := os.Stat(work); err != nil {
+		t.Fatalf("a refused open removed the owner's work file: %v", err)
+	}
+	// The same node started again takes its own; renamed (-id), its own
+	// under its former id, stamped anew.
 	if again, err := fs.Open(ctx, fs.Config{Mountpaths: []string{theirs}, NoSync: true, Owner: "t1"}); err != nil {
 		t.Fatalf("the owner started again: %v", err)
 	} else {
 		again.Close()
+	}
+	renamed, err := fs.Open(ctx, fs.Config{Mountpaths: []string{theirs}, NoSync: true, Owner: "t9", FormerOwner: "t1"})
+	if err != nil {
+		t.Fatalf("the owner renamed: %v", err)
+	}
+	renamed.Close()
+	if data, _ := os.ReadFile(filepath.Join(theirs, ".ais", "owner")); string(data) != "t9\n" {
+		t.Fatalf("the renamed node's mountpath says %q", data)
+	}
+	// Detached (emptied), it is no node's: another may attach it.
+	if err := st.AttachMountpath(ctx, theirs); !errors.Is(err, store.ErrMountpath) {
+		t.Fatalf("an attach of t9's mountpath by t2: %v", err)
+	}
+	if err := os.Remove(filepath.Join(theirs, ".ais", "owner")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DetachMountpath(ctx, theirs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(theirs, ".ais", "owner")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a detached mountpath still names its node: %v", err)
 	}
 }
