@@ -558,7 +558,6 @@ func globalNamespace(ns string) bool {
 	return uuid == "" && name == ""
 }
 
-// notReady says why the node does not serve yet, or any more.
 // writeS3Error answers an S3 request refused before the S3 API took it
 // (a node starting, a request from another site) as S3 does: an XML
 // error an SDK reads, with its code.
@@ -575,6 +574,7 @@ func (n *Node) writeS3Error(w http.ResponseWriter, r *http.Request, err error) {
 	s3.WriteError(w, r, &s3.Error{Code: code, Status: status, Message: n.redact(err.Error())}, s3.NewRequestID())
 }
 
+// notReady says why the node does not serve yet, or any more.
 func (n *Node) notReady() error {
 	if n.removed.Load() {
 		return fmt.Errorf("%w: node %s was removed from the cluster", api.ErrUnavailable, n.config.ID)

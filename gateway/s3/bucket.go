@@ -191,7 +191,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	// Nothing says what the body is when its signature does not either
 	// (an unsigned payload, chunks nobody verifies): S3 requires one.
 	signed := s.config.Keys != nil && !isEmptyKeys(s.config.Keys)
-	if r.Header.Get("Content-MD5") == "" && !sigv4.HasHeaderChecksum(r.Header) && !sigv4.PayloadChecked(r.Header, signed) {
+	if r.Header.Get("Content-MD5") == "" && !sigv4.HasHeaderChecksum(r.Header) && !sigv4.PayloadChecked(r, signed) {
 		return ErrInvalidRequest.WithMessage("Missing required header for this request: Content-MD5 or x-amz-checksum-* (the payload is unsigned)")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 2<<20+1))

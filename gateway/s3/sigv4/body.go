@@ -287,15 +287,20 @@ func HasHeaderChecksum(h http.Header) bool {
 // chunks' signatures when they are verified (signed, a server with keys),
 // or a checksum its trailer carries. An unsigned payload, or none named,
 // is not.
-func PayloadChecked(h http.Header, signed bool) bool {
-	payload := h.Get("X-Amz-Content-Sha256")
+func PayloadChecked(r *http.Request, signed bool) bool {
+	payload := r.Header.Get("X-Amz-Content-Sha256")
+	if q := r.URL.Query(); payload == "" && signed && q.Has("X-Amz-Signature") {
+		payload = q.Get("X-Amz-Content-Sha256") // a presigned URL's, signed
+	}
 	if _, ok := parseHash(payload); ok {
 		return true
 	}
 	if signed && (payload == streamingSigned || payload == streamingSignedTrailer) {
 		return true
 	}
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(h.Get("X-Amz-Trailer"))), "x-amz-checksum-")
+	// A trailer is read only in the modes that carry one.
+	trailer := payload == streamingSignedTrailer || payload == streamingUnsignedTrailer
+	return trailer && strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer"))), "x-amz-checksum-")
 }
 
 // CheckHeaderChecksums makes r's body check the x-amz-checksum-* headers
