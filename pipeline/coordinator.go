@@ -858,7 +858,9 @@ func (c *Coordinator) plan(ctx context.Context, job *coordinatedJob, runs [][]sh
 	}
 	var planned []shards.OutputShard
 	if job.keyMap != nil {
+		left := 0
 		planned, err = sort.PartitionByKeyMap(ctx, merged, plan.ShardSize, job.keyMap, func(err error) error {
+			left++
 			switch plan.Reactions.EKMMissingKey {
 			case ReactAbort:
 				return err
@@ -867,6 +869,11 @@ func (c *Coordinator) plan(ctx context.Context, job *coordinatedJob, runs [][]sh
 			}
 			return nil
 		})
+		if err == nil && len(planned) == 0 {
+			// Every record left out (a key map that matches no key): a
+			// job of no output is no success.
+			return nil, specError("%w: the key map (ekm_file) matches none of the %d records found (ekm_missing_key %s left them all out)", ErrNoInput, left, plan.Reactions.EKMMissingKey)
+		}
 	} else {
 		planned, err = sort.Partition(ctx, merged, plan.ShardSize, plan.OutputTemplate)
 	}

@@ -468,6 +468,24 @@ func TestKeyMapMalformedLinesWarn(t *testing.T) {
 	}
 }
 
+// A key map that matches none of the records, with ekm_missing_key warn,
+// leaves the job no output: it fails saying so, not "finished" with no
+// shard.
+func TestKeyMapMatchingNothingFails(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 700, Seed: 4})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.keyMaps["http://keys.example/none.txt"] = []byte("^no-such-key$\tall-{000..099}.tar\n")
+	spec := baseSpec("in-{0..3}.tar", "")
+	spec.EKMFile = "http://keys.example/none.txt"
+	spec.EKMMissingKey = "warn"
+	status, err := c.run(spec)
+	if msg := status.Error + fmt.Sprint(err); status.Archived || !strings.Contains(msg, "matches none of the 40 records") {
+		t.Fatalf("a key map matching no record: %+v %v, want the job failed saying so", status, err)
+	}
+}
+
 // A job whose output template or key map names a shard twice fails,
 // naming the shard, rather than store one of the two in place of the
 // other and lose its records.
