@@ -325,7 +325,7 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 				return fmt.Errorf("the stream of holder %d ended before record %d/%d", r.Holder, r.ID.Shard, r.ID.Record)
 			}
 			if err != nil {
-				return err
+				return fmt.Errorf("holder %d, record %d/%d: %w", r.Holder, r.ID.Shard, r.ID.Record, err)
 			}
 			if f.Size < 0 {
 				return fmt.Errorf("holder %d: file %s of record %d/%d has size %d", r.Holder, f.Name, r.ID.Shard, r.ID.Record, f.Size)
@@ -336,7 +336,7 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 			switch {
 			case f.Raw && raw != nil:
 				if err := raw.WriteRaw(s, f.RawSize); err != nil {
-					return err
+					return fmt.Errorf("holder %d, record %d/%d, file %s: %w", r.Holder, r.ID.Shard, r.ID.Record, f.Name, err)
 				}
 			case f.Raw:
 				return fmt.Errorf("file %s comes as a raw tar entry, which %s shards cannot take", f.Name, format.Name())
@@ -346,7 +346,7 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 				}
 				n, err := io.CopyBuffer(fw, io.LimitReader(s, f.Size), buf)
 				if err != nil {
-					return err
+					return fmt.Errorf("holder %d, record %d/%d, file %s: %w", r.Holder, r.ID.Shard, r.ID.Record, f.Name, err)
 				}
 				if n != f.Size {
 					return fmt.Errorf("file %s: got %d of %d bytes", f.Name, n, f.Size)

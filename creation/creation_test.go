@@ -29,6 +29,8 @@ type memSource struct {
 	mu      sync.Mutex
 	// cut ends holder 1's stream early, to test a broken stream.
 	cut bool
+	// broken fails the reads of holder 0's files with it.
+	broken error
 	// most, when set, refuses a fetch of more records, as a holder does.
 	most int
 	// asked are the fetches, as "holder:records".
@@ -57,6 +59,9 @@ func (s *memSource) Open(ctx context.Context, holder int32, metas []shards.Recor
 	}
 	s.mu.Unlock()
 	st := &memStream{}
+	if holder == 0 {
+		st.broken = s.broken
+	}
 	for i, m := range metas {
 		if s.cut && holder == 1 && i == len(metas)-1 {
 			break
@@ -69,10 +74,11 @@ func (s *memSource) Open(ctx context.Context, holder int32, metas []shards.Recor
 }
 
 type memStream struct {
-	files []creation.File
-	data  [][]byte
-	next  int
-	cur   io.Reader
+	files  []creation.File
+	data   [][]byte
+	next   int
+	cur    io.Reader
+	broken error
 }
 
 func (s *memStream) Next() (creation.File, error) {
@@ -85,8 +91,13 @@ func (s *memStream) Next() (creation.File, error) {
 	return f, nil
 }
 
-func (s *memStream) Read(p []byte) (int, error) { return s.cur.Read(p) }
-func (s *memStream) Close() error               { return nil }
+func (s *memStream) Read(p []byte) (int, error) {
+	if s.broken != nil {
+		return 0, s.broken
+	}
+	return s.cur.Read(p)
+}
+func (s *memStream) Close() error { return nil }
 
 type memSink struct {
 	mu     sync.Mutex
@@ -285,6 +296,19 @@ func TestBuildRefusesRecordsNotAsPlanned(t *testing.T) {
 		if _, ok := sink.shards["out-0.tar"]; ok {
 			t.Errorf("%s: the shard was stored", name)
 		}
+	}
+}
+
+// A holder's stream that breaks mid-record fails the shard naming the
+// holder, the record and its file.
+func TestBuildNamesTheHolderOfABrokenStream(t *testing.T) {
+	tar, _ := formats.Default().ByExtension(".tar")
+	src, planned := fixture(1)
+	src.broken = io.ErrUnexpectedEOF
+	sink := &memSink{shards: map[string][]byte{}}
+	err := creation.Run(t.Context(), creation.Config{Format: tar, Concurrency: 1}, planned, src, sink, nil)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "holder 0, record 0/0, file ") {
+		t.Fatalf("a broken stream: %v, want the holder, the record and its file named", err)
 	}
 }
 
