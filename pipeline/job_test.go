@@ -486,6 +486,26 @@ func TestKeyMapMatchingNothingFails(t *testing.T) {
 	}
 }
 
+// Key map templates name shards verbatim: one whose extension is another
+// format's than the job writes is refused at start (tgz bytes named
+// .tar); with output_extension naming it, the job runs.
+func TestKeyMapNamesOfAnotherFormatAreRefused(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tgz", Records: 10, RecordSize: 700, Seed: 4})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.keyMaps["http://keys.example/tar.txt"] = []byte("sample-.*\tall-{000..099}.tar\n")
+	spec := baseSpec("in-{0..3}.tgz", "")
+	spec.EKMFile = "http://keys.example/tar.txt"
+	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "a template names tar shards, and the job writes tgz") {
+		t.Fatalf("key map names of .tar for tgz output: %v, want refused at start", err)
+	}
+	spec.OutputExtension = ".tar"
+	if status, err := c.run(spec); err != nil || !status.Archived {
+		t.Fatalf("the same with output_extension .tar: %+v %v", status, err)
+	}
+}
+
 // A job whose output template or key map names a shard twice fails,
 // naming the shard, rather than store one of the two in place of the
 // other and lose its records.
