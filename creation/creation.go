@@ -308,6 +308,7 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 		}
 	}()
 	raw, _ := fw.(formats.RawWriter)
+	held := &heldReader{}
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	for i, r := range shard.Records {
@@ -335,8 +336,8 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 			}
 			switch {
 			case f.Raw && raw != nil:
-				if err := raw.WriteRaw(s, f.RawSize); err != nil {
-					return fmt.Errorf("holder %d, record %d/%d, file %s: %w", r.Holder, r.ID.Shard, r.ID.Record, f.Name, err)
+				if err := raw.WriteRaw(held.from(s, r, f.Name), f.RawSize); err != nil {
+					return err
 				}
 			case f.Raw:
 				return fmt.Errorf("file %s comes as a raw tar entry, which %s shards cannot take", f.Name, format.Name())
@@ -344,9 +345,9 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 				if err := fw.WriteHeader(&formats.Entry{Name: f.Name, Size: f.Size}); err != nil {
 					return err
 				}
-				n, err := io.CopyBuffer(fw, io.LimitReader(s, f.Size), buf)
+				n, err := io.CopyBuffer(fw, io.LimitReader(held.from(s, r, f.Name), f.Size), buf)
 				if err != nil {
-					return fmt.Errorf("holder %d, record %d/%d, file %s: %w", r.Holder, r.ID.Shard, r.ID.Record, f.Name, err)
+					return err
 				}
 				if n != f.Size {
 					return fmt.Errorf("file %s: got %d of %d bytes", f.Name, n, f.Size)
@@ -381,5 +382,29 @@ type countingWriter struct {
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.counter.Add(int64(n))
+	return n, err
+}
+
+// heldReader names a holder, its record and file in the errors of a read
+// from its stream: a write's (the output disk's) stays as it is.
+type heldReader struct {
+	r      io.Reader
+	holder int32
+	id     shards.RecordID
+	file   string
+}
+
+// from reads s for file of record r (one heldReader reused: no
+// allocation a file).
+func (h *heldReader) from(s io.Reader, r shards.RecordMeta, file string) io.Reader {
+	h.r, h.holder, h.id, h.file = s, r.Holder, r.ID, file
+	return h
+}
+
+func (h *heldReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("holder %d, record %d/%d, file %s: %w", h.holder, h.id.Shard, h.id.Record, h.file, err)
+	}
 	return n, err
 }
