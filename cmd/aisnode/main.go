@@ -559,7 +559,13 @@ func nodeID(cfg config, metaDir string, saved *cluster.Map) (string, error) {
 			if _, kept := saved.Node(id); saved == nil || !given || kept {
 				return "", fmt.Errorf("-id %s: this node's data (%s) is node %s's; start it with -id %s, or give -data a new directory for a new node", cfg.ID, path, id, id)
 			}
-			// The map knows the node by -id, not by the id kept.
+			// The map knows the node by -id, not by the id kept. The id
+			// kept goes to former-id first: disks stamped with it are
+			// this node's (a start cut short before it stamped them all
+			// would lose it).
+			if err := atomicfile.Write(filepath.Join(metaDir, formerIDFile), []byte(id+"\n"), 0o644); err != nil {
+				return "", err
+			}
 			if err := atomicfile.Write(path, []byte(cfg.ID+"\n"), 0o644); err != nil {
 				return "", err
 			}
@@ -570,9 +576,10 @@ func nodeID(cfg config, metaDir string, saved *cluster.Map) (string, error) {
 		return "", fmt.Errorf("node id: %w", err)
 	}
 	id := cfg.ID
-	if id == "" {
-		// Its data directory lost, its disks still say whose they are.
-		id = mountpathsOwner(cfg.Mountpaths)
+	if owner := mountpathsOwner(cfg.Mountpaths); id == "" && owner != "" {
+		// A node whose data directory was lost, or another node's disks:
+		// which one, only the operator knows. Nothing is kept yet.
+		return "", fmt.Errorf("no node id kept (%s), and mountpath disks of node %.64s (their .ais/owner): if this is that node, start it with -id %.64s; else give it disks of its own", path, owner, owner)
 	}
 	if id == "" {
 		var b [4]byte
@@ -588,22 +595,20 @@ func nodeID(cfg config, metaDir string, saved *cluster.Map) (string, error) {
 	return id, nil
 }
 
-// mountpathsOwner is the node the mountpaths say they are for
-// (store/fs keeps it in .ais/owner), when they all say one; else "".
+// formerIDFile, in the node's metadata, keeps the id it had before -id
+// renamed it.
+const formerIDFile = "former-id"
+
+// mountpathsOwner is a node one of the mountpaths says it is for
+// (store/fs keeps it in .ais/owner), or "".
 func mountpathsOwner(mountpaths []string) string {
-	owner := ""
 	for _, mp := range mountpaths {
 		data, err := os.ReadFile(filepath.Join(mp, ".ais", "owner"))
-		if err != nil {
-			continue
+		if id := strings.TrimSpace(string(data)); err == nil && id != "" {
+			return id
 		}
-		id := strings.TrimSpace(string(data))
-		if id == "" || owner != "" && id != owner || pathsafe.Segment("node id", id) != nil {
-			return ""
-		}
-		owner = id
 	}
-	return owner
+	return ""
 }
 
 // secretEnv holds the cluster secret in hex, as an alternative to a file.
@@ -713,17 +718,14 @@ func run(args []string) error {
 	// half-written there goes.
 	sweepTemps(logger, metaDir)
 	savedMap, _ := meta.LoadMap() // unreadable: the start fails there, naming it
-	kept, _ := os.ReadFile(filepath.Join(metaDir, "node-id"))
 	id, err := nodeID(cfg, metaDir, savedMap)
 	if err != nil {
 		return err
 	}
 	// Renamed by -id (the map knows it so): its disks, stamped with the
 	// id it had, are its own.
-	formerID := strings.TrimSpace(string(kept))
-	if formerID == id {
-		formerID = ""
-	}
+	former, _ := os.ReadFile(filepath.Join(metaDir, formerIDFile))
+	formerID := strings.TrimSpace(string(former))
 	secret, err := clusterSecret(cfg, metaDir)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -182,22 +183,24 @@ func TestNodeIDFile(t *testing.T) {
 	}
 }
 
-// A target whose data directory was lost, started without -id, is the
-// node its disks say (their .ais/owner), not a new one they refuse; disks
-// that disagree tell nothing.
-func TestNodeIDFromItsMountpaths(t *testing.T) {
+// A target whose data directory was lost, started without -id on disks
+// of a node (their .ais/owner), is refused naming that node, and keeps
+// no id: started with -id of that node, it is that node.
+func TestNodeIDOnDisksOfANode(t *testing.T) {
 	mp1, mp2 := t.TempDir(), t.TempDir()
-	for _, mp := range []string{mp1, mp2} {
-		os.MkdirAll(filepath.Join(mp, ".ais"), 0o755)
-		os.WriteFile(filepath.Join(mp, ".ais", "owner"), []byte("t7\n"), 0o644)
-	}
+	os.MkdirAll(filepath.Join(mp2, ".ais"), 0o755)
+	os.WriteFile(filepath.Join(mp2, ".ais", "owner"), []byte("t7\n"), 0o644)
 	meta := t.TempDir()
-	if id, err := nodeID(config{Role: "target", Mountpaths: []string{mp1, mp2}}, meta, nil); err != nil || id != "t7" {
-		t.Fatalf("a lost data directory, the disks of t7: %q %v", id, err)
+	cfg := config{Role: "target", Mountpaths: []string{mp1, mp2}}
+	if _, err := nodeID(cfg, meta, nil); err == nil || !strings.Contains(err.Error(), "start it with -id t7") {
+		t.Fatalf("no id kept, the disks of t7: %v, want refused naming t7", err)
 	}
-	os.WriteFile(filepath.Join(mp2, ".ais", "owner"), []byte("t8\n"), 0o644)
-	if id, err := nodeID(config{Role: "target", Mountpaths: []string{mp1, mp2}}, t.TempDir(), nil); err != nil || id == "t7" || id == "t8" {
-		t.Fatalf("disks of t7 and t8: %q %v, want a new id", id, err)
+	if _, err := os.Stat(filepath.Join(meta, "node-id")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused start kept an id: %v", err)
+	}
+	cfg.ID = "t7"
+	if id, err := nodeID(cfg, meta, nil); err != nil || id != "t7" {
+		t.Fatalf("-id t7 on its disks: %q %v", id, err)
 	}
 }
 
@@ -229,6 +232,11 @@ func TestNodeIDGivenIsKept(t *testing.T) {
 	}
 	if id, err := nodeID(config{Role: "target", ID: "t7", URL: "http://10.0.0.7:8080"}, old, saved); err != nil || id != "t7" {
 		t.Fatalf("-id t7 with the map naming t7: %q %v", id, err)
+	}
+	// The id it had is kept: its disks stamped with it are its own, at
+	// this start or a later one (this one may be cut short).
+	if former, _ := os.ReadFile(filepath.Join(old, formerIDFile)); string(former) != "t1a2b3c4d\n" {
+		t.Fatalf("the former id kept: %q", former)
 	}
 	if id, err := nodeID(config{Role: "target"}, old, saved); err != nil || id != "t7" {
 		t.Fatalf("then without -id: %q %v, want t7 kept", id, err)

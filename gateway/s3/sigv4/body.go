@@ -298,8 +298,13 @@ func PayloadChecked(r *http.Request, signed bool) bool {
 	if signed && (payload == streamingSigned || payload == streamingSignedTrailer) {
 		return true
 	}
-	// A trailer is read only in the modes that carry one.
+	// A trailer is read only in the modes that carry one, as the header
+	// named it when the body was decoded (one in a presigned URL's query,
+	// copied to the headers after, was not).
 	trailer := payload == streamingSignedTrailer || payload == streamingUnsignedTrailer
+	for k := range r.URL.Query() {
+		trailer = trailer && !strings.EqualFold(k, "X-Amz-Trailer")
+	}
 	return trailer && strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("X-Amz-Trailer"))), "x-amz-checksum-")
 }
 

@@ -75,3 +75,36 @@ func TestCheckedBodyAnswersOneByteReads(t *testing.T) {
 		}
 	})
 }
+
+// What checks a body as it is read, as the decoder set it up: its hash,
+// its signed chunks (with keys), a trailer in a trailer mode named by a
+// header; not a trailer named in the query (copied to the headers after
+// the body was decoded), nor one outside a trailer mode, nor none.
+func TestPayloadChecked(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		url     string
+		headers map[string]string
+		signed  bool
+		want    bool
+	}{
+		{"/b?delete", map[string]string{"X-Amz-Content-Sha256": hash}, false, true},
+		{"/b?delete", map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"}, true, false},
+		{"/b?delete", nil, true, false},
+		{"/b?delete", map[string]string{"X-Amz-Content-Sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}, true, true},
+		{"/b?delete", map[string]string{"X-Amz-Content-Sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}, false, false},
+		{"/b?delete", map[string]string{"X-Amz-Content-Sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "X-Amz-Trailer": "x-amz-checksum-crc32"}, false, true},
+		{"/b?delete", map[string]string{"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD", "X-Amz-Trailer": "x-amz-checksum-crc32"}, false, false},
+		{"/b?delete&x-amz-trailer=x-amz-checksum-crc32", map[string]string{"X-Amz-Content-Sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "X-Amz-Trailer": "x-amz-checksum-crc32"}, true, false},
+		{"/b?delete&X-Amz-Signature=s&X-Amz-Content-Sha256=" + hash, nil, true, true},
+		{"/b?delete&X-Amz-Signature=s&X-Amz-Content-Sha256=" + hash, nil, false, false},
+	} {
+		r := httptest.NewRequest("POST", tc.url, nil)
+		for k, v := range tc.headers {
+			r.Header.Set(k, v)
+		}
+		if got := sigv4.PayloadChecked(r, tc.signed); got != tc.want {
+			t.Errorf("%s %v, signed %v: checked %v, want %v", tc.url, tc.headers, tc.signed, got, tc.want)
+		}
+	}
+}
