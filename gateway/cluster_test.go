@@ -911,3 +911,38 @@ func waitOutOfTheMap(t *testing.T, client *api.Client, id string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// headFailing is a store whose Head of one name fails (an erasure-coded
+// object whose restore fails for now).
+type headFailing struct {
+	store.Store
+	name string
+}
+
+func (h headFailing) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	if name == h.name {
+		return store.ObjectMeta{}, errors.New("its parts could not be reached")
+	}
+	return h.Store.Head(ctx, b, name)
+}
+
+// A conditional PUT of an object not known to be absent (its HEAD failed
+// otherwise than "not found") is refused to retry: If-None-Match: * would
+// replace an object that exists.
+func TestConditionalPutOfAnObjectNotKnownAbsent(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
+		cfg.Store = headFailing{Store: cfg.Store, name: "coded"}
+	}})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 3*time.Second) // the client retries a 503
+	defer cancel()
+	if _, err := client.Put(short, "b", "coded", strings.NewReader("new"), api.PutOptions{Size: 3, IfNoneMatch: "*"}); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a create-only PUT of an object whose HEAD failed: %v, want 503", err)
+	}
+	if _, err := client.Put(t.Context(), "b", "other", strings.NewReader("new"), api.PutOptions{Size: 3, IfNoneMatch: "*"}); err != nil {
+		t.Fatalf("a create-only PUT of an absent object: %v", err)
+	}
+}

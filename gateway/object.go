@@ -608,7 +608,12 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 		// A condition is checked against the current object: while this
 		// target catches up, or objects move to it, that may be a newer
 		// copy elsewhere (a file put into a shard is such a PUT too).
-		local, _ := n.config.Store.Head(ctx, b, name)
+		local, err := n.config.Store.Head(ctx, b, name)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			// Not known to be absent (an erasure-coded object whose
+			// restore failed for now): If-None-Match: * would replace it.
+			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: its condition cannot be checked now (%w): retry", api.ErrUnavailable, b, name, err)
+		}
 		if other, _, ok := n.newerElsewhere(ctx, b, name, local.Stamp, true); ok {
 			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: target %s holds a newer copy or delete that has not reached its owner %s yet: retry the conditional PUT", api.ErrUnavailable, b, name, other.ID, n.config.ID)
 		}
