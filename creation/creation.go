@@ -337,6 +337,11 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 			switch {
 			case f.Raw && raw != nil:
 				if err := raw.WriteRaw(held.from(s, r, f.Name), f.RawSize); err != nil {
+					if !held.failed && (errors.Is(err, formats.ErrCorrupt) || errors.Is(err, io.ErrUnexpectedEOF)) {
+						// The holder's bytes, checked or cut short, not a
+						// read's error (named already) nor the disk's.
+						err = held.name(err)
+					}
 					return err
 				}
 			case f.Raw:
@@ -392,19 +397,25 @@ type heldReader struct {
 	holder int32
 	id     shards.RecordID
 	file   string
+	failed bool // a read failed, its error named
 }
 
 // from reads s for file of record r (one heldReader reused: no
 // allocation a file).
 func (h *heldReader) from(s io.Reader, r shards.RecordMeta, file string) io.Reader {
-	h.r, h.holder, h.id, h.file = s, r.Holder, r.ID, file
+	h.r, h.holder, h.id, h.file, h.failed = s, r.Holder, r.ID, file, false
 	return h
 }
 
 func (h *heldReader) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("holder %d, record %d/%d, file %s: %w", h.holder, h.id.Shard, h.id.Record, h.file, err)
+		h.failed = true
+		err = h.name(err)
 	}
 	return n, err
+}
+
+func (h *heldReader) name(err error) error {
+	return fmt.Errorf("holder %d, record %d/%d, file %s: %w", h.holder, h.id.Shard, h.id.Record, h.file, err)
 }

@@ -212,6 +212,15 @@ func TestRawEntriesAreCopiedVerbatim(t *testing.T) {
 	if !bytes.Equal(out.Bytes()[:1024], raw) {
 		t.Fatal("the raw entry was re-encoded")
 	}
+	// A raw entry whose header is not one names its holder and record.
+	corrupt := bytes.Clone(raw)
+	corrupt[148] ^= 0xff // the header's checksum
+	src.records[0][shards.RecordID{}] = record{files: src.records[0][shards.RecordID{}].files, data: [][]byte{corrupt}}
+	src.served = nil // another job's
+	if err := creation.Build(t.Context(), tar, shard, src, io.Discard); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "holder 0, record 0/0, file x.jpg") {
+		t.Fatalf("a raw entry with a corrupt header: %v, want corrupt naming the holder", err)
+	}
+	src.records[0][shards.RecordID{}] = record{files: src.records[0][shards.RecordID{}].files, data: [][]byte{raw}}
 	zip, _ := formats.Default().ByExtension(".zip")
 	src.served = nil // another job's
 	if err := creation.Build(t.Context(), zip, shard, src, io.Discard); err == nil || !strings.Contains(err.Error(), "raw") {
