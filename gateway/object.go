@@ -609,10 +609,15 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 		// target catches up, or objects move to it, that may be a newer
 		// copy elsewhere (a file put into a shard is such a PUT too).
 		local, err := n.config.Store.Head(ctx, b, name)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		switch {
+		case err == nil, errors.Is(err, store.ErrNotFound), b.IsRemote():
+			// (A remote bucket's store refuses the condition itself.)
+		case errors.Is(err, store.ErrCorrupt):
+			return store.ObjectMeta{}, fmt.Errorf("%s/%s: its condition cannot be checked: %w", b, name, err)
+		default:
 			// Not known to be absent (an erasure-coded object whose
 			// restore failed for now): If-None-Match: * would replace it.
-			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: its condition cannot be checked now (%w): retry", api.ErrUnavailable, b, name, err)
+			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: its condition cannot be checked now (%v): retry", api.ErrUnavailable, b, name, err)
 		}
 		if other, _, ok := n.newerElsewhere(ctx, b, name, local.Stamp, true); ok {
 			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: target %s holds a newer copy or delete that has not reached its owner %s yet: retry the conditional PUT", api.ErrUnavailable, b, name, other.ID, n.config.ID)
