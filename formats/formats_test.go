@@ -1464,17 +1464,7 @@ func TestZipDirectoryPastItsZip64EndIsRefused(t *testing.T) {
 	binary.LittleEndian.PutUint64(end64[48:], 0)  // and offset
 	shard = append(shard, end64...)
 	shard = append(shard, bytes.Repeat(record(0), 65536)...)
-	locator := make([]byte, 20)
-	binary.LittleEndian.PutUint32(locator, 0x07064b50)
-	binary.LittleEndian.PutUint64(locator[8:], 46) // the zip64 end record's offset
-	binary.LittleEndian.PutUint32(locator[16:], 1)
-	tail := make([]byte, 22)
-	binary.LittleEndian.PutUint32(tail, 0x06054b50)
-	binary.LittleEndian.PutUint16(tail[8:], 0xffff)
-	binary.LittleEndian.PutUint16(tail[10:], 0xffff)
-	binary.LittleEndian.PutUint32(tail[12:], 0xffffffff)
-	binary.LittleEndian.PutUint32(tail[16:], 0xffffffff)
-	shard = append(append(shard, locator...), tail...)
+	shard = append(shard, zip64Locator(46)...) // the zip64 end record's offset
 	if weight := formats.ZipMemory(bytes.NewReader(shard), int64(len(shard))); weight > 1<<10 {
 		t.Fatalf("weighed %d bytes: the test's end records do not give the small directory it needs", weight)
 	}
@@ -1525,9 +1515,15 @@ func withZip64End(shard []byte, records, dirSize, dirOffset uint64) []byte {
 	binary.LittleEndian.PutUint64(record[32:], records)
 	binary.LittleEndian.PutUint64(record[40:], dirSize)
 	binary.LittleEndian.PutUint64(record[48:], dirOffset)
+	return append(append(out, record...), zip64Locator(uint64(end))...)
+}
+
+// zip64Locator is a zip64 end record's locator (the record at offset)
+// and an end record that points at it.
+func zip64Locator(offset uint64) []byte {
 	locator := make([]byte, 20)
 	binary.LittleEndian.PutUint32(locator, 0x07064b50)
-	binary.LittleEndian.PutUint64(locator[8:], uint64(end))
+	binary.LittleEndian.PutUint64(locator[8:], offset)
 	binary.LittleEndian.PutUint32(locator[16:], 1)
 	tail := make([]byte, 22)
 	binary.LittleEndian.PutUint32(tail, 0x06054b50)
@@ -1535,7 +1531,7 @@ func withZip64End(shard []byte, records, dirSize, dirOffset uint64) []byte {
 	binary.LittleEndian.PutUint16(tail[10:], 0xffff)
 	binary.LittleEndian.PutUint32(tail[12:], 0xffffffff)
 	binary.LittleEndian.PutUint32(tail[16:], 0xffffffff)
-	return append(append(append(out, record...), locator...), tail...)
+	return append(locator, tail...)
 }
 
 // Nor one whose count fits the room before its end record (the whole

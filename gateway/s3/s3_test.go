@@ -1290,15 +1290,7 @@ func TestDeleteObjectsUnsignedNeedsAnIntegrityHeader(t *testing.T) {
 		if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		answer, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "Content-MD5") {
-			t.Fatalf("an unsigned DeleteObjects with headers %v: %d %s, want 400 naming Content-MD5", header, resp.StatusCode, answer)
-		}
+		refusedForContentMD5(t, req, fmt.Sprintf("an unsigned DeleteObjects with headers %v", header))
 	}
 	// Presigned: its payload is unsigned though no header says so.
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint+"/b?delete=&X-Amz-Expires=300", nil)
@@ -1308,6 +1300,13 @@ func TestDeleteObjectsUnsignedNeedsAnIntegrityHeader(t *testing.T) {
 	}
 	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, url, strings.NewReader(body))
 	req.Header = signed
+	refusedForContentMD5(t, req, "a presigned DeleteObjects without an integrity header")
+}
+
+// refusedForContentMD5 sends req and wants it refused for lack of an
+// integrity header.
+func refusedForContentMD5(t *testing.T, req *http.Request, what string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -1315,7 +1314,7 @@ func TestDeleteObjectsUnsignedNeedsAnIntegrityHeader(t *testing.T) {
 	answer, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(answer), "Content-MD5") {
-		t.Fatalf("a presigned DeleteObjects without an integrity header: %d %s, want 400 naming Content-MD5", resp.StatusCode, answer)
+		t.Fatalf("%s: %d %s, want 400 naming Content-MD5", what, resp.StatusCode, answer)
 	}
 }
 

@@ -7,10 +7,10 @@ import tarfile
 from typing import Iterable, List, Tuple
 
 
-def make_tar(members: Iterable[Tuple[str, bytes]]) -> bytes:
-    """A tar of (name, bytes) pairs, in memory."""
+def make_tar(members: Iterable[Tuple[str, bytes]], tar_format: int = tarfile.USTAR_FORMAT) -> bytes:
+    """A tar of (name, bytes) pairs, in memory (GNU_FORMAT for long names)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+    with tarfile.open(fileobj=buf, mode="w", format=tar_format) as tf:
         for name, data in members:
             ti = tarfile.TarInfo(name)
             ti.size = len(data)

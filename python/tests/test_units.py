@@ -18,6 +18,7 @@ from aisgo.client import DsortStatus, _range_header
 from aisgo.errors import error_from_response
 from aisgo.index import ShardIndex
 from aisgo.template import parse_template
+from tars import make_tar
 
 
 class _QuietHandler(http.server.BaseHTTPRequestHandler):
@@ -468,13 +469,7 @@ def test_get_batch_bounds_what_it_reads():
     or a long-name header past MAX_HEADER_SIZE, raises before it is read;
     an entry cut short raises too."""
     def batch(*members: tuple) -> bytes:
-        out = io.BytesIO()
-        with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tf:
-            for name, data in members:
-                ti = tarfile.TarInfo(name)
-                ti.size = len(data)
-                tf.addfile(ti, io.BytesIO(data))
-        return out.getvalue()
+        return make_tar(members, tarfile.GNU_FORMAT)
 
     cases = [
         (batch(("b/one", b"x" * 2000)), {"max_member_size": 1000}, "b/one is 2000 bytes, more than the 1000"),
