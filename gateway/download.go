@@ -642,6 +642,7 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 	// where it was before is resumed too, and its file there goes (the
 	// job saves itself in the work directory of now).
 	dirs := n.workDirs()
+	var status *api.ClusterStatus // asked once, if a job is saved
 	for _, dir := range dirs {
 		paths, _ := filepath.Glob(filepath.Join(dir, "download-*.json"))
 		for _, path := range paths {
@@ -649,6 +650,19 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 			var saved savedDownload
 			if err == nil {
 				err = json.Unmarshal(data, &saved)
+			}
+			if err == nil {
+				if status == nil {
+					s := n.status(ctx)
+					status = &s
+				}
+				if by := abortedOn(status, saved.ID, n.config.ID); by != "" {
+					// Aborted while this target was away (removed from
+					// the cluster, or stopping): not to come back.
+					pathsafe.Remove(dir, path)
+					n.logger.Info("download job not resumed: it was aborted meanwhile", "job", saved.ID, "target", by)
+					continue
+				}
 			}
 			if err == nil && dir != dirs[0] {
 				// Kept where the job looks for it: there, it is resumed
@@ -668,6 +682,19 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 			n.logger.Info("download job resumed", "job", saved.ID)
 		}
 	}
+}
+
+// abortedOn names a node other than self whose status has job id
+// aborted, or "".
+func abortedOn(status *api.ClusterStatus, id, self string) string {
+	for _, node := range status.Nodes {
+		for _, j := range node.Jobs {
+			if node.ID != self && j.ID == id && j.Aborted {
+				return node.ID
+			}
+		}
+	}
+	return ""
 }
 
 // handleDownloadGet serves GET /v1/download?id=: the job's progress and

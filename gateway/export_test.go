@@ -360,3 +360,6 @@ func JobKnown(n *Node, id string) bool {
 	_, err := n.jobs.Status(id)
 	return err == nil
 }
+
+// AbortLocalJob aborts a job on this node alone.
+func AbortLocalJob(n *Node, id string) error { return n.jobs.Abort(id, errors.New("a test")) }

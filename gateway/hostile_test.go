@@ -1306,3 +1306,25 @@ func TestJobStartGivenUpWhileReadDoesNotStart(t *testing.T) {
 		t.Fatalf("the same start, not given up: %d %s", w.Code, w.Body)
 	}
 }
+
+// A target that comes back with a download job saved does not resume it
+// when another target of the job has it aborted (aborted while this one
+// was away: removed from the cluster, or stopping).
+func TestDownloadAbortedWhileATargetWasAwayIsNotResumed(t *testing.T) {
+	release := new(atomic.Bool)
+	defer release.Store(true)
+	origin := stallingOrigin(t, func(path string) bool { return path > "/f-03" }, release)
+	c, client := downloadClusterOf(t, 2)
+	id := startRange(t, client, origin.URL+"/f-{00..39}")
+	eventually(t, func() bool { _, err := client.Head(t.Context(), "dl", "f-03"); return err == nil }, "the first files were not downloaded")
+	away, stays := c.Targets()[0], c.Targets()[1]
+	c.Kill(away) // its jobs end as at a shutdown: its file is kept
+	c.WaitForState(away.Node.ID(), cluster.StateOffline)
+	if err := gateway.AbortLocalJob(stays.Node, id); err != nil {
+		t.Fatal(err)
+	}
+	back := c.Restart(away)
+	if gateway.JobKnown(back.Node, id) || gateway.DownloadSaved(back.Node, id) {
+		t.Fatalf("the job aborted on %s came back on %s", stays.Node.ID(), back.Node.ID())
+	}
+}
