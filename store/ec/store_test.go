@@ -55,8 +55,9 @@ type fleet struct {
 	sending func()
 	// unlisting targets fail to list their parts and still take deletes.
 	unlisting map[string]bool
-	// unreadable targets list their parts and fail to send them.
-	unreadable map[string]bool
+	// unreadable targets list their parts and fail to send them; moved
+	// ones answer that the part is not there (moved since it was listed).
+	unreadable, moved map[string]bool
 	// mountpaths each target has (1 when 0).
 	mountpaths int
 	// storing fails the parts sent to a target with its error.
@@ -141,10 +142,13 @@ func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Buc
 		return nil, store.PartMeta{}, err
 	}
 	p.f.mu.Lock()
-	unreadable := p.f.unreadable[from.ID]
+	unreadable, moved := p.f.unreadable[from.ID], p.f.moved[from.ID]
 	p.f.mu.Unlock()
 	if unreadable {
 		return nil, store.PartMeta{}, fmt.Errorf("%w: %s restarts", errDown, from.ID)
+	}
+	if moved {
+		return nil, store.PartMeta{}, fmt.Errorf("%w: %s: the part moved", store.ErrNotFound, from.ID)
 	}
 	return st.OpenPart(ctx, b, name, index)
 }
@@ -1251,6 +1255,27 @@ func TestRestoreShortOfUnreadPartsIsNotCorruption(t *testing.T) {
 	f.mu.Unlock()
 	if got, err := f.get("big", false); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("the restore once the holders send: %d bytes, %v", len(got), err)
+	}
+}
+
+// A restore short of parts that moved since they were listed (their
+// holders answer "not found") is not the object's "not found": a
+// create-only PUT would take it for absent and replace it.
+func TestRestoreShortOfMovedPartsIsNotAbsence(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1000)
+	f.put("big", bytes.Repeat([]byte("z"), 5000))
+	f.dropReplica("big")
+	owner, st := f.owner("big")
+	f.mu.Lock()
+	f.moved = map[string]bool{}
+	for id := range f.inner {
+		if id != owner {
+			f.moved[id] = true
+		}
+	}
+	f.mu.Unlock()
+	if _, err := st.Head(t.Context(), bucket, "big"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a restore whose parts moved away: %v, want an error, not not-found", err)
 	}
 }
 
