@@ -40,6 +40,9 @@ var objectOperations = map[string]operation{
 // metrics holds the node's request counters, registered on its own
 // registry: several nodes can share a process (test clusters).
 type metrics struct {
+	// jobs adds up the jobs' progress across scrapes (and StatsD's
+	// pushes): the node's, not a scrape's.
+	jobs      jobTotals
 	registry  *prometheus.Registry
 	count     map[operation]prometheus.Counter
 	bytes     map[operation]prometheus.Counter // GET and PUT only
@@ -426,7 +429,6 @@ func (t *jobTotals) add(jobs []api.JobStatus, now time.Time) (map[string]jobCoun
 type stateCollector struct {
 	ctx  context.Context
 	node *Node
-	jobs jobTotals
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -484,7 +486,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if jobs == nil {
 		jobs = n.jobStatuses
 	}
-	totals, running := c.jobs.add(jobs(), time.Now())
+	totals, running := n.metrics.jobs.add(jobs(), time.Now())
 	for kind, total := range totals {
 		gauge(jobRunningDesc, float64(running[kind]), kind)
 		ch <- prometheus.MustNewConstMetric(jobObjectsDesc, prometheus.CounterValue, float64(total.objects), kind)

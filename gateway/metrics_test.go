@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -228,5 +229,49 @@ func TestMetricsCountABodyCutByTheDisk(t *testing.T) {
 	}
 	if got := c.Metric("ais_errors_total", "op", "get"); got != 1 {
 		t.Errorf("a GET the disk cut: ais_errors_total{op=get} %v, want 1", got)
+	}
+}
+
+// A kind's job totals go on growing as ended jobs leave the node's list
+// (removed, pruned): each scrape adds what grew since the one before, and
+// a job gone takes nothing back (a counter that fell, Prometheus and
+// StatsD would count it all again).
+func TestJobTotalsDoNotFallAsJobsLeave(t *testing.T) {
+	var listed atomic.Pointer[[]api.JobStatus]
+	listed.Store(&[]api.JobStatus{{ID: "lru-1", Kind: "lru", Objects: 5, Bytes: 500}})
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
+		cfg.JobProgress = func() []api.JobStatus { return *listed.Load() }
+	}})
+	node := c.Primary().Node
+	objects := func() float64 {
+		t.Helper()
+		families, err := node.Gatherer(t.Context()).Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() != "ais_job_objects_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "kind" && l.GetValue() == "lru" {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return -1
+	}
+	if got := objects(); got != 5 {
+		t.Fatalf("lru objects with lru-1 listed: %v, want 5", got)
+	}
+	listed.Store(&[]api.JobStatus{})
+	if got := objects(); got != 5 {
+		t.Fatalf("lru objects once lru-1 left the list: %v, want 5 still", got)
+	}
+	listed.Store(&[]api.JobStatus{{ID: "lru-2", Kind: "lru", Objects: 3, Bytes: 300}})
+	if got := objects(); got != 8 {
+		t.Fatalf("lru objects with lru-2 listed: %v, want 8", got)
 	}
 }
