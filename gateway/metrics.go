@@ -74,7 +74,7 @@ func newMetrics() *metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ais_request_duration_seconds",
 			Help:    "Time to serve a request on the node that serves its data (redirects excluded), by operation.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18), // 100µs to 13s
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 22), // 100µs to 3.5 min: a big object's GET streams long
 		}, []string{"op"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ais_errors_total",
@@ -95,7 +95,7 @@ func newMetrics() *metrics {
 		s3Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ais_s3_request_duration_seconds",
 			Help:    "Time to serve a request of the S3 API, by operation.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 22),
 		}, []string{"op"}),
 		mountpathsDisabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ais_mountpaths_disabled_total",

@@ -275,3 +275,27 @@ func TestJobTotalsDoNotFallAsJobsLeave(t *testing.T) {
 		t.Fatalf("lru objects with lru-2 listed: %v, want 8", got)
 	}
 }
+
+// Request durations are measured past a minute (a big object's GET
+// streams that long): p99 is not capped at the last bucket.
+func TestRequestDurationsReachMinutes(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	if err := c.Client().CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	families, err := c.Primary().Node.Gatherer(t.Context()).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "ais_request_duration_seconds" || len(f.GetMetric()) == 0 {
+			continue
+		}
+		buckets := f.GetMetric()[0].GetHistogram().GetBucket()
+		if top := buckets[len(buckets)-1].GetUpperBound(); top < 120 {
+			t.Fatalf("the last bucket of request durations is %g s, want minutes", top)
+		}
+		return
+	}
+	t.Fatal("no ais_request_duration_seconds after a request")
+}

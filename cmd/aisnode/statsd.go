@@ -40,8 +40,8 @@ type StatsD struct {
 	last map[string]float64
 	// next gathers those of this flush; it becomes last.
 	next map[string]float64
-	// jobGauges are the job gauges (by kind) the last flush sent.
-	jobGauges map[string]bool
+	// gauges are the gauges the last flush sent.
+	gauges map[string]bool
 }
 
 // statsdPacket bounds a datagram below common MTUs.
@@ -110,6 +110,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 	// there for good.
 	var jobNames []string
 	jobSums := map[string]*jobSum{}
+	gauges := map[string]bool{}
 	for _, family := range families {
 		base, ok := strings.CutPrefix(family.GetName(), "ais_")
 		if !ok || strings.HasSuffix(base, "_info") {
@@ -140,6 +141,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 				}
 			case dto.MetricType_GAUGE:
 				add(name + ":" + formatNumber(m.GetGauge().GetValue()) + "|g")
+				gauges[name] = true
 			case dto.MetricType_HISTOGRAM:
 				h := m.GetHistogram()
 				timer := s.config.Prefix + "." + strings.TrimSuffix(base, "_seconds") + path
@@ -151,7 +153,6 @@ func (s *StatsD) Flush(ctx context.Context) error {
 			}
 		}
 	}
-	gauges := map[string]bool{}
 	for _, name := range jobNames {
 		switch sum := jobSums[name]; {
 		case sum.gauge:
@@ -161,14 +162,15 @@ func (s *StatsD) Flush(ctx context.Context) error {
 			add(name + ":" + formatNumber(sum.value) + "|c")
 		}
 	}
-	// A kind whose last job left the node's list: its gauge goes to 0,
+	// A gauge no longer sent (a kind whose last job left the node's list,
+	// a mountpath's former state, a role with no node left) goes to 0,
 	// not left at what it was on the server.
-	for name := range s.jobGauges {
+	for name := range s.gauges {
 		if !gauges[name] {
 			add(name + ":0|g")
 		}
 	}
-	s.jobGauges = gauges
+	s.gauges = gauges
 	if len(packet) > 0 {
 		if _, err := s.conn.Write(packet); err != nil {
 			sendErr = err

@@ -242,3 +242,37 @@ func TestStatsDSumsJobsByKind(t *testing.T) {
 		t.Errorf("after the last job left: %q, want the gauge at 0 once", third)
 	}
 }
+
+// A gauge no longer sent (a mountpath's former state, a role with no node
+// left) goes to 0 at the next flush: left at its last value, the StatsD
+// server would show a disabled mountpath enabled.
+func TestStatsDZeroesAGaugeGone(t *testing.T) {
+	listener := listenUDP(t)
+	registry := prometheus.NewRegistry()
+	enabled := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ais_mountpath_enabled"}, []string{"mountpath", "state"})
+	registry.MustRegister(enabled)
+	sd, err := NewStatsD(StatsDConfig{Address: listener.conn.LocalAddr().String(), Prefix: "ais.t1",
+		Gatherer: func(context.Context) prometheus.Gatherer { return registry }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled.WithLabelValues("/mnt/d1", "enabled").Set(1)
+	if err := sd.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	first := listener.lines(t, 300*time.Millisecond)
+	enabled.Reset()
+	enabled.WithLabelValues("/mnt/d1", "disabled").Set(0)
+	if err := sd.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second := listener.lines(t, 300*time.Millisecond)
+	was := slices.IndexFunc(first, func(l string) bool { return strings.HasSuffix(l, ":1|g") })
+	if was < 0 {
+		t.Fatalf("the first flush: %q", first)
+	}
+	gone := strings.TrimSuffix(first[was], ":1|g") + ":0|g"
+	if !slices.Contains(second, gone) {
+		t.Fatalf("the second flush %q does not zero %s", second, gone)
+	}
+}
