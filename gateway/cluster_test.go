@@ -920,8 +920,12 @@ type headFailing struct {
 }
 
 func (h headFailing) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
-	if name == h.name {
+	switch name {
+	case h.name:
 		return store.ObjectMeta{}, errors.New("its parts could not be reached")
+	case h.name + "-moved":
+		// A restore whose parts moved: their holders said "not found".
+		return store.ObjectMeta{}, errors.Join(store.ErrUnreached, store.ErrNotFound)
 	}
 	return h.Store.Head(ctx, b, name)
 }
@@ -937,10 +941,13 @@ func TestConditionalPutOfAnObjectNotKnownAbsent(t *testing.T) {
 	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
 		t.Fatal(err)
 	}
-	short, cancel := context.WithTimeout(t.Context(), 3*time.Second) // the client retries a 503
-	defer cancel()
-	if _, err := client.Put(short, "b", "coded", strings.NewReader("new"), api.PutOptions{Size: 3, IfNoneMatch: "*"}); !errors.Is(err, api.ErrUnavailable) {
-		t.Fatalf("a create-only PUT of an object whose HEAD failed: %v, want 503", err)
+	for _, name := range []string{"coded", "coded-moved"} {
+		short, cancel := context.WithTimeout(t.Context(), 3*time.Second) // the client retries a 503
+		_, err := client.Put(short, "b", name, strings.NewReader("new"), api.PutOptions{Size: 3, IfNoneMatch: "*"})
+		cancel()
+		if !errors.Is(err, api.ErrUnavailable) {
+			t.Fatalf("a create-only PUT of %s, whose HEAD failed: %v, want 503", name, err)
+		}
 	}
 	if _, err := client.Put(t.Context(), "b", "other", strings.NewReader("new"), api.PutOptions{Size: 3, IfNoneMatch: "*"}); err != nil {
 		t.Fatalf("a create-only PUT of an absent object: %v", err)

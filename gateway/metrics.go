@@ -392,11 +392,14 @@ type seenJob struct {
 // jobForgotten is how long a job no longer listed is remembered.
 const jobForgotten = time.Hour
 
-// add takes the jobs listed now and returns the totals and the running
-// jobs by kind (every kind seen since the start, running or not).
-func (t *jobTotals) add(jobs []api.JobStatus, now time.Time) (map[string]jobCounts, map[string]int) {
+// add lists the jobs now and returns the totals and the running jobs by
+// kind (every kind seen since the start, running or not). Listed under
+// the lock: a scrape's older list, added after a newer one, would look
+// like a job's new run and be counted again.
+func (t *jobTotals) add(list func() []api.JobStatus, now time.Time) (map[string]jobCounts, map[string]int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	jobs := list()
 	if t.totals == nil {
 		t.totals, t.seen = map[string]jobCounts{}, map[jobKey]seenJob{}
 	}
@@ -486,7 +489,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if jobs == nil {
 		jobs = n.jobStatuses
 	}
-	totals, running := n.metrics.jobs.add(jobs(), time.Now())
+	totals, running := n.metrics.jobs.add(jobs, time.Now())
 	for kind, total := range totals {
 		gauge(jobRunningDesc, float64(running[kind]), kind)
 		ch <- prometheus.MustNewConstMetric(jobObjectsDesc, prometheus.CounterValue, float64(total.objects), kind)

@@ -15,7 +15,7 @@ func TestJobTotalsByKind(t *testing.T) {
 	start := time.Now()
 	check := func(what string, jobs []api.JobStatus, at time.Duration, kind string, objects, bytes int64, running int) {
 		t.Helper()
-		got, runs := totals.add(jobs, start.Add(at))
+		got, runs := totals.add(func() []api.JobStatus { return jobs }, start.Add(at))
 		if got[kind] != (jobCounts{objects, bytes}) || runs[kind] != running {
 			t.Fatalf("%s: %s totals %+v, %d running; want %d objects, %d bytes, %d running", what, kind, got[kind], runs[kind], objects, bytes, running)
 		}
@@ -38,7 +38,7 @@ func TestJobTotalsByKind(t *testing.T) {
 	again.Objects, again.Bytes, again.Started = 1, 10, 0
 	check("the same id and start, counted from zero again", []api.JobStatus{again}, jobForgotten+100*time.Second, "lru", 16, 1060, 0)
 	check("another kind", []api.JobStatus{{ID: "g1", Kind: "rebalance", Running: true, Objects: 4}}, jobForgotten+2*time.Minute, "rebalance", 4, 0, 1)
-	if got, _ := totals.add(nil, start.Add(jobForgotten+3*time.Minute)); got["lru"] != (jobCounts{16, 1060}) {
+	if got, _ := totals.add(func() []api.JobStatus { return nil }, start.Add(jobForgotten+3*time.Minute)); got["lru"] != (jobCounts{16, 1060}) {
 		t.Fatalf("lru totals after another kind: %+v", got["lru"])
 	}
 }

@@ -610,6 +610,10 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 		// copy elsewhere (a file put into a shard is such a PUT too).
 		local, err := n.config.Store.Head(ctx, b, name)
 		switch {
+		case errors.Is(err, store.ErrUnreached):
+			// Parts that moved or went answer "not found" too: the
+			// object is not known to be absent.
+			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: its condition cannot be checked now (%v): retry", api.ErrUnavailable, b, name, err)
 		case err == nil, errors.Is(err, store.ErrNotFound), b.IsRemote():
 			// (A remote bucket's store refuses the condition itself.)
 		case errors.Is(err, store.ErrCorrupt):

@@ -44,6 +44,10 @@ var (
 	// ErrPlacementChanged: the cluster map changed while a write was
 	// made (an erasure-coded object's parts sent): it may be sent again.
 	ErrPlacementChanged = errors.New("store: the cluster map changed during the write")
+	// ErrUnreached: an object's parts (erasure coding) could not all be
+	// read to rebuild it, some of them being elsewhere or gone now: the
+	// object is not known to be absent.
+	ErrUnreached = errors.New("store: the object's parts could not all be read")
 )
 
 // Kinds name the store's error conditions where errors cross nodes as

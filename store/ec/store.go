@@ -955,7 +955,7 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 // any is good, else Data good slices through the codec.
 // errPartsUnreached marks a rebuild short of parts that were not read (a
 // holder down, a stall), not found bad.
-var errPartsUnreached = errors.New("ec: parts could not be read")
+var errPartsUnreached = fmt.Errorf("ec: parts could not be read: %w", store.ErrUnreached)
 
 // corruptPart reports a fetch that read a part and found it bad.
 func corruptPart(err error) bool {
@@ -1031,14 +1031,6 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		if len(unreached) > 0 {
 			// Parts not read (a holder restarting), not parts found bad:
 			// the object may be restored in a while.
-			// A holder's "not found" (its part moved or dropped) is
-			// kept as text: it is not the object's (a create-only PUT
-			// would take the object for absent).
-			for i, e := range unreached {
-				if errors.Is(e, store.ErrNotFound) {
-					unreached[i] = errors.New(e.Error())
-				}
-			}
 			err = errors.Join(fmt.Errorf("%w: %w", errPartsUnreached, err), errors.Join(unreached...))
 		}
 		return nil, nothing, err

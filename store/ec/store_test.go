@@ -1259,8 +1259,8 @@ func TestRestoreShortOfUnreadPartsIsNotCorruption(t *testing.T) {
 }
 
 // A restore short of parts that moved since they were listed (their
-// holders answer "not found") is not the object's "not found": a
-// create-only PUT would take it for absent and replace it.
+// holders answer "not found") says the parts were not reached: a
+// create-only PUT must not take the object for absent and replace it.
 func TestRestoreShortOfMovedPartsIsNotAbsence(t *testing.T) {
 	f := newFleet(t, 4, 2, 1, 1000)
 	f.put("big", bytes.Repeat([]byte("z"), 5000))
@@ -1274,8 +1274,8 @@ func TestRestoreShortOfMovedPartsIsNotAbsence(t *testing.T) {
 		}
 	}
 	f.mu.Unlock()
-	if _, err := st.Head(t.Context(), bucket, "big"); err == nil || errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("a restore whose parts moved away: %v, want an error, not not-found", err)
+	if _, err := st.Head(t.Context(), bucket, "big"); !errors.Is(err, store.ErrUnreached) {
+		t.Fatalf("a restore whose parts moved away: %v, want ErrUnreached (not known absent)", err)
 	}
 }
 
