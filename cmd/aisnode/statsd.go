@@ -166,7 +166,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 	// a mountpath's former state, a role with no node left) goes to 0,
 	// not left at what it was on the server.
 	for name := range s.gauges {
-		if !gauges[name] && !unknownWhenGone(name) {
+		if !gauges[name] {
 			add(name + ":0|g")
 		}
 	}
@@ -183,18 +183,6 @@ func (s *StatsD) Flush(ctx context.Context) error {
 		return fmt.Errorf("statsd %s: %w", s.config.Address, sendErr)
 	}
 	return nil
-}
-
-// unknownWhenGone reports whether a gauge left out of a flush is unknown
-// then, not 0: a mountpath whose filesystem cannot be read has no
-// capacity figures (a disk failing is not an empty one).
-func unknownWhenGone(name string) bool {
-	for _, g := range []string{".mountpath_capacity_bytes", ".mountpath_used_bytes", ".mountpath_utilization_ratio"} {
-		if strings.Contains(name, g) {
-			return true
-		}
-	}
-	return false
 }
 
 // jobSum is a job metric summed over the jobs of a kind.

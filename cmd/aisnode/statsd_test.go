@@ -275,20 +275,4 @@ func TestStatsDZeroesAGaugeGone(t *testing.T) {
 	if !slices.Contains(second, gone) {
 		t.Fatalf("the second flush %q does not zero %s", second, gone)
 	}
-	// A mountpath's capacity left out (its filesystem unreadable) is
-	// unknown, not an empty disk: not zeroed.
-	used := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ais_mountpath_utilization_ratio"}, []string{"mountpath"})
-	registry.MustRegister(used)
-	used.WithLabelValues("/mnt/d1").Set(0.97)
-	if err := sd.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	listener.lines(t, 300*time.Millisecond)
-	used.Reset()
-	if err := sd.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if lines := listener.lines(t, 300*time.Millisecond); slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "utilization_ratio") }) {
-		t.Fatalf("a mountpath's utilization left out was sent: %q", lines)
-	}
 }
