@@ -25,6 +25,9 @@ var statuses = []struct {
 	{store.ErrRemoteForbidden, http.StatusForbidden},
 	{api.ErrForbidden, http.StatusForbidden},
 	{store.ErrRemote, http.StatusServiceUnavailable},
+	// An erasure-coded object short of the parts it could read now: not
+	// absent, not corrupt; asked again, it may be rebuilt.
+	{store.ErrUnreached, http.StatusServiceUnavailable},
 	{store.ErrBucketSealed, http.StatusServiceUnavailable},
 	{store.ErrPlacementChanged, http.StatusServiceUnavailable},
 	{store.ErrBucketNotEmpty, http.StatusConflict},

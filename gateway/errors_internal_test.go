@@ -23,3 +23,15 @@ func TestRemoteRefusalsAreForbidden(t *testing.T) {
 		}
 	}
 }
+
+// An erasure-coded object short of the parts it reached is 503, to
+// retry: not 404 (it is not absent), not 500 (it is not corrupt).
+func TestUnreachedPartsAreUnavailable(t *testing.T) {
+	err := fmt.Errorf("restore ais://b/o: %w", fmt.Errorf("ec: parts could not be read: %w: 1 good slice of the 2 needed", store.ErrUnreached))
+	if got := statusOf(err); got != http.StatusServiceUnavailable {
+		t.Fatalf("%v: %d, want 503", err, got)
+	}
+	if !notHere(err) {
+		t.Fatal("a restore short of parts does not send a read to the neighbors")
+	}
+}

@@ -643,6 +643,13 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 	return n.config.Store.Put(ctx, b, name, body, opts)
 }
 
+// notHere reports whether an object's read found it missing here: not
+// found, or (erasure-coded) its parts not all reached, some moved on: it
+// may be on the neighbors (a rebalance moving it).
+func notHere(err error) bool {
+	return errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnreached)
+}
+
 // unlessOffline turns "not found" into "unavailable" when the target
 // that may hold the object is offline.
 func (n *Node) unlessOffline(w http.ResponseWriter, err error, b store.Bucket, name string) error {
@@ -661,7 +668,7 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	// (archpath and archregx, which AIStore's clients send on a HEAD as
 	// on the GET they go with, are not looked at: the shard is described.)
 	meta, err := n.storeFor(fallback).Head(r.Context(), b, name)
-	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && !n.remoteDecides(b, false) {
+	if err != nil && fallback && notHere(err) && !n.remoteDecides(b, false) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
 		}
@@ -764,7 +771,7 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	} else {
 		obj, err = n.storeFor(fallback).Open(r.Context(), b, name, opts)
 	}
-	if err != nil && fallback && errors.Is(err, store.ErrNotFound) && !n.remoteDecides(b, latest) {
+	if err != nil && fallback && notHere(err) && !n.remoteDecides(b, latest) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
 		}

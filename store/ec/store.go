@@ -1031,6 +1031,14 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 		if len(unreached) > 0 {
 			// Parts not read (a holder restarting), not parts found bad:
 			// the object may be restored in a while.
+			// A holder's "not found" (its part moved or dropped since it
+			// was listed) is kept as text: it is not the object's, which
+			// is not known to be absent (store.ErrUnreached).
+			for i, e := range unreached {
+				if errors.Is(e, store.ErrNotFound) {
+					unreached[i] = errors.New(e.Error())
+				}
+			}
 			err = errors.Join(fmt.Errorf("%w: %w", errPartsUnreached, err), errors.Join(unreached...))
 		}
 		return nil, nothing, err
