@@ -472,13 +472,7 @@ func TestKeyMapMalformedLinesWarn(t *testing.T) {
 // leaves the job no output: it fails saying so, not "finished" with no
 // shard.
 func TestKeyMapMatchingNothingFails(t *testing.T) {
-	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 700, Seed: 4})
-	c := newMemCluster(t, 2, nil)
-	c.createBucket("src")
-	c.putInputs("src", inputs)
-	c.keyMaps["http://keys.example/none.txt"] = []byte("^no-such-key$\tall-{000..099}.tar\n")
-	spec := baseSpec("in-{0..3}.tar", "")
-	spec.EKMFile = "http://keys.example/none.txt"
+	c, spec := keyMapJob(t, "in-{0..3}.tar", "^no-such-key$\tall-{000..099}.tar\n")
 	spec.EKMMissingKey = "warn"
 	status, err := c.run(spec)
 	if msg := status.Error + fmt.Sprint(err); status.Archived || !strings.Contains(msg, "matches none of the 40 records") {
@@ -490,13 +484,7 @@ func TestKeyMapMatchingNothingFails(t *testing.T) {
 // format's than the job writes is refused at start (tgz bytes named
 // .tar); with output_extension naming it, the job runs.
 func TestKeyMapNamesOfAnotherFormatAreRefused(t *testing.T) {
-	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tgz", Records: 10, RecordSize: 700, Seed: 4})
-	c := newMemCluster(t, 2, nil)
-	c.createBucket("src")
-	c.putInputs("src", inputs)
-	c.keyMaps["http://keys.example/tar.txt"] = []byte("sample-.*\tall-{000..099}.tar\n")
-	spec := baseSpec("in-{0..3}.tgz", "")
-	spec.EKMFile = "http://keys.example/tar.txt"
+	c, spec := keyMapJob(t, "in-{0..3}.tgz", "sample-.*\tall-{000..099}.tar\n")
 	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "a template names tar shards, and the job writes tgz") {
 		t.Fatalf("key map names of .tar for tgz output: %v, want refused at start", err)
 	}
@@ -504,6 +492,21 @@ func TestKeyMapNamesOfAnotherFormatAreRefused(t *testing.T) {
 	if status, err := c.run(spec); err != nil || !status.Archived {
 		t.Fatalf("the same with output_extension .tar: %+v %v", status, err)
 	}
+}
+
+// keyMapJob is a cluster of 2 targets holding 4 input shards of 10
+// records each, named by the template, and a spec of a job over them
+// with a fetched key map of the text given.
+func keyMapJob(t *testing.T, template, keyMap string) (*memCluster, pipeline.Spec) {
+	t.Helper()
+	inputs := generate(t, datasets.Spec{Template: template, Records: 10, RecordSize: 700, Seed: 4})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.keyMaps["http://keys.example/map.txt"] = []byte(keyMap)
+	spec := baseSpec(template, "")
+	spec.EKMFile = "http://keys.example/map.txt"
+	return c, spec
 }
 
 // A job whose output template or key map names a shard twice fails,

@@ -80,6 +80,17 @@ func (p fleetPeers) reach(id string) (*ec.Store, error) {
 	return p.f.targets[id], nil
 }
 
+// others are the fleet's targets but one, as a set.
+func (f *fleet) others(but string) map[string]bool {
+	out := map[string]bool{}
+	for id := range f.inner {
+		if id != but {
+			out[id] = true
+		}
+	}
+	return out
+}
+
 func (p fleetPeers) Self() cluster.Node { return p.self }
 func (p fleetPeers) Map() *cluster.Map {
 	p.f.mu.Lock()
@@ -1240,12 +1251,7 @@ func TestRestoreShortOfUnreadPartsIsNotCorruption(t *testing.T) {
 	f.dropReplica("big")
 	owner, _ := f.owner("big")
 	f.mu.Lock()
-	f.unreadable = map[string]bool{}
-	for id := range f.inner {
-		if id != owner {
-			f.unreadable[id] = true
-		}
-	}
+	f.unreadable = f.others(owner)
 	f.mu.Unlock()
 	if _, err := f.get("big", false); err == nil || errors.Is(err, store.ErrCorrupt) || !errors.Is(err, errDown) {
 		t.Fatalf("a restore whose holders could not send their parts: %v, want their error, not corrupt", err)
@@ -1267,12 +1273,7 @@ func TestRestoreShortOfMovedPartsIsNotAbsence(t *testing.T) {
 	f.dropReplica("big")
 	owner, st := f.owner("big")
 	f.mu.Lock()
-	f.moved = map[string]bool{}
-	for id := range f.inner {
-		if id != owner {
-			f.moved[id] = true
-		}
-	}
+	f.moved = f.others(owner)
 	f.mu.Unlock()
 	if _, err := st.Head(t.Context(), bucket, "big"); !errors.Is(err, store.ErrUnreached) || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a restore whose parts moved away: %v, want ErrUnreached, not not-found", err)
