@@ -27,6 +27,10 @@ type fsm struct {
 	// nothing more: the state stays as it was, not as older rules make it.
 	incompatible func(error)
 	halted       atomic.Pointer[error]
+	// applied is the index of the last entry this fsm applied (0 after a
+	// snapshot's restore: unknown). Raft's own applied index counts an
+	// entry handed to the fsm, before it is applied.
+	applied atomic.Uint64
 }
 
 // haltedBy is the error that halted the fsm, nil while it applies.
@@ -48,6 +52,7 @@ type result struct {
 // Apply applies one change. A change Apply refuses leaves the state as it
 // was, on every node alike.
 func (f *fsm) Apply(l *hraft.Log) any {
+	defer f.applied.Store(l.Index)
 	cur := f.holder.Current()
 	if err := f.haltedBy(); err != nil {
 		return result{snapshot: cur, err: err}
@@ -107,6 +112,7 @@ func (f *fsm) Snapshot() (hraft.FSMSnapshot, error) {
 // Restore replaces the state with a snapshot's.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.applied.Store(0)
 	var s membership.Snapshot
 	if err := json.NewDecoder(rc).Decode(&s); err != nil {
 		return fmt.Errorf("raft snapshot: %w", err)
