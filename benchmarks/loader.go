@@ -413,7 +413,9 @@ func (l *loader) putObject(ctx context.Context, name string, body *patternReader
 	}
 	_, err := l.client.Put(putCtx, l.config.Bucket, name, body, api.PutOptions{Size: body.size})
 	if err != nil {
-		if !runEnded(ctx) {
+		if runEnded(ctx) {
+			l.put.cut(body.read.Load())
+		} else {
 			l.put.fail(err)
 		}
 		return err
@@ -457,7 +459,9 @@ func (l *loader) getObject(ctx context.Context, name string, buf []byte) error {
 		r.Close()
 	}
 	if err != nil {
-		if !runEnded(ctx) {
+		if runEnded(ctx) {
+			l.get.cut(n)
+		} else {
 			l.get.fail(err)
 		}
 		return err
@@ -534,10 +538,10 @@ func (l *loader) totals(elapsed time.Duration) LoadStats {
 
 // opCounters count one kind of operation without allocating.
 type opCounters struct {
-	ops, bytes, errors atomic.Int64
-	latency            Histogram
-	intervalMax        atomic.Int64
-	mu                 struct {
+	ops, bytes, cuts, errors atomic.Int64
+	latency                  Histogram
+	intervalMax              atomic.Int64
+	mu                       struct {
 		sync.Mutex
 		kinds map[string]int64
 	}
@@ -553,6 +557,14 @@ func (c *opCounters) done(bytes int64, d time.Duration) {
 			break
 		}
 	}
+}
+
+// cut counts an operation the run's end cut, and the bytes it moved: the
+// run's time holds its time (a GET of many GiB cut at the end would
+// otherwise leave its bytes out of the rate).
+func (c *opCounters) cut(bytes int64) {
+	c.cuts.Add(1)
+	c.bytes.Add(bytes)
 }
 
 func (c *opCounters) fail(err error) {
@@ -582,14 +594,14 @@ func errorKind(err error) string {
 
 func (c *opCounters) takeIntervalMax() time.Duration { return time.Duration(c.intervalMax.Swap(0)) }
 
-type counts struct{ ops, bytes, errors int64 }
+type counts struct{ ops, bytes, cuts, errors int64 }
 
 func (c counts) minus(o counts) counts {
-	return counts{c.ops - o.ops, c.bytes - o.bytes, c.errors - o.errors}
+	return counts{c.ops - o.ops, c.bytes - o.bytes, c.cuts - o.cuts, c.errors - o.errors}
 }
 
 func (c *opCounters) counts() counts {
-	return counts{c.ops.Load(), c.bytes.Load(), c.errors.Load()}
+	return counts{c.ops.Load(), c.bytes.Load(), c.cuts.Load(), c.errors.Load()}
 }
 
 func (c *opCounters) stats(elapsed time.Duration, latency HistogramSnapshot) OpStats {
@@ -606,7 +618,7 @@ func (c *opCounters) stats(elapsed time.Duration, latency HistogramSnapshot) OpS
 }
 
 func opStatsOf(c counts, latency HistogramSnapshot, elapsed, maxLatency time.Duration) OpStats {
-	s := OpStats{Ops: c.ops, Bytes: c.bytes, Errors: c.errors}
+	s := OpStats{Ops: c.ops, Bytes: c.bytes, Cut: c.cuts, Errors: c.errors}
 	if elapsed > 0 {
 		s.OpsPerSecond = float64(c.ops) / elapsed.Seconds()
 		s.MiBPerSecond = float64(c.bytes) / (1 << 20) / elapsed.Seconds()
@@ -637,10 +649,14 @@ type patternReader struct {
 	size    int64
 	start   int
 	offset  int64
+	// read is offset for a PUT cut at the run's end: the transport may
+	// still read the body once the PUT returned.
+	read atomic.Int64
 }
 
 func (p *patternReader) reset(size int64, start int) {
 	p.size, p.start, p.offset = size, start, 0
+	p.read.Store(0)
 }
 
 func (p *patternReader) Read(b []byte) (int, error) {
@@ -654,6 +670,7 @@ func (p *patternReader) Read(b []byte) (int, error) {
 		n += copy(b[n:], p.pattern[at:])
 	}
 	p.offset += int64(n)
+	p.read.Store(p.offset)
 	return n, nil
 }
 
@@ -668,5 +685,6 @@ func (p *patternReader) Seek(offset int64, whence int) (int64, error) {
 		return 0, errors.New("patternReader: negative position")
 	}
 	p.offset = offset
+	p.read.Store(offset)
 	return offset, nil
 }

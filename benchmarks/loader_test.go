@@ -151,6 +151,11 @@ func testLoadDurationCutsAStalledOperation(t *testing.T, cleanup bool) {
 			io.WriteString(w, `{"entries":[]}`) // the listing -cleanup reads first
 			return
 		}
+		if r.Method != http.MethodPut {
+			http.NotFound(w, r) // the cluster map: the client goes through this gateway
+			return
+		}
+		io.ReadAll(r.Body)
 		stalled <- struct{}{}
 		// A target that takes the request and never answers.
 		select {
@@ -178,6 +183,50 @@ func testLoadDurationCutsAStalledOperation(t *testing.T, cleanup bool) {
 	}
 	if err != nil || r.StopReason != "duration" || r.Put.Errors != 0 {
 		t.Fatalf("err %v, stopped by %q, %d errors: want the duration, no errors", err, r.StopReason, r.Put.Errors)
+	}
+	// Its 10 bytes went: they are in the rate, the PUT is not an op.
+	if r.Put.Cut != 1 || r.Put.Ops != 0 || r.Put.Bytes != 10 {
+		t.Fatalf("%d cut, %d ops, %d bytes: want the stalled PUT cut with its 10 bytes", r.Put.Cut, r.Put.Ops, r.Put.Bytes)
+	}
+}
+
+// A GET cut at the run's end counts the bytes it read: with objects that
+// take longer than the grace, a run would report nothing moved.
+func TestLoadCountsTheBytesOfACutGet(t *testing.T) {
+	ended := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodHead:
+			w.Header().Set(api.HeaderBucketProps, `{}`)
+		case r.URL.Path == "/v1/buckets/b":
+			io.WriteString(w, `{"entries":[{"name":"big"}]}`)
+		case r.URL.Path != "/v1/objects/b/big":
+			http.NotFound(w, r) // the cluster map: the client goes through this gateway
+		default:
+			// An object whose first 1000 bytes come, then nothing.
+			w.Header().Set("Content-Length", "1000000")
+			w.Write(make([]byte, 1000))
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-ended:
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(ended)
+	r, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{Client: api.NewClient(srv.URL), Bucket: "b", PutPercent: 0, Workers: 1, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Get.Cut != 1 || r.Get.Ops != 0 || r.Get.Errors != 0 || r.Get.Bytes != 1000 || r.Get.MiBPerSecond <= 0 {
+		t.Fatalf("%d cut, %d ops, %d errors, %d bytes at %.3f MiB/s: want the GET cut with its 1000 bytes in the rate",
+			r.Get.Cut, r.Get.Ops, r.Get.Errors, r.Get.Bytes, r.Get.MiBPerSecond)
+	}
+	var summary strings.Builder
+	r.WriteSummary(&summary)
+	if !strings.Contains(summary.String(), "GET operations cut as the run ended: 1") {
+		t.Fatalf("the summary does not say a GET was cut:\n%s", summary.String())
 	}
 }
 

@@ -42,9 +42,13 @@ type LoadStats struct {
 }
 
 // OpStats count one kind of operation; errors are not in Ops or Bytes.
+// Cut counts the operations under way when the run ended (its duration
+// and grace, or an interrupt): their bytes moved are in Bytes, as their
+// time is in the run's, but they are not in Ops or the latencies.
 type OpStats struct {
 	Ops          int64            `json:"ops"`
 	Bytes        int64            `json:"bytes"`
+	Cut          int64            `json:"cut,omitempty"`
 	Errors       int64            `json:"errors"`
 	ErrorKinds   map[string]int64 `json:"error_kinds,omitempty"`
 	OpsPerSecond float64          `json:"ops_per_second"`
@@ -137,6 +141,9 @@ func (r *LoadReport) WriteSummary(w io.Writer) {
 		for kind, n := range o.s.ErrorKinds {
 			fmt.Fprintf(w, "%s errors of kind %s: %d\n", o.kind, kind, n)
 		}
+		if o.s.Cut > 0 {
+			fmt.Fprintf(w, "%s operations cut as the run ended: %d (their bytes are counted, not their count)\n", o.kind, o.s.Cut)
+		}
 	}
 }
 
@@ -170,7 +177,7 @@ func (r *LoadReport) Results(suite string) []Result {
 		kind string
 		s    OpStats
 	}{{"PUT", r.Put}, {"GET", r.Get}} {
-		if o.s.Ops == 0 {
+		if o.s.Ops == 0 && o.s.Bytes == 0 {
 			continue
 		}
 		out = append(out, Result{
@@ -179,8 +186,8 @@ func (r *LoadReport) Results(suite string) []Result {
 			Bytes:   o.s.Bytes,
 			Ops:     o.s.Ops,
 			Elapsed: r.Elapsed,
-			Note: fmt.Sprintf("latency p50 %s p90 %s p99 %s max %s, %d errors",
-				short(o.s.Latency.P50), short(o.s.Latency.P90), short(o.s.Latency.P99), short(o.s.Latency.Max), o.s.Errors),
+			Note: fmt.Sprintf("latency p50 %s p90 %s p99 %s max %s, %d errors, %d cut as the run ended",
+				short(o.s.Latency.P50), short(o.s.Latency.P90), short(o.s.Latency.P99), short(o.s.Latency.Max), o.s.Errors, o.s.Cut),
 		})
 	}
 	return out
