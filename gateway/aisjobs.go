@@ -416,9 +416,7 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 	for _, b := range slices.SortedFunc(maps.Keys(totals), func(a, b store.Bucket) int { return strings.Compare(a.String(), b.String()) }) {
 		s := totals[b]
 		s.TotalSize.Disks = store.Int64String(disks)
-		if disks > 0 {
-			s.UsedPct = uint64(int64(s.TotalSize.OnDisk) * 100 / disks)
-		}
+		s.UsedPct = uint64(percent(int64(s.TotalSize.OnDisk), disks))
 		out = append(out, *s)
 	}
 	return out, true, nil

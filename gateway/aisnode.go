@@ -142,10 +142,7 @@ func (n *Node) nodeStatus(ctx context.Context) api.DaemonStatus {
 	// Mountpaths on one filesystem are the same bytes: summed once.
 	counted := map[string]bool{}
 	for _, c := range capacity {
-		pct := int32(0)
-		if c.Total > 0 {
-			pct = int32(c.Used * 100 / c.Total)
-		}
+		pct := int32(percent(c.Used, c.Total))
 		state := states[c.Path]
 		if state == "" {
 			state = "enabled"
@@ -162,9 +159,7 @@ func (n *Node) nodeStatus(ctx context.Context) api.DaemonStatus {
 	if len(capacity) == 0 {
 		s.Capacity.PctMin = 0
 	}
-	if total > 0 {
-		s.Capacity.PctAvg = int32(used * 100 / total)
-	}
+	s.Capacity.PctAvg = int32(percent(used, total))
 	s.Capacity.TotalUsed, s.Capacity.TotalAvail = store.Int64String(used), store.Int64String(total-used)
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -58,11 +59,28 @@ func (n *Node) capacity(ctx context.Context) []store.MountpathCapacity {
 }
 
 // usedPercent is a mountpath's usage in percent.
-func usedPercent(c store.MountpathCapacity) int {
-	if c.Total <= 0 {
+func usedPercent(c store.MountpathCapacity) int { return int(percent(c.Used, c.Total)) }
+
+// percent is part in percent of whole (0 when whole is not known): right
+// past 92 PB too, where part*100 would wrap (a parallel filesystem, a
+// FUSE mount's made-up size).
+func percent(part, whole int64) int64 {
+	switch {
+	case whole <= 0:
 		return 0
+	case part <= math.MaxInt64/100:
+		return part * 100 / whole
+	default:
+		return part / (whole / 100) // whole is past 92 PB too: no zero
 	}
-	return int(c.Used * 100 / c.Total)
+}
+
+// percentOf is pct percent of whole, without wrapping.
+func percentOf(whole int64, pct int) int64 {
+	if whole <= math.MaxInt64/100 {
+		return whole * int64(pct) / 100
+	}
+	return whole / 100 * int64(pct)
 }
 
 // checkSpace refuses a write when a mountpath is above out_of_space, and
@@ -97,7 +115,7 @@ func (n *Node) roomOn(ctx context.Context, mountpath string, size int64) error {
 		if c.Path != mountpath || c.Total <= 0 {
 			continue
 		}
-		if pct := (c.Used + max(size, 0)) * 100 / c.Total; pct >= int64(space.OutOfSpace) {
+		if pct := percent(c.Used+min(max(size, 0), c.Total), c.Total); pct >= int64(space.OutOfSpace) {
 			return fmt.Errorf("%w: target %s: mountpath %s would be %d%% full with a copy of %d bytes, at or above space.out_of_space (%d%%): not placed (LRU evicts from buckets with lru.enabled; or add capacity)",
 				store.ErrNoSpace, n.config.ID, n.redact(c.Path), pct, size, space.OutOfSpace)
 		}
@@ -116,8 +134,10 @@ func (n *Node) checkSpaceFor(ctx context.Context, size int64) error {
 	space := n.control.Current().ClusterConfig().Space
 	most := int64(-1)
 	for _, c := range n.capacity(ctx) {
-		if !c.NoWrites {
-			most = max(most, c.Total/100*int64(space.OutOfSpace)-c.Used)
+		// A filesystem of no size told (an unlimited tmpfs, some FUSE
+		// mounts) has no watermarks: its writes fail when it is full.
+		if !c.NoWrites && c.Total > 0 {
+			most = max(most, percentOf(c.Total, space.OutOfSpace)-c.Used)
 		}
 	}
 	if most >= 0 && size > most {
@@ -245,7 +265,7 @@ func lruExcess(list []store.MountpathCapacity, lowwm int) (over map[string]int64
 		fs := cmp.Or(c.Filesystem, c.Path)
 		filesystemOf[c.Path] = fs
 		if usedPercent(c) >= lowwm {
-			over[fs] = c.Used - c.Total*int64(lowwm)/100 + 1
+			over[fs] = c.Used - percentOf(c.Total, lowwm) + 1
 		}
 	}
 	return over, filesystemOf

@@ -129,3 +129,24 @@ func TestLRUExcessByFilesystem(t *testing.T) {
 		t.Fatalf("filesystems %v", of)
 	}
 }
+
+// Percents and shares of them do not wrap on filesystems past 92 PB.
+func TestPercentsOfHugeFilesystems(t *testing.T) {
+	const petabyte = int64(1) << 50
+	if got := percent(7000*petabyte, 8000*petabyte); got != 87 {
+		t.Fatalf("7000 PB of 8000 PB is %d%%, want 87", got)
+	}
+	if got := percent(3, 4); got != 75 {
+		t.Fatalf("3 of 4 is %d%%, want 75", got)
+	}
+	if got := percent(5, 0); got != 0 {
+		t.Fatalf("5 of an unknown size is %d%%, want 0", got)
+	}
+	if got := percentOf(8000*petabyte, 75); got != 6000*petabyte {
+		t.Fatalf("75%% of 8000 PB is %d, want %d", got, 6000*petabyte)
+	}
+	over, _ := lruExcess([]store.MountpathCapacity{{Path: "/big", Used: 7000 * petabyte, Total: 8000 * petabyte}}, 75)
+	if want := 1000*petabyte + 1; over["/big"] != want {
+		t.Fatalf("excess of a 8000 PB filesystem 87%% full: %d, want %d", over["/big"], want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,52 @@ func TestCapacityErrorIsNoSilence(t *testing.T) {
 	defer cancel()
 	if _, err := client.BucketSummary(summaryCtx, "b", "", 50*time.Millisecond); err != nil {
 		t.Fatalf("a summary with a target that cannot read its capacity: %v", err)
+	}
+}
+
+// sizedStore reports each mountpath with the given usage.
+type sizedStore struct {
+	store.Store
+	used, total int64
+}
+
+func (s sizedStore) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
+	list, err := s.Store.Capacity(ctx)
+	for i := range list {
+		list[i].Used, list[i].Total = s.used, s.total
+	}
+	return list, err
+}
+
+// The watermarks hold on filesystems of any size: one that tells no size
+// (an unlimited tmpfs, a FUSE mount) refuses no write of a known length,
+// and one past 92 PB that is full refuses writes (its percent wrapped).
+func TestWatermarksOnFilesystemsOfAnySize(t *testing.T) {
+	const petabyte = int64(1) << 50
+	for _, tc := range []struct {
+		name        string
+		used, total int64
+		full        bool
+	}{
+		{"no size told", 0, 0, false},
+		{"200 PB, 96% full", 192 * petabyte, 200 * petabyte, true},
+		{"200 PB, half full", 100 * petabyte, 200 * petabyte, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+				if cfg.Store != nil {
+					cfg.Store = sizedStore{cfg.Store, tc.used, tc.total}
+				}
+			}})
+			client := c.Client()
+			if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err := client.Put(t.Context(), "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4})
+			remote, _ := errors.AsType[*api.Error](err)
+			if refused := remote != nil && remote.Status == http.StatusInsufficientStorage; refused != tc.full || err != nil && !refused {
+				t.Fatalf("PUT of 4 bytes: %v (want refused: %v)", err, tc.full)
+			}
+		})
 	}
 }
