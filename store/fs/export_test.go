@@ -153,3 +153,11 @@ func (s *Store) ReconcileAgain(ctx context.Context, path string) error {
 	}
 	return fmt.Errorf("%s is not enabled", path)
 }
+
+// OnMountpathPrepared sets the hook an attach or enable runs before it
+// puts its mountpath in use, and returns the restore.
+func OnMountpathPrepared(hook func(path string)) func() {
+	old := mountpathPrepared
+	mountpathPrepared = hook
+	return func() { mountpathPrepared = old }
+}

@@ -353,6 +353,70 @@ func TestDetachOfAMountpathDisabledMeanwhileFails(t *testing.T) {
 	}
 }
 
+// An enable whose mountpath is detached while it checks the disk fails:
+// the detach said the mountpath was gone (its disk may be pulled), and
+// it stays gone.
+func TestEnableOfAMountpathDetachedMeanwhileFails(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	if err := st.DisableMountpath(t.Context(), mps[0], "a test"); err != nil {
+		t.Fatal(err)
+	}
+	defer fs.OnMountpathPrepared(func(string) {
+		if err := st.DetachMountpath(context.WithoutCancel(t.Context()), mps[0], nil); err != nil {
+			t.Error(err)
+		}
+	})()
+	if err := st.EnableMountpath(t.Context(), mps[0]); !errors.Is(err, store.ErrMountpath) || !strings.Contains(err.Error(), "meanwhile") {
+		t.Fatalf("an enable of a mountpath detached meanwhile: %v, want it refused", err)
+	}
+	if slices.ContainsFunc(st.MountpathStatuses(), func(m store.MountpathStatus) bool { return m.Path == mps[0] }) {
+		t.Fatalf("the detached mountpath is listed: %+v", st.MountpathStatuses())
+	}
+}
+
+// Two attaches at once, of a directory and of one within it, do not both
+// take place: one mountpath would be in the other's buckets.
+func TestAttachesOfNestedPathsAtOnce(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	outer := t.TempDir()
+	inner := filepath.Join(outer, "ais", "b", "sub")
+	if err := os.MkdirAll(inner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var innerErr error
+	defer fs.OnMountpathPrepared(func(path string) {
+		if path == outer {
+			once.Do(func() { innerErr = st.AttachMountpath(context.WithoutCancel(t.Context()), inner) })
+		}
+	})()
+	outerErr := st.AttachMountpath(t.Context(), outer)
+	if innerErr != nil || !errors.Is(outerErr, store.ErrMountpath) || !strings.Contains(outerErr.Error(), "overlaps") {
+		t.Fatalf("nested attaches at once: inner %v, outer %v: want the inner attached and the outer refused", innerErr, outerErr)
+	}
+	if slices.ContainsFunc(st.MountpathStatuses(), func(m store.MountpathStatus) bool { return m.Path == outer }) {
+		t.Fatalf("the outer mountpath is listed: %+v", st.MountpathStatuses())
+	}
+}
+
+// An attach that took place is not failed by the bucket metadata it
+// could not write there (a disk nearly full): it takes objects already.
+func TestAttachStandsWhenItsMetadataIsNotWritten(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	mirrorBucket(t, st, "plain", 1, false)
+	added := t.TempDir()
+	// What the metadata would replace is a directory: its write fails.
+	if err := os.MkdirAll(filepath.Join(added, ".ais", "bmd.json", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(t.Context(), added); err != nil {
+		t.Fatalf("an attach whose metadata could not be written: %v, want it to stand", err)
+	}
+	if !slices.ContainsFunc(st.MountpathStatuses(), func(m store.MountpathStatus) bool { return m.Path == added && m.State == "enabled" }) {
+		t.Fatalf("the attached mountpath: %+v, want it enabled", st.MountpathStatuses())
+	}
+}
+
 func TestDetachMovesEveryObject(t *testing.T) {
 	st, mps := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "plain", 1, false)

@@ -306,12 +306,24 @@ func (s *Store) EnableMountpath(ctx context.Context, path string) error {
 	if err := checkHealth(m); err != nil {
 		return fmt.Errorf("%w: %s fails its health check: %w", store.ErrMountpath, abs, err)
 	}
-	return s.enable(m, true)
+	mountpathPrepared(abs)
+	// Still disabled: a detach meanwhile told the admin it was gone.
+	return s.enable(m, true, func(set *mountpathSet) error {
+		if _, ok := set.disabled[abs]; !ok {
+			return fmt.Errorf("%w: %s is no longer a disabled mountpath of this node (detached or enabled meanwhile)", store.ErrMountpath, abs)
+		}
+		return nil
+	})
 }
 
+// mountpathPrepared is a test's hook: an attach or enable checked and
+// prepared its mountpath, and is about to put it in use.
+var mountpathPrepared = func(path string) {}
+
 // enable puts m in use: a new mountpath at once, one that was away as
-// returning.
-func (s *Store) enable(m mountpath, returning bool) error {
+// returning. admit checks, under the change's lock, that what the caller
+// checked before still holds (two requests at once).
+func (s *Store) enable(m mountpath, returning bool, admit func(set *mountpathSet) error) error {
 	if !returning {
 		// Ready before it takes objects: a directory of an older bucket
 		// of a name goes now, not under a PUT it took; and what buckets
@@ -337,6 +349,9 @@ func (s *Store) enable(m mountpath, returning bool) error {
 		s.dropMu.Lock()
 	}
 	err := s.changeMountpaths(func(set *mountpathSet) error {
+		if err := admit(set); err != nil {
+			return err
+		}
 		delete(set.disabled, m.path)
 		set.detaching = slices.DeleteFunc(set.detaching, func(x mountpath) bool { return x.path == m.path })
 		set.returning = slices.DeleteFunc(set.returning, func(x mountpath) bool { return x.path == m.path })
@@ -408,33 +423,56 @@ func (s *Store) AttachMountpath(ctx context.Context, path string) error {
 		return err
 	}
 	set := s.mountpathSet()
-	if slices.ContainsFunc(s.readable(), func(m mountpath) bool { return m.path == abs }) {
-		return fmt.Errorf("%w: %s is already a mountpath of this node", store.ErrMountpath, abs)
-	}
-	if _, ok := set.disabled[abs]; ok {
-		return fmt.Errorf("%w: %s is a disabled mountpath of this node: enable it", store.ErrMountpath, abs)
-	}
-	// Against every mountpath, disabled ones too (one enabled later would
-	// hold the other: a bucket's removal there would wipe it), with
-	// symlinks resolved.
-	for _, path := range set.paths() {
-		if overlapping(abs, path) {
-			return fmt.Errorf("%w: %s overlaps mountpath %s (the same directory, or one holds the other)", store.ErrMountpath, abs, path)
+	attachable := func(set *mountpathSet) error {
+		if _, ok := set.disabled[abs]; ok {
+			return fmt.Errorf("%w: %s is a disabled mountpath of this node: enable it", store.ErrMountpath, abs)
 		}
+		// Against every mountpath, disabled ones too (one enabled later
+		// would hold the other: a bucket's removal there would wipe it),
+		// with symlinks resolved.
+		for _, path := range set.paths() {
+			if path == abs {
+				return fmt.Errorf("%w: %s is already a mountpath of this node", store.ErrMountpath, abs)
+			}
+			if overlapping(abs, path) {
+				return fmt.Errorf("%w: %s overlaps mountpath %s (the same directory, or one holds the other)", store.ErrMountpath, abs, path)
+			}
+		}
+		return nil
+	}
+	if err := attachable(set); err != nil {
+		return err
 	}
 	m := newMountpath(abs)
 	if err := s.prepare(m, true); err != nil {
 		return fmt.Errorf("%w: %w", store.ErrMountpath, err)
 	}
-	// Detached while disabled, its copies may be stale: it returns.
-	if err := s.enable(m, slices.Contains(set.gone, abs)); err != nil {
+	// Detached while disabled, its copies may be stale: it returns. Checked
+	// again as it takes effect: another attach (of a path within this one)
+	// or a detach may have come meanwhile.
+	mountpathPrepared(abs)
+	gone := slices.Contains(set.gone, abs)
+	err = s.enable(m, gone, func(now *mountpathSet) error {
+		if err := attachable(now); err != nil {
+			return err
+		}
+		if slices.Contains(now.gone, abs) != gone {
+			return fmt.Errorf("%w: %s was detached or attached meanwhile: attach it again", store.ErrMountpath, abs)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	// It gets the bucket metadata the others have: theirs is written
-	// already (one full must not fail an attach that took place).
+	// already. Failing here fails no attach: it took place, and takes
+	// objects; it gets the metadata with the next change of buckets.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.saveBucketsOnLocked([]mountpath{m}, s.mu.md)
+	if err := s.saveBucketsOnLocked([]mountpath{m}, s.mu.md); err != nil {
+		s.logger.Warn("attach: the bucket metadata is not on the new mountpath yet", "mountpath", abs, "err", err)
+	}
+	return nil
 }
 
 // isWithin reports whether path is dir or inside it.
