@@ -25,6 +25,10 @@ import (
 type awayRecord struct {
 	Version int64    `json:"version"`
 	Away    []string `json:"away"`
+	// Owner is the node that wrote it (Config.Owner): a disk detached
+	// from one node and given to another carries the first's record,
+	// which speaks of the first's mountpaths.
+	Owner string `json:"owner,omitempty"`
 	// Attached are the mountpaths attached while the node ran, beyond
 	// its config: a restart opens them too, or their objects would be
 	// missing (and come back stale when attached again).
@@ -66,7 +70,7 @@ func (s *Store) recordMissing() bool {
 // When none takes it, the change is refused: a restart would take the
 // stale copies of a mountpath away for current.
 func (s *Store) saveAway(set *mountpathSet) error {
-	rec := awayRecord{Version: max(time.Now().UnixNano(), s.awayVersion+1)}
+	rec := awayRecord{Version: max(time.Now().UnixNano(), s.awayVersion+1), Owner: s.config.Owner}
 	s.awayVersion = rec.Version
 	for path := range set.disabled {
 		rec.Away = append(rec.Away, path)
@@ -124,8 +128,8 @@ func (s *Store) saveAway(set *mountpathSet) error {
 	return nil
 }
 
-// loadAway returns the newest record on the given mountpaths, or in
-// Config.RecordDir.
+// loadAway returns the newest record of this node on the given
+// mountpaths, or in Config.RecordDir.
 func (s *Store) loadAway(mps []mountpath) awayRecord {
 	paths := make([]string, 0, len(mps)+1)
 	for _, m := range mps {
@@ -143,11 +147,17 @@ func (s *Store) loadAway(mps []mountpath) awayRecord {
 		var rec awayRecord
 		err = json.NewDecoder(io.LimitReader(f, maxAwayRecord)).Decode(&rec)
 		f.Close()
-		if err == nil && rec.Version > best.Version {
+		if err == nil && rec.Version > best.Version && s.ownRecord(rec) {
 			best = rec
 		}
 	}
 	return best
+}
+
+// ownRecord reports whether rec is this node's (one of no owner is from
+// before owners were kept, or from a node with none).
+func (s *Store) ownRecord(rec awayRecord) bool {
+	return rec.Owner == "" || s.config.Owner == "" || rec.Owner == s.config.Owner || rec.Owner == s.config.FormerOwner
 }
 
 // reconcile settles each copy on a returning mountpath against what

@@ -574,8 +574,13 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 	if err != nil {
 		return err
 	}
-	// Emptied: no node's now, for another to take.
-	pathsafe.Remove(abs, filepath.Join(abs, ".ais", ownerFile))
+	// Emptied: no node's now, for another to take, with nothing of this
+	// node's metadata (its record of its mountpaths away, its buckets)
+	// for the next to read as its own.
+	detached := newMountpath(abs)
+	for _, path := range []string{filepath.Join(abs, ".ais", ownerFile), detached.awayPath(), detached.bmdPath()} {
+		pathsafe.Remove(abs, path)
+	}
 	s.logger.Info("mountpath detached", "mountpath", abs)
 	if s.config.OnMountpathChange != nil {
 		s.config.OnMountpathChange(abs, "detached", "")

@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -1524,6 +1525,67 @@ func TestBucketProps(t *testing.T) {
 	if _, err := store.PropsOf(ctx, st, store.Bucket{Provider: "aws", Name: "other"}); !errors.Is(err, store.ErrBucketNotFound) {
 		t.Fatalf("a missing bucket: %v", err)
 	}
+}
+
+// A disk detached from one node and given to another brings nothing of
+// the first's metadata: the second does not take the first's record of
+// its mountpaths away (of the same names on its host) for its own.
+func TestADetachedDiskBringsNoRecordToTheNextNode(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	d1, d2, shared := filepath.Join(root, "d1"), filepath.Join(root, "d2"), filepath.Join(root, "shared")
+	first, err := fs.Open(ctx, fs.Config{Mountpaths: []string{d1, d2, shared}, NoSync: true, Owner: "t1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.DisableMountpath(ctx, d1, "a failed disk"); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.DetachMountpath(ctx, shared, nil); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	// The second node's host has a d1 of its own (the same layout).
+	if err := os.Rename(d1, d1+".first"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(st *fs.Store) {
+		t.Helper()
+		for _, m := range st.MountpathStatuses() {
+			if m.State != "enabled" {
+				t.Fatalf("the second node's mountpaths: %+v, want all enabled (the first's d1 was away, not this one)", st.MountpathStatuses())
+			}
+		}
+	}
+	second, err := fs.Open(ctx, fs.Config{Mountpaths: []string{d1, shared}, NoSync: true, Owner: "t2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(second)
+	second.Close()
+	// So with a record of the first's left there (by an older version),
+	// newer than any of the second's: its owner tells it is not its own.
+	var record map[string]json.RawMessage
+	data, err := os.ReadFile(filepath.Join(d2, ".ais", "away.json"))
+	if err == nil {
+		err = json.Unmarshal(data, &record)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	record["version"] = json.RawMessage("9000000000000000000")
+	if data, err = json.Marshal(record); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shared, ".ais", "away.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again, err := fs.Open(ctx, fs.Config{Mountpaths: []string{d1, shared}, NoSync: true, Owner: "t2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	check(again)
 }
 
 // A mountpath keeps the node it is for: another node's disk, given to
