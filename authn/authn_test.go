@@ -1247,6 +1247,53 @@ func TestRevocationsSignedBeforeAKeyChangeDoNotStopThePush(t *testing.T) {
 	}
 }
 
+// A cluster whose clock runs minutes ahead of the service's takes its
+// pushes: a token revoked at the service is revoked there too (a push
+// token of a minute was expired on arrival, every revocation lost).
+func TestRevocationsReachAClusterWhoseClockRunsAhead(t *testing.T) {
+	ahead := NewVerifier(testServiceKeys, VerifierOptions{Now: func() time.Time { return time.Now().Add(3 * time.Minute) }})
+	var mu sync.Mutex
+	var pushed []string
+	cluster := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := ahead.Verify(BearerToken(r)); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodDelete && r.URL.Path == ClusterTokensPath {
+			var msg TokenMsg
+			json.NewDecoder(r.Body).Decode(&msg)
+			mu.Lock()
+			pushed = append(pushed, msg.Token)
+			mu.Unlock()
+		}
+	}))
+	defer cluster.Close()
+	s := newTestService(t, t.TempDir(), cluster.Client())
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	stolen := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: "c1", URLs: []string{cluster.URL}}); status != http.StatusCreated {
+		t.Fatal("register the cluster")
+	}
+	if status, _ := do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: stolen}); status != http.StatusOK {
+		t.Fatal("revoke a token")
+	}
+	go s.Run(t.Context())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := slices.Contains(pushed, stolen)
+		mu.Unlock()
+		if got {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation never reached a cluster whose clock runs 3 minutes ahead")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // A revocation one cluster refuses (its list full: 409) does not hold the
 // others, nor the S3 keys, for good: the push goes on past it.
 func TestARefusedRevocationDoesNotStopThePush(t *testing.T) {

@@ -847,12 +847,17 @@ func (s *Service) pushAll(ctx context.Context) {
 	for _, j := range jobs {
 		// Each cluster gets a token for it alone: one cluster's gateway
 		// cannot replay it on another, nor on this service (see admin).
-		service, err := s.issue(ServiceSubject, Grants{Perm: PermAdmin}, []string{j.id}, time.Minute)
+		service, err := s.issue(ServiceSubject, Grants{Perm: PermAdmin}, []string{j.id}, pushTokenLife)
 		if err != nil {
 			s.cfg.Logger.Error("authn: cannot sign the service's token", "err", err)
 			return
 		}
 		if err := s.push(ctx, j.urls, j.tokens, j.keys, service); err != nil {
+			var refused *refusedError
+			if errors.As(err, &refused) && refused.status == http.StatusUnauthorized && strings.Contains(refused.msg, "expired") {
+				s.cfg.Logger.Error("authn: the cluster finds the service's fresh token expired: its clock runs more than "+pushTokenLife.String()+" ahead of this host's (keep both on NTP); revocations and S3 keys do not reach it", "cluster", j.id, "err", err)
+				continue
+			}
 			s.cfg.Logger.Warn("authn: revocations not delivered yet; retrying", "cluster", j.id, "err", err)
 			continue
 		}
@@ -863,6 +868,12 @@ func (s *Service) pushAll(ctx context.Context) {
 		s.mu.Unlock()
 	}
 }
+
+// pushTokenLife is how long the token of a push lives: long enough for a
+// gateway whose clock runs minutes ahead of the service's to take it,
+// short as a token of the cluster's admin must be (each cluster gets its
+// own, and each push a new one).
+const pushTokenLife = 10 * time.Minute
 
 // push sends every revoked token, then the S3 keys, to the first gateway
 // that takes them all.

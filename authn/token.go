@@ -187,6 +187,11 @@ type VerifierOptions struct {
 	Now     func() time.Time
 }
 
+// clockLeeway is how far apart the clocks of a token's issuer and its
+// verifier may be, on every check of its expiry (the first, parsing it,
+// and those of the cached claims after).
+const clockLeeway = 5 * time.Second
+
 // NewVerifier returns a verifier of tokens signed by keys.
 func NewVerifier(keys *Keys, opts VerifierOptions) *Verifier {
 	v := &Verifier{keys: keys, cluster: opts.Cluster, revoked: opts.Revoked, now: opts.Now, cache: map[string]*Claims{}}
@@ -194,10 +199,10 @@ func NewVerifier(keys *Keys, opts VerifierOptions) *Verifier {
 		v.now = time.Now
 	}
 	// Not the issue time: a service whose clock runs ahead issues tokens
-	// "from the future", and its one-minute push tokens would fail on
+	// "from the future", and its push tokens would fail on
 	// every gateway (revocations never land). Expiry is what holds.
 	v.parser = jwt.NewParser(jwt.WithValidMethods([]string{keys.method.Alg()}), jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(func() time.Time { return v.now() }), jwt.WithLeeway(5*time.Second))
+		jwt.WithTimeFunc(func() time.Time { return v.now() }), jwt.WithLeeway(clockLeeway))
 	return v
 }
 
@@ -222,7 +227,7 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		v.cache[token] = c
 		v.mu.Unlock()
 	}
-	if !v.now().Before(c.ExpiresAt.Time) {
+	if !v.now().Before(c.ExpiresAt.Time.Add(clockLeeway)) {
 		return nil, fmt.Errorf("%w at %s", ErrExpired, c.ExpiresAt.Time.UTC().Format(time.RFC3339))
 	}
 	if v.revoked != nil && v.revoked(c.ID) {
