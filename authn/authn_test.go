@@ -415,6 +415,35 @@ func TestLoginsAndLogoutsAreBoundedPerUser(t *testing.T) {
 // What a user may do is what its tokens say only while it is so: changing
 // its grants or password, or deleting it, revokes every token it has (its
 // S3 keys are issued again with its grants as they are).
+// A permission sent as "Perm" (any case, as JSON decoding takes it) is
+// applied like "perm": not dropped while the answer says 200.
+func TestUserPermInAnyCaseIsApplied(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "bob", Password: "pw", Perm: PermAdmin}); status != http.StatusCreated {
+		t.Fatalf("add bob: %d", status)
+	}
+	bob := mustLogin(t, h, "bob", "pw")
+	if status, out := do(t, h, http.MethodPut, "/v1/users/bob", admin, map[string]any{"Perm": ""}); status != http.StatusOK {
+		t.Fatalf("demote bob: %d %v", status, out)
+	}
+	s.mu.Lock()
+	perm := s.st.Users["bob"].Perm
+	s.mu.Unlock()
+	if perm.Has(PermAdmin) {
+		t.Fatalf("bob after {\"Perm\": \"\"}: %v, want no ADMIN", perm)
+	}
+	if status, _ := do(t, h, http.MethodGet, "/v1/users", bob, nil); status != http.StatusUnauthorized {
+		t.Fatalf("bob's token from before his demotion lists users: %d", status)
+	}
+	// A token to revoke that is no token is the request's fault, not the
+	// caller's login: 400.
+	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: "not-a-token"}); status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out["message"]), "the token to revoke") {
+		t.Fatalf("revoke a malformed token: %d %v, want 400 naming the token to revoke", status, out)
+	}
+}
+
 func TestServiceRevokesTokensOfAChangedUser(t *testing.T) {
 	s := newTestService(t, t.TempDir(), nil)
 	h := s.Handler()
@@ -717,7 +746,8 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s.mu.Lock()
-	own, _ := s.cfg.Keys.Parse(s.st.S3Keys[access].Token)
+	ownToken := s.st.S3Keys[access].Token
+	own, _ := s.cfg.Keys.Parse(ownToken)
 	_, ownRevoked := s.st.Revoked[own.ID]
 	s.mu.Unlock()
 	if ownRevoked {
@@ -758,6 +788,18 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the key's tokens were not revoked at their clusters")
 		}
+	}
+	// Its own token, which no cluster had, takes no place on their lists
+	// (each key deleted took two), yet counts for the user's bound.
+	s.pushAll(t.Context())
+	mu.Lock()
+	listed := slices.Contains(revokedAt["c1"], ownToken) || slices.Contains(revokedAt["c2"], ownToken)
+	mu.Unlock()
+	s.mu.Lock()
+	counted := s.st.Revoked[own.ID].KeyOf == "admin"
+	s.mu.Unlock()
+	if listed || !counted {
+		t.Fatalf("the deleted key's own token: on a cluster's list %v, counted for its user %v; want not listed, counted", listed, counted)
 	}
 }
 

@@ -314,8 +314,12 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	if u.Roles != nil {
 		next.Roles = u.Roles
 	}
-	if _, ok := sent["perm"]; ok {
-		next.Perm = u.Perm
+	// The field's name in any case, as the decoder above takes it: a
+	// "Perm" it set must not be dropped here.
+	for field := range sent {
+		if strings.EqualFold(field, "perm") {
+			next.Perm = u.Perm
+		}
 	}
 	if u.Buckets != nil {
 		next.Buckets = u.Buckets

@@ -122,6 +122,11 @@ type revokedToken struct {
 	// counts among the user's keys (a year's token revoked with each key
 	// deleted would let one user fill the clusters' lists).
 	KeyOf string `json:"key_of,omitempty"`
+	// Unpushed marks the own token of an S3 key for every cluster, which
+	// went to none (each got a token of its own): its revocation is kept
+	// here, for the bound of KeyOf, and takes no place on any cluster's
+	// list (two entries for each key deleted filled them twice as fast).
+	Unpushed bool `json:"unpushed,omitempty"`
 }
 
 // state is what the service keeps on disk.
@@ -521,7 +526,9 @@ func (s *Service) Revoke(token string, keys bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.revokeLocked(token); err != nil {
-		return err
+		// The token sent to be revoked, not the caller's own: a 400,
+		// not a 401 the caller would take for its login refused.
+		return fmt.Errorf("%w: the token to revoke: %v", ErrBadRequest, err)
 	}
 	if c, err := s.cfg.Keys.Parse(token); err == nil && !keys {
 		// A logout: counted among its user's tokens until it expires
@@ -709,16 +716,29 @@ func (s *Service) DeleteS3Key(access string) error {
 // caller holds mu.
 func (s *Service) revokeKeyLocked(k *S3Key, deleted bool) {
 	for _, token := range append([]string{k.Token}, slices.Collect(maps.Values(k.ClusterTokens))...) {
+		c, err := s.cfg.Keys.Parse(token)
+		var revokedBefore bool
+		if err == nil {
+			_, revokedBefore = s.st.Revoked[c.ID]
+		}
 		if err := s.revokeLocked(token); err != nil {
 			s.cfg.Logger.Warn("revoke a token of an S3 key", "user", k.User, "access_key", k.AccessKey, "err", err)
 			continue
 		}
-		if c, err := s.cfg.Keys.Parse(token); err == nil && deleted && token == k.Token {
-			if r, ok := s.st.Revoked[c.ID]; ok {
-				r.KeyOf = k.User
-				s.st.Revoked[c.ID] = r
-			}
+		r, ok := s.st.Revoked[c.ID]
+		if !ok || token != k.Token {
+			continue
 		}
+		if deleted {
+			r.KeyOf = k.User
+		}
+		// A key's own token for every cluster went to none, unless the
+		// key is from before tokens per cluster (made with no login's
+		// id, none made for a cluster yet: the older version pushed it).
+		if !revokedBefore && len(c.Audience) == 0 && (k.MadeWith != "" || k.ClusterTokens != nil) {
+			r.Unpushed = true
+		}
+		s.st.Revoked[c.ID] = r
 	}
 	k.ClusterTokens = nil
 }
@@ -808,7 +828,7 @@ func (s *Service) pushAll(ctx context.Context) {
 			// A token the keys no longer verify (signed before they
 			// changed) acts nowhere: a gateway would refuse it, and the
 			// push with it, until it expires.
-			if len(r.Audience) == 0 || slices.Contains(r.Audience, id) {
+			if !r.Unpushed && (len(r.Audience) == 0 || slices.Contains(r.Audience, id)) {
 				if _, err := s.cfg.Keys.Parse(r.Token); err == nil {
 					j.tokens = append(j.tokens, r.Token)
 				}
