@@ -108,9 +108,13 @@ func newGetBatchCommand() *cobra.Command {
 				resp, err = client().GetBatch(cmd.Context(), bucket, req, w)
 				return err
 			}
+			replaced := ""
 			if out == "-" {
 				err = get(os.Stdout)
 			} else {
+				if _, err := os.Lstat(out); err == nil {
+					replaced = ", replacing the file that was there" // as ais get says
+				}
 				err = writeLocalFile(out, get)
 			}
 			if err != nil {
@@ -125,9 +129,9 @@ func newGetBatchCommand() *cobra.Command {
 			}
 			if req.Streaming {
 				// Streamed, the missing are only known inside the archive.
-				fmt.Fprintf(os.Stderr, "asked for %d entries into %s (with --continue-on-error, those missing are empty files under __404__/ in it)\n", len(req.In), out)
+				fmt.Fprintf(os.Stderr, "asked for %d entries into %s%s (with --continue-on-error, those missing are empty files under __404__/ in it)\n", len(req.In), out, replaced)
 			} else {
-				fmt.Fprintf(os.Stderr, "got %d entries (%d missing) into %s, batch %s\n", len(req.In), missing, out, resp.UUID)
+				fmt.Fprintf(os.Stderr, "got %d entries (%d missing) into %s%s, batch %s\n", len(req.In), missing, out, replaced, resp.UUID)
 			}
 			return nil
 		},

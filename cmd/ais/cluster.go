@@ -1022,7 +1022,7 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 				if _, still := m.Node(id); !still {
 					break
 				}
-				if time.Now().After(deadline) {
+				if rmTimeout > 0 && time.Now().After(deadline) {
 					return fmt.Errorf("%s is still leaving after %s: its objects are still moving (see 'ais cluster show')", id, rmTimeout)
 				}
 				select {
@@ -1055,7 +1055,7 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 		},
 	}
 	rm.Flags().StringVar(&rmDir, "dir", "", "directory of a local cluster whose process to stop")
-	rm.Flags().DurationVar(&rmTimeout, "timeout", 10*time.Minute, "how long to wait for the node to leave (a target's objects to move away)")
+	rm.Flags().DurationVar(&rmTimeout, "timeout", 10*time.Minute, "how long to wait for the node to leave (a target's objects to move away; 0: no limit, as 'ais cluster maintenance')")
 	// rm-gateway too: an all-in-one node (a gateway and a target) goes
 	// by it.
 	rm.Flags().BoolVarP(&yes, "yes", "y", false, "take out an offline target without asking (the objects only it holds are given up)")

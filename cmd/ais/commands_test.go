@@ -123,6 +123,7 @@ func TestNegativeFlagsAreRefused(t *testing.T) {
 		{[]string{"ls", "ais://b", "--limit", "-1"}, "--limit -1: cannot be negative"},
 		{[]string{"auth", "login", "alice", "-p", "x", "--expires", "-1h"}, "--expires -1h0m0s: cannot be negative"},
 		{[]string{"put", os.Args[0], "ais://b/x", "--workers", "0"}, "--workers 0: want 1 to 1024"},
+		{[]string{"get", "ais://b/o", filepath.Join(t.TempDir(), "o"), "--offset", "-5"}, "--offset -5: cannot be negative"},
 		{[]string{"cluster", "start", "--dir", t.TempDir(), "--aisnode", os.Args[0], "--port", "65534", "--targets", "3"}, "must lie within 1 to 65535"},
 	} {
 		if err := runCLI(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -1162,6 +1163,19 @@ func TestRmTargetOfAnOfflineTargetNeedsYes(t *testing.T) {
 	if !slices.Contains(g.sent(), "PUT /v1/cluster") {
 		t.Fatalf("rm-target --yes sent %v", g.sent())
 	}
+	// --timeout 0 is no limit (as for maintenance): it waits until the
+	// target is gone, not failing at once while it leaves.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		g.mu.Lock()
+		g.objects["/v1/cluster"] = `{"version":4,"uuid":"u","primary":"g1","nodes":[` +
+			`{"id":"g1","role":"gateway","url":"` + os.Getenv("AIS_ENDPOINT") + `","state":"active"},` +
+			`{"id":"t1","role":"target","url":"http://127.0.0.1:1","state":"active"}]}`
+		g.mu.Unlock()
+	}()
+	if err := runCLI(t, "cluster", "rm-target", "t2", "--yes", "--timeout", "0"); err != nil {
+		t.Fatalf("rm-target --timeout 0: %v, want it to wait until the target is gone", err)
+	}
 }
 
 // rm-target --dir takes the node out of the --dir cluster, whatever
@@ -1187,5 +1201,82 @@ func TestRmTargetWithDirAsksThatCluster(t *testing.T) {
 	runCLI(t, "cluster", "rm-target", "t2", "--dir", dir, "--timeout", "100ms")
 	if !slices.Contains(own.sent(), "PUT /v1/cluster") || slices.Contains(other.sent(), "PUT /v1/cluster") {
 		t.Fatalf("the --dir cluster got %v, the AIS_ENDPOINT one %v", own.sent(), other.sent())
+	}
+}
+
+// A put's bar moves as a file is read, back as it is rewound for a
+// redirect: a big file shows its progress, not 0 until it is all sent.
+func TestPutProgressMovesAsTheFileIsRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(path, make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	bars := newBars(t.Context(), false)
+	bar := bytesBar(bars, "put", 100)
+	r := &barReader{file: file, bar: bar}
+	current := func() int64 {
+		t.Helper()
+		// The bar takes increments in its own goroutine: read once they
+		// are in.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if c := bar.Current(); c == r.read {
+				return c
+			}
+		}
+		return bar.Current()
+	}
+	if _, err := io.ReadFull(r, make([]byte, 40)); err != nil {
+		t.Fatal(err)
+	}
+	if got := current(); got != 40 {
+		t.Fatalf("after 40 bytes read the bar is at %d", got)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if got := current(); got != 0 {
+		t.Fatalf("after a rewind the bar is at %d", got)
+	}
+	if n, err := io.Copy(io.Discard, r); err != nil || n != 100 {
+		t.Fatalf("read %d: %v", n, err)
+	}
+	if got := current(); got != 100 {
+		t.Fatalf("after the whole file the bar is at %d", got)
+	}
+	bar.Abort(false)
+	bars.Wait()
+}
+
+// A wait joining a job under way rates it from the job's start, the
+// first of its nodes'.
+func TestJobStartedIsTheFirstNodes(t *testing.T) {
+	early, late := time.Unix(100, 0), time.Unix(200, 0)
+	j := api.ClusterJob{Nodes: map[string]api.JobStatus{
+		"t1": {Started: late.UnixNano()}, "t2": {Started: early.UnixNano()}, "t3": {},
+	}}
+	if got := jobStarted(j); !got.Equal(early) {
+		t.Fatalf("started %v, want %v", got, early)
+	}
+	if got := jobStarted(api.ClusterJob{}); !got.IsZero() {
+		t.Fatalf("a job no node tells the start of: %v", got)
+	}
+}
+
+// A get-batch into a directory is refused before the batch is asked for
+// (the archive was fetched whole, then the rename failed naming a temp).
+func TestGetBatchIntoADirectoryIsRefused(t *testing.T) {
+	g := newRecordingGateway(t)
+	out := t.TempDir()
+	err := runCLI(t, "ml", "get-batch", "ais://b", "--template", "x-{0..9}.jpg", "--mime", ".tar", out)
+	if err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("get-batch into a directory: %v", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Fatalf("requests sent: %v", sent)
 	}
 }

@@ -103,14 +103,20 @@ func newPutCommand() *cobra.Command {
 						return err
 					}
 					defer file.Close()
-					meta, err := c.Put(gctx, bucket, f.name, file, api.PutOptions{Size: f.size})
+					var body io.Reader = file
+					counted := &barReader{file: file, bar: bar}
+					if f.size >= 0 {
+						body = counted // a stream is not in the total
+					}
+					meta, err := c.Put(gctx, bucket, f.name, body, api.PutOptions{Size: f.size})
 					if err != nil {
 						return fmt.Errorf("put %s as %s/%s: %w", f.path, uri(bucket), f.name, err)
 					}
 					if f.size < 0 {
 						streamed.Add(meta.Size)
+					} else {
+						bar.IncrInt64(f.size - counted.read)
 					}
-					bar.IncrInt64(max(f.size, 0))
 					count.Add(1)
 					return nil
 				})
@@ -238,6 +244,11 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 		return err
 	}
 	dest = real
+	// Before the bytes come (a get-batch asks for them in fill): a
+	// directory there would take none.
+	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s is a directory: name the file to write", dest)
+	}
 	// A file its owner made read-only is not replaced behind its back
 	// (the rename needs only the directory's permission).
 	if fi, err := os.Stat(dest); err == nil && fi.Mode().IsRegular() && syscall.Access(dest, 2 /* W_OK */) != nil {
@@ -398,8 +409,10 @@ func newGetCommand() *cobra.Command {
 			if name == "" {
 				return fmt.Errorf("%q names no object", args[0])
 			}
-			if opts.Offset < 0 || opts.Length < 0 {
-				return fmt.Errorf("--offset %d --length %d: want a first byte and a count of 0 or more", opts.Offset, opts.Length)
+			for flag, value := range map[string]string{"--offset": offset, "--length": length} {
+				if strings.HasPrefix(strings.TrimSpace(value), "-") {
+					return fmt.Errorf("%s %s: cannot be negative (want a first byte and a count of 0 or more)", flag, value)
+				}
 			}
 			// Flags the target reads only beside others are not ignored.
 			if opts.ArchMime != "" && opts.ArchPath == "" && opts.ArchRegex == "" {

@@ -56,3 +56,30 @@ func countBar(p *mpb.Progress, name string, total int64) *mpb.Bar {
 		mpb.AppendDecorators(decor.AverageSpeed(nil, " %.0f/s", decor.WC{W: 14}), decor.Name("  ETA "), decor.AverageETA(decor.ET_STYLE_GO)),
 	)
 }
+
+// barReader moves a bar as its file is read, and back as it is rewound (a
+// PUT sent again after a redirect): a big file's progress shows as it
+// goes, not all at once at its end.
+type barReader struct {
+	file *os.File
+	bar  *mpb.Bar
+	read int64 // what the bar counts of this file
+}
+
+func (r *barReader) Read(p []byte) (int, error) {
+	n, err := r.file.Read(p)
+	if n > 0 {
+		r.bar.IncrInt64(int64(n))
+		r.read += int64(n)
+	}
+	return n, err
+}
+
+func (r *barReader) Seek(offset int64, whence int) (int64, error) {
+	at, err := r.file.Seek(offset, whence)
+	if err == nil && at != r.read {
+		r.bar.IncrInt64(at - r.read)
+		r.read = at
+	}
+	return at, err
+}

@@ -192,6 +192,21 @@ func newScrubCommand(use string) *cobra.Command {
 	return cmd
 }
 
+// jobStarted is when the first of a job's nodes started it (zero when
+// none says).
+func jobStarted(j api.ClusterJob) time.Time {
+	var first int64
+	for _, n := range j.Nodes {
+		if n.Started > 0 && (first == 0 || n.Started < first) {
+			first = n.Started
+		}
+	}
+	if first == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, first)
+}
+
 // followJob waits for a cluster job, drawing its progress on a terminal
 // (a line every few seconds otherwise), and fails when it failed or was
 // aborted.
@@ -204,6 +219,7 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 	var j api.ClusterJob
 	var err error
 	var watch api.JobWatch // a target restarting is waited for
+	adjusted := false
 	for {
 		j, err = c.Job(ctx, id)
 		if err != nil && !watch.Missed(err) {
@@ -223,6 +239,15 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 			lastLine = time.Now()
 		}
 		if err == nil {
+			if !adjusted {
+				// The rate from the job's start, not this wait's: a wait
+				// joining a job far along would show its count over a
+				// fraction of a second.
+				if started := jobStarted(j); !started.IsZero() && started.Before(time.Now()) {
+					adjusted = true
+					bar.DecoratorAverageAdjust(started)
+				}
+			}
 			bar.SetCurrent(j.Objects)
 			if watch.Ended(j) {
 				break

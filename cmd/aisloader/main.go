@@ -173,6 +173,14 @@ func parse(args []string, env string, usage io.Writer) (options, error) {
 	if cfg.Workers <= 0 {
 		return o, fmt.Errorf("-numworkers %d: at least one worker is needed", cfg.Workers)
 	}
+	for _, count := range []struct {
+		flag  string
+		value int64
+	}{{"-numops", cfg.MaxOps}, {"-maxputs", cfg.MaxPuts}} {
+		if count.value < 0 {
+			return o, fmt.Errorf("%s %d: cannot be negative", count.flag, count.value)
+		}
+	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}

@@ -26,6 +26,8 @@ func TestBadFlags(t *testing.T) {
 		{"GET-only with a PUT bound", []string{"-bucket", "b", "-totalputsize", "1GiB"}, "give -duration or -numops"},
 		{"percent", []string{"-bucket", "b", "-pctput", "120", "-numops", "1"}, "-pctput 120 is not within 0-100"},
 		{"negative duration", []string{"-bucket", "b", "-duration", "-5s"}, `"-5s" is negative`},
+		{"negative operations", []string{"-bucket", "b", "-numops", "-5"}, "-numops -5: cannot be negative"},
+		{"negative PUTs", []string{"-bucket", "b", "-duration", "1m", "-maxputs", "-2"}, "-maxputs -2: cannot be negative"},
 		{"bad duration", []string{"-bucket", "b", "-duration", "soon"}, `"soon" is not a duration`},
 		{"workers", []string{"-bucket", "b", "-numworkers", "0", "-numops", "1"}, "at least one worker"},
 		{"endpoint and ip", []string{"-bucket", "b", "-numops", "1", "-endpoint", "http://h:1", "-ip", "h"}, "exclusive"},
