@@ -760,6 +760,11 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 		if err != nil || !slices.Equal([]string(c.Audience), []string{id}) {
 			t.Fatalf("the key's token at %s: audience %v (%v), want [%s] alone", id, c.Audience, err, id)
 		}
+		// It names the login it was made with: a cluster that revokes
+		// that login refuses the key.
+		if login, _ := s.cfg.Keys.Parse(admin); c.MadeWith == "" || c.MadeWith != login.ID {
+			t.Fatalf("the key's token at %s was made with %q, want the admin's login %q", id, c.MadeWith, login.ID)
+		}
 	}
 	// Pushed again (a change): the same token each.
 	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "bob", Password: "pw", Perm: ReadOnly}); status != http.StatusCreated {

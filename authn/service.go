@@ -491,7 +491,7 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 			delete(s.st.S3Keys, access)
 			continue
 		}
-		token, err := s.issue(user, s.grants(u), clusters, s3KeyTTL)
+		token, err := s.issueKey(user, s.grants(u), clusters, s3KeyTTL, k.MadeWith)
 		if err != nil {
 			// Not kept with the grants it had: the key goes.
 			s.cfg.Logger.Warn("issue an S3 key again", "user", user, "access_key", access, "err", err)
@@ -504,8 +504,14 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 }
 
 func (s *Service) issue(subject string, grants Grants, audience []string, ttl time.Duration) (string, error) {
+	return s.issueKey(subject, grants, audience, ttl, "")
+}
+
+// issueKey is issue for the token of an S3 key made with login token
+// madeWith.
+func (s *Service) issueKey(subject string, grants Grants, audience []string, ttl time.Duration, madeWith string) (string, error) {
 	now := s.cfg.Now()
-	c := &Claims{Grants: grants, RegisteredClaims: jwt.RegisteredClaims{
+	c := &Claims{Grants: grants, MadeWith: madeWith, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: Issuer, Subject: subject, Audience: audience, ID: NewTokenID(),
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}}
@@ -648,7 +654,7 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 	if err != nil {
 		return S3Key{}, err
 	}
-	token, err := s.issue(user, s.grants(u), clusters, s3KeyTTL)
+	token, err := s.issueKey(user, s.grants(u), clusters, s3KeyTTL, madeWith)
 	if err != nil {
 		return S3Key{}, err
 	}
@@ -684,7 +690,7 @@ func (s *Service) checkReissue(user string, next *User) error {
 	if keys == 0 {
 		return nil
 	}
-	token, err := s.issue(user, s.grants(next), next.Clusters, s3KeyTTL)
+	token, err := s.issueKey(user, s.grants(next), next.Clusters, s3KeyTTL, NewTokenID())
 	if err != nil {
 		return err
 	}
@@ -759,7 +765,7 @@ func (s *Service) clusterKeyToken(k *S3Key, id string) (token string, made bool,
 			return t, false, nil
 		}
 	}
-	token, err = s.issue(k.User, c.Grants, []string{id}, c.ExpiresAt.Sub(s.cfg.Now()))
+	token, err = s.issueKey(k.User, c.Grants, []string{id}, c.ExpiresAt.Sub(s.cfg.Now()), k.MadeWith)
 	if err != nil {
 		return "", false, err
 	}

@@ -45,6 +45,10 @@ const Issuer = "aisgo-authn"
 type Claims struct {
 	jwt.RegisteredClaims
 	Grants
+	// MadeWith, in the token of an S3 key, is the id of the login token
+	// the key was made with: a cluster that revoked that login with its
+	// keys refuses the key (VerifierOptions.KeysRevoked).
+	MadeWith string `json:"made_with,omitempty"`
 }
 
 // Keys sign and verify tokens: HS256 with a shared secret, or RS256 with
@@ -170,7 +174,10 @@ type Verifier struct {
 	cluster func() string
 	// revoked reports whether a token id was revoked.
 	revoked func(id string) bool
-	now     func() time.Time
+	// keysRevoked reports whether a token id was revoked with the S3
+	// keys made with it.
+	keysRevoked func(id string) bool
+	now         func() time.Time
 
 	mu    sync.RWMutex
 	cache map[string]*Claims
@@ -184,7 +191,10 @@ const maxCached = 8192
 type VerifierOptions struct {
 	Cluster func() string
 	Revoked func(id string) bool
-	Now     func() time.Time
+	// KeysRevoked reports whether a login token id was revoked with the
+	// S3 keys made with it: their tokens are refused too.
+	KeysRevoked func(id string) bool
+	Now         func() time.Time
 }
 
 // clockLeeway is how far apart the clocks of a token's issuer and its
@@ -194,7 +204,7 @@ const clockLeeway = 5 * time.Second
 
 // NewVerifier returns a verifier of tokens signed by keys.
 func NewVerifier(keys *Keys, opts VerifierOptions) *Verifier {
-	v := &Verifier{keys: keys, cluster: opts.Cluster, revoked: opts.Revoked, now: opts.Now, cache: map[string]*Claims{}}
+	v := &Verifier{keys: keys, cluster: opts.Cluster, revoked: opts.Revoked, keysRevoked: opts.KeysRevoked, now: opts.Now, cache: map[string]*Claims{}}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -232,6 +242,9 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	if v.revoked != nil && v.revoked(c.ID) {
 		return nil, fmt.Errorf("%w: token %s of %q", ErrRevoked, c.ID, c.Subject)
+	}
+	if c.MadeWith != "" && v.keysRevoked != nil && v.keysRevoked(c.MadeWith) {
+		return nil, fmt.Errorf("%w: an S3 key of %q made with token %s, revoked with its keys", ErrRevoked, c.Subject, c.MadeWith)
 	}
 	if len(c.Audience) > 0 && v.cluster != nil {
 		if id := v.cluster(); !slices.Contains(c.Audience, id) {

@@ -551,11 +551,21 @@ func (n *Node) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("token to revoke: %w", err))
 		return
 	}
+	// Revoked here by the cluster's admin, not pushed by the service
+	// (which drops the S3 keys of a stolen token itself, and keeps those
+	// of a logout): the S3 keys made with it are refused too, those the
+	// service, which does not know of this revocation, makes after with
+	// it included.
+	keys := true
+	if who, err := n.verifier.Verify(requestToken(r)); err == nil && who.Subject == authn.ServiceSubject { // verified by the route's guard
+		keys = false
+	}
 	now := time.Now().Unix()
-	if c.ExpiresAt.Unix()+membership.RevocationMargin < now || n.control.Current().Tokens.Has(c.ID) {
+	tokens := n.control.Current().Tokens
+	if c.ExpiresAt.Unix()+membership.RevocationMargin < now || tokens.Has(c.ID) && (!keys || tokens.TakesKeys(c.ID)) {
 		return // expired (by any node's clock) or revoked already
 	}
-	change := membership.Change{Kind: membership.RevokeToken, Created: now, Token: membership.RevokedToken{ID: c.ID, Expires: c.ExpiresAt.Unix()}}
+	change := membership.Change{Kind: membership.RevokeToken, Created: now, Token: membership.RevokedToken{ID: c.ID, Expires: c.ExpiresAt.Unix(), Keys: keys}}
 	if _, err := n.control.Propose(r.Context(), change); err != nil {
 		n.writeError(w, r, membershipError(err))
 		return
@@ -572,7 +582,8 @@ func (n *Node) newVerifier() *authn.Verifier {
 			}
 			return ""
 		},
-		Revoked: func(id string) bool { return n.control.Current().Tokens.Has(id) },
+		Revoked:     func(id string) bool { return n.control.Current().Tokens.Has(id) },
+		KeysRevoked: func(id string) bool { return n.control.Current().Tokens.TakesKeys(id) },
 	})
 }
 

@@ -436,6 +436,66 @@ func TestRevokedTokensGrantIsRefused(t *testing.T) {
 	}
 }
 
+// signAs signs a token of subject with grants, made with login madeWith
+// (an S3 key's token) when given.
+func signAs(t *testing.T, keys *authn.Keys, subject, madeWith string, grants authn.Grants) string {
+	t.Helper()
+	now := time.Now()
+	c := &authn.Claims{Grants: grants, MadeWith: madeWith, RegisteredClaims: jwt.RegisteredClaims{Subject: subject, ID: authn.NewTokenID(),
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}}
+	token, err := keys.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// A login revoked at the cluster by its admin takes the S3 keys made
+// with it, those the AuthN service (which does not know of it) makes
+// after included; one the service pushes (a logout) keeps them.
+func TestClusterRevocationTakesTheKeysMadeWithIt(t *testing.T) {
+	c := newAuthCluster(t)
+	c.withObject(t)
+	reader := authn.Grants{Perm: authn.ReadOnly}
+	loggedOut := signAs(t, c.keys, "alice", "", reader)
+	stolen := signAs(t, c.keys, "bob", "", reader)
+	idOf := func(token string) string {
+		claims, err := c.keys.Parse(token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return claims.ID
+	}
+	keyOfLoggedOut := signAs(t, c.keys, "alice", idOf(loggedOut), reader)
+	keyOfStolen := signAs(t, c.keys, "bob", idOf(stolen), reader)
+	get := func(token string) int {
+		t.Helper()
+		status, _ := callAs(t, http.MethodGet, c.Primary().URL()+"/v1/buckets/b", token, nil)
+		return status
+	}
+	// A logout, pushed by the service: the login goes, its keys stay.
+	service := signAs(t, c.keys, authn.ServiceSubject, "", authn.Grants{Perm: authn.Admin})
+	c.revoke(t, service, loggedOut)
+	if status := get(keyOfLoggedOut); status != http.StatusOK {
+		t.Fatalf("a key made with a login logged out: %d, want 200", status)
+	}
+	// A stolen login revoked by the cluster's admin: its keys go, and
+	// one the thief makes after at the service too.
+	admin := signAs(t, c.keys, "admin", "", authn.Grants{Perm: authn.Admin})
+	c.revoke(t, admin, stolen)
+	keyMadeAfter := signAs(t, c.keys, "bob", idOf(stolen), reader)
+	for _, key := range []string{keyOfStolen, keyMadeAfter} {
+		if status := get(key); status != http.StatusUnauthorized {
+			t.Fatalf("a key made with a login the cluster's admin revoked: %d, want 401", status)
+		}
+	}
+	// The logged-out login revoked by the admin after: its keys go too.
+	c.revoke(t, admin, loggedOut)
+	if status := get(keyOfLoggedOut); status != http.StatusUnauthorized {
+		t.Fatalf("a key made with a login the admin revoked after its logout: %d, want 401", status)
+	}
+}
+
 // The console keeps a login in a cookie of its own path, which the API
 // does not take: only the console's pages see it or send it.
 func TestConsoleLoginCookie(t *testing.T) {

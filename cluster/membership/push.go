@@ -548,11 +548,11 @@ func (p *Push) acceptRest(s Snapshot, from Origin) error {
 		if cur.Map == nil || from.Sender != cur.Map.Primary {
 			return fmt.Errorf("%w: %s sent the revoked tokens", cluster.ErrNotPrimary, from.Sender)
 		}
-		if len(s.Tokens.Tokens) > MaxRevokedTokens {
-			return fmt.Errorf("%w: %d", ErrTooManyRevoked, len(s.Tokens.Tokens))
+		if len(s.Tokens.Tokens) > MaxRevokedTokens || len(s.Tokens.Keys) > MaxRevokedTokens {
+			return fmt.Errorf("%w: %d", ErrTooManyRevoked, max(len(s.Tokens.Tokens), len(s.Tokens.Keys)))
 		}
 		next := cur
-		next.Tokens = &RevokedTokens{Version: s.Tokens.Version, Tokens: maps.Clone(s.Tokens.Tokens)}
+		next.Tokens = s.Tokens.clone()
 		p.install(next)
 	}
 	return nil

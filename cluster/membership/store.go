@@ -141,7 +141,7 @@ func (cs ControlState) Validate() error {
 			return err
 		}
 	}
-	if cs.Tokens != nil && len(cs.Tokens.Tokens) > MaxRevokedTokens {
+	if cs.Tokens != nil && (len(cs.Tokens.Tokens) > MaxRevokedTokens || len(cs.Tokens.Keys) > MaxRevokedTokens) {
 		return fmt.Errorf("%w (%d)", ErrTooManyRevoked, MaxRevokedTokens)
 	}
 	if cs.S3Keys != nil && len(cs.S3Keys.Keys) > MaxS3Keys {
@@ -157,10 +157,7 @@ func cloneControl(cs ControlState) (*ClusterConfig, *RevokedTokens, *S3Keys) {
 		c := *cs.Config
 		config = &c
 	}
-	var tokens *RevokedTokens
-	if cs.Tokens != nil {
-		tokens = &RevokedTokens{Version: cs.Tokens.Version, Tokens: maps.Clone(cs.Tokens.Tokens)}
-	}
+	tokens := cs.Tokens.clone()
 	var keys *S3Keys
 	if cs.S3Keys != nil {
 		keys = &S3Keys{Version: cs.S3Keys.Version, Keys: maps.Clone(cs.S3Keys.Keys)}

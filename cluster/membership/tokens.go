@@ -18,6 +18,11 @@ var ErrTooManyRevoked = errors.New("membership: too many revoked tokens that hav
 type RevokedTokens struct {
 	Version int64            `json:"version"`
 	Tokens  map[string]int64 `json:"tokens,omitempty"`
+	// Keys are those of Tokens revoked at the cluster by its admin, not
+	// pushed by the AuthN service (which drops the S3 keys made with a
+	// stolen token itself): the S3 keys made with them are refused too,
+	// those the service makes after included.
+	Keys map[string]int64 `json:"keys,omitempty"`
 }
 
 // Has reports whether a token id is revoked.
@@ -29,10 +34,30 @@ func (r *RevokedTokens) Has(id string) bool {
 	return ok
 }
 
+// TakesKeys reports whether a token id was revoked with the S3 keys made
+// with it (see Keys).
+func (r *RevokedTokens) TakesKeys(id string) bool {
+	if r == nil {
+		return false
+	}
+	_, ok := r.Keys[id]
+	return ok
+}
+
+// clone copies r.
+func (r *RevokedTokens) clone() *RevokedTokens {
+	if r == nil {
+		return nil
+	}
+	return &RevokedTokens{Version: r.Version, Tokens: maps.Clone(r.Tokens), Keys: maps.Clone(r.Keys)}
+}
+
 // RevokedToken is the token of a RevokeToken change.
 type RevokedToken struct {
 	ID      string `json:"id"`
 	Expires int64  `json:"expires"`
+	// Keys: the S3 keys made with it go too (see RevokedTokens.Keys).
+	Keys bool `json:"keys,omitempty"`
 }
 
 // RevocationMargin is how long after its expiry (seconds) a revoked
@@ -49,17 +74,24 @@ func applyRevoke(cur *RevokedTokens, c Change) (*RevokedTokens, error) {
 	}
 	next := &RevokedTokens{Tokens: map[string]int64{}}
 	if cur != nil {
-		next.Version = cur.Version
-		next.Tokens = maps.Clone(cur.Tokens)
+		next = cur.clone()
 		if next.Tokens == nil {
 			next.Tokens = map[string]int64{}
 		}
 	}
-	maps.DeleteFunc(next.Tokens, func(_ string, expires int64) bool { return expires+RevocationMargin < c.Created })
+	expired := func(_ string, expires int64) bool { return expires+RevocationMargin < c.Created }
+	maps.DeleteFunc(next.Tokens, expired)
+	maps.DeleteFunc(next.Keys, expired)
 	if _, ok := next.Tokens[c.Token.ID]; !ok && len(next.Tokens) >= MaxRevokedTokens {
 		return nil, fmt.Errorf("%w (%d)", ErrTooManyRevoked, MaxRevokedTokens)
 	}
-	next.Tokens[c.Token.ID] = c.Token.Expires
+	next.Tokens[c.Token.ID] = max(next.Tokens[c.Token.ID], c.Token.Expires)
+	if c.Token.Keys {
+		if next.Keys == nil {
+			next.Keys = map[string]int64{}
+		}
+		next.Keys[c.Token.ID] = next.Tokens[c.Token.ID]
+	}
 	next.Version++
 	return next, nil
 }
