@@ -460,6 +460,10 @@ func TestServiceRevokesTokensOfAChangedUser(t *testing.T) {
 	keyToken := func() string { s.mu.Lock(); defer s.mu.Unlock(); return s.st.S3Keys[access].Token }
 	before := keyToken()
 	revoked := func(token string) bool { c, _ := testServiceKeys.Parse(token); return s.isRevoked(c.ID) }
+	// A day later (its key issued again keeps its end).
+	s.mu.Lock()
+	s.cfg.Now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+	s.mu.Unlock()
 	// "perm": "" takes ADMIN away: a field sent is what the user gets.
 	if status, out := do(t, h, http.MethodPut, "/v1/users/bob", admin, map[string]any{"perm": "", "roles": []string{RoleReadOnly}}); status != http.StatusOK {
 		t.Fatalf("demote bob: %d %v", status, out)
@@ -471,6 +475,10 @@ func TestServiceRevokesTokensOfAChangedUser(t *testing.T) {
 	kc, err := NewVerifier(testServiceKeys, VerifierOptions{Revoked: s.isRevoked}).Verify(after)
 	if err != nil || kc.Perm.Has(PermAdmin) || !kc.Allows(PermGet, "ais://x") {
 		t.Fatalf("bob's key after his demotion: %+v %v, want read-only", kc, err)
+	}
+	// Issued again, it keeps its end: a key lives a year from its making.
+	if was, _ := testServiceKeys.Parse(before); !kc.ExpiresAt.Equal(was.ExpiresAt.Time) || kc.MadeWith != was.MadeWith || kc.MadeWith == "" {
+		t.Fatalf("bob's key issued again ends %v made with %q, want %v made with %q", kc.ExpiresAt, kc.MadeWith, was.ExpiresAt, was.MadeWith)
 	}
 	if status, _ := do(t, h, http.MethodGet, "/v1/users", first, nil); status != http.StatusUnauthorized {
 		t.Fatalf("a token of bob's from before his demotion lists users: %d", status)
@@ -805,6 +813,46 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 	s.mu.Unlock()
 	if listed || !counted {
 		t.Fatalf("the deleted key's own token: on a cluster's list %v, counted for its user %v; want not listed, counted", listed, counted)
+	}
+}
+
+// A key's token for a cluster from before tokens named their login is
+// made again with it (its end kept), and the one the cluster had is
+// revoked: a cluster that revokes the login with its keys knows the key.
+func TestKeyTokenWithoutItsLoginIsMadeAgain(t *testing.T) {
+	fc := newFakeClusters(t, "c1")
+	s, h, admin := fc.service(t)
+	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
+	access, _ := out["access_key"].(string)
+	if status != http.StatusCreated {
+		t.Fatalf("admin's S3 key: %d %v", status, out)
+	}
+	s.pushAll(t.Context())
+	s.mu.Lock()
+	k := s.st.S3Keys[access]
+	kept, _ := s.cfg.Keys.Parse(k.ClusterTokens["c1"])
+	// As an older version made it: the same, without made_with.
+	old, err := s.issue(k.User, kept.Grants, []string{"c1"}, kept.ExpiresAt.Sub(s.cfg.Now()))
+	k.ClusterTokens["c1"] = old
+	s.changed()
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pushAll(t.Context())
+	s.pushAll(t.Context()) // the revocation of the one replaced goes with the next
+	fc.mu.Lock()
+	var pushed string
+	for _, key := range fc.received["c1"] {
+		if key.AccessKey == access {
+			pushed = key.Token
+		}
+	}
+	revoked := slices.Contains(fc.revokedAt["c1"], old)
+	fc.mu.Unlock()
+	c, err := s.cfg.Keys.Parse(pushed)
+	if err != nil || c.MadeWith == "" || !c.ExpiresAt.Equal(kept.ExpiresAt.Time) || !revoked {
+		t.Fatalf("the key's token at c1: made with %q, ends %v (want %v), the old one revoked %v (%v)", c.MadeWith, c.ExpiresAt, kept.ExpiresAt, revoked, err)
 	}
 }
 

@@ -86,9 +86,14 @@ type S3KeysMsg struct {
 // ClusterS3KeysPath is where a cluster's gateways take the S3 keys.
 const ClusterS3KeysPath = "/v1/s3keys"
 
-// s3KeyTTL is the lifetime of an S3 key's token: keys are deleted (which
-// revokes it) rather than left to expire.
-const s3KeyTTL = 365 * 24 * time.Hour
+// S3KeyLife is the lifetime of an S3 key's tokens, from the key's making
+// (issued again with a user's new grants, they keep its end): keys are
+// deleted (which revokes them) rather than left to expire. A cluster
+// that revokes a login with its keys keeps the record that long.
+const S3KeyLife = 365 * 24 * time.Hour
+
+// s3KeyTTL is S3KeyLife, for a key made now.
+const s3KeyTTL = S3KeyLife
 
 // ServiceSubject is the subject of the tokens the service pushes with.
 const ServiceSubject = "authn"
@@ -479,8 +484,15 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 		if k.User != user {
 			continue
 		}
+		// Its end stays: a key lives a year from its making, whatever the
+		// changes of its user (a cluster's record of a login revoked with
+		// its keys would lapse before a key made with it).
+		life := s3KeyTTL
+		if c, err := s.cfg.Keys.Parse(k.Token); err == nil {
+			life = c.ExpiresAt.Sub(s.cfg.Now())
+		}
 		s.revokeKeyLocked(k, false)
-		if u == nil || dropKeys {
+		if u == nil || dropKeys || life <= 0 {
 			delete(s.st.S3Keys, access)
 			continue
 		}
@@ -491,7 +503,7 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 			delete(s.st.S3Keys, access)
 			continue
 		}
-		token, err := s.issueKey(user, s.grants(u), clusters, s3KeyTTL, k.MadeWith)
+		token, err := s.issueKey(user, s.grants(u), clusters, life, k.MadeWith)
 		if err != nil {
 			// Not kept with the grants it had: the key goes.
 			s.cfg.Logger.Warn("issue an S3 key again", "user", user, "access_key", access, "err", err)
@@ -757,12 +769,32 @@ func (s *Service) clusterKeyToken(k *S3Key, id string) (token string, made bool,
 	if err != nil {
 		return "", false, err
 	}
+	// A token from before tokens named their login (made_with) is made
+	// again with it, its end kept: a cluster that revokes that login with
+	// its keys must know the key for one of them.
+	stale := func(t *Claims) bool { return t.MadeWith == "" && k.MadeWith != "" && t.ExpiresAt.After(s.cfg.Now()) }
 	if len(c.Audience) > 0 {
-		return k.Token, false, nil
+		if !stale(c) {
+			return k.Token, false, nil
+		}
+		token, err := s.issueKey(k.User, c.Grants, c.Audience, c.ExpiresAt.Sub(s.cfg.Now()), k.MadeWith)
+		if err != nil {
+			return "", false, err
+		}
+		if err := s.revokeLocked(k.Token); err != nil {
+			s.cfg.Logger.Warn("revoke the token of an S3 key made again", "user", k.User, "access_key", k.AccessKey, "err", err)
+		}
+		k.Token = token
+		return token, true, nil
 	}
 	if t := k.ClusterTokens[id]; t != "" {
-		if _, err := s.cfg.Keys.Parse(t); err == nil {
+		if tc, err := s.cfg.Keys.Parse(t); err == nil && !stale(tc) {
 			return t, false, nil
+		} else if err == nil {
+			// Replaced below: the one the cluster had goes.
+			if err := s.revokeLocked(t); err != nil {
+				s.cfg.Logger.Warn("revoke the token of an S3 key made again", "user", k.User, "access_key", k.AccessKey, "err", err)
+			}
 		}
 	}
 	token, err = s.issueKey(k.User, c.Grants, []string{id}, c.ExpiresAt.Sub(s.cfg.Now()), k.MadeWith)

@@ -556,17 +556,31 @@ func (n *Node) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
 	// of a logout): the S3 keys made with it are refused too, those the
 	// service, which does not know of this revocation, makes after with
 	// it included.
-	keys := true
-	if who, err := n.verifier.Verify(requestToken(r)); err == nil && who.Subject == authn.ServiceSubject { // verified by the route's guard
-		keys = false
-	}
+	// They are refused until the last of them expires: a year past the
+	// token's own end at most (a key made with it just before).
 	now := time.Now().Unix()
-	tokens := n.control.Current().Tokens
-	if c.ExpiresAt.Unix()+membership.RevocationMargin < now || tokens.Has(c.ID) && (!keys || tokens.TakesKeys(c.ID)) {
-		return // expired (by any node's clock) or revoked already
+	var keysUntil int64
+	if who, err := n.verifier.Verify(requestToken(r)); err != nil || who.Subject != authn.ServiceSubject { // verified by the route's guard
+		keysUntil = max(c.ExpiresAt.Unix(), now) + int64(authn.S3KeyLife/time.Second)
 	}
-	change := membership.Change{Kind: membership.RevokeToken, Created: now, Token: membership.RevokedToken{ID: c.ID, Expires: c.ExpiresAt.Unix(), Keys: keys}}
-	if _, err := n.control.Propose(r.Context(), change); err != nil {
+	tokens := n.control.Current().Tokens
+	expired := c.ExpiresAt.Unix()+membership.RevocationMargin < now // by any node's clock
+	if (expired || tokens.Has(c.ID)) && (keysUntil == 0 || tokens.TakesKeys(c.ID)) {
+		return // nothing more to refuse
+	}
+	change := membership.Change{Kind: membership.RevokeToken, Created: now, Token: membership.RevokedToken{ID: c.ID, Expires: c.ExpiresAt.Unix(), KeysUntil: keysUntil}}
+	if keysUntil > 0 {
+		change.Level = membership.LevelRevokeKeys
+	}
+	_, err = n.control.Propose(r.Context(), change)
+	if keysUntil > 0 && errors.Is(err, membership.ErrLeaderBehind) {
+		// A gateway of an older build leads (an upgrade under way): the
+		// token is revoked at least; its keys, once an upgraded one does.
+		n.logger.Warn("token revoked without its S3 keys: the leading gateway is of an older build; revoke it again once the upgrade is done", "user", c.Subject, "id", c.ID)
+		change.Token.KeysUntil, change.Level = 0, 0
+		_, err = n.control.Propose(r.Context(), change)
+	}
+	if err != nil {
 		n.writeError(w, r, membershipError(err))
 		return
 	}

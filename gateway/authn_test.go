@@ -494,6 +494,22 @@ func TestClusterRevocationTakesTheKeysMadeWithIt(t *testing.T) {
 	if status := get(keyOfLoggedOut); status != http.StatusUnauthorized {
 		t.Fatalf("a key made with a login the admin revoked after its logout: %d, want 401", status)
 	}
+	// A login found stolen once it expired: its keys, which outlive it,
+	// go all the same.
+	now := time.Now()
+	expired, err := c.keys.Sign(&authn.Claims{Grants: reader, RegisteredClaims: jwt.RegisteredClaims{Subject: "carol", ID: authn.NewTokenID(),
+		IssuedAt: jwt.NewNumericDate(now.Add(-48 * time.Hour)), ExpiresAt: jwt.NewNumericDate(now.Add(-24 * time.Hour))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyOfExpired := signAs(t, c.keys, "carol", idOf(expired), reader)
+	body, _ := json.Marshal(authn.TokenMsg{Token: expired})
+	if status, msg := callAs(t, http.MethodDelete, c.Primary().URL()+authn.ClusterTokensPath, admin, body); status != http.StatusOK {
+		t.Fatalf("revoke an expired login: %d %s", status, msg)
+	}
+	if status := get(keyOfExpired); status != http.StatusUnauthorized {
+		t.Fatalf("a key made with an expired login the admin revoked: %d, want 401", status)
+	}
 }
 
 // The console keeps a login in a cookie of its own path, which the API

@@ -196,7 +196,12 @@ type Change struct {
 // change of a higher one comes from a newer gateway's leader: applied by
 // the older rules (or refused), the state would differ from the other
 // nodes', so a node stops following the log instead (ErrTooNew).
-const ProtocolLevel = 1
+const ProtocolLevel = LevelRevokeKeys
+
+// LevelRevokeKeys is the level of a RevokeToken that takes the S3 keys
+// made with the token (RevokedToken.KeysUntil): a node before it would
+// drop them, and take the keys.
+const LevelRevokeKeys = 2
 
 // Errors of Apply.
 var (

@@ -18,10 +18,11 @@ var ErrTooManyRevoked = errors.New("membership: too many revoked tokens that hav
 type RevokedTokens struct {
 	Version int64            `json:"version"`
 	Tokens  map[string]int64 `json:"tokens,omitempty"`
-	// Keys are those of Tokens revoked at the cluster by its admin, not
+	// Keys are the token ids revoked at the cluster by its admin, not
 	// pushed by the AuthN service (which drops the S3 keys made with a
-	// stolen token itself): the S3 keys made with them are refused too,
-	// those the service makes after included.
+	// stolen token itself), with when the last S3 key made with each
+	// expires: those keys are refused too, those the service makes after
+	// included, until then (long after the token itself).
 	Keys map[string]int64 `json:"keys,omitempty"`
 }
 
@@ -56,8 +57,10 @@ func (r *RevokedTokens) clone() *RevokedTokens {
 type RevokedToken struct {
 	ID      string `json:"id"`
 	Expires int64  `json:"expires"`
-	// Keys: the S3 keys made with it go too (see RevokedTokens.Keys).
-	Keys bool `json:"keys,omitempty"`
+	// KeysUntil, when set, takes the S3 keys made with it too, until then
+	// (Unix seconds; see RevokedTokens.Keys). A change with it is of
+	// LevelRevokeKeys.
+	KeysUntil int64 `json:"keys_until,omitempty"`
 }
 
 // RevocationMargin is how long after its expiry (seconds) a revoked
@@ -72,6 +75,10 @@ func applyRevoke(cur *RevokedTokens, c Change) (*RevokedTokens, error) {
 	if c.Token.ID == "" || len(c.Token.ID) > 256 {
 		return nil, fmt.Errorf("%w: %s needs a token id of at most 256 bytes", ErrUnknownChange, c.Kind)
 	}
+	if c.Token.KeysUntil > 0 && c.Level < LevelRevokeKeys {
+		// Nodes before the level would apply it without the keys.
+		return nil, fmt.Errorf("%w: %s with its keys needs level %d", ErrUnknownChange, c.Kind, LevelRevokeKeys)
+	}
 	next := &RevokedTokens{Tokens: map[string]int64{}}
 	if cur != nil {
 		next = cur.clone()
@@ -85,12 +92,15 @@ func applyRevoke(cur *RevokedTokens, c Change) (*RevokedTokens, error) {
 	if _, ok := next.Tokens[c.Token.ID]; !ok && len(next.Tokens) >= MaxRevokedTokens {
 		return nil, fmt.Errorf("%w (%d)", ErrTooManyRevoked, MaxRevokedTokens)
 	}
+	if _, ok := next.Keys[c.Token.ID]; !ok && c.Token.KeysUntil > 0 && len(next.Keys) >= MaxRevokedTokens {
+		return nil, fmt.Errorf("%w (%d with their S3 keys)", ErrTooManyRevoked, MaxRevokedTokens)
+	}
 	next.Tokens[c.Token.ID] = max(next.Tokens[c.Token.ID], c.Token.Expires)
-	if c.Token.Keys {
+	if c.Token.KeysUntil > 0 {
 		if next.Keys == nil {
 			next.Keys = map[string]int64{}
 		}
-		next.Keys[c.Token.ID] = next.Tokens[c.Token.ID]
+		next.Keys[c.Token.ID] = max(next.Keys[c.Token.ID], c.Token.KeysUntil)
 	}
 	next.Version++
 	return next, nil

@@ -35,36 +35,47 @@ func TestRevokeTokenDropsExpired(t *testing.T) {
 	}
 }
 
-// A revocation with its keys is kept beside the token, until it expires,
-// and through a saved state; one without does not take keys, and a later
-// one with keys adds them.
+// A revocation with its keys is kept beside the token, until its keys
+// expire (long past the token), and through a saved state; one without
+// does not take keys, and a later one with keys adds them. It needs its
+// level: a node before it would drop the keys.
 func TestRevokeTokenWithItsKeys(t *testing.T) {
-	s, err := Apply(Snapshot{}, Change{Kind: RevokeToken, Created: 10, Token: RevokedToken{ID: "logout", Expires: 100}})
-	if err != nil {
-		t.Fatal(err)
+	revoke := func(s Snapshot, created int64, token RevokedToken) Snapshot {
+		t.Helper()
+		c := Change{Kind: RevokeToken, Created: created, Token: token}
+		if token.KeysUntil > 0 {
+			c.Level = LevelRevokeKeys
+		}
+		next, err := Apply(s, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
 	}
-	if s, err = Apply(s, Change{Kind: RevokeToken, Created: 10, Token: RevokedToken{ID: "stolen", Expires: 1000, Keys: true}}); err != nil {
-		t.Fatal(err)
-	}
+	s := revoke(Snapshot{}, 10, RevokedToken{ID: "logout", Expires: 100})
+	s = revoke(s, 10, RevokedToken{ID: "stolen", Expires: 1000, KeysUntil: 90000})
 	if s.Tokens.TakesKeys("logout") || !s.Tokens.TakesKeys("stolen") || !s.Tokens.Has("stolen") {
 		t.Fatalf("tokens %v, keys %v", s.Tokens.Tokens, s.Tokens.Keys)
 	}
-	if s, err = Apply(s, Change{Kind: RevokeToken, Created: 20, Token: RevokedToken{ID: "logout", Expires: 100, Keys: true}}); err != nil {
-		t.Fatal(err)
-	}
+	s = revoke(s, 20, RevokedToken{ID: "logout", Expires: 100, KeysUntil: 50000})
 	if !s.Tokens.TakesKeys("logout") {
 		t.Fatal("a logout revoked again with its keys does not take them")
 	}
-	_, saved, _ := cloneControl(ControlState{Tokens: s.Tokens})
-	if !saved.TakesKeys("stolen") || !saved.TakesKeys("logout") {
+	if _, saved, _ := cloneControl(ControlState{Tokens: s.Tokens}); !saved.TakesKeys("stolen") || !saved.TakesKeys("logout") {
 		t.Fatalf("a saved state lost the revocations with keys: %v", saved.Keys)
 	}
-	// Expired past the margin, it leaves both lists.
-	if s, err = Apply(s, Change{Kind: RevokeToken, Created: 100 + RevocationMargin + 1, Token: RevokedToken{ID: "other", Expires: 5000}}); err != nil {
-		t.Fatal(err)
+	// Past the tokens' end, their keys are still refused; past the keys',
+	// they go.
+	s = revoke(s, 1000+RevocationMargin+1, RevokedToken{ID: "other", Expires: 100000})
+	if s.Tokens.Has("stolen") || !s.Tokens.TakesKeys("stolen") || !s.Tokens.TakesKeys("logout") {
+		t.Fatalf("past the tokens' end: tokens %v, keys %v", s.Tokens.Tokens, s.Tokens.Keys)
 	}
-	if s.Tokens.Has("logout") || s.Tokens.TakesKeys("logout") || !s.Tokens.TakesKeys("stolen") {
-		t.Fatalf("after the logout's expiry: tokens %v, keys %v", s.Tokens.Tokens, s.Tokens.Keys)
+	s = revoke(s, 50000+RevocationMargin+1, RevokedToken{ID: "another", Expires: 100000})
+	if s.Tokens.TakesKeys("logout") || !s.Tokens.TakesKeys("stolen") {
+		t.Fatalf("past the logout's keys' end: keys %v", s.Tokens.Keys)
+	}
+	if _, err := Apply(s, Change{Kind: RevokeToken, Created: 1, Token: RevokedToken{ID: "x", Expires: 10, KeysUntil: 20}}); !errors.Is(err, ErrUnknownChange) {
+		t.Fatalf("a revocation with keys below their level: %v", err)
 	}
 	var none *RevokedTokens
 	if none.TakesKeys("stolen") {

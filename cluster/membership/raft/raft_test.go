@@ -718,7 +718,7 @@ func TestNewerLevelHaltsTheFSM(t *testing.T) {
 		t.Fatalf("a snapshot of a halted fsm: %v", err)
 	}
 	restored := &fsm{holder: membership.NewHolder(nil, nil), incompatible: func(err error) { told = append(told, err) }}
-	if err := restored.Restore(nopCloser{bytes.NewReader([]byte(`{"level":2}`))}); !errors.Is(err, membership.ErrTooNew) || len(told) != 2 {
+	if err := restored.Restore(nopCloser{bytes.NewReader([]byte(fmt.Sprintf(`{"level":%d}`, membership.ProtocolLevel+1)))}); !errors.Is(err, membership.ErrTooNew) || len(told) != 2 {
 		t.Fatalf("a snapshot of a newer level: %v, told %d times", err, len(told))
 	}
 }
