@@ -131,25 +131,41 @@ func (s *Store) saveAway(set *mountpathSet) error {
 // loadAway returns the newest record of this node on the given
 // mountpaths, or in Config.RecordDir.
 func (s *Store) loadAway(mps []mountpath) awayRecord {
-	paths := make([]string, 0, len(mps)+1)
-	for _, m := range mps {
-		paths = append(paths, m.awayPath())
+	type place struct {
+		path    string
+		claimed bool // a mountpath claimed at start (see Store.claimed)
 	}
-	if s.config.RecordDir != "" {
-		paths = append(paths, filepath.Join(s.config.RecordDir, recordFile))
+	places := make([]place, 0, len(mps)+1)
+	for _, m := range mps {
+		places = append(places, place{m.awayPath(), s.claimed[m.path]})
+	}
+	// The node's own copy: its own whatever owner it names (one renamed
+	// twice may find its former former id there).
+	own := ""
+	if s.config.RecordDir != "" && !s.recordMissing() {
+		own = filepath.Join(s.config.RecordDir, recordFile)
+		places = append(places, place{path: own})
 	}
 	var best awayRecord
-	for _, path := range paths {
-		f, err := os.Open(path)
+	for _, p := range places {
+		f, err := os.Open(p.path)
 		if err != nil {
 			continue
 		}
 		var rec awayRecord
 		err = json.NewDecoder(io.LimitReader(f, maxAwayRecord)).Decode(&rec)
 		f.Close()
-		if err == nil && rec.Version > best.Version && s.ownRecord(rec) {
-			best = rec
+		if err != nil || rec.Version <= best.Version {
+			continue
 		}
+		// On a disk claimed at start, one naming no owner is of the node
+		// that had it before (written before records named their node),
+		// unless this node has no copy of its own to go by (a node from
+		// before the copy was kept: its disks' records are all it has).
+		if p.path != own && (!s.ownRecord(rec) || rec.Owner == "" && p.claimed && own != "") {
+			continue
+		}
+		best = rec
 	}
 	return best
 }

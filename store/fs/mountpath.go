@@ -569,17 +569,18 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 		}
 		set.detaching = slices.DeleteFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
 		delete(set.since, abs)
+		// Emptied: no node's now, for another to take, with nothing of
+		// this node's metadata (its record of its mountpaths away, its
+		// buckets) for the next to read as its own. Under the change's
+		// hold: an attach of it again, once it is out, claims it anew.
+		detached := newMountpath(abs)
+		for _, path := range []string{filepath.Join(abs, ".ais", ownerFile), detached.awayPath(), detached.bmdPath()} {
+			pathsafe.Remove(abs, path)
+		}
 		return nil
 	})
 	if err != nil {
 		return err
-	}
-	// Emptied: no node's now, for another to take, with nothing of this
-	// node's metadata (its record of its mountpaths away, its buckets)
-	// for the next to read as its own.
-	detached := newMountpath(abs)
-	for _, path := range []string{filepath.Join(abs, ".ais", ownerFile), detached.awayPath(), detached.bmdPath()} {
-		pathsafe.Remove(abs, path)
 	}
 	s.logger.Info("mountpath detached", "mountpath", abs)
 	if s.config.OnMountpathChange != nil {

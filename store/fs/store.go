@@ -78,6 +78,10 @@ type Store struct {
 	reconciling chan struct{}
 	// awayVersion is the version of the last away record (under mpsMu).
 	awayVersion int64
+	// claimed are the mountpaths this node claimed as no node's at start
+	// (no owner file): a record of mountpaths away found there is of the
+	// node that had the disk before, when it names no owner.
+	claimed map[string]bool
 	// configured are the mountpaths of the config (absolute); others
 	// were attached while the node ran.
 	configured []string
@@ -152,7 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, errors.New("fs store: no mountpaths configured")
 	}
 	started := time.Now().UnixNano()
-	s := &Store{config: cfg, logger: cfg.Logger, reconciling: make(chan struct{}, 1)}
+	s := &Store{config: cfg, logger: cfg.Logger, reconciling: make(chan struct{}, 1), claimed: map[string]bool{}}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -186,6 +190,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			// Made once the record tells it is new (below).
 			fresh = append(fresh, m)
 			continue
+		}
+		if _, err := os.Stat(filepath.Join(abs, ".ais", ownerFile)); errors.Is(err, os.ErrNotExist) && cfg.Owner != "" {
+			s.claimed[abs] = true // by prepare, now
 		}
 		if err := s.prepare(m, true); err != nil {
 			if errors.Is(err, store.ErrNoXattr) || errors.Is(err, errOtherOwner) {

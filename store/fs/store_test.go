@@ -1563,8 +1563,8 @@ func TestADetachedDiskBringsNoRecordToTheNextNode(t *testing.T) {
 	}
 	check(second)
 	second.Close()
-	// So with a record of the first's left there (by an older version),
-	// newer than any of the second's: its owner tells it is not its own.
+	// So with a record of the first's, newer than any of the second's,
+	// left there: its owner tells it is not the second's own.
 	var record map[string]json.RawMessage
 	data, err := os.ReadFile(filepath.Join(d2, ".ais", "away.json"))
 	if err == nil {
@@ -1574,18 +1574,46 @@ func TestADetachedDiskBringsNoRecordToTheNextNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	record["version"] = json.RawMessage("9000000000000000000")
-	if data, err = json.Marshal(record); err != nil {
-		t.Fatal(err)
+	plant := func(disk string, record map[string]json.RawMessage) {
+		t.Helper()
+		data, err := json.Marshal(record)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(disk, ".ais", "away.json"), data, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(filepath.Join(shared, ".ais", "away.json"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	plant(shared, record)
 	again, err := fs.Open(ctx, fs.Config{Mountpaths: []string{d1, shared}, NoSync: true, Owner: "t2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer again.Close()
 	check(again)
+	again.Close()
+	// And one naming no node (an older version's, which left it on a
+	// detached disk) on a disk a node claims at its start, beside the
+	// record the node keeps of its own.
+	if err := os.Rename(d1, d1+".second"); err != nil { // a third host's d1
+		t.Fatal(err)
+	}
+	records := t.TempDir()
+	third, err := fs.Open(ctx, fs.Config{Mountpaths: []string{d1}, NoSync: true, Owner: "t3", RecordDir: records})
+	if err != nil {
+		t.Fatal(err)
+	}
+	third.Close()
+	if err := os.Remove(filepath.Join(shared, ".ais", "owner")); err != nil {
+		t.Fatal(err)
+	}
+	delete(record, "owner")
+	plant(shared, record)
+	third, err = fs.Open(ctx, fs.Config{Mountpaths: []string{d1, shared}, NoSync: true, Owner: "t3", RecordDir: records})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	check(third)
 }
 
 // A mountpath keeps the node it is for: another node's disk, given to
