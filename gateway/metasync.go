@@ -133,6 +133,8 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
+	case errors.Is(err, raft.ErrBehind):
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	case errors.Is(err, membership.ErrProbe) && errors.Is(err, api.ErrUnavailable):
 		// The joiner does not answer yet (its name not in DNS yet, its
 		// listener not up): a join waits that out.

@@ -32,6 +32,14 @@ import (
 // can agree on it now.
 var ErrNoQuorum = errors.New("no quorum")
 
+// errStarting answers what needs the log before Start made it (a request
+// to a gateway still starting): to retry, as without a quorum.
+var errStarting = fmt.Errorf("%w: this gateway is still starting its log", ErrNoQuorum)
+
+// ErrBehind marks a change made through the leader that this gateway has
+// not applied in time.
+var ErrBehind = errors.New("raft: this gateway is behind the log")
+
 // ErrLastVoter marks the removal of the last gateway of the log.
 var ErrLastVoter = errors.New("raft: the last gateway cannot be removed")
 
@@ -87,8 +95,10 @@ type Config struct {
 type Control struct {
 	config Config
 	*membership.Holder
-	fsm       *fsm
-	raft      *hraft.Raft
+	fsm *fsm
+	// raft is the log, set once Start made it: handlers (a join at a
+	// gateway still starting) may ask before.
+	raft      atomic.Pointer[hraft.Raft]
 	closers   []io.Closer
 	keepalive membership.Keepalive
 	tickMu    sync.Mutex
@@ -174,11 +184,17 @@ func (c *Control) Start(ctx, loops context.Context) error {
 	if err != nil {
 		return fmt.Errorf("raft log in %s: %w", c.config.Dir, err)
 	}
+	if !existing && c.config.Join != "" {
+		// Before the log answers anyone: with an empty log it would vote.
+		if err := c.leaveLost(ctx); err != nil {
+			return err
+		}
+	}
 	r, err := hraft.NewRaft(conf, c.fsm, logs, stable, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("raft: %w", err)
 	}
-	c.raft = r
+	c.raft.Store(r)
 	c.wg.Go(func() { c.lead(loops, notify) })
 	switch {
 	case !existing && c.config.Join == "":
@@ -215,19 +231,19 @@ func (c *Control) catchUp(ctx context.Context) error {
 	// (revoked tokens, jobs, ...) are applied only once the leader says
 	// they are committed (or, never committed, replaced: the last index
 	// then falls).
-	logged := c.raft.LastIndex()
+	logged := c.raftNode().LastIndex()
 	var removed removedCheck
 	for {
 		if err := removed.check(ctx, c); err != nil {
 			return err
 		}
 		if c.IsPrimary() {
-			if c.raft.Barrier(c.config.ApplyTimeout).Error() == nil {
+			if c.raftNode().Barrier(c.config.ApplyTimeout).Error() == nil {
 				return nil
 			}
-		} else if addr, id := c.raft.LeaderWithID(); addr != "" {
+		} else if addr, id := c.raftNode().LeaderWithID(); addr != "" {
 			s, err := c.config.Transport.Pull(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)})
-			if err == nil && c.waitApplied(ctx, s) && c.raft.AppliedIndex() >= min(logged, c.raft.LastIndex()) {
+			if err == nil && c.waitApplied(ctx, s) && c.raftNode().AppliedIndex() >= min(logged, c.raftNode().LastIndex()) {
 				return nil
 			}
 		}
@@ -382,6 +398,36 @@ func (c *Control) join(ctx context.Context) error {
 	}
 }
 
+// leaveLost takes this gateway out of the log's voters before it joins,
+// when the cluster still counts it one though its own log is empty (its
+// disk was lost, its log moved away): as the same voter, with no entries
+// and no memory of its votes, it could elect a gateway that lacks entries
+// the cluster committed (they were on its lost log and the leader's). Out
+// first, it joins as a new voter. With fewer than three gateways the
+// others cannot take it out without it, nor need to: the one other holds
+// every committed entry, and elects no one that lacks them.
+func (c *Control) leaveLost(ctx context.Context) error {
+	probe, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := c.config.Transport.Pull(probe, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Join})
+	if err != nil || s.Map == nil {
+		return nil // the join waits for the cluster, or says why not
+	}
+	self, ok := s.Map.Node(c.config.Self.ID)
+	if !ok || !self.Role.IsGateway() || self.Role.IsTarget() || len(s.Map.Gateways()) < 3 {
+		return nil
+	}
+	leader, ok := s.Map.Node(s.Map.Primary)
+	if !ok || leader.ID == self.ID {
+		return fmt.Errorf("join %s: gateway %s has no log, and the cluster still names it its primary: start it once another gateway leads (or remove it: ais cluster rm-gateway %s)", c.config.Join, self.ID, self.ID)
+	}
+	c.config.Logger.Warn("this gateway has no log, and the cluster still counts it a voter (its log was lost): it leaves the log, then joins anew", "gateway", self.ID, "leader", leader.ID)
+	if _, err := c.config.Transport.Forward(ctx, leader, membership.Change{Kind: membership.Leave, Node: self}); err != nil {
+		return fmt.Errorf("join %s: gateway %s has no log, and the cluster still counts it a voter: taking it out before it joins anew failed (%w); retry, or remove it (ais cluster rm-gateway %s) and start it again", c.config.Join, self.ID, err, self.ID)
+	}
+	return nil
+}
+
 // checkSameCluster refuses to restart a gateway with a log of one cluster
 // told to join another; a join gateway that does not answer is no proof
 // either way (it may be restarting too).
@@ -506,13 +552,13 @@ func (c *Control) lead(ctx context.Context, notify <-chan bool) {
 
 func (c *Control) takeOffice(ctx context.Context) error {
 	// Everything the previous leader committed is applied first.
-	if err := c.raft.Barrier(c.config.ApplyTimeout).Error(); err != nil {
+	if err := c.raftNode().Barrier(c.config.ApplyTimeout).Error(); err != nil {
 		return err
 	}
 	if err := c.fsm.haltedBy(); err != nil {
 		// It cannot apply the log: as the primary, every change would
 		// fail here and its map stay behind the others'.
-		if terr := c.raft.LeadershipTransfer().Error(); terr != nil {
+		if terr := c.raftNode().LeadershipTransfer().Error(); terr != nil {
 			return fmt.Errorf("this gateway cannot follow the log (%w) and could not hand the lead over: %w", err, terr)
 		}
 		return fmt.Errorf("this gateway cannot follow the log, and handed the lead over: %w", err)
@@ -534,7 +580,7 @@ func (c *Control) takeOffice(ctx context.Context) error {
 			// Out of the map but still a voter: its removal, or its
 			// join, was cut short. Leading would put it back as the
 			// primary of a cluster it has left.
-			if err := c.raft.LeadershipTransfer().Error(); err != nil {
+			if err := c.raftNode().LeadershipTransfer().Error(); err != nil {
 				return fmt.Errorf("this gateway is not in the cluster map and could not hand the lead over: %w", err)
 			}
 			return fmt.Errorf("this gateway is not in the cluster map (its removal or join was cut short): it handed the lead over")
@@ -587,9 +633,13 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// raftNode is the log (nil until Start made it).
+func (c *Control) raftNode() *hraft.Raft { return c.raft.Load() }
+
 // IsPrimary reports whether this gateway leads the cluster.
 func (c *Control) IsPrimary() bool {
-	return c.raft != nil && c.raft.State() == hraft.Leader
+	r := c.raftNode()
+	return r != nil && r.State() == hraft.Leader
 }
 
 // Propose applies a change through the log: on the leader directly, on
@@ -598,6 +648,9 @@ func (c *Control) IsPrimary() bool {
 // leader, it waits for one (up to three election timeouts) before it
 // answers ErrNoQuorum.
 func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership.Snapshot, error) {
+	if c.raftNode() == nil {
+		return membership.Snapshot{}, errStarting
+	}
 	deadline := time.Now().Add(3 * c.config.ElectionTimeout)
 	// A forward whose answer was lost may have been applied: its retry
 	// then finds the change made.
@@ -611,11 +664,13 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 			if !again {
 				return s, err
 			}
-		} else if addr, id := c.raft.LeaderWithID(); addr != "" {
+		} else if addr, id := c.raftNode().LeaderWithID(); addr != "" {
 			leader := cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)}
 			s, err := c.config.Transport.Forward(ctx, leader, ch)
-			if err == nil {
-				c.waitApplied(ctx, s)
+			if err == nil && !c.waitApplied(ctx, s) && ctx.Err() == nil {
+				// Made, but this gateway would answer from a state
+				// without it (its fsm slow, or halted): not a success.
+				return s, fmt.Errorf("%w: the change was made at the leader %s, and this gateway did not apply it within %s: ask another gateway, or retry once it caught up", ErrBehind, id, c.config.ApplyTimeout)
 			}
 			if maybeApplied && err != nil && !errors.Is(err, membership.ErrUnreachable) {
 				c.Refresh(ctx) // the leader's state tells whether it is made
@@ -674,7 +729,7 @@ func (c *Control) waitApplied(ctx context.Context, s membership.Snapshot) bool {
 		// Raft counts an entry applied once handed to the fsm: the fsm's
 		// own index, when it has one, says the state has it (S3 keys and
 		// jobs, which the answer does not carry to compare).
-		index := c.raft.AppliedIndex()
+		index := c.raftNode().AppliedIndex()
 		if own := c.fsm.applied.Load(); own != 0 {
 			index = min(index, own)
 		}
@@ -714,7 +769,10 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	if m := c.Current().Map; (m == nil || m.Primary != c.config.Self.ID) && ch.Kind != membership.Lead && time.Now().Before(deadline) {
 		return s, true, nil // takeOffice has not applied Lead yet
 	}
-	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave {
+	// A gateway's join and its removal too: a removal between the join's
+	// voter added and its map applied left a gateway in the map that no
+	// longer follows the log.
+	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave || ch.Kind == membership.Join || ch.Kind == membership.Remove {
 		c.admitMu.Lock()
 		defer c.admitMu.Unlock()
 	}
@@ -740,7 +798,7 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 			return s, false, fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, ch.Node.ID, ch.Node.URL, err)
 		}
 		if ch.Node.Role.IsGateway() {
-			f := c.raft.AddVoter(hraft.ServerID(ch.Node.ID), hraft.ServerAddress(ch.Node.URL), 0, c.config.ApplyTimeout)
+			f := c.raftNode().AddVoter(hraft.ServerID(ch.Node.ID), hraft.ServerAddress(ch.Node.URL), 0, c.config.ApplyTimeout)
 			if err := f.Error(); err != nil {
 				return s, false, c.applyError(ctx, err)
 			}
@@ -763,7 +821,7 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 			if node.ID == c.config.Self.ID {
 				// The primary cannot leave; another gateway takes the
 				// lead and removes this one.
-				if err := c.raft.LeadershipTransfer().Error(); err != nil {
+				if err := c.raftNode().LeadershipTransfer().Error(); err != nil {
 					return s, false, c.applyError(ctx, err)
 				}
 				return s, true, nil
@@ -790,7 +848,7 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 
 // isVoter reports whether a gateway is in the log's configuration.
 func (c *Control) isVoter(id string) bool {
-	f := c.raft.GetConfiguration()
+	f := c.raftNode().GetConfiguration()
 	if f.Error() != nil {
 		return false
 	}
@@ -799,7 +857,7 @@ func (c *Control) isVoter(id string) bool {
 
 // checkNotLastVoter refuses to remove the log's last voter.
 func (c *Control) checkNotLastVoter(id string) error {
-	f := c.raft.GetConfiguration()
+	f := c.raftNode().GetConfiguration()
 	if err := f.Error(); err != nil {
 		return err
 	}
@@ -820,7 +878,7 @@ func (c *Control) removeVoter(ctx context.Context, id string) error {
 	if err := c.checkNotLastVoter(id); err != nil {
 		return err
 	}
-	if err := c.raft.RemoveServer(hraft.ServerID(id), 0, c.config.ApplyTimeout).Error(); err != nil {
+	if err := c.raftNode().RemoveServer(hraft.ServerID(id), 0, c.config.ApplyTimeout).Error(); err != nil {
 		return c.applyError(ctx, err)
 	}
 	return nil
@@ -830,7 +888,7 @@ func (c *Control) removeVoter(ctx context.Context, id string) error {
 // log shut down meanwhile may never answer: the wait ends with Close, or
 // after the apply timeout.
 func (c *Control) verifyLeader() error {
-	verify := c.raft.VerifyLeader()
+	verify := c.raftNode().VerifyLeader()
 	answer := make(chan error, 1)
 	go func() { answer <- verify.Error() }()
 	select {
@@ -854,7 +912,7 @@ func (c *Control) apply(ch membership.Change) (membership.Snapshot, error) {
 	if err := c.verifyLeader(); err != nil {
 		return c.Current(), err
 	}
-	f := c.raft.Apply(data, c.config.ApplyTimeout)
+	f := c.raftNode().Apply(data, c.config.ApplyTimeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, hraft.ErrLeadershipLost) {
 			err = fmt.Errorf("%w: the change was not confirmed, and may still apply once a majority agrees", err)
@@ -977,7 +1035,7 @@ const strayVoterGrace = time.Minute
 // quorum now, and Raft counts a new configuration at once. The caller
 // holds tickMu.
 func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Map) {
-	f := c.raft.GetConfiguration()
+	f := c.raftNode().GetConfiguration()
 	if f.Error() != nil {
 		return
 	}
@@ -1076,10 +1134,13 @@ func (c *Control) Accept(ctx context.Context, s membership.Snapshot, from member
 // decision that must not rest on a stale read (the buckets a dSort job
 // starts from) refreshes first. The leader is current already.
 func (c *Control) Refresh(ctx context.Context) error {
+	if c.raftNode() == nil {
+		return errStarting
+	}
 	if c.IsPrimary() {
 		return nil
 	}
-	addr, id := c.raft.LeaderWithID()
+	addr, id := c.raftNode().LeaderWithID()
 	if addr == "" {
 		return nil // no leader to ask: the applied state is all there is
 	}
@@ -1095,7 +1156,10 @@ func (c *Control) Refresh(ctx context.Context) error {
 
 // Voters returns the ids of the log's voters.
 func (c *Control) Voters() ([]string, error) {
-	f := c.raft.GetConfiguration()
+	if c.raftNode() == nil {
+		return nil, errStarting
+	}
+	f := c.raftNode().GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, err
 	}
@@ -1110,8 +1174,8 @@ func (c *Control) Voters() ([]string, error) {
 func (c *Control) Close() error {
 	var err error
 	c.closeOnce.Do(func() { close(c.closed) })
-	if c.raft != nil {
-		err = c.raft.Shutdown().Error()
+	if r := c.raftNode(); r != nil {
+		err = r.Shutdown().Error()
 	}
 	c.wg.Wait()
 	for _, cl := range c.closers {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,9 +30,11 @@ type net struct {
 	// leader stops or the connection breaks before it answers.
 	lostAnswers atomic.Int32
 	mu          sync.Mutex
-	controls    map[string]*Control // by URL
-	trans       map[string]*hraft.InmemTransport
-	cut         map[string]bool // by URL: cut off from the others
+	// forwards are the changes forwarded to a leader.
+	forwards []membership.Change
+	controls map[string]*Control // by URL
+	trans    map[string]*hraft.InmemTransport
+	cut      map[string]bool // by URL: cut off from the others
 	// targets are plain targets (by URL): they take pushes and probes,
 	// or, hung, hold a push until its context ends (hungPushes counts
 	// those made).
@@ -102,6 +105,9 @@ func (t transport) Join(ctx context.Context, url string, self cluster.Node, uuid
 }
 
 func (t transport) Forward(ctx context.Context, primary cluster.Node, ch membership.Change) (membership.Snapshot, error) {
+	t.net.mu.Lock()
+	t.net.forwards = append(t.net.forwards, ch)
+	t.net.mu.Unlock()
 	c, err := t.net.reach(t.self, primary.URL)
 	if err != nil {
 		return membership.Snapshot{}, err
@@ -332,7 +338,7 @@ func TestPartitionedMinority(t *testing.T) {
 	n, gws := threeGateways(t)
 	lone := gws[2]
 	n.partition(lone.config.Self.URL, true)
-	eventually(t, "the lone gateway knows no leader", func() bool { addr, _ := lone.raft.LeaderWithID(); return addr == "" })
+	eventually(t, "the lone gateway knows no leader", func() bool { addr, _ := lone.raftNode().LeaderWithID(); return addr == "" })
 	_, err := lone.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("minority")})
 	if !errors.Is(err, ErrNoQuorum) || !strings.Contains(err.Error(), "g3") {
 		t.Fatalf("a change in the minority: %v, want ErrNoQuorum naming g3", err)
@@ -386,7 +392,7 @@ func TestHaltedGatewayDoesNotLead(t *testing.T) {
 	}
 	halted.fsm.halt(fmt.Errorf("raft log entry 0: %w", membership.ErrTooNew))
 	id := halted.config.Self.ID
-	if err := leader.raft.LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(halted.config.Self.URL)).Error(); err != nil {
+	if err := leader.raftNode().LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(halted.config.Self.URL)).Error(); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "a gateway that follows the log in office", func() bool {
@@ -432,7 +438,7 @@ func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
 		}
 		return true
 	})
-	if err := leader.raft.LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(stray.config.Self.URL)).Error(); err != nil {
+	if err := leader.raftNode().LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(stray.config.Self.URL)).Error(); err != nil {
 		t.Fatal(err)
 	}
 	// Whoever leads now, the map never names the stray gateway.
@@ -798,7 +804,7 @@ func TestRestartServesNothingStale(t *testing.T) {
 	if _, err := c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("before")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.raft.Snapshot().Error(); err != nil {
+	if err := c.raftNode().Snapshot().Error(); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 20 {
@@ -912,7 +918,7 @@ func TestRestartedFollowerAppliesItsLog(t *testing.T) {
 	g2 := n.startAt(t, "g2", g1.config.Self.URL, url, dir)
 	n.start(t, "g3", g1.config.Self.URL)
 	eventually(t, "every gateway in g2's map", func() bool { return len(g2.Current().Map.Gateways()) == 3 })
-	if err := g2.raft.Snapshot().Error(); err != nil {
+	if err := g2.raftNode().Snapshot().Error(); err != nil {
 		t.Fatal(err)
 	}
 	revoke := membership.Change{Kind: membership.RevokeToken, Token: membership.RevokedToken{ID: "stolen", Expires: time.Now().Add(time.Hour).UnixNano()}, Created: time.Now().UnixNano()}
@@ -959,4 +965,79 @@ func TestRaftOnlyActiveTargetStays(t *testing.T) {
 	if after := g1.Current().Map.Version; after != before {
 		t.Fatalf("the map changed from version %d to %d", before, after)
 	}
+}
+
+// A gateway asked to change the cluster, or to catch up, before its log
+// is made (a join reaching it as it starts) answers no quorum, to retry,
+// rather than panic.
+func TestControlBeforeStartAnswersNoQuorum(t *testing.T) {
+	_, trans := hraft.NewInmemTransport("http://127.0.0.1:7999")
+	c, err := New(Config{Self: cluster.Node{ID: "g9", Role: cluster.RoleGateway, URL: "http://127.0.0.1:7999"}, InMemory: true, Transport: transport{newNet(), "http://127.0.0.1:7999"},
+		RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b")}); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("a change before the start: %v, want no quorum", err)
+	}
+	if err := c.Refresh(t.Context()); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("a refresh before the start: %v, want no quorum", err)
+	}
+	if _, err := c.Voters(); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("the voters before the start: %v, want no quorum", err)
+	}
+}
+
+// A change forwarded through a gateway that does not apply it in time
+// (its fsm halted, or slow) is not answered as done: the gateway would
+// answer from a state without it.
+func TestForwardedChangeNotAppliedHereIsNoSuccess(t *testing.T) {
+	_, gws := threeGateways(t)
+	leader := primaryInOffice(t, gws)
+	var follower *Control
+	for _, g := range gws {
+		if g != leader {
+			follower = g
+			break
+		}
+	}
+	stopped := errors.New("a test stopped this fsm")
+	follower.fsm.halted.Store(&stopped)
+	_, err := follower.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("made")})
+	if !errors.Is(err, ErrBehind) {
+		t.Fatalf("a change through a gateway that does not apply it: %v, want ErrBehind", err)
+	}
+	if _, ok := leader.Current().Buckets.Props(store.NewBucket("made")); !ok {
+		t.Fatal("the change was not made at the leader")
+	}
+}
+
+// A gateway whose log was lost, started again under its id to join, is
+// taken out of the log's voters first, then joins anew: as the same
+// voter with an empty log (and no memory of its votes), it could elect a
+// leader without entries the cluster committed.
+func TestGatewayWithALostLogLeavesBeforeItJoins(t *testing.T) {
+	n, gws := threeGateways(t)
+	leader := primaryInOffice(t, gws)
+	var lost *Control
+	for _, g := range gws {
+		if g != leader {
+			lost = g
+		}
+	}
+	id, url := lost.config.Self.ID, lost.config.Self.URL
+	lost.Close()
+	again := n.startAt(t, id, leader.config.Self.URL, url, "") // its log gone
+	n.mu.Lock()
+	left := slices.ContainsFunc(n.forwards, func(ch membership.Change) bool { return ch.Kind == membership.Leave && ch.Node.ID == id })
+	n.mu.Unlock()
+	if !left {
+		t.Fatalf("the gateway with a lost log joined without leaving the voters first")
+	}
+	eventually(t, "the gateway back among the voters and in the map", func() bool {
+		voters, err := leader.Voters()
+		_, inMap := again.Current().Map.Node(id)
+		return err == nil && len(voters) == 3 && slices.Contains(voters, id) && inMap
+	})
 }
