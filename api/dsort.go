@@ -140,6 +140,20 @@ func (c *Client) removeJob(ctx context.Context, rq request) error {
 	return err
 }
 
+// merge sums a target's phase into the job's: running while one runs,
+// finished once every one finished, from the first start to the last end.
+func (p *DsortPhase) merge(t DsortPhase) {
+	p.Elapsed = max(p.Elapsed, t.Elapsed)
+	p.Running = p.Running || t.Running
+	p.Finished = p.Finished && t.Finished
+	if !t.Started.IsZero() && (p.Started.IsZero() || t.Started.Before(p.Started)) {
+		p.Started = t.Started
+	}
+	if t.Ended.After(p.Ended) {
+		p.Ended = t.Ended
+	}
+}
+
 // DsortSummary sums a job's metrics over its targets.
 func DsortSummary(perTarget map[string]DsortJobInfo) DsortJobInfo {
 	var sum DsortJobInfo
@@ -149,6 +163,8 @@ func DsortSummary(perTarget map[string]DsortJobInfo) DsortJobInfo {
 		if first {
 			sum = DsortJobInfo{ID: info.ID, SourceBck: info.SourceBck, DestBck: info.DestBck, StartedTime: info.StartedTime, Phase: info.Phase, Archived: true}
 			sum.Metrics.Description = m.Description
+			// Every phase finished until a target says otherwise.
+			sum.Metrics.Extraction.Finished, sum.Metrics.Sorting.Finished, sum.Metrics.Creation.Finished = true, true, true
 			first = false
 		}
 		if info.StartedTime.Before(sum.StartedTime) {
@@ -167,16 +183,13 @@ func DsortSummary(perTarget map[string]DsortJobInfo) DsortJobInfo {
 		s.Extraction.ExtractedToDiskCount += m.Extraction.ExtractedToDiskCount
 		s.Extraction.ExtractedToDiskSize += m.Extraction.ExtractedToDiskSize
 		s.Extraction.MissingCount += m.Extraction.MissingCount
-		s.Extraction.Elapsed = max(s.Extraction.Elapsed, m.Extraction.Elapsed)
-		s.Extraction.Running = s.Extraction.Running || m.Extraction.Running
-		s.Sorting.Elapsed = max(s.Sorting.Elapsed, m.Sorting.Elapsed)
-		s.Sorting.Running = s.Sorting.Running || m.Sorting.Running
+		s.Extraction.merge(m.Extraction.DsortPhase)
+		s.Sorting.merge(m.Sorting)
+		s.Creation.merge(m.Creation.DsortPhase)
 		s.Creation.ToCreate += m.Creation.ToCreate
 		s.Creation.CreatedCount += m.Creation.CreatedCount
 		s.Creation.CreatedSize += m.Creation.CreatedSize
 		s.Creation.CreatedRecordCount += m.Creation.CreatedRecordCount
-		s.Creation.Elapsed = max(s.Creation.Elapsed, m.Creation.Elapsed)
-		s.Creation.Running = s.Creation.Running || m.Creation.Running
 		s.MemoryPeak = max(s.MemoryPeak, m.MemoryPeak)
 		s.Warnings = append(s.Warnings, m.Warnings...)
 		for _, e := range m.Errors {

@@ -56,3 +56,21 @@ func TestDsortJobInfoShape(t *testing.T) {
 		t.Fatal("a counter that is no number read")
 	}
 }
+
+// The job's phase is finished once every target's is, from the first
+// start to the last end.
+func TestDsortSummaryPhases(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	perTarget := map[string]api.DsortJobInfo{
+		"t1": {Metrics: api.DsortMetrics{Creation: api.DsortCreation{DsortPhase: api.DsortPhase{Started: at(10), Ended: at(20), Finished: true}}}},
+		"t2": {Metrics: api.DsortMetrics{Creation: api.DsortCreation{DsortPhase: api.DsortPhase{Started: at(5), Ended: at(30), Finished: true}}}},
+	}
+	sum := api.DsortSummary(perTarget).Metrics.Creation
+	if !sum.Finished || !sum.Started.Equal(at(5)) || !sum.Ended.Equal(at(30)) {
+		t.Fatalf("creation over two finished targets: %+v", sum)
+	}
+	perTarget["t3"] = api.DsortJobInfo{Metrics: api.DsortMetrics{Creation: api.DsortCreation{DsortPhase: api.DsortPhase{Started: at(7), Running: true}}}}
+	if sum := api.DsortSummary(perTarget).Metrics.Creation; sum.Finished || !sum.Running {
+		t.Fatalf("creation with a target still creating: %+v", sum)
+	}
+}

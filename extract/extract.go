@@ -313,7 +313,14 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 					return nil, err
 				}
 			}
-			ReleaseFile(cfg.Budget, &files[dup.Previous])
+			// Dropped: its bytes are not the job's (counted as it came).
+			previous := &files[dup.Previous]
+			counters.Bytes.Add(-previous.Size)
+			if previous.Storage == shards.StorageSpill {
+				counters.SpilledFiles.Add(-1)
+				counters.SpilledBytes.Add(-previous.Size)
+			}
+			ReleaseFile(cfg.Budget, previous)
 		}
 		f := shards.File{Name: e.Name, Size: e.Size}
 		isKey := cfg.Key.Extension != "" && member.Ext == cfg.Key.Extension

@@ -192,14 +192,19 @@ func TestInputOrderWhateverTheConcurrency(t *testing.T) {
 func TestDuplicatesMissingShardsAndKeys(t *testing.T) {
 	data := shard(t, ".tar", entry{"a.jpg", "first"}, entry{"a.cls", "1"}, entry{"a.jpg", "second"})
 	var dups []string
+	var counters extract.Counters
 	res, err := extract.Run(t.Context(), extract.Config{
 		Format:      format(".tar"),
 		Budget:      extract.NewBudget(1), // keep offsets, to check them against the shard
 		OnDuplicate: func(s string, d *shards.DuplicateError) error { dups = append(dups, s+":"+d.Record+d.Ext); return nil },
 		OnMissing:   func(string, error) error { return nil },
-	}, []extract.Input{{Name: "s.tar"}, {Name: "gone.tar", Index: 1}}, memOpener{"s.tar": data}, nil)
+	}, []extract.Input{{Name: "s.tar"}, {Name: "gone.tar", Index: 1}}, memOpener{"s.tar": data}, &counters)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The bytes extracted are those kept: the first a.jpg was dropped.
+	if got, want := counters.Bytes.Load(), int64(len("second")+len("1")); got != want {
+		t.Fatalf("%d bytes extracted, want %d (the dropped duplicate not counted)", got, want)
 	}
 	if len(dups) != 1 || dups[0] != "s.tar:a.jpg" || len(res.Records) != 1 || len(res.Records[0].Files) != 2 {
 		t.Fatalf("duplicates %v, records %+v", dups, res.Records)

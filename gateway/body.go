@@ -101,6 +101,8 @@ type stallWriter struct {
 	minRate int64
 	cut     atomic.Bool
 	off     bool
+	// wrote is set by the first write: the status is sent from then on.
+	wrote atomic.Bool
 }
 
 func newStallWriter(w http.ResponseWriter, stall time.Duration, minRate int64) *stallWriter {
@@ -123,6 +125,7 @@ func (s *stallWriter) arm(n int64) {
 }
 
 func (s *stallWriter) Write(p []byte) (int, error) {
+	s.wrote.Store(true)
 	s.arm(int64(len(p)))
 	return s.ResponseWriter.Write(p)
 }
@@ -133,6 +136,7 @@ func (s *stallWriter) ReadFrom(r io.Reader) (int64, error) {
 	if lr, ok := r.(*io.LimitedReader); ok {
 		n = lr.N
 	}
+	s.wrote.Store(true)
 	s.arm(n)
 	if rf, ok := s.ResponseWriter.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)

@@ -44,7 +44,7 @@ func dsortError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrJobNotFound, err)
 	case errors.Is(err, pipeline.ErrJobFinished):
 		return fmt.Errorf("%w: %w", api.ErrJobFinished, err)
-	case errors.Is(err, pipeline.ErrPhase), errors.Is(err, pipeline.ErrInputNotCached):
+	case errors.Is(err, pipeline.ErrPhase), errors.Is(err, pipeline.ErrInputNotCached), errors.Is(err, pipeline.ErrAborted):
 		return fmt.Errorf("%w: %w", api.ErrConflict, err)
 	case errors.Is(err, pipeline.ErrJobRunning), errors.Is(err, pipeline.ErrInvalidJobID), errors.Is(err, pipeline.ErrInvalidInit), errors.Is(err, pipeline.ErrWireLimit):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
@@ -792,6 +792,14 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 	out := newStallWriter(w, n.config.RecordsStall, n.config.BodyMinRate)
 	defer out.done()
 	if err := n.worker.ServeRecords(r.Context(), r.PathValue("id"), records, out); err != nil {
+		if !out.wrote.Load() {
+			// Refused before any byte (the job stopping, a record asked
+			// for twice): said, not a dropped connection the creator
+			// takes for its holder unreachable.
+			w.Header().Del("Content-Length")
+			n.writeError(w, r, dsortError(err))
+			return
+		}
 		// The status is sent; a cut stream tells the receiver. A creator
 		// that closed it (it parks a stream it will not read for a
 		// while, and asks for the rest later) is no failure.

@@ -3,9 +3,11 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -33,5 +35,27 @@ func TestUnreachedPartsAreUnavailable(t *testing.T) {
 	}
 	if !notHere(err) {
 		t.Fatal("a restore short of parts does not send a read to the neighbors")
+	}
+}
+
+// A records fetch refused before any byte is answered as what it is: a
+// job aborted, or a record asked for twice, is a conflict (the creator
+// took a dropped connection for its holder unreachable).
+func TestRecordsRefusedBeforeAnyByteAreSaid(t *testing.T) {
+	for _, err := range []error{fmt.Errorf("%w: srt-1", pipeline.ErrAborted), fmt.Errorf("%w: record 1/2 was asked for already", pipeline.ErrPhase)} {
+		rec := httptest.NewRecorder()
+		out := newStallWriter(rec, 0, 0)
+		if out.wrote.Load() {
+			t.Fatal("a writer that wrote nothing says it wrote")
+		}
+		if got := statusOf(dsortError(err)); got != http.StatusConflict {
+			t.Fatalf("%v: %d, want 409", err, got)
+		}
+	}
+	rec := httptest.NewRecorder()
+	out := newStallWriter(rec, 0, 0)
+	out.Write([]byte("x"))
+	if !out.wrote.Load() {
+		t.Fatal("a writer that wrote says it did not")
 	}
 }

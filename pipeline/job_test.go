@@ -422,6 +422,22 @@ func TestMalformedShardAbortsNamingShardAndOffset(t *testing.T) {
 	if out := c.outputs("dst"); len(out) != 0 {
 		t.Fatalf("an aborted job left %d shards", len(out))
 	}
+	// The phase it failed in stopped unfinished: a client waiting for
+	// every target's phases to finish (AIStore's SDK) must not take the
+	// job for done.
+	unfinished := 0
+	for _, w := range c.workers {
+		st, _ := w.Stats(status.ID)
+		if st.Extract.Running || st.Create.Running || st.Create.Finished {
+			t.Fatalf("a target's phases after the job failed in extraction: %+v", st)
+		}
+		if !st.Extract.Finished {
+			unfinished++
+		}
+	}
+	if unfinished == 0 {
+		t.Fatal("every target's extraction reads finished, that of the malformed shard's target too")
+	}
 }
 
 func TestExternalKeyMap(t *testing.T) {
@@ -621,8 +637,8 @@ func TestAbortRemovesWrittenShards(t *testing.T) {
 	}
 	for _, w := range c.workers {
 		st, _ := w.Stats(id)
-		if !st.Aborted {
-			t.Fatalf("a target did not abort: %+v", st)
+		if !st.Aborted || st.Create.Finished || st.Create.Running {
+			t.Fatalf("a target did not abort, its creation unfinished: %+v", st)
 		}
 	}
 	for _, b := range blockers {

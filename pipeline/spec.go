@@ -115,6 +115,13 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		case "default_max_mem_usage":
 			c.DefaultMaxMemUsage = SizeString(value)
 		default:
+			// Any other key is kept (AIStore's CLI sends its whole section),
+			// but one a letter or two off a setting honoured here is a
+			// typo: taken as another key, the setting would silently stay
+			// at its default (missing shards ignored).
+			if near := nearConfigKey(key); near != "" {
+				return fmt.Errorf("Config.%s is not a dsort setting: did you mean %s?", key, near)
+			}
 			if c.Others == nil {
 				c.Others = map[string]json.RawMessage{}
 			}
@@ -122,6 +129,45 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// honouredConfigKeys are the keys of Config acted on.
+var honouredConfigKeys = []string{"duplicated_records", "missing_shards", "ekm_malformed_line", "ekm_missing_key", "default_max_mem_usage"}
+
+// nearConfigKey is the honoured key within two edits of key (not key
+// itself), or "".
+func nearConfigKey(key string) string {
+	for _, known := range honouredConfigKeys {
+		if d := editDistance(key, known, 2); d > 0 && d <= 2 {
+			return known
+		}
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance of a and b, or most+1 once it
+// is past most.
+func editDistance(a, b string, most int) int {
+	if len(a)-len(b) > most || len(b)-len(a) > most {
+		return most + 1
+	}
+	previous := make([]int, len(b)+1)
+	current := make([]int, len(b)+1)
+	for j := range previous {
+		previous[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		current[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			current[j] = min(previous[j]+1, current[j-1]+1, previous[j-1]+cost)
+		}
+		previous, current = current, previous
+	}
+	return min(previous[len(b)], most+1)
 }
 
 // MarshalJSON writes the section back as it came.
@@ -734,6 +780,15 @@ func (p *Plan) validateOutput(registry *formats.Registry) error {
 			return specError("output_format %q names some shards twice (ranges of different widths, such as x{1..11}{1..11}, name x111 twice): pad them, {01..11}", s.OutputFormat)
 		}
 		p.OutputTemplate = t
+	} else if s.OutputFormat != "" {
+		// The key map names the shards; output_format given beside it
+		// (AIStore ignores it) still says their format, and is no typo
+		// left unread.
+		if _, err := shards.ParseTemplate(s.OutputFormat); err != nil {
+			return specError("output_format (beside ekm_file, it gives the shards' format): %w", err)
+		}
+	}
+	if s.OutputFormat != "" {
 		if f, ok := registry.ByName(s.OutputFormat); ok {
 			if p.OutputFormat != nil && p.OutputFormat.Name() != f.Name() {
 				return specError("output_extension %q conflicts with output_format's extension (%s)", s.OutputExtension, f.Name())

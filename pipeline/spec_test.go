@@ -136,6 +136,8 @@ func TestBadSpecs(t *testing.T) {
 		{"reversed range", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{5..1}.tar"},"output_format":"o-{0..9}.tar"}`, "input_format.template"},
 		{"output without range", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out.tar"}`, "output_format \"out.tar\" has no range"},
 		{"two old names of one field, apart", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://k/m.json","order_file_sep":",","ekm_sep":"\t"}`, "both give ekm_file_sep"},
+		{"misspelled reaction", `{` + good + `,"Config":{"missing_shard":"abort"}}`, "Config.missing_shard is not a dsort setting: did you mean missing_shards?"},
+		{"bad output format beside a key map", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://k/m.json","output_format":"x{"}`, "output_format (beside ekm_file"},
 		{"output naming a shard twice", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-{1..11}{1..11}.tar"}`, "names some shards twice"},
 		// Names grow with their digits: the 100th of these is 256 bytes, past a segment's 255.
 		{"last output name too long", `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"` + strings.Repeat("a", 248) + `-{0..999}.tar"}`, "output_format"},
@@ -239,6 +241,22 @@ func TestSpecAcceptsAIStoreConfigSection(t *testing.T) {
 	again, err := pipeline.ParseSpec(round)
 	if err != nil || string(again.Config.Others["dsorter_type"]) != `"dsorter_general"` || string(again.Config.Others["a_future_key"]) != `{"nested":[1,2]}` {
 		t.Fatalf("a spec sent on to the targets keeps the section: %s %v", round, err)
+	}
+}
+
+// With a key map naming the shards, output_format still gives their
+// format.
+func TestOutputFormatBesideAKeyMapGivesTheFormat(t *testing.T) {
+	spec, err := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://k/m.json","output_format":"out-{0..9}.tgz","output_shard_size":"1MiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := spec.WithDefaults(pipeline.Defaults{}).Validate(formats.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.OutputFormat.Name() != "tgz" {
+		t.Fatalf("output format %s, want tgz (output_format's)", plan.OutputFormat.Name())
 	}
 }
 

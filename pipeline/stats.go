@@ -83,6 +83,17 @@ func (p *PhaseStats) end(now time.Time) {
 	p.Elapsed = p.Ended.Sub(p.Started)
 }
 
+// stop ends a running phase that did not finish (the job failed or was
+// aborted in it): a client that waits for the phases to finish must not
+// take it for done.
+func (p *PhaseStats) stop(now time.Time) {
+	if !p.Running {
+		return
+	}
+	p.Ended, p.Running = now, false
+	p.Elapsed = p.Ended.Sub(p.Started)
+}
+
 // snapshot returns the phase with Elapsed up to now when running.
 func (p PhaseStats) snapshot(now time.Time) PhaseStats {
 	if p.Running {

@@ -602,6 +602,11 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 func (j *targetJob) failed(ctx context.Context, err error) {
 	j.mu.Lock()
 	j.mu.stats.Errors = append(j.mu.stats.Errors, truncate(err.Error(), maxMessage))
+	// The phase under way stops here, unfinished (not running on until
+	// the abort comes).
+	for _, phase := range []*PhaseStats{&j.mu.stats.Extract, &j.mu.stats.Sort, &j.mu.stats.Create} {
+		phase.stop(time.Now())
+	}
 	if !j.mu.closed {
 		// The coordinator aborts the job; if that call is lost, the
 		// watchdog does, rather than hold its memory and files for good.
@@ -1754,9 +1759,9 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 	j.dropJournal()
 	j.mu.Lock()
 	j.mu.stats.Finished = time.Now()
-	j.mu.stats.Extract.end(time.Now())
-	j.mu.stats.Sort.end(time.Now())
-	j.mu.stats.Create.end(time.Now())
+	j.mu.stats.Extract.stop(time.Now())
+	j.mu.stats.Sort.stop(time.Now())
+	j.mu.stats.Create.stop(time.Now())
 	j.mu.Unlock()
 	close(j.released)
 	j.logger.Warn("dsort job aborted", "cause", cause, "removed_shards", len(written))
