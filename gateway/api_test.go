@@ -74,6 +74,22 @@ func TestConditionalPut(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("If-None-Match with two ETags: %s, want 400", resp.Status)
 	}
+	// A time condition is refused, not taken for a plain overwrite.
+	for _, header := range []string{"If-Unmodified-Since", "If-Modified-Since"} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, c.Primary().URL()+"/v1/objects/locks/leader", strings.NewReader("n6"))
+		req.Header.Set(header, time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotImplemented {
+			t.Fatalf("a PUT with %s: %s, want 501", header, resp.Status)
+		}
+	}
+	if data, err := client.GetBytes(ctx, "locks", "leader", api.GetOptions{}); err != nil || string(data) != "n3" {
+		t.Fatalf("the object after refused writes: %q %v, want n3", data, err)
+	}
 }
 
 func TestBucketLifecycle(t *testing.T) {

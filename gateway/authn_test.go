@@ -22,6 +22,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
@@ -509,6 +510,33 @@ func TestClusterRevocationTakesTheKeysMadeWithIt(t *testing.T) {
 	}
 	if status := get(keyOfExpired); status != http.StatusUnauthorized {
 		t.Fatalf("a key made with an expired login the admin revoked: %d, want 401", status)
+	}
+}
+
+// Under a leader of an older build (an upgrade under way), a token the
+// cluster's admin revokes through another gateway is revoked all the same,
+// without its keys: not refused as if there were no quorum.
+func TestRevocationUnderAnOlderLeader(t *testing.T) {
+	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Auth, cfg.RaftAdmitLevel = keys, membership.LevelRevokeKeys-1 }})
+	var follower *gatewaytest.Member
+	for _, m := range c.Members() {
+		if m.Store == nil && m != c.Primary() {
+			follower = m
+		}
+	}
+	admin := signAs(t, keys, "admin", "", authn.Grants{Perm: authn.Admin})
+	stolen := signAs(t, keys, "bob", "", authn.Grants{Perm: authn.ReadOnly})
+	body, _ := json.Marshal(authn.TokenMsg{Token: stolen})
+	if status, msg := callAs(t, http.MethodDelete, follower.URL()+authn.ClusterTokensPath, admin, body); status != http.StatusOK {
+		t.Fatalf("revoke through a follower under an older leader: %d %s", status, msg)
+	}
+	if status, _ := callAs(t, http.MethodGet, c.Primary().URL()+"/v1/buckets", stolen, nil); status != http.StatusUnauthorized {
+		t.Fatalf("the revoked token: %d, want 401", status)
 	}
 }
 

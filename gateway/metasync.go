@@ -98,6 +98,14 @@ func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch change.Kind {
+	case membership.DropVoter:
+		// A gateway asks it of itself only (its log lost), through
+		// another gateway maybe (forwarded to the leader).
+		from, known := n.currentMap().Node(sender(r))
+		if change.Node.ID == "" || change.Node.ID != sender(r) && !(known && from.Role.IsGateway()) {
+			n.writeError(w, r, badRequest("a %q change is a gateway's own: %s cannot ask it for %s", change.Kind, sender(r), change.Node.ID))
+			return
+		}
 	case membership.Lead, membership.Seed, membership.Offline, membership.Remove:
 		// The leader makes these of what it sees itself (taking office,
 		// its keepalive); no peer asks for them.
@@ -133,8 +141,6 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
-	case errors.Is(err, raft.ErrBehind):
-		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	case errors.Is(err, membership.ErrProbe) && errors.Is(err, api.ErrUnavailable):
 		// The joiner does not answer yet (its name not in DNS yet, its
 		// listener not up): a join waits that out.

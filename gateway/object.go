@@ -540,6 +540,14 @@ func requestChecksum(r *http.Request) (store.Checksum, error) {
 }
 
 func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
+	// A time condition is not honoured on a write (If-Match is): refused,
+	// as a DELETE's, not taken for a plain overwrite.
+	for _, header := range []string{"If-Unmodified-Since", "If-Modified-Since"} {
+		if r.Header.Get(header) != "" {
+			n.writeError(w, r, fmt.Errorf("%w: a PUT with %s: writes take If-Match (the ETag) or If-None-Match, not a time", api.ErrNotImplemented, header))
+			return
+		}
+	}
 	if r.URL.Query().Has(api.QueryAppendType) {
 		n.appendObject(w, r, b, name)
 		return

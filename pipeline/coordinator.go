@@ -390,7 +390,7 @@ func (c *Coordinator) loadKeyMap(ctx context.Context, job *coordinatedJob, plan 
 		// format's would hold shards a reader takes for that format.
 		// (Format names only: a fetched map's contents are not quoted.)
 		if f, ok := c.config.Formats.ByName(t.String()); ok && f.Name() != plan.OutputFormat.Name() {
-			return nil, specError("ekm_file %q: a template names %s shards, and the job writes %s (the input's format, or output_extension's): set output_extension, or name them so", redact.Link(plan.Spec.EKMFile), f.Name(), plan.OutputFormat.Name())
+			return nil, specError("ekm_file %q: a template names %s shards, and the job writes %s (the input's format, or that of output_extension or output_format): set output_extension, or name them so", redact.Link(plan.Spec.EKMFile), f.Name(), plan.OutputFormat.Name())
 		}
 	}
 	return km, nil

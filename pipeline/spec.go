@@ -788,7 +788,9 @@ func (p *Plan) validateOutput(registry *formats.Registry) error {
 			return specError("output_format (beside ekm_file, it gives the shards' format): %w", err)
 		}
 	}
-	if s.OutputFormat != "" {
+	// Beside a key map, output_extension (what AIStore reads there) wins
+	// over output_format's extension.
+	if s.OutputFormat != "" && (s.EKMFile == "" || s.OutputExtension == "") {
 		if f, ok := registry.ByName(s.OutputFormat); ok {
 			if p.OutputFormat != nil && p.OutputFormat.Name() != f.Name() {
 				return specError("output_extension %q conflicts with output_format's extension (%s)", s.OutputExtension, f.Name())

@@ -258,6 +258,14 @@ func TestOutputFormatBesideAKeyMapGivesTheFormat(t *testing.T) {
 	if plan.OutputFormat.Name() != "tgz" {
 		t.Fatalf("output format %s, want tgz (output_format's)", plan.OutputFormat.Name())
 	}
+	// output_extension, what AIStore reads beside a key map, wins.
+	spec, err = pipeline.ParseSpec([]byte(`{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..9}.tar"},"ekm_file":"http://k/m.json","output_format":"out-{0..9}.tar","output_extension":".tgz","output_shard_size":"1MiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan, err = spec.WithDefaults(pipeline.Defaults{}).Validate(formats.Default()); err != nil || plan.OutputFormat.Name() != "tgz" {
+		t.Fatalf("output_extension beside a key map and a leftover output_format: %v %v", plan, err)
+	}
 }
 
 // Shard creation defaults to AIStore's most, min(15, 200/mountpaths) per

@@ -151,6 +151,13 @@ const (
 	RevokeToken Kind = "revoke-token"
 	// SetS3Keys replaces the S3 access keys with those of S3Keys.
 	SetS3Keys Kind = "set-s3-keys"
+
+	// DropVoter asks the leader to take Node out of the log's voters, not
+	// out of the map: a gateway whose log was lost asks it before it
+	// joins again (as the same voter, with an empty log, it could elect a
+	// leader lacking committed entries). The leader acts on it; it is
+	// never logged, nor applied.
+	DropVoter Kind = "drop-voter"
 )
 
 // Change is one change of the snapshot. It carries everything Apply needs

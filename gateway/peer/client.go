@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -337,6 +338,13 @@ func (c *Client) Forward(ctx context.Context, primary cluster.Node, ch membershi
 func (c *Client) change(ctx context.Context, url string, ch membership.Change) (membership.Snapshot, error) {
 	var answer MetaMessage
 	if err := c.Call(ctx, http.MethodPut, url+"/v1/internal/cluster", ch, &answer); err != nil {
+		// A leader of an older build refusing a change of a newer level
+		// answers 503, to retry once an upgraded gateway leads: the
+		// caller is told at once (it may send an older form), not left
+		// retrying until it reads as no quorum.
+		if strings.Contains(err.Error(), "the change needs a newer protocol level") { // as any build says it
+			return membership.Snapshot{}, fmt.Errorf("%w: %s: %w", membership.ErrLeaderBehind, url, err)
+		}
 		return membership.Snapshot{}, unreachable(err)
 	}
 	if answer.Map == nil || answer.Buckets == nil {

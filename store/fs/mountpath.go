@@ -582,6 +582,14 @@ func (s *Store) DetachMountpath(ctx context.Context, path string, progress *stor
 	if err != nil {
 		return err
 	}
+	// A bucket change that listed it while it was detaching may have
+	// written the metadata back since: gone again, under the buckets'
+	// lock (unless attached again meanwhile).
+	s.mu.Lock()
+	if !slices.Contains(s.mountpathSet().paths(), abs) {
+		pathsafe.Remove(abs, newMountpath(abs).bmdPath())
+	}
+	s.mu.Unlock()
 	s.logger.Info("mountpath detached", "mountpath", abs)
 	if s.config.OnMountpathChange != nil {
 		s.config.OnMountpathChange(abs, "detached", "")

@@ -36,10 +36,6 @@ var ErrNoQuorum = errors.New("no quorum")
 // to a gateway still starting): to retry, as without a quorum.
 var errStarting = fmt.Errorf("%w: this gateway is still starting its log", ErrNoQuorum)
 
-// ErrBehind marks a change made through the leader that this gateway has
-// not applied in time.
-var ErrBehind = errors.New("raft: this gateway is behind the log")
-
 // ErrLastVoter marks the removal of the last gateway of the log.
 var ErrLastVoter = errors.New("raft: the last gateway cannot be removed")
 
@@ -403,9 +399,9 @@ func (c *Control) join(ctx context.Context) error {
 // disk was lost, its log moved away): as the same voter, with no entries
 // and no memory of its votes, it could elect a gateway that lacks entries
 // the cluster committed (they were on its lost log and the leader's). Out
-// first, it joins as a new voter. With fewer than three gateways the
-// others cannot take it out without it, nor need to: the one other holds
-// every committed entry, and elects no one that lacks them.
+// first, it joins as a new voter (its place in the map stays: a node that
+// is a target too keeps its objects). The leader does it with three
+// voters or more (see membership.DropVoter).
 func (c *Control) leaveLost(ctx context.Context) error {
 	probe, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -414,15 +410,21 @@ func (c *Control) leaveLost(ctx context.Context) error {
 		return nil // the join waits for the cluster, or says why not
 	}
 	self, ok := s.Map.Node(c.config.Self.ID)
-	if !ok || !self.Role.IsGateway() || self.Role.IsTarget() || len(s.Map.Gateways()) < 3 {
+	if !ok || !self.Role.IsGateway() || len(s.Map.Gateways()) < 3 {
 		return nil
 	}
 	leader, ok := s.Map.Node(s.Map.Primary)
 	if !ok || leader.ID == self.ID {
 		return fmt.Errorf("join %s: gateway %s has no log, and the cluster still names it its primary: start it once another gateway leads (or remove it: ais cluster rm-gateway %s)", c.config.Join, self.ID, self.ID)
 	}
-	c.config.Logger.Warn("this gateway has no log, and the cluster still counts it a voter (its log was lost): it leaves the log, then joins anew", "gateway", self.ID, "leader", leader.ID)
-	if _, err := c.config.Transport.Forward(ctx, leader, membership.Change{Kind: membership.Leave, Node: self}); err != nil {
+	c.config.Logger.Warn("this gateway has no log, and the cluster may still count it a voter (its log was lost): it leaves the voters, then joins anew", "gateway", self.ID, "leader", leader.ID)
+	_, err = c.config.Transport.Forward(ctx, leader, membership.Change{Kind: membership.DropVoter, Node: self})
+	if err != nil && strings.Contains(err.Error(), membership.ErrUnknownChange.Error()) {
+		// A leader of an older build: it joins as before.
+		c.config.Logger.Warn("the leading gateway is of an older build: this gateway joins as the voter it was", "gateway", self.ID, "err", err)
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("join %s: gateway %s has no log, and the cluster still counts it a voter: taking it out before it joins anew failed (%w); retry, or remove it (ais cluster rm-gateway %s) and start it again", c.config.Join, self.ID, err, self.ID)
 	}
 	return nil
@@ -668,9 +670,10 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 			leader := cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)}
 			s, err := c.config.Transport.Forward(ctx, leader, ch)
 			if err == nil && !c.waitApplied(ctx, s) && ctx.Err() == nil {
-				// Made, but this gateway would answer from a state
-				// without it (its fsm slow, or halted): not a success.
-				return s, fmt.Errorf("%w: the change was made at the leader %s, and this gateway did not apply it within %s: ask another gateway, or retry once it caught up", ErrBehind, id, c.config.ApplyTimeout)
+				// Made: callers act on it (a job registered, a bucket
+				// made), though this gateway answers from a state
+				// without it until it catches up (its fsm slow).
+				c.config.Logger.Warn("a change made at the leader is not applied here yet", "kind", ch.Kind, "leader", id, "waited", c.config.ApplyTimeout)
 			}
 			if maybeApplied && err != nil && !errors.Is(err, membership.ErrUnreachable) {
 				c.Refresh(ctx) // the leader's state tells whether it is made
@@ -786,6 +789,23 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 		return s, false, err
 	}
 	switch ch.Kind {
+	case membership.DropVoter:
+		// With three voters or more, the others commit without it: out,
+		// it joins as a new voter. With fewer they cannot, nor need to:
+		// the one other holds every committed entry.
+		f := c.raftNode().GetConfiguration()
+		if err := f.Error(); err != nil {
+			return s, false, c.applyError(ctx, err)
+		}
+		servers := f.Configuration().Servers
+		if len(servers) < 3 || !c.isVoter(ch.Node.ID) {
+			return c.Current(), false, nil
+		}
+		if ch.Node.ID == c.config.Self.ID {
+			return s, false, fmt.Errorf("%w: the leader cannot drop itself from the voters", membership.ErrPrimaryLeaves)
+		}
+		c.config.Logger.Warn("a gateway whose log was lost leaves the voters before it joins again", "gateway", ch.Node.ID)
+		return c.Current(), false, c.removeVoter(ctx, ch.Node.ID)
 	case membership.SetConfig:
 		if ch, err = membership.ResolveConfig(c.Current(), ch); err != nil {
 			return s, false, err

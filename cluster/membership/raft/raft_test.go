@@ -989,30 +989,6 @@ func TestControlBeforeStartAnswersNoQuorum(t *testing.T) {
 	}
 }
 
-// A change forwarded through a gateway that does not apply it in time
-// (its fsm halted, or slow) is not answered as done: the gateway would
-// answer from a state without it.
-func TestForwardedChangeNotAppliedHereIsNoSuccess(t *testing.T) {
-	_, gws := threeGateways(t)
-	leader := primaryInOffice(t, gws)
-	var follower *Control
-	for _, g := range gws {
-		if g != leader {
-			follower = g
-			break
-		}
-	}
-	stopped := errors.New("a test stopped this fsm")
-	follower.fsm.halted.Store(&stopped)
-	_, err := follower.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("made")})
-	if !errors.Is(err, ErrBehind) {
-		t.Fatalf("a change through a gateway that does not apply it: %v, want ErrBehind", err)
-	}
-	if _, ok := leader.Current().Buckets.Props(store.NewBucket("made")); !ok {
-		t.Fatal("the change was not made at the leader")
-	}
-}
-
 // A gateway whose log was lost, started again under its id to join, is
 // taken out of the log's voters first, then joins anew: as the same
 // voter with an empty log (and no memory of its votes), it could elect a
@@ -1030,7 +1006,7 @@ func TestGatewayWithALostLogLeavesBeforeItJoins(t *testing.T) {
 	lost.Close()
 	again := n.startAt(t, id, leader.config.Self.URL, url, "") // its log gone
 	n.mu.Lock()
-	left := slices.ContainsFunc(n.forwards, func(ch membership.Change) bool { return ch.Kind == membership.Leave && ch.Node.ID == id })
+	left := slices.ContainsFunc(n.forwards, func(ch membership.Change) bool { return ch.Kind == membership.DropVoter && ch.Node.ID == id })
 	n.mu.Unlock()
 	if !left {
 		t.Fatalf("the gateway with a lost log joined without leaving the voters first")
@@ -1040,4 +1016,44 @@ func TestGatewayWithALostLogLeavesBeforeItJoins(t *testing.T) {
 		_, inMap := again.Current().Map.Node(id)
 		return err == nil && len(voters) == 3 && slices.Contains(voters, id) && inMap
 	})
+}
+
+// DropVoter takes a gateway out of the voters, not out of the map, with
+// three voters or more; with two it does nothing (the other holds every
+// committed entry), and it is never logged.
+func TestDropVoterLeavesTheMap(t *testing.T) {
+	_, gws := threeGateways(t)
+	leader := primaryInOffice(t, gws)
+	var other *Control
+	for _, g := range gws {
+		if g != leader {
+			other = g
+		}
+	}
+	id := other.config.Self.ID
+	version := leader.Current().Map.Version
+	if _, err := leader.Propose(t.Context(), membership.Change{Kind: membership.DropVoter, Node: other.config.Self}); err != nil {
+		t.Fatal(err)
+	}
+	voters, err := leader.Voters()
+	if err != nil || len(voters) != 2 || slices.Contains(voters, id) {
+		t.Fatalf("voters after dropping %s: %v %v", id, voters, err)
+	}
+	if _, ok := leader.Current().Map.Node(id); !ok || leader.Current().Map.Version != version {
+		t.Fatalf("the map changed with the voters: %+v", leader.Current().Map)
+	}
+	// Two voters left: another drop does nothing.
+	var last string
+	for _, v := range voters {
+		if v != leader.config.Self.ID {
+			last = v
+		}
+	}
+	lastNode, _ := leader.Current().Map.Node(last)
+	if _, err := leader.Propose(t.Context(), membership.Change{Kind: membership.DropVoter, Node: lastNode}); err != nil {
+		t.Fatal(err)
+	}
+	if voters, _ := leader.Voters(); len(voters) != 2 {
+		t.Fatalf("a drop with two voters left: %v", voters)
+	}
 }
