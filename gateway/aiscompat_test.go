@@ -945,7 +945,8 @@ func TestHeadObjectAndErrorsInAIStoreShape(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("HEAD: %d", status)
 	}
-	want := map[string]string{api.HeaderPresent: "true", api.HeaderName: "obj", api.HeaderBucketName: "h", api.HeaderBucketProvider: "ais", api.HeaderMirrorCopies: "1"}
+	want := map[string]string{api.HeaderPresent: "true", api.HeaderName: "obj", api.HeaderBucketName: "h", api.HeaderBucketProvider: "ais", api.HeaderMirrorCopies: "1",
+		"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream", "Content-Length": "4"} // as a GET says
 	for k, v := range want {
 		if header.Get(k) != v {
 			t.Errorf("%s: %q, want %q", k, header.Get(k), v)

@@ -1143,6 +1143,23 @@ func TestObjectPreconditions(t *testing.T) {
 			}
 		}
 	}
+	// A list on two lines is one list (RFC 9110 5.3).
+	for _, tc := range []struct {
+		header string
+		status int
+	}{{"If-None-Match", 304}, {"If-Match", 200}} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
+		req.Header.Add(tc.header, `"other"`)
+		req.Header.Add(tc.header, etag)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("GET with %s on two lines, the second the ETag: %d, want %d", tc.header, resp.StatusCode, tc.status)
+		}
+	}
 	if resp := do(http.MethodDelete, map[string]string{"If-Match": `"other"`}); resp.StatusCode != http.StatusNotImplemented {
 		t.Fatalf("a conditional DELETE: %d, want 501", resp.StatusCode)
 	}

@@ -39,8 +39,10 @@ type pacedBody struct {
 	off bool
 }
 
+// A grace of zero or less sets no deadline: the body's errors are still
+// told as the client's.
 func newPacedBody(w http.ResponseWriter, body io.ReadCloser, grace time.Duration, minRate int64) *pacedBody {
-	return &pacedBody{body: body, control: http.NewResponseController(w), grace: grace, minRate: minRate}
+	return &pacedBody{body: body, control: http.NewResponseController(w), grace: grace, minRate: minRate, off: grace <= 0}
 }
 
 // extend moves the deadline with the bytes read; it is set again only
@@ -78,10 +80,11 @@ func (p *pacedBody) Read(b []byte) (int, error) {
 		p.off = true // the body is whole: no deadline on what follows
 		return n, err
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	if err != nil && !errors.Is(err, http.ErrBodyReadAfterClose) {
 		// The client's fault (it closed the connection short of its
-		// Content-Length, or cut a chunk): a 400, not a server error.
-		return n, fmt.Errorf("%w after %d bytes: %w", errBodyCut, p.read, err)
+		// Content-Length, cut a chunk, sent a malformed one): a 400,
+		// not a server error.
+		return n, fmt.Errorf("%w (or is malformed) after %d bytes: %w", errBodyCut, p.read, err)
 	}
 	p.extend()
 	return n, err

@@ -1258,6 +1258,26 @@ func TestCutBodyIsABadRequest(t *testing.T) {
 	if work, _ := os.ReadDir(filepath.Join(c.Primary().Store.Mountpaths()[0], ".ais", "work")); len(work) != 0 {
 		t.Fatalf("work files left: %v", work)
 	}
+	// So is a malformed chunk: a 400, not a server error.
+	conn, err = net.Dial("tcp", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /v1/objects/b/chunked?pid=client HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n", u)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err = http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a PUT with a malformed chunk: %d %s, want 400", resp.StatusCode, body)
+	}
+	if _, err := client.Head(t.Context(), "b", "chunked"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the object of a malformed PUT: %v", err)
+	}
 }
 
 // A download cut by its target's shutdown keeps its file there, to be

@@ -539,6 +539,15 @@ func requestChecksum(r *http.Request) (store.Checksum, error) {
 	return c, nil
 }
 
+// putCondition reads a PUT's If-Match or If-None-Match: one line (a
+// second, which a list may take, would be a second condition).
+func putCondition(r *http.Request, header string) (string, error) {
+	if lines := r.Header.Values(header); len(lines) > 1 {
+		return "", fmt.Errorf("%w: %s on %d lines: a PUT takes * or one ETag", api.ErrBadRequest, header, len(lines))
+	}
+	return api.ParsePutCondition(header, r.Header.Get(header))
+}
+
 func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string) {
 	// A time condition is not honoured on a write (If-Match is): refused,
 	// as a DELETE's, not taken for a plain overwrite.
@@ -571,10 +580,10 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	}
 	var ifMatch, ifNoneMatch string
 	if err == nil {
-		ifMatch, err = api.ParsePutCondition("If-Match", r.Header.Get("If-Match"))
+		ifMatch, err = putCondition(r, "If-Match")
 	}
 	if err == nil {
-		ifNoneMatch, err = api.ParsePutCondition("If-None-Match", r.Header.Get("If-None-Match"))
+		ifNoneMatch, err = putCondition(r, "If-None-Match")
 	}
 	if err == nil {
 		err = n.checkSpaceFor(r.Context(), r.ContentLength)
@@ -720,6 +729,10 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 		// Unknown (-1) for a remote object whose origin did not tell.
 		h.Set("Content-Length", strconv.FormatInt(meta.Size, 10))
 	}
+	// As the GET says (RFC 9110 9.3.2): a client that HEADs first to
+	// decide on ranges learns it may.
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 }
 

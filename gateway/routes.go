@@ -256,7 +256,7 @@ func (n *Node) S3Handler() http.Handler {
 			n.writeS3Error(w, r, err)
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
+		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}
 		if !n.ready.Load() {
@@ -477,7 +477,7 @@ func (n *Node) Handler() http.Handler {
 			}
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody && n.config.BodyTimeout > 0 {
+		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}
 		if strings.HasPrefix(r.URL.Path, objectPrefix) {

@@ -159,14 +159,15 @@ func checkConditions(h http.Header, names conditionHeaders, etag string, modifie
 	// An object of no known modification time is held to no date
 	// (RFC 9110 13.1.3, 13.1.4): only the entity tags count.
 	dated := modified.Unix() > 0
-	if list := h.Get(names.match); list != "" {
+	// A list field may come on several lines (RFC 9110 5.3): one list.
+	if list := strings.Join(h.Values(names.match), ","); list != "" {
 		if !etagListMatches(list, etag, false) {
 			return ErrPreconditionFailed.WithMessage("%s %s does not match the ETag %q", names.match, list, etag).WithResource(resource)
 		}
 	} else if date, err := http.ParseTime(h.Get(names.unmodifiedSince)); dated && err == nil && modified.After(date) {
 		return ErrPreconditionFailed.WithMessage("the object was modified at %s, after %s %s", modified.UTC().Format(http.TimeFormat), names.unmodifiedSince, date.Format(http.TimeFormat)).WithResource(resource)
 	}
-	if list := h.Get(names.noneMatch); list != "" {
+	if list := strings.Join(h.Values(names.noneMatch), ","); list != "" {
 		if etagListMatches(list, etag, true) {
 			return notModified.WithMessage("%s %s matches the ETag %q", names.noneMatch, list, etag).WithResource(resource)
 		}

@@ -103,10 +103,15 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 // If-None-Match (* or an ETag), of a PUT, a copy or a complete; the
 // target checks them under the name's lock as it commits the object.
 func writeConditions(r *http.Request) (ifMatch, ifNoneMatch string, err error) {
-	var errMatch, errNoneMatch error
+	var errMatch, errNoneMatch, errLines error
 	ifMatch, errMatch = api.ParsePutCondition("If-Match", r.Header.Get("If-Match"))
 	ifNoneMatch, errNoneMatch = api.ParsePutCondition("If-None-Match", r.Header.Get("If-None-Match"))
-	if err := errors.Join(errMatch, errNoneMatch); err != nil {
+	for _, header := range []string{"If-Match", "If-None-Match"} {
+		if lines := r.Header.Values(header); len(lines) > 1 {
+			errLines = fmt.Errorf("%s on %d lines: a write takes * or one ETag", header, len(lines))
+		}
+	}
+	if err := errors.Join(errMatch, errNoneMatch, errLines); err != nil {
 		return "", "", ErrInvalidArgument.WithMessage("%v", err)
 	}
 	return ifMatch, ifNoneMatch, nil
