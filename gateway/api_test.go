@@ -1147,9 +1147,10 @@ func TestObjectPreconditions(t *testing.T) {
 	for _, tc := range []struct {
 		header string
 		status int
-	}{{"If-None-Match", 304}, {"If-Match", 200}} {
+		first  string
+	}{{"If-None-Match", 304, `"other"`}, {"If-Match", 200, `"other"`}, {"If-None-Match", 304, ""}} {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Primary().URL()+"/v1/objects/b/o", nil)
-		req.Header.Add(tc.header, `"other"`)
+		req.Header.Add(tc.header, tc.first)
 		req.Header.Add(tc.header, etag)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -1157,7 +1158,7 @@ func TestObjectPreconditions(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != tc.status {
-			t.Errorf("GET with %s on two lines, the second the ETag: %d, want %d", tc.header, resp.StatusCode, tc.status)
+			t.Errorf("GET with %s on two lines (%q, then the ETag): %d, want %d", tc.header, tc.first, resp.StatusCode, tc.status)
 		}
 	}
 	if resp := do(http.MethodDelete, map[string]string{"If-Match": `"other"`}); resp.StatusCode != http.StatusNotImplemented {

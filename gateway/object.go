@@ -173,7 +173,7 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	// A condition not honoured is refused, as the S3 API does, not taken
 	// for a plain delete.
 	for _, header := range preconditionHeaders {
-		if r.Header.Get(header) != "" {
+		if hasHeader(r, header) {
 			n.writeError(w, r, fmt.Errorf("%w: a DELETE with %s: conditional deletes are not supported", api.ErrNotImplemented, header))
 			return
 		}
@@ -448,7 +448,7 @@ var preconditionHeaders = []string{"If-Match", "If-Unmodified-Since", "If-None-M
 // for the object of meta (RFC 9110 13.2): 412, or 304 with its
 // validators; true when it answered.
 func (n *Node) preconditionsFail(w http.ResponseWriter, r *http.Request, meta store.ObjectMeta) bool {
-	if !slices.ContainsFunc(preconditionHeaders, func(header string) bool { return r.Header.Get(header) != "" }) {
+	if !slices.ContainsFunc(preconditionHeaders, func(header string) bool { return hasHeader(r, header) }) {
 		return false
 	}
 	err := s3.CheckConditions(r, store.ETagOf(meta), store.ModifiedOf(meta))
@@ -539,6 +539,12 @@ func requestChecksum(r *http.Request) (store.Checksum, error) {
 	return c, nil
 }
 
+// hasHeader reports whether r has a header of a value on any line (an
+// empty first line hides the next from Header.Get).
+func hasHeader(r *http.Request, header string) bool {
+	return slices.ContainsFunc(r.Header.Values(header), func(v string) bool { return strings.TrimSpace(v) != "" })
+}
+
 // putCondition reads a PUT's If-Match or If-None-Match: one line (a
 // second, which a list may take, would be a second condition).
 func putCondition(r *http.Request, header string) (string, error) {
@@ -552,7 +558,7 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	// A time condition is not honoured on a write (If-Match is): refused,
 	// as a DELETE's, not taken for a plain overwrite.
 	for _, header := range []string{"If-Unmodified-Since", "If-Modified-Since"} {
-		if r.Header.Get(header) != "" {
+		if hasHeader(r, header) {
 			n.writeError(w, r, fmt.Errorf("%w: a PUT with %s: writes take If-Match (the ETag) or If-None-Match, not a time", api.ErrNotImplemented, header))
 			return
 		}

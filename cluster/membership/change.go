@@ -155,8 +155,9 @@ const (
 	// DropVoter asks the leader to take Node out of the log's voters, not
 	// out of the map: a gateway whose log was lost asks it before it
 	// joins again (as the same voter, with an empty log, it could elect a
-	// leader lacking committed entries). The leader acts on it; it is
-	// never logged, nor applied.
+	// leader lacking committed entries). The leader acts on it and does
+	// not log it (a leader of an older build logs it, and every node
+	// refuses it as unknown: harmless).
 	DropVoter Kind = "drop-voter"
 )
 

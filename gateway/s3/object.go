@@ -399,8 +399,8 @@ func plainGet(r *http.Request) bool {
 		return false
 	}
 	for _, h := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
-		if r.Header.Get(h) != "" {
-			return false
+		if len(r.Header.Values(h)) > 0 {
+			return false // a condition on any line, an empty first one too
 		}
 	}
 	return true

@@ -413,9 +413,15 @@ func (c *Control) leaveLost(ctx context.Context) error {
 	if !ok || !self.Role.IsGateway() || len(s.Map.Gateways()) < 3 {
 		return nil
 	}
+	// A node that is a target too is not to be removed (its objects
+	// would move away, or be given up): it is started again.
+	remedy := fmt.Sprintf("retry, or remove it (ais cluster rm-gateway %s) and start it again", self.ID)
+	if self.Role.IsTarget() {
+		remedy = "start it again once the other gateways answer (it keeps its place and objects)"
+	}
 	leader, ok := s.Map.Node(s.Map.Primary)
 	if !ok || leader.ID == self.ID {
-		return fmt.Errorf("join %s: gateway %s has no log, and the cluster still names it its primary: start it once another gateway leads (or remove it: ais cluster rm-gateway %s)", c.config.Join, self.ID, self.ID)
+		return fmt.Errorf("join %s: gateway %s has no log, and the cluster still names it its primary: %s", c.config.Join, self.ID, remedy)
 	}
 	c.config.Logger.Warn("this gateway has no log, and the cluster may still count it a voter (its log was lost): it leaves the voters, then joins anew", "gateway", self.ID, "leader", leader.ID)
 	_, err = c.config.Transport.Forward(ctx, leader, membership.Change{Kind: membership.DropVoter, Node: self})
@@ -425,7 +431,7 @@ func (c *Control) leaveLost(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("join %s: gateway %s has no log, and the cluster still counts it a voter: taking it out before it joins anew failed (%w); retry, or remove it (ais cluster rm-gateway %s) and start it again", c.config.Join, self.ID, err, self.ID)
+		return fmt.Errorf("join %s: gateway %s has no log, and the cluster still counts it a voter: taking it out before it joins anew failed (%w); %s", c.config.Join, self.ID, err, remedy)
 	}
 	return nil
 }
