@@ -343,17 +343,9 @@ type downloadResult struct {
 
 // download runs this target's part of a job: the files whose objects it
 // owns.
-func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json.RawMessage, targets []string, p *store.Progress) (any, error) {
-	var spec api.DownloadRequest
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		return nil, badRequest("download: %w", err)
-	}
-	// Only this target's share is kept: the job's whole list is the
-	// gateway's to hold.
-	items, err := downloadItems(&spec, n.downloadShare(b, targets))
-	if err != nil {
-		return nil, err
-	}
+// Only this target's share of the items is kept (startJob made it): the
+// job's whole list is the gateway's to hold.
+func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json.RawMessage, spec api.DownloadRequest, items []downloadItem, targets []string, p *store.Progress) (any, error) {
 	timeout, _ := time.ParseDuration(cmpOr(spec.Timeout, maxFileTimeout.String()))
 	// A job resumed after a restart finds its file: what it stored
 	// before is done. A new job fetches every file, stored or not (the
@@ -386,7 +378,6 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 	errorBytes := 0
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(downloadWorkers)
-	p.Total.Store(int64(len(items))) // the status's total while the part runs
 	for _, item := range items {
 		if gctx.Err() != nil {
 			break // aborted: the files left are not tried
@@ -424,7 +415,7 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 			return nil
 		})
 	}
-	err = g.Wait()
+	err := g.Wait()
 	if err == nil && ctx.Err() != nil {
 		err = context.Cause(ctx) // aborted or timed out before its files
 	}

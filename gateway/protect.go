@@ -350,6 +350,7 @@ func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
 
 // startJob starts a job of a kind on this target.
 func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error) {
+	var total int64 // the job's own total, when known at its start
 	b := req.Bucket.Normalize()
 	if req.Bucket.Name != "" {
 		if err := b.Validate(); err != nil {
@@ -459,8 +460,19 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			id = pipeline.NewJobID(jobDownload)
 			req.ID = id
 		}
+		// This target's share, known before the job shows: a status read
+		// as it starts counts it.
+		var spec api.DownloadRequest
+		if err := json.Unmarshal(req.Download, &spec); err != nil {
+			return "", badRequest("download: %w", err)
+		}
+		items, err := downloadItems(&spec, n.downloadShare(b, req.Targets))
+		if err != nil {
+			return "", err
+		}
+		total = int64(len(items))
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			return n.download(ctx, id, b, req.Download, req.Targets, p)
+			return n.download(ctx, id, b, req.Download, spec, items, req.Targets, p)
 		}
 	case jobLRU:
 		fn = n.runLRU
@@ -491,7 +503,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 	case jobDownload, jobPrefetch, jobSummary, jobDeleteObjects, jobEvict, jobCopyBucket, jobCopyObjects, jobArchive, jobIndexShards:
 		// Over names each job selects: many run on one bucket at once
 		// (two downloads into one bucket were refused as busy).
-		return n.jobs.StartOnShared(ctx, req.ID, req.Kind, b, req.Targets, fn)
+		return n.jobs.StartOnSharedCounted(ctx, req.ID, req.Kind, b, req.Targets, total, fn)
 	}
 	return n.jobs.StartOn(ctx, req.ID, req.Kind, b, req.Targets, fn)
 }

@@ -100,17 +100,23 @@ func (j *Jobs) Start(ctx context.Context, id, kind string, b store.Bucket, fn Jo
 // StartOn is Start for one part of a job that runs on targets, which its
 // state names.
 func (j *Jobs) StartOn(ctx context.Context, id, kind string, b store.Bucket, targets []string, fn JobFunc) (string, error) {
-	return j.start(ctx, id, kind, b, targets, fn, true)
+	return j.start(ctx, id, kind, b, targets, fn, true, 0)
 }
 
 // StartOnShared is StartOn for a kind of which many may run on one bucket
 // at once (downloads, summaries, deletes of names: each its own job, as
 // in AIStore), where StartOn refuses one while another runs.
 func (j *Jobs) StartOnShared(ctx context.Context, id, kind string, b store.Bucket, targets []string, fn JobFunc) (string, error) {
-	return j.start(ctx, id, kind, b, targets, fn, false)
+	return j.start(ctx, id, kind, b, targets, fn, false, 0)
 }
 
-func (j *Jobs) start(ctx context.Context, id, kind string, b store.Bucket, targets []string, fn JobFunc, exclusive bool) (string, error) {
+// StartOnSharedCounted is StartOnShared for a job that knows its total
+// before it starts: its state says it from the first status on.
+func (j *Jobs) StartOnSharedCounted(ctx context.Context, id, kind string, b store.Bucket, targets []string, total int64, fn JobFunc) (string, error) {
+	return j.start(ctx, id, kind, b, targets, fn, false, total)
+}
+
+func (j *Jobs) start(ctx context.Context, id, kind string, b store.Bucket, targets []string, fn JobFunc, exclusive bool, total int64) (string, error) {
 	if id == "" {
 		id = NewJobID(kind)
 	}
@@ -144,6 +150,7 @@ func (j *Jobs) start(ctx context.Context, id, kind string, b store.Bucket, targe
 		state:  JobState{ID: id, Kind: kind, Bucket: b, Running: true, Started: time.Now(), Targets: targets},
 		cancel: cancel, done: make(chan struct{}),
 	}
+	job.progress.Total.Store(total)
 	j.jobs[id] = job
 	j.prune()
 	j.wg.Go(func() { j.run(runCtx, job, fn) })
