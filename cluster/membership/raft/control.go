@@ -409,8 +409,10 @@ func (c *Control) leaveLost(ctx context.Context) error {
 	if err != nil || s.Map == nil {
 		return nil // the join waits for the cluster, or says why not
 	}
+	// Its own place only: at another URL, the id is another live node's
+	// (a process started with an id taken), which the join refuses.
 	self, ok := s.Map.Node(c.config.Self.ID)
-	if !ok || !self.Role.IsGateway() || len(s.Map.Gateways()) < 3 {
+	if !ok || !self.Role.IsGateway() || self.URL != c.config.Self.URL || len(s.Map.Gateways()) < 3 {
 		return nil
 	}
 	// A node that is a target too is not to be removed (its objects

@@ -1057,3 +1057,25 @@ func TestDropVoterLeavesTheMap(t *testing.T) {
 		t.Fatalf("a drop with two voters left: %v", voters)
 	}
 }
+
+// A gateway started with the id of another, live, at another URL, does
+// not take that one out of the voters: its join is refused.
+func TestGatewayWithATakenIdDropsNoVoter(t *testing.T) {
+	n, gws := threeGateways(t)
+	leader := primaryInOffice(t, gws)
+	var other *Control
+	for _, g := range gws {
+		if g != leader {
+			other = g
+		}
+	}
+	if _, err := n.startNodeErr(t, other.config.Self.ID, leader.config.Self.URL, "http://127.0.0.1:7990", "", cluster.RoleGateway); err == nil {
+		t.Fatal("a gateway with a taken id joined")
+	}
+	n.mu.Lock()
+	dropped := slices.ContainsFunc(n.forwards, func(ch membership.Change) bool { return ch.Kind == membership.DropVoter })
+	n.mu.Unlock()
+	if voters, _ := leader.Voters(); dropped || len(voters) != 3 {
+		t.Fatalf("a duplicate id's start: drop asked %v, voters %v", dropped, voters)
+	}
+}
