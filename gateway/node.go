@@ -527,6 +527,13 @@ func New(cfg Config) (*Node, error) {
 			if stamped, ok := n.config.Store.(interface{ SetStamp(func() store.Stamp) }); ok {
 				stamped.SetStamp(n.stamp)
 			}
+			// A cold GET's copy is committed where the object is this
+			// node's, as a PUT is.
+			if checked, ok := n.config.Store.(interface {
+				SetCommitCheck(func(store.Bucket, string) (func(), error))
+			}); ok {
+				checked.SetCommitCheck(n.coldCommit)
+			}
 			// Cold GETs keep to the watermarks, as PUTs do.
 			if guarded, ok := n.config.Store.(interface {
 				SetSpaceCheck(func(context.Context) error)

@@ -666,6 +666,23 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 	return n.config.Store.Put(ctx, b, name, body, opts)
 }
 
+// coldCommit holds a cold GET's copy to this target's objects, under the
+// placement lock a rebalance's listing waits for: fetched across a map
+// change, the copy is not left here, where the owner's deletes do not
+// reach it.
+func (n *Node) coldCommit(b store.Bucket, name string) (func(), error) {
+	n.placement.RLock()
+	owner, err := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name))
+	if err == nil && owner.ID != n.config.ID {
+		err = fmt.Errorf("%w: %s/%s moved to target %s while it was fetched: read it again", api.ErrUnavailable, b, name, owner.ID)
+	}
+	if err != nil {
+		n.placement.RUnlock()
+		return nil, err
+	}
+	return n.placement.RUnlock, nil
+}
+
 // notHere reports whether an object's read found it missing here: not
 // found, or (erasure-coded) its parts not all reached, some moved on: it
 // may be on the neighbors (a rebalance moving it).

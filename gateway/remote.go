@@ -190,27 +190,33 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 		first []string
 	}
 	fetches := n.downloadShare(b, req.Targets)
+	// The map changed since the job started: the owner's cold GET (what
+	// it has cached, it sends back) fills it.
+	throughOwner := func(name string) error {
+		body, meta, err := n.clusterClient().Get(gctx, b.String(), name, api.GetOptions{})
+		if err == nil {
+			_, err = io.Copy(io.Discard, body)
+			body.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("prefetch %s/%s through its owner: %w", b, name, err)
+		}
+		p.Objects.Add(1)
+		p.Bytes.Add(meta.Size)
+		return nil
+	}
 	fetch := func(name string) error {
 		if !n.owns(b, name) {
-			// The map changed since the job started: the owner's
-			// cold GET (what it has cached, it sends back) fills it.
-			body, meta, err := n.clusterClient().Get(gctx, b.String(), name, api.GetOptions{})
-			if err == nil {
-				_, err = io.Copy(io.Discard, body)
-				body.Close()
-			}
-			if err != nil {
-				return fmt.Errorf("prefetch %s/%s through its owner: %w", b, name, err)
-			}
-			p.Objects.Add(1)
-			p.Bytes.Add(meta.Size)
-			return nil
+			return throughOwner(name)
 		}
 		if _, err := n.local.Head(gctx, b, name); err == nil {
 			cached.Add(1)
 			return nil
 		}
 		obj, err := n.config.Store.Open(gctx, b, name, store.OpenOptions{})
+		if err != nil && !n.owns(b, name) {
+			return throughOwner(name) // it moved while it was fetched: not kept here
+		}
 		if err != nil {
 			return fmt.Errorf("prefetch %s/%s: %w", b, name, err)
 		}

@@ -96,6 +96,18 @@ type Store struct {
 	spaceCheck func(context.Context) error
 	// idle is the FetchIdleTimeout of this store (zero: the default).
 	idle time.Duration
+	// commitCheck, when set, holds a cold GET's copy to where it may be
+	// stored as it is committed (see SetCommitCheck).
+	commitCheck func(b store.Bucket, name string) (release func(), err error)
+}
+
+// SetCommitCheck gives the store the node's placement check: a cold GET's
+// copy is committed under it, refused when the object is no longer this
+// node's (the map changed while it was fetched: a copy left on a target
+// that does not own it escapes the deletes sent to the owner, and comes
+// back after them).
+func (s *Store) SetCommitCheck(check func(b store.Bucket, name string) (release func(), err error)) {
+	s.commitCheck = check
 }
 
 // lockName takes a name's write lock and returns its release.
@@ -143,11 +155,17 @@ func (s *Store) SetStamp(stamp func() store.Stamp) { s.stamp = stamp }
 // as it is stored against the whole-object checksum S3 gave with it, or,
 // without one, against its ETag when that is its MD5 (an object not
 // uploaded in parts): bytes changed on the way are not cached.
-func (s *Store) fetchOptions(ctx context.Context, b store.Bucket, attrs ObjectAttrs, stamp store.Stamp) store.PutOptions {
+func (s *Store) fetchOptions(ctx context.Context, b store.Bucket, name string, attrs ObjectAttrs, stamp store.Stamp) store.PutOptions {
 	// The remote keeps the object: the cached copy need not be durable.
 	opts := store.PutOptions{Size: max(attrs.Size, -1), Custom: customOf(attrs), NoSync: true}
 	if !stamp.IsZero() {
 		opts.Stamp, opts.IfNewer = stamp, true
+	}
+	if check := s.commitCheck; check != nil {
+		opts.Precommit = func() (func(), store.Stamp, error) {
+			release, err := check(b, name)
+			return release, store.Stamp{}, err
+		}
 	}
 	if b.Provider != store.ProviderAWS || !s.validatesColdGet(ctx, b) {
 		return opts
@@ -574,7 +592,7 @@ func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name stri
 	if err != nil {
 		return err
 	}
-	_, err = s.Store.Put(ctx, b, name, body, s.fetchOptions(ctx, b, attrs, stamp))
+	_, err = s.Store.Put(ctx, b, name, body, s.fetchOptions(ctx, b, name, attrs, stamp))
 	if cause := context.Cause(ctx); err != nil && cause != nil {
 		err = cause // the stall, not how the read of it failed
 	}

@@ -1892,3 +1892,36 @@ func TestMayHaveReached(t *testing.T) {
 		}
 	}
 }
+
+// A cold GET's copy is committed under the node's placement check: one
+// the check refuses (the object moved to another target while it was
+// fetched) is not left here, read whole or streamed; the check's hold is
+// released.
+func TestColdGetCommitsUnderThePlacementCheck(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	be.objects["moved"], be.objects["mine"] = []byte("moved away"), []byte("still mine")
+	var held, released atomic.Int32
+	rs.SetCommitCheck(func(_ store.Bucket, name string) (func(), error) {
+		held.Add(1)
+		if name == "moved" {
+			return nil, fmt.Errorf("%w: %s moved to t2", remote.ErrUnavailable, name)
+		}
+		return func() { released.Add(1) }, nil
+	})
+	if _, err := read(t, rs, b, "moved"); err == nil {
+		t.Fatal("a cold GET of an object that moved meanwhile stored and served it as cached")
+	}
+	if obj, err := rs.OpenStreaming(t.Context(), b, "moved"); err == nil {
+		io.ReadAll(obj) // the reader may have its bytes; the copy is not kept
+		obj.Close()
+	}
+	if _, err := local.Head(t.Context(), b, "moved"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a copy of an object that moved away was kept: %v", err)
+	}
+	if got, err := read(t, rs, b, "mine"); err != nil || got != "still mine" {
+		t.Fatalf("a cold GET of an object still this node's: %q %v", got, err)
+	}
+	if held.Load() < 2 || released.Load() != 1 {
+		t.Fatalf("the check was held %d times and released %d, want each commit checked and the kept one released", held.Load(), released.Load())
+	}
+}

@@ -96,7 +96,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		body = readCloser{guarded, body}
 		// Small, or no length to announce (negative): store, then serve.
 		defer body.Close()
-		_, err := s.Store.Put(fetchCtx, b, name, body, s.fetchOptions(fetchCtx, b, attrs, stamp))
+		_, err := s.Store.Put(fetchCtx, b, name, body, s.fetchOptions(fetchCtx, b, name, attrs, stamp))
 		fetched()
 		err = coldGetError(err)
 		if superseded(err) {
@@ -126,7 +126,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	// idle timeout) ends the store that reads the tee.
 	context.AfterFunc(fetchCtx, func() { pr.CloseWithError(context.Cause(fetchCtx)) })
 	stored := make(chan error, 1)
-	opts := s.fetchOptions(fetchCtx, b, attrs, stamp)
+	opts := s.fetchOptions(fetchCtx, b, name, attrs, stamp)
 	go func() {
 		_, err := s.Store.Put(fetchCtx, b, name, cached, opts)
 		fetched()
