@@ -139,16 +139,26 @@ func (n *Node) rebalanceStatuses() []api.JobStatus {
 	}
 	var out []api.JobStatus
 	for _, s := range n.rebalance.Statuses() {
-		js := api.JobStatus{ID: s.ID, Kind: "rebalance", Objects: s.Objects, Bytes: s.Bytes, Started: s.Started.UnixNano(), Running: s.Running, Error: s.Error, Aborted: s.Aborted}
-		if s.Cause != "" {
-			js.Result, _ = json.Marshal(map[string]string{"cause": s.Cause})
-		}
-		if !s.Finished.IsZero() {
-			js.Finished = s.Finished.UnixNano()
-		}
-		out = append(out, js)
+		out = append(out, rebalanceJobStatus(s))
 	}
 	return out
+}
+
+// rebalanceJobStatus is a run as the job list shows it.
+func rebalanceJobStatus(s rebalance.Status) api.JobStatus {
+	js := api.JobStatus{ID: s.ID, Kind: "rebalance", Objects: s.Objects, Bytes: s.Bytes, Started: s.Started.UnixNano(), Running: s.Running, Error: s.Error, Aborted: s.Aborted}
+	// What it skipped (refused for good by their owner, unreadable here)
+	// and the tombstones it moved are said, not only logged: a run that
+	// finished is not one that placed everything.
+	result := map[string]any{"tombstones": s.Tombstones, "skipped": s.Skipped}
+	if s.Cause != "" {
+		result["cause"] = s.Cause
+	}
+	js.Result, _ = json.Marshal(result)
+	if !s.Finished.IsZero() {
+		js.Finished = s.Finished.UnixNano()
+	}
+	return js
 }
 
 // handleReceive stores a batch sent by another target's rebalance.

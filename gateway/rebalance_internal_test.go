@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
@@ -147,5 +149,18 @@ func TestServeFromGivesUpOnAStalledTarget(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s: the read still waits on a target that stalled", tc.name)
 		}
+	}
+}
+
+// A run's skipped objects and moved tombstones are in the job list: one
+// that finished having skipped objects does not read as all placed.
+func TestRebalanceStatusSaysWhatItSkipped(t *testing.T) {
+	js := rebalanceJobStatus(rebalance.Status{ID: "reb-7", Objects: 10, Skipped: 2, Tombstones: 3, Finished: time.Unix(5, 0), Cause: "a target joined"})
+	var result struct {
+		Skipped, Tombstones int64
+		Cause               string
+	}
+	if err := json.Unmarshal(js.Result, &result); err != nil || result.Skipped != 2 || result.Tombstones != 3 || result.Cause != "a target joined" {
+		t.Fatalf("the run's result %s (%v)", js.Result, err)
 	}
 }

@@ -149,6 +149,9 @@ func (mg *Manager) Start(m *cluster.Map) {
 			select {
 			case <-ctx.Done():
 			case <-time.After(delay):
+				// What an attempt skips, the next meets again: the count
+				// is the last attempt's (moves add up, each one made).
+				r.progress.Skipped.Store(0)
 				err = Run(ctx, mg.config.Run, m, &r.progress)
 			}
 		}
