@@ -88,7 +88,9 @@ def cmd_get(c: Client, args: argparse.Namespace) -> int:
             # A new file of its own (O_EXCL) beside the destination: a
             # planted symlink is not written through, nor another file
             # overwritten; it goes on failure.
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), prefix="." + os.path.basename(dest) + ".")
+            # (A short prefix: the destination's own name may be as long
+            # as a file's name can be.)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), prefix=".aisgo-get-")
             mask = os.umask(0)
             os.umask(mask)
             os.fchmod(fd, 0o666 & ~mask)  # the mode a plain open gives, not mkstemp's 0600

@@ -160,6 +160,11 @@ _UNSET: Any = object()
 _READ_TIMEOUT: contextvars.ContextVar[Any] = contextvars.ContextVar("aisgo_read_timeout", default=_UNSET)
 
 
+#: LONG_ANSWER bounds, in seconds, the wait for an answer a node gives
+#: once its work is done (an estimate, an abort): long, but not for ever.
+LONG_ANSWER = 30 * 60.0
+
+
 @contextlib.contextmanager
 def _reading(read: Optional[float]) -> Iterator[None]:
     """Requests made in the block wait ``read`` seconds for their answer
@@ -1113,7 +1118,7 @@ class Client:
                 # on before the connection broke is not sent again. A
                 # gateway that hangs (powered off, dropping packets) is
                 # passed over as one that refuses.
-                if first_hop is not None or exc.url != gateway or len(self._gateways) < 2:
+                if first_hop is not None or exc.url != _origin(gateway) or len(self._gateways) < 2:
                     raise
                 if exc.sent and not replayable:
                     raise
@@ -1468,7 +1473,11 @@ class Client:
         size passes through constant memory. Close it (or use ``with``).
         """
         resp = self._get(bucket, name, byte_range, archpath, validate)
-        if byte_range is not None and resp.status_code != 206:
+        rng = _range_header(byte_range) or ""
+        # The last bytes of an empty object are none, a 200 (RFC 9110: a
+        # suffix range of an empty representation is not satisfiable).
+        empty_suffix = rng.startswith("bytes=-") and resp.status_code == 200 and resp.headers.get("Content-Length") == "0"
+        if byte_range is not None and resp.status_code != 206 and not empty_suffix:
             # A server that ignored the range sends other bytes than asked.
             resp.close()
             raise errors.AisError(f"GET ais://{bucket}/{name}: asked for a range, answered {resp.status_code} without it", status=resp.status_code)
@@ -1705,17 +1714,19 @@ class Client:
         finally:
             resp.close()
 
-    def dsort_estimate(self, spec: Union[Mapping[str, Any], str, bytes]) -> dict:
+    def dsort_estimate(self, spec: Union[Mapping[str, Any], str, bytes], timeout: Optional[float] = LONG_ANSWER) -> dict:
         """What a dSort job of ``spec`` would do, without running it
         (``POST /v1/sort/estimate``): records, input and output bytes, the
         output shards (``output_shards``, ``first_shard``, ``last_shard``),
         each target's memory need and measured rates, and a ``forecast``
         of each phase in nanoseconds. The targets read only the input
-        shards' headers; nothing is written.
+        shards' headers; nothing is written. ``timeout`` bounds the wait
+        for the answer in seconds (None: no bound).
         """
         # As long as reading every input shard's headers takes (all of a
-        # compressed shard), as the Go client waits.
-        with _reading(None):
+        # compressed shard), as the Go client waits: bounded all the
+        # same, or a gateway whose host vanished holds the caller for good.
+        with _reading(timeout):
             return self._json("POST", "/v1/sort/estimate", headers={"Content-Type": "application/json"}, body=_Body(_spec_bytes(spec))) or {}
 
     def dsort_status(self, job_id: str) -> DsortStatus:
@@ -1772,12 +1783,14 @@ class Client:
             wait = poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
             time.sleep(wait)
 
-    def dsort_abort(self, job_id: str) -> None:
-        """Aborts a running job: every target stops and removes what it wrote."""
+    def dsort_abort(self, job_id: str, timeout: Optional[float] = LONG_ANSWER) -> None:
+        """Aborts a running job: every target stops and removes what it
+        wrote. ``timeout`` bounds the wait for the answer in seconds (None:
+        no bound)."""
         # Answered once the targets stopped (as long as that takes); not
         # sent to another gateway once sent: a second abort of a job that
         # ended is refused.
-        with _reading(None):
+        with _reading(timeout):
             self._do("DELETE", "/v1/sort/abort", params={"uuid": job_id}, once=True).close()
 
     def dsort_remove(self, job_id: str) -> None:

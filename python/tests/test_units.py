@@ -7,6 +7,7 @@ import http.server
 import io
 import json
 import os
+import socket
 import tarfile
 import threading
 import time
@@ -874,6 +875,32 @@ def test_a_gateway_that_answers_503_is_passed_over():
     assert asked == [503, 200], f"asked {asked}: the removed gateway was asked again (after waits)"
 
 
+def test_an_unreachable_gateway_written_in_capitals_is_passed_over():
+    """A gateway that refuses connections is passed over however its
+    endpoint is written (a scheme in capitals)."""
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            data = json.dumps([{"name": "b", "provider": "ais"}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    live = _serve(Handler)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: refused
+    try:
+        c = aisgo.Client(f"HTTP://127.0.0.1:{port},HTTP://127.0.0.1:{live.server_address[1]}")
+        buckets = c.list_buckets()
+    finally:
+        live.shutdown()
+    assert [b["name"] for b in buckets] == ["b"]
+
+
 def test_tls_takes_the_systems_cas(monkeypatch, tmp_path):
     """An https cluster signed by a CA installed on the host is trusted, as
     by the Go client and CLI: the system's CA file, not certifi's."""
@@ -1368,6 +1395,15 @@ def test_estimates_and_job_starts_wait_past_the_read_timeout():
         assert c.dsort_estimate(spec) == {"records": 1}
         assert c.dsort_start(spec) == "srt-1"
         c.dsort_abort("srt-1")
+        # Bounded all the same: a gateway that never answers does not hold
+        # the caller for good.
+        for call in (lambda: c.dsort_abort("srt-1", timeout=0.5), lambda: c.dsort_estimate(spec, timeout=0.5)):
+            try:
+                call()
+            except aisgo.AisTimeout:
+                pass
+            else:
+                raise AssertionError("an abort or estimate waited past its own timeout")
         # Other requests keep the read timeout.
         try:
             c.dsort_list()
