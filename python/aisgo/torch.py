@@ -36,6 +36,7 @@ import random
 import struct
 import tempfile
 import threading
+import time
 import warnings
 import tarfile
 import weakref
@@ -328,9 +329,12 @@ class ShardDataset(IterableDataset):
             ``with_epoch``: ranks whose shards hold different numbers of
             samples (dSort cuts shards by size) then take the same steps,
             and a DDP job does not wait at the end of an epoch for the
-            rank with the most. A rank whose shards run out goes on with
-            them in the next epoch's order; one with more stops at the
-            count. Default: every sample of the rank's shards, once.
+            rank with the most. The count is split evenly over the
+            workers, each reading its own shards: a worker whose shards
+            run out goes on with them in the next epoch's order, one with
+            more stops at its count (so an epoch may repeat some samples
+            and leave others, N the rank's total too). Default: every
+            sample of the rank's shards, once.
 
     Each epoch, the shard list is shuffled (the same way in every process)
     and split: rank r of w takes every w-th shard from r, and DataLoader
@@ -743,7 +747,7 @@ class RecordDataset(Dataset):
                     entry["if_checksum"] = {"type": idx.shard_checksum[0], "value": idx.shard_checksum[1]}
                 entries.append(entry)
         try:
-            datas = iter([data for _, data in self.client.get_batch(self.bucket, entries)] if entries else [])
+            datas = iter(self._batch(entries) if entries else [])
         except AisError:
             # Say which shard changed, when one did.
             for idx in {id(idx): idx for idx, _ in located}.values():
@@ -757,6 +761,22 @@ class RecordDataset(Dataset):
             item: Sample = {"__key__": split_name(m.name)[0], "__url__": f"ais://{self.bucket}/{idx.shard}", "name": m.name, "data": data}
             items.append(self.transform(item) if self.transform is not None else item)
         return items
+
+    def _batch(self, entries: List[Dict[str, Any]]) -> List[bytes]:
+        """The entries' bytes by one get-batch, asked again while the
+        client's ``retry_time`` lasts when no answer came whole (a target
+        killed or restarting cut it): a training job rides that out, as
+        ShardDataset's reads do. A node's refusal is not asked again."""
+        deadline = time.monotonic() + self.client.retry_time
+        delay = 0.5
+        while True:
+            try:
+                return [data for _, data in self.client.get_batch(self.bucket, entries)]
+            except AisError as exc:
+                if exc.status not in (0, 503) or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 5.0)
 
     def __repr__(self) -> str:
         return f"RecordDataset(ais://{self.bucket}, {len(self.indexes)} shards, {self._len} records)"

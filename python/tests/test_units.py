@@ -1497,3 +1497,29 @@ def test_a_job_removal_sent_again_that_finds_it_gone_is_done():
     finally:
         cut.shutdown()
         gateway.shutdown()
+
+def test_record_batches_ride_out_a_cut_answer():
+    """A get-batch cut before its answer is whole (a target killed) is asked
+    again while the client's retry_time lasts; a node's refusal is not."""
+    from aisgo.torch import RecordDataset
+
+    class Client:
+        retry_time = 10.0
+
+        def __init__(self, failures):
+            self.failures, self.asked = list(failures), 0
+
+        def get_batch(self, bucket, entries):
+            self.asked += 1
+            if self.failures:
+                raise self.failures.pop(0)
+            return [(None, b"data")]
+
+    ds = RecordDataset.__new__(RecordDataset)
+    ds.bucket = "b"
+    ds.client = Client([aisgo.AisError("the archive broke off")])
+    assert ds._batch([{"objname": "s.tar"}]) == [b"data"] and ds.client.asked == 2
+    ds.client = Client([aisgo.AisError("if_checksum differs", status=412)])
+    with pytest.raises(aisgo.AisError):
+        ds._batch([{"objname": "s.tar"}])
+    assert ds.client.asked == 1
