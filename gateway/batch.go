@@ -532,7 +532,9 @@ func (n *Node) openEntryMeta(ctx context.Context, item batchItem) (io.ReadCloser
 			body, size, err := n.openInObject(ctx, obj, item)
 			return body, size, meta, err
 		}
-		if !errors.Is(err, store.ErrNotFound) {
+		// (Moved while it was fetched from its remote: its owner now has
+		// it, or fetches it.)
+		if !errors.Is(err, store.ErrNotFound) && n.owns(item.bucket, item.ObjName) {
 			return nil, 0, store.ObjectMeta{}, err
 		}
 	}

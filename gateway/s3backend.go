@@ -98,7 +98,8 @@ func (s s3Backend) Get(ctx context.Context, bucket, name string, opts api.GetOpt
 		return s.Client.Get(ctx, bucket, name, opts)
 	}
 	obj, err := s.n.config.Store.Open(ctx, b, name, store.OpenOptions{Validate: opts.Validate})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err != nil && !s.n.owns(b, name) {
+		// Not here, or moved while fetched from its remote: the owner's.
 		return s.Client.Get(ctx, bucket, name, opts)
 	}
 	if err != nil {

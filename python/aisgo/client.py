@@ -1474,8 +1474,8 @@ class Client:
         """
         resp = self._get(bucket, name, byte_range, archpath, validate)
         rng = _range_header(byte_range) or ""
-        # The last bytes of an empty object are none, a 200 (RFC 9110: a
-        # suffix range of an empty representation is not satisfiable).
+        # The last bytes of an empty object are none: the cluster answers
+        # the whole (empty) object, a 200.
         empty_suffix = rng.startswith("bytes=-") and resp.status_code == 200 and resp.headers.get("Content-Length") == "0"
         if byte_range is not None and resp.status_code != 206 and not empty_suffix:
             # A server that ignored the range sends other bytes than asked.
@@ -1551,7 +1551,8 @@ class Client:
                     # too: a batch of a million entries would hold them.
                     tar.members = []
                     if member.size > max_member_size:
-                        raise AisError(f"get-batch from {bucket}: {member.name} is {member.size} bytes, more than the {max_member_size} an entry read into memory may be (max_member_size)", method="GET", path=path)
+                        # (413: the caller's bound, which asking again does not move.)
+                        raise AisError(f"get-batch from {bucket}: {member.name} is {member.size} bytes, more than the {max_member_size} an entry read into memory may be (max_member_size)", status=413, method="GET", path=path)
                     f = tar.extractfile(member)
                     data = f.read() if f is not None else b""
                     if len(data) != member.size:

@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .client import MAX_HEADER_SIZE, MAX_MEMBER_SIZE, Client, _BoundedTarInfo
-from .errors import AisError, DatasetError, ShardError
+from .errors import AisError, DatasetError, ShardError, ShardIndexError
 from .index import IndexMember, ShardIndex, is_index_name
 from .template import TemplateError, member_name, parse_template, split_name
 
@@ -747,7 +747,7 @@ class RecordDataset(Dataset):
                     entry["if_checksum"] = {"type": idx.shard_checksum[0], "value": idx.shard_checksum[1]}
                 entries.append(entry)
         try:
-            datas = iter(self._batch(entries) if entries else [])
+            datas = iter(self._batch(entries, [idx for idx, _ in located]) if entries else [])
         except AisError:
             # Say which shard changed, when one did.
             for idx in {id(idx): idx for idx, _ in located}.values():
@@ -762,11 +762,13 @@ class RecordDataset(Dataset):
             items.append(self.transform(item) if self.transform is not None else item)
         return items
 
-    def _batch(self, entries: List[Dict[str, Any]]) -> List[bytes]:
+    def _batch(self, entries: List[Dict[str, Any]], indexes: Sequence[Any] = ()) -> List[bytes]:
         """The entries' bytes by one get-batch, asked again while the
         client's ``retry_time`` lasts when no answer came whole (a target
         killed or restarting cut it): a training job rides that out, as
-        ShardDataset's reads do. A node's refusal is not asked again."""
+        ShardDataset's reads do. A node's refusal is not asked again: one
+        of a later entry also cuts the answer, so the shards are checked
+        (a shard changed since it was indexed, or gone, is said at once)."""
         deadline = time.monotonic() + self.client.retry_time
         delay = 0.5
         while True:
@@ -775,6 +777,12 @@ class RecordDataset(Dataset):
             except AisError as exc:
                 if exc.status not in (0, 503) or time.monotonic() + delay > deadline:
                     raise
+                for idx in {id(idx): idx for idx in indexes}.values():
+                    try:
+                        idx.check_current(self.client, self.bucket)
+                    except AisError as check:
+                        if isinstance(check, ShardIndexError) or check.status not in (0, 503):
+                            raise
                 time.sleep(delay)
                 delay = min(2 * delay, 5.0)
 

@@ -1523,3 +1523,14 @@ def test_record_batches_ride_out_a_cut_answer():
     with pytest.raises(aisgo.AisError):
         ds._batch([{"objname": "s.tar"}])
     assert ds.client.asked == 1
+
+    # A later entry's refusal cuts the answer too: the shard, changed since
+    # it was indexed, is said at once, not asked for a minute.
+    class Changed:
+        def check_current(self, client, bucket):
+            raise aisgo.ShardIndexError("the shard changed since it was indexed")
+
+    ds.client = Client([aisgo.AisError("the archive broke off")] * 3)
+    with pytest.raises(aisgo.ShardIndexError):
+        ds._batch([{"objname": "s.tar"}], [Changed()])
+    assert ds.client.asked == 1

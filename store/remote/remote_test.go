@@ -1903,7 +1903,7 @@ func TestColdGetCommitsUnderThePlacementCheck(t *testing.T) {
 	var held, released atomic.Int32
 	rs.SetCommitCheck(func(_ store.Bucket, name string) (func(), error) {
 		held.Add(1)
-		if name == "moved" {
+		if strings.HasPrefix(name, "moved") {
 			return nil, fmt.Errorf("%w: %s moved to t2", remote.ErrUnavailable, name)
 		}
 		return func() { released.Add(1) }, nil
@@ -1911,12 +1911,24 @@ func TestColdGetCommitsUnderThePlacementCheck(t *testing.T) {
 	if _, err := read(t, rs, b, "moved"); err == nil {
 		t.Fatal("a cold GET of an object that moved meanwhile stored and served it as cached")
 	}
-	if obj, err := rs.OpenStreaming(t.Context(), b, "moved"); err == nil {
-		io.ReadAll(obj) // the reader may have its bytes; the copy is not kept
-		obj.Close()
-	}
 	if _, err := local.Head(t.Context(), b, "moved"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a copy of an object that moved away was kept: %v", err)
+	}
+	// Streamed as it is stored (past the size stored first): the reader
+	// has every byte, the copy is not kept.
+	big := bytes.Repeat([]byte("m"), 9<<20)
+	be.objects["moved-big"] = big
+	obj, err := rs.OpenStreaming(t.Context(), b, "moved-big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("the streamed read of an object that moved: %d bytes, %v", len(got), err)
+	}
+	if _, err := local.Head(t.Context(), b, "moved-big"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a streamed copy of an object that moved away was kept: %v", err)
 	}
 	if got, err := read(t, rs, b, "mine"); err != nil || got != "still mine" {
 		t.Fatalf("a cold GET of an object still this node's: %q %v", got, err)
