@@ -296,20 +296,37 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 		case it.Tombstone:
 			// Only under the placement it moved by: a newer map's run may
 			// have moved the name back here, and the tombstone must stay.
-			// (Checked, not held: DropTombstone takes the name's lock,
-			// which comes before the placement's.)
+			// Held under the name's lock where the store takes a condition
+			// (the name's lock comes before the placement's); checked
+			// before otherwise.
+			var hold func() (func(), error)
 			if r.cfg.Hold != nil {
-				release, err := r.cfg.Hold(r.placement)
-				if errors.Is(err, ErrPlacementDiffers) {
-					r.fail(fmt.Errorf("%w: the map changed while tombstones moved to %s", ErrIncomplete, to.ID))
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				release()
+				placement := r.placement
+				hold = func() (func(), error) { return r.cfg.Hold(placement) }
 			}
-			if err := r.cfg.Store.DropTombstone(ctx, it.Bucket, it.Meta.Name, it.Meta.Stamp); err != nil {
+			var err error
+			if conditional, ok := r.cfg.Store.(interface {
+				DropTombstoneIf(context.Context, store.Bucket, string, store.Stamp, func() (func(), error)) error
+			}); ok {
+				err = conditional.DropTombstoneIf(ctx, it.Bucket, it.Meta.Name, it.Meta.Stamp, hold)
+			} else {
+				if hold != nil {
+					release, herr := hold()
+					if herr != nil {
+						err = herr
+					} else {
+						release()
+					}
+				}
+				if err == nil {
+					err = r.cfg.Store.DropTombstone(ctx, it.Bucket, it.Meta.Name, it.Meta.Stamp)
+				}
+			}
+			if errors.Is(err, ErrPlacementDiffers) {
+				r.fail(fmt.Errorf("%w: the map changed while tombstones moved to %s", ErrIncomplete, to.ID))
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			r.progress.Tombstones.Add(1)

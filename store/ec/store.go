@@ -283,6 +283,24 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	return meta, err
 }
 
+// DropTombstoneIf passes a conditional drop of a tombstone to the store
+// beneath, when it has one (fs.Store); DropTombstone otherwise.
+func (s *Store) DropTombstoneIf(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, precommit func() (func(), error)) error {
+	if conditional, ok := s.Store.(interface {
+		DropTombstoneIf(context.Context, store.Bucket, string, store.Stamp, func() (func(), error)) error
+	}); ok {
+		return conditional.DropTombstoneIf(ctx, b, name, stamp, precommit)
+	}
+	if precommit != nil {
+		release, err := precommit()
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	return s.Store.DropTombstone(ctx, b, name, stamp)
+}
+
 // errNewerParts: a holder keeps a newer part than the stored or moved
 // copy being protected.
 var errNewerParts = errors.New("a holder keeps a newer part")

@@ -704,6 +704,31 @@ func TestDetachMovesTombstones(t *testing.T) {
 	}
 }
 
+// A tombstone moved by a rebalance is dropped only if the placement it
+// moved by still holds, checked under the name's lock: refused, it stays.
+func TestDropTombstoneIfKeepsItWhenRefused(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	stamp := store.Stamp{Map: 3, Clock: time.Now().UnixNano()}
+	if err := st.Delete(t.Context(), b, "gone", store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	refused := errors.New("the placement changed")
+	if err := st.DropTombstoneIf(t.Context(), b, "gone", stamp, func() (func(), error) { return nil, refused }); !errors.Is(err, refused) {
+		t.Fatalf("a refused drop: %v", err)
+	}
+	if _, ok := st.Tombstone(b, "gone"); !ok {
+		t.Fatal("a refused drop removed the tombstone")
+	}
+	released := false
+	if err := st.DropTombstoneIf(t.Context(), b, "gone", stamp, func() (func(), error) { return func() { released = true }, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Tombstone(b, "gone"); ok || !released {
+		t.Fatalf("an agreed drop: the tombstone kept %v, the hold released %v", ok, released)
+	}
+}
+
 // A delete's tombstone outlives the disable of the mountpath it is first
 // on: an older copy that comes meanwhile (a rebalance's, a restore's) is
 // still refused, rather than bring the object back.

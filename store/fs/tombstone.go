@@ -231,6 +231,14 @@ func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombsto
 // DropTombstone removes a name's tombstones (of the object and of its
 // parts) not newer than stamp.
 func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	return s.DropTombstoneIf(ctx, b, name, stamp, nil)
+}
+
+// DropTombstoneIf is DropTombstone once precommit, when set, agrees under
+// the name's lock (a rebalance's hold of the placement it moved the
+// tombstone by: checked before the lock, a map that gave the name back
+// meanwhile, and the tombstone with it, lost it here).
+func (s *Store) DropTombstoneIf(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, precommit func() (func(), error)) error {
 	if err := store.ValidateName(name); err != nil {
 		return err
 	}
@@ -247,6 +255,13 @@ func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, 
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
+	if precommit != nil {
+		release, err := precommit()
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	type dropped struct{ root, path string }
 	var drops []dropped
 	newest := int64(-1) // when the newest of them was written
