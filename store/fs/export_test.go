@@ -161,3 +161,11 @@ func OnMountpathPrepared(hook func(path string)) func() {
 	mountpathPrepared = hook
 	return func() { mountpathPrepared = old }
 }
+
+// OnMirrorInstalling sets the hook a PUT runs before it installs each
+// copy, and returns the restore.
+func OnMirrorInstalling(hook func(mountpath string) error) func() {
+	old := mirrorInstalling
+	mirrorInstalling = hook
+	return func() { mirrorInstalling = old }
+}

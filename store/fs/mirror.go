@@ -191,7 +191,7 @@ func (s *Store) verifyCopies(b store.Bucket, name string) {
 	var good *located
 	var bad []located
 	for i, c := range copies {
-		if _, _, err := checkCopy(c.path); err != nil {
+		if _, _, _, err := checkCopy(c.path); err != nil {
 			// (One gone since it was found is no bad copy.)
 			if !transient(err) && !errors.Is(err, os.ErrNotExist) {
 				bad = append(bad, c)

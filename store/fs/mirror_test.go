@@ -1361,6 +1361,68 @@ func TestScrubFindsAStaleCopy(t *testing.T) {
 	}
 }
 
+// A stale copy is no repair of the newest when the newest's copies are
+// all bad: the scrub does not roll the object back (it removed the only
+// newest copy and made the old one everywhere, counted repaired).
+func TestScrubDoesNotRollBackToAStaleCopy(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	put := func(data string, clock int64) {
+		if _, err := st.Put(t.Context(), b, "o", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: store.Stamp{Map: 1, Clock: clock}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("version one", 10)
+	paths := copyPaths(st, b, "o")
+	kept := paths[1] + ".v1"
+	if err := os.Rename(paths[1], kept); err != nil {
+		t.Fatal(err)
+	}
+	put("version two", 20)
+	if err := os.Rename(kept, paths[1]); err != nil {
+		t.Fatal(err)
+	}
+	// The newest's one copy rots: its bytes, in place (its metadata stays).
+	if err := os.WriteFile(paths[0], []byte("version tw0"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report, err := st.Scrub(t.Context(), b, store.ScrubOptions{Repair: true}, nil)
+	if err != nil || report.Repaired != 0 || report.Unrecoverable != 1 {
+		t.Fatalf("a repair whose newest copies are all bad: %+v %v, want unrecoverable, nothing repaired", report, err)
+	}
+	for _, p := range copyPaths(st, b, "o") {
+		if data, _ := os.ReadFile(p); string(data) == "version one" && p == paths[0] {
+			t.Fatalf("the newest copy %s was replaced by the old version", p)
+		}
+	}
+}
+
+// A mirrored PUT whose copy could not follow (its directory could not be
+// made there: a disk full, say) has it made in the background, not left
+// missing until a scrub.
+func TestAPutShortOfACopyMakesItLater(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 3, false)
+	// The third copy's disk is full for this PUT (not for what follows).
+	full := st.MountpathsOf(b, "d/o", 3)[2]
+	var once sync.Once
+	defer fs.OnMirrorInstalling(func(mountpath string) error {
+		var err error
+		if mountpath == full {
+			once.Do(func() { err = syscall.ENOSPC })
+		}
+		return err
+	})()
+	storetest.Put(t, st, b, "d/o", []byte("three copies"))
+	deadline := time.Now().Add(10 * time.Second)
+	for len(copyPaths(st, b, "d/o")) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d copies of a PUT short of one, want the third made later", len(copyPaths(st, b, "d/o")))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A mirror copy's mountpath detached while the PUT's data streamed in
 // gets no copy: left there, it outlived later deletes and came back when
 // the mountpath was attached again.

@@ -92,7 +92,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// The copies kept are those written now: with mirror.burst, an older
 	// copy on a mountpath of the later ones would be read meanwhile (the
 	// copies made later replace it).
-	removed, err := s.commit(b, name, props, now, now, works, &meta, opts)
+	removed, short, err := s.commit(b, name, props, now, now, works, &meta, opts)
 	if err != nil {
 		for _, w := range works {
 			os.Remove(w)
@@ -106,7 +106,10 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err := s.syncMountpathsUnless(opts.NoSync, slices.Concat(now, removed)); err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
-	if len(later) > 0 {
+	// The copies of mirror.burst, and one that could not follow now (a
+	// disk full): made in the background, not left missing until a
+	// scrub or a change of mountpaths.
+	if len(later) > 0 || short {
 		s.copyLater(b, name, meta.Stamp)
 	}
 	// The copies wanted may have changed while the data streamed in, and
@@ -337,7 +340,10 @@ func (s *Store) syncData(f *os.File) error {
 // commit versions and stamps the work files and renames them into place
 // on their mountpaths (works[i] on mps[i]), under the name's lock. Copies
 // on mountpaths outside keep are stale and go.
-func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep []mountpath, works []string, meta *store.ObjectMeta, opts store.PutOptions) (removed []mountpath, err error) {
+//
+// short says that a copy could not follow (its disk full, say): the
+// caller has it made later.
+func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep []mountpath, works []string, meta *store.ObjectMeta, opts store.PutOptions) (removed []mountpath, short bool, err error) {
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -345,17 +351,17 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	// streamed in.
 	current, err := s.bucketProps(b)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	end, err := s.beginCommit(b, current.Created)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer end()
 	// A mountpath disabled while the data streamed in takes no object:
 	// it would be the only copy, on a disk not read.
 	if first := mps[0]; !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == first.path }) {
-		return nil, fmt.Errorf("%w: mountpath %s was disabled while the object was written: write it again", store.ErrIO, first.path)
+		return nil, false, fmt.Errorf("%w: mountpath %s was disabled while the object was written: write it again", store.ErrIO, first.path)
 	}
 	var old store.ObjectMeta
 	exists := false
@@ -371,13 +377,13 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	case conditionalPut(opts):
 		// What is there cannot be read: a condition on it cannot be
 		// checked (If-None-Match: * would replace it).
-		return nil, fmt.Errorf("%s/%s: the conditions of the write cannot be checked: %w", b, name, err)
+		return nil, false, fmt.Errorf("%s/%s: the conditions of the write cannot be checked: %w", b, name, err)
 	}
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := s.prefixConflict(b, name, mps); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if (opts.IfNewer || opts.IfNotOlder) && (copiesOf(props) > 1 || s.away()) {
 		// Against the newest copy: one on a returning mountpath may be
@@ -390,18 +396,18 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	}
 	if opts.IfNotOlder {
 		if exists && old.Stamp.Compare(opts.Stamp) > 0 {
-			return nil, fmt.Errorf("%w: %s has stamp %s, newer than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
+			return nil, false, fmt.Errorf("%w: %s has stamp %s, newer than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
 		}
 		if tomb, ok := s.readTombstone(b, name); ok && tomb.Stamp.Compare(opts.Stamp) >= 0 {
-			return nil, fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
+			return nil, false, fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
 		}
 	}
 	if opts.IfNewer {
 		if exists && old.Stamp.Compare(opts.Stamp) >= 0 {
-			return nil, fmt.Errorf("%w: %s has stamp %s, not older than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
+			return nil, false, fmt.Errorf("%w: %s has stamp %s, not older than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
 		}
 		if tomb, ok := s.readTombstone(b, name); ok && tomb.Stamp.Compare(opts.Stamp) >= 0 {
-			return nil, fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
+			return nil, false, fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
 		}
 	}
 	switch {
@@ -426,7 +432,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if opts.Precommit != nil {
 		release, stamp, err := opts.Precommit()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		defer release()
 		if meta.Stamp.IsZero() {
@@ -437,17 +443,18 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		meta.Stamp = store.Stamp{Clock: meta.Atime.UnixNano()}
 	}
 	if err := s.behindTheName(b, name, exists, old, meta.Stamp, opts); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, work := range works {
 		if err := writeMeta(work, meta); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	installed, err := s.installCopies(b, name, mps, works, current.Created)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	short = len(installed) < len(mps)
 	// A copy left on another mountpath (placed before mountpaths or the
 	// copies changed) would be stale now. The copies installed are
 	// durable before it goes: its removal, durable first (another
@@ -467,7 +474,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		}
 		if err == nil && !synced {
 			if err := s.syncMountpathsUnless(opts.NoSync, installed); err != nil {
-				return nil, fmt.Errorf("put %s/%s: %w", b, name, err)
+				return nil, false, fmt.Errorf("put %s/%s: %w", b, name, err)
 			}
 			synced = true
 		}
@@ -479,7 +486,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if !slices.ContainsFunc(installed, func(m mountpath) bool {
 		return slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == m.path })
 	}) {
-		return nil, fmt.Errorf("%w: the mountpaths of %s/%s were disabled while it was committed: write it again", store.ErrIO, b, name)
+		return nil, false, fmt.Errorf("%w: the mountpaths of %s/%s were disabled while it was committed: write it again", store.ErrIO, b, name)
 	}
 	for _, other := range s.readable() {
 		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) && !slices.Contains(absent, other.path) {
@@ -490,11 +497,11 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 				removed = append(removed, other)
 			case copyStays(err):
 				s.suspectAfter(other, err)
-				return nil, fmt.Errorf("%w: an older copy on mountpath %s could not be removed: %w", store.ErrIO, other.path, classify(err))
+				return nil, false, fmt.Errorf("%w: an older copy on mountpath %s could not be removed: %w", store.ErrIO, other.path, classify(err))
 			}
 		}
 	}
-	return removed, nil
+	return removed, short, nil
 }
 
 // installCopies installs a commit's work files on their mountpaths, under the
@@ -523,7 +530,11 @@ func (s *Store) installCopies(b store.Bucket, name string, mps []mountpath, work
 			s.logger.Warn("a copy was not stored: its mountpath left meanwhile", "bucket", b.String(), "object", name, "mountpath", mps[i].path)
 			continue
 		}
-		if err := s.install(b, name, mps[i], work); err != nil {
+		err := mirrorInstalling(mps[i].path)
+		if err == nil {
+			err = s.install(b, name, mps[i], work)
+		}
+		if err != nil {
 			if i == 0 {
 				return nil, err
 			}
@@ -547,6 +558,10 @@ func (s *Store) installCopies(b store.Bucket, name string, mps []mountpath, work
 	}
 	return installed, nil
 }
+
+// mirrorInstalling is a test's hook: a PUT's copy is about to be
+// installed on a mountpath (an error fails that copy, as a full disk).
+var mirrorInstalling = func(mountpath string) error { return nil }
 
 // removeCopy is os.Remove; tests make a disk fail with it.
 var removeCopy = os.Remove

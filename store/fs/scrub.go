@@ -71,13 +71,21 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 	files := make([]os.FileInfo, len(copies))
 	newest := -1
 	bad := 0
+	// The newest version any copy says it holds, its bytes good or not:
+	// a good copy of an older one is no repair of it (it would replace
+	// the newest, and reads took the newest).
+	var newestSaid *store.Stamp
 	for i, c := range copies {
 		var err error
-		metas[i], files[i], err = checkCopy(c.path)
+		var said bool
+		metas[i], files[i], said, err = checkCopy(c.path)
 		if transient(err) {
 			// Not the copy's fault (too many open files, say): it is
 			// checked again by the next scrub, not thrown away.
 			return store.ScrubReport{Objects: 1, Skipped: 1}
+		}
+		if said && (newestSaid == nil || metas[i].Stamp.Compare(*newestSaid) > 0) {
+			newestSaid = &metas[i].Stamp
 		}
 		if err != nil {
 			bad++
@@ -87,6 +95,11 @@ func (s *Store) scrubObject(ctx context.Context, b store.Bucket, name string, wa
 		if newest < 0 || metas[i].Stamp.Compare(metas[newest].Stamp) > 0 {
 			newest = i
 		}
+	}
+	if newest >= 0 && newestSaid != nil && metas[newest].Stamp.Compare(*newestSaid) < 0 {
+		// The newest version's copies are all bad: restored (from its
+		// parts), or unrecoverable, not rolled back to an older one.
+		newest = -1
 	}
 	lock.Lock()
 	if now, err := s.locate(b, name); err != nil || !sameCopies(copies, files, now) {
@@ -189,22 +202,23 @@ var copyOpened = func(string) {}
 
 // checkCopy reads a copy's metadata and bytes through one descriptor and
 // checks them; it returns the file read (nil when it could not be opened).
-func checkCopy(path string) (store.ObjectMeta, os.FileInfo, error) {
+// said reports whether its metadata was read (the bytes may still be bad).
+func checkCopy(path string) (meta store.ObjectMeta, info os.FileInfo, said bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return store.ObjectMeta{}, nil, err
+		return store.ObjectMeta{}, nil, false, err
 	}
 	defer f.Close()
 	copyOpened(path)
 	fi, err := f.Stat()
 	if err != nil {
-		return store.ObjectMeta{}, nil, err
+		return store.ObjectMeta{}, nil, false, err
 	}
 	o := &object{file: f}
 	if err := o.readMeta(); err != nil {
-		return store.ObjectMeta{}, fi, err
+		return store.ObjectMeta{}, fi, false, err
 	}
-	return o.meta, fi, verifyReader(f, o.meta)
+	return o.meta, fi, true, verifyReader(f, o.meta)
 }
 
 // sameCopies reports whether the copies located now are the ones read:
