@@ -59,3 +59,13 @@ func TestRecordsRefusedBeforeAnyByteAreSaid(t *testing.T) {
 		t.Fatal("a writer that wrote says it did not")
 	}
 }
+
+// An object's copies as HEAD and the listing count them: of its current
+// version only (a stale copy is no redundancy).
+func TestCurrentCopiesLeaveStaleOnes(t *testing.T) {
+	copies := []store.ObjectCopy{{Mountpath: "/mp1", Current: false}, {Mountpath: "/mp2", Current: true}, {Mountpath: "/mp3", Current: true}}
+	current := currentCopies(copies)
+	if len(current) != 2 || current[0].Mountpath != "/mp2" || len(copies) != 3 {
+		t.Fatalf("current copies %+v of %+v", current, copies)
+	}
+}

@@ -421,9 +421,11 @@ func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta
 	if wantsProp(props, "copies") || wantsProp(props, "location") {
 		e.Copies = 1
 		if n.config.Storage != nil {
-			if copies, err := n.config.Storage.Copies(ctx, b, o.Name); err == nil && len(copies) > 0 {
-				e.Copies = int16(min(len(copies), 1<<14))
-				e.Location = "t[" + n.config.ID + "]:mp[" + copies[0].Mountpath + "]"
+			if copies, err := n.config.Storage.Copies(ctx, b, o.Name); err == nil {
+				if current := currentCopies(copies); len(current) > 0 {
+					e.Copies = int16(min(len(current), 1<<14))
+					e.Location = "t[" + n.config.ID + "]:mp[" + current[0].Mountpath + "]"
+				}
 			}
 		}
 		if e.Location == "" {

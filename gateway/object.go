@@ -683,6 +683,11 @@ func (n *Node) coldCommit(b store.Bucket, name string) (func(), error) {
 	return n.placement.RUnlock, nil
 }
 
+// currentCopies are the copies of an object's current version.
+func currentCopies(copies []store.ObjectCopy) []store.ObjectCopy {
+	return slices.DeleteFunc(slices.Clone(copies), func(c store.ObjectCopy) bool { return !c.Current })
+}
+
 // notHere reports whether an object's read found it missing here: not
 // found, or (erasure-coded) its parts not all reached, some moved on: it
 // may be on the neighbors (a rebalance moving it).
@@ -742,9 +747,12 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	h.Set(api.HeaderBucketProvider, b.Normalize().Provider)
 	location := "t[" + n.config.ID + "]"
 	if n.config.Storage != nil {
-		if copies, err := n.config.Storage.Copies(r.Context(), b, name); err == nil && len(copies) > 0 {
-			h.Set(api.HeaderMirrorCopies, strconv.Itoa(len(copies)))
-			location += ":mp[" + copies[0].Mountpath + "]"
+		if copies, err := n.config.Storage.Copies(r.Context(), b, name); err == nil {
+			// The copies of this version: a stale one is no redundancy.
+			if current := currentCopies(copies); len(current) > 0 {
+				h.Set(api.HeaderMirrorCopies, strconv.Itoa(len(current)))
+				location += ":mp[" + current[0].Mountpath + "]"
+			}
 		}
 	}
 	h.Set(api.HeaderLocation, location)

@@ -513,6 +513,12 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 		if check != nil && *check != nil {
 			room = func(m mountpath) error { return (*check)(ctx, m.path, size) }
 		}
+		// The count of now, as a resilver reads it: a job of older props
+		// that a newer one did not replace (a target it missed) must not
+		// cut objects put since to the old count.
+		if now, err := s.bucketProps(b); err == nil {
+			want = copiesOf(now)
+		}
 		_, err := s.placeCopiesWithin(b, name, want, nil, room)
 		switch {
 		case errors.Is(err, store.ErrCorrupt):

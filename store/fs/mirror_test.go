@@ -139,6 +139,47 @@ func mirrorBucket(t *testing.T, st *fs.Store, name string, copies int, burst boo
 	return b
 }
 
+// A make-n-copies of older props keeps to the copies the bucket wants
+// now: a job a newer one did not replace (a target it missed) cut the
+// objects to the old count.
+func TestMakeCopiesKeepsToThePropsOfNow(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 3, false)
+	for i := range 10 {
+		storetest.Put(t, st, b, fmt.Sprintf("o-%02d", i), []byte("data"))
+	}
+	props, err := store.PropsOf(t.Context(), st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := props
+	one.Mirror = store.MirrorProps{Copies: 1}
+	if err := st.SetBucketProps(t.Context(), b, one); err != nil {
+		t.Fatal(err)
+	}
+	// Three again as soon as the job of one copy has cut its first object.
+	var once sync.Once
+	defer fs.OnCopiesMade(func() {
+		once.Do(func() {
+			if err := st.SetBucketProps(context.WithoutCancel(t.Context()), b, props); err != nil {
+				t.Error(err)
+			}
+		})
+	})()
+	if err := st.MakeCopies(t.Context(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	cut := 0
+	for i := range 10 {
+		if len(copyPaths(st, b, fmt.Sprintf("o-%02d", i))) < 3 {
+			cut++
+		}
+	}
+	if cut > 1 {
+		t.Fatalf("%d objects cut to the old count after the props went back to 3 copies", cut)
+	}
+}
+
 func TestMirrorCopiesOnDistinctMountpaths(t *testing.T) {
 	st, _ := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "m", 2, false)
