@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"io"
 	"maps"
 	"slices"
@@ -84,7 +83,7 @@ func (s s3Backend) Head(ctx context.Context, bucket, name string) (store.ObjectM
 		return s.Client.Head(ctx, bucket, name)
 	}
 	meta, err := s.n.config.Store.Head(ctx, b, name)
-	if errors.Is(err, store.ErrNotFound) {
+	if notHere(err) {
 		return s.Client.Head(ctx, bucket, name) // it may still be moving here
 	}
 	return meta, err
@@ -98,7 +97,7 @@ func (s s3Backend) Get(ctx context.Context, bucket, name string, opts api.GetOpt
 		return s.Client.Get(ctx, bucket, name, opts)
 	}
 	obj, err := s.n.config.Store.Open(ctx, b, name, store.OpenOptions{Validate: opts.Validate})
-	if errors.Is(err, store.ErrNotFound) || err != nil && !s.n.owns(b, name) {
+	if notHere(err) || err != nil && !s.n.owns(b, name) {
 		// Not here, or moved while fetched from its remote: the owner's.
 		return s.Client.Get(ctx, bucket, name, opts)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	s3api "github.com/aisgo/aisgo/gateway/s3"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -143,5 +145,85 @@ func TestCompleteRacingAnAbortAnswersNoSuchUpload(t *testing.T) {
 	var api smithy.APIError
 	if !errors.As(err, &api) || api.ErrorCode() != "NoSuchUpload" {
 		t.Fatalf("complete with a part gone meanwhile: %v, want NoSuchUpload", err)
+	}
+}
+
+// An abort of an upload completed already (its cleanup cut short) is
+// NoSuchUpload, as S3 answers, not a 204 over the object that stays; what
+// the cleanup left goes.
+func TestAbortOfACompletedUploadIsNoSuchUpload(t *testing.T) {
+	var failing atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = partDeleteFails{Store: cfg.Store, failing: &failing}
+		}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("done")}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("done"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []types.CompletedPart
+	for n, body := range [][]byte{bytes.Repeat([]byte("a"), 5<<20), []byte("tail")} {
+		out, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("done"), Key: aws.String("k"), UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(n + 1)), Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(n + 1)), ETag: out.ETag})
+	}
+	failing.Store(true) // the complete's cleanup leaves a part, and the record
+	client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("done"), Key: aws.String("k"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	failing.Store(false)
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("done"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("the completed object: %v", err)
+	}
+	_, err = client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("done"), Key: aws.String("k"), UploadId: up.UploadId})
+	if code(err) != "NoSuchUpload" {
+		t.Fatalf("an abort of a completed upload: %v, want NoSuchUpload", err)
+	}
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("done"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("the completed object after the abort: %v", err)
+	}
+}
+
+// One key's uploads list in the order they began (S3's order), and a
+// completed upload's Location is its path escaped.
+func TestUploadsOfAKeyListInTheOrderTheyBegan(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("order")}); err != nil {
+		t.Fatal(err)
+	}
+	var began []string
+	for range 6 {
+		up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("order"), Key: aws.String("k")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		began = append(began, aws.ToString(up.UploadId))
+	}
+	list, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("order")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, u := range list.Uploads {
+		listed = append(listed, aws.ToString(u.UploadId))
+	}
+	if !slices.Equal(listed, began) {
+		t.Fatalf("uploads listed %v, want the order they began %v", listed, began)
+	}
+	if got := s3api.Location("b", "a b?c#d"); got != "/b/a%20b%3Fc%23d" {
+		t.Fatalf("location %q", got)
 	}
 }

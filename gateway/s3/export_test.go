@@ -17,3 +17,6 @@ func LimitPutSize(n int64) func() {
 	maxPutSize = n
 	return func() { maxPutSize = old }
 }
+
+// Location exposes location: a completed upload's Location.
+func Location(bucket, key string) string { return location(bucket, key) }

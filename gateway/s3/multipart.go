@@ -6,12 +6,14 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +61,11 @@ func partName(id string, n int) string { return fmt.Sprintf("%spart-%05d", uploa
 
 // errInvalidPartNumber: a part number beyond an object's parts.
 var errInvalidPartNumber = &Error{Code: "InvalidPartNumber", Message: "The requested partnumber is not satisfiable", Status: http.StatusRequestedRangeNotSatisfiable}
+
+// location is a completed upload's Location: its path, escaped.
+func location(bucket, key string) string {
+	return (&url.URL{Path: "/" + bucket + "/" + key}).EscapedPath()
+}
 
 func noSuchUpload(id string) error {
 	return ErrNoSuchUpload.WithMessage("The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.").WithResource(id)
@@ -125,8 +132,11 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request, bucket, ke
 	if err != nil {
 		return err
 	}
+	// Its start first, then chance: one key's uploads list in the order
+	// they began, as S3 lists them (ids compare as their starts).
 	var raw [16]byte
-	rand.Read(raw[:])
+	binary.BigEndian.PutUint64(raw[:8], uint64(time.Now().UnixNano()))
+	rand.Read(raw[8:])
 	id := hex.EncodeToString(raw[:])
 	if err := s.saveUpload(ctx, bucket, id, upload{Key: key, Initiated: time.Now().UTC(), Custom: custom}); err != nil {
 		return backendError(err, bucket, key)
@@ -357,7 +367,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 					s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", err)
 				}
 			}
-			WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
+			WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
 			return nil
 		}
 		return err
@@ -440,7 +450,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			// client lost the first answer) finds the parts gone: the
 			// object the other made answers, as a Complete done does.
 			if done, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
-				return CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
+				return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
 			}
 			if body.failed != nil {
 				return nil, body.failed
@@ -452,7 +462,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			// of it removes.
 			s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", err)
 		}
-		return CompleteMultipartUploadResult{Location: "/" + bucket + "/" + key, Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))}, nil
+		return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))}, nil
 	})
 }
 
@@ -529,9 +539,19 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 	if err != nil {
 		return err
 	}
+	// Completed already (its record's removal failed or is under way):
+	// what is left goes, and the abort is S3's NoSuchUpload, not a 204
+	// over an object that stays.
+	completed := false
+	if meta, err := s.config.Backend.Head(r.Context(), bucket, key); err == nil && meta.Custom[customUpload] == id {
+		completed = true
+	}
 	if err := s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, up, nil); err != nil {
 		s.logger.Warn("abort a multipart upload", "bucket", bucket, "upload", id, "err", err)
 		return backendError(err, bucket, key)
+	}
+	if completed {
+		return noSuchUpload(id)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
