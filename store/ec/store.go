@@ -291,12 +291,14 @@ func (s *Store) DropTombstoneIf(ctx context.Context, b store.Bucket, name string
 	}); ok {
 		return conditional.DropTombstoneIf(ctx, b, name, stamp, precommit)
 	}
+	// Checked, not held: the store beneath takes its own lock, which
+	// comes before the placement's.
 	if precommit != nil {
 		release, err := precommit()
 		if err != nil {
 			return err
 		}
-		defer release()
+		release()
 	}
 	return s.Store.DropTombstone(ctx, b, name, stamp)
 }

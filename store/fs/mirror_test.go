@@ -748,7 +748,7 @@ func TestDetachMovesTombstones(t *testing.T) {
 // A tombstone moved by a rebalance is dropped only if the placement it
 // moved by still holds, checked under the name's lock: refused, it stays.
 func TestDropTombstoneIfKeepsItWhenRefused(t *testing.T) {
-	st, _ := threeMountpaths(t, fs.Config{})
+	st, mps := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "plain", 1, false)
 	stamp := store.Stamp{Map: 3, Clock: time.Now().UnixNano()}
 	if err := st.Delete(t.Context(), b, "gone", store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -757,6 +757,20 @@ func TestDropTombstoneIfKeepsItWhenRefused(t *testing.T) {
 	refused := errors.New("the placement changed")
 	if err := st.DropTombstoneIf(t.Context(), b, "gone", stamp, func() (func(), error) { return nil, refused }); !errors.Is(err, refused) {
 		t.Fatalf("a refused drop: %v", err)
+	}
+	// Refused while a mountpath is away too (where the tombstone is kept
+	// anyway): the caller learns its condition failed.
+	if err := st.DisableMountpath(t.Context(), mps[2], "a test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DropTombstoneIf(t.Context(), b, "gone", stamp, func() (func(), error) { return nil, refused }); !errors.Is(err, refused) {
+		t.Fatalf("a refused drop with a mountpath away: %v", err)
+	}
+	if err := st.EnableMountpath(t.Context(), mps[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(t.Context(), nil); err != nil { // back in use: the drop may go on
+		t.Fatal(err)
 	}
 	if _, ok := st.Tombstone(b, "gone"); !ok {
 		t.Fatal("a refused drop removed the tombstone")

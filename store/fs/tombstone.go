@@ -249,18 +249,20 @@ func (s *Store) DropTombstoneIf(ctx context.Context, b store.Bucket, name string
 	// then knows it unguarded); one away already keeps the tombstone.
 	s.dropMu.RLock()
 	defer s.dropMu.RUnlock()
-	if s.away() {
-		return nil // a mountpath away may hold what it hides
-	}
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
+	// The caller's condition first: refused, the caller knows (a
+	// rebalance whose map changed fails its run), kept or not.
 	if precommit != nil {
 		release, err := precommit()
 		if err != nil {
 			return err
 		}
 		defer release()
+	}
+	if s.away() {
+		return nil // a mountpath away may hold what it hides
 	}
 	type dropped struct{ root, path string }
 	var drops []dropped
