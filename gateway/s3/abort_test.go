@@ -111,6 +111,30 @@ func (s partGone) Open(ctx context.Context, b store.Bucket, name string, opts st
 	return s.Store.Open(ctx, b, name, opts)
 }
 
+// twoPartUpload makes a bucket and an upload of key into it, of two parts
+// (5 MiB and a tail), and returns the upload and its parts.
+func twoPartUpload(t *testing.T, client *s3.Client, bucket, key string) (*s3.CreateMultipartUploadOutput, []types.CompletedPart) {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []types.CompletedPart
+	for n, body := range [][]byte{bytes.Repeat([]byte("a"), 5<<20), []byte("tail")} {
+		out, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: up.UploadId,
+			PartNumber: aws.Int32(int32(n + 1)), Body: bytes.NewReader(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(n + 1)), ETag: out.ETag})
+	}
+	return up, parts
+}
+
 // A Complete that finds a part gone as it reads the parts (an abort came)
 // answers NoSuchUpload, not NoSuchKey for the object it was making.
 func TestCompleteRacingAnAbortAnswersNoSuchUpload(t *testing.T) {
@@ -123,24 +147,9 @@ func TestCompleteRacingAnAbortAnswersNoSuchUpload(t *testing.T) {
 	}})
 	client := newClient(c.Primary().URL()+"/s3", secretKey)
 	ctx := t.Context()
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("race")}); err != nil {
-		t.Fatal(err)
-	}
-	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("race"), Key: aws.String("k")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var parts []types.CompletedPart
-	for n, body := range [][]byte{bytes.Repeat([]byte("a"), 5<<20), []byte("tail")} {
-		out, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("race"), Key: aws.String("k"), UploadId: up.UploadId,
-			PartNumber: aws.Int32(int32(n + 1)), Body: bytes.NewReader(body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(n + 1)), ETag: out.ETag})
-	}
+	up, parts := twoPartUpload(t, client, "race", "k")
 	gone.Store(true)
-	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("race"), Key: aws.String("k"), UploadId: up.UploadId,
+	_, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("race"), Key: aws.String("k"), UploadId: up.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
 	var api smithy.APIError
 	if !errors.As(err, &api) || api.ErrorCode() != "NoSuchUpload" {
@@ -161,22 +170,7 @@ func TestAbortOfACompletedUploadIsNoSuchUpload(t *testing.T) {
 	}})
 	client := newClient(c.Primary().URL()+"/s3", secretKey)
 	ctx := t.Context()
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("done")}); err != nil {
-		t.Fatal(err)
-	}
-	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("done"), Key: aws.String("k")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var parts []types.CompletedPart
-	for n, body := range [][]byte{bytes.Repeat([]byte("a"), 5<<20), []byte("tail")} {
-		out, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("done"), Key: aws.String("k"), UploadId: up.UploadId,
-			PartNumber: aws.Int32(int32(n + 1)), Body: bytes.NewReader(body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(n + 1)), ETag: out.ETag})
-	}
+	up, parts := twoPartUpload(t, client, "done", "k")
 	failing.Store(true) // the complete's cleanup leaves a part, and the record
 	client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("done"), Key: aws.String("k"), UploadId: up.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
@@ -184,7 +178,7 @@ func TestAbortOfACompletedUploadIsNoSuchUpload(t *testing.T) {
 	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("done"), Key: aws.String("k")}); err != nil {
 		t.Fatalf("the completed object: %v", err)
 	}
-	_, err = client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("done"), Key: aws.String("k"), UploadId: up.UploadId})
+	_, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("done"), Key: aws.String("k"), UploadId: up.UploadId})
 	if code(err) != "NoSuchUpload" {
 		t.Fatalf("an abort of a completed upload: %v, want NoSuchUpload", err)
 	}

@@ -878,26 +878,16 @@ def test_a_gateway_that_answers_503_is_passed_over():
 def test_an_unreachable_gateway_written_in_capitals_is_passed_over():
     """A gateway that refuses connections is passed over however its
     endpoint is written (a scheme in capitals)."""
-
-    class Handler(_QuietHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            data = json.dumps([{"name": "b", "provider": "ais"}]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    live = _serve(Handler)
+    live, shutdown = _serve_json(json.dumps([{"name": "b", "provider": "ais"}]).encode())
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there: refused
     try:
-        c = aisgo.Client(f"HTTP://127.0.0.1:{port},HTTP://127.0.0.1:{live.server_address[1]}")
+        c = aisgo.Client(f"HTTP://127.0.0.1:{port},{live.replace('http://', 'HTTP://')}")
         buckets = c.list_buckets()
     finally:
-        live.shutdown()
+        shutdown()
     assert [b["name"] for b in buckets] == ["b"]
 
 

@@ -1381,9 +1381,11 @@ func TestResilverFailsNamingWhatItCouldNotPlace(t *testing.T) {
 // A good copy of an older version beside the current one (a crash between
 // the renames of a PUT's copies) is found by a scrub, and its repair puts
 // the current version in its place: reads no longer take either.
-func TestScrubFindsAStaleCopy(t *testing.T) {
-	st, _ := threeMountpaths(t, fs.Config{})
-	b := mirrorBucket(t, st, "m", 2, false)
+// withStaleCopy writes o twice ("version one", then "version two") into a
+// bucket of two copies, the second copy kept at the first version (a
+// crash between a PUT's installs), and returns the copies' paths.
+func withStaleCopy(t *testing.T, st *fs.Store, b store.Bucket) []string {
+	t.Helper()
 	put := func(data string, clock int64) {
 		if _, err := st.Put(t.Context(), b, "o", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: store.Stamp{Map: 1, Clock: clock}}); err != nil {
 			t.Fatal(err)
@@ -1402,6 +1404,13 @@ func TestScrubFindsAStaleCopy(t *testing.T) {
 	if err := os.Rename(kept, paths[1]); err != nil {
 		t.Fatal(err)
 	}
+	return paths
+}
+
+func TestScrubFindsAStaleCopy(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	withStaleCopy(t, st, b)
 	report, err := st.Scrub(t.Context(), b, store.ScrubOptions{}, nil)
 	if err != nil || report.OK != 0 || report.MissingCopies != 1 {
 		t.Fatalf("a scrub of an object with a stale copy: %+v %v", report, err)
@@ -1422,21 +1431,7 @@ func TestScrubFindsAStaleCopy(t *testing.T) {
 func TestScrubDoesNotRollBackToAStaleCopy(t *testing.T) {
 	st, _ := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "m", 2, false)
-	put := func(data string, clock int64) {
-		if _, err := st.Put(t.Context(), b, "o", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: store.Stamp{Map: 1, Clock: clock}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	put("version one", 10)
-	paths := copyPaths(st, b, "o")
-	kept := paths[1] + ".v1"
-	if err := os.Rename(paths[1], kept); err != nil {
-		t.Fatal(err)
-	}
-	put("version two", 20)
-	if err := os.Rename(kept, paths[1]); err != nil {
-		t.Fatal(err)
-	}
+	paths := withStaleCopy(t, st, b)
 	// The newest's one copy rots: its bytes, in place (its metadata stays).
 	if err := os.WriteFile(paths[0], []byte("version tw0"), 0o644); err != nil {
 		t.Fatal(err)

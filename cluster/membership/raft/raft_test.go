@@ -270,6 +270,16 @@ func threeGateways(t *testing.T) (*net, []*Control) {
 	return n, []*Control{g1, n.start(t, "g2", url), n.start(t, "g3", url)}
 }
 
+// aFollower is one of the gateways that is not the leader.
+func aFollower(gws []*Control, leader *Control) *Control {
+	for _, g := range gws {
+		if g != leader {
+			return g
+		}
+	}
+	return nil
+}
+
 func TestThreeGatewaysAgreeAndForward(t *testing.T) {
 	_, gws := threeGateways(t)
 	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
@@ -418,13 +428,7 @@ func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
 	n, gws := threeGateways(t)
 	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
 	leader := primaryInOffice(t, gws)
-	var stray *Control
-	for _, g := range gws {
-		if g != leader {
-			stray = g
-			break
-		}
-	}
+	stray := aFollower(gws, leader)
 	id := stray.config.Self.ID
 	// The map's change only: the voter's removal never happened.
 	if _, err := leader.apply(membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: id}}); err != nil {
@@ -996,12 +1000,7 @@ func TestControlBeforeStartAnswersNoQuorum(t *testing.T) {
 func TestGatewayWithALostLogLeavesBeforeItJoins(t *testing.T) {
 	n, gws := threeGateways(t)
 	leader := primaryInOffice(t, gws)
-	var lost *Control
-	for _, g := range gws {
-		if g != leader {
-			lost = g
-		}
-	}
+	lost := aFollower(gws, leader)
 	id, url := lost.config.Self.ID, lost.config.Self.URL
 	lost.Close()
 	again := n.startAt(t, id, leader.config.Self.URL, url, "") // its log gone
@@ -1024,12 +1023,7 @@ func TestGatewayWithALostLogLeavesBeforeItJoins(t *testing.T) {
 func TestDropVoterLeavesTheMap(t *testing.T) {
 	_, gws := threeGateways(t)
 	leader := primaryInOffice(t, gws)
-	var other *Control
-	for _, g := range gws {
-		if g != leader {
-			other = g
-		}
-	}
+	other := aFollower(gws, leader)
 	id := other.config.Self.ID
 	version := leader.Current().Map.Version
 	if _, err := leader.Propose(t.Context(), membership.Change{Kind: membership.DropVoter, Node: other.config.Self}); err != nil {
@@ -1063,12 +1057,7 @@ func TestDropVoterLeavesTheMap(t *testing.T) {
 func TestGatewayWithATakenIdDropsNoVoter(t *testing.T) {
 	n, gws := threeGateways(t)
 	leader := primaryInOffice(t, gws)
-	var other *Control
-	for _, g := range gws {
-		if g != leader {
-			other = g
-		}
-	}
+	other := aFollower(gws, leader)
 	if _, err := n.startNodeErr(t, other.config.Self.ID, leader.config.Self.URL, "http://127.0.0.1:7990", "", cluster.RoleGateway); err == nil {
 		t.Fatal("a gateway with a taken id joined")
 	}
