@@ -285,8 +285,7 @@ func (s *Store) refreshStale(b store.Bucket, name string) {
 
 // copyLater makes the copies of a burst-mode PUT after it returned; when
 // the queue is full, now.
-func (s *Store) copyLater(b store.Bucket, name string, stamp store.Stamp) {
-	c := pendingCopy{bucket: b, name: name, stamp: stamp}
+func (s *Store) copyLater(c pendingCopy) {
 	s.queueMu.Lock()
 	if s.closed {
 		s.queueMu.Unlock()
@@ -319,6 +318,19 @@ type pendingCopy struct {
 	stamp  store.Stamp
 	// refresh: a read found older copies beside the newest.
 	refresh bool
+	// room, when set, is asked before a copy is written (roomFor).
+	room func(mountpath) error
+}
+
+// roomFor is what a copy of size bytes asks of its destination before it
+// is written: within the node's watermarks (SetRoomCheck), as
+// make-n-copies. Nil when the node set no check.
+func (s *Store) roomFor(ctx context.Context, size int64) func(mountpath) error {
+	check := s.room.Load()
+	if check == nil || *check == nil {
+		return nil
+	}
+	return func(m mountpath) error { return (*check)(ctx, m.path, size) }
 }
 
 func (s *Store) copyNow(c pendingCopy) {
@@ -326,7 +338,7 @@ func (s *Store) copyNow(c pendingCopy) {
 	if err != nil {
 		return
 	}
-	if _, err := s.placeCopies(c.bucket, c.name, copiesOf(props), &c.stamp); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.placeCopiesWithin(c.bucket, c.name, copiesOf(props), &c.stamp, c.room); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.logger.Warn("make the copies of a burst PUT", "bucket", c.bucket.String(), "object", c.name, "err", err)
 	}
 }
@@ -504,15 +516,11 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 	}
 	want := copiesOf(props)
 	corrupt := 0
-	check := s.room.Load()
 	err = s.names(ctx, b, func(name string, size int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var room func(mountpath) error
-		if check != nil && *check != nil {
-			room = func(m mountpath) error { return (*check)(ctx, m.path, size) }
-		}
+		room := s.roomFor(ctx, size)
 		// The count of now, as a resilver reads it: a job of older props
 		// that a newer one did not replace (a target it missed) must not
 		// cut objects put since to the old count.
@@ -572,7 +580,6 @@ func (s *Store) resilver(ctx context.Context, progress *store.Progress) error {
 	}
 	failed := 0
 	var first error
-	check := s.room.Load()
 	for b := range md.Buckets {
 		err := s.names(ctx, b, func(name string, size int64) error {
 			if err := ctx.Err(); err != nil {
@@ -590,10 +597,7 @@ func (s *Store) resilver(ctx context.Context, progress *store.Progress) error {
 			// out_of_space fails, rather than fill every disk (metadata
 			// and buckets could then not be written anywhere); a disk
 			// added to a full target takes what moves to it.
-			var room func(mountpath) error
-			if check != nil && *check != nil {
-				room = func(m mountpath) error { return (*check)(ctx, m.path, size) }
-			}
+			room := s.roomFor(ctx, size)
 			// A copy with no readable metadata is a scrub's to find, as
 			// for make-n-copies; it fails no resilver.
 			if _, err := s.placeCopiesWithin(b, name, copiesOf(props), nil, room); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrCorrupt) {

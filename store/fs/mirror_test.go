@@ -281,6 +281,34 @@ func TestMirrorBurstMakesCopiesAfter(t *testing.T) {
 	}
 }
 
+// The copies a burst PUT leaves to the background stay within the
+// watermarks, as make-n-copies: a disk past out_of_space is not filled
+// by copies nobody waits for.
+func TestMirrorBurstCopiesAskRoom(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 3, true)
+	var asked atomic.Int64
+	st.SetRoomCheck(func(_ context.Context, _ string, size int64) error {
+		if size != int64(len("burst")) {
+			t.Errorf("room asked for %d bytes, want the object's %d", size, len("burst"))
+		}
+		asked.Add(1)
+		return fmt.Errorf("%w: past out_of_space", store.ErrNoSpace)
+	})
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o%d", i), []byte("burst"))
+	}
+	st.Close() // after the queued copies
+	if asked.Load() == 0 {
+		t.Fatal("no room asked of the burst copies")
+	}
+	for i := range 20 {
+		if paths := copyPaths(st, b, fmt.Sprintf("o%d", i)); len(paths) != 1 {
+			t.Fatalf("o%d has copies %v with no room for them, want the one the PUT wrote", i, paths)
+		}
+	}
+}
+
 func TestMakeCopiesRaisesAndLowers(t *testing.T) {
 	st, _ := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "m", 1, false)

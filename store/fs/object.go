@@ -109,18 +109,21 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// The copies of mirror.burst, and one that could not follow now (a
 	// disk full): made in the background, not left missing until a
 	// scrub or a change of mountpaths.
+	// Within the watermarks, as make-n-copies: a full disk is not
+	// filled by copies nobody waits for. They are made after the
+	// request ended: its cancellation is not theirs.
+	pending := pendingCopy{bucket: b, name: name, stamp: meta.Stamp, room: s.roomFor(context.WithoutCancel(ctx), meta.Size)}
 	if len(later) > 0 || short {
-		s.copyLater(b, name, meta.Stamp)
+		s.copyLater(pending)
 	}
 	// The copies wanted may have changed while the data streamed in, and
 	// a make-n-copies started since may have passed this name already:
 	// the PUT places what the bucket wants now.
 	if current, err := s.bucketProps(b); err == nil && copiesOf(current) != copiesOf(props) {
-		c := pendingCopy{bucket: b, name: name, stamp: meta.Stamp}
 		if current.Mirror.Burst {
-			s.copyLater(b, name, meta.Stamp)
+			s.copyLater(pending)
 		} else {
-			s.copyNow(c)
+			s.copyNow(pending)
 		}
 	}
 	return meta, nil
