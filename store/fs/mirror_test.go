@@ -205,6 +205,43 @@ func TestMirrorCopiesOnDistinctMountpaths(t *testing.T) {
 	}
 }
 
+// A bucket whose copies were lowered keeps the extra ones until
+// make-n-copies removes them: a validated GET whose copy is bad answers
+// another's bytes, and the bad one is rewritten from it.
+func TestLoweredCopiesStillServeABadRead(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	data := bytes.Repeat([]byte("original "), 1000)
+	storetest.Put(t, st, b, "o", data)
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Copies: 1}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	first := filepath.Join(st.MountpathOf(b, "o"), "ais", b.Name, "o")
+	if paths := copyPaths(st, b, "o"); len(paths) != 2 || !slices.Contains(paths, first) {
+		t.Fatalf("copies %v, want two, one at %s", paths, first)
+	}
+	flip(t, first)
+	obj, err := st.Open(t.Context(), b, "o", store.OpenOptions{Validate: true})
+	if err != nil {
+		t.Fatalf("a validated GET, its copy bad and another good: %v", err)
+	}
+	got, _ := io.ReadAll(obj)
+	obj.Close()
+	if !bytes.Equal(got, data) {
+		t.Fatal("a GET returned other bytes")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if disk, _ := os.ReadFile(first); bytes.Equal(disk, data) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bad copy %s was not rewritten", first)
+		}
+	}
+}
+
 // A validated GET of a mirrored object with one bad copy answers the
 // original bytes, whichever copy it reads first, and rewrites the bad one.
 func TestMirrorRepairsBadCopy(t *testing.T) {

@@ -968,7 +968,7 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	}
 	validate := opts.Validate || props.Checksum.ValidateWarmGet
 	for attempt := 0; ; attempt++ {
-		obj, err := s.openLocated(b, name, props, validate, opts.Internal)
+		obj, err := s.openLocated(b, name, props, validate, opts.Internal, false)
 		if errors.Is(err, errMoved) {
 			if attempt < movedRetries {
 				continue
@@ -985,13 +985,17 @@ var copiesLocated = func() {}
 // errMoved: every copy a lookup found went before it was opened.
 var errMoved = errors.New("moved since it was found")
 
-// openLocated looks an object's copies up and opens the first it can.
-func (s *Store) openLocated(b store.Bucket, name string, props store.Props, validate, internal bool) (store.Object, error) {
+// openLocated looks an object's copies up and opens the first it can;
+// with every set, all copies even when the bucket wants one.
+func (s *Store) openLocated(b store.Bucket, name string, props store.Props, validate, internal, every bool) (store.Object, error) {
 	var copies []located
 	var err error
-	if copiesOf(props) > 1 {
+	if copiesOf(props) > 1 || every {
 		if copies, err = s.locate(b, name); err != nil {
 			return nil, err
+		}
+		if every && len(copies) < 2 {
+			return nil, store.ErrNotFound // no other to try (not read again)
 		}
 		if len(copies) > 1 {
 			// Of the newest version alone: copies may differ (a crash
@@ -1046,6 +1050,14 @@ func (s *Store) openLocated(b store.Bucket, name string, props store.Props, vali
 	}
 	if gone == len(copies) {
 		return nil, errMoved
+	}
+	// A bucket whose mirror.copies was lowered keeps its extra copies
+	// until make-n-copies removes them: one of them may still be good
+	// (and the bad one is rewritten from it).
+	if errors.Is(firstErr, store.ErrCorrupt) && !every && copiesOf(props) <= 1 {
+		if obj, err := s.openLocated(b, name, props, validate, internal, true); err == nil {
+			return obj, nil
+		}
 	}
 	return nil, firstErr
 }
