@@ -565,8 +565,9 @@ func TestConsoleLoginCookie(t *testing.T) {
 	if cookie.Path != "/console/" || cookie.SameSite != http.SameSiteStrictMode || cookie.Secure || !cookie.HttpOnly {
 		t.Fatalf("the login cookie has path %q, SameSite %v, Secure %v, HttpOnly %v: want the console's path, strict, not secure over http, out of scripts' reach", cookie.Path, cookie.SameSite, cookie.Secure, cookie.HttpOnly)
 	}
-	// Behind a proxy that ends TLS, the cookie is sent back over https only.
-	for _, header := range []string{"X-Forwarded-Proto: https", `Forwarded: for=192.0.2.1;proto=https`} {
+	// Behind a proxy that ends TLS, the cookie is sent back over https
+	// only; behind a chain of them, the first hop's says.
+	for _, header := range []string{"X-Forwarded-Proto: https", `Forwarded: for=192.0.2.1;proto=https`, "X-Forwarded-Proto: https, http", `Forwarded: for=192.0.2.1;proto=https, for=10.0.0.1;proto=http`} {
 		req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/console/", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		k, v, _ := strings.Cut(header, ": ")

@@ -188,10 +188,15 @@ func EndToken(w http.ResponseWriter, r *http.Request) {
 // here, or at a proxy in front that says so. Believing a forged header
 // only makes the cookie stricter.
 func overTLS(r *http.Request) bool {
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	// Behind a chain of proxies, the first hop's (the browser's) is first.
+	first := func(header string) string {
+		v, _, _ := strings.Cut(r.Header.Get(header), ",")
+		return strings.TrimSpace(v)
+	}
+	if r.TLS != nil || strings.EqualFold(first("X-Forwarded-Proto"), "https") {
 		return true
 	}
-	for _, part := range strings.Split(r.Header.Get("Forwarded"), ";") {
+	for _, part := range strings.Split(first("Forwarded"), ";") {
 		if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && strings.EqualFold(k, "proto") && strings.EqualFold(strings.Trim(v, `"`), "https") {
 			return true
 		}
