@@ -76,7 +76,7 @@ func runControlPlane(ctx context.Context, cfg Config) ([]Result, error) {
 		defer c.stop()
 		clusters[gateways] = c
 	}
-	creates, kills := cmp.Or(cfg.ControlCreates, 200), cmp.Or(cfg.FailoverKills, 5)
+	creates, kills := cmp.Or(cfg.ControlCreates, 200), max(1, cmp.Or(cfg.FailoverKills, 5))
 	for _, gateways := range []int{1, 3} {
 		if err := measureControl(ctx, rec, clusters[gateways], gateways, creates); err != nil {
 			return rec.results, err

@@ -212,6 +212,11 @@ type putOnClose struct {
 	done         func(int64)
 }
 
+// Abort drops a shard whose generation failed: a short one is not put.
+func (p *putOnClose) Abort() error { p.Reset(); return nil }
+
+var _ datasets.Aborter = (*putOnClose)(nil)
+
 func (p *putOnClose) Close() error {
 	n := int64(p.Len())
 	if _, err := p.client.Put(p.ctx, p.bucket, p.name, bytes.NewReader(p.Bytes()), api.PutOptions{Size: n}); err != nil {

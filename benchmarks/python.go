@@ -132,6 +132,11 @@ type bucketWriter struct {
 	name   string
 }
 
+// Abort drops a shard whose generation failed: a short one is not put.
+func (w *bucketWriter) Abort() error { w.Reset(); return nil }
+
+var _ datasets.Aborter = (*bucketWriter)(nil)
+
 func (w *bucketWriter) Close() error {
 	_, err := w.client.Put(w.ctx, w.bucket, w.name, bytes.NewReader(w.Bytes()), api.PutOptions{Size: int64(w.Len())})
 	return err

@@ -313,7 +313,7 @@ func (p *plan) encodeShard(ctx context.Context, i int64, name string, w io.Write
 		label := rng.IntN(1000)
 		for k, ext := range p.extensions {
 			f := file{name: record + ext, ext: ext, main: k == 0, record: record, shard: i, index: r, label: label}
-			n, err := p.writeFile(fw, rng, source, buf, f)
+			n, err := p.writeFile(ctx, fw, rng, source, buf, f)
 			if err != nil {
 				fw.Close()
 				return Stats{}, err
@@ -358,7 +358,7 @@ type file struct {
 // writeFile writes one file and returns its size. Small files are built
 // whole; large ones (binary files, a main ".txt") are generated and written
 // through buf, chunk by chunk.
-func (p *plan) writeFile(fw formats.Writer, rng *rand.Rand, source *rand.ChaCha8, buf []byte, f file) (int64, error) {
+func (p *plan) writeFile(ctx context.Context, fw formats.Writer, rng *rand.Rand, source *rand.ChaCha8, buf []byte, f file) (int64, error) {
 	var small []byte
 	switch {
 	case f.ext == ".cls":
@@ -381,6 +381,10 @@ func (p *plan) writeFile(fw formats.Writer, rng *rand.Rand, source *rand.ChaCha8
 		return 0, err
 	}
 	for left := size; left > 0; {
+		// A large file stops with the job, not at its end.
+		if err := ctx.Err(); err != nil {
+			return 0, context.Cause(ctx)
+		}
 		chunk := buf[:min(left, int64(len(buf)))]
 		if f.ext == ".txt" {
 			chunk = appendText(chunk[:0], rng, len(chunk))

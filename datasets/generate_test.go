@@ -410,6 +410,35 @@ func TestWriteLocalCancelLeavesNoPartialShard(t *testing.T) {
 	}
 }
 
+// cancelingShard cancels its job at its first write.
+type cancelingShard struct {
+	cancel  context.CancelFunc
+	written int64
+}
+
+func (c *cancelingShard) Write(p []byte) (int, error) {
+	c.cancel()
+	c.written += int64(len(p))
+	return len(p), nil
+}
+
+func (c *cancelingShard) Close() error { return nil }
+
+// A large file stops with its job, not at its end.
+func TestGenerateCancelStopsWithinAFile(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	shard := &cancelingShard{cancel: cancel}
+	spec := datasets.Spec{Template: "s-{0..0}.tar", Records: 1, RecordSize: 1 << 30, Extensions: []string{".bin"}}
+	_, err := datasets.Generate(ctx, spec, func(string) (io.WriteCloser, error) { return shard, nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a generation canceled in its file: %v", err)
+	}
+	if shard.written >= 64<<20 {
+		t.Fatalf("%d bytes written after the cancel, want it to stop within a few chunks", shard.written)
+	}
+}
+
 // failingShard fails its writes after a few bytes.
 type failingShard struct {
 	written int
