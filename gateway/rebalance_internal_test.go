@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -107,6 +108,26 @@ func TestRemoteWalkStopsAtTheFirstFailure(t *testing.T) {
 	})
 	if err != refused || calls != 1 || pages > 2 {
 		t.Fatalf("a walk whose first object fails: %v after %d calls and %d pages", err, calls, pages)
+	}
+}
+
+// stalledListing is a remote bucket whose listing never answers.
+type stalledListing struct{ endlessListing }
+
+func (stalledListing) List(ctx context.Context, b store.Bucket, props store.Props, prefix, token string, max int) ([]store.ObjectMeta, string, error) {
+	<-ctx.Done()
+	return nil, "", ctx.Err()
+}
+
+// A job's walk of a remote listing that stalls ends with the remote's
+// failure, rather than hold the job until it is aborted.
+func TestRemoteWalkEndsAtAStalledPage(t *testing.T) {
+	defer func(was time.Duration) { remotePageTimeout = was }(remotePageTimeout)
+	remotePageTimeout = 50 * time.Millisecond
+	n := &Node{config: Config{RemoteBuckets: stalledListing{}}}
+	err := n.eachRemote(t.Context(), store.Bucket{Provider: store.ProviderAWS, Name: "b"}, store.Props{}, "", func(string) error { return nil })
+	if !errors.Is(err, store.ErrRemote) || !strings.Contains(err.Error(), "did not come within") {
+		t.Fatalf("a walk of a stalled listing: %v, want the remote unavailable, saying why", err)
 	}
 }
 

@@ -42,6 +42,10 @@ const prefetchWorkers = 8
 // remoteTimeout bounds a gateway's question to the remote store.
 const remoteTimeout = 30 * time.Second
 
+// remotePageTimeout bounds a page of a job's walk of a remote listing (a
+// variable for tests).
+var remotePageTimeout = remoteTimeout
+
 // addRemoteBucket adds a remote bucket that exists in its store to the
 // bucket metadata, with the default remote props (or props, when given).
 func (n *Node) addRemoteBucket(ctx context.Context, b store.Bucket, props *store.Props) error {
@@ -297,8 +301,15 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 	}
 	token := ""
 	for {
-		list, next, err := n.config.RemoteBuckets.List(ctx, b, props, prefix, token, 1000)
+		// Each page within its time: a remote that stalls in a page
+		// would otherwise hold the job until it is aborted.
+		pageCtx, cancel := context.WithTimeout(ctx, remotePageTimeout)
+		list, next, err := n.config.RemoteBuckets.List(pageCtx, b, props, prefix, token, 1000)
+		cancel()
 		if err != nil {
+			if ctx.Err() == nil && pageCtx.Err() != nil {
+				err = fmt.Errorf("%w: bucket %s: a page of the remote's listing did not come within %s: %w", store.ErrRemote, b, remotePageTimeout, err)
+			}
 			return remoteError(err)
 		}
 		for _, o := range list {

@@ -365,7 +365,7 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 				// there yet is not one the remote lost), and only the
 				// copy seen (not a newer write).
 				unlock := s.lockName(b.String() + "/" + name)
-				_, again := be.HeadObject(ctx, b, name)
+				now, again := be.HeadObject(ctx, b, name)
 				if errors.Is(again, store.ErrNotFound) {
 					// A HEAD's 404 does not tell a key gone from a
 					// bucket gone (deleted, or an endpoint changed): the
@@ -381,19 +381,30 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 					s.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: stamp, Stamp: s.fetchStamp()})
 				}
 				unlock()
-				switch {
-				case again == nil:
-					return s.Store.Open(ctx, b, name, opts)
-				case !errors.Is(again, store.ErrNotFound):
-					return nil, again // (the copy kept: not known gone)
+				if again != nil {
+					if !errors.Is(again, store.ErrNotFound) {
+						return nil, again // (the copy kept: not known gone)
+					}
+					return nil, herr
 				}
+				// There after all (a write-through PUT's copy, or written
+				// at the remote meanwhile): served when it is the
+				// version the remote has now, else fetched.
+				attrs = now
+				obj, err = s.Store.Open(ctx, b, name, opts)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return nil, err
+				}
+			} else {
+				return nil, herr
 			}
-			return nil, herr
 		}
-		if sameVersion(obj.Meta(), attrs) {
-			return obj, nil
+		if err == nil {
+			if sameVersion(obj.Meta(), attrs) {
+				return obj, nil
+			}
+			obj.Close()
 		}
-		obj.Close()
 	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBadChecksum) && !errors.Is(err, store.ErrCorrupt):
 		return nil, err
 	}

@@ -58,7 +58,8 @@ type fakeBackend struct {
 	served atomic.Int64
 	// forbid refuses PUTs as a remote refuses access (a 403).
 	forbid atomic.Bool
-	// headAnswers, when not empty, answer the next HEADs, one each.
+	// headAnswers, when not empty, answer the next HEADs, one each (nil:
+	// as the objects say).
 	headAnswers []error
 	// cutBodies ends each GET's body halfway: with a connection's error,
 	// or (short) as if it were whole.
@@ -124,7 +125,9 @@ func (f *fakeBackend) HeadObject(ctx context.Context, b store.Bucket, name strin
 	if len(f.headAnswers) > 0 {
 		err := f.headAnswers[0]
 		f.headAnswers = f.headAnswers[1:]
-		return remote.ObjectAttrs{}, err
+		if err != nil {
+			return remote.ObjectAttrs{}, err
+		}
 	}
 	data, ok := f.objects[name]
 	if !ok {
@@ -336,6 +339,54 @@ func TestValidatedReadOfAFlappingRemote(t *testing.T) {
 	}
 	if _, err := local.Head(t.Context(), b, "o"); err != nil {
 		t.Fatalf("the cached copy after a flapping remote: %v", err)
+	}
+}
+
+// A validated read whose remote says "not found" and then, asked again,
+// has another version (deleted and written again between the two) gets
+// that version, not the cached one.
+func TestValidatedReadOfARemoteRewrittenBetweenItsHeads(t *testing.T) {
+	rs, be, _, b := newRemote(t, true)
+	be.objects["o"] = []byte("cached")
+	if data, err := read(t, rs, b, "o"); data != "cached" || err != nil {
+		t.Fatalf("cold read: %q %v", data, err)
+	}
+	be.mu.Lock()
+	be.objects["o"] = []byte("rewritten")
+	be.headAnswers = []error{store.ErrNotFound, nil}
+	be.mu.Unlock()
+	if data, err := read(t, rs, b, "o"); data != "rewritten" || err != nil {
+		t.Fatalf("a validated read of an object rewritten between its HEADs: %q %v, want the remote's version", data, err)
+	}
+}
+
+// OpenCached tells what the remote said of an object not cached here:
+// it has it, it has none, it refused (403 for good), or another failure
+// (unavailable, retried).
+func TestOpenCachedKeepsTheRemotesKind(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	be.objects["there"] = []byte("x")
+	for _, tc := range []struct {
+		name   string
+		answer error
+		want   error
+		not    error
+	}{
+		{"there", nil, store.ErrNotCached, store.ErrNotFound},
+		{"absent", nil, store.ErrNotFound, store.ErrRemote},
+		{"refused", store.ErrRemoteForbidden, store.ErrRemoteForbidden, store.ErrRemote},
+		{"odd", errors.New("an answer of no kind"), store.ErrRemote, store.ErrNotFound},
+	} {
+		be.mu.Lock()
+		be.headAnswers = []error{tc.answer}
+		be.mu.Unlock()
+		obj, err := rs.OpenCached(t.Context(), b, tc.name)
+		if err == nil {
+			obj.Close()
+		}
+		if !errors.Is(err, tc.want) || errors.Is(err, tc.not) {
+			t.Errorf("OpenCached of %s, the remote answering %v: %v, want %v and not %v", tc.name, tc.answer, err, tc.want, tc.not)
+		}
 	}
 }
 

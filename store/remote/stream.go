@@ -28,8 +28,12 @@ func (s *Store) OpenCached(ctx context.Context, b store.Bucket, name string) (st
 		}
 	}
 	if berr != nil {
-		// Not "missing": the remote did not say it has none.
-		return nil, fmt.Errorf("%s/%s is not cached here, and the remote could not tell whether it has it: %w: %v", b, name, ErrUnavailable, berr)
+		// Not "missing": the remote did not say it has none. Its kind
+		// is kept (a refusal is 403 for good, not a 503 to retry).
+		if store.Kinds.Of(berr) != "" || ctx.Err() != nil {
+			return nil, fmt.Errorf("%s/%s is not cached here, and the remote could not tell whether it has it: %w", b, name, berr)
+		}
+		return nil, fmt.Errorf("%s/%s is not cached here, and the remote could not tell whether it has it: %w: %w", b, name, ErrUnavailable, berr)
 	}
 	return nil, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotCached)
 }

@@ -124,5 +124,5 @@ func NewClient(control func(ctx context.Context, network, address string, c sysc
 	// Idle connections close after 90 s, 256 at most: origins and their
 	// redirects are many hosts.
 	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, MaxIdleConns: 256, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext, DisableCompression: true,
-		MaxResponseHeaderBytes: 64 << 10}}
+		MaxResponseHeaderBytes: 64 << 10, TLSHandshakeTimeout: 10 * time.Second}}
 }

@@ -163,7 +163,9 @@ func newBackend(ctx context.Context, settings store.AWSProps, control func(ctx c
 func checkedClient(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *http.Client {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
 	return &http.Client{Transport: boundedErrors{&http.Transport{Proxy: checkedProxy(http.ProxyFromEnvironment, control), DialContext: dialer.DialContext,
-		MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, MaxResponseHeaderBytes: 64 << 10}}}
+		MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, MaxResponseHeaderBytes: 64 << 10,
+		// (A stalled handshake is outside ResponseHeaderTimeout.)
+		TLSHandshakeTimeout: 10 * time.Second, ExpectContinueTimeout: time.Second}}}
 }
 
 // checkedProxy is proxyOf (HTTP_PROXY and the like) with the endpoint's
