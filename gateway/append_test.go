@@ -145,6 +145,7 @@ func TestAppendRefusesBadHandles(t *testing.T) {
 		header     http.Header
 	}{
 		{"flush", http.Header{"If-None-Match": {"*"}}},
+		{"flush", http.Header{"If-None-Match": {"", "*"}}},
 		{"append", http.Header{"If-Match": {`"x"`}}},
 		{"append", http.Header{api.HeaderChecksumType: {"xxhash"}, api.HeaderChecksumValue: {"0123456789abcdef"}}},
 	} {
