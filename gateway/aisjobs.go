@@ -793,6 +793,19 @@ func (n *Node) settledForPrefixDelete(ctx context.Context, req peer.JobRequest) 
 		api.ErrUnavailable, req.Prefix)
 }
 
+// settledForCopy refuses a copy of an ais bucket while objects move or a
+// target or a disk is away: each target copies the objects it owns from
+// its own disks, and one elsewhere (moving, on what is away) would be
+// missed by all, the job ending well without it. (A remote bucket's
+// owner fetches what it does not hold.)
+func (n *Node) settledForCopy(ctx context.Context, req peer.JobRequest) error {
+	if req.Bucket.IsRemote() || n.rebalanceEnded(ctx, 0, false) {
+		return nil
+	}
+	return fmt.Errorf("%w: copy of %s: objects are moving, or a target or a disk is away, and an object not on its owner would be missed: retry once the cluster is settled",
+		api.ErrUnavailable, req.Bucket)
+}
+
 // startListRangeJob starts a job of a kind on every target over the
 // objects a list-range value selects, and answers its id; with required,
 // an empty selection (every object) is refused.
@@ -876,6 +889,9 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	var props store.Props
 	if err == nil {
 		props, err = n.bucketProps(src)
+	}
+	if err == nil {
+		err = n.settledForCopy(r.Context(), req)
 	}
 	if err == nil && !value.DryRun {
 		if _, missing := n.bucketProps(dst); missing != nil {

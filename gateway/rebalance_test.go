@@ -712,7 +712,7 @@ func TestTemplateDeleteLeavesNoTombstonesOfNothing(t *testing.T) {
 
 // A delete by prefix waits for a settled cluster: each target deletes
 // what it lists, and a copy none lists (on a target away) would come
-// back after it with no tombstone. Names need no wait.
+// back after it with no tombstone. Names need no wait. A copy waits too.
 func TestPrefixDeleteWaitsForASettledCluster(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
 		cfg.RebalanceRecent = time.Millisecond
@@ -736,6 +736,13 @@ func TestPrefixDeleteWaitsForASettledCluster(t *testing.T) {
 		t.Fatalf("a delete of names with a target away: %v", err)
 	}
 	client.WaitJob(ctx, id, 20*time.Millisecond)
+	// A copy too: each target copies what it owns from its disks, and
+	// what the one away holds would be missed, the job ending well.
+	for _, msg := range []api.CopyBucketMessage{{}, {ListRange: api.ListRange{ObjNames: []string{"p/1"}}}} {
+		if _, err := client.CopyBucket(ctx, "b", "b-copy", msg); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "would be missed") {
+			t.Fatalf("a copy %+v with a target away: %v, want unavailable", msg, err)
+		}
+	}
 }
 
 // cutOff fails every request to the host it names (none while empty): a
