@@ -409,7 +409,8 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 	}
 	for _, t := range without {
 		if named[t] {
-			return nil, false, fmt.Errorf("%w: summary %s: target %s no longer has its part (it restarted): run the summary again", api.ErrUnavailable, id, t)
+			// For good (not a 503 to retry): the part is not coming back.
+			return nil, false, fmt.Errorf("%w: summary %s: target %s no longer has its part (it restarted): run the summary again", api.ErrConflict, id, t)
 		}
 	}
 	out = make([]api.BucketSummary, 0, len(totals))
