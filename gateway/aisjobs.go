@@ -544,9 +544,6 @@ func (n *Node) deletePartsOnlyByPrefix(ctx context.Context, b store.Bucket, pref
 	if err != nil || !props.EC.Enabled {
 		return 0, nil
 	}
-	// An owner's removal of a batch takes longer than a control call.
-	ctx, cancel := context.WithTimeout(ctx, removeTimeout)
-	defer cancel()
 	removed := 0
 	byOwner := map[string][]string{}
 	pending := 0
@@ -570,7 +567,11 @@ func (n *Node) deletePartsOnlyByPrefix(ctx context.Context, b store.Bucket, pref
 					}
 				}
 			} else {
-				got, err = n.peer.Remove(ctx, owner, b, peer.RemoveRequest{Names: names, Stamp: began})
+				// An owner's removal of a batch takes longer than a
+				// control call; the walk of every part, longer still.
+				callCtx, cancel := context.WithTimeout(ctx, removeTimeout)
+				got, err = n.peer.Remove(callCtx, owner, b, peer.RemoveRequest{Names: names, Stamp: began})
+				cancel()
 			}
 			if err != nil {
 				return fmt.Errorf("delete the objects of %s held as parts alone (owner %s): %w", b, id, err)
