@@ -367,19 +367,25 @@ func (s *Store) stalePart(b store.Bucket, m mountpath, meta store.PartMeta) bool
 
 // WalkParts calls fn for every part of a bucket kept here.
 func (s *Store) WalkParts(ctx context.Context, b store.Bucket, fn func(store.PartMeta) error) error {
+	return s.walkParts(ctx, b, func(path string, meta store.PartMeta, err error) error {
+		if err != nil {
+			s.logger.Warn("ignoring an unreadable part", "path", path, "err", err)
+			return nil
+		}
+		return fn(meta)
+	})
+}
+
+// walkParts is WalkParts that tells the part files whose metadata cannot
+// be read too, with the error (not one deleted since it was listed).
+func (s *Store) walkParts(ctx context.Context, b store.Bucket, fn func(path string, meta store.PartMeta, err error) error) error {
 	b = b.Normalize()
 	for _, m := range s.readable() {
 		err := walkPartFiles(ctx, m.partsDir(b), func(path string, meta store.PartMeta, err error) error {
-			if err != nil {
-				if !errors.Is(err, store.ErrNotFound) { // (one deleted since it was listed)
-					s.logger.Warn("ignoring an unreadable part", "path", path, "err", err)
-				}
+			if errors.Is(err, store.ErrNotFound) || err == nil && s.stalePart(b, m, meta) {
 				return nil
 			}
-			if s.stalePart(b, m, meta) {
-				return nil
-			}
-			return fn(meta)
+			return fn(path, meta, err)
 		})
 		if err != nil {
 			return err

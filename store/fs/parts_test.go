@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +121,30 @@ func TestParts(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("the bad part stayed")
+	}
+	// A part whose metadata cannot be read serves no restore: counted
+	// bad, and removed with repair; a scrub without repair keeps it.
+	if err := st.PutPart(ctx, partOf(b, "c", 0, []byte("meta"), 40), strings.NewReader("meta")); err != nil {
+		t.Fatal(err)
+	}
+	path = ""
+	filepath.WalkDir(filepath.Dir(filepath.Dir(st.Mountpaths()[0])), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, "/.ais/parts/") {
+			path = p
+		}
+		return nil
+	})
+	if err := syscall.Setxattr(path, "user.ais.part", []byte("\xc1 not msgpack"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, repair := range []bool{false, true} {
+		report, err := st.Scrub(ctx, b, store.ScrubOptions{Repair: repair}, nil)
+		if err != nil || report.BadParts != 1 {
+			t.Fatalf("scrub (repair %v) of a part with unreadable metadata: %+v %v", repair, report, err)
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) != repair {
+			t.Fatalf("the part with unreadable metadata after a scrub with repair %v: %v", repair, err)
+		}
 	}
 }
 

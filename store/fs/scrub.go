@@ -280,8 +280,21 @@ func verifyReader(f io.Reader, meta store.ObjectMeta) error {
 // owner's node, which sends it again).
 func (s *Store) scrubParts(ctx context.Context, b store.Bucket, opts store.ScrubOptions) (store.ScrubReport, error) {
 	var r store.ScrubReport
-	err := s.WalkParts(ctx, b, func(meta store.PartMeta) error {
+	err := s.walkParts(ctx, b, func(unreadable string, meta store.PartMeta, err error) error {
 		r.Parts++
+		if err != nil {
+			// A part no metadata tells (whose object, which version)
+			// serves no restore; its owner cannot be told (the file is
+			// named by a hash), and an ec-resilver there sends it again.
+			r.BadParts++
+			s.logger.Warn("scrub: a part whose metadata cannot be read", "path", unreadable, "err", err)
+			if opts.Repair && badPartMeta(err) {
+				if info, serr := os.Stat(unreadable); serr == nil {
+					s.removeUnknownPart(unreadable, info)
+				}
+			}
+			return nil
+		}
 		// The file walked: another copy of the part (newer, on another
 		// mountpath) is checked against its own metadata when walked.
 		// The metadata, the bytes checked and the file a repair removes
@@ -321,6 +334,12 @@ func (s *Store) scrubParts(ctx context.Context, b store.Bucket, opts store.Scrub
 	return r, err
 }
 
+// badPartMeta tells metadata that is bad for good (none, too large,
+// not decodable), not a disk failing to read it.
+func badPartMeta(err error) bool {
+	return errors.Is(err, store.ErrCorrupt) || errors.Is(err, syscall.ENODATA) || errors.Is(err, syscall.ERANGE)
+}
+
 // partFoundBad is a test's hook: a part was found bad and is not removed
 // yet.
 var partFoundBad = func(path string) {}
@@ -338,6 +357,23 @@ func (s *Store) removeBadPart(b store.Bucket, name, path string, checked os.File
 	defer lock.Unlock()
 	now, err := os.Stat(path)
 	return err == nil && os.SameFile(now, checked) && os.Remove(path) == nil
+}
+
+// removeUnknownPart is removeBadPart of a part whose name is not known:
+// every stripe of the parts' locks is held (in order, a moment), so that
+// a part stored over the path meanwhile is not the one removed.
+func (s *Store) removeUnknownPart(path string, checked os.FileInfo) {
+	for i := range s.partLocks {
+		s.partLocks[i].Lock()
+	}
+	defer func() {
+		for i := range s.partLocks {
+			s.partLocks[i].Unlock()
+		}
+	}()
+	if now, err := os.Stat(path); err == nil && os.SameFile(now, checked) {
+		os.Remove(path)
+	}
 }
 
 func fileExists(path string) bool {
