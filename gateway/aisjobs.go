@@ -795,17 +795,17 @@ func (n *Node) settledForPrefixDelete(ctx context.Context, req peer.JobRequest) 
 		api.ErrUnavailable, req.Prefix)
 }
 
-// settledForCopy refuses a copy of an ais bucket while objects move or a
-// target or a disk is away: each target copies the objects it owns from
-// its own disks, and one elsewhere (moving, on what is away) would be
-// missed by all, the job ending well without it. (A remote bucket's
-// owner fetches what it does not hold.)
-func (n *Node) settledForCopy(ctx context.Context, req peer.JobRequest) error {
+// settledForOwners refuses a job of an ais bucket done by each object's
+// owner from its own disks (a copy, an index) while objects move or a
+// target or a disk is away: an object elsewhere (moving, on what is
+// away) would be missed by all, the job ending well without it. (A
+// remote bucket's owner fetches what it does not hold.)
+func (n *Node) settledForOwners(ctx context.Context, req peer.JobRequest, what string) error {
 	if req.Bucket.IsRemote() || n.rebalanceEnded(ctx, 0, false) {
 		return nil
 	}
-	return fmt.Errorf("%w: copy of %s: objects are moving, or a target or a disk is away, and an object not on its owner would be missed: retry once the cluster is settled",
-		api.ErrUnavailable, req.Bucket)
+	return fmt.Errorf("%w: %s %s: objects are moving, or a target or a disk is away, and an object not on its owner would be missed: retry once the cluster is settled",
+		api.ErrUnavailable, what, req.Bucket)
 }
 
 // startListRangeJob starts a job of a kind on every target over the
@@ -827,6 +827,9 @@ func (n *Node) startListRangeJob(w http.ResponseWriter, r *http.Request, b store
 	}
 	if err == nil {
 		err = n.settledForPrefixDelete(r.Context(), req)
+	}
+	if err == nil && kind == jobIndexShards {
+		err = n.settledForOwners(r.Context(), req, "index of the shards of")
 	}
 	n.startJobAnswering(w, r, req, err)
 }
@@ -893,7 +896,7 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 		props, err = n.bucketProps(src)
 	}
 	if err == nil {
-		err = n.settledForCopy(r.Context(), req)
+		err = n.settledForOwners(r.Context(), req, "copy of")
 	}
 	if err == nil && !value.DryRun {
 		if _, missing := n.bucketProps(dst); missing != nil {

@@ -89,7 +89,11 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 	// bounds): the others go on, and the job names them at the end.
 	var malformed []string
 	var firstMalformed error
+	moved := n.targetsUnchanged(req, fmt.Sprintf("index the shards of %s", b), "shards moving then may have no index; run it again once the rebalance ends")
 	err := n.eachSelected(ctx, b, req, func(name string) error {
+		if err := moved(); err != nil {
+			return err
+		}
 		f, ok := n.formats.ByName(name)
 		if !ok || !f.Offsets() || formats.IsIndexName(name) || !n.owns(b, name) {
 			return nil
@@ -135,6 +139,9 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 		p.Bytes.Add(size)
 		return nil
 	})
+	if err == nil {
+		err = moved()
+	}
 	if err == nil && len(malformed) > 0 {
 		err = fmt.Errorf("%w: %d shards could not be indexed, e.g. %.80q: %w", api.ErrBadRequest, len(malformed), malformed[0], firstMalformed)
 	}

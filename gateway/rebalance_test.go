@@ -712,7 +712,8 @@ func TestTemplateDeleteLeavesNoTombstonesOfNothing(t *testing.T) {
 
 // A delete by prefix waits for a settled cluster: each target deletes
 // what it lists, and a copy none lists (on a target away) would come
-// back after it with no tombstone. Names need no wait. A copy waits too.
+// back after it with no tombstone. Names need no wait. A copy and an
+// index wait too.
 func TestPrefixDeleteWaitsForASettledCluster(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
 		cfg.RebalanceRecent = time.Millisecond
@@ -742,6 +743,10 @@ func TestPrefixDeleteWaitsForASettledCluster(t *testing.T) {
 		if _, err := client.CopyBucket(ctx, "b", "b-copy", msg); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "would be missed") {
 			t.Fatalf("a copy %+v with a target away: %v, want unavailable", msg, err)
 		}
+	}
+	// And an index of shards, each indexed by its owner.
+	if _, err := client.IndexShards(ctx, "b", api.ListRange{}); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "would be missed") {
+		t.Fatalf("an index of shards with a target away: %v, want unavailable", err)
 	}
 }
 
