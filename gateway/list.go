@@ -3,14 +3,17 @@ package gateway
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -503,8 +506,11 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 		return nil, nil
 	}
 	obj, err := n.config.Store.Open(ctx, b, name, store.OpenOptions{})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // (gone since it was listed)
+	}
 	if err != nil {
-		return nil, nil
+		return nil, fmt.Errorf("list archive members in %s: shard %s: %w", b, name, err)
 	}
 	defer obj.Close()
 	// A zip's reader holds its central directory: counted with the
@@ -516,7 +522,7 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 	defer release()
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)
 	if err != nil {
-		return nil, nil
+		return nil, unreadMembers(b, name, err)
 	}
 	var out []api.ListEntry
 	for {
@@ -528,7 +534,7 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 			return out, nil
 		}
 		if err != nil {
-			return nil, nil // not a shard that reads: no members, not some of them
+			return nil, unreadMembers(b, name, err)
 		}
 		if len(out) == maxArchiveMembers {
 			return nil, badRequest("list archive members in %s: shard %s has more than %d members; read its index, or the shard itself", b, name, maxArchiveMembers)
@@ -538,4 +544,16 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 		}
 		out = append(out, api.ListEntry{Name: name + "/" + e.Name, Size: e.Size, Flags: api.EntryInArch | api.EntryPresent})
 	}
+}
+
+// unreadMembers is what a shard's members not read answer: a shard that
+// does not read as one has none (not some of them), while a disk that
+// fails the read fails the page (a short listing is not a complete one).
+func unreadMembers(b store.Bucket, name string, err error) error {
+	var pathErr *fs.PathError
+	var errno syscall.Errno
+	if errors.As(err, &pathErr) || errors.As(err, &errno) || errors.Is(err, store.ErrIO) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("list archive members in %s: shard %s: %w", b, name, err)
+	}
+	return nil
 }

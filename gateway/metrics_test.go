@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
 	"fmt"
@@ -298,4 +299,39 @@ func TestRequestDurationsReachMinutes(t *testing.T) {
 		return
 	}
 	t.Fatal("no ais_request_duration_seconds after a request")
+}
+
+// A listing of archive members whose shard the disk fails to read fails,
+// rather than answer the shard with no members as if it were no shard.
+func TestListArchiveFailsWhenTheDiskDoes(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			f := faulty.Wrap(cfg.Store)
+			f.Inject(faulty.Fault{Op: faulty.OpRead, Prefix: "eio", After: 100, Err: syscall.EIO})
+			cfg.Store = f
+		}
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	var shard bytes.Buffer
+	tw := tar.NewWriter(&shard)
+	for _, name := range []string{"a.jpg", "a.cls"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: 4})
+		tw.Write([]byte("data"))
+	}
+	tw.Close()
+	for _, name := range []string{"eio.tar", "fine.tar"} {
+		if _, err := client.Put(ctx, "m", name, bytes.NewReader(shard.Bytes()), api.PutOptions{Size: int64(shard.Len())}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if page, err := client.ListObjects(ctx, "m", api.ListObjectsMessage{Prefix: "fine", Flags: api.ListArchive}); err != nil || len(page.Entries) != 3 {
+		t.Fatalf("a listing of a shard's members: %+v %v", page, err)
+	}
+	if page, err := client.ListObjects(ctx, "m", api.ListObjectsMessage{Prefix: "eio", Flags: api.ListArchive}); err == nil {
+		t.Fatalf("a listing of members the disk failed to read: %+v, want an error", page.Entries)
+	}
 }
