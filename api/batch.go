@@ -107,7 +107,7 @@ func (c *Client) GetBatch(ctx context.Context, bucket string, req BatchRequest, 
 	if err != nil {
 		return BatchResponse{}, err
 	}
-	defer resp.Body.Close()
+	defer drain(resp) // (to its end: the connection is used again)
 	if req.Streaming {
 		_, err := io.Copy(w, resp.Body)
 		return BatchResponse{}, err

@@ -63,7 +63,9 @@ func (c *Client) SetBucketProps(ctx context.Context, bucket string, props any) e
 		return err
 	}
 	msg := ActionMessage{Action: ActionSetProps, Value: data}
-	return c.doJSON(ctx, request{method: http.MethodPatch, path: bucketPath(bucket), bodyJSON: msg}, nil)
+	// A change of copies or erasure coding starts its job on every
+	// target before the gateway answers.
+	return c.doJSON(ctx, request{method: http.MethodPatch, path: bucketPath(bucket), bodyJSON: msg, startsJob: true}, nil)
 }
 
 // ListObjects returns one page of a bucket's objects in name order. Pass

@@ -1019,11 +1019,15 @@ func (c *Client) doJSON(ctx context.Context, rq request, out any) error {
 	if out == nil {
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", rq.method, rq.path, err)
+	// Bounded: a node's answer (a page, a status) is far smaller.
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJSONAnswer)).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer (at most %d MiB): %w", rq.method, rq.path, maxJSONAnswer>>20, err)
 	}
 	return nil
 }
+
+// maxJSONAnswer bounds the JSON answers doJSON reads.
+const maxJSONAnswer = 256 << 20
 
 // DecodeError turns a failed response into *Error.
 func DecodeError(resp *http.Response) error {

@@ -176,6 +176,14 @@ func (e *Error) Unwrap() error {
 		return ErrForbidden
 	case http.StatusBadGateway:
 		return ErrBadGateway
+	case http.StatusConflict:
+		return ErrConflict
+	case http.StatusPreconditionFailed:
+		return ErrPreconditionFailed
+	case http.StatusGone:
+		return ErrJobFinished
+	case http.StatusRequestTimeout:
+		return ErrSlowBody
 	}
 	return nil
 }

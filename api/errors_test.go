@@ -36,3 +36,15 @@ func TestKindsDecodeToSentinels(t *testing.T) {
 		}
 	}
 }
+
+// An error of a kind the client does not know is told by its status.
+func TestUnknownKindsDecodeByStatus(t *testing.T) {
+	for status, want := range map[int]error{
+		409: api.ErrConflict, 412: api.ErrPreconditionFailed, 410: api.ErrJobFinished, 408: api.ErrSlowBody,
+		404: api.ErrNotFound, 503: api.ErrUnavailable,
+	} {
+		if e := (&api.Error{Status: status, Kind: "a-kind-of-a-newer-node"}); !errors.Is(e, want) {
+			t.Errorf("status %d of an unknown kind: not %v", status, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -151,5 +152,38 @@ func TestWaitJobWaitsThroughFailedPolls(t *testing.T) {
 	// A cluster that stays silent ends the wait after the grace, saying so.
 	if _, err := api.NewClient(deadURL(t)).WaitJob(t.Context(), "copy-1", time.Millisecond); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("a wait on a gateway that never answers: %v, want unavailable", err)
+	}
+}
+
+// A props change (its job started on every target before the answer) and
+// a job's stop (answered once every target stopped it) wait past the
+// gateway's usual time.
+func TestSlowAnswersOfJobsAreWaitedFor(t *testing.T) {
+	var asked atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer server.Close()
+	client := api.NewClient(server.URL).SetGatewayTimeout(50 * time.Millisecond)
+	if err := client.SetBucketProps(t.Context(), "b", map[string]any{"mirror": map[string]any{"enabled": true, "copies": 2}}); err != nil {
+		t.Fatalf("a props change the gateway answers after its usual time: %v", err)
+	}
+	if err := client.StopJob(t.Context(), "srt-1"); err != nil {
+		t.Fatalf("a stop the gateway answers after its usual time: %v", err)
+	}
+	if asked.Load() != 2 {
+		t.Fatalf("%d requests, want one each", asked.Load())
+	}
+}
+
+// A read at a negative offset or length is refused before it is sent.
+func TestGetRefusesNegativeRanges(t *testing.T) {
+	client := api.NewClient("http://127.0.0.1:1")
+	for _, opts := range []api.GetOptions{{Offset: -10}, {Offset: -10, Length: 5}, {Length: -1}} {
+		if _, _, err := client.Get(t.Context(), "b", "o", opts); !errors.Is(err, api.ErrBadRequest) {
+			t.Errorf("a GET with %+v: %v, want a bad request", opts, err)
+		}
 	}
 }
