@@ -65,6 +65,9 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		if q.Has("uploadId") {
 			return s.abortUpload(w, r, bucket, key)
 		}
+		if q.Has("acl") {
+			return methodNotAllowed(r) // (no DeleteObjectAcl: not a delete of the object)
+		}
 		if q.Has("tagging") {
 			return s.objectTagging(w, r, bucket, key)
 		}
@@ -378,6 +381,12 @@ func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, k
 		return nil
 	}
 	body, got, err := s.config.Backend.Get(ctx, bucket, key, api.GetOptions{Offset: start, Length: length})
+	if errors.Is(err, api.ErrRange) {
+		// The range held for the version headed: another, shorter, is
+		// there now.
+		restoreHeaders(h, before)
+		return errChanged
+	}
 	if err != nil {
 		restoreHeaders(h, before)
 		return backendError(err, bucket, key)
@@ -453,6 +462,11 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key 
 		return err
 	}
 	opts.Size, opts.Custom = src.Size, copyCustom(src.Custom)
+	if s.config.Reserved != nil {
+		// The copy is the caller's object: not a dSort job's output (its
+		// cleanup would take it) nor a remote's cached copy.
+		maps.DeleteFunc(opts.Custom, func(k, _ string) bool { return s.config.Reserved(k) })
+	}
 	if directive == "REPLACE" {
 		if opts.Custom, err = StoredHeaders(r.Header); err != nil {
 			return err

@@ -35,6 +35,7 @@ import (
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	s3api "github.com/aisgo/aisgo/gateway/s3"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -306,6 +307,43 @@ func TestListObjects(t *testing.T) {
 	}
 	if _, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("nothing")}); code(err) != "NoSuchBucket" {
 		t.Fatalf("list a missing bucket: %v", err)
+	}
+}
+
+// A copy is the caller's object: the keys the node keeps for itself (a
+// dSort job's mark, whose cleanup would take the copy) stay behind.
+func TestCopyLeavesTheNodesKeys(t *testing.T) {
+	c, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	for _, b := range []string{"src", "dst"} {
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A job's output, on every target (whichever owns it).
+	for _, m := range c.Targets() {
+		if _, err := m.Store.Put(ctx, store.NewBucket("src"), "out.tar", strings.NewReader("shard"), store.PutOptions{Size: 5,
+			Custom: map[string]string{pipeline.CustomJob: "srt-1", pipeline.CustomAttempt: "0", "s3.meta.k": "v"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dst"), Key: aws.String("copy"), CopySource: aws.String("src/out.tar")}); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range c.Targets() {
+		meta, err := m.Store.Head(ctx, store.NewBucket("dst"), "copy")
+		if err != nil {
+			continue
+		}
+		found = true
+		if meta.Custom[pipeline.CustomJob] != "" || meta.Custom[pipeline.CustomAttempt] != "" || meta.Custom["s3.meta.k"] != "v" {
+			t.Fatalf("the copy's metadata %v: want the user's, none of the job's", meta.Custom)
+		}
+	}
+	if !found {
+		t.Fatal("no target has the copy")
 	}
 }
 
@@ -1047,8 +1085,8 @@ func TestListUploadsWithDelimiter(t *testing.T) {
 }
 
 // Subresources not served are refused, never taken for the plain
-// operation (DELETE ?tagging deleted the object, DELETE ?cors the bucket),
-// and a version other than "null" is not acted on as the object.
+// operation (DELETE ?tagging or ?acl deleted the object, DELETE ?cors the
+// bucket), and a version other than "null" is not acted on as the object.
 func TestUnservedSubresources(t *testing.T) {
 	_, endpoint := testCluster(t)
 	client := newClient(endpoint, secretKey)
@@ -1156,6 +1194,10 @@ func TestUnservedSubresources(t *testing.T) {
 		if status, answer := signedRequest(t, rq.method, endpoint, rq.path, "", empty, rq.header); status != http.StatusNotImplemented || !strings.Contains(answer, "NotImplemented") {
 			t.Errorf("%s %s: %d %s, want 501 NotImplemented", rq.method, rq.path, status, answer)
 		}
+	}
+	// S3 has no DeleteObjectAcl: not a delete of the object.
+	if status, answer := signedRequest(t, http.MethodDelete, endpoint, "/subs/k?acl", "", empty, nil); status != http.StatusMethodNotAllowed || !strings.Contains(answer, "MethodNotAllowed") {
+		t.Errorf("DELETE ?acl of an object: %d %s, want 405 MethodNotAllowed", status, answer)
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("subs-empty")}); err != nil {
 		t.Errorf("the empty bucket after DELETE ?metadataTable: %v", err)

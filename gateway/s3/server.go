@@ -64,6 +64,9 @@ type Config struct {
 	// Redact, when set, rewrites the message of each error answered
 	// (the node's data directories out of a disk error's path).
 	Redact func(message string) string
+	// Reserved, when set, tells the metadata keys the node keeps for
+	// itself: a CopyObject does not carry them to its copy.
+	Reserved func(key string) bool
 }
 
 // Server serves the S3 API.
