@@ -415,6 +415,11 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 		}
 		if err != nil || isRedirect(resp.StatusCode) || resp.StatusCode >= 300 {
 			defer release() // after the body is drained
+			// An error's body, read here, is watched too: a node that
+			// stops sending it must not hold the call for ever.
+			if watch, ok := hopCtx.Value(stallKey{}).(*stallWatch); ok && err == nil {
+				resp.Body = &stallAnswer{ReadCloser: resp.Body, watch: watch}
+			}
 		} else {
 			if watch, ok := hopCtx.Value(stallKey{}).(*stallWatch); ok {
 				resp.Body = &stallAnswer{ReadCloser: resp.Body, watch: watch}

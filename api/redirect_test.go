@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -179,6 +180,12 @@ func TestTargetFrozenMidTransferEndsTheRequest(t *testing.T) {
 			w.Write(make([]byte, 1000))
 			w.(http.Flusher).Flush()
 			<-frozen
+		case strings.HasSuffix(r.URL.Path, "/frozen-error"):
+			w.Header().Set("Content-Length", "2000000")
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte(`{"message":"`))
+			w.(http.Flusher).Flush()
+			<-frozen
 		default:
 			w.Header().Set("Content-Length", "3")
 			for _, b := range []byte("abc") {
@@ -206,6 +213,13 @@ func TestTargetFrozenMidTransferEndsTheRequest(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "moved no byte") {
 		t.Fatalf("a GET whose target froze mid-answer: %v", err)
+	}
+	// Its error answer too (bounded here: without the watch, the call
+	// would wait for the freeze to end).
+	bounded, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, _, err := client.Get(bounded, "b", "frozen-error", api.GetOptions{}); err == nil || bounded.Err() != nil {
+		t.Fatalf("a GET whose target froze mid-error: %v", err)
 	}
 	if _, err := client.Put(ctx, "b", "o", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err == nil || !strings.Contains(err.Error(), "moved no byte") {
 		t.Fatalf("a PUT whose target stopped reading: %v", err)
