@@ -148,6 +148,25 @@ func TestBucketLifecycle(t *testing.T) {
 	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"checksum": map[string]any{"type": "crc64"}}); !errors.Is(err, store.ErrInvalidProps) {
 		t.Fatalf("bad checksum type: %v", err)
 	}
+	// A field no bucket has is refused, naming it, not dropped with the
+	// change answered as made; AIStore's own that are not acted on here
+	// (a client's whole props sent back) are taken.
+	for _, patch := range []map[string]any{
+		{"mirror": map[string]any{"enabled": true, "copy": 3}},
+		{"lru": map[string]any{"enable": true}},
+		{"mirorr": map[string]any{"enabled": true}},
+		{"extra": map[string]any{"aws": map[string]any{"endpiont": "http://127.0.0.1:1"}}},
+	} {
+		if err := client.SetBucketProps(ctx, "imgs", patch); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "has no field") {
+			t.Fatalf("set-bprops %v: %v, want 400 naming the field", patch, err)
+		}
+	}
+	if err := client.CreateBucket(ctx, "typo", map[string]any{"ec": map[string]any{"objsize_limt": 1}}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "objsize_limt") {
+		t.Fatalf("create-bck with a field no bucket has: %v, want 400 naming it", err)
+	}
+	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"Versioning": map[string]any{"Enabled": false}, "mirror": map[string]any{"burst_buffer": 64}, "write_policy": map[string]any{"data": "immediate"}}); err != nil {
+		t.Fatalf("set-bprops with AIStore's fields and capitals: %v", err)
+	}
 	// A change goes into the log as sent, unknown fields too: bounded.
 	padded := map[string]any{"versioning": map[string]any{"enabled": true}, "pad": strings.Repeat("x", 100<<10)}
 	if err := client.SetBucketProps(ctx, "imgs", padded); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "more than 65536") {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -127,6 +128,10 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 	if len(msg.Value) > 0 && string(msg.Value) != "null" {
 		if err := json.Unmarshal(msg.Value, &props); err != nil {
 			n.writeError(w, r, badRequest("create-bck: bucket props: %w", err))
+			return
+		}
+		if err := checkPropsFields("create-bck", msg.Value); err != nil {
+			n.writeError(w, r, err)
 			return
 		}
 	}
@@ -370,4 +375,61 @@ func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucke
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// aisOnlyProps are AIStore's bucket props taken and not acted on here
+// (a client's whole props sent back carries them), by section ("" the
+// top level).
+var aisOnlyProps = map[string][]string{
+	"":           {"backend_bck", "write_policy", "chunks", "rate_limit"},
+	"checksum":   {"validate_obj_move"},
+	"versioning": {"synchronize"},
+	"mirror":     {"burst_buffer"},
+	"ec":         {"compression", "bundle_multiplier", "disk_only"},
+	"lru":        {"capacity_upd_time"},
+	"extra":      {"gcp", "oci"},
+}
+
+// checkPropsFields refuses bucket props that name a field no bucket has
+// ({"mirror":{"copy":3}}, {"lru":{"enable":true}}): decoded, it would be
+// dropped and the change answered as made.
+func checkPropsFields(action string, data []byte) error {
+	return checkFieldsOf(action, data, reflect.TypeFor[store.Props](), "")
+}
+
+func checkFieldsOf(action string, data []byte, t reflect.Type, section string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var fields map[string]json.RawMessage
+	if t.Kind() != reflect.Struct || json.Unmarshal(data, &fields) != nil {
+		return nil // a value, or one the decode refuses, saying why
+	}
+	var known []string
+	types := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			known = append(known, name)
+			types[name] = t.Field(i).Type
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		// (Field names match in any case, as the decode takes them.)
+		if i := slices.IndexFunc(known, func(k string) bool { return strings.EqualFold(k, name) }); i >= 0 {
+			if err := checkFieldsOf(action, fields[name], types[known[i]], strings.TrimPrefix(section+"."+known[i], ".")); err != nil {
+				return err
+			}
+			continue
+		}
+		if slices.ContainsFunc(aisOnlyProps[section], func(k string) bool { return strings.EqualFold(k, name) }) {
+			continue
+		}
+		where := "bucket props"
+		if section != "" {
+			where = section
+		}
+		return badRequest("%s: %s has no field %q (it has %s)", action, where, name, strings.Join(known, ", "))
+	}
+	return nil
 }

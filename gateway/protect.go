@@ -990,6 +990,9 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 	if err := checkPatch("set-bprops", patch); err != nil {
 		return "", err
 	}
+	if err := checkPropsFields("set-bprops", patch); err != nil {
+		return "", err
+	}
 	before, err := n.bucketProps(b)
 	if err != nil {
 		return "", err
