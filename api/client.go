@@ -377,6 +377,9 @@ type request struct {
 	// startsJob waits for the gateway's answer up to JobStartTimeout: it
 	// starts a job on every target before answering.
 	startsJob bool
+	// slow waits as startsJob does, for a request that may be sent again
+	// (a job's stop, answered once every target stopped it).
+	slow bool
 }
 
 // doOnce sends a request and follows redirects; the caller closes the
@@ -396,7 +399,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 		case rq.patient:
 			hopCtx, answered, release = ctx, func() {}, func() {}
 		case gateway != "":
-			hopCtx, answered, release = c.hopContext(ctx, gateway, rq.startsJob)
+			hopCtx, answered, release = c.hopContext(ctx, gateway, rq.startsJob || rq.slow)
 		default:
 			hopCtx, answered, release = c.targetHopContext(ctx, target)
 		}

@@ -211,9 +211,9 @@ func (c *Client) WaitJob(ctx context.Context, id string, poll time.Duration) (Cl
 // StopJob aborts a job on every node.
 func (c *Client) StopJob(ctx context.Context, id string) error {
 	value, _ := json.Marshal(map[string]string{"id": id})
-	// Patient, as DsortAbort: a dSort job's stop is answered once every
-	// target stopped it.
-	return c.doJSON(ctx, request{method: http.MethodPut, path: "/v1/cluster", bodyJSON: ActionMessage{Action: ActionStopJob, Value: value}, patient: true}, nil)
+	// Slow: a dSort job's stop is answered once every target stopped it
+	// (a gateway that froze is still left for another, in time).
+	return c.doJSON(ctx, request{method: http.MethodPut, path: "/v1/cluster", bodyJSON: ActionMessage{Action: ActionStopJob, Value: value}, slow: true}, nil)
 }
 
 // bucketJob sends a bucket action that starts a job and returns its id.

@@ -1051,7 +1051,7 @@ func TestArchPathPutKeepsLinks(t *testing.T) {
 // metadata) is refused on a PUT into a shard, not ignored; a checksum
 // value needs its type, and is taken in either case of hex.
 func TestPutChecksumAndConditionsAreNotIgnored(t *testing.T) {
-	_, client := embedded(t)
+	c, client := embedded(t)
 	ctx := t.Context()
 	client.CreateBucket(ctx, "b", nil)
 	if _, err := client.Put(ctx, "b", "s.tar", strings.NewReader("member"), api.PutOptions{Size: 6, ArchPath: "a.txt"}); err != nil {
@@ -1074,6 +1074,12 @@ func TestPutChecksumAndConditionsAreNotIgnored(t *testing.T) {
 	}
 	if _, err := client.Put(ctx, "b", "o", strings.NewReader("data"), api.PutOptions{Size: 4, Checksum: store.Checksum{Type: store.ChecksumMD5, Value: strings.ToUpper(value)}}); err != nil {
 		t.Errorf("an MD5 in upper-case hex: %v", err)
+	}
+	// A checksum on second lines, behind empty first ones: refused, not
+	// taken as none.
+	header := http.Header{api.HeaderChecksumType: {"", store.ChecksumMD5}, api.HeaderChecksumValue: {"", strings.Repeat("0", 32)}}
+	if status, body := putHeaders(t, c.Primary().URL()+"/v1/objects/b/o2", "data", header); status != http.StatusBadRequest || !strings.Contains(body, "lines") {
+		t.Errorf("a checksum on second header lines: %d %s, want 400", status, body)
 	}
 }
 

@@ -510,7 +510,7 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 		return nil, nil // (gone since it was listed)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list archive members in %s: shard %s: %w", b, name, err)
+		return nil, unreadMembers(b, name, err)
 	}
 	defer obj.Close()
 	// A zip's reader holds its central directory: counted with the

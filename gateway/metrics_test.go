@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -333,5 +336,25 @@ func TestListArchiveFailsWhenTheDiskDoes(t *testing.T) {
 	}
 	if page, err := client.ListObjects(ctx, "m", api.ListObjectsMessage{Prefix: "eio", Flags: api.ListArchive}); err == nil {
 		t.Fatalf("a listing of members the disk failed to read: %+v, want an error", page.Entries)
+	}
+	// A shard whose checksum fails (validated as it opens) lists no
+	// members, and the page goes on: only the disk failing fails it.
+	if err := client.CreateBucket(ctx, "v", map[string]any{"checksum": map[string]any{"validate_warm_get": true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "v", "rot.tar", bytes.NewReader(shard.Bytes()), api.PutOptions{Size: int64(shard.Len())}); err != nil {
+		t.Fatal(err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(c.Targets()[0].Dir, "*", "ais", "v", "rot.tar"))
+	if len(paths) != 1 {
+		t.Fatalf("the shard's file: %v", paths)
+	}
+	rotten := slices.Clone(shard.Bytes())
+	rotten[600] ^= 0xff // in the first member's data
+	if err := os.WriteFile(paths[0], rotten, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := client.ListObjects(ctx, "v", api.ListObjectsMessage{Flags: api.ListArchive}); err != nil || len(page.Entries) != 1 {
+		t.Fatalf("a listing of a shard whose checksum fails: %+v %v, want the shard alone", page, err)
 	}
 }

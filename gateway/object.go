@@ -532,6 +532,13 @@ func archiveParam(q url.Values) string {
 // value needs its type (without one, or with "none", nothing would be
 // checked though the client believes it was); hex is taken in either case.
 func requestChecksum(r *http.Request) (store.Checksum, error) {
+	// One line each: an empty first would hide the next from Get, and
+	// the checksum the client sent would go unchecked.
+	for _, header := range []string{api.HeaderChecksumType, api.HeaderChecksumValue} {
+		if lines := r.Header.Values(header); len(lines) > 1 {
+			return store.Checksum{}, badRequest("%s on %d lines: a write takes one checksum", header, len(lines))
+		}
+	}
 	c := store.Checksum{Type: r.Header.Get(api.HeaderChecksumType), Value: strings.ToLower(r.Header.Get(api.HeaderChecksumValue))}
 	if c.Value != "" && (c.Type == "" || c.Type == store.ChecksumNone) {
 		return c, badRequest("%s %q comes without a checksum type (%s: md5, sha256, xxhash...) to verify it by", api.HeaderChecksumValue, c.Value, api.HeaderChecksumType)

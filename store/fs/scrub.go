@@ -289,8 +289,16 @@ func (s *Store) scrubParts(ctx context.Context, b store.Bucket, opts store.Scrub
 			r.BadParts++
 			s.logger.Warn("scrub: a part whose metadata cannot be read", "path", unreadable, "err", err)
 			if opts.Repair && badPartMeta(err) {
-				if info, serr := os.Stat(unreadable); serr == nil {
-					s.removeUnknownPart(unreadable, info)
+				// The file whose metadata is bad, read through one
+				// descriptor: a good part renamed over the path since
+				// the walk read it is another file, and stays.
+				if f, oerr := os.Open(unreadable); oerr == nil {
+					_, merr := readOpenPartMeta(f)
+					info, serr := f.Stat()
+					f.Close()
+					if badPartMeta(merr) && serr == nil {
+						s.removeUnknownPart(unreadable, info)
+					}
 				}
 			}
 			return nil
