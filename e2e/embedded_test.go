@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -311,6 +312,27 @@ func TestFullDiskRefusesPut(t *testing.T) {
 		if m.State != "enabled" {
 			t.Fatalf("the full mountpath %s is %s, want enabled", m.Path, m.State)
 		}
+	}
+}
+
+// A node started under nohup keeps running through a hang-up (the signal
+// ignored when it started stays ignored), and stops on SIGTERM.
+func TestHangUpUnderNohupIsIgnored(t *testing.T) {
+	port := freePort(t)
+	p := &process{url: fmt.Sprintf("http://127.0.0.1:%d", port), args: []string{"-host", "127.0.0.1", "-port", strconv.Itoa(port), "-data", t.TempDir()}, t: t, under: []string{"nohup"}}
+	p.start()
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // (a stop would begin at once)
+	if _, err := api.NewClient(p.url).Health(t.Context()); err != nil || strings.Contains(p.log.String(), "shutting down") {
+		t.Fatalf("a node under nohup after SIGHUP: %v\n%s", err, p.log)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Wait(); err != nil || !strings.Contains(p.log.String(), "shutting down") {
+		t.Fatalf("after SIGTERM: %v\n%s", err, p.log)
 	}
 }
 

@@ -62,6 +62,8 @@ type process struct {
 	log  *bytes.Buffer
 	args []string
 	t    testing.TB
+	// under, when set, runs aisnode under this command (nohup).
+	under []string
 }
 
 // startNode runs aisnode with args plus -host 127.0.0.1 -port PORT and
@@ -79,6 +81,9 @@ func (p *process) start() {
 	p.t.Helper()
 	p.log = new(bytes.Buffer)
 	p.cmd = exec.Command(filepath.Join(binDir, "aisnode"), p.args...)
+	if len(p.under) > 0 {
+		p.cmd = exec.Command(p.under[0], append(append(p.under[1:], filepath.Join(binDir, "aisnode")), p.args...)...)
+	}
 	p.cmd.Env = append(os.Environ(), "AIS_CLUSTER_SECRET="+testSecret.String())
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {

@@ -227,6 +227,14 @@ func parse(args []string) (config, error) {
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 			return cfg, fmt.Errorf("config %s: %w", *configFile, err)
 		}
+		// The former name folds into the new one here, before the flags:
+		// -fetch-allow-local=false turns both off.
+		if cfg.EKMAllowLocal {
+			if bytes.Contains(data, []byte("fetch_allow_local")) && !cfg.FetchAllowLocal {
+				return cfg, fmt.Errorf("config %s: ekm_allow_local is true and fetch_allow_local (its new name) false: set one", *configFile)
+			}
+			cfg.FetchAllowLocal, cfg.EKMAllowLocal = true, false
+		}
 	}
 	var badPorts error
 	flags.Visit(func(f *flag.Flag) {
@@ -379,6 +387,7 @@ func parse(args []string) (config, error) {
 	}
 	// Nodes put their routes after it: "http://h:8080/" would make "//v1".
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
+	cfg.Join = strings.TrimRight(cfg.Join, "/")
 	if cfg.URL == "" {
 		h := cfg.Host
 		if h == "" || h == "0.0.0.0" || h == "::" {
@@ -688,7 +697,15 @@ func run(args []string) error {
 	// A hang-up (the terminal of a node started by hand closed) drains as
 	// a stop does: by default it would end the process at once, without
 	// the store's close (queued mirror copies, access times).
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// A signal ignored when the node started (nohup's SIGHUP, a script's
+	// background SIGINT) stays ignored.
+	stopSignals := []os.Signal{syscall.SIGTERM}
+	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGHUP} {
+		if !signal.Ignored(s) {
+			stopSignals = append(stopSignals, s)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	if cfg.Role == roleAuthn {
 		return runAuthn(ctx, cfg, logger, serverTLS, clientTLS)
@@ -747,7 +764,7 @@ func run(args []string) error {
 		S3Keys:            cfg.S3.Keys,
 		S3Region:          cfg.S3.Region,
 		S3UploadTTL:       cfg.S3.UploadTTL,
-		FetchAllowLocal:   cfg.FetchAllowLocal || cfg.EKMAllowLocal,
+		FetchAllowLocal:   cfg.FetchAllowLocal,
 		ConnectPorts:      cfg.ProxyConnectPorts,
 		BrowserHosts:      cfg.BrowserHosts,
 		Logger:            logger,
@@ -916,20 +933,26 @@ func run(args []string) error {
 	case <-ctx.Done():
 	}
 	// The signals are let go: a second SIGTERM or Ctrl-C ends a shutdown
-	// that hangs, as an operator expects.
+	// that hangs, as an operator expects. Not a second hang-up (a closed
+	// terminal sends two): the drain goes on.
+	signal.Ignore(syscall.SIGHUP)
 	stop()
 	logger.Info("shutting down (a second signal ends it at once)")
-	shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	// Both ports drain their requests before the node closes: an S3
 	// upload in flight on its own port is not cut. The S3 port first: its
 	// requests may reach the objects through the node's main port, which
-	// stays open for them meanwhile.
+	// stays open for them meanwhile. Each has its own time: a long S3
+	// drain does not leave the main port's requests none.
+	drain := func(s *http.Server) error {
+		shutdown, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return s.Shutdown(shutdown)
+	}
 	var s3Err error
 	if s3Server != nil {
-		s3Err = s3Server.Shutdown(shutdown)
+		s3Err = drain(s3Server)
 	}
-	if err := cmp.Or(server.Shutdown(shutdown), s3Err); err != nil {
+	if err := cmp.Or(drain(server), s3Err); err != nil {
 		// Requests still running past the drain (a long upload) are
 		// cut before the node and the store close under them; what was
 		// acknowledged is on disk, and the stop is not a failure.

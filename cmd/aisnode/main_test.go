@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +46,32 @@ func TestConfigFileAndFlags(t *testing.T) {
 		cfg.Join != "http://10.0.0.1:8080" || cfg.KeepaliveTimeout != 30*time.Second || cfg.ID != "t1" || cfg.URL != "http://10.0.0.2:9002" ||
 		cfg.Limits.RebalanceBatchObjects != 64 || cfg.Limits.BodyTimeout != time.Minute {
 		t.Fatalf("config %+v", cfg)
+	}
+}
+
+// The join URL takes a trailing slash as the node's own does; the former
+// name of fetch_allow_local is read, and -fetch-allow-local=false turns
+// it off; the two names saying otherwise are an error.
+func TestJoinSlashAndFetchAllowLocal(t *testing.T) {
+	dir := t.TempDir()
+	config := func(text string) string {
+		path := filepath.Join(dir, fmt.Sprintf("node-%d.yaml", len(text)))
+		os.WriteFile(path, []byte(text), 0o644)
+		return path
+	}
+	cfg, err := parse([]string{"-role", "target", "-join", "http://10.0.0.1:8080/"})
+	if err != nil || cfg.Join != "http://10.0.0.1:8080" {
+		t.Fatalf("a join URL with a trailing slash: %q %v", cfg.Join, err)
+	}
+	former := config("ekm_allow_local: true\n")
+	if cfg, err := parse([]string{"-config", former}); err != nil || !cfg.FetchAllowLocal {
+		t.Fatalf("ekm_allow_local: %+v %v, want fetch_allow_local on", cfg.FetchAllowLocal, err)
+	}
+	if cfg, err := parse([]string{"-config", former, "-fetch-allow-local=false"}); err != nil || cfg.FetchAllowLocal {
+		t.Fatalf("ekm_allow_local with -fetch-allow-local=false: %v %v, want it off", cfg.FetchAllowLocal, err)
+	}
+	if _, err := parse([]string{"-config", config("ekm_allow_local: true\nfetch_allow_local: false\n")}); err == nil || !strings.Contains(err.Error(), "set one") {
+		t.Fatalf("the two names saying otherwise: %v", err)
 	}
 }
 
