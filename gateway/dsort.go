@@ -82,13 +82,14 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 		n.answerEstimate(w, r, spec)
 		return
 	}
+	// The job starts from the buckets as the cluster has them now, not
+	// as this gateway last applied them, and is authorized so (a bucket
+	// it would create needs the right to).
+	n.refresh(r.Context())
 	if err := n.authorizeDsort(r, spec); err != nil {
 		n.writeError(w, r, err)
 		return
 	}
-	// The job starts from the buckets as the cluster has them now, not
-	// as this gateway last applied them.
-	n.refresh(r.Context())
 	if err := n.settledForDsort(r.Context(), spec); err != nil {
 		n.writeError(w, r, err)
 		return
@@ -197,6 +198,10 @@ func (n *Node) handleDsortGet(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if id := q.Get(api.QueryUUID); id != "" {
+		if err := pipeline.ValidateJobID(id); err != nil {
+			n.writeError(w, r, dsortError(err))
+			return
+		}
 		_, registered := n.registeredJob(id)
 		if registered {
 			if err := n.authorizeJob(r, authn.PermList, id); err != nil {
@@ -457,6 +462,10 @@ func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("uuid is required"))
 		return
 	}
+	if err := pipeline.ValidateJobID(id); err != nil {
+		n.writeError(w, r, dsortError(err))
+		return
+	}
 	if err := n.authorizeJob(r, authn.PermPut, id); err != nil {
 		n.writeError(w, r, err)
 		return
@@ -548,6 +557,10 @@ func (n *Node) handleDsortRemove(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get(api.QueryUUID)
 	if id == "" {
 		n.writeError(w, r, badRequest("uuid is required"))
+		return
+	}
+	if err := pipeline.ValidateJobID(id); err != nil {
+		n.writeError(w, r, dsortError(err))
 		return
 	}
 	if err := n.authorizeJob(r, authn.PermPut, id); err != nil {
@@ -890,18 +903,29 @@ func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names [
 }
 
 // removeJobObjects waits for rebalances to settle, then has every target
-// remove what a job wrote (see peer.RemoveRequest).
+// remove what a job wrote (see peer.RemoveRequest). Still unsettled after
+// the wait, it removes what it can and fails, naming why: a shard moving
+// then may land after its target was asked (a caller that retries, as the
+// registry's settle does, removes it then).
 func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.RemoveRequest) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
+	deadline := time.Now().Add(removeSettleWait)
+	var unsettled error
+	for {
 		status := n.status(ctx)
-		settled := true
+		unsettled = nil
 		for _, node := range status.Nodes {
+			// A target's (an offline one's shards go when it is back:
+			// it asks the registry then).
+			if node.Error != "" && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) && unsettled == nil {
+				unsettled = fmt.Errorf("node %s did not answer: %s", node.ID, node.Error)
+			}
 			for _, j := range node.Jobs {
-				settled = settled && !(j.Kind == "rebalance" && j.Running)
+				if j.Kind == "rebalance" && j.Running && unsettled == nil {
+					unsettled = fmt.Errorf("a rebalance runs on %s", node.ID)
+				}
 			}
 		}
-		if settled {
+		if unsettled == nil || !time.Now().Before(deadline) {
 			break
 		}
 		select {
@@ -925,8 +949,15 @@ func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.Re
 			}
 		}
 	}
+	if firstErr == nil && unsettled != nil {
+		firstErr = fmt.Errorf("%w: the cluster did not settle within %s (%w): objects moving then may remain", api.ErrUnavailable, removeSettleWait, unsettled)
+	}
 	return firstErr
 }
+
+// removeSettleWait bounds removeJobObjects' wait for a settled cluster (a
+// variable for tests).
+var removeSettleWait = 2 * time.Minute
 
 // removeTimeout bounds a removal of what a job wrote, when its caller
 // sets no deadline.

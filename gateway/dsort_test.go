@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -885,5 +886,60 @@ func TestSettleAsksPastATargetThatRestarted(t *testing.T) {
 	}
 	if got := outputCount(t, c, "dst"); got != written || written == 0 {
 		t.Fatalf("%d output shards after the settle, want the %d written", got, written)
+	}
+}
+
+// The removal of an aborted job's output with a target silent removes
+// what it can and fails naming why (its caller asks again), rather than
+// answer done with the silent target's shards left to come back.
+func TestJobOutputRemovalWithATargetSilentFails(t *testing.T) {
+	// The target answers removals, not the gateway's status question.
+	var silentHost atomic.Pointer[string]
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.Transport = statusCut{api.NewTransport(), &silentHost}
+	}})
+	if err := c.Client().CreateBucket(t.Context(), "out", nil); err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(c.Targets()[1].URL(), "http://")
+	silentHost.Store(&host)
+	err := gateway.RemoveAllOfJob(t.Context(), c.Primary().Node, store.NewBucket("out"), "srt-gone", 100*time.Millisecond)
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("a removal with a target silent: %v, want unavailable naming it", err)
+	}
+}
+
+// statusCut fails the status questions to the host it names.
+type statusCut struct {
+	next http.RoundTripper
+	host *atomic.Pointer[string]
+}
+
+func (c statusCut) RoundTrip(r *http.Request) (*http.Response, error) {
+	if host := c.host.Load(); host != nil && r.URL.Host == *host && strings.HasSuffix(r.URL.Path, "/internal/status") {
+		return nil, fmt.Errorf("%s does not answer its status", *host)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// A job id that is no id (a path's dots) is a 400 naming it, not sent on
+// to the targets (whose answer was a redirect to another path).
+func TestDsortJobIDsAreChecked(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	for _, rq := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/sort?uuid=."},
+		{http.MethodDelete, "/v1/sort/abort?uuid=.."},
+		{http.MethodDelete, "/v1/sort?uuid=.."},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), rq.method, c.Primary().URL()+rq.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "job id") {
+			t.Errorf("%s %s: %d %s, want 400 naming the job id", rq.method, rq.path, resp.StatusCode, body)
+		}
 	}
 }

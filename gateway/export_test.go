@@ -13,6 +13,7 @@ import (
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -363,3 +364,11 @@ func JobKnown(n *Node, id string) bool {
 
 // AbortLocalJob aborts a job on this node alone.
 func AbortLocalJob(n *Node, id string) error { return n.jobs.Abort(id, errors.New("a test")) }
+
+// RemoveAllOfJob has every target remove what job wrote to b, as a job
+// settled aborted does, waiting at most wait for a settled cluster.
+func RemoveAllOfJob(ctx context.Context, n *Node, b store.Bucket, job string, wait time.Duration) error {
+	defer func(was time.Duration) { removeSettleWait = was }(removeSettleWait)
+	removeSettleWait = wait
+	return n.removeJobObjects(ctx, b, peer.RemoveRequest{Stamp: n.stamp(), Job: job, AllOfJob: true})
+}
