@@ -850,6 +850,12 @@ func TestSetPropsOfExtraNeedsClusterAdmin(t *testing.T) {
 	if err != nil || props.Extra == nil || props.Extra.AWS == nil || props.Extra.AWS.Endpoint != "" || props.Extra.AWS.Region != "eu-west-1" {
 		t.Fatalf("extra after the refused change: %+v (%v)", props.Extra, err)
 	}
+	// One that names extra as this gateway has it is refused too: the
+	// cluster may apply it over a change this gateway has not seen.
+	err = owner.SetBucketProps(ctx, "b", map[string]any{"Extra": map[string]any{"aws": map[string]any{"region": "eu-west-1"}}})
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden {
+		t.Fatalf("a bucket admin's patch naming extra as it is: %v, want 403", err)
+	}
 }
 
 // Evicting a remote bucket drops it from the metadata with its props,

@@ -372,3 +372,9 @@ func RemoveAllOfJob(ctx context.Context, n *Node, b store.Bucket, job string, wa
 	removeSettleWait = wait
 	return n.removeJobObjects(ctx, b, peer.RemoveRequest{Stamp: n.stamp(), Job: job, AllOfJob: true})
 }
+
+// AddRemoteBucket adds a remote bucket as a create of it with props (nil:
+// a first access) does, past the gateway's own check of its buckets.
+func AddRemoteBucket(ctx context.Context, n *Node, b store.Bucket, props *store.Props) error {
+	return n.addRemoteBucket(ctx, b, props)
+}

@@ -939,7 +939,10 @@ func (n *Node) checkProtection(ctx context.Context, current *store.Props, next s
 			}
 		}
 	}
-	if next.EC.Enabled {
+	// When erasure coding turns on (its layout cannot change while on):
+	// a target in maintenance, or away, does not refuse other changes of
+	// a bucket already coded.
+	if next.EC.Enabled && (current == nil || !current.EC.Enabled) {
 		// As in AIStore: the owner keeps the object, each slice needs a
 		// target of its own.
 		if total := next.EC.DataSlices + next.EC.ParitySlices; total+1 > len(targets) {

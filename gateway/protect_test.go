@@ -955,3 +955,24 @@ func TestPartReaderThatStopsIsCut(t *testing.T) {
 		t.Fatal("a part stream nobody read for ten stalls was still whole: not cut")
 	}
 }
+
+// A target in maintenance refuses erasure coding that needs it as it is
+// turned on, not every other change of a bucket already coded.
+func TestCodedBucketTakesOtherChangesWithATargetAway(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	ec := map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1}}
+	if err := client.CreateBucket(ctx, "e", ec); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.StartMaintenance(ctx, c.Targets()[3].Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetBucketProps(ctx, "e", map[string]any{"lru": map[string]any{"enabled": true}}); err != nil {
+		t.Fatalf("a change of LRU of a coded bucket with a target in maintenance: %v", err)
+	}
+	if err := client.CreateBucket(ctx, "e2", ec); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "needs 4 targets") {
+		t.Fatalf("a coded bucket made with a target in maintenance: %v, want refused", err)
+	}
+}

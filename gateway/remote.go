@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,9 +65,30 @@ func (n *Node) addRemoteBucket(ctx context.Context, b store.Bucket, props *store
 	}
 	_, err := n.control.Propose(ctx, membership.Change{Kind: membership.CreateBucket, Bucket: b, Props: &p, Created: timeNow()})
 	if errors.Is(err, store.ErrBucketExists) {
-		return nil // added by another request meanwhile
+		// Added by another request meanwhile: taken when it has the
+		// props asked for (a first access's defaults, a create sent
+		// twice), refused when it has others (they would be dropped).
+		if props == nil {
+			return nil
+		}
+		n.refresh(ctx)
+		if now, ok := n.currentBuckets().Props(b); ok && sameProps(now, p) {
+			return nil
+		}
+		return fmt.Errorf("bucket %s: %w, with other props than these", b, store.ErrBucketExists)
 	}
 	return membershipError(err)
+}
+
+// sameProps compares two buckets' props but for what the cluster sets as
+// it adds a bucket (its creation time, id, access, features, checksum
+// name's spelling).
+func sameProps(a, b store.Props) bool {
+	for _, p := range []*store.Props{&a, &b} {
+		p.Created, p.BID, p.Access, p.Features = 0, 0, "", ""
+		p.Checksum.Type = store.NormalizeChecksumType(p.Checksum.Type)
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // remoteError names the remote store in a missing bucket's error.

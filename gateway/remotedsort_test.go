@@ -14,6 +14,8 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/datasets"
+	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/store"
 )
 
 // An aborted dSort job into a remote bucket removes the shards it wrote
@@ -127,6 +129,22 @@ func TestRemoteBucketCreatedWithPropsKeepsItsDefaults(t *testing.T) {
 	props, err := client.BucketProps(t.Context(), "aws://r")
 	if err != nil || !props.LRU.Enabled || props.Checksum.Type != "md5" || props.Provider != "aws" {
 		t.Fatalf("a remote bucket created with a checksum type: %+v, %v; want LRU on, md5, provider aws", props, err)
+	}
+	// A create that raced another (it found no bucket, then one was
+	// added): taken with the props it asked for, refused with others
+	// rather than answered done with its props dropped.
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "r"}
+	same := store.DefaultRemoteProps(b)
+	same.Checksum.Type = "md5"
+	if err := gateway.AddRemoteBucket(t.Context(), c.Primary().Node, b, &same); err != nil {
+		t.Fatalf("a create that raced one with the same props: %v", err)
+	}
+	other := store.DefaultRemoteProps(b)
+	if err := gateway.AddRemoteBucket(t.Context(), c.Primary().Node, b, &other); !errors.Is(err, store.ErrBucketExists) {
+		t.Fatalf("a create that raced one with other props: %v, want the bucket exists", err)
+	}
+	if err := gateway.AddRemoteBucket(t.Context(), c.Primary().Node, b, nil); err != nil {
+		t.Fatalf("a first access that raced a create: %v", err)
 	}
 }
 
