@@ -540,6 +540,24 @@ func TestRevocationUnderAnOlderLeader(t *testing.T) {
 	}
 }
 
+// Under a leader of an older build, a props change is made as before
+// (without the check that it applies to the props it was asked against),
+// not refused.
+func TestPropsChangeUnderAnOlderLeader(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.RaftAdmitLevel = membership.LevelPropsIf - 1 }})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetBucketProps(t.Context(), "b", map[string]any{"versioning": map[string]any{"enabled": false}}); err != nil {
+		t.Fatalf("a props change under an older leader: %v", err)
+	}
+	if props, err := client.BucketProps(t.Context(), "b"); err != nil || props.Versioning.Enabled {
+		t.Fatalf("props after the change: %+v %v", props.Versioning, err)
+	}
+}
+
 // The console keeps a login in a cookie of its own path, which the API
 // does not take: only the console's pages see it or send it.
 func TestConsoleLoginCookie(t *testing.T) {

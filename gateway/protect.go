@@ -996,28 +996,54 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 	if err := checkPropsFields("set-bprops", patch); err != nil {
 		return "", err
 	}
-	before, err := n.bucketProps(b)
-	if err != nil {
+	if _, err := n.bucketProps(b); err != nil {
 		return "", err
 	}
-	change := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: patch}
-	// What the change would give, to check it before it is proposed.
-	trial, err := membership.Apply(n.control.Current(), change)
-	if err != nil {
-		return "", membershipError(err)
+	// The change applies to the props it was checked against (IfProps):
+	// the checks (slices, copies) hold for what is committed, and the
+	// jobs it calls for are chosen from the props it changed. Another
+	// change committed first (through any gateway) has it checked again.
+	for attempt := 1; ; attempt++ {
+		state := n.control.Current()
+		before, ok := state.Buckets.Props(b)
+		if !ok {
+			return "", fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
+		}
+		change := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: patch, IfProps: membership.PropsDigest(before), Level: membership.LevelPropsIf}
+		// What the change would give, to check it before it is proposed.
+		trial, err := membership.Apply(state, change)
+		if err != nil {
+			return "", membershipError(err)
+		}
+		after, _ := trial.Buckets.Props(b)
+		if err := n.checkProtection(ctx, &before, after); err != nil {
+			return "", err
+		}
+		_, err = n.control.Propose(ctx, change)
+		if errors.Is(err, membership.ErrLeaderBehind) {
+			// A gateway of an older build leads (an upgrade under way):
+			// the change as before, against whatever props it finds.
+			change.IfProps, change.Level = "", 0
+			var s membership.Snapshot
+			if s, err = n.control.Propose(ctx, change); err == nil {
+				after, _ = s.Buckets.Props(b)
+			}
+		}
+		if errors.Is(err, membership.ErrMapChanged) && attempt < propsAttempts {
+			n.refresh(ctx)
+			continue
+		}
+		if err != nil {
+			return "", membershipError(err)
+		}
+		// The targets start the job once they have the new props.
+		return n.afterPropsChange(ctx, b, before, after)
 	}
-	after, _ := trial.Buckets.Props(b)
-	if err := n.checkProtection(ctx, &before, after); err != nil {
-		return "", err
-	}
-	s, err := n.control.Propose(ctx, change)
-	if err != nil {
-		return "", membershipError(err)
-	}
-	after, _ = s.Buckets.Props(b)
-	// The targets start the job once they have the new props.
-	return n.afterPropsChange(ctx, b, before, after)
 }
+
+// propsAttempts bounds the tries of a props change that other changes of
+// the same bucket keep overtaking.
+const propsAttempts = 5
 
 // handleProtectAction serves make-n-copies, ec-encode and scrub on a
 // bucket; each answers the job's id.

@@ -2,6 +2,8 @@ package membership
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,6 +197,11 @@ type Change struct {
 	// Offline and Remove: judged on one map, they do not apply to a node
 	// that joined again since (a restart during the round).
 	IfMap int64 `json:"if_map,omitempty"`
+	// IfProps, when set, makes SetProps apply only to the props it was
+	// asked against (their PropsDigest): the gateway that checked the
+	// change against the cluster, and chose the jobs it calls for, judged
+	// the props it applies to. A change with it is of LevelPropsIf.
+	IfProps string `json:"if_props,omitempty"`
 	// Level is the ProtocolLevel a node needs to apply the change: above
 	// the first one for a change kind, or a rule, newer than it.
 	Level int `json:"level,omitempty"`
@@ -204,12 +211,16 @@ type Change struct {
 // change of a higher one comes from a newer gateway's leader: applied by
 // the older rules (or refused), the state would differ from the other
 // nodes', so a node stops following the log instead (ErrTooNew).
-const ProtocolLevel = LevelRevokeKeys
+const ProtocolLevel = LevelPropsIf
 
 // LevelRevokeKeys is the level of a RevokeToken that takes the S3 keys
 // made with the token (RevokedToken.KeysUntil): a node before it would
 // drop them, and take the keys.
 const LevelRevokeKeys = 2
+
+// LevelPropsIf is the level of a SetProps with IfProps: a node before it
+// would apply it to other props.
+const LevelPropsIf = 3
 
 // Errors of Apply.
 var (
@@ -602,6 +613,14 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 		if !exists {
 			return md, fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
 		}
+		if c.IfProps != "" {
+			if c.Level < LevelPropsIf {
+				return md, fmt.Errorf("%w: %s with if_props needs level %d", ErrUnknownChange, c.Kind, LevelPropsIf)
+			}
+			if PropsDigest(current) != c.IfProps {
+				return md, fmt.Errorf("%w: set props of %s: its props changed since the change was asked", ErrMapChanged, b)
+			}
+		}
 		props := current.Clone() // the patch decodes into a copy of Extra too
 		if err := json.Unmarshal(c.Patch, &props); err != nil {
 			return md, fmt.Errorf("%w: set props of %s: %w", store.ErrInvalidProps, b, err)
@@ -630,4 +649,11 @@ func bucketID(b store.Bucket, created int64) store.Int64String {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s\x00%d", b, created)
 	return store.Int64String(h.Sum64()>>1 | 1)
+}
+
+// PropsDigest names a bucket's props as they are, for IfProps.
+func PropsDigest(p store.Props) string {
+	data, _ := json.Marshal(p)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
 }

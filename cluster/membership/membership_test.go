@@ -1114,6 +1114,34 @@ func TestApplySetPropsLeavesTheSnapshot(t *testing.T) {
 	}
 }
 
+// A props change with IfProps applies only to the props it was asked
+// against (another committed first makes it ErrMapChanged, to check
+// again), and needs its level.
+func TestSetPropsIfProps(t *testing.T) {
+	b := store.NewBucket("b")
+	md := &store.BucketMetadata{Version: 1}
+	md.Set(b, store.DefaultProps())
+	s := membership.Snapshot{Buckets: md}
+	asked, _ := s.Buckets.Props(b)
+	change := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: []byte(`{"ec":{"enabled":true,"data_slices":2,"parity_slices":1}}`),
+		IfProps: membership.PropsDigest(asked), Level: membership.LevelPropsIf}
+	other, err := membership.Apply(s, membership.Change{Kind: membership.SetProps, Bucket: b, Patch: []byte(`{"ec":{"data_slices":8,"parity_slices":4}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := membership.Apply(other, change); !errors.Is(err, membership.ErrMapChanged) {
+		t.Fatalf("a change asked against props another changed since: %v, want ErrMapChanged", err)
+	}
+	next, err := membership.Apply(s, change)
+	if got, _ := next.Buckets.Props(b); err != nil || !got.EC.Enabled || got.EC.DataSlices != 2 {
+		t.Fatalf("a change asked against the props as they are: %+v %v", got.EC, err)
+	}
+	change.Level = 0
+	if _, err := membership.Apply(s, change); !errors.Is(err, membership.ErrUnknownChange) {
+		t.Fatalf("if_props without its level: %v, want refused", err)
+	}
+}
+
 // A target pushed a newer map of its cluster by a primary it has not heard
 // of (elected while it was away) refuses it, and joins again through that
 // primary: refusing alone, it stayed out of the cluster for good.
