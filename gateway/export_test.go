@@ -378,3 +378,16 @@ func RemoveAllOfJob(ctx context.Context, n *Node, b store.Bucket, job string, wa
 func AddRemoteBucket(ctx context.Context, n *Node, b store.Bucket, props *store.Props) error {
 	return n.addRemoteBucket(ctx, b, props)
 }
+
+// HoldEncodes makes each ec-encode wait, as it begins, until release is
+// closed or it is stopped; the returned func restores the hook.
+func HoldEncodes(release <-chan struct{}) (restore func()) {
+	old := encodeStarting
+	encodeStarting = func(ctx context.Context) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+	return func() { encodeStarting = old }
+}

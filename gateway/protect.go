@@ -391,6 +391,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			if err := n.waitJobsEnd(ctx, jobECCleanup, b); err != nil {
 				return nil, err
 			}
+			encodeStarting(ctx)
 			return nil, n.ec.Protect(ctx, b, p)
 		}
 	case jobECCleanup:
@@ -968,9 +969,24 @@ func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, aft
 	case before.EC.Enabled && !after.EC.Enabled:
 		kinds = append(kinds, jobECCleanup)
 	}
+	if slices.Contains(kinds, jobECCleanup) {
+		// An encode under way would go on writing parts behind the
+		// cleanup, and, coding turned on again, go on from where it was
+		// with the parts of the objects it passed gone.
+		n.stopJobsOf(ctx, jobECEncode, b)
+	}
 	first := ""
 	for _, kind := range kinds {
 		id, err := n.startClusterJob(ctx, peer.JobRequest{Kind: kind, Bucket: b})
+		for wait := time.Duration(0); errors.Is(err, pipeline.ErrJobBusy) && kind == jobECEncode && wait < encodeBusyWait; wait += 100 * time.Millisecond {
+			// The one stopped as coding was turned off is ending.
+			select {
+			case <-ctx.Done():
+				return first, context.Cause(ctx)
+			case <-time.After(100 * time.Millisecond):
+			}
+			id, err = n.startClusterJob(ctx, peer.JobRequest{Kind: kind, Bucket: b})
+		}
 		if err != nil && first != "" {
 			// The props are changed and the first job runs: the answer
 			// is its id; this one is for the user to start again.
@@ -985,6 +1001,30 @@ func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, aft
 		}
 	}
 	return first, nil
+}
+
+// encodeStarting runs as an ec-encode begins its objects (a test's hook).
+var encodeStarting = func(context.Context) {}
+
+// encodeBusyWait bounds the wait of an encode for the one before it to
+// end.
+const encodeBusyWait = 10 * time.Second
+
+// stopJobsOf stops the jobs of a kind running on a bucket.
+func (n *Node) stopJobsOf(ctx context.Context, kind string, b store.Bucket) {
+	ids := map[string]bool{}
+	for _, node := range n.status(ctx).Nodes {
+		for _, j := range node.Jobs {
+			if j.Kind == kind && j.Running && j.Bucket == b.String() {
+				ids[j.ID] = true
+			}
+		}
+	}
+	for id := range ids {
+		if err := n.stopClusterJob(ctx, id); err != nil && !errors.Is(err, api.ErrJobNotFound) {
+			n.logger.Warn("stop a job the change of a bucket's props ends", "bucket", b.String(), "job", id, "err", err)
+		}
+	}
 }
 
 // setProtectedProps applies a change of a bucket's props after checking

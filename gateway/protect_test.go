@@ -976,3 +976,28 @@ func TestCodedBucketTakesOtherChangesWithATargetAway(t *testing.T) {
 		t.Fatalf("a coded bucket made with a target in maintenance: %v, want refused", err)
 	}
 }
+
+// Erasure coding turned off stops the encode under way, and on again it
+// starts anew (it was refused as busy with the old one, which went on
+// with the parts of the objects it had passed cleaned up).
+func TestErasureCodingOffAndOnAgainEncodesAnew(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", nil); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer gateway.HoldEncodes(release)()
+	defer close(release) // (before the hook goes back)
+	on := map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1}}
+	if err := client.SetBucketProps(ctx, "e", on); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetBucketProps(ctx, "e", on); err != nil {
+		t.Fatalf("erasure coding on again while the first encode was stopping: %v", err)
+	}
+}
