@@ -259,10 +259,14 @@ func TestSecondNodeOnItsDirectoriesIsRefused(t *testing.T) {
 	data := t.TempDir()
 	gw := startNode(t, "-role", "gateway", "-id", "g1", "-data", data)
 	mountpath := t.TempDir()
-	startNode(t, "-role", "target", "-id", "t1", "-data", t.TempDir(), "-mountpaths", mountpath, "-join", gw.url, "-no-sync")
+	// One the first node's store makes as it starts (not there before)
+	// is locked too.
+	made := filepath.Join(t.TempDir(), "made-at-start")
+	startNode(t, "-role", "target", "-id", "t1", "-data", t.TempDir(), "-mountpaths", mountpath+","+made, "-join", gw.url, "-no-sync")
 	for _, args := range [][]string{
 		{"-role", "gateway", "-id", "g1", "-data", data},
 		{"-role", "target", "-id", "t2", "-data", t.TempDir(), "-mountpaths", mountpath, "-join", gw.url},
+		{"-role", "target", "-id", "t1", "-data", t.TempDir(), "-mountpaths", made, "-join", gw.url},
 	} {
 		cmd := exec.Command(filepath.Join(binDir, "aisnode"), append([]string{"-host", "127.0.0.1", "-port", fmt.Sprint(freePort(t))}, args...)...)
 		cmd.Env = append(os.Environ(), "AIS_CLUSTER_SECRET="+testSecret.String())

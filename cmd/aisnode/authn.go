@@ -69,7 +69,7 @@ func runAuthn(ctx context.Context, cfg config, logger *slog.Logger, serverTLS, c
 	}
 	// Two services on one state file would each write over the other's
 	// users and keys.
-	locks, err := lockDirs(logger, cfg.Data)
+	locks, _, err := lockDirs(logger, cfg.Data)
 	if err != nil {
 		return err
 	}

@@ -23,13 +23,16 @@ type dirLocks []*os.File
 // is left to the store, which disables such a mountpath; one whose
 // filesystem takes no flock (NFS, which emulates it for files open for
 // writing only) is logged and left unlocked; one listed twice is locked
-// once (the store names the repetition).
-func lockDirs(logger *slog.Logger, dirs ...string) (io.Closer, error) {
+// once (the store names the repetition). It returns the directories it
+// could not open, to lock once the store made them.
+func lockDirs(logger *slog.Logger, dirs ...string) (io.Closer, []string, error) {
 	var locks dirLocks
 	var opened []os.FileInfo
+	var missing []string
 	for _, dir := range dirs {
 		f, err := os.Open(dir)
 		if err != nil {
+			missing = append(missing, dir)
 			continue
 		}
 		fi, err := f.Stat()
@@ -44,13 +47,13 @@ func lockDirs(logger *slog.Logger, dirs ...string) (io.Closer, error) {
 		case errors.Is(err, syscall.EWOULDBLOCK):
 			f.Close()
 			locks.Close()
-			return nil, fmt.Errorf("%s is in use by another aisnode (or another program holds its lock): one directory serves one node", dir)
+			return nil, nil, fmt.Errorf("%s is in use by another aisnode (or another program holds its lock): one directory serves one node", dir)
 		default:
 			f.Close()
 			logger.Warn("a directory of the node cannot be locked against a second aisnode: run one node on it", "dir", filepath.Clean(dir), "err", err)
 		}
 	}
-	return locks, nil
+	return locks, missing, nil
 }
 
 // sameAsOne reports whether fi is the same directory as one of those.

@@ -726,7 +726,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	locks, err := lockDirs(logger, append([]string{metaDir}, cfg.Mountpaths...)...)
+	locks, missing, err := lockDirs(logger, append([]string{metaDir}, cfg.Mountpaths...)...)
 	if err != nil {
 		return err
 	}
@@ -824,6 +824,12 @@ func run(args []string) error {
 		// After the node (defers run last first): its background copies
 		// end and the pending access times are written.
 		defer st.Close()
+		// The mountpaths the store made (new, empty) are locked too.
+		made, _, err := lockDirs(logger, missing...)
+		if err != nil {
+			return err
+		}
+		defer made.Close()
 		nodeConfig.Store, nodeConfig.Storage = st, st
 		// A mountpath may be attached again, or a new one inside the
 		// data directory; nowhere else.

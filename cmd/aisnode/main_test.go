@@ -532,15 +532,15 @@ func TestShutdownWaitsForCutHandlers(t *testing.T) {
 func TestLockDirs(t *testing.T) {
 	dir := t.TempDir()
 	logger := slog.New(slog.DiscardHandler)
-	first, err := lockDirs(logger, dir, filepath.Join(dir, "not-mounted"), dir+"/.")
-	if err != nil {
-		t.Fatal(err)
+	first, missing, err := lockDirs(logger, dir, filepath.Join(dir, "not-mounted"), dir+"/.")
+	if err != nil || !slices.Equal(missing, []string{filepath.Join(dir, "not-mounted")}) {
+		t.Fatalf("%v, missing %v: want the one not there told, to lock once made", err, missing)
 	}
-	if _, err := lockDirs(logger, t.TempDir(), dir); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use") {
+	if _, _, err := lockDirs(logger, t.TempDir(), dir); err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("a second lock of %s: %v", dir, err)
 	}
 	first.Close()
-	again, err := lockDirs(logger, dir)
+	again, _, err := lockDirs(logger, dir)
 	if err != nil {
 		t.Fatalf("after the first let go: %v", err)
 	}
@@ -552,7 +552,7 @@ func TestLockDirs(t *testing.T) {
 func TestAuthnDataDirectoryIsLocked(t *testing.T) {
 	dir := t.TempDir()
 	logger := slog.New(slog.DiscardHandler)
-	held, err := lockDirs(logger, dir)
+	held, _, err := lockDirs(logger, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
