@@ -544,17 +544,17 @@ func TestRevocationUnderAnOlderLeader(t *testing.T) {
 // (without the check that it applies to the props it was asked against),
 // not refused.
 func TestPropsChangeUnderAnOlderLeader(t *testing.T) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true,
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, Mountpaths: 2, NoSync: true,
 		Configure: func(cfg *gateway.Config) { cfg.RaftAdmitLevel = membership.LevelPropsIf - 1 }})
 	client := c.Client()
 	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.SetBucketProps(t.Context(), "b", map[string]any{"versioning": map[string]any{"enabled": false}}); err != nil {
+	if err := client.SetBucketProps(t.Context(), "b", map[string]any{"mirror": map[string]any{"enabled": true, "copies": 2}}); err != nil {
 		t.Fatalf("a props change under an older leader: %v", err)
 	}
-	if props, err := client.BucketProps(t.Context(), "b"); err != nil || props.Versioning.Enabled {
-		t.Fatalf("props after the change: %+v %v", props.Versioning, err)
+	if props, err := client.BucketProps(t.Context(), "b"); err != nil || !props.Mirror.Enabled || props.Mirror.Copies != 2 {
+		t.Fatalf("props after the change: %+v %v", props.Mirror, err)
 	}
 }
 

@@ -1039,38 +1039,57 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 	if _, err := n.bucketProps(b); err != nil {
 		return "", err
 	}
-	// The change applies to the props it was checked against (IfProps):
-	// the checks (slices, copies) hold for what is committed, and the
-	// jobs it calls for are chosen from the props it changed. Another
-	// change committed first (through any gateway) has it checked again.
+	// A change of mirroring or erasure coding applies to the props it
+	// was checked against (IfProps): the checks (slices, copies) hold for
+	// what is committed, and the jobs it calls for are chosen from the
+	// props it changed. Another change committed first (through any
+	// gateway) has it checked again. Others need no such care: they are
+	// applied as sent (of the base level, which every gateway takes).
+	guarded := touchesProtection(patch)
+	var first *propsAttempt // the first try, by which a change made is known
 	for attempt := 1; ; attempt++ {
 		state := n.control.Current()
 		before, ok := state.Buckets.Props(b)
 		if !ok {
 			return "", fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)
 		}
-		change := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: patch, IfProps: membership.PropsDigest(before), Level: membership.LevelPropsIf}
+		change := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: patch}
+		if guarded {
+			change.IfProps, change.Level = membership.PropsDigest(before), membership.LevelPropsIf
+		}
 		// What the change would give, to check it before it is proposed.
 		trial, err := membership.Apply(state, change)
 		if err != nil {
 			return "", membershipError(err)
 		}
 		after, _ := trial.Buckets.Props(b)
+		if first == nil {
+			first = &propsAttempt{before: before, after: after}
+		}
 		if err := n.checkProtection(ctx, &before, after); err != nil {
 			return "", err
 		}
-		_, err = n.control.Propose(ctx, change)
+		var s membership.Snapshot
+		s, err = n.control.Propose(ctx, change)
 		if errors.Is(err, membership.ErrLeaderBehind) {
 			// A gateway of an older build leads (an upgrade under way):
 			// the change as before, against whatever props it finds.
 			change.IfProps, change.Level = "", 0
-			var s membership.Snapshot
-			if s, err = n.control.Propose(ctx, change); err == nil {
-				after, _ = s.Buckets.Props(b)
-			}
+			s, err = n.control.Propose(ctx, change)
 		}
-		if errors.Is(err, membership.ErrMapChanged) && attempt < propsAttempts {
+		if err == nil && !guarded {
+			return "", nil // (no job: mirroring and coding as they were)
+		}
+		if err == nil && change.IfProps == "" {
+			after, _ = s.Buckets.Props(b) // (the older leader's way)
+		}
+		if propsChanged(err) && attempt < propsAttempts {
 			n.refresh(ctx)
+			// Made already: the first try's, whose answer was lost (a
+			// forward re-sent), is what the bucket has now.
+			if now, ok := n.control.Current().Buckets.Props(b); ok && membership.PropsDigest(now) == membership.PropsDigest(first.after) {
+				return n.afterPropsChange(ctx, b, first.before, first.after)
+			}
 			continue
 		}
 		if err != nil {
@@ -1079,6 +1098,31 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 		// The targets start the job once they have the new props.
 		return n.afterPropsChange(ctx, b, before, after)
 	}
+}
+
+// propsAttempt is what a try of a props change found and would make.
+type propsAttempt struct{ before, after store.Props }
+
+// propsChanged reports a props change refused because the bucket's props
+// changed since it was asked; from the leader through a follower, it is a
+// 409 saying so (the sentinel does not cross the wire).
+func propsChanged(err error) bool {
+	return errors.Is(err, membership.ErrMapChanged) || statusOf(err) == http.StatusConflict && strings.Contains(err.Error(), membership.PropsChangedMessage)
+}
+
+// touchesProtection reports a props patch that names mirroring or erasure
+// coding: the changes checked against the cluster that start jobs.
+func touchesProtection(patch json.RawMessage) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(patch, &fields) != nil {
+		return true
+	}
+	for k := range fields {
+		if strings.EqualFold(k, "mirror") || strings.EqualFold(k, "ec") {
+			return true
+		}
+	}
+	return false
 }
 
 // propsAttempts bounds the tries of a props change that other changes of

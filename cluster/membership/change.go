@@ -618,7 +618,7 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 				return md, fmt.Errorf("%w: %s with if_props needs level %d", ErrUnknownChange, c.Kind, LevelPropsIf)
 			}
 			if PropsDigest(current) != c.IfProps {
-				return md, fmt.Errorf("%w: set props of %s: its props changed since the change was asked", ErrMapChanged, b)
+				return md, fmt.Errorf("%w: set props of %s: %s", ErrMapChanged, b, PropsChangedMessage)
 			}
 		}
 		props := current.Clone() // the patch decodes into a copy of Extra too
@@ -650,6 +650,10 @@ func bucketID(b store.Bucket, created int64) store.Int64String {
 	fmt.Fprintf(h, "%s\x00%d", b, created)
 	return store.Int64String(h.Sum64()>>1 | 1)
 }
+
+// PropsChangedMessage says an IfProps refused; a gateway that forwarded
+// the change knows the refusal by it.
+const PropsChangedMessage = "its props changed since the change was asked"
 
 // PropsDigest names a bucket's props as they are, for IfProps.
 func PropsDigest(p store.Props) string {
