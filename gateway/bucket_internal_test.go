@@ -30,6 +30,15 @@ func (c *laggingControl) Current() membership.Snapshot {
 	return c.local
 }
 
+func (c *laggingControl) Refresh(context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.stuck {
+		c.local = c.leader
+	}
+	return nil
+}
+
 func (c *laggingControl) Propose(ctx context.Context, ch membership.Change) (membership.Snapshot, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

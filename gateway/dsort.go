@@ -905,10 +905,17 @@ func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names [
 // removeJobObjects waits for rebalances to settle, then has every target
 // remove what a job wrote (see peer.RemoveRequest). Still unsettled after
 // the wait, it removes what it can and fails, naming why: a shard moving
-// then may land after its target was asked (a caller that retries, as the
-// registry's settle does, removes it then).
+// then may land after its target was asked. A removal of all of a job
+// (the registry's settle, which asks again each round) does not wait,
+// and is not made while the cluster is unsettled.
 func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.RemoveRequest) error {
-	deadline := time.Now().Add(removeSettleWait)
+	wait := removeSettleWait
+	if req.AllOfJob {
+		// The registry's settle asks again at its next round: it waits
+		// there, not here (its loop would stop for each job).
+		wait = 0
+	}
+	deadline := time.Now().Add(wait)
 	var unsettled error
 	for {
 		status := n.status(ctx)
@@ -933,6 +940,11 @@ func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.Re
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+	if unsettled != nil && req.AllOfJob {
+		// A walk of the whole bucket on every target is not done again
+		// each round while the cluster is not settled.
+		return fmt.Errorf("%w: the cluster is not settled (%w): the removal waits for it", api.ErrUnavailable, unsettled)
 	}
 	// A removal over a whole bucket (all_of_job), or of a remote bucket's
 	// objects from the remote too, takes longer than a control call.

@@ -15,6 +15,7 @@ import (
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/store"
 )
 
 // The dSort job registry lives in the replicated control plane: every job
@@ -239,7 +240,10 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 		// registry until they are gone, for the next leader to finish.
 		remove, cancel := context.WithTimeout(parent, 10*time.Minute)
 		defer cancel()
-		req := peer.RemoveRequest{Stamp: n.stamp(), Job: j.ID, AllOfJob: true}
+		// As of past any target's clock (they stamp by their own, up to a
+		// day ahead of this gateway's): only the job's own copies go.
+		now := n.stamp()
+		req := peer.RemoveRequest{Stamp: store.Stamp{Map: now.Map, Clock: now.Clock + int64(24*time.Hour)}, Job: j.ID, AllOfJob: true}
 		if err := n.removeJobObjects(remove, j.Output, req); err != nil {
 			n.logger.Warn("remove the output of a dsort job settled aborted", "job", j.ID, "bucket", j.Output, "err", err)
 			return false

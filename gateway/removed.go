@@ -123,10 +123,16 @@ func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 		// Saved by a version that kept it in the work directory.
 		data, err = os.ReadFile(filepath.Join(n.config.WorkDir, memberFile))
 	}
-	if err != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil // never a member, or from before the file
 	}
 	away := n.config.TombstoneTTL + 1 // unknown: the gateway is asked
+	if err != nil {
+		// Not "never a member": a disk that fails the read could hide a
+		// removal long ago.
+		n.logger.Warn("when this target was last a member cannot be read: the gateway is asked whether it still is", "file", memberFile, "err", err)
+		return n.setAsideIfAwayAndRemoved(ctx, away)
+	}
 	if last, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil {
 		away = time.Since(time.Unix(0, last))
 	} else {

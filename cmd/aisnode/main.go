@@ -230,7 +230,9 @@ func parse(args []string) (config, error) {
 		// The former name folds into the new one here, before the flags:
 		// -fetch-allow-local=false turns both off.
 		if cfg.EKMAllowLocal {
-			if bytes.Contains(data, []byte("fetch_allow_local")) && !cfg.FetchAllowLocal {
+			var keys map[string]any
+			yaml.Unmarshal(data, &keys) // (decoded above)
+			if _, set := keys["fetch_allow_local"]; set && !cfg.FetchAllowLocal {
 				return cfg, fmt.Errorf("config %s: ekm_allow_local is true and fetch_allow_local (its new name) false: set one", *configFile)
 			}
 			cfg.FetchAllowLocal, cfg.EKMAllowLocal = true, false

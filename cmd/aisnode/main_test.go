@@ -73,6 +73,9 @@ func TestJoinSlashAndFetchAllowLocal(t *testing.T) {
 	if _, err := parse([]string{"-config", config("ekm_allow_local: true\nfetch_allow_local: false\n")}); err == nil || !strings.Contains(err.Error(), "set one") {
 		t.Fatalf("the two names saying otherwise: %v", err)
 	}
+	if cfg, err := parse([]string{"-config", config("# ekm_allow_local is fetch_allow_local's former name\nekm_allow_local: true\n")}); err != nil || !cfg.FetchAllowLocal {
+		t.Fatalf("the new name in a comment only: %v %v", cfg.FetchAllowLocal, err)
+	}
 }
 
 // A rebalance batch longer than a receiver takes is refused at start:
