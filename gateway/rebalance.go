@@ -411,7 +411,7 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	stalled := fmt.Errorf("%w: target %s sent nothing of %s/%s in time", api.ErrUnavailable, t.ID, b, name)
 	timer := time.AfterFunc(n.firstByteWait(r, b), func() { cancel(stalled) })
 	defer timer.Stop()
-	req, err := http.NewRequestWithContext(ctx, r.Method, n.localObjectURL(t, b, name), nil)
+	req, err := http.NewRequestWithContext(ctx, r.Method, n.localObjectURL(t, b, name, n.bucketCreated(b)), nil)
 	if err != nil {
 		return false
 	}
@@ -461,9 +461,30 @@ func (s stallingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (n *Node) localObjectURL(t cluster.Node, b store.Bucket, name string) string {
-	// The provider too: s3://b and ais://b are two buckets.
-	return t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name) + "?" + url.Values{api.QueryProvider: {b.Normalize().Provider}}.Encode()
+func (n *Node) localObjectURL(t cluster.Node, b store.Bucket, name string, created int64) string {
+	// The provider too: s3://b and ais://b are two buckets. And which
+	// bucket of the name (created when): a target behind on a destroy
+	// and create has the destroyed one's objects.
+	q := url.Values{api.QueryProvider: {b.Normalize().Provider}}
+	if created != 0 {
+		q.Set(queryBucketCreated, strconv.FormatInt(created, 10))
+	}
+	return t.URL + "/v1/internal/objects/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name) + "?" + q.Encode()
+}
+
+// queryBucketCreated names the creation of the bucket a read of another
+// target's copy is for.
+const queryBucketCreated = "bucket_created"
+
+// bucketCreated is when a bucket was created, as this node knows it (0:
+// not known).
+func (n *Node) bucketCreated(b store.Bucket) int64 {
+	md := n.currentBuckets()
+	if md == nil {
+		return 0
+	}
+	props, _ := md.Props(b)
+	return int64(props.Created)
 }
 
 // catchingUp reports whether this target may still hold copies older
@@ -641,6 +662,7 @@ func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string,
 	ctx, cancel := context.WithTimeout(ctx, peerHeadTimeout)
 	defer cancel()
 	targets := n.currentMap().Reachable()
+	created := n.bucketCreated(b)
 	stamps := make([]store.Stamp, len(targets))
 	gone := make([]bool, len(targets))
 	failed := make([]bool, len(targets))
@@ -650,7 +672,7 @@ func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string,
 			continue
 		}
 		wg.Go(func() {
-			req, err := http.NewRequestWithContext(ctx, http.MethodHead, n.localObjectURL(t, b, name), nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodHead, n.localObjectURL(t, b, name, created), nil)
 			if err != nil {
 				return
 			}
@@ -701,6 +723,13 @@ func (n *Node) handleLocalObject(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && n.config.Store == nil {
 		err = badRequest("node %s stores no objects", n.config.ID)
+	}
+	if asked := r.URL.Query().Get(queryBucketCreated); err == nil && asked != "" {
+		// Not a copy of another bucket of the name (this target behind
+		// on its destroy and create, or the asker).
+		if here := strconv.FormatInt(n.bucketCreated(b), 10); here != asked {
+			err = fmt.Errorf("%s/%s: %w: the bucket here was created at %s, not %s", b, name, store.ErrNotFound, here, asked)
+		}
 	}
 	if err != nil {
 		n.writeError(w, r, err)

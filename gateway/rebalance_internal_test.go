@@ -27,8 +27,8 @@ import (
 func TestLocalObjectURLNamesTheProvider(t *testing.T) {
 	n := &Node{}
 	for _, b := range []store.Bucket{{Name: "b", Provider: "aws"}, store.NewBucket("b")} {
-		u, err := url.Parse(n.localObjectURL(cluster.Node{URL: "http://127.0.0.1:1"}, b, "x y"))
-		if err != nil || u.Query().Get("provider") != b.Normalize().Provider || u.Path != "/v1/internal/objects/b/x y" {
+		u, err := url.Parse(n.localObjectURL(cluster.Node{URL: "http://127.0.0.1:1"}, b, "x y", 42))
+		if err != nil || u.Query().Get("provider") != b.Normalize().Provider || u.Path != "/v1/internal/objects/b/x y" || u.Query().Get(queryBucketCreated) != "42" {
 			t.Fatalf("%s: %v %v", b, u, err)
 		}
 	}
@@ -151,7 +151,7 @@ func TestServeFromGivesUpOnAStalledTarget(t *testing.T) {
 	}))
 	defer peerServer.Close()
 	defer close(release) // (before the server's Close, which waits for its handlers)
-	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler)}
+	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler), control: &laggingControl{}}
 	holder := cluster.Node{ID: "t2", URL: peerServer.URL}
 	for _, tc := range []struct {
 		name   string
@@ -183,5 +183,25 @@ func TestRebalanceStatusSaysWhatItSkipped(t *testing.T) {
 	}
 	if err := json.Unmarshal(js.Result, &result); err != nil || result.Skipped != 2 || result.Tombstones != 3 || result.Cause != "a target joined" {
 		t.Fatalf("the run's result %s (%v)", js.Result, err)
+	}
+}
+
+// A target asked for its copy of an object answers 404 when its bucket of
+// the name is another (created at another time) than the asker's: behind
+// on a destroy and create, its copy is the destroyed bucket's.
+func TestLocalObjectOfAnotherBucketOfTheName(t *testing.T) {
+	b := store.NewBucket("b")
+	md := store.NewBucketMetadata()
+	props := store.DefaultProps()
+	props.Provider, props.Created = "ais", 1
+	md.Set(b, props)
+	n := &Node{control: &laggingControl{local: membership.Snapshot{Buckets: &md}}, config: Config{Store: listFailing{}}}
+	r := httptest.NewRequest(http.MethodGet, "/v1/internal/objects/b/x?provider=ais&"+queryBucketCreated+"=2", nil)
+	r.SetPathValue("bucket", "b")
+	r.SetPathValue("object", "x")
+	w := httptest.NewRecorder()
+	n.handleLocalObject(w, r)
+	if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "created at 1, not 2") {
+		t.Fatalf("a copy asked of another bucket of the name: %d %s, want 404 saying so", w.Code, w.Body)
 	}
 }
