@@ -53,9 +53,12 @@ const (
 
 // appendSession is what a token stands for, kept as TOKEN.json.
 type appendSession struct {
-	Bucket  store.Bucket `json:"bucket"`
-	Name    string       `json:"name"`
-	Started time.Time    `json:"started"`
+	Bucket store.Bucket `json:"bucket"`
+	// Created is when the bucket was created: one of the name destroyed
+	// and made again takes no pieces of the one before.
+	Created int64     `json:"created,omitempty"`
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
 }
 
 // appendLocks lets one request at a time use a session: two appends at
@@ -316,7 +319,7 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 	raw := make([]byte, appendTokenLength/2)
 	rand.Read(raw)
 	token := hex.EncodeToString(raw)
-	session, err := json.Marshal(appendSession{Bucket: b, Name: name, Started: time.Now()})
+	session, err := json.Marshal(appendSession{Bucket: b, Created: n.bucketCreated(b), Name: name, Started: time.Now()})
 	if err != nil {
 		return "", err
 	}
@@ -451,6 +454,10 @@ func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name str
 	}
 	if s.Bucket.Normalize() != b.Normalize() || s.Name != name {
 		return badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
+	}
+	if s.Created != 0 && s.Created != n.bucketCreated(b) {
+		n.endAppend(token)
+		return badRequest("%s %q: bucket %s was destroyed and made again since the append began: its pieces went with it", api.QueryAppendHandle, handle, b)
 	}
 	// Idle past the expiry, it is gone though no append started since
 	// to sweep it: stale pieces do not become an object hours later.

@@ -599,3 +599,31 @@ func appendNode(t *testing.T) (*api.Client, string) {
 	}
 	return client, work
 }
+
+// The pieces of an append to a bucket destroyed and made again since are
+// the destroyed bucket's: a flush of them is refused, and no object made.
+func TestAppendToABucketMadeAgainIsRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	handle, err := client.Append(ctx, "logs", "a.log", "", strings.NewReader("old piece"), 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.DestroyBucket(ctx, "logs"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // (another creation time)
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Flush(ctx, "logs", "a.log", handle, store.Checksum{}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "made again") {
+		t.Fatalf("a flush of pieces of the bucket destroyed: %v, want refused", err)
+	}
+	if _, err := client.Head(ctx, "logs", "a.log"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the object after the refused flush: %v, want none", err)
+	}
+}
