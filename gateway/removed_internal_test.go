@@ -16,24 +16,28 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
+// serveMap answers a gateway's pulls with m (read as asked) and no
+// buckets.
+func serveMap(m *cluster.Map) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("what") {
+		case "smap":
+			json.NewEncoder(w).Encode(m)
+		case "bmd":
+			json.NewEncoder(w).Encode(store.BucketMetadata{})
+		default:
+			w.Write([]byte("{}"))
+		}
+	}))
+}
+
 // Whether a target back late is still a member is the primary's word: a
 // gateway behind -join (a follower cut off from the others) that still
 // lists it is not taken at its word, the primary it names is asked.
 func TestRemovedCheckTakesThePrimarysWord(t *testing.T) {
-	serve := func(m *cluster.Map) *httptest.Server {
-		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Query().Get("what") {
-			case "smap":
-				json.NewEncoder(w).Encode(m)
-			case "bmd":
-				json.NewEncoder(w).Encode(store.BucketMetadata{})
-			default:
-				w.Write([]byte("{}"))
-			}
-		}))
-	}
+
 	primaryMap := &cluster.Map{Version: 9, UUID: "u", Primary: "g1"}
-	primary := serve(primaryMap)
+	primary := serveMap(primaryMap)
 	defer primary.Close()
 	primaryMap.Nodes = []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: primary.URL, State: cluster.StateActive}}
 	// The follower's older map still has t1.
@@ -42,7 +46,7 @@ func TestRemovedCheckTakesThePrimarysWord(t *testing.T) {
 		{ID: "g2", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
 		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateOffline},
 	}}
-	follower := serve(followerMap)
+	follower := serveMap(followerMap)
 	defer follower.Close()
 	n := &Node{config: Config{ID: "t1", Join: follower.URL}, peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"})}
 	s, err := n.primarysSnapshot(t.Context(), follower.URL)
@@ -73,16 +77,7 @@ func (s *setAsideSpy) SetAside(_ context.Context, name string) (bool, error) {
 // sets its objects aside.
 func TestUnreadableMembershipMarkAsksThePrimary(t *testing.T) {
 	m := &cluster.Map{Version: 3, UUID: "u", Primary: "g1"}
-	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Query().Get("what") {
-		case "smap":
-			json.NewEncoder(w).Encode(m)
-		case "bmd":
-			json.NewEncoder(w).Encode(store.BucketMetadata{})
-		default:
-			w.Write([]byte("{}"))
-		}
-	}))
+	primary := serveMap(m)
 	defer primary.Close()
 	m.Nodes = []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: primary.URL, State: cluster.StateActive}}
 	dir := t.TempDir()

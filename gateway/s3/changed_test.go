@@ -40,19 +40,26 @@ func (o *overwriting) Head(ctx context.Context, bucket, name string) (store.Obje
 	return meta, err
 }
 
+// objectToOverwrite starts a cluster whose bucket b has the object k,
+// "version 1 of the object", and returns its native client.
+func objectToOverwrite(t *testing.T) *api.Client {
+	t.Helper()
+	c, _ := testCluster(t)
+	native := api.NewClient(c.Primary().URL())
+	body := "version 1 of the object"
+	if err := native.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := native.Put(t.Context(), "b", "k", strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
+	}
+	return native
+}
+
 // A suffix range of an object cut short between its HEAD and its GET
 // (past the new end) is read again, not answered 416.
 func TestRangeOfAnObjectCutShortWhileReadIsReadAgain(t *testing.T) {
-	c, _ := testCluster(t)
-	native := api.NewClient(c.Primary().URL())
-	ctx := t.Context()
-	if err := native.CreateBucket(ctx, "b", nil); err != nil {
-		t.Fatal(err)
-	}
-	body := "version 1 of the object"
-	if _, err := native.Put(ctx, "b", "k", strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); err != nil {
-		t.Fatal(err)
-	}
+	native := objectToOverwrite(t)
 	backend := &overwriting{clientBackend: clientBackend{native}, key: "k", overwrites: 1, body: "v2"}
 	server := httptest.NewServer(s3api.New(s3api.Config{Backend: backend}).Handler(""))
 	defer server.Close()
@@ -74,16 +81,7 @@ func TestRangeOfAnObjectCutShortWhileReadIsReadAgain(t *testing.T) {
 // version, and clients do not retry a 412 they did not ask for); one
 // overwritten on every read is 503, which they retry.
 func TestObjectOverwrittenWhileReadIsReadAgain(t *testing.T) {
-	c, _ := testCluster(t)
-	native := api.NewClient(c.Primary().URL())
-	ctx := t.Context()
-	if err := native.CreateBucket(ctx, "b", nil); err != nil {
-		t.Fatal(err)
-	}
-	body := "version 1 of the object"
-	if _, err := native.Put(ctx, "b", "k", strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); err != nil {
-		t.Fatal(err)
-	}
+	native := objectToOverwrite(t)
 	for _, tc := range []struct {
 		overwrites int32
 		status     int
