@@ -35,7 +35,6 @@ func serveMap(m *cluster.Map) *httptest.Server {
 // gateway behind -join (a follower cut off from the others) that still
 // lists it is not taken at its word, the primary it names is asked.
 func TestRemovedCheckTakesThePrimarysWord(t *testing.T) {
-
 	primaryMap := &cluster.Map{Version: 9, UUID: "u", Primary: "g1"}
 	primary := serveMap(primaryMap)
 	defer primary.Close()
