@@ -167,6 +167,14 @@ func TestBucketLifecycle(t *testing.T) {
 	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"Versioning": map[string]any{"Enabled": false}, "mirror": map[string]any{"burst_buffer": 64}, "write_policy": map[string]any{"data": "immediate"}}); err != nil {
 		t.Fatalf("set-bprops with AIStore's fields and capitals: %v", err)
 	}
+	// What the cluster keeps as it is: refused when set to another
+	// value (it would be dropped), taken as it is (props sent back).
+	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"access": "1"}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "access") {
+		t.Fatalf("set-bprops of another access: %v, want 400 naming it", err)
+	}
+	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"provider": "ais", "versioning": map[string]any{"enabled": false}}); err != nil {
+		t.Fatalf("set-bprops with the provider as it is: %v", err)
+	}
 	// A change goes into the log as sent, unknown fields too: bounded.
 	padded := map[string]any{"versioning": map[string]any{"enabled": true}, "pad": strings.Repeat("x", 100<<10)}
 	if err := client.SetBucketProps(ctx, "imgs", padded); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "more than 65536") {

@@ -1036,7 +1036,11 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 	if err := checkPropsFields("set-bprops", patch); err != nil {
 		return "", err
 	}
-	if _, err := n.bucketProps(b); err != nil {
+	current, err := n.bucketProps(b)
+	if err != nil {
+		return "", err
+	}
+	if err := checkFixedProps(current, patch); err != nil {
 		return "", err
 	}
 	// A change of mirroring or erasure coding applies to the props it
@@ -1098,6 +1102,32 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 		// The targets start the job once they have the new props.
 		return n.afterPropsChange(ctx, b, before, after)
 	}
+}
+
+// checkFixedProps refuses a patch that sets what the cluster keeps as it
+// is (a bucket's provider, creation, id, access and features) to another
+// value: applied, it would be dropped and the change answered as made. A
+// whole props document sent back, as it is, passes.
+func checkFixedProps(current store.Props, patch json.RawMessage) error {
+	probe := current.Clone()
+	if json.Unmarshal(patch, &probe) != nil {
+		return nil // (the change refuses it, saying why)
+	}
+	for _, f := range []struct {
+		name      string
+		was, want string
+	}{
+		{"provider", current.Provider, probe.Provider},
+		{"created", fmt.Sprint(current.Created), fmt.Sprint(probe.Created)},
+		{"bid", fmt.Sprint(current.BID), fmt.Sprint(probe.BID)},
+		{"access", current.Access, probe.Access},
+		{"features", current.Features, probe.Features},
+	} {
+		if f.was != f.want {
+			return badRequest("set-bprops: %s is the cluster's to keep (it is %q here, not %q)", f.name, f.was, f.want)
+		}
+	}
+	return nil
 }
 
 // propsAttempt is what a try of a props change found and would make.
