@@ -455,7 +455,9 @@ func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name str
 	if s.Bucket.Normalize() != b.Normalize() || s.Name != name {
 		return badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
 	}
-	if s.Created != 0 && s.Created != n.bucketCreated(b) {
+	// (Made again after the session began: this target, behind at its
+	// start, may have named the bucket of before.)
+	if now := n.bucketCreated(b); s.Created != 0 && now != s.Created && now > s.Started.UnixNano() {
 		n.endAppend(token)
 		return badRequest("%s %q: bucket %s was destroyed and made again since the append began: its pieces went with it", api.QueryAppendHandle, handle, b)
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -1049,8 +1050,11 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 	// props it changed. Another change committed first (through any
 	// gateway) has it checked again. Others need no such care: they are
 	// applied as sent (of the base level, which every gateway takes).
+	// A props document sent back whole names mirroring and coding as they
+	// are: those go from the patch (sent, they could undo a change made
+	// meanwhile, and would need the newer level).
+	patch = withoutUnchangedProtection(current, patch)
 	guarded := touchesProtection(patch)
-	var first *propsAttempt // the first try, by which a change made is known
 	for attempt := 1; ; attempt++ {
 		state := n.control.Current()
 		before, ok := state.Buckets.Props(b)
@@ -1067,9 +1071,6 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 			return "", membershipError(err)
 		}
 		after, _ := trial.Buckets.Props(b)
-		if first == nil {
-			first = &propsAttempt{before: before, after: after}
-		}
 		if err := n.checkProtection(ctx, &before, after); err != nil {
 			return "", err
 		}
@@ -1089,10 +1090,15 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 		}
 		if propsChanged(err) && attempt < propsAttempts {
 			n.refresh(ctx)
-			// Made already: the first try's, whose answer was lost (a
-			// forward re-sent), is what the bucket has now.
-			if now, ok := n.control.Current().Buckets.Props(b); ok && membership.PropsDigest(now) == membership.PropsDigest(first.after) {
-				return n.afterPropsChange(ctx, b, first.before, first.after)
+			// Made already: this try's, whose answer was lost (a forward
+			// re-sent), or the same change by another request; either
+			// way its jobs are started, or run already.
+			if now, ok := n.control.Current().Buckets.Props(b); ok && membership.PropsDigest(now) == membership.PropsDigest(after) {
+				id, err := n.afterPropsChange(ctx, b, before, after)
+				if errors.Is(err, pipeline.ErrJobBusy) {
+					return "", nil
+				}
+				return id, err
 			}
 			continue
 		}
@@ -1105,33 +1111,55 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 }
 
 // checkFixedProps refuses a patch that sets what the cluster keeps as it
-// is (a bucket's provider, creation, id, access and features) to another
-// value: applied, it would be dropped and the change answered as made. A
-// whole props document sent back, as it is, passes.
+// is (a bucket's access and features: there is no access control by
+// bucket yet) to another value: applied, it would be dropped and the
+// change answered as made. A whole props document sent back passes.
 func checkFixedProps(current store.Props, patch json.RawMessage) error {
 	probe := current.Clone()
 	if json.Unmarshal(patch, &probe) != nil {
 		return nil // (the change refuses it, saying why)
 	}
+	// (Provider, created and bid are a bucket's own, not props to set:
+	// another bucket's sent back are ignored, as AIStore does.) An empty
+	// value is the default: every permission, no feature.
 	for _, f := range []struct {
-		name      string
-		was, want string
+		name, was, want, empty string
 	}{
-		{"provider", current.Provider, probe.Provider},
-		{"created", fmt.Sprint(current.Created), fmt.Sprint(probe.Created)},
-		{"bid", fmt.Sprint(current.BID), fmt.Sprint(probe.BID)},
-		{"access", current.Access, probe.Access},
-		{"features", current.Features, probe.Features},
+		{"access", current.Access, probe.Access, store.AccessAll},
+		{"features", current.Features, probe.Features, "0"},
 	} {
-		if f.was != f.want {
+		if cmp.Or(f.was, f.empty) != cmp.Or(f.want, f.empty) {
 			return badRequest("set-bprops: %s is the cluster's to keep (it is %q here, not %q)", f.name, f.was, f.want)
 		}
 	}
 	return nil
 }
 
-// propsAttempt is what a try of a props change found and would make.
-type propsAttempt struct{ before, after store.Props }
+// withoutUnchangedProtection drops mirror and ec from a patch where they
+// set them as they are.
+func withoutUnchangedProtection(current store.Props, patch json.RawMessage) json.RawMessage {
+	var fields map[string]json.RawMessage
+	probe := current.Clone()
+	if json.Unmarshal(patch, &fields) != nil || json.Unmarshal(patch, &probe) != nil {
+		return patch
+	}
+	dropped := false
+	for k := range fields {
+		switch {
+		case strings.EqualFold(k, "mirror") && probe.Mirror == current.Mirror, strings.EqualFold(k, "ec") && probe.EC == current.EC:
+			delete(fields, k)
+			dropped = true
+		}
+	}
+	if !dropped {
+		return patch
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return patch
+	}
+	return out
+}
 
 // propsChanged reports a props change refused because the bucket's props
 // changed since it was asked; from the leader through a follower, it is a

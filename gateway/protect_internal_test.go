@@ -75,3 +75,37 @@ func TestMirrorChangeThroughALaggingGateway(t *testing.T) {
 		t.Fatalf("a mirror change through a gateway that stays behind: %v, want refused as changed", err)
 	}
 }
+
+// A props document sent back whole names mirroring and coding as they
+// are: they leave the patch (sent, they would undo a change made
+// meanwhile, at the newer level); changed, they stay.
+func TestUnchangedProtectionLeavesThePatch(t *testing.T) {
+	current := store.DefaultProps()
+	whole, _ := json.Marshal(map[string]any{"mirror": current.Mirror, "ec": current.EC, "versioning": map[string]any{"enabled": false}})
+	got := withoutUnchangedProtection(current, whole)
+	if touchesProtection(got) {
+		t.Fatalf("a whole document with mirror and ec as they are: %s still names them", got)
+	}
+	changed := json.RawMessage(`{"mirror":{"enabled":true,"copies":2},"ec":{"enabled":false}}`)
+	got = withoutUnchangedProtection(current, changed)
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(got, &fields); fields["mirror"] == nil || fields["ec"] != nil {
+		t.Fatalf("a change of mirroring beside ec as it is: %s, want mirror alone", got)
+	}
+}
+
+// Access and features are the cluster's: another value is refused, an
+// empty one and AIStore's defaults are the same.
+func TestFixedProps(t *testing.T) {
+	current := store.DefaultProps() // (Access and Features empty: a bucket from before they were set)
+	for patch, ok := range map[string]bool{
+		`{"features":"0","access":"` + store.AccessAll + `"}`: true,
+		`{"created":"5","bid":"9","provider":"ais"}`:          true,
+		`{"access":"1"}`:   false,
+		`{"features":"1"}`: false,
+	} {
+		if err := checkFixedProps(current, json.RawMessage(patch)); (err == nil) != ok {
+			t.Errorf("checkFixedProps(%s): %v, want ok %v", patch, err, ok)
+		}
+	}
+}

@@ -422,8 +422,14 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 			req.Header.Set(header, v)
 		}
 	}
-	// What the read asks for (validation, an archive member) the same.
-	req.URL.RawQuery = r.URL.RawQuery
+	// What the read asks for (validation, an archive member) the same,
+	// with the bucket's creation this node knows.
+	q := r.URL.Query()
+	q.Del(queryBucketCreated)
+	if created := n.bucketCreated(b); created != 0 {
+		q.Set(queryBucketCreated, strconv.FormatInt(created, 10))
+	}
+	req.URL.RawQuery = q.Encode()
 	resp, err := n.peer.HTTP().Do(req)
 	timer.Stop()
 	if err != nil {

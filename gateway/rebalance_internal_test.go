@@ -205,3 +205,28 @@ func TestLocalObjectOfAnotherBucketOfTheName(t *testing.T) {
 		t.Fatalf("a copy asked of another bucket of the name: %d %s, want 404 saying so", w.Code, w.Body)
 	}
 }
+
+// A read served from another target's copy names the bucket's creation,
+// with the query the read came with.
+func TestServeFromNamesTheBucketsCreation(t *testing.T) {
+	var asked url.Values
+	peerServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.URL.Query()
+		w.Write([]byte("copy"))
+	}))
+	defer peerServer.Close()
+	b := store.NewBucket("b")
+	md := store.NewBucketMetadata()
+	props := store.DefaultProps()
+	props.Provider, props.Created = "ais", 7
+	md.Set(b, props)
+	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler),
+		control: &laggingControl{local: membership.Snapshot{Buckets: &md}}}
+	rec := httptest.NewRecorder()
+	if !n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x?archpath=a.txt&"+queryBucketCreated+"=1", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x") {
+		t.Fatal("not served")
+	}
+	if asked.Get(queryBucketCreated) != "7" || asked.Get("archpath") != "a.txt" {
+		t.Fatalf("the copy was asked with %v: want the bucket's creation (7) and the read's query", asked)
+	}
+}

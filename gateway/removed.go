@@ -119,6 +119,10 @@ func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 		return nil
 	}
 	data, err := os.ReadFile(filepath.Join(n.stateDir(), memberFile))
+	for attempt := 1; err != nil && !errors.Is(err, fs.ErrNotExist) && attempt < 3; attempt++ {
+		time.Sleep(100 * time.Millisecond) // (a passing failure is not taken for a lost record)
+		data, err = os.ReadFile(filepath.Join(n.stateDir(), memberFile))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		// Saved by a version that kept it in the work directory.
 		data, err = os.ReadFile(filepath.Join(n.config.WorkDir, memberFile))
@@ -130,7 +134,7 @@ func (n *Node) setAsideIfRemoved(ctx context.Context) error {
 	if err != nil {
 		// Not "never a member": a disk that fails the read could hide a
 		// removal long ago.
-		n.logger.Warn("when this target was last a member cannot be read: the gateway is asked whether it still is", "file", memberFile, "err", err)
+		n.logger.Warn("when this target was last a member cannot be read: the gateway is asked whether it still is, and if not, its objects are set aside", "file", memberFile, "err", err)
 		return n.setAsideIfAwayAndRemoved(ctx, away)
 	}
 	if last, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil {
