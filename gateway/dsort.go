@@ -967,9 +967,8 @@ func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.Re
 	return firstErr
 }
 
-// removeSettleWait bounds removeJobObjects' wait for a settled cluster (a
-// variable for tests).
-var removeSettleWait = 2 * time.Minute
+// removeSettleWait bounds removeJobObjects' wait for a settled cluster.
+const removeSettleWait = 2 * time.Minute
 
 // removeTimeout bounds a removal of what a job wrote, when its caller
 // sets no deadline.

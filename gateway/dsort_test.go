@@ -903,7 +903,7 @@ func TestJobOutputRemovalWithATargetSilentFails(t *testing.T) {
 	}
 	host := strings.TrimPrefix(c.Targets()[1].URL(), "http://")
 	silentHost.Store(&host)
-	err := gateway.RemoveAllOfJob(t.Context(), c.Primary().Node, store.NewBucket("out"), "srt-gone", 100*time.Millisecond)
+	err := gateway.RemoveAllOfJob(t.Context(), c.Primary().Node, store.NewBucket("out"), "srt-gone")
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer") {
 		t.Fatalf("a removal with a target silent: %v, want unavailable naming it", err)
 	}

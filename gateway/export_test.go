@@ -366,10 +366,8 @@ func JobKnown(n *Node, id string) bool {
 func AbortLocalJob(n *Node, id string) error { return n.jobs.Abort(id, errors.New("a test")) }
 
 // RemoveAllOfJob has every target remove what job wrote to b, as a job
-// settled aborted does, waiting at most wait for a settled cluster.
-func RemoveAllOfJob(ctx context.Context, n *Node, b store.Bucket, job string, wait time.Duration) error {
-	defer func(was time.Duration) { removeSettleWait = was }(removeSettleWait)
-	removeSettleWait = wait
+// settled aborted does.
+func RemoveAllOfJob(ctx context.Context, n *Node, b store.Bucket, job string) error {
 	return n.removeJobObjects(ctx, b, peer.RemoveRequest{Stamp: n.stamp(), Job: job, AllOfJob: true})
 }
 

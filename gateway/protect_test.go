@@ -981,15 +981,17 @@ func TestCodedBucketTakesOtherChangesWithATargetAway(t *testing.T) {
 // starts anew (it was refused as busy with the old one, which went on
 // with the parts of the objects it had passed cleaned up).
 func TestErasureCodingOffAndOnAgainEncodesAnew(t *testing.T) {
+	// The hook goes back after the cluster is closed (cleanups run last
+	// first): its jobs read it until then.
+	release := make(chan struct{})
+	t.Cleanup(gateway.HoldEncodes(release))
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true})
+	t.Cleanup(func() { close(release) })
 	client := c.Client()
 	ctx := t.Context()
 	if err := client.CreateBucket(ctx, "e", nil); err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	defer gateway.HoldEncodes(release)()
-	defer close(release) // (before the hook goes back)
 	on := map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1}}
 	if err := client.SetBucketProps(ctx, "e", on); err != nil {
 		t.Fatal(err)
