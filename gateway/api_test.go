@@ -161,6 +161,9 @@ func TestBucketLifecycle(t *testing.T) {
 			t.Fatalf("set-bprops %v: %v, want 400 naming the field", patch, err)
 		}
 	}
+	if status, body := setPropsRaw(t, c, "imgs", `{"versioning":{"enabled":true},"Versioning":{"enabled":false}}`); status != http.StatusBadRequest || !strings.Contains(body, "more than once") {
+		t.Fatalf("set-bprops naming a field twice: %d %s, want 400", status, body)
+	}
 	if err := client.CreateBucket(ctx, "typo", map[string]any{"ec": map[string]any{"objsize_limt": 1}}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "objsize_limt") {
 		t.Fatalf("create-bck with a field no bucket has: %v, want 400 naming it", err)
 	}
@@ -1329,4 +1332,23 @@ func TestS3ListingETagOfAnObjectWithoutChecksum(t *testing.T) {
 	if head == "" || head == `""` || listed.Contents[0].ETag != head {
 		t.Fatalf("listed ETag %q, HEAD's %q: want the same, not empty", listed.Contents[0].ETag, head)
 	}
+}
+
+// setPropsRaw sends set-bprops with the props as given (a map would not
+// keep a key twice) and returns the status and body.
+func setPropsRaw(t *testing.T, c *gatewaytest.Cluster, bucket, props string) (int, string) {
+	t.Helper()
+	body := `{"action":"set-bprops","value":` + props + `}`
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPatch, c.Primary().URL()+"/v1/buckets/"+bucket, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(answer)
 }

@@ -147,6 +147,10 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 	var err error
 	started := handle == ""
 	if started {
+		// The session names the bucket as the cluster has it now (a
+		// target behind on a destroy and create would name the one
+		// before).
+		n.refresh(r.Context())
 		token, err = n.startAppend(b, name)
 	} else {
 		token, err = n.appendToken(handle)
@@ -455,9 +459,7 @@ func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name str
 	if s.Bucket.Normalize() != b.Normalize() || s.Name != name {
 		return badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
 	}
-	// (Made again after the session began: this target, behind at its
-	// start, may have named the bucket of before.)
-	if now := n.bucketCreated(b); s.Created != 0 && now != s.Created && now > s.Started.UnixNano() {
+	if s.Created != 0 && n.bucketCreated(b) != s.Created {
 		n.endAppend(token)
 		return badRequest("%s %q: bucket %s was destroyed and made again since the append began: its pieces went with it", api.QueryAppendHandle, handle, b)
 	}

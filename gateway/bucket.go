@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -394,7 +395,38 @@ var aisOnlyProps = map[string][]string{
 // ({"mirror":{"copy":3}}, {"lru":{"enable":true}}): decoded, it would be
 // dropped and the change answered as made.
 func checkPropsFields(action string, data []byte) error {
+	if key := repeatedKey(data); key != "" {
+		// Decoded, the last wins, in any case of its letters: a patch
+		// read and written again would mean another change.
+		return badRequest("%s: bucket props name %q more than once", action, key)
+	}
 	return checkFieldsOf(action, data, reflect.TypeFor[store.Props](), "")
+}
+
+// repeatedKey returns a key a JSON object names twice (in any case), or
+// "" (also for what is not an object: the decode says what is wrong).
+func repeatedKey(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		key, ok := t.(string)
+		if err != nil || !ok {
+			return ""
+		}
+		if seen[strings.ToLower(key)] {
+			return key
+		}
+		seen[strings.ToLower(key)] = true
+		var value json.RawMessage
+		if dec.Decode(&value) != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 func checkFieldsOf(action string, data []byte, t reflect.Type, section string) error {

@@ -1094,11 +1094,7 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 			// re-sent), or the same change by another request; either
 			// way its jobs are started, or run already.
 			if now, ok := n.control.Current().Buckets.Props(b); ok && membership.PropsDigest(now) == membership.PropsDigest(after) {
-				id, err := n.afterPropsChange(ctx, b, before, after)
-				if errors.Is(err, pipeline.ErrJobBusy) {
-					return "", nil
-				}
-				return id, err
+				return n.afterPropsChange(ctx, b, before, after)
 			}
 			continue
 		}
@@ -1135,12 +1131,19 @@ func checkFixedProps(current store.Props, patch json.RawMessage) error {
 	return nil
 }
 
-// withoutUnchangedProtection drops mirror and ec from a patch where they
-// set them as they are.
+// withoutUnchangedProtection drops mirror and ec from a whole props
+// document sent back (it names the bucket's creation) where they are as
+// this gateway has them. A partial patch keeps them: a change of them
+// through a gateway behind is checked against the props of now.
 func withoutUnchangedProtection(current store.Props, patch json.RawMessage) json.RawMessage {
 	var fields map[string]json.RawMessage
 	probe := current.Clone()
 	if json.Unmarshal(patch, &fields) != nil || json.Unmarshal(patch, &probe) != nil {
+		return patch
+	}
+	if !slices.ContainsFunc(slices.Collect(maps.Keys(fields)), func(k string) bool {
+		return strings.EqualFold(k, "created") || strings.EqualFold(k, "bid")
+	}) {
 		return patch
 	}
 	dropped := false

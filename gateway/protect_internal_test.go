@@ -81,12 +81,18 @@ func TestMirrorChangeThroughALaggingGateway(t *testing.T) {
 // meanwhile, at the newer level); changed, they stay.
 func TestUnchangedProtectionLeavesThePatch(t *testing.T) {
 	current := store.DefaultProps()
-	whole, _ := json.Marshal(map[string]any{"mirror": current.Mirror, "ec": current.EC, "versioning": map[string]any{"enabled": false}})
+	whole, _ := json.Marshal(map[string]any{"created": "1", "mirror": current.Mirror, "ec": current.EC, "versioning": map[string]any{"enabled": false}})
 	got := withoutUnchangedProtection(current, whole)
 	if touchesProtection(got) {
 		t.Fatalf("a whole document with mirror and ec as they are: %s still names them", got)
 	}
-	changed := json.RawMessage(`{"mirror":{"enabled":true,"copies":2},"ec":{"enabled":false}}`)
+	// A partial patch keeps them: through a gateway behind, "as they
+	// are" may not be.
+	partial := json.RawMessage(`{"mirror":{"enabled":false,"copies":2}}`)
+	if got := withoutUnchangedProtection(current, partial); !touchesProtection(got) {
+		t.Fatalf("a partial patch of mirroring as this gateway has it: %s, want it kept", got)
+	}
+	changed := json.RawMessage(`{"created":"1","mirror":{"enabled":true,"copies":2},"ec":{"enabled":false}}`)
 	got = withoutUnchangedProtection(current, changed)
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(got, &fields); fields["mirror"] == nil || fields["ec"] != nil {
