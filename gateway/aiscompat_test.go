@@ -866,7 +866,7 @@ func entryNames(entries []api.ListEntry) []string {
 // member names compress to little (long names) do not make a target build
 // a page of any size; the page is refused, naming what to ask instead.
 func TestListArchiveMembersKeepsToABudget(t *testing.T) {
-	defer gateway.SetArchiveListBytes(64 << 10)()
+	defer gateway.SetListBytes(64 << 10)()
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1})
 	client := c.Client()
 	ctx := t.Context()
@@ -932,6 +932,61 @@ func TestListArchiveMembersKeepsToABudget(t *testing.T) {
 	status, body, _ = call(t, http.MethodGet, url, nil, fmt.Sprintf(`{"action":"list","value":{"flags":"%d","prefix":"medium"}}`, api.ListArchive))
 	if status != http.StatusOK {
 		t.Fatalf("30 KiB of members on one target: %d %.300s", status, body)
+	}
+	// A shard past the budget after others ends the page before it: the
+	// page is what fits, and the next begins at that shard.
+	if _, err := client.Put(ctx, "arch", "a.tgz", bytes.NewReader(small), api.PutOptions{Size: int64(len(small))}); err != nil {
+		t.Fatal(err)
+	}
+	status, body, _ = call(t, http.MethodGet, url, nil, fmt.Sprintf(`{"action":"list","value":{"flags":"%d"}}`, api.ListArchive))
+	page = api.ListPage{}
+	if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil || len(page.Entries) != 4 || page.Entries[0].Name != "a.tgz" || page.ContinuationToken == "" {
+		t.Fatalf("a page whose second shard passes the budget: %d %.300s, want a.tgz and its 3 members, and a token", status, body)
+	}
+	status, body, _ = call(t, http.MethodGet, url, nil, fmt.Sprintf(`{"action":"list","value":{"flags":"%d","continuation_token":%q}}`, api.ListArchive, page.ContinuationToken))
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "big.tgz") {
+		t.Fatalf("the page after: %d %.300s, want 400 naming big.tgz", status, body)
+	}
+}
+
+// A listing page is bounded by bytes, not only entries: names that take
+// six bytes each in JSON (escaped) end pages early, each target's at its
+// share, and paging on lists every name once, in order.
+func TestListPagesKeepToABoundOnBytes(t *testing.T) {
+	defer gateway.SetListBytes(64 << 10)()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "esc", nil); err != nil {
+		t.Fatal(err)
+	}
+	// 880 '<' take 5,280 bytes escaped: four a target's share of 64 KiB.
+	const count = 40
+	var want []string
+	for i := range count {
+		segment := strings.Repeat("<", 220)
+		name := fmt.Sprintf("%02d/%s/%s/%s/%s", i, segment, segment, segment, segment)
+		want = append(want, name)
+		if _, err := client.Put(ctx, "esc", name, strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := client.ListObjects(ctx, "esc", api.ListObjectsMessage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Entries) == 0 || len(first.Entries) >= count || first.ContinuationToken == "" {
+		t.Fatalf("first page: %d entries, token %q; want fewer than %d and a token", len(first.Entries), first.ContinuationToken, count)
+	}
+	var got []string
+	for e, err := range client.ListAll(ctx, "esc", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Name)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listed %d names, want all %d once in order", len(got), count)
 	}
 }
 

@@ -101,12 +101,11 @@ func FetchProxy(n *Node, proxyOf func(*http.Request) (*url.URL, error)) func(*ht
 	return n.fetchProxy(proxyOf)
 }
 
-// SetArchiveListBytes sets the bytes a listing page's archive members may
-// take, until restore.
-func SetArchiveListBytes(n int64) (restore func()) {
-	old := maxArchiveListBytes
-	maxArchiveListBytes = n
-	return func() { maxArchiveListBytes = old }
+// SetListBytes sets the bytes a listing page may take, until restore.
+func SetListBytes(n int64) (restore func()) {
+	old := maxListBytes
+	maxListBytes = n
+	return func() { maxListBytes = old }
 }
 
 // CheckFetchAddress is the check of an address a fetch dials.

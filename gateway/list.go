@@ -19,6 +19,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -227,20 +228,34 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	q.Set(api.QueryTimeFormat, msg.TimeFormat)
 	q.Set(queryListTargets, strconv.Itoa(len(targets)))
 	pages := make([][]api.ListEntry, len(targets))
+	cuts := make([]bool, len(targets))
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		wg.Go(func() { pages[i], errs[i] = n.peer.List(ctx, t, b, q) })
+		wg.Go(func() { pages[i], cuts[i], errs[i] = n.peer.List(ctx, t, b, q) })
 	}
 	wg.Wait()
-	var all []api.ListEntry
-	var from []int // the target of each entry
+	// A page a target cut short by bytes ends this page at its last name:
+	// the names past it there are still to list.
+	bound, bounded := "", false
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("list %s on target %s: %w", b, targets[i].ID, err)
 		}
-		all = append(all, pages[i]...)
-		for range pages[i] {
+		if cuts[i] && len(pages[i]) > 0 {
+			if last := pages[i][len(pages[i])-1].Name; !bounded || last < bound {
+				bound, bounded = last, true
+			}
+		}
+	}
+	var all []api.ListEntry
+	var from []int // the target of each entry
+	for i := range pages {
+		for _, e := range pages[i] {
+			if bounded && e.Name > bound {
+				break // (a page is in name order)
+			}
+			all = append(all, e)
 			from = append(from, i)
 		}
 	}
@@ -251,6 +266,8 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	page := &api.ListPage{Entries: merged, Incomplete: incomplete}
 	if len(merged) >= msg.PageSize {
 		page.Entries = merged[:msg.PageSize]
+	}
+	if (len(merged) >= msg.PageSize || bounded) && len(page.Entries) > 0 {
 		page.ContinuationToken = encodeToken(page.Entries[len(page.Entries)-1].Name)
 	}
 	// A shard's members follow it; the token stays the shard's name.
@@ -293,13 +310,16 @@ func timeLayout(format string) (string, error) {
 // maxArchiveMembers bounds the members listed of one shard.
 const maxArchiveMembers = 100000
 
-// maxArchiveListBytes bounds what a page's archive members take (their
-// names and fields), shared among the targets a gateway asks (it holds
-// every target's page at once): the page is built in memory, and a
-// gateway takes no bigger answer from a target (peer.MaxAnswer). A
-// shard's member names may be long (a tar name up to 1 MiB) and compress
-// well.
-var maxArchiveListBytes int64 = 48 << 20
+// maxListBytes bounds what a listing page takes (entries' names and
+// fields, archive members' too), shared among the targets a gateway asks
+// (it holds every target's page at once): the page is built in memory,
+// and a gateway takes no bigger answer from a target (peer.MaxAnswer).
+// Names heavy in escapes take six bytes a byte; a shard's member names
+// may be long (a tar name up to 1 MiB) and compress well.
+var maxListBytes int64 = 48 << 20
+
+// errOverBudget is a page's bytes past its bound.
+var errOverBudget = errors.New("over the page's bound on bytes")
 
 // queryListTargets tells a target how many targets a gateway's listing
 // asks, to share the member bound by.
@@ -324,8 +344,14 @@ func jsonLength(s string) int {
 	return n
 }
 
-// archiveEntryBytes is about what an entry takes beside its name.
-const archiveEntryBytes = 96
+// entryFieldBytes is about what an entry's keys and small fields take.
+const entryFieldBytes = 96
+
+// entryBytes is about what an entry takes in the JSON answer.
+func entryBytes(e *api.ListEntry) int64 {
+	return int64(jsonLength(e.Name)+jsonLength(e.Version)+jsonLength(e.Location)+
+		len(e.Checksum)+len(e.Atime)+len(e.ETag)+len(e.Mtime)) + entryFieldBytes
+}
 
 // handleLocalList answers a gateway with this target's page.
 func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
@@ -366,29 +392,52 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]api.ListEntry, 0, len(objects)+len(dirs))
-	// The gateway merges every target's page: the members' bound is the
+	// The gateway merges every target's page: the bound on bytes is the
 	// whole page's, shared, but never under an eighth of it (one big
-	// shard on a page of a large cluster is listed still).
+	// shard on a page of a large cluster is listed still). A page past it
+	// ends before the entry that would pass it, and says so; its first
+	// entry alone past it is refused, naming what to ask instead.
 	asked, _ := strconv.Atoi(q.Get(queryListTargets))
-	budget := max(maxArchiveListBytes/int64(min(max(asked, 1), 1024)), maxArchiveListBytes/8)
+	budget := max(maxListBytes/int64(min(max(asked, 1), 1024)), maxListBytes/8)
 	share := budget // for the error
-	for _, o := range objects {
-		e := n.listEntry(r.Context(), b, o, props, layout)
-		if flags&api.ListArchive != 0 {
-			if e.Members, err = n.archiveMembers(r.Context(), b, o.Name, &budget, share); err != nil {
+	cut := false
+	// The directories go to the gateway even with ListNoDirs: they count
+	// toward the page, and the gateway drops them once it has cut the
+	// page (a page of directories only is not the end of the level).
+	// Objects and directories are taken in name order, so that a cut
+	// page is all names up to its last.
+	for i, j := 0, 0; i < len(objects) || j < len(dirs); {
+		var e api.ListEntry
+		object := j == len(dirs) || (i < len(objects) && objects[i].Name < dirs[j])
+		if object {
+			e = n.listEntry(r.Context(), b, objects[i], props, layout)
+			i++
+		} else {
+			e = api.ListEntry{Name: dirs[j], Flags: api.EntryIsDir}
+			j++
+		}
+		if budget -= entryBytes(&e); budget < 0 && len(out) > 0 {
+			cut = true
+			break
+		}
+		if object && flags&api.ListArchive != 0 {
+			if e.Members, err = n.archiveMembers(r.Context(), b, e.Name, &budget); errors.Is(err, errOverBudget) && len(out) > 0 {
+				cut = true
+				break
+			}
+			if errors.Is(err, errOverBudget) {
+				err = badRequest("list archive members in %s: the members of this page's shards (up to %s) take more than this target's %d KiB; list fewer objects a page (pagesize), or read a big shard's index", b, e.Name, share>>10)
+			}
+			if err != nil {
 				n.writeError(w, r, err)
 				return
 			}
 		}
 		out = append(out, e)
 	}
-	// The directories go to the gateway even with ListNoDirs: they count
-	// toward the page, and the gateway drops them once it has cut the
-	// page (a page of directories only is not the end of the level).
-	for _, d := range dirs {
-		out = append(out, api.ListEntry{Name: d, Flags: api.EntryIsDir})
+	if cut {
+		w.Header().Set(peer.HeaderListCut, "true")
 	}
-	slices.SortFunc(out, func(a, b api.ListEntry) int { return strings.Compare(a.Name, b.Name) })
 	writeJSON(w, out)
 }
 
@@ -497,10 +546,10 @@ func levelDir(prefix, name string) (string, bool) {
 
 // archiveMembers lists a shard's members (ListArchive), each taken from
 // the page's budget of bytes; an object that is not a shard of a known
-// format, or cannot be read whole as one, has none. A page whose members
-// exceed the budget, or a shard with more than maxArchiveMembers, is
+// format, or cannot be read whole as one, has none. Members past the
+// budget are errOverBudget; a shard with more than maxArchiveMembers is
 // refused, naming what to ask instead.
-func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, budget *int64, share int64) ([]api.ListEntry, error) {
+func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, budget *int64) ([]api.ListEntry, error) {
 	f, ok := n.formats.ByName(name)
 	if !ok {
 		return nil, nil
@@ -539,8 +588,8 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 		if len(out) == maxArchiveMembers {
 			return nil, badRequest("list archive members in %s: shard %s has more than %d members; read its index, or the shard itself", b, name, maxArchiveMembers)
 		}
-		if *budget -= int64(jsonLength(name)+1+jsonLength(e.Name)) + archiveEntryBytes; *budget < 0 {
-			return nil, badRequest("list archive members in %s: the members of this page's shards (up to %s) take more than this target's %d KiB; list fewer objects a page (pagesize), or read a big shard's index", b, name, share>>10)
+		if *budget -= int64(jsonLength(name)+1+jsonLength(e.Name)) + entryFieldBytes; *budget < 0 {
+			return nil, errOverBudget
 		}
 		out = append(out, api.ListEntry{Name: name + "/" + e.Name, Size: e.Size, Flags: api.EntryInArch | api.EntryPresent})
 	}

@@ -394,16 +394,31 @@ func (c *Client) Status(ctx context.Context, node cluster.Node) (api.NodeStatus,
 // Objects on targets.
 
 // List asks a target for a page of its objects of a bucket.
-func (c *Client) List(ctx context.Context, target cluster.Node, b store.Bucket, query url.Values) ([]api.ListEntry, error) {
-	var page []api.ListEntry
+// A page cut short by the target's bound on bytes (HeaderListCut) says
+// so: entries past its last name may be there still.
+func (c *Client) List(ctx context.Context, target cluster.Node, b store.Bucket, query url.Values) (page []api.ListEntry, cut bool, err error) {
 	q := url.Values{}
 	for k, v := range query {
 		q[k] = v
 	}
 	q.Set(api.QueryProvider, b.Normalize().Provider)
-	err := c.Call(ctx, http.MethodGet, target.URL+"/v1/internal/list/"+url.PathEscape(b.Name)+"?"+q.Encode(), nil, &page)
-	return page, err
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	address := target.URL + "/v1/internal/list/" + url.PathEscape(b.Name) + "?" + q.Encode()
+	resp, err := c.do(ctx, http.MethodGet, address, nil, "")
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxAnswer)).Decode(&page); err != nil {
+		return nil, false, fmt.Errorf("list %s on target %s: decode answer: %w", b, target.ID, err)
+	}
+	return page, resp.Header.Get(HeaderListCut) != "", nil
 }
+
+// HeaderListCut marks a target's listing page cut short by its bound on
+// bytes rather than by the entries asked for.
+const HeaderListCut = "Ais-List-Cut"
 
 // Remove has a target remove objects older than the request's stamp and
 // returns how many it removed.
