@@ -227,6 +227,7 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	q.Set(api.QueryFlags, strconv.FormatUint(uint64(msg.Flags), 10))
 	q.Set(api.QueryTimeFormat, msg.TimeFormat)
 	q.Set(queryListTargets, strconv.Itoa(len(targets)))
+	q.Set(queryListCut, "true")
 	pages := make([][]api.ListEntry, len(targets))
 	cuts := make([]bool, len(targets))
 	errs := make([]error, len(targets))
@@ -322,8 +323,12 @@ var maxListBytes int64 = 48 << 20
 var errOverBudget = errors.New("over the page's bound on bytes")
 
 // queryListTargets tells a target how many targets a gateway's listing
-// asks, to share the member bound by.
+// asks, to share the bound on bytes by.
 const queryListTargets = "list_targets"
+
+// queryListCut tells a target its gateway ends a page where the target
+// cut its own (an older gateway would take a cut page for the end).
+const queryListCut = "list_cut"
 
 // jsonLength is how many bytes a string takes in the JSON answer: up to
 // six a byte (<, >, &, control bytes and invalid UTF-8 are escaped).
@@ -395,12 +400,13 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	// The gateway merges every target's page: the bound on bytes is the
 	// whole page's, shared, but never under an eighth of it (one big
 	// shard on a page of a large cluster is listed still). A page past it
-	// ends before the entry that would pass it, and says so; its first
-	// entry alone past it is refused, naming what to ask instead.
+	// ends before the entry that would pass it, and says so, when its
+	// gateway ends its page there (queryListCut); its first entry alone
+	// past it is refused, naming what to ask instead.
 	asked, _ := strconv.Atoi(q.Get(queryListTargets))
 	budget := max(maxListBytes/int64(min(max(asked, 1), 1024)), maxListBytes/8)
 	share := budget // for the error
-	cut := false
+	cuts, cut := q.Get(queryListCut) != "", false
 	// The directories go to the gateway even with ListNoDirs: they count
 	// toward the page, and the gateway drops them once it has cut the
 	// page (a page of directories only is not the end of the level).
@@ -416,12 +422,12 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 			e = api.ListEntry{Name: dirs[j], Flags: api.EntryIsDir}
 			j++
 		}
-		if budget -= entryBytes(&e); budget < 0 && len(out) > 0 {
+		if budget -= entryBytes(&e); budget < 0 && len(out) > 0 && cuts {
 			cut = true
 			break
 		}
 		if object && flags&api.ListArchive != 0 {
-			if e.Members, err = n.archiveMembers(r.Context(), b, e.Name, &budget); errors.Is(err, errOverBudget) && len(out) > 0 {
+			if e.Members, err = n.archiveMembers(r.Context(), b, e.Name, &budget); errors.Is(err, errOverBudget) && len(out) > 0 && cuts {
 				cut = true
 				break
 			}
