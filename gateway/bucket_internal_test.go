@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/store"
 )
@@ -79,5 +81,39 @@ func TestDestroyThroughALaggingGateway(t *testing.T) {
 	}
 	if _, ok := c.leader.Buckets.Props(b); !ok {
 		t.Fatal("the bucket is gone")
+	}
+}
+
+// A target behind on a bucket's destroy and create (a push it missed)
+// waits for the bucket a redirect names, asks the primary, and refuses,
+// to retry, rather than serve the destroyed bucket's objects; one whose
+// metadata is newer than the redirecting gateway's serves.
+func TestRedirectForABucketATargetIsBehindOn(t *testing.T) {
+	b := store.NewBucket("b")
+	snapshot := func(version, created int64) membership.Snapshot {
+		md := store.NewBucketMetadata()
+		md.Version = version
+		props := store.DefaultProps()
+		props.Provider, props.Created = "ais", store.Int64String(created)
+		md.Set(b, props)
+		return membership.Snapshot{Buckets: &md}
+	}
+	ctx := t.Context()
+	n := &Node{control: &laggingControl{leader: snapshot(3, 20), local: snapshot(2, 10), stuck: true}}
+	if err := n.awaitBucket(ctx, b, "20", "3"); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "created at 10") {
+		t.Fatalf("a redirect for the bucket made again, on a target that stays behind: %v, want unavailable", err)
+	}
+	if err := n.awaitBucket(ctx, b, "20", ""); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("the same from a node that sends no metadata version: %v, want unavailable", err)
+	}
+	if err := n.awaitBucket(ctx, b, "20", "1"); err != nil {
+		t.Fatalf("a redirect by a gateway with older metadata: %v, want served", err)
+	}
+	if err := n.awaitBucket(ctx, b, "10", "3"); err != nil {
+		t.Fatalf("a redirect for the bucket the target has: %v, want served", err)
+	}
+	n = &Node{control: &laggingControl{leader: snapshot(3, 20), local: snapshot(2, 10)}}
+	if err := n.awaitBucket(ctx, b, "20", "3"); err != nil {
+		t.Fatalf("a redirect for the bucket made again, on a target that catches up when it asks: %v", err)
 	}
 }

@@ -953,3 +953,87 @@ func TestConditionalPutOfAnObjectNotKnownAbsent(t *testing.T) {
 		t.Fatalf("a create-only PUT of an absent object: %v", err)
 	}
 }
+
+// A target whose store fails to apply a bucket's destroy keeps the old
+// bucket's objects: once the bucket is made again, requests redirected to
+// it for the new bucket are refused to retry, neither served the old
+// objects nor written where the catch-up would remove them; once its
+// store takes the change, they are served.
+func TestTargetBehindOnABucketMadeAgainRefusesItsRequests(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "again", nil); err != nil {
+		t.Fatal(err)
+	}
+	stuck := c.Targets()[1]
+	var names []string // the stuck target's
+	for i := range 40 {
+		name := fmt.Sprintf("o%02d", i)
+		if _, err := client.Put(ctx, "again", name, strings.NewReader("old "+name), api.PutOptions{Size: int64(len(name) + 4)}); err != nil {
+			t.Fatal(err)
+		}
+		if owner, _ := c.Primary().Node.Map().Owner(cluster.Uname(store.ProviderAIS, "again", name)); owner.ID == stuck.Node.ID() {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("no object of the 40 is the second target's")
+	}
+	// A file where the store moves destroyed buckets to: it cannot.
+	trash := filepath.Join(stuck.Dir, "mp1", ".ais", "trash")
+	if err := os.RemoveAll(trash); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(trash, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	client.DestroyBucket(ctx, "again") // (the stuck target's failure may be answered)
+	time.Sleep(2 * time.Millisecond)   // (another creation time)
+	if err := client.CreateBucket(ctx, "again", nil); err != nil {
+		t.Fatal(err)
+	}
+	name := names[0]
+	if body, _, err := client.Get(ctx, "again", name, api.GetOptions{}); !errors.Is(err, api.ErrUnavailable) {
+		if err == nil {
+			data, _ := io.ReadAll(body)
+			body.Close()
+			t.Fatalf("GET of the old bucket's object from a target behind: served %q, want unavailable", data)
+		}
+		t.Fatalf("GET of the old bucket's object from a target behind: %v, want unavailable", err)
+	}
+	if _, err := client.Put(ctx, "again", name, strings.NewReader("new"), api.PutOptions{Size: 3}); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("PUT into the new bucket on a target behind: %v, want unavailable", err)
+	}
+	// The store can take the change again: the target catches up when
+	// asked (at most once a second).
+	if err := os.Remove(trash); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(trash, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := client.Put(ctx, "again", name, strings.NewReader("new"), api.PutOptions{Size: 3})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, api.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("PUT once the store takes the change: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	body, _, err := client.Get(ctx, "again", name, api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(body)
+	body.Close()
+	if err != nil || string(got) != "new" {
+		t.Fatalf("GET after: %q %v, want the new object", got, err)
+	}
+	if _, err := client.Head(ctx, "again", names[len(names)-1]); len(names) > 1 && !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("another of the old bucket's objects: %v, want not found", err)
+	}
+}

@@ -29,6 +29,7 @@ var statuses = []struct {
 	// absent, not corrupt; asked again, it may be rebuilt.
 	{store.ErrUnreached, http.StatusServiceUnavailable},
 	{store.ErrBucketSealed, http.StatusServiceUnavailable},
+	{store.ErrBucketBehind, http.StatusServiceUnavailable},
 	{store.ErrPlacementChanged, http.StatusServiceUnavailable},
 	{store.ErrBucketNotEmpty, http.StatusConflict},
 	{store.ErrNotFound, http.StatusNotFound},
@@ -117,6 +118,12 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		rec.recordError(err)
 	}
 	status := statusOf(err)
+	if errors.Is(err, store.ErrBucketBehind) {
+		// The store failed to apply a bucket's change: it tries again
+		// with the primary's metadata, and the client after a while.
+		w.Header().Set("Retry-After", "1")
+		n.refreshBehind()
+	}
 	// A dSort condition keeps its own kind, so that a coordinator gets
 	// the sentinel back from a target (gateway/peer decodes it).
 	kind := pipeline.Kinds.Of(err)

@@ -395,6 +395,9 @@ type Node struct {
 	catchUp       atomic.Int64 // a generation; 0: caught up
 	caughtUpCheck atomic.Int64
 	savedMap      atomic.Int64
+	// bucketRefreshed is when a request for a bucket this target was
+	// behind on last had it ask the primary (Unix ns; see awaitBucket).
+	bucketRefreshed atomic.Int64
 	// settle is what rebalancing last saw: the map version under which
 	// every target's run had ended (0: not seen), when the question
 	// that answered began, and when one was last asked.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -124,6 +125,13 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 	if !n.config.Role.IsTarget() {
 		n.redirect(w, r, owner)
 		return
+	}
+	if redirected {
+		if err := n.awaitBucket(r.Context(), b, r.URL.Query().Get(queryBucketCreated), r.URL.Query().Get(queryBucketsVersion)); err != nil {
+			w.Header().Set("Retry-After", "1")
+			n.writeError(w, r, err)
+			return
+		}
 	}
 	if owner.ID != n.config.ID {
 		// While a new map spreads, a node behind its sender's map may
@@ -269,6 +277,76 @@ func offlineError(w http.ResponseWriter, b store.Bucket, name string, holder clu
 	return fmt.Errorf("%w: %s/%s may be on target %s, which is offline: retry later", api.ErrUnavailable, b, name, holder.ID)
 }
 
+// awaitBucket waits for the bucket a redirect was made for (created at
+// asked, in Unix nanoseconds, by a node with bucket metadata of version)
+// when this target has an older one or none, and older metadata: behind
+// on a destroy and create, it would serve the destroyed bucket's
+// objects, or take writes into what goes once it catches up. Still
+// behind after mapWait, it asks the primary (at most every
+// bucketRefreshEvery) and then refuses, to retry: its store may be
+// failing to apply the change.
+func (n *Node) awaitBucket(ctx context.Context, b store.Bucket, asked, version string) error {
+	want, err := strconv.ParseInt(asked, 10, 64)
+	if err != nil || want <= 0 {
+		return nil
+	}
+	sender, err := strconv.ParseInt(version, 10, 64)
+	if err != nil {
+		sender = math.MaxInt64 // not said: an older node's
+	}
+	behind := func() bool {
+		return n.bucketCreated(b) < want && n.currentBuckets().Version < sender
+	}
+	if !behind() {
+		return nil
+	}
+	deadline := time.Now().Add(mapWait)
+	for behind() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if behind() && n.mayRefreshBuckets() {
+		n.refresh(ctx)
+	}
+	if here := n.bucketCreated(b); behind() {
+		return fmt.Errorf("%w: target %s has not applied bucket %s as created at %d (it has %s): retry", api.ErrUnavailable, n.config.ID, b, want, createdName(here))
+	}
+	return nil
+}
+
+// mayRefreshBuckets reports whether a request for a bucket this target
+// is behind on may have it ask the primary now (at most every
+// bucketRefreshEvery).
+func (n *Node) mayRefreshBuckets() bool {
+	last := n.bucketRefreshed.Load()
+	return time.Since(time.Unix(0, last)) >= bucketRefreshEvery && n.bucketRefreshed.CompareAndSwap(last, time.Now().UnixNano())
+}
+
+// refreshBehind has this target take the primary's metadata again, in
+// the background, when its store failed to apply a bucket's change
+// (store.ErrBucketBehind): taking it is the store's next try.
+func (n *Node) refreshBehind() {
+	if n.loops == nil || !n.mayRefreshBuckets() {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(n.loops, mapWait)
+		defer cancel()
+		n.refresh(ctx)
+	}()
+}
+
+// createdName names a bucket's creation as a node knows it.
+func createdName(created int64) string {
+	if created == 0 {
+		return "none"
+	}
+	return "the one created at " + strconv.FormatInt(created, 10)
+}
+
+// bucketRefreshEvery bounds how often requests for a bucket a target is
+// behind on have it ask the primary.
+const bucketRefreshEvery = time.Second
+
 // mapWait bounds how long a node waits for the map a redirect was made
 // by.
 const mapWait = 2 * time.Second
@@ -303,6 +381,14 @@ func (n *Node) redirect(w http.ResponseWriter, r *http.Request, to cluster.Node)
 	q.Set(api.QueryRedirectTime, strconv.FormatInt(timeNow(), 10))
 	if m := n.currentMap(); m != nil {
 		q.Set(api.QueryMapVersion, strconv.FormatInt(m.Version, 10))
+	}
+	// Which bucket of the name (created when): a target behind on its
+	// destroy and create has the destroyed one's objects.
+	if b, err := bucketOf(r); err == nil && !q.Has(queryBucketCreated) {
+		if created := n.bucketCreated(b); created != 0 {
+			q.Set(queryBucketCreated, strconv.FormatInt(created, 10))
+			q.Set(queryBucketsVersion, strconv.FormatInt(n.currentBuckets().Version, 10))
+		}
 	}
 	if granted, _ := r.Context().Value(grantedKey{}).(bool); n.verifier != nil && !granted {
 		q.Set(queryGrant, n.grant(r, r.URL.EscapedPath(), callerOf(r)))

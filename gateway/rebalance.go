@@ -479,8 +479,12 @@ func (n *Node) localObjectURL(t cluster.Node, b store.Bucket, name string, creat
 }
 
 // queryBucketCreated names the creation of the bucket a read of another
-// target's copy is for.
+// target's copy, or a redirected request, is for.
 const queryBucketCreated = "bucket_created"
+
+// queryBucketsVersion is the version of the bucket metadata a redirect's
+// bucket_created is of.
+const queryBucketsVersion = "buckets_version"
 
 // bucketCreated is when a bucket was created, as this node knows it (0:
 // not known).

@@ -48,6 +48,10 @@ var (
 	// read to rebuild it, some of them being elsewhere or gone now: the
 	// object is not known to be absent.
 	ErrUnreached = errors.New("store: the object's parts could not all be read")
+	// ErrBucketBehind: the cluster changed the bucket (destroyed it, made
+	// it again) and this store failed to apply that: it holds what the
+	// bucket was, which is neither served nor written to until it does.
+	ErrBucketBehind = errors.New("store: the bucket's latest change is not applied here")
 )
 
 // Kinds name the store's error conditions where errors cross nodes as

@@ -373,6 +373,30 @@ func (s *Store) SyncBuckets(ctx context.Context, md store.BucketMetadata) error 
 	if md.Version <= s.mu.md.Version {
 		return nil
 	}
+	err := s.syncBucketsLocked(md, removeDirs)
+	// A bucket whose change failed here keeps what it was: neither that
+	// is served nor written to (a write into a destroyed bucket's
+	// directories would go once the change is applied).
+	s.mu.behind = nil
+	if err != nil {
+		s.mu.behind = map[store.Bucket]error{}
+		for b, props := range md.Buckets {
+			if old, ok := s.mu.md.Props(b); !ok || old.Created != props.Created {
+				s.mu.behind[b] = err
+			}
+		}
+		for b := range s.mu.md.Buckets {
+			if _, ok := md.Props(b); !ok {
+				s.mu.behind[b] = err
+			}
+		}
+	}
+	return err
+}
+
+// syncBucketsLocked makes and removes the directories md's buckets want,
+// and saves md.
+func (s *Store) syncBucketsLocked(md store.BucketMetadata, removeDirs func(store.Bucket) error) error {
 	for b, props := range md.Buckets {
 		old, ok := s.mu.md.Props(b)
 		if ok && old.Created != 0 && props.Created != 0 && old.Created != props.Created {
@@ -414,6 +438,9 @@ func (s *Store) bucketProps(b store.Bucket) (store.Props, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err, ok := s.mu.behind[b.Normalize()]; ok {
+		return store.Props{}, fmt.Errorf("bucket %s: %w (%w): retry", b, store.ErrBucketBehind, err)
+	}
 	p, ok := s.mu.md.Props(b)
 	if !ok {
 		return store.Props{}, fmt.Errorf("bucket %s: %w", b, store.ErrBucketNotFound)

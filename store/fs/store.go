@@ -103,6 +103,9 @@ type Store struct {
 		// before they take objects: a bucket destroyed or made meanwhile
 		// is destroyed or made on them too.
 		attaching []mountpath
+		// behind are the buckets SyncBuckets last failed to bring to
+		// the cluster's metadata, and why (see store.ErrBucketBehind).
+		behind map[store.Bucket]error
 	}
 	// dirs caches the sorted entries of big directories for listings.
 	dirs dirCache
