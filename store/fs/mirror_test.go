@@ -1101,6 +1101,42 @@ func TestReadOfACopyMovedMeanwhileFindsIt(t *testing.T) {
 	}
 }
 
+// A read of a mirrored object whose one copy went between its lookup and
+// its open (copies lowered) while the other fails to open answers that
+// failure: the object is not a 404.
+func TestReadOfACopyGoneAndAFailingOneIsNotNotFound(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	b := mirrorBucket(t, st, "m", 2, false)
+	// Either copy may be tried first: each is the one gone once (of the
+	// same name, the same order).
+	const name = "x"
+	for gone := range 2 {
+		storetest.Put(t, st, b, name, []byte("mirrored"))
+		paths := copyPaths(st, b, name)
+		if len(paths) != 2 {
+			t.Fatalf("%d copies of %s, want 2", len(paths), name)
+		}
+		restore := fs.OnCopiesLocated(func() {
+			if err := os.Remove(paths[gone]); err != nil {
+				t.Error(err)
+			}
+			// A link to itself: its open fails (ELOOP), not "absent".
+			failing := paths[1-gone]
+			if err := os.Remove(failing); err != nil {
+				t.Error(err)
+			}
+			if err := os.Symlink(filepath.Base(failing), failing); err != nil {
+				t.Error(err)
+			}
+		})
+		_, err := st.Open(t.Context(), b, name, store.OpenOptions{})
+		restore()
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a read whose one copy went and the other fails (the gone one first: %v): %v, want the failure", gone == 0, err)
+		}
+	}
+}
+
 // A read of either copy of a mirrored object (the other is busy) is a
 // read of the object: a listing shows its access time, pending or
 // flushed, and LRU does not take the object for cold.

@@ -1044,7 +1044,7 @@ func (s *Store) openLocated(b store.Bucket, name string, props store.Props, vali
 		if errors.Is(err, store.ErrCorrupt) {
 			bad = append(bad, c)
 		}
-		if firstErr == nil || errors.Is(err, store.ErrCorrupt) && !errors.Is(firstErr, store.ErrCorrupt) {
+		if firstErr == nil || openErrorRank(err) > openErrorRank(firstErr) {
 			firstErr = err
 		}
 	}
@@ -1060,6 +1060,19 @@ func (s *Store) openLocated(b store.Bucket, name string, props store.Props, vali
 		}
 	}
 	return nil, firstErr
+}
+
+// openErrorRank orders the errors of a read's copies, the one it answers
+// first: a corrupt copy (repaired from another), then a failing disk,
+// then a copy gone (another copy there is not a 404).
+func openErrorRank(err error) int {
+	switch {
+	case errors.Is(err, store.ErrCorrupt):
+		return 2
+	case errors.Is(err, store.ErrNotFound):
+		return 0
+	}
+	return 1
 }
 
 // located is a copy of an object found on a mountpath.
