@@ -207,10 +207,15 @@ func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index
 	// The newest copy: an older one may sit on a mountpath that was away.
 	var best *os.File
 	var bestMeta store.PartMeta
+	var failed error // a disk that could not tell
 	for _, m := range s.readable() {
 		path := m.partPath(b, name, index)
 		f, err := os.Open(path)
 		if err != nil {
+			if !absentPath(err) {
+				s.suspectAfter(m, err)
+				failed = fmt.Errorf("part %d of %s/%s on %s: %w", index, b, name, m.path, classify(err))
+			}
 			continue
 		}
 		meta, err := readOpenPartMeta(f)
@@ -222,6 +227,9 @@ func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index
 			best.Close()
 		}
 		best, bestMeta = f, meta
+	}
+	if best == nil && failed != nil {
+		return nil, store.PartMeta{}, failed
 	}
 	if best == nil {
 		return nil, store.PartMeta{}, fmt.Errorf("part %d of %s/%s: %w", index, b, name, store.ErrNotFound)
@@ -240,8 +248,10 @@ func (s *Store) PartsOf(ctx context.Context, b store.Bucket, name string) ([]sto
 	for _, m := range s.readable() {
 		dir := filepath.Join(m.partsDir(b), key[:2])
 		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
+		if err != nil && !absentPath(err) {
+			// Not "no parts": a rebuild or a delete would go by fewer.
+			s.suspectAfter(m, err)
+			return nil, fmt.Errorf("parts of %s/%s on %s: %w", b, name, m.path, classify(err))
 		}
 		for _, e := range entries {
 			if !strings.HasPrefix(e.Name(), key+".") {
@@ -280,8 +290,12 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 	for _, m := range s.readable() {
 		dir := filepath.Join(m.partsDir(b), key[:2])
 		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
+		if err != nil && !absentPath(err) {
+			// Not known gone: the delete would be taken as done, and the
+			// parts restore the object once the disk answers.
+			s.suspectAfter(m, err)
+			s.syncMountpaths(append(removed, guarded...))
+			return fmt.Errorf("delete parts of %s/%s on %s: %w", b, name, m.path, classify(err))
 		}
 		for _, e := range entries {
 			if !strings.HasPrefix(e.Name(), key+".") {
@@ -410,4 +424,10 @@ func walkPartFiles(ctx context.Context, root string, fn func(path string, meta s
 		meta, err := readPartMeta(path)
 		return fn(path, meta, err)
 	})
+}
+
+// absentPath reports whether an open or a directory read failed because
+// the path is not there (a directory on it is a file: not there either).
+func absentPath(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }

@@ -599,3 +599,69 @@ func TestReconcileOfAnEnabledMountpathKeepsItsParts(t *testing.T) {
 	}
 	read("after a second reconcile")
 }
+
+// A mountpath whose parts directory fails to read (not absent) fails a
+// listing, a delete and an open of an object's parts: none is taken for
+// "no parts there" (a delete taken as done would leave parts to restore
+// the object once the disk answers).
+func TestPartsOnADirectoryThatFailsAreNotAbsent(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{NoSync: true})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	data := []byte("part")
+	if err := st.PutPart(ctx, partOf(b, "p", 0, data, 10), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	var rel string // the part's directory under its mountpath
+	for _, mp := range mps {
+		filepath.WalkDir(filepath.Join(mp, ".ais", "parts"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ = filepath.Rel(mp, filepath.Dir(p))
+			}
+			return nil
+		})
+		if rel != "" {
+			break
+		}
+	}
+	if rel == "" {
+		t.Fatal("the part is nowhere")
+	}
+	var broken string
+	for _, mp := range mps {
+		if dir := filepath.Join(mp, rel); !exists(dir) {
+			broken = dir
+			break
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(broken), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A link to itself: reading it fails (ELOOP).
+	if err := os.Symlink(filepath.Base(broken), broken); err != nil {
+		t.Fatal(err)
+	}
+	if parts, err := st.PartsOf(ctx, b, "p"); err == nil {
+		t.Fatalf("parts of p with a directory failing: %+v, want the failure", parts)
+	}
+	if _, _, err := st.OpenPart(ctx, b, "p", 2); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a part found on no mountpath, one failing: %v, want the failure", err)
+	}
+	if err := st.DeleteParts(ctx, b, "p", store.Stamp{}); err == nil {
+		t.Fatal("a delete of parts with a directory failing is done, want the failure")
+	}
+	if err := os.Remove(broken); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteParts(ctx, b, "p", store.Stamp{}); err != nil {
+		t.Fatal(err)
+	}
+	if parts, err := st.PartsOf(ctx, b, "p"); err != nil || len(parts) != 0 {
+		t.Fatalf("parts of p after the delete: %+v %v", parts, err)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
