@@ -1092,6 +1092,11 @@ func TestPutChecksumAndConditionsAreNotIgnored(t *testing.T) {
 	if status, body := putHeaders(t, c.Primary().URL()+"/v1/objects/b/o2", "data", header); status != http.StatusBadRequest || !strings.Contains(body, "lines") {
 		t.Errorf("a checksum on second header lines: %d %s, want 400", status, body)
 	}
+	// Nor into a shard: a condition behind an empty first line.
+	header = http.Header{"If-None-Match": {"", "*"}}
+	if status, body := putHeaders(t, c.Primary().URL()+"/v1/objects/b/s.tar?"+api.QueryArchPath+"=c.txt", "member", header); status != http.StatusBadRequest || !strings.Contains(body, "If-None-Match") {
+		t.Errorf("a PUT into a shard with a condition on a second line: %d %s, want 400", status, body)
+	}
 }
 
 // A zip member whose bytes do not match its CRC (checked as its last

@@ -664,7 +664,7 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		// A member goes into a shard the node rewrites under its own
 		// guard: what a PUT of a whole object asks for would be ignored.
 		for _, header := range []string{"If-Match", "If-None-Match", api.HeaderChecksumValue, api.HeaderCustom, api.HeaderETag} {
-			if r.Header.Get(header) != "" {
+			if hasHeader(r, header) {
 				n.writeError(w, r, badRequest("a PUT into a shard (%s) takes no %s: it applies to the shard, which the node rewrites", api.QueryArchPath, header))
 				return
 			}
