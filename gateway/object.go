@@ -425,7 +425,9 @@ type nodeRedirects struct {
 func (t *nodeRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
 	for range 3 {
 		resp, err := t.base.RoundTrip(req)
-		if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		// A 304 (a read's condition met) is no redirect, nor one
+		// without a Location.
+		if err != nil || !isRedirect(resp.StatusCode) || resp.Header.Get("Location") == "" {
 			return resp, err
 		}
 		next, err := req.URL.Parse(resp.Header.Get("Location"))

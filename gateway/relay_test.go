@@ -16,6 +16,10 @@ func TestRelayFollowsNodeRedirects(t *testing.T) {
 	defer owner.Close()
 	elsewhere := "http://198.51.100.7/x"
 	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") != "" {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		if r.URL.Query().Get("out") != "" {
 			http.Redirect(w, r, elsewhere, http.StatusMovedPermanently)
 			return
@@ -45,5 +49,16 @@ func TestRelayFollowsNodeRedirects(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != elsewhere {
 		t.Fatalf("a redirect out of the cluster: %s %s, want it handed on", resp.Status, resp.Header.Get("Location"))
+	}
+	// A read's condition met: no redirect to follow.
+	req, _ = http.NewRequest(http.MethodGet, first.URL+"/v1/objects/b/o", nil)
+	req.Header.Set("If-None-Match", `"etag"`)
+	resp, err = rt.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("a conditional read answered 304: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("a conditional read answered 304: %s, want it handed on", resp.Status)
 	}
 }
