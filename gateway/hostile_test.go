@@ -112,6 +112,14 @@ func TestTricklingBodyIsCut(t *testing.T) {
 	if answer := trickle(t, u, "/s3/b/slow"); !strings.HasPrefix(answer, "400") || !strings.Contains(answer, "<Code>RequestTimeout</Code>") {
 		t.Fatalf("the trickling S3 PUT ended with %q, want 400 RequestTimeout", answer)
 	}
+	// Answered before its body is read (a redirect, a missing bucket):
+	// the body's rest is read within the grace too, not for as long as
+	// the client trickles it.
+	for _, path := range []string{"/v1/objects/b/redirected", "/v1/objects/nobucket/o?pid=client"} {
+		if answer := trickle(t, u, path); !strings.HasPrefix(answer, "307") && !strings.HasPrefix(answer, "404") && !strings.HasPrefix(answer, "closed") {
+			t.Fatalf("a trickling PUT to %s answered before its body was read: %q", path, answer)
+		}
+	}
 	work, _ := os.ReadDir(filepath.Join(c.Primary().Store.Mountpaths()[0], ".ais", "work"))
 	if len(work) != 0 {
 		t.Fatalf("work files left: %v", work)

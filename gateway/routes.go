@@ -250,7 +250,7 @@ func sender(r *http.Request) string { return r.Header.Get(peer.HeaderNode) }
 func (n *Node) S3Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		untrustedContent(w.Header())
-		r, done := ownBody(w, r)
+		r, done := ownBody(w, r, n.config.BodyTimeout)
 		defer done()
 		if err := n.fromAnotherSite(r); err != nil {
 			n.writeS3Error(w, r, err)
@@ -276,17 +276,24 @@ func (n *Node) S3Handler() http.Handler {
 //
 // done is called once the handler returned: one that began such a body
 // and left it (an error on the way) has the server linger before it
-// closes, so that the client reads the answer rather than a reset.
-func ownBody(w http.ResponseWriter, r *http.Request) (own *http.Request, done func()) {
+// closes, so that the client reads the answer rather than a reset. Any
+// other body left unread the server reads on (up to 256 KiB, to keep the
+// connection): within wait (the body's grace, if above zero), so that a
+// client that trickles it holds no connection for as long as it likes.
+func ownBody(w http.ResponseWriter, r *http.Request, wait time.Duration) (own *http.Request, done func()) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return r, func() {}
 	}
 	own = r.WithContext(r.Context())
-	if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
-		return own, func() {} // the server drains or lingers by itself
-	}
 	body := &trackedBody{ReadCloser: r.Body}
 	own.Body = body
+	if !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return own, func() {
+			if !body.ended && wait > 0 {
+				http.NewResponseController(w).SetReadDeadline(time.Now().Add(wait))
+			}
+		}
+	}
 	return own, func() {
 		if !body.began || body.ended {
 			return
@@ -437,7 +444,7 @@ func untrustedContent(h http.Header) {
 func (n *Node) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
-		r, done := ownBody(w, r)
+		r, done := ownBody(w, r, n.config.BodyTimeout)
 		defer done()
 		if strings.HasPrefix(r.URL.Path, console.APIPrefix) && n.config.Role.IsGateway() {
 			var err error
