@@ -683,13 +683,23 @@ func (s *Store) countObjects(path string) (int, error) {
 		}
 		// Parts, and tombstones: one left would go with the mountpath,
 		// and an older copy of its name arrive unrefused.
+		// A directory that does not read is not known empty.
 		for _, dir := range []string{m.partsDir(b), m.tombstoneDir(b)} {
-			filepath.WalkDir(dir, func(path string, d iofs.DirEntry, err error) error {
-				if err == nil && !d.IsDir() && !atomicfile.IsTemp(d.Name()) {
+			err := filepath.WalkDir(dir, func(path string, d iofs.DirEntry, err error) error {
+				if err != nil {
+					if errors.Is(err, os.ErrNotExist) {
+						return nil
+					}
+					return err
+				}
+				if !d.IsDir() && !atomicfile.IsTemp(d.Name()) {
 					count++
 				}
 				return nil
 			})
+			if err != nil {
+				return count, err
+			}
 		}
 	}
 	return count, nil

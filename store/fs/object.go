@@ -513,12 +513,22 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 // old one, then removed as unplaced, and come back without either.
 // Changes take no name lock: no deadlock.
 func (s *Store) installCopies(b store.Bucket, name string, mps []mountpath, works []string, created store.Int64String) ([]mountpath, error) {
+	installed, removed, err := s.installCopiesLocked(b, name, mps, works, created)
+	// Outside the lock: a disk that hangs in its sync would hold up
+	// every mountpath change, its own disable too.
+	s.syncRemoval(b, name, removed)
+	return installed, err
+}
+
+// installCopiesLocked is installCopies under the mountpaths' lock; copies
+// it removed again (their bucket or mountpaths went) are for the caller
+// to make durable.
+func (s *Store) installCopiesLocked(b store.Bucket, name string, mps []mountpath, works []string, created store.Int64String) (installed, removed []mountpath, err error) {
 	s.mpsMu.RLock()
 	defer s.mpsMu.RUnlock()
 	if first := mps[0]; !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == first.path }) {
-		return nil, fmt.Errorf("%w: mountpath %s was disabled while the object was committed: write it again", store.ErrIO, first.path)
+		return nil, nil, fmt.Errorf("%w: mountpath %s was disabled while the object was committed: write it again", store.ErrIO, first.path)
 	}
-	var installed []mountpath
 	for i, work := range works {
 		// A copy's mountpath that left the set while the body came in
 		// (detached, disabled) gets none: kept there, it would come back
@@ -539,7 +549,7 @@ func (s *Store) installCopies(b store.Bucket, name string, mps []mountpath, work
 		}
 		if err != nil {
 			if i == 0 {
-				return nil, err
+				return nil, nil, err
 			}
 			// The object is in place; a copy that could not follow is
 			// made again by the next resilver. An older copy there
@@ -549,17 +559,17 @@ func (s *Store) installCopies(b store.Bucket, name string, mps []mountpath, work
 				// An older copy a read may still pick: the write is not
 				// done (written again, it replaces it or fails the same).
 				s.suspectAfter(mps[i], rerr)
-				return nil, fmt.Errorf("%w: an older copy on mountpath %s could not be replaced nor removed: %w", store.ErrIO, mps[i].path, classify(rerr))
+				return nil, nil, fmt.Errorf("%w: an older copy on mountpath %s could not be replaced nor removed: %w", store.ErrIO, mps[i].path, classify(rerr))
 			}
 			s.logger.Warn("a copy was not stored", "bucket", b.String(), "object", name, "mountpath", mps[i].path, "err", err)
 			continue
 		}
 		installed = append(installed, mps[i])
 	}
-	if err := s.placedOrUndone(b, created, installed, name); err != nil {
-		return nil, err
+	if err := s.stillPlaced(b, created, installed); err != nil {
+		return nil, s.removeInstalled(b, name, installed), err
 	}
-	return installed, nil
+	return installed, nil, nil
 }
 
 // mirrorInstalling is a test's hook: a PUT's copy is about to be
@@ -642,15 +652,29 @@ func (s *Store) placedOrUndone(b store.Bucket, created store.Int64String, instal
 	if err == nil {
 		return nil
 	}
+	s.syncRemoval(b, name, s.removeInstalled(b, name, installed))
+	return err
+}
+
+// removeInstalled removes the copies just installed on mountpaths, and
+// returns the mountpaths (to sync).
+func (s *Store) removeInstalled(b store.Bucket, name string, installed []mountpath) []mountpath {
 	for _, m := range installed {
 		if pathsafe.Remove(m.path, m.objectPath(b, name)) == nil {
 			removeEmptyParents(filepath.Dir(m.objectPath(b, name)), m.bucketDir(b))
 		}
 	}
-	if serr := s.syncMountpaths(installed); serr != nil {
-		s.logger.Warn("sync the removal of an object whose bucket or mountpaths changed", "bucket", b.String(), "object", name, "err", serr)
+	return installed
+}
+
+// syncRemoval makes the removal of copies just installed durable.
+func (s *Store) syncRemoval(b store.Bucket, name string, removed []mountpath) {
+	if len(removed) == 0 {
+		return
 	}
-	return err
+	if err := s.syncMountpaths(removed); err != nil {
+		s.logger.Warn("sync the removal of an object whose bucket or mountpaths changed", "bucket", b.String(), "object", name, "err", err)
+	}
 }
 
 // maxInstallAttempts bounds the retries of an install that deletes of
@@ -1303,6 +1327,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	if (opts.Tombstone || s.guarding()) && !opts.Stamp.IsZero() {
 		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
 		if err != nil {
+			s.syncMountpaths(removed) // (what went stays gone)
 			return fmt.Errorf("delete %s/%s: %w", b, name, err)
 		}
 		for _, m := range written {
