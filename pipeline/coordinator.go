@@ -525,7 +525,13 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 		err := c.runPhases(attemptCtx, job)
 		changed := errors.Is(context.Cause(attemptCtx), errTargetsChanged)
 		cancel(nil)
-		if err == nil || ctx.Err() != nil {
+		if err == nil {
+			// Every shard is created: the finish is its own step, never
+			// a reason to run again (a target that finished takes no
+			// other attempt), nor cut by a change of the map.
+			return c.finishAll(ctx, job)
+		}
+		if ctx.Err() != nil {
 			return err
 		}
 		lost := c.lostTargets(ctx, job)
@@ -534,9 +540,6 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 		}
 		phase, grace := job.phase(), job.plan.TargetGrace
 		if grace == 0 {
-			if len(lost) == 0 {
-				return fmt.Errorf("%w: the cluster's targets changed during the %s phase (target_grace is 0s)", ErrAborted, phase)
-			}
 			return c.lostError(job, lost, phase, "target_grace is 0s")
 		}
 		job.mu.Lock()
@@ -729,6 +732,9 @@ func (c *Coordinator) awaitTargets(ctx context.Context, job *coordinatedJob, los
 // lostError is the end of a job that lost targets for good: it names them,
 // the phase and the input shards that only they hold.
 func (c *Coordinator) lostError(job *coordinatedJob, lost []cluster.Node, phase, why string) error {
+	if len(lost) == 0 {
+		return fmt.Errorf("%w: the cluster's targets changed during the %s phase (%s)", ErrAborted, phase, why)
+	}
 	placement := &cluster.Map{Nodes: job.targets}
 	var held []string
 	count := 0
@@ -833,10 +839,62 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	return err
+}
+
+// finishWait is the least time finishAll tries for (a job's target_grace,
+// when longer, bounds it), and finishRetry its first pause.
+var (
+	finishWait  = 10 * time.Second
+	finishRetry = 100 * time.Millisecond
+)
+
+// finishAll tells every target its job is done, once every shard is
+// created: a target not told (a call cut, a timeout, a target back from
+// a blip) is told again, within the job's target_grace (finishWait at
+// least); a target that aborted the job, or stays away, fails it.
+func (c *Coordinator) finishAll(ctx context.Context, job *coordinatedJob) error {
+	peers := c.config.Targets
+	pending := job.targets
+	deadline := time.Now().Add(max(job.plan.TargetGrace, finishWait))
+	pause := finishRetry
+	for {
+		errs := make([]error, len(pending))
+		var wg sync.WaitGroup
+		for i, t := range pending {
+			wg.Go(func() { errs[i] = peers.Finish(ctx, t, job.id) })
+		}
+		wg.Wait()
+		var failed []cluster.Node
+		var last error
+		for i, err := range errs {
+			if err == nil {
+				continue
+			}
+			failed, last = append(failed, pending[i]), fmt.Errorf("target %s: %w", pending[i].ID, err)
+			if errors.Is(err, ErrAborted) || errors.Is(err, ErrPhase) {
+				return fmt.Errorf("finish: %w", last)
+			}
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return fmt.Errorf("%w: every shard was created, but %s could not be told the job is done within %s: %w",
+				ErrAborted, nameTargets(failed), max(job.plan.TargetGrace, finishWait), last)
+		}
+		c.config.Logger.Warn("dsort job: targets not told it is done yet; telling them again", "job", job.id, "targets", nameTargets(failed), "err", last)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		pause = min(2*pause, 2*time.Second)
+		pending = failed
 	}
-	return c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return peers.Finish(ctx, t, job.id) })
 }
 
 // checkPlans refuses, before any shard is created, a plan a target would

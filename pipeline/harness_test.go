@@ -63,6 +63,10 @@ type memCluster struct {
 	// beforeRemove, when set, runs before RemoveObjects: an aborted
 	// job's cleanup.
 	beforeRemove func()
+	// finishFailures is how many Finish calls to each target fail (cut
+	// on their way) before one is sent.
+	finishFailures int
+	finishFailed   map[string]int
 	// endJobFailures is how many EndJob calls fail before one lands (a
 	// leader election, a partition).
 	endJobFailures int
@@ -346,6 +350,18 @@ func (p memPeers) Create(ctx context.Context, t cluster.Node, id string, planned
 func (p memPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
 	if p.c.beforeFinish != nil {
 		p.c.finishOnce.Do(p.c.beforeFinish)
+	}
+	p.c.mu.Lock()
+	cut := p.c.finishFailed[t.ID] < p.c.finishFailures
+	if cut {
+		if p.c.finishFailed == nil {
+			p.c.finishFailed = map[string]int{}
+		}
+		p.c.finishFailed[t.ID]++
+	}
+	p.c.mu.Unlock()
+	if cut {
+		return fmt.Errorf("finish on target %s: connection reset", t.ID)
 	}
 	w := p.c.worker(t.ID)
 	if w == nil {

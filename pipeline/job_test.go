@@ -2854,3 +2854,35 @@ func TestSpillsOnEveryMountpathGoWithTheJob(t *testing.T) {
 		}
 	}
 }
+
+// Every shard created, a finish call cut on its way (a timeout, a reset)
+// or one cut by a target's blip is sent again: the job succeeds with its
+// output whole, rather than abort and remove it.
+func TestFinishCutOnItsWayIsSentAgain(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	want, err := reference.Run(spec, 0, inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, blip := range []bool{false, true} {
+		c := newMemCluster(t, 3, nil)
+		c.createBucket("src")
+		c.putInputs("src", inputs)
+		c.finishFailures = 2
+		if blip {
+			c.finishFailures = 0
+			// Away and back between the phases' end and the finish:
+			// the map changes twice.
+			c.beforeFinish = func() {
+				c.markOffline("t2")
+				c.markActive("t2")
+			}
+		}
+		status, err := c.run(spec)
+		if err != nil || !status.Archived || status.Aborted {
+			t.Fatalf("blip %v: a job whose finish was cut: %v %+v", blip, err, status)
+		}
+		equalOutputs(t, c.outputs("dst"), want)
+	}
+}
