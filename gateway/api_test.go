@@ -167,7 +167,7 @@ func TestBucketLifecycle(t *testing.T) {
 	if err := client.CreateBucket(ctx, "typo", map[string]any{"ec": map[string]any{"objsize_limt": 1}}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "objsize_limt") {
 		t.Fatalf("create-bck with a field no bucket has: %v, want 400 naming it", err)
 	}
-	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"Versioning": map[string]any{"Enabled": false}, "mirror": map[string]any{"burst_buffer": 64}, "write_policy": map[string]any{"data": "immediate"}}); err != nil {
+	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"Versioning": map[string]any{"Enabled": false}, "mirror": map[string]any{"burst_buffer": 64}, "write_policy": map[string]any{"data": "immediate"}, "extra": map[string]any{"aws": map[string]any{"profile": "default", "max_pagesize": "1000"}}}); err != nil {
 		t.Fatalf("set-bprops with AIStore's fields and capitals: %v", err)
 	}
 	// What the cluster keeps as it is: refused when set to another

@@ -389,6 +389,8 @@ var aisOnlyProps = map[string][]string{
 	"ec":         {"compression", "bundle_multiplier", "disk_only"},
 	"lru":        {"capacity_upd_time"},
 	"extra":      {"gcp", "oci"},
+	// (cloud_region is taken as the region: see store.AWSProps.)
+	"extra.aws": {"cloud_region", "profile", "max_pagesize"},
 }
 
 // checkPropsFields refuses bucket props that name a field no bucket has

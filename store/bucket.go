@@ -116,6 +116,31 @@ type AWSProps struct {
 	MultipartSize Int64String `json:"multipart_size,omitempty"`
 }
 
+// UnmarshalJSON takes AIStore's name of the region too (cloud_region),
+// as the region; a document naming both, differently, is refused.
+func (p *AWSProps) UnmarshalJSON(data []byte) error {
+	type plain AWSProps
+	v := struct {
+		*plain
+		CloudRegion *string `json:"cloud_region"`
+	}{plain: (*plain)(p)}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	if v.CloudRegion == nil {
+		return nil
+	}
+	var named map[string]json.RawMessage
+	json.Unmarshal(data, &named)
+	for key := range named {
+		if strings.EqualFold(key, "region") && p.Region != *v.CloudRegion {
+			return fmt.Errorf("%w: extra.aws: region %q and cloud_region %q (AIStore's name of it) differ", ErrInvalidProps, p.Region, *v.CloudRegion)
+		}
+	}
+	p.Region = *v.CloudRegion
+	return nil
+}
+
 // Bounds of AWSProps.MultipartSize: S3's least part (but the last) and
 // its most.
 const (

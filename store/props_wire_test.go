@@ -59,3 +59,29 @@ func TestPropsValidateSliceCounts(t *testing.T) {
 		}
 	}
 }
+
+// AIStore names a remote bucket's region extra.aws.cloud_region: taken as
+// the region (alone, it changes it), shown as region; both, differing,
+// are refused.
+func TestAWSPropsTakeAIStoresCloudRegion(t *testing.T) {
+	var p store.Props
+	if err := json.Unmarshal([]byte(`{"extra":{"aws":{"cloud_region":"eu-west-1","endpoint":"http://127.0.0.1:9"}}}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	if aws := p.AWS(); aws.Region != "eu-west-1" || aws.Endpoint != "http://127.0.0.1:9" {
+		t.Fatalf("cloud_region taken as %+v", aws)
+	}
+	if err := json.Unmarshal([]byte(`{"extra":{"aws":{"cloud_region":"eu-west-2"}}}`), &p); err != nil || p.AWS().Region != "eu-west-2" || p.AWS().Endpoint != "http://127.0.0.1:9" {
+		t.Fatalf("a patch of cloud_region alone: %+v %v", p.AWS(), err)
+	}
+	if err := json.Unmarshal([]byte(`{"extra":{"aws":{"Region":"us-east-1","cloud_region":"eu-west-1"}}}`), &p); !errors.Is(err, store.ErrInvalidProps) {
+		t.Fatalf("region and cloud_region differing: %v, want refused", err)
+	}
+	if err := json.Unmarshal([]byte(`{"extra":{"aws":{"region":"us-east-1","cloud_region":"us-east-1"}}}`), &p); err != nil || p.AWS().Region != "us-east-1" {
+		t.Fatalf("region and cloud_region the same: %+v %v", p.AWS(), err)
+	}
+	data, _ := json.Marshal(p)
+	if !strings.Contains(string(data), `"region":"us-east-1"`) || strings.Contains(string(data), "cloud_region") {
+		t.Fatalf("props shown as %s", data)
+	}
+}
