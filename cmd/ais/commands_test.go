@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -582,6 +583,66 @@ func TestGetIntoAPipe(t *testing.T) {
 	}
 }
 
+// A get into a descriptor this process holds (/dev/fd/N, as a shell's
+// >(...) hands over; /proc/self/fd/N) writes into it where it is: a pipe
+// is written, not replaced; a file the shell opened keeps what it had
+// before.
+func TestGetIntoADescriptor(t *testing.T) {
+	g := newRecordingGateway(t)
+	g.objects["/v1/objects/b/obj.bin"] = "the bytes"
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := runCLI(t, "get", "ais://b/obj.bin", fmt.Sprintf("/dev/fd/%d", w.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if got, _ := io.ReadAll(r); string(got) != "the bytes" {
+		t.Fatalf("the pipe read %q", got)
+	}
+	path := filepath.Join(t.TempDir(), "out.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("header\n")
+	if err := runCLI(t, "get", "ais://b/obj.bin", fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\nfooter")
+	if got, _ := os.ReadFile(path); string(got) != "header\nthe bytes\nfooter" {
+		t.Fatalf("the file redirected to holds %q", got)
+	}
+}
+
+// A file replaced by a get keeps its mode while the new bytes come: the
+// part file of a private one is private from the start.
+func TestPartFileOfAPrivateFileIsPrivate(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "id_key")
+	if err := os.WriteFile(dest, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var mode os.FileMode
+	err := writeLocalFile(dest, func(w io.Writer) error {
+		fi, err := w.(*os.File).Stat()
+		if err != nil {
+			return err
+		}
+		mode = fi.Mode().Perm()
+		_, err = io.WriteString(w, "new")
+		return err
+	})
+	if err != nil || mode != 0o600 {
+		t.Fatalf("the part file's mode %v (%v), want 0600", mode, err)
+	}
+	if got, _ := os.ReadFile(dest); string(got) != "new" {
+		t.Fatalf("the file holds %q", got)
+	}
+}
+
 // 'put -' with --archpath is refused before anything is sent: stdin put
 // as the object would replace the whole shard.
 func TestPutStdinIntoAShardIsRefused(t *testing.T) {
@@ -914,7 +975,7 @@ func TestGetFollowsLinksAsTheKernelDoes(t *testing.T) {
 // cleanup removes it.
 func TestGetPartFileOfALongName(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), strings.Repeat("é", 127)+"x") // 255 bytes
-	part, err := createPart(dest)
+	part, err := createPart(dest, 0o666)
 	if err != nil {
 		t.Fatalf("the part file of a 255-byte name: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -237,6 +238,25 @@ func collect(src, name string) (files []localFile, skipped int, err error) {
 // of the one it replaces, else 0666 less the umask, as any tool makes it
 // (not CreateTemp's 0600).
 func writeLocalFile(dest string, fill func(io.Writer) error) error {
+	// A descriptor this process holds (/dev/stdout, /dev/fd/3): written
+	// where it is (a pipe, the middle of a file the shell redirected to),
+	// as the shell's own redirection would be.
+	if fd, ok := openDescriptor(dest); ok {
+		return fill(os.NewFile(uintptr(fd), dest))
+	}
+	// A device or a pipe, at the end of any links (/dev/null, a FIFO):
+	// written itself, a file renamed over it would replace it.
+	if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		f, err := os.OpenFile(dest, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		err = fill(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 	// A symbolic link is written through, as cp and curl -o do: the file
 	// it points to is replaced, the link stays a link.
 	real, err := followLinks(dest)
@@ -254,20 +274,13 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	if fi, err := os.Stat(dest); err == nil && fi.Mode().IsRegular() && syscall.Access(dest, 2 /* W_OK */) != nil {
 		return fmt.Errorf("%s is not writable: remove it or change its mode first", dest)
 	}
-	// A device or a pipe (/dev/null, a FIFO, /dev/stdout) is written
-	// itself: a file renamed over it would replace it.
-	if fi, err := os.Stat(dest); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
-		f, err := os.OpenFile(dest, os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		err = fill(f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
+	// The part file has the mode of the file it replaces from the start:
+	// a private one's new bytes are not readable by others meanwhile.
+	mode := os.FileMode(0o666)
+	if fi, err := os.Stat(dest); err == nil && fi.Mode().IsRegular() {
+		mode = fi.Mode().Perm()
 	}
-	tmp, err := createPart(dest)
+	tmp, err := createPart(dest, mode)
 	if err != nil {
 		return err
 	}
@@ -286,6 +299,34 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	}
 	parts.Delete(tmp.Name())
 	return err
+}
+
+// openDescriptor returns the descriptor of this process a path names:
+// /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N or this process's
+// /proc/PID/fd/N (what a shell's >(...) hands over).
+func openDescriptor(path string) (int, bool) {
+	switch path {
+	case "/dev/stdout":
+		return 1, true
+	case "/dev/stderr":
+		return 2, true
+	}
+	rest, ok := strings.CutPrefix(path, "/dev/fd/")
+	if !ok {
+		rest, ok = strings.CutPrefix(path, "/proc/self/fd/")
+	}
+	if !ok {
+		rest, ok = strings.CutPrefix(path, "/proc/"+strconv.Itoa(os.Getpid())+"/fd/")
+	}
+	fd, err := strconv.Atoi(rest)
+	if !ok || err != nil || fd < 0 || strconv.Itoa(fd) != rest {
+		return 0, false
+	}
+	var stat syscall.Stat_t
+	if syscall.Fstat(fd, &stat) != nil {
+		return 0, false // not open here: the path is what it names
+	}
+	return fd, true
 }
 
 // followLinks resolves dest's chain of links, link by link, each under
@@ -363,15 +404,16 @@ func followAllowed(dirMode os.FileMode, dirOwner, linkOwner, user uint32) bool {
 	return !shared || linkOwner == user || linkOwner == dirOwner
 }
 
-// createPart makes a new file beside dest with mode 0666, which the
-// kernel narrows by the umask. Its name keeps at most 200 bytes of
-// dest's, so that it fits the 255 of a file name whatever dest's is.
-func createPart(dest string) (*os.File, error) {
+// createPart makes a new file beside dest with mode (0666 for a new
+// file), which the kernel narrows by the umask. Its name keeps at most
+// 200 bytes of dest's, so that it fits the 255 of a file name whatever
+// dest's is.
+func createPart(dest string, mode os.FileMode) (*os.File, error) {
 	base := filepath.Base(dest)
 	if len(base) > 200 {
 		base = strings.ToValidUTF8(base[:200], "")
 	}
-	part, err := atomicfile.CreateUnique(filepath.Dir(dest), "."+base+".part-", 0o666)
+	part, err := atomicfile.CreateUnique(filepath.Dir(dest), "."+base+".part-", mode)
 	if err == nil {
 		parts.Store(part.Name(), true)
 	}
@@ -463,7 +505,11 @@ func newGetCommand() *cobra.Command {
 				return err
 			}
 			var n int64
-			_, existed := os.Lstat(dest)
+			existed := false
+			if _, ok := openDescriptor(dest); !ok {
+				fi, err := os.Stat(dest)
+				existed = err == nil && fi.Mode().IsRegular()
+			}
 			err = writeLocalFile(dest, func(w io.Writer) (err error) {
 				n, err = io.Copy(w, r)
 				return err
@@ -472,7 +518,7 @@ func newGetCommand() *cobra.Command {
 				return err
 			}
 			replaced := ""
-			if existed == nil {
+			if existed {
 				replaced = ", replacing the file that was there" // as cp does, but said
 			}
 			fmt.Fprintf(os.Stderr, "got %s/%s -> %s (%d bytes%s)\n", uri(bucket), name, dest, n, replaced)
