@@ -293,6 +293,18 @@ func (c *localCluster) portsFree() error {
 	return nil
 }
 
+// nextFreePort returns the first port from from on that loopback takes.
+func nextFreePort(from int) (int, error) {
+	for port := from; port < from+100 && port < 65536; port++ {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port among %d..%d for the new node (other programs hold them)", from, min(from+99, 65535))
+}
+
 // Environment variables of the nodes' S3 key.
 const (
 	envS3Access = "AIS_S3_ACCESS_KEY"
@@ -458,7 +470,7 @@ func (c *localCluster) ensureSecret(dir string) error {
 	if _, err := os.Stat(c.SecretFile); err == nil {
 		return nil
 	}
-	if err := os.WriteFile(c.SecretFile, []byte(peer.NewSecret().String()+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(c.SecretFile, []byte(peer.NewSecret().String()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("cluster secret: %w", err)
 	}
 	return nil
@@ -886,6 +898,9 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 			for _, n := range c.Nodes {
 				next = max(next, n.Port+1)
 			}
+			if next, err = nextFreePort(next); err != nil {
+				return err
+			}
 			name := c.newNodeName(dir, role, prefix)
 			client, err := c.client()
 			if err != nil {
@@ -911,6 +926,12 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 			}
 			if _, err := waitForNodes(ctx, client, []string{n.Name}, nil, 30*time.Second); err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
+					// Never in the cluster: not kept, or no command could
+					// remove it (nor the cluster start again on its port).
+					c.Nodes = slices.DeleteFunc(c.Nodes, func(x localNode) bool { return x.Name == n.Name })
+					if serr := c.save(dir); serr != nil {
+						return errors.Join(exited, serr)
+					}
 					return exited
 				}
 				return err

@@ -244,6 +244,19 @@ func TestDownloadURLWithAt(t *testing.T) {
 	if req.Type != api.DownloadRange || req.Template != "https://host/shard-@09.tar" {
 		t.Fatalf("--template sent as %+v", req)
 	}
+	// The bucket's provider is the URI's: an ht:// bucket is sent as one
+	// (for the cluster to say it takes no downloads), not as a name.
+	for dest, want := range map[string]string{"s3://cloud": "aws/cloud", "ht://origin": "ht/origin", "b": "ais/b"} {
+		if err := runCLI(t, "download", "https://host/a.tar", dest, "--no-wait"); err != nil {
+			t.Fatal(err)
+		}
+		body, _ = g.body("POST /v1/download")
+		req = api.DownloadRequest{}
+		json.Unmarshal([]byte(body), &req)
+		if got := req.Bucket.Provider + "/" + req.Bucket.Name; got != want {
+			t.Fatalf("download into %s sent the bucket as %s, want %s", dest, got, want)
+		}
+	}
 }
 
 // A NAME that ends in '/' is a prefix, for one URL and for a range.

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/store"
 )
 
 // newDownloadCommand fetches files at HTTP(S) URLs into a bucket.
@@ -36,10 +37,11 @@ func newDownloadCommand() *cobra.Command {
 				subdir, name = name, ""
 			}
 			req := api.DownloadRequest{Type: api.DownloadSingle, Link: args[0], ObjectName: name, Subdir: subdir, Timeout: timeout}
-			req.Bucket.Name, req.Bucket.Provider = bucket, "ais"
-			if b, ok := strings.CutPrefix(bucket, "s3://"); ok {
-				req.Bucket.Name, req.Bucket.Provider = b, "aws"
+			b, err := store.ParseBucketURI(uri(bucket))
+			if err != nil {
+				return err
 			}
+			req.Bucket.Name, req.Bucket.Provider = b.Name, b.Normalize().Provider
 			// Braces make a range; '@' does only when asked (--template):
 			// URLs carry it in user names, versions and npm-like paths.
 			if asTemplate || strings.ContainsAny(args[0], "{}") {
