@@ -960,13 +960,24 @@ func TestConditionalPutOfAnObjectNotKnownAbsent(t *testing.T) {
 // objects nor written where the catch-up would remove them; once its
 // store takes the change, they are served.
 func TestTargetBehindOnABucketMadeAgainRefusesItsRequests(t *testing.T) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	// Targets of a primary's pushes, and one node of the Raft log that
+	// is its own target.
+	t.Run("targets", func(t *testing.T) {
+		c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+		targetBehindOnABucketMadeAgain(t, c, c.Targets()[1])
+	})
+	t.Run("embedded", func(t *testing.T) {
+		c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+		targetBehindOnABucketMadeAgain(t, c, c.Targets()[0])
+	})
+}
+
+func targetBehindOnABucketMadeAgain(t *testing.T, c *gatewaytest.Cluster, stuck *gatewaytest.Member) {
 	client := c.Client()
 	ctx := t.Context()
 	if err := client.CreateBucket(ctx, "again", nil); err != nil {
 		t.Fatal(err)
 	}
-	stuck := c.Targets()[1]
 	var names []string // the stuck target's
 	for i := range 40 {
 		name := fmt.Sprintf("o%02d", i)

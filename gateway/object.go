@@ -328,11 +328,21 @@ func (n *Node) refreshBehind() {
 	if n.loops == nil || !n.mayRefreshBuckets() {
 		return
 	}
-	go func() {
+	n.wg.Go(func() {
 		ctx, cancel := context.WithTimeout(n.loops, mapWait)
 		defer cancel()
+		// A target takes the primary's metadata, which its store had
+		// refused (its own stayed older); a node of the Raft log has
+		// the log's, and its store is handed that again.
 		n.refresh(ctx)
-	}()
+		if n.config.Store != nil {
+			if md := n.currentBuckets(); md != nil {
+				if err := n.config.Store.SyncBuckets(ctx, *md); err != nil {
+					n.logger.Warn("the store still does not take the bucket metadata", "version", md.Version, "err", err)
+				}
+			}
+		}
+	})
 }
 
 // createdName names a bucket's creation as a node knows it.

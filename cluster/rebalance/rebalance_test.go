@@ -788,6 +788,54 @@ func (u unreadable) Open(ctx context.Context, b store.Bucket, name string, opts 
 	return u.Store.Open(ctx, b, name, opts)
 }
 
+// unlistable is a store whose one bucket does not read (a disk failing,
+// a change of it not applied).
+type unlistable struct {
+	*fs.Store
+	bad store.Bucket
+}
+
+func (u unlistable) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombstone, error) {
+	if b == u.bad {
+		return nil, fmt.Errorf("%w: the bucket's directory", store.ErrIO)
+	}
+	return u.Store.Tombstones(ctx, b)
+}
+
+// A bucket that does not read stays, and the run goes on with the others
+// (their objects move), to be run again.
+func TestUnreadableBucketFailsAlone(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	bad := store.NewBucket("bad")
+	buckets := []store.Bucket{bad}
+	for i := range 8 {
+		buckets = append(buckets, store.NewBucket(fmt.Sprintf("good%d", i)))
+	}
+	for _, b := range buckets {
+		for _, id := range []string{"t1", "t2"} {
+			if err := all[id].CreateBucket(t.Context(), b, store.Props{Created: bucketCreated}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := all["t2"].Put(t.Context(), b, "o", strings.NewReader("data"), store.PutOptions{Size: 4, Stamp: store.Stamp{Map: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: unlistable{all["t2"], bad}, Sender: sender{stores: all}, BatchObjects: 7}, m, nil)
+	if !errors.Is(err, rebalance.ErrIncomplete) {
+		t.Fatalf("a run with a bucket that does not read: %v, want to run again", err)
+	}
+	for _, b := range buckets[1:] {
+		if _, err := all["t1"].Head(t.Context(), b, "o"); err != nil {
+			t.Fatalf("the object of %s did not move: %v", b, err)
+		}
+	}
+	if _, err := all["t2"].Head(t.Context(), bad, "o"); err != nil {
+		t.Fatalf("the object of the bucket that does not read is gone from its holder: %v", err)
+	}
+}
+
 // An object that cannot be read stays where it is and the others of its
 // batch move: a corrupt one is counted and the run ends (it would fail
 // every retry, holding the run and a leaving target for good); one that

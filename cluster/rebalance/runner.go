@@ -152,13 +152,25 @@ func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetada
 		}
 		return nil
 	}
+	// A bucket that does not read (a disk failing, a change of it the
+	// store has not applied) stays, and the run goes on with the others:
+	// it is to run again.
+	skip := func(b store.Bucket, err error) {
+		r.cfg.Logger.Warn("rebalance: a bucket could not be read to move", "bucket", b.String(), "err", err)
+		r.fail(fmt.Errorf("%w: bucket %s: %w", ErrIncomplete, b, err))
+	}
+buckets:
 	for b, props := range md.Buckets {
 		tombs, err := r.cfg.Store.Tombstones(ctx, b)
 		if errors.Is(err, store.ErrBucketNotFound) {
 			continue
 		}
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			skip(b, err)
+			continue
 		}
 		items := make([]Item, 0, len(tombs))
 		for _, t := range tombs {
@@ -182,7 +194,11 @@ func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetada
 				break
 			}
 			if err != nil {
-				return err
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				skip(b, err)
+				continue buckets
 			}
 			if len(page) == 0 {
 				break
