@@ -988,6 +988,35 @@ func TestListPagesKeepToABoundOnBytes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("listed %d names, want all %d once in order", len(got), count)
 	}
+	// An older gateway (no list_cut) would take a cut page for the end:
+	// a target's page for it is bounded by its shards' members alone, as
+	// before (its names past the bound, a shard's members are listed).
+	var shard bytes.Buffer
+	tw, _ := formats.TarGzip{}.NewWriter(&shard)
+	tw.WriteHeader(&formats.Entry{Name: "a.txt", Size: 1})
+	tw.Write([]byte("a"))
+	tw.Close()
+	if _, err := client.Put(ctx, "esc", "zz.tgz", bytes.NewReader(shard.Bytes()), api.PutOptions{Size: int64(shard.Len())}); err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := c.Primary().Node.Map().Owner(cluster.Uname(store.ProviderAIS, "esc", "zz.tgz"))
+	var target *gatewaytest.Member
+	for _, m := range c.Targets() {
+		if m.Node.ID() == owner.ID {
+			target = m
+		}
+	}
+	resp, err := c.PeerClient("p1").Get(target.URL() + fmt.Sprintf("/v1/internal/list/esc?provider=ais&list_targets=3&flags=%d", api.ListArchive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page []api.ListEntry
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	held, _ := target.Store.List(ctx, store.NewBucket("esc"), store.ListOptions{})
+	if err != nil || resp.StatusCode != http.StatusOK || len(page) != len(held) || resp.Header.Get(peer.HeaderListCut) != "" || len(page[len(page)-1].Members) != 1 {
+		t.Fatalf("a page for an older gateway: %s, %d entries of %d (%v), cut %q", resp.Status, len(page), len(held), err, resp.Header.Get(peer.HeaderListCut))
+	}
 }
 
 func TestHeadObjectAndErrorsInAIStoreShape(t *testing.T) {

@@ -117,13 +117,14 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if rec, ok := w.(errorRecorder); ok {
 		rec.recordError(err)
 	}
-	status := statusOf(err)
 	if errors.Is(err, store.ErrBucketBehind) {
 		// The store failed to apply a bucket's change: it tries again
 		// with the primary's metadata, and the client after a while.
+		err = fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 		w.Header().Set("Retry-After", "1")
 		n.refreshBehind()
 	}
+	status := statusOf(err)
 	// A dSort condition keeps its own kind, so that a coordinator gets
 	// the sentinel back from a target (gateway/peer decodes it).
 	kind := pipeline.Kinds.Of(err)

@@ -422,9 +422,13 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 			e = api.ListEntry{Name: dirs[j], Flags: api.EntryIsDir}
 			j++
 		}
-		if budget -= entryBytes(&e); budget < 0 && len(out) > 0 && cuts {
-			cut = true
-			break
+		// (An older gateway's page is bounded by its members alone, as
+		// before: it would take a cut page for the end.)
+		if cuts {
+			if budget -= entryBytes(&e); budget < 0 && len(out) > 0 {
+				cut = true
+				break
+			}
 		}
 		if object && flags&api.ListArchive != 0 {
 			if e.Members, err = n.archiveMembers(r.Context(), b, e.Name, &budget); errors.Is(err, errOverBudget) && len(out) > 0 && cuts {

@@ -123,12 +123,23 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	after, last := justBefore(list[0].Name), list[len(list)-1].Name
 	present := map[string]api.ListEntry{}
 	members := map[string][]api.ListEntry{} // of cached shards (ListArchive), by shard
-	for range maxCachedPages {
+	// The names looked at are bounded (maxCachedPages full pages); pages
+	// cut short by bytes (archive members) are counted apart, each
+	// covering at least one name: past that bound, the page is refused
+	// rather than shown with cached shards as not cached.
+	names := 0
+	for pages := 0; names < maxCachedPages*remoteCachedPage; pages++ {
+		if pages == maxCachedPages+len(list) {
+			return nil, badRequest("list %s: what the targets cache of this page's %d names took more than %d pages of theirs; list fewer objects a page (pagesize)", b, len(list), pages)
+		}
 		cached, err := n.listPage(ctx, b, local, after)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range cached.Entries {
+			if e.Flags&api.EntryInArch == 0 {
+				names++
+			}
 			if e.Flags&api.EntryInArch != 0 {
 				if shard, _, ok := archiveOfMember(e.Name, present); ok {
 					members[shard] = append(members[shard], e)
@@ -180,7 +191,8 @@ func archiveOfMember(name string, listed map[string]api.ListEntry) (shard, membe
 
 // remoteCachedPage is the page size of the lookup of what the targets
 // have cached of a remote page's names; maxCachedPages bounds the pages
-// (cached names the remote no longer has fill them).
+// (cached names the remote no longer has fill them), beside one per name
+// of the remote's page (pages cut short by bytes).
 var remoteCachedPage = api.MaxPageSize
 
 const maxCachedPages = 10

@@ -320,7 +320,7 @@ func backendError(err error, bucket, key string) error {
 		return ErrIncompleteBody.WithMessage("%v", err)
 	case errors.Is(err, api.ErrNoSpace):
 		return ErrServiceUnavailable.WithMessage("%v", err)
-	case errors.Is(err, api.ErrUnavailable), errors.Is(err, api.ErrNoQuorum), errors.Is(err, store.ErrBucketSealed), errors.Is(err, store.ErrPlacementChanged), errors.Is(err, store.ErrUnreached):
+	case errors.Is(err, api.ErrUnavailable), errors.Is(err, api.ErrNoQuorum), errors.Is(err, store.ErrBucketSealed), errors.Is(err, store.ErrBucketBehind), errors.Is(err, store.ErrPlacementChanged), errors.Is(err, store.ErrUnreached):
 		return ErrServiceUnavailable.WithMessage("%v", err)
 	case errors.Is(err, api.ErrInvalidName), errors.Is(err, api.ErrBadRequest):
 		return ErrInvalidArgument.WithMessage("%v", err)

@@ -439,7 +439,9 @@ func (s *Store) bucketProps(b store.Bucket) (store.Props, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err, ok := s.mu.behind[b.Normalize()]; ok {
-		return store.Props{}, fmt.Errorf("bucket %s: %w (%w): retry", b, store.ErrBucketBehind, err)
+		// (The cause named, not wrapped: the bucket is unavailable, its
+		// disk's condition is another matter.)
+		return store.Props{}, fmt.Errorf("bucket %s: %w (%v): retry", b, store.ErrBucketBehind, err)
 	}
 	p, ok := s.mu.md.Props(b)
 	if !ok {
