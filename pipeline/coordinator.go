@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -109,7 +110,10 @@ type coordinatedJob struct {
 	// many of them the input can do without.
 	original   []cluster.Node
 	redundancy redundancy
-	mu         struct {
+	// finishing is set once every shard is created: a change of the
+	// map no longer ends the job (its output is whole).
+	finishing atomic.Bool
+	mu        struct {
 		sync.Mutex
 		status Status
 		// warningBytes are the bytes of status.Warnings.
@@ -529,6 +533,7 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 			// Every shard is created: the finish is its own step, never
 			// a reason to run again (a target that finished takes no
 			// other attempt), nor cut by a change of the map.
+			job.finishing.Store(true)
 			return c.finishAll(ctx, job)
 		}
 		if ctx.Err() != nil {
@@ -1038,7 +1043,7 @@ func (c *Coordinator) MapChanged(m *cluster.Map) {
 		default:
 		}
 		targets := j.nodes()
-		if sameIDs(now, targets) {
+		if sameIDs(now, targets) || j.finishing.Load() {
 			continue
 		}
 		if subsetOf(now, j.original) {

@@ -2865,23 +2865,30 @@ func TestFinishCutOnItsWayIsSentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, blip := range []bool{false, true} {
+	for _, disturbance := range []string{"cut calls", "a blip", "a target joining"} {
 		c := newMemCluster(t, 3, nil)
 		c.createBucket("src")
 		c.putInputs("src", inputs)
-		c.finishFailures = 2
-		if blip {
-			c.finishFailures = 0
+		switch disturbance {
+		case "cut calls":
+			c.finishFailures = 2
+		case "a blip":
 			// Away and back between the phases' end and the finish:
 			// the map changes twice.
 			c.beforeFinish = func() {
 				c.markOffline("t2")
 				c.markActive("t2")
 			}
+		case "a target joining":
+			c.finishFailures = 1 // (the finish is sent again after it)
+			c.beforeFinish = func() { c.addTarget("t4") }
 		}
 		status, err := c.run(spec)
 		if err != nil || !status.Archived || status.Aborted {
-			t.Fatalf("blip %v: a job whose finish was cut: %v %+v", blip, err, status)
+			t.Fatalf("a job whose finish met %s: %v %+v", disturbance, err, status)
+		}
+		if disturbance == "a target joining" {
+			continue // (its shards are where the old map placed them, for the rebalance to move)
 		}
 		equalOutputs(t, c.outputs("dst"), want)
 	}
