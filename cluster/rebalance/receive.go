@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/aisgo/aisgo/store"
@@ -104,10 +105,28 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 		}
 		r := Receipt{Provider: it.Bucket.Provider, Bucket: it.Bucket.Name, Name: it.Meta.Name}
 		if err != nil {
-			r.Error, r.Kind = err.Error(), store.Kinds.Of(err)
+			// Bounded, so that a whole batch's receipts fit the answer a
+			// sender reads (see MaxBatchObjects).
+			r.Error, r.Kind = strings.ToValidUTF8(truncate(err.Error(), maxReceiptError), ""), store.Kinds.Of(err)
 		}
 		receipts = append(receipts, r)
 	}
+}
+
+// maxReceiptError bounds the error text of a receipt.
+const maxReceiptError = 512
+
+// MaxBatchObjects bounds the objects of a batch a sender sends, so that
+// the receipts of a whole batch (each up to a name and a bucket escaped
+// as JSON, 6 bytes a byte at worst, and its error) fit the 64 MiB answer
+// a sender reads.
+const MaxBatchObjects = 8192
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }
 
 // MaxStampAhead bounds how far ahead of the receiver's clock an item's

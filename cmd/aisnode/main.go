@@ -365,9 +365,10 @@ func parse(args []string) (config, error) {
 	if cfg.TokenTTL > 30*24*time.Hour {
 		return cfg, fmt.Errorf("token-ttl %s: want at most 720h (30 days)", cfg.TokenTTL)
 	}
-	if n := cfg.Limits.RebalanceBatchObjects; n < 0 || n > rebalance.MaxFrames {
-		// A receiver refuses a longer stream: every batch would fail.
-		return cfg, fmt.Errorf("limits.rebalance_batch_objects %d: want 0 (the default) to %d", n, rebalance.MaxFrames)
+	if n := cfg.Limits.RebalanceBatchObjects; n < 0 || n > rebalance.MaxBatchObjects {
+		// The receipts of a longer batch may not fit the answer its
+		// sender reads: every batch would fail.
+		return cfg, fmt.Errorf("limits.rebalance_batch_objects %d: want 0 (the default) to %d", n, rebalance.MaxBatchObjects)
 	}
 	for i, mp := range cfg.Mountpaths {
 		// "$MPS" unset, or a stray comma: an empty entry would be the

@@ -82,9 +82,9 @@ func TestJoinSlashAndFetchAllowLocal(t *testing.T) {
 // every batch would fail, and a leaving target never drain.
 func TestRebalanceBatchBeyondTheReceiversBoundIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "node.yaml")
-	os.WriteFile(path, []byte("role: target\nlimits:\n  rebalance_batch_objects: 100000\n"), 0o644)
+	os.WriteFile(path, []byte("role: target\nlimits:\n  rebalance_batch_objects: 10000\n"), 0o644)
 	if _, err := parse([]string{"-config", path}); err == nil || !strings.Contains(err.Error(), "rebalance_batch_objects") {
-		t.Fatalf("rebalance_batch_objects 100000: %v", err)
+		t.Fatalf("rebalance_batch_objects 10000: %v", err)
 	}
 }
 
