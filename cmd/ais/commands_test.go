@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -603,12 +604,37 @@ func TestGetIntoAPipe(t *testing.T) {
 func TestGetIntoADescriptor(t *testing.T) {
 	g := newRecordingGateway(t)
 	g.objects["/v1/objects/b/obj.bin"] = "the bytes"
+	// Descriptors handed over by a shell are not close-on-exec; the
+	// test's own are made so.
+	handed := func(f *os.File) uintptr {
+		fd := f.Fd()
+		if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETFD, 0); errno != 0 {
+			t.Fatal(errno)
+		}
+		return fd
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if err := runCLI(t, "get", "ais://b/obj.bin", fmt.Sprintf("/dev/fd/%d", w.Fd())); err != nil {
+	// One of this process's own (close-on-exec: a socket, as its
+	// connections) is not written into: the path is taken for what it
+	// names (a socket, which does not open).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	own, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	if err := runCLI(t, "get", "ais://b/obj.bin", fmt.Sprintf("/dev/fd/%d", own.Fd())); err == nil {
+		t.Fatal("a get into a socket this process opened itself wrote into it")
+	}
+	if err := runCLI(t, "get", "ais://b/obj.bin", fmt.Sprintf("/dev/fd/%d", handed(w))); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -622,12 +648,19 @@ func TestGetIntoADescriptor(t *testing.T) {
 	}
 	defer f.Close()
 	f.WriteString("header\n")
-	if err := runCLI(t, "get", "ais://b/obj.bin", fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err != nil {
+	if err := runCLI(t, "get", "ais://b/obj.bin", fmt.Sprintf("/proc/self/fd/%d", handed(f))); err != nil {
 		t.Fatal(err)
 	}
 	f.WriteString("\nfooter")
 	if got, _ := os.ReadFile(path); string(got) != "header\nthe bytes\nfooter" {
 		t.Fatalf("the file redirected to holds %q", got)
+	}
+	// The descriptors handed over stay open after the gets, whatever is
+	// collected meanwhile.
+	runtime.GC()
+	runtime.GC()
+	if _, err := f.WriteString("!"); err != nil {
+		t.Fatalf("the descriptor handed over was closed: %v", err)
 	}
 }
 

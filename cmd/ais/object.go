@@ -242,7 +242,18 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	// where it is (a pipe, the middle of a file the shell redirected to),
 	// as the shell's own redirection would be.
 	if fd, ok := openDescriptor(dest); ok {
-		return fill(os.NewFile(uintptr(fd), dest))
+		// Through a copy of it, closed here (a file of the descriptor
+		// itself would close it when collected).
+		copied, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			return fmt.Errorf("%s: %w", dest, errno)
+		}
+		f := os.NewFile(copied, dest)
+		err := fill(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	}
 	// A device or a pipe, at the end of any links (/dev/null, a FIFO):
 	// written itself, a file renamed over it would replace it.
@@ -303,7 +314,9 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 
 // openDescriptor returns the descriptor of this process a path names:
 // /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N or this process's
-// /proc/PID/fd/N (what a shell's >(...) hands over).
+// /proc/PID/fd/N (what a shell's >(...) hands over). Only one this
+// process was handed (not close-on-exec, as all it opens itself are: a
+// connection, the runtime's own) is taken.
 func openDescriptor(path string) (int, bool) {
 	switch path {
 	case "/dev/stdout":
@@ -322,9 +335,9 @@ func openDescriptor(path string) (int, bool) {
 	if !ok || err != nil || fd < 0 || strconv.Itoa(fd) != rest {
 		return 0, false
 	}
-	var stat syscall.Stat_t
-	if syscall.Fstat(fd, &stat) != nil {
-		return 0, false // not open here: the path is what it names
+	flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
+	if errno != 0 || flags&syscall.FD_CLOEXEC != 0 {
+		return 0, false // not open here, or not handed over: the path is what it names
 	}
 	return fd, true
 }
