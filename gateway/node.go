@@ -374,10 +374,12 @@ type Node struct {
 	// digestsTaken counts the pushes taken by their digest alone.
 	digestsTaken atomic.Int64
 
-	// background loops end when stop is called.
+	// background loops end when stop is called; bgMu orders work
+	// started in the background by requests (background) with Close.
 	stop  context.CancelFunc
 	loops context.Context
 	wg    sync.WaitGroup
+	bgMu  sync.Mutex
 
 	// rebalance moves objects on target changes; nil on gateways.
 	rebalance *rebalance.Manager
@@ -662,7 +664,9 @@ func (n *Node) Buckets() store.BucketMetadata { return n.currentBuckets().Clone(
 // gateway answers or ctx ends. Background loops run until Close.
 func (n *Node) Start(ctx context.Context) error {
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
+	n.bgMu.Lock()
 	n.stop, n.loops = stop, loops
+	n.bgMu.Unlock()
 	if n.config.Role.IsTarget() {
 		n.rebalance = n.newRebalance(loops)
 		n.wg.Go(func() { n.collectTombstones(loops) })
@@ -723,7 +727,9 @@ func (n *Node) Start(ctx context.Context) error {
 // Close stops the node's background loops and aborts the dSort jobs it
 // coordinates or runs.
 func (n *Node) Close() error {
-	n.closing.Store(true)
+	n.bgMu.Lock()
+	n.closing.Store(true) // no background work starts after
+	n.bgMu.Unlock()
 	if n.coordinator != nil {
 		n.coordinator.Close()
 	}
@@ -750,6 +756,18 @@ func (n *Node) Close() error {
 		n.rebalance.Wait()
 	}
 	return nil
+}
+
+// background runs fn as the node's background work, which Close waits
+// for; false (fn not run) before Start or once the node closes.
+func (n *Node) background(fn func()) bool {
+	n.bgMu.Lock()
+	defer n.bgMu.Unlock()
+	if n.closing.Load() || n.loops == nil {
+		return false
+	}
+	n.wg.Go(fn)
+	return true
 }
 
 // retryRecover runs the dSort recovery again until it removes everything

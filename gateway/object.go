@@ -325,21 +325,32 @@ func (n *Node) mayRefreshBuckets() bool {
 // the background, when its store failed to apply a bucket's change
 // (store.ErrBucketBehind): taking it is the store's next try.
 func (n *Node) refreshBehind() {
-	if n.loops == nil || !n.mayRefreshBuckets() {
+	if !n.mayRefreshBuckets() {
 		return
 	}
-	n.wg.Go(func() {
+	n.background(func() {
 		ctx, cancel := context.WithTimeout(n.loops, mapWait)
 		defer cancel()
 		// A target takes the primary's metadata, which its store had
 		// refused (its own stayed older); a node of the Raft log has
-		// the log's, and its store is handed that again.
+		// the log's, and its store is handed that again: again if the
+		// log moved on meanwhile (its own sync of the newer version may
+		// have failed before this one took the older).
 		n.refresh(ctx)
-		if n.config.Store != nil {
-			if md := n.currentBuckets(); md != nil {
-				if err := n.config.Store.SyncBuckets(ctx, *md); err != nil {
-					n.logger.Warn("the store still does not take the bucket metadata", "version", md.Version, "err", err)
-				}
+		if n.config.Store == nil {
+			return
+		}
+		for range 5 {
+			md := n.currentBuckets()
+			if md == nil {
+				return
+			}
+			if err := n.config.Store.SyncBuckets(ctx, *md); err != nil {
+				n.logger.Warn("the store still does not take the bucket metadata", "version", md.Version, "err", err)
+				return
+			}
+			if now := n.currentBuckets(); now == nil || now.Version == md.Version {
+				return
 			}
 		}
 	})

@@ -506,9 +506,9 @@ func (n *Node) catchingUp() bool {
 		return false
 	}
 	now, last := time.Now().UnixNano(), n.caughtUpCheck.Load()
-	if now-last > int64(2*time.Second) && n.caughtUpCheck.CompareAndSwap(last, now) && n.loops != nil {
+	if now-last > int64(2*time.Second) && n.caughtUpCheck.CompareAndSwap(last, now) {
 		// In the background, not in the request that happened to ask.
-		n.wg.Go(func() {
+		n.background(func() {
 			ctx, cancel := context.WithTimeout(n.loops, 30*time.Second)
 			defer cancel()
 			// Once every run has ended, every newer copy has arrived; a
@@ -543,13 +543,13 @@ func (n *Node) rebalancing() bool {
 	// Settled, asked again now and then: a run started again under the
 	// same map (a leaving target's) is seen before its first batch.
 	// One question at a time: a target slow to answer holds one.
-	ask := !n.settle.asking && time.Since(n.settle.asked) > settledRecheck && (!settled || time.Since(n.settle.answered) > settledRecheckWhenSettled) && n.loops != nil
+	ask := !n.settle.asking && time.Since(n.settle.asked) > settledRecheck && (!settled || time.Since(n.settle.answered) > settledRecheckWhenSettled)
 	if ask {
 		n.settle.asked, n.settle.asking = time.Now(), true
 	}
 	n.settle.mu.Unlock()
 	if ask {
-		n.wg.Go(func() {
+		started := n.background(func() {
 			defer func() {
 				n.settle.mu.Lock()
 				n.settle.asking = false
@@ -559,6 +559,11 @@ func (n *Node) rebalancing() bool {
 			defer cancel()
 			n.checkSettled(ctx, m.Version)
 		})
+		if !started {
+			n.settle.mu.Lock()
+			n.settle.asking = false
+			n.settle.mu.Unlock()
+		}
 	}
 	return !settled
 }

@@ -64,3 +64,26 @@ func TestRoutesOfANodeWithoutAMap(t *testing.T) {
 		}
 	}
 }
+
+// Work a request starts in the background runs under the node's wait
+// group until Close, and not after: Close's wait is not raced, nor does
+// work outlive the node.
+func TestBackgroundWorkStartsNotAfterClose(t *testing.T) {
+	n := &Node{}
+	if n.background(func() { t.Error("background work ran before Start") }) {
+		t.Fatal("background work started before Start")
+	}
+	n.loops = t.Context()
+	ran := make(chan struct{})
+	if !n.background(func() { close(ran) }) {
+		t.Fatal("background work refused on a running node")
+	}
+	<-ran
+	n.bgMu.Lock()
+	n.closing.Store(true)
+	n.bgMu.Unlock()
+	if n.background(func() { t.Error("background work ran after Close") }) {
+		t.Fatal("background work started after Close")
+	}
+	n.wg.Wait()
+}

@@ -114,12 +114,12 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 }
 
 // maxReceiptError bounds the error text of a receipt.
-const maxReceiptError = 512
+const maxReceiptError = 128
 
 // MaxBatchObjects bounds the objects of a batch a sender sends, so that
-// the receipts of a whole batch (each up to a name and a bucket escaped
-// as JSON, 6 bytes a byte at worst, and its error) fit the 64 MiB answer
-// a sender reads.
+// the receipts of a whole batch (each a name, a bucket and an error, all
+// escaped as JSON at 6 bytes a byte at worst: about 7.4 KiB) fit the
+// 64 MiB answer a sender reads.
 const MaxBatchObjects = 8192
 
 func truncate(s string, n int) string {

@@ -59,7 +59,7 @@ func (c *Config) withDefaults() {
 	if c.BatchObjects <= 0 {
 		c.BatchObjects = 256
 	}
-	c.BatchObjects = min(c.BatchObjects, MaxFrames) // a receiver's bound
+	c.BatchObjects = min(c.BatchObjects, MaxBatchObjects) // its receipts fit a sender's read
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = 64 << 20
 	}

@@ -928,9 +928,15 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
 					// Never in the cluster: not kept, or no command could
 					// remove it (nor the cluster start again on its port).
-					c.Nodes = slices.DeleteFunc(c.Nodes, func(x localNode) bool { return x.Name == n.Name })
-					if serr := c.save(dir); serr != nil {
-						return errors.Join(exited, serr)
+					// One the map has (it joined, then exited) stays, to
+					// start again.
+					if m, merr := client.Map(cmd.Context()); merr == nil {
+						if _, joined := m.Node(n.Name); !joined {
+							c.Nodes = slices.DeleteFunc(c.Nodes, func(x localNode) bool { return x.Name == n.Name })
+							if serr := c.save(dir); serr != nil {
+								return errors.Join(exited, serr)
+							}
+						}
 					}
 					return exited
 				}
