@@ -400,7 +400,9 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 			continue
 		}
 		if cfg.Key.Extension == "" {
-			rec.Key = shards.Key{Kind: shards.KeyString, String: rec.Files[0].Name}
+			// The name of the record's first file, as AIStore keys it,
+			// though a duplicate of it later took its place.
+			rec.Key = shards.Key{Kind: shards.KeyString, String: files[group.FirstMember(r)].Name}
 		} else if !haveKey {
 			release()
 			return nil, fmt.Errorf("%w: record %q of shard %s has no %s file to take its key from", ErrKeyMissing, rec.Name, in.Name, cfg.Key.Extension)

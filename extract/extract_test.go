@@ -212,6 +212,11 @@ func TestDuplicatesMissingShardsAndKeys(t *testing.T) {
 	if f := res.Records[0].Files[1]; f.Name != "a.jpg" || string(data[f.Offset:f.Offset+f.Size]) != "second" {
 		t.Fatalf("the later duplicate is not the one kept: %+v", res.Records[0].Files)
 	}
+	// Keyed by its first file's name, as AIStore keys it, though that
+	// file was dropped for the later one.
+	if key := res.Records[0].Key; key.String != "a.jpg" {
+		t.Fatalf("the record's key %+v, want its first file's name a.jpg", key)
+	}
 	abort := errors.New("abort on duplicate")
 	_, err = extract.Run(t.Context(), extract.Config{Format: format(".tar"), OnDuplicate: func(string, *shards.DuplicateError) error { return abort }},
 		[]extract.Input{{Name: "s.tar"}}, memOpener{"s.tar": data}, nil)

@@ -92,6 +92,9 @@ type recordSlot struct {
 	first, last int // first and last live member, or -1
 	size        int // live members
 	indexed     bool
+	// origin is the record's first member, live or dropped since (a
+	// duplicate of it came later): its name is the record's key.
+	origin int
 }
 
 type recordExt struct {
@@ -131,7 +134,7 @@ func (g *Grouper) Add(name string) (Member, error) {
 	}
 	if r < 0 {
 		r = len(g.records)
-		g.records = append(g.records, recordSlot{name: record, first: -1, last: -1})
+		g.records = append(g.records, recordSlot{name: record, first: -1, last: -1, origin: index})
 		if g.index == nil {
 			g.index = make(map[string]int)
 		}
@@ -218,6 +221,10 @@ func (g *Grouper) Records() int { return len(g.records) }
 
 // RecordName returns the name of record r.
 func (g *Grouper) RecordName(r int) string { return g.records[r].name }
+
+// FirstMember returns the index of record r's first file in the shard,
+// dropped since or not: AIStore keys a record by that file's name.
+func (g *Grouper) FirstMember(r int) int { return g.records[r].origin }
 
 // RecordSize returns the number of files of record r.
 func (g *Grouper) RecordSize(r int) int { return g.records[r].size }
