@@ -15,7 +15,8 @@
 // Errors are mapped to HTTP statuses in one place (errors.go) and carry a
 // stable kind that the api package decodes back to the same sentinel.
 //
-//	node, err := gateway.New(gateway.Config{ID: "n1", Role: cluster.RoleAll, URL: url, Store: st, Storage: st, Meta: meta, Secret: peer.NewSecret()})
+//	node, err := gateway.New(gateway.Config{ID: "n1", Role: cluster.RoleAll, URL: url, Store: st, Storage: st, Meta: meta,
+//		Secret: peer.NewSecret(), RaftDir: filepath.Join(dir, "raft"), WorkDir: filepath.Join(dir, "work")})
 //	srv := &http.Server{Handler: node.Handler()}
 //	go srv.Serve(listener)
 //	err = node.Start(ctx)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -77,7 +78,7 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 	var wg sync.WaitGroup
 	for i, node := range m.Nodes {
 		if node.ID == n.self.ID {
-			out.Nodes[i] = n.localStatus(ctx)
+			wg.Go(func() { out.Nodes[i] = n.localStatusWithin(ctx) })
 			continue
 		}
 		wg.Go(func() {
@@ -93,6 +94,23 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 	}
 	wg.Wait()
 	return out
+}
+
+// localStatusWithin is localStatus within peerQueryTimeout, as a peer's:
+// a disk that hangs (its statfs blocks) does not hold the whole status.
+func (n *Node) localStatusWithin(ctx context.Context) api.NodeStatus {
+	ctx, cancel := context.WithTimeout(ctx, peerQueryTimeout)
+	defer cancel()
+	answer := make(chan api.NodeStatus, 1)
+	go func() { answer <- n.localStatus(ctx) }()
+	select {
+	case s := <-answer:
+		return s
+	case <-ctx.Done():
+		s := api.NodeStatus{ID: n.self.ID, Role: string(n.self.Role), URL: n.self.URL, State: string(n.self.State), Started: n.started.UnixNano(), Starting: !n.ready.Load()}
+		s.CapacityError = fmt.Sprintf("the node's disks did not tell their capacity within %s", peerQueryTimeout)
+		return s
+	}
 }
 
 func (n *Node) handleLocalStatus(w http.ResponseWriter, r *http.Request) {

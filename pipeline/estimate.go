@@ -587,7 +587,7 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 		// A full work directory is the job's concern, not the estimate's:
 		// the forecast takes the other targets' write rate.
 		est.WriteBytes, est.WriteTime = 0, 0
-		est.Warnings = append(est.Warnings, fmt.Sprintf("no write sample: the work directory %s is full", w.workDir()))
+		est.Warnings = append(est.Warnings, fmt.Sprintf("no write sample: the dsort work directory of target %s is full", w.config.NodeID))
 	} else if err != nil {
 		return TargetEstimate{}, fmt.Errorf("dsort estimate: write sample: %w", err)
 	}
