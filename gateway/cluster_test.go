@@ -1048,3 +1048,44 @@ func targetBehindOnABucketMadeAgain(t *testing.T, c *gatewaytest.Cluster, stuck 
 		t.Fatalf("another of the old bucket's objects: %v, want not found", err)
 	}
 }
+
+// slowCapacity is a store whose disks do not tell their capacity (a hung
+// statfs) until released.
+type slowCapacity struct {
+	store.Store
+	stuck   atomic.Bool
+	release chan struct{}
+}
+
+func (s *slowCapacity) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
+	if s.stuck.Load() {
+		<-s.release
+	}
+	return s.Store.Capacity(ctx)
+}
+
+// A node whose disks hang in telling their capacity answers the cluster
+// status in time all the same, its own part saying what did not answer.
+func TestStatusOfANodeWithAHungDisk(t *testing.T) {
+	restore := gateway.SetPeerQueryTimeout(300 * time.Millisecond)
+	t.Cleanup(restore)
+	slow := &slowCapacity{release: make(chan struct{})}
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			slow.Store, cfg.Store = cfg.Store, slow
+		}
+	}})
+	// Released before the cluster closes (cleanups run last first): a
+	// status still waiting would hold the close.
+	t.Cleanup(func() { close(slow.release) })
+	slow.stuck.Store(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	status, err := c.Client().ClusterStatus(ctx)
+	if err != nil {
+		t.Fatalf("the status of a cluster whose node's disk hangs: %v", err)
+	}
+	if len(status.Nodes) != 1 || !strings.Contains(status.Nodes[0].CapacityError, "did not tell") {
+		t.Fatalf("the node's own part: %+v, want its capacity's error", status.Nodes)
+	}
+}
