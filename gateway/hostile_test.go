@@ -242,6 +242,8 @@ func TestFetchRefusesMetadataServices(t *testing.T) {
 		"100.100.100.200:80":          true,
 		"169.254.169.254:80":          true,
 		"[::ffff:100.100.100.200]:80": true,
+		"[fd00:ec2::254%x]:80":        true, // a zone: the same host dialled
+		"[fe80::1%eth0]:80":           true,
 		"192.0.2.10:80":               false,
 		"[2001:db8::1]:443":           false,
 	} {
@@ -268,6 +270,7 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 		{"10.1.2.3:22", false, true},
 		{"10.1.2.3:22", true, false},
 		{"[2001:db8::7]:9999", false, true},
+		{"[2001:db8::7%x]:8080", true, true},
 		{"10.1.2.4:9090", false, false},
 		{"127.0.0.1:7070", true, true},
 		{"127.0.0.1:7071", true, false},

@@ -175,7 +175,10 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 	if err != nil {
 		return fmt.Errorf("address %s: %w", address, err)
 	}
-	ip := ap.Addr().Unmap()
+	// Without its zone ("%x" of an IPv6 literal): a zone makes the
+	// address unequal to the same one listed, and the kernel dials
+	// the same host.
+	ip := ap.Addr().WithZone("").Unmap()
 	if !allowLocal && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()) {
 		return fmt.Errorf("%w: address %s is loopback or link-local, which this cluster does not fetch from (the nodes' config fetch_allow_local lets it)", api.ErrForbidden, address)
 	}

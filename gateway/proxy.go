@@ -285,6 +285,7 @@ func (n *Node) notClusterNode(host string) error {
 	if err != nil {
 		hostname, port = host, "80"
 	}
+	hostname, _, _ = strings.Cut(hostname, "%") // an IPv6 literal's zone: the same host
 	for _, node := range n.currentMap().Nodes {
 		h, p, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(node.URL, "http://"), "https://"))
 		if err == nil && p == port && (h == hostname || isLoopback(h) && isLoopback(hostname)) {
