@@ -180,6 +180,10 @@ func TestDownloader(t *testing.T) {
 	if got := checkFiles(t, client, "timed", 40); got == 40 || len(s.Errors) == 0 || !strings.Contains(fmt.Sprint(s.Errors), "job_timeout") {
 		t.Fatalf("a job over its job_timeout: %+v, %d files", s, got)
 	}
+	// Every file is of the total, those the timeout left as failed.
+	if s.Total != 40 || s.Finished+s.Skipped+s.Failed != 40 {
+		t.Fatalf("a job over its job_timeout counts %d of %d files (finished %d, skipped %d, failed %d), want all 40", s.Finished+s.Skipped+s.Failed, s.Total, s.Finished, s.Skipped, s.Failed)
+	}
 
 	// A target killed mid-job resumes its part after the restart.
 	ais(t, c.endpoint, "bucket", "create", "ais://resumed")
