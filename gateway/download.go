@@ -237,6 +237,10 @@ func checkLink(link string) error {
 	return nil
 }
 
+// downloadExpansions bounds the download requests whose names are made
+// at once, in a process.
+var downloadExpansions = make(chan struct{}, 2)
+
 // handleDownloadStart serves POST /v1/download: the job starts on every
 // active target; the answer is {"id": ...}.
 func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
@@ -279,9 +283,20 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]string{"id": id})
 		return
 	}
+	// Before the job's names are made (a template of a million names
+	// takes hundreds of MiB), and a few at once.
+	if err == nil && n.runningDownloads(r.Context()) >= maxDownloadsOnce {
+		err = fmt.Errorf("%w: download: %d download jobs are running, the most at once; wait for some, or abort them", api.ErrConflict, maxDownloadsOnce)
+	}
 	var items []downloadItem
 	if err == nil {
-		items, err = downloadItems(&spec, nil)
+		select {
+		case downloadExpansions <- struct{}{}:
+			items, err = downloadItems(&spec, nil)
+			<-downloadExpansions
+		case <-r.Context().Done():
+			err = context.Cause(r.Context())
+		}
 	}
 	// Not a way to fetch from the cluster's own nodes.
 	hosts := map[string]bool{}
@@ -296,9 +311,6 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && spec.JobTimeout != "" {
 		err = checkTimeout("job_timeout", spec.JobTimeout, maxJobTimeout)
-	}
-	if err == nil && n.runningDownloads(r.Context()) >= maxDownloadsOnce {
-		err = fmt.Errorf("%w: download: %d download jobs are running, the most at once; wait for some, or abort them", api.ErrConflict, maxDownloadsOnce)
 	}
 	var id string
 	if err == nil {
