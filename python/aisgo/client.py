@@ -125,9 +125,10 @@ def _selection(what: str, objnames: Optional[Sequence[str]], template: str, pref
         raise errors.BadRequest(f"{what}: give objnames, template or prefix, not two")
     if objnames:
         return {"objnames": objnames}
-    if prefix and any(c in prefix for c in "{}@%"):
-        # Sent as a template, ckpt@100 would select ckpt000..ckpt100.
-        raise errors.BadRequest(f"{what}: prefix {prefix!r} has '{{', '}}', '@' or '%', which would be read as a template; select those objects with template= or by name")
+    if prefix and any(c in prefix for c in "{}@%*"):
+        # Sent as a template, ckpt@100 would select ckpt000..ckpt100, and
+        # tmp* every name starting tmp.
+        raise errors.BadRequest(f"{what}: prefix {prefix!r} has '{{', '}}', '@', '%' or '*', which would be read as a template; select those objects with template= or by name")
     if template or prefix:
         return {"template": template or prefix}
     return {}
@@ -1084,13 +1085,22 @@ class Client:
                 time.sleep(pause)
                 pause = min(2 * pause, 5.0)
             except errors.Unavailable as exc:
-                if isinstance(exc, errors.NoQuorum) or attempt >= len(RETRY_DELAYS):
+                if isinstance(exc, errors.NoQuorum):
                     raise
+                # Past the fixed schedule, a node restarting (its port
+                # open, not ready yet) is waited for as long as
+                # retry_time lets, as one down is.
+                if attempt >= len(RETRY_DELAYS):
+                    if not replayable or time.monotonic() + pause > deadline:
+                        raise
+                    delay, pause = pause, min(2 * pause, 5.0)
+                else:
+                    delay = RETRY_DELAYS[attempt]
                 if body is not None and not body.rewind():
                     raise
                 if body is not None:
                     body.sent = False
-                time.sleep(RETRY_DELAYS[attempt])
+                time.sleep(delay)
                 attempt += 1
 
     def _do_once(
@@ -1346,7 +1356,7 @@ class Client:
                 err = errors.error_from_response(resp.status_code, b"", resp.headers, method="HEAD", path=path)
                 if type(err) is errors.NotFound:
                     return url  # the object is not there yet: this node is its owner
-                if isinstance(err, errors.Unauthorized):
+                if isinstance(err, errors.Unauthorized) and err.status == 403:
                     # May put, may not look (a write-only token): the PUT
                     # goes to the gateway, which redirects it (or refuses
                     # it); a body that cannot be rewound fails then, saying

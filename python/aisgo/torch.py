@@ -726,7 +726,7 @@ class RecordDataset(Dataset):
 
     def __getitem__(self, i: int) -> Any:
         idx, m = self.locate(int(i))
-        data = idx.read_member(self.client, self.bucket, m)
+        data = self._member(idx, m)
         item: Sample = {"__key__": split_name(m.name)[0], "__url__": f"ais://{self.bucket}/{idx.shard}", "name": m.name, "data": data}
         if self.transform is not None:
             return self.transform(item)
@@ -761,6 +761,26 @@ class RecordDataset(Dataset):
             item: Sample = {"__key__": split_name(m.name)[0], "__url__": f"ais://{self.bucket}/{idx.shard}", "name": m.name, "data": data}
             items.append(self.transform(item) if self.transform is not None else item)
         return items
+
+    def _member(self, idx: ShardIndex, m: IndexMember) -> bytes:
+        """A member's bytes, read again while the client's ``retry_time``
+        lasts when the read was cut (a target killed or restarting), as
+        a batch's are."""
+        deadline = time.monotonic() + self.client.retry_time
+        delay = 0.5
+        while True:
+            try:
+                return idx.read_member(self.client, self.bucket, m)
+            except AisError as exc:
+                if isinstance(exc, ShardIndexError) or exc.status not in (0, 503) or time.monotonic() + delay > deadline:
+                    raise
+                try:
+                    idx.check_current(self.client, self.bucket)
+                except AisError as check:
+                    if isinstance(check, ShardIndexError) or check.status not in (0, 503):
+                        raise
+                time.sleep(delay)
+                delay = min(2 * delay, 5.0)
 
     def _batch(self, entries: List[Dict[str, Any]], indexes: Sequence[Any] = ()) -> List[bytes]:
         """The entries' bytes by one get-batch, asked again while the

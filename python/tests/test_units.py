@@ -514,6 +514,76 @@ def test_errors_do_not_show_a_redirects_grant():
     assert e.value.__cause__ is None and e.value.__suppress_context__, f"the chained {e.value.__cause__ or e.value.__context__!r} is printed"
 
 
+def test_put_with_a_token_refused_is_not_sent():
+    """A token the cluster does not take (401: expired, bad) fails the PUT
+    at the HEAD that finds the owner: its body (a stream, read once) is
+    not sent to the gateway for nothing."""
+
+    seen = []
+
+    class Handler(_QuietHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's name)
+            seen.append("HEAD")
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_PUT(self):  # noqa: N802
+            seen.append("PUT")
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = _serve(Handler)
+    try:
+        with pytest.raises(aisgo.Unauthorized):
+            aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").put_object("b", "o", (chunk for chunk in [b"da", b"ta"]))
+    finally:
+        server.shutdown()
+    assert seen == ["HEAD"], f"asked {seen}"
+
+
+def test_reads_wait_for_a_node_starting():
+    """A node whose port is open before it is ready answers 503: a read is
+    asked again past the fixed schedule for the client's retry_time (as a
+    node down is), and with the default 0 fails after it."""
+    answers = []
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            starting = len(answers) < 7
+            answers.append(503 if starting else 200)
+            if starting:
+                body = b'{"status": 503, "kind": "unavailable", "message": "node g1 is starting"}'
+                self.send_response(503)
+            else:
+                body = b"data"
+                self.send_response(200)
+                self.send_header("Ais-Version", "1")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = _serve(Handler)
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(aisgo.Unavailable):
+            aisgo.Client(endpoint).get_object("b", "o")
+        answers.clear()
+        assert aisgo.Client(endpoint, retry_time=30).get_object("b", "o") == b"data"
+    finally:
+        server.shutdown()
+    assert answers[-1] == 200 and len(answers) == 8
+
+
+def test_a_prefix_with_a_star_is_refused():
+    """A prefix is sent as a template: '*' in it would select every name
+    (tmp* all that start with tmp), so it is refused."""
+    client = aisgo.Client("http://127.0.0.1:1")
+    with pytest.raises(aisgo.BadRequest, match="template"):
+        client.archive("b", "x.tar", prefix="tmp*")
+
+
 def test_reads_wait_for_a_restarting_target():
     """A read the gateway sends to a target that is down (restarting) is
     asked again, through the gateway, for the client's retry_time; with
@@ -1524,3 +1594,35 @@ def test_record_batches_ride_out_a_cut_answer():
     with pytest.raises(aisgo.ShardIndexError):
         ds._batch([{"objname": "s.tar"}], [Changed()])
     assert ds.client.asked == 1
+
+
+def test_record_reads_ride_out_a_cut_read():
+    """A member read one at a time (a DataLoader without a batch size) and
+    cut midway (a target killed) is read again while the client's
+    retry_time lasts, as a batch is; a node's refusal is not."""
+    from aisgo.torch import RecordDataset
+
+    class Index:
+        def __init__(self, failures):
+            self.failures, self.asked = list(failures), 0
+
+        def read_member(self, client, bucket, member):
+            self.asked += 1
+            if self.failures:
+                raise self.failures.pop(0)
+            return b"data"
+
+        def check_current(self, client, bucket):
+            pass
+
+    class Client:
+        retry_time = 10.0
+
+    ds = RecordDataset.__new__(RecordDataset)
+    ds.bucket, ds.client = "b", Client()
+    idx = Index([aisgo.AisError("reading ais://b/s.tar at byte 512: connection reset")])
+    assert ds._member(idx, None) == b"data" and idx.asked == 2
+    idx = Index([aisgo.AisError("not found", status=404)])
+    with pytest.raises(aisgo.AisError):
+        ds._member(idx, None)
+    assert idx.asked == 1
