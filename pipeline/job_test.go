@@ -2893,3 +2893,32 @@ func TestFinishCutOnItsWayIsSentAgain(t *testing.T) {
 		equalOutputs(t, c.outputs("dst"), want)
 	}
 }
+
+// Records with a duplicate file (the later one wins) are keyed as the
+// reference keys them, by their first file's name: the same output on
+// any number of targets, sorted by name or by its md5.
+func TestDuplicatesMatchTheReference(t *testing.T) {
+	inputs := map[string][]byte{}
+	for s := range 2 {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for r := range 6 {
+			for _, name := range []string{"%d-%d.jpg", "%d-%d.cls", "%d-%d.jpg"} {
+				data := []byte(fmt.Sprintf("%s of shard %d", fmt.Sprintf(name, s, r), s))
+				tw.WriteHeader(&tar.Header{Name: fmt.Sprintf(name, s, r), Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+				tw.Write(data)
+			}
+		}
+		tw.Close()
+		inputs[fmt.Sprintf("in-%d.tar", s)] = buf.Bytes()
+	}
+	for _, algorithm := range []string{"alphanumeric", "md5"} {
+		for _, targets := range []int{1, 3} {
+			spec := baseSpec("in-{0..1}.tar", "out-{00..99}.tar")
+			spec.OutputShardSize = "1KiB"
+			spec.Algorithm.Kind = algorithm
+			spec.Reactions.DuplicatedRecords = "ignore"
+			runAndCompare(t, targets, inputs, spec, 0)
+		}
+	}
+}

@@ -32,9 +32,12 @@ type file struct {
 type record struct {
 	shard, index int
 	name         string
-	files        []file
-	key          shards.Key
-	size         int64
+	// first is the name of the record's first file, dropped since or
+	// not (a later duplicate wins): the record's key, as AIStore's.
+	first string
+	files []file
+	key   shards.Key
+	size  int64
 }
 
 // Run reshards inputs (shard name -> bytes) as spec says, with the given
@@ -108,7 +111,7 @@ func readShard(plan *pipeline.Plan, index int, name string, data []byte) ([]reco
 		if !ok {
 			i = len(records)
 			byName[recordName] = i
-			records = append(records, record{shard: index, index: i, name: recordName})
+			records = append(records, record{shard: index, index: i, name: recordName, first: e.Name})
 		}
 		r := &records[i]
 		if dup := slices.IndexFunc(r.files, func(x file) bool { return x.ext == f.ext }); dup >= 0 {
@@ -125,9 +128,9 @@ func readShard(plan *pipeline.Plan, index int, name string, data []byte) ([]reco
 			r.size += 512 + (int64(len(f.data))+511)/512*512
 		}
 		if plan.KeyExtension == "" {
-			r.key = shards.Key{String: r.files[0].name}
+			r.key = shards.Key{String: r.first}
 			if plan.Algorithm.Kind == sort.MD5 {
-				sum := md5.Sum([]byte(r.files[0].name))
+				sum := md5.Sum([]byte(r.first))
 				r.key = shards.Key{String: hex.EncodeToString(sum[:])}
 			}
 			continue
