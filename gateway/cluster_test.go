@@ -1088,4 +1088,9 @@ func TestStatusOfANodeWithAHungDisk(t *testing.T) {
 	if len(status.Nodes) != 1 || !strings.Contains(status.Nodes[0].CapacityError, "did not tell") {
 		t.Fatalf("the node's own part: %+v, want its capacity's error", status.Nodes)
 	}
+	// The rest is told all the same: the node is not taken for one
+	// without jobs (a download's or an encode's wait would end).
+	if own := status.Nodes[0]; own.Error != "" || own.MapVersion == 0 || own.State != "active" {
+		t.Fatalf("the node's own part past its capacity: %+v, want the rest of it", own)
+	}
 }

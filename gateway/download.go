@@ -292,8 +292,10 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		select {
 		case downloadExpansions <- struct{}{}:
-			items, err = downloadItems(&spec, nil)
-			<-downloadExpansions
+			func() {
+				defer func() { <-downloadExpansions }()
+				items, err = downloadItems(&spec, nil)
+			}()
 		case <-r.Context().Done():
 			err = context.Cause(r.Context())
 		}

@@ -243,7 +243,7 @@ func TestFetchRefusesMetadataServices(t *testing.T) {
 		"169.254.169.254:80":          true,
 		"[::ffff:100.100.100.200]:80": true,
 		"[fd00:ec2::254%x]:80":        true, // a zone: the same host dialled
-		"[fe80::1%eth0]:80":           true,
+		"[fe80::1%eth0]:80":           true, // (link-local, zone or not)
 		"192.0.2.10:80":               false,
 		"[2001:db8::1]:443":           false,
 	} {

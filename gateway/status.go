@@ -10,6 +10,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
 )
 
 // decodeJSON decodes data into v; empty data leaves v unchanged.
@@ -31,7 +32,7 @@ func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 		}
 	}
 	if n.config.Store != nil {
-		capacity, err := n.config.Store.Capacity(ctx)
+		capacity, err := n.capacityWithin(ctx)
 		if err != nil {
 			// Not Error, which says the node did not answer: a job's
 			// status, a summary and ec-encode would wait for it.
@@ -78,7 +79,7 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 	var wg sync.WaitGroup
 	for i, node := range m.Nodes {
 		if node.ID == n.self.ID {
-			wg.Go(func() { out.Nodes[i] = n.localStatusWithin(ctx) })
+			wg.Go(func() { out.Nodes[i] = n.localStatus(ctx) })
 			continue
 		}
 		wg.Go(func() {
@@ -96,20 +97,26 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 	return out
 }
 
-// localStatusWithin is localStatus within peerQueryTimeout, as a peer's:
-// a disk that hangs (its statfs blocks) does not hold the whole status.
-func (n *Node) localStatusWithin(ctx context.Context) api.NodeStatus {
+// capacityWithin is the store's capacity within peerQueryTimeout, as a
+// peer's answer: a disk that hangs (its statfs blocks) does not hold a
+// status (the rest of it, the node's jobs, is told all the same).
+func (n *Node) capacityWithin(ctx context.Context) ([]store.MountpathCapacity, error) {
 	ctx, cancel := context.WithTimeout(ctx, peerQueryTimeout)
 	defer cancel()
-	answer := make(chan api.NodeStatus, 1)
-	go func() { answer <- n.localStatus(ctx) }()
+	type answer struct {
+		capacity []store.MountpathCapacity
+		err      error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		capacity, err := n.config.Store.Capacity(ctx)
+		answers <- answer{capacity, err}
+	}()
 	select {
-	case s := <-answer:
-		return s
+	case a := <-answers:
+		return a.capacity, a.err
 	case <-ctx.Done():
-		s := api.NodeStatus{ID: n.self.ID, Role: string(n.self.Role), URL: n.self.URL, State: string(n.self.State), Started: n.started.UnixNano(), Starting: !n.ready.Load()}
-		s.CapacityError = fmt.Sprintf("the node's disks did not tell their capacity within %s", peerQueryTimeout)
-		return s
+		return nil, fmt.Errorf("the node's disks did not tell their capacity within %s", peerQueryTimeout)
 	}
 }
 

@@ -779,6 +779,9 @@ class RecordDataset(Dataset):
                 except AisError as check:
                     if isinstance(check, ShardIndexError) or check.status not in (0, 503):
                         raise
+                # (The check may itself have waited out a node down.)
+                if time.monotonic() + delay > deadline:
+                    raise
                 time.sleep(delay)
                 delay = min(2 * delay, 5.0)
 
@@ -803,6 +806,9 @@ class RecordDataset(Dataset):
                     except AisError as check:
                         if isinstance(check, ShardIndexError) or check.status not in (0, 503):
                             raise
+                # (The checks may themselves have waited out a node down.)
+                if time.monotonic() + delay > deadline:
+                    raise
                 time.sleep(delay)
                 delay = min(2 * delay, 5.0)
 
