@@ -766,39 +766,28 @@ class RecordDataset(Dataset):
         """A member's bytes, read again while the client's ``retry_time``
         lasts when the read was cut (a target killed or restarting), as
         a batch's are."""
-        deadline = time.monotonic() + self.client.retry_time
-        delay = 0.5
-        while True:
-            try:
-                return idx.read_member(self.client, self.bucket, m)
-            except AisError as exc:
-                if isinstance(exc, ShardIndexError) or exc.status not in (0, 503) or time.monotonic() + delay > deadline:
-                    raise
-                try:
-                    idx.check_current(self.client, self.bucket)
-                except AisError as check:
-                    if isinstance(check, ShardIndexError) or check.status not in (0, 503):
-                        raise
-                # (The check may itself have waited out a node down.)
-                if time.monotonic() + delay > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(2 * delay, 5.0)
+        return self._ride_out(lambda: idx.read_member(self.client, self.bucket, m), [idx])
 
     def _batch(self, entries: List[Dict[str, Any]], indexes: Sequence[Any] = ()) -> List[bytes]:
         """The entries' bytes by one get-batch, asked again while the
         client's ``retry_time`` lasts when no answer came whole (a target
         killed or restarting cut it): a training job rides that out, as
-        ShardDataset's reads do. A node's refusal is not asked again: one
-        of a later entry also cuts the answer, so the shards are checked
-        (a shard changed since it was indexed, or gone, is said at once)."""
+        ShardDataset's reads do."""
+        return self._ride_out(lambda: [data for _, data in self.client.get_batch(self.bucket, entries)], indexes)
+
+    def _ride_out(self, read: Callable[[], Any], indexes: Sequence[Any]) -> Any:
+        """``read()``, asked again while the client's ``retry_time`` lasts
+        when no answer came whole. A node's refusal is not asked again:
+        one of a later entry also cuts an answer, so the shards are
+        checked (a shard changed since it was indexed, or gone, is said
+        at once)."""
         deadline = time.monotonic() + self.client.retry_time
         delay = 0.5
         while True:
             try:
-                return [data for _, data in self.client.get_batch(self.bucket, entries)]
+                return read()
             except AisError as exc:
-                if exc.status not in (0, 503) or time.monotonic() + delay > deadline:
+                if isinstance(exc, ShardIndexError) or exc.status not in (0, 503) or time.monotonic() + delay > deadline:
                     raise
                 for idx in {id(idx): idx for idx in indexes}.values():
                     try:
