@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -532,10 +533,17 @@ func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadIte
 	var last error
 	for attempt := range downloadAttempts {
 		if attempt > 0 {
+			wait := time.Duration(attempt*attempt) * 200 * time.Millisecond
+			var later *originBusy
+			if errors.As(last, &later) && later.after > wait {
+				wait = later.after
+			}
+			timer := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
+				timer.Stop()
 				return 0, context.Cause(ctx)
-			case <-time.After(time.Duration(attempt*attempt) * 200 * time.Millisecond):
+			case <-timer.C:
 			}
 		}
 		size, err, retry := n.fetchOnce(ctx, b, item, job, timeout)
@@ -548,6 +556,39 @@ func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadIte
 		}
 	}
 	return 0, last
+}
+
+// maxRetryAfter bounds the wait an origin may ask for with Retry-After:
+// a file is tried again within it, or fails naming the origin's answer.
+var maxRetryAfter = time.Minute // a variable for the tests
+
+// originBusy is an origin's 429 or 503, with the wait its Retry-After
+// asks for before the next attempt (0: none given).
+type originBusy struct {
+	err   error
+	after time.Duration
+}
+
+func (e *originBusy) Error() string { return e.err.Error() }
+func (e *originBusy) Unwrap() error { return e.err }
+
+// originRetryAfter reads a Retry-After header: seconds or an HTTP date, at
+// most maxRetryAfter; 0 when absent or unreadable.
+func originRetryAfter(header string, now time.Time) time.Duration {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return 0
+	}
+	var wait time.Duration
+	if seconds, err := strconv.ParseInt(header, 10, 64); err == nil {
+		if seconds <= 0 {
+			return 0
+		}
+		wait = time.Duration(min(seconds, int64(maxRetryAfter/time.Second)+1)) * time.Second
+	} else if at, err := http.ParseTime(header); err == nil {
+		wait = at.Sub(now)
+	}
+	return max(0, min(wait, maxRetryAfter))
 }
 
 // fetchOnce is one attempt: a 4xx is final, anything else may be retried.
@@ -580,7 +621,10 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		err := fmt.Errorf("%s answered %s", item.URL, resp.Status)
-		return 0, err, resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			return 0, &originBusy{err: err, after: originRetryAfter(resp.Header.Get("Retry-After"), time.Now())}, true
+		}
+		return 0, err, resp.StatusCode >= 500
 	}
 	// An origin's length may be missing or untrue: the watermark holds
 	// while the body streams in, as for a cold GET.

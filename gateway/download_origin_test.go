@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,6 +90,49 @@ func TestDownloadGivesUpOnAStalledOrigin(t *testing.T) {
 	}
 	if _, err := client.Head(t.Context(), "dl", "f-0"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the object of a stalled download: %v", err)
+	}
+}
+
+// An origin that answers 429 or 503 with Retry-After is asked again no
+// sooner than it said (up to a bound: an hour's wait is cut short), and
+// the file is stored when it then answers.
+func TestDownloadWaitsForAnOriginsRetryAfter(t *testing.T) {
+	const bound = 700 * time.Millisecond
+	defer gateway.SetMaxRetryAfter(bound)()
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		var mu sync.Mutex
+		var asked []time.Time
+		origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			asked = append(asked, time.Now())
+			first := len(asked) == 1
+			mu.Unlock()
+			if first {
+				w.Header().Set("Retry-After", "3600")
+				w.WriteHeader(status)
+				return
+			}
+			w.Write([]byte("the file"))
+		}))
+		_, client := downloadCluster(t)
+		id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/f", ObjectName: "f"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := waitDownload(t, client, id)
+		origin.Close()
+		if s.Finished != 1 || len(s.Errors) != 0 {
+			t.Fatalf("a download from an origin that answered %d once: %+v", status, s)
+		}
+		mu.Lock()
+		if len(asked) != 2 {
+			t.Fatalf("the origin was asked %d times, want 2", len(asked))
+		}
+		// The lower bound only: a slow machine waits longer, never less.
+		if gap := asked[1].Sub(asked[0]); gap < bound-50*time.Millisecond {
+			t.Fatalf("after %d with Retry-After the origin was asked again in %s, want at least %s", status, gap, bound)
+		}
+		mu.Unlock()
 	}
 }
 

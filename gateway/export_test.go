@@ -388,3 +388,11 @@ func HoldEncodes(release <-chan struct{}) (restore func()) {
 	}
 	return func() { encodeStarting = old }
 }
+
+// SetMaxRetryAfter bounds the wait a download takes for an origin's
+// Retry-After.
+func SetMaxRetryAfter(d time.Duration) (restore func()) {
+	old := maxRetryAfter
+	maxRetryAfter = d
+	return func() { maxRetryAfter = old }
+}
