@@ -778,7 +778,7 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 						continue
 					}
 					if s, err := n.sumDownload(nodes, j.ID); err == nil {
-						out = append(out, s)
+						out = append(out, listedDownload(s))
 					}
 				}
 			}
@@ -797,6 +797,19 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, s)
+}
+
+// listedErrors is how many of a job's errors the list of every job
+// shows: each job's whole list, from every target, is its status's.
+const listedErrors = 10
+
+// listedDownload is a job as the list of every job shows it: its counts,
+// and its first errors with how many more its status names.
+func listedDownload(s api.DownloadStatus) api.DownloadStatus {
+	if left := len(s.Errors) - listedErrors; left > 0 {
+		s.Errors = append(s.Errors[:listedErrors:listedErrors], api.DownloadFailed{Error: fmt.Sprintf("%d more errors: see the job's status (?id=%s)", left, s.ID)})
+	}
+	return s
 }
 
 // authorizeDownload checks need on a download (or prefetch) job's bucket,

@@ -202,7 +202,7 @@ func TestDownloadErrorsAreBounded(t *testing.T) {
 		http.Error(w, "gone", http.StatusNotFound)
 	}))
 	defer origin.Close()
-	_, client := downloadCluster(t)
+	c, client := downloadCluster(t)
 	long := strings.Repeat("p", 900)
 	id := startRange(t, client, origin.URL+"/"+long+"/f-{0000..0599}")
 	s := waitDownload(t, client, id)
@@ -215,6 +215,21 @@ func TestDownloadErrorsAreBounded(t *testing.T) {
 	}
 	if s.Total != 600 || s.Failed != 600 || !strings.Contains(fmt.Sprint(s.Errors), "more files failed") {
 		t.Fatalf("total %d, failed %d (want 600 each), errors end %v", s.Total, s.Failed, s.Errors[len(s.Errors)-1])
+	}
+	// The list of every job shows each one's counts and first errors,
+	// not every target's whole list.
+	resp, err := http.Get(c.Primary().URL() + "/v1/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []api.DownloadStatus
+	err = json.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	if err != nil || len(listed) != 1 || listed[0].ID != id {
+		t.Fatalf("the list of downloads: %+v (%v), want the one job", listed, err)
+	}
+	if l := listed[0]; l.Failed != 600 || len(l.Errors) != 11 || !strings.Contains(l.Errors[10].Error, "more errors: see the job's status") {
+		t.Fatalf("the job in the list: failed %d, %d errors ending %v; want 600 failed, 10 errors and a count of the rest", l.Failed, len(l.Errors), l.Errors[len(l.Errors)-1])
 	}
 }
 
