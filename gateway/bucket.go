@@ -246,8 +246,8 @@ func destroyChange(md *store.BucketMetadata, b store.Bucket) membership.Change {
 // first access.
 func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
 	p, ok := n.currentBuckets().Props(b)
-	if !ok && b.IsRemote() && n.config.Role.IsGateway() && n.config.RemoteBuckets != nil && n.loops != nil {
-		if err := n.addRemoteBucket(n.loops, b, nil); err != nil {
+	if !ok && b.IsRemote() && n.config.Role.IsGateway() && n.config.RemoteBuckets != nil && n.loopsContext() != nil {
+		if err := n.addRemoteBucket(n.loopsContext(), b, nil); err != nil {
 			return p, err
 		}
 		p, ok = n.currentBuckets().Props(b)

@@ -189,7 +189,7 @@ const spaceWatchStep = 5 * time.Second
 // ended over lowwm with nothing more it could evict, a capacity_upd_time
 // ago at most (every write above highwm asks for one).
 func (n *Node) startLRU() {
-	if n.loops == nil || time.Now().UnixNano() < n.lruRested.Load() {
+	if n.loopsContext() == nil || time.Now().UnixNano() < n.lruRested.Load() {
 		return
 	}
 	for _, j := range n.jobs.List() {
@@ -197,7 +197,7 @@ func (n *Node) startLRU() {
 			return
 		}
 	}
-	if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobLRU}); err != nil {
+	if _, err := n.startJob(n.loopsContext(), peer.JobRequest{Kind: jobLRU}); err != nil {
 		n.logger.Debug("start lru", "err", err)
 	}
 }

@@ -376,8 +376,9 @@ type Node struct {
 
 	// background loops end when stop is called; bgMu orders work
 	// started in the background by requests (background) with Close.
-	stop  context.CancelFunc
-	loops context.Context
+	stop context.CancelFunc
+	// loops is set once, by Start, while requests may already be served.
+	loops atomic.Pointer[context.Context]
 	wg    sync.WaitGroup
 	bgMu  sync.Mutex
 
@@ -665,7 +666,8 @@ func (n *Node) Buckets() store.BucketMetadata { return n.currentBuckets().Clone(
 func (n *Node) Start(ctx context.Context) error {
 	loops, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.bgMu.Lock()
-	n.stop, n.loops = stop, loops
+	n.stop = stop
+	n.loops.Store(&loops)
 	n.bgMu.Unlock()
 	if n.config.Role.IsTarget() {
 		n.rebalance = n.newRebalance(loops)
@@ -758,12 +760,21 @@ func (n *Node) Close() error {
 	return nil
 }
 
+// loopsContext is the context of the node's background loops: nil
+// before Start, done once the node closes.
+func (n *Node) loopsContext() context.Context {
+	if loops := n.loops.Load(); loops != nil {
+		return *loops
+	}
+	return nil
+}
+
 // background runs fn as the node's background work, which Close waits
 // for; false (fn not run) before Start or once the node closes.
 func (n *Node) background(fn func()) bool {
 	n.bgMu.Lock()
 	defer n.bgMu.Unlock()
-	if n.closing.Load() || n.loops == nil {
+	if n.closing.Load() || n.loopsContext() == nil {
 		return false
 	}
 	n.wg.Go(fn)

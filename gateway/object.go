@@ -329,7 +329,7 @@ func (n *Node) refreshBehind() {
 		return
 	}
 	n.background(func() {
-		ctx, cancel := context.WithTimeout(n.loops, mapWait)
+		ctx, cancel := context.WithTimeout(n.loopsContext(), mapWait)
 		defer cancel()
 		// A target takes the primary's metadata, which its store had
 		// refused (its own stayed older); a node of the Raft log has

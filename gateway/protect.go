@@ -615,7 +615,7 @@ func (n *Node) ecResilver(ctx context.Context, progress *store.Progress) (any, e
 // restartECResilver replaces a running ec-resilver with a fresh one: the
 // targets changed again.
 func (n *Node) restartECResilver() {
-	if n.ec == nil || n.loops == nil || !n.hasEC() {
+	if n.ec == nil || n.loopsContext() == nil || !n.hasEC() {
 		return
 	}
 	// In the background: the start waits for the running sweep to end,
@@ -625,10 +625,10 @@ func (n *Node) restartECResilver() {
 	go func() {
 		n.ecRestarts.Lock()
 		defer n.ecRestarts.Unlock()
-		if n.loops.Err() != nil {
+		if n.loopsContext().Err() != nil {
 			return
 		}
-		if _, err := n.startJob(n.loops, peer.JobRequest{Kind: jobECResilver}); err != nil {
+		if _, err := n.startJob(n.loopsContext(), peer.JobRequest{Kind: jobECResilver}); err != nil {
 			n.logger.Warn("start ec-resilver", "err", err)
 		}
 	}()
@@ -639,13 +639,13 @@ func (n *Node) restartECResilver() {
 // missed this target, away (down or offline) when erasure coding was
 // turned off, and the parts would take room for good.
 func (n *Node) dropStaleParts() {
-	if n.ec == nil || n.loops == nil {
+	if n.ec == nil || n.loopsContext() == nil {
 		return
 	}
 	// The buckets as the primary has them now: a map taken with its
 	// buckets refused (too far ahead) leaves older ones here, in which a
 	// bucket coded again meanwhile would read as not.
-	if err := n.control.Refresh(n.loops); err != nil {
+	if err := n.control.Refresh(n.loopsContext()); err != nil {
 		n.logger.Warn("the cleanup of parts missed while away waits for the next return: the primary's buckets are unknown", "err", err)
 		return
 	}
@@ -654,7 +654,7 @@ func (n *Node) dropStaleParts() {
 		if props.EC.Enabled {
 			continue
 		}
-		err := n.local.WalkParts(n.loops, b, func(store.PartMeta) error { return errFound })
+		err := n.local.WalkParts(n.loopsContext(), b, func(store.PartMeta) error { return errFound })
 		if !errors.Is(err, errFound) {
 			continue
 		}
@@ -667,7 +667,7 @@ func (n *Node) dropStaleParts() {
 			}
 			return nil, n.ec.DropParts(ctx, b, n.stamp(), p)
 		}
-		if _, err := n.jobs.StartOn(n.loops, pipeline.NewJobID(jobECCleanup), jobECCleanup, b, nil, fn); err != nil {
+		if _, err := n.jobs.StartOn(n.loopsContext(), pipeline.NewJobID(jobECCleanup), jobECCleanup, b, nil, fn); err != nil {
 			n.logger.Warn("ec-cleanup of a bucket no longer erasure-coded, missed while away", "bucket", b.String(), "err", err)
 		}
 	}
@@ -688,7 +688,7 @@ func (n *Node) hasEC() bool {
 // other targets own, which send them again, and the objects it owned
 // there come back from the parts the others hold.
 func (n *Node) ecResilverEverywhere() {
-	if n.ec == nil || n.loops == nil || !n.hasEC() {
+	if n.ec == nil || n.loopsContext() == nil || !n.hasEC() {
 		return
 	}
 	var wg sync.WaitGroup // one that hangs does not hold the others
@@ -698,7 +698,7 @@ func (n *Node) ecResilverEverywhere() {
 			continue
 		}
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(n.loops, n.config.RequestTimeout)
+			ctx, cancel := context.WithTimeout(n.loopsContext(), n.config.RequestTimeout)
 			defer cancel()
 			if err := n.peer.StartJob(ctx, t, peer.JobRequest{Kind: jobECResilver}); err != nil {
 				n.logger.Warn("start ec-resilver on a target after a mountpath was lost here", "target", t.ID, "err", err)
@@ -747,7 +747,7 @@ func (n *Node) MountpathChanged(path, state, reason string) {
 		n.metrics.mountpathsDisabled.Inc()
 		n.abortJobsReadingInput(path, reason)
 	}
-	if n.loops == nil || n.config.Storage == nil {
+	if n.loopsContext() == nil || n.config.Storage == nil {
 		return
 	}
 	n.resilverAfterChange(path, state)
@@ -762,7 +762,7 @@ func (n *Node) MountpathChanged(path, state, reason string) {
 // returning, copies short for names done): another follows it, one for
 // all the changes made meanwhile.
 func (n *Node) resilverAfterChange(path, state string) {
-	_, err := n.startJob(n.loops, peer.JobRequest{Kind: jobResilver})
+	_, err := n.startJob(n.loopsContext(), peer.JobRequest{Kind: jobResilver})
 	if !errors.Is(err, pipeline.ErrJobBusy) {
 		if err != nil {
 			n.logger.Warn("start a resilver after a mountpath change", "mountpath", path, "state", state, "err", err)
@@ -776,11 +776,11 @@ func (n *Node) resilverAfterChange(path, state string) {
 		defer n.resilverPending.Store(false)
 		for {
 			select {
-			case <-n.loops.Done():
+			case <-n.loopsContext().Done():
 				return
 			case <-time.After(resilverRetry):
 			}
-			_, err := n.startJob(n.loops, peer.JobRequest{Kind: jobResilver})
+			_, err := n.startJob(n.loopsContext(), peer.JobRequest{Kind: jobResilver})
 			if errors.Is(err, pipeline.ErrJobBusy) {
 				continue
 			}
@@ -844,7 +844,7 @@ func (n *Node) rebalanceHere(why string) {
 // missing and, by missing_shards' default, its records be dropped without
 // a word (a job started then is refused for it, see settledForDsort).
 func (n *Node) abortJobsReadingInput(path, reason string) {
-	if n.worker == nil || n.loops == nil {
+	if n.worker == nil || n.loopsContext() == nil {
 		return
 	}
 	for _, s := range n.worker.Jobs() {
@@ -853,7 +853,7 @@ func (n *Node) abortJobsReadingInput(path, reason string) {
 		}
 		cause := fmt.Sprintf("mountpath %s of target %s was disabled while the job read its input (%s): its shards there would be missing; run the job again", path, n.config.ID, reason)
 		go func(id string) {
-			if err := n.worker.Abort(n.loops, id, cause); err != nil && !errors.Is(err, pipeline.ErrJobFinished) {
+			if err := n.worker.Abort(n.loopsContext(), id, cause); err != nil && !errors.Is(err, pipeline.ErrJobFinished) {
 				n.logger.Warn("abort a dsort job reading a disabled mountpath", "job", id, "err", err)
 			}
 		}(s.ID)

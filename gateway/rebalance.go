@@ -224,7 +224,7 @@ func (n *Node) moveAgainLater() {
 	}
 	time.AfterFunc(n.config.LeaveRetry, func() {
 		n.moveRetries.Store(false)
-		if n.closing.Load() || n.loops.Err() != nil || n.rebalance.Running() {
+		if n.closing.Load() || n.loopsContext().Err() != nil || n.rebalance.Running() {
 			return // a running one asks again when it ends
 		}
 		if m := n.currentMap(); m != nil {
@@ -273,11 +273,11 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 			// again: it does not leave meanwhile.
 			go func() {
 				for _, id := range jobs {
-					n.jobs.Wait(n.loops, id)
+					n.jobs.Wait(n.loopsContext(), id)
 				}
 				n.leaveWaits.Store(false)
-				if !n.closing.Load() && n.loops.Err() == nil {
-					n.leftIfLeaving(n.loops, n.currentMap())
+				if !n.closing.Load() && n.loopsContext().Err() == nil {
+					n.leftIfLeaving(n.loopsContext(), n.currentMap())
 				}
 			}()
 		}
@@ -296,8 +296,8 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 		n.logger.Warn("tell the primary this target left: trying again", "in", leftRetry, "err", err)
 		time.AfterFunc(leftRetry, func() {
 			n.leftRetries.Store(false)
-			if !n.closing.Load() && n.loops.Err() == nil {
-				n.leftIfLeaving(n.loops, n.currentMap())
+			if !n.closing.Load() && n.loopsContext().Err() == nil {
+				n.leftIfLeaving(n.loopsContext(), n.currentMap())
 			}
 		})
 	}
@@ -509,7 +509,7 @@ func (n *Node) catchingUp() bool {
 	if now-last > int64(2*time.Second) && n.caughtUpCheck.CompareAndSwap(last, now) {
 		// In the background, not in the request that happened to ask.
 		n.background(func() {
-			ctx, cancel := context.WithTimeout(n.loops, 30*time.Second)
+			ctx, cancel := context.WithTimeout(n.loopsContext(), 30*time.Second)
 			defer cancel()
 			// Once every run has ended, every newer copy has arrived; a
 			// newer catch-up (another return) meanwhile stays.
@@ -555,7 +555,7 @@ func (n *Node) rebalancing() bool {
 				n.settle.asking = false
 				n.settle.mu.Unlock()
 			}()
-			ctx, cancel := context.WithTimeout(n.loops, 30*time.Second)
+			ctx, cancel := context.WithTimeout(n.loopsContext(), 30*time.Second)
 			defer cancel()
 			n.checkSettled(ctx, m.Version)
 		})

@@ -36,7 +36,8 @@ func TestMountpathChangedDuringAResilverGetsAnother(t *testing.T) {
 	defer func(d time.Duration) { resilverRetry = d }(resilverRetry)
 	resilverRetry = time.Millisecond
 	held := &heldResilver{release: make(chan struct{})}
-	n := &Node{jobs: pipeline.NewJobs(nil), logger: slog.New(slog.DiscardHandler), loops: t.Context()}
+	n := &Node{jobs: pipeline.NewJobs(nil), logger: slog.New(slog.DiscardHandler)}
+	n.setLoops(t.Context())
 	n.config.Storage = held
 	wait := func(want int32) {
 		t.Helper()

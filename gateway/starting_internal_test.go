@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -73,7 +74,7 @@ func TestBackgroundWorkStartsNotAfterClose(t *testing.T) {
 	if n.background(func() { t.Error("background work ran before Start") }) {
 		t.Fatal("background work started before Start")
 	}
-	n.loops = t.Context()
+	n.setLoops(t.Context())
 	ran := make(chan struct{})
 	if !n.background(func() { close(ran) }) {
 		t.Fatal("background work refused on a running node")
@@ -87,3 +88,6 @@ func TestBackgroundWorkStartsNotAfterClose(t *testing.T) {
 	}
 	n.wg.Wait()
 }
+
+// setLoops gives a node made without Start the context of its loops.
+func (n *Node) setLoops(ctx context.Context) { n.loops.Store(&ctx) }
