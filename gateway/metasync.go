@@ -268,13 +268,13 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 		if previous.Map != nil {
 			if before, known := previous.Map.Node(n.config.ID); known && before.State == cluster.StateOffline {
 				n.catchUp.Add(1)
-				go n.dropStaleParts()
+				n.background(n.dropStaleParts)
 			}
 		} else {
 			if saved := n.savedMap.Load(); saved > 0 && next.Map.Version > saved {
 				n.catchUp.Add(1)
 			}
-			go n.dropStaleParts()
+			n.background(n.dropStaleParts)
 		}
 	}
 	// A target that turns leaving moves what it holds, and then leaves:

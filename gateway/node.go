@@ -745,6 +745,9 @@ func (n *Node) Close() error {
 		n.stop()
 	}
 	n.wg.Wait()
+	if closer, ok := n.ec.(io.Closer); ok {
+		closer.Close() // its retries of deletes end
+	}
 	if closer, ok := n.control.(io.Closer); ok {
 		if err := closer.Close(); err != nil {
 			n.logger.Warn("close the control plane", "err", err)

@@ -622,7 +622,7 @@ func (n *Node) restartECResilver() {
 	// which may be past an object of gigabytes, and the map's install
 	// (and every push after it) must not. One start at a time, each
 	// sweeping by the map current when it runs.
-	go func() {
+	n.background(func() {
 		n.ecRestarts.Lock()
 		defer n.ecRestarts.Unlock()
 		if n.loopsContext().Err() != nil {
@@ -631,7 +631,7 @@ func (n *Node) restartECResilver() {
 		if _, err := n.startJob(n.loopsContext(), peer.JobRequest{Kind: jobECResilver}); err != nil {
 			n.logger.Warn("start ec-resilver", "err", err)
 		}
-	}()
+	})
 }
 
 // dropStaleParts runs ec-cleanup here for each bucket no longer
@@ -753,7 +753,7 @@ func (n *Node) MountpathChanged(path, state, reason string) {
 	n.resilverAfterChange(path, state)
 	if state == "disabled" {
 		// Erasure coding's parts and replicas there are lost too.
-		go n.ecResilverEverywhere()
+		n.background(n.ecResilverEverywhere)
 	}
 }
 
@@ -772,7 +772,7 @@ func (n *Node) resilverAfterChange(path, state string) {
 	if !n.resilverPending.CompareAndSwap(false, true) {
 		return // one waits already, and starts after this change
 	}
-	go func() { // ends with the node's loops
+	started := n.background(func() { // ends with the node's loops
 		defer n.resilverPending.Store(false)
 		for {
 			select {
@@ -789,7 +789,10 @@ func (n *Node) resilverAfterChange(path, state string) {
 			}
 			return
 		}
-	}()
+	})
+	if !started {
+		n.resilverPending.Store(false) // the node closes
+	}
 }
 
 // resilverRetry is how often a resilver waiting for the running one asks
@@ -852,11 +855,11 @@ func (n *Node) abortJobsReadingInput(path, reason string) {
 			continue
 		}
 		cause := fmt.Sprintf("mountpath %s of target %s was disabled while the job read its input (%s): its shards there would be missing; run the job again", path, n.config.ID, reason)
-		go func(id string) {
-			if err := n.worker.Abort(n.loopsContext(), id, cause); err != nil && !errors.Is(err, pipeline.ErrJobFinished) {
-				n.logger.Warn("abort a dsort job reading a disabled mountpath", "job", id, "err", err)
+		n.background(func() {
+			if err := n.worker.Abort(n.loopsContext(), s.ID, cause); err != nil && !errors.Is(err, pipeline.ErrJobFinished) {
+				n.logger.Warn("abort a dsort job reading a disabled mountpath", "job", s.ID, "err", err)
 			}
-		}(s.ID)
+		})
 	}
 }
 

@@ -271,7 +271,7 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 			// The node's context: the rebalance run's ends with it. Jobs
 			// aborted because the node stops are resumed when it starts
 			// again: it does not leave meanwhile.
-			go func() {
+			waited := n.background(func() {
 				for _, id := range jobs {
 					n.jobs.Wait(n.loopsContext(), id)
 				}
@@ -279,7 +279,10 @@ func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 				if !n.closing.Load() && n.loopsContext().Err() == nil {
 					n.leftIfLeaving(n.loopsContext(), n.currentMap())
 				}
-			}()
+			})
+			if !waited {
+				n.leaveWaits.Store(false) // the node closes
+			}
 		}
 		return
 	}

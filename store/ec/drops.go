@@ -54,17 +54,34 @@ func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stam
 		stamp = old.stamp
 	}
 	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, node: node, until: time.Now().Add(dropRetryFor)}
-	if !s.dropping {
+	if !s.dropping && !s.isClosed() {
 		s.dropping = true
-		go s.retryDrops(context.WithoutCancel(ctx))
+		// Not the request's context: the retries outlive it, until Close.
+		s.dropWait.Go(func() { s.retryDrops(context.WithoutCancel(ctx)) })
 	}
 }
 
 // retryDrops tries the kept deletes again every dropRetryInterval until
-// none is left.
+// none is left or the store closes.
 func (s *Store) retryDrops(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A delete under way ends with Close too (the peer may not answer).
+	go func() {
+		select {
+		case <-s.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
-		time.Sleep(time.Duration(dropRetryInterval.Load()))
+		timer := time.NewTimer(time.Duration(dropRetryInterval.Load()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
 		s.dropMu.Lock()
 		pending := maps.Clone(s.drops)
 		s.dropMu.Unlock()
@@ -87,6 +104,15 @@ func (s *Store) retryDrops(ctx context.Context) {
 			return
 		}
 		s.dropMu.Unlock()
+	}
+}
+
+func (s *Store) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
 	}
 }
 

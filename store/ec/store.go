@@ -91,6 +91,9 @@ type Store struct {
 	dropMu   sync.Mutex
 	drops    map[string]pendingDrop
 	dropping bool
+	// closed ends the retries of drops (Close); dropWait waits for them.
+	closed   chan struct{}
+	dropWait sync.WaitGroup
 }
 
 // Wrap returns the decorator over inner.
@@ -105,7 +108,20 @@ func Wrap(inner store.Store, peers Peers, opts Options) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{Store: inner, peers: peers, opts: opts, logger: logger, memory: semaphore.NewWeighted(opts.MemoryBudget)}
+	return &Store{Store: inner, peers: peers, opts: opts, logger: logger, memory: semaphore.NewWeighted(opts.MemoryBudget), closed: make(chan struct{})}
+}
+
+// Close stops the retries of kept deletes of parts and waits for them
+// (what is left stays on its holders, found by their next sweep); the
+// store beneath is its owner's to close.
+func (s *Store) Close() error {
+	s.dropMu.Lock()
+	if !s.isClosed() {
+		close(s.closed)
+	}
+	s.dropMu.Unlock()
+	s.dropWait.Wait()
+	return nil
 }
 
 // partChecksum is the checksum type of every part's bytes.

@@ -1470,6 +1470,34 @@ func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
 	}
 }
 
+// Close ends the retries of kept deletes and waits for them: none runs
+// on a closed store (the node stopped), to be found by the holder's next
+// sweep instead.
+func TestCloseEndsTheRetriesOfDeletes(t *testing.T) {
+	const every = 20 * time.Millisecond
+	defer ec.SetDropRetry(every)()
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	f.put("d", []byte("deleted bytes"))
+	st, away := f.holderDown("d")
+	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}); err != nil {
+		t.Fatal(err)
+	}
+	left := f.parts("d")
+	if left == 0 {
+		t.Fatal("the holder that was down kept no part: the test proves nothing")
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
+	time.Sleep(20 * every) // retries would have run by now
+	if n := f.parts("d"); n != left {
+		t.Fatalf("%d parts left after a retry of the delete, want the %d kept: a retry ran after Close", n, left)
+	}
+}
+
 // gatedReader sends its first bytes, then waits for open before the rest.
 type gatedReader struct {
 	data []byte
