@@ -84,3 +84,9 @@ func OnProtectStored(hook func(name string)) func() {
 func (s *Store) DropIfGone(ctx context.Context, b store.Bucket, name string, sent store.Stamp) {
 	s.dropIfGone(ctx, b, name, sent)
 }
+
+// DropStrays exposes dropStrays: the parts kept here that another target
+// holds by map m go.
+func DropStrays(ctx context.Context, s *Store, m *cluster.Map, b store.Bucket) error {
+	return s.dropStrays(ctx, m, b)
+}

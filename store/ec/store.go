@@ -1645,6 +1645,8 @@ func (s *Store) dropStrays(ctx context.Context, m *cluster.Map, b store.Bucket) 
 	}
 	var batch []stray
 	dropped := 0
+	// The holders changed again: the walk ends, and the next sweep sees.
+	errMapChanged := errors.New("the map changed")
 	flush := func() error {
 		byHolder := map[string][]string{}
 		holders := map[string]cluster.Node{}
@@ -1665,7 +1667,7 @@ func (s *Store) dropStrays(ctx context.Context, m *cluster.Map, b store.Bucket) 
 				return err
 			}
 			if s.peers.Map().Version != m.Version {
-				return nil // the holders changed again: the next sweep sees
+				return errMapChanged
 			}
 			held := slices.ContainsFunc(kept[st.holder.ID][st.meta.Name], func(k store.PartMeta) bool {
 				// A replica for a replica: one slice does not restore
@@ -1703,6 +1705,9 @@ func (s *Store) dropStrays(ctx context.Context, m *cluster.Map, b store.Bucket) 
 	}
 	if dropped > 0 {
 		s.logger.Info("dropped parts held elsewhere now", "bucket", b.String(), "parts", dropped)
+	}
+	if errors.Is(err, errMapChanged) {
+		return nil
 	}
 	return err
 }

@@ -751,6 +751,37 @@ func TestSweepDropsThePartsHeldElsewhereNow(t *testing.T) {
 	}
 }
 
+// A map changed while the strays are dropped ends the walk: the parts
+// still to look at are not kept in a batch that grows with each (and
+// asked of their holders again and again), the next sweep sees them.
+func TestDropOfStraysEndsWhenTheMapChanges(t *testing.T) {
+	f := newFleet(t, 4, 1, 1, 0)
+	f.putMany(rand.New(rand.NewPCG(7, 7)), "s-%03d", 400, 300)
+	self := "t1"
+	parts := 0
+	f.inner[self].WalkParts(t.Context(), bucket, func(store.PartMeta) error { parts++; return nil })
+	if parts <= 150 {
+		t.Fatalf("%s keeps %d parts, want more than 150 (the test would prove nothing)", self, parts)
+	}
+	// A map without this target, other than the fleet's: every part
+	// here is a stray by it, and the fleet's map is not it.
+	m := f.smap.Clone()
+	m.Version++
+	m.Nodes = slices.DeleteFunc(m.Nodes, func(n cluster.Node) bool { return n.ID == self })
+	before := f.queries.Load()
+	if err := ec.DropStrays(t.Context(), f.targets[self], m, bucket); err != nil {
+		t.Fatal(err)
+	}
+	if asked := f.queries.Load() - before; asked > 3 {
+		t.Fatalf("the holders were asked %d times for %d parts with the map changed, want one batch's (at most 3)", asked, parts)
+	}
+	left := 0
+	f.inner[self].WalkParts(t.Context(), bucket, func(store.PartMeta) error { left++; return nil })
+	if left != parts {
+		t.Fatalf("%d of %d parts left", left, parts)
+	}
+}
+
 // An object gone from its old owner because a rebalance moved it keeps
 // its parts: only an owner still this target takes "not here" for a
 // delete (its parts were dropped everywhere, the moved object left with
