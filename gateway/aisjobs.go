@@ -57,18 +57,29 @@ func (n *Node) handleQueryJobs(w http.ResponseWriter, r *http.Request) {
 // jobSnaps gathers the selected jobs of every target; a query by id that
 // finds none is ErrJobNotFound.
 func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, error) {
+	return snapsOf(n.status(ctx).Nodes, q)
+}
+
+// everywhere are the kinds of job that run on every target under one id
+// (their status names no targets).
+var everywhere = map[string]bool{"rebalance": true, "dsort": true}
+
+// snapsOf selects the jobs of q from the nodes' statuses.
+func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 	out := api.JobSnaps{}
 	found := false
 	var silent []string
+	away := map[string]bool{}  // silent and known to be (offline in the map)
 	named := map[string]bool{} // the targets the jobs found run on
 	var first api.JobStatus    // of a job by id, as a target has it
 	started := map[string]int64{}
-	for _, node := range n.status(ctx).Nodes {
+	for _, node := range nodes {
 		if !cluster.Role(node.Role).IsTarget() || q.Node != "" && node.ID != q.Node {
 			continue
 		}
 		if node.Error != "" {
 			silent = append(silent, node.ID)
+			away[node.ID] = node.State == string(cluster.StateOffline)
 		} else {
 			started[node.ID] = node.Started
 		}
@@ -90,13 +101,22 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 			}
 		}
 	}
+	if q.ID != "" && found && everywhere[first.Kind] {
+		// Any target may run it: one silent may be running its part.
+		for _, id := range silent {
+			named[id] = true
+		}
+	}
 	if q.ID != "" && found {
 		lostParts(out, first, named, started)
 	}
 	// A target the job runs on (as those that answered name it) that did
 	// not answer: its part is unknown, and answered without it, the job
-	// would read as ended to a client waiting on the others.
-	silent = slices.DeleteFunc(silent, func(id string) bool { return !named[id] })
+	// would read as ended to a client waiting on the others. With none
+	// that has it answering, a target that did not may have it: not
+	// found is not known (a client waiting on it would give up), unless
+	// that target is offline in the map (its jobs ended with it).
+	silent = slices.DeleteFunc(silent, func(id string) bool { return found && !named[id] || !found && away[id] })
 	if q.ID != "" && len(silent) > 0 {
 		return nil, fmt.Errorf("%w: job %s: target %s did not answer; ask again", api.ErrUnavailable, q.ID, strings.Join(silent, ", "))
 	}

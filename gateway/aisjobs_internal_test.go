@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -36,5 +37,38 @@ func TestLostPartsOfAJob(t *testing.T) {
 	lostParts(out, job, map[string]bool{"t1": true}, map[string]int64{"t3": at(5).UnixNano()})
 	if len(out["t3"]) != 0 {
 		t.Errorf("a target not among the job's: %+v", out["t3"])
+	}
+}
+
+// A job asked for by id while a target does not answer: a 503 to ask
+// again when that target may hold it (it runs there, or no target that
+// answered has it), not "not found", which a waiting client takes as
+// the job's end; a target offline in the map holds no job.
+func TestJobByIDWithATargetSilent(t *testing.T) {
+	target := func(id string, jobs ...api.JobStatus) api.NodeStatus {
+		return api.NodeStatus{ID: id, Role: "target", State: "active", Jobs: jobs}
+	}
+	silent := func(id, state string) api.NodeStatus {
+		return api.NodeStatus{ID: id, Role: "target", State: state, Error: "timed out"}
+	}
+	copyJob := api.JobStatus{ID: "j1", Kind: "copy-bck", Running: true, Targets: []string{"t1", "t2"}}
+	rebalance := api.JobStatus{ID: "reb-3", Kind: "rebalance", Finished: time.Now().UnixNano()}
+	for _, tc := range []struct {
+		name  string
+		id    string
+		nodes []api.NodeStatus
+		want  error
+	}{
+		{"the only target silent", "j1", []api.NodeStatus{silent("t1", "active")}, api.ErrUnavailable},
+		{"found, a target of it silent", "j1", []api.NodeStatus{target("t1", copyJob), silent("t2", "active")}, api.ErrUnavailable},
+		{"found, another target silent", "j1", []api.NodeStatus{target("t1", copyJob), target("t2", copyJob), silent("t3", "active")}, nil},
+		{"a rebalance, a target silent", "reb-3", []api.NodeStatus{target("t1", rebalance), silent("t2", "active")}, api.ErrUnavailable},
+		{"unknown, every target answers", "j9", []api.NodeStatus{target("t1", copyJob)}, api.ErrJobNotFound},
+		{"unknown, an offline target silent", "j9", []api.NodeStatus{target("t1", copyJob), silent("t2", "offline")}, api.ErrJobNotFound},
+	} {
+		_, err := snapsOf(tc.nodes, api.JobQuery{ID: tc.id})
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
 	}
 }
