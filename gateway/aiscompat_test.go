@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,6 +272,46 @@ func waitJobSnaps(t *testing.T, gatewayURL, id string) api.JobSnaps {
 			t.Fatalf("job %s still runs: %s", id, body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A job id drawn that a target holds already (another job's, kept
+// since it ended) is drawn again: the start succeeds under a new id, and
+// the other job stays as it was, not aborted by the rollback.
+func TestClusterJobIDTakenIsDrawnAgain(t *testing.T) {
+	var draws atomic.Int32
+	defer gateway.SetNewJobID(func(kind string) string {
+		if draws.Add(1) <= 2 {
+			return kind + "-taken"
+		}
+		return kind + "-fresh"
+	})()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "sum", nil); err != nil {
+		t.Fatal(err)
+	}
+	putObjects(t, client, "sum", map[string]string{"a": "1", "b": "22"})
+	for range 2 {
+		sums, err := client.BucketSummary(t.Context(), "sum", "", 50*time.Millisecond)
+		if err != nil || len(sums) != 1 || sums[0].ObjCount.Present != 2 {
+			t.Fatalf("a summary: %+v, %v", sums, err)
+		}
+	}
+	if n := draws.Load(); n != 3 {
+		t.Fatalf("%d ids drawn for two jobs, want 3 (the taken one drawn again once)", n)
+	}
+	status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=qryxstats", nil, `{"id":"summary-taken"}`)
+	var snaps api.JobSnaps
+	if status != http.StatusOK || json.Unmarshal(body, &snaps) != nil || len(snaps) != 2 {
+		t.Fatalf("the first job: %d %s", status, body)
+	}
+	for target, list := range snaps {
+		for _, s := range list {
+			if s.Aborted {
+				t.Fatalf("the job whose id was drawn again was aborted on %s: %+v", target, s)
+			}
+		}
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
 )
 
 // A target that restarted while a job ran answers without it: its part
@@ -70,5 +73,20 @@ func TestJobByIDWithATargetSilent(t *testing.T) {
 		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
+	}
+}
+
+// A cluster job with no active target to run it (every one in
+// maintenance or offline) is a 503, not an id that runs nowhere.
+func TestClusterJobWithNoActiveTarget(t *testing.T) {
+	m := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, State: cluster.StateMaintenance},
+		{ID: "t2", Role: cluster.RoleTarget, State: cluster.StateOffline},
+	}}
+	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}, stuck: true}}
+	id, err := n.startClusterJob(t.Context(), peer.JobRequest{Kind: jobDeleteObjects})
+	if !errors.Is(err, api.ErrUnavailable) || id != "" {
+		t.Fatalf("a job with no active target: id %q, %v; want a 503", id, err)
 	}
 }

@@ -396,3 +396,10 @@ func SetMaxRetryAfter(d time.Duration) (restore func()) {
 	maxRetryAfter = d
 	return func() { maxRetryAfter = old }
 }
+
+// SetNewJobID sets how cluster jobs' ids are drawn.
+func SetNewJobID(fn func(kind string) string) (restore func()) {
+	old := newJobID
+	newJobID = fn
+	return func() { newJobID = old }
+}

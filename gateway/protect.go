@@ -895,11 +895,30 @@ const jobStartTimeout = 2 * time.Minute
 // startClusterJob starts a job on every active target under one id; a
 // target that refuses makes the job stop on the others.
 func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string, error) {
-	if req.ID == "" {
-		req.ID = pipeline.NewJobID(req.Kind)
+	if req.ID != "" {
+		return n.startClusterJobAs(ctx, req)
 	}
+	// A new id that a target holds already (ids are short) is drawn again.
+	for range 3 {
+		req.ID = newJobID(req.Kind)
+		id, err := n.startClusterJobAs(ctx, req)
+		if !errors.Is(err, pipeline.ErrJobExists) {
+			return id, err
+		}
+	}
+	return "", fmt.Errorf("start %s: every id drawn is taken", req.Kind)
+}
+
+// newJobID draws a cluster job's id (a variable for the tests).
+var newJobID = pipeline.NewJobID
+
+// startClusterJobAs is startClusterJob under req.ID.
+func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (string, error) {
 	var started []cluster.Node
 	targets := n.currentMap().ActiveTargets()
+	if len(targets) == 0 {
+		return "", fmt.Errorf("%w: start %s: no active target", api.ErrUnavailable, req.Kind)
+	}
 	// Every job names its targets: a download or prefetch splits its
 	// names by them, and any job's status then tells a target that does
 	// not answer (its part unknown) from one done.
@@ -911,8 +930,13 @@ func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string
 	for _, t := range targets {
 		if err := n.peer.StartJob(startCtx, t, req); err != nil {
 			// The target that failed may have started it all the same
-			// (the answer lost, the caller gone): it is aborted too.
-			for _, s := range append(started, t) {
+			// (the answer lost, the caller gone): it is aborted too,
+			// unless it refused the id, which is another job's there.
+			undo := started
+			if !errors.Is(err, pipeline.ErrJobExists) {
+				undo = append(undo, t)
+			}
+			for _, s := range undo {
 				n.peer.AbortJob(context.WithoutCancel(ctx), s, req.ID)
 			}
 			return "", fmt.Errorf("start %s on target %s: %w", req.Kind, t.ID, err)
