@@ -401,7 +401,9 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 			// Through erasure coding (its parts go too, or they would
 			// restore the object), and only the copy listed, unread
 			// since: one fetched, written or read since stays.
-			if err := n.held.Delete(ctx, c.bucket, c.name, store.DeleteOptions{Stamp: n.stamp(), IfStamp: c.stamp, IfReadBefore: c.cutoff}); err == nil {
+			opts := n.evictOptions(c.bucket, c.name)
+			opts.IfStamp, opts.IfReadBefore = c.stamp, c.cutoff
+			if err := n.held.Delete(ctx, c.bucket, c.name, opts); err == nil {
 				evicted++
 				p.Objects.Add(1)
 				p.Bytes.Add(c.size)

@@ -2,9 +2,15 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/internal/hlc"
+	"github.com/aisgo/aisgo/store"
 )
 
 // A shorter interval set while a long one runs takes effect at once (a
@@ -34,4 +40,31 @@ func TestEveryIntervalTakesAShorterIntervalAtOnce(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// An eviction on the owner of a name removes the object with its parts
+// and tombstone; one on another target removes its copy alone (the
+// parts and tombstone are the owner's object's, which may be newer).
+func TestEvictionOnlyOfTheCopyOffItsOwner(t *testing.T) {
+	m := &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, State: cluster.StateActive},
+		{ID: "t2", Role: cluster.RoleTarget, State: cluster.StateActive},
+	}}
+	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}, stuck: true}, clock: hlc.New(time.Now)}
+	n.config.ID = "t1"
+	b := store.Bucket{Provider: "aws", Name: "cache"}
+	checked := map[bool]bool{}
+	for i := 0; len(checked) < 2; i++ {
+		name := fmt.Sprintf("o-%d", i)
+		owner, err := m.Owner(cluster.Uname(b.Provider, b.Name, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := n.evictOptions(b, name)
+		if mine := owner.ID == "t1"; opts.LocalOnly == mine || opts.Stamp.IsZero() {
+			t.Fatalf("%s (owner %s): %+v, want the copy alone off its owner, stamped", name, owner.ID, opts)
+		}
+		checked[owner.ID == "t1"] = true
+	}
 }

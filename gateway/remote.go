@@ -363,8 +363,17 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 // this target; the remote keeps them.
 func (n *Node) evictSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
 	// Through erasure coding: parts left would restore the object.
-	evicted, err := n.removeSelected(ctx, b, req, p, n.held, func(string) store.DeleteOptions { return store.DeleteOptions{Stamp: n.stamp()} })
+	evicted, err := n.removeSelected(ctx, b, req, p, n.held, func(name string) store.DeleteOptions { return n.evictOptions(b, name) })
 	return map[string]int{"evicted": evicted}, err
+}
+
+// evictOptions deletes a cached copy: the owner's goes with its parts
+// (left, they would restore it) and its tombstone; a copy on another
+// target (not moved yet, or left by a map change) goes alone, as the
+// parts and any tombstone are those of the owner's object, which may be
+// newer.
+func (n *Node) evictOptions(b store.Bucket, name string) store.DeleteOptions {
+	return store.DeleteOptions{Stamp: n.stamp(), LocalOnly: !n.owns(b, name)}
 }
 
 // handlePrefetch serves prefetch-listrange on a remote bucket.
