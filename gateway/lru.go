@@ -271,6 +271,16 @@ func lruExcess(list []store.MountpathCapacity, lowwm int) (over map[string]int64
 	return over, filesystemOf
 }
 
+// copiesOn names the filesystem of each copy, once per copy: two copies
+// on one filesystem (two of its mountpaths) free their size there twice.
+func copiesOn(copies []store.ObjectCopy, filesystemOf map[string]string) []string {
+	where := make([]string, 0, len(copies))
+	for _, cp := range copies {
+		where = append(where, cmp.Or(filesystemOf[cp.Mountpath], cp.Mountpath))
+	}
+	return where
+}
+
 // lruPlan picks, least recently read first, the candidates to evict for
 // the mountpaths over lowwm (over: the bytes each must free): those with
 // a copy on one that still needs room. It returns them and the candidates
@@ -377,13 +387,7 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 	locate := func(c lruCandidate) []string {
 		if m, ok := n.local.(store.Maintainer); ok {
 			if copies, err := m.Copies(ctx, c.bucket, c.name); err == nil {
-				var where []string
-				for _, cp := range copies {
-					if fs := cmp.Or(filesystemOf[cp.Mountpath], cp.Mountpath); !slices.Contains(where, fs) {
-						where = append(where, fs)
-					}
-				}
-				return where
+				return copiesOn(copies, filesystemOf)
 			}
 		}
 		return slices.Collect(maps.Keys(over))

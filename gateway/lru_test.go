@@ -109,6 +109,16 @@ func TestLRUPlan(t *testing.T) {
 	if got, want := names(plan), []string{"mirrored"}; !slices.Equal(got, want) {
 		t.Fatalf("both over by 100: evict %v, want %v", got, want)
 	}
+	// Its two copies on one filesystem (two of its mountpaths) free
+	// twice its size there: one 60-byte object for 100 bytes, not two.
+	filesystemOf := map[string]string{"/mp1": "/dev/sda", "/mp2": "/dev/sda"}
+	onOne := func(lruCandidate) []string {
+		return copiesOn([]store.ObjectCopy{{Mountpath: "/mp1"}, {Mountpath: "/mp2"}}, filesystemOf)
+	}
+	plan, _ = lruPlan([]lruCandidate{{bucket: b, name: "x", size: 60}, {bucket: b, name: "y", size: 60}}, onOne, map[string]int64{"/dev/sda": 100})
+	if got, want := names(plan), []string{"x"}; !slices.Equal(got, want) {
+		t.Fatalf("two copies on one filesystem over by 100: evict %v, want %v", got, want)
+	}
 }
 
 // Mountpaths on one filesystem are one place to free, of the
