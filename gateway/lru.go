@@ -271,6 +271,20 @@ func lruExcess(list []store.MountpathCapacity, lowwm int) (over map[string]int64
 	return over, filesystemOf
 }
 
+// lruCutoffNow is a candidate's cutoff by its bucket's props of now (a
+// run may be long, and the props changed meanwhile): false when its LRU
+// is off, or the bucket gone; the earlier of the two cutoffs else.
+func lruCutoffNow(md *store.BucketMetadata, c lruCandidate) (time.Time, bool) {
+	props, ok := md.Buckets[c.bucket]
+	if !ok || !props.LRU.Enabled {
+		return time.Time{}, false
+	}
+	if now := time.Now().Add(-time.Duration(props.LRU.DontEvictTime)); now.Before(c.cutoff) {
+		return now, true
+	}
+	return c.cutoff, true
+}
+
 // copiesOn names the filesystem of each copy, once per copy: two copies
 // on one filesystem (two of its mountpaths) free their size there twice.
 func copiesOn(copies []store.ObjectCopy, filesystemOf map[string]string) []string {
@@ -405,8 +419,12 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 			// Through erasure coding (its parts go too, or they would
 			// restore the object), and only the copy listed, unread
 			// since: one fetched, written or read since stays.
+			cutoff, ok := lruCutoffNow(n.currentBuckets(), c)
+			if !ok {
+				continue // its bucket's LRU was turned off meanwhile
+			}
 			opts := n.evictOptions(c.bucket, c.name)
-			opts.IfStamp, opts.IfReadBefore = c.stamp, c.cutoff
+			opts.IfStamp, opts.IfReadBefore = c.stamp, cutoff
 			if err := n.held.Delete(ctx, c.bucket, c.name, opts); err == nil {
 				evicted++
 				p.Objects.Add(1)

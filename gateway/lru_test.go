@@ -160,3 +160,32 @@ func TestPercentsOfHugeFilesystems(t *testing.T) {
 		t.Fatalf("excess of a 8000 PB filesystem 87%% full: %d, want %d", over["/big"], want)
 	}
 }
+
+// A run evicts by its buckets' props of the moment: LRU turned off, or
+// the bucket gone, meanwhile evicts nothing more of it, and a longer
+// dont_evict_time keeps what it now covers.
+func TestLRUCutoffNow(t *testing.T) {
+	b := store.Bucket{Provider: "aws", Name: "cache"}
+	listed := time.Now().Add(-time.Hour)
+	c := lruCandidate{bucket: b, name: "o", cutoff: listed}
+	md := store.NewBucketMetadata()
+	props := store.DefaultProps()
+	props.LRU.Enabled, props.LRU.DontEvictTime = true, store.Duration(time.Hour)
+	md.Set(b, props)
+	if cutoff, ok := lruCutoffNow(&md, c); !ok || !cutoff.Equal(listed) {
+		t.Fatalf("props unchanged: %v %v, want the listing's cutoff", cutoff, ok)
+	}
+	props.LRU.DontEvictTime = store.Duration(48 * time.Hour)
+	md.Set(b, props)
+	if cutoff, ok := lruCutoffNow(&md, c); !ok || !cutoff.Before(time.Now().Add(-47*time.Hour)) {
+		t.Fatalf("dont_evict_time raised to 48h: cutoff %v %v, want 48h ago", cutoff, ok)
+	}
+	props.LRU.Enabled = false
+	md.Set(b, props)
+	if _, ok := lruCutoffNow(&md, c); ok {
+		t.Fatal("LRU turned off: the candidate is still evicted")
+	}
+	if _, ok := lruCutoffNow(&store.BucketMetadata{}, c); ok {
+		t.Fatal("the bucket gone: the candidate is still evicted")
+	}
+}
