@@ -90,3 +90,11 @@ func (s *Store) DropIfGone(ctx context.Context, b store.Bucket, name string, sen
 func DropStrays(ctx context.Context, s *Store, m *cluster.Map, b store.Bucket) error {
 	return s.dropStrays(ctx, m, b)
 }
+
+// SetMaxRestores bounds the restores a store made from now on runs at
+// once, and returns the restore.
+func SetMaxRestores(n int) func() {
+	old := maxRestores
+	maxRestores = n
+	return func() { maxRestores = old }
+}

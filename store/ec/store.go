@@ -94,7 +94,16 @@ type Store struct {
 	// closed ends the retries of drops (Close); dropWait waits for them.
 	closed   chan struct{}
 	dropWait sync.WaitGroup
+	// restoring holds a slot for each restore running (maxRestores).
+	restoring chan struct{}
 }
+
+// maxRestores bounds the restores one target runs at once (a variable
+// for the tests).
+var maxRestores = 8
+
+// errStoreClosed is a restore that waited for its turn past Close.
+var errStoreClosed = errors.New("the store is closed")
 
 // Wrap returns the decorator over inner.
 func Wrap(inner store.Store, peers Peers, opts Options) *Store {
@@ -108,7 +117,7 @@ func Wrap(inner store.Store, peers Peers, opts Options) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{Store: inner, peers: peers, opts: opts, logger: logger, memory: semaphore.NewWeighted(opts.MemoryBudget), closed: make(chan struct{})}
+	return &Store{Store: inner, peers: peers, opts: opts, logger: logger, memory: semaphore.NewWeighted(opts.MemoryBudget), closed: make(chan struct{}), restoring: make(chan struct{}, maxRestores)}
 }
 
 // Close stops the retries of kept deletes of parts and waits for them
@@ -916,7 +925,18 @@ func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error 
 	key := b.Normalize().String() + "/" + name
 	// The first caller's cancel must not fail the others that joined it;
 	// each may give up (a peer's stream that stalls fails the restore).
-	answer := s.restores.DoChan(key, func() (any, error) { return nil, s.restore(context.WithoutCancel(ctx), b, name) })
+	answer := s.restores.DoChan(key, func() (any, error) {
+		// Restores outlive the callers that gave up (a batch timed out,
+		// a GET gone): a few at a time, or their work files and buffers
+		// would pile up without bound.
+		select {
+		case s.restoring <- struct{}{}:
+			defer func() { <-s.restoring }()
+		case <-s.closed:
+			return nil, fmt.Errorf("restore %s/%s: %w", b, name, errStoreClosed)
+		}
+		return nil, s.restore(context.WithoutCancel(ctx), b, name)
+	})
 	select {
 	case result := <-answer:
 		return result.Err

@@ -62,6 +62,8 @@ type fleet struct {
 	mountpaths int
 	// storing fails the parts sent to a target with its error.
 	storing map[string]error
+	// opened are the names whose parts were opened (OpenPart).
+	opened map[string]bool
 }
 
 type fleetPeers struct {
@@ -140,6 +142,10 @@ func (p fleetPeers) PartsOfMany(ctx context.Context, from cluster.Node, b store.
 func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
 	p.f.mu.Lock()
 	stalled, reading := p.f.stalled, p.f.reading
+	if p.f.opened == nil {
+		p.f.opened = map[string]bool{}
+	}
+	p.f.opened[name] = true
 	p.f.mu.Unlock()
 	if stalled != nil {
 		select {
@@ -1443,6 +1449,52 @@ func TestPartsAreSentWithoutTheCallersHold(t *testing.T) {
 			t.Fatalf("the failed PUT's part stayed on %s, offline now", gone)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Restores whose callers gave up go on a few at a time: one more waits
+// for its turn rather than open its parts (its work files and buffers),
+// and runs once one ends.
+func TestRestoresLeftRunningAreBounded(t *testing.T) {
+	defer ec.SetMaxRestores(1)()
+	f := newFleet(t, 4, 2, 1, 0)
+	data := bytes.Repeat([]byte("restored"), 1000)
+	owner, st := f.owner("r-0")
+	names := []string{"r-0"}
+	for i := 1; len(names) < 2; i++ {
+		if id, _ := f.owner(fmt.Sprintf("r-%d", i)); id == owner {
+			names = append(names, fmt.Sprintf("r-%d", i))
+		}
+	}
+	for _, name := range names {
+		f.put(name, data)
+		f.dropReplica(name)
+	}
+	f.mu.Lock()
+	f.stalled, f.reading, f.opened = make(chan struct{}), make(chan struct{}, 1), nil
+	f.mu.Unlock()
+	for _, name := range names {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		if err := st.Restore(ctx, bucket, name); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a restore of %s whose holders stall: %v, want its caller's deadline", name, err)
+		}
+		cancel()
+	}
+	f.mu.Lock()
+	opened := maps.Clone(f.opened)
+	close(f.stalled)
+	f.stalled = nil
+	f.mu.Unlock()
+	if !opened[names[0]] || opened[names[1]] {
+		t.Fatalf("parts opened of %v with one restore at a time, want only %s's", opened, names[0])
+	}
+	for _, name := range names {
+		if err := st.Restore(t.Context(), bucket, name); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.get(name, false); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s after the holders answer: %v", name, err)
+		}
 	}
 }
 
