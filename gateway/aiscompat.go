@@ -36,7 +36,7 @@ func (n *Node) clusterConfigAIS() aisConfig {
 		Space:      map[string]any{"cleanupwm": max(cfg.Space.LowWM-10, 1), "lowwm": cfg.Space.LowWM, "highwm": cfg.Space.HighWM, "out_of_space": cfg.Space.OutOfSpace},
 		LRU:        map[string]any{"enabled": defaults.LRU.Enabled, "dont_evict_time": defaults.LRU.DontEvictTime, "capacity_upd_time": cfg.LRU.CapacityUpdTime},
 		Mirror:     defaults.Mirror,
-		EC:         store.ECProps{DataSlices: 2, ParitySlices: 2, ObjSizeLimit: 256 << 10},
+		EC:         defaults.EC,
 		Checksum:   defaults.Checksum,
 		Versioning: defaults.Versioning,
 		Dsort: map[string]any{

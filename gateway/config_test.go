@@ -13,6 +13,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
 )
 
 // The cluster config is changed through any gateway, read back there at
@@ -85,6 +86,16 @@ func TestClusterConfigInAIStoreShape(t *testing.T) {
 		// config_version, AIStore's name: its Go client reads 0 otherwise.
 		if json.Unmarshal(cfg["config_version"], &version) != nil || version == "" || json.Unmarshal(cfg["checksum"], &checksum) != nil || checksum.Type != "xxhash" {
 			t.Fatalf("%s: config_version %s, checksum %s", path, cfg["config_version"], cfg["checksum"])
+		}
+		// The bucket sections are what a new bucket gets.
+		name := "fresh" + strings.ReplaceAll(path, "/", "-")
+		if err := c.Client().CreateBucket(t.Context(), name, nil); err != nil {
+			t.Fatal(err)
+		}
+		bucket, err := c.Client().BucketProps(t.Context(), name)
+		var ec store.ECProps
+		if err != nil || json.Unmarshal(cfg["ec"], &ec) != nil || ec != bucket.EC {
+			t.Fatalf("%s: ec %s, a new bucket's %+v (%v)", path, cfg["ec"], bucket.EC, err)
 		}
 	}
 	resp, err := http.Get(c.Primary().URL() + "/v1/daemon?what=nonsense")
