@@ -473,13 +473,17 @@ def test_dsort_start_status_wait_abort(client: Client, cluster, new_bucket_name)
 
         # abort: a job of many shards is stopped; waiting reports it
         spec2 = dict(spec, output_bck={"name": dst + "-2"}, output_format="o-{0000..9999}.tar", output_shard_size="1KiB")
-        job2 = client.dsort_start(spec2)
-        try:
-            client.dsort_abort(job2)
-        except aisgo.JobFinished:
-            # it finished before the abort came: nothing to abort
-            assert client.dsort_wait(job2, timeout=60).finished
-            return
+        for attempt in range(3):
+            job2 = client.dsort_start(dict(spec2, output_bck={"name": f"{dst}-2-{attempt}"}))
+            try:
+                client.dsort_abort(job2)
+                break
+            except aisgo.JobFinished:
+                # it finished before the abort came: nothing to abort,
+                # and the abort is tried again on another run
+                assert client.dsort_wait(job2, timeout=60).finished
+        else:
+            pytest.fail("each of 3 jobs finished before its abort came: the abort was not tested")
         with pytest.raises(aisgo.DsortAborted) as e:
             client.dsort_wait(job2, poll=0.1, timeout=60)
         assert e.value.job_id == job2 and job2 in str(e.value)
@@ -495,7 +499,7 @@ def test_dsort_start_status_wait_abort(client: Client, cluster, new_bucket_name)
             assert job3 in str(e)
         assert client.dsort_wait(job3, poll=0.05, timeout=60).finished
     finally:
-        for b in (src, dst, dst + "-2", dst + "-3"):
+        for b in (src, dst, dst + "-3", *(f"{dst}-2-{i}" for i in range(3))):
             client.destroy_bucket(b, missing_ok=True)
 
 
