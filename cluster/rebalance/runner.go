@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -263,12 +262,12 @@ func (r *run) send(ctx context.Context, to cluster.Node, q <-chan Item) {
 // acknowledged: exactly the copies sent, not a newer one written since.
 func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) error {
 	pr, pw := io.Pipe()
-	sent := make([]bool, len(batch))
+	sent, unreadable := make([]bool, len(batch)), make([]bool, len(batch))
 	var writeErr error
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		writeErr = r.writeBatch(ctx, pw, batch, sent)
+		writeErr = r.writeBatch(ctx, pw, batch, sent, unreadable)
 		pw.CloseWithError(writeErr)
 	}()
 	receipts, err := r.cfg.Sender.Send(ctx, to, r.placement, pr)
@@ -283,7 +282,15 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 		r.progress.Skipped.Add(1)
 		r.cfg.Logger.Warn("rebalance: an object could not be read to move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "err", cut.err)
 		r.fail(fmt.Errorf("%w: read %s/%s: %w", ErrIncomplete, it.Bucket, it.Meta.Name, cut.err))
-		return r.sendBatch(ctx, to, slices.Delete(slices.Clone(batch), cut.index, cut.index+1))
+		// Those that could not be opened are left out too: counted
+		// once, they would be again.
+		var again []Item
+		for i, it := range batch {
+			if i != cut.index && !unreadable[i] {
+				again = append(again, it)
+			}
+		}
+		return r.sendBatch(ctx, to, again)
 	}
 	if err != nil {
 		return &ownerFailed{err}
@@ -371,7 +378,7 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 // writeBatch writes the frames of a batch, marking what it sent; an object
 // gone since the listing is left out, one rewritten since is sent as it is
 // now.
-func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent []bool) error {
+func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent, unreadable []bool) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
@@ -395,6 +402,7 @@ func (r *run) writeBatch(ctx context.Context, w io.Writer, batch []Item, sent []
 			// on without it: failing the batch would fail it again at
 			// every retry, the rest of the batch held back with it.
 			r.progress.Skipped.Add(1)
+			unreadable[i] = true
 			r.cfg.Logger.Warn("rebalance: an object could not be read to move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "err", err)
 			if !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrBadChecksum) {
 				// It may read later (a disk coming back): a run again.
