@@ -102,9 +102,10 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 		}
 	}
 	if q.ID != "" && found && everywhere[first.Kind] {
-		// Any target may run it: one silent may be running its part.
+		// Any target may run it: one silent may be running its part
+		// (one offline in the map ran none of it since).
 		for _, id := range silent {
-			named[id] = true
+			named[id] = !away[id]
 		}
 	}
 	if q.ID != "" && found {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/store"
 )
 
 // A target that restarted while a job ran answers without it: its part
@@ -66,6 +68,7 @@ func TestJobByIDWithATargetSilent(t *testing.T) {
 		{"found, a target of it silent", "j1", []api.NodeStatus{target("t1", copyJob), silent("t2", "active")}, api.ErrUnavailable},
 		{"found, another target silent", "j1", []api.NodeStatus{target("t1", copyJob), target("t2", copyJob), silent("t3", "active")}, nil},
 		{"a rebalance, a target silent", "reb-3", []api.NodeStatus{target("t1", rebalance), silent("t2", "active")}, api.ErrUnavailable},
+		{"a rebalance, an offline target silent", "reb-3", []api.NodeStatus{target("t1", rebalance), silent("t2", "offline")}, nil},
 		{"unknown, every target answers", "j9", []api.NodeStatus{target("t1", copyJob)}, api.ErrJobNotFound},
 		{"unknown, an offline target silent", "j9", []api.NodeStatus{target("t1", copyJob), silent("t2", "offline")}, api.ErrJobNotFound},
 	} {
@@ -84,9 +87,16 @@ func TestClusterJobWithNoActiveTarget(t *testing.T) {
 		{ID: "t1", Role: cluster.RoleTarget, State: cluster.StateMaintenance},
 		{ID: "t2", Role: cluster.RoleTarget, State: cluster.StateOffline},
 	}}
-	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}, stuck: true}}
+	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}, stuck: true}, logger: slog.New(slog.DiscardHandler)}
 	id, err := n.startClusterJob(t.Context(), peer.JobRequest{Kind: jobDeleteObjects})
 	if !errors.Is(err, api.ErrUnavailable) || id != "" {
 		t.Fatalf("a job with no active target: id %q, %v; want a 503", id, err)
+	}
+	// A change of props made already is not answered as one to try
+	// again: the targets run their share when they are back.
+	before, after := store.DefaultProps(), store.DefaultProps()
+	after.Mirror.Enabled = true
+	if id, err := n.afterPropsChange(t.Context(), store.NewBucket("b"), before, after); err != nil || id != "" {
+		t.Fatalf("the job of a props change with no active target: id %q, %v; want none, no error", id, err)
 	}
 }

@@ -440,7 +440,7 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 	}
 	slices.SortFunc(res.Errors, func(a, b api.DownloadFailed) int { return strings.Compare(a.Name, b.Name) })
 	if left := res.Failed - len(res.Errors); left > 0 {
-		res.Errors = append(res.Errors, api.DownloadFailed{Error: fmt.Sprintf("%s: %d more files failed, not listed", n.config.ID, left)})
+		res.Errors = append(res.Errors, api.DownloadFailed{Error: fmt.Sprintf("%s: %d %s", n.config.ID, left, moreFilesFailed)})
 	}
 	// The files a timeout or an abort left (cut, or not tried) are of
 	// the total, as failed: "downloaded 600 of 604" hid 400 of them. A
@@ -799,15 +799,30 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s)
 }
 
-// listedErrors is how many of a job's errors the list of every job
-// shows: each job's whole list, from every target, is its status's.
+// moreFilesFailed ends a target's count of its failed files not listed.
+const moreFilesFailed = "more files failed, not listed"
+
+// listedErrors is how many of a job's failed files the list of every
+// job shows: each job's whole list, from every target, is its status's.
 const listedErrors = 10
 
 // listedDownload is a job as the list of every job shows it: its counts,
-// and its first errors with how many more its status names.
+// its first failed files with how many more failed, and the errors of
+// the job itself (a target that did not answer: its counts are not in).
 func listedDownload(s api.DownloadStatus) api.DownloadStatus {
-	if left := len(s.Errors) - listedErrors; left > 0 {
-		s.Errors = append(s.Errors[:listedErrors:listedErrors], api.DownloadFailed{Error: fmt.Sprintf("%d more errors: see the job's status (?id=%s)", left, s.ID)})
+	var files, notes []api.DownloadFailed
+	for _, e := range s.Errors {
+		switch {
+		case e.Name != "" || e.Link != "":
+			files = append(files, e)
+		case !strings.HasSuffix(e.Error, moreFilesFailed):
+			notes = append(notes, e) // (a target's count of the unlisted is replaced by the job's)
+		}
+	}
+	files = files[:min(len(files), listedErrors)]
+	s.Errors = append(files, notes...)
+	if left := s.Failed - len(files); left > 0 {
+		s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("%d more files failed: see the job's status (?id=%s)", left, s.ID)})
 	}
 	return s
 }

@@ -228,8 +228,8 @@ func TestDownloadErrorsAreBounded(t *testing.T) {
 	if err != nil || len(listed) != 1 || listed[0].ID != id {
 		t.Fatalf("the list of downloads: %+v (%v), want the one job", listed, err)
 	}
-	if l := listed[0]; l.Failed != 600 || len(l.Errors) != 11 || !strings.Contains(l.Errors[10].Error, "more errors: see the job's status") {
-		t.Fatalf("the job in the list: failed %d, %d errors ending %v; want 600 failed, 10 errors and a count of the rest", l.Failed, len(l.Errors), l.Errors[len(l.Errors)-1])
+	if l := listed[0]; l.Failed != 600 || len(l.Errors) != 11 || l.Errors[10].Error != "590 more files failed: see the job's status (?id="+id+")" {
+		t.Fatalf("the job in the list: failed %d, %d errors ending %v; want 600 failed, 10 errors and a count of the other 590", l.Failed, len(l.Errors), l.Errors[len(l.Errors)-1])
 	}
 }
 

@@ -62,7 +62,7 @@ func TestEvictionOnlyOfTheCopyOffItsOwner(t *testing.T) {
 			t.Fatal(err)
 		}
 		opts := n.evictOptions(b, name)
-		if mine := owner.ID == "t1"; opts.LocalOnly == mine || opts.Stamp.IsZero() {
+		if mine := owner.ID == "t1"; opts.LocalOnly == mine || opts.KeepParts == mine || opts.Stamp.IsZero() {
 			t.Fatalf("%s (owner %s): %+v, want the copy alone off its owner, stamped", name, owner.ID, opts)
 		}
 		checked[owner.ID == "t1"] = true

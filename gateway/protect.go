@@ -909,6 +909,9 @@ func (n *Node) startClusterJob(ctx context.Context, req peer.JobRequest) (string
 	return "", fmt.Errorf("start %s: every id drawn is taken", req.Kind)
 }
 
+// errNoActiveTarget is a cluster job with no target to run it.
+var errNoActiveTarget = errors.New("no active target")
+
 // newJobID draws a cluster job's id (a variable for the tests).
 var newJobID = pipeline.NewJobID
 
@@ -917,7 +920,7 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 	var started []cluster.Node
 	targets := n.currentMap().ActiveTargets()
 	if len(targets) == 0 {
-		return "", fmt.Errorf("%w: start %s: no active target", api.ErrUnavailable, req.Kind)
+		return "", fmt.Errorf("%w: start %s: %w", api.ErrUnavailable, req.Kind, errNoActiveTarget)
 	}
 	// Every job names its targets: a download or prefetch splits its
 	// names by them, and any job's status then tells a target that does
@@ -938,6 +941,11 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 			}
 			for _, s := range undo {
 				n.peer.AbortJob(context.WithoutCancel(ctx), s, req.ID)
+				if errors.Is(err, pipeline.ErrJobExists) {
+					// The id is another job's: its status must not
+					// show this one's abort.
+					n.peer.ForgetJob(context.WithoutCancel(ctx), s, req.ID)
+				}
 			}
 			return "", fmt.Errorf("start %s on target %s: %w", req.Kind, t.ID, err)
 		}
@@ -1019,6 +1027,12 @@ func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, aft
 			// The props are changed and the first job runs: the answer
 			// is its id; this one is for the user to start again.
 			n.logger.Warn("start a job the change of a bucket's props calls for", "bucket", b.String(), "kind", kind, "err", err)
+			continue
+		}
+		if errors.Is(err, errNoActiveTarget) {
+			// The change is made: with no target to run the job now,
+			// each runs its share when it is back (a sweep, a resilver).
+			n.logger.Warn("a bucket's props changed with no active target to run its job", "bucket", b.String(), "kind", kind)
 			continue
 		}
 		if err != nil {

@@ -371,9 +371,10 @@ func (n *Node) evictSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 // (left, they would restore it) and its tombstone; a copy on another
 // target (not moved yet, or left by a map change) goes alone, as the
 // parts and any tombstone are those of the owner's object, which may be
-// newer.
+// the same version (a copy restored from them is the remote's anyway).
 func (n *Node) evictOptions(b store.Bucket, name string) store.DeleteOptions {
-	return store.DeleteOptions{Stamp: n.stamp(), LocalOnly: !n.owns(b, name)}
+	off := !n.owns(b, name)
+	return store.DeleteOptions{Stamp: n.stamp(), LocalOnly: off, KeepParts: off}
 }
 
 // handlePrefetch serves prefetch-listrange on a remote bucket.
