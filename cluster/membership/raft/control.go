@@ -481,6 +481,14 @@ func (c *Control) checkNoOtherGateways() error {
 		}
 	}
 	if len(others) == 0 {
+		// Alone, it seeds the log from what it saved: all of it, or a
+		// cluster without its buckets and revocations would start.
+		if _, _, err := c.config.Legacy.LoadBuckets(); err != nil {
+			return fmt.Errorf("%w: the Raft log in %s is empty, and the bucket metadata this gateway saved cannot be read (%w): fix it, or move it away to start without its buckets", ErrSavedUnreadable, c.config.Dir, err)
+		}
+		if _, err := c.config.Legacy.LoadControl(); err != nil {
+			return fmt.Errorf("%w: the Raft log in %s is empty, and the control state this gateway saved (revoked tokens, S3 keys, config) cannot be read (%w): fix it, or move it away to start without it", ErrSavedUnreadable, c.config.Dir, err)
+		}
 		return nil
 	}
 	return fmt.Errorf("%w: the Raft log in %s is empty, but the map this gateway saved names other gateways of cluster %s (%s): start it with -join and the URL of one of them, or it would lead a cluster of its own beside theirs",
@@ -490,6 +498,10 @@ func (c *Control) checkNoOtherGateways() error {
 // ErrOtherGateways refuses a gateway without a log that would start a
 // cluster beside the one it was in.
 var ErrOtherGateways = errors.New("raft: other gateways lead this cluster")
+
+// ErrSavedUnreadable refuses a gateway without a log whose saved
+// metadata, to seed it from, cannot be read.
+var ErrSavedUnreadable = errors.New("raft: the saved metadata cannot be read")
 
 // savedUUID returns the cluster this gateway was in before, if it saved
 // one: a gateway of another cluster is refused.

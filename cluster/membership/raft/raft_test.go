@@ -844,8 +844,12 @@ func TestLostLogDoesNotStartASecondCluster(t *testing.T) {
 		gateways []string
 		refused  bool
 		corrupt  bool
-	}{{"other gateways", []string{"g1", "g2"}, true, false}, {"alone", []string{"g1"}, false, false},
-		{"unreadable saved map", []string{"g1", "g2"}, true, true}} {
+		// unreadable is a file of the rest it saved made unreadable.
+		unreadable string
+	}{{"other gateways", []string{"g1", "g2"}, true, false, ""}, {"alone", []string{"g1"}, false, false, ""},
+		{"unreadable saved map", []string{"g1", "g2"}, true, true, ""},
+		{"alone, unreadable saved buckets", []string{"g1"}, true, false, "bmd.json"},
+		{"alone, unreadable saved control state", []string{"g1"}, true, false, "control.json"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			meta, err := membership.NewFileStore(dir)
@@ -866,8 +870,15 @@ func TestLostLogDoesNotStartASecondCluster(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			if tc.unreadable != "" {
+				// Seeded without it, the cluster would lose its buckets
+				// or its revocations.
+				if err := os.WriteFile(filepath.Join(dir, tc.unreadable), []byte("{not json"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			_, err = startWithoutLog(t, url, meta)
-			if refused := errors.Is(err, ErrOtherGateways); refused != tc.refused {
+			if refused := errors.Is(err, ErrOtherGateways) || errors.Is(err, ErrSavedUnreadable); refused != tc.refused {
 				t.Fatalf("start: %v, want refused %v", err, tc.refused)
 			}
 			if !tc.refused && err != nil {
