@@ -572,7 +572,15 @@ func (c *Control) lead(ctx context.Context, notify <-chan bool) {
 	}
 }
 
+// takingOffice, when set (tests), may fail a leader's takeOffice.
+var takingOffice func() error
+
 func (c *Control) takeOffice(ctx context.Context) error {
+	if takingOffice != nil {
+		if err := takingOffice(); err != nil {
+			return err
+		}
+	}
 	// Everything the previous leader committed is applied first.
 	if err := c.raftNode().Barrier(c.config.ApplyTimeout).Error(); err != nil {
 		return err
@@ -789,8 +797,14 @@ func applied(cur, s membership.Snapshot) bool {
 // propose it anew: the leader is not in office yet, or handed the lead to
 // another gateway so that it can be removed.
 func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, deadline time.Time) (s membership.Snapshot, again bool, err error) {
-	if m := c.Current().Map; (m == nil || m.Primary != c.config.Self.ID) && ch.Kind != membership.Lead && time.Now().Before(deadline) {
-		return s, true, nil // takeOffice has not applied Lead yet
+	if m := c.Current().Map; (m == nil || m.Primary != c.config.Self.ID) && ch.Kind != membership.Lead {
+		// takeOffice has not applied Lead yet: the state here may lack
+		// the last leader's entries, against which the change would be
+		// checked.
+		if time.Now().Before(deadline) {
+			return s, true, nil
+		}
+		return s, false, fmt.Errorf("%w: this gateway leads the log but has not taken office as primary yet", ErrNoQuorum)
 	}
 	// A gateway's join and its removal too: a removal between the join's
 	// voter added and its map applied left a gateway in the map that no

@@ -1079,3 +1079,34 @@ func TestGatewayWithATakenIdDropsNoVoter(t *testing.T) {
 		t.Fatalf("a duplicate id's start: drop asked %v, voters %v", dropped, voters)
 	}
 }
+
+// A leader that has not taken office as primary refuses changes, also
+// past its wait for the office: it would check them against a state
+// that may lack the last leader's entries (here it has no map at all).
+func TestLeaderOutOfOfficeRefusesChanges(t *testing.T) {
+	takingOffice = func() error { return errors.New("held out of office") }
+	t.Cleanup(func() { takingOffice = nil })
+	url := "http://127.0.0.1:7991"
+	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
+	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(),
+		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, stop := context.WithTimeout(t.Context(), time.Second)
+	defer stop()
+	if err := c.Start(ctx, t.Context()); err == nil {
+		t.Fatal("a gateway that never takes office started")
+	}
+	eventually(t, "g1 leads the log", func() bool { return c.leading.Load() })
+	_, err = c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: time.Now().UnixNano()})
+	if !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("a change on a leader out of office: %v, want no quorum", err)
+	}
+	if md := c.Current().Buckets; md != nil {
+		if _, ok := md.Buckets[store.NewBucket("b")]; ok {
+			t.Fatal("the bucket was made by a leader out of office")
+		}
+	}
+}
