@@ -139,6 +139,8 @@ func membershipError(err error) error {
 	switch {
 	case errors.Is(err, raft.ErrLastVoter):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+	case errors.Is(err, raft.ErrQuorumAtRisk):
+		return fmt.Errorf("%w: %w", api.ErrConflict, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
 	case errors.Is(err, membership.ErrProbe) && errors.Is(err, api.ErrUnavailable):

@@ -880,6 +880,9 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 				}
 				return s, true, nil
 			}
+			if err := c.checkQuorumWithout(ctx, node.ID); err != nil {
+				return s, false, err
+			}
 			// The map first, so that the leaving gateway learns it is
 			// out while it still follows the log.
 			if s, err = c.apply(ch); err != nil {
@@ -926,6 +929,41 @@ func (c *Control) checkNotLastVoter(id string) error {
 	}
 	return nil
 }
+
+// checkQuorumWithout refuses the removal of a voter when the others do
+// not answer in a majority: Raft counts the new configuration at once,
+// and with it the log would stop for good (a gateway that does not
+// answer is to be removed first).
+func (c *Control) checkQuorumWithout(ctx context.Context, id string) error {
+	f := c.raftNode().GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	servers := f.Configuration().Servers
+	alive := c.answering(ctx, servers)
+	voters, up := 0, 0
+	var silent []string
+	for _, server := range servers {
+		if server.Suffrage != hraft.Voter || string(server.ID) == id {
+			continue
+		}
+		voters++
+		if alive[string(server.ID)] {
+			up++
+		} else {
+			silent = append(silent, string(server.ID))
+		}
+	}
+	if up <= voters/2 {
+		return fmt.Errorf("%w: without gateway %s, %d of the other %d gateways answer (%s do not): the log would stop; remove or bring back those first",
+			ErrQuorumAtRisk, id, up, voters, strings.Join(silent, ", "))
+	}
+	return nil
+}
+
+// ErrQuorumAtRisk refuses the removal of a gateway that would leave the
+// log without a majority that answers.
+var ErrQuorumAtRisk = errors.New("raft: the removal would stop the log")
 
 // removeVoter takes a gateway out of the log's voters, never the last.
 func (c *Control) removeVoter(ctx context.Context, id string) error {

@@ -235,6 +235,32 @@ func TestGatewayRemovedWhileDownRefusesToStart(t *testing.T) {
 	}
 }
 
+// The removal of a gateway that answers, while another is down, is
+// refused: the two left would need both, and the log would stop for
+// good. The one down can go first.
+func TestRemovalThatWouldStopTheLogIsRefused(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	url := g1.config.Self.URL
+	n.start(t, "g2", url)
+	g3 := n.start(t, "g3", url)
+	eventually(t, "three gateways", func() bool { return len(g1.Current().Map.Gateways()) == 3 })
+	n.kill(g3)
+	_, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "g2"}})
+	if !errors.Is(err, ErrQuorumAtRisk) || !strings.Contains(err.Error(), "g3") {
+		t.Fatalf("the removal of g2 with g3 down: %v, want refused naming g3", err)
+	}
+	if _, ok := g1.Current().Map.Node("g2"); !ok {
+		t.Fatal("g2 left the map")
+	}
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "g3"}}); err != nil {
+		t.Fatalf("the removal of g3, down: %v", err)
+	}
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("after"), Created: time.Now().UnixNano()}); err != nil {
+		t.Fatalf("a change after: %v", err)
+	}
+}
+
 // eventually polls cond, bounded.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
