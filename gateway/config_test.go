@@ -7,12 +7,14 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -98,7 +100,17 @@ func TestClusterConfigInAIStoreShape(t *testing.T) {
 			t.Fatalf("%s: ec %s, a new bucket's %+v (%v)", path, cfg["ec"], bucket.EC, err)
 		}
 	}
-	resp, err := http.Get(c.Primary().URL() + "/v1/daemon?what=nonsense")
+	// A gateway's map comes with its log index: a gateway catching up
+	// waits until it applied that far.
+	resp, err := http.Get(c.Primary().URL() + "/v1/cluster?what=smap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if index, err := strconv.ParseUint(resp.Header.Get(peer.HeaderLogIndex), 10, 64); err != nil || index == 0 {
+		t.Fatalf("the map's log index: %q", resp.Header.Get(peer.HeaderLogIndex))
+	}
+	resp, err = http.Get(c.Primary().URL() + "/v1/daemon?what=nonsense")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -615,6 +616,9 @@ func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 	}
 	switch what := r.URL.Query().Get(api.QueryWhat); what {
 	case whatMap, "":
+		if logged, ok := n.control.(interface{ LogIndex() uint64 }); ok {
+			w.Header().Set(peer.HeaderLogIndex, strconv.FormatUint(logged.LogIndex(), 10))
+		}
 		writeJSON(w, n.currentMap())
 	case whatBuckets:
 		writeJSON(w, n.currentBuckets())

@@ -365,12 +365,20 @@ func (c *Client) Probe(ctx context.Context, node cluster.Node) error {
 	return nil
 }
 
-// Pull fetches a node's snapshot.
+// HeaderLogIndex carries, with a gateway's map, the index of the last
+// entry of the replicated log it applied: a gateway catching up waits
+// until it applied that far (revoked tokens and S3 keys, which the pull
+// does not carry, among them).
+const HeaderLogIndex = "Ais-Log-Index"
+
+// Pull fetches a node's snapshot; a gateway's has its log index.
 func (c *Client) Pull(ctx context.Context, from cluster.Node) (membership.Snapshot, error) {
 	msg := MetaMessage{Map: new(cluster.Map), Buckets: new(store.BucketMetadata)}
-	if err := c.Call(ctx, http.MethodGet, from.URL+"/v1/cluster?what=smap", nil, msg.Map); err != nil {
+	index, err := c.pullMap(ctx, from.URL+"/v1/cluster?what=smap", msg.Map)
+	if err != nil {
 		return membership.Snapshot{}, err
 	}
+	msg.Index = index
 	if err := c.Call(ctx, http.MethodGet, from.URL+"/v1/cluster?what=bmd", nil, msg.Buckets); err != nil {
 		return membership.Snapshot{}, err
 	}
@@ -382,6 +390,22 @@ func (c *Client) Pull(ctx context.Context, from cluster.Node) (membership.Snapsh
 		msg.Config = config
 	}
 	return msg.Snapshot(), nil
+}
+
+// pullMap reads a node's map, and the log index that came with it.
+func (c *Client) pullMap(ctx context.Context, url string, m *cluster.Map) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.do(ctx, http.MethodGet, url, nil, "")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxAnswer)).Decode(m); err != nil {
+		return 0, fmt.Errorf("GET %s: decode answer: %w", url, err)
+	}
+	index, _ := strconv.ParseUint(resp.Header.Get(HeaderLogIndex), 10, 64) // none: 0
+	return index, nil
 }
 
 // Status asks a node for its own status.

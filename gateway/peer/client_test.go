@@ -73,6 +73,33 @@ func TestPushRefusedByALiveNode(t *testing.T) {
 	}
 }
 
+// A pull from a gateway carries the log index its map came with; one
+// from a node that sends none has 0 (not known).
+func TestPullCarriesTheLogIndex(t *testing.T) {
+	for _, header := range []string{"42", ""} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Query().Get("what") {
+			case "smap":
+				if header != "" {
+					w.Header().Set(HeaderLogIndex, header)
+				}
+				fmt.Fprint(w, `{"version":3,"primary":"g1","nodes":[{"id":"g1","role":"gateway","url":"http://127.0.0.1:1","state":"active"}]}`)
+			case "bmd":
+				fmt.Fprint(w, `{"version":2}`)
+			default:
+				fmt.Fprint(w, `{"version":1}`)
+			}
+		}))
+		c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "g2"})
+		s, err := c.Pull(t.Context(), cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: srv.URL})
+		srv.Close()
+		want := map[string]uint64{"42": 42, "": 0}[header]
+		if err != nil || s.Index != want || s.Map == nil || s.Map.Version != 3 {
+			t.Fatalf("a pull with log index %q: index %d, %v", header, s.Index, err)
+		}
+	}
+}
+
 // A holder that stops sending records fails the fetch after RecordsStall
 // (it would hold the job in create for good); one that is merely read
 // slowly does not.

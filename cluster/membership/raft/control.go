@@ -754,17 +754,28 @@ func madeAlready(s membership.Snapshot, ch membership.Change, err error) bool {
 // waitApplied waits, briefly, until this gateway applied the log up to a
 // snapshot the leader answered: a client that changes something through a
 // follower then reads its change there.
+// LogIndex is the index of the last entry of the log this gateway's
+// state has (0 before its log is made).
+func (c *Control) LogIndex() uint64 {
+	r := c.raft.Load()
+	if r == nil {
+		return 0
+	}
+	// Raft counts an entry applied once handed to the fsm: the fsm's own
+	// index, when it has one, says the state has it.
+	index := r.AppliedIndex()
+	if own := c.fsm.applied.Load(); own != 0 {
+		index = min(index, own)
+	}
+	return index
+}
+
 func (c *Control) waitApplied(ctx context.Context, s membership.Snapshot) bool {
 	deadline := time.Now().Add(c.config.ApplyTimeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		// Raft counts an entry applied once handed to the fsm: the fsm's
-		// own index, when it has one, says the state has it (S3 keys and
-		// jobs, which the answer does not carry to compare).
-		index := c.raftNode().AppliedIndex()
-		if own := c.fsm.applied.Load(); own != 0 {
-			index = min(index, own)
-		}
-		if applied(c.Current(), s) && index >= s.Index {
+		// The log index too: S3 keys and jobs, which the answer does not
+		// carry to compare, are in the state once it is that far.
+		if applied(c.Current(), s) && c.LogIndex() >= s.Index {
 			return true
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -139,9 +139,10 @@ func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snap
 	if err != nil {
 		return membership.Snapshot{}, err
 	}
-	// As the peer client: the map, the buckets and the config only.
+	// As the peer client: the map, the buckets and the config, and the
+	// log index that comes with a gateway's map.
 	s := c.Current()
-	return membership.Snapshot{Map: s.Map, Buckets: s.Buckets, Config: s.Config}, nil
+	return membership.Snapshot{Map: s.Map, Buckets: s.Buckets, Config: s.Config, Index: c.LogIndex()}, nil
 }
 
 // kill stops a gateway as a dead process: it answers nothing.
@@ -258,6 +259,37 @@ func TestRemovalThatWouldStopTheLogIsRefused(t *testing.T) {
 	}
 	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("after"), Created: time.Now().UnixNano()}); err != nil {
 		t.Fatalf("a change after: %v", err)
+	}
+}
+
+// A gateway catching up waits until its state is as far in the log as
+// the leader's: the versions a pull compares do not cover what it does
+// not carry (revoked tokens, S3 keys).
+func TestCatchUpWaitsForTheLeadersLogIndex(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	g2 := n.start(t, "g2", g1.config.Self.URL)
+	revoke := membership.Change{Kind: membership.RevokeToken, Token: membership.RevokedToken{ID: "stolen", Expires: time.Now().Add(time.Hour).UnixNano()}, Created: time.Now().UnixNano()}
+	if _, err := g1.Propose(t.Context(), revoke); err != nil {
+		t.Fatal(err)
+	}
+	pulled, err := transport{n, g2.config.Self.URL}.Pull(t.Context(), g1.config.Self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pulled.Index == 0 || pulled.Index != g1.LogIndex() {
+		t.Fatalf("the pull carries log index %d, the leader's is %d", pulled.Index, g1.LogIndex())
+	}
+	eventually(t, "g2 applied the revocation", func() bool { return g2.Current().Tokens.Has("stolen") })
+	ahead := pulled
+	ahead.Index = g2.LogIndex() + 1 // an entry it has not applied
+	short, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if g2.waitApplied(short, ahead) {
+		t.Fatal("caught up with a leader further in the log, at the same versions")
+	}
+	if !g2.waitApplied(t.Context(), pulled) {
+		t.Fatal("not caught up with a leader as far in the log")
 	}
 }
 
