@@ -338,36 +338,52 @@ var errNewerParts = errors.New("a holder keeps a newer part")
 // restore (a failed write's, about to go) refuse it for now only, and
 // its sender keeps it.
 func (s *Store) newerThanCopy(ctx context.Context, b store.Bucket, name string, err error) error {
+	// Newer parts that do not restore, made long ago, go first (a
+	// restore would pass over them to an older version): the copy is
+	// taken when sent again (else refused on every run).
+	if parts, ferr := s.find(ctx, b, name); ferr == nil && len(parts) > 0 && s.dropUnrestorable(ctx, b, name, parts) {
+		return fmt.Errorf("%s/%s: holders kept newer parts that do not restore, a failed write's, dropped now: send it again: %s", b, name, err.Error())
+	}
 	rerr := s.Restore(ctx, b, name)
 	if rerr == nil || errors.Is(rerr, store.ErrExists) {
 		return fmt.Errorf("%w: %s/%s: a newer version is stored (from its parts): %v", store.ErrExists, b, name, err)
 	}
-	// Newer parts that do not restore, made long ago (past the retries
-	// of their drop), are a failed write's left for good: they go, and
-	// the copy is taken when sent again (else refused on every run).
-	if parts, ferr := s.find(ctx, b, name); ferr == nil && len(parts) > 0 {
-		props, _ := s.props(b)
-		newest := newestParts(parts, Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices})
-		// Only too few to rebuild: enough that failed to read (a holder
-		// slow to answer) are an acknowledged version, and stay.
-		indexes := map[int]bool{}
-		for _, p := range parts {
-			if p.meta.Same(newest) {
-				indexes[p.meta.Index] = true
-			}
-		}
-		// And only with every target asked: one offline may keep the
-		// parts that would make it whole.
-		m := s.peers.Map()
-		tooFew := !newest.Replica && len(indexes) < newest.Data && len(m.Reachable()) == len(m.Targets())
-		if age := time.Since(time.Unix(0, newest.Stamp.Clock)); tooFew && age > strayPartAge {
-			s.logger.Warn("dropping newer parts that do not restore, left by a failed write", "bucket", b.String(), "object", name, "stamp", newest.Stamp.String(), "age", age.Round(time.Second).String())
-			s.dropParts(ctx, b, name, newest.Stamp)
-		}
-	}
 	// Their text only, no sentinel (ErrExists would read as received):
 	// a rebalance tries it again.
 	return fmt.Errorf("%s/%s: holders keep newer parts that do not restore (%s): %s", b, name, rerr.Error(), err.Error())
+}
+
+// dropUnrestorable drops the newest parts of an object when they are too
+// few to rebuild it and made long ago (past the retries of their drop):
+// a failed write's, left for good, that would hide the version before
+// them from every restore and refuse its parts for ever. Only with
+// every target asked (one offline may keep the parts that make them
+// whole), and only too few: enough that failed to read (a holder slow
+// to answer) are an acknowledged version, and stay. It reports whether
+// it dropped them.
+func (s *Store) dropUnrestorable(ctx context.Context, b store.Bucket, name string, parts []found) bool {
+	props, _ := s.props(b)
+	newest := newestParts(parts, Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices})
+	if !s.leftForGood(parts, newest) {
+		return false
+	}
+	s.logger.Warn("dropping newer parts that do not restore, left by a failed write", "bucket", b.String(), "object", name, "stamp", newest.Stamp.String())
+	s.dropParts(ctx, b, name, newest.Stamp)
+	return true
+}
+
+// leftForGood reports parts of one version (newest) too few to rebuild
+// it and made long ago, with every target asked.
+func (s *Store) leftForGood(parts []found, newest store.PartMeta) bool {
+	indexes := map[int]bool{}
+	for _, p := range parts {
+		if p.meta.Same(newest) {
+			indexes[p.meta.Index] = true
+		}
+	}
+	m := s.peers.Map()
+	tooFew := !newest.Replica && len(indexes) < newest.Data && len(m.Reachable()) == len(m.Targets())
+	return tooFew && time.Since(time.Unix(0, newest.Stamp.Clock)) > strayPartAge
 }
 
 // strayPartAge is the age past which parts that do not restore are a
@@ -960,7 +976,19 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	if len(parts) == 0 {
 		return fmt.Errorf("restore %s/%s: %w", b, name, errNoParts)
 	}
-	newest := newestParts(parts, Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices})
+	layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
+	newest := newestParts(parts, layout)
+	// A failed write's parts left for good hide the version before them:
+	// it is restored from its own (which theirs may have replaced in
+	// part), theirs stay for a copy sent again to settle.
+	for s.leftForGood(parts, newest) {
+		stray := newest.Stamp
+		parts = slices.DeleteFunc(parts, func(p found) bool { return p.meta.Stamp == stray })
+		if len(parts) == 0 {
+			return fmt.Errorf("restore %s/%s: %w (those of a failed write only)", b, name, errNoParts)
+		}
+		newest = newestParts(parts, layout)
+	}
 	parts = slices.DeleteFunc(parts, func(p found) bool { return !p.meta.Same(newest) })
 	if have, err := s.Store.Head(ctx, b, name); err == nil && have.Stamp.Compare(newest.Stamp) > 0 {
 		return fmt.Errorf("%w: restore %s/%s: the parts are of an older version (%s) than the replica here (%s)", store.ErrCorrupt, b, name, newest.Stamp, have.Stamp)
@@ -1289,6 +1317,13 @@ func (s *Store) Protect(ctx context.Context, b store.Bucket, progress *store.Pro
 					// The replica went bad: rebuilt from the parts,
 					// which are then stored again.
 					err = s.Restore(ctx, b, meta.Name)
+				}
+				if errors.Is(err, errNewerParts) {
+					// A failed write's parts left for good refuse this
+					// version's: they go, and its parts are stored.
+					if parts, ferr := s.find(ctx, b, meta.Name); ferr == nil && len(parts) > 0 && s.dropUnrestorable(ctx, b, meta.Name, parts) {
+						err = s.protectStored(ctx, b, props, meta.Name, nil)
+					}
 				}
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
 					if count++; len(failed) < maxProtectErrors {

@@ -2086,6 +2086,44 @@ func TestStaleStrayPartDoesNotRefuseForever(t *testing.T) {
 	}
 }
 
+// A failed write's part left for good (too few to rebuild, made long
+// ago) does not hide the version before it: a read restores that one
+// from its own parts. A recent one may be a write still under way: the
+// read fails rather than bring back the version before it.
+func TestRestorePassesOverAFailedWritesPartsLeftForGood(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		age      time.Duration
+		restored bool
+	}{{"left for good", 3 * time.Hour, true}, {"recent", time.Minute, false}} {
+		f := newFleet(t, 4, 2, 1, 0)
+		data := bytes.Repeat([]byte("acked"), 3000)
+		_, acked := strayNewerPart(t, f, data, func(s store.Stamp) store.Stamp {
+			return store.Stamp{Map: s.Map + 1, Clock: time.Now().Add(-tc.age).UnixNano()}
+		})
+		got, err := f.get("m", true)
+		if restored := err == nil && bytes.Equal(got, data); restored != tc.restored {
+			t.Fatalf("%s: a read past the stray part: %d bytes, %v; want restored %v", tc.name, len(got), err, tc.restored)
+		}
+		if !tc.restored {
+			continue
+		}
+		// The sweeps then store its parts in place of the stray one.
+		f.sweepAll()
+		for id, inner := range f.inner {
+			parts, _ := inner.PartsOf(t.Context(), bucket, "m")
+			for _, p := range parts {
+				if p.Stamp != acked.Stamp {
+					t.Fatalf("%s: after the sweeps %s keeps part %d of stamp %s, want the acknowledged version's %s", tc.name, id, p.Index, p.Stamp, acked.Stamp)
+				}
+			}
+		}
+		if n := f.parts("m"); n != 3 {
+			t.Fatalf("%s: %d parts after the sweeps, want 3", tc.name, n)
+		}
+	}
+}
+
 // An ensure restores only the names this target owns: one asked by a
 // sweep with another map would leave a stray copy.
 func TestEnsureRestoresOnlyWhatItOwns(t *testing.T) {
