@@ -1459,6 +1459,11 @@ func TestLoadKeysDoesNotEchoAKey(t *testing.T) {
 	if _, err := LoadKeys(missing); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("a missing key file: %v, want it named", err)
 	}
+	// A base64 key holds slashes: not a path for all that.
+	slashed := "q3Zk/" + strings.Repeat("Ab9+", 10) + "=="
+	if _, err := LoadKeys(slashed); err == nil || strings.Contains(err.Error(), "Ab9+") || !strings.Contains(err.Error(), "not the key") {
+		t.Fatalf("a base64 key given as the key file's name: %v", err)
+	}
 }
 
 // Revoking a login token (stolen) takes the S3 keys made with it: they

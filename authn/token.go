@@ -104,15 +104,30 @@ func ParseRSAKeys(data []byte) (*Keys, error) {
 	return nil, fmt.Errorf("authn: PEM block %q is not an RSA key", block.Type)
 }
 
+// keyFileNamed reports a path that names a file: it is there, or its
+// directory is.
+func keyFileNamed(path string) bool {
+	if _, err := os.Lstat(path); err == nil {
+		return true
+	}
+	dir := filepath.Dir(path)
+	if dir == "." {
+		return false
+	}
+	_, err := os.Stat(dir)
+	return err == nil
+}
+
 // LoadKeys reads keys from a file: a PEM RSA key, or else an HS256 secret
 // (its text, trimmed).
 func LoadKeys(path string) (*Keys, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		// A key given where its file's name goes is not echoed into
-		// logs: a name without a slash is not shown.
+		// logs (a base64 key may hold slashes): the name is shown only
+		// of a file, or a directory of it, that is there.
 		var pathErr *fs.PathError
-		if !strings.ContainsRune(path, filepath.Separator) && errors.As(err, &pathErr) {
+		if !keyFileNamed(path) && errors.As(err, &pathErr) {
 			return nil, fmt.Errorf("authn key: the key file (auth_key, -auth-key: a file's name, not the key) cannot be read: %w", pathErr.Err)
 		}
 		return nil, fmt.Errorf("authn key: %w", err)

@@ -51,6 +51,12 @@ func authKeys(cfg config) (*authn.Keys, error) {
 	if _, err := os.Stat(kept); err == nil {
 		return authn.LoadKeys(kept)
 	}
+	// Users and tokens kept, and no key: they were signed with one given
+	// before (-auth-key, $AIS_AUTHN_SECRET_KEY). A new secret would sign
+	// tokens every node refuses, and leave the old ones unrevocable.
+	if _, err := os.Stat(filepath.Join(cfg.Data, "authn.json")); err == nil {
+		return nil, fmt.Errorf("the AuthN service's state in %s was signed with a key given then: give it again (-auth-key or $%s); a new one would sign tokens the nodes refuse", cfg.Data, envAuthnSecret)
+	}
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, err
 	}

@@ -337,6 +337,11 @@ func parse(args []string) (config, error) {
 			return cfg, fmt.Errorf("s3.keys: access key %q has an empty secret, or is empty: each key needs both", access)
 		}
 	}
+	if strings.TrimSpace(cfg.Data) == "" {
+		// Empty (a variable unset in -data "$DIR"), it would be the
+		// working directory: the node's metadata and mountpaths there.
+		return cfg, errors.New("data: empty; give the node's data directory")
+	}
 	if cfg.S3.Port < 0 || cfg.S3.Port > 65535 || cfg.S3.Port != 0 && cfg.S3.Port == cfg.Port {
 		return cfg, fmt.Errorf("s3 port %d: out of range or the node's own port", cfg.S3.Port)
 	}

@@ -605,3 +605,36 @@ func TestURLTrailingSlashIsTrimmed(t *testing.T) {
 		t.Fatalf("url %q", cfg.URL)
 	}
 }
+
+// An empty data directory (a variable unset in -data "$DIR") is refused:
+// it would be the working directory.
+func TestEmptyDataDirectoryIsRefused(t *testing.T) {
+	for _, args := range [][]string{{"-data", ""}, {"-data", "  "}} {
+		if _, err := parse(args); err == nil || !strings.Contains(err.Error(), "data: empty") {
+			t.Fatalf("parse %q: %v, want the empty data directory refused", args, err)
+		}
+	}
+}
+
+// The AuthN service whose state was signed with a key given then, and
+// started without it, refuses to start rather than make a new secret
+// (its tokens would be refused by every node, its old ones unrevocable);
+// a new service makes and keeps one.
+func TestAuthnWithoutItsKeyRefusesToStart(t *testing.T) {
+	t.Setenv(envAuthnSecret, "")
+	fresh := t.TempDir()
+	if keys, err := authKeys(config{Role: roleAuthn, Data: fresh}); err != nil || keys == nil {
+		t.Fatalf("a new service: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "authn-secret")); err != nil {
+		t.Fatalf("a new service keeps no secret: %v", err)
+	}
+	given := t.TempDir()
+	os.WriteFile(filepath.Join(given, "authn.json"), []byte("{}"), 0o600)
+	if _, err := authKeys(config{Role: roleAuthn, Data: given}); err == nil || !strings.Contains(err.Error(), "give it again") {
+		t.Fatalf("a service with state and no key: %v, want refused", err)
+	}
+	if _, err := os.Stat(filepath.Join(given, "authn-secret")); err == nil {
+		t.Fatal("a secret was made for a state signed with another key")
+	}
+}
