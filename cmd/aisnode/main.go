@@ -634,6 +634,30 @@ const secretEnv = "AIS_CLUSTER_SECRET"
 // clusterSecret finds the cluster secret: the file given, the
 // environment, or the one kept in the data directory. The first node of a
 // new cluster creates it there; a node that joins must be given it.
+// authOnFile, in DATA/meta, says the node ran with user authentication.
+const authOnFile = "auth-on"
+
+// keepAuthOn refuses to start without an auth key a node that ran with
+// one: restarted without it (an env file lost, a unit changed), it would
+// serve every route to anyone. The file is made the first time it runs
+// with a key; removed, authentication may be turned off on purpose.
+func keepAuthOn(metaDir string, on bool) error {
+	marker := filepath.Join(metaDir, authOnFile)
+	if on {
+		if _, err := os.Stat(marker); err == nil {
+			return nil
+		}
+		if err := atomicfile.Write(marker, []byte("this node runs with user authentication: remove this file to turn it off\n"), 0o600); err != nil {
+			return fmt.Errorf("auth: %w", err)
+		}
+		return nil
+	}
+	if _, err := os.Lstat(marker); err == nil {
+		return fmt.Errorf("this node ran with user authentication (%s) and is given no key now: pass -auth-key or set $%s, or remove that file to turn authentication off", marker, envAuthnSecret)
+	}
+	return nil
+}
+
 func clusterSecret(cfg config, metaDir string) (peer.Secret, error) {
 	if cfg.SecretFile != "" {
 		return peer.LoadSecret(cfg.SecretFile)
@@ -753,6 +777,9 @@ func run(args []string) error {
 	formerID := strings.TrimSpace(string(former))
 	secret, err := clusterSecret(cfg, metaDir)
 	if err != nil {
+		return err
+	}
+	if err := keepAuthOn(metaDir, keys != nil); err != nil {
 		return err
 	}
 	role := cluster.Role(cfg.Role)

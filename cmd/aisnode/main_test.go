@@ -638,3 +638,26 @@ func TestAuthnWithoutItsKeyRefusesToStart(t *testing.T) {
 		t.Fatal("a secret was made for a state signed with another key")
 	}
 }
+
+// A node that ran with user authentication refuses to start without its
+// key (it would serve every route to anyone), until the file that says
+// so is removed; one that never ran with it starts.
+func TestNodeThatRanWithAuthNeedsItsKey(t *testing.T) {
+	meta := t.TempDir()
+	if err := keepAuthOn(meta, false); err != nil {
+		t.Fatalf("a node that never ran with a key: %v", err)
+	}
+	if err := keepAuthOn(meta, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := keepAuthOn(meta, true); err != nil {
+		t.Fatalf("started again with its key: %v", err)
+	}
+	if err := keepAuthOn(meta, false); err == nil || !strings.Contains(err.Error(), "-auth-key") {
+		t.Fatalf("started again without its key: %v, want refused", err)
+	}
+	os.Remove(filepath.Join(meta, authOnFile))
+	if err := keepAuthOn(meta, false); err != nil {
+		t.Fatalf("authentication turned off on purpose: %v", err)
+	}
+}
