@@ -380,13 +380,22 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *s
 	if stale {
 		older = []located{{m: m, path: path}}
 	}
+	var removed []mountpath
 	for _, c := range older {
 		if err := pathsafe.Remove(c.m.path, c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("reconcile %s/%s: %w", b, name, classify(err))
 		}
+		removed = append(removed, c.m)
 		// Empty directories left would make the name's prefix (x of
 		// x/y/z) a conflict for good.
 		removeEmptyParents(filepath.Dir(c.path), c.m.bucketDir(b))
+	}
+	// Durable before the name's lock goes: a delete that follows syncs
+	// only where it removes, and a crash would bring back the older copy.
+	if len(removed) > 0 {
+		if err := s.syncMountpaths(removed); err != nil {
+			return fmt.Errorf("reconcile %s/%s: %w", b, name, err)
+		}
 	}
 	return nil
 }

@@ -474,12 +474,21 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 	}) {
 		return done, fmt.Errorf("%w: the mountpaths %s/%s goes to were disabled meanwhile: its copies stay", store.ErrIO, b, name)
 	}
+	var removed []mountpath
 	for _, c := range copies {
 		if !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path }) {
 			if err := os.Remove(c.path); err == nil {
 				done.removed++
+				removed = append(removed, c.m)
 				removeEmptyParents(filepath.Dir(c.path), c.m.bucketDir(b))
 			}
+		}
+	}
+	// Durable before the name's lock goes: a delete that follows syncs
+	// only where it removes, and a crash would bring back this copy.
+	if len(removed) > 0 {
+		if err := s.syncMountpaths(removed); err != nil {
+			return done, fmt.Errorf("copies of %s/%s: %w", b, name, err)
 		}
 	}
 	return done, nil

@@ -1929,3 +1929,56 @@ func TestResilverMovesOntoAnAddedMountpathWhenFull(t *testing.T) {
 		t.Fatal("no object places on the added mountpath: the test shows nothing")
 	}
 }
+
+// The copies a make-n-copies removes (fewer wanted) are gone durably, a
+// sync of their mountpath after the removal, before it moves on: a
+// delete that follows syncs only where it removes, and a crash would
+// bring back the copy it did not know of.
+func TestCopiesRemovedAreSynced(t *testing.T) {
+	var mu sync.Mutex
+	var st *fs.Store
+	var watched []string        // the copies to go
+	removedThenSynced := 0
+	st, _ = threeMountpaths(t, fs.Config{SyncFS: func(path string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, copyPath := range watched {
+			if copyPath != "" && strings.HasPrefix(copyPath, path+string(filepath.Separator)) {
+				if _, err := os.Stat(copyPath); errors.Is(err, os.ErrNotExist) {
+					removedThenSynced++
+					watched[i] = ""
+				}
+			}
+		}
+		return nil
+	}})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "o", []byte("data"))
+	props, err := store.PropsOf(t.Context(), st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props.Mirror = store.MirrorProps{Copies: 1}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	keep := st.MountpathsOf(b, "o", 1)[0]
+	mu.Lock()
+	for _, p := range copyPaths(st, b, "o") {
+		if !strings.HasPrefix(p, keep+string(filepath.Separator)) {
+			watched = append(watched, p)
+		}
+	}
+	mu.Unlock()
+	if len(watched) != 1 {
+		t.Fatalf("copies to go: %v, want 1", watched)
+	}
+	if err := st.MakeCopies(t.Context(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(copyPaths(st, b, "o")) != 1 || removedThenSynced != 1 {
+		t.Fatalf("copies left %v, removals synced %d: want 1 copy, its removal synced", copyPaths(st, b, "o"), removedThenSynced)
+	}
+}

@@ -149,13 +149,21 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 		// Disabled during the sync: the copies elsewhere stay.
 		return fmt.Errorf("%w: part %d of %s/%s: mountpath %s was disabled meanwhile: send it again", store.ErrIO, meta.Index, b, name, m.path)
 	}
+	var removed []mountpath
 	for _, other := range s.readable() {
-		if other.path != m.path {
-			os.Remove(other.partPath(b, name, meta.Index))
+		if other.path != m.path && os.Remove(other.partPath(b, name, meta.Index)) == nil {
+			removed = append(removed, other)
 		}
 	}
 	s.mpsMu.RUnlock()
 	held = false
+	// Durable before the parts' lock goes, as the part stored is: a
+	// crash would bring back the older part beside it.
+	if len(removed) > 0 {
+		if err := s.syncMountpaths(removed); err != nil {
+			return fmt.Errorf("part %d of %s/%s: %w", meta.Index, b, name, err)
+		}
+	}
 	// A destroy takes no parts lock: the MkdirAll above may have made
 	// the bucket's directories again after it.
 	if current, err := s.bucketProps(b); err != nil || current.Created != props.Created {
