@@ -1937,7 +1937,7 @@ func TestResilverMovesOntoAnAddedMountpathWhenFull(t *testing.T) {
 func TestCopiesRemovedAreSynced(t *testing.T) {
 	var mu sync.Mutex
 	var st *fs.Store
-	var watched []string        // the copies to go
+	var watched []string // the copies to go
 	removedThenSynced := 0
 	st, _ = threeMountpaths(t, fs.Config{SyncFS: func(path string) error {
 		mu.Lock()
