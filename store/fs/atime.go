@@ -20,6 +20,9 @@ import (
 const (
 	atimeFlushEvery = 10 * time.Second
 	atimeFlushAt    = 4096
+	// atimePendingMax bounds the times kept while a flush is stuck (a
+	// disk that hangs): past it, reads are not noted until it ends.
+	atimePendingMax = 1 << 20
 )
 
 // accessTimes are the pending access times, by object file path.
@@ -30,6 +33,9 @@ type accessTimes struct {
 	// until they are in the metadata.
 	flushing map[string]time.Time
 	timer    *time.Timer
+	// queued is a flush started for a full batch that has not taken the
+	// batch yet: one at a time, not one per read while a flush runs.
+	queued bool
 	// flushMu makes flushes take turns: each reads and writes the
 	// metadata, and two at once could write an older time last.
 	flushMu sync.Mutex
@@ -42,10 +48,17 @@ func (s *Store) touch(path string) {
 	if a.pending == nil {
 		a.pending = map[string]time.Time{}
 	}
+	if _, noted := a.pending[path]; !noted && len(a.pending) >= atimePendingMax {
+		a.mu.Unlock()
+		return
+	}
 	a.pending[path] = time.Now()
-	full := len(a.pending) >= atimeFlushAt
+	full := len(a.pending) >= atimeFlushAt && !a.queued
 	if a.timer == nil && !full {
 		a.timer = time.AfterFunc(atimeFlushEvery, s.flushAccessTimes)
+	}
+	if full {
+		a.queued = true
 	}
 	a.mu.Unlock()
 	if full {
@@ -73,7 +86,7 @@ func (s *Store) flushAccessTimes() {
 	defer a.flushMu.Unlock()
 	a.mu.Lock()
 	pending := a.pending
-	a.pending, a.flushing = nil, pending
+	a.pending, a.flushing, a.queued = nil, pending, false
 	if a.timer != nil {
 		a.timer.Stop()
 		a.timer = nil

@@ -8,6 +8,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"reflect"
 	"slices"
 	"strings"
@@ -1689,5 +1690,26 @@ func TestMountpathOfAnotherNodeIsRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(theirs, ".ais", "owner")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a detached mountpath still names its node: %v", err)
+	}
+}
+
+// Reads noted while a flush of access times is stuck start one more
+// flush at most, not one each: a disk that hangs must not pile up a
+// goroutine per read.
+func TestStuckAccessTimeFlushStartsOneMore(t *testing.T) {
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{t.TempDir()}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	release := fs.HoldAccessTimeFlushes(st)
+	before := runtime.NumGoroutine()
+	for i := range 3 * 4096 {
+		fs.Touch(st, fmt.Sprintf("/nowhere/o-%05d", i))
+	}
+	grown := runtime.NumGoroutine() - before
+	release()
+	if grown > 10 {
+		t.Fatalf("%d goroutines more after 12288 reads noted with the flush stuck, want one flush waiting", grown)
 	}
 }
