@@ -808,6 +808,13 @@ func TestDetachMovesTombstones(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(mps[0], ".ais", "tombstones", "ais", b.Name, "*")); len(left) != 0 {
 		t.Fatalf("%d tombstones left on the detached mountpath", len(left))
 	}
+	// Each keeps two copies, as a delete leaves it: here on both
+	// mountpaths left.
+	for _, mp := range mps[1:] {
+		if on, _ := filepath.Glob(filepath.Join(mp, ".ais", "tombstones", "ais", b.Name, "*")); len(on) != 60 {
+			t.Fatalf("%d tombstones on %s after the detach, want all 60 (two copies of each)", len(on), mp)
+		}
+	}
 }
 
 // A tombstone moved by a rebalance is dropped only if the placement it

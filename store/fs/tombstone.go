@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,6 +65,18 @@ func encodeTombstone(t store.Tombstone) []byte {
 	return msgp.AppendInt64(b, t.Created)
 }
 
+// readTombstoneFile reads a tombstone file, no more than one can hold: a
+// file damaged or put there larger is refused by decodeTombstone, not
+// read whole at every check.
+func readTombstoneFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, store.MaxNameLength+129))
+}
+
 func decodeTombstone(data []byte) (store.Tombstone, error) {
 	var t store.Tombstone
 	if len(data) > store.MaxNameLength+128 {
@@ -112,7 +125,7 @@ func (s *Store) readTombstoneOf(b store.Bucket, name string, parts bool) (store.
 	var best store.Tombstone
 	found := false
 	for _, m := range s.readable() {
-		data, err := os.ReadFile(m.tombstoneFile(b, name, parts))
+		data, err := readTombstoneFile(m.tombstoneFile(b, name, parts))
 		if err != nil {
 			continue
 		}
@@ -206,7 +219,7 @@ func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombsto
 			if atomicfile.IsTemp(e.Name()) {
 				continue
 			}
-			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			data, err := readTombstoneFile(filepath.Join(dir, e.Name()))
 			if err != nil {
 				continue // dropped since the directory was read
 			}
@@ -269,7 +282,7 @@ func (s *Store) DropTombstoneIf(ctx context.Context, b store.Bucket, name string
 	newest := int64(-1) // when the newest of them was written
 	for _, m := range s.readable() {
 		for _, path := range []string{m.tombstoneFile(b, name, false), m.tombstoneFile(b, name, true)} {
-			data, err := os.ReadFile(path)
+			data, err := readTombstoneFile(path)
 			if err != nil {
 				continue
 			}
@@ -355,7 +368,7 @@ func (s *Store) moveTombstones(ctx context.Context, from mountpath, md store.Buc
 				continue
 			}
 			path := filepath.Join(dir, e.Name())
-			data, err := os.ReadFile(path)
+			data, err := readTombstoneFile(path)
 			if err != nil {
 				continue // dropped since the directory was read
 			}
@@ -389,10 +402,14 @@ func (s *Store) placeTombstone(b store.Bucket, t store.Tombstone, from mountpath
 	lock := s.lockName(b, t.Name)
 	lock.Lock()
 	defer lock.Unlock()
-	dest := s.mountpathOf(b, t.Name)
-	if dest.path != from.path {
+	// On as many mountpaths as a delete leaves it: one of them disabled
+	// later, the other still hides an older copy that comes back.
+	for _, dest := range s.mountpathsOf(b, t.Name, tombstoneCopies) {
+		if dest.path == from.path {
+			continue
+		}
 		newer := false
-		if data, err := os.ReadFile(dest.tombstoneFile(b, t.Name, t.Parts)); err == nil {
+		if data, err := readTombstoneFile(dest.tombstoneFile(b, t.Name, t.Parts)); err == nil {
 			if there, err := decodeTombstone(data); err == nil && there.Name == t.Name && there.Parts == t.Parts && there.Stamp.Compare(t.Stamp) >= 0 {
 				newer = true
 			}
