@@ -1307,6 +1307,19 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		found = found || !stale
 		doomed = append(doomed, m)
 	}
+	// While a mountpath is away, its copy may be older than this delete:
+	// the tombstone keeps it from coming back. Written before any copy
+	// goes: one that cannot be (a full disk) fails the delete with the
+	// copies in place.
+	// (Not at IfStamp: a tombstone at a live copy's own stamp would
+	// refuse that copy where it moves next.)
+	if (opts.Tombstone || s.guarding()) && !opts.Stamp.IsZero() {
+		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
+		if err != nil {
+			return fmt.Errorf("delete %s/%s: %w", b, name, err)
+		}
+		removed = append(removed, written...)
+	}
 	// Every copy passed its conditions before any goes: a delete that
 	// fails on one copy leaves the others.
 	for _, m := range doomed {
@@ -1317,24 +1330,10 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 			}
 			return fmt.Errorf("delete %s/%s: %w", b, name, classify(err))
 		}
-		removed = append(removed, m)
+		if !slices.ContainsFunc(removed, func(x mountpath) bool { return x.path == m.path }) {
+			removed = append(removed, m)
+		}
 		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
-	}
-	// While a mountpath is away, its copy may be older than this delete:
-	// the tombstone keeps it from coming back.
-	// (Not at IfStamp: a tombstone at a live copy's own stamp would
-	// refuse that copy where it moves next.)
-	if (opts.Tombstone || s.guarding()) && !opts.Stamp.IsZero() {
-		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
-		if err != nil {
-			s.syncMountpaths(removed) // (what went stays gone)
-			return fmt.Errorf("delete %s/%s: %w", b, name, err)
-		}
-		for _, m := range written {
-			if !slices.ContainsFunc(removed, func(x mountpath) bool { return x.path == m.path }) {
-				removed = append(removed, m)
-			}
-		}
 	}
 	// The removal and the tombstone are durable before the delete is
 	// acknowledged: a crash must not bring the object back (the same

@@ -1713,3 +1713,36 @@ func TestStuckAccessTimeFlushStartsOneMore(t *testing.T) {
 		t.Fatalf("%d goroutines more after 12288 reads noted with the flush stuck, want one flush waiting", grown)
 	}
 }
+
+// A delete whose tombstone cannot be written (a full disk, here a file
+// where its directory goes) fails with the object's copies in place: a
+// copy older than the delete, away meanwhile, would otherwise come back
+// unguarded.
+func TestDeleteWhoseTombstoneFailsKeepsTheObject(t *testing.T) {
+	mp := t.TempDir()
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{mp}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("kept"))
+	blocked := filepath.Join(mp, ".ais", "tombstones", "ais", "b")
+	os.RemoveAll(blocked)
+	if err := os.MkdirAll(filepath.Dir(blocked), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blocked, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = st.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}, Tombstone: true})
+	if err == nil {
+		t.Fatal("a delete whose tombstone could not be written succeeded")
+	}
+	if got := storetest.Get(t, st, b, "o"); string(got) != "kept" {
+		t.Fatalf("the object after the failed delete: %q", got)
+	}
+}

@@ -164,11 +164,11 @@ func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, 
 			err = atomicfile.Replace(m.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644)
 		}
 		if err != nil {
-			if i == 0 {
+			// One copy guards the delete; none fails it.
+			if i == len(mps)-1 && len(written) == 0 {
 				return nil, classify(err)
 			}
-			// The first copy guards the delete.
-			s.logger.Warn("a tombstone's second copy was not written", "bucket", b.String(), "object", t.Name, "mountpath", m.path, "err", err)
+			s.logger.Warn("a tombstone's copy was not written", "bucket", b.String(), "object", t.Name, "mountpath", m.path, "err", err)
 			continue
 		}
 		written = append(written, m)
