@@ -92,7 +92,7 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 	default:
 		return methodNotAllowed(r)
 	}
-	if _, err := s.config.Backend.BucketProps(ctx, bucket); err != nil {
+	if _, err := s.hidden().BucketProps(ctx, bucket); err != nil {
 		return backendError(err, bucket, "")
 	}
 	switch {
@@ -198,6 +198,10 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	if err != nil {
 		return backendError(err, bucket, "")
 	}
+	if len(body) > 2<<20 {
+		// Before its digest, which covers what was read only.
+		return ErrMaxMessageLengthExceeded.WithMessage("The Delete request is over 2 MiB.")
+	}
 	if vs := r.Header.Values("Content-MD5"); len(vs) > 0 {
 		want, err := ParseContentMD5(vs[0])
 		if err != nil {
@@ -217,7 +221,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	if len(req.Objects) > maxDeleteObjects {
 		return ErrMalformedXML.WithMessage("the Delete request names %d objects, at most %d", len(req.Objects), maxDeleteObjects)
 	}
-	if _, err := s.config.Backend.BucketProps(r.Context(), bucket); err != nil {
+	if _, err := s.hidden().BucketProps(r.Context(), bucket); err != nil {
 		return backendError(err, bucket, "")
 	}
 	var out DeleteResult

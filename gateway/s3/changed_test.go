@@ -194,3 +194,46 @@ func TestErrorAfterTheHeadersKeepsTheNodesHeaders(t *testing.T) {
 		t.Fatalf("a GET whose object went after its HEAD: %d, headers %v; want 404 with the node's policy and no ETag", resp.StatusCode, resp.Header)
 	}
 }
+
+// noHeads is a caller who may read and write objects but not HEAD them,
+// nor read a bucket's props (a custom role of GET, PUT and DELETE).
+type noHeads struct{ clientBackend }
+
+func (noHeads) Head(context.Context, string, string) (store.ObjectMeta, error) {
+	return store.ObjectMeta{}, fmt.Errorf("%w: HEAD", api.ErrForbidden)
+}
+
+func (noHeads) BucketProps(context.Context, string) (store.Props, error) {
+	return store.Props{}, fmt.Errorf("%w: bucket props", api.ErrForbidden)
+}
+
+// What an authorized operation reads first (a key's metadata for a range
+// or a condition, a bucket's existence) is read as the node: a caller
+// allowed the operation is not refused for a HEAD it did not ask for.
+func TestChecksBeneathAnOperationAreTheNodes(t *testing.T) {
+	native := objectToOverwrite(t)
+	server := httptest.NewServer(s3api.New(s3api.Config{Backend: noHeads{clientBackend{native}}, Hidden: clientBackend{native}}).Handler(""))
+	defer server.Close()
+	do := func(method, path string, header map[string]string) (int, string) {
+		req, _ := http.NewRequest(method, server.URL+path, nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(body)
+	}
+	if status, body := do(http.MethodGet, "/b/k", map[string]string{"Range": "bytes=0-6"}); status != http.StatusPartialContent || body != "version" {
+		t.Fatalf("a ranged GET by a caller who may not HEAD: %d %q", status, body)
+	}
+	if status, body := do(http.MethodDelete, "/b/missing", nil); status != http.StatusNoContent {
+		t.Fatalf("a DELETE of a missing key by a caller who may not read props: %d %s", status, body)
+	}
+	if status, body := do(http.MethodGet, "/b?list-type=2", nil); status != http.StatusOK || !strings.Contains(body, "<Key>k</Key>") {
+		t.Fatalf("a listing by a caller who may not read props: %d %s", status, body)
+	}
+}

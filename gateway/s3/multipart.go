@@ -358,7 +358,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	up, err := s.loadUpload(ctx, bucket, key, id)
 	if err != nil {
 		// Already completed? Then the object says so.
-		if meta, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && validUploadID(id) && madeBy(meta, id, req.Parts) {
+		if meta, herr := s.hidden().Head(ctx, bucket, key); herr == nil && validUploadID(id) && madeBy(meta, id, req.Parts) {
 			if up.Closed {
 				// The first Complete's cleanup did not end (a target
 				// away, the node stopped): this one finishes it, else
@@ -449,7 +449,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			// The same Complete sent again while this one ran (its
 			// client lost the first answer) finds the parts gone: the
 			// object the other made answers, as a Complete done does.
-			if done, herr := s.config.Backend.Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
+			if done, herr := s.hidden().Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
 				return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
 			}
 			if body.failed != nil {
@@ -543,7 +543,7 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 	// what is left goes, and the abort is S3's NoSuchUpload, not a 204
 	// over an object that stays.
 	completed := false
-	if meta, err := s.config.Backend.Head(r.Context(), bucket, key); err == nil && meta.Custom[customUpload] == id {
+	if meta, err := s.hidden().Head(r.Context(), bucket, key); err == nil && meta.Custom[customUpload] == id {
 		completed = true
 	}
 	if err := s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, up, nil); err != nil {

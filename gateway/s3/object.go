@@ -85,7 +85,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, bucket, key
 		}
 		if errors.Is(err, api.ErrNotFound) {
 			// A missing key is deleted; a missing bucket is an error.
-			if _, err := s.config.Backend.BucketProps(r.Context(), bucket); err != nil {
+			if _, err := s.hidden().BucketProps(r.Context(), bucket); err != nil {
 				return backendError(err, bucket, key)
 			}
 		}
@@ -127,7 +127,7 @@ func (s *Server) precheckWrite(ctx context.Context, bucket, key string, opts api
 	if opts.IfMatch == "" && opts.IfNoneMatch == "" {
 		return nil
 	}
-	meta, err := s.config.Backend.Head(ctx, bucket, key)
+	meta, err := s.hidden().Head(ctx, bucket, key)
 	exists := err == nil
 	if err != nil && !errors.Is(err, api.ErrNotFound) {
 		return backendError(err, bucket, key)
@@ -304,7 +304,7 @@ func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, k
 			defer body.Close()
 		}
 	} else {
-		meta, err = s.config.Backend.Head(ctx, bucket, key)
+		meta, err = s.hidden().Head(ctx, bucket, key)
 	}
 	if err != nil {
 		return backendError(err, bucket, key)

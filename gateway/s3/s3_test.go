@@ -2028,6 +2028,12 @@ func TestDeleteObjectsChecksItsBody(t *testing.T) {
 			t.Errorf("a delete whose %s does not match: %d %s", name, status, answer)
 		}
 	}
+	// One over 2 MiB, its digest right, is too long, not corrupt.
+	long := `<Delete>` + strings.Repeat(`<Object><Key>`+strings.Repeat("k", 1000)+`</Key></Object>`, 2200) + `</Delete>`
+	longSum := md5.Sum([]byte(long))
+	if status, answer := signedRequest(t, http.MethodPost, endpoint, "/del?delete", long, hex.EncodeToString(sha256Of(long)), map[string]string{"Content-MD5": base64.StdEncoding.EncodeToString(longSum[:])}); status != http.StatusBadRequest || !strings.Contains(answer, "MaxMessageLengthExceeded") {
+		t.Errorf("a delete over 2 MiB: %d %.200s", status, answer)
+	}
 	if got := objectText(t, client, "del", "k"); got != "data" {
 		t.Fatalf("after refused deletes: %q", got)
 	}

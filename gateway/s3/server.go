@@ -38,11 +38,12 @@ type Backend interface {
 type Config struct {
 	Backend Backend
 	// Hidden, when set, reads, lists and deletes the uploads' own objects
-	// (records and parts) as the node rather than as the caller: the S3
-	// operation was authorized, and what it does beneath needs other
-	// rights (a GET of the record for a user who may only PUT). Writes
-	// stay the caller's (a node's would be signed, body and all). Nil:
-	// Backend.
+	// (records and parts), and reads what an operation checks first (a
+	// key's metadata for its conditions, a bucket's existence), as the
+	// node rather than as the caller: the S3 operation was authorized,
+	// and what it does beneath needs other rights (a GET of the record,
+	// or a HEAD, for a user who may only PUT). Writes stay the caller's
+	// (a node's would be signed, body and all). Nil: Backend.
 	Hidden Backend
 	// Keys are the access keys requests must be signed with; none means
 	// requests are not authenticated.

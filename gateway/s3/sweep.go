@@ -46,7 +46,7 @@ func (s *Server) SweepUploads(ctx context.Context, cut time.Time) (int, error) {
 func (s *Server) sweepBucket(ctx context.Context, bucket string, cut time.Time) (int, error) {
 	var ids []string
 	for e, err := range s.config.Backend.ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix, Flags: api.ListNoRecursion}) {
-		if errors.Is(err, api.ErrNotFound) {
+		if errors.Is(err, api.ErrNotFound) || errors.Is(err, api.ErrBucketNotFound) {
 			return 0, nil // the bucket went meanwhile
 		}
 		if err != nil && !errors.Is(err, api.ErrIncompleteListing) {
@@ -80,6 +80,9 @@ func (s *Server) sweepBucket(ctx context.Context, bucket string, cut time.Time) 
 // it did.
 func (s *Server) sweepUpload(ctx context.Context, bucket, id string, cut time.Time) (bool, error) {
 	data, err := getBytes(ctx, s.config.Backend, bucket, uploadRecord(id), 64<<10)
+	if errors.Is(err, api.ErrBucketNotFound) {
+		return false, nil // the bucket went meanwhile
+	}
 	if errors.Is(err, api.ErrNotFound) {
 		return false, s.sweepOrphanParts(ctx, bucket, id, cut)
 	}
