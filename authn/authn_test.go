@@ -1460,9 +1460,10 @@ func TestLoadKeysDoesNotEchoAKey(t *testing.T) {
 		t.Fatalf("a missing key file: %v, want it named", err)
 	}
 	// A base64 key holds slashes: not a path for all that.
-	slashed := "q3Zk/" + strings.Repeat("Ab9+", 10) + "=="
-	if _, err := LoadKeys(slashed); err == nil || strings.Contains(err.Error(), "Ab9+") || !strings.Contains(err.Error(), "not the key") {
-		t.Fatalf("a base64 key given as the key file's name: %v", err)
+	for _, slashed := range []string{"q3Zk/" + strings.Repeat("Ab9+", 10) + "==", "/" + strings.Repeat("Ab9+", 10) + "==", "//" + strings.Repeat("Ab9+", 10)} {
+		if _, err := LoadKeys(slashed); err == nil || strings.Contains(err.Error(), "Ab9+") || !strings.Contains(err.Error(), "not the key") {
+			t.Fatalf("a base64 key given as the key file's name: %v", err)
+		}
 	}
 }
 

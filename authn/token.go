@@ -110,8 +110,10 @@ func keyFileNamed(path string) bool {
 	if _, err := os.Lstat(path); err == nil {
 		return true
 	}
+	// Not the root, nor the working directory: a key may begin with a
+	// slash.
 	dir := filepath.Dir(path)
-	if dir == "." {
+	if dir == "." || dir == string(filepath.Separator) {
 		return false
 	}
 	_, err := os.Stat(dir)

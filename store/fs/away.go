@@ -390,13 +390,10 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *s
 		// x/y/z) a conflict for good.
 		removeEmptyParents(filepath.Dir(c.path), c.m.bucketDir(b))
 	}
-	// Durable before the name's lock goes: a delete that follows syncs
-	// only where it removes, and a crash would bring back the older copy.
-	if len(removed) > 0 {
-		if err := s.syncMountpaths(removed); err != nil {
-			return fmt.Errorf("reconcile %s/%s: %w", b, name, err)
-		}
-	}
+	// Durable with the next sync of any write or delete (and before the
+	// mountpath is promoted): a crash would bring the older copy back
+	// past it.
+	s.markUnsynced(removed)
 	return nil
 }
 

@@ -179,3 +179,11 @@ func HoldAccessTimeFlushes(s *Store) (release func()) {
 
 // Touch notes a read of the object file at path.
 func Touch(s *Store, path string) { s.touch(path) }
+
+// OnTombstoneWriting sets the hook told of each tombstone copy about to
+// be written (an error fails it), and returns the restore.
+func OnTombstoneWriting(hook func(mountpath string) error) func() {
+	old := tombstoneWriting
+	tombstoneWriting = hook
+	return func() { tombstoneWriting = old }
+}

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -94,9 +95,45 @@ func (s *Store) syncerOf(m mountpath) *groupSyncer {
 	return g.(*groupSyncer)
 }
 
-// syncMountpaths runs the group sync of each mountpath, in parallel.
+// markUnsynced notes removals on mountpaths that the next sync of any
+// mountpath makes durable (see Store.unsynced).
+func (s *Store) markUnsynced(mps []mountpath) {
+	if s.config.NoSync {
+		return
+	}
+	for _, m := range mps {
+		s.unsynced.Store(m.path, m)
+	}
+}
+
+// syncMountpaths runs the group sync of each mountpath, in parallel, and
+// of those with removals not synced yet.
 func (s *Store) syncMountpaths(mps []mountpath) error {
-	if s.config.NoSync || len(mps) == 0 {
+	if s.config.NoSync {
+		return nil
+	}
+	var claimed []mountpath
+	s.unsynced.Range(func(key, value any) bool {
+		if m, ok := s.unsynced.LoadAndDelete(key); ok {
+			claimed = append(claimed, m.(mountpath))
+		}
+		return true
+	})
+	for _, m := range claimed {
+		if !slices.ContainsFunc(mps, func(x mountpath) bool { return x.path == m.path }) {
+			mps = append(mps, m)
+		}
+	}
+	err := s.syncEach(mps)
+	if err != nil {
+		s.markUnsynced(claimed) // (synced or not: tried again)
+	}
+	return err
+}
+
+// syncEach runs the group sync of each mountpath, in parallel.
+func (s *Store) syncEach(mps []mountpath) error {
+	if len(mps) == 0 {
 		return nil
 	}
 	if len(mps) == 1 {

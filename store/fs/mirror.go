@@ -484,13 +484,10 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 			}
 		}
 	}
-	// Durable before the name's lock goes: a delete that follows syncs
-	// only where it removes, and a crash would bring back this copy.
-	if len(removed) > 0 {
-		if err := s.syncMountpaths(removed); err != nil {
-			return done, fmt.Errorf("copies of %s/%s: %w", b, name, err)
-		}
-	}
+	// Durable with the next sync of any write or delete (a removal of a
+	// job's, one object after another, is not synced alone): a crash
+	// would bring this copy back past it.
+	s.markUnsynced(removed)
 	return done, nil
 }
 
@@ -551,6 +548,10 @@ func (s *Store) MakeCopies(ctx context.Context, b store.Bucket, progress *store.
 		progress.Add(size)
 		return nil
 	})
+	// The copies it removed are durable before it ends.
+	if serr := s.syncMountpaths(nil); err == nil {
+		err = serr
+	}
 	if err == nil && corrupt > 0 {
 		err = fmt.Errorf("make-n-copies of %s: %w: %d objects have no good copy to keep (their copies stay)", b, store.ErrCorrupt, corrupt)
 	}
@@ -621,6 +622,10 @@ func (s *Store) resilver(ctx context.Context, progress *store.Progress) error {
 		if err != nil && !errors.Is(err, store.ErrBucketNotFound) {
 			return err
 		}
+	}
+	// The copies it removed are durable before it ends.
+	if err := s.syncMountpaths(nil); err != nil {
+		return fmt.Errorf("resilver: %w", err)
 	}
 	if failed > 0 {
 		// The job fails naming them, rather than end well with objects

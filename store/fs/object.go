@@ -1313,12 +1313,19 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	// copies in place.
 	// (Not at IfStamp: a tombstone at a live copy's own stamp would
 	// refuse that copy where it moves next.)
-	if (opts.Tombstone || s.guarding()) && !opts.Stamp.IsZero() {
+	tombstone := (opts.Tombstone || s.guarding()) && !opts.Stamp.IsZero()
+	if tombstone {
 		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNoSpace) && len(doomed) > 0:
+			// A full disk: the copies go first, to make the room (a
+			// delete is how a full disk is freed), then the tombstone.
+		case err != nil:
 			return fmt.Errorf("delete %s/%s: %w", b, name, err)
+		default:
+			removed = append(removed, written...)
+			tombstone = false
 		}
-		removed = append(removed, written...)
 	}
 	// Every copy passed its conditions before any goes: a delete that
 	// fails on one copy leaves the others.
@@ -1334,6 +1341,18 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 			removed = append(removed, m)
 		}
 		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
+	}
+	if tombstone {
+		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
+		if err != nil {
+			s.syncMountpaths(removed) // (what went stays gone)
+			return fmt.Errorf("delete %s/%s: %w", b, name, err)
+		}
+		for _, m := range written {
+			if !slices.ContainsFunc(removed, func(x mountpath) bool { return x.path == m.path }) {
+				removed = append(removed, m)
+			}
+		}
 	}
 	// The removal and the tombstone are durable before the delete is
 	// acknowledged: a crash must not bring the object back (the same

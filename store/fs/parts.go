@@ -157,13 +157,9 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 	}
 	s.mpsMu.RUnlock()
 	held = false
-	// Durable before the parts' lock goes, as the part stored is: a
-	// crash would bring back the older part beside it.
-	if len(removed) > 0 {
-		if err := s.syncMountpaths(removed); err != nil {
-			return fmt.Errorf("part %d of %s/%s: %w", meta.Index, b, name, err)
-		}
-	}
+	// Durable with the next sync: a crash would bring back the older
+	// part beside it.
+	s.markUnsynced(removed)
 	// A destroy takes no parts lock: the MkdirAll above may have made
 	// the bucket's directories again after it.
 	if current, err := s.bucketProps(b); err != nil || current.Created != props.Created {

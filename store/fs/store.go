@@ -128,6 +128,11 @@ type Store struct {
 	stopping atomic.Bool
 	// syncers group the syncs of durable PUTs, one per mountpath path.
 	syncers sync.Map
+	// unsynced are the mountpaths with removals not synced yet (a job's,
+	// one object after another): every sync syncs them too, so that a
+	// delete or a PUT acknowledged after such a removal is not undone by
+	// a crash that brings the removed copy back.
+	unsynced sync.Map // path -> mountpath
 	// atimes are the access times not yet written (see touch).
 	atimes accessTimes
 	// seals are the buckets that take no new objects (SealBucket).

@@ -1746,3 +1746,37 @@ func TestDeleteWhoseTombstoneFailsKeepsTheObject(t *testing.T) {
 		t.Fatalf("the object after the failed delete: %q", got)
 	}
 }
+
+// A delete on a full disk (its tombstone cannot be written for want of
+// room) removes the copies first, to make the room, then writes it: a
+// delete is how a full disk is freed.
+func TestDeleteOnAFullDiskFreesIt(t *testing.T) {
+	mp := t.TempDir()
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{mp}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("taking the room"))
+	path := filepath.Join(mp, "ais", "b", "o")
+	defer fs.OnTombstoneWriting(func(string) error {
+		if _, err := os.Stat(path); err == nil {
+			return syscall.ENOSPC // full while the copy is there
+		}
+		return nil
+	})()
+	stamp := store.Stamp{Map: 1, Clock: time.Now().UnixNano()}
+	if err := st.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil {
+		t.Fatalf("a delete on a full disk: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the copy after the delete: %v", err)
+	}
+	if tomb, ok := st.Tombstone(b, "o"); !ok || tomb.Stamp != stamp {
+		t.Fatalf("the tombstone after the delete: %+v %v", tomb, ok)
+	}
+}

@@ -140,6 +140,10 @@ func (s *Store) readTombstoneOf(b store.Bucket, name string, parts bool) (store.
 	return best, found
 }
 
+// tombstoneWriting is a test's hook: a delete's tombstone is about to be
+// written on a mountpath; an error fails that copy.
+var tombstoneWriting = func(mountpath string) error { return nil }
+
 // tombstoneCopies is how many mountpaths keep a tombstone: one disabled
 // (the disk failing) must not take the only guard of a delete with it
 // while a copy older than the delete may still come.
@@ -159,7 +163,10 @@ func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, 
 	}
 	var written []mountpath
 	for i, m := range mps {
-		err := pathsafe.MkdirAll(m.path, m.tombstoneDir(b), 0o755)
+		err := tombstoneWriting(m.path)
+		if err == nil {
+			err = pathsafe.MkdirAll(m.path, m.tombstoneDir(b), 0o755)
+		}
 		if err == nil {
 			err = atomicfile.Replace(m.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644)
 		}
@@ -403,7 +410,10 @@ func (s *Store) placeTombstone(b store.Bucket, t store.Tombstone, from mountpath
 	lock.Lock()
 	defer lock.Unlock()
 	// On as many mountpaths as a delete leaves it: one of them disabled
-	// later, the other still hides an older copy that comes back.
+	// later, the other still hides an older copy that comes back. One
+	// in place is enough, as for a delete.
+	var failed error
+	placed := false
 	for _, dest := range s.mountpathsOf(b, t.Name, tombstoneCopies) {
 		if dest.path == from.path {
 			continue
@@ -414,14 +424,23 @@ func (s *Store) placeTombstone(b store.Bucket, t store.Tombstone, from mountpath
 				newer = true
 			}
 		}
-		if !newer {
-			if err := pathsafe.MkdirAll(dest.path, dest.tombstoneDir(b), 0o755); err != nil {
-				return classify(err)
-			}
-			if err := atomicfile.Replace(dest.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644); err != nil {
-				return classify(err)
-			}
+		if newer {
+			placed = true
+			continue
 		}
+		err := pathsafe.MkdirAll(dest.path, dest.tombstoneDir(b), 0o755)
+		if err == nil {
+			err = atomicfile.Replace(dest.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644)
+		}
+		if err != nil {
+			failed = classify(err)
+			s.logger.Warn("a moved tombstone's copy was not written", "bucket", b.String(), "object", t.Name, "mountpath", dest.path, "err", err)
+			continue
+		}
+		placed = true
+	}
+	if !placed && failed != nil {
+		return failed
 	}
 	return nil
 }
