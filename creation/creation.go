@@ -303,9 +303,13 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 		return err
 	}
 	defer func() {
-		if cerr := fw.Close(); err == nil {
-			err = cerr
+		if err != nil {
+			// A failed shard ends as no well-formed archive (a sink that
+			// streams would keep one that looks whole).
+			formats.Abort(fw)
+			return
 		}
+		err = fw.Close()
 	}()
 	raw, _ := fw.(formats.RawWriter)
 	held := &heldReader{}

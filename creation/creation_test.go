@@ -352,3 +352,25 @@ func TestBuildParksAStreamLeftWaiting(t *testing.T) {
 		t.Fatalf("fetches %v, want holder 0's records then the rest of them", src.asked)
 	}
 }
+
+// A shard that fails while built ends as no well-formed archive: what
+// its sink took does not read as a whole tar (a sink that streams would
+// keep one that looks complete).
+func TestFailedShardIsNoWellFormedArchive(t *testing.T) {
+	format, _ := formats.Default().ByExtension(".tar")
+	src, planned := fixture(1)
+	// A record that ends before its planned size: refused by the build,
+	// with nothing wrong in the archive written so far.
+	rec := src.records[0][shards.RecordID{}]
+	rec.files = slices.Clone(rec.files)
+	rec.files[0].Last = true
+	src.records[0][shards.RecordID{}] = rec
+	var out bytes.Buffer
+	if err := creation.Build(t.Context(), format, &planned[0], src, &out); err == nil {
+		t.Fatal("a shard of a record short of its plan succeeded")
+	}
+	// No end of archive: two zero blocks at its end.
+	if data := out.Bytes(); len(data) >= 1024 && bytes.Equal(data[len(data)-1024:], make([]byte, 1024)) {
+		t.Fatalf("the %d bytes of a failed shard end as a whole tar", out.Len())
+	}
+}
