@@ -76,6 +76,10 @@ type Config struct {
 	// OnDuplicate decides about a second file with the same record and
 	// extension in a shard (the later is kept): an error aborts.
 	OnDuplicate func(shard string, dup *shards.DuplicateError) error
+	// CheckEntry, when set, refuses a member the output format cannot
+	// hold (formats.CheckEntry): the job fails as the member is read,
+	// not after the sort, when its shard is created.
+	CheckEntry func(name string, size int64) error
 	// OnMissing decides about an input shard that does not exist: an error
 	// aborts, nil skips it.
 	OnMissing func(shard string, err error) error
@@ -299,6 +303,12 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		if !cfg.Budget.Charge(MetadataCost(e.Name)) {
 			release()
 			return nil, fmt.Errorf("%w: shard %s, at member %d (a name of %d bytes): the records' names take more than the %s a job's memory budget (max_mem_usage) allows them", ErrNamesOverBudget, in.Name, len(files), len(e.Name), shards.FormatSize(cfg.Budget.MetadataLimit()))
+		}
+		if cfg.CheckEntry != nil {
+			if err := cfg.CheckEntry(e.Name, e.Size); err != nil {
+				release()
+				return nil, fmt.Errorf("shard %s: the output format cannot hold a member: %w", in.Name, err)
+			}
 		}
 		member, err := group.Add(e.Name)
 		if err != nil {

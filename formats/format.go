@@ -175,3 +175,19 @@ const blockSize = 512
 
 // blockPadded rounds n up to a multiple of the tar block size.
 func blockPadded(n int64) int64 { return (n + blockSize - 1) &^ (blockSize - 1) }
+
+// EntryChecker is implemented by the formats that cannot hold every name
+// or size another format can: a reshard into one checks each member as
+// it is read, rather than fail when its shard is created.
+type EntryChecker interface {
+	CheckEntry(name string, size int64) error
+}
+
+// CheckEntry says whether f can write a member of that name and size
+// (what its writer would refuse); nil for a format that takes any.
+func CheckEntry(f Format, name string, size int64) error {
+	if c, ok := f.(EntryChecker); ok {
+		return c.CheckEntry(name, size)
+	}
+	return nil
+}

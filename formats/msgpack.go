@@ -25,6 +25,9 @@ func (Msgpack) Name() string         { return "msgpack" }
 func (Msgpack) Extensions() []string { return []string{".msgpack"} }
 func (Msgpack) Offsets() bool        { return false }
 
+// CheckEntry refuses what a msgpack record cannot hold.
+func (Msgpack) CheckEntry(name string, size int64) error { return msgpackRules.checkEntry(name, size) }
+
 // msgpackKey is "__key__" as a msgpack str.
 var msgpackKey = msgp.AppendString(nil, keyField)
 

@@ -60,6 +60,19 @@ type recordRules struct {
 	utf8Field bool  // field names are protobuf strings: UTF-8
 }
 
+// checkEntry says whether a writer of these rules can write the member
+// name of size bytes, in a record of its own.
+func (rules recordRules) checkEntry(name string, size int64) error {
+	key, field := splitMember(name)
+	if err := rules.check(key, field); err != nil {
+		return fmt.Errorf("entry %q: %w", name, err)
+	}
+	if size > rules.maxMember || size > MaxBufferedRecord {
+		return fmt.Errorf("entry %q: %d bytes, more than the %d a record is kept in memory with: %w", name, size, min(rules.maxMember, MaxBufferedRecord), ErrEntrySize)
+	}
+	return nil
+}
+
 // check says whether a writer of these rules can write the member key.field
 // (into a record of its own at least).
 func (rules recordRules) check(key, field string) error {

@@ -33,6 +33,11 @@ func (TFRecord) Name() string         { return "tfrecord" }
 func (TFRecord) Extensions() []string { return []string{".tfrecord"} }
 func (TFRecord) Offsets() bool        { return false }
 
+// CheckEntry refuses what a TFRecord example cannot hold.
+func (TFRecord) CheckEntry(name string, size int64) error {
+	return tfrecordRules.checkEntry(name, size)
+}
+
 // Match checks the first record's length checksum: TFRecord has no magic,
 // but a random 8 bytes carry their own masked CRC-32C once in 2³².
 func (TFRecord) Match(head []byte) bool {

@@ -36,6 +36,21 @@ func (Zip) Name() string         { return "zip" }
 func (Zip) Extensions() []string { return []string{".zip"} }
 func (Zip) Offsets() bool        { return false }
 
+// CheckEntry refuses the names a zip member cannot carry.
+func (Zip) CheckEntry(name string, _ int64) error {
+	if !utf8.ValidString(name) {
+		// Written without zip's UTF-8 flag, readers would take it as
+		// cp437 (another name than tar's); with it, Python fails on it.
+		return fmt.Errorf("entry %q: a name that is not UTF-8, which a zip member cannot carry as it is: %w", name, ErrInvalidName)
+	}
+	if len(name) > math.MaxUint16 {
+		// Refused before the zip writer takes it into its directory,
+		// where it would fail the whole shard (tar takes such names).
+		return fmt.Errorf("entry %.64q...: a name of %d bytes, past zip's %d: %w", name, len(name), math.MaxUint16, ErrInvalidName)
+	}
+	return nil
+}
+
 // Match looks for a local file header, an empty archive's end record or a
 // spanning marker: "PK" followed by 3 4, 5 6 or 7 8.
 func (Zip) Match(head []byte) bool {
@@ -635,15 +650,8 @@ func (z *zipWriter) WriteHeader(e *Entry) error {
 	if e.Size < 0 {
 		return fmt.Errorf("entry %q: negative size %d: %w", e.Name, e.Size, ErrEntrySize)
 	}
-	if !utf8.ValidString(e.Name) {
-		// Written without zip's UTF-8 flag, readers would take it as
-		// cp437 (another name than tar's); with it, Python fails on it.
-		return fmt.Errorf("entry %q: a name that is not UTF-8, which a zip member cannot carry as it is: %w", e.Name, ErrInvalidName)
-	}
-	if len(e.Name) > math.MaxUint16 {
-		// Refused before the zip writer takes it into its directory,
-		// where it would fail the whole shard (tar takes such names).
-		return fmt.Errorf("entry %.64q...: a name of %d bytes, past zip's %d: %w", e.Name, len(e.Name), math.MaxUint16, ErrInvalidName)
+	if err := (Zip{}).CheckEntry(e.Name, e.Size); err != nil {
+		return err
 	}
 	if z.remaining != 0 {
 		return z.fail(fmt.Errorf("%d bytes missing before entry %q: %w", z.remaining, e.Name, ErrEntrySize))

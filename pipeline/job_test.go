@@ -2922,3 +2922,25 @@ func TestDuplicatesMatchTheReference(t *testing.T) {
 		}
 	}
 }
+
+// A member the output format cannot hold (a name that is not UTF-8, for
+// zip) fails the job as it is extracted, naming it, not after the sort
+// when its shard is created.
+func TestMemberTheOutputCannotHoldFailsTheExtraction(t *testing.T) {
+	var shard bytes.Buffer
+	tw := tar.NewWriter(&shard)
+	for _, name := range []string{"a.jpg", "caf\xe9.jpg"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: 4, Typeflag: tar.TypeReg, Format: tar.FormatPAX})
+		tw.Write([]byte("data"))
+	}
+	tw.Close()
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", map[string][]byte{"in-0.tar": shard.Bytes()})
+	spec := baseSpec("in-{0..0}.tar", "out-{0..9}.zip")
+	status, err := c.run(spec)
+	msg := status.Error + fmt.Sprint(err)
+	if status.Archived || !strings.Contains(msg, "shard in-0.tar: the output format cannot hold a member") || !strings.Contains(msg, "not UTF-8") {
+		t.Fatalf("a tar member named in Latin-1 into zip: %+v %v, want the job failed in its extraction naming it", status, err)
+	}
+}

@@ -569,6 +569,9 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		OnMissing: func(shard string, err error) error {
 			return j.react(j.plan.Reactions.MissingShards, fmt.Errorf("input shard %s does not exist", shard))
 		},
+		CheckEntry: func(name string, size int64) error {
+			return formats.CheckEntry(j.plan.OutputFormat, name, size)
+		},
 		OnLinks: func(shard string, count int, names []string) error {
 			return j.react(ReactWarn, linksSkipped(shard, count, names))
 		},

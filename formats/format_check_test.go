@@ -1,0 +1,30 @@
+package formats_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/aisgo/aisgo/formats"
+)
+
+// CheckEntry refuses what a format's writer would (checked as a member
+// is read); a format that takes any member refuses none.
+func TestCheckEntry(t *testing.T) {
+	for _, tc := range []struct {
+		format formats.Format
+		name   string
+		size   int64
+		want   error
+	}{
+		{formats.Tar{}, "caf\xe9.jpg", 1 << 40, nil},
+		{formats.Zip{}, "caf\xe9.jpg", 4, formats.ErrInvalidName},
+		{formats.Zip{}, "café.jpg", 4, nil},
+		{formats.Msgpack{}, "a.jpg", formats.MaxBufferedRecord + 1, formats.ErrEntrySize},
+		{formats.Msgpack{}, "a.jpg", 4, nil},
+		{formats.TFRecord{}, "a.caf\xe9", 4, formats.ErrInvalidName},
+	} {
+		if err := formats.CheckEntry(tc.format, tc.name, tc.size); tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s %q of %d bytes: %v, want %v", tc.format.Name(), tc.name, tc.size, err, tc.want)
+		}
+	}
+}
