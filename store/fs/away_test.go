@@ -1011,3 +1011,67 @@ func TestReconcileLeavesNoEmptyDirectories(t *testing.T) {
 		t.Fatalf("x: %q", got)
 	}
 }
+
+// A disk the store used, back under a path no record names (its mount
+// point renamed while the node was down), returns and is reconciled
+// before its copies are served: they may be older than the others', or
+// of objects deleted meanwhile.
+func TestDiskUnderANewPathReturns(t *testing.T) {
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2")}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: mps, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte("data"))
+	// Objects of the second disk overwritten while it was away: its old
+	// copies must not be served under its new path.
+	var onSecond []string
+	for i := 0; len(onSecond) < 20; i++ {
+		name := fmt.Sprintf("x-%03d", i)
+		if st.MountpathOf(b, name) == mps[1] {
+			onSecond = append(onSecond, name)
+			storetest.Put(t, st, b, name, []byte("version 1"))
+		}
+	}
+	if err := st.DisableMountpath(t.Context(), mps[1], "a test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range onSecond {
+		storetest.Put(t, st, b, name, []byte("version 2"))
+	}
+	st.Close()
+	renamed := filepath.Join(root, "mp3")
+	if err := os.Rename(mps[1], renamed); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{mps[0], renamed}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	statuses := st.MountpathStatuses()
+	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == renamed }); i < 0 || statuses[i].State != fs.MountpathReturning {
+		t.Fatalf("statuses %+v: want %s returning", statuses, renamed)
+	}
+	for _, name := range onSecond {
+		if got := storetest.Get(t, st, b, name); string(got) != "version 2" {
+			t.Fatalf("%s while the disk returns: %q", name, got)
+		}
+	}
+	if err := st.Resilver(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Get(t, st, b, "o"); string(got) != "data" {
+		t.Fatalf("the object after the reconcile: %q", got)
+	}
+	for _, name := range onSecond {
+		if got := storetest.Get(t, st, b, name); string(got) != "version 2" {
+			t.Fatalf("%s after the disk came back under a new path: %q, want the version written while it was away", name, got)
+		}
+	}
+}

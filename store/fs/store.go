@@ -303,7 +303,25 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			left = left || !slices.Contains(rec.Away, path)
 		}
 	}
-	for _, path := range slices.Concat(rec.Away, rec.Detached) {
+	// A disk the store used under another path (its .ais and owner were
+	// there, its path in no record: a mount point renamed, a disk moved)
+	// may hold copies older than the others', and missed deletes: it
+	// returns, reconciled, as one away does, against every tombstone
+	// (since when it was away is not known). Not unguarded: a renamed
+	// mount point, the common case, would have every object only it
+	// holds set aside.
+	var moved []string
+	if rec.Version > 0 && len(rec.Configured) > 0 {
+		for _, m := range set.enabled {
+			known := slices.Contains(slices.Concat(rec.Configured, rec.Attached, rec.Away, rec.Detached), m.path) ||
+				slices.ContainsFunc(fresh, func(f mountpath) bool { return f.path == m.path }) // new: made now
+			if !known && !s.claimed[m.path] {
+				s.logger.Warn("a mountpath holds this node's disk under a path no record names (moved?): it returns, reconciled, before its copies are served", "mountpath", m.path)
+				moved = append(moved, m.path)
+			}
+		}
+	}
+	for _, path := range slices.Concat(rec.Away, rec.Detached, moved) {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == path })
 		if i >= 0 && len(set.enabled) == 1 && lost {
 			// Its copies would be served as current, stale: the disk
@@ -316,6 +334,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	}
 	guardsFromRecord(set, rec, started)
+	for _, path := range moved {
+		if slices.ContainsFunc(set.returning, func(m mountpath) bool { return m.path == path }) {
+			set.awaySince[path] = 0 // away since no one knows: any tombstone guards it
+		}
+	}
 	if left || lost || !slices.Equal(rec.Configured, slices.Sorted(slices.Values(s.configured))) || s.recordMissing() {
 		// Recorded now: the next start may leave one out, or have one
 		// left out configured again.
