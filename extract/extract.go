@@ -304,12 +304,6 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 			release()
 			return nil, fmt.Errorf("%w: shard %s, at member %d (a name of %d bytes): the records' names take more than the %s a job's memory budget (max_mem_usage) allows them", ErrNamesOverBudget, in.Name, len(files), len(e.Name), shards.FormatSize(cfg.Budget.MetadataLimit()))
 		}
-		if cfg.CheckEntry != nil {
-			if err := cfg.CheckEntry(e.Name, e.Size); err != nil {
-				release()
-				return nil, fmt.Errorf("shard %s: the output format cannot hold a member: %w", in.Name, err)
-			}
-		}
 		member, err := group.Add(e.Name)
 		if err != nil {
 			var dup *shards.DuplicateError
@@ -400,6 +394,13 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 				continue
 			}
 			f := files[m.Index]
+			// Kept members only: a duplicate dropped is never written.
+			if cfg.CheckEntry != nil {
+				if err := cfg.CheckEntry(f.Name, f.Size); err != nil {
+					release()
+					return nil, fmt.Errorf("shard %s: the output format cannot hold a member: %w", in.Name, err)
+				}
+			}
 			rec.Files = append(rec.Files, f)
 			rec.Size += shards.EncodedSize(f.Size)
 			if keyFound[m.Index] {

@@ -528,6 +528,19 @@ func (v *inputVersions) check(name string, meta store.ObjectMeta) error {
 
 // Extract runs extraction of the input shards this target owns and
 // returns their records' metadata as this target's sorted run.
+// checkEntry is the check of each member kept against what the output
+// format can hold; none with a key map, which may leave out the records
+// of the members it would refuse (they are never written).
+func (j *targetJob) checkEntry() func(name string, size int64) error {
+	if j.plan.Spec.EKMFile != "" {
+		return nil
+	}
+	if _, ok := j.plan.OutputFormat.(formats.EntryChecker); !ok {
+		return nil
+	}
+	return func(name string, size int64) error { return formats.CheckEntry(j.plan.OutputFormat, name, size) }
+}
+
 func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, error) {
 	j, err := w.job(id)
 	if err != nil {
@@ -569,9 +582,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		OnMissing: func(shard string, err error) error {
 			return j.react(j.plan.Reactions.MissingShards, fmt.Errorf("input shard %s does not exist", shard))
 		},
-		CheckEntry: func(name string, size int64) error {
-			return formats.CheckEntry(j.plan.OutputFormat, name, size)
-		},
+		CheckEntry: j.checkEntry(),
 		OnLinks: func(shard string, count int, names []string) error {
 			return j.react(ReactWarn, linksSkipped(shard, count, names))
 		},

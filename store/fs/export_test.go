@@ -187,3 +187,13 @@ func OnTombstoneWriting(hook func(mountpath string) error) func() {
 	tombstoneWriting = hook
 	return func() { tombstoneWriting = old }
 }
+
+// MarkUnsynced notes removals on the mountpath at path, for the next
+// sync of any mountpath to make durable.
+func MarkUnsynced(s *Store, path string) {
+	for _, m := range s.inUse() {
+		if m.path == path {
+			s.markUnsynced([]mountpath{m})
+		}
+	}
+}

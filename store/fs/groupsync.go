@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"cmp"
 	"os"
 	"slices"
 	"sync"
@@ -95,6 +96,10 @@ func (s *Store) syncerOf(m mountpath) *groupSyncer {
 	return g.(*groupSyncer)
 }
 
+// unsyncedMark is one mark of a mountpath's removals not synced yet: a
+// sync that began before a later mark leaves that one in place.
+type unsyncedMark struct{ m mountpath }
+
 // markUnsynced notes removals on mountpaths that the next sync of any
 // mountpath makes durable (see Store.unsynced).
 func (s *Store) markUnsynced(mps []mountpath) {
@@ -102,55 +107,92 @@ func (s *Store) markUnsynced(mps []mountpath) {
 		return
 	}
 	for _, m := range mps {
-		s.unsynced.Store(m.path, m)
+		s.unsynced.Store(m.path, &unsyncedMark{m})
 	}
 }
 
 // syncMountpaths runs the group sync of each mountpath, in parallel, and
-// of those with removals not synced yet.
+// of those in use with removals not synced yet. A mark stays until a
+// sync that began after it succeeds: every caller meanwhile syncs that
+// mountpath too (the group syncer joins them).
 func (s *Store) syncMountpaths(mps []mountpath) error {
 	if s.config.NoSync {
 		return nil
 	}
-	var claimed []mountpath
+	var marks map[string]*unsyncedMark // (none, mostly: no map made)
+	var inUse []mountpath
 	s.unsynced.Range(func(key, value any) bool {
-		if m, ok := s.unsynced.LoadAndDelete(key); ok {
-			claimed = append(claimed, m.(mountpath))
+		mark := value.(*unsyncedMark)
+		if marks == nil {
+			marks, inUse = map[string]*unsyncedMark{}, s.inUse()
 		}
+		if !slices.ContainsFunc(inUse, func(m mountpath) bool { return m.path == mark.m.path }) {
+			// Disabled or detached since: what it holds is no longer
+			// read, and comes back reconciled.
+			s.unsynced.CompareAndDelete(key, value)
+			return true
+		}
+		marks[mark.m.path] = mark
 		return true
 	})
-	for _, m := range claimed {
-		if !slices.ContainsFunc(mps, func(x mountpath) bool { return x.path == m.path }) {
-			mps = append(mps, m)
+	if len(marks) == 0 {
+		return s.syncEach(mps)
+	}
+	asked := len(mps)
+	mps = slices.Clone(mps) // (the caller's may be shared: a set's)
+	for _, mark := range marks {
+		if !slices.ContainsFunc(mps, func(x mountpath) bool { return x.path == mark.m.path }) {
+			mps = append(mps, mark.m)
 		}
 	}
-	err := s.syncEach(mps)
-	if err != nil {
-		s.markUnsynced(claimed) // (synced or not: tried again)
+	errs := s.syncEachErrs(mps)
+	var failed error
+	for i, m := range mps {
+		switch {
+		case errs[i] == nil:
+			if mark, ok := marks[m.path]; ok {
+				s.unsynced.CompareAndDelete(m.path, mark)
+			}
+		case i < asked:
+			failed = cmp.Or(failed, errs[i])
+		default:
+			// Not the caller's: it stays marked, for the next sync.
+			s.logger.Warn("sync a mountpath's earlier removals: tried again with the next sync", "mountpath", m.path, "err", errs[i])
+		}
 	}
-	return err
+	return failed
 }
 
 // syncEach runs the group sync of each mountpath, in parallel.
 func (s *Store) syncEach(mps []mountpath) error {
-	if len(mps) == 0 {
-		return nil
-	}
 	if len(mps) == 1 {
 		return s.syncMountpath(mps[0])
 	}
-	errs := make([]error, len(mps))
-	var wg sync.WaitGroup
-	for i, m := range mps {
-		wg.Go(func() { errs[i] = s.syncMountpath(m) })
-	}
-	wg.Wait()
-	for _, err := range errs {
+	for _, err := range s.syncEachErrs(mps) {
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// syncEachErrs runs the group sync of each mountpath, in parallel, and
+// returns each one's error.
+func (s *Store) syncEachErrs(mps []mountpath) []error {
+	errs := make([]error, len(mps))
+	switch len(mps) {
+	case 0:
+		return errs
+	case 1:
+		errs[0] = s.syncMountpath(mps[0])
+		return errs
+	}
+	var wg sync.WaitGroup
+	for i, m := range mps {
+		wg.Go(func() { errs[i] = s.syncMountpath(m) })
+	}
+	wg.Wait()
+	return errs
 }
 
 func (s *Store) syncMountpath(m mountpath) error {

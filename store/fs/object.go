@@ -1317,9 +1317,11 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	if tombstone {
 		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
 		switch {
-		case errors.Is(err, store.ErrNoSpace) && len(doomed) > 0:
-			// A full disk: the copies go first, to make the room (a
-			// delete is how a full disk is freed), then the tombstone.
+		case errors.Is(err, store.ErrNoSpace) && len(doomed) > 0 && !s.guarding():
+			// A full disk, every mountpath in use: the copies go first,
+			// to make the room (a delete is how a full disk is freed),
+			// then the tombstone. With one away, whose older copy it
+			// must hide, the delete fails with the copies in place.
 		case err != nil:
 			return fmt.Errorf("delete %s/%s: %w", b, name, err)
 		default:

@@ -1780,3 +1780,87 @@ func TestDeleteOnAFullDiskFreesIt(t *testing.T) {
 		t.Fatalf("the tombstone after the delete: %+v %v", tomb, ok)
 	}
 }
+
+// Removals marked on a mountpath are synced by the next sync of any
+// write, and stay marked until a sync succeeds; one that fails there is
+// not the writer's failure, and a mountpath disabled since is no longer
+// synced (a failing disk must not fail every later write).
+func TestUnsyncedRemovalsAreSyncedByTheNextWrite(t *testing.T) {
+	var mu sync.Mutex
+	synced, tried := map[string]int{}, map[string]int{}
+	failing := map[string]bool{}
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2")}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: mps, SyncFS: func(path string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		tried[path]++
+		if failing[path] {
+			return syscall.EIO
+		}
+		synced[path]++
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	var onFirst string
+	for i := 0; onFirst == ""; i++ {
+		if name := fmt.Sprintf("o-%d", i); st.MountpathOf(b, name) == mps[0] {
+			onFirst = name
+		}
+	}
+	count := func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return synced[path]
+	}
+	// Marked on the second; a write on the first syncs it too.
+	fs.MarkUnsynced(st, mps[1])
+	before := count(mps[1])
+	storetest.Put(t, st, b, onFirst, []byte("one"))
+	if count(mps[1]) == before {
+		t.Fatal("a write after a removal marked elsewhere did not sync it")
+	}
+	before = count(mps[1])
+	storetest.Put(t, st, b, onFirst, []byte("two"))
+	if count(mps[1]) != before {
+		t.Fatal("a mark synced once is synced again")
+	}
+	// Its sync failing is not the writer's failure; it stays marked.
+	fs.MarkUnsynced(st, mps[1])
+	mu.Lock()
+	failing[mps[1]] = true
+	mu.Unlock()
+	storetest.Put(t, st, b, onFirst, []byte("three"))
+	mu.Lock()
+	failing[mps[1]] = false
+	mu.Unlock()
+	before = count(mps[1])
+	storetest.Put(t, st, b, onFirst, []byte("four"))
+	if count(mps[1]) == before {
+		t.Fatal("a mark whose sync failed was not synced again")
+	}
+	// Disabled since: no longer synced for the writes that follow.
+	fs.MarkUnsynced(st, mps[1])
+	mu.Lock()
+	failing[mps[1]] = true
+	mu.Unlock()
+	if err := st.DisableMountpath(t.Context(), mps[1], "a test"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	before = tried[mps[1]]
+	mu.Unlock()
+	storetest.Put(t, st, b, onFirst, []byte("five"))
+	mu.Lock()
+	defer mu.Unlock()
+	if tried[mps[1]] != before {
+		t.Fatal("a mountpath disabled since its mark is still synced")
+	}
+}
