@@ -2,6 +2,7 @@ package fs
 
 import (
 	"cmp"
+	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -114,21 +115,22 @@ func (s *Store) markUnsynced(mps []mountpath) {
 // syncMountpaths runs the group sync of each mountpath, in parallel, and
 // of those in use with removals not synced yet. A mark stays until a
 // sync that began after it succeeds: every caller meanwhile syncs that
-// mountpath too (the group syncer joins them).
+// mountpath too (the group syncer joins them), and fails with it (its
+// own durability may rest on that removal: a delete of a copy the job
+// removed another of); the health check disables a disk that fails.
 func (s *Store) syncMountpaths(mps []mountpath) error {
 	if s.config.NoSync {
 		return nil
 	}
 	var marks map[string]*unsyncedMark // (none, mostly: no map made)
-	var inUse []mountpath
 	s.unsynced.Range(func(key, value any) bool {
 		mark := value.(*unsyncedMark)
 		if marks == nil {
-			marks, inUse = map[string]*unsyncedMark{}, s.inUse()
+			marks = map[string]*unsyncedMark{}
 		}
-		if !slices.ContainsFunc(inUse, func(m mountpath) bool { return m.path == mark.m.path }) {
-			// Disabled or detached since: what it holds is no longer
-			// read, and comes back reconciled.
+		if set := s.mountpathSet(); set.disabled[mark.m.path] != "" || slices.Contains(set.gone, mark.m.path) {
+			// Disabled or gone since: what it holds is no longer read,
+			// and comes back reconciled.
 			s.unsynced.CompareAndDelete(key, value)
 			return true
 		}
@@ -148,17 +150,16 @@ func (s *Store) syncMountpaths(mps []mountpath) error {
 	errs := s.syncEachErrs(mps)
 	var failed error
 	for i, m := range mps {
-		switch {
-		case errs[i] == nil:
+		if errs[i] == nil {
 			if mark, ok := marks[m.path]; ok {
 				s.unsynced.CompareAndDelete(m.path, mark)
 			}
-		case i < asked:
-			failed = cmp.Or(failed, errs[i])
-		default:
-			// Not the caller's: it stays marked, for the next sync.
-			s.logger.Warn("sync a mountpath's earlier removals: tried again with the next sync", "mountpath", m.path, "err", errs[i])
+			continue
 		}
+		if i >= asked {
+			errs[i] = fmt.Errorf("sync earlier removals on %s: %w", m.path, errs[i])
+		}
+		failed = cmp.Or(failed, errs[i]) // a mark stays, for the next sync
 	}
 	return failed
 }

@@ -1317,7 +1317,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	if tombstone {
 		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
 		switch {
-		case errors.Is(err, store.ErrNoSpace) && len(doomed) > 0 && !s.guarding():
+		case errors.Is(err, store.ErrNoSpace) && len(doomed) > 0 && !s.away():
 			// A full disk, every mountpath in use: the copies go first,
 			// to make the room (a delete is how a full disk is freed),
 			// then the tombstone. With one away, whose older copy it

@@ -1782,9 +1782,9 @@ func TestDeleteOnAFullDiskFreesIt(t *testing.T) {
 }
 
 // Removals marked on a mountpath are synced by the next sync of any
-// write, and stay marked until a sync succeeds; one that fails there is
-// not the writer's failure, and a mountpath disabled since is no longer
-// synced (a failing disk must not fail every later write).
+// write, and stay marked until a sync succeeds; one that fails there
+// fails the write (its durability may rest on that removal); a
+// mountpath disabled since is no longer synced.
 func TestUnsyncedRemovalsAreSyncedByTheNextWrite(t *testing.T) {
 	var mu sync.Mutex
 	synced, tried := map[string]int{}, map[string]int{}
@@ -1832,12 +1832,14 @@ func TestUnsyncedRemovalsAreSyncedByTheNextWrite(t *testing.T) {
 	if count(mps[1]) != before {
 		t.Fatal("a mark synced once is synced again")
 	}
-	// Its sync failing is not the writer's failure; it stays marked.
+	// Its sync failing fails the write; it stays marked.
 	fs.MarkUnsynced(st, mps[1])
 	mu.Lock()
 	failing[mps[1]] = true
 	mu.Unlock()
-	storetest.Put(t, st, b, onFirst, []byte("three"))
+	if _, err := st.Put(t.Context(), b, onFirst, strings.NewReader("three"), store.PutOptions{Size: 5}); err == nil {
+		t.Fatal("a write acknowledged while an earlier removal's sync failed")
+	}
 	mu.Lock()
 	failing[mps[1]] = false
 	mu.Unlock()
