@@ -231,6 +231,9 @@ func TestServiceUsersRolesAndRevocation(t *testing.T) {
 	if status, _ := do(t, h, http.MethodGet, "/v1/users", alice, nil); status != http.StatusForbidden {
 		t.Errorf("a user lists users: %d", status)
 	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/alice", "", map[string]any{"password": "pw", "expires_in": "1ns"}); status != http.StatusBadRequest {
+		t.Fatalf("expires_in 1ns: %d, want 400", status)
+	}
 	if status, _ := do(t, h, http.MethodPost, "/v1/users/alice", "", map[string]any{"password": "pw", "expires_in": "8760h"}); status != http.StatusBadRequest {
 		t.Errorf("a year-long token: %d", status)
 	}
@@ -1639,5 +1642,27 @@ func TestAllowsOnAnyBucket(t *testing.T) {
 	}
 	if !(Grants{Perm: PermPut}).Allows(PermPut, AnyBucket) {
 		t.Error("a grant on every bucket is one on some bucket")
+	}
+}
+
+// A login whose user changed while its password was checked is refused
+// as one to try again (409), not as a wrong guess, which the throttle
+// would count against a user who gave the right password.
+func TestLoginRacingAChangeOfItsUserIsNoWrongGuess(t *testing.T) {
+	s := newTestService(t, t.TempDir(), nil)
+	defer func(old func(string)) { passwordChecked = old }(passwordChecked)
+	passwordChecked = func(name string) {
+		s.mu.Lock()
+		u := *s.st.Users[name]
+		s.st.Users[name] = &u // changed (an admin's edit)
+		s.mu.Unlock()
+	}
+	_, err := s.Login("admin", "secret-pass", 0, "")
+	if !errors.Is(err, ErrChanged) || errors.Is(err, ErrLogin) || Status(err) != http.StatusConflict {
+		t.Fatalf("a login racing a change of its user: %v (status %d), want a conflict, no wrong guess", err, Status(err))
+	}
+	passwordChecked = func(string) {}
+	if _, err := s.Login("admin", "secret-pass", 0, ""); err != nil {
+		t.Fatalf("the login again: %v", err)
 	}
 }

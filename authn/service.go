@@ -37,6 +37,9 @@ var (
 	ErrLogin      = errors.New("authn: wrong user name or password")
 	// ErrTooManyTokens refuses a login past a user's tokens alive.
 	ErrTooManyTokens = errors.New("authn: too many tokens alive")
+	// ErrChanged refuses a login whose user changed while its password
+	// was checked: no wrong guess, to try again.
+	ErrChanged = errors.New("authn: changed meanwhile")
 )
 
 // User is an account: its password (kept as a PBKDF2 hash, never
@@ -388,6 +391,13 @@ func (s *Service) grants(u *User) Grants {
 	return g
 }
 
+// minTokenTTL is the shortest lifetime a login may ask for.
+const minTokenTTL = time.Minute
+
+// passwordChecked runs once a login's password is checked (a test's
+// hook: the user changes meanwhile).
+var passwordChecked = func(string) {}
+
 // Login checks a password and returns a token of the user's grants,
 // valid for ttl (0: the default) and for cluster ("": those the user may
 // use, or any).
@@ -407,6 +417,7 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	if !checkPassword(hash, password) {
 		return "", ErrLogin
 	}
+	passwordChecked(name)
 	if cluster != "" {
 		if err := validID("cluster", cluster); err != nil {
 			return "", err
@@ -415,6 +426,10 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	switch {
 	case ttl < 0 || ttl > s.cfg.MaxTokenTTL:
 		return "", fmt.Errorf("%w: expires_in %s is outside (0, %s]", ErrBadRequest, ttl, s.cfg.MaxTokenTTL)
+	case ttl > 0 && ttl < minTokenTTL:
+		// Each logout of one is a revocation every cluster is sent: a
+		// loop of nanosecond tokens would keep the pushes busy.
+		return "", fmt.Errorf("%w: expires_in %s is under %s", ErrBadRequest, ttl, minTokenTTL)
 	case ttl == 0:
 		ttl = s.cfg.TokenTTL
 	}
@@ -424,7 +439,7 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st.Users[name] != u {
-		return "", fmt.Errorf("%w: user %q changed while logging in: log in again", ErrLogin, name)
+		return "", fmt.Errorf("%w: user %q changed while logging in: log in again", ErrChanged, name)
 	}
 	grants := s.grants(u)
 	audience := slices.Clone(u.Clusters)
