@@ -110,6 +110,9 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 	}
 	if q.ID != "" && found {
 		lostParts(out, first, named, started)
+		if q.Node == "" {
+			leftParts(out, first, named, nodes)
+		}
 	}
 	// A target the job runs on (as those that answered name it) that did
 	// not answer: its part is unknown, and answered without it, the job
@@ -125,6 +128,29 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 		return nil, fmt.Errorf("%w: %s", api.ErrJobNotFound, q.ID)
 	}
 	return out, nil
+}
+
+// leftParts adds, for each target the job runs on that is no longer in
+// the cluster while the job still runs elsewhere, an aborted part: what
+// it held moved to others that may have passed it already. One that left
+// after the job ended everywhere is taken to have done its part.
+func leftParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, nodes []api.NodeStatus) {
+	running := false
+	for _, snaps := range out {
+		for _, j := range snaps {
+			running = running || j.Running
+		}
+	}
+	if !running {
+		return
+	}
+	for id := range named {
+		if !named[id] || slices.ContainsFunc(nodes, func(n api.NodeStatus) bool { return n.ID == id }) {
+			continue
+		}
+		cause := fmt.Sprintf("target %s left the cluster while the job ran: whether its part was done is not known; run the job again", id)
+		out[id] = append(out[id], api.JobSnap{ID: job.ID, Kind: job.Kind, Aborted: true, AbortErr: cause, Err: cause, StartTime: time.Unix(0, job.Started)})
+	}
 }
 
 // lostParts adds, for each target the job runs on that answers without

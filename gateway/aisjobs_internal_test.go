@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +99,25 @@ func TestClusterJobWithNoActiveTarget(t *testing.T) {
 	after.Mirror.Enabled = true
 	if id, err := n.afterPropsChange(t.Context(), store.NewBucket("b"), before, after); err != nil || id != "" {
 		t.Fatalf("the job of a props change with no active target: id %q, %v; want none, no error", id, err)
+	}
+}
+
+// A target of a job that left the cluster while the job still runs
+// elsewhere gives the job an aborted part (its objects moved to targets
+// that may have passed them); one that left after the job ended, none.
+func TestJobWithATargetThatLeft(t *testing.T) {
+	target := func(id string, jobs ...api.JobStatus) api.NodeStatus {
+		return api.NodeStatus{ID: id, Role: "target", State: "active", Jobs: jobs}
+	}
+	running := api.JobStatus{ID: "j1", Kind: "copy-bck", Running: true, Started: time.Now().UnixNano(), Targets: []string{"t1", "t2", "t3"}}
+	ended := running
+	ended.Running, ended.Finished = false, time.Now().UnixNano()
+	snaps, err := snapsOf([]api.NodeStatus{target("t1", running), target("t2", ended)}, api.JobQuery{ID: "j1"})
+	if err != nil || len(snaps["t3"]) != 1 || !snaps["t3"][0].Aborted || !strings.Contains(snaps["t3"][0].Err, "left the cluster") {
+		t.Fatalf("a job running with a target gone: %+v %v, want t3's part aborted", snaps, err)
+	}
+	snaps, err = snapsOf([]api.NodeStatus{target("t1", ended), target("t2", ended)}, api.JobQuery{ID: "j1"})
+	if err != nil || len(snaps["t3"]) != 0 {
+		t.Fatalf("a job ended with a target gone since: %+v %v, want no part for t3", snaps, err)
 	}
 }
