@@ -1719,17 +1719,7 @@ func TestStuckAccessTimeFlushStartsOneMore(t *testing.T) {
 // copy older than the delete, away meanwhile, would otherwise come back
 // unguarded.
 func TestDeleteWhoseTombstoneFailsKeepsTheObject(t *testing.T) {
-	mp := t.TempDir()
-	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{mp}, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b := store.NewBucket("b")
-	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
-		t.Fatal(err)
-	}
-	storetest.Put(t, st, b, "o", []byte("kept"))
+	st, mp, b := oneObjectStore(t, "kept")
 	blocked := filepath.Join(mp, ".ais", "tombstones", "ais", "b")
 	os.RemoveAll(blocked)
 	if err := os.MkdirAll(filepath.Dir(blocked), 0o755); err != nil {
@@ -1738,7 +1728,7 @@ func TestDeleteWhoseTombstoneFailsKeepsTheObject(t *testing.T) {
 	if err := os.WriteFile(blocked, []byte("not a directory"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err = st.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}, Tombstone: true})
+	err := st.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}, Tombstone: true})
 	if err == nil {
 		t.Fatal("a delete whose tombstone could not be written succeeded")
 	}
@@ -1751,17 +1741,7 @@ func TestDeleteWhoseTombstoneFailsKeepsTheObject(t *testing.T) {
 // room) removes the copies first, to make the room, then writes it: a
 // delete is how a full disk is freed.
 func TestDeleteOnAFullDiskFreesIt(t *testing.T) {
-	mp := t.TempDir()
-	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{mp}, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b := store.NewBucket("b")
-	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
-		t.Fatal(err)
-	}
-	storetest.Put(t, st, b, "o", []byte("taking the room"))
+	st, mp, b := oneObjectStore(t, "taking the room")
 	path := filepath.Join(mp, "ais", "b", "o")
 	defer fs.OnTombstoneWriting(func(string) error {
 		if _, err := os.Stat(path); err == nil {
@@ -1865,4 +1845,22 @@ func TestUnsyncedRemovalsAreSyncedByTheNextWrite(t *testing.T) {
 	if tried[mps[1]] != before {
 		t.Fatal("a mountpath disabled since its mark is still synced")
 	}
+}
+
+// oneObjectStore opens a store of one mountpath (closed at the test's
+// end) whose bucket b holds the object o.
+func oneObjectStore(t *testing.T, data string) (*fs.Store, string, store.Bucket) {
+	t.Helper()
+	mp := t.TempDir()
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{mp}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "o", []byte(data))
+	return st, mp, b
 }
