@@ -131,24 +131,17 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 }
 
 // leftParts adds, for each target the job runs on that is no longer in
-// the cluster while the job still runs elsewhere, an aborted part: what
-// it held moved to others that may have passed it already. One that left
-// after the job ended everywhere is taken to have done its part.
+// the cluster, an aborted part: what it held moved to others that may
+// have passed it already. When it left is not known: one that left after
+// the job ended everywhere marks it aborted too (run again, a job of
+// these kinds redoes what was done), rather than an incomplete job read
+// as done.
 func leftParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, nodes []api.NodeStatus) {
-	running := false
-	for _, snaps := range out {
-		for _, j := range snaps {
-			running = running || j.Running
-		}
-	}
-	if !running {
-		return
-	}
 	for id := range named {
 		if !named[id] || slices.ContainsFunc(nodes, func(n api.NodeStatus) bool { return n.ID == id }) {
 			continue
 		}
-		cause := fmt.Sprintf("target %s left the cluster while the job ran: whether its part was done is not known; run the job again", id)
+		cause := fmt.Sprintf("target %s has left the cluster: whether its part was done is not known; run the job again", id)
 		out[id] = append(out[id], api.JobSnap{ID: job.ID, Kind: job.Kind, Aborted: true, AbortErr: cause, Err: cause, StartTime: time.Unix(0, job.Started)})
 	}
 }

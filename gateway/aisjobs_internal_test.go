@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,9 +103,9 @@ func TestClusterJobWithNoActiveTarget(t *testing.T) {
 	}
 }
 
-// A target of a job that left the cluster while the job still runs
-// elsewhere gives the job an aborted part (its objects moved to targets
-// that may have passed them); one that left after the job ended, none.
+// A target of a job that left the cluster gives the job an aborted part
+// (its objects moved to targets that may have passed them), also once
+// the others ended (when it left is not known).
 func TestJobWithATargetThatLeft(t *testing.T) {
 	target := func(id string, jobs ...api.JobStatus) api.NodeStatus {
 		return api.NodeStatus{ID: id, Role: "target", State: "active", Jobs: jobs}
@@ -117,7 +118,12 @@ func TestJobWithATargetThatLeft(t *testing.T) {
 		t.Fatalf("a job running with a target gone: %+v %v, want t3's part aborted", snaps, err)
 	}
 	snaps, err = snapsOf([]api.NodeStatus{target("t1", ended), target("t2", ended)}, api.JobQuery{ID: "j1"})
-	if err != nil || len(snaps["t3"]) != 0 {
-		t.Fatalf("a job ended with a target gone since: %+v %v, want no part for t3", snaps, err)
+	if err != nil || len(snaps["t3"]) != 1 || !snaps["t3"][0].Aborted {
+		t.Fatalf("a job ended with a target gone: %+v %v, want t3's part aborted", snaps, err)
+	}
+	// A target that answers is no target gone.
+	snaps, err = snapsOf([]api.NodeStatus{target("t1", ended), target("t2", ended), target("t3", ended)}, api.JobQuery{ID: "j1"})
+	if err != nil || slices.ContainsFunc(snaps["t3"], func(s api.JobSnap) bool { return s.Aborted }) {
+		t.Fatalf("a job ended everywhere: %+v %v", snaps, err)
 	}
 }

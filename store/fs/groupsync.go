@@ -128,9 +128,10 @@ func (s *Store) syncMountpaths(mps []mountpath) error {
 		if marks == nil {
 			marks = map[string]*unsyncedMark{}
 		}
-		if set := s.mountpathSet(); set.disabled[mark.m.path] != "" || slices.Contains(set.gone, mark.m.path) {
-			// Disabled or gone since: what it holds is no longer read,
-			// and comes back reconciled.
+		if !slices.ContainsFunc(s.inUse(), func(m mountpath) bool { return m.path == mark.m.path }) {
+			// Disabled, gone or detached since (read now: one attached
+			// meanwhile keeps its mark): what it holds is no longer
+			// read, and comes back reconciled.
 			s.unsynced.CompareAndDelete(key, value)
 			return true
 		}

@@ -1348,6 +1348,11 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
 		if err != nil {
 			s.syncMountpaths(removed) // (what went stays gone)
+			// No tombstone guards this delete: a gone mountpath that
+			// comes back has its copies set aside, not served.
+			if uerr := s.unguard(time.Now().UnixNano()); uerr != nil {
+				s.logger.Warn("a delete without its tombstone: gone mountpaths stay guarded", "bucket", b.String(), "object", name, "err", uerr)
+			}
 			return fmt.Errorf("delete %s/%s: %w", b, name, err)
 		}
 		for _, m := range written {
