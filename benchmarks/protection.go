@@ -138,6 +138,9 @@ func (p fleetPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Buc
 func (p fleetPeers) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
 	return p.f.targets[on.ID].DeleteParts(ctx, b, name, stamp)
 }
+func (p fleetPeers) DeleteWriteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
+	return p.f.targets[on.ID].DeleteWriteParts(ctx, b, name, stamp)
+}
 func (p fleetPeers) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
 	return p.f.targets[on.ID].Ensure(ctx, b, names)
 }

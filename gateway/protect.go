@@ -51,6 +51,7 @@ type PartPeers interface {
 	PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error)
 	OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error)
 	DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error
+	DeleteWriteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error
 	Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error
 }
 
@@ -111,6 +112,10 @@ func (p ecPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket
 }
 func (p ecPeers) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
 	return p.n.peer.DeleteParts(ctx, on, b, name, stamp)
+}
+
+func (p ecPeers) DeleteWriteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
+	return p.n.peer.DeleteWriteParts(ctx, on, b, name, stamp)
 }
 func (p ecPeers) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
 	return p.n.peer.Ensure(ctx, on, b, names)
@@ -224,7 +229,14 @@ func (n *Node) handleDeleteParts(w http.ResponseWriter, r *http.Request) {
 			err = badRequest("%w", err)
 		}
 	}
-	if err == nil {
+	oneWrite := r.URL.Query().Get(peer.QueryOneWrite) == "true"
+	switch deleter, ok := n.local.(store.PartDeleter); {
+	case err != nil:
+	case oneWrite && !ok:
+		err = badRequest("node %s cannot delete the parts of one write", n.config.ID)
+	case oneWrite:
+		err = deleter.DeleteWriteParts(r.Context(), b, name, stamp)
+	default:
 		err = n.local.DeleteParts(r.Context(), b, name, stamp)
 	}
 	if err != nil {

@@ -779,6 +779,49 @@ func TestPartsOfManyAnswersEachTargetsParts(t *testing.T) {
 	}
 }
 
+// A delete of one write's parts over the peer protocol takes those of
+// its stamp only: the parts of other versions stay.
+func TestDeleteOfOneWritesPartsKeepsOthers(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "coded", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "coded", "o", strings.NewReader("coded bytes"), api.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	peers := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()})
+	b := store.NewBucket("coded")
+	var holder cluster.Node
+	var kept store.PartMeta
+	for _, tg := range c.Targets() {
+		node := cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}
+		if metas, err := peers.PartsOf(ctx, node, b, "o"); err == nil && len(metas) == 1 {
+			holder, kept = node, metas[0]
+		}
+	}
+	if holder.ID == "" {
+		t.Fatal("no target holds the object's part")
+	}
+	newer := store.Stamp{Map: kept.Stamp.Map, Clock: kept.Stamp.Clock + 1}
+	if err := peers.DeleteWriteParts(ctx, holder, b, "o", newer); err != nil {
+		t.Fatal(err)
+	}
+	if metas, err := peers.PartsOf(ctx, holder, b, "o"); err != nil || len(metas) != 1 {
+		t.Fatalf("after a delete of a newer write's parts: %+v %v, want the part kept", metas, err)
+	}
+	if err := peers.DeleteWriteParts(ctx, holder, b, "o", kept.Stamp); err != nil {
+		t.Fatal(err)
+	}
+	if metas, err := peers.PartsOf(ctx, holder, b, "o"); err != nil || len(metas) != 0 {
+		t.Fatalf("after a delete of its write's parts: %+v %v, want none", metas, err)
+	}
+	if err := peers.DeleteWriteParts(ctx, holder, b, "o", store.Stamp{}); !errors.Is(err, api.ErrBadRequest) {
+		t.Fatalf("a delete of one write's parts without a stamp: %v, want a bad request", err)
+	}
+}
+
 // A target away when erasure coding was turned off (it missed the
 // ec-cleanup) drops the bucket's parts it keeps once it is back.
 func TestTargetBackDropsThePartsOfItsMissedCleanup(t *testing.T) {

@@ -242,11 +242,16 @@ func PropsOf(ctx context.Context, st Store, b Bucket) (Props, error) {
 	return props, nil
 }
 
-// PartDeleter is a Store that removes one part of an object, only if it
-// is of stamp (ErrNotFound otherwise): a part kept on a target that no
-// longer holds its index, once its holder keeps it.
+// PartDeleter is a Store that removes parts of exactly one stamp.
 type PartDeleter interface {
+	// DeletePart removes one part of an object, only if it is of stamp
+	// (ErrNotFound otherwise): a part kept on a target that no longer
+	// holds its index, once its holder keeps it.
 	DeletePart(ctx context.Context, b Bucket, name string, index int, stamp Stamp) error
+	// DeleteWriteParts removes an object's parts of stamp, any index:
+	// those of a write that failed, while the versions' before it, which
+	// it may not have replaced everywhere, stay to restore the object.
+	DeleteWriteParts(ctx context.Context, b Bucket, name string, stamp Stamp) error
 }
 
 // MountpathCapacity is the space of one mountpath.

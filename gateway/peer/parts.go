@@ -189,6 +189,15 @@ func (c *Client) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucke
 	return c.Call(ctx, http.MethodDelete, on.URL+PartsPath(b, name)+"&stamp="+url.QueryEscape(stamp.String()), nil, nil)
 }
 
+// QueryOneWrite asks a delete of parts for those of its stamp only.
+const QueryOneWrite = "one-write"
+
+// DeleteWriteParts removes an object's parts of exactly stamp, one
+// write's, on a target.
+func (c *Client) DeleteWriteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
+	return c.Call(ctx, http.MethodDelete, on.URL+PartsPath(b, name)+"&stamp="+url.QueryEscape(stamp.String())+"&"+QueryOneWrite+"=true", nil, nil)
+}
+
 // Ensure asks the owner of objects to restore those it lacks.
 func (c *Client) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
 	// A restore of many objects outlasts a control call: the caller's

@@ -2,6 +2,7 @@ package ec
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync/atomic"
 	"time"
@@ -26,21 +27,38 @@ func init() { dropRetryInterval.Store(int64(30 * time.Second)) }
 // for long while a bucket is emptied must not grow them without end.
 const maxPendingDrops = 1 << 16
 
+// partsOf says which of an object's parts a drop of a stamp removes.
+type partsOf int
+
+const (
+	// upTo removes the parts not newer than the stamp (all with a zero
+	// one): a delete's, or a replaced version's.
+	upTo partsOf = iota
+	// oneWrite removes those of the stamp only: a failed write's, which
+	// may not have replaced the parts of the version before everywhere.
+	oneWrite
+)
+
 // pendingDrop is a delete of an object's parts on one holder, to try again.
 type pendingDrop struct {
 	bucket store.Bucket
 	name   string
 	stamp  store.Stamp
+	which  partsOf
 	node   cluster.Node
 	until  time.Time
 }
 
 // dropLater keeps a failed delete of parts for another try, and starts
 // the retries unless they run (with ctx's values, not its end).
-func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, node cluster.Node) {
+func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, which partsOf, node cluster.Node) {
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()
 	key := node.ID + "\x00" + b.Normalize().String() + "\x00" + name
+	if which == oneWrite {
+		// Apart from the name's ranged delete, which need not cover it.
+		key += "\x00" + stamp.String()
+	}
 	if _, ok := s.drops[key]; !ok && len(s.drops) >= maxPendingDrops {
 		s.logger.Warn("too many deletes of parts to try again: this one is not", "bucket", b.String(), "object", name, "target", node.ID)
 		return
@@ -50,10 +68,10 @@ func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stam
 	}
 	// One pending for the name keeps the widest delete: a later drop of
 	// older parts (a refused restore's) must not narrow one of a delete.
-	if old, ok := s.drops[key]; ok && !stamp.IsZero() && (old.stamp.IsZero() || old.stamp.Compare(stamp) > 0) {
+	if old, ok := s.drops[key]; ok && which == upTo && !stamp.IsZero() && (old.stamp.IsZero() || old.stamp.Compare(stamp) > 0) {
 		stamp = old.stamp
 	}
-	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, node: node, until: time.Now().Add(dropRetryFor)}
+	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, which: which, node: node, until: time.Now().Add(dropRetryFor)}
 	if !s.dropping && !s.isClosed() {
 		s.dropping = true
 		// Not the request's context: the retries outlive it, until Close.
@@ -86,7 +104,7 @@ func (s *Store) retryDrops(ctx context.Context) {
 		pending := maps.Clone(s.drops)
 		s.dropMu.Unlock()
 		for key, d := range pending {
-			err := s.deletePartsOn(ctx, d.node, d.bucket, d.name, d.stamp)
+			err := s.deletePartsOn(ctx, d.node, d.bucket, d.name, d.stamp, d.which)
 			s.dropMu.Lock()
 			// Unless kept again meanwhile (a newer delete of the name).
 			if now := s.drops[key]; now == d && (err == nil || time.Now().After(d.until)) {
@@ -117,9 +135,28 @@ func (s *Store) isClosed() bool {
 }
 
 // deletePartsOn deletes an object's parts on a target, this one or another.
-func (s *Store) deletePartsOn(ctx context.Context, node cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
-	if node.ID == s.peers.Self().ID {
+func (s *Store) deletePartsOn(ctx context.Context, node cluster.Node, b store.Bucket, name string, stamp store.Stamp, which partsOf) error {
+	self := node.ID == s.peers.Self().ID
+	switch {
+	case which == oneWrite && self:
+		return s.DeleteWriteParts(ctx, b, name, stamp)
+	case which == oneWrite:
+		return s.peers.DeleteWriteParts(ctx, node, b, name, stamp)
+	case self:
 		return s.Store.DeleteParts(ctx, b, name, stamp)
+	default:
+		return s.peers.DeleteParts(ctx, node, b, name, stamp)
 	}
-	return s.peers.DeleteParts(ctx, node, b, name, stamp)
+}
+
+// DeleteWriteParts removes an object's parts of exactly stamp, one
+// write's, here (see store.PartDeleter).
+func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	deleter, ok := s.Store.(store.PartDeleter)
+	if !ok {
+		// Not a wider delete instead: it would take the parts of the
+		// versions before, maybe the object's last copy.
+		return fmt.Errorf("delete the parts of one write of %s/%s: the store beneath erasure coding cannot", b, name)
+	}
+	return deleter.DeleteWriteParts(ctx, b, name, stamp)
 }

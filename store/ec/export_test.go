@@ -66,9 +66,10 @@ func EncodesInMemory(s *Store, layout Layout, data []byte) bool {
 	return inMemory
 }
 
-// DropLater keeps a failed delete of parts on a target for another try.
+// DropLater keeps a failed delete of parts not newer than stamp on a
+// target for another try.
 func DropLater(s *Store, b store.Bucket, name string, stamp store.Stamp, node cluster.Node) {
-	s.dropLater(context.Background(), b, name, stamp, node)
+	s.dropLater(context.Background(), b, name, stamp, upTo, node)
 }
 
 // OnProtectStored sets the hook told of each object protectStored reads,

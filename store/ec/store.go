@@ -44,6 +44,9 @@ type Peers interface {
 	// DeleteParts removes an object's parts on a target, those not newer
 	// than stamp.
 	DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error
+	// DeleteWriteParts removes an object's parts of exactly stamp (one
+	// write's) on a target.
+	DeleteWriteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error
 	// Ensure asks a target, the owner of the named objects, to restore
 	// those whose full replica it lacks.
 	Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error
@@ -270,7 +273,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if _, on := s.props(b); err == nil && !on && !sent.IsZero() {
 		// Erasure coding turned off while the body came in: the ec-cleanup
 		// job may have passed before these parts were stored.
-		s.dropParts(context.WithoutCancel(ctx), b, name, sent)
+		s.dropParts(context.WithoutCancel(ctx), b, name, sent, upTo)
 		return meta, nil
 	}
 	if err == nil && replaces {
@@ -278,7 +281,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// fewer parts, and the holders may have changed): left, they
 		// would leak, or restore the old version if enough of them
 		// outlived the new one's.
-		s.dropParts(context.WithoutCancel(ctx), b, name, justBefore(meta.Stamp))
+		s.dropParts(context.WithoutCancel(ctx), b, name, justBefore(meta.Stamp), upTo)
 	}
 	if err != nil && errors.Is(err, errNewerParts) {
 		return meta, s.newerThanCopy(context.WithoutCancel(ctx), b, name, err)
@@ -289,7 +292,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// The parts of a write that failed after they were stored go: a
 		// restore must not bring back a version never acknowledged.
 		if !sent.IsZero() && opts.Stamp.IsZero() && (herr != nil || stored.Stamp != sent) {
-			s.dropParts(undo, b, name, sent)
+			s.dropParts(undo, b, name, sent, oneWrite)
 			if placed != nil && s.peers.Map().Placement() != placed.Placement() {
 				// A holder the map took offline meanwhile is not among
 				// those dropParts reaches: tried until it answers.
@@ -368,7 +371,7 @@ func (s *Store) dropUnrestorable(ctx context.Context, b store.Bucket, name strin
 		return false
 	}
 	s.logger.Warn("dropping newer parts that do not restore, left by a failed write", "bucket", b.String(), "object", name, "stamp", newest.Stamp.String())
-	s.dropParts(ctx, b, name, newest.Stamp)
+	s.dropParts(ctx, b, name, newest.Stamp, oneWrite)
 	return true
 }
 
@@ -640,10 +643,10 @@ func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.
 			if derr = deleter.DeletePart(undo, part.Bucket, part.Name, part.Index, part.Stamp); errors.Is(derr, store.ErrNotFound) {
 				derr = nil
 			}
-		} else if holders[i].ID == self.ID {
-			derr = s.Store.DeleteParts(undo, part.Bucket, part.Name, part.Stamp)
 		} else {
-			derr = s.peers.DeleteParts(undo, holders[i], part.Bucket, part.Name, part.Stamp)
+			// Exactly this write's: the part it replaced is gone, those of
+			// the version before on the other holders stay.
+			derr = s.deletePartsOn(undo, holders[i], part.Bucket, part.Name, part.Stamp, oneWrite)
 		}
 		if derr != nil {
 			s.logger.Warn("remove a part of a write that failed", "bucket", part.Bucket.String(), "object", part.Name, "target", holders[i].ID, "err", derr)
@@ -757,7 +760,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		// The copy it removed may be the object's only replica (not
 		// moved to its owner yet, which did not list it): its parts go,
 		// those no newer than it, else the owner would restore it.
-		s.dropParts(ctx, b, name, copyStamp)
+		s.dropParts(ctx, b, name, copyStamp, upTo)
 	}
 	if keepParts {
 		return err
@@ -765,16 +768,16 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	if !protected || err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	found := s.dropParts(ctx, b, name, dropStamp)
+	found := s.dropParts(ctx, b, name, dropStamp, upTo)
 	if errors.Is(err, store.ErrNotFound) && found > 0 {
 		return nil
 	}
 	return err
 }
 
-// dropParts deletes an object's parts not newer than stamp (zero: all)
-// on every target that keeps some, and returns how many it found.
-func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) int {
+// dropParts deletes an object's parts of stamp (which says how) on every
+// target that keeps some, and returns how many it found.
+func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, which partsOf) int {
 	found, err := s.find(ctx, b, name)
 	holders := map[string]cluster.Node{}
 	if err != nil {
@@ -802,16 +805,16 @@ func (s *Store) dropParts(ctx context.Context, b store.Bucket, name string, stam
 		}
 	}
 	for _, node := range holders {
-		if derr := s.deletePartsOn(ctx, node, b, name, stamp); derr != nil {
+		if derr := s.deletePartsOn(ctx, node, b, name, stamp, which); derr != nil {
 			s.logger.Warn("delete the parts of an object: tried again later", "bucket", b.String(), "object", name, "target", node.ID, "err", derr)
-			s.dropLater(ctx, b, name, stamp, node)
+			s.dropLater(ctx, b, name, stamp, which, node)
 		}
 	}
 	return len(found)
 }
 
-// dropPartsOn has the holders m placed an object's parts on that are
-// offline now delete them up to stamp, once they answer.
+// dropPartsOn has the holders m placed a failed write's parts on that
+// are offline now delete them, once they answer.
 func (s *Store) dropPartsOn(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, m *cluster.Map) {
 	props, ok := s.props(b)
 	if !ok {
@@ -835,7 +838,7 @@ func (s *Store) dropPartsOn(ctx context.Context, b store.Bucket, name string, st
 		if current, ok := now.Node(node.ID); !ok || current.State != cluster.StateOffline {
 			continue
 		}
-		s.dropLater(ctx, b, name, stamp, node)
+		s.dropLater(ctx, b, name, stamp, oneWrite, node)
 	}
 }
 
@@ -1015,7 +1018,7 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 			// stale, kept by a target away when the delete came. They
 			// go now, before the delete's tombstone is collected and
 			// nothing refuses them any more.
-			s.dropParts(ctx, b, name, newest.Stamp)
+			s.dropParts(ctx, b, name, newest.Stamp, upTo)
 		}
 		return fmt.Errorf("restore %s/%s: store the rebuilt object: %w", b, name, err)
 	}
@@ -1471,7 +1474,7 @@ func (s *Store) dropIfGone(ctx context.Context, b store.Bucket, name string, sen
 		// Erasure coding turned off while they were on their way: the
 		// ec-cleanup job may have passed the holders before they were
 		// stored, and they would restore the object after a delete.
-		s.dropParts(context.WithoutCancel(ctx), b, name, sent)
+		s.dropParts(context.WithoutCancel(ctx), b, name, sent, upTo)
 		return
 	}
 	if ctx.Err() != nil {
@@ -1492,7 +1495,7 @@ func (s *Store) dropIfGone(ctx context.Context, b store.Bucket, name string, sen
 	default:
 		return
 	}
-	s.dropParts(ctx, b, name, sent)
+	s.dropParts(ctx, b, name, sent, upTo)
 }
 
 // deleted reports whether an object not found here was deleted at or

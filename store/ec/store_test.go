@@ -176,6 +176,13 @@ func (p fleetPeers) DeleteParts(ctx context.Context, on cluster.Node, b store.Bu
 	}
 	return st.DeleteParts(ctx, b, name, stamp)
 }
+func (p fleetPeers) DeleteWriteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
+	st, err := p.reach(on.ID)
+	if err != nil {
+		return err
+	}
+	return st.DeleteWriteParts(ctx, b, name, stamp)
+}
 func (p fleetPeers) Ensure(ctx context.Context, on cluster.Node, b store.Bucket, names []string) error {
 	p.f.ensured.Add(1)
 	if n := int64(len(names)); n > p.f.widestEnsure.Load() {
@@ -898,6 +905,42 @@ func TestFailedPutLeavesNoParts(t *testing.T) {
 	f.dropReplica("p")
 	if got, err := f.get("p", false); err != nil || !bytes.Equal(got, old) {
 		t.Fatalf("restored after the failed PUT: %q %v", got[:min(8, len(got))], err)
+	}
+}
+
+// An overwrite that fails after some holders stored its parts takes
+// those only: the version before, whose owner lost its replica, is
+// still restored from the parts the failed write did not replace.
+func TestFailedOverwriteKeepsThePartsOfTheVersionBefore(t *testing.T) {
+	f := newFleet(t, 5, 2, 2, 0)
+	old := bytes.Repeat([]byte("acknowledged"), 1000)
+	f.put("o", old)
+	f.dropReplica("o")
+	owner, st := f.owner("o")
+	// One holder stores the new version's part (its old one replaced),
+	// the other three refuse theirs: three old parts are left, of two
+	// needed.
+	f.storing = map[string]error{}
+	kept := ""
+	for id := range f.others(owner) {
+		if kept == "" {
+			kept = id
+			continue
+		}
+		f.storing[id] = fmt.Errorf("store a part: %w", store.ErrIO)
+	}
+	if _, err := st.Put(t.Context(), bucket, "o", bytes.NewReader([]byte("never acknowledged")), store.PutOptions{Size: 18}); err == nil {
+		t.Fatal("a PUT whose parts three holders refused succeeded")
+	}
+	f.storing = nil
+	if metas, _ := f.inner[kept].PartsOf(t.Context(), bucket, "o"); len(metas) != 0 {
+		t.Fatalf("the failed write's part stayed on %s: %+v", kept, metas)
+	}
+	if n := f.parts("o"); n != 3 {
+		t.Fatalf("%d parts left, want the old version's 3", n)
+	}
+	if got, err := f.get("o", true); err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("the acknowledged version after the failed overwrite: %d bytes, %v", len(got), err)
 	}
 }
 

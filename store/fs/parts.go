@@ -286,6 +286,28 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 	if err != nil {
 		return err
 	}
+	return s.removeParts(b, name, guarded, func(meta store.PartMeta) bool {
+		return stamp.IsZero() || meta.Stamp.Compare(stamp) <= 0
+	})
+}
+
+// DeleteWriteParts removes an object's parts of exactly stamp, one
+// write's, and keeps the older versions' (see store.PartDeleter). No
+// parts tombstone: a mountpath away when the write came holds none of
+// its parts, and one would hide the older versions' there.
+func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	if err := store.ValidateName(name); err != nil {
+		return err
+	}
+	if stamp.IsZero() {
+		return fmt.Errorf("%w: delete the parts of %s/%s of one write: no stamp", store.ErrInvalidPart, b, name)
+	}
+	return s.removeParts(b.Normalize(), name, nil, func(meta store.PartMeta) bool { return meta.Stamp == stamp })
+}
+
+// removeParts removes the parts of an object that match (those whose
+// metadata cannot be read too), then syncs their mountpaths and guarded.
+func (s *Store) removeParts(b store.Bucket, name string, guarded []mountpath, match func(store.PartMeta) bool) error {
 	lock := s.lockParts(b, name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -307,7 +329,7 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 			}
 			path := filepath.Join(dir, e.Name())
 			meta, err := readPartMeta(path)
-			if err == nil && (meta.Name != name || !stamp.IsZero() && meta.Stamp.Compare(stamp) > 0) {
+			if err == nil && (meta.Name != name || !match(meta)) {
 				continue
 			}
 			if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
