@@ -93,8 +93,9 @@ func (c *Client) Jobs(ctx context.Context) ([]ClusterJob, error) {
 
 // ClusterJobs gathers the jobs of a cluster status by id. A job that
 // names the targets it runs on has an error for each of them that does
-// not answer (its part there is unknown), and for each that restarted
-// while the job ran and has no record of it (its part is lost).
+// not answer (its part there is unknown), for each that restarted while
+// the job ran and has no record of it (its part is lost), and for each
+// that has left the cluster (aborted: its part is not known done).
 func ClusterJobs(status *ClusterStatus) []ClusterJob {
 	byID := map[string]*ClusterJob{}
 	started := map[string]int64{}
@@ -143,6 +144,18 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 					// forgot it too, with its part done: not flagged.)
 					j.Errors = append(j.Errors, node.ID+": restarted while the job ran and has no record of it: its part of the job is lost")
 				}
+			}
+		}
+	}
+	// A target of a job that is no longer in the cluster: what it held
+	// moved to others that may have passed it already. When it left is
+	// not known, so the job reads aborted even if it left after the job
+	// ended (as the gateway's job status has it).
+	for id, j := range byID {
+		for t := range targets[id] {
+			if !slices.ContainsFunc(status.Nodes, func(n NodeStatus) bool { return n.ID == t }) {
+				j.Aborted = true
+				j.Errors = append(j.Errors, t+": has left the cluster: whether its part of the job was done is not known; run the job again")
 			}
 		}
 	}

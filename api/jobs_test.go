@@ -70,6 +70,24 @@ func TestClusterJobsWithARestartedTarget(t *testing.T) {
 	}
 }
 
+// A target of a job that has left the cluster aborts the job: what it
+// held moved to others that may have passed it already.
+func TestClusterJobsWithATargetThatLeft(t *testing.T) {
+	job := api.JobStatus{ID: "copy-1", Kind: "copy-bck", Targets: []string{"t1", "t2", "t3"}, Started: 100, Finished: 200}
+	status := &api.ClusterStatus{Nodes: []api.NodeStatus{
+		{ID: "t1", Started: 10, Jobs: []api.JobStatus{job}},
+		{ID: "t2", Started: 10, Jobs: []api.JobStatus{job}},
+	}}
+	jobs := api.ClusterJobs(status)
+	if len(jobs) != 1 || !jobs[0].Aborted || len(jobs[0].Errors) != 1 || !strings.HasPrefix(jobs[0].Errors[0], "t3: has left the cluster") {
+		t.Fatalf("a job whose target t3 left: %+v, want it aborted with t3 named", jobs)
+	}
+	status.Nodes = append(status.Nodes, api.NodeStatus{ID: "t3", Started: 10, Jobs: []api.JobStatus{job}})
+	if jobs := api.ClusterJobs(status); len(jobs) != 1 || jobs[0].Aborted || len(jobs[0].Errors) != 0 {
+		t.Fatalf("a job ended on each of its targets: %+v", jobs)
+	}
+}
+
 // A wait for a job goes on while a target of it does not answer (one
 // restarting resumes its part): it ends when that target's part ends, not
 // at the first poll it misses.

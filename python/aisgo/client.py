@@ -808,12 +808,15 @@ UNANSWERED_GRACE = 60.0
 
 def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[str, Any]]) -> List[str]:
     """The parts of a job that ended whose outcome is not known: a target the
-    job names that did not answer, or that restarted while the job ran and
-    has no record of it (as the Go client tells them)."""
+    job names that did not answer, that restarted while the job ran and
+    has no record of it, or that has left the cluster (as the Go client
+    tells them)."""
     targets = {t for j in jobs for t in (j.get("targets") or [])}
     started = min((int(j.get("started") or 0) for j in jobs), default=0)
     ended = max((int(j.get("finished") or 0) for j in jobs), default=0)
-    out = []
+    present = {n.get("id", "") for n in nodes}
+    out = [f"{t}: has left the cluster: whether its part of the job was done is not known; run the job again"
+           for t in sorted(targets - present)]
     for n in nodes:
         node = n.get("id", "")
         if node not in targets:

@@ -390,6 +390,9 @@ def test_job_parts_lost_or_unknown():
     # restarted after the job ended everywhere: it forgot a part that was done
     nodes[2]["started"] = 300
     assert len(_lost_parts(nodes, "j", [job])) == 1
+    # a target that left the cluster: its part is not known done
+    got = _lost_parts([nodes[0], nodes[2], nodes[3]], "j", [job])
+    assert got == ["t2: has left the cluster: whether its part of the job was done is not known; run the job again"]
 
 
 def _serve_json(answer: bytes):
