@@ -48,6 +48,11 @@ func windowsUnsafe(raw string) bool {
 	return false
 }
 
+// CheckName says whether a Writer takes name as a member's name
+// (ErrInvalidName otherwise): one that is not absolute, climbs out of the
+// archive neither as Unix nor as Windows reads it, and is clean.
+func CheckName(name string) error { return checkName(name) }
+
 // checkName validates a name given to a Writer: it must be what memberName
 // would return for it.
 func checkName(name string) error {

@@ -194,6 +194,9 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		if msg.InclSrcBname {
 			entry = src.Name + "/" + entry
 		}
+		if err := formats.CheckName(entry); err != nil {
+			return nil, badRequest("archive %s/%s: object %q cannot be a member named %q (absolute or climbing out as Windows reads it): %v", dst, msg.ArchName, name, entry, err)
+		}
 		if other, taken := entries[entry]; taken {
 			return nil, badRequest("archive %s/%s: objects %q and %q would both be its member %q", dst, msg.ArchName, other, name, entry)
 		}

@@ -128,6 +128,17 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 	if _, err := client.Head(ctx, "raw", "dup.tar"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("a refused archive job stored %v", err)
 	}
+	// An object name the store takes but no member may have (a drive
+	// letter): refused before anything is read.
+	if _, err := client.Put(ctx, "raw", "c:0001.jpg", strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if job := run(api.ArchiveMessage{ArchName: "drive.tar", ListRange: api.ListRange{ObjNames: []string{"img/0001.jpg", "c:0001.jpg"}}}); len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), `cannot be a member named "c:0001.jpg"`) {
+		t.Errorf("archive of an object named c:0001.jpg: %+v, want refused naming it", job)
+	}
+	if _, err := client.Head(ctx, "raw", "drive.tar"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("a refused archive job stored %v", err)
+	}
 
 	job = run(api.ArchiveMessage{ArchName: "bad.zip", ListRange: api.ListRange{ObjNames: []string{"img/0001.jpg", "gone.jpg"}}})
 	if len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), "gone.jpg") {

@@ -366,6 +366,12 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 			return req, nil, nil, badRequest("get-batch: entry %d: if_checksum needs a type and a value (%d bytes at most)", i, maxIfChecksum)
 		}
 		item.name = api.BatchEntryName(item.bucket, e, req.OnlyObjName)
+		// Refused before anything is sent: the writer would fail the
+		// batch midway (a name the store takes, c:x or a\..\b, is not
+		// a member's).
+		if err := formats.CheckName(item.name); err != nil {
+			return req, nil, nil, badRequest("get-batch: entry %d: %q cannot be a member's name (absolute or climbing out as Windows reads it): %v", i, item.name, err)
+		}
 		items[i] = item
 	}
 	return req, items, f, nil

@@ -207,6 +207,9 @@ func TestGetBatchRefuses(t *testing.T) {
 		{"msgpack", "train", `{"mime":".msgpack","in":[{"objname":"a"}]}`, "not an archive format"},
 		{"escaping name", "train", `{"in":[{"objname":"../../etc/passwd"}]}`, ".."},
 		{"escaping archpath", "train", `{"in":[{"objname":"a","archpath":"../x"}]}`, "archpath"},
+		// Object names the store takes but no archive member may have.
+		{"drive letter member", "train", `{"onob":true,"in":[{"objname":"c:ckpt.pt"}]}`, "member's name"},
+		{"climbing out as Windows reads it", "train", `{"in":[{"objname":"a\\..\\..\\b"}]}`, "member's name"},
 		{"uname", "train", `{"in":[{"objname":"a","uname":"ais/@#/b/a"}]}`, "uname"},
 		{"no bucket", "", `{"in":[{"objname":"a"}]}`, "names no bucket"},
 		{"bad bucket", "train", `{"in":[{"objname":"a","bucket":"../b"}]}`, "bucket name"},
