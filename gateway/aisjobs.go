@@ -666,7 +666,9 @@ func (n *Node) deleteRemoteByPrefix(ctx context.Context, b store.Bucket, prefix 
 		case err == nil:
 			removed++
 			p.Objects.Add(1)
-		case !errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExists):
+			// (ErrExists: written after the delete's stamp, it stays.)
+		default:
 			return fmt.Errorf("delete %s/%s: %w", b, name, err)
 		}
 		return nil

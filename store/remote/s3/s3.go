@@ -188,7 +188,8 @@ func checkedProxy(proxyOf func(*http.Request) (*url.URL, error), control func(ct
 }
 
 // boundedErrors cuts the body of an error answer at 64 KiB, and of a
-// listing at maxListingPage.
+// listing or an answer to a write at maxListingPage: only an object's
+// body (a GET) is read whole.
 type boundedErrors struct{ http.RoundTripper }
 
 func (t boundedErrors) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -201,6 +202,11 @@ func (t boundedErrors) RoundTrip(req *http.Request) (*http.Response, error) {
 	case req.URL.Query().Has("list-type"):
 		// A page of 1000 keys of 1 KiB is 2 MiB of XML: an endpoint
 		// streaming one without end is cut, not decoded into memory.
+		limit = maxListingPage
+	case req.Method != http.MethodGet:
+		// The SDK reads a write's answer to its end (a 200 may carry an
+		// error): one without end from a broken endpoint would grow in
+		// memory, the name's write lock held, for as long.
 		limit = maxListingPage
 	}
 	if limit >= 0 {

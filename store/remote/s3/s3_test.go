@@ -216,6 +216,36 @@ func TestListingAnswerIsBounded(t *testing.T) {
 	}
 }
 
+// The answer to a write is bounded too: the SDK reads it to its end (a
+// 200 may carry an error), and one without end would grow in memory.
+func TestWriteAnswerIsBounded(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	var sent atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/xml")
+		blank := bytes.Repeat([]byte(" "), 64<<10)
+		for sent.Load() < 4*maxListingPage {
+			n, err := w.Write(blank)
+			if err != nil {
+				return
+			}
+			sent.Add(int64(n))
+		}
+	}))
+	defer server.Close()
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be.PutObject(t.Context(), store.Bucket{Provider: store.ProviderAWS, Name: "b"}, "o", bytes.NewReader([]byte("x")), 1)
+	if sent.Load() >= 4*maxListingPage {
+		t.Fatalf("the whole endless answer to a PUT (%d bytes) was read", sent.Load())
+	}
+}
+
 // A remote that refuses the credentials is a refusal (403 to clients,
 // not retried), not an outage (503, retried for ever).
 func TestAccessDeniedIsARefusal(t *testing.T) {
