@@ -127,9 +127,9 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	// cut short by bytes (archive members) are counted apart, each
 	// covering at least one name: past that bound, the page is refused
 	// rather than shown with cached shards as not cached.
-	names := 0
-	for pages := 0; names < maxCachedPages*remoteCachedPage; pages++ {
-		if pages == maxCachedPages+len(list) {
+	names, covered := 0, false
+	for pages := 0; !covered; pages++ {
+		if pages == maxCachedPages+len(list) || names >= maxCachedPages*remoteCachedPage {
 			return nil, badRequest("list %s: what the targets cache of this page's %d names took more than %d pages of theirs; list fewer objects a page (pagesize)", b, len(list), pages)
 		}
 		cached, err := n.listPage(ctx, b, local, after)
@@ -152,7 +152,8 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 		// be a shard's member or be left out, as a directory).
 		next, err := decodeToken(cached.ContinuationToken)
 		if cached.ContinuationToken == "" || err != nil || next >= last {
-			break
+			covered = true
+			continue
 		}
 		after = next
 	}

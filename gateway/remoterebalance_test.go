@@ -387,6 +387,41 @@ func TestRemoteListingFlagsWhatIsCached(t *testing.T) {
 	}
 }
 
+// A remote page whose cached names in between pass the bound is
+// refused, not shown with its last cached entry as not cached.
+func TestRemoteListingPastTheCachedBoundIsRefused(t *testing.T) {
+	defer gateway.SetRemoteCachedPage(2)()
+	rs := &countingRemote{objects: map[string][]byte{"a": []byte("a"), "c": []byte("c")}}
+	for i := range 25 {
+		rs.objects[fmt.Sprintf("b/%02d", i)] = []byte("b")
+	}
+	c := remoteCluster(t, rs, 1)
+	ctx := t.Context()
+	client := c.Client()
+	rs.mu.Lock()
+	names := slices.Collect(maps.Keys(rs.objects))
+	rs.mu.Unlock()
+	for _, name := range names {
+		if _, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Deleted on the remote, still cached: 27 cached names between the
+	// page's first and last, past the bound of 10 pages of 2.
+	rs.mu.Lock()
+	for i := range 25 {
+		delete(rs.objects, fmt.Sprintf("b/%02d", i))
+	}
+	rs.mu.Unlock()
+	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 2})
+	if err == nil {
+		t.Fatalf("a page past the bound of cached names: %+v, want refused", page.Entries)
+	}
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "list fewer objects a page") {
+		t.Fatalf("a page past the bound of cached names: %v, want refused telling what to do", err)
+	}
+}
+
 // A rebalance moves a remote bucket's cached copies as they are: it does
 // not ask the remote about each (with validate_warm_get, a read would),
 // so a remote away does not hold the rebalance.
