@@ -16,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
@@ -995,6 +996,24 @@ func removeBatches(req peer.RemoveRequest, limit int) []peer.RemoveRequest {
 	return append(out, batch)
 }
 
+// maxStampMapAhead bounds how many map versions a peer's stamp may be
+// ahead of this target's map: far more than a sender is ahead of a
+// target that takes its pushes.
+const maxStampMapAhead = 1000
+
+// checkTombstoneStamp refuses a peer's stamp for tombstones that is far
+// ahead of this target's clock or map: its tombstones would refuse every
+// write of their names for as long (a stamp beats all before it).
+func (n *Node) checkTombstoneStamp(stamp store.Stamp) error {
+	if ahead := time.Until(time.Unix(0, stamp.Clock)); ahead > rebalance.MaxStampAhead {
+		return badRequest("the stamp is %s ahead of this target's clock (at most %s)", ahead.Round(time.Second), rebalance.MaxStampAhead)
+	}
+	if smap := n.currentMap(); smap != nil && stamp.Map > smap.Version+maxStampMapAhead {
+		return badRequest("the stamp is of map version %d, this target's is %d", stamp.Map, smap.Version)
+	}
+	return nil
+}
+
 // handleRemoveObjects removes the listed objects (or, with all_of_job,
 // every object a job wrote) from this target's store, wherever placement
 // would put them; a copy newer than the request's stamp stays.
@@ -1006,6 +1025,9 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = decodeBody(r, &req)
+	}
+	if err == nil && req.Job == "" {
+		err = n.checkTombstoneStamp(req.Stamp)
 	}
 	if err != nil {
 		n.writeError(w, r, err)

@@ -822,6 +822,35 @@ func TestDeleteOfOneWritesPartsKeepsOthers(t *testing.T) {
 	}
 }
 
+// A peer's removal whose stamp is far ahead of the target's clock or map
+// is refused: its tombstones would refuse every write of their names.
+func TestRemovalWithAStampFarAheadIsRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	peers := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()})
+	tg := c.Targets()[0]
+	node := cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}
+	version := c.WaitForMap(2).Version
+	for _, stamp := range []store.Stamp{
+		{Map: version, Clock: time.Now().Add(48 * time.Hour).UnixNano()},
+		{Map: 1 << 60, Clock: time.Now().UnixNano()},
+	} {
+		if _, err := peers.Remove(ctx, node, store.NewBucket("b"), peer.RemoveRequest{Names: []string{"x"}, Stamp: stamp}); !errors.Is(err, api.ErrBadRequest) {
+			t.Fatalf("a removal stamped %+v: %v, want refused", stamp, err)
+		}
+	}
+	if _, err := client.Put(ctx, "b", "x", strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatalf("a PUT of the name after the refused removals: %v", err)
+	}
+	if _, err := peers.Remove(ctx, node, store.NewBucket("b"), peer.RemoveRequest{Names: []string{"x"}, Stamp: store.Stamp{Map: version, Clock: time.Now().UnixNano()}}); err != nil {
+		t.Fatalf("a removal stamped now: %v", err)
+	}
+}
+
 // A target away when erasure coding was turned off (it missed the
 // ec-cleanup) drops the bucket's parts it keeps once it is back.
 func TestTargetBackDropsThePartsOfItsMissedCleanup(t *testing.T) {

@@ -554,6 +554,9 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 	if init.Map == nil {
 		return TargetEstimate{}, fmt.Errorf("%w: dsort estimate: the field map (the cluster map of the job) is missing", ErrInvalidInit)
 	}
+	if err := init.Map.Validate(); err != nil {
+		return TargetEstimate{}, fmt.Errorf("%w: dsort estimate: the job's cluster map: %w", ErrInvalidInit, err)
+	}
 	plan, err := init.Spec.Validate(w.config.Formats)
 	if err != nil {
 		return TargetEstimate{}, err

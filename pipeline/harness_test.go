@@ -102,7 +102,9 @@ func (c *memCluster) revive(id string) {
 func newMemCluster(t testing.TB, targets int, wrap func(string, store.Store) store.Store) *memCluster {
 	t.Helper()
 	c := &memCluster{t: t, workers: map[string]*pipeline.Worker{}, stores: map[string]store.Store{}, keyMaps: map[string][]byte{}, wrapStore: wrap, memory: 1 << 30, workDirs: map[string]string{}}
-	c.smap = &cluster.Map{Version: 1, Primary: "g"}
+	// A map as a gateway pushes it (workers validate it): its primary in
+	// it, and URLs of a node's shape, never dialed.
+	c.smap = &cluster.Map{Version: 1, Primary: "g", Nodes: []cluster.Node{{ID: "g", Role: cluster.RoleGateway, URL: "http://g.test:1", State: cluster.StateActive}}}
 	for i := range targets {
 		c.addTarget(fmt.Sprintf("t%d", i+1))
 	}
@@ -137,7 +139,7 @@ func (c *memCluster) addTarget(id string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next, err := c.smap.WithNode(cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "mem://" + id, State: cluster.StateActive})
+	next, err := c.smap.WithNode(cluster.Node{ID: id, Role: cluster.RoleTarget, URL: "http://" + id + ".test:1", State: cluster.StateActive})
 	if err != nil {
 		c.t.Fatal(err)
 	}

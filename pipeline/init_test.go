@@ -80,6 +80,16 @@ func TestJobIDsThatClimbOut(t *testing.T) {
 	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-1", Spec: spec}); !errors.Is(err, pipeline.ErrInvalidInit) {
 		t.Errorf("init without a map: %v", err)
 	}
+	// A map whose node URLs are not a node's (a path, a user) is refused:
+	// its targets are dialed with signed requests.
+	odd := oneTarget()
+	odd.Nodes[1].URL = "http://user@127.0.0.1:6379/x?"
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-1", Spec: spec, Map: odd}); !errors.Is(err, pipeline.ErrInvalidInit) {
+		t.Errorf("init with a target at %s: %v", odd.Nodes[1].URL, err)
+	}
+	if _, err := w.Estimate(t.Context(), pipeline.JobInit{ID: "srt-1", Spec: spec, Map: odd}); !errors.Is(err, pipeline.ErrInvalidInit) {
+		t.Errorf("estimate with a target at %s: %v", odd.Nodes[1].URL, err)
+	}
 	if _, err := os.Stat(victim); err != nil {
 		t.Fatalf("the directory outside the work directory is gone: %v", err)
 	}

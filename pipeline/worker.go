@@ -310,6 +310,10 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 	if init.Map == nil {
 		return fmt.Errorf("%w: dsort init: the field map (the cluster map of the job) is missing", ErrInvalidInit)
 	}
+	// Its nodes' URLs are dialed with signed requests: as a pushed map's.
+	if err := init.Map.Validate(); err != nil {
+		return fmt.Errorf("%w: dsort init: the job's cluster map: %w", ErrInvalidInit, err)
+	}
 	plan, err := init.Spec.Validate(w.config.Formats)
 	if err != nil {
 		return err

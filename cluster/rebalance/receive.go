@@ -54,8 +54,9 @@ type ReceiveConfig struct {
 var ErrPlacementDiffers = errors.New("rebalance: the sender places objects by other targets than this target")
 
 // MaxFrames bounds the items of one stream: the receipts are kept for
-// the answer. A sender's batch is far smaller.
-const MaxFrames = 1 << 16
+// the answer, which must fit what a sender reads (see MaxBatchObjects,
+// a sender's batch at most).
+const MaxFrames = MaxBatchObjects
 
 // Receive stores the items of a frame stream: an object only if it is
 // newer than the object and tombstone the receiver has, a tombstone by

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -102,7 +103,10 @@ func (s *RaftStream) Dial(address hraft.ServerAddress, timeout time.Duration) (n
 		return nil, err
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
-	br := bufio.NewReader(conn)
+	// The answer before the upgrade is bounded: whatever answers at the
+	// address may send headers without end until the deadline.
+	capped := &cappedReader{r: conn, left: maxUpgradeAnswer}
+	br := bufio.NewReader(capped)
 	if err := req.Write(conn); err != nil {
 		conn.Close()
 		return nil, err
@@ -117,8 +121,37 @@ func (s *RaftStream) Dial(address hraft.ServerAddress, timeout time.Duration) (n
 		return nil, fmt.Errorf("raft: %s refused the connection: %w", address, api.DecodeError(resp))
 	}
 	conn.SetDeadline(time.Time{})
+	capped.lift()
 	return &bufferedConn{Conn: conn, r: br}, nil
 }
+
+// maxUpgradeAnswer bounds the answer to a Raft connection's upgrade
+// request (a refusal's body included).
+const maxUpgradeAnswer = 256 << 10
+
+// cappedReader reads at most left bytes until lifted.
+type cappedReader struct {
+	r      io.Reader
+	left   int64
+	lifted bool
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.lifted {
+		return c.r.Read(p)
+	}
+	if c.left <= 0 {
+		return 0, fmt.Errorf("raft: the answer to the upgrade request is over %d bytes", maxUpgradeAnswer)
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *cappedReader) lift() { c.lifted = true }
 
 // Handle takes over an upgrade request (already verified) as a Raft
 // connection.
