@@ -436,3 +436,22 @@ func (o *object) WriteTo(w io.Writer) (int64, error) {
 	}
 	return n, nil
 }
+
+// DeletePart passes to the store beneath (parts are stored there, not
+// discarded): see store.PartDeleter.
+func (s *Store) DeletePart(ctx context.Context, b store.Bucket, name string, index int, stamp store.Stamp) error {
+	deleter, ok := s.Store.(store.PartDeleter)
+	if !ok {
+		return fmt.Errorf("delete part %d of %s/%s: the store beneath cannot delete one part: %w", index, b, name, errors.ErrUnsupported)
+	}
+	return deleter.DeletePart(ctx, b, name, index, stamp)
+}
+
+// DeleteWriteParts passes to the store beneath: see store.PartDeleter.
+func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
+	deleter, ok := s.Store.(store.PartDeleter)
+	if !ok {
+		return fmt.Errorf("delete the parts of one write of %s/%s: the store beneath cannot: %w", b, name, errors.ErrUnsupported)
+	}
+	return deleter.DeleteWriteParts(ctx, b, name, stamp)
+}

@@ -229,3 +229,33 @@ func TestConformance(t *testing.T) {
 		NoChecksums:  true,
 	})
 }
+
+// Parts are stored beneath a dry-run store, so their deletes of one
+// stamp pass to it: erasure coding undoes a failed write's parts alone.
+func TestPartDeletesPassThrough(t *testing.T) {
+	st, inner, b := newStore(t)
+	ctx := t.Context()
+	data := []byte("a part")
+	h, _ := store.NewHash(store.ChecksumXXHash)
+	h.Write(data)
+	sum := store.ChecksumOf(store.ChecksumXXHash, h)
+	part := func(index int, clock int64) store.PartMeta {
+		return store.PartMeta{Bucket: b, Name: "o", Index: index, Data: 2, Parity: 1, ObjectSize: int64(len(data)), SliceSize: int64(len(data)),
+			Checksum: sum, PartChecksum: sum, Stamp: store.Stamp{Map: 1, Clock: clock}}
+	}
+	for _, meta := range []store.PartMeta{part(0, 10), part(1, 20), part(2, 30)} {
+		if err := st.PutPart(ctx, meta, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var deleter store.PartDeleter = st
+	if err := deleter.DeleteWriteParts(ctx, b, "o", store.Stamp{Map: 1, Clock: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deleter.DeletePart(ctx, b, "o", 2, store.Stamp{Map: 1, Clock: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if parts, _ := inner.PartsOf(ctx, b, "o"); len(parts) != 1 || parts[0].Index != 0 {
+		t.Fatalf("parts left: %+v, want the first alone", parts)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,11 @@ func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stam
 	// older parts (a refused restore's) must not narrow one of a delete.
 	if old, ok := s.drops[key]; ok && which == upTo && !stamp.IsZero() && (old.stamp.IsZero() || old.stamp.Compare(stamp) > 0) {
 		stamp = old.stamp
+	}
+	// One write's drop that the name's pending ranged one covers is not
+	// kept apart: a client retrying a failing PUT would fill the list.
+	if ranged, ok := s.drops[strings.TrimSuffix(key, "\x00"+stamp.String())]; ok && which == oneWrite && (ranged.stamp.IsZero() || ranged.stamp.Compare(stamp) >= 0) {
+		return
 	}
 	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, which: which, node: node, until: time.Now().Add(dropRetryFor)}
 	if !s.dropping && !s.isClosed() {
@@ -152,11 +158,20 @@ func (s *Store) deletePartsOn(ctx context.Context, node cluster.Node, b store.Bu
 // DeleteWriteParts removes an object's parts of exactly stamp, one
 // write's, here (see store.PartDeleter).
 func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
-	deleter, ok := s.Store.(store.PartDeleter)
-	if !ok {
-		// Not a wider delete instead: it would take the parts of the
-		// versions before, maybe the object's last copy.
-		return fmt.Errorf("delete the parts of one write of %s/%s: the store beneath erasure coding cannot", b, name)
+	if deleter, ok := s.Store.(store.PartDeleter); ok {
+		return deleter.DeleteWriteParts(ctx, b, name, stamp)
 	}
-	return deleter.DeleteWriteParts(ctx, b, name, stamp)
+	// A ranged delete instead only when it takes nothing older: else it
+	// would take the parts of the versions before, maybe the object's
+	// last copy.
+	parts, err := s.Store.PartsOf(ctx, b, name)
+	if err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if p.Stamp.Compare(stamp) < 0 {
+			return fmt.Errorf("delete the parts of one write of %s/%s: the store beneath erasure coding cannot without those of the version before", b, name)
+		}
+	}
+	return s.Store.DeleteParts(ctx, b, name, stamp)
 }

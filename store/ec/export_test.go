@@ -72,6 +72,19 @@ func DropLater(s *Store, b store.Bucket, name string, stamp store.Stamp, node cl
 	s.dropLater(context.Background(), b, name, stamp, upTo, node)
 }
 
+// DropWriteLater keeps a failed delete of one write's parts on a target
+// for another try.
+func DropWriteLater(s *Store, b store.Bucket, name string, stamp store.Stamp, node cluster.Node) {
+	s.dropLater(context.Background(), b, name, stamp, oneWrite, node)
+}
+
+// PendingDrops counts the deletes of parts kept for another try.
+func PendingDrops(s *Store) int {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	return len(s.drops)
+}
+
 // OnProtectStored sets the hook told of each object protectStored reads,
 // and returns the restore.
 func OnProtectStored(hook func(name string)) func() {

@@ -944,6 +944,62 @@ func TestFailedOverwriteKeepsThePartsOfTheVersionBefore(t *testing.T) {
 	}
 }
 
+// The deletes of failed writes' parts kept for another try are one per
+// write, unless the name's pending ranged delete covers them: a client
+// retrying a failing PUT does not fill the list.
+func TestPendingDropsOfFailedWrites(t *testing.T) {
+	f := newFleet(t, 3, 1, 1, 0)
+	st := f.targets["t1"]
+	node := cluster.Node{ID: "t2"}
+	f.mu.Lock()
+	f.down["t2"] = true // the retries fail meanwhile
+	f.mu.Unlock()
+	ec.DropWriteLater(st, bucket, "o", store.Stamp{Map: 1, Clock: 10}, node)
+	ec.DropWriteLater(st, bucket, "o", store.Stamp{Map: 1, Clock: 20}, node)
+	if n := ec.PendingDrops(st); n != 2 {
+		t.Fatalf("%d deletes pending after two failed writes' drops, want 2", n)
+	}
+	ec.DropLater(st, bucket, "o", store.Stamp{Map: 1, Clock: 30}, node)
+	ec.DropWriteLater(st, bucket, "o", store.Stamp{Map: 1, Clock: 25}, node)
+	if n := ec.PendingDrops(st); n != 3 {
+		t.Fatalf("%d deletes pending with a covered write's drop, want 3 (it is not kept apart)", n)
+	}
+}
+
+// onlyStore hides what a store does beyond store.Store (PartDeleter).
+type onlyStore struct{ store.Store }
+
+// Over a store that cannot delete one write's parts alone, the delete of
+// them is a ranged one only when nothing older is there to go with them.
+func TestDeleteWritePartsOverAStoreWithoutIt(t *testing.T) {
+	f := newFleet(t, 3, 1, 1, 0)
+	f.put("o", []byte("acknowledged"))
+	var holder string
+	var kept store.PartMeta
+	for id, inner := range f.inner {
+		if metas, _ := inner.PartsOf(t.Context(), bucket, "o"); len(metas) == 1 {
+			holder, kept = id, metas[0]
+		}
+	}
+	if holder == "" {
+		t.Fatal("no target holds a part of the object")
+	}
+	st := ec.Wrap(onlyStore{f.inner[holder]}, fleetPeers{f, cluster.Node{ID: holder}}, ec.Options{})
+	newer := store.Stamp{Map: kept.Stamp.Map, Clock: kept.Stamp.Clock + 1}
+	if err := st.DeleteWriteParts(t.Context(), bucket, "o", newer); err == nil {
+		t.Fatal("a delete of a newer write's parts over an older part succeeded")
+	}
+	if metas, _ := f.inner[holder].PartsOf(t.Context(), bucket, "o"); len(metas) != 1 {
+		t.Fatalf("the older version's part went: %+v", metas)
+	}
+	if err := st.DeleteWriteParts(t.Context(), bucket, "o", kept.Stamp); err != nil {
+		t.Fatal(err)
+	}
+	if metas, _ := f.inner[holder].PartsOf(t.Context(), bucket, "o"); len(metas) != 0 {
+		t.Fatalf("the write's own part stayed: %+v", metas)
+	}
+}
+
 // A holder down during a delete keeps its part: the delete's tombstone
 // refuses the restore it could feed.
 func TestDeleteIsNotUndoneByAPartLeft(t *testing.T) {

@@ -293,8 +293,10 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 
 // DeleteWriteParts removes an object's parts of exactly stamp, one
 // write's, and keeps the older versions' (see store.PartDeleter). No
-// parts tombstone: a mountpath away when the write came holds none of
-// its parts, and one would hide the older versions' there.
+// parts tombstone: it would hide the older versions' parts on a
+// mountpath away. One disabled since the write may hold a part of it:
+// the delete fails then (ErrIO), for its caller to try again once the
+// mountpath is back.
 func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
 	if err := store.ValidateName(name); err != nil {
 		return err
@@ -302,7 +304,24 @@ func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name strin
 	if stamp.IsZero() {
 		return fmt.Errorf("%w: delete the parts of %s/%s of one write: no stamp", store.ErrInvalidPart, b, name)
 	}
-	return s.removeParts(b.Normalize(), name, nil, func(meta store.PartMeta) bool { return meta.Stamp == stamp })
+	if err := s.removeParts(b.Normalize(), name, nil, func(meta store.PartMeta) bool { return meta.Stamp == stamp }); err != nil {
+		return err
+	}
+	if path := s.disabledSince(time.Unix(0, stamp.Clock).Add(-time.Minute)); path != "" {
+		return fmt.Errorf("%w: delete the parts of %s/%s of one write: mountpath %s, disabled since, may hold one: try again once it is back", store.ErrIO, b, name, path)
+	}
+	return nil
+}
+
+// disabledSince returns a mountpath disabled at or after t, if any.
+func (s *Store) disabledSince(t time.Time) string {
+	set := s.mountpathSet()
+	for path := range set.disabled {
+		if !set.since[path].Before(t) {
+			return path
+		}
+	}
+	return ""
 }
 
 // removeParts removes the parts of an object that match (those whose

@@ -290,6 +290,43 @@ func TestDetachMovesParts(t *testing.T) {
 	}
 }
 
+// A delete of one write's parts takes those of its stamp only; with a
+// mountpath disabled since the write, which may hold one, it fails to be
+// tried again.
+func TestDeleteWriteParts(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	now := time.Now().UnixNano()
+	data := []byte("a part")
+	older, failed := partOf(b, "x", 0, data, now-1), partOf(b, "x", 1, data, now)
+	for _, meta := range []store.PartMeta{older, failed} {
+		if err := st.PutPart(ctx, meta, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.DeleteWriteParts(ctx, b, "x", failed.Stamp); err != nil {
+		t.Fatal(err)
+	}
+	if parts, _ := st.PartsOf(ctx, b, "x"); len(parts) != 1 || parts[0].Stamp != older.Stamp {
+		t.Fatalf("after a delete of the newer write's parts: %+v, want the older part alone", parts)
+	}
+	if err := st.DeleteWriteParts(ctx, b, "x", store.Stamp{}); !errors.Is(err, store.ErrInvalidPart) {
+		t.Fatalf("a delete of one write's parts without a stamp: %v", err)
+	}
+	// Another write's part, its mountpath disabled after it was stored.
+	again := partOf(b, "y", 0, data, time.Now().UnixNano())
+	if err := st.PutPart(ctx, again, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DisableMountpath(ctx, st.MountpathOf(b, "y"), "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteWriteParts(ctx, b, "y", again.Stamp); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("a delete of one write's parts with a mountpath disabled since: %v, want ErrIO to try again", err)
+	}
+}
+
 // A part replaced while its mountpath was away: the newer one is read,
 // before and after the mountpath is back in place.
 func TestNewestPartAfterAMountpathReturns(t *testing.T) {
