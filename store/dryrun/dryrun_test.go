@@ -240,7 +240,7 @@ func TestPartDeletesPassThrough(t *testing.T) {
 	h.Write(data)
 	sum := store.ChecksumOf(store.ChecksumXXHash, h)
 	part := func(index int, clock int64) store.PartMeta {
-		return store.PartMeta{Bucket: b, Name: "o", Index: index, Data: 2, Parity: 1, ObjectSize: int64(len(data)), SliceSize: int64(len(data)),
+		return store.PartMeta{Bucket: b, Name: "o", Index: index, Data: 2, Parity: 1, ObjectSize: 2 * int64(len(data)), SliceSize: int64(len(data)),
 			Checksum: sum, PartChecksum: sum, Stamp: store.Stamp{Map: 1, Clock: clock}}
 	}
 	for _, meta := range []store.PartMeta{part(0, 10), part(1, 20), part(2, 30)} {
