@@ -256,7 +256,7 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, prefix string, p *
 		buckets = slices.SortedFunc(maps.Keys(md.Buckets), func(a, b store.Bucket) int { return strings.Compare(a.String(), b.String()) })
 	}
 	var disks int64
-	if capacity, err := n.config.Store.Capacity(ctx); err == nil {
+	if capacity, err := n.capacityWithin(ctx); err == nil {
 		for _, c := range capacity {
 			disks += c.Total
 		}

@@ -90,7 +90,11 @@ func (n *Node) handleReverseDaemon(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := strings.TrimRight(node.URL, "/") + "/v1/daemon?" + r.URL.RawQuery
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target, nil)
+	// The node answers within peerQueryTimeout (a hung disk's capacity
+	// included): one that does not is not waited for without end.
+	ctx, cancel := context.WithTimeout(r.Context(), peerQueryTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		n.writeError(w, r, badRequest("reverse: %w", err))
 		return
@@ -127,7 +131,7 @@ func (n *Node) nodeStatus(ctx context.Context) api.DaemonStatus {
 	if n.config.Store == nil {
 		return s
 	}
-	capacity, err := n.config.Store.Capacity(ctx)
+	capacity, err := n.capacityWithin(ctx)
 	if err != nil {
 		s.Capacity.Error = n.redact(err.Error())
 	}

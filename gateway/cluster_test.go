@@ -1066,13 +1066,61 @@ type slowCapacity struct {
 	store.Store
 	stuck   atomic.Bool
 	release chan struct{}
+	// hung counts the reads that hung.
+	hung atomic.Int32
 }
 
 func (s *slowCapacity) Capacity(ctx context.Context) ([]store.MountpathCapacity, error) {
 	if s.stuck.Load() {
+		s.hung.Add(1)
 		<-s.release
 	}
 	return s.Store.Capacity(ctx)
+}
+
+// A target whose disks hang in telling their capacity answers a
+// gateway's status in time (its jobs told, not taken for a node that did
+// not answer), its /metrics scrape is answered, and the reads that hang
+// are one, not one per poll.
+func TestStatusOfATargetWithAHungDisk(t *testing.T) {
+	restore := gateway.SetPeerQueryTimeout(time.Second)
+	t.Cleanup(restore)
+	slow := &slowCapacity{release: make(chan struct{})}
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			slow.Store, cfg.Store = cfg.Store, slow
+		}
+	}})
+	t.Cleanup(func() { close(slow.release) })
+	slow.stuck.Store(true)
+	ctx := t.Context()
+	target := c.Targets()[0]
+	for range 3 {
+		status, err := c.Client().ClusterStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(status.Nodes, func(n api.NodeStatus) bool { return n.ID == target.Node.ID() })
+		if i < 0 {
+			t.Fatalf("the target is not in the status: %+v", status.Nodes)
+		}
+		if own := status.Nodes[i]; own.Error != "" || !strings.Contains(own.CapacityError, "did not tell") {
+			t.Fatalf("the target's part: error %q, capacity error %q; want it answered, its capacity's error told", own.Error, own.CapacityError)
+		}
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, target.URL()+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "ais_mountpath_capacity_errors 1") {
+		t.Fatalf("a scrape of the target: %s, want its capacity's error told", resp.Status)
+	}
+	if n := slow.hung.Load(); n != 1 {
+		t.Fatalf("%d capacity reads hang, want the one shared", n)
+	}
 }
 
 // A node whose disks hang in telling their capacity answers the cluster

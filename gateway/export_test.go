@@ -175,9 +175,10 @@ func StartCatchingUp(n *Node) { n.catchUp.Add(1) }
 // SetPeerQueryTimeout sets how long a node's answer to a client's query
 // is waited for, and returns the restore.
 func SetPeerQueryTimeout(d time.Duration) func() {
-	old := peerQueryTimeout
+	old, oldCapacity := peerQueryTimeout, capacityTimeout.Load()
 	peerQueryTimeout = d
-	return func() { peerQueryTimeout = old }
+	capacityTimeout.Store(int64(d / 2))
+	return func() { peerQueryTimeout = old; capacityTimeout.Store(oldCapacity) }
 }
 
 // SetDownloadIdle sets how long a download waits for the next bytes of

@@ -459,7 +459,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(bucketsVersionDesc, float64(n.currentBuckets().Version))
 	if n.config.Store != nil {
-		capacity, err := n.config.Store.Capacity(c.ctx)
+		capacity, err := n.capacityWithin(c.ctx)
 		failed := 0.0
 		if err != nil {
 			failed = 1

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -97,28 +99,53 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 	return out
 }
 
-// capacityWithin is the store's capacity within peerQueryTimeout, as a
-// peer's answer: a disk that hangs (its statfs blocks) does not hold a
-// status (the rest of it, the node's jobs, is told all the same).
+// capacityWithin is the store's capacity within capacityTimeout: a disk
+// that hangs (statfs on a dead NFS mount) must not hold a status, a
+// scrape or a job's wait. Within the caller's own peerQueryTimeout, so
+// that its answer (jobs and all) arrives. One read at a time: callers
+// while one runs share it, so a hung disk holds one thread, not one per
+// poll.
 func (n *Node) capacityWithin(ctx context.Context) ([]store.MountpathCapacity, error) {
-	ctx, cancel := context.WithTimeout(ctx, peerQueryTimeout)
+	timeout := time.Duration(capacityTimeout.Load())
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	type answer struct {
-		capacity []store.MountpathCapacity
-		err      error
+	n.capacityMu.Lock()
+	read := n.capacityRead
+	if read == nil {
+		read = &capacityRead{done: make(chan struct{})}
+		n.capacityRead = read
+		go func() {
+			// Not the caller's context: the read outlives a caller that
+			// gives up, for the next to share.
+			read.capacity, read.err = n.config.Store.Capacity(context.WithoutCancel(ctx))
+			n.capacityMu.Lock()
+			n.capacityRead = nil
+			n.capacityMu.Unlock()
+			close(read.done)
+		}()
 	}
-	answers := make(chan answer, 1)
-	go func() {
-		capacity, err := n.config.Store.Capacity(ctx)
-		answers <- answer{capacity, err}
-	}()
+	n.capacityMu.Unlock()
 	select {
-	case a := <-answers:
-		return a.capacity, a.err
+	case <-read.done:
+		return slices.Clone(read.capacity), read.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("the node's disks did not tell their capacity within %s", peerQueryTimeout)
+		return nil, fmt.Errorf("the node's disks did not tell their capacity within %s", timeout)
 	}
 }
+
+// capacityRead is one read of the store's capacity, shared by those who
+// ask while it runs.
+type capacityRead struct {
+	done     chan struct{}
+	capacity []store.MountpathCapacity
+	err      error
+}
+
+// capacityTimeout bounds a capacity read (nanoseconds; a test's
+// shorter): half of peerQueryTimeout, which a status's caller waits.
+var capacityTimeout atomic.Int64
+
+func init() { capacityTimeout.Store(int64(peerQueryTimeout / 2)) }
 
 func (n *Node) handleLocalStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, n.localStatus(r.Context()))
