@@ -295,13 +295,15 @@ func (c *Config) validate() error {
 
 // Node is one AIS-Go node: its HTTP routes and its view of the cluster.
 type Node struct {
+	config Config
+	self   cluster.Node
+	logger *slog.Logger
+
 	// capacityRead is the store's capacity read under way, if any
 	// (capacityWithin).
 	capacityMu   sync.Mutex
 	capacityRead *capacityRead
-	config       Config
-	self         cluster.Node
-	logger       *slog.Logger
+
 	// s3 serves the S3 API (gateways), under /s3 and at the root.
 	s3, s3Root http.Handler
 	s3Server   *s3.Server
