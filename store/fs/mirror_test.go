@@ -1989,3 +1989,18 @@ func TestCopiesRemovedAreSynced(t *testing.T) {
 		t.Fatalf("copies left %v, removals synced %d: want 1 copy, its removal synced", copyPaths(st, b, "o"), removedThenSynced)
 	}
 }
+
+// A disable of a mountpath disabled already changes nothing: nothing is
+// told (a metric counted, a resilver started) for it.
+func TestDisablingADisabledMountpathTellsNothing(t *testing.T) {
+	var told atomic.Int32
+	st, mps := threeMountpaths(t, fs.Config{OnMountpathChange: func(path, state, reason string) { told.Add(1) }})
+	for range 2 {
+		if err := st.DisableMountpath(t.Context(), mps[1], "by hand"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := told.Load(); n != 1 {
+		t.Fatalf("two disables of one mountpath told %d changes, want 1", n)
+	}
+}

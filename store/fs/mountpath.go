@@ -241,9 +241,11 @@ func (s *Store) disable(path, reason string) error {
 	if err != nil {
 		return err
 	}
+	changed := false
 	err = s.changeMountpaths(func(set *mountpathSet) error {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
 		j := slices.IndexFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
+		changed = true
 		if k := slices.IndexFunc(set.returning, func(m mountpath) bool { return m.path == abs }); k >= 0 {
 			// Away since it first went: its copies are as stale.
 			set.returning = slices.Delete(set.returning, k, k+1)
@@ -254,6 +256,7 @@ func (s *Store) disable(path, reason string) error {
 		switch {
 		case i < 0 && j < 0:
 			if _, ok := set.disabled[abs]; ok {
+				changed = false // disabled already: no change to tell
 				return nil
 			}
 			return fmt.Errorf("%w: %s is not a mountpath of this node", store.ErrMountpath, abs)
@@ -269,7 +272,7 @@ func (s *Store) disable(path, reason string) error {
 		set.awaySince[abs] = time.Now().UnixNano()
 		return nil
 	})
-	if err != nil {
+	if err != nil || !changed {
 		return err
 	}
 	s.logger.Error("mountpath disabled", "mountpath", abs, "reason", reason)
