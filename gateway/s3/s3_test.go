@@ -1917,6 +1917,10 @@ func TestLongWritesAnswerSlowly(t *testing.T) {
 	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("slow"), Key: aws.String("refused"), CopySource: aws.String("slow/src")}); code(err) != "InternalError" || !strings.Contains(err.Error(), "the test's disk refuses") {
 		t.Fatalf("a copy the disk refuses: %v, want its InternalError", err)
 	}
+	// Counted as the error its document tells, not the 200 carrying it.
+	if metrics := gatewaytest.Scrape(t, c.Primary().URL()); metrics.Value("ais_s3_requests_total", "op", "PUT object", "status", "500") != 1 {
+		t.Fatalf("the refused copy in the S3 metrics: %v of status 500, want 1", metrics.Value("ais_s3_requests_total", "op", "PUT object", "status", "500"))
+	}
 	up, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("slow"), Key: aws.String("multi")})
 	if err != nil {
 		t.Fatal(err)

@@ -58,7 +58,11 @@ func (s *Server) answerSlowly(w http.ResponseWriter, r *http.Request, work func(
 		case o := <-done:
 			answer := o.answer
 			if o.err != nil {
-				_, answer = errorDocument(r, s.answerable(o.err), w.Header().Get(HeaderRequestID))
+				var status int
+				status, answer = errorDocument(r, s.answerable(o.err), w.Header().Get(HeaderRequestID))
+				// Metrics count the error the document tells, not the
+				// 200 that carries it.
+				recordOutcome(w, status)
 			}
 			data, err := xml.Marshal(answer)
 			if err != nil {
@@ -81,4 +85,20 @@ func (s *Server) answerable(err error) error {
 		err = backendError(err, "", "")
 	}
 	return s.redacted(err)
+}
+
+// recordOutcome tells the statusRecorder beneath w, if any, the status of
+// an answer whose own went out before it was known.
+func recordOutcome(w http.ResponseWriter, status int) {
+	for {
+		if recorder, ok := w.(*statusRecorder); ok {
+			recorder.status = status
+			return
+		}
+		unwrapper, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = unwrapper.Unwrap()
+	}
 }
