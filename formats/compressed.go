@@ -338,3 +338,12 @@ func (TarZstd) NewWriter(w io.Writer) (Writer, error) {
 		return err
 	}), nil
 }
+
+// CheckEntry refuses the names a tar header cannot carry (see Tar).
+func (TarGzip) CheckEntry(name string, _ int64) error { return checkTarName(name) }
+
+// CheckEntry refuses the names a tar header cannot carry (see Tar).
+func (TarLZ4) CheckEntry(name string, _ int64) error { return checkTarName(name) }
+
+// CheckEntry refuses the names a tar header cannot carry (see Tar).
+func (TarZstd) CheckEntry(name string, _ int64) error { return checkTarName(name) }

@@ -2,6 +2,7 @@ package formats_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/formats"
@@ -22,6 +23,13 @@ func TestCheckEntry(t *testing.T) {
 		{formats.Msgpack{}, "a.jpg", formats.MaxBufferedRecord + 1, formats.ErrEntrySize},
 		{formats.Msgpack{}, "a.jpg", 4, nil},
 		{formats.TFRecord{}, "a.caf\xe9", 4, formats.ErrInvalidName},
+		// A name a tar reader takes (a GNU long name of 1 MiB) that no
+		// tar header of the output carries.
+		{formats.Tar{}, strings.Repeat("n", 1<<20-10), 4, formats.ErrInvalidName},
+		{formats.TarGzip{}, strings.Repeat("n", 1<<20-10), 4, formats.ErrInvalidName},
+		{formats.TarLZ4{}, strings.Repeat("n", 1<<20-10), 4, formats.ErrInvalidName},
+		{formats.TarZstd{}, strings.Repeat("n", 1<<20-10), 4, formats.ErrInvalidName},
+		{formats.TarGzip{}, strings.Repeat("n", 4096), 4, nil},
 	} {
 		if err := formats.CheckEntry(tc.format, tc.name, tc.size); tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("%s %q of %d bytes: %v, want %v", tc.format.Name(), tc.name, tc.size, err, tc.want)

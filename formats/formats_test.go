@@ -1678,3 +1678,20 @@ func TestZipMembersWithDataAreFiles(t *testing.T) {
 		t.Fatalf("the members read: %q, want %q", got, want)
 	}
 }
+
+// A member name that is absolute on Windows once cleaned (./C:x is C:x)
+// is refused on read, as one that is absolute as it stands.
+func TestNamesUnsafeOnceCleanedAreRefused(t *testing.T) {
+	for _, name := range []string{"./C:x", `./\x`, "a/../c:x"} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: 1, Mode: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte("x"))
+		tw.Close()
+		if _, _, err := readShard(formats.Tar{}, buf.Bytes()); err == nil || !strings.Contains(err.Error(), "absolute or escapes") {
+			t.Errorf("a member named %q: %v, want refused", name, err)
+		}
+	}
+}

@@ -24,7 +24,8 @@ func memberName(raw string) (string, error) {
 		return "", fmt.Errorf("%w: %q", errUnsafeName, raw)
 	}
 	name := path.Clean(raw)
-	if name == "." || name == ".." || strings.HasPrefix(name, "../") {
+	// Cleaned too: ./C:x is C:x, ./\x is \x.
+	if name == "." || name == ".." || strings.HasPrefix(name, "../") || windowsUnsafe(name) {
 		return "", fmt.Errorf("%w: %q", errUnsafeName, raw)
 	}
 	return name, nil

@@ -331,10 +331,10 @@ func (t *tarWriter) WriteHeader(e *Entry) error {
 	if e.Size < 0 {
 		return fmt.Errorf("entry %q: negative size %d: %w", e.Name, e.Size, ErrEntrySize)
 	}
-	if len(e.Name) > maxTarName {
+	if err := checkTarName(e.Name); err != nil {
 		// Refused here, the writer still usable: archive/tar fails for
 		// good on a PAX header past 1 MiB.
-		return fmt.Errorf("entry %.64q...: a name of %d bytes, past the %d a tar header carries: %w", e.Name, len(e.Name), maxTarName, ErrInvalidName)
+		return err
 	}
 	if t.remaining != 0 {
 		return t.fail(fmt.Errorf("%d bytes missing before entry %q: %w", t.remaining, e.Name, ErrEntrySize))
@@ -615,3 +615,16 @@ func (t *tarWriter) fail(err error) error {
 	}
 	return t.err
 }
+
+// checkTarName refuses a name past what a tar header carries (a reader
+// takes a little more: a GNU long name of 1 MiB).
+func checkTarName(name string) error {
+	if len(name) > maxTarName {
+		return fmt.Errorf("entry %.64q...: a name of %d bytes, past the %d a tar header carries: %w", name, len(name), maxTarName, ErrInvalidName)
+	}
+	return nil
+}
+
+// CheckEntry refuses the names a tar header cannot carry: extraction
+// fails on them, not the shard's creation after the sort.
+func (Tar) CheckEntry(name string, _ int64) error { return checkTarName(name) }
