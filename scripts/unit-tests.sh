@@ -11,13 +11,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 shards=${GATEWAY_SHARDS:-3}
+if ! [[ $shards =~ ^[1-9][0-9]*$ ]]; then
+	echo "unit-tests: GATEWAY_SHARDS=$shards: want a count of 1 or more" >&2
+	exit 2
+fi
 flags=(-race -count=1 "$@")
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # The same flags as the runs below: the test binary built here is reused.
-mapfile -t tests < <("$GO" test "${flags[@]}" -list '^Test' ./gateway/ | grep '^Test')
+# Fuzz tests run their seeds, examples their output check, as go test's.
+mapfile -t tests < <("$GO" test "${flags[@]}" -list '^(Test|Fuzz|Example)' ./gateway/ | grep -E '^(Test|Fuzz|Example)')
 if [ ${#tests[@]} -eq 0 ]; then
 	echo "unit-tests: no gateway test found" >&2
 	exit 1

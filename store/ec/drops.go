@@ -74,7 +74,12 @@ func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stam
 	}
 	// One write's drop that the name's pending ranged one covers is not
 	// kept apart: a client retrying a failing PUT would fill the list.
-	if ranged, ok := s.drops[strings.TrimSuffix(key, "\x00"+stamp.String())]; ok && which == oneWrite && (ranged.stamp.IsZero() || ranged.stamp.Compare(stamp) >= 0) {
+	rangedKey := strings.TrimSuffix(key, "\x00"+stamp.String())
+	if ranged, ok := s.drops[rangedKey]; ok && which == oneWrite && (ranged.stamp.IsZero() || ranged.stamp.Compare(stamp) >= 0) {
+		// Kept anew: a try of it under way may have listed the parts
+		// before this write's came, and must not end it.
+		ranged.until = time.Now().Add(dropRetryFor)
+		s.drops[rangedKey] = ranged
 		return
 	}
 	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, which: which, node: node, until: time.Now().Add(dropRetryFor)}

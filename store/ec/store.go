@@ -649,7 +649,8 @@ func (s *Store) send(ctx context.Context, holders []cluster.Node, parts []store.
 			derr = s.deletePartsOn(undo, holders[i], part.Bucket, part.Name, part.Stamp, oneWrite)
 		}
 		if derr != nil {
-			s.logger.Warn("remove a part of a write that failed", "bucket", part.Bucket.String(), "object", part.Name, "target", holders[i].ID, "err", derr)
+			s.logger.Warn("remove a part of a write that failed: tried again later", "bucket", part.Bucket.String(), "object", part.Name, "target", holders[i].ID, "err", derr)
+			s.dropLater(undo, part.Bucket, part.Name, part.Stamp, oneWrite, holders[i])
 		}
 	}
 	return err

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/aisgo/aisgo/internal/hrw"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
@@ -294,9 +295,9 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 // DeleteWriteParts removes an object's parts of exactly stamp, one
 // write's, and keeps the older versions' (see store.PartDeleter). No
 // parts tombstone: it would hide the older versions' parts on a
-// mountpath away. One disabled since the write may hold a part of it:
-// the delete fails then (ErrIO), for its caller to try again once the
-// mountpath is back.
+// mountpath away. A disabled one that the name's placement would pick
+// may hold a part of it (stored before it went): the delete fails then
+// (ErrIO), for its caller to try again once the mountpath is back.
 func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
 	if err := store.ValidateName(name); err != nil {
 		return err
@@ -307,17 +308,28 @@ func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name strin
 	if err := s.removeParts(b.Normalize(), name, nil, func(meta store.PartMeta) bool { return meta.Stamp == stamp }); err != nil {
 		return err
 	}
-	if path := s.disabledSince(time.Unix(0, stamp.Clock).Add(-time.Minute)); path != "" {
-		return fmt.Errorf("%w: delete the parts of %s/%s of one write: mountpath %s, disabled since, may hold one: try again once it is back", store.ErrIO, b, name, path)
+	if path := s.disabledPlacing(b.Normalize(), name); path != "" {
+		return fmt.Errorf("%w: delete the parts of %s/%s of one write: disabled mountpath %s may hold one: try again once it is back", store.ErrIO, b, name, path)
 	}
 	return nil
 }
 
-// disabledSince returns a mountpath disabled at or after t, if any.
-func (s *Store) disabledSince(t time.Time) string {
+// disabledPlacing returns a disabled mountpath that the name's placement
+// would pick over the enabled ones (where its part went while it was
+// in use), if any. By placement, not by when it went: a writer's clock
+// is not this node's.
+func (s *Store) disabledPlacing(b store.Bucket, name string) string {
 	set := s.mountpathSet()
+	if len(set.disabled) == 0 {
+		return ""
+	}
+	item := hrw.Digest(uname(b, name))
+	best := uint64(0)
+	for _, m := range set.enabled {
+		best = max(best, hrw.Score(m.digest, item))
+	}
 	for path := range set.disabled {
-		if !set.since[path].Before(t) {
+		if hrw.Score(hrw.Digest(path), item) > best {
 			return path
 		}
 	}

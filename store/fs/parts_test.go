@@ -319,11 +319,22 @@ func TestDeleteWriteParts(t *testing.T) {
 	if err := st.PutPart(ctx, again, bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DisableMountpath(ctx, st.MountpathOf(b, "y"), "by hand"); err != nil {
+	away := st.MountpathOf(b, "y")
+	elsewhere := ""
+	for i := 0; elsewhere == ""; i++ {
+		if name := fmt.Sprintf("z%d", i); st.MountpathOf(b, name) != away {
+			elsewhere = name
+		}
+	}
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.DeleteWriteParts(ctx, b, "y", again.Stamp); !errors.Is(err, store.ErrIO) {
-		t.Fatalf("a delete of one write's parts with a mountpath disabled since: %v, want ErrIO to try again", err)
+		t.Fatalf("a delete of one write's parts placed on a mountpath disabled since: %v, want ErrIO to try again", err)
+	}
+	// A name the disabled mountpath never held: done.
+	if err := st.DeleteWriteParts(ctx, b, elsewhere, again.Stamp); err != nil {
+		t.Fatalf("a delete of one write's parts of a name placed elsewhere: %v", err)
 	}
 }
 
