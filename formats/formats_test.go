@@ -878,6 +878,21 @@ func TestTarCutInPadding(t *testing.T) {
 	if _, _, err := readShard(formats.Tar{}, data[:512+1024]); err != nil {
 		t.Fatalf("a tar whole but for its end blocks: %v", err)
 	}
+	// Compressed (its size unknown), the same: the stream's own end is
+	// sound, the tar inside it cut.
+	gzipped := func(b []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		return buf.Bytes()
+	}
+	if _, _, err := readShard(formats.TarGzip{}, gzipped(cut)); !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("a tgz whose tar is cut in the padding: %v, want ErrCorrupt", err)
+	}
+	if _, _, err := readShard(formats.TarGzip{}, gzipped(data[:512+1024])); err != nil {
+		t.Fatalf("a tgz whose tar is whole but for its end blocks: %v", err)
+	}
 }
 
 // What a record format writes, it reads: field names that fill a record's

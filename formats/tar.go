@@ -147,6 +147,11 @@ func (r *tarReader) Next() (*Entry, error) {
 	for {
 		header := r.next
 		h, err := r.tr.Next()
+		if err == io.EOF && r.src.position() < r.next {
+			// archive/tar lets the last entry's padding end at EOF: of a
+			// compressed stream (its size unknown) that is a cut too.
+			return nil, r.fail(header, fmt.Errorf("%w: the archive ends at offset %d, inside the padding of the entry before, which ends at %d", errPastEnd, r.src.position(), r.next))
+		}
 		if err == io.EOF {
 			return nil, r.end()
 		}
