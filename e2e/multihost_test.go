@@ -283,10 +283,11 @@ func TestMultiHostUnreachableURL(t *testing.T) {
 	gws, _ := lab.startCluster(1, 1)
 	bad := lab.addHost("t9")
 	wrong := "http://" + lab.Subnet + ".250:8080" // an address no host has
-	bad.start("target", gws[0].url(), "-url", wrong)
+	// A shorter wait than the default 30s: the flag is taken.
+	bad.start("target", gws[0].url(), "-url", wrong, "-join-probe-wait", "5s")
 	select {
 	case <-bad.exited:
-	case <-time.After(60 * time.Second):
+	case <-time.After(25 * time.Second):
 		t.Fatal("a target with an unreachable URL did not give up joining")
 	}
 	log, _ := os.ReadFile(filepath.Join(bad.dir, "node.log"))

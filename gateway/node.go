@@ -107,6 +107,9 @@ type Config struct {
 	// KeepaliveTimeout is how long a node may miss keepalives before the
 	// primary takes it out of the map; zero means 10s.
 	KeepaliveTimeout time.Duration
+	// JoinProbeWait is how long a join waits for the gateway to reach
+	// this node at its URL; zero means 30s (membership.JoinProbeWait).
+	JoinProbeWait time.Duration
 	// RequestTimeout bounds intra-cluster control requests; zero means 30s.
 	RequestTimeout time.Duration
 	// Transport carries intra-cluster requests; nil means api.NewTransport().
@@ -599,7 +602,7 @@ func (n *Node) newControl() (control, error) {
 	if !cfg.Role.IsGateway() {
 		return membership.NewPush(membership.Config{
 			Self: n.self, Join: cfg.Join, Store: cfg.Meta, Transport: n.peer,
-			KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
+			KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout, JoinProbeWait: cfg.JoinProbeWait,
 			Placement: &n.placement, Changed: n.mapChanged, Logger: n.logger,
 			LocalBuckets: localBuckets, SyncBuckets: syncBuckets, BeforeRejoin: n.setAsideBeforeRejoin,
 		})
@@ -612,7 +615,7 @@ func (n *Node) newControl() (control, error) {
 	return raft.New(raft.Config{
 		Self: n.self, Join: cfg.Join, Dir: cfg.RaftDir, Transport: n.peer, Stream: n.raftStream,
 		Placement: &n.placement, Changed: n.controlChanged, LocalBuckets: localBuckets, SyncBuckets: syncBuckets,
-		Legacy: cfg.Meta, KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout,
+		Legacy: cfg.Meta, KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout, JoinProbeWait: cfg.JoinProbeWait,
 		ElectionTimeout: cfg.ElectionTimeout, AdmitLevel: cfg.RaftAdmitLevel, Logger: n.logger,
 		Incompatible: func(err error) {
 			n.incompatible.Store(&err)

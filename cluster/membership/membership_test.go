@@ -620,6 +620,7 @@ func startJoiner(t *testing.T, f *fixture, self cluster.Node) <-chan error {
 	p, err := membership.NewPush(membership.Config{
 		Self: self, Join: f.g1.Current().Map.Nodes[0].URL, Store: &memStore{}, Transport: transport{f.net, self.ID},
 		KeepaliveInterval: time.Second, KeepaliveTimeout: 5 * time.Second, Now: func() time.Time { return f.now },
+		JoinProbeWait: 300 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -632,8 +633,6 @@ func startJoiner(t *testing.T, f *fixture, self cluster.Node) <-chan error {
 // A joiner the gateway cannot reach at the URL it gave is waited for a
 // while (its name not in DNS yet), then the join fails naming the probe.
 func TestJoinAtAURLNobodyAnswersGivesUp(t *testing.T) {
-	defer func(old time.Duration) { membership.JoinProbeWait = old }(membership.JoinProbeWait)
-	membership.JoinProbeWait = 300 * time.Millisecond
 	f := newFixture(t, 1)
 	self := cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9", State: cluster.StateActive}
 	started := startJoiner(t, f, self)

@@ -49,10 +49,11 @@ var ErrRefused = errors.New("membership: the node refused the snapshot")
 // as itself.
 var ErrProbe = errors.New("membership: the joining node does not answer at its URL as itself")
 
-// JoinProbeWait is how long a joiner waits for the gateway to reach it at
-// the URL it gave (its name not in DNS yet, its listener not up); past
-// it, the join fails naming the URL (one nobody can reach).
-var JoinProbeWait = 30 * time.Second
+// JoinProbeWait is how long a joiner waits by default (Config.JoinProbeWait)
+// for the gateway to reach it at the URL it gave (its name not in DNS
+// yet, its listener not up); past it, the join fails naming the URL (one
+// nobody can reach).
+const JoinProbeWait = 30 * time.Second
 
 // ProbeFailed reports a join refused because the joiner did not answer
 // at its URL (as a gateway's answer says it: the sentinel does not cross
@@ -97,6 +98,9 @@ type Config struct {
 	// map; zero means 10s.
 	KeepaliveInterval time.Duration
 	KeepaliveTimeout  time.Duration
+	// JoinProbeWait is how long a join waits for the gateway to reach
+	// this node at its URL; zero means JoinProbeWait.
+	JoinProbeWait time.Duration
 	// Rules bound what a pushed map may be (see cluster.CheckUpdate).
 	MaxVersionJump int64
 	// Placement, when set, is held while the current snapshot changes:
@@ -151,6 +155,9 @@ func NewPush(cfg Config) (*Push, error) {
 	}
 	if cfg.KeepaliveTimeout <= 0 {
 		cfg.KeepaliveTimeout = 10 * time.Second
+	}
+	if cfg.JoinProbeWait <= 0 {
+		cfg.JoinProbeWait = JoinProbeWait
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -620,7 +627,7 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 			// keeps the old one active until the keepalive finds it
 			// silent. A live node under the id fails the join after.
 			p.config.Logger.Warn("waiting for this node's old entry to go offline", "join", url, "err", err)
-		case !errors.Is(err, ErrUnreachable), probing.FailedFor(err) >= JoinProbeWait:
+		case !errors.Is(err, ErrUnreachable), probing.FailedFor(err) >= p.config.JoinProbeWait:
 			return fmt.Errorf("join %s: %w", url, err)
 		default:
 			p.config.Logger.Info("waiting for the cluster", "join", url, "err", err)

@@ -62,6 +62,7 @@ type config struct {
 	SecretFile        string        `yaml:"secret_file"`
 	KeepaliveInterval time.Duration `yaml:"keepalive_interval"`
 	KeepaliveTimeout  time.Duration `yaml:"keepalive_timeout"`
+	JoinProbeWait     time.Duration `yaml:"join_probe_wait"` // 0: 30s
 	NoSync            bool          `yaml:"no_sync"`
 	DryRun            bool          `yaml:"dry_run"`
 	// NoPeerAuth is for benchmarks of what authentication costs only.
@@ -193,6 +194,7 @@ func parse(args []string) (config, error) {
 	secretFile := flags.String("secret-file", "", "`file` with the cluster secret (default: $AIS_CLUSTER_SECRET, else DATA/meta/cluster-secret, created by a new cluster's first node); it takes precedence over $AIS_CLUSTER_SECRET")
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence (of three rounds at least) after which the primary takes a target offline or removes a gateway (default 10s)")
+	joinProbeWait := flags.Duration("join-probe-wait", 0, "how long a joining node waits for the gateway to reach it at its URL (its name not in DNS yet) before it gives up naming the URL (default 30s)")
 	electionTimeout := flags.Duration("election-timeout", 0, "gateways: how long a follower waits for the Raft leader before it stands for election (default 1s)")
 	noSync := flags.Bool("no-sync", false, "skip fsync of objects (faster; a power loss may lose recent writes)")
 	fetchAllowLocal := flags.Bool("fetch-allow-local", false, "let the downloader, the proxy, ht:// origins and dSort key maps fetch from loopback and link-local addresses (a developer's machine)")
@@ -263,6 +265,8 @@ func parse(args []string) (config, error) {
 			cfg.KeepaliveInterval = *keepalive
 		case "keepalive-timeout":
 			cfg.KeepaliveTimeout = *keepaliveTimeout
+		case "join-probe-wait":
+			cfg.JoinProbeWait = *joinProbeWait
 		case "election-timeout":
 			cfg.Limits.ElectionTimeout = *electionTimeout
 		case "no-sync":
@@ -351,7 +355,7 @@ func parse(args []string) (config, error) {
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("port %d is out of range", cfg.Port)
 	}
-	for name, d := range map[string]time.Duration{"keepalive": cfg.KeepaliveInterval, "keepalive-timeout": cfg.KeepaliveTimeout,
+	for name, d := range map[string]time.Duration{"keepalive": cfg.KeepaliveInterval, "keepalive-timeout": cfg.KeepaliveTimeout, "join-probe-wait": cfg.JoinProbeWait,
 		"limits.health_interval": cfg.Limits.HealthInterval, "limits.request_timeout": cfg.Limits.RequestTimeout,
 		"limits.tombstone_ttl": cfg.Limits.TombstoneTTL, "limits.dsort_idle_timeout": cfg.Limits.DsortIdleTimeout,
 		"election-timeout": cfg.Limits.ElectionTimeout, "token-ttl": cfg.TokenTTL} {
@@ -796,6 +800,7 @@ func run(args []string) error {
 		Join:              cfg.Join,
 		KeepaliveInterval: cfg.KeepaliveInterval,
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
+		JoinProbeWait:     cfg.JoinProbeWait,
 		S3Keys:            cfg.S3.Keys,
 		S3Region:          cfg.S3.Region,
 		S3UploadTTL:       cfg.S3.UploadTTL,

@@ -69,6 +69,8 @@ type Config struct {
 	// KeepaliveInterval and KeepaliveTimeout are as in membership.Config.
 	KeepaliveInterval time.Duration
 	KeepaliveTimeout  time.Duration
+	// JoinProbeWait is as in membership.Config.
+	JoinProbeWait time.Duration
 	// ElectionTimeout is how long a follower waits for the leader before
 	// it stands for election; zero means 1s.
 	ElectionTimeout time.Duration
@@ -381,7 +383,7 @@ func (c *Control) join(ctx context.Context) error {
 			return nil
 		}
 		if !errors.Is(err, membership.ErrUnreachable) && !errors.Is(err, ErrNoQuorum) ||
-			probing.FailedFor(err) >= membership.JoinProbeWait {
+			probing.FailedFor(err) >= cmp.Or(c.config.JoinProbeWait, membership.JoinProbeWait) {
 			return fmt.Errorf("join %s: %w", c.config.Join, err)
 		}
 		c.config.Logger.Info("waiting for the cluster", "join", c.config.Join, "err", err)
