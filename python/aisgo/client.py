@@ -970,6 +970,12 @@ class Client:
             # hop (a target): the token stays with the gateways (None drops
             # the session's header). A located PUT's grant is a HEAD's: not so.
             hdrs["Authorization"] = None
+        timeout = self._timeout_now()
+        if data is not None and isinstance(timeout, tuple) and timeout[0] is not None and (timeout[1] is None or timeout[0] < timeout[1]):
+            # urllib3 sends the body under the connect timeout (each piece's
+            # sendall): a target that stalls a moment mid-upload (its disk)
+            # would fail the PUT as unreachable. The read wait bounds it.
+            timeout = (timeout[1], timeout[1])
         try:
             return self._session().request(
                 method,
@@ -978,7 +984,7 @@ class Client:
                 data=data,
                 stream=stream,
                 allow_redirects=False,
-                timeout=self._timeout_now(),
+                timeout=timeout,
             )
         # The causes are not chained: their text holds the whole URL, and
         # a redirect's carries an access grant (a traceback would log it).

@@ -1432,6 +1432,40 @@ def test_a_large_bytes_put_outlasts_the_connect_timeout():
         server.shutdown()
 
 
+def test_a_put_outlasts_a_stall_longer_than_the_connect_timeout():
+    """A node that stops reading an upload for longer than the connect
+    timeout (its disk stalls a moment) is waited for as long as the read
+    timeout, not taken for a node unreachable."""
+    got = []
+
+    class Stalls(_QuietHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's name)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_PUT(self):  # noqa: N802 (http.server's name)
+            time.sleep(1.5)  # past the 0.5 s connect timeout
+            left, total = int(self.headers["Content-Length"]), 0
+            while left > 0:
+                piece = self.rfile.read(min(left, 4 << 20))
+                left -= len(piece)
+                total += len(piece)
+            got.append(total)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = _serve(Stalls)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}", timeout=(0.5, 10))
+        data = bytes(64 << 20)  # more than the sockets' buffers hold
+        c.put_object("b", "o", data)
+        assert got == [len(data)], got
+    finally:
+        server.shutdown()
+
+
 def test_estimates_and_job_starts_wait_past_the_read_timeout():
     """An estimate is answered once the targets read the shards' headers,
     and a job's start once every target took it: both wait for the answer
