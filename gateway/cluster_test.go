@@ -434,10 +434,12 @@ func targetBackLate(t *testing.T, removed, unreadable bool) {
 		t.Fatalf("the target holds %d objects: %v", len(held), err)
 	}
 	deleted, kept := held[0].Name, held[1].Name
-	time.Sleep(600 * time.Millisecond) // it saves that it is a member
+	// It saves that it is a member (a ticker's fsynced write): waited
+	// for, not slept on.
+	record := filepath.Join(gone.Dir, "work-state", "last-member")
+	eventually(t, func() bool { _, err := os.Stat(record); return err == nil }, "the target saved that it is a member")
 	c.Kill(gone)
 	if unreadable {
-		record := filepath.Join(gone.Dir, "work-state", "last-member")
 		if _, err := os.Stat(record); err != nil {
 			t.Fatalf("the target's record of its membership: %v", err)
 		}
@@ -1083,7 +1085,9 @@ func (s *slowCapacity) Capacity(ctx context.Context) ([]store.MountpathCapacity,
 // not answer), its /metrics scrape is answered, and the reads that hang
 // are one, not one per poll.
 func TestStatusOfATargetWithAHungDisk(t *testing.T) {
-	restore := gateway.SetPeerQueryTimeout(time.Second)
+	// Room for the target's answer past its capacity's wait, on a
+	// loaded machine.
+	restore := gateway.SetPeerQueryTimeout(4 * time.Second)
 	t.Cleanup(restore)
 	slow := &slowCapacity{release: make(chan struct{})}
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
@@ -1095,7 +1099,7 @@ func TestStatusOfATargetWithAHungDisk(t *testing.T) {
 	slow.stuck.Store(true)
 	ctx := t.Context()
 	target := c.Targets()[0]
-	for range 3 {
+	for range 2 {
 		status, err := c.Client().ClusterStatus(ctx)
 		if err != nil {
 			t.Fatal(err)

@@ -57,6 +57,10 @@ func lruRestsAfterAFruitlessRun(t *testing.T, unreadable bool) {
 	if err := client.CreateBucket(ctx, "b", nil); err != nil {
 		t.Fatal(err)
 	}
+	// A rest longer than the loop below takes on a loaded machine.
+	if _, err := client.SetClusterConfig(ctx, map[string]any{"lru": map[string]any{"capacity_upd_time": "1h"}}); err != nil {
+		t.Fatal(err)
+	}
 	lruRuns := func() (runs int, running bool) {
 		t.Helper()
 		jobs, err := client.Jobs(ctx)

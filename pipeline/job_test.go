@@ -842,7 +842,10 @@ func TestWatchdogAbortsWhenCoordinatorIsSilent(t *testing.T) {
 	c.createBucket("src")
 	c.putInputs("src", inputs)
 	dir := t.TempDir()
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: dir, IdleTimeout: 50 * time.Millisecond})
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: dir,
+		// Long enough that a loaded machine does not delay Extract past it
+		// (Init starts the watchdog, Extract stops it).
+		IdleTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -951,15 +954,17 @@ func TestTargetJoiningWhileAJobStarts(t *testing.T) {
 func TestSlowPhaseOutlastsTheIdleTimeout(t *testing.T) {
 	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 8, RecordSize: 500, Seed: 5})
 	c := newMemCluster(t, 0, nil)
-	c.idle = 150 * time.Millisecond
+	// Keepalives 10 times as often as the idle timeout: a loaded
+	// machine that starves the coordinator a few ticks does not end it.
+	c.idle = time.Second
 	c.addTarget("t1")
 	c.addTarget("t2")
 	c.coordinator.Close()
-	c.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Cluster: memPeers{c}, Targets: memPeers{c}, KeepaliveInterval: 30 * time.Millisecond})
+	c.coordinator = pipeline.NewCoordinator(pipeline.CoordinatorConfig{Cluster: memPeers{c}, Targets: memPeers{c}, KeepaliveInterval: 100 * time.Millisecond})
 	t.Cleanup(c.coordinator.Close)
 	c.createBucket("src")
 	c.putInputs("src", inputs)
-	c.beforeCreate = func() { time.Sleep(5 * c.idle) } // a sort that takes long
+	c.beforeCreate = func() { time.Sleep(3 * c.idle) } // a sort that takes long
 	status, err := c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
 	if err != nil {
 		t.Fatal(err)
@@ -2828,7 +2833,7 @@ func TestSpillsOnEveryMountpathGoWithTheJob(t *testing.T) {
 	// since its start): a crash's spills there would stay, so none go.
 	first, second, unknown := t.TempDir(), t.TempDir(), t.TempDir()
 	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"], Fetcher: memFetcher{c}, WorkDir: first, RecoverDirs: []string{second},
-		SpillDirs: func() []string { return []string{first, second, unknown} }, IdleTimeout: 100 * time.Millisecond})
+		SpillDirs: func() []string { return []string{first, second, unknown} }, IdleTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -75,15 +76,18 @@ func runningNodeNamed(t *testing.T, dir, program string) int {
 // map requests fail and only the node's exit can end the wait early.
 // freePort returns a port that is free, with the 3 after it: a local
 // cluster's nodes take consecutive ports (one in use would fail another
-// way than a test expects).
+// way than a test expects). From 30000-32767: below the ephemeral range
+// (32768-60999 on Linux), where another test process's connections could
+// take one before the node binds it, and apart from the 20000-29999 of
+// the benchmarks' clusters, which may run beside.
 func freePort(t *testing.T) int {
 	t.Helper()
 	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port := 30000 + rand.IntN(32768-30000-4)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		held := []net.Listener{l}
 		for next := port + 1; next < port+4; next++ {
 			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", next)); err == nil {

@@ -115,13 +115,14 @@ func TestFetchFromAStalledHolderFails(t *testing.T) {
 		}
 	}))
 	defer server.Close()
-	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1", RecordsStall: 200 * time.Millisecond})
+	// A stall bound that a loaded machine's first round trip fits in.
+	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1", RecordsStall: time.Second})
 	body, err := c.Fetch(t.Context(), cluster.Node{ID: "t2", URL: server.URL}, "srt-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer body.Close()
-	time.Sleep(400 * time.Millisecond) // the caller busy: not a stall
+	time.Sleep(2 * time.Second) // the caller busy: not a stall
 	buf := make([]byte, 5)
 	if _, err := io.ReadFull(body, buf); err != nil || string(buf) != "first" {
 		t.Fatalf("the bytes sent: %q %v", buf, err)
@@ -186,7 +187,7 @@ func TestPartStreamsWithAStalledTargetFail(t *testing.T) {
 	}))
 	defer server.Close()
 	defer close(release) // before the server's Close, which waits for its handlers
-	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1", RecordsStall: 200 * time.Millisecond})
+	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1", RecordsStall: time.Second})
 	target := cluster.Node{ID: "t2", URL: server.URL}
 	body, _, err := c.OpenPart(t.Context(), target, meta.Bucket, "o", 1)
 	if err != nil {
