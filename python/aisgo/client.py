@@ -801,6 +801,40 @@ def _redirect_to(url: str, loc: str, method: str) -> str:
     return target
 
 
+# _SEND_TIMEOUT is the wait (seconds; None: none) that bounds each send of
+# a request once its connection is made: its read timeout, not the connect
+# timeout urllib3 sends it under.
+_SEND_TIMEOUT: contextvars.ContextVar[Any] = contextvars.ContextVar("aisgo_send_timeout", default=_UNSET)
+
+
+class _SendTimeoutMixin:
+    """A connection whose sends after the first (the connection made, the
+    headers out) wait as long as _SEND_TIMEOUT says."""
+
+    def send(self, data: Any) -> None:
+        timeout = _SEND_TIMEOUT.get()
+        sock = getattr(self, "sock", None)
+        if timeout is not _UNSET and sock is not None:
+            sock.settimeout(timeout)
+        super().send(data)  # type: ignore[misc]
+
+
+class _SendTimeoutConnection(_SendTimeoutMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _SendTimeoutHTTPSConnection(_SendTimeoutMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _SendTimeoutPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _SendTimeoutConnection
+
+
+class _SendTimeoutHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _SendTimeoutHTTPSConnection
+
+
 # UNANSWERED_GRACE is how long (seconds) a wait for a job goes on, once no
 # node runs it, while a target of the job does not answer.
 UNANSWERED_GRACE = 60.0
@@ -942,6 +976,7 @@ class Client:
                 # kept (past the number of pools kept, each new node's
                 # would close another's connections).
                 adapter = HTTPAdapter(pool_connections=1024, pool_maxsize=self.pool_size, max_retries=0)
+                adapter.poolmanager.pool_classes_by_scheme = {"http": _SendTimeoutPool, "https": _SendTimeoutHTTPSPool}
                 s.mount("http://", adapter)
                 s.mount("https://", adapter)
                 s.verify = self.verify
@@ -971,11 +1006,11 @@ class Client:
             # the session's header). A located PUT's grant is a HEAD's: not so.
             hdrs["Authorization"] = None
         timeout = self._timeout_now()
-        if data is not None and isinstance(timeout, tuple) and timeout[0] is not None and (timeout[1] is None or timeout[0] < timeout[1]):
-            # urllib3 sends the body under the connect timeout (each piece's
-            # sendall): a target that stalls a moment mid-upload (its disk)
-            # would fail the PUT as unreachable. The read wait bounds it.
-            timeout = (timeout[1], timeout[1])
+        # urllib3 sends the body under the connect timeout (each piece's
+        # sendall): a target that stalls a moment mid-upload (its disk)
+        # would fail the PUT as unreachable. Once connected, the read
+        # wait bounds each send (_SendTimeoutConnection).
+        send_timeout = _SEND_TIMEOUT.set(timeout[1] if isinstance(timeout, tuple) else timeout)
         try:
             return self._session().request(
                 method,
@@ -1029,6 +1064,8 @@ class Client:
             raise AisTimeout(f"{method} {_shown(url)}: no answer within {self.timeout} s", method=method, path=urlsplit(url).path, url=_origin(url)) from None
         except requests.exceptions.InvalidURL as exc:
             raise errors.BadRequest(f"{method} {_shown(url)}: invalid URL: {_reason(exc)}", method=method) from None
+        finally:
+            _SEND_TIMEOUT.reset(send_timeout)
 
     def _timeout_now(self) -> Any:
         """The timeout of a request now: the client's, or its read part
