@@ -275,11 +275,8 @@ func (w *recordWriter) WriteHeader(e *Entry) error {
 	if e.Size > w.rules.maxMember {
 		return fmt.Errorf("entry %q: %d bytes, more than the %d a value holds: %w", e.Name, e.Size, w.rules.maxMember, ErrEntrySize)
 	}
-	// A record past what is kept in memory goes on as another of the
-	// same key, as one past the field or name bounds: values that each
-	// fit (what extraction checks) are never refused for their sum.
 	if len(w.fields) > 0 && (key != w.key || len(w.fields) == maxRecordFields ||
-		w.names+len(field) > maxRecordNames || w.hasField(field) || e.Size > MaxBufferedRecord-w.data.n) {
+		w.names+len(field) > maxRecordNames || w.hasField(field)) {
 		if err := w.flush(); err != nil {
 			return err
 		}

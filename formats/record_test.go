@@ -304,36 +304,6 @@ func TestRecordCopyAllocations(t *testing.T) {
 
 // A record bigger than a writer keeps in memory is refused with a clear
 // error before its bytes are taken, whether one value or several.
-// Values that each fit but sum past what a record keeps in memory go on
-// as another record of the same key, not refused (extraction checks each
-// value alone).
-func TestRecordPastTheBufferGoesOnAsAnother(t *testing.T) {
-	half := int64(formats.MaxBufferedRecord/2 + 1)
-	f := formats.Msgpack{}
-	w, err := f.NewWriter(io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteHeader(&formats.Entry{Name: "k.mp4", Size: half}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyN(w, zeros{}, half); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WriteHeader(&formats.Entry{Name: "k.wav", Size: half}); err != nil {
-		t.Fatalf("a second value of a record past the buffer with it: %v, want another record", err)
-	}
-	formats.Abort(w)
-}
-
-// zeros reads zero bytes without end.
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
-}
-
 func TestRecordTooBigToBuffer(t *testing.T) {
 	for _, f := range recordFormats() {
 		w, err := f.NewWriter(io.Discard)
@@ -347,7 +317,10 @@ func TestRecordTooBigToBuffer(t *testing.T) {
 			t.Fatalf("%s: %v", f.Name(), err)
 		}
 		w.Write([]byte{1})
-		// A size whose sum with the record's overflows is refused.
+		if err := w.WriteHeader(&formats.Entry{Name: "k.bin", Size: formats.MaxBufferedRecord}); !errors.Is(err, formats.ErrEntrySize) {
+			t.Errorf("%s: values summing over the limit: %v", f.Name(), err)
+		}
+		// A size whose sum with the record's overflows is refused too.
 		if err := w.WriteHeader(&formats.Entry{Name: "k.big", Size: math.MaxInt64}); err == nil {
 			t.Errorf("%s: a value of MaxInt64 bytes after another is taken", f.Name())
 		}
