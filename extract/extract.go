@@ -80,6 +80,10 @@ type Config struct {
 	// hold (formats.CheckEntry): the job fails as the member is read,
 	// not after the sort, when its shard is created.
 	CheckEntry func(name string, size int64) error
+	// CheckRecord, when set, refuses a record (its kept members together,
+	// size the sum of their sizes) the output format cannot hold
+	// (formats.CheckRecord), as CheckEntry does a member.
+	CheckRecord func(name string, size int64) error
 	// OnMissing decides about an input shard that does not exist: an error
 	// aborts, nil skips it.
 	OnMissing func(shard string, err error) error
@@ -409,6 +413,16 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		}
 		if len(rec.Files) == 0 {
 			continue
+		}
+		if cfg.CheckRecord != nil {
+			var values int64
+			for _, f := range rec.Files {
+				values += f.Size
+			}
+			if err := cfg.CheckRecord(rec.Name, values); err != nil {
+				release()
+				return nil, fmt.Errorf("shard %s: the output format cannot hold a record: %w", in.Name, err)
+			}
 		}
 		if cfg.Key.Extension == "" {
 			// The name of the record's first file, as AIStore keys it,

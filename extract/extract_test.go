@@ -512,3 +512,30 @@ func TestZipShardsWaitForZipMemory(t *testing.T) {
 	}
 	formats.ZipDirectories.Release(formats.MaxZipMemory)
 }
+
+// A record the output format cannot hold as a whole (its kept members'
+// sizes summed) fails the extraction, naming it; the dropped duplicate
+// does not count.
+func TestRecordTheOutputCannotHoldFailsTheExtraction(t *testing.T) {
+	data := shard(t, ".tar", entry{"a.jpg", "first"}, entry{"a.cls", "1"}, entry{"a.jpg", "second"}, entry{"b.jpg", "x"})
+	var asked []string
+	check := func(name string, size int64) error {
+		asked = append(asked, fmt.Sprintf("%s:%d", name, size))
+		if size > int64(len("second")+len("1")) {
+			return errors.New("too big a record")
+		}
+		return nil
+	}
+	if _, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), CheckRecord: check, OnDuplicate: func(string, *shards.DuplicateError) error { return nil }},
+		[]extract.Input{{Name: "s.tar"}}, memOpener{"s.tar": data}, nil); err != nil {
+		t.Fatalf("records that fit: %v (asked %v)", err, asked)
+	}
+	if !slices.Contains(asked, "a:7") {
+		t.Fatalf("the records asked about: %v, want a of its kept members' 7 bytes", asked)
+	}
+	data = shard(t, ".tar", entry{"a.jpg", "first"}, entry{"a.cls", "123"})
+	_, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), CheckRecord: check}, []extract.Input{{Name: "s.tar"}}, memOpener{"s.tar": data}, nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot hold a record") {
+		t.Fatalf("a record past the check: %v, want the extraction failed naming it", err)
+	}
+}

@@ -191,3 +191,19 @@ func CheckEntry(f Format, name string, size int64) error {
 	}
 	return nil
 }
+
+// RecordChecker is a Format that bounds a whole record (its members of
+// one key together): a reshard into one checks each record as its shard
+// is read.
+type RecordChecker interface {
+	CheckRecord(key string, size int64) error
+}
+
+// CheckRecord says whether f can write a record of that key whose values
+// add up to size bytes; nil for a format that takes any.
+func CheckRecord(f Format, key string, size int64) error {
+	if c, ok := f.(RecordChecker); ok {
+		return c.CheckRecord(key, size)
+	}
+	return nil
+}

@@ -36,3 +36,19 @@ func TestCheckEntry(t *testing.T) {
 		}
 	}
 }
+
+// A record whose values add up past what is kept in memory is refused by
+// the record formats as a whole (each value may fit); others take any.
+func TestCheckRecord(t *testing.T) {
+	for _, f := range []formats.Format{formats.Msgpack{}, formats.TFRecord{}} {
+		if err := formats.CheckRecord(f, "k", formats.MaxBufferedRecord+1); !errors.Is(err, formats.ErrEntrySize) {
+			t.Errorf("%s: a record past the buffer: %v", f.Name(), err)
+		}
+		if err := formats.CheckRecord(f, "k", formats.MaxBufferedRecord); err != nil {
+			t.Errorf("%s: a record at the buffer: %v", f.Name(), err)
+		}
+	}
+	if err := formats.CheckRecord(formats.Tar{}, "k", 1<<40); err != nil {
+		t.Errorf("tar: a record of 1 TiB: %v", err)
+	}
+}

@@ -28,6 +28,9 @@ func (Msgpack) Offsets() bool        { return false }
 // CheckEntry refuses what a msgpack record cannot hold.
 func (Msgpack) CheckEntry(name string, size int64) error { return msgpackRules.checkEntry(name, size) }
 
+// CheckRecord refuses a record past what is kept in memory.
+func (Msgpack) CheckRecord(key string, size int64) error { return checkRecordSize(key, size) }
+
 // msgpackKey is "__key__" as a msgpack str.
 var msgpackKey = msgp.AppendString(nil, keyField)
 

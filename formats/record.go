@@ -452,3 +452,12 @@ func (s *slabBuffer) release() {
 	}
 	s.slabs, s.n = nil, 0
 }
+
+// checkRecordSize refuses a record whose values add up past what a
+// record is kept in memory with (see MaxBufferedRecord).
+func checkRecordSize(key string, size int64) error {
+	if size > MaxBufferedRecord {
+		return fmt.Errorf("record %q: %d bytes of values, more than the %d a record is kept in memory with (write tar for samples that big): %w", key, size, MaxBufferedRecord, ErrEntrySize)
+	}
+	return nil
+}

@@ -34,6 +34,9 @@ func (TFRecord) Extensions() []string { return []string{".tfrecord"} }
 func (TFRecord) Offsets() bool        { return false }
 
 // CheckEntry refuses what a TFRecord example cannot hold.
+// CheckRecord refuses a record past what is kept in memory.
+func (TFRecord) CheckRecord(key string, size int64) error { return checkRecordSize(key, size) }
+
 func (TFRecord) CheckEntry(name string, size int64) error {
 	return tfrecordRules.checkEntry(name, size)
 }

@@ -530,8 +530,6 @@ func (v *inputVersions) check(name string, meta store.ObjectMeta) error {
 	return nil
 }
 
-// Extract runs extraction of the input shards this target owns and
-// returns their records' metadata as this target's sorted run.
 // checkEntry is the check of each member kept against what the output
 // format can hold; none with a key map, which may leave out the records
 // of the members it would refuse (they are never written).
@@ -545,6 +543,19 @@ func (j *targetJob) checkEntry() func(name string, size int64) error {
 	return func(name string, size int64) error { return formats.CheckEntry(j.plan.OutputFormat, name, size) }
 }
 
+// checkRecord is checkEntry's check of each record as a whole.
+func (j *targetJob) checkRecord() func(name string, size int64) error {
+	if j.plan.Spec.EKMFile != "" {
+		return nil
+	}
+	if _, ok := j.plan.OutputFormat.(formats.RecordChecker); !ok {
+		return nil
+	}
+	return func(name string, size int64) error { return formats.CheckRecord(j.plan.OutputFormat, name, size) }
+}
+
+// Extract runs extraction of the input shards this target owns and
+// returns their records' metadata as this target's sorted run.
 func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, error) {
 	j, err := w.job(id)
 	if err != nil {
@@ -586,7 +597,7 @@ func (w *Worker) Extract(ctx context.Context, id string) ([]shards.RecordMeta, e
 		OnMissing: func(shard string, err error) error {
 			return j.react(j.plan.Reactions.MissingShards, fmt.Errorf("input shard %s does not exist", shard))
 		},
-		CheckEntry: j.checkEntry(),
+		CheckEntry: j.checkEntry(), CheckRecord: j.checkRecord(),
 		OnLinks: func(shard string, count int, names []string) error {
 			return j.react(ReactWarn, linksSkipped(shard, count, names))
 		},
