@@ -893,6 +893,26 @@ func TestTarCutInPadding(t *testing.T) {
 	if _, _, err := readShard(formats.TarGzip{}, gzipped(data[:512+1024])); err != nil {
 		t.Fatalf("a tgz whose tar is whole but for its end blocks: %v", err)
 	}
+	// Cut inside the header of the entry after (a PAX one, for its name):
+	// the entries before are whole, the archive is not.
+	var pax bytes.Buffer
+	tw := tar.NewWriter(&pax)
+	for _, name := range []string{"a.jpg", "caf\u00e9-" + strings.Repeat("n", 200) + ".jpg"} {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: 3, Mode: 0o644, Format: tar.FormatPAX})
+		tw.Write([]byte("abc"))
+	}
+	tw.Close()
+	for _, at := range []int{1024 + 100, 1024 + 512, 1024 + 512 + 300} { // in the PAX header, after it, in its records
+		if _, _, err := readShard(formats.Tar{}, pax.Bytes()[:at]); !errors.Is(err, formats.ErrCorrupt) {
+			t.Errorf("a tar cut at %d, inside a PAX header: %v, want ErrCorrupt", at, err)
+		}
+		if _, _, err := readShard(formats.TarGzip{}, gzipped(pax.Bytes()[:at])); !errors.Is(err, formats.ErrCorrupt) {
+			t.Errorf("a tgz whose tar is cut at %d, inside a PAX header: %v, want ErrCorrupt", at, err)
+		}
+	}
+	if got, _, err := readShard(formats.TarGzip{}, gzipped(pax.Bytes())); err != nil || len(got) != 2 {
+		t.Fatalf("the whole tgz with a PAX header: %d entries, %v", len(got), err)
+	}
 }
 
 // What a record format writes, it reads: field names that fill a record's

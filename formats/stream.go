@@ -23,6 +23,7 @@ var fillBuffers = sync.Pool{New: func() any { b := make([]byte, maxFill); return
 // size or more go straight to the ReaderAt. It remembers the first error of
 // the ReaderAt other than io.EOF, to tell I/O failures from corruption.
 type shardReader struct {
+	zeroWatch
 	r       io.ReaderAt
 	size    int64
 	pos     int64   // position of the next Read
@@ -51,12 +52,14 @@ func (s *shardReader) Read(p []byte) (int, error) {
 	if s.buf != nil && s.pos >= s.bufFrom && s.pos < s.bufFrom+int64(s.bufLen) {
 		n := copy(p, (*s.buf)[s.pos-s.bufFrom:s.bufLen])
 		s.pos += int64(n)
+		s.saw(p[:n], s.pos)
 		return n, nil
 	}
 	want := int(min(int64(len(p)), s.size-s.pos))
 	if want >= maxFill {
 		n, err := s.readAt(p[:want], s.pos)
 		s.pos += int64(n)
+		s.saw(p[:n], s.pos)
 		return n, err
 	}
 	if s.buf == nil {
@@ -71,6 +74,7 @@ func (s *shardReader) Read(p []byte) (int, error) {
 	}
 	n = copy(p, (*s.buf)[:n])
 	s.pos += int64(n)
+	s.saw(p[:n], s.pos)
 	return n, nil
 }
 
@@ -147,6 +151,7 @@ func (f *failureReader) Read(p []byte) (int, error) {
 
 // countingReader counts the bytes read through it.
 type countingReader struct {
+	zeroWatch
 	r io.Reader
 	n int64
 }
@@ -154,7 +159,33 @@ type countingReader struct {
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	c.saw(p[:n], c.n)
 	return n, err
+}
+
+// zeroWatch keeps, while on, the position just past the last byte read
+// that is not zero: a tar stream that ends inside a header (a PAX or
+// long-name one, read within archive/tar's Next) from one that ends with
+// its zero blocks.
+type zeroWatch struct {
+	watching bool
+	last     int64
+}
+
+func (z *zeroWatch) watch(on bool)      { z.watching = on }
+func (z *zeroWatch) lastNonzero() int64 { return z.last }
+
+// saw notes p, read up to position end.
+func (z *zeroWatch) saw(p []byte, end int64) {
+	if !z.watching {
+		return
+	}
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] != 0 {
+			z.last = end - int64(len(p)-1-i)
+			return
+		}
+	}
 }
 
 func (c *countingReader) position() int64 { return c.n }

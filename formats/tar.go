@@ -79,13 +79,21 @@ func (Tar) NewWriter(w io.Writer) (Writer, error) {
 // buffer beside a 512 KiB one).
 var tarBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<20) }}
 
+// tarSource is what a tarReader reads: its position in the tar stream,
+// and what its zeroWatch saw.
+type tarSource interface {
+	position() int64
+	watch(on bool)
+	lastNonzero() int64
+}
+
 // tarReader reads a tar stream: a shard read through a shardReader, or a
 // decompressed stream.
 type tarReader struct {
 	shard string
 	tr    *tar.Reader
-	src   interface{ position() int64 } // position in the tar stream
-	size  int64                         // size of the tar stream, -1 if unknown
+	src   tarSource
+	size  int64 // size of the tar stream, -1 if unknown
 	// offsets tells whether entries report their offsets (plain tar).
 	offsets bool
 	// plain is the shard of a plain tar, whose header blocks are read
@@ -146,11 +154,19 @@ func (r *tarReader) Next() (*Entry, error) {
 	}
 	for {
 		header := r.next
+		r.src.watch(true)
 		h, err := r.tr.Next()
+		r.src.watch(false)
 		if err == io.EOF && r.src.position() < r.next {
 			// archive/tar lets the last entry's padding end at EOF: of a
 			// compressed stream (its size unknown) that is a cut too.
 			return nil, r.fail(header, fmt.Errorf("%w: the archive ends at offset %d, inside the padding of the entry before, which ends at %d", errPastEnd, r.src.position(), r.next))
+		}
+		if err == io.EOF && r.src.lastNonzero() > r.next {
+			// So it does for a cut inside a header (a PAX or long-name
+			// one, or its padding): what came after the last entry was
+			// not all zero blocks.
+			return nil, r.fail(header, fmt.Errorf("%w: the archive ends at offset %d, inside the header at %d", errPastEnd, r.src.position(), r.next))
 		}
 		if err == io.EOF {
 			return nil, r.end()
