@@ -65,7 +65,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from . import errors
-from .errors import AisConnectionError, AisError, AisTimeout, TooManyRedirects
+from .errors import AisConnectionError, AisError, AisTimeout, AnswerCut, TooManyRedirects
 
 __all__ = [
     "Client",
@@ -591,11 +591,11 @@ class ObjectReader(io.RawIOBase):
                     continue
                 if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
                     raise AisTimeout(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: timed out: {exc}") from exc
-                raise AisError(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: {_reason(exc)}") from exc
+                raise AnswerCut(f"reading ais://{self.bucket}/{self.name} at byte {self._fetched}: {_reason(exc)}") from exc
             if not data and n > 0 and self.size is not None and self._fetched < self.size:
                 if self._resume():
                     continue
-                raise AisError(f"reading ais://{self.bucket}/{self.name}: the answer ended at byte {self._fetched} of {self.size}")
+                raise AnswerCut(f"reading ais://{self.bucket}/{self.name}: the answer ended at byte {self._fetched} of {self.size}")
             self._fetched += len(data)
             return data
 
@@ -612,7 +612,7 @@ class ObjectReader(io.RawIOBase):
         total = resp.headers.get("Content-Range", "").rpartition("/")[2]
         if resp.status_code != 206 or _identity(resp.headers) != _identity(self.headers) or not total.isdigit() or int(total) != self.size:
             resp.close()
-            raise AisError(f"reading ais://{self.bucket}/{self.name}: cut at byte {self._fetched}, and the object changed since the read began (another version): read it again")
+            raise AnswerCut(f"reading ais://{self.bucket}/{self.name}: cut at byte {self._fetched}, and the object changed since the read began (another version): read it again")
         self._resp.close()
         self._resp, self._raw = resp, resp.raw
         return True
@@ -1623,7 +1623,7 @@ class Client:
             # (A connection cut mid-body is urllib3's ProtocolError.)
             if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)) or isinstance(exc.__context__, urllib3.exceptions.TimeoutError):
                 raise AisTimeout(f"get-batch from {bucket}: no bytes of the archive within {self.timeout} s: {exc}", method="GET", path=path) from exc
-            raise AisError(f"get-batch from {bucket}: the archive broke off: {exc}", method="GET", path=path) from exc
+            raise AnswerCut(f"get-batch from {bucket}: the archive broke off: {exc}", method="GET", path=path) from exc
         finally:
             resp.close()
 

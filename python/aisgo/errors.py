@@ -19,6 +19,7 @@ __all__ = [
     "AisError",
     "AisConnectionError",
     "AisTimeout",
+    "AnswerCut",
     "BadRequest",
     "InvalidName",
     "ChecksumMismatch",
@@ -125,6 +126,11 @@ class AisTimeout(AisError, TimeoutError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class AnswerCut(AisError):
+    """An answer that broke off midway (a node killed or restarting cut
+    it, or its object changed meanwhile): asked again, it may come whole."""
 
 
 class BadRequest(AisError, ValueError):

@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .client import MAX_HEADER_SIZE, MAX_MEMBER_SIZE, Client, _BoundedTarInfo
-from .errors import AisError, DatasetError, ShardError, ShardIndexError
+from .errors import AisConnectionError, AisError, AisTimeout, AnswerCut, DatasetError, ShardError, ShardIndexError
 from .index import IndexMember, ShardIndex, is_index_name
 from .template import TemplateError, member_name, parse_template, split_name
 
@@ -664,6 +664,14 @@ def _check_trailer(tf: tarfile.TarFile) -> None:
             raise tarfile.ReadError(f"data that is not a tar header at offset {at}")
 
 
+def _transient(exc: AisError) -> bool:
+    """Whether an error may not come again: no answer came whole (a node
+    cut off, restarting, busy), not a refusal or a client's mistake."""
+    if isinstance(exc, ShardIndexError):
+        return False
+    return isinstance(exc, (AisConnectionError, AisTimeout, AnswerCut)) or exc.status == 503
+
+
 class RecordDataset(Dataset):
     """A map-style dataset of the members of indexed tar shards.
 
@@ -787,13 +795,13 @@ class RecordDataset(Dataset):
             try:
                 return read()
             except AisError as exc:
-                if isinstance(exc, ShardIndexError) or exc.status not in (0, 503) or time.monotonic() + delay > deadline:
+                if not _transient(exc) or time.monotonic() + delay > deadline:
                     raise
                 for idx in {id(idx): idx for idx in indexes}.values():
                     try:
                         idx.check_current(self.client, self.bucket)
                     except AisError as check:
-                        if isinstance(check, ShardIndexError) or check.status not in (0, 503):
+                        if not _transient(check):
                             raise
                 # (The checks may themselves have waited out a node down.)
                 if time.monotonic() + delay > deadline:

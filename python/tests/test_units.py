@@ -476,14 +476,14 @@ def test_get_batch_bounds_what_it_reads():
         return make_tar(members, tarfile.GNU_FORMAT)
 
     cases = [
-        (batch(("b/one", b"x" * 2000)), {"max_member_size": 1000}, "b/one is 2000 bytes, more than the 1000"),
-        (batch(("b/" + "n" * (aisgo.client.MAX_HEADER_SIZE + 1), b"x")), {}, "a header of"),
-        (batch(("b/one", b"x" * 2000))[:512 + 1024], {}, "the archive broke off"),
+        (batch(("b/one", b"x" * 2000)), {"max_member_size": 1000}, "b/one is 2000 bytes, more than the 1000", aisgo.AisError),
+        (batch(("b/" + "n" * (aisgo.client.MAX_HEADER_SIZE + 1), b"x")), {}, "a header of", aisgo.AisError),
+        (batch(("b/one", b"x" * 2000))[:512 + 1024], {}, "the archive broke off", aisgo.AnswerCut),
     ]
-    for body, kwargs, want in cases:
+    for body, kwargs, want, kind in cases:
         endpoint, shutdown = _serve_json(body)
         try:
-            with pytest.raises(aisgo.AisError, match=want):
+            with pytest.raises(kind, match=want):
                 list(aisgo.Client(endpoint).get_batch("b", ["one"], **kwargs))
         finally:
             shutdown()
@@ -1614,8 +1614,13 @@ def test_record_batches_ride_out_a_cut_answer():
 
     ds = RecordDataset.__new__(RecordDataset)
     ds.bucket = "b"
-    ds.client = Client([aisgo.AisError("the archive broke off")])
+    ds.client = Client([aisgo.AnswerCut("the archive broke off")])
     assert ds._batch([{"objname": "s.tar"}]) == [b"data"] and ds.client.asked == 2
+    # A failure of the client's own, status 0 too, is not asked again.
+    ds.client = Client([aisgo.TooManyRedirects("more than 10 redirects")])
+    with pytest.raises(aisgo.TooManyRedirects):
+        ds._batch([{"objname": "s.tar"}])
+    assert ds.client.asked == 1
     ds.client = Client([aisgo.AisError("if_checksum differs", status=412)])
     with pytest.raises(aisgo.AisError):
         ds._batch([{"objname": "s.tar"}])
@@ -1627,7 +1632,7 @@ def test_record_batches_ride_out_a_cut_answer():
         def check_current(self, client, bucket):
             raise aisgo.ShardIndexError("the shard changed since it was indexed")
 
-    ds.client = Client([aisgo.AisError("the archive broke off")] * 3)
+    ds.client = Client([aisgo.AnswerCut("the archive broke off")] * 3)
     with pytest.raises(aisgo.ShardIndexError):
         ds._batch([{"objname": "s.tar"}], [Changed()])
     assert ds.client.asked == 1
@@ -1657,7 +1662,7 @@ def test_record_reads_ride_out_a_cut_read():
 
     ds = RecordDataset.__new__(RecordDataset)
     ds.bucket, ds.client = "b", Client()
-    idx = Index([aisgo.AisError("reading ais://b/s.tar at byte 512: connection reset")])
+    idx = Index([aisgo.AnswerCut("reading ais://b/s.tar at byte 512: connection reset")])
     assert ds._member(idx, None) == b"data" and idx.asked == 2
     idx = Index([aisgo.AisError("not found", status=404)])
     with pytest.raises(aisgo.AisError):
