@@ -164,23 +164,26 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // zeroWatch keeps, while on, the position just past the last byte read
-// that is not zero: a tar stream that ends inside a header (a PAX or
-// long-name one, read within archive/tar's Next) from one that ends with
-// its zero blocks.
+// after from that is not zero: a tar stream that ends inside a header (a
+// PAX or long-name one, read within archive/tar's Next) from one that
+// ends with its zero blocks. What lies before from (an entry's data
+// archive/tar skips by reading it) is not looked at.
 type zeroWatch struct {
 	watching bool
+	from     int64
 	last     int64
 }
 
-func (z *zeroWatch) watch(on bool)      { z.watching = on }
-func (z *zeroWatch) lastNonzero() int64 { return z.last }
+func (z *zeroWatch) watch(on bool, from int64) { z.watching, z.from = on, from }
+func (z *zeroWatch) lastNonzero() int64        { return z.last }
 
 // saw notes p, read up to position end.
 func (z *zeroWatch) saw(p []byte, end int64) {
-	if !z.watching {
+	if !z.watching || end <= z.from {
 		return
 	}
-	for i := len(p) - 1; i >= 0; i-- {
+	start := max(0, len(p)-int(end-z.from))
+	for i := len(p) - 1; i >= start; i-- {
 		if p[i] != 0 {
 			z.last = end - int64(len(p)-1-i)
 			return

@@ -83,7 +83,7 @@ var tarBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<
 // and what its zeroWatch saw.
 type tarSource interface {
 	position() int64
-	watch(on bool)
+	watch(on bool, from int64)
 	lastNonzero() int64
 }
 
@@ -154,9 +154,9 @@ func (r *tarReader) Next() (*Entry, error) {
 	}
 	for {
 		header := r.next
-		r.src.watch(true)
+		r.src.watch(true, r.next)
 		h, err := r.tr.Next()
-		r.src.watch(false)
+		r.src.watch(false, 0)
 		if err == io.EOF && r.src.position() < r.next {
 			// archive/tar lets the last entry's padding end at EOF: of a
 			// compressed stream (its size unknown) that is a cut too.

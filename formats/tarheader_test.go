@@ -34,3 +34,23 @@ func TestHeaderSize(t *testing.T) {
 		}
 	}
 }
+
+// The zero watch notes the last nonzero byte past its start only: an
+// entry's data skipped before it is not looked at.
+func TestZeroWatchLooksPastItsStartOnly(t *testing.T) {
+	var z zeroWatch
+	z.watch(true, 10)
+	z.saw([]byte{1, 0, 0}, 5) // positions 2-4: before the start
+	if z.lastNonzero() != 0 {
+		t.Fatalf("a nonzero byte before the start noted: %d", z.lastNonzero())
+	}
+	z.saw([]byte{1, 0, 1, 0}, 12) // positions 8-11: 8 before, 10 after
+	if z.lastNonzero() != 11 {
+		t.Fatalf("last nonzero past the start: %d, want 11", z.lastNonzero())
+	}
+	z.watch(false, 0)
+	z.saw([]byte{1}, 20)
+	if z.lastNonzero() != 11 {
+		t.Fatalf("a byte read with the watch off noted: %d", z.lastNonzero())
+	}
+}

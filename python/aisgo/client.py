@@ -242,6 +242,11 @@ MAX_MEMBER_SIZE = 1 << 30
 MAX_HEADER_SIZE = 1 << 20
 
 
+class _HeaderTooLarge(tarfile.ReadError):
+    """A tar header past MAX_HEADER_SIZE: a refusal of the reader's, which
+    the same archive would meet again, not an answer cut."""
+
+
 class _BoundedTarInfo(tarfile.TarInfo):
     """A TarInfo that refuses long-name and PAX headers past MAX_HEADER_SIZE
     before tarfile reads them into memory."""
@@ -266,7 +271,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
     def _check_header_size(self) -> None:
         if self.size > MAX_HEADER_SIZE:
-            raise tarfile.ReadError(f"a header of {self.size} bytes, more than the {MAX_HEADER_SIZE} a header may be")
+            raise _HeaderTooLarge(f"a header of {self.size} bytes, more than the {MAX_HEADER_SIZE} a header may be")
 
 
 class _Body:
@@ -1623,6 +1628,8 @@ class Client:
             # (A connection cut mid-body is urllib3's ProtocolError.)
             if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)) or isinstance(exc.__context__, urllib3.exceptions.TimeoutError):
                 raise AisTimeout(f"get-batch from {bucket}: no bytes of the archive within {self.timeout} s: {exc}", method="GET", path=path) from exc
+            if isinstance(exc, _HeaderTooLarge):
+                raise AisError(f"get-batch from {bucket}: {exc}", status=413, method="GET", path=path) from exc
             raise AnswerCut(f"get-batch from {bucket}: the archive broke off: {exc}", method="GET", path=path) from exc
         finally:
             resp.close()

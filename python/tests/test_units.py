@@ -483,8 +483,11 @@ def test_get_batch_bounds_what_it_reads():
     for body, kwargs, want, kind in cases:
         endpoint, shutdown = _serve_json(body)
         try:
-            with pytest.raises(kind, match=want):
+            with pytest.raises(kind, match=want) as raised:
                 list(aisgo.Client(endpoint).get_batch("b", ["one"], **kwargs))
+            # A refusal of the reader's is no answer cut (asked again, it
+            # would be refused again).
+            assert isinstance(raised.value, aisgo.AnswerCut) == (kind is aisgo.AnswerCut), raised.value
         finally:
             shutdown()
     endpoint, shutdown = _serve_json(batch(("b/one", b"x" * 1000)))
