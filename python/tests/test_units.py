@@ -1401,22 +1401,21 @@ def test_worker_epochs_of_ranks_spawned_with_the_dataset():
     assert got == {"r0": [0, 1], "r1": [0, 1]}, got
 
 
-def test_a_large_bytes_put_outlasts_the_connect_timeout():
-    """A body of bytes goes in pieces: a node that takes it more slowly
-    than the connect timeout (which bounds each send) takes it whole,
-    rather than the PUT failing as a node unreachable."""
-    got = []
+def _slow_put_sink(got: list, stall: float = 0.0, per_piece: float = 0.0) -> type:
+    """A node that takes a PUT's body after stall seconds, pausing per_piece
+    before each 4 MiB piece, and notes its size in got (a HEAD: 404)."""
 
-    class Slow(_QuietHandler):
+    class Sink(_QuietHandler):
         def do_HEAD(self):  # noqa: N802 (http.server's name)
             self.send_response(404)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
         def do_PUT(self):  # noqa: N802 (http.server's name)
+            time.sleep(stall)
             left, total = int(self.headers["Content-Length"]), 0
             while left > 0:
-                time.sleep(0.2)
+                time.sleep(per_piece)
                 piece = self.rfile.read(min(left, 4 << 20))
                 left -= len(piece)
                 total += len(piece)
@@ -1425,7 +1424,15 @@ def test_a_large_bytes_put_outlasts_the_connect_timeout():
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    server = _serve(Slow)
+    return Sink
+
+
+def test_a_large_bytes_put_outlasts_the_connect_timeout():
+    """A body of bytes goes in pieces: a node that takes it more slowly
+    than the connect timeout (which bounds each send) takes it whole,
+    rather than the PUT failing as a node unreachable."""
+    got: list = []
+    server = _serve(_slow_put_sink(got, per_piece=0.2))
     try:
         c = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}", timeout=(0.5, 10))
         data = bytes(32 << 20)
@@ -1439,27 +1446,8 @@ def test_a_put_outlasts_a_stall_longer_than_the_connect_timeout():
     """A node that stops reading an upload for longer than the connect
     timeout (its disk stalls a moment) is waited for as long as the read
     timeout, not taken for a node unreachable."""
-    got = []
-
-    class Stalls(_QuietHandler):
-        def do_HEAD(self):  # noqa: N802 (http.server's name)
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def do_PUT(self):  # noqa: N802 (http.server's name)
-            time.sleep(1.5)  # past the 0.5 s connect timeout
-            left, total = int(self.headers["Content-Length"]), 0
-            while left > 0:
-                piece = self.rfile.read(min(left, 4 << 20))
-                left -= len(piece)
-                total += len(piece)
-            got.append(total)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = _serve(Stalls)
+    got: list = []
+    server = _serve(_slow_put_sink(got, stall=1.5))  # past the 0.5 s connect timeout
     try:
         c = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}", timeout=(0.5, 10))
         data = bytes(64 << 20)  # more than the sockets' buffers hold
