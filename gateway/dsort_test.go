@@ -484,8 +484,15 @@ func TestTargetBackFromAnAbortedSettleRemovesItsShards(t *testing.T) {
 			t.Fatalf("%d output shards of the aborted job left on the target back (its registry: %+v %v; work: %v)", n, j, ok, entries)
 		}
 	}
-	if marks, _ := filepath.Glob(filepath.Join(back.Dir, "work", "dsort-*")); len(marks) != 0 {
-		t.Fatalf("left in the work directory: %v", marks)
+	// Its marks go after its shards: waited for, not looked at once.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		marks, _ := filepath.Glob(filepath.Join(back.Dir, "work", "dsort-*"))
+		if len(marks) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left in the work directory: %v", marks)
+		}
 	}
 	if err := c.Client().DsortRemove(t.Context(), id); err != nil {
 		t.Fatalf("remove of the aborted job once its targets are back: %v", err)
