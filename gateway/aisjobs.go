@@ -64,14 +64,18 @@ func (n *Node) jobSnaps(ctx context.Context, q api.JobQuery) (api.JobSnaps, erro
 // (their status names no targets).
 var everywhere = map[string]bool{"rebalance": true, "dsort": true}
 
-// snapsOf selects the jobs of q from the nodes' statuses.
+// snapsOf selects the jobs of q from the nodes' statuses. Each job found
+// gets an aborted part for a target of it that left the cluster or
+// restarted while it ran, by id or in a listing alike.
 func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 	out := api.JobSnaps{}
-	found := false
 	var silent []string
-	away := map[string]bool{}  // silent and known to be (offline in the map)
-	named := map[string]bool{} // the targets the jobs found run on
-	var first api.JobStatus    // of a job by id, as a target has it
+	away := map[string]bool{} // silent and known to be (offline in the map)
+	// Per job found: its status as the first target has it, the targets
+	// it runs on, and its snaps by target.
+	first := map[string]api.JobStatus{}
+	named := map[string]map[string]bool{}
+	parts := map[string]api.JobSnaps{}
 	started := map[string]int64{}
 	for _, node := range nodes {
 		if !cluster.Role(node.Role).IsTarget() || q.Node != "" && node.ID != q.Node {
@@ -91,27 +95,36 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 				q.ShowActive != nil && *q.ShowActive && !j.Running:
 				continue
 			}
-			out[node.ID] = append(out[node.ID], jobSnap(j))
-			if !found {
-				first = j
+			snap := jobSnap(j)
+			out[node.ID] = append(out[node.ID], snap)
+			if _, ok := first[j.ID]; !ok {
+				first[j.ID], named[j.ID], parts[j.ID] = j, map[string]bool{}, api.JobSnaps{}
 			}
-			found = true
+			parts[j.ID][node.ID] = append(parts[j.ID][node.ID], snap)
 			for _, t := range j.Targets {
-				named[t] = true
+				named[j.ID][t] = true
 			}
 		}
 	}
-	if q.ID != "" && found && everywhere[first.Kind] {
+	found := len(first) > 0
+	if q.ID != "" && found && everywhere[first[q.ID].Kind] {
 		// Any target may run it: one silent may be running its part
 		// (one offline in the map ran none of it since).
 		for _, id := range silent {
-			named[id] = !away[id]
+			named[q.ID][id] = !away[id]
 		}
 	}
-	if q.ID != "" && found {
-		lostParts(out, first, named, started)
+	for _, id := range slices.Sorted(maps.Keys(first)) {
+		before := map[string]int{}
+		for t, snaps := range parts[id] {
+			before[t] = len(snaps)
+		}
+		lostParts(parts[id], first[id], named[id], started)
 		if q.Node == "" {
-			leftParts(out, first, named, nodes)
+			leftParts(parts[id], first[id], named[id], nodes)
+		}
+		for t, snaps := range parts[id] {
+			out[t] = append(out[t], snaps[before[t]:]...)
 		}
 	}
 	// A target the job runs on (as those that answered name it) that did
@@ -120,7 +133,7 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 	// that has it answering, a target that did not may have it: not
 	// found is not known (a client waiting on it would give up), unless
 	// that target is offline in the map (its jobs ended with it).
-	silent = slices.DeleteFunc(silent, func(id string) bool { return found && !named[id] || !found && away[id] })
+	silent = slices.DeleteFunc(silent, func(id string) bool { return found && !named[q.ID][id] || !found && away[id] })
 	if q.ID != "" && len(silent) > 0 {
 		return nil, fmt.Errorf("%w: job %s: target %s did not answer; ask again", api.ErrUnavailable, q.ID, strings.Join(silent, ", "))
 	}

@@ -126,4 +126,11 @@ func TestJobWithATargetThatLeft(t *testing.T) {
 	if err != nil || slices.ContainsFunc(snaps["t3"], func(s api.JobSnap) bool { return s.Aborted }) {
 		t.Fatalf("a job ended everywhere: %+v %v", snaps, err)
 	}
+	// A listing marks it as the query by id does, and only the job
+	// that ran on the target gone.
+	other := api.JobStatus{ID: "j2", Kind: "summary", Started: time.Now().UnixNano(), Finished: time.Now().UnixNano(), Targets: []string{"t1", "t2"}}
+	snaps, err = snapsOf([]api.NodeStatus{target("t1", ended, other), target("t2", ended, other)}, api.JobQuery{})
+	if err != nil || len(snaps["t3"]) != 1 || snaps["t3"][0].ID != "j1" || !snaps["t3"][0].Aborted || len(snaps["t1"]) != 2 {
+		t.Fatalf("a listing with a target gone: %+v %v, want t3's part of j1 aborted", snaps, err)
+	}
 }
