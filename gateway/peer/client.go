@@ -279,14 +279,14 @@ func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapsho
 		return err
 	}
 	if took {
-		err := c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync?"+QueryDigest+"="+digest, nil, nil)
+		err := c.pushTo(ctx, to, to.URL+"/v1/metasync?"+QueryDigest+"="+digest, nil)
 		var answer *api.Error
 		if !errors.As(err, &answer) {
 			return err // taken, or not reached
 		}
 		// Answered otherwise (it does not know the digest): the body.
 	}
-	err = c.Call(ctx, http.MethodPut, to.URL+"/v1/metasync", body, nil)
+	err = c.pushTo(ctx, to, to.URL+"/v1/metasync", body)
 	var answer *api.Error
 	if errors.As(err, &answer) && answer.Status >= 500 && answer.Status != http.StatusServiceUnavailable {
 		return fmt.Errorf("%w: %w", membership.ErrRefused, err)
@@ -299,6 +299,39 @@ func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapsho
 		c.pushed.mu.Unlock()
 	}
 	return err
+}
+
+// pushTo sends a push to a node's address and takes the answer as the
+// node's only if that node gave it: another at its address (the node
+// restarted elsewhere, its address taken by another) has not taken the
+// map, nor shown the node alive, nor refused it.
+func (c *Client) pushTo(ctx context.Context, to cluster.Node, url string, body encoded) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, r)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: PUT %s: %w", api.ErrUnavailable, url, err)
+	}
+	defer resp.Body.Close()
+	if id := resp.Header.Get(api.HeaderNodeID); id != "" && id != to.ID {
+		return fmt.Errorf("%w: PUT %s: answered by node %s, not %s", api.ErrUnavailable, url, id, to.ID)
+	}
+	if resp.StatusCode >= 300 {
+		return decodeError(resp)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, MaxAnswer))
+	return nil
 }
 
 // QueryDigest names a metasync push's digest: the body it stands for is

@@ -73,6 +73,32 @@ func TestPushRefusedByALiveNode(t *testing.T) {
 	}
 }
 
+// A push answered by another node at the address (the node restarted
+// elsewhere, its address taken) is no answer from the node: not taken,
+// not refused, so the keepalive counts the node as silent.
+func TestPushAnsweredByAnotherNode(t *testing.T) {
+	for _, tc := range []struct {
+		id     string
+		status int
+		taken  bool
+	}{{"t1", http.StatusOK, true}, {"", http.StatusOK, true}, {"t9", http.StatusOK, false}, {"t9", http.StatusInternalServerError, false}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.id != "" {
+				w.Header().Set(api.HeaderNodeID, tc.id)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(tc.status)
+			fmt.Fprintf(w, `{"status":%d,"message":"no"}`, tc.status)
+		}))
+		c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "g1"})
+		err := c.Push(t.Context(), cluster.Node{ID: "t1", URL: srv.URL}, membership.Snapshot{}, false)
+		srv.Close()
+		if (err == nil) != tc.taken || errors.Is(err, membership.ErrRefused) {
+			t.Errorf("a push answered %d by node %q: %v; want taken %v, never refused", tc.status, tc.id, err, tc.taken)
+		}
+	}
+}
+
 // A pull from a gateway carries the log index its map came with; one
 // from a node that sends none has 0 (not known).
 func TestPullCarriesTheLogIndex(t *testing.T) {
