@@ -391,8 +391,9 @@ type Node struct {
 	wg    sync.WaitGroup
 	bgMu  sync.Mutex
 
-	// rebalance moves objects on target changes; nil on gateways.
-	rebalance *rebalance.Manager
+	// rebalance moves objects on target changes; nil on gateways and
+	// until Start (a push served meanwhile reads it).
+	rebalance atomic.Pointer[rebalance.Manager]
 	// clock stamps writes and deletes (see store.Stamp).
 	clock *hlc.Clock
 	// placement orders PUT commits against map changes: a commit checks
@@ -679,7 +680,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.loops.Store(&loops)
 	n.bgMu.Unlock()
 	if n.config.Role.IsTarget() {
-		n.rebalance = n.newRebalance(loops)
+		n.rebalance.Store(n.newRebalance(loops))
 		n.wg.Go(func() { n.collectTombstones(loops) })
 		n.wg.Go(func() { n.watchSpace(loops) })
 		n.wg.Go(func() { n.sweepAppends(loops) })
@@ -725,7 +726,7 @@ func (n *Node) Start(ctx context.Context) error {
 		// halt stores its error before it clears ready: seen here).
 		n.ready.Store(false)
 	}
-	if n.config.Role.IsTarget() && !n.rebalance.Running() {
+	if n.config.Role.IsTarget() && !n.rebalancer().Running() {
 		// A decommission that goes on across a restart: the rebalance of
 		// the join may have ended before the downloads resumed (one still
 		// running asks when it ends).
@@ -766,8 +767,8 @@ func (n *Node) Close() error {
 		n.raftStream.Close()
 	}
 	n.control.Wait()
-	if n.rebalance != nil {
-		n.rebalance.Wait()
+	if r := n.rebalancer(); r != nil {
+		r.Wait()
 	}
 	return nil
 }

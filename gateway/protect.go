@@ -601,7 +601,7 @@ func (n *Node) reprotect(ctx context.Context, b store.Bucket, names []string) er
 func (n *Node) ecResilver(ctx context.Context, progress *store.Progress) (any, error) {
 	// Objects move first: then each has its new owner. (Not moving(),
 	// which stays true long after a run, for reads of stragglers.)
-	for n.rebalance != nil && n.rebalance.Running() {
+	for r := n.rebalancer(); r != nil && r.Running(); {
 		select {
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
@@ -844,7 +844,7 @@ func (n *Node) rebalanceHere(why string) {
 	n.placement.RLock()
 	defer n.placement.RUnlock()
 	m := n.currentMap()
-	if m == nil || n.rebalance == nil {
+	if m == nil || n.rebalancer() == nil {
 		return
 	}
 	if self, ok := m.Node(n.config.ID); !ok || self.State == cluster.StateOffline {

@@ -31,14 +31,21 @@ import (
 
 // startRebalance replaces a running rebalance with one for map m.
 func (n *Node) startRebalance(m *cluster.Map) {
-	if n.rebalance != nil {
-		n.rebalance.Start(m)
+	if r := n.rebalancer(); r != nil {
+		r.Start(m)
 	}
 }
 
+// rebalancer is the target's rebalance manager; nil on gateways and
+// before Start.
+func (n *Node) rebalancer() *rebalance.Manager { return n.rebalance.Load() }
+
 // moving reports whether objects may still be moving to or from this
 // target (a rebalance ran lately).
-func (n *Node) moving() bool { return n.rebalance != nil && n.rebalance.Recent() }
+func (n *Node) moving() bool {
+	r := n.rebalancer()
+	return r != nil && r.Recent()
+}
 
 // newRebalance returns the target's rebalance manager.
 func (n *Node) newRebalance(ctx context.Context) *rebalance.Manager {
@@ -78,7 +85,7 @@ func (n *Node) collectTombstones(ctx context.Context) {
 		if !n.rebalanceSettled(ctx) {
 			continue
 		}
-		if dropped, err := n.rebalance.CollectTombstones(ctx, n.currentMap()); err != nil {
+		if dropped, err := n.rebalancer().CollectTombstones(ctx, n.currentMap()); err != nil {
 			n.logger.Warn("collect tombstones", "err", err)
 		} else if dropped > 0 {
 			n.logger.Info("tombstones collected", "dropped", dropped)
@@ -134,11 +141,12 @@ func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration, skipOff
 
 // rebalanceStatuses lists the runs for the job list.
 func (n *Node) rebalanceStatuses() []api.JobStatus {
-	if n.rebalance == nil {
+	r := n.rebalancer()
+	if r == nil {
 		return nil
 	}
 	var out []api.JobStatus
-	for _, s := range n.rebalance.Statuses() {
+	for _, s := range r.Statuses() {
 		out = append(out, rebalanceJobStatus(s))
 	}
 	return out
@@ -224,7 +232,7 @@ func (n *Node) moveAgainLater() {
 	}
 	time.AfterFunc(n.config.LeaveRetry, func() {
 		n.moveRetries.Store(false)
-		if n.closing.Load() || n.loopsContext().Err() != nil || n.rebalance.Running() {
+		if n.closing.Load() || n.loopsContext().Err() != nil || n.rebalancer().Running() {
 			return // a running one asks again when it ends
 		}
 		if m := n.currentMap(); m != nil {

@@ -144,8 +144,10 @@ type Push struct {
 	// awaitingReturn: this node saw itself offline and waits for the
 	// keepalive's Returned before it joins again.
 	awaitingReturn atomic.Bool
-	loops          context.Context
-	wg             sync.WaitGroup
+	// loops is Start's context for background work; nil before Start (a
+	// push may be served meanwhile).
+	loops atomic.Pointer[context.Context]
+	wg    sync.WaitGroup
 }
 
 // NewPush returns a control plane; Start brings it into the cluster.
@@ -187,7 +189,7 @@ func (p *Push) IsPrimary() bool {
 // cluster cannot be reached or until ctx ends. Background work (rejoins)
 // runs until loops ends.
 func (p *Push) Start(ctx, loops context.Context) error {
-	p.loops = loops
+	p.loops.Store(&loops)
 	if p.config.Join == "" {
 		return p.startPrimary(ctx)
 	}
@@ -289,16 +291,25 @@ func (p *Push) install(next Snapshot) {
 	}
 }
 
+// background is the context of background work, or nil before Start.
+func (p *Push) background() context.Context {
+	if loops := p.loops.Load(); loops != nil {
+		return *loops
+	}
+	return nil
+}
+
 // rejoinIfStillOffline joins again once two keepalive rounds passed with
 // this node still offline in the map.
 func (p *Push) rejoinIfStillOffline() {
-	if p.loops == nil || !p.awaitingReturn.CompareAndSwap(false, true) {
+	loops := p.background()
+	if loops == nil || !p.awaitingReturn.CompareAndSwap(false, true) {
 		return
 	}
 	p.wg.Go(func() {
 		defer p.awaitingReturn.Store(false)
 		select {
-		case <-p.loops.Done():
+		case <-loops.Done():
 			return
 		case <-time.After(2 * p.config.KeepaliveInterval):
 		}
@@ -308,7 +319,7 @@ func (p *Push) rejoinIfStillOffline() {
 		case self.Maintained:
 			// Back as what it was, as the keepalive would make it: a
 			// join (a restart's) would end the maintenance.
-			ctx, cancel := context.WithTimeout(p.loops, 30*time.Second)
+			ctx, cancel := context.WithTimeout(loops, 30*time.Second)
 			defer cancel()
 			if _, err := p.Propose(ctx, Change{Kind: Returned, Node: cluster.Node{ID: self.ID}}); err != nil {
 				p.config.Logger.Warn("offline in the map while alive: back into maintenance", "err", err)
@@ -652,19 +663,20 @@ func (p *Push) Rejoin() { p.rejoin() }
 // rejoin joins again in the background, trying first the gateways at
 // first.
 func (p *Push) rejoin(first ...string) {
-	if p.loops == nil || !p.rejoining.CompareAndSwap(false, true) {
+	loops := p.background()
+	if loops == nil || !p.rejoining.CompareAndSwap(false, true) {
 		return
 	}
 	p.wg.Go(func() {
 		defer p.rejoining.Store(false)
 		p.config.Logger.Warn("this node is not an active member of the cluster map: joining again")
 		if p.config.BeforeRejoin != nil {
-			if err := p.config.BeforeRejoin(p.loops); err != nil {
+			if err := p.config.BeforeRejoin(loops); err != nil {
 				p.config.Logger.Error("not joining again", "err", err)
 				return
 			}
 		}
-		if err := p.join(p.loops, first...); err != nil {
+		if err := p.join(loops, first...); err != nil {
 			p.config.Logger.Warn("join again", "err", err)
 		}
 	})
@@ -693,12 +705,13 @@ func (p *Push) catchUp(gateway cluster.Node) {
 // pullFrom takes a gateway's snapshot, however far ahead (Recovery), in
 // the background, one at a time; failed is told why it could not.
 func (p *Push) pullFrom(gateway cluster.Node, failed func(error)) {
-	if p.loops == nil || !p.catchingUp.CompareAndSwap(false, true) {
+	loops := p.background()
+	if loops == nil || !p.catchingUp.CompareAndSwap(false, true) {
 		return
 	}
 	p.wg.Go(func() {
 		defer p.catchingUp.Store(false)
-		ctx, cancel := context.WithTimeout(p.loops, 30*time.Second)
+		ctx, cancel := context.WithTimeout(loops, 30*time.Second)
 		defer cancel()
 		s, err := p.config.Transport.Pull(ctx, gateway)
 		if err == nil {
