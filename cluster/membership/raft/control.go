@@ -100,8 +100,10 @@ type Control struct {
 	closers   []io.Closer
 	keepalive membership.Keepalive
 	tickMu    sync.Mutex
-	// admitMu takes maintenances and leaves one at a time: two at once
-	// would each find the other target active (membership.Admissible).
+	// admitMu takes maintenances, joins and removals one at a time: two
+	// at once would each find the other target active
+	// (membership.Admissible), or each voter removal find the quorum
+	// safe without the other.
 	admitMu sync.Mutex
 	// strays are the voters the leader found outside the map, and when
 	// (under tickMu): removed once strayVoterGrace has passed;
@@ -822,7 +824,7 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	// A gateway's join and its removal too: a removal between the join's
 	// voter added and its map applied left a gateway in the map that no
 	// longer follows the log.
-	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave || ch.Kind == membership.Join || ch.Kind == membership.Remove {
+	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave || ch.Kind == membership.Left || ch.Kind == membership.Join || ch.Kind == membership.Remove {
 		c.admitMu.Lock()
 		defer c.admitMu.Unlock()
 	}
@@ -1171,18 +1173,12 @@ func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Ma
 		return cmp.Compare(boolRank(alive[string(a.ID)]), boolRank(alive[string(b.ID)]))
 	})
 	stray := string(due[0].ID)
-	voters, up := 0, 0
-	for _, server := range servers {
-		if server.Suffrage != hraft.Voter || string(server.ID) == stray {
-			continue
-		}
-		voters++
-		if alive[string(server.ID)] {
-			up++
-		}
-	}
-	if up <= voters/2 {
-		c.config.Logger.Warn("raft: a voter the map no longer has stays: the others do not answer in a majority without it", "gateway", stray)
+	// One voter removal at a time (a gateway's leave, or Left, checked
+	// against the voters as they were, would take the quorum too).
+	c.admitMu.Lock()
+	defer c.admitMu.Unlock()
+	if err := c.checkQuorumWithout(ctx, stray); err != nil {
+		c.config.Logger.Warn("raft: a voter the map no longer has stays: the others do not answer in a majority without it", "gateway", stray, "err", err)
 		return
 	}
 	if err := c.removeVoter(ctx, stray); err != nil {
