@@ -116,15 +116,29 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 			logger.Warn("target missed keepalives: it is offline", "id", node.ID, "silent_for", silent, "rounds", k.missed[node.ID], "err", failed[node.ID])
 			changes = append(changes, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}, IfMap: m.Version})
 			// Taken as offline now: a join before the next round sees it
-			// offline starts it afresh too.
+			// offline starts it afresh too (unless Refused says the
+			// change was not made).
 			k.offline[node.ID] = true
 			continue
 		}
+		// Removed, the next round's map has it no more and forgets it;
+		// refused, it is proposed again then.
 		logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "rounds", k.missed[node.ID], "err", failed[node.ID])
 		changes = append(changes, Change{Kind: Remove, Node: cluster.Node{ID: node.ID}, IfMap: m.Version})
-		k.forget(node.ID)
 	}
 	return changes
+}
+
+// Refused tells the keepalive which of a round's changes were not made
+// (ProposeRound's answer): a target whose Offline was refused (the map
+// changed meanwhile) is still active at the next round, and judged again
+// then, not started afresh as one that joined back would be.
+func (k *Keepalive) Refused(changes []Change) {
+	for _, c := range changes {
+		if c.Kind == Offline {
+			delete(k.offline, c.Node.ID)
+		}
+	}
 }
 
 // forget drops what the rounds know of a node: it starts afresh.
@@ -165,13 +179,17 @@ func PushAll(ctx context.Context, t Transport, s Snapshot, self string, allowEmp
 // ProposeRound proposes a round's changes in order, each of an Offline or
 // Remove as of the map the change before it left: the round's own changes
 // follow each other, and one of another's in between (a join while the
-// round pushed) refuses the rest, judged again at the next round.
-func ProposeRound(ctx context.Context, changes []Change, version int64, propose func(context.Context, Change) (Snapshot, error), logger *slog.Logger) {
+// round pushed) refuses the rest, judged again at the next round. It
+// returns the changes not made (for Keepalive.Refused).
+func ProposeRound(ctx context.Context, changes []Change, version int64, propose func(context.Context, Change) (Snapshot, error), logger *slog.Logger) (refused []Change) {
 	for _, c := range changes {
 		if c.IfMap != 0 {
 			c.IfMap = version
 		}
 		next, err := propose(ctx, c)
+		if err != nil {
+			refused = append(refused, c)
+		}
 		switch {
 		case errors.Is(err, ErrMapChanged):
 			logger.Info("the map changed during the keepalive round: judged again at the next", "change", c.Kind, "node_id", c.Node.ID)
@@ -181,4 +199,5 @@ func ProposeRound(ctx context.Context, changes []Change, version int64, propose 
 			version = next.Map.Version
 		}
 	}
+	return refused
 }

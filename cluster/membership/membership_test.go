@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -516,6 +517,36 @@ func TestKeepaliveStretchedRoundsNeedThreeMisses(t *testing.T) {
 	}
 	if changes := round(5, missed); len(changes) != 1 || changes[0].Kind != membership.Offline || changes[0].Node.ID != "t1" {
 		t.Fatalf("three missed in a row, 33s silent: %+v, want t1 offline", changes)
+	}
+}
+
+// A target whose Offline was refused (another change of the map won the
+// race) is proposed again at its next missed round, not given the whole
+// timeout again as one that joined back; so is a gateway whose Remove
+// was refused.
+func TestKeepaliveProposesARefusedChangeAgain(t *testing.T) {
+	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive}
+	g1 := cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}
+	g2 := cluster.Node{ID: "g2", Role: cluster.RoleGateway, URL: "http://127.0.0.1:3", State: cluster.StateActive}
+	missed := map[string]error{"t1": errors.New("timed out"), "g2": errors.New("timed out")}
+	k := membership.Keepalive{Timeout: 10 * time.Second}
+	start := time.Now()
+	m := &cluster.Map{Version: 1, Primary: "g1", Nodes: []cluster.Node{g1, g2, t1}}
+	k.Round(start, m, nil)
+	var changes []membership.Change
+	for i := 1; i <= 3; i++ {
+		changes = k.Round(start.Add(time.Duration(i)*5*time.Second), m, missed)
+	}
+	if len(changes) != 2 {
+		t.Fatalf("silent for 15s and three rounds: %+v, want g2 removed and t1 offline", changes)
+	}
+	refuse := func(context.Context, membership.Change) (membership.Snapshot, error) {
+		return membership.Snapshot{}, membership.ErrMapChanged
+	}
+	k.Refused(membership.ProposeRound(t.Context(), changes, m.Version, refuse, slog.New(slog.DiscardHandler)))
+	m = &cluster.Map{Version: 2, Primary: "g1", Nodes: []cluster.Node{g1, g2, t1}} // the change that won
+	if changes := k.Round(start.Add(20*time.Second), m, missed); len(changes) != 2 {
+		t.Fatalf("the round after the changes were refused: %+v, want both proposed again", changes)
 	}
 }
 

@@ -735,7 +735,7 @@ func (p *Push) Tick(ctx context.Context, now time.Time) {
 	if m == nil {
 		return
 	}
-	ProposeRound(ctx, p.keepalive.Round(now, m, failed), m.Version, p.change, p.config.Logger)
+	p.keepalive.Refused(ProposeRound(ctx, p.keepalive.Round(now, m, failed), m.Version, p.change, p.config.Logger))
 }
 
 // AllowEmpty reports whether the primary's own changes emptied the map

@@ -1126,7 +1126,7 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	}
 	// Every target, the offline ones too: their answers bring them back.
 	failed := c.pushTo(ctx, s, func(cluster.Node) bool { return true })
-	membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, c.Propose, c.config.Logger)
+	c.keepalive.Refused(membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, c.Propose, c.config.Logger))
 	c.removeStrays(ctx, now, s.Map)
 }
 
