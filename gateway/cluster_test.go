@@ -774,6 +774,54 @@ func (h headFails) Head(ctx context.Context, b store.Bucket, name string) (store
 	return h.Store.Head(ctx, b, name)
 }
 
+// racedDelete commits a newer write of a name between a DELETE's stamp
+// and its removal, as a PUT that holds the name's lock first does.
+type racedDelete struct {
+	store.Store
+	name string
+}
+
+func (s racedDelete) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if name == s.name && !opts.Stamp.IsZero() {
+		newer := opts.Stamp
+		newer.Clock++
+		if _, err := s.Store.Put(ctx, b, name, strings.NewReader("newer"), store.PutOptions{Size: 5, Stamp: newer}); err != nil {
+			return err
+		}
+	}
+	return s.Store.Delete(ctx, b, name, opts)
+}
+
+// A DELETE that a PUT of the same name overtook is ordered before that
+// PUT: a success, the newer object kept, not a 409 the client did not
+// ask for.
+func TestDeleteOvertakenByAWrite(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			cfg.Store = racedDelete{cfg.Store, "raced"}
+		}
+	}})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(t.Context(), "b", "raced", strings.NewReader("older"), api.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Delete(t.Context(), "b", "raced"); err != nil {
+		t.Fatalf("a DELETE a newer write overtook: %v, want it done (ordered before the write)", err)
+	}
+	body, _, err := client.Get(t.Context(), "b", "raced", api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(body)
+	body.Close()
+	if string(data) != "newer" {
+		t.Fatalf("after the DELETE the write overtook: %q, want the newer write", data)
+	}
+}
+
 // An object its owner does not have, which a target that could not
 // answer now may hold, is not "not found" (a guess): 503, to retry. One
 // a target answers with another error (its copy is corrupt) is.

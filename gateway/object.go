@@ -230,11 +230,16 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	// object on already: the other targets (of the map now) are asked too.
 	moving = moving || n.rebalancing()
 	smap = n.currentMap()
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	// A write of the name committed after the delete took its stamp (a
+	// PUT racing it) is newer and stays: the delete is ordered before
+	// it, as if it came first, not a conflict the client did not ask
+	// about.
+	superseded := errors.Is(err, store.ErrExists)
+	if err != nil && !superseded && !errors.Is(err, store.ErrNotFound) {
 		n.writeError(w, r, err)
 		return
 	}
-	deleted := err == nil
+	deleted := err == nil || superseded
 	// Not here, the object may still be elsewhere (a copy a rebalance
 	// could not place), where a GET would find it: it goes there too, or
 	// it would come back once the tombstone is collected. While objects
