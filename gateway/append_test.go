@@ -138,6 +138,13 @@ func TestAppendRefusesBadHandles(t *testing.T) {
 			t.Errorf("DELETE with %s: %d %s, want 400 naming it", param, resp.StatusCode, body)
 		}
 	}
+	// Nor is a PUT with an archive parameter but no file to put into the
+	// shard a PUT of the whole object: the shard would be replaced.
+	for _, param := range []string{"archpath=", "archmime=.tar", "archregx=x"} {
+		if status, body := put(t, c.Primary().URL()+"/v1/objects/logs/a.log?"+param, "whole"); status != http.StatusBadRequest || !strings.Contains(body, "archpath") {
+			t.Errorf("PUT with %s: %d %s, want 400 naming archpath", param, status, body)
+		}
+	}
 	// What an append would not honour is refused: conditions, and a
 	// piece's checksum (a flush takes one).
 	for _, tc := range []struct {

@@ -700,6 +700,12 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 		n.putIntoArchive(w, r, b, name)
 		return
 	}
+	// Any other archive parameter (an empty archpath, archmime alone) is
+	// no PUT of the whole object: that would replace the shard.
+	if param := archiveParam(r.URL.Query()); param != "" {
+		n.writeError(w, r, badRequest("a PUT with %s needs a non-empty %s (the file to put into the shard); without archive parameters it puts the whole object", param, api.QueryArchPath))
+		return
+	}
 	checksum, err := requestChecksum(r)
 	var custom map[string]string
 	if err == nil {
