@@ -208,7 +208,12 @@ func (n *Node) writePiece(r *http.Request, token string) error {
 		err = unix.Fdatasync(int(f.Fd()))
 	}
 	if err != nil {
-		f.Truncate(info.Size())
+		if terr := truncatePiece(f, info.Size()); terr != nil {
+			// The failed piece's bytes would stay in the object, a
+			// piece sent again after them: the session cannot go on.
+			n.endAppend(token)
+			return fmt.Errorf("append: the failed piece could not be cut back (%v), so the append is ended: start it again: %w", terr, err)
+		}
 		if errors.Is(err, unix.ENOSPC) {
 			err = fmt.Errorf("%w: append: %w", store.ErrNoSpace, err)
 		}
@@ -216,6 +221,9 @@ func (n *Node) writePiece(r *http.Request, token string) error {
 	}
 	return nil
 }
+
+// truncatePiece cuts a session's file back; a test makes it fail.
+var truncatePiece = (*os.File).Truncate
 
 // appendReserve is the part of the work directory's filesystem appends
 // leave free: it need not be a mountpath, whose space LRU and the

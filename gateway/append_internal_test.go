@@ -1,11 +1,16 @@
 package gateway
 
 import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aisgo/aisgo/store"
 )
 
 // The sweep of idle append sessions leaves one that a piece reached
@@ -44,5 +49,37 @@ func TestAppendSweepSparesASessionUsedMeanwhile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, idle)); !os.IsNotExist(err) {
 		t.Fatalf("an idle session after the sweep: %v, want it ended", err)
+	}
+}
+
+// A failed piece that cannot be cut back from the session's file ends
+// the session: sent again, it would follow its own partial bytes into
+// the object.
+func TestAppendPieceNotCutBackEndsTheSession(t *testing.T) {
+	root := t.TempDir()
+	n := &Node{config: Config{WorkDir: root}}
+	token := strings.Repeat("c", appendTokenLength)
+	dir := filepath.Join(root, appendDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{token, token + ".json"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func(was func(*os.File, int64) error) { truncatePiece = was }(truncatePiece)
+	truncatePiece = func(*os.File, int64) error { return errors.New("the test's disk") }
+	// Fewer bytes than announced: the piece fails after some were written.
+	r := httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("abc"))
+	r.ContentLength = 10
+	err := n.writePiece(r, token)
+	if !errors.Is(err, store.ErrSizeMismatch) || !strings.Contains(err.Error(), "start it again") {
+		t.Fatalf("a piece that failed and could not be cut back: %v", err)
+	}
+	for _, name := range []string{token, token + ".json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Fatalf("the session's %s after a piece that could not be cut back: %v, want it gone", name, err)
+		}
 	}
 }
