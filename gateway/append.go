@@ -149,8 +149,13 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 	if started {
 		// The session names the bucket as the cluster has it now (a
 		// target behind on a destroy and create would name the one
-		// before).
-		n.refresh(r.Context())
+		// before): a redirect waited for it (awaitBucket); a request
+		// straight to the target has it ask the primary, at most every
+		// bucketRefreshEvery (each start would cost the primary three
+		// reads).
+		if !r.URL.Query().Has(queryBucketCreated) && n.mayRefreshBuckets() {
+			n.refresh(r.Context())
+		}
 		token, err = n.startAppend(b, name)
 	} else {
 		token, err = n.appendToken(handle)
