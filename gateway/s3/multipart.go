@@ -356,20 +356,23 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		return err
 	}
 	up, err := s.loadUpload(ctx, bucket, key, id)
-	if err != nil {
-		// Already completed? Then the object says so.
-		if meta, herr := s.hidden().Head(ctx, bucket, key); herr == nil && validUploadID(id) && madeBy(meta, id, req.Parts) {
-			if up.Closed {
-				// The first Complete's cleanup did not end (a target
-				// away, the node stopped): this one finishes it, else
-				// the parts would stay hidden for good.
-				if err := s.removeUpload(context.WithoutCancel(ctx), bucket, id, up, nil); err != nil {
-					s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", err)
-				}
+	// Already completed? Then the object says so: the upload is closed,
+	// or still open if the first Complete could not close it (its answer
+	// lost, the client sends it again: the parts are not copied twice,
+	// over what may have been written since).
+	if meta, herr := s.hidden().Head(ctx, bucket, key); herr == nil && validUploadID(id) && madeBy(meta, id, req.Parts) {
+		if err == nil || up.Closed {
+			// The first Complete's cleanup did not end (a target away,
+			// the node stopped): this one finishes it, else the parts
+			// would stay hidden for good.
+			if rerr := s.removeUpload(context.WithoutCancel(ctx), bucket, id, up, nil); rerr != nil {
+				s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", rerr)
 			}
-			WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
-			return nil
 		}
+		WriteXML(w, http.StatusOK, CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))})
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	if len(req.Parts) == 0 {

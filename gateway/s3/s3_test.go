@@ -563,6 +563,21 @@ func testMultipartUpload(t *testing.T, c *gatewaytest.Cluster, endpoint string) 
 	if page, err := nativeClient.ListObjects(ctx, "multi", api.ListObjectsMessage{Prefix: ".s3-multipart/" + id}); err != nil || len(page.Entries) != 0 {
 		t.Fatalf("after the Complete again, the upload's leftovers: %d %v", len(page.Entries), err)
 	}
+	// One whose record could not even be closed left it open: a
+	// Complete sent again answers as the first did and cleans up, not
+	// copies the parts again (they are gone) over the object.
+	open := `{"key":"big","initiated":"2026-12-01T00:00:00Z"}`
+	for name, body := range map[string]string{".s3-multipart/" + id + "/upload": open, ".s3-multipart/" + id + "/part-00002": "a part left"} {
+		if _, err := nativeClient.Put(ctx, "multi", name, strings.NewReader(body), api.PutOptions{Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := complete(); aws.ToString(out.ETag) != want {
+		t.Fatalf("complete again over a record left open: ETag %s, want %s", aws.ToString(out.ETag), want)
+	}
+	if page, err := nativeClient.ListObjects(ctx, "multi", api.ListObjectsMessage{Prefix: ".s3-multipart/" + id}); err != nil || len(page.Entries) != 0 {
+		t.Fatalf("after the Complete over a record left open, the upload's leftovers: %d %v", len(page.Entries), err)
+	}
 	// A Complete of other parts did not make the object: it is not told
 	// the ETag of the one that did.
 	_, err = client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("multi"), Key: aws.String("big"), UploadId: aws.String(id), MultipartUpload: &types.CompletedMultipartUpload{Parts: completed[:2]}})
