@@ -361,7 +361,8 @@ func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, k
 	h.Set("ETag", QuoteETag(etag))
 	h.Set("Last-Modified", lastModified(meta).Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
-	if n := partsCount(meta); n > 0 {
+	if n := partsCount(meta); n > 0 && r.URL.Query().Has("partNumber") {
+		// As S3: only for a request of a part.
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(n))
 	}
 	ApplyOverrides(h, r.URL.Query())

@@ -1037,6 +1037,11 @@ func testMoreOperations(t *testing.T, _ *gatewaytest.Cluster, endpoint string) {
 	if err != nil || aws.ToInt32(head.PartsCount) != 2 || aws.ToInt64(head.ContentLength) != 5<<20 {
 		t.Fatalf("HEAD part 1: %+v %v", head, err)
 	}
+	// The parts are counted for a request of a part only, as S3 does.
+	head, err = client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("more"), Key: aws.String("assembled")})
+	if err != nil || head.PartsCount != nil || aws.ToInt64(head.ContentLength) != int64(len(src)) {
+		t.Fatalf("HEAD of the whole object: parts count %v, %v; want none", head.PartsCount, err)
+	}
 }
 
 func sha256Of(s string) []byte {
