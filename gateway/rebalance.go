@@ -74,7 +74,7 @@ func (n *Node) newRebalance(ctx context.Context) *rebalance.Manager {
 // collectTombstones drops old tombstones now and then, once no target
 // that may hold older copies is missing.
 func (n *Node) collectTombstones(ctx context.Context) {
-	ticker := time.NewTicker(n.config.TombstoneTTL / 4)
+	ticker := time.NewTicker(max(n.config.TombstoneTTL/4, time.Millisecond))
 	defer ticker.Stop()
 	for {
 		select {

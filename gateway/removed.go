@@ -40,7 +40,7 @@ func (n *Node) heardAsMember() {
 // keepMembership saves when this target last heard as a member, now and
 // then, until ctx ends.
 func (n *Node) keepMembership(ctx context.Context) {
-	ticker := time.NewTicker(min(n.config.TombstoneTTL/4, time.Minute))
+	ticker := time.NewTicker(min(max(n.config.TombstoneTTL/4, time.Millisecond), time.Minute))
 	defer ticker.Stop()
 	saved := int64(0)
 	for {

@@ -131,7 +131,7 @@ func (s s3Backend) Get(ctx context.Context, bucket, name string, opts api.GetOpt
 // multipart uploads older than S3UploadTTL, until ctx ends; one gateway
 // is enough, and the others would race it over the same records.
 func (n *Node) sweepUploads(ctx context.Context) {
-	ticker := time.NewTicker(min(n.config.S3UploadTTL/4, time.Hour))
+	ticker := time.NewTicker(min(max(n.config.S3UploadTTL/4, time.Millisecond), time.Hour))
 	defer ticker.Stop()
 	// As the node (its requests signed with the cluster secret), not as
 	// a user: with authentication on, no user token is there to carry.

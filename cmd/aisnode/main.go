@@ -352,6 +352,13 @@ func parse(args []string) (config, error) {
 	if _, err := cluster.ParseRole(cfg.Role); err != nil && cfg.Role != roleAuthn {
 		return cfg, fmt.Errorf("%w, or %s for the AuthN service", err, roleAuthn)
 	}
+	// Checked before anything is kept under it: a bad id kept in the
+	// data directory and stamped on the disks would refuse the right one.
+	if cfg.ID != "" {
+		if err := pathsafe.Segment("-id", cfg.ID); err != nil {
+			return cfg, err
+		}
+	}
 	if cfg.Port <= 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("port %d is out of range", cfg.Port)
 	}
@@ -362,6 +369,14 @@ func parse(args []string) (config, error) {
 		if d < 0 {
 			return cfg, fmt.Errorf("%s %s: a duration cannot be negative (0 is the default)", name, d)
 		}
+	}
+	// Shorter, deletes would be forgotten before a rebalance could carry
+	// them, and uploads swept while their parts are still coming.
+	if d := cfg.Limits.TombstoneTTL; d != 0 && d < time.Second {
+		return cfg, fmt.Errorf("limits.tombstone_ttl %s: want 1s or more (0 is the default, 1h)", d)
+	}
+	if d := cfg.S3.UploadTTL; d > 0 && d < time.Minute {
+		return cfg, fmt.Errorf("s3.upload_ttl %s: want 1m or more (0 is the default, 168h; a negative one keeps uploads)", d)
 	}
 	if cfg.Limits.BodyMinRate < 0 || cfg.Limits.RebalanceBatchBytes < 0 {
 		return cfg, fmt.Errorf("limits.body_min_rate %d, limits.rebalance_batch_bytes %d: neither can be negative (0 is the default)", cfg.Limits.BodyMinRate, cfg.Limits.RebalanceBatchBytes)
@@ -597,9 +612,10 @@ func nodeID(cfg config, metaDir string, saved *cluster.Map) (string, error) {
 		return "", fmt.Errorf("node id: %w", err)
 	}
 	id := cfg.ID
-	if owner := mountpathsOwner(cfg.Mountpaths); id == "" && owner != "" {
+	if owner := mountpathsOwner(cfg.Mountpaths); owner != "" && owner != id {
 		// A node whose data directory was lost, or another node's disks:
-		// which one, only the operator knows. Nothing is kept yet.
+		// which one, only the operator knows. Nothing is kept yet (kept,
+		// -id would be refused for the disks' id, and the disks for it).
 		return "", fmt.Errorf("no node id kept (%s), and mountpath disks of node %.64s (their .ais/owner): if this is that node, start it with -id %.64s; else give it disks of its own", path, owner, owner)
 	}
 	if id == "" {

@@ -158,6 +158,21 @@ func TestBadFlags(t *testing.T) {
 	if _, err := parse([]string{"-election-timeout", "8ms"}); err == nil || !strings.Contains(err.Error(), "election-timeout 8ms") {
 		t.Errorf("an 8ms election timeout: %v", err)
 	}
+	// An id that cannot be a node's is refused before it is kept.
+	if _, err := parse([]string{"-id", "node 1"}); err == nil || !strings.Contains(err.Error(), "-id") {
+		t.Errorf("-id with a space: %v", err)
+	}
+	// Tiny lifetimes: tombstones gone before a rebalance carries them,
+	// uploads swept while their parts come (and a ticker of 0 panics).
+	for body, want := range map[string]string{"limits:\n  tombstone_ttl: 3ns\n": "tombstone_ttl", "s3:\n  upload_ttl: 2ns\n": "upload_ttl"} {
+		path := filepath.Join(t.TempDir(), "node.yaml")
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parse([]string{"-config", path}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: %v, want %s refused", body, err, want)
+		}
+	}
 	if _, err := parse([]string{"-role", "authn", "-token-ttl", "1000h"}); err == nil || !strings.Contains(err.Error(), "720h") {
 		t.Errorf("a 1000h default token lifetime: %v", err)
 	}
@@ -227,6 +242,15 @@ func TestNodeIDOnDisksOfANode(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(meta, "node-id")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a refused start kept an id: %v", err)
+	}
+	// Nor is another -id kept on them: fs.Open would refuse it for the
+	// disks, and a restart with -id t7 for the id kept.
+	cfg.ID = "t5"
+	if _, err := nodeID(cfg, meta, nil); err == nil || !strings.Contains(err.Error(), "start it with -id t7") {
+		t.Fatalf("-id t5 on the disks of t7: %v, want refused naming t7", err)
+	}
+	if _, err := os.Stat(filepath.Join(meta, "node-id")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused -id was kept: %v", err)
 	}
 	cfg.ID = "t7"
 	if id, err := nodeID(cfg, meta, nil); err != nil || id != "t7" {
