@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strconv"
@@ -80,6 +81,12 @@ func (s Secret) String() string { return hex.EncodeToString(s) }
 func LoadSecret(path string) (Secret, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
+		// The secret itself given where its file's name goes is not
+		// echoed into logs.
+		var pathErr *fs.PathError
+		if _, perr := ParseSecret(path); perr == nil && errors.As(err, &pathErr) {
+			return nil, fmt.Errorf("cluster secret: the secret file (-secret-file, secret_file: a file's name, not the secret) cannot be read: %w", pathErr.Err)
+		}
 		return nil, fmt.Errorf("cluster secret: %w", err)
 	}
 	s, err := ParseSecret(string(data))

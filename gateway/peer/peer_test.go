@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -285,5 +286,19 @@ func TestStreamedBodyRewoundIsSignedAgain(t *testing.T) {
 	req.ContentLength = -1 // streamed, though it can be rewound
 	if status, got := do(t, client, req); status != http.StatusOK || got != "t1:abc" {
 		t.Fatalf("%d %q", status, got)
+	}
+}
+
+// The secret itself given for its file's name is not echoed in the error
+// (which goes to the node's log); a file's name that is not there is.
+func TestLoadSecretDoesNotEchoASecretGivenAsItsFile(t *testing.T) {
+	secret := NewSecret().String()
+	_, err := LoadSecret(secret)
+	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "a file's name, not the secret") {
+		t.Fatalf("the secret given as its file: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "secret")
+	if _, err := LoadSecret(missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("a missing secret file: %v, want it named", err)
 	}
 }
