@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,6 +163,30 @@ func TestAuthHTTPS(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The AuthN service dead while every node runs: a start brings it
+	// back (no login would work without it), not "already runs".
+	var state struct {
+		AuthN struct {
+			PID int `json:"pid"`
+		} `json:"authn"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "cluster", "cluster.json"))
+	if err != nil || json.Unmarshal(data, &state) != nil || state.AuthN.PID <= 0 {
+		t.Fatalf("the AuthN service's pid in cluster.json: %v %s", err, data)
+	}
+	process, _ := os.FindProcess(state.AuthN.PID)
+	process.Kill()
+	for deadline := time.Now().Add(10 * time.Second); process.Signal(syscall.Signal(0)) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed AuthN service did not exit")
+		}
+	}
+	restart := exec.Command(filepath.Join(binDir, "ais"), "cluster", "start", "--dir", filepath.Join(dir, "cluster"), "--aisnode", filepath.Join(binDir, "aisnode"))
+	restart.Env = append(os.Environ(), "AIS_AUTHN_SU_NAME=admin", "AIS_AUTHN_SU_PASS=admin-pass", "AIS_AUTHN_TOKEN_FILE="+admin.tokenFile, "AIS_AUTHN_TOKEN=")
+	if out, err := restart.CombinedOutput(); err != nil {
+		t.Fatalf("ais cluster start with its AuthN service dead: %v\n%s", err, out)
+	}
+	admin.must("auth", "login", "admin", "-p", "admin-pass")
 }
 
 // TestAuth runs `ais cluster start --auth` (an AuthN service beside 1

@@ -630,7 +630,8 @@ func newClusterStartCommand() *cobra.Command {
 					running++
 				}
 			}
-			if running == len(c.Nodes) {
+			// Its AuthN service too: with it down, no login works.
+			if running == len(c.Nodes) && (c.AuthN == nil || c.AuthN.running()) {
 				return fmt.Errorf("a cluster already runs in %s (stop it with 'ais cluster stop --dir %s')", dir, dir)
 			}
 			if restart {
