@@ -404,3 +404,9 @@ func SetNewJobID(fn func(kind string) string) (restore func()) {
 	newJobID = fn
 	return func() { newJobID = old }
 }
+
+// StartJobPart starts a job's part on a target as its start request
+// does, after the request was read.
+func StartJobPart(n *Node, ctx context.Context, req peer.JobRequest) (string, error) {
+	return n.startJob(ctx, req)
+}

@@ -1332,6 +1332,13 @@ func TestJobStartGivenUpWhileReadDoesNotStart(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || gateway.JobKnown(target, "download-given-up") {
 		t.Fatalf("a start given up while read: %d %s, job known %v; want 503 and no job", w.Code, w.Body, gateway.JobKnown(target, "download-given-up"))
 	}
+	// Nor one given up after it was read, while the target made it
+	// ready (a template's million links expanded).
+	var req peer.JobRequest
+	json.Unmarshal(body, &req)
+	if _, err := gateway.StartJobPart(target, ctx, req); !errors.Is(err, api.ErrUnavailable) || gateway.JobKnown(target, "download-given-up") {
+		t.Fatalf("a start given up as it was made ready: %v, job known %v; want 503 and no job", err, gateway.JobKnown(target, "download-given-up"))
+	}
 	w = httptest.NewRecorder()
 	gateway.HandleStartJob(target)(w, httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/peer/jobs", bytes.NewReader(body)))
 	if w.Code != http.StatusOK || !gateway.JobKnown(target, "download-given-up") {

@@ -513,6 +513,12 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			return "", err
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		// Given up while this target made ready (a download's template
+		// expanded takes seconds): the gateway's abort may have found
+		// nothing here, and the job would run with nobody knowing its id.
+		return "", fmt.Errorf("%w: the request to start job %s was given up: %w", api.ErrUnavailable, req.ID, err)
+	}
 	switch req.Kind {
 	case jobDownload, jobPrefetch, jobSummary, jobDeleteObjects, jobEvict, jobCopyBucket, jobCopyObjects, jobArchive, jobIndexShards:
 		// Over names each job selects: many run on one bucket at once
