@@ -12,6 +12,7 @@ var Kinds = errkind.Table{
 	{Name: "job-running", Err: ErrJobRunning},
 	{Name: "job-busy", Err: ErrJobBusy},
 	{Name: "job-aborted", Err: ErrAborted},
+	{Name: "job-phase", Err: ErrPhase},
 	{Name: "invalid-job-id", Err: ErrInvalidJobID},
 	{Name: "invalid-init", Err: ErrInvalidInit},
 	{Name: "invalid-spec", Err: ErrInvalidSpec},

@@ -26,6 +26,7 @@ func TestErrorsCrossAsKinds(t *testing.T) {
 	secret := NewSecret()
 	kinds := map[string]error{
 		"job-aborted":   pipeline.ErrAborted,
+		"job-phase":     pipeline.ErrPhase,
 		"job-not-found": pipeline.ErrJobNotFound,
 		"worker-closed": pipeline.ErrWorkerClosed,
 		"no-space":      store.ErrNoSpace,

@@ -287,6 +287,7 @@ _KINDS: Dict[str, Type[AisError]] = {
     "job-busy": JobBusy,
     "job-running": JobBusy,
     "job-finished": JobFinished,
+    "job-phase": Conflict,
     "bad-request": BadRequest,
     "invalid-name": InvalidName,
     "invalid-props": BadRequest,
