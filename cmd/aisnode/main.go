@@ -375,6 +375,11 @@ func parse(args []string) (config, error) {
 	if d := cfg.Limits.TombstoneTTL; d != 0 && d < time.Second {
 		return cfg, fmt.Errorf("limits.tombstone_ttl %s: want 1s or more (0 is the default, 1h)", d)
 	}
+	// A coordinator calls its running jobs' targets every minute: a
+	// shorter silence would abort healthy jobs between two calls.
+	if d := cfg.Limits.DsortIdleTimeout; d != 0 && d < 3*time.Minute {
+		return cfg, fmt.Errorf("limits.dsort_idle_timeout %s: want 3m or more (0 is the default, 10m): a coordinator calls its jobs' targets every minute", d)
+	}
 	if d := cfg.S3.UploadTTL; d > 0 && d < time.Minute {
 		return cfg, fmt.Errorf("s3.upload_ttl %s: want 1m or more (0 is the default, 168h; a negative one keeps uploads)", d)
 	}

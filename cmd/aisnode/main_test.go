@@ -164,7 +164,7 @@ func TestBadFlags(t *testing.T) {
 	}
 	// Tiny lifetimes: tombstones gone before a rebalance carries them,
 	// uploads swept while their parts come (and a ticker of 0 panics).
-	for body, want := range map[string]string{"limits:\n  tombstone_ttl: 3ns\n": "tombstone_ttl", "s3:\n  upload_ttl: 2ns\n": "upload_ttl"} {
+	for body, want := range map[string]string{"limits:\n  tombstone_ttl: 3ns\n": "tombstone_ttl", "s3:\n  upload_ttl: 2ns\n": "upload_ttl", "limits:\n  dsort_idle_timeout: 30s\n": "dsort_idle_timeout"} {
 		path := filepath.Join(t.TempDir(), "node.yaml")
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
