@@ -530,6 +530,11 @@ var downloadIdle = 2 * time.Minute // a variable for the tests
 
 // downloadOne fetches one file into its object, retrying with backoff.
 func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadItem, job string, timeout time.Duration) (int64, error) {
+	// One limit for the file over its attempts: the job's timeout bounds
+	// each file, not each try of it.
+	timedOut := fmt.Errorf("timed out after %s", timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, timedOut)
+	defer cancel()
 	var last error
 	for attempt := range downloadAttempts {
 		if attempt > 0 {
@@ -542,16 +547,19 @@ func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadIte
 			select {
 			case <-ctx.Done():
 				timer.Stop()
+				if context.Cause(ctx) == timedOut {
+					return 0, fmt.Errorf("%w, the most one file may take (the job's timeout), over %d attempts: the last failed: %w", timedOut, attempt, last)
+				}
 				return 0, context.Cause(ctx)
 			case <-timer.C:
 			}
 		}
-		size, err, retry := n.fetchOnce(ctx, b, item, job, timeout)
+		size, err, retry := n.fetchOnce(ctx, b, item, job, timeout, timedOut)
 		if err == nil {
 			return size, nil
 		}
 		last = err
-		if !retry {
+		if !retry || context.Cause(ctx) == timedOut {
 			break
 		}
 	}
@@ -592,13 +600,12 @@ func originRetryAfter(header string, now time.Time) time.Duration {
 }
 
 // fetchOnce is one attempt: a 4xx is final, anything else may be retried.
-func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem, job string, timeout time.Duration) (int64, error, bool) {
+// ctx ends with timedOut as its cause at the file's timeout.
+func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem, job string, timeout time.Duration, timedOut error) (int64, error, bool) {
 	// Past out_of_space nothing more is fetched (and not retried).
 	if err := n.checkSpace(ctx); err != nil {
 		return 0, err, false
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	stalled := fmt.Errorf("%s sent nothing for %s", item.URL, downloadIdle)
 	ctx, watch := idle.Watch(ctx, downloadIdle, stalled)
 	defer watch.Stop()
@@ -611,8 +618,8 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		if context.Cause(ctx) == stalled {
 			return 0, stalled, true
 		}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return 0, fmt.Errorf("timed out after %s", timeout), true
+		if context.Cause(ctx) == timedOut {
+			return 0, timedOut, false
 		}
 		// Its URL as net/http wrote it (the password masked, the query
 		// kept): the status shows the link without either.
@@ -633,7 +640,7 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		if context.Cause(ctx) == stalled {
 			return 0, stalled, true
 		}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if context.Cause(ctx) == timedOut {
 			// Its bytes were coming: fetched again from byte 0 under the
 			// same limit, they would take as long again.
 			return 0, fmt.Errorf("timed out after %s, the most one file may take (the job's timeout): the file was still coming", timeout), false

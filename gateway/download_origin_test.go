@@ -374,6 +374,30 @@ func TestDownloadOverItsTimeoutIsNotFetchedAgain(t *testing.T) {
 	}
 }
 
+// An origin that never answers a file's request times it out once: the
+// job's timeout bounds the file over its attempts, not each attempt (it
+// took three times the timeout).
+func TestDownloadTimeoutBoundsTheFileNotEachAttempt(t *testing.T) {
+	var requests atomic.Int32
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		<-r.Context().Done() // no headers, ever
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/silent", Timeout: "1s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitDownload(t, client, id)
+	if s.Finished != 0 || len(s.Errors) != 1 || !strings.Contains(s.Errors[0].Error, "timed out after 1s") {
+		t.Fatalf("a download whose origin never answers: %+v", s)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Fatalf("the silent origin was asked %d times within the file's timeout, want once", n)
+	}
+}
+
 // A job's job_timeout runs from its start: a job resumed after a restart
 // past its deadline ends at once, naming it, rather than run for another
 // job_timeout.
