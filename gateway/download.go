@@ -706,6 +706,14 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 	dirs := n.workDirs()
 	var status *api.ClusterStatus // asked once, if a job is saved
 	for _, dir := range dirs {
+		// A save cut by a crash leaves its temporary file (all the job's
+		// links, maybe signed ones): nothing reads it.
+		temps, _ := filepath.Glob(filepath.Join(dir, "download-*.json.*"))
+		for _, temp := range temps {
+			if atomicfile.IsTemp(temp) {
+				pathsafe.Remove(dir, temp)
+			}
+		}
 		paths, _ := filepath.Glob(filepath.Join(dir, "download-*.json"))
 		for _, path := range paths {
 			data, err := os.ReadFile(path)

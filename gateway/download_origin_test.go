@@ -329,7 +329,15 @@ func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(earlier, "download-download-0123456789ab.json"), []byte(saved), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A save a crash cut left its temporary file: it goes too.
+	cut := filepath.Join(earlier, "download-download-0123456789ac.json.tmp-1f2e3d")
+	if err := os.WriteFile(cut, []byte(`{"id":"download-0123`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	gateway.ResumeDownloads(c.Targets()[0].Node, t.Context()) // as at a start
+	if _, err := os.Stat(cut); !os.IsNotExist(err) {
+		t.Fatalf("the temporary file of a cut save after the start: %v, want it removed", err)
+	}
 	eventually(t, func() bool {
 		got, err := client.GetBytes(t.Context(), "dl", "back", api.GetOptions{})
 		return err == nil && string(got) == "resumed"
