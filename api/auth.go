@@ -60,12 +60,15 @@ func (c *Client) tokenOf(ctx context.Context) string {
 	if t, ok := ctx.Value(tokenKey{}).(string); ok {
 		return t
 	}
-	return c.token
+	if t := c.token.Load(); t != nil {
+		return *t
+	}
+	return ""
 }
 
 // SetToken makes every request carry the token (Authorization: Bearer);
 // "" sends none.
 func (c *Client) SetToken(token string) *Client {
-	c.token = token
+	c.token.Store(&token)
 	return c
 }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aisgo/aisgo/cluster"
@@ -29,8 +30,9 @@ import (
 type Client struct {
 	http *http.Client
 	// token is sent with every request (Authorization: Bearer); see
-	// SetToken and WithToken.
-	token string
+	// SetToken (which a program may call while requests run, to renew
+	// it) and WithToken.
+	token atomic.Pointer[string]
 	// gatewayTimeout bounds the wait for a gateway's answer.
 	gatewayTimeout time.Duration
 	// targetTimeout bounds the wait for a target's answer once the
@@ -62,7 +64,8 @@ const DirectValue = "client"
 
 // UseRedirects makes the client send every request to the gateway and
 // follow its redirects, as plain HTTP clients do; the default routes
-// object requests to their owner target directly.
+// object requests to their owner target directly. Call it before the
+// client's first request, as SetGatewayTimeout and SetTargetTimeout.
 func (c *Client) UseRedirects() *Client {
 	c.direct = false
 	return c
@@ -283,7 +286,8 @@ func NewClient(endpoint string) *Client {
 func NewClientWith(endpoint string, hc *http.Client) *Client {
 	c := *hc
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	client := &Client{http: &c, direct: true, gatewayTimeout: DefaultGatewayTimeout, targetTimeout: DefaultTargetTimeout, token: TokenFromEnv()}
+	client := &Client{http: &c, direct: true, gatewayTimeout: DefaultGatewayTimeout, targetTimeout: DefaultTargetTimeout}
+	client.SetToken(TokenFromEnv())
 	client.mu.gateways = []string{strings.TrimRight(endpoint, "/")}
 	client.secure = isHTTPS(endpoint)
 	return client
@@ -1011,7 +1015,9 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, err
+			// The caller's end, not the 503 (errors.Is finds both): one
+			// that retries on ErrUnavailable would go on past it.
+			return nil, fmt.Errorf("%w (while waiting to retry: %w)", context.Cause(ctx), err)
 		case <-time.After(delay):
 		}
 	}

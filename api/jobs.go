@@ -399,7 +399,7 @@ func (c *Client) BucketSummary(ctx context.Context, bucket, prefix string, poll 
 			continue
 		}
 		var out []BucketSummary
-		err = json.NewDecoder(resp.Body).Decode(&out)
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxJSONAnswer)).Decode(&out)
 		drain(resp)
 		if err != nil {
 			return nil, fmt.Errorf("summary of %q: decode answer: %w", bucket, err)

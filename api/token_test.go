@@ -1,0 +1,60 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/api"
+)
+
+// A program renews its client's token while requests run (the race
+// detector, which the unit tests run under, would flag a plain field):
+// every request carries one whole token, old or new.
+func TestTokenRenewedWhileRequestsRun(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if auth := r.Header.Get("Authorization"); !strings.HasPrefix(auth, "Bearer token-") {
+			http.Error(w, "torn token "+auth, http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"status":"ok"}`)
+	}))
+	defer server.Close()
+	client := api.NewClient(server.URL).SetToken("token-0")
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 200 {
+			client.SetToken(fmt.Sprintf("token-%d", i+1))
+		}
+	})
+	for range 50 {
+		if _, err := client.NodeHealth(t.Context(), server.URL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+}
+
+// A caller that ends while the client waits to retry a 503 is told its
+// own end (errors.Is finds the deadline), not only the 503 it would
+// retry on.
+func TestCallerEndDuringARetryWaitIsTheCallersError(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"status":503,"message":"busy"}`)
+	}))
+	defer server.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err := api.NewClient(server.URL).ListBuckets(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a deadline passed while waiting to retry a 503: %v; want the deadline (and the 503)", err)
+	}
+}
