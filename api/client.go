@@ -300,6 +300,9 @@ func (c *Client) AddGateways(urls ...string) *Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, u := range urls {
+		if c.secure && !isHTTPS(u) {
+			continue // failed over to, it would have the token in the clear
+		}
 		if u = strings.TrimRight(u, "/"); u != "" && !slices.Contains(c.mu.gateways, u) {
 			c.mu.gateways = append(c.mu.gateways, u)
 		}
@@ -390,6 +393,11 @@ type request struct {
 // response body. Non-2xx responses are returned as *Error.
 // A gateway that answers 503 is named by refusedBy.
 func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]string) (resp *http.Response, refusedBy string, err error) {
+	if c.secure && rq.base != "" && !isHTTPS(rq.base) {
+		// A node named by the caller (its URL from a cluster status)
+		// would have the token in the clear.
+		return nil, "", fmt.Errorf("%s %s%s: the client uses https, and the node's URL is not: not sent", rq.method, hostOf(rq.base), rq.path)
+	}
 	target, gateway := c.route(ctx, rq)
 	routed := gateway == "" && rq.base == ""
 	switched := 0

@@ -203,6 +203,15 @@ func TestHTTPSClientKeepsOffPlainHTTPNodes(t *testing.T) {
 	if n := plain.Load(); n != 0 {
 		t.Fatalf("%d requests reached a plain http node", n)
 	}
+	// Nor to a node the caller names by its URL (from a cluster status),
+	// nor to a gateway added by hand.
+	if _, err := c.NodeHealth(t.Context(), target.URL); err == nil || !strings.Contains(err.Error(), "not sent") {
+		t.Fatalf("a health check of a plain http node: %v", err)
+	}
+	c.AddGateways(target.URL)
+	if n := plain.Load(); n != 0 {
+		t.Fatalf("%d requests reached a plain http node", n)
+	}
 	for _, g := range c.Gateways() {
 		if !strings.HasPrefix(g, "https://") {
 			t.Fatalf("the client learned a plain http gateway: %v", c.Gateways())
