@@ -537,7 +537,15 @@ func (c *Client) hopContext(ctx context.Context, gateway string, startsJob bool)
 	timer := time.AfterFunc(timeout, func() {
 		cancel(fmt.Errorf("gateway %s did not answer within %s", gateway, timeout))
 	})
-	return hopCtx, func() { timer.Stop() }, func() { timer.Stop(); cancel(nil) }
+	// Its answer's reads are watched as a target's: a gateway frozen
+	// mid-answer must not hold the call for ever. (As long as a target
+	// may pause: a gateway streams what targets send, a batch's files.)
+	limit := max(timeout, c.targetTimeout)
+	watch := &stallWatch{limit: limit, cancel: func() {
+		cancel(fmt.Errorf("gateway %s moved no byte for %s", gateway, limit))
+	}}
+	hopCtx = context.WithValue(hopCtx, stallKey{}, watch)
+	return hopCtx, func() { timer.Stop(); watch.working() }, func() { timer.Stop(); watch.stop(); cancel(nil) }
 }
 
 // DefaultTargetTimeout bounds the wait for a target's answer (its

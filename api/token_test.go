@@ -58,3 +58,27 @@ func TestCallerEndDuringARetryWaitIsTheCallersError(t *testing.T) {
 		t.Fatalf("a deadline passed while waiting to retry a 503: %v; want the deadline (and the 503)", err)
 	}
 }
+
+// A gateway that freezes mid-answer (its headers sent) ends the call
+// once no byte moved for the client's limit, not for ever.
+func TestGatewayFrozenMidAnswerEndsTheCall(t *testing.T) {
+	release := make(chan struct{})
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `[{"name":"a"`)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer server.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	client := api.NewClient(server.URL).SetGatewayTimeout(200 * time.Millisecond).SetTargetTimeout(300 * time.Millisecond)
+	_, err := client.ListBuckets(ctx)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "moved no byte") {
+		t.Fatalf("a gateway frozen mid-answer: %v (the caller's context: %v)", err, ctx.Err())
+	}
+}
