@@ -121,22 +121,27 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 			k.offline[node.ID] = true
 			continue
 		}
-		// Removed, the next round's map has it no more and forgets it;
-		// refused, it is proposed again then.
+		// Removed, the next round's map has it no more and forgets it
+		// (or has it back, joined again, and starts it afresh, as an
+		// Offline's); refused, see Refused.
 		logger.Warn("node missed keepalives: removing it from the map", "id", node.ID, "silent_for", silent, "rounds", k.missed[node.ID], "err", failed[node.ID])
 		changes = append(changes, Change{Kind: Remove, Node: cluster.Node{ID: node.ID}, IfMap: m.Version})
+		k.offline[node.ID] = true
 	}
 	return changes
 }
 
 // Refused tells the keepalive which of a round's changes were not made
-// (ProposeRound's answer): a target whose Offline was refused (the map
-// changed meanwhile) is still active at the next round, and judged again
-// then, not started afresh as one that joined back would be.
+// (ProposeRound's answer): a node whose Offline or Remove was refused
+// (the map changed meanwhile: maybe its own join again) is still in the
+// map at the next round. It is not started afresh, as one that joined
+// back would be (its silence so far counts), but its misses are counted
+// again: a node that rejoined is not judged on one.
 func (k *Keepalive) Refused(changes []Change) {
 	for _, c := range changes {
-		if c.Kind == Offline {
+		if c.Kind == Offline || c.Kind == Remove {
 			delete(k.offline, c.Node.ID)
+			delete(k.missed, c.Node.ID)
 		}
 	}
 }

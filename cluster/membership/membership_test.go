@@ -521,9 +521,10 @@ func TestKeepaliveStretchedRoundsNeedThreeMisses(t *testing.T) {
 }
 
 // A target whose Offline was refused (another change of the map won the
-// race) is proposed again at its next missed round, not given the whole
-// timeout again as one that joined back; so is a gateway whose Remove
-// was refused.
+// race) is proposed again after three more missed rounds, not given the
+// whole timeout again as one that joined back; so is a gateway whose
+// Remove was refused. One removed that joins back before the next round
+// starts afresh.
 func TestKeepaliveProposesARefusedChangeAgain(t *testing.T) {
 	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive}
 	g1 := cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}
@@ -545,8 +546,20 @@ func TestKeepaliveProposesARefusedChangeAgain(t *testing.T) {
 	}
 	k.Refused(membership.ProposeRound(t.Context(), changes, m.Version, refuse, slog.New(slog.DiscardHandler)))
 	m = &cluster.Map{Version: 2, Primary: "g1", Nodes: []cluster.Node{g1, g2, t1}} // the change that won
-	if changes := k.Round(start.Add(20*time.Second), m, missed); len(changes) != 2 {
-		t.Fatalf("the round after the changes were refused: %+v, want both proposed again", changes)
+	for i := range 2 {
+		if changes := k.Round(start.Add(time.Duration(20+i)*time.Second), m, missed); len(changes) != 0 {
+			t.Fatalf("round %d after the changes were refused: %+v, want none yet (misses counted again)", i+1, changes)
+		}
+	}
+	if changes = k.Round(start.Add(22*time.Second), m, missed); len(changes) != 2 {
+		t.Fatalf("the third missed round after the changes were refused: %+v, want both proposed again", changes)
+	}
+	// Made this time; g2 joins back before the next round: afresh.
+	m = &cluster.Map{Version: 4, Primary: "g1", Nodes: []cluster.Node{g1, g2, {ID: "t1", Role: cluster.RoleTarget, URL: t1.URL, State: cluster.StateOffline}}}
+	for i := range 3 {
+		if changes := k.Round(start.Add(time.Duration(23+i)*time.Second), m, missed); len(changes) != 0 {
+			t.Fatalf("round %d after g2 joined back: %+v, want no change within its timeout", i+1, changes)
+		}
 	}
 }
 
