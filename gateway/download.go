@@ -548,7 +548,7 @@ func (n *Node) downloadOne(ctx context.Context, b store.Bucket, item downloadIte
 			case <-ctx.Done():
 				timer.Stop()
 				if context.Cause(ctx) == timedOut {
-					return 0, fmt.Errorf("%w, the most one file may take (the job's timeout), over %d attempts: the last failed: %w", timedOut, attempt, last)
+					return 0, fmt.Errorf("%w, the most one file may take (the request's timeout), tried %d time(s): the last failed: %w", timedOut, attempt, last)
 				}
 				return 0, context.Cause(ctx)
 			case <-timer.C:
@@ -643,7 +643,7 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		if context.Cause(ctx) == timedOut {
 			// Its bytes were coming: fetched again from byte 0 under the
 			// same limit, they would take as long again.
-			return 0, fmt.Errorf("timed out after %s, the most one file may take (the job's timeout): the file was still coming", timeout), false
+			return 0, fmt.Errorf("timed out after %s, the most one file may take (the request's timeout): the file was still coming", timeout), false
 		}
 		if errors.Is(err, store.ErrSizeMismatch) {
 			return 0, fmt.Errorf("%s sent another size than its Content-Length: %w", item.URL, err), true

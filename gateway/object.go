@@ -233,8 +233,9 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	// A write of the name committed after the delete took its stamp (a
 	// PUT racing it) is newer and stays: the delete is ordered before
 	// it, as if it came first, not a conflict the client did not ask
-	// about.
-	superseded := errors.Is(err, store.ErrExists)
+	// about. (A remote bucket's store says so of a cold GET's copy too,
+	// a read: its remote object is still there, and the delete refused.)
+	superseded := errors.Is(err, store.ErrExists) && !b.IsRemote()
 	if err != nil && !superseded && !errors.Is(err, store.ErrNotFound) {
 		n.writeError(w, r, err)
 		return
