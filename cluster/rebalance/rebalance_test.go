@@ -1081,3 +1081,42 @@ func TestStartOfAnOlderMapIsIgnored(t *testing.T) {
 		t.Fatalf("runs %v, want only the newer map's", ids)
 	}
 }
+
+// rewritingSender delivers a batch, then has the sender's copy of name
+// rewritten (a write between the send and the removal of what was sent).
+type rewritingSender struct {
+	sender
+	from store.Store
+	name string
+	t    *testing.T
+}
+
+func (s rewritingSender) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
+	receipts, err := s.sender.Send(ctx, to, placement, body)
+	put(s.t, s.from, s.name, "rewritten", store.Stamp{Map: 1, Clock: 99})
+	return receipts, err
+}
+
+// A copy rewritten on the sender after it was sent is not removed, nor
+// counted as moved: the run is incomplete, and the next one moves it.
+func TestCopyRewrittenAfterItWasSentIsMovedAgain(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "o", "first", store.Stamp{Map: 1, Clock: 1})
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	p, err := runOn(t, all, "t2", m, rewritingSender{sender: sender{stores: all}, from: all["t2"], name: "o", t: t})
+	if !errors.Is(err, rebalance.ErrIncomplete) || p.Objects.Load() != 0 {
+		t.Fatalf("a copy rewritten after it was sent: %v, %d moved; want the run incomplete, none moved", err, p.Objects.Load())
+	}
+	if got, _ := get(t, all["t2"], "o"); got != "rewritten" {
+		t.Fatalf("the rewritten copy on the sender: %q", got)
+	}
+	if _, err := runOn(t, all, "t2", m, sender{stores: all}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := get(t, all["t1"], "o"); got != "rewritten" {
+		t.Fatalf("on the owner after the next run: %q, want the rewritten copy", got)
+	}
+	if _, err := get(t, all["t2"], "o"); err == nil {
+		t.Fatal("the sender keeps the copy the next run moved")
+	}
+}

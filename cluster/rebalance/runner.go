@@ -365,7 +365,14 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 				r.fail(fmt.Errorf("%w: the map changed while copies moved to %s", ErrIncomplete, to.ID))
 				return nil
 			}
-			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
+			if errors.Is(err, store.ErrExists) {
+				// Another copy here than the one sent (rewritten since, or
+				// mirror copies that disagree): it stays, not moved, and
+				// the run tries again (it would be left on a non-owner).
+				r.fail(fmt.Errorf("%w: %s/%s changed here after it was sent to %s", ErrIncomplete, it.Bucket, it.Meta.Name, to.ID))
+				continue
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("remove moved object %s/%s: %w", it.Bucket, it.Meta.Name, err)
 			}
 			r.progress.Objects.Add(1)
