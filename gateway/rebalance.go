@@ -232,14 +232,23 @@ func (n *Node) moveAgainLater() {
 	}
 	time.AfterFunc(n.config.LeaveRetry, func() {
 		n.moveRetries.Store(false)
-		if n.closing.Load() || n.loopsContext().Err() != nil || n.rebalancer().Running() {
-			return // a running one asks again when it ends
+		if n.closing.Load() || n.loopsContext().Err() != nil {
+			return
 		}
-		if m := n.currentMap(); m != nil {
-			if self, ok := m.Node(n.config.ID); ok && self.State == cluster.StateLeaving {
-				n.startRebalance(m)
-			}
+		m := n.currentMap()
+		if m == nil {
+			return
 		}
+		if self, ok := m.Node(n.config.ID); !ok || self.State != cluster.StateLeaving {
+			return
+		}
+		if r := n.rebalancer(); r != nil && r.Running() {
+			// A running one asks when it ends, unless it is ending now
+			// and asked already (its retry lost to this one): later.
+			n.moveAgainLater()
+			return
+		}
+		n.startRebalance(m)
 	})
 }
 
@@ -247,9 +256,14 @@ func (n *Node) moveAgainLater() {
 // its objects away and can leave the map.
 func (n *Node) leftIfLeaving(ctx context.Context, m *cluster.Map) {
 	self, ok := m.Node(n.config.ID)
-	if !ok || self.State != cluster.StateLeaving || !n.ready.Load() {
+	if !ok || self.State != cluster.StateLeaving {
+		return
+	}
+	if !n.ready.Load() {
 		// A target that starts (again) first resumes its downloads:
-		// Start asks again then.
+		// Start asks again then, unless its run looked still running
+		// (ending now): then the retry does.
+		n.moveAgainLater()
 		return
 	}
 	// The objects of a mountpath away (disabled, or back and not yet

@@ -230,3 +230,15 @@ func TestServeFromNamesTheBucketsCreation(t *testing.T) {
 		t.Fatalf("the copy was asked with %v: want the bucket's creation (7) and the read's query", asked)
 	}
 }
+
+// A leaving target whose run ended before the node was ready (a restart
+// mid-decommission) arms a retry: Start's own ask may have found the run
+// still ending and skipped, and the target would stay leaving for good.
+func TestLeavingTargetNotReadyRetries(t *testing.T) {
+	n := &Node{config: Config{ID: "t1", LeaveRetry: time.Hour}, logger: slog.New(slog.DiscardHandler)}
+	m := &cluster.Map{Version: 3, Nodes: []cluster.Node{{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1", State: cluster.StateLeaving}}}
+	n.leftIfLeaving(t.Context(), m)
+	if !n.moveRetries.Load() {
+		t.Fatal("a leaving target not ready yet armed no retry")
+	}
+}
