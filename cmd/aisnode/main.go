@@ -128,7 +128,8 @@ type s3 struct {
 	// signed for another is refused, as S3 does.
 	Region string `yaml:"region"`
 	// UploadTTL is how long a multipart upload may wait for its Complete
-	// (7 days): older ones are removed with their parts; -1s keeps them.
+	// (7 days; 1m at least): older ones are removed with their parts;
+	// -1s keeps them.
 	UploadTTL time.Duration `yaml:"upload_ttl"`
 }
 
@@ -145,10 +146,12 @@ type limits struct {
 	// a rebalance (256, 64 MiB).
 	RebalanceBatchObjects int   `yaml:"rebalance_batch_objects"`
 	RebalanceBatchBytes   int64 `yaml:"rebalance_batch_bytes"`
-	// TombstoneTTL is how long a delete's tombstone is kept at least (1h).
+	// TombstoneTTL is how long a delete's tombstone is kept at least (1h;
+	// 1s at least).
 	TombstoneTTL time.Duration `yaml:"tombstone_ttl"`
 	// DsortIdleTimeout aborts a dSort job whose coordinator has been
-	// silent that long (10m).
+	// silent that long (10m; 3m at least: the coordinator calls every
+	// minute).
 	DsortIdleTimeout time.Duration `yaml:"dsort_idle_timeout"`
 	// ElectionTimeout is how long a gateway waits for the Raft leader
 	// before it stands for election (1s).
