@@ -686,6 +686,14 @@ func TestConsoleCallsTheAPIWithItsCookie(t *testing.T) {
 	if resp, _ := call(http.MethodGet, "/console/api/v1/buckets", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the console's API without the cookie: %s", resp.Status)
 	}
+	// A read from a page of another origin of the same site (another
+	// port of the host: the cookie goes along) is refused; from the
+	// console's page, or a URL typed, it is not.
+	for site, want := range map[string]int{"same-site": http.StatusForbidden, "cross-site": http.StatusForbidden, "same-origin": http.StatusOK, "none": http.StatusOK} {
+		if resp, body := call(http.MethodGet, "/console/api/v1/buckets", token, "Sec-Fetch-Site", site); resp.StatusCode != want {
+			t.Errorf("a read through the console's API with Sec-Fetch-Site %s: %s %.200s, want %d", site, resp.Status, body, want)
+		}
+	}
 	// A download link: the gateway serves the object itself (the browser
 	// may reach no target: a port forward, a load balancer).
 	resp, body := call(http.MethodGet, "/console/api/v1/objects/b/dir%2Fo", token)
