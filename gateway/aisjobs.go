@@ -154,9 +154,26 @@ func leftParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, nodes
 		if !named[id] || slices.ContainsFunc(nodes, func(n api.NodeStatus) bool { return n.ID == id }) {
 			continue
 		}
+		// Idle, and ended when it was looked at: AIStore's clients wait
+		// for every part idle (wait_for_idle), or ended.
 		cause := fmt.Sprintf("target %s has left the cluster: whether its part was done is not known; run the job again", id)
-		out[id] = append(out[id], api.JobSnap{ID: job.ID, Kind: job.Kind, Aborted: true, AbortErr: cause, Err: cause, StartTime: time.Unix(0, job.Started)})
+		out[id] = append(out[id], api.JobSnap{ID: job.ID, Kind: job.Kind, Aborted: true, IsIdle: true, AbortErr: cause, Err: cause,
+			StartTime: time.Unix(0, job.Started), EndTime: partsEnded(out, job.Started)})
 	}
+}
+
+// partsEnded is when the parts of out last ended, or when the job began
+// if none did (a time for a part whose end is not known).
+func partsEnded(out api.JobSnaps, started int64) time.Time {
+	end := time.Unix(0, started)
+	for _, snaps := range out {
+		for _, j := range snaps {
+			if j.EndTime.After(end) {
+				end = j.EndTime
+			}
+		}
+	}
+	return end
 }
 
 // lostParts adds, for each target the job runs on that answers without
@@ -182,7 +199,7 @@ func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, start
 			continue
 		}
 		cause := fmt.Sprintf("target %s restarted while the job ran: whether it did its part is not known; run the job again", id)
-		out[id] = append(out[id], api.JobSnap{ID: job.ID, Kind: job.Kind, Aborted: true, AbortErr: cause, Err: cause,
+		out[id] = append(out[id], api.JobSnap{ID: job.ID, Kind: job.Kind, Aborted: true, IsIdle: true, AbortErr: cause, Err: cause,
 			StartTime: time.Unix(0, job.Started), EndTime: time.Unix(0, since)})
 	}
 }

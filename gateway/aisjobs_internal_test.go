@@ -35,7 +35,7 @@ func TestLostPartsOfAJob(t *testing.T) {
 	} {
 		out := api.JobSnaps{"t1": {tc.t1}}
 		lostParts(out, job, named, map[string]int64{"t1": at(-100).UnixNano(), "t2": tc.t2Start.UnixNano()})
-		got := len(out["t2"]) == 1 && out["t2"][0].Aborted && out["t2"][0].Err != ""
+		got := len(out["t2"]) == 1 && out["t2"][0].Aborted && out["t2"][0].IsIdle && out["t2"][0].Err != ""
 		if got != tc.lost || !tc.lost && len(out["t2"]) != 0 {
 			t.Errorf("%s: t2's part %+v, want lost %v", tc.name, out["t2"], tc.lost)
 		}
@@ -120,6 +120,11 @@ func TestJobWithATargetThatLeft(t *testing.T) {
 	snaps, err = snapsOf([]api.NodeStatus{target("t1", ended), target("t2", ended)}, api.JobQuery{ID: "j1"})
 	if err != nil || len(snaps["t3"]) != 1 || !snaps["t3"][0].Aborted {
 		t.Fatalf("a job ended with a target gone: %+v %v, want t3's part aborted", snaps, err)
+	}
+	// Idle and ended, as AIStore's clients wait for (wait_for_idle would
+	// wait on it for ever).
+	if part := snaps["t3"][0]; !part.IsIdle || part.Running || part.EndTime.UnixNano() != ended.Finished {
+		t.Fatalf("the part of a target gone: %+v, want idle, ended when the others did", part)
 	}
 	// A target that answers is no target gone.
 	snaps, err = snapsOf([]api.NodeStatus{target("t1", ended), target("t2", ended), target("t3", ended)}, api.JobQuery{ID: "j1"})
