@@ -465,6 +465,15 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusConflict || !strings.Contains(string(body), "run the summary again") {
 		t.Fatalf("the summary with a target of it restarted: %d %s, want 409", status, body)
 	}
+	// Gone from the cluster: its objects moved to targets that may have
+	// counted already.
+	if err := c.Client().RemoveNode(t.Context(), restarted.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitOutOfTheMap(t, c.Client(), restarted.Node.ID())
+	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusConflict || !strings.Contains(string(body), "has left the cluster") {
+		t.Fatalf("the summary with a target of it gone from the cluster: %d %s, want 409", status, body)
+	}
 	// Every target silent: unavailable, not an unknown job.
 	c.Kill(restarted)
 	c.Kill(c.Targets()[0])

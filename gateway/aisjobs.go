@@ -416,10 +416,12 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 	named := map[string]bool{} // the targets the job runs on
 	silent := map[string]string{}
 	var without []string // answered, without the job
+	present := map[string]bool{}
 	for _, node := range n.status(ctx).Nodes {
 		if !cluster.Role(node.Role).IsTarget() {
 			continue
 		}
+		present[node.ID] = true
 		if node.Error != "" {
 			silent[node.ID] = node.Error
 			continue
@@ -481,6 +483,13 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 		if named[t] {
 			// For good (not a 503 to retry): the part is not coming back.
 			return nil, false, fmt.Errorf("%w: summary %s: target %s no longer has its part (it restarted): run the summary again", api.ErrConflict, id, t)
+		}
+	}
+	// Nor is one that left the cluster: its objects moved to targets
+	// that may have counted already.
+	for _, t := range slices.Sorted(maps.Keys(named)) {
+		if !present[t] {
+			return nil, false, fmt.Errorf("%w: summary %s: target %s has left the cluster, its objects moved to others that may have counted already: run the summary again", api.ErrConflict, id, t)
 		}
 	}
 	out = make([]api.BucketSummary, 0, len(totals))
