@@ -1053,6 +1053,13 @@ func TestListPagesKeepToABoundOnBytes(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("listed %d names, want all %d once in order", len(got), count)
 	}
+	// A prefix or start_after longer than any name is refused, not sent
+	// to every target in its URL.
+	for _, msg := range []api.ListObjectsMessage{{Prefix: strings.Repeat("<", store.MaxNameLength+1)}, {StartAfter: strings.Repeat("<", store.MaxNameLength+1)}} {
+		if _, err := client.ListObjects(ctx, "esc", msg); !errors.Is(err, api.ErrBadRequest) {
+			t.Fatalf("a listing after a name longer than any: %v, want 400", err)
+		}
+	}
 	// An older gateway (no list_cut) would take a cut page for the end:
 	// a target's page for it is bounded by its shards' members alone, as
 	// before (its names past the bound, a shard's members are listed).

@@ -67,6 +67,12 @@ func listMessage(r *http.Request, action api.ActionMessage) (api.ListObjectsMess
 	if msg.PageSize < 0 {
 		return msg, badRequest("pagesize %d is negative", msg.PageSize)
 	}
+	// Sent on to every target, in its URL: no name is longer.
+	for key, v := range map[string]string{api.QueryPrefix: msg.Prefix, api.QueryStartAfter: msg.StartAfter} {
+		if len(v) > store.MaxNameLength {
+			return msg, badRequest("%s of %d bytes: an object name has at most %d", key, len(v), store.MaxNameLength)
+		}
+	}
 	if msg.PageSize == 0 || msg.PageSize > api.MaxPageSize {
 		msg.PageSize = api.MaxPageSize
 	}
