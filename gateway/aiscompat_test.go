@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -1088,6 +1089,16 @@ func TestListPagesKeepToABoundOnBytes(t *testing.T) {
 	held, _ := target.Store.List(ctx, store.NewBucket("esc"), store.ListOptions{})
 	if err != nil || resp.StatusCode != http.StatusOK || len(page) != len(held) || resp.Header.Get(peer.HeaderListCut) != "" || len(page[len(page)-1].Members) != 1 {
 		t.Fatalf("a page for an older gateway: %s, %d entries of %d (%v), cut %q", resp.Status, len(page), len(held), err, resp.Header.Get(peer.HeaderListCut))
+	}
+	// A target behind on the bucket the gateway lists (made again since,
+	// as the gateway has it) does not list the one it has: 503, to retry.
+	resp, err = c.PeerClient("p1").Get(target.URL() + fmt.Sprintf("/v1/internal/list/esc?provider=ais&list_targets=3&bucket_created=%d&buckets_version=%d", time.Now().Add(time.Hour).UnixNano(), math.MaxInt32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a page of a bucket made again, from a target behind on it: %s, want 503", resp.Status)
 	}
 }
 

@@ -234,6 +234,13 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	q.Set(api.QueryTimeFormat, msg.TimeFormat)
 	q.Set(queryListTargets, strconv.Itoa(len(targets)))
 	q.Set(queryListCut, "true")
+	// Which bucket of the name (created when): a target behind on its
+	// destroy and create would list the destroyed one's objects, or
+	// none of a bucket it has not taken yet.
+	if created := n.bucketCreated(b); created != 0 {
+		q.Set(queryBucketCreated, strconv.FormatInt(created, 10))
+		q.Set(queryBucketsVersion, strconv.FormatInt(n.currentBuckets().Version, 10))
+	}
 	pages := make([][]api.ListEntry, len(targets))
 	cuts := make([]bool, len(targets))
 	errs := make([]error, len(targets))
@@ -379,6 +386,11 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	if err == nil && q.Get(api.QueryFlags) != "" {
 		if flags, err = strconv.ParseUint(q.Get(api.QueryFlags), 10, 64); err != nil {
 			err = badRequest("flags %q is not a number", q.Get(api.QueryFlags))
+		}
+	}
+	if err == nil {
+		if err = n.awaitBucket(r.Context(), b, q.Get(queryBucketCreated), q.Get(queryBucketsVersion)); err != nil {
+			w.Header().Set("Retry-After", "1")
 		}
 	}
 	if err != nil {
