@@ -134,6 +134,9 @@ const (
 	EntryPresent = 1 << 6
 	EntryInArch  = 1 << 7
 	EntryIsDir   = 1 << 8
+	// EntryVerChanged marks a remote object the cluster has a copy of
+	// that the remote replaced since (another size or version).
+	EntryVerChanged = 1 << 10
 )
 
 // FlagString is a uint64 that JSON carries as a string, as AIStore sends
@@ -183,7 +186,7 @@ type ListEntry struct {
 	// "copies").
 	Location string `json:"location,omitempty"`
 	Copies   int16  `json:"copies,omitempty"`
-	// Flags: EntryPresent, EntryInArch, EntryIsDir.
+	// Flags: EntryPresent, EntryInArch, EntryIsDir, EntryVerChanged.
 	Flags uint16 `json:"flags,omitempty"`
 	// Members are a shard's, from a target to its gateway, which lists
 	// them after the shard (ListArchive).

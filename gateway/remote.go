@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +121,10 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	// just before its first name to its last, page after page.
 	local := msg
 	local.ContinuationToken, local.PageSize = "", remoteCachedPage
+	// The cached copies' versions, to tell one the remote replaced.
+	if !wantsProp(local.Props, "version") {
+		local.Props = strings.TrimPrefix(local.Props+",version", ",")
+	}
 	after, last := justBefore(list[0].Name), list[len(list)-1].Name
 	present := map[string]api.ListEntry{}
 	members := map[string][]api.ListEntry{} // of cached shards (ListArchive), by shard
@@ -135,6 +140,13 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 		cached, err := n.listPage(ctx, b, local, after)
 		if err != nil {
 			return nil, err
+		}
+		// A target that could not be listed may hold copies shown here
+		// as not cached: the page says so.
+		for _, t := range cached.Incomplete {
+			if !slices.Contains(page.Incomplete, t) {
+				page.Incomplete = append(page.Incomplete, t)
+			}
 		}
 		for _, e := range cached.Entries {
 			if e.Flags&api.EntryInArch == 0 {
@@ -168,6 +180,11 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 		if c, ok := present[o.Name]; ok {
 			e.Checksum, e.Atime, e.Location, e.Copies = c.Checksum, c.Atime, c.Location, c.Copies
 			e.Flags = c.Flags | api.EntryPresent
+			// A copy the remote replaced since (a GET without validation
+			// serves the cached bytes): said, as AIStore does.
+			if c.Size != o.Size || c.Version != "" && o.Version != "" && c.Version != o.Version {
+				e.Flags |= api.EntryVerChanged
+			}
 		}
 		page.Entries = append(page.Entries, e)
 		// A cached shard's files follow it, as in a listing of what is

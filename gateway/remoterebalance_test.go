@@ -373,8 +373,11 @@ func TestRemoteListingFlagsWhatIsCached(t *testing.T) {
 			t.Errorf("%s is cached, listed as not: %+v", name, entries[name])
 		}
 	}
-	if e := entries["logs"]; e.Size != int64(len("changed on the remote")) {
-		t.Errorf("an object changed on the remote lists the cached copy's size %d", e.Size)
+	if e := entries["logs"]; e.Size != int64(len("changed on the remote")) || e.Flags&api.EntryVerChanged == 0 {
+		t.Errorf("an object changed on the remote: size %d, flags %b; want the remote's size, version-changed", e.Size, e.Flags)
+	}
+	if e := entries["log/1"]; e.Flags&api.EntryVerChanged != 0 {
+		t.Errorf("an object the remote did not change listed as changed: %+v", e)
 	}
 	// One level of the remote is not listed (it is listed flat): refused,
 	// not every name under the prefix; of what is cached, it is.
