@@ -135,7 +135,7 @@ const (
 	EntryInArch  = 1 << 7
 	EntryIsDir   = 1 << 8
 	// EntryVerChanged marks a remote object the cluster has a copy of
-	// that the remote replaced since (another size or version).
+	// that the remote replaced since (its size differs).
 	EntryVerChanged = 1 << 10
 )
 

@@ -121,10 +121,6 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	// just before its first name to its last, page after page.
 	local := msg
 	local.ContinuationToken, local.PageSize = "", remoteCachedPage
-	// The cached copies' versions, to tell one the remote replaced.
-	if !wantsProp(local.Props, "version") {
-		local.Props = strings.TrimPrefix(local.Props+",version", ",")
-	}
 	after, last := justBefore(list[0].Name), list[len(list)-1].Name
 	present := map[string]api.ListEntry{}
 	members := map[string][]api.ListEntry{} // of cached shards (ListArchive), by shard
@@ -181,8 +177,10 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 			e.Checksum, e.Atime, e.Location, e.Copies = c.Checksum, c.Atime, c.Location, c.Copies
 			e.Flags = c.Flags | api.EntryPresent
 			// A copy the remote replaced since (a GET without validation
-			// serves the cached bytes): said, as AIStore does.
-			if c.Size != o.Size || c.Version != "" && o.Version != "" && c.Version != o.Version {
+			// serves the cached bytes): said, as AIStore does, by its
+			// size. (The copy's own version is the cluster's numbering,
+			// not the remote's.)
+			if o.Size >= 0 && c.Size != o.Size {
 				e.Flags |= api.EntryVerChanged
 			}
 		}
