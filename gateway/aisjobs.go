@@ -486,11 +486,17 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 		}
 	}
 	// Nor is one that left the cluster: its objects moved to targets
-	// that may have counted already.
+	// that may have counted already. (Not in this gateway's map, it may
+	// have joined since: the map is asked for again first.)
 	for _, t := range slices.Sorted(maps.Keys(named)) {
-		if !present[t] {
-			return nil, false, fmt.Errorf("%w: summary %s: target %s has left the cluster, its objects moved to others that may have counted already: run the summary again", api.ErrConflict, id, t)
+		if present[t] {
+			continue
 		}
+		n.refresh(ctx)
+		if _, ok := n.currentMap().Node(t); ok {
+			return nil, false, fmt.Errorf("%w: summary %s: target %s joined after this gateway's map: ask again", api.ErrUnavailable, id, t)
+		}
+		return nil, false, fmt.Errorf("%w: summary %s: target %s has left the cluster, its objects moved to others that may have counted already: run the summary again", api.ErrConflict, id, t)
 	}
 	out = make([]api.BucketSummary, 0, len(totals))
 	for _, b := range slices.SortedFunc(maps.Keys(totals), func(a, b store.Bucket) int { return strings.Compare(a.String(), b.String()) }) {

@@ -112,6 +112,11 @@ func TestRedirectForABucketATargetIsBehindOn(t *testing.T) {
 	if err := n.awaitBucket(ctx, b, "10", "3"); err != nil {
 		t.Fatalf("a redirect for the bucket the target has: %v, want served", err)
 	}
+	// Made again by a gateway whose clock is behind the first's: an
+	// earlier time, still another bucket.
+	if err := n.awaitBucket(ctx, b, "5", "3"); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a redirect for the bucket made again at an earlier time (another gateway's clock): %v, want unavailable", err)
+	}
 	n = &Node{control: &laggingControl{leader: snapshot(3, 20), local: snapshot(2, 10)}}
 	if err := n.awaitBucket(ctx, b, "20", "3"); err != nil {
 		t.Fatalf("a redirect for the bucket made again, on a target that catches up when it asks: %v", err)

@@ -300,8 +300,11 @@ func (n *Node) awaitBucket(ctx context.Context, b store.Bucket, asked, version s
 	if err != nil {
 		sender = math.MaxInt64 // not said: an older node's
 	}
+	// Another creation than the sender's (not an older one: the times
+	// are of the gateways that made them, whose clocks differ), with
+	// older metadata: a target ahead of the sender has newer metadata.
 	behind := func() bool {
-		return n.bucketCreated(b) < want && n.currentBuckets().Version < sender
+		return n.bucketCreated(b) != want && n.currentBuckets().Version < sender
 	}
 	if !behind() {
 		return nil

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"reflect"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,13 +135,6 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 		cached, err := n.listPage(ctx, b, local, after)
 		if err != nil {
 			return nil, err
-		}
-		// A target that could not be listed may hold copies shown here
-		// as not cached: the page says so.
-		for _, t := range cached.Incomplete {
-			if !slices.Contains(page.Incomplete, t) {
-				page.Incomplete = append(page.Incomplete, t)
-			}
 		}
 		for _, e := range cached.Entries {
 			if e.Flags&api.EntryInArch == 0 {
