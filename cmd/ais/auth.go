@@ -154,6 +154,10 @@ func newLoginCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Logged in as %s; the token is in %s\n", args[0], path)
+			if strings.TrimSpace(os.Getenv(api.EnvToken)) != "" {
+				// It comes first: the commands would act as its user.
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s is set, and the commands use it rather than this login's token: unset it\n", api.EnvToken)
+			}
 			return nil
 		},
 	}
@@ -412,11 +416,22 @@ func newAuthRemoveCommand() *cobra.Command {
 
 func newRevokeCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke TOKEN",
+		Use:   "revoke TOKEN|-",
 		Short: "Revoke a token (admin): every node of the registered clusters refuses it",
+		Long:  "Revoke a token (admin): every node of the registered clusters refuses it.\nGive - to read the token from stdin (kept out of the process list and the shell's history).",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			token := strings.TrimSpace(args[0])
+			if token == "-" {
+				data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+				if err != nil {
+					return fmt.Errorf("read the token from stdin: %w", err)
+				}
+				token = strings.TrimSpace(string(data))
+			}
+			if token == "" {
+				return errors.New("no token to revoke")
+			}
 			if err := authnCall(cmd, http.MethodDelete, "/v1/tokens", authn.TokenMsg{Token: token}, nil); err != nil {
 				return err
 			}

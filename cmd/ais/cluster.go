@@ -1051,11 +1051,11 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 					break
 				}
 				if rmTimeout > 0 && time.Now().After(deadline) {
-					return fmt.Errorf("%s is still leaving after %s: its objects are still moving (see 'ais cluster show')", id, rmTimeout)
+					return fmt.Errorf("%s is still leaving after %s (see 'ais cluster show')", id, rmTimeout)
 				}
 				select {
 				case <-cmd.Context().Done():
-					return fmt.Errorf("%w: %s is still leaving (its objects go on moving); run 'ais cluster rm-target %s' again to wait for it", cmd.Context().Err(), id, id)
+					return fmt.Errorf("%w: %s is still leaving; run 'ais cluster rm-%s %s' again to wait for it", cmd.Context().Err(), id, role, id)
 				case <-time.After(200 * time.Millisecond):
 				}
 			}

@@ -318,6 +318,12 @@ func TestGetIntoDirectory(t *testing.T) {
 	if err := runCLI(t, "get", "ais://b/x/..", dir); err == nil || !strings.Contains(err.Error(), "no file name") {
 		t.Fatalf("an object whose base name is '..': %v", err)
 	}
+	// Into a directory that is not there: the error names the file
+	// asked for, not the part file made beside it.
+	missing := filepath.Join(dir, "nodir", "out")
+	if err := runCLI(t, "get", "ais://b/x/obj.bin", missing); err == nil || !strings.Contains(err.Error(), "cannot write "+missing) {
+		t.Fatalf("a GET into a directory that is not there: %v", err)
+	}
 }
 
 // A logout that cannot reach the AuthN service keeps the token: it is

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -58,7 +60,8 @@ func newJobCommand() *cobra.Command {
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "job %s (%s) %s\n", j.ID, j.Kind, orDash(j.Bucket))
 			fmt.Fprintln(w, "NODE\tRUNNING\tOBJECTS\tBYTES\tELAPSED\tERROR")
-			for id, n := range j.Nodes {
+			for _, id := range slices.Sorted(maps.Keys(j.Nodes)) {
+				n := j.Nodes[id]
 				end := time.Now().UnixNano()
 				if n.Finished > 0 {
 					end = n.Finished

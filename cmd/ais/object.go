@@ -213,6 +213,11 @@ func collect(src, name string) (files []localFile, skipped int, err error) {
 		var fi fs.FileInfo
 		if d.Type()&fs.ModeSymlink != 0 {
 			fi, err = os.Stat(p)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ELOOP) {
+				// Not one to skip quietly (a link into a directory this
+				// user cannot read): the put would be short of it.
+				return fmt.Errorf("%s: %w", p, err)
+			}
 			if err != nil || !fi.Mode().IsRegular() {
 				skipped++ // dangling, or a directory, a device, a pipe
 				return nil
@@ -293,7 +298,7 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	}
 	tmp, err := createPart(dest, mode)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot write %s: %w", dest, err)
 	}
 	err = fill(tmp)
 	if fi, serr := os.Stat(dest); err == nil && serr == nil && fi.Mode().IsRegular() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -265,7 +266,7 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 	bars.Wait()
 	switch {
 	case len(j.Errors) > 0:
-		return j, fmt.Errorf("job %s failed: %v", id, j.Errors)
+		return j, fmt.Errorf("job %s failed: %s", id, strings.Join(j.Errors, "; "))
 	case j.Aborted:
 		return j, fmt.Errorf("job %s was aborted", id)
 	}
