@@ -279,12 +279,8 @@ func (s *Store) precheck(b store.Bucket, name string, created store.Int64String)
 		if parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
 			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
 		}
-		if dir, err := os.Open(dest); err == nil {
-			names, _ := dir.Readdirnames(1)
-			dir.Close()
-			if len(names) > 0 {
-				return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
-			}
+		if fi, err := os.Lstat(dest); err == nil && fi.IsDir() && !emptyTree(dest) {
+			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
 		}
 	}
 	return nil
@@ -705,9 +701,10 @@ func (s *Store) install(b store.Bucket, name string, m mountpath, work string) e
 			return nil
 		}
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
-			// An empty directory is a leftover (of a removal, or of a
-			// MkdirAll cut by a full disk), not a prefix of objects.
-			if pathsafe.Remove(m.path, dest) == nil && attempt < maxInstallAttempts {
+			// Directories with no object in them are leftovers (of a
+			// removal, or of a PUT of a longer name cut by a full disk
+			// or a crash), not a prefix of objects.
+			if removeEmptyTree(m.path, dest) == nil && attempt < maxInstallAttempts {
 				continue
 			}
 			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
@@ -746,7 +743,7 @@ func (s *Store) prefixConflict(b store.Bucket, name string, mps []mountpath) err
 		if parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
 			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
 		}
-		if fi, err := os.Lstat(dest); err == nil && fi.IsDir() && pathsafe.Remove(m.path, dest) != nil {
+		if fi, err := os.Lstat(dest); err == nil && fi.IsDir() && removeEmptyTree(m.path, dest) != nil {
 			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
 		}
 	}
@@ -1376,6 +1373,41 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 
 // removeEmptyParents removes dir and its parents up to (not including)
 // root while they are empty.
+// emptyTree reports whether dir holds directories only (no object, no
+// work file): what a PUT cut short leaves.
+func emptyTree(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !emptyTree(filepath.Join(dir, e.Name())) {
+			return false
+		}
+	}
+	return true
+}
+
+// removeEmptyTree removes dir, inside root, and the directories below it
+// if none holds anything else; it fails, leaving what it has not removed,
+// at anything else (a PUT filling one meanwhile fails its rename and
+// tries again).
+func removeEmptyTree(root, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			return fmt.Errorf("%s holds %s", dir, e.Name())
+		}
+		if err := removeEmptyTree(root, filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return pathsafe.Remove(root, dir)
+}
+
 func removeEmptyParents(dir, root string) {
 	for dir != root && len(dir) > len(root) {
 		if os.Remove(dir) != nil {

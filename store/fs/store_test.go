@@ -328,6 +328,16 @@ func TestNameConflictAcrossMountpaths(t *testing.T) {
 	if got := storetest.Get(t, st, b, "left"); string(got) != "a file where empty directories were" {
 		t.Fatalf("got %q", got)
 	}
+	// Nested ones too, as a PUT of a longer name cut short leaves them.
+	for _, mp := range mps {
+		if err := os.MkdirAll(filepath.Join(mp, "ais", b.Name, "nested", "b", "c"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storetest.Put(t, st, b, "nested", []byte("a file where nested empty directories were"))
+	if got := storetest.Get(t, st, b, "nested"); string(got) != "a file where nested empty directories were" {
+		t.Fatalf("got %q", got)
+	}
 }
 
 // A listing that cannot read an object's metadata (EIO of a failing
