@@ -54,35 +54,22 @@ func TestErrorsCrossAsKinds(t *testing.T) {
 }
 
 // A push a node answers with a server error is refused by a live node
-// (the keepalive keeps it); a 503 or a 4xx is not.
-func TestPushRefusedByALiveNode(t *testing.T) {
+// (the keepalive keeps it); a 503 or a 4xx is not. One answered by
+// another node at the address (the node restarted elsewhere, its address
+// taken) is no answer from the node: not taken, not refused, so the
+// keepalive counts the node as silent.
+func TestPushAnswers(t *testing.T) {
+	const taken, refused, failed = "taken", "refused", "failed"
 	for _, tc := range []struct {
-		status  int
-		refused bool
-	}{{http.StatusInternalServerError, true}, {http.StatusInsufficientStorage, true}, {http.StatusServiceUnavailable, false}, {http.StatusUnauthorized, false}} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(tc.status)
-			fmt.Fprintf(w, `{"status":%d,"message":"no"}`, tc.status)
-		}))
-		c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "g1"})
-		err := c.Push(t.Context(), cluster.Node{ID: "t1", URL: srv.URL}, membership.Snapshot{}, false)
-		srv.Close()
-		if err == nil || errors.Is(err, membership.ErrRefused) != tc.refused {
-			t.Errorf("a push answered %d: %v, refused %v", tc.status, err, errors.Is(err, membership.ErrRefused))
-		}
-	}
-}
-
-// A push answered by another node at the address (the node restarted
-// elsewhere, its address taken) is no answer from the node: not taken,
-// not refused, so the keepalive counts the node as silent.
-func TestPushAnsweredByAnotherNode(t *testing.T) {
-	for _, tc := range []struct {
-		id     string
+		id     string // the answering node's, "" for none said
 		status int
-		taken  bool
-	}{{"t1", http.StatusOK, true}, {"", http.StatusOK, true}, {"t9", http.StatusOK, false}, {"t9", http.StatusInternalServerError, false}} {
+		want   string
+	}{
+		{"t1", http.StatusOK, taken}, {"", http.StatusOK, taken},
+		{"t1", http.StatusInternalServerError, refused}, {"t1", http.StatusInsufficientStorage, refused},
+		{"t1", http.StatusServiceUnavailable, failed}, {"t1", http.StatusUnauthorized, failed},
+		{"t9", http.StatusOK, failed}, {"t9", http.StatusInternalServerError, failed},
+	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if tc.id != "" {
 				w.Header().Set(api.HeaderNodeID, tc.id)
@@ -94,8 +81,15 @@ func TestPushAnsweredByAnotherNode(t *testing.T) {
 		c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "g1"})
 		err := c.Push(t.Context(), cluster.Node{ID: "t1", URL: srv.URL}, membership.Snapshot{}, false)
 		srv.Close()
-		if (err == nil) != tc.taken || errors.Is(err, membership.ErrRefused) {
-			t.Errorf("a push answered %d by node %q: %v; want taken %v, never refused", tc.status, tc.id, err, tc.taken)
+		got := failed
+		switch {
+		case err == nil:
+			got = taken
+		case errors.Is(err, membership.ErrRefused):
+			got = refused
+		}
+		if got != tc.want {
+			t.Errorf("a push answered %d by node %q: %v (%s), want %s", tc.status, tc.id, err, got, tc.want)
 		}
 	}
 }
