@@ -492,7 +492,9 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 		if present[t] {
 			continue
 		}
-		n.refresh(ctx)
+		if err := n.control.Refresh(ctx); err != nil {
+			return nil, false, fmt.Errorf("%w: summary %s: target %s is not in this gateway's map, and the primary's could not be had: %w", api.ErrUnavailable, id, t, err)
+		}
 		if _, ok := n.currentMap().Node(t); ok {
 			return nil, false, fmt.Errorf("%w: summary %s: target %s joined after this gateway's map: ask again", api.ErrUnavailable, id, t)
 		}

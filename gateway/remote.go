@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,6 +136,16 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 		cached, err := n.listPage(ctx, b, local, after)
 		if err != nil {
 			return nil, err
+		}
+		// Every name is the remote's, but a shard's members are listed
+		// from its cached copy: those of a target that could not be
+		// listed are missing, and the page says so.
+		if msg.Flags&api.ListArchive != 0 {
+			for _, t := range cached.Incomplete {
+				if !slices.Contains(page.Incomplete, t) {
+					page.Incomplete = append(page.Incomplete, t)
+				}
+			}
 		}
 		for _, e := range cached.Entries {
 			if e.Flags&api.EntryInArch == 0 {

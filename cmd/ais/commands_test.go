@@ -206,6 +206,10 @@ func TestPutSymlinkedDirectory(t *testing.T) {
 	os.WriteFile(outside, []byte("o"), 0o644)
 	os.Symlink(outside, filepath.Join(data, "linked.txt"))
 	os.Symlink(data, filepath.Join(data, "loop"))
+	// Dangling ones are skipped: to nothing, through a file, to itself.
+	os.Symlink(filepath.Join(root, "gone"), filepath.Join(data, "gone"))
+	os.Symlink(filepath.Join(outside, "x"), filepath.Join(data, "through-a-file"))
+	os.Symlink(filepath.Join(data, "self"), filepath.Join(data, "self"))
 	link := filepath.Join(root, "link")
 	os.Symlink(data, link)
 	if err := runCLI(t, "put", link, "ais://b/p/"); err != nil {

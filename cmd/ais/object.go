@@ -213,10 +213,11 @@ func collect(src, name string) (files []localFile, skipped int, err error) {
 		var fi fs.FileInfo
 		if d.Type()&fs.ModeSymlink != 0 {
 			fi, err = os.Stat(p)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ELOOP) {
+			dangling := errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG)
+			if err != nil && !dangling {
 				// Not one to skip quietly (a link into a directory this
 				// user cannot read): the put would be short of it.
-				return fmt.Errorf("%s: %w", p, err)
+				return err
 			}
 			if err != nil || !fi.Mode().IsRegular() {
 				skipped++ // dangling, or a directory, a device, a pipe

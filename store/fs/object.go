@@ -279,8 +279,14 @@ func (s *Store) precheck(b store.Bucket, name string, created store.Int64String)
 		if parentIsFile(m.bucketDir(b), filepath.Dir(dest)) {
 			return fmt.Errorf("%w: a parent of %q is an object", store.ErrConflict, name)
 		}
-		if fi, err := os.Lstat(dest); err == nil && fi.IsDir() && !emptyTree(dest) {
-			return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
+		if fi, err := os.Lstat(dest); err == nil && fi.IsDir() {
+			empty, err := emptyTree(dest)
+			if err != nil {
+				return classify(err)
+			}
+			if !empty {
+				return fmt.Errorf("%w: %q is a prefix of other objects", store.ErrConflict, name)
+			}
 		}
 	}
 	return nil
@@ -1371,43 +1377,74 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	return nil
 }
 
-// removeEmptyParents removes dir and its parents up to (not including)
-// root while they are empty.
-// emptyTree reports whether dir holds directories only (no object, no
-// work file): what a PUT cut short leaves.
-func emptyTree(dir string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
+// errHoldsObjects marks a directory tree with something in it besides
+// directories: a prefix of objects.
+var errHoldsObjects = errors.New("the directory holds objects")
+
+// emptyTree reports whether dir holds directories only (no object): what
+// a PUT cut short leaves. One gone meanwhile is empty; one that cannot
+// be read is the error.
+func emptyTree(dir string) (bool, error) {
+	err := walkEmptyTree(dir, func(string) error { return nil })
+	switch {
+	case err == nil, errors.Is(err, fs.ErrNotExist):
+		return true, nil
+	case errors.Is(err, errHoldsObjects):
+		return false, nil
 	}
-	for _, e := range entries {
-		if !e.IsDir() || !emptyTree(filepath.Join(dir, e.Name())) {
-			return false
-		}
-	}
-	return true
+	return false, err
 }
 
 // removeEmptyTree removes dir, inside root, and the directories below it
 // if none holds anything else; it fails, leaving what it has not removed,
 // at anything else (a PUT filling one meanwhile fails its rename and
-// tries again).
+// tries again). A directory removed meanwhile by another is removed.
 func removeEmptyTree(root, dir string) error {
-	entries, err := os.ReadDir(dir)
+	err := walkEmptyTree(dir, func(d string) error { return pathsafe.Remove(root, d) })
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// walkEmptyTree calls done on each directory of the tree under dir, the
+// deepest first, once it found only directories in it; it stops at the
+// first entry that is not one (errHoldsObjects), reading a few entries
+// at a time: a directory of a million objects costs one read.
+func walkEmptyTree(dir string, done func(string) error) error {
+	f, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			return fmt.Errorf("%s holds %s", dir, e.Name())
+	var subdirs []string
+	for {
+		entries, err := f.ReadDir(64)
+		for _, e := range entries {
+			if !e.IsDir() {
+				f.Close()
+				return fmt.Errorf("%w: %s holds %s", errHoldsObjects, dir, e.Name())
+			}
+			subdirs = append(subdirs, filepath.Join(dir, e.Name()))
 		}
-		if err := removeEmptyTree(root, filepath.Join(dir, e.Name())); err != nil {
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			f.Close()
 			return err
 		}
 	}
-	return pathsafe.Remove(root, dir)
+	f.Close()
+	for _, sub := range subdirs {
+		if err := walkEmptyTree(sub, done); err != nil {
+			return err
+		}
+	}
+	return done(dir)
 }
 
+// removeEmptyParents removes dir and its parents up to (not including)
+// root while they are empty.
 func removeEmptyParents(dir, root string) {
 	for dir != root && len(dir) > len(root) {
 		if os.Remove(dir) != nil {

@@ -338,6 +338,11 @@ func TestNameConflictAcrossMountpaths(t *testing.T) {
 	if got := storetest.Get(t, st, b, "nested"); string(got) != "a file where nested empty directories were" {
 		t.Fatalf("got %q", got)
 	}
+	// An object deep under empty directories is a prefix still.
+	storetest.Put(t, st, b, "deep/x/y/z", []byte("deep"))
+	if _, err := st.Put(t.Context(), b, "deep", strings.NewReader("x"), store.PutOptions{Size: 1}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("put deep over deep/x/y/z: %v, want ErrConflict", err)
+	}
 }
 
 // A listing that cannot read an object's metadata (EIO of a failing
