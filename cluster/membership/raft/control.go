@@ -243,7 +243,8 @@ func (c *Control) catchUp(ctx context.Context) error {
 			}
 		} else if addr, id := c.raftNode().LeaderWithID(); addr != "" {
 			s, err := c.config.Transport.Pull(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)})
-			if err == nil && c.waitApplied(ctx, s) && c.raftNode().AppliedIndex() >= min(logged, c.raftNode().LastIndex()) {
+			// (The fsm's index: Raft's counts an entry handed to it.)
+			if err == nil && c.waitApplied(ctx, s) && c.LogIndex() >= min(logged, c.raftNode().LastIndex()) {
 				return nil
 			}
 		}

@@ -102,21 +102,32 @@ func (f *fsm) Snapshot() (hraft.FSMSnapshot, error) {
 	if err := f.haltedBy(); err != nil {
 		return nil, err
 	}
-	data, err := json.Marshal(f.holder.Current())
+	// Taken on the fsm's goroutine: the state is of the entry applied
+	// last, whose index goes along (a restore then knows how far its
+	// state is, before the next entry is applied).
+	data, err := json.Marshal(snapshotData{Snapshot: f.holder.Current(), AppliedIndex: f.applied.Load()})
 	if err != nil {
 		return nil, err
 	}
 	return fsmSnapshot(data), nil
 }
 
+// snapshotData is a snapshot as the log keeps it: the state, and the
+// index of the entry it is of (0 in one of an older version: unknown).
+type snapshotData struct {
+	membership.Snapshot
+	AppliedIndex uint64 `json:"applied_index,omitempty"`
+}
+
 // Restore replaces the state with a snapshot's.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	f.applied.Store(0)
-	var s membership.Snapshot
-	if err := json.NewDecoder(rc).Decode(&s); err != nil {
+	var data snapshotData
+	if err := json.NewDecoder(rc).Decode(&data); err != nil {
 		return fmt.Errorf("raft snapshot: %w", err)
 	}
+	s := data.Snapshot
 	if err := s.Validate(); err != nil {
 		// Installed, it would be served as the cluster's state.
 		err = fmt.Errorf("raft snapshot: %w", err)
@@ -135,6 +146,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		s.Buckets = &md
 	}
 	f.install(f.holder.Current(), s)
+	// Raft counts the entries after the snapshot applied once handed
+	// to the fsm: a restarted gateway waiting to catch up reads this.
+	f.applied.Store(data.AppliedIndex)
 	return nil
 }
 
