@@ -243,8 +243,10 @@ func (c *Control) catchUp(ctx context.Context) error {
 			}
 		} else if addr, id := c.raftNode().LeaderWithID(); addr != "" {
 			s, err := c.config.Transport.Pull(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)})
-			// (The fsm's index: Raft's counts an entry handed to it.)
-			if err == nil && c.waitApplied(ctx, s) && c.LogIndex() >= min(logged, c.raftNode().LastIndex()) {
+			// (waitApplied reads the fsm's own index, against the
+			// leader's; the last index logged here may be an entry the
+			// fsm never sees, a no-op or a configuration: Raft's.)
+			if err == nil && c.waitApplied(ctx, s) && c.raftNode().AppliedIndex() >= min(logged, c.raftNode().LastIndex()) {
 				return nil
 			}
 		}
