@@ -1436,7 +1436,8 @@ func walkEmptyTree(dir string, done func(string) error) error {
 	}
 	f.Close()
 	for _, sub := range subdirs {
-		if err := walkEmptyTree(sub, done); err != nil {
+		// One removed meanwhile (by another's cleanup) is empty.
+		if err := walkEmptyTree(sub, done); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
