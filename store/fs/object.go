@@ -375,11 +375,19 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		err = readMeta(path, &old)
 	}
 	unreadable := err != nil && !errors.Is(err, store.ErrNotFound)
-	switch {
-	case err == nil:
-		exists = true
-	case errors.Is(err, store.ErrNotFound):
-	case conditionalPut(opts):
+	exists = err == nil
+	if copiesOf(props) > 1 || (opts.IfNewer || opts.IfNotOlder) && s.away() {
+		// Against the newest copy, which a GET reads: a mirror's first
+		// copy may be unreadable, or of the version before (a crash
+		// between an overwrite's installs), and one on a returning
+		// mountpath may be newer than the current (an older copy
+		// arrived while it was away); an older write must not replace
+		// the newest.
+		if newest, ok := s.newestCopy(b, name); ok && (!exists || newest.Stamp.Compare(old.Stamp) > 0) {
+			old, exists, unreadable = newest, true, false
+		}
+	}
+	if unreadable && conditionalPut(opts) {
 		// What is there cannot be read: a condition on it cannot be
 		// checked (If-None-Match: * would replace it).
 		return nil, false, fmt.Errorf("%s/%s: the conditions of the write cannot be checked: %w", b, name, err)
@@ -389,15 +397,6 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	}
 	if err := s.prefixConflict(b, name, mps); err != nil {
 		return nil, false, err
-	}
-	if (opts.IfNewer || opts.IfNotOlder) && (copiesOf(props) > 1 || s.away()) {
-		// Against the newest copy: one on a returning mountpath may be
-		// newer than the current (an older copy arrived while it was
-		// away), and a mirror's first copy may be unreadable; an older
-		// write must not replace the newest.
-		if newest, ok := s.newestCopy(b, name); ok && (!exists || newest.Stamp.Compare(old.Stamp) > 0) {
-			old, exists = newest, true
-		}
 	}
 	if opts.IfNotOlder {
 		if exists && old.Stamp.Compare(opts.Stamp) > 0 {
@@ -934,6 +933,9 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
+	if copiesOf(props) > 1 {
+		return s.headNewest(b, name)
+	}
 	for attempt := 0; ; attempt++ {
 		path, _, err := s.findObject(b, name)
 		if err != nil {
@@ -944,35 +946,38 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 		if errors.Is(err, store.ErrNotFound) && attempt < movedRetries {
 			continue // moved since it was found: looked for again
 		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) && copiesOf(props) > 1 {
-			// A copy whose metadata does not read: another's does, as
-			// a GET reads another copy.
-			return s.headOtherCopy(b, name, path, err)
-		}
 		return meta, err
 	}
 }
 
-// headOtherCopy reads the metadata of a mirrored object's copies but the
-// one at path, whose read failed with err: the first that reads.
-func (s *Store) headOtherCopy(b store.Bucket, name, path string, err error) (store.ObjectMeta, error) {
-	copies, lerr := s.locate(b, name)
-	if lerr != nil {
-		return store.ObjectMeta{}, err
-	}
-	if len(copies) > 0 && s.isReturning(copies[0].m) {
-		copies = s.newestOnly(copies) // as a GET reads them
-	}
-	for _, c := range copies {
-		if c.path == path {
-			continue
+// headNewest reads the metadata of a mirrored object's newest copy, as a
+// GET reads it: after a crash between an overwrite's installs, the first
+// copy may be of the version before.
+func (s *Store) headNewest(b store.Bucket, name string) (store.ObjectMeta, error) {
+	for attempt := 0; ; attempt++ {
+		copies, err := s.locate(b, name)
+		if err != nil {
+			return store.ObjectMeta{}, err
 		}
-		meta := store.ObjectMeta{Name: name}
-		if readMeta(c.path, &meta) == nil {
-			return meta, nil
+		var firstErr error
+		for _, c := range s.newestOnly(copies) {
+			meta := store.ObjectMeta{Name: name}
+			err := readMeta(c.path, &meta)
+			if err == nil {
+				return meta, nil
+			}
+			if firstErr == nil || openErrorRank(err) > openErrorRank(firstErr) {
+				firstErr = err
+			}
 		}
+		switch {
+		case len(copies) == 0:
+			return store.ObjectMeta{}, fmt.Errorf("%s/%s: %w", b, name, store.ErrNotFound)
+		case errors.Is(firstErr, store.ErrNotFound) && attempt < movedRetries:
+			continue // moved since it was found: looked for again
+		}
+		return store.ObjectMeta{}, firstErr
 	}
-	return store.ObjectMeta{}, err
 }
 
 // movedRetries bounds the lookups again of a read whose copy went between
