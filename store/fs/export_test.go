@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/aisgo/aisgo/store"
 )
@@ -168,6 +169,14 @@ func OnMirrorInstalling(hook func(mountpath string) error) func() {
 	old := mirrorInstalling
 	mirrorInstalling = hook
 	return func() { mirrorInstalling = old }
+}
+
+// OnWorkWriter sets the hook that wraps the writer of each work file a
+// PUT writes on a mountpath, and returns the restore.
+func OnWorkWriter(hook func(mountpath string, w io.Writer) io.Writer) func() {
+	old := workWriter
+	workWriter = hook
+	return func() { workWriter = old }
 }
 
 // HoldAccessTimeFlushes keeps flushes of access times waiting (as a disk

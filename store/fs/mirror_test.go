@@ -1581,6 +1581,81 @@ func TestAPutShortOfACopyMakesItLater(t *testing.T) {
 	}
 }
 
+// A mirrored PUT whose extra copy's disk fails its write or its sync (a
+// disk full, failing) is acknowledged with the copies that made it, and
+// the other is made later: one bad disk of a mirror must not fail every
+// write. Nor is the older copy there read meanwhile, nor a work file left.
+func TestMirroredPutOutlivesAFailingExtraCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		direct bool
+		sync   bool // the sync fails, not the write
+	}{{"write", false, false}, {"direct write", true, false}, {"sync", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			var failing atomic.Value // the mountpath that fails, once
+			failing.Store("")
+			fails := func(path string) bool {
+				mp := failing.Load().(string)
+				return mp != "" && strings.HasPrefix(path, mp+string(filepath.Separator)) && failing.CompareAndSwap(mp, "")
+			}
+			st, _ := threeMountpaths(t, fs.Config{SyncData: func(f *os.File) error {
+				if tc.sync && fails(f.Name()) {
+					return syscall.EIO
+				}
+				return f.Sync()
+			}})
+			defer fs.OnWorkWriter(func(mountpath string, w io.Writer) io.Writer {
+				if tc.sync {
+					return w
+				}
+				return writerFunc(func(p []byte) (int, error) {
+					if fails(filepath.Join(mountpath, "x")) {
+						return 0, syscall.ENOSPC
+					}
+					return w.Write(p)
+				})
+			})()
+			b := mirrorBucket(t, st, "m", 2, false)
+			const name = "o"
+			storetest.Put(t, st, b, name, []byte("version one"))
+			extra := st.MountpathsOf(b, name, 2)[1]
+			failing.Store(extra)
+			v2 := bytes.Repeat([]byte("version two "), 1000)
+			if _, err := st.Put(ctx, b, name, bytes.NewReader(v2), store.PutOptions{Size: int64(len(v2)), Direct: tc.direct}); err != nil {
+				t.Fatalf("a mirrored PUT whose extra copy's disk failed: %v", err)
+			}
+			if failing.Load().(string) != "" {
+				t.Fatal("the extra copy's disk was not made to fail")
+			}
+			if got := storetest.Get(t, st, b, name); !bytes.Equal(got, v2) {
+				t.Fatalf("read %d bytes after the PUT, want the %d written", len(got), len(v2))
+			}
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				paths := copyPaths(st, b, name)
+				same := len(paths) == 2
+				for _, p := range paths {
+					data, _ := os.ReadFile(p)
+					same = same && bytes.Equal(data, v2)
+				}
+				if same {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("copies %v after the PUT: want 2 of the new version", paths)
+				}
+			}
+			if left, _ := os.ReadDir(filepath.Join(extra, ".ais", "work")); len(left) > 0 {
+				t.Fatalf("work files left on the failing disk: %v", left)
+			}
+		})
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
 // A mirror copy's mountpath detached while the PUT's data streamed in
 // gets no copy: left there, it outlived later deletes and came back when
 // the mountpath was attached again.
