@@ -492,6 +492,12 @@ func (n *Node) fromNode(r *http.Request) (bool, error) {
 	if _, err := n.auth.Verify(r); err != nil {
 		return false, fmt.Errorf("%w: %s %s: %w", verifyKind(err), r.Method, r.URL.Path, err)
 	}
+	// Nodes reach each other at their URLs in the map: one signed for
+	// another node's address was captured on its way there (each node
+	// remembers only its own nonces), and a redirect here would grant it.
+	if own := n.ownHost(); own == "" || !strings.EqualFold(r.Host, own) {
+		return false, fmt.Errorf("%w: %s %s was signed for %s, not for node %s: a request replayed to another node", api.ErrUnauthorized, r.Method, r.URL.Path, r.Host, n.config.ID)
+	}
 	return true, nil
 }
 

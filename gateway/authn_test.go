@@ -1429,3 +1429,32 @@ func TestConsoleLoginBehindAProxy(t *testing.T) {
 		}
 	}
 }
+
+// A request a node signed for another node's address (captured on its
+// way there) is refused by the others on the user routes too: a gateway
+// would redirect it with a grant of its own, good for any body.
+func TestNodeSignedRequestIsBoundToItsNode(t *testing.T) {
+	c := newAuthCluster(t)
+	c.withObject(t)
+	signer := c.PeerClient(c.Targets()[0].Node.ID())
+	signer.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	send := func(host string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/objects/b/o", strings.NewReader("forged"))
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := signer.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Location") + string(body)
+	}
+	if status, answer := send("127.0.0.2:9"); status != http.StatusUnauthorized || !strings.Contains(answer, "replayed to another node") {
+		t.Fatalf("a node-signed PUT signed for another address: %d %s; want 401 naming a replay", status, answer)
+	}
+	if status, answer := send(""); status != http.StatusTemporaryRedirect || !strings.Contains(answer, "grant") {
+		t.Fatalf("a node-signed PUT to the gateway's own address: %d %s; want its redirect with a grant", status, answer)
+	}
+}
