@@ -685,12 +685,14 @@ func (n *Node) Start(ctx context.Context) error {
 		n.wg.Go(func() { n.watchSpace(loops) })
 		n.wg.Go(func() { n.sweepAppends(loops) })
 	}
+	// The output of dSort jobs a crash interrupted goes before the node
+	// serves; what needs the cluster (an erasure-coded bucket's parts)
+	// goes as soon as it has joined.
+	recovered := true
 	if n.worker != nil {
 		if err := n.worker.Recover(ctx); err != nil {
-			// Not a reason to stay down (a remote bucket's remote away):
-			// their journals stay, and are tried again meanwhile.
-			n.logger.Warn("recover dsort jobs: some output of interrupted jobs is not removed yet: tried again every 30 s", "err", err)
-			n.wg.Go(func() { n.retryRecover(loops) })
+			recovered = false
+			n.logger.Info("recover dsort jobs: some output of interrupted jobs is removed once the node has joined", "err", err)
 		}
 	}
 	if n.config.Role.IsTarget() {
@@ -703,6 +705,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.wg.Go(func() { n.control.Run(loops) })
+	if !recovered {
+		n.wg.Go(func() { n.retryRecover(loops) })
+	}
 	if n.s3Server != nil && n.config.S3UploadTTL > 0 {
 		n.wg.Go(func() { n.sweepUploads(loops) })
 	}
@@ -800,18 +805,20 @@ func (n *Node) retryRecover(ctx context.Context) {
 	ticker := time.NewTicker(recoverRetry)
 	defer ticker.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
+		// Not a reason to stay down (a remote bucket's remote away):
+		// the journals stay, and are tried again meanwhile.
 		err := n.worker.Recover(ctx)
 		if err == nil {
 			n.worker.RemoveOrphans(ctx)
 			n.logger.Info("recover dsort jobs: done")
 			return
 		}
-		n.logger.Warn("recover dsort jobs: tried again later", "err", err)
+		n.logger.Warn("recover dsort jobs: some output of interrupted jobs is not removed yet: tried again every 30 s", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
 	}
 }
 

@@ -722,6 +722,15 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 // every target (unless it only moved to another target). An object whose
 // replica was lost but whose parts remain is deleted too.
 func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if s.peers.Map() == nil && !opts.KeepParts && !opts.LocalOnly {
+		// Not joined yet (a dSort recovery at start): the parts of an
+		// erasure-coded bucket's object can be neither told nor reached,
+		// and deleted without them, the object would be restored from
+		// them. The bucket's props as this target last stored them tell.
+		if local, err := store.PropsOf(ctx, s.Store, b); err != nil || local.EC.Enabled {
+			return fmt.Errorf("%w: delete %s/%s: this target has no cluster map yet to reach the parts of the object", store.ErrBucketBehind, b, name)
+		}
+	}
 	_, protected := s.props(b)
 	// A target that does not own the name (LocalOnly) removes a copy it
 	// holds, no more: the parts are the owner's object's, which may be a

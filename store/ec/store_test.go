@@ -575,6 +575,58 @@ func TestDeleteRemovesPartsEverywhere(t *testing.T) {
 	}
 }
 
+// A delete on a target that has no cluster map yet (a dSort recovery
+// before the node joined) is refused, the object and its parts kept:
+// taken then, it could neither tell the bucket erasure-coded nor reach
+// the holders, and the parts left would restore the object.
+func TestDeleteWaitsForTheMap(t *testing.T) {
+	f := newFleet(t, 4, 2, 1, 1000)
+	data := bytes.Repeat([]byte("x"), 5000)
+	f.put("o", data)
+	parts := f.parts("o")
+	_, st := f.owner("o")
+	f.mu.Lock()
+	smap := f.smap
+	f.smap = nil
+	f.mu.Unlock()
+	err := st.Delete(t.Context(), bucket, "o", store.DeleteOptions{})
+	f.mu.Lock()
+	f.smap = smap
+	f.mu.Unlock()
+	if !errors.Is(err, store.ErrBucketBehind) {
+		t.Fatalf("a delete without the map: %v; want the bucket's metadata behind", err)
+	}
+	// A bucket this target last knew without erasure coding has no
+	// parts to wait for: its objects go before the node serves.
+	id, _ := f.owner("o")
+	plain := store.NewBucket("plain")
+	if err := f.inner[id].CreateBucket(t.Context(), plain, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.inner[id].Put(t.Context(), plain, "p", strings.NewReader("plain"), store.PutOptions{Size: 5}); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.smap = nil
+	f.mu.Unlock()
+	err = st.Delete(t.Context(), plain, "p", store.DeleteOptions{})
+	f.mu.Lock()
+	f.smap = smap
+	f.mu.Unlock()
+	if err != nil {
+		t.Fatalf("a plain bucket's delete without the map: %v", err)
+	}
+	if got, err := f.get("o", false); err != nil || !bytes.Equal(got, data) || f.parts("o") != parts {
+		t.Fatalf("after the refused delete: %v, %d parts of %d", err, f.parts("o"), parts)
+	}
+	if err := st.Delete(t.Context(), bucket, "o", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.parts("o"); n != 0 {
+		t.Fatalf("%d parts left by the delete with the map", n)
+	}
+}
+
 // A PUT whose part cannot be stored fails, leaves no part of itself, and
 // the older version is protected again.
 func TestPutFailsWithoutEveryPart(t *testing.T) {
