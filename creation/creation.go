@@ -312,6 +312,7 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 		err = fw.Close()
 	}()
 	raw, _ := fw.(formats.RawWriter)
+	ender, _ := fw.(formats.RecordEnder)
 	held := &heldReader{}
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
@@ -363,6 +364,12 @@ func Build(ctx context.Context, format formats.Format, shard *shards.OutputShard
 				}
 			}
 			if f.Last {
+				if ender != nil {
+					// Two records of one key stay two.
+					if err := ender.EndRecord(); err != nil {
+						return err
+					}
+				}
 				break
 			}
 		}

@@ -93,6 +93,14 @@ func Abort(w Writer) {
 	}
 }
 
+// RecordEnder is implemented by the writers of record formats (msgpack,
+// TFRecord), which group entries by key: EndRecord ends the record being
+// written, so that the next entry starts another even under the same key
+// (two records of one key, from two input shards, stay two).
+type RecordEnder interface {
+	EndRecord() error
+}
+
 // RawWriter is implemented by the tar writer: it copies an entry that is
 // already tar-encoded (header blocks + data + padding, n bytes) verbatim.
 // The writers of tgz, tar.lz4 and tar.zst implement it too, copying the raw

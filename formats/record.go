@@ -293,6 +293,21 @@ func (w *recordWriter) WriteHeader(e *Entry) error {
 	return nil
 }
 
+// EndRecord writes the record being built, if any: the next entry starts
+// another.
+func (w *recordWriter) EndRecord() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.remaining != 0 {
+		return w.fail(fmt.Errorf("%d bytes missing at the end of record %q: %w", w.remaining, w.key, ErrEntrySize))
+	}
+	if len(w.fields) == 0 {
+		return nil
+	}
+	return w.flush()
+}
+
 func (w *recordWriter) hasField(field string) bool {
 	for i := range w.fields {
 		if w.fields[i].name == field {

@@ -82,6 +82,49 @@ func TestRecordGrouping(t *testing.T) {
 	}
 }
 
+// TestEndRecordKeepsRecordsOfOneKeyApart: two records of one key (from
+// two input shards, sorted next to each other) stay two when the writer
+// is told where the first ends, not merged while their fields differ.
+func TestEndRecordKeepsRecordsOfOneKeyApart(t *testing.T) {
+	for _, f := range recordFormats() {
+		var buf bytes.Buffer
+		w, err := f.NewWriter(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"s1.cls", "s1.jpg", "", "s1.json", "s1.jpg", ""} {
+			if name == "" {
+				if err := w.(formats.RecordEnder).EndRecord(); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if err := w.WriteHeader(&formats.Entry{Name: name, Size: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte{byte('0' + i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if f.Name() == "msgpack" {
+			if got, want := fmt.Sprint(msgpackRecords(t, buf.Bytes())), "[[=s1 cls jpg] [=s1 json jpg]]"; got != want {
+				t.Errorf("msgpack records %s, want %s", got, want)
+			}
+			continue
+		}
+		records := 0
+		for data := buf.Bytes(); len(data) >= 12; records++ {
+			data = data[12+int(binary.LittleEndian.Uint64(data))+4:]
+		}
+		if records != 2 {
+			t.Errorf("%s: %d records, want 2", f.Name(), records)
+		}
+	}
+}
+
 // TestMsgpackLayout pins the bytes of a record: the key first as a str,
 // then each extension as a str and its data as a bin, smallest encodings.
 func TestMsgpackLayout(t *testing.T) {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinylib/msgp/msgp"
+
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/formats"
@@ -2949,5 +2951,50 @@ func TestMemberTheOutputCannotHoldFailsTheExtraction(t *testing.T) {
 	msg := status.Error + fmt.Sprint(err)
 	if status.Archived || !strings.Contains(msg, "shard in-0.tar: the output format cannot hold a member") || !strings.Contains(msg, "not UTF-8") {
 		t.Fatalf("a tar member named in Latin-1 into zip: %+v %v, want the job failed in its extraction naming it", status, err)
+	}
+}
+
+// Two records of one key from two input shards, sorted next to each
+// other, stay two records in a record format's output: merged, one took
+// the other's fields.
+func TestRecordsOfOneKeyStayApartInRecordOutput(t *testing.T) {
+	inputs := map[string][]byte{}
+	for i, exts := range [][]string{{".cls", ".jpg"}, {".json", ".jpg"}} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, ext := range exts {
+			data := []byte(fmt.Sprintf("input %d", i))
+			tw.WriteHeader(&tar.Header{Name: "s1" + ext, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+			tw.Write(data)
+		}
+		tw.Close()
+		inputs[fmt.Sprintf("in-%d.tar", i)] = buf.Bytes()
+	}
+	out := runAndCompare(t, 2, inputs, baseSpec("in-{0..1}.tar", "out-{0..9}.msgpack"), 1)
+	var records []string
+	for _, data := range out {
+		for len(data) > 0 {
+			n, rest, err := msgp.ReadMapHeaderBytes(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fields := []string{}
+			for range n {
+				var name []byte
+				if name, rest, err = msgp.ReadMapKeyZC(rest); err != nil {
+					t.Fatal(err)
+				}
+				if rest, err = msgp.Skip(rest); err != nil {
+					t.Fatal(err)
+				}
+				fields = append(fields, string(name))
+			}
+			records = append(records, strings.Join(fields, ","))
+			data = rest
+		}
+	}
+	slices.Sort(records)
+	if got, want := fmt.Sprint(records), "[__key__,cls,jpg __key__,json,jpg]"; got != want {
+		t.Fatalf("msgpack records %s, want %s", got, want)
 	}
 }

@@ -327,6 +327,11 @@ func write(plan *pipeline.Plan, records []record) ([]byte, error) {
 				return nil, err
 			}
 		}
+		if ender, ok := w.(formats.RecordEnder); ok {
+			if err := ender.EndRecord(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := w.Close(); err != nil {
 		return nil, err
