@@ -965,13 +965,23 @@ func (c *Coordinator) plan(ctx context.Context, job *coordinatedJob, runs [][]sh
 		}
 		planned[i].Owner = int32(slices.IndexFunc(job.targets, func(n cluster.Node) bool { return n.ID == owner.ID }))
 	}
-	// In the input's bucket, an output shard must not take an input's
-	// name: it would replace the shard its records are still read from
-	// (and an abort would remove it).
+	// Each shard's index is an object of its own, beside the shards.
+	if plan.Spec.OutputIndex {
+		for i := range planned {
+			index := formats.IndexName(planned[i].Name)
+			if names[index] {
+				return nil, specError("output shard %s is named as the index of output shard %s (output_index): name the shards apart", index, planned[i].Name)
+			}
+			names[index] = true
+		}
+	}
+	// In the input's bucket, an output shard (or its index) must not
+	// take an input's name: it would replace the shard its records are
+	// still read from (and an abort would remove it).
 	if plan.Output.Normalize() == plan.Input.Normalize() {
 		for _, in := range plan.InputShards(c.config.Formats).All() {
 			if names[in] {
-				return nil, specError("output shard %s would replace the input shard of that name in %s: name the output apart (output_format) or write it to another bucket", in, plan.Input)
+				return nil, specError("output %s would replace the input shard of that name in %s: name the output apart (output_format) or write it to another bucket", in, plan.Input)
 			}
 		}
 	}

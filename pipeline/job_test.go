@@ -564,6 +564,15 @@ func TestOutputShardNamedTwice(t *testing.T) {
 	if _, err := c.coordinator.Start(t.Context(), spec); !errors.Is(err, pipeline.ErrInvalidSpec) || !strings.Contains(err.Error(), "ekm_file") {
 		t.Fatalf("a key map template naming x111.tar twice: %v, want refused at start", err)
 	}
+	// A shard named as another's index (output_index) would replace it,
+	// or be replaced.
+	c.keyMaps["http://keys.example/index.json"] = []byte(`{"s-{0..9}.tar": ["sample-.*[02468]\\.jpg"], "s-{0..9}.tar.idx": ["sample-.*[13579]\\.jpg"]}`)
+	spec.EKMFile = "http://keys.example/index.json"
+	spec.OutputIndex = true
+	status, err = c.run(spec)
+	if msg := status.Error + fmt.Sprint(err); !strings.Contains(msg, "output shard s-0.tar.idx is named as the index of output shard s-0.tar") {
+		t.Fatalf("a key map naming s-0.tar.idx beside s-0.tar with output_index: %+v %v", status, err)
+	}
 	if got := c.outputs("dst"); len(got) != 0 {
 		t.Fatalf("the refused jobs wrote %d shards", len(got))
 	}
