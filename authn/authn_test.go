@@ -1666,3 +1666,40 @@ func TestLoginRacingAChangeOfItsUserIsNoWrongGuess(t *testing.T) {
 		t.Fatalf("the login again: %v", err)
 	}
 }
+
+// A revoked token stays revoked until no verifier takes it: past its end
+// by the leeway verifiers give clocks, not at its end.
+func TestRevocationOutlivesTheLeeway(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s, err := NewService(Config{Keys: testServiceKeys, StateFile: filepath.Join(t.TempDir(), "authn.json"), AdminName: "admin", AdminPassword: "secret-pass",
+		Iterations: 1000, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := s.Login("admin", "secret-pass", time.Minute, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := s.Login("admin", "secret-pass", time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(short, false); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute + clockLeeway/2) // past its end, within the leeway
+	mu.Unlock()
+	if err := s.Revoke(long, false); err != nil { // prunes what no one takes
+		t.Fatal(err)
+	}
+	if _, err := s.verifier.Verify(short); err == nil {
+		t.Fatal("a revoked token is taken again within the leeway past its end")
+	}
+}
