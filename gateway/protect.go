@@ -163,6 +163,10 @@ func (n *Node) handlePutPart(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	// The part carries its owner's clock: this one moves past it, so
+	// that a cutoff taken here later (an ec-cleanup's) is after every
+	// part it holds, however the two clocks differ.
+	n.clock.Observe(meta.Stamp.Clock)
 	body := http.MaxBytesReader(w, r.Body, meta.SliceSize+1)
 	if err := n.local.PutPart(r.Context(), meta, body); err != nil {
 		n.writeError(w, r, err)

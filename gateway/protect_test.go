@@ -1075,3 +1075,48 @@ func TestErasureCodingOffAndOnAgainEncodesAnew(t *testing.T) {
 		t.Fatalf("erasure coding on again while the first encode was stopping: %v", err)
 	}
 }
+
+// A target that takes a part moves its clock past the part's stamp (the
+// owner's clock): an ec-cleanup's cutoff taken there later is after every
+// part it holds, and an owner whose clock runs ahead leaves none behind.
+func TestPartAdvancesTheHoldersClock(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	ctx := t.Context()
+	client := c.Client()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0]
+	data := []byte("part")
+	h, _ := store.NewHash(store.ChecksumXXHash)
+	h.Write(data)
+	sum := store.ChecksumOf(store.ChecksumXXHash, h)
+	ahead := time.Now().Add(time.Hour).UnixNano() // the owner's clock runs an hour ahead
+	meta := store.PartMeta{Bucket: store.NewBucket("b"), Name: "o", Index: 0, Replica: true, Data: 1, Parity: 1,
+		ObjectSize: int64(len(data)), SliceSize: int64(len(data)), Checksum: sum, PartChecksum: sum,
+		Stamp: store.Stamp{Map: c.Primary().Node.Map().Version, Clock: ahead}}
+	header, err := peer.EncodePart(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, target.URL()+peer.PartsPath(meta.Bucket, meta.Name), bytes.NewReader(data))
+	req.Header.Set(peer.HeaderPart, header)
+	resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT the part: %s", resp.Status)
+	}
+	if _, err := client.Put(ctx, "b", "later", strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	meta2, err := client.Head(ctx, "b", "later")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta2.Stamp.Clock <= ahead {
+		t.Fatalf("a write on the holder after it took a part of clock %d is stamped %d: its clock did not move past the part's", ahead, meta2.Stamp.Clock)
+	}
+}
