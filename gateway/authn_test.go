@@ -1431,8 +1431,9 @@ func TestConsoleLoginBehindAProxy(t *testing.T) {
 }
 
 // A request a node signed for another node's address (captured on its
-// way there) is refused by the others on the user routes too: a gateway
-// would redirect it with a grant of its own, good for any body.
+// way there) is refused by the others on the routes that grant (objects,
+// get-batch): a gateway would redirect it with a grant of its own, good
+// for any body.
 func TestNodeSignedRequestIsBoundToItsNode(t *testing.T) {
 	c := newAuthCluster(t)
 	c.withObject(t)
@@ -1456,5 +1457,18 @@ func TestNodeSignedRequestIsBoundToItsNode(t *testing.T) {
 	}
 	if status, answer := send(""); status != http.StatusTemporaryRedirect || !strings.Contains(answer, "grant") {
 		t.Fatalf("a node-signed PUT to the gateway's own address: %d %s; want its redirect with a grant", status, answer)
+	}
+	// A cluster route grants nothing: a node's request through an alias
+	// (a Service in front of the gateways: a preStop drain, a join's
+	// pulls) is served.
+	req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/cluster?what=smap", nil)
+	req.Host = "ais.example.svc:8080"
+	resp, err := signer.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a node-signed map pull through an alias: %s", resp.Status)
 	}
 }
