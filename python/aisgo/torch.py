@@ -329,8 +329,10 @@ class ShardDataset(IterableDataset):
             ``with_epoch``: ranks whose shards hold different numbers of
             samples (dSort cuts shards by size) then take the same steps,
             and a DDP job does not wait at the end of an epoch for the
-            rank with the most. The count is split evenly over the
-            workers, each reading its own shards: a worker whose shards
+            rank with the most, batched or not. The count is split evenly
+            over the workers (on every rank, at most as many as the rank
+            with the fewest shards has; the others yield nothing), each
+            reading its own shards: a worker whose shards
             run out goes on with them in the next epoch's order, one with
             more stops at its count (so an epoch may repeat some samples
             and leave others, N the rank's total too). Default: every
@@ -481,16 +483,19 @@ class ShardDataset(IterableDataset):
         read: Dict[int, int] = {}
         handed: Dict[int, int] = {}
         if self.samples_per_epoch is not None:
-            # This worker's part of the rank's count: the rank's workers
-            # that have shards yield it together, exactly (a worker past
-            # its rank's shards would read another's from its start).
-            active = min(workers, len(self.shards[rank::world]))
+            # This worker's part of the rank's count: as many workers of
+            # every rank yield it together, exactly, each rank's shards
+            # split among them, as many as the rank with the fewest shards
+            # has (a worker past its rank's shards would read another's
+            # from its start; and ranks whose workers split the count
+            # otherwise would batch it into other numbers of steps).
+            active = min(workers, len(self.shards) // world)
             if worker >= active:
                 return
             quota = self.samples_per_epoch // active + (1 if worker < self.samples_per_epoch % active else 0)
             if quota == 0:
                 return
-            samples: Iterator[Any] = self._cycle(rank, world, worker, workers, epoch, read)
+            samples: Iterator[Any] = self._cycle(rank, world, worker, active, epoch, read)
         else:
             samples = self._stream(shards)
         if self.shuffle_buffer > 0:

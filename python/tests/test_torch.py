@@ -187,6 +187,23 @@ def test_samples_per_epoch_evens_the_ranks(client: Client, ds: Dataset):
     workers = len(d.shards[0::world]) + 1
     keys = keys_of(DataLoader(d, batch_size=None, num_workers=workers))
     assert len(keys) == 7 and len(set(keys)) == 7, keys
+    # Batched, ranks of more and fewer shards take the same steps: their
+    # workers split the count alike (a partial batch each), and every
+    # shard of a rank is still read.
+    # (A count of every sample: each worker's part holds its shards.)
+    world = next(w for w in (2, 3, 4, 5) if len(ds.outputs) % w and len(ds.outputs) // w >= 2)
+    workers = len(ds.outputs) // world + 1
+    total = len(set(ds.expected))
+    steps, read = [], set()
+    for rank in range(world):
+        d = ShardDataset(client, ds.dst, OUT_TEMPLATE, rank=rank, world_size=world, samples_per_epoch=total, shuffle_shards=False)
+        batches = list(DataLoader(d, batch_size=8, num_workers=workers))
+        steps.append(len(batches))
+        keys = [k for b in batches for k in b["__key__"]]
+        assert len(keys) == total, (rank, len(keys))
+        read.update(keys)
+    assert len(set(steps)) == 1, steps
+    assert read == set(ds.expected), len(set(ds.expected) - read)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
             ShardDataset(client, ds.dst, OUT_TEMPLATE, samples_per_epoch=bad)
