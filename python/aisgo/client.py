@@ -1544,7 +1544,8 @@ class Client:
             raise errors.AisError(f"GET ais://{bucket}/{name}: asked for a range, answered {resp.status_code} without it", status=resp.status_code)
         reopen = None
         if byte_range is None and not archpath:
-            reopen = lambda offset: self._get(bucket, name, (offset, None), None, False)  # noqa: E731
+            # The rest is checked as the start was.
+            reopen = lambda offset: self._get(bucket, name, (offset, None), None, validate)  # noqa: E731
         return ObjectReader(resp, bucket, name, reopen)
 
     def head_object(self, bucket: str, name: str) -> Dict[str, Any]:

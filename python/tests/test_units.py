@@ -1276,6 +1276,7 @@ def test_a_read_cut_midway_goes_on_from_where_it_stopped():
             rng = self.headers.get("Range", "")
             if rng:
                 start = int(rng.removeprefix("bytes=").split("-")[0])
+            answers.setdefault("validated", []).append("validate-checksum=true" in self.path)
             self.send_response(206 if rng else 200)
             self.send_header("Ais-Version", answers["version"])
             self.send_header("Content-Length", str(len(data) - start))
@@ -1295,6 +1296,11 @@ def test_a_read_cut_midway_goes_on_from_where_it_stopped():
         client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
         with client.open_object("b", "o") as reader:
             assert reader.read() == data
+        # A checked read asks for its rest checked too.
+        answers["cuts"], answers["validated"] = 1, []
+        with client.open_object("b", "o", validate=True) as reader:
+            assert reader.read() == data
+        assert answers["validated"] == [True, True], answers["validated"]
         # Cut, and the rest is another version's.
         answers["cuts"] = 1
         with client.open_object("b", "o") as reader:
