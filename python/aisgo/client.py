@@ -288,8 +288,13 @@ class _Body:
         self.count: Optional[int] = None
         if data is None:
             self._bytes = b""
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            self._bytes = bytes(data)
+        elif isinstance(data, bytes):
+            self._bytes = data
+        elif isinstance(data, (bytearray, memoryview)):
+            # Sent from where it is, not copied: a buffer of gigabytes
+            # would take twice its memory.
+            view = memoryview(data)
+            self._bytes = view.cast("B") if view.c_contiguous else view.tobytes()  # type: ignore[assignment]
         elif isinstance(data, (str, os.PathLike)):
             f = open(os.fspath(data), "rb")
             self._close = f
@@ -300,6 +305,13 @@ class _Body:
             self._iter = data
         else:
             raise TypeError(f"put data must be bytes, a file object, a path or an iterable of bytes, not {type(data).__name__}")
+        try:
+            self._measure(size)
+        except BaseException:
+            self.close()  # a path opened above
+            raise
+
+    def _measure(self, size: Optional[int]) -> None:
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise ValueError(f"put data: size {size!r}: want a whole number of bytes, 0 or more")
         self.size: Optional[int] = size
@@ -333,7 +345,7 @@ class _Body:
                 raise AisError("the request was redirected after its body was sent, and the body cannot be rewound (pass bytes, a seekable file or a path)")
         self.sent = True
         if self._bytes is not None and len(self._bytes) <= CHUNK_SIZE:
-            return self._bytes
+            return bytes(self._bytes)
         if self._bytes is not None:
             # In pieces: a socket's timeout while sending is the connect
             # timeout, and bounds each piece's send, not the whole body.
