@@ -1180,6 +1180,16 @@ func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Ma
 	// against the voters as they were, would take the quorum too).
 	c.admitMu.Lock()
 	defer c.admitMu.Unlock()
+	// Against the map of now: the gateway may have joined again while
+	// the voters were probed (its join holds admitMu until it is in the
+	// map); removed, it would be in the map and follow no log.
+	cur := c.Current().Map
+	if cur == nil {
+		return
+	}
+	if _, ok := cur.Node(stray); ok {
+		return
+	}
 	if err := c.checkQuorumWithout(ctx, stray); err != nil {
 		c.config.Logger.Warn("raft: a voter the map no longer has stays: the others do not answer in a majority without it", "gateway", stray, "err", err)
 		return

@@ -557,6 +557,35 @@ func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
 	})
 }
 
+// A voter due for removal as a stray, by the map a keepalive round began
+// with, that joined the map again meanwhile (its join ran while the
+// voters were probed) stays a voter: removed, it would be in the map and
+// follow no log.
+func TestStrayJoinedMeanwhileStaysAVoter(t *testing.T) {
+	_, gws := threeGateways(t)
+	leader := primaryInOffice(t, gws)
+	var member *Control
+	for _, g := range gws {
+		if g != leader {
+			member = g
+		}
+	}
+	id := member.config.Self.ID
+	stale := leader.Current().Map.Clone()
+	stale.Nodes = slices.DeleteFunc(stale.Nodes, func(n cluster.Node) bool { return n.ID == id })
+	now := time.Now()
+	leader.strays = map[string]time.Time{id: now.Add(-strayVoterGrace)}
+	leader.strayChecked = time.Time{}
+	leader.removeStrays(t.Context(), now, stale)
+	voters, err := leader.Voters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(voters, id) {
+		t.Fatalf("voters %v: %s, in the map of now, removed by the map the round began with", voters, id)
+	}
+}
+
 // A target that hangs (a dead link: it drops packets) holds the changes
 // for the push timeout while it is a member; offline, it holds none: the
 // change answers while a push to it would still wait.
