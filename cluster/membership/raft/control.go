@@ -1252,7 +1252,7 @@ func (c *Control) Refresh(ctx context.Context) error {
 		return errStarting
 	}
 	if c.IsPrimary() {
-		return nil
+		return c.waitInOffice(ctx)
 	}
 	addr, id := c.raftNode().LeaderWithID()
 	if addr == "" {
@@ -1266,6 +1266,29 @@ func (c *Control) Refresh(ctx context.Context) error {
 		return fmt.Errorf("raft: not caught up with the leader %s within %s", id, c.config.ApplyTimeout)
 	}
 	return nil
+}
+
+// waitInOffice waits until this leader has taken office (takeOffice
+// applies Lead after every entry the last leader committed): a leader
+// just elected may not have applied them yet.
+func (c *Control) waitInOffice(ctx context.Context) error {
+	deadline := time.Now().Add(c.config.ApplyTimeout)
+	for {
+		if m := c.Current().Map; m != nil && m.Primary == c.config.Self.ID {
+			return nil
+		}
+		if !c.IsPrimary() {
+			return c.Refresh(ctx) // another leads now: asked
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: this gateway leads the log but has not taken office as primary yet", ErrNoQuorum)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Voters returns the ids of the log's voters.

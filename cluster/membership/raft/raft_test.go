@@ -890,7 +890,7 @@ func TestRestartServesNothingStale(t *testing.T) {
 		url := "http://127.0.0.1:7999"
 		_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 		c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: dir,
-			Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+			Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1052,7 +1052,7 @@ func startWithoutLog(t *testing.T, url string, meta membership.MetaStore) (*Cont
 	t.Helper()
 	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(), Legacy: meta,
-		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1187,7 +1187,7 @@ func TestLeaderOutOfOfficeRefusesChanges(t *testing.T) {
 	url := "http://127.0.0.1:7991"
 	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(),
-		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond})
+		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1206,5 +1206,11 @@ func TestLeaderOutOfOfficeRefusesChanges(t *testing.T) {
 		if _, ok := md.Buckets[store.NewBucket("b")]; ok {
 			t.Fatal("the bucket was made by a leader out of office")
 		}
+	}
+	// Nor does it say it is current: a decision on a refreshed state
+	// (the buckets a dSort job starts from) would miss the last
+	// leader's entries.
+	if err := c.Refresh(t.Context()); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("a refresh on a leader out of office: %v, want no quorum", err)
 	}
 }
