@@ -42,6 +42,8 @@ type memCluster struct {
 	// job is registered, not yet running.
 	beforeInit func()
 	initOnce   sync.Once
+	// inits are the Init calls sent, in order.
+	inits []pipeline.JobInit
 	// idle, when set, is the idle timeout of the targets added after.
 	idle time.Duration
 	// beforeCreate, when set, runs once before the first Create call: a
@@ -310,6 +312,9 @@ func (p memPeers) Init(ctx context.Context, t cluster.Node, init pipeline.JobIni
 	if p.c.beforeInit != nil {
 		p.c.initOnce.Do(p.c.beforeInit)
 	}
+	p.c.mu.Lock()
+	p.c.inits = append(p.c.inits, init)
+	p.c.mu.Unlock()
 	w := p.c.worker(t.ID)
 	if w == nil {
 		return fmt.Errorf("target %s is gone", t.ID)

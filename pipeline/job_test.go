@@ -801,6 +801,66 @@ func TestStartValidatesAgainstCluster(t *testing.T) {
 	}
 }
 
+// deleteHook runs a function before a delete of one name.
+type deleteHook struct {
+	store.Store
+	name string
+	run  func()
+	once sync.Once
+}
+
+func (s *deleteHook) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if name == s.name {
+		s.once.Do(s.run)
+	}
+	return s.Store.Delete(ctx, b, name, opts)
+}
+
+// A recovery that removes an interrupted job's output while the job's
+// next attempt starts on the node (a recovery tried once the node has
+// joined) leaves the journal: it is the next attempt's now, which writes
+// one of the same name.
+func TestRecoverLeavesTheJournalOfANextAttempt(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 8})
+	reached := make(chan struct{})
+	c := newMemCluster(t, 1, func(id string, st store.Store) store.Store {
+		return &blockingStore{Store: st, block: "out-002.tar", reached: reached}
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..3}.tar", "out-{000..999}.tar")
+	spec.CreateConcurrencyMaxLimit = 1
+	if _, err := c.coordinator.Start(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	c.mu.Lock()
+	init := c.inits[0]
+	c.mu.Unlock()
+	workDir := c.workDirs["t1"]
+	journals, _ := filepath.Glob(filepath.Join(workDir, "dsort-*.journal"))
+	if len(journals) != 1 {
+		t.Fatalf("journals %v, want the job's", journals)
+	}
+	var restarted *pipeline.Worker
+	st := &deleteHook{Store: c.stores["t1"].(*blockingStore).Store, name: "out-000.tar", run: func() {
+		if err := restarted.Init(t.Context(), init); err != nil {
+			t.Errorf("the next attempt's init: %v", err)
+		}
+	}}
+	restarted, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: st, Fetcher: memFetcher{c}, WorkDir: workDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Close()
+	if err := restarted.Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(journals[0]); err != nil {
+		t.Fatalf("the journal of the job a next attempt took up meanwhile: %v", err)
+	}
+}
+
 // A target restarted after a crash removes the output shards its
 // interrupted job had written, from the job's journal.
 func TestRecoverRemovesOutputOfInterruptedJob(t *testing.T) {

@@ -1123,8 +1123,17 @@ journals:
 			}
 		}
 		w.config.Logger.Warn("removed the output of a dsort job interrupted by a restart", "journal", e.Name(), "shards", removed)
-		if err := pathsafe.Remove(dir, path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+		// Not the journal of a next attempt started here meanwhile (it
+		// registers under w.mu before it writes one of the same name).
+		w.mu.Lock()
+		_, known = w.mu.jobs[id]
+		var rerr error
+		if !known {
+			rerr = pathsafe.Remove(dir, path)
+		}
+		w.mu.Unlock()
+		if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return rerr
 		}
 	}
 	return errors.Join(failed...)
