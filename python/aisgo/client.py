@@ -294,7 +294,10 @@ class _Body:
             # Sent from where it is, not copied: a buffer of gigabytes
             # would take twice its memory.
             view = memoryview(data)
-            self._bytes = view.cast("B") if view.c_contiguous else view.tobytes()  # type: ignore[assignment]
+            if view.nbytes == 0:
+                self._bytes = b""  # (a view of zeros in its shape does not cast)
+            else:
+                self._bytes = view.cast("B") if view.c_contiguous else view.tobytes()  # type: ignore[assignment]
         elif isinstance(data, (str, os.PathLike)):
             f = open(os.fspath(data), "rb")
             self._close = f
@@ -390,6 +393,9 @@ class _Body:
     def close(self) -> None:
         if self._close is not None:
             self._close.close()
+        # The caller's buffer is its own again (a view held, by a
+        # traceback, say, would keep a bytearray from being resized).
+        self._bytes = None
 
 
 def _file_chunks(f: IO[bytes], size: Optional[int]) -> Iterator[bytes]:
