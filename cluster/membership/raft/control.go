@@ -1286,6 +1286,8 @@ func (c *Control) waitInOffice(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
+		case <-c.closed:
+			return hraft.ErrRaftShutdown
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
