@@ -2127,3 +2127,34 @@ func TestDisablingADisabledMountpathTellsNothing(t *testing.T) {
 		t.Fatalf("two disables of one mountpath told %d changes, want 1", n)
 	}
 }
+
+// A health check that cannot open its probe for want of descriptors (the
+// process at its limit, under many connections) disables no disk: it is
+// the process's shortage, not the disks' failure.
+func TestHealthCheckTakesAShortageOfDescriptorsForNoFailure(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	var limit syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest descriptor free now: a limit there leaves the process
+	// none to open.
+	probe, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := probe.Fd()
+	probe.Close()
+	low := limit
+	low.Cur = uint64(free)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	failed := st.CheckMountpaths()
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	if failed != 0 || len(st.Mountpaths()) != len(mps) {
+		t.Fatalf("%d mountpaths failed a check run out of descriptors; enabled: %v", failed, st.Mountpaths())
+	}
+}

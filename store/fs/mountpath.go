@@ -653,9 +653,12 @@ func (s *Store) CheckMountpaths() int {
 // checkHealth writes, syncs, reads back and removes a test file on a
 // mountpath: what the store does to every object. A full filesystem is
 // healthy: disabled, it would hide its objects and LRU could not free it.
+// Nor is a disk the process could not probe for want of its own
+// resources (descriptors, memory): disabled, a healthy disk would hide
+// its objects until an admin enables it again.
 func checkHealth(m mountpath) error {
 	err := probeHealth(m)
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || transient(err) {
 		return nil
 	}
 	return err
