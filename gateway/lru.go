@@ -36,23 +36,33 @@ const maxLRUCandidates = 1 << 20
 
 // capacityCache keeps the last reading of the mountpaths' usage.
 type capacityCache struct {
-	mu   sync.Mutex
-	at   time.Time
-	last []store.MountpathCapacity
+	mu      sync.Mutex
+	at      time.Time
+	last    []store.MountpathCapacity
+	reading bool // a reading is under way
 }
 
 // capacity returns the mountpaths' usage, read at most once per
-// capacityTTL.
+// capacityTTL, by one caller at a time: the others take the last reading
+// meanwhile, so that a disk whose statfs hangs holds up one write, not
+// every write of the target.
 func (n *Node) capacity(ctx context.Context) []store.MountpathCapacity {
 	c := &n.space
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.at) < capacityTTL {
-		return c.last
+	if time.Since(c.at) < capacityTTL || c.reading && c.last != nil {
+		last := c.last
+		c.mu.Unlock()
+		return last
 	}
+	c.reading = true
+	c.mu.Unlock()
+	list, err := n.config.Store.Capacity(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reading = false
 	// A mountpath that cannot be asked leaves the others' readings: the
 	// watermarks hold on them.
-	if list, err := n.config.Store.Capacity(ctx); err == nil || len(list) > 0 {
+	if err == nil || len(list) > 0 {
 		c.last, c.at = list, time.Now()
 	}
 	return c.last

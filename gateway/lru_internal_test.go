@@ -68,3 +68,45 @@ func TestEvictionOnlyOfTheCopyOffItsOwner(t *testing.T) {
 		checked[owner.ID == "t1"] = true
 	}
 }
+
+// hangingCapacity is a store whose capacity readings after the first
+// hang until released (a disk whose statfs hangs).
+type hangingCapacity struct {
+	store.Store
+	calls atomic.Int64
+	hang  chan struct{}
+}
+
+func (s *hangingCapacity) Capacity(context.Context) ([]store.MountpathCapacity, error) {
+	if s.calls.Add(1) > 1 {
+		<-s.hang
+	}
+	return []store.MountpathCapacity{{Path: "/mp", Total: 100, Used: 10}}, nil
+}
+
+// A capacity reading that hangs holds up its own caller, not the others:
+// they take the last reading (every write of the target checks it).
+func TestHungCapacityReadingHoldsUpNoOtherWrite(t *testing.T) {
+	st := &hangingCapacity{hang: make(chan struct{})}
+	defer close(st.hang)
+	n := &Node{}
+	n.config.Store = st
+	if got := n.capacity(t.Context()); len(got) != 1 {
+		t.Fatalf("the first reading: %v", got)
+	}
+	time.Sleep(2 * capacityTTL)
+	go n.capacity(t.Context()) // reads again, and hangs
+	for st.calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	answered := make(chan []store.MountpathCapacity)
+	go func() { answered <- n.capacity(t.Context()) }()
+	select {
+	case got := <-answered:
+		if len(got) != 1 || got[0].Used != 10 {
+			t.Fatalf("a reading while another hangs: %v, want the last", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a capacity reading waited for another that hangs")
+	}
+}
