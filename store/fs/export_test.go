@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/aisgo/aisgo/store"
 )
@@ -177,6 +178,16 @@ func OnWorkWriter(hook func(mountpath string, w io.Writer) io.Writer) func() {
 	old := workWriter
 	workWriter = hook
 	return func() { workWriter = old }
+}
+
+// OnHealthProbe wraps the health probe of each mountpath (probe is the
+// real one) and sets the time a check waits for it; it returns the
+// restore.
+func OnHealthProbe(hook func(mountpath string, probe func() error) error, timeout time.Duration) func() {
+	oldProbe, oldTimeout := probe, healthTimeout
+	probe = func(m mountpath) error { return hook(m.path, func() error { return oldProbe(m) }) }
+	healthTimeout = timeout
+	return func() { probe, healthTimeout = oldProbe, oldTimeout }
 }
 
 // HoldAccessTimeFlushes keeps flushes of access times waiting (as a disk

@@ -2158,3 +2158,24 @@ func TestHealthCheckTakesAShortageOfDescriptorsForNoFailure(t *testing.T) {
 		t.Fatalf("%d mountpaths failed a check run out of descriptors; enabled: %v", failed, st.Mountpaths())
 	}
 }
+
+// A disk whose health probe hangs (a dead NFS server) fails its check
+// and is disabled, rather than hold the check, and the store's close,
+// for ever.
+func TestHealthCheckDisablesAHungDisk(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	release := make(chan struct{})
+	defer close(release)
+	defer fs.OnHealthProbe(func(mountpath string, probe func() error) error {
+		if mountpath == mps[1] {
+			<-release
+		}
+		return probe()
+	}, 100*time.Millisecond)()
+	if failed := st.CheckMountpaths(); failed != 1 {
+		t.Fatalf("%d mountpaths failed the check, want the hung one", failed)
+	}
+	if enabled := st.Mountpaths(); slices.Contains(enabled, mps[1]) || len(enabled) != 2 {
+		t.Fatalf("enabled after the check: %v, want all but %s", enabled, mps[1])
+	}
+}

@@ -656,13 +656,29 @@ func (s *Store) CheckMountpaths() int {
 // Nor is a disk the process could not probe for want of its own
 // resources (descriptors, memory): disabled, a healthy disk would hide
 // its objects until an admin enables it again.
+// A disk that hangs (a dead NFS server, a controller that stopped
+// answering) fails it after healthTimeout; its probe is left to end,
+// or not.
 func checkHealth(m mountpath) error {
-	err := probeHealth(m)
+	done := make(chan error, 1)
+	go func() { done <- probe(m) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(healthTimeout):
+		return fmt.Errorf("the health check of %s did not end within %s: its disk hangs", m.path, healthTimeout)
+	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || transient(err) {
 		return nil
 	}
 	return err
 }
+
+// healthTimeout bounds a health check (a variable for the tests).
+var healthTimeout = 30 * time.Second
+
+// probe is probeHealth; tests make a disk hang with it.
+var probe = probeHealth
 
 func probeHealth(m mountpath) error {
 	fi, err := os.Stat(m.path)
