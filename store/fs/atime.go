@@ -42,17 +42,22 @@ type accessTimes struct {
 }
 
 // touch notes a read of the object at path.
-func (s *Store) touch(path string) {
+func (s *Store) touch(path string) { s.touchAt(path, time.Now()) }
+
+// touchAt notes a read of the object at path at t (one of another copy,
+// which a copy kept carries), unless a later one is noted.
+func (s *Store) touchAt(path string, t time.Time) {
 	a := &s.atimes
 	a.mu.Lock()
 	if a.pending == nil {
 		a.pending = map[string]time.Time{}
 	}
-	if _, noted := a.pending[path]; !noted && len(a.pending) >= atimePendingMax {
+	noted, ok := a.pending[path]
+	if !ok && len(a.pending) >= atimePendingMax || ok && !t.After(noted) {
 		a.mu.Unlock()
 		return
 	}
-	a.pending[path] = time.Now()
+	a.pending[path] = t
 	full := len(a.pending) >= atimeFlushAt && !a.queued
 	if a.timer == nil && !full {
 		a.timer = time.AfterFunc(atimeFlushEvery, s.flushAccessTimes)

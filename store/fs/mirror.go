@@ -395,6 +395,28 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 	if stamp != nil && metas[newest].Stamp != *stamp {
 		return done, nil
 	}
+	// The last read of any copy of the version: reads go to the least
+	// busy copy, and its own time alone says it. The copies made and kept
+	// carry it, else LRU would take an object read a moment ago.
+	var lastRead time.Time
+	for i, c := range copies {
+		if metas[i].Stamp != metas[newest].Stamp {
+			continue
+		}
+		read := metas[i].Atime
+		if t, ok := s.accessTime(c.path); ok && t.After(read) {
+			read = t
+		}
+		if read.After(lastRead) {
+			lastRead = read
+		}
+	}
+	withLastRead := func(meta store.ObjectMeta) store.ObjectMeta {
+		if lastRead.After(meta.Atime) {
+			meta.Atime = lastRead
+		}
+		return meta
+	}
 	desired := s.mountpathsOf(b, name, want)
 	if len(desired) > 0 && copies[0].m.path != desired[0].path {
 		done.misplaced = true
@@ -419,7 +441,7 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 			if metas[i].Stamp != metas[newest].Stamp {
 				continue
 			}
-			if err = s.copyFile(c.path, metas[i], m, b, name); err == nil || errors.Is(err, errNotPlaced) {
+			if err = s.copyFile(c.path, withLastRead(metas[i]), m, b, name); err == nil || errors.Is(err, errNotPlaced) {
 				break
 			}
 		}
@@ -443,7 +465,7 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 		err := fmt.Errorf("%w: no other copy", store.ErrCorrupt)
 		for j, c := range copies {
 			if j != i && metas[j].Stamp == metas[newest].Stamp {
-				if err = s.copyFile(c.path, metas[j], m, b, name); err == nil || errors.Is(err, errNotPlaced) {
+				if err = s.copyFile(c.path, withLastRead(metas[j]), m, b, name); err == nil || errors.Is(err, errNotPlaced) {
 					break
 				}
 			}
@@ -488,6 +510,11 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 	// job's, one object after another, is not synced alone): a crash
 	// would bring this copy back past it.
 	s.markUnsynced(removed)
+	if len(removed) > 0 && !lastRead.IsZero() {
+		for _, m := range desired {
+			s.touchAt(m.objectPath(b, name), lastRead) // the reads of the copies gone
+		}
+	}
 	return done, nil
 }
 

@@ -2179,3 +2179,37 @@ func TestHealthCheckDisablesAHungDisk(t *testing.T) {
 		t.Fatalf("enabled after the check: %v, want all but %s", enabled, mps[1])
 	}
 }
+
+// A copy removed (make-n-copies lowering the count, a resilver) takes no
+// read with it: the copy kept carries the last read of any, else LRU
+// would evict an object read a moment ago through the copy that went.
+func TestCopiesKeptCarryTheReadsOfThoseRemoved(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "o", []byte("read through its second copy"))
+	time.Sleep(20 * time.Millisecond)
+	second := filepath.Join(st.MountpathsOf(b, "o", 2)[1], "ais", b.Name, "o")
+	read := time.Now()
+	fs.Touch(st, second) // the least busy copy served the reads
+	props, err := store.PropsOf(t.Context(), st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props.Mirror = store.MirrorProps{Copies: 1}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MakeCopies(t.Context(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if paths := copyPaths(st, b, "o"); len(paths) != 1 || paths[0] == second {
+		t.Fatalf("copies %v: want the first alone", paths)
+	}
+	list, err := st.List(t.Context(), b, store.ListOptions{WithMeta: true})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if list[0].Atime.Before(read) {
+		t.Fatalf("the copy kept was last read at %v, before the read at %v of the copy removed", list[0].Atime, read)
+	}
+}
