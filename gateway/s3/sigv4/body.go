@@ -109,6 +109,13 @@ func decode(r *http.Request, payload string, seed *chain) (io.ReadCloser, int64,
 	if body == nil {
 		body = http.NoBody
 	}
+	if payload == unsignedPayload && awsChunked(r.Header.Get("Content-Encoding")) {
+		// An unsigned body in aws-chunked framing (boto3's trailing
+		// checksum over TLS, with no x-amz-content-sha256 when the
+		// request is not signed): its framing comes off, else it would
+		// be stored with the object.
+		payload = streamingUnsignedTrailer
+	}
 	switch payload {
 	case unsignedPayload:
 		return body, r.ContentLength, nil
@@ -740,4 +747,14 @@ func canonicalTrailer(trailers []param) string {
 		b.WriteString(p.key + ":" + p.value + "\n")
 	}
 	return hashHex([]byte(b.String()))
+}
+
+// awsChunked reports a Content-Encoding that names aws-chunked.
+func awsChunked(encoding string) bool {
+	for part := range strings.SplitSeq(encoding, ",") {
+		if strings.EqualFold(strings.TrimSpace(part), "aws-chunked") {
+			return true
+		}
+	}
+	return false
 }

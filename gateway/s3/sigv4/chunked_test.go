@@ -277,6 +277,29 @@ func unsignedTrailerRequest(name string, length int, body []byte) *http.Request 
 	return r
 }
 
+// An aws-chunked body with no x-amz-content-sha256 (an unsigned request:
+// boto3's trailing checksum over TLS), or named UNSIGNED-PAYLOAD, is read
+// without its framing, and its trailer checked.
+func TestAWSChunkedWithoutAStreamingPayload(t *testing.T) {
+	data := randomData(20_000)
+	check := trailerChecks[0]
+	for _, payload := range []string{"", "UNSIGNED-PAYLOAD"} {
+		r := unsignedTrailerRequest(check.name, len(data), frame(data, 8<<10, nil, []string{check.name + ":" + checksumValue(check.sum(data))}))
+		if payload == "" {
+			r.Header.Del("X-Amz-Content-Sha256")
+		} else {
+			r.Header.Set("X-Amz-Content-Sha256", payload)
+		}
+		body, length, err := sigv4.DecodeBody(r)
+		if err != nil || length != int64(len(data)) {
+			t.Fatalf("x-amz-content-sha256 %q: %d %v", payload, length, err)
+		}
+		if got, err := io.ReadAll(body); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("x-amz-content-sha256 %q: %d bytes read, %v; want the %d bytes without their framing", payload, len(got), err, len(data))
+		}
+	}
+}
+
 func TestUnsignedTrailer(t *testing.T) {
 	data := randomData(100_000)
 	for _, check := range trailerChecks {
