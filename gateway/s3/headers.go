@@ -327,7 +327,8 @@ const (
 
 // refuseUnsupported answers 501 to a write that asks for what this server
 // does not do and a client relies on: encryption (its object would be
-// stored in the clear), object lock (it could be deleted), a public ACL.
+// stored in the clear), object lock (it could be deleted), tags, a public
+// ACL.
 // Taken silently, they would promise what does not hold.
 func refuseUnsupported(h http.Header) error {
 	for header, values := range h {
@@ -337,6 +338,10 @@ func refuseUnsupported(h http.Header) error {
 			return notImplemented(fmt.Sprintf("server-side encryption (%s: objects are stored unencrypted)", name))
 		case strings.HasPrefix(name, "x-amz-object-lock-"):
 			return notImplemented(fmt.Sprintf("object lock (%s)", name))
+		case name == "x-amz-tagging" && len(values) > 0 && values[0] != "":
+			// Nor are tags kept (a lifecycle or a policy by tag would miss
+			// the object), as PutObjectTagging says.
+			return notImplemented("object tags (x-amz-tagging: tags are not kept)")
 		case name == "x-amz-bucket-object-lock-enabled" && len(values) > 0 && !strings.EqualFold(values[0], "false"):
 			return notImplemented("object lock (x-amz-bucket-object-lock-enabled)")
 		case name == "x-amz-acl" && len(values) > 0 && !cannedACL(values[0]):

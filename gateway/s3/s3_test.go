@@ -1150,6 +1150,15 @@ func TestUnservedSubresources(t *testing.T) {
 				ObjectLockMode: types.ObjectLockModeCompliance, ObjectLockRetainUntilDate: aws.Time(time.Now().Add(time.Hour))})
 			return err
 		},
+		"PutObject with tags": func() error {
+			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("tagged"), Body: strings.NewReader("data"), Tagging: aws.String("project=x")})
+			return err
+		},
+		"CopyObject with tags": func() error {
+			_, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: bucket, Key: aws.String("tagged-copy"), CopySource: aws.String("subs/k"),
+				TaggingDirective: types.TaggingDirectiveReplace, Tagging: aws.String("project=x")})
+			return err
+		},
 		"PutObject public-read": func() error {
 			_, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("public"), Body: strings.NewReader("data"), ACL: types.ObjectCannedACLPublicRead})
 			return err
