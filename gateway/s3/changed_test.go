@@ -236,4 +236,9 @@ func TestChecksBeneathAnOperationAreTheNodes(t *testing.T) {
 	if status, body := do(http.MethodGet, "/b?list-type=2", nil); status != http.StatusOK || !strings.Contains(body, "<Key>k</Key>") {
 		t.Fatalf("a listing by a caller who may not read props: %d %s", status, body)
 	}
+	for _, path := range []string{"/b/k?tagging", "/b/k?acl"} {
+		if status, body := do(http.MethodGet, path, nil); status != http.StatusOK {
+			t.Fatalf("GET %s by a caller who may not HEAD: %d %s", path, status, body)
+		}
+	}
 }
