@@ -36,11 +36,16 @@ const maxLRUCandidates = 1 << 20
 
 // capacityCache keeps the last reading of the mountpaths' usage.
 type capacityCache struct {
-	mu      sync.Mutex
-	at      time.Time
-	last    []store.MountpathCapacity
-	reading bool // a reading is under way
+	mu    sync.Mutex
+	at    time.Time
+	last  []store.MountpathCapacity
+	since time.Time // when the reading under way began (zero: none)
 }
+
+// capacityStall is how long a reading under way serves the last one to
+// the others: past it, one reads again (a disk whose statfs hung is
+// disabled by its health check meanwhile, and read no more).
+var capacityStall = 10 * time.Second // a variable for the tests
 
 // capacity returns the mountpaths' usage, read at most once per
 // capacityTTL, by one caller at a time: the others take the last reading
@@ -49,17 +54,22 @@ type capacityCache struct {
 func (n *Node) capacity(ctx context.Context) []store.MountpathCapacity {
 	c := &n.space
 	c.mu.Lock()
-	if time.Since(c.at) < capacityTTL || c.reading && c.last != nil {
+	if time.Since(c.at) < capacityTTL || c.last != nil && !c.since.IsZero() && time.Since(c.since) < capacityStall {
 		last := c.last
 		c.mu.Unlock()
 		return last
 	}
-	c.reading = true
+	began := time.Now()
+	c.since = began
 	c.mu.Unlock()
+	// (One that never ends, or panics, leaves since set: past
+	// capacityStall another caller reads.)
 	list, err := n.config.Store.Capacity(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.reading = false
+	if c.since == began {
+		c.since = time.Time{} // (not another's, begun after this one stalled)
+	}
 	// A mountpath that cannot be asked leaves the others' readings: the
 	// watermarks hold on them.
 	if err == nil || len(list) > 0 {

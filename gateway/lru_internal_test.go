@@ -78,10 +78,13 @@ type hangingCapacity struct {
 }
 
 func (s *hangingCapacity) Capacity(context.Context) ([]store.MountpathCapacity, error) {
-	if s.calls.Add(1) > 1 {
+	switch s.calls.Add(1) {
+	case 1:
+		return []store.MountpathCapacity{{Path: "/mp", Total: 100, Used: 10}}, nil
+	case 2:
 		<-s.hang
 	}
-	return []store.MountpathCapacity{{Path: "/mp", Total: 100, Used: 10}}, nil
+	return []store.MountpathCapacity{{Path: "/mp", Total: 100, Used: 20}}, nil
 }
 
 // A capacity reading that hangs holds up its own caller, not the others:
@@ -108,5 +111,13 @@ func TestHungCapacityReadingHoldsUpNoOtherWrite(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a capacity reading waited for another that hangs")
+	}
+	// Past the stall, the next caller reads again: the hung reading does
+	// not keep the last one for good (the watermarks would hold on it).
+	defer func(old time.Duration) { capacityStall = old }(capacityStall)
+	capacityStall = 50 * time.Millisecond
+	time.Sleep(2 * capacityStall)
+	if got := n.capacity(t.Context()); len(got) != 1 || got[0].Used != 20 {
+		t.Fatalf("a reading past the stall of another: %v, want a new one", got)
 	}
 }
