@@ -859,6 +859,26 @@ func TestRecoverLeavesTheJournalOfANextAttempt(t *testing.T) {
 	if _, err := os.Stat(journals[0]); err != nil {
 		t.Fatalf("the journal of the job a next attempt took up meanwhile: %v", err)
 	}
+	// The next attempt writes on in it (its bucket and attempt again),
+	// then a crash: the journal is read whole, both attempts' shards go.
+	next, err := os.OpenFile(journals[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(next, "%q\n{\"attempt\":1}\n%q\n", "ais://dst", "out-000.tar")
+	next.Close()
+	storetest.Put(t, c.stores["t1"].(*blockingStore).Store, store.NewBucket("dst"), "out-000.tar", []byte("not the job's"))
+	again, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: c.stores["t1"].(*blockingStore).Store, Fetcher: memFetcher{c}, WorkDir: workDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.Recover(t.Context()); err != nil {
+		t.Fatalf("a journal two attempts wrote: %v", err)
+	}
+	if _, err := os.Stat(journals[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the journal after its recovery: %v", err)
+	}
 }
 
 // A target restarted after a crash removes the output shards its

@@ -1097,8 +1097,11 @@ journals:
 		ours := map[string]bool{}
 		for _, line := range lines[1:] {
 			var name string
-			if json.Unmarshal(line, &name) != nil {
-				continue // a line cut by the crash, or an attempt's
+			if json.Unmarshal(line, &name) != nil || name == uri {
+				// A line cut by the crash, or an attempt's; or the bucket
+				// of a next attempt that took the journal up (no shard's
+				// name, which has no "//").
+				continue
 			}
 			if shard, ok := strings.CutSuffix(name, formats.IndexSuffix); ok && ours[shard] {
 				// Written through its owner, which the node reaches once
