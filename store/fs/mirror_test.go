@@ -2160,23 +2160,39 @@ func TestHealthCheckTakesAShortageOfDescriptorsForNoFailure(t *testing.T) {
 }
 
 // A disk whose health probe hangs (a dead NFS server) fails its check
-// and is disabled, rather than hold the check, and the store's close,
-// for ever.
+// once the probe has not ended for four times the check's wait, and is
+// disabled, rather than hold the checks, and the store's close, for ever;
+// the checks meanwhile wait on that probe, starting no other. One slow
+// under load, ending within that time, stays.
 func TestHealthCheckDisablesAHungDisk(t *testing.T) {
 	st, mps := threeMountpaths(t, fs.Config{})
 	release := make(chan struct{})
 	defer close(release)
+	var hungProbes, slowProbes atomic.Int64
 	defer fs.OnHealthProbe(func(mountpath string, probe func() error) error {
-		if mountpath == mps[1] {
+		switch mountpath {
+		case mps[1]:
+			hungProbes.Add(1)
 			<-release
+		case mps[2]:
+			if slowProbes.Add(1) == 1 {
+				time.Sleep(250 * time.Millisecond) // past one wait, within four
+			}
 		}
 		return probe()
 	}, 100*time.Millisecond)()
-	if failed := st.CheckMountpaths(); failed != 1 {
-		t.Fatalf("%d mountpaths failed the check, want the hung one", failed)
+	failed := 0
+	for checks := 0; failed == 0 && checks < 20; checks++ {
+		failed = st.CheckMountpaths()
+	}
+	if failed != 1 {
+		t.Fatalf("%d mountpaths failed their checks, want the hung one", failed)
 	}
 	if enabled := st.Mountpaths(); slices.Contains(enabled, mps[1]) || len(enabled) != 2 {
-		t.Fatalf("enabled after the check: %v, want all but %s", enabled, mps[1])
+		t.Fatalf("enabled after the checks: %v, want all but %s", enabled, mps[1])
+	}
+	if n := hungProbes.Load(); n != 1 {
+		t.Fatalf("%d probes of the hung disk, want the one the checks waited on", n)
 	}
 }
 

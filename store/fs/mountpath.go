@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -657,16 +658,30 @@ func (s *Store) CheckMountpaths() int {
 // resources (descriptors, memory): disabled, a healthy disk would hide
 // its objects until an admin enables it again.
 // A disk that hangs (a dead NFS server, a controller that stopped
-// answering) fails it after healthTimeout; its probe is left to end,
-// or not.
+// answering) fails it once its probe has not ended for 4 × healthTimeout:
+// one slow under load (an fsync behind a resilver's writeback) is given
+// that long, the checks meanwhile waiting on the same probe, never
+// starting another (each would hold a thread in the hung syscall).
 func checkHealth(m mountpath) error {
-	done := make(chan error, 1)
-	go func() { done <- probe(m) }()
+	run := &probeRun{started: time.Now(), done: make(chan struct{})}
+	if prev, busy := probes.LoadOrStore(m.path, run); busy {
+		run = prev.(*probeRun) // the probe under way
+	} else {
+		go func() {
+			run.err = probe(m)
+			probes.Delete(m.path)
+			close(run.done)
+		}()
+	}
 	var err error
 	select {
-	case err = <-done:
+	case <-run.done:
+		err = run.err
 	case <-time.After(healthTimeout):
-		return fmt.Errorf("the health check of %s did not end within %s: its disk hangs", m.path, healthTimeout)
+		if since := time.Since(run.started); since >= 4*healthTimeout {
+			return fmt.Errorf("the health check of %s has not ended in %s: its disk hangs", m.path, since.Round(time.Second))
+		}
+		return nil // slow: the next check tells
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || transient(err) {
 		return nil
@@ -674,7 +689,18 @@ func checkHealth(m mountpath) error {
 	return err
 }
 
-// healthTimeout bounds a health check (a variable for the tests).
+// probeRun is a health probe of a mountpath under way.
+type probeRun struct {
+	started time.Time
+	done    chan struct{}
+	err     error // set before done closes
+}
+
+// probes are the probes under way, by mountpath.
+var probes sync.Map
+
+// healthTimeout is how long a health check waits for its probe (a
+// variable for the tests).
 var healthTimeout = 30 * time.Second
 
 // probe is probeHealth; tests make a disk hang with it.
