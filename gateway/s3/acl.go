@@ -125,9 +125,7 @@ func (s *Server) objectTagging(w http.ResponseWriter, r *http.Request, bucket, k
 			return notImplemented("object tags (no object keeps tags)")
 		}
 	}
-	// (The node's check beneath an operation the caller was let do: a
-	// caller who may put or get need not also head.)
-	if _, err := s.hidden().Head(r.Context(), bucket, key); err != nil {
+	if _, err := s.existenceBackend(r).Head(r.Context(), bucket, key); err != nil {
 		return backendError(err, bucket, key)
 	}
 	switch r.Method {
@@ -149,7 +147,7 @@ func (s *Server) objectACL(w http.ResponseWriter, r *http.Request, bucket, key s
 			return err
 		}
 	}
-	if _, err := s.hidden().Head(r.Context(), bucket, key); err != nil {
+	if _, err := s.existenceBackend(r).Head(r.Context(), bucket, key); err != nil {
 		return backendError(err, bucket, key)
 	}
 	if r.Method == http.MethodPut {
@@ -158,4 +156,15 @@ func (s *Server) objectACL(w http.ResponseWriter, r *http.Request, bucket, key s
 	}
 	WriteXML(w, http.StatusOK, privateACL())
 	return nil
+}
+
+// existenceBackend is what checks that the object of a tagging or ACL
+// call exists: for a GET, the node's (a caller let read it need not also
+// be let head it); for a change, the caller's own, so that one let only
+// put or delete learns nothing of which keys exist.
+func (s *Server) existenceBackend(r *http.Request) Backend {
+	if r.Method == http.MethodGet {
+		return s.hidden()
+	}
+	return s.config.Backend
 }

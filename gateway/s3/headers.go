@@ -338,9 +338,11 @@ func refuseUnsupported(h http.Header) error {
 			return notImplemented(fmt.Sprintf("server-side encryption (%s: objects are stored unencrypted)", name))
 		case strings.HasPrefix(name, "x-amz-object-lock-"):
 			return notImplemented(fmt.Sprintf("object lock (%s)", name))
-		case name == "x-amz-tagging" && len(values) > 0 && values[0] != "":
+		case name == "x-amz-tagging" && len(values) > 0 && values[0] != "" &&
+			(h.Get("X-Amz-Copy-Source") == "" || strings.EqualFold(h.Get("X-Amz-Tagging-Directive"), "REPLACE")):
 			// Nor are tags kept (a lifecycle or a policy by tag would miss
-			// the object), as PutObjectTagging says.
+			// the object), as PutObjectTagging says. (A copy takes them
+			// with the REPLACE directive only: else the source's, none.)
 			return notImplemented("object tags (x-amz-tagging: tags are not kept)")
 		case name == "x-amz-bucket-object-lock-enabled" && len(values) > 0 && !strings.EqualFold(values[0], "false"):
 			return notImplemented("object lock (x-amz-bucket-object-lock-enabled)")

@@ -1180,6 +1180,11 @@ func TestUnservedSubresources(t *testing.T) {
 			t.Errorf("%s: %v, want NotImplemented", name, err)
 		}
 	}
+	// A copy's tags under the COPY directive are the source's (none):
+	// taken, as S3 ignores x-amz-tagging then.
+	if _, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: bucket, Key: aws.String("copied-tags"), CopySource: aws.String("subs/k"), Tagging: aws.String("project=x")}); err != nil {
+		t.Errorf("a copy with tags under the COPY directive: %v", err)
+	}
 	// A canned ACL that grants the owner alone, as cross-account tools
 	// send, is what every object has: taken.
 	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: bucket, Key: aws.String("owned"), Body: strings.NewReader("data"), ACL: types.ObjectCannedACLBucketOwnerFullControl}); err != nil {

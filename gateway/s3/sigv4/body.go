@@ -109,12 +109,18 @@ func decode(r *http.Request, payload string, seed *chain) (io.ReadCloser, int64,
 	if body == nil {
 		body = http.NoBody
 	}
-	if payload == unsignedPayload && awsChunked(r.Header.Get("Content-Encoding")) {
-		// An unsigned body in aws-chunked framing (boto3's trailing
-		// checksum over TLS, with no x-amz-content-sha256 when the
-		// request is not signed): its framing comes off, else it would
-		// be stored with the object.
-		payload = streamingUnsignedTrailer
+	if awsChunked(r.Header.Get("Content-Encoding")) {
+		switch payload {
+		case unsignedPayload:
+			// An unsigned body in aws-chunked framing (boto3's trailing
+			// checksum over TLS, with no x-amz-content-sha256 when the
+			// request is not signed): its framing comes off, else it
+			// would be stored with the object.
+			payload = streamingUnsignedTrailer
+		case streamingSigned, streamingSignedTrailer, streamingUnsignedTrailer:
+		default:
+			return nil, 0, newError("InvalidArgument", "Content-Encoding aws-chunked with x-amz-content-sha256 %s: a framed body names a STREAMING payload", quote(payload))
+		}
 	}
 	switch payload {
 	case unsignedPayload:

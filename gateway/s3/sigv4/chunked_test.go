@@ -298,6 +298,13 @@ func TestAWSChunkedWithoutAStreamingPayload(t *testing.T) {
 			t.Fatalf("x-amz-content-sha256 %q: %d bytes read, %v; want the %d bytes without their framing", payload, len(got), err, len(data))
 		}
 	}
+	// A hash of the payload names no framing: refused, not stored framed.
+	framed := frame(data, 8<<10, nil, nil)
+	r := unsignedTrailerRequest("", len(data), framed)
+	sum := sha256.Sum256(framed)
+	r.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+	_, _, err := sigv4.DecodeBody(r)
+	checkCode(t, err, "InvalidArgument", "STREAMING")
 }
 
 func TestUnsignedTrailer(t *testing.T) {
