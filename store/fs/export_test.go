@@ -190,6 +190,14 @@ func OnHealthProbe(hook func(mountpath string, probe func() error) error, timeou
 	return func() { probe, healthTimeout = oldProbe, oldTimeout }
 }
 
+// OnCopySource wraps the opening of each copy's source, and returns the
+// restore.
+func OnCopySource(hook func(path string) (io.ReadCloser, error)) func() {
+	old := openSource
+	openSource = hook
+	return func() { openSource = old }
+}
+
 // HoldAccessTimeFlushes keeps flushes of access times waiting (as a disk
 // that hangs in one would), until release.
 func HoldAccessTimeFlushes(s *Store) (release func()) {

@@ -69,8 +69,9 @@ func (s *Store) copyFile(src string, meta store.ObjectMeta, m mountpath, b store
 	if err != nil {
 		return err
 	}
-	in, err := os.Open(src)
+	in, err := openSource(src)
 	if err != nil {
+		s.suspectAfter(s.mountpathAt(src), err) // the source's disk, not the copy's
 		return classify(err)
 	}
 	defer in.Close()
@@ -99,7 +100,13 @@ func (s *Store) copyFile(src string, meta store.ObjectMeta, m mountpath, b store
 		err = cerr
 	}
 	if err != nil {
-		s.suspectAfter(m, err)
+		// A read's failure is the source's disk's, a write's the copy's.
+		var failed *os.PathError
+		if errors.As(err, &failed) && failed.Path == src {
+			s.suspectAfter(s.mountpathAt(src), err)
+		} else {
+			s.suspectAfter(m, err)
+		}
 		return classify(err)
 	}
 	if n != meta.Size || h != nil && store.ChecksumOf(meta.Checksum.Type, h).Value != meta.Checksum.Value {
@@ -119,6 +126,10 @@ func (s *Store) copyFile(src string, meta store.ObjectMeta, m mountpath, b store
 	}
 	return nil
 }
+
+// openSource opens the source of a copy (os.Open; tests make its disk
+// fail).
+var openSource = func(path string) (io.ReadCloser, error) { return os.Open(path) }
 
 // errNotPlaced: a copy's mountpath or bucket went while it was made; no
 // other source would do better.

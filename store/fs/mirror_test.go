@@ -2229,3 +2229,63 @@ func TestCopiesKeptCarryTheReadsOfThoseRemoved(t *testing.T) {
 		t.Fatalf("the copy kept was last read at %v, before the read at %v of the copy removed", list[0].Atime, read)
 	}
 }
+
+// failingRead fails its reads as a disk with bad sectors does.
+type failingRead struct{ path string }
+
+func (f failingRead) Read([]byte) (int, error) {
+	return 0, &os.PathError{Op: "read", Path: f.path, Err: syscall.EIO}
+}
+func (failingRead) Close() error { return nil }
+
+// A copy whose source fails its reads has the source's disk checked, not
+// the healthy disk the copy was going to.
+func TestCopyReadFailureSuspectsTheSourceDisk(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "o", []byte("copied from a failing disk"))
+	var mu sync.Mutex
+	probed := map[string]bool{}
+	defer fs.OnHealthProbe(func(mountpath string, probe func() error) error {
+		mu.Lock()
+		probed[mountpath] = true
+		mu.Unlock()
+		return probe()
+	}, time.Minute)()
+	defer fs.OnCopySource(func(path string) (io.ReadCloser, error) { return failingRead{path}, nil })()
+	props, err := store.PropsOf(t.Context(), st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props.Mirror = store.MirrorProps{Enabled: true, Copies: 3}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	st.MakeCopies(t.Context(), b, nil) // fails: every source's reads do
+	third := mps[0]
+	for _, mp := range mps {
+		if !slices.Contains(st.MountpathsOf(b, "o", 2), mp) {
+			third = mp
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		sources := 0
+		for _, mp := range st.MountpathsOf(b, "o", 2) {
+			if probed[mp] {
+				sources++
+			}
+		}
+		wrong := probed[third]
+		mu.Unlock()
+		if wrong {
+			t.Fatalf("the disk the copy was going to (%s) was checked for the source's read failure", third)
+		}
+		if sources > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no source disk was checked after its reads failed")
+		}
+	}
+}
