@@ -2,13 +2,17 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/hlc"
 	"github.com/aisgo/aisgo/store"
 )
@@ -119,5 +123,21 @@ func TestHungCapacityReadingHoldsUpNoOtherWrite(t *testing.T) {
 	time.Sleep(2 * capacityStall)
 	if got := n.capacity(t.Context()); len(got) != 1 || got[0].Used != 20 {
 		t.Fatalf("a reading past the stall of another: %v, want a new one", got)
+	}
+}
+
+// A job whose writer (an archive's shard owner) is no longer among the
+// active targets is not started: every part would end at once, nothing
+// written, and the job read as done.
+func TestJobWithAWriterNotActiveIsNotStarted(t *testing.T) {
+	m := &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, State: cluster.StateActive},
+		{ID: "t2", Role: cluster.RoleTarget, State: cluster.StateMaintenance},
+	}}
+	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}, stuck: true}, clock: hlc.New(time.Now)}
+	_, err := n.startClusterJobAs(t.Context(), peer.JobRequest{Kind: jobArchive, ID: "j1", Writer: "t2"})
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "t2") {
+		t.Fatalf("a job whose writer is in maintenance: %v, want unavailable naming it", err)
 	}
 }

@@ -950,6 +950,12 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 	for _, t := range targets {
 		req.Targets = append(req.Targets, t.ID)
 	}
+	if req.Writer != "" && !slices.Contains(req.Targets, req.Writer) {
+		// Its writer left the active targets since it was picked (in
+		// maintenance, gone): every part would end at once, nothing
+		// written, and the job read as done.
+		return "", fmt.Errorf("%w: start %s: its writer, target %s, is not active now: try again", api.ErrUnavailable, req.Kind, req.Writer)
+	}
 	startCtx, cancel := context.WithTimeout(ctx, jobStartTimeout)
 	defer cancel()
 	for _, t := range targets {
