@@ -2289,3 +2289,32 @@ func TestCopyReadFailureSuspectsTheSourceDisk(t *testing.T) {
 		}
 	}
 }
+
+// A PUT whose bucket is destroyed and made again while its bytes come in
+// (a late rebalance frame, a PUT in flight) is refused: the object was
+// the old bucket's, and must not live on in the new one.
+func TestPutAcrossARecreatedBucketFails(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	b := store.NewBucket("again")
+	props := store.DefaultProps()
+	props.Created = 1
+	if err := st.CreateBucket(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	body := &disablingReader{Reader: strings.NewReader("the old bucket's"), disable: func() {
+		if err := st.DestroyBucket(t.Context(), b); err != nil {
+			t.Error(err)
+		}
+		again := store.DefaultProps()
+		again.Created = 2
+		if err := st.CreateBucket(t.Context(), b, again); err != nil {
+			t.Error(err)
+		}
+	}}
+	if _, err := st.Put(t.Context(), b, "o", body, store.PutOptions{Size: -1}); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("a PUT across a destroy and a create of its bucket: %v, want the bucket not found", err)
+	}
+	if _, err := st.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the new bucket holds the old one's object: %v", err)
+	}
+}

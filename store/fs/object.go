@@ -431,6 +431,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err != nil {
 		return nil, false, err
 	}
+	if current.Created != props.Created {
+		// Destroyed and made again while the bytes came in (a late
+		// rebalance frame, a PUT in flight): the object was the bucket's
+		// before, not this one's.
+		return nil, false, fmt.Errorf("bucket %s was destroyed and made again while %s was written: %w", b, name, store.ErrBucketNotFound)
+	}
 	end, err := s.beginCommit(b, current.Created)
 	if err != nil {
 		return nil, false, err
