@@ -102,13 +102,13 @@ func (p ecPeers) SendPart(ctx context.Context, to cluster.Node, meta store.PartM
 	return p.n.peer.SendPart(ctx, to, meta, r)
 }
 func (p ecPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
-	return p.n.peer.PartsOf(ctx, from, b, name)
+	return p.n.peer.PartsOf(ctx, from, b, name, p.n.localCreated(ctx, b))
 }
 func (p ecPeers) PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error) {
-	return p.n.peer.PartsOfMany(ctx, from, b, names)
+	return p.n.peer.PartsOfMany(ctx, from, b, names, p.n.localCreated(ctx, b))
 }
 func (p ecPeers) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
-	return p.n.peer.OpenPart(ctx, from, b, name, index)
+	return p.n.peer.OpenPart(ctx, from, b, name, index, p.n.localCreated(ctx, b))
 }
 func (p ecPeers) DeleteParts(ctx context.Context, on cluster.Node, b store.Bucket, name string, stamp store.Stamp) error {
 	return p.n.peer.DeleteParts(ctx, on, b, name, stamp)
@@ -131,6 +131,27 @@ func (n *Node) ecProps(b store.Bucket) (store.Props, bool) {
 }
 
 // Parts on targets (intra-cluster).
+
+// localCreated is a bucket's creation as this target's store has it (0
+// when it has not the bucket: no check).
+func (n *Node) localCreated(ctx context.Context, b store.Bucket) int64 {
+	props, err := store.PropsOf(ctx, n.local, b)
+	if err != nil {
+		return 0
+	}
+	return int64(props.Created)
+}
+
+// otherBucket reports a request for parts asked of another bucket of the
+// name than this target's (destroyed and made again, one of the two not
+// told yet): it gets none, which are not that bucket's objects'.
+func (n *Node) otherBucket(r *http.Request, b store.Bucket) bool {
+	asked := r.URL.Query().Get(peer.QueryBucketCreated)
+	if asked == "" {
+		return false
+	}
+	return asked != strconv.FormatInt(n.localCreated(r.Context(), b), 10)
+}
 
 func (n *Node) partsRequest(r *http.Request) (store.Bucket, string, error) {
 	b, err := bucketOf(r)
@@ -187,6 +208,10 @@ func (n *Node) handleGetParts(w http.ResponseWriter, r *http.Request) {
 			n.writeError(w, r, badRequest("index %q: want 0..%d", index, store.MaxSlices-1))
 			return
 		}
+		if n.otherBucket(r, b) {
+			n.writeError(w, r, fmt.Errorf("%w: part %d of %s/%s: this target's bucket is another of the name", store.ErrNotFound, i, b, name))
+			return
+		}
 		rc, meta, err := n.local.OpenPart(r.Context(), b, name, i)
 		if err != nil {
 			n.writeError(w, r, err)
@@ -206,6 +231,10 @@ func (n *Node) handleGetParts(w http.ResponseWriter, r *http.Request) {
 		out := newStallWriter(w, n.config.RecordsStall, n.config.BodyMinRate)
 		defer out.done()
 		io.Copy(out, io.LimitReader(rc, meta.SliceSize)) // its length: the deadline's
+		return
+	}
+	if n.otherBucket(r, b) {
+		writeJSON(w, []string{})
 		return
 	}
 	metas, err := n.local.PartsOf(r.Context(), b, name)
@@ -305,6 +334,9 @@ func (n *Node) handlePartsOfMany(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := map[string][]string{}
+	if err == nil && n.otherBucket(r, b) {
+		names = nil // none of another bucket of the name
+	}
 	for _, name := range names {
 		if err != nil {
 			break
@@ -1569,7 +1601,7 @@ func (n *Node) objectLocation(w http.ResponseWriter, r *http.Request, b store.Bu
 			if t.ID == n.config.ID {
 				continue
 			}
-			parts, err := n.peer.PartsOf(ctx, t, b, name)
+			parts, err := n.peer.PartsOf(ctx, t, b, name, 0)
 			if err != nil {
 				out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", t.ID, err))
 				continue

@@ -752,7 +752,7 @@ func TestPartsOfManyAnswersEachTargetsParts(t *testing.T) {
 	b := store.NewBucket("coded")
 	count := map[string]int{}
 	for _, tg := range c.Targets() {
-		kept, err := peers.PartsOfMany(ctx, cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}, b, append(names, "never-put"))
+		kept, err := peers.PartsOfMany(ctx, cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}, b, append(names, "never-put"), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -797,7 +797,7 @@ func TestDeleteOfOneWritesPartsKeepsOthers(t *testing.T) {
 	var kept store.PartMeta
 	for _, tg := range c.Targets() {
 		node := cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}
-		if metas, err := peers.PartsOf(ctx, node, b, "o"); err == nil && len(metas) == 1 {
+		if metas, err := peers.PartsOf(ctx, node, b, "o", 0); err == nil && len(metas) == 1 {
 			holder, kept = node, metas[0]
 		}
 	}
@@ -808,13 +808,13 @@ func TestDeleteOfOneWritesPartsKeepsOthers(t *testing.T) {
 	if err := peers.DeleteWriteParts(ctx, holder, b, "o", newer); err != nil {
 		t.Fatal(err)
 	}
-	if metas, err := peers.PartsOf(ctx, holder, b, "o"); err != nil || len(metas) != 1 {
+	if metas, err := peers.PartsOf(ctx, holder, b, "o", 0); err != nil || len(metas) != 1 {
 		t.Fatalf("after a delete of a newer write's parts: %+v %v, want the part kept", metas, err)
 	}
 	if err := peers.DeleteWriteParts(ctx, holder, b, "o", kept.Stamp); err != nil {
 		t.Fatal(err)
 	}
-	if metas, err := peers.PartsOf(ctx, holder, b, "o"); err != nil || len(metas) != 0 {
+	if metas, err := peers.PartsOf(ctx, holder, b, "o", 0); err != nil || len(metas) != 0 {
 		t.Fatalf("after a delete of its write's parts: %+v %v, want none", metas, err)
 	}
 	if err := peers.DeleteWriteParts(ctx, holder, b, "o", store.Stamp{}); !errors.Is(err, api.ErrBadRequest) {
@@ -1119,4 +1119,52 @@ func TestPartAdvancesTheHoldersClock(t *testing.T) {
 	if meta2.Stamp.Clock <= ahead {
 		t.Fatalf("a write on the holder after it took a part of clock %d is stamped %d: its clock did not move past the part's", ahead, meta2.Stamp.Clock)
 	}
+}
+
+// A target asked for the parts of a bucket made at another time than its
+// own (destroyed and made again, one of the two not told yet) answers
+// none: they are another bucket's objects', and restored from them an
+// object of the destroyed bucket would come back in the new one.
+func TestPartsOfAnotherBucketOfTheNameAreNotGiven(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	ctx := t.Context()
+	if err := c.Client().CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0]
+	b := store.NewBucket("b")
+	props, err := store.PropsOf(ctx, target.Store, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("part")
+	h, _ := store.NewHash(store.ChecksumXXHash)
+	h.Write(data)
+	sum := store.ChecksumOf(store.ChecksumXXHash, h)
+	meta := store.PartMeta{Bucket: b, Name: "o", Index: 0, Replica: true, Data: 1, Parity: 1,
+		ObjectSize: int64(len(data)), SliceSize: int64(len(data)), Checksum: sum, PartChecksum: sum,
+		Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}
+	if err := target.Store.PutPart(ctx, meta, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	peers := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()})
+	node := cluster.Node{ID: target.Node.ID(), Role: cluster.RoleTarget, URL: target.URL()}
+	same, other := int64(props.Created), int64(props.Created)+1
+	if metas, err := peers.PartsOf(ctx, node, b, "o", same); err != nil || len(metas) != 1 {
+		t.Fatalf("the parts of the same bucket: %v %v", metas, err)
+	}
+	if metas, err := peers.PartsOf(ctx, node, b, "o", other); err != nil || len(metas) != 0 {
+		t.Fatalf("the parts asked of another bucket of the name: %v %v, want none", metas, err)
+	}
+	if many, err := peers.PartsOfMany(ctx, node, b, []string{"o"}, other); err != nil || len(many) != 0 {
+		t.Fatalf("the parts of many asked of another bucket of the name: %v %v, want none", many, err)
+	}
+	if _, _, err := peers.OpenPart(ctx, node, b, "o", 0, other); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a part read of another bucket of the name: %v, want not found", err)
+	}
+	rc, _, err := peers.OpenPart(ctx, node, b, "o", 0, same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
 }

@@ -210,7 +210,7 @@ func TestPartStreamsWithAStalledTargetFail(t *testing.T) {
 	defer close(release) // before the server's Close, which waits for its handlers
 	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1", RecordsStall: time.Second})
 	target := cluster.Node{ID: "t2", URL: server.URL}
-	body, _, err := c.OpenPart(t.Context(), target, meta.Bucket, "o", 1)
+	body, _, err := c.OpenPart(t.Context(), target, meta.Bucket, "o", 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,9 +93,12 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 }
 
 // PartsOf asks a target which parts of an object it keeps.
-func (c *Client) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
+// created, when not 0, is the bucket's creation as the asker has it: a
+// target of another (the bucket destroyed and made again, one of the two
+// not told yet) answers no parts, which are not that bucket's objects'.
+func (c *Client) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string, created int64) ([]store.PartMeta, error) {
 	var encoded []string
-	if err := c.Call(ctx, http.MethodGet, from.URL+PartsPath(b, name), nil, &encoded); err != nil {
+	if err := c.Call(ctx, http.MethodGet, from.URL+PartsPath(b, name)+createdQuery(created), nil, &encoded); err != nil {
 		return nil, err
 	}
 	if len(encoded) > MaxParts {
@@ -115,6 +118,17 @@ func (c *Client) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket,
 	return out, nil
 }
 
+// QueryBucketCreated carries the bucket's creation as the asker of parts
+// has it.
+const QueryBucketCreated = "bucket_created"
+
+func createdQuery(created int64) string {
+	if created == 0 {
+		return ""
+	}
+	return "&" + QueryBucketCreated + "=" + strconv.FormatInt(created, 10)
+}
+
 // MaxPartsQuery bounds the names of one PartsOfMany (an owner's sweep
 // asks for a batch of 100).
 const MaxPartsQuery = 100
@@ -127,12 +141,12 @@ func PartsOfManyPath(b store.Bucket) string {
 
 // PartsOfMany asks a target which parts of the named objects it keeps:
 // by name, those it keeps any of.
-func (c *Client) PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string) (map[string][]store.PartMeta, error) {
+func (c *Client) PartsOfMany(ctx context.Context, from cluster.Node, b store.Bucket, names []string, created int64) (map[string][]store.PartMeta, error) {
 	if len(names) > MaxPartsQuery {
 		return nil, fmt.Errorf("peer: %d names in one parts query, at most %d", len(names), MaxPartsQuery)
 	}
 	var encoded map[string][]string
-	if err := c.Call(ctx, http.MethodPost, from.URL+PartsOfManyPath(b), names, &encoded); err != nil {
+	if err := c.Call(ctx, http.MethodPost, from.URL+PartsOfManyPath(b)+createdQuery(created), names, &encoded); err != nil {
 		return nil, err
 	}
 	asked := make(map[string]bool, len(names))
@@ -162,9 +176,9 @@ func (c *Client) PartsOfMany(ctx context.Context, from cluster.Node, b store.Buc
 }
 
 // OpenPart reads one part of an object from a target.
-func (c *Client) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
+func (c *Client) OpenPart(ctx context.Context, from cluster.Node, b store.Bucket, name string, index int, created int64) (io.ReadCloser, store.PartMeta, error) {
 	watch := c.watchStall(ctx, fmt.Errorf("%w: target %s sent nothing of part %d of %s/%s for %s", api.ErrUnavailable, from.ID, index, b, name, c.recordsStall))
-	req, err := http.NewRequestWithContext(watch.ctx, http.MethodGet, from.URL+PartsPath(b, name)+"&index="+strconv.Itoa(index), nil)
+	req, err := http.NewRequestWithContext(watch.ctx, http.MethodGet, from.URL+PartsPath(b, name)+"&index="+strconv.Itoa(index)+createdQuery(created), nil)
 	if err != nil {
 		return nil, store.PartMeta{}, watch.end(err)
 	}
