@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/store"
 )
@@ -120,5 +122,42 @@ func TestRedirectForABucketATargetIsBehindOn(t *testing.T) {
 	n = &Node{control: &laggingControl{leader: snapshot(3, 20), local: snapshot(2, 10)}}
 	if err := n.awaitBucket(ctx, b, "20", "3"); err != nil {
 		t.Fatalf("a redirect for the bucket made again, on a target that catches up when it asks: %v", err)
+	}
+}
+
+// addedElsewhere is a lagging control whose creates of a bucket find it
+// made already (by another gateway's first access), not applied here yet.
+type addedElsewhere struct{ *laggingControl }
+
+func (c addedElsewhere) Propose(ctx context.Context, ch membership.Change) (membership.Snapshot, error) {
+	return c.leader, fmt.Errorf("create %s: %w", ch.Bucket, store.ErrBucketExists)
+}
+
+// headOK is a remote backend whose buckets all exist.
+type headOK struct{}
+
+func (headOK) HeadBucket(context.Context, store.Bucket, store.Props) error { return nil }
+func (headOK) List(context.Context, store.Bucket, store.Props, string, string, int) ([]store.ObjectMeta, string, error) {
+	return nil, "", nil
+}
+
+// A remote bucket's first access through a gateway whose log is behind,
+// racing another gateway's first access that added it, finds the bucket:
+// the gateway catches up, rather than answer 404 for a bucket that is.
+func TestRemoteBucketAddedElsewhereIsFound(t *testing.T) {
+	b := store.Bucket{Provider: "aws", Name: "cold"}
+	md := store.NewBucketMetadata()
+	props := store.DefaultRemoteProps(b)
+	props.Created = 1
+	md.Set(b, props)
+	empty := store.NewBucketMetadata()
+	lagging := &laggingControl{leader: membership.Snapshot{Buckets: &md}, local: membership.Snapshot{Buckets: &empty}}
+	n := &Node{control: addedElsewhere{lagging}}
+	n.config.Role = cluster.RoleGateway
+	n.config.RemoteBuckets = headOK{}
+	ctx := t.Context()
+	n.loops.Store(&ctx)
+	if _, err := n.bucketProps(b); err != nil {
+		t.Fatalf("a remote bucket another gateway added first: %v", err)
 	}
 }

@@ -69,10 +69,12 @@ func (n *Node) addRemoteBucket(ctx context.Context, b store.Bucket, props *store
 		// Added by another request meanwhile: taken when it has the
 		// props asked for (a first access's defaults, a create sent
 		// twice), refused when it has others (they would be dropped).
+		// This gateway may not have applied it yet: it catches up first,
+		// else the caller would find no bucket (404).
+		n.refresh(ctx)
 		if props == nil {
 			return nil
 		}
-		n.refresh(ctx)
 		if now, ok := n.currentBuckets().Props(b); ok && sameProps(now, p) {
 			return nil
 		}
