@@ -1,9 +1,14 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -159,5 +165,37 @@ func TestRemoteBucketAddedElsewhereIsFound(t *testing.T) {
 	n.loops.Store(&ctx)
 	if _, err := n.bucketProps(b); err != nil {
 		t.Fatalf("a remote bucket another gateway added first: %v", err)
+	}
+}
+
+// A target asked to start a job under bucket metadata it has not applied
+// yet (the push of a props change on its way) takes it first, or refuses
+// the job (503) rather than run it on the props as they were: a
+// make-n-copies would place the old count and end done.
+func TestJobWaitsForItsBucketMetadata(t *testing.T) {
+	version := func(v int64) membership.Snapshot {
+		md := store.NewBucketMetadata()
+		md.Version = v
+		return membership.Snapshot{Buckets: &md}
+	}
+	for _, stuck := range []bool{false, true} {
+		n := &Node{control: &laggingControl{leader: version(7), local: version(6), stuck: stuck}}
+		err := n.awaitBucketsVersion(t.Context(), 7)
+		switch {
+		case !stuck && (err != nil || n.currentBuckets().Version != 7):
+			t.Fatalf("a target that can catch up: %v, version %d", err, n.currentBuckets().Version)
+		case stuck && !errors.Is(err, api.ErrUnavailable):
+			t.Fatalf("a target that stays behind: %v, want unavailable", err)
+		}
+	}
+	// Through the route a gateway starts a job with.
+	n := &Node{control: &laggingControl{leader: version(7), local: version(6), stuck: true}}
+	n.local = &hangingCapacity{}
+	n.logger = slog.New(slog.DiscardHandler)
+	body, _ := json.Marshal(peer.JobRequest{ID: "j1", Kind: jobMakeCopies, Bucket: store.NewBucket("b"), BucketsVersion: 7})
+	w := httptest.NewRecorder()
+	n.handleStartJob(w, httptest.NewRequest(http.MethodPut, "/v1/internal/jobs", bytes.NewReader(body)))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("a job start on a target behind its metadata: %d %s, want 503", w.Code, w.Body)
 	}
 }

@@ -388,6 +388,9 @@ func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: the request to start job %s was given up while it was read", api.ErrUnavailable, req.ID)
 	}
 	if err == nil {
+		err = n.awaitBucketsVersion(r.Context(), req.BucketsVersion)
+	}
+	if err == nil {
 		_, err = n.startJob(r.Context(), req)
 	}
 	if err != nil {
@@ -398,6 +401,30 @@ func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
 }
 
 // startJob starts a job of a kind on this target.
+// awaitBucketsVersion waits, a while, until this node has the bucket
+// metadata of version (a push on its way): a job started before would
+// read the props as they were (a make-n-copies, the old count).
+func (n *Node) awaitBucketsVersion(ctx context.Context, version int64) error {
+	behind := func() bool {
+		md := n.currentBuckets()
+		return md == nil || md.Version < version
+	}
+	if version <= 0 || !behind() {
+		return nil
+	}
+	deadline := time.Now().Add(mapWait)
+	for behind() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if behind() && n.mayRefreshBuckets() {
+		n.refresh(ctx)
+	}
+	if behind() {
+		return fmt.Errorf("%w: target %s has not applied bucket metadata version %d yet: retry", api.ErrUnavailable, n.config.ID, version)
+	}
+	return nil
+}
+
 func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error) {
 	var total int64 // the job's own total, when known at its start
 	b := req.Bucket.Normalize()
@@ -981,6 +1008,9 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 	// not answer (its part unknown) from one done.
 	for _, t := range targets {
 		req.Targets = append(req.Targets, t.ID)
+	}
+	if md := n.currentBuckets(); md != nil {
+		req.BucketsVersion = md.Version
 	}
 	if req.Writer != "" && !slices.Contains(req.Targets, req.Writer) {
 		// Its writer left the active targets since it was picked (in

@@ -259,6 +259,10 @@ type JobRequest struct {
 	// file is fetched by one of them (HRW of its name over these),
 	// whatever targets join or leave while the job runs.
 	Targets []string `json:"targets,omitempty"`
+	// BucketsVersion is the version of the bucket metadata the gateway
+	// started the job under: a target behind waits for it (the job of a
+	// props change reads the props it changed).
+	BucketsVersion int64 `json:"buckets_version,omitempty"`
 }
 
 // StartJob starts a job on a target.
