@@ -388,9 +388,7 @@ func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: the request to start job %s was given up while it was read", api.ErrUnavailable, req.ID)
 	}
 	if err == nil {
-		err = n.awaitBucketsVersion(r.Context(), req.BucketsVersion)
-	}
-	if err == nil {
+		n.awaitBucketsVersion(r.Context(), req.BucketsVersion)
 		_, err = n.startJob(r.Context(), req)
 	}
 	if err != nil {
@@ -403,26 +401,32 @@ func (n *Node) handleStartJob(w http.ResponseWriter, r *http.Request) {
 // startJob starts a job of a kind on this target.
 // awaitBucketsVersion waits, a while, until this node has the bucket
 // metadata of version (a push on its way): a job started before would
-// read the props as they were (a make-n-copies, the old count).
-func (n *Node) awaitBucketsVersion(ctx context.Context, version int64) error {
+// read the props as they were (a make-n-copies, the old count). One that
+// stays behind (its store refuses another bucket's change) starts the
+// job all the same, said in its log: refused, every job of the cluster
+// would be, for one bucket's trouble.
+func (n *Node) awaitBucketsVersion(ctx context.Context, version int64) {
 	behind := func() bool {
 		md := n.currentBuckets()
 		return md == nil || md.Version < version
 	}
 	if version <= 0 || !behind() {
-		return nil
+		return
 	}
 	deadline := time.Now().Add(mapWait)
 	for behind() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if behind() && n.mayRefreshBuckets() {
+	if behind() {
 		n.refresh(ctx)
 	}
-	if behind() {
-		return fmt.Errorf("%w: target %s has not applied bucket metadata version %d yet: retry", api.ErrUnavailable, n.config.ID, version)
+	if md := n.currentBuckets(); behind() {
+		have := int64(0)
+		if md != nil {
+			have = md.Version
+		}
+		n.logger.Warn("a job starts on bucket metadata older than the gateway's", "want_version", version, "version", have)
 	}
-	return nil
 }
 
 func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error) {
