@@ -431,10 +431,11 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err != nil {
 		return nil, false, err
 	}
-	if current.Created != props.Created {
+	if current.Created != props.Created && !b.IsRemote() {
 		// Destroyed and made again while the bytes came in (a late
 		// rebalance frame, a PUT in flight): the object was the bucket's
-		// before, not this one's.
+		// before, not this one's. (A remote bucket evicted and added
+		// again is the same remote's, which a write-through has reached.)
 		return nil, false, fmt.Errorf("bucket %s was destroyed and made again while %s was written: %w", b, name, store.ErrBucketNotFound)
 	}
 	end, err := s.beginCommit(b, current.Created)
