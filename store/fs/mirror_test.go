@@ -2317,4 +2317,25 @@ func TestPutAcrossARecreatedBucketFails(t *testing.T) {
 	if _, err := st.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the new bucket holds the old one's object: %v", err)
 	}
+	// A remote bucket evicted and added again is the same remote's: a
+	// write-through the remote took is installed.
+	remote := store.Bucket{Provider: "aws", Name: "again"}
+	props = store.DefaultRemoteProps(remote)
+	props.Created = 1
+	if err := st.CreateBucket(t.Context(), remote, props); err != nil {
+		t.Fatal(err)
+	}
+	body = &disablingReader{Reader: strings.NewReader("the remote's"), disable: func() {
+		if err := st.DestroyBucket(t.Context(), remote); err != nil {
+			t.Error(err)
+		}
+		again := store.DefaultRemoteProps(remote)
+		again.Created = 2
+		if err := st.CreateBucket(t.Context(), remote, again); err != nil {
+			t.Error(err)
+		}
+	}}
+	if _, err := st.Put(t.Context(), remote, "o", body, store.PutOptions{Size: -1}); err != nil {
+		t.Fatalf("a PUT across a remote bucket added again: %v", err)
+	}
 }
