@@ -2253,6 +2253,7 @@ func TestCopyReadFailureSuspectsTheSourceDisk(t *testing.T) {
 		return probe()
 	}, time.Minute)()
 	defer fs.OnCopySource(func(path string) (io.ReadCloser, error) { return failingRead{path}, nil })()
+	defer st.Close() // its checks ended before the hooks go back
 	props, err := store.PropsOf(t.Context(), st, b)
 	if err != nil {
 		t.Fatal(err)
