@@ -816,11 +816,11 @@ func (s *deleteHook) Delete(ctx context.Context, b store.Bucket, name string, op
 	return s.Store.Delete(ctx, b, name, opts)
 }
 
-// A recovery that removes an interrupted job's output while the job's
-// next attempt starts on the node (a recovery tried once the node has
-// joined) leaves the journal: it is the next attempt's now, which writes
-// one of the same name.
-func TestRecoverLeavesTheJournalOfANextAttempt(t *testing.T) {
+// interruptedJob runs a job on one target until its third output shard,
+// whose store holds it (as a crash would leave the job); it returns the
+// cluster and the job's inputs.
+func interruptedJob(t *testing.T) (*memCluster, map[string][]byte) {
+	t.Helper()
 	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 8})
 	reached := make(chan struct{})
 	c := newMemCluster(t, 1, func(id string, st store.Store) store.Store {
@@ -834,6 +834,15 @@ func TestRecoverLeavesTheJournalOfANextAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-reached
+	return c, inputs
+}
+
+// A recovery that removes an interrupted job's output while the job's
+// next attempt starts on the node (a recovery tried once the node has
+// joined) leaves the journal: it is the next attempt's now, which writes
+// one of the same name.
+func TestRecoverLeavesTheJournalOfANextAttempt(t *testing.T) {
+	c, _ := interruptedJob(t)
 	c.mu.Lock()
 	init := c.inits[0]
 	c.mu.Unlock()
@@ -884,19 +893,7 @@ func TestRecoverLeavesTheJournalOfANextAttempt(t *testing.T) {
 // A target restarted after a crash removes the output shards its
 // interrupted job had written, from the job's journal.
 func TestRecoverRemovesOutputOfInterruptedJob(t *testing.T) {
-	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 10, RecordSize: 1000, Seed: 8})
-	reached := make(chan struct{})
-	c := newMemCluster(t, 1, func(id string, st store.Store) store.Store {
-		return &blockingStore{Store: st, block: "out-002.tar", reached: reached}
-	})
-	c.createBucket("src")
-	c.putInputs("src", inputs)
-	spec := baseSpec("in-{0..3}.tar", "out-{000..999}.tar")
-	spec.CreateConcurrencyMaxLimit = 1
-	if _, err := c.coordinator.Start(t.Context(), spec); err != nil {
-		t.Fatal(err)
-	}
-	<-reached
+	c, inputs := interruptedJob(t)
 	if n := len(c.outputs("dst")); n != 2 {
 		t.Fatalf("%d shards written before the block, want 2", n)
 	}

@@ -346,6 +346,19 @@ func TestMirrorBurstCopiesAskRoom(t *testing.T) {
 	}
 }
 
+// setCopies sets the mirror copies of a bucket, its other props kept.
+func setCopies(t *testing.T, st *fs.Store, b store.Bucket, copies int) {
+	t.Helper()
+	props, err := store.PropsOf(t.Context(), st, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props.Mirror = store.MirrorProps{Enabled: copies > 1, Copies: copies}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestMakeCopiesRaisesAndLowers(t *testing.T) {
 	st, _ := threeMountpaths(t, fs.Config{})
 	b := mirrorBucket(t, st, "m", 1, false)
@@ -2084,14 +2097,7 @@ func TestCopiesRemovedAreSynced(t *testing.T) {
 	}})
 	b := mirrorBucket(t, st, "m", 2, false)
 	storetest.Put(t, st, b, "o", []byte("data"))
-	props, err := store.PropsOf(t.Context(), st, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	props.Mirror = store.MirrorProps{Copies: 1}
-	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
-		t.Fatal(err)
-	}
+	setCopies(t, st, b, 1)
 	keep := st.MountpathsOf(b, "o", 1)[0]
 	mu.Lock()
 	for _, p := range copyPaths(st, b, "o") {
@@ -2207,14 +2213,7 @@ func TestCopiesKeptCarryTheReadsOfThoseRemoved(t *testing.T) {
 	second := filepath.Join(st.MountpathsOf(b, "o", 2)[1], "ais", b.Name, "o")
 	read := time.Now()
 	fs.Touch(st, second) // the least busy copy served the reads
-	props, err := store.PropsOf(t.Context(), st, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	props.Mirror = store.MirrorProps{Copies: 1}
-	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
-		t.Fatal(err)
-	}
+	setCopies(t, st, b, 1)
 	if err := st.MakeCopies(t.Context(), b, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -2254,14 +2253,7 @@ func TestCopyReadFailureSuspectsTheSourceDisk(t *testing.T) {
 	}, time.Minute)()
 	defer fs.OnCopySource(func(path string) (io.ReadCloser, error) { return failingRead{path}, nil })()
 	defer st.Close() // its checks ended before the hooks go back
-	props, err := store.PropsOf(t.Context(), st, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	props.Mirror = store.MirrorProps{Enabled: true, Copies: 3}
-	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
-		t.Fatal(err)
-	}
+	setCopies(t, st, b, 3)
 	st.MakeCopies(t.Context(), b, nil) // fails: every source's reads do
 	third := mps[0]
 	for _, mp := range mps {
