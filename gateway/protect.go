@@ -417,8 +417,8 @@ func (n *Node) awaitBucketsVersion(ctx context.Context, version int64) {
 	for behind() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if behind() {
-		n.refresh(ctx)
+	if behind() && n.mayRefreshBuckets() {
+		n.refresh(ctx) // (one a second: many job starts at once pull once)
 	}
 	if md := n.currentBuckets(); behind() {
 		have := int64(0)
