@@ -148,6 +148,11 @@ func TestBucketLifecycle(t *testing.T) {
 	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"checksum": map[string]any{"type": "crc64"}}); !errors.Is(err, store.ErrInvalidProps) {
 		t.Fatalf("bad checksum type: %v", err)
 	}
+	// A rule the log does not replay against (see membership.Admissible)
+	// still refuses a change.
+	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"lru": map[string]any{"dont_evict_time": "-1h"}}); !errors.Is(err, store.ErrInvalidProps) || !strings.Contains(err.Error(), "dont_evict_time") {
+		t.Fatalf("a negative dont_evict_time: %v", err)
+	}
 	// A field no bucket has is refused, naming it, not dropped with the
 	// change answered as made; AIStore's own that are not acted on here
 	// (a client's whole props sent back) are taken.

@@ -277,10 +277,12 @@ func DefaultProps() Props {
 	}
 }
 
-// Validate checks that the properties are usable.
+// Validate checks props being set: Sound, and the rules a change must
+// pass. A rule a later build adds goes here, not in Sound, so that props
+// set under an earlier build still load and replay.
 func (p Props) Validate() error {
-	if err := CheckBucketChecksumType(p.Checksum.Type); err != nil {
-		return fmt.Errorf("%w: checksum.type: %w", ErrInvalidProps, err)
+	if err := p.Sound(); err != nil {
+		return err
 	}
 	if size := p.AWS().MultipartSize; size != 0 && (size < MinMultipartSize || size > MaxMultipartSize) {
 		return fmt.Errorf("%w: extra.aws.multipart_size must be 0 (parts only past 5 GiB) or %d..%d bytes (5 MiB..5 GiB), not %d", ErrInvalidProps, MinMultipartSize, MaxMultipartSize, size)
@@ -292,6 +294,19 @@ func (p Props) Validate() error {
 	if p.Mirror.Enabled && (p.Mirror.Copies < 1 || p.Mirror.Copies > 32) {
 		return fmt.Errorf("%w: mirror.copies must be 1..32, not %d", ErrInvalidProps, p.Mirror.Copies)
 	}
+	if p.EC.Enabled && p.EC.ObjSizeLimit < -1 {
+		return fmt.Errorf("%w: ec.objsize_limit must be -1 (replicate every object), 0 (slice every object) or a size, not %d", ErrInvalidProps, p.EC.ObjSizeLimit)
+	}
+	return nil
+}
+
+// Sound checks what a node relies on to act on stored or received props
+// at all: a checksum it can compute and an erasure-coding layout it can
+// build. Bucket metadata read from disk or a peer is held to it only.
+func (p Props) Sound() error {
+	if err := CheckBucketChecksumType(p.Checksum.Type); err != nil {
+		return fmt.Errorf("%w: checksum.type: %w", ErrInvalidProps, err)
+	}
 	if p.EC.Enabled {
 		switch {
 		case p.EC.DataSlices < 1:
@@ -301,8 +316,6 @@ func (p Props) Validate() error {
 		// Each bounded first: a sum of two huge counts wraps around.
 		case p.EC.DataSlices > MaxSlices || p.EC.ParitySlices > MaxSlices || p.EC.DataSlices+p.EC.ParitySlices > MaxSlices:
 			return fmt.Errorf("%w: ec.data_slices + ec.parity_slices must be at most %d, not %d + %d", ErrInvalidProps, MaxSlices, p.EC.DataSlices, p.EC.ParitySlices)
-		case p.EC.ObjSizeLimit < -1:
-			return fmt.Errorf("%w: ec.objsize_limit must be -1 (replicate every object), 0 (slice every object) or a size, not %d", ErrInvalidProps, p.EC.ObjSizeLimit)
 		}
 	}
 	return nil
@@ -433,7 +446,7 @@ func (m BucketMetadata) Validate() error {
 		if b.Provider == "" {
 			return fmt.Errorf("%w: bucket metadata: bucket %q has no provider", ErrInvalidName, b.Name)
 		}
-		if err := props.Validate(); err != nil {
+		if err := props.Sound(); err != nil {
 			return fmt.Errorf("bucket metadata: bucket %s: %w", b, err)
 		}
 	}

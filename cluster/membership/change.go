@@ -552,9 +552,23 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 // Admissible refuses, before it is applied, a change the cluster would
 // not come back from by itself: the maintenance or the leave of its only
 // active target (no owner left, every object unreachable and the leave
-// never done). Apply does not check it, so that a log replays as
-// written.
+// never done); and bucket props that fail this build's rules
+// (store.Props.Validate). Apply does not check it, so that a log
+// replays as written.
 func Admissible(s Snapshot, c Change) error {
+	if (c.Kind == CreateBucket || c.Kind == SetProps) && s.Buckets != nil {
+		b, props, err := bucketChange(*s.Buckets, c)
+		if err != nil {
+			return nil // Apply refuses it, with the same error
+		}
+		if err := props.Validate(); err != nil {
+			if c.Kind == CreateBucket {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+			return fmt.Errorf("set props of %s: %w", b, err)
+		}
+		return nil
+	}
 	if (c.Kind != Maintenance && c.Kind != Leave) || s.Map == nil {
 		return nil
 	}
@@ -576,54 +590,72 @@ func Admissible(s Snapshot, c Change) error {
 const MaxBuckets = 50_000
 
 func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error) {
-	b := c.Bucket.Normalize()
-	if err := b.Validate(); err != nil {
+	b, props, err := bucketChange(md, c)
+	if err != nil {
 		return md, err
 	}
 	next := md.Clone()
-	current, exists := next.Props(b)
+	if c.Kind == DestroyBucket {
+		next.Delete(b)
+	} else {
+		next.Set(b, props)
+	}
+	next.Version++
+	return next, nil
+}
+
+// bucketChange returns the bucket a change is about and, unless it is a
+// destroy, the props it ends with. Only Sound is asked of them here: a
+// log replays as written under a build whose rules are stricter than
+// those it was written under (Admissible asks Validate of new changes).
+func bucketChange(md store.BucketMetadata, c Change) (store.Bucket, store.Props, error) {
+	b := c.Bucket.Normalize()
+	if err := b.Validate(); err != nil {
+		return b, store.Props{}, err
+	}
+	current, exists := md.Props(b)
 	switch c.Kind {
 	case CreateBucket:
 		if exists {
-			return md, fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
+			return b, store.Props{}, fmt.Errorf("create bucket %s: %w", b, store.ErrBucketExists)
 		}
 		if len(md.Buckets) >= MaxBuckets {
-			return md, fmt.Errorf("%w: create bucket %s: the cluster has %d", ErrTooManyBuckets, b, len(md.Buckets))
+			return b, store.Props{}, fmt.Errorf("%w: create bucket %s: the cluster has %d", ErrTooManyBuckets, b, len(md.Buckets))
 		}
 		props := store.DefaultProps()
 		if c.Props != nil {
-			props = *c.Props
+			props = c.Props.Clone()
 		}
 		props.Provider, props.Created = b.Provider, store.Int64String(c.Created)
 		props.BID, props.Access, props.Features = bucketID(b, c.Created), store.AccessAll, "0"
 		props.Checksum.Type = store.NormalizeChecksumType(props.Checksum.Type)
-		if err := props.Validate(); err != nil {
-			return md, fmt.Errorf("create bucket %s: %w", b, err)
+		if err := props.Sound(); err != nil {
+			return b, store.Props{}, fmt.Errorf("create bucket %s: %w", b, err)
 		}
-		next.Set(b, props)
+		return b, props, nil
 	case DestroyBucket:
 		if !exists {
-			return md, fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
+			return b, store.Props{}, fmt.Errorf("destroy bucket %s: %w", b, store.ErrBucketNotFound)
 		}
 		if c.Created != 0 && int64(current.Created) != c.Created {
-			return md, fmt.Errorf("%w: destroy bucket %s created at %d: it was created again at %d", ErrMapChanged, b, c.Created, current.Created)
+			return b, store.Props{}, fmt.Errorf("%w: destroy bucket %s created at %d: it was created again at %d", ErrMapChanged, b, c.Created, current.Created)
 		}
-		next.Delete(b)
+		return b, store.Props{}, nil
 	case SetProps:
 		if !exists {
-			return md, fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
+			return b, store.Props{}, fmt.Errorf("set props of %s: %w", b, store.ErrBucketNotFound)
 		}
 		if c.IfProps != "" {
 			if c.Level < LevelPropsIf {
-				return md, fmt.Errorf("%w: %s with if_props needs level %d", ErrUnknownChange, c.Kind, LevelPropsIf)
+				return b, store.Props{}, fmt.Errorf("%w: %s with if_props needs level %d", ErrUnknownChange, c.Kind, LevelPropsIf)
 			}
 			if PropsDigest(current) != c.IfProps {
-				return md, fmt.Errorf("%w: set props of %s: %s", ErrMapChanged, b, PropsChangedMessage)
+				return b, store.Props{}, fmt.Errorf("%w: set props of %s: %s", ErrMapChanged, b, PropsChangedMessage)
 			}
 		}
 		props := current.Clone() // the patch decodes into a copy of Extra too
 		if err := json.Unmarshal(c.Patch, &props); err != nil {
-			return md, fmt.Errorf("%w: set props of %s: %w", store.ErrInvalidProps, b, err)
+			return b, store.Props{}, fmt.Errorf("%w: set props of %s: %w", store.ErrInvalidProps, b, err)
 		}
 		props.Provider, props.Created = current.Provider, current.Created
 		props.BID, props.Access, props.Features = current.BID, current.Access, current.Features
@@ -631,16 +663,15 @@ func applyBucket(md store.BucketMetadata, c Change) (store.BucketMetadata, error
 		// Parts already stored were cut to the layout: it stays (as in
 		// AIStore); turning erasure coding off and on again changes it.
 		if current.EC.Enabled && props.EC.Enabled && (props.EC.DataSlices != current.EC.DataSlices || props.EC.ParitySlices != current.EC.ParitySlices) {
-			return md, fmt.Errorf("%w: set props of %s: ec.data_slices and ec.parity_slices of an erasure-coded bucket cannot change (it is %d+%d)",
+			return b, store.Props{}, fmt.Errorf("%w: set props of %s: ec.data_slices and ec.parity_slices of an erasure-coded bucket cannot change (it is %d+%d)",
 				store.ErrInvalidProps, b, current.EC.DataSlices, current.EC.ParitySlices)
 		}
-		if err := props.Validate(); err != nil {
-			return md, fmt.Errorf("set props of %s: %w", b, err)
+		if err := props.Sound(); err != nil {
+			return b, store.Props{}, fmt.Errorf("set props of %s: %w", b, err)
 		}
-		next.Set(b, props)
+		return b, props, nil
 	}
-	next.Version++
-	return next, nil
+	return b, store.Props{}, fmt.Errorf("%w: %s", ErrUnknownChange, c.Kind)
 }
 
 // bucketID is a bucket's id (AIStore's bid): never zero, different for a

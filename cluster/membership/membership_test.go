@@ -1157,6 +1157,45 @@ func TestApplySetPropsLeavesTheSnapshot(t *testing.T) {
 	}
 }
 
+// Bucket props that fail a rule of this build (a negative
+// dont_evict_time, too many mirror copies: as if set under a build
+// without the rule) replay from the log and load from a snapshot; only a
+// new change is held to the rule. What a node needs to act at all (a
+// checksum it knows) is checked on both.
+func TestBucketPropsRulesHoldNewChangesNotTheLog(t *testing.T) {
+	b := store.NewBucket("b")
+	md := &store.BucketMetadata{Version: 1}
+	md.Set(b, store.DefaultProps())
+	s := membership.Snapshot{Buckets: md}
+	set := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: []byte(`{"lru":{"dont_evict_time":"-1h"}}`)}
+	if err := membership.Admissible(s, set); !errors.Is(err, store.ErrInvalidProps) || !strings.Contains(err.Error(), "dont_evict_time") {
+		t.Fatalf("a new change against a rule: %v, want ErrInvalidProps naming dont_evict_time", err)
+	}
+	next, err := membership.Apply(s, set)
+	if err != nil {
+		t.Fatalf("the change replayed from the log: %v", err)
+	}
+	if err := next.Validate(); err != nil {
+		t.Fatalf("a snapshot holding it: %v", err)
+	}
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Enabled: true, Copies: 99}
+	create := membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("c"), Props: &props, Created: 1}
+	if err := membership.Admissible(next, create); !errors.Is(err, store.ErrInvalidProps) || !strings.Contains(err.Error(), "create bucket ais://c") {
+		t.Fatalf("a new bucket against a rule: %v, want ErrInvalidProps naming it", err)
+	}
+	if _, err := membership.Apply(next, create); err != nil {
+		t.Fatalf("the creation replayed from the log: %v", err)
+	}
+	unknown := membership.Change{Kind: membership.SetProps, Bucket: b, Patch: []byte(`{"checksum":{"type":"crc99"}}`)}
+	if _, err := membership.Apply(s, unknown); !errors.Is(err, store.ErrInvalidProps) {
+		t.Fatalf("an unknown checksum replayed: %v, want ErrInvalidProps", err)
+	}
+	if err := membership.Admissible(s, membership.Change{Kind: membership.SetProps, Bucket: b, Patch: []byte(`{"lru":{"dont_evict_time":"1h"}}`)}); err != nil {
+		t.Fatalf("a sound change: %v", err)
+	}
+}
+
 // A props change with IfProps applies only to the props it was asked
 // against (another committed first makes it ErrMapChanged, to check
 // again), and needs its level.

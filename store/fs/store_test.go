@@ -1543,6 +1543,39 @@ func TestBucketProps(t *testing.T) {
 	}
 }
 
+// Bucket metadata holding props that fail a rule newer than them (a
+// negative dont_evict_time) is adopted from a peer and loads again on
+// restart: only a change of props is held to the rules.
+func TestStoredPropsOlderThanARuleLoad(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st := open(t, dir)
+	b := store.NewBucket("b")
+	props := store.DefaultProps()
+	props.LRU.DontEvictTime = store.Duration(-time.Hour)
+	if props.Validate() == nil {
+		t.Fatal("the props pass today's rules: the test needs props that fail one")
+	}
+	md := store.NewBucketMetadata()
+	md.Version = 1
+	md.Set(b, props)
+	if err := st.SyncBuckets(ctx, md); err != nil {
+		t.Fatalf("adopt: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := open(t, dir)
+	defer again.Close()
+	got, err := store.PropsOf(ctx, again, b)
+	if err != nil || got.LRU.DontEvictTime != props.LRU.DontEvictTime {
+		t.Fatalf("after a restart: %+v, %v", got.LRU, err)
+	}
+	if err := again.SetBucketProps(ctx, b, got); !errors.Is(err, store.ErrInvalidProps) {
+		t.Fatalf("a change keeping them: %v, want ErrInvalidProps", err)
+	}
+}
+
 // A disk detached from one node and given to another brings nothing of
 // the first's metadata: the second does not take the first's record of
 // its mountpaths away (of the same names on its host) for its own.
