@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -1701,5 +1702,76 @@ func TestRevocationOutlivesTheLeeway(t *testing.T) {
 	}
 	if _, err := s.verifier.Verify(short); err == nil {
 		t.Fatal("a revoked token is taken again within the leeway past its end")
+	}
+}
+
+// An S3 key's token for a cluster that could not be saved is not pushed
+// (a restart would make another, and a delete of the key would miss the
+// one the cluster holds); revocations still go. Once saved, the key goes
+// with the token on disk.
+func TestS3KeyTokenUnsavedIsNotPushed(t *testing.T) {
+	fc := newFakeClusters(t, "c1")
+	dir := t.TempDir()
+	s := newTestService(t, dir, http.DefaultClient)
+	h := s.Handler()
+	admin := admin2(t, h)
+	if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: "c1", URLs: fc.urls}); status != http.StatusCreated {
+		t.Fatalf("register: %d %v", status, out)
+	}
+	_, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
+	access, _ := out["access_key"].(string)
+	if access == "" {
+		t.Fatalf("admin's S3 key: %v", out)
+	}
+	revoked := mustLogin(t, h, "admin", "secret-pass")
+	// The state's directory gone (a file in its place): saves fail.
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Revoked in memory, its save failed (answered as an error).
+	do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: revoked})
+	s.pushAll(t.Context())
+	fc.mu.Lock()
+	keysPushed, revocationSent := fc.pushes["c1"], slices.Contains(fc.revokedAt["c1"], revoked)
+	fc.mu.Unlock()
+	if keysPushed != 0 {
+		t.Fatalf("the keys were pushed %d times with a token for the cluster not saved", keysPushed)
+	}
+	if !revocationSent {
+		t.Fatal("a revocation was held back with the keys")
+	}
+	s.mu.Lock()
+	dirty := s.dirty["c1"] != 0
+	s.mu.Unlock()
+	if !dirty {
+		t.Fatal("the cluster is not marked for another push")
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+".away", dir); err != nil {
+		t.Fatal(err)
+	}
+	s.pushAll(t.Context())
+	fc.mu.Lock()
+	var pushed string
+	for _, k := range fc.received["c1"] {
+		if k.AccessKey == access {
+			pushed = k.Token
+		}
+	}
+	fc.mu.Unlock()
+	if pushed == "" {
+		t.Fatal("the key was not pushed once its token was saved")
+	}
+	again := newTestService(t, dir, http.DefaultClient)
+	again.mu.Lock()
+	saved := again.st.S3Keys[access].ClusterTokens["c1"]
+	again.mu.Unlock()
+	if saved != pushed {
+		t.Fatal("the token the cluster holds is not the one saved")
 	}
 }

@@ -190,6 +190,10 @@ type Service struct {
 	dirty   map[string]uint64
 	changes uint64
 	kick    chan struct{}
+	// tokensUnsaved marks S3 keys' tokens for clusters made but not yet
+	// saved: none is pushed until they are (one pushed and then lost to
+	// a restart would live on at its cluster, unknown to a key delete).
+	tokensUnsaved bool
 	// logins bounds the password checks that run at once: each is
 	// deliberately slow, and a flood of logins must not take every core.
 	logins chan struct{}
@@ -911,15 +915,22 @@ func (s *Service) pushAll(ctx context.Context) {
 		}
 		jobs = append(jobs, j)
 	}
-	if madeTokens {
+	if madeTokens || s.tokensUnsaved {
 		// Kept, so that each cluster keeps the one token it was given
 		// (and a delete of the key revokes it).
+		s.tokensUnsaved = false
 		if err := s.save(); err != nil {
-			s.cfg.Logger.Warn("authn: keep the S3 keys' tokens for the clusters", "err", err)
+			s.tokensUnsaved = true
+			s.cfg.Logger.Warn("authn: the S3 keys' tokens for the clusters are not saved; the keys are held back, revocations still go", "err", err)
 		}
 	}
+	holdKeys := s.tokensUnsaved
 	s.mu.Unlock()
 	for _, j := range jobs {
+		keys := &j.keys
+		if holdKeys {
+			keys = nil
+		}
 		// Each cluster gets a token for it alone: one cluster's gateway
 		// cannot replay it on another, nor on this service (see admin).
 		service, err := s.issue(ServiceSubject, Grants{Perm: PermAdmin}, []string{j.id}, pushTokenLife)
@@ -927,7 +938,7 @@ func (s *Service) pushAll(ctx context.Context) {
 			s.cfg.Logger.Error("authn: cannot sign the service's token", "err", err)
 			return
 		}
-		if err := s.push(ctx, j.urls, j.tokens, j.keys, service); err != nil {
+		if err := s.push(ctx, j.urls, j.tokens, keys, service); err != nil {
 			var refused *refusedError
 			if errors.As(err, &refused) && refused.status == http.StatusUnauthorized && strings.Contains(refused.msg, "expired") {
 				s.cfg.Logger.Error("authn: the cluster finds the service's fresh token expired: its clock runs more than "+pushTokenLife.String()+" ahead of this host's (keep both on NTP); revocations and S3 keys do not reach it", "cluster", j.id, "err", err)
@@ -935,6 +946,9 @@ func (s *Service) pushAll(ctx context.Context) {
 			}
 			s.cfg.Logger.Warn("authn: revocations not delivered yet; retrying", "cluster", j.id, "err", err)
 			continue
+		}
+		if keys == nil {
+			continue // dirty still: the keys go once their tokens are saved
 		}
 		s.mu.Lock()
 		if s.dirty[j.id] == j.change {
@@ -950,9 +964,9 @@ func (s *Service) pushAll(ctx context.Context) {
 // own, and each push a new one).
 const pushTokenLife = 10 * time.Minute
 
-// push sends every revoked token, then the S3 keys, to the first gateway
-// that takes them all.
-func (s *Service) push(ctx context.Context, urls, tokens []string, keys S3KeysMsg, service string) error {
+// push sends every revoked token, then the S3 keys (unless nil), to the
+// first gateway that takes them all.
+func (s *Service) push(ctx context.Context, urls, tokens []string, keys *S3KeysMsg, service string) error {
 	var last error = errors.New("no gateway URL")
 	for _, base := range urls {
 		last = nil
@@ -977,8 +991,8 @@ func (s *Service) push(ctx context.Context, urls, tokens []string, keys S3KeysMs
 				break
 			}
 		}
-		if last == nil {
-			last = s.send(ctx, http.MethodPut, base+ClusterS3KeysPath, keys, service)
+		if last == nil && keys != nil {
+			last = s.send(ctx, http.MethodPut, base+ClusterS3KeysPath, *keys, service)
 		}
 		if last == nil {
 			return later
