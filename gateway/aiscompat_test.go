@@ -825,6 +825,23 @@ func TestListInAIStoreShape(t *testing.T) {
 		}
 		stringInt(t, "size", e["size"])
 	}
+	// Props a target reads once per page, bounded: a list of a million
+	// commas is refused, naming it, at the gateway and at a target.
+	huge := strings.Repeat("x,", 600)
+	status, body = list(`{"props":"`+huge+`name"}`, "")
+	if status != http.StatusBadRequest || !strings.Contains(string(body), "props of 1204 bytes") {
+		t.Fatalf("props of 1204 bytes: %d %s", status, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, c.Targets()[0].URL()+"/v1/internal/list/ls?props="+huge, nil)
+	resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "props of 1200 bytes") {
+		t.Fatalf("props of 1200 bytes at a target: %s %s", resp.Status, body)
+	}
 	status, body = list(`{"props":"name,atime","time_format":"RFC3339"}`, "")
 	var rfc3339 api.ListPage
 	json.Unmarshal(body, &rfc3339)

@@ -67,6 +67,9 @@ func listMessage(r *http.Request, action api.ActionMessage) (api.ListObjectsMess
 	if msg.PageSize < 0 {
 		return msg, badRequest("pagesize %d is negative", msg.PageSize)
 	}
+	if _, err := parseListProps(msg.Props); err != nil {
+		return msg, err
+	}
 	// Sent on to every target, in its URL: no name is longer.
 	for key, v := range map[string]string{api.QueryPrefix: msg.Prefix, api.QueryStartAfter: msg.StartAfter} {
 		if len(v) > store.MaxNameLength {
@@ -100,15 +103,32 @@ func decodeToken(token string) (string, error) {
 	return string(b), nil
 }
 
-// wantsMeta reports whether the props ask for more than name and size.
-func wantsMeta(props string) bool {
+// maxListPropsBytes bounds a listing's props, sent on to every target
+// and read there once per page: AIStore's every name fits many times.
+const maxListPropsBytes = 1 << 10
+
+// listProps is what a listing's props ask for beyond name and size.
+type listProps struct {
+	meta   bool // checksum, atime, version, etag
+	copies bool // copies, location
+}
+
+// parseListProps reads a listing's comma-separated props; a name it does
+// not know asks for nothing (as in AIStore).
+func parseListProps(props string) (listProps, error) {
+	var lp listProps
+	if len(props) > maxListPropsBytes {
+		return lp, badRequest("props of %d bytes: at most %d (names such as name,size,checksum,atime)", len(props), maxListPropsBytes)
+	}
 	for p := range strings.SplitSeq(props, ",") {
 		switch strings.TrimSpace(p) {
 		case "checksum", "atime", "version", "etag":
-			return true
+			lp.meta = true
+		case "copies", "location":
+			lp.copies = true
 		}
 	}
-	return false
+	return lp, nil
 }
 
 // handleListObjects lists a bucket through a gateway: every target lists
@@ -382,6 +402,10 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		layout, err = timeLayout(q.Get(api.QueryTimeFormat))
 	}
+	var props listProps
+	if err == nil {
+		props, err = parseListProps(q.Get(api.QueryProps))
+	}
 	var flags uint64
 	if err == nil && q.Get(api.QueryFlags) != "" {
 		if flags, err = strconv.ParseUint(q.Get(api.QueryFlags), 10, 64); err != nil {
@@ -401,8 +425,7 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 || limit > api.MaxPageSize {
 		limit = api.MaxPageSize
 	}
-	props := q.Get(api.QueryProps)
-	opts := store.ListOptions{Prefix: q.Get(api.QueryPrefix), StartAfter: q.Get(api.QueryStartAfter), Limit: limit, WithMeta: wantsMeta(props)}
+	opts := store.ListOptions{Prefix: q.Get(api.QueryPrefix), StartAfter: q.Get(api.QueryStartAfter), Limit: limit, WithMeta: props.meta}
 	var objects []store.ObjectMeta
 	var dirs []string
 	if flags&api.ListNoRecursion != 0 {
@@ -469,18 +492,8 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// wantsProp reports whether the props name one.
-func wantsProp(props, name string) bool {
-	for p := range strings.SplitSeq(props, ",") {
-		if strings.TrimSpace(p) == name {
-			return true
-		}
-	}
-	return false
-}
-
 // listEntry is an object's entry with the props asked for.
-func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta, props, layout string) api.ListEntry {
+func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta, props listProps, layout string) api.ListEntry {
 	e := api.ListEntry{Name: o.Name, Size: o.Size, Version: o.Version, Flags: api.EntryPresent}
 	if !o.Checksum.IsEmpty() {
 		e.Checksum = o.Checksum.Value
@@ -498,7 +511,7 @@ func (n *Node) listEntry(ctx context.Context, b store.Bucket, o store.ObjectMeta
 	if modified := store.ModifiedOf(o); modified.Unix() > 0 && (o.Stamp.Clock > 0 || o.Custom[store.CustomRemoteModified] != "") {
 		e.Mtime = modified.Format(time.RFC3339Nano)
 	}
-	if wantsProp(props, "copies") || wantsProp(props, "location") {
+	if props.copies {
 		e.Copies = 1
 		if n.config.Storage != nil {
 			if copies, err := n.config.Storage.Copies(ctx, b, o.Name); err == nil {
