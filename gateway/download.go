@@ -285,9 +285,13 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Before the job's names are made (a template of a million names
-	// takes hundreds of MiB), and a few at once.
-	if err == nil && n.runningDownloads(r.Context()) >= maxDownloadsOnce {
-		err = fmt.Errorf("%w: download: %d download jobs are running, the most at once; wait for some, or abort them", api.ErrConflict, maxDownloadsOnce)
+	// takes hundreds of MiB), and a few at once. Those being started
+	// count: requests at once each saw fewer running, and all started.
+	if err == nil {
+		defer n.downloadsStarting.Add(-1)
+		if starting := int(n.downloadsStarting.Add(1)); starting+n.runningDownloads(r.Context()) > maxDownloadsOnce {
+			err = fmt.Errorf("%w: download: %d download jobs are running or starting, the most at once; wait for some, or abort them", api.ErrConflict, maxDownloadsOnce)
+		}
 	}
 	var items []downloadItem
 	if err == nil {

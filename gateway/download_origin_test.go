@@ -482,3 +482,45 @@ func TestMultiDownloadOfOneFileOnManyTargets(t *testing.T) {
 		}
 	}
 }
+
+// Download requests sent at once do not pass the most that may run
+// between them: each counts those being started, not only those running.
+func TestDownloadsAskedAtOnceKeepToTheMost(t *testing.T) {
+	release := make(chan struct{})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+			w.Write([]byte("x"))
+		case <-r.Context().Done():
+		}
+	}))
+	defer origin.Close()
+	defer close(release)
+	_, client := downloadCluster(t)
+	const asked = 48
+	var started, refused atomic.Int32
+	var wg sync.WaitGroup
+	errs := make(chan error, asked)
+	for i := range asked {
+		wg.Go(func() {
+			_, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"},
+				Template: fmt.Sprintf("%s/f%d-{0..0}", origin.URL, i)})
+			switch {
+			case err == nil:
+				started.Add(1)
+			case errors.Is(err, api.ErrConflict) && strings.Contains(err.Error(), "the most at once"):
+				refused.Add(1)
+			default:
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a download start: %v", err)
+	}
+	if started.Load() > 32 || started.Load()+refused.Load() != asked {
+		t.Fatalf("%d downloads started and %d refused of %d asked at once; want at most 32 started", started.Load(), refused.Load(), asked)
+	}
+}

@@ -426,6 +426,9 @@ type Node struct {
 	space capacityCache
 	// downloads fetches the downloader's files (see download.go).
 	downloads *http.Client
+	// downloadsStarting counts the download requests between their check
+	// of maxDownloadsOnce and their job's start.
+	downloadsStarting atomic.Int32
 	// appendLocks serialize the pieces of an append (see append.go).
 	appendLocks appendLocks
 	// appendStarts serializes session starts: the count of open ones and
