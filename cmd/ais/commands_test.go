@@ -462,12 +462,22 @@ func TestSelectObjects(t *testing.T) {
 	if _, err := selectObjects("", "", "run@2/"); err == nil || !strings.Contains(err.Error(), "--template") {
 		t.Errorf("a prefix with '@': %v", err)
 	}
+	// The cluster reads a '*' as any name from there: "*" would remove
+	// every object, "tmp*" every tmp… one, though ls shows none.
+	for _, wild := range []string{"*", "tmp*"} {
+		if _, err := selectObjects("", "", wild); err == nil || !strings.Contains(err.Error(), "'*'") {
+			t.Errorf("--prefix %q: %v, want refused naming '*'", wild, err)
+		}
+	}
 	// A template with no range would be a prefix to the cluster (rm
 	// --template shard-1 removed shard-10..shard-199): refused.
-	for _, rangeless := range []string{"shard-1", "*"} {
-		if _, err := selectObjects("", rangeless, ""); err == nil || !strings.Contains(err.Error(), "--prefix") {
+	for _, rangeless := range []string{"shard-1", "shard-1*"} {
+		if _, err := selectObjects("", rangeless, ""); err == nil || !strings.Contains(err.Error(), `--prefix "shard-1"`) {
 			t.Errorf("--template %q with no range: %v, want refused pointing to --prefix", rangeless, err)
 		}
+	}
+	if _, err := selectObjects("", "*", ""); err == nil || !strings.Contains(err.Error(), "every object") || strings.Contains(err.Error(), "--prefix") {
+		t.Errorf("--template \"*\": %v, want refused as every object, with no --prefix to give", err)
 	}
 	g := newRecordingGateway(t)
 	if err := runCLI(t, "evict", "s3://b"); err == nil || !strings.Contains(err.Error(), "name what to drop") {

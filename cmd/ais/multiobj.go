@@ -174,7 +174,10 @@ func selectObjects(name, template, prefix string) (api.ListRange, error) {
 			return api.ListRange{}, err
 		}
 		if !t.IsRange() {
-			return api.ListRange{}, fmt.Errorf("--template %q has no range ({0..9}, @N, %%d): it would select every name it begins; for that, give --prefix %q", template, template)
+			if begins := strings.TrimSuffix(template, "*"); begins != "" {
+				return api.ListRange{}, fmt.Errorf("--template %q has no range ({0..9}, @N, %%d): it would select every name it begins; for that, give --prefix %q", template, begins)
+			}
+			return api.ListRange{}, fmt.Errorf("--template %q has no range ({0..9}, @N, %%d): it would select every object", template)
 		}
 		return api.ListRange{Template: template}, nil
 	}
@@ -184,9 +187,11 @@ func selectObjects(name, template, prefix string) (api.ListRange, error) {
 // prefixSelection selects the names with a prefix. AIStore's API takes a
 // prefix as a template without ranges, so a prefix that reads as one
 // (with '@', '%' or braces) cannot be sent: it is refused, not expanded.
+// So is a '*', which the cluster reads as "any name from here": "tmp*"
+// removed every tmp… object ("*" every object) though ls showed none.
 func prefixSelection(prefix string) (api.ListRange, error) {
-	if strings.ContainsAny(prefix, "{}@%") {
-		return api.ListRange{}, fmt.Errorf("--prefix %q: a prefix with '{', '}', '@' or '%%' would be read as a template; select those objects with --template or by name", prefix)
+	if strings.ContainsAny(prefix, "{}@%*") {
+		return api.ListRange{}, fmt.Errorf("--prefix %q: a prefix with '{', '}', '@', '%%' or '*' would be read as a template (a '*' as any name from there); give the prefix without it, or select those objects with --template or by name", prefix)
 	}
 	return api.ListRange{Template: prefix}, nil
 }
