@@ -442,7 +442,21 @@ func TestClusterKillAndRestart(t *testing.T) {
 		}
 		acked[name] = meta.Checksum.Value
 	}
+	// As if the first start was cut short once its first gateway ran: the
+	// start that completes the cluster marks it formed, or every later
+	// restart starts that gateway alone and waits for it in vain.
+	state := filepath.Join(c.dir, "cluster.json")
+	saved, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, bytes.Replace(saved, []byte("{"), []byte("{\n  \"forming\": true,"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ais(t, c.endpoint, "cluster", "start", "--dir", c.dir, "--aisnode", filepath.Join(binDir, "aisnode"))
+	if saved, err := os.ReadFile(state); err != nil || bytes.Contains(saved, []byte(`"forming"`)) {
+		t.Fatalf("the cluster started whole is still marked forming: %v\n%s", err, saved)
+	}
 	m := c.waitMap(4)
 	c.waitRebalance(m.Version)
 	c.verifyAll("kill", acked)

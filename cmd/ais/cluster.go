@@ -733,6 +733,15 @@ func newClusterStartCommand() *cobra.Command {
 				}
 				return c.leftRunning(launched, fmt.Errorf("%w (logs in %s/*/node.log)", err, dir))
 			}
+			if c.Forming {
+				// Formed through a first gateway already running (a first
+				// start cut short after it came up): kept, every later
+				// restart started it alone and waited for it in vain.
+				c.Forming = false
+				if err := c.save(dir); err != nil {
+					return err
+				}
+			}
 			g, t := c.counts()
 			gateways := strings.Join(c.gatewayURLs(), ",")
 			fmt.Printf("local cluster running: %d gateway(s), %d target(s), map version %d, primary %s\nendpoint: %s\n  export AIS_ENDPOINT=%s\n",
