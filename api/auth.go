@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,10 +41,38 @@ func TokenFromEnv() string {
 		return ""
 	}
 	data, err := os.ReadFile(path)
-	if err != nil || len(data) > 64<<10 {
+	if err != nil || len(data) > maxTokenFile {
 		return ""
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// maxTokenFile bounds the token file TokenFromEnv reads.
+const maxTokenFile = 64 << 10
+
+// CheckTokenFile tells why the file AIS_AUTHN_TOKEN_FILE names cannot
+// give a token (TokenFromEnv then sends none, and the cluster's 401 does
+// not say why); nil when AIS_AUTHN_TOKEN is set or the variable is not.
+func CheckTokenFile() error {
+	path := os.Getenv(EnvTokenFile)
+	if strings.TrimSpace(os.Getenv(EnvToken)) != "" || path == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w (log in with `ais auth login`, or unset it)", EnvTokenFile, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", EnvTokenFile, err)
+	case info.IsDir():
+		return fmt.Errorf("%s: %s is a directory, not a token file", EnvTokenFile, path)
+	case info.Size() > maxTokenFile:
+		return fmt.Errorf("%s: %s has %d bytes, more than a token (%d at most)", EnvTokenFile, path, info.Size(), maxTokenFile)
+	}
+	return nil
 }
 
 // tokenKey carries a per-request token in a context.

@@ -41,6 +41,14 @@ func tokenFile() string {
 	return api.DefaultTokenFile()
 }
 
+// keptTokenFile is tokenFile, or why there is none (no home directory).
+func keptTokenFile() (string, error) {
+	if path := tokenFile(); path != "" {
+		return path, nil
+	}
+	return "", fmt.Errorf("no place to keep the token: set %s (a file) or HOME", api.EnvTokenFile)
+}
+
 // authnCall sends a request to the AuthN service with the CLI's token and
 // decodes a JSON answer into out (when not nil).
 func authnCall(cmd *cobra.Command, method, path string, in, out any) error {
@@ -141,10 +149,13 @@ func newLoginCommand() *cobra.Command {
 			if cluster != "" {
 				msg["cluster_id"] = cluster
 			}
+			path, err := keptTokenFile()
+			if err != nil {
+				return err
+			}
 			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+url.PathEscape(args[0]), msg, &out); err != nil {
 				return err
 			}
-			path := tokenFile()
 			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return err
 			}
@@ -176,7 +187,10 @@ func newLogoutCommand() *cobra.Command {
 			"(it is still valid): retry, or remove it here only with --local.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path := tokenFile()
+			path, err := keptTokenFile()
+			if err != nil {
+				return err
+			}
 			data, err := os.ReadFile(path)
 			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("not logged in: no %s", path)

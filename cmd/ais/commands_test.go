@@ -1407,3 +1407,29 @@ func TestGetBatchIntoADirectoryIsRefused(t *testing.T) {
 		t.Fatalf("requests sent: %v", sent)
 	}
 }
+
+// A token file AIS_AUTHN_TOKEN_FILE names that cannot be read stops a
+// command, naming it: sent without a token, it got a bare 401. A login
+// with nowhere to keep its token says so before it logs in.
+func TestTokenFileProblemsAreNamed(t *testing.T) {
+	g := newRecordingGateway(t)
+	t.Setenv(api.EnvToken, "")
+	t.Setenv("AIS_AUTHN_URL", "http://127.0.0.1:1")
+	missing := filepath.Join(t.TempDir(), "auth.tokn")
+	t.Setenv(api.EnvTokenFile, missing)
+	if err := runCLI(t, "ls", "ais://b"); err == nil || !strings.Contains(err.Error(), api.EnvTokenFile) || !strings.Contains(err.Error(), missing) {
+		t.Errorf("ls with a token file missing: %v, want an error naming %s and the file", err, api.EnvTokenFile)
+	}
+	if err := runCLI(t, "auth", "show", "user"); err == nil || !strings.Contains(err.Error(), api.EnvTokenFile) {
+		t.Errorf("auth show user with a token file missing: %v", err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Errorf("sent without the token: %v", sent)
+	}
+	t.Setenv(api.EnvTokenFile, "")
+	t.Setenv("HOME", "")
+	t.Setenv("XDG_CONFIG_HOME", "")
+	if err := runCLI(t, "auth", "login", "admin", "-p", "pw"); err == nil || !strings.Contains(err.Error(), "no place to keep the token") {
+		t.Errorf("a login with no home: %v, want refused before it logs in", err)
+	}
+}

@@ -197,6 +197,12 @@ func newRoot() *cobra.Command {
 					return err
 				}
 			}
+			// Every command that sends the kept token (a login makes it).
+			if path := cmd.CommandPath(); !cmd.HasSubCommands() && path != "ais auth login" && path != "ais auth logout" && (usesEndpoint(cmd) || strings.HasPrefix(path, "ais auth ")) {
+				if err := api.CheckTokenFile(); err != nil {
+					return err
+				}
+			}
 			tc, err := clientTLSConfig(skipVerify)
 			if err != nil {
 				return err
