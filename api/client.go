@@ -1031,10 +1031,18 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 		}
 		select {
 		case <-ctx.Done():
-			// The caller's end, not the 503 (errors.Is finds both): one
-			// that retries on ErrUnavailable would go on past it.
-			return nil, fmt.Errorf("%w (while waiting to retry: %w)", context.Cause(ctx), err)
 		case <-time.After(delay):
+		}
+		// The caller's end, not the 503 (errors.Is finds both): one that
+		// retries on ErrUnavailable would go on past it. Checked after
+		// the wait too, with the deadline itself (the context learns of
+		// it a moment later): an end and the wait's at one moment sent a
+		// request bound to fail on the end alone.
+		if deadline, ok := ctx.Deadline(); ctx.Err() == nil && ok && !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("%w (while waiting to retry: %w)", context.DeadlineExceeded, err)
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (while waiting to retry: %w)", context.Cause(ctx), err)
 		}
 	}
 }
