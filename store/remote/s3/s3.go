@@ -224,7 +224,8 @@ const maxListingPage = 16 << 20
 // classify maps S3's errors to the store's and names the remote.
 func (be *Backend) classify(err error, b store.Bucket, name string) error {
 	var api smithy.APIError
-	if errors.As(err, &api) {
+	isAPI := errors.As(err, &api)
+	if isAPI {
 		switch api.ErrorCode() {
 		case "NoSuchBucket":
 			return fmt.Errorf("remote bucket %s at %s: %w", b, be.where, store.ErrBucketNotFound)
@@ -241,23 +242,31 @@ func (be *Backend) classify(err error, b store.Bucket, name string) error {
 			// may pass.
 			return fmt.Errorf("%w: %s at %s: %s: %s", remote.ErrUnavailable, b, be.where, api.ErrorCode(), api.ErrorMessage())
 		}
-		// An answer without a body (a HEAD's) has its code named after
-		// the status ("Forbidden", "BadRequest"): the status decides.
-		var resp *smithyhttp.ResponseError
-		if errors.As(err, &resp) {
-			if status := resp.HTTPStatusCode(); status == http.StatusNotFound {
-				if name == "" {
-					return fmt.Errorf("remote bucket %s at %s: %w", b, be.where, store.ErrBucketNotFound)
-				}
-				return fmt.Errorf("%s/%s at %s: %w", b, name, be.where, store.ErrNotFound)
-			} else if refusedForGood(status) {
-				return fmt.Errorf("%w: %s at %s: %s: %s", store.ErrRemoteForbidden, b, be.where, api.ErrorCode(), api.ErrorMessage())
-			}
-		}
-		return fmt.Errorf("%w: %s at %s: %s: %s", remote.ErrUnavailable, b, be.where, api.ErrorCode(), api.ErrorMessage())
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// An answer without a body (a HEAD's) has its code named after the
+	// status ("Forbidden", "BadRequest"), and one whose body is not S3's
+	// XML (a proxy's HTML page) is no APIError: the status decides.
+	var resp *smithyhttp.ResponseError
+	if canceled := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded); canceled && !isAPI {
 		return err
+	}
+	if errors.As(err, &resp) {
+		what := err.Error()
+		if isAPI {
+			what = api.ErrorCode() + ": " + api.ErrorMessage()
+		}
+		if status := resp.HTTPStatusCode(); status == http.StatusNotFound {
+			if name == "" {
+				return fmt.Errorf("remote bucket %s at %s: %w", b, be.where, store.ErrBucketNotFound)
+			}
+			return fmt.Errorf("%s/%s at %s: %w", b, name, be.where, store.ErrNotFound)
+		} else if refusedForGood(status) {
+			return fmt.Errorf("%w: %s at %s: %s", store.ErrRemoteForbidden, b, be.where, what)
+		}
+		return fmt.Errorf("%w: %s at %s: %s", remote.ErrUnavailable, b, be.where, what)
+	}
+	if isAPI {
+		return fmt.Errorf("%w: %s at %s: %s: %s", remote.ErrUnavailable, b, be.where, api.ErrorCode(), api.ErrorMessage())
 	}
 	return fmt.Errorf("%w: %s at %s: %w", remote.ErrUnavailable, b, be.where, err)
 }

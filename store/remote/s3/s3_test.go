@@ -308,6 +308,42 @@ func TestHeadRefusalsByStatus(t *testing.T) {
 	}
 }
 
+// An error answer whose body is not S3's XML (a proxy's HTML page in
+// front of the store) is judged by its status as well: a 413 or a 403 is
+// a refusal, a 404 not found, not a 503 clients retry for ever.
+func TestErrorWithoutXMLIsJudgedByStatus(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	var status atomic.Int32
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(int(status.Load()))
+		io.WriteString(w, "<html><head><title>refused</title></head><body><center><h1>refused</h1></center><hr><center>nginx</center></body></html>")
+	}))
+	defer server.Close()
+	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
+	for code, want := range map[int32]error{
+		http.StatusRequestEntityTooLarge: store.ErrRemoteForbidden,
+		http.StatusForbidden:             store.ErrRemoteForbidden,
+		http.StatusNotFound:              store.ErrNotFound,
+		http.StatusBadGateway:            store.ErrRemote,
+	} {
+		status.Store(code)
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		_, err := be.PutObject(ctx, b, "x", strings.NewReader("data"), 4)
+		cancel()
+		if !errors.Is(err, want) || want != store.ErrRemote && errors.Is(err, store.ErrRemote) {
+			t.Errorf("a PUT answered %d with HTML: %v, want %v", code, err, want)
+		}
+	}
+}
+
 // S3's refusals that asking again may pass (RequestTimeout is a 400,
 // OperationAborted a 409, RequestTimeTooSkewed a 403) stay unavailable.
 func TestRetryableCodesAreUnavailable(t *testing.T) {
