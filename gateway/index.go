@@ -55,7 +55,9 @@ func (s stampedStore) DeleteJobFromOwner(ctx context.Context, b store.Bucket, na
 		}
 		// Stamped too: a delete, not a move, it leaves a tombstone while
 		// a mountpath is away, so that a copy there does not come back.
-		return n.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp, Stamp: n.stamp()})
+		// Written through to a remote bucket: the remote's goes too, as
+		// through a peer.
+		return n.config.Store.Delete(ctx, b, name, store.DeleteOptions{IfStamp: meta.Stamp, Stamp: n.stamp(), WrittenThrough: true})
 	}
 	owner, err := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name))
 	if err != nil {

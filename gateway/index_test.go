@@ -178,7 +178,9 @@ func TestDsortOutputIndex(t *testing.T) {
 // The removal of a job's copy on its owner is a delete with its place in
 // the name's history (a stamp), not only the copy's: while a mountpath is
 // away, the store leaves a tombstone for it, and a copy of the job's
-// output there does not come back.
+// output there does not come back. The copy was written through: in a
+// remote bucket the remote's object goes too (as through a peer), not
+// left to come back at the next GET.
 func TestJobRemovalOnTheOwnerIsStamped(t *testing.T) {
 	var recorder *storetest.DeleteRecorder
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true, Configure: func(cfg *gateway.Config) {
@@ -202,8 +204,8 @@ func TestJobRemovalOnTheOwnerIsStamped(t *testing.T) {
 	if len(deletes) != 1 {
 		t.Fatalf("%d deletes, want 1", len(deletes))
 	}
-	if got := deletes[0]; got.IfStamp != written || got.Stamp.Compare(written) <= 0 {
-		t.Fatalf("the removal of the job's copy %v: IfStamp %v, Stamp %v; want its stamp and a later one", written, got.IfStamp, got.Stamp)
+	if got := deletes[0]; got.IfStamp != written || got.Stamp.Compare(written) <= 0 || !got.WrittenThrough {
+		t.Fatalf("the removal of the job's copy %v: IfStamp %v, Stamp %v, written through %v; want its stamp, a later one, and the remote's too", written, got.IfStamp, got.Stamp, got.WrittenThrough)
 	}
 }
 
