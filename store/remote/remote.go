@@ -697,7 +697,16 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			maps.Copy(custom, more)
 		}
 		staged = true
-		unlock = s.lockName(b.String() + "/" + name)
+		// Given up with the caller: one gone while another write held
+		// the name sent nothing, yet a send cut short "may have reached"
+		// the remote, and the other's fresh copy was dropped.
+		release, err := s.writes.LockContext(ctx, b.String()+"/"+name)
+		if err == nil {
+			unlock, err = release, context.Cause(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("write through %s/%s: %w", b, name, err)
+		}
 		attrs, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size)
 		reached = err == nil || mayHaveReached(err)
 		if err != nil {

@@ -177,6 +177,9 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 }
 
 func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+	if err := ctx.Err(); err != nil {
+		return remote.ObjectAttrs{}, err // as the SDK: nothing sent
+	}
 	if err := f.check(); err != nil {
 		return remote.ObjectAttrs{}, err
 	}
@@ -834,6 +837,47 @@ func TestWriteThroughPutsKeepOneOrder(t *testing.T) {
 	}
 	if remote := string(be.objects["k"]); remote != got {
 		t.Fatalf("the remote has %d bytes of %q, the local store %d of %q", len(remote), remote[:1], len(got), got[:1])
+	}
+}
+
+// A write-through PUT whose caller gives up while another write holds
+// the name sends nothing and leaves the other's copy: sent on with its
+// context ended, it "may have reached" the remote, and the fresh copy of
+// the write acknowledged meanwhile was dropped.
+func TestWriteThroughGivenUpWhileWaitingLeavesTheOther(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	rs.SetStamp(stamps())
+	be.putEntered, be.putRelease = make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		_, err := rs.Put(t.Context(), b, "k", strings.NewReader("first"), store.PutOptions{Size: 5, Stamp: rs.Stamp()})
+		first <- err
+	}()
+	<-be.putEntered // the first holds the name, sending
+	ctx, cancel := context.WithCancel(t.Context())
+	second := make(chan error, 1)
+	go func() {
+		_, err := rs.Put(ctx, b, "k", strings.NewReader("second"), store.PutOptions{Size: 6, Stamp: rs.Stamp()})
+		second <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); rs.NameUsers(b, "k") < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second PUT did not wait for the name")
+		}
+	}
+	cancel()
+	close(be.putRelease)
+	if err := <-first; err != nil {
+		t.Fatalf("the first PUT: %v", err)
+	}
+	if err := <-second; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the PUT given up: %v, want its end", err)
+	}
+	if got, err := read(t, local, b, "k"); err != nil || got != "first" {
+		t.Fatalf("the acknowledged write's copy: %q %v", got, err)
+	}
+	if remote := string(be.objects["k"]); remote != "first" {
+		t.Fatalf("the remote has %q", remote)
 	}
 }
 
