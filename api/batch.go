@@ -109,8 +109,10 @@ func (c *Client) GetBatch(ctx context.Context, bucket string, req BatchRequest, 
 	}
 	defer drain(resp) // (to its end: the connection is used again)
 	if req.Streaming {
-		_, err := io.Copy(w, resp.Body)
-		return BatchResponse{}, err
+		if _, err := io.Copy(w, resp.Body); err != nil {
+			return BatchResponse{}, fmt.Errorf("get-batch: the archive: %w", err)
+		}
+		return BatchResponse{}, nil
 	}
 	mediaType, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if err != nil || !strings.HasPrefix(mediaType, "multipart/") {
@@ -137,7 +139,7 @@ func (c *Client) GetBatch(ctx context.Context, bucket string, req BatchRequest, 
 			continue
 		}
 		if _, err := io.Copy(w, part); err != nil {
-			return out, err
+			return out, fmt.Errorf("get-batch: the archive: %w", err)
 		}
 	}
 	return out, nil

@@ -115,7 +115,9 @@ func newGetBatchCommand() *cobra.Command {
 				if _, err := os.Lstat(out); err == nil {
 					replaced = ", replacing the file that was there" // as ais get says
 				}
-				err = writeLocalFile(out, get)
+				if err = writeLocalFile(out, get); err != nil {
+					err = fmt.Errorf("get-batch into %s (left as it was): %w", out, err)
+				}
 			}
 			if err != nil {
 				return err

@@ -1433,3 +1433,34 @@ func TestTokenFileProblemsAreNamed(t *testing.T) {
 		t.Errorf("a login with no home: %v, want refused before it logs in", err)
 	}
 }
+
+// A get cut short names the object and the file, and leaves the file
+// there as it was: a script's log says which of its gets failed.
+func TestGetCutShortNamesWhatFailed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/v1/objects/b/obj.bin" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, "the first bytes")
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("AIS_ENDPOINT", srv.URL)
+	dest := filepath.Join(t.TempDir(), "obj.bin")
+	if err := os.WriteFile(dest, []byte("before"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runCLI(t, "get", "ais://b/obj.bin", dest)
+	if err == nil || !strings.Contains(err.Error(), "ais://b/obj.bin") || !strings.Contains(err.Error(), dest) {
+		t.Fatalf("a get cut short: %v, want an error naming the object and %s", err, dest)
+	}
+	if data, err := os.ReadFile(dest); err != nil || string(data) != "before" {
+		t.Fatalf("the file after a get cut short: %q %v", data, err)
+	}
+}

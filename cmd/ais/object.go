@@ -534,7 +534,9 @@ func newGetCommand() *cobra.Command {
 				return err
 			})
 			if err != nil {
-				return err
+				// Which of a script's many gets, and that the file there
+				// (if any) is as it was.
+				return fmt.Errorf("get %s/%s into %s (left as it was): %w", uri(bucket), name, dest, err)
 			}
 			replaced := ""
 			if existed {
