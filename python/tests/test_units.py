@@ -7,7 +7,6 @@ import http.server
 import io
 import json
 import os
-import socket
 import tarfile
 import threading
 import time
@@ -1687,6 +1686,14 @@ def test_a_buffer_is_put_as_it_is():
         def do_PUT(self):  # noqa: N802 (http.server's name)
             n = int(self.headers["Content-Length"])
             got[self.path.split("?")[0]] = self.rfile.read(n)
+            if self.path.startswith("/v1/objects/b/refused"):
+                body = b'{"status":400,"message":"refused"}'
+                self.send_response(400)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -1710,6 +1717,14 @@ def test_a_buffer_is_put_as_it_is():
         assert got["/v1/objects/b/small"] == b"small"
         body = aisgo.client._Body(big)
         assert isinstance(body._bytes, memoryview) and body._bytes.obj is big  # not a copy
+        body.close()
+        # A PUT that failed, its exception (and traceback) kept: the
+        # buffer is the caller's again all the same.
+        refused = bytearray(os.urandom(2 * aisgo.client.CHUNK_SIZE + 1))
+        with pytest.raises(aisgo.AisError) as kept:
+            client.put_object("b", "refused", refused)
+        refused.extend(b" after")
+        assert kept.value is not None and got["/v1/objects/b/refused"] == bytes(refused[: 2 * aisgo.client.CHUNK_SIZE + 1])
     finally:
         server.shutdown()
     opened = []
