@@ -153,6 +153,10 @@ func TestBucketLifecycle(t *testing.T) {
 	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"lru": map[string]any{"dont_evict_time": "-1h"}}); !errors.Is(err, store.ErrInvalidProps) || !strings.Contains(err.Error(), "dont_evict_time") {
 		t.Fatalf("a negative dont_evict_time: %v", err)
 	}
+	// Refused as props, before the targets are asked about the copies.
+	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"mirror": map[string]any{"enabled": true, "copies": 99}}); !errors.Is(err, store.ErrInvalidProps) || !strings.Contains(err.Error(), "1..32") {
+		t.Fatalf("99 mirror copies: %v", err)
+	}
 	// A field no bucket has is refused, naming it, not dropped with the
 	// change answered as made; AIStore's own that are not acted on here
 	// (a client's whole props sent back) are taken.

@@ -1202,6 +1202,9 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 		}
 		// What the change would give, to check it before it is proposed.
 		trial, err := membership.Apply(state, change)
+		if err == nil {
+			err = membership.Admissible(state, change) // this build's rules, before the targets are asked
+		}
 		if err != nil {
 			return "", membershipError(err)
 		}

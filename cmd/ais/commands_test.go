@@ -1426,6 +1426,18 @@ func TestTokenFileProblemsAreNamed(t *testing.T) {
 	if sent := g.sent(); len(sent) > 0 {
 		t.Errorf("sent without the token: %v", sent)
 	}
+	// Nor help, completion, or a command signed with the cluster's
+	// secret instead (a preStop hook's maintenance).
+	for _, args := range [][]string{{"help"}, {"completion", "bash"}, {"__complete", "ls", ""}} {
+		if err := runCLI(t, args...); err != nil {
+			t.Errorf("ais %v with a token file missing: %v", args, err)
+		}
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef"), 0o600)
+	if err := runCLI(t, "cluster", "maintenance", "start", "t1", "--secret-file", secret); err != nil && strings.Contains(err.Error(), api.EnvTokenFile) {
+		t.Errorf("maintenance with --secret-file: %v, want no token file asked", err)
+	}
 	t.Setenv(api.EnvTokenFile, "")
 	t.Setenv("HOME", "")
 	t.Setenv("XDG_CONFIG_HOME", "")

@@ -121,6 +121,23 @@ func usesEndpoint(cmd *cobra.Command) bool {
 	return true
 }
 
+// sendsToken reports a command that sends the kept token: not a login
+// (it makes it) nor a logout, help or completion, nor one signed with
+// the cluster's secret (--secret-file) instead.
+func sendsToken(cmd *cobra.Command) bool {
+	path := cmd.CommandPath()
+	switch {
+	case cmd.HasSubCommands(), path == "ais auth login", path == "ais auth logout":
+		return false
+	case cmd.Name() == "help", cmd.Name() == "completion", strings.HasPrefix(path, "ais completion"), strings.HasPrefix(cmd.Name(), "__complete"):
+		return false
+	}
+	if secret := cmd.Flags().Lookup("secret-file"); secret != nil && secret.Changed {
+		return false
+	}
+	return usesEndpoint(cmd) || strings.HasPrefix(path, "ais auth ")
+}
+
 // checkEndpoints refuses an AIS_ENDPOINT entry that is no http(s) URL of
 // a host: "127.0.0.1:8080" would fail each request with a parse error,
 // or be waited on as a node away.
@@ -197,8 +214,7 @@ func newRoot() *cobra.Command {
 					return err
 				}
 			}
-			// Every command that sends the kept token (a login makes it).
-			if path := cmd.CommandPath(); !cmd.HasSubCommands() && path != "ais auth login" && path != "ais auth logout" && (usesEndpoint(cmd) || strings.HasPrefix(path, "ais auth ")) {
+			if sendsToken(cmd) {
 				if err := api.CheckTokenFile(); err != nil {
 					return err
 				}
