@@ -442,9 +442,9 @@ func TestClusterKillAndRestart(t *testing.T) {
 		}
 		acked[name] = meta.Checksum.Value
 	}
-	// As if the first start was cut short once its first gateway ran: the
-	// start that completes the cluster marks it formed, or every later
-	// restart starts that gateway alone and waits for it in vain.
+	// As if the first start was cut short once its first gateway ran: a
+	// start that finds that gateway running marks the cluster formed, or
+	// every later restart starts it alone and waits for it in vain.
 	state := filepath.Join(c.dir, "cluster.json")
 	saved, err := os.ReadFile(state)
 	if err != nil {

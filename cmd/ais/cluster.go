@@ -687,6 +687,15 @@ func newClusterStartCommand() *cobra.Command {
 			var launched []string
 			for i := range c.Nodes {
 				if c.Nodes[i].running() {
+					if i == 0 && c.Forming {
+						// Up since a first start cut short: it formed the
+						// cluster. Kept, the mark had every later restart
+						// start it alone and wait for it in vain.
+						c.Forming = false
+						if err := c.save(dir); err != nil {
+							return c.leftRunning(launched, err)
+						}
+					}
 					continue
 				}
 				launched = append(launched, c.Nodes[i].Name)
@@ -732,15 +741,6 @@ func newClusterStartCommand() *cobra.Command {
 					return c.leftRunning(launched, exited)
 				}
 				return c.leftRunning(launched, fmt.Errorf("%w (logs in %s/*/node.log)", err, dir))
-			}
-			if c.Forming {
-				// Formed through a first gateway already running (a first
-				// start cut short after it came up): kept, every later
-				// restart started it alone and waited for it in vain.
-				c.Forming = false
-				if err := c.save(dir); err != nil {
-					return err
-				}
 			}
 			g, t := c.counts()
 			gateways := strings.Join(c.gatewayURLs(), ",")
