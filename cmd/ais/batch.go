@@ -116,7 +116,7 @@ func newGetBatchCommand() *cobra.Command {
 					replaced = ", replacing the file that was there" // as ais get says
 				}
 				if err = writeLocalFile(out, get); err != nil {
-					err = fmt.Errorf("get-batch into %s (left as it was): %w", out, err)
+					err = fmt.Errorf("get-batch into %s%s: %w", out, unchangedNote(out), err)
 				}
 			}
 			if err != nil {

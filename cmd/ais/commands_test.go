@@ -1469,10 +1469,16 @@ func TestGetCutShortNamesWhatFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := runCLI(t, "get", "ais://b/obj.bin", dest)
-	if err == nil || !strings.Contains(err.Error(), "ais://b/obj.bin") || !strings.Contains(err.Error(), dest) {
-		t.Fatalf("a get cut short: %v, want an error naming the object and %s", err, dest)
+	if err == nil || !strings.Contains(err.Error(), "ais://b/obj.bin") || !strings.Contains(err.Error(), dest+" (left as it was)") {
+		t.Fatalf("a get cut short: %v, want an error naming the object and %s, left as it was", err, dest)
 	}
 	if data, err := os.ReadFile(dest); err != nil || string(data) != "before" {
 		t.Fatalf("the file after a get cut short: %q %v", data, err)
+	}
+	// A device is written where it is: what came went out, and no
+	// "left as it was" is said of it.
+	err = runCLI(t, "get", "ais://b/obj.bin", os.DevNull)
+	if err == nil || !strings.Contains(err.Error(), "ais://b/obj.bin into "+os.DevNull+":") {
+		t.Fatalf("a get into %s cut short: %v", os.DevNull, err)
 	}
 }

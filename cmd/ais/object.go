@@ -243,6 +243,24 @@ func collect(src, name string) (files []localFile, skipped int, err error) {
 // dest: a failed download leaves no partial file. The file gets the mode
 // of the one it replaces, else 0666 less the umask, as any tool makes it
 // (not CreateTemp's 0600).
+// writtenInPlace reports a destination writeLocalFile writes where it is
+// (a descriptor, a device, a pipe): what reached it stays there.
+func writtenInPlace(dest string) bool {
+	if _, ok := openDescriptor(dest); ok {
+		return true
+	}
+	fi, err := os.Stat(dest)
+	return err == nil && !fi.Mode().IsRegular() && !fi.IsDir()
+}
+
+// unchangedNote is said of dest after a failed write into it.
+func unchangedNote(dest string) string {
+	if writtenInPlace(dest) {
+		return "" // the bytes before the failure went out
+	}
+	return " (left as it was)"
+}
+
 func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	// A descriptor this process holds (/dev/stdout, /dev/fd/3): written
 	// where it is (a pipe, the middle of a file the shell redirected to),
@@ -520,8 +538,10 @@ func newGetCommand() *cobra.Command {
 			// Standard output when named so, not for an object whose base
 			// name is "-".
 			if len(args) == 2 && args[1] == "-" {
-				_, err = io.Copy(os.Stdout, r)
-				return err
+				if _, err = io.Copy(os.Stdout, r); err != nil {
+					return fmt.Errorf("get %s/%s to standard output: %w", uri(bucket), name, err)
+				}
+				return nil
 			}
 			var n int64
 			existed := false
@@ -536,7 +556,7 @@ func newGetCommand() *cobra.Command {
 			if err != nil {
 				// Which of a script's many gets, and that the file there
 				// (if any) is as it was.
-				return fmt.Errorf("get %s/%s into %s (left as it was): %w", uri(bucket), name, dest, err)
+				return fmt.Errorf("get %s/%s into %s%s: %w", uri(bucket), name, dest, unchangedNote(dest), err)
 			}
 			replaced := ""
 			if existed {
