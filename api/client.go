@@ -1038,8 +1038,8 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 		// the wait too, with the deadline itself (the context learns of
 		// it a moment later): an end and the wait's at one moment sent a
 		// request bound to fail on the end alone.
-		if deadline, ok := ctx.Deadline(); ctx.Err() == nil && ok && !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("%w (while waiting to retry: %w)", context.DeadlineExceeded, err)
+		if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+			<-ctx.Done() // at once: for its cause (WithDeadlineCause's)
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w (while waiting to retry: %w)", context.Cause(ctx), err)

@@ -57,6 +57,13 @@ func TestCallerEndDuringARetryWaitIsTheCallersError(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("a deadline passed while waiting to retry a 503: %v; want the deadline (and the 503)", err)
 	}
+	// A deadline with its cause: the cause, as the caller set it.
+	cause := errors.New("the job did not end in time")
+	ctx, cancel = context.WithTimeoutCause(t.Context(), 100*time.Millisecond, cause)
+	defer cancel()
+	if _, err := api.NewClient(server.URL).ListBuckets(ctx); !errors.Is(err, cause) || !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a deadline with a cause passed while waiting to retry a 503: %v; want the cause (and the 503)", err)
+	}
 }
 
 // A gateway that freezes mid-answer (its headers sent) ends the call
