@@ -403,7 +403,6 @@ func (t *jobTotals) add(list func() []api.JobStatus, now time.Time) (map[string]
 	if t.totals == nil {
 		t.totals, t.seen = map[string]jobCounts{}, map[jobKey]seenJob{}
 	}
-	maps.DeleteFunc(t.seen, func(_ jobKey, s seenJob) bool { return now.Sub(s.at) > jobForgotten })
 	for _, j := range jobs {
 		key := jobKey{j.Kind, j.ID, j.Started}
 		before := t.seen[key]
@@ -416,6 +415,9 @@ func (t *jobTotals) add(list func() []api.JobStatus, now time.Time) (map[string]
 		t.totals[j.Kind] = total
 		t.seen[key] = seenJob{jobCounts{j.Objects, j.Bytes}, now}
 	}
+	// After the list: a job still listed, not scraped for an hour, was
+	// forgotten first and counted whole again.
+	maps.DeleteFunc(t.seen, func(_ jobKey, s seenJob) bool { return now.Sub(s.at) > jobForgotten })
 	running := make(map[string]int, len(t.totals))
 	for kind := range t.totals {
 		running[kind] = 0

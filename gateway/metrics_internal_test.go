@@ -41,4 +41,10 @@ func TestJobTotalsByKind(t *testing.T) {
 	if got, _ := totals.add(func() []api.JobStatus { return nil }, start.Add(jobForgotten+3*time.Minute)); got["lru"] != (jobCounts{16, 1060}) {
 		t.Fatalf("lru totals after another kind: %+v", got["lru"])
 	}
+	// A job still listed is not forgotten for a gap between scrapes of
+	// over an hour (Prometheus down): counted whole again, it showed as
+	// a burst of work that never was.
+	ended := api.JobStatus{ID: "g2", Kind: "rebalance", Objects: 10, Bytes: 1000}
+	check("an ended job listed", []api.JobStatus{ended}, jobForgotten+4*time.Minute, "rebalance", 14, 1000, 0)
+	check("listed still, after a gap of over an hour", []api.JobStatus{ended}, 2*jobForgotten+5*time.Minute, "rebalance", 14, 1000, 0)
 }
