@@ -403,12 +403,22 @@ func (l *loader) putObject(ctx context.Context, name string, body *patternReader
 	if l.config.Cleanup {
 		// Finished though the run is interrupted: a PUT cut on its way
 		// may still land, after the cleanup looked for it. Not past the
-		// run's deadline though (-duration cuts what is under way).
-		putCtx = context.WithoutCancel(ctx)
+		// run's deadline though (-duration cuts what is under way), nor
+		// past an interrupt of the cleanup (the second Ctrl-C).
+		var cancel context.CancelFunc
+		putCtx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
 		if deadline, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			putCtx, cancel = context.WithDeadline(putCtx, deadline)
-			defer cancel()
+			var cancelAt context.CancelFunc
+			putCtx, cancelAt = context.WithDeadline(putCtx, deadline)
+			defer cancelAt()
+		}
+		if cleanup := l.config.CleanupContext; cleanup != nil {
+			defer context.AfterFunc(cleanup, func() {
+				if ctx.Err() != nil {
+					cancel()
+				}
+			})()
 		}
 	}
 	_, err := l.client.Put(putCtx, l.config.Bucket, name, body, api.PutOptions{Size: body.size})
@@ -418,11 +428,20 @@ func (l *loader) putObject(ctx context.Context, name string, body *patternReader
 		} else {
 			l.put.fail(err)
 		}
+		// Failed here, it may have landed all the same (cut while the
+		// target committed it): the cleanup deletes it if it is there.
+		l.mu.Lock()
+		if l.config.Cleanup && !l.mu.listed[name] {
+			l.mu.put = append(l.mu.put, name)
+		}
+		l.mu.Unlock()
 		return err
 	}
 	l.put.done(body.size, time.Since(started))
 	l.mu.Lock()
-	l.mu.names = append(l.mu.names, name)
+	if l.config.PutPercent < 100 {
+		l.mu.names = append(l.mu.names, name) // GETs read it; a PUT-only run keeps no names
+	}
 	if l.config.Cleanup && !l.mu.listed[name] {
 		l.mu.put = append(l.mu.put, name)
 	}
@@ -485,6 +504,9 @@ func (l *loader) cleanup(ctx context.Context) {
 		g.Go(func() error {
 			started := time.Now()
 			err := l.client.Delete(ctx, l.config.Bucket, name)
+			if errors.Is(err, api.ErrNotFound) {
+				return nil // a PUT that failed, and did not land
+			}
 			if err != nil {
 				l.del.fail(err)
 				return nil

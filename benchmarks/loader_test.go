@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -392,5 +393,53 @@ func TestSeedRepeatsNamesAndSizes(t *testing.T) {
 	first, second := objects("first"), objects("second")
 	if len(first) != 40 || !maps.Equal(first, second) {
 		t.Fatalf("two runs of seed 7: %d and %d objects, equal %v", len(first), len(second), maps.Equal(first, second))
+	}
+}
+
+// With cleanup, a PUT that failed here may have landed (cut while its
+// target committed it): the cleanup deletes it too, and one that did not
+// land (404) is no failed deletion.
+func TestCleanupDeletesWhatFailedPutsMayHaveLeft(t *testing.T) {
+	var mu sync.Mutex
+	stored, deleted := map[string]bool{}, map[string]bool{}
+	puts := 0
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		name := strings.TrimPrefix(r.URL.Path, "/v1/objects/b/")
+		switch {
+		case r.Method == http.MethodHead && r.URL.Path == "/v1/buckets/b":
+			w.Header().Set(api.HeaderBucketProps, "{}")
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/buckets/b":
+			io.WriteString(w, `{"entries":[]}`)
+		case r.Method == http.MethodPut:
+			io.Copy(io.Discard, r.Body)
+			puts++
+			if puts%2 == 1 {
+				stored[name] = true // landed, answered as failed
+			}
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, `{"status":500,"message":"lost the answer"}`)
+		case r.Method == http.MethodDelete:
+			if !stored[name] {
+				http.NotFound(w, r)
+				return
+			}
+			delete(stored, name)
+			deleted[name] = true
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer server.Close()
+	r, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{Client: api.NewClient(server.URL), Bucket: "b", PutPercent: 100,
+		MinSize: 10, Workers: 1, MaxOps: 6, MaxErrors: -1, Cleanup: true})
+	if err != nil || r.Put.Errors != 6 {
+		t.Fatalf("a run of failed PUTs: %+v %v", r, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stored) != 0 || len(deleted) != 3 || r.Delete.Errors != 0 {
+		t.Fatalf("after the cleanup: %d landed objects left, %d deleted, %d deletions failed; want none left, 3 deleted, none failed", len(stored), len(deleted), r.Delete.Errors)
 	}
 }

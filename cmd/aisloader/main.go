@@ -342,8 +342,10 @@ func runWithCleanup(ctx, cleanupCtx context.Context, args []string, env string, 
 		fmt.Fprintf(stderr, "aisloader: %s\n", oneLine(err))
 		return exitFailed
 	}
-	if report.Delete.Errors > 0 && cfg.MaxErrors >= 0 && report.Errors() > cfg.MaxErrors {
-		fmt.Fprintf(stderr, "aisloader: cleanup: %d deletions failed\n", report.Delete.Errors)
+	if report.Delete.Errors > 0 {
+		// Asked to leave nothing, it left objects: whatever -maxerrors
+		// allowed the load itself.
+		fmt.Fprintf(stderr, "aisloader: cleanup: %d deletions failed; those objects stay in ais://%s\n", report.Delete.Errors, cfg.Bucket)
 		return exitFailed
 	}
 	return 0
