@@ -164,11 +164,19 @@ func (s *StatsD) Flush(ctx context.Context) error {
 	}
 	// A gauge no longer sent (a kind whose last job left the node's list,
 	// a mountpath's former state, a role with no node left) goes to 0,
-	// not left at what it was on the server.
+	// not left at what it was on the server. Not a mountpath's capacity
+	// while it cannot be read (a hung disk): left at its last reading,
+	// not a full disk shown empty.
+	unread := gaugeValue(families, "ais_mountpath_capacity_errors") == 1
 	for name := range s.gauges {
-		if !gauges[name] {
-			add(name + ":0|g")
+		if gauges[name] {
+			continue
 		}
+		if unread && isCapacityGauge(s.config.Prefix, name) {
+			gauges[name] = true
+			continue
+		}
+		add(name + ":0|g")
 	}
 	s.gauges = gauges
 	if len(packet) > 0 {
@@ -236,4 +244,24 @@ func writeSafe(b *strings.Builder, s string) {
 
 func formatNumber(v float64) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// gaugeValue is the value of the unlabelled gauge family name, or -1.
+func gaugeValue(families []*dto.MetricFamily, name string) float64 {
+	for _, family := range families {
+		if family.GetName() == name && family.GetType() == dto.MetricType_GAUGE && len(family.GetMetric()) == 1 {
+			return family.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// isCapacityGauge reports a StatsD name of a mountpath's capacity gauges.
+func isCapacityGauge(prefix, name string) bool {
+	for _, base := range []string{"mountpath_capacity_bytes", "mountpath_used_bytes", "mountpath_utilization_ratio"} {
+		if strings.HasPrefix(name, prefix+"."+base+".") || name == prefix+"."+base {
+			return true
+		}
+	}
+	return false
 }

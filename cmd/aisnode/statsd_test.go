@@ -276,3 +276,39 @@ func TestStatsDZeroesAGaugeGone(t *testing.T) {
 		t.Fatalf("the second flush %q does not zero %s", second, gone)
 	}
 }
+
+// A mountpath's capacity that cannot be read (a hung disk) is not sent
+// as 0: a disk 95% full would read empty, its alerts cleared. Read again
+// and gone for good, its gauges come and go as any.
+func TestStatsDKeepsCapacityWhileItCannotBeRead(t *testing.T) {
+	listener := listenUDP(t)
+	registry := prometheus.NewRegistry()
+	used := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ais_mountpath_utilization_ratio"}, []string{"mountpath"})
+	failed := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ais_mountpath_capacity_errors"})
+	registry.MustRegister(used, failed)
+	sd, err := NewStatsD(StatsDConfig{Address: listener.conn.LocalAddr().String(), Prefix: "ais.t1",
+		Gatherer: func(context.Context) prometheus.Gatherer { return registry }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flush := func() []string {
+		t.Helper()
+		if err := sd.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return listener.lines(t, 300*time.Millisecond)
+	}
+	used.WithLabelValues("/mnt/d1").Set(0.95)
+	if first := flush(); !slices.ContainsFunc(first, func(l string) bool { return strings.HasSuffix(l, ":0.95|g") }) {
+		t.Fatalf("the first flush: %q", first)
+	}
+	used.Reset()
+	failed.Set(1)
+	if unread := flush(); slices.ContainsFunc(unread, func(l string) bool { return strings.Contains(l, "utilization") }) {
+		t.Fatalf("a flush while the capacity cannot be read sends %q", unread)
+	}
+	failed.Set(0)
+	if gone := flush(); !slices.ContainsFunc(gone, func(l string) bool { return strings.Contains(l, "utilization") && strings.HasSuffix(l, ":0|g") }) {
+		t.Fatalf("a flush with the capacity read and the mountpath gone: %q", gone)
+	}
+}
