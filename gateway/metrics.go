@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/gateway/s3"
 )
 
 // operation names a request kind in metric names and labels.
@@ -140,6 +142,11 @@ func newMetrics() *metrics {
 			m.errors.WithLabelValues(string(op), k.Name)
 		}
 		m.errors.WithLabelValues(string(op), api.KindInternal)
+	}
+	for _, op := range s3.Operations {
+		for _, status := range []int{http.StatusInternalServerError, http.StatusServiceUnavailable} {
+			m.s3Requests.WithLabelValues(op, strconv.Itoa(status))
+		}
 	}
 	for _, op := range []operation{opGet, opPut} {
 		m.bytes[op] = prometheus.NewCounter(prometheus.CounterOpts{

@@ -204,6 +204,20 @@ func TestErrorSeriesStartAtZero(t *testing.T) {
 	if !found {
 		t.Fatal(`no ais_errors_total{op="get",kind="not-found"} at 0 before an error`)
 	}
+	// So for the S3 API's server errors, by the operations clients use.
+	found = false
+	for _, m := range gatewaytest.Scrape(t, c.Primary().URL())["ais_s3_requests_total"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["op"] == "GET object" && labels["status"] == "500" && m.GetCounter().GetValue() == 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal(`no ais_s3_requests_total{op="GET object",status="500"} at 0 before an S3 request`)
+	}
 }
 
 // A GET whose body the disk cuts after the status went out is counted as

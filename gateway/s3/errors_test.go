@@ -226,3 +226,43 @@ func TestErrorMessagesAreRedacted(t *testing.T) {
 		t.Fatalf("without Redact the error changed: %v", err)
 	}
 }
+
+// The operations whose error series start at zero are those the requests
+// of S3 clients are counted under, each of them.
+func TestOperationsAreThoseCounted(t *testing.T) {
+	requests := map[string]string{
+		"GET /s3/":                            "GET service",
+		"HEAD /s3/b":                          "HEAD bucket",
+		"GET /s3/b?list-type=2":               "GET bucket",
+		"PUT /s3/b":                           "PUT bucket",
+		"DELETE /s3/b":                        "DELETE bucket",
+		"POST /s3/b?delete":                   "POST bucket",
+		"HEAD /s3/b/k":                        "HEAD object",
+		"GET /s3/b/dir/k":                     "GET object",
+		"PUT /s3/b/k":                         "PUT object",
+		"DELETE /s3/b/k":                      "DELETE object",
+		"POST /s3/b/k?uploads":                "POST object multipart",
+		"PUT /s3/b/k?partNumber=1&uploadId=u": "PUT object multipart",
+		"GET /s3/b/k?uploadId=u":              "GET object multipart",
+		"DELETE /s3/b/k?uploadId=u":           "DELETE object multipart",
+		"GET /s3/b?uploads":                   "GET bucket multipart",
+	}
+	counted := map[string]bool{}
+	for request, want := range requests {
+		method, target, _ := strings.Cut(request, " ")
+		got := operation(httptest.NewRequest(method, target, nil), "/s3")
+		if got != want {
+			t.Errorf("%s is counted as %q, want %q", request, got, want)
+		}
+		counted[got] = true
+	}
+	for _, op := range Operations {
+		if !counted[op] {
+			t.Errorf("operation %q is no request's", op)
+		}
+		delete(counted, op)
+	}
+	if len(counted) > 0 {
+		t.Errorf("operations counted but not in Operations: %v", counted)
+	}
+}

@@ -378,6 +378,15 @@ func (r *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
 // Unwrap gives http.ResponseController the writer below.
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// Operations are the operations (see operation) S3 clients use: their
+// error series exist from the start, so that a first 5xx shows as an
+// increase.
+var Operations = []string{
+	"GET service", "HEAD bucket", "GET bucket", "PUT bucket", "DELETE bucket", "POST bucket",
+	"HEAD object", "GET object", "PUT object", "DELETE object",
+	"POST object multipart", "PUT object multipart", "GET object multipart", "DELETE object multipart", "GET bucket multipart",
+}
+
 // operation names a request for metrics: its method and what it is on
 // (service, bucket or object; multipart requests apart), never a name.
 func operation(r *http.Request, prefix string) string {
