@@ -59,6 +59,11 @@ type appendSession struct {
 	Created int64     `json:"created,omitempty"`
 	Name    string    `json:"name"`
 	Started time.Time `json:"started"`
+	// Size is the bytes acknowledged, recorded after each piece is
+	// synced: a piece a crash cut is cut from the file before the next
+	// (sent again, it came after the first's bytes), and a flush stores
+	// no more. None: a session of an older build, its file as it is.
+	Size *int64 `json:"size,omitempty"`
 }
 
 // appendLocks lets one request at a time use a session: two appends at
@@ -168,13 +173,15 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 		return "", err
 	}
 	defer release()
-	if !started {
-		// Checked under the lock: a flush may have just ended it.
-		if err := n.checkAppendSession(handle, token, b, name); err != nil {
-			return "", err
+	// Checked under the lock: a flush may have just ended it.
+	session, err := n.checkAppendSession(n.config.ID+"|"+token, token, b, name)
+	if err != nil {
+		if started {
+			n.endAppend(token)
 		}
+		return "", err
 	}
-	if err := n.writePiece(r, token); err != nil {
+	if err := n.writePiece(r, token, session); err != nil {
 		if started {
 			n.endAppend(token)
 		}
@@ -183,9 +190,9 @@ func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string)
 	return n.config.ID + "|" + token, nil
 }
 
-// writePiece appends the body to the session's file and syncs it; on
-// failure the file is cut back to where it was.
-func (n *Node) writePiece(r *http.Request, token string) error {
+// writePiece appends the body to the session's file, syncs it and
+// records its new size; on failure the file is cut back to where it was.
+func (n *Node) writePiece(r *http.Request, token string, session appendSession) error {
 	room, err := workDirRoom(n.appendRoot(token), r.ContentLength)
 	if err != nil {
 		return err
@@ -198,6 +205,26 @@ func (n *Node) writePiece(r *http.Request, token string) error {
 	info, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
+	}
+	if acked := session.Size; acked != nil && info.Size() != *acked {
+		// Past what was acknowledged: a piece cut by a crash (or a
+		// record that failed), sent again now. Short of it: bytes
+		// acknowledged are lost, and the session cannot go on.
+		if info.Size() < *acked {
+			n.endAppend(token)
+			return fmt.Errorf("append: the session's file has %d bytes of the %d acknowledged (lost in a crash?), so the append is ended: start it again", info.Size(), *acked)
+		}
+		if err := truncatePiece(f, *acked); err == nil {
+			err = unix.Fdatasync(int(f.Fd()))
+		}
+		if err != nil {
+			n.endAppend(token)
+			return fmt.Errorf("append: a piece cut short before could not be cut from the session's file (%v), so the append is ended: start it again", err)
+		}
+		info, err = f.Stat()
+		if err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
 	}
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
@@ -212,6 +239,11 @@ func (n *Node) writePiece(r *http.Request, token string) error {
 	if err == nil {
 		err = unix.Fdatasync(int(f.Fd()))
 	}
+	if err == nil {
+		size := info.Size() + written
+		session.Size = &size
+		err = n.saveAppendSession(token, session)
+	}
 	if err != nil {
 		if terr := truncatePiece(f, info.Size()); terr != nil {
 			// The failed piece's bytes would stay in the object, a
@@ -223,6 +255,18 @@ func (n *Node) writePiece(r *http.Request, token string) error {
 			err = fmt.Errorf("%w: append: %w", store.ErrNoSpace, err)
 		}
 		return err
+	}
+	return nil
+}
+
+// saveAppendSession records a session, durably.
+func (n *Node) saveAppendSession(token string, session appendSession) error {
+	data, err := json.Marshal(session)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(n.appendPath(token)+".json", data, 0o644); err != nil {
+		return fmt.Errorf("append: record the piece: %w", err)
 	}
 	return nil
 }
@@ -279,7 +323,8 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 		return store.ObjectMeta{}, err
 	}
 	defer release()
-	if err := n.checkAppendSession(handle, token, b, name); err != nil {
+	session, err := n.checkAppendSession(handle, token, b, name)
+	if err != nil {
 		return store.ObjectMeta{}, err
 	}
 	f, err := os.Open(n.appendPath(token))
@@ -291,6 +336,16 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	if err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("flush: %w", err)
 	}
+	size := info.Size()
+	if acked := session.Size; acked != nil {
+		// The acknowledged pieces alone: not a piece a crash cut.
+		if size < *acked {
+			n.endAppend(token)
+			return store.ObjectMeta{}, fmt.Errorf("flush: the session's file has %d bytes of the %d acknowledged (lost in a crash?), so the append is ended: start it again", size, *acked)
+		}
+		size = *acked
+	}
+	body := io.NewSectionReader(f, 0, size)
 	var meta store.ObjectMeta
 	checksum, err := requestChecksum(r)
 	if err != nil {
@@ -298,15 +353,15 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	}
 	// The pieces went to the work directory: the object's mountpath is
 	// checked now, as for a PUT of its size.
-	if err := n.checkSpaceFor(r.Context(), info.Size()); err != nil {
+	if err := n.checkSpaceFor(r.Context(), size); err != nil {
 		return meta, err
 	}
 	if owner, oerr := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name)); oerr == nil && owner.ID != n.config.ID {
 		// The map changed since the append started: the object goes to
 		// its owner now, as this node's PUT.
-		meta, err = n.batchState().client.Put(r.Context(), b.String(), name, f, api.PutOptions{Size: info.Size(), Checksum: checksum, Custom: custom})
+		meta, err = n.batchState().client.Put(r.Context(), b.String(), name, body, api.PutOptions{Size: size, Checksum: checksum, Custom: custom})
 	} else {
-		meta, err = n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), f), store.PutOptions{Size: info.Size(), Checksum: checksum, Custom: custom})
+		meta, err = n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), body), store.PutOptions{Size: size, Checksum: checksum, Custom: custom})
 	}
 	if err != nil {
 		// The session stays: a flush refused for its checksum may be
@@ -336,7 +391,8 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 	raw := make([]byte, appendTokenLength/2)
 	rand.Read(raw)
 	token := hex.EncodeToString(raw)
-	session, err := json.Marshal(appendSession{Bucket: b, Created: n.bucketCreated(b), Name: name, Started: time.Now()})
+	none := int64(0)
+	session, err := json.Marshal(appendSession{Bucket: b, Created: n.bucketCreated(b), Name: name, Started: time.Now(), Size: &none})
 	if err != nil {
 		return "", err
 	}
@@ -457,32 +513,32 @@ func (n *Node) appendToken(handle string) (string, error) {
 
 // checkAppendSession checks that a session is in progress, for the object
 // its handle is used for.
-func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name string) error {
+func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name string) (appendSession, error) {
+	var s appendSession
 	data, err := os.ReadFile(n.appendPath(token) + ".json")
 	if errors.Is(err, fs.ErrNotExist) {
-		return badRequest("%s %q: no such append in progress on target %s (flushed, or idle for %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
+		return s, badRequest("%s %q: no such append in progress on target %s (flushed, or idle for %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
 	}
 	if err != nil {
-		return fmt.Errorf("append: %w", err)
+		return s, fmt.Errorf("append: %w", err)
 	}
-	var s appendSession
 	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("append: session %s: %w", token, err)
+		return s, fmt.Errorf("append: session %s: %w", token, err)
 	}
 	if s.Bucket.Normalize() != b.Normalize() || s.Name != name {
-		return badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
+		return s, badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)
 	}
 	if s.Created != 0 && n.bucketCreated(b) != s.Created {
 		n.endAppend(token)
-		return badRequest("%s %q: bucket %s was destroyed and made again since the append began: its pieces went with it", api.QueryAppendHandle, handle, b)
+		return s, badRequest("%s %q: bucket %s was destroyed and made again since the append began: its pieces went with it", api.QueryAppendHandle, handle, b)
 	}
 	// Idle past the expiry, it is gone though no append started since
 	// to sweep it: stale pieces do not become an object hours later.
 	if info, err := os.Lstat(n.appendPath(token)); err != nil || time.Since(info.ModTime()) > appendExpiry {
 		n.endAppend(token)
-		return badRequest("%s %q: no such append in progress on target %s (flushed, or idle for %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
+		return s, badRequest("%s %q: no such append in progress on target %s (flushed, or idle for %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
 	}
-	return nil
+	return s, nil
 }
 
 // endAppend removes a session and its file.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -73,7 +74,7 @@ func TestAppendPieceNotCutBackEndsTheSession(t *testing.T) {
 	// Fewer bytes than announced: the piece fails after some were written.
 	r := httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("abc"))
 	r.ContentLength = 10
-	err := n.writePiece(r, token)
+	err := n.writePiece(r, token, appendSession{})
 	if !errors.Is(err, store.ErrSizeMismatch) || !strings.Contains(err.Error(), "start it again") {
 		t.Fatalf("a piece that failed and could not be cut back: %v", err)
 	}
@@ -81,5 +82,51 @@ func TestAppendPieceNotCutBackEndsTheSession(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 			t.Fatalf("the session's %s after a piece that could not be cut back: %v, want it gone", name, err)
 		}
+	}
+}
+
+// A piece a crash cut (its bytes in the session's file, never
+// acknowledged) is cut from the file when it is sent again: it followed
+// its own partial bytes into the object.
+func TestAppendPieceCutByACrashIsNotKept(t *testing.T) {
+	root := t.TempDir()
+	n := &Node{config: Config{WorkDir: root}}
+	token := strings.Repeat("d", appendTokenLength)
+	dir := filepath.Join(root, appendDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, token), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	none := int64(0)
+	if err := n.saveAppendSession(token, appendSession{Name: "o", Size: &none}); err != nil {
+		t.Fatal(err)
+	}
+	piece := func(body string) {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(dir, token+".json"))
+		var session appendSession
+		if err == nil {
+			err = json.Unmarshal(data, &session)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.writePiece(httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader(body)), token, session); err != nil {
+			t.Fatal(err)
+		}
+	}
+	piece("first-")
+	// The target killed while "second" streamed in: part of it is there.
+	f, err := os.OpenFile(filepath.Join(dir, token), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("sec")
+	f.Close()
+	piece("second")
+	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "first-second" {
+		t.Fatalf("the session's file after a piece sent again: %q %v, want the pieces once each", data, err)
 	}
 }

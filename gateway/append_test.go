@@ -48,6 +48,24 @@ func TestAppendPiecesThenFlush(t *testing.T) {
 		}
 	}
 	whole := strings.Join(pieces, "")
+	// A piece a crash cut and never acknowledged: its bytes in the
+	// session's file are no part of the object.
+	target, token, _ := strings.Cut(handle, "|")
+	cut := false
+	for _, m := range c.Targets() {
+		if m.Node.ID() == target {
+			f, err := os.OpenFile(filepath.Join(m.Dir, "work", "append", token), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("a piece cut sh")
+			f.Close()
+			cut = true
+		}
+	}
+	if !cut {
+		t.Fatalf("no target %s for the handle %s", target, handle)
+	}
 	wrong := store.Checksum{Type: store.ChecksumMD5, Value: strings.Repeat("0", 32)}
 	if _, err := client.Flush(ctx, "logs", "day1.log", handle, wrong); !errors.Is(err, api.ErrBadChecksum) {
 		t.Fatalf("flush with a wrong checksum: %v, want ErrBadChecksum", err)
