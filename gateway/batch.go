@@ -140,6 +140,12 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	}
 	reads := n.readAhead(r.Context(), items)
 	defer reads.Close()
+	// A client that stops reading is cut as a slow body is (BodyTimeout,
+	// then BodyMinRate): it held a buffered answer's slot and memory, or
+	// a stream's open entries, for as long as the kernel kept trying.
+	if n.config.BodyTimeout > 0 {
+		w = newStallWriter(w, n.config.BodyTimeout, n.config.BodyMinRate)
+	}
 	if req.Streaming {
 		sw := &startWriter{w: w, start: func() {
 			w.Header().Set("Content-Type", batchFormats[f.Name()])
@@ -175,8 +181,15 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 		"Content-Disposition": {fmt.Sprintf(`form-data; name=%q; filename="%s%s"`, api.BatchArchivePart, resp.UUID, f.Extensions()[0])},
 		"Content-Type":        {batchFormats[f.Name()]},
 	})
-	archive.WriteTo(part)
-	mw.Close()
+	_, err := archive.WriteTo(part)
+	if err == nil {
+		err = mw.Close()
+	}
+	if err != nil {
+		// The status is sent: cut, not taken for a whole answer.
+		n.logger.Warn("get-batch: answer cut short", "id", resp.UUID, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 	result, sent = "ok", buffered
 }
 

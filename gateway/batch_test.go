@@ -416,3 +416,59 @@ func TestGetBatchIfChecksum(t *testing.T) {
 		t.Fatalf("if_checksum without a value: %v", err)
 	}
 }
+
+// blockedWriter takes nothing until release closes: a client that stops
+// reading its answer.
+type blockedWriter struct{ release chan struct{} }
+
+func (b blockedWriter) Write(p []byte) (int, error) {
+	<-b.release
+	return 0, errors.New("released")
+}
+
+// A client that stops reading a buffered get-batch answer is cut as a
+// slow body is: it held one of the target's few buffered answers (and
+// its memory) for as long as the kernel kept trying, and the others got
+// 503s meanwhile.
+func TestBatchReaderThatStopsIsCut(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.BodyTimeout, cfg.BodyMinRate = 300*time.Millisecond, 64<<20
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "big", nil); err != nil {
+		t.Fatal(err)
+	}
+	req := api.BatchRequest{}
+	for i := range 4 {
+		name := fmt.Sprintf("o%d", i)
+		data := bytes.Repeat([]byte{byte('a' + i)}, 4<<20)
+		if _, err := client.Put(ctx, "big", name, bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		req.In = append(req.In, api.BatchEntry{ObjName: name})
+	}
+	release := make(chan struct{})
+	defer close(release)
+	const maxBuffered = 4 // every buffered answer a target holds at once
+	for range maxBuffered {
+		go client.GetBatch(ctx, "big", req, blockedWriter{release})
+	}
+	target := c.Targets()[0].Node
+	held := false
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(time.Millisecond) {
+		switch count := gateway.BufferedBatches(target); {
+		case count == maxBuffered:
+			held = true
+		case held && count == 0:
+			var out bytes.Buffer
+			if _, err := client.GetBatch(ctx, "big", api.BatchRequest{In: []api.BatchEntry{{ObjName: "o0"}}}, &out); err != nil {
+				t.Fatalf("a get-batch once the stopped readers were cut: %v", err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the target holds %d buffered answers (held all %d: %v) of readers that stopped; want them cut", gateway.BufferedBatches(target), maxBuffered, held)
+		}
+	}
+}

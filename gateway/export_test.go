@@ -65,6 +65,9 @@ func ObjectNeed(r *http.Request) (authn.Perm, string) { return objectAccess(r) }
 
 // HoldBatchBuffers takes every buffered get-batch slot of a target until
 // the returned release is called.
+// BufferedBatches is how many buffered get-batch answers n holds now.
+func BufferedBatches(n *Node) int { return len(n.batchState().buffered) }
+
 func HoldBatchBuffers(n *Node) (release func()) {
 	s := n.batchState()
 	for range cap(s.buffered) {
