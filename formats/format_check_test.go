@@ -23,6 +23,12 @@ func TestCheckEntry(t *testing.T) {
 		{formats.Msgpack{}, "a.jpg", formats.MaxBufferedRecord + 1, formats.ErrEntrySize},
 		{formats.Msgpack{}, "a.jpg", 4, nil},
 		{formats.TFRecord{}, "a.caf\xe9", 4, formats.ErrInvalidName},
+		// Of record "a" to dSort, a record "a." of its own here: it would
+		// cut record a in the output.
+		{formats.Msgpack{}, "a.", 4, formats.ErrInvalidName},
+		{formats.TFRecord{}, "dir/a.", 4, formats.ErrInvalidName},
+		{formats.Msgpack{}, "a.b.", 4, nil},
+		{formats.Tar{}, "a.", 4, nil},
 		// A name a tar reader takes (a GNU long name of 1 MiB) that no
 		// tar header of the output carries.
 		{formats.Tar{}, strings.Repeat("n", 1<<20-10), 4, formats.ErrInvalidName},

@@ -140,11 +140,13 @@ func (g *Grouper) Add(name string) (Member, error) {
 		}
 		g.index[record] = r
 	}
-	if g.records[r].size >= MaxRecordFiles {
+	// A file again (the last one kept) does not grow the record.
+	previous := g.find(r, ext)
+	if previous < 0 && g.records[r].size >= MaxRecordFiles {
 		return Member{}, fmt.Errorf("%w: record %q has more than %d files", ErrTooManyFiles, record, MaxRecordFiles)
 	}
 	var err error
-	if previous := g.find(r, ext); previous >= 0 {
+	if previous >= 0 {
 		g.unlink(r, previous)
 		err = &DuplicateError{Record: record, Ext: ext, Previous: previous, Index: index}
 	}

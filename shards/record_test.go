@@ -247,6 +247,10 @@ func TestGrouperLimits(t *testing.T) {
 	if _, err := g.Add("sample.last"); !errors.Is(err, shards.ErrTooManyFiles) || !strings.Contains(err.Error(), `record "sample"`) {
 		t.Fatalf("a record of %d files and one more: %v", shards.MaxRecordFiles, err)
 	}
+	// One of its files again replaces it: the record does not grow.
+	if _, err := g.Add("sample.7"); !errors.Is(err, shards.ErrDuplicate) {
+		t.Fatalf("a file of a full record again: %v, want it replaced (a duplicate)", err)
+	}
 	g.Reset()
 	defer shards.SetShardFilesLimit(1 << 16)()
 	// The same name again and again: every earlier file is dropped as a
