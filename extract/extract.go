@@ -83,7 +83,7 @@ type Config struct {
 	// CheckRecord, when set, refuses a record (its kept members together,
 	// size the sum of their sizes) the output format cannot hold
 	// (formats.CheckRecord), as CheckEntry does a member.
-	CheckRecord func(name string, size int64) error
+	CheckRecord func(name string, members []string, size int64) error
 	// OnMissing decides about an input shard that does not exist: an error
 	// aborts, nil skips it.
 	OnMissing func(shard string, err error) error
@@ -416,10 +416,12 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		}
 		if cfg.CheckRecord != nil {
 			var values int64
-			for _, f := range rec.Files {
+			members := make([]string, len(rec.Files))
+			for i, f := range rec.Files {
 				values += f.Size
+				members[i] = f.Name
 			}
-			if err := cfg.CheckRecord(rec.Name, values); err != nil {
+			if err := cfg.CheckRecord(rec.Name, members, values); err != nil {
 				release()
 				return nil, fmt.Errorf("shard %s: the output format cannot hold a record: %w", in.Name, err)
 			}

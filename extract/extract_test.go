@@ -519,7 +519,7 @@ func TestZipShardsWaitForZipMemory(t *testing.T) {
 func TestRecordTheOutputCannotHoldFailsTheExtraction(t *testing.T) {
 	data := shard(t, ".tar", entry{"a.jpg", "first"}, entry{"a.cls", "1"}, entry{"a.jpg", "second"}, entry{"b.jpg", "x"})
 	var asked []string
-	check := func(name string, size int64) error {
+	check := func(name string, _ []string, size int64) error {
 		asked = append(asked, fmt.Sprintf("%s:%d", name, size))
 		if size > int64(len("second")+len("1")) {
 			return errors.New("too big a record")

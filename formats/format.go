@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Entry describes one regular file in a shard.
@@ -208,10 +209,21 @@ type RecordChecker interface {
 }
 
 // CheckRecord says whether f can write a record of that key whose values
-// add up to size bytes; nil for a format that takes any.
-func CheckRecord(f Format, key string, size int64) error {
-	if c, ok := f.(RecordChecker); ok {
-		return c.CheckRecord(key, size)
+// add up to size bytes, of the members named; nil for a format that takes
+// any.
+func CheckRecord(f Format, key string, members []string, size int64) error {
+	c, ok := f.(RecordChecker)
+	if !ok {
+		return nil
 	}
-	return nil
+	// "a." is of record "a" to dSort (shards.SplitName), and a record of
+	// its own to a record format: beside a.jpg and a.cls it would cut
+	// record a in three for a loader that groups by key. Alone it reads
+	// back as it was.
+	for _, name := range members {
+		if rest := name[strings.LastIndexByte(name, '/')+1:]; len(members) > 1 && rest != "" && strings.IndexByte(rest, '.') == len(rest)-1 {
+			return fmt.Errorf("record %q: member %q, whose only dot ends it, would be a record of its own in %s beside the others: %w", key, name, f.Name(), ErrInvalidName)
+		}
+	}
+	return c.CheckRecord(key, size)
 }

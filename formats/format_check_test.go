@@ -23,12 +23,7 @@ func TestCheckEntry(t *testing.T) {
 		{formats.Msgpack{}, "a.jpg", formats.MaxBufferedRecord + 1, formats.ErrEntrySize},
 		{formats.Msgpack{}, "a.jpg", 4, nil},
 		{formats.TFRecord{}, "a.caf\xe9", 4, formats.ErrInvalidName},
-		// Of record "a" to dSort, a record "a." of its own here: it would
-		// cut record a in the output.
-		{formats.Msgpack{}, "a.", 4, formats.ErrInvalidName},
-		{formats.TFRecord{}, "dir/a.", 4, formats.ErrInvalidName},
-		{formats.Msgpack{}, "a.b.", 4, nil},
-		{formats.Tar{}, "a.", 4, nil},
+		{formats.Msgpack{}, "a.", 4, nil}, // alone it reads back as it was (see TestCheckRecordMembers)
 		// A name a tar reader takes (a GNU long name of 1 MiB) that no
 		// tar header of the output carries.
 		{formats.Tar{}, strings.Repeat("n", 1<<20-10), 4, formats.ErrInvalidName},
@@ -47,14 +42,37 @@ func TestCheckEntry(t *testing.T) {
 // the record formats as a whole (each value may fit); others take any.
 func TestCheckRecord(t *testing.T) {
 	for _, f := range []formats.Format{formats.Msgpack{}, formats.TFRecord{}} {
-		if err := formats.CheckRecord(f, "k", formats.MaxBufferedRecord+1); !errors.Is(err, formats.ErrEntrySize) {
+		if err := formats.CheckRecord(f, "k", []string{"k.bin"}, formats.MaxBufferedRecord+1); !errors.Is(err, formats.ErrEntrySize) {
 			t.Errorf("%s: a record past the buffer: %v", f.Name(), err)
 		}
-		if err := formats.CheckRecord(f, "k", formats.MaxBufferedRecord); err != nil {
+		if err := formats.CheckRecord(f, "k", []string{"k.bin"}, formats.MaxBufferedRecord); err != nil {
 			t.Errorf("%s: a record at the buffer: %v", f.Name(), err)
 		}
 	}
-	if err := formats.CheckRecord(formats.Tar{}, "k", 1<<40); err != nil {
+	if err := formats.CheckRecord(formats.Tar{}, "k", []string{"k.bin"}, 1<<40); err != nil {
 		t.Errorf("tar: a record of 1 TiB: %v", err)
+	}
+}
+
+// A member whose only dot ends its name ("a.") is of record "a" to dSort
+// and a record of its own to a record format: beside the others of its
+// record it is refused (it would cut the record in the output), alone
+// it reads back as it was; other formats keep any.
+func TestCheckRecordMembers(t *testing.T) {
+	for _, tc := range []struct {
+		format  formats.Format
+		members []string
+		want    error
+	}{
+		{formats.Msgpack{}, []string{"a.jpg", "a.", "a.cls"}, formats.ErrInvalidName},
+		{formats.TFRecord{}, []string{"dir.v2/a.jpg", "dir.v2/a."}, formats.ErrInvalidName},
+		{formats.Msgpack{}, []string{"a."}, nil},
+		{formats.Msgpack{}, []string{"a.jpg", "a.b."}, nil},
+		{formats.TFRecord{}, []string{".hidden", ".hidden.txt"}, nil},
+		{formats.Tar{}, []string{"a.jpg", "a."}, nil},
+	} {
+		if err := formats.CheckRecord(tc.format, "a", tc.members, 4); tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s %q: %v, want %v", tc.format.Name(), tc.members, err, tc.want)
+		}
 	}
 }

@@ -63,12 +63,6 @@ type recordRules struct {
 // checkEntry says whether a writer of these rules can write the member
 // name of size bytes, in a record of its own.
 func (rules recordRules) checkEntry(name string, size int64) error {
-	// "a." is of record "a" to dSort (shards.SplitName), and a record of
-	// its own here: written between a.jpg and a.cls it would cut record
-	// a in three, for a loader that groups by key.
-	if rest := name[strings.LastIndexByte(name, '/')+1:]; rest != "" && strings.IndexByte(rest, '.') == len(rest)-1 {
-		return fmt.Errorf("entry %q: a name whose only dot ends it has no extension to keep as a field of its record: %w", name, ErrInvalidName)
-	}
 	key, field := splitMember(name)
 	if err := rules.check(key, field); err != nil {
 		return fmt.Errorf("entry %q: %w", name, err)

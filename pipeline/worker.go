@@ -544,14 +544,16 @@ func (j *targetJob) checkEntry() func(name string, size int64) error {
 }
 
 // checkRecord is checkEntry's check of each record as a whole.
-func (j *targetJob) checkRecord() func(name string, size int64) error {
+func (j *targetJob) checkRecord() func(name string, members []string, size int64) error {
 	if j.plan.Spec.EKMFile != "" {
 		return nil
 	}
 	if _, ok := j.plan.OutputFormat.(formats.RecordChecker); !ok {
 		return nil
 	}
-	return func(name string, size int64) error { return formats.CheckRecord(j.plan.OutputFormat, name, size) }
+	return func(name string, members []string, size int64) error {
+		return formats.CheckRecord(j.plan.OutputFormat, name, members, size)
+	}
 }
 
 // Extract runs extraction of the input shards this target owns and
