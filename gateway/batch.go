@@ -140,12 +140,6 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	}
 	reads := n.readAhead(r.Context(), items)
 	defer reads.Close()
-	// A client that stops reading is cut as a slow body is (BodyTimeout,
-	// then BodyMinRate): it held a buffered answer's slot and memory, or
-	// a stream's open entries, for as long as the kernel kept trying.
-	if n.config.BodyTimeout > 0 {
-		w = newStallWriter(w, n.config.BodyTimeout, n.config.BodyMinRate)
-	}
 	if req.Streaming {
 		sw := &startWriter{w: w, start: func() {
 			w.Header().Set("Content-Type", batchFormats[f.Name()])
@@ -171,6 +165,13 @@ func (n *Node) serveBatch(w http.ResponseWriter, r *http.Request, req api.BatchR
 	if err := n.writeBatch(archive, f, req, items, reads, &resp, &buffered); err != nil {
 		n.writeError(w, r, err)
 		return
+	}
+	// A client that stops reading a buffered answer is cut as a slow body
+	// is (BodyTimeout, then BodyMinRate): it held one of the few slots,
+	// and the answer's memory, for as long as the kernel kept trying. (A
+	// stream holds no slot: a loader may pause reading it between steps.)
+	if n.config.BodyTimeout > 0 {
+		w = newStallWriter(w, n.config.BodyTimeout, n.config.BodyMinRate)
 	}
 	mw := multipart.NewWriter(w)
 	w.Header().Set("Content-Type", mw.FormDataContentType())

@@ -134,7 +134,8 @@ type Config struct {
 	StateDir string
 	// BodyTimeout is the grace a request body has to start arriving; after
 	// it, the body must keep at least BodyMinRate bytes per second or the
-	// request fails with 408. Zero means 30s; negative disables.
+	// request fails with 408. A buffered get-batch answer is held to the
+	// same as it is read. Zero means 30s; negative disables.
 	BodyTimeout time.Duration
 	// BodyMinRate is the slowest a request body may arrive, in bytes per
 	// second; zero means 64 KiB/s.

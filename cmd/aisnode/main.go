@@ -138,8 +138,8 @@ type limits struct {
 	// RequestTimeout bounds an intra-cluster control call (30s).
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// BodyTimeout and BodyMinRate: a request body must start within the
-	// timeout and keep the rate (30s, 64 KiB/s; a negative timeout lifts
-	// the rule).
+	// timeout and keep the rate, and so must a buffered get-batch answer
+	// be read (30s, 64 KiB/s; a negative timeout lifts the rule).
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 	BodyMinRate int64         `yaml:"body_min_rate"`
 	// RebalanceBatchObjects and RebalanceBatchBytes bound one request of
