@@ -51,7 +51,10 @@ const (
 	appendTokenLength = 32
 )
 
-// appendSession is what a token stands for, kept as TOKEN.json.
+// appendSession is what a token stands for, kept as TOKEN.v2.json (an
+// older build's, without Size, as TOKEN.json): a build that does not
+// know Size finds no session of this one's, and refuses its handle
+// rather than append pieces it would not record.
 type appendSession struct {
 	Bucket store.Bucket `json:"bucket"`
 	// Created is when the bucket was created: one of the name destroyed
@@ -265,9 +268,12 @@ func (n *Node) saveAppendSession(token string, session appendSession) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(n.appendPath(token)+".json", data, 0o644); err != nil {
+	if err := atomicfile.Write(n.appendPath(token)+appendRecord, data, 0o644); err != nil {
 		return fmt.Errorf("append: record the piece: %w", err)
 	}
+	// An older build's record goes once this one's is kept.
+	root := n.appendRoot(token)
+	pathsafe.Remove(root, filepath.Join(root, appendDir, token+appendRecordOld))
 	return nil
 }
 
@@ -404,7 +410,7 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 	f.Close()
 	// Durable, with the data file's entry (the same directory): the
 	// pieces acknowledged later are of no use without it.
-	if err := atomicfile.Write(path+".json", session, 0o644); err != nil {
+	if err := atomicfile.Write(path+appendRecord, session, 0o644); err != nil {
 		n.endAppend(token)
 		return "", fmt.Errorf("append: %w", err)
 	}
@@ -460,7 +466,19 @@ func (n *Node) sweepAppendDir(root string) (open int, err error) {
 	}
 	for _, e := range entries {
 		token := e.Name()
-		if session, ok := strings.CutSuffix(token, ".json"); ok && validToken(session) {
+		if atomicfile.IsTemp(token) {
+			// A record's write a crash cut (each piece rewrites it), long
+			// enough ago not to be one under way.
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > appendExpiry {
+				pathsafe.Remove(root, filepath.Join(root, appendDir, token))
+			}
+			continue
+		}
+		session, ok := strings.CutSuffix(token, appendRecord)
+		if !ok {
+			session, ok = strings.CutSuffix(token, appendRecordOld)
+		}
+		if ok && validToken(session) {
 			// Counted by its file; without one (a crash mid-end), it goes.
 			if _, err := os.Lstat(filepath.Join(root, appendDir, session)); errors.Is(err, fs.ErrNotExist) {
 				pathsafe.Remove(root, filepath.Join(root, appendDir, token))
@@ -515,7 +533,10 @@ func (n *Node) appendToken(handle string) (string, error) {
 // its handle is used for.
 func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name string) (appendSession, error) {
 	var s appendSession
-	data, err := os.ReadFile(n.appendPath(token) + ".json")
+	data, err := os.ReadFile(n.appendPath(token) + appendRecord)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = os.ReadFile(n.appendPath(token) + appendRecordOld)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, badRequest("%s %q: no such append in progress on target %s (flushed, or idle for %s)", api.QueryAppendHandle, handle, n.config.ID, appendExpiry)
 	}
@@ -545,10 +566,18 @@ func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name str
 func (n *Node) endAppend(token string) {
 	root := n.appendRoot(token)
 	pathsafe.Remove(root, filepath.Join(root, appendDir, token))
-	pathsafe.Remove(root, filepath.Join(root, appendDir, token+".json"))
+	pathsafe.Remove(root, filepath.Join(root, appendDir, token+appendRecord))
+	pathsafe.Remove(root, filepath.Join(root, appendDir, token+appendRecordOld))
 }
 
-// appendPath is a session's data file; its record is beside it (.json).
+// The record of a session beside its data file: this build's, and an
+// older build's.
+const (
+	appendRecord    = ".v2.json"
+	appendRecordOld = ".json"
+)
+
+// appendPath is a session's data file; its record is beside it.
 func (n *Node) appendPath(token string) string {
 	return filepath.Join(n.appendRoot(token), appendDir, token)
 }
@@ -559,7 +588,7 @@ func (n *Node) appendPath(token string) string {
 func (n *Node) appendRoot(token string) string {
 	dirs := n.workDirs()
 	for _, root := range dirs {
-		for _, name := range []string{token, token + ".json"} {
+		for _, name := range []string{token, token + appendRecord, token + appendRecordOld} {
 			if _, err := os.Lstat(filepath.Join(root, appendDir, name)); err == nil {
 				return root
 			}

@@ -105,7 +105,7 @@ func TestAppendPieceCutByACrashIsNotKept(t *testing.T) {
 	}
 	piece := func(body string) {
 		t.Helper()
-		data, err := os.ReadFile(filepath.Join(dir, token+".json"))
+		data, err := os.ReadFile(filepath.Join(dir, token+appendRecord))
 		var session appendSession
 		if err == nil {
 			err = json.Unmarshal(data, &session)
@@ -128,5 +128,59 @@ func TestAppendPieceCutByACrashIsNotKept(t *testing.T) {
 	piece("second")
 	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "first-second" {
 		t.Fatalf("the session's file after a piece sent again: %q %v, want the pieces once each", data, err)
+	}
+}
+
+// A session of an older build (TOKEN.json, no size) takes pieces as it
+// is, and from its first piece is kept in this build's record
+// (TOKEN.v2.json), which an older build does not read: it refuses the
+// handle rather than append pieces it would not record. A record's
+// write a crash cut is swept once old.
+func TestAppendSessionRecords(t *testing.T) {
+	root := t.TempDir()
+	n := &Node{config: Config{WorkDir: root}}
+	token := strings.Repeat("e", appendTokenLength)
+	dir := filepath.Join(root, appendDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, token), []byte("before "), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, token+".json"), []byte(`{"name":"o"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("after"))
+	if err := n.writePiece(r, token, appendSession{Name: "o"}); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "before after" {
+		t.Fatalf("an older build's session after a piece: %q %v", data, err)
+	}
+	var s appendSession
+	data, err := os.ReadFile(filepath.Join(dir, token+appendRecord))
+	if err == nil {
+		err = json.Unmarshal(data, &s)
+	}
+	if err != nil || s.Size == nil || *s.Size != int64(len("before after")) {
+		t.Fatalf("this build's record after the piece: %s %v", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, token+".json")); !os.IsNotExist(err) {
+		t.Fatalf("the older build's record after the piece: %v, want it gone", err)
+	}
+	temp := filepath.Join(dir, token+appendRecord+".tmp-0123456789ab")
+	if err := os.WriteFile(temp, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * appendExpiry)
+	os.Chtimes(temp, old, old)
+	if _, err := n.sweepAppendDir(root); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(temp); !os.IsNotExist(err) {
+		t.Fatalf("a record's write a crash cut, after the sweep: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, token+appendRecord)); err != nil {
+		t.Fatalf("the session's record after the sweep: %v", err)
 	}
 }
