@@ -242,12 +242,23 @@ func (n *Node) writePiece(r *http.Request, token string, session appendSession) 
 	if err == nil {
 		err = unix.Fdatasync(int(f.Fd()))
 	}
+	stuck := false // the record counts a piece that failed
 	if err == nil {
+		before := session
 		size := info.Size() + written
 		session.Size = &size
-		err = n.saveAppendSession(token, session)
+		if err = n.saveAppendSession(token, session); err != nil {
+			// Renamed before its directory's sync failed, the record may
+			// count the piece: put back as it was, or the piece sent
+			// again found its session short of it.
+			stuck = n.saveAppendSession(token, before) != nil
+		}
 	}
 	if err != nil {
+		if stuck {
+			n.endAppend(token)
+			return fmt.Errorf("append: the piece's record could not be undone, so the append is ended: start it again: %w", err)
+		}
 		if terr := truncatePiece(f, info.Size()); terr != nil {
 			// The failed piece's bytes would stay in the object, a
 			// piece sent again after them: the session cannot go on.
@@ -268,7 +279,7 @@ func (n *Node) saveAppendSession(token string, session appendSession) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(n.appendPath(token)+appendRecord, data, 0o644); err != nil {
+	if err := writeAppendRecord(n.appendPath(token)+appendRecord, data, 0o644); err != nil {
 		return fmt.Errorf("append: record the piece: %w", err)
 	}
 	// An older build's record goes once this one's is kept.
@@ -276,6 +287,9 @@ func (n *Node) saveAppendSession(token string, session appendSession) error {
 	pathsafe.Remove(root, filepath.Join(root, appendDir, token+appendRecordOld))
 	return nil
 }
+
+// writeAppendRecord writes a session's record; a test makes it fail.
+var writeAppendRecord = atomicfile.Write
 
 // truncatePiece cuts a session's file back; a test makes it fail.
 var truncatePiece = (*os.File).Truncate

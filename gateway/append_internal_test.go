@@ -184,3 +184,54 @@ func TestAppendSessionRecords(t *testing.T) {
 		t.Fatalf("the session's record after the sweep: %v", err)
 	}
 }
+
+// A piece whose record failed after it was renamed (its directory's sync
+// failed) is not counted: the record is put back, and the piece sent
+// again is taken, once.
+func TestAppendPieceRecordFailedIsUndone(t *testing.T) {
+	root := t.TempDir()
+	n := &Node{config: Config{WorkDir: root}}
+	token := strings.Repeat("f", appendTokenLength)
+	dir := filepath.Join(root, appendDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, token), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	none := int64(0)
+	session := appendSession{Name: "o", Size: &none}
+	if err := n.saveAppendSession(token, session); err != nil {
+		t.Fatal(err)
+	}
+	defer func(was func(string, []byte, os.FileMode) error) { writeAppendRecord = was }(writeAppendRecord)
+	failed := false
+	writeAppendRecord = func(path string, data []byte, perm os.FileMode) error {
+		err := os.WriteFile(path, data, perm) // renamed, then:
+		if !failed {
+			failed = true
+			return errors.New("the test's directory sync")
+		}
+		return err
+	}
+	piece := httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("piece"))
+	if err := n.writePiece(piece, token, session); err == nil {
+		t.Fatal("a piece whose record failed was acknowledged")
+	}
+	// Sent again, with the session as its record now says.
+	data, err := os.ReadFile(filepath.Join(dir, token+appendRecord))
+	session = appendSession{}
+	if err == nil {
+		err = json.Unmarshal(data, &session)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	piece = httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("piece"))
+	if err := n.writePiece(piece, token, session); err != nil {
+		t.Fatalf("the piece sent again: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "piece" {
+		t.Fatalf("the session's file: %q %v, want the piece once", data, err)
+	}
+}
