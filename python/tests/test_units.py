@@ -7,6 +7,7 @@ import http.server
 import io
 import json
 import os
+import socket
 import tarfile
 import threading
 import time
