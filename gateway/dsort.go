@@ -35,7 +35,7 @@ func dsortError(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, pipeline.ErrInvalidSpec):
+	case errors.Is(err, pipeline.ErrInvalidSpec), errors.Is(err, pipeline.ErrInvalidInput):
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, pipeline.ErrWorkerClosed):
 		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)

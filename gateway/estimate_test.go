@@ -91,3 +91,21 @@ func TestDsortEstimateOverHTTP(t *testing.T) {
 		t.Fatalf("estimate of a template that matches nothing: %v, want 400 naming it", err)
 	}
 }
+
+// An estimate of input the job would fail on (a corrupt shard) is a 400
+// naming it, not a server error: the data is at fault, not the cluster.
+func TestDsortEstimateOfCorruptInputIsABadRequest(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	garbage := strings.Repeat("not a tar header ", 64)
+	if _, err := client.Put(ctx, "src", "in-0.tar", strings.NewReader(garbage), api.PutOptions{Size: int64(len(garbage))}); err != nil {
+		t.Fatal(err)
+	}
+	spec := `{"input_bck":{"name":"src"},"input_format":{"template":"in-{0..0}.tar"},"output_format":"out-{00..99}.tar"}`
+	_, err := client.EstimateDsort(ctx, []byte(spec))
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "in-0.tar") {
+		t.Fatalf("an estimate of a corrupt shard: %v, want a 400 naming it", err)
+	}
+}

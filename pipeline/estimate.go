@@ -304,6 +304,9 @@ func (c *Coordinator) Estimate(ctx context.Context, spec Spec) (Estimate, error)
 	if errors.Is(err, sort.ErrTooFewNames) {
 		return Estimate{}, specError("%w", err)
 	}
+	if errors.Is(err, sort.ErrKeyMap) {
+		return Estimate{}, fmt.Errorf("%w: dsort estimate: sort: %w", ErrInvalidInput, err)
+	}
 	if err != nil {
 		return Estimate{}, fmt.Errorf("dsort estimate: sort: %w", err)
 	}
@@ -618,6 +621,9 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 		Budget:      names,
 		HeadersOnly: true,
 		Key:         extract.KeyConfig{Extension: plan.KeyExtension, Kind: plan.KeyKind},
+		// What the job's extraction refuses, refused here too: a member
+		// or record the output format cannot hold.
+		CheckEntry: j.checkEntry(), CheckRecord: j.checkRecord(),
 		OnDuplicate: func(shard string, dup *shards.DuplicateError) error {
 			err := fmt.Errorf("shard %s: %w", shard, dup)
 			switch plan.Reactions.DuplicatedRecords {
@@ -641,6 +647,9 @@ func (w *Worker) Estimate(ctx context.Context, init JobInit) (TargetEstimate, er
 	start := time.Now()
 	result, err := extract.RunEach(ctx, cfg, j.ownedInputs(), countingOpener{opener, &scanned, &sizes}, &counters)
 	if err != nil {
+		if inputFault(err) {
+			err = fmt.Errorf("%w: %w", ErrInvalidInput, err)
+		}
 		return TargetEstimate{}, err
 	}
 	defer result.Close()
@@ -942,4 +951,16 @@ func ReadTargetEstimate(b []byte, maxRecords int) (TargetEstimate, error) {
 		}
 	}
 	return e, nil
+}
+
+// inputFault reports an extraction error of the input shards themselves,
+// which the job would fail on as the estimate did.
+func inputFault(err error) bool {
+	for _, fault := range []error{formats.ErrCorrupt, formats.ErrUnsupported, formats.ErrInvalidName, formats.ErrEntrySize,
+		extract.ErrKeyMissing, shards.ErrDuplicate, shards.ErrTooManyFiles} {
+		if errors.Is(err, fault) {
+			return true
+		}
+	}
+	return false
 }

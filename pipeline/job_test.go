@@ -2850,15 +2850,22 @@ func TestRecoverGoesOnPastAJournalItCannotFinish(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// One that cannot be read, before them in the directory: the others
+	// go on (each retry stopped at it).
+	unreadable := filepath.Join(dir, "dsort-srt-0.journal")
+	if err := os.Symlink(filepath.Join(dir, "gone"), unreadable); err != nil {
+		t.Fatal(err)
+	}
 	fail := new(atomic.Bool)
 	fail.Store(true)
 	w, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: headFails{st, "away", fail}, Fetcher: memFetcher{}, WorkDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Recover(ctx); err == nil || !strings.Contains(err.Error(), "srt-a") {
-		t.Fatalf("a recovery whose remote is away: %v, want an error naming the job", err)
+	if err := w.Recover(ctx); err == nil || !strings.Contains(err.Error(), "srt-a") || !strings.Contains(err.Error(), "dsort-srt-0.journal") {
+		t.Fatalf("a recovery whose remote is away: %v, want an error naming the job and the journal not read", err)
 	}
+	os.Remove(unreadable)
 	if _, err := st.Head(ctx, store.NewBucket("here"), "out-0.tar"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the other job's shard: %v, want removed", err)
 	}
@@ -3033,6 +3040,10 @@ func TestMemberTheOutputCannotHoldFailsTheExtraction(t *testing.T) {
 	c.createBucket("src")
 	c.putInputs("src", map[string][]byte{"in-0.tar": shard.Bytes()})
 	spec := baseSpec("in-{0..0}.tar", "out-{0..9}.zip")
+	// The estimate says so before the job is run.
+	if _, err := c.coordinator.Estimate(t.Context(), spec); err == nil || !strings.Contains(err.Error(), "the output format cannot hold a member") {
+		t.Fatalf("the estimate of a tar member named in Latin-1 into zip: %v, want it refused naming it", err)
+	}
 	status, err := c.run(spec)
 	msg := status.Error + fmt.Sprint(err)
 	if status.Archived || !strings.Contains(msg, "shard in-0.tar: the output format cannot hold a member") || !strings.Contains(msg, "not UTF-8") {

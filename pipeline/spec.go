@@ -25,6 +25,11 @@ import (
 // field and what is wrong with it.
 var ErrInvalidSpec = errors.New("invalid dSort spec")
 
+// ErrInvalidInput marks input shards a job of the spec would fail on (a
+// corrupt shard, a record without its key, a member the output format
+// cannot hold): the caller's data, not the cluster, is at fault.
+var ErrInvalidInput = errors.New("dsort: the input cannot be resharded as asked")
+
 // ErrKeyMapFetch marks a spec whose external key map could not be had; the
 // cause (the network, the source) is wrapped.
 var ErrKeyMapFetch = errors.New("dsort: could not get the external key map")

@@ -1056,7 +1056,10 @@ journals:
 		path := filepath.Join(dir, e.Name())
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return err
+			// Tried again later; the journals after it in the directory
+			// go on now (each retry stopped at this one).
+			failed = append(failed, fmt.Errorf("read the journal %s: %w", e.Name(), err))
+			continue
 		}
 		lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
 		var uri string
@@ -1138,7 +1141,7 @@ journals:
 		}
 		w.mu.Unlock()
 		if rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-			return rerr
+			failed = append(failed, rerr)
 		}
 	}
 	return errors.Join(failed...)
