@@ -1709,30 +1709,35 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 // release frees memory, spill files and open shards.
 func (j *targetJob) release() {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.mu.closed {
+		j.mu.Unlock()
 		return
 	}
 	j.mu.closed = true
 	if j.mu.watchdog != nil {
 		j.mu.watchdog.Stop()
 	}
-	if j.mu.result != nil {
-		extract.ReleaseMemory(j.budget, j.mu.result.Records)
-		j.mu.result.Close()
-		j.mu.result = nil // its records' names go too: a finished job keeps its stats only
+	// Taken under the lock, let go after it: removing spill files of tens
+	// of GB takes seconds, and the lock is every call's (a node's Init
+	// waited on it, and every call to any job behind that).
+	result, objects := j.mu.result, j.mu.objects
+	j.mu.result = nil // its records' names go too: a finished job keeps its stats only
+	j.mu.objects = nil
+	j.mu.byID = nil
+	j.mu.served = nil
+	j.mu.Unlock()
+	if result != nil {
+		extract.ReleaseMemory(j.budget, result.Records)
+		result.Close()
 	}
 	j.budget.ReleaseMetadata()
 	pathsafe.RemoveAll(j.workDir, filepath.Join(j.workDir, "dsort-"+j.id))
 	for _, dir := range j.spillDirs {
 		pathsafe.RemoveAll(dir, filepath.Join(dir, "dsort-"+j.id))
 	}
-	for _, in := range j.mu.objects {
+	for _, in := range objects {
 		in.obj.Close()
 	}
-	j.mu.objects = nil
-	j.mu.byID = nil
-	j.mu.served = nil
 	j.inputVersions.mu.Lock()
 	j.inputVersions.versions = nil
 	j.inputVersions.mu.Unlock()
