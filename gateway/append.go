@@ -247,10 +247,11 @@ func (n *Node) writePiece(r *http.Request, token string, session appendSession) 
 		before := session
 		size := info.Size() + written
 		session.Size = &size
-		if err = n.saveAppendSession(token, session); err != nil {
-			// Renamed before its directory's sync failed, the record may
-			// count the piece: put back as it was, or the piece sent
-			// again found its session short of it.
+		if err = n.saveAppendSession(token, session); err != nil && n.recordedSize(token) == size {
+			// Renamed before its directory's sync failed, the record
+			// counts the piece: put back as it was, or the piece sent
+			// again found its session short of it. (One that failed
+			// before its rename changed nothing.)
 			stuck = n.saveAppendSession(token, before) != nil
 		}
 	}
@@ -282,10 +283,23 @@ func (n *Node) saveAppendSession(token string, session appendSession) error {
 	if err := writeAppendRecord(n.appendPath(token)+appendRecord, data, 0o644); err != nil {
 		return fmt.Errorf("append: record the piece: %w", err)
 	}
-	// An older build's record goes once this one's is kept.
+	// An older build's record goes once this one's is kept, durably: back
+	// after a crash, a rollback would follow it.
 	root := n.appendRoot(token)
-	pathsafe.Remove(root, filepath.Join(root, appendDir, token+appendRecordOld))
+	if err := pathsafe.Remove(root, filepath.Join(root, appendDir, token+appendRecordOld)); err == nil {
+		atomicfile.SyncDir(filepath.Join(root, appendDir))
+	}
 	return nil
+}
+
+// recordedSize is the size a session's record holds now, or -1.
+func (n *Node) recordedSize(token string) int64 {
+	data, err := os.ReadFile(n.appendPath(token) + appendRecord)
+	var s appendSession
+	if err != nil || json.Unmarshal(data, &s) != nil || s.Size == nil {
+		return -1
+	}
+	return *s.Size
 }
 
 // writeAppendRecord writes a session's record; a test makes it fail.
@@ -548,7 +562,8 @@ func (n *Node) appendToken(handle string) (string, error) {
 func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name string) (appendSession, error) {
 	var s appendSession
 	data, err := os.ReadFile(n.appendPath(token) + appendRecord)
-	if errors.Is(err, fs.ErrNotExist) {
+	older := errors.Is(err, fs.ErrNotExist)
+	if older {
 		data, err = os.ReadFile(n.appendPath(token) + appendRecordOld)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
@@ -559,6 +574,12 @@ func (n *Node) checkAppendSession(handle, token string, b store.Bucket, name str
 	}
 	if err := json.Unmarshal(data, &s); err != nil {
 		return s, fmt.Errorf("append: session %s: %w", token, err)
+	}
+	if older {
+		// Its size, if a build of this session's wrote one there, may
+		// be short of pieces an older build took since: the file is
+		// taken as it is.
+		s.Size = nil
 	}
 	if s.Bucket.Normalize() != b.Normalize() || s.Name != name {
 		return s, badRequest("%s %q was issued for %s/%s, not %s/%s", api.QueryAppendHandle, handle, s.Bucket, s.Name, b, name)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,11 +148,17 @@ func TestAppendSessionRecords(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, token), []byte("before "), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, token+".json"), []byte(`{"name":"o"}`), 0o644); err != nil {
+	// A size there (a build of this session's wrote it) is short of the
+	// pieces an older build took since: the file is taken as it is.
+	if err := os.WriteFile(filepath.Join(dir, token+".json"), []byte(`{"name":"o","size":3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	session, err := n.checkAppendSession(n.config.ID+"|"+token, token, store.Bucket{}, "o")
+	if err != nil {
 		t.Fatal(err)
 	}
 	r := httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("after"))
-	if err := n.writePiece(r, token, appendSession{Name: "o"}); err != nil {
+	if err := n.writePiece(r, token, session); err != nil {
 		t.Fatal(err)
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "before after" {
@@ -233,5 +240,35 @@ func TestAppendPieceRecordFailedIsUndone(t *testing.T) {
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "piece" {
 		t.Fatalf("the session's file: %q %v, want the piece once", data, err)
+	}
+}
+
+// A piece whose record could not be written at all (a full work
+// directory) fails alone: the record is as it was, and the session goes
+// on with the pieces acknowledged before.
+func TestAppendPieceRecordNotWrittenKeepsTheSession(t *testing.T) {
+	root := t.TempDir()
+	n := &Node{config: Config{WorkDir: root}}
+	token := strings.Repeat("9", appendTokenLength)
+	dir := filepath.Join(root, appendDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, token), []byte("acked"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	acked := int64(5)
+	session := appendSession{Name: "o", Size: &acked}
+	if err := n.saveAppendSession(token, session); err != nil {
+		t.Fatal(err)
+	}
+	defer func(was func(string, []byte, os.FileMode) error) { writeAppendRecord = was }(writeAppendRecord)
+	writeAppendRecord = func(string, []byte, os.FileMode) error { return syscall.ENOSPC }
+	piece := httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("piece"))
+	if err := n.writePiece(piece, token, session); !errors.Is(err, store.ErrNoSpace) || strings.Contains(err.Error(), "ended") {
+		t.Fatalf("a piece whose record could not be written: %v, want out of space, the session kept", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "acked" {
+		t.Fatalf("the session's file: %q %v, want the acknowledged pieces", data, err)
 	}
 }

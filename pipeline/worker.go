@@ -1055,6 +1055,9 @@ journals:
 		}
 		path := filepath.Join(dir, e.Name())
 		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // its job ended meanwhile
+		}
 		if err != nil {
 			// Tried again later; the journals after it in the directory
 			// go on now (each retry stopped at this one).
