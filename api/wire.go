@@ -122,11 +122,14 @@ const (
 	ListCached = 1 << 0
 	// ListArchive lists the members of each shard after it.
 	ListArchive = 1 << 3
+	// ListNotCached is AIStore's "only what the cluster does not have"
+	// of a remote bucket: refused, not taken for a plain listing.
+	ListNotCached = 1 << 9
 	// ListNoRecursion lists one level under the prefix: objects, and the
 	// directories below as entries of their own.
-	ListNoRecursion = 1 << 9
+	ListNoRecursion = 1 << 11
 	// ListNoDirs leaves the directories out of a ListNoRecursion listing.
-	ListNoDirs = 1 << 12
+	ListNoDirs = 1 << 13
 )
 
 // Flags of a list entry (AIStore's).

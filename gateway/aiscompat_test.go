@@ -852,6 +852,14 @@ func TestListInAIStoreShape(t *testing.T) {
 		t.Fatalf("a bad time_format: %d %s", status, body)
 	}
 
+	// AIStore's bits (apc.LsNoRecursion, apc.LsNoDirs, apc.LsNotCached),
+	// as its clients send them.
+	if api.ListNoRecursion != 2048 || api.ListNoDirs != 8192 || api.ListNotCached != 512 {
+		t.Fatalf("list flags %d, %d, %d; AIStore's are 2048, 8192, 512", api.ListNoRecursion, api.ListNoDirs, api.ListNotCached)
+	}
+	if status, body := list(`{"flags":"512"}`, ""); status != http.StatusBadRequest || !strings.Contains(string(body), "not-cached") {
+		t.Fatalf("not-cached: %d %s, want refused", status, body)
+	}
 	// No recursion: one level, directories as entries; paging stays whole.
 	want := []string{"d/", "f/", "shard.tar", "top.txt"}
 	status, body = list(fmt.Sprintf(`{"flags":"%d"}`, api.ListNoRecursion), "")

@@ -67,6 +67,9 @@ func listMessage(r *http.Request, action api.ActionMessage) (api.ListObjectsMess
 	if msg.PageSize < 0 {
 		return msg, badRequest("pagesize %d is negative", msg.PageSize)
 	}
+	if msg.Flags&api.ListNotCached != 0 {
+		return msg, badRequest("not-cached (flags %d): not supported; list the remote bucket whole, or what is cached with flags %d", api.ListNotCached, api.ListCached)
+	}
 	if _, err := parseListProps(msg.Props); err != nil {
 		return msg, err
 	}
