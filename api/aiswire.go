@@ -15,7 +15,7 @@ import (
 const (
 	HeaderXactionID  = "Ais-Xaction-Id"  // the job a request started
 	HeaderLocation   = "Ais-Location"    // where a HEAD object found it
-	HeaderBucketInfo = "Ais-Bucket-Info" // a bucket's summary, on HEAD
+	HeaderBucketSumm = "Ais-Bucket-Summ" // a bucket's summary, on HEAD (AIStore's apc.HdrBucketSumm)
 
 	ActionSummaryBucket   = "summary-bck"
 	ActionDeleteListRange = "delete-listrange"

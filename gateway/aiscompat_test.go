@@ -436,9 +436,13 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	info := object(t, []byte(header.Get(api.HeaderBucketInfo)))
+	// In AIStore's header, which its clients read the summary from.
+	if api.HeaderBucketSumm != "Ais-Bucket-Summ" {
+		t.Fatalf("the summary's header is %s, AIStore's apc.HdrBucketSumm is Ais-Bucket-Summ", api.HeaderBucketSumm)
+	}
+	info := object(t, []byte(header.Get(api.HeaderBucketSumm)))
 	if stringInt(t, "obj_count_present", object(t, info["ObjCount"])["obj_count_present"]) != 12 {
-		t.Fatalf("Ais-Bucket-Info %s", header.Get(api.HeaderBucketInfo))
+		t.Fatalf("Ais-Bucket-Summ %s", header.Get(api.HeaderBucketSumm))
 	}
 	// Every bucket, from /v1/buckets/.
 	status, _, header = call(t, http.MethodGet, c.Primary().URL()+"/v1/buckets/", nil, `{"action":"summary-bck"}`)

@@ -372,7 +372,7 @@ func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucke
 	for _, s := range summaries {
 		if s.Name == b.Name && s.Provider == b.Provider {
 			data, _ := json.Marshal(s)
-			w.Header().Set(api.HeaderBucketInfo, string(data))
+			w.Header().Set(api.HeaderBucketSumm, string(data))
 		}
 	}
 	w.WriteHeader(http.StatusOK)
