@@ -40,7 +40,15 @@ const maxReverseBody = 16 << 20
 // handleDaemonGet answers GET /v1/daemon?what=, AIStore's per-node
 // queries.
 func (n *Node) handleDaemonGet(w http.ResponseWriter, r *http.Request) {
-	switch what := r.URL.Query().Get(api.QueryWhat); what {
+	what := r.URL.Query().Get(api.QueryWhat)
+	// The cluster's metadata and settings wait for the node to be ready,
+	// as on /v1/cluster (a node starting answered the defaults); its own
+	// identity and health do not.
+	if (what == whatMap || what == whatBuckets || what == whatConfig || what == whatClusterConfig) && !n.ready.Load() {
+		n.writeError(w, r, n.notReady())
+		return
+	}
+	switch what {
 	case whatMap:
 		writeJSON(w, n.currentMap())
 	case whatBuckets:

@@ -1472,3 +1472,32 @@ func TestNodeSignedRequestIsBoundToItsNode(t *testing.T) {
 		t.Fatalf("a node-signed map pull through an alias: %s", resp.Status)
 	}
 }
+
+// Indexing shards reads them: a user who may only PUT into a bucket
+// (an uploader) is refused it, naming GET; one who may read it too is
+// not.
+func TestIndexShardsNeedsGet(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	if err := admin.CreateBucket(t.Context(), "shards", nil); err != nil {
+		t.Fatal(err)
+	}
+	index := func(perm authn.Perm) (int, string) {
+		token := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://shards": perm}}, time.Hour)
+		req, _ := http.NewRequest(http.MethodPost, c.Primary().URL()+"/v1/buckets/shards", strings.NewReader(`{"action":"index-shard","value":{"template":"s-{0..3}.tar"}}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return resp.StatusCode, string(msg)
+	}
+	if status, msg := index(authn.PermPut); status != http.StatusForbidden || !strings.Contains(msg, "GET") {
+		t.Fatalf("index-shard with PUT alone: %d %s, want 403 naming GET", status, msg)
+	}
+	if status, msg := index(authn.PermPut | authn.PermGet); status != http.StatusOK {
+		t.Fatalf("index-shard with PUT and GET: %d %s", status, msg)
+	}
+}

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
@@ -67,5 +69,18 @@ func TestCurrentCopiesLeaveStaleOnes(t *testing.T) {
 	current := currentCopies(copies)
 	if len(current) != 2 || current[0].Mountpath != "/mp2" || len(copies) != 3 {
 		t.Fatalf("current copies %+v of %+v", current, copies)
+	}
+}
+
+// A node not ready yet answers the cluster's metadata and settings on
+// /v1/daemon as /v1/cluster does, 503, not its defaults or nothing.
+func TestDaemonMetadataWaitsForReady(t *testing.T) {
+	n := &Node{config: Config{ID: "g1"}, logger: slog.New(slog.DiscardHandler)}
+	for _, what := range []string{whatMap, whatBuckets, whatConfig, whatClusterConfig} {
+		w := httptest.NewRecorder()
+		n.handleDaemonGet(w, httptest.NewRequest(http.MethodGet, "/v1/daemon?what="+what, nil))
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "starting") {
+			t.Errorf("what=%s of a node starting: %d %s, want 503", what, w.Code, w.Body)
+		}
 	}
 }

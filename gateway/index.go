@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -156,5 +157,11 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 // handleIndexShards serves index-shard: a job on every target over the
 // selected shards (a list, a template, a prefix; every shard when none).
 func (n *Node) handleIndexShards(w http.ResponseWriter, r *http.Request, b store.Bucket, msg api.ActionMessage) {
+	// It reads every shard it indexes (a remote's are fetched): GET as
+	// well as the route's PUT.
+	if err := n.authorizeBucket(r, authn.PermGet, b); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	n.startListRangeJob(w, r, b, msg, jobIndexShards, false)
 }
