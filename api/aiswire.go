@@ -31,7 +31,11 @@ const (
 	// into one shard (value: ArchiveMessage).
 	ActionArchive = "archive"
 
-	QueryBucketTo    = "bck_to"
+	QueryBucketTo = "bck_to"
+	// QueryPresence is AIStore's fltPresence: 0 every object (a remote
+	// bucket's not in the cluster too), 1-3 those in the cluster, 4
+	// those only outside it.
+	QueryPresence    = "presence"
 	QuerySummary     = "bsumm_remote"
 	QueryTimeFormat  = "time_format"
 	WhatJobSnapshots = "qryxstats"

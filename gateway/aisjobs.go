@@ -963,6 +963,18 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	if err == nil && dst == src {
 		err = badRequest("%s: the destination is the source bucket %s", msg.Action, src)
 	}
+	if presence := r.URL.Query().Get(api.QueryPresence); err == nil && src.IsRemote() && presence != "" {
+		// What the cluster holds is what a copy reads: asked for the
+		// remote's objects not in it too (ais cp --all), it must not
+		// answer done with a part of them.
+		switch presence {
+		case "1", "2", "3":
+		case "0", "4":
+			err = fmt.Errorf("%w: %s of remote bucket %s with presence=%s (objects not in the cluster): prefetch them first (ais prefetch), then copy what the cluster holds", api.ErrNotImplemented, msg.Action, src, presence)
+		default:
+			err = badRequest("%s: presence=%q: want 0 to 4", msg.Action, presence)
+		}
+	}
 	if err == nil {
 		err = n.authorizeBucket(r, authn.PermPut, dst)
 	}
