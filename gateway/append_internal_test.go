@@ -90,31 +90,11 @@ func TestAppendPieceNotCutBackEndsTheSession(t *testing.T) {
 // acknowledged) is cut from the file when it is sent again: it followed
 // its own partial bytes into the object.
 func TestAppendPieceCutByACrashIsNotKept(t *testing.T) {
-	root := t.TempDir()
-	n := &Node{config: Config{WorkDir: root}}
 	token := strings.Repeat("d", appendTokenLength)
-	dir := filepath.Join(root, appendDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, token), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	none := int64(0)
-	if err := n.saveAppendSession(token, appendSession{Name: "o", Size: &none}); err != nil {
-		t.Fatal(err)
-	}
+	n, dir := appendFixture(t, token, "", 0)
 	piece := func(body string) {
 		t.Helper()
-		data, err := os.ReadFile(filepath.Join(dir, token+appendRecord))
-		var session appendSession
-		if err == nil {
-			err = json.Unmarshal(data, &session)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.writePiece(httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader(body)), token, session); err != nil {
+		if err := n.writePiece(httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader(body)), token, recordOf(t, dir, token)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,16 +118,8 @@ func TestAppendPieceCutByACrashIsNotKept(t *testing.T) {
 // handle rather than append pieces it would not record. A record's
 // write a crash cut is swept once old.
 func TestAppendSessionRecords(t *testing.T) {
-	root := t.TempDir()
-	n := &Node{config: Config{WorkDir: root}}
 	token := strings.Repeat("e", appendTokenLength)
-	dir := filepath.Join(root, appendDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, token), []byte("before "), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	n, dir := appendFixture(t, token, "before ", -1)
 	// A size there (a build of this session's wrote it) is short of the
 	// pieces an older build took since: the file is taken as it is.
 	if err := os.WriteFile(filepath.Join(dir, token+".json"), []byte(`{"name":"o","size":3}`), 0o644); err != nil {
@@ -164,13 +136,8 @@ func TestAppendSessionRecords(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "before after" {
 		t.Fatalf("an older build's session after a piece: %q %v", data, err)
 	}
-	var s appendSession
-	data, err := os.ReadFile(filepath.Join(dir, token+appendRecord))
-	if err == nil {
-		err = json.Unmarshal(data, &s)
-	}
-	if err != nil || s.Size == nil || *s.Size != int64(len("before after")) {
-		t.Fatalf("this build's record after the piece: %s %v", data, err)
+	if s := recordOf(t, dir, token); s.Size == nil || *s.Size != int64(len("before after")) {
+		t.Fatalf("this build's record after the piece: %+v", s)
 	}
 	if _, err := os.Stat(filepath.Join(dir, token+".json")); !os.IsNotExist(err) {
 		t.Fatalf("the older build's record after the piece: %v, want it gone", err)
@@ -181,7 +148,7 @@ func TestAppendSessionRecords(t *testing.T) {
 	}
 	old := time.Now().Add(-2 * appendExpiry)
 	os.Chtimes(temp, old, old)
-	if _, err := n.sweepAppendDir(root); err != nil {
+	if _, err := n.sweepAppendDir(n.config.WorkDir); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(temp); !os.IsNotExist(err) {
@@ -196,21 +163,9 @@ func TestAppendSessionRecords(t *testing.T) {
 // failed) is not counted: the record is put back, and the piece sent
 // again is taken, once.
 func TestAppendPieceRecordFailedIsUndone(t *testing.T) {
-	root := t.TempDir()
-	n := &Node{config: Config{WorkDir: root}}
 	token := strings.Repeat("f", appendTokenLength)
-	dir := filepath.Join(root, appendDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, token), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	none := int64(0)
-	session := appendSession{Name: "o", Size: &none}
-	if err := n.saveAppendSession(token, session); err != nil {
-		t.Fatal(err)
-	}
+	n, dir := appendFixture(t, token, "", 0)
+	session := recordOf(t, dir, token)
 	defer func(was func(string, []byte, os.FileMode) error) { writeAppendRecord = was }(writeAppendRecord)
 	failed := false
 	writeAppendRecord = func(path string, data []byte, perm os.FileMode) error {
@@ -226,16 +181,8 @@ func TestAppendPieceRecordFailedIsUndone(t *testing.T) {
 		t.Fatal("a piece whose record failed was acknowledged")
 	}
 	// Sent again, with the session as its record now says.
-	data, err := os.ReadFile(filepath.Join(dir, token+appendRecord))
-	session = appendSession{}
-	if err == nil {
-		err = json.Unmarshal(data, &session)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	piece = httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("piece"))
-	if err := n.writePiece(piece, token, session); err != nil {
+	if err := n.writePiece(piece, token, recordOf(t, dir, token)); err != nil {
 		t.Fatalf("the piece sent again: %v", err)
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "piece" {
@@ -247,21 +194,9 @@ func TestAppendPieceRecordFailedIsUndone(t *testing.T) {
 // directory) fails alone: the record is as it was, and the session goes
 // on with the pieces acknowledged before.
 func TestAppendPieceRecordNotWrittenKeepsTheSession(t *testing.T) {
-	root := t.TempDir()
-	n := &Node{config: Config{WorkDir: root}}
 	token := strings.Repeat("9", appendTokenLength)
-	dir := filepath.Join(root, appendDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, token), []byte("acked"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	acked := int64(5)
-	session := appendSession{Name: "o", Size: &acked}
-	if err := n.saveAppendSession(token, session); err != nil {
-		t.Fatal(err)
-	}
+	n, dir := appendFixture(t, token, "acked", 5)
+	session := recordOf(t, dir, token)
 	defer func(was func(string, []byte, os.FileMode) error) { writeAppendRecord = was }(writeAppendRecord)
 	writeAppendRecord = func(string, []byte, os.FileMode) error { return syscall.ENOSPC }
 	piece := httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("piece"))
@@ -271,4 +206,40 @@ func TestAppendPieceRecordNotWrittenKeepsTheSession(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(dir, token)); err != nil || string(data) != "acked" {
 		t.Fatalf("the session's file: %q %v, want the acknowledged pieces", data, err)
 	}
+}
+
+// appendFixture is a node whose work directory holds an append session
+// of token: its data file with data and, unless acked is negative, this
+// build's record of that many bytes acknowledged.
+func appendFixture(t *testing.T, token, data string, acked int64) (n *Node, dir string) {
+	t.Helper()
+	root := t.TempDir()
+	n = &Node{config: Config{WorkDir: root}}
+	dir = filepath.Join(root, appendDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, token), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if acked >= 0 {
+		if err := n.saveAppendSession(token, appendSession{Name: "o", Size: &acked}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n, dir
+}
+
+// recordOf reads a session's record (this build's) as a piece finds it.
+func recordOf(t *testing.T, dir, token string) appendSession {
+	t.Helper()
+	var s appendSession
+	data, err := os.ReadFile(filepath.Join(dir, token+appendRecord))
+	if err == nil {
+		err = json.Unmarshal(data, &s)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
