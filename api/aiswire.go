@@ -32,9 +32,9 @@ const (
 	ActionArchive = "archive"
 
 	QueryBucketTo = "bck_to"
-	// QueryPresence is AIStore's fltPresence: 0 every object (a remote
-	// bucket's not in the cluster too), 1-3 those in the cluster, 4
-	// those only outside it.
+	// QueryPresence is AIStore's fltPresence: 0 and 1 every object (a
+	// remote bucket's not in the cluster too), 2 to 4 those in the
+	// cluster, 5 those only outside it.
 	QueryPresence    = "presence"
 	QuerySummary     = "bsumm_remote"
 	QueryTimeFormat  = "time_format"

@@ -130,6 +130,11 @@ const (
 	ListNoRecursion = 1 << 11
 	// ListNoDirs leaves the directories out of a ListNoRecursion listing.
 	ListNoDirs = 1 << 13
+	// ListNoRecursionBefore is the bit an earlier build took for
+	// ListNoRecursion: a gateway sends both to targets, and a target
+	// takes either from a gateway (which refuses ListNotCached), so that
+	// a rolling upgrade lists one level on builds of both.
+	ListNoRecursionBefore = 1 << 9
 )
 
 // Flags of a list entry (AIStore's).

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -863,6 +864,36 @@ func TestListInAIStoreShape(t *testing.T) {
 	}
 	if status, body := list(`{"flags":"512"}`, ""); status != http.StatusBadRequest || !strings.Contains(string(body), "not-cached") {
 		t.Fatalf("not-cached: %d %s, want refused", status, body)
+	}
+	// A gateway of an earlier build asks a target for one level with 512:
+	// still one level (a rolling upgrade).
+	var levels []string
+	for _, target := range c.Targets() {
+		req, _ = http.NewRequest(http.MethodGet, target.URL()+"/v1/internal/list/ls?flags=512", nil)
+		resp, err = c.PeerClient(c.Primary().Node.ID()).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var entries []api.ListEntry
+		err = json.NewDecoder(resp.Body).Decode(&entries)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("one level with an earlier build's flag, at a target: %s %v", resp.Status, err)
+		}
+		levels = append(levels, entryNames(entries)...)
+	}
+	if slices.Sort(levels); slices.Contains(levels, "d/x") || !slices.Contains(levels, "d/") {
+		t.Fatalf("one level with an earlier build's flag, at the targets: %v", levels)
+	}
+	// The console sends them too.
+	script, err := os.ReadFile("console/assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"listArchive": api.ListArchive, "listNoRecursion": api.ListNoRecursion, "listCached": api.ListCached, "entryIsDir": api.EntryIsDir} {
+		if !strings.Contains(string(script), fmt.Sprintf("const %s = %d;", name, want)) {
+			t.Errorf("the console's %s is not %d", name, want)
+		}
 	}
 	// No recursion: one level, directories as entries; paging stays whole.
 	want := []string{"d/", "f/", "shard.tar", "top.txt"}

@@ -963,18 +963,6 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	if err == nil && dst == src {
 		err = badRequest("%s: the destination is the source bucket %s", msg.Action, src)
 	}
-	if presence := r.URL.Query().Get(api.QueryPresence); err == nil && src.IsRemote() && presence != "" {
-		// What the cluster holds is what a copy reads: asked for the
-		// remote's objects not in it too (ais cp --all), it must not
-		// answer done with a part of them.
-		switch presence {
-		case "1", "2", "3":
-		case "0", "4":
-			err = fmt.Errorf("%w: %s of remote bucket %s with presence=%s (objects not in the cluster): prefetch them first (ais prefetch), then copy what the cluster holds", api.ErrNotImplemented, msg.Action, src, presence)
-		default:
-			err = badRequest("%s: presence=%q: want 0 to 4", msg.Action, presence)
-		}
-	}
 	if err == nil {
 		err = n.authorizeBucket(r, authn.PermPut, dst)
 	}
@@ -988,6 +976,18 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	}
 	if err == nil && msg.Action == api.ActionCopyListRange && len(req.Names) == 0 && req.Template == "" && req.Prefix == "" {
 		err = badRequest("%s: give objnames or a template", msg.Action)
+	}
+	if presence := r.URL.Query().Get(api.QueryPresence); err == nil && src.IsRemote() && presence != "" && len(req.Names) == 0 && req.Template == "" {
+		// A walk by prefix reads what the cluster holds (names given are
+		// fetched): asked for the remote's objects not in it too (ais cp
+		// --all), it must not answer done with a part of them.
+		switch presence {
+		case "2", "3", "4": // AIStore's FltPresent, FltPresentNoProps, FltPresentCluster
+		case "0", "1", "5": // FltExists, FltExistsNoProps, FltExistsOutside
+			err = fmt.Errorf("%w: %s of remote bucket %s with presence=%s (objects not in the cluster): prefetch them first (ais prefetch), then copy what the cluster holds", api.ErrNotImplemented, msg.Action, src, presence)
+		default:
+			err = badRequest("%s: presence=%q: want 0 to 5", msg.Action, presence)
+		}
 	}
 	if msg.Action == api.ActionCopyListRange {
 		req.Kind = jobCopyObjects

@@ -336,7 +336,7 @@ func (n *Node) checkExtraChange(r *http.Request, b store.Bucket, patch json.RawM
 
 // headSummary answers HEAD bucket with bsumm_remote: without a uuid it
 // starts a summary (202 and its id in Ais-Xaction-Id); with the id, 202
-// while it runs, then 200 with the summary in Ais-Bucket-Info.
+// while it runs, then 200 with the summary in Ais-Bucket-Summ.
 func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucket, id string) {
 	// A summary walks the whole bucket on every target: a listing's
 	// right, not a HEAD's.

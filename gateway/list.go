@@ -253,7 +253,11 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 	q.Set(api.QueryStartAfter, after)
 	q.Set(api.QueryPageSize, strconv.Itoa(msg.PageSize))
 	q.Set(api.QueryProps, msg.Props)
-	q.Set(api.QueryFlags, strconv.FormatUint(uint64(msg.Flags), 10))
+	flags := uint64(msg.Flags)
+	if flags&api.ListNoRecursion != 0 {
+		flags |= api.ListNoRecursionBefore // (an earlier build's target)
+	}
+	q.Set(api.QueryFlags, strconv.FormatUint(flags, 10))
 	q.Set(api.QueryTimeFormat, msg.TimeFormat)
 	q.Set(queryListTargets, strconv.Itoa(len(targets)))
 	q.Set(queryListCut, "true")
@@ -431,7 +435,7 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	opts := store.ListOptions{Prefix: q.Get(api.QueryPrefix), StartAfter: q.Get(api.QueryStartAfter), Limit: limit, WithMeta: props.meta}
 	var objects []store.ObjectMeta
 	var dirs []string
-	if flags&api.ListNoRecursion != 0 {
+	if flags&(api.ListNoRecursion|api.ListNoRecursionBefore) != 0 {
 		objects, dirs, err = n.listLevel(r.Context(), b, opts)
 	} else {
 		objects, err = n.config.Store.List(r.Context(), b, opts)

@@ -572,7 +572,7 @@ func twoTargetsOverARemote(t *testing.T, configure func(*gateway.Config)) (*coun
 // A copy of a remote bucket asked for its objects not in the cluster too
 // (AIStore's presence=0, ais cp --all) is refused, naming what to do:
 // done with what is cached alone, it answered a part as the whole. Asked
-// for what the cluster holds (presence=1), it copies that.
+// for what the cluster holds (presence=2), it copies that.
 func TestCopyOfRemoteObjectsNotCachedIsRefused(t *testing.T) {
 	rs := &countingRemote{objects: map[string][]byte{"a": []byte("1"), "b": []byte("2")}}
 	c := remoteCluster(t, rs, 1)
@@ -584,7 +584,7 @@ func TestCopyOfRemoteObjectsNotCachedIsRefused(t *testing.T) {
 		status, body, _ := call(t, http.MethodPost, c.Primary().URL()+"/v1/buckets/rb?provider=aws&bck_to=ais://dst&presence="+presence, nil, `{"action":"copy-bck","value":{}}`)
 		return status, string(body)
 	}
-	for _, presence := range []string{"0", "4"} {
+	for _, presence := range []string{"0", "1", "5"} {
 		if status, body := copyWith(presence); status != http.StatusNotImplemented || !strings.Contains(body, "prefetch") {
 			t.Fatalf("copy-bck presence=%s: %d %s, want 501 pointing to prefetch", presence, status, body)
 		}
@@ -592,7 +592,12 @@ func TestCopyOfRemoteObjectsNotCachedIsRefused(t *testing.T) {
 	if status, body := copyWith("9"); status != http.StatusBadRequest {
 		t.Fatalf("copy-bck presence=9: %d %s, want 400", status, body)
 	}
-	if status, body := copyWith("1"); status != http.StatusOK {
-		t.Fatalf("copy-bck presence=1: %d %s", status, body)
+	if status, body := copyWith("2"); status != http.StatusOK {
+		t.Fatalf("copy-bck presence=2: %d %s", status, body)
+	}
+	// Names given are fetched: copied whatever the presence.
+	status, body, _ := call(t, http.MethodPost, c.Primary().URL()+"/v1/buckets/rb?provider=aws&bck_to=ais://dst2&presence=0", nil, `{"action":"copy-listrange","value":{"objnames":["b"]}}`)
+	if status != http.StatusOK {
+		t.Fatalf("copy-listrange of names with presence=0: %d %s", status, body)
 	}
 }

@@ -700,7 +700,7 @@ function isArchive(name) {
 // List flags of AIStore's listing (api.ListArchive, api.ListNoRecursion)
 // and of its entries (api.EntryIsDir).
 const listArchive = 8;
-const listNoRecursion = 512;
+const listNoRecursion = 2048;
 // A remote bucket is listed flat: one level of it is of what is cached.
 const listCached = 1;
 const entryIsDir = 256;
