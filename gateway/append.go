@@ -217,12 +217,13 @@ func (n *Node) writePiece(r *http.Request, token string, session appendSession) 
 			n.endAppend(token)
 			return fmt.Errorf("append: the session's file has %d bytes of the %d acknowledged (lost in a crash?), so the append is ended: start it again", info.Size(), *acked)
 		}
-		if err := truncatePiece(f, *acked); err == nil {
-			err = unix.Fdatasync(int(f.Fd()))
+		cut := truncatePiece(f, *acked)
+		if cut == nil {
+			cut = unix.Fdatasync(int(f.Fd()))
 		}
-		if err != nil {
+		if cut != nil {
 			n.endAppend(token)
-			return fmt.Errorf("append: a piece cut short before could not be cut from the session's file (%v), so the append is ended: start it again", err)
+			return fmt.Errorf("append: a piece cut short before could not be cut from the session's file, so the append is ended: start it again: %w", cut)
 		}
 		info, err = f.Stat()
 		if err != nil {

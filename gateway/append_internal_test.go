@@ -208,6 +208,22 @@ func TestAppendPieceRecordNotWrittenKeepsTheSession(t *testing.T) {
 	}
 }
 
+// A piece a crash cut that cannot be cut from the session's file ends
+// the session: the next piece would follow its bytes.
+func TestAppendPieceCutByACrashNotCutEndsTheSession(t *testing.T) {
+	token := strings.Repeat("8", appendTokenLength)
+	n, dir := appendFixture(t, token, "acked+cut", 5)
+	defer func(was func(*os.File, int64) error) { truncatePiece = was }(truncatePiece)
+	truncatePiece = func(*os.File, int64) error { return errors.New("the test's disk") }
+	piece := httptest.NewRequest(http.MethodPut, "/v1/objects/b/o?append_type=append", strings.NewReader("piece"))
+	if err := n.writePiece(piece, token, recordOf(t, dir, token)); err == nil || !strings.Contains(err.Error(), "the test's disk") {
+		t.Fatalf("a piece after bytes that could not be cut: %v, want the session ended naming why", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, token)); !os.IsNotExist(err) {
+		t.Fatalf("the session's file: %v, want it gone", err)
+	}
+}
+
 // appendFixture is a node whose work directory holds an append session
 // of token: its data file with data and, unless acked is negative, this
 // build's record of that many bytes acknowledged.
