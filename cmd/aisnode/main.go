@@ -393,9 +393,11 @@ func parse(args []string) (config, error) {
 	if d := cfg.Limits.ElectionTimeout; d != 0 && d < 10*time.Millisecond {
 		return cfg, fmt.Errorf("election-timeout %s: want 10ms or more (0 is the default, 1s)", d)
 	}
-	// A login's own expires_in is capped at 30 days: the default is too.
-	if cfg.TokenTTL > 30*24*time.Hour {
-		return cfg, fmt.Errorf("token-ttl %s: want at most 720h (30 days)", cfg.TokenTTL)
+	// A login's own expires_in is capped at 30 days: the default is too;
+	// and at least a minute, as a login asks it (a token expired before
+	// it is used, and revocation pushes without end).
+	if cfg.TokenTTL > 30*24*time.Hour || cfg.TokenTTL > 0 && cfg.TokenTTL < time.Minute {
+		return cfg, fmt.Errorf("token-ttl %s: want 1m to 720h (30 days; 0 is the default, 24h)", cfg.TokenTTL)
 	}
 	if n := cfg.Limits.RebalanceBatchObjects; n < 0 || n > rebalance.MaxBatchObjects {
 		// The receipts of a longer batch may not fit the answer its
@@ -441,6 +443,7 @@ func parse(args []string) (config, error) {
 	if role, err := cluster.ParseRole(cfg.Role); err == nil && !role.IsGateway() && cfg.Join == "" {
 		return cfg, fmt.Errorf("role %s must join a cluster: give -join with the URL of a gateway", cfg.Role)
 	}
+
 	return cfg, nil
 }
 

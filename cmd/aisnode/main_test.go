@@ -176,6 +176,12 @@ func TestBadFlags(t *testing.T) {
 	if _, err := parse([]string{"-role", "authn", "-token-ttl", "1000h"}); err == nil || !strings.Contains(err.Error(), "720h") {
 		t.Errorf("a 1000h default token lifetime: %v", err)
 	}
+	// Shorter than a login may ask: every default login's token expired
+	// before it was used.
+	if _, err := parse([]string{"-role", "authn", "-token-ttl", "1s"}); err == nil || !strings.Contains(err.Error(), "1m to 720h") {
+		t.Errorf("a 1s default token lifetime: %v", err)
+	}
+
 	// A target without -join is refused before its data directory is
 	// touched: a cluster secret made up there would be taken at the next
 	// start, with -join, and fail every call.
