@@ -747,6 +747,15 @@ func (n *Node) Start(ctx context.Context) error {
 
 // Close stops the node's background loops and aborts the dSort jobs it
 // coordinates or runs.
+// StepDown hands the control plane's lead to another gateway when this
+// one has it, before the node stops serving (see raft.Control.StepDown).
+func (n *Node) StepDown() error {
+	if c, ok := n.control.(interface{ StepDown() error }); ok {
+		return c.StepDown()
+	}
+	return nil
+}
+
 func (n *Node) Close() error {
 	n.bgMu.Lock()
 	n.closing.Store(true) // no background work starts after

@@ -1011,6 +1011,11 @@ func run(args []string) error {
 	signal.Ignore(syscall.SIGHUP)
 	stop()
 	logger.Info("shutting down (a second signal ends it at once)")
+	// The lead first, while the ports still serve: a leader draining with
+	// its ports closed held every change of the cluster meanwhile.
+	if err := node.StepDown(); err != nil {
+		logger.Warn("could not hand the control plane's lead over before the shutdown", "err", err)
+	}
 	// Both ports drain their requests before the node closes: an S3
 	// upload in flight on its own port is not cut. The S3 port first: its
 	// requests may reach the objects through the node's main port, which

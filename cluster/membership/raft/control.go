@@ -1310,6 +1310,32 @@ func (c *Control) Voters() ([]string, error) {
 }
 
 // Close stops the log and waits for the background work.
+// StepDown hands the lead to another voter when this gateway has it, and
+// waits for it: a gateway stopping keeps serving while it drains, but a
+// leader whose ports are closed holds every change of the cluster until
+// it is gone (its heartbeats keep the others from electing another).
+// Nothing to do on a follower or the only voter.
+func (c *Control) StepDown() error {
+	r := c.raftNode()
+	if r == nil || r.State() != hraft.Leader {
+		return nil
+	}
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	voters := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == hraft.Voter {
+			voters++
+		}
+	}
+	if voters < 2 {
+		return nil
+	}
+	return r.LeadershipTransfer().Error()
+}
+
 func (c *Control) Close() error {
 	var err error
 	c.closeOnce.Do(func() { close(c.closed) })

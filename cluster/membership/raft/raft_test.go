@@ -1214,3 +1214,27 @@ func TestLeaderOutOfOfficeRefusesChanges(t *testing.T) {
 		t.Fatalf("a refresh on a leader out of office: %v, want no quorum", err)
 	}
 }
+
+// A leader stepping down (a gateway shutting down) hands the lead to
+// another voter before it goes; a follower has nothing to hand.
+func TestStepDownHandsTheLeadOver(t *testing.T) {
+	_, gws := threeGateways(t)
+	eventually(t, "every gateway in the map", func() bool { return len(gws[0].Current().Map.Gateways()) == 3 })
+	leader := primaryInOffice(t, gws)
+	for _, g := range gws {
+		if g != leader {
+			if err := g.StepDown(); err != nil {
+				t.Fatalf("a follower stepping down: %v", err)
+			}
+		}
+	}
+	if err := leader.StepDown(); err != nil {
+		t.Fatal(err)
+	}
+	if leader.raftNode().State() == hraft.Leader {
+		t.Fatal("the leader still leads after stepping down")
+	}
+	if next := primaryInOffice(t, gws); next == leader {
+		t.Fatal("the gateway that stepped down is in office again")
+	}
+}
