@@ -745,8 +745,6 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the node's background loops and aborts the dSort jobs it
-// coordinates or runs.
 // StepDown hands the control plane's lead to another gateway when this
 // one has it, before the node stops serving (see raft.Control.StepDown).
 func (n *Node) StepDown() error {
@@ -756,6 +754,8 @@ func (n *Node) StepDown() error {
 	return nil
 }
 
+// Close stops the node's background loops and aborts the dSort jobs it
+// coordinates or runs.
 func (n *Node) Close() error {
 	n.bgMu.Lock()
 	n.closing.Store(true) // no background work starts after

@@ -111,7 +111,10 @@ type Control struct {
 	strays       map[string]time.Time
 	strayChecked time.Time
 	leading      atomic.Bool
-	wg           sync.WaitGroup
+	// stopping is set by StepDown: elected since, the gateway hands the
+	// lead on rather than take office for its last seconds.
+	stopping atomic.Bool
+	wg       sync.WaitGroup
 	// closed ends the background work when Close is called before loops
 	// end.
 	closed    chan struct{}
@@ -570,6 +573,16 @@ func (c *Control) lead(ctx context.Context, notify <-chan bool) {
 			if !c.leading.Load() {
 				continue
 			}
+		}
+		// Stopping, it hands the lead on (tried again while it leads: a
+		// transfer just after the election may find no voter ready).
+		if c.stopping.Load() {
+			if err := c.raftNode().LeadershipTransfer().Error(); err != nil {
+				c.config.Logger.Warn("raft: stopping: hand the lead over: trying again", "in", delay, "err", err)
+				retry = time.After(delay)
+				delay = min(2*delay, 5*time.Second)
+			}
+			continue
 		}
 		if err := c.takeOffice(ctx); err != nil {
 			c.config.Logger.Warn("raft: take office as primary: trying again", "in", delay, "err", err)
@@ -1309,13 +1322,14 @@ func (c *Control) Voters() ([]string, error) {
 	return ids, nil
 }
 
-// Close stops the log and waits for the background work.
 // StepDown hands the lead to another voter when this gateway has it, and
 // waits for it: a gateway stopping keeps serving while it drains, but a
 // leader whose ports are closed holds every change of the cluster until
 // it is gone (its heartbeats keep the others from electing another).
+// Elected again before it stops, it hands the lead on again (see lead).
 // Nothing to do on a follower or the only voter.
 func (c *Control) StepDown() error {
+	c.stopping.Store(true)
 	r := c.raftNode()
 	if r == nil || r.State() != hraft.Leader {
 		return nil
@@ -1336,6 +1350,7 @@ func (c *Control) StepDown() error {
 	return r.LeadershipTransfer().Error()
 }
 
+// Close stops the log and waits for the background work.
 func (c *Control) Close() error {
 	var err error
 	c.closeOnce.Do(func() { close(c.closed) })

@@ -1216,25 +1216,36 @@ func TestLeaderOutOfOfficeRefusesChanges(t *testing.T) {
 }
 
 // A leader stepping down (a gateway shutting down) hands the lead to
-// another voter before it goes; a follower has nothing to hand.
+// another voter before it goes.
 func TestStepDownHandsTheLeadOver(t *testing.T) {
 	_, gws := threeGateways(t)
 	eventually(t, "every gateway in the map", func() bool { return len(gws[0].Current().Map.Gateways()) == 3 })
 	leader := primaryInOffice(t, gws)
-	for _, g := range gws {
-		if g != leader {
-			if err := g.StepDown(); err != nil {
-				t.Fatalf("a follower stepping down: %v", err)
-			}
-		}
-	}
 	if err := leader.StepDown(); err != nil {
 		t.Fatal(err)
 	}
 	if leader.raftNode().State() == hraft.Leader {
 		t.Fatal("the leader still leads after stepping down")
 	}
-	if next := primaryInOffice(t, gws); next == leader {
+	next := primaryInOffice(t, gws)
+	if next == leader {
 		t.Fatal("the gateway that stepped down is in office again")
+	}
+	// Elected again before it stops (the lead handed back to it), it
+	// hands the lead on rather than take office.
+	id := leader.config.Self.ID
+	if err := next.raftNode().LeadershipTransferToServer(hraft.ServerID(id), hraft.ServerAddress(leader.config.Self.URL)).Error(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the lead handed on again, to a gateway in office", func() bool {
+		for _, g := range gws {
+			if m := g.Current().Map; g != leader && g.IsPrimary() && m.Primary == g.config.Self.ID {
+				return leader.raftNode().State() != hraft.Leader
+			}
+		}
+		return false
+	})
+	if m := leader.Current().Map; m.Primary == leader.config.Self.ID {
+		t.Fatalf("the gateway that stepped down took office when the lead came back to it (map version %d)", m.Version)
 	}
 }
