@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,6 +214,12 @@ func TestRemoteBucket(t *testing.T) {
 	if !strings.Contains(out, "cold/o-0000") || !strings.Contains(out, "no") {
 		t.Fatalf("ls of the remote bucket:\n%s", out)
 	}
+	// Its summary counts S3's objects (listed by one target) beside the
+	// none the cluster holds.
+	out = ais(t, c.endpoint, "bucket", "summary", bucket)
+	if fields := strings.Fields(out); !strings.Contains(out, "REMOTE OBJECTS") || !slices.Contains(fields, "1500") {
+		t.Fatalf("bucket summary of the remote bucket:\n%s", out)
+	}
 	// Cold GETs, then prefetch of a 500-object template.
 	if err := readAll("cold/o-%04d", 1000, 1000, 1); err != nil {
 		t.Fatalf("cold GET: %v", err)
@@ -247,6 +255,13 @@ func TestRemoteBucket(t *testing.T) {
 	cached := ais(t, c.endpoint, "ls", bucket, "--cached", "--json")
 	if strings.Count(cached, `"name"`) != 1500 {
 		t.Fatalf("ls --cached with S3 down: %d entries, want 1500", strings.Count(cached, `"name"`))
+	}
+	var summaries []api.BucketSummary
+	if err := json.Unmarshal([]byte(ais(t, c.endpoint, "bucket", "summary", bucket, "--cached", "--json")), &summaries); err != nil || len(summaries) != 1 || summaries[0].ObjCount.Present != 1500 || summaries[0].ObjCount.Remote != 0 {
+		t.Fatalf("bucket summary --cached with S3 down: %+v %v", summaries, err)
+	}
+	if _, errOut, err := aisResult(c.endpoint, "bucket", "summary", bucket); err == nil || !strings.Contains(errOut, "remote") {
+		t.Fatalf("bucket summary with S3 down: %v %s", err, errOut)
 	}
 	s.down.Store(false)
 

@@ -295,7 +295,7 @@ func TestClusterJobIDTakenIsDrawnAgain(t *testing.T) {
 	}
 	putObjects(t, client, "sum", map[string]string{"a": "1", "b": "22"})
 	for i := range 2 {
-		sums, err := client.BucketSummary(t.Context(), "sum", "", 50*time.Millisecond)
+		sums, err := client.BucketSummary(t.Context(), "sum", api.SummaryMessage{}, 50*time.Millisecond)
 		if err != nil || len(sums) != 1 || sums[0].ObjCount.Present != 2 {
 			t.Fatalf("a summary: %+v, %v", sums, err)
 		}

@@ -275,11 +275,17 @@ type summaryPart struct {
 	Size    int64        `json:"size"`
 	OnDisk  int64        `json:"on_disk"`
 	Disks   int64        `json:"disks"`
+	// The remote's own objects and bytes, of a remote bucket: counted by
+	// the job's one writer when asked for.
+	RemoteObjects int64 `json:"remote_objects,omitempty"`
+	RemoteSize    int64 `json:"remote_size,omitempty"`
 }
 
 // summarize counts this target's objects of a bucket (every bucket when b
-// is zero) under a prefix.
-func (n *Node) summarize(ctx context.Context, b store.Bucket, prefix string, p *store.Progress) ([]summaryPart, error) {
+// is zero) under a prefix; the job's writer counts the remote buckets'
+// own objects too when the job asks.
+func (n *Node) summarize(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) ([]summaryPart, error) {
+	prefix := req.Prefix
 	md := n.currentBuckets()
 	buckets := []store.Bucket{b}
 	if b.Name == "" {
@@ -314,6 +320,15 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, prefix string, p *
 		})
 		if err != nil {
 			return nil, err
+		}
+		if req.Remote && req.Writer == n.config.ID && bck.IsRemote() {
+			err := n.eachRemoteObject(ctx, bck, props, prefix, func(o store.ObjectMeta) {
+				part.RemoteObjects++
+				part.RemoteSize += max(o.Size, 0)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("bucket %s: count the remote's objects (a summary of what is cached, cached:true, lists no remote): %w", bck, err)
+			}
 		}
 		out = append(out, part)
 	}
@@ -363,7 +378,9 @@ func (n *Node) handleSummary(w http.ResponseWriter, r *http.Request, b store.Buc
 		return
 	}
 	if msg.UUID == "" {
-		id, err := n.startSummary(r.Context(), b, msg.Prefix)
+		// AIStore's cached:false (its default) counts the remote's
+		// objects too.
+		id, err := n.startSummary(r.Context(), b, msg.Prefix, !msg.ObjCached)
 		if err != nil {
 			n.writeError(w, r, err)
 			return
@@ -389,8 +406,9 @@ func (n *Node) handleSummary(w http.ResponseWriter, r *http.Request, b store.Buc
 	}
 }
 
-// startSummary starts a summary job on every active target.
-func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string) (string, error) {
+// startSummary starts a summary job on every active target; with remote,
+// one of them also counts what the remote buckets hold.
+func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string, remote bool) (string, error) {
 	if b.Name != "" {
 		if _, err := n.bucketProps(b); err != nil {
 			return "", err
@@ -401,7 +419,21 @@ func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string) 
 			return "", badRequest("summary-bck: prefix: %w", err)
 		}
 	}
-	return n.startClusterJob(ctx, peer.JobRequest{Kind: jobSummary, Bucket: b, Prefix: prefix})
+	req := peer.JobRequest{Kind: jobSummary, Bucket: b, Prefix: prefix}
+	if remote && (b.Name == "" || b.IsRemote()) {
+		smap := n.currentMap()
+		if smap == nil {
+			return "", fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID)
+		}
+		// The bucket's own owner lists its remote: summaries of
+		// different buckets list from different targets.
+		owner, err := smap.Owner(cluster.Uname(b.Provider, b.Name, ""))
+		if err != nil {
+			return "", fmt.Errorf("%w: summary: %w", api.ErrUnavailable, err)
+		}
+		req.Remote, req.Writer = true, owner.ID
+	}
+	return n.startClusterJob(ctx, req)
 }
 
 // collectSummary adds up the targets' parts of a summary job; done is
@@ -457,6 +489,8 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 				s.ObjCount.Present += store.Int64String(p.Objects)
 				s.TotalSize.PresentObjs += store.Int64String(p.Size)
 				s.TotalSize.OnDisk += store.Int64String(p.OnDisk)
+				s.ObjCount.Remote += store.Int64String(p.RemoteObjects)
+				s.TotalSize.RemoteObjs += store.Int64String(p.RemoteSize)
 			}
 		}
 		if !has {

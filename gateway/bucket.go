@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -275,7 +276,9 @@ func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
 	data, _ := json.Marshal(props)
 	w.Header().Set(api.HeaderBucketProps, string(data))
 	if q := r.URL.Query(); q.Has(api.QuerySummary) {
-		n.headSummary(w, r, b, q.Get(api.QueryUUID))
+		// As AIStore: bsumm_remote=true counts the remote's objects too.
+		remote, _ := strconv.ParseBool(q.Get(api.QuerySummary))
+		n.headSummary(w, r, b, q.Get(api.QueryUUID), remote)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -337,7 +340,7 @@ func (n *Node) checkExtraChange(r *http.Request, b store.Bucket, patch json.RawM
 // headSummary answers HEAD bucket with bsumm_remote: without a uuid it
 // starts a summary (202 and its id in Ais-Xaction-Id); with the id, 202
 // while it runs, then 200 with the summary in Ais-Bucket-Summ.
-func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucket, id string) {
+func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucket, id string, remote bool) {
 	// A summary walks the whole bucket on every target: a listing's
 	// right, not a HEAD's.
 	if err := n.authorizeBucket(r, authn.PermList, b); err != nil {
@@ -350,7 +353,7 @@ func (n *Node) headSummary(w http.ResponseWriter, r *http.Request, b store.Bucke
 			n.writeError(w, r, err)
 			return
 		}
-		id, err := n.startSummary(r.Context(), b, "")
+		id, err := n.startSummary(r.Context(), b, "", remote)
 		if err != nil {
 			n.writeError(w, r, err)
 			return

@@ -156,7 +156,7 @@ func TestCapacityErrorIsNoSilence(t *testing.T) {
 	}
 	summaryCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := client.BucketSummary(summaryCtx, "b", "", 50*time.Millisecond); err != nil {
+	if _, err := client.BucketSummary(summaryCtx, "b", api.SummaryMessage{}, 50*time.Millisecond); err != nil {
 		t.Fatalf("a summary with a target that cannot read its capacity: %v", err)
 	}
 }

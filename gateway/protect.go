@@ -528,7 +528,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			return nil, err
 		}
 	case jobSummary:
-		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.summarize(ctx, b, req.Prefix, p) }
+		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.summarize(ctx, b, req, p) }
 	case jobDeleteObjects:
 		fn = func(ctx context.Context, p *store.Progress) (any, error) { return n.deleteSelected(ctx, b, req, p) }
 	case jobPrefetch:

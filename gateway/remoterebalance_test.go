@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -599,5 +600,76 @@ func TestCopyOfRemoteObjectsNotCachedIsRefused(t *testing.T) {
 	status, body, _ := call(t, http.MethodPost, c.Primary().URL()+"/v1/buckets/rb?provider=aws&bck_to=ais://dst2&presence=0", nil, `{"action":"copy-listrange","value":{"objnames":["b"]}}`)
 	if status != http.StatusOK {
 		t.Fatalf("copy-listrange of names with presence=0: %d %s", status, body)
+	}
+}
+
+// A summary of a remote bucket counts the remote's own objects (AIStore's
+// cached:false, bsumm_remote=true) once, listed by one target, beside
+// what the cluster holds; cached:true and bsumm_remote=false count only
+// the latter and list nothing.
+func TestRemoteBucketSummaryCountsTheRemote(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"a": []byte("1"), "b": []byte("22"), "c": []byte("333"), "d/e": []byte("4444")}}
+	c := remoteCluster(t, rs, 3)
+	ctx := t.Context()
+	client := c.Client()
+	if _, err := client.GetBytes(ctx, "s3://rb", "c", api.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, sums []api.BucketSummary, present, remoteObjects, remoteSize int64) {
+		t.Helper()
+		var found *api.BucketSummary
+		for i := range sums {
+			if sums[i].Name == "rb" {
+				found = &sums[i]
+			}
+		}
+		if found == nil || int64(found.ObjCount.Present) != present || int64(found.ObjCount.Remote) != remoteObjects || int64(found.TotalSize.RemoteObjs) != remoteSize {
+			t.Fatalf("%s: %+v, want %d present, %d remote objects of %d bytes", what, found, present, remoteObjects, remoteSize)
+		}
+	}
+	sums, err := client.BucketSummary(ctx, "s3://rb", api.SummaryMessage{}, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("summary", sums, 1, 4, 10)
+	sums, err = client.BucketSummary(ctx, "s3://rb", api.SummaryMessage{Prefix: "d/"}, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("summary by prefix", sums, 0, 1, 4)
+	sums, err = client.BucketSummary(ctx, "", api.SummaryMessage{}, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("summary of every bucket", sums, 1, 4, 10)
+
+	rs.mu.Lock()
+	rs.objects["f"] = []byte("55555")
+	rs.mu.Unlock()
+	sums, err = client.BucketSummary(ctx, "s3://rb", api.SummaryMessage{ObjCached: true}, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("summary of what is cached", sums, 1, 0, 0)
+
+	url := c.Primary().URL() + "/v1/buckets/rb?provider=aws&bsumm_remote="
+	for _, tc := range []struct {
+		value          string
+		objects, bytes int64
+	}{{"true", 5, 15}, {"false", 0, 0}} {
+		status, _, header := call(t, http.MethodHead, url+tc.value, nil, "")
+		id := header.Get(api.HeaderXactionID)
+		if status != http.StatusAccepted || id == "" {
+			t.Fatalf("HEAD bsumm_remote=%s: %d", tc.value, status)
+		}
+		eventually(t, func() bool {
+			status, _, header = call(t, http.MethodHead, url+tc.value+"&uuid="+id, nil, "")
+			return status == http.StatusOK
+		}, "the HEAD summary did not end")
+		var s api.BucketSummary
+		if err := json.Unmarshal([]byte(header.Get(api.HeaderBucketSumm)), &s); err != nil {
+			t.Fatal(err)
+		}
+		check("HEAD bsumm_remote="+tc.value, []api.BucketSummary{s}, 1, tc.objects, tc.bytes)
 	}
 }

@@ -11,16 +11,20 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/shards"
+	"github.com/aisgo/aisgo/store"
 )
 
 // newSummaryCommand counts the objects and bytes of one bucket or all.
 func newSummaryCommand() *cobra.Command {
-	var prefix string
+	var msg api.SummaryMessage
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "summary [ais://BUCKET]",
+		Use:   "summary [BUCKET]",
 		Short: "Count the objects and bytes of a bucket, or of every bucket (a job on every target)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: "Count the objects and bytes of a bucket, or of every bucket, as a job on every target.\n\n" +
+			"Of a remote bucket (s3://...), the remote's own objects are counted too (one target lists the remote; " +
+			"it may take long on a big bucket): --cached counts only what the cluster holds.",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket := ""
 			if len(args) == 1 {
@@ -29,23 +33,40 @@ func newSummaryCommand() *cobra.Command {
 					return err
 				}
 			}
-			summaries, err := client().BucketSummary(cmd.Context(), bucket, prefix, 200*time.Millisecond)
+			summaries, err := client().BucketSummary(cmd.Context(), bucket, msg, 200*time.Millisecond)
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(summaries)
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "BUCKET\tOBJECTS\tSIZE\tON DISK\tUSAGE")
+			remote := false
 			for _, s := range summaries {
-				fmt.Fprintf(w, "%s://%s\t%d\t%s\t%s\t%d%%\n", s.Provider, s.Name, s.ObjCount.Present,
+				remote = remote || (!msg.ObjCached && (store.Bucket{Name: s.Name, Provider: s.Provider}).IsRemote())
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			header := "BUCKET\tOBJECTS\tSIZE\tON DISK\tUSAGE"
+			if remote {
+				header += "\tREMOTE OBJECTS\tREMOTE SIZE"
+			}
+			fmt.Fprintln(w, header)
+			for _, s := range summaries {
+				fmt.Fprintf(w, "%s://%s\t%d\t%s\t%s\t%d%%", s.Provider, s.Name, s.ObjCount.Present,
 					shards.FormatSize(int64(s.TotalSize.PresentObjs)), shards.FormatSize(int64(s.TotalSize.OnDisk)), s.UsedPct)
+				if remote {
+					if (store.Bucket{Name: s.Name, Provider: s.Provider}).IsRemote() {
+						fmt.Fprintf(w, "\t%d\t%s", s.ObjCount.Remote, shards.FormatSize(int64(s.TotalSize.RemoteObjs)))
+					} else {
+						fmt.Fprint(w, "\t-\t-")
+					}
+				}
+				fmt.Fprintln(w)
 			}
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&prefix, "prefix", "", "count only names with this prefix")
+	cmd.Flags().StringVar(&msg.Prefix, "prefix", "", "count only names with this prefix")
+	cmd.Flags().BoolVar(&msg.ObjCached, "cached", false, "of a remote bucket, count only what the cluster holds (no listing of the remote)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -251,10 +251,14 @@ type JobRequest struct {
 	// Archive is what an archive job writes (its To is the shard's
 	// bucket).
 	Archive *api.ArchiveMessage `json:"archive,omitempty"`
-	// Writer is the target that writes an archive job's shard: its owner
-	// in the gateway's map, so that one target does, whatever map each
-	// has when the job starts.
+	// Writer is the one target that does a job's single part (writes an
+	// archive job's shard, counts a summary's remote objects): picked by
+	// the gateway, so that one target does, whatever map each has when
+	// the job starts.
 	Writer string `json:"writer,omitempty"`
+	// Remote, for a summary: the remote buckets' own objects are counted
+	// too (by the Writer), not only what the cluster holds.
+	Remote bool `json:"remote,omitempty"`
 	// Targets are the targets a download or prefetch job starts on: each
 	// file is fetched by one of them (HRW of its name over these),
 	// whatever targets join or leave while the job runs.
