@@ -222,6 +222,7 @@ func (s *Store) reconcile(ctx context.Context, m mountpath, progress *store.Prog
 			if err := s.reconcileCopy(b, item.name, m, aside); err != nil {
 				return err
 			}
+			copyReconciled(b, item.name)
 			progress.Add(item.size)
 		}
 		if err := s.reconcileParts(ctx, b, m, aside); err != nil {
@@ -311,6 +312,10 @@ func (s *Store) partHidden(b store.Bucket, meta store.PartMeta) bool {
 	props, err := s.bucketProps(b)
 	return err != nil || meta.Stamp.Clock < int64(props.Created)-int64(clockSkew)
 }
+
+// copyReconciled is a test's hook after a copy is reconciled, before its
+// mountpath is promoted.
+var copyReconciled = func(store.Bucket, string) {}
 
 // reconcileCopy settles the copy of one object on returning mountpath m.
 func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *setAside) error {

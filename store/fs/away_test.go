@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -1073,5 +1074,99 @@ func TestDiskUnderANewPathReturns(t *testing.T) {
 		if got := storetest.Get(t, st, b, name); string(got) != "version 2" {
 			t.Fatalf("%s after the disk came back under a new path: %q, want the version written while it was away", name, got)
 		}
+	}
+}
+
+// A delete or an overwrite while an unguarded mountpath is being
+// reconciled removes the copy its reconcile kept there (a mirror's, of
+// the same version as the current ones): promoted, the mountpath serves
+// neither the deleted object nor the old bytes.
+func TestWritesDuringAnUnguardedReconcileStay(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	cfg := fs.Config{Mountpaths: []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}, NoSync: true}
+	st, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Enabled: true, Copies: 2}
+	if err := st.CreateBucket(ctx, b, props); err != nil {
+		t.Fatal(err)
+	}
+	away := st.MountpathOf(b, "x")
+	other, y := "", ""
+	for i := 0; other == "" || y == ""; i++ {
+		name := fmt.Sprintf("o-%d", i)
+		if st.MountpathOf(b, name) != away {
+			other = cmp.Or(other, name)
+		} else {
+			y = cmp.Or(y, name)
+		}
+	}
+	storetest.Put(t, st, b, "x", []byte("mirrored"))
+	storetest.Put(t, st, b, y, []byte("old"))
+	storetest.Put(t, st, b, other, []byte("other"))
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	stamp := store.Stamp{Clock: time.Now().UnixNano()}
+	if err := st.Delete(ctx, b, other, store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DetachMountpath(ctx, away, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The tombstones collected while it was gone: it comes back
+	// unguarded.
+	if err := st.DropTombstone(ctx, b, other, stamp); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Resilver(ctx, nil); err != nil { // x's second copy made elsewhere
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	reached := map[string]bool{}
+	defer fs.OnCopyReconciled(func(_ store.Bucket, name string) {
+		if reached[name] {
+			return
+		}
+		reached[name] = true
+		switch name {
+		case "x":
+			if err := st.Delete(ctx, b, "x", store.DeleteOptions{Stamp: store.Stamp{Clock: time.Now().UnixNano()}}); err != nil {
+				t.Errorf("delete during the reconcile: %v", err)
+			}
+		case y:
+			if _, err := st.Put(ctx, b, y, strings.NewReader("new"), store.PutOptions{Size: 3}); err != nil {
+				t.Errorf("overwrite during the reconcile: %v", err)
+			}
+		}
+	})()
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !reached["x"] || !reached[y] {
+		t.Fatalf("the reconcile did not reach x and %s: %v", y, reached)
+	}
+	if _, err := st.Head(ctx, b, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("x, deleted while the mountpath was reconciled, is back: %v", err)
+	}
+	for range 5 {
+		if got := storetest.Get(t, st, b, y); string(got) != "new" {
+			t.Fatalf("%s, overwritten while the mountpath was reconciled, reads %q", y, got)
+		}
+	}
+	for _, path := range copyPaths(st, b, y) {
+		if got, err := os.ReadFile(path); err != nil || string(got) != "new" {
+			t.Fatalf("a copy of %s, overwritten while its mountpath was reconciled: %s reads %q %v", y, path, got, err)
+		}
+	}
+	if status := st.MountpathStatuses(); !slices.ContainsFunc(status, func(s store.MountpathStatus) bool { return s.Path == away && s.State == fs.MountpathEnabled }) {
+		t.Fatalf("the mountpath after the resilver: %+v", status)
 	}
 }

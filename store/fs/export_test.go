@@ -52,6 +52,14 @@ func OnPartFoundBad(hook func(path string)) func() {
 	return func() { partFoundBad = old }
 }
 
+// OnCopyReconciled sets the hook a reconcile runs after each copy it
+// settles, and returns the restore.
+func OnCopyReconciled(hook func(b store.Bucket, name string)) func() {
+	old := copyReconciled
+	copyReconciled = hook
+	return func() { copyReconciled = old }
+}
+
 // OnCopiesMade sets the hook placeCopies runs before it removes the copies
 // not wanted, and returns the restore.
 func OnCopiesMade(hook func()) func() {

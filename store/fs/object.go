@@ -547,7 +547,9 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	// would hold up every mountpath change, its own disable too.)
 	var absent []string // (the mountpaths known to hold none: not tried again)
 	synced := false
-	for _, other := range s.readable() {
+	// (Unguarded returning ones too: what their reconcile kept is read
+	// once they are promoted.)
+	for _, other := range s.inUse() {
 		if slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) {
 			continue
 		}
@@ -572,7 +574,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	}) {
 		return nil, false, fmt.Errorf("%w: the mountpaths of %s/%s were disabled while it was committed: write it again", store.ErrIO, b, name)
 	}
-	for _, other := range s.readable() {
+	for _, other := range s.inUse() {
 		if !slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) && !slices.Contains(absent, other.path) {
 			path := other.objectPath(b, name)
 			switch err := removeCopy(path); {
@@ -1334,7 +1336,9 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	var foundStamp store.Stamp
 	conditional, away := !opts.IfStamp.IsZero() || !opts.Stamp.IsZero() || !opts.IfReadBefore.IsZero(), s.away()
 	var doomed, removed []mountpath
-	for _, m := range s.readable() {
+	// Unguarded returning mountpaths too: a copy their reconcile kept
+	// is served once they are promoted.
+	for _, m := range s.inUse() {
 		path := m.objectPath(b, name)
 		if _, err := statObject(path); err != nil {
 			if errors.Is(err, store.ErrNotFound) {

@@ -151,7 +151,7 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 		return fmt.Errorf("%w: part %d of %s/%s: mountpath %s was disabled meanwhile: send it again", store.ErrIO, meta.Index, b, name, m.path)
 	}
 	var removed []mountpath
-	for _, other := range s.readable() {
+	for _, other := range s.inUse() {
 		if other.path != m.path && os.Remove(other.partPath(b, name, meta.Index)) == nil {
 			removed = append(removed, other)
 		}
@@ -389,7 +389,7 @@ func (s *Store) DeletePart(ctx context.Context, b store.Bucket, name string, ind
 	lock.Lock()
 	defer lock.Unlock()
 	var removed []mountpath
-	for _, m := range s.readable() {
+	for _, m := range s.inUse() {
 		path := m.partPath(b, name, index)
 		meta, err := readPartMeta(path)
 		if err != nil || meta.Name != name || meta.Stamp != stamp {
