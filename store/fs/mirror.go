@@ -689,9 +689,11 @@ func (s *Store) moveParts(ctx context.Context, m mountpath, md store.BucketMetad
 				}
 				err = s.PutPart(ctx, meta, f)
 				f.Close()
-			} else {
+			} else if badPartMeta(err) {
 				err = fmt.Errorf("%w: %w", store.ErrCorrupt, err)
 			}
+			// (Metadata the disk failed to read is not bad: the part is
+			// left, and the detach fails naming it, to be tried again.)
 			switch {
 			case errors.Is(err, store.ErrExists):
 				pathsafe.Remove(m.path, path) // a newer part is in place

@@ -713,3 +713,26 @@ func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
 }
+
+// A part whose metadata the disk fails to read (not bad metadata: here a
+// loop of links, ELOOP) is left where it is, and the detach fails, to be
+// tried again: it is not dropped as a rotten one.
+func TestDetachLeavesAPartItCouldNotRead(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "ec", 1, false)
+	ctx := t.Context()
+	dir := filepath.Join(mps[0], ".ais", "parts", "ais", b.Name, "zz")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := filepath.Join(dir, "loop.1")
+	if err := os.Symlink(unreadable, unreadable); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DetachMountpath(ctx, mps[0], nil); err == nil {
+		t.Fatal("a detach that left a part it could not read succeeded")
+	}
+	if _, err := os.Lstat(unreadable); err != nil {
+		t.Fatalf("the part whose metadata could not be read was dropped: %v", err)
+	}
+}
