@@ -241,4 +241,14 @@ func TestChecksBeneathAnOperationAreTheNodes(t *testing.T) {
 			t.Fatalf("GET %s by a caller who may not HEAD: %d %s", path, status, body)
 		}
 	}
+	// A part copied from the object: its source read, not HEAD.
+	status, body := do(http.MethodPost, "/b/dst?uploads", nil)
+	_, rest, _ := strings.Cut(body, "<UploadId>")
+	id, _, _ := strings.Cut(rest, "</UploadId>")
+	if status != http.StatusOK || id == "" {
+		t.Fatalf("CreateMultipartUpload: %d %s", status, body)
+	}
+	if status, body := do(http.MethodPut, "/b/dst?partNumber=1&uploadId="+id, map[string]string{"x-amz-copy-source": "/b/k", "x-amz-copy-source-range": "bytes=0-6"}); status != http.StatusOK || !strings.Contains(body, "<CopyPartResult") {
+		t.Fatalf("UploadPartCopy by a caller who may not HEAD its source: %d %s", status, body)
+	}
 }

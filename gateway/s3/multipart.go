@@ -162,7 +162,9 @@ func partNumber(v string) (int, error) {
 // held; errChanged when the bytes are of another version than the
 // conditions were checked on (an overwrite meanwhile: to open again).
 func (s *Server) openPartSource(ctx context.Context, r *http.Request, srcBucket, srcKey string) (io.ReadCloser, int64, error) {
-	src, err := s.config.Backend.Head(ctx, srcBucket, srcKey)
+	// As the node: the caller asked to read the source (checked by the
+	// GET below), not for its props.
+	src, err := s.hidden().Head(ctx, srcBucket, srcKey)
 	if err != nil {
 		return nil, 0, backendError(err, srcBucket, srcKey)
 	}
