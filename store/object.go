@@ -132,6 +132,10 @@ func MergedCustom(base, more map[string]string) map[string]string {
 // CustomETag is the custom metadata key of an object's S3 ETag.
 const CustomETag = "s3.etag"
 
+// CustomUserPrefix starts the custom metadata keys of S3's user metadata
+// (x-amz-meta-*): the first to go when custom metadata must be cut.
+const CustomUserPrefix = "s3.meta."
+
 // The custom metadata keys under which a remote bucket's object keeps the
 // remote's ETag and Last-Modified (nanoseconds since the epoch): its own,
 // cached or not (see store/remote).

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/tinylib/msgp/msgp"
 )
@@ -61,6 +65,37 @@ type PartMeta struct {
 // MaxPartCustom bounds the custom metadata a part carries: it is kept in
 // an extended attribute beside the part.
 const MaxPartCustom = 2 << 10
+
+// TrimCustom returns custom cut to at most max bytes (CustomSize), and
+// how many keys it left out: the S3 ETag and the other keys of the
+// system's own first, user metadata (CustomUserPrefix) last, each group
+// in key order. custom itself is returned when it fits.
+func TrimCustom(custom map[string]string, max int) (map[string]string, int) {
+	if CustomSize(custom) <= max {
+		return custom, 0
+	}
+	rank := func(k string) int {
+		switch {
+		case k == CustomETag:
+			return 0
+		case strings.HasPrefix(k, CustomUserPrefix):
+			return 2
+		}
+		return 1
+	}
+	keys := slices.SortedFunc(maps.Keys(custom), func(a, b string) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b))
+	})
+	out := make(map[string]string, len(keys))
+	size := 0
+	for _, k := range keys {
+		if n := len(k) + len(custom[k]); size+n <= max {
+			out[k] = custom[k]
+			size += n
+		}
+	}
+	return out, len(custom) - len(out)
+}
 
 // CustomSize is the bytes of custom metadata, keys and values.
 func CustomSize(custom map[string]string) int {

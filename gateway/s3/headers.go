@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aisgo/aisgo/store"
 )
 
 // ParseRange reads a Range header against an object of size bytes as S3
@@ -320,7 +322,7 @@ const MaxUserMetadata = 2 << 10
 
 // Custom metadata keys of what an object keeps of its PUT's headers.
 const (
-	customMetaPrefix   = "s3.meta."
+	customMetaPrefix   = store.CustomUserPrefix
 	customHeaderPrefix = "s3."
 	metaHeaderPrefix   = "x-amz-meta-"
 )

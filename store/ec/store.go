@@ -442,11 +442,11 @@ func (s *Store) protectBy(ctx context.Context, m *cluster.Map, b store.Bucket, p
 		Bucket: b.Normalize(), Name: object.Name, Data: layout.Data, Parity: layout.Parity, ObjectSize: size,
 		Checksum: object.Checksum, Version: object.Version, Stamp: object.Stamp, Custom: object.Custom,
 	}
-	if store.CustomSize(object.Custom) > store.MaxPartCustom {
-		// Too much to keep beside each part: a restore gives the bytes
-		// back without it.
-		base.Custom = nil
-		s.logger.Warn("custom metadata too large to keep with the parts", "bucket", b.String(), "object", object.Name, "bytes", store.CustomSize(object.Custom))
+	// Too much to keep beside each part: a restore gives the bytes back
+	// with what fits, its S3 ETag and headers before user metadata.
+	if custom, dropped := store.TrimCustom(object.Custom, store.MaxPartCustom); dropped > 0 {
+		base.Custom = custom
+		s.logger.Warn("custom metadata too large to keep whole with the parts: a restore has it cut", "bucket", b.String(), "object", object.Name, "bytes", store.CustomSize(object.Custom), "keys_left_out", dropped)
 	}
 	if replicated(props, size) {
 		holders, err := Holders(m, b, object.Name, layout.Parity)

@@ -920,6 +920,25 @@ func TestRestoreKeepsCustomMetadata(t *testing.T) {
 			t.Fatalf("%s restored: custom %v %v, want %v", name, head.Custom, err, want)
 		}
 	}
+	// More than the parts keep (S3's 2 KiB of user metadata and its
+	// headers): the restore has the ETag and headers, user metadata cut.
+	name := "meta-big"
+	data := randomData(rng, 1000)
+	_, st := f.owner(name)
+	custom := map[string]string{"s3.content-type": "image/png", store.CustomUserPrefix + "note": strings.Repeat("n", 2000), store.CustomUserPrefix + "a": "kept"}
+	if _, err := st.Put(t.Context(), bucket, name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Custom: custom, ETag: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.dropReplica(name)
+	if got, err := f.get(name, true); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%s: %v", name, err)
+	}
+	head, err := st.Head(t.Context(), bucket, name)
+	sum := md5.Sum(data)
+	want := map[string]string{"s3.content-type": "image/png", store.CustomETag: hex.EncodeToString(sum[:]), store.CustomUserPrefix + "a": "kept"}
+	if err != nil || !maps.Equal(head.Custom, want) {
+		t.Fatalf("%s restored: custom %v %v, want %v", name, head.Custom, err, want)
+	}
 }
 
 // A PUT that fails after its parts were stored (its rename is refused)
