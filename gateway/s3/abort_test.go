@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -219,5 +220,84 @@ func TestUploadsOfAKeyListInTheOrderTheyBegan(t *testing.T) {
 	}
 	if got := s3api.Location("b", "a b?c#d"); got != "/b/a%20b%3Fc%23d" {
 		t.Fatalf("location %q", got)
+	}
+}
+
+// partsHeld counts the opens of every upload's first part, and holds
+// those of its second while hold is open.
+type partsHeld struct {
+	store.Store
+	firstOpens *atomic.Int32
+	hold       chan struct{}
+}
+
+func (s partsHeld) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	switch {
+	case strings.HasSuffix(name, "/part-00001"):
+		s.firstOpens.Add(1)
+	case strings.HasSuffix(name, "/part-00002"):
+		<-s.hold
+	}
+	return s.Store.Open(ctx, b, name, opts)
+}
+
+// A Complete sent again while the first still copies the parts (its
+// client lost the connection) waits for it and answers as it does,
+// rather than copy the parts a second time over what may be written
+// after the first.
+func TestCompleteSentAgainWaitsForTheFirst(t *testing.T) {
+	var firstOpens atomic.Int32
+	hold := make(chan struct{})
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = partsHeld{Store: cfg.Store, firstOpens: &firstOpens, hold: hold}
+		}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(hold)
+		}
+	}
+	defer release()
+	// The parts, stored before the hold matters (only reads are held).
+	up, parts := twoPartUpload(t, client, "again", "k")
+	complete := func() (string, error) {
+		out, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("again"), Key: aws.String("k"), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		if err != nil {
+			return "", err
+		}
+		return aws.ToString(out.ETag), nil
+	}
+	type result struct {
+		etag string
+		err  error
+	}
+	results := make(chan result, 2)
+	go func() { etag, err := complete(); results <- result{etag, err} }()
+	for firstOpens.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	go func() { etag, err := complete(); results <- result{etag, err} }()
+	time.Sleep(300 * time.Millisecond) // the second reaches its copy
+	release()
+	var etags []string
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("a Complete: %v", r.err)
+		}
+		etags = append(etags, r.etag)
+	}
+	if etags[0] != etags[1] || !strings.HasSuffix(strings.Trim(etags[0], `"`), "-2") {
+		t.Fatalf("the two Completes answered %v", etags)
+	}
+	if n := firstOpens.Load(); n != 1 {
+		t.Fatalf("the parts were copied %d times", n)
 	}
 }

@@ -447,6 +447,15 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 	custom := completedCustom(up.Custom, etag, id, chosen)
 	opts.Size, opts.Custom = total, custom
 	return s.answerSlowly(w, r, func(ctx context.Context) (any, error) {
+		// One Complete of an upload at a time on this node: one sent
+		// again while the first copies (its client lost the connection)
+		// waits, then answers as a Complete done does, rather than copy
+		// the parts again over what may be written after the first.
+		unlock := s.completing.Lock(id)
+		defer unlock()
+		if done, herr := s.hidden().Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
+			return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
+		}
 		body := &partsReader{ctx: ctx, backend: s.hidden(), bucket: bucket, id: id, parts: chosen}
 		defer body.Close()
 		meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/gateway/s3/sigv4"
+	"github.com/aisgo/aisgo/internal/namelock"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -74,6 +75,8 @@ type Config struct {
 type Server struct {
 	config Config
 	logger *slog.Logger
+	// completing holds the Completes running, by upload id.
+	completing namelock.Locks
 }
 
 // New returns a Server.
