@@ -247,13 +247,27 @@ class _HeaderTooLarge(tarfile.ReadError):
     the same archive would meet again, not an answer cut."""
 
 
+class _SparseRefused(tarfile.ReadError):
+    """A GNU sparse file: refused, as AIS-Go's reader refuses it (its map
+    is read into memory unbounded, and its size is not its bytes')."""
+
+
 class _BoundedTarInfo(tarfile.TarInfo):
     """A TarInfo that refuses long-name and PAX headers past MAX_HEADER_SIZE
-    before tarfile reads them into memory."""
+    before tarfile reads them into memory, and GNU sparse files."""
 
     def _proc_gnulong(self, tarfile_):  # type: ignore[override]
         self._check_header_size()
         return super()._proc_gnulong(tarfile_)  # type: ignore[misc]
+
+    def _proc_sparse(self, tarfile_):  # type: ignore[override]
+        raise _SparseRefused(f"{self.name!r} is a GNU sparse file, which AIS-Go does not read")
+
+    def _proc_gnusparse_00(self, next_, *args):  # type: ignore[override]
+        raise _SparseRefused(f"{next_.name!r} is a GNU sparse file, which AIS-Go does not read")
+
+    _proc_gnusparse_01 = _proc_gnusparse_00
+    _proc_gnusparse_10 = _proc_gnusparse_00
 
     def _proc_pax(self, tarfile_):  # type: ignore[override]
         self._check_header_size()
@@ -320,6 +334,8 @@ class _Body:
         self.size: Optional[int] = size
         self.rewindable = self._bytes is not None
         if self._bytes is not None:
+            if size is not None and size != len(self._bytes):
+                raise ValueError(f"put data: size {size}, but the data holds {len(self._bytes)} bytes")
             self.size = len(self._bytes)
         elif self._file is not None:
             end: Optional[int] = None

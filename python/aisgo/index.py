@@ -189,14 +189,18 @@ class ShardIndex:
             pos = fileobj.tell()
             shard_size = fileobj.seek(0, 2)
             fileobj.seek(pos)
+        from .client import _BoundedTarInfo  # (client imports nothing of this module's)
+
         members = []
         try:
-            with tarfile.open(fileobj=fileobj, mode="r:") as tf:
+            # Bounded headers, and no GNU sparse file: its size is not that
+            # of the bytes stored, which a read by offset would cut wrong.
+            with tarfile.open(fileobj=fileobj, mode="r:", tarinfo=_BoundedTarInfo) as tf:
                 for ti in tf:
                     if ti.isreg():
                         # Named as the cluster's index names it.
                         members.append(IndexMember(member_name(ti.name), ti.offset, ti.offset_data, ti.size))
-        except (tarfile.TarError, ValueError) as exc:
+        except (tarfile.TarError, ValueError, IndexError, RecursionError) as exc:
             raise errors.ShardError(f"shard {shard}: cannot index: {exc}", shard=shard) from exc
         return cls(shard=shard, shard_size=int(shard_size), members=members)
 

@@ -204,13 +204,20 @@ def member_name(raw: str) -> str:
         raise ValueError("empty member name")
     if "\x00" in raw:
         raise ValueError(f"member name {raw!r} holds a NUL")
-    drive = len(raw) >= 2 and raw[1] == ":" and raw[0].isascii() and raw[0].isalpha()
-    if raw.startswith(("/", "\\")) or drive or "\\" in raw and ".." in re.split(r"[/\\]", raw):
+    if raw.startswith("/") or _windows_unsafe(raw):
         raise ValueError(f"member name {raw!r} is absolute or climbs out of its directory")
     name = posixpath.normpath(raw)
-    if name in (".", "..") or name.startswith("../"):
+    # Cleaned too: ./C:x is C:x, ./\x is \x.
+    if name in (".", "..") or name.startswith("../") or _windows_unsafe(name):
         raise ValueError(f"member name {raw!r} is absolute or climbs out of its directory")
     return name
+
+
+def _windows_unsafe(name: str) -> bool:
+    """Whether a name is absolute or climbs out as Windows reads it, where
+    \\ separates too (\\x, C:x, ..\\x)."""
+    drive = len(name) >= 2 and name[1] == ":" and name[0].isascii() and name[0].isalpha()
+    return name.startswith("\\") or drive or "\\" in name and ".." in re.split(r"[/\\]", name)
 
 
 def split_name(name: str) -> Tuple[str, str]:

@@ -611,7 +611,9 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
             _check_trailer(tf)
         except AisError:
             raise
-        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError, UnicodeError) as exc:
+        # (IndexError and RecursionError: tarfile's on a header cut inside a
+        # sparse map, or hundreds of chained PAX headers.)
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError, UnicodeError, IndexError, RecursionError) as exc:
             if member is not None:
                 offset = member.offset
                 at = f"in member {member.name!r}, whose header is at offset {offset} of the tar stream"

@@ -22,3 +22,15 @@ def read_tar(data: bytes) -> List[Tuple[str, bytes]]:
     """The regular members of a tar (or tgz), in order, read by Python's tarfile."""
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
         return [(ti.name, tf.extractfile(ti).read()) for ti in tf if ti.isreg()]
+
+
+def sparse_tar(name: str = "s-0.bin", size: int = 10) -> bytes:
+    """A tar of one GNU sparse file (type 'S', an empty map): tarfile reads
+    it as a regular file of size bytes, AIS-Go refuses it."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        ti = tarfile.TarInfo(name)
+        ti.type = tarfile.GNUTYPE_SPARSE
+        ti.size = size
+        tf.addfile(ti, io.BytesIO(b"x" * size))
+    return buf.getvalue()

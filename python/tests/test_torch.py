@@ -21,7 +21,7 @@ import aisgo  # noqa: E402
 from aisgo import Client  # noqa: E402
 from aisgo.index import ShardIndex, index_name  # noqa: E402
 from aisgo.torch import RecordDataset, ShardDataset, resolve_shards  # noqa: E402
-from tars import make_tar, read_tar  # noqa: E402
+from tars import make_tar, read_tar, sparse_tar  # noqa: E402
 
 SHARDS = 8
 RECORDS = 50
@@ -502,6 +502,10 @@ def test_shard_bombs_and_spoofed_keys(client: Client, bucket: str):
     client.put_object(bucket, "bomb.tgz", bomb.getvalue())
     with pytest.raises(aisgo.ShardError, match=r"s-0\.bin is 4194304 bytes, more than the 1048576"):
         list(aisgo.torch.iter_shard(client, bucket, "bomb.tgz", max_member_size=1 << 20))
+    # A GNU sparse file (whose map tarfile reads unbounded): refused.
+    client.put_object(bucket, "sparse.tar", sparse_tar())
+    with pytest.raises(aisgo.ShardError, match=r"sparse\.tar.*GNU sparse file"):
+        list(ShardDataset(client, bucket, "sparse.tar"))
     # A file named as a sample's key, or its shard's, does not replace it.
     for field in ("key", "url"):
         spoof = io.BytesIO()

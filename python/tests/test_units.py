@@ -19,7 +19,7 @@ from aisgo.client import DsortStatus, _range_header
 from aisgo.errors import error_from_response
 from aisgo.index import ShardIndex
 from aisgo.template import parse_template
-from tars import make_tar
+from tars import make_tar, sparse_tar
 
 
 class _QuietHandler(http.server.BaseHTTPRequestHandler):
@@ -1330,6 +1330,10 @@ def test_put_size_must_be_the_datas():
         _Body(io.BytesIO(b"x" * 1000), 100)
     with pytest.raises(ValueError, match="holds 1000 bytes"):
         _Body(io.BytesIO(b"x" * 1000), 0)
+    for data in (b"x" * 1000, bytearray(1000), memoryview(bytearray(1000))):
+        with pytest.raises(ValueError, match="holds 1000 bytes"):
+            _Body(data, 100)
+        assert _Body(data, 1000).size == 1000
     assert _Body(io.BytesIO(b"x" * 1000), 1000).size == 1000
     # A file still growing (a log) is stored as it was when the put began.
     growing = io.BytesIO(b"x" * 1000)
@@ -1517,7 +1521,7 @@ def test_member_names_are_read_as_the_cluster_reads_them():
 
     for raw, want in (("./a.jpg", "a.jpg"), ("a//b/./c.txt", "a/b/c.txt"), ("x/../y.cls", "y.cls"), ("a.b", "a.b")):
         assert member_name(raw) == want, raw
-    for bad in ("", "/etc/passwd", "../x", "a/../../x", "\\x", "C:x", "a\\..\\b", "a\x00b", ".", "x/.."):
+    for bad in ("", "/etc/passwd", "../x", "a/../../x", "\\x", "C:x", "a\\..\\b", "a\x00b", ".", "x/..", "./C:x", "./\\x"):
         with pytest.raises(ValueError):
             member_name(bad)
     buf = io.BytesIO()
@@ -1743,3 +1747,11 @@ def test_a_buffer_is_put_as_it_is():
     finally:
         del aisgo.client.open
     assert len(opened) == 1 and opened[0].closed
+
+
+def test_index_refuses_a_sparse_file():
+    """A GNU sparse file's size is not that of the bytes the tar stores: an
+    index of it would read the wrong bytes; it is refused, as AIS-Go's own
+    index refuses it."""
+    with pytest.raises(aisgo.ShardError, match="GNU sparse file"):
+        ShardIndex.from_tar(io.BytesIO(sparse_tar()), "sparse.tar")
