@@ -42,8 +42,9 @@ type DsortEstimate struct {
 	Targets  []DsortTargetEstimate `json:"targets"`
 	Forecast DsortForecast         `json:"forecast"`
 	// Seed is the seed of a shuffle: a job cuts the same shards only
-	// with the same seed.
-	Seed     int64         `json:"seed,omitempty"`
+	// with the same seed. A string, as in a spec: a drawn one is past
+	// what a JSON number keeps exactly in a browser.
+	Seed     int64         `json:"seed,string,omitempty"`
 	Elapsed  time.Duration `json:"elapsed"`
 	Warnings []string      `json:"warnings,omitempty"`
 }

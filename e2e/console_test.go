@@ -410,6 +410,13 @@ func TestConsole(t *testing.T) {
 		}
 		shard := shards[0]
 		b.do("open a shard", chromedp.Click(chromedp.CSS(`#objects tr[data-name="`+shard+`"] a`)))
+		// Its details first; its members (a read of the whole shard) when
+		// asked for.
+		b.until("the shard's details", `document.querySelector("#show-members") !== null`, 10*time.Second)
+		if n := eval[int](b, `document.querySelectorAll("#members").length`); n != 0 {
+			t.Errorf("the shard's members were listed before they were asked for")
+		}
+		b.do("show the members", chromedp.Click(chromedp.CSS(`#show-members`)))
 		b.until("the shard's members", `document.querySelectorAll("#members tbody tr:not(.empty)").length > 0`, 10*time.Second)
 		var want []string
 		for e, err := range client.ListAll(ctx, "dst", api.ListObjectsMessage{Prefix: shard, Flags: api.ListArchive}) {

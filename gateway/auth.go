@@ -303,6 +303,10 @@ func (n *Node) handleConsoleLogin(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, fmt.Errorf("%w: %w", api.ErrUnauthorized, err))
 		return
 	}
+	if err := console.CheckTokenSize(token); err != nil {
+		console.WriteLogin(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
 	console.SetToken(w, r, token, c.ExpiresAt.Time)
 }
 

@@ -599,6 +599,24 @@ func TestConsoleLoginCookie(t *testing.T) {
 			t.Fatalf("login with %q: cookies %+v, want one Secure", header, cookies)
 		}
 	}
+	// A token too large for a browser's cookie (many buckets' grants) is
+	// refused, saying why, not set for the browser to drop.
+	buckets := map[string]authn.Perm{}
+	for i := range 200 {
+		buckets[fmt.Sprintf("ais/bucket-%03d", i)] = authn.ReadOnly
+	}
+	big := signToken(t, c.keys, authn.Grants{Perm: authn.ReadOnly, Buckets: buckets}, time.Hour)
+	req, _ = http.NewRequest(http.MethodPost, c.Primary().URL()+"/console/", strings.NewReader(url.Values{"token": {big}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(big) <= 4000 || resp.StatusCode != http.StatusRequestEntityTooLarge || len(resp.Cookies()) != 0 || !strings.Contains(string(page), "a browser keeps a cookie") {
+		t.Fatalf("login with a %d-byte token: %s, cookies %v\n%s", len(big), resp.Status, resp.Cookies(), page)
+	}
 	for _, tc := range []struct {
 		path string
 		want int

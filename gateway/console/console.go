@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"html"
 	"io"
 	"io/fs"
@@ -164,6 +165,19 @@ func WriteLogin(w http.ResponseWriter, status int, message string) {
 	b.WriteString(`</p><form method="post" action="` + LoginPath + `"><textarea name="token" rows="6" cols="80" required></textarea>` +
 		`<p><button type="submit">Log in</button></p></form></main></body></html>`)
 	io.WriteString(w, b.String())
+}
+
+// maxCookie is the most a cookie's name and value may hold for every
+// browser to keep it (they drop a larger one without a word).
+const maxCookie = 4000
+
+// CheckTokenSize refuses a token too large for a browser's cookie (one
+// that carries many buckets' grants): the login would seem to do nothing.
+func CheckTokenSize(token string) error {
+	if n := len(TokenCookie) + 1 + len(token); n > maxCookie {
+		return fmt.Errorf("this token is %d bytes: a browser keeps a cookie of at most %d, and would drop it. Its grants name many buckets: grant them through a role or the cluster's permission, or use the CLI with this token", len(token), maxCookie-len(TokenCookie)-1)
+	}
+	return nil
 }
 
 // SetToken keeps a verified token in the console's cookie until it

@@ -804,10 +804,10 @@ function objectRow(entry, to, state) {
 // redirected to the target, another origin, which a page cannot read.
 async function objectDetails(bucket, provider, name, node) {
   const archive = isArchive(name);
-  const page = await getJSON(`/v1/buckets/${encodeURIComponent(bucket)}`, {
-    provider, prefix: name, pagesize: 1, props: 'name,size,checksum,atime,version,copies,location,etag',
-    flags: archive ? listArchive : '',
+  const listing = (flags) => getJSON(`/v1/buckets/${encodeURIComponent(bucket)}`, {
+    provider, prefix: name, pagesize: 1, props: 'name,size,checksum,atime,version,copies,location,etag', flags,
   });
+  const page = await listing('');
   const entries = page.entries || [];
   const entry = entries.find((e) => e.name === name);
   if (!entry) {
@@ -815,7 +815,29 @@ async function objectDetails(bucket, provider, name, node) {
     set(node, h('h3', {}, name), h('p', {class: 'error', id: 'object-missing'}, away.length ? incompleteNote(away) : 'Object not found.'));
     return;
   }
-  const members = entries.filter((e) => e.name.startsWith(`${name}/`) && e !== entry);
+  // A shard's members are listed when asked for: listing them reads the
+  // whole shard on its target.
+  const membersNode = h('div', {id: 'members-section'});
+  const showMembers = async (event) => {
+    event.target.disabled = true;
+    set(membersNode, h('p', {class: 'note'}, 'Reading the shard…'));
+    try {
+      const withMembers = await listing(listArchive);
+      const members = (withMembers.entries || []).filter((e) => e.name.startsWith(`${name}/`));
+      const shown = members.slice(0, maxMembersShown);
+      set(membersNode,
+        h('h3', {}, `Members (${members.length})`),
+        table('members', ['Member', 'Size'], h('tbody', {}, shown.length
+          ? shown.map((m) => h('tr', {}, h('td', {}, m.name.slice(name.length + 1)), h('td', {class: 'num'}, bytes(m.size))))
+          : emptyRow(2, 'No members: not a readable shard.'))),
+        members.length > shown.length ? h('p', {class: 'note', id: 'members-more'}, `and ${count(members.length - shown.length)} more (ais ls --archive lists them all)`) : null);
+    } catch (err) {
+      set(membersNode, h('p', {class: 'error'}, `Members: ${err.message}`));
+    }
+  };
+  if (archive) {
+    fill(membersNode, h('button', {id: 'show-members', class: 'small', onclick: showMembers}, 'Show members'));
+  }
   set(node,
     h('h3', {}, 'Object'),
     h('dl', {class: 'summary'},
@@ -829,11 +851,12 @@ async function objectDetails(bucket, provider, name, node) {
       h('dt', {}, 'Accessed'), h('dd', {}, entry.atime || '—'),
       entry.etag ? [h('dt', {}, 'ETag'), h('dd', {}, h('code', {}, entry.etag))] : null),
     h('p', {}, h('a', {href: apiPath(objectPath(bucket, name)) + (provider ? `?provider=${encodeURIComponent(provider)}` : ''), download: name.split('/').pop()}, 'Download')),
-    archive ? h('h3', {}, `Members (${members.length})`) : null,
-    archive ? table('members', ['Member', 'Size'], h('tbody', {}, members.length
-      ? members.map((m) => h('tr', {}, h('td', {}, m.name.slice(name.length + 1)), h('td', {class: 'num'}, bytes(m.size))))
-      : emptyRow(2, 'No members: not a readable shard.'))) : null);
+    archive ? membersNode : null);
 }
+
+// maxMembersShown bounds the rows of a shard's members drawn: a shard of
+// a hundred thousand files would freeze the page.
+const maxMembersShown = 1000;
 
 // ---------------------------------------------------------------- jobs
 
@@ -910,6 +933,9 @@ function bucketName(b) {
   return `${b.provider || 'ais'}://${b.name}`;
 }
 
+// stopping are the jobs a stop was sent for from this page.
+const stopping = new Set();
+
 // otherJobRows groups the jobs of every target by id; dSort jobs have
 // their own table. The snapshots have AIStore's names (api.JobSnap): an
 // unset start-time or end-time is Go's zero time, which millis reads as 0.
@@ -943,14 +969,18 @@ function otherJobRows(snaps, error) {
   return list.map((j) => {
     const state = j.running ? 'running' : j.aborted ? 'aborted' : j.errors.length ? 'failed' : 'finished';
     const end = j.running ? Date.now() : j.end;
-    const stop = j.running ? h('button', {class: 'danger small', onclick: async (event) => {
+    // A rebalance cannot be stopped (it ends by itself). A stop sent is
+    // remembered across the rows redrawn every poll: not sent twice.
+    const stop = j.running && j.kind !== 'rebalance' ? h('button', {class: 'danger small', disabled: stopping.has(j.id), onclick: async (event) => {
       event.target.disabled = true;
+      stopping.add(j.id);
       try {
         await call('PUT', '/v1/cluster', {body: JSON.stringify({action: 'stop', value: {id: j.id}}), headers: {'Content-Type': 'application/json'}});
         error.show(null);
       } catch (err) {
         error.show(new Error(`Stop ${j.id}: ${err.message || err}`));
         event.target.disabled = false;
+        stopping.delete(j.id);
       }
     }}, 'Stop') : null;
     return h('tr', {'data-job': j.id},
@@ -1596,6 +1626,7 @@ function metricsPage(route, main) {
     const served = (op) => Math.max(total(samples, `ais_${op}_total`), total(samples, 'ais_redirects_total', {op}));
     const current = {
       t: now,
+      node,
       get: served('get'),
       put: served('put'),
       head: served('head'),
@@ -1610,7 +1641,11 @@ function metricsPage(route, main) {
       latency: histogram(samples, 'ais_request_duration_seconds'),
       s3latency: histogram(samples, 'ais_s3_request_duration_seconds'),
     };
-    if (previous) {
+    // Behind a load balancer, a scrape may reach another gateway: rates
+    // are of one process's counters, so its point is skipped.
+    if (previous && previous.node !== node) {
+      set(who, `Node ${node} (the scrapes reach more than one gateway: each point is of one).`);
+    } else if (previous) {
       const seconds = (now - previous.t) / 1000;
       const perSecond = (key) => Math.max(0, current[key] - previous[key]) / seconds;
       const values = {
