@@ -23,10 +23,12 @@ var errBodyCut = api.ErrBodyCut
 // pacedBody puts a read deadline on a request body that moves with the
 // bytes received: grace for the start, then at least minRate bytes per
 // second. A legitimate upload never meets it; one byte every few seconds
-// does, after the grace. The clock starts when the handler first reads
-// (a member put into a big shard is read after the shard's rewrite), and
-// stops at the end of the body (net/http then reads the connection on its
-// own, and a deadline left would cancel the request).
+// does, after the grace. The clock runs only while the handler waits in a
+// read: its own work between reads (a durable commit of each item a peer
+// streams, a member put into a big shard after the shard's rewrite) is
+// not the client's slowness. It stops at the end of the body (net/http
+// then reads the connection on its own, and a deadline left would cancel
+// the request).
 type pacedBody struct {
 	body    io.ReadCloser
 	control *http.ResponseController
@@ -34,6 +36,8 @@ type pacedBody struct {
 	minRate int64
 	start   time.Time
 	read    int64
+	// waited is the time spent in reads.
+	waited time.Duration
 	// set is the deadline last given, zero when none could be set.
 	set time.Time
 	off bool
@@ -45,18 +49,21 @@ func newPacedBody(w http.ResponseWriter, body io.ReadCloser, grace time.Duration
 	return &pacedBody{body: body, control: http.NewResponseController(w), grace: grace, minRate: minRate, off: grace <= 0}
 }
 
-// extend moves the deadline with the bytes read; it is set again only
-// when it moved by a second or more, to keep the cost per read small.
-func (p *pacedBody) extend() {
+// extend gives the next read, at now, the time the body has left: the
+// grace and the bytes read at minRate, less the time already waited. The
+// deadline only moves later; to keep the cost per read small, it is set
+// again only when it moved by a second or more, or the one set is less
+// than a second away (work between reads brought it near).
+func (p *pacedBody) extend(now time.Time) {
 	if p.off {
 		return
 	}
-	deadline := p.start.Add(p.grace)
+	deadline := now.Add(p.grace - p.waited)
 	if p.minRate > 0 {
 		// In floating point: read × 1e9 overflows past 9 GB.
 		deadline = deadline.Add(time.Duration(float64(p.read) / float64(p.minRate) * float64(time.Second)))
 	}
-	if !p.set.IsZero() && deadline.Sub(p.set) < time.Second {
+	if !p.set.IsZero() && deadline.Sub(p.set) < time.Second && p.set.Sub(now) > time.Second {
 		return
 	}
 	if err := p.control.SetReadDeadline(deadline); err != nil {
@@ -67,14 +74,16 @@ func (p *pacedBody) extend() {
 }
 
 func (p *pacedBody) Read(b []byte) (int, error) {
+	now := time.Now()
 	if p.start.IsZero() {
-		p.start = time.Now()
-		p.extend()
+		p.start = now
 	}
+	p.extend(now)
 	n, err := p.body.Read(b)
 	p.read += int64(n)
+	p.waited += time.Since(now)
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		return n, fmt.Errorf("%w: %d bytes in %s (at least %d bytes/s after %s)", errSlowBody, p.read, time.Since(p.start).Round(time.Second), p.minRate, p.grace)
+		return n, fmt.Errorf("%w: %d bytes in %s of waiting for them (at least %d bytes/s after %s)", errSlowBody, p.read, p.waited.Round(time.Second), p.minRate, p.grace)
 	}
 	if err == io.EOF {
 		p.off = true // the body is whole: no deadline on what follows
@@ -86,7 +95,6 @@ func (p *pacedBody) Read(b []byte) (int, error) {
 		// not a server error.
 		return n, fmt.Errorf("%w (or is malformed) after %d bytes: %w", errBodyCut, p.read, err)
 	}
-	p.extend()
 	return n, err
 }
 

@@ -66,8 +66,10 @@ func TestStallWriter(t *testing.T) {
 }
 
 // A body read late (after long work, as a member put into a big shard is)
-// still has its grace from the first read; a body read whole leaves no
-// deadline behind to cancel the request while the handler works on.
+// or with long work between reads (a durable commit of each item a peer
+// streams) still has its grace: only the time waiting for bytes counts; a
+// body read whole leaves no deadline behind to cancel the request while
+// the handler works on.
 func TestPacedBodyClockRunsWhileRead(t *testing.T) {
 	const grace, rate = 200 * time.Millisecond, 64 << 10
 	body := bytes.Repeat([]byte{'x'}, 192<<10) // 3 s at the rate
@@ -82,14 +84,33 @@ func TestPacedBodyClockRunsWhileRead(t *testing.T) {
 		if r.URL.Query().Has("late") {
 			time.Sleep(3 * grace)
 		}
-		data, err := io.ReadAll(paced)
+		var data []byte
+		var err error
+		if r.URL.Query().Has("between") {
+			// 4 reads of 8 KiB, each after 2 × the grace of work, then
+			// the rest.
+			buf := make([]byte, 8<<10)
+			for i := 0; i < 4 && err == nil; i++ {
+				time.Sleep(2 * grace)
+				var n int
+				n, err = io.ReadFull(paced, buf)
+				data = append(data, buf[:n]...)
+			}
+			if err == nil {
+				var rest []byte
+				rest, err = io.ReadAll(paced)
+				data = append(data, rest...)
+			}
+		} else {
+			data, err = io.ReadAll(paced)
+		}
 		if r.URL.Query().Has("work") {
 			time.Sleep(4 * time.Second) // past where the deadline ended
 		}
 		results <- result{len(data), err, r.Context().Err()}
 	}))
 	defer server.Close()
-	for _, query := range []string{"?work", "?late"} {
+	for _, query := range []string{"?work", "?late", "?between"} {
 		resp, err := http.Post(server.URL+"/"+query, "application/octet-stream", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +128,7 @@ func TestPacedBodyDeadlineOfAHugeBody(t *testing.T) {
 	p := &pacedBody{grace: time.Second, minRate: 1 << 20, start: start, read: 50 << 30, off: true}
 	p.off = false
 	p.control = http.NewResponseController(httptest.NewRecorder())
-	p.extend() // a recorder takes no deadline: it turns off
+	p.extend(start) // a recorder takes no deadline: it turns off
 	want := start.Add(time.Second + 50*1024*time.Second)
 	got := start.Add(p.grace).Add(time.Duration(float64(p.read) / float64(p.minRate) * float64(time.Second)))
 	if got.Sub(want).Abs() > time.Second {
