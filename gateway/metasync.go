@@ -28,6 +28,13 @@ func (n *Node) currentMap() *cluster.Map { return n.control.Current().Map }
 func (n *Node) currentBuckets() *store.BucketMetadata { return n.control.Current().Buckets }
 
 func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
+	// Not before Start (the node serves first): the first map taken
+	// starts a target's rebalance after a restart, which needs Start's
+	// manager; taken before, that run would never be.
+	if n.loopsContext() == nil || n.config.Role.IsTarget() && n.rebalancer() == nil {
+		n.writeError(w, r, fmt.Errorf("%w: node %s is starting: push again", api.ErrUnavailable, n.config.ID))
+		return
+	}
 	// A snapshot (100k revoked tokens, many buckets) may pass the bound
 	// of other control bodies: a target refusing every push would go
 	// offline. It is bounded as a peer's answers are (signed, intra).

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -91,3 +93,36 @@ func TestBackgroundWorkStartsNotAfterClose(t *testing.T) {
 
 // setLoops gives a node made without Start the context of its loops.
 func (n *Node) setLoops(ctx context.Context) { n.loops.Store(&ctx) }
+
+// A push that reaches a target before its Start (it serves first) is
+// refused, to be sent again: taken, the first map's restart rebalance
+// would have no manager to start it, and never run.
+func TestMetasyncBeforeStartIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := membership.NewFileStore(filepath.Join(dir, "meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{filepath.Join(dir, "mp")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1/", Join: "http://127.0.0.1:2", Meta: meta, Store: st, Storage: st,
+		WorkDir: filepath.Join(dir, "work"), Secret: peer.NewSecret()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	m := &cluster.Map{Version: 5, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:2"},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"},
+	}}
+	body, _ := json.Marshal(peer.MetaMessage{Map: m})
+	req := httptest.NewRequest(http.MethodPut, "/v1/metasync", bytes.NewReader(body))
+	req.Header.Set(peer.HeaderNode, "g1")
+	w := httptest.NewRecorder()
+	n.handleMetasync(w, req)
+	if w.Code != http.StatusServiceUnavailable || n.currentMap() != nil {
+		t.Fatalf("a push before Start: %d %s, map %v", w.Code, w.Body, n.currentMap())
+	}
+}
