@@ -174,6 +174,23 @@ func (m *Map) MayHold(uname string) (Node, bool) {
 	return m.holders[i], true
 }
 
+// OfflineAmong returns the offline targets among the first n a name ranks
+// by HRW over the active and offline targets: those that may hold a copy
+// or a part of it (placed when they were active) while they are away.
+func (m *Map) OfflineAmong(uname string, n int) []Node {
+	m.index()
+	if len(m.holders) == 0 {
+		return nil
+	}
+	var out []Node
+	for _, i := range hrw.Rank(m.holderDigests, hrw.Digest(uname), n) {
+		if m.holders[i].State == StateOffline {
+			out = append(out, m.holders[i])
+		}
+	}
+	return out
+}
+
 // HasOffline reports whether a target of the map is offline.
 func (m *Map) HasOffline() bool {
 	m.index()

@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -897,6 +898,18 @@ func newestParts(parts []found, current Layout) store.PartMeta {
 	return candidates[0]
 }
 
+// nodeIDs names nodes: "target t1" or "targets t1, t2".
+func nodeIDs(nodes []cluster.Node) string {
+	ids := make([]string, len(nodes))
+	for i, n := range nodes {
+		ids[i] = n.ID
+	}
+	if len(ids) == 1 {
+		return "target " + ids[0]
+	}
+	return "targets " + strings.Join(ids, ", ")
+}
+
 // found is a part on a target.
 type found struct {
 	node cluster.Node
@@ -979,6 +992,13 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	if !ok {
 		return fmt.Errorf("%s is not erasure-coded: %w", b, errNoParts)
 	}
+	layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
+	// Offline targets are not asked: parts found, too few, while those
+	// the name's parts may be on are offline make a wait (503), not a
+	// loss. (None found is "not found": a name never written, most
+	// likely, which a GET during an outage must not turn into a 503.)
+	bn := b.Normalize()
+	away := s.peers.Map().OfflineAmong(cluster.Uname(bn.Provider, bn.Name, name), layout.Data+layout.Parity+1)
 	parts, findErr := s.find(ctx, b, name)
 	if findErr != nil {
 		// A target that did not answer may hold the newest version's
@@ -989,7 +1009,6 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	if len(parts) == 0 {
 		return fmt.Errorf("restore %s/%s: %w", b, name, errNoParts)
 	}
-	layout := Layout{Data: props.EC.DataSlices, Parity: props.EC.ParitySlices}
 	newest := newestParts(parts, layout)
 	// A failed write's parts left for good hide the version before them:
 	// it is restored from its own (which theirs may have replaced in
@@ -1010,6 +1029,9 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts, &bad)
 	if errors.Is(err, errPartsUnreached) {
 		return fmt.Errorf("restore %s/%s: %w", b, name, err) // (the peers' error: unavailable)
+	}
+	if err != nil && len(away) > 0 && errors.Is(err, ErrUnrecoverable) {
+		return fmt.Errorf("%w: restore %s/%s: %w (%s, offline, may hold more)", store.ErrUnreached, b, name, err, nodeIDs(away))
 	}
 	if err != nil {
 		return fmt.Errorf("%w: restore %s/%s: %w", store.ErrCorrupt, b, name, err)

@@ -2345,3 +2345,52 @@ func TestStagedCustomIsKeptByTheParts(t *testing.T) {
 		t.Fatalf("the restored object's custom metadata: %v %v", meta.Custom, err)
 	}
 }
+
+// A restore short of parts while targets the name's parts may be on are
+// offline (not asked) is a wait, not a loss: ErrUnreached (503), not
+// corrupt.
+func TestRestoreShortOfOfflineHoldersIsUnreached(t *testing.T) {
+	f := newFleet(t, 6, 2, 2, 1024)
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, tc := range []struct {
+		name    string
+		size    int
+		parts   int
+		offline int
+	}{{"sliced", 40 << 10, 4, 3}} {
+		data := randomData(rng, tc.size)
+		f.put(tc.name, data)
+		holders, err := ec.Holders(f.smap, bucket, tc.name, tc.parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner, st := f.owner(tc.name)
+		f.mu.Lock()
+		for _, h := range holders[:tc.offline] {
+			if h.ID == owner {
+				t.Fatalf("%s: the owner %s is a holder", tc.name, owner)
+			}
+			if f.smap, err = f.smap.WithState(h.ID, cluster.StateOffline); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.mu.Unlock()
+		if now, _ := f.owner(tc.name); now != owner {
+			t.Fatalf("%s: the owner moved from %s to %s", tc.name, owner, now)
+		}
+		f.dropReplica(tc.name)
+		_, err = st.Head(t.Context(), bucket, tc.name)
+		if !errors.Is(err, store.ErrUnreached) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorrupt) {
+			t.Fatalf("%s with %d of its holders offline: %v, want unreached", tc.name, tc.offline, err)
+		}
+		// Back, the object is restored.
+		f.mu.Lock()
+		for _, h := range holders[:tc.offline] {
+			f.smap, _ = f.smap.WithState(h.ID, cluster.StateActive)
+		}
+		f.mu.Unlock()
+		if got, err := f.get(tc.name, true); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s with its holders back: %v", tc.name, err)
+		}
+	}
+}
