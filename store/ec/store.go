@@ -968,6 +968,12 @@ func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error 
 	// The first caller's cancel must not fail the others that joined it;
 	// each may give up (a peer's stream that stalls fails the restore).
 	answer := s.restores.DoChan(key, func() (any, error) {
+		// A name with no part anywhere (most misses: a GET or HEAD of a
+		// name never written) is told at once, not after a slot that
+		// real restores hold for minutes.
+		if parts, err := s.find(context.WithoutCancel(ctx), b, name); err == nil && len(parts) == 0 {
+			return nil, fmt.Errorf("restore %s/%s: %w", b, name, errNoParts)
+		}
 		// Restores outlive the callers that gave up (a batch timed out,
 		// a GET gone): a few at a time, or their work files and buffers
 		// would pile up without bound.

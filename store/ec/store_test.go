@@ -1650,6 +1650,14 @@ func TestRestoresLeftRunningAreBounded(t *testing.T) {
 		}
 		cancel()
 	}
+	// A name with no part anywhere is not found at once, not after
+	// the slot the stalled restore holds.
+	missing, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	_, err := st.Head(missing, bucket, "never-written")
+	cancel()
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a HEAD of a name never written while the restores' slot is held: %v, want not found", err)
+	}
 	f.mu.Lock()
 	opened := maps.Clone(f.opened)
 	close(f.stalled)
