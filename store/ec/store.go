@@ -182,8 +182,13 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// Erasure coding turned on while the body came in: the ec-encode
 		// job may have listed the bucket before this commit.
 		if now, on := s.props(b); err == nil && on {
-			if perr := s.protectStored(context.WithoutCancel(ctx), b, now, name, nil); perr != nil {
+			perr := s.protectStored(context.WithoutCancel(ctx), b, now, name, nil)
+			// (Gone or replaced since: that write's own parts stand.)
+			if perr != nil && !errors.Is(perr, store.ErrNotFound) && !errors.Is(perr, store.ErrExists) {
+				// Acknowledged without parts, nothing would make them
+				// (the ec-encode job passed): the client sends it again.
 				s.logger.Warn("protect an object written as erasure coding was turned on", "bucket", b.String(), "object", name, "err", perr)
+				return meta, fmt.Errorf("%w: %s/%s is stored, but erasure coding was turned on as it was written, and its parts could not be made: %w: send it again", store.ErrBucketBehind, b, name, perr)
 			}
 		}
 		return meta, err

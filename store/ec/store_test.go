@@ -1916,6 +1916,25 @@ func TestPutSpanningAnECChange(t *testing.T) {
 	if n := f.parts("on"); n == 0 {
 		t.Fatal("a PUT under way as erasure coding was turned on has no parts")
 	}
+	// Its parts not made (a holder down): not acknowledged, to be sent
+	// again (nothing else would make them).
+	f.mu.Lock()
+	f.props.EC.Enabled = false
+	f.mu.Unlock()
+	holders, err := ec.Holders(f.smap, bucket, "on-2", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.down[holders[0].ID] = true
+	f.mu.Unlock()
+	_, st = f.owner("on-2")
+	if _, err := st.Put(t.Context(), bucket, "on-2", &flipsEC{Reader: bytes.NewReader(data), f: f, on: true}, store.PutOptions{Size: int64(len(data))}); !errors.Is(err, store.ErrBucketBehind) {
+		t.Fatalf("a PUT under way as erasure coding was turned on, its parts not made: %v, want an error to send it again", err)
+	}
+	f.mu.Lock()
+	f.down[holders[0].ID] = false
+	f.mu.Unlock()
 	_, st = f.owner("off")
 	if _, err := st.Put(t.Context(), bucket, "off", &flipsEC{Reader: bytes.NewReader(data), f: f, on: false}, store.PutOptions{Size: int64(len(data))}); err != nil {
 		t.Fatal(err)
