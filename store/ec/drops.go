@@ -2,6 +2,7 @@ package ec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -50,6 +51,67 @@ type pendingDrop struct {
 	until  time.Time
 }
 
+// pendingProtect is an object written as erasure coding was turned on
+// whose parts could not be made then (a holder down): no job would make
+// them later.
+type pendingProtect struct {
+	bucket store.Bucket
+	name   string
+	until  time.Time
+}
+
+// protectLater keeps an object whose parts could not be made for another
+// try, with the drops'.
+func (s *Store) protectLater(ctx context.Context, b store.Bucket, name string) {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	key := b.Normalize().String() + "\x00" + name
+	if _, ok := s.protects[key]; !ok && len(s.protects) >= maxPendingDrops {
+		s.logger.Warn("too many objects to protect again: this one is not", "bucket", b.String(), "object", name)
+		return
+	}
+	if s.protects == nil {
+		s.protects = map[string]pendingProtect{}
+	}
+	s.protects[key] = pendingProtect{bucket: b, name: name, until: time.Now().Add(dropRetryFor)}
+	s.startRetriesLocked(ctx)
+}
+
+// startRetriesLocked starts the retries of drops and protects unless they
+// run (with ctx's values, not its end).
+func (s *Store) startRetriesLocked(ctx context.Context) {
+	if !s.dropping && !s.isClosed() {
+		s.dropping = true
+		// Not the request's context: the retries outlive it, until Close.
+		s.dropWait.Go(func() { s.retryDrops(context.WithoutCancel(ctx)) })
+	}
+}
+
+// retryProtects makes the parts of the kept objects, once each.
+func (s *Store) retryProtects(ctx context.Context) {
+	s.dropMu.Lock()
+	pending := maps.Clone(s.protects)
+	s.dropMu.Unlock()
+	for key, p := range pending {
+		props, on := s.props(p.bucket)
+		var err error
+		if on {
+			err = s.protectStored(ctx, p.bucket, props, p.name, nil)
+		}
+		// Done, gone or replaced (that write's own parts), or erasure
+		// coding off again: not kept.
+		done := err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists)
+		s.dropMu.Lock()
+		if now := s.protects[key]; now == p && (done || time.Now().After(p.until)) {
+			delete(s.protects, key)
+		}
+		s.dropMu.Unlock()
+		if on && err == nil {
+			s.logger.Info("made the parts of an object written as erasure coding was turned on", "bucket", p.bucket.String(), "object", p.name)
+		}
+	}
+}
+
 // dropLater keeps a failed delete of parts for another try, and starts
 // the retries unless they run (with ctx's values, not its end).
 func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, which partsOf, node cluster.Node) {
@@ -83,15 +145,11 @@ func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stam
 		return
 	}
 	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, which: which, node: node, until: time.Now().Add(dropRetryFor)}
-	if !s.dropping && !s.isClosed() {
-		s.dropping = true
-		// Not the request's context: the retries outlive it, until Close.
-		s.dropWait.Go(func() { s.retryDrops(context.WithoutCancel(ctx)) })
-	}
+	s.startRetriesLocked(ctx)
 }
 
-// retryDrops tries the kept deletes again every dropRetryInterval until
-// none is left or the store closes.
+// retryDrops tries the kept deletes and protects again every
+// dropRetryInterval until none is left or the store closes.
 func (s *Store) retryDrops(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -126,8 +184,9 @@ func (s *Store) retryDrops(ctx context.Context) {
 				s.logger.Info("deleted the parts a delete had left", "bucket", d.bucket.String(), "object", d.name, "target", d.node.ID)
 			}
 		}
+		s.retryProtects(ctx)
 		s.dropMu.Lock()
-		if len(s.drops) == 0 {
+		if len(s.drops) == 0 && len(s.protects) == 0 {
 			s.dropping = false
 			s.dropMu.Unlock()
 			return

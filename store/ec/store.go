@@ -91,9 +91,12 @@ type Store struct {
 	restores singleflight.Group
 	// memory is what PUTs keep in memory to encode (MemoryBudget).
 	memory *semaphore.Weighted
-	// drops are deletes of parts a holder failed, tried again (drops.go).
+	// drops are deletes of parts a holder failed, tried again, and
+	// protects the objects whose parts could not be made as erasure
+	// coding was turned on (drops.go).
 	dropMu   sync.Mutex
 	drops    map[string]pendingDrop
+	protects map[string]pendingProtect
 	dropping bool
 	// closed ends the retries of drops (Close); dropWait waits for them.
 	closed   chan struct{}
@@ -185,10 +188,10 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			perr := s.protectStored(context.WithoutCancel(ctx), b, now, name, nil)
 			// (Gone or replaced since: that write's own parts stand.)
 			if perr != nil && !errors.Is(perr, store.ErrNotFound) && !errors.Is(perr, store.ErrExists) {
-				// Acknowledged without parts, nothing would make them
-				// (the ec-encode job passed): the client sends it again.
-				s.logger.Warn("protect an object written as erasure coding was turned on", "bucket", b.String(), "object", name, "err", perr)
-				return meta, fmt.Errorf("%w: %s/%s is stored, but erasure coding was turned on as it was written, and its parts could not be made: %w: send it again", store.ErrBucketBehind, b, name, perr)
+				// Nothing else would make them (the ec-encode job
+				// passed): tried again until they are made.
+				s.logger.Warn("protect an object written as erasure coding was turned on: tried again", "bucket", b.String(), "object", name, "err", perr)
+				s.protectLater(ctx, b, name)
 			}
 		}
 		return meta, err

@@ -1916,8 +1916,9 @@ func TestPutSpanningAnECChange(t *testing.T) {
 	if n := f.parts("on"); n == 0 {
 		t.Fatal("a PUT under way as erasure coding was turned on has no parts")
 	}
-	// Its parts not made (a holder down): not acknowledged, to be sent
-	// again (nothing else would make them).
+	// Its parts not made then (a holder down): made once it is back,
+	// nothing else would make them.
+	defer ec.SetDropRetry(20 * time.Millisecond)()
 	f.mu.Lock()
 	f.props.EC.Enabled = false
 	f.mu.Unlock()
@@ -1929,12 +1930,18 @@ func TestPutSpanningAnECChange(t *testing.T) {
 	f.down[holders[0].ID] = true
 	f.mu.Unlock()
 	_, st = f.owner("on-2")
-	if _, err := st.Put(t.Context(), bucket, "on-2", &flipsEC{Reader: bytes.NewReader(data), f: f, on: true}, store.PutOptions{Size: int64(len(data))}); !errors.Is(err, store.ErrBucketBehind) {
-		t.Fatalf("a PUT under way as erasure coding was turned on, its parts not made: %v, want an error to send it again", err)
+	if _, err := st.Put(t.Context(), bucket, "on-2", &flipsEC{Reader: bytes.NewReader(data), f: f, on: true}, store.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
 	}
+	time.Sleep(100 * time.Millisecond) // tries while the holder is down
 	f.mu.Lock()
 	f.down[holders[0].ID] = false
 	f.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); f.parts("on-2") < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the parts of a PUT under way as erasure coding was turned on, not made then: %d of 3 once the holder is back", f.parts("on-2"))
+		}
+	}
 	_, st = f.owner("off")
 	if _, err := st.Put(t.Context(), bucket, "off", &flipsEC{Reader: bytes.NewReader(data), f: f, on: false}, store.PutOptions{Size: int64(len(data))}); err != nil {
 		t.Fatal(err)
