@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/aisgo/aisgo/store"
 )
 
 // DsortEstimate is what a dSort job of a spec would do, answered without
@@ -42,11 +44,12 @@ type DsortEstimate struct {
 	Targets  []DsortTargetEstimate `json:"targets"`
 	Forecast DsortForecast         `json:"forecast"`
 	// Seed is the seed of a shuffle: a job cuts the same shards only
-	// with the same seed. A string, as in a spec: a drawn one is past
-	// what a JSON number keeps exactly in a browser.
-	Seed     int64         `json:"seed,string,omitempty"`
-	Elapsed  time.Duration `json:"elapsed"`
-	Warnings []string      `json:"warnings,omitempty"`
+	// with the same seed. Written as a string, as in a spec (a drawn one
+	// is past what a JSON number keeps exactly in a browser); read as
+	// either (an older node's is a number).
+	Seed     store.Int64String `json:"seed,omitempty"`
+	Elapsed  time.Duration     `json:"elapsed"`
+	Warnings []string          `json:"warnings,omitempty"`
 }
 
 // DsortTargetEstimate is one target's part of an estimate.

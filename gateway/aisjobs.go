@@ -276,9 +276,13 @@ type summaryPart struct {
 	OnDisk  int64        `json:"on_disk"`
 	Disks   int64        `json:"disks"`
 	// The remote's own objects and bytes, of a remote bucket: counted by
-	// the job's one writer when asked for.
+	// the job's one writer when asked for (RemoteAsked), which says so
+	// (RemoteCounted): a writer of an older build does not, and its
+	// zeros are not the remote's.
 	RemoteObjects int64 `json:"remote_objects,omitempty"`
 	RemoteSize    int64 `json:"remote_size,omitempty"`
+	RemoteAsked   bool  `json:"remote_asked,omitempty"`
+	RemoteCounted bool  `json:"remote_counted,omitempty"`
 }
 
 // summarize counts this target's objects of a bucket (every bucket when b
@@ -299,7 +303,7 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, req peer.JobReques
 	}
 	out := make([]summaryPart, 0, len(buckets))
 	for _, bck := range buckets {
-		part := summaryPart{Bucket: bck, Disks: disks}
+		part := summaryPart{Bucket: bck, Disks: disks, RemoteAsked: req.Remote && bck.IsRemote()}
 		props, _ := md.Props(bck)
 		mirrored := props.Mirror.Enabled && props.Mirror.Copies > 1 && n.config.Storage != nil
 		err := n.eachLocal(ctx, bck, prefix, func(o store.ObjectMeta) error {
@@ -329,6 +333,7 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, req peer.JobReques
 			if err != nil {
 				return nil, fmt.Errorf("bucket %s: count the remote's objects (a summary of what is cached, cached:true, lists no remote): %w", bck, err)
 			}
+			part.RemoteCounted = true
 		}
 		out = append(out, part)
 	}
@@ -420,7 +425,10 @@ func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string, 
 		}
 	}
 	req := peer.JobRequest{Kind: jobSummary, Bucket: b, Prefix: prefix}
-	if remote && (b.Name == "" || b.IsRemote()) {
+	// Of one bucket, as AIStore's: a summary of every bucket counts what
+	// the cluster holds (one remote's listing, long or failing, would
+	// hold up or fail every bucket's).
+	if remote && b.IsRemote() {
 		smap := n.currentMap()
 		if smap == nil {
 			return "", fmt.Errorf("%w: node %s is starting", api.ErrUnavailable, n.config.ID)
@@ -443,6 +451,7 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 		return nil, false, badRequest("%w", err)
 	}
 	totals := map[store.Bucket]*api.BucketSummary{}
+	remoteAsked, remoteCounted := map[store.Bucket]bool{}, map[store.Bucket]bool{}
 	var disks int64
 	found := false
 	named := map[string]bool{} // the targets the job runs on
@@ -491,6 +500,8 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 				s.TotalSize.OnDisk += store.Int64String(p.OnDisk)
 				s.ObjCount.Remote += store.Int64String(p.RemoteObjects)
 				s.TotalSize.RemoteObjs += store.Int64String(p.RemoteSize)
+				remoteAsked[p.Bucket] = remoteAsked[p.Bucket] || p.RemoteAsked
+				remoteCounted[p.Bucket] = remoteCounted[p.Bucket] || p.RemoteCounted
 			}
 		}
 		if !has {
@@ -533,6 +544,11 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 			return nil, false, fmt.Errorf("%w: summary %s: target %s joined after this gateway's map: ask again", api.ErrUnavailable, id, t)
 		}
 		return nil, false, fmt.Errorf("%w: summary %s: target %s has left the cluster, its objects moved to others that may have counted already: run the summary again", api.ErrConflict, id, t)
+	}
+	for b, asked := range remoteAsked {
+		if asked && !remoteCounted[b] {
+			return nil, false, fmt.Errorf("%w: summary %s: the remote objects of %s were not counted (the target picked to count them is of an older build): run the summary again once every target is upgraded, or with cached:true", api.ErrConflict, id, b)
+		}
 	}
 	out = make([]api.BucketSummary, 0, len(totals))
 	for _, b := range slices.SortedFunc(maps.Keys(totals), func(a, b store.Bucket) int { return strings.Compare(a.String(), b.String()) }) {

@@ -113,7 +113,7 @@ func estimateInfo(e pipeline.Estimate) api.DsortEstimate {
 		InputBytes: e.InputBytes, FileBytes: e.FileBytes, OutputBytes: e.OutputBytes, OutputExact: e.OutputExact,
 		OutputShards: e.OutputShards, FirstShard: e.FirstShard, LastShard: e.LastShard, Spills: e.Spills,
 		Forecast: api.DsortForecast{Extract: e.Forecast.Extract, Sort: e.Forecast.Sort, Create: e.Forecast.Create, Total: e.Forecast.Total},
-		Seed:     e.Seed, Elapsed: e.Elapsed, Warnings: e.Warnings,
+		Seed:     store.Int64String(e.Seed), Elapsed: e.Elapsed, Warnings: e.Warnings,
 	}
 	for _, t := range e.Targets {
 		out.Targets = append(out.Targets, api.DsortTargetEstimate{
