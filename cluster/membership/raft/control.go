@@ -853,6 +853,12 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	if err := membership.Admissible(c.Current(), ch); err != nil {
 		return s, false, err
 	}
+	if ch.Kind == membership.RevokeToken {
+		// The revocations expired by the change's time are dropped on
+		// every node: by the leader's clock, not that of the gateway
+		// that proposed it (one hours fast would drop live ones).
+		ch.Created = time.Now().Unix()
+	}
 	switch ch.Kind {
 	case membership.DropVoter:
 		// With three voters or more, the others commit without it: out,

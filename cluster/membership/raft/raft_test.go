@@ -293,6 +293,29 @@ func TestCatchUpWaitsForTheLeadersLogIndex(t *testing.T) {
 	}
 }
 
+// A revocation proposed with a time hours ahead (its gateway's clock
+// fast) does not drop the revocations still live: the leader's clock
+// dates it.
+func TestRevocationIsDatedByTheLeader(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	g2 := n.start(t, "g2", g1.config.Self.URL)
+	soon := membership.Change{Kind: membership.RevokeToken, Token: membership.RevokedToken{ID: "stolen", Expires: time.Now().Add(time.Hour).Unix()}, Created: time.Now().Unix()}
+	if _, err := g2.Propose(t.Context(), soon); err != nil {
+		t.Fatal(err)
+	}
+	fast := membership.Change{Kind: membership.RevokeToken, Token: membership.RevokedToken{ID: "other", Expires: time.Now().Add(24 * time.Hour).Unix()}, Created: time.Now().Add(2 * time.Hour).Unix()}
+	if _, err := g2.Propose(t.Context(), fast); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*Control{g1, g2} {
+		eventually(t, "the second revocation applied", func() bool { return g.Current().Tokens.Has("other") })
+		if !g.Current().Tokens.Has("stolen") {
+			t.Fatalf("%s: the live revocation was dropped by one dated by a fast clock", g.config.Self.ID)
+		}
+	}
+}
+
 // eventually polls cond, bounded.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
