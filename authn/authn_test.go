@@ -1703,6 +1703,28 @@ func TestRevocationOutlivesTheLeeway(t *testing.T) {
 	if _, err := s.verifier.Verify(short); err == nil {
 		t.Fatal("a revoked token is taken again within the leeway past its end")
 	}
+	// The service's clock minutes ahead of the clusters': a token past
+	// its end by it is still recorded (and pushed), the clusters take it.
+	ahead, err := s.Login("admin", "secret-pass", time.Minute, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(3 * time.Minute)
+	mu.Unlock()
+	if err := s.Revoke(ahead, false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := testServiceKeys.Parse(ahead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	_, recorded := s.st.Revoked[c.ID]
+	s.mu.Unlock()
+	if !recorded {
+		t.Fatal("a token the clusters still take was not recorded as revoked: the service's clock had it past its end")
+	}
 }
 
 // An S3 key's token for a cluster that could not be saved is not pushed

@@ -587,15 +587,21 @@ func (s *Service) Revoke(token string, keys bool) error {
 	return s.save()
 }
 
+// revocationMargin is how long past a token's end a revocation is kept,
+// as clusters keep them (cluster/membership.RevocationMargin).
+const revocationMargin = 5 * time.Minute
+
 // revokeLocked is Revoke without the save; the caller holds mu.
 func (s *Service) revokeLocked(token string) error {
 	c, err := s.cfg.Keys.Parse(token)
 	if err != nil {
 		return err
 	}
-	// Past its end by more than the leeway its verifiers give: no one
-	// takes it any more (before, the service's own checks would).
-	now := s.cfg.Now().Add(-clockLeeway).Unix()
+	// Past its end by more than the leeway its verifiers give, and the
+	// margin clusters keep revocations by (a service clock that much
+	// ahead of theirs still records a token they take): no one takes it
+	// any more (before, the service's own checks would).
+	now := s.cfg.Now().Add(-clockLeeway - revocationMargin).Unix()
 	for id, r := range s.st.Revoked {
 		if r.Expires < now {
 			delete(s.st.Revoked, id)
