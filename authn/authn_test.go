@@ -253,6 +253,12 @@ func TestServiceUsersRolesAndRevocation(t *testing.T) {
 	if status, _ := do(t, h, http.MethodDelete, "/v1/tokens", alice, TokenMsg{Token: admin}); status != http.StatusUnauthorized {
 		t.Errorf("a revoked token revokes another: %d", status)
 	}
+	// A token signed with the service's keys but never issued (minted
+	// by a holder of the HS256 secret) logs nothing out.
+	minted := sign(t, testServiceKeys, time.Now().Add(24*time.Hour))
+	if status, _ := do(t, h, http.MethodDelete, "/v1/tokens", minted, TokenMsg{Token: minted}); status != http.StatusForbidden {
+		t.Errorf("a logout with a token the service never issued: %d, want 403", status)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()

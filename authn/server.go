@@ -654,6 +654,13 @@ func (s *Service) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, fmt.Errorf("%w: revoking another's token needs an admin's token for every cluster (logged in without a cluster)", ErrForbidden))
 		return
 	}
+	// A logout ends a login of this service's: a token signed with its
+	// keys and never issued (a node with the HS256 secret can sign) would
+	// each hold one of its user's logins for as long as it claims.
+	if bearer == msg.Token && !s.loginToken(bearer, caller.Subject) {
+		writeError(w, 0, fmt.Errorf("%w: a logout takes a token this service issued at a login, and this one is not", ErrForbidden))
+		return
+	}
 	// Another's token (an admin's revocation, as of one stolen) takes
 	// the S3 keys made with it; the holder's own (a logout) does not.
 	if err := s.Revoke(msg.Token, bearer != msg.Token); err != nil {
