@@ -1040,6 +1040,22 @@ func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 	if meta, err := client.Head(ctx, "b", "o.idx"); err != nil || meta.Custom["dsort.job"] != "srt-1" {
 		t.Fatalf("a node's PUT lost the job's mark: %v %v", meta.Custom, err)
 	}
+	// A key=value a line (AIStore's clients), an empty line among them:
+	// every line is kept.
+	req, _ = http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/objects/b/lines", strings.NewReader("l"))
+	req.ContentLength = 1
+	req.Header["Ais-Custom-Md"] = []string{"", "a=1", "b=2,c=3"}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a PUT with custom metadata on three lines: %s", resp.Status)
+	}
+	if meta, err := client.Head(ctx, "b", "lines"); err != nil || meta.Custom["a"] != "1" || meta.Custom["b"] != "2" || meta.Custom["c"] != "3" {
+		t.Fatalf("custom metadata sent on three lines: %v %v", meta.Custom, err)
+	}
 }
 
 // A file put into a shard that holds links is refused: the shard is

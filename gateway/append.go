@@ -349,7 +349,7 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	if k, _ := r.Body.Read(make([]byte, 1)); k > 0 {
 		return store.ObjectMeta{}, badRequest("%s=%s takes no body: send the bytes with %s=%s first", api.QueryAppendType, api.AppendTypeFlush, api.QueryAppendType, api.AppendTypeAppend)
 	}
-	custom, err := decodeCustom(r.Header.Get(api.HeaderCustom), n.signedByNode(r))
+	custom, err := decodeCustom(r.Header.Values(api.HeaderCustom), n.signedByNode(r))
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}

@@ -611,13 +611,18 @@ func reservedCustom(key string) bool {
 // decodeCustom reads what encodeCustom wrote, less the keys the node
 // keeps for itself unless a node of the cluster sent them (reserved): a
 // client that copies an object's metadata sends them back, and they are
-// dropped, not refused.
-func decodeCustom(s string, reserved bool) (map[string]string, error) {
-	if s == "" {
+// dropped, not refused. The header's lines are read alike (AIStore's
+// clients send a key=value a line).
+func decodeCustom(lines []string, reserved bool) (map[string]string, error) {
+	s := strings.Join(lines, ",")
+	if strings.Trim(s, ", \t") == "" {
 		return nil, nil
 	}
 	m := map[string]string{}
 	for part := range strings.SplitSeq(s, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue // (an empty line, or one's trailing comma)
+		}
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
 			return nil, badRequest("%s: %q is not key=value", api.HeaderCustom, part)
@@ -713,7 +718,7 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	checksum, err := requestChecksum(r)
 	var custom map[string]string
 	if err == nil {
-		custom, err = decodeCustom(r.Header.Get(api.HeaderCustom), n.signedByNode(r))
+		custom, err = decodeCustom(r.Header.Values(api.HeaderCustom), n.signedByNode(r))
 	}
 	var ifMatch, ifNoneMatch string
 	if err == nil {

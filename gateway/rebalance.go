@@ -442,9 +442,11 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	}
 	// The range with the version it is held to: a resumed download must
 	// not get a range of the copy there if it is of another version.
+	// Every line, as a read served here reads them (If-None-Match may
+	// come a tag a line).
 	for _, header := range append([]string{"Range", "If-Range"}, preconditionHeaders...) {
-		if v := r.Header.Get(header); v != "" {
-			req.Header.Set(header, v)
+		if vs := r.Header.Values(header); len(vs) > 0 {
+			req.Header[http.CanonicalHeaderKey(header)] = slices.Clone(vs)
 		}
 	}
 	// What the read asks for (validation, an archive member) the same,

@@ -882,3 +882,43 @@ func TestTargetRemovedWhileCutOffSetsAsideBeforeRejoin(t *testing.T) {
 		t.Fatalf("the object of a target removed while it was away long: %v, want set aside", err)
 	}
 }
+
+// A read the new owner serves from the old one's copy (the rebalance
+// has not moved it yet) is held to every line of its conditions, as a
+// read served where the copy is.
+func TestReadFromANeighborKeepsEveryCondition(t *testing.T) {
+	var held atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = holdReceives{api.NewTransport(), &held} }})
+	t.Cleanup(func() { held.Store(false) })
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	second := "t3" // ids are given in order
+	name := ownedOnceJoined(c, "ais", "b", second)
+	if _, err := client.Put(ctx, "b", name, strings.NewReader("on the first"), api.PutOptions{Size: 12}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(lines ...string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, c.Primary().URL()+"/v1/objects/b/"+name, nil)
+		req.Header["If-None-Match"] = lines
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("ETag")
+	}
+	_, etag := get()
+	if etag == "" {
+		t.Fatal("a GET answers no ETag")
+	}
+	held.Store(true) // the copy stays on the first target
+	if id := c.AddTarget().Node.ID(); id != second {
+		t.Fatalf("the second target is %s, not %s: the test's name is wrong", id, second)
+	}
+	c.WaitForMap(3)
+	if status, _ := get(`"other"`, etag); status != http.StatusNotModified {
+		t.Fatalf("a GET through the new owner with the ETag on If-None-Match's second line: %d, want 304", status)
+	}
+}
