@@ -162,7 +162,9 @@ func (c *seekingSizeCounter) Seek(offset int64, whence int) (int64, error) {
 
 // GetOptions select what a GET returns.
 type GetOptions struct {
-	// Offset and Length select a byte range; Length 0 means to the end.
+	// Offset and Length select a byte range; Length 0 means to the end,
+	// and a Length past the end is cut there (an empty object read from
+	// Offset 0 is empty).
 	Offset, Length int64
 	// ArchPath reads one file of a shard object (any format of package
 	// formats; KEY.EXT for a value of a msgpack or tfrecord record).
@@ -212,6 +214,18 @@ func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) 
 		}
 	}
 	resp, err := c.do(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: q, header: h, bucket: bucket, object: name})
+	if opts.Offset == 0 && errors.Is(err, ErrRange) {
+		// Only an empty object has no byte 0: its range from the start
+		// is its nothing, as of any object shorter than Length.
+		if resp, rerr := c.do(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: q, bucket: bucket, object: name}); rerr == nil {
+			if resp.ContentLength == 0 {
+				meta := metaFromHeaders(name, resp.Header)
+				meta.Size = 0
+				return resp.Body, meta, nil
+			}
+			drain(resp) // (written meanwhile: the range's answer stands)
+		}
+	}
 	if err != nil {
 		return nil, store.ObjectMeta{}, err
 	}

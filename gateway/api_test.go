@@ -340,6 +340,17 @@ func TestRangeRequests(t *testing.T) {
 	if err != nil || string(part) != "uvwxyz" {
 		t.Fatalf("client range to the end: %q %v", part, err)
 	}
+	// A length from the start of an empty object is its nothing, as of
+	// any object shorter than the length; past its end is still refused.
+	if _, err := client.Put(t.Context(), "b", "empty", strings.NewReader(""), api.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if part, err := client.GetBytes(t.Context(), "b", "empty", api.GetOptions{Length: 100}); err != nil || len(part) != 0 {
+		t.Fatalf("client range of an empty object from its start: %q %v", part, err)
+	}
+	if _, err := client.GetBytes(t.Context(), "b", "empty", api.GetOptions{Offset: 1, Length: 100}); !errors.Is(err, api.ErrRange) {
+		t.Fatalf("client range of an empty object past its start: %v, want ErrRange", err)
+	}
 	// A range held to a validator (a resumed download) is served when it
 	// names this version (its ETag, or its Last-Modified date), else the
 	// whole object is.
