@@ -1803,3 +1803,49 @@ func TestS3KeyTokenUnsavedIsNotPushed(t *testing.T) {
 		t.Fatal("the token the cluster holds is not the one saved")
 	}
 }
+
+// A password is hashed outside the service's lock: a user added or
+// changed does not hold up every other request for the hash's time.
+func TestPasswordsAreHashedOutsideTheLock(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	admin := admin2(t, h)
+	inHash, release := make(chan struct{}, 1), make(chan struct{})
+	defer func(old func()) { hashing = old }(hashing)
+	hashing = func() {
+		select {
+		case inHash <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	for _, change := range []struct {
+		method, path string
+		body         any
+	}{{http.MethodPost, "/v1/users", User{ID: "bob", Password: "bob-pass"}}, {http.MethodPut, "/v1/users/bob", User{Password: "new-pass"}}} {
+		done := make(chan int, 1)
+		go func() {
+			status, _ := do(t, h, change.method, change.path, admin, change.body)
+			done <- status
+		}()
+		<-inHash
+		listed := make(chan int, 1)
+		go func() {
+			status, _ := do(t, h, http.MethodGet, "/v1/users", admin, nil)
+			listed <- status
+		}()
+		select {
+		case status := <-listed:
+			if status != http.StatusOK {
+				t.Fatalf("users listed during a hash: %d", status)
+			}
+		case <-time.After(10 * time.Second):
+			close(release)
+			t.Fatalf("%s %s: a request waited for a password's hash", change.method, change.path)
+		}
+		release <- struct{}{}
+		if status := <-done; status != http.StatusCreated && status != http.StatusOK {
+			t.Fatalf("%s %s: %d", change.method, change.path, status)
+		}
+	}
+}

@@ -258,9 +258,16 @@ func (s *Service) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, err)
 		return
 	}
-	s.mu.Lock()
-	err := s.addUser(u)
-	s.mu.Unlock()
+	// Hashed before the lock: every request would wait for it.
+	err := checkNewUser(u)
+	if err == nil {
+		u.Password, err = s.hashPassword(u.Password)
+	}
+	if err == nil {
+		s.mu.Lock()
+		err = s.addHashedUser(u)
+		s.mu.Unlock()
+	}
 	if err != nil {
 		writeError(w, 0, err)
 		return
@@ -289,6 +296,25 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, fmt.Errorf("%w: body names user %q, the path %q", ErrBadRequest, u.ID, id))
 		return
 	}
+	// The password checked and hashed outside the lock (a fifth of a
+	// second each, which every request would wait for), against the
+	// hash it then finds still in place.
+	s.mu.Lock()
+	var was string
+	if old := s.st.Users[id]; old != nil {
+		was = old.Password
+	}
+	s.mu.Unlock()
+	// The same password sent again (a script that applies a user's
+	// record) changes nothing: its S3 keys stay.
+	var hash string
+	if u.Password != "" && was != "" && !checkPassword(was, u.Password) {
+		var err error
+		if hash, err = s.hashPassword(u.Password); err != nil {
+			writeError(w, 0, err)
+			return
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.st.Users[id]
@@ -296,19 +322,16 @@ func (s *Service) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, fmt.Errorf("%w: user %q", ErrNotFound, id))
 		return
 	}
+	if old.Password != was {
+		writeError(w, 0, fmt.Errorf("%w: user %q's password changed while this change was made: send it again", ErrChanged, id))
+		return
+	}
 	if err := s.checkRoles(u.Roles); err != nil {
 		writeError(w, 0, err)
 		return
 	}
 	next := *old
-	// The same password sent again (a script that applies a user's
-	// record) changes nothing: its S3 keys stay.
-	if u.Password != "" && !checkPassword(old.Password, u.Password) {
-		hash, err := s.hashPassword(u.Password)
-		if err != nil {
-			writeError(w, 0, err)
-			return
-		}
+	if hash != "" {
 		next.Password = hash
 	}
 	if u.Roles != nil {

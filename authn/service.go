@@ -296,8 +296,12 @@ func (s *Service) isRevoked(id string) bool {
 	return ok
 }
 
+// hashing is a test's hook as a password is hashed.
+var hashing = func() {}
+
 // hashPassword returns "pbkdf2-sha256$ITER$SALT$HASH".
 func (s *Service) hashPassword(password string) (string, error) {
+	hashing()
 	salt := make([]byte, 16)
 	rand.Read(salt)
 	key, err := pbkdf2.Key(sha256.New, password, salt, s.cfg.Iterations, 32)
@@ -341,19 +345,11 @@ func validID(kind, id string) error {
 
 // addUser adds a user (password in clear); the caller holds mu or owns s.
 func (s *Service) addUser(u User) error {
-	if u.ID == ServiceSubject {
-		// The service's own push tokens carry it: a user of that name
-		// would be "self" to every cluster's gateway.
-		return fmt.Errorf("%w: user name %q is the service's own", ErrBadRequest, u.ID)
-	}
-	if err := validID("user", u.ID); err != nil {
+	if err := checkNewUser(u); err != nil {
 		return err
 	}
 	if _, ok := s.st.Users[u.ID]; ok {
 		return fmt.Errorf("%w: user %q", ErrExists, u.ID)
-	}
-	if u.Password == "" {
-		return fmt.Errorf("%w: user %q needs a password", ErrBadRequest, u.ID)
 	}
 	if err := s.checkRoles(u.Roles); err != nil {
 		return err
@@ -363,8 +359,37 @@ func (s *Service) addUser(u User) error {
 		return err
 	}
 	u.Password = hash
+	return s.addHashedUser(u)
+}
+
+// addHashedUser adds a user whose password is hashed already (outside
+// the service's lock: a hash takes a fifth of a second, which every
+// request would wait for). The caller holds mu and checked the user.
+func (s *Service) addHashedUser(u User) error {
+	if _, ok := s.st.Users[u.ID]; ok {
+		return fmt.Errorf("%w: user %q", ErrExists, u.ID)
+	}
+	if err := s.checkRoles(u.Roles); err != nil {
+		return err
+	}
 	s.st.Users[u.ID] = &u
 	return s.save()
+}
+
+// checkNewUser checks what of a new user needs no lock.
+func checkNewUser(u User) error {
+	if u.ID == ServiceSubject {
+		// The service's own push tokens carry it: a user of that name
+		// would be "self" to every cluster's gateway.
+		return fmt.Errorf("%w: user name %q is the service's own", ErrBadRequest, u.ID)
+	}
+	if err := validID("user", u.ID); err != nil {
+		return err
+	}
+	if u.Password == "" {
+		return fmt.Errorf("%w: user %q needs a password", ErrBadRequest, u.ID)
+	}
+	return nil
 }
 
 func (s *Service) checkRoles(roles []string) error {
