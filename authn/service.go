@@ -911,7 +911,13 @@ func (s *Service) pushAll(ctx context.Context) {
 			continue
 		}
 		j := job{id: id, change: change, urls: slices.Clone(c.URLs)}
+		// Those no one takes any more go no further (kept until the
+		// next revocation prunes them).
+		gone := s.cfg.Now().Add(-clockLeeway - revocationMargin).Unix()
 		for _, r := range s.st.Revoked {
+			if r.Expires < gone {
+				continue
+			}
 			// Only where it was valid: a whole bearer token in another
 			// cluster's state would be one more place it can leak from
 			// before its own cluster learns it is revoked.

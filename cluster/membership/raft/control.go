@@ -858,6 +858,11 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 		// every node: by the leader's clock, not that of the gateway
 		// that proposed it (one hours fast would drop live ones).
 		ch.Created = time.Now().Unix()
+		if ch.Token.Expires+membership.RevocationMargin < ch.Created && ch.Token.KeysUntil+membership.RevocationMargin < ch.Created {
+			// Expired by it: nothing to refuse, and no entry (a
+			// service pushes the revocations it keeps again and again).
+			return c.Current(), false, nil
+		}
 	}
 	switch ch.Kind {
 	case membership.DropVoter:

@@ -314,6 +314,15 @@ func TestRevocationIsDatedByTheLeader(t *testing.T) {
 			t.Fatalf("%s: the live revocation was dropped by one dated by a fast clock", g.config.Self.ID)
 		}
 	}
+	// One expired by the leader's clock writes no entry.
+	before := g1.LogIndex()
+	expired := membership.Change{Kind: membership.RevokeToken, Token: membership.RevokedToken{ID: "old", Expires: time.Now().Add(-time.Hour).Unix()}, Created: time.Now().Unix()}
+	if _, err := g2.Propose(t.Context(), expired); err != nil {
+		t.Fatal(err)
+	}
+	if after := g1.LogIndex(); after != before || g1.Current().Tokens.Has("old") {
+		t.Fatalf("a revocation expired by the leader's clock was logged: index %d to %d", before, after)
+	}
 }
 
 // eventually polls cond, bounded.
