@@ -93,6 +93,15 @@ func (s *Store) retryProtects(ctx context.Context) {
 	pending := maps.Clone(s.protects)
 	s.dropMu.Unlock()
 	for key, p := range pending {
+		if ctx.Err() != nil {
+			// Closed: what is left is said (an ec-encode job makes it).
+			s.dropMu.Lock()
+			for _, left := range s.protects {
+				s.logger.Warn("an object written as erasure coding was turned on has no parts: run ec-encode on its bucket", "bucket", left.bucket.String(), "object", left.name)
+			}
+			s.dropMu.Unlock()
+			return
+		}
 		props, on := s.props(p.bucket)
 		var err error
 		if on {
@@ -101,13 +110,17 @@ func (s *Store) retryProtects(ctx context.Context) {
 		// Done, gone or replaced (that write's own parts), or erasure
 		// coding off again: not kept.
 		done := err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists)
+		expired := !done && time.Now().After(p.until)
 		s.dropMu.Lock()
-		if now := s.protects[key]; now == p && (done || time.Now().After(p.until)) {
+		if now := s.protects[key]; now == p && (done || expired) {
 			delete(s.protects, key)
 		}
 		s.dropMu.Unlock()
-		if on && err == nil {
+		switch {
+		case on && err == nil:
 			s.logger.Info("made the parts of an object written as erasure coding was turned on", "bucket", p.bucket.String(), "object", p.name)
+		case expired:
+			s.logger.Warn("the parts of an object written as erasure coding was turned on could not be made for an hour: run ec-encode on its bucket", "bucket", p.bucket.String(), "object", p.name, "err", err)
 		}
 	}
 }
