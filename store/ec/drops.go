@@ -94,12 +94,7 @@ func (s *Store) retryProtects(ctx context.Context) {
 	s.dropMu.Unlock()
 	for key, p := range pending {
 		if ctx.Err() != nil {
-			// Closed: what is left is said (an ec-encode job makes it).
-			s.dropMu.Lock()
-			for _, left := range s.protects {
-				s.logger.Warn("an object written as erasure coding was turned on has no parts: run ec-encode on its bucket", "bucket", left.bucket.String(), "object", left.name)
-			}
-			s.dropMu.Unlock()
+			s.sayProtectsLeft()
 			return
 		}
 		props, on := s.props(p.bucket)
@@ -122,6 +117,16 @@ func (s *Store) retryProtects(ctx context.Context) {
 		case expired:
 			s.logger.Warn("the parts of an object written as erasure coding was turned on could not be made for an hour: run ec-encode on its bucket", "bucket", p.bucket.String(), "object", p.name, "err", err)
 		}
+	}
+}
+
+// sayProtectsLeft logs the objects left without parts at Close: an
+// ec-encode job makes them.
+func (s *Store) sayProtectsLeft() {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	for _, left := range s.protects {
+		s.logger.Warn("an object written as erasure coding was turned on has no parts: run ec-encode on its bucket", "bucket", left.bucket.String(), "object", left.name)
 	}
 }
 
@@ -179,6 +184,7 @@ func (s *Store) retryDrops(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			s.sayProtectsLeft()
 			return
 		case <-timer.C:
 		}
