@@ -137,7 +137,7 @@ type CopyBucketMessage struct {
 
 // SummaryMessage is the value of summary-bck: UUID empty starts a summary,
 // the id it answered polls it. ObjCached false (AIStore's default) counts
-// a remote bucket's own objects too, in ObjCount.Remote.
+// a named remote bucket's own objects too, in ObjCount.Remote.
 type SummaryMessage struct {
 	UUID       string `json:"uuid"`
 	Prefix     string `json:"prefix"`

@@ -370,8 +370,8 @@ func (c *Client) CopyBucket(ctx context.Context, from, to string, msg CopyBucket
 
 // BucketSummary counts the objects and bytes of a bucket (every bucket
 // when bucket is ""): it starts the summary job msg asks for (its Prefix;
-// ObjCached false counts a remote bucket's own objects too, a listing of
-// the remote) and polls until the targets are done.
+// ObjCached false counts a named remote bucket's own objects too, a
+// listing of the remote) and polls until the targets are done.
 func (c *Client) BucketSummary(ctx context.Context, bucket string, msg SummaryMessage, poll time.Duration) ([]BucketSummary, error) {
 	path := "/v1/buckets/"
 	if bucket != "" {

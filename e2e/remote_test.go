@@ -220,6 +220,10 @@ func TestRemoteBucket(t *testing.T) {
 	if fields := strings.Fields(out); !strings.Contains(out, "REMOTE OBJECTS") || !slices.Contains(fields, "1500") {
 		t.Fatalf("bucket summary of the remote bucket:\n%s", out)
 	}
+	// Of every bucket, what the cluster holds: no remote column of zeros.
+	if out := ais(t, c.endpoint, "storage", "summary"); !strings.Contains(out, "s3://remote-data") || strings.Contains(out, "REMOTE") {
+		t.Fatalf("storage summary:\n%s", out)
+	}
 	// Cold GETs, then prefetch of a 500-object template.
 	if err := readAll("cold/o-%04d", 1000, 1000, 1); err != nil {
 		t.Fatalf("cold GET: %v", err)

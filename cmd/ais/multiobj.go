@@ -22,8 +22,8 @@ func newSummaryCommand() *cobra.Command {
 		Use:   "summary [BUCKET]",
 		Short: "Count the objects and bytes of a bucket, or of every bucket (a job on every target)",
 		Long: "Count the objects and bytes of a bucket, or of every bucket, as a job on every target.\n\n" +
-			"Of a remote bucket (s3://...), the remote's own objects are counted too (one target lists the remote; " +
-			"it may take long on a big bucket): --cached counts only what the cluster holds.",
+			"Of a remote bucket named (s3://...), the remote's own objects are counted too (one target lists the remote; " +
+			"it may take long on a big bucket): --cached counts only what the cluster holds. A summary of every bucket counts what the cluster holds.",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket := ""
@@ -40,9 +40,11 @@ func newSummaryCommand() *cobra.Command {
 			if asJSON {
 				return printJSON(summaries)
 			}
+			// (Of one bucket only: a summary of every bucket counts
+			// what the cluster holds.)
 			remote := false
 			for _, s := range summaries {
-				remote = remote || (!msg.ObjCached && (store.Bucket{Name: s.Name, Provider: s.Provider}).IsRemote())
+				remote = remote || (bucket != "" && !msg.ObjCached && (store.Bucket{Name: s.Name, Provider: s.Provider}).IsRemote())
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			header := "BUCKET\tOBJECTS\tSIZE\tON DISK\tUSAGE"
@@ -51,7 +53,7 @@ func newSummaryCommand() *cobra.Command {
 			}
 			fmt.Fprintln(w, header)
 			for _, s := range summaries {
-				fmt.Fprintf(w, "%s://%s\t%d\t%s\t%s\t%d%%", s.Provider, s.Name, s.ObjCount.Present,
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d%%", bucketURI(s.Provider, s.Name), s.ObjCount.Present,
 					shards.FormatSize(int64(s.TotalSize.PresentObjs)), shards.FormatSize(int64(s.TotalSize.OnDisk)), s.UsedPct)
 				if remote {
 					if (store.Bucket{Name: s.Name, Provider: s.Provider}).IsRemote() {
