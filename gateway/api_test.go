@@ -1051,11 +1051,11 @@ func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 	if meta, err := client.Head(ctx, "b", "o.idx"); err != nil || meta.Custom["dsort.job"] != "srt-1" {
 		t.Fatalf("a node's PUT lost the job's mark: %v %v", meta.Custom, err)
 	}
-	// A key=value a line (AIStore's clients), an empty line among them:
-	// every line is kept.
+	// A raw key=value a line (AIStore's clients), an empty line among
+	// them: every line is kept as it is.
 	req, _ = http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/objects/b/lines", strings.NewReader("l"))
 	req.ContentLength = 1
-	req.Header["Ais-Custom-Md"] = []string{"", "a=1", "b=2,c=3"}
+	req.Header["Ais-Custom-Md"] = []string{"", "a=1", "tags=x,y", "pct=50%"}
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -1064,7 +1064,7 @@ func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("a PUT with custom metadata on three lines: %s", resp.Status)
 	}
-	if meta, err := client.Head(ctx, "b", "lines"); err != nil || meta.Custom["a"] != "1" || meta.Custom["b"] != "2" || meta.Custom["c"] != "3" {
+	if meta, err := client.Head(ctx, "b", "lines"); err != nil || meta.Custom["a"] != "1" || meta.Custom["tags"] != "x,y" || meta.Custom["pct"] != "50%" || len(meta.Custom) != 3 {
 		t.Fatalf("custom metadata sent on three lines: %v %v", meta.Custom, err)
 	}
 }

@@ -611,17 +611,30 @@ func reservedCustom(key string) bool {
 // decodeCustom reads what encodeCustom wrote, less the keys the node
 // keeps for itself unless a node of the cluster sent them (reserved): a
 // client that copies an object's metadata sends them back, and they are
-// dropped, not refused. The header's lines are read alike (AIStore's
-// clients send a key=value a line).
+// dropped, not refused. Sent on several lines, each line is one raw
+// key=value, as AIStore's clients write them (unescaped: a value may
+// hold a comma or a %).
 func decodeCustom(lines []string, reserved bool) (map[string]string, error) {
-	s := strings.Join(lines, ",")
-	if strings.Trim(s, ", \t") == "" {
+	lines = slices.DeleteFunc(slices.Clone(lines), func(line string) bool { return strings.TrimSpace(line) == "" })
+	if len(lines) == 0 {
 		return nil, nil
 	}
 	m := map[string]string{}
-	for part := range strings.SplitSeq(s, ",") {
+	if len(lines) > 1 {
+		for _, line := range lines {
+			key, value, ok := strings.Cut(line, "=")
+			if !ok || key == "" {
+				return nil, badRequest("%s: %q is not key=value", api.HeaderCustom, line)
+			}
+			if !reservedCustom(key) || reserved {
+				m[key] = value
+			}
+		}
+		return m, nil
+	}
+	for part := range strings.SplitSeq(lines[0], ",") {
 		if strings.TrimSpace(part) == "" {
-			continue // (an empty line, or one's trailing comma)
+			continue // (a trailing comma)
 		}
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
