@@ -27,8 +27,10 @@ import (
 // map, and ended its last rebalance a while ago, whatever the collecting
 // target's own state: another's run may still send older copies.
 func TestTombstonesWaitForEveryTarget(t *testing.T) {
+	// Recent for long enough that a loaded machine still sees the join's
+	// run as recent once the map is everywhere.
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Mountpaths: 2,
-		Configure: func(cfg *gateway.Config) { cfg.RebalanceRecent = 300 * time.Millisecond }})
+		Configure: func(cfg *gateway.Config) { cfg.RebalanceRecent = 3 * time.Second }})
 	settled := func(want bool, what string) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)

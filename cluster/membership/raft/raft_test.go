@@ -199,7 +199,7 @@ func (n *net) startNodeErr(t *testing.T, id, join, url, dir string, role cluster
 	n.mu.Unlock()
 	c, err := New(Config{
 		Self: cluster.Node{ID: id, Role: role, URL: url}, Join: join, InMemory: dir == "", Dir: dir,
-		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: time.Second,
+		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: time.Second,
 		KeepaliveTimeout: n.keepaliveTimeout,
 	})
 	if err != nil {
@@ -922,7 +922,7 @@ func TestRestartServesNothingStale(t *testing.T) {
 		url := "http://127.0.0.1:7999"
 		_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 		c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: dir,
-			Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
+			Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1084,7 +1084,7 @@ func startWithoutLog(t *testing.T, url string, meta membership.MetaStore) (*Cont
 	t.Helper()
 	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(), Legacy: meta,
-		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
+		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1118,7 +1118,7 @@ func TestRaftOnlyActiveTargetStays(t *testing.T) {
 func TestControlBeforeStartAnswersNoQuorum(t *testing.T) {
 	_, trans := hraft.NewInmemTransport("http://127.0.0.1:7999")
 	c, err := New(Config{Self: cluster.Node{ID: "g9", Role: cluster.RoleGateway, URL: "http://127.0.0.1:7999"}, InMemory: true, Transport: transport{newNet(), "http://127.0.0.1:7999"},
-		RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: time.Second})
+		RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1219,7 +1219,7 @@ func TestLeaderOutOfOfficeRefusesChanges(t *testing.T) {
 	url := "http://127.0.0.1:7991"
 	_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
 	c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: t.TempDir(),
-		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 150 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
+		Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
