@@ -301,6 +301,11 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	}
 	reg := JobRegistration{ID: job.id, Output: plan.Output, Targets: job.mu.status.Targets, Started: job.mu.status.Started}
 	if err := peers.RegisterJob(ctx, reg); err != nil {
+		// It may be registered all the same (an answer lost, a leader
+		// changed): its end is recorded, or it would read running for
+		// good. (Not registered, the end finds nothing to end.)
+		record, cause := context.WithoutCancel(ctx), "not started: "+err.Error()
+		c.wg.Go(func() { c.endJob(record, job.id, cause) })
 		undoCreate()
 		return "", fmt.Errorf("register job %s: %w", job.id, err)
 	}

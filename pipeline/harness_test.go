@@ -72,6 +72,9 @@ type memCluster struct {
 	// endJobFailures is how many EndJob calls fail before one lands (a
 	// leader election, a partition).
 	endJobFailures int
+	// registerLost records a job and answers an error, as a proposal
+	// whose answer was lost.
+	registerLost bool
 }
 
 // kill takes a target away as a crash would: calls to it fail.
@@ -419,6 +422,9 @@ func (p memPeers) RegisterJob(ctx context.Context, reg pipeline.JobRegistration)
 		p.c.registry = map[string]string{}
 	}
 	p.c.registry[reg.ID] = "running"
+	if p.c.registerLost {
+		return errors.New("the leader changed: the change may still apply")
+	}
 	return nil
 }
 

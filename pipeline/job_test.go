@@ -2672,6 +2672,35 @@ func TestJobEndIsRecordedAfterAnElection(t *testing.T) {
 	}
 }
 
+// A job whose registration failed, though it may have been recorded (its
+// answer lost), is recorded as ended: it would read running for good.
+func TestJobWhoseRegistrationFailedIsEnded(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 3, RecordSize: 100, Seed: 2})
+	c := newMemCluster(t, 1, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.mu.Lock()
+	c.registerLost = true
+	c.mu.Unlock()
+	if _, err := c.coordinator.Start(t.Context(), baseSpec("in-{0..1}.tar", "out-{000..999}.tar")); err == nil {
+		t.Fatal("a start whose registration failed succeeded")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c.mu.Lock()
+		var states []string
+		for _, state := range c.registry {
+			states = append(states, state)
+		}
+		c.mu.Unlock()
+		if len(states) == 1 && strings.HasPrefix(states[0], "ended: not started") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the registry after a failed registration: %v", states)
+		}
+	}
+}
+
 // A job that ended answers an abort and a removal at once though its end
 // is not recorded yet (the gateways elect a leader): they do not hang on
 // the registry.
