@@ -748,7 +748,11 @@ func (n *Node) handleDsortStats(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if id == "" {
-		writeJSON(w, n.worker.Jobs())
+		jobs := n.worker.Jobs()
+		for i := range jobs {
+			n.redactStats(&jobs[i])
+		}
+		writeJSON(w, jobs)
 		return
 	}
 	if r.URL.Query().Get("keepalive") == "true" {
@@ -763,14 +767,19 @@ func (n *Node) handleDsortStats(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, dsortError(err))
 		return
 	}
-	// As a job's errors (jobStatuses): no directory of this node shown.
+	n.redactStats(&stats)
+	writeJSON(w, stats)
+}
+
+// redactStats shows no directory of this node in a job's errors and
+// warnings, as a job's errors (jobStatuses).
+func (n *Node) redactStats(stats *pipeline.JobStats) {
 	for i := range stats.Errors {
 		stats.Errors[i] = n.redact(stats.Errors[i])
 	}
 	for i := range stats.Warnings {
 		stats.Warnings[i] = n.redact(stats.Warnings[i])
 	}
-	writeJSON(w, stats)
 }
 
 // handleDsortRecords streams the bytes of the records asked for.

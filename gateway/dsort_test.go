@@ -358,6 +358,14 @@ func TestDsortErrorsHideTheDataDirectory(t *testing.T) {
 	if !sum.Aborted || strings.Contains(errs, target.Dir) || !strings.Contains(errs, "<data>") {
 		t.Fatalf("a job whose work directory is a file: aborted %v, errors %q; want aborted, naming <data>, not %s", sum.Aborted, errs, target.Dir)
 	}
+	// Nor does the list of jobs (ais dsort ls).
+	jobs, err := client.DsortList(ctx, "", false)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("the job list: %+v %v", jobs, err)
+	}
+	if listed := strings.Join(jobs[0].Metrics.Errors, "; "); strings.Contains(listed, target.Dir) || !strings.Contains(listed, "<data>") {
+		t.Fatalf("the job list's errors: %q; want them naming <data>, not %s", listed, target.Dir)
+	}
 }
 
 // A job settled without its coordinator, whose targets had finished but
