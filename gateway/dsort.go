@@ -279,7 +279,10 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 	}
 	registered, inRegistry := n.registeredJob(id)
 	if len(out) == 0 {
-		if lastErr != nil {
+		// A target that did not answer may hold a running job's part;
+		// an ended job is the registry's to tell (the targets that
+		// answered forgot it: restarted, or pruned it).
+		if lastErr != nil && !(inRegistry && registered.State != membership.JobRunning) {
 			return nil, lastErr
 		}
 		if status, err := n.coordinator.Status(id); err == nil && inRegistry {

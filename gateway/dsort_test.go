@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -958,5 +959,39 @@ func TestDsortJobIDsAreChecked(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "job id") {
 			t.Errorf("%s %s: %d %s, want 400 naming the job id", rq.method, rq.path, resp.StatusCode, body)
 		}
+	}
+}
+
+// An ended job's metrics come from the registry when the targets that
+// answer forgot it (restarted) and another fails to answer: not that
+// target's error (the job is over whatever it holds).
+func TestEndedJobsMetricsWithATargetDown(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 5, RecordSize: 500, Seed: 4})
+	id, _ := finishedJob(t, c)
+	targets := c.Targets()
+	// One restarted: it forgot the job (jobs live in memory).
+	c.Kill(targets[0])
+	c.WaitForState(targets[0].Node.ID(), cluster.StateOffline)
+	back := c.Restart(targets[0])
+	c.WaitForState(back.Node.ID(), cluster.StateActive)
+	// The other down, still in the map (not offline yet). Asked once
+	// (the Go client would retry a 503 until it is offline).
+	c.Kill(targets[1])
+	resp, err := http.Get(c.Primary().URL() + "/v1/sort?uuid=" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metrics map[string]api.DsortJobInfo
+	err = json.NewDecoder(resp.Body).Decode(&metrics)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("the metrics of an ended job with one target restarted and one down: %s %v", resp.Status, err)
+	}
+	if sum := api.DsortSummary(metrics); !sum.Archived || sum.Aborted {
+		t.Fatalf("the ended job reads %+v", sum)
 	}
 }
