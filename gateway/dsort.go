@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -521,14 +522,27 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 	return err
 }
 
+// dsortAbortWait bounds a target's abort of a job: its answer waits for
+// the removal of the shards it wrote.
+const dsortAbortWait = 2 * time.Minute
+
 func (n *Node) abortOnTargets(ctx context.Context, id, cause string) error {
 	found, aborted := false, false
 	var finished, failed error
 	// Every target is told, whichever fail: one down must not keep the
-	// job running on the others.
-	for _, t := range n.currentMap().Reachable() {
-		err := n.peer.Abort(ctx, t, id, cause)
-		switch {
+	// job running on the others. At once, each with the time of its
+	// cleanup (it answers once its shards are removed).
+	targets := n.currentMap().Reachable()
+	errs := make([]error, len(targets))
+	abortCtx, cancel := context.WithTimeout(ctx, dsortAbortWait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() { errs[i] = n.peer.Abort(abortCtx, t, id, cause) })
+	}
+	wg.Wait()
+	for i, t := range targets {
+		switch err := errs[i]; {
 		case err == nil:
 			found, aborted = true, true
 		case errors.Is(err, api.ErrJobFinished):
